@@ -1,0 +1,269 @@
+//! Field-level authorization driven by the schema itself.
+//!
+//! A field declares what it needs ONCE, with async-graphql's attributes:
+//!
+//! ```ignore
+//! #[graphql(requires_scopes = "employee:read:private", requires_scopes = "hr:admin")]
+//! async fn date_of_birth(&self) -> Option<NaiveDate> { ... }
+//!
+//! #[graphql(directive = authenticated::apply())]
+//! async fn me(&self) -> Option<Employee> { ... }
+//! ```
+//!
+//! The declaration lands in the schema registry. From there it is written into the federated SDL
+//! (`@requiresScopes(scopes: [["employee:read:private"], ["hr:admin"]])`, `@authenticated`), which
+//! the router enforces, and [`Authz`] reads the very same registry entry at run time to enforce it
+//! again in the subgraph. The two cannot drift because there is only one declaration.
+//!
+//! A denied nullable field resolves to `null` with an error whose `extensions.code` is
+//! `UNAUTHORIZED_FIELD_OR_TYPE` and whose `path` points at the field; the rest of the data
+//! arrives (partial data, not a failed operation).
+
+use std::sync::{Arc, OnceLock};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+};
+use async_graphql::registry::MetaType;
+use async_graphql::{PathSegment, QueryPathSegment, Response, ServerError, ServerResult, Value};
+use parking_lot::Mutex;
+
+use crate::auth::Identity;
+use crate::error::ErrorCode;
+
+/// `@authenticated`: the field or type needs a verified token, whatever its scopes.
+#[async_graphql::TypeDirective(location = "FieldDefinition", location = "Object")]
+pub fn authenticated() {}
+
+/// The scope that opens introspection (`__schema`, `__type`) to schema consumers.
+pub const SCHEMA_READ_SCOPE: &str = "schema:read";
+
+/// What a field requires, read from the registry.
+struct Requirement<'a> {
+    authenticated: bool,
+    scopes: &'a [String],
+}
+
+fn requirement_of<'a>(ty: &'a MetaType, field_name: &str) -> Requirement<'a> {
+    let (type_scopes, type_directives) = match ty {
+        MetaType::Object {
+            requires_scopes,
+            directive_invocations,
+            ..
+        } => (requires_scopes.as_slice(), directive_invocations.as_slice()),
+        MetaType::Interface {
+            requires_scopes,
+            directive_invocations,
+            ..
+        } => (requires_scopes.as_slice(), directive_invocations.as_slice()),
+        _ => (&[][..], &[][..]),
+    };
+    let field = ty.field_by_name(field_name);
+    let field_scopes = field.map(|f| f.requires_scopes.as_slice()).unwrap_or(&[]);
+    let field_authenticated = field.is_some_and(|f| {
+        f.directive_invocations
+            .iter()
+            .any(|d| d.name == "authenticated")
+    });
+    Requirement {
+        authenticated: field_authenticated
+            || type_directives.iter().any(|d| d.name == "authenticated"),
+        // A field-level rule refines the type-level one.
+        scopes: if field_scopes.is_empty() {
+            type_scopes
+        } else {
+            field_scopes
+        },
+    }
+}
+
+/// `requires_scopes = "a b"` is stored as one string per AND-group.
+fn satisfied(identity: &Identity, scopes: &[String]) -> bool {
+    let groups: Vec<Vec<&str>> = scopes
+        .iter()
+        .map(|group| group.split_whitespace().collect())
+        .collect();
+    identity.satisfies(&groups)
+}
+
+fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
+    let mut path: Vec<PathSegment> = std::iter::once(info.path_node)
+        .chain(info.path_node.parents())
+        .map(|node| match node.segment {
+            QueryPathSegment::Index(index) => PathSegment::Index(index),
+            QueryPathSegment::Name(name) => PathSegment::Field(name.to_string()),
+        })
+        .collect();
+    path.reverse();
+    path
+}
+
+fn denial(info: &ResolveInfo<'_>, code: ErrorCode, message: String) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    err.path = path_of(info);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", code.as_str());
+    err.extensions = Some(ext);
+    err
+}
+
+/// The extension that enforces the declarations and serves the patched federation SDL.
+#[derive(Clone, Default)]
+pub struct Authz {
+    /// The SDL `_service { sdl }` answers with, filled in once the schema is built.
+    federation_sdl: Arc<OnceLock<String>>,
+}
+
+impl Authz {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Called by the service builder after the schema is built.
+    pub fn set_federation_sdl(&self, sdl: String) {
+        let _ = self.federation_sdl.set(sdl);
+    }
+}
+
+impl ExtensionFactory for Authz {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(AuthzExtension {
+            federation_sdl: self.federation_sdl.clone(),
+            denied: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+struct AuthzExtension {
+    federation_sdl: Arc<OnceLock<String>>,
+    /// Errors for fields answered with null, appended to the response at the end.
+    denied: Mutex<Vec<ServerError>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for AuthzExtension {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let mut denied = std::mem::take(&mut *self.denied.lock());
+        if !denied.is_empty() {
+            denied.append(&mut response.errors);
+            response.errors = denied;
+        }
+        response
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let identity = ctx
+            .data_opt::<Identity>()
+            .cloned()
+            .unwrap_or_default();
+        let registry = &ctx.schema_env.registry;
+
+        if info.parent_type == registry.query_type
+            && (info.name == "__schema" || info.name == "__type")
+            && !identity.has_scope(SCHEMA_READ_SCOPE)
+        {
+            return Err(denial(
+                &info,
+                ErrorCode::Forbidden,
+                format!("introspection is only open to callers with the `{SCHEMA_READ_SCOPE}` scope"),
+            ));
+        }
+        if info.parent_type == "_Service" && info.name == "sdl" {
+            if let Some(sdl) = self.federation_sdl.get() {
+                return Ok(Some(Value::String(sdl.clone())));
+            }
+        }
+        if info.is_for_introspection {
+            return next.run(ctx, info).await;
+        }
+
+        if let Some(ty) = registry.types.get(info.parent_type) {
+            let requirement = requirement_of(ty, info.name);
+            let denied = if requirement.authenticated && !identity.is_authenticated() {
+                Some((
+                    ErrorCode::Unauthenticated,
+                    format!("`{}.{}` needs an authenticated caller", info.parent_type, info.name),
+                ))
+            } else if !satisfied(&identity, requirement.scopes) {
+                Some((
+                    ErrorCode::UnauthorizedFieldOrType,
+                    format!(
+                        "not authorized to access `{}.{}`: it requires the scopes {}",
+                        info.parent_type,
+                        info.name,
+                        describe(requirement.scopes)
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((code, message)) = denied {
+                let err = denial(&info, code, message);
+                if info.return_type.ends_with('!') {
+                    // A non-null field cannot be nulled: the error propagates to the parent.
+                    return Err(err);
+                }
+                self.denied.lock().push(err);
+                return Ok(Some(Value::Null));
+            }
+        }
+        next.run(ctx, info).await
+    }
+}
+
+fn describe(scopes: &[String]) -> String {
+    scopes
+        .iter()
+        .map(|group| format!("[{}]", group.split_whitespace().collect::<Vec<_>>().join(" AND ")))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// Rewrites async-graphql's federation SDL so that `@authenticated` is the federation directive
+/// (v2.6) instead of a locally defined one.
+pub fn patch_federation_sdl(sdl: &str) -> String {
+    let mut out = String::with_capacity(sdl.len() + 64);
+    for line in sdl.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("directive @authenticated ") {
+            continue;
+        }
+        if trimmed.starts_with("url: \"https://specs.apollo.dev/federation/v2.") {
+            out.push_str("\turl: \"https://specs.apollo.dev/federation/v2.6\",\n");
+            continue;
+        }
+        if trimmed.starts_with("import: [\"@key\"") && !trimmed.contains("\"@authenticated\"") {
+            out.push_str(&line.replacen("\"@requiresScopes\"", "\"@requiresScopes\", \"@authenticated\"", 1));
+            out.push('\n');
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_link_and_drops_local_definition() {
+        let sdl = "directive @authenticated on FIELD_DEFINITION | OBJECT\nextend schema @link(\n\turl: \"https://specs.apollo.dev/federation/v2.5\",\n\timport: [\"@key\", \"@requiresScopes\"]\n)\n";
+        let patched = patch_federation_sdl(sdl);
+        assert!(!patched.contains("directive @authenticated"));
+        assert!(patched.contains("federation/v2.6"));
+        assert!(patched.contains("\"@requiresScopes\", \"@authenticated\""));
+    }
+}

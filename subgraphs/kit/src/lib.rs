@@ -1,0 +1,31 @@
+//! The shared subgraph kit: everything every subgraph needs and none should write again.
+//!
+//! - [`config`]: typed configuration from the environment;
+//! - [`auth`]: RS256 tokens, JWKS verification, the caller's [`auth::Identity`];
+//! - [`authz`]: field-level scopes and `@authenticated`, declared once, exported to the federated
+//!   SDL and enforced at run time from the same declaration;
+//! - [`tenant`]: tenant scoping and the resolver context helpers;
+//! - [`error`]: one error type with stable `extensions.code` values;
+//! - [`pagination`]: Relay connections;
+//! - [`events`]: event envelope, transactional outbox, Kafka and in-process buses;
+//! - [`cache`]: cache and pub/sub, Redis and in-process;
+//! - [`http`]: the HTTP service (GraphQL over HTTP, CSRF, health, readiness, metrics);
+//! - [`schema`]: building a subgraph schema with the kit's rules, and exporting its SDL.
+
+pub mod auth;
+pub mod authz;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod limits;
+pub mod pagination;
+pub mod runtime;
+pub mod schema;
+pub mod telemetry;
+pub mod tenant;
+
+pub use error::{ApiError, ApiResult, ErrorCode};
+pub use tenant::{RequestContext, TenantId};
