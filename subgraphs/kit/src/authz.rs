@@ -129,15 +129,15 @@ impl ExtensionFactory for Authz {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(AuthzExtension {
             federation_sdl: self.federation_sdl.clone(),
-            denied: Mutex::new(Vec::new()),
+            field_errors: Mutex::new(Vec::new()),
         })
     }
 }
 
 struct AuthzExtension {
     federation_sdl: Arc<OnceLock<String>>,
-    /// Errors for fields answered with null, appended to the response at the end.
-    denied: Mutex<Vec<ServerError>>,
+    /// Errors of nullable fields answered with null, added to the response at the end.
+    field_errors: Mutex<Vec<ServerError>>,
 }
 
 #[async_trait::async_trait]
@@ -149,10 +149,10 @@ impl Extension for AuthzExtension {
         next: NextExecute<'_>,
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
-        let mut denied = std::mem::take(&mut *self.denied.lock());
-        if !denied.is_empty() {
-            denied.append(&mut response.errors);
-            response.errors = denied;
+        let mut field_errors = std::mem::take(&mut *self.field_errors.lock());
+        if !field_errors.is_empty() {
+            field_errors.append(&mut response.errors);
+            response.errors = field_errors;
         }
         response
     }
@@ -214,11 +214,20 @@ impl Extension for AuthzExtension {
                     // A non-null field cannot be nulled: the error propagates to the parent.
                     return Err(err);
                 }
-                self.denied.lock().push(err);
+                self.field_errors.lock().push(err);
                 return Ok(Some(Value::Null));
             }
         }
-        next.run(ctx, info).await
+        // GraphQL's rule for a failed field: a nullable one becomes null with its error, a
+        // non-null one fails its parent. (async-graphql would drop the key instead.)
+        let nullable = !info.return_type.ends_with('!');
+        match next.run(ctx, info).await {
+            Err(err) if nullable => {
+                self.field_errors.lock().push(err);
+                Ok(Some(Value::Null))
+            }
+            other => other,
+        }
     }
 }
 

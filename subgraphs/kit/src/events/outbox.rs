@@ -9,9 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::sea_query::{
-    Alias, ColumnDef, Expr, Index, LockBehavior, LockType, Order, Query, Table,
-};
+use sea_orm::sea_query::{Alias, Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, FromQueryResult,
     TransactionTrait,
@@ -20,7 +18,7 @@ use tokio::sync::{watch, Notify};
 
 use super::{EventEnvelope, SharedBus};
 
-/// One domain's outbox table (`<domain>_outbox`), so that every domain can share one embedded
+/// One domain's outbox table (`<domain>_outbox`, created by the domain's migrations), so that every domain can share one embedded
 /// database file without sharing a table.
 #[derive(Clone)]
 pub struct Outbox {
@@ -57,52 +55,6 @@ impl Outbox {
 
     pub fn topic(&self) -> &str {
         &self.topic
-    }
-
-    /// The statement that creates this outbox's table (for the domain's migration).
-    pub fn create_table_statement(
-        table: &str,
-    ) -> (sea_orm::sea_query::TableCreateStatement, sea_orm::sea_query::IndexCreateStatement) {
-        let t = Alias::new(table);
-        let create = Table::create()
-            .table(t.clone())
-            .if_not_exists()
-            .col(
-                ColumnDef::new(Alias::new("seq"))
-                    .big_integer()
-                    .not_null()
-                    .auto_increment()
-                    .primary_key(),
-            )
-            .col(ColumnDef::new(Alias::new("event_id")).string().not_null().unique_key())
-            .col(ColumnDef::new(Alias::new("topic")).string().not_null())
-            .col(ColumnDef::new(Alias::new("tenant_id")).string().not_null())
-            .col(ColumnDef::new(Alias::new("event_type")).string().not_null())
-            .col(ColumnDef::new(Alias::new("envelope")).text().not_null())
-            .col(ColumnDef::new(Alias::new("created_at")).big_integer().not_null())
-            .col(ColumnDef::new(Alias::new("published_at")).big_integer().null())
-            .col(
-                ColumnDef::new(Alias::new("attempts"))
-                    .integer()
-                    .not_null()
-                    .default(0),
-            )
-            .col(
-                ColumnDef::new(Alias::new("next_attempt_at"))
-                    .big_integer()
-                    .not_null()
-                    .default(0),
-            )
-            .col(ColumnDef::new(Alias::new("last_error")).text().null())
-            .to_owned();
-        let index = Index::create()
-            .if_not_exists()
-            .name(format!("idx_{table}_pending"))
-            .table(t)
-            .col(Alias::new("published_at"))
-            .col(Alias::new("seq"))
-            .to_owned();
-        (create, index)
     }
 
     /// Records `event` inside the caller's transaction.

@@ -1,0 +1,26 @@
+//! The employee (HRMS) domain's schema.
+
+mod m0001_people;
+
+use sea_orm_migration::prelude::*;
+
+use crate::outbox::CreateOutbox;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migration_table_name() -> DynIden {
+        Alias::new("employee_migrations").into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateOutbox {
+                domain: "employee",
+                name: "m0000_employee_outbox",
+            }),
+            Box::new(m0001_people::Migration),
+        ]
+    }
+}

@@ -1,0 +1,380 @@
+//! The employee subgraph's GraphQL schema.
+
+pub mod loaders;
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{
+    Context, EmptySubscription, Enum, InputObject, Object, Result, Schema, SchemaBuilder, ID,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use erp_kit::authz::authenticated;
+use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::{ApiError, RequestContext};
+
+use crate::domain::{
+    check_hire_dates, DisplayName, EmailAddress, EmployeeNumber, EmploymentStatus, NewHire,
+};
+use crate::store::entities::{department, employee};
+use crate::store::{EmployeeFilter, EmployeeStore};
+use loaders::{DepartmentLoader, EmployeeLoader, TenantKey};
+
+pub type EmployeeSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
+pub fn schema_builder(store: Option<EmployeeStore>) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    let builder = Schema::build(Query, Mutation, EmptySubscription);
+    match store {
+        Some(store) => builder
+            .data(DataLoader::new(EmployeeLoader(store.clone()), tokio::spawn))
+            .data(DataLoader::new(DepartmentLoader(store.clone()), tokio::spawn))
+            .data(store),
+        None => builder,
+    }
+}
+
+fn store<'a>(ctx: &Context<'a>) -> Result<&'a EmployeeStore> {
+    ctx.data::<EmployeeStore>()
+        .map_err(|_| ApiError::internal("employee store missing from schema data").into())
+}
+
+/// Where an employee is in their employment.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "EmploymentStatus")]
+pub enum EmployeeStatus {
+    /// Working.
+    Active,
+    /// On a long leave (parental, sabbatical).
+    OnLeave,
+    /// No longer employed.
+    Terminated,
+}
+
+/// A person employed by the tenant.
+pub struct Employee(pub employee::Model);
+
+/// Employee fields anyone with `employee:read` sees; private ones need more.
+#[Object(requires_scopes = "employee:read")]
+impl Employee {
+    /// Stable id (UUIDv7).
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// The tenant's own employee number (unique in the tenant).
+    async fn employee_number(&self) -> &str {
+        &self.0.employee_number
+    }
+
+    /// The name shown in the product.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// Work email address (unique in the tenant).
+    async fn work_email(&self) -> &str {
+        &self.0.work_email
+    }
+
+    /// Job title.
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+
+    /// Employment status.
+    async fn status(&self) -> EmployeeStatus {
+        EmploymentStatus::from_db(&self.0.status)
+            .unwrap_or(EmploymentStatus::Active)
+            .into()
+    }
+
+    /// The first day of employment.
+    async fn hired_on(&self) -> NaiveDate {
+        self.0.hired_on
+    }
+
+    /// The identity-service user this employee logs in as, when linked.
+    async fn user_id(&self) -> Option<ID> {
+        self.0.user_id.clone().map(ID)
+    }
+
+    /// Private email address: HR and holders of `employee:read:private` only.
+    #[graphql(requires_scopes = "employee:read:private", requires_scopes = "hr:admin")]
+    async fn personal_email(&self) -> Option<&str> {
+        self.0.personal_email.as_deref()
+    }
+
+    /// Date of birth: HR and holders of `employee:read:private` only.
+    #[graphql(requires_scopes = "employee:read:private", requires_scopes = "hr:admin")]
+    async fn date_of_birth(&self) -> Option<NaiveDate> {
+        self.0.date_of_birth
+    }
+
+    /// The department the employee belongs to.
+    async fn department(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
+        let Some(department_id) = &self.0.department_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<DepartmentLoader>>()
+            .load_one(TenantKey::new(&tenant, department_id))
+            .await?
+            .map(Department))
+    }
+
+    /// The employee's manager.
+    async fn manager(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        let Some(manager_id) = &self.0.manager_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<EmployeeLoader>>()
+            .load_one(TenantKey::new(&tenant, manager_id))
+            .await?
+            .map(Employee))
+    }
+
+    /// When the record was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A unit of the organisation; departments form a tree.
+pub struct Department(pub department::Model);
+
+#[Object(requires_scopes = "employee:read")]
+impl Department {
+    /// Stable id (UUIDv7).
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// Name, unique in the tenant.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The parent department, if this one is not a root.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
+        let Some(parent_id) = &self.0.parent_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<DepartmentLoader>>()
+            .load_one(TenantKey::new(&tenant, parent_id))
+            .await?
+            .map(Department))
+    }
+
+    /// The department's employees, in hiring-record order.
+    async fn employees(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
+        let filter = EmployeeFilter {
+            department_id: Some(self.0.id.clone()),
+            ..Default::default()
+        };
+        list_employees(ctx, filter, after, before, first, last).await
+    }
+}
+
+async fn list_employees(
+    ctx: &Context<'_>,
+    filter: EmployeeFilter,
+    after: Option<String>,
+    before: Option<String>,
+    first: Option<i32>,
+    last: Option<i32>,
+) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
+    let tenant = ctx.tenant()?;
+    let page = PageRequest::parse(after, before, first, last)?;
+    let rows = store(ctx)?.list_employees(&tenant, &filter, &page).await?;
+    let rows = rows.into_iter().map(Employee).collect();
+    Ok(connection_from_rows(&page, rows, |e| e.0.id.clone()))
+}
+
+/// Filters of the employee list.
+#[derive(InputObject, Default)]
+pub struct EmployeeFilterInput {
+    /// Only this department's employees.
+    pub department_id: Option<ID>,
+    /// Only this manager's direct reports.
+    pub manager_id: Option<ID>,
+    /// Only employees in this status.
+    pub status: Option<EmployeeStatus>,
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// One employee of the caller's tenant.
+    #[graphql(directive = authenticated::apply())]
+    async fn employee(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(store(ctx)?.employee(&tenant, &id).await?.map(Employee))
+    }
+
+    /// The caller's tenant's employees, filtered, as a Relay connection (`first` at most 100).
+    #[graphql(directive = authenticated::apply())]
+    async fn employees(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EmployeeFilterInput>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, Employee, EmptyFields, EmptyFields>>> {
+        let filter = filter.unwrap_or_default();
+        let filter = EmployeeFilter {
+            department_id: filter.department_id.map(|id| id.0),
+            manager_id: filter.manager_id.map(|id| id.0),
+            status: filter.status.map(Into::into),
+        };
+        list_employees(ctx, filter, after, before, first, last)
+            .await
+            .map(Some)
+    }
+
+    /// The caller's tenant's departments, as a Relay connection.
+    #[graphql(directive = authenticated::apply())]
+    async fn departments(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, Department, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = store(ctx)?.list_departments(&tenant, &page).await?;
+        let rows = rows.into_iter().map(Department).collect();
+        Ok(Some(connection_from_rows(&page, rows, |d| d.0.id.clone())))
+    }
+
+    /// Federation: resolves an `Employee` reference from another subgraph.
+    #[graphql(entity)]
+    async fn find_employee_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<EmployeeLoader>>()
+            .load_one(TenantKey::new(&tenant, &id))
+            .await?
+            .map(Employee))
+    }
+
+    /// Federation: resolves a `Department` reference from another subgraph.
+    #[graphql(entity)]
+    async fn find_department_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Department>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<DepartmentLoader>>()
+            .load_one(TenantKey::new(&tenant, &id))
+            .await?
+            .map(Department))
+    }
+}
+
+/// A new hire.
+#[derive(InputObject)]
+pub struct HireEmployeeInput {
+    /// The tenant's employee number (1 to 32 letters, digits, `-`, `_`; unique).
+    pub employee_number: String,
+    /// The name shown in the product.
+    pub display_name: String,
+    /// Work email (unique in the tenant).
+    pub work_email: String,
+    /// Private email (readable by HR only).
+    pub personal_email: Option<String>,
+    /// Date of birth (readable by HR only).
+    pub date_of_birth: Option<NaiveDate>,
+    /// Job title.
+    pub title: Option<String>,
+    /// The department, in the same tenant.
+    pub department_id: Option<ID>,
+    /// The manager, an active employee of the same tenant.
+    pub manager_id: Option<ID>,
+    /// The identity-service user this employee logs in as.
+    pub user_id: Option<ID>,
+    /// The first day of employment.
+    pub hired_on: NaiveDate,
+}
+
+/// A new department.
+#[derive(InputObject)]
+pub struct CreateDepartmentInput {
+    /// Name, unique in the tenant (1 to 200 characters).
+    pub name: String,
+    /// The parent department, if any.
+    pub parent_id: Option<ID>,
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Hires an employee; publishes `employee.hired`.
+    #[graphql(requires_scopes = "employee:write")]
+    async fn hire_employee(
+        &self,
+        ctx: &Context<'_>,
+        input: HireEmployeeInput,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let title = match input.title.as_deref().map(str::trim) {
+            Some("") | None => None,
+            Some(title) if title.chars().count() > 200 => {
+                return Err(ApiError::bad_input("title", "the title is longer than 200 characters").into())
+            }
+            Some(title) => Some(title.to_owned()),
+        };
+        check_hire_dates(input.hired_on, input.date_of_birth, Utc::now().date_naive())?;
+        let hire = NewHire {
+            employee_number: EmployeeNumber::parse("employeeNumber", &input.employee_number)?,
+            display_name: DisplayName::parse("displayName", &input.display_name)?,
+            work_email: EmailAddress::parse("workEmail", &input.work_email)?,
+            personal_email: input
+                .personal_email
+                .as_deref()
+                .map(|e| EmailAddress::parse("personalEmail", e))
+                .transpose()?,
+            date_of_birth: input.date_of_birth,
+            title,
+            department_id: input.department_id.map(|id| id.0),
+            manager_id: input.manager_id.map(|id| id.0),
+            user_id: input.user_id.map(|id| id.0),
+            hired_on: input.hired_on,
+        };
+        Ok(Some(Employee(store(ctx)?.hire(&tenant, &actor, hire).await?)))
+    }
+
+    /// Creates a department; publishes `department.created`.
+    #[graphql(requires_scopes = "department:write")]
+    async fn create_department(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateDepartmentInput,
+    ) -> Result<Option<Department>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let name = DisplayName::parse("name", &input.name)?;
+        Ok(Some(Department(
+            store(ctx)?
+                .create_department(&tenant, &actor, name.as_str(), input.parent_id.map(|id| id.0))
+                .await?,
+        )))
+    }
+}

@@ -1,0 +1,230 @@
+//! Test harness: spawns real services on random ports and talks GraphQL to them over HTTP.
+//!
+//! The real backends come from the environment that `deploy/local/services.sh start` prints
+//! (`DATABASE_URL`, `REDIS_URL`, `KAFKA_BROKERS`, `TANSU_BIN`). A test that needs one and does
+//! not find it FAILS with a message saying how to start the services; it never skips.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use erp_kit::auth::{Audience, Claims, JwkSet, RsaSigningKey};
+use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
+use erp_kit::config::KitConfig;
+use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::runtime::Runtime;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+
+pub const ISSUER: &str = "http://erp-test-issuer";
+pub const AUDIENCE: &str = "erp";
+
+/// A required environment variable of the real-services tests.
+pub fn require_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: start the real services first with \
+             `eval \"$(deploy/local/services.sh start)\"` (or run `bash scripts/test.sh`)"
+        )
+    })
+}
+
+/// An identity-service stand-in for the subgraphs' point of view: a real RSA key whose public half
+/// is served as a JWKS document over HTTP, and tokens signed with it.
+pub struct TestIssuer {
+    pub key: RsaSigningKey,
+    pub jwks_url: String,
+    jwks: Arc<std::sync::Mutex<JwkSet>>,
+}
+
+impl TestIssuer {
+    pub async fn start() -> Self {
+        let key = RsaSigningKey::generate(format!("test-{}", uuid::Uuid::new_v4())).unwrap();
+        let jwks = Arc::new(std::sync::Mutex::new(JwkSet {
+            keys: vec![key.jwk()],
+        }));
+        let served = jwks.clone();
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let served = served.clone();
+                async move { axum::Json(served.lock().unwrap().clone()) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            key,
+            jwks_url: format!("http://{addr}/.well-known/jwks.json"),
+            jwks,
+        }
+    }
+
+    /// Publishes another key beside the current ones (key rotation).
+    pub fn publish(&self, key: &RsaSigningKey) {
+        self.jwks.lock().unwrap().keys.push(key.jwk());
+    }
+
+    pub fn claims(&self, tenant: &str, sub: &str, scopes: &[&str]) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: sub.into(),
+            name: format!("User {sub}"),
+            email: format!("{sub}@example.com"),
+            tenant_id: tenant.into(),
+            role: "Employee".into(),
+            departments: vec![],
+            permissions: scopes.iter().map(|s| s.to_string()).collect(),
+            exp: now + 900,
+            iat: now,
+            iss: ISSUER.into(),
+            aud: Audience::One(AUDIENCE.into()),
+            jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn token(&self, tenant: &str, sub: &str, scopes: &[&str]) -> String {
+        self.key.sign(&self.claims(tenant, sub, scopes)).unwrap()
+    }
+}
+
+/// A fresh PostgreSQL database for one test (dropped with the server's data at the end of CI).
+pub async fn fresh_postgres() -> String {
+    let admin_url = require_env("DATABASE_URL");
+    let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!("cannot connect to PostgreSQL at {admin_url}: {e}")
+    });
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// A fresh SQLite file for one embedded-mode test.
+pub fn fresh_sqlite() -> String {
+    let path = std::env::temp_dir().join(format!("erp-test-{}.db", uuid::Uuid::new_v4().simple()));
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Which backends a spawned service runs on.
+pub enum Backends {
+    /// PostgreSQL, Redis and Kafka from the environment.
+    Real,
+    /// PostgreSQL and Redis from the environment, Kafka at the given brokers.
+    RealWithKafka(String),
+    /// SQLite, in-process cache and bus (the embedded default).
+    Embedded,
+}
+
+pub fn config(issuer: &TestIssuer, database_url: String) -> KitConfig {
+    let mut config = KitConfig::from_lookup("employee", 0, |_| None).unwrap();
+    config.database_url = database_url;
+    config.auth.jwks_url = issuer.jwks_url.clone();
+    config.auth.issuer = ISSUER.into();
+    config.auth.audience = AUDIENCE.into();
+    config.auth.min_refetch_interval = Duration::from_millis(50);
+    config
+}
+
+pub async fn runtime(issuer: &TestIssuer, backends: Backends) -> Runtime {
+    match backends {
+        Backends::Embedded => {
+            let config = config(issuer, fresh_sqlite());
+            let db = erp_kit::db::connect(&config.database_url).await.unwrap();
+            let cache: SharedCache = Arc::new(InProcessCache::new());
+            let bus: SharedBus = Arc::new(InProcessBus::new());
+            Runtime::with_backends(config, db, cache, bus)
+        }
+        Backends::Real | Backends::RealWithKafka(_) => {
+            let config = config(issuer, fresh_postgres().await);
+            let brokers = match backends {
+                Backends::RealWithKafka(brokers) => brokers,
+                _ => require_env("KAFKA_BROKERS"),
+            };
+            let db = erp_kit::db::connect(&config.database_url).await.unwrap();
+            let cache: SharedCache =
+                Arc::new(RedisCache::connect(&require_env("REDIS_URL")).await.unwrap());
+            let bus: SharedBus = Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap());
+            Runtime::with_backends(config, db, cache, bus)
+        }
+    }
+}
+
+/// A spawned employee subgraph.
+pub struct EmployeeApp {
+    pub addr: SocketAddr,
+    pub runtime: Runtime,
+    pub service_store: erp_employee::store::EmployeeStore,
+    pub http: reqwest::Client,
+    _relay: erp_kit::events::RelayHandle,
+}
+
+impl EmployeeApp {
+    pub async fn spawn(runtime: Runtime) -> Self {
+        let service = erp_employee::start(&runtime).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, service.router).await });
+        Self {
+            addr,
+            runtime,
+            service_store: service.store,
+            http: reqwest::Client::new(),
+            _relay: service.relay,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs a GraphQL request and returns (status, body).
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .header("content-type", "application/json")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
+/// The `extensions.code` of every error in a response body.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `check` every 100 ms until it returns Some or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
