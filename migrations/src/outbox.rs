@@ -59,7 +59,11 @@ fn outbox_table(table: &str) -> (TableCreateStatement, IndexCreateStatement) {
                 .big_integer()
                 .not_null(),
         )
-        .col(ColumnDef::new(Alias::new("published_at")).big_integer().null())
+        .col(
+            ColumnDef::new(Alias::new("published_at"))
+                .big_integer()
+                .null(),
+        )
         .col(
             ColumnDef::new(Alias::new("attempts"))
                 .integer()

@@ -92,9 +92,9 @@ impl TestIssuer {
 /// A fresh PostgreSQL database for one test (dropped with the server's data at the end of CI).
 pub async fn fresh_postgres() -> String {
     let admin_url = require_env("DATABASE_URL");
-    let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!("cannot connect to PostgreSQL at {admin_url}: {e}")
-    });
+    let admin = Database::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -146,8 +146,11 @@ pub async fn runtime(issuer: &TestIssuer, backends: Backends) -> Runtime {
                 _ => require_env("KAFKA_BROKERS"),
             };
             let db = erp_kit::db::connect(&config.database_url).await.unwrap();
-            let cache: SharedCache =
-                Arc::new(RedisCache::connect(&require_env("REDIS_URL")).await.unwrap());
+            let cache: SharedCache = Arc::new(
+                RedisCache::connect(&require_env("REDIS_URL"))
+                    .await
+                    .unwrap(),
+            );
             let bus: SharedBus = Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap());
             Runtime::with_backends(config, db, cache, bus)
         }
@@ -165,6 +168,9 @@ pub struct EmployeeApp {
 
 impl EmployeeApp {
     pub async fn spawn(runtime: Runtime) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
+        }
         let service = erp_employee::start(&runtime).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -183,7 +189,12 @@ impl EmployeeApp {
     }
 
     /// POSTs a GraphQL request and returns (status, body).
-    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+    pub async fn graphql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
         let mut request = self
             .http
             .post(self.url("/graphql"))

@@ -5,7 +5,12 @@ use erp_tests::{error_codes, Backends, EmployeeApp, TestIssuer};
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 
-const HR: &[&str] = &["employee:read", "employee:write", "department:write", "hr:admin"];
+const HR: &[&str] = &[
+    "employee:read",
+    "employee:write",
+    "department:write",
+    "hr:admin",
+];
 const READER: &[&str] = &["employee:read"];
 
 const HIRE: &str = r#"mutation Hire($input: HireEmployeeInput!) {
@@ -31,10 +36,15 @@ fn hire_input(number: &str, email: &str) -> Value {
 }
 
 async fn hire(app: &EmployeeApp, token: &str, number: &str, email: &str) -> String {
-    let (status, body) = app.graphql(Some(token), HIRE, hire_input(number, email)).await;
+    let (status, body) = app
+        .graphql(Some(token), HIRE, hire_input(number, email))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["errors"].is_null(), "{body}");
-    body["data"]["hireEmployee"]["id"].as_str().unwrap().to_owned()
+    body["data"]["hireEmployee"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -49,7 +59,10 @@ async fn hires_and_reads_back_exact_data() {
         )
         .await;
     assert_eq!(status, 200);
-    let department_id = body["data"]["createDepartment"]["id"].as_str().unwrap().to_owned();
+    let department_id = body["data"]["createDepartment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(body["data"]["createDepartment"]["name"], "Engineering");
     assert_eq!(body["data"]["createDepartment"]["parent"], Value::Null);
 
@@ -98,7 +111,9 @@ async fn paginates_with_relay_cursors() {
     let mut seen = Vec::new();
     let mut after = Value::Null;
     loop {
-        let (_, body) = app.graphql(Some(&hr), query, json!({ "after": after })).await;
+        let (_, body) = app
+            .graphql(Some(&hr), query, json!({ "after": after }))
+            .await;
         let page = &body["data"]["employees"];
         for edge in page["edges"].as_array().unwrap() {
             seen.push(edge["node"]["employeeNumber"].as_str().unwrap().to_owned());
@@ -111,12 +126,20 @@ async fn paginates_with_relay_cursors() {
     assert_eq!(seen, ["E-1", "E-2", "E-3", "E-4", "E-5"]);
 
     let (_, body) = app
-        .graphql(Some(&hr), "{ employees(first: 101) { edges { cursor } } }", json!({}))
+        .graphql(
+            Some(&hr),
+            "{ employees(first: 101) { edges { cursor } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
     assert_eq!(body["errors"][0]["extensions"]["field"], "first");
     let (_, body) = app
-        .graphql(Some(&hr), "{ employees(after: \"not-a-cursor\") { edges { cursor } } }", json!({}))
+        .graphql(
+            Some(&hr),
+            "{ employees(after: \"not-a-cursor\") { edges { cursor } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
 }
@@ -127,21 +150,36 @@ async fn a_token_of_tenant_b_cannot_read_or_change_tenant_a() {
     let hr_a = issuer.token("tnt_a", "usr_a", HR);
     let hr_b = issuer.token("tnt_b", "usr_b", HR);
     let (_, body) = app
-        .graphql(Some(&hr_a), "mutation { createDepartment(input: { name: \"Finance\" }) { id } }", json!({}))
+        .graphql(
+            Some(&hr_a),
+            "mutation { createDepartment(input: { name: \"Finance\" }) { id } }",
+            json!({}),
+        )
         .await;
-    let department_a = body["data"]["createDepartment"]["id"].as_str().unwrap().to_owned();
+    let department_a = body["data"]["createDepartment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let employee_a = hire(&app, &hr_a, "E-1", "a@company.com").await;
 
     // Reading by id: as if it did not exist.
     let (status, body) = app
-        .graphql(Some(&hr_b), "query($id: ID!) { employee(id: $id) { id } }", json!({ "id": employee_a }))
+        .graphql(
+            Some(&hr_b),
+            "query($id: ID!) { employee(id: $id) { id } }",
+            json!({ "id": employee_a }),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({ "data": { "employee": null } }));
 
     // Listing: nothing of A.
     let (_, body) = app
-        .graphql(Some(&hr_b), "{ employees { edges { node { id } } } departments { edges { node { id } } } }", json!({}))
+        .graphql(
+            Some(&hr_b),
+            "{ employees { edges { node { id } } } departments { edges { node { id } } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(body["data"]["employees"]["edges"], json!([]));
     assert_eq!(body["data"]["departments"]["edges"], json!([]));
@@ -193,33 +231,68 @@ async fn a_denied_field_is_null_with_its_error_and_the_rest_arrives() {
         error_codes(&body),
         ["UNAUTHORIZED_FIELD_OR_TYPE", "UNAUTHORIZED_FIELD_OR_TYPE"]
     );
-    assert_eq!(body["errors"][0]["path"], json!(["employee", "personalEmail"]));
-    assert_eq!(body["errors"][1]["path"], json!(["employee", "dateOfBirth"]));
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["employee", "personalEmail"])
+    );
+    assert_eq!(
+        body["errors"][1]["path"],
+        json!(["employee", "dateOfBirth"])
+    );
 
     // `employee:read:private` is one of the two alternatives.
-    let private = issuer.token("tnt_a", "usr_p", &["employee:read", "employee:read:private"]);
+    let private = issuer.token(
+        "tnt_a",
+        "usr_p",
+        &["employee:read", "employee:read:private"],
+    );
     let (_, body) = app
-        .graphql(Some(&private), "query($id: ID!) { employee(id: $id) { personalEmail } }", json!({ "id": id }))
+        .graphql(
+            Some(&private),
+            "query($id: ID!) { employee(id: $id) { personalEmail } }",
+            json!({ "id": id }),
+        )
         .await;
-    assert_eq!(body, json!({ "data": { "employee": { "personalEmail": "rahul@home.example" } } }));
+    assert_eq!(
+        body,
+        json!({ "data": { "employee": { "personalEmail": "rahul@home.example" } } })
+    );
 
     // A type-level requirement: without `employee:read` no field of the type resolves; a denied
     // non-null field nulls its nearest nullable parent.
     let nobody = issuer.token("tnt_a", "usr_n", &[]);
     let (_, body) = app
-        .graphql(Some(&nobody), "query($id: ID!) { employee(id: $id) { displayName } }", json!({ "id": id }))
+        .graphql(
+            Some(&nobody),
+            "query($id: ID!) { employee(id: $id) { displayName } }",
+            json!({ "id": id }),
+        )
         .await;
     assert_eq!(body["data"], json!({ "employee": null }));
     assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
-    assert_eq!(body["errors"][0]["path"], json!(["employee", "displayName"]));
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["employee", "displayName"])
+    );
 
     // A mutation without its scope does nothing.
-    let (_, body) = app.graphql(Some(&reader), HIRE, hire_input("E-2", "b@company.com")).await;
+    let (_, body) = app
+        .graphql(Some(&reader), HIRE, hire_input("E-2", "b@company.com"))
+        .await;
     assert_eq!(body["data"], json!({ "hireEmployee": null }));
     assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
     assert_eq!(body["errors"][0]["path"], json!(["hireEmployee"]));
-    let (_, body) = app.graphql(Some(&hr), "{ employees { edges { node { employeeNumber } } } }", json!({})).await;
-    assert_eq!(body["data"]["employees"]["edges"].as_array().unwrap().len(), 1);
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            "{ employees { edges { node { employeeNumber } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["employees"]["edges"].as_array().unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -245,12 +318,23 @@ async fn bad_inputs_get_stable_codes_and_write_nothing() {
         assert_eq!(body["data"], json!({ "hireEmployee": null }));
     }
     for (number, email) in [("E-1", "new@company.com"), ("E-3", "a@company.com")] {
-        let (_, body) = app.graphql(Some(&hr), HIRE, hire_input(number, email)).await;
+        let (_, body) = app
+            .graphql(Some(&hr), HIRE, hire_input(number, email))
+            .await;
         assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
     }
     // Nothing of the refused writes reached the table or the outbox.
-    let (_, body) = app.graphql(Some(&hr), "{ employees { edges { node { employeeNumber } } } }", json!({})).await;
-    assert_eq!(body["data"]["employees"]["edges"], json!([{ "node": { "employeeNumber": "E-1" } }]));
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            "{ employees { edges { node { employeeNumber } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["employees"]["edges"],
+        json!([{ "node": { "employeeNumber": "E-1" } }])
+    );
     let db = app.runtime.db.clone();
     let outbox = app.service_store.outbox().clone();
     let total = db
@@ -259,14 +343,21 @@ async fn bad_inputs_get_stable_codes_and_write_nothing() {
             "SELECT COUNT(*) AS n FROM employee_outbox",
         ))
         .await
-    .unwrap()
-    .unwrap()
-    .try_get::<i64>("", "n")
-    .unwrap();
-    assert_eq!(total, 1, "only the accepted hire has an event ({})", outbox.table());
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(
+        total,
+        1,
+        "only the accepted hire has an event ({})",
+        outbox.table()
+    );
 
     // A GraphQL type error (wrong variable type) is refused before execution.
-    let (status, body) = app.graphql(Some(&hr), HIRE, json!({ "input": { "employeeNumber": 5 } })).await;
+    let (status, body) = app
+        .graphql(Some(&hr), HIRE, json!({ "input": { "employeeNumber": 5 } }))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"], Value::Null);
 }
@@ -296,9 +387,8 @@ async fn tokens_are_verified_with_the_published_jwks_only() {
     let (head, rest) = good.split_once('.').unwrap();
     let (_, signature) = rest.split_once('.').unwrap();
     use base64::Engine;
-    let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-        serde_json::to_vec(&issuer.claims("tnt_b", "usr_1", HR)).unwrap(),
-    );
+    let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&issuer.claims("tnt_b", "usr_1", HR)).unwrap());
     let tampered = format!("{head}.{forged_payload}.{signature}");
     let none_header = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(br#"{"alg":"none","typ":"JWT","kid":"x"}"#);
@@ -308,7 +398,12 @@ async fn tokens_are_verified_with_the_published_jwks_only() {
         ("expired", issuer.key.sign(&expired).unwrap()),
         ("wrong audience", issuer.key.sign(&wrong_audience).unwrap()),
         ("wrong issuer", issuer.key.sign(&wrong_issuer).unwrap()),
-        ("unknown key", stranger.sign(&issuer.claims("tnt_a", "usr_1", READER)).unwrap()),
+        (
+            "unknown key",
+            stranger
+                .sign(&issuer.claims("tnt_a", "usr_1", READER))
+                .unwrap(),
+        ),
         ("tampered", tampered),
         ("alg none", alg_none),
         ("garbage", "not.a.token".to_string()),
@@ -336,7 +431,9 @@ async fn tokens_are_verified_with_the_published_jwks_only() {
     let rotated = erp_kit::auth::RsaSigningKey::generate("rotated").unwrap();
     issuer.publish(&rotated);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let token = rotated.sign(&issuer.claims("tnt_a", "usr_1", READER)).unwrap();
+    let token = rotated
+        .sign(&issuer.claims("tnt_a", "usr_1", READER))
+        .unwrap();
     let (status, body) = app.graphql(Some(&token), query, json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["errors"].is_null(), "{body}");

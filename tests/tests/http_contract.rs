@@ -26,15 +26,23 @@ async fn post_raw(
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
-    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
 async fn content_negotiation_and_status_codes() {
     let (_, app) = app().await;
     let valid = json!({ "query": "{ __typename }" }).to_string();
-    let (status, headers, body) = post_raw(&app, Some("application/json"), None, valid.clone()).await;
-    assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "application/json"));
+    let (status, headers, body) =
+        post_raw(&app, Some("application/json"), None, valid.clone()).await;
+    assert_eq!(
+        (status, headers["content-type"].to_str().unwrap()),
+        (200, "application/json")
+    );
     assert_eq!(body, json!({ "data": { "__typename": "Query" } }));
 
     let (status, headers, _) = post_raw(
@@ -50,21 +58,52 @@ async fn content_negotiation_and_status_codes() {
     );
 
     let invalid = json!({ "query": "{ nope }" }).to_string();
-    let (status, _, _) = post_raw(&app, Some("application/json"), Some("application/graphql-response+json"), invalid.clone()).await;
-    assert_eq!(status, 400, "a request that cannot execute is 400 in the new media type");
-    let (status, _, body) = post_raw(&app, Some("application/json"), Some("application/json"), invalid).await;
+    let (status, _, _) = post_raw(
+        &app,
+        Some("application/json"),
+        Some("application/graphql-response+json"),
+        invalid.clone(),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "a request that cannot execute is 400 in the new media type"
+    );
+    let (status, _, body) = post_raw(
+        &app,
+        Some("application/json"),
+        Some("application/json"),
+        invalid,
+    )
+    .await;
     assert_eq!(status, 200, "and 200 in the legacy one");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("nope"));
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nope"));
     assert!(
         !body.to_string().contains("Did you mean"),
         "no field suggestions: {body}"
     );
 
-    let (status, _, body) = post_raw(&app, Some("application/json"), Some("text/html"), valid.clone()).await;
-    assert_eq!((status, error_codes(&body)), (406, vec!["NOT_ACCEPTABLE".to_string()]));
+    let (status, _, body) = post_raw(
+        &app,
+        Some("application/json"),
+        Some("text/html"),
+        valid.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (406, vec!["NOT_ACCEPTABLE".to_string()])
+    );
 
-    let (status, _, body) = post_raw(&app, Some("application/json"), None, "{not json".into()).await;
-    assert_eq!((status, error_codes(&body)), (400, vec!["BAD_REQUEST".to_string()]));
+    let (status, _, body) =
+        post_raw(&app, Some("application/json"), None, "{not json".into()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (400, vec!["BAD_REQUEST".to_string()])
+    );
 }
 
 #[tokio::test]
@@ -72,11 +111,29 @@ async fn batching_csrf_get_and_body_limits() {
     let (_, app) = app().await;
     let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]).to_string();
     let (status, _, body) = post_raw(&app, Some("application/json"), None, batch).await;
-    assert_eq!((status, error_codes(&body)), (400, vec!["BATCHING_NOT_ALLOWED".to_string()]));
+    assert_eq!(
+        (status, error_codes(&body)),
+        (400, vec!["BATCHING_NOT_ALLOWED".to_string()])
+    );
 
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")] {
-        let (status, _, body) = post_raw(&app, content_type, None, json!({ "query": "{ __typename }" }).to_string()).await;
-        assert_eq!((status, error_codes(&body)), (400, vec!["CSRF_PREVENTED".to_string()]), "{content_type:?}");
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+    ] {
+        let (status, _, body) = post_raw(
+            &app,
+            content_type,
+            None,
+            json!({ "query": "{ __typename }" }).to_string(),
+        )
+        .await;
+        assert_eq!(
+            (status, error_codes(&body)),
+            (400, vec!["CSRF_PREVENTED".to_string()]),
+            "{content_type:?}"
+        );
     }
 
     // GET: queries with a preflight header only; mutations never.
@@ -89,17 +146,32 @@ async fn batching_csrf_get_and_body_limits() {
     };
     let response = get("{ __typename }", true).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({ "data": { "__typename": "Query" } }));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "data": { "__typename": "Query" } })
+    );
     let response = get("{ __typename }", false).await.unwrap();
     assert_eq!(response.status().as_u16(), 400);
-    let response = get("mutation { createDepartment(input: { name: \"x\" }) { id } }", true).await.unwrap();
+    let response = get(
+        "mutation { createDepartment(input: { name: \"x\" }) { id } }",
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(response.headers()["allow"], "POST");
-    assert_eq!(error_codes(&response.json().await.unwrap()), ["METHOD_NOT_ALLOWED"]);
+    assert_eq!(
+        error_codes(&response.json().await.unwrap()),
+        ["METHOD_NOT_ALLOWED"]
+    );
 
-    let huge = json!({ "query": format!("{{ __typename }} # {}", "x".repeat(2 * 1024 * 1024)) }).to_string();
+    let huge = json!({ "query": format!("{{ __typename }} # {}", "x".repeat(2 * 1024 * 1024)) })
+        .to_string();
     let (status, _, body) = post_raw(&app, Some("application/json"), None, huge).await;
-    assert_eq!((status, error_codes(&body)), (413, vec!["PAYLOAD_TOO_LARGE".to_string()]));
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["PAYLOAD_TOO_LARGE".to_string()])
+    );
 }
 
 #[tokio::test]
@@ -111,11 +183,24 @@ async fn request_limits_trip_with_their_codes() {
         "manager { ".repeat(10),
         " }".repeat(10)
     );
-    let aliases = format!("{{ {} }}", (0..31).map(|i| format!("a{i}: __typename")).collect::<Vec<_>>().join(" "));
-    let roots = format!("{{ {} }}", (0..21).map(|_| "__typename").collect::<Vec<_>>().join(" "));
+    let aliases = format!(
+        "{{ {} }}",
+        (0..31)
+            .map(|i| format!("a{i}: __typename"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let roots = format!(
+        "{{ {} }}",
+        (0..21).map(|_| "__typename").collect::<Vec<_>>().join(" ")
+    );
     let directives = format!(
         "{{ __typename {} }}",
-        (0..51).map(|i| format!("f{i}: __typename @include(if: true)")).take(51).collect::<Vec<_>>().join(" ")
+        (0..51)
+            .map(|i| format!("f{i}: __typename @include(if: true)"))
+            .take(51)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     for (query, code) in [
         (deep, "MAX_DEPTH_EXCEEDED"),
@@ -128,15 +213,21 @@ async fn request_limits_trip_with_their_codes() {
         assert_eq!(body["data"], Value::Null);
     }
     // 51 directives also exceed the alias limit first; check the directive limit alone.
-    let limits = erp_kit::config::Limits { max_aliases: 1000, max_root_fields: 1000, ..Default::default() };
-    let shape = erp_kit::limits::measure(&async_graphql::parser::parse_query(&directives).unwrap(), 100);
+    let limits = erp_kit::config::Limits {
+        max_aliases: 1000,
+        max_root_fields: 1000,
+        ..Default::default()
+    };
+    let shape = erp_kit::limits::measure(
+        &async_graphql::parser::parse_query(&directives).unwrap(),
+        100,
+    );
     let err = erp_kit::limits::check(&shape, &limits).unwrap_err();
     assert_eq!(
         err.extensions.unwrap().get("code").unwrap().to_string(),
         "\"MAX_DIRECTIVES_EXCEEDED\""
     );
 }
-
 
 #[tokio::test]
 async fn introspection_only_for_schema_read() {
@@ -149,7 +240,10 @@ async fn introspection_only_for_schema_read() {
     assert_eq!(error_codes(&body), ["FORBIDDEN"]);
     let consumer = issuer.token("tnt_a", "usr_1", &["schema:read"]);
     let (_, body) = app.graphql(Some(&consumer), query, json!({})).await;
-    assert_eq!(body, json!({ "data": { "__schema": { "queryType": { "name": "Query" } } } }));
+    assert_eq!(
+        body,
+        json!({ "data": { "__schema": { "queryType": { "name": "Query" } } } })
+    );
 
     // The router's `_service` call needs no scope, and serves the patched federation SDL.
     let (_, body) = app.graphql(None, "{ _service { sdl } }", json!({})).await;
@@ -167,7 +261,10 @@ async fn health_readiness_metrics_and_request_ids() {
     assert!(response.headers().contains_key("x-request-id"));
     let response = app.http.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({ "status": "ready" }));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "status": "ready" })
+    );
     let response = app
         .http
         .get(app.url("/health"))
@@ -177,7 +274,20 @@ async fn health_readiness_metrics_and_request_ids() {
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "req-123");
     app.graphql(None, "{ __typename }", json!({})).await;
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("erp_http_requests_total{route=\"/graphql\",service=\"employee\",status=\"200\"}"), "{metrics}");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "erp_http_requests_total{route=\"/graphql\",status=\"200\",service=\"employee\"} 1"
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains("erp_http_request_duration_seconds_bucket"));
 }

@@ -44,7 +44,12 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Departments::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Departments::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Departments::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Departments::TenantId).string().not_null())
                     .col(ColumnDef::new(Departments::Name).string().not_null())
                     .col(ColumnDef::new(Departments::ParentId).string().null())
@@ -72,9 +77,18 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Employees::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Employees::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Employees::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Employees::TenantId).string().not_null())
-                    .col(ColumnDef::new(Employees::EmployeeNumber).string().not_null())
+                    .col(
+                        ColumnDef::new(Employees::EmployeeNumber)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Employees::UserId).string().null())
                     .col(ColumnDef::new(Employees::DisplayName).string().not_null())
                     .col(ColumnDef::new(Employees::WorkEmail).string().not_null())

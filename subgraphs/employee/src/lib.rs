@@ -19,7 +19,10 @@ use store::EmployeeStore;
 pub const DEFAULT_PORT: u16 = 4002;
 
 /// The schema with the kit's rules; `None` builds it without data (for SDL export).
-pub fn build_schema(store: Option<EmployeeStore>, limits: &erp_kit::config::Limits) -> EmployeeSchema {
+pub fn build_schema(
+    store: Option<EmployeeStore>,
+    limits: &erp_kit::config::Limits,
+) -> EmployeeSchema {
     erp_kit::schema::finish(graphql::schema_builder(store), limits)
 }
 

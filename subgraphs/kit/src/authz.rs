@@ -163,10 +163,7 @@ impl Extension for AuthzExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let identity = ctx
-            .data_opt::<Identity>()
-            .cloned()
-            .unwrap_or_default();
+        let identity = ctx.data_opt::<Identity>().cloned().unwrap_or_default();
         let registry = &ctx.schema_env.registry;
 
         if info.parent_type == registry.query_type
@@ -176,7 +173,9 @@ impl Extension for AuthzExtension {
             return Err(denial(
                 &info,
                 ErrorCode::Forbidden,
-                format!("introspection is only open to callers with the `{SCHEMA_READ_SCOPE}` scope"),
+                format!(
+                    "introspection is only open to callers with the `{SCHEMA_READ_SCOPE}` scope"
+                ),
             ));
         }
         if info.parent_type == "_Service" && info.name == "sdl" {
@@ -193,7 +192,10 @@ impl Extension for AuthzExtension {
             let denied = if requirement.authenticated && !identity.is_authenticated() {
                 Some((
                     ErrorCode::Unauthenticated,
-                    format!("`{}.{}` needs an authenticated caller", info.parent_type, info.name),
+                    format!(
+                        "`{}.{}` needs an authenticated caller",
+                        info.parent_type, info.name
+                    ),
                 ))
             } else if !satisfied(&identity, requirement.scopes) {
                 Some((
@@ -234,7 +236,12 @@ impl Extension for AuthzExtension {
 fn describe(scopes: &[String]) -> String {
     scopes
         .iter()
-        .map(|group| format!("[{}]", group.split_whitespace().collect::<Vec<_>>().join(" AND ")))
+        .map(|group| {
+            format!(
+                "[{}]",
+                group.split_whitespace().collect::<Vec<_>>().join(" AND ")
+            )
+        })
         .collect::<Vec<_>>()
         .join(" OR ")
 }
@@ -253,7 +260,11 @@ pub fn patch_federation_sdl(sdl: &str) -> String {
             continue;
         }
         if trimmed.starts_with("import: [\"@key\"") && !trimmed.contains("\"@authenticated\"") {
-            out.push_str(&line.replacen("\"@requiresScopes\"", "\"@requiresScopes\", \"@authenticated\"", 1));
+            out.push_str(&line.replacen(
+                "\"@requiresScopes\"",
+                "\"@requiresScopes\", \"@authenticated\"",
+                1,
+            ));
             out.push('\n');
             continue;
         }

@@ -49,7 +49,9 @@ pub enum ApiError {
     },
     NotFound(String),
     Conflict(String),
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// The message is for the logs only.
     Internal(String),
 }

@@ -178,7 +178,10 @@ async fn authenticate<E>(
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or((
@@ -196,7 +199,11 @@ async fn authenticate<E>(
                 "the token could not be checked right now, retry shortly".to_string(),
             ))
         }
-        Err(err) => Err((StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, err.to_string())),
+        Err(err) => Err((
+            StatusCode::UNAUTHORIZED,
+            codes::UNAUTHENTICATED,
+            err.to_string(),
+        )),
     }
 }
 
@@ -228,7 +235,11 @@ async fn execute<E: Executor>(
                 _ => None,
             })
             .unwrap_or_else(|| "GRAPHQL_VALIDATION_FAILED".into());
-        state.metrics.graphql_errors.with_label_values(&[&code]).inc();
+        state
+            .metrics
+            .graphql_errors
+            .with_label_values(&[&code])
+            .inc();
     }
     // A request that could not be executed at all (parse, validation, limits) has no data and
     // errors without a path.
@@ -253,8 +264,10 @@ async fn execute<E: Executor>(
         }
     };
     let mut http = (status, body).into_response();
-    http.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
+    http.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
     http
 }
 
@@ -451,10 +464,7 @@ pub fn router<E: Executor>(state: HttpState<E>) -> Router {
     let state = Arc::new(state);
     let x_request_id = header::HeaderName::from_static("x-request-id");
     Router::new()
-        .route(
-            "/graphql",
-            get(graphql_get::<E>).post(graphql_post::<E>),
-        )
+        .route("/graphql", get(graphql_get::<E>).post(graphql_post::<E>))
         .route("/health", get(health))
         .route("/ready", get(ready::<E>))
         .route("/metrics", get(metrics_handler::<E>))
@@ -534,7 +544,9 @@ mod tests {
         assert_eq!(negotiate(&HeaderMap::new()), Some(Media::Json));
         assert_eq!(negotiate(&accept("application/json")), Some(Media::Json));
         assert_eq!(
-            negotiate(&accept("application/graphql-response+json, application/json;q=0.9")),
+            negotiate(&accept(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
             Some(Media::GraphqlResponseJson)
         );
         assert_eq!(negotiate(&accept("*/*")), Some(Media::Json));

@@ -148,7 +148,10 @@ pub fn check(shape: &DocumentShape, limits: &Limits) -> Result<(), ServerError> 
     if shape.directives > limits.max_directives {
         return Err(refuse(
             MAX_DIRECTIVES_EXCEEDED,
-            format!("the query uses more than {} directives", limits.max_directives),
+            format!(
+                "the query uses more than {} directives",
+                limits.max_directives
+            ),
         ));
     }
     Ok(())
@@ -200,7 +203,8 @@ mod tests {
     #[test]
     fn fragment_cycles_terminate() {
         let s = measure(
-            &async_graphql::parser::parse_query("{ ...A } fragment A on Query { a { ...A } }").unwrap(),
+            &async_graphql::parser::parse_query("{ ...A } fragment A on Query { a { ...A } }")
+                .unwrap(),
             13,
         );
         assert!(s.depth > 12);

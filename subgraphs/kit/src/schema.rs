@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ObjectType, Schema, SchemaBuilder, SDLExportOptions, SubscriptionType};
+use async_graphql::{ObjectType, SDLExportOptions, Schema, SchemaBuilder, SubscriptionType};
 
 use crate::authz::{patch_federation_sdl, Authz};
 use crate::config::Limits;

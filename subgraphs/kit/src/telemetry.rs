@@ -1,6 +1,8 @@
 //! JSON logs and Prometheus metrics.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 use crate::config::LogFormat;
 
@@ -30,9 +32,14 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(service: &str) -> Self {
-        let registry = Registry::new_custom(Some("erp".into()), Some(
-            [("service".to_string(), service.to_string())].into_iter().collect(),
-        ))
+        let registry = Registry::new_custom(
+            Some("erp".into()),
+            Some(
+                [("service".to_string(), service.to_string())]
+                    .into_iter()
+                    .collect(),
+            ),
+        )
         .unwrap_or_default();
         let http_requests = IntCounterVec::new(
             Opts::new("http_requests_total", "HTTP requests by route and status"),
@@ -41,7 +48,9 @@ impl Metrics {
         .expect("static metric definition");
         let http_latency = HistogramVec::new(
             HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
-                vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
             ),
             &["route"],
         )

@@ -50,7 +50,9 @@ pub trait RequestContext {
         if claims.permissions.iter().any(|granted| granted == scope) {
             Ok(claims)
         } else {
-            Err(ApiError::Forbidden(format!("the `{scope}` scope is required")))
+            Err(ApiError::Forbidden(format!(
+                "the `{scope}` scope is required"
+            )))
         }
     }
 }

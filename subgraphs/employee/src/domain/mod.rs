@@ -16,10 +16,16 @@ impl DisplayName {
             return Err(ApiError::bad_input(field, "the name must not be empty"));
         }
         if trimmed.chars().count() > 200 {
-            return Err(ApiError::bad_input(field, "the name is longer than 200 characters"));
+            return Err(ApiError::bad_input(
+                field,
+                "the name is longer than 200 characters",
+            ));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(ApiError::bad_input(field, "the name contains control characters"));
+            return Err(ApiError::bad_input(
+                field,
+                "the name contains control characters",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -36,7 +42,8 @@ pub struct EmailAddress(String);
 impl EmailAddress {
     pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
         let value = raw.trim().to_lowercase();
-        let bad = || ApiError::bad_input(field, format!("`{}` is not an email address", raw.trim()));
+        let bad =
+            || ApiError::bad_input(field, format!("`{}` is not an email address", raw.trim()));
         if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
@@ -165,7 +172,10 @@ mod tests {
 
     #[test]
     fn parses_names() {
-        assert_eq!(DisplayName::parse("n", "  Rahul Verma ").unwrap().as_str(), "Rahul Verma");
+        assert_eq!(
+            DisplayName::parse("n", "  Rahul Verma ").unwrap().as_str(),
+            "Rahul Verma"
+        );
         assert!(DisplayName::parse("n", "   ").is_err());
         assert!(DisplayName::parse("n", &"x".repeat(201)).is_err());
         assert!(DisplayName::parse("n", "a\u{0}b").is_err());
@@ -174,10 +184,21 @@ mod tests {
     #[test]
     fn parses_emails() {
         assert_eq!(
-            EmailAddress::parse("e", " Rahul@Company.com ").unwrap().as_str(),
+            EmailAddress::parse("e", " Rahul@Company.com ")
+                .unwrap()
+                .as_str(),
             "rahul@company.com"
         );
-        for bad in ["", "rahul", "@company.com", "rahul@company", "a@b@c.com", "a b@c.com", "a@.com", "a@c..com"] {
+        for bad in [
+            "",
+            "rahul",
+            "@company.com",
+            "rahul@company",
+            "a@b@c.com",
+            "a b@c.com",
+            "a@.com",
+            "a@c..com",
+        ] {
             assert!(EmailAddress::parse("e", bad).is_err(), "{bad}");
         }
     }

@@ -28,7 +28,10 @@ impl TenantKey {
 fn by_tenant(keys: &[TenantKey]) -> HashMap<TenantId, Vec<String>> {
     let mut grouped: HashMap<TenantId, Vec<String>> = HashMap::new();
     for key in keys {
-        grouped.entry(key.tenant.clone()).or_default().push(key.id.clone());
+        grouped
+            .entry(key.tenant.clone())
+            .or_default()
+            .push(key.id.clone());
     }
     grouped
 }

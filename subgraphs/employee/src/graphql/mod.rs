@@ -23,12 +23,17 @@ use loaders::{DepartmentLoader, EmployeeLoader, TenantKey};
 pub type EmployeeSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
-pub fn schema_builder(store: Option<EmployeeStore>) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+pub fn schema_builder(
+    store: Option<EmployeeStore>,
+) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     let builder = Schema::build(Query, Mutation, EmptySubscription);
     match store {
         Some(store) => builder
             .data(DataLoader::new(EmployeeLoader(store.clone()), tokio::spawn))
-            .data(DataLoader::new(DepartmentLoader(store.clone()), tokio::spawn))
+            .data(DataLoader::new(
+                DepartmentLoader(store.clone()),
+                tokio::spawn,
+            ))
             .data(store),
         None => builder,
     }
@@ -100,13 +105,19 @@ impl Employee {
     }
 
     /// Private email address: HR and holders of `employee:read:private` only.
-    #[graphql(requires_scopes = "employee:read:private", requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "employee:read:private",
+        requires_scopes = "hr:admin"
+    )]
     async fn personal_email(&self) -> Option<&str> {
         self.0.personal_email.as_deref()
     }
 
     /// Date of birth: HR and holders of `employee:read:private` only.
-    #[graphql(requires_scopes = "employee:read:private", requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "employee:read:private",
+        requires_scopes = "hr:admin"
+    )]
     async fn date_of_birth(&self) -> Option<NaiveDate> {
         self.0.date_of_birth
     }
@@ -337,7 +348,9 @@ impl Mutation {
         let title = match input.title.as_deref().map(str::trim) {
             Some("") | None => None,
             Some(title) if title.chars().count() > 200 => {
-                return Err(ApiError::bad_input("title", "the title is longer than 200 characters").into())
+                return Err(
+                    ApiError::bad_input("title", "the title is longer than 200 characters").into(),
+                )
             }
             Some(title) => Some(title.to_owned()),
         };
@@ -358,7 +371,9 @@ impl Mutation {
             user_id: input.user_id.map(|id| id.0),
             hired_on: input.hired_on,
         };
-        Ok(Some(Employee(store(ctx)?.hire(&tenant, &actor, hire).await?)))
+        Ok(Some(Employee(
+            store(ctx)?.hire(&tenant, &actor, hire).await?,
+        )))
     }
 
     /// Creates a department; publishes `department.created`.
@@ -373,7 +388,12 @@ impl Mutation {
         let name = DisplayName::parse("name", &input.name)?;
         Ok(Some(Department(
             store(ctx)?
-                .create_department(&tenant, &actor, name.as_str(), input.parent_id.map(|id| id.0))
+                .create_department(
+                    &tenant,
+                    &actor,
+                    name.as_str(),
+                    input.parent_id.map(|id| id.0),
+                )
                 .await?,
         )))
     }

@@ -174,7 +174,11 @@ impl EmployeeStore {
         Ok(model)
     }
 
-    pub async fn employee(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<employee::Model>> {
+    pub async fn employee(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<Option<employee::Model>> {
         Ok(employee::Entity::find_by_id(id.to_owned())
             .filter(employee::Column::TenantId.eq(tenant.as_str()))
             .one(&self.db)

@@ -82,7 +82,8 @@ impl Identity {
     }
 
     pub fn tenant(&self) -> Option<TenantId> {
-        self.claims().map(|claims| TenantId::from_claim(&claims.tenant_id))
+        self.claims()
+            .map(|claims| TenantId::from_claim(&claims.tenant_id))
     }
 }
 

@@ -14,7 +14,10 @@ fn unavailable(err: redis::RedisError) -> CacheError {
     CacheError::Unavailable(err.to_string())
 }
 
-type SubscribeRequest = (String, oneshot::Sender<Result<broadcast::Receiver<Vec<u8>>, CacheError>>);
+type SubscribeRequest = (
+    String,
+    oneshot::Sender<Result<broadcast::Receiver<Vec<u8>>, CacheError>>,
+);
 
 /// Redis: commands over a self-reconnecting connection manager, and ONE pub/sub connection per
 /// process multiplexed across every subscriber (thousands of websocket subscribers must not mean

@@ -10,8 +10,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::{BusError, EventBus, EventEnvelope};
@@ -41,32 +42,75 @@ impl KafkaConfig {
 
 pub struct KafkaBus {
     config: KafkaConfig,
-    producer: FutureProducer,
+    /// Replaced after a fatal error: an idempotent producer that is fenced (for example by a
+    /// broker that lost its producer state) never recovers and must be recreated.
+    producer: parking_lot::RwLock<std::sync::Arc<FutureProducer>>,
     admin: AdminClient<DefaultClientContext>,
     ensured_topics: Mutex<HashSet<String>>,
 }
 
 impl KafkaBus {
     pub fn new(config: KafkaConfig) -> Result<Self, BusError> {
-        let timeout_ms = config.publish_timeout.as_millis().to_string();
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &config.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", &timeout_ms)
-            .set("linger.ms", "5")
-            .create()
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let producer = Self::create_producer(&config)?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
             .create()
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         Ok(Self {
             config,
-            producer,
+            producer: parking_lot::RwLock::new(std::sync::Arc::new(producer)),
             admin,
             ensured_topics: Mutex::new(HashSet::new()),
         })
+    }
+
+    fn create_producer(config: &KafkaConfig) -> Result<FutureProducer, BusError> {
+        ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set(
+                "message.timeout.ms",
+                config.publish_timeout.as_millis().to_string(),
+            )
+            .set("linger.ms", "5")
+            .create()
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    /// Recreates the producer if the current one hit a fatal error, or a broker refused its
+    /// idempotent-producer identity (a broker that lost its state answers every later send of
+    /// that producer with ProducerFenced).
+    fn recover_from_fatal(&self, failed: &std::sync::Arc<FutureProducer>, error: &KafkaError) {
+        let identity_refused = matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            )
+        );
+        let (code, reason) = match failed.client().fatal_error() {
+            Some((code, reason)) => (code, reason),
+            None if identity_refused => (
+                error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
+                error.to_string(),
+            ),
+            None => return,
+        };
+        let mut current = self.producer.write();
+        if !std::sync::Arc::ptr_eq(&current, failed) {
+            return; // another task already replaced it
+        }
+        match Self::create_producer(&self.config) {
+            Ok(fresh) => {
+                tracing::warn!(?code, %reason, "kafka producer hit a fatal error, recreated it");
+                *current = std::sync::Arc::new(fresh);
+            }
+            Err(err) => tracing::error!(error = %err, "kafka producer could not be recreated"),
+        }
     }
 
     /// Creates `topic` if the broker does not have it yet (idempotent).
@@ -120,11 +164,15 @@ impl EventBus for KafkaBus {
             .key(&key)
             .payload(&payload)
             .headers(headers);
-        self.producer
-            .send(record, self.config.publish_timeout)
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| BusError::Unavailable(e.to_string()))
+        let producer = self.producer.read().clone();
+        let result = producer.send(record, self.config.publish_timeout).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err((err, _)) => {
+                self.recover_from_fatal(&producer, &err);
+                Err(BusError::Unavailable(err.to_string()))
+            }
+        }
     }
 
     async fn subscribe(

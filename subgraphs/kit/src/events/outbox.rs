@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, FromQueryResult,
-    TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait,
 };
 use tokio::sync::{watch, Notify};
 
@@ -83,7 +82,8 @@ impl Outbox {
                 now_millis().into(),
             ])
             .to_owned();
-        txn.execute(txn.get_database_backend().build(&insert)).await?;
+        txn.execute(txn.get_database_backend().build(&insert))
+            .await?;
         Ok(())
     }
 
@@ -176,7 +176,12 @@ enum Pass {
 }
 
 impl OutboxRelay {
-    pub fn new(outbox: Outbox, db: DatabaseConnection, bus: SharedBus, config: RelayConfig) -> Self {
+    pub fn new(
+        outbox: Outbox,
+        db: DatabaseConnection,
+        bus: SharedBus,
+        config: RelayConfig,
+    ) -> Self {
         Self {
             outbox,
             db,
@@ -200,7 +205,7 @@ impl OutboxRelay {
                     }
                 };
                 passes += 1;
-                if passes % 1000 == 0 {
+                if passes.is_multiple_of(1000) {
                     if let Err(err) = self.purge_published().await {
                         tracing::warn!(error = %err, "outbox purge failed");
                     }
@@ -232,7 +237,11 @@ impl OutboxRelay {
         let backend = txn.get_database_backend();
         let mut select = Query::select();
         select
-            .columns([Alias::new("seq"), Alias::new("topic"), Alias::new("envelope")])
+            .columns([
+                Alias::new("seq"),
+                Alias::new("topic"),
+                Alias::new("envelope"),
+            ])
             .from(table.clone())
             .and_where(Expr::col(Alias::new("published_at")).is_null())
             .order_by(Alias::new("seq"), Order::Asc)
@@ -257,7 +266,8 @@ impl OutboxRelay {
                 Err(err) => {
                     // A row we wrote ourselves and cannot read is a bug; park it, do not block the rest.
                     tracing::error!(seq = row.seq, error = %err, "undecodable outbox row parked");
-                    self.record_failure(&txn, row.seq, &err.to_string(), i64::MAX).await?;
+                    self.record_failure(&txn, row.seq, &err.to_string(), i64::MAX)
+                        .await?;
                     continue;
                 }
             };
@@ -325,10 +335,12 @@ impl OutboxRelay {
             .from(Alias::new(&self.outbox.table))
             .and_where(Expr::col(Alias::new("seq")).eq(seq))
             .to_owned();
-        Ok(Schedule::find_by_statement(conn.get_database_backend().build(&select))
-            .one(conn)
-            .await?
-            .map(|s| (s.next_attempt_at, s.attempts)))
+        Ok(
+            Schedule::find_by_statement(conn.get_database_backend().build(&select))
+                .one(conn)
+                .await?
+                .map(|s| (s.next_attempt_at, s.attempts)),
+        )
     }
 
     async fn record_failure<C: ConnectionTrait>(
@@ -348,7 +360,8 @@ impl OutboxRelay {
             .value(Alias::new("next_attempt_at"), next_attempt_at)
             .and_where(Expr::col(Alias::new("seq")).eq(seq))
             .to_owned();
-        conn.execute(conn.get_database_backend().build(&update)).await?;
+        conn.execute(conn.get_database_backend().build(&update))
+            .await?;
         Ok(())
     }
 

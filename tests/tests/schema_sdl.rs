@@ -1,0 +1,44 @@
+//! The checked-in SDL under schema/ must be what the code exports; the scope declarations must
+//! appear in it as federation directives.
+//!
+//! After an intended schema change: `UPDATE_SCHEMA=1 cargo test -p erp-tests --test schema_sdl`.
+
+use std::path::PathBuf;
+
+fn checked_in(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../schema")
+        .join(name)
+}
+
+fn compare(name: &str, exported: String) {
+    let path = checked_in(name);
+    if std::env::var("UPDATE_SCHEMA").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &exported).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == exported,
+        "{} differs from the code's SDL; run `UPDATE_SCHEMA=1 cargo test -p erp-tests --test schema_sdl` and review the diff",
+        path.display()
+    );
+}
+
+#[test]
+fn employee_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_employee::sdl();
+    assert!(sdl.contains("url: \"https://specs.apollo.dev/federation/v2.6\""));
+    assert!(sdl.contains("\"@requiresScopes\", \"@authenticated\""));
+    assert!(sdl.contains(
+        "personalEmail: String @requiresScopes(scopes: [[\"employee:read:private\"], [\"hr:admin\"]])"
+    ), "{sdl}");
+    assert!(
+        sdl.contains(
+            "type Employee @key(fields: \"id\") @requiresScopes(scopes: [[\"employee:read\"]])"
+        ),
+        "{sdl}"
+    );
+    assert!(sdl.contains("@authenticated"), "{sdl}");
+    assert!(!sdl.contains("directive @authenticated"));
+    compare("employee.graphql", sdl);
+}
