@@ -76,6 +76,33 @@ fn decode_cursor(arg: &str, cursor: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_input(arg, "the cursor is not valid"))
 }
 
+/// Applies a page's keyset bounds, direction and `limit + 1` to a sea-orm query ordered by the
+/// stable `key` column (a time-ordered id).
+pub fn keyset_page<E, C>(
+    query: sea_orm::Select<E>,
+    key: C,
+    page: &PageRequest,
+) -> sea_orm::Select<E>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ColumnTrait,
+{
+    use sea_orm::{QueryFilter, QueryOrder, QuerySelect};
+    let mut query = query;
+    if let Some(after) = &page.after {
+        query = query.filter(key.gt(after.as_str()));
+    }
+    if let Some(before) = &page.before {
+        query = query.filter(key.lt(before.as_str()));
+    }
+    let query = if page.backward {
+        query.order_by_desc(key)
+    } else {
+        query.order_by_asc(key)
+    };
+    query.limit(page.limit + 1)
+}
+
 /// Builds a connection from rows fetched with `limit + 1` (in the requested direction) so the
 /// extra row tells whether another page exists.
 pub fn connection_from_rows<T, K>(

@@ -25,7 +25,15 @@ impl TenantKey {
     }
 }
 
-fn by_tenant(keys: &[TenantKey]) -> HashMap<TenantId, Vec<String>> {
+/// Loads a batch of keys with one `fetch` per tenant present in the batch.
+async fn load_by_tenant<V, F, Fut>(
+    keys: &[TenantKey],
+    fetch: F,
+) -> Result<HashMap<TenantKey, V>, async_graphql::Error>
+where
+    F: Fn(TenantId, Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = erp_kit::ApiResult<HashMap<String, V>>>,
+{
     let mut grouped: HashMap<TenantId, Vec<String>> = HashMap::new();
     for key in keys {
         grouped
@@ -33,7 +41,19 @@ fn by_tenant(keys: &[TenantKey]) -> HashMap<TenantId, Vec<String>> {
             .or_default()
             .push(key.id.clone());
     }
-    grouped
+    let mut found = HashMap::new();
+    for (tenant, ids) in grouped {
+        for (id, value) in fetch(tenant.clone(), ids).await? {
+            found.insert(
+                TenantKey {
+                    tenant: tenant.clone(),
+                    id,
+                },
+                value,
+            );
+        }
+    }
+    Ok(found)
 }
 
 pub struct EmployeeLoader(pub EmployeeStore);
@@ -46,13 +66,11 @@ impl Loader<TenantKey> for EmployeeLoader {
         &self,
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
-        let mut found = HashMap::new();
-        for (tenant, ids) in by_tenant(keys) {
-            for (id, model) in self.0.employees_by_ids(&tenant, &ids).await? {
-                found.insert(TenantKey::new(&tenant, &id), model);
-            }
-        }
-        Ok(found)
+        let store = &self.0;
+        load_by_tenant(keys, |tenant, ids| async move {
+            store.employees_by_ids(&tenant, &ids).await
+        })
+        .await
     }
 }
 
@@ -66,12 +84,10 @@ impl Loader<TenantKey> for DepartmentLoader {
         &self,
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
-        let mut found = HashMap::new();
-        for (tenant, ids) in by_tenant(keys) {
-            for (id, model) in self.0.departments_by_ids(&tenant, &ids).await? {
-                found.insert(TenantKey::new(&tenant, &id), model);
-            }
-        }
-        Ok(found)
+        let store = &self.0;
+        load_by_tenant(keys, |tenant, ids| async move {
+            store.departments_by_ids(&tenant, &ids).await
+        })
+        .await
     }
 }

@@ -6,12 +6,12 @@ pub mod entities;
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 
 use erp_kit::events::{EventEnvelope, Outbox};
-use erp_kit::pagination::PageRequest;
+use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use crate::domain::{EmploymentStatus, NewHire};
@@ -234,18 +234,9 @@ impl EmployeeStore {
         if let Some(status) = filter.status {
             query = query.filter(employee::Column::Status.eq(status.as_str()));
         }
-        if let Some(after) = &page.after {
-            query = query.filter(employee::Column::Id.gt(after.as_str()));
-        }
-        if let Some(before) = &page.before {
-            query = query.filter(employee::Column::Id.lt(before.as_str()));
-        }
-        query = if page.backward {
-            query.order_by_desc(employee::Column::Id)
-        } else {
-            query.order_by_asc(employee::Column::Id)
-        };
-        Ok(query.limit(page.limit + 1).all(&self.db).await?)
+        Ok(keyset_page(query, employee::Column::Id, page)
+            .all(&self.db)
+            .await?)
     }
 
     pub async fn list_departments(
@@ -253,19 +244,10 @@ impl EmployeeStore {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> ApiResult<Vec<department::Model>> {
-        let mut query =
+        let query =
             department::Entity::find().filter(department::Column::TenantId.eq(tenant.as_str()));
-        if let Some(after) = &page.after {
-            query = query.filter(department::Column::Id.gt(after.as_str()));
-        }
-        if let Some(before) = &page.before {
-            query = query.filter(department::Column::Id.lt(before.as_str()));
-        }
-        query = if page.backward {
-            query.order_by_desc(department::Column::Id)
-        } else {
-            query.order_by_asc(department::Column::Id)
-        };
-        Ok(query.limit(page.limit + 1).all(&self.db).await?)
+        Ok(keyset_page(query, department::Column::Id, page)
+            .all(&self.db)
+            .await?)
     }
 }
