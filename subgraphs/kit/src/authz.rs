@@ -163,7 +163,9 @@ impl Extension for AuthzExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let identity = ctx.data_opt::<Identity>().cloned().unwrap_or_default();
+        // Runs for every field: borrow the caller, never clone its claims.
+        let anonymous = Identity::Anonymous;
+        let identity = ctx.data_opt::<Identity>().unwrap_or(&anonymous);
         let registry = &ctx.schema_env.registry;
 
         if info.parent_type == registry.query_type
@@ -197,7 +199,7 @@ impl Extension for AuthzExtension {
                         info.parent_type, info.name
                     ),
                 ))
-            } else if !satisfied(&identity, requirement.scopes) {
+            } else if !satisfied(identity, requirement.scopes) {
                 Some((
                     ErrorCode::UnauthorizedFieldOrType,
                     format!(
