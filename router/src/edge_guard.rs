@@ -1,0 +1,149 @@
+//! Edge checks hive-router 0.2.19's configuration cannot express:
+//!
+//! - **Root fields** (edge-security.md: 20): an operation selecting more root fields is refused
+//!   with 400 `MAX_ROOT_FIELDS_EXCEEDED` (the same code as the subgraph kit).
+//! - **Invalid tokens are 401**: with `jwt.require_authentication: false` (needed so anonymous
+//!   callers can log in), hive-router treats a bad, expired or foreign token as no token at all.
+//!   Here a request that carries a bearer token the router did not accept is refused with 401,
+//!   `WWW-Authenticate: Bearer error="invalid_token"` and `UNAUTHENTICATED`.
+
+use hive_router::executor::execution::client_request_details::JwtRequestDetails;
+use hive_router::http::StatusCode;
+use hive_router::plugins::hooks::on_graphql_analysis::{
+    OnGraphqlAnalysisHookPayload, OnGraphqlAnalysisHookResult,
+};
+use hive_router::plugins::hooks::on_http_request::{
+    OnHttpRequestHookFuture, OnHttpRequestHookPayload,
+};
+use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
+use hive_router::plugins::plugin_trait::RouterPlugin;
+use serde::Deserialize;
+
+use crate::rate_limit::root_field_coordinates;
+use crate::{add_response_header, apply_response_headers_on_end, edge_error};
+
+pub const MAX_ROOT_FIELDS_EXCEEDED: &str = "MAX_ROOT_FIELDS_EXCEEDED";
+pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeGuardConfig {
+    #[serde(default = "default_max_root_fields")]
+    pub max_root_fields: usize,
+    #[serde(default = "default_true")]
+    pub reject_invalid_tokens: bool,
+}
+
+fn default_max_root_fields() -> usize {
+    20
+}
+
+fn default_true() -> bool {
+    true
+}
+
+pub struct EdgeGuardPlugin {
+    config: EdgeGuardConfig,
+    /// Whether hive-router verifies JWTs at all (without it every caller is anonymous).
+    jwt_enabled: bool,
+}
+
+/// Whether the request carries a bearer token (the lookup location configured in `jwt`).
+pub fn carries_bearer_token(authorization: Option<&str>) -> bool {
+    authorization.is_some_and(|value| {
+        let value = value.trim_start();
+        value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ")
+    })
+}
+
+#[hive_router::async_trait]
+impl RouterPlugin for EdgeGuardPlugin {
+    type Config = EdgeGuardConfig;
+
+    fn plugin_name() -> &'static str {
+        "erp_edge_guard"
+    }
+
+    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
+        let config = payload.config()?;
+        let jwt_enabled = payload.router_config().jwt.is_jwt_auth_enabled();
+        if config.reject_invalid_tokens && !jwt_enabled {
+            tracing::warn!(
+                "erp_edge_guard: reject_invalid_tokens has no effect because jwt is disabled"
+            );
+        }
+        Ok(Some(Self {
+            config,
+            jwt_enabled,
+        }))
+    }
+
+    fn on_http_request<'req>(
+        &'req self,
+        payload: OnHttpRequestHookPayload<'req>,
+    ) -> OnHttpRequestHookFuture<'req> {
+        Box::pin(async move { apply_response_headers_on_end(payload) })
+    }
+
+    async fn on_graphql_analysis<'exec>(
+        &'exec self,
+        payload: &mut OnGraphqlAnalysisHookPayload<'exec>,
+    ) -> OnGraphqlAnalysisHookResult {
+        let details = &payload.client_request_details;
+        if self.config.reject_invalid_tokens
+            && self.jwt_enabled
+            && matches!(details.jwt.as_ref(), JwtRequestDetails::Unauthenticated)
+            && carries_bearer_token(
+                details
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok()),
+            )
+        {
+            add_response_header(
+                payload.context,
+                "www-authenticate",
+                "Bearer error=\"invalid_token\"",
+            );
+            return OnGraphqlAnalysisHookResult::EndWithResponse(edge_error(
+                StatusCode::UNAUTHORIZED,
+                UNAUTHENTICATED,
+                "The access token is invalid or expired",
+            ));
+        }
+
+        let root_fields = root_field_coordinates(payload.filtered_operation_for_plan).len();
+        if root_fields > self.config.max_root_fields {
+            return OnGraphqlAnalysisHookResult::EndWithResponse(edge_error(
+                StatusCode::BAD_REQUEST,
+                MAX_ROOT_FIELDS_EXCEEDED,
+                &format!(
+                    "The operation selects {root_fields} root fields; at most {} are allowed",
+                    self.config.max_root_fields
+                ),
+            ));
+        }
+        OnGraphqlAnalysisHookResult::Proceed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_recognised_case_insensitively() {
+        assert!(carries_bearer_token(Some("Bearer abc")));
+        assert!(carries_bearer_token(Some("bearer abc")));
+        assert!(!carries_bearer_token(Some("Bearer ")));
+        assert!(!carries_bearer_token(Some("Basic abc")));
+        assert!(!carries_bearer_token(None));
+    }
+
+    #[test]
+    fn the_configuration_has_the_edge_defaults() {
+        let config: EdgeGuardConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(config.max_root_fields, 20);
+        assert!(config.reject_invalid_tokens);
+    }
+}

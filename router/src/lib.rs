@@ -1,0 +1,84 @@
+//! The router and edge: hive-router 0.2.19 as a library, plus our plugins.
+//!
+//! - [`edge_guard::EdgeGuardPlugin`] (`erp_edge_guard`): what hive-router's configuration cannot
+//!   express: the root-field limit, and 401 for an invalid bearer token (hive-router treats it as
+//!   an anonymous caller unless every request must be authenticated).
+//! - [`rate_limit::RateLimitPlugin`] (`erp_rate_limit`): the three rate-limit classes of
+//!   edge-security.md, GCRA in Redis shared by every replica, per-replica fallback.
+//!
+//! Both decide in the `on_graphql_analysis` hook (after parsing, validation and JWT
+//! verification, before planning) and put their response headers on the final response in the
+//! `on_http_request` end callback, because an early analysis response carries only a body and a
+//! status.
+
+#![recursion_limit = "256"]
+
+pub mod client_ip;
+pub mod edge_guard;
+pub mod gcra;
+pub mod rate_limit;
+
+use hive_router::executor::execution::plan::PlanExecutionOutput;
+use hive_router::http::StatusCode;
+use hive_router::ntex::http::header::{HeaderName, HeaderValue};
+use hive_router::plugins::hooks::on_http_request::{
+    OnHttpRequestHookPayload, OnHttpRequestHookResult,
+};
+use hive_router::plugins::plugin_context::PluginContext;
+use hive_router::plugins::plugin_trait::{EndHookPayload, StartHookPayload};
+
+/// Headers a plugin wants on the final HTTP response of this request.
+#[derive(Default)]
+struct ExtraResponseHeaders(Vec<(HeaderName, HeaderValue)>);
+
+/// Queues a response header for this request (applied by [`apply_response_headers_on_end`]).
+pub(crate) fn add_response_header(context: &PluginContext, name: &'static str, value: &str) {
+    let Ok(value) = HeaderValue::from_str(value) else {
+        tracing::warn!(name, value, "not a valid header value; dropped");
+        return;
+    };
+    let entry = (HeaderName::from_static(name), value);
+    if let Some(mut headers) = context.get_mut::<ExtraResponseHeaders>() {
+        headers.0.push(entry);
+        return;
+    }
+    context.insert(ExtraResponseHeaders(vec![entry]));
+}
+
+/// Registers the end callback that moves the queued headers onto the response. Every plugin of
+/// ours registers it, so headers arrive whichever plugins are enabled; the first callback to run
+/// takes them all.
+pub(crate) fn apply_response_headers_on_end(
+    payload: OnHttpRequestHookPayload<'_>,
+) -> OnHttpRequestHookResult<'_> {
+    payload.on_end(|end| {
+        let queued = end
+            .context
+            .get_mut::<ExtraResponseHeaders>()
+            .map(|mut headers| std::mem::take(&mut headers.0))
+            .unwrap_or_default();
+        if queued.is_empty() {
+            return end.proceed();
+        }
+        end.map_response(|mut response| {
+            let headers = response.headers_mut();
+            for (name, value) in queued {
+                headers.insert(name, value);
+            }
+            response
+        })
+        .proceed()
+    })
+}
+
+/// A GraphQL error response produced at the edge: `{"errors":[{"message","extensions":{"code"}}]}`.
+pub(crate) fn edge_error(status: StatusCode, code: &str, message: &str) -> PlanExecutionOutput {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    PlanExecutionOutput {
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+        error_count: 1,
+        status_code: status,
+    }
+}

@@ -1,0 +1,881 @@
+//! Rate limiting at the edge (edge-security.md): three classes, GCRA buckets in Redis shared by
+//! every router replica, a per-replica in-memory fallback when Redis cannot be reached.
+//!
+//! | class | default | key |
+//! |---|---|---|
+//! | public (login, token refresh, MFA verify; and every anonymous operation) | 30/min | client IP (X-Forwarded-For only from trusted proxies) |
+//! | authenticated | 500/min | tenant + JWT `sub` |
+//! | heavy (analytics exports) | 5/min | tenant + JWT `sub` |
+//!
+//! An operation is public when its name is in `public.operations` or one of its root fields is
+//! in `public.root_fields` (`Mutation.login`); renaming an operation therefore does not move a
+//! login out of the public class. Heavy works the same way for authenticated callers.
+//!
+//! GraphQL operations are counted, not HTTP requests: the charge is the number of root-field
+//! selections of the operation that is executed (each alias counts; at least 1), so
+//! `{ a: login(..) b: login(..) }` costs 2. hive-router has no request batching (an array body
+//! is refused before any plugin runs), so one HTTP request carries one operation.
+//!
+//! The decision happens in `on_graphql_analysis` (after JWT verification, before planning).
+//! Requests refused earlier (parse or validation errors, CSRF, limits) are not charged.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hive_router::config::primitives::ip_network::IpNetwork;
+use hive_router::executor::execution::client_request_details::JwtRequestDetails;
+use hive_router::http::StatusCode;
+use hive_router::opentelemetry::{global, metrics::Counter, KeyValue};
+use hive_router::plugins::hooks::on_graphql_analysis::{
+    OnGraphqlAnalysisHookPayload, OnGraphqlAnalysisHookResult,
+};
+use hive_router::plugins::hooks::on_http_request::{
+    OnHttpRequestHookFuture, OnHttpRequestHookPayload,
+};
+use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
+use hive_router::plugins::plugin_trait::RouterPlugin;
+use hive_router::query_planner::ast::operation::OperationDefinition;
+use hive_router::query_planner::ast::selection_item::SelectionItem;
+use hive_router::query_planner::ast::selection_set::SelectionSet;
+use hive_router::query_planner::state::supergraph_state::OperationKind;
+use hive_router::sonic_rs::JsonValueTrait;
+use serde::Deserialize;
+
+use crate::client_ip::client_ip;
+use crate::gcra::{decision_from_reply, Decision, MemoryBuckets, Quota, LUA};
+use crate::{add_response_header, apply_response_headers_on_end, edge_error};
+
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
+
+// ---------------------------------------------------------------------------------------------
+// Configuration (`plugins.erp_rate_limit.config` in router.config.yaml)
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Redis shared by the replicas. None: per-replica buckets only (logged at start).
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// How long one Redis round trip may take before this request uses the fallback bucket.
+    #[serde(
+        default = "default_redis_timeout",
+        with = "hive_router::humantime_serde"
+    )]
+    pub redis_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (CIDR or single address).
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNetwork>,
+    #[serde(default = "ClassConfig::public_default")]
+    pub public: ClassConfig,
+    #[serde(default = "ClassConfig::authenticated_default")]
+    pub authenticated: ClassConfig,
+    #[serde(default = "ClassConfig::heavy_default")]
+    pub heavy: ClassConfig,
+}
+
+fn default_key_prefix() -> String {
+    "erp:rl".into()
+}
+
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(250)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassConfig {
+    pub limit: u32,
+    #[serde(with = "hive_router::humantime_serde")]
+    pub period: Duration,
+    /// Operation names in this class.
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// Root-field coordinates in this class, e.g. `Mutation.login`.
+    #[serde(default)]
+    pub root_fields: Vec<String>,
+}
+
+impl ClassConfig {
+    fn minute(limit: u32) -> Self {
+        Self {
+            limit,
+            period: Duration::from_secs(60),
+            operations: vec![],
+            root_fields: vec![],
+        }
+    }
+    fn public_default() -> Self {
+        Self::minute(30)
+    }
+    fn authenticated_default() -> Self {
+        Self::minute(500)
+    }
+    fn heavy_default() -> Self {
+        Self::minute(5)
+    }
+
+    pub fn quota(&self) -> Quota {
+        Quota {
+            limit: self.limit,
+            period: self.period,
+        }
+    }
+
+    fn matches(&self, operation: &Operation<'_>) -> bool {
+        operation
+            .name
+            .is_some_and(|name| self.operations.iter().any(|o| o == name))
+            || operation
+                .root_fields
+                .iter()
+                .any(|field| self.root_fields.iter().any(|f| f == field))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Class and key selection (pure)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Public,
+    Authenticated,
+    Heavy,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Public => "public",
+            Class::Authenticated => "authenticated",
+            Class::Heavy => "heavy",
+        }
+    }
+}
+
+/// What the limiter needs to know about the operation being executed.
+#[derive(Debug)]
+pub struct Operation<'a> {
+    pub name: Option<&'a str>,
+    /// `Type.field` per root selection (aliases each count), e.g. `["Mutation.login"]`.
+    pub root_fields: &'a [String],
+}
+
+/// Who is calling: the client address and, when a token was verified, its subject and tenant.
+#[derive(Debug)]
+pub struct Caller<'a> {
+    pub ip: IpAddr,
+    pub user: Option<User<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct User<'a> {
+    pub sub: &'a str,
+    pub tenant: Option<&'a str>,
+}
+
+/// Which bucket an operation is charged to, and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub class: Class,
+    /// The bucket key, without the configured prefix.
+    pub key: String,
+    pub cost: u32,
+}
+
+/// Chooses the class, bucket key and cost of one operation.
+///
+/// Public operations are keyed by IP even with a token (a stolen token must not widen a login
+/// budget); an anonymous caller is always in the public class (an anonymous flood shares the
+/// public budget of its address); otherwise heavy operations and then everything else are keyed
+/// by tenant and subject.
+pub fn select(
+    public: &ClassConfig,
+    heavy: &ClassConfig,
+    operation: &Operation<'_>,
+    caller: &Caller<'_>,
+) -> Charge {
+    let cost = u32::try_from(operation.root_fields.len())
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let by_ip = || Charge {
+        class: Class::Public,
+        key: format!("public:{}", caller.ip),
+        cost,
+    };
+    if public.matches(operation) {
+        return by_ip();
+    }
+    let Some(user) = caller.user else {
+        return by_ip();
+    };
+    let class = if heavy.matches(operation) {
+        Class::Heavy
+    } else {
+        Class::Authenticated
+    };
+    Charge {
+        class,
+        key: format!(
+            "{}:{}:{}",
+            class.as_str(),
+            user.tenant.unwrap_or("-"),
+            user.sub
+        ),
+        cost,
+    }
+}
+
+/// `Type.field` for each root selection of the operation, inline fragments flattened.
+pub fn root_field_coordinates(operation: &OperationDefinition) -> Vec<String> {
+    let root = match operation.operation_kind {
+        None | Some(OperationKind::Query) => "Query",
+        Some(OperationKind::Mutation) => "Mutation",
+        Some(OperationKind::Subscription) => "Subscription",
+    };
+    let mut out = Vec::new();
+    collect_root_fields(root, &operation.selection_set, &mut out);
+    out
+}
+
+fn collect_root_fields(root: &str, selections: &SelectionSet, out: &mut Vec<String>) {
+    for item in &selections.items {
+        match item {
+            SelectionItem::Field(field) => out.push(format!("{root}.{}", field.name)),
+            SelectionItem::InlineFragment(fragment) => {
+                collect_root_fields(root, &fragment.selections, out)
+            }
+            // Normalization inlines fragments; should one remain, it still costs one.
+            SelectionItem::FragmentSpread(name) => out.push(format!("{root}....{name}")),
+        }
+    }
+}
+
+/// `RateLimit-Policy` (IETF httpapi draft): `"public";q=30;w=60`.
+pub fn policy_header(class: Class, quota: Quota) -> String {
+    format!(
+        "\"{}\";q={};w={}",
+        class.as_str(),
+        quota.limit,
+        quota.period.as_secs().max(1)
+    )
+}
+
+/// `RateLimit` (IETF httpapi draft): `"public";r=0;t=2` (t: seconds until the bucket is full).
+pub fn state_header(class: Class, decision: &Decision) -> String {
+    format!(
+        "\"{}\";r={};t={}",
+        class.as_str(),
+        decision.remaining,
+        decision.reset_us.div_ceil(1_000_000)
+    )
+}
+
+/// `Retry-After` in whole seconds, at least 1.
+pub fn retry_after_secs(decision: &Decision) -> u64 {
+    decision.retry_after_us.div_ceil(1_000_000).max(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The limiter: Redis first, per-replica memory when Redis fails
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+    Memory,
+}
+
+impl Backend {
+    fn as_str(self) -> &'static str {
+        match self {
+            Backend::Redis => "redis",
+            Backend::Memory => "memory",
+        }
+    }
+}
+
+struct RedisBackend {
+    /// A small runtime of our own, so the Redis connection does not depend on which ntex worker
+    /// (each with its own runtime) happens to call. Leaked: it lives as long as the process.
+    runtime: &'static tokio::runtime::Runtime,
+    connection: redis::aio::ConnectionManager,
+    script: Arc<redis::Script>,
+    timeout: Duration,
+    degraded: AtomicBool,
+}
+
+pub struct Limiter {
+    prefix: String,
+    redis: Option<RedisBackend>,
+    memory: MemoryBuckets,
+    decisions: Counter<u64>,
+    fallbacks: Counter<u64>,
+}
+
+impl Limiter {
+    pub fn new(
+        redis_url: Option<&str>,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let meter = global::meter("erp_router");
+        let decisions = meter
+            .u64_counter("erp_router_rate_limit_decisions")
+            .with_description("Rate-limit decisions by class, outcome (allowed/limited) and backend (redis/memory)")
+            .build();
+        let fallbacks = meter
+            .u64_counter("erp_router_rate_limit_fallbacks")
+            .with_description("Operations limited by the per-replica in-memory bucket because Redis failed or timed out")
+            .build();
+        let redis = match redis_url.filter(|url| !url.is_empty()) {
+            None => {
+                tracing::warn!(
+                    "erp_rate_limit: no redis_url (REDIS_URL): rate limits are kept per router replica"
+                );
+                None
+            }
+            Some(url) => {
+                let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .thread_name("erp-rate-limit-redis")
+                        .enable_all()
+                        .build()?,
+                ));
+                let client = redis::Client::open(url)?;
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                let connection = {
+                    let _entered = runtime.enter();
+                    redis::aio::ConnectionManager::new_lazy_with_config(client, config)?
+                };
+                tracing::info!(
+                    "erp_rate_limit: buckets shared through Redis (per-replica fallback when it fails)"
+                );
+                Some(RedisBackend {
+                    runtime,
+                    connection,
+                    script: Arc::new(redis::Script::new(LUA)),
+                    timeout,
+                    degraded: AtomicBool::new(false),
+                })
+            }
+        };
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            redis,
+            memory: MemoryBuckets::default(),
+            decisions,
+            fallbacks,
+        })
+    }
+
+    /// Charges `cost` operations to bucket `key`. Never fails: when Redis does, the
+    /// per-replica bucket decides (logged on the first failure, counted every time).
+    pub async fn charge(
+        &self,
+        class: Class,
+        key: &str,
+        quota: Quota,
+        cost: u32,
+    ) -> (Decision, Backend) {
+        let key = format!("{}:{key}", self.prefix);
+        let (decision, backend) = match &self.redis {
+            Some(redis) => match redis.charge(&key, quota, cost).await {
+                Ok(decision) => {
+                    if redis.degraded.swap(false, Ordering::Relaxed) {
+                        tracing::info!("erp_rate_limit: Redis answers again; buckets are shared");
+                    }
+                    (decision, Backend::Redis)
+                }
+                Err(error) => {
+                    if !redis.degraded.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            %error,
+                            "erp_rate_limit: Redis failed; limiting with per-replica in-memory buckets until it answers"
+                        );
+                    }
+                    self.fallbacks
+                        .add(1, &[KeyValue::new("class", class.as_str())]);
+                    (self.memory.charge(&key, quota, cost), Backend::Memory)
+                }
+            },
+            None => (self.memory.charge(&key, quota, cost), Backend::Memory),
+        };
+        self.decisions.add(
+            1,
+            &[
+                KeyValue::new("class", class.as_str()),
+                KeyValue::new(
+                    "outcome",
+                    if decision.allowed {
+                        "allowed"
+                    } else {
+                        "limited"
+                    },
+                ),
+                KeyValue::new("backend", backend.as_str()),
+            ],
+        );
+        (decision, backend)
+    }
+}
+
+impl RedisBackend {
+    async fn charge(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision, String> {
+        let mut connection = self.connection.clone();
+        let script = self.script.clone();
+        let key = key.to_owned();
+        let timeout = self.timeout;
+        let task = self.runtime.spawn(async move {
+            let mut invocation = script.key(key);
+            invocation
+                .arg(quota.emission_us())
+                .arg(quota.period_us())
+                .arg(cost)
+                .arg(quota.limit);
+            tokio::time::timeout(
+                timeout,
+                invocation.invoke_async::<Vec<i64>>(&mut connection),
+            )
+            .await
+        });
+        match task.await {
+            Ok(Ok(Ok(reply))) => {
+                decision_from_reply(&reply).ok_or_else(|| format!("unexpected reply {reply:?}"))
+            }
+            Ok(Ok(Err(error))) => Err(error.to_string()),
+            Ok(Err(_)) => Err(format!("no answer within {timeout:?}")),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plugin
+
+/// The client address of this request, computed in `on_http_request` (where the TCP peer is
+/// known) for `on_graphql_analysis`.
+struct ClientIp(IpAddr);
+
+pub struct RateLimitPlugin {
+    config: RateLimitConfig,
+    limiter: Limiter,
+}
+
+impl RateLimitPlugin {
+    pub fn new(config: RateLimitConfig) -> Result<Self, Box<dyn std::error::Error>> {
+        for class in [&config.public, &config.authenticated, &config.heavy] {
+            if class.limit == 0 || class.period.is_zero() {
+                return Err("erp_rate_limit: every class needs limit > 0 and period > 0".into());
+            }
+        }
+        let limiter = Limiter::new(
+            config.redis_url.as_deref(),
+            &config.key_prefix,
+            config.redis_timeout,
+        )?;
+        Ok(Self { config, limiter })
+    }
+
+    fn class_config(&self, class: Class) -> &ClassConfig {
+        match class {
+            Class::Public => &self.config.public,
+            Class::Authenticated => &self.config.authenticated,
+            Class::Heavy => &self.config.heavy,
+        }
+    }
+}
+
+#[hive_router::async_trait]
+impl RouterPlugin for RateLimitPlugin {
+    type Config = RateLimitConfig;
+
+    fn plugin_name() -> &'static str {
+        "erp_rate_limit"
+    }
+
+    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
+        Ok(Some(Self::new(payload.config()?)?))
+    }
+
+    fn on_http_request<'req>(
+        &'req self,
+        payload: OnHttpRequestHookPayload<'req>,
+    ) -> OnHttpRequestHookFuture<'req> {
+        Box::pin(async move {
+            let request = &payload.router_http_request;
+            let peer = request
+                .peer_addr()
+                .map(|addr| addr.ip())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let forwarded = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>();
+            let ip = client_ip(peer, &forwarded, &self.config.trusted_proxies);
+            payload.context.insert(ClientIp(ip));
+            apply_response_headers_on_end(payload)
+        })
+    }
+
+    async fn on_graphql_analysis<'exec>(
+        &'exec self,
+        payload: &mut OnGraphqlAnalysisHookPayload<'exec>,
+    ) -> OnGraphqlAnalysisHookResult {
+        let ip = payload
+            .context
+            .get_ref::<ClientIp>()
+            .map(|c| c.0)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let operation = payload.filtered_operation_for_plan;
+        let root_fields = root_field_coordinates(operation);
+        let jwt = payload.client_request_details.jwt.clone();
+        let user = match jwt.as_ref() {
+            JwtRequestDetails::Authenticated { claims, .. } => {
+                let claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
+                claim("sub").map(|sub| User {
+                    sub,
+                    tenant: claim("tenant_id"),
+                })
+            }
+            JwtRequestDetails::Unauthenticated => None,
+        };
+        let charge = select(
+            &self.config.public,
+            &self.config.heavy,
+            &Operation {
+                name: operation.name.as_deref(),
+                root_fields: &root_fields,
+            },
+            &Caller { ip, user },
+        );
+        let quota = self.class_config(charge.class).quota();
+        let (decision, _backend) = self
+            .limiter
+            .charge(charge.class, &charge.key, quota, charge.cost)
+            .await;
+
+        let context = payload.context;
+        add_response_header(
+            context,
+            "ratelimit-policy",
+            &policy_header(charge.class, quota),
+        );
+        add_response_header(context, "ratelimit", &state_header(charge.class, &decision));
+        if decision.allowed {
+            return OnGraphqlAnalysisHookResult::Proceed;
+        }
+        let retry_after = retry_after_secs(&decision);
+        add_response_header(context, "retry-after", &retry_after.to_string());
+        let message = if charge.cost > quota.limit {
+            format!(
+                "This operation counts as {} operations, more than the {} limit of {} per {} s allows",
+                charge.cost,
+                charge.class.as_str(),
+                quota.limit,
+                quota.period.as_secs()
+            )
+        } else {
+            format!(
+                "Too many requests: the {} limit of {} operations per {} s is used up; retry after {retry_after} s",
+                charge.class.as_str(),
+                quota.limit,
+                quota.period.as_secs()
+            )
+        };
+        OnGraphqlAnalysisHookResult::EndWithResponse(edge_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            RATE_LIMITED,
+            &message,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes() -> (ClassConfig, ClassConfig) {
+        let mut public = ClassConfig::public_default();
+        public.operations = vec!["Login".into()];
+        public.root_fields = vec!["Mutation.login".into()];
+        let mut heavy = ClassConfig::heavy_default();
+        heavy.operations = vec!["AnalyticsExport".into()];
+        heavy.root_fields = vec!["Query.analyticsExport".into()];
+        (public, heavy)
+    }
+
+    fn fields(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    const ALICE: User<'static> = User {
+        sub: "alice",
+        tenant: Some("t1"),
+    };
+
+    fn ip() -> IpAddr {
+        "198.51.100.7".parse().unwrap()
+    }
+
+    #[test]
+    fn a_login_is_public_and_keyed_by_ip_even_with_a_token() {
+        let (public, heavy) = classes();
+        let root = fields(&["Mutation.login"]);
+        for user in [None, Some(ALICE)] {
+            let charge = select(
+                &public,
+                &heavy,
+                &Operation {
+                    name: Some("Whatever"),
+                    root_fields: &root,
+                },
+                &Caller { ip: ip(), user },
+            );
+            assert_eq!(
+                charge,
+                Charge {
+                    class: Class::Public,
+                    key: "public:198.51.100.7".into(),
+                    cost: 1
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_public_operation_name_is_public_whatever_its_fields() {
+        let (public, heavy) = classes();
+        let root = fields(&["Query.me"]);
+        let charge = select(
+            &public,
+            &heavy,
+            &Operation {
+                name: Some("Login"),
+                root_fields: &root,
+            },
+            &Caller {
+                ip: ip(),
+                user: Some(ALICE),
+            },
+        );
+        assert_eq!(charge.class, Class::Public);
+    }
+
+    #[test]
+    fn aliased_logins_each_count() {
+        let (public, heavy) = classes();
+        let root = fields(&["Mutation.login", "Mutation.login", "Mutation.login"]);
+        let charge = select(
+            &public,
+            &heavy,
+            &Operation {
+                name: None,
+                root_fields: &root,
+            },
+            &Caller {
+                ip: ip(),
+                user: None,
+            },
+        );
+        assert_eq!(charge.cost, 3);
+        assert_eq!(charge.class, Class::Public);
+    }
+
+    #[test]
+    fn an_anonymous_caller_shares_the_public_budget_of_its_address() {
+        let (public, heavy) = classes();
+        let root = fields(&["Query.employees"]);
+        let charge = select(
+            &public,
+            &heavy,
+            &Operation {
+                name: Some("Employees"),
+                root_fields: &root,
+            },
+            &Caller {
+                ip: ip(),
+                user: None,
+            },
+        );
+        assert_eq!(charge.class, Class::Public);
+        assert_eq!(charge.key, "public:198.51.100.7");
+    }
+
+    #[test]
+    fn an_authenticated_caller_is_keyed_by_tenant_and_subject() {
+        let (public, heavy) = classes();
+        let root = fields(&["Query.employees", "Query.departments"]);
+        let charge = select(
+            &public,
+            &heavy,
+            &Operation {
+                name: Some("Home"),
+                root_fields: &root,
+            },
+            &Caller {
+                ip: ip(),
+                user: Some(ALICE),
+            },
+        );
+        assert_eq!(
+            charge,
+            Charge {
+                class: Class::Authenticated,
+                key: "authenticated:t1:alice".into(),
+                cost: 2
+            }
+        );
+        let no_tenant = select(
+            &public,
+            &heavy,
+            &Operation {
+                name: None,
+                root_fields: &[],
+            },
+            &Caller {
+                ip: ip(),
+                user: Some(User {
+                    sub: "bob",
+                    tenant: None,
+                }),
+            },
+        );
+        assert_eq!(no_tenant.key, "authenticated:-:bob");
+        assert_eq!(no_tenant.cost, 1, "an operation costs at least 1");
+    }
+
+    #[test]
+    fn heavy_operations_match_by_name_or_root_field_and_are_per_subject() {
+        let (public, heavy) = classes();
+        let by_field = fields(&["Query.analyticsExport"]);
+        let other = fields(&["Query.me"]);
+        for (name, root) in [(None, &by_field), (Some("AnalyticsExport"), &other)] {
+            let charge = select(
+                &public,
+                &heavy,
+                &Operation {
+                    name,
+                    root_fields: root,
+                },
+                &Caller {
+                    ip: ip(),
+                    user: Some(ALICE),
+                },
+            );
+            assert_eq!(charge.class, Class::Heavy);
+            assert_eq!(charge.key, "heavy:t1:alice");
+        }
+        // Anonymous heavy requests are public (the subgraph refuses them anyway).
+        let anonymous = select(
+            &public,
+            &heavy,
+            &Operation {
+                name: None,
+                root_fields: &by_field,
+            },
+            &Caller {
+                ip: ip(),
+                user: None,
+            },
+        );
+        assert_eq!(anonymous.class, Class::Public);
+    }
+
+    #[test]
+    fn headers_follow_the_ietf_draft() {
+        let quota = Quota {
+            limit: 30,
+            period: Duration::from_secs(60),
+        };
+        assert_eq!(policy_header(Class::Public, quota), "\"public\";q=30;w=60");
+        let denied = Decision {
+            allowed: false,
+            remaining: 0,
+            retry_after_us: 1_500_000,
+            reset_us: 59_000_001,
+            new_tat_us: None,
+        };
+        assert_eq!(state_header(Class::Public, &denied), "\"public\";r=0;t=60");
+        assert_eq!(retry_after_secs(&denied), 2);
+        let tiny = Decision {
+            retry_after_us: 1,
+            ..denied
+        };
+        assert_eq!(retry_after_secs(&tiny), 1);
+    }
+
+    #[test]
+    fn the_configuration_parses_with_defaults() {
+        let config: RateLimitConfig = serde_json::from_value(serde_json::json!({
+            "trusted_proxies": ["10.0.0.0/8", "127.0.0.1"],
+            "public": { "limit": 30, "period": "1m", "operations": ["Login"] },
+            "heavy": { "limit": 5, "period": "60s", "root_fields": ["Query.analyticsExport"] }
+        }))
+        .unwrap();
+        assert_eq!(config.redis_url, None);
+        assert_eq!(config.key_prefix, "erp:rl");
+        assert_eq!(config.redis_timeout, Duration::from_millis(250));
+        assert_eq!(config.public.period, Duration::from_secs(60));
+        assert_eq!(config.authenticated.limit, 500);
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(
+            serde_json::from_value::<RateLimitConfig>(serde_json::json!({"bogus": 1})).is_err()
+        );
+    }
+
+    #[test]
+    fn without_redis_the_limiter_uses_memory_buckets() {
+        let limiter = Limiter::new(None, "t", Duration::from_millis(10)).unwrap();
+        let quota = Quota {
+            limit: 2,
+            period: Duration::from_secs(60),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for expected in [true, true, false] {
+                let (d, backend) = limiter.charge(Class::Public, "k", quota, 1).await;
+                assert_eq!(d.allowed, expected);
+                assert_eq!(backend, Backend::Memory);
+            }
+        });
+    }
+
+    #[test]
+    fn an_unreachable_redis_falls_back_to_memory_instead_of_failing() {
+        // Nothing listens on port 1.
+        let limiter = Limiter::new(
+            Some("redis://127.0.0.1:1/"),
+            "t",
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        let quota = Quota {
+            limit: 1,
+            period: Duration::from_secs(60),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (first, backend) = limiter.charge(Class::Public, "k", quota, 1).await;
+            assert!(first.allowed);
+            assert_eq!(backend, Backend::Memory);
+            let (second, backend) = limiter.charge(Class::Public, "k", quota, 1).await;
+            assert!(!second.allowed, "the fallback still limits");
+            assert_eq!(backend, Backend::Memory);
+        });
+    }
+}
