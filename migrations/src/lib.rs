@@ -5,6 +5,7 @@
 //! the embedded mode. The same migrations run on both backends (sea-query's schema builder).
 
 pub mod employee;
+pub mod identity;
 pub mod outbox;
 
 pub use sea_orm_migration;

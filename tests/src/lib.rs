@@ -174,7 +174,15 @@ impl EmployeeApp {
         let service = erp_employee::start(&runtime).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, service.router).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                service
+                    .router
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
         Self {
             addr,
             runtime,

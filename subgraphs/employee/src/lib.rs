@@ -53,6 +53,7 @@ pub async fn start(runtime: &Runtime) -> anyhow::Result<EmployeeService> {
     let schema = build_schema(Some(store.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
+        trusted_proxies: runtime.config.trusted_proxies.clone(),
         verifier: Arc::new(runtime.verifier.clone()),
         readiness: Arc::new(BackendReadiness {
             db: Some(runtime.db.clone()),

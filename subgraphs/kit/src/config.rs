@@ -17,6 +17,7 @@
 //! | `ERP_MAX_ROOT_FIELDS` | `20` | root fields per operation |
 //! | `ERP_MAX_DIRECTIVES` | `50` | directives per operation |
 //! | `ERP_MAX_BODY_BYTES` | `2097152` | request body limit (413 above) |
+//! | `ERP_TRUSTED_PROXIES` | none | comma-separated proxy IPs whose `X-Forwarded-For` is believed |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -69,6 +70,8 @@ pub struct KitConfig {
     pub auth: VerifierConfig,
     pub limits: Limits,
     pub log_format: LogFormat,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl KitConfig {
@@ -113,6 +116,17 @@ impl KitConfig {
                 })
             }
         };
+        let mut trusted_proxies = Vec::new();
+        for raw in get("ERP_TRUSTED_PROXIES").unwrap_or_default().split(',') {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            trusted_proxies.push(raw.parse().map_err(|_| ConfigError {
+                name: "ERP_TRUSTED_PROXIES",
+                problem: format!("`{raw}` is not an IP address"),
+            })?);
+        }
         let defaults = Limits::default();
         Ok(Self {
             service: service.to_owned(),
@@ -137,6 +151,7 @@ impl KitConfig {
                 max_body_bytes: parse_usize("ERP_MAX_BODY_BYTES", defaults.max_body_bytes)?,
             },
             log_format,
+            trusted_proxies,
         })
     }
 }

@@ -40,6 +40,8 @@ impl ErrorCode {
 #[derive(Debug)]
 pub enum ApiError {
     Unauthenticated,
+    /// Credentials, codes or tokens that do not check out (code UNAUTHENTICATED).
+    AuthenticationFailed(String),
     Forbidden(String),
     UnauthorizedField(String),
     /// A bad input; `field` names the input field at fault when there is one.
@@ -72,6 +74,7 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::Unauthenticated => "authentication required".into(),
+            ApiError::AuthenticationFailed(message) => message.clone(),
             ApiError::Forbidden(message) | ApiError::Conflict(message) => message.clone(),
             ApiError::UnauthorizedField(what) => format!("not authorized to access {what}"),
             ApiError::BadUserInput { message, .. } => message.clone(),
@@ -85,7 +88,9 @@ impl ApiError {
 
     pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthenticated => ErrorCode::Unauthenticated,
+            ApiError::Unauthenticated | ApiError::AuthenticationFailed(_) => {
+                ErrorCode::Unauthenticated
+            }
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::UnauthorizedField(_) => ErrorCode::UnauthorizedFieldOrType,
             ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,

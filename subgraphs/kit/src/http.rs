@@ -92,9 +92,45 @@ impl Readiness for BackendReadiness {
     }
 }
 
+/// The caller's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+/// untrusted address in `X-Forwarded-For`. Resolvers find it in the request data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+fn client_ip(
+    parts: &axum::http::request::Parts,
+    trusted_proxies: &[std::net::IpAddr],
+) -> Option<ClientIp> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(ClientIp(peer));
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|v| v.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    // The rightmost address a trusted proxy did not add is the client.
+    let client = forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted_proxies.contains(ip))
+        .copied()
+        .unwrap_or(peer);
+    Some(ClientIp(client))
+}
+
 /// Everything the handlers share.
 pub struct HttpState<E> {
     pub executor: E,
+    /// Proxies whose `X-Forwarded-For` is believed (`ERP_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub verifier: Arc<dyn TokenVerifier>,
     pub readiness: Arc<dyn Readiness>,
     pub metrics: Metrics,
@@ -222,9 +258,14 @@ async fn execute<E: Executor>(
     state: &HttpState<E>,
     request: async_graphql::Request,
     identity: Identity,
+    client: Option<ClientIp>,
     media: Media,
 ) -> Response {
-    let response = state.executor.execute(request.data(identity)).await;
+    let mut request = request.data(identity);
+    if let Some(client) = client {
+        request = request.data(client);
+    }
+    let response = state.executor.execute(request).await;
     for err in &response.errors {
         let code = err
             .extensions
@@ -273,10 +314,12 @@ async fn execute<E: Executor>(
 
 async fn graphql_post<E: Executor>(
     State(state): State<Arc<HttpState<E>>>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let Some(media) = negotiate(&headers) else {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let client = client_ip(&parts, &state.trusted_proxies);
+    let Some(media) = negotiate(headers) else {
         return error_response(
             StatusCode::NOT_ACCEPTABLE,
             codes::NOT_ACCEPTABLE,
@@ -284,8 +327,8 @@ async fn graphql_post<E: Executor>(
             Media::Json,
         );
     };
-    if !is_json_content_type(&headers) {
-        if !has_preflight_header(&headers) {
+    if !is_json_content_type(headers) {
+        if !has_preflight_header(headers) {
             return error_response(
                 StatusCode::BAD_REQUEST,
                 codes::CSRF_PREVENTED,
@@ -330,11 +373,11 @@ async fn graphql_post<E: Executor>(
             )
         }
     };
-    let identity = match authenticate(&state, &headers).await {
+    let identity = match authenticate(&state, headers).await {
         Ok(identity) => identity,
         Err((status, code, message)) => return unauthenticated(status, code, &message, media),
     };
-    execute(&state, request, identity, media).await
+    execute(&state, request, identity, client, media).await
 }
 
 fn too_large(limit: usize, media: Media) -> Response {
@@ -348,10 +391,12 @@ fn too_large(limit: usize, media: Media) -> Response {
 
 async fn graphql_get<E: Executor>(
     State(state): State<Arc<HttpState<E>>>,
-    headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let Some(media) = negotiate(&headers) else {
+    let (parts, _) = request.into_parts();
+    let headers = &parts.headers;
+    let client = client_ip(&parts, &state.trusted_proxies);
+    let Some(media) = negotiate(headers) else {
         return error_response(
             StatusCode::NOT_ACCEPTABLE,
             codes::NOT_ACCEPTABLE,
@@ -359,7 +404,7 @@ async fn graphql_get<E: Executor>(
             Media::Json,
         );
     };
-    if !has_preflight_header(&headers) {
+    if !has_preflight_header(headers) {
         return error_response(
             StatusCode::BAD_REQUEST,
             codes::CSRF_PREVENTED,
@@ -367,7 +412,7 @@ async fn graphql_get<E: Executor>(
             media,
         );
     }
-    let query = request.uri().query().unwrap_or_default();
+    let query = parts.uri.query().unwrap_or_default();
     let graphql_request = match async_graphql::http::parse_query_string(query) {
         Ok(req) => req,
         Err(err) => {
@@ -405,11 +450,11 @@ async fn graphql_get<E: Executor>(
             return response;
         }
     }
-    let identity = match authenticate(&state, &headers).await {
+    let identity = match authenticate(&state, headers).await {
         Ok(identity) => identity,
         Err((status, code, message)) => return unauthenticated(status, code, &message, media),
     };
-    execute(&state, graphql_request, identity, media).await
+    execute(&state, graphql_request, identity, client, media).await
 }
 
 async fn health() -> impl IntoResponse {
@@ -501,9 +546,12 @@ pub fn router<E: Executor>(state: HttpState<E>) -> Router {
 
 /// Serves `router` on `listener` until ctrl-c or SIGTERM, then drains in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 /// Resolves on ctrl-c or SIGTERM.

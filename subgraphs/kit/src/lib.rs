@@ -26,6 +26,7 @@ pub mod runtime;
 pub mod schema;
 pub mod telemetry;
 pub mod tenant;
+pub mod types;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use tenant::{RequestContext, TenantId};

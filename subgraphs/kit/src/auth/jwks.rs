@@ -50,6 +50,54 @@ struct KeyCache {
     fetched_at: Option<Instant>,
 }
 
+/// The rules a valid access token meets: RS256 only, a `kid`, the expected `iss` and `aud`, not
+/// expired. Shared by [`JwksVerifier`] (keys from a JWKS endpoint) and the identity service
+/// (its own keys).
+#[derive(Clone)]
+pub struct TokenRules {
+    validation: Arc<Validation>,
+}
+
+impl TokenRules {
+    pub fn new(issuer: &str, audience: &str, leeway: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = leeway.as_secs();
+        Self {
+            validation: Arc::new(validation),
+        }
+    }
+
+    /// The `kid` of an RS256 token (checked before any key is looked up).
+    pub fn kid_of(token: &str) -> Result<String, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(VerifyError::WrongAlgorithm);
+        }
+        header.kid.ok_or(VerifyError::MissingKid)
+    }
+
+    /// Checks the signature with `key` and every claim rule.
+    pub fn decode(&self, token: &str, key: &DecodingKey) -> Result<Claims, VerifyError> {
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => VerifyError::Expired,
+                    ErrorKind::InvalidAlgorithm => VerifyError::WrongAlgorithm,
+                    ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) => {
+                        VerifyError::Malformed
+                    }
+                    other => VerifyError::Invalid(format!("{other:?}")),
+                }
+            })
+    }
+}
+
 /// Verifies RS256 access tokens against a JWKS endpoint, caching the keys and refetching on an
 /// unknown `kid` (key rotation publishes the new key before it signs with it).
 #[derive(Clone)]
@@ -57,17 +105,12 @@ pub struct JwksVerifier {
     config: Arc<VerifierConfig>,
     http: reqwest::Client,
     cache: Arc<RwLock<KeyCache>>,
-    validation: Arc<Validation>,
+    rules: TokenRules,
 }
 
 impl JwksVerifier {
     pub fn new(config: VerifierConfig) -> Self {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = vec![Algorithm::RS256];
-        validation.set_issuer(&[config.issuer.as_str()]);
-        validation.set_audience(&[config.audience.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = config.leeway.as_secs();
+        let rules = TokenRules::new(&config.issuer, &config.audience, config.leeway);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -79,7 +122,7 @@ impl JwksVerifier {
                 keys: HashMap::new(),
                 fetched_at: None,
             })),
-            validation: Arc::new(validation),
+            rules,
         }
     }
 
@@ -89,24 +132,9 @@ impl JwksVerifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        if header.alg != Algorithm::RS256 {
-            return Err(VerifyError::WrongAlgorithm);
-        }
-        let kid = header.kid.ok_or(VerifyError::MissingKid)?;
+        let kid = TokenRules::kid_of(token)?;
         let key = self.key_for(&kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature => VerifyError::Expired,
-                ErrorKind::InvalidAlgorithm => VerifyError::WrongAlgorithm,
-                ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) => {
-                    VerifyError::Malformed
-                }
-                other => VerifyError::Invalid(format!("{other:?}")),
-            }
-        })?;
-        Ok(data.claims)
+        self.rules.decode(token, &key)
     }
 
     async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, VerifyError> {

@@ -6,8 +6,8 @@
 mod jwks;
 mod signing;
 
-pub use jwks::{JwksVerifier, VerifierConfig, VerifyError};
-pub use signing::{Jwk, JwkSet, RsaSigningKey};
+pub use jwks::{JwksVerifier, TokenRules, VerifierConfig, VerifyError};
+pub use signing::{Jwk, JwkSet, RsaSigningKey, SigningError};
 
 use serde::{Deserialize, Serialize};
 

@@ -107,6 +107,13 @@ impl RsaSigningKey {
         }
     }
 
+    /// The key that verifies this key's signatures.
+    pub fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, SigningError> {
+        let jwk = self.jwk();
+        jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
+            .map_err(|e| SigningError::Parse(e.to_string()))
+    }
+
     /// Signs `claims` as a compact RS256 JWT with this key's `kid` in the header.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SigningError> {
         let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid });

@@ -1,0 +1,88 @@
+//! Passwords: Argon2id at (at least) the OWASP minimum cost, m=19456 KiB, t=2, p=1.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use erp_kit::ApiError;
+
+pub const MIN_LENGTH: usize = 12;
+pub const MAX_LENGTH: usize = 256;
+
+fn hasher() -> Argon2<'static> {
+    // The parameters are constants within Argon2's bounds.
+    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A password that meets the policy (length only, as NIST SP 800-63B advises).
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let length = raw.chars().count();
+        if length < MIN_LENGTH {
+            return Err(ApiError::bad_input(
+                field,
+                format!("a password has at least {MIN_LENGTH} characters"),
+            ));
+        }
+        if length > MAX_LENGTH {
+            return Err(ApiError::bad_input(
+                field,
+                format!("a password has at most {MAX_LENGTH} characters"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn hash(&self) -> Result<String, ApiError> {
+        let salt = SaltString::generate(&mut OsRng);
+        hasher()
+            .hash_password(self.0.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(ApiError::internal)
+    }
+}
+
+/// Checks `candidate` against a stored PHC hash.
+pub fn verify(candidate: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|hash| {
+            hasher()
+                .verify_password(candidate.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash of a random password, checked when the account does not exist so that an unknown
+/// email costs the same time as a wrong password (no user enumeration by timing).
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        NewPassword(uuid::Uuid::new_v4().to_string())
+            .hash()
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_with_argon2id_and_verifies() {
+        let password = NewPassword::parse("p", "correct horse battery").unwrap();
+        let hash = password.hash().unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(verify("correct horse battery", &hash));
+        assert!(!verify("wrong horse battery", &hash));
+        assert!(!verify("x", "not a hash"));
+        assert!(NewPassword::parse("p", "short").is_err());
+        assert!(NewPassword::parse("p", &"x".repeat(257)).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The registry of every scope the supergraph uses: what a role may be granted.
+
+/// One scope, the subgraph that checks it and what it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeInfo {
+    pub name: &'static str,
+    pub subgraph: &'static str,
+    pub description: &'static str,
+}
+
+pub const REGISTRY: &[ScopeInfo] = &[
+    ScopeInfo {
+        name: "identity:admin",
+        subgraph: "identity",
+        description: "Invite and deactivate users, manage roles, read the scope registry.",
+    },
+    ScopeInfo {
+        name: "user:read",
+        subgraph: "identity",
+        description: "Read other users' profiles in the tenant.",
+    },
+    ScopeInfo {
+        name: "schema:read",
+        subgraph: "router",
+        description: "Introspect the supergraph (schema consumers).",
+    },
+    ScopeInfo {
+        name: "employee:read",
+        subgraph: "employee",
+        description: "Read the employee directory and departments.",
+    },
+    ScopeInfo {
+        name: "employee:read:private",
+        subgraph: "employee",
+        description: "Read employees' private fields (personal email, date of birth).",
+    },
+    ScopeInfo {
+        name: "employee:write",
+        subgraph: "employee",
+        description: "Hire and update employees.",
+    },
+    ScopeInfo {
+        name: "department:write",
+        subgraph: "employee",
+        description: "Create and change departments.",
+    },
+    ScopeInfo {
+        name: "hr:admin",
+        subgraph: "employee",
+        description: "HR administration: everything about every employee of the tenant.",
+    },
+    ScopeInfo {
+        name: "attendance:checkin",
+        subgraph: "employee",
+        description: "Check in and out.",
+    },
+    ScopeInfo {
+        name: "leave:apply",
+        subgraph: "employee",
+        description: "Apply for leave.",
+    },
+    ScopeInfo {
+        name: "leave:approve",
+        subgraph: "employee",
+        description: "Approve or reject reports' leave.",
+    },
+    ScopeInfo {
+        name: "task:start",
+        subgraph: "pmo",
+        description: "Start, pause and stop timers on tasks.",
+    },
+    ScopeInfo {
+        name: "task:log",
+        subgraph: "pmo",
+        description: "Log time on tasks.",
+    },
+    ScopeInfo {
+        name: "project:read",
+        subgraph: "pmo",
+        description: "Read projects, boards and tasks.",
+    },
+    ScopeInfo {
+        name: "project:write",
+        subgraph: "pmo",
+        description: "Create and change projects, sprints, boards and tasks.",
+    },
+    ScopeInfo {
+        name: "timesheet:approve",
+        subgraph: "pmo",
+        description: "Approve timesheets.",
+    },
+    ScopeInfo {
+        name: "analytics:export",
+        subgraph: "analytics",
+        description: "Run heavy analytics exports.",
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static ScopeInfo> {
+    REGISTRY.iter().find(|scope| scope.name == name)
+}
+
+/// The default roles a new tenant starts with.
+pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
+    (
+        "Admin",
+        &[
+            "identity:admin",
+            "user:read",
+            "schema:read",
+            "employee:read",
+            "employee:read:private",
+            "employee:write",
+            "department:write",
+            "hr:admin",
+            "attendance:checkin",
+            "leave:apply",
+            "leave:approve",
+            "task:start",
+            "task:log",
+            "project:read",
+            "project:write",
+            "timesheet:approve",
+            "analytics:export",
+        ],
+    ),
+    (
+        "HR",
+        &[
+            "user:read",
+            "employee:read",
+            "employee:read:private",
+            "employee:write",
+            "department:write",
+            "hr:admin",
+            "attendance:checkin",
+            "leave:apply",
+            "leave:approve",
+        ],
+    ),
+    (
+        "Manager",
+        &[
+            "user:read",
+            "employee:read",
+            "attendance:checkin",
+            "leave:apply",
+            "leave:approve",
+            "task:start",
+            "task:log",
+            "project:read",
+            "project:write",
+            "timesheet:approve",
+        ],
+    ),
+    (
+        "Employee",
+        &[
+            "employee:read",
+            "attendance:checkin",
+            "leave:apply",
+            "task:start",
+            "task:log",
+            "project:read",
+        ],
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_roles_only_grant_registered_scopes() {
+        for (_, scopes) in DEFAULT_ROLES {
+            for scope in *scopes {
+                assert!(find(scope).is_some(), "{scope} is not registered");
+            }
+        }
+    }
+}

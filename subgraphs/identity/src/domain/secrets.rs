@@ -1,0 +1,63 @@
+//! Random secrets (refresh tokens, MFA session tokens, invite tokens, recovery codes) and the
+//! hashes stored instead of them.
+
+use aws_lc_rs::digest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// 256 random bits, base64url.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The system RNG failing is not something a caller can cause or recover from.
+    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a high-entropy secret (enough for tokens: they cannot be guessed offline).
+pub fn hash_token(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
+}
+
+/// A recovery code: 10 characters from an unambiguous alphabet, shown as `xxxxx-xxxxx`.
+pub fn recovery_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 10];
+    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator");
+    let chars: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// Normalises a typed recovery code (case, spaces, dash) before hashing.
+pub fn normalize_recovery_code(typed: &str) -> String {
+    let compact: String = typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if compact.len() == 10 {
+        format!("{}-{}", &compact[..5], &compact[5..])
+    } else {
+        compact
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hash_stably() {
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 43);
+        assert_eq!(hash_token("a"), hash_token("a"));
+        let code = recovery_code();
+        assert_eq!(code.len(), 11);
+        assert_eq!(
+            normalize_recovery_code(&code.to_uppercase().replace('-', " ")),
+            code
+        );
+    }
+}

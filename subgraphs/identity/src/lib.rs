@@ -1,0 +1,96 @@
+//! The identity subgraph: tenants, users, roles and the scope registry; login with a mandatory
+//! second factor (TOTP or WebAuthn, recovery codes); RS256 access tokens with rotating refresh
+//! tokens; OIDC discovery, JWKS, token, userinfo and revocation endpoints.
+
+pub mod domain;
+pub mod events;
+pub mod graphql;
+pub mod keys;
+pub mod oidc;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use erp_kit::auth::TokenRules;
+use erp_kit::events::{Outbox, OutboxRelay, RelayConfig, RelayHandle};
+use erp_kit::http::{BackendReadiness, HttpState};
+use erp_kit::runtime::Runtime;
+
+pub use graphql::IdentitySchema;
+use keys::KeyStore;
+use service::{IdentityConfig, IdentityService};
+
+/// The port the identity subgraph listens on by default.
+pub const DEFAULT_PORT: u16 = 4001;
+
+pub fn build_schema(
+    service: Option<IdentityService>,
+    limits: &erp_kit::config::Limits,
+) -> IdentitySchema {
+    erp_kit::schema::finish(graphql::schema_builder(service), limits)
+}
+
+/// The federated SDL of this subgraph.
+pub fn sdl() -> String {
+    erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
+}
+
+/// The identity service's core, connected (migrations applied, a signing key present).
+pub async fn service(runtime: &Runtime, config: IdentityConfig) -> anyhow::Result<IdentityService> {
+    erp_kit::db::migrate::<erp_migrations::identity::Migrator>(&runtime.db).await?;
+    let rules = TokenRules::new(&config.issuer, &config.audience, runtime.config.auth.leeway);
+    let keys = Arc::new(KeyStore::new(
+        runtime.db.clone(),
+        config.jwks_cache_ttl,
+        config.access_ttl,
+        rules,
+    ));
+    keys.ensure_signing_key()
+        .await
+        .map_err(|e| anyhow::anyhow!("signing key: {}", e.message()))?;
+    IdentityService::new(
+        runtime.db.clone(),
+        runtime.cache.clone(),
+        Outbox::new(events::DOMAIN),
+        keys,
+        config,
+    )
+}
+
+/// A running identity service.
+pub struct IdentityApp {
+    pub router: axum::Router,
+    pub service: IdentityService,
+    pub relay: RelayHandle,
+}
+
+/// Connects, starts the outbox relay and builds the HTTP router (GraphQL + OIDC endpoints).
+pub async fn start(runtime: &Runtime, config: IdentityConfig) -> anyhow::Result<IdentityApp> {
+    let service = service(runtime, config).await?;
+    let relay = OutboxRelay::new(
+        service.outbox().clone(),
+        runtime.db.clone(),
+        runtime.bus.clone(),
+        RelayConfig::default(),
+    )
+    .spawn();
+    let schema = build_schema(Some(service.clone()), &runtime.config.limits);
+    let router = erp_kit::http::router(HttpState {
+        executor: schema,
+        trusted_proxies: runtime.config.trusted_proxies.clone(),
+        verifier: service.keys().clone(),
+        readiness: Arc::new(BackendReadiness {
+            db: Some(runtime.db.clone()),
+            cache: Some(runtime.cache.clone()),
+        }),
+        metrics: runtime.metrics.clone(),
+        max_body_bytes: runtime.config.limits.max_body_bytes,
+    })
+    .merge(oidc::routes(service.clone()));
+    Ok(IdentityApp {
+        router,
+        service,
+        relay,
+    })
+}

@@ -1,0 +1,82 @@
+//! The identity service: `serve` (default), `rotate-keys`, `bootstrap`.
+
+use clap::{Parser, Subcommand};
+
+use erp_identity::service::IdentityConfig;
+use erp_kit::config::KitConfig;
+use erp_kit::runtime::Runtime;
+
+#[derive(Parser)]
+#[command(
+    about = "The identity subgraph (configuration: environment variables, see erp_kit::config)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL and the OIDC endpoints (the default).
+    Serve,
+    /// Publish a new signing key now; it signs after one JWKS cache TTL, and the current keys
+    /// leave the JWKS once every token they signed has expired.
+    RotateKeys,
+    /// Create a tenant with the default roles and its first administrator.
+    Bootstrap {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long)]
+        admin_name: String,
+        /// Read from ERP_ADMIN_PASSWORD so it does not land in shell history.
+        #[arg(long, env = "ERP_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = KitConfig::from_env("identity", erp_identity::DEFAULT_PORT)?;
+    erp_kit::telemetry::init_logging(config.log_format);
+    let identity_config = IdentityConfig::from_kit(&config);
+    let bind = config.bind;
+    let runtime = Runtime::connect(config).await?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = erp_identity::start(&runtime, identity_config).await?;
+            let listener = tokio::net::TcpListener::bind(bind).await?;
+            tracing::info!(address = %bind, "identity subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
+        Command::RotateKeys => {
+            let service = erp_identity::service(&runtime, identity_config).await?;
+            let kid = service
+                .rotate_signing_key()
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            println!("published signing key {kid}");
+        }
+        Command::Bootstrap {
+            tenant,
+            admin_email,
+            admin_name,
+            admin_password,
+        } => {
+            let service = erp_identity::service(&runtime, identity_config).await?;
+            let (tenant, admin) = service
+                .bootstrap_tenant(&tenant, &admin_email, &admin_name, &admin_password)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            println!(
+                "tenant {} created; administrator {} ({})",
+                tenant.id, admin.email, admin.id
+            );
+            println!("log in with the password given; the first login enrols a second factor");
+        }
+    }
+    Ok(())
+}
