@@ -6,11 +6,20 @@
 //!   callers can log in), hive-router treats a bad, expired or foreign token as no token at all.
 //!   Here a request that carries a bearer token the router did not accept is refused with 401,
 //!   `WWW-Authenticate: Bearer error="invalid_token"` and `UNAUTHENTICATED`.
+//! - **`path` on denied fields**: hive-router's filter mode reports a denied field as
+//!   `UNAUTHORIZED_FIELD_OR_TYPE` with `extensions.affectedPath: "employee.personalEmail"` but no
+//!   GraphQL `path`; the error gets `path: ["employee", "personalEmail"]` here (the same shape the
+//!   subgraphs answer). Inside lists the router denies the field for every item, so the path
+//!   carries no index.
 
 use hive_router::executor::execution::client_request_details::JwtRequestDetails;
+use hive_router::executor::response::graphql_error::{GraphQLErrorPath, GraphQLErrorPathSegment};
 use hive_router::http::StatusCode;
 use hive_router::plugins::hooks::on_graphql_analysis::{
     OnGraphqlAnalysisHookPayload, OnGraphqlAnalysisHookResult,
+};
+use hive_router::plugins::hooks::on_graphql_error::{
+    OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult,
 };
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
@@ -24,6 +33,7 @@ use crate::{add_response_header, apply_response_headers_on_end, edge_error};
 
 pub const MAX_ROOT_FIELDS_EXCEEDED: &str = "MAX_ROOT_FIELDS_EXCEEDED";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+pub const UNAUTHORIZED_FIELD_OR_TYPE: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +66,24 @@ pub fn carries_bearer_token(authorization: Option<&str>) -> bool {
     })
 }
 
+/// `"user.friends[0].name"` (hive-router's affected path) as GraphQL path segments.
+pub fn path_segments(affected_path: &str) -> Vec<GraphQLErrorPathSegment> {
+    let mut segments = Vec::new();
+    for part in affected_path.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        if let Some(field) = pieces.next().filter(|f| !f.is_empty()) {
+            segments.push(GraphQLErrorPathSegment::String(field.to_owned()));
+        }
+        for index in pieces {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => segments.push(GraphQLErrorPathSegment::Index(i)),
+                Err(_) => segments.push(GraphQLErrorPathSegment::String(index.to_owned())),
+            }
+        }
+    }
+    segments
+}
+
 #[hive_router::async_trait]
 impl RouterPlugin for EdgeGuardPlugin {
     type Config = EdgeGuardConfig;
@@ -83,6 +111,23 @@ impl RouterPlugin for EdgeGuardPlugin {
         payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move { apply_response_headers_on_end(payload) })
+    }
+
+    fn on_graphql_error<'req>(
+        &'req self,
+        mut payload: OnGraphQLErrorHookPayload<'req>,
+    ) -> OnGraphQLErrorHookResult<'req> {
+        let error = &mut payload.error;
+        if error.path.is_none()
+            && error.extensions.code.as_deref() == Some(UNAUTHORIZED_FIELD_OR_TYPE)
+        {
+            if let Some(affected) = error.extensions.affected_path.as_deref() {
+                error.path = Some(GraphQLErrorPath {
+                    segments: path_segments(affected),
+                });
+            }
+        }
+        payload.proceed()
     }
 
     async fn on_graphql_analysis<'exec>(
@@ -138,6 +183,25 @@ mod tests {
         assert!(!carries_bearer_token(Some("Bearer ")));
         assert!(!carries_bearer_token(Some("Basic abc")));
         assert!(!carries_bearer_token(None));
+    }
+
+    #[test]
+    fn affected_paths_become_graphql_paths() {
+        use GraphQLErrorPathSegment::{Index, String as Field};
+        assert_eq!(
+            path_segments("employee.personalEmail"),
+            vec![Field("employee".into()), Field("personalEmail".into())]
+        );
+        assert_eq!(
+            path_segments("user.friends[0].name"),
+            vec![
+                Field("user".into()),
+                Field("friends".into()),
+                Index(0),
+                Field("name".into())
+            ]
+        );
+        assert_eq!(path_segments(""), vec![]);
     }
 
     #[test]

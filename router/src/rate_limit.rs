@@ -20,9 +20,9 @@
 //! Requests refused earlier (parse or validation errors, CSRF, limits) are not charged.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hive_router::config::primitives::ip_network::IpNetwork;
 use hive_router::executor::execution::client_request_details::JwtRequestDetails;
@@ -305,7 +305,14 @@ struct RedisBackend {
     script: Arc<redis::Script>,
     timeout: Duration,
     degraded: AtomicBool,
+    /// After a failure Redis is left alone until this instant (microseconds since `origin`), so
+    /// a dead Redis costs one timeout per cool-down, not one per request.
+    retry_after_us: AtomicU64,
+    origin: Instant,
 }
+
+/// How long the limiter stays on the per-replica buckets after Redis failed.
+const REDIS_COOL_DOWN: Duration = Duration::from_secs(1);
 
 pub struct Limiter {
     prefix: String,
@@ -364,6 +371,8 @@ impl Limiter {
                     script: Arc::new(redis::Script::new(LUA)),
                     timeout,
                     degraded: AtomicBool::new(false),
+                    retry_after_us: AtomicU64::new(0),
+                    origin: Instant::now(),
                 })
             }
         };
@@ -428,7 +437,25 @@ impl Limiter {
 }
 
 impl RedisBackend {
+    fn now_us(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
+    }
+
     async fn charge(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision, String> {
+        if self.now_us() < self.retry_after_us.load(Ordering::Relaxed) {
+            return Err("cooling down after a failure".into());
+        }
+        let result = self.invoke(key, quota, cost).await;
+        if result.is_err() {
+            self.retry_after_us.store(
+                self.now_us() + REDIS_COOL_DOWN.as_micros() as u64,
+                Ordering::Relaxed,
+            );
+        }
+        result
+    }
+
+    async fn invoke(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision, String> {
         let mut connection = self.connection.clone();
         let script = self.script.clone();
         let key = key.to_owned();

@@ -4,6 +4,8 @@
 //! (`DATABASE_URL`, `REDIS_URL`, `KAFKA_BROKERS`, `TANSU_BIN`). A test that needs one and does
 //! not find it FAILS with a message saying how to start the services; it never skips.
 
+pub mod router;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -53,22 +53,19 @@ fn checked_in_supergraph_is_what_the_subgraph_sdls_compose_to() {
         "node schema/compose.mjs --stdout",
     );
     assert!(
-        composed.contains("@join__graph(name: \"employee\", url: \"http://127.0.0.1:4002/graphql\")"),
+        composed
+            .contains("@join__graph(name: \"employee\", url: \"http://127.0.0.1:4002/graphql\")"),
         "the employee subgraph is missing from the composition:\n{composed}"
     );
-    let on_disk = std::fs::read_to_string(root.join("schema/supergraph.graphql")).unwrap_or_default();
+    let on_disk =
+        std::fs::read_to_string(root.join("schema/supergraph.graphql")).unwrap_or_default();
     if on_disk != composed {
         let first_difference = on_disk
             .lines()
             .zip(composed.lines())
             .enumerate()
             .find(|(_, (a, b))| a != b)
-            .map(|(i, (a, b))| {
-                format!(
-                    "line {}:\n  checked in: {a}\n  composed:   {b}",
-                    i + 1
-                )
-            })
+            .map(|(i, (a, b))| format!("line {}:\n  checked in: {a}\n  composed:   {b}", i + 1))
             .unwrap_or_else(|| {
                 format!(
                     "one is a prefix of the other ({} vs {} lines)",
@@ -91,8 +88,11 @@ fn composition_fails_loudly_on_an_invalid_subgraph() {
     let scratch = std::env::temp_dir().join(format!("erp-compose-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     std::fs::copy(root.join("schema/compose.mjs"), scratch.join("compose.mjs")).unwrap();
-    std::os::unix::fs::symlink(root.join("schema/node_modules"), scratch.join("node_modules"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        root.join("schema/node_modules"),
+        scratch.join("node_modules"),
+    )
+    .unwrap();
     std::fs::write(
         scratch.join("employee.graphql"),
         "extend schema @link(url: \"https://specs.apollo.dev/federation/v2.6\", import: [\"@key\"])\n\
@@ -108,6 +108,9 @@ fn composition_fails_loudly_on_an_invalid_subgraph() {
     let _ = std::fs::remove_dir_all(&scratch);
     assert!(!output.status.success(), "composition should have failed");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("composition of employee.graphql failed"), "{stderr}");
+    assert!(
+        stderr.contains("composition of employee.graphql failed"),
+        "{stderr}"
+    );
     assert!(output.stdout.is_empty());
 }

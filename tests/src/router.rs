@@ -1,0 +1,254 @@
+//! Spawning the real router binary (`erp-router`) in front of in-process subgraphs.
+//!
+//! The binary is found next to the test executable (`$CARGO_TARGET_DIR/debug/erp-router`, the
+//! test itself lives in `.../debug/deps/`), so it works whatever CARGO_TARGET_DIR is. Before the
+//! first spawn, `cargo build -p erp-router` brings it up to date (a no-op after
+//! `cargo test --workspace`, which builds it); `ERP_ROUTER_BIN` skips both and names a binary.
+//!
+//! Each router runs the checked-in `router/router.config.yaml`, configured through the
+//! environment overrides that production uses (PORT, ERP_JWKS_URL, ERP_EMPLOYEE_URL, REDIS_URL,
+//! ...), so the tests exercise the real configuration file; only the metrics port (a literal in
+//! the file) is rewritten in a temporary copy so that several routers can run at once.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{TestIssuer, ISSUER};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The router binary, built once per test process.
+pub fn router_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("ERP_ROUTER_BIN") {
+                return PathBuf::from(path);
+            }
+            let exe = std::env::current_exe().unwrap();
+            // .../debug/deps/router_e2e-<hash> -> .../debug/erp-router
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+            let binary = profile_dir.join("erp-router");
+            let target_dir = profile_dir.parent().unwrap();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "erp-router", "--bin", "erp-router"])
+                .env("CARGO_TARGET_DIR", target_dir)
+                .current_dir(repo_root())
+                .status()
+                .expect("cannot run cargo to build the router");
+            assert!(status.success(), "cargo build -p erp-router failed");
+            assert!(binary.is_file(), "{} was not built", binary.display());
+            binary
+        })
+        .clone()
+}
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a spawned router talks to.
+pub struct RouterOptions {
+    pub jwks_url: String,
+    /// The employee subgraph's GraphQL URL.
+    pub employee_url: String,
+    /// `None`: no REDIS_URL (per-replica buckets).
+    pub redis_url: Option<String>,
+    /// Isolates this test's rate-limit buckets in a shared Redis.
+    pub key_prefix: String,
+    /// Extra environment (e.g. ERP_RL_PUBLIC_OPERATIONS, ERP_TRUSTED_PROXIES).
+    pub env: Vec<(String, String)>,
+}
+
+impl RouterOptions {
+    pub fn new(issuer: &TestIssuer, employee_url: String) -> Self {
+        Self {
+            jwks_url: issuer.jwks_url.clone(),
+            employee_url,
+            redis_url: std::env::var("REDIS_URL").ok(),
+            key_prefix: format!("erp:rl:test:{}", uuid::Uuid::new_v4().simple()),
+            env: vec![],
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A running router process, killed on drop.
+pub struct RouterProcess {
+    child: Child,
+    pub port: u16,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+    pub http: reqwest::Client,
+}
+
+impl RouterProcess {
+    pub async fn spawn(options: &RouterOptions) -> Self {
+        let binary = router_binary();
+        let port = free_port();
+        let metrics_port = free_port();
+        let log = std::env::temp_dir().join(format!("erp-router-{port}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        // The checked-in file, with only the metrics listener moved to a free port (a literal
+        // there: hive-router 0.2.19 does not coerce a `from_env` string into that number).
+        let checked_in =
+            std::fs::read_to_string(repo_root().join("router/router.config.yaml")).unwrap();
+        assert_eq!(checked_in.matches("port: 9464").count(), 1);
+        let config = std::env::temp_dir().join(format!("erp-router-{port}.config.yaml"));
+        std::fs::write(
+            &config,
+            checked_in.replace("port: 9464", &format!("port: {metrics_port}")),
+        )
+        .unwrap();
+        let mut command = Command::new(binary);
+        command
+            .current_dir(repo_root())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROUTER_CONFIG_FILE_PATH", &config)
+            .env(
+                "SUPERGRAPH_FILE_PATH",
+                repo_root().join("schema/supergraph.graphql"),
+            )
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("ERP_JWKS_URL", &options.jwks_url)
+            .env("ERP_JWT_ISSUER", ISSUER)
+            .env("ERP_EMPLOYEE_URL", &options.employee_url)
+            .env("ERP_RL_KEY_PREFIX", &options.key_prefix)
+            .env("LOG_FORMAT", "text")
+            .env(
+                "LOG_LEVEL",
+                std::env::var("ROUTER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file));
+        if let Some(redis) = &options.redis_url {
+            command.env("REDIS_URL", redis);
+        }
+        for (name, value) in &options.env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("cannot start the router");
+        let router = Self {
+            child,
+            port,
+            metrics_port,
+            log,
+            http: reqwest::Client::new(),
+        };
+        router.wait_ready().await;
+        router
+    }
+
+    async fn wait_ready(&self) {
+        let url = self.url("/readiness");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = self.http.get(&url).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "the router on port {} did not become ready in 30 s; its log:\n{}",
+                    self.port,
+                    self.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// POSTs `{query, variables}` as JSON; returns (status, headers, body).
+    pub async fn post(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+        extra_headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in extra_headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, body)
+    }
+
+    /// POSTs a GraphQL request and returns (status, body).
+    pub async fn graphql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let (status, _, body) = self.post(token, query, variables, &[]).await;
+        (status, body)
+    }
+
+    /// The Prometheus text of the router's metrics listener.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("erp-router-{}.config.yaml", self.port)),
+        );
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! The real router binary (`erp-router`, the checked-in router/router.config.yaml) in front of
+//! the employee subgraph on real PostgreSQL, Redis and Kafka. Tokens come from the TestIssuer's
+//! JWKS (the identity service's stand-in), which both the router and the subgraph verify.
+//!
+//! Needs the real services (`eval "$(deploy/local/services.sh start)"`); the router binary is
+//! built on first use (see tests/src/router.rs).
+
+use erp_tests::router::{RouterOptions, RouterProcess};
+use erp_tests::{error_codes, require_env, Backends, EmployeeApp, TestIssuer};
+use serde_json::{json, Value};
+
+const HR: &[&str] = &[
+    "employee:read",
+    "employee:write",
+    "department:write",
+    "hr:admin",
+];
+const READER: &[&str] = &["employee:read"];
+
+const HIRE: &str = r#"mutation Hire($input: HireEmployeeInput!) {
+  hireEmployee(input: $input) { id displayName personalEmail }
+}"#;
+
+struct Stand {
+    issuer: TestIssuer,
+    app: EmployeeApp,
+}
+
+async fn stand() -> Stand {
+    require_env("REDIS_URL");
+    let issuer = TestIssuer::start().await;
+    let runtime = erp_tests::runtime(&issuer, Backends::Real).await;
+    let app = EmployeeApp::spawn(runtime).await;
+    Stand { issuer, app }
+}
+
+impl Stand {
+    fn options(&self) -> RouterOptions {
+        RouterOptions::new(&self.issuer, self.app.url("/graphql"))
+    }
+}
+
+fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `query <name> { a0: departments(first: 1) { pageInfo { hasNextPage } } ... }`
+fn root_fields_query(name: &str, count: usize) -> String {
+    let fields = (0..count)
+        .map(|i| format!("a{i}: departments(first: 1) {{ pageInfo {{ hasNextPage }} }}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("query {name} {{ {fields} }}")
+}
+
+#[tokio::test]
+async fn a_query_goes_through_the_router_and_a_denied_field_is_null_while_the_rest_arrives() {
+    let stand = stand().await;
+    let router = RouterProcess::spawn(&stand.options()).await;
+    let hr = stand.issuer.token("tnt_a", "usr_hr", HR);
+    let reader = stand.issuer.token("tnt_a", "usr_reader", READER);
+
+    let (status, headers, body) = router
+        .post(
+            Some(&hr),
+            HIRE,
+            json!({ "input": {
+                "employeeNumber": "E-1",
+                "displayName": "Rahul Verma",
+                "workEmail": "rahul@company.com",
+                "personalEmail": "rahul@home.example",
+                "hiredOn": "2026-01-05"
+            }}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    let id = body["data"]["hireEmployee"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        body["data"]["hireEmployee"]["personalEmail"],
+        "rahul@home.example"
+    );
+    assert_eq!(
+        header(&headers, "ratelimit-policy"),
+        "\"authenticated\";q=500;w=60"
+    );
+    assert!(header(&headers, "ratelimit").starts_with("\"authenticated\";r=499;"));
+
+    let read = r#"query One($id: ID!) { employee(id: $id) { id displayName personalEmail } }"#;
+    let (status, body) = router
+        .graphql(Some(&reader), read, json!({ "id": id }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({ "employee": { "id": id, "displayName": "Rahul Verma", "personalEmail": null } }),
+        "{body}"
+    );
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["employee", "personalEmail"])
+    );
+
+    // HR may read it; the subgraph receives the forwarded token (it resolves the tenant from it).
+    let (_, body) = router.graphql(Some(&hr), read, json!({ "id": id })).await;
+    assert_eq!(
+        body["data"]["employee"]["personalEmail"], "rahul@home.example",
+        "{body}"
+    );
+    assert!(body["errors"].is_null(), "{body}");
+
+    // Another tenant's token sees nothing of tenant A (the subgraph's tenancy, via the router).
+    let other = stand.issuer.token("tnt_b", "usr_b", HR);
+    let (_, body) = router
+        .graphql(Some(&other), read, json!({ "id": id }))
+        .await;
+    assert_eq!(body["data"]["employee"], Value::Null, "{body}");
+}
+
+#[tokio::test]
+async fn the_31st_public_operation_in_a_minute_is_429_and_a_second_replica_shares_the_bucket() {
+    let stand = stand().await;
+    let options = stand.options();
+    let first = RouterProcess::spawn(&options).await;
+    let second = RouterProcess::spawn(&options).await;
+    let login = "query Login { __typename }";
+
+    for i in 0..30 {
+        let router = if i % 2 == 0 { &first } else { &second };
+        let (status, headers, body) = router.post(None, login, json!({}), &[]).await;
+        assert_eq!(status, 200, "operation {} was refused: {body}", i + 1);
+        assert_eq!(header(&headers, "ratelimit-policy"), "\"public\";q=30;w=60");
+        assert!(
+            header(&headers, "ratelimit").starts_with(&format!("\"public\";r={};", 29 - i)),
+            "{:?}",
+            headers
+        );
+    }
+    for router in [&second, &first] {
+        let (status, headers, body) = router.post(None, login, json!({}), &[]).await;
+        assert_eq!(status, 429, "{body}");
+        let retry_after: u64 = header(&headers, "retry-after").parse().unwrap();
+        assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+        assert_eq!(header(&headers, "ratelimit-policy"), "\"public\";q=30;w=60");
+        assert!(header(&headers, "ratelimit").starts_with("\"public\";r=0;t="));
+        assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+        assert!(body["data"].is_null(), "{body}");
+    }
+    // An authenticated caller from the same address has its own budget.
+    let token = stand.issuer.token("tnt_a", "usr_1", READER);
+    let (status, body) = first
+        .graphql(Some(&token), "query Mine { __typename }", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn aliased_operations_count_one_by_one() {
+    let stand = stand().await;
+    let router = RouterProcess::spawn(&stand.options()).await;
+    // Ten aliased root fields cost ten public operations: the fourth request is over 30.
+    let query = root_fields_query("Login", 10);
+    for _ in 0..3 {
+        let (status, body) = router.graphql(None, &query, json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = router.graphql(None, &query, json!({})).await;
+    assert_eq!(status, 429, "{body}");
+
+    // The same for a signed-in user: 25 x 20 root fields = 500, the 26th request is refused.
+    let token = stand.issuer.token("tnt_a", "usr_busy", READER);
+    let query = root_fields_query("Dashboard", 20);
+    for i in 0..25 {
+        let (status, body) = router.graphql(Some(&token), &query, json!({})).await;
+        assert_eq!(status, 200, "request {}: {body}", i + 1);
+    }
+    let (status, headers, body) = router.post(Some(&token), &query, json!({}), &[]).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        header(&headers, "ratelimit-policy"),
+        "\"authenticated\";q=500;w=60"
+    );
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
+}
+
+#[tokio::test]
+async fn heavy_operations_have_their_own_small_budget_per_user() {
+    let stand = stand().await;
+    let router = RouterProcess::spawn(
+        &stand
+            .options()
+            .env("ERP_RL_HEAVY_OPERATIONS", "HeavyExport"),
+    )
+    .await;
+    let alice = stand.issuer.token("tnt_a", "usr_alice", READER);
+    let bob = stand.issuer.token("tnt_a", "usr_bob", READER);
+    let heavy = "query HeavyExport { departments(first: 1) { pageInfo { hasNextPage } } }";
+    for _ in 0..5 {
+        let (status, body) = router.graphql(Some(&alice), heavy, json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, headers, body) = router.post(Some(&alice), heavy, json!({}), &[]).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(header(&headers, "ratelimit-policy"), "\"heavy\";q=5;w=60");
+    // 60 s / 5: the next one is admitted in at most 12 s.
+    let retry_after: u64 = header(&headers, "retry-after").parse().unwrap();
+    assert!((1..=12).contains(&retry_after), "{retry_after}");
+    // Bob's budget, and Alice's ordinary operations, are untouched.
+    let (status, _) = router.graphql(Some(&bob), heavy, json!({})).await;
+    assert_eq!(status, 200);
+    let (status, _) = router
+        .graphql(Some(&alice), "query Other { __typename }", json!({}))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
+    let stand = stand().await;
+    let behind_proxy =
+        RouterProcess::spawn(&stand.options().env("ERP_TRUSTED_PROXIES", "127.0.0.1/32")).await;
+    let login = "query Login { __typename }";
+    for _ in 0..30 {
+        let (status, _, _) = behind_proxy
+            .post(
+                None,
+                login,
+                json!({}),
+                &[("x-forwarded-for", "203.0.113.1")],
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = behind_proxy
+        .post(
+            None,
+            login,
+            json!({}),
+            &[("x-forwarded-for", "203.0.113.1")],
+        )
+        .await;
+    assert_eq!(status, 429);
+    let (status, _, _) = behind_proxy
+        .post(
+            None,
+            login,
+            json!({}),
+            &[("x-forwarded-for", "203.0.113.2")],
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "another client behind the proxy has its own bucket"
+    );
+
+    // Without trusted proxies, a client cannot escape its bucket by inventing addresses.
+    let direct = RouterProcess::spawn(&stand.options()).await;
+    for i in 0..30 {
+        let spoofed = format!("198.51.100.{i}");
+        let (status, _, _) = direct
+            .post(None, login, json!({}), &[("x-forwarded-for", &spoofed)])
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = direct
+        .post(
+            None,
+            login,
+            json!({}),
+            &[("x-forwarded-for", "198.51.100.99")],
+        )
+        .await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn when_redis_is_unreachable_each_replica_still_limits_and_says_so() {
+    let stand = stand().await;
+    let mut options = stand.options();
+    options.redis_url = Some("redis://127.0.0.1:1/".into());
+    let router = RouterProcess::spawn(&options).await;
+    let login = "query Login { __typename }";
+    for _ in 0..30 {
+        let (status, body) = router.graphql(None, login, json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = router.graphql(None, login, json!({})).await;
+    assert_eq!(status, 429, "{body}");
+    let metrics = router.metrics().await;
+    let fallbacks = metrics
+        .lines()
+        .find(|l| l.starts_with("erp_router_rate_limit_fallbacks"))
+        .unwrap_or_else(|| panic!("no fallback counter in:\n{metrics}"));
+    let count: f64 = fallbacks.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(count, 31.0, "{fallbacks}");
+    assert!(
+        router.log_text().contains("Redis failed"),
+        "{}",
+        router.log_text()
+    );
+}
+
+#[tokio::test]
+async fn every_request_limit_trips_with_its_code() {
+    let stand = stand().await;
+    let router = RouterProcess::spawn(&stand.options()).await;
+    let token = stand.issuer.token("tnt_a", "usr_limits", READER);
+    let token = Some(token.as_str());
+
+    // Depth 12: departments > nodes > parent x 12 > id is deeper.
+    let deep = format!(
+        "query Deep {{ departments {{ nodes {{ {} id {} }} }} }}",
+        "parent { ".repeat(12),
+        "} ".repeat(12)
+    );
+    let (status, body) = router.graphql(token, &deep, json!({})).await;
+    assert_eq!(
+        error_codes(&body),
+        ["MAX_DEPTH_EXCEEDED"],
+        "{status} {body}"
+    );
+
+    // Aliases 30.
+    let aliases = (0..31)
+        .map(|i| format!("a{i}: id"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (status, body) = router
+        .graphql(
+            token,
+            &format!("{{ departments {{ nodes {{ {aliases} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_codes(&body),
+        ["MAX_ALIASES_EXCEEDED"],
+        "{status} {body}"
+    );
+
+    // Root fields 20 (our edge guard), refused before any rate-limit charge.
+    let (status, body) = router
+        .graphql(token, &root_fields_query("Wide", 21), json!({}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_codes(&body), ["MAX_ROOT_FIELDS_EXCEEDED"], "{body}");
+    let (status, body) = router
+        .graphql(token, &root_fields_query("Wide", 20), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Directives 50.
+    let directives = "id @include(if: true) ".repeat(51);
+    let (status, body) = router
+        .graphql(
+            token,
+            &format!("{{ departments {{ nodes {{ {directives} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert!(
+        error_codes(&body).contains(&"MAX_DIRECTIVES_EXCEEDED".to_string()),
+        "{status} {body}"
+    );
+
+    // Tokens 15,000.
+    let tokens = "id ".repeat(15_000);
+    let (status, body) = router
+        .graphql(
+            token,
+            &format!("{{ departments {{ nodes {{ {tokens} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_codes(&body),
+        ["TOKEN_LIMIT_EXCEEDED"],
+        "{status} {body}"
+    );
+
+    // Body 2 MB -> 413.
+    let padding = " ".repeat(2 * 1024 * 1024);
+    let (status, _) = router
+        .graphql(token, &format!("{{ __typename {padding} }}"), json!({}))
+        .await;
+    assert_eq!(status, 413);
+
+    // Batching is off: an array body is refused.
+    let response = router
+        .http
+        .post(router.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(r#"[{"query":"{ __typename }"},{"query":"{ __typename }"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+
+    // CSRF: a simple (form-like) request without a preflight header is refused...
+    let response = router
+        .http
+        .post(router.url("/graphql"))
+        .header("content-type", "text/plain")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        error_codes(&body),
+        ["CSRF_PREVENTION_FAILED"],
+        "{status} {body}"
+    );
+    assert_eq!(status, 403, "{body}");
+    // ...and so is a GET without one; with one, a query over GET works.
+    let get = |preflight: bool| {
+        let mut request = router
+            .http
+            .get(router.url("/graphql"))
+            .query(&[("query", "{ __typename }")])
+            .header("accept", "application/json");
+        if preflight {
+            request = request.header("graphql-require-preflight", "1");
+        }
+        request.send()
+    };
+    assert_eq!(get(false).await.unwrap().status().as_u16(), 403);
+    assert_eq!(get(true).await.unwrap().status().as_u16(), 200);
+    // Mutations over GET are refused.
+    let response = router
+        .http
+        .get(router.url("/graphql"))
+        .query(&[("query", "mutation { __typename }")])
+        .header("accept", "application/json")
+        .header("graphql-require-preflight", "1")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 405, "{body}");
+
+    // Introspection only with schema:read.
+    let introspect = "{ __schema { queryType { name } } }";
+    let (_, body) = router.graphql(token, introspect, json!({})).await;
+    assert_eq!(error_codes(&body), ["INTROSPECTION_DISABLED"], "{body}");
+    let (_, body) = router.graphql(None, introspect, json!({})).await;
+    assert_eq!(error_codes(&body), ["INTROSPECTION_DISABLED"], "{body}");
+    let schema_reader = stand.issuer.token("tnt_a", "usr_tools", &["schema:read"]);
+    let (status, body) = router
+        .graphql(Some(&schema_reader), introspect, json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["__schema"]["queryType"]["name"], "Query",
+        "{body}"
+    );
+
+    // A token the router does not accept is 401, not an anonymous call.
+    let foreign = erp_kit::auth::RsaSigningKey::generate("foreign").unwrap();
+    let forged = foreign
+        .sign(&stand.issuer.claims("tnt_a", "usr_x", HR))
+        .unwrap();
+    let (status, headers, body) = router
+        .post(Some(&forged), "{ __typename }", json!({}), &[])
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        header(&headers, "www-authenticate"),
+        "Bearer error=\"invalid_token\""
+    );
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    let mut expired = stand.issuer.claims("tnt_a", "usr_x", HR);
+    expired.exp = expired.iat - 3600;
+    let expired = stand.issuer.key.sign(&expired).unwrap();
+    let (status, body) = router
+        .graphql(Some(&expired), "{ __typename }", json!({}))
+        .await;
+    assert_eq!(status, 401, "{body}");
+}
