@@ -42,3 +42,15 @@ fn employee_sdl_is_checked_in_and_carries_the_directives() {
     assert!(!sdl.contains("directive @authenticated"));
     compare("employee.graphql", sdl);
 }
+
+#[test]
+fn identity_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_identity::sdl();
+    assert!(sdl.contains("type User @key(fields: \"id\")"), "{sdl}");
+    assert!(
+        sdl.contains("scopes: [Scope!] @requiresScopes(scopes: [[\"identity:admin\"]])"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("me: User @authenticated"), "{sdl}");
+    compare("identity.graphql", sdl);
+}

@@ -251,29 +251,38 @@ fn describe(scopes: &[String]) -> String {
 /// Rewrites async-graphql's federation SDL so that `@authenticated` is the federation directive
 /// (v2.6) instead of a locally defined one.
 pub fn patch_federation_sdl(sdl: &str) -> String {
-    let mut out = String::with_capacity(sdl.len() + 64);
+    let mut out: Vec<String> = Vec::with_capacity(sdl.lines().count());
     for line in sdl.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("directive @authenticated ") {
+            // Drop the local definition and its description block.
+            if out.last().is_some_and(|l| l.trim() == "\"\"\"") {
+                out.pop();
+                while let Some(previous) = out.pop() {
+                    if previous.trim() == "\"\"\"" {
+                        break;
+                    }
+                }
+            }
             continue;
         }
         if trimmed.starts_with("url: \"https://specs.apollo.dev/federation/v2.") {
-            out.push_str("\turl: \"https://specs.apollo.dev/federation/v2.6\",\n");
+            out.push("\turl: \"https://specs.apollo.dev/federation/v2.6\",".to_owned());
             continue;
         }
         if trimmed.starts_with("import: [\"@key\"") && !trimmed.contains("\"@authenticated\"") {
-            out.push_str(&line.replacen(
+            out.push(line.replacen(
                 "\"@requiresScopes\"",
                 "\"@requiresScopes\", \"@authenticated\"",
                 1,
             ));
-            out.push('\n');
             continue;
         }
-        out.push_str(line);
-        out.push('\n');
+        out.push(line.to_owned());
     }
-    out
+    let mut patched = out.join("\n");
+    patched.push('\n');
+    patched
 }
 
 #[cfg(test)]
@@ -282,9 +291,11 @@ mod tests {
 
     #[test]
     fn patches_link_and_drops_local_definition() {
-        let sdl = "directive @authenticated on FIELD_DEFINITION | OBJECT\nextend schema @link(\n\turl: \"https://specs.apollo.dev/federation/v2.5\",\n\timport: [\"@key\", \"@requiresScopes\"]\n)\n";
+        let sdl = "type A { a: Int }\n\"\"\"\nneeds a token\n\"\"\"\ndirective @authenticated on FIELD_DEFINITION | OBJECT\nextend schema @link(\n\turl: \"https://specs.apollo.dev/federation/v2.5\",\n\timport: [\"@key\", \"@requiresScopes\"]\n)\n";
         let patched = patch_federation_sdl(sdl);
         assert!(!patched.contains("directive @authenticated"));
+        assert!(!patched.contains("needs a token"));
+        assert!(patched.starts_with("type A { a: Int }\nextend schema"));
         assert!(patched.contains("federation/v2.6"));
         assert!(patched.contains("\"@requiresScopes\", \"@authenticated\""));
     }

@@ -1,0 +1,141 @@
+//! Spawning the identity subgraph for tests, on real PostgreSQL, Redis and Kafka.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use erp_identity::service::{IdentityConfig, IdentityService};
+use erp_kit::cache::{RedisCache, SharedCache};
+use erp_kit::config::KitConfig;
+use erp_kit::events::{KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::runtime::Runtime;
+use serde_json::{json, Value};
+
+use crate::{fresh_postgres, post_graphql, require_env};
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A spawned identity service; its issuer is its own base URL.
+pub struct IdentityApp {
+    pub addr: SocketAddr,
+    pub issuer: String,
+    pub service: IdentityService,
+    pub runtime: Runtime,
+    pub http: reqwest::Client,
+    _relay: erp_kit::events::RelayHandle,
+}
+
+impl IdentityApp {
+    /// Spawns with the default settings changed by `tweak` (short TTLs for rotation tests...).
+    pub async fn spawn(tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let issuer = format!("http://{addr}");
+        let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
+        kit.database_url = fresh_postgres().await;
+        kit.auth.issuer = issuer.clone();
+        kit.auth.audience = crate::AUDIENCE.into();
+        let db = erp_kit::db::connect(&kit.database_url).await.unwrap();
+        let cache: SharedCache = Arc::new(
+            RedisCache::connect(&require_env("REDIS_URL"))
+                .await
+                .unwrap(),
+        );
+        let bus: SharedBus =
+            Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
+        let runtime = Runtime::with_backends(kit, db, cache, bus);
+        let mut config = IdentityConfig::from_kit(&runtime.config);
+        config.webauthn_origin = "https://localhost".into();
+        config.webauthn_rp_id = "localhost".into();
+        tweak(&mut config);
+        let app = erp_identity::start(&runtime, config).await.unwrap();
+        let router = app.router;
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        Self {
+            addr,
+            issuer,
+            service: app.service,
+            runtime,
+            http: reqwest::Client::new(),
+            _relay: app.relay,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn graphql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        post_graphql(&self.http, &self.url("/graphql"), token, query, variables).await
+    }
+
+    /// A tenant with its administrator (unique email per call).
+    pub async fn bootstrap(&self) -> (String, String) {
+        let email = format!("admin-{}@acme.example", uuid::Uuid::new_v4().simple());
+        let (tenant, admin) = self
+            .service
+            .bootstrap_tenant("Acme", &email, "Ada Admin", ADMIN_PASSWORD)
+            .await
+            .unwrap();
+        assert_eq!(admin.tenant_id, tenant.id);
+        (tenant.id, email)
+    }
+
+    /// Password step; returns the challenge as JSON.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let (status, body) = self
+            .graphql(
+                None,
+                "mutation($input: LoginInput!) { login(input: $input) { mfaToken enrollmentRequired methods } }",
+                json!({ "input": { "email": email, "password": password } }),
+            )
+            .await;
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// Login + TOTP enrolment for a user without a second factor. Returns (tokens, secret).
+    pub async fn login_enrolling_totp(&self, email: &str, password: &str) -> (Value, String) {
+        let body = self.login(email, password).await;
+        let mfa = body["data"]["login"]["mfaToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(body["data"]["login"]["enrollmentRequired"], true, "{body}");
+        let (_, body) = self
+            .graphql(
+                None,
+                "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret otpauthUri } }",
+                json!({ "t": mfa }),
+            )
+            .await;
+        let secret = body["data"]["beginTotpEnrollment"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let code = erp_identity::domain::totp::code_at(&secret, now_secs()).unwrap();
+        let (_, body) = self
+            .graphql(
+                None,
+                "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken refreshToken expiresIn recoveryCodes } }",
+                json!({ "t": mfa, "c": code }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        (body["data"]["confirmTotpEnrollment"].clone(), secret)
+    }
+}
+
+pub fn now_secs() -> u64 {
+    chrono::Utc::now().timestamp() as u64
+}
