@@ -5,7 +5,7 @@
 //! not find it FAILS with a message saying how to start the services; it never skips.
 
 pub mod identity;
-
+pub mod router;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
