@@ -46,6 +46,8 @@ impl IdentityApp {
         let mut config = IdentityConfig::from_kit(&runtime.config);
         config.webauthn_origin = "https://localhost".into();
         config.webauthn_rp_id = "localhost".into();
+        // Tests share one Redis (and one client IP): each app keeps its own counters.
+        config.cache_prefix = format!("identity-test-{}", uuid::Uuid::new_v4().simple());
         tweak(&mut config);
         let app = erp_identity::start(&runtime, config).await.unwrap();
         let router = app.router;

@@ -289,6 +289,22 @@ async fn lockout_grows_expires_and_does_not_reveal_accounts() {
 }
 
 #[tokio::test]
+async fn many_failures_from_one_address_block_that_address() {
+    let app = IdentityApp::spawn(|config| config.lockout.per_ip_limit = 4).await;
+    let (_, email) = app.bootstrap().await;
+    for n in 0..4 {
+        let body = app
+            .login(&format!("guess{n}@acme.example"), "wrong password!!")
+            .await;
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    }
+    // Even the right password of a never-failed account is refused from this address now.
+    let body = app.login(&email, ADMIN_PASSWORD).await;
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 900);
+}
+
+#[tokio::test]
 async fn invitations_roles_and_deactivation_revoke_sessions() {
     let app = IdentityApp::spawn(|_| {}).await;
     let (_, admin_email) = app.bootstrap().await;

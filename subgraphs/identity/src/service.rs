@@ -50,6 +50,8 @@ pub struct IdentityConfig {
     pub webauthn_rp_id: String,
     pub webauthn_origin: String,
     pub totp_issuer: String,
+    /// Prefix of this service's cache keys (deployments sharing one Redis use different ones).
+    pub cache_prefix: String,
 }
 
 impl IdentityConfig {
@@ -77,6 +79,8 @@ impl IdentityConfig {
             webauthn_origin: std::env::var("ERP_WEBAUTHN_ORIGIN")
                 .unwrap_or_else(|_| "https://localhost".into()),
             totp_issuer: "ERP".into(),
+            cache_prefix: std::env::var("ERP_IDENTITY_CACHE_PREFIX")
+                .unwrap_or_else(|_| "identity".into()),
         }
     }
 }
@@ -533,7 +537,7 @@ impl IdentityService {
 
     async fn record_failure(&self, email: &str, ip: Option<&str>) {
         let policy = &self.config.lockout;
-        let key = format!("identity:fail:{email}");
+        let key = self.key(&format!("fail:{email}"));
         let mut record = self.failures(&key).await;
         record.failures += 1;
         if let Some(wait) = policy.wait_after(record.failures) {
@@ -543,7 +547,7 @@ impl IdentityService {
             let _ = self.cache.set(&key, &bytes, Some(policy.reset_after)).await;
         }
         if let Some(ip) = ip {
-            let key = format!("identity:ipfail:{ip}");
+            let key = self.key(&format!("ipfail:{ip}"));
             let mut record = self.failures(&key).await;
             record.failures += 1;
             if record.failures >= policy.per_ip_limit {
@@ -557,9 +561,9 @@ impl IdentityService {
 
     async fn check_not_locked(&self, email: &str, ip: Option<&str>) -> ApiResult<()> {
         let now = now_ms();
-        let mut keys = vec![format!("identity:fail:{email}")];
+        let mut keys = vec![self.key(&format!("fail:{email}"))];
         if let Some(ip) = ip {
-            keys.push(format!("identity:ipfail:{ip}"));
+            keys.push(self.key(&format!("ipfail:{ip}")));
         }
         for key in keys {
             let record = self.failures(&key).await;
@@ -612,7 +616,7 @@ impl IdentityService {
                 return Err(invalid_credentials());
             }
         };
-        let _ = self.cache.delete(&format!("identity:fail:{email}")).await;
+        let _ = self.cache.delete(&self.key(&format!("fail:{email}"))).await;
         let methods = self.second_factors(&user).await?;
         let purpose = if methods.is_empty() {
             Purpose::Enroll
@@ -658,15 +662,19 @@ impl IdentityService {
         Ok(methods)
     }
 
-    fn session_key(token: &str) -> String {
-        format!("identity:mfa:{}", secrets::hash_token(token))
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.config.cache_prefix)
+    }
+
+    fn session_key(&self, token: &str) -> String {
+        self.key(&format!("mfa:{}", secrets::hash_token(token)))
     }
 
     async fn save_session(&self, token: &str, session: &MfaSession) -> ApiResult<()> {
         let bytes = serde_json::to_vec(session).map_err(ApiError::internal)?;
         self.cache
             .set(
-                &Self::session_key(token),
+                &self.session_key(token),
                 &bytes,
                 Some(self.config.mfa_session_ttl),
             )
@@ -677,7 +685,7 @@ impl IdentityService {
     async fn session(&self, token: &str, purpose: Purpose) -> ApiResult<(MfaSession, user::Model)> {
         let bytes = self
             .cache
-            .get(&Self::session_key(token))
+            .get(&self.session_key(token))
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(invalid_mfa_session)?;
@@ -710,7 +718,7 @@ impl IdentityService {
         self.record_failure(&user.email, None).await;
         session.failures += 1;
         if session.failures >= MAX_MFA_FAILURES {
-            let _ = self.cache.delete(&Self::session_key(token)).await;
+            let _ = self.cache.delete(&self.session_key(token)).await;
         } else if let Err(err) = self.save_session(token, &session).await {
             return err;
         }
@@ -737,10 +745,10 @@ impl IdentityService {
         user: &user::Model,
         method: &str,
     ) -> ApiResult<TokenSet> {
-        let _ = self.cache.delete(&Self::session_key(token)).await;
+        let _ = self.cache.delete(&self.session_key(token)).await;
         let _ = self
             .cache
-            .delete(&format!("identity:fail:{}", user.email))
+            .delete(&self.key(&format!("fail:{}", user.email)))
             .await;
         self.audit(
             &self.db,
