@@ -143,7 +143,7 @@ impl KeyStore {
             });
         }
         // Newest first: the newest active key signs.
-        keys.sort_by(|a, b| b.activates_at.cmp(&a.activates_at));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.activates_at));
         *self.cached.write().await = Cached {
             keys,
             loaded_at: now,
