@@ -60,6 +60,7 @@ pub struct TokenRules {
 
 impl TokenRules {
     pub fn new(issuer: &str, audience: &str, leeway: Duration) -> Self {
+        super::install_crypto_provider();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
         validation.set_issuer(&[issuer]);

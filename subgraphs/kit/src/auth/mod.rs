@@ -13,6 +13,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::tenant::TenantId;
 
+/// Selects aws-lc-rs as jsonwebtoken's crypto provider for the process. Needed because a
+/// workspace build also compiles hive-router, which enables jsonwebtoken's `rust_crypto`
+/// feature; with both features on, jsonwebtoken refuses to guess. Idempotent.
+pub fn install_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        );
+    });
+}
+
 /// The claims of an access token, as the spec describes them plus the registered JWT claims.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {

@@ -109,6 +109,7 @@ impl RsaSigningKey {
 
     /// The key that verifies this key's signatures.
     pub fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, SigningError> {
+        super::install_crypto_provider();
         let jwk = self.jwk();
         jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
             .map_err(|e| SigningError::Parse(e.to_string()))
