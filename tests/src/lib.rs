@@ -130,6 +130,10 @@ pub fn config(issuer: &TestIssuer, database_url: String) -> KitConfig {
     config.auth.issuer = ISSUER.into();
     config.auth.audience = AUDIENCE.into();
     config.auth.min_refetch_interval = Duration::from_millis(50);
+    config.kek_file = std::env::temp_dir().join(format!(
+        "erp-test-kek-{}.key",
+        uuid::Uuid::new_v4().simple()
+    ));
     config
 }
 

@@ -1,6 +1,7 @@
 //! The employee (HRMS) domain's schema.
 
 mod m0001_people;
+mod m0002_sensitive;
 
 use sea_orm_migration::prelude::*;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
                 name: "m0000_employee_outbox",
             }),
             Box::new(m0001_people::Migration),
+            Box::new(m0002_sensitive::Migration),
         ]
     }
 }

@@ -6,6 +6,8 @@ pub const DOMAIN: &str = "employee";
 
 pub const EMPLOYEE_HIRED: &str = "employee.hired";
 pub const DEPARTMENT_CREATED: &str = "department.created";
+/// Payload: employee id and currency only; amounts and account numbers never travel in events.
+pub const COMPENSATION_CHANGED: &str = "employee.compensation_changed";
 
 /// Payload of `employee.hired` (schema version 1). Sensitive fields are never in events.
 #[derive(Debug, Serialize)]

@@ -42,7 +42,10 @@ pub struct EmployeeService {
 pub async fn start(runtime: &Runtime) -> anyhow::Result<EmployeeService> {
     erp_kit::db::migrate::<erp_migrations::employee::Migrator>(&runtime.db).await?;
     let outbox = Outbox::new(events::DOMAIN);
-    let store = EmployeeStore::new(runtime.db.clone(), outbox.clone());
+    let kek = erp_kit::crypto::LocalKek::load_or_create(&runtime.config.kek_file)?;
+    let cipher =
+        erp_kit::crypto::FieldCipher::new(runtime.db.clone(), events::DOMAIN, Arc::new(kek));
+    let store = EmployeeStore::new(runtime.db.clone(), outbox.clone(), cipher);
     let relay = OutboxRelay::new(
         outbox,
         runtime.db.clone(),

@@ -1,18 +1,65 @@
-//! Runs the employee subgraph as its own service (configuration: see erp_kit::config).
+//! The employee subgraph: `serve` (default) or `rotate-kek` (configuration: see erp_kit::config).
+
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
 
 use erp_kit::config::KitConfig;
+use erp_kit::crypto::{FieldCipher, LocalKek};
 use erp_kit::runtime::Runtime;
+
+#[derive(Parser)]
+#[command(about = "The employee (HRMS) subgraph")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL (the default).
+    Serve,
+    /// Re-wrap every tenant data key with a new key-encryption key (created if the file does not
+    /// exist). No row is re-encrypted. Then point ERP_KEK_FILE at the new file.
+    RotateKek {
+        #[arg(long)]
+        new_kek_file: std::path::PathBuf,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let config = KitConfig::from_env("employee", erp_employee::DEFAULT_PORT)?;
     erp_kit::telemetry::init_logging(config.log_format);
     let bind = config.bind;
     let runtime = Runtime::connect(config).await?;
-    let service = erp_employee::start(&runtime).await?;
-    let listener = tokio::net::TcpListener::bind(bind).await?;
-    tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "employee subgraph listening");
-    erp_kit::http::serve(listener, service.router).await?;
-    service.relay.shutdown().await;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let service = erp_employee::start(&runtime).await?;
+            let listener = tokio::net::TcpListener::bind(bind).await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "employee subgraph listening");
+            erp_kit::http::serve(listener, service.router).await?;
+            service.relay.shutdown().await;
+        }
+        Command::RotateKek { new_kek_file } => {
+            erp_kit::db::migrate::<erp_migrations::employee::Migrator>(&runtime.db).await?;
+            let current = LocalKek::load_or_create(&runtime.config.kek_file)?;
+            let next = LocalKek::load_or_create(&new_kek_file)?;
+            let cipher = FieldCipher::new(
+                runtime.db.clone(),
+                erp_employee::events::DOMAIN,
+                Arc::new(current),
+            );
+            let count = cipher
+                .rewrap_all(&next)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            println!(
+                "re-wrapped {count} data keys; now set ERP_KEK_FILE={}",
+                new_kek_file.display()
+            );
+        }
+    }
     Ok(())
 }

@@ -18,6 +18,7 @@
 //! | `ERP_MAX_DIRECTIVES` | `50` | directives per operation |
 //! | `ERP_MAX_BODY_BYTES` | `2097152` | request body limit (413 above) |
 //! | `ERP_TRUSTED_PROXIES` | none | comma-separated proxy IPs whose `X-Forwarded-For` is believed |
+//! | `ERP_KEK_FILE` | `.erp/keys/local-kek.key` | local key-encryption key of field encryption (created if missing) |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -72,6 +73,8 @@ pub struct KitConfig {
     pub log_format: LogFormat,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The local key-encryption-key file of field-level encryption (a KMS in production).
+    pub kek_file: std::path::PathBuf,
 }
 
 impl KitConfig {
@@ -152,6 +155,9 @@ impl KitConfig {
             },
             log_format,
             trusted_proxies,
+            kek_file: get("ERP_KEK_FILE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| std::path::PathBuf::from(".erp/keys/local-kek.key")),
         })
     }
 }

@@ -63,6 +63,82 @@ impl EmployeeNumber {
     }
 }
 
+/// An annual salary: a decimal amount with at most two decimals, and an ISO 4217 currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Salary {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl Salary {
+    pub fn parse(amount: &str, currency: &str) -> Result<Self, ApiError> {
+        let amount = amount.trim();
+        let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+        let valid = !whole.is_empty()
+            && whole.len() <= 12
+            && whole.chars().all(|c| c.is_ascii_digit())
+            && fraction.len() <= 2
+            && fraction.chars().all(|c| c.is_ascii_digit())
+            && !(amount.contains('.') && fraction.is_empty());
+        if !valid {
+            return Err(ApiError::bad_input(
+                "annualSalary",
+                "a salary is a positive decimal with at most two decimals, e.g. 85000.00",
+            ));
+        }
+        let currency = currency.trim();
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(ApiError::bad_input(
+                "currency",
+                "a currency is an ISO 4217 code, e.g. EUR",
+            ));
+        }
+        Ok(Self {
+            amount: amount.to_owned(),
+            currency: currency.to_owned(),
+        })
+    }
+}
+
+/// A bank account number (IBAN or local format): 5 to 34 letters and digits, spaces removed.
+pub fn parse_bank_account(raw: &str) -> Result<String, ApiError> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase();
+    if compact.len() < 5
+        || compact.len() > 34
+        || !compact.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(ApiError::bad_input(
+            "bankAccount",
+            "a bank account is 5 to 34 letters and digits",
+        ));
+    }
+    Ok(compact)
+}
+
+/// A tax id (PAN, SSN, ...): 4 to 20 letters and digits once spaces and dashes are removed;
+/// upper-cased, so the blind index matches however it is typed.
+pub fn parse_tax_id(raw: &str) -> Result<String, ApiError> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .to_uppercase();
+    if compact.len() < 4
+        || compact.len() > 20
+        || !compact.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(ApiError::bad_input(
+            "taxId",
+            "a tax id is 4 to 20 letters and digits",
+        ));
+    }
+    Ok(compact)
+}
+
 /// Where an employee is in their employment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmploymentStatus {
@@ -159,6 +235,23 @@ mod tests {
         assert!(EmployeeNumber::parse("n", "").is_err());
         assert!(EmployeeNumber::parse("n", "E 1").is_err());
         assert!(EmployeeNumber::parse("n", &"9".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn sensitive_values() {
+        assert!(Salary::parse("85000.00", "EUR").is_ok());
+        assert!(Salary::parse("85000", "INR").is_ok());
+        for bad in ["-1", "1.234", "abc", "", "1.", "1234567890123"] {
+            assert!(Salary::parse(bad, "EUR").is_err(), "{bad}");
+        }
+        assert!(Salary::parse("1", "eur").is_err());
+        assert_eq!(parse_tax_id("abcde-1234 f").unwrap(), "ABCDE1234F");
+        assert!(parse_tax_id("x").is_err());
+        assert_eq!(
+            parse_bank_account("de89 3704 0044 0532 0130 00").unwrap(),
+            "DE89370400440532013000"
+        );
+        assert!(parse_bank_account("12").is_err());
     }
 
     #[test]

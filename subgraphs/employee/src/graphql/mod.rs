@@ -152,6 +152,41 @@ impl Employee {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+
+    /// Salary, bank account and tax id, decrypted for HR only (`hr:admin`). Stored sealed with
+    /// the tenant's data key; never in events or logs.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn compensation(&self, ctx: &Context<'_>) -> Result<Option<Compensation>> {
+        let tenant = ctx.tenant()?;
+        let opened = store(ctx)?.compensation(&tenant, &self.0).await?;
+        Ok(Some(Compensation(opened)))
+    }
+}
+
+/// An employee's pay and identifiers (sensitive: HR only).
+pub struct Compensation(pub crate::store::Compensation);
+
+#[Object]
+impl Compensation {
+    /// Annual salary as a decimal string, e.g. `85000.00`.
+    async fn annual_salary(&self) -> Option<&str> {
+        self.0.salary.as_ref().map(|s| s.amount.as_str())
+    }
+
+    /// ISO 4217 currency of the salary.
+    async fn currency(&self) -> Option<&str> {
+        self.0.salary.as_ref().map(|s| s.currency.as_str())
+    }
+
+    /// Bank account number.
+    async fn bank_account(&self) -> Option<&str> {
+        self.0.bank_account.as_deref()
+    }
+
+    /// Tax id (PAN, SSN, ...).
+    async fn tax_id(&self) -> Option<&str> {
+        self.0.tax_id.as_deref()
+    }
 }
 
 /// A unit of the organisation; departments form a tree.
@@ -275,6 +310,22 @@ impl Query {
         Ok(Some(connection_from_rows(&page, rows, |d| d.0.id.clone())))
     }
 
+    /// Finds an employee by tax id (HR only), through a blind index: the tax id is never stored
+    /// or searched in clear.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn employee_by_tax_id(
+        &self,
+        ctx: &Context<'_>,
+        tax_id: String,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let tax_id = crate::domain::parse_tax_id(&tax_id)?;
+        Ok(store(ctx)?
+            .employee_by_tax_id(&tenant, &tax_id)
+            .await?
+            .map(Employee))
+    }
+
     /// Federation: resolves an `Employee` reference from another subgraph.
     #[graphql(entity)]
     async fn find_employee_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Employee>> {
@@ -321,6 +372,19 @@ pub struct HireEmployeeInput {
     pub user_id: Option<ID>,
     /// The first day of employment.
     pub hired_on: NaiveDate,
+}
+
+/// An employee's pay and identifiers.
+#[derive(InputObject)]
+pub struct CompensationInput {
+    /// Annual salary, a decimal with at most two decimals (e.g. `85000.00`).
+    pub annual_salary: String,
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// Bank account (IBAN or local format).
+    pub bank_account: Option<String>,
+    /// Tax id (PAN, SSN, ...).
+    pub tax_id: Option<String>,
 }
 
 /// A new department.
@@ -373,6 +437,37 @@ impl Mutation {
         };
         Ok(Some(Employee(
             store(ctx)?.hire(&tenant, &actor, hire).await?,
+        )))
+    }
+
+    /// Sets an employee's compensation (sealed before it reaches the database); publishes
+    /// `employee.compensation_changed` without amounts.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn set_employee_compensation(
+        &self,
+        ctx: &Context<'_>,
+        employee_id: ID,
+        input: CompensationInput,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let change = crate::store::CompensationChange {
+            salary: crate::domain::Salary::parse(&input.annual_salary, &input.currency)?,
+            bank_account: input
+                .bank_account
+                .as_deref()
+                .map(crate::domain::parse_bank_account)
+                .transpose()?,
+            tax_id: input
+                .tax_id
+                .as_deref()
+                .map(crate::domain::parse_tax_id)
+                .transpose()?,
+        };
+        Ok(Some(Employee(
+            store(ctx)?
+                .set_compensation(&tenant, &actor, &employee_id, change)
+                .await?,
         )))
     }
 

@@ -42,6 +42,13 @@ pub mod employee {
         pub hired_on: Date,
         pub created_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
+        /// Sealed by the kit's FieldCipher; never plaintext.
+        pub salary_sealed: Option<String>,
+        pub salary_currency: Option<String>,
+        pub bank_account_sealed: Option<String>,
+        pub tax_id_sealed: Option<String>,
+        /// Blind index of the normalised tax id (equality search).
+        pub tax_id_index: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,11 +10,12 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use erp_kit::crypto::FieldCipher;
 use erp_kit::events::{EventEnvelope, Outbox};
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use crate::domain::{EmploymentStatus, NewHire};
+use crate::domain::{EmploymentStatus, NewHire, Salary};
 use crate::events;
 use entities::{department, employee};
 
@@ -31,15 +32,139 @@ pub struct EmployeeFilter {
 pub struct EmployeeStore {
     db: DatabaseConnection,
     outbox: Outbox,
+    cipher: FieldCipher,
 }
+
+/// An employee's compensation, decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compensation {
+    pub salary: Option<Salary>,
+    pub bank_account: Option<String>,
+    pub tax_id: Option<String>,
+}
+
+/// What `set_compensation` writes (each value already parsed).
+#[derive(Debug, Clone)]
+pub struct CompensationChange {
+    pub salary: Salary,
+    pub bank_account: Option<String>,
+    pub tax_id: Option<String>,
+}
+
+const EMPLOYEES: &str = "employees";
 
 fn encode_event(envelope: Result<EventEnvelope, serde_json::Error>) -> ApiResult<EventEnvelope> {
     envelope.map_err(ApiError::internal)
 }
 
 impl EmployeeStore {
-    pub fn new(db: DatabaseConnection, outbox: Outbox) -> Self {
-        Self { db, outbox }
+    pub fn new(db: DatabaseConnection, outbox: Outbox, cipher: FieldCipher) -> Self {
+        Self { db, outbox, cipher }
+    }
+
+    pub fn cipher(&self) -> &FieldCipher {
+        &self.cipher
+    }
+
+    /// Seals and stores an employee's compensation; the event carries no amount.
+    pub async fn set_compensation(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        employee_id: &str,
+        change: CompensationChange,
+    ) -> ApiResult<employee::Model> {
+        let txn = self.db.begin().await?;
+        let found = employee::Entity::find_by_id(employee_id.to_owned())
+            .filter(employee::Column::TenantId.eq(tenant.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::bad_input("employeeId", "no such employee"))?;
+        let seal = |column: &'static str, value: String| {
+            let cipher = self.cipher.clone();
+            let tenant = tenant.clone();
+            let row = found.id.clone();
+            async move {
+                cipher
+                    .encrypt(&tenant, EMPLOYEES, column, &row, &value)
+                    .await
+            }
+        };
+        let mut active: employee::ActiveModel = found.clone().into();
+        active.salary_sealed = Set(Some(seal("salary", change.salary.amount.clone()).await?));
+        active.salary_currency = Set(Some(change.salary.currency.clone()));
+        active.bank_account_sealed = Set(match change.bank_account {
+            Some(account) => Some(seal("bank_account", account).await?),
+            None => None,
+        });
+        let (tax_sealed, tax_index) = match change.tax_id {
+            Some(tax_id) => (
+                Some(seal("tax_id", tax_id.clone()).await?),
+                Some(self.cipher.blind_index(tenant, "tax_id", &tax_id).await?),
+            ),
+            None => (None, None),
+        };
+        active.tax_id_sealed = Set(tax_sealed);
+        active.tax_id_index = Set(tax_index);
+        active.updated_at = Set(chrono::Utc::now());
+        let model = active.update(&txn).await?;
+        let event = encode_event(EventEnvelope::new(
+            tenant,
+            events::COMPENSATION_CHANGED,
+            &model.id,
+            serde_json::json!({ "employee_id": model.id, "currency": change.salary.currency }),
+        ))?
+        .with_actor(actor);
+        self.outbox.enqueue(&txn, &event).await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(model)
+    }
+
+    /// Opens an employee's sealed fields.
+    pub async fn compensation(
+        &self,
+        tenant: &TenantId,
+        model: &employee::Model,
+    ) -> ApiResult<Compensation> {
+        let open = |column: &'static str, sealed: &Option<String>| {
+            let cipher = self.cipher.clone();
+            let tenant = tenant.clone();
+            let row = model.id.clone();
+            let sealed = sealed.clone();
+            async move {
+                match sealed {
+                    Some(sealed) => cipher
+                        .decrypt(&tenant, EMPLOYEES, column, &row, &sealed)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
+        };
+        let amount = open("salary", &model.salary_sealed).await?;
+        Ok(Compensation {
+            salary: amount.map(|amount| Salary {
+                amount,
+                currency: model.salary_currency.clone().unwrap_or_default(),
+            }),
+            bank_account: open("bank_account", &model.bank_account_sealed).await?,
+            tax_id: open("tax_id", &model.tax_id_sealed).await?,
+        })
+    }
+
+    /// Finds an employee by tax id through the blind index (no plaintext is searched).
+    pub async fn employee_by_tax_id(
+        &self,
+        tenant: &TenantId,
+        tax_id: &str,
+    ) -> ApiResult<Option<employee::Model>> {
+        let index = self.cipher.blind_index(tenant, "tax_id", tax_id).await?;
+        Ok(employee::Entity::find()
+            .filter(employee::Column::TenantId.eq(tenant.as_str()))
+            .filter(employee::Column::TaxIdIndex.eq(index))
+            .one(&self.db)
+            .await?)
     }
 
     pub fn outbox(&self) -> &Outbox {
@@ -94,6 +219,11 @@ impl EmployeeStore {
             hired_on: Set(hire.hired_on),
             created_at: Set(now),
             updated_at: Set(now),
+            salary_sealed: Set(None),
+            salary_currency: Set(None),
+            bank_account_sealed: Set(None),
+            tax_id_sealed: Set(None),
+            tax_id_index: Set(None),
         }
         .insert(&txn)
         .await
