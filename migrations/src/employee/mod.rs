@@ -2,6 +2,7 @@
 
 mod m0001_people;
 mod m0002_sensitive;
+mod m0003_attendance;
 
 use sea_orm_migration::prelude::*;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(m0001_people::Migration),
             Box::new(m0002_sensitive::Migration),
+            Box::new(m0003_attendance::Migration),
         ]
     }
 }

@@ -45,7 +45,12 @@ pub async fn start(runtime: &Runtime) -> anyhow::Result<EmployeeService> {
     let kek = erp_kit::crypto::LocalKek::load_or_create(&runtime.config.kek_file)?;
     let cipher =
         erp_kit::crypto::FieldCipher::new(runtime.db.clone(), events::DOMAIN, Arc::new(kek));
-    let store = EmployeeStore::new(runtime.db.clone(), outbox.clone(), cipher);
+    let store = EmployeeStore::new(
+        runtime.db.clone(),
+        outbox.clone(),
+        cipher,
+        runtime.cache.clone(),
+    );
     let relay = OutboxRelay::new(
         outbox,
         runtime.db.clone(),

@@ -1,6 +1,8 @@
 //! Employee domain types and rules: pure, no GraphQL, no database.
 //! Values are parsed at the boundary, so an invalid one cannot exist past it.
 
+pub mod attendance;
+
 use chrono::NaiveDate;
 
 use erp_kit::ApiError;

@@ -1,5 +1,6 @@
 //! The employee subgraph's GraphQL schema.
 
+pub mod attendance;
 pub mod loaders;
 
 use async_graphql::connection::{Connection, EmptyFields};
@@ -22,11 +23,18 @@ use loaders::{DepartmentLoader, EmployeeLoader, TenantKey};
 
 pub type EmployeeSchema = Schema<Query, Mutation, EmptySubscription>;
 
+/// The root types, merged from the domain's parts.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(PeopleQuery, attendance::AttendanceQuery);
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(PeopleMutation, attendance::AttendanceMutation);
+
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
 pub fn schema_builder(
     store: Option<EmployeeStore>,
 ) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    let builder = Schema::build(Query, Mutation, EmptySubscription);
+    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
     match store {
         Some(store) => builder
             .data(DataLoader::new(EmployeeLoader(store.clone()), tokio::spawn))
@@ -39,7 +47,7 @@ pub fn schema_builder(
     }
 }
 
-fn store<'a>(ctx: &Context<'a>) -> Result<&'a EmployeeStore> {
+pub(crate) fn store<'a>(ctx: &Context<'a>) -> Result<&'a EmployeeStore> {
     ctx.data::<EmployeeStore>()
         .map_err(|_| ApiError::internal("employee store missing from schema data").into())
 }
@@ -260,10 +268,11 @@ pub struct EmployeeFilterInput {
     pub status: Option<EmployeeStatus>,
 }
 
-pub struct Query;
+#[derive(Default)]
+pub struct PeopleQuery;
 
 #[Object]
-impl Query {
+impl PeopleQuery {
     /// One employee of the caller's tenant.
     #[graphql(directive = authenticated::apply())]
     async fn employee(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Employee>> {
@@ -396,10 +405,11 @@ pub struct CreateDepartmentInput {
     pub parent_id: Option<ID>,
 }
 
-pub struct Mutation;
+#[derive(Default)]
+pub struct PeopleMutation;
 
 #[Object]
-impl Mutation {
+impl PeopleMutation {
     /// Hires an employee; publishes `employee.hired`.
     #[graphql(requires_scopes = "employee:write")]
     async fn hire_employee(

@@ -1,6 +1,7 @@
 //! Persistence of employees and departments. Every function takes the caller's [`TenantId`] and
 //! filters by it: a row of another tenant is indistinguishable from a missing row.
 
+pub mod attendance;
 pub mod entities;
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use erp_kit::cache::SharedCache;
 use erp_kit::crypto::FieldCipher;
 use erp_kit::events::{EventEnvelope, Outbox};
 use erp_kit::pagination::{keyset_page, PageRequest};
@@ -33,6 +35,7 @@ pub struct EmployeeStore {
     db: DatabaseConnection,
     outbox: Outbox,
     cipher: FieldCipher,
+    cache: SharedCache,
 }
 
 /// An employee's compensation, decrypted.
@@ -58,8 +61,22 @@ fn encode_event(envelope: Result<EventEnvelope, serde_json::Error>) -> ApiResult
 }
 
 impl EmployeeStore {
-    pub fn new(db: DatabaseConnection, outbox: Outbox, cipher: FieldCipher) -> Self {
-        Self { db, outbox, cipher }
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        cipher: FieldCipher,
+        cache: SharedCache,
+    ) -> Self {
+        Self {
+            db,
+            outbox,
+            cipher,
+            cache,
+        }
+    }
+
+    pub fn cache(&self) -> &SharedCache {
+        &self.cache
     }
 
     pub fn cipher(&self) -> &FieldCipher {

@@ -1,0 +1,183 @@
+//! Attendance on real PostgreSQL and Redis: geofenced, idempotent check-in/out, the day view,
+//! and the live-board message every replica's subscribers receive through Redis pub/sub.
+
+use std::time::Duration;
+
+use erp_employee::store::attendance::attendance_channel;
+use erp_kit::TenantId;
+use erp_tests::{error_codes, Backends, EmployeeApp, TestIssuer};
+use futures::StreamExt;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+const HR: &[&str] = &["employee:read", "employee:write", "hr:admin"];
+const CHECK_IN: &str =
+    "mutation($i: PunchInput!) { checkIn(input: $i) { id kind source punchKey locationId } }";
+const CHECK_OUT: &str = "mutation($i: PunchInput!) { checkOut(input: $i) { id kind } }";
+
+#[tokio::test]
+async fn geofenced_idempotent_check_in_and_out() {
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let hr = issuer.token("tnt_a", "usr_hr", HR);
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            "mutation { hireEmployee(input: { employeeNumber: \"A-1\", displayName: \"Asha\", workEmail: \"asha@co.example\", hiredOn: \"2026-01-05\", userId: \"usr_asha\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let employee_id = body["data"]["hireEmployee"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            "mutation { createLocation(input: { name: \"Bengaluru HQ\", latitude: 12.9716, longitude: 77.5946, radiusMeters: 200 }) { id name radiusMeters } }",
+            json!({}),
+        )
+        .await;
+    let office = body["data"]["createLocation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(body["data"]["createLocation"]["radiusMeters"], 200);
+
+    // A live board listening through Redis, as another replica would.
+    let mut board = app
+        .runtime
+        .cache
+        .subscribe(&attendance_channel(&TenantId::from_claim("tnt_a")))
+        .await
+        .unwrap();
+
+    let asha = issuer.token(
+        "tnt_a",
+        "usr_asha",
+        &["employee:read", "attendance:checkin"],
+    );
+    let inside = json!({ "i": { "punchKey": "kiosk-7-0001", "source": "KIOSK", "latitude": 12.9720, "longitude": 77.5950, "locationId": office } });
+    let (_, body) = app.graphql(Some(&asha), CHECK_IN, inside.clone()).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let punch = body["data"]["checkIn"].clone();
+    assert_eq!(punch["kind"], "IN");
+    assert_eq!(punch["source"], "kiosk");
+    assert_eq!(punch["locationId"], office.as_str());
+
+    let live = tokio::time::timeout(Duration::from_secs(5), board.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let live: serde_json::Value = serde_json::from_slice(&live).unwrap();
+    assert_eq!(live["employee_id"], employee_id.as_str());
+    assert_eq!(live["kind"], "in");
+
+    // The kiosk resyncs the same punch: the same record, no duplicate, no second event.
+    let (_, body) = app.graphql(Some(&asha), CHECK_IN, inside).await;
+    assert_eq!(body["data"]["checkIn"]["id"], punch["id"]);
+    // A second check-in is a conflict.
+    let (_, body) = app
+        .graphql(
+            Some(&asha),
+            CHECK_IN,
+            json!({ "i": { "punchKey": "web-2", "source": "WEB" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"]);
+    // Outside the geofence (1.1 km away): refused.
+    let (_, body) = app
+        .graphql(Some(&asha), CHECK_OUT, json!({ "i": { "punchKey": "m-3", "source": "MOBILE", "latitude": 12.9816, "longitude": 77.5946, "locationId": office } }))
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    // Bad inputs.
+    let (_, body) = app
+        .graphql(Some(&asha), CHECK_OUT, json!({ "i": { "punchKey": "m-4", "source": "MOBILE", "latitude": 95.0, "longitude": 0.0 } }))
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "latitude");
+    let (_, body) = app
+        .graphql(
+            Some(&asha),
+            CHECK_OUT,
+            json!({ "i": { "punchKey": "m-5", "source": "MOBILE", "locationId": office } }),
+        )
+        .await;
+    assert_eq!(
+        error_codes(&body),
+        ["BAD_USER_INPUT"],
+        "a geofenced punch needs a position"
+    );
+
+    let (_, body) = app
+        .graphql(
+            Some(&asha),
+            CHECK_OUT,
+            json!({ "i": { "punchKey": "web-6", "source": "WEB" } }),
+        )
+        .await;
+    assert_eq!(body["data"]["checkOut"]["kind"], "OUT", "{body}");
+    let (_, body) = app
+        .graphql(
+            Some(&asha),
+            CHECK_OUT,
+            json!({ "i": { "punchKey": "web-7", "source": "WEB" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "not checked in");
+
+    let (_, body) = app
+        .graphql(Some(&asha), "{ myAttendance { checkedIn workedMinutes firstIn lastOut punches { kind punchKey } } }", json!({}))
+        .await;
+    let day = &body["data"]["myAttendance"];
+    assert_eq!(day["checkedIn"], false);
+    assert_eq!(day["workedMinutes"], 0);
+    assert_eq!(
+        day["punches"],
+        json!([{ "kind": "IN", "punchKey": "kiosk-7-0001" }, { "kind": "OUT", "punchKey": "web-6" }])
+    );
+
+    // One event per accepted punch, through the outbox.
+    let db = &app.runtime.db;
+    let events: Vec<String> = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT event_type FROM employee_outbox WHERE event_type LIKE 'attendance.%' ORDER BY seq",
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get::<String>("", "event_type").unwrap())
+        .collect();
+    assert_eq!(events, ["attendance.checked_in", "attendance.checked_out"]);
+
+    // Without the scope, or without an employee record.
+    let reader = issuer.token("tnt_a", "usr_asha", &["employee:read"]);
+    let (_, body) = app
+        .graphql(
+            Some(&reader),
+            CHECK_IN,
+            json!({ "i": { "punchKey": "x", "source": "WEB" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+    let stranger = issuer.token("tnt_a", "usr_nobody", &["attendance:checkin"]);
+    let (_, body) = app
+        .graphql(
+            Some(&stranger),
+            CHECK_IN,
+            json!({ "i": { "punchKey": "y", "source": "WEB" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+    // Another tenant's user with the same user id has no employee here.
+    let other = issuer.token("tnt_b", "usr_asha", &["attendance:checkin"]);
+    let (_, body) = app
+        .graphql(
+            Some(&other),
+            CHECK_IN,
+            json!({ "i": { "punchKey": "z", "source": "WEB" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+}
