@@ -6,7 +6,10 @@
 //! - [`rate_limit::RateLimitPlugin`] (`erp_rate_limit`): the three rate-limit classes of
 //!   edge-security.md, GCRA in Redis shared by every replica, per-replica fallback.
 //!
-//! Both decide in the `on_graphql_analysis` hook (after parsing, validation and JWT
+//! - [`server::serve`]: hive-router's entry point with our edge listener ([`edge_tls`]: TLS 1.3
+//!   only, or plain HTTP on loopback when asked for).
+//!
+//! Both plugins decide in the `on_graphql_analysis` hook (after parsing, validation and JWT
 //! verification, before planning) and put their response headers on the final response in the
 //! `on_http_request` end callback, because an early analysis response carries only a body and a
 //! status.
@@ -15,8 +18,10 @@
 
 pub mod client_ip;
 pub mod edge_guard;
+pub mod edge_tls;
 pub mod gcra;
 pub mod rate_limit;
+pub mod server;
 
 use hive_router::executor::execution::plan::PlanExecutionOutput;
 use hive_router::http::StatusCode;

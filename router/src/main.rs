@@ -1,5 +1,6 @@
-//! The ERP router: hive-router 0.2.19 with our plugins. Configuration: `router/router.config.yaml`
-//! (or `ROUTER_CONFIG_FILE_PATH`), overridable from the environment; see router/README.md.
+//! The ERP router: hive-router 0.2.19 with our plugins, on a TLS 1.3-only edge listener.
+//! Configuration: `router/router.config.yaml` (or `ROUTER_CONFIG_FILE_PATH`), overridable from
+//! the environment; see router/README.md.
 
 // Needed because of ntex's way of defining middlewares.
 #![recursion_limit = "256"]
@@ -8,9 +9,9 @@ use std::path::Path;
 
 use erp_router::edge_guard::EdgeGuardPlugin;
 use erp_router::rate_limit::RateLimitPlugin;
+use erp_router::server::{serve, ServeError};
 use hive_router::{
-    configure_global_allocator, error::RouterInitError, init_rustls_crypto_provider,
-    router_entrypoint, PluginRegistry, RouterGlobalAllocator,
+    configure_global_allocator, init_rustls_crypto_provider, PluginRegistry, RouterGlobalAllocator,
 };
 // `#[hive_router::main]` expands to ntex's macro, which names `ntex::...`.
 use hive_router::ntex;
@@ -33,7 +34,7 @@ fn default_config_path() -> Option<String> {
         })
 }
 
-fn main() -> Result<(), RouterInitError> {
+fn main() -> Result<(), ServeError> {
     // Before any thread exists: hive-router reads ROUTER_CONFIG_FILE_PATH itself.
     if std::env::var_os("ROUTER_CONFIG_FILE_PATH").is_none() {
         if let Some(path) = default_config_path() {
@@ -44,9 +45,9 @@ fn main() -> Result<(), RouterInitError> {
 }
 
 #[hive_router::main]
-async fn run() -> Result<(), RouterInitError> {
+async fn run() -> Result<(), ServeError> {
     init_rustls_crypto_provider();
-    router_entrypoint(
+    serve(
         PluginRegistry::new()
             .register::<EdgeGuardPlugin>()
             .register::<RateLimitPlugin>(),

@@ -9,9 +9,14 @@
 //! environment overrides that production uses (PORT, ERP_JWKS_URL, ERP_EMPLOYEE_URL, REDIS_URL,
 //! ...), so the tests exercise the real configuration file; only the metrics port (a literal in
 //! the file) is rewritten in a temporary copy so that several routers can run at once.
+//!
+//! The edge listener is TLS 1.3 only unless plain HTTP on loopback is asked for
+//! (`ERP_ROUTER_PLAIN_HTTP`): [`Transport::Plain`] is the default here, for the tests that are
+//! not about the transport; [`Transport::Tls`] and [`Transport::DevCertificate`] serve HTTPS and
+//! the router's [`RouterProcess::http`] client trusts the certificate.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -62,6 +67,75 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How the router's edge listener is set up.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// `ERP_ROUTER_PLAIN_HTTP=true` on 127.0.0.1.
+    Plain,
+    /// `ERP_TLS_CERT_FILE` / `ERP_TLS_KEY_FILE`; clients trust `cert_pem`.
+    Tls {
+        cert_file: PathBuf,
+        key_file: PathBuf,
+        cert_pem: String,
+    },
+    /// No certificate configured: the router generates one, written to `ERP_TLS_DEV_CERT_OUT`.
+    DevCertificate,
+}
+
+impl Transport {
+    /// A self-signed certificate for `localhost` / `127.0.0.1` made with the openssl CLI (ECDSA
+    /// P-256), written to `dir`.
+    pub fn openssl_certificate(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let cert_file = dir.join("router.crt");
+        let key_file = dir.join("router.key");
+        let output = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .arg("ec_paramgen_curve:prime256v1")
+            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext"])
+            .arg("subjectAltName=DNS:localhost,IP:127.0.0.1")
+            // A server certificate, not a CA (webpki refuses a CA as an end entity).
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", "extendedKeyUsage=serverAuth"])
+            .arg("-keyout")
+            .arg(&key_file)
+            .arg("-out")
+            .arg(&cert_file)
+            .output()
+            .expect("openssl is needed to make a test certificate");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cert_pem = std::fs::read_to_string(&cert_file).unwrap();
+        Self::Tls {
+            cert_file,
+            key_file,
+            cert_pem,
+        }
+    }
+}
+
+/// A reqwest client that trusts `cert_pem` (HTTP/1.1 only, so that WebSocket upgrades work),
+/// optionally restricted to a TLS version range.
+pub fn tls_client(
+    cert_pem: &str,
+    min: Option<reqwest::tls::Version>,
+    max: Option<reqwest::tls::Version>,
+) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .http1_only()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap());
+    if let Some(min) = min {
+        builder = builder.min_tls_version(min);
+    }
+    if let Some(max) = max {
+        builder = builder.max_tls_version(max);
+    }
+    builder.build().unwrap()
+}
+
 /// What a spawned router talks to.
 pub struct RouterOptions {
     pub jwks_url: String,
@@ -73,6 +147,9 @@ pub struct RouterOptions {
     pub key_prefix: String,
     /// Extra environment (e.g. ERP_RL_PUBLIC_OPERATIONS, ERP_TRUSTED_PROXIES).
     pub env: Vec<(String, String)>,
+    pub transport: Transport,
+    /// The address the router binds (`HOST`).
+    pub host: String,
 }
 
 impl RouterOptions {
@@ -83,7 +160,14 @@ impl RouterOptions {
             redis_url: std::env::var("REDIS_URL").ok(),
             key_prefix: format!("erp:rl:test:{}", uuid::Uuid::new_v4().simple()),
             env: vec![],
+            transport: Transport::Plain,
+            host: "127.0.0.1".into(),
         }
+    }
+
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
     }
 
     pub fn env(mut self, name: &str, value: &str) -> Self {
@@ -98,11 +182,73 @@ pub struct RouterProcess {
     pub port: u16,
     pub metrics_port: u16,
     pub log: PathBuf,
+    /// Trusts the router's certificate when it serves TLS.
     pub http: reqwest::Client,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The PEM certificate the router serves (TLS transports).
+    pub cert_pem: Option<String>,
+    config: PathBuf,
+    dev_cert: Option<PathBuf>,
+}
+
+/// A router process that was started but not waited for (see [`RouterProcess::start`]).
+pub struct StartedRouter {
+    child: Child,
+    pub port: u16,
+    pub metrics_port: u16,
+    log: PathBuf,
+    config: PathBuf,
+    dev_cert: Option<PathBuf>,
 }
 
 impl RouterProcess {
     pub async fn spawn(options: &RouterOptions) -> Self {
+        let started = Self::start(options);
+        let StartedRouter {
+            child,
+            port,
+            metrics_port,
+            log,
+            config,
+            dev_cert,
+        } = started;
+        let (scheme, cert_pem) = match &options.transport {
+            Transport::Plain => ("http", None),
+            Transport::Tls { cert_pem, .. } => ("https", Some(cert_pem.clone())),
+            Transport::DevCertificate => ("https", None),
+        };
+        let mut router = Self {
+            child,
+            port,
+            metrics_port,
+            log,
+            http: reqwest::Client::new(),
+            scheme,
+            cert_pem,
+            config,
+            dev_cert,
+        };
+        if let Some(cert) = &router.cert_pem {
+            router.http = tls_client(cert, None, None);
+        } else if router.scheme == "https" {
+            // Until the dev certificate is known, readiness is polled without verification.
+            router.http = reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap();
+        }
+        router.wait_ready().await;
+        if let Some(path) = &router.dev_cert {
+            let pem = std::fs::read_to_string(path).unwrap();
+            router.http = tls_client(&pem, None, None);
+            router.cert_pem = Some(pem);
+        }
+        router
+    }
+
+    /// Starts the router process without waiting for it (see [`StartedRouter::wait_exit`]).
+    pub fn start(options: &RouterOptions) -> StartedRouter {
         let binary = router_binary();
         let port = free_port();
         let metrics_port = free_port();
@@ -129,7 +275,7 @@ impl RouterProcess {
                 "SUPERGRAPH_FILE_PATH",
                 repo_root().join("schema/supergraph.graphql"),
             )
-            .env("HOST", "127.0.0.1")
+            .env("HOST", &options.host)
             .env("PORT", port.to_string())
             .env("ERP_JWKS_URL", &options.jwks_url)
             .env("ERP_JWT_ISSUER", ISSUER)
@@ -142,6 +288,26 @@ impl RouterProcess {
             )
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file));
+        let mut dev_cert = None;
+        match &options.transport {
+            Transport::Plain => {
+                command.env("ERP_ROUTER_PLAIN_HTTP", "true");
+            }
+            Transport::Tls {
+                cert_file,
+                key_file,
+                ..
+            } => {
+                command
+                    .env("ERP_TLS_CERT_FILE", cert_file)
+                    .env("ERP_TLS_KEY_FILE", key_file);
+            }
+            Transport::DevCertificate => {
+                let path = std::env::temp_dir().join(format!("erp-router-{port}.dev-cert.pem"));
+                command.env("ERP_TLS_DEV_CERT_OUT", &path);
+                dev_cert = Some(path);
+            }
+        }
         if let Some(redis) = &options.redis_url {
             command.env("REDIS_URL", redis);
         }
@@ -149,15 +315,14 @@ impl RouterProcess {
             command.env(name, value);
         }
         let child = command.spawn().expect("cannot start the router");
-        let router = Self {
+        StartedRouter {
             child,
             port,
             metrics_port,
             log,
-            http: reqwest::Client::new(),
-        };
-        router.wait_ready().await;
-        router
+            config,
+            dev_cert,
+        }
     }
 
     async fn wait_ready(&self) {
@@ -185,7 +350,7 @@ impl RouterProcess {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     /// POSTs `{query, variables}` as JSON; returns (status, headers, body).
@@ -244,11 +409,38 @@ impl Drop for RouterProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(
-            std::env::temp_dir().join(format!("erp-router-{}.config.yaml", self.port)),
-        );
+        let _ = std::fs::remove_file(&self.config);
+        if let Some(dev_cert) = &self.dev_cert {
+            let _ = std::fs::remove_file(dev_cert);
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_file(&self.log);
         }
+    }
+}
+
+impl StartedRouter {
+    /// Waits (at most `timeout`) for the process to exit by itself; returns its status (None
+    /// when it was still running and has been killed) and its log.
+    pub async fn wait_exit(mut self, timeout: Duration) -> (Option<ExitStatus>, String) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if tokio::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(&self.config);
+        if let Some(dev_cert) = &self.dev_cert {
+            let _ = std::fs::remove_file(dev_cert);
+        }
+        (status, log)
     }
 }
