@@ -22,9 +22,12 @@
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
+    ResolveInfo,
 };
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 use async_graphql::registry::MetaType;
+use async_graphql::Variables;
 use async_graphql::{PathSegment, QueryPathSegment, Response, ServerError, ServerResult, Value};
 use parking_lot::Mutex;
 
@@ -35,13 +38,47 @@ use crate::error::ErrorCode;
 #[async_graphql::TypeDirective(location = "FieldDefinition", location = "Object")]
 pub fn authenticated() {}
 
+/// `@requiresScopes` for the places async-graphql's `requires_scopes` attribute does not reach
+/// (subscription fields): `#[graphql(directive = requiresScopes::apply(vec![vec!["a".into()]]))]`.
+/// It lands in the same SDL directive and is enforced by the same code.
+#[allow(non_snake_case)]
+#[async_graphql::TypeDirective(location = "FieldDefinition")]
+pub fn requiresScopes(scopes: Vec<Vec<String>>) {}
+
 /// The scope that opens introspection (`__schema`, `__type`) to schema consumers.
 pub const SCHEMA_READ_SCOPE: &str = "schema:read";
 
 /// What a field requires, read from the registry.
 struct Requirement<'a> {
     authenticated: bool,
-    scopes: &'a [String],
+    scopes: std::borrow::Cow<'a, [String]>,
+}
+
+/// The scope groups of a `@requiresScopes(scopes: [[...]])` directive invocation, in the
+/// attribute's "a b" form.
+fn directive_scopes(
+    invocations: &[async_graphql::registry::MetaDirectiveInvocation],
+) -> Option<Vec<String>> {
+    let invocation = invocations.iter().find(|d| d.name == "requiresScopes")?;
+    let Some(Value::List(groups)) = invocation.args.get("scopes") else {
+        return None;
+    };
+    Some(
+        groups
+            .iter()
+            .map(|group| match group {
+                Value::List(scopes) => scopes
+                    .iter()
+                    .filter_map(|s| match s {
+                        Value::String(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            })
+            .collect(),
+    )
 }
 
 fn requirement_of<'a>(ty: &'a MetaType, field_name: &str) -> Requirement<'a> {
@@ -65,15 +102,20 @@ fn requirement_of<'a>(ty: &'a MetaType, field_name: &str) -> Requirement<'a> {
             .iter()
             .any(|d| d.name == "authenticated")
     });
+    let scopes = if !field_scopes.is_empty() {
+        std::borrow::Cow::Borrowed(field_scopes)
+    } else if let Some(from_directive) =
+        field.and_then(|f| directive_scopes(&f.directive_invocations))
+    {
+        std::borrow::Cow::Owned(from_directive)
+    } else {
+        // A field-level rule refines the type-level one.
+        std::borrow::Cow::Borrowed(type_scopes)
+    };
     Requirement {
         authenticated: field_authenticated
             || type_directives.iter().any(|d| d.name == "authenticated"),
-        // A field-level rule refines the type-level one.
-        scopes: if field_scopes.is_empty() {
-            type_scopes
-        } else {
-            field_scopes
-        },
+        scopes,
     }
 }
 
@@ -157,6 +199,61 @@ impl Extension for AuthzExtension {
         response
     }
 
+    /// Subscription root fields never pass through `resolve`: their declared requirements are
+    /// checked here, when the subscription starts, from the same registry entries.
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let registry = &ctx.schema_env.registry;
+        let Some(subscription_type) = registry.subscription_type.as_deref() else {
+            return Ok(document);
+        };
+        let Some(ty) = registry.types.get(subscription_type) else {
+            return Ok(document);
+        };
+        let anonymous = Identity::Anonymous;
+        let identity = ctx.data_opt::<Identity>().unwrap_or(&anonymous);
+        for (_, operation) in document.operations.iter() {
+            if operation.node.ty != OperationType::Subscription {
+                continue;
+            }
+            for item in &operation.node.selection_set.node.items {
+                let Selection::Field(field) = &item.node else {
+                    continue;
+                };
+                let name = field.node.name.node.as_str();
+                let requirement = requirement_of(ty, name);
+                let code = if requirement.authenticated && !identity.is_authenticated() {
+                    Some(ErrorCode::Unauthenticated)
+                } else if !satisfied(identity, &requirement.scopes) {
+                    Some(ErrorCode::UnauthorizedFieldOrType)
+                } else {
+                    None
+                };
+                if let Some(code) = code {
+                    let mut err = ServerError::new(
+                        format!(
+                            "not authorized to subscribe to `{subscription_type}.{name}`: it requires the scopes {}",
+                            describe(&requirement.scopes)
+                        ),
+                        Some(field.pos),
+                    );
+                    err.path = vec![PathSegment::Field(name.to_owned())];
+                    let mut ext = async_graphql::ErrorExtensionValues::default();
+                    ext.set("code", code.as_str());
+                    err.extensions = Some(ext);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(document)
+    }
+
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -199,14 +296,14 @@ impl Extension for AuthzExtension {
                         info.parent_type, info.name
                     ),
                 ))
-            } else if !satisfied(identity, requirement.scopes) {
+            } else if !satisfied(identity, &requirement.scopes) {
                 Some((
                     ErrorCode::UnauthorizedFieldOrType,
                     format!(
                         "not authorized to access `{}.{}`: it requires the scopes {}",
                         info.parent_type,
                         info.name,
-                        describe(requirement.scopes)
+                        describe(&requirement.scopes)
                     ),
                 ))
             } else {
@@ -254,7 +351,9 @@ pub fn patch_federation_sdl(sdl: &str) -> String {
     let mut out: Vec<String> = Vec::with_capacity(sdl.lines().count());
     for line in sdl.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("directive @authenticated ") {
+        if trimmed.starts_with("directive @authenticated ")
+            || trimmed.starts_with("directive @requiresScopes(")
+        {
             // Drop the local definition and its description block.
             if out.last().is_some_and(|l| l.trim() == "\"\"\"") {
                 out.pop();

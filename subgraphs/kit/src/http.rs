@@ -10,6 +10,7 @@
 //!   not be executed); anything else acceptable to neither is 406.
 //! - A bearer token that does not verify is 401 with `WWW-Authenticate: Bearer
 //!   error="invalid_token"` and code UNAUTHENTICATED; no token at all is an anonymous caller.
+//! - `GET /graphql/ws`: subscriptions over WebSocket, token in `connection_init`.
 //! - `GET /health` (the process is up), `GET /ready` (its backends answer), `GET /metrics`.
 
 use std::sync::Arc;
@@ -457,6 +458,44 @@ async fn graphql_get<E: Executor>(
     execute(&state, graphql_request, identity, client, media).await
 }
 
+/// GraphQL over WebSocket (`graphql-transport-ws` and the legacy `graphql-ws`) on
+/// `/graphql/ws`: the token comes in the `connection_init` payload (`Authorization: Bearer ...`,
+/// or `token`), is verified like a header token, and becomes the connection's identity.
+async fn graphql_ws<E: Executor>(
+    State(state): State<Arc<HttpState<E>>>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let executor = state.executor.clone();
+    let verifier = state.verifier.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            async_graphql_axum::GraphQLWebSocket::new(socket, executor, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = ["Authorization", "authorization", "token"]
+                        .iter()
+                        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
+                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+                    let identity = match token {
+                        None => Identity::Anonymous,
+                        Some(token) => match verifier.verify_token(&token).await {
+                            Ok(claims) => Identity::User(Box::new(claims)),
+                            Err(err) => {
+                                return Err(
+                                    crate::ApiError::AuthenticationFailed(err.to_string()).into()
+                                )
+                            }
+                        },
+                    };
+                    let mut data = async_graphql::Data::default();
+                    data.insert(identity);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
 async fn health() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
@@ -510,6 +549,7 @@ pub fn router<E: Executor>(state: HttpState<E>) -> Router {
     let x_request_id = header::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql_get::<E>).post(graphql_post::<E>))
+        .route("/graphql/ws", get(graphql_ws::<E>))
         .route("/health", get(health))
         .route("/ready", get(ready::<E>))
         .route("/metrics", get(metrics_handler::<E>))

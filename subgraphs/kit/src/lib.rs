@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod limits;
+pub mod live;
 pub mod pagination;
 pub mod runtime;
 pub mod schema;

@@ -262,3 +262,60 @@ async fn punch(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<
     let (punch, _) = store.record_punch(&tenant, &employee, request).await?;
     Ok(Some(Punch(punch)))
 }
+
+/// A check-in or check-out as a live board shows it.
+#[derive(SimpleObject, serde::Deserialize)]
+pub struct AttendanceEvent {
+    /// The punch.
+    #[serde(rename = "punch_id")]
+    pub punch_id: ID,
+    /// Who.
+    #[serde(rename = "employee_id")]
+    pub employee_id: ID,
+    /// Their department, if any.
+    #[serde(rename = "department_id")]
+    pub department_id: Option<ID>,
+    /// `in` or `out`.
+    pub kind: String,
+    /// Server time (Unix milliseconds).
+    pub at: i64,
+}
+
+#[derive(Default)]
+pub struct AttendanceSubscription;
+
+#[async_graphql::Subscription]
+impl AttendanceSubscription {
+    /// Every check-in and check-out of the tenant (or of one department) as it happens, from
+    /// every replica (Redis pub/sub). The subscriber is re-checked before each event.
+    #[graphql(directive = erp_kit::authz::requiresScopes::apply(vec![vec!["attendance:read".into()]]))]
+    async fn attendance_board(
+        &self,
+        ctx: &Context<'_>,
+        department_id: Option<ID>,
+    ) -> Result<impl futures::Stream<Item = Result<AttendanceEvent>>> {
+        use futures::StreamExt;
+        let tenant = ctx.tenant()?;
+        let identity = ctx.identity().clone();
+        let messages = store(ctx)?
+            .cache()
+            .subscribe(&crate::store::attendance::attendance_channel(&tenant))
+            .await
+            .map_err(ApiError::internal)?;
+        let events = messages
+            .filter_map(move |bytes| {
+                let wanted = department_id.clone();
+                async move {
+                    let event: AttendanceEvent = serde_json::from_slice(&bytes).ok()?;
+                    match &wanted {
+                        Some(department) if event.department_id.as_ref() != Some(department) => {
+                            None
+                        }
+                        _ => Some(event),
+                    }
+                }
+            })
+            .boxed();
+        Ok(erp_kit::live::reauthorized(identity, events))
+    }
+}

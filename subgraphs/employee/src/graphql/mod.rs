@@ -5,9 +5,7 @@ pub mod loaders;
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{
-    Context, EmptySubscription, Enum, InputObject, Object, Result, Schema, SchemaBuilder, ID,
-};
+use async_graphql::{Context, Enum, InputObject, Object, Result, Schema, SchemaBuilder, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use erp_kit::authz::authenticated;
@@ -21,7 +19,7 @@ use crate::store::entities::{department, employee};
 use crate::store::{EmployeeFilter, EmployeeStore};
 use loaders::{DepartmentLoader, EmployeeLoader, TenantKey};
 
-pub type EmployeeSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type EmployeeSchema = Schema<Query, Mutation, Subscription>;
 
 /// The root types, merged from the domain's parts.
 #[derive(async_graphql::MergedObject, Default)]
@@ -30,11 +28,18 @@ pub struct Query(PeopleQuery, attendance::AttendanceQuery);
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(PeopleMutation, attendance::AttendanceMutation);
 
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct Subscription(attendance::AttendanceSubscription);
+
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
 pub fn schema_builder(
     store: Option<EmployeeStore>,
-) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    );
     match store {
         Some(store) => builder
             .data(DataLoader::new(EmployeeLoader(store.clone()), tokio::spawn))
