@@ -5,6 +5,7 @@
 //! not find it FAILS with a message saying how to start the services; it never skips.
 
 pub mod identity;
+pub mod pmo;
 pub mod router;
 
 use std::net::SocketAddr;

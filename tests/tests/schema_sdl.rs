@@ -54,3 +54,18 @@ fn identity_sdl_is_checked_in_and_carries_the_directives() {
     assert!(sdl.contains("me: User @authenticated"), "{sdl}");
     compare("identity.graphql", sdl);
 }
+
+#[test]
+fn pmo_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_pmo::sdl();
+    assert!(
+        sdl.contains("type Employee @key(fields: \"id\", resolvable: false)"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("budget: MoneyAmount @requiresScopes(scopes: [[\"project:write\"], [\"timesheet:approve\"]])"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("type Task @key(fields: \"id\")"), "{sdl}");
+    compare("pmo.graphql", sdl);
+}

@@ -1,0 +1,100 @@
+//! The PMO subgraph: projects with members in project roles, kanban boards with WIP limits,
+//! tasks with assignees, labels and dependencies, and live timers that become time entries.
+//!
+//! Projects, boards, tasks and time entries live in MongoDB (or in-process maps in the
+//! one-process mode); running timers live in the cache (Redis), so they survive a restart.
+
+pub mod domain;
+pub mod events;
+pub mod graphql;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use erp_kit::events::RelayConfig;
+use erp_kit::http::{HttpState, Readiness};
+use erp_kit::runtime::Runtime;
+
+use events::{MongoOutboxRelay, RelayHandle, Wake};
+pub use graphql::PmoSchema;
+use service::Pmo;
+use store::timers::TimerStore;
+use store::SharedStore;
+
+/// The port the PMO subgraph listens on by default.
+pub const DEFAULT_PORT: u16 = 4003;
+
+/// The schema with the kit's rules; `None` builds it without data (for SDL export).
+pub fn build_schema(pmo: Option<Pmo>, limits: &erp_kit::config::Limits) -> PmoSchema {
+    erp_kit::schema::finish(graphql::schema_builder(pmo), limits)
+}
+
+/// The federated SDL of this subgraph (what composition reads).
+pub fn sdl() -> String {
+    erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
+}
+
+/// The store named by the configuration: MongoDB at `MONGO_URL`, else the embedded store.
+pub async fn connect_store(runtime: &Runtime) -> anyhow::Result<SharedStore> {
+    Ok(match &runtime.config.mongo_url {
+        Some(url) => Arc::new(store::mongo::MongoStore::connect(url).await?),
+        None => Arc::new(store::memory::MemoryStore::new()),
+    })
+}
+
+struct PmoReadiness {
+    store: SharedStore,
+    cache: erp_kit::cache::SharedCache,
+}
+
+#[async_trait::async_trait]
+impl Readiness for PmoReadiness {
+    async fn check(&self) -> Result<(), String> {
+        self.store.ping().await?;
+        self.cache.ping().await.map_err(|e| format!("cache: {e}"))
+    }
+}
+
+/// A running PMO service: its HTTP router, its use cases and its outbox relay.
+pub struct PmoService {
+    pub router: axum::Router,
+    pub pmo: Pmo,
+    pub relay: RelayHandle,
+}
+
+/// Prepares the store (indexes), starts the outbox relay and builds the HTTP router.
+/// `cache_prefix` namespaces the timer keys and live channels in a shared Redis.
+pub async fn start(
+    runtime: &Runtime,
+    store: SharedStore,
+    cache_prefix: &str,
+) -> anyhow::Result<PmoService> {
+    store
+        .prepare()
+        .await
+        .map_err(|e| anyhow::anyhow!("preparing the store: {e:?}"))?;
+    let wake = Wake::default();
+    let relay = MongoOutboxRelay::new(
+        store.clone(),
+        runtime.bus.clone(),
+        RelayConfig::default(),
+        wake.clone(),
+    )
+    .spawn();
+    let timers = TimerStore::new(runtime.cache.clone(), cache_prefix);
+    let pmo = Pmo::new(store.clone(), timers, wake);
+    let schema = build_schema(Some(pmo.clone()), &runtime.config.limits);
+    let router = erp_kit::http::router(HttpState {
+        executor: schema,
+        trusted_proxies: runtime.config.trusted_proxies.clone(),
+        verifier: Arc::new(runtime.verifier.clone()),
+        readiness: Arc::new(PmoReadiness {
+            store,
+            cache: runtime.cache.clone(),
+        }),
+        metrics: runtime.metrics.clone(),
+        max_body_bytes: runtime.config.limits.max_body_bytes,
+    });
+    Ok(PmoService { router, pmo, relay })
+}

@@ -1,0 +1,572 @@
+//! The PMO use cases: project-role checks, rules from `domain`, persistence through the store,
+//! events, and live notifications. Knows nothing of GraphQL.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use erp_kit::auth::Claims;
+use erp_kit::events::EventEnvelope;
+use erp_kit::{ApiError, TenantId};
+
+use crate::domain::timer::Timer;
+use crate::domain::{ProjectRole, RuleViolation, TaskStatus};
+use crate::events::{self, Wake};
+use crate::store::timers::TimerStore;
+use crate::store::{
+    BoardDoc, ColumnDoc, Member, Placement, PmoError, PmoResult, ProjectDoc, SharedStore, TaskDoc,
+    TimeEntryDoc,
+};
+
+/// A live notification, as published on the Redis channels and delivered to subscribers.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LiveEvent {
+    pub kind: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub task_id: String,
+    pub user_id: Option<String>,
+    pub column_id: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Pmo {
+    pub store: SharedStore,
+    pub timers: TimerStore,
+    wake: Wake,
+}
+
+fn envelope(
+    tenant: &TenantId,
+    kind: &str,
+    aggregate: &str,
+    actor: &str,
+    payload: impl Serialize,
+) -> PmoResult<EventEnvelope> {
+    Ok(EventEnvelope::new(tenant, kind, aggregate, payload)
+        .map_err(ApiError::internal)?
+        .with_actor(actor))
+}
+
+/// New project data, parsed.
+pub struct NewProject {
+    pub name: String,
+    pub client: Option<String>,
+    pub budget: Option<crate::domain::Money>,
+    pub billable: bool,
+    pub owner_employee_id: Option<String>,
+}
+
+/// New task data, parsed.
+pub struct NewTask {
+    pub project_id: String,
+    pub column: Option<(String, String)>,
+    pub title: String,
+    pub description: Option<String>,
+    pub assignee_ids: Vec<String>,
+    pub estimate_minutes: Option<u32>,
+    pub labels: Vec<String>,
+    pub sprint_id: Option<String>,
+}
+
+impl Pmo {
+    pub fn new(store: SharedStore, timers: TimerStore, wake: Wake) -> Self {
+        Self {
+            store,
+            timers,
+            wake,
+        }
+    }
+
+    pub async fn project(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<ProjectDoc>> {
+        Ok(self
+            .store
+            .projects_by_ids(tenant, &[id.to_owned()])
+            .await?
+            .pop())
+    }
+
+    pub async fn task(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TaskDoc>> {
+        Ok(self
+            .store
+            .tasks_by_ids(tenant, &[id.to_owned()])
+            .await?
+            .pop())
+    }
+
+    pub async fn board(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<BoardDoc>> {
+        Ok(self
+            .store
+            .boards_by_ids(tenant, &[id.to_owned()])
+            .await?
+            .pop())
+    }
+
+    /// The project, when the caller's project role allows `what`.
+    async fn project_for(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        project_id: &str,
+        allowed: fn(ProjectRole) -> bool,
+        what: &str,
+    ) -> PmoResult<ProjectDoc> {
+        let project = self
+            .project(tenant, project_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("project".into()))?;
+        match project.role_of(&caller.sub) {
+            Some(role) if allowed(role) => Ok(project),
+            _ => Err(ApiError::Forbidden(format!(
+                "your role in this project does not allow you to {what}"
+            ))
+            .into()),
+        }
+    }
+
+    pub async fn create_project(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        new: NewProject,
+    ) -> PmoResult<ProjectDoc> {
+        let project = ProjectDoc {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            name: new.name,
+            client: new.client,
+            budget: new.budget,
+            billable: new.billable,
+            members: vec![Member {
+                user_id: caller.sub.clone(),
+                employee_id: new.owner_employee_id,
+                role: ProjectRole::Owner,
+            }],
+            created_at: Utc::now(),
+            rev: 0,
+        };
+        let event = envelope(
+            tenant,
+            events::PROJECT_CREATED,
+            &project.id,
+            &caller.sub,
+            events::ProjectCreated {
+                project_id: &project.id,
+                name: &project.name,
+                client: project.client.as_deref(),
+                billable: project.billable,
+            },
+        )?;
+        self.store.insert_project(tenant, &project, &event).await?;
+        self.wake.wake();
+        Ok(project)
+    }
+
+    pub async fn set_member(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        project_id: &str,
+        member: Member,
+    ) -> PmoResult<ProjectDoc> {
+        let project = self
+            .project_for(
+                tenant,
+                caller,
+                project_id,
+                ProjectRole::can_manage,
+                "manage members",
+            )
+            .await?;
+        if member.role == ProjectRole::Owner
+            && project.role_of(&caller.sub) != Some(ProjectRole::Owner)
+        {
+            return Err(ApiError::Forbidden("only an owner can make another owner".into()).into());
+        }
+        self.store
+            .put_member(tenant, project_id, &member)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("project".into()).into())
+    }
+
+    pub async fn create_board(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        project_id: &str,
+        name: String,
+        columns: Vec<(String, TaskStatus, Option<u32>)>,
+    ) -> PmoResult<BoardDoc> {
+        self.project_for(
+            tenant,
+            caller,
+            project_id,
+            ProjectRole::can_manage,
+            "create boards",
+        )
+        .await?;
+        if columns.is_empty() || columns.len() > 20 {
+            return Err(ApiError::bad_input("columns", "a board has 1 to 20 columns").into());
+        }
+        let board = BoardDoc {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: project_id.to_owned(),
+            name,
+            columns: columns
+                .into_iter()
+                .map(|(name, status, wip_limit)| ColumnDoc {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    name,
+                    status,
+                    wip_limit: wip_limit.map(i64::from),
+                })
+                .collect(),
+            rev: 0,
+        };
+        self.store.insert_board(tenant, &board).await?;
+        Ok(board)
+    }
+
+    /// The placement in a column of one of the project's boards.
+    async fn placement(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        board_id: &str,
+        column_id: &str,
+    ) -> PmoResult<Placement> {
+        let board = self
+            .board(tenant, board_id)
+            .await?
+            .filter(|b| b.project_id == project_id)
+            .ok_or_else(|| ApiError::bad_input("boardId", "no such board in the task's project"))?;
+        let column = board
+            .column(column_id)
+            .ok_or_else(|| ApiError::bad_input("columnId", "no such column on the board"))?;
+        Ok(Placement {
+            board_id: board.id.clone(),
+            column_id: column.id.clone(),
+            column_name: column.name.clone(),
+            status: column.status,
+            wip_limit: column.wip_limit.and_then(|l| u32::try_from(l).ok()),
+        })
+    }
+
+    pub async fn create_task(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        new: NewTask,
+    ) -> PmoResult<TaskDoc> {
+        self.project_for(
+            tenant,
+            caller,
+            &new.project_id,
+            ProjectRole::can_contribute,
+            "create tasks",
+        )
+        .await?;
+        let placement = match &new.column {
+            Some((board_id, column_id)) => Some(
+                self.placement(tenant, &new.project_id, board_id, column_id)
+                    .await?,
+            ),
+            None => None,
+        };
+        let now = Utc::now();
+        let task = TaskDoc {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: new.project_id,
+            board_id: placement.as_ref().map(|p| p.board_id.clone()),
+            column_id: placement.as_ref().map(|p| p.column_id.clone()),
+            status: placement.as_ref().map_or(TaskStatus::Todo, |p| p.status),
+            title: new.title,
+            description: new.description,
+            assignee_ids: new.assignee_ids,
+            estimate_minutes: new.estimate_minutes.map(i64::from),
+            labels: new.labels,
+            sprint_id: new.sprint_id,
+            blocked_by: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let event = envelope(
+            tenant,
+            events::TASK_CREATED,
+            &task.id,
+            &caller.sub,
+            events::TaskCreated {
+                task_id: &task.id,
+                project_id: &task.project_id,
+                title: &task.title,
+                column_id: task.column_id.as_deref(),
+                assignee_ids: &task.assignee_ids,
+            },
+        )?;
+        self.store
+            .insert_task(tenant, &task, placement.as_ref(), &event)
+            .await?;
+        self.wake.wake();
+        Ok(task)
+    }
+
+    pub async fn move_task(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        task_id: &str,
+        board_id: &str,
+        column_id: &str,
+    ) -> PmoResult<TaskDoc> {
+        let task = self
+            .task(tenant, task_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        self.project_for(
+            tenant,
+            caller,
+            &task.project_id,
+            ProjectRole::can_contribute,
+            "move tasks",
+        )
+        .await?;
+        let to = self
+            .placement(tenant, &task.project_id, board_id, column_id)
+            .await?;
+        if task.column_id.as_deref() == Some(column_id) {
+            return Ok(task);
+        }
+        let event = envelope(
+            tenant,
+            events::TASK_MOVED,
+            &task.id,
+            &caller.sub,
+            events::TaskMoved {
+                task_id: &task.id,
+                project_id: &task.project_id,
+                board_id: &to.board_id,
+                from_column_id: task.column_id.as_deref(),
+                to_column_id: &to.column_id,
+            },
+        )?;
+        let moved = self
+            .store
+            .move_task(tenant, &task.id, task.column_id.as_deref(), &to, &event)
+            .await?;
+        self.wake.wake();
+        self.publish_board(
+            tenant,
+            LiveEvent {
+                kind: "TASK_MOVED".into(),
+                tenant_id: tenant.as_str().to_owned(),
+                project_id: moved.project_id.clone(),
+                task_id: moved.id.clone(),
+                user_id: Some(caller.sub.clone()),
+                column_id: moved.column_id.clone(),
+            },
+        )
+        .await;
+        Ok(moved)
+    }
+
+    pub async fn add_dependency(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        task_id: &str,
+        blocker_id: &str,
+    ) -> PmoResult<TaskDoc> {
+        let tasks = self
+            .store
+            .tasks_by_ids(tenant, &[task_id.to_owned(), blocker_id.to_owned()])
+            .await?;
+        let task = tasks
+            .iter()
+            .find(|t| t.id == task_id)
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        if task_id == blocker_id {
+            return Err(RuleViolation::DependencyCycle.into());
+        }
+        let blocker = tasks
+            .iter()
+            .find(|t| t.id == blocker_id)
+            .filter(|b| b.project_id == task.project_id)
+            .ok_or_else(|| {
+                ApiError::bad_input("blockedById", "no such task in the same project")
+            })?;
+        self.project_for(
+            tenant,
+            caller,
+            &task.project_id,
+            ProjectRole::can_contribute,
+            "change dependencies",
+        )
+        .await?;
+        self.store
+            .add_dependency(tenant, &task.project_id, &task.id, &blocker.id)
+            .await
+    }
+
+    /// Starts the caller's timer on a task (server time); CONFLICT when they already have one.
+    pub async fn start_timer(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        task_id: &str,
+    ) -> PmoResult<Timer> {
+        let task = self
+            .task(tenant, task_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        let project = self
+            .project_for(
+                tenant,
+                caller,
+                &task.project_id,
+                ProjectRole::can_contribute,
+                "track time",
+            )
+            .await?;
+        let timer = Timer::start(
+            tenant.as_str(),
+            &caller.sub,
+            &task.id,
+            &task.project_id,
+            project.billable,
+            Utc::now(),
+        );
+        if !self.timers.create(tenant, &timer).await? {
+            return Err(RuleViolation::TimerAlreadyRunning.into());
+        }
+        let event = envelope(
+            tenant,
+            events::TIMER_STARTED,
+            &timer.id,
+            &caller.sub,
+            events::TimerStarted {
+                timer_id: &timer.id,
+                user_id: &timer.user_id,
+                task_id: &timer.task_id,
+                project_id: &timer.project_id,
+                started_at: timer.started_at,
+            },
+        )?;
+        // The timer lives in Redis, its event in MongoDB: when the event cannot be recorded the
+        // timer is taken back, so no timer runs without its event.
+        if let Err(err) = self.store.record_event(&event).await {
+            if let Err(undo) = self.timers.remove(tenant, &caller.sub).await {
+                tracing::error!(error = ?undo, "could not take back a timer without its event");
+            }
+            return Err(err);
+        }
+        self.wake.wake();
+        self.publish_timer(tenant, &timer, "TIMER_STARTED").await;
+        Ok(timer)
+    }
+
+    async fn own_timer(&self, tenant: &TenantId, caller: &Claims) -> PmoResult<Timer> {
+        self.timers
+            .get(tenant, &caller.sub)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("running timer".into()).into())
+    }
+
+    pub async fn pause_timer(&self, tenant: &TenantId, caller: &Claims) -> PmoResult<Timer> {
+        let timer = self.own_timer(tenant, caller).await?.pause(Utc::now())?;
+        self.timers.replace(tenant, &timer).await?;
+        self.publish_timer(tenant, &timer, "TIMER_PAUSED").await;
+        Ok(timer)
+    }
+
+    pub async fn resume_timer(&self, tenant: &TenantId, caller: &Claims) -> PmoResult<Timer> {
+        let timer = self.own_timer(tenant, caller).await?.resume(Utc::now())?;
+        self.timers.replace(tenant, &timer).await?;
+        self.publish_timer(tenant, &timer, "TIMER_RESUMED").await;
+        Ok(timer)
+    }
+
+    /// Stops the caller's timer into a time entry. Someone else's timer is FORBIDDEN.
+    pub async fn stop_timer(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        user_id: Option<&str>,
+    ) -> PmoResult<TimeEntryDoc> {
+        if user_id.is_some_and(|u| u != caller.sub) {
+            return Err(ApiError::Forbidden("you can only stop your own timer".into()).into());
+        }
+        let timer = self.own_timer(tenant, caller).await?;
+        let ended_at = Utc::now();
+        let entry = TimeEntryDoc {
+            id: timer.id.clone(),
+            tenant_id: tenant.as_str().to_owned(),
+            user_id: timer.user_id.clone(),
+            task_id: timer.task_id.clone(),
+            project_id: timer.project_id.clone(),
+            started_at: timer.started_at,
+            ended_at,
+            duration_seconds: timer.elapsed_ms(ended_at) / 1000,
+            billable: timer.billable,
+        };
+        let event = envelope(
+            tenant,
+            events::TIMER_STOPPED,
+            &timer.id,
+            &caller.sub,
+            events::TimerStopped {
+                timer_id: &timer.id,
+                time_entry_id: &entry.id,
+                user_id: &entry.user_id,
+                task_id: &entry.task_id,
+                project_id: &entry.project_id,
+                started_at: entry.started_at,
+                ended_at,
+                duration_seconds: entry.duration_seconds,
+                billable: entry.billable,
+            },
+        )?;
+        // The entry's id is the timer's: a stop repeated after a failure records nothing twice.
+        let recorded = self.store.insert_time_entry(tenant, &entry, &event).await?;
+        self.timers.remove(tenant, &caller.sub).await?;
+        self.wake.wake();
+        self.publish_timer(tenant, &timer, "TIMER_STOPPED").await;
+        if recorded {
+            Ok(entry)
+        } else {
+            self.store
+                .time_entry(tenant, &entry.id)
+                .await?
+                .ok_or_else(|| PmoError::Api(ApiError::internal("stopped timer entry missing")))
+        }
+    }
+
+    async fn publish_timer(&self, tenant: &TenantId, timer: &Timer, kind: &str) {
+        let event = LiveEvent {
+            kind: kind.to_owned(),
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: timer.project_id.clone(),
+            task_id: timer.task_id.clone(),
+            user_id: Some(timer.user_id.clone()),
+            column_id: None,
+        };
+        self.publish(&self.timers.channel(tenant, &timer.user_id), &event)
+            .await;
+        self.publish_board(tenant, event).await;
+    }
+
+    async fn publish_board(&self, tenant: &TenantId, event: LiveEvent) {
+        let channel = self.timers.board_channel(tenant, &event.project_id);
+        self.publish(&channel, &event).await;
+    }
+
+    /// Live notifications are best effort: a failed publish never fails the change.
+    async fn publish(&self, channel: &str, event: &LiveEvent) {
+        let Ok(raw) = serde_json::to_vec(event) else {
+            return;
+        };
+        if let Err(err) = self.timers.cache().publish(channel, &raw).await {
+            tracing::warn!(error = %err, channel, "live notification not published");
+        }
+    }
+}

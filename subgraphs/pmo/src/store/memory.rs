@@ -1,0 +1,361 @@
+//! The embedded store of the one-process mode: in-process maps behind one lock, NOT persisted
+//! (a restart starts empty; use MongoDB to keep data). One lock makes every change atomic with
+//! its outbox event and serialises the WIP and cycle checks.
+
+use std::collections::{BTreeMap, HashMap};
+
+use parking_lot::Mutex;
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiError, TenantId};
+
+use super::{
+    BoardDoc, Member, OutboxDoc, PendingEvent, Placement, PmoResult, PmoStore, ProjectDoc, TaskDoc,
+    TaskFilter, TimeEntryDoc, TimeEntryFilter,
+};
+use crate::domain::{check_dependency, check_wip};
+
+#[derive(Default)]
+struct State {
+    projects: BTreeMap<String, ProjectDoc>,
+    boards: BTreeMap<String, BoardDoc>,
+    tasks: BTreeMap<String, TaskDoc>,
+    time_entries: BTreeMap<String, TimeEntryDoc>,
+    outbox: BTreeMap<String, OutboxDoc>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn of_tenant<'a, T>(
+    map: &'a BTreeMap<String, T>,
+    tenant: &TenantId,
+    ids: &[String],
+    tenant_of: impl Fn(&T) -> &str,
+) -> Vec<T>
+where
+    T: Clone + 'a,
+{
+    ids.iter()
+        .filter_map(|id| map.get(id))
+        .filter(|v| tenant_of(v) == tenant.as_str())
+        .cloned()
+        .collect()
+}
+
+/// One keyset page over an id-ordered map.
+fn page_of<T: Clone>(
+    map: &BTreeMap<String, T>,
+    page: &PageRequest,
+    keep: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    let in_bounds = |id: &String| {
+        page.after.as_ref().is_none_or(|a| id > a) && page.before.as_ref().is_none_or(|b| id < b)
+    };
+    let rows = map.iter().filter(|(id, v)| in_bounds(id) && keep(v));
+    let take = page.limit as usize + 1;
+    if page.backward {
+        rows.rev().take(take).map(|(_, v)| v.clone()).collect()
+    } else {
+        rows.take(take).map(|(_, v)| v.clone()).collect()
+    }
+}
+
+fn guard_wip(state: &mut State, tenant: &TenantId, to: &Placement) -> PmoResult<()> {
+    if state
+        .boards
+        .get(&to.board_id)
+        .is_none_or(|b| b.tenant_id != tenant.as_str())
+    {
+        return Err(ApiError::NotFound("board".into()).into());
+    }
+    let current = state
+        .tasks
+        .values()
+        .filter(|t| {
+            t.tenant_id == tenant.as_str()
+                && t.board_id.as_deref() == Some(to.board_id.as_str())
+                && t.column_id.as_deref() == Some(to.column_id.as_str())
+        })
+        .count() as u64;
+    check_wip(&to.column_name, to.wip_limit, current)?;
+    Ok(())
+}
+
+fn enqueue(state: &mut State, event: &EventEnvelope) -> PmoResult<()> {
+    let doc = OutboxDoc::new(event)?;
+    state.outbox.insert(doc.id.clone(), doc);
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl PmoStore for MemoryStore {
+    async fn prepare(&self) -> PmoResult<()> {
+        Ok(())
+    }
+
+    async fn insert_project(
+        &self,
+        _tenant: &TenantId,
+        project: &ProjectDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        let mut state = self.state.lock();
+        enqueue(&mut state, event)?;
+        state.projects.insert(project.id.clone(), project.clone());
+        Ok(())
+    }
+
+    async fn projects_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> PmoResult<Vec<ProjectDoc>> {
+        Ok(of_tenant(&self.state.lock().projects, tenant, ids, |p| {
+            &p.tenant_id
+        }))
+    }
+
+    async fn list_projects(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<ProjectDoc>> {
+        Ok(page_of(&self.state.lock().projects, page, |p| {
+            p.tenant_id == tenant.as_str()
+        }))
+    }
+
+    async fn put_member(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        member: &Member,
+    ) -> PmoResult<Option<ProjectDoc>> {
+        let mut state = self.state.lock();
+        let Some(project) = state
+            .projects
+            .get_mut(project_id)
+            .filter(|p| p.tenant_id == tenant.as_str())
+        else {
+            return Ok(None);
+        };
+        project.members.retain(|m| m.user_id != member.user_id);
+        project.members.push(member.clone());
+        Ok(Some(project.clone()))
+    }
+
+    async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> PmoResult<()> {
+        self.state
+            .lock()
+            .boards
+            .insert(board.id.clone(), board.clone());
+        Ok(())
+    }
+
+    async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>> {
+        Ok(of_tenant(&self.state.lock().boards, tenant, ids, |b| {
+            &b.tenant_id
+        }))
+    }
+
+    async fn boards_of_project(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+    ) -> PmoResult<Vec<BoardDoc>> {
+        Ok(self
+            .state
+            .lock()
+            .boards
+            .values()
+            .filter(|b| b.tenant_id == tenant.as_str() && b.project_id == project_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn insert_task(
+        &self,
+        tenant: &TenantId,
+        task: &TaskDoc,
+        placement: Option<&Placement>,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        let mut state = self.state.lock();
+        if let Some(to) = placement {
+            guard_wip(&mut state, tenant, to)?;
+        }
+        enqueue(&mut state, event)?;
+        state.tasks.insert(task.id.clone(), task.clone());
+        Ok(())
+    }
+
+    async fn move_task(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        from_column: Option<&str>,
+        to: &Placement,
+        event: &EventEnvelope,
+    ) -> PmoResult<TaskDoc> {
+        let mut state = self.state.lock();
+        guard_wip(&mut state, tenant, to)?;
+        let current = state
+            .tasks
+            .get(task_id)
+            .filter(|t| t.tenant_id == tenant.as_str() && t.column_id.as_deref() == from_column)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::Conflict("the task was moved meanwhile; reload and retry".into())
+            })?;
+        enqueue(&mut state, event)?;
+        let moved = TaskDoc {
+            board_id: Some(to.board_id.clone()),
+            column_id: Some(to.column_id.clone()),
+            status: to.status,
+            updated_at: chrono::Utc::now(),
+            ..current
+        };
+        state.tasks.insert(moved.id.clone(), moved.clone());
+        Ok(moved)
+    }
+
+    async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<TaskDoc>> {
+        Ok(of_tenant(&self.state.lock().tasks, tenant, ids, |t| {
+            &t.tenant_id
+        }))
+    }
+
+    async fn list_tasks(
+        &self,
+        tenant: &TenantId,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TaskDoc>> {
+        Ok(page_of(&self.state.lock().tasks, page, |t| {
+            t.tenant_id == tenant.as_str() && filter.matches(t)
+        }))
+    }
+
+    async fn add_dependency(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        task_id: &str,
+        blocker_id: &str,
+    ) -> PmoResult<TaskDoc> {
+        let mut state = self.state.lock();
+        let edges: HashMap<String, Vec<String>> = state
+            .tasks
+            .values()
+            .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
+            .map(|t| (t.id.clone(), t.blocked_by.clone()))
+            .collect();
+        check_dependency(task_id, blocker_id, &edges)?;
+        let task = state
+            .tasks
+            .get_mut(task_id)
+            .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        if !task.blocked_by.iter().any(|b| b == blocker_id) {
+            task.blocked_by.push(blocker_id.to_owned());
+        }
+        task.updated_at = chrono::Utc::now();
+        Ok(task.clone())
+    }
+
+    async fn insert_time_entry(
+        &self,
+        _tenant: &TenantId,
+        entry: &TimeEntryDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<bool> {
+        let mut state = self.state.lock();
+        if state.time_entries.contains_key(&entry.id) {
+            return Ok(false);
+        }
+        enqueue(&mut state, event)?;
+        state.time_entries.insert(entry.id.clone(), entry.clone());
+        Ok(true)
+    }
+
+    async fn time_entry(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TimeEntryDoc>> {
+        Ok(self
+            .state
+            .lock()
+            .time_entries
+            .get(id)
+            .filter(|e| e.tenant_id == tenant.as_str())
+            .cloned())
+    }
+
+    async fn list_time_entries(
+        &self,
+        tenant: &TenantId,
+        filter: &TimeEntryFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TimeEntryDoc>> {
+        Ok(page_of(&self.state.lock().time_entries, page, |e| {
+            e.tenant_id == tenant.as_str()
+                && filter.user_id.as_ref().is_none_or(|u| *u == e.user_id)
+                && filter
+                    .project_id
+                    .as_ref()
+                    .is_none_or(|p| *p == e.project_id)
+        }))
+    }
+
+    async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()> {
+        enqueue(&mut self.state.lock(), event)
+    }
+
+    async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>> {
+        Ok(self
+            .state
+            .lock()
+            .outbox
+            .values()
+            .filter(|d| d.published_at.is_none())
+            .take(limit as usize)
+            .map(|d| PendingEvent {
+                id: d.id.clone(),
+                topic: d.topic.clone(),
+                envelope: d.envelope.clone(),
+                attempts: d.attempts,
+                next_attempt_at: d.next_attempt_at,
+            })
+            .collect())
+    }
+
+    async fn mark_published(&self, id: &str) -> PmoResult<()> {
+        // Published events are dropped: nothing reads them back in the embedded mode.
+        self.state.lock().outbox.remove(id);
+        Ok(())
+    }
+
+    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()> {
+        if let Some(doc) = self.state.lock().outbox.get_mut(id) {
+            doc.attempts += 1;
+            doc.last_error = Some(error.to_owned());
+            doc.next_attempt_at = next_attempt_at;
+        }
+        Ok(())
+    }
+
+    async fn lease_relay(&self, _owner: &str, _until_ms: i64, _now_ms: i64) -> PmoResult<bool> {
+        Ok(true)
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! Persistence behind one small trait, [`PmoStore`]: MongoDB in production ([`mongo::MongoStore`]),
+//! in-process maps in the one-process mode ([`memory::MemoryStore`]). Running timers live in the
+//! cache (Redis), see [`timers::TimerStore`].
+//!
+//! Every document carries `tenant_id` and every method takes the caller's [`TenantId`] and filters
+//! by it: a document of another tenant is indistinguishable from a missing one. Each change and its
+//! event (the `pmo_outbox` collection) are written in one transaction.
+
+pub mod memory;
+pub mod mongo;
+pub mod timers;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiError, TenantId};
+
+use crate::domain::{Money, ProjectRole, RuleViolation, TaskStatus};
+
+/// What a store (or a rule it enforces inside its transaction) can answer with.
+#[derive(Debug)]
+pub enum PmoError {
+    Api(ApiError),
+    Rule(RuleViolation),
+    /// A transaction collided with a concurrent one (the store retries it; when retries run
+    /// out the caller gets CONFLICT).
+    Transient(String),
+}
+
+impl From<ApiError> for PmoError {
+    fn from(err: ApiError) -> Self {
+        PmoError::Api(err)
+    }
+}
+
+impl From<RuleViolation> for PmoError {
+    fn from(err: RuleViolation) -> Self {
+        PmoError::Rule(err)
+    }
+}
+
+pub type PmoResult<T> = Result<T, PmoError>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: String,
+    pub employee_id: Option<String>,
+    pub role: ProjectRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub client: Option<String>,
+    pub budget: Option<Money>,
+    pub billable: bool,
+    pub members: Vec<Member>,
+    pub created_at: DateTime<Utc>,
+    /// Bumped by every dependency change, so concurrent ones conflict instead of racing.
+    #[serde(default)]
+    pub rev: i64,
+}
+
+impl ProjectDoc {
+    pub fn role_of(&self, user_id: &str) -> Option<ProjectRole> {
+        self.members
+            .iter()
+            .find(|m| m.user_id == user_id)
+            .map(|m| m.role)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDoc {
+    pub id: String,
+    pub name: String,
+    pub status: TaskStatus,
+    pub wip_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub columns: Vec<ColumnDoc>,
+    /// Bumped by every move into the board, so concurrent moves conflict instead of racing
+    /// past a WIP limit.
+    #[serde(default)]
+    pub rev: i64,
+}
+
+impl BoardDoc {
+    pub fn column(&self, id: &str) -> Option<&ColumnDoc> {
+        self.columns.iter().find(|c| c.id == id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub board_id: Option<String>,
+    pub column_id: Option<String>,
+    pub status: TaskStatus,
+    pub title: String,
+    pub description: Option<String>,
+    pub assignee_ids: Vec<String>,
+    pub estimate_minutes: Option<i64>,
+    pub labels: Vec<String>,
+    pub sprint_id: Option<String>,
+    /// The tasks that must be done before this one.
+    pub blocked_by: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeEntryDoc {
+    /// The id of the timer it was (so stopping twice cannot record twice).
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub task_id: String,
+    pub project_id: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: i64,
+    pub billable: bool,
+}
+
+/// The column a task moves to, with the WIP limit to enforce in the store's transaction.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub board_id: String,
+    pub column_id: String,
+    pub column_name: String,
+    pub status: TaskStatus,
+    pub wip_limit: Option<u32>,
+}
+
+/// Filters of the task list (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub project_id: Option<String>,
+    pub assignee_id: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub label: Option<String>,
+    pub sprint_id: Option<String>,
+}
+
+impl TaskFilter {
+    pub fn matches(&self, task: &TaskDoc) -> bool {
+        self.project_id
+            .as_ref()
+            .is_none_or(|p| *p == task.project_id)
+            && self
+                .assignee_id
+                .as_ref()
+                .is_none_or(|a| task.assignee_ids.contains(a))
+            && self.status.is_none_or(|s| s == task.status)
+            && self.label.as_ref().is_none_or(|l| task.labels.contains(l))
+            && self
+                .sprint_id
+                .as_ref()
+                .is_none_or(|s| task.sprint_id.as_ref() == Some(s))
+    }
+}
+
+/// Filters of the time-entry list.
+#[derive(Debug, Clone, Default)]
+pub struct TimeEntryFilter {
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+}
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub id: String,
+    pub topic: String,
+    pub envelope: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+}
+
+/// The PMO persistence. Every method is tenant-scoped except the outbox relay's.
+#[async_trait::async_trait]
+pub trait PmoStore: Send + Sync + 'static {
+    /// Creates indexes (idempotent).
+    async fn prepare(&self) -> PmoResult<()>;
+
+    async fn insert_project(
+        &self,
+        tenant: &TenantId,
+        project: &ProjectDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<()>;
+    async fn projects_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> PmoResult<Vec<ProjectDoc>>;
+    async fn list_projects(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<ProjectDoc>>;
+    /// Adds the member or changes their role; None when the project does not exist.
+    async fn put_member(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        member: &Member,
+    ) -> PmoResult<Option<ProjectDoc>>;
+
+    async fn insert_board(&self, tenant: &TenantId, board: &BoardDoc) -> PmoResult<()>;
+    async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>>;
+    async fn boards_of_project(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+    ) -> PmoResult<Vec<BoardDoc>>;
+
+    /// Inserts a task and its event; a task placed in a column is counted against the column's
+    /// WIP limit in the same transaction.
+    async fn insert_task(
+        &self,
+        tenant: &TenantId,
+        task: &TaskDoc,
+        placement: Option<&Placement>,
+        event: &EventEnvelope,
+    ) -> PmoResult<()>;
+    /// Moves a task that is still in `from_column` (CONFLICT otherwise) to `to`, enforcing the
+    /// WIP limit, and records the event, in one transaction.
+    async fn move_task(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        from_column: Option<&str>,
+        to: &Placement,
+        event: &EventEnvelope,
+    ) -> PmoResult<TaskDoc>;
+    async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<TaskDoc>>;
+    async fn list_tasks(
+        &self,
+        tenant: &TenantId,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TaskDoc>>;
+    /// Records that `task_id` is blocked by `blocker_id`, refusing cycles inside the project
+    /// (checked in the same transaction).
+    async fn add_dependency(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        task_id: &str,
+        blocker_id: &str,
+    ) -> PmoResult<TaskDoc>;
+
+    /// Records a finished timer and its event; false when the entry already existed (a repeated
+    /// stop), in which case nothing is written.
+    async fn insert_time_entry(
+        &self,
+        tenant: &TenantId,
+        entry: &TimeEntryDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<bool>;
+    async fn time_entry(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TimeEntryDoc>>;
+    async fn list_time_entries(
+        &self,
+        tenant: &TenantId,
+        filter: &TimeEntryFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TimeEntryDoc>>;
+    /// Records an event whose change lives outside this store (a timer in Redis).
+    async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()>;
+
+    /// Outbox relay: unpublished events, oldest first.
+    async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>>;
+    async fn mark_published(&self, id: &str) -> PmoResult<()>;
+    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()>;
+    /// Takes or renews the relay lease (one relay publishes at a time, so events stay in order).
+    async fn lease_relay(&self, owner: &str, until_ms: i64, now_ms: i64) -> PmoResult<bool>;
+
+    /// Answers when the backend answers (readiness).
+    async fn ping(&self) -> Result<(), String>;
+}
+
+pub type SharedStore = std::sync::Arc<dyn PmoStore>;
+
+/// The document stored for an event in `pmo_outbox`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxDoc {
+    /// The envelope id (UUIDv7: time-ordered, so `_id` order is publish order).
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub topic: String,
+    pub event_type: String,
+    pub envelope: String,
+    pub created_at: i64,
+    pub published_at: Option<i64>,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+}
+
+impl OutboxDoc {
+    pub fn new(event: &EventEnvelope) -> PmoResult<Self> {
+        Ok(Self {
+            id: event.id.to_string(),
+            tenant_id: event.tenant_id.clone(),
+            topic: crate::events::topic(),
+            event_type: event.event_type.clone(),
+            envelope: serde_json::to_string(event).map_err(ApiError::internal)?,
+            created_at: Utc::now().timestamp_millis(),
+            published_at: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        })
+    }
+}

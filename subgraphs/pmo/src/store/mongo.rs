@@ -1,0 +1,683 @@
+//! The PMO store on MongoDB (the `mongodb` 3.x driver). Changes and their events are written in
+//! one multi-document transaction; transactions that collide are retried.
+
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use mongodb::bson::{doc, to_bson, Document};
+use mongodb::error::{
+    Error as MongoError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+use mongodb::options::ReturnDocument;
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiError, TenantId};
+
+use super::{
+    BoardDoc, Member, OutboxDoc, PendingEvent, Placement, PmoError, PmoResult, PmoStore,
+    ProjectDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryFilter,
+};
+use crate::domain::{check_dependency, check_wip, TaskStatus};
+
+const PROJECTS: &str = "pmo_projects";
+const BOARDS: &str = "pmo_boards";
+const TASKS: &str = "pmo_tasks";
+const TIME_ENTRIES: &str = "pmo_time_entries";
+const OUTBOX: &str = "pmo_outbox";
+const LEASES: &str = "pmo_leases";
+/// How often a collided transaction is tried before the caller gets CONFLICT.
+const MAX_ATTEMPTS: u32 = 5;
+
+fn is_duplicate_key(err: &MongoError) -> bool {
+    match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
+        ErrorKind::Command(e) => e.code == 11000,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
+        _ => false,
+    }
+}
+
+fn db_err(err: MongoError) -> PmoError {
+    if err.contains_label(TRANSIENT_TRANSACTION_ERROR) {
+        PmoError::Transient(err.to_string())
+    } else {
+        PmoError::Api(ApiError::internal(format!("mongodb: {err}")))
+    }
+}
+
+fn bson_err(err: impl std::fmt::Display) -> PmoError {
+    PmoError::Api(ApiError::internal(format!("bson: {err}")))
+}
+
+fn status_value(status: TaskStatus) -> PmoResult<mongodb::bson::Bson> {
+    to_bson(&status).map_err(bson_err)
+}
+
+/// Keyset bounds and direction on `_id` (time-ordered UUIDv7 strings).
+fn keyset(filter: &mut Document, page: &PageRequest) -> Document {
+    let mut bounds = Document::new();
+    if let Some(after) = &page.after {
+        bounds.insert("$gt", after.as_str());
+    }
+    if let Some(before) = &page.before {
+        bounds.insert("$lt", before.as_str());
+    }
+    if !bounds.is_empty() {
+        filter.insert("_id", bounds);
+    }
+    doc! { "_id": if page.backward { -1 } else { 1 } }
+}
+
+/// Runs `$body` in a transaction on a fresh session named `$session`, retrying collisions.
+macro_rules! in_transaction {
+    ($store:expr, $session:ident, $body:expr) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut $session = $store.client.start_session().await.map_err(db_err)?;
+            $session.start_transaction().await.map_err(db_err)?;
+            let outcome: PmoResult<_> = async { $body }.await;
+            match outcome {
+                Ok(value) => match commit(&mut $session).await {
+                    Ok(()) => break Ok(value),
+                    Err(PmoError::Transient(_)) if attempt < MAX_ATTEMPTS => continue,
+                    Err(err) => break Err(collided(err)),
+                },
+                Err(err) => {
+                    let _ = $session.abort_transaction().await;
+                    match err {
+                        PmoError::Transient(_) if attempt < MAX_ATTEMPTS => {
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                5 * u64::from(attempt),
+                            ))
+                            .await;
+                            continue;
+                        }
+                        err => break Err(collided(err)),
+                    }
+                }
+            }
+        }
+    }};
+}
+
+async fn commit(session: &mut ClientSession) -> PmoResult<()> {
+    loop {
+        match session.commit_transaction().await {
+            Ok(()) => return Ok(()),
+            Err(err) if err.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
+            Err(err) => return Err(db_err(err)),
+        }
+    }
+}
+
+/// A collision that outlived its retries is the caller's CONFLICT.
+fn collided(err: PmoError) -> PmoError {
+    match err {
+        PmoError::Transient(detail) => {
+            tracing::warn!(error = %detail, "transaction kept colliding");
+            PmoError::Api(ApiError::Conflict(
+                "the change collided with a concurrent one; retry".into(),
+            ))
+        }
+        other => other,
+    }
+}
+
+#[derive(Clone)]
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+}
+
+impl MongoStore {
+    /// Connects to `url`; the database is the URL's default database or `erp_pmo`.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let client = Client::with_uri_str(url).await?;
+        let db = client
+            .default_database()
+            .unwrap_or_else(|| client.database("erp_pmo"));
+        Ok(Self { client, db })
+    }
+
+    /// A store on a named database of an existing client (tests use one database each).
+    pub fn with_database(client: Client, name: &str) -> Self {
+        let db = client.database(name);
+        Self { client, db }
+    }
+
+    fn projects(&self) -> Collection<ProjectDoc> {
+        self.db.collection(PROJECTS)
+    }
+    fn boards(&self) -> Collection<BoardDoc> {
+        self.db.collection(BOARDS)
+    }
+    fn tasks(&self) -> Collection<TaskDoc> {
+        self.db.collection(TASKS)
+    }
+    fn time_entries(&self) -> Collection<TimeEntryDoc> {
+        self.db.collection(TIME_ENTRIES)
+    }
+    fn outbox(&self) -> Collection<OutboxDoc> {
+        self.db.collection(OUTBOX)
+    }
+
+    async fn enqueue(&self, session: &mut ClientSession, event: &EventEnvelope) -> PmoResult<()> {
+        self.outbox()
+            .insert_one(OutboxDoc::new(event)?)
+            .session(session)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_in<T>(
+        &self,
+        collection: Collection<T>,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+    ) -> PmoResult<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+    {
+        let mut find = collection.find(filter).sort(sort);
+        if limit > 0 {
+            find = find.limit(limit);
+        }
+        find.await
+            .map_err(db_err)?
+            .try_collect()
+            .await
+            .map_err(db_err)
+    }
+
+    /// Counts the column's tasks after bumping the board's revision, so concurrent moves into
+    /// the board collide (and are retried) instead of both passing the WIP check.
+    async fn guard_wip(
+        &self,
+        session: &mut ClientSession,
+        tenant: &TenantId,
+        to: &Placement,
+    ) -> PmoResult<()> {
+        let bumped = self
+            .boards()
+            .update_one(
+                doc! { "_id": &to.board_id, "tenant_id": tenant.as_str() },
+                doc! { "$inc": { "rev": 1 } },
+            )
+            .session(&mut *session)
+            .await
+            .map_err(db_err)?;
+        if bumped.matched_count == 0 {
+            return Err(ApiError::NotFound("board".into()).into());
+        }
+        if to.wip_limit.is_some() {
+            let current = self
+                .tasks()
+                .count_documents(doc! {
+                    "tenant_id": tenant.as_str(),
+                    "board_id": &to.board_id,
+                    "column_id": &to.column_id,
+                })
+                .session(&mut *session)
+                .await
+                .map_err(db_err)?;
+            check_wip(&to.column_name, to.wip_limit, current)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl PmoStore for MongoStore {
+    async fn prepare(&self) -> PmoResult<()> {
+        let index = |keys: Document| IndexModel::builder().keys(keys).build();
+        let indexes: [(&str, Vec<IndexModel>); 5] = [
+            (PROJECTS, vec![index(doc! { "tenant_id": 1, "_id": 1 })]),
+            (
+                BOARDS,
+                vec![index(doc! { "tenant_id": 1, "project_id": 1 })],
+            ),
+            (
+                TASKS,
+                vec![
+                    // The list filters (project, assignee, status, label, sprint) and the WIP count.
+                    index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "project_id": 1, "status": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "assignee_ids": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "labels": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "sprint_id": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "board_id": 1, "column_id": 1 }),
+                ],
+            ),
+            (
+                TIME_ENTRIES,
+                vec![
+                    index(doc! { "tenant_id": 1, "user_id": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
+                ],
+            ),
+            (OUTBOX, vec![index(doc! { "published_at": 1, "_id": 1 })]),
+        ];
+        for (collection, models) in indexes {
+            // Transactions cannot create collections on every server: create them up front.
+            if let Err(err) = self.db.create_collection(collection).await {
+                // 48: NamespaceExists.
+                if !matches!(&*err.kind, ErrorKind::Command(e) if e.code == 48) {
+                    return Err(db_err(err));
+                }
+            }
+            self.db
+                .collection::<Document>(collection)
+                .create_indexes(models)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_project(
+        &self,
+        _tenant: &TenantId,
+        project: &ProjectDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        in_transaction!(self, session, {
+            self.projects()
+                .insert_one(project)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            self.enqueue(&mut session, event).await
+        })
+    }
+
+    async fn projects_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> PmoResult<Vec<ProjectDoc>> {
+        self.find_in(
+            self.projects(),
+            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+            doc! { "_id": 1 },
+            0,
+        )
+        .await
+    }
+
+    async fn list_projects(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<ProjectDoc>> {
+        let mut filter = doc! { "tenant_id": tenant.as_str() };
+        let sort = keyset(&mut filter, page);
+        self.find_in(self.projects(), filter, sort, page.limit as i64 + 1)
+            .await
+    }
+
+    async fn put_member(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        member: &Member,
+    ) -> PmoResult<Option<ProjectDoc>> {
+        let member_bson = to_bson(member).map_err(bson_err)?;
+        in_transaction!(self, session, {
+            let filter = doc! { "_id": project_id, "tenant_id": tenant.as_str() };
+            self.projects()
+                .update_one(
+                    filter.clone(),
+                    doc! { "$pull": { "members": { "user_id": &member.user_id } } },
+                )
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            self.projects()
+                .find_one_and_update(filter, doc! { "$push": { "members": member_bson.clone() } })
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> PmoResult<()> {
+        self.boards().insert_one(board).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>> {
+        self.find_in(
+            self.boards(),
+            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+            doc! { "_id": 1 },
+            0,
+        )
+        .await
+    }
+
+    async fn boards_of_project(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+    ) -> PmoResult<Vec<BoardDoc>> {
+        self.find_in(
+            self.boards(),
+            doc! { "tenant_id": tenant.as_str(), "project_id": project_id },
+            doc! { "_id": 1 },
+            0,
+        )
+        .await
+    }
+
+    async fn insert_task(
+        &self,
+        tenant: &TenantId,
+        task: &TaskDoc,
+        placement: Option<&Placement>,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        in_transaction!(self, session, {
+            if let Some(to) = placement {
+                self.guard_wip(&mut session, tenant, to).await?;
+            }
+            self.tasks()
+                .insert_one(task)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            self.enqueue(&mut session, event).await
+        })
+    }
+
+    async fn move_task(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        from_column: Option<&str>,
+        to: &Placement,
+        event: &EventEnvelope,
+    ) -> PmoResult<TaskDoc> {
+        let status = status_value(to.status)?;
+        in_transaction!(self, session, {
+            self.guard_wip(&mut session, tenant, to).await?;
+            let moved = self
+                .tasks()
+                .find_one_and_update(
+                    doc! { "_id": task_id, "tenant_id": tenant.as_str(), "column_id": from_column },
+                    doc! { "$set": {
+                        "board_id": &to.board_id,
+                        "column_id": &to.column_id,
+                        "status": status.clone(),
+                        "updated_at": chrono::Utc::now().to_rfc3339(),
+                    } },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| {
+                    ApiError::Conflict("the task was moved meanwhile; reload and retry".into())
+                })?;
+            self.enqueue(&mut session, event).await?;
+            Ok(moved)
+        })
+    }
+
+    async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<TaskDoc>> {
+        self.find_in(
+            self.tasks(),
+            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+            doc! { "_id": 1 },
+            0,
+        )
+        .await
+    }
+
+    async fn list_tasks(
+        &self,
+        tenant: &TenantId,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TaskDoc>> {
+        let mut query = doc! { "tenant_id": tenant.as_str() };
+        if let Some(project_id) = &filter.project_id {
+            query.insert("project_id", project_id.as_str());
+        }
+        if let Some(assignee) = &filter.assignee_id {
+            query.insert("assignee_ids", assignee.as_str());
+        }
+        if let Some(status) = filter.status {
+            query.insert("status", status_value(status)?);
+        }
+        if let Some(label) = &filter.label {
+            query.insert("labels", label.as_str());
+        }
+        if let Some(sprint) = &filter.sprint_id {
+            query.insert("sprint_id", sprint.as_str());
+        }
+        let sort = keyset(&mut query, page);
+        self.find_in(self.tasks(), query, sort, page.limit as i64 + 1)
+            .await
+    }
+
+    async fn add_dependency(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        task_id: &str,
+        blocker_id: &str,
+    ) -> PmoResult<TaskDoc> {
+        in_transaction!(self, session, {
+            // Serialises dependency changes of the project: two edges added at once cannot
+            // close a cycle that neither saw.
+            let bumped = self
+                .projects()
+                .update_one(
+                    doc! { "_id": project_id, "tenant_id": tenant.as_str() },
+                    doc! { "$inc": { "rev": 1 } },
+                )
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            if bumped.matched_count == 0 {
+                return Err(ApiError::NotFound("project".into()).into());
+            }
+            let mut cursor = self
+                .db
+                .collection::<Document>(TASKS)
+                .find(doc! {
+                    "tenant_id": tenant.as_str(),
+                    "project_id": project_id,
+                    "blocked_by.0": { "$exists": true },
+                })
+                .projection(doc! { "_id": 1, "blocked_by": 1 })
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            let mut edges: HashMap<String, Vec<String>> = HashMap::new();
+            while let Some(row) = cursor
+                .stream(&mut session)
+                .try_next()
+                .await
+                .map_err(db_err)?
+            {
+                let id = row.get_str("_id").map_err(bson_err)?.to_owned();
+                let blockers = row
+                    .get_array("blocked_by")
+                    .map_err(bson_err)?
+                    .iter()
+                    .filter_map(|b| b.as_str().map(str::to_owned))
+                    .collect();
+                edges.insert(id, blockers);
+            }
+            check_dependency(task_id, blocker_id, &edges)?;
+            self.tasks()
+                .find_one_and_update(
+                    doc! { "_id": task_id, "tenant_id": tenant.as_str(), "project_id": project_id },
+                    doc! {
+                        "$addToSet": { "blocked_by": blocker_id },
+                        "$set": { "updated_at": chrono::Utc::now().to_rfc3339() },
+                    },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
+        })
+    }
+
+    async fn insert_time_entry(
+        &self,
+        tenant: &TenantId,
+        entry: &TimeEntryDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<bool> {
+        in_transaction!(self, session, {
+            let existing = self
+                .time_entries()
+                .find_one(doc! { "_id": &entry.id, "tenant_id": tenant.as_str() })
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            if existing.is_some() {
+                return Ok(false);
+            }
+            match self
+                .time_entries()
+                .insert_one(entry)
+                .session(&mut session)
+                .await
+            {
+                Ok(_) => {}
+                Err(err) if is_duplicate_key(&err) => return Ok(false),
+                Err(err) => return Err(db_err(err)),
+            }
+            self.enqueue(&mut session, event).await?;
+            Ok(true)
+        })
+    }
+
+    async fn time_entry(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TimeEntryDoc>> {
+        self.time_entries()
+            .find_one(doc! { "_id": id, "tenant_id": tenant.as_str() })
+            .await
+            .map_err(db_err)
+    }
+
+    async fn list_time_entries(
+        &self,
+        tenant: &TenantId,
+        filter: &TimeEntryFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TimeEntryDoc>> {
+        let mut query = doc! { "tenant_id": tenant.as_str() };
+        if let Some(user) = &filter.user_id {
+            query.insert("user_id", user.as_str());
+        }
+        if let Some(project) = &filter.project_id {
+            query.insert("project_id", project.as_str());
+        }
+        let sort = keyset(&mut query, page);
+        self.find_in(self.time_entries(), query, sort, page.limit as i64 + 1)
+            .await
+    }
+
+    async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()> {
+        self.outbox()
+            .insert_one(OutboxDoc::new(event)?)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>> {
+        let docs = self
+            .find_in(
+                self.outbox(),
+                doc! { "published_at": null },
+                doc! { "_id": 1 },
+                limit as i64,
+            )
+            .await?;
+        Ok(docs
+            .into_iter()
+            .map(|d| PendingEvent {
+                id: d.id,
+                topic: d.topic,
+                envelope: d.envelope,
+                attempts: d.attempts,
+                next_attempt_at: d.next_attempt_at,
+            })
+            .collect())
+    }
+
+    async fn mark_published(&self, id: &str) -> PmoResult<()> {
+        self.outbox()
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "published_at": chrono::Utc::now().timestamp_millis(), "last_error": null } },
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()> {
+        self.outbox()
+            .update_one(
+                doc! { "_id": id },
+                doc! {
+                    "$inc": { "attempts": 1 },
+                    "$set": { "last_error": error, "next_attempt_at": next_attempt_at },
+                },
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn lease_relay(&self, owner: &str, until_ms: i64, now_ms: i64) -> PmoResult<bool> {
+        let leases = self.db.collection::<Document>(LEASES);
+        let taken = leases
+            .update_one(
+                doc! {
+                    "_id": "outbox-relay",
+                    "$or": [ { "owner": owner }, { "until": { "$lt": now_ms } } ],
+                },
+                doc! { "$set": { "owner": owner, "until": until_ms } },
+            )
+            .await
+            .map_err(db_err)?;
+        if taken.matched_count > 0 {
+            return Ok(true);
+        }
+        // No lease document yet, or another relay holds it.
+        match leases
+            .insert_one(doc! { "_id": "outbox-relay", "owner": owner, "until": until_ms })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) if is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(db_err(err)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("mongodb: {e}"))
+    }
+}

@@ -1,0 +1,502 @@
+//! The PMO subgraph through its real HTTP surface, on real MongoDB (SecantusDB), Redis and Kafka.
+//! Every test asserts exact data, status codes and `extensions.code` (plus `extensions.reason`
+//! for the domain rules).
+
+use erp_tests::pmo::PmoApp;
+use erp_tests::{error_codes, TestIssuer};
+use serde_json::{json, Value};
+
+const MANAGER: &[&str] = &["project:read", "project:write", "task:start", "task:log"];
+const READER: &[&str] = &["project:read"];
+
+fn tenant() -> String {
+    format!("tnt_{}", uuid::Uuid::new_v4().simple())
+}
+
+fn reason(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["reason"]
+        .as_str()
+        .unwrap_or("")
+}
+
+async fn ok(app: &PmoApp, token: &str, query: &str, variables: Value) -> Value {
+    let (status, body) = app.graphql(token, query, variables).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"].clone()
+}
+
+/// A project with a board: Todo (no limit), Doing (WIP 1), Done. Returns (project, board, columns).
+async fn project_with_board(app: &PmoApp, token: &str) -> (String, String, Vec<String>) {
+    let data = ok(
+        app,
+        token,
+        r#"mutation { createProject(input: { name: " Website ", client: "Acme", budget: "12500.5", currency: "eur", billable: true }) { id name client billable budget { amount currency } members { userId role } } }"#,
+        json!({}),
+    )
+    .await;
+    let project = &data["createProject"];
+    let project_id = project["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        *project,
+        json!({
+            "id": project_id,
+            "name": "Website",
+            "client": "Acme",
+            "billable": true,
+            "budget": { "amount": "12500.50", "currency": "EUR" },
+            "members": [{ "userId": "usr_pm", "role": "OWNER" }]
+        })
+    );
+    let data = ok(
+        app,
+        token,
+        r#"mutation($p: ID!) { createBoard(projectId: $p, name: "Sprint board", columns: [
+            { name: "Todo", status: TODO },
+            { name: "Doing", status: IN_PROGRESS, wipLimit: 1 },
+            { name: "Done", status: DONE }
+        ]) { id name columns { id name status wipLimit } } }"#,
+        json!({ "p": project_id }),
+    )
+    .await;
+    let board = &data["createBoard"];
+    let columns: Vec<String> = board["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        board["columns"],
+        json!([
+            { "id": columns[0], "name": "Todo", "status": "TODO", "wipLimit": null },
+            { "id": columns[1], "name": "Doing", "status": "IN_PROGRESS", "wipLimit": 1 },
+            { "id": columns[2], "name": "Done", "status": "DONE", "wipLimit": null },
+        ])
+    );
+    (
+        project_id,
+        board["id"].as_str().unwrap().to_owned(),
+        columns,
+    )
+}
+
+const CREATE_TASK: &str = r#"mutation($input: CreateTaskInput!) { createTask(input: $input) { id title status columnId labels estimateMinutes assignees { id } blockedBy { id } } }"#;
+
+async fn task(app: &PmoApp, token: &str, input: Value) -> String {
+    let data = ok(app, token, CREATE_TASK, json!({ "input": input })).await;
+    data["createTask"]["id"].as_str().unwrap().to_owned()
+}
+
+const MOVE: &str = r#"mutation($t: ID!, $b: ID!, $c: ID!) { moveTask(taskId: $t, boardId: $b, columnId: $c) { id status columnId } }"#;
+
+#[tokio::test]
+async fn wip_limit_is_enforced_on_moves_and_filters_find_tasks() {
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn(&issuer).await;
+    let t = tenant();
+    let pm = issuer.token(&t, "usr_pm", MANAGER);
+    let (project, board, columns) = project_with_board(&app, &pm).await;
+
+    let data = ok(
+        &app,
+        &pm,
+        CREATE_TASK,
+        json!({ "input": { "projectId": project, "boardId": board, "columnId": columns[0],
+            "title": "Landing page", "labels": ["UX", "ux", "web"], "estimateMinutes": 90,
+            "assigneeIds": ["emp_1"] } }),
+    )
+    .await;
+    let first = data["createTask"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createTask"],
+        json!({ "id": first, "title": "Landing page", "status": "TODO", "columnId": columns[0],
+            "labels": ["ux", "web"], "estimateMinutes": 90, "assignees": [{ "id": "emp_1" }], "blockedBy": [] })
+    );
+    let second = task(
+        &app,
+        &pm,
+        json!({ "projectId": project, "title": "Pricing page", "labels": ["web"], "assigneeIds": ["emp_2"] }),
+    )
+    .await;
+
+    let data = ok(
+        &app,
+        &pm,
+        MOVE,
+        json!({ "t": first, "b": board, "c": columns[1] }),
+    )
+    .await;
+    assert_eq!(
+        data["moveTask"],
+        json!({ "id": first, "status": "IN_PROGRESS", "columnId": columns[1] })
+    );
+
+    // Doing holds its limit of 1: the second task is refused, and stays where it was.
+    let (status, body) = app
+        .graphql(
+            &pm,
+            MOVE,
+            json!({ "t": second, "b": board, "c": columns[1] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), vec!["CONFLICT"], "{body}");
+    assert_eq!(reason(&body), "WIP_LIMIT_EXCEEDED");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "the column `Doing` already holds its WIP limit of 1 task(s)"
+    );
+    assert_eq!(body["data"]["moveTask"], Value::Null);
+    let data = ok(
+        &app,
+        &pm,
+        "query($id: ID!) { task(id: $id) { status columnId } }",
+        json!({ "id": second }),
+    )
+    .await;
+    assert_eq!(data["task"], json!({ "status": "TODO", "columnId": null }));
+
+    // Creating a task straight into the full column is refused the same way.
+    let (_, body) = app
+        .graphql(
+            &pm,
+            CREATE_TASK,
+            json!({ "input": { "projectId": project, "boardId": board, "columnId": columns[1], "title": "Third" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), vec!["CONFLICT"], "{body}");
+    assert_eq!(reason(&body), "WIP_LIMIT_EXCEEDED");
+
+    // Once the first is done, the second fits.
+    ok(
+        &app,
+        &pm,
+        MOVE,
+        json!({ "t": first, "b": board, "c": columns[2] }),
+    )
+    .await;
+    ok(
+        &app,
+        &pm,
+        MOVE,
+        json!({ "t": second, "b": board, "c": columns[1] }),
+    )
+    .await;
+
+    // Filters: label, assignee, status; Relay pagination.
+    let list = r#"query($f: TaskFilterInput, $after: String) { tasks(filter: $f, first: 1, after: $after) { edges { node { title } } pageInfo { hasNextPage endCursor } } }"#;
+    let data = ok(
+        &app,
+        &pm,
+        list,
+        json!({ "f": { "projectId": project, "label": "WEB" } }),
+    )
+    .await;
+    assert_eq!(
+        data["tasks"]["edges"],
+        json!([{ "node": { "title": "Landing page" } }])
+    );
+    assert_eq!(data["tasks"]["pageInfo"]["hasNextPage"], true);
+    let cursor = data["tasks"]["pageInfo"]["endCursor"].clone();
+    let data = ok(
+        &app,
+        &pm,
+        list,
+        json!({ "f": { "projectId": project, "label": "web" }, "after": cursor }),
+    )
+    .await;
+    assert_eq!(
+        data["tasks"]["edges"],
+        json!([{ "node": { "title": "Pricing page" } }])
+    );
+    assert_eq!(data["tasks"]["pageInfo"]["hasNextPage"], false);
+    let data = ok(
+        &app,
+        &pm,
+        list,
+        json!({ "f": { "projectId": project, "assigneeId": "emp_2" } }),
+    )
+    .await;
+    assert_eq!(
+        data["tasks"]["edges"],
+        json!([{ "node": { "title": "Pricing page" } }])
+    );
+    let data = ok(
+        &app,
+        &pm,
+        list,
+        json!({ "f": { "projectId": project, "status": "DONE" } }),
+    )
+    .await;
+    assert_eq!(
+        data["tasks"]["edges"],
+        json!([{ "node": { "title": "Landing page" } }])
+    );
+
+    // Bad inputs.
+    let (_, body) = app
+        .graphql(
+            &pm,
+            r#"mutation($p: ID!) { createBoard(projectId: $p, name: "B", columns: [{ name: "X", status: TODO, wipLimit: 0 }]) { id } }"#,
+            json!({ "p": project }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "columns.wipLimit");
+    let (_, body) = app
+        .graphql(
+            &pm,
+            MOVE,
+            json!({ "t": second, "b": board, "c": "no-such-column" }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "columnId");
+}
+
+#[tokio::test]
+async fn dependency_cycles_are_refused() {
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn(&issuer).await;
+    let t = tenant();
+    let pm = issuer.token(&t, "usr_pm", MANAGER);
+    let (project, _, _) = project_with_board(&app, &pm).await;
+    let a = task(&app, &pm, json!({ "projectId": project, "title": "A" })).await;
+    let b = task(&app, &pm, json!({ "projectId": project, "title": "B" })).await;
+    let c = task(&app, &pm, json!({ "projectId": project, "title": "C" })).await;
+    let depend = r#"mutation($t: ID!, $b: ID!) { addTaskDependency(taskId: $t, blockedById: $b) { title blockedBy { title } } }"#;
+
+    let data = ok(&app, &pm, depend, json!({ "t": a, "b": b })).await;
+    assert_eq!(
+        data["addTaskDependency"],
+        json!({ "title": "A", "blockedBy": [{ "title": "B" }] })
+    );
+    ok(&app, &pm, depend, json!({ "t": b, "b": c })).await;
+
+    // C blocked by A would close A -> B -> C -> A.
+    let (status, body) = app.graphql(&pm, depend, json!({ "t": c, "b": a })).await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{body}");
+    assert_eq!(reason(&body), "DEPENDENCY_CYCLE");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "blockedById");
+    let (_, body) = app.graphql(&pm, depend, json!({ "t": a, "b": a })).await;
+    assert_eq!(reason(&body), "DEPENDENCY_CYCLE");
+
+    // Nothing was written by the refused edge.
+    let data = ok(
+        &app,
+        &pm,
+        "query($id: ID!) { task(id: $id) { blockedBy { id } } }",
+        json!({ "id": c }),
+    )
+    .await;
+    assert_eq!(data["task"]["blockedBy"], json!([]));
+}
+
+#[tokio::test]
+async fn tenants_and_project_roles_are_isolated() {
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn(&issuer).await;
+    let (t1, t2) = (tenant(), tenant());
+    let pm = issuer.token(&t1, "usr_pm", MANAGER);
+    let (project, board, columns) = project_with_board(&app, &pm).await;
+    let a = task(&app, &pm, json!({ "projectId": project, "title": "A" })).await;
+
+    // Another tenant's manager: the task does not exist for them.
+    let other = issuer.token(&t2, "usr_pm", MANAGER);
+    let (status, body) = app
+        .graphql(&other, MOVE, json!({ "t": a, "b": board, "c": columns[1] }))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), vec!["NOT_FOUND"], "{body}");
+    let (_, body) = app
+        .graphql(
+            &other,
+            "query($id: ID!) { task(id: $id) { id } project(id: $id) { id } }",
+            json!({ "id": a }),
+        )
+        .await;
+    assert_eq!(body["data"], json!({ "task": null, "project": null }));
+
+    // Same tenant, not a member of the project: FORBIDDEN; a reader cannot write at all and
+    // does not see the budget.
+    let stranger = issuer.token(&t1, "usr_x", MANAGER);
+    let (_, body) = app
+        .graphql(
+            &stranger,
+            MOVE,
+            json!({ "t": a, "b": board, "c": columns[1] }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{body}");
+    let reader = issuer.token(&t1, "usr_r", READER);
+    let (_, body) = app
+        .graphql(
+            &reader,
+            MOVE,
+            json!({ "t": a, "b": board, "c": columns[1] }),
+        )
+        .await;
+    assert_eq!(
+        error_codes(&body),
+        vec!["UNAUTHORIZED_FIELD_OR_TYPE"],
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["path"], json!(["moveTask"]));
+    let (_, body) = app
+        .graphql(
+            &reader,
+            "query($id: ID!) { project(id: $id) { name budget { amount } } }",
+            json!({ "id": project }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["project"],
+        json!({ "name": "Website", "budget": null })
+    );
+    assert_eq!(error_codes(&body), vec!["UNAUTHORIZED_FIELD_OR_TYPE"]);
+    assert_eq!(body["errors"][0]["path"], json!(["project", "budget"]));
+
+    // A contributor added by the owner may move tasks.
+    ok(
+        &app,
+        &pm,
+        r#"mutation($p: ID!) { setProjectMember(projectId: $p, userId: "usr_x", employeeId: "emp_x", role: CONTRIBUTOR) { members { userId role employee { id } } } }"#,
+        json!({ "p": project }),
+    )
+    .await;
+    ok(
+        &app,
+        &stranger,
+        MOVE,
+        json!({ "t": a, "b": board, "c": columns[1] }),
+    )
+    .await;
+}
+
+const START: &str = r#"mutation($t: ID!) { startTimer(taskId: $t) { id userId state startedAt elapsedSeconds task { title } } }"#;
+const MY_TIMER: &str = "{ myTimer { id state startedAt task { title } } }";
+
+#[tokio::test]
+async fn timers_one_per_person_own_only_and_stop_into_entries() {
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn(&issuer).await;
+    let t = tenant();
+    let pm = issuer.token(&t, "usr_pm", MANAGER);
+    let (project, _, _) = project_with_board(&app, &pm).await;
+    let a = task(&app, &pm, json!({ "projectId": project, "title": "A" })).await;
+    let b = task(&app, &pm, json!({ "projectId": project, "title": "B" })).await;
+
+    let before = chrono::Utc::now();
+    let data = ok(&app, &pm, START, json!({ "t": a })).await;
+    let timer = &data["startTimer"];
+    assert_eq!(timer["userId"], "usr_pm");
+    assert_eq!(timer["state"], "RUNNING");
+    assert_eq!(timer["elapsedSeconds"], 0);
+    assert_eq!(timer["task"], json!({ "title": "A" }));
+    let started: chrono::DateTime<chrono::Utc> =
+        timer["startedAt"].as_str().unwrap().parse().unwrap();
+    assert!(started >= before - chrono::Duration::seconds(1) && started <= chrono::Utc::now());
+
+    // A second timer for the same person: CONFLICT.
+    let (status, body) = app.graphql(&pm, START, json!({ "t": b })).await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), vec!["CONFLICT"], "{body}");
+    assert_eq!(reason(&body), "TIMER_ALREADY_RUNNING");
+
+    // Someone else's timer cannot be stopped.
+    let colleague = issuer.token(&t, "usr_dev", MANAGER);
+    let (_, body) = app
+        .graphql(
+            &colleague,
+            r#"mutation { stopTimer(userId: "usr_pm") { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "you can only stop your own timer"
+    );
+    let (_, body) = app
+        .graphql(&colleague, "mutation { stopTimer { id } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&body), vec!["NOT_FOUND"], "{body}");
+
+    // Pause / resume, with their state rules.
+    let data = ok(&app, &pm, "mutation { pauseTimer { state } }", json!({})).await;
+    assert_eq!(data["pauseTimer"]["state"], "PAUSED");
+    let (_, body) = app
+        .graphql(&pm, "mutation { pauseTimer { state } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&body), vec!["CONFLICT"]);
+    assert_eq!(reason(&body), "TIMER_STATE");
+    let data = ok(&app, &pm, "mutation { resumeTimer { state } }", json!({})).await;
+    assert_eq!(data["resumeTimer"]["state"], "RUNNING");
+
+    let data = ok(
+        &app,
+        &pm,
+        "mutation { stopTimer { id userId billable durationSeconds startedAt task { title } } }",
+        json!({}),
+    )
+    .await;
+    let entry = &data["stopTimer"];
+    assert_eq!(entry["id"], timer["id"]);
+    assert_eq!(entry["userId"], "usr_pm");
+    assert_eq!(entry["billable"], true);
+    assert_eq!(entry["startedAt"], timer["startedAt"]);
+    assert_eq!(entry["task"], json!({ "title": "A" }));
+    assert!(entry["durationSeconds"].as_i64().unwrap() < 60);
+    let data = ok(&app, &pm, MY_TIMER, json!({})).await;
+    assert_eq!(data["myTimer"], Value::Null);
+
+    let data = ok(
+        &app,
+        &pm,
+        "{ timeEntries { edges { node { id task { title } } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        data["timeEntries"]["edges"],
+        json!([{ "node": { "id": timer["id"], "task": { "title": "A" } } }])
+    );
+    let (_, body) = app
+        .graphql(
+            &colleague,
+            r#"{ timeEntries(filter: { userId: "usr_pm" }) { edges { node { id } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{body}");
+
+    // Free again: a new timer starts.
+    ok(&app, &pm, START, json!({ "t": b })).await;
+}
+
+#[tokio::test]
+async fn a_running_timer_survives_a_restart_of_the_service() {
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn(&issuer).await;
+    let t = tenant();
+    let pm = issuer.token(&t, "usr_pm", MANAGER);
+    let (project, _, _) = project_with_board(&app, &pm).await;
+    let a = task(&app, &pm, json!({ "projectId": project, "title": "A" })).await;
+    let data = ok(&app, &pm, START, json!({ "t": a })).await;
+    let timer = data["startTimer"].clone();
+
+    let old_addr = app.addr;
+    let app = app.respawn(&issuer).await;
+    assert_ne!(app.addr, old_addr);
+    let data = ok(&app, &pm, MY_TIMER, json!({})).await;
+    assert_eq!(
+        data["myTimer"],
+        json!({ "id": timer["id"], "state": "RUNNING", "startedAt": timer["startedAt"], "task": { "title": "A" } })
+    );
+    let (_, body) = app.graphql(&pm, START, json!({ "t": a })).await;
+    assert_eq!(reason(&body), "TIMER_ALREADY_RUNNING");
+    let data = ok(&app, &pm, "mutation { stopTimer { id } }", json!({})).await;
+    assert_eq!(data["stopTimer"]["id"], timer["id"]);
+}
