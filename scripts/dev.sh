@@ -34,13 +34,22 @@ DATABASE_URL="sqlite://$STATE/identity.db?mode=rwc" ERP_BIND=127.0.0.1:4001 "$BI
 wait_http identity http://127.0.0.1:4001/ready
 DATABASE_URL="sqlite://$STATE/employee.db?mode=rwc" ERP_BIND=127.0.0.1:4002 "$BIN/erp-employee" & pids+=($!)
 wait_http employee http://127.0.0.1:4002/ready
+# TLS 1.3 with a generated development certificate (written to .erp/dev-cert.pem so clients can
+# trust it), unless ERP_ROUTER_PLAIN_HTTP=true asks for plain HTTP on loopback.
+export ERP_TLS_DEV_CERT_OUT="${ERP_TLS_DEV_CERT_OUT:-$STATE/dev-cert.pem}"
 "$BIN/erp-router" & pids+=($!)
-sleep 2
+if [[ "${ERP_ROUTER_PLAIN_HTTP:-}" == "true" ]]; then SCHEME=http; else SCHEME=https; fi
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null --cacert "$ERP_TLS_DEV_CERT_OUT" "$SCHEME://127.0.0.1:4000/health" 2>/dev/null && break
+  curl -fsS -o /dev/null "$SCHEME://127.0.0.1:4000/health" 2>/dev/null && break
+  sleep 0.2
+done
 
 cat >&2 <<MSG
 
 ERP is running (embedded defaults):
-  GraphQL (router):  http://127.0.0.1:4000/graphql   (GraphiQL in a browser at the same URL)
+  GraphQL (router):  $SCHEME://127.0.0.1:4000/graphql   (GraphiQL in a browser at the same URL;
+                     the development certificate is $ERP_TLS_DEV_CERT_OUT: curl --cacert it)
   identity:          http://127.0.0.1:4001/graphql   OIDC: http://127.0.0.1:4001/.well-known/openid-configuration
   employee:          http://127.0.0.1:4002/graphql
 

@@ -47,6 +47,12 @@ fn main() -> Result<(), ServeError> {
 #[hive_router::main]
 async fn run() -> Result<(), ServeError> {
     init_rustls_crypto_provider();
+    // hive-router enables jsonwebtoken's `rust_crypto` feature and our subgraphs its `aws_lc_rs`
+    // one; when a workspace build unifies both, jsonwebtoken refuses to pick and panics at the
+    // first token. Choose explicitly (RS256 verification is the same either way).
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+    );
     serve(
         PluginRegistry::new()
             .register::<EdgeGuardPlugin>()
