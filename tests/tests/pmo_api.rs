@@ -499,4 +499,13 @@ async fn a_running_timer_survives_a_restart_of_the_service() {
     assert_eq!(reason(&body), "TIMER_ALREADY_RUNNING");
     let data = ok(&app, &pm, "mutation { stopTimer { id } }", json!({})).await;
     assert_eq!(data["stopTimer"]["id"], timer["id"]);
+
+    // The relay of the new process publishes every recorded event (project, board-less tasks,
+    // timer started and stopped) to Kafka and marks them published.
+    let drained = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let pending = app.pmo.store.pending_events(100).await.ok()?;
+        pending.is_empty().then_some(())
+    })
+    .await;
+    assert!(drained.is_some(), "the pmo_outbox was not drained");
 }
