@@ -6,6 +6,11 @@
 //!   callers can log in), hive-router treats a bad, expired or foreign token as no token at all.
 //!   Here a request that carries a bearer token the router did not accept is refused with 401,
 //!   `WWW-Authenticate: Bearer error="invalid_token"` and `UNAUTHENTICATED`.
+//! - **Origin of WebSocket upgrades**: browsers do not apply CORS to WebSockets, so a page on any
+//!   site could open a subscription with the user's ambient credentials (cross-site WebSocket
+//!   hijacking). An upgrade whose `Origin` is not in `websocket_origins` (the CORS allowlist) is
+//!   refused with 403 `FORBIDDEN_ORIGIN` before the handshake; an upgrade without `Origin` (not a
+//!   browser) is let through.
 //! - **`path` on denied fields**: hive-router's filter mode reports a denied field as
 //!   `UNAUTHORIZED_FIELD_OR_TYPE` with `extensions.affectedPath: "employee.personalEmail"` but no
 //!   GraphQL `path`; the error gets `path: ["employee", "personalEmail"]` here (the same shape the
@@ -15,6 +20,7 @@
 use hive_router::executor::execution::client_request_details::JwtRequestDetails;
 use hive_router::executor::response::graphql_error::{GraphQLErrorPath, GraphQLErrorPathSegment};
 use hive_router::http::StatusCode;
+use hive_router::ntex::http::{Response, StatusCode as NtexStatusCode};
 use hive_router::plugins::hooks::on_graphql_analysis::{
     OnGraphqlAnalysisHookPayload, OnGraphqlAnalysisHookResult,
 };
@@ -25,7 +31,7 @@ use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
 use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
-use hive_router::plugins::plugin_trait::RouterPlugin;
+use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
 use serde::Deserialize;
 
 use crate::rate_limit::root_field_coordinates;
@@ -34,6 +40,7 @@ use crate::{add_response_header, apply_response_headers_on_end, edge_error};
 pub const MAX_ROOT_FIELDS_EXCEEDED: &str = "MAX_ROOT_FIELDS_EXCEEDED";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub const UNAUTHORIZED_FIELD_OR_TYPE: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
+pub const FORBIDDEN_ORIGIN: &str = "FORBIDDEN_ORIGIN";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +49,9 @@ pub struct EdgeGuardConfig {
     pub max_root_fields: usize,
     #[serde(default = "default_true")]
     pub reject_invalid_tokens: bool,
+    /// Origins (`scheme://host[:port]`) allowed to open a WebSocket; none by default.
+    #[serde(default)]
+    pub websocket_origins: Vec<String>,
 }
 
 fn default_max_root_fields() -> usize {
@@ -56,6 +66,22 @@ pub struct EdgeGuardPlugin {
     config: EdgeGuardConfig,
     /// Whether hive-router verifies JWTs at all (without it every caller is anonymous).
     jwt_enabled: bool,
+}
+
+/// `https://App.example.com/` -> `https://app.example.com` (origins compare case-insensitively,
+/// without a trailing slash).
+fn normalise_origin(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// Whether a WebSocket upgrade with this `Origin` header may proceed: no header (not a browser)
+/// or one of `allowed`.
+pub fn websocket_origin_allowed(origin: Option<&str>, allowed: &[String]) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    let origin = normalise_origin(origin);
+    allowed.iter().any(|a| normalise_origin(a) == origin)
 }
 
 /// Whether the request carries a bearer token (the lookup location configured in `jwt`).
@@ -110,7 +136,28 @@ impl RouterPlugin for EdgeGuardPlugin {
         &'req self,
         payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
-        Box::pin(async move { apply_response_headers_on_end(payload) })
+        Box::pin(async move {
+            let headers = payload.router_http_request.headers();
+            let is_upgrade = headers
+                .get("upgrade")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+            if is_upgrade {
+                let origin = headers.get("origin").map(|v| v.to_str().unwrap_or("?"));
+                if !websocket_origin_allowed(origin, &self.config.websocket_origins) {
+                    tracing::info!(origin, "WebSocket upgrade refused: origin not allowed");
+                    let body = serde_json::json!({ "errors": [{
+                        "message": "This origin may not open a WebSocket",
+                        "extensions": { "code": FORBIDDEN_ORIGIN }
+                    }]});
+                    let response = Response::build(NtexStatusCode::FORBIDDEN)
+                        .content_type("application/json")
+                        .body(body.to_string());
+                    return payload.end_with_response(response);
+                }
+            }
+            apply_response_headers_on_end(payload)
+        })
     }
 
     fn on_graphql_error<'req>(
@@ -209,5 +256,30 @@ mod tests {
         let config: EdgeGuardConfig = serde_json::from_value(serde_json::json!({})).unwrap();
         assert_eq!(config.max_root_fields, 20);
         assert!(config.reject_invalid_tokens);
+        assert!(config.websocket_origins.is_empty());
+    }
+
+    #[test]
+    fn websocket_origins_are_an_allowlist() {
+        let allowed = vec!["https://app.example.com".to_owned()];
+        assert!(websocket_origin_allowed(
+            Some("https://app.example.com"),
+            &allowed
+        ));
+        assert!(websocket_origin_allowed(
+            Some("HTTPS://App.Example.com/"),
+            &allowed
+        ));
+        assert!(!websocket_origin_allowed(
+            Some("https://evil.example"),
+            &allowed
+        ));
+        assert!(!websocket_origin_allowed(
+            Some("http://app.example.com"),
+            &allowed
+        ));
+        assert!(!websocket_origin_allowed(Some("null"), &allowed));
+        assert!(websocket_origin_allowed(None, &allowed));
+        assert!(!websocket_origin_allowed(Some("https://app.example.com"), &[]));
     }
 }

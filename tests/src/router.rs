@@ -444,3 +444,202 @@ impl StartedRouter {
         (status, log)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A minimal graphql-transport-ws client (RFC 6455 framing over reqwest's HTTP/1.1 upgrade, so
+// the same client speaks WS and WSS with the router's certificate).
+
+/// What a WebSocket handshake or read gave.
+#[derive(Debug, PartialEq)]
+pub enum WsEvent {
+    /// A text message, parsed as JSON when it is JSON.
+    Message(Value),
+    /// A close frame: (code, reason).
+    Closed(u16, String),
+    /// The connection ended without a close frame.
+    Ended,
+    /// Nothing arrived in time.
+    Timeout,
+}
+
+pub struct WsClient {
+    stream: reqwest::Upgraded,
+    buffer: Vec<u8>,
+}
+
+/// Why a WebSocket could not be opened: the HTTP status and body of the refusal.
+#[derive(Debug)]
+pub struct WsRefused {
+    pub status: u16,
+    pub body: String,
+}
+
+impl RouterProcess {
+    /// Opens a graphql-transport-ws WebSocket on /graphql (WSS when the router serves TLS).
+    pub async fn websocket(&self, origin: Option<&str>) -> Result<WsClient, WsRefused> {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
+        let client = match &self.cert_pem {
+            Some(pem) => tls_client(pem, None, None),
+            None => reqwest::Client::builder().http1_only().build().unwrap(),
+        };
+        let mut request = client
+            .get(self.url("/graphql"))
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", key)
+            .header("sec-websocket-protocol", "graphql-transport-ws");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        if status != 101 {
+            return Err(WsRefused {
+                status,
+                body: response.text().await.unwrap_or_default(),
+            });
+        }
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some("graphql-transport-ws")
+        );
+        Ok(WsClient {
+            stream: response.upgrade().await.unwrap(),
+            buffer: Vec::new(),
+        })
+    }
+}
+
+impl WsClient {
+    /// Sends a masked text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_frame(0x1, text.as_bytes()).await;
+    }
+
+    pub async fn send_json(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= u16::MAX as usize => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask: [u8; 4] = uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap();
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        // A peer that already closed makes this fail; reads report what happened.
+        let _ = self.stream.write_all(&frame).await;
+        let _ = self.stream.flush().await;
+    }
+
+    /// The next message or close (pings are answered, pongs skipped), waiting at most `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> WsEvent {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut message = Vec::new();
+        loop {
+            let Some((fin, opcode, payload)) =
+                (match tokio::time::timeout_at(deadline, self.read_frame()).await {
+                    Ok(frame) => frame,
+                    Err(_) => return WsEvent::Timeout,
+                })
+            else {
+                return WsEvent::Ended;
+            };
+            match opcode {
+                0x8 => {
+                    let code = payload
+                        .get(..2)
+                        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                        .unwrap_or(1005);
+                    let reason = String::from_utf8_lossy(payload.get(2..).unwrap_or(&[]));
+                    return WsEvent::Closed(code, reason.into_owned());
+                }
+                0x9 => self.send_frame(0xA, &payload).await,
+                0xA => {}
+                _ => {
+                    message.extend_from_slice(&payload);
+                    if fin {
+                        let text = String::from_utf8_lossy(&message).into_owned();
+                        return WsEvent::Message(
+                            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Messages until the server closes; returns them and the close.
+    pub async fn until_closed(&mut self, timeout: Duration) -> (Vec<Value>, WsEvent) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut messages = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                WsEvent::Message(message) => messages.push(message),
+                other => return (messages, other),
+            }
+        }
+    }
+
+    async fn fill(&mut self, wanted: usize) -> bool {
+        use tokio::io::AsyncReadExt;
+        while self.buffer.len() < wanted {
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    }
+
+    /// (fin, opcode, payload) of the next server frame (unmasked), or None at the end.
+    async fn read_frame(&mut self) -> Option<(bool, u8, Vec<u8>)> {
+        if !self.fill(2).await {
+            return None;
+        }
+        let fin = self.buffer[0] & 0x80 != 0;
+        let opcode = self.buffer[0] & 0x0F;
+        let (length, header) = match self.buffer[1] & 0x7F {
+            126 => {
+                if !self.fill(4).await {
+                    return None;
+                }
+                (
+                    u16::from_be_bytes([self.buffer[2], self.buffer[3]]) as usize,
+                    4,
+                )
+            }
+            127 => {
+                if !self.fill(10).await {
+                    return None;
+                }
+                let bytes: [u8; 8] = self.buffer[2..10].try_into().unwrap();
+                (u64::from_be_bytes(bytes) as usize, 10)
+            }
+            n => (n as usize, 2),
+        };
+        if !self.fill(header + length).await {
+            return None;
+        }
+        let payload = self.buffer[header..header + length].to_vec();
+        self.buffer.drain(..header + length);
+        Some((fin, opcode, payload))
+    }
+}
