@@ -280,6 +280,9 @@ mod tests {
         ));
         assert!(!websocket_origin_allowed(Some("null"), &allowed));
         assert!(websocket_origin_allowed(None, &allowed));
-        assert!(!websocket_origin_allowed(Some("https://app.example.com"), &[]));
+        assert!(!websocket_origin_allowed(
+            Some("https://app.example.com"),
+            &[]
+        ));
     }
 }
