@@ -136,6 +136,117 @@ pub fn tls_client(
     builder.build().unwrap()
 }
 
+/// `text` with `insertion` after `anchor`, which must occur exactly once.
+fn insert_after_once(text: &str, anchor: &str, insertion: &str) -> String {
+    assert_eq!(
+        text.matches(anchor).count(),
+        1,
+        "{anchor:?} in the router configuration"
+    );
+    text.replacen(anchor, &format!("{anchor}{insertion}"), 1)
+}
+
+/// An external OIDC issuer: `oauth2-mock-server` (npm, pinned in router/test-idp), run with its
+/// CLI on a free loopback port. Its issuer says `http://localhost:<port>`; it signs RS256 tokens
+/// with a key generated at start, published at `/jwks`.
+pub struct MockIdp {
+    child: Child,
+    pub issuer: String,
+    pub jwks_url: String,
+    token_url: String,
+    http: reqwest::Client,
+}
+
+/// `router/test-idp/node_modules/.bin/oauth2-mock-server`, installed (`npm ci`) once per test
+/// process when missing.
+fn mock_idp_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let dir = repo_root().join("router/test-idp");
+            let binary = dir.join("node_modules/.bin/oauth2-mock-server");
+            if !binary.is_file() {
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(&dir)
+                    .status()
+                    .expect("npm (Node >= 18) is needed for the mock OIDC issuer");
+                assert!(status.success(), "npm ci in router/test-idp failed");
+            }
+            binary
+        })
+        .clone()
+}
+
+impl MockIdp {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(mock_idp_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start oauth2-mock-server");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let discovery_url = format!("{base}/.well-known/openid-configuration");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let discovery: Value = loop {
+            if let Ok(response) = http.get(&discovery_url).send().await {
+                if response.status().is_success() {
+                    break response.json().await.unwrap();
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "oauth2-mock-server did not answer on {discovery_url}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let issuer = discovery["issuer"].as_str().unwrap().to_owned();
+        // Its documents name `localhost`; it listens on 127.0.0.1 only.
+        let on_loopback = |url: &str| url.replace("//localhost:", "//127.0.0.1:");
+        Self {
+            child,
+            jwks_url: on_loopback(discovery["jwks_uri"].as_str().unwrap()),
+            token_url: on_loopback(discovery["token_endpoint"].as_str().unwrap()),
+            issuer,
+            http,
+        }
+    }
+
+    /// A client-credentials access token for `audience` with `scope` (space-separated).
+    pub async fn token(&self, audience: &str, scope: &str) -> String {
+        let response: Value = self
+            .http
+            .post(&self.token_url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "erp-reporting"),
+                ("client_secret", "unused"),
+                ("aud", audience),
+                ("scope", scope),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{response}"))
+            .to_owned()
+    }
+}
+
+impl Drop for MockIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// What a spawned router talks to.
 pub struct RouterOptions {
     pub jwks_url: String,
@@ -150,19 +261,34 @@ pub struct RouterOptions {
     pub transport: Transport,
     /// The address the router binds (`HOST`).
     pub host: String,
+    /// More trusted issuers: (issuer, JWKS URL), added to `jwt.issuers` and
+    /// `jwt.jwks_providers` of the configuration file, as an operator adds an external IdP.
+    pub extra_issuers: Vec<(String, String)>,
 }
 
 impl RouterOptions {
     pub fn new(issuer: &TestIssuer, employee_url: String) -> Self {
+        Self::with_jwks(issuer.jwks_url.clone(), employee_url)
+    }
+
+    /// Options for any JWKS (e.g. the identity service's; set `ERP_JWT_ISSUER` with [`Self::env`]).
+    pub fn with_jwks(jwks_url: String, employee_url: String) -> Self {
         Self {
-            jwks_url: issuer.jwks_url.clone(),
+            jwks_url,
             employee_url,
             redis_url: std::env::var("REDIS_URL").ok(),
             key_prefix: format!("erp:rl:test:{}", uuid::Uuid::new_v4().simple()),
             env: vec![],
             transport: Transport::Plain,
             host: "127.0.0.1".into(),
+            extra_issuers: vec![],
         }
+    }
+
+    /// Trusts another issuer beside the first one (see [`RouterOptions::extra_issuers`]).
+    pub fn trust_issuer(mut self, issuer: &str, jwks_url: &str) -> Self {
+        self.extra_issuers.push((issuer.into(), jwks_url.into()));
+        self
     }
 
     pub fn transport(mut self, transport: Transport) -> Self {
@@ -259,12 +385,18 @@ impl RouterProcess {
         let checked_in =
             std::fs::read_to_string(repo_root().join("router/router.config.yaml")).unwrap();
         assert_eq!(checked_in.matches("port: 9464").count(), 1);
+        let mut config_text = checked_in.replace("port: 9464", &format!("port: {metrics_port}"));
+        for (issuer, jwks_url) in &options.extra_issuers {
+            config_text =
+                insert_after_once(&config_text, "  issuers:\n", &format!("    - {issuer}\n"));
+            config_text = insert_after_once(
+                &config_text,
+                "  jwks_providers:\n",
+                &format!("    - source: remote\n      url: {jwks_url}\n      prefetch: true\n"),
+            );
+        }
         let config = std::env::temp_dir().join(format!("erp-router-{port}.config.yaml"));
-        std::fs::write(
-            &config,
-            checked_in.replace("port: 9464", &format!("port: {metrics_port}")),
-        )
-        .unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let mut command = Command::new(binary);
         command
             .current_dir(repo_root())
