@@ -174,6 +174,9 @@ fn decode_sealed(stored: &str) -> ApiResult<(i32, Vec<u8>)> {
     Ok((version, sealed))
 }
 
+/// Unwrapped keys by (tenant, purpose, version).
+type KeyCache = HashMap<(String, &'static str, i32), Arc<Zeroizing<Vec<u8>>>>;
+
 /// Encrypts and decrypts a domain's sensitive fields.
 #[derive(Clone)]
 pub struct FieldCipher {
@@ -181,7 +184,7 @@ pub struct FieldCipher {
     table: String,
     kek: Arc<dyn KeyEncryptionKey>,
     /// Unwrapped keys by (tenant, purpose, version); the newest data version seals.
-    keys: Arc<RwLock<HashMap<(String, &'static str, i32), Arc<Zeroizing<Vec<u8>>>>>>,
+    keys: Arc<RwLock<KeyCache>>,
 }
 
 impl FieldCipher {

@@ -35,7 +35,7 @@ impl EmployeeStore {
         name: &str,
         fence: Geofence,
     ) -> ApiResult<location::Model> {
-        Ok(location::ActiveModel {
+        location::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             tenant_id: Set(tenant.as_str().to_owned()),
             name: Set(name.to_owned()),
@@ -51,7 +51,7 @@ impl EmployeeStore {
                 ApiError::Conflict(format!("a location named `{name}` exists"))
             }
             other => other,
-        })?)
+        })
     }
 
     /// The employee record of a logged-in user.
