@@ -2,6 +2,8 @@
 //! Values are parsed at the boundary, so an invalid one cannot exist past it.
 
 pub mod attendance;
+pub mod org;
+pub mod shift;
 
 use chrono::NaiveDate;
 
