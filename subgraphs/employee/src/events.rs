@@ -30,3 +30,49 @@ pub struct DepartmentCreated<'a> {
     pub name: &'a str,
     pub parent_id: Option<&'a str>,
 }
+
+// Shifts, corrections and the reporting line (payload: ids, days and times; never reasons'
+// personal details beyond what the approver sees).
+pub const SHIFT_CREATED: &str = "shift.created";
+pub const SHIFT_ASSIGNED: &str = "shift.assigned";
+pub const CORRECTION_REQUESTED: &str = "attendance.correction_requested";
+pub const ATTENDANCE_CORRECTED: &str = "attendance.corrected";
+pub const CORRECTION_REJECTED: &str = "attendance.correction_rejected";
+pub const MANAGER_CHANGED: &str = "employee.manager_changed";
+
+// Leave (payloads: ids, dates, day counts and the approver's comment; never the employee's
+// own reason).
+pub const LEAVE_REQUESTED: &str = "leave.requested";
+/// The manager approved the first step; HR decides next.
+pub const LEAVE_MANAGER_APPROVED: &str = "leave.manager_approved";
+/// Fully approved: the days are taken from the balance.
+pub const LEAVE_APPROVED: &str = "leave.approved";
+pub const LEAVE_REJECTED: &str = "leave.rejected";
+pub const LEAVE_CANCELLED: &str = "leave.cancelled";
+pub const LEAVE_BALANCE_ADJUSTED: &str = "leave.balance_adjusted";
+pub const LEAVE_ACCRUED: &str = "leave.accrued";
+pub const LEAVE_YEAR_CLOSED: &str = "leave.year_closed";
+pub const LEAVE_TYPE_CREATED: &str = "leave.type_created";
+pub const LEAVE_POLICY_CREATED: &str = "leave.policy_created";
+pub const LEAVE_POLICY_ASSIGNED: &str = "leave.policy_assigned";
+pub const HOLIDAY_ADDED: &str = "holiday.added";
+
+/// Payload of `leave.requested`, `leave.manager_approved`, `leave.approved`, `leave.rejected`
+/// and `leave.cancelled` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct LeaveRequestEvent<'a> {
+    pub request_id: &'a str,
+    pub employee_id: &'a str,
+    pub leave_type_id: &'a str,
+    pub start_date: chrono::NaiveDate,
+    pub end_date: chrono::NaiveDate,
+    /// `first` / `second` when the first day is taken by halves.
+    pub start_half: Option<&'a str>,
+    pub end_half: Option<&'a str>,
+    /// Working days taken, e.g. 2.5.
+    pub days: f64,
+    /// The status after the change (`pending_manager`, `pending_hr`, `approved`, ...).
+    pub status: &'a str,
+    /// The approver's comment or the rejection reason.
+    pub comment: Option<&'a str>,
+}

@@ -2,6 +2,7 @@
 
 pub mod attendance;
 pub mod loaders;
+pub mod org;
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
@@ -23,13 +24,20 @@ pub type EmployeeSchema = Schema<Query, Mutation, Subscription>;
 
 /// The root types, merged from the domain's parts.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(PeopleQuery, attendance::AttendanceQuery);
+pub struct Query(PeopleQuery, attendance::AttendanceQuery, org::OrgQuery);
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(PeopleMutation, attendance::AttendanceMutation);
+pub struct Mutation(
+    PeopleMutation,
+    attendance::AttendanceMutation,
+    org::OrgMutation,
+);
 
 #[derive(async_graphql::MergedSubscription, Default)]
-pub struct Subscription(attendance::AttendanceSubscription);
+pub struct Subscription(
+    attendance::AttendanceSubscription,
+    attendance::HrBoardSubscription,
+);
 
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
 pub fn schema_builder(
@@ -43,6 +51,14 @@ pub fn schema_builder(
     match store {
         Some(store) => builder
             .data(DataLoader::new(EmployeeLoader(store.clone()), tokio::spawn))
+            .data(DataLoader::new(
+                org::UserEmployeeLoader(store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                attendance::DayAttendanceLoader(store.clone()),
+                tokio::spawn,
+            ))
             .data(DataLoader::new(
                 DepartmentLoader(store.clone()),
                 tokio::spawn,
@@ -166,6 +182,63 @@ impl Employee {
         self.0.created_at
     }
 
+    /// The people reporting to this employee directly, as a Relay connection.
+    async fn direct_reports(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
+        org::direct_reports(ctx, &self.0, after, before, first, last).await
+    }
+
+    /// The managers above this employee, nearest first, up to the top (cycle-safe).
+    async fn chain_of_command(&self, ctx: &Context<'_>) -> Result<Vec<Employee>> {
+        org::chain_of_command(ctx, &self.0).await
+    }
+
+    /// What the caller may do with this record (the row-level rules, for clients).
+    async fn viewer_can(&self, ctx: &Context<'_>) -> Result<org::EmployeeViewerCan> {
+        org::viewer_can(ctx, &self.0).await
+    }
+
+    /// The employee's attendance on `day` (the current attendance day when omitted): the
+    /// employee, their managers and HR only (FORBIDDEN otherwise).
+    async fn attendance(
+        &self,
+        ctx: &Context<'_>,
+        day: Option<NaiveDate>,
+    ) -> Result<Option<attendance::AttendanceDay>> {
+        attendance::employee_attendance(ctx, &self.0, day).await
+    }
+
+    /// The employee's attendance corrections, oldest first: the employee, their managers and
+    /// HR only (FORBIDDEN otherwise).
+    async fn attendance_corrections(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<attendance::CorrectionStatus>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, attendance::AttendanceCorrection, EmptyFields, EmptyFields>>
+    {
+        let page = PageRequest::parse(after, before, first, last)?;
+        attendance::employee_corrections(ctx, &self.0, status, page).await
+    }
+
+    /// The shift that applies to the employee on `day` (today when omitted).
+    async fn shift(
+        &self,
+        ctx: &Context<'_>,
+        day: Option<NaiveDate>,
+    ) -> Result<Option<attendance::Shift>> {
+        attendance::employee_shift(ctx, &self.0, day).await
+    }
+
     /// Salary, bank account and tax id, decrypted for HR only (`hr:admin`). Stored sealed with
     /// the tenant's data key; never in events or logs.
     #[graphql(requires_scopes = "hr:admin")]
@@ -247,7 +320,7 @@ impl Department {
     }
 }
 
-async fn list_employees(
+pub(crate) async fn list_employees(
     ctx: &Context<'_>,
     filter: EmployeeFilter,
     after: Option<String>,

@@ -1,5 +1,8 @@
 //! Attendance persistence: locations and punches, idempotent by the client's punch key.
 
+use std::collections::HashMap;
+
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
@@ -9,8 +12,14 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::entities::{employee, location, punch};
 use super::EmployeeStore;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::shift::entities::correction;
 use crate::domain::attendance::{check_sequence, GeoPoint, Geofence, PunchKind};
+use crate::domain::org::{chain_of_command, RuleError, RuleResult, MAX_CHAIN};
+use crate::domain::shift::{attendance_day, check_correction};
 use crate::events;
+use erp_kit::pagination::{keyset_page, PageRequest};
 
 /// A punch as a device sends it.
 #[derive(Debug, Clone)]
@@ -115,11 +124,19 @@ impl EmployeeStore {
             }
         }
         let now = chrono::Utc::now();
-        let day = now.date_naive().to_string();
+        // The punch belongs to the attendance day of the employee's shift (a night shift's
+        // check-out after midnight closes the day it started).
+        let shift = self
+            .shifts_on(tenant, &[employee], now.date_naive())
+            .await?
+            .remove(&employee.id);
+        let attendance_day = attendance_day(shift.as_ref().map(|s| &s.rules), now);
+        let day = attendance_day.to_string();
         let last = punch::Entity::find()
             .filter(punch::Column::TenantId.eq(tenant.as_str()))
             .filter(punch::Column::EmployeeId.eq(employee.id.as_str()))
             .filter(punch::Column::Day.eq(day.as_str()))
+            .filter(punch::Column::VoidedBy.is_null())
             .order_by_desc(punch::Column::At)
             .one(&txn)
             .await?;
@@ -137,6 +154,7 @@ impl EmployeeStore {
             longitude: Set(request.point.map(|p| p.longitude)),
             location_id: Set(request.location_id.clone()),
             punch_key: Set(request.punch_key.clone()),
+            voided_by: Set(None),
         }
         .insert(&txn)
         .await
@@ -165,9 +183,38 @@ impl EmployeeStore {
         self.outbox().enqueue(&txn, &event).await?;
         txn.commit().await?;
         self.outbox().wake();
-        // Live boards: best effort after commit (the event in the outbox is the durable record).
         let mut live = payload;
         live["kind"] = serde_json::json!(request.kind.as_str());
+        self.publish_live(tenant, employee, attendance_day, live)
+            .await;
+        Ok((model, true))
+    }
+
+    /// Live boards: best effort after commit (the event in the outbox is the durable record).
+    /// The message carries the person's recomputed day, so a board shows the new status
+    /// without asking back.
+    pub async fn publish_live(
+        &self,
+        tenant: &TenantId,
+        employee: &employee::Model,
+        day: NaiveDate,
+        mut live: serde_json::Value,
+    ) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        match self.day_attendance(tenant, employee, day, now_ms).await {
+            Ok(computed) => {
+                let a = &computed.attendance;
+                live["display_name"] = serde_json::json!(employee.display_name);
+                live["day"] = serde_json::json!(day.to_string());
+                live["status"] = serde_json::json!(a.status.as_str());
+                live["first_in"] = serde_json::json!(a.first_in);
+                live["last_out"] = serde_json::json!(a.last_out);
+                live["late_minutes"] = serde_json::json!(a.late_minutes);
+                live["worked_minutes"] = serde_json::json!(a.worked_minutes);
+                live["checked_in"] = serde_json::json!(a.checked_in);
+            }
+            Err(err) => tracing::warn!(error = ?err, "live status not computed"),
+        }
         if let Err(err) = self
             .cache()
             .publish(&attendance_channel(tenant), live.to_string().as_bytes())
@@ -175,7 +222,6 @@ impl EmployeeStore {
         {
             tracing::warn!(error = %err, "attendance live update not published");
         }
-        Ok((model, true))
     }
 
     /// An employee's punches of one day, in time order.
@@ -189,7 +235,323 @@ impl EmployeeStore {
             .filter(punch::Column::TenantId.eq(tenant.as_str()))
             .filter(punch::Column::EmployeeId.eq(employee_id))
             .filter(punch::Column::Day.eq(day))
+            .filter(punch::Column::VoidedBy.is_null())
             .order_by_asc(punch::Column::At)
+            .all(self.db())
+            .await?)
+    }
+}
+
+/// A requested correction of one day (each value already parsed).
+#[derive(Debug, Clone)]
+pub struct CorrectionRequest {
+    pub day: NaiveDate,
+    /// `missed_punch`, `wrong_time` or `other`.
+    pub kind: &'static str,
+    pub check_in: DateTime<Utc>,
+    pub check_out: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// Who decides a correction.
+#[derive(Debug, Clone)]
+pub struct Approver<'a> {
+    pub user_id: &'a str,
+    /// The approver's own employee record, when they have one.
+    pub employee_id: Option<&'a str>,
+    pub hr_admin: bool,
+}
+
+/// Filters of a correction list.
+#[derive(Debug, Clone, Default)]
+pub struct CorrectionFilter {
+    /// Only these employees' corrections (`None`: the whole tenant).
+    pub employee_ids: Option<Vec<String>>,
+    pub status: Option<&'static str>,
+}
+
+impl EmployeeStore {
+    /// Records a correction request; publishes `attendance.correction_requested`. One pending
+    /// request per employee and day (CONFLICT, reason CORRECTION_PENDING).
+    pub async fn request_correction(
+        &self,
+        tenant: &TenantId,
+        requester: &str,
+        employee: &employee::Model,
+        request: CorrectionRequest,
+    ) -> RuleResult<correction::Model> {
+        let now = Utc::now();
+        let shift = self
+            .shifts_on(tenant, &[employee], request.day)
+            .await?
+            .remove(&employee.id);
+        check_correction(
+            shift.as_ref().map(|s| &s.rules),
+            request.day,
+            request.check_in,
+            request.check_out,
+            now,
+        )?;
+        let day = request.day.to_string();
+        let txn = self.db().begin().await?;
+        let pending = correction::Entity::find()
+            .filter(correction::Column::TenantId.eq(tenant.as_str()))
+            .filter(correction::Column::EmployeeId.eq(employee.id.as_str()))
+            .filter(correction::Column::Day.eq(day.as_str()))
+            .filter(correction::Column::Status.eq("pending"))
+            .one(&txn)
+            .await?;
+        if pending.is_some() {
+            return Err(RuleError::rule(
+                ApiError::Conflict(format!(
+                    "a correction of {day} is already waiting for a decision"
+                )),
+                "CORRECTION_PENDING",
+            ));
+        }
+        let model = correction::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            tenant_id: Set(tenant.as_str().to_owned()),
+            employee_id: Set(employee.id.clone()),
+            day: Set(day),
+            kind: Set(request.kind.to_owned()),
+            check_in_at: Set(request.check_in.timestamp_millis()),
+            check_out_at: Set(request.check_out.timestamp_millis()),
+            reason: Set(request.reason),
+            status: Set("pending".into()),
+            requested_by: Set(requester.to_owned()),
+            decided_by: Set(None),
+            decision_note: Set(None),
+            created_at: Set(now.timestamp_millis()),
+            decided_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let event = EventEnvelope::new(
+            tenant,
+            events::CORRECTION_REQUESTED,
+            &employee.id,
+            serde_json::json!({
+                "correction_id": model.id,
+                "employee_id": employee.id,
+                "manager_id": employee.manager_id,
+                "day": model.day,
+                "kind": model.kind,
+                "check_in_at": model.check_in_at,
+                "check_out_at": model.check_out_at,
+            }),
+        )
+        .map_err(ApiError::internal)?
+        .with_actor(requester);
+        self.outbox().enqueue(&txn, &event).await?;
+        txn.commit().await?;
+        self.outbox().wake();
+        Ok(model)
+    }
+
+    /// Approves or rejects a pending correction. The approver is above the employee in the
+    /// reporting line or HR (`hr:admin`), never the employee themself. An approval replaces
+    /// the day's punches (kept, marked voided) by the corrected check-in and check-out, with
+    /// `attendance.corrected`, in one transaction.
+    pub async fn decide_correction(
+        &self,
+        tenant: &TenantId,
+        approver: &Approver<'_>,
+        correction_id: &str,
+        approve: bool,
+        note: Option<String>,
+    ) -> RuleResult<(correction::Model, employee::Model)> {
+        let txn = self.db().begin().await?;
+        let found = correction::Entity::find_by_id(correction_id.to_owned())
+            .filter(correction::Column::TenantId.eq(tenant.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("attendance correction".into()))?;
+        let subject = employee::Entity::find_by_id(found.employee_id.clone())
+            .filter(employee::Column::TenantId.eq(tenant.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::internal("a correction's employee is missing"))?;
+        if approver.employee_id == Some(subject.id.as_str()) {
+            return Err(RuleError::rule(
+                ApiError::Forbidden("nobody decides their own attendance correction".into()),
+                "SELF_APPROVAL",
+            ));
+        }
+        if found.status != "pending" {
+            return Err(RuleError::rule(
+                ApiError::Conflict(format!("the correction is already {}", found.status)),
+                "ALREADY_DECIDED",
+            ));
+        }
+        let is_manager = match approver.employee_id {
+            Some(me) => {
+                // The reporting line above the employee, read in this transaction.
+                let mut managers: HashMap<String, Option<String>> = HashMap::new();
+                let mut next = subject.manager_id.clone();
+                while let Some(id) = next.take() {
+                    if managers.contains_key(&id) || managers.len() >= MAX_CHAIN {
+                        break;
+                    }
+                    let manager = employee::Entity::find_by_id(id.clone())
+                        .filter(employee::Column::TenantId.eq(tenant.as_str()))
+                        .one(&txn)
+                        .await?;
+                    next = manager.and_then(|m| m.manager_id);
+                    managers.insert(id, next.clone());
+                }
+                chain_of_command(&subject.id, |e| {
+                    if e == subject.id {
+                        subject.manager_id.clone()
+                    } else {
+                        managers.get(e).cloned().flatten()
+                    }
+                })
+                .iter()
+                .any(|above| above == me)
+            }
+            None => false,
+        };
+        if !(is_manager || approver.hr_admin) {
+            return Err(RuleError::rule(
+                ApiError::Forbidden(
+                    "only the employee's managers or HR decide their corrections".into(),
+                ),
+                "NOT_APPROVER",
+            ));
+        }
+        let now = Utc::now().timestamp_millis();
+        let status = if approve { "approved" } else { "rejected" };
+        let updated = correction::Entity::update_many()
+            .col_expr(correction::Column::Status, Expr::value(status))
+            .col_expr(
+                correction::Column::DecidedBy,
+                Expr::value(approver.user_id.to_owned()),
+            )
+            .col_expr(correction::Column::DecisionNote, Expr::value(note.clone()))
+            .col_expr(correction::Column::DecidedAt, Expr::value(now))
+            .filter(correction::Column::Id.eq(found.id.as_str()))
+            .filter(correction::Column::Status.eq("pending"))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            // A concurrent decision won.
+            return Err(RuleError::rule(
+                ApiError::Conflict("the correction was decided meanwhile".into()),
+                "ALREADY_DECIDED",
+            ));
+        }
+        let event = if approve {
+            let voided = punch::Entity::update_many()
+                .col_expr(punch::Column::VoidedBy, Expr::value(found.id.clone()))
+                .filter(punch::Column::TenantId.eq(tenant.as_str()))
+                .filter(punch::Column::EmployeeId.eq(subject.id.as_str()))
+                .filter(punch::Column::Day.eq(found.day.as_str()))
+                .filter(punch::Column::VoidedBy.is_null())
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            for (kind, at) in [
+                (PunchKind::In, found.check_in_at),
+                (PunchKind::Out, found.check_out_at),
+            ] {
+                punch::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    tenant_id: Set(tenant.as_str().to_owned()),
+                    employee_id: Set(subject.id.clone()),
+                    kind: Set(kind.as_str().to_owned()),
+                    at: Set(at),
+                    day: Set(found.day.clone()),
+                    source: Set("correction".into()),
+                    ip: Set(None),
+                    latitude: Set(None),
+                    longitude: Set(None),
+                    location_id: Set(None),
+                    punch_key: Set(format!("correction:{}:{}", found.id, kind.as_str())),
+                    voided_by: Set(None),
+                }
+                .insert(&txn)
+                .await?;
+            }
+            EventEnvelope::new(
+                tenant,
+                events::ATTENDANCE_CORRECTED,
+                &subject.id,
+                serde_json::json!({
+                    "correction_id": found.id,
+                    "employee_id": subject.id,
+                    "day": found.day,
+                    "check_in_at": found.check_in_at,
+                    "check_out_at": found.check_out_at,
+                    "voided_punches": voided,
+                }),
+            )
+        } else {
+            EventEnvelope::new(
+                tenant,
+                events::CORRECTION_REJECTED,
+                &subject.id,
+                serde_json::json!({
+                    "correction_id": found.id,
+                    "employee_id": subject.id,
+                    "day": found.day,
+                }),
+            )
+        }
+        .map_err(ApiError::internal)?
+        .with_actor(approver.user_id);
+        self.outbox().enqueue(&txn, &event).await?;
+        txn.commit().await?;
+        self.outbox().wake();
+        let decided = correction::Model {
+            status: status.to_owned(),
+            decided_by: Some(approver.user_id.to_owned()),
+            decision_note: note,
+            decided_at: Some(now),
+            ..found
+        };
+        if approve {
+            if let Ok(day) = decided.day.parse::<NaiveDate>() {
+                let live = serde_json::json!({
+                    "punch_id": decided.id,
+                    "employee_id": subject.id,
+                    "department_id": subject.department_id,
+                    "at": now,
+                    "kind": "correction",
+                });
+                self.publish_live(tenant, &subject, day, live).await;
+            }
+        }
+        Ok((decided, subject))
+    }
+
+    pub async fn correction(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<Option<correction::Model>> {
+        Ok(correction::Entity::find_by_id(id.to_owned())
+            .filter(correction::Column::TenantId.eq(tenant.as_str()))
+            .one(self.db())
+            .await?)
+    }
+
+    /// One page of corrections, oldest request first.
+    pub async fn list_corrections(
+        &self,
+        tenant: &TenantId,
+        filter: &CorrectionFilter,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<correction::Model>> {
+        let mut query =
+            correction::Entity::find().filter(correction::Column::TenantId.eq(tenant.as_str()));
+        if let Some(ids) = &filter.employee_ids {
+            query = query.filter(correction::Column::EmployeeId.is_in(ids.iter().cloned()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(correction::Column::Status.eq(status));
+        }
+        Ok(keyset_page(query, correction::Column::Id, page)
             .all(self.db())
             .await?)
     }

@@ -98,6 +98,8 @@ pub mod punch {
         pub longitude: Option<f64>,
         pub location_id: Option<String>,
         pub punch_key: String,
+        /// The approved correction that replaced this punch (kept for the audit trail).
+        pub voided_by: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,8 @@
 
 pub mod attendance;
 pub mod entities;
+pub mod org;
+pub mod shift;
 
 use std::collections::HashMap;
 

@@ -50,6 +50,11 @@ pub const REGISTRY: &[ScopeInfo] = &[
         description: "HR administration: everything about every employee of the tenant.",
     },
     ScopeInfo {
+        name: "hr:read",
+        subgraph: "employee",
+        description: "Read every employee's record and attendance in the tenant (HR, read-only).",
+    },
+    ScopeInfo {
         name: "attendance:checkin",
         subgraph: "employee",
         description: "Check in and out.",
@@ -139,6 +144,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "employee:write",
             "department:write",
             "hr:admin",
+            "hr:read",
             "attendance:checkin",
             "attendance:read",
             "leave:apply",
