@@ -64,7 +64,11 @@ impl PmoApp {
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
         let store = erp_pmo::connect_store(&runtime).await.unwrap();
-        let service = erp_pmo::start(&runtime, store, &cache_prefix)
+        // Short ticks, so a test sees several without waiting long.
+        let options = erp_pmo::service::PmoOptions {
+            timer_tick: std::time::Duration::from_millis(200),
+        };
+        let service = erp_pmo::start_with(&runtime, store, &cache_prefix, options)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -100,8 +104,71 @@ impl PmoApp {
         Self::spawn_on(issuer, self.mongo_url.clone(), self.cache_prefix.clone()).await
     }
 
+    /// A second replica of the same subgraph (same MongoDB database and Redis prefix, its own
+    /// connections), running beside this one.
+    pub async fn replica(&self, issuer: &TestIssuer) -> Self {
+        Self::spawn_on(issuer, self.mongo_url.clone(), self.cache_prefix.clone()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Runs an operation that must succeed (200, no errors) and returns its `data`.
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    }
+
+    /// A project owned by the token's user; returns its id.
+    pub async fn project(&self, token: &str, name: &str, billable: bool) -> String {
+        let data = self
+            .ok(
+                token,
+                "mutation($n: String!, $b: Boolean!) { createProject(input: { name: $n, billable: $b }) { id } }",
+                serde_json::json!({ "n": name, "b": billable }),
+            )
+            .await;
+        data["createProject"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A board with columns Todo, Doing (WIP 5), Done; returns (board, [column ids]).
+    pub async fn board(&self, token: &str, project: &str) -> (String, Vec<String>) {
+        let data = self
+            .ok(
+                token,
+                r#"mutation($p: ID!) { createBoard(projectId: $p, name: "Board", columns: [
+                    { name: "Todo", status: TODO }, { name: "Doing", status: IN_PROGRESS, wipLimit: 5 },
+                    { name: "Done", status: DONE }]) { id columns { id } } }"#,
+                serde_json::json!({ "p": project }),
+            )
+            .await;
+        let board = &data["createBoard"];
+        let columns = board["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        (board["id"].as_str().unwrap().to_owned(), columns)
+    }
+
+    /// A task in the project (with extra `CreateTaskInput` fields); returns its id.
+    pub async fn task(&self, token: &str, project: &str, title: &str, extra: Value) -> String {
+        let mut input = serde_json::json!({ "projectId": project, "title": title });
+        if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+            input.extend(extra.clone());
+        }
+        let data = self
+            .ok(
+                token,
+                "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
+                serde_json::json!({ "i": input }),
+            )
+            .await;
+        data["createTask"]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn graphql(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
@@ -120,4 +187,84 @@ impl Drop for PmoApp {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/graphql/ws` (graphql-transport-ws) with the token in `connection_init`; returns the
+/// socket and the server's first answer (`connection_ack` or the refusal).
+pub async fn ws_connect(app: &PmoApp, token: &str) -> (Socket, Value) {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(
+            serde_json::json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    let first = ws_next(&mut socket).await;
+    (socket, first)
+}
+
+/// The next protocol message (pings skipped); `{"closed": code}` when the server closed.
+/// Waits at most 10 s, so a missing message fails the test instead of hanging it.
+pub async fn ws_next(socket: &mut Socket) -> Value {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the socket is open")
+            .unwrap();
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" || value["type"] == "pong" {
+                    continue;
+                }
+                return value;
+            }
+            Message::Close(frame) => {
+                return serde_json::json!({ "closed": frame.map(|f| u16::from(f.code)) });
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// A fresh tenant id.
+pub fn tenant() -> String {
+    format!("tnt_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The `extensions.reason` of the first error.
+pub fn reason(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["reason"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// Sends a `subscribe` message with operation id `id`.
+pub async fn ws_subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    socket
+        .send(Message::text(
+            serde_json::json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
+                .to_string(),
+        ))
+        .await
+        .unwrap();
 }

@@ -23,6 +23,8 @@ pub const TASK_CREATED: &str = "task.created";
 pub const TASK_MOVED: &str = "task.moved";
 pub const TIMER_STARTED: &str = "timer.started";
 pub const TIMER_STOPPED: &str = "timer.stopped";
+pub const SPRINT_STARTED: &str = "sprint.started";
+pub const SPRINT_CLOSED: &str = "sprint.closed";
 
 pub fn topic() -> String {
     erp_kit::events::topic_for(DOMAIN)
@@ -79,6 +81,25 @@ pub struct TimerStopped<'a> {
     pub ended_at: chrono::DateTime<chrono::Utc>,
     pub duration_seconds: i64,
     pub billable: bool,
+}
+
+/// Payload of `sprint.started` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct SprintStarted<'a> {
+    pub sprint_id: &'a str,
+    pub project_id: &'a str,
+    pub name: &'a str,
+}
+
+/// Payload of `sprint.closed` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct SprintClosed<'a> {
+    pub sprint_id: &'a str,
+    pub project_id: &'a str,
+    pub completed_task_ids: &'a [String],
+    pub carried_over_task_ids: &'a [String],
+    /// None: the unfinished tasks went back to the backlog.
+    pub carried_over_to: Option<&'a str>,
 }
 
 /// Wakes the relay after a commit.

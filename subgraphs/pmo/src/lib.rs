@@ -7,6 +7,7 @@
 pub mod domain;
 pub mod events;
 pub mod graphql;
+pub mod live;
 pub mod service;
 pub mod store;
 
@@ -18,7 +19,7 @@ use erp_kit::runtime::Runtime;
 
 use events::{MongoOutboxRelay, RelayHandle, Wake};
 pub use graphql::PmoSchema;
-use service::Pmo;
+use service::{Pmo, PmoOptions};
 use store::timers::TimerStore;
 use store::SharedStore;
 
@@ -63,12 +64,23 @@ pub struct PmoService {
     pub relay: RelayHandle,
 }
 
-/// Prepares the store (indexes), starts the outbox relay and builds the HTTP router.
+/// Prepares the store (indexes), starts the outbox relay and builds the HTTP router, with the
+/// options from the environment (see [`PmoOptions::from_env`]).
 /// `cache_prefix` namespaces the timer keys and live channels in a shared Redis.
 pub async fn start(
     runtime: &Runtime,
     store: SharedStore,
     cache_prefix: &str,
+) -> anyhow::Result<PmoService> {
+    start_with(runtime, store, cache_prefix, PmoOptions::from_env()?).await
+}
+
+/// [`start`] with explicit options.
+pub async fn start_with(
+    runtime: &Runtime,
+    store: SharedStore,
+    cache_prefix: &str,
+    options: PmoOptions,
 ) -> anyhow::Result<PmoService> {
     store
         .prepare()
@@ -83,7 +95,7 @@ pub async fn start(
     )
     .spawn();
     let timers = TimerStore::new(runtime.cache.clone(), cache_prefix);
-    let pmo = Pmo::new(store.clone(), timers, wake);
+    let pmo = Pmo::new(store.clone(), timers, wake, options);
     let schema = build_schema(Some(pmo.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,

@@ -1,6 +1,8 @@
 //! The PMO use cases: project-role checks, rules from `domain`, persistence through the store,
 //! events, and live notifications. Knows nothing of GraphQL.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use serde::Serialize;
 
@@ -8,30 +10,56 @@ use erp_kit::auth::Claims;
 use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiError, TenantId};
 
+use crate::domain::sprint::SprintState;
 use crate::domain::timer::Timer;
 use crate::domain::{ProjectRole, RuleViolation, TaskStatus};
 use crate::events::{self, Wake};
+use crate::live::{LiveEvent, LiveKind};
 use crate::store::timers::TimerStore;
 use crate::store::{
-    BoardDoc, ColumnDoc, Member, Placement, PmoError, PmoResult, ProjectDoc, SharedStore, TaskDoc,
-    TimeEntryDoc,
+    BoardDoc, ColumnDoc, Member, Placement, PmoError, PmoResult, ProjectDoc, SharedStore,
+    SprintDoc, TaskDoc, TimeEntryDoc,
 };
 
-/// A live notification, as published on the Redis channels and delivered to subscribers.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct LiveEvent {
-    pub kind: String,
-    pub tenant_id: String,
-    pub project_id: String,
-    pub task_id: String,
-    pub user_id: Option<String>,
-    pub column_id: Option<String>,
+/// Tunables of the use cases.
+#[derive(Debug, Clone)]
+pub struct PmoOptions {
+    /// How often a running timer's subscribers get a tick with the elapsed time.
+    pub timer_tick: Duration,
+}
+
+impl Default for PmoOptions {
+    fn default() -> Self {
+        Self {
+            timer_tick: Duration::from_secs(1),
+        }
+    }
+}
+
+impl PmoOptions {
+    /// The defaults, with `PMO_TIMER_TICK_MS` (100 to 60000) when set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut options = Self::default();
+        if let Ok(raw) = std::env::var("PMO_TIMER_TICK_MS") {
+            let ms: u64 = raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|ms| (100..=60_000).contains(ms))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("PMO_TIMER_TICK_MS is milliseconds between 100 and 60000")
+                })?;
+            options.timer_tick = Duration::from_millis(ms);
+        }
+        Ok(options)
+    }
 }
 
 #[derive(Clone)]
 pub struct Pmo {
     pub store: SharedStore,
     pub timers: TimerStore,
+    pub options: PmoOptions,
     wake: Wake,
 }
 
@@ -56,6 +84,14 @@ pub struct NewProject {
     pub owner_employee_id: Option<String>,
 }
 
+/// New sprint data, parsed.
+pub struct NewSprint {
+    pub project_id: String,
+    pub name: String,
+    pub goal: Option<String>,
+    pub dates: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+}
+
 /// New task data, parsed.
 pub struct NewTask {
     pub project_id: String,
@@ -69,12 +105,33 @@ pub struct NewTask {
 }
 
 impl Pmo {
-    pub fn new(store: SharedStore, timers: TimerStore, wake: Wake) -> Self {
+    pub fn new(store: SharedStore, timers: TimerStore, wake: Wake, options: PmoOptions) -> Self {
         Self {
             store,
             timers,
+            options,
             wake,
         }
+    }
+
+    /// NOT_FOUND when the project does not exist in the tenant, FORBIDDEN when `user_id` is
+    /// not one of its members.
+    pub async fn check_member(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        user_id: &str,
+    ) -> Result<(), ApiError> {
+        let project = self
+            .project(tenant, project_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("project".into()))?;
+        if project.role_of(user_id).is_none() {
+            return Err(ApiError::Forbidden(
+                "you are not a member of this project".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn project(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<ProjectDoc>> {
@@ -184,6 +241,48 @@ impl Pmo {
         }
         self.store
             .put_member(tenant, project_id, &member)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("project".into()).into())
+    }
+
+    /// Removes a member (owners and managers; an owner only by an owner; never the last owner).
+    pub async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        project_id: &str,
+        user_id: &str,
+    ) -> PmoResult<ProjectDoc> {
+        let project = self
+            .project_for(
+                tenant,
+                caller,
+                project_id,
+                ProjectRole::can_manage,
+                "manage members",
+            )
+            .await?;
+        let Some(role) = project.role_of(user_id) else {
+            return Err(ApiError::bad_input("userId", "not a member of this project").into());
+        };
+        if role == ProjectRole::Owner {
+            if project.role_of(&caller.sub) != Some(ProjectRole::Owner) {
+                return Err(ApiError::Forbidden("only an owner can remove an owner".into()).into());
+            }
+            let owners = project
+                .members
+                .iter()
+                .filter(|m| m.role == ProjectRole::Owner)
+                .count();
+            if owners == 1 {
+                return Err(ApiError::Conflict(
+                    "a project keeps at least one owner: make another owner first".into(),
+                )
+                .into());
+            }
+        }
+        self.store
+            .remove_member(tenant, project_id, user_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("project".into()).into())
     }
@@ -308,6 +407,21 @@ impl Pmo {
             .insert_task(tenant, &task, placement.as_ref(), &event)
             .await?;
         self.wake.wake();
+        self.publish_board(
+            tenant,
+            LiveEvent {
+                kind: LiveKind::TaskCreated,
+                tenant_id: tenant.as_str().to_owned(),
+                project_id: task.project_id.clone(),
+                task_id: task.id.clone(),
+                user_id: Some(caller.sub.clone()),
+                board_id: task.board_id.clone(),
+                column_id: task.column_id.clone(),
+                timer: None,
+                at: now,
+            },
+        )
+        .await;
         Ok(task)
     }
 
@@ -358,12 +472,15 @@ impl Pmo {
         self.publish_board(
             tenant,
             LiveEvent {
-                kind: "TASK_MOVED".into(),
+                kind: LiveKind::TaskMoved,
                 tenant_id: tenant.as_str().to_owned(),
                 project_id: moved.project_id.clone(),
                 task_id: moved.id.clone(),
                 user_id: Some(caller.sub.clone()),
+                board_id: moved.board_id.clone(),
                 column_id: moved.column_id.clone(),
+                timer: None,
+                at: moved.updated_at,
             },
         )
         .await;
@@ -406,6 +523,154 @@ impl Pmo {
         self.store
             .add_dependency(tenant, &task.project_id, &task.id, &blocker.id)
             .await
+    }
+
+    pub async fn sprint(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<SprintDoc>> {
+        Ok(self
+            .store
+            .sprints_by_ids(tenant, &[id.to_owned()])
+            .await?
+            .pop())
+    }
+
+    async fn sprint_for_manager(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        sprint_id: &str,
+    ) -> PmoResult<SprintDoc> {
+        let sprint = self
+            .sprint(tenant, sprint_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("sprint".into()))?;
+        self.project_for(
+            tenant,
+            caller,
+            &sprint.project_id,
+            ProjectRole::can_manage,
+            "run sprints",
+        )
+        .await?;
+        Ok(sprint)
+    }
+
+    /// Creates a planned sprint (owners and managers).
+    pub async fn create_sprint(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        new: NewSprint,
+    ) -> PmoResult<SprintDoc> {
+        self.project_for(
+            tenant,
+            caller,
+            &new.project_id,
+            ProjectRole::can_manage,
+            "plan sprints",
+        )
+        .await?;
+        let sprint = SprintDoc {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: new.project_id,
+            name: new.name,
+            goal: new.goal,
+            starts_on: new.dates.map(|(start, _)| start),
+            ends_on: new.dates.map(|(_, end)| end),
+            state: SprintState::Planned,
+            created_at: Utc::now(),
+            started_at: None,
+            closed_at: None,
+            completed_task_ids: Vec::new(),
+            carried_over_task_ids: Vec::new(),
+            carried_over_to: None,
+            rev: 0,
+        };
+        self.store.insert_sprint(tenant, &sprint).await?;
+        Ok(sprint)
+    }
+
+    /// Puts a task in a sprint of its project, or back in the backlog (owners and managers).
+    pub async fn plan_task(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        task_id: &str,
+        sprint_id: Option<&str>,
+    ) -> PmoResult<TaskDoc> {
+        let task = self
+            .task(tenant, task_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        self.project_for(
+            tenant,
+            caller,
+            &task.project_id,
+            ProjectRole::can_manage,
+            "plan sprints",
+        )
+        .await?;
+        self.store
+            .plan_task(tenant, &task.project_id, &task.id, sprint_id)
+            .await
+    }
+
+    /// Starts a planned sprint (one active sprint per project). Publishes `sprint.started`.
+    pub async fn start_sprint(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        sprint_id: &str,
+    ) -> PmoResult<SprintDoc> {
+        let sprint = self.sprint_for_manager(tenant, caller, sprint_id).await?;
+        let event = envelope(
+            tenant,
+            events::SPRINT_STARTED,
+            &sprint.id,
+            &caller.sub,
+            events::SprintStarted {
+                sprint_id: &sprint.id,
+                project_id: &sprint.project_id,
+                name: &sprint.name,
+            },
+        )?;
+        let started = self.store.start_sprint(tenant, &sprint.id, &event).await?;
+        self.wake.wake();
+        Ok(started)
+    }
+
+    /// Closes the active sprint: unfinished tasks go to `carry_over_to` or the backlog.
+    /// Publishes `sprint.closed`.
+    pub async fn close_sprint(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        sprint_id: &str,
+        carry_over_to: Option<&str>,
+    ) -> PmoResult<SprintDoc> {
+        let sprint = self.sprint_for_manager(tenant, caller, sprint_id).await?;
+        let actor = caller.sub.clone();
+        let make_event = move |closed: &SprintDoc| {
+            envelope(
+                tenant,
+                events::SPRINT_CLOSED,
+                &closed.id,
+                &actor,
+                events::SprintClosed {
+                    sprint_id: &closed.id,
+                    project_id: &closed.project_id,
+                    completed_task_ids: &closed.completed_task_ids,
+                    carried_over_task_ids: &closed.carried_over_task_ids,
+                    carried_over_to: closed.carried_over_to.as_deref(),
+                },
+            )
+        };
+        let closed = self
+            .store
+            .close_sprint(tenant, &sprint.id, carry_over_to, &make_event)
+            .await?;
+        self.wake.wake();
+        Ok(closed)
     }
 
     /// Starts the caller's timer on a task (server time); CONFLICT when they already have one.
@@ -461,7 +726,8 @@ impl Pmo {
             return Err(err);
         }
         self.wake.wake();
-        self.publish_timer(tenant, &timer, "TIMER_STARTED").await;
+        self.publish_timer(tenant, &timer, LiveKind::TimerStarted, timer.started_at)
+            .await;
         Ok(timer)
     }
 
@@ -473,16 +739,20 @@ impl Pmo {
     }
 
     pub async fn pause_timer(&self, tenant: &TenantId, caller: &Claims) -> PmoResult<Timer> {
-        let timer = self.own_timer(tenant, caller).await?.pause(Utc::now())?;
+        let now = Utc::now();
+        let timer = self.own_timer(tenant, caller).await?.pause(now)?;
         self.timers.replace(tenant, &timer).await?;
-        self.publish_timer(tenant, &timer, "TIMER_PAUSED").await;
+        self.publish_timer(tenant, &timer, LiveKind::TimerPaused, now)
+            .await;
         Ok(timer)
     }
 
     pub async fn resume_timer(&self, tenant: &TenantId, caller: &Claims) -> PmoResult<Timer> {
-        let timer = self.own_timer(tenant, caller).await?.resume(Utc::now())?;
+        let now = Utc::now();
+        let timer = self.own_timer(tenant, caller).await?.resume(now)?;
         self.timers.replace(tenant, &timer).await?;
-        self.publish_timer(tenant, &timer, "TIMER_RESUMED").await;
+        self.publish_timer(tenant, &timer, LiveKind::TimerResumed, now)
+            .await;
         Ok(timer)
     }
 
@@ -530,7 +800,8 @@ impl Pmo {
         let recorded = self.store.insert_time_entry(tenant, &entry, &event).await?;
         self.timers.remove(tenant, &caller.sub).await?;
         self.wake.wake();
-        self.publish_timer(tenant, &timer, "TIMER_STOPPED").await;
+        self.publish_timer(tenant, &timer, LiveKind::TimerStopped, ended_at)
+            .await;
         if recorded {
             Ok(entry)
         } else {
@@ -541,18 +812,30 @@ impl Pmo {
         }
     }
 
-    async fn publish_timer(&self, tenant: &TenantId, timer: &Timer, kind: &str) {
+    /// A timer change goes to its owner's channel; starts and stops also to the project board.
+    async fn publish_timer(
+        &self,
+        tenant: &TenantId,
+        timer: &Timer,
+        kind: LiveKind,
+        at: chrono::DateTime<Utc>,
+    ) {
         let event = LiveEvent {
-            kind: kind.to_owned(),
+            kind,
             tenant_id: tenant.as_str().to_owned(),
             project_id: timer.project_id.clone(),
             task_id: timer.task_id.clone(),
             user_id: Some(timer.user_id.clone()),
+            board_id: None,
             column_id: None,
+            timer: Some(timer.clone()),
+            at,
         };
         self.publish(&self.timers.channel(tenant, &timer.user_id), &event)
             .await;
-        self.publish_board(tenant, event).await;
+        if matches!(kind, LiveKind::TimerStarted | LiveKind::TimerStopped) {
+            self.publish_board(tenant, event).await;
+        }
     }
 
     async fn publish_board(&self, tenant: &TenantId, event: LiveEvent) {

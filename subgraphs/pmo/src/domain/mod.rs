@@ -1,6 +1,7 @@
 //! PMO domain types and rules: pure, no GraphQL, no database.
 //! Values are parsed at the boundary, so an invalid one cannot exist past it.
 
+pub mod sprint;
 pub mod timer;
 
 use std::collections::{HashMap, HashSet};
@@ -21,6 +22,10 @@ pub enum RuleViolation {
     TimerAlreadyRunning,
     /// The timer is not in a state that allows the transition.
     TimerState(&'static str),
+    /// The sprint is not in a state that allows the change.
+    SprintState(&'static str),
+    /// Another sprint of the project is active.
+    SprintAlreadyActive,
 }
 
 impl RuleViolation {
@@ -31,6 +36,8 @@ impl RuleViolation {
             RuleViolation::DependencyCycle => "DEPENDENCY_CYCLE",
             RuleViolation::TimerAlreadyRunning => "TIMER_ALREADY_RUNNING",
             RuleViolation::TimerState(_) => "TIMER_STATE",
+            RuleViolation::SprintState(_) => "SPRINT_STATE",
+            RuleViolation::SprintAlreadyActive => "SPRINT_ALREADY_ACTIVE",
         }
     }
 
@@ -45,7 +52,12 @@ impl RuleViolation {
             RuleViolation::TimerAlreadyRunning => {
                 "a timer is already running for this person: stop it first".into()
             }
-            RuleViolation::TimerState(what) => (*what).to_owned(),
+            RuleViolation::TimerState(what) | RuleViolation::SprintState(what) => {
+                (*what).to_owned()
+            }
+            RuleViolation::SprintAlreadyActive => {
+                "another sprint of this project is active: close it first".into()
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 
 use erp_kit::TenantId;
 
-use crate::store::{BoardDoc, PmoError, ProjectDoc, SharedStore, TaskDoc};
+use crate::store::{BoardDoc, PmoError, ProjectDoc, SharedStore, SprintDoc, TaskDoc};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TenantKey {
@@ -98,6 +98,23 @@ impl Loader<TenantKey> for BoardLoader {
             keys,
             |tenant, ids| async move { store.boards_by_ids(&tenant, &ids).await },
             |b| &b.id,
+        )
+        .await
+    }
+}
+
+pub struct SprintLoader(pub SharedStore);
+
+impl Loader<TenantKey> for SprintLoader {
+    type Value = SprintDoc;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TenantKey]) -> Result<HashMap<TenantKey, SprintDoc>, Self::Error> {
+        let store = &self.0;
+        load_by_tenant(
+            keys,
+            |tenant, ids| async move { store.sprints_by_ids(&tenant, &ids).await },
+            |s| &s.id,
         )
         .await
     }

@@ -1,12 +1,13 @@
 //! The PMO subgraph's GraphQL schema: thin resolvers over [`crate::service::Pmo`].
 
+pub mod live;
 pub mod loaders;
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{
-    Context, EmptySubscription, Enum, ErrorExtensions, InputObject, Object, Result, Schema,
-    SchemaBuilder, SimpleObject, ID,
+    Context, Enum, ErrorExtensions, InputObject, Object, Result, Schema, SchemaBuilder,
+    SimpleObject, ID,
 };
 use chrono::{DateTime, Utc};
 
@@ -14,23 +15,26 @@ use erp_kit::authz::authenticated;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
+use crate::domain::sprint::{parse_dates, SprintState as SprintStateModel};
 use crate::domain::timer::{Timer as TimerModel, TimerState as TimerStateModel};
 use crate::domain::{
     parse_estimate, parse_wip_limit, Label, Money, Name, ProjectRole as ProjectRoleModel,
     RuleViolation, TaskStatus as TaskStatusModel,
 };
-use crate::service::{NewProject, NewTask, Pmo};
+use crate::service::{NewProject, NewSprint, NewTask, Pmo};
 use crate::store::{
-    BoardDoc, ColumnDoc, Member, PmoError, ProjectDoc, TaskDoc, TaskFilter, TimeEntryDoc,
-    TimeEntryFilter,
+    BoardDoc, ColumnDoc, Member, PmoError, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
+    TimeEntryDoc, TimeEntryFilter,
 };
-use loaders::{BoardLoader, ProjectLoader, TaskLoader, TenantKey};
+use loaders::{BoardLoader, ProjectLoader, SprintLoader, TaskLoader, TenantKey};
 
-pub type PmoSchema = Schema<Query, Mutation, EmptySubscription>;
+pub use live::Subscription;
+
+pub type PmoSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
-pub fn schema_builder(pmo: Option<Pmo>) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    let builder = Schema::build(Query, Mutation, EmptySubscription);
+pub fn schema_builder(pmo: Option<Pmo>) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let builder = Schema::build(Query, Mutation, Subscription);
     match pmo {
         Some(pmo) => builder
             .data(DataLoader::new(
@@ -40,6 +44,10 @@ pub fn schema_builder(pmo: Option<Pmo>) -> SchemaBuilder<Query, Mutation, EmptyS
             .data(DataLoader::new(TaskLoader(pmo.store.clone()), tokio::spawn))
             .data(DataLoader::new(
                 BoardLoader(pmo.store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                SprintLoader(pmo.store.clone()),
                 tokio::spawn,
             ))
             .data(pmo),
@@ -207,6 +215,27 @@ impl Project {
         list_tasks(ctx, filter, after, before, first, last).await
     }
 
+    /// The project's sprints (optionally in one state), oldest first, as a Relay connection.
+    async fn sprints(
+        &self,
+        ctx: &Context<'_>,
+        state: Option<SprintState>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Sprint, EmptyFields, EmptyFields>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = pmo(ctx)?
+            .store
+            .list_sprints(&tenant, &self.0.id, state.map(Into::into), &page)
+            .await
+            .map_err(gql)?;
+        let rows = rows.into_iter().map(Sprint).collect();
+        Ok(connection_from_rows(&page, rows, |s| s.0.id.clone()))
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -326,8 +355,17 @@ impl Task {
         &self.0.labels
     }
 
+    /// The sprint the task is in (null: the backlog).
     async fn sprint_id(&self) -> Option<ID> {
         self.0.sprint_id.clone().map(ID)
+    }
+
+    /// The sprint the task is in (null: the backlog).
+    async fn sprint(&self, ctx: &Context<'_>) -> Result<Option<Sprint>> {
+        match &self.0.sprint_id {
+            Some(id) => load_sprint(ctx, id).await,
+            None => Ok(None),
+        }
     }
 
     /// The tasks that must be done before this one.
@@ -353,6 +391,131 @@ impl Task {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+/// Where a sprint is in its lifecycle.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "SprintStateModel")]
+pub enum SprintState {
+    /// Being planned: tasks come and go.
+    Planned,
+    /// Running (at most one per project); tasks may still come and go.
+    Active,
+    /// Over: done tasks stayed, unfinished ones were carried over.
+    Closed,
+}
+
+async fn load_tasks(ctx: &Context<'_>, ids: &[String]) -> Result<Vec<Task>> {
+    let tenant = ctx.tenant()?;
+    let found = ctx
+        .data_unchecked::<DataLoader<TaskLoader>>()
+        .load_many(ids.iter().map(|id| TenantKey::new(&tenant, id)))
+        .await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.get(&TenantKey::new(&tenant, id)).cloned())
+        .map(Task)
+        .collect())
+}
+
+async fn load_sprint(ctx: &Context<'_>, id: &str) -> Result<Option<Sprint>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<SprintLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(Sprint))
+}
+
+/// A time-boxed iteration of a project.
+pub struct Sprint(pub SprintDoc);
+
+#[Object(requires_scopes = "project:read")]
+impl Sprint {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// 1 to 200 characters.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// What the sprint is meant to achieve.
+    async fn goal(&self) -> Option<&str> {
+        self.0.goal.as_deref()
+    }
+
+    /// Lifecycle state.
+    async fn state(&self) -> SprintState {
+        self.0.state.into()
+    }
+
+    /// First planned day.
+    async fn starts_on(&self) -> Option<chrono::NaiveDate> {
+        self.0.starts_on
+    }
+
+    /// Last planned day.
+    async fn ends_on(&self) -> Option<chrono::NaiveDate> {
+        self.0.ends_on
+    }
+
+    /// When it was started.
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+
+    /// When it was closed.
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+
+    /// The project.
+    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<ProjectLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.0.project_id))
+            .await?
+            .map(Project))
+    }
+
+    /// The tasks in the sprint now, filtered, as a Relay connection.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TaskFilterInput>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Task, EmptyFields, EmptyFields>> {
+        let mut filter = filter.unwrap_or_default().parse()?;
+        filter.project_id = Some(self.0.project_id.clone());
+        filter.sprint_id = Some(self.0.id.clone());
+        filter.backlog = false;
+        list_tasks(ctx, filter, after, before, first, last).await
+    }
+
+    /// At close: the tasks that were done (they stay with the sprint).
+    async fn completed_tasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
+        load_tasks(ctx, &self.0.completed_task_ids).await
+    }
+
+    /// At close: the unfinished tasks that moved on.
+    async fn carried_over_tasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
+        load_tasks(ctx, &self.0.carried_over_task_ids).await
+    }
+
+    /// At close: the sprint the unfinished tasks moved to (null: the backlog).
+    async fn carried_over_to(&self, ctx: &Context<'_>) -> Result<Option<Sprint>> {
+        match &self.0.carried_over_to {
+            Some(id) => load_sprint(ctx, id).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -442,12 +605,24 @@ pub struct TaskFilterInput {
     pub status: Option<TaskStatus>,
     /// Only tasks with this label.
     pub label: Option<String>,
+    /// Only tasks in this sprint.
     pub sprint_id: Option<ID>,
+    /// Only tasks in no sprint (the backlog); not together with `sprintId`.
+    #[graphql(default)]
+    pub backlog: bool,
 }
 
 impl TaskFilterInput {
     fn parse(self) -> Result<TaskFilter> {
+        if self.backlog && self.sprint_id.is_some() {
+            return Err(ApiError::bad_input(
+                "backlog",
+                "a task is either in a sprint or in the backlog: filter by one",
+            )
+            .into());
+        }
         Ok(TaskFilter {
+            backlog: self.backlog,
             project_id: self.project_id.map(|id| id.0),
             assignee_id: self.assignee_id.map(|id| id.0),
             status: self.status.map(Into::into),
@@ -545,6 +720,17 @@ impl Query {
         list_tasks(ctx, filter, after, before, first, last)
             .await
             .map(Some)
+    }
+
+    /// One sprint of the caller's tenant.
+    #[graphql(directive = authenticated::apply())]
+    async fn sprint(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Sprint>> {
+        let tenant = ctx.tenant()?;
+        Ok(pmo(ctx)?
+            .sprint(&tenant, &id)
+            .await
+            .map_err(gql)?
+            .map(Sprint))
     }
 
     /// One board of the caller's tenant.
@@ -658,6 +844,21 @@ pub struct CreateTaskInput {
     pub sprint_id: Option<ID>,
 }
 
+/// A new sprint.
+#[derive(InputObject)]
+pub struct CreateSprintInput {
+    /// The project.
+    pub project_id: ID,
+    /// 1 to 200 characters.
+    pub name: String,
+    /// What the sprint is meant to achieve (up to 2000 characters).
+    pub goal: Option<String>,
+    /// First day (with `endsOn`).
+    pub starts_on: Option<chrono::NaiveDate>,
+    /// Last day, not before `startsOn`, at most 366 days later.
+    pub ends_on: Option<chrono::NaiveDate>,
+}
+
 pub struct Mutation;
 
 #[Object]
@@ -721,6 +922,25 @@ impl Mutation {
         Ok(Some(Project(
             pmo(ctx)?
                 .set_member(&tenant, claims, &project_id, member)
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Removes a member from a project (owners and managers; an owner only by an owner; the
+    /// last owner stays: CONFLICT). Their live board subscriptions end at the next event.
+    #[graphql(requires_scopes = "project:write")]
+    async fn remove_project_member(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        user_id: ID,
+    ) -> Result<Option<Project>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Some(Project(
+            pmo(ctx)?
+                .remove_member(&tenant, claims, &project_id, &user_id)
                 .await
                 .map_err(gql)?,
         )))
@@ -843,6 +1063,102 @@ impl Mutation {
         Ok(Some(Task(
             pmo(ctx)?
                 .add_dependency(&tenant, claims, &task_id, &blocked_by_id)
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Creates a planned sprint (owners and managers).
+    #[graphql(requires_scopes = "project:write")]
+    async fn create_sprint(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateSprintInput,
+    ) -> Result<Option<Sprint>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let goal = match input.goal.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(goal) if goal.chars().count() > 2000 => {
+                return Err(
+                    ApiError::bad_input("goal", "the goal is longer than 2000 characters").into(),
+                )
+            }
+            Some(goal) => Some(goal.to_owned()),
+        };
+        let new = NewSprint {
+            project_id: input.project_id.0,
+            name: Name::parse("name", &input.name)?.into_inner(),
+            goal,
+            dates: parse_dates(input.starts_on, input.ends_on)?,
+        };
+        Ok(Some(Sprint(
+            pmo(ctx)?
+                .create_sprint(&tenant, claims, new)
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Sprint planning: puts a task in a planned or active sprint of its project, or back in
+    /// the backlog when `sprintId` is null (CONFLICT, reason SPRINT_STATE, for a closed sprint
+    /// on either side).
+    #[graphql(requires_scopes = "project:write")]
+    async fn plan_task(
+        &self,
+        ctx: &Context<'_>,
+        task_id: ID,
+        sprint_id: Option<ID>,
+    ) -> Result<Option<Task>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Some(Task(
+            pmo(ctx)?
+                .plan_task(
+                    &tenant,
+                    claims,
+                    &task_id,
+                    sprint_id.as_ref().map(|id| id.as_str()),
+                )
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Starts a planned sprint (CONFLICT, reason SPRINT_ALREADY_ACTIVE, while another sprint of
+    /// the project runs). Publishes `sprint.started`.
+    #[graphql(requires_scopes = "project:write")]
+    async fn start_sprint(&self, ctx: &Context<'_>, sprint_id: ID) -> Result<Option<Sprint>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Some(Sprint(
+            pmo(ctx)?
+                .start_sprint(&tenant, claims, &sprint_id)
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Closes the active sprint: done tasks stay with it, unfinished ones move to
+    /// `carryOverTo` (a planned sprint of the project) or back to the backlog. Publishes
+    /// `sprint.closed`.
+    #[graphql(requires_scopes = "project:write")]
+    async fn close_sprint(
+        &self,
+        ctx: &Context<'_>,
+        sprint_id: ID,
+        carry_over_to: Option<ID>,
+    ) -> Result<Option<Sprint>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Some(Sprint(
+            pmo(ctx)?
+                .close_sprint(
+                    &tenant,
+                    claims,
+                    &sprint_id,
+                    carry_over_to.as_ref().map(|id| id.as_str()),
+                )
                 .await
                 .map_err(gql)?,
         )))

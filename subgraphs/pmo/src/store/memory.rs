@@ -11,10 +11,14 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
 use super::{
-    BoardDoc, Member, OutboxDoc, PendingEvent, Placement, PmoResult, PmoStore, ProjectDoc, TaskDoc,
-    TaskFilter, TimeEntryDoc, TimeEntryFilter,
+    BoardDoc, CloseEvent, Member, OutboxDoc, PendingEvent, Placement, PmoResult, PmoStore,
+    ProjectDoc, SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryFilter,
 };
-use crate::domain::{check_dependency, check_wip};
+use crate::domain::sprint::{
+    check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
+    SprintState,
+};
+use crate::domain::{check_dependency, check_wip, TaskStatus};
 
 #[derive(Default)]
 struct State {
@@ -22,6 +26,7 @@ struct State {
     boards: BTreeMap<String, BoardDoc>,
     tasks: BTreeMap<String, TaskDoc>,
     time_entries: BTreeMap<String, TimeEntryDoc>,
+    sprints: BTreeMap<String, SprintDoc>,
     outbox: BTreeMap<String, OutboxDoc>,
 }
 
@@ -91,6 +96,22 @@ fn guard_wip(state: &mut State, tenant: &TenantId, to: &Placement) -> PmoResult<
     Ok(())
 }
 
+/// A sprint of the project that tasks may join or leave (not closed).
+fn open_sprint(
+    state: &State,
+    tenant: &TenantId,
+    project_id: &str,
+    sprint_id: &str,
+) -> PmoResult<()> {
+    let sprint = state
+        .sprints
+        .get(sprint_id)
+        .filter(|s| s.tenant_id == tenant.as_str() && s.project_id == project_id)
+        .ok_or_else(|| ApiError::bad_input("sprintId", "no such sprint in the task's project"))?;
+    check_can_plan(sprint.state)?;
+    Ok(())
+}
+
 fn enqueue(state: &mut State, event: &EventEnvelope) -> PmoResult<()> {
     let doc = OutboxDoc::new(event)?;
     state.outbox.insert(doc.id.clone(), doc);
@@ -154,6 +175,24 @@ impl PmoStore for MemoryStore {
         Ok(Some(project.clone()))
     }
 
+    async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        user_id: &str,
+    ) -> PmoResult<Option<ProjectDoc>> {
+        let mut state = self.state.lock();
+        let Some(project) = state
+            .projects
+            .get_mut(project_id)
+            .filter(|p| p.tenant_id == tenant.as_str())
+        else {
+            return Ok(None);
+        };
+        project.members.retain(|m| m.user_id != user_id);
+        Ok(Some(project.clone()))
+    }
+
     async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> PmoResult<()> {
         self.state
             .lock()
@@ -193,6 +232,9 @@ impl PmoStore for MemoryStore {
         let mut state = self.state.lock();
         if let Some(to) = placement {
             guard_wip(&mut state, tenant, to)?;
+        }
+        if let Some(sprint_id) = &task.sprint_id {
+            open_sprint(&state, tenant, &task.project_id, sprint_id)?;
         }
         enqueue(&mut state, event)?;
         state.tasks.insert(task.id.clone(), task.clone());
@@ -271,6 +313,151 @@ impl PmoStore for MemoryStore {
         }
         task.updated_at = chrono::Utc::now();
         Ok(task.clone())
+    }
+
+    async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {
+        self.state
+            .lock()
+            .sprints
+            .insert(sprint.id.clone(), sprint.clone());
+        Ok(())
+    }
+
+    async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>> {
+        Ok(of_tenant(&self.state.lock().sprints, tenant, ids, |s| {
+            &s.tenant_id
+        }))
+    }
+
+    async fn list_sprints(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        state: Option<SprintState>,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<SprintDoc>> {
+        Ok(page_of(&self.state.lock().sprints, page, |s| {
+            s.tenant_id == tenant.as_str()
+                && s.project_id == project_id
+                && state.is_none_or(|wanted| wanted == s.state)
+        }))
+    }
+
+    async fn plan_task(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        task_id: &str,
+        sprint_id: Option<&str>,
+    ) -> PmoResult<TaskDoc> {
+        let mut state = self.state.lock();
+        let task = state
+            .tasks
+            .get(task_id)
+            .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        if let Some(current) = &task.sprint_id {
+            open_sprint(&state, tenant, project_id, current)?;
+        }
+        if let Some(target) = sprint_id {
+            open_sprint(&state, tenant, project_id, target)?;
+        }
+        let planned = TaskDoc {
+            sprint_id: sprint_id.map(str::to_owned),
+            updated_at: chrono::Utc::now(),
+            ..task
+        };
+        state.tasks.insert(planned.id.clone(), planned.clone());
+        Ok(planned)
+    }
+
+    async fn start_sprint(
+        &self,
+        tenant: &TenantId,
+        sprint_id: &str,
+        event: &EventEnvelope,
+    ) -> PmoResult<SprintDoc> {
+        let mut state = self.state.lock();
+        let sprint = state
+            .sprints
+            .get(sprint_id)
+            .filter(|s| s.tenant_id == tenant.as_str())
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("sprint".into()))?;
+        let other_active = state.sprints.values().any(|s| {
+            s.tenant_id == tenant.as_str()
+                && s.project_id == sprint.project_id
+                && s.state == SprintState::Active
+                && s.id != sprint.id
+        });
+        check_can_start(sprint.state, other_active)?;
+        enqueue(&mut state, event)?;
+        let started = SprintDoc {
+            state: SprintState::Active,
+            started_at: Some(chrono::Utc::now()),
+            rev: sprint.rev + 1,
+            ..sprint
+        };
+        state.sprints.insert(started.id.clone(), started.clone());
+        Ok(started)
+    }
+
+    async fn close_sprint(
+        &self,
+        tenant: &TenantId,
+        sprint_id: &str,
+        carry_over_to: Option<&str>,
+        event: CloseEvent<'_>,
+    ) -> PmoResult<SprintDoc> {
+        let mut state = self.state.lock();
+        let sprint = state
+            .sprints
+            .get(sprint_id)
+            .filter(|s| s.tenant_id == tenant.as_str())
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound("sprint".into()))?;
+        check_can_close(sprint.state)?;
+        if let Some(target_id) = carry_over_to {
+            let target = state
+                .sprints
+                .get(target_id)
+                .filter(|s| s.tenant_id == tenant.as_str())
+                .ok_or_else(|| ApiError::bad_input("carryOverTo", "no such sprint"))?;
+            check_carry_over_target(
+                &sprint.id,
+                &target.id,
+                target.state,
+                target.project_id == sprint.project_id,
+            )?;
+        }
+        let tasks: Vec<(String, TaskStatus)> = state
+            .tasks
+            .values()
+            .filter(|t| t.tenant_id == tenant.as_str() && t.sprint_id.as_deref() == Some(sprint_id))
+            .map(|t| (t.id.clone(), t.status))
+            .collect();
+        let (done, open) = split_at_close(&tasks);
+        let now = chrono::Utc::now();
+        let closed = SprintDoc {
+            state: SprintState::Closed,
+            closed_at: Some(now),
+            completed_task_ids: done.iter().map(|id| (*id).to_owned()).collect(),
+            carried_over_task_ids: open.iter().map(|id| (*id).to_owned()).collect(),
+            carried_over_to: carry_over_to.map(str::to_owned),
+            rev: sprint.rev + 1,
+            ..sprint
+        };
+        let event = event(&closed)?;
+        enqueue(&mut state, &event)?;
+        for id in &closed.carried_over_task_ids {
+            if let Some(task) = state.tasks.get_mut(id) {
+                task.sprint_id = carry_over_to.map(str::to_owned);
+                task.updated_at = now;
+            }
+        }
+        state.sprints.insert(closed.id.clone(), closed.clone());
+        Ok(closed)
     }
 
     async fn insert_time_entry(

@@ -17,6 +17,7 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
+use crate::domain::sprint::SprintState;
 use crate::domain::{Money, ProjectRole, RuleViolation, TaskStatus};
 
 /// What a store (or a rule it enforces inside its transaction) can answer with.
@@ -42,6 +43,19 @@ impl From<RuleViolation> for PmoError {
 }
 
 pub type PmoResult<T> = Result<T, PmoError>;
+
+/// Where no GraphQL error is built (live streams), the kit error a store or rule error maps to.
+impl From<PmoError> for ApiError {
+    fn from(err: PmoError) -> Self {
+        match err {
+            PmoError::Api(err) => err,
+            PmoError::Transient(_) => {
+                ApiError::Conflict("the change collided with a concurrent one; retry".into())
+            }
+            PmoError::Rule(rule) => ApiError::Conflict(rule.message()),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
@@ -125,6 +139,37 @@ pub struct TaskDoc {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SprintDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub goal: Option<String>,
+    pub starts_on: Option<chrono::NaiveDate>,
+    pub ends_on: Option<chrono::NaiveDate>,
+    pub state: SprintState,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// At close: the tasks that were done (they stay with the sprint).
+    #[serde(default)]
+    pub completed_task_ids: Vec<String>,
+    /// At close: the unfinished tasks moved on.
+    #[serde(default)]
+    pub carried_over_task_ids: Vec<String>,
+    /// At close: the sprint they moved to (None: the backlog).
+    pub carried_over_to: Option<String>,
+    /// Bumped by every planning change, start and close, so they conflict instead of racing.
+    #[serde(default)]
+    pub rev: i64,
+}
+
+/// Builds the event of a sprint close from the closed sprint (known only inside the store's
+/// transaction).
+pub type CloseEvent<'a> = &'a (dyn Fn(&SprintDoc) -> PmoResult<EventEnvelope> + Send + Sync);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeEntryDoc {
     /// The id of the timer it was (so stopping twice cannot record twice).
     #[serde(rename = "_id")]
@@ -157,6 +202,8 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
     pub label: Option<String>,
     pub sprint_id: Option<String>,
+    /// Only tasks in no sprint.
+    pub backlog: bool,
 }
 
 impl TaskFilter {
@@ -174,6 +221,7 @@ impl TaskFilter {
                 .sprint_id
                 .as_ref()
                 .is_none_or(|s| task.sprint_id.as_ref() == Some(s))
+            && (!self.backlog || task.sprint_id.is_none())
     }
 }
 
@@ -224,6 +272,14 @@ pub trait PmoStore: Send + Sync + 'static {
         member: &Member,
     ) -> PmoResult<Option<ProjectDoc>>;
 
+    /// Removes a member; None when the project does not exist.
+    async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        user_id: &str,
+    ) -> PmoResult<Option<ProjectDoc>>;
+
     async fn insert_board(&self, tenant: &TenantId, board: &BoardDoc) -> PmoResult<()>;
     async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>>;
     async fn boards_of_project(
@@ -267,6 +323,41 @@ pub trait PmoStore: Send + Sync + 'static {
         task_id: &str,
         blocker_id: &str,
     ) -> PmoResult<TaskDoc>;
+
+    async fn insert_sprint(&self, tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()>;
+    async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>>;
+    async fn list_sprints(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        state: Option<SprintState>,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<SprintDoc>>;
+    /// Puts a task of `project_id` in `sprint_id` (None: the backlog). Neither the sprint it
+    /// leaves nor the one it joins may be closed (checked in the transaction).
+    async fn plan_task(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        task_id: &str,
+        sprint_id: Option<&str>,
+    ) -> PmoResult<TaskDoc>;
+    /// Starts a planned sprint unless another sprint of its project is active, with its event.
+    async fn start_sprint(
+        &self,
+        tenant: &TenantId,
+        sprint_id: &str,
+        event: &EventEnvelope,
+    ) -> PmoResult<SprintDoc>;
+    /// Closes an active sprint: done tasks stay, the others move to `carry_over_to` (a planned
+    /// sprint of the project) or the backlog, and the event is recorded, in one transaction.
+    async fn close_sprint(
+        &self,
+        tenant: &TenantId,
+        sprint_id: &str,
+        carry_over_to: Option<&str>,
+        event: CloseEvent<'_>,
+    ) -> PmoResult<SprintDoc>;
 
     /// Records a finished timer and its event; false when the entry already existed (a repeated
     /// stop), in which case nothing is written.

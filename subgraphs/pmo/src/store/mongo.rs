@@ -17,8 +17,12 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
 use super::{
-    BoardDoc, Member, OutboxDoc, PendingEvent, Placement, PmoError, PmoResult, PmoStore,
-    ProjectDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryFilter,
+    BoardDoc, CloseEvent, Member, OutboxDoc, PendingEvent, Placement, PmoError, PmoResult,
+    PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryFilter,
+};
+use crate::domain::sprint::{
+    check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
+    SprintState,
 };
 use crate::domain::{check_dependency, check_wip, TaskStatus};
 
@@ -26,6 +30,7 @@ const PROJECTS: &str = "pmo_projects";
 const BOARDS: &str = "pmo_boards";
 const TASKS: &str = "pmo_tasks";
 const TIME_ENTRIES: &str = "pmo_time_entries";
+const SPRINTS: &str = "pmo_sprints";
 const OUTBOX: &str = "pmo_outbox";
 const LEASES: &str = "pmo_leases";
 /// How often a collided transaction is tried before the caller gets CONFLICT.
@@ -57,6 +62,10 @@ fn bson_err(err: impl std::fmt::Display) -> PmoError {
 
 fn status_value(status: TaskStatus) -> PmoResult<mongodb::bson::Bson> {
     to_bson(&status).map_err(bson_err)
+}
+
+fn sprint_state_value(state: SprintState) -> PmoResult<mongodb::bson::Bson> {
+    to_bson(&state).map_err(bson_err)
 }
 
 /// Keyset bounds and direction on `_id` (time-ordered UUIDv7 strings).
@@ -164,6 +173,9 @@ impl MongoStore {
     fn time_entries(&self) -> Collection<TimeEntryDoc> {
         self.db.collection(TIME_ENTRIES)
     }
+    fn sprints(&self) -> Collection<SprintDoc> {
+        self.db.collection(SPRINTS)
+    }
     fn outbox(&self) -> Collection<OutboxDoc> {
         self.db.collection(OUTBOX)
     }
@@ -196,6 +208,57 @@ impl MongoStore {
             .try_collect()
             .await
             .map_err(db_err)
+    }
+
+    /// The tasks matching `filter`, read inside the session's transaction.
+    async fn find_in_session(
+        &self,
+        session: &mut ClientSession,
+        filter: Document,
+    ) -> PmoResult<Vec<TaskDoc>> {
+        let mut cursor = self
+            .tasks()
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await
+            .map_err(db_err)?;
+        let mut found = Vec::new();
+        while let Some(task) = cursor
+            .stream(&mut *session)
+            .try_next()
+            .await
+            .map_err(db_err)?
+        {
+            found.push(task);
+        }
+        Ok(found)
+    }
+
+    /// Bumps a sprint of the project that tasks may join or leave (not closed), so a concurrent
+    /// close collides with the planning change instead of missing it.
+    async fn touch_open_sprint(
+        &self,
+        session: &mut ClientSession,
+        tenant: &TenantId,
+        project_id: &str,
+        sprint_id: &str,
+    ) -> PmoResult<SprintDoc> {
+        let sprint = self
+            .sprints()
+            .find_one_and_update(
+                doc! { "_id": sprint_id, "tenant_id": tenant.as_str(), "project_id": project_id },
+                doc! { "$inc": { "rev": 1 } },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| {
+                ApiError::bad_input("sprintId", "no such sprint in the task's project")
+            })?;
+        check_can_plan(sprint.state)?;
+        Ok(sprint)
     }
 
     /// Counts the column's tasks after bumping the board's revision, so concurrent moves into
@@ -239,7 +302,7 @@ impl MongoStore {
 impl PmoStore for MongoStore {
     async fn prepare(&self) -> PmoResult<()> {
         let index = |keys: Document| IndexModel::builder().keys(keys).build();
-        let indexes: [(&str, Vec<IndexModel>); 5] = [
+        let indexes: [(&str, Vec<IndexModel>); 6] = [
             (PROJECTS, vec![index(doc! { "tenant_id": 1, "_id": 1 })]),
             (
                 BOARDS,
@@ -254,6 +317,8 @@ impl PmoStore for MongoStore {
                     index(doc! { "tenant_id": 1, "assignee_ids": 1, "_id": 1 }),
                     index(doc! { "tenant_id": 1, "labels": 1, "_id": 1 }),
                     index(doc! { "tenant_id": 1, "sprint_id": 1, "_id": 1 }),
+                    // Sprint and backlog lists of one project, and the sprint close.
+                    index(doc! { "tenant_id": 1, "project_id": 1, "sprint_id": 1, "_id": 1 }),
                     index(doc! { "tenant_id": 1, "board_id": 1, "column_id": 1 }),
                 ],
             ),
@@ -262,6 +327,14 @@ impl PmoStore for MongoStore {
                 vec![
                     index(doc! { "tenant_id": 1, "user_id": 1, "_id": 1 }),
                     index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
+                ],
+            ),
+            (
+                SPRINTS,
+                vec![
+                    // A project's sprints (by state), and its active one.
+                    index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "project_id": 1, "state": 1, "_id": 1 }),
                 ],
             ),
             (OUTBOX, vec![index(doc! { "published_at": 1, "_id": 1 })]),
@@ -350,6 +423,22 @@ impl PmoStore for MongoStore {
         })
     }
 
+    async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        user_id: &str,
+    ) -> PmoResult<Option<ProjectDoc>> {
+        self.projects()
+            .find_one_and_update(
+                doc! { "_id": project_id, "tenant_id": tenant.as_str() },
+                doc! { "$pull": { "members": { "user_id": user_id } } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(db_err)
+    }
+
     async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> PmoResult<()> {
         self.boards().insert_one(board).await.map_err(db_err)?;
         Ok(())
@@ -389,6 +478,10 @@ impl PmoStore for MongoStore {
         in_transaction!(self, session, {
             if let Some(to) = placement {
                 self.guard_wip(&mut session, tenant, to).await?;
+            }
+            if let Some(sprint_id) = &task.sprint_id {
+                self.touch_open_sprint(&mut session, tenant, &task.project_id, sprint_id)
+                    .await?;
             }
             self.tasks()
                 .insert_one(task)
@@ -464,6 +557,8 @@ impl PmoStore for MongoStore {
         }
         if let Some(sprint) = &filter.sprint_id {
             query.insert("sprint_id", sprint.as_str());
+        } else if filter.backlog {
+            query.insert("sprint_id", mongodb::bson::Bson::Null);
         }
         let sort = keyset(&mut query, page);
         self.find_in(self.tasks(), query, sort, page.limit as i64 + 1)
@@ -534,6 +629,221 @@ impl PmoStore for MongoStore {
                 .await
                 .map_err(db_err)?
                 .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
+        })
+    }
+
+    async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {
+        self.sprints().insert_one(sprint).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>> {
+        self.find_in(
+            self.sprints(),
+            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+            doc! { "_id": 1 },
+            0,
+        )
+        .await
+    }
+
+    async fn list_sprints(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        state: Option<SprintState>,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<SprintDoc>> {
+        let mut filter = doc! { "tenant_id": tenant.as_str(), "project_id": project_id };
+        if let Some(state) = state {
+            filter.insert("state", sprint_state_value(state)?);
+        }
+        let sort = keyset(&mut filter, page);
+        self.find_in(self.sprints(), filter, sort, page.limit as i64 + 1)
+            .await
+    }
+
+    async fn plan_task(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        task_id: &str,
+        sprint_id: Option<&str>,
+    ) -> PmoResult<TaskDoc> {
+        in_transaction!(self, session, {
+            let task = self
+                .tasks()
+                .find_one(
+                    doc! { "_id": task_id, "tenant_id": tenant.as_str(), "project_id": project_id },
+                )
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))?;
+            if let Some(current) = &task.sprint_id {
+                self.touch_open_sprint(&mut session, tenant, project_id, current)
+                    .await?;
+            }
+            if let Some(target) = sprint_id {
+                self.touch_open_sprint(&mut session, tenant, project_id, target)
+                    .await?;
+            }
+            self.tasks()
+                .find_one_and_update(
+                    doc! { "_id": task_id, "tenant_id": tenant.as_str() },
+                    doc! { "$set": {
+                        "sprint_id": sprint_id,
+                        "updated_at": chrono::Utc::now().to_rfc3339(),
+                    } },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
+        })
+    }
+
+    async fn start_sprint(
+        &self,
+        tenant: &TenantId,
+        sprint_id: &str,
+        event: &EventEnvelope,
+    ) -> PmoResult<SprintDoc> {
+        let active = sprint_state_value(SprintState::Active)?;
+        let planned = sprint_state_value(SprintState::Planned)?;
+        in_transaction!(self, session, {
+            let sprint = self
+                .sprints()
+                .find_one(doc! { "_id": sprint_id, "tenant_id": tenant.as_str() })
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| PmoError::Api(ApiError::NotFound("sprint".into())))?;
+            // Serialises the starts of the project's sprints: two cannot both become active.
+            self.projects()
+                .update_one(
+                    doc! { "_id": &sprint.project_id, "tenant_id": tenant.as_str() },
+                    doc! { "$inc": { "rev": 1 } },
+                )
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            let other_active = self
+                .sprints()
+                .count_documents(doc! {
+                    "tenant_id": tenant.as_str(),
+                    "project_id": &sprint.project_id,
+                    "state": active.clone(),
+                    "_id": { "$ne": sprint_id },
+                })
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            check_can_start(sprint.state, other_active > 0)?;
+            let started = self
+                .sprints()
+                .find_one_and_update(
+                    doc! { "_id": sprint_id, "tenant_id": tenant.as_str(), "state": planned.clone() },
+                    doc! {
+                        "$set": { "state": active.clone(), "started_at": chrono::Utc::now().to_rfc3339() },
+                        "$inc": { "rev": 1 },
+                    },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| {
+                    ApiError::Conflict("the sprint changed meanwhile; reload and retry".into())
+                })?;
+            self.enqueue(&mut session, event).await?;
+            Ok(started)
+        })
+    }
+
+    async fn close_sprint(
+        &self,
+        tenant: &TenantId,
+        sprint_id: &str,
+        carry_over_to: Option<&str>,
+        event: CloseEvent<'_>,
+    ) -> PmoResult<SprintDoc> {
+        let active = sprint_state_value(SprintState::Active)?;
+        let closed = sprint_state_value(SprintState::Closed)?;
+        in_transaction!(self, session, {
+            let sprint = self
+                .sprints()
+                .find_one(doc! { "_id": sprint_id, "tenant_id": tenant.as_str() })
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| PmoError::Api(ApiError::NotFound("sprint".into())))?;
+            check_can_close(sprint.state)?;
+            if let Some(target_id) = carry_over_to {
+                let target = self
+                    .sprints()
+                    .find_one_and_update(
+                        doc! { "_id": target_id, "tenant_id": tenant.as_str() },
+                        doc! { "$inc": { "rev": 1 } },
+                    )
+                    .return_document(ReturnDocument::After)
+                    .session(&mut session)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| ApiError::bad_input("carryOverTo", "no such sprint"))?;
+                check_carry_over_target(
+                    &sprint.id,
+                    &target.id,
+                    target.state,
+                    target.project_id == sprint.project_id,
+                )?;
+            }
+            let tasks: Vec<(String, TaskStatus)> = self
+                .find_in_session(
+                    &mut session,
+                    doc! { "tenant_id": tenant.as_str(), "sprint_id": sprint_id },
+                )
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t.status))
+                .collect();
+            let (done, open) = split_at_close(&tasks);
+            let now = chrono::Utc::now();
+            if !open.is_empty() {
+                self.tasks()
+                    .update_many(
+                        doc! { "tenant_id": tenant.as_str(), "_id": { "$in": &open } },
+                        doc! { "$set": { "sprint_id": carry_over_to, "updated_at": now.to_rfc3339() } },
+                    )
+                    .session(&mut session)
+                    .await
+                    .map_err(db_err)?;
+            }
+            let closed_sprint = self
+                .sprints()
+                .find_one_and_update(
+                    doc! { "_id": sprint_id, "tenant_id": tenant.as_str(), "state": active.clone() },
+                    doc! {
+                        "$set": {
+                            "state": closed.clone(),
+                            "closed_at": now.to_rfc3339(),
+                            "completed_task_ids": &done,
+                            "carried_over_task_ids": &open,
+                            "carried_over_to": carry_over_to,
+                        },
+                        "$inc": { "rev": 1 },
+                    },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| {
+                    ApiError::Conflict("the sprint changed meanwhile; reload and retry".into())
+                })?;
+            self.enqueue(&mut session, &event(&closed_sprint)?).await?;
+            Ok(closed_sprint)
         })
     }
 

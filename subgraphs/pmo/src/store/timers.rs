@@ -31,17 +31,12 @@ impl TimerStore {
 
     /// The pub/sub channel of a person's timer.
     pub fn channel(&self, tenant: &TenantId, user_id: &str) -> String {
-        format!("{}:live:timer:{}:{}", self.prefix, tenant.as_str(), user_id)
+        crate::live::timer_channel(&self.prefix, tenant, user_id)
     }
 
     /// The pub/sub channel of a project's board events.
     pub fn board_channel(&self, tenant: &TenantId, project_id: &str) -> String {
-        format!(
-            "{}:live:project:{}:{}",
-            self.prefix,
-            tenant.as_str(),
-            project_id
-        )
+        crate::live::board_channel(&self.prefix, tenant, project_id)
     }
 
     pub fn cache(&self) -> &SharedCache {
