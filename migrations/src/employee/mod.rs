@@ -3,6 +3,7 @@
 mod m0001_people;
 mod m0002_sensitive;
 mod m0003_attendance;
+mod m0004_leave;
 mod m0005_shifts;
 
 use sea_orm_migration::prelude::*;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_people::Migration),
             Box::new(m0002_sensitive::Migration),
             Box::new(m0003_attendance::Migration),
+            Box::new(m0004_leave::Migration),
             Box::new(m0005_shifts::Migration),
         ]
     }

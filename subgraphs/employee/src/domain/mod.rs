@@ -2,6 +2,7 @@
 //! Values are parsed at the boundary, so an invalid one cannot exist past it.
 
 pub mod attendance;
+pub mod leave;
 pub mod org;
 pub mod shift;
 

@@ -1,6 +1,7 @@
 //! The employee subgraph's GraphQL schema.
 
 pub mod attendance;
+pub mod leave;
 pub mod loaders;
 pub mod org;
 
@@ -24,12 +25,18 @@ pub type EmployeeSchema = Schema<Query, Mutation, Subscription>;
 
 /// The root types, merged from the domain's parts.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(PeopleQuery, attendance::AttendanceQuery, org::OrgQuery);
+pub struct Query(
+    PeopleQuery,
+    attendance::AttendanceQuery,
+    leave::LeaveQuery,
+    org::OrgQuery,
+);
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     PeopleMutation,
     attendance::AttendanceMutation,
+    leave::LeaveMutation,
     org::OrgMutation,
 );
 

@@ -3,6 +3,7 @@
 
 pub mod attendance;
 pub mod entities;
+pub mod leave;
 pub mod org;
 pub mod shift;
 

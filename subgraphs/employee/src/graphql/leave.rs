@@ -1,0 +1,1202 @@
+//! Leave in GraphQL: types, policies, holidays, balances (a ledger), requests with their
+//! approval chain (manager, then HR), accrual runs and the year-end close.
+//!
+//! A broken leave rule answers with its own stable `extensions.code` (LEAVE_OVERLAP,
+//! INSUFFICIENT_LEAVE_BALANCE, SELF_APPROVAL_FORBIDDEN, NOT_THE_APPROVER, NOT_THE_REQUESTER,
+//! INVALID_LEAVE_STATE, LEAVE_ALREADY_STARTED, MAX_CONSECUTIVE_DAYS_EXCEEDED,
+//! HALF_DAY_NOT_ALLOWED, NO_WORKING_DAYS); bad input is the kit's BAD_USER_INPUT with
+//! `extensions.field`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{
+    Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID,
+};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::{ApiError, RequestContext, TenantId};
+
+use super::loaders::{EmployeeLoader, TenantKey};
+use super::{store, Employee};
+use crate::domain::leave::{
+    check_cancel, decide, parse_days, parse_reason, parse_type_code, parse_weekend, to_days,
+    weekend_from_db, AccrualFrequency as AccrualFrequencyModel, AccrualPeriod, DayHalf, Decision,
+    LeaveError, LeaveRule, LeaveSpan, LeaveStatus as LeaveStatusModel, LeaveTypeRules,
+    LedgerKind as LedgerKindModel,
+};
+use crate::domain::DisplayName;
+use crate::store::leave::entities::{
+    assignment, holiday, leave_type, ledger, policy, policy_line, request,
+};
+use crate::store::leave::{
+    BalanceRow, LeaveActor, NewLeaveRequest, NewLeaveType, NewPolicy, NewPolicyLine, RequestFilter,
+};
+
+/// The scope that makes a caller HR: the final approver, and the one who configures leave.
+const HR_SCOPE: &str = "hr:admin";
+
+fn millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A leave error as a GraphQL error: the kit's codes for bad input, a rule's own code (with
+/// the numbers a client needs) for a broken rule.
+fn gql(err: LeaveError) -> async_graphql::Error {
+    match err {
+        LeaveError::Api(err) => err.into(),
+        LeaveError::Rule(rule) => {
+            async_graphql::Error::new(rule.message()).extend_with(|_, ext| {
+                ext.set("code", rule.code());
+                match &rule {
+                    LeaveRule::InsufficientBalance {
+                        available,
+                        requested,
+                    } => {
+                        ext.set("availableDays", to_days(*available));
+                        ext.set("requestedDays", to_days(*requested));
+                    }
+                    LeaveRule::Overlap { other_request_id } => {
+                        ext.set("overlappingRequestId", other_request_id.as_str());
+                    }
+                    LeaveRule::MaxConsecutiveDaysExceeded { max_days, .. } => {
+                        ext.set("maxDays", to_days(*max_days));
+                    }
+                    _ => {}
+                }
+            })
+        }
+    }
+}
+
+/// The caller as an actor on leave: their employee record (if any) and whether they are HR.
+async fn actor(ctx: &Context<'_>) -> Result<LeaveActor> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    let employee = store(ctx)?
+        .employee_of_user_opt(&tenant, &claims.sub)
+        .await?;
+    Ok(LeaveActor {
+        user_id: claims.sub.clone(),
+        employee_id: employee.map(|e| e.id),
+        is_hr: claims.permissions.iter().any(|s| s == HR_SCOPE),
+    })
+}
+
+/// The caller's employee id, or FORBIDDEN when no employee record is linked to them.
+fn own_employee(actor: &LeaveActor) -> Result<&str> {
+    actor.employee_id.as_deref().ok_or_else(|| {
+        ApiError::Forbidden("no employee record is linked to this user".into()).into()
+    })
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// Half of a day.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum HalfDay {
+    /// The morning.
+    FirstHalf,
+    /// The afternoon.
+    SecondHalf,
+}
+
+impl From<HalfDay> for DayHalf {
+    fn from(half: HalfDay) -> Self {
+        match half {
+            HalfDay::FirstHalf => DayHalf::First,
+            HalfDay::SecondHalf => DayHalf::Second,
+        }
+    }
+}
+
+impl From<DayHalf> for HalfDay {
+    fn from(half: DayHalf) -> Self {
+        match half {
+            DayHalf::First => HalfDay::FirstHalf,
+            DayHalf::Second => HalfDay::SecondHalf,
+        }
+    }
+}
+
+/// Where a leave request is in its life.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "LeaveStatusModel")]
+pub enum LeaveRequestStatus {
+    /// Waiting for the employee's manager.
+    PendingManager,
+    /// Waiting for HR (after the manager, or first when the employee has no manager).
+    PendingHr,
+    /// Approved: the days are taken from the balance.
+    Approved,
+    /// Rejected by the manager or HR, with a reason.
+    Rejected,
+    /// Cancelled by the employee before it started.
+    Cancelled,
+}
+
+/// How often a policy earns leave.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "AccrualFrequencyModel")]
+pub enum AccrualFrequency {
+    /// Every month (accrual runs for `YYYY-MM`).
+    Monthly,
+    /// Once a year (accrual runs for `YYYY`).
+    Yearly,
+}
+
+/// What a ledger entry records.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "LedgerKindModel")]
+pub enum LeaveLedgerKind {
+    /// Earned for a period by the employee's policy.
+    Accrual,
+    /// Taken by an approved request.
+    Usage,
+    /// Given back when an approved request was cancelled.
+    Reversal,
+    /// Brought into a new year (up to the policy's cap).
+    CarryForward,
+    /// The closing of a year's balance.
+    Expiry,
+    /// A correction by HR, with its reason.
+    Adjustment,
+}
+
+/// A kind of leave of the tenant (annual, sick, unpaid, ...).
+pub struct LeaveType(pub leave_type::Model);
+
+#[Object]
+impl LeaveType {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Short code, unique in the tenant (`ANNUAL`).
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// Name shown to employees.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Paid leave is counted against a balance; unpaid leave is not.
+    async fn paid(&self) -> bool {
+        self.0.paid
+    }
+    /// Whether a request may take half days.
+    async fn allows_half_day(&self) -> bool {
+        self.0.allows_half_day
+    }
+    /// Whether requests go through the manager and HR (otherwise approved as made).
+    async fn requires_approval(&self) -> bool {
+        self.0.requires_approval
+    }
+    /// The most working days one request may take, if capped.
+    async fn max_consecutive_days(&self) -> Option<f64> {
+        self.0.max_consecutive.map(to_days)
+    }
+    /// Whether a request may take the balance below zero.
+    async fn allow_negative_balance(&self) -> bool {
+        self.0.allow_negative_balance
+    }
+}
+
+/// What a policy grants of one leave type.
+pub struct LeavePolicyLine(pub policy_line::Model);
+
+#[Object]
+impl LeavePolicyLine {
+    /// The leave type.
+    async fn leave_type(&self, ctx: &Context<'_>) -> Result<Option<LeaveType>> {
+        let tenant = ctx.tenant()?;
+        Ok(store(ctx)?
+            .leave_types_by_ids(&tenant, [self.0.leave_type_id.clone()])
+            .await?
+            .remove(&self.0.leave_type_id)
+            .map(LeaveType))
+    }
+    /// Days earned per accrual period.
+    async fn days_per_period(&self) -> f64 {
+        to_days(self.0.accrual_amount)
+    }
+    /// The most days that carry into a new year (the rest lapses).
+    async fn carry_forward_max_days(&self) -> f64 {
+        to_days(self.0.carry_forward_max)
+    }
+}
+
+/// How employees on it earn leave, and which days are their weekend.
+pub struct LeavePolicy {
+    model: policy::Model,
+    lines: Vec<policy_line::Model>,
+}
+
+#[Object]
+impl LeavePolicy {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+    /// Name, unique in the tenant.
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+    /// How often the policy earns leave.
+    async fn accrual_frequency(&self) -> AccrualFrequency {
+        AccrualFrequencyModel::from_db(&self.model.accrual).into()
+    }
+    /// Whether joiners earn their first period in proportion to the days they were employed.
+    async fn prorate_joiners(&self) -> bool {
+        self.model.prorate_joiners
+    }
+    /// Weekly rest days, as ISO weekday numbers (1 = Monday ... 7 = Sunday).
+    async fn weekend_days(&self) -> Vec<u32> {
+        weekend_from_db(&self.model.weekend_days)
+            .into_iter()
+            .map(|d| chrono::Weekday::number_from_monday(&d))
+            .collect()
+    }
+    /// What the policy grants, per leave type.
+    async fn lines(&self) -> Vec<LeavePolicyLine> {
+        self.lines.iter().cloned().map(LeavePolicyLine).collect()
+    }
+}
+
+/// An employee's leave policy and holiday calendar.
+pub struct LeavePolicyAssignment(pub assignment::Model);
+
+#[Object]
+impl LeavePolicyAssignment {
+    /// The employee.
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        load_employee(ctx, &self.0.employee_id).await
+    }
+    /// The policy's id.
+    async fn policy_id(&self) -> ID {
+        ID(self.0.policy_id.clone())
+    }
+    /// The location whose holidays apply besides the tenant-wide ones.
+    async fn holiday_location_id(&self) -> Option<ID> {
+        self.0.holiday_location_id.clone().map(ID)
+    }
+}
+
+/// A public holiday: not a working day for leave counting.
+pub struct Holiday(pub holiday::Model);
+
+#[Object]
+impl Holiday {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The day.
+    async fn day(&self) -> NaiveDate {
+        self.0.day
+    }
+    /// Name (`Independence Day`).
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The location whose calendar it belongs to; null for the tenant-wide calendar.
+    async fn location_id(&self) -> Option<ID> {
+        (!self.0.calendar.is_empty()).then(|| ID(self.0.calendar.clone()))
+    }
+}
+
+/// What the viewer may do with a request right now.
+#[derive(SimpleObject)]
+pub struct LeaveRequestViewerCan {
+    /// Approve its current step.
+    pub approve: bool,
+    /// Reject it.
+    pub reject: bool,
+    /// Cancel it.
+    pub cancel: bool,
+}
+
+/// A request for leave.
+pub struct LeaveRequest {
+    model: request::Model,
+    leave_type: Option<leave_type::Model>,
+    viewer: Arc<LeaveActor>,
+}
+
+#[Object]
+impl LeaveRequest {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+    /// Who asked.
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        load_employee(ctx, &self.model.employee_id).await
+    }
+    /// The employee's id.
+    async fn employee_id(&self) -> ID {
+        ID(self.model.employee_id.clone())
+    }
+    /// The kind of leave.
+    async fn leave_type(&self) -> Option<LeaveType> {
+        self.leave_type.clone().map(LeaveType)
+    }
+    /// The first day.
+    async fn start_date(&self) -> NaiveDate {
+        self.model.start_date
+    }
+    /// The last day.
+    async fn end_date(&self) -> NaiveDate {
+        self.model.end_date
+    }
+    /// Set when the first day is taken by halves (a one-day request: the half taken).
+    async fn start_half(&self) -> Option<HalfDay> {
+        self.model
+            .start_half
+            .as_deref()
+            .and_then(DayHalf::from_db)
+            .map(Into::into)
+    }
+    /// Set when the last day is taken by halves.
+    async fn end_half(&self) -> Option<HalfDay> {
+        self.model
+            .end_half
+            .as_deref()
+            .and_then(DayHalf::from_db)
+            .map(Into::into)
+    }
+    /// Working days taken (weekends and holidays excluded), e.g. 2.5.
+    async fn days(&self) -> f64 {
+        to_days(self.model.days)
+    }
+    /// The employee's reason.
+    async fn reason(&self) -> Option<&str> {
+        self.model.reason.as_deref()
+    }
+    /// Where the request is.
+    async fn status(&self) -> LeaveRequestStatus {
+        LeaveStatusModel::from_db(&self.model.status)
+            .unwrap_or(LeaveStatusModel::Cancelled)
+            .into()
+    }
+    /// The manager who approves the first step (fixed when the request was made).
+    async fn manager(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        match &self.model.manager_id {
+            Some(id) => load_employee(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// When the manager approved.
+    async fn manager_approved_at(&self) -> Option<DateTime<Utc>> {
+        self.model.manager_approved_at.map(millis)
+    }
+    /// When it was finally approved or rejected.
+    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.model.decided_at.map(millis)
+    }
+    /// The approver's comment, or the reason of a rejection.
+    async fn decision_comment(&self) -> Option<&str> {
+        self.model.decision_comment.as_deref()
+    }
+    /// When the employee cancelled it.
+    async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
+        self.model.cancelled_at.map(millis)
+    }
+    /// When it was made.
+    async fn created_at(&self) -> DateTime<Utc> {
+        millis(self.model.created_at)
+    }
+    /// What the viewer may do with it now (the same rules the mutations apply).
+    async fn viewer_can(&self) -> LeaveRequestViewerCan {
+        let facts = crate::domain::leave::RequestFacts {
+            status: LeaveStatusModel::from_db(&self.model.status)
+                .unwrap_or(LeaveStatusModel::Cancelled),
+            employee_id: &self.model.employee_id,
+            manager_id: self.model.manager_id.as_deref(),
+            start: self.model.start_date,
+        };
+        let actor = self.viewer.facts();
+        LeaveRequestViewerCan {
+            approve: decide(&facts, &actor, Decision::Approve).is_ok(),
+            reject: decide(&facts, &actor, Decision::Reject).is_ok(),
+            cancel: check_cancel(&facts, &actor, today()).is_ok(),
+        }
+    }
+}
+
+/// One balance of the caller.
+pub struct LeaveBalance(pub BalanceRow);
+
+#[Object]
+impl LeaveBalance {
+    /// The kind of leave.
+    async fn leave_type(&self) -> LeaveType {
+        LeaveType(self.0.leave_type.clone())
+    }
+    /// The sum of the ledger (accruals, usage, reversals, carry-forward, expiry, adjustments).
+    async fn balance_days(&self) -> f64 {
+        to_days(self.0.balance)
+    }
+    /// Days held by pending requests.
+    async fn pending_days(&self) -> f64 {
+        to_days(self.0.pending)
+    }
+    /// What a new request may take: the balance minus what pending requests hold.
+    async fn available_days(&self) -> f64 {
+        to_days(self.0.balance - self.0.pending)
+    }
+}
+
+/// One entry of a leave ledger.
+pub struct LeaveLedgerEntry(pub ledger::Model);
+
+#[Object]
+impl LeaveLedgerEntry {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The employee.
+    async fn employee_id(&self) -> ID {
+        ID(self.0.employee_id.clone())
+    }
+    /// The leave type.
+    async fn leave_type_id(&self) -> ID {
+        ID(self.0.leave_type_id.clone())
+    }
+    /// What the entry records.
+    async fn kind(&self) -> LeaveLedgerKind {
+        LedgerKindModel::from_db(&self.0.kind)
+            .unwrap_or(LedgerKindModel::Adjustment)
+            .into()
+    }
+    /// Days, positive (earned, given back) or negative (taken, lapsed).
+    async fn days(&self) -> f64 {
+        to_days(self.0.amount)
+    }
+    /// The day from which it counts.
+    async fn effective_on(&self) -> NaiveDate {
+        self.0.effective_on
+    }
+    /// Why (an adjustment's reason, the accrual period, ...).
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// The request a usage or reversal belongs to.
+    async fn request_id(&self) -> Option<ID> {
+        self.0.request_id.clone().map(ID)
+    }
+    /// The user who wrote it.
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    /// When it was written.
+    async fn created_at(&self) -> DateTime<Utc> {
+        millis(self.0.created_at)
+    }
+}
+
+/// What an accrual run wrote.
+#[derive(SimpleObject)]
+pub struct LeaveAccrualRun {
+    /// The period (`2026-03` or `2026`).
+    pub period: String,
+    /// Entries written by this run.
+    pub entries_created: u64,
+    /// Entries an earlier run of the same period had written (nothing is written twice).
+    pub entries_already_posted: u64,
+    /// Days written by this run, all employees together.
+    pub days_posted: f64,
+}
+
+/// What a year close wrote.
+#[derive(SimpleObject)]
+pub struct LeaveYearClose {
+    /// The year closed.
+    pub year: i32,
+    /// Balances closed by this run.
+    pub balances_closed: u64,
+    /// Balances an earlier run had closed.
+    pub balances_already_closed: u64,
+    /// Days carried into the next year.
+    pub days_carried_forward: f64,
+    /// Days lapsed over the caps.
+    pub days_lapsed: f64,
+}
+
+async fn load_employee(ctx: &Context<'_>, id: &str) -> Result<Option<Employee>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<EmployeeLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(Employee))
+}
+
+/// Wraps a page of requests with their leave types (one query) and the viewer.
+async fn wrap_requests(
+    ctx: &Context<'_>,
+    tenant: &TenantId,
+    rows: Vec<request::Model>,
+    viewer: Arc<LeaveActor>,
+) -> Result<Vec<LeaveRequest>> {
+    let types: HashMap<String, leave_type::Model> = store(ctx)?
+        .leave_types_by_ids(tenant, rows.iter().map(|r| r.leave_type_id.clone()))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|model| LeaveRequest {
+            leave_type: types.get(&model.leave_type_id).cloned(),
+            model,
+            viewer: viewer.clone(),
+        })
+        .collect())
+}
+
+async fn one_request(
+    ctx: &Context<'_>,
+    model: request::Model,
+    viewer: Arc<LeaveActor>,
+) -> Result<Option<LeaveRequest>> {
+    let tenant = ctx.tenant()?;
+    Ok(wrap_requests(ctx, &tenant, vec![model], viewer)
+        .await?
+        .pop())
+}
+
+type RequestConnection = Connection<String, LeaveRequest, EmptyFields, EmptyFields>;
+
+/// Filters of the leave request list.
+#[derive(InputObject, Default)]
+pub struct LeaveRequestFilterInput {
+    /// Only requests in this status.
+    pub status: Option<LeaveRequestStatus>,
+    /// Only this employee's requests.
+    pub employee_id: Option<ID>,
+}
+
+#[derive(Default)]
+pub struct LeaveQuery;
+
+#[Object]
+impl LeaveQuery {
+    /// The caller's balance of every leave type, with what pending requests hold.
+    #[graphql(requires_scopes = "leave:apply")]
+    async fn my_leave_balances(&self, ctx: &Context<'_>) -> Result<Option<Vec<LeaveBalance>>> {
+        let tenant = ctx.tenant()?;
+        let actor = actor(ctx).await?;
+        let rows = store(ctx)?
+            .leave_balances(&tenant, own_employee(&actor)?)
+            .await?;
+        Ok(Some(rows.into_iter().map(LeaveBalance).collect()))
+    }
+
+    /// An employee's balances (HR).
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn leave_balances(
+        &self,
+        ctx: &Context<'_>,
+        employee_id: ID,
+    ) -> Result<Option<Vec<LeaveBalance>>> {
+        let tenant = ctx.tenant()?;
+        let rows = store(ctx)?.leave_balances(&tenant, &employee_id).await?;
+        Ok(Some(rows.into_iter().map(LeaveBalance).collect()))
+    }
+
+    /// A leave ledger in entry order: the caller's own, or (HR) any employee's.
+    #[graphql(requires_scopes = "leave:apply", requires_scopes = "hr:admin")]
+    #[allow(clippy::too_many_arguments)]
+    async fn leave_ledger(
+        &self,
+        ctx: &Context<'_>,
+        employee_id: Option<ID>,
+        leave_type_id: Option<ID>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, LeaveLedgerEntry, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let actor = actor(ctx).await?;
+        let employee_id = match employee_id {
+            Some(id) if actor.employee_id.as_deref() == Some(id.as_str()) => id.0,
+            Some(id) if actor.is_hr => id.0,
+            Some(_) => {
+                return Err(ApiError::Forbidden(
+                    "only HR reads another employee's leave ledger".into(),
+                )
+                .into())
+            }
+            None => own_employee(&actor)?.to_owned(),
+        };
+        let rows = store(ctx)?
+            .leave_ledger(
+                &tenant,
+                &employee_id,
+                leave_type_id.as_ref().map(|id| id.as_str()),
+                &page,
+            )
+            .await?;
+        let rows = rows.into_iter().map(LeaveLedgerEntry).collect();
+        Ok(Some(connection_from_rows(&page, rows, |e| e.0.id.clone())))
+    }
+
+    /// Leave requests the caller may see: their own and the ones they approve as manager;
+    /// HR sees all. Filtered by status and employee; a Relay connection (`first` at most 100).
+    #[graphql(
+        requires_scopes = "leave:apply",
+        requires_scopes = "leave:approve",
+        requires_scopes = "hr:admin"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn leave_requests(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<LeaveRequestFilterInput>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<RequestConnection>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let viewer = Arc::new(actor(ctx).await?);
+        let filter = filter.unwrap_or_default();
+        let visible_to = if viewer.is_hr {
+            None
+        } else {
+            Some(own_employee(&viewer)?.to_owned())
+        };
+        let filter = RequestFilter {
+            status: filter.status.map(Into::into),
+            employee_id: filter.employee_id.map(|id| id.0),
+            visible_to,
+        };
+        let rows = store(ctx)?
+            .list_leave_requests(&tenant, &filter, &page)
+            .await?;
+        let rows = wrap_requests(ctx, &tenant, rows, viewer).await?;
+        Ok(Some(connection_from_rows(&page, rows, |r| {
+            r.model.id.clone()
+        })))
+    }
+
+    /// Requests waiting for the caller's decision: the manager step of their reports'
+    /// requests, and for HR the HR step of everybody else's.
+    #[graphql(requires_scopes = "leave:approve", requires_scopes = "hr:admin")]
+    async fn pending_leave_approvals(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<RequestConnection>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let viewer = Arc::new(actor(ctx).await?);
+        let rows = store(ctx)?
+            .pending_leave_approvals(&tenant, &viewer, &page)
+            .await?;
+        let rows = wrap_requests(ctx, &tenant, rows, viewer).await?;
+        Ok(Some(connection_from_rows(&page, rows, |r| {
+            r.model.id.clone()
+        })))
+    }
+
+    /// One leave request, if the caller may see it (their own, one they approve, or HR).
+    #[graphql(
+        requires_scopes = "leave:apply",
+        requires_scopes = "leave:approve",
+        requires_scopes = "hr:admin"
+    )]
+    async fn leave_request(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
+        let tenant = ctx.tenant()?;
+        let viewer = Arc::new(actor(ctx).await?);
+        let Some(model) = store(ctx)?.leave_request(&tenant, &id).await? else {
+            return Ok(None);
+        };
+        let visible = viewer.is_hr
+            || viewer.employee_id.as_deref().is_some_and(|me| {
+                model.employee_id == me || model.manager_id.as_deref() == Some(me)
+            });
+        if !visible {
+            return Ok(None);
+        }
+        one_request(ctx, model, viewer).await
+    }
+
+    /// The tenant's leave types, in creation order.
+    #[graphql(
+        requires_scopes = "leave:apply",
+        requires_scopes = "leave:approve",
+        requires_scopes = "hr:admin"
+    )]
+    async fn leave_types(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, LeaveType, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = store(ctx)?.list_leave_types(&tenant, &page).await?;
+        let rows = rows.into_iter().map(LeaveType).collect();
+        Ok(Some(connection_from_rows(&page, rows, |t| t.0.id.clone())))
+    }
+
+    /// A leave policy with its lines (HR).
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn leave_policy(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeavePolicy>> {
+        let tenant = ctx.tenant()?;
+        Ok(store(ctx)?
+            .leave_policy(&tenant, &id)
+            .await?
+            .map(|(model, lines)| LeavePolicy { model, lines }))
+    }
+
+    /// The holidays of a year: the tenant-wide calendar's, and one location's when given.
+    #[graphql(
+        requires_scopes = "leave:apply",
+        requires_scopes = "leave:approve",
+        requires_scopes = "hr:admin"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn holidays(
+        &self,
+        ctx: &Context<'_>,
+        year: i32,
+        location_id: Option<ID>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, Holiday, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        if !(2000..=2999).contains(&year) {
+            return Err(ApiError::bad_input("year", "a year is between 2000 and 2999").into());
+        }
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = store(ctx)?
+            .list_holidays(
+                &tenant,
+                year,
+                location_id.as_ref().map(|id| id.as_str()),
+                &page,
+            )
+            .await?;
+        let rows = rows.into_iter().map(Holiday).collect();
+        Ok(Some(connection_from_rows(&page, rows, |h| h.0.id.clone())))
+    }
+}
+
+/// A new leave type.
+#[derive(InputObject)]
+pub struct CreateLeaveTypeInput {
+    /// Short code, unique in the tenant: 1 to 16 letters, digits or `_` (upper-cased).
+    pub code: String,
+    /// Name shown to employees (1 to 200 characters).
+    pub name: String,
+    /// Paid leave is counted against a balance; unpaid leave is not.
+    #[graphql(default = true)]
+    pub paid: bool,
+    /// Whether requests may take half days.
+    #[graphql(default = true)]
+    pub allows_half_day: bool,
+    /// Whether requests go through the manager and HR.
+    #[graphql(default = true)]
+    pub requires_approval: bool,
+    /// The most working days one request may take (half days allowed), if capped.
+    pub max_consecutive_days: Option<f64>,
+    /// Whether a request may take the balance below zero.
+    #[graphql(default = false)]
+    pub allow_negative_balance: bool,
+}
+
+/// What a policy grants of one leave type.
+#[derive(InputObject)]
+pub struct LeavePolicyLineInput {
+    /// The leave type.
+    pub leave_type_id: ID,
+    /// Days earned per period (more than 0, at most two decimals, e.g. 1.67).
+    pub days_per_period: f64,
+    /// The most days that carry into a new year; 0 lets the whole balance lapse.
+    #[graphql(default = 0.0)]
+    pub carry_forward_max_days: f64,
+}
+
+/// A new leave policy.
+#[derive(InputObject)]
+pub struct CreateLeavePolicyInput {
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// How often it earns leave.
+    pub accrual_frequency: AccrualFrequency,
+    /// Whether joiners earn their first period in proportion to the days employed.
+    #[graphql(default = true)]
+    pub prorate_joiners: bool,
+    /// Weekly rest days as ISO weekday numbers (1 = Monday ... 7 = Sunday).
+    #[graphql(default_with = "vec![6, 7]")]
+    pub weekend_days: Vec<u32>,
+    /// What it grants, per leave type (1 to 50 lines).
+    pub lines: Vec<LeavePolicyLineInput>,
+}
+
+/// Puts an employee on a leave policy.
+#[derive(InputObject)]
+pub struct AssignLeavePolicyInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// The policy (replaces the employee's current one).
+    pub policy_id: ID,
+    /// The work location whose holiday calendar applies besides the tenant-wide one.
+    pub holiday_location_id: Option<ID>,
+}
+
+/// A new holiday.
+#[derive(InputObject)]
+pub struct AddHolidayInput {
+    /// The day.
+    pub day: NaiveDate,
+    /// Name (1 to 200 characters).
+    pub name: String,
+    /// The location whose calendar it belongs to; omit for the tenant-wide calendar.
+    pub location_id: Option<ID>,
+}
+
+/// A leave request of the caller.
+#[derive(InputObject)]
+pub struct RequestLeaveInput {
+    /// The kind of leave.
+    pub leave_type_id: ID,
+    /// The first day.
+    pub start_date: NaiveDate,
+    /// The last day (the start date for a one-day request).
+    pub end_date: NaiveDate,
+    /// Start in the afternoon of the first day (`SECOND_HALF`); for a one-day request, the
+    /// half taken.
+    pub start_half: Option<HalfDay>,
+    /// End at noon of the last day (`FIRST_HALF`).
+    pub end_half: Option<HalfDay>,
+    /// Why (optional, at most 500 characters).
+    pub reason: Option<String>,
+}
+
+/// HR's correction of a balance.
+#[derive(InputObject)]
+pub struct AdjustLeaveBalanceInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// The leave type (paid).
+    pub leave_type_id: ID,
+    /// Days to add (positive) or remove (negative), at most two decimals.
+    pub days: f64,
+    /// Why (required, 1 to 500 characters).
+    pub reason: String,
+}
+
+#[derive(Default)]
+pub struct LeaveMutation;
+
+#[Object]
+impl LeaveMutation {
+    /// Creates a leave type; publishes `leave.type_created`.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn create_leave_type(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateLeaveTypeInput,
+    ) -> Result<Option<LeaveType>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let new = NewLeaveType {
+            code: parse_type_code(&input.code)?,
+            name: DisplayName::parse("name", &input.name)?.as_str().to_owned(),
+            rules: LeaveTypeRules {
+                paid: input.paid,
+                allows_half_day: input.allows_half_day,
+                requires_approval: input.requires_approval,
+                max_consecutive: input
+                    .max_consecutive_days
+                    .map(|d| parse_days("maxConsecutiveDays", d, false, false))
+                    .transpose()?,
+                allow_negative_balance: input.allow_negative_balance,
+            },
+        };
+        if new
+            .rules
+            .max_consecutive
+            .is_some_and(|max| max % crate::domain::leave::HALF_DAY != 0)
+        {
+            return Err(ApiError::bad_input(
+                "maxConsecutiveDays",
+                "the longest request is a whole or half number of days",
+            )
+            .into());
+        }
+        Ok(Some(LeaveType(
+            store(ctx)?.create_leave_type(&tenant, &actor, new).await?,
+        )))
+    }
+
+    /// Creates a leave policy with its lines; publishes `leave.policy_created`.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn create_leave_policy(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateLeavePolicyInput,
+    ) -> Result<Option<LeavePolicy>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        if input.lines.is_empty() || input.lines.len() > 50 {
+            return Err(ApiError::bad_input("lines", "a policy has 1 to 50 lines").into());
+        }
+        let mut lines = Vec::new();
+        for line in input.lines {
+            lines.push(NewPolicyLine {
+                leave_type_id: line.leave_type_id.0,
+                accrual_amount: parse_days("daysPerPeriod", line.days_per_period, false, false)?,
+                carry_forward_max: parse_days(
+                    "carryForwardMaxDays",
+                    line.carry_forward_max_days,
+                    false,
+                    true,
+                )?,
+            });
+        }
+        let new = NewPolicy {
+            name: DisplayName::parse("name", &input.name)?.as_str().to_owned(),
+            frequency: input.accrual_frequency.into(),
+            prorate_joiners: input.prorate_joiners,
+            weekend: parse_weekend(&input.weekend_days)?,
+            lines,
+        };
+        let (model, lines) = store(ctx)?
+            .create_leave_policy(&tenant, &actor, new)
+            .await?;
+        Ok(Some(LeavePolicy { model, lines }))
+    }
+
+    /// Puts an employee on a policy (and a holiday calendar); publishes
+    /// `leave.policy_assigned`.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn assign_leave_policy(
+        &self,
+        ctx: &Context<'_>,
+        input: AssignLeavePolicyInput,
+    ) -> Result<Option<LeavePolicyAssignment>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        Ok(Some(LeavePolicyAssignment(
+            store(ctx)?
+                .assign_leave_policy(
+                    &tenant,
+                    &actor,
+                    &input.employee_id,
+                    &input.policy_id,
+                    input.holiday_location_id.map(|id| id.0),
+                )
+                .await?,
+        )))
+    }
+
+    /// Adds a holiday to the tenant-wide calendar or a location's; publishes `holiday.added`.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn add_holiday(
+        &self,
+        ctx: &Context<'_>,
+        input: AddHolidayInput,
+    ) -> Result<Option<Holiday>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let name = DisplayName::parse("name", &input.name)?;
+        Ok(Some(Holiday(
+            store(ctx)?
+                .add_holiday(
+                    &tenant,
+                    &actor,
+                    input.day,
+                    name.as_str(),
+                    input.location_id.map(|id| id.0),
+                )
+                .await?,
+        )))
+    }
+
+    /// Requests leave for the caller; publishes `leave.requested` (and `leave.approved` when
+    /// the type needs no approval). Refused when it overlaps another pending or approved
+    /// request (LEAVE_OVERLAP) or the balance does not cover it (INSUFFICIENT_LEAVE_BALANCE).
+    #[graphql(requires_scopes = "leave:apply")]
+    async fn request_leave(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestLeaveInput,
+    ) -> Result<Option<LeaveRequest>> {
+        let tenant = ctx.tenant()?;
+        let viewer = Arc::new(actor(ctx).await?);
+        let employee_id = own_employee(&viewer)?.to_owned();
+        let span = LeaveSpan::parse(
+            input.start_date,
+            input.end_date,
+            input.start_half.map(Into::into),
+            input.end_half.map(Into::into),
+        )?;
+        let reason = match input.reason.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(reason) => Some(parse_reason("reason", reason)?),
+        };
+        let new = NewLeaveRequest {
+            leave_type_id: input.leave_type_id.0,
+            span,
+            reason,
+        };
+        let model = store(ctx)?
+            .request_leave(&tenant, &viewer.user_id, &employee_id, new)
+            .await
+            .map_err(gql)?;
+        one_request(ctx, model, viewer).await
+    }
+
+    /// Approves the current step of a request: the employee's manager first, then HR. The
+    /// final approval takes the days from the balance and publishes `leave.approved`.
+    #[graphql(requires_scopes = "leave:approve", requires_scopes = "hr:admin")]
+    async fn approve_leave(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        comment: Option<String>,
+    ) -> Result<Option<LeaveRequest>> {
+        let comment = match comment.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(comment) => Some(parse_reason("comment", comment)?),
+        };
+        decide_leave(ctx, id, Decision::Approve, comment).await
+    }
+
+    /// Rejects a request at its current step, with a reason; publishes `leave.rejected`.
+    #[graphql(requires_scopes = "leave:approve", requires_scopes = "hr:admin")]
+    async fn reject_leave(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> Result<Option<LeaveRequest>> {
+        let reason = parse_reason("reason", &reason)?;
+        decide_leave(ctx, id, Decision::Reject, Some(reason)).await
+    }
+
+    /// Cancels the caller's own request before its first day; an approved one gives its days
+    /// back (a `reversal` entry). Publishes `leave.cancelled`.
+    #[graphql(requires_scopes = "leave:apply")]
+    async fn cancel_leave(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
+        let tenant = ctx.tenant()?;
+        let viewer = Arc::new(actor(ctx).await?);
+        let model = store(ctx)?
+            .cancel_leave(&tenant, &viewer, &id, today())
+            .await
+            .map_err(gql)?;
+        one_request(ctx, model, viewer).await
+    }
+
+    /// Adds or removes days from an employee's balance, with a reason (an `adjustment`
+    /// entry); publishes `leave.balance_adjusted`.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn adjust_leave_balance(
+        &self,
+        ctx: &Context<'_>,
+        input: AdjustLeaveBalanceInput,
+    ) -> Result<Option<LeaveLedgerEntry>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let amount = parse_days("days", input.days, true, false)?;
+        let reason = parse_reason("reason", &input.reason)?;
+        let entry = store(ctx)?
+            .adjust_leave_balance(
+                &tenant,
+                &actor,
+                &input.employee_id,
+                &input.leave_type_id,
+                amount,
+                reason,
+                today(),
+            )
+            .await
+            .map_err(gql)?;
+        Ok(Some(LeaveLedgerEntry(entry)))
+    }
+
+    /// Posts the accrual of a period (`YYYY-MM` for monthly policies, `YYYY` for yearly ones)
+    /// for every employee on such a policy. Idempotent: once per employee, leave type and
+    /// period; a second run writes nothing.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn run_leave_accrual(
+        &self,
+        ctx: &Context<'_>,
+        period: String,
+    ) -> Result<Option<LeaveAccrualRun>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let period = AccrualPeriod::parse(&period)?;
+        if period.first_day() > today() {
+            return Err(ApiError::bad_input("period", "the period has not started").into());
+        }
+        let outcome = store(ctx)?
+            .run_leave_accrual(&tenant, &actor, period)
+            .await?;
+        Ok(Some(LeaveAccrualRun {
+            period: period.key(),
+            entries_created: outcome.created,
+            entries_already_posted: outcome.already_posted,
+            days_posted: to_days(outcome.amount),
+        }))
+    }
+
+    /// Closes a leave year that has ended: every positive balance lapses except what the
+    /// policy lets carry into the next year. Once per balance and year.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn close_leave_year(
+        &self,
+        ctx: &Context<'_>,
+        year: i32,
+    ) -> Result<Option<LeaveYearClose>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        if !(2000..=2999).contains(&year) {
+            return Err(ApiError::bad_input("year", "a year is between 2000 and 2999").into());
+        }
+        if (AccrualPeriod::Year { year }).last_day() >= today() {
+            return Err(ApiError::bad_input("year", "the year has not ended").into());
+        }
+        let outcome = store(ctx)?.close_leave_year(&tenant, &actor, year).await?;
+        Ok(Some(LeaveYearClose {
+            year,
+            balances_closed: outcome.balances_closed,
+            balances_already_closed: outcome.already_closed,
+            days_carried_forward: to_days(outcome.carried_forward),
+            days_lapsed: to_days(outcome.lapsed),
+        }))
+    }
+}
+
+async fn decide_leave(
+    ctx: &Context<'_>,
+    id: ID,
+    decision: Decision,
+    comment: Option<String>,
+) -> Result<Option<LeaveRequest>> {
+    let tenant = ctx.tenant()?;
+    let viewer = Arc::new(actor(ctx).await?);
+    let model = store(ctx)?
+        .decide_leave(&tenant, &viewer, &id, decision, comment)
+        .await
+        .map_err(gql)?;
+    one_request(ctx, model, viewer).await
+}
