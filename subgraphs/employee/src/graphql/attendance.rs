@@ -372,9 +372,10 @@ impl AttendanceQuery {
         Ok(Some(connection_from_rows(&page, rows, |s| s.0.id.clone())))
     }
 
-    /// The HR board of `day` (today, UTC, when omitted): everybody's status (in, late, absent,
-    /// on weekly off...) with counts. HR (`hr:read`, `hr:admin`) sees the whole tenant, a
-    /// manager their direct and indirect reports; `departmentId` narrows it to a department.
+    /// The HR board of `day` (each person's current attendance day when omitted): everybody's
+    /// status (in, late, absent, on weekly off...) with counts. HR (`hr:read`, `hr:admin`)
+    /// sees the whole tenant, a manager their direct and indirect reports; `departmentId`
+    /// narrows it to a department.
     #[graphql(requires_scopes = "attendance:read")]
     async fn attendance_today(
         &self,
@@ -382,7 +383,6 @@ impl AttendanceQuery {
         department_id: Option<ID>,
         day: Option<NaiveDate>,
     ) -> Result<Option<AttendanceBoard>> {
-        let day = day.unwrap_or_else(|| Utc::now().date_naive());
         Ok(Some(board(ctx, department_id, day).await?))
     }
 
@@ -398,7 +398,7 @@ impl AttendanceQuery {
         first: Option<i32>,
         last: Option<i32>,
     ) -> Result<Option<Connection<String, BoardEntry, EmptyFields, EmptyFields>>> {
-        let board = board(ctx, department_id, Utc::now().date_naive()).await?;
+        let board = board(ctx, department_id, None).await?;
         let page = PageRequest::parse(after, before, first, last)?;
         let rows = board
             .entries
@@ -590,6 +590,10 @@ impl BoardEntry {
     async fn employee(&self) -> Employee {
         Employee(self.employee.clone())
     }
+    /// The attendance day the status is of.
+    async fn day(&self) -> NaiveDate {
+        self.attendance.day
+    }
     /// Their status.
     async fn status(&self) -> AttendanceStatus {
         self.attendance.status.into()
@@ -651,7 +655,7 @@ pub struct AttendanceBoard {
 
 #[Object]
 impl AttendanceBoard {
-    /// The day shown.
+    /// The day asked for (today's UTC date when each person's current day is shown).
     async fn day(&self) -> NaiveDate {
         self.day
     }
@@ -720,26 +724,48 @@ fn page_in_memory(
     connection_from_rows(page, rows, |e| e.employee.id.clone())
 }
 
+/// The board of `day`, or of each person's current attendance day (their shift's day in its
+/// time zone, so a night shift stays on the night it started) when `day` is omitted.
 async fn board(
     ctx: &Context<'_>,
     department_id: Option<ID>,
-    day: NaiveDate,
+    day: Option<NaiveDate>,
 ) -> Result<AttendanceBoard> {
     let viewer = viewer(ctx).await?;
     let store = store(ctx)?;
     let visible = visible_employee_ids(store, &viewer).await?;
-    let mut employees = store
+    let employees = store
         .board_employees(
             &viewer.tenant,
             department_id.as_ref().map(|d| d.0.as_str()),
             visible.as_deref(),
         )
         .await?;
-    employees.sort_by(|a, b| a.id.cmp(&b.id));
+    let now = Utc::now();
     let refs: Vec<&employee::Model> = employees.iter().collect();
-    let mut computed = store
-        .days_attendance(&viewer.tenant, &refs, day, Utc::now().timestamp_millis())
-        .await?;
+    let mut by_day: HashMap<NaiveDate, Vec<&employee::Model>> = HashMap::new();
+    match day {
+        Some(day) => {
+            by_day.insert(day, refs);
+        }
+        None => {
+            let shifts = store
+                .shifts_on(&viewer.tenant, &refs, now.date_naive())
+                .await?;
+            for employee in refs {
+                let current = attendance_day(shifts.get(&employee.id).map(|s| &s.rules), now);
+                by_day.entry(current).or_default().push(employee);
+            }
+        }
+    }
+    let mut computed = HashMap::new();
+    for (day, group) in by_day {
+        computed.extend(
+            store
+                .days_attendance(&viewer.tenant, &group, day, now.timestamp_millis())
+                .await?,
+        );
+    }
     let entries = employees
         .into_iter()
         .filter_map(|employee| {
@@ -751,7 +777,10 @@ async fn board(
             })
         })
         .collect();
-    Ok(AttendanceBoard { day, entries })
+    Ok(AttendanceBoard {
+        day: day.unwrap_or_else(|| now.date_naive()),
+        entries,
+    })
 }
 
 #[derive(Default)]
