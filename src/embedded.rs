@@ -1,0 +1,445 @@
+//! `erp-os all`: the whole supergraph in one process on embedded defaults.
+//!
+//! - identity, employee and PMO subgraphs (axum) on a tokio runtime of a background thread,
+//!   each on its loopback port; one SQLite file per relational domain in the state directory;
+//!   the PMO on its in-process store; ONE in-process cache and ONE in-process bus shared by
+//!   all of them (live events cross subgraphs as they would through Redis/Kafka);
+//! - the router (hive-router, ntex runtime) on the main thread, started only once every
+//!   subgraph answers `/ready`, configured by the checked-in router/router.config.yaml (compiled
+//!   in, written to the state directory with this run's metrics port) and the same environment
+//!   overrides production uses;
+//! - on first start a demo tenant with tier-S seed data, and how to log in.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use erp_identity::service::IdentityConfig;
+use erp_kit::cache::{InProcessCache, SharedCache};
+use erp_kit::config::KitConfig;
+use erp_kit::events::{InProcessBus, SharedBus};
+use erp_kit::runtime::Runtime;
+use erp_kit::TenantId;
+
+use crate::seed::{SeedPlan, Tier};
+use crate::seed_load::{self, LoadOptions, LoadReport, SeedTargets, SeededTenant};
+
+/// The router configuration and supergraph, compiled in so the binary runs from anywhere.
+const ROUTER_CONFIG: &str = include_str!("../router/router.config.yaml");
+const SUPERGRAPH: &str = include_str!("../schema/supergraph.graphql");
+
+/// Settings of the one-process mode.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AllArgs {
+    /// Directory of the SQLite files, keys, the dev certificate and the generated router files.
+    #[arg(long, env = "ERP_STATE_DIR", default_value = ".erp")]
+    pub state_dir: PathBuf,
+    /// The router's port (the supergraph's public address).
+    #[arg(long, env = "ERP_ROUTER_PORT", default_value_t = 4000)]
+    pub router_port: u16,
+    #[arg(long, env = "ERP_IDENTITY_PORT", default_value_t = erp_identity::DEFAULT_PORT)]
+    pub identity_port: u16,
+    #[arg(long, env = "ERP_EMPLOYEE_PORT", default_value_t = erp_employee::DEFAULT_PORT)]
+    pub employee_port: u16,
+    #[arg(long, env = "ERP_PMO_PORT", default_value_t = erp_pmo::DEFAULT_PORT)]
+    pub pmo_port: u16,
+    /// The router's Prometheus port.
+    #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
+    pub metrics_port: u16,
+    /// The password of the demo users (first start only).
+    #[arg(
+        long,
+        env = "ERP_DEMO_PASSWORD",
+        default_value = "demo password 1234",
+        hide_env_values = true
+    )]
+    pub demo_password: String,
+    /// The seed number of the demo data (first start only).
+    #[arg(long, default_value_t = 42)]
+    pub demo_seed: u64,
+}
+
+/// The demo tenant, as recorded in `<state>/demo.json` after the first start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoRecord {
+    pub tenant: SeededTenant,
+    pub seed: u64,
+    pub until: NaiveDate,
+}
+
+pub const DEMO_COMPANY: &str = "Demo Company";
+pub const DEMO_DOMAIN: &str = "demo.example";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.example";
+
+/// The demo plan: tier S, with an administrator whose email is easy to type.
+pub fn demo_plan(seed: u64, until: NaiveDate) -> SeedPlan {
+    let mut plan = SeedPlan::new(Tier::S, seed, DEMO_COMPANY, DEMO_DOMAIN, until);
+    plan.employees[0].work_email = DEMO_ADMIN_EMAIL.into();
+    plan
+}
+
+fn sqlite_url(state_dir: &Path, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", state_dir.join(file).display())
+}
+
+/// The kit configuration of one embedded subgraph: the environment, except the addresses
+/// (this process's ports) and the backends (embedded ones).
+fn kit_config(
+    service: &str,
+    port: u16,
+    database_url: Option<String>,
+    state_dir: &Path,
+) -> anyhow::Result<KitConfig> {
+    let kek_file = state_dir.join("keys/local-kek.key").display().to_string();
+    Ok(KitConfig::from_lookup(service, port, |name| match name {
+        "ERP_BIND" => Some(format!("127.0.0.1:{port}")),
+        "DATABASE_URL" => database_url.clone(),
+        "REDIS_URL" | "KAFKA_BROKERS" | "MONGO_URL" => None,
+        "ERP_KEK_FILE" => std::env::var(name).ok().or_else(|| Some(kek_file.clone())),
+        _ => std::env::var(name).ok(),
+    })?)
+}
+
+/// `text` with `from` replaced by `to`; `from` must occur exactly once (a changed checked-in
+/// file is an error here, not a silently different configuration).
+fn replace_once(text: &str, from: &str, to: &str, what: &str) -> anyhow::Result<String> {
+    match text.matches(from).count() {
+        1 => Ok(text.replacen(from, to, 1)),
+        n => bail!("{what}: expected `{from}` once, found it {n} times"),
+    }
+}
+
+/// Writes the router's configuration and supergraph into the state directory and points the
+/// router at them and at this process's subgraphs through the environment. Must run before
+/// any thread is started (it sets environment variables).
+fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<()> {
+    let mut supergraph = SUPERGRAPH.to_owned();
+    for (default, port) in [
+        (erp_identity::DEFAULT_PORT, args.identity_port),
+        (erp_employee::DEFAULT_PORT, args.employee_port),
+        (erp_pmo::DEFAULT_PORT, args.pmo_port),
+    ] {
+        supergraph = replace_once(
+            &supergraph,
+            &format!("url: \"http://127.0.0.1:{default}/graphql\""),
+            &format!("url: \"http://127.0.0.1:{port}/graphql\""),
+            "schema/supergraph.graphql",
+        )?;
+    }
+    let supergraph_path = state_dir.join("supergraph.graphql");
+    std::fs::write(&supergraph_path, supergraph)?;
+    let config_path = state_dir.join("router.config.yaml");
+    if std::env::var_os("ROUTER_CONFIG_FILE_PATH").is_none() {
+        // The metrics port is a literal in the file (hive-router does not read it from env).
+        let config = replace_once(
+            ROUTER_CONFIG,
+            "        port: 9464\n",
+            &format!("        port: {}\n", args.metrics_port),
+            "router/router.config.yaml",
+        )?;
+        std::fs::write(&config_path, config)?;
+        std::env::set_var("ROUTER_CONFIG_FILE_PATH", &config_path);
+    }
+    let identity = format!("http://127.0.0.1:{}", args.identity_port);
+    let set = |name: &str, value: String| std::env::set_var(name, value);
+    let set_default = |name: &str, value: &str| {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, value);
+        }
+    };
+    set(
+        "SUPERGRAPH_FILE_PATH",
+        supergraph_path.display().to_string(),
+    );
+    set("PORT", args.router_port.to_string());
+    set("ERP_JWT_ISSUER", identity.clone());
+    set("ERP_JWKS_URL", format!("{identity}/.well-known/jwks.json"));
+    set("ERP_IDENTITY_URL", format!("{identity}/graphql"));
+    set(
+        "ERP_EMPLOYEE_URL",
+        format!("http://127.0.0.1:{}/graphql", args.employee_port),
+    );
+    set(
+        "ERP_PMO_URL",
+        format!("http://127.0.0.1:{}/graphql", args.pmo_port),
+    );
+    // Embedded: no Redis for the rate limiter either (per-process buckets).
+    for name in ["REDIS_URL", "KAFKA_BROKERS", "MONGO_URL", "DATABASE_URL"] {
+        std::env::remove_var(name);
+    }
+    set_default(
+        "ERP_TLS_DEV_CERT_OUT",
+        &state_dir.join("dev-cert.pem").display().to_string(),
+    );
+    // GraphiQL at the router's URL (a browser's GET); introspection still needs `schema:read`.
+    set_default("LABORATORY_ENABLED", "true");
+    set_default("LOG_FORMAT", "text");
+    set_default("LOG_LEVEL", "warn");
+    Ok(())
+}
+
+/// The addresses this run serves, for the banner.
+struct Running {
+    demo: DemoRecord,
+    first_start: Option<LoadReport>,
+}
+
+/// Runs everything; returns when the router stops (Ctrl-C).
+pub fn run(args: AllArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(args.state_dir.join("keys"))
+        .with_context(|| format!("creating {}", args.state_dir.display()))?;
+    let state_dir = args
+        .state_dir
+        .canonicalize()
+        .with_context(|| format!("{}", args.state_dir.display()))?;
+    prepare_router(&args, &state_dir)?;
+
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Running>>();
+    let subgraph_args = args.clone();
+    std::thread::Builder::new()
+        .name("subgraphs".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("subgraph")
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    let _ = ready_tx.send(Err(err.into()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match start_subgraphs(&subgraph_args, &state_dir).await {
+                    Ok((running, servers)) => {
+                        let _ = ready_tx.send(Ok(running));
+                        // Serve until the process ends (the router's stop ends it).
+                        futures::future::join_all(servers).await;
+                    }
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                    }
+                }
+            });
+        })?;
+    let running = ready_rx
+        .recv()
+        .map_err(|_| anyhow!("the subgraphs' thread ended before they were ready"))??;
+    print_banner(&args, &running);
+    let router_port = args.router_port;
+    std::thread::spawn(move || {
+        let address = SocketAddr::from(([127, 0, 0, 1], router_port));
+        for _ in 0..600 {
+            if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                eprintln!("erp-os: the router is listening on port {router_port}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    crate::router::run().map_err(|err| anyhow!("router: {err}"))
+}
+
+/// Starts the three subgraphs, seeds the demo on first start, binds them and waits for their
+/// `/ready`.
+async fn start_subgraphs(
+    args: &AllArgs,
+    state_dir: &Path,
+) -> anyhow::Result<(Running, Vec<tokio::task::JoinHandle<()>>)> {
+    // One cache and one bus for every subgraph of the process.
+    let cache: SharedCache = Arc::new(InProcessCache::new());
+    let bus: SharedBus = Arc::new(InProcessBus::new());
+
+    let identity_kit = kit_config(
+        "identity",
+        args.identity_port,
+        Some(sqlite_url(state_dir, "identity.db")),
+        state_dir,
+    )?;
+    let identity_db = erp_kit::db::connect(&identity_kit.database_url).await?;
+    let identity_config = IdentityConfig::from_kit(&identity_kit);
+    let identity_runtime =
+        Runtime::with_backends(identity_kit, identity_db, cache.clone(), bus.clone());
+    let identity = erp_identity::start(&identity_runtime, identity_config)
+        .await
+        .context("starting the identity subgraph")?;
+
+    let employee_kit = kit_config(
+        "employee",
+        args.employee_port,
+        Some(sqlite_url(state_dir, "employee.db")),
+        state_dir,
+    )?;
+    let employee_db = erp_kit::db::connect(&employee_kit.database_url).await?;
+    let employee_runtime =
+        Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus.clone());
+    let employee = erp_employee::start(&employee_runtime)
+        .await
+        .context("starting the employee subgraph")?;
+
+    let pmo_kit = kit_config("pmo", args.pmo_port, None, state_dir)?;
+    let pmo_runtime = crate::services::pmo_runtime(pmo_kit, cache.clone(), bus.clone());
+    let pmo_store = erp_pmo::connect_store(&pmo_runtime).await?;
+    let pmo = erp_pmo::start(&pmo_runtime, pmo_store, "pmo")
+        .await
+        .context("starting the PMO subgraph")?;
+
+    let targets = SeedTargets {
+        identity: identity.service.clone(),
+        employees: employee.store.clone(),
+        pmo: Some(pmo.pmo.clone()),
+    };
+    let (demo, first_start) = ensure_demo(args, state_dir, &targets).await?;
+
+    let mut servers = Vec::new();
+    for (name, port, router) in [
+        ("identity", args.identity_port, identity.router),
+        ("employee", args.employee_port, employee.router),
+        ("pmo", args.pmo_port, pmo.router),
+    ] {
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("{name} subgraph: cannot listen on {address}"))?;
+        servers.push(tokio::spawn(async move {
+            if let Err(err) = erp_kit::http::serve(listener, router).await {
+                eprintln!("erp-os: the {name} subgraph stopped: {err}");
+            }
+        }));
+    }
+    // The relays stop with the process; keep their handles alive until then.
+    let relays = (identity.relay, employee.relay, pmo.relay);
+    servers.push(tokio::spawn(async move {
+        std::future::pending::<()>().await;
+        drop(relays);
+    }));
+    for (name, port) in [
+        ("identity", args.identity_port),
+        ("employee", args.employee_port),
+        ("pmo", args.pmo_port),
+    ] {
+        wait_ready(name, port).await?;
+    }
+    Ok((Running { demo, first_start }, servers))
+}
+
+/// `GET /ready` until it answers 200.
+async fn wait_ready(name: &str, port: u16) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{port}/ready");
+    let client = reqwest::Client::new();
+    let mut last = String::new();
+    for _ in 0..300 {
+        match client.get(&url).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => last = format!("status {}", response.status()),
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the {name} subgraph is not ready at {url}: {last}")
+}
+
+/// The demo tenant: created with tier-S data on first start; on later starts the PMO part is
+/// written again, because the embedded PMO store keeps nothing across restarts.
+async fn ensure_demo(
+    args: &AllArgs,
+    state_dir: &Path,
+    targets: &SeedTargets,
+) -> anyhow::Result<(DemoRecord, Option<LoadReport>)> {
+    let record_path = state_dir.join("demo.json");
+    let options = LoadOptions {
+        admin_password: args.demo_password.clone(),
+        user_password: Some(args.demo_password.clone()),
+        concurrency: 1,
+        pmo_concurrency: 1,
+    };
+    if record_path.is_file() {
+        let record: DemoRecord = serde_json::from_slice(&std::fs::read(&record_path)?)
+            .with_context(|| format!("{}", record_path.display()))?;
+        let plan = demo_plan(record.seed, record.until);
+        if let Some(pmo) = &targets.pmo {
+            let tenant = TenantId::from_claim(&record.tenant.tenant_id);
+            let people = seed_load::people_of(&plan, &targets.employees, &tenant).await?;
+            let mut report = LoadReport::default();
+            seed_load::load_projects(&plan, pmo, &record.tenant, &people, &options, &mut report)
+                .await
+                .context("writing the demo's projects again")?;
+        }
+        return Ok((record, None));
+    }
+    if state_dir.join("identity.db").is_file() && has_tenant(targets).await? {
+        bail!(
+            "{} holds data but no demo.json: it was not made by this version of erp-os \
+             (or its first start failed); move it away to start afresh",
+            state_dir.display()
+        );
+    }
+    let until = chrono::Utc::now().date_naive();
+    let plan = demo_plan(args.demo_seed, until);
+    eprintln!("erp-os: first start: creating the demo tenant with tier-S seed data...");
+    let (tenant, report) = seed_load::load(&plan, targets, &options).await?;
+    let record = DemoRecord {
+        tenant,
+        seed: args.demo_seed,
+        until,
+    };
+    std::fs::write(&record_path, serde_json::to_vec_pretty(&record)?)?;
+    Ok((record, Some(report)))
+}
+
+async fn has_tenant(targets: &SeedTargets) -> anyhow::Result<bool> {
+    use erp_identity::store::entities::tenant;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    Ok(tenant::Entity::find().count(targets.identity.db()).await? > 0)
+}
+
+fn print_banner(args: &AllArgs, running: &Running) {
+    let plain = std::env::var("ERP_ROUTER_PLAIN_HTTP").is_ok_and(|v| v == "true");
+    let scheme = if plain { "http" } else { "https" };
+    let cert = std::env::var("ERP_TLS_DEV_CERT_OUT").unwrap_or_default();
+    let url = format!("{scheme}://127.0.0.1:{}/graphql", args.router_port);
+    let demo = &running.demo;
+    let password = &args.demo_password;
+    let email = &demo.tenant.admin_email;
+    if let Some(report) = &running.first_start {
+        eprint!("erp-os: demo data: {report}");
+    }
+    let tls_note = if plain {
+        String::new()
+    } else {
+        format!("\n                      (development certificate: {cert}; curl --cacert it)")
+    };
+    eprintln!(
+        r#"
+ERP OS is starting in one process (state in {state}):
+  GraphQL (router):   {url}{tls_note}
+  GraphiQL:           {url} in a browser (add the header Authorization: Bearer <accessToken>)
+  subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
+                      pmo http://127.0.0.1:{pmo}/graphql
+
+Demo tenant "{company}" (tier S: 10 people, a week of history, projects and tasks).
+Log in as {email} / "{password}" (every demo user has this password; the others are
+listed by `query {{ employees(first: 10) {{ edges {{ node {{ workEmail }} }} }} }}`):
+  1. mutation {{ login(input: {{email: "{email}", password: "{password}"}}) {{ mfaToken enrollmentRequired }} }}
+  2. mutation {{ beginTotpEnrollment(mfaToken: "<mfaToken>") {{ secret otpauthUri }} }}
+     -> add the otpauthUri (or the secret) to an authenticator app
+  3. mutation {{ confirmTotpEnrollment(mfaToken: "<mfaToken>", code: "<6 digits>") {{ accessToken refreshToken recoveryCodes }} }}
+     (keep the recovery codes; later logins: login, then verifyTotp(mfaToken, code))
+  4. send "Authorization: Bearer <accessToken>" and
+     query {{ me {{ name role {{ name }} }} projects(first: 5) {{ edges {{ node {{ name members {{ role employee {{ displayName }} }} }} }} }} }}
+NOTE: PMO data (projects, tasks, time) lives in memory in this mode: the demo's projects are
+written again at each start, anything else created in the PMO is lost at exit.
+Ctrl-C stops everything."#,
+        state = args.state_dir.display(),
+        identity = args.identity_port,
+        employee = args.employee_port,
+        pmo = args.pmo_port,
+        company = DEMO_COMPANY,
+    );
+}

@@ -1,0 +1,83 @@
+//! Each subgraph alone, as in production: configuration from the environment (see
+//! `erp_kit::config`), the same as the subgraph's own binary (`erp-identity`, `erp-employee`,
+//! `erp-pmo`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
+//! `rotate-kek`).
+
+use std::sync::Arc;
+
+use erp_identity::service::IdentityConfig;
+use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
+use erp_kit::config::KitConfig;
+use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::runtime::Runtime;
+
+/// The cache and bus named in `config` (Redis / Kafka), or in-process ones.
+pub async fn backends(config: &KitConfig) -> anyhow::Result<(SharedCache, SharedBus)> {
+    let cache: SharedCache = match &config.redis_url {
+        Some(url) => Arc::new(RedisCache::connect(url).await?),
+        None => Arc::new(InProcessCache::new()),
+    };
+    let bus: SharedBus = match &config.kafka_brokers {
+        Some(brokers) => Arc::new(KafkaBus::new(KafkaConfig::new(brokers.clone()))?),
+        None => Arc::new(InProcessBus::new()),
+    };
+    Ok((cache, bus))
+}
+
+/// A PMO runtime: PMO has no relational database (MongoDB at `MONGO_URL`, else in memory).
+pub fn pmo_runtime(config: KitConfig, cache: SharedCache, bus: SharedBus) -> Runtime {
+    Runtime::with_backends(
+        config,
+        sea_orm::DatabaseConnection::Disconnected,
+        cache,
+        bus,
+    )
+}
+
+/// Serves one subgraph until Ctrl-C / SIGTERM.
+pub async fn serve(service: Service) -> anyhow::Result<()> {
+    let (name, port) = match service {
+        Service::Identity => ("identity", erp_identity::DEFAULT_PORT),
+        Service::Employee => ("employee", erp_employee::DEFAULT_PORT),
+        Service::Pmo => ("pmo", erp_pmo::DEFAULT_PORT),
+    };
+    let config = KitConfig::from_env(name, port)?;
+    erp_kit::telemetry::init_logging(config.log_format);
+    let bind = config.bind;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    match service {
+        Service::Identity => {
+            let identity_config = IdentityConfig::from_kit(&config);
+            let runtime = Runtime::connect(config).await?;
+            let app = erp_identity::start(&runtime, identity_config).await?;
+            tracing::info!(address = %bind, "identity subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
+        Service::Employee => {
+            let runtime = Runtime::connect(config).await?;
+            let app = erp_employee::start(&runtime).await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "employee subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
+        Service::Pmo => {
+            let (cache, bus) = backends(&config).await?;
+            let runtime = pmo_runtime(config, cache, bus);
+            let store = erp_pmo::connect_store(&runtime).await?;
+            let app = erp_pmo::start(&runtime, store, "pmo").await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "pmo subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+/// The subgraphs `erp-os` can run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Identity,
+    Employee,
+    Pmo,
+}
