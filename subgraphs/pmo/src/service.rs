@@ -10,6 +10,7 @@ use erp_kit::auth::Claims;
 use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiError, TenantId};
 
+use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
 use crate::domain::timer::Timer;
 use crate::domain::{ProjectRole, RuleViolation, TaskStatus};
@@ -17,8 +18,8 @@ use crate::events::{self, Wake};
 use crate::live::{LiveEvent, LiveKind};
 use crate::store::timers::TimerStore;
 use crate::store::{
-    BoardDoc, ColumnDoc, Member, Placement, PmoError, PmoResult, ProjectDoc, SharedStore,
-    SprintDoc, TaskDoc, TimeEntryDoc,
+    BoardDoc, ColumnDoc, CommentDoc, Member, Placement, PmoError, PmoResult, ProjectDoc,
+    SharedStore, SprintDoc, TaskDoc, TimeEntryDoc,
 };
 
 /// Tunables of the use cases.
@@ -102,6 +103,7 @@ pub struct NewTask {
     pub estimate_minutes: Option<u32>,
     pub labels: Vec<String>,
     pub sprint_id: Option<String>,
+    pub parent_id: Option<String>,
 }
 
 impl Pmo {
@@ -198,6 +200,7 @@ impl Pmo {
                 employee_id: new.owner_employee_id,
                 role: ProjectRole::Owner,
             }],
+            custom_fields: Vec::new(),
             created_at: Utc::now(),
             rev: 0,
         };
@@ -365,6 +368,22 @@ impl Pmo {
             "create tasks",
         )
         .await?;
+        if let Some(parent_id) = &new.parent_id {
+            let parent = self
+                .task(tenant, parent_id)
+                .await?
+                .filter(|p| p.project_id == new.project_id)
+                .ok_or_else(|| {
+                    ApiError::bad_input("parentId", "no such task in the same project")
+                })?;
+            if parent.parent_id.is_some() {
+                return Err(ApiError::bad_input(
+                    "parentId",
+                    "a subtask cannot have subtasks: pick its parent instead",
+                )
+                .into());
+            }
+        }
         let placement = match &new.column {
             Some((board_id, column_id)) => Some(
                 self.placement(tenant, &new.project_id, board_id, column_id)
@@ -387,6 +406,8 @@ impl Pmo {
             labels: new.labels,
             sprint_id: new.sprint_id,
             blocked_by: Vec::new(),
+            parent_id: new.parent_id,
+            custom_fields: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -523,6 +544,114 @@ impl Pmo {
         self.store
             .add_dependency(tenant, &task.project_id, &task.id, &blocker.id)
             .await
+    }
+
+    /// Defines a typed custom field on a project (owners and managers).
+    pub async fn define_custom_field(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        project_id: &str,
+        field: FieldDefinition,
+    ) -> PmoResult<ProjectDoc> {
+        self.project_for(
+            tenant,
+            caller,
+            project_id,
+            ProjectRole::can_manage,
+            "define custom fields",
+        )
+        .await?;
+        self.store
+            .add_custom_field(tenant, project_id, &field)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("project".into()).into())
+    }
+
+    /// Sets (or with None clears) a task's custom field value, checked against the project's
+    /// definition (contributors and up).
+    pub async fn set_custom_value(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        task_id: &str,
+        field_id: &str,
+        raw: Option<&str>,
+    ) -> PmoResult<TaskDoc> {
+        let task = self
+            .task(tenant, task_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        let project = self
+            .project_for(
+                tenant,
+                caller,
+                &task.project_id,
+                ProjectRole::can_contribute,
+                "edit tasks",
+            )
+            .await?;
+        let field = project
+            .custom_fields
+            .iter()
+            .find(|f| f.id == field_id)
+            .ok_or_else(|| ApiError::bad_input("fieldId", "no such custom field in the project"))?;
+        let value = raw.map(|raw| field.parse_value(raw)).transpose()?;
+        self.store
+            .set_custom_value(tenant, &task.id, &field.id, value.as_deref())
+            .await
+    }
+
+    /// Comments on a task (any member of its project, viewers included).
+    pub async fn add_comment(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        task_id: &str,
+        body: String,
+    ) -> PmoResult<CommentDoc> {
+        let task = self
+            .task(tenant, task_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        self.project_for(tenant, caller, &task.project_id, |_| true, "comment")
+            .await?;
+        let comment = CommentDoc {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            task_id: task.id,
+            project_id: task.project_id,
+            author_id: caller.sub.clone(),
+            body,
+            created_at: Utc::now(),
+            edited_at: None,
+        };
+        self.store.insert_comment(tenant, &comment).await?;
+        Ok(comment)
+    }
+
+    /// Edits a comment: its author only, while still a member of the project.
+    pub async fn edit_comment(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        comment_id: &str,
+        body: String,
+    ) -> PmoResult<CommentDoc> {
+        let comment = self
+            .store
+            .comment(tenant, comment_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("comment".into()))?;
+        if comment.author_id != caller.sub {
+            return Err(ApiError::Forbidden("only the author can edit a comment".into()).into());
+        }
+        self.project_for(tenant, caller, &comment.project_id, |_| true, "comment")
+            .await?;
+        self.store
+            .edit_comment(tenant, comment_id, &caller.sub, &body)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("comment".into()).into())
     }
 
     pub async fn sprint(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<SprintDoc>> {

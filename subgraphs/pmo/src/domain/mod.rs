@@ -1,6 +1,7 @@
 //! PMO domain types and rules: pure, no GraphQL, no database.
 //! Values are parsed at the boundary, so an invalid one cannot exist past it.
 
+pub mod custom_field;
 pub mod sprint;
 pub mod timer;
 
@@ -26,6 +27,8 @@ pub enum RuleViolation {
     SprintState(&'static str),
     /// Another sprint of the project is active.
     SprintAlreadyActive,
+    /// A parent task cannot be done while some of its subtasks are not.
+    OpenSubtasks { open: u64 },
 }
 
 impl RuleViolation {
@@ -38,6 +41,7 @@ impl RuleViolation {
             RuleViolation::TimerState(_) => "TIMER_STATE",
             RuleViolation::SprintState(_) => "SPRINT_STATE",
             RuleViolation::SprintAlreadyActive => "SPRINT_ALREADY_ACTIVE",
+            RuleViolation::OpenSubtasks { .. } => "OPEN_SUBTASKS",
         }
     }
 
@@ -57,6 +61,9 @@ impl RuleViolation {
             }
             RuleViolation::SprintAlreadyActive => {
                 "another sprint of this project is active: close it first".into()
+            }
+            RuleViolation::OpenSubtasks { open } => {
+                format!("{open} subtask(s) are not done yet: finish them before the parent")
             }
         }
     }
@@ -266,6 +273,36 @@ pub fn check_wip(column: &str, limit: Option<u32>, current: u64) -> Result<(), R
     }
 }
 
+/// The subtask rule: a task with subtasks is done only once all of them are (`open` counts
+/// those that are not). Reopening a subtask later does not reopen its parent.
+pub fn check_parent_done(to: TaskStatus, open: u64) -> Result<(), RuleViolation> {
+    if to == TaskStatus::Done && open > 0 {
+        return Err(RuleViolation::OpenSubtasks { open });
+    }
+    Ok(())
+}
+
+/// A comment: 1 to 10,000 characters (line breaks allowed).
+pub fn parse_comment(raw: &str) -> Result<String, ApiError> {
+    let body = raw.trim();
+    if body.is_empty() || body.chars().count() > 10_000 {
+        return Err(ApiError::bad_input(
+            "body",
+            "a comment has 1 to 10000 characters",
+        ));
+    }
+    if body
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::bad_input(
+            "body",
+            "the comment contains control characters",
+        ));
+    }
+    Ok(body.to_owned())
+}
+
 /// The dependency rule: `task` may be blocked by `blocker` unless `blocker` already (transitively)
 /// waits for `task`, or they are the same task. `blocked_by` maps a task to the tasks blocking it.
 pub fn check_dependency(
@@ -330,6 +367,27 @@ mod tests {
         );
         assert!(check_wip("Backlog", None, 10_000).is_ok());
         assert!(parse_wip_limit("w", Some(0)).is_err());
+    }
+
+    #[test]
+    fn parents_close_after_their_subtasks() {
+        assert!(check_parent_done(TaskStatus::Done, 0).is_ok());
+        assert!(check_parent_done(TaskStatus::InProgress, 3).is_ok());
+        assert_eq!(
+            check_parent_done(TaskStatus::Done, 2),
+            Err(RuleViolation::OpenSubtasks { open: 2 })
+        );
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(
+            parse_comment("  Looks good\nShip it ").unwrap(),
+            "Looks good\nShip it"
+        );
+        assert!(parse_comment("   ").is_err());
+        assert!(parse_comment(&"x".repeat(10_001)).is_err());
+        assert!(parse_comment("bell \u{7}").is_err());
     }
 
     #[test]

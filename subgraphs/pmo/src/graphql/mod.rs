@@ -15,6 +15,7 @@ use erp_kit::authz::authenticated;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
+use crate::domain::custom_field::{FieldDefinition, FieldKind};
 use crate::domain::sprint::{parse_dates, SprintState as SprintStateModel};
 use crate::domain::timer::{Timer as TimerModel, TimerState as TimerStateModel};
 use crate::domain::{
@@ -23,7 +24,7 @@ use crate::domain::{
 };
 use crate::service::{NewProject, NewSprint, NewTask, Pmo};
 use crate::store::{
-    BoardDoc, ColumnDoc, Member, PmoError, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
+    BoardDoc, ColumnDoc, CommentDoc, Member, PmoError, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
     TimeEntryDoc, TimeEntryFilter,
 };
 use loaders::{BoardLoader, ProjectLoader, SprintLoader, TaskLoader, TenantKey};
@@ -215,6 +216,16 @@ impl Project {
         list_tasks(ctx, filter, after, before, first, last).await
     }
 
+    /// The typed custom fields its tasks may carry.
+    async fn custom_fields(&self) -> Vec<CustomField> {
+        self.0
+            .custom_fields
+            .iter()
+            .cloned()
+            .map(CustomField)
+            .collect()
+    }
+
     /// The project's sprints (optionally in one state), oldest first, as a Relay connection.
     async fn sprints(
         &self,
@@ -360,6 +371,80 @@ impl Task {
         self.0.sprint_id.clone().map(ID)
     }
 
+    /// The parent task, for a subtask.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
+        match &self.0.parent_id {
+            Some(id) => Ok(load_tasks(ctx, std::slice::from_ref(id)).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// The task's subtasks (a task with open subtasks cannot be done), as a Relay connection.
+    async fn subtasks(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Task, EmptyFields, EmptyFields>> {
+        let filter = TaskFilter {
+            project_id: Some(self.0.project_id.clone()),
+            parent_id: Some(self.0.id.clone()),
+            ..TaskFilter::default()
+        };
+        list_tasks(ctx, filter, after, before, first, last).await
+    }
+
+    /// The comments, oldest first, as a Relay connection.
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Comment, EmptyFields, EmptyFields>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = pmo(ctx)?
+            .store
+            .list_comments(&tenant, &self.0.id, &page)
+            .await
+            .map_err(gql)?;
+        let rows = rows.into_iter().map(Comment).collect();
+        Ok(connection_from_rows(&page, rows, |c| c.0.id.clone()))
+    }
+
+    /// The values of the project's custom fields set on this task.
+    async fn custom_fields(&self, ctx: &Context<'_>) -> Result<Vec<CustomFieldValue>> {
+        if self.0.custom_fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenant = ctx.tenant()?;
+        let Some(project) = ctx
+            .data_unchecked::<DataLoader<ProjectLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.0.project_id))
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(project
+            .custom_fields
+            .iter()
+            .filter_map(|field| {
+                self.0
+                    .custom_fields
+                    .iter()
+                    .find(|v| v.field_id == field.id)
+                    .map(|v| CustomFieldValue {
+                        field: CustomField(field.clone()),
+                        value: v.value.clone(),
+                    })
+            })
+            .collect())
+    }
+
     /// The sprint the task is in (null: the backlog).
     async fn sprint(&self, ctx: &Context<'_>) -> Result<Option<Sprint>> {
         match &self.0.sprint_id {
@@ -391,6 +476,80 @@ impl Task {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+/// A typed custom field of a project.
+pub struct CustomField(pub FieldDefinition);
+
+#[Object(requires_scopes = "project:read")]
+impl CustomField {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// Its name, unique in the project.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The type values are checked against.
+    async fn kind(&self) -> CustomFieldKind {
+        self.0.kind.into()
+    }
+
+    /// The allowed values of a SELECT field (empty otherwise).
+    async fn options(&self) -> &[String] {
+        &self.0.options
+    }
+}
+
+/// A task's value of a custom field.
+#[derive(SimpleObject)]
+pub struct CustomFieldValue {
+    /// The field.
+    pub field: CustomField,
+    /// The value in canonical form (numbers as 12.5, dates as YYYY-MM-DD, a select option as
+    /// the field spells it).
+    pub value: String,
+}
+
+/// A comment on a task.
+pub struct Comment(pub CommentDoc);
+
+#[Object(requires_scopes = "project:read")]
+impl Comment {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// The user who wrote it (the only one who may edit it).
+    async fn author_id(&self) -> ID {
+        ID(self.0.author_id.clone())
+    }
+
+    /// The text.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    /// When it was written.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When it was last edited (null: never).
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
+
+    /// The task it is on.
+    async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
+        Ok(load_tasks(ctx, std::slice::from_ref(&self.0.task_id))
+            .await?
+            .pop())
     }
 }
 
@@ -610,6 +769,8 @@ pub struct TaskFilterInput {
     /// Only tasks in no sprint (the backlog); not together with `sprintId`.
     #[graphql(default)]
     pub backlog: bool,
+    /// Only the subtasks of this task.
+    pub parent_id: Option<ID>,
 }
 
 impl TaskFilterInput {
@@ -623,6 +784,7 @@ impl TaskFilterInput {
         }
         Ok(TaskFilter {
             backlog: self.backlog,
+            parent_id: self.parent_id.map(|id| id.0),
             project_id: self.project_id.map(|id| id.0),
             assignee_id: self.assignee_id.map(|id| id.0),
             status: self.status.map(Into::into),
@@ -841,7 +1003,36 @@ pub struct CreateTaskInput {
     pub estimate_minutes: Option<i32>,
     #[graphql(default)]
     pub labels: Vec<String>,
+    /// The sprint to plan it in (planned or active, same project).
     pub sprint_id: Option<ID>,
+    /// Makes it a subtask of this task (same project; a subtask has no subtasks).
+    pub parent_id: Option<ID>,
+}
+
+/// The type of a custom field.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "FieldKind")]
+pub enum CustomFieldKind {
+    /// Up to 1000 characters.
+    Text,
+    /// A decimal number such as 12.5.
+    Number,
+    /// A day, YYYY-MM-DD.
+    Date,
+    /// One of the field's options.
+    Select,
+}
+
+/// A new custom field of a project.
+#[derive(InputObject)]
+pub struct CustomFieldInput {
+    /// 1 to 200 characters, unique in the project whatever the case.
+    pub name: String,
+    /// The type its values are checked against.
+    pub kind: CustomFieldKind,
+    /// The allowed values of a SELECT field (1 to 50, distinct); none for the other kinds.
+    #[graphql(default)]
+    pub options: Vec<String>,
 }
 
 /// A new sprint.
@@ -1020,6 +1211,7 @@ impl Mutation {
             estimate_minutes: parse_estimate("estimateMinutes", input.estimate_minutes)?,
             labels: Label::parse_all("labels", &input.labels)?,
             sprint_id: input.sprint_id.map(|id| id.0),
+            parent_id: input.parent_id.map(|id| id.0),
         };
         Ok(Some(Task(
             pmo(ctx)?
@@ -1063,6 +1255,84 @@ impl Mutation {
         Ok(Some(Task(
             pmo(ctx)?
                 .add_dependency(&tenant, claims, &task_id, &blocked_by_id)
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Defines a typed custom field on a project (owners and managers; CONFLICT for a name the
+    /// project already has).
+    #[graphql(requires_scopes = "project:write")]
+    async fn define_custom_field(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        input: CustomFieldInput,
+    ) -> Result<Option<Project>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let field = FieldDefinition::parse(&input.name, input.kind.into(), &input.options)?;
+        Ok(Some(Project(
+            pmo(ctx)?
+                .define_custom_field(&tenant, claims, &project_id, field)
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Sets a task's custom field value, checked against the field's type (BAD_USER_INPUT,
+    /// field `value`, when it does not fit); a null value clears it.
+    #[graphql(requires_scopes = "project:write")]
+    async fn set_task_custom_field(
+        &self,
+        ctx: &Context<'_>,
+        task_id: ID,
+        field_id: ID,
+        value: Option<String>,
+    ) -> Result<Option<Task>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Some(Task(
+            pmo(ctx)?
+                .set_custom_value(&tenant, claims, &task_id, &field_id, value.as_deref())
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Comments on a task: any member of its project, viewers included (so `project:read`).
+    #[graphql(requires_scopes = "project:read")]
+    async fn add_comment(
+        &self,
+        ctx: &Context<'_>,
+        task_id: ID,
+        body: String,
+    ) -> Result<Option<Comment>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let body = crate::domain::parse_comment(&body)?;
+        Ok(Some(Comment(
+            pmo(ctx)?
+                .add_comment(&tenant, claims, &task_id, body)
+                .await
+                .map_err(gql)?,
+        )))
+    }
+
+    /// Edits a comment: its author only (FORBIDDEN for anyone else).
+    #[graphql(requires_scopes = "project:read")]
+    async fn edit_comment(
+        &self,
+        ctx: &Context<'_>,
+        comment_id: ID,
+        body: String,
+    ) -> Result<Option<Comment>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let body = crate::domain::parse_comment(&body)?;
+        Ok(Some(Comment(
+            pmo(ctx)?
+                .edit_comment(&tenant, claims, &comment_id, body)
                 .await
                 .map_err(gql)?,
         )))

@@ -11,14 +11,16 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
 use super::{
-    BoardDoc, CloseEvent, Member, OutboxDoc, PendingEvent, Placement, PmoResult, PmoStore,
-    ProjectDoc, SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryFilter,
+    check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
+    PendingEvent, Placement, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
+    TimeEntryDoc, TimeEntryFilter,
 };
+use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::{
     check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
     SprintState,
 };
-use crate::domain::{check_dependency, check_wip, TaskStatus};
+use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 #[derive(Default)]
 struct State {
@@ -27,6 +29,7 @@ struct State {
     tasks: BTreeMap<String, TaskDoc>,
     time_entries: BTreeMap<String, TimeEntryDoc>,
     sprints: BTreeMap<String, SprintDoc>,
+    comments: BTreeMap<String, CommentDoc>,
     outbox: BTreeMap<String, OutboxDoc>,
 }
 
@@ -251,6 +254,16 @@ impl PmoStore for MemoryStore {
     ) -> PmoResult<TaskDoc> {
         let mut state = self.state.lock();
         guard_wip(&mut state, tenant, to)?;
+        let open = state
+            .tasks
+            .values()
+            .filter(|t| {
+                t.tenant_id == tenant.as_str()
+                    && t.parent_id.as_deref() == Some(task_id)
+                    && t.status != TaskStatus::Done
+            })
+            .count() as u64;
+        check_parent_done(to.status, open)?;
         let current = state
             .tasks
             .get(task_id)
@@ -313,6 +326,98 @@ impl PmoStore for MemoryStore {
         }
         task.updated_at = chrono::Utc::now();
         Ok(task.clone())
+    }
+
+    async fn add_custom_field(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        field: &FieldDefinition,
+    ) -> PmoResult<Option<ProjectDoc>> {
+        let mut state = self.state.lock();
+        let Some(project) = state
+            .projects
+            .get_mut(project_id)
+            .filter(|p| p.tenant_id == tenant.as_str())
+        else {
+            return Ok(None);
+        };
+        check_new_field(project, field)?;
+        project.custom_fields.push(field.clone());
+        Ok(Some(project.clone()))
+    }
+
+    async fn set_custom_value(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        field_id: &str,
+        value: Option<&str>,
+    ) -> PmoResult<TaskDoc> {
+        let mut state = self.state.lock();
+        let task = state
+            .tasks
+            .get_mut(task_id)
+            .filter(|t| t.tenant_id == tenant.as_str())
+            .ok_or_else(|| ApiError::NotFound("task".into()))?;
+        task.custom_fields.retain(|v| v.field_id != field_id);
+        if let Some(value) = value {
+            task.custom_fields.push(CustomValue {
+                field_id: field_id.to_owned(),
+                value: value.to_owned(),
+            });
+        }
+        task.updated_at = chrono::Utc::now();
+        Ok(task.clone())
+    }
+
+    async fn insert_comment(&self, _tenant: &TenantId, comment: &CommentDoc) -> PmoResult<()> {
+        self.state
+            .lock()
+            .comments
+            .insert(comment.id.clone(), comment.clone());
+        Ok(())
+    }
+
+    async fn comment(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<CommentDoc>> {
+        Ok(self
+            .state
+            .lock()
+            .comments
+            .get(id)
+            .filter(|c| c.tenant_id == tenant.as_str())
+            .cloned())
+    }
+
+    async fn edit_comment(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        author_id: &str,
+        body: &str,
+    ) -> PmoResult<Option<CommentDoc>> {
+        let mut state = self.state.lock();
+        let Some(comment) = state
+            .comments
+            .get_mut(id)
+            .filter(|c| c.tenant_id == tenant.as_str() && c.author_id == author_id)
+        else {
+            return Ok(None);
+        };
+        comment.body = body.to_owned();
+        comment.edited_at = Some(chrono::Utc::now());
+        Ok(Some(comment.clone()))
+    }
+
+    async fn list_comments(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<CommentDoc>> {
+        Ok(page_of(&self.state.lock().comments, page, |c| {
+            c.tenant_id == tenant.as_str() && c.task_id == task_id
+        }))
     }
 
     async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {

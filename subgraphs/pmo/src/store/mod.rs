@@ -17,6 +17,7 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
+use crate::domain::custom_field::{FieldDefinition, MAX_FIELDS};
 use crate::domain::sprint::SprintState;
 use crate::domain::{Money, ProjectRole, RuleViolation, TaskStatus};
 
@@ -74,6 +75,9 @@ pub struct ProjectDoc {
     pub budget: Option<Money>,
     pub billable: bool,
     pub members: Vec<Member>,
+    /// The typed custom fields its tasks may carry.
+    #[serde(default)]
+    pub custom_fields: Vec<FieldDefinition>,
     pub created_at: DateTime<Utc>,
     /// Bumped by every dependency change, so concurrent ones conflict instead of racing.
     #[serde(default)]
@@ -134,8 +138,53 @@ pub struct TaskDoc {
     pub sprint_id: Option<String>,
     /// The tasks that must be done before this one.
     pub blocked_by: Vec<String>,
+    /// The parent task, for a subtask (one level: a subtask has no subtasks).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// Values of the project's custom fields.
+    #[serde(default)]
+    pub custom_fields: Vec<CustomValue>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A task's value of a custom field (canonical form, checked against the definition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomValue {
+    pub field_id: String,
+    pub value: String,
+}
+
+/// A project takes a new custom field unless one has the same name (any case) or it has
+/// [`MAX_FIELDS`] already (CONFLICT).
+pub fn check_new_field(project: &ProjectDoc, field: &FieldDefinition) -> Result<(), ApiError> {
+    if project.custom_fields.iter().any(|f| f.key == field.key) {
+        return Err(ApiError::Conflict(format!(
+            "the project already has a custom field named `{}`",
+            field.name
+        )));
+    }
+    if project.custom_fields.len() >= MAX_FIELDS {
+        return Err(ApiError::Conflict(format!(
+            "a project has at most {MAX_FIELDS} custom fields"
+        )));
+    }
+    Ok(())
+}
+
+/// A comment on a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub task_id: String,
+    pub project_id: String,
+    /// The user who wrote it (the only one who may edit it).
+    pub author_id: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +253,8 @@ pub struct TaskFilter {
     pub sprint_id: Option<String>,
     /// Only tasks in no sprint.
     pub backlog: bool,
+    /// Only the subtasks of this task.
+    pub parent_id: Option<String>,
 }
 
 impl TaskFilter {
@@ -222,6 +273,10 @@ impl TaskFilter {
                 .as_ref()
                 .is_none_or(|s| task.sprint_id.as_ref() == Some(s))
             && (!self.backlog || task.sprint_id.is_none())
+            && self
+                .parent_id
+                .as_ref()
+                .is_none_or(|p| task.parent_id.as_ref() == Some(p))
     }
 }
 
@@ -298,7 +353,8 @@ pub trait PmoStore: Send + Sync + 'static {
         event: &EventEnvelope,
     ) -> PmoResult<()>;
     /// Moves a task that is still in `from_column` (CONFLICT otherwise) to `to`, enforcing the
-    /// WIP limit, and records the event, in one transaction.
+    /// WIP limit and, into a done column, that no subtask is still open, and records the event,
+    /// in one transaction.
     async fn move_task(
         &self,
         tenant: &TenantId,
@@ -323,6 +379,42 @@ pub trait PmoStore: Send + Sync + 'static {
         task_id: &str,
         blocker_id: &str,
     ) -> PmoResult<TaskDoc>;
+
+    /// Adds a custom field definition; CONFLICT when the project has one of the same name (any
+    /// case) or already has [`crate::domain::custom_field::MAX_FIELDS`]; None when the project
+    /// does not exist.
+    async fn add_custom_field(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        field: &FieldDefinition,
+    ) -> PmoResult<Option<ProjectDoc>>;
+    /// Sets (or with None clears) a task's value of a custom field.
+    async fn set_custom_value(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        field_id: &str,
+        value: Option<&str>,
+    ) -> PmoResult<TaskDoc>;
+
+    async fn insert_comment(&self, tenant: &TenantId, comment: &CommentDoc) -> PmoResult<()>;
+    async fn comment(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<CommentDoc>>;
+    /// Replaces the body of a comment written by `author_id`; None when there is no such one.
+    async fn edit_comment(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        author_id: &str,
+        body: &str,
+    ) -> PmoResult<Option<CommentDoc>>;
+    /// A task's comments, oldest first.
+    async fn list_comments(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<CommentDoc>>;
 
     async fn insert_sprint(&self, tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()>;
     async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>>;

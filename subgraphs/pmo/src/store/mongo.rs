@@ -17,20 +17,23 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
 use super::{
-    BoardDoc, CloseEvent, Member, OutboxDoc, PendingEvent, Placement, PmoError, PmoResult,
-    PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryFilter,
+    check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
+    PendingEvent, Placement, PmoError, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
+    TaskFilter, TimeEntryDoc, TimeEntryFilter,
 };
+use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::{
     check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
     SprintState,
 };
-use crate::domain::{check_dependency, check_wip, TaskStatus};
+use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 const PROJECTS: &str = "pmo_projects";
 const BOARDS: &str = "pmo_boards";
 const TASKS: &str = "pmo_tasks";
 const TIME_ENTRIES: &str = "pmo_time_entries";
 const SPRINTS: &str = "pmo_sprints";
+const COMMENTS: &str = "pmo_comments";
 const OUTBOX: &str = "pmo_outbox";
 const LEASES: &str = "pmo_leases";
 /// How often a collided transaction is tried before the caller gets CONFLICT.
@@ -173,6 +176,9 @@ impl MongoStore {
     fn time_entries(&self) -> Collection<TimeEntryDoc> {
         self.db.collection(TIME_ENTRIES)
     }
+    fn comments(&self) -> Collection<CommentDoc> {
+        self.db.collection(COMMENTS)
+    }
     fn sprints(&self) -> Collection<SprintDoc> {
         self.db.collection(SPRINTS)
     }
@@ -302,7 +308,7 @@ impl MongoStore {
 impl PmoStore for MongoStore {
     async fn prepare(&self) -> PmoResult<()> {
         let index = |keys: Document| IndexModel::builder().keys(keys).build();
-        let indexes: [(&str, Vec<IndexModel>); 6] = [
+        let indexes: [(&str, Vec<IndexModel>); 7] = [
             (PROJECTS, vec![index(doc! { "tenant_id": 1, "_id": 1 })]),
             (
                 BOARDS,
@@ -320,6 +326,8 @@ impl PmoStore for MongoStore {
                     // Sprint and backlog lists of one project, and the sprint close.
                     index(doc! { "tenant_id": 1, "project_id": 1, "sprint_id": 1, "_id": 1 }),
                     index(doc! { "tenant_id": 1, "board_id": 1, "column_id": 1 }),
+                    // Subtasks of a task (list, and the open-subtask count of a close).
+                    index(doc! { "tenant_id": 1, "parent_id": 1, "_id": 1 }),
                 ],
             ),
             (
@@ -336,6 +344,10 @@ impl PmoStore for MongoStore {
                     index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
                     index(doc! { "tenant_id": 1, "project_id": 1, "state": 1, "_id": 1 }),
                 ],
+            ),
+            (
+                COMMENTS,
+                vec![index(doc! { "tenant_id": 1, "task_id": 1, "_id": 1 })],
             ),
             (OUTBOX, vec![index(doc! { "published_at": 1, "_id": 1 })]),
         ];
@@ -501,8 +513,22 @@ impl PmoStore for MongoStore {
         event: &EventEnvelope,
     ) -> PmoResult<TaskDoc> {
         let status = status_value(to.status)?;
+        let done = status_value(TaskStatus::Done)?;
         in_transaction!(self, session, {
             self.guard_wip(&mut session, tenant, to).await?;
+            if to.status == TaskStatus::Done {
+                let open = self
+                    .tasks()
+                    .count_documents(doc! {
+                        "tenant_id": tenant.as_str(),
+                        "parent_id": task_id,
+                        "status": { "$ne": done.clone() },
+                    })
+                    .session(&mut session)
+                    .await
+                    .map_err(db_err)?;
+                check_parent_done(to.status, open)?;
+            }
             let moved = self
                 .tasks()
                 .find_one_and_update(
@@ -559,6 +585,9 @@ impl PmoStore for MongoStore {
             query.insert("sprint_id", sprint.as_str());
         } else if filter.backlog {
             query.insert("sprint_id", mongodb::bson::Bson::Null);
+        }
+        if let Some(parent) = &filter.parent_id {
+            query.insert("parent_id", parent.as_str());
         }
         let sort = keyset(&mut query, page);
         self.find_in(self.tasks(), query, sort, page.limit as i64 + 1)
@@ -630,6 +659,123 @@ impl PmoStore for MongoStore {
                 .map_err(db_err)?
                 .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
         })
+    }
+
+    async fn add_custom_field(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        field: &FieldDefinition,
+    ) -> PmoResult<Option<ProjectDoc>> {
+        let field_bson = to_bson(field).map_err(bson_err)?;
+        in_transaction!(self, session, {
+            let filter = doc! { "_id": project_id, "tenant_id": tenant.as_str() };
+            // Bumping the revision first makes concurrent definitions collide (and retry).
+            let Some(project) = self
+                .projects()
+                .find_one_and_update(filter.clone(), doc! { "$inc": { "rev": 1 } })
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+            else {
+                return Ok(None);
+            };
+            check_new_field(&project, field)?;
+            self.projects()
+                .find_one_and_update(
+                    filter,
+                    doc! { "$push": { "custom_fields": field_bson.clone() } },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    async fn set_custom_value(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        field_id: &str,
+        value: Option<&str>,
+    ) -> PmoResult<TaskDoc> {
+        let value_bson = value
+            .map(|v| {
+                to_bson(&CustomValue {
+                    field_id: field_id.to_owned(),
+                    value: v.to_owned(),
+                })
+                .map_err(bson_err)
+            })
+            .transpose()?;
+        in_transaction!(self, session, {
+            let filter = doc! { "_id": task_id, "tenant_id": tenant.as_str() };
+            self.tasks()
+                .update_one(
+                    filter.clone(),
+                    doc! {
+                        "$pull": { "custom_fields": { "field_id": field_id } },
+                        "$set": { "updated_at": chrono::Utc::now().to_rfc3339() },
+                    },
+                )
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            let update = match &value_bson {
+                Some(value) => doc! { "$push": { "custom_fields": value.clone() } },
+                None => doc! { "$set": { "updated_at": chrono::Utc::now().to_rfc3339() } },
+            };
+            self.tasks()
+                .find_one_and_update(filter, update)
+                .return_document(ReturnDocument::After)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
+        })
+    }
+
+    async fn insert_comment(&self, _tenant: &TenantId, comment: &CommentDoc) -> PmoResult<()> {
+        self.comments().insert_one(comment).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn comment(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<CommentDoc>> {
+        self.comments()
+            .find_one(doc! { "_id": id, "tenant_id": tenant.as_str() })
+            .await
+            .map_err(db_err)
+    }
+
+    async fn edit_comment(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        author_id: &str,
+        body: &str,
+    ) -> PmoResult<Option<CommentDoc>> {
+        self.comments()
+            .find_one_and_update(
+                doc! { "_id": id, "tenant_id": tenant.as_str(), "author_id": author_id },
+                doc! { "$set": { "body": body, "edited_at": chrono::Utc::now().to_rfc3339() } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn list_comments(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<CommentDoc>> {
+        let mut filter = doc! { "tenant_id": tenant.as_str(), "task_id": task_id };
+        let sort = keyset(&mut filter, page);
+        self.find_in(self.comments(), filter, sort, page.limit as i64 + 1)
+            .await
     }
 
     async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {
