@@ -1,5 +1,10 @@
 // Composes every checked-in subgraph SDL (schema/<name>.graphql, except supergraph.graphql)
-// into schema/supergraph.graphql with @theguild/federation-composition (pinned in package.json).
+// into schema/supergraph.graphql with @theguild/federation-composition (pinned in package.json),
+// and validates the same subgraphs with a second, strict composer: Apollo's reference
+// implementation, @apollo/composition (pinned too; Elastic License 2.0, used here only as a
+// development-time check, never shipped). Either composer's errors fail the run; Apollo's hints
+// (e.g. inconsistent descriptions) are printed as warnings. The supergraph written is The
+// Guild's (what hive-router is tested with).
 //
 //   node schema/compose.mjs            writes schema/supergraph.graphql
 //   node schema/compose.mjs --stdout   prints the composed supergraph instead (the router test uses it)
@@ -15,6 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "graphql";
 import { composeServices } from "@theguild/federation-composition";
+import { composeServices as composeStrictly } from "@apollo/composition";
 
 const SUBGRAPH_PORTS = {
   identity: 4001,
@@ -70,13 +76,31 @@ const services = files.map((file) => {
   return { name, url: `http://127.0.0.1:${port}/graphql`, typeDefs };
 });
 
-const result = composeServices(services);
-if (result.errors && result.errors.length > 0) {
-  const lines = result.errors.map((e) => {
+// Both composers always run, so a failure shows what each of them objects to.
+function errorLines(errors) {
+  return errors.map((e) => {
     const code = e.extensions && e.extensions.code ? ` [${e.extensions.code}]` : "";
     return `  - ${e.message}${code}`;
   });
-  fail(`composition of ${files.join(", ")} failed with ${result.errors.length} error(s):\n${lines.join("\n")}`);
+}
+const result = composeServices(services);
+const strict = composeStrictly(services);
+const failures = [];
+if (result.errors && result.errors.length > 0) {
+  failures.push(
+    `composition of ${files.join(", ")} failed with ${result.errors.length} error(s):\n${errorLines(result.errors).join("\n")}`,
+  );
+}
+if (strict.errors && strict.errors.length > 0) {
+  failures.push(
+    `the strict composer (@apollo/composition) rejects ${files.join(", ")} with ${strict.errors.length} error(s):\n${errorLines(strict.errors).join("\n")}`,
+  );
+}
+if (failures.length > 0) {
+  fail(failures.join("\ncompose: "));
+}
+for (const hint of strict.hints || []) {
+  process.stderr.write(`compose: hint (@apollo/composition) ${hint.definition.code}: ${hint.message.split("\n")[0]}\n`);
 }
 
 const supergraph = HEADER + result.supergraphSdl.trimEnd() + "\n";

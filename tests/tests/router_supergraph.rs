@@ -29,9 +29,19 @@ fn run(cmd: &mut Command, what: &str) -> String {
 }
 
 fn ensure_composer(root: &Path) {
-    let installed = root
-        .join("schema/node_modules/@theguild/federation-composition/package.json")
-        .exists();
+    // Both composers (schema/package.json): The Guild's writes the supergraph, Apollo's is the
+    // strict second check.
+    let installed = [
+        "@theguild/federation-composition",
+        "@apollo/composition",
+    ]
+    .iter()
+    .all(|package| {
+        root.join("schema/node_modules")
+            .join(package)
+            .join("package.json")
+            .exists()
+    });
     if !installed {
         run(
             Command::new("npm")
@@ -110,6 +120,11 @@ fn composition_fails_loudly_on_an_invalid_subgraph() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("composition of employee.graphql failed"),
+        "{stderr}"
+    );
+    // The strict composer ran on the same input and said why too.
+    assert!(
+        stderr.contains("the strict composer (@apollo/composition) rejects employee.graphql"),
         "{stderr}"
     );
     assert!(output.stdout.is_empty());
