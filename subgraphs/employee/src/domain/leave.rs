@@ -645,7 +645,7 @@ impl AccrualPeriod {
 
     pub fn last_day(self) -> NaiveDate {
         let next = match self {
-            AccrualPeriod::Month { year, month } if month == 12 => (year + 1, 1),
+            AccrualPeriod::Month { year, month: 12 } => (year + 1, 1),
             AccrualPeriod::Month { year, month } => (year, month + 1),
             AccrualPeriod::Year { year } => (year + 1, 1),
         };

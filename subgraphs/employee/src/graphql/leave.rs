@@ -33,7 +33,8 @@ use crate::store::leave::entities::{
     assignment, holiday, leave_type, ledger, policy, policy_line, request,
 };
 use crate::store::leave::{
-    BalanceRow, LeaveActor, NewLeaveRequest, NewLeaveType, NewPolicy, NewPolicyLine, RequestFilter,
+    BalanceAdjustment, BalanceRow, LeaveActor, NewLeaveRequest, NewLeaveType, NewPolicy,
+    NewPolicyLine, RequestFilter,
 };
 
 /// The scope that makes a caller HR: the final approver, and the one who configures leave.
@@ -1122,10 +1123,12 @@ impl LeaveMutation {
             .adjust_leave_balance(
                 &tenant,
                 &actor,
-                &input.employee_id,
-                &input.leave_type_id,
-                amount,
-                reason,
+                BalanceAdjustment {
+                    employee_id: input.employee_id.0,
+                    leave_type_id: input.leave_type_id.0,
+                    amount,
+                    reason,
+                },
                 today(),
             )
             .await

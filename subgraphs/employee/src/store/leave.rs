@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{NaiveDate, Weekday};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
 use erp_kit::events::EventEnvelope;
@@ -242,6 +242,15 @@ pub struct NewLeaveRequest {
     pub reason: Option<String>,
 }
 
+/// HR's correction of a balance (amount in hundredths of a day, either sign).
+#[derive(Debug, Clone)]
+pub struct BalanceAdjustment {
+    pub employee_id: String,
+    pub leave_type_id: String,
+    pub amount: i64,
+    pub reason: String,
+}
+
 /// Who acts on a request: the user, their employee record if any, and whether they are HR.
 #[derive(Debug, Clone)]
 pub struct LeaveActor {
@@ -397,7 +406,7 @@ impl EmployeeStore {
         actor: &str,
         new: NewLeaveType,
     ) -> ApiResult<leave_type::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let model = leave_type::ActiveModel {
             id: Set(new_id()),
             tenant_id: Set(tenant.as_str().to_owned()),
@@ -465,7 +474,7 @@ impl EmployeeStore {
         actor: &str,
         new: NewPolicy,
     ) -> ApiResult<(policy::Model, Vec<policy_line::Model>)> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let type_ids: HashSet<&str> = new.lines.iter().map(|l| l.leave_type_id.as_str()).collect();
         if type_ids.len() != new.lines.len() {
             return Err(ApiError::bad_input(
@@ -554,7 +563,7 @@ impl EmployeeStore {
         policy_id: &str,
         holiday_location_id: Option<String>,
     ) -> ApiResult<assignment::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let employee = lock_employee(&txn, tenant, employee_id)
             .await?
             .ok_or_else(|| ApiError::bad_input("employeeId", "no such employee"))?;
@@ -622,7 +631,7 @@ impl EmployeeStore {
         name: &str,
         location_id: Option<String>,
     ) -> ApiResult<holiday::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         if let Some(location_id) = &location_id {
             let found = super::entities::location::Entity::find_by_id(location_id.clone())
                 .filter(super::entities::location::Column::TenantId.eq(tenant.as_str()))
@@ -712,7 +721,7 @@ impl EmployeeStore {
         employee_id: &str,
         new: NewLeaveRequest,
     ) -> LeaveResult<request::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let employee = lock_employee(&txn, tenant, employee_id)
             .await?
             .ok_or_else(|| {
@@ -821,7 +830,7 @@ impl EmployeeStore {
         decision: Decision,
         comment: Option<String>,
     ) -> LeaveResult<request::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let current = lock_request(&txn, tenant, request_id).await?;
         let next = decide(&facts_of(&current), &actor.facts(), decision)?;
         let leave_type = leave_type::Entity::find_by_id(current.leave_type_id.clone())
@@ -882,7 +891,7 @@ impl EmployeeStore {
         request_id: &str,
         today: NaiveDate,
     ) -> LeaveResult<request::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let current = lock_request(&txn, tenant, request_id).await?;
         let reverse = check_cancel(&facts_of(&current), &actor.facts(), today)?;
         let now = now_ms();
@@ -936,17 +945,20 @@ impl EmployeeStore {
         &self,
         tenant: &TenantId,
         actor: &str,
-        employee_id: &str,
-        leave_type_id: &str,
-        amount: i64,
-        reason: String,
+        adjustment: BalanceAdjustment,
         today: NaiveDate,
     ) -> LeaveResult<ledger::Model> {
-        let txn = self.db().begin().await?;
-        let employee = lock_employee(&txn, tenant, employee_id)
+        let BalanceAdjustment {
+            employee_id,
+            leave_type_id,
+            amount,
+            reason,
+        } = adjustment;
+        let txn = begin_write(self.db()).await?;
+        let employee = lock_employee(&txn, tenant, &employee_id)
             .await?
             .ok_or_else(|| ApiError::bad_input("employeeId", "no such employee"))?;
-        let leave_type = leave_type::Entity::find_by_id(leave_type_id.to_owned())
+        let leave_type = leave_type::Entity::find_by_id(leave_type_id)
             .filter(leave_type::Column::TenantId.eq(tenant.as_str()))
             .one(&txn)
             .await?
@@ -1005,7 +1017,7 @@ impl EmployeeStore {
         actor: &str,
         period: AccrualPeriod,
     ) -> ApiResult<RunOutcome> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let policies: HashMap<String, policy::Model> = policy::Entity::find()
             .filter(policy::Column::TenantId.eq(tenant.as_str()))
             .filter(policy::Column::Accrual.eq(period.frequency().as_str()))
@@ -1115,7 +1127,7 @@ impl EmployeeStore {
             AccrualPeriod::Year { year: year + 1 }.first_day(),
         );
         let key = period.key();
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let assignments = assignment::Entity::find()
             .filter(assignment::Column::TenantId.eq(tenant.as_str()))
             .all(&txn)
@@ -1337,6 +1349,18 @@ impl EmployeeStore {
             .all(self.db())
             .await?)
     }
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock first: a deferred
+/// transaction that has read cannot upgrade once another connection (the outbox relay) has
+/// committed, and fails at once with SQLITE_BUSY instead of waiting.
+async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Sqlite {
+        txn.execute_unprepared("UPDATE leave_types SET code = code WHERE 0")
+            .await?;
+    }
+    Ok(txn)
 }
 
 fn pending_statuses() -> [&'static str; 2] {
