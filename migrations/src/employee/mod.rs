@@ -5,6 +5,7 @@ mod m0002_sensitive;
 mod m0003_attendance;
 mod m0004_leave;
 mod m0005_shifts;
+mod m0006_okr;
 
 use sea_orm_migration::prelude::*;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_attendance::Migration),
             Box::new(m0004_leave::Migration),
             Box::new(m0005_shifts::Migration),
+            Box::new(m0006_okr::Migration),
         ]
     }
 }

@@ -76,3 +76,9 @@ pub struct LeaveRequestEvent<'a> {
     /// The approver's comment or the rejection reason.
     pub comment: Option<&'a str>,
 }
+
+// OKRs.
+pub const OBJECTIVE_CREATED: &str = "okr.objective_created";
+pub const OBJECTIVE_ALIGNED: &str = "okr.objective_aligned";
+pub const KEY_RESULT_ADDED: &str = "okr.key_result_added";
+pub const OKR_CHECKED_IN: &str = "okr.checked_in";

@@ -3,6 +3,7 @@
 
 pub mod attendance;
 pub mod leave;
+pub mod okr;
 pub mod org;
 pub mod shift;
 

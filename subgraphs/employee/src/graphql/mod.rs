@@ -3,6 +3,7 @@
 pub mod attendance;
 pub mod leave;
 pub mod loaders;
+pub mod okr;
 pub mod org;
 
 use async_graphql::connection::{Connection, EmptyFields};
@@ -30,6 +31,7 @@ pub struct Query(
     attendance::AttendanceQuery,
     leave::LeaveQuery,
     org::OrgQuery,
+    okr::OkrQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct Mutation(
     attendance::AttendanceMutation,
     leave::LeaveMutation,
     org::OrgMutation,
+    okr::OkrMutation,
 );
 
 #[derive(async_graphql::MergedSubscription, Default)]
@@ -64,6 +67,14 @@ pub fn schema_builder(
             ))
             .data(DataLoader::new(
                 attendance::DayAttendanceLoader(store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                okr::ObjectiveLoader(store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                okr::KeyResultsLoader(store.clone()),
                 tokio::spawn,
             ))
             .data(DataLoader::new(

@@ -4,6 +4,7 @@
 pub mod attendance;
 pub mod entities;
 pub mod leave;
+pub mod okr;
 pub mod org;
 pub mod shift;
 

@@ -1,0 +1,573 @@
+//! OKRs in GraphQL: objectives with key results, check-ins and alignment.
+//!
+//! Everyone with `okr:read` reads the tenant's OKRs (they are meant to be seen); an objective
+//! and its key results are changed by its owner, the managers above the owner, or HR
+//! (`hr:admin`), with `okr:write`.
+
+use std::collections::HashMap;
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::{ApiError, RequestContext, TenantId};
+
+use super::loaders::{EmployeeLoader, TenantKey};
+use super::org::{standing, viewer};
+use super::{store, Employee};
+use crate::domain::okr::{
+    check_measure, check_period, objective_status, parse_title, progress, OkrStatus,
+};
+use crate::domain::org::RuleError;
+use crate::store::okr::entities::{check_in, key_result, objective};
+use crate::store::okr::{KeyResultCheckIn, NewKeyResult, NewObjective, ObjectiveFilter};
+use crate::store::EmployeeStore;
+
+fn millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// How a key result (or, at its worst, an objective) is going.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "OkrStatus")]
+pub enum OkrProgressStatus {
+    /// Progress keeps up with the time elapsed.
+    OnTrack,
+    /// Progress lags behind.
+    Behind,
+    /// The result is unlikely to be reached.
+    AtRisk,
+}
+
+/// Loads objectives by id, one query per batch and tenant.
+pub struct ObjectiveLoader(pub EmployeeStore);
+
+impl Loader<TenantKey> for ObjectiveLoader {
+    type Value = objective::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TenantKey]) -> Result<HashMap<TenantKey, objective::Model>> {
+        let mut found = HashMap::new();
+        for (tenant, ids) in by_tenant(keys) {
+            for (id, model) in self.0.objectives_by_ids(&tenant, &ids).await? {
+                found.insert(TenantKey::new(&tenant, &id), model);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Loads the key results of objectives, one query per batch and tenant.
+pub struct KeyResultsLoader(pub EmployeeStore);
+
+impl Loader<TenantKey> for KeyResultsLoader {
+    type Value = Vec<key_result::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TenantKey]) -> Result<HashMap<TenantKey, Vec<key_result::Model>>> {
+        let mut found = HashMap::new();
+        for (tenant, ids) in by_tenant(keys) {
+            for (id, results) in self.0.key_results_of(&tenant, &ids).await? {
+                found.insert(TenantKey::new(&tenant, &id), results);
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn by_tenant(keys: &[TenantKey]) -> HashMap<TenantId, Vec<String>> {
+    let mut grouped: HashMap<TenantId, Vec<String>> = HashMap::new();
+    for key in keys {
+        grouped
+            .entry(key.tenant.clone())
+            .or_default()
+            .push(key.id.clone());
+    }
+    grouped
+}
+
+async fn key_results(ctx: &Context<'_>, objective_id: &str) -> Result<Vec<key_result::Model>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<KeyResultsLoader>>()
+        .load_one(TenantKey::new(&tenant, objective_id))
+        .await?
+        .unwrap_or_default())
+}
+
+/// FORBIDDEN (reason NOT_OWNER) unless the caller owns the objective, manages its owner, or is
+/// HR.
+async fn require_owner_rights(ctx: &Context<'_>, owner_id: &str) -> Result<()> {
+    let tenant = ctx.tenant()?;
+    let viewer = viewer(ctx).await?;
+    let owner = ctx
+        .data_unchecked::<DataLoader<EmployeeLoader>>()
+        .load_one(TenantKey::new(&tenant, owner_id))
+        .await?
+        .ok_or_else(|| ApiError::bad_input("ownerId", "no such employee"))?;
+    let standing = standing(ctx, &viewer, &owner).await?;
+    if standing.is_self || standing.is_manager || standing.hr_admin {
+        Ok(())
+    } else {
+        Err(RuleError::rule(
+            ApiError::Forbidden(
+                "only the owner, their managers and HR change this objective".into(),
+            ),
+            "NOT_OWNER",
+        )
+        .into())
+    }
+}
+
+/// An objective: what someone sets out to achieve in a period, measured by key results.
+pub struct Objective(pub objective::Model);
+
+#[Object]
+impl Objective {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// What is to be achieved.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Why, and anything else worth saying.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// The first day of the period.
+    async fn period_start(&self) -> NaiveDate {
+        self.0.period_start
+    }
+    /// The last day of the period.
+    async fn period_end(&self) -> NaiveDate {
+        self.0.period_end
+    }
+    /// The employee who owns it.
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<EmployeeLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.0.owner_id))
+            .await?
+            .map(Employee))
+    }
+    /// The objective this one contributes to.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Objective>> {
+        let Some(parent) = &self.0.parent_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<ObjectiveLoader>>()
+            .load_one(TenantKey::new(&tenant, parent))
+            .await?
+            .map(Objective))
+    }
+    /// The objectives aligned under this one.
+    async fn aligned(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Objective, EmptyFields, EmptyFields>> {
+        let filter = ObjectiveFilter {
+            parent_id: Some(self.0.id.clone()),
+            ..Default::default()
+        };
+        list(ctx, filter, after, before, first, last).await
+    }
+    /// The key results, in the order they were added (at most 10).
+    async fn key_results(&self, ctx: &Context<'_>) -> Result<Vec<KeyResult>> {
+        Ok(key_results(ctx, &self.0.id)
+            .await?
+            .into_iter()
+            .map(KeyResult)
+            .collect())
+    }
+    /// The average progress of the key results, 0 to 1 (0 without key results).
+    async fn progress(&self, ctx: &Context<'_>) -> Result<f64> {
+        let results = key_results(ctx, &self.0.id).await?;
+        if results.is_empty() {
+            return Ok(0.0);
+        }
+        let total: f64 = results
+            .iter()
+            .map(|r| progress(r.start_value, r.target_value, r.current_value))
+            .sum();
+        Ok(total / results.len() as f64)
+    }
+    /// The worst status of the key results' latest check-ins (none before a check-in).
+    async fn status(&self, ctx: &Context<'_>) -> Result<Option<OkrProgressStatus>> {
+        let results = key_results(ctx, &self.0.id).await?;
+        Ok(objective_status(
+            results
+                .iter()
+                .filter_map(|r| r.status.as_deref().and_then(OkrStatus::from_db)),
+        )
+        .map(Into::into))
+    }
+}
+
+/// A measurable result: from a start value to a target value.
+pub struct KeyResult(pub key_result::Model);
+
+#[Object]
+impl KeyResult {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// What is measured.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// The value at the start.
+    async fn start_value(&self) -> f64 {
+        self.0.start_value
+    }
+    /// The value to reach (below the start for results that count down).
+    async fn target_value(&self) -> f64 {
+        self.0.target_value
+    }
+    /// The value of the latest check-in (the start value before any).
+    async fn current_value(&self) -> f64 {
+        self.0.current_value
+    }
+    /// The unit of the values, e.g. `%` or `customers`.
+    async fn unit(&self) -> Option<&str> {
+        self.0.unit.as_deref()
+    }
+    /// Progress from start to target, 0 to 1.
+    async fn progress(&self) -> f64 {
+        progress(
+            self.0.start_value,
+            self.0.target_value,
+            self.0.current_value,
+        )
+    }
+    /// The latest check-in's status (none before a check-in).
+    async fn status(&self) -> Option<OkrProgressStatus> {
+        self.0
+            .status
+            .as_deref()
+            .and_then(OkrStatus::from_db)
+            .map(Into::into)
+    }
+    /// The check-ins, oldest first.
+    async fn check_ins(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, OkrCheckIn, EmptyFields, EmptyFields>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = store(ctx)?
+            .list_check_ins(&tenant, &self.0.id, &page)
+            .await?;
+        let rows = rows.into_iter().map(OkrCheckIn).collect();
+        Ok(connection_from_rows(&page, rows, |c| c.0.id.clone()))
+    }
+}
+
+/// A check-in of a key result: its value and status at a moment.
+pub struct OkrCheckIn(pub check_in::Model);
+
+#[Object]
+impl OkrCheckIn {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The value reported.
+    async fn value(&self) -> f64 {
+        self.0.value
+    }
+    /// The status reported (or suggested from the pace).
+    async fn status(&self) -> Option<OkrProgressStatus> {
+        OkrStatus::from_db(&self.0.status).map(Into::into)
+    }
+    /// What the author said.
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    /// The user who checked in.
+    async fn author(&self) -> ID {
+        ID(self.0.author.clone())
+    }
+    /// When.
+    async fn at(&self) -> DateTime<Utc> {
+        millis(self.0.created_at)
+    }
+}
+
+async fn list(
+    ctx: &Context<'_>,
+    filter: ObjectiveFilter,
+    after: Option<String>,
+    before: Option<String>,
+    first: Option<i32>,
+    last: Option<i32>,
+) -> Result<Connection<String, Objective, EmptyFields, EmptyFields>> {
+    let tenant = ctx.tenant()?;
+    let page = PageRequest::parse(after, before, first, last)?;
+    let rows = store(ctx)?.list_objectives(&tenant, &filter, &page).await?;
+    let rows = rows.into_iter().map(Objective).collect();
+    Ok(connection_from_rows(&page, rows, |o| o.0.id.clone()))
+}
+
+#[derive(Default)]
+pub struct OkrQuery;
+
+#[Object]
+impl OkrQuery {
+    /// One objective of the tenant.
+    #[graphql(requires_scopes = "okr:read")]
+    async fn objective(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Objective>> {
+        let tenant = ctx.tenant()?;
+        Ok(store(ctx)?.objective(&tenant, &id).await?.map(Objective))
+    }
+
+    /// The tenant's objectives, optionally one owner's or those aligned under one parent.
+    #[graphql(requires_scopes = "okr:read")]
+    async fn objectives(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ObjectiveFilterInput>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, Objective, EmptyFields, EmptyFields>>> {
+        let filter = filter.unwrap_or_default();
+        let filter = ObjectiveFilter {
+            owner_id: filter.owner_id.map(|id| id.0),
+            parent_id: filter.parent_id.map(|id| id.0),
+        };
+        list(ctx, filter, after, before, first, last)
+            .await
+            .map(Some)
+    }
+}
+
+/// Filters of the objective list.
+#[derive(InputObject, Default)]
+pub struct ObjectiveFilterInput {
+    /// Only this employee's objectives.
+    pub owner_id: Option<ID>,
+    /// Only the objectives aligned under this one.
+    pub parent_id: Option<ID>,
+}
+
+/// A new objective.
+#[derive(InputObject)]
+pub struct CreateObjectiveInput {
+    /// What is to be achieved (1 to 200 characters).
+    pub title: String,
+    /// Why, and anything else worth saying (at most 2,000 characters).
+    pub description: Option<String>,
+    /// The first day of the period.
+    pub period_start: NaiveDate,
+    /// The last day of the period (at most 366 days after the start).
+    pub period_end: NaiveDate,
+    /// The owner (the caller when omitted); someone else's needs their manager or HR.
+    pub owner_id: Option<ID>,
+    /// The objective this one contributes to.
+    pub parent_id: Option<ID>,
+}
+
+/// A new key result.
+#[derive(InputObject)]
+pub struct AddKeyResultInput {
+    /// What is measured (1 to 200 characters).
+    pub title: String,
+    /// The value at the start.
+    pub start_value: f64,
+    /// The value to reach (different from the start).
+    pub target_value: f64,
+    /// The unit of the values (at most 20 characters).
+    pub unit: Option<String>,
+}
+
+/// A check-in of a key result.
+#[derive(InputObject)]
+pub struct CheckInKeyResultInput {
+    /// The value now.
+    pub value: f64,
+    /// How it is going; suggested from the pace (progress against time elapsed) when omitted.
+    pub status: Option<OkrProgressStatus>,
+    /// A note (at most 2,000 characters).
+    pub note: Option<String>,
+}
+
+fn optional_text(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > max => {
+            Err(ApiError::bad_input(field, format!("at most {max} characters")).into())
+        }
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
+#[derive(Default)]
+pub struct OkrMutation;
+
+#[Object]
+impl OkrMutation {
+    /// Creates an objective; publishes `okr.objective_created`.
+    #[graphql(requires_scopes = "okr:write")]
+    async fn create_objective(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateObjectiveInput,
+    ) -> Result<Option<Objective>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let title = parse_title("title", &input.title)?;
+        let description = optional_text("description", input.description, 2000)?;
+        check_period(input.period_start, input.period_end)?;
+        let owner_id = match input.owner_id {
+            Some(owner) => owner.0,
+            None => match viewer(ctx).await?.employee {
+                Some(me) => me.id,
+                None => {
+                    return Err(ApiError::bad_input(
+                        "ownerId",
+                        "no employee record is linked to this user: name the owner",
+                    )
+                    .into())
+                }
+            },
+        };
+        require_owner_rights(ctx, &owner_id).await?;
+        let model = store(ctx)?
+            .create_objective(
+                &tenant,
+                &actor,
+                NewObjective {
+                    owner_id,
+                    title,
+                    description,
+                    period_start: input.period_start,
+                    period_end: input.period_end,
+                    parent_id: input.parent_id.map(|id| id.0),
+                },
+            )
+            .await?;
+        Ok(Some(Objective(model)))
+    }
+
+    /// Aligns an objective under a parent objective (or detaches it with `parentId: null`);
+    /// publishes `okr.objective_aligned`. A parent aligned under the objective is refused:
+    /// BAD_USER_INPUT with `extensions.reason` OBJECTIVE_CYCLE.
+    #[graphql(requires_scopes = "okr:write")]
+    async fn align_objective(
+        &self,
+        ctx: &Context<'_>,
+        objective_id: ID,
+        parent_id: Option<ID>,
+    ) -> Result<Option<Objective>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let store = store(ctx)?;
+        let found = store
+            .objective(&tenant, &objective_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("objective".into()))?;
+        require_owner_rights(ctx, &found.owner_id).await?;
+        let model = store
+            .align_objective(
+                &tenant,
+                &actor,
+                &found.id,
+                parent_id.as_ref().map(|id| id.0.as_str()),
+            )
+            .await?;
+        Ok(Some(Objective(model)))
+    }
+
+    /// Adds a key result to an objective; publishes `okr.key_result_added`. CONFLICT with
+    /// `extensions.reason` KEY_RESULT_LIMIT past 10.
+    #[graphql(requires_scopes = "okr:write")]
+    async fn add_key_result(
+        &self,
+        ctx: &Context<'_>,
+        objective_id: ID,
+        input: AddKeyResultInput,
+    ) -> Result<Option<KeyResult>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let title = parse_title("title", &input.title)?;
+        check_measure(input.start_value, input.target_value)?;
+        let unit = optional_text("unit", input.unit, 20)?;
+        let store = store(ctx)?;
+        let found = store
+            .objective(&tenant, &objective_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("objective".into()))?;
+        require_owner_rights(ctx, &found.owner_id).await?;
+        let model = store
+            .add_key_result(
+                &tenant,
+                &actor,
+                &found.id,
+                NewKeyResult {
+                    title,
+                    start_value: input.start_value,
+                    target_value: input.target_value,
+                    unit,
+                },
+            )
+            .await?;
+        Ok(Some(KeyResult(model)))
+    }
+
+    /// Checks in a key result: its value now and how it is going; publishes `okr.checked_in`.
+    #[graphql(requires_scopes = "okr:write")]
+    async fn check_in_key_result(
+        &self,
+        ctx: &Context<'_>,
+        key_result_id: ID,
+        input: CheckInKeyResultInput,
+    ) -> Result<Option<KeyResult>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        if !input.value.is_finite() {
+            return Err(ApiError::bad_input("value", "a value is a finite number").into());
+        }
+        let note = optional_text("note", input.note, 2000)?;
+        let store = store(ctx)?;
+        let result = store
+            .key_result(&tenant, &key_result_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("key result".into()))?;
+        let parent = store
+            .objective(&tenant, &result.objective_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("a key result's objective is missing"))?;
+        require_owner_rights(ctx, &parent.owner_id).await?;
+        let (updated, _) = store
+            .check_in_key_result(
+                &tenant,
+                &actor,
+                &result.id,
+                KeyResultCheckIn {
+                    value: input.value,
+                    status: input.status.map(Into::into),
+                    note,
+                    today: Utc::now().date_naive(),
+                },
+            )
+            .await?;
+        Ok(Some(KeyResult(updated)))
+    }
+}
