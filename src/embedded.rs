@@ -266,9 +266,6 @@ async fn start_subgraphs(
     let identity_config = IdentityConfig::from_kit(&identity_kit);
     let identity_runtime =
         Runtime::with_backends(identity_kit, identity_db, cache.clone(), bus.clone());
-    let identity = erp_identity::start(&identity_runtime, identity_config)
-        .await
-        .context("starting the identity subgraph")?;
 
     let employee_kit = kit_config(
         "employee",
@@ -279,9 +276,6 @@ async fn start_subgraphs(
     let employee_db = erp_kit::db::connect(&employee_kit.database_url).await?;
     let employee_runtime =
         Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus.clone());
-    let employee = erp_employee::start(&employee_runtime)
-        .await
-        .context("starting the employee subgraph")?;
 
     let pmo_kit = kit_config("pmo", args.pmo_port, None, state_dir)?;
     let pmo_runtime = crate::services::pmo_runtime(pmo_kit, cache.clone(), bus.clone());
@@ -290,12 +284,26 @@ async fn start_subgraphs(
         .await
         .context("starting the PMO subgraph")?;
 
+    // The demo is written before the relational subgraphs start: their outbox relays write to
+    // the same SQLite files, and SQLite refuses a transaction that reads and then writes while
+    // another connection writes ("database is locked"). The relays publish its events later.
     let targets = SeedTargets {
-        identity: identity.service.clone(),
-        employees: employee.store.clone(),
+        identity: erp_identity::service(&identity_runtime, identity_config.clone())
+            .await
+            .context("preparing the identity database")?,
+        employees: crate::services::employee_store(&employee_runtime)
+            .await
+            .context("preparing the employee database")?,
         pmo: Some(pmo.pmo.clone()),
     };
     let (demo, first_start) = ensure_demo(args, state_dir, &targets).await?;
+
+    let identity = erp_identity::start(&identity_runtime, identity_config)
+        .await
+        .context("starting the identity subgraph")?;
+    let employee = erp_employee::start(&employee_runtime)
+        .await
+        .context("starting the employee subgraph")?;
 
     let mut servers = Vec::new();
     for (name, port, router) in [

@@ -9,8 +9,6 @@ use chrono::NaiveDate;
 
 use erp_identity::service::IdentityConfig;
 use erp_kit::config::KitConfig;
-use erp_kit::crypto::{FieldCipher, LocalKek};
-use erp_kit::events::Outbox;
 use erp_kit::runtime::Runtime;
 use erp_pmo::service::Pmo;
 use erp_pmo::store::timers::TimerStore;
@@ -123,19 +121,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let employee_db = erp_kit::db::connect(&employee_url)
         .await
         .context("employee database")?;
-    erp_kit::db::migrate::<erp_migrations::employee::Migrator>(&employee_db).await?;
-    let kek = LocalKek::load_or_create(&employee_kit.kek_file)?;
-    let cipher = FieldCipher::new(
-        employee_db.clone(),
-        erp_employee::events::DOMAIN,
-        Arc::new(kek),
-    );
-    let employees = erp_employee::store::EmployeeStore::new(
-        employee_db,
-        Outbox::new(erp_employee::events::DOMAIN),
-        cipher,
-        cache.clone(),
-    );
+    let employee_runtime = Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus);
+    let employees = crate::services::employee_store(&employee_runtime).await?;
 
     let pmo = match &mongo_url {
         Some(url) => {

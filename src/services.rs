@@ -8,6 +8,8 @@ use std::sync::Arc;
 use erp_identity::service::IdentityConfig;
 use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
 use erp_kit::config::KitConfig;
+use erp_kit::crypto::{FieldCipher, LocalKek};
+use erp_kit::events::Outbox;
 use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
 use erp_kit::runtime::Runtime;
 
@@ -32,6 +34,26 @@ pub fn pmo_runtime(config: KitConfig, cache: SharedCache, bus: SharedBus) -> Run
         cache,
         bus,
     )
+}
+
+/// The employee store of a runtime, migrated, WITHOUT the service's outbox relay (the seed
+/// writes events into the outbox; a running service's relay publishes them).
+pub async fn employee_store(
+    runtime: &Runtime,
+) -> anyhow::Result<erp_employee::store::EmployeeStore> {
+    erp_kit::db::migrate::<erp_migrations::employee::Migrator>(&runtime.db).await?;
+    let kek = LocalKek::load_or_create(&runtime.config.kek_file)?;
+    let cipher = FieldCipher::new(
+        runtime.db.clone(),
+        erp_employee::events::DOMAIN,
+        Arc::new(kek),
+    );
+    Ok(erp_employee::store::EmployeeStore::new(
+        runtime.db.clone(),
+        Outbox::new(erp_employee::events::DOMAIN),
+        cipher,
+        runtime.cache.clone(),
+    ))
 }
 
 /// Serves one subgraph until Ctrl-C / SIGTERM.
