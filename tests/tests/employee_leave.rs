@@ -787,6 +787,10 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
             "leaveTypeId",
         ),
         (
+            json!({ "leaveTypeId": annual, "startDate": "2024-01-05", "endDate": "2024-01-09" }),
+            "startDate",
+        ),
+        (
             json!({ "leaveTypeId": annual, "startDate": day(7), "endDate": day(7), "reason": "x".repeat(501) }),
             "reason",
         ),
@@ -1058,6 +1062,16 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     let sick_id = sick_leave["id"].as_str().unwrap().to_owned();
     let body = world.call(&emp, CANCEL, json!({ "id": sick_id })).await;
     assert_eq!(code(&body), "LEAVE_ALREADY_STARTED");
+    // The manager sees their report's leave approved as made, too.
+    let team = world
+        .ok(
+            &mgr,
+            list,
+            json!({ "f": { "employeeId": employee, "status": "APPROVED" } }),
+            "leaveRequests",
+        )
+        .await;
+    assert_eq!(ids_of(&team), [sick_id.as_str()]);
 
     // Someone without a manager goes straight to HR.
     let own = world

@@ -732,6 +732,13 @@ impl EmployeeStore {
                 ApiError::Forbidden("a former employee cannot request leave".into()).into(),
             );
         }
+        if new.span.start < employee.hired_on {
+            return Err(ApiError::bad_input(
+                "startDate",
+                "the leave starts before the employee was hired",
+            )
+            .into());
+        }
         let leave_type = leave_type::Entity::find_by_id(new.leave_type_id.clone())
             .filter(leave_type::Column::TenantId.eq(tenant.as_str()))
             .one(&txn)
@@ -748,10 +755,8 @@ impl EmployeeStore {
             active.iter().map(|r| (r.id.as_str(), span_of(r))),
         )?;
 
-        let status = initial_status(
-            rules.requires_approval,
-            has_active_manager(&txn, tenant, &employee).await?,
-        );
+        let managed = has_active_manager(&txn, tenant, &employee).await?;
+        let status = initial_status(rules.requires_approval, managed);
         if rules.paid {
             let ledger = ledger_balance(&txn, tenant, &employee.id, &leave_type.id).await?;
             let pending = pending_days(&txn, tenant, &employee.id, &leave_type.id).await?;
@@ -770,7 +775,9 @@ impl EmployeeStore {
             days: Set(days),
             reason: Set(new.reason),
             status: Set(status.as_str().to_owned()),
-            manager_id: Set(if status == LeaveStatus::PendingManager {
+            // The manager approves the first step and sees the request (also one approved as
+            // made); an inactive manager is skipped (the request goes to HR).
+            manager_id: Set(if managed {
                 employee.manager_id.clone()
             } else {
                 None
