@@ -45,6 +45,30 @@ fn pmo(err: PmoError) -> anyhow::Error {
     anyhow!("pmo: {err:?}")
 }
 
+/// Runs a PMO write again when it collided with a concurrent one (MongoDB write conflicts
+/// between the seed's parallel writes; the store answers CONFLICT "retry"). Every write
+/// retried here is all-or-nothing, and time entries are idempotent by id. `spread` (the
+/// write's index) staggers the retries of writers that collided with each other.
+async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, PmoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PmoError>>,
+{
+    let mut attempt = 0u64;
+    loop {
+        match write().await {
+            Err(PmoError::Transient(_)) | Err(PmoError::Api(ApiError::Conflict(_)))
+                if attempt < 20 =>
+            {
+                attempt += 1;
+                let pause = 5 * attempt + (spread as u64 % 11);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Where a plan is written.
 pub struct SeedTargets {
     pub identity: IdentityService,
@@ -554,10 +578,11 @@ pub async fn load_projects(
     timed(report, "projects and boards", started, ());
 
     let started = Instant::now();
-    let task_ids: Vec<String> = futures::stream::iter(plan.tasks.iter())
-        .map(|planned| {
+    let (project_ids, columns_of) = (&project_ids, &columns_of);
+    let task_ids: Vec<String> = futures::stream::iter(plan.tasks.iter().enumerate())
+        .map(|(n, planned)| {
             let (board_id, columns) = &columns_of[planned.project];
-            let new = NewTask {
+            let new = move || NewTask {
                 project_id: project_ids[planned.project].clone(),
                 column: Some((board_id.clone(), columns[planned.status.column()].clone())),
                 title: planned.title.clone(),
@@ -571,8 +596,7 @@ pub async fn load_projects(
             let tenant = &tenant;
             let caller = &caller;
             async move {
-                pmo_service
-                    .create_task(tenant, caller, new)
+                retrying(n, || pmo_service.create_task(tenant, caller, new()))
                     .await
                     .map(|task| task.id)
                     .map_err(pmo)
@@ -586,8 +610,8 @@ pub async fn load_projects(
 
     let started = Instant::now();
     let entries = plan.attendance().flat_map(|a| plan.time_entries_of(&a));
-    let written: Vec<bool> = futures::stream::iter(entries)
-        .map(|entry| {
+    let written: Vec<bool> = futures::stream::iter(entries.enumerate())
+        .map(|(n, entry)| {
             let task = &plan.tasks[entry.task];
             let project = &plan.projects[task.project];
             let started_at = entry.started_at.and_utc();
@@ -619,11 +643,11 @@ pub async fn load_projects(
                     }),
                 )
                 .map_err(|e| anyhow!("event: {e}"))?;
-                pmo_service
-                    .store
-                    .insert_time_entry(tenant, &doc, &event)
-                    .await
-                    .map_err(pmo)
+                retrying(n, || {
+                    pmo_service.store.insert_time_entry(tenant, &doc, &event)
+                })
+                .await
+                .map_err(pmo)
             }
         })
         .buffer_unordered(options.pmo_concurrency.max(1))
