@@ -857,13 +857,13 @@ async fn the_hr_board_shows_who_is_in_late_and_absent() {
     )
     .await;
 
-    const BOARD: &str = "query($dep: ID, $d: NaiveDate) { attendanceToday(departmentId: $dep, day: $d) { day summary { total checkedIn present late halfDay absent weeklyOff notStarted unscheduled } entries { edges { node { employee { displayName } status lateMinutes workedMinutes shift { name } } } } absent: entries(status: [ABSENT]) { edges { node { employee { displayName } } } } } }";
+    const BOARD: &str = "query($dep: ID, $d: NaiveDate) { attendanceToday(departmentId: $dep, day: $d) { day summary { total checkedIn present late halfDay absent weeklyOff onLeave notStarted unscheduled } entries { edges { node { employee { displayName } status lateMinutes workedMinutes shift { name } } } } absent: entries(status: [ABSENT]) { edges { node { employee { displayName } } } } } }";
     let data = org.ok(&org.hr, BOARD, json!({ "d": d1 })).await;
     let board = &data["attendanceToday"];
     assert_eq!(board["day"], d1.to_string());
     assert_eq!(
         board["summary"],
-        json!({ "total": 3, "checkedIn": 0, "present": 0, "late": 1, "halfDay": 0, "absent": 1, "weeklyOff": 0, "notStarted": 0, "unscheduled": 1 })
+        json!({ "total": 3, "checkedIn": 0, "present": 0, "late": 1, "halfDay": 0, "absent": 1, "weeklyOff": 0, "onLeave": 0, "notStarted": 0, "unscheduled": 1 })
     );
     assert_eq!(
         board["entries"]["edges"],
@@ -876,6 +876,30 @@ async fn the_hr_board_shows_who_is_in_late_and_absent() {
     assert_eq!(
         board["absent"]["edges"],
         json!([{ "node": { "employee": { "displayName": "Maya" } } }])
+    );
+    // Approved leave (made by the leave workflow; written directly here) shows on the board.
+    let d2 = days_ago(4);
+    let db = &org.app.runtime.db;
+    db.execute(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO leave_requests (id, tenant_id, employee_id, leave_type_id, start_date, end_date, days, status, created_at, updated_at) VALUES ('lr-1', $1, $2, 'lt-1', $3, $4, 200, 'approved', 0, 0)",
+        [
+            org.tenant.into(),
+            maya.clone().into(),
+            d2.checked_sub_days(Days::new(1)).unwrap().into(),
+            d2.into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    let data = org.ok(&org.hr, BOARD, json!({ "d": d2 })).await;
+    assert_eq!(
+        data["attendanceToday"]["summary"],
+        json!({ "total": 3, "checkedIn": 0, "present": 0, "late": 0, "halfDay": 0, "absent": 1, "weeklyOff": 0, "onLeave": 1, "notStarted": 0, "unscheduled": 1 })
+    );
+    assert_eq!(
+        data["attendanceToday"]["entries"]["edges"][0]["node"]["status"],
+        "ON_LEAVE"
     );
     // One department.
     let data = org.ok(&org.hr, BOARD, json!({ "d": d1, "dep": ops })).await;

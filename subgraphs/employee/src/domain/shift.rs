@@ -251,6 +251,8 @@ pub enum DayStatus {
     Absent,
     /// Not a working day of the shift.
     WeeklyOff,
+    /// On approved leave that day, and no punch.
+    OnLeave,
     /// The grace window has not passed yet and nobody checked in.
     NotStarted,
     /// No shift applies: only whether the person checked in is known.
@@ -265,6 +267,7 @@ impl DayStatus {
             DayStatus::HalfDay => "half_day",
             DayStatus::Absent => "absent",
             DayStatus::WeeklyOff => "weekly_off",
+            DayStatus::OnLeave => "on_leave",
             DayStatus::NotStarted => "not_started",
             DayStatus::Unscheduled => "unscheduled",
         }
@@ -309,11 +312,14 @@ fn worked_ms(punches: &[(PunchKind, i64)], open_until: Option<i64>) -> i64 {
     total
 }
 
-/// The attendance of `day` from its punches (in time order) and the shift that applies.
+/// The attendance of `day` from its punches (in time order), the shift that applies, and
+/// whether approved leave covers the day (a person on leave who punches anyway is counted by
+/// their punches).
 pub fn daily_attendance(
     shift: Option<&ShiftRules>,
     day: NaiveDate,
     punches: &[(PunchKind, i64)],
+    on_leave: bool,
     now_ms: i64,
 ) -> DailyAttendance {
     let first_in = punches
@@ -335,6 +341,8 @@ pub fn daily_attendance(
             day,
             status: if first_in.is_some() {
                 DayStatus::Present
+            } else if on_leave {
+                DayStatus::OnLeave
             } else {
                 DayStatus::Unscheduled
             },
@@ -360,6 +368,8 @@ pub fn daily_attendance(
     };
     let status = if !shift.works_on(day) {
         DayStatus::WeeklyOff
+    } else if first_in.is_none() && on_leave {
+        DayStatus::OnLeave
     } else if first_in.is_none() {
         if now_ms <= grace_end {
             DayStatus::NotStarted
@@ -624,7 +634,7 @@ mod tests {
             (PunchKind::Out, check_out.timestamp_millis()),
         ];
         let after = at(tz, 2026, 11, 25, 0, 0);
-        let day = daily_attendance(Some(&night), monday, &punches, after);
+        let day = daily_attendance(Some(&night), monday, &punches, false, after);
         assert_eq!(day.status, DayStatus::Present);
         assert_eq!(day.worked_minutes, 8 * 60 + 10);
         assert_eq!(day.late_minutes, 0);
@@ -678,6 +688,7 @@ mod tests {
                     (PunchKind::In, first_in),
                     (PunchKind::Out, at(tz, 2026, 11, 24, 19, 0)),
                 ],
+                false,
                 later,
             )
         };
@@ -702,13 +713,25 @@ mod tests {
         let day = date(2026, 11, 24);
         let only_in = [(PunchKind::In, at(tz, 2026, 11, 24, 9, 0))];
         // During the day the open check-in counts up to now.
-        let midday = daily_attendance(Some(&shift), day, &only_in, at(tz, 2026, 11, 24, 13, 0));
+        let midday = daily_attendance(
+            Some(&shift),
+            day,
+            &only_in,
+            false,
+            at(tz, 2026, 11, 24, 13, 0),
+        );
         assert_eq!(midday.status, DayStatus::Present);
         assert_eq!(midday.worked_minutes, 240);
         assert!(midday.checked_in);
         assert!(!midday.missing_check_out);
         // Once the day is over the open stretch is not counted: a correction is needed.
-        let next_day = daily_attendance(Some(&shift), day, &only_in, at(tz, 2026, 11, 25, 9, 0));
+        let next_day = daily_attendance(
+            Some(&shift),
+            day,
+            &only_in,
+            false,
+            at(tz, 2026, 11, 25, 9, 0),
+        );
         assert!(next_day.missing_check_out);
         assert!(!next_day.checked_in);
         assert_eq!(next_day.worked_minutes, 0);
@@ -719,7 +742,7 @@ mod tests {
             (PunchKind::In, at(tz, 2026, 11, 24, 9, 0)),
             (PunchKind::Out, at(tz, 2026, 11, 24, 14, 0)),
         ];
-        let half = daily_attendance(Some(&shift), day, &half, at(tz, 2026, 11, 25, 9, 0));
+        let half = daily_attendance(Some(&shift), day, &half, false, at(tz, 2026, 11, 25, 9, 0));
         assert_eq!(half.status, DayStatus::HalfDay);
         assert_eq!(half.worked_minutes, 300);
         let short = [
@@ -728,7 +751,7 @@ mod tests {
             (PunchKind::In, at(tz, 2026, 11, 24, 11, 0)),
             (PunchKind::Out, at(tz, 2026, 11, 24, 12, 0)),
         ];
-        let short = daily_attendance(Some(&shift), day, &short, at(tz, 2026, 11, 25, 9, 0));
+        let short = daily_attendance(Some(&shift), day, &short, false, at(tz, 2026, 11, 25, 9, 0));
         assert_eq!(
             (short.status, short.worked_minutes),
             (DayStatus::Absent, 120)
@@ -742,26 +765,58 @@ mod tests {
         let tuesday = date(2026, 11, 24);
         let at_grace_end = at(tz, 2026, 11, 24, 9, 15);
         assert_eq!(
-            daily_attendance(Some(&shift), tuesday, &[], at_grace_end).status,
+            daily_attendance(Some(&shift), tuesday, &[], false, at_grace_end).status,
             DayStatus::NotStarted
         );
         assert_eq!(
-            daily_attendance(Some(&shift), tuesday, &[], at_grace_end + 1).status,
+            daily_attendance(Some(&shift), tuesday, &[], false, at_grace_end + 1).status,
             DayStatus::Absent
         );
         let saturday = date(2026, 11, 28);
-        let off = daily_attendance(Some(&shift), saturday, &[], at(tz, 2026, 11, 29, 12, 0));
+        let off = daily_attendance(
+            Some(&shift),
+            saturday,
+            &[],
+            false,
+            at(tz, 2026, 11, 29, 12, 0),
+        );
         assert_eq!(off.status, DayStatus::WeeklyOff);
-        let no_shift = daily_attendance(None, tuesday, &[], at_grace_end);
+        let no_shift = daily_attendance(None, tuesday, &[], false, at_grace_end);
         assert_eq!(no_shift.status, DayStatus::Unscheduled);
         let in_without_shift = daily_attendance(
             None,
             tuesday,
             &[(PunchKind::In, at(Tz::UTC, 2026, 11, 24, 8, 0))],
+            false,
             at(Tz::UTC, 2026, 11, 24, 10, 0),
         );
         assert_eq!(in_without_shift.status, DayStatus::Present);
         assert_eq!(in_without_shift.worked_minutes, 120);
+    }
+
+    #[test]
+    fn approved_leave() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let shift = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        let tuesday = date(2026, 11, 24);
+        let later = at(tz, 2026, 11, 25, 12, 0);
+        let on_leave = daily_attendance(Some(&shift), tuesday, &[], true, later);
+        assert_eq!(on_leave.status, DayStatus::OnLeave);
+        // Came in anyway: counted by the punches.
+        let punched = [
+            (PunchKind::In, at(tz, 2026, 11, 24, 9, 0)),
+            (PunchKind::Out, at(tz, 2026, 11, 24, 18, 0)),
+        ];
+        let worked = daily_attendance(Some(&shift), tuesday, &punched, true, later);
+        assert_eq!(worked.status, DayStatus::Present);
+        // A weekly off stays a weekly off.
+        let saturday = date(2026, 11, 28);
+        let off = daily_attendance(Some(&shift), saturday, &[], true, later + 5 * 86_400_000);
+        assert_eq!(off.status, DayStatus::WeeklyOff);
+        assert_eq!(
+            daily_attendance(None, tuesday, &[], true, later).status,
+            DayStatus::OnLeave
+        );
     }
 
     #[test]

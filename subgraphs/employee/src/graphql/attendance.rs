@@ -171,6 +171,8 @@ pub enum AttendanceStatus {
     Absent,
     /// Not a working day of the shift.
     WeeklyOff,
+    /// On approved leave that day, and no punch.
+    OnLeave,
     /// The grace window has not passed yet and nobody checked in.
     NotStarted,
     /// No shift applies: only whether the person checked in is known.
@@ -641,6 +643,8 @@ pub struct BoardSummary {
     pub absent: i32,
     /// On weekly off.
     pub weekly_off: i32,
+    /// On approved leave.
+    pub on_leave: i32,
     /// Shift not started yet.
     pub not_started: i32,
     /// Without a shift.
@@ -674,6 +678,7 @@ impl AttendanceBoard {
                 DayStatus::HalfDay => &mut summary.half_day,
                 DayStatus::Absent => &mut summary.absent,
                 DayStatus::WeeklyOff => &mut summary.weekly_off,
+                DayStatus::OnLeave => &mut summary.on_leave,
                 DayStatus::NotStarted => &mut summary.not_started,
                 DayStatus::Unscheduled => &mut summary.unscheduled,
             } += 1;
@@ -1282,6 +1287,7 @@ fn status_from_str(value: &str) -> Option<DayStatus> {
         DayStatus::HalfDay,
         DayStatus::Absent,
         DayStatus::WeeklyOff,
+        DayStatus::OnLeave,
         DayStatus::NotStarted,
         DayStatus::Unscheduled,
     ]

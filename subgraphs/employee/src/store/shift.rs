@@ -1,12 +1,12 @@
 //! Shifts, their assignment to employees (or as a department's default), and the daily
 //! attendance computed from punches under the shift that applies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, NaiveTime};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 
 use erp_kit::events::EventEnvelope;
@@ -14,8 +14,10 @@ use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::entities::{department, employee, punch};
+use super::leave::entities::request as leave_request;
 use super::EmployeeStore;
 use crate::domain::attendance::PunchKind;
+use crate::domain::leave::LeaveStatus;
 use crate::domain::org::RuleError;
 use crate::domain::shift::{daily_attendance, DailyAttendance, ShiftRules, WorkingDays};
 use crate::domain::EmploymentStatus;
@@ -394,6 +396,7 @@ impl EmployeeStore {
             return Ok(HashMap::new());
         }
         let shifts = self.shifts_on(tenant, employees, day).await?;
+        let on_leave = self.on_leave(tenant, employees, day).await?;
         let mut punches: HashMap<String, Vec<punch::Model>> = HashMap::new();
         for row in punch::Entity::find()
             .filter(punch::Column::TenantId.eq(tenant.as_str()))
@@ -418,8 +421,13 @@ impl EmployeeStore {
                     .iter()
                     .map(|p| (PunchKind::from_db(&p.kind), p.at))
                     .collect();
-                let attendance =
-                    daily_attendance(shift.as_ref().map(|s| &s.rules), day, &timeline, now_ms);
+                let attendance = daily_attendance(
+                    shift.as_ref().map(|s| &s.rules),
+                    day,
+                    &timeline,
+                    on_leave.contains(&employee.id),
+                    now_ms,
+                );
                 (
                     employee.id.clone(),
                     ComputedDay {
@@ -456,6 +464,28 @@ impl EmployeeStore {
             .order_by_asc(employee::Column::Id)
             .all(self.db())
             .await?)
+    }
+
+    /// Which of the employees have approved leave (whole or half day) covering `day`.
+    pub async fn on_leave(
+        &self,
+        tenant: &TenantId,
+        employees: &[&employee::Model],
+        day: NaiveDate,
+    ) -> ApiResult<HashSet<String>> {
+        Ok(leave_request::Entity::find()
+            .select_only()
+            .column(leave_request::Column::EmployeeId)
+            .filter(leave_request::Column::TenantId.eq(tenant.as_str()))
+            .filter(leave_request::Column::EmployeeId.is_in(employees.iter().map(|e| e.id.clone())))
+            .filter(leave_request::Column::Status.eq(LeaveStatus::Approved.as_str()))
+            .filter(leave_request::Column::StartDate.lte(day))
+            .filter(leave_request::Column::EndDate.gte(day))
+            .into_tuple::<String>()
+            .all(self.db())
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// The computed attendance of one employee on `day`.
