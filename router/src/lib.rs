@@ -21,6 +21,7 @@ pub mod edge_guard;
 pub mod edge_tls;
 pub mod gcra;
 pub mod rate_limit;
+pub mod readiness;
 pub mod server;
 
 use hive_router::executor::execution::plan::PlanExecutionOutput;

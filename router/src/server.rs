@@ -8,6 +8,7 @@
 //! `invoke_shutdown_hooks`), so this is the same assembly in the same order, except:
 //!
 //! - the listener: [`EdgeListener`] instead of `traffic_shaping.router.tls`;
+//! - `/readiness` also looks at the subgraphs ([`crate::readiness`], `ERP_READINESS_MODE`);
 //! - no landing page (laboratory is off at the edge anyway): unknown paths are 404;
 //! - `subscriptions.callback.listen` (a second callback server) is refused: we use none.
 //!
@@ -31,6 +32,7 @@ use hive_router::{
 };
 
 use crate::edge_tls::{self, EdgeListener, EdgeTlsError, TlsSource};
+use crate::readiness::{self, SubgraphReadiness};
 
 /// Why the router could not start or stopped with an error.
 #[derive(thiserror::Error)]
@@ -39,6 +41,10 @@ pub enum ServeError {
     Router(#[from] RouterInitError),
     #[error(transparent)]
     EdgeListener(#[from] EdgeTlsError),
+    #[error("cannot start the subgraph readiness probes: {0}")]
+    ReadinessProbes(std::io::Error),
+    #[error("{0}")]
+    ReadinessMode(String),
     #[error("subscriptions.callback.listen (a separate callback server) is not supported by erp-router; mount the callback on the main listener (callback.path)")]
     CallbackListenUnsupported,
 }
@@ -102,6 +108,18 @@ pub async fn serve(plugin_registry: PluginRegistry) -> Result<(), ServeError> {
     let paths = RouterPaths::new(graphql_path.clone(), websocket_path, callback_path.clone());
     paths.detect_conflicts(&prometheus)?;
 
+    // `/readiness` also waits for the subgraphs (see crate::readiness).
+    let (probes, unprobed) = readiness::probes_from_config(router_config);
+    if !unprobed.is_empty() {
+        tracing::warn!(subgraphs = ?unprobed, "no static URL in override_subgraph_urls: not probed by /readiness");
+    }
+    let mode = match std::env::var("ERP_READINESS_MODE") {
+        Ok(value) => value.parse().map_err(ServeError::ReadinessMode)?,
+        Err(_) => readiness::ReadinessMode::default(),
+    };
+    let subgraph_readiness =
+        SubgraphReadiness::start(mode, probes).map_err(ServeError::ReadinessProbes)?;
+
     let long_lived_client_limit_service =
         LongLivedClientLimitService::new(shared_state.router_config);
     let response_compression_service = ResponseCompressionService::new(shared_state.router_config);
@@ -112,6 +130,7 @@ pub async fn serve(plugin_registry: PluginRegistry) -> Result<(), ServeError> {
         let response_compression_service = response_compression_service.clone();
         let paths_for_plugin = paths.clone();
         let callback_path = callback_path.clone();
+        let readiness_path = paths.readiness.clone();
         web::App::new()
             .middleware(long_lived_client_limit_service)
             .middleware(PluginService::new(
@@ -125,6 +144,12 @@ pub async fn serve(plugin_registry: PluginRegistry) -> Result<(), ServeError> {
             .state(schema_state.clone())
             .state(shared_state.telemetry_context.clone())
             .state(callback_subscriptions_for_handler.clone())
+            .state(subgraph_readiness.clone())
+            // Before hive-router's routes: the first registered match wins.
+            .route(
+                readiness_path.as_str(),
+                web::get().to(readiness::readiness_handler),
+            )
             .configure(|m| configure_ntex_app(m, &paths, prometheus))
             .configure(|m| {
                 if let Some(ref callback) = callback_path {

@@ -58,6 +58,10 @@ pub fn router_binary() -> PathBuf {
         .clone()
 }
 
+/// A subgraph address where nothing listens (port 9, discard, is never served on loopback
+/// here); [`RouterOptions::env`] overrides it.
+pub const CLOSED_SUBGRAPH_URL: &str = "http://127.0.0.1:9/graphql";
+
 /// A free TCP port on loopback (bound, read, released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -330,6 +334,19 @@ pub struct StartedRouter {
 
 impl RouterProcess {
     pub async fn spawn(options: &RouterOptions) -> Self {
+        let mut router = Self::spawn_without_waiting(options);
+        router.wait_ready().await;
+        if let Some(path) = &router.dev_cert {
+            let pem = std::fs::read_to_string(path).unwrap();
+            router.http = tls_client(&pem, None, None);
+            router.cert_pem = Some(pem);
+        }
+        router
+    }
+
+    /// Starts the router without waiting for `/readiness` (a dev certificate is not trusted
+    /// yet: its client accepts any certificate).
+    pub fn spawn_without_waiting(options: &RouterOptions) -> Self {
         let started = Self::start(options);
         let StartedRouter {
             child,
@@ -363,12 +380,6 @@ impl RouterProcess {
                 .danger_accept_invalid_certs(true)
                 .build()
                 .unwrap();
-        }
-        router.wait_ready().await;
-        if let Some(path) = &router.dev_cert {
-            let pem = std::fs::read_to_string(path).unwrap();
-            router.http = tls_client(&pem, None, None);
-            router.cert_pem = Some(pem);
         }
         router
     }
@@ -412,6 +423,12 @@ impl RouterProcess {
             .env("ERP_JWKS_URL", &options.jwks_url)
             .env("ERP_JWT_ISSUER", ISSUER)
             .env("ERP_EMPLOYEE_URL", &options.employee_url)
+            // Most tests run one subgraph: readiness is the supergraph's alone unless a test
+            // asks for more (tests/tests/router_readiness.rs); identity and PMO point at a
+            // closed port, never at whatever listens on the default ones.
+            .env("ERP_READINESS_MODE", "off")
+            .env("ERP_IDENTITY_URL", CLOSED_SUBGRAPH_URL)
+            .env("ERP_PMO_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_RL_KEY_PREFIX", &options.key_prefix)
             .env("LOG_FORMAT", "text")
             .env(

@@ -1,0 +1,138 @@
+//! The router's `/readiness` looks at the subgraphs (router/src/readiness.rs): the real router
+//! binary in front of the real identity, employee and PMO subgraphs (PostgreSQL, MongoDB, Redis,
+//! Kafka), one of them stopped or never started.
+
+use std::time::Duration;
+
+use erp_tests::identity::IdentityApp;
+use erp_tests::pmo::PmoApp;
+use erp_tests::router::{RouterOptions, RouterProcess, CLOSED_SUBGRAPH_URL};
+use erp_tests::{eventually, require_env, Backends, EmployeeApp, TestIssuer};
+use serde_json::{json, Value};
+
+async fn readiness(router: &RouterProcess) -> (u16, Value) {
+    let response = router
+        .http
+        .get(router.url("/readiness"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
+    require_env("MONGO_URL");
+    let issuer = TestIssuer::start().await;
+    let employee = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let identity = IdentityApp::spawn(|_| {}).await;
+    let pmo = PmoApp::spawn(&issuer).await;
+    let options = RouterOptions::new(&issuer, employee.url("/graphql"))
+        .env("ERP_READINESS_MODE", "always")
+        .env("ERP_IDENTITY_URL", &identity.url("/graphql"))
+        .env("ERP_PMO_URL", &pmo.url("/graphql"));
+    // `spawn` waits for /readiness: it only returns once all three answered their /ready.
+    let router = RouterProcess::spawn(&options).await;
+    let (status, body) = readiness(&router).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "status": "ready",
+            "supergraph": "loaded",
+            "subgraphs": { "employee": "up", "identity": "up", "pmo": "up" }
+        })
+    );
+
+    drop(pmo); // stops its HTTP server
+    let unready = eventually(Duration::from_secs(15), || async {
+        let (status, body) = readiness(&router).await;
+        (status == 503).then_some(body)
+    })
+    .await
+    .expect("the router stayed ready with the PMO subgraph stopped");
+    assert_eq!(
+        unready,
+        json!({
+            "status": "unavailable",
+            "supergraph": "loaded",
+            "subgraphs": { "employee": "up", "identity": "up", "pmo": "down" }
+        })
+    );
+    // The answer never carries addresses or errors, and the router still serves the others.
+    assert!(!unready.to_string().contains("127.0.0.1"));
+    let token = issuer.token("tnt_ready", "usr_1", &["employee:read"]);
+    let (status, body) = router
+        .graphql(
+            Some(&token),
+            "{ departments(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "data": { "departments": { "nodes": [] } } }));
+}
+
+#[tokio::test]
+async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
+    let issuer = TestIssuer::start().await;
+    let employee = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    // The default mode; identity and PMO are never started (CLOSED_SUBGRAPH_URL).
+    let options = RouterOptions::new(&issuer, employee.url("/graphql"))
+        .env("ERP_READINESS_MODE", "startup")
+        .env("ERP_IDENTITY_URL", CLOSED_SUBGRAPH_URL);
+    let router = RouterProcess::spawn_without_waiting(&options);
+    // Up (health) but not ready: the supergraph loads, the missing subgraphs keep it out.
+    let body = eventually(Duration::from_secs(30), || async {
+        let response = router
+            .http
+            .get(router.url("/readiness"))
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.ok()?;
+        (status == 503 && body["supergraph"] == "loaded" && body["subgraphs"]["employee"] == "up")
+            .then_some(body)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "no 503 with the subgraphs' state; log:\n{}",
+            router.log_text()
+        )
+    });
+    assert_eq!(
+        body,
+        json!({
+            "status": "unavailable",
+            "supergraph": "loaded",
+            "subgraphs": { "employee": "up", "identity": "down", "pmo": "down" }
+        })
+    );
+    let health = router.http.get(router.url("/health")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn an_unknown_readiness_mode_refuses_to_start() {
+    let issuer = TestIssuer::start().await;
+    let options = RouterOptions::new(&issuer, CLOSED_SUBGRAPH_URL.into())
+        .env("ERP_READINESS_MODE", "sometimes");
+    let (status, log) = RouterProcess::start(&options)
+        .wait_exit(Duration::from_secs(30))
+        .await;
+    assert!(!status.expect("the router kept running").success());
+    assert!(
+        log.contains("ERP_READINESS_MODE must be startup, always or off, not \"sometimes\""),
+        "{log}"
+    );
+}
