@@ -25,6 +25,10 @@ pub const TIMER_STARTED: &str = "timer.started";
 pub const TIMER_STOPPED: &str = "timer.stopped";
 pub const SPRINT_STARTED: &str = "sprint.started";
 pub const SPRINT_CLOSED: &str = "sprint.closed";
+pub const TIMESHEET_SUBMITTED: &str = "timesheet.submitted";
+pub const TIMESHEET_APPROVED: &str = "timesheet.approved";
+pub const TIMESHEET_REJECTED: &str = "timesheet.rejected";
+pub const TIME_ENTRY_EDITED: &str = "time_entry.edited";
 
 pub fn topic() -> String {
     erp_kit::events::topic_for(DOMAIN)
@@ -100,6 +104,41 @@ pub struct SprintClosed<'a> {
     pub carried_over_task_ids: &'a [String],
     /// None: the unfinished tasks went back to the backlog.
     pub carried_over_to: Option<&'a str>,
+}
+
+/// Hours of one project in a timesheet event.
+#[derive(Debug, Serialize)]
+pub struct ProjectHoursPayload<'a> {
+    pub project_id: &'a str,
+    pub billable_hours: f64,
+    pub non_billable_hours: f64,
+    pub billable_seconds: i64,
+    pub non_billable_seconds: i64,
+}
+
+/// Payload of `timesheet.submitted`, `timesheet.approved` and `timesheet.rejected` (schema
+/// version 1): what finance invoices from (billable hours per project of an approved week).
+#[derive(Debug, Serialize)]
+pub struct TimesheetDecided<'a> {
+    pub timesheet_id: &'a str,
+    pub user_id: &'a str,
+    /// ISO week, e.g. 2026-W02 (UTC days).
+    pub week: &'a str,
+    /// Who approved or rejected it (None for a submission).
+    pub decided_by: Option<&'a str>,
+    pub rejection_reason: Option<&'a str>,
+    pub time_entry_ids: &'a [String],
+    pub projects: Vec<ProjectHoursPayload<'a>>,
+}
+
+/// Payload of `time_entry.edited` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct TimeEntryEdited<'a> {
+    pub time_entry_id: &'a str,
+    pub user_id: &'a str,
+    pub edited_by: &'a str,
+    pub before: &'a crate::store::EntryTimes,
+    pub after: &'a crate::store::EntryTimes,
 }
 
 /// Wakes the relay after a commit.

@@ -13,13 +13,18 @@ use erp_kit::{ApiError, TenantId};
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
 use crate::domain::timer::Timer;
+use crate::domain::timesheet::{
+    check_can_decide, check_can_submit, check_entry_times, hours, summarize, IsoWeek,
+    TimesheetState, WeekSummary, Worked,
+};
 use crate::domain::{ProjectRole, RuleViolation, TaskStatus};
 use crate::events::{self, Wake};
 use crate::live::{LiveEvent, LiveKind};
 use crate::store::timers::TimerStore;
 use crate::store::{
-    BoardDoc, ColumnDoc, CommentDoc, Member, Placement, PmoError, PmoResult, ProjectDoc,
-    SharedStore, SprintDoc, TaskDoc, TimeEntryDoc,
+    BoardDoc, ColumnDoc, CommentDoc, EntryTimes, Member, Placement, PmoError, PmoResult,
+    ProjectDoc, ProjectHours, SharedStore, SprintDoc, TaskDoc, TimeEntryDoc, TimeEntryEditDoc,
+    TimesheetDoc, WeekGuard,
 };
 
 /// Tunables of the use cases.
@@ -83,6 +88,30 @@ pub struct NewProject {
     pub budget: Option<crate::domain::Money>,
     pub billable: bool,
     pub owner_employee_id: Option<String>,
+}
+
+/// A person's week: their timesheet (a draft when untouched), its entries and their sums.
+#[derive(Debug, Clone)]
+pub struct WeekView {
+    pub week: IsoWeek,
+    pub timesheet: TimesheetDoc,
+    /// Whether the timesheet is stored (touched or submitted) or an implicit draft.
+    pub exists: bool,
+    pub entries: Vec<TimeEntryDoc>,
+    pub summary: WeekSummary,
+}
+
+fn project_payloads(projects: &[ProjectHours]) -> Vec<events::ProjectHoursPayload<'_>> {
+    projects
+        .iter()
+        .map(|p| events::ProjectHoursPayload {
+            project_id: &p.project_id,
+            billable_hours: hours(p.billable_seconds),
+            non_billable_hours: hours(p.non_billable_seconds),
+            billable_seconds: p.billable_seconds,
+            non_billable_seconds: p.non_billable_seconds,
+        })
+        .collect()
 }
 
 /// New sprint data, parsed.
@@ -800,6 +829,321 @@ impl Pmo {
             .await?;
         self.wake.wake();
         Ok(closed)
+    }
+
+    /// A person's week as it stands.
+    pub async fn week_view(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+    ) -> PmoResult<WeekView> {
+        let key = TimesheetDoc::key(tenant, user_id, week);
+        let stored = self
+            .store
+            .timesheets_by_ids(tenant, std::slice::from_ref(&key))
+            .await?
+            .pop();
+        let entries = self.store.week_entries(tenant, user_id, week).await?;
+        let worked: Vec<Worked> = entries
+            .iter()
+            .map(|e| Worked {
+                started_at: e.started_at,
+                project_id: e.project_id.clone(),
+                billable: e.billable,
+                seconds: e.duration_seconds,
+            })
+            .collect();
+        Ok(WeekView {
+            week,
+            exists: stored.is_some(),
+            timesheet: stored.unwrap_or_else(|| TimesheetDoc::draft(tenant, user_id, week)),
+            summary: summarize(week, &worked),
+            entries,
+        })
+    }
+
+    /// Whether the caller manages (owner or manager) every project of the given ids.
+    async fn manages_all(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        project_ids: &[String],
+    ) -> PmoResult<bool> {
+        if project_ids.is_empty() {
+            return Ok(false);
+        }
+        let projects = self.store.projects_by_ids(tenant, project_ids).await?;
+        Ok(projects.len() == project_ids.len()
+            && projects
+                .iter()
+                .all(|p| p.role_of(&caller.sub).is_some_and(ProjectRole::can_manage)))
+    }
+
+    /// Someone's week, for themselves, a `timesheet:approve` holder, or the manager of every
+    /// project in it (FORBIDDEN otherwise).
+    pub async fn timesheet_for(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        can_approve: bool,
+        user_id: &str,
+        week: IsoWeek,
+    ) -> PmoResult<WeekView> {
+        let view = self.week_view(tenant, user_id, week).await?;
+        if user_id != caller.sub && !can_approve {
+            let projects: Vec<String> = view
+                .summary
+                .projects
+                .iter()
+                .map(|(p, _)| p.clone())
+                .collect();
+            if !self.manages_all(tenant, caller, &projects).await? {
+                return Err(ApiError::Forbidden(
+                    "only the person, a `timesheet:approve` holder or the manager of every project in the week can see it".into(),
+                )
+                .into());
+            }
+        }
+        Ok(view)
+    }
+
+    /// Submits the caller's week: its entries are locked until it is rejected.
+    /// Publishes `timesheet.submitted`.
+    pub async fn submit_timesheet(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        week: IsoWeek,
+    ) -> PmoResult<WeekView> {
+        let view = self.week_view(tenant, &caller.sub, week).await?;
+        check_can_submit(view.timesheet.state, view.summary.total.total_seconds())?;
+        let submitted = TimesheetDoc {
+            state: TimesheetState::Submitted,
+            rev: view.timesheet.rev + 1,
+            submitted_at: Some(Utc::now()),
+            entry_ids: view.entries.iter().map(|e| e.id.clone()).collect(),
+            projects: view
+                .summary
+                .projects
+                .iter()
+                .map(|(project_id, split)| ProjectHours {
+                    project_id: project_id.clone(),
+                    billable_seconds: split.billable_seconds,
+                    non_billable_seconds: split.non_billable_seconds,
+                })
+                .collect(),
+            decided_by: None,
+            decided_at: None,
+            rejection_reason: None,
+            ..view.timesheet.clone()
+        };
+        let event = envelope(
+            tenant,
+            events::TIMESHEET_SUBMITTED,
+            &submitted.id,
+            &caller.sub,
+            events::TimesheetDecided {
+                timesheet_id: &submitted.id,
+                user_id: &submitted.user_id,
+                week: &submitted.week,
+                decided_by: None,
+                rejection_reason: None,
+                time_entry_ids: &submitted.entry_ids,
+                projects: project_payloads(&submitted.projects),
+            },
+        )?;
+        self.store
+            .save_timesheet(
+                tenant,
+                &submitted,
+                view.exists.then_some(view.timesheet.rev),
+                Some(&event),
+            )
+            .await?;
+        self.wake.wake();
+        Ok(WeekView {
+            timesheet: submitted,
+            exists: true,
+            ..view
+        })
+    }
+
+    /// Approves (`reason` None) or rejects a submitted week: a `timesheet:approve` holder or the
+    /// manager of every project in it, never its owner. Publishes `timesheet.approved` (billable
+    /// hours per project) or `timesheet.rejected`.
+    pub async fn decide_timesheet(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        can_approve: bool,
+        user_id: &str,
+        week: IsoWeek,
+        rejection: Option<String>,
+    ) -> PmoResult<WeekView> {
+        let view = self.week_view(tenant, user_id, week).await?;
+        check_can_decide(view.timesheet.state, user_id, &caller.sub)?;
+        let projects: Vec<String> = view
+            .timesheet
+            .projects
+            .iter()
+            .map(|p| p.project_id.clone())
+            .collect();
+        if !can_approve && !self.manages_all(tenant, caller, &projects).await? {
+            return Err(ApiError::Forbidden(
+                "approving needs `timesheet:approve` or managing every project of the week".into(),
+            )
+            .into());
+        }
+        let (state, kind) = match rejection {
+            None => (TimesheetState::Approved, events::TIMESHEET_APPROVED),
+            Some(_) => (TimesheetState::Rejected, events::TIMESHEET_REJECTED),
+        };
+        let decided = TimesheetDoc {
+            state,
+            rev: view.timesheet.rev + 1,
+            decided_by: Some(caller.sub.clone()),
+            decided_at: Some(Utc::now()),
+            rejection_reason: rejection,
+            ..view.timesheet.clone()
+        };
+        let event = envelope(
+            tenant,
+            kind,
+            &decided.id,
+            &caller.sub,
+            events::TimesheetDecided {
+                timesheet_id: &decided.id,
+                user_id: &decided.user_id,
+                week: &decided.week,
+                decided_by: decided.decided_by.as_deref(),
+                rejection_reason: decided.rejection_reason.as_deref(),
+                time_entry_ids: &decided.entry_ids,
+                projects: project_payloads(&decided.projects),
+            },
+        )?;
+        self.store
+            .save_timesheet(tenant, &decided, Some(view.timesheet.rev), Some(&event))
+            .await?;
+        self.wake.wake();
+        Ok(WeekView {
+            timesheet: decided,
+            exists: true,
+            ..view
+        })
+    }
+
+    /// Corrects one of the caller's stopped time entries: audited (who, when, before/after),
+    /// refused while the week it leaves or joins is submitted or approved. Publishes
+    /// `time_entry.edited`.
+    pub async fn edit_time_entry(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        entry_id: &str,
+        started_at: chrono::DateTime<Utc>,
+        ended_at: chrono::DateTime<Utc>,
+        billable: Option<bool>,
+    ) -> PmoResult<TimeEntryDoc> {
+        let entry = self
+            .store
+            .time_entry(tenant, entry_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("time entry".into()))?;
+        if entry.user_id != caller.sub {
+            return Err(
+                ApiError::Forbidden("you can only edit your own time entries".into()).into(),
+            );
+        }
+        let now = Utc::now();
+        let duration_seconds = check_entry_times(started_at, ended_at, now)?;
+        let billable = billable.unwrap_or(entry.billable);
+        if billable && !entry.billable {
+            let project = self
+                .project(tenant, &entry.project_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("project".into()))?;
+            if !project.billable {
+                return Err(ApiError::bad_input(
+                    "billable",
+                    "time on a non-billable project cannot be billable",
+                )
+                .into());
+            }
+        }
+        let mut weeks = vec![IsoWeek::of_time(entry.started_at)];
+        let joined = IsoWeek::of_time(started_at);
+        if !weeks.contains(&joined) {
+            weeks.push(joined);
+        }
+        let keys: Vec<String> = weeks
+            .iter()
+            .map(|w| TimesheetDoc::key(tenant, &entry.user_id, *w))
+            .collect();
+        let stored = self.store.timesheets_by_ids(tenant, &keys).await?;
+        let mut guards = Vec::new();
+        for (week, key) in weeks.iter().zip(&keys) {
+            let guard = match stored.iter().find(|t| &t.id == key) {
+                Some(timesheet) if timesheet.state.is_locked() => {
+                    return Err(RuleViolation::TimesheetLocked.into())
+                }
+                Some(timesheet) => WeekGuard {
+                    timesheet: timesheet.clone(),
+                    exists: true,
+                },
+                None => WeekGuard {
+                    timesheet: TimesheetDoc::draft(tenant, &entry.user_id, *week),
+                    exists: false,
+                },
+            };
+            guards.push(guard);
+        }
+        let before = EntryTimes {
+            started_at: entry.started_at,
+            ended_at: entry.ended_at,
+            duration_seconds: entry.duration_seconds,
+            billable: entry.billable,
+        };
+        let after = EntryTimes {
+            started_at,
+            ended_at,
+            duration_seconds,
+            billable,
+        };
+        let edited = TimeEntryDoc {
+            started_at,
+            ended_at,
+            duration_seconds,
+            billable,
+            ..entry.clone()
+        };
+        let audit = TimeEntryEditDoc {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            entry_id: entry.id.clone(),
+            edited_by: caller.sub.clone(),
+            edited_at: now,
+            before: before.clone(),
+            after: after.clone(),
+        };
+        let event = envelope(
+            tenant,
+            events::TIME_ENTRY_EDITED,
+            &entry.id,
+            &caller.sub,
+            events::TimeEntryEdited {
+                time_entry_id: &entry.id,
+                user_id: &entry.user_id,
+                edited_by: &caller.sub,
+                before: &before,
+                after: &after,
+            },
+        )?;
+        self.store
+            .edit_time_entry(tenant, &edited, &guards, &audit, &event)
+            .await?;
+        self.wake.wake();
+        Ok(edited)
     }
 
     /// Starts the caller's timer on a task (server time); CONFLICT when they already have one.

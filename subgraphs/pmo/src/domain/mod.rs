@@ -4,6 +4,7 @@
 pub mod custom_field;
 pub mod sprint;
 pub mod timer;
+pub mod timesheet;
 
 use std::collections::{HashMap, HashSet};
 
@@ -29,6 +30,12 @@ pub enum RuleViolation {
     SprintAlreadyActive,
     /// A parent task cannot be done while some of its subtasks are not.
     OpenSubtasks { open: u64 },
+    /// The timesheet is not in a state that allows the change.
+    TimesheetState(&'static str),
+    /// The week of the time entry is submitted or approved.
+    TimesheetLocked,
+    /// Nobody approves or rejects their own timesheet.
+    SelfApproval,
 }
 
 impl RuleViolation {
@@ -42,6 +49,9 @@ impl RuleViolation {
             RuleViolation::SprintState(_) => "SPRINT_STATE",
             RuleViolation::SprintAlreadyActive => "SPRINT_ALREADY_ACTIVE",
             RuleViolation::OpenSubtasks { .. } => "OPEN_SUBTASKS",
+            RuleViolation::TimesheetState(_) => "TIMESHEET_STATE",
+            RuleViolation::TimesheetLocked => "TIMESHEET_LOCKED",
+            RuleViolation::SelfApproval => "SELF_APPROVAL",
         }
     }
 
@@ -56,9 +66,14 @@ impl RuleViolation {
             RuleViolation::TimerAlreadyRunning => {
                 "a timer is already running for this person: stop it first".into()
             }
-            RuleViolation::TimerState(what) | RuleViolation::SprintState(what) => {
-                (*what).to_owned()
+            RuleViolation::TimerState(what)
+            | RuleViolation::SprintState(what)
+            | RuleViolation::TimesheetState(what) => (*what).to_owned(),
+            RuleViolation::TimesheetLocked => {
+                "the week of this time entry is submitted or approved: its entries are locked"
+                    .into()
             }
+            RuleViolation::SelfApproval => "you cannot approve or reject your own timesheet".into(),
             RuleViolation::SprintAlreadyActive => {
                 "another sprint of this project is active: close it first".into()
             }

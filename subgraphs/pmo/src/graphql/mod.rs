@@ -2,6 +2,7 @@
 
 pub mod live;
 pub mod loaders;
+pub mod timesheet;
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
@@ -33,9 +34,17 @@ pub use live::Subscription;
 
 pub type PmoSchema = Schema<Query, Mutation, Subscription>;
 
+/// The root query, merged from the domain's parts.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(WorkQuery, timesheet::TimesheetQuery);
+
+/// The root mutation, merged from the domain's parts.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(WorkMutation, timesheet::TimesheetMutation);
+
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
 pub fn schema_builder(pmo: Option<Pmo>) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let builder = Schema::build(Query, Mutation, Subscription);
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription);
     match pmo {
         Some(pmo) => builder
             .data(DataLoader::new(
@@ -70,6 +79,7 @@ pub fn gql(err: PmoError) -> async_graphql::Error {
                 RuleViolation::DependencyCycle => {
                     ApiError::bad_input("blockedById", rule.message())
                 }
+                RuleViolation::SelfApproval => ApiError::Forbidden(rule.message()),
                 _ => ApiError::Conflict(rule.message()),
             };
             async_graphql::Error::from(api).extend_with(|_, ext| ext.set("reason", reason))
@@ -744,6 +754,19 @@ impl TimeEntry {
         self.0.billable
     }
 
+    /// The edits made to this entry after it was stopped, oldest first (the audit trail).
+    async fn edits(&self, ctx: &Context<'_>) -> Result<Vec<timesheet::TimeEntryEdit>> {
+        let tenant = ctx.tenant()?;
+        Ok(pmo(ctx)?
+            .store
+            .entry_edits(&tenant, &self.0.id)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(timesheet::TimeEntryEdit)
+            .collect())
+    }
+
     async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
         let tenant = ctx.tenant()?;
         Ok(ctx
@@ -824,10 +847,12 @@ async fn list_tasks(
     Ok(connection_from_rows(&page, rows, |t| t.0.id.clone()))
 }
 
-pub struct Query;
+/// Projects, boards, tasks, sprints, timers and time entries.
+#[derive(Default)]
+pub struct WorkQuery;
 
 #[Object]
-impl Query {
+impl WorkQuery {
     /// One project of the caller's tenant.
     #[graphql(directive = authenticated::apply())]
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
@@ -1050,10 +1075,12 @@ pub struct CreateSprintInput {
     pub ends_on: Option<chrono::NaiveDate>,
 }
 
-pub struct Mutation;
+/// Changes to projects, boards, tasks, sprints and timers.
+#[derive(Default)]
+pub struct WorkMutation;
 
 #[Object]
-impl Mutation {
+impl WorkMutation {
     /// Creates a project with the caller as its owner; publishes `project.created`.
     #[graphql(requires_scopes = "project:write")]
     async fn create_project(

@@ -13,13 +13,14 @@ use erp_kit::{ApiError, TenantId};
 use super::{
     check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
     PendingEvent, Placement, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
-    TimeEntryDoc, TimeEntryFilter,
+    TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter, WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::{
     check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
     SprintState,
 };
+use crate::domain::timesheet::IsoWeek;
 use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 #[derive(Default)]
@@ -30,6 +31,8 @@ struct State {
     time_entries: BTreeMap<String, TimeEntryDoc>,
     sprints: BTreeMap<String, SprintDoc>,
     comments: BTreeMap<String, CommentDoc>,
+    timesheets: BTreeMap<String, TimesheetDoc>,
+    entry_edits: BTreeMap<String, TimeEntryEditDoc>,
     outbox: BTreeMap<String, OutboxDoc>,
 }
 
@@ -112,6 +115,29 @@ fn open_sprint(
         .filter(|s| s.tenant_id == tenant.as_str() && s.project_id == project_id)
         .ok_or_else(|| ApiError::bad_input("sprintId", "no such sprint in the task's project"))?;
     check_can_plan(sprint.state)?;
+    Ok(())
+}
+
+/// Writes `timesheet` if the stored one is still at `expected_rev` (None: absent).
+fn guard_timesheet(
+    state: &mut State,
+    tenant: &TenantId,
+    timesheet: &TimesheetDoc,
+    expected_rev: Option<i64>,
+) -> PmoResult<()> {
+    let current = state
+        .timesheets
+        .get(&timesheet.id)
+        .filter(|t| t.tenant_id == tenant.as_str())
+        .map(|t| t.rev);
+    if current != expected_rev {
+        return Err(
+            ApiError::Conflict("the timesheet changed meanwhile; reload and retry".into()).into(),
+        );
+    }
+    state
+        .timesheets
+        .insert(timesheet.id.clone(), timesheet.clone());
     Ok(())
 }
 
@@ -604,6 +630,122 @@ impl PmoStore for MemoryStore {
                     .as_ref()
                     .is_none_or(|p| *p == e.project_id)
         }))
+    }
+
+    async fn timesheets_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> PmoResult<Vec<TimesheetDoc>> {
+        Ok(of_tenant(&self.state.lock().timesheets, tenant, ids, |t| {
+            &t.tenant_id
+        }))
+    }
+
+    async fn list_timesheets(
+        &self,
+        tenant: &TenantId,
+        filter: &TimesheetFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TimesheetDoc>> {
+        Ok(page_of(&self.state.lock().timesheets, page, |t| {
+            t.tenant_id == tenant.as_str()
+                && filter.user_id.as_ref().is_none_or(|u| *u == t.user_id)
+                && filter.state.is_none_or(|s| s == t.state)
+        }))
+    }
+
+    async fn week_entries(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+    ) -> PmoResult<Vec<TimeEntryDoc>> {
+        let mut entries: Vec<TimeEntryDoc> = self
+            .state
+            .lock()
+            .time_entries
+            .values()
+            .filter(|e| {
+                e.tenant_id == tenant.as_str()
+                    && e.user_id == user_id
+                    && IsoWeek::of_time(e.started_at) == week
+            })
+            .cloned()
+            .collect();
+        entries.sort_by_key(|e| e.started_at);
+        Ok(entries)
+    }
+
+    async fn save_timesheet(
+        &self,
+        tenant: &TenantId,
+        timesheet: &TimesheetDoc,
+        expected_rev: Option<i64>,
+        event: Option<&EventEnvelope>,
+    ) -> PmoResult<()> {
+        let mut state = self.state.lock();
+        guard_timesheet(&mut state, tenant, timesheet, expected_rev)?;
+        if let Some(event) = event {
+            enqueue(&mut state, event)?;
+        }
+        Ok(())
+    }
+
+    async fn edit_time_entry(
+        &self,
+        tenant: &TenantId,
+        entry: &TimeEntryDoc,
+        weeks: &[WeekGuard],
+        audit: &TimeEntryEditDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        let mut state = self.state.lock();
+        if state
+            .time_entries
+            .get(&entry.id)
+            .is_none_or(|e| e.tenant_id != tenant.as_str())
+        {
+            return Err(ApiError::NotFound("time entry".into()).into());
+        }
+        // Check every week before writing any, so a refusal leaves nothing behind.
+        for week in weeks {
+            let current = state
+                .timesheets
+                .get(&week.timesheet.id)
+                .filter(|t| t.tenant_id == tenant.as_str())
+                .map(|t| t.rev);
+            if current != week.exists.then_some(week.timesheet.rev) {
+                return Err(ApiError::Conflict(
+                    "the timesheet changed meanwhile; reload and retry".into(),
+                )
+                .into());
+            }
+        }
+        for week in weeks {
+            let mut bumped = week.timesheet.clone();
+            bumped.rev += 1;
+            state.timesheets.insert(bumped.id.clone(), bumped);
+        }
+        enqueue(&mut state, event)?;
+        state.time_entries.insert(entry.id.clone(), entry.clone());
+        state.entry_edits.insert(audit.id.clone(), audit.clone());
+        Ok(())
+    }
+
+    async fn entry_edits(
+        &self,
+        tenant: &TenantId,
+        entry_id: &str,
+    ) -> PmoResult<Vec<TimeEntryEditDoc>> {
+        Ok(self
+            .state
+            .lock()
+            .entry_edits
+            .values()
+            .filter(|e| e.tenant_id == tenant.as_str() && e.entry_id == entry_id)
+            .cloned()
+            .collect())
     }
 
     async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()> {

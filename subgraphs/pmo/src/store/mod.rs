@@ -19,6 +19,7 @@ use erp_kit::{ApiError, TenantId};
 
 use crate::domain::custom_field::{FieldDefinition, MAX_FIELDS};
 use crate::domain::sprint::SprintState;
+use crate::domain::timesheet::{IsoWeek, TimesheetState};
 use crate::domain::{Money, ProjectRole, RuleViolation, TaskStatus};
 
 /// What a store (or a rule it enforces inside its transaction) can answer with.
@@ -52,6 +53,9 @@ impl From<PmoError> for ApiError {
             PmoError::Api(err) => err,
             PmoError::Transient(_) => {
                 ApiError::Conflict("the change collided with a concurrent one; retry".into())
+            }
+            PmoError::Rule(RuleViolation::SelfApproval) => {
+                ApiError::Forbidden(RuleViolation::SelfApproval.message())
             }
             PmoError::Rule(rule) => ApiError::Conflict(rule.message()),
         }
@@ -231,6 +235,99 @@ pub struct TimeEntryDoc {
     pub ended_at: DateTime<Utc>,
     pub duration_seconds: i64,
     pub billable: bool,
+}
+
+/// A project's hours in a submitted timesheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectHours {
+    pub project_id: String,
+    pub billable_seconds: i64,
+    pub non_billable_seconds: i64,
+}
+
+/// A person's week once it has been touched (an entry edited) or submitted; a week without one
+/// is a draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimesheetDoc {
+    /// `{tenant}:{user}:{week}`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    /// `2026-W02`.
+    pub week: String,
+    pub state: TimesheetState,
+    /// Bumped by every change of the week (submit, decisions, entry edits): optimistic locking.
+    pub rev: i64,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// At submission: the entries submitted and their hours per project.
+    #[serde(default)]
+    pub entry_ids: Vec<String>,
+    #[serde(default)]
+    pub projects: Vec<ProjectHours>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+}
+
+impl TimesheetDoc {
+    pub fn key(tenant: &TenantId, user_id: &str, week: IsoWeek) -> String {
+        format!("{}:{user_id}:{week}", tenant.as_str())
+    }
+
+    /// The untouched week.
+    pub fn draft(tenant: &TenantId, user_id: &str, week: IsoWeek) -> Self {
+        Self {
+            id: Self::key(tenant, user_id, week),
+            tenant_id: tenant.as_str().to_owned(),
+            user_id: user_id.to_owned(),
+            week: week.to_string(),
+            state: TimesheetState::Draft,
+            rev: 0,
+            submitted_at: None,
+            entry_ids: Vec::new(),
+            projects: Vec::new(),
+            decided_by: None,
+            decided_at: None,
+            rejection_reason: None,
+        }
+    }
+}
+
+/// What a time entry looked like before or after an edit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryTimes {
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: i64,
+    pub billable: bool,
+}
+
+/// The audit record of an edit of a stopped time entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeEntryEditDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub entry_id: String,
+    pub edited_by: String,
+    pub edited_at: DateTime<Utc>,
+    pub before: EntryTimes,
+    pub after: EntryTimes,
+}
+
+/// Filters of the timesheet list.
+#[derive(Debug, Clone, Default)]
+pub struct TimesheetFilter {
+    pub user_id: Option<String>,
+    pub state: Option<TimesheetState>,
+}
+
+/// A week guarded by an entry edit: its timesheet as read (`rev` 0 and absent when untouched).
+#[derive(Debug, Clone)]
+pub struct WeekGuard {
+    pub timesheet: TimesheetDoc,
+    pub exists: bool,
 }
 
 /// The column a task moves to, with the WIP limit to enforce in the store's transaction.
@@ -466,6 +563,51 @@ pub trait PmoStore: Send + Sync + 'static {
         filter: &TimeEntryFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimeEntryDoc>>;
+    async fn timesheets_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> PmoResult<Vec<TimesheetDoc>>;
+    async fn list_timesheets(
+        &self,
+        tenant: &TenantId,
+        filter: &TimesheetFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TimesheetDoc>>;
+    /// A person's time entries that started in `week` (UTC).
+    async fn week_entries(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+    ) -> PmoResult<Vec<TimeEntryDoc>>;
+    /// Writes a timesheet if it is still at the revision read (`None`: it did not exist), with
+    /// its event; CONFLICT when it changed meanwhile.
+    async fn save_timesheet(
+        &self,
+        tenant: &TenantId,
+        timesheet: &TimesheetDoc,
+        expected_rev: Option<i64>,
+        event: Option<&EventEnvelope>,
+    ) -> PmoResult<()>;
+    /// Replaces a time entry with its audit record and event, bumping the timesheets of the weeks
+    /// it leaves and joins (CONFLICT when one changed since it was read: a submission cannot
+    /// slip in between the check and the edit).
+    async fn edit_time_entry(
+        &self,
+        tenant: &TenantId,
+        entry: &TimeEntryDoc,
+        weeks: &[WeekGuard],
+        audit: &TimeEntryEditDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<()>;
+    /// The edits of a time entry, oldest first.
+    async fn entry_edits(
+        &self,
+        tenant: &TenantId,
+        entry_id: &str,
+    ) -> PmoResult<Vec<TimeEntryEditDoc>>;
+
     /// Records an event whose change lives outside this store (a timer in Redis).
     async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()>;
 

@@ -19,13 +19,15 @@ use erp_kit::{ApiError, TenantId};
 use super::{
     check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
     PendingEvent, Placement, PmoError, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
-    TaskFilter, TimeEntryDoc, TimeEntryFilter,
+    TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
+    WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::{
     check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
     SprintState,
 };
+use crate::domain::timesheet::IsoWeek;
 use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 const PROJECTS: &str = "pmo_projects";
@@ -34,6 +36,8 @@ const TASKS: &str = "pmo_tasks";
 const TIME_ENTRIES: &str = "pmo_time_entries";
 const SPRINTS: &str = "pmo_sprints";
 const COMMENTS: &str = "pmo_comments";
+const TIMESHEETS: &str = "pmo_timesheets";
+const ENTRY_EDITS: &str = "pmo_time_entry_edits";
 const OUTBOX: &str = "pmo_outbox";
 const LEASES: &str = "pmo_leases";
 /// How often a collided transaction is tried before the caller gets CONFLICT.
@@ -176,6 +180,12 @@ impl MongoStore {
     fn time_entries(&self) -> Collection<TimeEntryDoc> {
         self.db.collection(TIME_ENTRIES)
     }
+    fn timesheets(&self) -> Collection<TimesheetDoc> {
+        self.db.collection(TIMESHEETS)
+    }
+    fn entry_edits_coll(&self) -> Collection<TimeEntryEditDoc> {
+        self.db.collection(ENTRY_EDITS)
+    }
     fn comments(&self) -> Collection<CommentDoc> {
         self.db.collection(COMMENTS)
     }
@@ -214,6 +224,49 @@ impl MongoStore {
             .try_collect()
             .await
             .map_err(db_err)
+    }
+
+    /// Writes `timesheet` if the stored one is still at `expected_rev` (None: absent), inside the
+    /// session's transaction; CONFLICT otherwise.
+    async fn guard_timesheet(
+        &self,
+        session: &mut ClientSession,
+        tenant: &TenantId,
+        timesheet: &TimesheetDoc,
+        expected_rev: Option<i64>,
+    ) -> PmoResult<()> {
+        let changed = || {
+            PmoError::Api(ApiError::Conflict(
+                "the timesheet changed meanwhile; reload and retry".into(),
+            ))
+        };
+        match expected_rev {
+            None => match self
+                .timesheets()
+                .insert_one(timesheet)
+                .session(&mut *session)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(err) if is_duplicate_key(&err) => Err(changed()),
+                Err(err) => Err(db_err(err)),
+            },
+            Some(rev) => {
+                let replaced = self
+                    .timesheets()
+                    .replace_one(
+                        doc! { "_id": &timesheet.id, "tenant_id": tenant.as_str(), "rev": rev },
+                        timesheet,
+                    )
+                    .session(&mut *session)
+                    .await
+                    .map_err(db_err)?;
+                if replaced.matched_count == 0 {
+                    return Err(changed());
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The tasks matching `filter`, read inside the session's transaction.
@@ -308,7 +361,7 @@ impl MongoStore {
 impl PmoStore for MongoStore {
     async fn prepare(&self) -> PmoResult<()> {
         let index = |keys: Document| IndexModel::builder().keys(keys).build();
-        let indexes: [(&str, Vec<IndexModel>); 7] = [
+        let indexes: [(&str, Vec<IndexModel>); 9] = [
             (PROJECTS, vec![index(doc! { "tenant_id": 1, "_id": 1 })]),
             (
                 BOARDS,
@@ -335,7 +388,21 @@ impl PmoStore for MongoStore {
                 vec![
                     index(doc! { "tenant_id": 1, "user_id": 1, "_id": 1 }),
                     index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
+                    // A person's week (timesheets).
+                    index(doc! { "tenant_id": 1, "user_id": 1, "started_at": 1 }),
                 ],
+            ),
+            (
+                TIMESHEETS,
+                vec![
+                    // The approval queue (by state) and a person's timesheets.
+                    index(doc! { "tenant_id": 1, "state": 1, "_id": 1 }),
+                    index(doc! { "tenant_id": 1, "user_id": 1, "_id": 1 }),
+                ],
+            ),
+            (
+                ENTRY_EDITS,
+                vec![index(doc! { "tenant_id": 1, "entry_id": 1, "_id": 1 })],
             ),
             (
                 SPRINTS,
@@ -1047,6 +1114,134 @@ impl PmoStore for MongoStore {
         let sort = keyset(&mut query, page);
         self.find_in(self.time_entries(), query, sort, page.limit as i64 + 1)
             .await
+    }
+
+    async fn timesheets_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> PmoResult<Vec<TimesheetDoc>> {
+        self.find_in(
+            self.timesheets(),
+            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+            doc! { "_id": 1 },
+            0,
+        )
+        .await
+    }
+
+    async fn list_timesheets(
+        &self,
+        tenant: &TenantId,
+        filter: &TimesheetFilter,
+        page: &PageRequest,
+    ) -> PmoResult<Vec<TimesheetDoc>> {
+        let mut query = doc! { "tenant_id": tenant.as_str() };
+        if let Some(user) = &filter.user_id {
+            query.insert("user_id", user.as_str());
+        }
+        if let Some(state) = filter.state {
+            query.insert("state", to_bson(&state).map_err(bson_err)?);
+        }
+        let sort = keyset(&mut query, page);
+        self.find_in(self.timesheets(), query, sort, page.limit as i64 + 1)
+            .await
+    }
+
+    async fn week_entries(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+    ) -> PmoResult<Vec<TimeEntryDoc>> {
+        // Times are stored as RFC 3339 strings: the day prefixes bound the week, the exact week
+        // is checked on the parsed values.
+        let from = format!("{}T00:00:00", week.monday());
+        let to = format!("{}T00:00:00", week.monday() + chrono::Duration::days(7));
+        let entries = self
+            .find_in(
+                self.time_entries(),
+                doc! {
+                    "tenant_id": tenant.as_str(),
+                    "user_id": user_id,
+                    "started_at": { "$gte": from, "$lt": to },
+                },
+                doc! { "started_at": 1 },
+                0,
+            )
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| IsoWeek::of_time(e.started_at) == week)
+            .collect())
+    }
+
+    async fn save_timesheet(
+        &self,
+        tenant: &TenantId,
+        timesheet: &TimesheetDoc,
+        expected_rev: Option<i64>,
+        event: Option<&EventEnvelope>,
+    ) -> PmoResult<()> {
+        in_transaction!(self, session, {
+            self.guard_timesheet(&mut session, tenant, timesheet, expected_rev)
+                .await?;
+            if let Some(event) = event {
+                self.enqueue(&mut session, event).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn edit_time_entry(
+        &self,
+        tenant: &TenantId,
+        entry: &TimeEntryDoc,
+        weeks: &[WeekGuard],
+        audit: &TimeEntryEditDoc,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        in_transaction!(self, session, {
+            for week in weeks {
+                let mut bumped = week.timesheet.clone();
+                bumped.rev += 1;
+                let expected = week.exists.then_some(week.timesheet.rev);
+                self.guard_timesheet(&mut session, tenant, &bumped, expected)
+                    .await?;
+            }
+            let replaced = self
+                .time_entries()
+                .replace_one(
+                    doc! { "_id": &entry.id, "tenant_id": tenant.as_str() },
+                    entry,
+                )
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            if replaced.matched_count == 0 {
+                return Err(ApiError::NotFound("time entry".into()).into());
+            }
+            self.entry_edits_coll()
+                .insert_one(audit)
+                .session(&mut session)
+                .await
+                .map_err(db_err)?;
+            self.enqueue(&mut session, event).await
+        })
+    }
+
+    async fn entry_edits(
+        &self,
+        tenant: &TenantId,
+        entry_id: &str,
+    ) -> PmoResult<Vec<TimeEntryEditDoc>> {
+        self.find_in(
+            self.entry_edits_coll(),
+            doc! { "tenant_id": tenant.as_str(), "entry_id": entry_id },
+            doc! { "_id": 1 },
+            0,
+        )
+        .await
     }
 
     async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()> {

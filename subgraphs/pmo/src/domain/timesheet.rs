@@ -1,0 +1,353 @@
+//! Timesheets: a person's ISO week (Monday to Sunday, UTC) of time entries, summed per day and
+//! per project, billable and non-billable; submitted, then approved or rejected by someone else.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+
+use erp_kit::ApiError;
+
+use super::RuleViolation;
+
+/// An ISO 8601 week, e.g. `2026-W02`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IsoWeek {
+    monday: NaiveDate,
+}
+
+impl IsoWeek {
+    /// Parses `YYYY-Www` (week 01 to 52 or 53, as the year has).
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let bad = || {
+            ApiError::bad_input(
+                field,
+                format!("`{}` is not an ISO week such as 2026-W02", raw.trim()),
+            )
+        };
+        let (year, week) = raw.trim().split_once("-W").ok_or_else(bad)?;
+        if year.len() != 4 || week.len() != 2 {
+            return Err(bad());
+        }
+        let year: i32 = year.parse().map_err(|_| bad())?;
+        let week: u32 = week.parse().map_err(|_| bad())?;
+        NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)
+            .map(|monday| Self { monday })
+            .ok_or_else(bad)
+    }
+
+    /// The week a day falls in.
+    pub fn of(day: NaiveDate) -> Self {
+        let week = day.iso_week();
+        Self {
+            monday: NaiveDate::from_isoywd_opt(week.year(), week.week(), Weekday::Mon)
+                .unwrap_or(day),
+        }
+    }
+
+    /// The week a moment (UTC) falls in.
+    pub fn of_time(at: DateTime<Utc>) -> Self {
+        Self::of(at.date_naive())
+    }
+
+    pub fn monday(&self) -> NaiveDate {
+        self.monday
+    }
+
+    /// The seven days, Monday first.
+    pub fn days(&self) -> [NaiveDate; 7] {
+        std::array::from_fn(|i| self.monday + Duration::days(i as i64))
+    }
+
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        day >= self.monday && day < self.monday + Duration::days(7)
+    }
+}
+
+impl std::fmt::Display for IsoWeek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let week = self.monday.iso_week();
+        write!(f, "{}-W{:02}", week.year(), week.week())
+    }
+}
+
+/// One time entry as a timesheet counts it: on the (UTC) day it started.
+#[derive(Debug, Clone)]
+pub struct Worked {
+    pub started_at: DateTime<Utc>,
+    pub project_id: String,
+    pub billable: bool,
+    pub seconds: i64,
+}
+
+/// Billable and non-billable seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    pub billable_seconds: i64,
+    pub non_billable_seconds: i64,
+}
+
+impl Split {
+    fn add(&mut self, billable: bool, seconds: i64) {
+        if billable {
+            self.billable_seconds += seconds;
+        } else {
+            self.non_billable_seconds += seconds;
+        }
+    }
+
+    pub fn total_seconds(&self) -> i64 {
+        self.billable_seconds + self.non_billable_seconds
+    }
+}
+
+/// A week summed up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeekSummary {
+    /// Monday to Sunday.
+    pub days: [(NaiveDate, Split); 7],
+    /// Per project, ordered by project id.
+    pub projects: Vec<(String, Split)>,
+    pub total: Split,
+}
+
+/// Sums the entries that started in `week` (others are ignored).
+pub fn summarize(week: IsoWeek, entries: &[Worked]) -> WeekSummary {
+    let days = week.days();
+    let mut per_day = [Split::default(); 7];
+    let mut per_project: BTreeMap<String, Split> = BTreeMap::new();
+    let mut total = Split::default();
+    for entry in entries {
+        let day = entry.started_at.date_naive();
+        let Some(index) = days.iter().position(|d| *d == day) else {
+            continue;
+        };
+        per_day[index].add(entry.billable, entry.seconds);
+        per_project
+            .entry(entry.project_id.clone())
+            .or_default()
+            .add(entry.billable, entry.seconds);
+        total.add(entry.billable, entry.seconds);
+    }
+    WeekSummary {
+        days: std::array::from_fn(|i| (days[i], per_day[i])),
+        projects: per_project.into_iter().collect(),
+        total,
+    }
+}
+
+/// Where a timesheet is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimesheetState {
+    /// Open: entries may be edited.
+    Draft,
+    /// Waiting for a decision: its entries are locked.
+    Submitted,
+    /// Approved: locked for good.
+    Approved,
+    /// Sent back: entries may be edited and the week submitted again.
+    Rejected,
+}
+
+impl TimesheetState {
+    /// Whether the week's entries may be edited.
+    pub fn is_locked(self) -> bool {
+        matches!(self, TimesheetState::Submitted | TimesheetState::Approved)
+    }
+}
+
+/// A draft or rejected week may be submitted, if it has time in it.
+pub fn check_can_submit(state: TimesheetState, total_seconds: i64) -> Result<(), RuleViolation> {
+    match state {
+        TimesheetState::Submitted => Err(RuleViolation::TimesheetState(
+            "the week is already submitted",
+        )),
+        TimesheetState::Approved => Err(RuleViolation::TimesheetState(
+            "the week is already approved",
+        )),
+        TimesheetState::Draft | TimesheetState::Rejected if total_seconds <= 0 => Err(
+            RuleViolation::TimesheetState("the week has no time to submit"),
+        ),
+        TimesheetState::Draft | TimesheetState::Rejected => Ok(()),
+    }
+}
+
+/// Only a submitted week is approved or rejected, and never by its owner.
+pub fn check_can_decide(
+    state: TimesheetState,
+    owner: &str,
+    decider: &str,
+) -> Result<(), RuleViolation> {
+    if owner == decider {
+        return Err(RuleViolation::SelfApproval);
+    }
+    match state {
+        TimesheetState::Submitted => Ok(()),
+        _ => Err(RuleViolation::TimesheetState(
+            "only a submitted timesheet can be approved or rejected",
+        )),
+    }
+}
+
+/// A corrected time entry: ends after it starts, at most 24 hours, not in the future.
+pub fn check_entry_times(
+    started_at: DateTime<Utc>,
+    ended_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<i64, ApiError> {
+    if ended_at <= started_at {
+        return Err(ApiError::bad_input(
+            "endedAt",
+            "a time entry ends after it starts",
+        ));
+    }
+    if ended_at - started_at > Duration::hours(24) {
+        return Err(ApiError::bad_input(
+            "endedAt",
+            "a time entry lasts at most 24 hours",
+        ));
+    }
+    if ended_at > now + Duration::minutes(1) {
+        return Err(ApiError::bad_input(
+            "endedAt",
+            "a time entry cannot end in the future",
+        ));
+    }
+    Ok((ended_at - started_at).num_seconds())
+}
+
+/// Hours with two decimals, as reports show them.
+pub fn hours(seconds: i64) -> f64 {
+    (seconds as f64 / 36.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn iso_weeks() {
+        let week = IsoWeek::parse("w", "2026-W02").unwrap();
+        assert_eq!(week.monday(), "2026-01-05".parse::<NaiveDate>().unwrap());
+        assert_eq!(week.to_string(), "2026-W02");
+        // 2026-01-01 is a Thursday: week 1 starts on Monday 2025-12-29.
+        assert_eq!(
+            IsoWeek::of("2026-01-01".parse().unwrap()).to_string(),
+            "2026-W01"
+        );
+        assert_eq!(
+            IsoWeek::of("2027-01-01".parse().unwrap()).to_string(),
+            "2026-W53"
+        );
+        for bad in [
+            "2026-W00", "2026-W54", "2025-W53", "2026W02", "26-W02", "2026-W2",
+        ] {
+            assert!(IsoWeek::parse("w", bad).is_err(), "{bad}");
+        }
+        assert!(IsoWeek::parse("w", "2026-W53").is_ok());
+    }
+
+    #[test]
+    fn sums_per_day_and_project() {
+        let week = IsoWeek::parse("w", "2026-W02").unwrap();
+        let entries = vec![
+            Worked {
+                started_at: at("2026-01-05T09:00:00Z"),
+                project_id: "b".into(),
+                billable: true,
+                seconds: 3600,
+            },
+            Worked {
+                started_at: at("2026-01-05T23:30:00Z"),
+                project_id: "a".into(),
+                billable: false,
+                seconds: 5400,
+            },
+            Worked {
+                started_at: at("2026-01-11T10:00:00Z"),
+                project_id: "b".into(),
+                billable: true,
+                seconds: 1800,
+            },
+            // The next week's Monday: not counted.
+            Worked {
+                started_at: at("2026-01-12T00:00:00Z"),
+                project_id: "b".into(),
+                billable: true,
+                seconds: 999,
+            },
+        ];
+        let summary = summarize(week, &entries);
+        assert_eq!(
+            summary.days[0].1,
+            Split {
+                billable_seconds: 3600,
+                non_billable_seconds: 5400
+            }
+        );
+        assert_eq!(summary.days[6].1.billable_seconds, 1800);
+        assert_eq!(summary.days[1].1, Split::default());
+        assert_eq!(
+            summary.projects,
+            vec![
+                (
+                    "a".to_string(),
+                    Split {
+                        billable_seconds: 0,
+                        non_billable_seconds: 5400
+                    }
+                ),
+                (
+                    "b".to_string(),
+                    Split {
+                        billable_seconds: 5400,
+                        non_billable_seconds: 0
+                    }
+                ),
+            ]
+        );
+        assert_eq!(summary.total.total_seconds(), 10_800);
+        assert_eq!(hours(5400), 1.5);
+        assert_eq!(hours(100), 0.03);
+    }
+
+    #[test]
+    fn lifecycle() {
+        assert!(check_can_submit(TimesheetState::Draft, 60).is_ok());
+        assert!(check_can_submit(TimesheetState::Rejected, 60).is_ok());
+        assert!(check_can_submit(TimesheetState::Draft, 0).is_err());
+        assert!(check_can_submit(TimesheetState::Submitted, 60).is_err());
+        assert!(check_can_submit(TimesheetState::Approved, 60).is_err());
+        assert!(check_can_decide(TimesheetState::Submitted, "u", "m").is_ok());
+        assert_eq!(
+            check_can_decide(TimesheetState::Submitted, "u", "u"),
+            Err(RuleViolation::SelfApproval)
+        );
+        assert!(check_can_decide(TimesheetState::Approved, "u", "m").is_err());
+        assert!(TimesheetState::Submitted.is_locked());
+        assert!(!TimesheetState::Rejected.is_locked());
+    }
+
+    #[test]
+    fn entry_times() {
+        let now = at("2026-01-10T12:00:00Z");
+        assert_eq!(
+            check_entry_times(at("2026-01-10T09:00:00Z"), at("2026-01-10T10:30:00Z"), now).unwrap(),
+            5400
+        );
+        assert!(
+            check_entry_times(at("2026-01-10T09:00:00Z"), at("2026-01-10T09:00:00Z"), now).is_err()
+        );
+        assert!(
+            check_entry_times(at("2026-01-08T09:00:00Z"), at("2026-01-09T09:00:01Z"), now).is_err()
+        );
+        assert!(
+            check_entry_times(at("2026-01-10T11:00:00Z"), at("2026-01-10T13:00:00Z"), now).is_err()
+        );
+    }
+}
