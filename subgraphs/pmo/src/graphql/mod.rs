@@ -34,11 +34,12 @@ pub use live::Subscription;
 
 pub type PmoSchema = Schema<Query, Mutation, Subscription>;
 
-/// The root query, merged from the domain's parts.
+/// The root types, merged from the domain's parts.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(WorkQuery, timesheet::TimesheetQuery);
 
-/// The root mutation, merged from the domain's parts.
+// The root mutation, merged from the domain's parts (no description: the composed Mutation
+// type keeps one description for every subgraph).
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(WorkMutation, timesheet::TimesheetMutation);
 
