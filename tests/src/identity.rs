@@ -106,6 +106,51 @@ impl IdentityApp {
         body
     }
 
+    /// The `sub` (user id) of one of this service's access tokens.
+    pub async fn verify_sub(&self, token: &str) -> String {
+        self.service.keys().verify(token).await.unwrap().sub
+    }
+
+    /// Invites a user with the default role `role` (as `admin`) and accepts the invitation with
+    /// the password "a long enough password". Returns the user id.
+    pub async fn invite_and_accept(&self, admin: &str, email: &str, role: &str) -> String {
+        let (_, body) = self
+            .graphql(
+                Some(admin),
+                "{ roles(first: 10) { edges { node { id name } } } }",
+                json!({}),
+            )
+            .await;
+        let role_id = body["data"]["roles"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["node"]["name"] == role)
+            .unwrap_or_else(|| panic!("no role {role}: {body}"))["node"]["id"]
+            .clone();
+        let (_, body) = self
+            .graphql(
+                Some(admin),
+                "mutation($i: InviteUserInput!) { inviteUser(input: $i) { inviteToken user { id } } }",
+                json!({ "i": { "email": email, "name": "Invited User", "departments": [], "roleId": role_id } }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let invite = body["data"]["inviteUser"]["inviteToken"].clone();
+        let (_, accepted) = self
+            .graphql(
+                None,
+                "mutation($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }",
+                json!({ "t": invite, "p": "a long enough password" }),
+            )
+            .await;
+        assert_eq!(accepted, json!({ "data": { "acceptInvite": true } }));
+        body["data"]["inviteUser"]["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Login + TOTP enrolment for a user without a second factor. Returns (tokens, secret).
     pub async fn login_enrolling_totp(&self, email: &str, password: &str) -> (Value, String) {
         let body = self.login(email, password).await;

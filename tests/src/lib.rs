@@ -265,3 +265,51 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Builds `bin` of `package` with the cargo that runs the tests, into the same target dir as the
+/// test executable, and returns its path (`$CARGO_TARGET_DIR/<profile>/<bin>`).
+///
+/// TRAP: cargo runs a test with `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ... set for the test
+/// crate. A nested cargo that inherits them hands them to build scripts, and `ring`'s build
+/// script reruns when `CARGO_MANIFEST_DIR` changes: ring, rustls, reqwest, hive-router and the
+/// whole workspace were rebuilt by every test run and again by the next plain build. The nested
+/// build runs without the variables cargo sets for tests.
+pub fn cargo_build_binary(package: &str, bin: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // .../debug/deps/<test>-<hash> -> .../debug/<bin>
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_tests = [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+        ]
+        .contains(&name.as_ref())
+            || name.starts_with("CARGO_PKG_");
+        if set_for_tests {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let status = build
+        .args(["build", "-p", package, "--bin", bin])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(repo)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {bin}: {e}"));
+    assert!(
+        status.success(),
+        "cargo build -p {package} --bin {bin} failed"
+    );
+    let binary = profile_dir.join(bin);
+    assert!(binary.is_file(), "{} was not built", binary.display());
+    binary
+}

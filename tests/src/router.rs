@@ -2,8 +2,9 @@
 //!
 //! The binary is found next to the test executable (`$CARGO_TARGET_DIR/debug/erp-router`, the
 //! test itself lives in `.../debug/deps/`), so it works whatever CARGO_TARGET_DIR is. Before the
-//! first spawn, `cargo build -p erp-router` brings it up to date (a no-op after
-//! `cargo test --workspace`, which builds it); `ERP_ROUTER_BIN` skips both and names a binary.
+//! first spawn, `cargo build -p erp-router` brings it up to date (see
+//! [`crate::cargo_build_binary`] for the rebuild trap it avoids); `ERP_ROUTER_BIN` skips both
+//! and names a binary.
 //!
 //! Each router runs the checked-in `router/router.config.yaml`, configured through the
 //! environment overrides that production uses (PORT, ERP_JWKS_URL, ERP_EMPLOYEE_URL, REDIS_URL,
@@ -39,21 +40,7 @@ pub fn router_binary() -> PathBuf {
             if let Some(path) = std::env::var_os("ERP_ROUTER_BIN") {
                 return PathBuf::from(path);
             }
-            let exe = std::env::current_exe().unwrap();
-            // .../debug/deps/router_e2e-<hash> -> .../debug/erp-router
-            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-            let binary = profile_dir.join("erp-router");
-            let target_dir = profile_dir.parent().unwrap();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "erp-router", "--bin", "erp-router"])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(repo_root())
-                .status()
-                .expect("cannot run cargo to build the router");
-            assert!(status.success(), "cargo build -p erp-router failed");
-            assert!(binary.is_file(), "{} was not built", binary.display());
-            binary
+            crate::cargo_build_binary("erp-router", "erp-router")
         })
         .clone()
 }

@@ -81,12 +81,21 @@ async fn replica(of: &EmployeeApp) -> EmployeeApp {
     EmployeeApp::spawn(Runtime::with_backends(config, db, cache, bus)).await
 }
 
+/// An employee number (1 to 32 letters, digits, `-`, `_`) derived from a user id.
+fn employee_number(user: &str) -> String {
+    let tail: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    format!("N-{}", &tail[tail.len().saturating_sub(24)..])
+}
+
 async fn hire_linked(app: &EmployeeApp, hr: &str, user: &str) {
     let (_, body) = app
         .graphql(
             Some(hr),
             "mutation($u: ID!, $n: String!, $e: String!) { hireEmployee(input: { employeeNumber: $n, displayName: \"Live\", workEmail: $e, hiredOn: \"2026-01-05\", userId: $u }) { id } }",
-            json!({ "u": user, "n": format!("N-{user}"), "e": format!("{user}@co.example") }),
+            json!({ "u": user, "n": employee_number(user), "e": format!("{user}@co.example") }),
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
@@ -207,4 +216,118 @@ async fn an_expired_token_stops_the_stream() {
         "UNAUTHENTICATED"
     );
     assert_eq!(next_json(&mut socket).await["type"], "complete");
+}
+
+/// The identity service deactivates a user: their access token, still unexpired, is refused by
+/// the employee subgraph at once and their open board subscription ends at the next event
+/// (revocation through the shared Redis, see erp_kit::auth::revocation).
+#[tokio::test]
+async fn a_deactivated_users_token_is_refused_and_their_subscription_ends() {
+    use erp_tests::identity::{IdentityApp, ADMIN_PASSWORD};
+
+    let identity = IdentityApp::spawn(|_| {}).await;
+    let (tenant, admin_email) = identity.bootstrap().await;
+    let (admin_tokens, _) = identity
+        .login_enrolling_totp(&admin_email, ADMIN_PASSWORD)
+        .await;
+    let admin = admin_tokens["accessToken"].as_str().unwrap().to_owned();
+    let admin_id = identity.verify_sub(&admin).await;
+
+    // The employee subgraph trusts the identity service's keys.
+    let issuer = TestIssuer::start().await;
+    let mut config = erp_tests::config(&issuer, erp_tests::fresh_postgres().await);
+    config.auth.jwks_url = identity.url("/.well-known/jwks.json");
+    config.auth.issuer = identity.issuer.clone();
+    let db = erp_kit::db::connect(&config.database_url).await.unwrap();
+    let cache: SharedCache = Arc::new(
+        RedisCache::connect(&require_env("REDIS_URL"))
+            .await
+            .unwrap(),
+    );
+    let bus: SharedBus =
+        Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
+    let app = EmployeeApp::spawn(Runtime::with_backends(config, db, cache, bus)).await;
+    hire_linked(&app, &admin, &admin_id).await;
+
+    // An HR user (attendance:read) with a live board.
+    let hr_email = format!("hr-{}@acme.example", uuid::Uuid::new_v4().simple());
+    let hr_id = identity.invite_and_accept(&admin, &hr_email, "HR").await;
+    let (hr_tokens, _) = identity
+        .login_enrolling_totp(&hr_email, "a long enough password")
+        .await;
+    let hr = hr_tokens["accessToken"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .graphql(
+            Some(&hr),
+            "{ departments(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "data": { "departments": { "nodes": [] } } }));
+    let (mut socket, ack) = connect(&app, &hr).await;
+    assert_eq!(ack["type"], "connection_ack");
+    subscribe(&mut socket, BOARD).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (_, body) = identity
+        .graphql(
+            Some(&admin),
+            "mutation($u: ID!) { deactivateUser(userId: $u) { status } }",
+            json!({ "u": hr_id }),
+        )
+        .await;
+    assert_eq!(
+        body,
+        json!({ "data": { "deactivateUser": { "status": "DEACTIVATED" } } })
+    );
+
+    // The same unexpired token: refused by the employee subgraph and by the identity service.
+    let (status, body) = app
+        .graphql(
+            Some(&hr),
+            "{ departments(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(erp_tests::error_codes(&body), ["UNAUTHENTICATED"]);
+    let (status, body) = identity
+        .graphql(Some(&hr), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(erp_tests::error_codes(&body), ["UNAUTHENTICATED"]);
+    let userinfo = identity
+        .http
+        .get(identity.url("/userinfo"))
+        .bearer_auth(&hr)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status().as_u16(), 401);
+
+    // The open subscription ends at the next event; the admin's own token still works.
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "mutation { checkIn(input: { punchKey: \"rv1\", source: WEB }) { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let message = next_json(&mut socket).await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{message}"
+    );
+    assert_eq!(
+        message["payload"]["errors"][0]["message"],
+        "the token has been revoked: sign in again"
+    );
+    assert_eq!(next_json(&mut socket).await["type"], "complete");
+    // A new connection with the revoked token is refused at connection_init.
+    let (_, refused) = connect(&app, &hr).await;
+    assert_ne!(refused["type"], "connection_ack", "{refused}");
+    let _ = tenant;
 }

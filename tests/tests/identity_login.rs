@@ -387,6 +387,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
         [
             "employee:read",
             "attendance:checkin",
+            "okr:read",
+            "okr:write",
             "leave:apply",
             "task:start",
             "task:log",

@@ -13,11 +13,7 @@
 //! building could run a stale one. (A test cannot depend on a binary: artifact dependencies
 //! are unstable in cargo.)
 //!
-//! TRAP: cargo runs a test with `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ... set for the test
-//! crate. A nested cargo that inherits them hands them to build scripts, and `ring`'s build
-//! script reruns when `CARGO_MANIFEST_DIR` changes: ring, rustls, reqwest, hive-router and the
-//! whole workspace were rebuilt by every test run and again by the next plain build. The
-//! nested build below runs without the variables cargo sets for tests.
+//! The nested build avoids a rebuild trap (see [`erp_tests::cargo_build_binary`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,40 +34,7 @@ fn erp_os_binary() -> PathBuf {
             if let Some(path) = std::env::var_os("ERP_OS_BIN") {
                 return PathBuf::from(path);
             }
-            let exe = std::env::current_exe().unwrap();
-            // .../debug/deps/one_process-<hash> -> .../debug/erp-os
-            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-            let target_dir = profile_dir.parent().unwrap();
-            let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy();
-                let set_for_tests = [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_BIN_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                    "CARGO_RUSTC_CURRENT_DIR",
-                ]
-                .contains(&name.as_ref())
-                    || name.starts_with("CARGO_PKG_");
-                if set_for_tests {
-                    build.env_remove(name.as_ref());
-                }
-            }
-            let status = build
-                .args(["build", "-p", "erp-os", "--bin", "erp-os"])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(repo)
-                .status()
-                .expect("cannot run cargo to build erp-os");
-            assert!(status.success(), "cargo build -p erp-os failed");
-            let binary = profile_dir.join("erp-os");
-            assert!(binary.is_file(), "{} was not built", binary.display());
-            binary
+            erp_tests::cargo_build_binary("erp-os", "erp-os")
         })
         .clone()
 }

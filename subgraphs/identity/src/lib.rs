@@ -79,7 +79,11 @@ pub async fn start(runtime: &Runtime, config: IdentityConfig) -> anyhow::Result<
     let router = erp_kit::http::router(HttpState {
         executor: schema,
         trusted_proxies: runtime.config.trusted_proxies.clone(),
-        verifier: service.keys().clone(),
+        // The service's own keys, and revocations (a deactivated user's tokens).
+        verifier: Arc::new(erp_kit::http::RevocationChecked {
+            inner: service.keys().clone(),
+            cache: runtime.cache.clone(),
+        }),
         readiness: Arc::new(BackendReadiness {
             db: Some(runtime.db.clone()),
             cache: Some(runtime.cache.clone()),

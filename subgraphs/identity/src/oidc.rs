@@ -10,7 +10,6 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde_json::json;
 
-use erp_kit::http::TokenVerifier;
 use erp_kit::ApiError;
 
 use crate::service::{IdentityService, TokenSet};
@@ -240,7 +239,7 @@ async fn userinfo(State(service): State<IdentityService>, headers: HeaderMap) ->
     let Some(token) = token else {
         return unauthorized();
     };
-    match service.keys().verify_token(token).await {
+    match service.verify_access_token(token).await {
         Ok(claims) => Json(json!({
             "sub": claims.sub,
             "name": claims.name,

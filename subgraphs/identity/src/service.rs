@@ -180,6 +180,20 @@ impl IdentityService {
         &self.keys
     }
 
+    /// Verifies an access token with this service's keys and refuses a revoked one.
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<erp_kit::auth::Claims, erp_kit::auth::VerifyError> {
+        use erp_kit::http::TokenVerifier;
+        erp_kit::http::RevocationChecked {
+            inner: self.keys.clone(),
+            cache: self.cache.clone(),
+        }
+        .verify_token(token)
+        .await
+    }
+
     pub fn config(&self) -> &IdentityConfig {
         &self.config
     }
@@ -517,6 +531,18 @@ impl IdentityService {
             serde_json::json!({ "sessions_revoked": revoked }),
         )
         .await?;
+        // The access tokens already out: revoked everywhere before the deactivation commits.
+        // If the cache cannot take it, nothing is committed (a revocation without the
+        // deactivation only makes the user sign in again).
+        erp_kit::auth::revocation::revoke_user(
+            self.cache.as_ref(),
+            tenant.as_str(),
+            &user.id,
+            // Beyond the verifiers' clock leeway (30 s by default).
+            self.config.access_ttl + std::time::Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot revoke the user's tokens: {e}")))?;
         txn.commit().await?;
         self.outbox.wake();
         Ok(user)

@@ -67,6 +67,35 @@ impl TokenVerifier for JwksVerifier {
     }
 }
 
+/// A verifier that also refuses revoked tokens ([`crate::auth::revocation`]), for verifiers that
+/// do not check them themselves (the identity service's own key store).
+pub struct RevocationChecked<V> {
+    pub inner: V,
+    pub cache: crate::cache::SharedCache,
+}
+
+#[async_trait::async_trait]
+impl<V: TokenVerifier> TokenVerifier for RevocationChecked<V> {
+    async fn verify_token(&self, token: &str) -> Result<Claims, VerifyError> {
+        let claims = self.inner.verify_token(token).await?;
+        match crate::auth::revocation::is_revoked(self.cache.as_ref(), &claims).await {
+            Ok(true) => Err(VerifyError::Revoked),
+            Ok(false) => Ok(claims),
+            Err(error) => {
+                tracing::warn!(%error, "revocations not checked: cache unavailable");
+                Ok(claims)
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
+    async fn verify_token(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.as_ref().verify_token(token).await
+    }
+}
+
 /// Whether the service's backends answer.
 #[async_trait::async_trait]
 pub trait Readiness: Send + Sync + 'static {

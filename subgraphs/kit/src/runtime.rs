@@ -44,7 +44,10 @@ impl Runtime {
         cache: SharedCache,
         bus: SharedBus,
     ) -> Self {
-        let verifier = JwksVerifier::new(config.auth.clone());
+        // Revoked tokens (a deactivated user's) are refused on every request, and this process
+        // learns revocations as they happen for its live subscriptions.
+        let verifier = JwksVerifier::new(config.auth.clone()).with_revocations(cache.clone());
+        crate::auth::revocation::listen(cache.clone());
         let metrics = Metrics::new(&config.service);
         Self {
             config,

@@ -43,6 +43,8 @@ pub enum VerifyError {
     Invalid(String),
     #[error("the signing keys could not be fetched: {0}")]
     KeysUnavailable(String),
+    #[error("the token has been revoked: sign in again")]
+    Revoked,
 }
 
 struct KeyCache {
@@ -107,6 +109,8 @@ pub struct JwksVerifier {
     http: reqwest::Client,
     cache: Arc<RwLock<KeyCache>>,
     rules: TokenRules,
+    /// Where revocations are looked up ([`super::revocation`]); `None`: not checked.
+    revocations: Option<crate::cache::SharedCache>,
 }
 
 impl JwksVerifier {
@@ -124,7 +128,14 @@ impl JwksVerifier {
                 fetched_at: None,
             })),
             rules,
+            revocations: None,
         }
+    }
+
+    /// Also refuses tokens revoked through `cache` ([`super::revocation`]).
+    pub fn with_revocations(mut self, cache: crate::cache::SharedCache) -> Self {
+        self.revocations = Some(cache);
+        self
     }
 
     pub fn config(&self) -> &VerifierConfig {
@@ -135,7 +146,16 @@ impl JwksVerifier {
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let kid = TokenRules::kid_of(token)?;
         let key = self.key_for(&kid).await?;
-        self.rules.decode(token, &key)
+        let claims = self.rules.decode(token, &key)?;
+        if let Some(cache) = &self.revocations {
+            match super::revocation::is_revoked(cache.as_ref(), &claims).await {
+                Ok(true) => return Err(VerifyError::Revoked),
+                Ok(false) => {}
+                // Availability first: the token expires soon anyway (see super::revocation).
+                Err(error) => tracing::warn!(%error, "revocations not checked: cache unavailable"),
+            }
+        }
+        Ok(claims)
     }
 
     async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, VerifyError> {

@@ -4,6 +4,7 @@
 //! with [`JwksVerifier`], which knows only the identity service's published JWKS.
 
 mod jwks;
+pub mod revocation;
 mod signing;
 
 pub use jwks::{JwksVerifier, TokenRules, VerifierConfig, VerifyError};
