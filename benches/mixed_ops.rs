@@ -41,7 +41,6 @@ const WRITE: &str = "mutation Write($i: CreateTaskInput!) { createTask(input: $i
 /// A running stand: the router's URL, a token allowed everything the mix does, and the
 /// processes (killed on drop).
 struct Stand {
-    name: &'static str,
     description: String,
     url: String,
     token: String,
@@ -113,7 +112,6 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .ok_or_else(|| anyhow!("{confirmed}"))?
         .to_owned();
     Ok(Stand {
-        name: "embedded",
         description: "`erp-os all`: one process, SQLite + in-process PMO store, cache and bus; token of the demo administrator from the identity service".into(),
         url,
         token,
@@ -197,7 +195,6 @@ async fn services(dir: &std::path::Path, http: &reqwest::Client, signer: &Signer
         ],
     )?;
     Ok(Stand {
-        name: "services",
         description: "`erp-os employee` (PostgreSQL + Redis), `erp-os pmo` (MongoDB + Redis), `erp-os router`: separate processes".into(),
         url: format!("http://127.0.0.1:{router_port}/graphql"),
         token,
@@ -231,7 +228,7 @@ async fn seed(stand: &Stand, http: &reqwest::Client) -> Result<(String, String, 
         );
     }
     let mut employees = Vec::new();
-    let run = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     for e in 0..EMPLOYEES {
         let data = call(
             "mutation($n: String!, $e: String!, $d: ID!) { hireEmployee(input: { employeeNumber: $n, displayName: $n, workEmail: $e, departmentId: $d, hiredOn: \"2025-01-06\" }) { id } }",

@@ -55,8 +55,8 @@ struct Phase {
     seconds: f64,
 }
 
-/// Runs `count` operations at `rate`/s over `people` (round robin from `offset`), each a start
-/// or a stop by the person's turn; `only` restricts to starts (`Some(true)`) or stops.
+/// Runs `count` operations at `rate`/s over the people at `indices` (round robin), each a start
+/// or a stop by the person's turn (even: start, odd: stop).
 async fn open_loop(
     people: &Arc<Vec<Person>>,
     indices: &[usize],

@@ -15,7 +15,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -150,7 +149,7 @@ async fn main() -> Result<()> {
     for (index, mut socket) in sockets.into_iter().enumerate() {
         let tx = tx.clone();
         tokio::spawn(async move {
-            let result = async {
+            let result: Result<(String, Instant)> = async {
                 let message = next_json(&mut socket, Duration::from_secs(120)).await?;
                 let event = &message["payload"]["data"]["attendanceBoard"];
                 if message["type"] != "next" || event["kind"].as_str().is_none() {
