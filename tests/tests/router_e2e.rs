@@ -487,3 +487,43 @@ async fn every_request_limit_trips_with_its_code() {
         .await;
     assert_eq!(status, 401, "{body}");
 }
+
+/// Field suggestions never reach a caller: hive-router's validator (graphql-tools 0.5) does not
+/// suggest names and the subgraphs are built with `disable_suggestions()`, so a typo learns
+/// nothing about the schema whatever the caller's scopes; introspection alone (schema:read)
+/// shows it.
+#[tokio::test]
+async fn a_misspelt_field_gets_no_suggestion() {
+    let stand = stand().await;
+    let router = RouterProcess::spawn(&stand.options()).await;
+    let reader = stand.issuer.token("tnt_sugg", "usr_1", READER);
+    for (query, code) in [
+        (
+            "{ departmnts(first: 1) { nodes { id } } }",
+            "FieldsOnCorrectType",
+        ),
+        (
+            "{ departments(frist: 1) { nodes { id } } }",
+            "KnownArgumentNames",
+        ),
+    ] {
+        let (status, body) = router.graphql(Some(&reader), query, json!({})).await;
+        // hive-router answers validation errors with 200 and the rule's name as the code.
+        assert_eq!(status, 200, "{body}");
+        assert!(body["data"].is_null(), "{body}");
+        assert_eq!(error_codes(&body), [code], "{body}");
+        let text = body.to_string();
+        assert!(!text.contains("Did you mean"), "{text}");
+        assert!(!text.contains("\"departments\""), "{text}");
+    }
+    // Directly at the subgraph too.
+    let (_, body) = stand
+        .app
+        .graphql(
+            Some(&reader),
+            "{ departmnts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(!body.to_string().contains("Did you mean"), "{body}");
+}

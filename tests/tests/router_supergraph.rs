@@ -31,17 +31,14 @@ fn run(cmd: &mut Command, what: &str) -> String {
 fn ensure_composer(root: &Path) {
     // Both composers (schema/package.json): The Guild's writes the supergraph, Apollo's is the
     // strict second check.
-    let installed = [
-        "@theguild/federation-composition",
-        "@apollo/composition",
-    ]
-    .iter()
-    .all(|package| {
-        root.join("schema/node_modules")
-            .join(package)
-            .join("package.json")
-            .exists()
-    });
+    let installed = ["@theguild/federation-composition", "@apollo/composition"]
+        .iter()
+        .all(|package| {
+            root.join("schema/node_modules")
+                .join(package)
+                .join("package.json")
+                .exists()
+        });
     if !installed {
         run(
             Command::new("npm")
