@@ -14,8 +14,10 @@
 //!    same punchKey at 200/s; every repeat must return the same punch, and the board must see
 //!    it once.
 //!
-//!     source ~/.cache/erp-os/services/env.sh
-//!     cargo bench -p erp-os --bench checkin_peak
+//! ```text
+//! source ~/.cache/erp-os/services/env.sh
+//! cargo bench -p erp-os --bench checkin_peak
+//! ```
 //!
 //! Environment: DATABASE_URL, REDIS_URL (required), KAFKA_BROKERS (optional), BENCH_EMPLOYEES
 //! (2000; tier L is 10000), BENCH_DEPARTMENTS (20), BENCH_RATE (1000), BENCH_RAMP_SECONDS (5),
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use common::*;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const HIRE: &str = "mutation($n: String!, $e: String!, $u: ID!, $d: ID!) { hireEmployee(input: { employeeNumber: $n, displayName: $n, workEmail: $e, userId: $u, departmentId: $d, hiredOn: \"2025-01-06\" }) { id } }";
 const BOARD: &str = "subscription Board($d: ID!) { attendanceBoard(departmentId: $d) { punchId employeeId departmentId kind at } }";

@@ -15,8 +15,10 @@
 //! must equal, byte for byte, the answer recorded before the load; every write must return its
 //! task. Latency counts from the scheduled send time.
 //!
-//!     source ~/.cache/erp-os/services/env.sh
-//!     cargo bench -p erp-os --bench mixed_ops
+//! ```text
+//! source ~/.cache/erp-os/services/env.sh
+//! cargo bench -p erp-os --bench mixed_ops
+//! ```
 //!
 //! Environment: BENCH_RATE (2000), BENCH_SECONDS (15), BENCH_MAX_INFLIGHT (256),
 //! BENCH_STANDS (embedded,services), DATABASE_URL, REDIS_URL, MONGO_URL (services stand),

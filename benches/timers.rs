@@ -12,8 +12,10 @@
 //!    again, with latency from the scheduled time;
 //! 4. every timer stopped at the end (checked).
 //!
-//!     source ~/.cache/erp-os/services/env.sh
-//!     cargo bench -p erp-os --bench timers
+//! ```text
+//! source ~/.cache/erp-os/services/env.sh
+//! cargo bench -p erp-os --bench timers
+//! ```
 //!
 //! Environment: MONGO_URL, REDIS_URL (required), KAFKA_BROKERS (optional), BENCH_TIMERS,
 //! BENCH_RATE, BENCH_SUBSCRIBERS, BENCH_TICK_SECONDS, BENCH_BURST_SECONDS,

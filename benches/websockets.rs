@@ -5,8 +5,10 @@
 //! subgraph divided by the connections) and proves every subscription live: one check-in
 //! after all are open must reach every one of them (fan-out time reported).
 //!
-//!     source ~/.cache/erp-os/services/env.sh
-//!     cargo bench -p erp-os --bench websockets
+//! ```text
+//! source ~/.cache/erp-os/services/env.sh
+//! cargo bench -p erp-os --bench websockets
+//! ```
 //!
 //! Environment: DATABASE_URL, REDIS_URL (required), BENCH_CONNECTIONS (2000),
 //! BENCH_CONNECT_CONCURRENCY (64), BENCH_OUT. File descriptors: every subscription costs the

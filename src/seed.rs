@@ -626,10 +626,10 @@ fn plan_departments(tier: Tier) -> Vec<PlannedDepartment> {
             parent: None,
         });
     }
-    for parent in 0..top {
+    for (parent, parent_name) in DEPARTMENTS.iter().enumerate().take(top) {
         for unit in SUB_UNITS.iter().take(tier.sub_departments()) {
             departments.push(PlannedDepartment {
-                name: format!("{} {unit}", DEPARTMENTS[parent]),
+                name: format!("{parent_name} {unit}"),
                 parent: Some(parent),
             });
         }
