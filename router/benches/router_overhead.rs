@@ -120,10 +120,19 @@ impl Drop for Service {
     }
 }
 
-/// `cargo build --release <args>` from the repository root.
+/// `cargo build --release <args>` from the repository root, without the `CARGO_*` variables
+/// cargo sets for the bench itself (a nested build that inherits `CARGO_MANIFEST_DIR` reruns
+/// ring's build script and rebuilds everything above it; see erp_tests::cargo_build_binary).
 fn cargo_build(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
         .args(["build", "--release"])
         .args(args)
         .current_dir(repo_root())
