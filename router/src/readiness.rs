@@ -129,9 +129,10 @@ impl SubgraphReadiness {
             .enable_all()
             .build()?;
         let state = readiness.state.clone();
+        let all_seen_up = readiness.all_seen_up.clone();
         std::thread::Builder::new()
             .name("erp-readiness".into())
-            .spawn(move || runtime.block_on(probe_forever(probes, state)))?;
+            .spawn(move || runtime.block_on(probe_forever(probes, state, all_seen_up)))?;
         Ok(readiness)
     }
 
@@ -169,6 +170,7 @@ impl SubgraphReadiness {
 async fn probe_forever(
     probes: Vec<SubgraphProbe>,
     state: Arc<RwLock<BTreeMap<String, Option<bool>>>>,
+    all_seen_up: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let client = match reqwest::Client::builder()
         .timeout(PROBE_TIMEOUT)
@@ -201,6 +203,10 @@ async fn probe_forever(
                 }
                 _ => {}
             }
+        }
+        // The `startup` gate opens here, whether or not anyone asked /readiness meanwhile.
+        if state.values().all(|up| *up == Some(true)) {
+            all_seen_up.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
