@@ -78,14 +78,7 @@ pub struct RevocationChecked<V> {
 impl<V: TokenVerifier> TokenVerifier for RevocationChecked<V> {
     async fn verify_token(&self, token: &str) -> Result<Claims, VerifyError> {
         let claims = self.inner.verify_token(token).await?;
-        match crate::auth::revocation::is_revoked(self.cache.as_ref(), &claims).await {
-            Ok(true) => Err(VerifyError::Revoked),
-            Ok(false) => Ok(claims),
-            Err(error) => {
-                tracing::warn!(%error, "revocations not checked: cache unavailable");
-                Ok(claims)
-            }
-        }
+        crate::auth::revocation::refuse_if_revoked(self.cache.as_ref(), claims).await
     }
 }
 

@@ -147,15 +147,10 @@ impl JwksVerifier {
         let kid = TokenRules::kid_of(token)?;
         let key = self.key_for(&kid).await?;
         let claims = self.rules.decode(token, &key)?;
-        if let Some(cache) = &self.revocations {
-            match super::revocation::is_revoked(cache.as_ref(), &claims).await {
-                Ok(true) => return Err(VerifyError::Revoked),
-                Ok(false) => {}
-                // Availability first: the token expires soon anyway (see super::revocation).
-                Err(error) => tracing::warn!(%error, "revocations not checked: cache unavailable"),
-            }
+        match &self.revocations {
+            Some(cache) => super::revocation::refuse_if_revoked(cache.as_ref(), claims).await,
+            None => Ok(claims),
         }
-        Ok(claims)
     }
 
     async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, VerifyError> {

@@ -121,6 +121,23 @@ pub async fn is_revoked(cache: &dyn Cache, claims: &Claims) -> Result<bool, Cach
     Ok(claims.iat <= revoked_at)
 }
 
+/// `claims` back unless their token is revoked ([`super::VerifyError::Revoked`]). When the cache
+/// cannot answer the token passes, logged: availability over a revocation the token's expiry
+/// ends anyway. Every token check that honours revocations goes through here.
+pub async fn refuse_if_revoked(
+    cache: &dyn Cache,
+    claims: Claims,
+) -> Result<Claims, super::VerifyError> {
+    match is_revoked(cache, &claims).await {
+        Ok(true) => Err(super::VerifyError::Revoked),
+        Ok(false) => Ok(claims),
+        Err(error) => {
+            tracing::warn!(%error, "revocations not checked: cache unavailable");
+            Ok(claims)
+        }
+    }
+}
+
 /// Keeps this process's list current from the channel, for as long as the process runs
 /// (re-subscribing after the cache drops the subscription). Needs a tokio runtime; without one
 /// (a synchronous caller) nothing is started and only the per-request check applies.
