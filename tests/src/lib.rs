@@ -7,6 +7,7 @@
 pub mod identity;
 pub mod pmo;
 pub mod router;
+pub mod supergraph;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

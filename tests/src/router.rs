@@ -613,42 +613,52 @@ pub struct WsRefused {
 impl RouterProcess {
     /// Opens a graphql-transport-ws WebSocket on /graphql (WSS when the router serves TLS).
     pub async fn websocket(&self, origin: Option<&str>) -> Result<WsClient, WsRefused> {
-        use base64::Engine as _;
-        let key = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
         let client = match &self.cert_pem {
             Some(pem) => tls_client(pem, None, None),
             None => reqwest::Client::builder().http1_only().build().unwrap(),
         };
-        let mut request = client
-            .get(self.url("/graphql"))
-            .header("connection", "Upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", key)
-            .header("sec-websocket-protocol", "graphql-transport-ws");
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        if status != 101 {
-            return Err(WsRefused {
-                status,
-                body: response.text().await.unwrap_or_default(),
-            });
-        }
-        assert_eq!(
-            response
-                .headers()
-                .get("sec-websocket-protocol")
-                .and_then(|v| v.to_str().ok()),
-            Some("graphql-transport-ws")
-        );
-        Ok(WsClient {
-            stream: response.upgrade().await.unwrap(),
-            buffer: Vec::new(),
-        })
+        open_websocket(&client, &self.url("/graphql"), origin).await
     }
+}
+
+/// Opens a graphql-transport-ws WebSocket at `url` (`http(s)://`: the upgrade is an HTTP/1.1
+/// request, so `client` must speak HTTP/1.1 and trust the server's certificate).
+pub async fn open_websocket(
+    client: &reqwest::Client,
+    url: &str,
+    origin: Option<&str>,
+) -> Result<WsClient, WsRefused> {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
+    let mut request = client
+        .get(url)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", key)
+        .header("sec-websocket-protocol", "graphql-transport-ws");
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if status != 101 {
+        return Err(WsRefused {
+            status,
+            body: response.text().await.unwrap_or_default(),
+        });
+    }
+    assert_eq!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("graphql-transport-ws")
+    );
+    Ok(WsClient {
+        stream: response.upgrade().await.unwrap(),
+        buffer: Vec::new(),
+    })
 }
 
 impl WsClient {

@@ -4,149 +4,40 @@
 //! code computed here), a federated query spans identity, employee and PMO, a write survives a
 //! restart, and the same demo seed gives the same people in another state directory.
 //!
-//! Finding the binary: `ERP_OS_BIN` names one; otherwise `cargo build -p erp-os --bin erp-os`
-//! runs once per test process and the binary is taken next to the test executable
-//! (`<target>/debug/erp-os`). The same `-p erp-os` build every time resolves the same features,
-//! so after the first build it is a no-op; `cargo build --workspace --bins` would resolve
-//! features over the whole workspace (another variant of hive-router and its dependency tree to
-//! compile) and build every other binary too, and taking whatever binary is there without
-//! building could run a stale one. (A test cannot depend on a binary: artifact dependencies
-//! are unstable in cargo.)
-//!
-//! The nested build avoids a rebuild trap (see [`erp_tests::cargo_build_binary`]).
+//! The binary and the process: [`erp_tests::supergraph`].
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::Duration;
-
-use erp_tests::router::free_port;
-use erp_tests::{error_codes, post_graphql};
+use erp_tests::error_codes;
+use erp_tests::supergraph::ErpOs;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "demo password 1234";
 const ADMIN: &str = "admin@demo.example";
 
-fn erp_os_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("ERP_OS_BIN") {
-                return PathBuf::from(path);
-            }
-            erp_tests::cargo_build_binary("erp-os", "erp-os")
-        })
-        .clone()
+fn fresh_state_dir() -> std::path::PathBuf {
+    erp_tests::supergraph::fresh_dir("erp-os-test")
 }
 
-/// A running `erp-os all`, killed on drop.
-struct ErpOs {
-    child: Child,
-    url: String,
-    log: PathBuf,
-    http: reqwest::Client,
-}
-
-impl ErpOs {
-    /// Starts `erp-os all` on `state` with free ports and waits until the router answers.
-    async fn start(state: &Path, demo_seed: u64) -> Self {
-        std::fs::create_dir_all(state).unwrap();
-        let router_port = free_port();
-        let log = state.join(format!("erp-os-{router_port}.log"));
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(erp_os_binary())
-            .arg("all")
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--router-port", &router_port.to_string()])
-            .args(["--identity-port", &free_port().to_string()])
-            .args(["--employee-port", &free_port().to_string()])
-            .args(["--pmo-port", &free_port().to_string()])
-            .args(["--metrics-port", &free_port().to_string()])
-            .args(["--demo-seed", &demo_seed.to_string()])
-            .env("ERP_ROUTER_PLAIN_HTTP", "true")
-            .env("ERP_DEMO_PASSWORD", PASSWORD)
-            .env_remove("ROUTER_CONFIG_FILE_PATH")
-            .env_remove("ERP_KEK_FILE")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("cannot start erp-os");
-        let mut process = Self {
-            child,
-            url: format!("http://127.0.0.1:{router_port}/graphql"),
-            log,
-            http: reqwest::Client::new(),
-        };
-        process.wait_ready(router_port).await;
-        process
-    }
-
-    async fn wait_ready(&mut self, port: u16) {
-        let health = format!("http://127.0.0.1:{port}/health");
-        // Startup of a debug build (and the demo's Argon2id hashes) on a busy 2-core machine;
-        // not a timing assertion, only how long to wait before calling it broken.
-        for _ in 0..1200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("erp-os exited ({status}):\n{}", self.log_text());
-            }
-            if let Ok(response) = self.http.get(&health).send().await {
-                if response.status().is_success() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        panic!("erp-os did not start:\n{}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let (status, body) = post_graphql(&self.http, &self.url, token, query, variables).await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    /// Password step; returns the MFA token and whether enrolment is required.
-    async fn login(&self) -> (String, bool) {
-        let body = self
-            .graphql(
-                None,
-                "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken enrollmentRequired } }",
-                json!({ "input": { "email": ADMIN, "password": PASSWORD } }),
-            )
-            .await;
-        assert!(body["errors"].is_null(), "{body}");
-        (
-            body["data"]["login"]["mfaToken"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-            body["data"]["login"]["enrollmentRequired"]
-                .as_bool()
-                .unwrap(),
+/// Password step of the demo administrator; returns the MFA token and whether enrolment is
+/// required.
+async fn login(erp: &ErpOs) -> (String, bool) {
+    let body = erp
+        .edge
+        .graphql(
+            None,
+            "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken enrollmentRequired } }",
+            json!({ "input": { "email": ADMIN, "password": PASSWORD } }),
         )
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ErpOs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn fresh_state_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("erp-os-test-{}", uuid::Uuid::new_v4().simple()))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    (
+        body["data"]["login"]["mfaToken"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        body["data"]["login"]["enrollmentRequired"]
+            .as_bool()
+            .unwrap(),
+    )
 }
 
 const FEDERATED: &str = r#"
@@ -193,57 +84,19 @@ fn people(employees: &[Value]) -> Vec<(String, String, String, String, String)> 
 #[tokio::test]
 async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_restarts() {
     let state = fresh_state_dir();
-    let erp = ErpOs::start(&state, 42).await;
+    let erp = ErpOs::start(&state, 42, PASSWORD).await;
     let demo: Value = serde_json::from_slice(&std::fs::read(state.join("demo.json")).unwrap())
         .expect("demo.json is written on first start");
     assert_eq!(demo["tenant"]["admin_email"], ADMIN);
     assert_eq!(demo["seed"], 42);
 
-    // Login through the router: password, then TOTP enrolment with a code computed here.
-    let (mfa, enrollment_required) = erp.login().await;
-    assert!(
-        enrollment_required,
-        "the demo administrator has no second factor yet"
-    );
-    let body = erp
-        .graphql(
-            None,
-            "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret otpauthUri } }",
-            json!({ "t": mfa }),
-        )
-        .await;
-    let secret = body["data"]["beginTotpEnrollment"]["secret"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_owned();
-    assert!(body["data"]["beginTotpEnrollment"]["otpauthUri"]
-        .as_str()
-        .unwrap()
-        .starts_with("otpauth://totp/"));
-    let code =
-        erp_identity::domain::totp::code_at(&secret, erp_tests::identity::now_secs()).unwrap();
-    let body = erp
-        .graphql(
-            None,
-            "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken recoveryCodes } }",
-            json!({ "t": mfa, "c": code }),
-        )
-        .await;
-    assert!(body["errors"].is_null(), "{body}");
-    let token = body["data"]["confirmTotpEnrollment"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let recovery_codes: Vec<String> = body["data"]["confirmTotpEnrollment"]["recoveryCodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    // Login through the router: password, then TOTP enrolment with a code computed here (the
+    // demo administrator has no second factor yet).
+    let (token, _, recovery_codes) = erp.edge.login_enrolling_totp(ADMIN, PASSWORD).await;
     assert_eq!(recovery_codes.len(), 10);
 
     // Without a token the data is refused.
-    let anonymous = erp.graphql(None, FEDERATED, json!({})).await;
+    let anonymous = erp.edge.graphql(None, FEDERATED, json!({})).await;
     assert!(
         error_codes(&anonymous)
             .iter()
@@ -253,7 +106,7 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
 
     // One query, three subgraphs: identity (me), employee (employees, and the project members'
     // Employee entities), PMO (projects).
-    let body = erp.graphql(Some(&token), FEDERATED, json!({})).await;
+    let body = erp.edge.graphql(Some(&token), FEDERATED, json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
     let me = &body["data"]["me"];
     assert_eq!(me["email"], ADMIN);
@@ -333,6 +186,7 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
 
     // HR data sealed in the employee store, read through the router by the administrator.
     let body = erp
+        .edge
         .graphql(
             Some(&token),
             "query($id: ID!) { employee(id: $id) { compensation { annualSalary currency } } }",
@@ -347,6 +201,7 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
 
     // A write, then a restart on the same state directory (new ports).
     let body = erp
+        .edge
         .graphql(
             Some(&token),
             "mutation($input: CreateDepartmentInput!) { createDepartment(input: $input) { name } }",
@@ -356,10 +211,11 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     assert!(body["errors"].is_null(), "{body}");
     erp.stop();
 
-    let erp = ErpOs::start(&state, 42).await;
-    let (mfa, enrollment_required) = erp.login().await;
+    let erp = ErpOs::start(&state, 42, PASSWORD).await;
+    let (mfa, enrollment_required) = login(&erp).await;
     assert!(!enrollment_required, "the TOTP enrolment was kept");
     let body = erp
+        .edge
         .graphql(
             None,
             "mutation($t: String!, $c: String!) { verifyRecoveryCode(mfaToken: $t, code: $c) { accessToken } }",
@@ -371,7 +227,7 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
         .as_str()
         .unwrap()
         .to_owned();
-    let body = erp.graphql(Some(&token), FEDERATED, json!({})).await;
+    let body = erp.edge.graphql(Some(&token), FEDERATED, json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
     assert_eq!(body["data"]["me"]["email"], ADMIN);
     assert_eq!(people(&edges(&body, "employees")), people(&employees));
@@ -383,6 +239,7 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     names.sort();
     assert_eq!(names, project_names);
     let body = erp
+        .edge
         .graphql(
             Some(&token),
             "{ departments(first: 50) { edges { node { name } } } }",
@@ -399,33 +256,10 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
 
     // The same demo seed in another state directory: the same people.
     let other_state = fresh_state_dir();
-    let other = ErpOs::start(&other_state, 42).await;
-    let (mfa, _) = other.login().await;
+    let other = ErpOs::start(&other_state, 42, PASSWORD).await;
+    let (other_token, _, _) = other.edge.login_enrolling_totp(ADMIN, PASSWORD).await;
     let body = other
-        .graphql(
-            None,
-            "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret } }",
-            json!({ "t": mfa }),
-        )
-        .await;
-    let secret = body["data"]["beginTotpEnrollment"]["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let code =
-        erp_identity::domain::totp::code_at(&secret, erp_tests::identity::now_secs()).unwrap();
-    let body = other
-        .graphql(
-            None,
-            "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken } }",
-            json!({ "t": mfa, "c": code }),
-        )
-        .await;
-    let other_token = body["data"]["confirmTotpEnrollment"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_owned();
-    let body = other
+        .edge
         .graphql(Some(&other_token), FEDERATED, json!({}))
         .await;
     assert!(body["errors"].is_null(), "{body}");

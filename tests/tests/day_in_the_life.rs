@@ -1,0 +1,481 @@
+//! A day in the life of a company, through the ROUTER as a client would, twice: on the
+//! one-process embedded mode (`erp-os all`: SQLite, in-memory PMO store, in-process bus and
+//! cache, plain HTTP) and on the real services (`erp-os identity|employee|pmo` processes on
+//! PostgreSQL, Redis, Kafka and MongoDB behind the `erp-router` process, TLS and WSS). The
+//! same scenario runs on both (see [`erp_tests::supergraph`] for the two stands):
+//!
+//! 1. the administrator (the seeded company's first employee) logs in with TOTP enrolment,
+//!    invites a manager, an employee and an HR officer (each accepts, enrols TOTP and logs
+//!    in), hires them into a new department (the employee reporting to the manager), sets the
+//!    employee's salary, opens a project with a task for the employee and a leave type with an
+//!    opening balance;
+//! 2. the manager watches the department's attendance board and the project's board over
+//!    WebSockets; the employee checks in, starts and stops a timer on the task: the manager's
+//!    subscriptions see the check-in, the start and the stop, with the employee's ids;
+//! 3. the employee applies for two days of leave; the manager approves (first step), HR
+//!    approves (final step); the balance moves from pending to used;
+//! 4. HR reads the salary; the employee's own token (and the manager's) cannot.
+
+use std::time::Duration;
+
+use chrono::{Datelike, Duration as Days, Utc};
+use erp_tests::error_codes;
+use erp_tests::router::{WsClient, WsEvent};
+use erp_tests::supergraph::{fresh_dir, Edge, ErpOs, ServicesStack};
+use serde_json::{json, Value};
+
+const ADMIN_PASSWORD: &str = "day in the life admin 1234";
+const USER_PASSWORD: &str = "a long enough password";
+/// How long a subscriber waits for an event (not a timing assertion: a debug build on a busy
+/// 2-core machine).
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_day_in_the_life_on_the_embedded_mode() {
+    let state = fresh_dir("erp-os-day");
+    let erp = ErpOs::start(&state, 7, ADMIN_PASSWORD).await;
+    day_in_the_life(&erp.edge, "admin@demo.example").await;
+    erp.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[tokio::test]
+async fn a_day_in_the_life_on_the_real_services() {
+    let stack = ServicesStack::start(7, ADMIN_PASSWORD).await;
+    assert!(stack.tenant_id.starts_with("tnt_"), "{}", stack.tenant_id);
+    day_in_the_life(&stack.edge, &stack.admin_email).await;
+}
+
+/// `data.<field>.id` of a successful operation.
+async fn id_of(edge: &Edge, token: &str, query: &str, variables: Value, field: &str) -> String {
+    let data = edge.ok(token, query, variables).await;
+    data[field]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field}: {data}"))
+        .to_owned()
+}
+
+/// A person the administrator invites: their user, login and employee record.
+struct Person {
+    email: String,
+    user_id: String,
+    token: String,
+}
+
+async fn invite(edge: &Edge, admin: &str, roles: &Value, role: &str, name: &str) -> Person {
+    let role_id = roles["roles"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"]["name"] == role)
+        .unwrap_or_else(|| panic!("no role {role}: {roles}"))["node"]["id"]
+        .clone();
+    let email = format!(
+        "{}.{}@day.example",
+        name.to_lowercase().replace(' ', "."),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let data = edge
+        .ok(
+            admin,
+            "mutation Invite($i: InviteUserInput!) { inviteUser(input: $i) { inviteToken user { id email status role { name } } } }",
+            json!({ "i": { "email": email, "name": name, "departments": [], "roleId": role_id } }),
+        )
+        .await;
+    let user = &data["inviteUser"]["user"];
+    assert_eq!(user["email"], email.as_str());
+    assert_eq!(user["role"]["name"], role);
+    let body = edge
+        .graphql(
+            None,
+            "mutation Accept($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }",
+            json!({ "t": data["inviteUser"]["inviteToken"], "p": USER_PASSWORD }),
+        )
+        .await;
+    assert_eq!(body, json!({ "data": { "acceptInvite": true } }));
+    let (token, _, recovery) = edge.login_enrolling_totp(&email, USER_PASSWORD).await;
+    assert_eq!(recovery.len(), 10);
+    let me = edge
+        .ok(&token, "{ me { id email role { name } } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], email.as_str());
+    assert_eq!(me["me"]["role"]["name"], role);
+    assert_eq!(me["me"]["id"], user["id"]);
+    Person {
+        email,
+        user_id: user["id"].as_str().unwrap().to_owned(),
+        token,
+    }
+}
+
+const HIRE: &str = "mutation Hire($i: HireEmployeeInput!) { hireEmployee(input: $i) { id userId manager { id } department { id } } }";
+
+async fn hire(
+    edge: &Edge,
+    admin: &str,
+    person: &Person,
+    number: &str,
+    department: &str,
+    manager: Option<&str>,
+) -> String {
+    let data = edge
+        .ok(
+            admin,
+            HIRE,
+            json!({ "i": {
+                "employeeNumber": number,
+                "displayName": number,
+                "workEmail": person.email,
+                "userId": person.user_id,
+                "departmentId": department,
+                "managerId": manager,
+                "hiredOn": "2026-01-05",
+            } }),
+        )
+        .await;
+    let hired = &data["hireEmployee"];
+    assert_eq!(hired["userId"], person.user_id.as_str());
+    assert_eq!(hired["department"]["id"], department);
+    assert_eq!(hired["manager"]["id"].as_str(), manager);
+    hired["id"].as_str().unwrap().to_owned()
+}
+
+/// Subscribes `query` as `id` on a fresh connection of `token`.
+async fn subscribe(edge: &Edge, token: &str, id: &str, query: &str, variables: Value) -> WsClient {
+    let mut socket = edge.websocket(token).await;
+    socket
+        .send_json(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+        .await;
+    socket
+}
+
+/// The next `next` payload's `data.<field>` on `socket` (pings answered by the client).
+async fn next_event(socket: &mut WsClient, id: &str, field: &str) -> Value {
+    match socket.next(WAIT).await {
+        WsEvent::Message(message) => {
+            assert_eq!(message["type"], "next", "{message}");
+            assert_eq!(message["id"], id, "{message}");
+            assert!(message["payload"]["errors"].is_null(), "{message}");
+            message["payload"]["data"][field].clone()
+        }
+        other => panic!("{field}: expected an event, got {other:?}"),
+    }
+}
+
+/// Monday of next week (or the week after when that is tomorrow): a leave in the future.
+fn next_monday() -> chrono::NaiveDate {
+    let today = Utc::now().date_naive();
+    let ahead = 7 - i64::from(today.weekday().num_days_from_monday());
+    today + Days::days(if ahead < 2 { ahead + 7 } else { ahead })
+}
+
+const BALANCES: &str =
+    "{ myLeaveBalances { leaveType { code } balanceDays pendingDays availableDays } }";
+
+async fn balance(edge: &Edge, token: &str, code: &str) -> Value {
+    let data = edge.ok(token, BALANCES, json!({})).await;
+    data["myLeaveBalances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["leaveType"]["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} balance: {data}"))
+        .clone()
+}
+
+async fn day_in_the_life(edge: &Edge, admin_email: &str) {
+    // 1. The administrator sets the day up.
+    let (admin, _, _) = edge.login_enrolling_totp(admin_email, ADMIN_PASSWORD).await;
+    let roles = edge
+        .ok(
+            &admin,
+            "{ roles(first: 20) { edges { node { id name } } } }",
+            json!({}),
+        )
+        .await;
+    let manager = invite(edge, &admin, &roles, "Manager", "Maya Manager").await;
+    let worker = invite(edge, &admin, &roles, "Employee", "Eli Employee").await;
+    let hr = invite(edge, &admin, &roles, "HR", "Hana Hr").await;
+
+    let department = id_of(
+        edge,
+        &admin,
+        "mutation Dept($i: CreateDepartmentInput!) { createDepartment(input: $i) { id } }",
+        json!({ "i": { "name": "Day Team" } }),
+        "createDepartment",
+    )
+    .await;
+    let manager_employee = hire(edge, &admin, &manager, "DAY-1", &department, None).await;
+    let worker_employee = hire(
+        edge,
+        &admin,
+        &worker,
+        "DAY-2",
+        &department,
+        Some(&manager_employee),
+    )
+    .await;
+    hire(edge, &admin, &hr, "DAY-3", &department, None).await;
+    let data = edge
+        .ok(
+            &admin,
+            "mutation Pay($e: ID!, $i: CompensationInput!) { setEmployeeCompensation(employeeId: $e, input: $i) { id } }",
+            json!({ "e": worker_employee, "i": { "annualSalary": "64000.00", "currency": "EUR" } }),
+        )
+        .await;
+    assert_eq!(
+        data["setEmployeeCompensation"]["id"],
+        worker_employee.as_str()
+    );
+
+    let project = id_of(
+        edge,
+        &admin,
+        "mutation Project($i: CreateProjectInput!) { createProject(input: $i) { id } }",
+        json!({ "i": { "name": "Day project", "billable": true } }),
+        "createProject",
+    )
+    .await;
+    let data = edge
+        .ok(
+            &admin,
+            r#"mutation Board($p: ID!) { createBoard(projectId: $p, name: "Board", columns: [
+                { name: "Todo", status: TODO }, { name: "Doing", status: IN_PROGRESS, wipLimit: 5 },
+                { name: "Done", status: DONE }]) { id columns { id } } }"#,
+            json!({ "p": project }),
+        )
+        .await;
+    let board = data["createBoard"]["id"].as_str().unwrap().to_owned();
+    let todo = data["createBoard"]["columns"][0]["id"].clone();
+    for (person, employee, role) in [
+        (&manager, &manager_employee, "MANAGER"),
+        (&worker, &worker_employee, "CONTRIBUTOR"),
+    ] {
+        edge.ok(
+            &admin,
+            "mutation Member($p: ID!, $u: ID!, $e: ID, $r: ProjectRole!) { setProjectMember(projectId: $p, userId: $u, employeeId: $e, role: $r) { id } }",
+            json!({ "p": project, "u": person.user_id, "e": employee, "r": role }),
+        )
+        .await;
+    }
+    let data = edge
+        .ok(
+            &manager.token,
+            "mutation Task($i: CreateTaskInput!) { createTask(input: $i) { id assignees { id displayName } } }",
+            json!({ "i": { "projectId": project, "boardId": board, "columnId": todo,
+                           "title": "Write the day-in-the-life test", "assigneeIds": [worker_employee] } }),
+        )
+        .await;
+    let task = data["createTask"]["id"].as_str().unwrap().to_owned();
+    // The assignee is an Employee entity resolved by the employee subgraph.
+    assert_eq!(
+        data["createTask"]["assignees"],
+        json!([{ "id": worker_employee, "displayName": "DAY-2" }])
+    );
+
+    let leave_type = id_of(
+        edge,
+        &admin,
+        "mutation Type($i: CreateLeaveTypeInput!) { createLeaveType(input: $i) { id } }",
+        json!({ "i": { "code": "DAYVAC", "name": "Day vacation" } }),
+        "createLeaveType",
+    )
+    .await;
+    edge.ok(
+        &admin,
+        "mutation Adjust($i: AdjustLeaveBalanceInput!) { adjustLeaveBalance(input: $i) { days } }",
+        json!({ "i": { "employeeId": worker_employee, "leaveTypeId": leave_type, "days": 10.0, "reason": "opening balance" } }),
+    )
+    .await;
+
+    // 2. The manager watches; the employee checks in and tracks time.
+    let mut attendance = subscribe(
+        edge,
+        &manager.token,
+        "attendance",
+        "subscription Attendance($d: ID!) { attendanceBoard(departmentId: $d) { punchId employeeId departmentId kind } }",
+        json!({ "d": department }),
+    )
+    .await;
+    let mut project_board = subscribe(
+        edge,
+        &manager.token,
+        "board",
+        "subscription ProjectBoard($p: ID!) { projectBoard(projectId: $p) { kind projectId taskId userId } }",
+        json!({ "p": project }),
+    )
+    .await;
+    assert_eq!(
+        next_event(&mut project_board, "board", "projectBoard").await,
+        json!({ "kind": "SUBSCRIBED", "projectId": project, "taskId": null, "userId": null })
+    );
+    // The attendance board has no first event: a probe check-in by the manager proves it is
+    // live before the employee's punch is expected (the subscription may still be starting).
+    edge.ok(
+        &manager.token,
+        "mutation In($k: String!) { checkIn(input: { punchKey: $k, source: WEB }) { id } }",
+        json!({ "k": uuid::Uuid::new_v4().to_string() }),
+    )
+    .await;
+    let mut probe_seen = false;
+    for _ in 0..20 {
+        let event = next_event(&mut attendance, "attendance", "attendanceBoard").await;
+        if event["employeeId"] == manager_employee.as_str() {
+            probe_seen = true;
+            break;
+        }
+    }
+    assert!(probe_seen, "the manager's own check-in reached the board");
+
+    let key = uuid::Uuid::new_v4().to_string();
+    let data = edge
+        .ok(
+            &worker.token,
+            "mutation In($k: String!) { checkIn(input: { punchKey: $k, source: MOBILE }) { id kind punchKey } }",
+            json!({ "k": key }),
+        )
+        .await;
+    let punch = data["checkIn"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["checkIn"]["punchKey"], key.as_str());
+    assert_eq!(data["checkIn"]["kind"], "IN");
+    assert_eq!(
+        next_event(&mut attendance, "attendance", "attendanceBoard").await,
+        json!({ "punchId": punch, "employeeId": worker_employee, "departmentId": department,
+                "kind": "in" })
+    );
+    let data = edge
+        .ok(
+            &worker.token,
+            "{ myAttendance { firstIn punches { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(data["myAttendance"]["firstIn"].is_string(), "{data}");
+    assert_eq!(data["myAttendance"]["punches"], json!([{ "id": punch }]));
+
+    let data = edge
+        .ok(
+            &worker.token,
+            "mutation Start($t: ID!) { startTimer(taskId: $t) { id userId state task { id } } }",
+            json!({ "t": task }),
+        )
+        .await;
+    assert_eq!(data["startTimer"]["userId"], worker.user_id.as_str());
+    assert_eq!(data["startTimer"]["state"], "RUNNING");
+    assert_eq!(data["startTimer"]["task"]["id"], task.as_str());
+    assert_eq!(
+        next_event(&mut project_board, "board", "projectBoard").await,
+        json!({ "kind": "TIMER_STARTED", "projectId": project, "taskId": task, "userId": worker.user_id })
+    );
+    let data = edge
+        .ok(
+            &worker.token,
+            "mutation Stop { stopTimer { id userId durationSeconds billable task { id } } }",
+            json!({}),
+        )
+        .await;
+    let entry = &data["stopTimer"];
+    assert_eq!(entry["userId"], worker.user_id.as_str());
+    assert_eq!(entry["task"]["id"], task.as_str());
+    assert_eq!(entry["billable"], true);
+    assert!(entry["durationSeconds"].as_i64().unwrap() >= 0, "{entry}");
+    assert_eq!(
+        next_event(&mut project_board, "board", "projectBoard").await,
+        json!({ "kind": "TIMER_STOPPED", "projectId": project, "taskId": task, "userId": worker.user_id })
+    );
+
+    // 3. Leave: the employee applies, the manager approves, then HR.
+    let start = next_monday();
+    let end = start + Days::days(1);
+    let data = edge
+        .ok(
+            &worker.token,
+            "mutation Apply($i: RequestLeaveInput!) { requestLeave(input: $i) { id status days manager { id } } }",
+            json!({ "i": { "leaveTypeId": leave_type, "startDate": start.to_string(),
+                           "endDate": end.to_string(), "reason": "family visit" } }),
+        )
+        .await;
+    let request = data["requestLeave"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["requestLeave"],
+        json!({ "id": request, "status": "PENDING_MANAGER", "days": 2.0,
+                "manager": { "id": manager_employee } })
+    );
+    let pending = balance(edge, &worker.token, "DAYVAC").await;
+    assert_eq!(
+        (&pending["balanceDays"], &pending["pendingDays"]),
+        (&json!(10.0), &json!(2.0))
+    );
+    // HR cannot skip the manager's step.
+    let body = edge
+        .graphql(
+            Some(&hr.token),
+            "mutation Approve($id: ID!) { approveLeave(id: $id) { status } }",
+            json!({ "id": request }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["NOT_THE_APPROVER"], "{body}");
+    // The subgraph's words reach the client (the router does not mask our subgraphs).
+    assert_eq!(
+        body["errors"][0]["message"],
+        "you are not the approver of this request's current step"
+    );
+    let data = edge
+        .ok(
+            &manager.token,
+            "mutation Approve($id: ID!) { approveLeave(id: $id, comment: \"enjoy\") { status } }",
+            json!({ "id": request }),
+        )
+        .await;
+    assert_eq!(data["approveLeave"]["status"], "PENDING_HR");
+    let data = edge
+        .ok(
+            &hr.token,
+            "mutation Approve($id: ID!) { approveLeave(id: $id) { status } }",
+            json!({ "id": request }),
+        )
+        .await;
+    assert_eq!(data["approveLeave"]["status"], "APPROVED");
+    let used = balance(edge, &worker.token, "DAYVAC").await;
+    assert_eq!(
+        (&used["balanceDays"], &used["pendingDays"]),
+        (&json!(8.0), &json!(0.0))
+    );
+
+    // 4. The salary: HR reads it; the employee's own token and the manager's cannot.
+    const SALARY: &str =
+        "query Salary($id: ID!) { employee(id: $id) { displayName compensation { annualSalary currency } } }";
+    let data = edge
+        .ok(&hr.token, SALARY, json!({ "id": worker_employee }))
+        .await;
+    assert_eq!(
+        data["employee"],
+        json!({ "displayName": "DAY-2", "compensation": { "annualSalary": "64000.00", "currency": "EUR" } })
+    );
+    for token in [&worker.token, &manager.token] {
+        let body = edge
+            .graphql(Some(token), SALARY, json!({ "id": worker_employee }))
+            .await;
+        assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+        assert_eq!(
+            body["data"]["employee"],
+            json!({ "displayName": "DAY-2", "compensation": null })
+        );
+    }
+
+    // The day ends: the employee checks out.
+    let data = edge
+        .ok(
+            &worker.token,
+            "mutation Out($k: String!) { checkOut(input: { punchKey: $k, source: MOBILE }) { id kind } }",
+            json!({ "k": uuid::Uuid::new_v4().to_string() }),
+        )
+        .await;
+    let out = data["checkOut"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["checkOut"]["kind"], "OUT");
+    assert_eq!(
+        next_event(&mut attendance, "attendance", "attendanceBoard").await,
+        json!({ "punchId": out, "employeeId": worker_employee, "departmentId": department,
+                "kind": "out" })
+    );
+}
