@@ -8,10 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use tokio::sync::RwLock;
 
 use erp_kit::auth::{Claims, JwkSet, RsaSigningKey, TokenRules, VerifyError};
@@ -106,7 +103,7 @@ impl KeyStore {
         let now = now_ms();
         let activates_at = now + self.jwks_ttl.as_millis() as i64;
         let retires_at = activates_at + (self.token_ttl + self.jwks_ttl).as_millis() as i64;
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         signing_key::Entity::update_many()
             .col_expr(
                 signing_key::Column::RetiresAt,

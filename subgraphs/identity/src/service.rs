@@ -7,7 +7,7 @@ use std::time::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
@@ -241,7 +241,7 @@ impl IdentityService {
             .to_owned();
         let password = NewPassword::parse("password", admin_password)?.hash()?;
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         let tenant = tenant::ActiveModel {
             id: Set(format!("tnt_{}", uuid::Uuid::now_v7().simple())),
             name: Set(tenant_name.trim().to_owned()),
@@ -324,7 +324,7 @@ impl IdentityService {
                 ));
             }
         }
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         let role = role::ActiveModel {
             id: Set(format!("rol_{}", uuid::Uuid::now_v7().simple())),
             tenant_id: Set(tenant.as_str().to_owned()),
@@ -371,7 +371,7 @@ impl IdentityService {
                 "a name has 1 to 200 characters",
             ));
         }
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         if store::role_in_tenant(&txn, tenant, role_id)
             .await?
             .is_none()
@@ -423,7 +423,7 @@ impl IdentityService {
         password: &str,
     ) -> ApiResult<user::Model> {
         let password = NewPassword::parse("password", password)?.hash()?;
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         let found = user::Entity::find()
             .filter(user::Column::InviteTokenHash.eq(secrets::hash_token(invite_token)))
             .one(&txn)
@@ -465,7 +465,7 @@ impl IdentityService {
         user_id: &str,
         role_id: &str,
     ) -> ApiResult<user::Model> {
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         let user = store::user_in_tenant(&txn, tenant, user_id)
             .await?
             .ok_or_else(|| ApiError::bad_input("userId", "no such user"))?;
@@ -507,7 +507,7 @@ impl IdentityService {
                 "you cannot deactivate yourself",
             ));
         }
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         let user = store::user_in_tenant(&txn, tenant, user_id)
             .await?
             .ok_or_else(|| ApiError::bad_input("userId", "no such user"))?;
@@ -817,7 +817,7 @@ impl IdentityService {
         let Some(step) = totp::accept(&secret, code, now, None) else {
             return Err(self.mfa_failure(mfa_token, session, &user, "code").await);
         };
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         let mut active: user::ActiveModel = user.clone().into();
         active.totp_secret = Set(Some(secret));
         active.totp_last_step = Set(Some(step as i64));
@@ -967,7 +967,7 @@ impl IdentityService {
                     .await);
             }
         };
-        let txn = self.db.begin().await?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         webauthn_credential::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             user_id: Set(user.id.clone()),
@@ -1154,7 +1154,7 @@ impl IdentityService {
             .await?
             .rows_affected;
         if claimed != 1 {
-            let txn = self.db.begin().await?;
+            let txn = erp_kit::db::begin_write(&self.db).await?;
             let revoked = self.revoke_family(&txn, &row.family_id).await?;
             self.audit(
                 &txn,
@@ -1190,7 +1190,7 @@ impl IdentityService {
             .one(&self.db)
             .await?;
         if let Some(row) = row {
-            let txn = self.db.begin().await?;
+            let txn = erp_kit::db::begin_write(&self.db).await?;
             self.revoke_family(&txn, &row.family_id).await?;
             self.audit(
                 &txn,

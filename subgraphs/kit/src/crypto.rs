@@ -436,8 +436,7 @@ impl FieldCipher {
     /// Re-wraps every data and index key under `new_kek` (KEK rotation): one transaction, no row
     /// of data is touched. Returns how many keys were re-wrapped.
     pub async fn rewrap_all(&self, new_kek: &dyn KeyEncryptionKey) -> ApiResult<usize> {
-        use sea_orm::TransactionTrait;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let rows = self.rows(&txn, None).await?;
         let count = rows.len();
         for row in rows {

@@ -1,11 +1,32 @@
-//! Relational database connections (PostgreSQL in production, SQLite embedded) and migrations.
+//! Relational database connections (PostgreSQL in production, SQLite embedded), migrations and
+//! write transactions.
+//!
+//! Every transaction that writes starts with [`begin_write`], never a bare `begin()`: on SQLite a
+//! deferred transaction that reads first cannot later upgrade to a writer once another
+//! connection has committed in between (SQLITE_BUSY_SNAPSHOT, "database is locked"), and SQLite
+//! fails it at once instead of waiting out the busy timeout. Taking the write lock at the start
+//! makes writers queue on the busy timeout instead.
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
-/// Connects with pool settings that suit a subgraph; SQLite gets WAL and foreign keys.
+/// How long a SQLite writer waits for the write lock held by another connection.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The kit's table that a SQLite write transaction touches first to take the write lock. It has
+/// no rows and nothing reads it; [`connect`] creates it in every SQLite database, whatever the
+/// domain, so that [`begin_write`] needs no knowledge of the domain's tables.
+const SQLITE_WRITE_LOCK_TABLE: &str = "erp_write_lock";
+
+/// Connects with pool settings that suit a subgraph. SQLite connections each get WAL, foreign
+/// keys, the busy timeout and `synchronous=NORMAL` (per-connection settings, so they are set on
+/// every connection the pool opens, not once on whichever connection runs a `PRAGMA`).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url.to_owned());
@@ -14,19 +35,44 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(sqlite_connection_options);
     let db = Database::connect(options).await?;
     if sqlite {
-        for pragma in [
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=5000",
-            "PRAGMA synchronous=NORMAL",
-        ] {
-            db.execute_unprepared(pragma).await?;
-        }
+        db.execute_unprepared(&format!(
+            "CREATE TABLE IF NOT EXISTS {SQLITE_WRITE_LOCK_TABLE} (id INTEGER PRIMARY KEY)"
+        ))
+        .await?;
     }
     Ok(db)
+}
+
+fn sqlite_connection_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .synchronous(SqliteSynchronous::Normal)
+}
+
+/// Begins a transaction that will write.
+///
+/// On SQLite it takes the database's write lock before anything else (a no-op `UPDATE` on the
+/// kit's lock table: sea-orm cannot issue `BEGIN IMMEDIATE`), waiting up to
+/// [`SQLITE_BUSY_TIMEOUT`] for another writer to finish; the transaction's reads then see the
+/// latest commit and its writes cannot be refused. SQLite runs one writer at a time anyway, so
+/// nothing is lost. On PostgreSQL it is a plain `BEGIN`: row locks (`SELECT ... FOR UPDATE`)
+/// stay where the stores take them.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Sqlite {
+        // On failure the dropped transaction rolls back.
+        txn.execute_unprepared(&format!(
+            "UPDATE {SQLITE_WRITE_LOCK_TABLE} SET id = id WHERE 0"
+        ))
+        .await?;
+    }
+    Ok(txn)
 }
 
 /// Applies a domain's pending migrations.
@@ -37,4 +83,137 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
 /// Answers when the database answers (readiness).
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_file() -> String {
+        let path =
+            std::env::temp_dir().join(format!("erp-kit-db-{}.db", uuid::Uuid::new_v4().simple()));
+        format!("sqlite://{}?mode=rwc", path.display())
+    }
+
+    async fn counter_db() -> DatabaseConnection {
+        let db = connect(&sqlite_file()).await.unwrap();
+        db.execute_unprepared("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO counter (id, n) VALUES (1, 0)")
+            .await
+            .unwrap();
+        db
+    }
+
+    async fn read_n<C: ConnectionTrait>(conn: &C) -> i64 {
+        conn.query_one(sea_orm::Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "SELECT n FROM counter WHERE id = 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+    }
+
+    async fn increment(txn: &DatabaseTransaction, from: i64) -> Result<(), DbErr> {
+        txn.execute_unprepared(&format!("UPDATE counter SET n = {} WHERE id = 1", from + 1))
+            .await
+            .map(|_| ())
+    }
+
+    /// The failure `begin_write` exists for, reproduced deterministically: a deferred
+    /// transaction reads, another connection commits a write, and the first one's write is
+    /// refused at once even though the other writer is long done.
+    #[tokio::test]
+    async fn a_deferred_reader_cannot_write_after_another_commit() {
+        let db = counter_db().await;
+        let reader = db.begin().await.unwrap();
+        let seen = read_n(&reader).await;
+        let other = begin_write(&db).await.unwrap();
+        increment(&other, read_n(&other).await).await.unwrap();
+        other.commit().await.unwrap();
+
+        let err = increment(&reader, seen).await.unwrap_err();
+        assert!(err.to_string().contains("database is locked"), "{err}");
+        reader.rollback().await.unwrap();
+    }
+
+    /// With `begin_write` the second writer waits for the first instead, then reads the first
+    /// one's commit: no update is lost and none is refused.
+    #[tokio::test]
+    async fn write_transactions_queue_and_see_each_others_commits() {
+        let db = counter_db().await;
+        let first = begin_write(&db).await.unwrap();
+        let seen = read_n(&first).await;
+        let second = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let txn = begin_write(&db).await?;
+                let seen = read_n(&txn).await;
+                increment(&txn, seen).await?;
+                txn.commit().await
+            })
+        };
+        increment(&first, seen).await.unwrap();
+        first.commit().await.unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(read_n(&db).await, 2);
+    }
+
+    /// Many concurrent read-then-write transactions on the pool all commit.
+    #[tokio::test]
+    async fn concurrent_read_then_write_transactions_all_commit() {
+        let db = counter_db().await;
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let txn = begin_write(&db).await?;
+                    let seen = read_n(&txn).await;
+                    tokio::task::yield_now().await;
+                    increment(&txn, seen).await?;
+                    txn.commit().await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(read_n(&db).await, 40);
+    }
+
+    #[tokio::test]
+    async fn every_pooled_connection_gets_the_busy_timeout_and_foreign_keys() {
+        let db = connect(&sqlite_file()).await.unwrap();
+        // Hold several connections at once so that the pool opens more than one.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let txn = db.begin().await.unwrap();
+            let pragma = |name: &'static str| {
+                let txn = &txn;
+                async move {
+                    txn.query_one(sea_orm::Statement::from_string(
+                        DatabaseBackend::Sqlite,
+                        format!("PRAGMA {name}"),
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                }
+            };
+            let timeout = pragma("busy_timeout").await;
+            assert_eq!(timeout.try_get_by_index::<i64>(0).unwrap(), 5000);
+            let foreign_keys = pragma("foreign_keys").await;
+            assert_eq!(foreign_keys.try_get_by_index::<i64>(0).unwrap(), 1);
+            // 1 = NORMAL
+            let synchronous = pragma("synchronous").await;
+            assert_eq!(synchronous.try_get_by_index::<i64>(0).unwrap(), 1);
+            let journal_mode = pragma("journal_mode").await;
+            assert_eq!(journal_mode.try_get_by_index::<String>(0).unwrap(), "wal");
+            held.push(txn);
+        }
+    }
 }

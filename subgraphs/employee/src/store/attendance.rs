@@ -3,10 +3,9 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use erp_kit::db::begin_write;
 use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
@@ -85,7 +84,7 @@ impl EmployeeStore {
         employee: &employee::Model,
         request: PunchRequest,
     ) -> ApiResult<(punch::Model, bool)> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let existing = punch::Entity::find()
             .filter(punch::Column::TenantId.eq(tenant.as_str()))
             .filter(punch::Column::PunchKey.eq(request.punch_key.as_str()))
@@ -293,7 +292,7 @@ impl EmployeeStore {
             now,
         )?;
         let day = request.day.to_string();
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let pending = correction::Entity::find()
             .filter(correction::Column::TenantId.eq(tenant.as_str()))
             .filter(correction::Column::EmployeeId.eq(employee.id.as_str()))
@@ -361,7 +360,7 @@ impl EmployeeStore {
         approve: bool,
         note: Option<String>,
     ) -> RuleResult<(correction::Model, employee::Model)> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let found = correction::Entity::find_by_id(correction_id.to_owned())
             .filter(correction::Column::TenantId.eq(tenant.as_str()))
             .one(&txn)

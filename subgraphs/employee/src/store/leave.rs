@@ -8,10 +8,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{NaiveDate, Weekday};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 
+use erp_kit::db::begin_write;
 use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::{ApiError, ApiResult, TenantId};
@@ -1356,18 +1356,6 @@ impl EmployeeStore {
             .all(self.db())
             .await?)
     }
-}
-
-/// Begins a transaction that will write. On SQLite it takes the write lock first: a deferred
-/// transaction that has read cannot upgrade once another connection (the outbox relay) has
-/// committed, and fails at once with SQLITE_BUSY instead of waiting.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
-    let txn = db.begin().await?;
-    if txn.get_database_backend() == DatabaseBackend::Sqlite {
-        txn.execute_unprepared("UPDATE leave_types SET code = code WHERE 0")
-            .await?;
-    }
-    Ok(txn)
 }
 
 fn pending_statuses() -> [&'static str; 2] {

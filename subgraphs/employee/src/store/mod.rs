@@ -10,13 +10,11 @@ pub mod shift;
 
 use std::collections::HashMap;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use erp_kit::cache::SharedCache;
 use erp_kit::crypto::FieldCipher;
+use erp_kit::db::begin_write;
 use erp_kit::events::{EventEnvelope, Outbox};
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::{ApiError, ApiResult, TenantId};
@@ -95,7 +93,7 @@ impl EmployeeStore {
         employee_id: &str,
         change: CompensationChange,
     ) -> ApiResult<employee::Model> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let found = employee::Entity::find_by_id(employee_id.to_owned())
             .filter(employee::Column::TenantId.eq(tenant.as_str()))
             .one(&txn)
@@ -203,7 +201,7 @@ impl EmployeeStore {
         actor: &str,
         hire: NewHire,
     ) -> ApiResult<employee::Model> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         if let Some(department_id) = &hire.department_id {
             let found = department::Entity::find_by_id(department_id.clone())
                 .filter(department::Column::TenantId.eq(tenant.as_str()))
@@ -283,7 +281,7 @@ impl EmployeeStore {
         name: &str,
         parent_id: Option<String>,
     ) -> ApiResult<department::Model> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         if let Some(parent_id) = &parent_id {
             let found = department::Entity::find_by_id(parent_id.clone())
                 .filter(department::Column::TenantId.eq(tenant.as_str()))

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 
+use erp_kit::db::begin_write;
 use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::{ApiError, ApiResult, TenantId};
@@ -158,7 +159,7 @@ impl EmployeeStore {
         actor: &str,
         new: NewObjective,
     ) -> ApiResult<objective::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         if employee::Entity::find_by_id(new.owner_id.clone())
             .filter(employee::Column::TenantId.eq(tenant.as_str()))
             .one(&txn)
@@ -215,7 +216,7 @@ impl EmployeeStore {
         objective_id: &str,
         parent_id: Option<&str>,
     ) -> RuleResult<objective::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             // Concurrent alignments could close a loop together: a tenant's take turns.
             txn.execute(Statement::from_sql_and_values(
@@ -274,7 +275,7 @@ impl EmployeeStore {
         objective_id: &str,
         new: NewKeyResult,
     ) -> RuleResult<key_result::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let found = find_objective(&txn, tenant, objective_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("objective".into()))?;
@@ -340,7 +341,7 @@ impl EmployeeStore {
             note,
             today,
         } = report;
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let found = key_result::Entity::find_by_id(key_result_id.to_owned())
             .filter(key_result::Column::TenantId.eq(tenant.as_str()))
             .one(&txn)

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QuerySelect, Set, Statement, TransactionTrait,
+    QuerySelect, Set, Statement,
 };
 
+use erp_kit::db::begin_write;
 use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
@@ -54,7 +55,7 @@ impl EmployeeStore {
         employee_id: &str,
         manager_id: Option<&str>,
     ) -> RuleResult<employee::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             // Two concurrent changes could each pass the check and close a loop together:
             // reporting-line changes of a tenant take turns.

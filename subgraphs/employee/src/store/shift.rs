@@ -6,9 +6,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{NaiveDate, NaiveTime};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    Set,
 };
 
+use erp_kit::db::begin_write;
 use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::{ApiError, ApiResult, TenantId};
@@ -179,7 +180,7 @@ impl EmployeeStore {
         name: &str,
         rules: &ShiftRules,
     ) -> ApiResult<shift::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         let model = shift::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             tenant_id: Set(tenant.as_str().to_owned()),
@@ -247,7 +248,7 @@ impl EmployeeStore {
         target: &ShiftTarget,
         effective_from: NaiveDate,
     ) -> ApiResult<shift_assignment::Model> {
-        let txn = self.db().begin().await?;
+        let txn = begin_write(self.db()).await?;
         if shift::Entity::find_by_id(shift_id.to_owned())
             .filter(shift::Column::TenantId.eq(tenant.as_str()))
             .one(&txn)

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, Expr, LockBehavior, LockType, Order, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, FromQueryResult};
 use tokio::sync::{watch, Notify};
 
 use super::{EventEnvelope, SharedBus};
@@ -233,7 +231,8 @@ impl OutboxRelay {
     /// failure so that one aggregate's events are never published out of order.
     async fn pass(&self) -> Result<Pass, DbErr> {
         let table = Alias::new(&self.outbox.table);
-        let txn = self.db.begin().await?;
+        // It reads the pending rows, then marks them: a writer from the start (see `db::begin_write`).
+        let txn = crate::db::begin_write(&self.db).await?;
         let backend = txn.get_database_backend();
         let mut select = Query::select();
         select
