@@ -1,8 +1,9 @@
 //! The PMO subgraph: projects with members in project roles, kanban boards with WIP limits,
 //! tasks with assignees, labels and dependencies, and live timers that become time entries.
 //!
-//! Projects, boards, tasks and time entries live in MongoDB (or in-process maps in the
-//! one-process mode); running timers live in the cache (Redis), so they survive a restart.
+//! Projects, boards, tasks and time entries live in MongoDB (or, in the one-process mode, in
+//! in-process maps persisted to a journal file); running timers live in the cache (Redis), so
+//! they survive a restart.
 
 pub mod domain;
 pub mod events;
@@ -36,11 +37,45 @@ pub fn sdl() -> String {
     erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
 }
 
-/// The store named by the configuration: MongoDB at `MONGO_URL`, else the embedded store.
+/// The environment variable naming the embedded store's journal file (`erp-os all` uses
+/// `<state-dir>/pmo.journal`).
+pub const DATA_FILE_ENV: &str = "ERP_PMO_DATA_FILE";
+
+/// The store named by the configuration: MongoDB at `MONGO_URL`, else the embedded store
+/// persisted to the journal file at `ERP_PMO_DATA_FILE`, else an embedded store that keeps
+/// nothing across restarts.
 pub async fn connect_store(runtime: &Runtime) -> anyhow::Result<SharedStore> {
-    Ok(match &runtime.config.mongo_url {
-        Some(url) => Arc::new(store::mongo::MongoStore::connect(url).await?),
-        None => Arc::new(store::memory::MemoryStore::new()),
+    let data_file = std::env::var_os(DATA_FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    connect_store_at(runtime, data_file.as_deref()).await
+}
+
+/// [`connect_store`] with the journal file given instead of read from the environment.
+pub async fn connect_store_at(
+    runtime: &Runtime,
+    data_file: Option<&std::path::Path>,
+) -> anyhow::Result<SharedStore> {
+    Ok(match (&runtime.config.mongo_url, data_file) {
+        (Some(url), _) => Arc::new(store::mongo::MongoStore::connect(url).await?),
+        (None, Some(path)) => {
+            let file = path.to_owned();
+            let store =
+                tokio::task::spawn_blocking(move || store::memory::MemoryStore::open(&file))
+                    .await?
+                    .map_err(|err| {
+                        anyhow::anyhow!("opening the PMO data file {}: {err}", path.display())
+                    })?;
+            tracing::info!(file = %path.display(), "PMO: embedded store persisted to its journal file");
+            Arc::new(store)
+        }
+        (None, None) => {
+            tracing::warn!(
+                "PMO: no MONGO_URL and no {DATA_FILE_ENV}: projects, tasks and time entries are \
+                 kept in memory only and lost at exit"
+            );
+            Arc::new(store::memory::MemoryStore::new())
+        }
     })
 }
 

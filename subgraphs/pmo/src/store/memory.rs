@@ -1,15 +1,21 @@
-//! The embedded store of the one-process mode: in-process maps behind one lock, NOT persisted
-//! (a restart starts empty; use MongoDB to keep data). One lock makes every change atomic with
-//! its outbox event and serialises the WIP and cycle checks.
+//! The embedded store of the one-process mode: the working set in in-process maps behind one
+//! lock, optionally persisted to a journal file ([`MemoryStore::open`], see [`super::journal`]).
+//! One lock makes every change atomic with its outbox event and serialises the WIP and cycle
+//! checks; each change is computed from the state as read, written to the journal as ONE
+//! record (the documents it writes and its event), applied to the maps, and acknowledged once
+//! the record is on disk. [`MemoryStore::new`] keeps nothing (tests).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
+use super::journal::{CompactionPolicy, Journal, ReplayReport, Ticket};
 use super::{
     check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
     PendingEvent, Placement, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
@@ -36,14 +42,244 @@ struct State {
     outbox: BTreeMap<String, OutboxDoc>,
 }
 
-#[derive(Default)]
+/// One committed change, and one journal record: the documents it writes (whole, replacing
+/// any with the same id) and the outbox events it removes (published).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Change {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    projects: Vec<ProjectDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    boards: Vec<BoardDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tasks: Vec<TaskDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    time_entries: Vec<TimeEntryDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sprints: Vec<SprintDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    comments: Vec<CommentDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    timesheets: Vec<TimesheetDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    entry_edits: Vec<TimeEntryEditDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    outbox: Vec<OutboxDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    published: Vec<String>,
+}
+
+impl Change {
+    fn is_empty(&self) -> bool {
+        self.projects.is_empty()
+            && self.boards.is_empty()
+            && self.tasks.is_empty()
+            && self.time_entries.is_empty()
+            && self.sprints.is_empty()
+            && self.comments.is_empty()
+            && self.timesheets.is_empty()
+            && self.entry_edits.is_empty()
+            && self.outbox.is_empty()
+            && self.published.is_empty()
+    }
+
+    /// The change with the event queued in the outbox.
+    fn with_event(mut self, event: &EventEnvelope) -> PmoResult<Self> {
+        self.outbox.push(OutboxDoc::new(event)?);
+        Ok(self)
+    }
+}
+
+/// How many documents one snapshot record holds.
+const SNAPSHOT_CHUNK: usize = 256;
+
+/// The documents of `values` as changes of at most [`SNAPSHOT_CHUNK`] documents each.
+fn chunked<'a, T: Clone + 'a>(
+    values: impl Iterator<Item = &'a T> + 'a,
+    wrap: fn(Vec<T>) -> Change,
+) -> impl Iterator<Item = Change> + 'a {
+    let mut values = values;
+    std::iter::from_fn(move || {
+        let chunk: Vec<T> = values.by_ref().take(SNAPSHOT_CHUNK).cloned().collect();
+        (!chunk.is_empty()).then(|| wrap(chunk))
+    })
+}
+
+fn upsert<T>(map: &mut BTreeMap<String, T>, docs: Vec<T>, id_of: fn(&T) -> &String) {
+    for doc in docs {
+        map.insert(id_of(&doc).clone(), doc);
+    }
+}
+
+impl State {
+    fn apply(&mut self, change: Change) {
+        upsert(&mut self.projects, change.projects, |d| &d.id);
+        upsert(&mut self.boards, change.boards, |d| &d.id);
+        upsert(&mut self.tasks, change.tasks, |d| &d.id);
+        upsert(&mut self.time_entries, change.time_entries, |d| &d.id);
+        upsert(&mut self.sprints, change.sprints, |d| &d.id);
+        upsert(&mut self.comments, change.comments, |d| &d.id);
+        upsert(&mut self.timesheets, change.timesheets, |d| &d.id);
+        upsert(&mut self.entry_edits, change.entry_edits, |d| &d.id);
+        upsert(&mut self.outbox, change.outbox, |d| &d.id);
+        for id in change.published {
+            self.outbox.remove(&id);
+        }
+    }
+
+    /// The whole state as changes that rebuild it from nothing (a compacted journal).
+    fn snapshot(&self) -> impl Iterator<Item = Change> + '_ {
+        chunked(self.projects.values(), |projects| Change {
+            projects,
+            ..Change::default()
+        })
+        .chain(chunked(self.boards.values(), |boards| Change {
+            boards,
+            ..Change::default()
+        }))
+        .chain(chunked(self.tasks.values(), |tasks| Change {
+            tasks,
+            ..Change::default()
+        }))
+        .chain(chunked(self.time_entries.values(), |time_entries| Change {
+            time_entries,
+            ..Change::default()
+        }))
+        .chain(chunked(self.sprints.values(), |sprints| Change {
+            sprints,
+            ..Change::default()
+        }))
+        .chain(chunked(self.comments.values(), |comments| Change {
+            comments,
+            ..Change::default()
+        }))
+        .chain(chunked(self.timesheets.values(), |timesheets| Change {
+            timesheets,
+            ..Change::default()
+        }))
+        .chain(chunked(self.entry_edits.values(), |entry_edits| Change {
+            entry_edits,
+            ..Change::default()
+        }))
+        .chain(chunked(self.outbox.values(), |outbox| Change {
+            outbox,
+            ..Change::default()
+        }))
+    }
+}
+
+struct Inner {
+    state: State,
+    /// None: nothing is kept (tests).
+    journal: Option<Journal>,
+}
+
+/// When a change's caller may answer.
+enum Durability {
+    /// Before its record is on disk: a crash may lose it, and replaying the outbox after one
+    /// only re-publishes an event (at least once, as for any outbox).
+    Lazy,
+    /// Once its record is on disk.
+    Synced,
+}
+
 pub struct MemoryStore {
-    state: Mutex<State>,
+    inner: Mutex<Inner>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn journal_error(err: std::io::Error) -> ApiError {
+    tracing::error!(error = %err, "the PMO journal cannot be written");
+    ApiError::internal(format!("the PMO data file cannot be written: {err}"))
 }
 
 impl MemoryStore {
+    /// A store that keeps nothing across restarts.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            inner: Mutex::new(Inner {
+                state: State::default(),
+                journal: None,
+            }),
+        }
+    }
+
+    /// The store persisted in the journal at `path` (created if missing): replays it, compacts
+    /// it, and keeps it locked against other processes while the store lives.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        Self::open_with(path, CompactionPolicy::default()).map(|(store, _)| store)
+    }
+
+    /// [`MemoryStore::open`] with an explicit compaction policy; also says what the replay
+    /// found.
+    pub fn open_with(
+        path: &Path,
+        policy: CompactionPolicy,
+    ) -> std::io::Result<(Self, ReplayReport)> {
+        let mut state = State::default();
+        let (replayed, report) =
+            Journal::replay(path, policy, |change: Change| state.apply(change))?;
+        let journal = replayed.compact(state.snapshot())?;
+        tracing::info!(
+            journal = %path.display(),
+            records = report.records,
+            projects = state.projects.len(),
+            tasks = state.tasks.len(),
+            time_entries = state.time_entries.len(),
+            "the PMO store was loaded from its journal and compacted"
+        );
+        Ok((
+            Self {
+                inner: Mutex::new(Inner {
+                    state,
+                    journal: Some(journal),
+                }),
+            },
+            report,
+        ))
+    }
+
+    /// Computes a change from the state as read (under the lock, so no other change slips in
+    /// between), records and applies it, and answers once it is as durable as asked.
+    async fn write<R>(
+        &self,
+        durability: Durability,
+        decide: impl FnOnce(&State) -> PmoResult<(Change, R)>,
+    ) -> PmoResult<R> {
+        let (ticket, answer) = {
+            let mut inner = self.inner.lock();
+            let (change, answer) = decide(&inner.state)?;
+            (inner.commit(change)?, answer)
+        };
+        if let (Some(ticket), Durability::Synced) = (ticket, durability) {
+            ticket.durable().await.map_err(journal_error)?;
+        }
+        Ok(answer)
+    }
+}
+
+impl Inner {
+    fn commit(&mut self, change: Change) -> PmoResult<Option<Ticket>> {
+        if change.is_empty() {
+            return Ok(None);
+        }
+        let ticket = match &mut self.journal {
+            Some(journal) => Some(journal.append(&change).map_err(journal_error)?),
+            None => None,
+        };
+        self.state.apply(change);
+        if let Some(journal) = self.journal.as_mut().filter(|j| j.compaction_due()) {
+            // The record is in the file already; a failed compaction leaves the journal as it
+            // was (or refuses further writes when it cannot tell, see Journal::compact).
+            if let Err(err) = journal.compact(self.state.snapshot()) {
+                tracing::warn!(error = %err, "compacting the PMO journal failed");
+            }
+        }
+        Ok(ticket)
     }
 }
 
@@ -81,7 +317,7 @@ fn page_of<T: Clone>(
     }
 }
 
-fn guard_wip(state: &mut State, tenant: &TenantId, to: &Placement) -> PmoResult<()> {
+fn guard_wip(state: &State, tenant: &TenantId, to: &Placement) -> PmoResult<()> {
     if state
         .boards
         .get(&to.board_id)
@@ -118,33 +354,68 @@ fn open_sprint(
     Ok(())
 }
 
-/// Writes `timesheet` if the stored one is still at `expected_rev` (None: absent).
-fn guard_timesheet(
-    state: &mut State,
-    tenant: &TenantId,
-    timesheet: &TimesheetDoc,
-    expected_rev: Option<i64>,
-) -> PmoResult<()> {
-    let current = state
-        .timesheets
-        .get(&timesheet.id)
-        .filter(|t| t.tenant_id == tenant.as_str())
-        .map(|t| t.rev);
-    if current != expected_rev {
-        return Err(
-            ApiError::Conflict("the timesheet changed meanwhile; reload and retry".into()).into(),
-        );
-    }
+/// The stored revision of a timesheet (None: absent), to compare with the one read.
+fn timesheet_rev(state: &State, tenant: &TenantId, id: &str) -> Option<i64> {
     state
         .timesheets
-        .insert(timesheet.id.clone(), timesheet.clone());
-    Ok(())
+        .get(id)
+        .filter(|t| t.tenant_id == tenant.as_str())
+        .map(|t| t.rev)
 }
 
-fn enqueue(state: &mut State, event: &EventEnvelope) -> PmoResult<()> {
-    let doc = OutboxDoc::new(event)?;
-    state.outbox.insert(doc.id.clone(), doc);
-    Ok(())
+fn timesheet_changed() -> ApiError {
+    ApiError::Conflict("the timesheet changed meanwhile; reload and retry".into())
+}
+
+/// A project of the tenant, to change.
+fn project_of(state: &State, tenant: &TenantId, id: &str) -> Option<ProjectDoc> {
+    state
+        .projects
+        .get(id)
+        .filter(|p| p.tenant_id == tenant.as_str())
+        .cloned()
+}
+
+/// A task of the tenant, to change.
+fn task_of(state: &State, tenant: &TenantId, id: &str) -> PmoResult<TaskDoc> {
+    state
+        .tasks
+        .get(id)
+        .filter(|t| t.tenant_id == tenant.as_str())
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound("task".into()).into())
+}
+
+/// A sprint of the tenant, to change.
+fn sprint_of(state: &State, tenant: &TenantId, id: &str) -> PmoResult<SprintDoc> {
+    state
+        .sprints
+        .get(id)
+        .filter(|s| s.tenant_id == tenant.as_str())
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound("sprint".into()).into())
+}
+
+/// A change of one project, answering with it.
+fn project_change(project: ProjectDoc) -> (Change, Option<ProjectDoc>) {
+    (
+        Change {
+            projects: vec![project.clone()],
+            ..Change::default()
+        },
+        Some(project),
+    )
+}
+
+/// A change of one task, answering with it.
+fn task_change(task: TaskDoc) -> (Change, TaskDoc) {
+    (
+        Change {
+            tasks: vec![task.clone()],
+            ..Change::default()
+        },
+        task,
+    )
 }
 
 #[async_trait::async_trait]
@@ -159,10 +430,14 @@ impl PmoStore for MemoryStore {
         project: &ProjectDoc,
         event: &EventEnvelope,
     ) -> PmoResult<()> {
-        let mut state = self.state.lock();
-        enqueue(&mut state, event)?;
-        state.projects.insert(project.id.clone(), project.clone());
-        Ok(())
+        self.write(Durability::Synced, |_| {
+            let change = Change {
+                projects: vec![project.clone()],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, ()))
+        })
+        .await
     }
 
     async fn projects_by_ids(
@@ -170,9 +445,12 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         ids: &[String],
     ) -> PmoResult<Vec<ProjectDoc>> {
-        Ok(of_tenant(&self.state.lock().projects, tenant, ids, |p| {
-            &p.tenant_id
-        }))
+        Ok(of_tenant(
+            &self.inner.lock().state.projects,
+            tenant,
+            ids,
+            |p| &p.tenant_id,
+        ))
     }
 
     async fn list_projects(
@@ -180,7 +458,7 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> PmoResult<Vec<ProjectDoc>> {
-        Ok(page_of(&self.state.lock().projects, page, |p| {
+        Ok(page_of(&self.inner.lock().state.projects, page, |p| {
             p.tenant_id == tenant.as_str()
         }))
     }
@@ -191,17 +469,15 @@ impl PmoStore for MemoryStore {
         project_id: &str,
         member: &Member,
     ) -> PmoResult<Option<ProjectDoc>> {
-        let mut state = self.state.lock();
-        let Some(project) = state
-            .projects
-            .get_mut(project_id)
-            .filter(|p| p.tenant_id == tenant.as_str())
-        else {
-            return Ok(None);
-        };
-        project.members.retain(|m| m.user_id != member.user_id);
-        project.members.push(member.clone());
-        Ok(Some(project.clone()))
+        self.write(Durability::Synced, |state| {
+            let Some(mut project) = project_of(state, tenant, project_id) else {
+                return Ok((Change::default(), None));
+            };
+            project.members.retain(|m| m.user_id != member.user_id);
+            project.members.push(member.clone());
+            Ok(project_change(project))
+        })
+        .await
     }
 
     async fn remove_member(
@@ -210,30 +486,34 @@ impl PmoStore for MemoryStore {
         project_id: &str,
         user_id: &str,
     ) -> PmoResult<Option<ProjectDoc>> {
-        let mut state = self.state.lock();
-        let Some(project) = state
-            .projects
-            .get_mut(project_id)
-            .filter(|p| p.tenant_id == tenant.as_str())
-        else {
-            return Ok(None);
-        };
-        project.members.retain(|m| m.user_id != user_id);
-        Ok(Some(project.clone()))
+        self.write(Durability::Synced, |state| {
+            let Some(mut project) = project_of(state, tenant, project_id) else {
+                return Ok((Change::default(), None));
+            };
+            project.members.retain(|m| m.user_id != user_id);
+            Ok(project_change(project))
+        })
+        .await
     }
 
     async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> PmoResult<()> {
-        self.state
-            .lock()
-            .boards
-            .insert(board.id.clone(), board.clone());
-        Ok(())
+        self.write(Durability::Synced, |_| {
+            let change = Change {
+                boards: vec![board.clone()],
+                ..Change::default()
+            };
+            Ok((change, ()))
+        })
+        .await
     }
 
     async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>> {
-        Ok(of_tenant(&self.state.lock().boards, tenant, ids, |b| {
-            &b.tenant_id
-        }))
+        Ok(of_tenant(
+            &self.inner.lock().state.boards,
+            tenant,
+            ids,
+            |b| &b.tenant_id,
+        ))
     }
 
     async fn boards_of_project(
@@ -242,8 +522,9 @@ impl PmoStore for MemoryStore {
         project_id: &str,
     ) -> PmoResult<Vec<BoardDoc>> {
         Ok(self
-            .state
+            .inner
             .lock()
+            .state
             .boards
             .values()
             .filter(|b| b.tenant_id == tenant.as_str() && b.project_id == project_id)
@@ -258,16 +539,20 @@ impl PmoStore for MemoryStore {
         placement: Option<&Placement>,
         event: &EventEnvelope,
     ) -> PmoResult<()> {
-        let mut state = self.state.lock();
-        if let Some(to) = placement {
-            guard_wip(&mut state, tenant, to)?;
-        }
-        if let Some(sprint_id) = &task.sprint_id {
-            open_sprint(&state, tenant, &task.project_id, sprint_id)?;
-        }
-        enqueue(&mut state, event)?;
-        state.tasks.insert(task.id.clone(), task.clone());
-        Ok(())
+        self.write(Durability::Synced, |state| {
+            if let Some(to) = placement {
+                guard_wip(state, tenant, to)?;
+            }
+            if let Some(sprint_id) = &task.sprint_id {
+                open_sprint(state, tenant, &task.project_id, sprint_id)?;
+            }
+            let change = Change {
+                tasks: vec![task.clone()],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, ()))
+        })
+        .await
     }
 
     async fn move_task(
@@ -278,42 +563,46 @@ impl PmoStore for MemoryStore {
         to: &Placement,
         event: &EventEnvelope,
     ) -> PmoResult<TaskDoc> {
-        let mut state = self.state.lock();
-        guard_wip(&mut state, tenant, to)?;
-        let open = state
-            .tasks
-            .values()
-            .filter(|t| {
-                t.tenant_id == tenant.as_str()
-                    && t.parent_id.as_deref() == Some(task_id)
-                    && t.status != TaskStatus::Done
-            })
-            .count() as u64;
-        check_parent_done(to.status, open)?;
-        let current = state
-            .tasks
-            .get(task_id)
-            .filter(|t| t.tenant_id == tenant.as_str() && t.column_id.as_deref() == from_column)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::Conflict("the task was moved meanwhile; reload and retry".into())
-            })?;
-        enqueue(&mut state, event)?;
-        let moved = TaskDoc {
-            board_id: Some(to.board_id.clone()),
-            column_id: Some(to.column_id.clone()),
-            status: to.status,
-            updated_at: chrono::Utc::now(),
-            ..current
-        };
-        state.tasks.insert(moved.id.clone(), moved.clone());
-        Ok(moved)
+        self.write(Durability::Synced, |state| {
+            guard_wip(state, tenant, to)?;
+            let open = state
+                .tasks
+                .values()
+                .filter(|t| {
+                    t.tenant_id == tenant.as_str()
+                        && t.parent_id.as_deref() == Some(task_id)
+                        && t.status != TaskStatus::Done
+                })
+                .count() as u64;
+            check_parent_done(to.status, open)?;
+            let current = state
+                .tasks
+                .get(task_id)
+                .filter(|t| t.tenant_id == tenant.as_str() && t.column_id.as_deref() == from_column)
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::Conflict("the task was moved meanwhile; reload and retry".into())
+                })?;
+            let moved = TaskDoc {
+                board_id: Some(to.board_id.clone()),
+                column_id: Some(to.column_id.clone()),
+                status: to.status,
+                updated_at: chrono::Utc::now(),
+                ..current
+            };
+            let (change, moved) = task_change(moved);
+            Ok((change.with_event(event)?, moved))
+        })
+        .await
     }
 
     async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<TaskDoc>> {
-        Ok(of_tenant(&self.state.lock().tasks, tenant, ids, |t| {
-            &t.tenant_id
-        }))
+        Ok(of_tenant(
+            &self.inner.lock().state.tasks,
+            tenant,
+            ids,
+            |t| &t.tenant_id,
+        ))
     }
 
     async fn list_tasks(
@@ -322,7 +611,7 @@ impl PmoStore for MemoryStore {
         filter: &TaskFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TaskDoc>> {
-        Ok(page_of(&self.state.lock().tasks, page, |t| {
+        Ok(page_of(&self.inner.lock().state.tasks, page, |t| {
             t.tenant_id == tenant.as_str() && filter.matches(t)
         }))
     }
@@ -334,24 +623,25 @@ impl PmoStore for MemoryStore {
         task_id: &str,
         blocker_id: &str,
     ) -> PmoResult<TaskDoc> {
-        let mut state = self.state.lock();
-        let edges: HashMap<String, Vec<String>> = state
-            .tasks
-            .values()
-            .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
-            .map(|t| (t.id.clone(), t.blocked_by.clone()))
-            .collect();
-        check_dependency(task_id, blocker_id, &edges)?;
-        let task = state
-            .tasks
-            .get_mut(task_id)
-            .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
-            .ok_or_else(|| ApiError::NotFound("task".into()))?;
-        if !task.blocked_by.iter().any(|b| b == blocker_id) {
-            task.blocked_by.push(blocker_id.to_owned());
-        }
-        task.updated_at = chrono::Utc::now();
-        Ok(task.clone())
+        self.write(Durability::Synced, |state| {
+            let edges: HashMap<String, Vec<String>> = state
+                .tasks
+                .values()
+                .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
+                .map(|t| (t.id.clone(), t.blocked_by.clone()))
+                .collect();
+            check_dependency(task_id, blocker_id, &edges)?;
+            let mut task = task_of(state, tenant, task_id)?;
+            if task.project_id != project_id {
+                return Err(ApiError::NotFound("task".into()).into());
+            }
+            if !task.blocked_by.iter().any(|b| b == blocker_id) {
+                task.blocked_by.push(blocker_id.to_owned());
+            }
+            task.updated_at = chrono::Utc::now();
+            Ok(task_change(task))
+        })
+        .await
     }
 
     async fn add_custom_field(
@@ -360,17 +650,15 @@ impl PmoStore for MemoryStore {
         project_id: &str,
         field: &FieldDefinition,
     ) -> PmoResult<Option<ProjectDoc>> {
-        let mut state = self.state.lock();
-        let Some(project) = state
-            .projects
-            .get_mut(project_id)
-            .filter(|p| p.tenant_id == tenant.as_str())
-        else {
-            return Ok(None);
-        };
-        check_new_field(project, field)?;
-        project.custom_fields.push(field.clone());
-        Ok(Some(project.clone()))
+        self.write(Durability::Synced, |state| {
+            let Some(mut project) = project_of(state, tenant, project_id) else {
+                return Ok((Change::default(), None));
+            };
+            check_new_field(&project, field)?;
+            project.custom_fields.push(field.clone());
+            Ok(project_change(project))
+        })
+        .await
     }
 
     async fn set_custom_value(
@@ -380,35 +668,37 @@ impl PmoStore for MemoryStore {
         field_id: &str,
         value: Option<&str>,
     ) -> PmoResult<TaskDoc> {
-        let mut state = self.state.lock();
-        let task = state
-            .tasks
-            .get_mut(task_id)
-            .filter(|t| t.tenant_id == tenant.as_str())
-            .ok_or_else(|| ApiError::NotFound("task".into()))?;
-        task.custom_fields.retain(|v| v.field_id != field_id);
-        if let Some(value) = value {
-            task.custom_fields.push(CustomValue {
-                field_id: field_id.to_owned(),
-                value: value.to_owned(),
-            });
-        }
-        task.updated_at = chrono::Utc::now();
-        Ok(task.clone())
+        self.write(Durability::Synced, |state| {
+            let mut task = task_of(state, tenant, task_id)?;
+            task.custom_fields.retain(|v| v.field_id != field_id);
+            if let Some(value) = value {
+                task.custom_fields.push(CustomValue {
+                    field_id: field_id.to_owned(),
+                    value: value.to_owned(),
+                });
+            }
+            task.updated_at = chrono::Utc::now();
+            Ok(task_change(task))
+        })
+        .await
     }
 
     async fn insert_comment(&self, _tenant: &TenantId, comment: &CommentDoc) -> PmoResult<()> {
-        self.state
-            .lock()
-            .comments
-            .insert(comment.id.clone(), comment.clone());
-        Ok(())
+        self.write(Durability::Synced, |_| {
+            let change = Change {
+                comments: vec![comment.clone()],
+                ..Change::default()
+            };
+            Ok((change, ()))
+        })
+        .await
     }
 
     async fn comment(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<CommentDoc>> {
         Ok(self
-            .state
+            .inner
             .lock()
+            .state
             .comments
             .get(id)
             .filter(|c| c.tenant_id == tenant.as_str())
@@ -422,17 +712,24 @@ impl PmoStore for MemoryStore {
         author_id: &str,
         body: &str,
     ) -> PmoResult<Option<CommentDoc>> {
-        let mut state = self.state.lock();
-        let Some(comment) = state
-            .comments
-            .get_mut(id)
-            .filter(|c| c.tenant_id == tenant.as_str() && c.author_id == author_id)
-        else {
-            return Ok(None);
-        };
-        comment.body = body.to_owned();
-        comment.edited_at = Some(chrono::Utc::now());
-        Ok(Some(comment.clone()))
+        self.write(Durability::Synced, |state| {
+            let Some(mut comment) = state
+                .comments
+                .get(id)
+                .filter(|c| c.tenant_id == tenant.as_str() && c.author_id == author_id)
+                .cloned()
+            else {
+                return Ok((Change::default(), None));
+            };
+            comment.body = body.to_owned();
+            comment.edited_at = Some(chrono::Utc::now());
+            let change = Change {
+                comments: vec![comment.clone()],
+                ..Change::default()
+            };
+            Ok((change, Some(comment)))
+        })
+        .await
     }
 
     async fn list_comments(
@@ -441,23 +738,29 @@ impl PmoStore for MemoryStore {
         task_id: &str,
         page: &PageRequest,
     ) -> PmoResult<Vec<CommentDoc>> {
-        Ok(page_of(&self.state.lock().comments, page, |c| {
+        Ok(page_of(&self.inner.lock().state.comments, page, |c| {
             c.tenant_id == tenant.as_str() && c.task_id == task_id
         }))
     }
 
     async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {
-        self.state
-            .lock()
-            .sprints
-            .insert(sprint.id.clone(), sprint.clone());
-        Ok(())
+        self.write(Durability::Synced, |_| {
+            let change = Change {
+                sprints: vec![sprint.clone()],
+                ..Change::default()
+            };
+            Ok((change, ()))
+        })
+        .await
     }
 
     async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>> {
-        Ok(of_tenant(&self.state.lock().sprints, tenant, ids, |s| {
-            &s.tenant_id
-        }))
+        Ok(of_tenant(
+            &self.inner.lock().state.sprints,
+            tenant,
+            ids,
+            |s| &s.tenant_id,
+        ))
     }
 
     async fn list_sprints(
@@ -467,7 +770,7 @@ impl PmoStore for MemoryStore {
         state: Option<SprintState>,
         page: &PageRequest,
     ) -> PmoResult<Vec<SprintDoc>> {
-        Ok(page_of(&self.state.lock().sprints, page, |s| {
+        Ok(page_of(&self.inner.lock().state.sprints, page, |s| {
             s.tenant_id == tenant.as_str()
                 && s.project_id == project_id
                 && state.is_none_or(|wanted| wanted == s.state)
@@ -481,26 +784,24 @@ impl PmoStore for MemoryStore {
         task_id: &str,
         sprint_id: Option<&str>,
     ) -> PmoResult<TaskDoc> {
-        let mut state = self.state.lock();
-        let task = state
-            .tasks
-            .get(task_id)
-            .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound("task".into()))?;
-        if let Some(current) = &task.sprint_id {
-            open_sprint(&state, tenant, project_id, current)?;
-        }
-        if let Some(target) = sprint_id {
-            open_sprint(&state, tenant, project_id, target)?;
-        }
-        let planned = TaskDoc {
-            sprint_id: sprint_id.map(str::to_owned),
-            updated_at: chrono::Utc::now(),
-            ..task
-        };
-        state.tasks.insert(planned.id.clone(), planned.clone());
-        Ok(planned)
+        self.write(Durability::Synced, |state| {
+            let task = task_of(state, tenant, task_id)?;
+            if task.project_id != project_id {
+                return Err(ApiError::NotFound("task".into()).into());
+            }
+            if let Some(current) = &task.sprint_id {
+                open_sprint(state, tenant, project_id, current)?;
+            }
+            if let Some(target) = sprint_id {
+                open_sprint(state, tenant, project_id, target)?;
+            }
+            Ok(task_change(TaskDoc {
+                sprint_id: sprint_id.map(str::to_owned),
+                updated_at: chrono::Utc::now(),
+                ..task
+            }))
+        })
+        .await
     }
 
     async fn start_sprint(
@@ -509,29 +810,28 @@ impl PmoStore for MemoryStore {
         sprint_id: &str,
         event: &EventEnvelope,
     ) -> PmoResult<SprintDoc> {
-        let mut state = self.state.lock();
-        let sprint = state
-            .sprints
-            .get(sprint_id)
-            .filter(|s| s.tenant_id == tenant.as_str())
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound("sprint".into()))?;
-        let other_active = state.sprints.values().any(|s| {
-            s.tenant_id == tenant.as_str()
-                && s.project_id == sprint.project_id
-                && s.state == SprintState::Active
-                && s.id != sprint.id
-        });
-        check_can_start(sprint.state, other_active)?;
-        enqueue(&mut state, event)?;
-        let started = SprintDoc {
-            state: SprintState::Active,
-            started_at: Some(chrono::Utc::now()),
-            rev: sprint.rev + 1,
-            ..sprint
-        };
-        state.sprints.insert(started.id.clone(), started.clone());
-        Ok(started)
+        self.write(Durability::Synced, |state| {
+            let sprint = sprint_of(state, tenant, sprint_id)?;
+            let other_active = state.sprints.values().any(|s| {
+                s.tenant_id == tenant.as_str()
+                    && s.project_id == sprint.project_id
+                    && s.state == SprintState::Active
+                    && s.id != sprint.id
+            });
+            check_can_start(sprint.state, other_active)?;
+            let started = SprintDoc {
+                state: SprintState::Active,
+                started_at: Some(chrono::Utc::now()),
+                rev: sprint.rev + 1,
+                ..sprint
+            };
+            let change = Change {
+                sprints: vec![started.clone()],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, started))
+        })
+        .await
     }
 
     async fn close_sprint(
@@ -541,54 +841,60 @@ impl PmoStore for MemoryStore {
         carry_over_to: Option<&str>,
         event: CloseEvent<'_>,
     ) -> PmoResult<SprintDoc> {
-        let mut state = self.state.lock();
-        let sprint = state
-            .sprints
-            .get(sprint_id)
-            .filter(|s| s.tenant_id == tenant.as_str())
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound("sprint".into()))?;
-        check_can_close(sprint.state)?;
-        if let Some(target_id) = carry_over_to {
-            let target = state
-                .sprints
-                .get(target_id)
-                .filter(|s| s.tenant_id == tenant.as_str())
-                .ok_or_else(|| ApiError::bad_input("carryOverTo", "no such sprint"))?;
-            check_carry_over_target(
-                &sprint.id,
-                &target.id,
-                target.state,
-                target.project_id == sprint.project_id,
-            )?;
-        }
-        let tasks: Vec<(String, TaskStatus)> = state
-            .tasks
-            .values()
-            .filter(|t| t.tenant_id == tenant.as_str() && t.sprint_id.as_deref() == Some(sprint_id))
-            .map(|t| (t.id.clone(), t.status))
-            .collect();
-        let (done, open) = split_at_close(&tasks);
-        let now = chrono::Utc::now();
-        let closed = SprintDoc {
-            state: SprintState::Closed,
-            closed_at: Some(now),
-            completed_task_ids: done.iter().map(|id| (*id).to_owned()).collect(),
-            carried_over_task_ids: open.iter().map(|id| (*id).to_owned()).collect(),
-            carried_over_to: carry_over_to.map(str::to_owned),
-            rev: sprint.rev + 1,
-            ..sprint
-        };
-        let event = event(&closed)?;
-        enqueue(&mut state, &event)?;
-        for id in &closed.carried_over_task_ids {
-            if let Some(task) = state.tasks.get_mut(id) {
-                task.sprint_id = carry_over_to.map(str::to_owned);
-                task.updated_at = now;
+        self.write(Durability::Synced, |state| {
+            let sprint = sprint_of(state, tenant, sprint_id)?;
+            check_can_close(sprint.state)?;
+            if let Some(target_id) = carry_over_to {
+                let target = state
+                    .sprints
+                    .get(target_id)
+                    .filter(|s| s.tenant_id == tenant.as_str())
+                    .ok_or_else(|| ApiError::bad_input("carryOverTo", "no such sprint"))?;
+                check_carry_over_target(
+                    &sprint.id,
+                    &target.id,
+                    target.state,
+                    target.project_id == sprint.project_id,
+                )?;
             }
-        }
-        state.sprints.insert(closed.id.clone(), closed.clone());
-        Ok(closed)
+            let tasks: Vec<(String, TaskStatus)> = state
+                .tasks
+                .values()
+                .filter(|t| {
+                    t.tenant_id == tenant.as_str() && t.sprint_id.as_deref() == Some(sprint_id)
+                })
+                .map(|t| (t.id.clone(), t.status))
+                .collect();
+            let (done, open) = split_at_close(&tasks);
+            let now = chrono::Utc::now();
+            let closed = SprintDoc {
+                state: SprintState::Closed,
+                closed_at: Some(now),
+                completed_task_ids: done.iter().map(|id| (*id).to_owned()).collect(),
+                carried_over_task_ids: open.iter().map(|id| (*id).to_owned()).collect(),
+                carried_over_to: carry_over_to.map(str::to_owned),
+                rev: sprint.rev + 1,
+                ..sprint
+            };
+            let event = event(&closed)?;
+            let carried = closed
+                .carried_over_task_ids
+                .iter()
+                .filter_map(|id| state.tasks.get(id))
+                .map(|task| TaskDoc {
+                    sprint_id: carry_over_to.map(str::to_owned),
+                    updated_at: now,
+                    ..task.clone()
+                })
+                .collect();
+            let change = Change {
+                sprints: vec![closed.clone()],
+                tasks: carried,
+                ..Change::default()
+            };
+            Ok((change.with_event(&event)?, closed))
+        })
+        .await
     }
 
     async fn insert_time_entry(
@@ -597,19 +903,24 @@ impl PmoStore for MemoryStore {
         entry: &TimeEntryDoc,
         event: &EventEnvelope,
     ) -> PmoResult<bool> {
-        let mut state = self.state.lock();
-        if state.time_entries.contains_key(&entry.id) {
-            return Ok(false);
-        }
-        enqueue(&mut state, event)?;
-        state.time_entries.insert(entry.id.clone(), entry.clone());
-        Ok(true)
+        self.write(Durability::Synced, |state| {
+            if state.time_entries.contains_key(&entry.id) {
+                return Ok((Change::default(), false));
+            }
+            let change = Change {
+                time_entries: vec![entry.clone()],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, true))
+        })
+        .await
     }
 
     async fn time_entry(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TimeEntryDoc>> {
         Ok(self
-            .state
+            .inner
             .lock()
+            .state
             .time_entries
             .get(id)
             .filter(|e| e.tenant_id == tenant.as_str())
@@ -622,7 +933,7 @@ impl PmoStore for MemoryStore {
         filter: &TimeEntryFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimeEntryDoc>> {
-        Ok(page_of(&self.state.lock().time_entries, page, |e| {
+        Ok(page_of(&self.inner.lock().state.time_entries, page, |e| {
             e.tenant_id == tenant.as_str()
                 && filter.user_id.as_ref().is_none_or(|u| *u == e.user_id)
                 && filter
@@ -637,9 +948,12 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         ids: &[String],
     ) -> PmoResult<Vec<TimesheetDoc>> {
-        Ok(of_tenant(&self.state.lock().timesheets, tenant, ids, |t| {
-            &t.tenant_id
-        }))
+        Ok(of_tenant(
+            &self.inner.lock().state.timesheets,
+            tenant,
+            ids,
+            |t| &t.tenant_id,
+        ))
     }
 
     async fn list_timesheets(
@@ -648,7 +962,7 @@ impl PmoStore for MemoryStore {
         filter: &TimesheetFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimesheetDoc>> {
-        Ok(page_of(&self.state.lock().timesheets, page, |t| {
+        Ok(page_of(&self.inner.lock().state.timesheets, page, |t| {
             t.tenant_id == tenant.as_str()
                 && filter.user_id.as_ref().is_none_or(|u| *u == t.user_id)
                 && filter.state.is_none_or(|s| s == t.state)
@@ -662,8 +976,9 @@ impl PmoStore for MemoryStore {
         week: IsoWeek,
     ) -> PmoResult<Vec<TimeEntryDoc>> {
         let mut entries: Vec<TimeEntryDoc> = self
-            .state
+            .inner
             .lock()
+            .state
             .time_entries
             .values()
             .filter(|e| {
@@ -684,12 +999,20 @@ impl PmoStore for MemoryStore {
         expected_rev: Option<i64>,
         event: Option<&EventEnvelope>,
     ) -> PmoResult<()> {
-        let mut state = self.state.lock();
-        guard_timesheet(&mut state, tenant, timesheet, expected_rev)?;
-        if let Some(event) = event {
-            enqueue(&mut state, event)?;
-        }
-        Ok(())
+        self.write(Durability::Synced, |state| {
+            if timesheet_rev(state, tenant, &timesheet.id) != expected_rev {
+                return Err(timesheet_changed().into());
+            }
+            let mut change = Change {
+                timesheets: vec![timesheet.clone()],
+                ..Change::default()
+            };
+            if let Some(event) = event {
+                change = change.with_event(event)?;
+            }
+            Ok((change, ()))
+        })
+        .await
     }
 
     async fn edit_time_entry(
@@ -700,37 +1023,37 @@ impl PmoStore for MemoryStore {
         audit: &TimeEntryEditDoc,
         event: &EventEnvelope,
     ) -> PmoResult<()> {
-        let mut state = self.state.lock();
-        if state
-            .time_entries
-            .get(&entry.id)
-            .is_none_or(|e| e.tenant_id != tenant.as_str())
-        {
-            return Err(ApiError::NotFound("time entry".into()).into());
-        }
-        // Check every week before writing any, so a refusal leaves nothing behind.
-        for week in weeks {
-            let current = state
-                .timesheets
-                .get(&week.timesheet.id)
-                .filter(|t| t.tenant_id == tenant.as_str())
-                .map(|t| t.rev);
-            if current != week.exists.then_some(week.timesheet.rev) {
-                return Err(ApiError::Conflict(
-                    "the timesheet changed meanwhile; reload and retry".into(),
-                )
-                .into());
+        self.write(Durability::Synced, |state| {
+            if state
+                .time_entries
+                .get(&entry.id)
+                .is_none_or(|e| e.tenant_id != tenant.as_str())
+            {
+                return Err(ApiError::NotFound("time entry".into()).into());
             }
-        }
-        for week in weeks {
-            let mut bumped = week.timesheet.clone();
-            bumped.rev += 1;
-            state.timesheets.insert(bumped.id.clone(), bumped);
-        }
-        enqueue(&mut state, event)?;
-        state.time_entries.insert(entry.id.clone(), entry.clone());
-        state.entry_edits.insert(audit.id.clone(), audit.clone());
-        Ok(())
+            for week in weeks {
+                if timesheet_rev(state, tenant, &week.timesheet.id)
+                    != week.exists.then_some(week.timesheet.rev)
+                {
+                    return Err(timesheet_changed().into());
+                }
+            }
+            let bumped = weeks
+                .iter()
+                .map(|week| TimesheetDoc {
+                    rev: week.timesheet.rev + 1,
+                    ..week.timesheet.clone()
+                })
+                .collect();
+            let change = Change {
+                timesheets: bumped,
+                time_entries: vec![entry.clone()],
+                entry_edits: vec![audit.clone()],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, ()))
+        })
+        .await
     }
 
     async fn entry_edits(
@@ -739,8 +1062,9 @@ impl PmoStore for MemoryStore {
         entry_id: &str,
     ) -> PmoResult<Vec<TimeEntryEditDoc>> {
         Ok(self
-            .state
+            .inner
             .lock()
+            .state
             .entry_edits
             .values()
             .filter(|e| e.tenant_id == tenant.as_str() && e.entry_id == entry_id)
@@ -749,13 +1073,17 @@ impl PmoStore for MemoryStore {
     }
 
     async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()> {
-        enqueue(&mut self.state.lock(), event)
+        self.write(Durability::Synced, |_| {
+            Ok((Change::default().with_event(event)?, ()))
+        })
+        .await
     }
 
     async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>> {
         Ok(self
-            .state
+            .inner
             .lock()
+            .state
             .outbox
             .values()
             .filter(|d| d.published_at.is_none())
@@ -772,17 +1100,36 @@ impl PmoStore for MemoryStore {
 
     async fn mark_published(&self, id: &str) -> PmoResult<()> {
         // Published events are dropped: nothing reads them back in the embedded mode.
-        self.state.lock().outbox.remove(id);
-        Ok(())
+        self.write(Durability::Lazy, |state| {
+            let change = Change {
+                published: state
+                    .outbox
+                    .contains_key(id)
+                    .then(|| id.to_owned())
+                    .into_iter()
+                    .collect(),
+                ..Change::default()
+            };
+            Ok((change, ()))
+        })
+        .await
     }
 
     async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()> {
-        if let Some(doc) = self.state.lock().outbox.get_mut(id) {
-            doc.attempts += 1;
-            doc.last_error = Some(error.to_owned());
-            doc.next_attempt_at = next_attempt_at;
-        }
-        Ok(())
+        self.write(Durability::Lazy, |state| {
+            let failed = state.outbox.get(id).map(|doc| OutboxDoc {
+                attempts: doc.attempts + 1,
+                last_error: Some(error.to_owned()),
+                next_attempt_at,
+                ..doc.clone()
+            });
+            let change = Change {
+                outbox: failed.into_iter().collect(),
+                ..Change::default()
+            };
+            Ok((change, ()))
+        })
+        .await
     }
 
     async fn lease_relay(&self, _owner: &str, _until_ms: i64, _now_ms: i64) -> PmoResult<bool> {
@@ -790,6 +1137,354 @@ impl PmoStore for MemoryStore {
     }
 
     async fn ping(&self) -> Result<(), String> {
-        Ok(())
+        match self.inner.lock().journal.as_ref().and_then(Journal::broken) {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProjectRole;
+    use crate::store::journal::tests::temp_journal;
+    use chrono::{TimeZone, Utc};
+
+    fn tenant() -> TenantId {
+        TenantId::from_claim("tnt_a")
+    }
+
+    fn event(kind: &str, aggregate: &str) -> EventEnvelope {
+        EventEnvelope::new(&tenant(), kind, aggregate, serde_json::json!({ "n": 1 })).unwrap()
+    }
+
+    fn project(id: &str) -> ProjectDoc {
+        ProjectDoc {
+            id: id.into(),
+            tenant_id: "tnt_a".into(),
+            name: format!("Project {id}"),
+            client: Some("Client".into()),
+            budget: None,
+            billable: true,
+            members: vec![Member {
+                user_id: "usr_1".into(),
+                employee_id: Some("emp_1".into()),
+                role: ProjectRole::Owner,
+            }],
+            custom_fields: Vec::new(),
+            created_at: Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
+            rev: 0,
+        }
+    }
+
+    fn board(id: &str, project_id: &str) -> BoardDoc {
+        BoardDoc {
+            id: id.into(),
+            tenant_id: "tnt_a".into(),
+            project_id: project_id.into(),
+            name: "Board".into(),
+            columns: vec![super::super::ColumnDoc {
+                id: "col_doing".into(),
+                name: "Doing".into(),
+                status: TaskStatus::InProgress,
+                wip_limit: Some(1),
+            }],
+            rev: 0,
+        }
+    }
+
+    fn task(id: &str, project_id: &str) -> TaskDoc {
+        let at = Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap();
+        TaskDoc {
+            id: id.into(),
+            tenant_id: "tnt_a".into(),
+            project_id: project_id.into(),
+            board_id: Some("brd_1".into()),
+            column_id: Some("col_doing".into()),
+            status: TaskStatus::InProgress,
+            title: format!("Task {id}"),
+            description: Some("line one\nline two".into()),
+            assignee_ids: vec!["emp_1".into()],
+            estimate_minutes: Some(90),
+            labels: vec!["backend".into()],
+            sprint_id: None,
+            blocked_by: Vec::new(),
+            parent_id: None,
+            custom_fields: Vec::new(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn doing() -> Placement {
+        Placement {
+            board_id: "brd_1".into(),
+            column_id: "col_doing".into(),
+            column_name: "Doing".into(),
+            status: TaskStatus::InProgress,
+            wip_limit: Some(1),
+        }
+    }
+
+    fn entry(id: &str) -> TimeEntryDoc {
+        TimeEntryDoc {
+            id: id.into(),
+            tenant_id: "tnt_a".into(),
+            user_id: "usr_1".into(),
+            task_id: "tsk_1".into(),
+            project_id: "prj_1".into(),
+            started_at: Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap(),
+            ended_at: Utc.with_ymd_and_hms(2026, 1, 5, 11, 30, 0).unwrap(),
+            duration_seconds: 5400,
+            billable: true,
+        }
+    }
+
+    fn page() -> PageRequest {
+        PageRequest {
+            limit: 100,
+            after: None,
+            before: None,
+            backward: false,
+        }
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn everything_written_is_there_after_a_reopen() {
+        let path = temp_journal();
+        let tenant = tenant();
+        let store = MemoryStore::open(&path).unwrap();
+        store
+            .insert_project(
+                &tenant,
+                &project("prj_1"),
+                &event("project.created", "prj_1"),
+            )
+            .await
+            .unwrap();
+        store
+            .insert_board(&tenant, &board("brd_1", "prj_1"))
+            .await
+            .unwrap();
+        store
+            .insert_task(
+                &tenant,
+                &task("tsk_1", "prj_1"),
+                Some(&doing()),
+                &event("task.created", "tsk_1"),
+            )
+            .await
+            .unwrap();
+        let member = Member {
+            user_id: "usr_2".into(),
+            employee_id: None,
+            role: ProjectRole::Contributor,
+        };
+        let with_member = store
+            .put_member(&tenant, "prj_1", &member)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(store
+            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+            .await
+            .unwrap());
+        // Three events queued, the first one published.
+        let pending = store.pending_events(10).await.unwrap();
+        assert_eq!(pending.len(), 3);
+        store.mark_published(&pending[0].id).await.unwrap();
+        let tasks = store
+            .tasks_by_ids(&tenant, &["tsk_1".into()])
+            .await
+            .unwrap();
+        let pending = store.pending_events(10).await.unwrap();
+        drop(store);
+
+        let (store, report) = MemoryStore::open_with(&path, CompactionPolicy::default()).unwrap();
+        assert_eq!(report.torn_bytes, 0);
+        assert_eq!(
+            store
+                .projects_by_ids(&tenant, &["prj_1".into()])
+                .await
+                .unwrap(),
+            [with_member]
+        );
+        assert_eq!(
+            store.boards_of_project(&tenant, "prj_1").await.unwrap(),
+            [board("brd_1", "prj_1")]
+        );
+        assert_eq!(
+            store
+                .tasks_by_ids(&tenant, &["tsk_1".into()])
+                .await
+                .unwrap(),
+            tasks
+        );
+        assert_eq!(
+            store
+                .list_time_entries(&tenant, &TimeEntryFilter::default(), &page())
+                .await
+                .unwrap(),
+            [entry("tmr_1")]
+        );
+        let replayed = store.pending_events(10).await.unwrap();
+        assert_eq!(
+            replayed
+                .iter()
+                .map(|e| (&e.id, &e.envelope))
+                .collect::<Vec<_>>(),
+            pending
+                .iter()
+                .map(|e| (&e.id, &e.envelope))
+                .collect::<Vec<_>>()
+        );
+        // A repeated stop is still recognised after the restart.
+        assert!(!store
+            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_writes_nothing() {
+        let path = temp_journal();
+        let tenant = tenant();
+        let store = MemoryStore::open(&path).unwrap();
+        store
+            .insert_board(&tenant, &board("brd_1", "prj_1"))
+            .await
+            .unwrap();
+        store
+            .insert_task(
+                &tenant,
+                &task("tsk_1", "prj_1"),
+                Some(&doing()),
+                &event("task.created", "tsk_1"),
+            )
+            .await
+            .unwrap();
+        let before = file_len(&path);
+        // The column's WIP limit is 1.
+        let refused = store
+            .insert_task(
+                &tenant,
+                &task("tsk_2", "prj_1"),
+                Some(&doing()),
+                &event("task.created", "tsk_2"),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(crate::store::PmoError::Rule(_))),
+            "{refused:?}"
+        );
+        // Not found: nothing to write either.
+        assert_eq!(
+            store
+                .put_member(&tenant, "prj_404", &project("x").members[0])
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(file_len(&path), before);
+        assert_eq!(store.pending_events(10).await.unwrap().len(), 1);
+        drop(store);
+        let store = MemoryStore::open(&path).unwrap();
+        assert!(store
+            .tasks_by_ids(&tenant, &["tsk_2".into()])
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.pending_events(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_record_loses_only_that_change() {
+        let path = temp_journal();
+        let tenant = tenant();
+        let store = MemoryStore::open(&path).unwrap();
+        store
+            .insert_project(
+                &tenant,
+                &project("prj_1"),
+                &event("project.created", "prj_1"),
+            )
+            .await
+            .unwrap();
+        drop(store);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&*path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, br#"{"projects":[{"_id":"prj_2","tenant"#).unwrap();
+        drop(file);
+
+        let (store, report) = MemoryStore::open_with(&path, CompactionPolicy::default()).unwrap();
+        assert!(report.torn_bytes > 0);
+        let projects = store.list_projects(&tenant, &page()).await.unwrap();
+        assert_eq!(projects, [project("prj_1")]);
+    }
+
+    #[tokio::test]
+    async fn a_long_history_is_compacted_while_running() {
+        let path = temp_journal();
+        let tenant = tenant();
+        let policy = CompactionPolicy {
+            min_bytes: 4096,
+            growth_factor: 2,
+        };
+        let (store, _) = MemoryStore::open_with(&path, policy).unwrap();
+        store
+            .insert_project(
+                &tenant,
+                &project("prj_1"),
+                &event("project.created", "prj_1"),
+            )
+            .await
+            .unwrap();
+        let mut last = None;
+        for n in 0..200 {
+            let member = Member {
+                user_id: format!("usr_{}", n % 3),
+                employee_id: None,
+                role: ProjectRole::Contributor,
+            };
+            last = store.put_member(&tenant, "prj_1", &member).await.unwrap();
+        }
+        // 200 records of a growing project would be far larger than this.
+        assert!(file_len(&path) < 2 * 4096, "{}", file_len(&path));
+        drop(store);
+        let (store, report) = MemoryStore::open_with(&path, policy).unwrap();
+        assert!(report.records < 200, "{report:?}");
+        assert_eq!(
+            store
+                .projects_by_ids(&tenant, &["prj_1".into()])
+                .await
+                .unwrap(),
+            [last.unwrap()]
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_file_nothing_is_kept_and_nothing_is_written() {
+        let store = MemoryStore::new();
+        let tenant = tenant();
+        store
+            .insert_project(
+                &tenant,
+                &project("prj_1"),
+                &event("project.created", "prj_1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list_projects(&tenant, &page()).await.unwrap(),
+            [project("prj_1")]
+        );
+        assert_eq!(store.ping().await, Ok(()));
     }
 }

@@ -1,11 +1,12 @@
 //! Persistence behind one small trait, [`PmoStore`]: MongoDB in production ([`mongo::MongoStore`]),
-//! in-process maps in the one-process mode ([`memory::MemoryStore`]). Running timers live in the
-//! cache (Redis), see [`timers::TimerStore`].
+//! in-process maps persisted to a journal file in the one-process mode ([`memory::MemoryStore`],
+//! [`journal`]). Running timers live in the cache (Redis), see [`timers::TimerStore`].
 //!
 //! Every document carries `tenant_id` and every method takes the caller's [`TenantId`] and filters
 //! by it: a document of another tenant is indistinguishable from a missing one. Each change and its
 //! event (the `pmo_outbox` collection) are written in one transaction.
 
+pub mod journal;
 pub mod memory;
 pub mod mongo;
 pub mod timers;
