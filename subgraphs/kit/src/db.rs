@@ -1,22 +1,28 @@
 //! Relational database connections (PostgreSQL in production, SQLite embedded), migrations and
 //! write transactions.
 //!
-//! Every transaction that writes starts with [`begin_write`], never a bare `begin()`: on SQLite a
+//! Every transaction that writes starts with [`begin_write`], never a bare `begin()`. On SQLite a
 //! deferred transaction that reads first cannot later upgrade to a writer once another
 //! connection has committed in between (SQLITE_BUSY_SNAPSHOT, "database is locked"), and SQLite
-//! fails it at once instead of waiting out the busy timeout. Taking the write lock at the start
-//! makes writers queue on the busy timeout instead.
+//! fails it at once instead of waiting out the busy timeout. `begin_write` takes the write lock
+//! at the start instead, after waiting its turn among the process's writers.
 
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
+use tokio::sync::OwnedMutexGuard;
 
-/// How long a SQLite writer waits for the write lock held by another connection.
+/// How long a SQLite writer waits for the write lock held by another connection (another
+/// process; this process's writers queue on their turn first, see [`begin_write`]).
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The kit's table that a SQLite write transaction touches first to take the write lock. It has
@@ -55,24 +61,115 @@ fn sqlite_connection_options(options: SqliteConnectOptions) -> SqliteConnectOpti
         .synchronous(SqliteSynchronous::Normal)
 }
 
+/// One turn at a time per SQLite file among this process's writers (every pool opened on the
+/// file shares it).
+static SQLITE_WRITER_TURNS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+fn sqlite_writer_turn(db: &DatabaseConnection) -> Arc<tokio::sync::Mutex<()>> {
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    let mut turns = SQLITE_WRITER_TURNS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    turns.entry(file).or_default().clone()
+}
+
 /// Begins a transaction that will write.
 ///
-/// On SQLite it takes the database's write lock before anything else (a no-op `UPDATE` on the
-/// kit's lock table: sea-orm cannot issue `BEGIN IMMEDIATE`), waiting up to
-/// [`SQLITE_BUSY_TIMEOUT`] for another writer to finish; the transaction's reads then see the
+/// On SQLite it first waits for its turn among this process's writers (in FIFO order, without
+/// holding a pooled connection, so that the writer whose turn it is always finds a connection
+/// for its own reads), then takes the database's write lock before anything else: a no-op
+/// `UPDATE` on the kit's lock table (sea-orm cannot issue `BEGIN IMMEDIATE`), which waits up to
+/// [`SQLITE_BUSY_TIMEOUT`] for a writer of another process. The transaction's reads then see the
 /// latest commit and its writes cannot be refused. SQLite runs one writer at a time anyway, so
 /// nothing is lost. On PostgreSQL it is a plain `BEGIN`: row locks (`SELECT ... FOR UPDATE`)
 /// stay where the stores take them.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let txn = db.begin().await?;
-    if txn.get_database_backend() == DatabaseBackend::Sqlite {
-        // On failure the dropped transaction rolls back.
-        txn.execute_unprepared(&format!(
-            "UPDATE {SQLITE_WRITE_LOCK_TABLE} SET id = id WHERE 0"
-        ))
-        .await?;
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return Ok(WriteTransaction {
+            txn: db.begin().await?,
+            _turn: None,
+        });
     }
-    Ok(txn)
+    let turn = sqlite_writer_turn(db).lock_owned().await;
+    let txn = db.begin().await?;
+    // On failure the dropped transaction rolls back.
+    txn.execute_unprepared(&format!(
+        "UPDATE {SQLITE_WRITE_LOCK_TABLE} SET id = id WHERE 0"
+    ))
+    .await?;
+    Ok(WriteTransaction {
+        txn,
+        _turn: Some(turn),
+    })
+}
+
+/// A transaction begun by [`begin_write`]. Use it as the sea-orm transaction it wraps (it
+/// derefs to one and is a connection); the writer's turn ends when it commits, rolls back or
+/// is dropped (rolled back).
+pub struct WriteTransaction {
+    // Declared first: dropped (rolled back) before the turn is released.
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl std::fmt::Debug for WriteTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteTransaction")
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one(stmt).await
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        self.txn.is_mock_connection()
+    }
 }
 
 /// Applies a domain's pending migrations.
@@ -118,7 +215,7 @@ mod tests {
         .unwrap()
     }
 
-    async fn increment(txn: &DatabaseTransaction, from: i64) -> Result<(), DbErr> {
+    async fn increment<C: ConnectionTrait>(txn: &C, from: i64) -> Result<(), DbErr> {
         txn.execute_unprepared(&format!("UPDATE counter SET n = {} WHERE id = 1", from + 1))
             .await
             .map(|_| ())
@@ -183,6 +280,30 @@ mod tests {
             task.await.unwrap().unwrap();
         }
         assert_eq!(read_n(&db).await, 40);
+    }
+
+    /// The writer whose turn it is may read through the pool (outside its transaction) while
+    /// more writers than the pool has connections wait: waiting writers hold no connection.
+    #[tokio::test]
+    async fn waiting_writers_leave_the_pool_to_the_writer_whose_turn_it_is() {
+        let db = counter_db().await;
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let txn = begin_write(&db).await?;
+                    let seen = read_n(&txn).await;
+                    // A read on another pooled connection, inside the write.
+                    assert!(read_n(&db).await <= seen);
+                    increment(&txn, seen).await?;
+                    txn.commit().await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(read_n(&db).await, 24);
     }
 
     #[tokio::test]
