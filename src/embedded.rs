@@ -2,8 +2,9 @@
 //!
 //! - identity, employee and PMO subgraphs (axum) on a tokio runtime of a background thread,
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
-//!   the PMO on its in-process store; ONE in-process cache and ONE in-process bus shared by
-//!   all of them (live events cross subgraphs as they would through Redis/Kafka);
+//!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
+//!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
+//!   through Redis/Kafka; running timers live in that cache, so they do not survive a restart);
 //! - the router (hive-router, ntex runtime) on the main thread, started only once every
 //!   subgraph answers `/ready`, configured by the checked-in router/router.config.yaml (compiled
 //!   in, written to the state directory with this run's metrics port) and the same environment
@@ -23,6 +24,7 @@ use erp_identity::service::IdentityConfig;
 use erp_kit::cache::{InProcessCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::events::{InProcessBus, SharedBus};
+use erp_kit::pagination::PageRequest;
 use erp_kit::runtime::Runtime;
 use erp_kit::TenantId;
 
@@ -81,6 +83,14 @@ pub fn demo_plan(seed: u64, until: NaiveDate) -> SeedPlan {
     let mut plan = SeedPlan::new(Tier::S, seed, DEMO_COMPANY, DEMO_DOMAIN, until);
     plan.employees[0].work_email = DEMO_ADMIN_EMAIL.into();
     plan
+}
+
+/// The PMO's journal file: `ERP_PMO_DATA_FILE`, else `<state>/pmo.journal`.
+pub fn pmo_data_file(state_dir: &Path) -> PathBuf {
+    std::env::var_os(erp_pmo::DATA_FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir.join("pmo.journal"))
 }
 
 fn sqlite_url(state_dir: &Path, file: &str) -> String {
@@ -279,7 +289,9 @@ async fn start_subgraphs(
 
     let pmo_kit = kit_config("pmo", args.pmo_port, None, state_dir)?;
     let pmo_runtime = crate::services::pmo_runtime(pmo_kit, cache.clone(), bus.clone());
-    let pmo_store = erp_pmo::connect_store(&pmo_runtime).await?;
+    let pmo_store = erp_pmo::connect_store_at(&pmo_runtime, Some(&pmo_data_file(state_dir)))
+        .await
+        .context("opening the PMO store")?;
     let pmo = erp_pmo::start(&pmo_runtime, pmo_store, "pmo")
         .await
         .context("starting the PMO subgraph")?;
@@ -353,8 +365,9 @@ async fn wait_ready(name: &str, port: u16) -> anyhow::Result<()> {
     bail!("the {name} subgraph is not ready at {url}: {last}")
 }
 
-/// The demo tenant: created with tier-S data on first start; on later starts the PMO part is
-/// written again, because the embedded PMO store keeps nothing across restarts.
+/// The demo tenant: created with tier-S data on first start; later starts find it in the
+/// stores. Its projects are written again only when the PMO store has none of the demo
+/// tenant's (a state directory of an erp-os whose PMO store kept nothing across restarts).
 async fn ensure_demo(
     args: &AllArgs,
     state_dir: &Path,
@@ -370,14 +383,24 @@ async fn ensure_demo(
     if record_path.is_file() {
         let record: DemoRecord = serde_json::from_slice(&std::fs::read(&record_path)?)
             .with_context(|| format!("{}", record_path.display()))?;
-        let plan = demo_plan(record.seed, record.until);
         if let Some(pmo) = &targets.pmo {
             let tenant = TenantId::from_claim(&record.tenant.tenant_id);
-            let people = seed_load::people_of(&plan, &targets.employees, &tenant).await?;
-            let mut report = LoadReport::default();
-            seed_load::load_projects(&plan, pmo, &record.tenant, &people, &options, &mut report)
+            if !has_projects(pmo, &tenant).await? {
+                eprintln!("erp-os: the PMO store has no demo projects: writing them once");
+                let plan = demo_plan(record.seed, record.until);
+                let people = seed_load::people_of(&plan, &targets.employees, &tenant).await?;
+                let mut report = LoadReport::default();
+                seed_load::load_projects(
+                    &plan,
+                    pmo,
+                    &record.tenant,
+                    &people,
+                    &options,
+                    &mut report,
+                )
                 .await
-                .context("writing the demo's projects again")?;
+                .context("writing the demo's projects")?;
+            }
         }
         return Ok((record, None));
     }
@@ -399,6 +422,22 @@ async fn ensure_demo(
     };
     std::fs::write(&record_path, serde_json::to_vec_pretty(&record)?)?;
     Ok((record, Some(report)))
+}
+
+/// Whether the PMO store holds a project of `tenant`.
+async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow::Result<bool> {
+    let first = PageRequest {
+        limit: 1,
+        after: None,
+        before: None,
+        backward: false,
+    };
+    let projects = pmo
+        .store
+        .list_projects(tenant, &first)
+        .await
+        .map_err(|err| anyhow!("reading the PMO store: {err:?}"))?;
+    Ok(!projects.is_empty())
 }
 
 async fn has_tenant(targets: &SeedTargets) -> anyhow::Result<bool> {
@@ -441,13 +480,14 @@ listed by `query {{ employees(first: 10) {{ edges {{ node {{ workEmail }} }} }} 
      (keep the recovery codes; later logins: login, then verifyTotp(mfaToken, code))
   4. send "Authorization: Bearer <accessToken>" and
      query {{ me {{ name role {{ name }} }} projects(first: 5) {{ edges {{ node {{ name members {{ role employee {{ displayName }} }} }} }} }} }}
-NOTE: PMO data (projects, tasks, time) lives in memory in this mode: the demo's projects are
-written again at each start, anything else created in the PMO is lost at exit.
+PMO data (projects, tasks, time entries) is kept in {journal}; running timers live
+in this process's cache and stop with it.
 Ctrl-C stops everything."#,
         state = args.state_dir.display(),
         identity = args.identity_port,
         employee = args.employee_port,
         pmo = args.pmo_port,
         company = DEMO_COMPANY,
+        journal = pmo_data_file(&args.state_dir).display(),
     );
 }

@@ -1,5 +1,6 @@
 //! `erp-os seed`: writes a tier of seed data into a new tenant, either into the embedded
-//! stores of a state directory (the files `erp-os all` runs on) or into the real services.
+//! stores of a state directory (the files `erp-os all` runs on: the SQLite files and the PMO
+//! journal) or into the real services.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,7 +48,9 @@ pub struct SeedArgs {
     /// DATABASE_URL), the PMO at MONGO_URL (skipped when unset), REDIS_URL for the cache.
     #[arg(long)]
     pub services: bool,
-    /// The embedded stores to write into (without --services).
+    /// The embedded stores to write into (without --services): identity.db, employee.db and
+    /// pmo.journal (or ERP_PMO_DATA_FILE). Not while `erp-os all` runs on them (the PMO
+    /// journal is locked).
     #[arg(long, env = "ERP_STATE_DIR", default_value = ".erp")]
     pub state_dir: PathBuf,
     /// Writes in flight at once against PostgreSQL / MongoDB (SQLite always takes one).
@@ -124,10 +127,27 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let employee_runtime = Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus);
     let employees = crate::services::employee_store(&employee_runtime).await?;
 
-    let pmo = match &mongo_url {
-        Some(url) => {
-            let store: erp_pmo::store::SharedStore =
-                Arc::new(erp_pmo::store::mongo::MongoStore::connect(url).await?);
+    let pmo_store: Option<erp_pmo::store::SharedStore> = match &mongo_url {
+        Some(url) => Some(Arc::new(
+            erp_pmo::store::mongo::MongoStore::connect(url).await?,
+        )),
+        None if !args.services => {
+            // The journal `erp-os all` runs on (locked: not while it runs).
+            let file = crate::embedded::pmo_data_file(&args.state_dir);
+            let store = erp_pmo::store::memory::MemoryStore::open(&file)
+                .with_context(|| format!("the PMO data file {}", file.display()))?;
+            Some(Arc::new(store))
+        }
+        None => {
+            eprintln!(
+                "erp-os seed: --services without MONGO_URL: no PMO store to write to; \
+                 projects, tasks and time entries are skipped"
+            );
+            None
+        }
+    };
+    let pmo = match pmo_store {
+        Some(store) => {
             store
                 .prepare()
                 .await
@@ -139,13 +159,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
                 erp_pmo::service::PmoOptions::default(),
             ))
         }
-        None => {
-            eprintln!(
-                "erp-os seed: no PMO store to write to (the embedded PMO store lives in memory; \
-                 set MONGO_URL with --services): projects, tasks and time entries are skipped"
-            );
-            None
-        }
+        None => None,
     };
 
     let totals = plan.totals();

@@ -1,8 +1,10 @@
 //! The one-process mode end to end: the real `erp-os` binary on embedded defaults in a
 //! temporary state directory, on free loopback ports, plain HTTP. Everything goes through the
 //! ROUTER as a client would: the demo administrator logs in (password, TOTP enrolment with a
-//! code computed here), a federated query spans identity, employee and PMO, a write survives a
-//! restart, and the same demo seed gives the same people in another state directory.
+//! code computed here), a federated query spans identity, employee and PMO, writes to every
+//! subgraph (a department; a project, its board, a task and logged time) survive a restart
+//! that kills the process, the demo is not written twice, and the same demo seed gives the same
+//! people in another state directory.
 //!
 //! The binary and the process: [`erp_tests::supergraph`].
 
@@ -50,6 +52,108 @@ query Overview {
     edges { node { name billable members { userId role employee { id employeeNumber displayName department { name } } } } }
   }
 }"#;
+
+/// What the PMO keeps of the project, board, task and time entry written before the restart.
+const PMO_WRITTEN: &str = r#"
+query Written($project: ID!, $task: ID!) {
+  project(id: $project) {
+    id name client billable budget { amount currency } createdAt
+    members { userId role employee { employeeNumber } }
+    boards { id name columns { id name status wipLimit } }
+  }
+  task(id: $task) {
+    id title description status columnId estimateMinutes labels
+    assignees { employeeNumber } project { id } board { id }
+  }
+  timeEntries(filter: { projectId: $project }, first: 10) {
+    edges { node { id userId startedAt endedAt durationSeconds billable task { id } } }
+  }
+}"#;
+
+/// Writes a project with a board, a task in its "Doing" column and a time entry on the task,
+/// through the router; returns the project's and the task's ids.
+async fn write_pmo(erp: &ErpOs, token: &str, owner_employee_id: &Value) -> (String, String) {
+    let data = |body: Value| {
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    };
+    let project = data(
+        erp.edge
+            .graphql(
+                Some(token),
+                "mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }",
+                json!({ "input": {
+                    "name": "Office move",
+                    "client": "Acme GmbH",
+                    "budget": "12500.50",
+                    "currency": "EUR",
+                    "billable": true,
+                    "ownerEmployeeId": owner_employee_id,
+                } }),
+            )
+            .await,
+    )["createProject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let board = data(
+        erp.edge
+            .graphql(
+                Some(token),
+                "mutation($p: ID!, $columns: [ColumnInput!]!) { createBoard(projectId: $p, name: \"Move\", columns: $columns) { id columns { id name } } }",
+                json!({ "p": project, "columns": [
+                    { "name": "To do", "status": "TODO" },
+                    { "name": "Doing", "status": "IN_PROGRESS", "wipLimit": 2 },
+                    { "name": "Done", "status": "DONE" },
+                ] }),
+            )
+            .await,
+    )["createBoard"]
+        .clone();
+    let doing = board["columns"][1]["id"].clone();
+    let task = data(
+        erp.edge
+            .graphql(
+                Some(token),
+                "mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }",
+                json!({ "input": {
+                    "projectId": project,
+                    "boardId": board["id"],
+                    "columnId": doing,
+                    "title": "Pack the servers",
+                    "description": "Label every cable.\nThen the boxes.",
+                    "assigneeIds": [owner_employee_id],
+                    "estimateMinutes": 240,
+                    "labels": ["logistics", "urgent"],
+                } }),
+            )
+            .await,
+    )["createTask"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = data(
+        erp.edge
+            .graphql(
+                Some(token),
+                "mutation($t: ID!) { startTimer(taskId: $t) { state } }",
+                json!({ "t": task }),
+            )
+            .await,
+    );
+    assert_eq!(started["startTimer"]["state"], "RUNNING");
+    let stopped = data(
+        erp.edge
+            .graphql(
+                Some(token),
+                "mutation { stopTimer { task { id } } }",
+                json!({}),
+            )
+            .await,
+    );
+    assert_eq!(stopped["stopTimer"]["task"]["id"], task.as_str());
+    (project, task)
+}
 
 fn edges(body: &Value, field: &str) -> Vec<Value> {
     body["data"][field]["edges"]
@@ -199,7 +303,64 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
         json!({ "annualSalary": "180000", "currency": "EUR" })
     );
 
-    // A write, then a restart on the same state directory (new ports).
+    // Writes, then a restart on the same state directory (new ports). The process is killed:
+    // what was acknowledged must be on disk.
+    let (project_id, task_id) = write_pmo(&erp, &token, &ceo["id"]).await;
+    let written = erp
+        .edge
+        .graphql(
+            Some(&token),
+            PMO_WRITTEN,
+            json!({ "project": project_id, "task": task_id }),
+        )
+        .await;
+    assert!(written["errors"].is_null(), "{written}");
+    let project = &written["data"]["project"];
+    assert_eq!(project["name"], "Office move");
+    assert_eq!(project["client"], "Acme GmbH");
+    assert_eq!(project["billable"], true);
+    assert_eq!(
+        project["budget"],
+        json!({ "amount": "12500.50", "currency": "EUR" })
+    );
+    assert_eq!(
+        project["members"],
+        json!([{ "userId": demo["tenant"]["admin_user_id"], "role": "OWNER", "employee": { "employeeNumber": "E00001" } }])
+    );
+    let columns: Vec<(&str, &str, &Value)> = project["boards"][0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+                &c["wipLimit"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("To do", "TODO", &Value::Null),
+            ("Doing", "IN_PROGRESS", &json!(2)),
+            ("Done", "DONE", &Value::Null)
+        ]
+    );
+    let task = &written["data"]["task"];
+    assert_eq!(task["title"], "Pack the servers");
+    assert_eq!(task["description"], "Label every cable.\nThen the boxes.");
+    assert_eq!(task["status"], "IN_PROGRESS");
+    assert_eq!(task["columnId"], project["boards"][0]["columns"][1]["id"]);
+    assert_eq!(task["estimateMinutes"], 240);
+    assert_eq!(task["labels"], json!(["logistics", "urgent"]));
+    assert_eq!(task["assignees"], json!([{ "employeeNumber": "E00001" }]));
+    let entries = edges(&written, "timeEntries");
+    assert_eq!(entries.len(), 1, "{written}");
+    assert_eq!(entries[0]["userId"], demo["tenant"]["admin_user_id"]);
+    assert_eq!(entries[0]["task"]["id"], task_id.as_str());
+    assert_eq!(entries[0]["billable"], true);
+
     let body = erp
         .edge
         .graphql(
@@ -231,13 +392,26 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     assert!(body["errors"].is_null(), "{body}");
     assert_eq!(body["data"]["me"]["email"], ADMIN);
     assert_eq!(people(&edges(&body, "employees")), people(&employees));
-    // PMO lives in memory in this mode: the demo's projects are written again at start.
+    // The PMO store kept everything: the demo's projects once each (not written again) and the
+    // new one, whose project, board, task and time entry read back exactly as before.
     let mut names: Vec<String> = edges(&body, "projects")
         .iter()
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .collect();
     names.sort();
-    assert_eq!(names, project_names);
+    let mut expected = project_names.clone();
+    expected.push("Office move".into());
+    expected.sort();
+    assert_eq!(names, expected);
+    let after = erp
+        .edge
+        .graphql(
+            Some(&token),
+            PMO_WRITTEN,
+            json!({ "project": project_id, "task": task_id }),
+        )
+        .await;
+    assert_eq!(after, written);
     let body = erp
         .edge
         .graphql(
