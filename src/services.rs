@@ -26,7 +26,8 @@ pub async fn backends(config: &KitConfig) -> anyhow::Result<(SharedCache, Shared
     Ok((cache, bus))
 }
 
-/// A PMO runtime: PMO has no relational database (MongoDB at `MONGO_URL`, else in memory).
+/// A PMO runtime: PMO has no relational database (MongoDB at `MONGO_URL`, else the embedded
+/// store, see `erp_pmo::connect_store`).
 pub fn pmo_runtime(config: KitConfig, cache: SharedCache, bus: SharedBus) -> Runtime {
     Runtime::with_backends(
         config,
