@@ -428,6 +428,40 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     assert_eq!(departments, ["Engineering", "People", "Research", "Sales"]);
     erp.stop();
 
+    // A state directory without the PMO's file (made by a version whose PMO store kept
+    // nothing): the demo's projects are written once, with their members.
+    std::fs::remove_file(state.join("pmo.journal")).unwrap();
+    let erp = ErpOs::start(&state, 42, PASSWORD).await;
+    let (mfa, _) = login(&erp).await;
+    let body = erp
+        .edge
+        .graphql(
+            None,
+            "mutation($t: String!, $c: String!) { verifyRecoveryCode(mfaToken: $t, code: $c) { accessToken } }",
+            json!({ "t": mfa, "c": recovery_codes[1] }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let token = body["data"]["verifyRecoveryCode"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = erp.edge.graphql(Some(&token), FEDERATED, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let rewritten = edges(&body, "projects");
+    let mut names: Vec<String> = rewritten
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, project_names);
+    for project in &rewritten {
+        let members = project["members"].as_array().unwrap();
+        let owner = members.iter().find(|m| m["role"] == "OWNER").unwrap();
+        assert_eq!(owner["employee"]["employeeNumber"], "E00001");
+    }
+    erp.stop();
+
     // The same demo seed in another state directory: the same people.
     let other_state = fresh_state_dir();
     let other = ErpOs::start(&other_state, 42, PASSWORD).await;
