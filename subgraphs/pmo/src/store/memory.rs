@@ -4,6 +4,10 @@
 //! checks; each change is computed from the state as read, written to the journal as ONE
 //! record (the documents it writes and its event), applied to the maps, and acknowledged once
 //! the record is on disk. [`MemoryStore::new`] keeps nothing (tests).
+//!
+//! A failed write of a record leaves neither the file nor the maps changed (INTERNAL). A failed
+//! flush leaves the change in the maps with its fate on disk unknown: the journal then refuses
+//! every further write and `ping` (readiness) fails until a restart replays what is on disk.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
