@@ -1,16 +1,17 @@
-//! Spawning the identity subgraph for tests, on real PostgreSQL, Redis and Kafka.
+//! Spawning the identity subgraph for tests, on real PostgreSQL, Redis and Kafka (or on the
+//! embedded backends).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use erp_identity::service::{IdentityConfig, IdentityService};
-use erp_kit::cache::{RedisCache, SharedCache};
+use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
 use erp_kit::config::KitConfig;
-use erp_kit::events::{KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
 use erp_kit::runtime::Runtime;
 use serde_json::{json, Value};
 
-use crate::{fresh_postgres, post_graphql, require_env};
+use crate::{fresh_postgres, fresh_sqlite, post_graphql, require_env, Backends};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -27,21 +28,42 @@ pub struct IdentityApp {
 impl IdentityApp {
     /// Spawns with the default settings changed by `tweak` (short TTLs for rotation tests...).
     pub async fn spawn(tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
+        Self::spawn_on(Backends::Real, tweak).await
+    }
+
+    /// Spawns on the given backends (`Backends::Embedded`: SQLite, in-process cache and bus).
+    pub async fn spawn_on(backends: Backends, tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let issuer = format!("http://{addr}");
         let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
-        kit.database_url = fresh_postgres().await;
+        kit.database_url = match backends {
+            Backends::Embedded => fresh_sqlite(),
+            _ => fresh_postgres().await,
+        };
         kit.auth.issuer = issuer.clone();
         kit.auth.audience = crate::AUDIENCE.into();
         let db = erp_kit::db::connect(&kit.database_url).await.unwrap();
-        let cache: SharedCache = Arc::new(
-            RedisCache::connect(&require_env("REDIS_URL"))
-                .await
-                .unwrap(),
-        );
-        let bus: SharedBus =
-            Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
+        let (cache, bus): (SharedCache, SharedBus) = match backends {
+            Backends::Embedded => (
+                Arc::new(InProcessCache::new()),
+                Arc::new(InProcessBus::new()),
+            ),
+            Backends::Real | Backends::RealWithKafka(_) => {
+                let brokers = match backends {
+                    Backends::RealWithKafka(brokers) => brokers,
+                    _ => require_env("KAFKA_BROKERS"),
+                };
+                (
+                    Arc::new(
+                        RedisCache::connect(&require_env("REDIS_URL"))
+                            .await
+                            .unwrap(),
+                    ),
+                    Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap()),
+                )
+            }
+        };
         let runtime = Runtime::with_backends(kit, db, cache, bus);
         let mut config = IdentityConfig::from_kit(&runtime.config);
         config.webauthn_origin = "https://localhost".into();

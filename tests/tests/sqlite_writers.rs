@@ -1,14 +1,17 @@
-//! The embedded mode's SQLite under concurrent writers: a company checking in at 9:00 while HR
-//! hires and approves leave and the outbox relay marks events published. Every request succeeds;
-//! none fails with "database is locked" (a read-then-write transaction that could not upgrade
-//! to a writer once another connection had committed: `erp_kit::db::begin_write`).
+//! The embedded mode's SQLite under concurrent writers, with the outbox relay marking events
+//! published meanwhile: a company checking in at 9:00 while HR hires and approves leave (the
+//! employee subgraph), and a team invited, logging in, refreshing and logging out at once while
+//! the administrator creates roles (the identity subgraph). Every request succeeds; none fails
+//! with "database is locked" (a read-then-write transaction that could not upgrade to a writer
+//! once another connection had committed: `erp_kit::db::begin_write`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::{Datelike, Days, NaiveDate, Utc, Weekday};
 use erp_kit::events::topic_for;
-use erp_tests::{Backends, EmployeeApp, TestIssuer};
+use erp_tests::identity::{IdentityApp, ADMIN_PASSWORD};
+use erp_tests::{error_codes, Backends, EmployeeApp, TestIssuer};
 use futures::future::join_all;
 use futures::StreamExt;
 use sea_orm::{ConnectionTrait, Statement};
@@ -346,4 +349,181 @@ async fn a_company_checking_in_at_nine_while_hr_writes_all_succeed_on_sqlite() {
             .expect("the bus stays open");
         unpublished.remove(&event.id.to_string());
     }
+}
+
+/// People invited to the identity service at once.
+const STAFF: usize = 12;
+
+const INVITE: &str = "mutation($i: InviteUserInput!) { inviteUser(input: $i) { inviteToken user { id email status } } }";
+const ACCEPT: &str =
+    "mutation($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }";
+const CREATE_ROLE: &str =
+    "mutation($i: CreateRoleInput!) { createRole(input: $i) { id name permissions } }";
+const REFRESH: &str =
+    "mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }";
+const LOGOUT: &str = "mutation($r: String!) { logout(refreshToken: $r) }";
+
+/// Runs an identity operation that must succeed and returns `data.<field>`.
+async fn identity_ok(
+    app: &IdentityApp,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+    field: &str,
+) -> Value {
+    let (status, body) = app.graphql(token, query, variables).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{field} failed: {body}");
+    body["data"][field].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_team_invited_and_logging_in_at_once_all_succeed_on_sqlite() {
+    let app = IdentityApp::spawn_on(Backends::Embedded, |_| {}).await;
+    let (tenant, admin_email) = app.bootstrap().await;
+    let (admin_tokens, _) = app.login_enrolling_totp(&admin_email, ADMIN_PASSWORD).await;
+    let admin = admin_tokens["accessToken"].as_str().unwrap().to_owned();
+    let roles = identity_ok(
+        &app,
+        Some(&admin),
+        "{ roles(first: 10) { edges { node { id name } } } }",
+        json!({}),
+        "roles",
+    )
+    .await;
+    let employee_role = roles["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"]["name"] == "Employee")
+        .unwrap()["node"]["id"]
+        .clone();
+
+    // The administrator invites the whole team at once, creating roles meanwhile.
+    let email = |i: usize| format!("staff{i:02}@acme.example");
+    let invites = join_all((0..STAFF).map(|i| {
+        identity_ok(
+            &app,
+            Some(&admin),
+            INVITE,
+            json!({ "i": { "email": email(i), "name": format!("Staff {i}"), "departments": [], "roleId": employee_role } }),
+            "inviteUser",
+        )
+    }));
+    let new_roles = join_all((0..4).map(|k| {
+        identity_ok(
+            &app,
+            Some(&admin),
+            CREATE_ROLE,
+            json!({ "i": { "name": format!("Crew {k}"), "permissions": ["employee:read", "attendance:checkin"] } }),
+            "createRole",
+        )
+    }));
+    let (invites, new_roles) = tokio::join!(invites, new_roles);
+    for (i, invite) in invites.iter().enumerate() {
+        assert_eq!(invite["user"]["email"], email(i).as_str());
+        assert_eq!(invite["user"]["status"], "INVITED", "{invite}");
+    }
+    for (k, role) in new_roles.iter().enumerate() {
+        assert_eq!(role["name"], format!("Crew {k}").as_str());
+        assert_eq!(
+            role["permissions"],
+            json!(["employee:read", "attendance:checkin"])
+        );
+    }
+
+    // Everyone accepts, logs in enrolling TOTP, refreshes and logs out, all at once.
+    let sessions = join_all(invites.iter().enumerate().map(|(i, invite)| {
+        let app = &app;
+        async move {
+            let accepted = identity_ok(
+                app,
+                None,
+                ACCEPT,
+                json!({ "t": invite["inviteToken"], "p": "a long enough password" }),
+                "acceptInvite",
+            )
+            .await;
+            assert_eq!(accepted, true);
+            let (tokens, _) = app
+                .login_enrolling_totp(&email(i), "a long enough password")
+                .await;
+            let user_id = invite["user"]["id"].as_str().unwrap();
+            let access = tokens["accessToken"].as_str().unwrap();
+            assert_eq!(app.verify_sub(access).await, user_id);
+            let refreshed = identity_ok(
+                app,
+                None,
+                REFRESH,
+                json!({ "r": tokens["refreshToken"] }),
+                "refreshToken",
+            )
+            .await;
+            let access = refreshed["accessToken"].as_str().unwrap();
+            assert_eq!(app.verify_sub(access).await, user_id);
+            let logged_out = identity_ok(
+                app,
+                None,
+                LOGOUT,
+                json!({ "r": refreshed["refreshToken"] }),
+                "logout",
+            )
+            .await;
+            assert_eq!(logged_out, true);
+            // The session is gone: its refresh token is refused.
+            let (_, body) = app
+                .graphql(None, REFRESH, json!({ "r": refreshed["refreshToken"] }))
+                .await;
+            assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+        }
+    }));
+    sessions.await;
+
+    // Every user active with a second factor, each write's event recorded once.
+    let db = &app.runtime.db;
+    let users: Vec<(String, String, bool)> = db
+        .query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT email, status, totp_secret IS NOT NULL AS enrolled FROM users WHERE tenant_id = ? ORDER BY email",
+            [tenant.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.try_get("", "email").unwrap(),
+                r.try_get("", "status").unwrap(),
+                r.try_get("", "enrolled").unwrap(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String, bool)> = (0..STAFF)
+        .map(|i| (email(i), "active".to_owned(), true))
+        .chain([(admin_email.clone(), "active".to_owned(), true)])
+        .collect();
+    expected.sort();
+    assert_eq!(users, expected);
+    let counts: BTreeMap<String, i64> = db
+        .query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT event_type, COUNT(*) AS n FROM identity_outbox WHERE tenant_id = ? GROUP BY event_type",
+            [tenant.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "event_type").unwrap(),
+                r.try_get::<i64>("", "n").unwrap(),
+            )
+        })
+        .collect();
+    let staff = STAFF as i64;
+    assert_eq!(counts.get("user.invited"), Some(&staff));
+    assert_eq!(counts.get("user.activated"), Some(&staff));
+    assert_eq!(counts.get("role.created"), Some(&4));
+    assert_eq!(counts.get("mfa.enrolled"), Some(&(staff + 1)));
+    assert_eq!(counts.get("session.logged_out"), Some(&staff));
 }
