@@ -84,6 +84,17 @@ impl EmployeeStore {
         employee: &employee::Model,
         request: PunchRequest,
     ) -> ApiResult<(punch::Model, bool)> {
+        let now = chrono::Utc::now();
+        // The punch belongs to the attendance day of the employee's shift (a night shift's
+        // check-out after midnight closes the day it started). Read BEFORE the transaction:
+        // `shifts_on` reads through the pool, and a transaction waiting for a second pooled
+        // connection deadlocks the pool when every connection is a waiting transaction (the
+        // check-in peak did exactly that).
+        let shift = self
+            .shifts_on(tenant, &[employee], now.date_naive())
+            .await?
+            .remove(&employee.id);
+        let attendance_day = attendance_day(shift.as_ref().map(|s| &s.rules), now);
         let txn = begin_write(self.db()).await?;
         let existing = punch::Entity::find()
             .filter(punch::Column::TenantId.eq(tenant.as_str()))
@@ -122,14 +133,6 @@ impl EmployeeStore {
                 )));
             }
         }
-        let now = chrono::Utc::now();
-        // The punch belongs to the attendance day of the employee's shift (a night shift's
-        // check-out after midnight closes the day it started).
-        let shift = self
-            .shifts_on(tenant, &[employee], now.date_naive())
-            .await?
-            .remove(&employee.id);
-        let attendance_day = attendance_day(shift.as_ref().map(|s| &s.rules), now);
         let day = attendance_day.to_string();
         let last = punch::Entity::find()
             .filter(punch::Column::TenantId.eq(tenant.as_str()))
