@@ -253,22 +253,37 @@ async fn main() -> Result<()> {
         project_tasks.push((project, tasks));
     }
     let project_tasks = Arc::new(project_tasks);
-    let people: Vec<Result<Person>> = futures::stream::iter(0..timers)
+    // Members are added 8 at a time, in an order that interleaves the projects: two changes
+    // of one project's member list at once collide (CONFLICT), which is retried as a client
+    // would.
+    let mut order: Vec<usize> = (0..timers).collect();
+    order.sort_by_key(|i| (i % PER_PROJECT, i / PER_PROJECT));
+    let people: Vec<Result<Person>> = futures::stream::iter(order)
         .map(|i| {
             let (http, pmo_url, pm, signer, tenant, project_tasks) =
                 (&http, &pmo_url, &pm, &signer, &tenant, project_tasks.clone());
             async move {
                 let (project, tasks) = &project_tasks[i / PER_PROJECT];
                 let user = format!("usr_{i:05}");
-                graphql(
-                    http,
-                    pmo_url,
-                    pm,
-                    "mutation($p: ID!, $u: ID!) { setProjectMember(projectId: $p, userId: $u, role: CONTRIBUTOR) { id } }",
-                    json!({ "p": project, "u": user }),
-                )
-                .await
-                .map_err(|e| anyhow!("setProjectMember {i}: {e}"))?;
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match graphql(
+                        http,
+                        pmo_url,
+                        pm,
+                        "mutation($p: ID!, $u: ID!) { setProjectMember(projectId: $p, userId: $u, role: CONTRIBUTOR) { id } }",
+                        json!({ "p": project, "u": user }),
+                    )
+                    .await
+                    {
+                        Ok(_) => break,
+                        Err(e) if attempt < 10 && e.to_string().contains("\"CONFLICT\"") => {
+                            tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
+                        }
+                        Err(e) => bail!("setProjectMember {i}: {e}"),
+                    }
+                }
                 Ok(Person {
                     token: signer.token(tenant, &user, MEMBER)?,
                     task: tasks[i % TASKS_PER_PROJECT].clone(),

@@ -181,3 +181,69 @@ async fn geofenced_idempotent_check_in_and_out() {
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"]);
 }
+
+/// A morning rush larger than the connection pool (20 on PostgreSQL): every check-in succeeds,
+/// once. (A punch transaction that needed a second pooled connection deadlocked the pool here:
+/// every connection held by a transaction waiting for another one.)
+#[tokio::test]
+async fn a_rush_of_check_ins_larger_than_the_pool_records_everyone_once() {
+    const PEOPLE: usize = 60;
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let tenant = format!("tnt_rush_{}", uuid::Uuid::new_v4().simple());
+    let hr = issuer.token(&tenant, "usr_hr", HR);
+    let mut employees = Vec::new();
+    for n in 0..PEOPLE {
+        let (status, body) = app
+            .graphql(
+                Some(&hr),
+                "mutation($i: HireEmployeeInput!) { hireEmployee(input: $i) { id } }",
+                json!({ "i": { "employeeNumber": format!("R-{n}"), "displayName": format!("Rush {n}"),
+                               "workEmail": format!("rush{n}@co.example"), "hiredOn": "2026-01-05",
+                               "userId": format!("usr_rush_{n}") } }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        employees.push(
+            body["data"]["hireEmployee"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let punches = futures::future::join_all((0..PEOPLE).map(|n| {
+        let token = issuer.token(&tenant, &format!("usr_rush_{n}"), &["attendance:checkin"]);
+        let app = &app;
+        async move {
+            app.graphql(
+                Some(&token),
+                CHECK_IN,
+                json!({ "i": { "punchKey": format!("rush-{n}"), "source": "KIOSK" } }),
+            )
+            .await
+        }
+    }))
+    .await;
+    for (n, (status, body)) in punches.iter().enumerate() {
+        assert_eq!(*status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        assert_eq!(body["data"]["checkIn"]["kind"], "IN");
+        assert_eq!(body["data"]["checkIn"]["punchKey"], format!("rush-{n}"));
+    }
+    let db = &app.runtime.db;
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT employee_id FROM punches WHERE tenant_id = $1 ORDER BY employee_id",
+            [tenant.clone().into()],
+        ))
+        .await
+        .unwrap();
+    let mut recorded: Vec<String> = rows
+        .into_iter()
+        .map(|r| r.try_get::<String>("", "employee_id").unwrap())
+        .collect();
+    employees.sort();
+    recorded.sort();
+    assert_eq!(recorded, employees, "one punch per person");
+}
