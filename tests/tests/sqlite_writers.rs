@@ -44,6 +44,11 @@ const CHECK_OUT: &str =
     "mutation($i: PunchInput!) { checkOut(input: $i) { id kind source punchKey } }";
 const REQUEST: &str = "mutation($i: RequestLeaveInput!) { requestLeave(input: $i) { id status days employee { id } } }";
 const APPROVE: &str = "mutation($id: ID!) { approveLeave(id: $id) { id status } }";
+const SET_COMPENSATION: &str = "mutation($id: ID!, $c: CompensationInput!) { setEmployeeCompensation(employeeId: $id, input: $c) { id } }";
+const COMPENSATION: &str =
+    "query($id: ID!) { employee(id: $id) { compensation { annualSalary currency bankAccount taxId } } }";
+/// People whose pay HR records during the rush (the tenant's first: its data key is created).
+const PAID: usize = 10;
 const BALANCES: &str =
     "{ myLeaveBalances { leaveType { code } balanceDays pendingDays availableDays } }";
 
@@ -211,7 +216,8 @@ async fn a_company_checking_in_at_nine_while_hr_writes_all_succeed_on_sqlite() {
     }
 
     // 9:00: everyone checks in, and their kiosk resends the same punch at the same moment;
-    // everyone asks for three days off; HR hires ten more people.
+    // everyone asks for three days off; HR hires ten more people and records pay (the tenant's
+    // first sealed values: its data key is created meanwhile).
     let monday = future_monday();
     let leave = json!({ "leaveTypeId": annual, "startDate": monday.to_string(), "endDate": (monday + Days::new(2)).to_string() });
     let tokens: Vec<String> = (0..PEOPLE).map(|i| company.person(i)).collect();
@@ -226,7 +232,18 @@ async fn a_company_checking_in_at_nine_while_hr_writes_all_succeed_on_sqlite() {
         (0..PEOPLE).map(|i| company.ok(&tokens[i], REQUEST, json!({ "i": leave }), "requestLeave")),
     );
     let late_hires = join_all((PEOPLE..PEOPLE + LATE_HIRES).map(|i| company.hire(i)));
-    let (check_ins, requests, late_hires) = tokio::join!(check_ins, requests, late_hires);
+    let pay = join_all(employee_ids[..PAID].iter().enumerate().map(|(i, id)| {
+        company.ok(
+            &hr,
+            SET_COMPENSATION,
+            json!({ "id": id, "c": { "annualSalary": format!("{}.00", 50_000 + i * 1_000), "currency": "EUR", "taxId": format!("abcde-{i:04}-f") } }),
+            "setEmployeeCompensation",
+        )
+    }));
+    let (check_ins, requests, late_hires, pay) = tokio::join!(check_ins, requests, late_hires, pay);
+    for (paid, id) in pay.iter().zip(&employee_ids) {
+        assert_eq!(paid, &json!({ "id": id }));
+    }
 
     let mut check_in_ids = Vec::new();
     for (i, pair) in check_ins.chunks(2).enumerate() {
@@ -309,6 +326,17 @@ async fn a_company_checking_in_at_nine_while_hr_writes_all_succeed_on_sqlite() {
     expected.sort_by(|a, b| a.2.cmp(&b.2));
     assert_eq!(punches, expected);
 
+    // The pay recorded, sealed and opened again.
+    for (i, id) in employee_ids[..PAID].iter().enumerate() {
+        let employee = company
+            .ok(&hr, COMPENSATION, json!({ "id": id }), "employee")
+            .await;
+        assert_eq!(
+            employee,
+            json!({ "compensation": { "annualSalary": format!("{}.00", 50_000 + i * 1_000), "currency": "EUR", "bankAccount": null, "taxId": format!("ABCDE{i:04}F") } })
+        );
+    }
+
     // Every balance moved exactly once: 10 days, 3 taken.
     let balances = join_all(
         tokens
@@ -334,6 +362,10 @@ async fn a_company_checking_in_at_nine_while_hr_writes_all_succeed_on_sqlite() {
     assert_eq!(counts.get("attendance.checked_out"), Some(&(PEOPLE as i64)));
     assert_eq!(counts.get("leave.requested"), Some(&(PEOPLE as i64)));
     assert_eq!(counts.get("leave.approved"), Some(&(PEOPLE as i64)));
+    assert_eq!(
+        counts.get("employee.compensation_changed"),
+        Some(&(PAID as i64))
+    );
 
     // ...and the relay, a writer among the others, published every one of them.
     let mut unpublished = company.outbox_event_ids().await;

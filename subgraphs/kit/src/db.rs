@@ -88,6 +88,10 @@ fn sqlite_writer_turn(db: &DatabaseConnection) -> Arc<tokio::sync::Mutex<()>> {
 /// latest commit and its writes cannot be refused. SQLite runs one writer at a time anyway, so
 /// nothing is lost. On PostgreSQL it is a plain `BEGIN`: row locks (`SELECT ... FOR UPDATE`)
 /// stay where the stores take them.
+///
+/// Inside the transaction, write only through it: on SQLite a write through the pool (another
+/// connection) waits for this transaction's own lock and fails after the busy timeout. Work
+/// that may write on its own (a tenant's first data key: `FieldCipher::encrypt`) goes before.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
     if db.get_database_backend() != DatabaseBackend::Sqlite {
         return Ok(WriteTransaction {

@@ -93,29 +93,22 @@ impl EmployeeStore {
         employee_id: &str,
         change: CompensationChange,
     ) -> ApiResult<employee::Model> {
-        let txn = begin_write(&self.db).await?;
-        let found = employee::Entity::find_by_id(employee_id.to_owned())
-            .filter(employee::Column::TenantId.eq(tenant.as_str()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| ApiError::bad_input("employeeId", "no such employee"))?;
+        // Sealed before the transaction: a tenant's first seal creates its data key through the
+        // pool, which would wait on this transaction's own write lock on SQLite.
         let seal = |column: &'static str, value: String| {
             let cipher = self.cipher.clone();
             let tenant = tenant.clone();
-            let row = found.id.clone();
             async move {
                 cipher
-                    .encrypt(&tenant, EMPLOYEES, column, &row, &value)
+                    .encrypt(&tenant, EMPLOYEES, column, employee_id, &value)
                     .await
             }
         };
-        let mut active: employee::ActiveModel = found.clone().into();
-        active.salary_sealed = Set(Some(seal("salary", change.salary.amount.clone()).await?));
-        active.salary_currency = Set(Some(change.salary.currency.clone()));
-        active.bank_account_sealed = Set(match change.bank_account {
+        let salary_sealed = seal("salary", change.salary.amount.clone()).await?;
+        let bank_account_sealed = match change.bank_account {
             Some(account) => Some(seal("bank_account", account).await?),
             None => None,
-        });
+        };
         let (tax_sealed, tax_index) = match change.tax_id {
             Some(tax_id) => (
                 Some(seal("tax_id", tax_id.clone()).await?),
@@ -123,6 +116,16 @@ impl EmployeeStore {
             ),
             None => (None, None),
         };
+        let txn = begin_write(&self.db).await?;
+        let found = employee::Entity::find_by_id(employee_id.to_owned())
+            .filter(employee::Column::TenantId.eq(tenant.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::bad_input("employeeId", "no such employee"))?;
+        let mut active: employee::ActiveModel = found.into();
+        active.salary_sealed = Set(Some(salary_sealed));
+        active.salary_currency = Set(Some(change.salary.currency.clone()));
+        active.bank_account_sealed = Set(bank_account_sealed);
         active.tax_id_sealed = Set(tax_sealed);
         active.tax_id_index = Set(tax_index);
         active.updated_at = Set(chrono::Utc::now());
