@@ -296,9 +296,10 @@ async fn start_subgraphs(
         .await
         .context("starting the PMO subgraph")?;
 
-    // The demo is written before the relational subgraphs start: their outbox relays write to
-    // the same SQLite files, and SQLite refuses a transaction that reads and then writes while
-    // another connection writes ("database is locked"). The relays publish its events later.
+    // The demo is written before the subgraphs serve: a first start answers only once its
+    // demo data is there. (Concurrent SQLite writers are safe: every write transaction queues
+    // for the file's write lock in `erp_kit::db::begin_write`.) The relays publish its events
+    // once started.
     let targets = SeedTargets {
         identity: erp_identity::service(&identity_runtime, identity_config.clone())
             .await

@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use chrono::{NaiveDateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use erp_employee::domain::attendance::Geofence;
 use erp_employee::domain::{DisplayName, EmployeeNumber, NewHire, Salary};
@@ -454,7 +454,7 @@ async fn load_attendance(
         if rows.is_empty() {
             continue;
         }
-        let txn = store.db().begin().await?;
+        let txn = erp_kit::db::begin_write(store.db()).await?;
         let count = rows.len();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
