@@ -102,7 +102,7 @@ async fn main() -> Result<()> {
         Some(&redis_url),
     )?;
     router
-        .wait_ready(&http, &format!("http://127.0.0.1:{router_port}/health"))
+        .wait_ready(&http, &format!("http://127.0.0.1:{router_port}/readiness"))
         .await?;
     let router_url = format!("http://127.0.0.1:{router_port}/graphql");
     let router_ws = format!("ws://127.0.0.1:{router_port}/graphql");

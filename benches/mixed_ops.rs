@@ -178,7 +178,7 @@ async fn services(dir: &std::path::Path, http: &reqwest::Client, signer: &Signer
         Some(&redis_url),
     )?;
     router
-        .wait_ready(http, &format!("http://127.0.0.1:{router_port}/health"))
+        .wait_ready(http, &format!("http://127.0.0.1:{router_port}/readiness"))
         .await?;
     let tenant = format!(
         "tnt_bench_{}",

@@ -199,7 +199,7 @@ async fn main() -> Result<()> {
         Some(&redis_url),
     )?;
     router
-        .wait_ready(&http, &format!("http://127.0.0.1:{router_port}/health"))
+        .wait_ready(&http, &format!("http://127.0.0.1:{router_port}/readiness"))
         .await?;
     let router_url = format!("http://127.0.0.1:{router_port}/graphql");
     let router_ws = format!("ws://127.0.0.1:{router_port}/graphql");
@@ -416,11 +416,12 @@ async fn main() -> Result<()> {
 
     // 3. The start/stop burst, by people who are not subscribers (ticks keep flowing).
     eprintln!("start/stop burst: {burst_seconds} s at {rate}/s...");
-    let others: Vec<usize> = (subscribers..timers).collect();
+    // Half as many people as operations: each stops their timer, then starts it again.
+    let count = (burst_seconds * rate) as usize;
+    let others: Vec<usize> = (subscribers..timers).take(count.div_ceil(2)).collect();
     let burst = if others.is_empty() {
         Phase::default()
     } else {
-        let count = (burst_seconds * rate) as usize;
         open_loop(
             &people,
             &others,
