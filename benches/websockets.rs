@@ -115,60 +115,40 @@ async fn main() -> Result<()> {
     let before = (rss_kib(router.pid()), rss_kib(subgraph.pid()));
 
     eprintln!("opening {connections} subscriptions through the router...");
+    // Every open subscription must receive the next check-in. Each socket gets its reader as
+    // soon as it is acknowledged: the reader also answers the router's WebSocket pings (every
+    // 5 s; a client silent for 10 s is closed with 1002, as hive-router's heartbeat does), as
+    // a browser would; a socket left unread while thousands of others open would be closed.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<(String, Instant)>)>();
     let opening = Instant::now();
-    let results: Vec<Result<Socket>> = futures::stream::iter(0..connections)
+    let results: Vec<Result<()>> = futures::stream::iter(0..connections)
         .map(|i| {
-            let (url, signer, tenant) = (&router_ws, &signer, &tenant);
+            let (url, signer, tenant, tx) = (&router_ws, &signer, &tenant, tx.clone());
             async move {
                 // Each subscriber is its own user (a manager's board, attendance:read).
                 let token =
                     signer.token(tenant, &format!("usr_viewer_{i}"), &["attendance:read"])?;
-                subscribe(url, &token, BOARD, json!({})).await
+                let socket = subscribe(url, &token, BOARD, json!({})).await?;
+                spawn_reader(i, socket, tx);
+                Ok(())
             }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
     let open_seconds = opening.elapsed().as_secs_f64();
-    let mut sockets = Vec::new();
     let mut open_errors = Vec::new();
     for result in results {
-        match result {
-            Ok(socket) => sockets.push(socket),
-            Err(e) => open_errors.push(format!("{e:#}")),
+        if let Err(e) = result {
+            open_errors.push(format!("{e:#}"));
         }
     }
-    let open = sockets.len();
+    let open = connections - open_errors.len();
     eprintln!(
         "{open} open ({} refused) in {open_seconds:.1} s",
         open_errors.len()
     );
 
-    // Every open subscription must receive the next check-in: readers first, then the punch
-    // (repeated until every reader is attached: a subscription becomes live on the subgraph
-    // only once the router has opened its upstream).
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<(String, Instant)>)>();
-    for (index, mut socket) in sockets.into_iter().enumerate() {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let result: Result<(String, Instant)> = async {
-                let message = next_json(&mut socket, Duration::from_secs(120)).await?;
-                let event = &message["payload"]["data"]["attendanceBoard"];
-                if message["type"] != "next" || event["kind"].as_str().is_none() {
-                    bail!("unexpected {message}");
-                }
-                Ok((
-                    event["punchId"].as_str().unwrap_or_default().to_owned(),
-                    Instant::now(),
-                ))
-            }
-            .await;
-            let _ = tx.send((index, result));
-            // Keep the socket open until the end of the bench.
-            std::future::pending::<()>().await;
-            drop(socket);
-        });
-    }
     drop(tx);
     // Memory with every subscription open (before any event).
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -269,4 +249,33 @@ limit the router cannot hold more than about half of it.\n\n\
         bail!("not every open subscription received the check-in (see the report)");
     }
     Ok(())
+}
+
+/// Reads one subscription until its first event (answering pings meanwhile), reports it, then
+/// keeps the socket open (and read, so pings keep being answered) until the bench ends.
+fn spawn_reader(
+    index: usize,
+    mut socket: Socket,
+    tx: tokio::sync::mpsc::UnboundedSender<(usize, Result<(String, Instant)>)>,
+) {
+    tokio::spawn(async move {
+        let result: Result<(String, Instant)> = async {
+            let message = next_json(&mut socket, Duration::from_secs(300)).await?;
+            let event = &message["payload"]["data"]["attendanceBoard"];
+            if message["type"] != "next" || event["kind"].as_str().is_none() {
+                bail!("unexpected {message}");
+            }
+            Ok((
+                event["punchId"].as_str().unwrap_or_default().to_owned(),
+                Instant::now(),
+            ))
+        }
+        .await;
+        let _ = tx.send((index, result));
+        // Keep reading (pings answered, further events ignored) until the bench ends.
+        while next_json(&mut socket, Duration::from_secs(3600))
+            .await
+            .is_ok()
+        {}
+    });
 }
