@@ -480,6 +480,10 @@ async fn graphql_get<E: Executor>(
     execute(&state, graphql_request, identity, client, media).await
 }
 
+/// Read and write buffer of one GraphQL WebSocket connection (messages are usually far
+/// smaller; a larger one is read in more steps).
+const WS_BUFFER_BYTES: usize = 4 * 1024;
+
 /// GraphQL over WebSocket (`graphql-transport-ws` and the legacy `graphql-ws`) on
 /// `/graphql/ws`: the token comes in the `connection_init` payload (`Authorization: Bearer ...`,
 /// or `token`), is verified like a header token, and becomes the connection's identity.
@@ -492,6 +496,14 @@ async fn graphql_ws<E: Executor>(
     let verifier = state.verifier.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        // A subscription connection carries small GraphQL messages, and a dashboard of
+        // thousands holds thousands of them: tungstenite's default 128 KiB read buffer,
+        // allocated per connection, was most of a subscription's memory (websockets bench).
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
+        // The largest message is the HTTP body limit (a `subscribe` is a GraphQL request).
+        .max_message_size(state.max_body_bytes)
+        .max_frame_size(state.max_body_bytes)
         .on_upgrade(move |socket| {
             async_graphql_axum::GraphQLWebSocket::new(socket, executor, protocol)
                 .on_connection_init(move |payload| async move {
