@@ -92,7 +92,8 @@ async fn main() -> Result<()> {
         .await?;
     let employee_url = format!("http://127.0.0.1:{employee_port}/graphql");
     let router_port = free_port()?;
-    let mut router = start_router(
+    let router = start_router(
+        &http,
         &signer,
         &dir,
         router_port,
@@ -100,10 +101,8 @@ async fn main() -> Result<()> {
         "http://127.0.0.1:9/graphql",
         "http://127.0.0.1:9/graphql",
         Some(&redis_url),
-    )?;
-    router
-        .wait_ready(&http, &format!("http://127.0.0.1:{router_port}/readiness"))
-        .await?;
+    )
+    .await?;
     let router_url = format!("http://127.0.0.1:{router_port}/graphql");
     let router_ws = format!("ws://127.0.0.1:{router_port}/graphql");
 

@@ -168,7 +168,8 @@ async fn services(dir: &std::path::Path, http: &reqwest::Client, signer: &Signer
         .await?;
     pmo.wait_ready(http, &format!("http://127.0.0.1:{pmo_port}/ready"))
         .await?;
-    let mut router = start_router(
+    let router = start_router(
+        http,
         signer,
         dir,
         router_port,
@@ -176,10 +177,8 @@ async fn services(dir: &std::path::Path, http: &reqwest::Client, signer: &Signer
         &format!("http://127.0.0.1:{pmo_port}/graphql"),
         "http://127.0.0.1:9/graphql",
         Some(&redis_url),
-    )?;
-    router
-        .wait_ready(http, &format!("http://127.0.0.1:{router_port}/readiness"))
-        .await?;
+    )
+    .await?;
     let tenant = format!(
         "tnt_bench_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]

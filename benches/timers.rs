@@ -189,7 +189,8 @@ async fn main() -> Result<()> {
         .await?;
     let pmo_url = format!("http://127.0.0.1:{pmo_port}/graphql");
     let router_port = free_port()?;
-    let mut router = start_router(
+    let router = start_router(
+        &http,
         &signer,
         &dir,
         router_port,
@@ -197,10 +198,8 @@ async fn main() -> Result<()> {
         &pmo_url,
         "http://127.0.0.1:9/graphql",
         Some(&redis_url),
-    )?;
-    router
-        .wait_ready(&http, &format!("http://127.0.0.1:{router_port}/readiness"))
-        .await?;
+    )
+    .await?;
     let router_url = format!("http://127.0.0.1:{router_port}/graphql");
     let router_ws = format!("ws://127.0.0.1:{router_port}/graphql");
 

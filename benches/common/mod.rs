@@ -257,8 +257,12 @@ pub fn router_config(dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `erp-os router` on plain HTTP on loopback in front of the given subgraph URLs.
-pub fn start_router(
+/// `erp-os router` on plain HTTP on loopback in front of the given subgraph URLs, returned
+/// once its `/readiness` answers (its supergraph is loaded: before that it answers 503
+/// `NO_SUPERGRAPH_AVAILABLE`).
+#[allow(clippy::too_many_arguments)]
+pub async fn start_router(
+    http: &reqwest::Client,
     signer: &Signer,
     dir: &Path,
     port: u16,
@@ -290,7 +294,11 @@ pub fn start_router(
     if let Some(redis) = redis_url {
         command.env("REDIS_URL", redis);
     }
-    Service::start("router", &mut command, dir)
+    let mut router = Service::start("router", &mut command, dir)?;
+    router
+        .wait_ready(http, &format!("http://127.0.0.1:{port}/readiness"))
+        .await?;
+    Ok(router)
 }
 
 /// A keep-alive HTTP/1.1 client for load.
