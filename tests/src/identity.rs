@@ -175,34 +175,57 @@ impl IdentityApp {
 
     /// Login + TOTP enrolment for a user without a second factor. Returns (tokens, secret).
     pub async fn login_enrolling_totp(&self, email: &str, password: &str) -> (Value, String) {
-        let body = self.login(email, password).await;
-        let mfa = body["data"]["login"]["mfaToken"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(body["data"]["login"]["enrollmentRequired"], true, "{body}");
-        let (_, body) = self
-            .graphql(
-                None,
-                "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret otpauthUri } }",
-                json!({ "t": mfa }),
-            )
-            .await;
-        let secret = body["data"]["beginTotpEnrollment"]["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let code = erp_identity::domain::totp::code_at(&secret, now_secs()).unwrap();
-        let (_, body) = self
-            .graphql(
-                None,
-                "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken refreshToken expiresIn recoveryCodes } }",
-                json!({ "t": mfa, "c": code }),
-            )
-            .await;
-        assert!(body["errors"].is_null(), "{body}");
-        (body["data"]["confirmTotpEnrollment"].clone(), secret)
+        login_enrolling_totp_at(&self.http, &self.url("/graphql"), email, password).await
     }
+}
+
+/// Password login at `url` (the identity subgraph, or the router in front of it) of a user
+/// without a second factor, then TOTP enrolment with a code computed here, as an
+/// authenticator app would. Returns `confirmTotpEnrollment` (`accessToken`, `refreshToken`,
+/// `expiresIn`, `recoveryCodes`) and the TOTP secret.
+pub async fn login_enrolling_totp_at(
+    http: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> (Value, String) {
+    let call = |query: &'static str, variables: Value| async move {
+        let (status, body) = post_graphql(http, url, None, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let body = call(
+        "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken enrollmentRequired } }",
+        json!({ "input": { "email": email, "password": password } }),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["login"]["enrollmentRequired"], true, "{body}");
+    let mfa = body["data"]["login"]["mfaToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = call(
+        "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret otpauthUri } }",
+        json!({ "t": mfa }),
+    )
+    .await;
+    let secret = body["data"]["beginTotpEnrollment"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    assert!(body["data"]["beginTotpEnrollment"]["otpauthUri"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/"));
+    let code = erp_identity::domain::totp::code_at(&secret, now_secs()).unwrap();
+    let body = call(
+        "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken refreshToken expiresIn recoveryCodes } }",
+        json!({ "t": mfa, "c": code }),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    (body["data"]["confirmTotpEnrollment"].clone(), secret)
 }
 
 pub fn now_secs() -> u64 {

@@ -171,57 +171,18 @@ impl Edge {
         socket
     }
 
-    /// Password login of a user without a second factor, then TOTP enrolment with a code
-    /// computed here, as an authenticator app would. Returns the access token, the TOTP secret
+    /// Password login of a user without a second factor, then TOTP enrolment (see
+    /// [`crate::identity::login_enrolling_totp_at`]). Returns the access token, the TOTP secret
     /// and the recovery codes.
     pub async fn login_enrolling_totp(
         &self,
         email: &str,
         password: &str,
     ) -> (String, String, Vec<String>) {
-        let body = self
-            .graphql(
-                None,
-                "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken enrollmentRequired } }",
-                json!({ "input": { "email": email, "password": password } }),
-            )
-            .await;
-        assert!(body["errors"].is_null(), "{body}");
-        assert_eq!(body["data"]["login"]["enrollmentRequired"], true, "{body}");
-        let mfa = body["data"]["login"]["mfaToken"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let body = self
-            .graphql(
-                None,
-                "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret otpauthUri } }",
-                json!({ "t": mfa }),
-            )
-            .await;
-        let secret = body["data"]["beginTotpEnrollment"]["secret"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{body}"))
-            .to_owned();
-        assert!(body["data"]["beginTotpEnrollment"]["otpauthUri"]
-            .as_str()
-            .unwrap()
-            .starts_with("otpauth://totp/"));
-        let code =
-            erp_identity::domain::totp::code_at(&secret, crate::identity::now_secs()).unwrap();
-        let body = self
-            .graphql(
-                None,
-                "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken recoveryCodes } }",
-                json!({ "t": mfa, "c": code }),
-            )
-            .await;
-        assert!(body["errors"].is_null(), "{body}");
-        let token = body["data"]["confirmTotpEnrollment"]["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let recovery = body["data"]["confirmTotpEnrollment"]["recoveryCodes"]
+        let (tokens, secret) =
+            crate::identity::login_enrolling_totp_at(&self.http, &self.url, email, password).await;
+        let token = tokens["accessToken"].as_str().unwrap().to_owned();
+        let recovery = tokens["recoveryCodes"]
             .as_array()
             .unwrap()
             .iter()
