@@ -4,7 +4,8 @@
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
-//!   through Redis/Kafka; running timers live in that cache, so they do not survive a restart);
+//!   through Redis/Kafka); the cache's keys (running timers, revocations, login lockouts) are
+//!   kept in `<state>/cache.db`, so a running timer survives a restart as it does on Redis;
 //! - the router (hive-router, ntex runtime) on the main thread, started only once every
 //!   subgraph answers `/ready`, configured by the checked-in router/router.config.yaml (compiled
 //!   in, written to the state directory with this run's metrics port) and the same environment
@@ -21,7 +22,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use erp_identity::service::IdentityConfig;
-use erp_kit::cache::{InProcessCache, SharedCache};
+use erp_kit::cache::{DurableCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::events::{InProcessBus, SharedBus};
 use erp_kit::pagination::PageRequest;
@@ -262,8 +263,16 @@ async fn start_subgraphs(
     args: &AllArgs,
     state_dir: &Path,
 ) -> anyhow::Result<(Running, Vec<tokio::task::JoinHandle<()>>)> {
-    // One cache and one bus for every subgraph of the process.
-    let cache: SharedCache = Arc::new(InProcessCache::new());
+    // One cache and one bus for every subgraph of the process. The cache's keys are kept in
+    // a file of their own (running timers must outlive a restart, as they do on Redis).
+    let cache_db = erp_kit::db::connect(&sqlite_url(state_dir, "cache.db"))
+        .await
+        .context("opening the cache file")?;
+    let cache: SharedCache = Arc::new(
+        DurableCache::open(cache_db)
+            .await
+            .context("loading the cache file")?,
+    );
     let bus: SharedBus = Arc::new(InProcessBus::new());
 
     let identity_kit = kit_config(
@@ -481,8 +490,8 @@ listed by `query {{ employees(first: 10) {{ edges {{ node {{ workEmail }} }} }} 
      (keep the recovery codes; later logins: login, then verifyTotp(mfaToken, code))
   4. send "Authorization: Bearer <accessToken>" and
      query {{ me {{ name role {{ name }} }} projects(first: 5) {{ edges {{ node {{ name members {{ role employee {{ displayName }} }} }} }} }} }}
-PMO data (projects, tasks, time entries) is kept in {journal}; running timers live
-in this process's cache and stop with it.
+PMO data (projects, tasks, time entries) is kept in {journal}; running timers in
+{cache}: they keep running across a restart.
 Ctrl-C stops everything."#,
         state = args.state_dir.display(),
         identity = args.identity_port,
@@ -490,5 +499,6 @@ Ctrl-C stops everything."#,
         pmo = args.pmo_port,
         company = DEMO_COMPANY,
         journal = pmo_data_file(&args.state_dir).display(),
+        cache = args.state_dir.join("cache.db").display(),
     );
 }

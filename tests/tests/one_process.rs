@@ -2,8 +2,8 @@
 //! temporary state directory, on free loopback ports, plain HTTP. Everything goes through the
 //! ROUTER as a client would: the demo administrator logs in (password, TOTP enrolment with a
 //! code computed here), a federated query spans identity, employee and PMO, writes to every
-//! subgraph (a department; a project, its board, a task and logged time) survive a restart
-//! that kills the process, the demo is not written twice, and the same demo seed gives the same
+//! subgraph (a department; a project, its board, a task and logged time) and a running timer
+//! survive a restart that kills the process, the demo is not written twice, and the same demo seed gives the same
 //! people in another state directory.
 //!
 //! The binary and the process: [`erp_tests::supergraph`].
@@ -69,6 +69,22 @@ query Written($project: ID!, $task: ID!) {
     edges { node { id userId startedAt endedAt durationSeconds billable task { id } } }
   }
 }"#;
+
+/// The caller's running timer.
+const MY_TIMER: &str = "{ myTimer { id userId state startedAt task { id } } }";
+
+/// What must not change about a running timer across a restart (its elapsed time does).
+fn timer_fields(body: &Value) -> Value {
+    let timer = &body["data"]["myTimer"];
+    assert!(timer.is_object(), "{body}");
+    json!([
+        timer["id"],
+        timer["userId"],
+        timer["state"],
+        timer["startedAt"],
+        timer["task"]
+    ])
+}
 
 /// Writes a project with a board, a task in its "Doing" column and a time entry on the task,
 /// through the router; returns the project's and the task's ids.
@@ -370,6 +386,25 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
+
+    // A timer left running when the process dies keeps running (the cache's keys are kept in
+    // the state directory, as Redis keeps them).
+    let body = erp
+        .edge
+        .graphql(
+            Some(&token),
+            "mutation($t: ID!) { startTimer(taskId: $t) { id state } }",
+            json!({ "t": task_id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["startTimer"]["state"], "RUNNING");
+    let running = erp.edge.graphql(Some(&token), MY_TIMER, json!({})).await;
+    assert!(running["errors"].is_null(), "{running}");
+    assert_eq!(
+        running["data"]["myTimer"]["id"],
+        body["data"]["startTimer"]["id"]
+    );
     erp.stop();
 
     let erp = ErpOs::start(&state, 42, PASSWORD).await;
@@ -412,6 +447,36 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
         )
         .await;
     assert_eq!(after, written);
+    let still_running = erp.edge.graphql(Some(&token), MY_TIMER, json!({})).await;
+    assert_eq!(
+        timer_fields(&still_running),
+        timer_fields(&running),
+        "{still_running}"
+    );
+    let body = erp
+        .edge
+        .graphql(
+            Some(&token),
+            "mutation { stopTimer { id task { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(
+        body["data"]["stopTimer"]["id"],
+        running["data"]["myTimer"]["id"]
+    );
+    let entries = erp
+        .edge
+        .graphql(
+            Some(&token),
+            PMO_WRITTEN,
+            json!({ "project": project_id, "task": task_id }),
+        )
+        .await;
+    assert_eq!(edges(&entries, "timeEntries").len(), 2, "{entries}");
+    let body = erp.edge.graphql(Some(&token), MY_TIMER, json!({})).await;
+    assert_eq!(body["data"]["myTimer"], Value::Null, "{body}");
     let body = erp
         .edge
         .graphql(

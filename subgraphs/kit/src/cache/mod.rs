@@ -3,9 +3,11 @@
 //! Live features (attendance boards, running timers) publish on a channel here so that every
 //! replica's subscribers receive every event.
 
+mod durable;
 mod memory;
 mod redis_cache;
 
+pub use durable::DurableCache;
 pub use memory::InProcessCache;
 pub use redis_cache::RedisCache;
 
