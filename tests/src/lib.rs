@@ -140,10 +140,45 @@ pub fn config(issuer: &TestIssuer, database_url: String) -> KitConfig {
 }
 
 pub async fn runtime(issuer: &TestIssuer, backends: Backends) -> Runtime {
+    runtime_with_db(issuer, backends, |_| {}).await
+}
+
+/// Every SQL statement a database connection ran since the last [`StatementLog::take`], with
+/// the number of values bound to it, recorded by sea-orm's metric callback (statements of
+/// transactions included): for tests that count the queries a request costs.
+#[derive(Clone, Default)]
+pub struct StatementLog(Arc<std::sync::Mutex<Vec<(String, usize)>>>);
+
+impl StatementLog {
+    /// Starts recording `db`'s statements (and those of its clones made afterwards).
+    pub fn record(&self, db: &mut sea_orm::DatabaseConnection) {
+        let log = self.0.clone();
+        db.set_metric_callback(move |info| {
+            let values = info.statement.values.as_ref().map_or(0, |v| v.0.len());
+            log.lock()
+                .unwrap()
+                .push((info.statement.sql.clone(), values));
+        });
+    }
+
+    /// The statements recorded so far, clearing the log.
+    pub fn take(&self) -> Vec<(String, usize)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// [`runtime`], with `prepare` given the database connection before anything uses it (e.g.
+/// [`StatementLog::record`]).
+pub async fn runtime_with_db(
+    issuer: &TestIssuer,
+    backends: Backends,
+    prepare: impl FnOnce(&mut sea_orm::DatabaseConnection),
+) -> Runtime {
     match backends {
         Backends::Embedded => {
             let config = config(issuer, fresh_sqlite());
-            let db = erp_kit::db::connect(&config.database_url).await.unwrap();
+            let mut db = erp_kit::db::connect(&config.database_url).await.unwrap();
+            prepare(&mut db);
             let cache: SharedCache = Arc::new(InProcessCache::new());
             let bus: SharedBus = Arc::new(InProcessBus::new());
             Runtime::with_backends(config, db, cache, bus)
@@ -154,7 +189,8 @@ pub async fn runtime(issuer: &TestIssuer, backends: Backends) -> Runtime {
                 Backends::RealWithKafka(brokers) => brokers,
                 _ => require_env("KAFKA_BROKERS"),
             };
-            let db = erp_kit::db::connect(&config.database_url).await.unwrap();
+            let mut db = erp_kit::db::connect(&config.database_url).await.unwrap();
+            prepare(&mut db);
             let cache: SharedCache = Arc::new(
                 RedisCache::connect(&require_env("REDIS_URL"))
                     .await
@@ -213,6 +249,38 @@ impl EmployeeApp {
         variables: Value,
     ) -> (u16, Value) {
         post_graphql(&self.http, &self.url("/graphql"), token, query, variables).await
+    }
+
+    /// The `data` of a request that must succeed (200, no errors).
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(Some(token), query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    }
+
+    /// Creates a department with `token` (`department:write`) and returns its id.
+    pub async fn create_department(&self, token: &str, name: &str) -> String {
+        let data = self
+            .ok(
+                token,
+                "mutation($n: String!) { createDepartment(input: { name: $n }) { id } }",
+                json!({ "n": name }),
+            )
+            .await;
+        data["createDepartment"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Hires `input` (a `HireEmployeeInput`) with `token` (`employee:write`) and returns the id.
+    pub async fn hire(&self, token: &str, input: Value) -> String {
+        let data = self
+            .ok(
+                token,
+                "mutation($i: HireEmployeeInput!) { hireEmployee(input: $i) { id } }",
+                json!({ "i": input }),
+            )
+            .await;
+        data["hireEmployee"]["id"].as_str().unwrap().to_owned()
     }
 }
 

@@ -6,6 +6,7 @@ mod m0003_attendance;
 mod m0004_leave;
 mod m0005_shifts;
 mod m0006_okr;
+mod m0007_keyset_indexes;
 
 use sea_orm_migration::prelude::*;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_leave::Migration),
             Box::new(m0005_shifts::Migration),
             Box::new(m0006_okr::Migration),
+            Box::new(m0007_keyset_indexes::Migration),
         ]
     }
 }

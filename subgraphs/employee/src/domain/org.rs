@@ -152,6 +152,10 @@ pub struct Standing {
     pub hr_admin: bool,
     /// The viewer may change records (`employee:write`).
     pub employee_write: bool,
+    /// The viewer holds `employee:read:private`, which opened the private fields of every
+    /// record before the row rules did. Deprecated: still honoured so that roles granted it
+    /// keep what they had, but no default role needs it any more.
+    pub reads_private: bool,
 }
 
 /// What the viewer may do with one employee record.
@@ -176,10 +180,11 @@ pub fn permissions(standing: Standing) -> Permissions {
         hr_read,
         hr_admin,
         employee_write,
+        reads_private,
     } = standing;
     let hr_read = hr_read || hr_admin;
     Permissions {
-        view_full_record: is_self || is_manager || hr_read,
+        view_full_record: is_self || is_manager || hr_read || reads_private,
         view_attendance: is_self || is_manager || hr_read,
         edit_profile: is_self || hr_admin || employee_write,
         set_manager: hr_admin || employee_write,
@@ -289,5 +294,15 @@ mod tests {
         let stranger = permissions(Standing::default());
         assert!(!stranger.view_full_record && !stranger.view_attendance);
         assert!(!stranger.edit_profile && !stranger.set_manager);
+
+        let private_reader = permissions(Standing {
+            reads_private: true,
+            ..Default::default()
+        });
+        assert!(
+            private_reader.view_full_record,
+            "the deprecated scope keeps opening the private fields"
+        );
+        assert!(!private_reader.view_attendance && !private_reader.view_compensation);
     }
 }

@@ -1,6 +1,7 @@
 //! Attendance in GraphQL: locations, check-in / check-out, a person's day.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -10,7 +11,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc, Weekday};
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
-use super::loaders::{EmployeeLoader, TenantKey};
+use super::loaders::{load_child_pages, ChildPageKey, EmployeeLoader, PageKey, TenantKey};
 use super::org::{require_attendance_view, viewer, visible_employee_ids, Viewer};
 use super::{store, Employee};
 use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
@@ -20,7 +21,7 @@ use crate::domain::shift::{
 use crate::store::attendance::{Approver, CorrectionFilter, CorrectionRequest, PunchRequest};
 use crate::store::entities::{employee, location, punch};
 use crate::store::shift::entities::{correction, shift, shift_assignment};
-use crate::store::shift::{ComputedDay, ShiftTarget};
+use crate::store::shift::{AppliedShift, ComputedDay, ShiftSubject, ShiftTarget};
 
 fn millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
@@ -349,7 +350,7 @@ impl AttendanceQuery {
         let employee = store.employee_of_user(&tenant, &claims.sub).await?;
         let day = match day {
             Some(day) => day,
-            None => current_day(store, &tenant, &employee).await?,
+            None => current_day(ctx, &tenant, &employee).await?,
         };
         let computed = store
             .day_attendance(&tenant, &employee, day, Utc::now().timestamp_millis())
@@ -385,7 +386,7 @@ impl AttendanceQuery {
         department_id: Option<ID>,
         day: Option<NaiveDate>,
     ) -> Result<Option<AttendanceBoard>> {
-        Ok(Some(board(ctx, department_id, day).await?))
+        Ok(Some(AttendanceBoard::new(ctx, department_id, day).await?))
     }
 
     /// Who is checked in right now (today's board, checked-in people only), with the same
@@ -400,15 +401,13 @@ impl AttendanceQuery {
         first: Option<i32>,
         last: Option<i32>,
     ) -> Result<Option<Connection<String, BoardEntry, EmptyFields, EmptyFields>>> {
-        let board = board(ctx, department_id, None).await?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = board
-            .entries
-            .iter()
-            .filter(|e| e.attendance.checked_in)
-            .cloned()
-            .collect();
-        Ok(Some(page_in_memory(&page, rows)))
+        let board = AttendanceBoard::new(ctx, department_id, None).await?;
+        Ok(Some(
+            board
+                .page(store(ctx)?, &page, &BoardFilter::CheckedIn)
+                .await?,
+        ))
     }
 
     /// Attendance corrections the caller may decide: a manager's reports' (direct and
@@ -456,16 +455,30 @@ impl AttendanceQuery {
 
 /// The current attendance day of an employee (a night shift's day lasts past midnight).
 async fn current_day(
-    store: &crate::store::EmployeeStore,
+    ctx: &Context<'_>,
     tenant: &erp_kit::TenantId,
     employee: &employee::Model,
 ) -> Result<NaiveDate> {
     let now = Utc::now();
-    let shift = store
-        .shifts_on(tenant, &[employee], now.date_naive())
-        .await?
-        .remove(&employee.id);
+    let shift = shift_on(ctx, tenant, employee, now.date_naive()).await?;
     Ok(attendance_day(shift.as_ref().map(|s| &s.rules), now))
+}
+
+/// The shift that applies to `employee` on `day`, through the batching [`ShiftLoader`].
+async fn shift_on(
+    ctx: &Context<'_>,
+    tenant: &erp_kit::TenantId,
+    employee: &employee::Model,
+    day: NaiveDate,
+) -> Result<Option<AppliedShift>> {
+    ctx.data_unchecked::<DataLoader<ShiftLoader>>()
+        .load_one(ShiftKey {
+            tenant: tenant.clone(),
+            employee_id: employee.id.clone(),
+            department_id: employee.department_id.clone(),
+            day,
+        })
+        .await
 }
 
 /// `Employee.attendance`: the self, their managers and HR only.
@@ -476,10 +489,9 @@ pub async fn employee_attendance(
 ) -> Result<Option<AttendanceDay>> {
     require_attendance_view(ctx, of).await?;
     let tenant = ctx.tenant()?;
-    let store = store(ctx)?;
     let day = match day {
         Some(day) => day,
-        None => current_day(store, &tenant, of).await?,
+        None => current_day(ctx, &tenant, of).await?,
     };
     let computed = ctx
         .data_unchecked::<DataLoader<DayAttendanceLoader>>()
@@ -501,10 +513,8 @@ pub async fn employee_shift(
 ) -> Result<Option<Shift>> {
     let tenant = ctx.tenant()?;
     let day = day.unwrap_or_else(|| Utc::now().date_naive());
-    Ok(store(ctx)?
-        .shifts_on(&tenant, &[of], day)
+    Ok(shift_on(ctx, &tenant, of, day)
         .await?
-        .remove(&of.id)
         .map(|s| Shift(s.model)))
 }
 
@@ -516,16 +526,86 @@ pub async fn employee_corrections(
     page: PageRequest,
 ) -> Result<Connection<String, AttendanceCorrection, EmptyFields, EmptyFields>> {
     require_attendance_view(ctx, of).await?;
-    let tenant = ctx.tenant()?;
-    let filter = CorrectionFilter {
-        employee_ids: Some(vec![of.id.clone()]),
-        status: status.map(CorrectionStatus::as_str),
-    };
-    let rows = store(ctx)?
-        .list_corrections(&tenant, &filter, &page)
-        .await?;
+    let rows = ctx
+        .data_unchecked::<DataLoader<CorrectionsLoader>>()
+        .load_one(ChildPageKey {
+            tenant: ctx.tenant()?,
+            parent_id: of.id.clone(),
+            page: PageKey::from(&page),
+            filter: status,
+        })
+        .await?
+        .unwrap_or_default();
     let rows = rows.into_iter().map(AttendanceCorrection).collect();
     Ok(connection_from_rows(&page, rows, |c| c.0.id.clone()))
+}
+
+/// The key of the shift of one employee on one day (their department's default applies when
+/// they have none of their own, so the department is part of the key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShiftKey {
+    pub tenant: erp_kit::TenantId,
+    pub employee_id: String,
+    pub department_id: Option<String>,
+    pub day: NaiveDate,
+}
+
+/// The shifts of a batch of employees: two queries per tenant and day.
+pub struct ShiftLoader(pub crate::store::EmployeeStore);
+
+impl Loader<ShiftKey> for ShiftLoader {
+    type Value = AppliedShift;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ShiftKey]) -> Result<HashMap<ShiftKey, AppliedShift>> {
+        let mut groups: HashMap<(&erp_kit::TenantId, NaiveDate), Vec<&ShiftKey>> = HashMap::new();
+        for key in keys {
+            groups.entry((&key.tenant, key.day)).or_default().push(key);
+        }
+        let mut found = HashMap::new();
+        for ((tenant, day), group) in groups {
+            let subjects: Vec<ShiftSubject<'_>> = group
+                .iter()
+                .map(|key| ShiftSubject {
+                    employee_id: &key.employee_id,
+                    department_id: key.department_id.as_deref(),
+                })
+                .collect();
+            let mut shifts = self.0.shifts_of(tenant, &subjects, day).await?;
+            for key in group {
+                if let Some(shift) = shifts.remove(&key.employee_id) {
+                    found.insert(key.clone(), shift);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Each employee's attendance corrections (of one status, or all), one page per employee.
+pub struct CorrectionsLoader(pub crate::store::EmployeeStore);
+
+impl Loader<ChildPageKey<Option<CorrectionStatus>>> for CorrectionsLoader {
+    type Value = Vec<correction::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ChildPageKey<Option<CorrectionStatus>>],
+    ) -> Result<HashMap<ChildPageKey<Option<CorrectionStatus>>, Self::Value>> {
+        let store = &self.0;
+        load_child_pages(keys, |tenant, page, status, employees| async move {
+            store
+                .corrections_pages(
+                    &tenant,
+                    &employees,
+                    status.map(CorrectionStatus::as_str),
+                    &page,
+                )
+                .await
+        })
+        .await
+    }
 }
 
 /// The key of one employee's computed day.
@@ -651,44 +731,68 @@ pub struct BoardSummary {
     pub unscheduled: i32,
 }
 
-/// An attendance board of one day.
+/// How many people a board reads from the database at a time when it has to look past a page
+/// (a status filter, the summary): memory stays bounded however large the tenant.
+const BOARD_CHUNK: u64 = 500;
+
+/// Which entries of a board a page shows.
+enum BoardFilter {
+    All,
+    Statuses(Vec<DayStatus>),
+    CheckedIn,
+}
+
+impl BoardFilter {
+    fn keeps(&self, attendance: &DailyAttendance) -> bool {
+        match self {
+            BoardFilter::All => true,
+            BoardFilter::Statuses(wanted) => wanted.contains(&attendance.status),
+            BoardFilter::CheckedIn => attendance.checked_in,
+        }
+    }
+}
+
+/// An attendance board of one day. The people are read from the database page by page in
+/// employee-id order (keyset on `ix_employees_tenant_id` / `ix_employees_tenant_department`),
+/// and only the people of the page asked for get their day computed.
 pub struct AttendanceBoard {
-    day: NaiveDate,
-    entries: Vec<BoardEntry>,
+    tenant: erp_kit::TenantId,
+    department_id: Option<String>,
+    /// `None`: the whole tenant (HR); else the viewer's reports.
+    visible: Option<Vec<String>>,
+    /// `None`: each person's current attendance day.
+    day: Option<NaiveDate>,
+    now: DateTime<Utc>,
 }
 
 #[Object]
 impl AttendanceBoard {
     /// The day asked for (today's UTC date when each person's current day is shown).
     async fn day(&self) -> NaiveDate {
-        self.day
+        self.day.unwrap_or_else(|| self.now.date_naive())
     }
 
     /// Counts by status over the whole board.
-    async fn summary(&self) -> BoardSummary {
+    async fn summary(&self, ctx: &Context<'_>) -> Result<BoardSummary> {
         let mut summary = BoardSummary::default();
-        for entry in &self.entries {
-            summary.total += 1;
-            if entry.attendance.checked_in {
-                summary.checked_in += 1;
-            }
-            *match entry.attendance.status {
-                DayStatus::Present => &mut summary.present,
-                DayStatus::Late => &mut summary.late,
-                DayStatus::HalfDay => &mut summary.half_day,
-                DayStatus::Absent => &mut summary.absent,
-                DayStatus::WeeklyOff => &mut summary.weekly_off,
-                DayStatus::OnLeave => &mut summary.on_leave,
-                DayStatus::NotStarted => &mut summary.not_started,
-                DayStatus::Unscheduled => &mut summary.unscheduled,
-            } += 1;
-        }
-        summary
+        let everyone = PageRequest {
+            limit: BOARD_CHUNK,
+            after: None,
+            before: None,
+            backward: false,
+        };
+        self.scan(store(ctx)?, everyone, |entry| {
+            summary.count(&entry.attendance);
+            ControlFlow::Continue(())
+        })
+        .await?;
+        Ok(summary)
     }
 
     /// The people, in employee order, optionally only those in `status`.
     async fn entries(
         &self,
+        ctx: &Context<'_>,
         status: Option<Vec<AttendanceStatus>>,
         after: Option<String>,
         before: Option<String>,
@@ -696,96 +800,164 @@ impl AttendanceBoard {
         last: Option<i32>,
     ) -> Result<Connection<String, BoardEntry, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
-        let wanted: Option<Vec<DayStatus>> =
-            status.map(|s| s.into_iter().map(Into::into).collect());
-        let rows = self
-            .entries
-            .iter()
-            .filter(|e| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| w.contains(&e.attendance.status))
-            })
-            .cloned()
-            .collect();
-        Ok(page_in_memory(&page, rows))
+        let filter = match status {
+            Some(wanted) => BoardFilter::Statuses(wanted.into_iter().map(Into::into).collect()),
+            None => BoardFilter::All,
+        };
+        self.page(store(ctx)?, &page, &filter).await
     }
 }
 
-/// A Relay page over entries already in employee-id order.
-fn page_in_memory(
-    page: &PageRequest,
-    rows: Vec<BoardEntry>,
-) -> Connection<String, BoardEntry, EmptyFields, EmptyFields> {
-    let mut rows: Vec<BoardEntry> = rows
-        .into_iter()
-        .filter(|e| page.after.as_ref().is_none_or(|a| e.employee.id > *a))
-        .filter(|e| page.before.as_ref().is_none_or(|b| e.employee.id < *b))
-        .collect();
-    if page.backward {
-        rows.reverse();
-    }
-    rows.truncate(page.limit as usize + 1);
-    connection_from_rows(page, rows, |e| e.employee.id.clone())
-}
-
-/// The board of `day`, or of each person's current attendance day (their shift's day in its
-/// time zone, so a night shift stays on the night it started) when `day` is omitted.
-async fn board(
-    ctx: &Context<'_>,
-    department_id: Option<ID>,
-    day: Option<NaiveDate>,
-) -> Result<AttendanceBoard> {
-    let viewer = viewer(ctx).await?;
-    let store = store(ctx)?;
-    let visible = visible_employee_ids(store, &viewer).await?;
-    let employees = store
-        .board_employees(
-            &viewer.tenant,
-            department_id.as_ref().map(|d| d.0.as_str()),
-            visible.as_deref(),
-        )
-        .await?;
-    let now = Utc::now();
-    let refs: Vec<&employee::Model> = employees.iter().collect();
-    let mut by_day: HashMap<NaiveDate, Vec<&employee::Model>> = HashMap::new();
-    match day {
-        Some(day) => {
-            by_day.insert(day, refs);
+impl BoardSummary {
+    fn count(&mut self, attendance: &DailyAttendance) {
+        self.total += 1;
+        if attendance.checked_in {
+            self.checked_in += 1;
         }
-        None => {
-            let shifts = store
-                .shifts_on(&viewer.tenant, &refs, now.date_naive())
+        *match attendance.status {
+            DayStatus::Present => &mut self.present,
+            DayStatus::Late => &mut self.late,
+            DayStatus::HalfDay => &mut self.half_day,
+            DayStatus::Absent => &mut self.absent,
+            DayStatus::WeeklyOff => &mut self.weekly_off,
+            DayStatus::OnLeave => &mut self.on_leave,
+            DayStatus::NotStarted => &mut self.not_started,
+            DayStatus::Unscheduled => &mut self.unscheduled,
+        } += 1;
+    }
+}
+
+impl AttendanceBoard {
+    /// The board of `day`, or of each person's current attendance day (their shift's day in
+    /// its time zone, so a night shift stays on the night it started) when `day` is omitted,
+    /// as the viewer may see it: HR the tenant, a manager their reports.
+    async fn new(
+        ctx: &Context<'_>,
+        department_id: Option<ID>,
+        day: Option<NaiveDate>,
+    ) -> Result<Self> {
+        let viewer = viewer(ctx).await?;
+        let visible = visible_employee_ids(store(ctx)?, &viewer).await?;
+        Ok(Self {
+            tenant: viewer.tenant,
+            department_id: department_id.map(|d| d.0),
+            visible,
+            day,
+            now: Utc::now(),
+        })
+    }
+
+    /// A Relay page of the entries `filter` keeps. Without a filter that is one database page;
+    /// with one, chunks are read from the cursor on until the page is full.
+    async fn page(
+        &self,
+        store: &crate::store::EmployeeStore,
+        page: &PageRequest,
+        filter: &BoardFilter,
+    ) -> Result<Connection<String, BoardEntry, EmptyFields, EmptyFields>> {
+        let wanted = page.limit as usize + 1;
+        let first_read = PageRequest {
+            limit: match filter {
+                BoardFilter::All => page.limit,
+                _ => BOARD_CHUNK,
+            },
+            ..page.clone()
+        };
+        let mut rows = Vec::new();
+        self.scan(store, first_read, |entry| {
+            if filter.keeps(&entry.attendance) {
+                rows.push(entry);
+            }
+            if rows.len() >= wanted {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+        Ok(connection_from_rows(page, rows, |e| e.employee.id.clone()))
+    }
+
+    /// Visits the board's entries in the direction of `read` from its cursor on, `read.limit
+    /// + 1` people from the database at a time, until `visit` breaks or nobody is left.
+    async fn scan(
+        &self,
+        store: &crate::store::EmployeeStore,
+        mut read: PageRequest,
+        mut visit: impl FnMut(BoardEntry) -> ControlFlow<()>,
+    ) -> Result<()> {
+        loop {
+            let employees = store
+                .board_employees(
+                    &self.tenant,
+                    self.department_id.as_deref(),
+                    self.visible.as_deref(),
+                    &read,
+                )
                 .await?;
-            for employee in refs {
-                let current = attendance_day(shifts.get(&employee.id).map(|s| &s.rules), now);
-                by_day.entry(current).or_default().push(employee);
+            let exhausted = employees.len() as u64 <= read.limit;
+            let last_read = employees.last().map(|e| e.id.clone());
+            for entry in self.compute(store, employees).await? {
+                if visit(entry).is_break() {
+                    return Ok(());
+                }
+            }
+            match last_read {
+                Some(id) if !exhausted => {
+                    if read.backward {
+                        read.before = Some(id);
+                    } else {
+                        read.after = Some(id);
+                    }
+                }
+                _ => return Ok(()),
             }
         }
     }
-    let mut computed = HashMap::new();
-    for (day, group) in by_day {
-        computed.extend(
-            store
-                .days_attendance(&viewer.tenant, &group, day, now.timestamp_millis())
-                .await?,
-        );
-    }
-    let entries = employees
-        .into_iter()
-        .filter_map(|employee| {
-            let day = computed.remove(&employee.id)?;
-            Some(BoardEntry {
-                employee,
-                attendance: day.attendance,
-                shift: day.shift.map(|s| s.model),
+
+    /// The entries of `employees`, in their order.
+    async fn compute(
+        &self,
+        store: &crate::store::EmployeeStore,
+        employees: Vec<employee::Model>,
+    ) -> Result<Vec<BoardEntry>> {
+        let refs: Vec<&employee::Model> = employees.iter().collect();
+        let mut by_day: HashMap<NaiveDate, Vec<&employee::Model>> = HashMap::new();
+        match self.day {
+            Some(day) => {
+                by_day.insert(day, refs);
+            }
+            None => {
+                let shifts = store
+                    .shifts_on(&self.tenant, &refs, self.now.date_naive())
+                    .await?;
+                for employee in refs {
+                    let current =
+                        attendance_day(shifts.get(&employee.id).map(|s| &s.rules), self.now);
+                    by_day.entry(current).or_default().push(employee);
+                }
+            }
+        }
+        let mut computed = HashMap::new();
+        for (day, group) in by_day {
+            computed.extend(
+                store
+                    .days_attendance(&self.tenant, &group, day, self.now.timestamp_millis())
+                    .await?,
+            );
+        }
+        Ok(employees
+            .into_iter()
+            .filter_map(|employee| {
+                let day = computed.remove(&employee.id)?;
+                Some(BoardEntry {
+                    employee,
+                    attendance: day.attendance,
+                    shift: day.shift.map(|s| s.model),
+                })
             })
-        })
-        .collect();
-    Ok(AttendanceBoard {
-        day: day.unwrap_or_else(|| now.date_naive()),
-        entries,
-    })
+            .collect())
+    }
 }
 
 #[derive(Default)]
@@ -1065,7 +1237,7 @@ impl CorrectionKind {
 }
 
 /// Where a correction stands.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Hash, Debug)]
 pub enum CorrectionStatus {
     /// Waiting for a manager or HR.
     Pending,

@@ -20,7 +20,7 @@ use crate::domain::{
 };
 use crate::store::entities::{department, employee};
 use crate::store::{EmployeeFilter, EmployeeStore};
-use loaders::{DepartmentLoader, EmployeeLoader, TenantKey};
+use loaders::{DepartmentLoader, DirectReportsLoader, EmployeeLoader, TenantKey};
 
 pub type EmployeeSchema = Schema<Query, Mutation, Subscription>;
 
@@ -81,6 +81,18 @@ pub fn schema_builder(
                 DepartmentLoader(store.clone()),
                 tokio::spawn,
             ))
+            .data(DataLoader::new(
+                DirectReportsLoader(store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                attendance::ShiftLoader(store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                attendance::CorrectionsLoader(store.clone()),
+                tokio::spawn,
+            ))
             .data(store),
         None => builder,
     }
@@ -106,7 +118,8 @@ pub enum EmployeeStatus {
 /// A person employed by the tenant.
 pub struct Employee(pub employee::Model);
 
-/// Employee fields anyone with `employee:read` sees; private ones need more.
+/// A person employed by the tenant: the directory fields for anyone with `employee:read`, the
+/// private ones by the row rules (`viewerCan`), compensation for `hr:admin` only.
 #[Object(requires_scopes = "employee:read")]
 impl Employee {
     /// Stable id (UUIDv7).
@@ -151,22 +164,26 @@ impl Employee {
         self.0.user_id.clone().map(ID)
     }
 
-    /// Private email address: HR and holders of `employee:read:private` only.
-    #[graphql(
-        requires_scopes = "employee:read:private",
-        requires_scopes = "hr:admin"
-    )]
-    async fn personal_email(&self) -> Option<&str> {
-        self.0.personal_email.as_deref()
+    /// Private email address: for the employee, the managers above them and HR (`hr:read`,
+    /// `hr:admin`) of the tenant, as `viewerCan.viewFullRecord` says; anyone else gets null
+    /// with UNAUTHORIZED_FIELD_OR_TYPE. (The scope `employee:read:private` still opens it but
+    /// is deprecated: no role needs it.)
+    async fn personal_email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        org::private_field(
+            ctx,
+            &self.0,
+            "personalEmail",
+            self.0.personal_email.as_deref(),
+        )
+        .await
     }
 
-    /// Date of birth: HR and holders of `employee:read:private` only.
-    #[graphql(
-        requires_scopes = "employee:read:private",
-        requires_scopes = "hr:admin"
-    )]
-    async fn date_of_birth(&self) -> Option<NaiveDate> {
-        self.0.date_of_birth
+    /// Date of birth: for the employee, the managers above them and HR (`hr:read`,
+    /// `hr:admin`) of the tenant, as `viewerCan.viewFullRecord` says; anyone else gets null
+    /// with UNAUTHORIZED_FIELD_OR_TYPE. (The scope `employee:read:private` still opens it but
+    /// is deprecated: no role needs it.)
+    async fn date_of_birth(&self, ctx: &Context<'_>) -> Result<Option<NaiveDate>> {
+        org::private_field(ctx, &self.0, "dateOfBirth", self.0.date_of_birth).await
     }
 
     /// The department the employee belongs to.
@@ -463,9 +480,9 @@ pub struct HireEmployeeInput {
     pub display_name: String,
     /// Work email (unique in the tenant).
     pub work_email: String,
-    /// Private email (readable by HR only).
+    /// Private email (readable by the employee, their managers and HR).
     pub personal_email: Option<String>,
-    /// Date of birth (readable by HR only).
+    /// Date of birth (readable by the employee, their managers and HR).
     pub date_of_birth: Option<NaiveDate>,
     /// Job title.
     pub title: Option<String>,

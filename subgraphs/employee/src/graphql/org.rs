@@ -8,15 +8,16 @@ use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 
+use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
-use super::loaders::{EmployeeLoader, TenantKey};
-use super::{list_employees, store, Employee};
+use super::loaders::{ChildPageKey, DirectReportsLoader, EmployeeLoader, PageKey, TenantKey};
+use super::{store, Employee};
 use crate::domain::org::{
     all_reports, permissions, reports_index, Permissions, Standing, MAX_CHAIN, MAX_CHART_DEPTH,
 };
 use crate::store::entities::employee;
-use crate::store::{EmployeeFilter, EmployeeStore};
+use crate::store::EmployeeStore;
 
 /// Loads the employee record linked to each user id (one query per batch and tenant).
 pub struct UserEmployeeLoader(pub EmployeeStore);
@@ -59,6 +60,8 @@ pub struct Viewer {
     pub hr_read: bool,
     pub hr_admin: bool,
     pub employee_write: bool,
+    /// Holds the deprecated `employee:read:private` (see [`Standing::reads_private`]).
+    pub reads_private: bool,
 }
 
 impl Viewer {
@@ -83,8 +86,12 @@ pub async fn viewer(ctx: &Context<'_>) -> Result<Viewer> {
         hr_read: hr_admin || identity.has_scope("hr:read"),
         hr_admin,
         employee_write: identity.has_scope("employee:write"),
+        reads_private: identity.has_scope(DEPRECATED_PRIVATE_SCOPE),
     })
 }
+
+/// Opened every record's private fields before the row rules did (see [`Standing::reads_private`]).
+const DEPRECATED_PRIVATE_SCOPE: &str = "employee:read:private";
 
 /// The managers above `of`, nearest first (one batched load per level, cycle-safe).
 pub async fn chain_models(
@@ -129,6 +136,7 @@ pub async fn standing(
         hr_read: viewer.hr_read,
         hr_admin: viewer.hr_admin,
         employee_write: viewer.employee_write,
+        reads_private: viewer.reads_private,
     })
 }
 
@@ -136,6 +144,25 @@ pub async fn standing(
 pub async fn permissions_on(ctx: &Context<'_>, target: &employee::Model) -> Result<Permissions> {
     let viewer = viewer(ctx).await?;
     Ok(permissions(standing(ctx, &viewer, target).await?))
+}
+
+/// A private field of `target` (`field` names it) for the viewer, or UNAUTHORIZED_FIELD_OR_TYPE
+/// (the field is null with its path, the rest of the record arrives) unless the row rules let
+/// the viewer see the full record: themself, a manager above them, HR.
+pub async fn private_field<T>(
+    ctx: &Context<'_>,
+    target: &employee::Model,
+    field: &str,
+    value: T,
+) -> Result<T> {
+    if permissions_on(ctx, target).await?.view_full_record {
+        Ok(value)
+    } else {
+        Err(ApiError::UnauthorizedField(format!(
+            "`Employee.{field}`: only the employee, their managers and HR see it"
+        ))
+        .into())
+    }
 }
 
 /// FORBIDDEN unless the viewer may see `target`'s attendance (self, a manager above, HR).
@@ -222,11 +249,19 @@ pub async fn direct_reports(
     first: Option<i32>,
     last: Option<i32>,
 ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
-    let filter = EmployeeFilter {
-        manager_id: Some(of.id.clone()),
-        ..Default::default()
-    };
-    list_employees(ctx, filter, after, before, first, last).await
+    let page = PageRequest::parse(after, before, first, last)?;
+    let rows = ctx
+        .data_unchecked::<DataLoader<DirectReportsLoader>>()
+        .load_one(ChildPageKey {
+            tenant: ctx.tenant()?,
+            parent_id: of.id.clone(),
+            page: PageKey::from(&page),
+            filter: (),
+        })
+        .await?
+        .unwrap_or_default();
+    let rows = rows.into_iter().map(Employee).collect();
+    Ok(connection_from_rows(&page, rows, |e| e.0.id.clone()))
 }
 
 /// `Employee.chainOfCommand`.

@@ -3,13 +3,16 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use erp_kit::db::begin_write;
 use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::entities::{employee, location, punch};
+use super::pages::pages_per_parent;
 use super::EmployeeStore;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -556,5 +559,30 @@ impl EmployeeStore {
         Ok(keyset_page(query, correction::Column::Id, page)
             .all(self.db())
             .await?)
+    }
+
+    /// One page of each employee's corrections (only those in `status` when given), oldest
+    /// first, in one query for all of them.
+    pub async fn corrections_pages(
+        &self,
+        tenant: &TenantId,
+        employee_ids: &[String],
+        status: Option<&str>,
+        page: &PageRequest,
+    ) -> ApiResult<HashMap<String, Vec<correction::Model>>> {
+        let mut filter = Condition::all().add(correction::Column::TenantId.eq(tenant.as_str()));
+        if let Some(status) = status {
+            filter = filter.add(correction::Column::Status.eq(status));
+        }
+        pages_per_parent::<correction::Entity, _>(
+            self.db(),
+            filter,
+            correction::Column::EmployeeId,
+            employee_ids,
+            correction::Column::Id,
+            page,
+            |row| Some(row.employee_id.as_str()),
+        )
+        .await
     }
 }

@@ -6,6 +6,7 @@ pub mod entities;
 pub mod leave;
 pub mod okr;
 pub mod org;
+pub mod pages;
 pub mod shift;
 
 use std::collections::HashMap;

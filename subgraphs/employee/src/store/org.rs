@@ -4,15 +4,17 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    QueryFilter, QuerySelect, Set, Statement,
 };
 
 use erp_kit::db::begin_write;
 use erp_kit::events::EventEnvelope;
+use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::entities::employee;
+use super::pages::pages_per_parent;
 use super::EmployeeStore;
 use crate::domain::org::{check_new_manager, RuleResult};
 use crate::domain::EmploymentStatus;
@@ -30,6 +32,25 @@ impl EmployeeStore {
     /// The tenant's whole reporting line in one query (ids only).
     pub async fn org_edges(&self, tenant: &TenantId) -> ApiResult<Vec<OrgEdge>> {
         org_edges(self.db(), tenant).await
+    }
+
+    /// One page of each manager's direct reports in id order (one query for all of them).
+    pub async fn direct_reports_pages(
+        &self,
+        tenant: &TenantId,
+        managers: &[String],
+        page: &PageRequest,
+    ) -> ApiResult<HashMap<String, Vec<employee::Model>>> {
+        pages_per_parent::<employee::Entity, _>(
+            self.db(),
+            Condition::all().add(employee::Column::TenantId.eq(tenant.as_str())),
+            employee::Column::ManagerId,
+            managers,
+            employee::Column::Id,
+            page,
+            |report| report.manager_id.as_deref(),
+        )
+        .await
     }
 
     /// The employee records linked to these users (one query).

@@ -163,6 +163,23 @@ pub struct AppliedShift {
     pub rules: ShiftRules,
 }
 
+/// Whose shift is asked for: an employee and their department (whose default shift applies
+/// when the employee has none of their own).
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftSubject<'a> {
+    pub employee_id: &'a str,
+    pub department_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a employee::Model> for ShiftSubject<'a> {
+    fn from(employee: &'a employee::Model) -> Self {
+        Self {
+            employee_id: &employee.id,
+            department_id: employee.department_id.as_deref(),
+        }
+    }
+}
+
 /// One employee's computed day, the shift it was computed under, and the punches it counts.
 #[derive(Debug, Clone)]
 pub struct ComputedDay {
@@ -320,14 +337,23 @@ impl EmployeeStore {
         employees: &[&employee::Model],
         day: NaiveDate,
     ) -> ApiResult<HashMap<String, AppliedShift>> {
+        let subjects: Vec<ShiftSubject<'_>> =
+            employees.iter().map(|e| ShiftSubject::from(*e)).collect();
+        self.shifts_of(tenant, &subjects, day).await
+    }
+
+    /// [`Self::shifts_on`] for people known by their ids only (a DataLoader's keys).
+    pub async fn shifts_of(
+        &self,
+        tenant: &TenantId,
+        employees: &[ShiftSubject<'_>],
+        day: NaiveDate,
+    ) -> ApiResult<HashMap<String, AppliedShift>> {
         if employees.is_empty() {
             return Ok(HashMap::new());
         }
-        let employee_ids: Vec<String> = employees.iter().map(|e| e.id.clone()).collect();
-        let department_ids: Vec<String> = employees
-            .iter()
-            .filter_map(|e| e.department_id.clone())
-            .collect();
+        let employee_ids: Vec<&str> = employees.iter().map(|e| e.employee_id).collect();
+        let department_ids: Vec<&str> = employees.iter().filter_map(|e| e.department_id).collect();
         let assignments = shift_assignment::Entity::find()
             .filter(shift_assignment::Column::TenantId.eq(tenant.as_str()))
             .filter(shift_assignment::Column::EffectiveFrom.lte(day.to_string()))
@@ -366,14 +392,13 @@ impl EmployeeStore {
             .collect();
         let mut applied = HashMap::new();
         for employee in employees {
-            let own = latest.get(&("employee".to_owned(), employee.id.clone()));
+            let own = latest.get(&("employee".to_owned(), employee.employee_id.to_owned()));
             let department = employee
                 .department_id
-                .as_ref()
-                .and_then(|d| latest.get(&("department".to_owned(), d.clone())));
+                .and_then(|d| latest.get(&("department".to_owned(), d.to_owned())));
             if let Some(model) = own.or(department).and_then(|id| shifts.get(id)) {
                 applied.insert(
-                    employee.id.clone(),
+                    employee.employee_id.to_owned(),
                     AppliedShift {
                         model: model.clone(),
                         rules: rules_of(model)?,
@@ -441,13 +466,14 @@ impl EmployeeStore {
             .collect())
     }
 
-    /// The active employees a board shows: of one department or all, and only `visible` ones
-    /// when given.
+    /// One page (`limit + 1` rows, keyset on the id) of the active employees a board shows:
+    /// of one department or all, and only `visible` ones when given.
     pub async fn board_employees(
         &self,
         tenant: &TenantId,
         department_id: Option<&str>,
         visible: Option<&[String]>,
+        page: &PageRequest,
     ) -> ApiResult<Vec<employee::Model>> {
         let mut query = employee::Entity::find()
             .filter(employee::Column::TenantId.eq(tenant.as_str()))
@@ -461,8 +487,7 @@ impl EmployeeStore {
             }
             query = query.filter(employee::Column::Id.is_in(visible.iter().cloned()));
         }
-        Ok(query
-            .order_by_asc(employee::Column::Id)
+        Ok(keyset_page(query, employee::Column::Id, page)
             .all(self.db())
             .await?)
     }
