@@ -1,11 +1,15 @@
-//! Spawning the PMO subgraph for tests, on real MongoDB (SecantusDB), Redis and Kafka.
+//! Spawning the PMO subgraph for tests, on real MongoDB (SecantusDB), Redis and Kafka, or on
+//! the embedded defaults of the one-process mode (the journal-backed store, in-process cache
+//! and bus).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use erp_kit::cache::{RedisCache, SharedCache};
-use erp_kit::events::{KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
+use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
 use erp_kit::runtime::Runtime;
+use erp_pmo::store::mongo::{CommandObserver, MongoStore};
+use erp_pmo::store::SharedStore;
 use serde_json::Value;
 
 use crate::{config, post_graphql, require_env, TestIssuer};
@@ -28,6 +32,37 @@ pub fn fresh_mongo_url() -> String {
     format!("{base}/{name}{query}")
 }
 
+/// The commands a PMO subgraph sent to MongoDB (see [`PmoApp::spawn_observed`]).
+#[derive(Clone, Default)]
+pub struct CommandLog(Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl CommandLog {
+    fn observer(&self) -> CommandObserver {
+        let log = self.0.clone();
+        Arc::new(move |command: &str, collection: &str| {
+            if let Ok(mut log) = log.lock() {
+                log.push((command.to_owned(), collection.to_owned()));
+            }
+        })
+    }
+
+    /// The commands of the use cases since the last call, as `command collection` (the outbox
+    /// relay's polling, marking and lease left out: it runs on its own schedule).
+    pub fn take(&self) -> Vec<String> {
+        let taken = std::mem::take(&mut *self.0.lock().unwrap());
+        taken
+            .into_iter()
+            .filter(|(command, collection)| {
+                let relay = collection == "pmo_leases"
+                    || (collection == "pmo_outbox"
+                        && matches!(command.as_str(), "find" | "update"));
+                !relay
+            })
+            .map(|(command, collection)| format!("{command} {collection}").trim().to_owned())
+            .collect()
+    }
+}
+
 /// A spawned PMO subgraph; [`PmoApp::respawn`] starts a new process image on the same backends.
 pub struct PmoApp {
     pub addr: SocketAddr,
@@ -38,6 +73,8 @@ pub struct PmoApp {
     pub cache_prefix: String,
     server: tokio::task::JoinHandle<()>,
     relay: Option<erp_pmo::events::RelayHandle>,
+    /// The journal of an embedded store, removed with the app.
+    journal: Option<std::path::PathBuf>,
 }
 
 impl PmoApp {
@@ -47,23 +84,50 @@ impl PmoApp {
         Self::spawn_on(issuer, fresh_mongo_url(), prefix).await
     }
 
-    pub async fn spawn_on(issuer: &TestIssuer, mongo_url: String, cache_prefix: String) -> Self {
-        if std::env::var_os("TEST_LOG").is_some() {
-            erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
-        }
-        let mut kit = config(issuer, String::new());
-        kit.service = "pmo".into();
-        kit.mongo_url = Some(mongo_url.clone());
-        let cache: SharedCache = Arc::new(
-            RedisCache::connect(&require_env("REDIS_URL"))
+    /// [`PmoApp::spawn`], logging every command the store sends to MongoDB.
+    pub async fn spawn_observed(issuer: &TestIssuer) -> (Self, CommandLog) {
+        let log = CommandLog::default();
+        let prefix = format!("pmo-test-{}", uuid::Uuid::new_v4().simple());
+        let mongo_url = fresh_mongo_url();
+        let (runtime, _) = services_runtime(issuer, &mongo_url).await;
+        let store: SharedStore = Arc::new(
+            MongoStore::connect_observed(&mongo_url, Some(log.observer()))
                 .await
                 .unwrap(),
         );
-        let bus: SharedBus =
-            Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
+        let app = Self::serve(runtime, store, mongo_url, prefix, None).await;
+        (app, log)
+    }
+
+    /// A new service on the embedded defaults of `erp-os all`: the store in memory, persisted
+    /// to its own journal file, with the in-process cache and bus.
+    pub async fn spawn_embedded(issuer: &TestIssuer) -> Self {
+        let mut kit = config(issuer, String::new());
+        kit.service = "pmo".into();
+        let cache: SharedCache = Arc::new(InProcessCache::new());
+        let bus: SharedBus = Arc::new(InProcessBus::new());
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
-        let store = erp_pmo::connect_store(&runtime).await.unwrap();
+        let journal =
+            std::env::temp_dir().join(format!("pmo-test-{}.journal", uuid::Uuid::new_v4()));
+        let store = erp_pmo::connect_store_at(&runtime, Some(&journal))
+            .await
+            .unwrap();
+        Self::serve(runtime, store, String::new(), "pmo".into(), Some(journal)).await
+    }
+
+    pub async fn spawn_on(issuer: &TestIssuer, mongo_url: String, cache_prefix: String) -> Self {
+        let (runtime, store) = services_runtime(issuer, &mongo_url).await;
+        Self::serve(runtime, store, mongo_url, cache_prefix, None).await
+    }
+
+    async fn serve(
+        runtime: Runtime,
+        store: SharedStore,
+        mongo_url: String,
+        cache_prefix: String,
+        journal: Option<std::path::PathBuf>,
+    ) -> Self {
         // Short ticks, so a test sees several without waiting long.
         let options = erp_pmo::service::PmoOptions {
             timer_tick: std::time::Duration::from_millis(200),
@@ -90,6 +154,7 @@ impl PmoApp {
             cache_prefix,
             server,
             relay: Some(service.relay),
+            journal,
         }
     }
 
@@ -132,6 +197,37 @@ impl PmoApp {
             )
             .await;
         data["createProject"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes `user` a member of the project in `role` (a `ProjectRole` value).
+    pub async fn add_member(&self, token: &str, project: &str, user: &str, role: &str) {
+        self.ok(
+            token,
+            &format!(
+                "mutation($p: ID!, $u: ID!) {{ setProjectMember(projectId: $p, userId: $u, role: {role}) {{ id }} }}"
+            ),
+            serde_json::json!({ "p": project, "u": user }),
+        )
+        .await;
+    }
+
+    /// A timer of `token`'s user started and stopped at once on `task`; returns the time entry
+    /// id.
+    pub async fn stopped_entry(&self, token: &str, task: &str) -> String {
+        self.ok(
+            token,
+            "mutation($t: ID!) { startTimer(taskId: $t) { id } }",
+            serde_json::json!({ "t": task }),
+        )
+        .await;
+        let data = self
+            .ok(
+                token,
+                "mutation { stopTimer { id } }",
+                serde_json::json!({}),
+            )
+            .await;
+        data["stopTimer"]["id"].as_str().unwrap().to_owned()
     }
 
     /// A board with columns Todo, Doing (WIP 5), Done; returns (board, [column ids]).
@@ -186,7 +282,33 @@ impl PmoApp {
 impl Drop for PmoApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(journal) = &self.journal {
+            let _ = std::fs::remove_file(journal);
+            let _ = std::fs::remove_file(journal.with_extension("journal.lock"));
+        }
     }
+}
+
+/// The runtime of a PMO subgraph on the real services (MongoDB at `mongo_url`, Redis, Kafka),
+/// and its store.
+async fn services_runtime(issuer: &TestIssuer, mongo_url: &str) -> (Runtime, SharedStore) {
+    if std::env::var_os("TEST_LOG").is_some() {
+        erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
+    }
+    let mut kit = config(issuer, String::new());
+    kit.service = "pmo".into();
+    kit.mongo_url = Some(mongo_url.to_owned());
+    let cache: SharedCache = Arc::new(
+        RedisCache::connect(&require_env("REDIS_URL"))
+            .await
+            .unwrap(),
+    );
+    let bus: SharedBus =
+        Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
+    let runtime =
+        Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
+    let store = erp_pmo::connect_store(&runtime).await.unwrap();
+    (runtime, store)
 }
 
 pub type Socket =

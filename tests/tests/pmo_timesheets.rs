@@ -21,20 +21,6 @@ const APPROVE: &str =
     "mutation($u: ID!, $w: String!) { approveTimesheet(userId: $u, week: $w) { state decidedBy } }";
 const REJECT: &str = "mutation($u: ID!, $w: String!, $r: String!) { rejectTimesheet(userId: $u, week: $w, reason: $r) { state rejectionReason } }";
 
-/// A stopped timer of `token`'s user on `task`; returns the time entry id.
-async fn entry(app: &PmoApp, token: &str, task: &str) -> String {
-    app.ok(
-        token,
-        "mutation($t: ID!) { startTimer(taskId: $t) { id } }",
-        json!({ "t": task }),
-    )
-    .await;
-    let data = app
-        .ok(token, "mutation { stopTimer { id } }", json!({}))
-        .await;
-    data["stopTimer"]["id"].as_str().unwrap().to_owned()
-}
-
 async fn set_times(app: &PmoApp, token: &str, id: &str, from: &str, to: &str) -> Value {
     app.ok(
         token,
@@ -74,20 +60,15 @@ async fn a_week_is_summed_submitted_rejected_and_approved() {
     let client = app.project(&pm, "Client work", true).await;
     let internal = app.project(&pm, "Internal", false).await;
     for project in [&client, &internal] {
-        app.ok(
-            &pm,
-            r#"mutation($p: ID!) { setProjectMember(projectId: $p, userId: "usr_dev", role: CONTRIBUTOR) { id } }"#,
-            json!({ "p": project }),
-        )
-        .await;
+        app.add_member(&pm, project, "usr_dev", "CONTRIBUTOR").await;
     }
     let billable_task = app.task(&pm, &client, "Billable", json!({})).await;
     let internal_task = app.task(&pm, &internal, "Internal", json!({})).await;
     let dev = issuer.token(&t, "usr_dev", WORKER);
 
     // Two entries, corrected into week 2026-W02: the edits are audited.
-    let e1 = entry(&app, &dev, &billable_task).await;
-    let e2 = entry(&app, &dev, &internal_task).await;
+    let e1 = app.stopped_entry(&dev, &billable_task).await;
+    let e2 = app.stopped_entry(&dev, &internal_task).await;
     let original = app
         .ok(
             &dev,
@@ -184,7 +165,7 @@ async fn a_week_is_summed_submitted_rejected_and_approved() {
     let (_, body) = app.graphql(&dev, EDIT, locked.clone()).await;
     assert_eq!(error_codes(&body), vec!["CONFLICT"], "{body}");
     assert_eq!(reason(&body), "TIMESHEET_LOCKED");
-    let e3 = entry(&app, &dev, &billable_task).await;
+    let e3 = app.stopped_entry(&dev, &billable_task).await;
     let (_, body) = app
         .graphql(
             &dev,
@@ -332,7 +313,7 @@ async fn entry_edits_and_weeks_refuse_bad_input() {
     let pm = issuer.token(&t, "usr_pm", MEMBER);
     let internal = app.project(&pm, "Internal", false).await;
     let task = app.task(&pm, &internal, "T", json!({})).await;
-    let e1 = entry(&app, &pm, &task).await;
+    let e1 = app.stopped_entry(&pm, &task).await;
 
     for (input, field) in [
         (

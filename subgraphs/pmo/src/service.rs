@@ -1,6 +1,7 @@
 //! The PMO use cases: project-role checks, rules from `domain`, persistence through the store,
 //! events, and live notifications. Knows nothing of GraphQL.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,6 +18,7 @@ use crate::domain::timesheet::{
     check_can_decide, check_can_submit, check_entry_times, hours, summarize, IsoWeek,
     TimesheetState, WeekSummary, Worked,
 };
+use crate::domain::tracking::{check_no_timer_in, timer_week};
 use crate::domain::{ProjectRole, RuleViolation, TaskStatus};
 use crate::events::{self, Wake};
 use crate::live::{LiveEvent, LiveKind};
@@ -81,6 +83,21 @@ fn envelope(
         .with_actor(actor))
 }
 
+/// FORBIDDEN unless the caller's role in the project allows `what`.
+fn check_role(
+    project: &ProjectDoc,
+    caller: &Claims,
+    allowed: fn(ProjectRole) -> bool,
+    what: &str,
+) -> Result<(), ApiError> {
+    match project.role_of(&caller.sub) {
+        Some(role) if allowed(role) => Ok(()),
+        _ => Err(ApiError::Forbidden(format!(
+            "your role in this project does not allow you to {what}"
+        ))),
+    }
+}
+
 /// New project data, parsed.
 pub struct NewProject {
     pub name: String,
@@ -99,6 +116,32 @@ pub struct WeekView {
     pub exists: bool,
     pub entries: Vec<TimeEntryDoc>,
     pub summary: WeekSummary,
+}
+
+/// A week from its stored timesheet (None: an implicit draft) and its entries.
+fn view_of(
+    tenant: &TenantId,
+    user_id: &str,
+    week: IsoWeek,
+    stored: Option<TimesheetDoc>,
+    entries: Vec<TimeEntryDoc>,
+) -> WeekView {
+    let worked: Vec<Worked> = entries
+        .iter()
+        .map(|e| Worked {
+            started_at: e.started_at,
+            project_id: e.project_id.clone(),
+            billable: e.billable,
+            seconds: e.duration_seconds,
+        })
+        .collect();
+    WeekView {
+        week,
+        exists: stored.is_some(),
+        timesheet: stored.unwrap_or_else(|| TimesheetDoc::draft(tenant, user_id, week)),
+        summary: summarize(week, &worked),
+        entries,
+    }
 }
 
 fn project_payloads(projects: &[ProjectHours]) -> Vec<events::ProjectHoursPayload<'_>> {
@@ -202,13 +245,8 @@ impl Pmo {
             .project(tenant, project_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("project".into()))?;
-        match project.role_of(&caller.sub) {
-            Some(role) if allowed(role) => Ok(project),
-            _ => Err(ApiError::Forbidden(format!(
-                "your role in this project does not allow you to {what}"
-            ))
-            .into()),
-        }
+        check_role(&project, caller, allowed, what)?;
+        Ok(project)
     }
 
     pub async fn create_project(
@@ -845,22 +883,40 @@ impl Pmo {
             .await?
             .pop();
         let entries = self.store.week_entries(tenant, user_id, week).await?;
-        let worked: Vec<Worked> = entries
-            .iter()
-            .map(|e| Worked {
-                started_at: e.started_at,
-                project_id: e.project_id.clone(),
-                billable: e.billable,
-                seconds: e.duration_seconds,
+        Ok(view_of(tenant, user_id, week, stored, entries))
+    }
+
+    /// The weeks of stored timesheets (a page of the list), with one store call for all their
+    /// entries.
+    pub async fn week_views(
+        &self,
+        tenant: &TenantId,
+        timesheets: Vec<TimesheetDoc>,
+    ) -> PmoResult<Vec<WeekView>> {
+        let mut weeks = Vec::with_capacity(timesheets.len());
+        for timesheet in &timesheets {
+            weeks.push((
+                timesheet.user_id.clone(),
+                IsoWeek::parse("week", &timesheet.week)?,
+            ));
+        }
+        let mut by_week: HashMap<(String, IsoWeek), Vec<TimeEntryDoc>> = HashMap::new();
+        for entry in self.store.entries_of_weeks(tenant, &weeks).await? {
+            let week = IsoWeek::of_time(entry.started_at);
+            by_week
+                .entry((entry.user_id.clone(), week))
+                .or_default()
+                .push(entry);
+        }
+        Ok(timesheets
+            .into_iter()
+            .zip(weeks)
+            .map(|(timesheet, (user_id, week))| {
+                let key = (user_id, week);
+                let entries = by_week.remove(&key).unwrap_or_default();
+                view_of(tenant, &key.0, week, Some(timesheet), entries)
             })
-            .collect();
-        Ok(WeekView {
-            week,
-            exists: stored.is_some(),
-            timesheet: stored.unwrap_or_else(|| TimesheetDoc::draft(tenant, user_id, week)),
-            summary: summarize(week, &worked),
-            entries,
-        })
+            .collect())
     }
 
     /// Whether the caller manages (owner or manager) every project of the given ids.
@@ -918,6 +974,9 @@ impl Pmo {
     ) -> PmoResult<WeekView> {
         let view = self.week_view(tenant, &caller.sub, week).await?;
         check_can_submit(view.timesheet.state, view.summary.total.total_seconds())?;
+        // Read after the week: a timer started since has touched the week, so the write below
+        // collides with it (see domain::tracking).
+        check_no_timer_in(week, self.timers.get(tenant, &caller.sub).await?.as_ref())?;
         let submitted = TimesheetDoc {
             state: TimesheetState::Submitted,
             rev: view.timesheet.rev + 1,
@@ -994,6 +1053,9 @@ impl Pmo {
                 "approving needs `timesheet:approve` or managing every project of the week".into(),
             )
             .into());
+        }
+        if rejection.is_none() {
+            check_no_timer_in(week, self.timers.get(tenant, user_id).await?.as_ref())?;
         }
         let (state, kind) = match rejection {
             None => (TimesheetState::Approved, events::TIMESHEET_APPROVED),
@@ -1146,26 +1208,22 @@ impl Pmo {
         Ok(edited)
     }
 
-    /// Starts the caller's timer on a task (server time); CONFLICT when they already have one.
+    /// Starts the caller's timer on a task (server time); CONFLICT when they already have one
+    /// (TIMER_ALREADY_RUNNING) or when this week of theirs is submitted or approved
+    /// (TIMESHEET_LOCKED).
     pub async fn start_timer(
         &self,
         tenant: &TenantId,
         caller: &Claims,
         task_id: &str,
     ) -> PmoResult<Timer> {
-        let task = self
-            .task(tenant, task_id)
+        let (task, project) = self
+            .store
+            .task_and_project(tenant, task_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("task".into()))?;
-        let project = self
-            .project_for(
-                tenant,
-                caller,
-                &task.project_id,
-                ProjectRole::can_contribute,
-                "track time",
-            )
-            .await?;
+        let project = project.ok_or_else(|| ApiError::NotFound("project".into()))?;
+        check_role(&project, caller, ProjectRole::can_contribute, "track time")?;
         let timer = Timer::start(
             tenant.as_str(),
             &caller.sub,
@@ -1174,6 +1232,8 @@ impl Pmo {
             project.billable,
             Utc::now(),
         );
+        // The timer is claimed before its week is touched: a submission that reads the week
+        // after the touch then finds the timer (see domain::tracking).
         if !self.timers.create(tenant, &timer).await? {
             return Err(RuleViolation::TimerAlreadyRunning.into());
         }
@@ -1190,9 +1250,14 @@ impl Pmo {
                 started_at: timer.started_at,
             },
         )?;
-        // The timer lives in Redis, its event in MongoDB: when the event cannot be recorded the
-        // timer is taken back, so no timer runs without its event.
-        if let Err(err) = self.store.record_event(&event).await {
+        // The timer lives in the cache, its week and event in the store: when they cannot be
+        // recorded (a locked week among others) the timer is taken back, so no timer runs
+        // without them.
+        if let Err(err) = self
+            .store
+            .record_timer_start(tenant, &caller.sub, timer_week(&timer), &event)
+            .await
+        {
             if let Err(undo) = self.timers.remove(tenant, &caller.sub).await {
                 tracing::error!(error = ?undo, "could not take back a timer without its event");
             }
@@ -1229,7 +1294,9 @@ impl Pmo {
         Ok(timer)
     }
 
-    /// Stops the caller's timer into a time entry. Someone else's timer is FORBIDDEN.
+    /// Stops the caller's timer into a time entry of the week it started in. Someone else's
+    /// timer is FORBIDDEN; into a submitted or approved week it is TIMESHEET_LOCKED and the timer
+    /// stays as it was (see domain::tracking).
     pub async fn stop_timer(
         &self,
         tenant: &TenantId,
@@ -1270,6 +1337,8 @@ impl Pmo {
             },
         )?;
         // The entry's id is the timer's: a stop repeated after a failure records nothing twice.
+        // Until the entry is recorded the timer stays in the cache, so a refused or failed stop
+        // loses nothing.
         let recorded = self.store.insert_time_entry(tenant, &entry, &event).await?;
         self.timers.remove(tenant, &caller.sub).await?;
         self.wake.wake();

@@ -5,6 +5,7 @@ pub mod custom_field;
 pub mod sprint;
 pub mod timer;
 pub mod timesheet;
+pub mod tracking;
 
 use std::collections::{HashMap, HashSet};
 
@@ -34,6 +35,10 @@ pub enum RuleViolation {
     TimesheetState(&'static str),
     /// The week of the time entry is submitted or approved.
     TimesheetLocked,
+    /// Time (a timer starting or stopping) would be added to a submitted or approved week.
+    WeekLocked { week: String, approved: bool },
+    /// The week cannot be submitted or approved while its owner's timer that started in it runs.
+    TimerRunning { week: String },
     /// Nobody approves or rejects their own timesheet.
     SelfApproval,
 }
@@ -50,7 +55,8 @@ impl RuleViolation {
             RuleViolation::SprintAlreadyActive => "SPRINT_ALREADY_ACTIVE",
             RuleViolation::OpenSubtasks { .. } => "OPEN_SUBTASKS",
             RuleViolation::TimesheetState(_) => "TIMESHEET_STATE",
-            RuleViolation::TimesheetLocked => "TIMESHEET_LOCKED",
+            RuleViolation::TimesheetLocked | RuleViolation::WeekLocked { .. } => "TIMESHEET_LOCKED",
+            RuleViolation::TimerRunning { .. } => "TIMER_RUNNING",
             RuleViolation::SelfApproval => "SELF_APPROVAL",
         }
     }
@@ -73,6 +79,21 @@ impl RuleViolation {
                 "the week of this time entry is submitted or approved: its entries are locked"
                     .into()
             }
+            RuleViolation::WeekLocked {
+                week,
+                approved: true,
+            } => format!("the timesheet of {week} is approved: no time can be added to it"),
+            RuleViolation::WeekLocked {
+                week,
+                approved: false,
+            } => format!(
+                "the timesheet of {week} is submitted: no time can be added to it unless it is \
+                 rejected"
+            ),
+            RuleViolation::TimerRunning { week } => format!(
+                "a timer started in {week} is still running: it has to be stopped before the \
+                 week is submitted or approved"
+            ),
             RuleViolation::SelfApproval => "you cannot approve or reject your own timesheet".into(),
             RuleViolation::SprintAlreadyActive => {
                 "another sprint of this project is active: close it first".into()

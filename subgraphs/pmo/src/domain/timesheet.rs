@@ -151,9 +151,12 @@ pub enum TimesheetState {
 }
 
 impl TimesheetState {
+    /// The states in which a week's time is fixed: no entry is added, changed or removed.
+    pub const LOCKED: [TimesheetState; 2] = [TimesheetState::Submitted, TimesheetState::Approved];
+
     /// Whether the week's entries may be edited.
     pub fn is_locked(self) -> bool {
-        matches!(self, TimesheetState::Submitted | TimesheetState::Approved)
+        Self::LOCKED.contains(&self)
     }
 }
 

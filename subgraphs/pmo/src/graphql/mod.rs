@@ -28,7 +28,10 @@ use crate::store::{
     BoardDoc, ColumnDoc, CommentDoc, Member, PmoError, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
     TimeEntryDoc, TimeEntryFilter,
 };
-use loaders::{BoardLoader, ProjectLoader, SprintLoader, TaskLoader, TenantKey};
+use loaders::{
+    BoardLoader, EntryEditsLoader, ProjectBoardsLoader, ProjectLoader, SprintLoader, TaskLoader,
+    TenantKey,
+};
 
 pub use live::Subscription;
 
@@ -59,6 +62,14 @@ pub fn schema_builder(pmo: Option<Pmo>) -> SchemaBuilder<Query, Mutation, Subscr
             ))
             .data(DataLoader::new(
                 SprintLoader(pmo.store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                ProjectBoardsLoader(pmo.store.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(
+                EntryEditsLoader(pmo.store.clone()),
                 tokio::spawn,
             ))
             .data(pmo),
@@ -202,11 +213,11 @@ impl Project {
 
     async fn boards(&self, ctx: &Context<'_>) -> Result<Vec<Board>> {
         let tenant = ctx.tenant()?;
-        Ok(pmo(ctx)?
-            .store
-            .boards_of_project(&tenant, &self.0.id)
-            .await
-            .map_err(gql)?
+        Ok(ctx
+            .data_unchecked::<DataLoader<ProjectBoardsLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.0.id))
+            .await?
+            .unwrap_or_default()
             .into_iter()
             .map(Board)
             .collect())
@@ -758,11 +769,11 @@ impl TimeEntry {
     /// The edits made to this entry after it was stopped, oldest first (the audit trail).
     async fn edits(&self, ctx: &Context<'_>) -> Result<Vec<timesheet::TimeEntryEdit>> {
         let tenant = ctx.tenant()?;
-        Ok(pmo(ctx)?
-            .store
-            .entry_edits(&tenant, &self.0.id)
-            .await
-            .map_err(gql)?
+        Ok(ctx
+            .data_unchecked::<DataLoader<EntryEditsLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.0.id))
+            .await?
+            .unwrap_or_default()
             .into_iter()
             .map(timesheet::TimeEntryEdit)
             .collect())
@@ -1463,7 +1474,8 @@ impl WorkMutation {
     }
 
     /// Starts the caller's timer on a task (CONFLICT, reason TIMER_ALREADY_RUNNING, when they
-    /// have one). Publishes `timer.started`.
+    /// have one; reason TIMESHEET_LOCKED when their timesheet of this week is submitted or
+    /// approved). Publishes `timer.started`.
     #[graphql(requires_scopes = "task:start")]
     async fn start_timer(&self, ctx: &Context<'_>, task_id: ID) -> Result<Option<Timer>> {
         let tenant = ctx.tenant()?;
@@ -1496,8 +1508,9 @@ impl WorkMutation {
         )))
     }
 
-    /// Stops the caller's timer into a time entry (someone else's: FORBIDDEN). Publishes
-    /// `timer.stopped`.
+    /// Stops the caller's timer into a time entry of the week it started in (someone else's:
+    /// FORBIDDEN; CONFLICT, reason TIMESHEET_LOCKED, while that week is submitted or approved:
+    /// the timer then keeps running until the week is rejected). Publishes `timer.stopped`.
     #[graphql(requires_scopes = "task:start")]
     async fn stop_timer(
         &self,

@@ -302,8 +302,8 @@ impl TimesheetQuery {
         )))
     }
 
-    /// Stored timesheets (submitted, decided, or touched by an edit), filtered, as a Relay
-    /// connection: the caller's own, or anyone's with `timesheet:approve` (the approval queue is
+    /// Stored timesheets (weeks with time tracked by a timer, an edit, or a submission),
+    /// filtered, as a Relay connection: the caller's own, or anyone's with `timesheet:approve` (the approval queue is
     /// `state: SUBMITTED`).
     #[graphql(requires_scopes = "task:log", requires_scopes = "timesheet:approve")]
     async fn timesheets(
@@ -332,15 +332,13 @@ impl TimesheetQuery {
             .list_timesheets(&tenant, &filter, &page)
             .await
             .map_err(gql)?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            let week = IsoWeek::parse("week", &row.week)?;
-            views.push(Timesheet(
-                pmo.week_view(&tenant, &row.user_id, week)
-                    .await
-                    .map_err(gql)?,
-            ));
-        }
+        let views = pmo
+            .week_views(&tenant, rows)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(Timesheet)
+            .collect();
         Ok(Some(connection_from_rows(&page, views, |t| {
             t.0.timesheet.id.clone()
         })))
@@ -353,8 +351,9 @@ pub struct TimesheetMutation;
 #[Object]
 impl TimesheetMutation {
     /// Submits the caller's week (CONFLICT, reason TIMESHEET_STATE, when already submitted or
-    /// approved, or empty); its entries are locked until it is rejected. Publishes
-    /// `timesheet.submitted`.
+    /// approved, or empty; reason TIMER_RUNNING while their timer that started in the week runs
+    /// or is paused); its entries are locked, and no timer starts in it, until it is rejected.
+    /// Publishes `timesheet.submitted`.
     #[graphql(requires_scopes = "task:log")]
     async fn submit_timesheet(&self, ctx: &Context<'_>, week: String) -> Result<Option<Timesheet>> {
         let tenant = ctx.tenant()?;
@@ -369,8 +368,9 @@ impl TimesheetMutation {
     }
 
     /// Approves a submitted week: a `timesheet:approve` holder or the manager of every project
-    /// in it, never its owner (FORBIDDEN, reason SELF_APPROVAL). Publishes `timesheet.approved`
-    /// with the billable hours per project.
+    /// in it, never its owner (FORBIDDEN, reason SELF_APPROVAL); CONFLICT, reason TIMER_RUNNING,
+    /// while the owner's timer that started in the week runs (reject it so the timer can be
+    /// stopped into it). Publishes `timesheet.approved` with the billable hours per project.
     #[graphql(
         requires_scopes = "timesheet:approve",
         requires_scopes = "project:write"

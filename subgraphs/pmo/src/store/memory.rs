@@ -31,6 +31,7 @@ use crate::domain::sprint::{
     SprintState,
 };
 use crate::domain::timesheet::IsoWeek;
+use crate::domain::tracking::check_week_open;
 use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 #[derive(Default)]
@@ -367,6 +368,28 @@ fn timesheet_rev(state: &State, tenant: &TenantId, id: &str) -> Option<i64> {
         .map(|t| t.rev)
 }
 
+/// The person's week with its revision bumped (a draft when untouched), to write with time
+/// added to it; refused while the week is submitted or approved.
+fn touched_week(
+    state: &State,
+    tenant: &TenantId,
+    user_id: &str,
+    week: IsoWeek,
+) -> PmoResult<TimesheetDoc> {
+    let key = TimesheetDoc::key(tenant, user_id, week);
+    let current = state
+        .timesheets
+        .get(&key)
+        .filter(|t| t.tenant_id == tenant.as_str())
+        .cloned()
+        .unwrap_or_else(|| TimesheetDoc::draft(tenant, user_id, week));
+    check_week_open(week, current.state)?;
+    Ok(TimesheetDoc {
+        rev: current.rev + 1,
+        ..current
+    })
+}
+
 fn timesheet_changed() -> ApiError {
     ApiError::Conflict("the timesheet changed meanwhile; reload and retry".into())
 }
@@ -520,10 +543,10 @@ impl PmoStore for MemoryStore {
         ))
     }
 
-    async fn boards_of_project(
+    async fn boards_of_projects(
         &self,
         tenant: &TenantId,
-        project_id: &str,
+        project_ids: &[String],
     ) -> PmoResult<Vec<BoardDoc>> {
         Ok(self
             .inner
@@ -531,7 +554,7 @@ impl PmoStore for MemoryStore {
             .state
             .boards
             .values()
-            .filter(|b| b.tenant_id == tenant.as_str() && b.project_id == project_id)
+            .filter(|b| b.tenant_id == tenant.as_str() && project_ids.contains(&b.project_id))
             .cloned()
             .collect())
     }
@@ -903,7 +926,7 @@ impl PmoStore for MemoryStore {
 
     async fn insert_time_entry(
         &self,
-        _tenant: &TenantId,
+        tenant: &TenantId,
         entry: &TimeEntryDoc,
         event: &EventEnvelope,
     ) -> PmoResult<bool> {
@@ -911,8 +934,10 @@ impl PmoStore for MemoryStore {
             if state.time_entries.contains_key(&entry.id) {
                 return Ok((Change::default(), false));
             }
+            let week = IsoWeek::of_time(entry.started_at);
             let change = Change {
                 time_entries: vec![entry.clone()],
+                timesheets: vec![touched_week(state, tenant, &entry.user_id, week)?],
                 ..Change::default()
             };
             Ok((change.with_event(event)?, true))
@@ -973,11 +998,10 @@ impl PmoStore for MemoryStore {
         }))
     }
 
-    async fn week_entries(
+    async fn entries_of_weeks(
         &self,
         tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
+        weeks: &[(String, IsoWeek)],
     ) -> PmoResult<Vec<TimeEntryDoc>> {
         let mut entries: Vec<TimeEntryDoc> = self
             .inner
@@ -987,8 +1011,9 @@ impl PmoStore for MemoryStore {
             .values()
             .filter(|e| {
                 e.tenant_id == tenant.as_str()
-                    && e.user_id == user_id
-                    && IsoWeek::of_time(e.started_at) == week
+                    && weeks.iter().any(|(user_id, week)| {
+                        e.user_id == *user_id && IsoWeek::of_time(e.started_at) == *week
+                    })
             })
             .cloned()
             .collect();
@@ -1060,10 +1085,10 @@ impl PmoStore for MemoryStore {
         .await
     }
 
-    async fn entry_edits(
+    async fn edits_of_entries(
         &self,
         tenant: &TenantId,
-        entry_id: &str,
+        entry_ids: &[String],
     ) -> PmoResult<Vec<TimeEntryEditDoc>> {
         Ok(self
             .inner
@@ -1071,14 +1096,24 @@ impl PmoStore for MemoryStore {
             .state
             .entry_edits
             .values()
-            .filter(|e| e.tenant_id == tenant.as_str() && e.entry_id == entry_id)
+            .filter(|e| e.tenant_id == tenant.as_str() && entry_ids.contains(&e.entry_id))
             .cloned()
             .collect())
     }
 
-    async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()> {
-        self.write(Durability::Synced, |_| {
-            Ok((Change::default().with_event(event)?, ()))
+    async fn record_timer_start(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        self.write(Durability::Synced, |state| {
+            let change = Change {
+                timesheets: vec![touched_week(state, tenant, user_id, week)?],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, ()))
         })
         .await
     }
@@ -1319,7 +1354,10 @@ mod tests {
             [with_member]
         );
         assert_eq!(
-            store.boards_of_project(&tenant, "prj_1").await.unwrap(),
+            store
+                .boards_of_projects(&tenant, &["prj_1".into()])
+                .await
+                .unwrap(),
             [board("brd_1", "prj_1")]
         );
         assert_eq!(
@@ -1404,6 +1442,66 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(store.pending_events(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn time_is_not_added_to_a_locked_week() {
+        let path = temp_journal();
+        let tenant = tenant();
+        let store = MemoryStore::open(&path).unwrap();
+        let week = IsoWeek::of_time(entry("tmr_1").started_at);
+        assert!(store
+            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+            .await
+            .unwrap());
+        // The stop touched the week: a draft at revision 1.
+        let key = TimesheetDoc::key(&tenant, "usr_1", week);
+        let touched = store
+            .timesheets_by_ids(&tenant, std::slice::from_ref(&key))
+            .await
+            .unwrap();
+        assert_eq!(touched.len(), 1);
+        assert_eq!(touched[0].rev, 1);
+        let submitted = TimesheetDoc {
+            state: crate::domain::timesheet::TimesheetState::Submitted,
+            rev: 2,
+            ..touched[0].clone()
+        };
+        store
+            .save_timesheet(&tenant, &submitted, Some(1), None)
+            .await
+            .unwrap();
+        let before = file_len(&path);
+        let refused = store
+            .insert_time_entry(&tenant, &entry("tmr_2"), &event("timer.stopped", "tmr_2"))
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(crate::store::PmoError::Rule(
+                    crate::domain::RuleViolation::WeekLocked { .. }
+                ))
+            ),
+            "{refused:?}"
+        );
+        let refused = store
+            .record_timer_start(&tenant, "usr_1", week, &event("timer.started", "tmr_3"))
+            .await;
+        assert!(matches!(refused, Err(crate::store::PmoError::Rule(_))));
+        // A repeated stop of an entry already recorded is still recognised.
+        assert!(!store
+            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+            .await
+            .unwrap());
+        assert_eq!(file_len(&path), before);
+        assert_eq!(
+            store.week_entries(&tenant, "usr_1", week).await.unwrap(),
+            [entry("tmr_1")]
+        );
+        assert_eq!(
+            store.timesheets_by_ids(&tenant, &[key]).await.unwrap(),
+            [submitted]
+        );
     }
 
     #[tokio::test]

@@ -246,8 +246,8 @@ pub struct ProjectHours {
     pub non_billable_seconds: i64,
 }
 
-/// A person's week once it has been touched (an entry edited) or submitted; a week without one
-/// is a draft.
+/// A person's week once it has been touched (time tracked in it by a timer, an entry edited)
+/// or submitted; a week without one is a draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimesheetDoc {
     /// `{tenant}:{user}:{week}`.
@@ -435,10 +435,11 @@ pub trait PmoStore: Send + Sync + 'static {
 
     async fn insert_board(&self, tenant: &TenantId, board: &BoardDoc) -> PmoResult<()>;
     async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>>;
-    async fn boards_of_project(
+    /// The boards of the given projects, oldest first (one query for a page of projects).
+    async fn boards_of_projects(
         &self,
         tenant: &TenantId,
-        project_id: &str,
+        project_ids: &[String],
     ) -> PmoResult<Vec<BoardDoc>>;
 
     /// Inserts a task and its event; a task placed in a column is counted against the column's
@@ -462,6 +463,27 @@ pub trait PmoStore: Send + Sync + 'static {
         event: &EventEnvelope,
     ) -> PmoResult<TaskDoc>;
     async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<TaskDoc>>;
+    /// A task and its project (None when the task does not exist; the project None when it does
+    /// not exist in the tenant), what starting a timer needs, in one query where the backend
+    /// can.
+    async fn task_and_project(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+    ) -> PmoResult<Option<(TaskDoc, Option<ProjectDoc>)>> {
+        let Some(task) = self
+            .tasks_by_ids(tenant, &[task_id.to_owned()])
+            .await?
+            .pop()
+        else {
+            return Ok(None);
+        };
+        let project = self
+            .projects_by_ids(tenant, std::slice::from_ref(&task.project_id))
+            .await?
+            .pop();
+        Ok(Some((task, project)))
+    }
     async fn list_tasks(
         &self,
         tenant: &TenantId,
@@ -549,8 +571,11 @@ pub trait PmoStore: Send + Sync + 'static {
         event: CloseEvent<'_>,
     ) -> PmoResult<SprintDoc>;
 
-    /// Records a finished timer and its event; false when the entry already existed (a repeated
-    /// stop), in which case nothing is written.
+    /// Records a finished timer (or an imported entry) and its event in the week it started,
+    /// touching that week's timesheet as [`PmoStore::record_timer_start`] does, so a submission
+    /// read before it collides instead of missing it. False when the entry already existed (a
+    /// repeated stop: nothing is written, whatever the week's state); TIMESHEET_LOCKED, with
+    /// nothing written, when the week is submitted or approved.
     async fn insert_time_entry(
         &self,
         tenant: &TenantId,
@@ -575,13 +600,23 @@ pub trait PmoStore: Send + Sync + 'static {
         filter: &TimesheetFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimesheetDoc>>;
-    /// A person's time entries that started in `week` (UTC).
+    /// The time entries of each (person, week) that started in that week (UTC), by start time:
+    /// one query for a page of timesheets.
+    async fn entries_of_weeks(
+        &self,
+        tenant: &TenantId,
+        weeks: &[(String, IsoWeek)],
+    ) -> PmoResult<Vec<TimeEntryDoc>>;
+    /// A person's time entries that started in `week` (UTC), by start time.
     async fn week_entries(
         &self,
         tenant: &TenantId,
         user_id: &str,
         week: IsoWeek,
-    ) -> PmoResult<Vec<TimeEntryDoc>>;
+    ) -> PmoResult<Vec<TimeEntryDoc>> {
+        self.entries_of_weeks(tenant, &[(user_id.to_owned(), week)])
+            .await
+    }
     /// Writes a timesheet if it is still at the revision read (`None`: it did not exist), with
     /// its event; CONFLICT when it changed meanwhile.
     async fn save_timesheet(
@@ -602,15 +637,24 @@ pub trait PmoStore: Send + Sync + 'static {
         audit: &TimeEntryEditDoc,
         event: &EventEnvelope,
     ) -> PmoResult<()>;
-    /// The edits of a time entry, oldest first.
-    async fn entry_edits(
+    /// The edits of the given time entries, oldest first (one query for a page of entries).
+    async fn edits_of_entries(
         &self,
         tenant: &TenantId,
-        entry_id: &str,
+        entry_ids: &[String],
     ) -> PmoResult<Vec<TimeEntryEditDoc>>;
 
-    /// Records an event whose change lives outside this store (a timer in Redis).
-    async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()>;
+    /// Records the event of a timer `user_id` starts in `week` (the timer itself lives in the
+    /// cache). The week's timesheet is touched (created as a draft when absent, its revision
+    /// bumped), so a submission read before the start collides instead of missing the timer;
+    /// TIMESHEET_LOCKED, with nothing written, when the week is submitted or approved.
+    async fn record_timer_start(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+        event: &EventEnvelope,
+    ) -> PmoResult<()>;
 
     /// Outbox relay: unpublished events, oldest first.
     async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>>;

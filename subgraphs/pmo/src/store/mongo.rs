@@ -9,7 +9,7 @@ use mongodb::error::{
     Error as MongoError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
     UNKNOWN_TRANSACTION_COMMIT_RESULT,
 };
-use mongodb::options::ReturnDocument;
+use mongodb::options::{ReturnDocument, WriteModel};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 
 use erp_kit::events::EventEnvelope;
@@ -27,7 +27,8 @@ use crate::domain::sprint::{
     check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
     SprintState,
 };
-use crate::domain::timesheet::IsoWeek;
+use crate::domain::timesheet::{IsoWeek, TimesheetState};
+use crate::domain::tracking::check_week_open;
 use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 const PROJECTS: &str = "pmo_projects";
@@ -146,6 +147,187 @@ fn collided(err: PmoError) -> PmoError {
     }
 }
 
+/// The indexes of each collection: one for every filter and sort the store queries with (the
+/// Relay connections sort by `_id`, so their indexes end with it). `tests::every_query_has_an_index`
+/// checks each query the store builds against this list.
+pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
+    vec![
+        (PROJECTS, vec![doc! { "tenant_id": 1, "_id": 1 }]),
+        // A page of projects' boards.
+        (
+            BOARDS,
+            vec![doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }],
+        ),
+        (
+            TASKS,
+            vec![
+                // The task list, unfiltered and by each filter (project, assignee, status,
+                // label, sprint or backlog, parent), and the WIP count.
+                doc! { "tenant_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "project_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "project_id": 1, "status": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "status": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "assignee_ids": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "labels": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "sprint_id": 1, "_id": 1 },
+                // Sprint and backlog lists of one project, and the sprint close.
+                doc! { "tenant_id": 1, "project_id": 1, "sprint_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "board_id": 1, "column_id": 1 },
+                // Subtasks of a task (list, and the open-subtask count of a move to done).
+                doc! { "tenant_id": 1, "parent_id": 1, "_id": 1 },
+            ],
+        ),
+        (
+            TIME_ENTRIES,
+            vec![
+                // A person's entries, of one project or all.
+                doc! { "tenant_id": 1, "user_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "user_id": 1, "project_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "project_id": 1, "_id": 1 },
+                // A person's week (timesheets).
+                doc! { "tenant_id": 1, "user_id": 1, "started_at": 1 },
+            ],
+        ),
+        (
+            TIMESHEETS,
+            vec![
+                // Every stored week, the approval queue (by state) and a person's weeks.
+                doc! { "tenant_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "state": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "user_id": 1, "_id": 1 },
+            ],
+        ),
+        (
+            ENTRY_EDITS,
+            vec![doc! { "tenant_id": 1, "entry_id": 1, "_id": 1 }],
+        ),
+        (
+            SPRINTS,
+            vec![
+                // A project's sprints (by state), and its active one.
+                doc! { "tenant_id": 1, "project_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "project_id": 1, "state": 1, "_id": 1 },
+            ],
+        ),
+        (
+            COMMENTS,
+            vec![doc! { "tenant_id": 1, "task_id": 1, "_id": 1 }],
+        ),
+        (OUTBOX, vec![doc! { "published_at": 1, "_id": 1 }]),
+    ]
+}
+
+/// The filter of a task list.
+fn task_query(tenant: &TenantId, filter: &TaskFilter) -> PmoResult<Document> {
+    let mut query = doc! { "tenant_id": tenant.as_str() };
+    if let Some(project_id) = &filter.project_id {
+        query.insert("project_id", project_id.as_str());
+    }
+    if let Some(assignee) = &filter.assignee_id {
+        query.insert("assignee_ids", assignee.as_str());
+    }
+    if let Some(status) = filter.status {
+        query.insert("status", status_value(status)?);
+    }
+    if let Some(label) = &filter.label {
+        query.insert("labels", label.as_str());
+    }
+    if let Some(sprint) = &filter.sprint_id {
+        query.insert("sprint_id", sprint.as_str());
+    } else if filter.backlog {
+        query.insert("sprint_id", mongodb::bson::Bson::Null);
+    }
+    if let Some(parent) = &filter.parent_id {
+        query.insert("parent_id", parent.as_str());
+    }
+    Ok(query)
+}
+
+/// The filter of a time-entry list.
+fn time_entry_query(tenant: &TenantId, filter: &TimeEntryFilter) -> Document {
+    let mut query = doc! { "tenant_id": tenant.as_str() };
+    if let Some(user) = &filter.user_id {
+        query.insert("user_id", user.as_str());
+    }
+    if let Some(project) = &filter.project_id {
+        query.insert("project_id", project.as_str());
+    }
+    query
+}
+
+/// The filter of a timesheet list.
+fn timesheet_query(tenant: &TenantId, filter: &TimesheetFilter) -> PmoResult<Document> {
+    let mut query = doc! { "tenant_id": tenant.as_str() };
+    if let Some(user) = &filter.user_id {
+        query.insert("user_id", user.as_str());
+    }
+    if let Some(state) = filter.state {
+        query.insert("state", to_bson(&state).map_err(bson_err)?);
+    }
+    Ok(query)
+}
+
+/// The filter of a project's sprint list.
+fn sprint_query(
+    tenant: &TenantId,
+    project_id: &str,
+    state: Option<SprintState>,
+) -> PmoResult<Document> {
+    let mut query = doc! { "tenant_id": tenant.as_str(), "project_id": project_id };
+    if let Some(state) = state {
+        query.insert("state", sprint_state_value(state)?);
+    }
+    Ok(query)
+}
+
+/// The filter of the entries of some people's weeks: per week, the person and the day prefixes
+/// that bound it (times are stored as RFC 3339 strings; the exact week is checked on the parsed
+/// values).
+fn weeks_query(tenant: &TenantId, weeks: &[(String, IsoWeek)]) -> Document {
+    let branches: Vec<Document> = weeks
+        .iter()
+        .map(|(user_id, week)| {
+            let from = format!("{}T00:00:00", week.monday());
+            let to = format!("{}T00:00:00", week.monday() + chrono::Duration::days(7));
+            doc! { "user_id": user_id, "started_at": { "$gte": from, "$lt": to } }
+        })
+        .collect();
+    doc! { "tenant_id": tenant.as_str(), "$or": branches }
+}
+
+/// The children of some parents (a page of projects' boards, a page of entries' edits).
+fn of_parents(tenant: &TenantId, field: &str, parent_ids: &[String]) -> Document {
+    doc! { "tenant_id": tenant.as_str(), field: { "$in": parent_ids } }
+}
+
+/// The filter of a task's comment list.
+fn comments_query(tenant: &TenantId, task_id: &str) -> Document {
+    doc! { "tenant_id": tenant.as_str(), "task_id": task_id }
+}
+
+/// The outbox relay's filter: events not yet published.
+fn pending_query() -> Document {
+    doc! { "published_at": null }
+}
+
+/// What a bulk write refused first: the index of the operation and the server's error code.
+fn refused_write(err: &MongoError) -> Option<(usize, i32)> {
+    match &*err.kind {
+        ErrorKind::BulkWrite(failure) => failure
+            .write_errors
+            .iter()
+            .map(|(index, error)| (*index, error.code))
+            .min(),
+        _ => None,
+    }
+}
+
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Sees every command a [`MongoStore`] sends (its name and collection, empty when it names
+/// none): for metrics, or to pin how many round trips a use case costs.
+pub type CommandObserver = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct MongoStore {
     client: Client,
@@ -155,11 +337,104 @@ pub struct MongoStore {
 impl MongoStore {
     /// Connects to `url`; the database is the URL's default database or `erp_pmo`.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let client = Client::with_uri_str(url).await?;
+        Self::connect_observed(url, None).await
+    }
+
+    /// [`MongoStore::connect`], with every command the store sends shown to `observer`.
+    pub async fn connect_observed(
+        url: &str,
+        observer: Option<CommandObserver>,
+    ) -> anyhow::Result<Self> {
+        let mut options = mongodb::options::ClientOptions::parse(url).await?;
+        if let Some(observer) = observer {
+            options.command_event_handler = Some(mongodb::event::EventHandler::callback(
+                move |event: mongodb::event::command::CommandEvent| {
+                    if let mongodb::event::command::CommandEvent::Started(started) = event {
+                        let collection =
+                            started.command.get_str(&started.command_name).unwrap_or("");
+                        observer(&started.command_name, collection);
+                    }
+                },
+            ));
+        }
+        let client = Client::with_options(options)?;
         let db = client
             .default_database()
             .unwrap_or_else(|| client.database("erp_pmo"));
         Ok(Self { client, db })
+    }
+
+    /// Timer starts and stops are one `bulkWrite` command each (MongoDB 8.0): refuse an older
+    /// server at start rather than at the first timer.
+    async fn check_server_version(&self) -> PmoResult<()> {
+        const SERVER_8_0_WIRE_VERSION: i32 = 25;
+        let hello = self
+            .db
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(db_err)?;
+        let wire_version = hello
+            .get_i32("maxWireVersion")
+            .or_else(|_| hello.get_i64("maxWireVersion").map(|v| v as i32))
+            .unwrap_or(0);
+        if wire_version < SERVER_8_0_WIRE_VERSION {
+            return Err(ApiError::internal(format!(
+                "the PMO store needs MongoDB 8.0 or newer (bulkWrite); the server speaks wire \
+                 version {wire_version}"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The write that adds time to a person's week: bumps the revision of its timesheet (a
+    /// draft inserted when absent), matching only while the week is open, so on a locked week
+    /// the upsert collides with the stored document (duplicate key) and writes nothing.
+    fn touch_week(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+    ) -> PmoResult<mongodb::options::UpdateOneModel> {
+        let draft = TimesheetDoc::draft(tenant, user_id, week);
+        let mut on_insert = mongodb::bson::to_document(&draft).map_err(bson_err)?;
+        for set_by_the_filter_or_inc in ["_id", "tenant_id", "rev"] {
+            on_insert.remove(set_by_the_filter_or_inc);
+        }
+        let locked = TimesheetState::LOCKED
+            .iter()
+            .map(|state| to_bson(state).map_err(bson_err))
+            .collect::<PmoResult<Vec<_>>>()?;
+        Ok(mongodb::options::UpdateOneModel::builder()
+            .namespace(self.timesheets().namespace())
+            .filter(doc! {
+                "_id": &draft.id,
+                "tenant_id": tenant.as_str(),
+                "state": { "$nin": locked },
+            })
+            .update(doc! { "$inc": { "rev": 1 }, "$setOnInsert": on_insert })
+            .upsert(true)
+            .build())
+    }
+
+    /// After a touch of the week collided: TIMESHEET_LOCKED when the week is locked; otherwise
+    /// a concurrent first touch inserted the document, and the write is tried again.
+    async fn locked_or_retry(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+    ) -> PmoResult<()> {
+        let key = TimesheetDoc::key(tenant, user_id, week);
+        if let Some(sheet) = self
+            .timesheets()
+            .find_one(doc! { "_id": &key, "tenant_id": tenant.as_str() })
+            .await
+            .map_err(db_err)?
+        {
+            check_week_open(week, sheet.state)?;
+        }
+        Ok(())
     }
 
     /// A store on a named database of an existing client (tests use one database each).
@@ -360,65 +635,8 @@ impl MongoStore {
 #[async_trait::async_trait]
 impl PmoStore for MongoStore {
     async fn prepare(&self) -> PmoResult<()> {
-        let index = |keys: Document| IndexModel::builder().keys(keys).build();
-        let indexes: [(&str, Vec<IndexModel>); 9] = [
-            (PROJECTS, vec![index(doc! { "tenant_id": 1, "_id": 1 })]),
-            (
-                BOARDS,
-                vec![index(doc! { "tenant_id": 1, "project_id": 1 })],
-            ),
-            (
-                TASKS,
-                vec![
-                    // The list filters (project, assignee, status, label, sprint) and the WIP count.
-                    index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "project_id": 1, "status": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "assignee_ids": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "labels": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "sprint_id": 1, "_id": 1 }),
-                    // Sprint and backlog lists of one project, and the sprint close.
-                    index(doc! { "tenant_id": 1, "project_id": 1, "sprint_id": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "board_id": 1, "column_id": 1 }),
-                    // Subtasks of a task (list, and the open-subtask count of a close).
-                    index(doc! { "tenant_id": 1, "parent_id": 1, "_id": 1 }),
-                ],
-            ),
-            (
-                TIME_ENTRIES,
-                vec![
-                    index(doc! { "tenant_id": 1, "user_id": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
-                    // A person's week (timesheets).
-                    index(doc! { "tenant_id": 1, "user_id": 1, "started_at": 1 }),
-                ],
-            ),
-            (
-                TIMESHEETS,
-                vec![
-                    // The approval queue (by state) and a person's timesheets.
-                    index(doc! { "tenant_id": 1, "state": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "user_id": 1, "_id": 1 }),
-                ],
-            ),
-            (
-                ENTRY_EDITS,
-                vec![index(doc! { "tenant_id": 1, "entry_id": 1, "_id": 1 })],
-            ),
-            (
-                SPRINTS,
-                vec![
-                    // A project's sprints (by state), and its active one.
-                    index(doc! { "tenant_id": 1, "project_id": 1, "_id": 1 }),
-                    index(doc! { "tenant_id": 1, "project_id": 1, "state": 1, "_id": 1 }),
-                ],
-            ),
-            (
-                COMMENTS,
-                vec![index(doc! { "tenant_id": 1, "task_id": 1, "_id": 1 })],
-            ),
-            (OUTBOX, vec![index(doc! { "published_at": 1, "_id": 1 })]),
-        ];
-        for (collection, models) in indexes {
+        self.check_server_version().await?;
+        for (collection, keys) in indexes() {
             // Transactions cannot create collections on every server: create them up front.
             if let Err(err) = self.db.create_collection(collection).await {
                 // 48: NamespaceExists.
@@ -426,6 +644,9 @@ impl PmoStore for MongoStore {
                     return Err(db_err(err));
                 }
             }
+            let models = keys
+                .into_iter()
+                .map(|keys| IndexModel::builder().keys(keys).build());
             self.db
                 .collection::<Document>(collection)
                 .create_indexes(models)
@@ -533,14 +754,14 @@ impl PmoStore for MongoStore {
         .await
     }
 
-    async fn boards_of_project(
+    async fn boards_of_projects(
         &self,
         tenant: &TenantId,
-        project_id: &str,
+        project_ids: &[String],
     ) -> PmoResult<Vec<BoardDoc>> {
         self.find_in(
             self.boards(),
-            doc! { "tenant_id": tenant.as_str(), "project_id": project_id },
+            of_parents(tenant, "project_id", project_ids),
             doc! { "_id": 1 },
             0,
         )
@@ -629,33 +850,56 @@ impl PmoStore for MongoStore {
         .await
     }
 
+    async fn task_and_project(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+    ) -> PmoResult<Option<(TaskDoc, Option<ProjectDoc>)>> {
+        let pipeline = [
+            doc! { "$match": { "_id": task_id, "tenant_id": tenant.as_str() } },
+            doc! { "$limit": 1 },
+            doc! { "$lookup": {
+                "from": PROJECTS,
+                "localField": "project_id",
+                "foreignField": "_id",
+                "as": "projects",
+            } },
+        ];
+        let mut cursor = self
+            .db
+            .collection::<Document>(TASKS)
+            .aggregate(pipeline)
+            .await
+            .map_err(db_err)?;
+        let Some(mut row) = cursor.try_next().await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let projects = match row.remove("projects") {
+            Some(mongodb::bson::Bson::Array(projects)) => projects,
+            _ => Vec::new(),
+        };
+        let task: TaskDoc = mongodb::bson::from_document(row).map_err(bson_err)?;
+        let mut project = None;
+        for candidate in projects {
+            let mongodb::bson::Bson::Document(candidate) = candidate else {
+                continue;
+            };
+            let candidate: ProjectDoc =
+                mongodb::bson::from_document(candidate).map_err(bson_err)?;
+            if candidate.tenant_id == tenant.as_str() {
+                project = Some(candidate);
+            }
+        }
+        Ok(Some((task, project)))
+    }
+
     async fn list_tasks(
         &self,
         tenant: &TenantId,
         filter: &TaskFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TaskDoc>> {
-        let mut query = doc! { "tenant_id": tenant.as_str() };
-        if let Some(project_id) = &filter.project_id {
-            query.insert("project_id", project_id.as_str());
-        }
-        if let Some(assignee) = &filter.assignee_id {
-            query.insert("assignee_ids", assignee.as_str());
-        }
-        if let Some(status) = filter.status {
-            query.insert("status", status_value(status)?);
-        }
-        if let Some(label) = &filter.label {
-            query.insert("labels", label.as_str());
-        }
-        if let Some(sprint) = &filter.sprint_id {
-            query.insert("sprint_id", sprint.as_str());
-        } else if filter.backlog {
-            query.insert("sprint_id", mongodb::bson::Bson::Null);
-        }
-        if let Some(parent) = &filter.parent_id {
-            query.insert("parent_id", parent.as_str());
-        }
+        let mut query = task_query(tenant, filter)?;
         let sort = keyset(&mut query, page);
         self.find_in(self.tasks(), query, sort, page.limit as i64 + 1)
             .await
@@ -839,7 +1083,7 @@ impl PmoStore for MongoStore {
         task_id: &str,
         page: &PageRequest,
     ) -> PmoResult<Vec<CommentDoc>> {
-        let mut filter = doc! { "tenant_id": tenant.as_str(), "task_id": task_id };
+        let mut filter = comments_query(tenant, task_id);
         let sort = keyset(&mut filter, page);
         self.find_in(self.comments(), filter, sort, page.limit as i64 + 1)
             .await
@@ -867,10 +1111,7 @@ impl PmoStore for MongoStore {
         state: Option<SprintState>,
         page: &PageRequest,
     ) -> PmoResult<Vec<SprintDoc>> {
-        let mut filter = doc! { "tenant_id": tenant.as_str(), "project_id": project_id };
-        if let Some(state) = state {
-            filter.insert("state", sprint_state_value(state)?);
-        }
+        let mut filter = sprint_query(tenant, project_id, state)?;
         let sort = keyset(&mut filter, page);
         self.find_in(self.sprints(), filter, sort, page.limit as i64 + 1)
             .await
@@ -1066,29 +1307,60 @@ impl PmoStore for MongoStore {
         entry: &TimeEntryDoc,
         event: &EventEnvelope,
     ) -> PmoResult<bool> {
-        in_transaction!(self, session, {
-            let existing = self
-                .time_entries()
-                .find_one(doc! { "_id": &entry.id, "tenant_id": tenant.as_str() })
+        let week = IsoWeek::of_time(entry.started_at);
+        // One transaction of one command (plus its commit): the entry first, so a repeated stop
+        // is recognised whatever its week became, then the week's touch, then the event.
+        let writes: Vec<WriteModel> = vec![
+            self.time_entries()
+                .insert_one_model(entry)
+                .map_err(bson_err)?
+                .into(),
+            self.touch_week(tenant, &entry.user_id, week)?.into(),
+            self.outbox()
+                .insert_one_model(OutboxDoc::new(event)?)
+                .map_err(bson_err)?
+                .into(),
+        ];
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut session = self.client.start_session().await.map_err(db_err)?;
+            session.start_transaction().await.map_err(db_err)?;
+            let written = self
+                .client
+                .bulk_write(writes.clone())
+                .ordered(true)
                 .session(&mut session)
-                .await
-                .map_err(db_err)?;
-            if existing.is_some() {
-                return Ok(false);
+                .await;
+            let err = match written {
+                Ok(_) => match commit(&mut session).await {
+                    Ok(()) => return Ok(true),
+                    Err(PmoError::Transient(_)) if attempt < MAX_ATTEMPTS => continue,
+                    Err(err) => return Err(collided(err)),
+                },
+                Err(err) => err,
+            };
+            // A refused write ends the transaction on the server; the abort only tidies up.
+            let _ = session.abort_transaction().await;
+            match refused_write(&err) {
+                Some((0, DUPLICATE_KEY)) => return Ok(false),
+                Some((1, DUPLICATE_KEY)) => {
+                    self.locked_or_retry(tenant, &entry.user_id, week).await?;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(collided(PmoError::Transient(err.to_string())));
+                    }
+                }
+                _ => match db_err(err) {
+                    PmoError::Transient(_) if attempt < MAX_ATTEMPTS => {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            5 * u64::from(attempt),
+                        ))
+                        .await;
+                    }
+                    err => return Err(collided(err)),
+                },
             }
-            match self
-                .time_entries()
-                .insert_one(entry)
-                .session(&mut session)
-                .await
-            {
-                Ok(_) => {}
-                Err(err) if is_duplicate_key(&err) => return Ok(false),
-                Err(err) => return Err(db_err(err)),
-            }
-            self.enqueue(&mut session, event).await?;
-            Ok(true)
-        })
+        }
     }
 
     async fn time_entry(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TimeEntryDoc>> {
@@ -1104,13 +1376,7 @@ impl PmoStore for MongoStore {
         filter: &TimeEntryFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimeEntryDoc>> {
-        let mut query = doc! { "tenant_id": tenant.as_str() };
-        if let Some(user) = &filter.user_id {
-            query.insert("user_id", user.as_str());
-        }
-        if let Some(project) = &filter.project_id {
-            query.insert("project_id", project.as_str());
-        }
+        let mut query = time_entry_query(tenant, filter);
         let sort = keyset(&mut query, page);
         self.find_in(self.time_entries(), query, sort, page.limit as i64 + 1)
             .await
@@ -1136,43 +1402,36 @@ impl PmoStore for MongoStore {
         filter: &TimesheetFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimesheetDoc>> {
-        let mut query = doc! { "tenant_id": tenant.as_str() };
-        if let Some(user) = &filter.user_id {
-            query.insert("user_id", user.as_str());
-        }
-        if let Some(state) = filter.state {
-            query.insert("state", to_bson(&state).map_err(bson_err)?);
-        }
+        let mut query = timesheet_query(tenant, filter)?;
         let sort = keyset(&mut query, page);
         self.find_in(self.timesheets(), query, sort, page.limit as i64 + 1)
             .await
     }
 
-    async fn week_entries(
+    async fn entries_of_weeks(
         &self,
         tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
+        weeks: &[(String, IsoWeek)],
     ) -> PmoResult<Vec<TimeEntryDoc>> {
-        // Times are stored as RFC 3339 strings: the day prefixes bound the week, the exact week
-        // is checked on the parsed values.
-        let from = format!("{}T00:00:00", week.monday());
-        let to = format!("{}T00:00:00", week.monday() + chrono::Duration::days(7));
+        if weeks.is_empty() {
+            return Ok(Vec::new());
+        }
         let entries = self
             .find_in(
                 self.time_entries(),
-                doc! {
-                    "tenant_id": tenant.as_str(),
-                    "user_id": user_id,
-                    "started_at": { "$gte": from, "$lt": to },
-                },
+                weeks_query(tenant, weeks),
                 doc! { "started_at": 1 },
                 0,
             )
             .await?;
         Ok(entries
             .into_iter()
-            .filter(|e| IsoWeek::of_time(e.started_at) == week)
+            .filter(|e| {
+                let week = IsoWeek::of_time(e.started_at);
+                weeks
+                    .iter()
+                    .any(|(user, w)| *user == e.user_id && *w == week)
+            })
             .collect())
     }
 
@@ -1230,33 +1489,58 @@ impl PmoStore for MongoStore {
         })
     }
 
-    async fn entry_edits(
+    async fn edits_of_entries(
         &self,
         tenant: &TenantId,
-        entry_id: &str,
+        entry_ids: &[String],
     ) -> PmoResult<Vec<TimeEntryEditDoc>> {
         self.find_in(
             self.entry_edits_coll(),
-            doc! { "tenant_id": tenant.as_str(), "entry_id": entry_id },
+            of_parents(tenant, "entry_id", entry_ids),
             doc! { "_id": 1 },
             0,
         )
         .await
     }
 
-    async fn record_event(&self, event: &EventEnvelope) -> PmoResult<()> {
-        self.outbox()
-            .insert_one(OutboxDoc::new(event)?)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+    async fn record_timer_start(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+        event: &EventEnvelope,
+    ) -> PmoResult<()> {
+        // One ordered command, no transaction: a locked week refuses the first write and the
+        // event is not written; should the event alone fail, the week keeps a bumped revision
+        // (a draft without time when it was untouched), which changes nothing a caller sees.
+        let writes: Vec<WriteModel> = vec![
+            self.touch_week(tenant, user_id, week)?.into(),
+            self.outbox()
+                .insert_one_model(OutboxDoc::new(event)?)
+                .map_err(bson_err)?
+                .into(),
+        ];
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            match self.client.bulk_write(writes.clone()).ordered(true).await {
+                Ok(_) => return Ok(()),
+                Err(err) if refused_write(&err) == Some((0, DUPLICATE_KEY)) => {
+                    self.locked_or_retry(tenant, user_id, week).await?;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(collided(PmoError::Transient(err.to_string())));
+                    }
+                }
+                Err(err) => return Err(db_err(err)),
+            }
+        }
     }
 
     async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>> {
         let docs = self
             .find_in(
                 self.outbox(),
-                doc! { "published_at": null },
+                pending_query(),
                 doc! { "_id": 1 },
                 limit as i64,
             )
@@ -1330,5 +1614,124 @@ impl PmoStore for MongoStore {
             .await
             .map(|_| ())
             .map_err(|e| format!("mongodb: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The equality fields of each branch of `query` (one branch without `$or`); a field
+    /// compared by range (`$gte`...) is left out, as the index's sort field serves it.
+    fn branches(query: &Document) -> Vec<Vec<String>> {
+        let equalities = |doc: &Document| -> Vec<String> {
+            doc.iter()
+                .filter(|(key, value)| {
+                    !key.starts_with('$')
+                        && !matches!(value, mongodb::bson::Bson::Document(d)
+                            if d.keys().any(|op| op != "$in"))
+                })
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        let top = equalities(query);
+        match query.get_array("$or") {
+            Ok(branches) => branches
+                .iter()
+                .filter_map(|b| b.as_document())
+                .map(|b| top.iter().cloned().chain(equalities(b)).collect())
+                .collect(),
+            Err(_) => vec![top],
+        }
+    }
+
+    /// Whether an index of `collection` serves `query` sorted by `sort` without scanning the
+    /// tenant or sorting in memory: its keys are equality fields of the query (beyond the tenant
+    /// when the query has more) and then `sort`.
+    fn served(collection: &str, query: &Document, sort: &str) -> bool {
+        let indexes: Vec<Document> = indexes()
+            .into_iter()
+            .filter(|(name, _)| *name == collection)
+            .flat_map(|(_, keys)| keys)
+            .collect();
+        branches(query).iter().all(|fields| {
+            indexes.iter().any(|index| {
+                let keys: Vec<&str> = index.keys().map(String::as_str).collect();
+                let Some(at) = keys.iter().position(|k| *k == sort) else {
+                    return false;
+                };
+                let prefix = &keys[..at];
+                !prefix.is_empty()
+                    && prefix.iter().all(|k| fields.iter().any(|f| f == k))
+                    && (fields.len() < 2 || prefix.len() >= 2)
+            })
+        })
+    }
+
+    #[test]
+    fn every_query_has_an_index() {
+        let tenant = TenantId::from_claim("tnt_a");
+        let id = |s: &str| Some(s.to_owned());
+        // Every combination of the task list's filters.
+        for bits in 0u32..96 {
+            let filter = TaskFilter {
+                project_id: (bits & 1 != 0).then(|| "p".to_owned()),
+                assignee_id: (bits & 2 != 0).then(|| "e".to_owned()),
+                status: (bits & 4 != 0).then_some(TaskStatus::Done),
+                label: (bits & 8 != 0).then(|| "bug".to_owned()),
+                parent_id: (bits & 16 != 0).then(|| "t".to_owned()),
+                sprint_id: (bits / 32 == 1).then(|| "s".to_owned()),
+                backlog: bits / 32 == 2,
+            };
+            let query = task_query(&tenant, &filter).unwrap();
+            assert!(served(TASKS, &query, "_id"), "tasks: {query}");
+        }
+        // The time-entry list always names the person (the caller by default).
+        for project_id in [None, id("p")] {
+            let filter = TimeEntryFilter {
+                user_id: id("u"),
+                project_id,
+            };
+            let query = time_entry_query(&tenant, &filter);
+            assert!(served(TIME_ENTRIES, &query, "_id"), "time entries: {query}");
+        }
+        for user_id in [None, id("u")] {
+            for state in [None, Some(TimesheetState::Submitted)] {
+                let filter = TimesheetFilter {
+                    user_id: user_id.clone(),
+                    state,
+                };
+                let query = timesheet_query(&tenant, &filter).unwrap();
+                assert!(served(TIMESHEETS, &query, "_id"), "timesheets: {query}");
+            }
+        }
+        for state in [None, Some(SprintState::Active)] {
+            let query = sprint_query(&tenant, "p", state).unwrap();
+            assert!(served(SPRINTS, &query, "_id"), "sprints: {query}");
+        }
+        let week = IsoWeek::parse("week", "2026-W02").unwrap();
+        let weeks = weeks_query(&tenant, &[("u".into(), week), ("v".into(), week)]);
+        assert!(served(TIME_ENTRIES, &weeks, "started_at"), "weeks: {weeks}");
+        let ids = ["a".to_owned()];
+        for (collection, query) in [
+            (PROJECTS, doc! { "tenant_id": tenant.as_str() }),
+            (BOARDS, of_parents(&tenant, "project_id", &ids)),
+            (ENTRY_EDITS, of_parents(&tenant, "entry_id", &ids)),
+            (COMMENTS, comments_query(&tenant, "t")),
+            (OUTBOX, pending_query()),
+        ] {
+            assert!(served(collection, &query, "_id"), "{collection}: {query}");
+        }
+        // The check itself refuses a query no index serves in order.
+        assert!(!served(
+            TASKS,
+            &doc! { "tenant_id": "t", "title": "x" },
+            "_id"
+        ));
+        assert!(!served(
+            BOARDS,
+            &doc! { "tenant_id": "t", "name": "x" },
+            "_id"
+        ));
     }
 }
