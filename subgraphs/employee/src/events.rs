@@ -23,6 +23,19 @@ pub struct EmployeeHired<'a> {
     pub hired_on: chrono::NaiveDate,
 }
 
+/// Payload of `attendance.checked_in` and `attendance.checked_out` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct PunchRecorded<'a> {
+    pub punch_id: &'a str,
+    pub employee_id: &'a str,
+    pub department_id: Option<&'a str>,
+    /// Server time, Unix milliseconds.
+    pub at: i64,
+    /// `web`, `mobile` or `kiosk`.
+    pub source: &'a str,
+    pub location_id: Option<&'a str>,
+}
+
 /// Payload of `department.created` (schema version 1).
 #[derive(Debug, Serialize)]
 pub struct DepartmentCreated<'a> {

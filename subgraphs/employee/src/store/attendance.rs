@@ -15,11 +15,13 @@ use super::entities::{employee, location, punch};
 use super::pages::pages_per_parent;
 use super::EmployeeStore;
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
 
+use super::shift::attendance_of;
 use super::shift::entities::correction;
 use crate::domain::attendance::{check_sequence, GeoPoint, Geofence, PunchKind};
 use crate::domain::org::{chain_of_command, RuleError, RuleResult, MAX_CHAIN};
-use crate::domain::shift::{attendance_day, check_correction};
+use crate::domain::shift::{attendance_day, check_correction, DailyAttendance};
 use crate::events;
 use erp_kit::pagination::{keyset_page, PageRequest};
 
@@ -32,6 +34,62 @@ pub struct PunchRequest {
     pub ip: Option<String>,
     pub point: Option<GeoPoint>,
     pub location_id: Option<String>,
+}
+
+/// What a live board receives after a punch or an applied correction (the subscriptions'
+/// `AttendanceEvent` and `AttendanceStatusUpdate` read it). It carries the person's recomputed
+/// day, so a board shows the new status without asking back.
+#[derive(Debug, Serialize)]
+pub struct LiveUpdate<'a> {
+    /// The punch, or the applied correction.
+    pub punch_id: &'a str,
+    pub employee_id: &'a str,
+    pub department_id: Option<&'a str>,
+    /// `in`, `out` or `correction`.
+    pub kind: &'a str,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub source: Option<&'a str>,
+    pub location_id: Option<&'a str>,
+    /// Missing when the day could not be computed (the punch itself is still announced).
+    #[serde(flatten)]
+    pub status: Option<LiveStatus<'a>>,
+}
+
+/// The person's day after the change, as a live board shows it.
+#[derive(Debug, Serialize)]
+pub struct LiveStatus<'a> {
+    pub display_name: &'a str,
+    pub day: NaiveDate,
+    pub status: &'static str,
+    pub first_in: Option<i64>,
+    pub last_out: Option<i64>,
+    pub late_minutes: i64,
+    pub worked_minutes: i64,
+    pub checked_in: bool,
+}
+
+/// The live status of `employee` from their computed day, or none (logged) when it failed.
+fn live_status<'a>(
+    employee: &'a employee::Model,
+    computed: ApiResult<DailyAttendance>,
+) -> Option<LiveStatus<'a>> {
+    match computed {
+        Ok(a) => Some(LiveStatus {
+            display_name: &employee.display_name,
+            day: a.day,
+            status: a.status.as_str(),
+            first_in: a.first_in,
+            last_out: a.last_out,
+            late_minutes: a.late_minutes,
+            worked_minutes: a.worked_minutes,
+            checked_in: a.checked_in,
+        }),
+        Err(err) => {
+            tracing::warn!(error = ?err, "live status not computed");
+            None
+        }
+    }
 }
 
 /// The live-board channel of a tenant's attendance (Redis pub/sub across replicas).
@@ -98,19 +156,36 @@ impl EmployeeStore {
             .await?
             .remove(&employee.id);
         let attendance_day = attendance_day(shift.as_ref().map(|s| &s.rules), now);
+        let day = attendance_day.to_string();
         let txn = begin_write(self.db()).await?;
-        let existing = punch::Entity::find()
+        // One read for both what the punch must be checked against: a punch already recorded
+        // under this key (a resync), and the day's punches so far (the sequence, and the live
+        // status after commit without reading them again).
+        let mut day_punches = punch::Entity::find()
             .filter(punch::Column::TenantId.eq(tenant.as_str()))
-            .filter(punch::Column::PunchKey.eq(request.punch_key.as_str()))
-            .one(&txn)
+            .filter(
+                Condition::any()
+                    .add(punch::Column::PunchKey.eq(request.punch_key.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(punch::Column::EmployeeId.eq(employee.id.as_str()))
+                            .add(punch::Column::Day.eq(day.as_str()))
+                            .add(punch::Column::VoidedBy.is_null()),
+                    ),
+            )
+            .order_by_asc(punch::Column::At)
+            .all(&txn)
             .await?;
-        if let Some(existing) = existing {
+        if let Some(existing) = day_punches
+            .iter()
+            .find(|p| p.punch_key == request.punch_key)
+        {
             if existing.employee_id != employee.id || existing.kind != request.kind.as_str() {
                 return Err(ApiError::Conflict(
                     "this punch key was used for another punch".into(),
                 ));
             }
-            return Ok((existing, false));
+            return Ok((existing.clone(), false));
         }
         if let Some(location_id) = &request.location_id {
             let location = location::Entity::find_by_id(location_id.clone())
@@ -136,16 +211,10 @@ impl EmployeeStore {
                 )));
             }
         }
-        let day = attendance_day.to_string();
-        let last = punch::Entity::find()
-            .filter(punch::Column::TenantId.eq(tenant.as_str()))
-            .filter(punch::Column::EmployeeId.eq(employee.id.as_str()))
-            .filter(punch::Column::Day.eq(day.as_str()))
-            .filter(punch::Column::VoidedBy.is_null())
-            .order_by_desc(punch::Column::At)
-            .one(&txn)
-            .await?;
-        check_sequence(last.map(|p| PunchKind::from_db(&p.kind)), request.kind)?;
+        check_sequence(
+            day_punches.last().map(|p| PunchKind::from_db(&p.kind)),
+            request.kind,
+        )?;
         let model = punch::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             tenant_id: Set(tenant.as_str().to_owned()),
@@ -153,12 +222,12 @@ impl EmployeeStore {
             kind: Set(request.kind.as_str().to_owned()),
             at: Set(now.timestamp_millis()),
             day: Set(day),
-            source: Set(request.source.clone()),
-            ip: Set(request.ip.clone()),
+            source: Set(request.source),
+            ip: Set(request.ip),
             latitude: Set(request.point.map(|p| p.latitude)),
             longitude: Set(request.point.map(|p| p.longitude)),
-            location_id: Set(request.location_id.clone()),
-            punch_key: Set(request.punch_key.clone()),
+            location_id: Set(request.location_id),
+            punch_key: Set(request.punch_key),
             voided_by: Set(None),
         }
         .insert(&txn)
@@ -174,55 +243,75 @@ impl EmployeeStore {
             PunchKind::In => events::CHECKED_IN,
             PunchKind::Out => events::CHECKED_OUT,
         };
-        let payload = serde_json::json!({
-            "punch_id": model.id,
-            "employee_id": employee.id,
-            "department_id": employee.department_id,
-            "at": model.at,
-            "source": model.source,
-            "location_id": model.location_id,
-        });
-        let event = EventEnvelope::new(tenant, event_type, &employee.id, payload.clone())
-            .map_err(ApiError::internal)?
-            .with_actor(employee.user_id.clone().unwrap_or_default());
+        let event = EventEnvelope::new(
+            tenant,
+            event_type,
+            &employee.id,
+            events::PunchRecorded {
+                punch_id: &model.id,
+                employee_id: &employee.id,
+                department_id: employee.department_id.as_deref(),
+                at: model.at,
+                source: &model.source,
+                location_id: model.location_id.as_deref(),
+            },
+        )
+        .map_err(ApiError::internal)?
+        .with_actor(employee.user_id.clone().unwrap_or_default());
         self.outbox().enqueue(&txn, &event).await?;
         txn.commit().await?;
         self.outbox().wake();
-        let mut live = payload;
-        live["kind"] = serde_json::json!(request.kind.as_str());
-        self.publish_live(tenant, employee, attendance_day, live)
-            .await;
+        day_punches.push(model.clone());
+        let shift_of_day = if attendance_day == now.date_naive() {
+            Ok(shift)
+        } else {
+            // A night shift's check-out after midnight: the day it closes may have had
+            // another shift (an assignment from today on).
+            self.shifts_on(tenant, &[employee], attendance_day)
+                .await
+                .map(|mut shifts| shifts.remove(&employee.id))
+        };
+        let status = match shift_of_day {
+            Ok(shift) => self
+                .on_leave(tenant, &[employee], attendance_day)
+                .await
+                .map(|on_leave| {
+                    attendance_of(
+                        shift.as_ref(),
+                        attendance_day,
+                        &day_punches,
+                        on_leave.contains(&employee.id),
+                        chrono::Utc::now().timestamp_millis(),
+                    )
+                }),
+            Err(err) => Err(err),
+        };
+        let live = LiveUpdate {
+            punch_id: &model.id,
+            employee_id: &employee.id,
+            department_id: employee.department_id.as_deref(),
+            kind: request.kind.as_str(),
+            at: model.at,
+            source: Some(&model.source),
+            location_id: model.location_id.as_deref(),
+            status: live_status(employee, status),
+        };
+        self.publish_live(tenant, &live).await;
         Ok((model, true))
     }
 
     /// Live boards: best effort after commit (the event in the outbox is the durable record).
-    /// The message carries the person's recomputed day, so a board shows the new status
-    /// without asking back.
-    pub async fn publish_live(
-        &self,
-        tenant: &TenantId,
-        employee: &employee::Model,
-        day: NaiveDate,
-        mut live: serde_json::Value,
-    ) {
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        match self.day_attendance(tenant, employee, day, now_ms).await {
-            Ok(computed) => {
-                let a = &computed.attendance;
-                live["display_name"] = serde_json::json!(employee.display_name);
-                live["day"] = serde_json::json!(day.to_string());
-                live["status"] = serde_json::json!(a.status.as_str());
-                live["first_in"] = serde_json::json!(a.first_in);
-                live["last_out"] = serde_json::json!(a.last_out);
-                live["late_minutes"] = serde_json::json!(a.late_minutes);
-                live["worked_minutes"] = serde_json::json!(a.worked_minutes);
-                live["checked_in"] = serde_json::json!(a.checked_in);
+    pub async fn publish_live(&self, tenant: &TenantId, live: &LiveUpdate<'_>) {
+        let message = match serde_json::to_vec(live) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(error = %err, "attendance live update not encoded");
+                return;
             }
-            Err(err) => tracing::warn!(error = ?err, "live status not computed"),
-        }
+        };
         if let Err(err) = self
             .cache()
-            .publish(&attendance_channel(tenant), live.to_string().as_bytes())
+            .publish(&attendance_channel(tenant), &message)
             .await
         {
             tracing::warn!(error = %err, "attendance live update not published");
@@ -517,14 +606,21 @@ impl EmployeeStore {
         };
         if approve {
             if let Ok(day) = decided.day.parse::<NaiveDate>() {
-                let live = serde_json::json!({
-                    "punch_id": decided.id,
-                    "employee_id": subject.id,
-                    "department_id": subject.department_id,
-                    "at": now,
-                    "kind": "correction",
-                });
-                self.publish_live(tenant, &subject, day, live).await;
+                let status = self
+                    .day_attendance(tenant, &subject, day, Utc::now().timestamp_millis())
+                    .await
+                    .map(|computed| computed.attendance);
+                let live = LiveUpdate {
+                    punch_id: &decided.id,
+                    employee_id: &subject.id,
+                    department_id: subject.department_id.as_deref(),
+                    kind: "correction",
+                    at: now,
+                    source: None,
+                    location_id: None,
+                    status: live_status(&subject, status),
+                };
+                self.publish_live(tenant, &live).await;
             }
         }
         Ok((decided, subject))

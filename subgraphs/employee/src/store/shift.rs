@@ -68,7 +68,20 @@ pub mod entities {
         }
 
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-        pub enum Relation {}
+        pub enum Relation {
+            #[sea_orm(
+                belongs_to = "super::shift::Entity",
+                from = "Column::ShiftId",
+                to = "super::shift::Column::Id"
+            )]
+            Shift,
+        }
+
+        impl Related<super::shift::Entity> for Entity {
+            fn to() -> RelationDef {
+                Relation::Shift.def()
+            }
+        }
 
         impl ActiveModelBehavior for ActiveModel {}
     }
@@ -186,6 +199,21 @@ pub struct ComputedDay {
     pub shift: Option<AppliedShift>,
     pub attendance: DailyAttendance,
     pub punches: Vec<punch::Model>,
+}
+
+/// The attendance of `day` from the punches it counts (in time order) under `shift`.
+pub fn attendance_of(
+    shift: Option<&AppliedShift>,
+    day: NaiveDate,
+    punches: &[punch::Model],
+    on_leave: bool,
+    now_ms: i64,
+) -> DailyAttendance {
+    let timeline: Vec<(PunchKind, i64)> = punches
+        .iter()
+        .map(|p| (PunchKind::from_db(&p.kind), p.at))
+        .collect();
+    daily_attendance(shift.map(|s| &s.rules), day, &timeline, on_leave, now_ms)
 }
 
 impl EmployeeStore {
@@ -354,7 +382,10 @@ impl EmployeeStore {
         }
         let employee_ids: Vec<&str> = employees.iter().map(|e| e.employee_id).collect();
         let department_ids: Vec<&str> = employees.iter().filter_map(|e| e.department_id).collect();
+        // Each assignment with its shift in one query (on the check-in path and in every
+        // batch of the board and the loaders).
         let assignments = shift_assignment::Entity::find()
+            .find_also_related(shift::Entity)
             .filter(shift_assignment::Column::TenantId.eq(tenant.as_str()))
             .filter(shift_assignment::Column::EffectiveFrom.lte(day.to_string()))
             .filter(
@@ -374,29 +405,20 @@ impl EmployeeStore {
             .all(self.db())
             .await?;
         // Ascending order: the latest effective assignment of a target wins.
-        let mut latest: HashMap<(String, String), String> = HashMap::new();
-        for assignment in assignments {
+        let mut latest: HashMap<(String, String), Option<shift::Model>> = HashMap::new();
+        for (assignment, shift) in assignments {
             latest.insert(
                 (assignment.target_kind, assignment.target_id),
-                assignment.shift_id,
+                shift.filter(|s| s.tenant_id == tenant.as_str()),
             );
         }
-        let shift_ids: Vec<String> = latest.values().cloned().collect();
-        let shifts: HashMap<String, shift::Model> = shift::Entity::find()
-            .filter(shift::Column::TenantId.eq(tenant.as_str()))
-            .filter(shift::Column::Id.is_in(shift_ids))
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|s| (s.id.clone(), s))
-            .collect();
         let mut applied = HashMap::new();
         for employee in employees {
             let own = latest.get(&("employee".to_owned(), employee.employee_id.to_owned()));
             let department = employee
                 .department_id
                 .and_then(|d| latest.get(&("department".to_owned(), d.to_owned())));
-            if let Some(model) = own.or(department).and_then(|id| shifts.get(id)) {
+            if let Some(model) = own.or(department).and_then(Option::as_ref) {
                 applied.insert(
                     employee.employee_id.to_owned(),
                     AppliedShift {
@@ -443,14 +465,10 @@ impl EmployeeStore {
             .map(|employee| {
                 let shift = shifts.get(&employee.id).cloned();
                 let punches = punches.remove(&employee.id).unwrap_or_default();
-                let timeline: Vec<(PunchKind, i64)> = punches
-                    .iter()
-                    .map(|p| (PunchKind::from_db(&p.kind), p.at))
-                    .collect();
-                let attendance = daily_attendance(
-                    shift.as_ref().map(|s| &s.rules),
+                let attendance = attendance_of(
+                    shift.as_ref(),
                     day,
-                    &timeline,
+                    &punches,
                     on_leave.contains(&employee.id),
                     now_ms,
                 );
