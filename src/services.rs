@@ -65,7 +65,11 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
         Service::Pmo => ("pmo", erp_pmo::DEFAULT_PORT),
     };
     let config = KitConfig::from_env(name, port)?;
-    erp_kit::telemetry::init_logging(config.log_format);
+    // Held until the service stops: dropping it flushes the spans not yet exported.
+    let telemetry = erp_kit::telemetry::init(config.log_format, config.traces.as_ref())?;
+    if let Some(traces) = &config.traces {
+        tracing::info!(endpoint = %traces.endpoint, service = %traces.service_name, "exporting traces (OTLP/HTTP)");
+    }
     let bind = config.bind;
     let listener = tokio::net::TcpListener::bind(bind).await?;
     match service {
@@ -94,6 +98,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
             app.relay.shutdown().await;
         }
     }
+    drop(telemetry);
     Ok(())
 }
 

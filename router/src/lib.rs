@@ -23,6 +23,7 @@ pub mod gcra;
 pub mod rate_limit;
 pub mod readiness;
 pub mod server;
+pub mod tracing_export;
 
 use hive_router::executor::execution::plan::PlanExecutionOutput;
 use hive_router::http::StatusCode;

@@ -10,7 +10,8 @@
 //! - the listener: [`EdgeListener`] instead of `traffic_shaping.router.tls`;
 //! - `/readiness` also looks at the subgraphs ([`crate::readiness`], `ERP_READINESS_MODE`);
 //! - no landing page (laboratory is off at the edge anyway): unknown paths are 404;
-//! - `subscriptions.callback.listen` (a second callback server) is refused: we use none.
+//! - `subscriptions.callback.listen` (a second callback server) is refused: we use none;
+//! - `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` adds an OTLP trace exporter ([`crate::tracing_export`]).
 //!
 //! KEEP IN SYNC with `hive-router-0.2.19/src/lib.rs` (`router_entrypoint`) when upgrading.
 
@@ -45,6 +46,8 @@ pub enum ServeError {
     ReadinessProbes(std::io::Error),
     #[error("{0}")]
     ReadinessMode(String),
+    #[error("{0}")]
+    TraceExport(String),
     #[error("subscriptions.callback.listen (a separate callback server) is not supported by erp-router; mount the callback on the main listener (callback.path)")]
     CallbackListenUnsupported,
 }
@@ -60,9 +63,10 @@ impl std::fmt::Debug for ServeError {
 /// router until it is stopped.
 pub async fn serve(plugin_registry: PluginRegistry) -> Result<(), ServeError> {
     let config_path = std::env::var("ROUTER_CONFIG_FILE_PATH").ok();
-    let router_config = load_config(config_path)
-        .map_err(RouterInitError::from)?
-        .into_static();
+    let mut router_config = load_config(config_path).map_err(RouterInitError::from)?;
+    let traces = crate::tracing_export::apply(&mut router_config, |name| std::env::var(name).ok())
+        .map_err(ServeError::TraceExport)?;
+    let router_config = router_config.into_static();
     // Before telemetry: a refused listener should not leave half a router behind.
     let listener = edge_tls::resolve(router_config, |name| std::env::var(name).ok())?;
     if matches!(
@@ -78,6 +82,9 @@ pub async fn serve(plugin_registry: PluginRegistry) -> Result<(), ServeError> {
     let telemetry = Telemetry::init_global(router_config).map_err(RouterInitError::from)?;
     for warning in router_config.from_env_warnings() {
         tracing::info!("{warning}");
+    }
+    if let Some(endpoint) = &traces {
+        tracing::info!(%endpoint, "exporting traces (OTLP/HTTP), traceparent sent to subgraphs");
     }
     let prometheus = telemetry
         .prometheus

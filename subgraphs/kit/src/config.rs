@@ -19,6 +19,12 @@
 //! | `ERP_MAX_BODY_BYTES` | `2097152` | request body limit (413 above) |
 //! | `ERP_TRUSTED_PROXIES` | none | comma-separated proxy IPs whose `X-Forwarded-For` is believed |
 //! | `ERP_KEK_FILE` | `.erp/keys/local-kek.key` | local key-encryption key of field encryption (created if missing) |
+//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | unset: no trace export | OTLP/HTTP (protobuf) URL that receives the service's spans, e.g. `http://collector:4318/v1/traces` |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | the collector's base URL; `/v1/traces` is appended (used when the variable above is unset) |
+//! | `OTEL_SERVICE_NAME` | `erp-<service>` | `service.name` of the exported spans |
+//! | `OTEL_TRACES_SAMPLER_ARG` | `1.0` | share of the traces this service starts that it keeps (a caller's `traceparent` decides for the requests it sends) |
+//! | `OTEL_BSP_SCHEDULE_DELAY` | `5000` | milliseconds between two exports of finished spans |
+//! | `ERP_TRACE_FILTER` | `info,sqlx=warn,sea_orm=warn,mongodb=warn` | which spans are exported (`RUST_LOG` syntax) |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -75,6 +81,21 @@ pub struct KitConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The local key-encryption-key file of field-level encryption (a KMS in production).
     pub kek_file: std::path::PathBuf,
+    /// Where spans are exported (OpenTelemetry); `None`: no export.
+    pub traces: Option<TraceExport>,
+}
+
+/// OpenTelemetry trace export (OTLP over HTTP, protobuf), from the standard `OTEL_*` variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceExport {
+    /// The URL spans are POSTed to (`.../v1/traces`).
+    pub endpoint: String,
+    /// `service.name` of the spans.
+    pub service_name: String,
+    /// 0.0 to 1.0: the share of new traces kept (parent-based: a sampled caller's trace is kept).
+    pub sampling: f64,
+    /// Time between two exports.
+    pub schedule_delay: Duration,
 }
 
 impl KitConfig {
@@ -158,8 +179,53 @@ impl KitConfig {
             kek_file: get("ERP_KEK_FILE")
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| std::path::PathBuf::from(".erp/keys/local-kek.key")),
+            traces: trace_export(service, &get)?,
         })
     }
+}
+
+fn trace_export(
+    service: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<TraceExport>, ConfigError> {
+    let endpoint = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        Some(url) => url.trim().to_owned(),
+        None => match get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            Some(base) => format!("{}/v1/traces", base.trim().trim_end_matches('/')),
+            None => return Ok(None),
+        },
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ConfigError {
+            name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            problem: format!("`{endpoint}` is not an http(s) URL"),
+        });
+    }
+    let sampling = match get("OTEL_TRACES_SAMPLER_ARG") {
+        None => 1.0,
+        Some(raw) => match raw.trim().parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => ratio,
+            _ => {
+                return Err(ConfigError {
+                    name: "OTEL_TRACES_SAMPLER_ARG",
+                    problem: format!("`{raw}` is not a ratio from 0.0 to 1.0"),
+                })
+            }
+        },
+    };
+    let schedule_delay = match get("OTEL_BSP_SCHEDULE_DELAY") {
+        None => Duration::from_secs(5),
+        Some(raw) => Duration::from_millis(raw.trim().parse().map_err(|_| ConfigError {
+            name: "OTEL_BSP_SCHEDULE_DELAY",
+            problem: format!("`{raw}` is not a number of milliseconds"),
+        })?),
+    };
+    Ok(Some(TraceExport {
+        endpoint,
+        service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| format!("erp-{service}")),
+        sampling,
+        schedule_delay,
+    }))
 }
 
 #[cfg(test)]
@@ -182,5 +248,56 @@ mod tests {
         let bad = HashMap::from([("ERP_MAX_DEPTH".to_string(), "deep".to_string())]);
         let err = KitConfig::from_lookup("employee", 4002, |k| bad.get(k).cloned()).unwrap_err();
         assert_eq!(err.name, "ERP_MAX_DEPTH");
+        assert_eq!(config.traces, None);
+    }
+
+    fn with(vars: &[(&str, &str)]) -> Result<KitConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        KitConfig::from_lookup("pmo", 4003, |k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn trace_export_from_the_standard_variables() {
+        let config = with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]).unwrap();
+        assert_eq!(
+            config.traces,
+            Some(TraceExport {
+                endpoint: "http://collector:4318/v1/traces".into(),
+                service_name: "erp-pmo".into(),
+                sampling: 1.0,
+                schedule_delay: Duration::from_secs(5),
+            })
+        );
+        let config = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://otel.example/traces",
+            ),
+            ("OTEL_SERVICE_NAME", "pmo-eu-1"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ])
+        .unwrap();
+        let traces = config.traces.unwrap();
+        assert_eq!(traces.endpoint, "https://otel.example/traces");
+        assert_eq!(traces.service_name, "pmo-eu-1");
+        assert_eq!(traces.sampling, 0.25);
+        assert_eq!(traces.schedule_delay, Duration::from_millis(200));
+
+        let endpoint = "http://c:4318";
+        for (name, value) in [
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+        ] {
+            let err = with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint), (name, value)])
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} accepted"));
+            assert_eq!(err.name, name);
+        }
     }
 }

@@ -598,12 +598,30 @@ pub fn router<E: Executor>(state: HttpState<E>) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!(
-                    "http",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %request_id,
-                )
+                let path = request.uri().path();
+                // Probes and scrapes (every few seconds, from every router and Prometheus) are
+                // not traced at the default `info`.
+                let span = if matches!(path, "/health" | "/ready" | "/metrics") {
+                    tracing::debug_span!(
+                        "http",
+                        otel.name = %format_args!("{} {}", request.method(), path),
+                        otel.kind = "server",
+                        method = %request.method(),
+                        path = %path,
+                        request_id = %request_id,
+                    )
+                } else {
+                    tracing::info_span!(
+                        "http",
+                        otel.name = %format_args!("{} {}", request.method(), path),
+                        otel.kind = "server",
+                        method = %request.method(),
+                        path = %path,
+                        request_id = %request_id,
+                    )
+                };
+                crate::telemetry::continue_trace(&span, request.headers());
+                span
             }),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
