@@ -19,17 +19,39 @@ const PROJECTS: &str =
     "{ projects(first: 100) { edges { node { id boards { id name project { id } } } } } }";
 const ENTRIES: &str =
     "{ timeEntries(first: 100) { edges { node { id edits { editedBy } task { title } } } } }";
+const NESTED: &str = "{ projects(first: 100) { edges { node { id tasks(first: 10) { edges { node { id subtasks { edges { node { id } } } comments { edges { node { body } } } } } } sprints { edges { node { name tasks { edges { node { id } } } } } } } } } }";
 const TIMESHEETS: &str = "{ timesheets(first: 100) { edges { node { week totalHours entries { id edits { editedBy } } projects { project { name } } } } } }";
 
-/// A project with two boards and a task, and an entry on the task corrected into `week`
-/// (ISO week number of 2025).
+/// A project with two boards, a sprint, a task in the sprint with a subtask and a comment, and
+/// an entry on the task corrected into week 10 + `n` of 2025.
 async fn project_with_time(app: &PmoApp, token: &str, n: usize) {
     let project = app.project(token, &format!("Project {n}"), true).await;
     app.board(token, &project).await;
     app.board(token, &project).await;
+    let sprint = app
+        .ok(
+            token,
+            "mutation($p: ID!) { createSprint(input: { projectId: $p, name: \"Sprint\" }) { id } }",
+            json!({ "p": project }),
+        )
+        .await["createSprint"]["id"]
+        .clone();
     let task = app
-        .task(token, &project, &format!("Task {n}"), json!({}))
+        .task(
+            token,
+            &project,
+            &format!("Task {n}"),
+            json!({ "sprintId": sprint }),
+        )
         .await;
+    app.task(token, &project, "Subtask", json!({ "parentId": task }))
+        .await;
+    app.ok(
+        token,
+        "mutation($t: ID!) { addComment(taskId: $t, body: \"Looks good\") { id } }",
+        json!({ "t": task }),
+    )
+    .await;
     let entry = app.stopped_entry(token, &task).await;
     let monday = chrono::NaiveDate::from_isoywd_opt(2025, 10 + n as u32, chrono::Weekday::Mon)
         .unwrap()
@@ -76,6 +98,7 @@ async fn lists_resolve_their_relations_in_a_constant_number_of_queries() {
     assert_eq!(data["projects"]["edges"].as_array().unwrap().len(), 2);
     let (data, small_entries) = measured(&app, &log, &pm, ENTRIES).await;
     assert_eq!(data["timeEntries"]["edges"].as_array().unwrap().len(), 2);
+    let (_, small_nested) = measured(&app, &log, &pm, NESTED).await;
     let (data, small_sheets) = measured(&app, &log, &pm, TIMESHEETS).await;
     // The two corrected weeks and the current one the entries left.
     assert_eq!(data["timesheets"]["edges"].as_array().unwrap().len(), 3);
@@ -100,6 +123,28 @@ async fn lists_resolve_their_relations_in_a_constant_number_of_queries() {
         e["node"]["edits"] == json!([{ "editedBy": "usr_pm" }])
             && e["node"]["task"]["title"].is_string()
     }));
+    let (data, nested) = measured(&app, &log, &pm, NESTED).await;
+    let edges = data["projects"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 6);
+    for edge in edges {
+        let project = &edge["node"];
+        let tasks = project["tasks"]["edges"].as_array().unwrap();
+        // The task and its subtask, each listing the subtasks and comments it has.
+        assert_eq!(tasks.len(), 2, "{project}");
+        assert_eq!(
+            tasks[0]["node"]["subtasks"]["edges"],
+            json!([{ "node": { "id": tasks[1]["node"]["id"] } }])
+        );
+        assert_eq!(
+            tasks[0]["node"]["comments"]["edges"],
+            json!([{ "node": { "body": "Looks good" } }])
+        );
+        assert_eq!(tasks[1]["node"]["subtasks"]["edges"], json!([]));
+        assert_eq!(
+            project["sprints"]["edges"],
+            json!([{ "node": { "name": "Sprint", "tasks": { "edges": [{ "node": { "id": tasks[0]["node"]["id"] } }] } } }])
+        );
+    }
     let (data, sheets) = measured(&app, &log, &pm, TIMESHEETS).await;
     let edges = data["timesheets"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 7);
@@ -129,6 +174,17 @@ async fn lists_resolve_their_relations_in_a_constant_number_of_queries() {
     assert_eq!(count(&sheets, "find pmo_time_entry_edits"), 1, "{sheets:?}");
     assert_eq!(count(&sheets, "find pmo_projects"), 1, "{sheets:?}");
     assert_eq!(sheets.len(), 4, "{sheets:?}");
+    // The nested connections: the projects, one query for their task pages, one for their
+    // sprint pages, then one each for the tasks' subtasks, their comments and the sprints'
+    // tasks (the last two task batches may coalesce, as they resolve at about the same time).
+    for commands in [&small_nested, &nested] {
+        assert_eq!(count(commands, "find pmo_projects"), 1, "{commands:?}");
+        assert_eq!(count(commands, "aggregate pmo_sprints"), 1, "{commands:?}");
+        assert_eq!(count(commands, "aggregate pmo_comments"), 1, "{commands:?}");
+        let task_pages = count(commands, "aggregate pmo_tasks");
+        assert!((2..=3).contains(&task_pages), "{commands:?}");
+        assert_eq!(commands.len(), 3 + task_pages, "{commands:?}");
+    }
 }
 
 #[tokio::test]

@@ -1,15 +1,19 @@
 //! DataLoaders: one store call per batch and tenant, so lists of tasks resolving their project,
-//! blockers or board, of projects resolving their boards, or of time entries resolving their
-//! edits never issue one query per row.
+//! blockers or board, of projects resolving their boards, tasks or sprints, of tasks resolving
+//! their subtasks or comments, or of time entries resolving their edits never issue one query
+//! per row.
 
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 
+use erp_kit::pagination::PageRequest;
 use erp_kit::TenantId;
 
+use crate::domain::sprint::SprintState;
 use crate::store::{
-    BoardDoc, PmoError, ProjectDoc, SharedStore, SprintDoc, TaskDoc, TimeEntryEditDoc,
+    BoardDoc, CommentDoc, PmoError, ProjectDoc, SharedStore, SprintDoc, TaskDoc, TaskFilter,
+    TimeEntryEditDoc,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,4 +139,93 @@ children_loader!(
     TimeEntryEditDoc,
     edits_of_entries,
     entry_id
+);
+
+/// One page of a list (`list` says which: a task filter, a task's comments...), as a loader key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey<L> {
+    pub tenant: TenantId,
+    pub list: L,
+    limit: u64,
+    after: Option<String>,
+    before: Option<String>,
+    backward: bool,
+}
+
+impl<L> PageKey<L> {
+    pub fn new(tenant: &TenantId, list: L, page: &PageRequest) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            list,
+            limit: page.limit,
+            after: page.after.clone(),
+            before: page.before.clone(),
+            backward: page.backward,
+        }
+    }
+
+    fn page(&self) -> PageRequest {
+        PageRequest {
+            limit: self.limit,
+            after: self.after.clone(),
+            before: self.before.clone(),
+            backward: self.backward,
+        }
+    }
+}
+
+/// Defines a loader of list pages, one `$fetch` store call per batch and tenant for all the
+/// pages asked (each with its own filter and cursor).
+macro_rules! pages_loader {
+    ($(#[$doc:meta])* $name:ident, $list:ty, $value:ty, $fetch:ident) => {
+        $(#[$doc])*
+        pub struct $name(pub SharedStore);
+
+        impl Loader<PageKey<$list>> for $name {
+            type Value = Vec<$value>;
+            type Error = async_graphql::Error;
+
+            async fn load(
+                &self,
+                keys: &[PageKey<$list>],
+            ) -> Result<HashMap<PageKey<$list>, Vec<$value>>, Self::Error> {
+                let mut by_tenant: HashMap<TenantId, Vec<&PageKey<$list>>> = HashMap::new();
+                for key in keys {
+                    by_tenant.entry(key.tenant.clone()).or_default().push(key);
+                }
+                let mut found = HashMap::new();
+                for (tenant, keys) in by_tenant {
+                    let lists: Vec<($list, PageRequest)> =
+                        keys.iter().map(|k| (k.list.clone(), k.page())).collect();
+                    let pages = self.0.$fetch(&tenant, &lists).await.map_err(super::gql)?;
+                    for (key, rows) in keys.into_iter().zip(pages) {
+                        found.insert(key.clone(), rows);
+                    }
+                }
+                Ok(found)
+            }
+        }
+    };
+}
+
+pages_loader!(
+    /// Pages of task lists (a project's, a sprint's, a task's subtasks), keyed by filter and page.
+    TaskPagesLoader,
+    TaskFilter,
+    TaskDoc,
+    task_pages
+);
+pages_loader!(
+    /// Pages of tasks' comments, keyed by task and page.
+    CommentPagesLoader,
+    String,
+    CommentDoc,
+    comment_pages
+);
+pages_loader!(
+    /// Pages of projects' sprints (optionally in one state), keyed by project, state and page.
+    SprintPagesLoader,
+    (String, Option<SprintState>),
+    SprintDoc,
+    sprint_pages
 );

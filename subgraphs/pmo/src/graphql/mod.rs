@@ -29,8 +29,8 @@ use crate::store::{
     TimeEntryDoc, TimeEntryFilter,
 };
 use loaders::{
-    BoardLoader, EntryEditsLoader, ProjectBoardsLoader, ProjectLoader, SprintLoader, TaskLoader,
-    TenantKey,
+    BoardLoader, CommentPagesLoader, EntryEditsLoader, PageKey, ProjectBoardsLoader, ProjectLoader,
+    SprintLoader, SprintPagesLoader, TaskLoader, TaskPagesLoader, TenantKey,
 };
 
 pub use live::Subscription;
@@ -51,30 +51,24 @@ pub fn schema_builder(pmo: Option<Pmo>) -> SchemaBuilder<Query, Mutation, Subscr
     let builder = Schema::build(Query::default(), Mutation::default(), Subscription);
     match pmo {
         Some(pmo) => builder
-            .data(DataLoader::new(
-                ProjectLoader(pmo.store.clone()),
-                tokio::spawn,
-            ))
-            .data(DataLoader::new(TaskLoader(pmo.store.clone()), tokio::spawn))
-            .data(DataLoader::new(
-                BoardLoader(pmo.store.clone()),
-                tokio::spawn,
-            ))
-            .data(DataLoader::new(
-                SprintLoader(pmo.store.clone()),
-                tokio::spawn,
-            ))
-            .data(DataLoader::new(
-                ProjectBoardsLoader(pmo.store.clone()),
-                tokio::spawn,
-            ))
-            .data(DataLoader::new(
-                EntryEditsLoader(pmo.store.clone()),
-                tokio::spawn,
-            ))
+            .data(loader(ProjectLoader(pmo.store.clone())))
+            .data(loader(TaskLoader(pmo.store.clone())))
+            .data(loader(BoardLoader(pmo.store.clone())))
+            .data(loader(SprintLoader(pmo.store.clone())))
+            .data(loader(ProjectBoardsLoader(pmo.store.clone())))
+            .data(loader(EntryEditsLoader(pmo.store.clone())))
+            .data(loader(TaskPagesLoader(pmo.store.clone())))
+            .data(loader(CommentPagesLoader(pmo.store.clone())))
+            .data(loader(SprintPagesLoader(pmo.store.clone())))
             .data(pmo),
         None => builder,
     }
+}
+
+/// A DataLoader spawning its batches on the runtime: keys of concurrent requests share a batch
+/// (grouped by tenant in the store call), nothing is cached.
+fn loader<T: Send + Sync + 'static>(fetch: T) -> DataLoader<T> {
+    DataLoader::new(fetch, tokio::spawn)
 }
 
 /// A store or rule error as a GraphQL error: the kit's `extensions.code`, plus a stable
@@ -260,11 +254,12 @@ impl Project {
     ) -> Result<Connection<String, Sprint, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = pmo(ctx)?
-            .store
-            .list_sprints(&tenant, &self.0.id, state.map(Into::into), &page)
-            .await
-            .map_err(gql)?;
+        let list = (self.0.id.clone(), state.map(Into::into));
+        let rows = ctx
+            .data_unchecked::<DataLoader<SprintPagesLoader>>()
+            .load_one(PageKey::new(&tenant, list, &page))
+            .await?
+            .unwrap_or_default();
         let rows = rows.into_iter().map(Sprint).collect();
         Ok(connection_from_rows(&page, rows, |s| s.0.id.clone()))
     }
@@ -429,11 +424,11 @@ impl Task {
     ) -> Result<Connection<String, Comment, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = pmo(ctx)?
-            .store
-            .list_comments(&tenant, &self.0.id, &page)
-            .await
-            .map_err(gql)?;
+        let rows = ctx
+            .data_unchecked::<DataLoader<CommentPagesLoader>>()
+            .load_one(PageKey::new(&tenant, self.0.id.clone(), &page))
+            .await?
+            .unwrap_or_default();
         let rows = rows.into_iter().map(Comment).collect();
         Ok(connection_from_rows(&page, rows, |c| c.0.id.clone()))
     }
@@ -850,11 +845,12 @@ async fn list_tasks(
 ) -> Result<Connection<String, Task, EmptyFields, EmptyFields>> {
     let tenant = ctx.tenant()?;
     let page = PageRequest::parse(after, before, first, last)?;
-    let rows = pmo(ctx)?
-        .store
-        .list_tasks(&tenant, &filter, &page)
-        .await
-        .map_err(gql)?;
+    // Through the loader: the task lists of a page of projects, sprints or tasks are one query.
+    let rows = ctx
+        .data_unchecked::<DataLoader<TaskPagesLoader>>()
+        .load_one(PageKey::new(&tenant, filter, &page))
+        .await?
+        .unwrap_or_default();
     let rows = rows.into_iter().map(Task).collect();
     Ok(connection_from_rows(&page, rows, |t| t.0.id.clone()))
 }

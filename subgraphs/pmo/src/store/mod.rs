@@ -342,7 +342,7 @@ pub struct Placement {
 }
 
 /// Filters of the task list (all optional, combined with AND).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TaskFilter {
     pub project_id: Option<String>,
     pub assignee_id: Option<String>,
@@ -383,6 +383,19 @@ impl TaskFilter {
 pub struct TimeEntryFilter {
     pub user_id: Option<String>,
     pub project_id: Option<String>,
+}
+
+/// Several lists read one after the other (a backend without a way to read them at once).
+async fn one_by_one<'a, L, T, F, Fut>(lists: &'a [L], read: F) -> PmoResult<Vec<Vec<T>>>
+where
+    F: Fn(&'a L) -> Fut,
+    Fut: std::future::Future<Output = PmoResult<Vec<T>>>,
+{
+    let mut pages = Vec::with_capacity(lists.len());
+    for list in lists {
+        pages.push(read(list).await?);
+    }
+    Ok(pages)
 }
 
 /// An event waiting in the outbox.
@@ -490,6 +503,18 @@ pub trait PmoStore: Send + Sync + 'static {
         filter: &TaskFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TaskDoc>>;
+    /// Pages of several task lists (each filter with its page), in the order asked: one query
+    /// where the backend can, for a page of projects or sprints each listing its tasks.
+    async fn task_pages(
+        &self,
+        tenant: &TenantId,
+        lists: &[(TaskFilter, PageRequest)],
+    ) -> PmoResult<Vec<Vec<TaskDoc>>> {
+        one_by_one(lists, |(filter, page)| {
+            self.list_tasks(tenant, filter, page)
+        })
+        .await
+    }
     /// Records that `task_id` is blocked by `blocker_id`, refusing cycles inside the project
     /// (checked in the same transaction).
     async fn add_dependency(
@@ -535,6 +560,18 @@ pub trait PmoStore: Send + Sync + 'static {
         task_id: &str,
         page: &PageRequest,
     ) -> PmoResult<Vec<CommentDoc>>;
+    /// Pages of several tasks' comments (each task with its page), in the order asked: one
+    /// query where the backend can.
+    async fn comment_pages(
+        &self,
+        tenant: &TenantId,
+        lists: &[(String, PageRequest)],
+    ) -> PmoResult<Vec<Vec<CommentDoc>>> {
+        one_by_one(lists, |(task_id, page)| {
+            self.list_comments(tenant, task_id, page)
+        })
+        .await
+    }
 
     async fn insert_sprint(&self, tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()>;
     async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>>;
@@ -545,6 +582,18 @@ pub trait PmoStore: Send + Sync + 'static {
         state: Option<SprintState>,
         page: &PageRequest,
     ) -> PmoResult<Vec<SprintDoc>>;
+    /// Pages of several projects' sprint lists (each project and state with its page), in the
+    /// order asked: one query where the backend can.
+    async fn sprint_pages(
+        &self,
+        tenant: &TenantId,
+        lists: &[((String, Option<SprintState>), PageRequest)],
+    ) -> PmoResult<Vec<Vec<SprintDoc>>> {
+        one_by_one(lists, |((project_id, state), page)| {
+            self.list_sprints(tenant, project_id, *state, page)
+        })
+        .await
+    }
     /// Puts a task of `project_id` in `sprint_id` (None: the backlog). Neither the sprint it
     /// leaves nor the one it joins may be closed (checked in the transaction).
     async fn plan_task(

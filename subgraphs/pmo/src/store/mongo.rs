@@ -501,6 +501,66 @@ impl MongoStore {
             .map_err(db_err)
     }
 
+    /// Several pages of one collection in one command: each `(filter, sort, limit)` branch
+    /// reads through its own index with its own limit (`$unionWith`), tagged with its position
+    /// so the rows are handed back per branch, in order.
+    async fn pages_in<T>(
+        &self,
+        collection: Collection<T>,
+        mut branches: Vec<(Document, Document, i64)>,
+    ) -> PmoResult<Vec<Vec<T>>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+    {
+        const BRANCH: &str = "__branch";
+        if branches.len() <= 1 {
+            let Some((filter, sort, limit)) = branches.pop() else {
+                return Ok(Vec::new());
+            };
+            return Ok(vec![self.find_in(collection, filter, sort, limit).await?]);
+        }
+        let name = collection.name().to_owned();
+        let rows: i64 = branches.iter().map(|(_, _, limit)| *limit).sum();
+        let stages = |index: usize, (filter, sort, limit): (Document, Document, i64)| {
+            vec![
+                doc! { "$match": filter },
+                doc! { "$sort": sort },
+                doc! { "$limit": limit },
+                doc! { "$addFields": { BRANCH: index as i64 } },
+            ]
+        };
+        let count = branches.len();
+        let mut branches = branches.into_iter().enumerate();
+        let mut pipeline = match branches.next() {
+            Some((index, first)) => stages(index, first),
+            None => return Ok(Vec::new()),
+        };
+        for (index, branch) in branches {
+            pipeline
+                .push(doc! { "$unionWith": { "coll": &name, "pipeline": stages(index, branch) } });
+        }
+        let mut cursor = self
+            .db
+            .collection::<Document>(&name)
+            .aggregate(pipeline)
+            .batch_size(u32::try_from(rows).unwrap_or(u32::MAX))
+            .await
+            .map_err(db_err)?;
+        let mut pages: Vec<Vec<T>> = (0..count).map(|_| Vec::new()).collect();
+        while let Some(mut row) = cursor.try_next().await.map_err(db_err)? {
+            let index = row
+                .remove(BRANCH)
+                .and_then(|b| b.as_i64())
+                .and_then(|b| usize::try_from(b).ok())
+                .ok_or_else(|| bson_err("a row of a batched page without its branch"))?;
+            let page = pages
+                .get_mut(index)
+                .ok_or_else(|| bson_err("a row of a batched page of an unknown branch"))?;
+            page.push(mongodb::bson::from_document(row).map_err(bson_err)?);
+        }
+        Ok(pages)
+    }
+
     /// Writes `timesheet` if the stored one is still at `expected_rev` (None: absent), inside the
     /// session's transaction; CONFLICT otherwise.
     async fn guard_timesheet(
@@ -905,6 +965,20 @@ impl PmoStore for MongoStore {
             .await
     }
 
+    async fn task_pages(
+        &self,
+        tenant: &TenantId,
+        lists: &[(TaskFilter, PageRequest)],
+    ) -> PmoResult<Vec<Vec<TaskDoc>>> {
+        let mut branches = Vec::with_capacity(lists.len());
+        for (filter, page) in lists {
+            let mut query = task_query(tenant, filter)?;
+            let sort = keyset(&mut query, page);
+            branches.push((query, sort, page.limit as i64 + 1));
+        }
+        self.pages_in(self.tasks(), branches).await
+    }
+
     async fn add_dependency(
         &self,
         tenant: &TenantId,
@@ -1089,6 +1163,22 @@ impl PmoStore for MongoStore {
             .await
     }
 
+    async fn comment_pages(
+        &self,
+        tenant: &TenantId,
+        lists: &[(String, PageRequest)],
+    ) -> PmoResult<Vec<Vec<CommentDoc>>> {
+        let branches = lists
+            .iter()
+            .map(|(task_id, page)| {
+                let mut query = comments_query(tenant, task_id);
+                let sort = keyset(&mut query, page);
+                (query, sort, page.limit as i64 + 1)
+            })
+            .collect();
+        self.pages_in(self.comments(), branches).await
+    }
+
     async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {
         self.sprints().insert_one(sprint).await.map_err(db_err)?;
         Ok(())
@@ -1115,6 +1205,20 @@ impl PmoStore for MongoStore {
         let sort = keyset(&mut filter, page);
         self.find_in(self.sprints(), filter, sort, page.limit as i64 + 1)
             .await
+    }
+
+    async fn sprint_pages(
+        &self,
+        tenant: &TenantId,
+        lists: &[((String, Option<SprintState>), PageRequest)],
+    ) -> PmoResult<Vec<Vec<SprintDoc>>> {
+        let mut branches = Vec::with_capacity(lists.len());
+        for ((project_id, state), page) in lists {
+            let mut query = sprint_query(tenant, project_id, *state)?;
+            let sort = keyset(&mut query, page);
+            branches.push((query, sort, page.limit as i64 + 1));
+        }
+        self.pages_in(self.sprints(), branches).await
     }
 
     async fn plan_task(
