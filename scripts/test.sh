@@ -23,6 +23,7 @@ done
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
+bash deploy/check.sh  # production image and manifests, offline (docs/operations/deploy.md)
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (real PostgreSQL, Redis, Kafka; and the embedded mode)" >&2
