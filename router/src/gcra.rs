@@ -81,10 +81,14 @@ pub fn decide(tat_us: Option<u64>, now_us: u64, quota: Quota, cost: u32) -> Deci
     }
 }
 
-/// The Redis side of [`decide`]: KEYS[1] = bucket, ARGV = emission_us, period_us, cost, limit.
-/// Returns {allowed (0/1), remaining, retry_after_us, reset_us}. Time comes from Redis (`TIME`),
-/// so replicas with skewed clocks still share one bucket. Lua numbers are doubles: epoch
-/// microseconds (~1.8e15) are exact below 2^53.
+/// The Redis side of [`decide`]: KEYS[1] = bucket, ARGV = emission_us, period_us, cost, limit,
+/// and optionally `extra`: once `cost` is admitted, up to `extra` more operations are taken
+/// from what the bucket still has (a replica's lease, see `rate_limit::Leases`; never more than
+/// the bucket holds, so a lease cannot admit beyond the limit).
+/// Returns {allowed (0/1), remaining, retry_after_us, reset_us, extra granted}; `remaining`
+/// excludes the granted extra. Time comes from Redis (`TIME`), so replicas with skewed clocks
+/// still share one bucket. Lua numbers are doubles: epoch microseconds (~1.8e15) are exact
+/// below 2^53.
 pub const LUA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -92,6 +96,7 @@ local emission = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
+local extra = tonumber(ARGV[5] or '0')
 local stored = redis.call('GET', KEYS[1])
 local tat = now
 if stored then
@@ -101,28 +106,33 @@ local function remaining(at)
   return math.floor(math.max(period - (at - now), 0) / emission)
 end
 if cost > limit then
-  return {0, remaining(tat), period, tat - now}
+  return {0, remaining(tat), period, tat - now, 0}
 end
 local new_tat = tat + emission * cost
 if new_tat - now > period then
-  return {0, remaining(tat), new_tat - period - now, tat - now}
+  return {0, remaining(tat), new_tat - period - now, tat - now, 0}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-return {1, remaining(new_tat), 0, new_tat - now}
+local granted = math.min(extra, remaining(new_tat))
+local leased_tat = new_tat + emission * granted
+redis.call('SET', KEYS[1], string.format('%.0f', leased_tat), 'PX', math.max(1, math.ceil((leased_tat - now) / 1000)))
+return {1, remaining(leased_tat), 0, leased_tat - now, granted}
 "#;
 
-/// Converts the script's reply into a [`Decision`].
-pub fn decision_from_reply(reply: &[i64]) -> Option<Decision> {
-    let [allowed, remaining, retry_after, reset] = reply else {
+/// Converts the script's reply into a [`Decision`] and the extra operations granted.
+pub fn decision_from_reply(reply: &[i64]) -> Option<(Decision, u32)> {
+    let [allowed, remaining, retry_after, reset, granted] = reply else {
         return None;
     };
-    Some(Decision {
-        allowed: *allowed == 1,
-        remaining: u32::try_from(*remaining).unwrap_or(0),
-        retry_after_us: u64::try_from(*retry_after).unwrap_or(0),
-        reset_us: u64::try_from(*reset).unwrap_or(0),
-        new_tat_us: None,
-    })
+    Some((
+        Decision {
+            allowed: *allowed == 1,
+            remaining: u32::try_from(*remaining).unwrap_or(0),
+            retry_after_us: u64::try_from(*retry_after).unwrap_or(0),
+            reset_us: u64::try_from(*reset).unwrap_or(0),
+            new_tat_us: None,
+        },
+        u32::try_from(*granted).unwrap_or(0),
+    ))
 }
 
 /// Per-replica buckets: the fallback when Redis cannot be reached (and the only store when no
@@ -269,10 +279,15 @@ mod tests {
 
     #[test]
     fn script_replies_convert_to_decisions() {
-        let d = decision_from_reply(&[0, 0, 2_000_000, 60_000_000]).unwrap();
+        let (d, granted) = decision_from_reply(&[0, 0, 2_000_000, 60_000_000, 0]).unwrap();
         assert!(!d.allowed);
         assert_eq!(d.retry_after_us, 2 * S);
+        assert_eq!(granted, 0);
+        let (d, granted) = decision_from_reply(&[1, 450, 0, 6_000_000, 25]).unwrap();
+        assert!(d.allowed);
+        assert_eq!((d.remaining, granted), (450, 25));
         assert!(decision_from_reply(&[1, 2]).is_none());
+        assert!(decision_from_reply(&[1, 2, 0, 0]).is_none());
     }
 
     #[test]

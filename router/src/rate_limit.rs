@@ -19,9 +19,10 @@
 //! The decision happens in `on_graphql_analysis` (after JWT verification, before planning).
 //! Requests refused earlier (parse or validation errors, CSRF, limits) are not charged.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hive_router::config::primitives::ip_network::IpNetwork;
@@ -285,6 +286,8 @@ pub fn retry_after_secs(decision: &Decision) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Redis,
+    /// Admitted from operations this replica took from the Redis bucket ahead of need.
+    Lease,
     Memory,
 }
 
@@ -292,7 +295,118 @@ impl Backend {
     fn as_str(self) -> &'static str {
         match self {
             Backend::Redis => "redis",
+            Backend::Lease => "lease",
             Backend::Memory => "memory",
+        }
+    }
+}
+
+/// Buckets below this limit are charged in Redis operation by operation (the public 30/min
+/// and heavy 5/min classes stay exact across replicas).
+pub const LEASE_MIN_LIMIT: u32 = 100;
+/// The most a replica takes ahead of need from one bucket.
+pub const LEASE_MAX: u32 = 50;
+/// Operations taken ahead and not used within this time are given up.
+pub const LEASE_TTL: Duration = Duration::from_secs(1);
+
+/// How many operations a replica takes ahead of need when it charges `quota` in Redis: a
+/// twentieth of the limit (25 of the 500/min per user), at most [`LEASE_MAX`], none below
+/// [`LEASE_MIN_LIMIT`].
+pub fn lease_size(quota: Quota) -> u32 {
+    if quota.limit < LEASE_MIN_LIMIT {
+        0
+    } else {
+        (quota.limit / 20).min(LEASE_MAX)
+    }
+}
+
+/// Operations a replica has taken from a shared bucket ahead of need (one Redis round trip
+/// serves the next ones). A lease is taken from what the bucket holds, so no replica ever
+/// admits beyond the limit; what a replica holds and does not use within [`LEASE_TTL`] is
+/// lost, so a caller spread over replicas may be refused up to one lease per replica early.
+struct Lease {
+    tokens: u32,
+    expires_at: Instant,
+    /// The bucket's own remaining operations (without this lease) when it was granted.
+    remaining: u32,
+    /// When the bucket was full again, as Redis said at the grant.
+    full_at: Instant,
+}
+
+#[derive(Default)]
+pub struct Leases {
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+/// What a lease could do for a charge.
+enum FromLease {
+    /// Admitted from the lease.
+    Admitted(Decision),
+    /// Not enough: these many operations were taken from the lease toward the charge, and
+    /// must be given back if Redis refuses the rest.
+    Short(u32),
+}
+
+impl Leases {
+    const SWEEP_AT: usize = 10_000;
+
+    fn spend(&self, key: &str, cost: u32, now: Instant) -> FromLease {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(lease) = leases.get_mut(key) else {
+            return FromLease::Short(0);
+        };
+        if lease.expires_at <= now {
+            leases.remove(key);
+            return FromLease::Short(0);
+        }
+        if lease.tokens >= cost {
+            lease.tokens -= cost;
+            return FromLease::Admitted(Decision {
+                allowed: true,
+                remaining: lease.remaining.saturating_add(lease.tokens),
+                retry_after_us: 0,
+                reset_us: lease.full_at.saturating_duration_since(now).as_micros() as u64,
+                new_tat_us: None,
+            });
+        }
+        let taken = lease.tokens;
+        lease.tokens = 0;
+        FromLease::Short(taken)
+    }
+
+    /// Adds `tokens` taken ahead (or given back) to `key`'s lease.
+    fn grant(&self, key: &str, tokens: u32, decision: &Decision, now: Instant) {
+        if tokens == 0 {
+            return;
+        }
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if leases.len() >= Self::SWEEP_AT {
+            leases.retain(|_, lease| lease.expires_at > now);
+        }
+        let full_at = now + Duration::from_micros(decision.reset_us);
+        let lease = leases.entry(key.to_owned()).or_insert(Lease {
+            tokens: 0,
+            expires_at: now,
+            remaining: decision.remaining,
+            full_at,
+        });
+        if lease.expires_at <= now {
+            lease.tokens = 0;
+        }
+        lease.tokens = lease.tokens.saturating_add(tokens);
+        lease.expires_at = now + LEASE_TTL;
+        lease.remaining = decision.remaining;
+        lease.full_at = full_at;
+    }
+
+    /// Gives back operations taken from a lease toward a charge that was refused.
+    fn give_back(&self, key: &str, tokens: u32, now: Instant) {
+        if tokens == 0 {
+            return;
+        }
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lease) = leases.get_mut(key).filter(|l| l.expires_at > now) {
+            lease.tokens = lease.tokens.saturating_add(tokens);
         }
     }
 }
@@ -317,6 +431,7 @@ const REDIS_COOL_DOWN: Duration = Duration::from_secs(1);
 pub struct Limiter {
     prefix: String,
     redis: Option<RedisBackend>,
+    leases: Leases,
     memory: MemoryBuckets,
     decisions: Counter<u64>,
     fallbacks: Counter<u64>,
@@ -379,6 +494,7 @@ impl Limiter {
         Ok(Self {
             prefix: prefix.to_owned(),
             redis,
+            leases: Leases::default(),
             memory: MemoryBuckets::default(),
             decisions,
             fallbacks,
@@ -396,12 +512,12 @@ impl Limiter {
     ) -> (Decision, Backend) {
         let key = format!("{}:{key}", self.prefix);
         let (decision, backend) = match &self.redis {
-            Some(redis) => match redis.charge(&key, quota, cost).await {
-                Ok(decision) => {
+            Some(redis) => match self.charge_shared(redis, &key, quota, cost).await {
+                Ok(decided) => {
                     if redis.degraded.swap(false, Ordering::Relaxed) {
                         tracing::info!("erp_rate_limit: Redis answers again; buckets are shared");
                     }
-                    (decision, Backend::Redis)
+                    decided
                 }
                 Err(error) => {
                     if !redis.degraded.swap(true, Ordering::Relaxed) {
@@ -436,16 +552,67 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// Charges the shared bucket: from this replica's lease when it holds enough, else in
+    /// Redis, taking the next lease on the way.
+    async fn charge_shared(
+        &self,
+        redis: &RedisBackend,
+        key: &str,
+        quota: Quota,
+        cost: u32,
+    ) -> Result<(Decision, Backend), String> {
+        let extra = lease_size(quota);
+        if extra == 0 || cost > quota.limit {
+            return Ok((redis.charge(key, quota, cost, 0).await?.0, Backend::Redis));
+        }
+        let taken = match self.leases.spend(key, cost, Instant::now()) {
+            FromLease::Admitted(decision) => return Ok((decision, Backend::Lease)),
+            FromLease::Short(taken) => taken,
+        };
+        match redis.charge(key, quota, cost - taken, extra).await {
+            Ok((decision, granted)) => {
+                let now = Instant::now();
+                if decision.allowed {
+                    self.leases.grant(key, granted, &decision, now);
+                } else {
+                    self.leases.give_back(key, taken, now);
+                }
+                let remaining = decision.remaining.saturating_add(granted);
+                Ok((
+                    Decision {
+                        remaining,
+                        ..decision
+                    },
+                    Backend::Redis,
+                ))
+            }
+            Err(error) => {
+                self.leases.give_back(key, taken, Instant::now());
+                Err(error)
+            }
+        }
+    }
+}
+
 impl RedisBackend {
     fn now_us(&self) -> u64 {
         self.origin.elapsed().as_micros() as u64
     }
 
-    async fn charge(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision, String> {
+    /// Charges `cost` and takes up to `extra` more ahead; returns the decision and the extra
+    /// granted.
+    async fn charge(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u32,
+        extra: u32,
+    ) -> Result<(Decision, u32), String> {
         if self.now_us() < self.retry_after_us.load(Ordering::Relaxed) {
             return Err("cooling down after a failure".into());
         }
-        let result = self.invoke(key, quota, cost).await;
+        let result = self.invoke(key, quota, cost, extra).await;
         if result.is_err() {
             self.retry_after_us.store(
                 self.now_us() + REDIS_COOL_DOWN.as_micros() as u64,
@@ -455,7 +622,13 @@ impl RedisBackend {
         result
     }
 
-    async fn invoke(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision, String> {
+    async fn invoke(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u32,
+        extra: u32,
+    ) -> Result<(Decision, u32), String> {
         let mut connection = self.connection.clone();
         let script = self.script.clone();
         let key = key.to_owned();
@@ -466,7 +639,8 @@ impl RedisBackend {
                 .arg(quota.emission_us())
                 .arg(quota.period_us())
                 .arg(cost)
-                .arg(quota.limit);
+                .arg(quota.limit)
+                .arg(extra);
             tokio::time::timeout(
                 timeout,
                 invocation.invoke_async::<Vec<i64>>(&mut connection),
@@ -876,6 +1050,110 @@ mod tests {
                 assert_eq!(d.allowed, expected);
                 assert_eq!(backend, Backend::Memory);
             }
+        });
+    }
+
+    #[test]
+    fn lease_sizes_leave_the_small_classes_exact() {
+        let per_minute = |limit| Quota {
+            limit,
+            period: Duration::from_secs(60),
+        };
+        assert_eq!(lease_size(per_minute(5)), 0);
+        assert_eq!(lease_size(per_minute(30)), 0);
+        assert_eq!(lease_size(per_minute(99)), 0);
+        assert_eq!(lease_size(per_minute(100)), 5);
+        assert_eq!(lease_size(per_minute(500)), 25);
+        assert_eq!(lease_size(per_minute(1_000_000_000)), LEASE_MAX);
+    }
+
+    #[test]
+    fn a_lease_admits_until_spent_gives_back_what_a_refused_charge_took_and_expires() {
+        let leases = Leases::default();
+        let now = Instant::now();
+        let granted = Decision {
+            allowed: true,
+            remaining: 450,
+            retry_after_us: 0,
+            reset_us: 6_000_000,
+            new_tat_us: None,
+        };
+        assert!(matches!(leases.spend("k", 1, now), FromLease::Short(0)));
+        leases.grant("k", 25, &granted, now);
+        for left in (5..25).rev().step_by(5) {
+            match leases.spend("k", 5, now) {
+                FromLease::Admitted(d) => {
+                    assert!(d.allowed);
+                    assert_eq!(d.remaining, 450 + left - 4);
+                }
+                FromLease::Short(_) => panic!("the lease had {left} left"),
+            }
+        }
+        // 5 left: a charge of 8 takes them toward its cost, and gets them back when refused.
+        assert!(matches!(leases.spend("k", 8, now), FromLease::Short(5)));
+        assert!(matches!(leases.spend("k", 1, now), FromLease::Short(0)));
+        leases.give_back("k", 5, now);
+        assert!(matches!(leases.spend("k", 5, now), FromLease::Admitted(_)));
+        // Unused operations are given up after the lease's time.
+        leases.grant("k", 10, &granted, now);
+        let later = now + LEASE_TTL;
+        assert!(matches!(leases.spend("k", 1, later), FromLease::Short(0)));
+        assert!(matches!(leases.spend("k", 1, later), FromLease::Short(0)));
+    }
+
+    /// Two replicas (two limiters) on the real Redis of REDIS_URL.
+    #[test]
+    fn leased_buckets_never_admit_beyond_the_limit_across_replicas() {
+        let Some(url) = std::env::var("REDIS_URL").ok() else {
+            panic!("REDIS_URL: this test needs the real Redis (deploy/local/services.sh start)");
+        };
+        let prefix = format!(
+            "erp:rl:unit:{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let quota = Quota {
+            limit: 500,
+            period: Duration::from_secs(3600),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // One replica: exactly the limit, most of it from leases.
+            let one =
+                Limiter::new(Some(&url), &format!("{prefix}:one"), Duration::from_secs(2)).unwrap();
+            let mut admitted = 0;
+            let mut from_lease = 0;
+            for _ in 0..600 {
+                let (d, backend) = one.charge(Class::Authenticated, "u", quota, 1).await;
+                assert_ne!(backend, Backend::Memory);
+                if d.allowed {
+                    admitted += 1;
+                    from_lease += usize::from(backend == Backend::Lease);
+                }
+            }
+            assert_eq!(admitted, 500);
+            assert!(from_lease >= 450, "{from_lease} of 500 from leases");
+
+            // Two replicas taking turns: never beyond the limit, at most a lease each short.
+            let a =
+                Limiter::new(Some(&url), &format!("{prefix}:two"), Duration::from_secs(2)).unwrap();
+            let b =
+                Limiter::new(Some(&url), &format!("{prefix}:two"), Duration::from_secs(2)).unwrap();
+            let mut admitted = 0;
+            for n in 0..600 {
+                let replica = if n % 2 == 0 { &a } else { &b };
+                let (d, _) = replica.charge(Class::Authenticated, "u", quota, 3).await;
+                admitted += 3 * u32::from(d.allowed);
+            }
+            assert!(admitted <= 500, "{admitted} admitted");
+            assert!(
+                admitted >= 500 - 2 * lease_size(quota) - 3,
+                "{admitted} admitted"
+            );
         });
     }
 

@@ -17,6 +17,7 @@
 //! | `ERP_MAX_ROOT_FIELDS` | `20` | root fields per operation |
 //! | `ERP_MAX_DIRECTIVES` | `50` | directives per operation |
 //! | `ERP_MAX_BODY_BYTES` | `2097152` | request body limit (413 above) |
+//! | `ERP_MAX_SUBSCRIPTIONS_PER_USER` | `25` | live subscriptions one user may hold in one process (TOO_MANY_SUBSCRIPTIONS above) |
 //! | `ERP_TRUSTED_PROXIES` | none | comma-separated proxy IPs whose `X-Forwarded-For` is believed |
 //! | `ERP_KEK_FILE` | `.erp/keys/local-kek.key` | local key-encryption key of field encryption (created if missing) |
 //! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | unset: no trace export | OTLP/HTTP (protobuf) URL that receives the service's spans, e.g. `http://collector:4318/v1/traces` |
@@ -46,6 +47,7 @@ pub struct Limits {
     pub max_root_fields: usize,
     pub max_directives: usize,
     pub max_body_bytes: usize,
+    pub max_subscriptions_per_user: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +58,7 @@ impl Default for Limits {
             max_root_fields: 20,
             max_directives: 50,
             max_body_bytes: 2 * 1024 * 1024,
+            max_subscriptions_per_user: crate::live::DEFAULT_MAX_SUBSCRIPTIONS_PER_USER,
         }
     }
 }
@@ -173,6 +176,10 @@ impl KitConfig {
                 max_root_fields: parse_usize("ERP_MAX_ROOT_FIELDS", defaults.max_root_fields)?,
                 max_directives: parse_usize("ERP_MAX_DIRECTIVES", defaults.max_directives)?,
                 max_body_bytes: parse_usize("ERP_MAX_BODY_BYTES", defaults.max_body_bytes)?,
+                max_subscriptions_per_user: parse_usize(
+                    "ERP_MAX_SUBSCRIPTIONS_PER_USER",
+                    defaults.max_subscriptions_per_user,
+                )?,
             },
             log_format,
             trusted_proxies,

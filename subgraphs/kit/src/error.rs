@@ -18,6 +18,8 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     RateLimited,
+    /// A caller holds as many live subscriptions as they may.
+    TooManySubscriptions,
     Internal,
 }
 
@@ -31,6 +33,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -53,6 +56,10 @@ pub enum ApiError {
     Conflict(String),
     RateLimited {
         retry_after_secs: u64,
+    },
+    /// The caller already holds `limit` live subscriptions in this process.
+    TooManySubscriptions {
+        limit: usize,
     },
     /// The message is for the logs only.
     Internal(String),
@@ -82,6 +89,9 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => {
                 format!("rate limit exceeded, retry in {retry_after_secs} s")
             }
+            ApiError::TooManySubscriptions { limit } => format!(
+                "at most {limit} live subscriptions per user: end one before starting another"
+            ),
             ApiError::Internal(_) => "internal error".into(),
         }
     }
@@ -97,6 +107,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::TooManySubscriptions { .. } => ErrorCode::TooManySubscriptions,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }

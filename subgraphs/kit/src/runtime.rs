@@ -47,6 +47,7 @@ impl Runtime {
         // Revoked tokens (a deactivated user's) are refused on every request, and this process
         // learns revocations as they happen for its live subscriptions.
         let verifier = JwksVerifier::new(config.auth.clone()).with_revocations(cache.clone());
+        crate::live::set_max_subscriptions_per_user(config.limits.max_subscriptions_per_user);
         crate::auth::revocation::listen(cache.clone());
         let metrics = Metrics::new(&config.service);
         Self {
