@@ -37,7 +37,8 @@ pub fn fresh_mongo_url() -> String {
 pub struct CommandLog(Arc<std::sync::Mutex<Vec<(String, String)>>>);
 
 impl CommandLog {
-    fn observer(&self) -> CommandObserver {
+    /// What to give [`MongoStore::connect_observed`] to log its commands here.
+    pub fn observer(&self) -> CommandObserver {
         let log = self.0.clone();
         Arc::new(move |command: &str, collection: &str| {
             if let Ok(mut log) = log.lock() {
@@ -49,15 +50,20 @@ impl CommandLog {
     /// The commands of the use cases since the last call, as `command collection` (the outbox
     /// relay's polling, marking and lease left out: it runs on its own schedule).
     pub fn take(&self) -> Vec<String> {
+        self.take_all()
+            .into_iter()
+            .filter(|command| {
+                !command.ends_with(" pmo_leases")
+                    && !matches!(command.as_str(), "find pmo_outbox" | "update pmo_outbox")
+            })
+            .collect()
+    }
+
+    /// Every command since the last call, as `command collection`.
+    pub fn take_all(&self) -> Vec<String> {
         let taken = std::mem::take(&mut *self.0.lock().unwrap());
         taken
             .into_iter()
-            .filter(|(command, collection)| {
-                let relay = collection == "pmo_leases"
-                    || (collection == "pmo_outbox"
-                        && matches!(command.as_str(), "find" | "update"));
-                !relay
-            })
             .map(|(command, collection)| format!("{command} {collection}").trim().to_owned())
             .collect()
     }

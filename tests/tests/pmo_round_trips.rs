@@ -1,10 +1,19 @@
 //! What the PMO subgraph asks of MongoDB (the real MongoDB-protocol server), counted command by
 //! command: lists resolve their relations in a number of queries that does not grow with the
-//! list (DataLoaders and batched store calls, no N+1), and a timer start or stop is two round
-//! trips.
+//! list (DataLoaders and batched store calls, no N+1), a timer start or stop is two round
+//! trips, and the outbox relay marks a batch of events published with one write.
 
-use erp_tests::pmo::{CommandLog, PmoApp};
-use erp_tests::TestIssuer;
+use std::sync::Arc;
+use std::time::Duration;
+
+use erp_kit::events::{EventEnvelope, KafkaBus, KafkaConfig, RelayConfig};
+use erp_kit::TenantId;
+use erp_pmo::domain::timesheet::IsoWeek;
+use erp_pmo::events::{MongoOutboxRelay, Wake};
+use erp_pmo::store::mongo::MongoStore;
+use erp_pmo::store::{PmoStore, SharedStore};
+use erp_tests::pmo::{fresh_mongo_url, CommandLog, PmoApp};
+use erp_tests::{require_env, TestIssuer};
 use serde_json::{json, Value};
 
 const MEMBER: &[&str] = &[
@@ -216,4 +225,55 @@ async fn a_timer_start_and_stop_are_two_round_trips_each() {
         // The entry, the week's touch and the event in one command of one transaction.
         assert_eq!(log.take(), vec!["bulkWrite", "commitTransaction"]);
     }
+}
+
+#[tokio::test]
+async fn the_relay_marks_a_batch_published_with_one_write() {
+    const EVENTS: usize = 6;
+    let url = fresh_mongo_url();
+    let writer = MongoStore::connect(&url).await.unwrap();
+    writer.prepare().await.unwrap();
+    let tenant = TenantId::from_claim(&erp_tests::pmo::tenant());
+    let week = IsoWeek::of_time(chrono::Utc::now());
+    for n in 0..EVENTS {
+        let event = EventEnvelope::new(
+            &tenant,
+            "timer.started",
+            format!("tmr_{n}"),
+            json!({ "n": n }),
+        )
+        .unwrap();
+        writer
+            .record_timer_start(&tenant, &format!("usr_{n}"), week, &event)
+            .await
+            .unwrap();
+    }
+    assert_eq!(writer.pending_events(100).await.unwrap().len(), EVENTS);
+
+    let log = CommandLog::default();
+    let store: SharedStore = Arc::new(
+        MongoStore::connect_observed(&url, Some(log.observer()))
+            .await
+            .unwrap(),
+    );
+    let bus = Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
+    let relay = MongoOutboxRelay::new(store, bus, RelayConfig::default(), Wake::default()).spawn();
+    let drained = erp_tests::eventually(Duration::from_secs(30), || async {
+        writer
+            .pending_events(100)
+            .await
+            .ok()
+            .filter(|pending| pending.is_empty())
+    })
+    .await;
+    assert!(drained.is_some(), "the relay did not publish the events");
+    relay.shutdown().await;
+
+    let commands = log.take_all();
+    // The lease taken once (a failed renewal of no lease, then its insert), a read of the
+    // pending events per pass, and one write marking all six published.
+    assert_eq!(count(&commands, "update pmo_outbox"), 1, "{commands:?}");
+    assert!(count(&commands, "find pmo_outbox") >= 1, "{commands:?}");
+    let lease = count(&commands, "update pmo_leases") + count(&commands, "insert pmo_leases");
+    assert!(lease <= 2, "{commands:?}");
 }

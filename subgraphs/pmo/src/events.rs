@@ -6,6 +6,7 @@
 //! stop at the first failure (order), exponential backoff from `RelayConfig`, at-least-once.
 //! Replicas share the collection through a lease, so one relay publishes at a time.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,6 +188,9 @@ pub struct MongoOutboxRelay {
     config: RelayConfig,
     wake: Wake,
     owner: String,
+    /// Until when (ms since the epoch) this relay's lease runs, as it last wrote it (0: not
+    /// held).
+    leased_until: AtomicI64,
 }
 
 impl MongoOutboxRelay {
@@ -197,6 +201,7 @@ impl MongoOutboxRelay {
             config,
             wake,
             owner: uuid::Uuid::new_v4().to_string(),
+            leased_until: AtomicI64::new(0),
         }
     }
 
@@ -242,10 +247,24 @@ impl MongoOutboxRelay {
         (self.config.min_backoff * factor).min(self.config.max_backoff)
     }
 
-    async fn pass(&self) -> Result<Pass, PmoError> {
+    /// Whether this relay holds the lease for at least half its length more, renewing it (one
+    /// write) only when less is left: a busy relay passes many times a second, and the lease
+    /// must not cost a write each time.
+    async fn hold_lease(&self) -> Result<bool, PmoError> {
         let now = chrono::Utc::now().timestamp_millis();
-        let until = now + self.lease_length().as_millis() as i64;
-        if !self.store.lease_relay(&self.owner, until, now).await? {
+        let length = self.lease_length().as_millis() as i64;
+        if now + length / 2 < self.leased_until.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let until = now + length;
+        let held = self.store.lease_relay(&self.owner, until, now).await?;
+        self.leased_until
+            .store(if held { until } else { 0 }, Ordering::Relaxed);
+        Ok(held)
+    }
+
+    async fn pass(&self) -> Result<Pass, PmoError> {
+        if !self.hold_lease().await? {
             return Ok(Pass::NotLeader);
         }
         let pending = self.store.pending_events(self.config.batch_size).await?;
@@ -253,6 +272,25 @@ impl MongoOutboxRelay {
             return Ok(Pass::Drained);
         }
         let full = pending.len() as u64 == self.config.batch_size;
+        let mut published = Vec::new();
+        let outcome = self.publish(pending, &mut published).await;
+        // One write marks the pass's published events, also when the pass stopped early; if it
+        // fails they are published again (at least once, as ever).
+        self.store.mark_published(&published).await?;
+        match outcome? {
+            Some(stopped) => Ok(stopped),
+            None if full => Ok(Pass::More),
+            None => Ok(Pass::Drained),
+        }
+    }
+
+    /// Publishes the rows in order until one cannot be, collecting the published ids; the
+    /// pass to answer when it stopped early.
+    async fn publish(
+        &self,
+        pending: Vec<crate::store::PendingEvent>,
+        published: &mut Vec<String>,
+    ) -> Result<Option<Pass>, PmoError> {
         for row in pending {
             if row.next_attempt_at == i64::MAX {
                 continue; // parked
@@ -270,22 +308,22 @@ impl MongoOutboxRelay {
             };
             let now = chrono::Utc::now().timestamp_millis();
             if row.next_attempt_at > now {
-                return Ok(Pass::Backoff(Duration::from_millis(
+                return Ok(Some(Pass::Backoff(Duration::from_millis(
                     (row.next_attempt_at - now) as u64,
-                )));
+                ))));
             }
             match self.bus.publish(&row.topic, &event).await {
-                Ok(()) => self.store.mark_published(&row.id).await?,
+                Ok(()) => published.push(row.id),
                 Err(err) => {
                     let backoff = self.backoff(row.attempts + 1);
                     tracing::warn!(id = %row.id, error = %err, "event publish failed, will retry");
                     self.store
                         .record_failure(&row.id, &err.to_string(), now + backoff.as_millis() as i64)
                         .await?;
-                    return Ok(Pass::Backoff(backoff));
+                    return Ok(Some(Pass::Backoff(backoff)));
                 }
             }
         }
-        Ok(if full { Pass::More } else { Pass::Drained })
+        Ok(None)
     }
 }

@@ -1137,15 +1137,14 @@ impl PmoStore for MemoryStore {
             .collect())
     }
 
-    async fn mark_published(&self, id: &str) -> PmoResult<()> {
+    async fn mark_published(&self, ids: &[String]) -> PmoResult<()> {
         // Published events are dropped: nothing reads them back in the embedded mode.
         self.write(Durability::Lazy, |state| {
             let change = Change {
-                published: state
-                    .outbox
-                    .contains_key(id)
-                    .then(|| id.to_owned())
-                    .into_iter()
+                published: ids
+                    .iter()
+                    .filter(|id| state.outbox.contains_key(*id))
+                    .cloned()
                     .collect(),
                 ..Change::default()
             };
@@ -1336,7 +1335,10 @@ mod tests {
         // Three events queued, the first one published.
         let pending = store.pending_events(10).await.unwrap();
         assert_eq!(pending.len(), 3);
-        store.mark_published(&pending[0].id).await.unwrap();
+        store
+            .mark_published(std::slice::from_ref(&pending[0].id))
+            .await
+            .unwrap();
         let tasks = store
             .tasks_by_ids(&tenant, &["tsk_1".into()])
             .await

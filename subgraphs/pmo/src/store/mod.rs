@@ -707,7 +707,8 @@ pub trait PmoStore: Send + Sync + 'static {
 
     /// Outbox relay: unpublished events, oldest first.
     async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>>;
-    async fn mark_published(&self, id: &str) -> PmoResult<()>;
+    /// Marks the events published (one write for a relay pass's batch).
+    async fn mark_published(&self, ids: &[String]) -> PmoResult<()>;
     async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()>;
     /// Takes or renews the relay lease (one relay publishes at a time, so events stay in order).
     async fn lease_relay(&self, owner: &str, until_ms: i64, now_ms: i64) -> PmoResult<bool>;

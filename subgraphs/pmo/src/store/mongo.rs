@@ -1661,10 +1661,13 @@ impl PmoStore for MongoStore {
             .collect())
     }
 
-    async fn mark_published(&self, id: &str) -> PmoResult<()> {
+    async fn mark_published(&self, ids: &[String]) -> PmoResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.outbox()
-            .update_one(
-                doc! { "_id": id },
+            .update_many(
+                doc! { "_id": { "$in": ids } },
                 doc! { "$set": { "published_at": chrono::Utc::now().timestamp_millis(), "last_error": null } },
             )
             .await
