@@ -9,7 +9,7 @@
 //! flush leaves the change in the maps with its fate on disk unknown: the journal then refuses
 //! every further write and `ping` (readiness) fails until a restart replays what is on disk.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use parking_lot::Mutex;
@@ -19,6 +19,7 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
+use super::import::{self, Imported};
 use super::journal::{CompactionPolicy, Journal, ReplayReport, Ticket};
 use super::{
     check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
@@ -1101,6 +1102,109 @@ impl PmoStore for MemoryStore {
             .collect())
     }
 
+    async fn import_tasks(&self, tenant: &TenantId, tasks: &[TaskDoc]) -> PmoResult<Imported> {
+        import::check_tasks(tenant, tasks)?;
+        // The whole batch is one change: one journal record, one flush.
+        self.write(Durability::Synced, |state| {
+            let new = import::new_documents(
+                import::TASK_BATCH,
+                tasks,
+                |t| &t.id,
+                |id| state.tasks.get(id).map(|t| t.tenant_id == tenant.as_str()),
+            )?;
+            let projects: HashSet<String> = import::distinct(&new, |t| Some(&t.project_id))
+                .into_iter()
+                .filter(|id| {
+                    state
+                        .projects
+                        .get(id)
+                        .is_some_and(|p| p.tenant_id == tenant.as_str())
+                })
+                .collect();
+            let boards: HashMap<String, BoardDoc> = import::distinct(&new, |t| t.board_id.as_ref())
+                .into_iter()
+                .filter_map(|id| {
+                    let board = state
+                        .boards
+                        .get(&id)
+                        .filter(|b| b.tenant_id == tenant.as_str())?;
+                    Some((id, board.clone()))
+                })
+                .collect();
+            for load in import::check_placements(&new, &projects, &boards)? {
+                let current = state
+                    .tasks
+                    .values()
+                    .filter(|t| {
+                        t.tenant_id == tenant.as_str()
+                            && t.board_id.as_deref() == Some(load.board_id.as_str())
+                            && t.column_id.as_deref() == Some(load.column_id.as_str())
+                    })
+                    .count() as u64;
+                load.check(current)?;
+            }
+            let imported = Imported {
+                inserted: new.len(),
+                existing: tasks.len() - new.len(),
+            };
+            let change = Change {
+                tasks: new.into_iter().cloned().collect(),
+                ..Change::default()
+            };
+            Ok((change, imported))
+        })
+        .await
+    }
+
+    async fn import_time_entries(
+        &self,
+        tenant: &TenantId,
+        entries: &[TimeEntryDoc],
+    ) -> PmoResult<Imported> {
+        import::check_time_entries(tenant, entries, chrono::Utc::now())?;
+        // The entries and the touches of their weeks are one change: one record, one flush.
+        self.write(Durability::Synced, |state| {
+            let new = import::new_documents(
+                import::ENTRY_BATCH,
+                entries,
+                |e| &e.id,
+                |id| {
+                    state
+                        .time_entries
+                        .get(id)
+                        .map(|e| e.tenant_id == tenant.as_str())
+                },
+            )?;
+            let task_projects: HashMap<String, String> =
+                import::distinct(&new, |e| Some(&e.task_id))
+                    .into_iter()
+                    .filter_map(|id| {
+                        let task = state
+                            .tasks
+                            .get(&id)
+                            .filter(|t| t.tenant_id == tenant.as_str())?;
+                        Some((id, task.project_id.clone()))
+                    })
+                    .collect();
+            import::check_entry_tasks(&new, &task_projects)?;
+            let timesheets = import::weeks_of(&new)
+                .into_iter()
+                .map(|(user_id, week)| touched_week(state, tenant, &user_id, week))
+                .collect::<PmoResult<Vec<_>>>()?;
+            let imported = Imported {
+                inserted: new.len(),
+                existing: entries.len() - new.len(),
+            };
+            let change = Change {
+                time_entries: new.into_iter().cloned().collect(),
+                timesheets,
+                ..Change::default()
+            };
+            Ok((change, imported))
+        })
+        .await
+    }
+
     async fn record_timer_start(
         &self,
         tenant: &TenantId,
@@ -1570,6 +1674,91 @@ mod tests {
                 .await
                 .unwrap(),
             [last.unwrap()]
+        );
+    }
+
+    #[tokio::test]
+    async fn imports_follow_the_rules() {
+        crate::store::import::scenario::imports_follow_the_rules(&MemoryStore::new()).await;
+    }
+
+    fn journal_lines(path: &Path) -> usize {
+        std::fs::read_to_string(path).unwrap().lines().count()
+    }
+
+    #[tokio::test]
+    async fn an_import_batch_is_one_journal_record_and_survives_a_reopen() {
+        let path = temp_journal();
+        let tenant = tenant();
+        let store = MemoryStore::open(&path).unwrap();
+        store
+            .insert_project(
+                &tenant,
+                &project("prj_1"),
+                &event("project.created", "prj_1"),
+            )
+            .await
+            .unwrap();
+        let tasks: Vec<TaskDoc> = (0..3_000)
+            .map(|n| TaskDoc {
+                board_id: None,
+                column_id: None,
+                status: TaskStatus::Todo,
+                description: None,
+                ..task(&format!("tsk_{n:05}"), "prj_1")
+            })
+            .collect();
+        let entries: Vec<TimeEntryDoc> = (0..2_000)
+            .map(|n| {
+                let start = Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap()
+                    + chrono::Duration::minutes(10 * n);
+                TimeEntryDoc {
+                    task_id: format!("tsk_{:05}", n % 3_000),
+                    started_at: start,
+                    ended_at: start + chrono::Duration::minutes(5),
+                    duration_seconds: 300,
+                    ..entry(&format!("tmr_{n:05}"))
+                }
+            })
+            .collect();
+        let before = journal_lines(&path);
+        let written = store.import_tasks(&tenant, &tasks).await.unwrap();
+        assert_eq!(written.inserted, 3_000);
+        assert_eq!(journal_lines(&path), before + 1);
+        let written = store.import_time_entries(&tenant, &entries).await.unwrap();
+        assert_eq!(written.inserted, 2_000);
+        assert_eq!(journal_lines(&path), before + 2);
+        // A repeat writes no record at all.
+        let repeated = store.import_time_entries(&tenant, &entries).await.unwrap();
+        assert_eq!((repeated.inserted, repeated.existing), (0, 2_000));
+        assert_eq!(journal_lines(&path), before + 2);
+        let weeks: Vec<TimesheetDoc> = store
+            .list_timesheets(&tenant, &TimesheetFilter::default(), &page())
+            .await
+            .unwrap();
+        drop(store);
+
+        let store = MemoryStore::open(&path).unwrap();
+        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        assert_eq!(store.tasks_by_ids(&tenant, &ids).await.unwrap(), tasks);
+        for sample in [0, 777, 1_999] {
+            assert_eq!(
+                store
+                    .time_entry(&tenant, &entries[sample].id)
+                    .await
+                    .unwrap(),
+                Some(entries[sample].clone())
+            );
+        }
+        // 2,000 entries ten minutes apart from Monday 5 January span W02 to W04.
+        assert_eq!(weeks.len(), 3);
+        assert!(weeks.iter().all(|w| w.rev == 1));
+        assert_eq!(
+            store
+                .list_timesheets(&tenant, &TimesheetFilter::default(), &page())
+                .await
+                .unwrap(),
+            weeks
         );
     }
 

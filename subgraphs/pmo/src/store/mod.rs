@@ -4,8 +4,10 @@
 //!
 //! Every document carries `tenant_id` and every method takes the caller's [`TenantId`] and filters
 //! by it: a document of another tenant is indistinguishable from a missing one. Each change and its
-//! event (the `pmo_outbox` collection) are written in one transaction.
+//! event (the `pmo_outbox` collection) are written in one transaction. History (a seed, a
+//! migration) is imported in batches without events ([`import`]).
 
+pub mod import;
 pub mod journal;
 pub mod memory;
 pub mod mongo;
@@ -692,6 +694,27 @@ pub trait PmoStore: Send + Sync + 'static {
         tenant: &TenantId,
         entry_ids: &[String],
     ) -> PmoResult<Vec<TimeEntryEditDoc>>;
+
+    /// Imports tasks that existed before (history: a seed, a migration), many in one batch of at
+    /// most [`import::MAX_IMPORT_BATCH`], all or nothing, WITHOUT `task.created` events (history
+    /// is not news), with the rules of a task's creation (see [`import`]). Idempotent by id:
+    /// a task whose id is stored already is left as it is and counted as existing.
+    async fn import_tasks(
+        &self,
+        tenant: &TenantId,
+        tasks: &[TaskDoc],
+    ) -> PmoResult<import::Imported>;
+
+    /// Imports time entries of the past (history), many in one batch of at most
+    /// [`import::MAX_IMPORT_BATCH`], all or nothing, WITHOUT `timer.stopped` events, touching
+    /// the timesheet of each week they add time to as a timer's stop does (TIMESHEET_LOCKED,
+    /// nothing written, when one is submitted or approved). Idempotent by id like
+    /// [`PmoStore::import_tasks`]: stored entries are skipped and their weeks not touched.
+    async fn import_time_entries(
+        &self,
+        tenant: &TenantId,
+        entries: &[TimeEntryDoc],
+    ) -> PmoResult<import::Imported>;
 
     /// Records the event of a timer `user_id` starts in `week` (the timer itself lives in the
     /// cache). The week's timesheet is touched (created as a draft when absent, its revision

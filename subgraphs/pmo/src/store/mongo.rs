@@ -1,7 +1,7 @@
 //! The PMO store on MongoDB (the `mongodb` 3.x driver). Changes and their events are written in
 //! one multi-document transaction; transactions that collide are retried.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::TryStreamExt;
 use mongodb::bson::{doc, to_bson, Document};
@@ -16,6 +16,7 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, TenantId};
 
+use super::import::{self, Imported};
 use super::{
     check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
     PendingEvent, Placement, PmoError, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
@@ -61,6 +62,16 @@ fn db_err(err: MongoError) -> PmoError {
         PmoError::Transient(err.to_string())
     } else {
         PmoError::Api(ApiError::internal(format!("mongodb: {err}")))
+    }
+}
+
+/// An insert of ids read as absent in the same transaction that still collides: a concurrent
+/// import wrote them meanwhile; the retry reads them as stored.
+fn concurrent_insert(err: MongoError) -> PmoError {
+    if is_duplicate_key(&err) {
+        PmoError::Transient(err.to_string())
+    } else {
+        db_err(err)
     }
 }
 
@@ -610,23 +621,91 @@ impl MongoStore {
         session: &mut ClientSession,
         filter: Document,
     ) -> PmoResult<Vec<TaskDoc>> {
-        let mut cursor = self
-            .tasks()
-            .find(filter)
-            .sort(doc! { "_id": 1 })
-            .session(&mut *session)
+        self.all_in_session(session, self.tasks(), filter, None)
             .await
-            .map_err(db_err)?;
+    }
+
+    /// Every document of `collection` matching `filter` (by `_id`, only the `projection`'s
+    /// fields when given), read inside the session's transaction.
+    async fn all_in_session<T>(
+        &self,
+        session: &mut ClientSession,
+        collection: Collection<T>,
+        filter: Document,
+        projection: Option<Document>,
+    ) -> PmoResult<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+    {
+        let mut find = collection.find(filter).sort(doc! { "_id": 1 });
+        if let Some(projection) = projection {
+            find = find.projection(projection);
+        }
+        let mut cursor = find.session(&mut *session).await.map_err(db_err)?;
         let mut found = Vec::new();
-        while let Some(task) = cursor
+        while let Some(doc) = cursor
             .stream(&mut *session)
             .try_next()
             .await
             .map_err(db_err)?
         {
-            found.push(task);
+            found.push(doc);
         }
         Ok(found)
+    }
+
+    /// Of `ids`, those stored in `collection` (any tenant: `_id` is global), with their tenant.
+    async fn stored_tenants(
+        &self,
+        session: &mut ClientSession,
+        collection: &str,
+        ids: Vec<&str>,
+    ) -> PmoResult<HashMap<String, String>> {
+        let found = self
+            .all_in_session(
+                session,
+                self.db.collection::<Document>(collection),
+                doc! { "_id": { "$in": ids } },
+                Some(doc! { "tenant_id": 1 }),
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|doc| {
+                Some((
+                    doc.get_str("_id").ok()?.to_owned(),
+                    doc.get_str("tenant_id").ok()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// `field` of the tenant's documents of `collection` with the given ids, by id.
+    async fn field_of(
+        &self,
+        session: &mut ClientSession,
+        tenant: &TenantId,
+        collection: &str,
+        ids: Vec<String>,
+        field: &str,
+    ) -> PmoResult<HashMap<String, String>> {
+        let found = self
+            .all_in_session(
+                session,
+                self.db.collection::<Document>(collection),
+                doc! { "_id": { "$in": ids }, "tenant_id": tenant.as_str() },
+                Some(doc! { field: 1 }),
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|doc| {
+                Some((
+                    doc.get_str("_id").ok()?.to_owned(),
+                    doc.get_str(field).ok()?.to_owned(),
+                ))
+            })
+            .collect())
     }
 
     /// Bumps a sprint of the project that tasks may join or leave (not closed), so a concurrent
@@ -663,10 +742,28 @@ impl MongoStore {
         tenant: &TenantId,
         to: &Placement,
     ) -> PmoResult<()> {
+        self.bump_board(session, tenant, &to.board_id).await?;
+        if to.wip_limit.is_some() {
+            let current = self
+                .column_count(session, tenant, &to.board_id, &to.column_id)
+                .await?;
+            check_wip(&to.column_name, to.wip_limit, current)?;
+        }
+        Ok(())
+    }
+
+    /// Bumps a board's revision inside the session's transaction (NOT_FOUND when the tenant has
+    /// no such board).
+    async fn bump_board(
+        &self,
+        session: &mut ClientSession,
+        tenant: &TenantId,
+        board_id: &str,
+    ) -> PmoResult<()> {
         let bumped = self
             .boards()
             .update_one(
-                doc! { "_id": &to.board_id, "tenant_id": tenant.as_str() },
+                doc! { "_id": board_id, "tenant_id": tenant.as_str() },
                 doc! { "$inc": { "rev": 1 } },
             )
             .session(&mut *session)
@@ -675,20 +772,26 @@ impl MongoStore {
         if bumped.matched_count == 0 {
             return Err(ApiError::NotFound("board".into()).into());
         }
-        if to.wip_limit.is_some() {
-            let current = self
-                .tasks()
-                .count_documents(doc! {
-                    "tenant_id": tenant.as_str(),
-                    "board_id": &to.board_id,
-                    "column_id": &to.column_id,
-                })
-                .session(&mut *session)
-                .await
-                .map_err(db_err)?;
-            check_wip(&to.column_name, to.wip_limit, current)?;
-        }
         Ok(())
+    }
+
+    /// The tasks in a board's column, counted inside the session's transaction.
+    async fn column_count(
+        &self,
+        session: &mut ClientSession,
+        tenant: &TenantId,
+        board_id: &str,
+        column_id: &str,
+    ) -> PmoResult<u64> {
+        self.tasks()
+            .count_documents(doc! {
+                "tenant_id": tenant.as_str(),
+                "board_id": board_id,
+                "column_id": column_id,
+            })
+            .session(&mut *session)
+            .await
+            .map_err(db_err)
     }
 }
 
@@ -1607,6 +1710,142 @@ impl PmoStore for MongoStore {
         .await
     }
 
+    async fn import_tasks(&self, tenant: &TenantId, tasks: &[TaskDoc]) -> PmoResult<Imported> {
+        import::check_tasks(tenant, tasks)?;
+        if tasks.is_empty() {
+            return Ok(Imported::default());
+        }
+        // One transaction per batch: all of it or nothing, and the checks read what the insert
+        // writes into. (Inside a transaction `ordered: false` buys nothing: the first failed
+        // write aborts it; stored ids are read first instead, so a repeat skips them.)
+        let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+        in_transaction!(self, session, {
+            let stored = self
+                .stored_tenants(&mut session, TASKS, ids.clone())
+                .await?;
+            let new = import::new_documents(
+                import::TASK_BATCH,
+                tasks,
+                |t| &t.id,
+                |id| stored.get(id).map(|owner| owner == tenant.as_str()),
+            )?;
+            if !new.is_empty() {
+                let projects: HashSet<String> = self
+                    .field_of(
+                        &mut session,
+                        tenant,
+                        PROJECTS,
+                        import::distinct(&new, |t| Some(&t.project_id)),
+                        "tenant_id",
+                    )
+                    .await?
+                    .into_keys()
+                    .collect();
+                let board_ids = import::distinct(&new, |t| t.board_id.as_ref());
+                let boards: HashMap<String, BoardDoc> = self
+                    .all_in_session(
+                        &mut session,
+                        self.boards(),
+                        doc! { "_id": { "$in": board_ids }, "tenant_id": tenant.as_str() },
+                        None,
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|b| (b.id.clone(), b))
+                    .collect();
+                for load in import::check_placements(&new, &projects, &boards)? {
+                    // As `guard_wip`: the board's bump makes a concurrent move collide.
+                    self.bump_board(&mut session, tenant, &load.board_id)
+                        .await?;
+                    let current = self
+                        .column_count(&mut session, tenant, &load.board_id, &load.column_id)
+                        .await?;
+                    load.check(current)?;
+                }
+                self.tasks()
+                    .insert_many(new.iter().copied())
+                    .session(&mut session)
+                    .await
+                    .map_err(concurrent_insert)?;
+            }
+            Ok(Imported {
+                inserted: new.len(),
+                existing: tasks.len() - new.len(),
+            })
+        })
+    }
+
+    async fn import_time_entries(
+        &self,
+        tenant: &TenantId,
+        entries: &[TimeEntryDoc],
+    ) -> PmoResult<Imported> {
+        import::check_time_entries(tenant, entries, chrono::Utc::now())?;
+        if entries.is_empty() {
+            return Ok(Imported::default());
+        }
+        // One transaction per batch, as for tasks: the new entries and the touches of their
+        // weeks commit together, so a submission that read a week before collides with it.
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        in_transaction!(self, session, {
+            let stored = self
+                .stored_tenants(&mut session, TIME_ENTRIES, ids.clone())
+                .await?;
+            let new = import::new_documents(
+                import::ENTRY_BATCH,
+                entries,
+                |e| &e.id,
+                |id| stored.get(id).map(|owner| owner == tenant.as_str()),
+            )?;
+            if !new.is_empty() {
+                let task_projects = self
+                    .field_of(
+                        &mut session,
+                        tenant,
+                        TASKS,
+                        import::distinct(&new, |e| Some(&e.task_id)),
+                        "project_id",
+                    )
+                    .await?;
+                import::check_entry_tasks(&new, &task_projects)?;
+                let weeks = import::weeks_of(&new);
+                let touches = weeks
+                    .iter()
+                    .map(|(user_id, week)| Ok(self.touch_week(tenant, user_id, *week)?.into()))
+                    .collect::<PmoResult<Vec<WriteModel>>>()?;
+                if let Err(err) = self
+                    .client
+                    .bulk_write(touches)
+                    .ordered(false)
+                    .session(&mut session)
+                    .await
+                {
+                    return Err(match refused_write(&err) {
+                        Some((index, DUPLICATE_KEY)) => {
+                            // The transaction is over: read the week outside it. Locked:
+                            // TIMESHEET_LOCKED; otherwise a concurrent first touch, retried.
+                            let (user_id, week) = weeks.get(index).ok_or_else(|| {
+                                bson_err("a refused touch of a week the batch does not have")
+                            })?;
+                            self.locked_or_retry(tenant, user_id, *week).await?;
+                            PmoError::Transient(err.to_string())
+                        }
+                        _ => db_err(err),
+                    });
+                }
+                self.time_entries()
+                    .insert_many(new.iter().copied())
+                    .session(&mut session)
+                    .await
+                    .map_err(concurrent_insert)?;
+            }
+            Ok(Imported {
+                inserted: new.len(),
+                existing: entries.len() - new.len(),
+            })
+        })
+    }
+
     async fn record_timer_start(
         &self,
         tenant: &TenantId,
@@ -1773,6 +2012,131 @@ mod tests {
                     && (fields.len() < 2 || prefix.len() >= 2)
             })
         })
+    }
+
+    /// A store on a database of its own on the real server (dropped by [`drop_store`]).
+    async fn real_store() -> MongoStore {
+        let url = std::env::var("MONGO_URL").unwrap_or_else(|_| {
+            panic!("MONGO_URL: this test needs the real MongoDB server (deploy/local/services.sh start)")
+        });
+        let client = Client::with_uri_str(&url).await.unwrap();
+        let name = format!("t_import_{}", uuid::Uuid::now_v7().simple());
+        let store = MongoStore::with_database(client, &name);
+        store.prepare().await.unwrap();
+        store
+    }
+
+    async fn drop_store(store: MongoStore) {
+        store.db.drop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn imports_follow_the_rules() {
+        let store = real_store().await;
+        crate::store::import::scenario::imports_follow_the_rules(&store).await;
+        drop_store(store).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_imports_of_the_same_batch_write_it_once() {
+        use crate::store::import::scenario::Ids;
+        use chrono::TimeZone;
+        let store = real_store().await;
+        let ids = Ids::new();
+        let tenant = ids.tenant("tnt");
+        let project = ProjectDoc {
+            id: ids.of("prj"),
+            tenant_id: tenant.as_str().to_owned(),
+            name: "Imported".into(),
+            client: None,
+            budget: None,
+            billable: false,
+            members: Vec::new(),
+            custom_fields: Vec::new(),
+            created_at: chrono::Utc::now(),
+            rev: 0,
+        };
+        let event = EventEnvelope::new(
+            &tenant,
+            "project.created",
+            &project.id,
+            serde_json::json!({}),
+        )
+        .unwrap();
+        store
+            .insert_project(&tenant, &project, &event)
+            .await
+            .unwrap();
+        let at = chrono::Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap();
+        let task = TaskDoc {
+            id: ids.of("tsk"),
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: project.id.clone(),
+            board_id: None,
+            column_id: None,
+            status: TaskStatus::Todo,
+            title: "Task".into(),
+            description: None,
+            assignee_ids: Vec::new(),
+            estimate_minutes: None,
+            labels: Vec::new(),
+            sprint_id: None,
+            blocked_by: Vec::new(),
+            parent_id: None,
+            custom_fields: Vec::new(),
+            created_at: at,
+            updated_at: at,
+        };
+        store
+            .import_tasks(&tenant, std::slice::from_ref(&task))
+            .await
+            .unwrap();
+        let entries: Vec<TimeEntryDoc> = (0..300)
+            .map(|n| {
+                let start = at + chrono::Duration::minutes(n);
+                TimeEntryDoc {
+                    id: ids.of(&format!("e{n:03}")),
+                    tenant_id: tenant.as_str().to_owned(),
+                    user_id: ids.of(&format!("u{}", n % 7)),
+                    task_id: task.id.clone(),
+                    project_id: project.id.clone(),
+                    started_at: start,
+                    ended_at: start + chrono::Duration::seconds(30),
+                    duration_seconds: 30,
+                    billable: false,
+                }
+            })
+            .collect();
+        let (a, b) = tokio::join!(
+            store.import_time_entries(&tenant, &entries),
+            store.import_time_entries(&tenant, &entries)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.inserted + b.inserted, 300, "{a:?} {b:?}");
+        assert_eq!(a.existing + b.existing, 300, "{a:?} {b:?}");
+        let stored = store
+            .time_entries()
+            .count_documents(doc! { "tenant_id": tenant.as_str() })
+            .await
+            .unwrap();
+        assert_eq!(stored, 300);
+        // Seven people, one week: seven timesheets, each touched by the one batch that wrote.
+        let sheets = store
+            .list_timesheets(
+                &tenant,
+                &TimesheetFilter::default(),
+                &PageRequest {
+                    limit: 100,
+                    after: None,
+                    before: None,
+                    backward: false,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(sheets.len(), 7);
+        assert!(sheets.iter().all(|s| s.rev == 1), "{sheets:?}");
+        drop_store(store).await;
     }
 
     #[test]
