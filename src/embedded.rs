@@ -385,10 +385,8 @@ async fn ensure_demo(
 ) -> anyhow::Result<(DemoRecord, Option<LoadReport>)> {
     let record_path = state_dir.join("demo.json");
     let options = LoadOptions {
-        admin_password: args.demo_password.clone(),
         user_password: Some(args.demo_password.clone()),
-        concurrency: 1,
-        pmo_concurrency: 1,
+        ..LoadOptions::new(args.demo_password.clone())
     };
     if record_path.is_file() {
         let record: DemoRecord = serde_json::from_slice(&std::fs::read(&record_path)?)
@@ -414,7 +412,12 @@ async fn ensure_demo(
         }
         return Ok((record, None));
     }
-    if state_dir.join("identity.db").is_file() && has_tenant(targets).await? {
+    // Tenants written by `erp-os seed` (recorded in <state>/seeds/) are this erp-os's own: the
+    // demo joins them.
+    if state_dir.join("identity.db").is_file()
+        && has_tenant(targets).await?
+        && !crate::seed_cmd::has_seed_records(state_dir)
+    {
         bail!(
             "{} holds data but no demo.json: it was not made by this version of erp-os \
              (or its first start failed); move it away to start afresh",

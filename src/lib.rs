@@ -8,7 +8,9 @@
 
 pub mod embedded;
 pub mod router;
-pub mod seed;
 pub mod seed_cmd;
 pub mod seed_load;
 pub mod services;
+
+/// The seed plan (a crate of its own: pure, shared with the tests that check what a load wrote).
+pub use erp_seed as seed;

@@ -1,12 +1,13 @@
 //! `erp-os seed`: writes a tier of seed data into a new tenant, either into the embedded
 //! stores of a state directory (the files `erp-os all` runs on: the SQLite files and the PMO
-//! journal) or into the real services.
+//! journal) or into the real services. `--resume` completes an interrupted one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use erp_identity::service::IdentityConfig;
 use erp_kit::config::KitConfig;
@@ -15,7 +16,7 @@ use erp_pmo::service::Pmo;
 use erp_pmo::store::timers::TimerStore;
 
 use crate::seed::{SeedPlan, Tier};
-use crate::seed_load::{self, LoadOptions, SeedTargets};
+use crate::seed_load::{self, LoadOptions, SeedTargets, SeededTenant};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SeedArgs {
@@ -33,7 +34,8 @@ pub struct SeedArgs {
     /// The mail domain (default: the tenant name's letters and digits + ".example").
     #[arg(long)]
     pub domain: Option<String>,
-    /// The history ends the day before this date (default: today, UTC).
+    /// The history ends the day before this date (default: today, UTC; at most tomorrow: time
+    /// entries cannot end in the future). Printed at the start: `--resume` needs the same.
     #[arg(long)]
     pub until: Option<NaiveDate>,
     /// The administrator's (first employee's) password.
@@ -53,9 +55,93 @@ pub struct SeedArgs {
     /// journal is locked).
     #[arg(long, env = "ERP_STATE_DIR", default_value = ".erp")]
     pub state_dir: PathBuf,
-    /// Writes in flight at once against PostgreSQL / MongoDB (SQLite always takes one).
+    /// Writes in flight at once against PostgreSQL / MongoDB (SQLite always takes one), and
+    /// PMO import batches in flight (also for the embedded journal).
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Tasks or time entries per import batch: one MongoDB transaction, or one journal record
+    /// and one flush, each (1 to 10000).
+    #[arg(long, default_value_t = seed_load::DEFAULT_BATCH)]
+    pub batch: usize,
+    /// Write only the time entries of the history's last N days (the rest of the plan's time
+    /// entries is NOT written, and the report says how many): for a slow MongoDB. A later
+    /// `--resume` with a larger N (or without it) adds the missing ones.
+    #[arg(long, value_name = "N")]
+    pub pmo_history_days: Option<i64>,
+    /// Complete an earlier, interrupted seed of the same tier, seed, tenant and --until (which
+    /// must be given): its tenant is found by its administrator's email, what it wrote is kept
+    /// and the rest is written (nothing twice).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// What `erp-os seed` wrote into a state directory: `<state>/seeds/<tenant id>.json` (also what
+/// lets `erp-os all` start on a state directory the seed made).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedRecord {
+    pub tier: String,
+    pub seed: u64,
+    pub company: String,
+    pub domain: String,
+    pub until: NaiveDate,
+    pub pmo_history_days: Option<i64>,
+    pub tenant: SeededTenant,
+    /// False until the load finished (an interrupted one is completed with --resume).
+    pub complete: bool,
+}
+
+fn seeds_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("seeds")
+}
+
+/// Whether `erp-os seed` wrote tenants into this state directory.
+pub fn has_seed_records(state_dir: &Path) -> bool {
+    std::fs::read_dir(seeds_dir(state_dir)).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+    })
+}
+
+fn write_record(state_dir: &Path, record: &SeedRecord) -> anyhow::Result<()> {
+    let dir = seeds_dir(state_dir);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.json", record.tenant.tenant_id));
+    std::fs::write(&path, serde_json::to_vec_pretty(record)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The checks of the arguments that need no store.
+fn check_args(args: &SeedArgs, today: NaiveDate) -> anyhow::Result<NaiveDate> {
+    let until = args.until.unwrap_or(today);
+    if until > today + chrono::Duration::days(1) {
+        bail!(
+            "--until {until} is after tomorrow: the history's time entries would end in the future"
+        );
+    }
+    if args.resume && args.until.is_none() {
+        bail!("--resume needs the --until of the seed it completes (printed when it started)");
+    }
+    if let Some(days) = args.pmo_history_days {
+        let history = args.tier.history_days();
+        if !(0..=history).contains(&days) {
+            bail!(
+                "--pmo-history-days is 0 to {history} (the history of tier {}), not {days}",
+                args.tier.name()
+            );
+        }
+    }
+    if !(1..=erp_pmo::store::import::MAX_IMPORT_BATCH).contains(&args.batch) {
+        bail!(
+            "--batch is 1 to {}, not {}",
+            erp_pmo::store::import::MAX_IMPORT_BATCH,
+            args.batch
+        );
+    }
+    if args.concurrency == 0 {
+        bail!("--concurrency is at least 1");
+    }
+    Ok(until)
 }
 
 fn slug(text: &str) -> String {
@@ -74,9 +160,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         .domain
         .clone()
         .unwrap_or_else(|| format!("{}.example", slug(&company)));
-    let until = args
-        .until
-        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let until = check_args(&args, chrono::Utc::now().date_naive())?;
     let plan = SeedPlan::new(args.tier, args.seed, &company, &domain, until);
 
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -170,22 +254,105 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         plan.history_start(),
         until.pred_opt().unwrap_or(until),
     );
+    eprintln!(
+        "erp-os seed: if interrupted, the same command with `--until {until} --resume` completes it"
+    );
     let targets = SeedTargets {
         identity,
         employees,
         pmo,
     };
     let options = LoadOptions {
-        admin_password: args.admin_password.clone(),
         user_password: args.user_password.clone(),
         concurrency: if sqlite { 1 } else { args.concurrency },
         pmo_concurrency: args.concurrency,
+        batch: args.batch,
+        pmo_history_days: args.pmo_history_days,
+        resume: args.resume,
+        progress: true,
+        ..LoadOptions::new(args.admin_password.clone())
     };
-    let (tenant, report) = seed_load::load(&plan, &targets, &options).await?;
+    let record = |tenant: &SeededTenant, complete: bool| SeedRecord {
+        tier: args.tier.name().to_owned(),
+        seed: args.seed,
+        company: company.clone(),
+        domain: domain.clone(),
+        until,
+        pmo_history_days: args.pmo_history_days,
+        tenant: tenant.clone(),
+        complete,
+    };
+    let started = std::time::Instant::now();
+    let keep_record = |tenant: &SeededTenant, complete: bool| match args.services {
+        true => Ok(()),
+        false => write_record(&args.state_dir, &record(tenant, complete)),
+    };
+    let (tenant, report) = seed_load::load_with(&plan, &targets, &options, |tenant| {
+        keep_record(tenant, false)
+    })
+    .await?;
+    keep_record(&tenant, true)?;
     println!(
         "tenant {} ({company}); administrator {} ({})",
         tenant.tenant_id, tenant.admin_email, tenant.admin_user_id
     );
     print!("{report}");
+    println!("  total {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        seed: SeedArgs,
+    }
+
+    fn args(extra: &[&str]) -> SeedArgs {
+        let mut all = vec![
+            "seed",
+            "--tier",
+            "M",
+            "--seed",
+            "7",
+            "--admin-password",
+            "x",
+        ];
+        all.extend_from_slice(extra);
+        Command::parse_from(all).seed
+    }
+
+    fn day(raw: &str) -> NaiveDate {
+        raw.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_the_reason() {
+        let today = day("2026-03-02");
+        assert_eq!(check_args(&args(&[]), today).ok(), Some(today));
+        for (extra, message) in [
+            (
+                &["--until", "2026-03-04"][..],
+                "--until 2026-03-04 is after tomorrow: the history's time entries would end in the future",
+            ),
+            (
+                &["--resume"][..],
+                "--resume needs the --until of the seed it completes (printed when it started)",
+            ),
+            (
+                &["--pmo-history-days", "31"][..],
+                "--pmo-history-days is 0 to 30 (the history of tier M), not 31",
+            ),
+            (&["--batch", "0"][..], "--batch is 1 to 10000, not 0"),
+            (&["--concurrency", "0"][..], "--concurrency is at least 1"),
+        ] {
+            let refused = check_args(&args(extra), today).map_err(|e| e.to_string());
+            assert_eq!(refused, Err(message.to_owned()), "{extra:?}");
+        }
+        assert!(check_args(&args(&["--until", "2026-03-01", "--resume"]), today).is_ok());
+    }
 }

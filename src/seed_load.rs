@@ -1,37 +1,54 @@
 //! Writes a [`SeedPlan`] through the subgraphs' own services and stores: the identity service
 //! (tenant, administrator, invitations, roles), the employee store (departments, locations,
-//! hires, sealed compensation) and the PMO service and store (projects, members, boards, tasks,
-//! time entries), so every rule and every event of a normal write applies.
+//! hires, sealed compensation) and the PMO service (projects, members, boards), so every rule
+//! and every event of a normal write applies to what a company sets up.
 //!
-//! One exception, for speed: the attendance HISTORY (millions of punches in tier L) has no store
-//! API (`EmployeeStore::record_punch` stamps the current time, one transaction per punch), so
-//! it is inserted in batches with the employee store's own sea-orm entity (`punch`), one
-//! transaction per day, without outbox events (history is not news).
+//! The HISTORY is different: a year of a 10,000-person company is millions of rows (punches,
+//! tasks, time entries), which one transaction and one event each would take hours to write,
+//! and which is not news (consumers must not receive a year of `timer.stopped` as if it happened
+//! now). So it is written in batches, without events:
+//!
+//! - attendance: the employee store's own sea-orm entity (`punch`; `EmployeeStore::record_punch`
+//!   stamps the current time), one transaction per day, multi-row INSERTs;
+//! - tasks and time entries: the PMO store's import ([`erp_pmo::store::import`]), which keeps
+//!   the rules of a task's creation and of a timer's stop (WIP limits, the timesheet weeks time
+//!   entries touch, no time into a locked week), one transaction or one journal record per
+//!   batch.
+//!
+//! Every history row gets an id derived from the plan and the tenant ([`history_id`]) and the
+//! stores skip what they hold already, so a load interrupted anywhere is completed by the same
+//! command with `--resume` (which also finds the tenant, departments, people, projects and boards
+//! an earlier run created) without writing anything twice. The history is generated and written
+//! in a stream (a day of punches, a week of time entries at a time): memory stays flat whatever
+//! the tier.
 
-use std::collections::HashMap;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
-use chrono::{NaiveDateTime, Utc};
+use anyhow::{anyhow, bail, Context};
+use chrono::{NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use erp_employee::domain::attendance::Geofence;
 use erp_employee::domain::{DisplayName, EmployeeNumber, NewHire, Salary};
-use erp_employee::store::entities::punch;
+use erp_employee::store::entities::{department, employee, location, punch};
 use erp_employee::store::{CompensationChange, EmployeeFilter, EmployeeStore};
 use erp_identity::service::IdentityService;
-use erp_identity::store::entities::role;
+use erp_identity::store::entities::{role, tenant, user};
 use erp_kit::auth::{Audience, Claims};
-use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::types::EmailAddress;
 use erp_kit::{ApiError, TenantId};
-use erp_pmo::domain::{Money, ProjectRole, TaskStatus};
-use erp_pmo::service::{NewProject, NewTask, Pmo};
-use erp_pmo::store::{Member, PmoError, TimeEntryDoc};
+use erp_pmo::domain::{Label, Money, ProjectRole, TaskStatus};
+use erp_pmo::service::{NewProject, Pmo};
+use erp_pmo::store::import::Imported;
+use erp_pmo::store::{BoardDoc, Member, PmoError, ProjectDoc, TaskDoc, TimeEntryDoc};
 
-use crate::seed::{PlannedRole, PlannedStatus, SeedPlan, BOARD_COLUMNS};
+use crate::seed::{
+    history_id, PlannedRole, PlannedStatus, PlannedTimeEntry, SeedPlan, BOARD_COLUMNS,
+};
 
 /// The error with its internal details (an operator's command, not a client's answer).
 fn api(err: ApiError) -> anyhow::Error {
@@ -42,13 +59,17 @@ fn api(err: ApiError) -> anyhow::Error {
 }
 
 fn pmo(err: PmoError) -> anyhow::Error {
-    anyhow!("pmo: {err:?}")
+    match err {
+        PmoError::Api(err) => api(err),
+        PmoError::Rule(rule) => anyhow!("{}: {}", rule.reason(), rule.message()),
+        PmoError::Transient(detail) => anyhow!("kept colliding with concurrent writes: {detail}"),
+    }
 }
 
 /// Runs a PMO write again when it collided with a concurrent one (MongoDB write conflicts
 /// between the seed's parallel writes; the store answers CONFLICT "retry"). Every write
-/// retried here is all-or-nothing, and time entries are idempotent by id. `spread` (the
-/// write's index) staggers the retries of writers that collided with each other.
+/// retried here is all-or-nothing and idempotent by id. `spread` (the write's index) staggers
+/// the retries of writers that collided with each other.
 async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, PmoError>
 where
     F: FnMut() -> Fut,
@@ -62,7 +83,7 @@ where
             {
                 attempt += 1;
                 let pause = 5 * attempt + (spread as u64 % 11);
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
             other => return other,
         }
@@ -77,6 +98,14 @@ pub struct SeedTargets {
     pub pmo: Option<Pmo>,
 }
 
+/// Tasks or time entries per import call by default (one transaction, or one journal record
+/// and one flush, each).
+pub const DEFAULT_BATCH: usize = 2_000;
+
+/// Rows per punch INSERT (13 columns: well under SQLite's and PostgreSQL's bind-parameter
+/// limits).
+const PUNCH_BATCH: usize = 1_000;
+
 /// How a plan is written.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -87,8 +116,34 @@ pub struct LoadOptions {
     pub user_password: Option<String>,
     /// Relational writes in flight at once (1 for SQLite: one writer at a time).
     pub concurrency: usize,
-    /// PMO writes in flight at once.
+    /// PMO writes (and import batches) in flight at once.
     pub pmo_concurrency: usize,
+    /// Tasks or time entries per import batch (1 to the store's `MAX_IMPORT_BATCH`).
+    pub batch: usize,
+    /// Only the time entries of the history's last N days (None: the whole history). The
+    /// report says how many were left out.
+    pub pmo_history_days: Option<i64>,
+    /// Complete an earlier load of the same plan (same tier, seed, tenant name and `until`)
+    /// in its tenant instead of creating a new one.
+    pub resume: bool,
+    /// Progress lines on stderr (phase, count, rate).
+    pub progress: bool,
+}
+
+impl LoadOptions {
+    /// One writer at a time, the default batch, the whole history, quiet.
+    pub fn new(admin_password: impl Into<String>) -> Self {
+        Self {
+            admin_password: admin_password.into(),
+            user_password: None,
+            concurrency: 1,
+            pmo_concurrency: 1,
+            batch: DEFAULT_BATCH,
+            pmo_history_days: None,
+            resume: false,
+            progress: false,
+        }
+    }
 }
 
 /// What a load created: the tenant, and the ids the stores gave the plan's people.
@@ -100,26 +155,44 @@ pub struct SeededTenant {
     pub admin_name: String,
 }
 
-/// Counts and timings of a load.
+/// One phase of a load: what it wrote, what it found written already, how long it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseReport {
+    pub name: &'static str,
+    pub written: usize,
+    pub existing: usize,
+    pub seconds: f64,
+}
+
+impl PhaseReport {
+    /// Rows written or checked per second.
+    pub fn rate(&self) -> f64 {
+        (self.written + self.existing) as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Counts (what the tenant holds of the plan after the load) and phases of a load.
 #[derive(Debug, Default, Clone)]
 pub struct LoadReport {
     pub departments: usize,
     pub locations: usize,
     pub employees: usize,
+    /// Users activated by this load (with a user password).
     pub active_users: usize,
     pub punches: usize,
     pub projects: usize,
     pub tasks: usize,
     pub time_entries: usize,
-    /// (phase, seconds).
-    pub timings: Vec<(&'static str, f64)>,
+    /// The plan's time entries before the `pmo_history_days` window: not written.
+    pub time_entries_left_out: usize,
+    pub phases: Vec<PhaseReport>,
 }
 
 impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} departments, {} locations, {} employees ({} active users), {} punches, {} projects, {} tasks, {} time entries",
+            "{} departments, {} locations, {} employees ({} users activated), {} punches, {} projects, {} tasks, {} time entries",
             self.departments,
             self.locations,
             self.employees,
@@ -129,10 +202,113 @@ impl std::fmt::Display for LoadReport {
             self.tasks,
             self.time_entries
         )?;
-        for (phase, seconds) in &self.timings {
-            writeln!(f, "  {phase:<28} {seconds:>8.1} s")?;
+        if self.time_entries_left_out > 0 {
+            writeln!(
+                f,
+                "  NOT written: {} time entries of the plan before the --pmo-history-days window",
+                self.time_entries_left_out
+            )?;
+        }
+        writeln!(
+            f,
+            "  {:<30} {:>10} {:>10} {:>9} {:>10}",
+            "phase", "written", "existing", "seconds", "rows/s"
+        )?;
+        for phase in &self.phases {
+            writeln!(
+                f,
+                "  {:<30} {:>10} {:>10} {:>9.1} {:>10.0}",
+                phase.name,
+                phase.written,
+                phase.existing,
+                phase.seconds,
+                phase.rate()
+            )?;
         }
         Ok(())
+    }
+}
+
+/// A phase being written: counts, and a progress line every few seconds.
+struct Progress {
+    name: &'static str,
+    total: usize,
+    written: usize,
+    existing: usize,
+    started: Instant,
+    last_line: Instant,
+    print: bool,
+}
+
+/// How often a long phase prints where it is.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+impl Progress {
+    fn start(name: &'static str, total: usize, print: bool) -> Self {
+        if print && total > 0 {
+            eprintln!("erp-os seed: {name}: {total} to write");
+        }
+        let now = Instant::now();
+        Self {
+            name,
+            total,
+            written: 0,
+            existing: 0,
+            started: now,
+            last_line: now,
+            print,
+        }
+    }
+
+    fn add(&mut self, written: usize, existing: usize) {
+        self.written += written;
+        self.existing += existing;
+        if self.print && self.last_line.elapsed() >= PROGRESS_EVERY {
+            self.last_line = Instant::now();
+            let done = self.written + self.existing;
+            let seconds = self.started.elapsed().as_secs_f64();
+            let rate = done as f64 / seconds.max(1e-9);
+            let left = self.total.saturating_sub(done) as f64 / rate.max(1e-9);
+            eprintln!(
+                "erp-os seed: {}: {done} of {} ({:.0} %), {rate:.0}/s, about {:.0} s left",
+                self.name,
+                self.total,
+                100.0 * done as f64 / self.total.max(1) as f64,
+                left
+            );
+        }
+    }
+
+    fn imported(&mut self, imported: Imported) {
+        self.add(imported.inserted, imported.existing);
+    }
+
+    /// Ends a phase of one row: `written` of it, the rest found.
+    fn finish_with(mut self, report: &mut LoadReport, written: usize) {
+        self.written = written;
+        self.existing = self.total.saturating_sub(written);
+        self.finish(report);
+    }
+
+    fn finish(self, report: &mut LoadReport) -> usize {
+        let phase = PhaseReport {
+            name: self.name,
+            written: self.written,
+            existing: self.existing,
+            seconds: self.started.elapsed().as_secs_f64(),
+        };
+        if self.print {
+            eprintln!(
+                "erp-os seed: {}: {} written, {} existing, {:.1} s ({:.0}/s)",
+                phase.name,
+                phase.written,
+                phase.existing,
+                phase.seconds,
+                phase.rate()
+            );
+        }
+        report.phases.push(phase);
+        self.written + self.existing
     }
 }
 
@@ -155,22 +331,103 @@ fn admin_claims(tenant: &SeededTenant) -> Claims {
     }
 }
 
-fn timed<T>(report: &mut LoadReport, phase: &'static str, started: Instant, value: T) -> T {
-    report
-        .timings
-        .push((phase, started.elapsed().as_secs_f64()));
-    value
+/// The first day whose time entries are written.
+pub fn pmo_history_start(plan: &SeedPlan, options: &LoadOptions) -> NaiveDate {
+    match options.pmo_history_days {
+        Some(days) => (plan.until - chrono::Duration::days(days)).max(plan.history_start()),
+        None => plan.history_start(),
+    }
 }
 
-/// Writes the whole plan into a NEW tenant named after the plan's company.
+/// Writes the whole plan into a NEW tenant named after the plan's company, or (resume) completes
+/// an earlier load of it.
 pub async fn load(
     plan: &SeedPlan,
     targets: &SeedTargets,
     options: &LoadOptions,
 ) -> anyhow::Result<(SeededTenant, LoadReport)> {
+    load_with(plan, targets, options, |_| Ok(())).await
+}
+
+/// [`load`], telling `on_tenant` the tenant as soon as it exists (before anything else is
+/// written), e.g. to record it.
+pub async fn load_with(
+    plan: &SeedPlan,
+    targets: &SeedTargets,
+    options: &LoadOptions,
+    on_tenant: impl FnOnce(&SeededTenant) -> anyhow::Result<()>,
+) -> anyhow::Result<(SeededTenant, LoadReport)> {
+    if !(1..=erp_pmo::store::import::MAX_IMPORT_BATCH).contains(&options.batch) {
+        bail!(
+            "the batch size is 1 to {}, not {}",
+            erp_pmo::store::import::MAX_IMPORT_BATCH,
+            options.batch
+        );
+    }
     let mut report = LoadReport::default();
-    let started = Instant::now();
+    let progress = Progress::start("tenant", 1, false);
+    let (seeded, created) = tenant_of(plan, targets, options).await?;
+    progress.finish_with(&mut report, usize::from(created));
+    on_tenant(&seeded)?;
+    let tenant = TenantId::from_claim(&seeded.tenant_id);
+
+    let people = load_people(plan, targets, options, &seeded, &mut report).await?;
+    report.punches = load_attendance(
+        plan,
+        &targets.employees,
+        &tenant,
+        &people,
+        options,
+        &mut report,
+    )
+    .await?;
+    if let Some(pmo_service) = &targets.pmo {
+        load_projects(plan, pmo_service, &seeded, &people, options, &mut report).await?;
+    }
+    Ok((seeded, report))
+}
+
+/// The tenant: bootstrapped with the plan's first employee as its administrator, or (resume)
+/// found through that administrator's email (unique across tenants).
+async fn tenant_of(
+    plan: &SeedPlan,
+    targets: &SeedTargets,
+    options: &LoadOptions,
+) -> anyhow::Result<(SeededTenant, bool)> {
     let ceo = &plan.employees[0];
+    if options.resume {
+        let email = EmailAddress::parse("email", &ceo.work_email).map_err(api)?;
+        let db = targets.identity.db();
+        let admin = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                anyhow!(
+                    "nothing to resume: no user {} (this seed's administrator); run without --resume",
+                    email.as_str()
+                )
+            })?;
+        let found = tenant::Entity::find_by_id(admin.tenant_id.clone())
+            .one(db)
+            .await?
+            .ok_or_else(|| anyhow!("the tenant of {} is missing", admin.email))?;
+        if found.name != plan.company.trim() {
+            bail!(
+                "{} is the administrator of \"{}\", not of \"{}\" (another --tenant?)",
+                admin.email,
+                found.name,
+                plan.company
+            );
+        }
+        let seeded = SeededTenant {
+            tenant_id: found.id,
+            admin_user_id: admin.id,
+            admin_email: admin.email,
+            admin_name: admin.name,
+        };
+        return Ok((seeded, false));
+    }
     let (tenant_model, admin) = targets
         .identity
         .bootstrap_tenant(
@@ -181,24 +438,20 @@ pub async fn load(
         )
         .await
         .map_err(api)
-        .context("creating the tenant")?;
+        .with_context(|| {
+            format!(
+                "creating the tenant \"{}\" (when an earlier seed of this tier, seed and tenant \
+                 created it, `--resume` with the same --until completes it)",
+                plan.company
+            )
+        })?;
     let seeded = SeededTenant {
-        tenant_id: tenant_model.id.clone(),
-        admin_user_id: admin.id.clone(),
-        admin_email: admin.email.clone(),
-        admin_name: admin.name.clone(),
+        tenant_id: tenant_model.id,
+        admin_user_id: admin.id,
+        admin_email: admin.email,
+        admin_name: admin.name,
     };
-    let tenant = TenantId::from_claim(&seeded.tenant_id);
-    timed(&mut report, "tenant", started, ());
-
-    let people = load_people(plan, targets, options, &seeded, &mut report).await?;
-    let started = Instant::now();
-    report.punches = load_attendance(plan, &targets.employees, &tenant, &people).await?;
-    timed(&mut report, "attendance history", started, ());
-    if let Some(pmo_service) = &targets.pmo {
-        load_projects(plan, pmo_service, &seeded, &people, options, &mut report).await?;
-    }
-    Ok((seeded, report))
+    Ok((seeded, true))
 }
 
 /// The ids the stores gave the plan's people, in plan order.
@@ -206,9 +459,11 @@ pub async fn load(
 pub struct People {
     pub employee_ids: Vec<String>,
     pub user_ids: Vec<String>,
+    /// The location ids of the plan's locations, in plan order.
+    pub location_ids: Vec<String>,
 }
 
-/// Departments, locations, users and employees (with compensation).
+/// Departments, locations, users and employees (with compensation): what is missing of them.
 async fn load_people(
     plan: &SeedPlan,
     targets: &SeedTargets,
@@ -220,9 +475,22 @@ async fn load_people(
     let actor = seeded.admin_user_id.as_str();
     let store = &targets.employees;
 
-    let started = Instant::now();
+    let total = plan.departments.len() + plan.locations.len();
+    let mut progress = Progress::start("departments and locations", total, options.progress);
+    let stored: HashMap<String, String> = department::Entity::find()
+        .filter(department::Column::TenantId.eq(tenant.as_str()))
+        .all(store.db())
+        .await?
+        .into_iter()
+        .map(|d| (d.name, d.id))
+        .collect();
     let mut department_ids: Vec<String> = Vec::with_capacity(plan.departments.len());
     for department in &plan.departments {
+        if let Some(id) = stored.get(&department.name) {
+            department_ids.push(id.clone());
+            progress.add(0, 1);
+            continue;
+        }
         let parent = department.parent.map(|p| department_ids[p].clone());
         let model = store
             .create_department(&tenant, actor, &department.name, parent)
@@ -230,10 +498,17 @@ async fn load_people(
             .map_err(api)
             .with_context(|| format!("department {}", department.name))?;
         department_ids.push(model.id);
+        progress.add(1, 0);
     }
     report.departments = department_ids.len();
+    let stored = location_ids_by_name(store, &tenant).await?;
     let mut location_ids = Vec::with_capacity(plan.locations.len());
     for location in &plan.locations {
+        if let Some(id) = stored.get(&location.name) {
+            location_ids.push(id.clone());
+            progress.add(0, 1);
+            continue;
+        }
         let fence = Geofence {
             latitude: location.latitude,
             longitude: location.longitude,
@@ -245,9 +520,10 @@ async fn load_people(
             .map_err(api)
             .with_context(|| format!("location {}", location.name))?;
         location_ids.push(model.id);
+        progress.add(1, 0);
     }
     report.locations = location_ids.len();
-    timed(report, "departments and locations", started, ());
+    progress.finish(report);
 
     // The tenant's data keys (sealing and blind index) are created on first use on the store's
     // connection; creating them inside `set_compensation`'s transaction makes SQLite answer
@@ -265,7 +541,11 @@ async fn load_people(
         .map_err(api)
         .context("creating the tenant's index key")?;
 
-    let started = Instant::now();
+    let mut progress = Progress::start(
+        "users and employees",
+        plan.employees.len(),
+        options.progress,
+    );
     let roles: HashMap<String, String> = role::Entity::find()
         .filter(role::Column::TenantId.eq(seeded.tenant_id.as_str()))
         .all(targets.identity.db())
@@ -273,6 +553,31 @@ async fn load_people(
         .into_iter()
         .map(|r| (r.name, r.id))
         .collect();
+    // What an earlier, interrupted load wrote (nothing in a new tenant).
+    let stored_users: HashMap<String, String> = user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant.as_str()))
+        .all(targets.identity.db())
+        .await?
+        .into_iter()
+        .map(|u| (u.email, u.id))
+        .collect();
+    let stored_employees: HashMap<String, employee::Model> = employee::Entity::find()
+        .filter(employee::Column::TenantId.eq(tenant.as_str()))
+        .all(store.db())
+        .await?
+        .into_iter()
+        .map(|e| (e.employee_number.clone(), e))
+        .collect();
+    let context = HireContext {
+        plan,
+        targets,
+        options,
+        seeded,
+        roles: &roles,
+        department_ids: &department_ids,
+        stored_users: &stored_users,
+        stored_employees: &stored_employees,
+    };
     // Hire by management level: everyone's manager is hired in an earlier wave, and each wave
     // is written `concurrency` at a time.
     let mut level = vec![0usize; plan.employees.len()];
@@ -286,213 +591,259 @@ async fn load_people(
         let members: Vec<usize> = (0..plan.employees.len())
             .filter(|i| level[*i] == wave)
             .collect();
-        let hired: Vec<(usize, String, String, bool)> = futures::stream::iter(members)
+        let mut hired = futures::stream::iter(members)
             .map(|i| {
                 let manager_id = plan.employees[i].manager.map(|m| employee_ids[m].clone());
-                hire_one(
-                    plan,
-                    i,
-                    targets,
-                    options,
-                    seeded,
-                    &roles,
-                    &department_ids,
-                    manager_id,
-                )
+                context.hire_one(i, manager_id)
             })
-            .buffer_unordered(options.concurrency.max(1))
-            .try_collect()
-            .await?;
-        for (i, employee_id, user_id, active) in hired {
-            employee_ids[i] = employee_id;
-            user_ids[i] = user_id;
-            report.active_users += usize::from(active);
+            .buffer_unordered(options.concurrency.max(1));
+        let mut done = Vec::new();
+        while let Some(person) = hired.try_next().await? {
+            progress.add(usize::from(person.wrote), usize::from(!person.wrote));
+            report.active_users += usize::from(person.activated);
+            done.push(person);
+        }
+        drop(hired);
+        for person in done {
+            employee_ids[person.index] = person.employee_id;
+            user_ids[person.index] = person.user_id;
         }
     }
-    report.employees = plan.employees.len();
-    timed(report, "users and employees", started, ());
+    report.employees = progress.finish(report);
     Ok(People {
         employee_ids,
         user_ids,
+        location_ids,
     })
 }
 
-/// One person: their user (the administrator exists already; others are invited, and
-/// activated when a password is given), their employee record, their compensation.
-#[allow(clippy::too_many_arguments)]
-async fn hire_one(
-    plan: &SeedPlan,
-    i: usize,
-    targets: &SeedTargets,
-    options: &LoadOptions,
-    seeded: &SeededTenant,
-    roles: &HashMap<String, String>,
-    department_ids: &[String],
-    manager_id: Option<String>,
-) -> anyhow::Result<(usize, String, String, bool)> {
-    let tenant = TenantId::from_claim(&seeded.tenant_id);
-    let actor = seeded.admin_user_id.as_str();
-    let planned = &plan.employees[i];
-    let department = &plan.departments[planned.department];
-    let (user_id, active) = if planned.role == PlannedRole::Admin {
-        (seeded.admin_user_id.clone(), true)
-    } else {
-        let role_id = roles
-            .get(planned.role.role_name())
-            .ok_or_else(|| anyhow!("the tenant has no {} role", planned.role.role_name()))?;
-        let (user, token) = targets
-            .identity
-            .invite_user(
-                &tenant,
-                actor,
-                &planned.work_email,
-                &planned.display_name,
-                vec![department.name.clone()],
-                role_id,
-            )
-            .await
-            .map_err(api)
-            .with_context(|| format!("inviting {}", planned.work_email))?;
-        match &options.user_password {
-            Some(password) => {
+/// What hiring one person needs.
+struct HireContext<'a> {
+    plan: &'a SeedPlan,
+    targets: &'a SeedTargets,
+    options: &'a LoadOptions,
+    seeded: &'a SeededTenant,
+    roles: &'a HashMap<String, String>,
+    department_ids: &'a [String],
+    /// Users of the tenant by email, and employees by number, written before this load.
+    stored_users: &'a HashMap<String, String>,
+    stored_employees: &'a HashMap<String, employee::Model>,
+}
+
+/// One person after [`HireContext::hire_one`].
+struct Hired {
+    index: usize,
+    employee_id: String,
+    user_id: String,
+    /// Whether anything of them was written (false: an earlier load wrote it all).
+    wrote: bool,
+    activated: bool,
+}
+
+impl HireContext<'_> {
+    /// One person: their user (the administrator exists already; others are invited, and
+    /// activated when a password is given), their employee record, their compensation; each
+    /// only when an earlier load did not write it.
+    async fn hire_one(&self, i: usize, manager_id: Option<String>) -> anyhow::Result<Hired> {
+        let (plan, targets, seeded) = (self.plan, self.targets, self.seeded);
+        let tenant = TenantId::from_claim(&seeded.tenant_id);
+        let actor = seeded.admin_user_id.as_str();
+        let planned = &plan.employees[i];
+        let department = &plan.departments[planned.department];
+        let email = EmailAddress::parse("workEmail", &planned.work_email).map_err(api)?;
+        let mut wrote = false;
+        let mut activated = false;
+        let user_id = if planned.role == PlannedRole::Admin {
+            seeded.admin_user_id.clone()
+        } else if let Some(id) = self.stored_users.get(email.as_str()) {
+            // Invited by an earlier load; its token is gone, so it stays invited.
+            id.clone()
+        } else {
+            let role_id = self
+                .roles
+                .get(planned.role.role_name())
+                .ok_or_else(|| anyhow!("the tenant has no {} role", planned.role.role_name()))?;
+            let (user, token) = targets
+                .identity
+                .invite_user(
+                    &tenant,
+                    actor,
+                    &planned.work_email,
+                    &planned.display_name,
+                    vec![department.name.clone()],
+                    role_id,
+                )
+                .await
+                .map_err(api)
+                .with_context(|| format!("inviting {}", planned.work_email))?;
+            wrote = true;
+            if let Some(password) = &self.options.user_password {
                 targets
                     .identity
                     .accept_invite(&token, password)
                     .await
                     .map_err(api)
                     .with_context(|| format!("activating {}", planned.work_email))?;
-                (user.id, true)
+                activated = true;
             }
-            None => (user.id, false),
+            user.id
+        };
+        let stored = self.stored_employees.get(&planned.number);
+        let (employee_id, sealed) = match stored {
+            Some(model) => (model.id.clone(), model.salary_sealed.is_some()),
+            None => {
+                let hire = NewHire {
+                    employee_number: EmployeeNumber::parse("employeeNumber", &planned.number)
+                        .map_err(api)?,
+                    display_name: DisplayName::parse("displayName", &planned.display_name)
+                        .map_err(api)?,
+                    work_email: email,
+                    personal_email: None,
+                    date_of_birth: Some(planned.date_of_birth),
+                    title: Some(planned.title.clone()),
+                    department_id: Some(self.department_ids[planned.department].clone()),
+                    manager_id,
+                    user_id: Some(user_id.clone()),
+                    hired_on: planned.hired_on,
+                };
+                let model = targets
+                    .employees
+                    .hire(&tenant, actor, hire)
+                    .await
+                    .map_err(api)
+                    .with_context(|| format!("hiring {}", planned.number))?;
+                wrote = true;
+                (model.id, false)
+            }
+        };
+        if !sealed {
+            let salary = Salary::parse(&planned.salary_eur.to_string(), "EUR").map_err(api)?;
+            targets
+                .employees
+                .set_compensation(
+                    &tenant,
+                    actor,
+                    &employee_id,
+                    CompensationChange {
+                        salary,
+                        bank_account: Some(format!("DE{:020}", 10_000_000 + i)),
+                        tax_id: Some(format!("TX{:09}", 100_000 + i)),
+                    },
+                )
+                .await
+                .map_err(api)
+                .with_context(|| format!("compensation of {}", planned.number))?;
+            wrote = true;
         }
-    };
-    let hire = NewHire {
-        employee_number: EmployeeNumber::parse("employeeNumber", &planned.number).map_err(api)?,
-        display_name: DisplayName::parse("displayName", &planned.display_name).map_err(api)?,
-        work_email: EmailAddress::parse("workEmail", &planned.work_email).map_err(api)?,
-        personal_email: None,
-        date_of_birth: Some(planned.date_of_birth),
-        title: Some(planned.title.clone()),
-        department_id: Some(department_ids[planned.department].clone()),
-        manager_id,
-        user_id: Some(user_id.clone()),
-        hired_on: planned.hired_on,
-    };
-    let employee = targets
-        .employees
-        .hire(&tenant, actor, hire)
-        .await
-        .map_err(api)
-        .with_context(|| format!("hiring {}", planned.number))?;
-    let salary = Salary::parse(&planned.salary_eur.to_string(), "EUR").map_err(api)?;
-    targets
-        .employees
-        .set_compensation(
-            &tenant,
-            actor,
-            &employee.id,
-            CompensationChange {
-                salary,
-                bank_account: Some(format!("DE{:020}", 10_000_000 + i)),
-                tax_id: Some(format!("TX{:09}", 100_000 + i)),
-            },
-        )
-        .await
-        .map_err(api)
-        .with_context(|| format!("compensation of {}", planned.number))?;
-    Ok((i, employee.id, user_id, active))
+        Ok(Hired {
+            index: i,
+            employee_id,
+            user_id,
+            wrote,
+            activated,
+        })
+    }
 }
 
-/// A UUIDv7 carrying `at`, so history rows sort by time like live ones.
-fn id_at(at: NaiveDateTime) -> String {
-    let utc = at.and_utc();
-    let ts = uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        utc.timestamp() as u64,
-        utc.timestamp_subsec_nanos(),
-    );
-    uuid::Uuid::new_v7(ts).to_string()
+/// The row key of a punch: the plan's person, day and kind (unique per tenant, so an earlier
+/// load's punch is found).
+fn punch_key(number: &str, day: NaiveDate, kind: &str) -> String {
+    format!("seed-{number}-{day}-{kind}")
 }
-
-/// Rows per INSERT (13 columns: well under SQLite's and PostgreSQL's bind-parameter limits).
-const PUNCH_BATCH: usize = 1_000;
 
 /// The attendance history: a check-in and a check-out per attendance day, one transaction per
-/// day, batched inserts.
+/// day (`concurrency` days at once), multi-row INSERTs that skip punches already stored.
 async fn load_attendance(
     plan: &SeedPlan,
     store: &EmployeeStore,
     tenant: &TenantId,
     people: &People,
+    options: &LoadOptions,
+    report: &mut LoadReport,
 ) -> anyhow::Result<usize> {
-    let mut written = 0;
-    let location_ids = location_ids_of(store, tenant, plan).await?;
-    for day in plan.working_days().collect::<Vec<_>>() {
-        let mut rows = Vec::new();
-        for attendance in plan.attendance_on(day) {
-            let planned = &plan.employees[attendance.employee];
-            let location = &plan.locations[planned.location];
-            for (kind, at) in [("in", attendance.check_in), ("out", attendance.check_out)] {
-                rows.push(punch::ActiveModel {
-                    id: Set(id_at(at)),
-                    tenant_id: Set(tenant.as_str().to_owned()),
-                    employee_id: Set(people.employee_ids[attendance.employee].clone()),
-                    kind: Set(kind.to_owned()),
-                    at: Set(at.and_utc().timestamp_millis()),
-                    day: Set(day.to_string()),
-                    source: Set("seed".to_owned()),
-                    ip: Set(None),
-                    latitude: Set(Some(location.latitude)),
-                    longitude: Set(Some(location.longitude)),
-                    location_id: Set(Some(location_ids[planned.location].clone())),
-                    punch_key: Set(format!("seed-{}-{day}-{kind}", planned.number)),
-                    // Columns added later keep their defaults.
-                    ..Default::default()
-                });
-            }
-        }
-        if rows.is_empty() {
-            continue;
-        }
-        let txn = erp_kit::db::begin_write(store.db()).await?;
-        let count = rows.len();
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let batch: Vec<_> = rows.by_ref().take(PUNCH_BATCH).collect();
-            punch::Entity::insert_many(batch)
-                .exec_without_returning(&txn)
-                .await
-                .with_context(|| format!("punches of {day}"))?;
-        }
-        txn.commit().await?;
-        written += count;
+    let days: Vec<NaiveDate> = plan.working_days().collect();
+    let total = 2 * days
+        .iter()
+        .map(|d| plan.attendance_on(*d).len())
+        .sum::<usize>();
+    let mut progress = Progress::start("attendance history (punches)", total, options.progress);
+    let mut written = futures::stream::iter(days)
+        .map(|day| attendance_day(plan, store, tenant, people, day))
+        .buffer_unordered(options.concurrency.max(1));
+    while let Some((inserted, rows)) = written.try_next().await? {
+        progress.add(inserted, rows - inserted);
     }
-    Ok(written)
+    drop(written);
+    Ok(progress.finish(report))
 }
 
-/// The location ids of the plan's locations (created by [`load_people`]), by name.
-async fn location_ids_of(
+/// One day of punches in one transaction: (punches inserted, punches of the day).
+async fn attendance_day(
+    plan: &SeedPlan,
     store: &EmployeeStore,
     tenant: &TenantId,
-    plan: &SeedPlan,
-) -> anyhow::Result<Vec<String>> {
-    use erp_employee::store::entities::location;
-    let by_name: HashMap<String, String> = location::Entity::find()
+    people: &People,
+    day: NaiveDate,
+) -> anyhow::Result<(usize, usize)> {
+    let mut rows = Vec::new();
+    for attendance in plan.attendance_on(day) {
+        let planned = &plan.employees[attendance.employee];
+        let location = &plan.locations[planned.location];
+        for (kind, at) in [("in", attendance.check_in), ("out", attendance.check_out)] {
+            let key = punch_key(&planned.number, day, kind);
+            rows.push(punch::ActiveModel {
+                id: Set(history_id(at, &format!("{}:punch:{key}", tenant.as_str()))),
+                tenant_id: Set(tenant.as_str().to_owned()),
+                employee_id: Set(people.employee_ids[attendance.employee].clone()),
+                kind: Set(kind.to_owned()),
+                at: Set(at.and_utc().timestamp_millis()),
+                day: Set(day.to_string()),
+                source: Set("seed".to_owned()),
+                ip: Set(None),
+                latitude: Set(Some(location.latitude)),
+                longitude: Set(Some(location.longitude)),
+                location_id: Set(Some(people.location_ids[planned.location].clone())),
+                punch_key: Set(key),
+                // Columns added later keep their defaults.
+                ..Default::default()
+            });
+        }
+    }
+    let count = rows.len();
+    if count == 0 {
+        return Ok((0, 0));
+    }
+    let txn = erp_kit::db::begin_write(store.db()).await?;
+    let mut inserted = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<_> = rows.by_ref().take(PUNCH_BATCH).collect();
+        inserted += punch::Entity::insert_many(batch)
+            .on_conflict(
+                OnConflict::columns([punch::Column::TenantId, punch::Column::PunchKey])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await
+            .with_context(|| format!("punches of {day}"))?;
+    }
+    txn.commit().await?;
+    Ok((usize::try_from(inserted)?, count))
+}
+
+/// The location ids of the tenant, by name.
+async fn location_ids_by_name(
+    store: &EmployeeStore,
+    tenant: &TenantId,
+) -> anyhow::Result<HashMap<String, String>> {
+    Ok(location::Entity::find()
         .filter(location::Column::TenantId.eq(tenant.as_str()))
         .all(store.db())
         .await?
         .into_iter()
         .map(|l| (l.name, l.id))
-        .collect();
-    plan.locations
-        .iter()
-        .map(|l| {
-            by_name
-                .get(&l.name)
-                .cloned()
-                .ok_or_else(|| anyhow!("location {} is missing", l.name))
-        })
-        .collect()
+        .collect())
 }
 
 fn task_status(status: PlannedStatus) -> TaskStatus {
@@ -503,8 +854,53 @@ fn task_status(status: PlannedStatus) -> TaskStatus {
     }
 }
 
-/// Projects (owned by the administrator, led by the team's first member), their members, a
-/// board, tasks in the board's columns, and the time entries of the history.
+/// The id of the plan's task `n` in `tenant`.
+fn task_id(plan: &SeedPlan, tenant: &TenantId, n: usize) -> String {
+    history_id(
+        plan.task_created_at(n),
+        &format!("{}:task:{n}", tenant.as_str()),
+    )
+}
+
+/// The id of a planned time entry in `tenant` (a person logs one entry at a time).
+fn time_entry_id(plan: &SeedPlan, tenant: &TenantId, entry: &PlannedTimeEntry) -> String {
+    let number = &plan.employees[entry.employee].number;
+    history_id(
+        entry.started_at,
+        &format!("{}:time:{number}:{}", tenant.as_str(), entry.started_at),
+    )
+}
+
+/// Every project of the tenant (pages of the store).
+async fn projects_of(pmo_service: &Pmo, tenant: &TenantId) -> anyhow::Result<Vec<ProjectDoc>> {
+    const PAGE: u64 = 500;
+    let mut projects = Vec::new();
+    let mut after = None;
+    loop {
+        let page = PageRequest {
+            limit: PAGE,
+            after: after.clone(),
+            before: None,
+            backward: false,
+        };
+        let mut rows = pmo_service
+            .store
+            .list_projects(tenant, &page)
+            .await
+            .map_err(pmo)?;
+        let more = rows.len() as u64 > PAGE;
+        rows.truncate(PAGE as usize);
+        after = rows.last().map(|p| p.id.clone());
+        projects.extend(rows);
+        if !more {
+            return Ok(projects);
+        }
+    }
+}
+
+/// Projects (owned by the administrator, led by the team's first member), their members and a
+/// board each, through the PMO service; then the history: tasks in the board's columns and the
+/// time entries, through the store's import. What an earlier load wrote is kept.
 pub async fn load_projects(
     plan: &SeedPlan,
     pmo_service: &Pmo,
@@ -515,34 +911,64 @@ pub async fn load_projects(
 ) -> anyhow::Result<()> {
     let tenant = TenantId::from_claim(&seeded.tenant_id);
     let caller = admin_claims(seeded);
-    let started = Instant::now();
+    let mut progress = Progress::start(
+        "projects, members and boards",
+        plan.projects.len(),
+        options.progress,
+    );
+    let stored: HashMap<String, ProjectDoc> = projects_of(pmo_service, &tenant)
+        .await?
+        .into_iter()
+        .map(|p| (p.name.clone(), p))
+        .collect();
+    let stored_ids: Vec<String> = stored.values().map(|p| p.id.clone()).collect();
+    let mut boards: HashMap<String, BoardDoc> = pmo_service
+        .store
+        .boards_of_projects(&tenant, &stored_ids)
+        .await
+        .map_err(pmo)?
+        .into_iter()
+        .map(|b| (b.project_id.clone(), b))
+        .collect();
     let mut project_ids = Vec::with_capacity(plan.projects.len());
     let mut columns_of = Vec::with_capacity(plan.projects.len());
     for planned in &plan.projects {
-        let project = pmo_service
-            .create_project(
-                &tenant,
-                &caller,
-                NewProject {
-                    name: planned.name.clone(),
-                    client: planned.client.clone(),
-                    budget: planned.budget_eur.map(|eur| Money {
-                        minor: eur as i64 * 100,
-                        currency: "EUR".into(),
-                    }),
-                    billable: planned.billable,
-                    owner_employee_id: Some(people.employee_ids[0].clone()),
-                },
-            )
-            .await
-            .map_err(pmo)
-            .with_context(|| format!("project {}", planned.name))?;
+        let mut wrote = false;
+        let project = match stored.get(&planned.name) {
+            Some(project) => project.clone(),
+            None => {
+                wrote = true;
+                pmo_service
+                    .create_project(
+                        &tenant,
+                        &caller,
+                        NewProject {
+                            name: planned.name.clone(),
+                            client: planned.client.clone(),
+                            budget: planned.budget_eur.map(|eur| Money {
+                                minor: eur as i64 * 100,
+                                currency: "EUR".into(),
+                            }),
+                            billable: planned.billable,
+                            owner_employee_id: Some(people.employee_ids[0].clone()),
+                        },
+                    )
+                    .await
+                    .map_err(pmo)
+                    .with_context(|| format!("project {}", planned.name))?
+            }
+        };
+        let members: HashSet<&str> = project.members.iter().map(|m| m.user_id.as_str()).collect();
         for &member in &planned.members {
+            if members.contains(people.user_ids[member].as_str()) {
+                continue;
+            }
             let role = if member == planned.lead {
                 ProjectRole::Manager
             } else {
                 ProjectRole::Contributor
             };
+            wrote = true;
             pmo_service
                 .set_member(
                     &tenant,
@@ -557,105 +983,211 @@ pub async fn load_projects(
                 .await
                 .map_err(pmo)?;
         }
-        let board = pmo_service
-            .create_board(
-                &tenant,
-                &caller,
-                &project.id,
-                format!("{} board", planned.name),
-                BOARD_COLUMNS
+        let board = match boards.remove(&project.id) {
+            Some(board) => board,
+            None => {
+                wrote = true;
+                pmo_service
+                    .create_board(
+                        &tenant,
+                        &caller,
+                        &project.id,
+                        format!("{} board", planned.name),
+                        BOARD_COLUMNS
+                            .iter()
+                            .map(|(name, status)| ((*name).to_owned(), task_status(*status), None))
+                            .collect(),
+                    )
+                    .await
+                    .map_err(pmo)?
+            }
+        };
+        // The board's columns in the order of BOARD_COLUMNS, found by name.
+        let columns = BOARD_COLUMNS
+            .iter()
+            .map(|(name, _)| {
+                board
+                    .columns
                     .iter()
-                    .map(|(name, status)| ((*name).to_owned(), task_status(*status), None))
-                    .collect(),
-            )
-            .await
-            .map_err(pmo)?;
-        let columns: Vec<String> = board.columns.iter().map(|c| c.id.clone()).collect();
+                    .find(|c| c.name == *name)
+                    .map(|c| c.id.clone())
+                    .ok_or_else(|| anyhow!("the board of {} has no column {name}", planned.name))
+            })
+            .collect::<anyhow::Result<Vec<String>>>()?;
         columns_of.push((board.id.clone(), columns));
         project_ids.push(project.id);
+        progress.add(usize::from(wrote), usize::from(!wrote));
     }
-    report.projects = project_ids.len();
-    timed(report, "projects and boards", started, ());
+    report.projects = progress.finish(report);
 
-    let started = Instant::now();
-    let (project_ids, columns_of) = (&project_ids, &columns_of);
-    let task_ids: Vec<String> = futures::stream::iter(plan.tasks.iter().enumerate())
-        .map(|(n, planned)| {
-            let (board_id, columns) = &columns_of[planned.project];
-            let new = move || NewTask {
-                project_id: project_ids[planned.project].clone(),
-                column: Some((board_id.clone(), columns[planned.status.column()].clone())),
-                title: planned.title.clone(),
-                description: None,
-                assignee_ids: vec![people.employee_ids[planned.assignee].clone()],
-                estimate_minutes: Some(planned.estimate_minutes),
-                labels: planned.labels.clone(),
-                sprint_id: None,
-                parent_id: None,
-            };
-            let tenant = &tenant;
-            let caller = &caller;
-            async move {
-                retrying(n, || pmo_service.create_task(tenant, caller, new()))
-                    .await
-                    .map(|task| task.id)
-                    .map_err(pmo)
-            }
-        })
-        .buffered(options.pmo_concurrency.max(1))
-        .try_collect()
-        .await?;
-    report.tasks = task_ids.len();
-    timed(report, "tasks", started, ());
-
-    let started = Instant::now();
-    let entries = plan.attendance().flat_map(|a| plan.time_entries_of(&a));
-    let written: Vec<bool> = futures::stream::iter(entries.enumerate())
-        .map(|(n, entry)| {
-            let task = &plan.tasks[entry.task];
-            let project = &plan.projects[task.project];
-            let started_at = entry.started_at.and_utc();
-            let doc = TimeEntryDoc {
-                id: id_at(entry.started_at),
-                tenant_id: tenant.as_str().to_owned(),
-                user_id: people.user_ids[entry.employee].clone(),
-                task_id: task_ids[entry.task].clone(),
-                project_id: project_ids[task.project].clone(),
-                started_at,
-                ended_at: started_at + chrono::Duration::minutes(i64::from(entry.minutes)),
-                duration_seconds: i64::from(entry.minutes) * 60,
-                billable: project.billable,
-            };
-            let tenant = &tenant;
-            async move {
-                let event = EventEnvelope::new(
-                    tenant,
-                    erp_pmo::events::TIMER_STOPPED,
-                    &doc.id,
-                    serde_json::json!({
-                        "timer_id": doc.id,
-                        "user_id": doc.user_id,
-                        "task_id": doc.task_id,
-                        "project_id": doc.project_id,
-                        "duration_seconds": doc.duration_seconds,
-                        "billable": doc.billable,
-                        "imported": true,
-                    }),
-                )
-                .map_err(|e| anyhow!("event: {e}"))?;
-                retrying(n, || {
-                    pmo_service.store.insert_time_entry(tenant, &doc, &event)
-                })
-                .await
-                .map_err(pmo)
-            }
-        })
-        .buffer_unordered(options.pmo_concurrency.max(1))
-        .try_collect()
-        .await?;
-    report.time_entries = written.into_iter().filter(|new| *new).count();
-    timed(report, "time entries", started, ());
+    let history = History {
+        plan,
+        store: &pmo_service.store,
+        tenant: &tenant,
+        people,
+        project_ids: &project_ids,
+        columns_of: &columns_of,
+        options,
+    };
+    report.tasks = history.tasks(report).await?;
+    history.time_entries(report).await?;
     Ok(())
+}
+
+/// Writing the PMO history of a plan into a tenant.
+struct History<'a> {
+    plan: &'a SeedPlan,
+    store: &'a erp_pmo::store::SharedStore,
+    tenant: &'a TenantId,
+    people: &'a People,
+    project_ids: &'a [String],
+    /// Per project: its board and the columns of BOARD_COLUMNS.
+    columns_of: &'a [(String, Vec<String>)],
+    options: &'a LoadOptions,
+}
+
+impl History<'_> {
+    fn task_doc(&self, n: usize) -> anyhow::Result<TaskDoc> {
+        let planned = &self.plan.tasks[n];
+        let (board_id, columns) = &self.columns_of[planned.project];
+        let created_at = self.plan.task_created_at(n).and_utc();
+        Ok(TaskDoc {
+            id: task_id(self.plan, self.tenant, n),
+            tenant_id: self.tenant.as_str().to_owned(),
+            project_id: self.project_ids[planned.project].clone(),
+            board_id: Some(board_id.clone()),
+            column_id: Some(columns[planned.status.column()].clone()),
+            status: task_status(planned.status),
+            title: planned.title.clone(),
+            description: None,
+            assignee_ids: vec![self.people.employee_ids[planned.assignee].clone()],
+            estimate_minutes: Some(i64::from(planned.estimate_minutes)),
+            // As createTask stores them: lower case, sorted, unique.
+            labels: Label::parse_all("labels", &planned.labels).map_err(api)?,
+            sprint_id: None,
+            blocked_by: Vec::new(),
+            parent_id: None,
+            custom_fields: Vec::new(),
+            created_at,
+            updated_at: created_at,
+        })
+    }
+
+    /// Every task of the plan, in batches (`pmo_concurrency` in flight).
+    async fn tasks(&self, report: &mut LoadReport) -> anyhow::Result<usize> {
+        let total = self.plan.tasks.len();
+        let mut progress = Progress::start("tasks", total, self.options.progress);
+        let batch = self.options.batch;
+        let mut batches = futures::stream::iter((0..total).step_by(batch).enumerate())
+            .map(|(b, first)| async move {
+                let docs = (first..(first + batch).min(total))
+                    .map(|n| self.task_doc(n))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                retrying(b, || self.store.import_tasks(self.tenant, &docs))
+                    .await
+                    .map_err(pmo)
+                    .with_context(|| format!("tasks {first} to {}", first + docs.len()))
+            })
+            .buffer_unordered(self.options.pmo_concurrency.max(1));
+        while let Some(imported) = batches.try_next().await? {
+            progress.imported(imported);
+        }
+        drop(batches);
+        Ok(progress.finish(report))
+    }
+
+    fn time_entry_doc(&self, entry: &PlannedTimeEntry) -> TimeEntryDoc {
+        let task = &self.plan.tasks[entry.task];
+        let started_at = entry.started_at.and_utc();
+        TimeEntryDoc {
+            id: time_entry_id(self.plan, self.tenant, entry),
+            tenant_id: self.tenant.as_str().to_owned(),
+            user_id: self.people.user_ids[entry.employee].clone(),
+            task_id: task_id(self.plan, self.tenant, entry.task),
+            project_id: self.project_ids[task.project].clone(),
+            started_at,
+            ended_at: started_at + chrono::Duration::minutes(i64::from(entry.minutes)),
+            duration_seconds: i64::from(entry.minutes) * 60,
+            billable: self.plan.projects[task.project].billable,
+        }
+    }
+
+    /// The time entries of the history (or of its last `pmo_history_days`), a week at a time:
+    /// each week's entries sorted by person and cut into batches at a person's boundary, so no
+    /// two batches touch the same timesheet (concurrent batches never collide on a week).
+    async fn time_entries(&self, report: &mut LoadReport) -> anyhow::Result<()> {
+        let plan = self.plan;
+        let from = pmo_history_start(plan, self.options);
+        let (mut total, mut left_out) = (0usize, 0usize);
+        for attendance in plan.attendance() {
+            let entries = plan.time_entries_of(&attendance).len();
+            if attendance.day >= from {
+                total += entries;
+            } else {
+                left_out += entries;
+            }
+        }
+        report.time_entries_left_out = left_out;
+        if left_out > 0 && self.options.progress {
+            eprintln!(
+                "erp-os seed: time entries: only the {total} from {from} on (--pmo-history-days); \
+                 {left_out} earlier ones of the plan are NOT written"
+            );
+        }
+        let mut progress = Progress::start("time entries", total, self.options.progress);
+        let batch = self.options.batch;
+        let weeks = plan.working_weeks(from).into_iter().flat_map(move |days| {
+            let mut entries: Vec<PlannedTimeEntry> = days
+                .iter()
+                .flat_map(|day| plan.attendance_on(*day))
+                .flat_map(|attendance| plan.time_entries_of(&attendance))
+                .collect();
+            entries.sort_by_key(|e| (e.employee, e.started_at));
+            person_batches(entries, batch)
+        });
+        let mut batches = futures::stream::iter(weeks.enumerate())
+            .map(|(b, entries)| async move {
+                let docs: Vec<TimeEntryDoc> =
+                    entries.iter().map(|e| self.time_entry_doc(e)).collect();
+                retrying(b, || self.store.import_time_entries(self.tenant, &docs))
+                    .await
+                    .map_err(pmo)
+                    .with_context(|| {
+                        format!(
+                            "time entries from {}",
+                            entries
+                                .first()
+                                .map_or(String::new(), |e| e.started_at.to_string())
+                        )
+                    })
+            })
+            .buffer_unordered(self.options.pmo_concurrency.max(1));
+        while let Some(imported) = batches.try_next().await? {
+            progress.imported(imported);
+        }
+        drop(batches);
+        report.time_entries = progress.finish(report);
+        Ok(())
+    }
+}
+
+/// `entries` (sorted by person) cut into batches of about `size`, never splitting a person's.
+fn person_batches(entries: Vec<PlannedTimeEntry>, size: usize) -> Vec<Vec<PlannedTimeEntry>> {
+    let mut batches: Vec<Vec<PlannedTimeEntry>> = Vec::new();
+    let mut current: Vec<PlannedTimeEntry> = Vec::with_capacity(size);
+    for entry in entries {
+        let new_person = current
+            .last()
+            .is_some_and(|last| last.employee != entry.employee);
+        if new_person && current.len() >= size {
+            batches.push(std::mem::replace(&mut current, Vec::with_capacity(size)));
+        }
+        current.push(entry);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
 }
 
 /// The people of an existing seeded tenant, found by employee number (for re-seeding the PMO
@@ -687,9 +1219,11 @@ pub async fn people_of(
             break;
         }
     }
+    let by_name = location_ids_by_name(store, tenant).await?;
     let mut people = People {
         employee_ids: Vec::with_capacity(plan.employees.len()),
         user_ids: Vec::with_capacity(plan.employees.len()),
+        location_ids: Vec::with_capacity(plan.locations.len()),
     };
     for planned in &plan.employees {
         let (employee_id, user_id) = by_number
@@ -701,5 +1235,80 @@ pub async fn people_of(
             .user_ids
             .push(user_id.ok_or_else(|| anyhow!("employee {} has no user", planned.number))?);
     }
+    for planned in &plan.locations {
+        let id = by_name
+            .get(&planned.name)
+            .ok_or_else(|| anyhow!("location {} of the seed is missing", planned.name))?;
+        people.location_ids.push(id.clone());
+    }
     Ok(people)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn entry(employee: usize, minute: i64) -> PlannedTimeEntry {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 5)
+            .and_then(|d| d.and_hms_opt(8, 0, 0))
+            .map(|t| t + chrono::Duration::minutes(minute));
+        PlannedTimeEntry {
+            employee,
+            task: 0,
+            started_at: start.unwrap_or_default(),
+            minutes: 30,
+        }
+    }
+
+    #[test]
+    fn batches_never_split_a_persons_week() {
+        let entries: Vec<PlannedTimeEntry> = (0..10)
+            .flat_map(|person| (0..3).map(move |n| entry(person, 60 * n)))
+            .collect();
+        let batches = person_batches(entries.clone(), 4);
+        assert_eq!(batches.concat(), entries);
+        for batch in &batches {
+            // Whole people only: 2 people (6 entries) once a batch holds 4 or more.
+            assert_eq!(batch.len() % 3, 0, "{batch:?}");
+            assert!(batch.len() <= 6);
+        }
+        let people: Vec<HashSet<usize>> = batches
+            .iter()
+            .map(|b| b.iter().map(|e| e.employee).collect())
+            .collect();
+        for (a, left) in people.iter().enumerate() {
+            for right in &people[a + 1..] {
+                assert!(left.is_disjoint(right));
+            }
+        }
+        assert!(person_batches(Vec::new(), 4).is_empty());
+    }
+
+    #[test]
+    fn history_ids_name_the_tenant() {
+        let plan = SeedPlan::new(
+            crate::seed::Tier::S,
+            7,
+            "Acme",
+            "acme.example",
+            NaiveDate::from_ymd_opt(2026, 3, 2).unwrap_or_default(),
+        );
+        let a = TenantId::from_claim("tnt_a");
+        let b = TenantId::from_claim("tnt_b");
+        assert_eq!(task_id(&plan, &a, 3), task_id(&plan, &a, 3));
+        assert_ne!(task_id(&plan, &a, 3), task_id(&plan, &b, 3));
+        assert!(task_id(&plan, &a, 3) < task_id(&plan, &a, 4));
+        let first = plan
+            .attendance()
+            .flat_map(|att| plan.time_entries_of(&att))
+            .next();
+        let Some(first) = first else {
+            panic!("tier S logs time");
+        };
+        assert_ne!(
+            time_entry_id(&plan, &a, &first),
+            time_entry_id(&plan, &b, &first)
+        );
+    }
 }

@@ -1,7 +1,10 @@
 //! The seed generator: a company of one of the tiers of `workload.md` (S, M, L), derived ONLY
 //! from a seed number, a tier, the company's mail domain and the day the history ends. The same
-//! inputs give the same plan, value for value; ids are given by the stores when the plan is
-//! written ([`crate::seed_load`]), so they differ between loads.
+//! inputs give the same plan, value for value. The loader (`erp-os seed`, `erp_os::seed_load`)
+//! writes it: the stores give ids to what the normal writes create (the tenant, people,
+//! projects), and the history (tasks, time entries, punches) gets ids derived from the plan and
+//! the tenant ([`history_id`]), so a repeated or resumed load of the same tenant writes nothing
+//! twice.
 //!
 //! Pure: no I/O. The history (attendance days, time entries) is not held in memory: it is
 //! generated on demand, day by day, from per-person random streams, so tier L (millions of rows)
@@ -513,6 +516,26 @@ impl SeedPlan {
         self.until - Duration::days(self.tier.history_days())
     }
 
+    /// When task `task` (an index into [`SeedPlan::tasks`]) was created: the backlog exists
+    /// from the history's first minutes, one task a millisecond in plan order, so every time
+    /// entry comes after its task and the tasks' ids sort in plan order.
+    pub fn task_created_at(&self, task: usize) -> NaiveDateTime {
+        self.history_start().and_time(NaiveTime::MIN) + Duration::milliseconds(task as i64)
+    }
+
+    /// The working days of the history grouped by ISO week (Monday to Friday, oldest first);
+    /// only days on or after `from`.
+    pub fn working_weeks(&self, from: NaiveDate) -> Vec<Vec<NaiveDate>> {
+        let mut weeks: Vec<Vec<NaiveDate>> = Vec::new();
+        for day in self.working_days().filter(|day| *day >= from) {
+            match weeks.last_mut() {
+                Some(week) if week[0].iso_week() == day.iso_week() => week.push(day),
+                _ => weeks.push(vec![day]),
+            }
+        }
+        weeks
+    }
+
     /// The working days (Monday to Friday) of the history, oldest first.
     pub fn working_days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
         let start = self.history_start();
@@ -603,6 +626,25 @@ impl SeedPlan {
         }
         totals
     }
+}
+
+/// A UUIDv7 for a row of the history: its time part is `at` (history sorts by time like live
+/// rows, and keyset pages run in time order), its other bits are derived from `key` with a
+/// hash that never changes, so the same row gets the same id on every load. `key` names the
+/// row uniquely, tenant included (ids are global in a collection).
+pub fn history_id(at: NaiveDateTime, key: &str) -> String {
+    // FNV-1a, then SplitMix64 to spread it over the 74 bits a UUIDv7 leaves.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut rng = Rng::new(hash);
+    let mut bits = [0u8; 10];
+    bits[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+    bits[8..].copy_from_slice(&rng.next_u64().to_le_bytes()[..2]);
+    let millis = u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &bits)
+        .into_uuid()
+        .to_string()
 }
 
 /// How much a plan writes.
@@ -922,6 +964,45 @@ mod tests {
                 assert!(p.projects[task.project].members.contains(&entry.employee));
             }
         }
+    }
+
+    #[test]
+    fn history_ids_are_stable_time_ordered_and_keyed() {
+        let at = day(2026, 1, 5).and_hms_opt(9, 30, 0).unwrap();
+        let id = history_id(at, "tnt_a:time:E00001:2026-01-05T09:30:00");
+        assert_eq!(id, history_id(at, "tnt_a:time:E00001:2026-01-05T09:30:00"));
+        // Pinned: a changed hash would give every loaded row a new id.
+        assert_eq!(id, "019b8d7d-f1c0-7fa5-b864-99de97eb0c53");
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 7);
+        let (seconds, _) = parsed.get_timestamp().unwrap().to_unix();
+        assert_eq!(seconds as i64, at.and_utc().timestamp());
+        assert_ne!(id, history_id(at, "tnt_b:time:E00001:2026-01-05T09:30:00"));
+        let later = at + Duration::milliseconds(1);
+        assert!(history_id(later, "z") > history_id(at, "a"));
+    }
+
+    #[test]
+    fn weeks_group_the_working_days_and_tasks_precede_the_history() {
+        let p = plan(Tier::M, 5);
+        let weeks = p.working_weeks(p.history_start());
+        assert_eq!(
+            weeks.iter().flatten().copied().collect::<Vec<_>>(),
+            p.working_days().collect::<Vec<_>>()
+        );
+        for week in &weeks {
+            assert!(week.len() <= 5);
+            assert!(week.iter().all(|d| d.iso_week() == week[0].iso_week()));
+        }
+        let from = p.until - Duration::days(7);
+        assert!(p
+            .working_weeks(from)
+            .iter()
+            .flatten()
+            .all(|d| *d >= from && *d < p.until));
+        let last = p.task_created_at(p.tasks.len() - 1);
+        assert!(last < p.history_start().and_hms_opt(0, 1, 0).unwrap());
+        assert!(p.task_created_at(0) < p.task_created_at(1));
     }
 
     #[test]
