@@ -854,23 +854,6 @@ fn task_status(status: PlannedStatus) -> TaskStatus {
     }
 }
 
-/// The id of the plan's task `n` in `tenant`.
-fn task_id(plan: &SeedPlan, tenant: &TenantId, n: usize) -> String {
-    history_id(
-        plan.task_created_at(n),
-        &format!("{}:task:{n}", tenant.as_str()),
-    )
-}
-
-/// The id of a planned time entry in `tenant` (a person logs one entry at a time).
-fn time_entry_id(plan: &SeedPlan, tenant: &TenantId, entry: &PlannedTimeEntry) -> String {
-    let number = &plan.employees[entry.employee].number;
-    history_id(
-        entry.started_at,
-        &format!("{}:time:{number}:{}", tenant.as_str(), entry.started_at),
-    )
-}
-
 /// Every project of the tenant (pages of the store).
 async fn projects_of(pmo_service: &Pmo, tenant: &TenantId) -> anyhow::Result<Vec<ProjectDoc>> {
     const PAGE: u64 = 500;
@@ -1052,7 +1035,7 @@ impl History<'_> {
         let (board_id, columns) = &self.columns_of[planned.project];
         let created_at = self.plan.task_created_at(n).and_utc();
         Ok(TaskDoc {
-            id: task_id(self.plan, self.tenant, n),
+            id: self.plan.task_id(self.tenant.as_str(), n),
             tenant_id: self.tenant.as_str().to_owned(),
             project_id: self.project_ids[planned.project].clone(),
             board_id: Some(board_id.clone()),
@@ -1100,10 +1083,10 @@ impl History<'_> {
         let task = &self.plan.tasks[entry.task];
         let started_at = entry.started_at.and_utc();
         TimeEntryDoc {
-            id: time_entry_id(self.plan, self.tenant, entry),
+            id: self.plan.time_entry_id(self.tenant.as_str(), entry),
             tenant_id: self.tenant.as_str().to_owned(),
             user_id: self.people.user_ids[entry.employee].clone(),
-            task_id: task_id(self.plan, self.tenant, entry.task),
+            task_id: self.plan.task_id(self.tenant.as_str(), entry.task),
             project_id: self.project_ids[task.project].clone(),
             started_at,
             ended_at: started_at + chrono::Duration::minutes(i64::from(entry.minutes)),
@@ -1283,32 +1266,5 @@ mod tests {
             }
         }
         assert!(person_batches(Vec::new(), 4).is_empty());
-    }
-
-    #[test]
-    fn history_ids_name_the_tenant() {
-        let plan = SeedPlan::new(
-            crate::seed::Tier::S,
-            7,
-            "Acme",
-            "acme.example",
-            NaiveDate::from_ymd_opt(2026, 3, 2).unwrap_or_default(),
-        );
-        let a = TenantId::from_claim("tnt_a");
-        let b = TenantId::from_claim("tnt_b");
-        assert_eq!(task_id(&plan, &a, 3), task_id(&plan, &a, 3));
-        assert_ne!(task_id(&plan, &a, 3), task_id(&plan, &b, 3));
-        assert!(task_id(&plan, &a, 3) < task_id(&plan, &a, 4));
-        let first = plan
-            .attendance()
-            .flat_map(|att| plan.time_entries_of(&att))
-            .next();
-        let Some(first) = first else {
-            panic!("tier S logs time");
-        };
-        assert_ne!(
-            time_entry_id(&plan, &a, &first),
-            time_entry_id(&plan, &b, &first)
-        );
     }
 }

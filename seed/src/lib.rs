@@ -523,6 +523,24 @@ impl SeedPlan {
         self.history_start().and_time(NaiveTime::MIN) + Duration::milliseconds(task as i64)
     }
 
+    /// The id of task `task` when the plan is loaded into `tenant_id` (see [`history_id`]).
+    pub fn task_id(&self, tenant_id: &str, task: usize) -> String {
+        history_id(
+            self.task_created_at(task),
+            &format!("{tenant_id}:task:{task}"),
+        )
+    }
+
+    /// The id of a time entry when the plan is loaded into `tenant_id` (a person logs one entry
+    /// at a time, so person and start name it).
+    pub fn time_entry_id(&self, tenant_id: &str, entry: &PlannedTimeEntry) -> String {
+        let number = &self.employees[entry.employee].number;
+        history_id(
+            entry.started_at,
+            &format!("{tenant_id}:time:{number}:{}", entry.started_at),
+        )
+    }
+
     /// The working days of the history grouped by ISO week (Monday to Friday, oldest first);
     /// only days on or after `from`.
     pub fn working_weeks(&self, from: NaiveDate) -> Vec<Vec<NaiveDate>> {
@@ -980,6 +998,23 @@ mod tests {
         assert_ne!(id, history_id(at, "tnt_b:time:E00001:2026-01-05T09:30:00"));
         let later = at + Duration::milliseconds(1);
         assert!(history_id(later, "z") > history_id(at, "a"));
+    }
+
+    #[test]
+    fn history_ids_name_the_tenant() {
+        let p = plan(Tier::S, 7);
+        assert_eq!(p.task_id("tnt_a", 3), p.task_id("tnt_a", 3));
+        assert_ne!(p.task_id("tnt_a", 3), p.task_id("tnt_b", 3));
+        assert!(p.task_id("tnt_a", 3) < p.task_id("tnt_a", 4));
+        let first = p
+            .attendance()
+            .flat_map(|a| p.time_entries_of(&a))
+            .next()
+            .expect("tier S logs time");
+        assert_ne!(
+            p.time_entry_id("tnt_a", &first),
+            p.time_entry_id("tnt_b", &first)
+        );
     }
 
     #[test]

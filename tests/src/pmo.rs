@@ -108,18 +108,26 @@ impl PmoApp {
     /// A new service on the embedded defaults of `erp-os all`: the store in memory, persisted
     /// to its own journal file, with the in-process cache and bus.
     pub async fn spawn_embedded(issuer: &TestIssuer) -> Self {
+        let journal =
+            std::env::temp_dir().join(format!("pmo-test-{}.journal", uuid::Uuid::new_v4()));
+        let mut app = Self::spawn_embedded_on(issuer, &journal).await;
+        app.journal = Some(journal);
+        app
+    }
+
+    /// [`PmoApp::spawn_embedded`] on an existing journal (e.g. one `erp-os seed` wrote), which
+    /// is kept when the app goes.
+    pub async fn spawn_embedded_on(issuer: &TestIssuer, journal: &std::path::Path) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "pmo".into();
         let cache: SharedCache = Arc::new(InProcessCache::new());
         let bus: SharedBus = Arc::new(InProcessBus::new());
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
-        let journal =
-            std::env::temp_dir().join(format!("pmo-test-{}.journal", uuid::Uuid::new_v4()));
-        let store = erp_pmo::connect_store_at(&runtime, Some(&journal))
+        let store = erp_pmo::connect_store_at(&runtime, Some(journal))
             .await
             .unwrap();
-        Self::serve(runtime, store, String::new(), "pmo".into(), Some(journal)).await
+        Self::serve(runtime, store, String::new(), "pmo".into(), None).await
     }
 
     pub async fn spawn_on(issuer: &TestIssuer, mongo_url: String, cache_prefix: String) -> Self {

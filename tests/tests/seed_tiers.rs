@@ -1,0 +1,459 @@
+//! `erp-os seed` at tier M, through the same bulk path tier L takes (batched punches, the PMO
+//! store's import of tasks and time entries), into the embedded stores of a state directory
+//! (SQLite files, the PMO journal) and into the real services (PostgreSQL, MongoDB =
+//! SecantusDB): exact counts against the plan, a repeated load (`--resume`) that writes nothing
+//! twice, a partial PMO history (`--pmo-history-days`) completed by a resume, and what the PMO
+//! subgraph's GraphQL API answers: a person's timesheet of a seeded week is the plan's entries,
+//! a task is the plan's task, every week with time has its timesheet. Tier L itself is a
+//! measurement (bench-results/seed-tier-l.md), not a test.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{json, Value};
+
+use erp_pmo::domain::timesheet::IsoWeek;
+use erp_pmo::store::{SharedStore, TaskFilter, TimeEntryFilter, TimesheetFilter};
+use erp_seed::{PlannedTimeEntry, SeedPlan, Tier};
+use erp_tests::pmo::{fresh_mongo_url, PmoApp};
+use erp_tests::supergraph::{erp_os_binary, fresh_dir};
+use erp_tests::{fresh_postgres, require_env, TestIssuer};
+
+const SEED: u64 = 11;
+const ADMIN_PASSWORD: &str = "seed tier admin password 1234";
+
+fn until() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()
+}
+
+/// The plan `erp-os seed --tier M --seed 11 --until 2026-03-02` writes (its default tenant name
+/// and mail domain).
+fn plan() -> SeedPlan {
+    SeedPlan::new(Tier::M, SEED, "Seed M 11", "seedm11.example", until())
+}
+
+/// What one `erp-os seed` run printed: the tenant and, per phase, (written, existing).
+struct SeedRun {
+    tenant_id: String,
+    phases: HashMap<String, (usize, usize)>,
+    stdout: String,
+}
+
+impl SeedRun {
+    fn phase(&self, name: &str) -> (usize, usize) {
+        *self
+            .phases
+            .get(name)
+            .unwrap_or_else(|| panic!("no phase {name} in:\n{}", self.stdout))
+    }
+}
+
+fn run_seed(extra: &[&str], env: &[(&str, &str)]) -> SeedRun {
+    let mut command = Command::new(erp_os_binary());
+    command
+        .args(["seed", "--tier", "M", "--seed", &SEED.to_string()])
+        .args(["--until", &until().to_string()])
+        .args(extra)
+        .env("ERP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "warn");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().expect("cannot run erp-os seed");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "erp-os seed {extra:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tenant_id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tenant "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no tenant line in:\n{stdout}"))
+        .to_owned();
+    // "  <phase name>   <written> <existing> <seconds> <rows/s>"
+    let mut phases = HashMap::new();
+    for line in stdout.lines().filter(|l| l.starts_with("  ")) {
+        let mut fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 5 {
+            continue;
+        }
+        let numbers = fields.split_off(fields.len() - 4);
+        if let (Ok(written), Ok(existing)) = (numbers[0].parse(), numbers[1].parse()) {
+            phases.insert(fields.join(" "), (written, existing));
+        }
+    }
+    SeedRun {
+        tenant_id,
+        phases,
+        stdout,
+    }
+}
+
+/// The plan's time entries from `from` on, in plan order.
+fn planned_entries(plan: &SeedPlan, from: NaiveDate) -> Vec<PlannedTimeEntry> {
+    plan.attendance()
+        .filter(|a| a.day >= from)
+        .flat_map(|a| plan.time_entries_of(&a))
+        .collect()
+}
+
+fn week_of(entry: &PlannedTimeEntry) -> IsoWeek {
+    IsoWeek::of(entry.started_at.date())
+}
+
+/// The tier-M counts a complete load writes: (phase, rows).
+fn complete_counts(plan: &SeedPlan) -> Vec<(&'static str, usize)> {
+    let totals = plan.totals();
+    vec![
+        (
+            "departments and locations",
+            totals.departments + totals.locations,
+        ),
+        ("users and employees", totals.employees),
+        ("attendance history (punches)", 2 * totals.attendance_days),
+        ("projects, members and boards", totals.projects),
+        ("tasks", totals.tasks),
+        ("time entries", totals.time_entries),
+    ]
+}
+
+/// Every phase of `run` wrote (first) or found (repeat) exactly the plan's rows.
+fn assert_phases(run: &SeedRun, counts: &[(&'static str, usize)], repeat: bool) {
+    for (phase, rows) in counts {
+        let expected = if repeat { (0, *rows) } else { (*rows, 0) };
+        assert_eq!(run.phase(phase), expected, "{phase}:\n{}", run.stdout);
+    }
+}
+
+/// The relational side: people and punches of the tenant, counted in its databases; the
+/// compensation sealed (never the plaintext).
+async fn assert_relational(
+    plan: &SeedPlan,
+    tenant_id: &str,
+    identity_url: &str,
+    employee_url: &str,
+) {
+    use erp_employee::store::entities::{employee, punch};
+    use erp_identity::store::entities::user;
+    let employees_db = Database::connect(employee_url).await.unwrap();
+    let identity_db = Database::connect(identity_url).await.unwrap();
+    let totals = plan.totals();
+    let punches = punch::Entity::find()
+        .filter(punch::Column::TenantId.eq(tenant_id))
+        .count(&employees_db)
+        .await
+        .unwrap();
+    assert_eq!(punches as usize, 2 * totals.attendance_days);
+    let people = employee::Entity::find()
+        .filter(employee::Column::TenantId.eq(tenant_id))
+        .all(&employees_db)
+        .await
+        .unwrap();
+    assert_eq!(people.len(), totals.employees);
+    for person in &people {
+        let planned = plan
+            .employees
+            .iter()
+            .find(|e| e.number == person.employee_number)
+            .unwrap();
+        let sealed = person.salary_sealed.as_deref().unwrap();
+        assert!(
+            !sealed.contains(&planned.salary_eur.to_string()),
+            "{sealed}"
+        );
+        assert!(person.tax_id_index.is_some());
+    }
+    let users = user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .count(&identity_db)
+        .await
+        .unwrap();
+    assert_eq!(users as usize, totals.employees);
+}
+
+/// The user id of the plan's employee `e` in the identity database.
+async fn user_id_of(plan: &SeedPlan, e: usize, identity_url: &str) -> String {
+    use erp_identity::store::entities::user;
+    let db = Database::connect(identity_url).await.unwrap();
+    user::Entity::find()
+        .filter(user::Column::Email.eq(plan.employees[e].work_email.as_str()))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no user {}", plan.employees[e].work_email))
+        .id
+}
+
+fn all() -> erp_kit::pagination::PageRequest {
+    erp_kit::pagination::PageRequest {
+        limit: 100_000,
+        after: None,
+        before: None,
+        backward: false,
+    }
+}
+
+/// Tasks, time entries and timesheets of the tenant in the PMO store, against the plan (time
+/// entries from `from` on): exact counts, and a timesheet for every week with time.
+async fn assert_pmo_counts(plan: &SeedPlan, store: &SharedStore, tenant_id: &str, from: NaiveDate) {
+    let tenant = erp_kit::TenantId::from_claim(tenant_id);
+    let tasks = store
+        .list_tasks(&tenant, &TaskFilter::default(), &all())
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), plan.tasks.len());
+    let expected_ids: BTreeSet<String> = (0..plan.tasks.len())
+        .map(|n| plan.task_id(tenant_id, n))
+        .collect();
+    assert_eq!(
+        tasks.iter().map(|t| t.id.clone()).collect::<BTreeSet<_>>(),
+        expected_ids
+    );
+    let entries = store
+        .list_time_entries(&tenant, &TimeEntryFilter::default(), &all())
+        .await
+        .unwrap();
+    let planned = planned_entries(plan, from);
+    assert_eq!(entries.len(), planned.len());
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e.id.clone())
+            .collect::<BTreeSet<_>>(),
+        planned
+            .iter()
+            .map(|e| plan.time_entry_id(tenant_id, e))
+            .collect::<BTreeSet<_>>()
+    );
+    let sheets = store
+        .list_timesheets(&tenant, &TimesheetFilter::default(), &all())
+        .await
+        .unwrap();
+    let weeks: BTreeSet<(usize, IsoWeek)> =
+        planned.iter().map(|e| (e.employee, week_of(e))).collect();
+    assert_eq!(sheets.len(), weeks.len());
+}
+
+/// Reads back through the PMO subgraph's GraphQL API: a person's timesheet of the history's
+/// last full week is exactly the plan's entries, and one of its tasks is the plan's task.
+async fn assert_graphql(
+    app: &PmoApp,
+    issuer: &TestIssuer,
+    plan: &SeedPlan,
+    tenant_id: &str,
+    identity_url: &str,
+) {
+    let weeks = plan.working_weeks(plan.history_start());
+    let week_days = weeks.iter().rev().find(|w| w.len() == 5).unwrap();
+    let week = IsoWeek::of(week_days[0]);
+    let in_week: Vec<PlannedTimeEntry> = week_days
+        .iter()
+        .flat_map(|day| plan.attendance_on(*day))
+        .flat_map(|a| plan.time_entries_of(&a))
+        .collect();
+    let person = in_week[0].employee;
+    let expected: Vec<&PlannedTimeEntry> =
+        in_week.iter().filter(|e| e.employee == person).collect();
+    let user_id = user_id_of(plan, person, identity_url).await;
+    let token = issuer.token(tenant_id, &user_id, &["project:read", "task:log"]);
+    let data = app
+        .ok(
+            &token,
+            "query($w: String!, $u: ID!) { timesheet(week: $w) { userId week state totalHours entries { id startedAt endedAt durationSeconds billable task { id title } } } timesheets(filter: { userId: $u }, first: 100) { edges { node { week state } } } }",
+            json!({ "w": week.to_string(), "u": user_id }),
+        )
+        .await;
+    let sheet = &data["timesheet"];
+    assert_eq!(sheet["userId"], user_id.as_str());
+    assert_eq!(sheet["week"], week.to_string());
+    assert_eq!(sheet["state"], "DRAFT");
+    let entries = sheet["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), expected.len(), "{sheet}");
+    let at = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap_or_else(|e| panic!("{v}: {e}"))
+    };
+    let mut minutes = 0;
+    for (got, planned) in entries.iter().zip(&expected) {
+        let task = &plan.tasks[planned.task];
+        let start = planned.started_at.and_utc();
+        assert_eq!(got["id"], plan.time_entry_id(tenant_id, planned).as_str());
+        assert_eq!(at(&got["startedAt"]), start);
+        assert_eq!(
+            at(&got["endedAt"]),
+            start + chrono::Duration::minutes(i64::from(planned.minutes))
+        );
+        assert_eq!(got["durationSeconds"], i64::from(planned.minutes) * 60);
+        assert_eq!(got["billable"], plan.projects[task.project].billable);
+        assert_eq!(
+            got["task"]["id"],
+            plan.task_id(tenant_id, planned.task).as_str()
+        );
+        assert_eq!(got["task"]["title"], task.title.as_str());
+        minutes += i64::from(planned.minutes);
+    }
+    assert_eq!(
+        sheet["totalHours"],
+        ((minutes * 60) as f64 / 36.0).round() / 100.0
+    );
+    // Every week the person logged time in has its (draft) timesheet.
+    let logged: BTreeSet<String> = planned_entries(plan, plan.history_start())
+        .iter()
+        .filter(|e| e.employee == person)
+        .map(|e| week_of(e).to_string())
+        .collect();
+    let listed: BTreeSet<String> = data["timesheets"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| {
+            assert_eq!(edge["node"]["state"], "DRAFT");
+            edge["node"]["week"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(listed, logged);
+
+    let n = expected[0].task;
+    let planned = &plan.tasks[n];
+    let data = app
+        .ok(
+            &token,
+            "query($id: ID!) { task(id: $id) { title status estimateMinutes labels } }",
+            json!({ "id": plan.task_id(tenant_id, n) }),
+        )
+        .await;
+    let mut labels = planned.labels.clone();
+    labels.sort();
+    labels.dedup();
+    let status = match planned.status.column() {
+        0 => "TODO",
+        1 => "IN_PROGRESS",
+        _ => "DONE",
+    };
+    assert_eq!(
+        data["task"],
+        json!({
+            "title": planned.title,
+            "status": status,
+            "estimateMinutes": planned.estimate_minutes,
+            "labels": labels,
+        })
+    );
+}
+
+fn sqlite_url(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join(file).display())
+}
+
+#[tokio::test]
+async fn tier_m_into_the_embedded_stores() {
+    let plan = plan();
+    let dir = fresh_dir("erp-seed-m");
+    let state = dir.display().to_string();
+    let counts = complete_counts(&plan);
+
+    let first = run_seed(&["--state-dir", &state], &[]);
+    assert_phases(&first, &counts, false);
+    // The same seed again: every row found, none written.
+    let again = run_seed(&["--state-dir", &state, "--resume"], &[]);
+    assert_eq!(again.tenant_id, first.tenant_id);
+    assert_phases(&again, &counts, true);
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("seeds").join(format!("{}.json", first.tenant_id))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["complete"], true);
+    assert_eq!(record["until"], until().to_string());
+
+    let identity = sqlite_url(&dir, "identity.db");
+    assert_relational(
+        &plan,
+        &first.tenant_id,
+        &identity,
+        &sqlite_url(&dir, "employee.db"),
+    )
+    .await;
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn_embedded_on(&issuer, &dir.join("pmo.journal")).await;
+    assert_pmo_counts(
+        &plan,
+        &app.pmo.store,
+        &first.tenant_id,
+        plan.history_start(),
+    )
+    .await;
+    assert_graphql(&app, &issuer, &plan, &first.tenant_id, &identity).await;
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn tier_m_into_the_services_in_two_parts() {
+    require_env("REDIS_URL");
+    let plan = plan();
+    let identity = fresh_postgres().await;
+    let employees = fresh_postgres().await;
+    let mongo = fresh_mongo_url();
+    let dir = fresh_dir("erp-seed-m-services");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kek = dir.join("kek.key").display().to_string();
+    let env = [
+        ("ERP_IDENTITY_DATABASE_URL", identity.as_str()),
+        ("ERP_EMPLOYEE_DATABASE_URL", employees.as_str()),
+        ("MONGO_URL", mongo.as_str()),
+        ("ERP_KEK_FILE", kek.as_str()),
+    ];
+    let counts = complete_counts(&plan);
+
+    // First only the last 7 days of time entries: the report says how many are left out.
+    let from = until() - chrono::Duration::days(7);
+    let recent = planned_entries(&plan, from).len();
+    let left_out = plan.totals().time_entries - recent;
+    assert!(recent > 0 && left_out > 0);
+    let first = run_seed(&["--services", "--pmo-history-days", "7"], &env);
+    for (phase, rows) in &counts[..5] {
+        assert_eq!(first.phase(phase), (*rows, 0), "{phase}");
+    }
+    assert_eq!(first.phase("time entries"), (recent, 0));
+    assert!(
+        first.stdout.contains(&format!(
+            "NOT written: {left_out} time entries of the plan before the --pmo-history-days window"
+        )),
+        "{}",
+        first.stdout
+    );
+    let issuer = TestIssuer::start().await;
+    let prefix = format!("seed-test-{}", uuid::Uuid::new_v4().simple());
+    let app = PmoApp::spawn_on(&issuer, mongo.clone(), prefix.clone()).await;
+    assert_pmo_counts(&plan, &app.pmo.store, &first.tenant_id, from).await;
+    drop(app);
+
+    // The resume writes the rest, and nothing it finds twice.
+    let rest = run_seed(&["--services", "--resume"], &env);
+    assert_eq!(rest.tenant_id, first.tenant_id);
+    for (phase, rows) in &counts[..5] {
+        assert_eq!(rest.phase(phase), (0, *rows), "{phase}");
+    }
+    assert_eq!(rest.phase("time entries"), (left_out, recent));
+    assert!(!rest.stdout.contains("NOT written"), "{}", rest.stdout);
+
+    assert_relational(&plan, &first.tenant_id, &identity, &employees).await;
+    let app = PmoApp::spawn_on(&issuer, mongo, prefix).await;
+    assert_pmo_counts(
+        &plan,
+        &app.pmo.store,
+        &first.tenant_id,
+        plan.history_start(),
+    )
+    .await;
+    assert_graphql(&app, &issuer, &plan, &first.tenant_id, &identity).await;
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
