@@ -9,7 +9,7 @@
 //! flush leaves the change in the maps with its fate on disk unknown: the journal then refuses
 //! every further write and `ping` (readiness) fails until a restart replays what is on disk.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use parking_lot::Mutex;
@@ -46,6 +46,45 @@ struct State {
     timesheets: BTreeMap<String, TimesheetDoc>,
     entry_edits: BTreeMap<String, TimeEntryEditDoc>,
     outbox: BTreeMap<String, OutboxDoc>,
+    /// Secondary indexes, kept by [`State::apply`] (so a replay rebuilds them; they are not in
+    /// the journal): a project's tasks, a person's time entries and timesheets, read without
+    /// scanning every tenant's documents (a tier-L tenant has 400k tasks and millions of
+    /// entries; a scan under the store's one lock would stall every other request).
+    tasks_by_project: Index,
+    entries_by_user: Index,
+    timesheets_by_user: Index,
+}
+
+/// Ids of a collection grouped by (tenant, a field), in id order.
+#[derive(Default)]
+struct Index(HashMap<String, HashMap<String, BTreeSet<String>>>);
+
+impl Index {
+    fn insert(&mut self, tenant: &str, group: &str, id: &str) {
+        self.0
+            .entry(tenant.to_owned())
+            .or_default()
+            .entry(group.to_owned())
+            .or_default()
+            .insert(id.to_owned());
+    }
+
+    fn remove(&mut self, tenant: &str, group: &str, id: &str) {
+        if let Some(groups) = self.0.get_mut(tenant) {
+            if let Some(ids) = groups.get_mut(group) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    groups.remove(group);
+                }
+            }
+        }
+    }
+
+    fn ids(&self, tenant: &TenantId, group: &str) -> Option<&BTreeSet<String>> {
+        self.0
+            .get(tenant.as_str())
+            .and_then(|groups| groups.get(group))
+    }
 }
 
 /// One committed change, and one journal record: the documents it writes (whole, replacing
@@ -116,20 +155,88 @@ fn upsert<T>(map: &mut BTreeMap<String, T>, docs: Vec<T>, id_of: fn(&T) -> &Stri
     }
 }
 
+/// [`upsert`] keeping `index` (by `(tenant, group)` of each document) in step: a replaced
+/// document leaves its old group.
+fn upsert_indexed<T>(
+    map: &mut BTreeMap<String, T>,
+    index: &mut Index,
+    docs: Vec<T>,
+    id_of: fn(&T) -> &String,
+    group_of: fn(&T) -> (&str, &str),
+) {
+    for doc in docs {
+        let id = id_of(&doc).clone();
+        if let Some(old) = map.get(&id) {
+            let (tenant, group) = group_of(old);
+            index.remove(tenant, group, &id);
+        }
+        let (tenant, group) = group_of(&doc);
+        index.insert(tenant, group, &id);
+        map.insert(id, doc);
+    }
+}
+
 impl State {
     fn apply(&mut self, change: Change) {
         upsert(&mut self.projects, change.projects, |d| &d.id);
         upsert(&mut self.boards, change.boards, |d| &d.id);
-        upsert(&mut self.tasks, change.tasks, |d| &d.id);
-        upsert(&mut self.time_entries, change.time_entries, |d| &d.id);
+        upsert_indexed(
+            &mut self.tasks,
+            &mut self.tasks_by_project,
+            change.tasks,
+            |d| &d.id,
+            |d| (&d.tenant_id, &d.project_id),
+        );
+        upsert_indexed(
+            &mut self.time_entries,
+            &mut self.entries_by_user,
+            change.time_entries,
+            |d| &d.id,
+            |d| (&d.tenant_id, &d.user_id),
+        );
         upsert(&mut self.sprints, change.sprints, |d| &d.id);
         upsert(&mut self.comments, change.comments, |d| &d.id);
-        upsert(&mut self.timesheets, change.timesheets, |d| &d.id);
+        upsert_indexed(
+            &mut self.timesheets,
+            &mut self.timesheets_by_user,
+            change.timesheets,
+            |d| &d.id,
+            |d| (&d.tenant_id, &d.user_id),
+        );
         upsert(&mut self.entry_edits, change.entry_edits, |d| &d.id);
         upsert(&mut self.outbox, change.outbox, |d| &d.id);
         for id in change.published {
             self.outbox.remove(&id);
         }
+    }
+
+    /// The tenant's tasks of one project (through the index).
+    fn project_tasks<'a>(
+        &'a self,
+        tenant: &TenantId,
+        project_id: &str,
+    ) -> impl Iterator<Item = &'a TaskDoc> + 'a {
+        self.tasks_by_project
+            .ids(tenant, project_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// The tasks of the tenant's board `board_id` in `column_id` (the board's project's tasks).
+    fn column_count(&self, tenant: &TenantId, board_id: &str, column_id: &str) -> u64 {
+        let Some(board) = self
+            .boards
+            .get(board_id)
+            .filter(|b| b.tenant_id == tenant.as_str())
+        else {
+            return 0;
+        };
+        self.project_tasks(tenant, &board.project_id)
+            .filter(|t| {
+                t.board_id.as_deref() == Some(board_id) && t.column_id.as_deref() == Some(column_id)
+            })
+            .count() as u64
     }
 
     /// The whole state as changes that rebuild it from nothing (a compacted journal).
@@ -323,6 +430,37 @@ fn page_of<T: Clone>(
     }
 }
 
+/// One keyset page over the documents of `ids` (an index group, in id order).
+fn page_of_ids<T: Clone>(
+    map: &BTreeMap<String, T>,
+    ids: Option<&BTreeSet<String>>,
+    page: &PageRequest,
+    keep: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    use std::ops::Bound::{Excluded, Unbounded};
+    let Some(ids) = ids else {
+        return Vec::new();
+    };
+    if let (Some(after), Some(before)) = (&page.after, &page.before) {
+        // An empty range (and one `BTreeSet::range` would refuse).
+        if after >= before {
+            return Vec::new();
+        }
+    }
+    let lower = page.after.clone().map_or(Unbounded, Excluded);
+    let upper = page.before.clone().map_or(Unbounded, Excluded);
+    let rows = ids
+        .range::<String, _>((lower, upper))
+        .filter_map(|id| map.get(id))
+        .filter(|v| keep(v));
+    let take = page.limit as usize + 1;
+    if page.backward {
+        rows.rev().take(take).cloned().collect()
+    } else {
+        rows.take(take).cloned().collect()
+    }
+}
+
 fn guard_wip(state: &State, tenant: &TenantId, to: &Placement) -> PmoResult<()> {
     if state
         .boards
@@ -331,15 +469,7 @@ fn guard_wip(state: &State, tenant: &TenantId, to: &Placement) -> PmoResult<()> 
     {
         return Err(ApiError::NotFound("board".into()).into());
     }
-    let current = state
-        .tasks
-        .values()
-        .filter(|t| {
-            t.tenant_id == tenant.as_str()
-                && t.board_id.as_deref() == Some(to.board_id.as_str())
-                && t.column_id.as_deref() == Some(to.column_id.as_str())
-        })
-        .count() as u64;
+    let current = state.column_count(tenant, &to.board_id, &to.column_id);
     check_wip(&to.column_name, to.wip_limit, current)?;
     Ok(())
 }
@@ -593,14 +723,16 @@ impl PmoStore for MemoryStore {
     ) -> PmoResult<TaskDoc> {
         self.write(Durability::Synced, |state| {
             guard_wip(state, tenant, to)?;
-            let open = state
+            // Subtasks are in their parent's project.
+            let project_id = state
                 .tasks
-                .values()
-                .filter(|t| {
-                    t.tenant_id == tenant.as_str()
-                        && t.parent_id.as_deref() == Some(task_id)
-                        && t.status != TaskStatus::Done
-                })
+                .get(task_id)
+                .filter(|t| t.tenant_id == tenant.as_str())
+                .map(|t| t.project_id.as_str())
+                .unwrap_or_default();
+            let open = state
+                .project_tasks(tenant, project_id)
+                .filter(|t| t.parent_id.as_deref() == Some(task_id) && t.status != TaskStatus::Done)
                 .count() as u64;
             check_parent_done(to.status, open)?;
             let current = state
@@ -639,9 +771,17 @@ impl PmoStore for MemoryStore {
         filter: &TaskFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TaskDoc>> {
-        Ok(page_of(&self.inner.lock().state.tasks, page, |t| {
-            t.tenant_id == tenant.as_str() && filter.matches(t)
-        }))
+        let state = &self.inner.lock().state;
+        let keep = |t: &TaskDoc| t.tenant_id == tenant.as_str() && filter.matches(t);
+        Ok(match &filter.project_id {
+            Some(project_id) => page_of_ids(
+                &state.tasks,
+                state.tasks_by_project.ids(tenant, project_id),
+                page,
+                keep,
+            ),
+            None => page_of(&state.tasks, page, keep),
+        })
     }
 
     async fn add_dependency(
@@ -653,9 +793,7 @@ impl PmoStore for MemoryStore {
     ) -> PmoResult<TaskDoc> {
         self.write(Durability::Synced, |state| {
             let edges: HashMap<String, Vec<String>> = state
-                .tasks
-                .values()
-                .filter(|t| t.tenant_id == tenant.as_str() && t.project_id == project_id)
+                .project_tasks(tenant, project_id)
                 .map(|t| (t.id.clone(), t.blocked_by.clone()))
                 .collect();
             check_dependency(task_id, blocker_id, &edges)?;
@@ -885,12 +1023,10 @@ impl PmoStore for MemoryStore {
                     target.project_id == sprint.project_id,
                 )?;
             }
+            // A sprint's tasks are in its project.
             let tasks: Vec<(String, TaskStatus)> = state
-                .tasks
-                .values()
-                .filter(|t| {
-                    t.tenant_id == tenant.as_str() && t.sprint_id.as_deref() == Some(sprint_id)
-                })
+                .project_tasks(tenant, &sprint.project_id)
+                .filter(|t| t.sprint_id.as_deref() == Some(sprint_id))
                 .map(|t| (t.id.clone(), t.status))
                 .collect();
             let (done, open) = split_at_close(&tasks);
@@ -963,14 +1099,24 @@ impl PmoStore for MemoryStore {
         filter: &TimeEntryFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimeEntryDoc>> {
-        Ok(page_of(&self.inner.lock().state.time_entries, page, |e| {
+        let state = &self.inner.lock().state;
+        let keep = |e: &TimeEntryDoc| {
             e.tenant_id == tenant.as_str()
                 && filter.user_id.as_ref().is_none_or(|u| *u == e.user_id)
                 && filter
                     .project_id
                     .as_ref()
                     .is_none_or(|p| *p == e.project_id)
-        }))
+        };
+        Ok(match &filter.user_id {
+            Some(user_id) => page_of_ids(
+                &state.time_entries,
+                state.entries_by_user.ids(tenant, user_id),
+                page,
+                keep,
+            ),
+            None => page_of(&state.time_entries, page, keep),
+        })
     }
 
     async fn timesheets_by_ids(
@@ -992,11 +1138,21 @@ impl PmoStore for MemoryStore {
         filter: &TimesheetFilter,
         page: &PageRequest,
     ) -> PmoResult<Vec<TimesheetDoc>> {
-        Ok(page_of(&self.inner.lock().state.timesheets, page, |t| {
+        let state = &self.inner.lock().state;
+        let keep = |t: &TimesheetDoc| {
             t.tenant_id == tenant.as_str()
                 && filter.user_id.as_ref().is_none_or(|u| *u == t.user_id)
                 && filter.state.is_none_or(|s| s == t.state)
-        }))
+        };
+        Ok(match &filter.user_id {
+            Some(user_id) => page_of_ids(
+                &state.timesheets,
+                state.timesheets_by_user.ids(tenant, user_id),
+                page,
+                keep,
+            ),
+            None => page_of(&state.timesheets, page, keep),
+        })
     }
 
     async fn entries_of_weeks(
@@ -1004,12 +1160,13 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         weeks: &[(String, IsoWeek)],
     ) -> PmoResult<Vec<TimeEntryDoc>> {
-        let mut entries: Vec<TimeEntryDoc> = self
-            .inner
-            .lock()
-            .state
-            .time_entries
-            .values()
+        let state = &self.inner.lock().state;
+        let users: BTreeSet<&String> = weeks.iter().map(|(user_id, _)| user_id).collect();
+        let mut entries: Vec<TimeEntryDoc> = users
+            .into_iter()
+            .filter_map(|user_id| state.entries_by_user.ids(tenant, user_id))
+            .flatten()
+            .filter_map(|id| state.time_entries.get(id))
             .filter(|e| {
                 e.tenant_id == tenant.as_str()
                     && weeks.iter().any(|(user_id, week)| {
@@ -1132,16 +1289,7 @@ impl PmoStore for MemoryStore {
                 })
                 .collect();
             for load in import::check_placements(&new, &projects, &boards)? {
-                let current = state
-                    .tasks
-                    .values()
-                    .filter(|t| {
-                        t.tenant_id == tenant.as_str()
-                            && t.board_id.as_deref() == Some(load.board_id.as_str())
-                            && t.column_id.as_deref() == Some(load.column_id.as_str())
-                    })
-                    .count() as u64;
-                load.check(current)?;
+                load.check(state.column_count(tenant, &load.board_id, &load.column_id))?;
             }
             let imported = Imported {
                 inserted: new.len(),
@@ -1760,6 +1908,181 @@ mod tests {
                 .unwrap(),
             weeks
         );
+    }
+
+    #[tokio::test]
+    async fn indexed_reads_equal_a_scan_through_pages_and_edits() {
+        let store = MemoryStore::new();
+        let a = tenant();
+        let b = TenantId::from_claim("tnt_b");
+        store
+            .insert_project(&a, &project("prj_1"), &event("project.created", "prj_1"))
+            .await
+            .unwrap();
+        let unplaced = |id: &str, project_id: &str, tenant_id: &str| TaskDoc {
+            board_id: None,
+            column_id: None,
+            status: TaskStatus::Todo,
+            tenant_id: tenant_id.into(),
+            ..task(id, project_id)
+        };
+        let tasks: Vec<TaskDoc> = (0..30)
+            .map(|n| {
+                unplaced(
+                    &format!("tsk_{n:02}"),
+                    if n % 3 == 0 { "prj_2" } else { "prj_1" },
+                    "tnt_a",
+                )
+            })
+            .collect();
+        store
+            .insert_project(&a, &project("prj_2"), &event("project.created", "prj_2"))
+            .await
+            .unwrap();
+        store.import_tasks(&a, &tasks).await.unwrap();
+        // Another tenant's task of a project with the same id is not the first tenant's.
+        let mut theirs = project("prj_1");
+        theirs.id = "prj_b".into();
+        theirs.tenant_id = "tnt_b".into();
+        store
+            .insert_project(&b, &theirs, &event("project.created", "prj_b"))
+            .await
+            .unwrap();
+        let other = TaskDoc {
+            project_id: "prj_b".into(),
+            ..unplaced("tsk_99", "prj_b", "tnt_b")
+        };
+        store.import_tasks(&b, &[other]).await.unwrap();
+        let of_project: Vec<TaskDoc> = tasks
+            .iter()
+            .filter(|t| t.project_id == "prj_1")
+            .cloned()
+            .collect();
+        let filter = TaskFilter {
+            project_id: Some("prj_1".into()),
+            ..TaskFilter::default()
+        };
+        let paged = |after: Option<&str>, before: Option<&str>, backward: bool| PageRequest {
+            limit: 5,
+            after: after.map(str::to_owned),
+            before: before.map(str::to_owned),
+            backward,
+        };
+        let first = store
+            .list_tasks(&a, &filter, &paged(None, None, false))
+            .await
+            .unwrap();
+        assert_eq!(first, of_project[..6]);
+        let next = store
+            .list_tasks(&a, &filter, &paged(Some(&of_project[4].id), None, false))
+            .await
+            .unwrap();
+        assert_eq!(next, of_project[5..11]);
+        let last: Vec<TaskDoc> = of_project.iter().rev().take(6).cloned().collect();
+        assert_eq!(
+            store
+                .list_tasks(&a, &filter, &paged(None, None, true))
+                .await
+                .unwrap(),
+            last
+        );
+        let between = store
+            .list_tasks(
+                &a,
+                &filter,
+                &paged(Some(&of_project[1].id), Some(&of_project[4].id), false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(between, of_project[2..4]);
+        // A cursor range that is empty (or upside down) is an empty page, not a panic.
+        let upside_down = store
+            .list_tasks(
+                &a,
+                &filter,
+                &paged(Some(&of_project[4].id), Some(&of_project[1].id), false),
+            )
+            .await
+            .unwrap();
+        assert!(upside_down.is_empty());
+
+        // Entries: an edit that moves one to the next week moves it in the week reads too.
+        let w02 = IsoWeek::parse("week", "2026-W02").unwrap();
+        let w03 = IsoWeek::parse("week", "2026-W03").unwrap();
+        for id in ["tmr_1", "tmr_2"] {
+            store
+                .insert_time_entry(&a, &entry(id), &event("timer.stopped", id))
+                .await
+                .unwrap();
+        }
+        let mut moved = entry("tmr_2");
+        moved.started_at += chrono::Duration::days(7);
+        moved.ended_at += chrono::Duration::days(7);
+        let audit = TimeEntryEditDoc {
+            id: "edt_1".into(),
+            tenant_id: "tnt_a".into(),
+            entry_id: "tmr_2".into(),
+            edited_by: "usr_1".into(),
+            edited_at: Utc::now(),
+            before: super::super::EntryTimes {
+                started_at: entry("tmr_2").started_at,
+                ended_at: entry("tmr_2").ended_at,
+                duration_seconds: 5400,
+                billable: true,
+            },
+            after: super::super::EntryTimes {
+                started_at: moved.started_at,
+                ended_at: moved.ended_at,
+                duration_seconds: 5400,
+                billable: true,
+            },
+        };
+        store
+            .edit_time_entry(
+                &a,
+                &moved,
+                &[],
+                &audit,
+                &event("time_entry.edited", "tmr_2"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.week_entries(&a, "usr_1", w02).await.unwrap(),
+            [entry("tmr_1")]
+        );
+        assert_eq!(
+            store.week_entries(&a, "usr_1", w03).await.unwrap(),
+            [moved.clone()]
+        );
+        let by_user = TimeEntryFilter {
+            user_id: Some("usr_1".into()),
+            project_id: None,
+        };
+        assert_eq!(
+            store
+                .list_time_entries(&a, &by_user, &page())
+                .await
+                .unwrap(),
+            [entry("tmr_1"), moved]
+        );
+        assert!(store
+            .week_entries(&b, "usr_1", w02)
+            .await
+            .unwrap()
+            .is_empty());
+        let sheets = store
+            .list_timesheets(
+                &a,
+                &TimesheetFilter {
+                    user_id: Some("usr_1".into()),
+                    state: None,
+                },
+                &page(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sheets.len(), 1, "the stops touched W02 only: {sheets:?}");
     }
 
     #[tokio::test]
