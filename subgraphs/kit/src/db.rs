@@ -177,8 +177,30 @@ impl ConnectionTrait for WriteTransaction {
 }
 
 /// Applies a domain's pending migrations.
+///
+/// On PostgreSQL several replicas of a service start at once (a rolling update, a scale-up, the
+/// admin Job beside them), and two `up`s racing would both see a migration as pending and both
+/// run it: the second fails on `CREATE TABLE` or, worse, applies a data migration twice. So the
+/// migrations run in one transaction that first takes a transaction-scoped advisory lock keyed
+/// by the domain's migration table: the other starters wait on the lock, then find everything
+/// applied and do nothing. The lock goes with the transaction (commit, rollback or a dropped
+/// connection), so a crashed migrator never leaves it held. SQLite needs none of this: one
+/// process owns the file, and its write lock serialises anyway.
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
-    M::up(db, None).await
+    if db.get_database_backend() != DbBackend::Postgres {
+        return M::up(db, None).await;
+    }
+    let table = sea_orm::sea_query::Iden::to_string(&*M::migration_table_name());
+    let txn = db.begin().await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        [format!("erp-migrations:{table}").into()],
+    ))
+    .await?;
+    // `up` on a transaction runs inside it (a savepoint), so the lock covers every step.
+    M::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Answers when the database answers (readiness).
