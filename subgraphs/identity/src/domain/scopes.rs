@@ -32,7 +32,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "employee:read:private",
         subgraph: "employee",
-        description: "Read employees' private fields (personal email, date of birth).",
+        description: "Deprecated: private fields now follow the row rules (the employee, their managers, HR). Still honoured: opens every employee's private fields (personal email, date of birth).",
     },
     ScopeInfo {
         name: "employee:write",
