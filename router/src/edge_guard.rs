@@ -34,7 +34,7 @@ use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginI
 use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
 use serde::Deserialize;
 
-use crate::rate_limit::root_field_coordinates;
+use crate::rate_limit::count_root_fields;
 use crate::{add_response_header, apply_response_headers_on_end, edge_error};
 
 pub const MAX_ROOT_FIELDS_EXCEEDED: &str = "MAX_ROOT_FIELDS_EXCEEDED";
@@ -204,7 +204,7 @@ impl RouterPlugin for EdgeGuardPlugin {
             ));
         }
 
-        let root_fields = root_field_coordinates(payload.filtered_operation_for_plan).len();
+        let root_fields = count_root_fields(payload.filtered_operation_for_plan);
         if root_fields > self.config.max_root_fields {
             return OnGraphqlAnalysisHookResult::EndWithResponse(edge_error(
                 StatusCode::BAD_REQUEST,

@@ -44,6 +44,15 @@ pub(crate) fn add_response_header(context: &PluginContext, name: &'static str, v
         tracing::warn!(name, value, "not a valid header value; dropped");
         return;
     };
+    add_response_header_value(context, name, value);
+}
+
+/// [`add_response_header`] with a value already built (a header fixed by the configuration).
+pub(crate) fn add_response_header_value(
+    context: &PluginContext,
+    name: &'static str,
+    value: HeaderValue,
+) {
     let entry = (HeaderName::from_static(name), value);
     if let Some(mut headers) = context.get_mut::<ExtraResponseHeaders>() {
         headers.0.push(entry);

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use hive_router::config::primitives::ip_network::IpNetwork;
 use hive_router::executor::execution::client_request_details::JwtRequestDetails;
 use hive_router::http::StatusCode;
-use hive_router::opentelemetry::{global, metrics::Counter, KeyValue};
+use hive_router::ntex::http::header::HeaderValue;
+use hive_router::opentelemetry::metrics::{Counter, ObservableCounter};
+use hive_router::opentelemetry::{global, KeyValue};
 use hive_router::plugins::hooks::on_graphql_analysis::{
     OnGraphqlAnalysisHookPayload, OnGraphqlAnalysisHookResult,
 };
@@ -46,7 +48,9 @@ use serde::Deserialize;
 
 use crate::client_ip::client_ip;
 use crate::gcra::{decision_from_reply, Decision, MemoryBuckets, Quota, LUA};
-use crate::{add_response_header, apply_response_headers_on_end, edge_error};
+use crate::{
+    add_response_header, add_response_header_value, apply_response_headers_on_end, edge_error,
+};
 
 pub const RATE_LIMITED: &str = "RATE_LIMITED";
 
@@ -148,6 +152,12 @@ pub enum Class {
 }
 
 impl Class {
+    const ALL: [Class; 3] = [Class::Public, Class::Authenticated, Class::Heavy];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Public => "public",
@@ -242,6 +252,22 @@ pub fn root_field_coordinates(operation: &OperationDefinition) -> Vec<String> {
     out
 }
 
+/// How many root selections the operation has (what [`root_field_coordinates`] would list),
+/// without building their names.
+pub fn count_root_fields(operation: &OperationDefinition) -> usize {
+    fn count(selections: &SelectionSet) -> usize {
+        selections
+            .items
+            .iter()
+            .map(|item| match item {
+                SelectionItem::InlineFragment(fragment) => count(&fragment.selections),
+                SelectionItem::Field(_) | SelectionItem::FragmentSpread(_) => 1,
+            })
+            .sum()
+    }
+    count(&operation.selection_set)
+}
+
 fn collect_root_fields(root: &str, selections: &SelectionSet, out: &mut Vec<String>) {
     for item in &selections.items {
         match item {
@@ -292,6 +318,12 @@ pub enum Backend {
 }
 
 impl Backend {
+    const ALL: [Backend; 3] = [Backend::Redis, Backend::Lease, Backend::Memory];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Backend::Redis => "redis",
@@ -428,12 +460,43 @@ struct RedisBackend {
 /// How long the limiter stays on the per-replica buckets after Redis failed.
 const REDIS_COOL_DOWN: Duration = Duration::from_secs(1);
 
+/// Decisions counted per (class, outcome, backend) in plain atomics: a labelled OTel counter
+/// hashes its attribute set on every `add`, which showed up in the router's profile at a few
+/// thousand operations a second. The metric reads these when it is collected.
+#[derive(Default)]
+pub struct DecisionCounts([[[AtomicU64; 3]; 2]; 3]);
+
+impl DecisionCounts {
+    fn record(&self, class: Class, allowed: bool, backend: Backend) {
+        self.0[class.index()][usize::from(!allowed)][backend.index()]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every non-zero count with its labels (class, outcome, backend).
+    pub fn snapshot(&self) -> Vec<(Class, &'static str, Backend, u64)> {
+        let mut out = Vec::new();
+        for class in Class::ALL {
+            for (o, outcome) in ["allowed", "limited"].into_iter().enumerate() {
+                for backend in Backend::ALL {
+                    let n = self.0[class.index()][o][backend.index()].load(Ordering::Relaxed);
+                    if n > 0 {
+                        out.push((class, outcome, backend, n));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 pub struct Limiter {
     prefix: String,
     redis: Option<RedisBackend>,
     leases: Leases,
     memory: MemoryBuckets,
-    decisions: Counter<u64>,
+    counts: Arc<DecisionCounts>,
+    /// Kept alive so the metric keeps reporting `counts`.
+    _decisions: ObservableCounter<u64>,
     fallbacks: Counter<u64>,
 }
 
@@ -444,9 +507,23 @@ impl Limiter {
         timeout: Duration,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let meter = global::meter("erp_router");
+        let counts = Arc::new(DecisionCounts::default());
+        let observed = Arc::clone(&counts);
         let decisions = meter
-            .u64_counter("erp_router_rate_limit_decisions")
+            .u64_observable_counter("erp_router_rate_limit_decisions")
             .with_description("Rate-limit decisions by class, outcome (allowed/limited) and backend (redis/memory)")
+            .with_callback(move |observer| {
+                for (class, outcome, backend, n) in observed.snapshot() {
+                    observer.observe(
+                        n,
+                        &[
+                            KeyValue::new("class", class.as_str()),
+                            KeyValue::new("outcome", outcome),
+                            KeyValue::new("backend", backend.as_str()),
+                        ],
+                    );
+                }
+            })
             .build();
         let fallbacks = meter
             .u64_counter("erp_router_rate_limit_fallbacks")
@@ -496,7 +573,8 @@ impl Limiter {
             redis,
             leases: Leases::default(),
             memory: MemoryBuckets::default(),
-            decisions,
+            counts,
+            _decisions: decisions,
             fallbacks,
         })
     }
@@ -533,21 +611,7 @@ impl Limiter {
             },
             None => (self.memory.charge(&key, quota, cost), Backend::Memory),
         };
-        self.decisions.add(
-            1,
-            &[
-                KeyValue::new("class", class.as_str()),
-                KeyValue::new(
-                    "outcome",
-                    if decision.allowed {
-                        "allowed"
-                    } else {
-                        "limited"
-                    },
-                ),
-                KeyValue::new("backend", backend.as_str()),
-            ],
-        );
+        self.counts.record(class, decision.allowed, backend);
         (decision, backend)
     }
 }
@@ -668,6 +732,9 @@ struct ClientIp(IpAddr);
 pub struct RateLimitPlugin {
     config: RateLimitConfig,
     limiter: Limiter,
+    /// `RateLimit-Policy` of each class (by [`Class::index`]): fixed by the configuration, so
+    /// built once rather than formatted and validated on every response.
+    policies: [HeaderValue; 3],
 }
 
 impl RateLimitPlugin {
@@ -682,7 +749,18 @@ impl RateLimitPlugin {
             &config.key_prefix,
             config.redis_timeout,
         )?;
-        Ok(Self { config, limiter })
+        let policy =
+            |class: Class, c: &ClassConfig| HeaderValue::try_from(policy_header(class, c.quota()));
+        let policies = [
+            policy(Class::Public, &config.public)?,
+            policy(Class::Authenticated, &config.authenticated)?,
+            policy(Class::Heavy, &config.heavy)?,
+        ];
+        Ok(Self {
+            config,
+            limiter,
+            policies,
+        })
     }
 
     fn class_config(&self, class: Class) -> &ClassConfig {
@@ -716,12 +794,18 @@ impl RouterPlugin for RateLimitPlugin {
                 .peer_addr()
                 .map(|addr| addr.ip())
                 .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let forwarded = request
-                .headers()
-                .get_all("x-forwarded-for")
-                .filter_map(|v| v.to_str().ok())
-                .collect::<Vec<_>>();
-            let ip = client_ip(peer, &forwarded, &self.config.trusted_proxies);
+            let proxies = &self.config.trusted_proxies;
+            // X-Forwarded-For matters only from a trusted proxy: skip reading it otherwise.
+            let ip = if proxies.iter().any(|net| net.contains(&peer)) {
+                let forwarded = request
+                    .headers()
+                    .get_all("x-forwarded-for")
+                    .filter_map(|v| v.to_str().ok())
+                    .collect::<Vec<_>>();
+                client_ip(peer, &forwarded, proxies)
+            } else {
+                peer
+            };
             payload.context.insert(ClientIp(ip));
             apply_response_headers_on_end(payload)
         })
@@ -765,10 +849,10 @@ impl RouterPlugin for RateLimitPlugin {
             .await;
 
         let context = payload.context;
-        add_response_header(
+        add_response_header_value(
             context,
             "ratelimit-policy",
-            &policy_header(charge.class, quota),
+            self.policies[charge.class.index()].clone(),
         );
         add_response_header(context, "ratelimit", &state_header(charge.class, &decision));
         if decision.allowed {
@@ -869,6 +953,26 @@ mod tests {
             },
         );
         assert_eq!(charge.class, Class::Public);
+    }
+
+    #[test]
+    fn decision_counts_keep_each_label_set_apart() {
+        let counts = DecisionCounts::default();
+        assert!(counts.snapshot().is_empty());
+        counts.record(Class::Public, true, Backend::Redis);
+        counts.record(Class::Public, true, Backend::Redis);
+        counts.record(Class::Public, false, Backend::Redis);
+        counts.record(Class::Authenticated, true, Backend::Lease);
+        counts.record(Class::Heavy, false, Backend::Memory);
+        assert_eq!(
+            counts.snapshot(),
+            vec![
+                (Class::Public, "allowed", Backend::Redis, 2),
+                (Class::Public, "limited", Backend::Redis, 1),
+                (Class::Authenticated, "allowed", Backend::Lease, 1),
+                (Class::Heavy, "limited", Backend::Memory, 1),
+            ]
+        );
     }
 
     #[test]
