@@ -31,7 +31,8 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = KitConfig::from_env("employee", erp_employee::DEFAULT_PORT)?;
-    erp_kit::telemetry::init_logging(config.log_format);
+    // Kept for the life of the process: dropping it flushes the spans not yet exported.
+    let _telemetry = erp_kit::telemetry::init(config.log_format, config.traces.as_ref())?;
     let bind = config.bind;
     let runtime = Runtime::connect(config).await?;
     match cli.command.unwrap_or(Command::Serve) {

@@ -11,7 +11,8 @@ use erp_kit::runtime::Runtime;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = KitConfig::from_env("pmo", erp_pmo::DEFAULT_PORT)?;
-    erp_kit::telemetry::init_logging(config.log_format);
+    // Kept for the life of the process: dropping it flushes the spans not yet exported.
+    let _telemetry = erp_kit::telemetry::init(config.log_format, config.traces.as_ref())?;
     let bind = config.bind;
     // The kit's Runtime::connect always opens a relational database; PMO has none.
     let cache: SharedCache = match &config.redis_url {
