@@ -316,6 +316,21 @@ async fn when_redis_is_unreachable_each_replica_still_limits_and_says_so() {
         .unwrap_or_else(|| panic!("no fallback counter in:\n{metrics}"));
     let count: f64 = fallbacks.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(count, 31.0, "{fallbacks}");
+    // The decisions, by class, outcome and backend: 30 admitted and 1 refused, all in memory.
+    let decisions = |outcome: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("erp_router_rate_limit_decisions")
+                    && l.contains(r#"class="public""#)
+                    && l.contains(&format!(r#"outcome="{outcome}""#))
+                    && l.contains(r#"backend="memory""#)
+            })
+            .unwrap_or_else(|| panic!("no {outcome} decisions in:\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(decisions("allowed"), 30.0);
+    assert_eq!(decisions("limited"), 1.0);
     assert!(
         router.log_text().contains("Redis failed"),
         "{}",
