@@ -19,7 +19,13 @@
 //! cargo bench -p erp-os --bench checkin_peak
 //! ```
 //!
-//! Environment: DATABASE_URL, REDIS_URL (required), KAFKA_BROKERS (optional), BENCH_EMPLOYEES
+//! With BENCH_TENANT=<tenant id> the company is a tenant written by `erp-os seed --tier L
+//! --services` into the same PostgreSQL (its departments and active people, read through the
+//! subgraph; tokens signed for their seeded user ids) instead of a fresh one: the punches then
+//! land in tables holding the tier's 12 months of history. Punch keys carry a run id, so a
+//! seeded tenant can be punched by more than one run.
+//!
+//! Environment: DATABASE_URL, REDIS_URL (required), KAFKA_BROKERS (optional), BENCH_TENANT, BENCH_EMPLOYEES
 //! (2000; tier L is 10000), BENCH_DEPARTMENTS (20), BENCH_RATE (1000), BENCH_RAMP_SECONDS (5),
 //! BENCH_SECONDS (15; workload.md says 60), BENCH_MAX_INFLIGHT (256), BENCH_RESYNC (200),
 //! BENCH_RESYNC_REPEATS (3), BENCH_OUT.
@@ -52,6 +58,113 @@ struct Person {
 
 /// What the boards received: punch id -> (department board index, wall-clock ms) per delivery.
 type Deliveries = Arc<Mutex<HashMap<String, Vec<(usize, i64)>>>>;
+
+const SEEDED_DEPARTMENTS: &str = "query($after: String) { departments(first: 100, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
+const SEEDED_PEOPLE: &str = "query($after: String) { employees(filter: { status: ACTIVE }, first: 100, after: $after) { edges { node { id userId department { id } } } pageInfo { hasNextPage endCursor } } }";
+
+/// Every page of a connection `field` of `query` (variables: `after`).
+async fn all_nodes(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    field: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let mut nodes = Vec::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let data = graphql(http, url, token, query, json!({ "after": after }))
+            .await
+            .map_err(|e| anyhow!("{field}: {e}"))?;
+        let connection = &data[field];
+        for edge in connection["edges"].as_array().into_iter().flatten() {
+            nodes.push(edge["node"].clone());
+        }
+        if connection["pageInfo"]["hasNextPage"] != true {
+            return Ok(nodes);
+        }
+        after = connection["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// The departments (those with active people who log in) and up to `employees` + one probe per
+/// department of a tenant written by `erp-os seed --services` (BENCH_TENANT): each person's
+/// token is signed for their seeded user id.
+async fn seeded_company(
+    http: &reqwest::Client,
+    employee_url: &str,
+    hr: &str,
+    signer: &Signer,
+    tenant: &str,
+    employees: usize,
+) -> Result<(Vec<String>, Vec<Person>)> {
+    eprintln!("reading the seeded tenant {tenant}...");
+    let departments = all_nodes(http, employee_url, hr, SEEDED_DEPARTMENTS, "departments").await?;
+    let staff = all_nodes(http, employee_url, hr, SEEDED_PEOPLE, "employees").await?;
+    let mut by_department: Vec<Vec<&str>> = vec![Vec::new(); departments.len()];
+    let index: HashMap<&str, usize> = departments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d["id"].as_str().map(|id| (id, i)))
+        .collect();
+    for person in &staff {
+        let (Some(user), Some(&d)) = (
+            person["userId"].as_str(),
+            person["department"]["id"]
+                .as_str()
+                .and_then(|id| index.get(id)),
+        ) else {
+            continue;
+        };
+        by_department[d].push(user);
+    }
+    // Only departments with people; one probe each, then round-robin up to `employees`.
+    let used: Vec<usize> = (0..departments.len())
+        .filter(|&d| !by_department[d].is_empty())
+        .collect();
+    if used.is_empty() {
+        bail!("tenant {tenant} has no active employee with a user in a department: is it seeded?");
+    }
+    let mut picked: Vec<(usize, &str)> = Vec::new();
+    let mut next = vec![0usize; used.len()];
+    let target = employees + used.len();
+    while picked.len() < target {
+        let before = picked.len();
+        for (slot, &d) in used.iter().enumerate() {
+            if picked.len() == target {
+                break;
+            }
+            if let Some(user) = by_department[d].get(next[slot]) {
+                picked.push((slot, user));
+                next[slot] += 1;
+            }
+        }
+        if picked.len() == before {
+            break;
+        }
+    }
+    eprintln!(
+        "{} of {} active people in {} departments",
+        picked.len(),
+        staff.len(),
+        used.len()
+    );
+    let people = picked
+        .into_iter()
+        .map(|(slot, user)| {
+            Ok(Person {
+                token: signer.token(tenant, user, &["attendance:checkin"])?,
+                department: slot,
+                turn: tokio::sync::Mutex::new(0),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ids = used
+        .iter()
+        .map(|&d| departments[d]["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    Ok((ids, people))
+}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
@@ -106,11 +219,19 @@ async fn main() -> Result<()> {
     let router_url = format!("http://127.0.0.1:{router_port}/graphql");
     let router_ws = format!("ws://127.0.0.1:{router_port}/graphql");
 
-    // The company: departments and people (written straight to the subgraph: setup, not load).
-    let tenant = format!(
-        "tnt_bench_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    // The company: a tenant seeded by `erp-os seed --services` (BENCH_TENANT), or a fresh one
+    // whose departments and people are written straight to the subgraph (setup, not load).
+    let seeded = std::env::var("BENCH_TENANT").ok().filter(|t| !t.is_empty());
+    let tenant = seeded.clone().unwrap_or_else(|| {
+        format!(
+            "tnt_bench_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    });
+    // Punch keys of this run (a seeded tenant is punched by more than one run).
+    let run: &'static str = uuid::Uuid::new_v4().simple().to_string()[..8]
+        .to_owned()
+        .leak();
     let hr = signer.token(
         &tenant,
         "usr_hr",
@@ -123,58 +244,67 @@ async fn main() -> Result<()> {
             "attendance:read",
         ],
     )?;
-    let mut department_ids = Vec::new();
-    for d in 0..departments {
-        let data = graphql(
-            &http,
-            &employee_url,
-            &hr,
-            "mutation($n: String!) { createDepartment(input: { name: $n }) { id } }",
-            json!({ "n": format!("Department {d:03}") }),
-        )
-        .await
-        .map_err(|e| anyhow!("createDepartment: {e}"))?;
-        department_ids.push(
-            data["createDepartment"]["id"]
-                .as_str()
-                .ok_or_else(|| anyhow!("no department id: {data}"))?
-                .to_owned(),
-        );
-    }
-    let department_ids = Arc::new(department_ids);
-    // One probe person per department (the board's liveness check), then the company.
-    let total = employees + departments;
-    eprintln!("hiring {total} people in {departments} departments...");
     let hiring = Instant::now();
-    let people: Vec<Person> = futures::stream::iter(0..total)
-        .map(|i| {
-            let (http, employee_url, hr, ids, signer) =
-                (&http, &employee_url, &hr, department_ids.clone(), &signer);
-            let tenant = tenant.clone();
-            async move {
-                let department = i % departments;
-                let user = format!("usr_{i:05}");
-                graphql(
-                    http,
-                    employee_url,
-                    hr,
-                    HIRE,
-                    json!({ "n": format!("E{i:05}"), "e": format!("e{i:05}@bench.example"), "u": user, "d": ids[department] }),
-                )
-                .await
-                .map_err(|e| anyhow!("hireEmployee {i}: {e}"))?;
-                Ok::<_, anyhow::Error>(Person {
-                    token: signer.token(&tenant, &user, &["attendance:checkin"])?,
-                    department,
-                    turn: tokio::sync::Mutex::new(0),
-                })
-            }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_>>()?;
+    let (department_ids, people, departments, employees) = if seeded.is_some() {
+        let (department_ids, people) =
+            seeded_company(&http, &employee_url, &hr, &signer, &tenant, employees).await?;
+        let departments = department_ids.len();
+        let employees = people.len() - departments;
+        (department_ids, people, departments, employees)
+    } else {
+        let mut department_ids = Vec::new();
+        for d in 0..departments {
+            let data = graphql(
+                &http,
+                &employee_url,
+                &hr,
+                "mutation($n: String!) { createDepartment(input: { name: $n }) { id } }",
+                json!({ "n": format!("Department {d:03}") }),
+            )
+            .await
+            .map_err(|e| anyhow!("createDepartment: {e}"))?;
+            department_ids.push(
+                data["createDepartment"]["id"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("no department id: {data}"))?
+                    .to_owned(),
+            );
+        }
+        // One probe person per department (the board's liveness check), then the company.
+        let total = employees + departments;
+        eprintln!("hiring {total} people in {departments} departments...");
+        let people: Vec<Person> = futures::stream::iter(0..total)
+            .map(|i| {
+                let (http, employee_url, hr, ids, signer) =
+                    (&http, &employee_url, &hr, &department_ids, &signer);
+                let tenant = tenant.clone();
+                async move {
+                    let department = i % departments;
+                    let user = format!("usr_{i:05}");
+                    graphql(
+                        http,
+                        employee_url,
+                        hr,
+                        HIRE,
+                        json!({ "n": format!("E{i:05}"), "e": format!("e{i:05}@bench.example"), "u": user, "d": ids[department] }),
+                    )
+                    .await
+                    .map_err(|e| anyhow!("hireEmployee {i}: {e}"))?;
+                    Ok::<_, anyhow::Error>(Person {
+                        token: signer.token(&tenant, &user, &["attendance:checkin"])?,
+                        department,
+                        turn: tokio::sync::Mutex::new(0),
+                    })
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_>>()?;
+        (department_ids, people, departments, employees)
+    };
+    let department_ids = Arc::new(department_ids);
     let hiring_seconds = hiring.elapsed().as_secs_f64();
     let people = Arc::new(people);
 
@@ -231,7 +361,7 @@ async fn main() -> Result<()> {
             &router_url,
             &people[i].token,
             CHECK_IN,
-            json!({ "k": format!("probe-{i}") }),
+            json!({ "k": format!("{run}-probe-{i}") }),
         )
         .await
         .map_err(|e| anyhow!("probe check-in: {e}"))?;
@@ -314,7 +444,7 @@ async fn main() -> Result<()> {
             let person = &people[index];
             let mut turn = person.turn.lock().await;
             let checking_in = *turn % 2 == 0;
-            let key = format!("p{index}-{}", *turn);
+            let key = format!("{run}-p{index}-{}", *turn);
             let wall = now_ms();
             let result = graphql(
                 &client,
@@ -407,7 +537,7 @@ async fn main() -> Result<()> {
                 // The turn is the punch's sequence number before the burst; all repeats use it.
                 let turn = { *person.turn.lock().await };
                 let checking_in = turn % 2 == 0;
-                let key = format!("resync-{index}-{turn}");
+                let key = format!("{run}-resync-{index}-{turn}");
                 let data = graphql(
                     &client,
                     &url,
@@ -493,13 +623,20 @@ async fn main() -> Result<()> {
     let failed = failed.load(Ordering::Relaxed);
     let hold_rate = ok as f64 / load_seconds;
     let ticks_per_second = 100.0;
+    let (company, setup) = match &seeded {
+        Some(tenant) => (
+            format!("the tenant `{tenant}` written by `erp-os seed --services` (BENCH_TENANT; its history in the same tables)"),
+            "read from the subgraph",
+        ),
+        None => ("a fresh tenant".to_owned(), "hired straight on the subgraph"),
+    };
     let body = format!(
         "`cargo bench -p erp-os --bench checkin_peak` (benches/checkin_peak.rs). Release `erp-os employee` on \
 real PostgreSQL + Redis{kafka} and release `erp-os router` (checked-in router.config.yaml, rate limits raised \
 to 10^9/min, plain HTTP on loopback) on this machine with the load client; everything shares the CPUs.\n\n\
 ## Workload\n\n\
-- {employees} employees (+{departments} probe people) in {departments} departments of a fresh tenant, each with their own RS256 token \
-(`attendance:checkin`), hired straight on the subgraph in {hiring_seconds:.0} s (setup, not measured). Tier L is 10,000 \
+- {employees} employees (+{departments} probe people) in {departments} departments of {company}, each with their own RS256 token \
+(`attendance:checkin`), {setup} in {hiring_seconds:.0} s (setup, not measured). Tier L is 10,000 \
 (BENCH_EMPLOYEES=10000).\n\
 - {departments} department boards (`attendanceBoard(departmentId)`, graphql-transport-ws through the router), each proven live by a probe punch.\n\
 - Open loop: rate ramping to {rate:.0}/s over {ramp:.0} s then held {hold:.0} s ({scheduled} punches scheduled; \
