@@ -140,7 +140,11 @@ async fn one_request_through_the_router_is_one_trace_from_the_client_to_the_subg
                 .filter(|s| s.trace_id == trace_id)
                 .cloned()
                 .collect();
-            let has_router = trace.iter().any(|s| s.service != "erp-employee");
+            // The router's root span ends after the response, so it may come in a later
+            // export batch than its children: wait for it too, not just any router span.
+            let has_router = trace
+                .iter()
+                .any(|s| s.service != "erp-employee" && s.parent_span_id == client_span);
             let has_subgraph = trace
                 .iter()
                 .any(|s| s.service == "erp-employee" && s.name == "POST /graphql");
