@@ -15,13 +15,18 @@
 //! must equal, byte for byte, the answer recorded before the load; every write must return its
 //! task. Latency counts from the scheduled send time.
 //!
+//! With BENCH_TENANT=<tenant id> the services stand runs on a tenant written by `erp-os seed
+//! --tier L --services` (run it with BENCH_STANDS=services): the dashboard reads its departments
+//! and people, the tasks are assigned to its first EMPLOYEES active people, and only the two
+//! projects of the mix (and their tasks) are written; the embedded stand keeps its demo tenant.
+//!
 //! ```text
 //! source ~/.cache/erp-os/services/env.sh
 //! cargo bench -p erp-os --bench mixed_ops
 //! ```
 //!
 //! Environment: BENCH_RATE (2000), BENCH_SECONDS (15), BENCH_MAX_INFLIGHT (256),
-//! BENCH_STANDS (embedded,services), DATABASE_URL, REDIS_URL, MONGO_URL (services stand),
+//! BENCH_STANDS (embedded,services), BENCH_TENANT, DATABASE_URL, REDIS_URL, MONGO_URL (services stand),
 //! BENCH_OUT.
 
 mod common;
@@ -46,6 +51,8 @@ struct Stand {
     description: String,
     url: String,
     token: String,
+    /// The tenant written by `erp-os seed --services` whose people the mix reads (BENCH_TENANT).
+    seeded: Option<String>,
     services: Vec<Service>,
 }
 
@@ -117,6 +124,7 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         description: "`erp-os all`: one process, SQLite + in-process PMO store, cache and bus; token of the demo administrator from the identity service".into(),
         url,
         token,
+        seeded: None,
         services: vec![process],
     })
 }
@@ -179,10 +187,13 @@ async fn services(dir: &std::path::Path, http: &reqwest::Client, signer: &Signer
         Some(&redis_url),
     )
     .await?;
-    let tenant = format!(
-        "tnt_bench_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    let seeded = std::env::var("BENCH_TENANT").ok().filter(|t| !t.is_empty());
+    let tenant = seeded.clone().unwrap_or_else(|| {
+        format!(
+            "tnt_bench_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    });
     let token = signer.token(
         &tenant,
         "usr_admin",
@@ -199,6 +210,7 @@ async fn services(dir: &std::path::Path, http: &reqwest::Client, signer: &Signer
         description: "`erp-os employee` (PostgreSQL + Redis), `erp-os pmo` (MongoDB + Redis), `erp-os router`: separate processes".into(),
         url: format!("http://127.0.0.1:{router_port}/graphql"),
         token,
+        seeded,
         services: vec![router, pmo, employee],
     })
 }
@@ -214,40 +226,34 @@ async fn seed(stand: &Stand, http: &reqwest::Client) -> Result<(String, String, 
                 .map_err(|e| anyhow!("{query}: {e}"))
         }
     };
-    let mut departments = Vec::new();
-    for d in 0..DEPARTMENTS {
-        let data = call(
-            "mutation($n: String!) { createDepartment(input: { name: $n }) { id } }",
-            json!({ "n": format!("Bench department {d:02}") }),
-        )
-        .await?;
-        departments.push(
-            data["createDepartment"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-    }
-    let mut employees = Vec::new();
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
-    for e in 0..EMPLOYEES {
-        let data = call(
-            "mutation($n: String!, $e: String!, $d: ID!) { hireEmployee(input: { employeeNumber: $n, displayName: $n, workEmail: $e, departmentId: $d, hiredOn: \"2025-01-06\" }) { id } }",
-            json!({ "n": format!("B{run}-{e:03}"), "e": format!("b{run}-{e:03}@bench.example"), "d": departments[e % DEPARTMENTS] }),
-        )
-        .await?;
-        employees.push(
-            data["hireEmployee"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-    }
+    let employees = match &stand.seeded {
+        // A seeded tenant (BENCH_TENANT): its own departments and people, the first EMPLOYEES
+        // active ones as the assignees.
+        Some(tenant) => {
+            let data = call(
+                "query($n: Int!) { employees(filter: { status: ACTIVE }, first: $n) { nodes { id } } }",
+                json!({ "n": EMPLOYEES }),
+            )
+            .await?;
+            let ids: Vec<String> = data["employees"]["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["id"].as_str().map(str::to_owned))
+                .collect();
+            if ids.len() < EMPLOYEES {
+                bail!("tenant {tenant} has {} active employees, the mix needs {EMPLOYEES}: is it seeded?", ids.len());
+            }
+            ids
+        }
+        None => create_people(&call, &run).await?,
+    };
     let mut projects = Vec::new();
     for name in ["Bench reads", "Bench writes"] {
         let data = call(
             "mutation($n: String!) { createProject(input: { name: $n, billable: true }) { id } }",
-            json!({ "n": name }),
+            json!({ "n": format!("{name} {run}") }),
         )
         .await?;
         projects.push(
@@ -268,6 +274,43 @@ async fn seed(stand: &Stand, http: &reqwest::Client) -> Result<(String, String, 
         projects[1].clone(),
         employees[..3].to_vec(),
     ))
+}
+
+/// DEPARTMENTS departments and EMPLOYEES people written through the router (a fresh tenant).
+async fn create_people<F, Fut>(call: &F, run: &str) -> Result<Vec<String>>
+where
+    F: Fn(&'static str, Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Value>>,
+{
+    let mut departments = Vec::new();
+    for d in 0..DEPARTMENTS {
+        let data = call(
+            "mutation($n: String!) { createDepartment(input: { name: $n }) { id } }",
+            json!({ "n": format!("Bench department {d:02}") }),
+        )
+        .await?;
+        departments.push(
+            data["createDepartment"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let mut employees = Vec::new();
+    for e in 0..EMPLOYEES {
+        let data = call(
+            "mutation($n: String!, $e: String!, $d: ID!) { hireEmployee(input: { employeeNumber: $n, displayName: $n, workEmail: $e, departmentId: $d, hiredOn: \"2025-01-06\" }) { id } }",
+            json!({ "n": format!("B{run}-{e:03}"), "e": format!("b{run}-{e:03}@bench.example"), "d": departments[e % DEPARTMENTS] }),
+        )
+        .await?;
+        employees.push(
+            data["hireEmployee"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    Ok(employees)
 }
 
 #[derive(Default)]
@@ -418,13 +461,22 @@ async fn main() -> Result<()> {
     let http = load_client(16)?;
     let signer = Signer::start().await?;
 
+    let tenant_note = match std::env::var("BENCH_TENANT").ok().filter(|t| !t.is_empty()) {
+        Some(tenant) => format!(
+            " **BENCH_TENANT:** the services stand runs on the tenant `{tenant}` written by `erp-os seed --services`: \
+its own departments and people are the dashboard's (not the {DEPARTMENTS} + {EMPLOYEES} above), its first {EMPLOYEES} active \
+people the assignees, in the same tables and collections as its whole history; only the two projects of the mix and their \
+tasks are written."
+        ),
+        None => String::new(),
+    };
     let mut body = format!(
         "`cargo bench -p erp-os --bench mixed_ops` (benches/mixed_ops.rs). Release `erp-os` binaries, everything on loopback on this \
 machine with the load client. Open loop at {rate:.0} ops/s for {seconds} s per stand (at most {max_inflight} in flight; latency from the \
 scheduled send time): 40 % dashboard reads (`departments` + `employees`, employee subgraph), 40 % federated joins (PMO `tasks` with \
 `assignees` resolved by the employee subgraph through the router's entity calls), 20 % writes (`createTask` with three assignees). \
 Every read equals the answer recorded before the load; every write returns its task. Data: {DEPARTMENTS} departments, {EMPLOYEES} \
-employees, {TASKS} tasks with 3 assignees each, written through the router before the load (the embedded stand also holds its tier-S demo tenant).\n\n\
+employees, {TASKS} tasks with 3 assignees each, written through the router before the load (the embedded stand also holds its tier-S demo tenant).{tenant_note}\n\n\
 ## Results\n\n\
 | stand | what | ops ok / failed | achieved ops/s | p50 / p90 / p99 / max ms | target | verdict | router CPU s |\n|---|---|---:|---:|---|---|---|---:|\n"
     );

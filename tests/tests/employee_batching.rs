@@ -201,10 +201,13 @@ async fn list_costs_do_not_grow_with_the_list(backends: Backends) {
         eprintln!("hr view {hr_view}: 3 people {small_cost} statements, 12 people {large_cost}");
         check_team(&small_data, 3, hr_view);
         check_team(&large_data, 12, hr_view);
-        assert_eq!(
-            small_cost,
-            large_cost,
-            "hr view: {hr_view}\n3 people:\n{}\n\n12 people:\n{}",
+        // The same statements for 3 and 12 people, give or take a batch split in two: a
+        // DataLoader dispatches after its 1 ms window, and on a loaded machine the last
+        // resolvers can enqueue after it closed (seen once: 11 vs 12). A lookup per person
+        // would add at least 9 statements per field (12 - 3).
+        assert!(
+            large_cost.abs_diff(small_cost) <= 2,
+            "hr view: {hr_view}: {small_cost} vs {large_cost} statements\n3 people:\n{}\n\n12 people:\n{}",
             small_sql.join("\n"),
             large_sql.join("\n")
         );
