@@ -60,7 +60,7 @@ struct Person {
 type Deliveries = Arc<Mutex<HashMap<String, Vec<(usize, i64)>>>>;
 
 const SEEDED_DEPARTMENTS: &str = "query($after: String) { departments(first: 100, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
-const SEEDED_PEOPLE: &str = "query($after: String) { employees(filter: { status: ACTIVE }, first: 100, after: $after) { edges { node { id userId department { id } } } pageInfo { hasNextPage endCursor } } }";
+const SEEDED_PEOPLE: &str = "query($after: String) { employees(filter: { status: ACTIVE }, first: 100, after: $after) { edges { node { id userId department { id } attendance { checkedIn } } } pageInfo { hasNextPage endCursor } } }";
 
 /// Every page of a connection `field` of `query` (variables: `after`).
 async fn all_nodes(
@@ -101,7 +101,8 @@ async fn seeded_company(
     eprintln!("reading the seeded tenant {tenant}...");
     let departments = all_nodes(http, employee_url, hr, SEEDED_DEPARTMENTS, "departments").await?;
     let staff = all_nodes(http, employee_url, hr, SEEDED_PEOPLE, "employees").await?;
-    let mut by_department: Vec<Vec<&str>> = vec![Vec::new(); departments.len()];
+    // Per department: (user id, checked in now: a seeded tenant punched by an earlier run).
+    let mut by_department: Vec<Vec<(&str, bool)>> = vec![Vec::new(); departments.len()];
     let index: HashMap<&str, usize> = departments
         .iter()
         .enumerate()
@@ -116,7 +117,7 @@ async fn seeded_company(
         ) else {
             continue;
         };
-        by_department[d].push(user);
+        by_department[d].push((user, person["attendance"]["checkedIn"] == true));
     }
     // Only departments with people; one probe each, then round-robin up to `employees`.
     let used: Vec<usize> = (0..departments.len())
@@ -125,7 +126,7 @@ async fn seeded_company(
     if used.is_empty() {
         bail!("tenant {tenant} has no active employee with a user in a department: is it seeded?");
     }
-    let mut picked: Vec<(usize, &str)> = Vec::new();
+    let mut picked: Vec<(usize, (&str, bool))> = Vec::new();
     let mut next = vec![0usize; used.len()];
     let target = employees + used.len();
     while picked.len() < target {
@@ -134,7 +135,7 @@ async fn seeded_company(
             if picked.len() == target {
                 break;
             }
-            if let Some(user) = by_department[d].get(next[slot]) {
+            if let Some(&user) = by_department[d].get(next[slot]) {
                 picked.push((slot, user));
                 next[slot] += 1;
             }
@@ -151,11 +152,12 @@ async fn seeded_company(
     );
     let people = picked
         .into_iter()
-        .map(|(slot, user)| {
+        .map(|(slot, (user, checked_in))| {
             Ok(Person {
                 token: signer.token(tenant, user, &["attendance:checkin"])?,
                 department: slot,
-                turn: tokio::sync::Mutex::new(0),
+                // Odd turns check out.
+                turn: tokio::sync::Mutex::new(u64::from(checked_in)),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -311,9 +313,22 @@ async fn main() -> Result<()> {
     // Department boards through the router.
     let deliveries: Deliveries = Arc::new(Mutex::new(HashMap::new()));
     let board_errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    let board_token = hr.clone();
     let mut boards = Vec::new();
     for (index, id) in department_ids.iter().enumerate() {
+        // One HR watcher per board: a user may hold at most 25 live subscriptions
+        // (ERP_MAX_SUBSCRIPTIONS_PER_USER) and tier L has 60 departments.
+        let board_token = signer.token(
+            &tenant,
+            &format!("usr_board_{index}"),
+            &[
+                "employee:read",
+                "employee:write",
+                "department:write",
+                "hr:admin",
+                "hr:read",
+                "attendance:read",
+            ],
+        )?;
         let mut socket = subscribe(&router_ws, &board_token, BOARD, json!({ "d": id })).await?;
         let (deliveries, errors, id) = (deliveries.clone(), board_errors.clone(), id.clone());
         boards.push(tokio::spawn(async move {
@@ -356,18 +371,22 @@ async fn main() -> Result<()> {
     }
     let probe_people: Vec<usize> = probe_people.into_iter().flatten().collect();
     for &i in &probe_people {
+        // A seeded tenant's person may still be checked in from an earlier run: the punch
+        // follows their turn (even: check in).
+        let mut turn = people[i].turn.lock().await;
+        let checking_in = *turn % 2 == 0;
         let data = graphql(
             &http,
             &router_url,
             &people[i].token,
-            CHECK_IN,
+            if checking_in { CHECK_IN } else { CHECK_OUT },
             json!({ "k": format!("{run}-probe-{i}") }),
         )
         .await
-        .map_err(|e| anyhow!("probe check-in: {e}"))?;
-        *people[i].turn.lock().await = 1;
+        .map_err(|e| anyhow!("probe punch: {e}"))?;
+        *turn += 1;
         probe_ids.push(
-            data["checkIn"]["id"]
+            data[if checking_in { "checkIn" } else { "checkOut" }]["id"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
