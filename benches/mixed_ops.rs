@@ -26,7 +26,8 @@
 //! ```
 //!
 //! Environment: BENCH_RATE (2000), BENCH_SECONDS (15), BENCH_MAX_INFLIGHT (256),
-//! BENCH_STANDS (embedded,services), BENCH_TENANT, DATABASE_URL, REDIS_URL, MONGO_URL (services stand),
+//! BENCH_STANDS (embedded,services), BENCH_TENANT, BENCH_EMBEDDED_STATE, BENCH_EMBEDDED_EMAIL,
+//! BENCH_EMBEDDED_PASSWORD, DATABASE_URL, REDIS_URL, MONGO_URL (services stand),
 //! BENCH_OUT.
 
 mod common;
@@ -57,8 +58,21 @@ struct Stand {
 }
 
 async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand> {
-    let state = dir.join("embedded-state");
-    std::fs::create_dir_all(&state)?;
+    // BENCH_EMBEDDED_STATE: a state directory that `erp-os all` started once and `erp-os seed
+    // --state-dir` filled (tier L); its administrator BENCH_EMBEDDED_EMAIL /
+    // BENCH_EMBEDDED_PASSWORD logs in (TOTP enrolled on the first run, the secret kept in the
+    // directory for the next).
+    let seeded_state = std::env::var("BENCH_EMBEDDED_STATE")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let state = match &seeded_state {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let state = dir.join("embedded-state");
+            std::fs::create_dir_all(&state)?;
+            state
+        }
+    };
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect::<Result<_>>()?;
     let config = router_config(dir)?;
     let password = "bench password 1234";
@@ -85,18 +99,51 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .wait_ready(http, &format!("http://127.0.0.1:{}/health", ports[0]))
         .await?;
     let url = format!("http://127.0.0.1:{}/graphql", ports[0]);
-    // The demo administrator: password, then TOTP enrolment (first login).
+    // The demo administrator (or the seeded one): password, then TOTP enrolment (first login)
+    // or verification (the secret kept from an earlier run on the same state directory).
+    let (email, password) = match &seeded_state {
+        Some(_) => (
+            std::env::var("BENCH_EMBEDDED_EMAIL").context("BENCH_EMBEDDED_EMAIL")?,
+            std::env::var("BENCH_EMBEDDED_PASSWORD").context("BENCH_EMBEDDED_PASSWORD")?,
+        ),
+        None => ("admin@demo.example".to_owned(), password.to_owned()),
+    };
     let login = anonymous(
         http,
         &url,
         "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken enrollmentRequired } }",
-        json!({ "input": { "email": "admin@demo.example", "password": password } }),
+        json!({ "input": { "email": email, "password": password } }),
     )
     .await?;
     let mfa = login["login"]["mfaToken"]
         .as_str()
         .ok_or_else(|| anyhow!("login: {login}"))?
         .to_owned();
+    let secret_file = state.join("bench-totp-secret");
+    if login["login"]["enrollmentRequired"] == false {
+        let secret = std::fs::read_to_string(&secret_file)
+            .with_context(|| format!("{email} is enrolled; its TOTP secret {secret_file:?}"))?;
+        let code = erp_identity::domain::totp::code_at(secret.trim(), (now_ms() / 1000) as u64)
+            .ok_or_else(|| anyhow!("the TOTP secret is not base32: {secret}"))?;
+        let verified = anonymous(
+            http,
+            &url,
+            "mutation($t: String!, $c: String!) { verifyTotp(mfaToken: $t, code: $c) { accessToken } }",
+            json!({ "t": mfa, "c": code }),
+        )
+        .await?;
+        let token = verified["verifyTotp"]["accessToken"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{verified}"))?
+            .to_owned();
+        return Ok(Stand {
+            description: format!("`erp-os all` on the seeded state directory {state:?}: one process, SQLite + in-process PMO store, cache and bus; token of {email} from the identity service"),
+            url,
+            token,
+            seeded: Some(email),
+            services: vec![process],
+        });
+    }
     let begin = anonymous(
         http,
         &url,
@@ -120,6 +167,16 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .as_str()
         .ok_or_else(|| anyhow!("{confirmed}"))?
         .to_owned();
+    if seeded_state.is_some() {
+        std::fs::write(&secret_file, secret)?;
+        return Ok(Stand {
+            description: format!("`erp-os all` on the seeded state directory {state:?}: one process, SQLite + in-process PMO store, cache and bus; token of {email} from the identity service"),
+            url,
+            token,
+            seeded: Some(email),
+            services: vec![process],
+        });
+    }
     Ok(Stand {
         description: "`erp-os all`: one process, SQLite + in-process PMO store, cache and bus; token of the demo administrator from the identity service".into(),
         url,
@@ -469,6 +526,14 @@ people the assignees, in the same tables and collections as its whole history; o
 tasks are written."
         ),
         None => String::new(),
+    };
+    let tenant_note = match std::env::var("BENCH_EMBEDDED_STATE").ok().filter(|t| !t.is_empty()) {
+        Some(state) => format!(
+            "{tenant_note} **BENCH_EMBEDDED_STATE:** the embedded stand runs on the state directory `{state}` filled by `erp-os seed \
+--state-dir` and logs in as its seeded administrator: that tenant's departments and people are the dashboard's, its first \
+{EMPLOYEES} active people the assignees; only the two projects of the mix and their tasks are written."
+        ),
+        None => tenant_note,
     };
     let mut body = format!(
         "`cargo bench -p erp-os --bench mixed_ops` (benches/mixed_ops.rs). Release `erp-os` binaries, everything on loopback on this \
