@@ -57,6 +57,16 @@ struct Person {
 }
 
 /// What the boards received: punch id -> (department board index, wall-clock ms) per delivery.
+/// The scopes of the HR tokens: the setup's and each board watcher's.
+const HR_SCOPES: &[&str] = &[
+    "employee:read",
+    "employee:write",
+    "department:write",
+    "hr:admin",
+    "hr:read",
+    "attendance:read",
+];
+
 type Deliveries = Arc<Mutex<HashMap<String, Vec<(usize, i64)>>>>;
 
 const SEEDED_DEPARTMENTS: &str = "query($after: String) { departments(first: 100, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
@@ -223,7 +233,7 @@ async fn main() -> Result<()> {
 
     // The company: a tenant seeded by `erp-os seed --services` (BENCH_TENANT), or a fresh one
     // whose departments and people are written straight to the subgraph (setup, not load).
-    let seeded = std::env::var("BENCH_TENANT").ok().filter(|t| !t.is_empty());
+    let seeded = env_text("BENCH_TENANT");
     let tenant = seeded.clone().unwrap_or_else(|| {
         format!(
             "tnt_bench_{}",
@@ -234,18 +244,7 @@ async fn main() -> Result<()> {
     let run: &'static str = uuid::Uuid::new_v4().simple().to_string()[..8]
         .to_owned()
         .leak();
-    let hr = signer.token(
-        &tenant,
-        "usr_hr",
-        &[
-            "employee:read",
-            "employee:write",
-            "department:write",
-            "hr:admin",
-            "hr:read",
-            "attendance:read",
-        ],
-    )?;
+    let hr = signer.token(&tenant, "usr_hr", HR_SCOPES)?;
     let hiring = Instant::now();
     let (department_ids, people, departments, employees) = if seeded.is_some() {
         let (department_ids, people) =
@@ -317,18 +316,7 @@ async fn main() -> Result<()> {
     for (index, id) in department_ids.iter().enumerate() {
         // One HR watcher per board: a user may hold at most 25 live subscriptions
         // (ERP_MAX_SUBSCRIPTIONS_PER_USER) and tier L has 60 departments.
-        let board_token = signer.token(
-            &tenant,
-            &format!("usr_board_{index}"),
-            &[
-                "employee:read",
-                "employee:write",
-                "department:write",
-                "hr:admin",
-                "hr:read",
-                "attendance:read",
-            ],
-        )?;
+        let board_token = signer.token(&tenant, &format!("usr_board_{index}"), HR_SCOPES)?;
         let mut socket = subscribe(&router_ws, &board_token, BOARD, json!({ "d": id })).await?;
         let (deliveries, errors, id) = (deliveries.clone(), board_errors.clone(), id.clone());
         boards.push(tokio::spawn(async move {

@@ -18,7 +18,8 @@
 //! With BENCH_TENANT=<tenant id> the services stand runs on a tenant written by `erp-os seed
 //! --tier L --services` (run it with BENCH_STANDS=services): the dashboard reads its departments
 //! and people, the tasks are assigned to its first EMPLOYEES active people, and only the two
-//! projects of the mix (and their tasks) are written; the embedded stand keeps its demo tenant.
+//! projects of the mix (and their tasks) are written; the embedded stand keeps its demo tenant
+//! unless BENCH_EMBEDDED_STATE (below).
 //!
 //! ```text
 //! source ~/.cache/erp-os/services/env.sh
@@ -62,9 +63,7 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
     // --state-dir` filled (tier L); its administrator BENCH_EMBEDDED_EMAIL /
     // BENCH_EMBEDDED_PASSWORD logs in (TOTP enrolled on the first run, the secret kept in the
     // directory for the next).
-    let seeded_state = std::env::var("BENCH_EMBEDDED_STATE")
-        .ok()
-        .filter(|s| !s.is_empty());
+    let seeded_state = env_text("BENCH_EMBEDDED_STATE");
     let state = match &seeded_state {
         Some(path) => std::path::PathBuf::from(path),
         None => {
@@ -119,69 +118,60 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .as_str()
         .ok_or_else(|| anyhow!("login: {login}"))?
         .to_owned();
+    // Enrolled already (a seeded directory's earlier run): verify with the kept secret;
+    // otherwise enrol (and keep the secret when the directory outlives this run).
     let secret_file = state.join("bench-totp-secret");
-    if login["login"]["enrollmentRequired"] == false {
+    let (secret, field, confirm) = if login["login"]["enrollmentRequired"] == false {
         let secret = std::fs::read_to_string(&secret_file)
             .with_context(|| format!("{email} is enrolled; its TOTP secret {secret_file:?}"))?;
-        let code = erp_identity::domain::totp::code_at(secret.trim(), (now_ms() / 1000) as u64)
-            .ok_or_else(|| anyhow!("the TOTP secret is not base32: {secret}"))?;
-        let verified = anonymous(
+        (
+            secret.trim().to_owned(),
+            "verifyTotp",
+            "mutation($t: String!, $c: String!) { verifyTotp(mfaToken: $t, code: $c) { accessToken } }",
+        )
+    } else {
+        let begin = anonymous(
             http,
             &url,
-            "mutation($t: String!, $c: String!) { verifyTotp(mfaToken: $t, code: $c) { accessToken } }",
-            json!({ "t": mfa, "c": code }),
+            "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret } }",
+            json!({ "t": mfa }),
         )
         .await?;
-        let token = verified["verifyTotp"]["accessToken"]
+        let secret = begin["beginTotpEnrollment"]["secret"]
             .as_str()
-            .ok_or_else(|| anyhow!("{verified}"))?
+            .ok_or_else(|| anyhow!("{begin}"))?
             .to_owned();
-        return Ok(Stand {
-            description: format!("`erp-os all` on the seeded state directory {state:?}: one process, SQLite + in-process PMO store, cache and bus; token of {email} from the identity service"),
-            url,
-            token,
-            seeded: Some(email),
-            services: vec![process],
-        });
-    }
-    let begin = anonymous(
-        http,
-        &url,
-        "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret } }",
-        json!({ "t": mfa }),
-    )
-    .await?;
-    let secret = begin["beginTotpEnrollment"]["secret"]
-        .as_str()
-        .ok_or_else(|| anyhow!("{begin}"))?;
-    let code = erp_identity::domain::totp::code_at(secret, (now_ms() / 1000) as u64)
+        if seeded_state.is_some() {
+            std::fs::write(&secret_file, &secret)?;
+        }
+        (
+            secret,
+            "confirmTotpEnrollment",
+            "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken } }",
+        )
+    };
+    let code = erp_identity::domain::totp::code_at(&secret, (now_ms() / 1000) as u64)
         .ok_or_else(|| anyhow!("the TOTP secret is not base32: {secret}"))?;
-    let confirmed = anonymous(
-        http,
-        &url,
-        "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken } }",
-        json!({ "t": mfa, "c": code }),
-    )
-    .await?;
-    let token = confirmed["confirmTotpEnrollment"]["accessToken"]
+    let confirmed = anonymous(http, &url, confirm, json!({ "t": mfa, "c": code })).await?;
+    let token = confirmed[field]["accessToken"]
         .as_str()
         .ok_or_else(|| anyhow!("{confirmed}"))?
         .to_owned();
-    if seeded_state.is_some() {
-        std::fs::write(&secret_file, secret)?;
-        return Ok(Stand {
-            description: format!("`erp-os all` on the seeded state directory {state:?}: one process, SQLite + in-process PMO store, cache and bus; token of {email} from the identity service"),
-            url,
-            token,
-            seeded: Some(email),
-            services: vec![process],
-        });
-    }
+    let (description, seeded) = match &seeded_state {
+        Some(_) => (
+            format!("`erp-os all` on the seeded state directory {state:?}: one process, SQLite + in-process PMO store, cache and bus; token of {email} from the identity service"),
+            Some(email),
+        ),
+        None => (
+            "`erp-os all`: one process, SQLite + in-process PMO store, cache and bus; token of the demo administrator from the identity service".into(),
+            None,
+        ),
+    };
     Ok(Stand {
-        description: "`erp-os all`: one process, SQLite + in-process PMO store, cache and bus; token of the demo administrator from the identity service".into(),
+        description,
         url,
         token,
-        seeded: None,
+        seeded,
         services: vec![process],
     })
 }
@@ -244,7 +234,7 @@ async fn services(dir: &std::path::Path, http: &reqwest::Client, signer: &Signer
         Some(&redis_url),
     )
     .await?;
-    let seeded = std::env::var("BENCH_TENANT").ok().filter(|t| !t.is_empty());
+    let seeded = env_text("BENCH_TENANT");
     let tenant = seeded.clone().unwrap_or_else(|| {
         format!(
             "tnt_bench_{}",
@@ -518,7 +508,7 @@ async fn main() -> Result<()> {
     let http = load_client(16)?;
     let signer = Signer::start().await?;
 
-    let tenant_note = match std::env::var("BENCH_TENANT").ok().filter(|t| !t.is_empty()) {
+    let tenant_note = match env_text("BENCH_TENANT") {
         Some(tenant) => format!(
             " **BENCH_TENANT:** the services stand runs on the tenant `{tenant}` written by `erp-os seed --services`: \
 its own departments and people are the dashboard's (not the {DEPARTMENTS} + {EMPLOYEES} above), its first {EMPLOYEES} active \
@@ -527,7 +517,7 @@ tasks are written."
         ),
         None => String::new(),
     };
-    let tenant_note = match std::env::var("BENCH_EMBEDDED_STATE").ok().filter(|t| !t.is_empty()) {
+    let tenant_note = match env_text("BENCH_EMBEDDED_STATE") {
         Some(state) => format!(
             "{tenant_note} **BENCH_EMBEDDED_STATE:** the embedded stand runs on the state directory `{state}` filled by `erp-os seed \
 --state-dir` and logs in as its seeded administrator: that tenant's departments and people are the dashboard's, its first \

@@ -28,6 +28,11 @@ pub fn env_number(name: &str, default: u64) -> Result<u64> {
     }
 }
 
+/// A text setting: None when unset or empty.
+pub fn env_text(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
