@@ -254,7 +254,7 @@ pub fn run(args: AllArgs) -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    crate::router::run().map_err(|err| anyhow!("router: {err}"))
+    erp_router::run().map_err(|err| anyhow!("router: {err}"))
 }
 
 /// Starts the three subgraphs, seeds the demo on first start, binds them and waits for their
@@ -297,7 +297,12 @@ async fn start_subgraphs(
         Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus.clone());
 
     let pmo_kit = kit_config("pmo", args.pmo_port, None, state_dir)?;
-    let pmo_runtime = crate::services::pmo_runtime(pmo_kit, cache.clone(), bus.clone());
+    let pmo_runtime = Runtime::with_backends(
+        pmo_kit,
+        sea_orm::DatabaseConnection::Disconnected,
+        cache.clone(),
+        bus.clone(),
+    );
     let pmo_store = erp_pmo::connect_store_at(&pmo_runtime, Some(&pmo_data_file(state_dir)))
         .await
         .context("opening the PMO store")?;

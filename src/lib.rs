@@ -1,13 +1,12 @@
 //! ERP OS in one binary (`erp-os`): the whole supergraph in one process on embedded defaults
-//! ([`embedded`]), each subgraph or the router alone as in production ([`services`],
-//! [`router`]), and the deterministic seed generator ([`seed`], written by [`seed_load`]
+//! ([`embedded`]), each subgraph alone as in production ([`services`]; the router alone is
+//! `erp_router::run`), and the deterministic seed generator ([`seed`], written by [`seed_load`]
 //! through the subgraphs' own services and stores; the `seed` command is [`seed_cmd`]).
 
 // hive-router's ntex middlewares need it (as in erp-router).
 #![recursion_limit = "256"]
 
 pub mod embedded;
-pub mod router;
 pub mod seed_cmd;
 pub mod seed_load;
 pub mod services;

@@ -76,8 +76,8 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Pmo) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Pmo)),
         Some(Command::Router) => {
             // Before any thread exists: it may set ROUTER_CONFIG_FILE_PATH.
-            erp_os::router::default_config_from_cwd();
-            erp_os::router::run().map_err(|err| anyhow::anyhow!("{err}"))
+            erp_router::default_config_path();
+            erp_router::run().map_err(|err| anyhow::anyhow!("{err}"))
         }
         Some(Command::Seed(args)) => tokio_runtime()?.block_on(erp_os::seed_cmd::run(args)),
     }

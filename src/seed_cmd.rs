@@ -195,7 +195,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let identity_kit = config("identity", &identity_url)?;
     erp_kit::telemetry::init_logging(identity_kit.log_format);
     // Events are written to each domain's outbox; the services' relays publish them.
-    let (cache, bus) = crate::services::backends(&identity_kit).await?;
+    let (cache, bus) = erp_kit::runtime::backends(&identity_kit).await?;
     let identity_config = IdentityConfig::from_kit(&identity_kit);
     let identity_db = erp_kit::db::connect(&identity_url)
         .await

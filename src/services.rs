@@ -6,36 +6,10 @@
 use std::sync::Arc;
 
 use erp_identity::service::IdentityConfig;
-use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::crypto::{FieldCipher, LocalKek};
 use erp_kit::events::Outbox;
-use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
 use erp_kit::runtime::Runtime;
-
-/// The cache and bus named in `config` (Redis / Kafka), or in-process ones.
-pub async fn backends(config: &KitConfig) -> anyhow::Result<(SharedCache, SharedBus)> {
-    let cache: SharedCache = match &config.redis_url {
-        Some(url) => Arc::new(RedisCache::connect(url).await?),
-        None => Arc::new(InProcessCache::new()),
-    };
-    let bus: SharedBus = match &config.kafka_brokers {
-        Some(brokers) => Arc::new(KafkaBus::new(KafkaConfig::new(brokers.clone()))?),
-        None => Arc::new(InProcessBus::new()),
-    };
-    Ok((cache, bus))
-}
-
-/// A PMO runtime: PMO has no relational database (MongoDB at `MONGO_URL`, else the embedded
-/// store, see `erp_pmo::connect_store`).
-pub fn pmo_runtime(config: KitConfig, cache: SharedCache, bus: SharedBus) -> Runtime {
-    Runtime::with_backends(
-        config,
-        sea_orm::DatabaseConnection::Disconnected,
-        cache,
-        bus,
-    )
-}
 
 /// The employee store of a runtime, migrated, WITHOUT the service's outbox relay (the seed
 /// writes events into the outbox; a running service's relay publishes them).
@@ -89,8 +63,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
             app.relay.shutdown().await;
         }
         Service::Pmo => {
-            let (cache, bus) = backends(&config).await?;
-            let runtime = pmo_runtime(config, cache, bus);
+            let runtime = Runtime::connect_without_database(config).await?;
             let store = erp_pmo::connect_store(&runtime).await?;
             let app = erp_pmo::start(&runtime, store, "pmo").await?;
             tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "pmo subgraph listening");

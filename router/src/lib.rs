@@ -25,6 +25,53 @@ pub mod readiness;
 pub mod server;
 pub mod tracing_export;
 
+/// The one entry point both `erp-router` and `erp-os router`/`erp-os all` run: hive-router on the
+/// current thread (an ntex system) with our plugins and edge listener, until it is stopped.
+/// Configuration: `ROUTER_CONFIG_FILE_PATH` (see [`default_config_path`]) and the environment
+/// overrides of router/router.config.yaml.
+#[hive_router::main]
+pub async fn run() -> Result<(), server::ServeError> {
+    hive_router::init_rustls_crypto_provider();
+    // hive-router enables jsonwebtoken's `rust_crypto` feature and the subgraph kit its
+    // `aws_lc_rs` one; when a build unifies both, jsonwebtoken refuses to pick and panics at the
+    // first token. Choose explicitly (RS256 verification is the same either way; the first
+    // choice wins).
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+    );
+    server::serve(
+        hive_router::PluginRegistry::new()
+            .register::<edge_guard::EdgeGuardPlugin>()
+            .register::<rate_limit::RateLimitPlugin>(),
+    )
+    .await
+}
+
+/// When `ROUTER_CONFIG_FILE_PATH` is unset, points it at the checked-in configuration found
+/// from the working directory (`router/router.config.yaml` from the repository root,
+/// `router.config.yaml` from `router/`), else beside this crate's sources. Call before any
+/// thread is started: it sets an environment variable.
+pub fn default_config_path() {
+    if std::env::var_os("ROUTER_CONFIG_FILE_PATH").is_some() {
+        return;
+    }
+    let found = ["router/router.config.yaml", "router.config.yaml"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+        .or_else(|| {
+            let beside_crate =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("router.config.yaml");
+            beside_crate.is_file().then_some(beside_crate)
+        });
+    if let Some(path) = found {
+        std::env::set_var("ROUTER_CONFIG_FILE_PATH", path);
+    }
+}
+
+// `#[hive_router::main]` expands to ntex's macro, which names `ntex::...`.
+use hive_router::ntex;
+
 use hive_router::executor::execution::plan::PlanExecutionOutput;
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use erp_kit::events::{EventEnvelope, KafkaBus, KafkaConfig, RelayConfig};
 use erp_kit::TenantId;
 use erp_pmo::domain::timesheet::IsoWeek;
-use erp_pmo::events::{MongoOutboxRelay, Wake};
+use erp_pmo::events::Wake;
 use erp_pmo::store::mongo::MongoStore;
 use erp_pmo::store::{PmoStore, SharedStore};
 use erp_tests::pmo::{fresh_mongo_url, CommandLog, PmoApp};
@@ -257,7 +257,7 @@ async fn the_relay_marks_a_batch_published_with_one_write() {
             .unwrap(),
     );
     let bus = Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
-    let relay = MongoOutboxRelay::new(store, bus, RelayConfig::default(), Wake::default()).spawn();
+    let relay = erp_pmo::events::relay(store, bus, RelayConfig::default(), Wake::default()).spawn();
     let drained = erp_tests::eventually(Duration::from_secs(30), || async {
         writer
             .pending_events(100)

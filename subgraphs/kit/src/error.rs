@@ -9,7 +9,10 @@ use async_graphql::ErrorExtensions;
 // into an error WITHOUT extensions, and this conversion must be the only one.
 
 /// The stable error codes a client can branch on. Never rename one: add a new one instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// The set is closed: a domain's own rules report one of these as `extensions.code` and name the
+/// rule in `extensions.reason` (see [`Reason`] and [`reasons!`](crate::reasons)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorCode {
     Unauthenticated,
     Forbidden,
@@ -24,6 +27,52 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code a resolver can return (the catalogue, schema/errors.json, is built from it).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::UnauthorizedFieldOrType,
+        ErrorCode::BadUserInput,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManySubscriptions,
+        ErrorCode::Internal,
+    ];
+
+    /// What the code means, for the published catalogue.
+    pub const fn description(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => {
+                "No valid credentials: a missing, expired or revoked token, or credentials, codes or tokens that do not check out."
+            }
+            ErrorCode::Forbidden => {
+                "The caller is known but may not do this (a row rule, an approval chain, an ownership rule)."
+            }
+            ErrorCode::UnauthorizedFieldOrType => {
+                "The token lacks a scope a field or type requires: the field is null, the rest of the data arrives."
+            }
+            ErrorCode::BadUserInput => {
+                "An argument or input field is malformed or out of range; `extensions.field` names it when there is one."
+            }
+            ErrorCode::NotFound => {
+                "The record does not exist in the caller's tenant (another tenant's record is indistinguishable from a missing one)."
+            }
+            ErrorCode::Conflict => {
+                "The record's state does not allow the change (a business rule, a concurrent change, a duplicate)."
+            }
+            ErrorCode::RateLimited => {
+                "Too many requests: retry after `extensions.retryAfter` seconds."
+            }
+            ErrorCode::TooManySubscriptions => {
+                "The caller holds as many live subscriptions as they may: end one first."
+            }
+            ErrorCode::Internal => {
+                "A failure on our side; the details are in the service's logs under the request id."
+            }
+        }
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
@@ -36,6 +85,96 @@ impl ErrorCode {
             ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             ErrorCode::Internal => "INTERNAL",
         }
+    }
+}
+
+/// The stable name of one domain rule, reported as `extensions.reason` beside its [`ErrorCode`].
+///
+/// Reasons are declared with [`reasons!`](crate::reasons), which also lists them (`ALL`) for the
+/// error catalogue; [`ApiError::rule`] takes nothing else, so every reason a client can receive
+/// is in the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reason {
+    code: ErrorCode,
+    name: &'static str,
+    description: &'static str,
+}
+
+impl Reason {
+    #[doc(hidden)]
+    pub const fn __declare(code: ErrorCode, name: &'static str, description: &'static str) -> Self {
+        Self {
+            code,
+            name,
+            description,
+        }
+    }
+
+    /// The code a client branches on first.
+    pub const fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// `SELF_APPROVAL`, `WIP_LIMIT_EXCEEDED`, ...
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub const fn description(&self) -> &'static str {
+        self.description
+    }
+}
+
+/// Declares a domain's rule reasons: one constant per reason and `ALL`, the list the error
+/// catalogue reads.
+///
+/// ```
+/// erp_kit::reasons! {
+///     pub mod reasons {
+///         /// Nobody approves their own request.
+///         SELF_APPROVAL => Forbidden,
+///         /// The week is submitted or approved.
+///         TIMESHEET_LOCKED => Conflict,
+///     }
+/// }
+/// assert_eq!(reasons::SELF_APPROVAL.name(), "SELF_APPROVAL");
+/// assert_eq!(reasons::ALL.len(), 2);
+/// ```
+#[macro_export]
+macro_rules! reasons {
+    (
+        $(#[$modmeta:meta])*
+        $vis:vis mod $module:ident {
+            $(
+                $(#[doc = $doc:literal])+
+                $name:ident => $code:ident
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$modmeta])*
+        $vis mod $module {
+            $(
+                $(#[doc = $doc])+
+                pub const $name: $crate::error::Reason = $crate::error::Reason::__declare(
+                    $crate::error::ErrorCode::$code,
+                    stringify!($name),
+                    concat!($($doc),+),
+                );
+            )*
+            /// Every reason of this module, for the error catalogue.
+            pub const ALL: &[$crate::error::Reason] = &[$($name),*];
+        }
+    };
+}
+
+/// A broken domain rule: its reason and what the caller reads. Domain rule enums implement it
+/// (in `domain/`, free of GraphQL), and every one converts into an [`ApiError::Rule`].
+pub trait RuleViolation {
+    fn reason(&self) -> Reason;
+    fn message(&self) -> String;
+    /// The input field at fault, when there is one (reported as `extensions.field`).
+    fn field(&self) -> Option<&'static str> {
+        None
     }
 }
 
@@ -63,9 +202,61 @@ pub enum ApiError {
     },
     /// The message is for the logs only.
     Internal(String),
+    /// A domain rule refused the operation: `extensions.code` is the reason's code and
+    /// `extensions.reason` its name.
+    Rule {
+        reason: Reason,
+        message: String,
+        field: Option<String>,
+    },
+}
+
+impl<R: RuleViolation> From<R> for ApiError {
+    fn from(rule: R) -> Self {
+        ApiError::Rule {
+            reason: rule.reason(),
+            message: rule.message(),
+            field: rule.field().map(str::to_owned),
+        }
+    }
 }
 
 impl ApiError {
+    /// A domain rule refused the operation.
+    pub fn rule(reason: Reason, message: impl Into<String>) -> Self {
+        ApiError::Rule {
+            reason,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The same error, naming the input field at fault (`extensions.field`).
+    pub fn on_field(self, name: impl Into<String>) -> Self {
+        match self {
+            ApiError::Rule {
+                reason, message, ..
+            } => ApiError::Rule {
+                reason,
+                message,
+                field: Some(name.into()),
+            },
+            ApiError::BadUserInput { message, .. } => ApiError::BadUserInput {
+                message,
+                field: Some(name.into()),
+            },
+            other => other,
+        }
+    }
+
+    /// The rule's reason, when the error is a rule's.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            ApiError::Rule { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::BadUserInput {
             message: message.into(),
@@ -93,6 +284,7 @@ impl ApiError {
                 "at most {limit} live subscriptions per user: end one before starting another"
             ),
             ApiError::Internal(_) => "internal error".into(),
+            ApiError::Rule { message, .. } => message.clone(),
         }
     }
 
@@ -109,6 +301,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::TooManySubscriptions { .. } => ErrorCode::TooManySubscriptions,
             ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::Rule { reason, .. } => reason.code(),
         }
     }
 }
@@ -120,9 +313,10 @@ impl From<ApiError> for async_graphql::Error {
         }
         let code = err.code();
         let field = match &err {
-            ApiError::BadUserInput { field, .. } => field.clone(),
+            ApiError::BadUserInput { field, .. } | ApiError::Rule { field, .. } => field.clone(),
             _ => None,
         };
+        let reason = err.reason().map(|r| r.name());
         let retry = match &err {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
@@ -134,6 +328,9 @@ impl From<ApiError> for async_graphql::Error {
             }
             if let Some(retry) = retry {
                 ext.set("retryAfter", retry);
+            }
+            if let Some(reason) = reason {
+                ext.set("reason", reason);
             }
         })
     }
@@ -157,5 +354,54 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub fn request_error_body(message: &str, code: &str) -> serde_json::Value {
     serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
+    })
+}
+
+/// Codes answered before a GraphQL operation executes: by a subgraph's HTTP layer and request
+/// limits (`http::codes`, `limits`), and by the router at the edge. With their descriptions,
+/// for the error catalogue.
+pub const TRANSPORT_CODES: &[(&str, &str)] = &[
+    ("BAD_REQUEST", "The body is not a GraphQL request (HTTP 400)."),
+    ("BATCHING_NOT_ALLOWED", "An array of operations in one request (HTTP 400): send one operation per request."),
+    ("CSRF_PREVENTED", "A request without a JSON content type lacks a preflight header such as `graphql-require-preflight` (HTTP 400)."),
+    ("METHOD_NOT_ALLOWED", "A mutation over GET, or a method the endpoint does not serve (HTTP 405)."),
+    ("NOT_ACCEPTABLE", "The `Accept` header allows neither `application/graphql-response+json` nor `application/json` (HTTP 406)."),
+    ("PAYLOAD_TOO_LARGE", "The body exceeds the request limit, 2 MB by default (HTTP 413)."),
+    ("SERVICE_UNAVAILABLE", "A backend the service needs does not answer (readiness, HTTP 503)."),
+    ("MAX_DEPTH_EXCEEDED", "The operation nests deeper than the limit (12 by default)."),
+    ("MAX_ALIASES_EXCEEDED", "The operation uses more aliases than the limit (30 by default)."),
+    ("MAX_ROOT_FIELDS_EXCEEDED", "The operation asks for more root fields than the limit (20 by default)."),
+    ("MAX_DIRECTIVES_EXCEEDED", "The operation uses more directives than the limit (50 by default)."),
+    ("GRAPHQL_PARSE_FAILED", "The document is not valid GraphQL syntax."),
+    ("GRAPHQL_VALIDATION_FAILED", "The document does not validate against the schema."),
+    ("FORBIDDEN_ORIGIN", "The router refused the request's `Origin` (CORS allowlist, WebSocket upgrade)."),
+];
+
+/// The catalogue of every `extensions.code` and `reason` the API can return, as published in
+/// schema/errors.json: the kit's codes, the transport codes, and each domain's rule reasons.
+pub fn catalogue(domains: &[(&str, &[Reason])]) -> serde_json::Value {
+    let codes: Vec<serde_json::Value> = ErrorCode::ALL
+        .iter()
+        .map(|code| serde_json::json!({ "code": code.as_str(), "description": code.description() }))
+        .collect();
+    let transport: Vec<serde_json::Value> = TRANSPORT_CODES
+        .iter()
+        .map(|(code, description)| serde_json::json!({ "code": code, "description": description }))
+        .collect();
+    let mut reasons: Vec<serde_json::Value> = Vec::new();
+    for (domain, list) in domains {
+        for reason in list.iter() {
+            reasons.push(serde_json::json!({
+                "domain": domain,
+                "reason": reason.name(),
+                "code": reason.code().as_str(),
+                "description": reason.description().trim(),
+            }));
+        }
+    }
+    serde_json::json!({
+        "codes": codes,
+        "transportCodes": transport,
+        "reasons": reasons,
     })
 }

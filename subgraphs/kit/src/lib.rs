@@ -23,6 +23,7 @@ pub mod events;
 pub mod http;
 pub mod limits;
 pub mod live;
+pub mod loaders;
 pub mod pagination;
 pub mod runtime;
 pub mod schema;
@@ -30,5 +31,5 @@ pub mod telemetry;
 pub mod tenant;
 pub mod types;
 
-pub use error::{ApiError, ApiResult, ErrorCode};
+pub use error::{ApiError, ApiResult, ErrorCode, Reason, RuleViolation};
 pub use tenant::{RequestContext, TenantId};

@@ -15,6 +15,8 @@ use crate::telemetry::Metrics;
 #[derive(Clone)]
 pub struct Runtime {
     pub config: KitConfig,
+    /// The relational database; `DatabaseConnection::Disconnected` in a subgraph that has none
+    /// (the document domains: PMO, operations), see [`Runtime::connect_without_database`].
     pub db: DatabaseConnection,
     pub cache: SharedCache,
     pub bus: SharedBus,
@@ -23,18 +25,23 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Connects the database, the cache and the bus named in `config`.
+    /// Connects the relational database, the cache and the bus named in `config`.
     pub async fn connect(config: KitConfig) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.database_url).await?;
-        let cache: SharedCache = match &config.redis_url {
-            Some(url) => Arc::new(RedisCache::connect(url).await?),
-            None => Arc::new(InProcessCache::new()),
-        };
-        let bus: SharedBus = match &config.kafka_brokers {
-            Some(brokers) => Arc::new(KafkaBus::new(KafkaConfig::new(brokers.clone()))?),
-            None => Arc::new(InProcessBus::new()),
-        };
+        let (cache, bus) = backends(&config).await?;
         Ok(Self::with_backends(config, db, cache, bus))
+    }
+
+    /// Connects the cache and the bus named in `config`, for a subgraph without a relational
+    /// database (its document store is its own: MongoDB or the embedded one).
+    pub async fn connect_without_database(config: KitConfig) -> anyhow::Result<Self> {
+        let (cache, bus) = backends(&config).await?;
+        Ok(Self::with_backends(
+            config,
+            DatabaseConnection::Disconnected,
+            cache,
+            bus,
+        ))
     }
 
     /// Assembles a runtime from backends the caller already has (one-process mode shares them).
@@ -59,4 +66,18 @@ impl Runtime {
             metrics,
         }
     }
+}
+
+/// The cache and the bus named in `config`: Redis at `REDIS_URL` and Kafka at `KAFKA_BROKERS`,
+/// in-process ones when unset.
+pub async fn backends(config: &KitConfig) -> anyhow::Result<(SharedCache, SharedBus)> {
+    let cache: SharedCache = match &config.redis_url {
+        Some(url) => Arc::new(RedisCache::connect(url).await?),
+        None => Arc::new(InProcessCache::new()),
+    };
+    let bus: SharedBus = match &config.kafka_brokers {
+        Some(brokers) => Arc::new(KafkaBus::new(KafkaConfig::new(brokers.clone()))?),
+        None => Arc::new(InProcessBus::new()),
+    };
+    Ok((cache, bus))
 }

@@ -7,7 +7,8 @@ use crate::auth::{Claims, Identity};
 use crate::error::{ApiError, ApiResult};
 
 /// A tenant id taken from a verified token. Store functions take one as a mandatory argument,
-/// so a query that forgets the tenant filter does not compile.
+/// so no store call can be made without naming the caller's tenant; that the query inside then
+/// filters by it is the store's duty (and its tests'), not the compiler's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
 

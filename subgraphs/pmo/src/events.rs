@@ -1,19 +1,14 @@
-//! The domain events this subgraph publishes (topic `erp.pmo.events`), and the relay that
-//! publishes them from the `pmo_outbox` collection to the bus.
-//!
-//! The kit's [`erp_kit::events::OutboxRelay`] reads a SQL table through sea-orm, so it cannot read
-//! a MongoDB collection; this relay follows the same contract over [`PmoStore`]: oldest first,
-//! stop at the first failure (order), exponential backoff from `RelayConfig`, at-least-once.
-//! Replicas share the collection through a lease, so one relay publishes at a time.
-
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+//! The domain events this subgraph publishes (topic `erp.pmo.events`), and the store's outbox
+//! as a source of the kit's relay ([`erp_kit::events::OutboxRelay`]): oldest first, stop at the
+//! first failure (order), exponential backoff, at-least-once; replicas take turns through a
+//! lease.
 
 use serde::Serialize;
-use tokio::sync::{watch, Notify};
 
-use erp_kit::events::{EventEnvelope, RelayConfig, SharedBus};
+use erp_kit::events::{
+    ClaimedBatch, OutboxRelay, OutboxSource, PassOutcome, PendingEvent, RelayConfig, SharedBus,
+    SourceError,
+};
 
 use crate::store::{PmoError, SharedStore};
 
@@ -142,188 +137,93 @@ pub struct TimeEntryEdited<'a> {
     pub after: &'a crate::store::EntryTimes,
 }
 
-/// Wakes the relay after a commit.
-#[derive(Clone, Default)]
-pub struct Wake(Arc<Notify>);
+pub use erp_kit::events::{RelayHandle, Wake};
 
-impl Wake {
-    pub fn wake(&self) {
-        self.0.notify_one();
+/// The store's outbox (`pmo_outbox` in MongoDB, or the embedded store's events) as a source of
+/// the kit's relay. Replicas take turns through a lease, so one relay publishes at a time and
+/// events stay in order.
+pub struct PmoOutbox(pub SharedStore);
+
+/// One pass's events, read from the store.
+pub struct PmoBatch {
+    store: SharedStore,
+    events: Vec<PendingEvent>,
+}
+
+fn source_error(err: PmoError) -> SourceError {
+    SourceError(format!("{err:?}"))
+}
+
+#[async_trait::async_trait]
+impl ClaimedBatch for PmoBatch {
+    fn events(&self) -> &[PendingEvent] {
+        &self.events
     }
-}
 
-/// Stops the relay when dropped or when [`RelayHandle::shutdown`] is called.
-pub struct RelayHandle {
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl RelayHandle {
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+    async fn finish(self, outcome: &PassOutcome) -> Result<(), SourceError> {
+        if !outcome.published.is_empty() {
+            self.store
+                .mark_published(&outcome.published)
+                .await
+                .map_err(source_error)?;
         }
+        for (id, error, next_attempt_at) in &outcome.failed {
+            self.store
+                .record_failure(id, error, *next_attempt_at)
+                .await
+                .map_err(source_error)?;
+        }
+        Ok(())
     }
 }
 
-impl Drop for RelayHandle {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
+#[async_trait::async_trait]
+impl OutboxSource for PmoOutbox {
+    type Batch = PmoBatch;
+
+    async fn claim(&self, limit: u64) -> Result<PmoBatch, SourceError> {
+        let pending = self.0.pending_events(limit).await.map_err(source_error)?;
+        Ok(PmoBatch {
+            store: self.0.clone(),
+            events: pending
+                .into_iter()
+                .map(|row| PendingEvent {
+                    id: row.id,
+                    topic: row.topic,
+                    envelope: row.envelope,
+                    attempts: row.attempts,
+                    next_attempt_at: row.next_attempt_at,
+                })
+                .collect(),
+        })
+    }
+
+    async fn lease(&self, owner: &str, until: i64, now: i64) -> Result<bool, SourceError> {
+        self.0
+            .lease_relay(owner, until, now)
+            .await
+            .map_err(source_error)
+    }
+
+    fn leased(&self) -> bool {
+        true
+    }
+
+    async fn purge_published(&self, before: i64) -> Result<(), SourceError> {
+        self.0.purge_published(before).await.map_err(source_error)
+    }
+
+    fn name(&self) -> &str {
+        "pmo_outbox"
     }
 }
 
-enum Pass {
-    Drained,
-    More,
-    Backoff(Duration),
-    /// Another replica holds the lease.
-    NotLeader,
-}
-
-/// Publishes the store's pending events to the bus.
-pub struct MongoOutboxRelay {
+/// The relay publishing the store's pending events to the bus.
+pub fn relay(
     store: SharedStore,
     bus: SharedBus,
     config: RelayConfig,
     wake: Wake,
-    owner: String,
-    /// Until when (ms since the epoch) this relay's lease runs, as it last wrote it (0: not
-    /// held).
-    leased_until: AtomicI64,
-}
-
-impl MongoOutboxRelay {
-    pub fn new(store: SharedStore, bus: SharedBus, config: RelayConfig, wake: Wake) -> Self {
-        Self {
-            store,
-            bus,
-            config,
-            wake,
-            owner: uuid::Uuid::new_v4().to_string(),
-            leased_until: AtomicI64::new(0),
-        }
-    }
-
-    pub fn spawn(self) -> RelayHandle {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            loop {
-                let wait = match self.pass().await {
-                    Ok(Pass::More) => Duration::ZERO,
-                    Ok(Pass::Drained) => self.config.poll_interval,
-                    Ok(Pass::Backoff(backoff)) => backoff,
-                    Ok(Pass::NotLeader) => self.lease_length() / 2,
-                    Err(err) => {
-                        tracing::warn!(error = ?err, "pmo outbox relay pass failed");
-                        self.config.max_backoff.min(Duration::from_secs(2))
-                    }
-                };
-                if *stopped.borrow() {
-                    break;
-                }
-                if wait.is_zero() {
-                    continue;
-                }
-                tokio::select! {
-                    _ = stopped.changed() => break,
-                    _ = self.wake.0.notified() => {},
-                    _ = tokio::time::sleep(wait) => {},
-                }
-            }
-        });
-        RelayHandle {
-            stop,
-            task: Some(task),
-        }
-    }
-
-    fn lease_length(&self) -> Duration {
-        Duration::from_secs(10)
-    }
-
-    fn backoff(&self, attempts: i32) -> Duration {
-        let factor = 2u32.saturating_pow(attempts.clamp(1, 16) as u32 - 1);
-        (self.config.min_backoff * factor).min(self.config.max_backoff)
-    }
-
-    /// Whether this relay holds the lease for at least half its length more, renewing it (one
-    /// write) only when less is left: a busy relay passes many times a second, and the lease
-    /// must not cost a write each time.
-    async fn hold_lease(&self) -> Result<bool, PmoError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        let length = self.lease_length().as_millis() as i64;
-        if now + length / 2 < self.leased_until.load(Ordering::Relaxed) {
-            return Ok(true);
-        }
-        let until = now + length;
-        let held = self.store.lease_relay(&self.owner, until, now).await?;
-        self.leased_until
-            .store(if held { until } else { 0 }, Ordering::Relaxed);
-        Ok(held)
-    }
-
-    async fn pass(&self) -> Result<Pass, PmoError> {
-        if !self.hold_lease().await? {
-            return Ok(Pass::NotLeader);
-        }
-        let pending = self.store.pending_events(self.config.batch_size).await?;
-        if pending.is_empty() {
-            return Ok(Pass::Drained);
-        }
-        let full = pending.len() as u64 == self.config.batch_size;
-        let mut published = Vec::new();
-        let outcome = self.publish(pending, &mut published).await;
-        // One write marks the pass's published events, also when the pass stopped early; if it
-        // fails they are published again (at least once, as ever).
-        self.store.mark_published(&published).await?;
-        match outcome? {
-            Some(stopped) => Ok(stopped),
-            None if full => Ok(Pass::More),
-            None => Ok(Pass::Drained),
-        }
-    }
-
-    /// Publishes the rows in order until one cannot be, collecting the published ids; the
-    /// pass to answer when it stopped early.
-    async fn publish(
-        &self,
-        pending: Vec<crate::store::PendingEvent>,
-        published: &mut Vec<String>,
-    ) -> Result<Option<Pass>, PmoError> {
-        for row in pending {
-            if row.next_attempt_at == i64::MAX {
-                continue; // parked
-            }
-            let event: EventEnvelope = match serde_json::from_str(&row.envelope) {
-                Ok(event) => event,
-                Err(err) => {
-                    // A row we wrote ourselves and cannot read is a bug: park it, do not block.
-                    tracing::error!(id = %row.id, error = %err, "undecodable outbox event parked");
-                    self.store
-                        .record_failure(&row.id, &err.to_string(), i64::MAX)
-                        .await?;
-                    continue;
-                }
-            };
-            let now = chrono::Utc::now().timestamp_millis();
-            if row.next_attempt_at > now {
-                return Ok(Some(Pass::Backoff(Duration::from_millis(
-                    (row.next_attempt_at - now) as u64,
-                ))));
-            }
-            match self.bus.publish(&row.topic, &event).await {
-                Ok(()) => published.push(row.id),
-                Err(err) => {
-                    let backoff = self.backoff(row.attempts + 1);
-                    tracing::warn!(id = %row.id, error = %err, "event publish failed, will retry");
-                    self.store
-                        .record_failure(&row.id, &err.to_string(), now + backoff.as_millis() as i64)
-                        .await?;
-                    return Ok(Some(Pass::Backoff(backoff)));
-                }
-            }
-        }
-        Ok(None)
-    }
+) -> OutboxRelay<PmoOutbox> {
+    OutboxRelay::over(PmoOutbox(store), bus, config, wake)
 }

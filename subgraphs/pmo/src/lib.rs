@@ -18,7 +18,7 @@ use erp_kit::events::RelayConfig;
 use erp_kit::http::{HttpState, Readiness};
 use erp_kit::runtime::Runtime;
 
-use events::{MongoOutboxRelay, RelayHandle, Wake};
+use events::{RelayHandle, Wake};
 pub use graphql::PmoSchema;
 use service::{Pmo, PmoOptions};
 use store::timers::TimerStore;
@@ -122,7 +122,7 @@ pub async fn start_with(
         .await
         .map_err(|e| anyhow::anyhow!("preparing the store: {e:?}"))?;
     let wake = Wake::default();
-    let relay = MongoOutboxRelay::new(
+    let relay = events::relay(
         store.clone(),
         runtime.bus.clone(),
         RelayConfig::default(),

@@ -1,11 +1,7 @@
 //! Runs the PMO subgraph as its own service (configuration: see erp_kit::config; `MONGO_URL`
 //! selects MongoDB, unset runs on the in-process store).
 
-use std::sync::Arc;
-
-use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
 use erp_kit::config::KitConfig;
-use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
 use erp_kit::runtime::Runtime;
 
 #[tokio::main]
@@ -14,21 +10,7 @@ async fn main() -> anyhow::Result<()> {
     // Kept for the life of the process: dropping it flushes the spans not yet exported.
     let _telemetry = erp_kit::telemetry::init(config.log_format, config.traces.as_ref())?;
     let bind = config.bind;
-    // The kit's Runtime::connect always opens a relational database; PMO has none.
-    let cache: SharedCache = match &config.redis_url {
-        Some(url) => Arc::new(RedisCache::connect(url).await?),
-        None => Arc::new(InProcessCache::new()),
-    };
-    let bus: SharedBus = match &config.kafka_brokers {
-        Some(brokers) => Arc::new(KafkaBus::new(KafkaConfig::new(brokers.clone()))?),
-        None => Arc::new(InProcessBus::new()),
-    };
-    let runtime = Runtime::with_backends(
-        config,
-        sea_orm::DatabaseConnection::Disconnected,
-        cache,
-        bus,
-    );
+    let runtime = Runtime::connect_without_database(config).await?;
     let store = erp_pmo::connect_store(&runtime).await?;
     let service = erp_pmo::start(&runtime, store, "pmo").await?;
     let listener = tokio::net::TcpListener::bind(bind).await?;

@@ -7,7 +7,10 @@ mod outbox;
 
 pub use kafka::{KafkaBus, KafkaConfig};
 pub use memory::InProcessBus;
-pub use outbox::{Outbox, OutboxRelay, RelayConfig, RelayHandle};
+pub use outbox::{
+    ClaimedBatch, Outbox, OutboxRelay, OutboxSource, PassOutcome, PendingEvent, RelayConfig,
+    RelayHandle, SourceError, SqlBatch, SqlOutbox, Wake, PARKED,
+};
 
 use std::sync::Arc;
 

@@ -1389,6 +1389,11 @@ impl PmoStore for MemoryStore {
             .collect())
     }
 
+    async fn purge_published(&self, _before_ms: i64) -> PmoResult<()> {
+        // mark_published already dropped them.
+        Ok(())
+    }
+
     async fn mark_published(&self, ids: &[String]) -> PmoResult<()> {
         // Published events are dropped: nothing reads them back in the embedded mode.
         self.write(Durability::Lazy, |state| {

@@ -735,6 +735,8 @@ pub trait PmoStore: Send + Sync + 'static {
     async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()>;
     /// Takes or renews the relay lease (one relay publishes at a time, so events stay in order).
     async fn lease_relay(&self, owner: &str, until_ms: i64, now_ms: i64) -> PmoResult<bool>;
+    /// Deletes the events published before `before_ms` (the embedded store keeps none).
+    async fn purge_published(&self, before_ms: i64) -> PmoResult<()>;
 
     /// Answers when the backend answers (readiness).
     async fn ping(&self) -> Result<(), String>;

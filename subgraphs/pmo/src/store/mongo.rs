@@ -1925,6 +1925,14 @@ impl PmoStore for MongoStore {
         Ok(())
     }
 
+    async fn purge_published(&self, before_ms: i64) -> PmoResult<()> {
+        self.outbox()
+            .delete_many(doc! { "published_at": { "$lt": before_ms } })
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()> {
         self.outbox()
             .update_one(
