@@ -336,7 +336,7 @@ async fn bad_inputs_get_stable_codes_and_write_nothing() {
         json!([{ "node": { "employeeNumber": "E-1" } }])
     );
     let db = app.runtime.db.clone();
-    let outbox = app.service_store.outbox().clone();
+    let outbox = app.employee.outbox().clone();
     let total = db
         .query_one(sea_orm::Statement::from_string(
             db.get_database_backend(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use erp_employee::store::attendance::attendance_channel;
+use erp_employee::events::attendance_channel;
 use erp_kit::TenantId;
 use erp_tests::{error_codes, Backends, EmployeeApp, TestIssuer};
 use futures::StreamExt;
