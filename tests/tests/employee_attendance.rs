@@ -85,11 +85,19 @@ async fn geofenced_idempotent_check_in_and_out() {
         )
         .await;
     assert_eq!(error_codes(&body), ["CONFLICT"]);
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "ALREADY_CHECKED_IN"
+    );
     // Outside the geofence (1.1 km away): refused.
     let (_, body) = app
         .graphql(Some(&asha), CHECK_OUT, json!({ "i": { "punchKey": "m-3", "source": "MOBILE", "latitude": 12.9816, "longitude": 77.5946, "locationId": office } }))
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "OUTSIDE_GEOFENCE"
+    );
     // Bad inputs.
     let (_, body) = app
         .graphql(Some(&asha), CHECK_OUT, json!({ "i": { "punchKey": "m-4", "source": "MOBILE", "latitude": 95.0, "longitude": 0.0 } }))
@@ -125,6 +133,7 @@ async fn geofenced_idempotent_check_in_and_out() {
         )
         .await;
     assert_eq!(error_codes(&body), ["CONFLICT"], "not checked in");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "NOT_CHECKED_IN");
 
     let (_, body) = app
         .graphql(Some(&asha), "{ myAttendance { checkedIn workedMinutes firstIn lastOut punches { kind punchKey } } }", json!({}))

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
 use chrono::{NaiveDate, Utc};
 
@@ -362,9 +362,4 @@ impl Loader<DayKey> for DayAttendanceLoader {
         }
         Ok(found)
     }
-}
-
-/// The DataLoader of `T` from the schema's data.
-pub fn of<'a, T: Send + Sync + 'static>(ctx: &async_graphql::Context<'a>) -> &'a DataLoader<T> {
-    ctx.data_unchecked::<DataLoader<T>>()
 }

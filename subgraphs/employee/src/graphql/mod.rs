@@ -19,7 +19,8 @@ use crate::app::Employee;
 
 pub type EmployeeSchema = Schema<Query, Mutation, Subscription>;
 
-/// The root types, merged from the domain's parts (the order is the SDL's).
+// The order of the parts is the order of the fields in the SDL (schema/employee.graphql).
+/// The root types, merged from the domain's parts.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     people::PeopleQuery,
