@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::config::KitConfig;
 use erp_kit::crypto::{FieldCipher, LocalKek};
 use erp_kit::events::Outbox;
