@@ -22,12 +22,12 @@ use erp_kit::events::{Outbox, OutboxRelay, RelayConfig, RelayHandle};
 use erp_kit::http::{BackendReadiness, HttpState};
 use erp_kit::runtime::Runtime;
 
-pub use app::users::IMPORT_BATCH;
-pub use app::{Identity, IdentityConfig, ImportedUser, ImportedUserOutcome};
+pub use app::users::{ImportedUser, ImportedUserOutcome, IMPORT_BATCH};
+pub use app::{Identity, IdentityConfig};
 pub use domain::reasons;
 pub use graphql::IdentitySchema;
 
-use app::keys::KeyStore;
+use app::key_store::KeyStore;
 
 /// The port the identity subgraph listens on by default.
 pub const DEFAULT_PORT: u16 = 4001;

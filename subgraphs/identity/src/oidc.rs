@@ -14,7 +14,8 @@ use serde_json::json;
 
 use erp_kit::{ApiError, ErrorCode};
 
-use crate::app::{Identity, TokenSet};
+use crate::app::sessions::TokenSet;
+use crate::app::Identity;
 
 pub const GRANT_MFA_OTP: &str = "urn:erp:params:oauth:grant-type:mfa-otp";
 pub const GRANT_MFA_RECOVERY: &str = "urn:erp:params:oauth:grant-type:mfa-recovery-code";

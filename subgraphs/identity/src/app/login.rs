@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::{ApiError, ApiResult};
 
+use super::sessions::TokenSet;
 use super::{now_ms, Identity};
 use crate::domain::lockout::{Counter, FailureRecord};
 use crate::domain::mfa::{self, Purpose};
 use crate::domain::users::UserStatus;
-use crate::domain::{password, secrets, Factor, Violation};
+use crate::domain::violation::{Factor, Violation};
+use crate::domain::{password, secrets};
 use crate::events::{LoginSucceeded, PasswordFailed, SecondFactorFailed};
 use crate::store;
 use crate::store::entities::user;
@@ -243,7 +245,7 @@ impl Identity {
         token: &str,
         user: &user::Model,
         factor: Factor,
-    ) -> ApiResult<super::TokenSet> {
+    ) -> ApiResult<TokenSet> {
         let _ = self.cache.delete(&self.session_key(token)).await;
         let _ = self
             .cache

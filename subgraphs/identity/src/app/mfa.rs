@@ -4,7 +4,8 @@ use sea_orm::ConnectionTrait;
 
 use erp_kit::{ApiError, ApiResult};
 
-use super::{Identity, TokenSet};
+use super::sessions::TokenSet;
+use super::Identity;
 use crate::domain::mfa::{Purpose, RECOVERY_CODES};
 use crate::domain::{secrets, totp, Factor, MfaStep, Violation};
 use crate::events::MfaEnrolled;

@@ -2,7 +2,11 @@
 //! One function per mutation; GraphQL and the OIDC endpoints are thin layers over them. A write
 //! reads its facts, applies the domain rule, writes, enqueues its audit event in the same
 //! transaction, commits and wakes the outbox relay.
+//!
+//! This file holds [`Identity`] and what every use case shares; each feature's file adds its use
+//! cases to it (and imports this one, never the other way round).
 
+pub mod key_store;
 pub mod keys;
 pub mod login;
 pub mod mfa;
@@ -25,11 +29,7 @@ use erp_kit::{ApiError, ApiResult};
 use crate::domain::lockout::LockoutPolicy;
 use crate::domain::Violation;
 use crate::events::{self, IdentityEvent};
-use keys::KeyStore;
-
-pub use login::LoginChallenge;
-pub use sessions::TokenSet;
-pub use users::{ImportedUser, ImportedUserOutcome};
+use key_store::KeyStore;
 
 /// Settings of the identity service.
 #[derive(Debug, Clone)]

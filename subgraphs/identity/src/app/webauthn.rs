@@ -7,7 +7,8 @@ use webauthn_rs::prelude::{
 
 use erp_kit::{ApiError, ApiResult};
 
-use super::{Identity, TokenSet};
+use super::sessions::TokenSet;
+use super::Identity;
 use crate::domain::mfa::Purpose;
 use crate::domain::{Factor, MfaStep, Violation};
 use crate::events::MfaEnrolled;

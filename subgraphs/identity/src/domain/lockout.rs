@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::Reason;
 
-use super::reasons;
+use super::violation::reasons;
 
 #[derive(Debug, Clone)]
 pub struct LockoutPolicy {

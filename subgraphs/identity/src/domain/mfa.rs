@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Factor, Violation};
+use super::violation::{Factor, Violation};
 
 /// Wrong second factors one login attempt may make before it ends (log in again).
 pub const MAX_FAILURES: u32 = 5;

@@ -6,7 +6,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 
 use erp_kit::ApiError;
 
-use super::Violation;
+use super::violation::Violation;
 
 pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 256;
@@ -24,10 +24,14 @@ impl NewPassword {
     pub fn parse(raw: &str) -> Result<Self, Violation> {
         let length = raw.chars().count();
         if length < MIN_LENGTH {
-            return Err(Violation::PasswordTooShort);
+            return Err(Violation::PasswordTooShort {
+                min_chars: MIN_LENGTH,
+            });
         }
         if length > MAX_LENGTH {
-            return Err(Violation::PasswordTooLong);
+            return Err(Violation::PasswordTooLong {
+                max_chars: MAX_LENGTH,
+            });
         }
         Ok(Self(raw.to_owned()))
     }
@@ -80,12 +84,12 @@ mod tests {
         assert!(!verify("x", "not a hash"));
         assert!(matches!(
             NewPassword::parse("short"),
-            Err(Violation::PasswordTooShort)
+            Err(Violation::PasswordTooShort { .. })
         ));
         assert!(NewPassword::parse(&"x".repeat(256)).is_ok());
         assert!(matches!(
             NewPassword::parse(&"x".repeat(257)),
-            Err(Violation::PasswordTooLong)
+            Err(Violation::PasswordTooLong { .. })
         ));
     }
 }

@@ -1,6 +1,6 @@
 //! Sessions: a family of one-time refresh tokens, each exchanged once for the next.
 
-use super::Violation;
+use super::violation::Violation;
 
 /// The stored state of one refresh token, as the rules need it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,8 @@
 
 use erp_kit::ApiError;
 
-use super::{scopes, Violation};
+use super::scopes;
+use super::violation::Violation;
 
 /// A user's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

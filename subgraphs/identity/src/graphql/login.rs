@@ -2,7 +2,8 @@
 
 use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject};
 
-use super::{identity, TokenSet};
+use super::context::identity;
+use super::sessions::TokenSet;
 
 /// Email and password.
 #[derive(InputObject)]

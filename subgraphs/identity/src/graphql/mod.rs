@@ -1,23 +1,18 @@
 //! The identity subgraph's GraphQL schema: accounts and roles for admins, `me` for everybody,
 //! and the public login mutations (the router rate-limits them as the "public" class). Each
-//! feature's file holds its objects, inputs and resolvers; resolvers call `app` only.
+//! feature's file holds its objects, inputs and resolvers; resolvers call `app` only. This file
+//! assembles the root types from them (they import `context.rs` and each other, never this one).
 
+mod context;
 pub mod loaders;
 pub mod login;
 pub mod roles;
 pub mod sessions;
 pub mod users;
 
-use async_graphql::{Context, EmptySubscription, Result, Schema, SchemaBuilder};
-use chrono::{DateTime, TimeZone, Utc};
-
-use erp_kit::ApiError;
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
 use crate::app::Identity;
-
-pub use roles::Role;
-pub use sessions::TokenSet;
-pub use users::User;
 
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -46,14 +41,4 @@ pub fn schema_builder(
             .data(identity),
         None => builder,
     }
-}
-
-/// The use cases, from the schema data.
-fn identity<'a>(ctx: &Context<'a>) -> Result<&'a Identity> {
-    ctx.data::<Identity>()
-        .map_err(|_| ApiError::internal("identity use cases missing from schema data").into())
-}
-
-fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }

@@ -6,7 +6,7 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::RequestContext;
 
-use super::identity;
+use super::context::identity;
 use crate::domain::scopes;
 use crate::store::entities::role;
 

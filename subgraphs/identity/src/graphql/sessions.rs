@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 
-use super::identity;
+use super::context::identity;
 use crate::app;
 
 /// Tokens after a completed login or a refresh.
@@ -18,8 +18,8 @@ pub struct TokenSet {
     pub recovery_codes: Option<Vec<String>>,
 }
 
-impl From<app::TokenSet> for TokenSet {
-    fn from(t: app::TokenSet) -> Self {
+impl From<app::sessions::TokenSet> for TokenSet {
+    fn from(t: app::sessions::TokenSet) -> Self {
         Self {
             access_token: t.access_token,
             refresh_token: t.refresh_token,

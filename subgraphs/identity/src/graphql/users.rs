@@ -10,8 +10,9 @@ use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
+use super::context::{identity, millis};
 use super::loaders::RoleLoader;
-use super::{identity, millis, Role};
+use super::roles::Role;
 use crate::domain::users::UserStatus;
 use crate::store::entities::user;
 
