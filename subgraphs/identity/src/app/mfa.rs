@@ -2,6 +2,8 @@
 
 use sea_orm::ConnectionTrait;
 
+use erp_kit::db::WriteTransaction;
+
 use erp_kit::{ApiError, ApiResult};
 
 use super::sessions::TokenSet;
@@ -10,6 +12,7 @@ use crate::domain::mfa::{Purpose, RECOVERY_CODES};
 use crate::domain::{secrets, totp, Factor, MfaStep, Violation};
 use crate::events::MfaEnrolled;
 use crate::store;
+use crate::store::entities::user;
 
 fn now_unix_seconds() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
@@ -44,6 +47,19 @@ impl Identity {
         };
         let txn = erp_kit::db::begin_write(&self.db).await?;
         let user = store::users::enrol_totp(&txn, user, &secret, step).await?;
+        self.finish_enrolment(txn, mfa_token, &user, Factor::Totp)
+            .await
+    }
+
+    /// A first second factor was written in `txn`: the recovery codes and the audit event join
+    /// it, it commits, and the login completes with the codes (shown this once).
+    pub(super) async fn finish_enrolment(
+        &self,
+        txn: WriteTransaction,
+        mfa_token: &str,
+        user: &user::Model,
+        factor: Factor,
+    ) -> ApiResult<TokenSet> {
         let codes = self.new_recovery_codes(&txn, &user.id).await?;
         self.record(
             &txn,
@@ -51,12 +67,12 @@ impl Identity {
             &user.id,
             Some(&user.id),
             &MfaEnrolled {
-                method: Factor::Totp.as_str(),
+                method: factor.as_str(),
             },
         )
         .await?;
         txn.commit().await?;
-        let mut tokens = self.finish_login(mfa_token, &user, Factor::Totp).await?;
+        let mut tokens = self.finish_login(mfa_token, user, factor).await?;
         tokens.recovery_codes = Some(codes);
         Ok(tokens)
     }
@@ -95,7 +111,7 @@ impl Identity {
     }
 
     /// New recovery codes for the user (the old ones stop working); shown once.
-    pub(super) async fn new_recovery_codes<C: ConnectionTrait>(
+    async fn new_recovery_codes<C: ConnectionTrait>(
         &self,
         conn: &C,
         user_id: &str,

@@ -11,7 +11,6 @@ use super::sessions::TokenSet;
 use super::Identity;
 use crate::domain::mfa::Purpose;
 use crate::domain::{Factor, MfaStep, Violation};
-use crate::events::MfaEnrolled;
 use crate::store;
 use crate::store::entities::webauthn_credential;
 
@@ -64,26 +63,11 @@ impl Identity {
                     .await);
             }
         };
-        let txn = erp_kit::db::begin_write(&self.db).await?;
         let passkey_json = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
+        let txn = erp_kit::db::begin_write(&self.db).await?;
         store::factors::insert_passkey(&txn, &user.id, passkey_json).await?;
-        let codes = self.new_recovery_codes(&txn, &user.id).await?;
-        self.record(
-            &txn,
-            &user.tenant_id,
-            &user.id,
-            Some(&user.id),
-            &MfaEnrolled {
-                method: Factor::Webauthn.as_str(),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        let mut tokens = self
-            .finish_login(mfa_token, &user, Factor::Webauthn)
-            .await?;
-        tokens.recovery_codes = Some(codes);
-        Ok(tokens)
+        self.finish_enrolment(txn, mfa_token, &user, Factor::Webauthn)
+            .await
     }
 
     /// Starts a WebAuthn assertion: the `PublicKeyCredentialRequestOptions` for the browser.
