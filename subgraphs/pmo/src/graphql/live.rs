@@ -8,9 +8,13 @@ use futures::Stream;
 use erp_kit::authz::requiresScopes;
 use erp_kit::RequestContext;
 
-use super::loaders::{TaskLoader, TenantKey};
-use super::{pmo, Task, TimerState};
-use crate::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
+use erp_kit::loaders::TenantKey;
+
+use super::context::pmo;
+use super::loaders::TaskLoader;
+use super::tasks::Task;
+use super::timers::TimerState;
+use crate::app::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
 
 /// What happened to a person's timer.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -194,7 +198,7 @@ impl Subscription {
     async fn my_timer(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<TimerEvent>>> {
         use futures::StreamExt;
         let identity = ctx.identity().clone();
-        let stream = crate::live::my_timer(pmo(ctx)?, identity).await?;
+        let stream = crate::app::live::my_timer(pmo(ctx)?, identity).await?;
         Ok(stream.map(|item| item.map(TimerEvent)))
     }
 
@@ -210,7 +214,7 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<ProjectBoardEvent>>> {
         use futures::StreamExt;
         let identity = ctx.identity().clone();
-        let stream = crate::live::project_board(pmo(ctx)?, identity, project_id.0).await?;
+        let stream = crate::app::live::project_board(pmo(ctx)?, identity, project_id.0).await?;
         Ok(stream.map(|item| item.map(ProjectBoardEvent)))
     }
 }
