@@ -33,6 +33,15 @@ impl Pmo {
             .pop())
     }
 
+    /// The boards of the given projects, oldest first.
+    pub async fn boards_of_projects(
+        &self,
+        tenant: &TenantId,
+        project_ids: &[String],
+    ) -> ApiResult<Vec<BoardDoc>> {
+        self.store.boards_of_projects(tenant, project_ids).await
+    }
+
     /// Creates a board with its columns (owners and managers).
     pub async fn create_board(
         &self,

@@ -26,7 +26,8 @@ pub use live::Subscription;
 
 pub type PmoSchema = Schema<Query, Mutation, Subscription>;
 
-/// The root query, merged from the features' parts (in the order their fields are listed).
+// The parts are merged in the order the SDL lists their fields.
+/// The root types, merged from the domain's parts.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     projects::ProjectQuery,
