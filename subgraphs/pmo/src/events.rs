@@ -280,10 +280,39 @@ impl LiveEvent {
         }
     }
 
+    /// A change of a task (created, moved) made by `user_id`.
+    pub fn of_task(
+        tenant: &TenantId,
+        kind: LiveKind,
+        task: &TaskRef<'_>,
+        user_id: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kind,
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: task.project_id.to_owned(),
+            task_id: task.task_id.to_owned(),
+            user_id: Some(user_id.to_owned()),
+            board_id: task.board_id.map(str::to_owned),
+            column_id: task.column_id.map(str::to_owned),
+            timer: None,
+            at,
+        }
+    }
+
     /// Whether the project's board shows it (pauses and resumes are a person's business).
     pub fn on_board(&self) -> bool {
         !matches!(self.kind, LiveKind::TimerPaused | LiveKind::TimerResumed)
     }
+}
+
+/// Where a task is, as a live notification names it.
+pub struct TaskRef<'a> {
+    pub task_id: &'a str,
+    pub project_id: &'a str,
+    pub board_id: Option<&'a str>,
+    pub column_id: Option<&'a str>,
 }
 
 /// The pub/sub channel of a person's timer.

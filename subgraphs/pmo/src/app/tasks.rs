@@ -16,7 +16,7 @@ use crate::domain::task::{
     TaskFields, TaskStatus,
 };
 use crate::domain::PmoRule;
-use crate::events::{self, LiveEvent, LiveKind};
+use crate::events::{self, LiveEvent, LiveKind, TaskRef};
 use crate::store::{CommentDoc, Expected, Guarded, TaskDoc};
 
 /// A new task, parsed.
@@ -27,6 +27,16 @@ pub struct NewTask {
     pub fields: TaskFields,
     pub sprint_id: Option<String>,
     pub parent_id: Option<String>,
+}
+
+/// A task as its live notifications name it.
+fn task_ref(task: &TaskDoc) -> TaskRef<'_> {
+    TaskRef {
+        task_id: &task.id,
+        project_id: &task.project_id,
+        board_id: task.board_id.as_deref(),
+        column_id: task.column_id.as_deref(),
+    }
 }
 
 impl Pmo {
@@ -149,21 +159,14 @@ impl Pmo {
                 continue;
             }
             self.wake();
-            self.publish_board(
+            let created = LiveEvent::of_task(
                 tenant,
-                &LiveEvent {
-                    kind: LiveKind::TaskCreated,
-                    tenant_id: tenant.as_str().to_owned(),
-                    project_id: task.project_id.clone(),
-                    task_id: task.id.clone(),
-                    user_id: Some(caller.sub.clone()),
-                    board_id: task.board_id.clone(),
-                    column_id: task.column_id.clone(),
-                    timer: None,
-                    at: now,
-                },
-            )
-            .await;
+                LiveKind::TaskCreated,
+                &task_ref(&task),
+                &caller.sub,
+                now,
+            );
+            self.publish_board(tenant, &created).await;
             return Ok(task);
         }
         Err(collided())
@@ -236,21 +239,14 @@ impl Pmo {
                 continue;
             };
             self.wake();
-            self.publish_board(
+            let event = LiveEvent::of_task(
                 tenant,
-                &LiveEvent {
-                    kind: LiveKind::TaskMoved,
-                    tenant_id: tenant.as_str().to_owned(),
-                    project_id: moved.project_id.clone(),
-                    task_id: moved.id.clone(),
-                    user_id: Some(caller.sub.clone()),
-                    board_id: moved.board_id.clone(),
-                    column_id: moved.column_id.clone(),
-                    timer: None,
-                    at: moved.updated_at,
-                },
-            )
-            .await;
+                LiveKind::TaskMoved,
+                &task_ref(&moved),
+                &caller.sub,
+                moved.updated_at,
+            );
+            self.publish_board(tenant, &event).await;
             return Ok(moved);
         }
         Err(collided())

@@ -1,15 +1,12 @@
 //! Boards in GraphQL: kanban boards and their columns.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use erp_kit::authz::authenticated;
-use erp_kit::loaders::TenantKey;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::loaders::ProjectLoader;
-use super::projects::Project;
+use super::projects::{load_project, Project};
 use super::tasks::TaskStatus;
 use crate::domain::board::NewColumn;
 use crate::domain::Name;
@@ -57,12 +54,7 @@ impl Board {
     }
 
     async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<ProjectLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.project_id))
-            .await?
-            .map(Project))
+        load_project(ctx, &self.0.project_id).await
     }
 }
 

@@ -1,6 +1,5 @@
 //! Live subscriptions: a person's timer and a project's board, over the kit's WebSocket endpoint.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, Object, Result, Subscription as SubscriptionObject, ID};
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -8,11 +7,8 @@ use futures::Stream;
 use erp_kit::authz::requiresScopes;
 use erp_kit::RequestContext;
 
-use erp_kit::loaders::TenantKey;
-
 use super::context::pmo;
-use super::loaders::TaskLoader;
-use super::tasks::Task;
+use super::tasks::{load_task, Task};
 use super::timers::TimerState;
 use crate::app::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
 
@@ -175,15 +171,6 @@ impl ProjectBoardEvent {
             BoardUpdate::Subscribed { .. } => Ok(None),
         }
     }
-}
-
-async fn load_task(ctx: &Context<'_>, task_id: &str) -> Result<Option<Task>> {
-    let tenant = ctx.tenant()?;
-    Ok(ctx
-        .data_unchecked::<DataLoader<TaskLoader>>()
-        .load_one(TenantKey::new(&tenant, task_id))
-        .await?
-        .map(Task))
 }
 
 #[derive(Default)]

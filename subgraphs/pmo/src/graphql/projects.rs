@@ -21,6 +21,16 @@ use crate::domain::project::{Member, Money, ProjectRole as ProjectRoleModel};
 use crate::domain::Name;
 use crate::store::ProjectDoc;
 
+/// A project of the caller's tenant, through the loader (one query for a batch).
+pub(super) async fn load_project(ctx: &Context<'_>, id: &str) -> Result<Option<Project>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<ProjectLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(Project))
+}
+
 /// What a member may do in a project.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "ProjectRoleModel")]
@@ -215,12 +225,7 @@ impl ProjectQuery {
     /// Federation: resolves a `Project` reference from another subgraph.
     #[graphql(entity)]
     async fn find_project_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<ProjectLoader>>()
-            .load_one(TenantKey::new(&tenant, &id))
-            .await?
-            .map(Project))
+        load_project(ctx, &id).await
     }
 }
 

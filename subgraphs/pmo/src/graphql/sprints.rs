@@ -10,8 +10,8 @@ use erp_kit::loaders::TenantKey;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::loaders::{ProjectLoader, SprintLoader};
-use super::projects::Project;
+use super::loaders::SprintLoader;
+use super::projects::{load_project, Project};
 use super::tasks::{list_tasks, load_tasks, Task, TaskFilterInput};
 use crate::app::sprints::NewSprint;
 use crate::domain::sprint::{parse_dates, SprintState as SprintStateModel};
@@ -86,12 +86,7 @@ impl Sprint {
 
     /// The project.
     async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<ProjectLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.project_id))
-            .await?
-            .map(Project))
+        load_project(ctx, &self.0.project_id).await
     }
 
     /// The tasks in the sprint now, filtered, as a Relay connection.

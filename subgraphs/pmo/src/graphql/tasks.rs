@@ -16,7 +16,7 @@ use super::context::{pmo, Employee};
 use super::loaders::{
     BoardLoader, CommentPagesLoader, PageKey, ProjectLoader, TaskLoader, TaskPagesLoader,
 };
-use super::projects::Project;
+use super::projects::{load_project, Project};
 use super::sprints::{load_sprint, Sprint};
 use crate::app::tasks::NewTask;
 use crate::domain::custom_field::{FieldDefinition, FieldKind};
@@ -54,12 +54,7 @@ impl Task {
     }
 
     async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<ProjectLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.project_id))
-            .await?
-            .map(Project))
+        load_project(ctx, &self.0.project_id).await
     }
 
     async fn board(&self, ctx: &Context<'_>) -> Result<Option<Board>> {
@@ -282,6 +277,16 @@ impl Comment {
     }
 }
 
+/// A task of the caller's tenant, through the loader (one query for a batch).
+pub(super) async fn load_task(ctx: &Context<'_>, id: &str) -> Result<Option<Task>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<TaskLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(Task))
+}
+
 pub(super) async fn load_tasks(ctx: &Context<'_>, ids: &[String]) -> Result<Vec<Task>> {
     let tenant = ctx.tenant()?;
     let found = ctx
@@ -436,12 +441,7 @@ impl TaskQuery {
     /// Federation: resolves a `Task` reference from another subgraph.
     #[graphql(entity)]
     async fn find_task_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Task>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<TaskLoader>>()
-            .load_one(TenantKey::new(&tenant, &id))
-            .await?
-            .map(Task))
+        load_task(ctx, &id).await
     }
 }
 

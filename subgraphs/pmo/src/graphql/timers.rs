@@ -1,16 +1,13 @@
 //! Timers in GraphQL: a person's live timer; starting, pausing, resuming and stopping it.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use erp_kit::authz::authenticated;
-use erp_kit::loaders::TenantKey;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::loaders::TaskLoader;
-use super::tasks::Task;
+use super::tasks::{load_task, Task};
 use super::timesheets::TimeEntry;
 use crate::domain::timer::{Timer as TimerModel, TimerState as TimerStateModel};
 
@@ -50,12 +47,7 @@ impl Timer {
     }
 
     async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<TaskLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.task_id))
-            .await?
-            .map(Task))
+        load_task(ctx, &self.0.task_id).await
     }
 }
 

@@ -12,9 +12,9 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::loaders::{EntryEditsLoader, ProjectLoader, TaskLoader};
-use super::projects::Project;
-use super::tasks::Task;
+use super::loaders::EntryEditsLoader;
+use super::projects::{load_project, Project};
+use super::tasks::{load_task, Task};
 use crate::app::time_entries::EntryCorrection;
 use crate::app::timesheets::WeekView;
 use crate::domain::timesheet::{
@@ -69,12 +69,7 @@ impl TimeEntry {
     }
 
     async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<TaskLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.task_id))
-            .await?
-            .map(Task))
+        load_task(ctx, &self.0.task_id).await
     }
 }
 
@@ -142,12 +137,7 @@ impl TimesheetProject {
 
     /// The project.
     async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<ProjectLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.project_id))
-            .await?
-            .map(Project))
+        load_project(ctx, &self.project_id).await
     }
 
     /// Billable hours, two decimals.
