@@ -443,7 +443,7 @@ async fn ensure_demo(
 }
 
 /// Whether the PMO store holds a project of `tenant`.
-async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow::Result<bool> {
+async fn has_projects(pmo: &erp_pmo::Pmo, tenant: &TenantId) -> anyhow::Result<bool> {
     let first = PageRequest {
         limit: 1,
         after: None,
@@ -451,8 +451,7 @@ async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow:
         backward: false,
     };
     let projects = pmo
-        .store
-        .list_projects(tenant, &first)
+        .projects(tenant, &first)
         .await
         .map_err(|err| anyhow!("reading the PMO store: {err:?}"))?;
     Ok(!projects.is_empty())

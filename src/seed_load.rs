@@ -43,10 +43,13 @@ use erp_kit::auth::{Audience, Claims};
 use erp_kit::pagination::PageRequest;
 use erp_kit::types::EmailAddress;
 use erp_kit::{ApiError, TenantId};
-use erp_pmo::domain::{Label, Money, ProjectRole, TaskStatus};
-use erp_pmo::service::{NewProject, Pmo};
-use erp_pmo::store::import::Imported;
-use erp_pmo::store::{BoardDoc, Member, PmoError, ProjectDoc, TaskDoc, TimeEntryDoc};
+use erp_pmo::app::import::MAX_IMPORT_BATCH;
+use erp_pmo::app::projects::NewProject;
+use erp_pmo::domain::board::NewColumn;
+use erp_pmo::domain::project::{Member, Money, ProjectRole};
+use erp_pmo::domain::task::{Label, TaskStatus};
+use erp_pmo::store::{BoardDoc, Imported, ProjectDoc, TaskDoc, TimeEntryDoc};
+use erp_pmo::Pmo;
 
 use crate::seed::{
     history_id, PlannedRole, PlannedStatus, PlannedTimeEntry, SeedPlan, BOARD_COLUMNS,
@@ -60,11 +63,10 @@ fn api(err: ApiError) -> anyhow::Error {
     }
 }
 
-fn pmo(err: PmoError) -> anyhow::Error {
-    match err {
-        PmoError::Api(err) => api(err),
-        PmoError::Rule(rule) => anyhow!("{}: {}", rule.reason(), rule.message()),
-        PmoError::Transient(detail) => anyhow!("kept colliding with concurrent writes: {detail}"),
+fn pmo(err: ApiError) -> anyhow::Error {
+    match err.reason() {
+        Some(reason) => anyhow!("{}: {}", reason.name(), err.message()),
+        None => api(err),
     }
 }
 
@@ -72,17 +74,15 @@ fn pmo(err: PmoError) -> anyhow::Error {
 /// between the seed's parallel writes; the store answers CONFLICT "retry"). Every write
 /// retried here is all-or-nothing and idempotent by id. `spread` (the write's index) staggers
 /// the retries of writers that collided with each other.
-async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, PmoError>
+async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, PmoError>>,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
     let mut attempt = 0u64;
     loop {
         match write().await {
-            Err(PmoError::Transient(_)) | Err(PmoError::Api(ApiError::Conflict(_)))
-                if attempt < 20 =>
-            {
+            Err(ApiError::Conflict(_)) if attempt < 20 => {
                 attempt += 1;
                 let pause = 5 * attempt + (spread as u64 % 11);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -355,10 +355,10 @@ pub async fn load_with(
     options: &LoadOptions,
     on_tenant: impl FnOnce(&SeededTenant) -> anyhow::Result<()>,
 ) -> anyhow::Result<(SeededTenant, LoadReport)> {
-    if !(1..=erp_pmo::store::import::MAX_IMPORT_BATCH).contains(&options.batch) {
+    if !(1..=MAX_IMPORT_BATCH).contains(&options.batch) {
         bail!(
             "the batch size is 1 to {}, not {}",
-            erp_pmo::store::import::MAX_IMPORT_BATCH,
+            MAX_IMPORT_BATCH,
             options.batch
         );
     }
@@ -776,11 +776,7 @@ async fn projects_of(pmo_service: &Pmo, tenant: &TenantId) -> anyhow::Result<Vec
             before: None,
             backward: false,
         };
-        let mut rows = pmo_service
-            .store
-            .list_projects(tenant, &page)
-            .await
-            .map_err(pmo)?;
+        let mut rows = pmo_service.projects(tenant, &page).await.map_err(pmo)?;
         let more = rows.len() as u64 > PAGE;
         rows.truncate(PAGE as usize);
         after = rows.last().map(|p| p.id.clone());
@@ -816,7 +812,6 @@ pub async fn load_projects(
         .collect();
     let stored_ids: Vec<String> = stored.values().map(|p| p.id.clone()).collect();
     let mut boards: HashMap<String, BoardDoc> = pmo_service
-        .store
         .boards_of_projects(&tenant, &stored_ids)
         .await
         .map_err(pmo)?
@@ -888,7 +883,11 @@ pub async fn load_projects(
                         format!("{} board", planned.name),
                         BOARD_COLUMNS
                             .iter()
-                            .map(|(name, status)| ((*name).to_owned(), task_status(*status), None))
+                            .map(|(name, status)| NewColumn {
+                                name: (*name).to_owned(),
+                                status: task_status(*status),
+                                wip_limit: None,
+                            })
                             .collect(),
                     )
                     .await
@@ -915,7 +914,7 @@ pub async fn load_projects(
 
     let history = History {
         plan,
-        store: &pmo_service.store,
+        pmo: pmo_service,
         tenant: &tenant,
         people,
         project_ids: &project_ids,
@@ -930,7 +929,7 @@ pub async fn load_projects(
 /// Writing the PMO history of a plan into a tenant.
 struct History<'a> {
     plan: &'a SeedPlan,
-    store: &'a erp_pmo::store::SharedStore,
+    pmo: &'a Pmo,
     tenant: &'a TenantId,
     people: &'a People,
     project_ids: &'a [String],
@@ -976,7 +975,7 @@ impl History<'_> {
                 let docs = (first..(first + batch).min(total))
                     .map(|n| self.task_doc(n))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                retrying(b, || self.store.import_tasks(self.tenant, &docs))
+                retrying(b, || self.pmo.import_tasks(self.tenant, &docs))
                     .await
                     .map_err(pmo)
                     .with_context(|| format!("tasks {first} to {}", first + docs.len()))
@@ -1042,7 +1041,7 @@ impl History<'_> {
             .map(|(b, entries)| async move {
                 let docs: Vec<TimeEntryDoc> =
                     entries.iter().map(|e| self.time_entry_doc(e)).collect();
-                retrying(b, || self.store.import_time_entries(self.tenant, &docs))
+                retrying(b, || self.pmo.import_time_entries(self.tenant, &docs))
                     .await
                     .map_err(pmo)
                     .with_context(|| {
