@@ -82,6 +82,7 @@ fn the_error_catalogue_is_checked_in() {
     let domains: &[(&str, &[erp_kit::Reason])] = &[
         ("identity", erp_identity::reasons::ALL),
         ("employee", erp_employee::reasons::ALL),
+        ("pmo", erp_pmo::reasons::ALL),
     ];
     // One name, one code: the same reason in two domains means the same rule.
     let mut codes_by_name = std::collections::HashMap::new();
