@@ -5,8 +5,9 @@
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
 //!   through Redis/Kafka; the bus's event log and consumer positions are kept in
-//!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys (running timers, revocations, login lockouts) are
-//!   kept in `<state>/cache.db`, so a running timer survives a restart as it does on Redis;
+//!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys
+//!   (running timers, revocations, login lockouts) are kept in `<state>/cache.db`, so a
+//!   running timer survives a restart as it does on Redis;
 //! - the router (hive-router, ntex runtime) on the main thread, started only once every
 //!   subgraph answers `/ready`, configured by the checked-in router/router.config.yaml (compiled
 //!   in, written to the state directory with this run's metrics port) and the same environment

@@ -14,6 +14,8 @@
 //! `<domain>_dead_letters`.
 
 mod consumer;
+#[cfg(test)]
+mod consumer_tests;
 mod durable;
 mod inbox;
 mod kafka;
