@@ -12,8 +12,8 @@ use std::time::Duration;
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
     Consumer, ConsumerConfig, ConsumerHandle, ConsumerStats, DurableBus, EventEnvelope,
-    EventHandler, FailureKind, HandlerError, KafkaBus, KafkaConfig, Outbox, OutboxRelay,
-    RelayConfig, RelayHandle, SharedBus, SqlInbox,
+    EventHandler, FailureKind, HandlerError, InboxStore, KafkaBus, KafkaConfig, Outbox,
+    OutboxRelay, RelayConfig, RelayHandle, SharedBus, SqlInbox,
 };
 use erp_kit::telemetry::Metrics;
 use erp_kit::TenantId;
@@ -535,6 +535,44 @@ async fn failing_handlers_are_retried_and_then_dead_lettered_without_blocking_th
     // Delivered again (a new consumer of the group from the start would be): still skipped.
     let inbox = SqlInbox::new("consumer", db.clone());
     assert_eq!(inbox.handled_count(&group).await.unwrap(), 3);
+}
+
+/// Two deliveries of one event racing on PostgreSQL (a rebalance's old and new owner of a
+/// partition): both do the effect in their transaction; the second one's inbox record waits
+/// for the first one's, finds it committed and rolls back. One effect.
+#[tokio::test]
+async fn two_deliveries_racing_on_postgres_have_one_effect() {
+    let db = consumer_db(&fresh_postgres().await).await;
+    let inbox = SqlInbox::new("consumer", db.clone());
+    let group = "erp.consumer.race";
+    let once = event("agg", 1);
+    let handler = RecordEffect::default();
+    let mut first = inbox.begin().await.unwrap();
+    let mut second = inbox.begin().await.unwrap();
+    assert!(!inbox.seen(&mut first, group, &once).await.unwrap());
+    assert!(!inbox.seen(&mut second, group, &once).await.unwrap());
+    handler.handle(&mut first, &once).await.unwrap();
+    handler.handle(&mut second, &once).await.unwrap();
+    assert!(inbox
+        .record(&mut first, group, "topic", &once)
+        .await
+        .unwrap());
+    let racing = {
+        let (inbox, once) = (inbox.clone(), once.clone());
+        tokio::spawn(async move {
+            let recorded = inbox
+                .record(&mut second, group, "topic", &once)
+                .await
+                .unwrap();
+            (recorded, second)
+        })
+    };
+    inbox.commit(first).await.unwrap();
+    let (recorded, second) = racing.await.unwrap();
+    assert!(!recorded, "the first delivery's record stands");
+    inbox.rollback(second).await;
+    assert_eq!(effects(&db).await.len(), 1);
+    assert_eq!(inbox.handled_count(group).await.unwrap(), 1);
 }
 
 /// d: messages that are not event envelopes are dead-lettered, and the consumer goes on.

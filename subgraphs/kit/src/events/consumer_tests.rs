@@ -17,6 +17,8 @@ use crate::tenant::TenantId;
 
 const TOPIC: &str = "erp.producer.events";
 const GROUP: &str = "erp.consumer.effects";
+/// The event whose handling panics.
+const PANICS: i64 = 666;
 
 fn sqlite_file() -> String {
     let path = std::env::temp_dir().join(format!(
@@ -123,6 +125,9 @@ impl EventHandler<WriteTransaction> for RecordEffect {
                 "event {} always fails",
                 happened.n
             )));
+        }
+        if happened.n == PANICS {
+            panic!("event {PANICS} panics");
         }
         if let Some(left) = self.fail_first.lock().get_mut(&happened.n) {
             if *left > 0 {
@@ -286,6 +291,31 @@ async fn a_failing_handler_is_retried_then_dead_lettered_and_the_rest_goes_on() 
     assert!(letter.first_failed_at <= letter.last_failed_at);
     let payload: EventEnvelope = serde_json::from_str(&letter.payload).unwrap();
     assert_eq!(payload, events[1]);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_failed_attempt_and_the_consumer_goes_on() {
+    let bus: SharedBus = Arc::new(InProcessBus::new());
+    let db = consumer_db().await;
+    publish_all(&bus, &[event("agg", PANICS), event("agg", 1)]).await;
+
+    let consumer = start(&bus, &db, RecordEffect::default(), config());
+    let stats = settled(&consumer, 2).await;
+    consumer.shutdown().await;
+
+    assert_eq!(
+        (stats.handled, stats.dead_lettered, stats.retried),
+        (1, 1, 2)
+    );
+    let letters = SqlInbox::new("consumer", db.clone())
+        .dead_letters(GROUP)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].error, "the handler panicked: event 666 panics");
+    assert_eq!(letters[0].attempts, 3);
+    let ns: Vec<i64> = effects(&db).await.into_iter().map(|row| row.2).collect();
+    assert_eq!(ns, vec![1]);
 }
 
 #[tokio::test]
