@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::cache::{DurableCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::events::{DurableBus, SharedBus};
@@ -470,9 +470,11 @@ async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow:
 }
 
 async fn has_tenant(targets: &SeedTargets) -> anyhow::Result<bool> {
-    use erp_identity::store::entities::tenant;
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    Ok(tenant::Entity::find().count(targets.identity.db()).await? > 0)
+    targets
+        .identity
+        .has_tenants()
+        .await
+        .map_err(|e| anyhow!("reading the identity database: {}", e.message()))
 }
 
 fn print_banner(args: &AllArgs, running: &Running) {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::config::KitConfig;
 use erp_kit::runtime::Runtime;
 use erp_pmo::service::Pmo;

@@ -1,5 +1,6 @@
-//! Writes a [`SeedPlan`] through the subgraphs' own services: the identity service (tenant,
-//! administrator, invitations, roles), the employee subgraph's import API (departments,
+//! Writes a [`SeedPlan`] through the subgraphs' own use cases: identity (tenant, administrator
+//! and roles; the other accounts through its batched user import,
+//! [`erp_identity::Identity::import_users`]), the employee subgraph's import API (departments,
 //! locations, hires, sealed compensation: [`erp_employee::app::import`]) and the PMO service
 //! (projects, members, boards), so every rule and every event of a normal write applies to what
 //! a company sets up.
@@ -29,7 +30,6 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use chrono::{NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use erp_employee::app::import::{
     DepartmentImport, HistoricPunch, LocationImport, PersonImport, StoredPerson,
@@ -38,8 +38,7 @@ use erp_employee::app::people::CompensationChange;
 use erp_employee::domain::attendance::{GeoPoint, Geofence, PunchKind};
 use erp_employee::domain::{DisplayName, EmployeeNumber, NewHire, Salary};
 use erp_employee::Employee;
-use erp_identity::service::IdentityService;
-use erp_identity::store::entities::{role, tenant, user};
+use erp_identity::{Identity, ImportedUser, ImportedUserOutcome};
 use erp_kit::auth::{Audience, Claims};
 use erp_kit::pagination::PageRequest;
 use erp_kit::types::EmailAddress;
@@ -95,7 +94,7 @@ where
 
 /// Where a plan is written.
 pub struct SeedTargets {
-    pub identity: IdentityService,
+    pub identity: Identity,
     pub employees: Employee,
     /// `None` skips the PMO part (projects, tasks, time entries).
     pub pmo: Option<Pmo>,
@@ -395,22 +394,17 @@ async fn tenant_of(
 ) -> anyhow::Result<(SeededTenant, bool)> {
     let ceo = &plan.employees[0];
     if options.resume {
-        let email = EmailAddress::parse("email", &ceo.work_email).map_err(api)?;
-        let db = targets.identity.db();
-        let admin = user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(db)
-            .await?
+        let (found, admin) = targets
+            .identity
+            .account_by_email(&ceo.work_email)
+            .await
+            .map_err(api)?
             .ok_or_else(|| {
                 anyhow!(
                     "nothing to resume: no user {} (this seed's administrator); run without --resume",
-                    email.as_str()
+                    ceo.work_email
                 )
             })?;
-        let found = tenant::Entity::find_by_id(admin.tenant_id.clone())
-            .one(db)
-            .await?
-            .ok_or_else(|| anyhow!("the tenant of {} is missing", admin.email))?;
         if found.name != plan.company.trim() {
             bail!(
                 "{} is the administrator of \"{}\", not of \"{}\" (another --tenant?)",
@@ -527,30 +521,37 @@ async fn load_people(
         plan.employees.len(),
         options.progress,
     );
-    let roles: HashMap<String, String> = role::Entity::find()
-        .filter(role::Column::TenantId.eq(seeded.tenant_id.as_str()))
-        .all(targets.identity.db())
-        .await?
-        .into_iter()
-        .map(|r| (r.name, r.id))
+    // Everyone's account but the administrator's (bootstrapped with the tenant), through the
+    // identity import: batched, and idempotent by email (an earlier, interrupted load's users
+    // are found, not written again; their invitations stay without a token).
+    let imported = plan
+        .employees
+        .iter()
+        .filter(|planned| planned.role != PlannedRole::Admin)
+        .map(|planned| ImportedUser {
+            email: planned.work_email.clone(),
+            name: planned.display_name.clone(),
+            departments: vec![plan.departments[planned.department].name.clone()],
+            role: planned.role.role_name().to_owned(),
+            password: options.user_password.clone(),
+        })
         .collect();
-    // What an earlier, interrupted load wrote (nothing in a new tenant).
-    let stored_users: HashMap<String, String> = user::Entity::find()
-        .filter(user::Column::TenantId.eq(tenant.as_str()))
-        .all(targets.identity.db())
-        .await?
+    let users: HashMap<String, ImportedUserOutcome> = targets
+        .identity
+        .import_users(&tenant, actor, imported)
+        .await
+        .map_err(api)
+        .context("importing the users")?
         .into_iter()
-        .map(|u| (u.email, u.id))
+        .map(|user| (user.email.clone(), user))
         .collect();
     let stored_employees = employees.people_by_number(&tenant).await.map_err(api)?;
     let context = HireContext {
         plan,
         targets,
-        options,
         seeded,
-        roles: &roles,
+        users: &users,
         department_ids: &department_ids,
-        stored_users: &stored_users,
         stored_employees: &stored_employees,
     };
     // Hire by management level: everyone's manager is hired in an earlier wave, and each wave
@@ -596,12 +597,11 @@ async fn load_people(
 struct HireContext<'a> {
     plan: &'a SeedPlan,
     targets: &'a SeedTargets,
-    options: &'a LoadOptions,
     seeded: &'a SeededTenant,
-    roles: &'a HashMap<String, String>,
+    /// The imported users by (normalised) email.
+    users: &'a HashMap<String, ImportedUserOutcome>,
     department_ids: &'a [String],
-    /// Users of the tenant by email, and employees by number, written before this load.
-    stored_users: &'a HashMap<String, String>,
+    /// Employees of the tenant by number, written before this load.
     stored_employees: &'a HashMap<String, StoredPerson>,
 }
 
@@ -616,52 +616,27 @@ struct Hired {
 }
 
 impl HireContext<'_> {
-    /// One person: their user (the administrator exists already; others are invited, and
-    /// activated when a password is given), their employee record, their compensation; each
-    /// only when an earlier load did not write it.
+    /// One person: their user (the administrator exists already; the others were imported,
+    /// active when a password is given), their employee record, their compensation; each only
+    /// when an earlier load did not write it.
     async fn hire_one(&self, i: usize, manager_id: Option<String>) -> anyhow::Result<Hired> {
         let (plan, targets, seeded) = (self.plan, self.targets, self.seeded);
         let tenant = TenantId::from_claim(&seeded.tenant_id);
         let actor = seeded.admin_user_id.as_str();
         let planned = &plan.employees[i];
-        let department = &plan.departments[planned.department];
         let email = EmailAddress::parse("workEmail", &planned.work_email).map_err(api)?;
         let mut wrote = false;
         let mut activated = false;
         let user_id = if planned.role == PlannedRole::Admin {
             seeded.admin_user_id.clone()
-        } else if let Some(id) = self.stored_users.get(email.as_str()) {
-            // Invited by an earlier load; its token is gone, so it stays invited.
-            id.clone()
         } else {
-            let role_id = self
-                .roles
-                .get(planned.role.role_name())
-                .ok_or_else(|| anyhow!("the tenant has no {} role", planned.role.role_name()))?;
-            let (user, token) = targets
-                .identity
-                .invite_user(
-                    &tenant,
-                    actor,
-                    &planned.work_email,
-                    &planned.display_name,
-                    vec![department.name.clone()],
-                    role_id,
-                )
-                .await
-                .map_err(api)
-                .with_context(|| format!("inviting {}", planned.work_email))?;
-            wrote = true;
-            if let Some(password) = &self.options.user_password {
-                targets
-                    .identity
-                    .accept_invite(&token, password)
-                    .await
-                    .map_err(api)
-                    .with_context(|| format!("activating {}", planned.work_email))?;
-                activated = true;
-            }
-            user.id
+            let user = self
+                .users
+                .get(email.as_str())
+                .ok_or_else(|| anyhow!("the import did not answer for {}", email.as_str()))?;
+            wrote |= user.created;
+            activated = user.activated;
+            user.id.clone()
         };
         let hire = NewHire {
             employee_number: EmployeeNumber::parse("employeeNumber", &planned.number)
