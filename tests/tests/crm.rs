@@ -582,3 +582,618 @@ async fn the_board_totals_forecast_and_opportunity_lifecycle() {
     }
     assert_eq!(board["pipelineBoard"]["openCount"].as_u64().unwrap() as usize, open_cards);
 }
+
+const CREATE_QUOTE: &str = "mutation($i: CreateQuoteInput!) { createQuote(input: $i) { id number status currentVersion { version status contentHash subtotal { amount } discount { amount } tax { amount } total { amount currency } lines { description quantity unitPrice { amount } discountPercent taxRatePercent optional selected net { amount } total { amount } } } } }";
+const QUOTE_VERSION: &str = "query($id: ID!) { quote(id: $id) { status currentVersion { version status contentHash validUntil expiresAt } versions { version status } } }";
+const SEND_QUOTE: &str = "mutation($i: QuoteActionInput!) { sendQuote(input: $i) { status currentVersion { version contentHash } } }";
+const ACCEPT_QUOTE: &str = "mutation($i: AcceptQuoteInput!) { acceptQuote(input: $i) { status currentVersion { decidedBy decidedAt } } }";
+const REVISE_QUOTE: &str = "mutation($i: ReviseQuoteInput!) { reviseQuote(input: $i) { status currentVersion { version status contentHash } } }";
+const SETTINGS: &str = "mutation($z: TimeZone!) { updateCrmSettings(input: { timeZone: $z }) { timeZone } }";
+
+/// Sends a quote and answers (version, content hash).
+async fn send(app: &CrmApp, token: &str, quote: &str) -> (i64, String) {
+    let data = app.ok(token, SEND_QUOTE, json!({ "i": { "quoteId": quote } })).await;
+    let version = &data["sendQuote"]["currentVersion"];
+    (
+        version["version"].as_i64().unwrap(),
+        version["contentHash"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The events of `event_type` in the CRM's outbox, newest last (what the relay publishes).
+async fn outbox_events(app: &CrmApp, event_type: &str) -> Vec<Value> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.runtime.db;
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            match db.get_database_backend() {
+                sea_orm::DatabaseBackend::Postgres => {
+                    "SELECT envelope FROM crm_outbox WHERE event_type = $1 ORDER BY seq"
+                }
+                _ => "SELECT envelope FROM crm_outbox WHERE event_type = ? ORDER BY seq",
+            },
+            [event_type.into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            let text: String = row.try_get("", "envelope").unwrap();
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+    let acme = company(&app, &admin, "Acme").await;
+    let today = chrono::Utc::now().date_naive();
+
+    let list = app
+        .ok(
+            &admin,
+            "mutation($i: CreatePriceListInput!) { createPriceList(input: $i) { id currency items { id code name unitPrice { amount } taxRatePercent } } }",
+            json!({ "i": { "name": "2026", "currency": "EUR", "items": [
+                { "code": "CONS", "name": "Consulting day", "unitPrice": "1200", "taxRatePercent": "19" },
+                { "code": "LIC", "name": "Licence", "unitPrice": "33.33", "taxRatePercent": "7" },
+            ]}}),
+        )
+        .await;
+    let list_id = list["createPriceList"]["id"].as_str().unwrap().to_owned();
+    let items = list["createPriceList"]["items"].as_array().unwrap().clone();
+    let consulting = items[0]["id"].as_str().unwrap().to_owned();
+    let licence = items[1]["id"].as_str().unwrap().to_owned();
+    let usd_list = app
+        .ok(
+            &admin,
+            "mutation($i: CreatePriceListInput!) { createPriceList(input: $i) { items { id } } }",
+            json!({ "i": { "name": "US", "currency": "USD", "items": [{ "code": "X", "name": "X", "unitPrice": "1" }] } }),
+        )
+        .await;
+    let usd_item = usd_list["createPriceList"]["items"][0]["id"].as_str().unwrap().to_owned();
+
+    // Lines from the price list: 2 consulting days, 10 % off; 1.5 licences; an optional
+    // training not chosen; a chosen optional line.
+    let quote_input = json!({ "i": {
+        "clientId": acme, "priceListId": list_id, "currency": "EUR",
+        "validUntil": (today + chrono::Duration::days(30)).to_string(), "terms": "Net 30",
+        "lines": [
+            { "itemId": consulting, "quantity": "2", "discountPercent": "10" },
+            { "itemId": licence, "quantity": "1.5" },
+            { "description": "Training", "quantity": "1", "unitPrice": { "amount": "500", "currency": "EUR" }, "optional": true },
+            { "description": "Support", "quantity": "1", "unitPrice": { "amount": "100", "currency": "EUR" }, "optional": true, "selected": true },
+        ],
+    }});
+    let data = app.ok(&admin, CREATE_QUOTE, quote_input.clone()).await;
+    let quote = &data["createQuote"];
+    assert_eq!(quote["number"], "Q-000001");
+    assert_eq!(quote["status"], "DRAFT");
+    let version = &quote["currentVersion"];
+    // 2 × 1200 = 2400.00, −240.00, tax 19 % of 2160 = 410.40; 1.5 × 33.33 = 50.00 (49.995),
+    // tax 7 % = 3.50; support 100.00, no tax. Training (optional, not chosen) not counted.
+    assert_eq!(version["subtotal"]["amount"], "2550.00");
+    assert_eq!(version["discount"]["amount"], "240.00");
+    assert_eq!(version["tax"]["amount"], "413.90");
+    assert_eq!(version["total"], json!({ "amount": "2723.90", "currency": "EUR" }));
+    assert_eq!(version["lines"][0]["description"], "Consulting day");
+    assert_eq!(version["lines"][0]["discountPercent"], "10.00");
+    assert_eq!(version["lines"][1]["quantity"], "1.500");
+    assert_eq!(version["lines"][1]["net"]["amount"], "50.00");
+    assert_eq!(version["lines"][2]["selected"], false);
+    assert_eq!(version["contentHash"], Value::Null);
+    let quote_id = quote["id"].as_str().unwrap().to_owned();
+
+    // An item of a list in another currency, a discount over 100 %.
+    let mut bad = quote_input.clone();
+    bad["i"]["priceListId"] = Value::Null;
+    bad["i"]["lines"] = json!([{ "itemId": usd_item, "quantity": "1" }]);
+    assert_eq!(
+        app.refused(&admin, CREATE_QUOTE, bad).await,
+        ("BAD_USER_INPUT".into(), "CURRENCY_MISMATCH".into())
+    );
+    let mut bad = quote_input.clone();
+    bad["i"]["lines"] = json!([{ "itemId": consulting, "quantity": "1", "discountPercent": "100.01" }]);
+    let (_, body) = app.graphql(&admin, CREATE_QUOTE, bad).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "lines[0].discountPercent", "{body}");
+
+    // Draft edits, then sending freezes and hashes it.
+    let edit = "mutation($i: UpdateQuoteDraftInput!) { updateQuoteDraft(input: $i) { currentVersion { terms } } }";
+    app.ok(&admin, edit, json!({ "i": { "quoteId": quote_id, "terms": "Net 14" } })).await;
+    let (v1, hash1) = send(&app, &admin, &quote_id).await;
+    assert_eq!((v1, hash1.len()), (1, 64));
+    assert_eq!(
+        app.refused(&admin, edit, json!({ "i": { "quoteId": quote_id, "terms": "Net 60" } })).await,
+        ("CONFLICT".into(), "QUOTE_NOT_DRAFT".into())
+    );
+    // Accepting what was not shown: a wrong hash.
+    assert_eq!(
+        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 1, "contentHash": "0".repeat(64) } })).await,
+        ("CONFLICT".into(), "CONTENT_HASH_MISMATCH".into())
+    );
+    // A revision: v2 is a draft, v1 is superseded and can no longer be accepted.
+    let revised = app
+        .ok(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": quote_id } }))
+        .await;
+    assert_eq!(revised["reviseQuote"]["currentVersion"]["version"], 2);
+    assert_eq!(revised["reviseQuote"]["status"], "DRAFT");
+    assert_eq!(
+        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 1, "contentHash": hash1 } })).await,
+        ("CONFLICT".into(), "QUOTE_SUPERSEDED".into())
+    );
+    let (v2, hash2) = send(&app, &admin, &quote_id).await;
+    assert_eq!(v2, 2);
+    assert_ne!(hash2, hash1);
+    let accepted = app
+        .ok(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 2, "contentHash": hash2, "signedBy": "Ana Gomez" } }))
+        .await;
+    assert_eq!(accepted["acceptQuote"]["status"], "ACCEPTED");
+    assert_eq!(accepted["acceptQuote"]["currentVersion"]["decidedBy"], "Ana Gomez");
+    let versions = app.ok(&admin, QUOTE_VERSION, json!({ "id": quote_id })).await;
+    assert_eq!(
+        versions["quote"]["versions"],
+        json!([{ "version": 1, "status": "SUPERSEDED" }, { "version": 2, "status": "ACCEPTED" }])
+    );
+    // An accepted quote never changes: no edit, no revision, no second acceptance.
+    assert_eq!(
+        app.refused(&admin, edit, json!({ "i": { "quoteId": quote_id, "terms": "x" } })).await,
+        ("CONFLICT".into(), "QUOTE_LOCKED".into())
+    );
+    assert_eq!(
+        app.refused(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": quote_id } })).await,
+        ("CONFLICT".into(), "QUOTE_LOCKED".into())
+    );
+    assert_eq!(
+        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 2, "contentHash": hash2 } })).await,
+        ("CONFLICT".into(), "QUOTE_LOCKED".into())
+    );
+    // The hand-off to finance: `quote.accepted` carries the accepted snapshot.
+    let events = outbox_events(&app, "quote.accepted").await;
+    assert_eq!(events.len(), 1);
+    let payload = &events[0]["payload"];
+    assert_eq!(events[0]["schema_version"], 1);
+    assert_eq!(events[0]["aggregate_id"], quote_id.as_str());
+    assert_eq!(payload["number"], "Q-000001");
+    assert_eq!(payload["version"], 2);
+    assert_eq!(payload["content_hash"], hash2.as_str());
+    assert_eq!(payload["client_id"], acme.as_str());
+    assert_eq!(payload["client_name"], "Acme");
+    assert_eq!(payload["currency"], "EUR");
+    assert_eq!(payload["terms"], "Net 14");
+    assert_eq!(payload["total_minor"], 272_390);
+    assert_eq!(payload["tax_minor"], 41_390);
+    assert_eq!(payload["lines"].as_array().unwrap().len(), 4);
+    assert_eq!(payload["lines"][0]["code"], "CONS");
+    assert_eq!(payload["lines"][0]["quantity_milli"], 2000);
+    assert_eq!(payload["lines"][0]["discount_bp"], 1000);
+    assert_eq!(payload["lines"][2]["selected"], false);
+    assert_eq!(payload["accepted_by"], "Ana Gomez");
+    let converted = app
+        .ok(&admin, "mutation($i: QuoteActionInput!) { convertQuote(input: $i) { status } }", json!({ "i": { "quoteId": quote_id } }))
+        .await;
+    assert_eq!(converted["convertQuote"]["status"], "CONVERTED");
+
+    // C4: expiry is the END of the valid-until day in the tenant's time zone. A quote valid
+    // until `day` is open in Pago Pago (UTC−11) and over in Kiritimati (UTC+14).
+    let day = if chrono::Utc::now().time() >= chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap() {
+        today
+    } else {
+        today - chrono::Duration::days(1)
+    };
+    app.ok(&admin, SETTINGS, json!({ "z": "Pacific/Pago_Pago" })).await;
+    let mut input = quote_input.clone();
+    input["i"]["validUntil"] = json!(day.to_string());
+    let expiring = app.ok(&admin, CREATE_QUOTE, input).await["createQuote"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (version, hash) = send(&app, &admin, &expiring).await;
+    let open = app.ok(&admin, QUOTE_VERSION, json!({ "id": expiring })).await;
+    assert_eq!(open["quote"]["status"], "SENT");
+    let next_day = day + chrono::Duration::days(1);
+    assert_eq!(open["quote"]["currentVersion"]["expiresAt"], format!("{next_day}T11:00:00.000Z"));
+    app.ok(&admin, SETTINGS, json!({ "z": "Pacific/Kiritimati" })).await;
+    let over = app.ok(&admin, QUOTE_VERSION, json!({ "id": expiring })).await;
+    assert_eq!(over["quote"]["status"], "EXPIRED");
+    assert_eq!(over["quote"]["currentVersion"]["expiresAt"], format!("{day}T10:00:00.000Z"));
+    assert_eq!(
+        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": expiring, "version": version, "contentHash": hash } })).await,
+        ("CONFLICT".into(), "QUOTE_EXPIRED".into())
+    );
+    // An expired quote is revised into a new version with a new day.
+    let revised = app
+        .ok(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": expiring, "validUntil": (today + chrono::Duration::days(10)).to_string() } }))
+        .await;
+    assert_eq!(revised["reviseQuote"]["currentVersion"]["version"], 2);
+    app.ok(&admin, SETTINGS, json!({ "z": "Europe/Berlin" })).await;
+    let (_, body) = app.graphql(&admin, SETTINGS, json!({ "z": "Mars/Olympus" })).await;
+    assert!(body["errors"][0].is_object(), "{body}");
+
+    // A proposal wraps quotes and is accepted as a whole, against the hash shown.
+    let first = app.ok(&admin, CREATE_QUOTE, quote_input.clone()).await["createQuote"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = app.ok(&admin, CREATE_QUOTE, quote_input.clone()).await["createQuote"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proposal = app
+        .ok(
+            &admin,
+            "mutation($i: CreateProposalInput!) { createProposal(input: $i) { id status sections { title quote { id } } } }",
+            json!({ "i": { "clientId": acme, "title": "Rollout", "sections": [
+                { "title": "Why us", "body": "Because." },
+                { "title": "Phase 1", "body": "Consulting.", "quoteId": first },
+                { "title": "Phase 2", "body": "Licences.", "quoteId": second },
+            ]}}),
+        )
+        .await;
+    let proposal_id = proposal["createProposal"]["id"].as_str().unwrap().to_owned();
+    let send_proposal = "mutation($i: ProposalActionInput!) { sendProposal(input: $i) { status contentHash } }";
+    let accept_proposal = "mutation($i: AcceptProposalInput!) { acceptProposal(input: $i) { status decidedBy sections { quote { status } } } }";
+    assert_eq!(
+        app.refused(&admin, accept_proposal, json!({ "i": { "proposalId": proposal_id, "contentHash": "x" } })).await,
+        ("CONFLICT".into(), "PROPOSAL_TRANSITION_NOT_ALLOWED".into())
+    );
+    let sent = app.ok(&admin, send_proposal, json!({ "i": { "proposalId": proposal_id } })).await;
+    let shown = sent["sendProposal"]["contentHash"].as_str().unwrap().to_owned();
+    // One of its quotes is revised after the proposal was sent: what was shown is stale.
+    app.ok(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": second } })).await;
+    assert_eq!(
+        app.refused(&admin, accept_proposal, json!({ "i": { "proposalId": proposal_id, "contentHash": shown } })).await,
+        ("CONFLICT".into(), "QUOTE_SUPERSEDED".into())
+    );
+    let resent = app.ok(&admin, send_proposal, json!({ "i": { "proposalId": proposal_id } })).await;
+    let shown_again = resent["sendProposal"]["contentHash"].as_str().unwrap().to_owned();
+    assert_ne!(shown_again, shown);
+    assert_eq!(
+        app.refused(&admin, accept_proposal, json!({ "i": { "proposalId": proposal_id, "contentHash": shown } })).await,
+        ("CONFLICT".into(), "CONTENT_HASH_MISMATCH".into())
+    );
+    let accepted = app
+        .ok(&admin, accept_proposal, json!({ "i": { "proposalId": proposal_id, "contentHash": shown_again, "signedBy": "Ana" } }))
+        .await;
+    assert_eq!(accepted["acceptProposal"]["status"], "ACCEPTED");
+    assert_eq!(accepted["acceptProposal"]["decidedBy"], "Ana");
+    assert_eq!(
+        accepted["acceptProposal"]["sections"],
+        json!([{ "quote": null }, { "quote": { "status": "ACCEPTED" } }, { "quote": { "status": "ACCEPTED" } }])
+    );
+    let events = outbox_events(&app, "quote.accepted").await;
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[1]["payload"]["proposal_id"], proposal_id.as_str());
+    assert_eq!(events[2]["payload"]["version"], 2);
+}
+
+#[tokio::test]
+async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibly() {
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+
+    let data = app
+        .ok(
+            &admin,
+            CREATE_CLIENT,
+            json!({ "i": { "name": "Initech Limited", "email": "Peter.Gibbons+crm@GMail.com", "phone": "+1 (555) 010-2030", "website": "https://initech.com" } }),
+        )
+        .await;
+    let initech = data["createClient"]["client"]["id"].as_str().unwrap().to_owned();
+
+    // Another spelling of each key finds it.
+    let check = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { hiddenMatches candidates { id recordKind name reasons similarity } } }";
+    for (input, reason) in [
+        (json!({ "name": "Zed", "email": "petergibbons@gmail.com" }), "EMAIL"),
+        (json!({ "name": "Zed", "phone": "555.010.2030" }), "PHONE"),
+        (json!({ "name": "Zed", "website": "www.initech.com/contact" }), "DOMAIN"),
+        (json!({ "name": "INITECH ltd." }), "SAME_NAME"),
+        (json!({ "name": "Initech Systems" }), "SIMILAR_NAME"),
+    ] {
+        let data = app.ok(&admin, check, json!({ "i": input })).await;
+        let candidates = &data["duplicateCheck"]["candidates"];
+        assert_eq!(candidates.as_array().unwrap().len(), 1, "{input}: {data}");
+        assert_eq!(candidates[0]["id"], initech.as_str());
+        assert_eq!(candidates[0]["recordKind"], "CLIENT");
+        assert_eq!(candidates[0]["reasons"], json!([reason]), "{input}");
+    }
+    let data = app.ok(&admin, check, json!({ "i": { "name": "Globex" } })).await;
+    assert_eq!(data["duplicateCheck"]["candidates"], json!([]));
+
+    // A lead with the same mailbox is suggested on create, with every reason.
+    let data = app
+        .ok(
+            &admin,
+            CREATE_LEAD,
+            json!({ "i": { "personName": "Peter", "companyName": "Initech", "email": "peter.gibbons@gmail.com", "phone": "5550102030" } }),
+        )
+        .await;
+    assert_eq!(
+        data["createLead"]["duplicates"]["candidates"][0]["reasons"],
+        json!(["EMAIL", "PHONE", "SAME_NAME"])
+    );
+    // A rep who sees none of them learns only that there are some.
+    let rep = issuer.token(&tenant, "usr_rep", CRM_REP);
+    let data = app
+        .ok(&rep, check, json!({ "i": { "name": "Initech", "email": "petergibbons@gmail.com" } }))
+        .await;
+    assert_eq!(data["duplicateCheck"]["candidates"], json!([]));
+    assert_eq!(data["duplicateCheck"]["hiddenMatches"], 2);
+
+    // The duplicate client, with children of every kind.
+    let duplicate = company(&app, &admin, "Initech").await;
+    let (pipeline_id, stages) = pipeline(&app, &admin, "Sales").await;
+    let mut opportunities = Vec::new();
+    for amount in ["100", "200"] {
+        opportunities.push(opportunity(&app, &admin, &pipeline_id, &stages[0], &duplicate, amount, "EUR").await);
+    }
+    app.ok(
+        &admin,
+        "mutation($i: LogActivityInput!) { logActivity(input: $i) { id } }",
+        json!({ "i": { "kind": "CALL", "subject": "Hello", "clientId": duplicate } }),
+    )
+    .await;
+    app.ok(
+        &admin,
+        "mutation($i: AddClientAddressInput!) { addClientAddress(input: $i) { id } }",
+        json!({ "i": { "clientId": duplicate, "kind": "OFFICE", "line1": "1 Main St", "city": "Austin", "country": "US" } }),
+    )
+    .await;
+    let person = app
+        .ok(&admin, CREATE_CLIENT, json!({ "i": { "kind": "PERSON", "name": "Milton", "companyId": duplicate } }))
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &admin,
+        CREATE_QUOTE,
+        json!({ "i": { "clientId": duplicate, "currency": "EUR", "validUntil": "2099-01-01", "lines": [{ "description": "x", "quantity": "1", "unitPrice": { "amount": "1", "currency": "EUR" } }] } }),
+    )
+    .await;
+
+    // Refusals: into itself, across tenants, a person into a company.
+    let merge = "mutation($i: MergeInput!) { mergeClients(input: $i) { id sourceId targetId moved { link count } undoneAt } }";
+    let (_, body) = app
+        .graphql(&admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": duplicate } }))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "MERGE_INTO_ITSELF");
+    let elsewhere_admin = issuer.token(&crate::tenant(), "usr_admin", CRM_ADMIN);
+    let foreign = company(&app, &elsewhere_admin, "Initech").await;
+    assert_eq!(
+        app.refused(&admin, merge, json!({ "i": { "sourceId": foreign, "targetId": initech } })).await.0,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        app.refused(&elsewhere_admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": foreign } })).await.0,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        app.refused(&admin, merge, json!({ "i": { "sourceId": person, "targetId": initech } })).await,
+        ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
+    );
+
+    // The merge: every child moves, nothing is deleted.
+    let merged = app
+        .ok(&admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": initech } }))
+        .await;
+    let moved: std::collections::BTreeMap<String, i64> = merged["mergeClients"]["moved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["link"].as_str().unwrap().to_owned(), m["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        moved,
+        [
+            ("crm_activities.client_id", 1),
+            ("crm_addresses.client_id", 1),
+            ("crm_clients.company_id", 1),
+            ("crm_opportunities.client_id", 2),
+            ("crm_quotes.client_id", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    );
+    let merge_id = merged["mergeClients"]["id"].as_str().unwrap().to_owned();
+    let view = "query($id: ID!, $dup: ID!) { client(id: $id) { people { id } addresses { city } opportunities { id } } dup: client(id: $dup) { mergedInto { id } } quotes(filter: { clientId: $id }) { nodes { id } } activities(filter: { clientId: $id }) { nodes { subject } } }";
+    let after = app.ok(&admin, view, json!({ "id": initech, "dup": duplicate })).await;
+    assert_eq!(after["client"]["people"], json!([{ "id": person }]));
+    assert_eq!(after["client"]["addresses"], json!([{ "city": "Austin" }]));
+    assert_eq!(after["client"]["opportunities"].as_array().unwrap().len(), 2);
+    assert_eq!(after["dup"]["mergedInto"]["id"], initech.as_str());
+    assert_eq!(after["quotes"]["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(after["activities"]["nodes"], json!([{ "subject": "Hello" }]));
+    let listed = app
+        .ok(&admin, "{ clients(first: 50, filter: { kind: COMPANY }) { nodes { id } } }", json!({}))
+        .await;
+    assert!(!listed["clients"]["nodes"].as_array().unwrap().iter().any(|c| c["id"] == duplicate.as_str()));
+    assert_eq!(
+        app.refused(&admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": initech } })).await,
+        ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
+    );
+    let events = outbox_events(&app, "client.merged").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["payload"],
+        json!({ "source_client_id": duplicate, "target_client_id": initech, "merge_id": merge_id })
+    );
+
+    // Undone: the moved rows point at the source again.
+    let undo = "mutation($i: UndoMergeInput!) { undoMerge(input: $i) { undoneAt } }";
+    let undone = app.ok(&admin, undo, json!({ "i": { "mergeId": merge_id } })).await;
+    assert!(undone["undoMerge"]["undoneAt"].is_string());
+    let back = app.ok(&admin, view, json!({ "id": duplicate, "dup": duplicate })).await;
+    assert_eq!(back["client"]["opportunities"].as_array().unwrap().len(), 2);
+    assert_eq!(back["client"]["people"], json!([{ "id": person }]));
+    assert_eq!(back["dup"]["mergedInto"], Value::Null);
+    assert_eq!(
+        app.refused(&admin, undo, json!({ "i": { "mergeId": merge_id } })).await,
+        ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
+    );
+    assert_eq!(outbox_events(&app, "client.merge_undone").await.len(), 1);
+
+    // Leads merge too; a converted lead does not.
+    let lead = |name: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.ok(&admin, CREATE_LEAD, json!({ "i": { "personName": name } }))
+                .await["createLead"]["lead"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (l1, l2) = (lead("Sam").await, lead("Samuel").await);
+    app.ok(
+        &admin,
+        "mutation($i: LogActivityInput!) { logActivity(input: $i) { id } }",
+        json!({ "i": { "kind": "EMAIL", "subject": "Intro", "leadId": l1 } }),
+    )
+    .await;
+    let merged = app
+        .ok(&admin, "mutation($i: MergeInput!) { mergeLeads(input: $i) { moved { link count } } }", json!({ "i": { "sourceId": l1, "targetId": l2 } }))
+        .await;
+    assert_eq!(merged["mergeLeads"]["moved"], json!([{ "link": "crm_activities.lead_id", "count": 1 }]));
+}
+
+#[tokio::test]
+async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+    let rep = issuer.token(&tenant, "usr_rep", CRM_REP);
+
+    // Transport rules: a token, the write scope, a CSV body, a known kind.
+    let csv = "name,email\nAna,ana@acme.com\n";
+    assert_eq!(app.import(None, "leads", "key=email", csv).await.0, 401);
+    let (status, body) = app
+        .import(Some(&issuer.token(&tenant, "u", &["crm:read"])), "leads", "key=email", csv)
+        .await;
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (403, Some("UNAUTHORIZED_FIELD_OR_TYPE")));
+    assert_eq!(app.import(Some(&admin), "invoices", "key=email", csv).await.0, 404);
+    let response = app
+        .http
+        .post(app.url("/import/leads?key=email"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+
+    // A bad header refuses the file and writes nothing.
+    for (header, key) in [("name,email,fax", "email"), ("name,phone", "email"), ("email,email", "email"), ("name,email", "ssn")] {
+        let (status, body) = app
+            .import(Some(&admin), "leads", &format!("key={key}"), format!("{header}\nAna,x\n"))
+            .await;
+        assert_eq!(status, 400, "{header}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        assert_eq!(body["errors"][0]["extensions"]["reason"], "IMPORT_BAD_HEADER", "{header}");
+    }
+
+    // 2,500 rows (three batches; the body arrives in several frames): duplicates of a key
+    // fold into the first row; bad rows are reported with their line and column and written
+    // not at all.
+    let mut file = String::from("external_id,name,company_name,email,phone,source\n");
+    for n in 0..2_500 {
+        file += &format!("L{n},Person {n},Company {n},person{n}@corp{n}.com,+1 555 {n:07},referral\n");
+    }
+    file += "L9,Person Nine Again,,,,\n"; // line 2502: folds into L9
+    file += "L2501,Bad Mail,,not-an-email,,\n"; // line 2503
+    file += "L2502,Bad Source,,,,fax\n"; // line 2504
+    file += "\"L2503\",\"Quoted, Name\",\"Acme, Inc.\",,,\n"; // line 2505: quoted commas
+    file += "L2504,Too,Many,Fields,Here,x,y\n"; // line 2506
+    let (status, dry) = app.import(Some(&admin), "leads", "key=external_id&dryRun=true", file.clone()).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["dryRun"], true);
+    assert_eq!((dry["rows"].as_i64(), dry["created"].as_i64(), dry["merged"].as_i64(), dry["failed"].as_i64()), (Some(2505), Some(2501), Some(1), Some(3)));
+    let leads = app.ok(&admin, "{ leads(first: 1) { nodes { id } } }", json!({})).await;
+    assert_eq!(leads["leads"]["nodes"], json!([]), "a dry run writes nothing");
+    let (status, report) = app.import(Some(&admin), "leads", "key=external_id", file).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!((report["created"].as_i64(), report["updated"].as_i64(), report["merged"].as_i64(), report["failed"].as_i64()), (Some(2501), Some(0), Some(1), Some(3)));
+    assert_eq!(
+        report["errors"],
+        json!([
+            { "row": 2503, "code": "BAD_USER_INPUT", "column": "email", "message": "`not-an-email` is not an e-mail address" },
+            { "row": 2504, "code": "BAD_USER_INPUT", "column": "source", "message": "the source is website, referral, event, campaign, cold_outreach, partner, import or other" },
+            { "row": 2506, "code": "BAD_USER_INPUT", "column": null, "message": "the row has 7 fields, the header 6" },
+        ])
+    );
+    // What was imported: the folded row's name won, the quoted row kept its commas, scores
+    // come from the rules (none here), owners are the importer.
+    let find = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { candidates { lead { personName companyName email source ownerId } } } }";
+    let nine = app.ok(&admin, find, json!({ "i": { "name": "x", "email": "person9@corp9.com" } })).await;
+    assert_eq!(
+        nine["duplicateCheck"]["candidates"][0]["lead"],
+        json!({ "personName": "Person Nine Again", "companyName": "Company 9", "email": "person9@corp9.com", "source": "REFERRAL", "ownerId": "usr_admin" })
+    );
+    let quoted = app.ok(&admin, find, json!({ "i": { "name": "Acme Inc" } })).await;
+    assert_eq!(quoted["duplicateCheck"]["candidates"][0]["lead"]["personName"], "Quoted, Name");
+
+    // Again, upserting by e-mail: existing rows update; an id of another tenant's record (or
+    // of none) is NOT_FOUND for that row; an owner outside the importer's teams is refused.
+    let other_tenant_admin = issuer.token(&crate::tenant(), "usr_admin", CRM_ADMIN);
+    let foreign = app
+        .ok(&other_tenant_admin, CREATE_LEAD, json!({ "i": { "personName": "Theirs" } }))
+        .await["createLead"]["lead"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, report) = app
+        .import(
+            Some(&admin),
+            "leads",
+            "key=email",
+            "email,name,territory\nPERSON1@corp1.com,Person One,EMEA\nnew@new.com,New Person,\n",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!((report["created"].as_i64(), report["updated"].as_i64()), (Some(1), Some(1)));
+    let (_, report) = app
+        .import(Some(&admin), "leads", "key=id", format!("id,territory\n{foreign},APAC\n"))
+        .await;
+    assert_eq!(report["errors"], json!([{ "row": 2, "code": "NOT_FOUND", "column": "id", "message": "no record with this id in your tenant" }]));
+    let (_, report) = app
+        .import(Some(&rep), "leads", "key=external_id", "external_id,name,owner_id\nR1,Mine,usr_rep\nR2,Given away,usr_stranger\n")
+        .await;
+    assert_eq!(report["created"], 1);
+    assert_eq!(report["errors"][0]["code"], "FORBIDDEN");
+    assert_eq!(report["errors"][0]["column"], "owner_id");
+
+    // Companies, then contacts that name their company by external id.
+    let (_, report) = app
+        .import(Some(&admin), "companies", "key=website", "name,website,tax_id,status\nAcme,acme.com,DE123,active\nGlobex,https://globex.com,,prospect\n")
+        .await;
+    assert_eq!(report["created"], 2, "{report}");
+    let (_, report) = app
+        .import(Some(&admin), "companies", "key=external_id", "external_id,name\nC-1,Initech\n")
+        .await;
+    assert_eq!(report["created"], 1);
+    let (_, report) = app
+        .import(
+            Some(&admin),
+            "contacts",
+            "key=email",
+            "name,email,company_external_id\nMilton,milton@initech.com,C-1\nLost,lost@x.com,C-404\n",
+        )
+        .await;
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["errors"][0]["code"], "NOT_FOUND");
+    assert_eq!(report["errors"][0]["column"], "company_external_id");
+    let people = app
+        .ok(&admin, "{ clients(first: 10, filter: { kind: PERSON }) { nodes { name company { name } } } }", json!({}))
+        .await;
+    assert_eq!(people["clients"]["nodes"], json!([{ "name": "Milton", "company": { "name": "Initech" } }]));
+}
