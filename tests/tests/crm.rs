@@ -93,7 +93,13 @@ fn money_list(value: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| format!("{} {}", m["amount"].as_str().unwrap(), m["currency"].as_str().unwrap()))
+        .map(|m| {
+            format!(
+                "{} {}",
+                m["amount"].as_str().unwrap(),
+                m["currency"].as_str().unwrap()
+            )
+        })
         .collect();
     list.sort();
     list
@@ -130,7 +136,10 @@ async fn clients_addresses_tax_ids_and_their_lifecycle() {
             json!({ "i": { "kind": "PERSON", "name": "Ana Gomez", "email": "Ana@Acme.de", "companyId": acme_id } }),
         )
         .await;
-    assert_eq!(data["createClient"]["client"]["company"]["id"], acme_id.as_str());
+    assert_eq!(
+        data["createClient"]["client"]["company"]["id"],
+        acme_id.as_str()
+    );
     let address = app
         .ok(
             &admin,
@@ -138,7 +147,10 @@ async fn clients_addresses_tax_ids_and_their_lifecycle() {
             json!({ "i": { "clientId": acme_id, "kind": "BILLING", "line1": "Hauptstr. 1", "city": "Berlin", "country": "de" } }),
         )
         .await;
-    assert_eq!(address["addClientAddress"], json!({ "kind": "BILLING", "city": "Berlin", "country": "DE" }));
+    assert_eq!(
+        address["addClientAddress"],
+        json!({ "kind": "BILLING", "city": "Berlin", "country": "DE" })
+    );
     let client = app
         .ok(
             &admin,
@@ -158,9 +170,14 @@ async fn clients_addresses_tax_ids_and_their_lifecycle() {
         (json!({ "name": " " }), "name"),
         (json!({ "name": "X", "companyId": acme_id }), "companyId"),
     ] {
-        let (status, body) = app.graphql(&admin, CREATE_CLIENT, json!({ "i": input })).await;
+        let (status, body) = app
+            .graphql(&admin, CREATE_CLIENT, json!({ "i": input }))
+            .await;
         assert_eq!(status, 200);
-        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
     }
     let (code, _) = app
@@ -176,13 +193,25 @@ async fn clients_addresses_tax_ids_and_their_lifecycle() {
     let status = "mutation($i: ChangeClientStatusInput!) { changeClientStatus(input: $i) { status version } }";
     for (to, version) in [("ACTIVE", 2), ("CHURNED", 3), ("ACTIVE", 4)] {
         let data = app
-            .ok(&admin, status, json!({ "i": { "clientId": acme_id, "status": to } }))
+            .ok(
+                &admin,
+                status,
+                json!({ "i": { "clientId": acme_id, "status": to } }),
+            )
             .await;
-        assert_eq!(data["changeClientStatus"], json!({ "status": to, "version": version }));
+        assert_eq!(
+            data["changeClientStatus"],
+            json!({ "status": to, "version": version })
+        );
     }
     for to in ["PROSPECT", "ACTIVE"] {
         assert_eq!(
-            app.refused(&admin, status, json!({ "i": { "clientId": acme_id, "status": to } })).await,
+            app.refused(
+                &admin,
+                status,
+                json!({ "i": { "clientId": acme_id, "status": to } })
+            )
+            .await,
             ("CONFLICT".into(), "CLIENT_TRANSITION_NOT_ALLOWED".into())
         );
     }
@@ -190,17 +219,29 @@ async fn clients_addresses_tax_ids_and_their_lifecycle() {
     // Another tenant sees nothing of it, and cannot change it.
     let stranger = issuer.token("tnt_other", "usr_admin", CRM_ADMIN);
     let other = app
-        .ok(&stranger, "query($id: ID!) { client(id: $id) { id } }", json!({ "id": acme_id }))
+        .ok(
+            &stranger,
+            "query($id: ID!) { client(id: $id) { id } }",
+            json!({ "id": acme_id }),
+        )
         .await;
     assert_eq!(other["client"], Value::Null);
     assert_eq!(
-        app.refused(&stranger, status, json!({ "i": { "clientId": acme_id, "status": "CHURNED" } })).await.0,
+        app.refused(
+            &stranger,
+            status,
+            json!({ "i": { "clientId": acme_id, "status": "CHURNED" } })
+        )
+        .await
+        .0,
         "NOT_FOUND"
     );
     // Without crm:write, no change at all.
     let reader = issuer.token(&tenant, "usr_admin", &["crm:read"]);
     assert_eq!(
-        app.refused(&reader, CREATE_CLIENT, json!({ "i": { "name": "Nope" } })).await.0,
+        app.refused(&reader, CREATE_CLIENT, json!({ "i": { "name": "Nope" } }))
+            .await
+            .0,
         "UNAUTHORIZED_FIELD_OR_TYPE"
     );
 }
@@ -224,17 +265,32 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
         app.ok(&admin, rule, json!({ "i": input })).await;
     }
     for (input, field) in [
-        (json!({ "criterion": "SOURCE", "value": "fax", "points": 5 }), "value"),
-        (json!({ "criterion": "HAS_EMAIL", "value": "x", "points": 5 }), "value"),
+        (
+            json!({ "criterion": "SOURCE", "value": "fax", "points": 5 }),
+            "value",
+        ),
+        (
+            json!({ "criterion": "HAS_EMAIL", "value": "x", "points": 5 }),
+            "value",
+        ),
         (json!({ "criterion": "HAS_EMAIL", "points": 0 }), "points"),
     ] {
         let (_, body) = app.graphql(&admin, rule, json!({ "i": input })).await;
-        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
         assert_eq!(body["errors"][0]["extensions"]["field"], field);
     }
     // Only an administrator sets rules up (the router and the subgraph both refuse the field).
     assert_eq!(
-        app.refused(&rep, rule, json!({ "i": { "criterion": "HAS_EMAIL", "points": 1 } })).await.0,
+        app.refused(
+            &rep,
+            rule,
+            json!({ "i": { "criterion": "HAS_EMAIL", "points": 1 } })
+        )
+        .await
+        .0,
         "UNAUTHORIZED_FIELD_OR_TYPE"
     );
 
@@ -249,9 +305,16 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
         app.ok(&admin, assignment, json!({ "i": input })).await;
     }
     let (_, body) = app
-        .graphql(&admin, assignment, json!({ "i": { "name": "x", "strategy": "TERRITORY", "memberIds": ["a"] } }))
+        .graphql(
+            &admin,
+            assignment,
+            json!({ "i": { "name": "x", "strategy": "TERRITORY", "memberIds": ["a"] } }),
+        )
         .await;
-    assert_eq!(body["errors"][0]["extensions"]["field"], "territory", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "territory",
+        "{body}"
+    );
 
     let mut owners = Vec::new();
     for (name, territory) in [
@@ -264,11 +327,23 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
         ("Robin C", None),
     ] {
         let data = app
-            .ok(&admin, CREATE_LEAD, json!({ "i": { "personName": name, "territory": territory } }))
+            .ok(
+                &admin,
+                CREATE_LEAD,
+                json!({ "i": { "personName": name, "territory": territory } }),
+            )
             .await;
-        owners.push(data["createLead"]["lead"]["ownerId"].as_str().unwrap().to_owned());
+        owners.push(
+            data["createLead"]["lead"]["ownerId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-    assert_eq!(owners, ["u_e1", "u_e2", "u_cap1", "u_cap2", "u_r1", "u_r2", "u_r1"]);
+    assert_eq!(
+        owners,
+        ["u_e1", "u_e2", "u_cap1", "u_cap2", "u_r1", "u_r2", "u_r1"]
+    );
 
     // A rep's lead: scored, and owned by the rep who asked for it.
     let data = app
@@ -286,7 +361,10 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
     assert_eq!(lead["score"], 30 + 20 - 5);
     assert_eq!(lead["ownerId"], "usr_rep");
     assert_eq!(lead["source"], "REFERRAL");
-    assert_eq!(lead["utm"], json!({ "source": "newsletter", "medium": "email", "campaign": "spring" }));
+    assert_eq!(
+        lead["utm"],
+        json!({ "source": "newsletter", "medium": "email", "campaign": "spring" })
+    );
     assert_eq!(lead["status"], "NEW");
     let lead_id = lead["id"].as_str().unwrap().to_owned();
 
@@ -321,7 +399,11 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
         ("CONFLICT".into(), "LEAD_TRANSITION_NOT_ALLOWED".into())
     );
     let (status, body) = app
-        .graphql(&rep, LEAD_STATUS, json!({ "i": { "leadId": lead_id, "status": "DISQUALIFIED" } }))
+        .graphql(
+            &rep,
+            LEAD_STATUS,
+            json!({ "i": { "leadId": lead_id, "status": "DISQUALIFIED" } }),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
@@ -329,12 +411,21 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
     assert_eq!(body["errors"][0]["extensions"]["field"], "reason");
     for to in ["CONTACTED", "QUALIFIED"] {
         let data = app
-            .ok(&rep, LEAD_STATUS, json!({ "i": { "leadId": lead_id, "status": to } }))
+            .ok(
+                &rep,
+                LEAD_STATUS,
+                json!({ "i": { "leadId": lead_id, "status": to } }),
+            )
             .await;
         assert_eq!(data["changeLeadStatus"]["status"], to);
     }
     assert_eq!(
-        app.refused(&rep, LEAD_STATUS, json!({ "i": { "leadId": lead_id, "status": "NEW" } })).await,
+        app.refused(
+            &rep,
+            LEAD_STATUS,
+            json!({ "i": { "leadId": lead_id, "status": "NEW" } })
+        )
+        .await,
         ("CONFLICT".into(), "LEAD_TRANSITION_NOT_ALLOWED".into())
     );
 
@@ -359,15 +450,27 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
     assert_eq!(converted["client"]["kind"], "COMPANY");
     assert_eq!(converted["contact"]["name"], "Ana Gomez");
     assert_eq!(converted["contact"]["kind"], "PERSON");
-    assert_eq!(converted["contact"]["company"]["id"], converted["client"]["id"]);
+    assert_eq!(
+        converted["contact"]["company"]["id"],
+        converted["client"]["id"]
+    );
     let opportunity = &converted["opportunity"];
-    assert_eq!(opportunity["amount"], json!({ "amount": "12000.00", "currency": "EUR" }));
+    assert_eq!(
+        opportunity["amount"],
+        json!({ "amount": "12000.00", "currency": "EUR" })
+    );
     assert_eq!(opportunity["stage"]["name"], "Lead");
     assert_eq!(opportunity["client"]["id"], converted["client"]["id"]);
     assert_eq!(opportunity["contact"]["id"], converted["contact"]["id"]);
     let board = app.ok(&rep, BOARD, json!({ "p": pipeline_id })).await;
-    assert_eq!(money_list(&board["pipelineBoard"]["totals"]), ["12000.00 EUR"]);
-    assert_eq!(board["pipelineBoard"]["stages"][0]["stage"]["id"], stages[0].as_str());
+    assert_eq!(
+        money_list(&board["pipelineBoard"]["totals"]),
+        ["12000.00 EUR"]
+    );
+    assert_eq!(
+        board["pipelineBoard"]["stages"][0]["stage"]["id"],
+        stages[0].as_str()
+    );
 
     // Converting twice, or changing a converted lead, is refused.
     assert_eq!(
@@ -375,29 +478,53 @@ async fn leads_are_scored_assigned_worked_and_converted_in_one_transaction() {
         ("CONFLICT".into(), "LEAD_ALREADY_CONVERTED".into())
     );
     assert_eq!(
-        app.refused(&rep, LEAD_STATUS, json!({ "i": { "leadId": lead_id, "status": "DISQUALIFIED", "reason": "late" } })).await,
+        app.refused(
+            &rep,
+            LEAD_STATUS,
+            json!({ "i": { "leadId": lead_id, "status": "DISQUALIFIED", "reason": "late" } })
+        )
+        .await,
         ("CONFLICT".into(), "LEAD_ALREADY_CONVERTED".into())
     );
 
     // Disqualified with a reason, and reopened.
     let other = app
-        .ok(&rep, CREATE_LEAD, json!({ "i": { "personName": "Bo", "ownerId": "usr_rep" } }))
+        .ok(
+            &rep,
+            CREATE_LEAD,
+            json!({ "i": { "personName": "Bo", "ownerId": "usr_rep" } }),
+        )
         .await["createLead"]["lead"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let data = app
-        .ok(&rep, LEAD_STATUS, json!({ "i": { "leadId": other, "status": "DISQUALIFIED", "reason": "no budget" } }))
+        .ok(
+            &rep,
+            LEAD_STATUS,
+            json!({ "i": { "leadId": other, "status": "DISQUALIFIED", "reason": "no budget" } }),
+        )
         .await;
-    assert_eq!(data["changeLeadStatus"], json!({ "id": other, "status": "DISQUALIFIED", "disqualifyReason": "no budget" }));
+    assert_eq!(
+        data["changeLeadStatus"],
+        json!({ "id": other, "status": "DISQUALIFIED", "disqualifyReason": "no budget" })
+    );
     let data = app
-        .ok(&rep, LEAD_STATUS, json!({ "i": { "leadId": other, "status": "NEW" } }))
+        .ok(
+            &rep,
+            LEAD_STATUS,
+            json!({ "i": { "leadId": other, "status": "NEW" } }),
+        )
         .await;
     assert_eq!(data["changeLeadStatus"]["status"], "NEW");
 
     // The rep sees only their own leads (no team in the directory); the administrator all.
     let mine = app
-        .ok(&rep, "{ leads(first: 50) { nodes { ownerId } } }", json!({}))
+        .ok(
+            &rep,
+            "{ leads(first: 50) { nodes { ownerId } } }",
+            json!({}),
+        )
         .await;
     assert!(mine["leads"]["nodes"]
         .as_array()
@@ -426,7 +553,10 @@ async fn the_board_totals_forecast_and_opportunity_lifecycle() {
             json!({ "i": { "name": "Bad", "opportunityType": "x", "stages": [{ "name": "A", "probability": 101 }] } }),
         )
         .await;
-    assert_eq!(body["errors"][0]["extensions"]["field"], "stages[0].probability", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "stages[0].probability",
+        "{body}"
+    );
     let (pipeline_id, stages) = pipeline(&app, &admin, "Sales").await;
     assert_eq!(
         app.refused(
@@ -441,71 +571,152 @@ async fn the_board_totals_forecast_and_opportunity_lifecycle() {
     let acme = company(&app, &admin, "Acme").await;
 
     let a = opportunity(&app, &admin, &pipeline_id, &stages[0], &acme, "1000", "EUR").await;
-    let b = opportunity(&app, &admin, &pipeline_id, &stages[0], &acme, "2000.50", "EUR").await;
+    let b = opportunity(
+        &app,
+        &admin,
+        &pipeline_id,
+        &stages[0],
+        &acme,
+        "2000.50",
+        "EUR",
+    )
+    .await;
     let c = opportunity(&app, &admin, &pipeline_id, &stages[1], &acme, "300", "USD").await;
     let d = opportunity(&app, &admin, &pipeline_id, &stages[2], &acme, "5000", "JPY").await;
-    opportunity(&app, &admin, &other_pipeline, &other_stages[0], &acme, "999", "EUR").await;
+    opportunity(
+        &app,
+        &admin,
+        &other_pipeline,
+        &other_stages[0],
+        &acme,
+        "999",
+        "EUR",
+    )
+    .await;
 
     let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
     let board = &board["pipelineBoard"];
     assert_eq!(board["openCount"], 4);
-    assert_eq!(money_list(&board["totals"]), ["300.00 USD", "3000.50 EUR", "5000 JPY"]);
+    assert_eq!(
+        money_list(&board["totals"]),
+        ["300.00 USD", "3000.50 EUR", "5000 JPY"]
+    );
     // 10 % of 3000.50 = 300.05; 30 % of 300 = 90; 60 % of 5000 JPY = 3000.
-    assert_eq!(money_list(&board["forecast"]), ["300.05 EUR", "3000 JPY", "90.00 USD"]);
+    assert_eq!(
+        money_list(&board["forecast"]),
+        ["300.05 EUR", "3000 JPY", "90.00 USD"]
+    );
     assert_eq!(board["stages"][0]["count"], 2);
-    assert_eq!(money_list(&board["stages"][0]["weightedTotals"]), ["300.05 EUR"]);
+    assert_eq!(
+        money_list(&board["stages"][0]["weightedTotals"]),
+        ["300.05 EUR"]
+    );
     assert_eq!(board["stages"][3]["count"], 0);
     assert_eq!(board["stages"][3]["totals"], json!([]));
-    assert_eq!(board["stages"][0]["cards"]["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        board["stages"][0]["cards"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // A move: audited, the totals follow, the version counts.
     let moved = app
-        .ok(&admin, MOVE, json!({ "i": { "opportunityId": a, "stageId": stages[3], "expectedVersion": 1 } }))
+        .ok(
+            &admin,
+            MOVE,
+            json!({ "i": { "opportunityId": a, "stageId": stages[3], "expectedVersion": 1 } }),
+        )
         .await;
-    assert_eq!(moved["moveOpportunity"]["fromStage"]["id"], stages[0].as_str());
+    assert_eq!(
+        moved["moveOpportunity"]["fromStage"]["id"],
+        stages[0].as_str()
+    );
     assert_eq!(moved["moveOpportunity"]["opportunity"]["version"], 2);
     assert_eq!(
-        app.refused(&admin, MOVE, json!({ "i": { "opportunityId": a, "stageId": stages[2], "expectedVersion": 1 } })).await,
+        app.refused(
+            &admin,
+            MOVE,
+            json!({ "i": { "opportunityId": a, "stageId": stages[2], "expectedVersion": 1 } })
+        )
+        .await,
         ("CONFLICT".into(), "VERSION_CONFLICT".into())
     );
     assert_eq!(
-        app.refused(&admin, MOVE, json!({ "i": { "opportunityId": a, "stageId": other_stages[1] } })).await,
+        app.refused(
+            &admin,
+            MOVE,
+            json!({ "i": { "opportunityId": a, "stageId": other_stages[1] } })
+        )
+        .await,
         ("BAD_USER_INPUT".into(), "STAGE_NOT_IN_PIPELINE".into())
     );
     let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
-    assert_eq!(money_list(&board["pipelineBoard"]["stages"][3]["totals"]), ["1000.00 EUR"]);
-    assert_eq!(money_list(&board["pipelineBoard"]["stages"][0]["totals"]), ["2000.50 EUR"]);
+    assert_eq!(
+        money_list(&board["pipelineBoard"]["stages"][3]["totals"]),
+        ["1000.00 EUR"]
+    );
+    assert_eq!(
+        money_list(&board["pipelineBoard"]["stages"][0]["totals"]),
+        ["2000.50 EUR"]
+    );
 
     // Losing needs a reason; a lost opportunity is terminal; reopening is explicit.
     let lose = "mutation($i: LoseOpportunityInput!) { loseOpportunity(input: $i) { status lostReason closedAt } }";
     assert_eq!(
-        app.refused(&admin, lose, json!({ "i": { "opportunityId": b, "reason": "  " } })).await,
+        app.refused(
+            &admin,
+            lose,
+            json!({ "i": { "opportunityId": b, "reason": "  " } })
+        )
+        .await,
         ("BAD_USER_INPUT".into(), "REASON_REQUIRED".into())
     );
     let lost = app
-        .ok(&admin, lose, json!({ "i": { "opportunityId": b, "reason": "price" } }))
+        .ok(
+            &admin,
+            lose,
+            json!({ "i": { "opportunityId": b, "reason": "price" } }),
+        )
         .await;
     assert_eq!(lost["loseOpportunity"]["status"], "LOST");
     assert_eq!(lost["loseOpportunity"]["lostReason"], "price");
     let win = "mutation($i: WinOpportunityInput!) { winOpportunity(input: $i) { status } }";
     assert_eq!(
-        app.refused(&admin, win, json!({ "i": { "opportunityId": b } })).await,
+        app.refused(&admin, win, json!({ "i": { "opportunityId": b } }))
+            .await,
         ("CONFLICT".into(), "OPPORTUNITY_CLOSED".into())
     );
     assert_eq!(
-        app.refused(&admin, MOVE, json!({ "i": { "opportunityId": b, "stageId": stages[1] } })).await,
+        app.refused(
+            &admin,
+            MOVE,
+            json!({ "i": { "opportunityId": b, "stageId": stages[1] } })
+        )
+        .await,
         ("CONFLICT".into(), "OPPORTUNITY_CLOSED".into())
     );
     let reopen = "mutation($i: ReopenOpportunityInput!) { reopenOpportunity(input: $i) { status stage { id } } }";
     assert_eq!(
-        app.refused(&admin, reopen, json!({ "i": { "opportunityId": c } })).await,
+        app.refused(&admin, reopen, json!({ "i": { "opportunityId": c } }))
+            .await,
         ("CONFLICT".into(), "OPPORTUNITY_NOT_CLOSED".into())
     );
     let reopened = app
-        .ok(&admin, reopen, json!({ "i": { "opportunityId": b, "stageId": stages[1], "reason": "came back" } }))
+        .ok(
+            &admin,
+            reopen,
+            json!({ "i": { "opportunityId": b, "stageId": stages[1], "reason": "came back" } }),
+        )
         .await;
-    assert_eq!(reopened["reopenOpportunity"], json!({ "status": "OPEN", "stage": { "id": stages[1] } }));
-    let won = app.ok(&admin, win, json!({ "i": { "opportunityId": d } })).await;
+    assert_eq!(
+        reopened["reopenOpportunity"],
+        json!({ "status": "OPEN", "stage": { "id": stages[1] } })
+    );
+    let won = app
+        .ok(&admin, win, json!({ "i": { "opportunityId": d } }))
+        .await;
     assert_eq!(won["winOpportunity"]["status"], "WON");
     let history = app
         .ok(
@@ -523,17 +734,33 @@ async fn the_board_totals_forecast_and_opportunity_lifecycle() {
     assert_eq!(actions, ["CREATED", "LOST", "REOPENED"]);
     assert_eq!(history["opportunity"]["history"][1]["reason"], "price");
     assert_eq!(history["opportunity"]["history"][2]["reason"], "came back");
-    assert_eq!(history["opportunity"]["history"][2]["toStage"]["name"], "Qualified");
+    assert_eq!(
+        history["opportunity"]["history"][2]["toStage"]["name"],
+        "Qualified"
+    );
 
     // C2: after random moves, wins, losses, reopens and edits, the cached totals are the sums
     // of the open cards, per stage and currency.
     let mut ids = vec![a.clone(), b.clone(), c.clone()];
     for n in 0..6 {
-        ids.push(opportunity(&app, &admin, &pipeline_id, &stages[n % 4], &acme, &format!("{}.25", 100 + n), if n % 2 == 0 { "EUR" } else { "USD" }).await);
+        ids.push(
+            opportunity(
+                &app,
+                &admin,
+                &pipeline_id,
+                &stages[n % 4],
+                &acme,
+                &format!("{}.25", 100 + n),
+                if n % 2 == 0 { "EUR" } else { "USD" },
+            )
+            .await,
+        );
     }
     let mut seed: u64 = 7;
     let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as usize
     };
     for _ in 0..40 {
@@ -563,8 +790,9 @@ async fn the_board_totals_forecast_and_opportunity_lifecycle() {
         open_cards += cards.len();
         for card in cards {
             let amount = card["amount"]["amount"].as_str().unwrap().replace('.', "");
-            *sums.entry(card["amount"]["currency"].as_str().unwrap().to_owned()).or_default() +=
-                amount.parse::<i64>().unwrap();
+            *sums
+                .entry(card["amount"]["currency"].as_str().unwrap().to_owned())
+                .or_default() += amount.parse::<i64>().unwrap();
         }
         let totals: std::collections::BTreeMap<String, i64> = stage["totals"]
             .as_array()
@@ -573,14 +801,22 @@ async fn the_board_totals_forecast_and_opportunity_lifecycle() {
             .map(|m| {
                 (
                     m["currency"].as_str().unwrap().to_owned(),
-                    m["amount"].as_str().unwrap().replace('.', "").parse::<i64>().unwrap(),
+                    m["amount"]
+                        .as_str()
+                        .unwrap()
+                        .replace('.', "")
+                        .parse::<i64>()
+                        .unwrap(),
                 )
             })
             .collect();
         assert_eq!(totals, sums, "stage {}", stage["stage"]["name"]);
         assert_eq!(stage["count"].as_u64().unwrap() as usize, cards.len());
     }
-    assert_eq!(board["pipelineBoard"]["openCount"].as_u64().unwrap() as usize, open_cards);
+    assert_eq!(
+        board["pipelineBoard"]["openCount"].as_u64().unwrap() as usize,
+        open_cards
+    );
 }
 
 const CREATE_QUOTE: &str = "mutation($i: CreateQuoteInput!) { createQuote(input: $i) { id number status currentVersion { version status contentHash subtotal { amount } discount { amount } tax { amount } total { amount currency } lines { description quantity unitPrice { amount } discountPercent taxRatePercent optional selected net { amount } total { amount } } } } }";
@@ -588,11 +824,14 @@ const QUOTE_VERSION: &str = "query($id: ID!) { quote(id: $id) { status currentVe
 const SEND_QUOTE: &str = "mutation($i: QuoteActionInput!) { sendQuote(input: $i) { status currentVersion { version contentHash } } }";
 const ACCEPT_QUOTE: &str = "mutation($i: AcceptQuoteInput!) { acceptQuote(input: $i) { status currentVersion { decidedBy decidedAt } } }";
 const REVISE_QUOTE: &str = "mutation($i: ReviseQuoteInput!) { reviseQuote(input: $i) { status currentVersion { version status contentHash } } }";
-const SETTINGS: &str = "mutation($z: TimeZone!) { updateCrmSettings(input: { timeZone: $z }) { timeZone } }";
+const SETTINGS: &str =
+    "mutation($z: TimeZone!) { updateCrmSettings(input: { timeZone: $z }) { timeZone } }";
 
 /// Sends a quote and answers (version, content hash).
 async fn send(app: &CrmApp, token: &str, quote: &str) -> (i64, String) {
-    let data = app.ok(token, SEND_QUOTE, json!({ "i": { "quoteId": quote } })).await;
+    let data = app
+        .ok(token, SEND_QUOTE, json!({ "i": { "quoteId": quote } }))
+        .await;
     let version = &data["sendQuote"]["currentVersion"];
     (
         version["version"].as_i64().unwrap(),
@@ -655,7 +894,10 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
             json!({ "i": { "name": "US", "currency": "USD", "items": [{ "code": "X", "name": "X", "unitPrice": "1" }] } }),
         )
         .await;
-    let usd_item = usd_list["createPriceList"]["items"][0]["id"].as_str().unwrap().to_owned();
+    let usd_item = usd_list["createPriceList"]["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Lines from the price list: 2 consulting days, 10 % off; 1.5 licences; an optional
     // training not chosen; a chosen optional line.
@@ -679,7 +921,10 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
     assert_eq!(version["subtotal"]["amount"], "2550.00");
     assert_eq!(version["discount"]["amount"], "240.00");
     assert_eq!(version["tax"]["amount"], "413.90");
-    assert_eq!(version["total"], json!({ "amount": "2723.90", "currency": "EUR" }));
+    assert_eq!(
+        version["total"],
+        json!({ "amount": "2723.90", "currency": "EUR" })
+    );
     assert_eq!(version["lines"][0]["description"], "Consulting day");
     assert_eq!(version["lines"][0]["discountPercent"], "10.00");
     assert_eq!(version["lines"][1]["quantity"], "1.500");
@@ -697,32 +942,60 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
         ("BAD_USER_INPUT".into(), "CURRENCY_MISMATCH".into())
     );
     let mut bad = quote_input.clone();
-    bad["i"]["lines"] = json!([{ "itemId": consulting, "quantity": "1", "discountPercent": "100.01" }]);
+    bad["i"]["lines"] =
+        json!([{ "itemId": consulting, "quantity": "1", "discountPercent": "100.01" }]);
     let (_, body) = app.graphql(&admin, CREATE_QUOTE, bad).await;
-    assert_eq!(body["errors"][0]["extensions"]["field"], "lines[0].discountPercent", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "lines[0].discountPercent",
+        "{body}"
+    );
 
     // Draft edits, then sending freezes and hashes it.
     let edit = "mutation($i: UpdateQuoteDraftInput!) { updateQuoteDraft(input: $i) { currentVersion { terms } } }";
-    app.ok(&admin, edit, json!({ "i": { "quoteId": quote_id, "terms": "Net 14" } })).await;
+    app.ok(
+        &admin,
+        edit,
+        json!({ "i": { "quoteId": quote_id, "terms": "Net 14" } }),
+    )
+    .await;
     let (v1, hash1) = send(&app, &admin, &quote_id).await;
     assert_eq!((v1, hash1.len()), (1, 64));
     assert_eq!(
-        app.refused(&admin, edit, json!({ "i": { "quoteId": quote_id, "terms": "Net 60" } })).await,
+        app.refused(
+            &admin,
+            edit,
+            json!({ "i": { "quoteId": quote_id, "terms": "Net 60" } })
+        )
+        .await,
         ("CONFLICT".into(), "QUOTE_NOT_DRAFT".into())
     );
     // Accepting what was not shown: a wrong hash.
     assert_eq!(
-        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 1, "contentHash": "0".repeat(64) } })).await,
+        app.refused(
+            &admin,
+            ACCEPT_QUOTE,
+            json!({ "i": { "quoteId": quote_id, "version": 1, "contentHash": "0".repeat(64) } })
+        )
+        .await,
         ("CONFLICT".into(), "CONTENT_HASH_MISMATCH".into())
     );
     // A revision: v2 is a draft, v1 is superseded and can no longer be accepted.
     let revised = app
-        .ok(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": quote_id } }))
+        .ok(
+            &admin,
+            REVISE_QUOTE,
+            json!({ "i": { "quoteId": quote_id } }),
+        )
         .await;
     assert_eq!(revised["reviseQuote"]["currentVersion"]["version"], 2);
     assert_eq!(revised["reviseQuote"]["status"], "DRAFT");
     assert_eq!(
-        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 1, "contentHash": hash1 } })).await,
+        app.refused(
+            &admin,
+            ACCEPT_QUOTE,
+            json!({ "i": { "quoteId": quote_id, "version": 1, "contentHash": hash1 } })
+        )
+        .await,
         ("CONFLICT".into(), "QUOTE_SUPERSEDED".into())
     );
     let (v2, hash2) = send(&app, &admin, &quote_id).await;
@@ -732,23 +1005,43 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
         .ok(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 2, "contentHash": hash2, "signedBy": "Ana Gomez" } }))
         .await;
     assert_eq!(accepted["acceptQuote"]["status"], "ACCEPTED");
-    assert_eq!(accepted["acceptQuote"]["currentVersion"]["decidedBy"], "Ana Gomez");
-    let versions = app.ok(&admin, QUOTE_VERSION, json!({ "id": quote_id })).await;
+    assert_eq!(
+        accepted["acceptQuote"]["currentVersion"]["decidedBy"],
+        "Ana Gomez"
+    );
+    let versions = app
+        .ok(&admin, QUOTE_VERSION, json!({ "id": quote_id }))
+        .await;
     assert_eq!(
         versions["quote"]["versions"],
         json!([{ "version": 1, "status": "SUPERSEDED" }, { "version": 2, "status": "ACCEPTED" }])
     );
     // An accepted quote never changes: no edit, no revision, no second acceptance.
     assert_eq!(
-        app.refused(&admin, edit, json!({ "i": { "quoteId": quote_id, "terms": "x" } })).await,
+        app.refused(
+            &admin,
+            edit,
+            json!({ "i": { "quoteId": quote_id, "terms": "x" } })
+        )
+        .await,
         ("CONFLICT".into(), "QUOTE_LOCKED".into())
     );
     assert_eq!(
-        app.refused(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": quote_id } })).await,
+        app.refused(
+            &admin,
+            REVISE_QUOTE,
+            json!({ "i": { "quoteId": quote_id } })
+        )
+        .await,
         ("CONFLICT".into(), "QUOTE_LOCKED".into())
     );
     assert_eq!(
-        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": quote_id, "version": 2, "contentHash": hash2 } })).await,
+        app.refused(
+            &admin,
+            ACCEPT_QUOTE,
+            json!({ "i": { "quoteId": quote_id, "version": 2, "contentHash": hash2 } })
+        )
+        .await,
         ("CONFLICT".into(), "QUOTE_LOCKED".into())
     );
     // The hand-off to finance: `quote.accepted` carries the accepted snapshot.
@@ -773,7 +1066,11 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
     assert_eq!(payload["lines"][2]["selected"], false);
     assert_eq!(payload["accepted_by"], "Ana Gomez");
     let converted = app
-        .ok(&admin, "mutation($i: QuoteActionInput!) { convertQuote(input: $i) { status } }", json!({ "i": { "quoteId": quote_id } }))
+        .ok(
+            &admin,
+            "mutation($i: QuoteActionInput!) { convertQuote(input: $i) { status } }",
+            json!({ "i": { "quoteId": quote_id } }),
+        )
         .await;
     assert_eq!(converted["convertQuote"]["status"], "CONVERTED");
 
@@ -784,7 +1081,8 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
     } else {
         today - chrono::Duration::days(1)
     };
-    app.ok(&admin, SETTINGS, json!({ "z": "Pacific/Pago_Pago" })).await;
+    app.ok(&admin, SETTINGS, json!({ "z": "Pacific/Pago_Pago" }))
+        .await;
     let mut input = quote_input.clone();
     input["i"]["validUntil"] = json!(day.to_string());
     let expiring = app.ok(&admin, CREATE_QUOTE, input).await["createQuote"]["id"]
@@ -792,16 +1090,32 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
         .unwrap()
         .to_owned();
     let (version, hash) = send(&app, &admin, &expiring).await;
-    let open = app.ok(&admin, QUOTE_VERSION, json!({ "id": expiring })).await;
+    let open = app
+        .ok(&admin, QUOTE_VERSION, json!({ "id": expiring }))
+        .await;
     assert_eq!(open["quote"]["status"], "SENT");
     let next_day = day + chrono::Duration::days(1);
-    assert_eq!(open["quote"]["currentVersion"]["expiresAt"], format!("{next_day}T11:00:00.000Z"));
-    app.ok(&admin, SETTINGS, json!({ "z": "Pacific/Kiritimati" })).await;
-    let over = app.ok(&admin, QUOTE_VERSION, json!({ "id": expiring })).await;
-    assert_eq!(over["quote"]["status"], "EXPIRED");
-    assert_eq!(over["quote"]["currentVersion"]["expiresAt"], format!("{day}T10:00:00.000Z"));
     assert_eq!(
-        app.refused(&admin, ACCEPT_QUOTE, json!({ "i": { "quoteId": expiring, "version": version, "contentHash": hash } })).await,
+        open["quote"]["currentVersion"]["expiresAt"],
+        format!("{next_day}T11:00:00.000Z")
+    );
+    app.ok(&admin, SETTINGS, json!({ "z": "Pacific/Kiritimati" }))
+        .await;
+    let over = app
+        .ok(&admin, QUOTE_VERSION, json!({ "id": expiring }))
+        .await;
+    assert_eq!(over["quote"]["status"], "EXPIRED");
+    assert_eq!(
+        over["quote"]["currentVersion"]["expiresAt"],
+        format!("{day}T10:00:00.000Z")
+    );
+    assert_eq!(
+        app.refused(
+            &admin,
+            ACCEPT_QUOTE,
+            json!({ "i": { "quoteId": expiring, "version": version, "contentHash": hash } })
+        )
+        .await,
         ("CONFLICT".into(), "QUOTE_EXPIRED".into())
     );
     // An expired quote is revised into a new version with a new day.
@@ -809,8 +1123,11 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
         .ok(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": expiring, "validUntil": (today + chrono::Duration::days(10)).to_string() } }))
         .await;
     assert_eq!(revised["reviseQuote"]["currentVersion"]["version"], 2);
-    app.ok(&admin, SETTINGS, json!({ "z": "Europe/Berlin" })).await;
-    let (_, body) = app.graphql(&admin, SETTINGS, json!({ "z": "Mars/Olympus" })).await;
+    app.ok(&admin, SETTINGS, json!({ "z": "Europe/Berlin" }))
+        .await;
+    let (_, body) = app
+        .graphql(&admin, SETTINGS, json!({ "z": "Mars/Olympus" }))
+        .await;
     assert!(body["errors"][0].is_object(), "{body}");
 
     // A proposal wraps quotes and is accepted as a whole, against the hash shown.
@@ -833,26 +1150,64 @@ async fn quotes_versions_expiry_in_the_tenants_zone_and_proposals() {
             ]}}),
         )
         .await;
-    let proposal_id = proposal["createProposal"]["id"].as_str().unwrap().to_owned();
-    let send_proposal = "mutation($i: ProposalActionInput!) { sendProposal(input: $i) { status contentHash } }";
+    let proposal_id = proposal["createProposal"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send_proposal =
+        "mutation($i: ProposalActionInput!) { sendProposal(input: $i) { status contentHash } }";
     let accept_proposal = "mutation($i: AcceptProposalInput!) { acceptProposal(input: $i) { status decidedBy sections { quote { status } } } }";
     assert_eq!(
-        app.refused(&admin, accept_proposal, json!({ "i": { "proposalId": proposal_id, "contentHash": "x" } })).await,
+        app.refused(
+            &admin,
+            accept_proposal,
+            json!({ "i": { "proposalId": proposal_id, "contentHash": "x" } })
+        )
+        .await,
         ("CONFLICT".into(), "PROPOSAL_TRANSITION_NOT_ALLOWED".into())
     );
-    let sent = app.ok(&admin, send_proposal, json!({ "i": { "proposalId": proposal_id } })).await;
-    let shown = sent["sendProposal"]["contentHash"].as_str().unwrap().to_owned();
+    let sent = app
+        .ok(
+            &admin,
+            send_proposal,
+            json!({ "i": { "proposalId": proposal_id } }),
+        )
+        .await;
+    let shown = sent["sendProposal"]["contentHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // One of its quotes is revised after the proposal was sent: what was shown is stale.
-    app.ok(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": second } })).await;
+    app.ok(&admin, REVISE_QUOTE, json!({ "i": { "quoteId": second } }))
+        .await;
     assert_eq!(
-        app.refused(&admin, accept_proposal, json!({ "i": { "proposalId": proposal_id, "contentHash": shown } })).await,
+        app.refused(
+            &admin,
+            accept_proposal,
+            json!({ "i": { "proposalId": proposal_id, "contentHash": shown } })
+        )
+        .await,
         ("CONFLICT".into(), "QUOTE_SUPERSEDED".into())
     );
-    let resent = app.ok(&admin, send_proposal, json!({ "i": { "proposalId": proposal_id } })).await;
-    let shown_again = resent["sendProposal"]["contentHash"].as_str().unwrap().to_owned();
+    let resent = app
+        .ok(
+            &admin,
+            send_proposal,
+            json!({ "i": { "proposalId": proposal_id } }),
+        )
+        .await;
+    let shown_again = resent["sendProposal"]["contentHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(shown_again, shown);
     assert_eq!(
-        app.refused(&admin, accept_proposal, json!({ "i": { "proposalId": proposal_id, "contentHash": shown } })).await,
+        app.refused(
+            &admin,
+            accept_proposal,
+            json!({ "i": { "proposalId": proposal_id, "contentHash": shown } })
+        )
+        .await,
         ("CONFLICT".into(), "CONTENT_HASH_MISMATCH".into())
     );
     let accepted = app
@@ -884,14 +1239,23 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
             json!({ "i": { "name": "Initech Limited", "email": "Peter.Gibbons+crm@GMail.com", "phone": "+1 (555) 010-2030", "website": "https://initech.com" } }),
         )
         .await;
-    let initech = data["createClient"]["client"]["id"].as_str().unwrap().to_owned();
+    let initech = data["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Another spelling of each key finds it.
     let check = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { hiddenMatches candidates { id recordKind name reasons similarity } } }";
     for (input, reason) in [
-        (json!({ "name": "Zed", "email": "petergibbons@gmail.com" }), "EMAIL"),
+        (
+            json!({ "name": "Zed", "email": "petergibbons@gmail.com" }),
+            "EMAIL",
+        ),
         (json!({ "name": "Zed", "phone": "555.010.2030" }), "PHONE"),
-        (json!({ "name": "Zed", "website": "www.initech.com/contact" }), "DOMAIN"),
+        (
+            json!({ "name": "Zed", "website": "www.initech.com/contact" }),
+            "DOMAIN",
+        ),
         (json!({ "name": "INITECH ltd." }), "SAME_NAME"),
         (json!({ "name": "Initech Systems" }), "SIMILAR_NAME"),
     ] {
@@ -902,7 +1266,9 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
         assert_eq!(candidates[0]["recordKind"], "CLIENT");
         assert_eq!(candidates[0]["reasons"], json!([reason]), "{input}");
     }
-    let data = app.ok(&admin, check, json!({ "i": { "name": "Globex" } })).await;
+    let data = app
+        .ok(&admin, check, json!({ "i": { "name": "Globex" } }))
+        .await;
     assert_eq!(data["duplicateCheck"]["candidates"], json!([]));
 
     // A lead with the same mailbox is suggested on create, with every reason.
@@ -920,7 +1286,11 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     // A rep who sees none of them learns only that there are some.
     let rep = issuer.token(&tenant, "usr_rep", CRM_REP);
     let data = app
-        .ok(&rep, check, json!({ "i": { "name": "Initech", "email": "petergibbons@gmail.com" } }))
+        .ok(
+            &rep,
+            check,
+            json!({ "i": { "name": "Initech", "email": "petergibbons@gmail.com" } }),
+        )
         .await;
     assert_eq!(data["duplicateCheck"]["candidates"], json!([]));
     assert_eq!(data["duplicateCheck"]["hiddenMatches"], 2);
@@ -930,7 +1300,18 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     let (pipeline_id, stages) = pipeline(&app, &admin, "Sales").await;
     let mut opportunities = Vec::new();
     for amount in ["100", "200"] {
-        opportunities.push(opportunity(&app, &admin, &pipeline_id, &stages[0], &duplicate, amount, "EUR").await);
+        opportunities.push(
+            opportunity(
+                &app,
+                &admin,
+                &pipeline_id,
+                &stages[0],
+                &duplicate,
+                amount,
+                "EUR",
+            )
+            .await,
+        );
     }
     app.ok(
         &admin,
@@ -945,7 +1326,11 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     )
     .await;
     let person = app
-        .ok(&admin, CREATE_CLIENT, json!({ "i": { "kind": "PERSON", "name": "Milton", "companyId": duplicate } }))
+        .ok(
+            &admin,
+            CREATE_CLIENT,
+            json!({ "i": { "kind": "PERSON", "name": "Milton", "companyId": duplicate } }),
+        )
         .await["createClient"]["client"]["id"]
         .as_str()
         .unwrap()
@@ -960,34 +1345,67 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     // Refusals: into itself, across tenants, a person into a company.
     let merge = "mutation($i: MergeInput!) { mergeClients(input: $i) { id sourceId targetId moved { link count } undoneAt } }";
     let (_, body) = app
-        .graphql(&admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": duplicate } }))
+        .graphql(
+            &admin,
+            merge,
+            json!({ "i": { "sourceId": duplicate, "targetId": duplicate } }),
+        )
         .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
-    assert_eq!(body["errors"][0]["extensions"]["reason"], "MERGE_INTO_ITSELF");
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "MERGE_INTO_ITSELF"
+    );
     let elsewhere_admin = issuer.token(&crate::tenant(), "usr_admin", CRM_ADMIN);
     let foreign = company(&app, &elsewhere_admin, "Initech").await;
     assert_eq!(
-        app.refused(&admin, merge, json!({ "i": { "sourceId": foreign, "targetId": initech } })).await.0,
+        app.refused(
+            &admin,
+            merge,
+            json!({ "i": { "sourceId": foreign, "targetId": initech } })
+        )
+        .await
+        .0,
         "NOT_FOUND"
     );
     assert_eq!(
-        app.refused(&elsewhere_admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": foreign } })).await.0,
+        app.refused(
+            &elsewhere_admin,
+            merge,
+            json!({ "i": { "sourceId": duplicate, "targetId": foreign } })
+        )
+        .await
+        .0,
         "NOT_FOUND"
     );
     assert_eq!(
-        app.refused(&admin, merge, json!({ "i": { "sourceId": person, "targetId": initech } })).await,
+        app.refused(
+            &admin,
+            merge,
+            json!({ "i": { "sourceId": person, "targetId": initech } })
+        )
+        .await,
         ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
     );
 
     // The merge: every child moves, nothing is deleted.
     let merged = app
-        .ok(&admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": initech } }))
+        .ok(
+            &admin,
+            merge,
+            json!({ "i": { "sourceId": duplicate, "targetId": initech } }),
+        )
         .await;
     let moved: std::collections::BTreeMap<String, i64> = merged["mergeClients"]["moved"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["link"].as_str().unwrap().to_owned(), m["count"].as_i64().unwrap()))
+        .map(|m| {
+            (
+                m["link"].as_str().unwrap().to_owned(),
+                m["count"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         moved,
@@ -1004,19 +1422,40 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     );
     let merge_id = merged["mergeClients"]["id"].as_str().unwrap().to_owned();
     let view = "query($id: ID!, $dup: ID!) { client(id: $id) { people { id } addresses { city } opportunities { id } } dup: client(id: $dup) { mergedInto { id } } quotes(filter: { clientId: $id }) { nodes { id } } activities(filter: { clientId: $id }) { nodes { subject } } }";
-    let after = app.ok(&admin, view, json!({ "id": initech, "dup": duplicate })).await;
+    let after = app
+        .ok(&admin, view, json!({ "id": initech, "dup": duplicate }))
+        .await;
     assert_eq!(after["client"]["people"], json!([{ "id": person }]));
     assert_eq!(after["client"]["addresses"], json!([{ "city": "Austin" }]));
-    assert_eq!(after["client"]["opportunities"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        after["client"]["opportunities"].as_array().unwrap().len(),
+        2
+    );
     assert_eq!(after["dup"]["mergedInto"]["id"], initech.as_str());
     assert_eq!(after["quotes"]["nodes"].as_array().unwrap().len(), 1);
-    assert_eq!(after["activities"]["nodes"], json!([{ "subject": "Hello" }]));
-    let listed = app
-        .ok(&admin, "{ clients(first: 50, filter: { kind: COMPANY }) { nodes { id } } }", json!({}))
-        .await;
-    assert!(!listed["clients"]["nodes"].as_array().unwrap().iter().any(|c| c["id"] == duplicate.as_str()));
     assert_eq!(
-        app.refused(&admin, merge, json!({ "i": { "sourceId": duplicate, "targetId": initech } })).await,
+        after["activities"]["nodes"],
+        json!([{ "subject": "Hello" }])
+    );
+    let listed = app
+        .ok(
+            &admin,
+            "{ clients(first: 50, filter: { kind: COMPANY }) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(!listed["clients"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == duplicate.as_str()));
+    assert_eq!(
+        app.refused(
+            &admin,
+            merge,
+            json!({ "i": { "sourceId": duplicate, "targetId": initech } })
+        )
+        .await,
         ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
     );
     let events = outbox_events(&app, "client.merged").await;
@@ -1028,14 +1467,19 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
 
     // Undone: the moved rows point at the source again.
     let undo = "mutation($i: UndoMergeInput!) { undoMerge(input: $i) { undoneAt } }";
-    let undone = app.ok(&admin, undo, json!({ "i": { "mergeId": merge_id } })).await;
+    let undone = app
+        .ok(&admin, undo, json!({ "i": { "mergeId": merge_id } }))
+        .await;
     assert!(undone["undoMerge"]["undoneAt"].is_string());
-    let back = app.ok(&admin, view, json!({ "id": duplicate, "dup": duplicate })).await;
+    let back = app
+        .ok(&admin, view, json!({ "id": duplicate, "dup": duplicate }))
+        .await;
     assert_eq!(back["client"]["opportunities"].as_array().unwrap().len(), 2);
     assert_eq!(back["client"]["people"], json!([{ "id": person }]));
     assert_eq!(back["dup"]["mergedInto"], Value::Null);
     assert_eq!(
-        app.refused(&admin, undo, json!({ "i": { "mergeId": merge_id } })).await,
+        app.refused(&admin, undo, json!({ "i": { "mergeId": merge_id } }))
+            .await,
         ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
     );
     assert_eq!(outbox_events(&app, "client.merge_undone").await.len(), 1);
@@ -1060,9 +1504,16 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     )
     .await;
     let merged = app
-        .ok(&admin, "mutation($i: MergeInput!) { mergeLeads(input: $i) { moved { link count } } }", json!({ "i": { "sourceId": l1, "targetId": l2 } }))
+        .ok(
+            &admin,
+            "mutation($i: MergeInput!) { mergeLeads(input: $i) { moved { link count } } }",
+            json!({ "i": { "sourceId": l1, "targetId": l2 } }),
+        )
         .await;
-    assert_eq!(merged["mergeLeads"]["moved"], json!([{ "link": "crm_activities.lead_id", "count": 1 }]));
+    assert_eq!(
+        merged["mergeLeads"]["moved"],
+        json!([{ "link": "crm_activities.lead_id", "count": 1 }])
+    );
 }
 
 #[tokio::test]
@@ -1077,10 +1528,23 @@ async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
     let csv = "name,email\nAna,ana@acme.com\n";
     assert_eq!(app.import(None, "leads", "key=email", csv).await.0, 401);
     let (status, body) = app
-        .import(Some(&issuer.token(&tenant, "u", &["crm:read"])), "leads", "key=email", csv)
+        .import(
+            Some(&issuer.token(&tenant, "u", &["crm:read"])),
+            "leads",
+            "key=email",
+            csv,
+        )
         .await;
-    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (403, Some("UNAUTHORIZED_FIELD_OR_TYPE")));
-    assert_eq!(app.import(Some(&admin), "invoices", "key=email", csv).await.0, 404);
+    assert_eq!(
+        (status, body["errors"][0]["extensions"]["code"].as_str()),
+        (403, Some("UNAUTHORIZED_FIELD_OR_TYPE"))
+    );
+    assert_eq!(
+        app.import(Some(&admin), "invoices", "key=email", csv)
+            .await
+            .0,
+        404
+    );
     let response = app
         .http
         .post(app.url("/import/leads?key=email"))
@@ -1093,13 +1557,26 @@ async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
     assert_eq!(response.status().as_u16(), 415);
 
     // A bad header refuses the file and writes nothing.
-    for (header, key) in [("name,email,fax", "email"), ("name,phone", "email"), ("email,email", "email"), ("name,email", "ssn")] {
+    for (header, key) in [
+        ("name,email,fax", "email"),
+        ("name,phone", "email"),
+        ("email,email", "email"),
+        ("name,email", "ssn"),
+    ] {
         let (status, body) = app
-            .import(Some(&admin), "leads", &format!("key={key}"), format!("{header}\nAna,x\n"))
+            .import(
+                Some(&admin),
+                "leads",
+                &format!("key={key}"),
+                format!("{header}\nAna,x\n"),
+            )
             .await;
         assert_eq!(status, 400, "{header}: {body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
-        assert_eq!(body["errors"][0]["extensions"]["reason"], "IMPORT_BAD_HEADER", "{header}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["reason"], "IMPORT_BAD_HEADER",
+            "{header}"
+        );
     }
 
     // 2,500 rows (three batches; the body arrives in several frames): duplicates of a key
@@ -1107,22 +1584,54 @@ async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
     // not at all.
     let mut file = String::from("external_id,name,company_name,email,phone,source\n");
     for n in 0..2_500 {
-        file += &format!("L{n},Person {n},Company {n},person{n}@corp{n}.com,+1 555 {n:07},referral\n");
+        file +=
+            &format!("L{n},Person {n},Company {n},person{n}@corp{n}.com,+1 555 {n:07},referral\n");
     }
     file += "L9,Person Nine Again,,,,\n"; // line 2502: folds into L9
     file += "L2501,Bad Mail,,not-an-email,,\n"; // line 2503
     file += "L2502,Bad Source,,,,fax\n"; // line 2504
     file += "\"L2503\",\"Quoted, Name\",\"Acme, Inc.\",,,\n"; // line 2505: quoted commas
     file += "L2504,Too,Many,Fields,Here,x,y\n"; // line 2506
-    let (status, dry) = app.import(Some(&admin), "leads", "key=external_id&dryRun=true", file.clone()).await;
+    let (status, dry) = app
+        .import(
+            Some(&admin),
+            "leads",
+            "key=external_id&dryRun=true",
+            file.clone(),
+        )
+        .await;
     assert_eq!(status, 200, "{dry}");
     assert_eq!(dry["dryRun"], true);
-    assert_eq!((dry["rows"].as_i64(), dry["created"].as_i64(), dry["merged"].as_i64(), dry["failed"].as_i64()), (Some(2505), Some(2501), Some(1), Some(3)));
-    let leads = app.ok(&admin, "{ leads(first: 1) { nodes { id } } }", json!({})).await;
-    assert_eq!(leads["leads"]["nodes"], json!([]), "a dry run writes nothing");
-    let (status, report) = app.import(Some(&admin), "leads", "key=external_id", file).await;
+    assert_eq!(
+        (
+            dry["rows"].as_i64(),
+            dry["created"].as_i64(),
+            dry["merged"].as_i64(),
+            dry["failed"].as_i64()
+        ),
+        (Some(2505), Some(2501), Some(1), Some(3))
+    );
+    let leads = app
+        .ok(&admin, "{ leads(first: 1) { nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(
+        leads["leads"]["nodes"],
+        json!([]),
+        "a dry run writes nothing"
+    );
+    let (status, report) = app
+        .import(Some(&admin), "leads", "key=external_id", file)
+        .await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!((report["created"].as_i64(), report["updated"].as_i64(), report["merged"].as_i64(), report["failed"].as_i64()), (Some(2501), Some(0), Some(1), Some(3)));
+    assert_eq!(
+        (
+            report["created"].as_i64(),
+            report["updated"].as_i64(),
+            report["merged"].as_i64(),
+            report["failed"].as_i64()
+        ),
+        (Some(2501), Some(0), Some(1), Some(3))
+    );
     assert_eq!(
         report["errors"],
         json!([
@@ -1134,19 +1643,34 @@ async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
     // What was imported: the folded row's name won, the quoted row kept its commas, scores
     // come from the rules (none here), owners are the importer.
     let find = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { candidates { lead { personName companyName email source ownerId } } } }";
-    let nine = app.ok(&admin, find, json!({ "i": { "name": "x", "email": "person9@corp9.com" } })).await;
+    let nine = app
+        .ok(
+            &admin,
+            find,
+            json!({ "i": { "name": "x", "email": "person9@corp9.com" } }),
+        )
+        .await;
     assert_eq!(
         nine["duplicateCheck"]["candidates"][0]["lead"],
         json!({ "personName": "Person Nine Again", "companyName": "Company 9", "email": "person9@corp9.com", "source": "REFERRAL", "ownerId": "usr_admin" })
     );
-    let quoted = app.ok(&admin, find, json!({ "i": { "name": "Acme Inc" } })).await;
-    assert_eq!(quoted["duplicateCheck"]["candidates"][0]["lead"]["personName"], "Quoted, Name");
+    let quoted = app
+        .ok(&admin, find, json!({ "i": { "name": "Acme Inc" } }))
+        .await;
+    assert_eq!(
+        quoted["duplicateCheck"]["candidates"][0]["lead"]["personName"],
+        "Quoted, Name"
+    );
 
     // Again, upserting by e-mail: existing rows update; an id of another tenant's record (or
     // of none) is NOT_FOUND for that row; an owner outside the importer's teams is refused.
     let other_tenant_admin = issuer.token(&crate::tenant(), "usr_admin", CRM_ADMIN);
     let foreign = app
-        .ok(&other_tenant_admin, CREATE_LEAD, json!({ "i": { "personName": "Theirs" } }))
+        .ok(
+            &other_tenant_admin,
+            CREATE_LEAD,
+            json!({ "i": { "personName": "Theirs" } }),
+        )
         .await["createLead"]["lead"]["id"]
         .as_str()
         .unwrap()
@@ -1160,13 +1684,29 @@ async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!((report["created"].as_i64(), report["updated"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (report["created"].as_i64(), report["updated"].as_i64()),
+        (Some(1), Some(1))
+    );
     let (_, report) = app
-        .import(Some(&admin), "leads", "key=id", format!("id,territory\n{foreign},APAC\n"))
+        .import(
+            Some(&admin),
+            "leads",
+            "key=id",
+            format!("id,territory\n{foreign},APAC\n"),
+        )
         .await;
-    assert_eq!(report["errors"], json!([{ "row": 2, "code": "NOT_FOUND", "column": "id", "message": "no record with this id in your tenant" }]));
+    assert_eq!(
+        report["errors"],
+        json!([{ "row": 2, "code": "NOT_FOUND", "column": "id", "message": "no record with this id in your tenant" }])
+    );
     let (_, report) = app
-        .import(Some(&rep), "leads", "key=external_id", "external_id,name,owner_id\nR1,Mine,usr_rep\nR2,Given away,usr_stranger\n")
+        .import(
+            Some(&rep),
+            "leads",
+            "key=external_id",
+            "external_id,name,owner_id\nR1,Mine,usr_rep\nR2,Given away,usr_stranger\n",
+        )
         .await;
     assert_eq!(report["created"], 1);
     assert_eq!(report["errors"][0]["code"], "FORBIDDEN");
@@ -1178,7 +1718,12 @@ async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
         .await;
     assert_eq!(report["created"], 2, "{report}");
     let (_, report) = app
-        .import(Some(&admin), "companies", "key=external_id", "external_id,name\nC-1,Initech\n")
+        .import(
+            Some(&admin),
+            "companies",
+            "key=external_id",
+            "external_id,name\nC-1,Initech\n",
+        )
         .await;
     assert_eq!(report["created"], 1);
     let (_, report) = app
@@ -1193,7 +1738,248 @@ async fn imports_stream_upsert_report_each_bad_row_and_never_half_apply() {
     assert_eq!(report["errors"][0]["code"], "NOT_FOUND");
     assert_eq!(report["errors"][0]["column"], "company_external_id");
     let people = app
-        .ok(&admin, "{ clients(first: 10, filter: { kind: PERSON }) { nodes { name company { name } } } }", json!({}))
+        .ok(
+            &admin,
+            "{ clients(first: 10, filter: { kind: PERSON }) { nodes { name company { name } } } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(people["clients"]["nodes"], json!([{ "name": "Milton", "company": { "name": "Initech" } }]));
+    assert_eq!(
+        people["clients"]["nodes"],
+        json!([{ "name": "Milton", "company": { "name": "Initech" } }])
+    );
+}
+
+/// Hires `user` (employee `number`) under `manager` in the employee subgraph; answers the
+/// employee id. The hire reaches the CRM as `employee.hired` through Kafka.
+async fn hire(
+    employee: &erp_tests::EmployeeApp,
+    hr: &str,
+    number: &str,
+    user: &str,
+    manager: Option<&str>,
+) -> String {
+    employee
+        .hire(
+            hr,
+            json!({
+                "employeeNumber": number, "displayName": format!("Person {number}"),
+                "workEmail": format!("{number}@corp.example"), "hiredOn": "2026-01-05",
+                "userId": user, "managerId": manager,
+            }),
+        )
+        .await
+}
+
+/// The opportunities a token sees, as their amounts.
+async fn visible_amounts(app: &CrmApp, token: &str) -> Vec<String> {
+    let data = app
+        .ok(
+            token,
+            "{ opportunities(first: 100) { nodes { amount { amount } } } }",
+            json!({}),
+        )
+        .await;
+    let mut amounts: Vec<String> = data["opportunities"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["amount"]["amount"].as_str().unwrap().to_owned())
+        .collect();
+    amounts.sort();
+    amounts
+}
+
+#[tokio::test]
+async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
+    let issuer = TestIssuer::start().await;
+    let tenant = tenant();
+    let employee =
+        erp_tests::EmployeeApp::spawn(erp_tests::runtime(&issuer, erp_tests::Backends::Real).await)
+            .await;
+    let app = CrmApp::spawn_consuming(&issuer, &[&tenant]).await;
+    let hr = issuer.token(
+        &tenant,
+        "usr_hr",
+        &["employee:read", "employee:write", "hr:admin"],
+    );
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+    let token = |user: &str| issuer.token(&tenant, user, CRM_REP);
+
+    // head -> (lead_a -> a1, a2), (lead_b -> b1).
+    let head = hire(&employee, &hr, "E1", "u_head", None).await;
+    let lead_a = hire(&employee, &hr, "E2", "u_lead_a", Some(&head)).await;
+    let lead_b = hire(&employee, &hr, "E3", "u_lead_b", Some(&head)).await;
+    hire(&employee, &hr, "E4", "u_a1", Some(&lead_a)).await;
+    let a2 = hire(&employee, &hr, "E5", "u_a2", Some(&lead_a)).await;
+    let b1 = hire(&employee, &hr, "E6", "u_b1", Some(&lead_b)).await;
+
+    let (pipeline_id, stages) = pipeline(&app, &admin, "Sales").await;
+    let mut ids = std::collections::HashMap::new();
+    for (user, amount) in [
+        ("u_a1", "100"),
+        ("u_a2", "200"),
+        ("u_b1", "400"),
+        ("u_lead_a", "800"),
+        ("u_head", "1600"),
+    ] {
+        let client = company(&app, &token(user), &format!("Client of {user}")).await;
+        ids.insert(
+            user,
+            opportunity(
+                &app,
+                &token(user),
+                &pipeline_id,
+                &stages[0],
+                &client,
+                amount,
+                "EUR",
+            )
+            .await,
+        );
+    }
+    // The team arrives by events: a1 sees a2's deal once the hires are consumed.
+    let a1 = token("u_a1");
+    let synced = erp_tests::eventually(Duration::from_secs(60), || async {
+        (visible_amounts(&app, &a1).await == ["100.00", "200.00"]).then_some(())
+    })
+    .await;
+    assert!(
+        synced.is_some(),
+        "the CRM never learnt the team: {:?}",
+        visible_amounts(&app, &a1).await
+    );
+
+    // Reps see their team's; managers everything below them (and their own team); the
+    // administrator everything. The board's totals count exactly what each one sees (C7).
+    let total = |token: String| {
+        let app = &app;
+        let pipeline_id = pipeline_id.clone();
+        async move {
+            let board = app.ok(&token, BOARD, json!({ "p": pipeline_id })).await;
+            (
+                money_list(&board["pipelineBoard"]["totals"]),
+                money_list(&board["pipelineBoard"]["forecast"]),
+                board["pipelineBoard"]["stages"][0]["cards"]["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+            )
+        }
+    };
+    assert_eq!(
+        total(token("u_a1")).await,
+        (vec!["300.00 EUR".into()], vec!["30.00 EUR".into()], 2)
+    );
+    assert_eq!(
+        total(token("u_b1")).await,
+        (vec!["400.00 EUR".into()], vec!["40.00 EUR".into()], 1)
+    );
+    assert_eq!(total(token("u_lead_a")).await.0, ["1100.00 EUR"]);
+    assert_eq!(total(token("u_head")).await.0, ["3100.00 EUR"]);
+    assert_eq!(total(admin.clone()).await.0, ["3100.00 EUR"]);
+    assert_eq!(
+        visible_amounts(&app, &token("u_lead_a")).await,
+        ["100.00", "200.00", "800.00"]
+    );
+
+    // Another team's deal is invisible: not listed, not readable, not movable.
+    let b1_deal = ids["u_b1"].clone();
+    let read = app
+        .ok(
+            &a1,
+            "query($id: ID!) { opportunity(id: $id) { id } }",
+            json!({ "id": b1_deal }),
+        )
+        .await;
+    assert_eq!(read["opportunity"], Value::Null);
+    assert_eq!(
+        app.refused(
+            &a1,
+            MOVE,
+            json!({ "i": { "opportunityId": b1_deal, "stageId": stages[1] } })
+        )
+        .await
+        .0,
+        "NOT_FOUND"
+    );
+    // And nobody gives a record to someone outside their teams.
+    assert_eq!(
+        app.refused(
+            &a1,
+            "mutation($i: AssignOpportunityInput!) { assignOpportunity(input: $i) { id } }",
+            json!({ "i": { "opportunityId": ids["u_a1"], "ownerId": "u_b1" } }),
+        )
+        .await
+        .0,
+        "FORBIDDEN"
+    );
+
+    // A manager change (employee.manager_changed): b1 joins lead_a's team.
+    employee
+        .ok(
+            &hr,
+            "mutation($e: ID!, $m: ID) { setEmployeeManager(employeeId: $e, managerId: $m) { id } }",
+            json!({ "e": b1, "m": lead_a }),
+        )
+        .await;
+    let moved = erp_tests::eventually(Duration::from_secs(30), || async {
+        (visible_amounts(&app, &a1).await == ["100.00", "200.00", "400.00"]).then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "{:?}", visible_amounts(&app, &a1).await);
+    // lead_b lost their only report; what remains is their team's (lead_a, a peer under head).
+    assert_eq!(total(token("u_lead_b")).await.0, ["800.00 EUR"]);
+
+    // An exit (`employee.left`, the contract the CRM consumes; the employee subgraph has no
+    // exit yet, so it is published here as it would publish it): assignment skips the
+    // departed, their manager still sees their records.
+    app.ok(
+        &admin,
+        "mutation($i: CreateAssignmentRuleInput!) { createAssignmentRule(input: $i) { id } }",
+        json!({ "i": { "name": "A2 first", "strategy": "ROUND_ROBIN", "memberIds": ["u_a2"], "priority": 0 } }),
+    )
+    .await;
+    app.ok(
+        &admin,
+        "mutation($i: CreateAssignmentRuleInput!) { createAssignmentRule(input: $i) { id } }",
+        json!({ "i": { "name": "Then A1", "strategy": "ROUND_ROBIN", "memberIds": ["u_a1"], "priority": 1 } }),
+    )
+    .await;
+    let owner_of_new_lead = || async {
+        app.ok(
+            &admin,
+            CREATE_LEAD,
+            json!({ "i": { "personName": "Walk-in" } }),
+        )
+        .await["createLead"]["lead"]["ownerId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(owner_of_new_lead().await, "u_a2");
+    let left = erp_kit::events::EventEnvelope::new(
+        &erp_kit::TenantId::from_claim(&tenant),
+        "employee.left",
+        a2.as_str(),
+        json!({ "employee_id": a2, "left_on": "2026-03-31" }),
+    )
+    .unwrap();
+    app.runtime
+        .bus
+        .publish("erp.employee.events", &left)
+        .await
+        .unwrap();
+    let skipped = erp_tests::eventually(Duration::from_secs(30), || async {
+        (owner_of_new_lead().await == "u_a1").then_some(())
+    })
+    .await;
+    assert!(
+        skipped.is_some(),
+        "the departed member was still assigned leads"
+    );
+    assert_eq!(
+        visible_amounts(&app, &token("u_lead_a")).await,
+        ["100.00", "200.00", "400.00", "800.00"]
+    );
 }

@@ -73,6 +73,7 @@ impl Employee {
                 department_id: model.department_id.as_deref(),
                 manager_id: model.manager_id.as_deref(),
                 hired_on: model.hired_on,
+                user_id: model.user_id.as_deref(),
             },
         )?;
         self.outbox.enqueue(&txn, &hired).await?;
