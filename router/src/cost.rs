@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(config.default_list_size, 10);
         assert_eq!(config.default_page_size, 20);
         assert_eq!(config.cost_per_unit, 100);
-        // What `{ from_env: ERP_MAX_COST }` gives when the variable is set.
+        // What `{ from_env: ERP_ROUTER_MAX_COST }` gives when the variable is set.
         let config: CostConfig =
             serde_json::from_value(serde_json::json!({ "max_cost": "500" })).unwrap();
         assert_eq!(config.max_cost, 500);
