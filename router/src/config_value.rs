@@ -19,9 +19,10 @@ where
 {
     let value = match NumberOrText::deserialize(deserializer)? {
         NumberOrText::Number(n) => n,
-        NumberOrText::Text(text) => text.trim().parse().map_err(|_| {
-            serde::de::Error::custom(format!("`{text}` is not a whole number"))
-        })?,
+        NumberOrText::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a whole number")))?,
     };
     T::try_from(value).map_err(|_| serde::de::Error::custom(format!("{value} is too large")))
 }

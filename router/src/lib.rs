@@ -82,9 +82,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 
 use hive_router::executor::execution::plan::PlanExecutionOutput;
-use hive_router::opentelemetry::metrics::ObservableGauge;
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
+use hive_router::opentelemetry::metrics::ObservableGauge;
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookPayload, OnHttpRequestHookResult,
 };
@@ -109,7 +109,9 @@ pub(crate) fn register_queued_headers_metric() {
     GAUGE.get_or_init(|| {
         hive_router::opentelemetry::global::meter("erp_router")
             .i64_observable_gauge("erp_router_queued_response_headers")
-            .with_description("Response headers queued by the router's plugins and not yet applied to a response")
+            .with_description(
+                "Response headers queued by the router's plugins and not yet applied to a response",
+            )
             .with_callback(|observer| observer.observe(QUEUED_HEADERS.load(Ordering::Relaxed), &[]))
             .build()
     });

@@ -893,7 +893,11 @@ impl RouterPlugin for RateLimitPlugin {
             &Operation {
                 name: operation.name.as_deref(),
                 root_fields: &root_fields,
-                units: erp_net::cost::units(cost, root_fields.len(), self.config.cost.cost_per_unit),
+                units: erp_net::cost::units(
+                    cost,
+                    root_fields.len(),
+                    self.config.cost.cost_per_unit,
+                ),
             },
             &Caller { ip, user },
         );

@@ -85,7 +85,10 @@ impl<K: Hash + Eq + Clone + Send + 'static> Counts<K> {
 
     /// A place for `key`, unless it holds `max` already.
     fn take(self: &Arc<Self>, key: K, max: usize) -> Option<Place<K>> {
-        let mut counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = counts.entry(key.clone()).or_insert(0);
         if *count >= max {
             return None;
@@ -98,7 +101,10 @@ impl<K: Hash + Eq + Clone + Send + 'static> Counts<K> {
     }
 
     fn count(&self, key: &K) -> usize {
-        let counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         counts.get(key).copied().unwrap_or(0)
     }
 }
@@ -243,24 +249,35 @@ mod tests {
             ..WebSocketConfig::default()
         });
         let claims = HashMap::from([("tenant_id".to_owned(), serde_json::json!("t1"))]);
-        let first = caps.authenticated(None, holder(Some("alice"), &claims)).unwrap();
-        let second = caps.authenticated(None, holder(Some("alice"), &claims)).unwrap();
+        let first = caps
+            .authenticated(None, holder(Some("alice"), &claims))
+            .unwrap();
+        let second = caps
+            .authenticated(None, holder(Some("alice"), &claims))
+            .unwrap();
         assert_eq!(caps.connections_of_user("t1:alice"), 2);
         let refused = caps
             .authenticated(None, holder(Some("alice"), &claims))
             .err()
             .unwrap();
         assert_eq!(refused.code, 4429);
-        assert_eq!(refused.reason, "too many connections for this user (at most 2)");
+        assert_eq!(
+            refused.reason,
+            "too many connections for this user (at most 2)"
+        );
         // Another user, and the same subject in another tenant, are not affected.
-        assert!(caps.authenticated(None, holder(Some("bob"), &claims)).is_ok());
+        assert!(caps
+            .authenticated(None, holder(Some("bob"), &claims))
+            .is_ok());
         let other_tenant = HashMap::from([("tenant_id".to_owned(), serde_json::json!("t2"))]);
         assert!(caps
             .authenticated(None, holder(Some("alice"), &other_tenant))
             .is_ok());
         drop(first);
         assert_eq!(caps.connections_of_user("t1:alice"), 1);
-        assert!(caps.authenticated(None, holder(Some("alice"), &claims)).is_ok());
+        assert!(caps
+            .authenticated(None, holder(Some("alice"), &claims))
+            .is_ok());
         drop(second);
         // A token without a subject is not counted per user.
         assert!(caps

@@ -131,7 +131,11 @@ async fn failed_logins_behind_the_router_block_their_own_client_only() {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "failure {n}: {body}");
+        assert_eq!(
+            error_codes(&body),
+            ["UNAUTHENTICATED"],
+            "failure {n}: {body}"
+        );
     }
 
     // The attacker's address is blocked, even with the right password of an account that
@@ -189,7 +193,9 @@ async fn punches_carry_the_clients_address_not_the_routers_nor_a_forged_one() {
             json!({}),
         )
         .await;
-    let worker = stand.issuer.token("tnt_ip", "usr_p", &["attendance:checkin"]);
+    let worker = stand
+        .issuer
+        .token("tnt_ip", "usr_p", &["attendance:checkin"]);
     for (mutation, key, client, forged) in [
         ("checkIn", "k1", "192.0.2.44", None),
         ("checkOut", "k2", "2001:db8:7::5", Some("10.9.9.9")),
@@ -252,7 +258,10 @@ fn multiplying_cost() -> u64 {
 async fn a_multiplying_nested_query_is_refused_with_its_cost_and_a_normal_one_passes() {
     let stand = stand().await;
     let hr = stand.issuer.token("tnt_cost", "usr_hr", HR);
-    let (status, _, body) = stand.router.post(Some(&hr), MULTIPLYING, json!({}), &[]).await;
+    let (status, _, body) = stand
+        .router
+        .post(Some(&hr), MULTIPLYING, json!({}), &[])
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(error_codes(&body), ["COST_LIMIT_EXCEEDED"], "{body}");
     let extensions = &body["errors"][0]["extensions"];
@@ -309,7 +318,10 @@ async fn a_multiplying_nested_query_is_refused_with_its_cost_and_a_normal_one_pa
     );
 
     // Straight at the subgraph (past the router), the subgraph's own limit refuses it too.
-    let (status, body) = stand.employee.graphql(Some(&hr), MULTIPLYING, json!({})).await;
+    let (status, body) = stand
+        .employee
+        .graphql(Some(&hr), MULTIPLYING, json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(error_codes(&body), ["COST_LIMIT_EXCEEDED"], "{body}");
     assert_eq!(body["errors"][0]["extensions"]["cost"], multiplying_cost());
@@ -322,8 +334,7 @@ async fn the_rate_limiter_charges_an_operation_by_its_cost() {
     // 1 + 100 x (1 + 1 + 25 x 1) = 2,701: 28 units of 100.
     let costly = "{ departments(first: 100) { nodes { employees(first: 25) { nodes { id } } } } }";
     let light = "{ departments(first: 1) { pageInfo { hasNextPage } } }";
-    for (user, query, remaining) in [("usr_costly", costly, 500 - 28), ("usr_light", light, 499)]
-    {
+    for (user, query, remaining) in [("usr_costly", costly, 500 - 28), ("usr_light", light, 499)] {
         let token = stand.issuer.token("tnt_units", user, &["employee:read"]);
         let (status, headers, body) = stand.router.post(Some(&token), query, json!({}), &[]).await;
         assert_eq!(status, 200, "{body}");
@@ -376,14 +387,22 @@ async fn the_heavy_class_is_the_board_and_org_chart_queries() {
         "{ orgChart(rootId: \"nobody\") { directReportCount } }",
         "{ orgChart(rootId: \"nobody\") { directReportCount } }",
     ] {
-        let (status, headers, body) = stand.router.post(Some(&manager), query, json!({}), &[]).await;
+        let (status, headers, body) = stand
+            .router
+            .post(Some(&manager), query, json!({}), &[])
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(header(&headers, "ratelimit-policy"), "\"heavy\";q=5;w=60");
     }
     // The sixth heavy operation in the minute, a PMO board this time, is refused at the edge.
     let (status, headers, body) = stand
         .router
-        .post(Some(&manager), "{ board(id: \"b1\") { id } }", json!({}), &[])
+        .post(
+            Some(&manager),
+            "{ board(id: \"b1\") { id } }",
+            json!({}),
+            &[],
+        )
         .await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(header(&headers, "ratelimit-policy"), "\"heavy\";q=5;w=60");
@@ -391,7 +410,11 @@ async fn the_heavy_class_is_the_board_and_org_chart_queries() {
     // The manager's ordinary operations have their own budget.
     let (status, body) = stand
         .router
-        .graphql(Some(&manager), "{ departments(first: 1) { pageInfo { hasNextPage } } }", json!({}))
+        .graphql(
+            Some(&manager),
+            "{ departments(first: 1) { pageInfo { hasNextPage } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 }

@@ -403,7 +403,10 @@ async fn connections_are_capped_per_address_and_per_user_and_subscriptions_per_c
         .unwrap();
     assert_eq!(
         third.next(WAIT).await,
-        WsEvent::Closed(4429, "too many connections for this address (at most 2)".into())
+        WsEvent::Closed(
+            4429,
+            "too many connections for this address (at most 2)".into()
+        )
     );
     let (_elsewhere, answer) = init_from(&router, "203.0.113.2", &token("usr_1")).await;
     assert_eq!(answer, ack());
@@ -426,7 +429,10 @@ async fn connections_are_capped_per_address_and_per_user_and_subscriptions_per_c
     let (_refused, answer) = init_from(&router, "203.0.113.3", &token("usr_1")).await;
     assert_eq!(
         answer,
-        WsEvent::Closed(4429, "too many connections for this user (at most 2)".into())
+        WsEvent::Closed(
+            4429,
+            "too many connections for this user (at most 2)".into()
+        )
     );
     let (_other, answer) = init_from(&router, "203.0.113.3", &token("usr_3")).await;
     assert_eq!(answer, ack(), "another user from the same address");
@@ -438,7 +444,10 @@ async fn connections_are_capped_per_address_and_per_user_and_subscriptions_per_c
         (answer == ack()).then_some(socket)
     })
     .await;
-    assert!(reopened.is_some(), "the closed connection's places were not given back");
+    assert!(
+        reopened.is_some(),
+        "the closed connection's places were not given back"
+    );
 
     // Subscriptions per connection: the third is refused with an `error` for its id, the
     // connection stays open, and completing one makes room.
@@ -488,7 +497,9 @@ async fn a_connection_without_a_subscription_is_closed_after_the_idle_timeout() 
     let stand = stand().await;
     stand.hire_linked("tnt_idle", "usr_w").await;
     let router = router_with(&stand, &[("ERP_WS_IDLE_TIMEOUT", "2s")]).await;
-    let manager = stand.issuer.token("tnt_idle", "usr_m", &["attendance:read"]);
+    let manager = stand
+        .issuer
+        .token("tnt_idle", "usr_m", &["attendance:read"]);
 
     // A subscriber: kept open past the timeout.
     let (mut subscriber, answer) = init_from(&router, "203.0.113.8", &manager).await;
@@ -501,13 +512,18 @@ async fn a_connection_without_a_subscription_is_closed_after_the_idle_timeout() 
     assert_eq!(answer, ack());
     let (messages, close) = idle.until_closed(Duration::from_secs(20)).await;
     assert!(messages.is_empty(), "{messages:?}");
-    assert_eq!(close, WsEvent::Closed(1000, "no subscription for 2 s".into()));
+    assert_eq!(
+        close,
+        WsEvent::Closed(1000, "no subscription for 2 s".into())
+    );
 
     // The subscriber is still served and still receives the board.
     answers_ping(&mut subscriber).await;
     let punch = tokio::spawn({
         let router_url = router.url("/graphql");
-        let worker = stand.issuer.token("tnt_idle", "usr_w", &["attendance:checkin"]);
+        let worker = stand
+            .issuer
+            .token("tnt_idle", "usr_w", &["attendance:checkin"]);
         async move {
             let (status, body) = erp_tests::post_graphql(
                 &reqwest::Client::new(),
@@ -521,7 +537,10 @@ async fn a_connection_without_a_subscription_is_closed_after_the_idle_timeout() 
         }
     });
     let event = message(subscriber.next(WAIT).await);
-    assert_eq!(event["payload"]["data"]["attendanceBoard"]["kind"], "in", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["attendanceBoard"]["kind"], "in",
+        "{event}"
+    );
     punch.await.unwrap();
 }
 
@@ -553,7 +572,10 @@ async fn a_hundred_thousand_operations_on_one_socket_leave_nothing_queued() {
         for _ in 0..BATCH {
             let next = message(socket.next(WAIT).await);
             assert_eq!(next["type"], "next", "{next}");
-            assert_eq!(next["payload"], json!({ "data": { "__typename": "Query" } }));
+            assert_eq!(
+                next["payload"],
+                json!({ "data": { "__typename": "Query" } })
+            );
             assert_eq!(message(socket.next(WAIT).await)["type"], "complete");
         }
         sent += BATCH;

@@ -265,7 +265,9 @@ impl cost::Selection for DocumentSelection<'_> {
                 Selection::FragmentSpread(spread) => {
                     if let Some(fragment) = self.fragments.get(&spread.node.fragment_name.node) {
                         visit(Item::Fragment {
-                            type_condition: Some(fragment.node.type_condition.node.on.node.as_str()),
+                            type_condition: Some(
+                                fragment.node.type_condition.node.on.node.as_str(),
+                            ),
                             selection: DocumentSelection {
                                 set: &fragment.node.selection_set.node,
                                 ..self
@@ -445,7 +447,11 @@ mod tests {
         assert!(s.depth > 12, "{s:?}");
         let mut bomb = String::from("{ ...F0 } ");
         for i in 0..40 {
-            bomb.push_str(&format!("fragment F{i} on Query {{ ...F{} ...F{} }} ", i + 1, i + 1));
+            bomb.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} }} ",
+                i + 1,
+                i + 1
+            ));
         }
         bomb.push_str("fragment F40 on Query { a }");
         let s = measure(&async_graphql::parser::parse_query(&bomb).unwrap(), 13);
@@ -502,8 +508,7 @@ mod tests {
     /// The first error's code and extensions of `query` on a schema with `limits`.
     fn refusal(limits: &Limits, query: &str, variables: serde_json::Value) -> serde_json::Value {
         let schema = schema::build(limits);
-        let request = async_graphql::Request::new(query)
-            .variables(Variables::from_json(variables));
+        let request = async_graphql::Request::new(query).variables(Variables::from_json(variables));
         let response =
             futures::executor::block_on(async_graphql::Executor::execute(&schema, request));
         let body = serde_json::to_value(&response).unwrap();
@@ -517,7 +522,11 @@ mod tests {
             ..Limits::default()
         };
         // 1 (connection) + 100 x 1 (nodes): over 100.
-        let error = refusal(&limits, "{ departments(first: 100) { nodes { id } } }", serde_json::json!({}));
+        let error = refusal(
+            &limits,
+            "{ departments(first: 100) { nodes { id } } }",
+            serde_json::json!({}),
+        );
         assert_eq!(error["extensions"]["code"], COST_LIMIT_EXCEEDED, "{error}");
         assert_eq!(error["extensions"]["cost"], 101);
         assert_eq!(error["extensions"]["maxCost"], 100);
@@ -563,6 +572,11 @@ mod tests {
         );
         assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
         // A top-level connection keeps the page cap of 100 (the resolver's).
-        assert!(refusal(&limits, "{ departments(first: 100) { nodes { id } } }", serde_json::json!({})).is_null());
+        assert!(refusal(
+            &limits,
+            "{ departments(first: 100) { nodes { id } } }",
+            serde_json::json!({})
+        )
+        .is_null());
     }
 }

@@ -334,10 +334,7 @@ mod tests {
             1
         );
         // A list of scalars costs nothing either.
-        assert_eq!(
-            cost(vec![f("employee", None, vec![leaf("tags")])]).cost,
-            1
-        );
+        assert_eq!(cost(vec![f("employee", None, vec![leaf("tags")])]).cost, 1);
         // A field the schema does not know costs 1.
         assert_eq!(cost(vec![leaf("mystery")]).cost, 1);
     }
@@ -376,7 +373,11 @@ mod tests {
                 vec![f(
                     "nodes",
                     None,
-                    vec![f("employees", inner, vec![f("nodes", None, vec![leaf("id")])])],
+                    vec![f(
+                        "employees",
+                        inner,
+                        vec![f("nodes", None, vec![leaf("id")])],
+                    )],
                 )],
             )])
         };
@@ -397,7 +398,11 @@ mod tests {
         let single = cost(vec![f(
             "employee",
             None,
-            vec![f("reports", Some(100), vec![f("nodes", None, vec![leaf("id")])])],
+            vec![f(
+                "reports",
+                Some(100),
+                vec![f("nodes", None, vec![leaf("id")])],
+            )],
         )]);
         assert_eq!(single.cost, 1 + 1 + 100);
         assert_eq!(single.nested_page, None);
@@ -461,8 +466,14 @@ mod tests {
             }
         }
         assert_eq!(estimate(&rules(), &schema(), "Query", Bomb(10)).cost, 0);
-        assert_eq!(estimate(&rules(), &schema(), "Query", Bomb(40)).cost, u64::MAX);
-        assert_eq!(estimate(&rules(), &schema(), "Query", Bomb(1_000)).cost, u64::MAX);
+        assert_eq!(
+            estimate(&rules(), &schema(), "Query", Bomb(40)).cost,
+            u64::MAX
+        );
+        assert_eq!(
+            estimate(&rules(), &schema(), "Query", Bomb(1_000)).cost,
+            u64::MAX
+        );
     }
 
     #[test]

@@ -109,7 +109,9 @@ impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, normalise(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(ip) & mask == u32::from(net)
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -301,7 +303,14 @@ mod tests {
             "::ffff:10.0.0.0/104".parse::<IpNet>().unwrap().to_string(),
             "10.0.0.0/8"
         );
-        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "host.example", "1.2.3.4/x"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "host.example",
+            "1.2.3.4/x",
+        ] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad} parsed");
         }
         assert_eq!(nets(" 10.0.0.0/8, ,::1 ").len(), 2);
@@ -321,7 +330,9 @@ mod tests {
         let v6: IpNet = "2001:db8::/32".parse().unwrap();
         assert!(v6.contains(ip("2001:db8:ffff::1")));
         assert!(!v6.contains(ip("2001:db9::1")));
-        assert!(IpNet::loopback().iter().any(|n| n.contains(ip("127.0.0.53"))));
+        assert!(IpNet::loopback()
+            .iter()
+            .any(|n| n.contains(ip("127.0.0.53"))));
         assert!(IpNet::loopback().iter().any(|n| n.contains(ip("::1"))));
         assert!(!IpNet::loopback().iter().any(|n| n.contains(ip("10.0.0.1"))));
         let everything: IpNet = "0.0.0.0/0".parse().unwrap();
