@@ -29,9 +29,7 @@ impl ClientAddress {
         Self {
             ip,
             key: AddressKey::of(ip),
-            // An address's text is always a valid header value.
-            header: HeaderValue::try_from(ip.to_string())
-                .unwrap_or(HeaderValue::from_static("0.0.0.0")),
+            header: header_value(ip),
         }
     }
 
@@ -56,6 +54,20 @@ impl ClientAddress {
     }
 }
 
+/// `ip` as a header value, formatted on the stack (one allocation per request, the value's).
+fn header_value(ip: IpAddr) -> HeaderValue {
+    use std::io::Write;
+    // The longest address text, an IPv6 address with an embedded IPv4 one, is 45 bytes.
+    let mut text = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    let written = write!(cursor, "{ip}").map(|()| cursor.position() as usize);
+    // An address's text always fits and is always a valid header value.
+    written
+        .ok()
+        .and_then(|len| HeaderValue::from_bytes(&text[..len]).ok())
+        .unwrap_or(HeaderValue::from_static("0.0.0.0"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +80,11 @@ mod tests {
         assert_eq!(mapped.key.to_string(), "198.51.100.7");
         let v6 = ClientAddress::new("2001:db8:1:2::9".parse().unwrap());
         assert_eq!(v6.header, "2001:db8:1:2::9");
+        let longest = "ffff:ffff:ffff:ffff:ffff:fffe:255.255.255.255";
+        assert_eq!(
+            ClientAddress::new(longest.parse().unwrap()).header,
+            "ffff:ffff:ffff:ffff:ffff:fffe:ffff:ffff"
+        );
         assert_eq!(v6.key.to_string(), "2001:db8:1:2::/64");
     }
 }
