@@ -21,7 +21,7 @@ use anyhow::{anyhow, bail, Context};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::cache::{DurableCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::events::{InProcessBus, SharedBus};
@@ -328,7 +328,7 @@ async fn start_subgraphs(
         identity: erp_identity::service(&identity_runtime, identity_config.clone())
             .await
             .context("preparing the identity database")?,
-        employees: crate::services::employee_store(&employee_runtime)
+        employees: erp_employee::service(&employee_runtime)
             .await
             .context("preparing the employee database")?,
         pmo: Some(pmo.pmo.clone()),
@@ -453,7 +453,7 @@ async fn ensure_demo(
 }
 
 /// Whether the PMO store holds a project of `tenant`.
-async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow::Result<bool> {
+async fn has_projects(pmo: &erp_pmo::Pmo, tenant: &TenantId) -> anyhow::Result<bool> {
     let first = PageRequest {
         limit: 1,
         after: None,
@@ -461,17 +461,18 @@ async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow:
         backward: false,
     };
     let projects = pmo
-        .store
-        .list_projects(tenant, &first)
+        .projects(tenant, &first)
         .await
         .map_err(|err| anyhow!("reading the PMO store: {err:?}"))?;
     Ok(!projects.is_empty())
 }
 
 async fn has_tenant(targets: &SeedTargets) -> anyhow::Result<bool> {
-    use erp_identity::store::entities::tenant;
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    Ok(tenant::Entity::find().count(targets.identity.db()).await? > 0)
+    targets
+        .identity
+        .has_tenants()
+        .await
+        .map_err(|e| anyhow!("reading the identity database: {}", e.message()))
 }
 
 fn print_banner(args: &AllArgs, running: &Running) {

@@ -1,15 +1,17 @@
-//! Writes a [`SeedPlan`] through the subgraphs' own services and stores: the identity service
-//! (tenant, administrator, invitations, roles), the employee store (departments, locations,
-//! hires, sealed compensation) and the PMO service (projects, members, boards), so every rule
-//! and every event of a normal write applies to what a company sets up.
+//! Writes a [`SeedPlan`] through the subgraphs' own use cases: identity (tenant, administrator
+//! and roles; the other accounts through its batched user import,
+//! [`erp_identity::Identity::import_users`]), the employee subgraph's import API (departments,
+//! locations, hires, sealed compensation: [`erp_employee::app::import`]) and the PMO service
+//! (projects, members, boards), so every rule and every event of a normal write applies to what
+//! a company sets up.
 //!
 //! The HISTORY is different: a year of a 10,000-person company is millions of rows (punches,
 //! tasks, time entries), which one transaction and one event each would take hours to write,
 //! and which is not news (consumers must not receive a year of `timer.stopped` as if it happened
 //! now). So it is written in batches, without events:
 //!
-//! - attendance: the employee store's own sea-orm entity (`punch`; `EmployeeStore::record_punch`
-//!   stamps the current time), one transaction per day, multi-row INSERTs;
+//! - attendance: the employee subgraph's history import (`Employee::import_punches`: the
+//!   check-in use case stamps the current time), one transaction per day, multi-row INSERTs;
 //! - tasks and time entries: the PMO store's import ([`erp_pmo::store::import`]), which keeps
 //!   the rules of a task's creation and of a timer's stop (WIP limits, the timesheet weeks time
 //!   entries touch, no time into a locked week), one transaction or one journal record per
@@ -28,23 +30,26 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use chrono::{NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
-use erp_employee::domain::attendance::Geofence;
+use erp_employee::app::import::{
+    DepartmentImport, HistoricPunch, LocationImport, PersonImport, StoredPerson,
+};
+use erp_employee::app::people::CompensationChange;
+use erp_employee::domain::attendance::{GeoPoint, Geofence, PunchKind};
 use erp_employee::domain::{DisplayName, EmployeeNumber, NewHire, Salary};
-use erp_employee::store::entities::{department, employee, location, punch};
-use erp_employee::store::{CompensationChange, EmployeeFilter, EmployeeStore};
-use erp_identity::service::IdentityService;
-use erp_identity::store::entities::{role, tenant, user};
+use erp_employee::Employee;
+use erp_identity::{Identity, ImportedUser, ImportedUserOutcome};
 use erp_kit::auth::{Audience, Claims};
 use erp_kit::pagination::PageRequest;
 use erp_kit::types::EmailAddress;
 use erp_kit::{ApiError, TenantId};
-use erp_pmo::domain::{Label, Money, ProjectRole, TaskStatus};
-use erp_pmo::service::{NewProject, Pmo};
-use erp_pmo::store::import::Imported;
-use erp_pmo::store::{BoardDoc, Member, PmoError, ProjectDoc, TaskDoc, TimeEntryDoc};
+use erp_pmo::app::import::MAX_IMPORT_BATCH;
+use erp_pmo::app::projects::NewProject;
+use erp_pmo::domain::board::NewColumn;
+use erp_pmo::domain::project::{Member, Money, ProjectRole};
+use erp_pmo::domain::task::{Label, TaskStatus};
+use erp_pmo::store::{BoardDoc, Imported, ProjectDoc, TaskDoc, TimeEntryDoc};
+use erp_pmo::Pmo;
 
 use crate::seed::{
     history_id, PlannedRole, PlannedStatus, PlannedTimeEntry, SeedPlan, BOARD_COLUMNS,
@@ -58,11 +63,10 @@ fn api(err: ApiError) -> anyhow::Error {
     }
 }
 
-fn pmo(err: PmoError) -> anyhow::Error {
-    match err {
-        PmoError::Api(err) => api(err),
-        PmoError::Rule(rule) => anyhow!("{}: {}", rule.reason(), rule.message()),
-        PmoError::Transient(detail) => anyhow!("kept colliding with concurrent writes: {detail}"),
+fn pmo(err: ApiError) -> anyhow::Error {
+    match err.reason() {
+        Some(reason) => anyhow!("{}: {}", reason.name(), err.message()),
+        None => api(err),
     }
 }
 
@@ -70,17 +74,15 @@ fn pmo(err: PmoError) -> anyhow::Error {
 /// between the seed's parallel writes; the store answers CONFLICT "retry"). Every write
 /// retried here is all-or-nothing and idempotent by id. `spread` (the write's index) staggers
 /// the retries of writers that collided with each other.
-async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, PmoError>
+async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, PmoError>>,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
     let mut attempt = 0u64;
     loop {
         match write().await {
-            Err(PmoError::Transient(_)) | Err(PmoError::Api(ApiError::Conflict(_)))
-                if attempt < 20 =>
-            {
+            Err(ApiError::Conflict(_)) if attempt < 20 => {
                 attempt += 1;
                 let pause = 5 * attempt + (spread as u64 % 11);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -92,8 +94,8 @@ where
 
 /// Where a plan is written.
 pub struct SeedTargets {
-    pub identity: IdentityService,
-    pub employees: EmployeeStore,
+    pub identity: Identity,
+    pub employees: Employee,
     /// `None` skips the PMO part (projects, tasks, time entries).
     pub pmo: Option<Pmo>,
 }
@@ -101,10 +103,6 @@ pub struct SeedTargets {
 /// Tasks or time entries per import call by default (one transaction, or one journal record
 /// and one flush, each).
 pub const DEFAULT_BATCH: usize = 2_000;
-
-/// Rows per punch INSERT (13 columns: well under SQLite's and PostgreSQL's bind-parameter
-/// limits).
-const PUNCH_BATCH: usize = 1_000;
 
 /// How a plan is written.
 #[derive(Debug, Clone)]
@@ -357,10 +355,10 @@ pub async fn load_with(
     options: &LoadOptions,
     on_tenant: impl FnOnce(&SeededTenant) -> anyhow::Result<()>,
 ) -> anyhow::Result<(SeededTenant, LoadReport)> {
-    if !(1..=erp_pmo::store::import::MAX_IMPORT_BATCH).contains(&options.batch) {
+    if !(1..=MAX_IMPORT_BATCH).contains(&options.batch) {
         bail!(
             "the batch size is 1 to {}, not {}",
-            erp_pmo::store::import::MAX_IMPORT_BATCH,
+            MAX_IMPORT_BATCH,
             options.batch
         );
     }
@@ -396,22 +394,17 @@ async fn tenant_of(
 ) -> anyhow::Result<(SeededTenant, bool)> {
     let ceo = &plan.employees[0];
     if options.resume {
-        let email = EmailAddress::parse("email", &ceo.work_email).map_err(api)?;
-        let db = targets.identity.db();
-        let admin = user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(db)
-            .await?
+        let (found, admin) = targets
+            .identity
+            .account_by_email(&ceo.work_email)
+            .await
+            .map_err(api)?
             .ok_or_else(|| {
                 anyhow!(
                     "nothing to resume: no user {} (this seed's administrator); run without --resume",
-                    email.as_str()
+                    ceo.work_email
                 )
             })?;
-        let found = tenant::Entity::find_by_id(admin.tenant_id.clone())
-            .one(db)
-            .await?
-            .ok_or_else(|| anyhow!("the tenant of {} is missing", admin.email))?;
         if found.name != plan.company.trim() {
             bail!(
                 "{} is the administrator of \"{}\", not of \"{}\" (another --tenant?)",
@@ -473,109 +466,92 @@ async fn load_people(
 ) -> anyhow::Result<People> {
     let tenant = TenantId::from_claim(&seeded.tenant_id);
     let actor = seeded.admin_user_id.as_str();
-    let store = &targets.employees;
+    let employees = &targets.employees;
 
     let total = plan.departments.len() + plan.locations.len();
     let mut progress = Progress::start("departments and locations", total, options.progress);
-    let stored: HashMap<String, String> = department::Entity::find()
-        .filter(department::Column::TenantId.eq(tenant.as_str()))
-        .all(store.db())
-        .await?
-        .into_iter()
-        .map(|d| (d.name, d.id))
+    let departments: Vec<DepartmentImport> = plan
+        .departments
+        .iter()
+        .map(|d| DepartmentImport {
+            name: d.name.clone(),
+            parent: d.parent,
+        })
         .collect();
-    let mut department_ids: Vec<String> = Vec::with_capacity(plan.departments.len());
-    for department in &plan.departments {
-        if let Some(id) = stored.get(&department.name) {
-            department_ids.push(id.clone());
-            progress.add(0, 1);
-            continue;
-        }
-        let parent = department.parent.map(|p| department_ids[p].clone());
-        let model = store
-            .create_department(&tenant, actor, &department.name, parent)
-            .await
-            .map_err(api)
-            .with_context(|| format!("department {}", department.name))?;
-        department_ids.push(model.id);
-        progress.add(1, 0);
-    }
+    let imported = employees
+        .import_departments(&tenant, actor, &departments)
+        .await
+        .map_err(api)
+        .context("departments")?;
+    progress.add(imported.written, departments.len() - imported.written);
+    let department_ids = imported.ids;
     report.departments = department_ids.len();
-    let stored = location_ids_by_name(store, &tenant).await?;
-    let mut location_ids = Vec::with_capacity(plan.locations.len());
-    for location in &plan.locations {
-        if let Some(id) = stored.get(&location.name) {
-            location_ids.push(id.clone());
-            progress.add(0, 1);
-            continue;
-        }
-        let fence = Geofence {
-            latitude: location.latitude,
-            longitude: location.longitude,
-            radius_meters: location.radius_meters,
-        };
-        let model = store
-            .create_location(&tenant, &location.name, fence)
-            .await
-            .map_err(api)
-            .with_context(|| format!("location {}", location.name))?;
-        location_ids.push(model.id);
-        progress.add(1, 0);
-    }
+    let locations: Vec<LocationImport> = plan
+        .locations
+        .iter()
+        .map(|l| LocationImport {
+            name: l.name.clone(),
+            fence: Geofence {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                radius_meters: l.radius_meters,
+            },
+        })
+        .collect();
+    let imported = employees
+        .import_locations(&tenant, &locations)
+        .await
+        .map_err(api)
+        .context("locations")?;
+    progress.add(imported.written, locations.len() - imported.written);
+    let location_ids = imported.ids;
     report.locations = location_ids.len();
     progress.finish(report);
 
-    // The tenant's data keys (sealing and blind index) are created on first use on the store's
-    // connection; creating them inside `set_compensation`'s transaction makes SQLite answer
-    // "database is locked" (the transaction's snapshot is older than the key row). Create them
-    // first, outside any transaction.
-    let cipher = store.cipher();
-    cipher
-        .encrypt(&tenant, "employees", "salary", "data-key", "0")
+    // The tenant's data keys (sealing and blind index), created once before the people are
+    // sealed `concurrency` at a time.
+    employees
+        .prepare_sealing(&tenant)
         .await
         .map_err(api)
-        .context("creating the tenant's data key")?;
-    cipher
-        .blind_index(&tenant, "tax_id", "0")
-        .await
-        .map_err(api)
-        .context("creating the tenant's index key")?;
+        .context("creating the tenant's data keys")?;
 
     let mut progress = Progress::start(
         "users and employees",
         plan.employees.len(),
         options.progress,
     );
-    let roles: HashMap<String, String> = role::Entity::find()
-        .filter(role::Column::TenantId.eq(seeded.tenant_id.as_str()))
-        .all(targets.identity.db())
-        .await?
-        .into_iter()
-        .map(|r| (r.name, r.id))
+    // Everyone's account but the administrator's (bootstrapped with the tenant), through the
+    // identity import: batched, and idempotent by email (an earlier, interrupted load's users
+    // are found, not written again; their invitations stay without a token).
+    let imported = plan
+        .employees
+        .iter()
+        .filter(|planned| planned.role != PlannedRole::Admin)
+        .map(|planned| ImportedUser {
+            email: planned.work_email.clone(),
+            name: planned.display_name.clone(),
+            departments: vec![plan.departments[planned.department].name.clone()],
+            role: planned.role.role_name().to_owned(),
+            password: options.user_password.clone(),
+        })
         .collect();
-    // What an earlier, interrupted load wrote (nothing in a new tenant).
-    let stored_users: HashMap<String, String> = user::Entity::find()
-        .filter(user::Column::TenantId.eq(tenant.as_str()))
-        .all(targets.identity.db())
-        .await?
+    let users: HashMap<String, ImportedUserOutcome> = targets
+        .identity
+        .import_users(&tenant, actor, imported)
+        .await
+        .map_err(api)
+        .context("importing the users")?
         .into_iter()
-        .map(|u| (u.email, u.id))
+        .map(|user| (user.email.clone(), user))
         .collect();
-    let stored_employees: HashMap<String, employee::Model> = employee::Entity::find()
-        .filter(employee::Column::TenantId.eq(tenant.as_str()))
-        .all(store.db())
-        .await?
-        .into_iter()
-        .map(|e| (e.employee_number.clone(), e))
-        .collect();
+    let stored_employees = employees.people_by_number(&tenant).await.map_err(api)?;
     let context = HireContext {
         plan,
         targets,
-        options,
         seeded,
-        roles: &roles,
+        users: &users,
         department_ids: &department_ids,
-        stored_users: &stored_users,
         stored_employees: &stored_employees,
     };
     // Hire by management level: everyone's manager is hired in an earlier wave, and each wave
@@ -621,13 +597,12 @@ async fn load_people(
 struct HireContext<'a> {
     plan: &'a SeedPlan,
     targets: &'a SeedTargets,
-    options: &'a LoadOptions,
     seeded: &'a SeededTenant,
-    roles: &'a HashMap<String, String>,
+    /// The imported users by (normalised) email.
+    users: &'a HashMap<String, ImportedUserOutcome>,
     department_ids: &'a [String],
-    /// Users of the tenant by email, and employees by number, written before this load.
-    stored_users: &'a HashMap<String, String>,
-    stored_employees: &'a HashMap<String, employee::Model>,
+    /// Employees of the tenant by number, written before this load.
+    stored_employees: &'a HashMap<String, StoredPerson>,
 }
 
 /// One person after [`HireContext::hire_one`].
@@ -641,100 +616,62 @@ struct Hired {
 }
 
 impl HireContext<'_> {
-    /// One person: their user (the administrator exists already; others are invited, and
-    /// activated when a password is given), their employee record, their compensation; each
-    /// only when an earlier load did not write it.
+    /// One person: their user (the administrator exists already; the others were imported,
+    /// active when a password is given), their employee record, their compensation; each only
+    /// when an earlier load did not write it.
     async fn hire_one(&self, i: usize, manager_id: Option<String>) -> anyhow::Result<Hired> {
         let (plan, targets, seeded) = (self.plan, self.targets, self.seeded);
         let tenant = TenantId::from_claim(&seeded.tenant_id);
         let actor = seeded.admin_user_id.as_str();
         let planned = &plan.employees[i];
-        let department = &plan.departments[planned.department];
         let email = EmailAddress::parse("workEmail", &planned.work_email).map_err(api)?;
         let mut wrote = false;
         let mut activated = false;
         let user_id = if planned.role == PlannedRole::Admin {
             seeded.admin_user_id.clone()
-        } else if let Some(id) = self.stored_users.get(email.as_str()) {
-            // Invited by an earlier load; its token is gone, so it stays invited.
-            id.clone()
         } else {
-            let role_id = self
-                .roles
-                .get(planned.role.role_name())
-                .ok_or_else(|| anyhow!("the tenant has no {} role", planned.role.role_name()))?;
-            let (user, token) = targets
-                .identity
-                .invite_user(
-                    &tenant,
-                    actor,
-                    &planned.work_email,
-                    &planned.display_name,
-                    vec![department.name.clone()],
-                    role_id,
-                )
-                .await
-                .map_err(api)
-                .with_context(|| format!("inviting {}", planned.work_email))?;
-            wrote = true;
-            if let Some(password) = &self.options.user_password {
-                targets
-                    .identity
-                    .accept_invite(&token, password)
-                    .await
-                    .map_err(api)
-                    .with_context(|| format!("activating {}", planned.work_email))?;
-                activated = true;
-            }
-            user.id
+            let user = self
+                .users
+                .get(email.as_str())
+                .ok_or_else(|| anyhow!("the import did not answer for {}", email.as_str()))?;
+            wrote |= user.created;
+            activated = user.activated;
+            user.id.clone()
         };
-        let stored = self.stored_employees.get(&planned.number);
-        let (employee_id, sealed) = match stored {
-            Some(model) => (model.id.clone(), model.salary_sealed.is_some()),
-            None => {
-                let hire = NewHire {
-                    employee_number: EmployeeNumber::parse("employeeNumber", &planned.number)
-                        .map_err(api)?,
-                    display_name: DisplayName::parse("displayName", &planned.display_name)
-                        .map_err(api)?,
-                    work_email: email,
-                    personal_email: None,
-                    date_of_birth: Some(planned.date_of_birth),
-                    title: Some(planned.title.clone()),
-                    department_id: Some(self.department_ids[planned.department].clone()),
-                    manager_id,
-                    user_id: Some(user_id.clone()),
-                    hired_on: planned.hired_on,
-                };
-                let model = targets
-                    .employees
-                    .hire(&tenant, actor, hire)
-                    .await
-                    .map_err(api)
-                    .with_context(|| format!("hiring {}", planned.number))?;
-                wrote = true;
-                (model.id, false)
-            }
+        let hire = NewHire {
+            employee_number: EmployeeNumber::parse("employeeNumber", &planned.number)
+                .map_err(api)?,
+            display_name: DisplayName::parse("displayName", &planned.display_name).map_err(api)?,
+            work_email: email,
+            personal_email: None,
+            date_of_birth: Some(planned.date_of_birth),
+            title: Some(planned.title.clone()),
+            department_id: Some(self.department_ids[planned.department].clone()),
+            manager_id,
+            user_id: Some(user_id.clone()),
+            hired_on: planned.hired_on,
         };
-        if !sealed {
-            let salary = Salary::parse(&planned.salary_eur.to_string(), "EUR").map_err(api)?;
-            targets
-                .employees
-                .set_compensation(
-                    &tenant,
-                    actor,
-                    &employee_id,
-                    CompensationChange {
-                        salary,
-                        bank_account: Some(format!("DE{:020}", 10_000_000 + i)),
-                        tax_id: Some(format!("TX{:09}", 100_000 + i)),
-                    },
-                )
-                .await
-                .map_err(api)
-                .with_context(|| format!("compensation of {}", planned.number))?;
-            wrote = true;
-        }
+        let compensation = CompensationChange {
+            salary: Salary::parse(&planned.salary_eur.to_string(), "EUR").map_err(api)?,
+            bank_account: Some(format!("DE{:020}", 10_000_000 + i)),
+            tax_id: Some(format!("TX{:09}", 100_000 + i)),
+        };
+        let person = targets
+            .employees
+            .import_person(
+                &tenant,
+                actor,
+                PersonImport {
+                    hire,
+                    compensation: Some(compensation),
+                },
+                self.stored_employees.get(&planned.number),
+            )
+            .await
+            .map_err(api)
+            .with_context(|| format!("hiring {}", planned.number))?;
+        wrote |= person.wrote;
+        let employee_id = person.employee_id;
         Ok(Hired {
             index: i,
             employee_id,
@@ -755,7 +692,7 @@ fn punch_key(number: &str, day: NaiveDate, kind: &str) -> String {
 /// day (`concurrency` days at once), multi-row INSERTs that skip punches already stored.
 async fn load_attendance(
     plan: &SeedPlan,
-    store: &EmployeeStore,
+    employees: &Employee,
     tenant: &TenantId,
     people: &People,
     options: &LoadOptions,
@@ -768,7 +705,7 @@ async fn load_attendance(
         .sum::<usize>();
     let mut progress = Progress::start("attendance history (punches)", total, options.progress);
     let mut written = futures::stream::iter(days)
-        .map(|day| attendance_day(plan, store, tenant, people, day))
+        .map(|day| attendance_day(plan, employees, tenant, people, day))
         .buffer_unordered(options.concurrency.max(1));
     while let Some((inserted, rows)) = written.try_next().await? {
         progress.add(inserted, rows - inserted);
@@ -780,70 +717,43 @@ async fn load_attendance(
 /// One day of punches in one transaction: (punches inserted, punches of the day).
 async fn attendance_day(
     plan: &SeedPlan,
-    store: &EmployeeStore,
+    employees: &Employee,
     tenant: &TenantId,
     people: &People,
     day: NaiveDate,
 ) -> anyhow::Result<(usize, usize)> {
-    let mut rows = Vec::new();
+    let mut punches = Vec::new();
     for attendance in plan.attendance_on(day) {
         let planned = &plan.employees[attendance.employee];
         let location = &plan.locations[planned.location];
-        for (kind, at) in [("in", attendance.check_in), ("out", attendance.check_out)] {
-            let key = punch_key(&planned.number, day, kind);
-            rows.push(punch::ActiveModel {
-                id: Set(history_id(at, &format!("{}:punch:{key}", tenant.as_str()))),
-                tenant_id: Set(tenant.as_str().to_owned()),
-                employee_id: Set(people.employee_ids[attendance.employee].clone()),
-                kind: Set(kind.to_owned()),
-                at: Set(at.and_utc().timestamp_millis()),
-                day: Set(day.to_string()),
-                source: Set("seed".to_owned()),
-                ip: Set(None),
-                latitude: Set(Some(location.latitude)),
-                longitude: Set(Some(location.longitude)),
-                location_id: Set(Some(people.location_ids[planned.location].clone())),
-                punch_key: Set(key),
-                // Columns added later keep their defaults.
-                ..Default::default()
+        for (kind, at) in [
+            (PunchKind::In, attendance.check_in),
+            (PunchKind::Out, attendance.check_out),
+        ] {
+            let key = punch_key(&planned.number, day, kind.as_str());
+            punches.push(HistoricPunch {
+                id: history_id(at, &format!("{}:punch:{key}", tenant.as_str())),
+                employee_id: people.employee_ids[attendance.employee].clone(),
+                kind,
+                at: at.and_utc().timestamp_millis(),
+                day,
+                source: "seed".to_owned(),
+                point: Some(GeoPoint {
+                    latitude: location.latitude,
+                    longitude: location.longitude,
+                }),
+                location_id: Some(people.location_ids[planned.location].clone()),
+                punch_key: key,
             });
         }
     }
-    let count = rows.len();
-    if count == 0 {
-        return Ok((0, 0));
-    }
-    let txn = erp_kit::db::begin_write(store.db()).await?;
-    let mut inserted = 0;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<_> = rows.by_ref().take(PUNCH_BATCH).collect();
-        inserted += punch::Entity::insert_many(batch)
-            .on_conflict(
-                OnConflict::columns([punch::Column::TenantId, punch::Column::PunchKey])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .with_context(|| format!("punches of {day}"))?;
-    }
-    txn.commit().await?;
+    let count = punches.len();
+    let inserted = employees
+        .import_punches(tenant, punches)
+        .await
+        .map_err(api)
+        .with_context(|| format!("punches of {day}"))?;
     Ok((usize::try_from(inserted)?, count))
-}
-
-/// The location ids of the tenant, by name.
-async fn location_ids_by_name(
-    store: &EmployeeStore,
-    tenant: &TenantId,
-) -> anyhow::Result<HashMap<String, String>> {
-    Ok(location::Entity::find()
-        .filter(location::Column::TenantId.eq(tenant.as_str()))
-        .all(store.db())
-        .await?
-        .into_iter()
-        .map(|l| (l.name, l.id))
-        .collect())
 }
 
 fn task_status(status: PlannedStatus) -> TaskStatus {
@@ -866,11 +776,7 @@ async fn projects_of(pmo_service: &Pmo, tenant: &TenantId) -> anyhow::Result<Vec
             before: None,
             backward: false,
         };
-        let mut rows = pmo_service
-            .store
-            .list_projects(tenant, &page)
-            .await
-            .map_err(pmo)?;
+        let mut rows = pmo_service.projects(tenant, &page).await.map_err(pmo)?;
         let more = rows.len() as u64 > PAGE;
         rows.truncate(PAGE as usize);
         after = rows.last().map(|p| p.id.clone());
@@ -906,7 +812,6 @@ pub async fn load_projects(
         .collect();
     let stored_ids: Vec<String> = stored.values().map(|p| p.id.clone()).collect();
     let mut boards: HashMap<String, BoardDoc> = pmo_service
-        .store
         .boards_of_projects(&tenant, &stored_ids)
         .await
         .map_err(pmo)?
@@ -978,7 +883,11 @@ pub async fn load_projects(
                         format!("{} board", planned.name),
                         BOARD_COLUMNS
                             .iter()
-                            .map(|(name, status)| ((*name).to_owned(), task_status(*status), None))
+                            .map(|(name, status)| NewColumn {
+                                name: (*name).to_owned(),
+                                status: task_status(*status),
+                                wip_limit: None,
+                            })
                             .collect(),
                     )
                     .await
@@ -1005,7 +914,7 @@ pub async fn load_projects(
 
     let history = History {
         plan,
-        store: &pmo_service.store,
+        pmo: pmo_service,
         tenant: &tenant,
         people,
         project_ids: &project_ids,
@@ -1020,7 +929,7 @@ pub async fn load_projects(
 /// Writing the PMO history of a plan into a tenant.
 struct History<'a> {
     plan: &'a SeedPlan,
-    store: &'a erp_pmo::store::SharedStore,
+    pmo: &'a Pmo,
     tenant: &'a TenantId,
     people: &'a People,
     project_ids: &'a [String],
@@ -1066,7 +975,7 @@ impl History<'_> {
                 let docs = (first..(first + batch).min(total))
                     .map(|n| self.task_doc(n))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                retrying(b, || self.store.import_tasks(self.tenant, &docs))
+                retrying(b, || self.pmo.import_tasks(self.tenant, &docs))
                     .await
                     .map_err(pmo)
                     .with_context(|| format!("tasks {first} to {}", first + docs.len()))
@@ -1132,7 +1041,7 @@ impl History<'_> {
             .map(|(b, entries)| async move {
                 let docs: Vec<TimeEntryDoc> =
                     entries.iter().map(|e| self.time_entry_doc(e)).collect();
-                retrying(b, || self.store.import_time_entries(self.tenant, &docs))
+                retrying(b, || self.pmo.import_time_entries(self.tenant, &docs))
                     .await
                     .map_err(pmo)
                     .with_context(|| {
@@ -1177,46 +1086,27 @@ fn person_batches(entries: Vec<PlannedTimeEntry>, size: usize) -> Vec<Vec<Planne
 /// part of the demo into a store that does not keep data across restarts).
 pub async fn people_of(
     plan: &SeedPlan,
-    store: &EmployeeStore,
+    employees: &Employee,
     tenant: &TenantId,
 ) -> anyhow::Result<People> {
-    let mut by_number: HashMap<String, (String, Option<String>)> = HashMap::new();
-    let mut after = None;
-    loop {
-        let page = PageRequest {
-            limit: 500,
-            after: after.clone(),
-            before: None,
-            backward: false,
-        };
-        let rows = store
-            .list_employees(tenant, &EmployeeFilter::default(), &page)
-            .await
-            .map_err(api)?;
-        let done = rows.len() <= 500;
-        for row in rows.into_iter().take(500) {
-            after = Some(row.id.clone());
-            by_number.insert(row.employee_number, (row.id, row.user_id));
-        }
-        if done {
-            break;
-        }
-    }
-    let by_name = location_ids_by_name(store, tenant).await?;
+    let by_number = employees.people_by_number(tenant).await.map_err(api)?;
+    let by_name = employees.location_ids_by_name(tenant).await.map_err(api)?;
     let mut people = People {
         employee_ids: Vec::with_capacity(plan.employees.len()),
         user_ids: Vec::with_capacity(plan.employees.len()),
         location_ids: Vec::with_capacity(plan.locations.len()),
     };
     for planned in &plan.employees {
-        let (employee_id, user_id) = by_number
+        let person = by_number
             .get(&planned.number)
-            .cloned()
             .ok_or_else(|| anyhow!("employee {} of the seed is missing", planned.number))?;
-        people.employee_ids.push(employee_id);
-        people
-            .user_ids
-            .push(user_id.ok_or_else(|| anyhow!("employee {} has no user", planned.number))?);
+        people.employee_ids.push(person.employee_id.clone());
+        people.user_ids.push(
+            person
+                .user_id
+                .clone()
+                .ok_or_else(|| anyhow!("employee {} has no user", planned.number))?,
+        );
     }
     for planned in &plan.locations {
         let id = by_name
