@@ -368,6 +368,19 @@ fn ack() -> WsEvent {
     WsEvent::Message(json!({ "type": "connection_ack" }))
 }
 
+/// Waits until the subgraph serves `n` live subscriptions of `sub`.
+async fn subgraph_serves(tenant: &str, sub: &str, n: usize) {
+    let reached = eventually(WAIT, || async {
+        (erp_kit::live::open_subscriptions(tenant, sub) == n).then_some(())
+    })
+    .await;
+    assert!(
+        reached.is_some(),
+        "{sub} holds {} subscriptions, expected {n}",
+        erp_kit::live::open_subscriptions(tenant, sub)
+    );
+}
+
 /// The socket answers a protocol ping (it is open and served).
 async fn answers_ping(socket: &mut WsClient) {
     socket.send_json(json!({ "type": "ping" })).await;
@@ -455,11 +468,7 @@ async fn connections_are_capped_per_address_and_per_user_and_subscriptions_per_c
     assert_eq!(answer, ack());
     subscribe(&mut socket, "1", BOARD).await;
     subscribe(&mut socket, "2", BOARD).await;
-    let open = eventually(WAIT, || async {
-        (erp_kit::live::open_subscriptions("tnt_wscaps", "usr_subs") == 2).then_some(())
-    })
-    .await;
-    assert!(open.is_some());
+    subgraph_serves("tnt_wscaps", "usr_subs", 2).await;
     answers_ping(&mut socket).await;
     subscribe(&mut socket, "3", BOARD).await;
     let refused = message(socket.next(WAIT).await);
@@ -477,18 +486,10 @@ async fn connections_are_capped_per_address_and_per_user_and_subscriptions_per_c
     socket
         .send_json(json!({ "id": "1", "type": "complete" }))
         .await;
-    let closed = eventually(WAIT, || async {
-        (erp_kit::live::open_subscriptions("tnt_wscaps", "usr_subs") == 1).then_some(())
-    })
-    .await;
-    assert!(closed.is_some());
+    subgraph_serves("tnt_wscaps", "usr_subs", 1).await;
     answers_ping(&mut socket).await;
     subscribe(&mut socket, "4", BOARD).await;
-    let open = eventually(WAIT, || async {
-        (erp_kit::live::open_subscriptions("tnt_wscaps", "usr_subs") == 2).then_some(())
-    })
-    .await;
-    assert!(open.is_some(), "the fourth was not started");
+    subgraph_serves("tnt_wscaps", "usr_subs", 2).await;
     answers_ping(&mut socket).await;
 }
 
