@@ -30,6 +30,21 @@ pub fn recovery_code() -> String {
     format!("{}-{}", &chars[..5], &chars[5..])
 }
 
+/// The prefix of a stored recovery-code hash that is keyed: `k1.` + HMAC-SHA256, under a
+/// server-side key, of the code's SHA-256 (a database alone does not let anyone search the
+/// codes offline). Rows of earlier versions hold the bare SHA-256; they are keyed at start.
+pub const KEYED_HASH_PREFIX: &str = "k1.";
+
+/// Whether a stored recovery-code hash is keyed (see [`KEYED_HASH_PREFIX`]).
+pub fn is_keyed_hash(stored: &str) -> bool {
+    stored.starts_with(KEYED_HASH_PREFIX)
+}
+
+/// The stored form of a recovery code's keyed hash (`keyed` is the HMAC, base64).
+pub fn keyed_hash(keyed: &str) -> String {
+    format!("{KEYED_HASH_PREFIX}{keyed}")
+}
+
 /// Normalises a typed recovery code (case, spaces, dash) before hashing.
 pub fn normalize_recovery_code(typed: &str) -> String {
     let compact: String = typed
@@ -59,5 +74,7 @@ mod tests {
             normalize_recovery_code(&code.to_uppercase().replace('-', " ")),
             code
         );
+        assert!(is_keyed_hash(&keyed_hash("abc")));
+        assert!(!is_keyed_hash(&hash_token(&code)), "base64url has no dot");
     }
 }
