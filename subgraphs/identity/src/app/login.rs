@@ -140,6 +140,21 @@ impl Identity {
         })
     }
 
+    /// Whether `password` is the password of the active user `email`, checked without
+    /// counting anything (an operator's check: the one-process mode serves beyond loopback
+    /// only once the demo password no longer logs anyone in).
+    pub async fn password_works(&self, email: &str, password: &str) -> ApiResult<bool> {
+        let email = EmailAddress::parse("email", email)?;
+        let stored = store::users::by_email(&self.db, email.as_str())
+            .await?
+            .filter(|u| u.status() == UserStatus::Active)
+            .and_then(|u| u.password_hash);
+        if stored.is_none() {
+            return Ok(false);
+        }
+        verify_password(password, stored).await
+    }
+
     pub(super) async fn enrolled_factors(&self, user: &user::Model) -> ApiResult<Vec<Factor>> {
         let mut enrolled = Vec::new();
         if user.totp_secret.is_some() {
