@@ -63,7 +63,29 @@ impl IdentityApp {
 
     /// Spawns on the given backends (`Backends::Embedded`: SQLite, in-process cache and bus).
     pub async fn spawn_on(backends: Backends, tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
-        let kit = fresh_kit(&backends).await;
+        Self::spawn_configured(backends, |_| {}, tweak).await
+    }
+
+    /// Spawns behind a router on loopback: the service believes the router's client-address
+    /// header from 127.0.0.0/8 (as `ERP_TRUSTED_PROXIES` would make it).
+    pub async fn spawn_behind_router(tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
+        Self::spawn_configured(
+            Backends::Real,
+            |kit| kit.trusted_proxies = erp_net::IpNet::loopback().to_vec(),
+            tweak,
+        )
+        .await
+    }
+
+    /// [`Self::spawn_on`] with the kit's configuration changed by `kit_tweak` (after
+    /// [`fresh_kit`]).
+    pub async fn spawn_configured(
+        backends: Backends,
+        kit_tweak: impl FnOnce(&mut KitConfig),
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> Self {
+        let mut kit = fresh_kit(&backends).await;
+        kit_tweak(&mut kit);
         let (cache, bus): (SharedCache, SharedBus) = match backends {
             Backends::Embedded => (
                 Arc::new(InProcessCache::new()),

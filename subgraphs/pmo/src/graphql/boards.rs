@@ -6,57 +6,9 @@ use erp_kit::authz::authenticated;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::projects::{load_project, Project};
-use super::tasks::TaskStatus;
+use super::objects::{Board, TaskStatus};
 use crate::domain::board::NewColumn;
 use crate::domain::Name;
-use crate::store::{BoardDoc, ColumnDoc};
-
-/// A board column with its optional WIP limit.
-pub struct BoardColumn(pub ColumnDoc);
-
-#[Object(requires_scopes = "project:read")]
-impl BoardColumn {
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// The status of the tasks in this column.
-    async fn status(&self) -> TaskStatus {
-        self.0.status.into()
-    }
-
-    /// At most this many tasks may be in the column (None: no limit).
-    async fn wip_limit(&self) -> Option<i32> {
-        self.0.wip_limit.and_then(|l| i32::try_from(l).ok())
-    }
-}
-
-/// A kanban board of a project.
-pub struct Board(pub BoardDoc);
-
-#[Object(requires_scopes = "project:read")]
-impl Board {
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    async fn columns(&self) -> Vec<BoardColumn> {
-        self.0.columns.iter().cloned().map(BoardColumn).collect()
-    }
-
-    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        load_project(ctx, &self.0.project_id).await
-    }
-}
 
 #[derive(InputObject)]
 pub struct ColumnInput {

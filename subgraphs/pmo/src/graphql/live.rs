@@ -8,7 +8,7 @@ use erp_kit::authz::requiresScopes;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::tasks::{load_task, Task};
+use super::objects::{load_task, Task};
 use super::timers::TimerState;
 use crate::app::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
 

@@ -1,11 +1,13 @@
 //! The PMO subgraph's GraphQL schema: objects, inputs and thin resolvers over
-//! [`crate::app::Pmo`], one file per feature; relations resolve through the DataLoaders of
-//! [`loaders`].
+//! [`crate::app::Pmo`], one file per feature; the objects that reference each other
+//! (projects, boards, sprints, tasks) share [`objects`]; relations resolve through the
+//! DataLoaders of [`loaders`].
 
 pub mod boards;
 pub mod context;
 pub mod live;
 pub mod loaders;
+pub mod objects;
 pub mod projects;
 pub mod sprints;
 pub mod tasks;

@@ -1,129 +1,15 @@
 //! Sprints in GraphQL: planning, starting and closing sprints.
 
-use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use erp_kit::authz::authenticated;
-use erp_kit::loaders::TenantKey;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::loaders::SprintLoader;
-use super::projects::{load_project, Project};
-use super::tasks::{list_tasks, load_tasks, Task, TaskFilterInput};
+use super::objects::{Sprint, Task};
 use crate::app::sprints::NewSprint;
-use crate::domain::sprint::{parse_dates, SprintState as SprintStateModel};
+use crate::domain::sprint::parse_dates;
 use crate::domain::{optional_text, Name};
-use crate::store::SprintDoc;
-
-/// Where a sprint is in its lifecycle.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "SprintStateModel")]
-pub enum SprintState {
-    /// Being planned: tasks come and go.
-    Planned,
-    /// Running (at most one per project); tasks may still come and go.
-    Active,
-    /// Over: done tasks stayed, unfinished ones were carried over.
-    Closed,
-}
-
-pub(super) async fn load_sprint(ctx: &Context<'_>, id: &str) -> Result<Option<Sprint>> {
-    let tenant = ctx.tenant()?;
-    Ok(ctx
-        .data_unchecked::<DataLoader<SprintLoader>>()
-        .load_one(TenantKey::new(&tenant, id))
-        .await?
-        .map(Sprint))
-}
-
-/// A time-boxed iteration of a project.
-pub struct Sprint(pub SprintDoc);
-
-#[Object(requires_scopes = "project:read")]
-impl Sprint {
-    /// Stable id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-
-    /// 1 to 200 characters.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// What the sprint is meant to achieve.
-    async fn goal(&self) -> Option<&str> {
-        self.0.goal.as_deref()
-    }
-
-    /// Lifecycle state.
-    async fn state(&self) -> SprintState {
-        self.0.state.into()
-    }
-
-    /// First planned day.
-    async fn starts_on(&self) -> Option<chrono::NaiveDate> {
-        self.0.starts_on
-    }
-
-    /// Last planned day.
-    async fn ends_on(&self) -> Option<chrono::NaiveDate> {
-        self.0.ends_on
-    }
-
-    /// When it was started.
-    async fn started_at(&self) -> Option<DateTime<Utc>> {
-        self.0.started_at
-    }
-
-    /// When it was closed.
-    async fn closed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.closed_at
-    }
-
-    /// The project.
-    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        load_project(ctx, &self.0.project_id).await
-    }
-
-    /// The tasks in the sprint now, filtered, as a Relay connection.
-    async fn tasks(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<TaskFilterInput>,
-        after: Option<String>,
-        before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
-    ) -> Result<Connection<String, Task, EmptyFields, EmptyFields>> {
-        let mut filter = filter.unwrap_or_default().parse()?;
-        filter.project_id = Some(self.0.project_id.clone());
-        filter.sprint_id = Some(self.0.id.clone());
-        filter.backlog = false;
-        list_tasks(ctx, filter, after, before, first, last).await
-    }
-
-    /// At close: the tasks that were done (they stay with the sprint).
-    async fn completed_tasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
-        load_tasks(ctx, &self.0.completed_task_ids).await
-    }
-
-    /// At close: the unfinished tasks that moved on.
-    async fn carried_over_tasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
-        load_tasks(ctx, &self.0.carried_over_task_ids).await
-    }
-
-    /// At close: the sprint the unfinished tasks moved to (null: the backlog).
-    async fn carried_over_to(&self, ctx: &Context<'_>) -> Result<Option<Sprint>> {
-        match &self.0.carried_over_to {
-            Some(id) => load_sprint(ctx, id).await,
-            None => Ok(None),
-        }
-    }
-}
 
 /// A new sprint.
 #[derive(InputObject)]

@@ -7,7 +7,7 @@ use erp_kit::authz::authenticated;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::tasks::{load_task, Task};
+use super::objects::{load_task, Task};
 use super::timesheets::TimeEntry;
 use crate::domain::timer::{Timer as TimerModel, TimerState as TimerStateModel};
 

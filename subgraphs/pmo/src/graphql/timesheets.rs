@@ -13,8 +13,7 @@ use erp_kit::RequestContext;
 
 use super::context::pmo;
 use super::loaders::EntryEditsLoader;
-use super::projects::{load_project, Project};
-use super::tasks::{load_task, Task};
+use super::objects::{load_project, load_task, Project, Task};
 use crate::app::time_entries::EntryCorrection;
 use crate::app::timesheets::WeekView;
 use crate::domain::timesheet::{
