@@ -74,7 +74,6 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
     };
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect::<Result<_>>()?;
     let config = router_config(dir)?;
-    let password = "bench password 1234";
     let mut command = std::process::Command::new(erp_os_binary());
     command
         .arg("all")
@@ -86,7 +85,6 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .env("ERP_EMPLOYEE_PORT", ports[2].to_string())
         .env("ERP_PMO_PORT", ports[3].to_string())
         .env("ERP_METRICS_PORT", ports[4].to_string())
-        .env("ERP_DEMO_PASSWORD", password)
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
         // The checked-in configuration with raised rate limits (one bench user).
         .env("ROUTER_CONFIG_FILE_PATH", &config)
@@ -105,7 +103,14 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
             std::env::var("BENCH_EMBEDDED_EMAIL").context("BENCH_EMBEDDED_EMAIL")?,
             std::env::var("BENCH_EMBEDDED_PASSWORD").context("BENCH_EMBEDDED_PASSWORD")?,
         ),
-        None => ("admin@demo.example".to_owned(), password.to_owned()),
+        // The demo password the state directory's first start generated.
+        None => (
+            "admin@demo.example".to_owned(),
+            std::fs::read_to_string(state.join("demo-password"))
+                .context("the demo password file")?
+                .trim()
+                .to_owned(),
+        ),
     };
     let login = anonymous(
         http,

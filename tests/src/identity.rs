@@ -15,6 +15,36 @@ use crate::{fresh_postgres, fresh_sqlite, post_graphql, require_env, Backends};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
+/// The kit configuration of a new identity service: a fresh database (PostgreSQL, or SQLite
+/// for `Backends::Embedded`) and a fresh key-encryption key for its sealed secrets (a restart,
+/// or a second replica, reuses the first one's `runtime.config`).
+pub async fn fresh_kit(backends: &Backends) -> KitConfig {
+    let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
+    kit.database_url = match backends {
+        Backends::Embedded => fresh_sqlite(),
+        _ => fresh_postgres().await,
+    };
+    kit.kek_file = std::env::temp_dir().join(format!(
+        "erp-test-identity-kek-{}.key",
+        uuid::Uuid::new_v4().simple()
+    ));
+    kit
+}
+
+/// The real Redis (REDIS_URL).
+pub async fn real_cache() -> SharedCache {
+    Arc::new(
+        RedisCache::connect(&require_env("REDIS_URL"))
+            .await
+            .unwrap(),
+    )
+}
+
+/// The real Kafka-protocol broker at `brokers`.
+pub fn real_bus(brokers: String) -> SharedBus {
+    Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap())
+}
+
 /// A spawned identity service; its issuer is its own base URL.
 pub struct IdentityApp {
     pub addr: SocketAddr,
@@ -47,44 +77,41 @@ impl IdentityApp {
         .await
     }
 
-    /// [`Self::spawn_on`] with the kit's configuration changed by `kit_tweak` first.
+    /// [`Self::spawn_on`] with the kit's configuration changed by `kit_tweak` (after
+    /// [`fresh_kit`]).
     pub async fn spawn_configured(
         backends: Backends,
         kit_tweak: impl FnOnce(&mut KitConfig),
         tweak: impl FnOnce(&mut IdentityConfig),
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let issuer = format!("http://{addr}");
-        let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
+        let mut kit = fresh_kit(&backends).await;
         kit_tweak(&mut kit);
-        kit.database_url = match backends {
-            Backends::Embedded => fresh_sqlite(),
-            _ => fresh_postgres().await,
-        };
-        kit.auth.issuer = issuer.clone();
-        kit.auth.audience = crate::AUDIENCE.into();
-        let db = erp_kit::db::connect(&kit.database_url).await.unwrap();
         let (cache, bus): (SharedCache, SharedBus) = match backends {
             Backends::Embedded => (
                 Arc::new(InProcessCache::new()),
                 Arc::new(InProcessBus::new()),
             ),
-            Backends::Real | Backends::RealWithKafka(_) => {
-                let brokers = match backends {
-                    Backends::RealWithKafka(brokers) => brokers,
-                    _ => require_env("KAFKA_BROKERS"),
-                };
-                (
-                    Arc::new(
-                        RedisCache::connect(&require_env("REDIS_URL"))
-                            .await
-                            .unwrap(),
-                    ),
-                    Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap()),
-                )
-            }
+            Backends::Real => (real_cache().await, real_bus(require_env("KAFKA_BROKERS"))),
+            Backends::RealWithKafka(brokers) => (real_cache().await, real_bus(brokers)),
         };
+        Self::spawn_with(kit, cache, bus, tweak).await
+    }
+
+    /// Spawns on exactly these backends: `kit` names the database and the key-encryption key
+    /// (another instance's `runtime.config`: a restart, an upgrade, a second replica), `cache`
+    /// may be one the test can cut. The issuer is the new instance's own base URL.
+    pub async fn spawn_with(
+        mut kit: KitConfig,
+        cache: SharedCache,
+        bus: SharedBus,
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let issuer = format!("http://{addr}");
+        kit.auth.issuer = issuer.clone();
+        kit.auth.audience = crate::AUDIENCE.into();
+        let db = erp_kit::db::connect(&kit.database_url).await.unwrap();
         let runtime = Runtime::with_backends(kit, db, cache, bus);
         let mut config = IdentityConfig::from_kit(&runtime.config);
         config.webauthn_origin = "https://localhost".into();

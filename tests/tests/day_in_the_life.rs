@@ -33,8 +33,8 @@ const WAIT: Duration = Duration::from_secs(30);
 #[tokio::test]
 async fn a_day_in_the_life_on_the_embedded_mode() {
     let state = fresh_dir("erp-os-day");
-    let erp = ErpOs::start(&state, 7, ADMIN_PASSWORD).await;
-    day_in_the_life(&erp.edge, "admin@demo.example").await;
+    let erp = ErpOs::start(&state, 7).await;
+    day_in_the_life(&erp.edge, "admin@demo.example", &erp.demo_password).await;
     erp.stop();
     let _ = std::fs::remove_dir_all(&state);
 }
@@ -43,7 +43,7 @@ async fn a_day_in_the_life_on_the_embedded_mode() {
 async fn a_day_in_the_life_on_the_real_services() {
     let stack = ServicesStack::start(7, ADMIN_PASSWORD).await;
     assert!(stack.tenant_id.starts_with("tnt_"), "{}", stack.tenant_id);
-    day_in_the_life(&stack.edge, &stack.admin_email).await;
+    day_in_the_life(&stack.edge, &stack.admin_email, ADMIN_PASSWORD).await;
 }
 
 /// `data.<field>.id` of a successful operation.
@@ -183,9 +183,9 @@ async fn balance(edge: &Edge, token: &str, code: &str) -> Value {
         .clone()
 }
 
-async fn day_in_the_life(edge: &Edge, admin_email: &str) {
+async fn day_in_the_life(edge: &Edge, admin_email: &str, admin_password: &str) {
     // 1. The administrator sets the day up.
-    let (admin, _, _) = edge.login_enrolling_totp(admin_email, ADMIN_PASSWORD).await;
+    let (admin, _, _) = edge.login_enrolling_totp(admin_email, admin_password).await;
     let roles = edge
         .ok(
             &admin,
