@@ -7,6 +7,7 @@
 pub mod data_keys;
 pub mod employee;
 pub mod identity;
+pub mod inbox;
 pub mod outbox;
 
 pub use sea_orm_migration;

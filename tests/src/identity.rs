@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use erp_identity::service::{IdentityConfig, IdentityService};
+use erp_identity::{Identity, IdentityConfig};
 use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
@@ -19,7 +19,7 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub struct IdentityApp {
     pub addr: SocketAddr,
     pub issuer: String,
-    pub service: IdentityService,
+    pub identity: Identity,
     pub runtime: Runtime,
     pub http: reqwest::Client,
     _relay: erp_kit::events::RelayHandle,
@@ -83,7 +83,7 @@ impl IdentityApp {
         Self {
             addr,
             issuer,
-            service: app.service,
+            identity: app.identity,
             runtime,
             http: reqwest::Client::new(),
             _relay: app.relay,
@@ -107,7 +107,7 @@ impl IdentityApp {
     pub async fn bootstrap(&self) -> (String, String) {
         let email = format!("admin-{}@acme.example", uuid::Uuid::new_v4().simple());
         let (tenant, admin) = self
-            .service
+            .identity
             .bootstrap_tenant("Acme", &email, "Ada Admin", ADMIN_PASSWORD)
             .await
             .unwrap();
@@ -130,7 +130,7 @@ impl IdentityApp {
 
     /// The `sub` (user id) of one of this service's access tokens.
     pub async fn verify_sub(&self, token: &str) -> String {
-        self.service.keys().verify(token).await.unwrap().sub
+        self.identity.keys().verify(token).await.unwrap().sub
     }
 
     /// Invites a user with the default role `role` (as `admin`) and accepts the invitation with

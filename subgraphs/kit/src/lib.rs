@@ -9,7 +9,8 @@
 //! - [`pagination`]: Relay connections;
 //! - [`scalars`] and [`money`]: the API's shared scalars (`DateTime`, `Date`, `IsoWeek`,
 //!   `TimeOfDay`, `TimeZone`, `Decimal`, `CurrencyCode`) and the `Money` object;
-//! - [`events`]: event envelope, transactional outbox, Kafka and in-process buses;
+//! - [`events`]: event envelope, transactional outbox, consumers with an inbox (exactly-once
+//!   effects, retries, dead letters), Kafka and in-process buses;
 //! - [`cache`]: cache and pub/sub, Redis and in-process;
 //! - [`http`]: the HTTP service (GraphQL over HTTP, CSRF, health, readiness, metrics);
 //! - [`schema`]: building a subgraph schema with the kit's rules, and exporting its SDL.
