@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use chrono::{Datelike, Duration as Days, Utc};
+use erp_identity::domain::totp::code_at;
+use erp_tests::identity::{now_secs, IdentityApp, ADMIN_PASSWORD};
 use erp_tests::router::{open_websocket, WsClient, WsEvent};
 use erp_tests::{error_codes, Backends, EmployeeApp, TestIssuer};
 use serde_json::{json, Value};
@@ -618,4 +620,168 @@ async fn employee_mutations_take_one_input() {
         )
     );
     assert_instant(&payload["checkIn"]["at"]);
+}
+
+#[tokio::test]
+async fn identity_logins_and_accounts_take_one_input() {
+    let app = IdentityApp::spawn(|_| {}).await;
+    let (_, admin_email) = app.bootstrap().await;
+    const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { mfaToken enrollmentRequired mfaMethods methods } }";
+    let login =
+        |password: &'static str| json!({ "i": { "email": admin_email, "password": password } });
+    let (_, body) = app.graphql(None, LOGIN, login(ADMIN_PASSWORD)).await;
+    let challenge = body["data"]["login"].clone();
+    assert_eq!(
+        (
+            &challenge["enrollmentRequired"],
+            &challenge["mfaMethods"],
+            &challenge["methods"]
+        ),
+        (&json!(true), &json!([]), &json!([])),
+        "{body}"
+    );
+    // Enrolment and login, each step on one input (the shared helper takes this path too).
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($i: MfaTokenInput!) { startTotpEnrollment(input: $i) { secret } }",
+            json!({ "i": { "mfaToken": challenge["mfaToken"] } }),
+        )
+        .await;
+    let secret = body["data"]["startTotpEnrollment"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let code = code_at(&secret, now_secs()).unwrap();
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($i: MfaCodeInput!) { completeTotpEnrollment(input: $i) { accessToken refreshToken recoveryCodes } }",
+            json!({ "i": { "mfaToken": challenge["mfaToken"], "code": code } }),
+        )
+        .await;
+    let enrolled = body["data"]["completeTotpEnrollment"].clone();
+    let admin = enrolled["accessToken"].as_str().unwrap().to_owned();
+    let recovery = enrolled["recoveryCodes"][0].clone();
+
+    let (_, body) = app.graphql(None, LOGIN, login(ADMIN_PASSWORD)).await;
+    let challenge = body["data"]["login"].clone();
+    assert_eq!(
+        (
+            &challenge["enrollmentRequired"],
+            &challenge["mfaMethods"],
+            &challenge["methods"]
+        ),
+        (
+            &json!(false),
+            &json!(["TOTP", "RECOVERY_CODE"]),
+            &json!(["totp", "recovery_code"])
+        ),
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($i: MfaCodeInput!) { completeTotpLogin(input: $i) { accessToken } }",
+            json!({ "i": { "mfaToken": challenge["mfaToken"], "code": "000000" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($i: MfaCodeInput!) { completeRecoveryCodeLogin(input: $i) { refreshToken } }",
+            json!({ "i": { "mfaToken": challenge["mfaToken"], "code": recovery } }),
+        )
+        .await;
+    let refresh = body["data"]["completeRecoveryCodeLogin"]["refreshToken"].clone();
+    assert!(refresh.is_string(), "{body}");
+
+    // Sessions.
+    const REFRESH: &str = "mutation($i: RefreshSessionInput!) { refreshSession(input: $i) { refreshToken expiresIn } }";
+    let (_, body) = app
+        .graphql(None, REFRESH, json!({ "i": { "refreshToken": refresh } }))
+        .await;
+    let renewed = body["data"]["refreshSession"]["refreshToken"].clone();
+    assert!(renewed.is_string() && renewed != refresh, "{body}");
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($i: EndSessionInput!) { endSession(input: $i) }",
+            json!({ "i": { "refreshToken": renewed } }),
+        )
+        .await;
+    assert_eq!(body, json!({ "data": { "endSession": true } }));
+    let (_, body) = app
+        .graphql(None, REFRESH, json!({ "i": { "refreshToken": renewed } }))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+
+    // Accounts: status as an enum, instants in the one format, one input per mutation.
+    let roles = app
+        .graphql(
+            Some(&admin),
+            "{ roles(first: 10) { nodes { id name } } }",
+            json!({}),
+        )
+        .await
+        .1["data"]["roles"]["nodes"]
+        .clone();
+    let role = |name: &str| {
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    let email = format!("contract-{}@acme.example", uuid::Uuid::new_v4().simple());
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "mutation($i: InviteUserInput!) { inviteUser(input: $i) { inviteToken user { id status createdAt } } }",
+            json!({ "i": { "email": email, "name": "Cleo", "roleId": role("Employee") } }),
+        )
+        .await;
+    let invited = body["data"]["inviteUser"].clone();
+    assert_eq!(invited["user"]["status"], "INVITED", "{body}");
+    assert_instant(&invited["user"]["createdAt"]);
+    let user = invited["user"]["id"].clone();
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) }",
+            json!({ "i": { "inviteToken": invited["inviteToken"], "password": "a long enough password" } }),
+        )
+        .await;
+    assert_eq!(body, json!({ "data": { "acceptInvitation": true } }));
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "mutation($i: ChangeUserRoleInput!) { changeUserRole(input: $i) { status role { name } } }",
+            json!({ "i": { "userId": user, "roleId": role("Manager") } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["changeUserRole"],
+        json!({ "status": "ACTIVE", "role": { "name": "Manager" } }),
+        "{body}"
+    );
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "mutation($i: DeactivateUserAccountInput!) { deactivateUserAccount(input: $i) { status } }",
+            json!({ "i": { "userId": user } }),
+        )
+        .await;
+    assert_eq!(
+        body,
+        json!({ "data": { "deactivateUserAccount": { "status": "DEACTIVATED" } } })
+    );
+    let (_, body) = app
+        .graphql(Some(&admin), "{ me { status createdAt } }", json!({}))
+        .await;
+    assert_eq!(body["data"]["me"]["status"], "ACTIVE", "{body}");
+    assert_instant(&body["data"]["me"]["createdAt"]);
 }

@@ -89,17 +89,28 @@ async fn invite(edge: &Edge, admin: &str, roles: &Value, role: &str, name: &str)
     let body = edge
         .graphql(
             None,
-            "mutation Accept($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }",
-            json!({ "t": data["inviteUser"]["inviteToken"], "p": USER_PASSWORD }),
+            "mutation Accept($i: AcceptInvitationInput!) { acceptInvitation(input: $i) }",
+            json!({ "i": { "inviteToken": data["inviteUser"]["inviteToken"], "password": USER_PASSWORD } }),
         )
         .await;
-    assert_eq!(body, json!({ "data": { "acceptInvite": true } }));
+    assert_eq!(body, json!({ "data": { "acceptInvitation": true } }));
     let (token, _, recovery) = edge.login_enrolling_totp(&email, USER_PASSWORD).await;
     assert_eq!(recovery.len(), 10);
     let me = edge
-        .ok(&token, "{ me { id email role { name } } }", json!({}))
+        .ok(
+            &token,
+            "{ me { id email status createdAt role { name } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(me["me"]["email"], email.as_str());
+    assert_eq!(me["me"]["status"], "ACTIVE");
+    assert!(
+        me["me"]["createdAt"]
+            .as_str()
+            .is_some_and(|at| at.len() == 24 && at.ends_with('Z')),
+        "{me}"
+    );
     assert_eq!(me["me"]["role"]["name"], role);
     assert_eq!(me["me"]["id"], user["id"]);
     Person {

@@ -328,6 +328,30 @@ impl ScalarType for TimeZone {
     }
 }
 
+/// A JSON value passed through as it is (WebAuthn's options and credentials).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Json(pub serde_json::Value);
+
+/// A JSON value (RFC 8259), passed through unchanged: an object whose shape the field's
+/// description names (e.g. WebAuthn's `PublicKeyCredentialCreationOptions`), not read as
+/// GraphQL fields.
+#[Scalar(
+    name = "JSON",
+    specified_by_url = "https://www.rfc-editor.org/rfc/rfc8259"
+)]
+impl ScalarType for Json {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        value
+            .into_json()
+            .map(Json)
+            .map_err(|_| InputValueError::custom("not a JSON value"))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::from_json(self.0.clone()).unwrap_or(Value::Null)
+    }
+}
+
 /// The decision on something waiting for approval (a leave request, an attendance
 /// correction, a timesheet): one enum for every approval flow.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
