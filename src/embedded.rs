@@ -100,8 +100,14 @@ fn sqlite_url(state_dir: &Path, file: &str) -> String {
     format!("sqlite://{}?mode=rwc", state_dir.join(file).display())
 }
 
+/// What the subgraphs of this process trust to name the client: the router of this process
+/// reaches them over loopback and sets `x-erp-client-address` on every request (without it,
+/// every login would come from 127.0.0.1 and one client's failures would lock everyone out).
+const LOOPBACK: &str = "127.0.0.0/8,::1";
+
 /// The kit configuration of one embedded subgraph: the environment, except the addresses
-/// (this process's ports) and the backends (embedded ones).
+/// (this process's ports), the backends (embedded ones) and the trusted proxies (loopback
+/// added to `ERP_TRUSTED_PROXIES`, which the router reads too).
 fn kit_config(
     service: &str,
     port: u16,
@@ -111,6 +117,10 @@ fn kit_config(
     let kek_file = state_dir.join("keys/local-kek.key").display().to_string();
     Ok(KitConfig::from_lookup(service, port, |name| match name {
         "ERP_BIND" => Some(format!("127.0.0.1:{port}")),
+        "ERP_TRUSTED_PROXIES" => Some(match std::env::var(name) {
+            Ok(configured) if !configured.trim().is_empty() => format!("{configured},{LOOPBACK}"),
+            _ => LOOPBACK.to_owned(),
+        }),
         "DATABASE_URL" => database_url.clone(),
         "REDIS_URL" | "KAFKA_BROKERS" | "MONGO_URL" => None,
         "ERP_KEK_FILE" => std::env::var(name).ok().or_else(|| Some(kek_file.clone())),

@@ -33,10 +33,31 @@ impl IdentityApp {
 
     /// Spawns on the given backends (`Backends::Embedded`: SQLite, in-process cache and bus).
     pub async fn spawn_on(backends: Backends, tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
+        Self::spawn_configured(backends, |_| {}, tweak).await
+    }
+
+    /// Spawns behind a router on loopback: the service believes the router's client-address
+    /// header from 127.0.0.0/8 (as `ERP_TRUSTED_PROXIES` would make it).
+    pub async fn spawn_behind_router(tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
+        Self::spawn_configured(
+            Backends::Real,
+            |kit| kit.trusted_proxies = erp_net::IpNet::loopback().to_vec(),
+            tweak,
+        )
+        .await
+    }
+
+    /// [`Self::spawn_on`] with the kit's configuration changed by `kit_tweak` first.
+    pub async fn spawn_configured(
+        backends: Backends,
+        kit_tweak: impl FnOnce(&mut KitConfig),
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let issuer = format!("http://{addr}");
         let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
+        kit_tweak(&mut kit);
         kit.database_url = match backends {
             Backends::Embedded => fresh_sqlite(),
             _ => fresh_postgres().await,

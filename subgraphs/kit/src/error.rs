@@ -390,6 +390,7 @@ pub const TRANSPORT_CODES: &[(&str, &str)] = &[
     ("MAX_ALIASES_EXCEEDED", "The operation uses more aliases than the limit (30 by default)."),
     ("MAX_ROOT_FIELDS_EXCEEDED", "The operation asks for more root fields than the limit (20 by default)."),
     ("MAX_DIRECTIVES_EXCEEDED", "The operation uses more directives than the limit (50 by default)."),
+    ("COST_LIMIT_EXCEEDED", "The operation's estimated cost (from its list sizes: `first`/`last`, nested connections multiplying) is over the limit: 20,000 at the router, 200,000 at a subgraph by default; `extensions.cost` and `maxCost` give both (HTTP 400 at the router)."),
     ("GRAPHQL_PARSE_FAILED", "The document is not valid GraphQL syntax."),
     ("GRAPHQL_VALIDATION_FAILED", "The document does not validate against the schema."),
     ("FORBIDDEN_ORIGIN", "The router refused the request's `Origin` (CORS allowlist, WebSocket upgrade)."),
