@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{Datelike, Duration as Days, Utc};
 use erp_identity::domain::totp::code_at;
 use erp_tests::identity::{now_secs, IdentityApp, ADMIN_PASSWORD};
+use erp_tests::pmo::{PmoApp, Store};
 use erp_tests::router::{open_websocket, WsClient, WsEvent};
 use erp_tests::{error_codes, Backends, EmployeeApp, TestIssuer};
 use serde_json::{json, Value};
@@ -785,3 +786,317 @@ async fn identity_logins_and_accounts_take_one_input() {
     assert_eq!(body["data"]["me"]["status"], "ACTIVE", "{body}");
     assert_instant(&body["data"]["me"]["createdAt"]);
 }
+
+const PROJECT_LEAD: &[&str] = &["project:read", "project:write", "task:start", "task:log"];
+const APPROVER: &[&str] = &["project:read", "timesheet:approve"];
+
+async fn pmo_projects_tasks_and_weeks_take_one_input(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
+    let t = erp_tests::pmo::tenant();
+    let lead = issuer.token(&t, "usr_lead", PROJECT_LEAD);
+    let approver = issuer.token(&t, "usr_approver", APPROVER);
+
+    // Budgets are Money: integer minor units, the currency's decimals.
+    const CREATE: &str =
+        "mutation($i: CreateProjectInput!) { createProject(input: $i) { id budget { amount currency } createdAt } }";
+    let data = app
+        .ok(
+            &lead,
+            CREATE,
+            json!({ "i": { "name": "Yen", "billable": true, "totalBudget": { "amount": "12500", "currency": "JPY" } } }),
+        )
+        .await;
+    assert_eq!(
+        data["createProject"]["budget"],
+        json!({ "amount": "12500", "currency": "JPY" })
+    );
+    assert_instant(&data["createProject"]["createdAt"]);
+    let data = app
+        .ok(
+            &lead,
+            CREATE,
+            json!({ "i": { "name": "Euro", "billable": true, "totalBudget": { "amount": "12500.5", "currency": "EUR" } } }),
+        )
+        .await;
+    let project = data["createProject"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createProject"]["budget"],
+        json!({ "amount": "12500.50", "currency": "EUR" })
+    );
+    for (input, field) in [
+        (
+            json!({ "name": "Both", "billable": true, "totalBudget": { "amount": "1", "currency": "EUR" }, "budget": "1", "currency": "EUR" }),
+            "totalBudget",
+        ),
+        (
+            json!({ "name": "Fils", "billable": true, "totalBudget": { "amount": "1.255", "currency": "KWD" } }),
+            "totalBudget",
+        ),
+        (
+            json!({ "name": "Cents", "billable": true, "totalBudget": { "amount": "1.5", "currency": "JPY" } }),
+            "amount",
+        ),
+    ] {
+        let (_, body) = app.graphql(&lead, CREATE, json!({ "i": input })).await;
+        assert_eq!(
+            bad_field(&body),
+            (vec!["BAD_USER_INPUT".to_owned()], json!(field)),
+            "{input}: {body}"
+        );
+    }
+
+    // Members, boards, tasks and their column, custom fields, comments: one input each.
+    let data = app
+        .ok(
+            &lead,
+            "mutation($p: ID!) { setProjectMembership(input: { projectId: $p, userId: \"usr_dev\", role: CONTRIBUTOR }) { members { userId user { id } role } } }",
+            json!({ "p": project }),
+        )
+        .await;
+    assert!(
+        data["setProjectMembership"]["members"]
+            .as_array()
+            .unwrap()
+            .contains(
+                &json!({ "userId": "usr_dev", "user": { "id": "usr_dev" }, "role": "CONTRIBUTOR" })
+            ),
+        "{data}"
+    );
+    let (board, columns) = app.board(&lead, &project).await;
+    let task = app.task(&lead, &project, "Write it", json!({})).await;
+    let blocker = app.task(&lead, &project, "Plan it", json!({})).await;
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: MoveTaskToColumnInput!) { moveTaskToColumn(input: $i) { status columnId column { id name status } } }",
+            json!({ "i": { "taskId": task, "boardId": board, "columnId": columns[1] } }),
+        )
+        .await;
+    assert_eq!(
+        data["moveTaskToColumn"],
+        json!({ "status": "IN_PROGRESS", "columnId": columns[1], "column": { "id": columns[1], "name": "Doing", "status": "IN_PROGRESS" } })
+    );
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: CreateTaskDependencyInput!) { createTaskDependency(input: $i) { blockedBy { id } } }",
+            json!({ "i": { "taskId": task, "blockedById": blocker } }),
+        )
+        .await;
+    assert_eq!(
+        data["createTaskDependency"]["blockedBy"],
+        json!([{ "id": blocker }])
+    );
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: CreateCustomFieldInput!) { createCustomField(input: $i) { customField { id name kind options } project { customFields { name } } } }",
+            json!({ "i": { "projectId": project, "name": "Due", "kind": "DATE" } }),
+        )
+        .await;
+    let payload = &data["createCustomField"];
+    assert_eq!(
+        (
+            &payload["customField"]["name"],
+            &payload["customField"]["kind"],
+            &payload["project"]["customFields"]
+        ),
+        (&json!("Due"), &json!("DATE"), &json!([{ "name": "Due" }]))
+    );
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: SetTaskCustomFieldValueInput!) { setTaskCustomFieldValue(input: $i) { customFields { field { name } value } } }",
+            json!({ "i": { "taskId": task, "fieldId": payload["customField"]["id"], "value": "2026-02-01" } }),
+        )
+        .await;
+    assert_eq!(
+        data["setTaskCustomFieldValue"]["customFields"],
+        json!([{ "field": { "name": "Due" }, "value": "2026-02-01" }])
+    );
+    let comment = app
+        .ok(
+            &lead,
+            "mutation($i: CreateCommentInput!) { createComment(input: $i) { id authorId author { id } createdAt editedAt } }",
+            json!({ "i": { "taskId": task, "body": "first" } }),
+        )
+        .await["createComment"]
+        .clone();
+    assert_eq!(comment["author"], json!({ "id": "usr_lead" }));
+    assert_instant(&comment["createdAt"]);
+    assert_eq!(comment["editedAt"], Value::Null);
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: UpdateCommentInput!) { updateComment(input: $i) { body editedAt } }",
+            json!({ "i": { "commentId": comment["id"], "body": "second" } }),
+        )
+        .await;
+    assert_eq!(data["updateComment"]["body"], "second");
+    assert_instant(&data["updateComment"]["editedAt"]);
+
+    // Sprints: days as Date, instants as DateTime.
+    let today = Utc::now().date_naive();
+    let sprint = app
+        .ok(
+            &lead,
+            "mutation($i: CreateSprintInput!) { createSprint(input: $i) { id startsOn endsOn } }",
+            json!({ "i": { "projectId": project, "name": "S1", "startsOn": today.to_string(), "endsOn": (today + Days::days(13)).to_string() } }),
+        )
+        .await["createSprint"]
+        .clone();
+    assert_eq!(sprint["startsOn"], today.to_string());
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: MoveTaskToSprintInput!) { moveTaskToSprint(input: $i) { sprint { id } } }",
+            json!({ "i": { "taskId": blocker, "sprintId": sprint["id"] } }),
+        )
+        .await;
+    assert_eq!(data["moveTaskToSprint"]["sprint"]["id"], sprint["id"]);
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: ActivateSprintInput!) { activateSprint(input: $i) { state startedAt } }",
+            json!({ "i": { "sprintId": sprint["id"] } }),
+        )
+        .await;
+    assert_eq!(data["activateSprint"]["state"], "ACTIVE");
+    assert_instant(&data["activateSprint"]["startedAt"]);
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: CompleteSprintInput!) { completeSprint(input: $i) { state closedAt carriedOverTasks { id } } }",
+            json!({ "i": { "sprintId": sprint["id"] } }),
+        )
+        .await;
+    assert_eq!(data["completeSprint"]["state"], "CLOSED");
+    assert_eq!(
+        data["completeSprint"]["carriedOverTasks"],
+        json!([{ "id": blocker }])
+    );
+    assert_instant(&data["completeSprint"]["closedAt"]);
+
+    // Timers and time entries: the user beside the id; times given with an offset.
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: StartTaskTimerInput!) { startTaskTimer(input: $i) { userId user { id } state startedAt } }",
+            json!({ "i": { "taskId": task } }),
+        )
+        .await;
+    assert_eq!(data["startTaskTimer"]["user"], json!({ "id": "usr_lead" }));
+    assert_instant(&data["startTaskTimer"]["startedAt"]);
+    let entry = app
+        .ok(
+            &lead,
+            "mutation { stopTimer { id user { id } startedAt endedAt } }",
+            json!({}),
+        )
+        .await["stopTimer"]
+        .clone();
+    assert_eq!(entry["user"], json!({ "id": "usr_lead" }));
+    assert_instant(&entry["endedAt"]);
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: UpdateTimeEntryInput!) { updateTimeEntry(input: $i) { startedAt endedAt durationSeconds edits { editedBy editor { id } editedAt } } }",
+            json!({ "i": { "timeEntryId": entry["id"], "startedAt": "2026-01-05T14:30:00+05:30", "endedAt": "2026-01-05T10:00:00Z" } }),
+        )
+        .await;
+    let edited = &data["updateTimeEntry"];
+    assert_eq!(
+        (
+            &edited["startedAt"],
+            &edited["endedAt"],
+            &edited["durationSeconds"]
+        ),
+        (
+            &json!("2026-01-05T09:00:00.000Z"),
+            &json!("2026-01-05T10:00:00.000Z"),
+            &json!(3600)
+        )
+    );
+    assert_eq!(edited["edits"][0]["editor"], json!({ "id": "usr_lead" }));
+    assert_instant(&edited["edits"][0]["editedAt"]);
+
+    // The week: an IsoWeek; submitted, then decided through one input.
+    const WEEK: &str = "query($w: IsoWeek!, $u: ID) { timesheet(week: $w, userId: $u) { week state user { id } days { date } } }";
+    let data = app.ok(&lead, WEEK, json!({ "w": "2026-W02" })).await;
+    let sheet = &data["timesheet"];
+    assert_eq!(
+        (&sheet["week"], &sheet["state"], &sheet["user"]),
+        (
+            &json!("2026-W02"),
+            &json!("DRAFT"),
+            &json!({ "id": "usr_lead" })
+        )
+    );
+    assert_eq!(sheet["days"][0], json!({ "date": "2026-01-05" }));
+    let (_, body) = app.graphql(&lead, WEEK, json!({ "w": "2026-W2" })).await;
+    assert_eq!(
+        bad_field(&body),
+        (vec!["BAD_USER_INPUT".to_owned()], json!("week")),
+        "{body}"
+    );
+    let data = app
+        .ok(
+            &lead,
+            "mutation($i: SubmitTimesheetWeekInput!) { submitTimesheetWeek(input: $i) { state week submittedAt } }",
+            json!({ "i": { "week": "2026-W02" } }),
+        )
+        .await;
+    assert_eq!(data["submitTimesheetWeek"]["state"], "SUBMITTED");
+    assert_instant(&data["submitTimesheetWeek"]["submittedAt"]);
+    const DECIDE: &str = "mutation($i: DecideTimesheetInput!) { decideTimesheet(input: $i) { state rejectionReason decidedBy decider { id } decidedAt } }";
+    let (_, body) = app
+        .graphql(
+            &approver,
+            DECIDE,
+            json!({ "i": { "userId": "usr_lead", "week": "2026-W02", "decision": "REJECT" } }),
+        )
+        .await;
+    assert_eq!(
+        bad_field(&body),
+        (vec!["BAD_USER_INPUT".to_owned()], json!("reason")),
+        "a rejection says why: {body}"
+    );
+    let data = app
+        .ok(
+            &approver,
+            DECIDE,
+            json!({ "i": { "userId": "usr_lead", "week": "2026-W02", "decision": "REJECT", "reason": "Wrong day" } }),
+        )
+        .await;
+    let decided = &data["decideTimesheet"];
+    assert_eq!(
+        (
+            &decided["state"],
+            &decided["rejectionReason"],
+            &decided["decider"]
+        ),
+        (
+            &json!("REJECTED"),
+            &json!("Wrong day"),
+            &json!({ "id": "usr_approver" })
+        )
+    );
+    assert_instant(&decided["decidedAt"]);
+    app.ok(
+        &lead,
+        "mutation($i: SubmitTimesheetWeekInput!) { submitTimesheetWeek(input: $i) { state } }",
+        json!({ "i": { "week": "2026-W02" } }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &approver,
+            DECIDE,
+            json!({ "i": { "userId": "usr_lead", "week": "2026-W02", "decision": "APPROVE" } }),
+        )
+        .await;
+    assert_eq!(data["decideTimesheet"]["state"], "APPROVED");
+}
+
+erp_tests::on_both_stores!(pmo_projects_tasks_and_weeks_take_one_input);

@@ -264,22 +264,25 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str) {
     let data = edge
         .ok(
             &admin,
-            r#"mutation Board($p: ID!) { createBoard(projectId: $p, name: "Board", columns: [
+            r#"mutation Board($p: ID!) { createProjectBoard(input: { projectId: $p, name: "Board", columns: [
                 { name: "Todo", status: TODO }, { name: "Doing", status: IN_PROGRESS, wipLimit: 5 },
-                { name: "Done", status: DONE }]) { id columns { id } } }"#,
+                { name: "Done", status: DONE }] }) { id columns { id } } }"#,
             json!({ "p": project }),
         )
         .await;
-    let board = data["createBoard"]["id"].as_str().unwrap().to_owned();
-    let todo = data["createBoard"]["columns"][0]["id"].clone();
+    let board = data["createProjectBoard"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let todo = data["createProjectBoard"]["columns"][0]["id"].clone();
     for (person, employee, role) in [
         (&manager, &manager_employee, "MANAGER"),
         (&worker, &worker_employee, "CONTRIBUTOR"),
     ] {
         edge.ok(
             &admin,
-            "mutation Member($p: ID!, $u: ID!, $e: ID, $r: ProjectRole!) { setProjectMember(projectId: $p, userId: $u, employeeId: $e, role: $r) { id } }",
-            json!({ "p": project, "u": person.user_id, "e": employee, "r": role }),
+            "mutation Member($i: SetProjectMembershipInput!) { setProjectMembership(input: $i) { id } }",
+            json!({ "i": { "projectId": project, "userId": person.user_id, "employeeId": employee, "role": role } }),
         )
         .await;
     }
@@ -390,13 +393,18 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str) {
     let data = edge
         .ok(
             &worker.token,
-            "mutation Start($t: ID!) { startTimer(taskId: $t) { id userId state task { id } } }",
+            "mutation Start($t: ID!) { startTaskTimer(input: { taskId: $t }) { id userId state task { id } user { id email } } }",
             json!({ "t": task }),
         )
         .await;
-    assert_eq!(data["startTimer"]["userId"], worker.user_id.as_str());
-    assert_eq!(data["startTimer"]["state"], "RUNNING");
-    assert_eq!(data["startTimer"]["task"]["id"], task.as_str());
+    assert_eq!(data["startTaskTimer"]["userId"], worker.user_id.as_str());
+    assert_eq!(data["startTaskTimer"]["state"], "RUNNING");
+    assert_eq!(data["startTaskTimer"]["task"]["id"], task.as_str());
+    // The timer's user is identity's, joined by the router.
+    assert_eq!(
+        data["startTaskTimer"]["user"],
+        json!({ "id": worker.user_id, "email": worker.email })
+    );
     assert_eq!(
         next_event(&mut project_board, "board", "projectBoard").await,
         json!({ "kind": "TIMER_STARTED", "projectId": project, "taskId": task, "userId": worker.user_id })

@@ -439,7 +439,8 @@ impl fmt::Display for Money {
 /// An amount of money in one currency. `amount` has exactly as many decimals as the
 /// currency's minor unit (`"1234.50"` EUR, `"1200"` JPY, `"1.250"` KWD), with a leading `-`
 /// when negative; it is held in integer minor units, so it is exact.
-#[Object(name = "Money")]
+// Shareable: a value type every subgraph with amounts resolves the same way.
+#[Object(name = "Money", shareable)]
 impl Money {
     /// The amount as a decimal string at the currency's exponent, e.g. `"85000.00"`.
     async fn amount(&self) -> Decimal {

@@ -20,7 +20,8 @@ use crate::app::Employee;
 pub type EmployeeSchema = Schema<Query, Mutation, Subscription>;
 
 // The order of the parts is the order of the fields in the SDL (schema/employee.graphql).
-/// The root types, merged from the domain's parts.
+// The root types' descriptions are the same in every subgraph (composition keeps one).
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     people::PeopleQuery,
@@ -30,7 +31,8 @@ pub struct Query(
     okr::OkrQuery,
 );
 
-/// The mutations, merged from the domain's parts.
+/// The mutations of the API: one root for every domain, each subgraph adding its fields; a
+/// mutation takes its arguments in one `input`.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     people::PeopleMutation,
@@ -40,7 +42,8 @@ pub struct Mutation(
     okr::OkrMutation,
 );
 
-/// The live streams, merged from the domain's parts.
+/// The live streams of the API (graphql-transport-ws, or SSE): one root for every domain,
+/// each subgraph adding its fields.
 #[derive(async_graphql::MergedSubscription, Default)]
 pub struct Subscription(
     attendance::AttendanceSubscription,

@@ -17,11 +17,13 @@ use crate::app::Identity;
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
 // The root types, merged from the features (their order is the SDL's field order).
-/// The root queries: the caller's account, and the tenant's users and roles for admins.
+// The root types' descriptions are the same in every subgraph (composition keeps one).
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(users::UsersQuery, roles::RolesQuery);
 
-/// The mutations: logins and sessions (public), invitations, users and roles (admins).
+/// The mutations of the API: one root for every domain, each subgraph adding its fields; a
+/// mutation takes its arguments in one `input`.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     login::LoginMutation,
