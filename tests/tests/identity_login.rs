@@ -7,7 +7,7 @@ use std::time::Duration;
 use erp_identity::domain::totp::code_at;
 use erp_kit::auth::{JwksVerifier, VerifierConfig, VerifyError};
 use erp_tests::identity::{now_secs, IdentityApp, ADMIN_PASSWORD};
-use erp_tests::{error_codes, AUDIENCE};
+use erp_tests::{error_codes, Backends, AUDIENCE};
 use serde_json::{json, Value};
 
 /// The `extensions.reason` of each error ("" for an error without one).
@@ -344,6 +344,57 @@ async fn many_failures_from_one_address_block_that_address() {
     assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
     assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 900);
     assert_eq!(error_reasons(&body), ["ADDRESS_BLOCKED"]);
+}
+
+/// The OAuth token endpoint counts failures per real client too: behind a trusted proxy (the
+/// ingress in front of identity) one client's failures block that client, not the proxy and
+/// with it everyone.
+#[tokio::test]
+async fn token_endpoint_failures_behind_a_proxy_block_their_own_client_only() {
+    let app = IdentityApp::spawn_configured(
+        Backends::Real,
+        |kit| kit.trusted_proxies = erp_net::IpNet::loopback().to_vec(),
+        |config| config.lockout.per_ip_limit = 4,
+    )
+    .await;
+    let (_, email) = app.bootstrap().await;
+    let grant = |client: &'static str, username: String, password: &'static str| {
+        let http = app.http.clone();
+        let url = app.url("/oauth/token");
+        async move {
+            http.post(url)
+                .header("x-forwarded-for", client)
+                .form(&[
+                    ("grant_type", "password".to_owned()),
+                    ("username", username),
+                    ("password", password.to_owned()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for n in 0..4 {
+        let response = grant(
+            "198.51.100.7",
+            format!("guess{n}@acme.example"),
+            "wrong password!!",
+        )
+        .await;
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+    }
+    // The attacker's address is blocked, even with the right password...
+    let response = grant("198.51.100.7", email.clone(), ADMIN_PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 429, "blocked address");
+    assert!(response.headers().contains_key("retry-after"));
+    // ...while another client behind the same proxy passes the password step (on to enrolling
+    // a second factor: the administrator has none yet).
+    let response = grant("203.0.113.9", email.clone(), ADMIN_PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_enrollment_required", "{body}");
 }
 
 #[tokio::test]

@@ -99,7 +99,10 @@ pub async fn start(runtime: &Runtime, config: IdentityConfig) -> anyhow::Result<
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
     })
-    .merge(oidc::routes(identity.clone()));
+    .merge(oidc::routes(
+        identity.clone(),
+        runtime.config.trusted_proxies.clone(),
+    ));
     Ok(IdentityApp {
         router,
         identity,

@@ -123,7 +123,15 @@ impl Readiness for BackendReadiness {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub std::net::IpAddr);
 
-fn client_ip(
+/// The trusted proxies of a service, as a request extension for handlers outside the GraphQL
+/// endpoint (identity's OAuth endpoints): `Router::layer(Extension(TrustedProxies(...)))`, then
+/// [`client_ip`] with them.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<erp_net::IpNet>);
+
+/// The caller's address of a request (see [`ClientIp`]); `None` without a TCP peer (a request
+/// built in a test without `ConnectInfo`).
+pub fn client_ip(
     parts: &axum::http::request::Parts,
     trusted_proxies: &[erp_net::IpNet],
 ) -> Option<ClientIp> {
