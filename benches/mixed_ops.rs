@@ -126,18 +126,18 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
             .with_context(|| format!("{email} is enrolled; its TOTP secret {secret_file:?}"))?;
         (
             secret.trim().to_owned(),
-            "verifyTotp",
-            "mutation($t: String!, $c: String!) { verifyTotp(mfaToken: $t, code: $c) { accessToken } }",
+            "completeTotpLogin",
+            "mutation($t: String!, $c: String!) { completeTotpLogin(input: { mfaToken: $t, code: $c }) { accessToken } }",
         )
     } else {
         let begin = anonymous(
             http,
             &url,
-            "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret } }",
+            "mutation($t: String!) { startTotpEnrollment(input: { mfaToken: $t }) { secret } }",
             json!({ "t": mfa }),
         )
         .await?;
-        let secret = begin["beginTotpEnrollment"]["secret"]
+        let secret = begin["startTotpEnrollment"]["secret"]
             .as_str()
             .ok_or_else(|| anyhow!("{begin}"))?
             .to_owned();
@@ -146,8 +146,8 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         }
         (
             secret,
-            "confirmTotpEnrollment",
-            "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken } }",
+            "completeTotpEnrollment",
+            "mutation($t: String!, $c: String!) { completeTotpEnrollment(input: { mfaToken: $t, code: $c }) { accessToken } }",
         )
     };
     let code = erp_identity::domain::totp::code_at(&secret, (now_ms() / 1000) as u64)

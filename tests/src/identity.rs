@@ -183,11 +183,11 @@ impl IdentityApp {
         let (_, accepted) = self
             .graphql(
                 None,
-                "mutation($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }",
-                json!({ "t": invite, "p": "a long enough password" }),
+                "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) }",
+                json!({ "i": { "inviteToken": invite, "password": "a long enough password" } }),
             )
             .await;
-        assert_eq!(accepted, json!({ "data": { "acceptInvite": true } }));
+        assert_eq!(accepted, json!({ "data": { "acceptInvitation": true } }));
         body["data"]["inviteUser"]["user"]["id"]
             .as_str()
             .unwrap()
@@ -202,7 +202,7 @@ impl IdentityApp {
 
 /// Password login at `url` (the identity subgraph, or the router in front of it) of a user
 /// without a second factor, then TOTP enrolment with a code computed here, as an
-/// authenticator app would. Returns `confirmTotpEnrollment` (`accessToken`, `refreshToken`,
+/// authenticator app would. Returns `completeTotpEnrollment` (`accessToken`, `refreshToken`,
 /// `expiresIn`, `recoveryCodes`) and the TOTP secret.
 pub async fn login_enrolling_totp_at(
     http: &reqwest::Client,
@@ -227,26 +227,26 @@ pub async fn login_enrolling_totp_at(
         .unwrap()
         .to_owned();
     let body = call(
-        "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret otpauthUri } }",
-        json!({ "t": mfa }),
+        "mutation($i: MfaTokenInput!) { startTotpEnrollment(input: $i) { secret otpauthUri } }",
+        json!({ "i": { "mfaToken": mfa } }),
     )
     .await;
-    let secret = body["data"]["beginTotpEnrollment"]["secret"]
+    let secret = body["data"]["startTotpEnrollment"]["secret"]
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_owned();
-    assert!(body["data"]["beginTotpEnrollment"]["otpauthUri"]
+    assert!(body["data"]["startTotpEnrollment"]["otpauthUri"]
         .as_str()
         .unwrap()
         .starts_with("otpauth://totp/"));
     let code = erp_identity::domain::totp::code_at(&secret, now_secs()).unwrap();
     let body = call(
-        "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken refreshToken expiresIn recoveryCodes } }",
-        json!({ "t": mfa, "c": code }),
+        "mutation($i: MfaCodeInput!) { completeTotpEnrollment(input: $i) { accessToken refreshToken expiresIn recoveryCodes } }",
+        json!({ "i": { "mfaToken": mfa, "code": code } }),
     )
     .await;
     assert!(body["errors"].is_null(), "{body}");
-    (body["data"]["confirmTotpEnrollment"].clone(), secret)
+    (body["data"]["completeTotpEnrollment"].clone(), secret)
 }
 
 pub fn now_secs() -> u64 {

@@ -30,6 +30,7 @@ pub struct Query(
     okr::OkrQuery,
 );
 
+/// The mutations, merged from the domain's parts.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     people::PeopleMutation,
@@ -39,6 +40,7 @@ pub struct Mutation(
     okr::OkrMutation,
 );
 
+/// The live streams, merged from the domain's parts.
 #[derive(async_graphql::MergedSubscription, Default)]
 pub struct Subscription(
     attendance::AttendanceSubscription,
@@ -48,11 +50,23 @@ pub struct Subscription(
 /// The schema builder with its data (the use cases and the DataLoaders over them); the kit
 /// adds its rules in [`crate::build_schema`].
 pub fn schema_builder(employee: Option<Employee>) -> SchemaBuilder<Query, Mutation, Subscription> {
+    use erp_kit::pagination::describe_connection;
     let builder = Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     );
+    let builder = describe_connection::<people::Employee, _, _, _>(builder);
+    let builder = describe_connection::<people::Department, _, _, _>(builder);
+    let builder = describe_connection::<people::AttendanceCorrection, _, _, _>(builder);
+    let builder = describe_connection::<attendance::BoardEntry, _, _, _>(builder);
+    let builder = describe_connection::<shift::Shift, _, _, _>(builder);
+    let builder = describe_connection::<leave::LeaveLedgerEntry, _, _, _>(builder);
+    let builder = describe_connection::<leave::LeaveRequest, _, _, _>(builder);
+    let builder = describe_connection::<leave::LeaveType, _, _, _>(builder);
+    let builder = describe_connection::<leave::Holiday, _, _, _>(builder);
+    let builder = describe_connection::<okr::Objective, _, _, _>(builder);
+    let builder = describe_connection::<okr::OkrCheckIn, _, _, _>(builder);
     match employee {
         Some(employee) => loaders::register(builder, &employee).data(employee),
         None => builder,

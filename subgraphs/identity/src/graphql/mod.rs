@@ -17,9 +17,11 @@ use crate::app::Identity;
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
 // The root types, merged from the features (their order is the SDL's field order).
+/// The root queries: the caller's account, and the tenant's users and roles for admins.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(users::UsersQuery, roles::RolesQuery);
 
+/// The mutations: logins and sessions (public), invitations, users and roles (admins).
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     login::LoginMutation,
@@ -32,7 +34,10 @@ pub struct Mutation(
 pub fn schema_builder(
     identity: Option<Identity>,
 ) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    use erp_kit::pagination::describe_connection;
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let builder = describe_connection::<users::User, _, _, _>(builder);
+    let builder = describe_connection::<roles::Role, _, _, _>(builder);
     match identity {
         Some(identity) => builder
             .data(erp_kit::loaders::loader(loaders::RoleLoader(
