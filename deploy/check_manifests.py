@@ -86,7 +86,7 @@ def env_names_read(role: str) -> set[str]:
     """Names the code of `role` (a subgraph: the kit and its crate; or the router) reads."""
     literal = re.compile(r'"([A-Z][A-Z0-9_]{2,})"')
     if role == ROUTER:
-        files = list((ROOT / "router" / "src").rglob("*.rs")) + [ROOT / "src" / "router.rs"]
+        files = list((ROOT / "router" / "src").rglob("*.rs")) + [ROOT / "src" / "main.rs"]
     else:
         files = (
             list((ROOT / "subgraphs" / "kit" / "src").rglob("*.rs"))

@@ -67,7 +67,9 @@ fn pmo_sdl_is_checked_in_and_carries_the_directives() {
         "{sdl}"
     );
     assert!(
-        sdl.contains("budget: MoneyAmount @requiresScopes(scopes: [[\"project:write\"], [\"timesheet:approve\"]])"),
+        sdl.contains(
+            "budget: Money @requiresScopes(scopes: [[\"project:write\"], [\"timesheet:approve\"]])"
+        ),
         "{sdl}"
     );
     assert!(sdl.contains("type Task @key(fields: \"id\")"), "{sdl}");
@@ -168,7 +170,9 @@ fn subgraph_files_import_downwards_only() {
             for imported in imports {
                 if let (Some(from), Some(to)) = (layer_rank(file), layer_rank(imported)) {
                     if to > from {
-                        problems.push(format!("{subgraph}: {file} imports {imported}, a layer above it"));
+                        problems.push(format!(
+                            "{subgraph}: {file} imports {imported}, a layer above it"
+                        ));
                     }
                 }
             }
@@ -193,7 +197,9 @@ fn layer_rank(file: &str) -> Option<u8> {
 }
 
 /// file (relative to src/, e.g. `app/timers.rs`) -> the files of the crate it imports.
-fn import_graph(src: &std::path::Path) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+fn import_graph(
+    src: &std::path::Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
     let mut files = Vec::new();
     let mut dirs = vec![src.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -206,7 +212,12 @@ fn import_graph(src: &std::path::Path) -> std::collections::BTreeMap<String, std
             }
         }
     }
-    let rel = |p: &std::path::Path| p.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+    let rel = |p: &std::path::Path| {
+        p.strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
     let known: std::collections::BTreeSet<String> = files.iter().map(|p| rel(p)).collect();
     // The file a module path (`graphql::loaders::X`) lives in: the longest prefix that is a file.
     let file_of = |segments: &[&str]| -> Option<String> {
@@ -224,8 +235,15 @@ fn import_graph(src: &std::path::Path) -> std::collections::BTreeMap<String, std
     for path in &files {
         let me = rel(path);
         // The module path of this file, for `super::`.
-        let mut module: Vec<String> = me.trim_end_matches(".rs").split('/').map(str::to_owned).collect();
-        if module.last().is_some_and(|m| m == "mod" || m == "lib" || m == "main") {
+        let mut module: Vec<String> = me
+            .trim_end_matches(".rs")
+            .split('/')
+            .map(str::to_owned)
+            .collect();
+        if module
+            .last()
+            .is_some_and(|m| m == "mod" || m == "lib" || m == "main")
+        {
             module.pop();
         }
         let text = std::fs::read_to_string(path).unwrap();
@@ -240,7 +258,10 @@ fn import_graph(src: &std::path::Path) -> std::collections::BTreeMap<String, std
             .join("\n");
         let code = code.as_str();
         let mut imports = std::collections::BTreeSet::new();
-        for (prefix, base) in [("crate::", Vec::new()), ("super::", module[..module.len().saturating_sub(1)].to_vec())] {
+        for (prefix, base) in [
+            ("crate::", Vec::new()),
+            ("super::", module[..module.len().saturating_sub(1)].to_vec()),
+        ] {
             let mut rest = code;
             while let Some(at) = rest.find(prefix) {
                 let before = rest[..at].chars().last();
@@ -249,7 +270,10 @@ fn import_graph(src: &std::path::Path) -> std::collections::BTreeMap<String, std
                     continue;
                 }
                 let mut path_segments: Vec<&str> = Vec::new();
-                let tail: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':' || *c == '{').collect();
+                let tail: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':' || *c == '{')
+                    .collect();
                 for segment in tail.split("::") {
                     let segment = segment.trim_end_matches('{');
                     if segment.is_empty() || !segment.chars().next().unwrap().is_lowercase() {
@@ -276,7 +300,9 @@ fn import_graph(src: &std::path::Path) -> std::collections::BTreeMap<String, std
 
 /// Every cycle's files, found by a depth-first search (each cycle reported once by its
 /// smallest file).
-fn cycles(graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) -> Vec<Vec<String>> {
+fn cycles(
+    graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Vec<Vec<String>> {
     let mut found = Vec::new();
     for start in graph.keys() {
         let mut stack = vec![(start.clone(), vec![start.clone()])];

@@ -20,13 +20,16 @@ use crate::app::Identity;
 pub const GRANT_MFA_OTP: &str = "urn:erp:params:oauth:grant-type:mfa-otp";
 pub const GRANT_MFA_RECOVERY: &str = "urn:erp:params:oauth:grant-type:mfa-recovery-code";
 
-pub fn routes(service: Identity) -> Router {
+pub fn routes(service: Identity, trusted_proxies: Vec<erp_net::IpNet>) -> Router {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route("/userinfo", get(userinfo))
+        .layer(axum::Extension(erp_kit::http::TrustedProxies(
+            trusted_proxies,
+        )))
         .with_state(service)
 }
 
@@ -91,6 +94,14 @@ fn oauth_error_from(err: ApiError) -> Response {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         return response;
+    }
+    if err.reason() == Some(crate::domain::reasons::LOCKOUT_UNAVAILABLE) {
+        // Refused on purpose (the brute-force protection cannot be checked): not a crash.
+        return oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            &err.message(),
+        );
     }
     match err.code() {
         ErrorCode::Unauthenticated => {
@@ -205,11 +216,15 @@ async fn token(State(service): State<Identity>, request: axum::extract::Request)
 /// The address the per-address lockout counts for a token request: the TCP peer. Unlike the
 /// GraphQL login (whose address the kit's HTTP layer resolves through `ERP_TRUSTED_PROXIES`),
 /// behind a proxy this is the proxy's; the kit's client-address function is not public yet.
+/// The client's address by the kit's one trust model (behind the router: the address it
+/// asserts), so the token endpoint's per-address lockout counts the real client.
 fn peer_address(parts: &axum::http::request::Parts) -> Option<String> {
-    parts
+    let trusted = parts
         .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .get::<erp_kit::http::TrustedProxies>()
+        .map(|t| t.0.as_slice())
+        .unwrap_or_default();
+    erp_kit::http::client_ip(parts, trusted).map(|ip| ip.0.to_string())
 }
 
 async fn revoke(

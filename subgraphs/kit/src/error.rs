@@ -390,6 +390,7 @@ pub const TRANSPORT_CODES: &[(&str, &str)] = &[
     ("MAX_ALIASES_EXCEEDED", "The operation uses more aliases than the limit (30 by default)."),
     ("MAX_ROOT_FIELDS_EXCEEDED", "The operation asks for more root fields than the limit (20 by default)."),
     ("MAX_DIRECTIVES_EXCEEDED", "The operation uses more directives than the limit (50 by default)."),
+    ("COST_LIMIT_EXCEEDED", "The operation's estimated cost (from its list sizes: `first`/`last`, nested connections multiplying) is over the limit: 20,000 at the router, 200,000 at a subgraph by default; `extensions.cost` and `maxCost` give both (HTTP 400 at the router)."),
     ("GRAPHQL_PARSE_FAILED", "The document is not valid GraphQL syntax."),
     ("GRAPHQL_VALIDATION_FAILED", "The document does not validate against the schema."),
     ("FORBIDDEN_ORIGIN", "The router refused the request's `Origin` (CORS allowlist, WebSocket upgrade)."),
@@ -422,4 +423,80 @@ pub fn catalogue(domains: &[(&str, &[Reason])]) -> serde_json::Value {
         "transportCodes": transport,
         "reasons": reasons,
     })
+}
+
+/// Answers a value the schema refuses while the request is validated (a malformed `DateTime`
+/// or `Date`, an unknown enum value, a wrong type, in a literal or a variable) as
+/// BAD_USER_INPUT naming the input field (`extensions.field`), like a value a resolver refuses:
+/// the scalars of [`crate::scalars`] check their format there, before any resolver runs.
+pub struct BadValues;
+
+impl async_graphql::extensions::ExtensionFactory for BadValues {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(BadValuesExtension)
+    }
+}
+
+struct BadValuesExtension;
+
+/// async-graphql's message for a refused argument value: `Invalid value for argument
+/// "input.timeZone", expected type "TimeZone"`.
+const INVALID_ARGUMENT: &str = "Invalid value for argument \"";
+
+#[async_graphql::async_trait::async_trait]
+impl async_graphql::extensions::Extension for BadValuesExtension {
+    async fn validation(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+        next.run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().map(classify_validation_error).collect())
+    }
+}
+
+/// BAD_USER_INPUT and the field for a refused value; every other validation error unchanged.
+fn classify_validation_error(mut error: async_graphql::ServerError) -> async_graphql::ServerError {
+    let Some(rest) = error.message.strip_prefix(INVALID_ARGUMENT) else {
+        return error;
+    };
+    let path = rest.split('"').next().unwrap_or_default();
+    // The innermost named segment: `input.lines.0.daysPerPeriod` names `daysPerPeriod`.
+    let field = path
+        .rsplit('.')
+        .find(|segment| !segment.is_empty() && !segment.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or(path)
+        .to_owned();
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", ErrorCode::BadUserInput.as_str());
+    extensions.set("field", field);
+    error
+}
+
+#[cfg(test)]
+mod bad_value_tests {
+    use super::*;
+
+    #[test]
+    fn names_the_innermost_field() {
+        let error = classify_validation_error(async_graphql::ServerError::new(
+            "Invalid value for argument \"input.lines.0.daysPerPeriod\", expected type \"Float\"",
+            None,
+        ));
+        let extensions = error.extensions.expect("extensions");
+        assert_eq!(
+            extensions.get("code"),
+            Some(&async_graphql::Value::from("BAD_USER_INPUT"))
+        );
+        assert_eq!(
+            extensions.get("field"),
+            Some(&async_graphql::Value::from("daysPerPeriod"))
+        );
+        let other = classify_validation_error(async_graphql::ServerError::new(
+            "Unknown field \"nope\" on type \"Query\".",
+            None,
+        ));
+        assert!(other.extensions.is_none());
+    }
 }
