@@ -21,7 +21,7 @@ const CONVERT: &str = "mutation($i: ConvertLeadInput!) { convertLead(input: $i) 
 const CREATE_PIPELINE: &str = "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id name stages { id name position probability rottingDays } } }";
 const CREATE_OPPORTUNITY: &str = "mutation($i: CreateOpportunityInput!) { createOpportunity(input: $i) { id version status amount { amount currency } stage { id } ownerId } }";
 const MOVE: &str = "mutation($i: MoveOpportunityInput!) { moveOpportunity(input: $i) { opportunity { id version stage { id } } fromStage { id } } }";
-const BOARD: &str = "query($p: ID!) { pipelineBoard(pipelineId: $p) { openCount totals { amount currency } forecast { amount currency } stages { stage { id name probability } count totals { amount currency } weightedTotals { amount currency } cards(first: 100) { nodes { id amount { amount currency } } pageInfo { hasNextPage } } } } }";
+const BOARD: &str = "query($p: ID!) { pipelineBoard(pipelineId: $p) { openCount totals { amount currency } forecast { amount currency } stages { stage { id name probability } count totals { amount currency } weightedTotals { amount currency } cards(first: 25) { nodes { id amount { amount currency } } pageInfo { hasNextPage } } } } }";
 
 /// A pipeline of four stages: Lead 10 %, Qualified 30 %, Proposal 60 % (rots after 3 days),
 /// Negotiation 80 %. Answers (pipeline id, stage ids).

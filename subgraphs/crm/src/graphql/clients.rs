@@ -55,15 +55,22 @@ impl ClientsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which clients.")] filter: Option<ClientsFilter>,
-        #[graphql(desc = "Items after this cursor (an `endCursor` read before).")] after: Option<
-            String,
-        >,
-        #[graphql(desc = "Items before this cursor (a `startCursor` read before).")] before: Option<
-            String,
-        >,
-        #[graphql(desc = "How many from the start: 0 to 100 (20 by default). Not with `last`.")]
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "How many from the end: 0 to 100. Not with `first`.")] last: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
     ) -> Result<Connection<String, Client, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;

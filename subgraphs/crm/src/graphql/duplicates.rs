@@ -5,11 +5,11 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 
 use super::context::{scope, use_cases, Scope};
 use super::objects::{instant, Client, Lead};
-use super::scalars::DateTime;
 use crate::app::clients::Contact;
 use crate::app::duplicates::{DuplicateCandidate as Candidate, DuplicateReport, MergeKind, Probe};
 use crate::domain::matching::MatchReason as DomainReason;
 use crate::store::entities::merge;
+use erp_kit::scalars::DateTime;
 
 /// Why a record is likely the same company or person.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

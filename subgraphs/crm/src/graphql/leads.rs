@@ -12,11 +12,12 @@ use super::duplicates::DuplicateCheck;
 use super::objects::{
     instant, Activity, ActivityKind, Client, Lead, LeadSource, LeadStatus, Opportunity,
 };
-use super::scalars::{Date, DateTime, MoneyInput};
 use crate::app::leads::{Conversion, LeadChanges, NewActivity, NewAssignmentRule, NewLead, Utm};
 use crate::domain::lead::ScoringRule as DomainScoringRule;
 use crate::store::entities::{assignment_rule, scoring_rule};
 use crate::store::leads::{ActivitiesOf, LeadFilter};
+use erp_kit::money::MoneyInput;
+use erp_kit::scalars::{Date, DateTime};
 
 /// Which leads a list shows.
 #[derive(InputObject, Default)]
@@ -196,15 +197,22 @@ impl LeadsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which leads.")] filter: Option<LeadsFilter>,
-        #[graphql(desc = "Items after this cursor (an `endCursor` read before).")] after: Option<
-            String,
-        >,
-        #[graphql(desc = "Items before this cursor (a `startCursor` read before).")] before: Option<
-            String,
-        >,
-        #[graphql(desc = "How many from the start: 0 to 100 (20 by default). Not with `last`.")]
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "How many from the end: 0 to 100. Not with `first`.")] last: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
     ) -> Result<Connection<String, Lead, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
@@ -235,15 +243,22 @@ impl LeadsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Whose activities.")] filter: ActivitiesFilter,
-        #[graphql(desc = "Items after this cursor (an `endCursor` read before).")] after: Option<
-            String,
-        >,
-        #[graphql(desc = "Items before this cursor (a `startCursor` read before).")] before: Option<
-            String,
-        >,
-        #[graphql(desc = "How many from the start: 0 to 100 (20 by default). Not with `last`.")]
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "How many from the end: 0 to 100. Not with `first`.")] last: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
     ) -> Result<Connection<String, Activity, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;

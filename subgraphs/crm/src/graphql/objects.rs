@@ -16,13 +16,14 @@ use super::loaders::{
     LeadLoader, LinesLoader, OpportunityLoader, PeopleLoader, PipelineLoader, QuoteLoader,
     StageLoader, StagesLoader, TimeZoneLoader, VersionsLoader,
 };
-use super::scalars::{format_minor, Currency, Date, DateTime, Decimal, Money};
 use crate::domain::pipeline::{is_rotting, weighted};
 use crate::domain::quote::{effective_status, expires_at};
 use crate::store::entities::{
     activity, address, audit, client, lead, opportunity, pipeline, price_list, price_list_item,
     proposal, proposal_section, quote, quote_line, quote_version, stage,
 };
+use erp_kit::money::{format_minor, Currency, Decimal, Money};
+use erp_kit::scalars::{Date, DateTime};
 
 /// A company or a person.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

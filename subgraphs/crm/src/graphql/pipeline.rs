@@ -16,11 +16,12 @@ use erp_kit::{ApiError, RequestContext};
 use super::context::{scope, use_cases, viewer, Scope, ScopeData};
 use super::loaders::{OpportunityLoader, StageLoader};
 use super::objects::{money, Opportunity, OpportunityStatus, Pipeline, Stage};
-use super::scalars::{Date, DateTime, Money, MoneyInput};
 use crate::app::pipeline::{CreateOpportunity, NewPipeline, OpportunityChanges};
 use crate::domain::pipeline::{StageSpec, StageTotals};
 use crate::events::BoardMove;
 use crate::store::pipeline::OpportunityFilter;
+use erp_kit::money::{Money, MoneyInput};
+use erp_kit::scalars::{Date, DateTime};
 
 /// Amounts per currency as a list (never summed across currencies).
 fn amounts(map: &BTreeMap<String, i64>) -> Result<Vec<Money>> {
@@ -115,15 +116,22 @@ impl BoardStage {
     async fn cards(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Items after this cursor (an `endCursor` read before).")] after: Option<
-            String,
-        >,
-        #[graphql(desc = "Items before this cursor (a `startCursor` read before).")] before: Option<
-            String,
-        >,
-        #[graphql(desc = "How many from the start: 0 to 100 (20 by default). Not with `last`.")]
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "How many from the end: 0 to 100. Not with `first`.")] last: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
     ) -> Result<Connection<String, Opportunity, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let rows = use_cases(ctx)?
@@ -216,15 +224,22 @@ impl PipelineQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which opportunities.")] filter: Option<OpportunitiesFilter>,
-        #[graphql(desc = "Items after this cursor (an `endCursor` read before).")] after: Option<
-            String,
-        >,
-        #[graphql(desc = "Items before this cursor (a `startCursor` read before).")] before: Option<
-            String,
-        >,
-        #[graphql(desc = "How many from the start: 0 to 100 (20 by default). Not with `last`.")]
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "How many from the end: 0 to 100. Not with `first`.")] last: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
     ) -> Result<Connection<String, Opportunity, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;

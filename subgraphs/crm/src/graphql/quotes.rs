@@ -9,11 +9,12 @@ use erp_kit::ApiError;
 
 use super::context::{scope, use_cases, Scope};
 use super::objects::{load_quote, PriceList, Proposal, Quote};
-use super::scalars::{parse_minor, Currency, Date, Decimal, MoneyInput, TimeZone};
 use crate::app::quotes::{
     DraftChanges, NewItem, NewLine, NewPriceList, NewProposal, NewQuote, NewSection, QuoteView,
 };
 use crate::store::quotes::{ProposalFilter, QuoteFilter};
+use erp_kit::money::{parse_minor, Currency, Decimal, MoneyInput};
+use erp_kit::scalars::{Date, TimeZone};
 
 /// A decimal with at most `decimals` decimals as an integer of that scale (quantities in
 /// thousandths, percentages in hundredths = basis points).
@@ -306,15 +307,22 @@ impl QuotesQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which quotes.")] filter: Option<QuotesFilter>,
-        #[graphql(desc = "Items after this cursor (an `endCursor` read before).")] after: Option<
-            String,
-        >,
-        #[graphql(desc = "Items before this cursor (a `startCursor` read before).")] before: Option<
-            String,
-        >,
-        #[graphql(desc = "How many from the start: 0 to 100 (20 by default). Not with `last`.")]
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "How many from the end: 0 to 100. Not with `first`.")] last: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
     ) -> Result<Connection<String, Quote, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
@@ -361,15 +369,22 @@ impl QuotesQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this client's.")] client_id: Option<ID>,
-        #[graphql(desc = "Items after this cursor (an `endCursor` read before).")] after: Option<
-            String,
-        >,
-        #[graphql(desc = "Items before this cursor (a `startCursor` read before).")] before: Option<
-            String,
-        >,
-        #[graphql(desc = "How many from the start: 0 to 100 (20 by default). Not with `last`.")]
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "How many from the end: 0 to 100. Not with `first`.")] last: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
     ) -> Result<Connection<String, Proposal, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
