@@ -1983,3 +1983,197 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
         ["100.00", "200.00", "400.00", "800.00"]
     );
 }
+
+/// The board's subscription through the real router (graphql-transport-ws, the token in
+/// `connection_init`): a manager (`crm:admin`) sees a rep's stage move live; another rep, who
+/// does not see that rep's records, receives nothing; the board query through the router gives
+/// the same totals as the subgraph.
+#[tokio::test]
+async fn the_board_subscription_through_the_router_sees_another_users_move() {
+    use erp_tests::router::{RouterOptions, RouterProcess, WsEvent, CLOSED_SUBGRAPH_URL};
+    const ORIGIN: &str = "https://app.erp.example";
+    const WAIT: Duration = Duration::from_secs(10);
+
+    let issuer = TestIssuer::start().await;
+    let tenant = tenant();
+    let app = CrmApp::spawn(&issuer).await;
+    let options = RouterOptions::new(&issuer, CLOSED_SUBGRAPH_URL.into())
+        .env("ERP_CRM_URL", &app.url("/graphql"))
+        .env("ERP_CORS_ORIGINS", ORIGIN);
+    let router = RouterProcess::spawn(&options).await;
+    let admin = issuer.token(&tenant, "usr_manager", CRM_ADMIN);
+    let rep = issuer.token(&tenant, "usr_rep", CRM_REP);
+    let other_rep = issuer.token(&tenant, "usr_other_rep", CRM_REP);
+    let (pipeline_id, stages) = pipeline(&app, &admin, "Live").await;
+    let client = company(&app, &rep, "Globex").await;
+    let deal = opportunity(&app, &rep, &pipeline_id, &stages[0], &client, "500", "EUR").await;
+
+    let connect = |token: String| {
+        let router = &router;
+        async move {
+            let mut socket = router.websocket(Some(ORIGIN)).await.unwrap();
+            socket
+                .send_json(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+                .await;
+            assert_eq!(
+                socket.next(WAIT).await,
+                WsEvent::Message(json!({ "type": "connection_ack" }))
+            );
+            socket
+        }
+    };
+    let subscription = format!(
+        "subscription {{ pipelineBoard(pipelineId: \"{pipeline_id}\") {{ change opportunityId actorId ownerId opportunity {{ stage {{ id name }} }} }} }}"
+    );
+    let mut manager_socket = connect(admin.clone()).await;
+    let mut other_socket = connect(other_rep.clone()).await;
+    for socket in [&mut manager_socket, &mut other_socket] {
+        socket
+            .send_json(
+                json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription } }),
+            )
+            .await;
+    }
+    // The subscriptions reach the subgraph before the move is made: the move is retried
+    // until the manager's stream carries it (a move to the stage the card is on is refused,
+    // so each attempt goes to the next stage).
+    let mut event = None;
+    for attempt in 1..stages.len() {
+        let (status, body) = router
+            .graphql(
+                Some(&rep),
+                MOVE,
+                json!({ "i": { "opportunityId": deal, "stageId": stages[attempt] } }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        if let WsEvent::Message(message) = manager_socket.next(WAIT).await {
+            event = Some((attempt, message));
+            break;
+        }
+    }
+    let (attempt, event) = event.expect("the manager's stream never carried the move");
+    let stage_name = ["Lead", "Qualified", "Proposal", "Negotiation"][attempt];
+    assert_eq!(event["type"], "next", "{event}");
+    assert_eq!(event["id"], "1");
+    assert_eq!(
+        event["payload"]["data"]["pipelineBoard"],
+        json!({
+            "change": "MOVED",
+            "opportunityId": deal,
+            "actorId": "usr_rep",
+            "ownerId": "usr_rep",
+            "opportunity": { "stage": { "id": stages[attempt], "name": stage_name } },
+        })
+    );
+    // The other rep does not see usr_rep's records: nothing on their stream.
+    assert_eq!(
+        other_socket.next(Duration::from_millis(700)).await,
+        WsEvent::Timeout,
+        "a move of a record the subscriber cannot see was sent"
+    );
+
+    // The board through the router: the same totals as the subgraph answers.
+    let (status, through_router) = router
+        .graphql(Some(&admin), BOARD, json!({ "p": pipeline_id }))
+        .await;
+    assert_eq!(status, 200, "{through_router}");
+    let direct = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    assert_eq!(through_router["data"], direct);
+    assert_eq!(
+        money_list(&direct["pipelineBoard"]["totals"]),
+        ["500.00 EUR"]
+    );
+    // And a refusal keeps its code and message through the router (error masking is off).
+    let (_, refused) = router
+        .graphql(
+            Some(&other_rep),
+            MOVE,
+            json!({ "i": { "opportunityId": deal, "stageId": stages[0] } }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+}
+
+/// The embedded defaults of the one-process mode (SQLite, in-process cache and bus): a lead
+/// converted into a client, a contact and an opportunity, moved on the board, the totals.
+#[tokio::test]
+async fn the_crm_works_on_the_embedded_defaults() {
+    let issuer = TestIssuer::start().await;
+    let tenant = tenant();
+    let app = CrmApp::spawn_embedded(&issuer).await;
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+    let (pipeline_id, stages) = pipeline(&app, &admin, "Embedded").await;
+    let lead = app
+        .ok(
+            &admin,
+            CREATE_LEAD,
+            json!({ "i": { "personName": "Ada Byron", "companyName": "Analytical Ltd", "email": "ada@analytical.example" } }),
+        )
+        .await;
+    let lead_id = lead["createLead"]["lead"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for status in ["CONTACTED", "QUALIFIED"] {
+        app.ok(
+            &admin,
+            LEAD_STATUS,
+            json!({ "i": { "leadId": lead_id, "status": status } }),
+        )
+        .await;
+    }
+    let converted = app
+        .ok(
+            &admin,
+            CONVERT,
+            json!({ "i": { "leadId": lead_id, "pipelineId": pipeline_id, "opportunityName": "Engines", "amount": { "amount": "1200", "currency": "GBP" } } }),
+        )
+        .await;
+    let converted = &converted["convertLead"];
+    assert_eq!(converted["lead"]["status"], "CONVERTED", "{converted}");
+    assert_eq!(converted["client"]["name"], "Analytical Ltd");
+    assert_eq!(converted["contact"]["name"], "Ada Byron");
+    assert_eq!(
+        converted["contact"]["company"]["id"],
+        converted["client"]["id"]
+    );
+    assert_eq!(
+        converted["opportunity"]["amount"],
+        json!({ "amount": "1200.00", "currency": "GBP" })
+    );
+    let deal = converted["opportunity"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &admin,
+        MOVE,
+        json!({ "i": { "opportunityId": deal, "stageId": stages[2] } }),
+    )
+    .await;
+    let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    assert_eq!(
+        money_list(&board["pipelineBoard"]["totals"]),
+        ["1200.00 GBP"]
+    );
+    assert_eq!(
+        money_list(&board["pipelineBoard"]["forecast"]),
+        ["720.00 GBP"]
+    );
+    assert_eq!(
+        money_list(&board["pipelineBoard"]["stages"][2]["totals"]),
+        ["1200.00 GBP"]
+    );
+    // Converting twice is refused here as on PostgreSQL.
+    assert_eq!(
+        app.refused(
+            &admin,
+            CONVERT,
+            json!({ "i": { "leadId": lead_id, "pipelineId": pipeline_id, "amount": { "amount": "1", "currency": "GBP" } } })
+        )
+        .await,
+        ("CONFLICT".to_owned(), "LEAD_ALREADY_CONVERTED".to_owned())
+    );
+}
