@@ -2038,12 +2038,12 @@ async fn the_board_subscription_through_the_router_sees_another_users_move() {
     // until the manager's stream carries it (a move to the stage the card is on is refused,
     // so each attempt goes to the next stage).
     let mut event = None;
-    for attempt in 1..stages.len() {
+    for (attempt, stage) in stages.iter().enumerate().skip(1) {
         let (status, body) = router
             .graphql(
                 Some(&rep),
                 MOVE,
-                json!({ "i": { "opportunityId": deal, "stageId": stages[attempt] } }),
+                json!({ "i": { "opportunityId": deal, "stageId": stage } }),
             )
             .await;
         assert_eq!(status, 200, "{body}");
