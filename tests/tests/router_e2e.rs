@@ -727,6 +727,19 @@ async fn the_transport_contract_holds_through_the_router() {
     assert_eq!(status, 200, "{body}");
     assert!(body["data"].is_null(), "{body}");
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    // Under `application/graphql-response+json` the same refusal is HTTP 400.
+    let response = router
+        .http
+        .post(router.url("/graphql"))
+        .bearer_auth(&hr)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": board, "variables": { "s": ["ASLEEP"] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
     let day = "query($d: Date) { attendanceToday(day: $d) { day } }";
     let (status, body) = router
         .graphql(Some(&hr), day, json!({ "d": "2026-1-5" }))
