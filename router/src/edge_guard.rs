@@ -130,10 +130,10 @@ fn normalise_code(error: &mut GraphQLError) {
     if code == INTROSPECTION_DISABLED {
         error.message = "Introspection needs a token with the schema:read scope".into();
     } else if is_validation_rule_name(code) {
-        let rule = std::mem::replace(
-            &mut error.extensions.code,
-            Some(GRAPHQL_VALIDATION_FAILED.into()),
-        );
+        let rule = error
+            .extensions
+            .code
+            .replace(GRAPHQL_VALIDATION_FAILED.into());
         if let Some(rule) = rule {
             error
                 .extensions
