@@ -394,6 +394,8 @@ pub const TRANSPORT_CODES: &[(&str, &str)] = &[
     ("GRAPHQL_PARSE_FAILED", "The document is not valid GraphQL syntax."),
     ("GRAPHQL_VALIDATION_FAILED", "The document does not validate against the schema."),
     ("FORBIDDEN_ORIGIN", "The router refused the request's `Origin` (CORS allowlist, WebSocket upgrade)."),
+    ("INTROSPECTION_DISABLED", "Introspection without a token holding the `schema:read` scope (HTTP 403 at the router)."),
+    ("CSRF_PREVENTION_FAILED", "The router's answer to a request without a JSON content type that lacks a preflight header (HTTP 403); a subgraph answers `CSRF_PREVENTED`."),
 ];
 
 /// The catalogue of every `extensions.code` and `reason` the API can return, as published in
