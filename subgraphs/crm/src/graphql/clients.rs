@@ -17,7 +17,7 @@ use crate::store::clients::ClientFilter;
 
 /// Which clients a list shows.
 #[derive(InputObject, Default)]
-pub struct ClientsFilter {
+pub struct ClientsFilterInput {
     /// Only companies or only people.
     pub kind: Option<ClientKind>,
     /// Only clients in this status.
@@ -54,7 +54,7 @@ impl ClientsQuery {
     async fn clients(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which clients.")] filter: Option<ClientsFilter>,
+        #[graphql(desc = "Which clients.")] filter: Option<ClientsFilterInput>,
         #[graphql(
             desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
         )]

@@ -21,7 +21,7 @@ use erp_kit::scalars::{Date, DateTime};
 
 /// Which leads a list shows.
 #[derive(InputObject, Default)]
-pub struct LeadsFilter {
+pub struct LeadsFilterInput {
     /// Only leads in this status.
     pub status: Option<LeadStatus>,
     /// Only this user's leads.
@@ -30,7 +30,7 @@ pub struct LeadsFilter {
 
 /// Whose activities to list: exactly one of the three.
 #[derive(InputObject)]
-pub struct ActivitiesFilter {
+pub struct ActivitiesFilterInput {
     /// A lead's.
     pub lead_id: Option<ID>,
     /// A client's.
@@ -39,7 +39,7 @@ pub struct ActivitiesFilter {
     pub opportunity_id: Option<ID>,
 }
 
-impl ActivitiesFilter {
+impl ActivitiesFilterInput {
     fn of(self) -> Result<ActivitiesOf> {
         match (self.lead_id, self.client_id, self.opportunity_id) {
             (Some(id), None, None) => Ok(ActivitiesOf::Lead(id.0)),
@@ -196,7 +196,7 @@ impl LeadsQuery {
     async fn leads(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which leads.")] filter: Option<LeadsFilter>,
+        #[graphql(desc = "Which leads.")] filter: Option<LeadsFilterInput>,
         #[graphql(
             desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
         )]
@@ -242,7 +242,7 @@ impl LeadsQuery {
     async fn activities(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Whose activities.")] filter: ActivitiesFilter,
+        #[graphql(desc = "Whose activities.")] filter: ActivitiesFilterInput,
         #[graphql(
             desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
         )]
@@ -648,7 +648,7 @@ impl LeadsMutation {
         #[graphql(desc = "The activity.")] input: LogActivityInput,
     ) -> Result<Activity> {
         let scope = scope(ctx).await?;
-        let of = ActivitiesFilter {
+        let of = ActivitiesFilterInput {
             lead_id: input.lead_id,
             client_id: input.client_id,
             opportunity_id: input.opportunity_id,

@@ -152,7 +152,7 @@ impl BoardStage {
 
 /// Which opportunities a list shows.
 #[derive(InputObject, Default)]
-pub struct OpportunitiesFilter {
+pub struct OpportunitiesFilterInput {
     /// Only this pipeline's.
     pub pipeline_id: Option<ID>,
     /// Only this stage's.
@@ -223,7 +223,7 @@ impl PipelineQuery {
     async fn opportunities(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which opportunities.")] filter: Option<OpportunitiesFilter>,
+        #[graphql(desc = "Which opportunities.")] filter: Option<OpportunitiesFilterInput>,
         #[graphql(
             desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
         )]

@@ -259,7 +259,7 @@ pub struct UpdateCrmSettingsInput {
 
 /// Which quotes a list shows.
 #[derive(InputObject, Default)]
-pub struct QuotesFilter {
+pub struct QuotesFilterInput {
     /// Only this client's.
     pub client_id: Option<ID>,
     /// Only this opportunity's.
@@ -306,7 +306,7 @@ impl QuotesQuery {
     async fn quotes(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which quotes.")] filter: Option<QuotesFilter>,
+        #[graphql(desc = "Which quotes.")] filter: Option<QuotesFilterInput>,
         #[graphql(
             desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
         )]
