@@ -950,8 +950,12 @@ pub struct AttendanceSubscription;
 
 #[async_graphql::Subscription]
 impl AttendanceSubscription {
-    /// Every check-in and check-out of the tenant (or of one department) as it happens, from
-    /// every replica (Redis pub/sub). The subscriber is re-checked before each event.
+    /// The check-ins and check-outs the viewer may see (HR: the tenant's; a manager: their
+    /// direct and indirect reports', as `whoIsIn` shows them; everyone: their own), or of one
+    /// department, as they happen, from every replica (Redis pub/sub). The subscriber's token
+    /// and their standing to each punch's employee are checked again before each event, so the
+    /// stream follows changes to the reporting line. FORBIDDEN (NO_EMPLOYEE_RECORD) without an
+    /// HR scope or an employee record.
     #[graphql(directive = erp_kit::authz::requiresScopes::apply(vec![vec!["attendance:read".into()]]))]
     async fn attendance_board(
         &self,
@@ -959,24 +963,38 @@ impl AttendanceSubscription {
         #[graphql(desc = "Only this department's punches.")] department_id: Option<ID>,
     ) -> Result<impl futures::Stream<Item = Result<AttendanceEvent>>> {
         use futures::StreamExt;
-        let tenant = ctx.tenant()?;
         let identity = ctx.identity().clone();
-        let messages = use_cases(ctx)?.attendance_updates(&tenant).await?;
+        let viewer = viewer(ctx).await?;
+        let use_cases = use_cases(ctx)?.clone();
+        // The same refusal as `whoIsIn` for a viewer who may see nobody's board.
+        use_cases.visible_employee_ids(&viewer).await?;
+        let messages = use_cases.attendance_updates(&viewer.tenant).await?;
         let events = messages
             .filter_map(move |bytes| {
                 let wanted = department_id.clone();
+                let use_cases = use_cases.clone();
+                let viewer = viewer.clone();
                 async move {
                     let event: AttendanceEvent = serde_json::from_slice(&bytes).ok()?;
                     if event.kind != "in" && event.kind != "out" {
                         return None;
                     }
-                    match &wanted {
-                        Some(department)
-                            if event.department_id.as_deref() != Some(department.as_str()) =>
-                        {
+                    if let Some(department) = &wanted {
+                        if event.department_id.as_deref() != Some(department.as_str()) {
+                            return None;
+                        }
+                    }
+                    match use_cases
+                        .sees_attendance_of(&viewer, &event.employee_id)
+                        .await
+                    {
+                        Ok(true) => Some(event),
+                        Ok(false) => None,
+                        // Fail closed: a punch whose visibility cannot be read is not shown.
+                        Err(err) => {
+                            tracing::warn!(error = ?err, "attendance board: visibility check failed");
                             None
                         }
-                        _ => Some(event),
                     }
                 }
             })
