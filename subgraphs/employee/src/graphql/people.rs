@@ -599,7 +599,8 @@ pub struct HireEmployeeInput {
     pub title: Option<String>,
     /// The department, in the same tenant.
     pub department_id: Option<ID>,
-    /// The manager, an active employee of the same tenant.
+    /// The manager, an active employee of the same tenant (needs `hr:admin`: naming a
+    /// manager gives them the record, its attendance and its corrections).
     pub manager_id: Option<ID>,
     /// The identity-service user this employee logs in as.
     pub user_id: Option<ID>,
@@ -648,7 +649,9 @@ pub struct PeopleMutation;
 
 #[Object]
 impl PeopleMutation {
-    /// Hires an employee; publishes `employee.hired`.
+    /// Hires an employee; publishes `employee.hired`. Naming a manager needs `hr:admin`
+    /// (FORBIDDEN otherwise); a user already linked to an employee is refused (CONFLICT,
+    /// USER_ALREADY_LINKED).
     #[graphql(requires_scopes = "employee:write")]
     async fn hire_employee(
         &self,
@@ -657,6 +660,9 @@ impl PeopleMutation {
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
+        if input.manager_id.is_some() {
+            ctx.require_scope("hr:admin")?;
+        }
         let title = match input.title.as_deref().map(str::trim) {
             Some("") | None => None,
             Some(title) if title.chars().count() > 200 => {
@@ -794,7 +800,7 @@ pub struct EmployeeViewerCan {
     pub view_attendance: bool,
     /// May edit the profile (self, HR, `employee:write`).
     pub edit_profile: bool,
-    /// May change the employee's manager (HR, `employee:write`).
+    /// May change the employee's manager (`hr:admin`).
     pub set_manager: bool,
     /// May approve or reject the employee's attendance corrections (a manager above them or
     /// HR; never the employee themself).
