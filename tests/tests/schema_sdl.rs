@@ -67,7 +67,9 @@ fn pmo_sdl_is_checked_in_and_carries_the_directives() {
         "{sdl}"
     );
     assert!(
-        sdl.contains("budget: Money @requiresScopes(scopes: [[\"project:write\"], [\"timesheet:approve\"]])"),
+        sdl.contains(
+            "budget: Money @requiresScopes(scopes: [[\"project:write\"], [\"timesheet:approve\"]])"
+        ),
         "{sdl}"
     );
     assert!(sdl.contains("type Task @key(fields: \"id\")"), "{sdl}");
