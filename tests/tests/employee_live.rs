@@ -439,7 +439,11 @@ async fn a_managers_board_shows_what_who_is_in_shows_and_follows_the_org() {
     // HR sees everybody on both.
     let mut everyone = vec![boss.clone(), lead.clone(), dev.clone(), outsider.clone()];
     everyone.sort();
-    let hr_viewer = issuer.token(tenant, "usr_hr", &["attendance:read", "hr:read", "employee:read"]);
+    let hr_viewer = issuer.token(
+        tenant,
+        "usr_hr",
+        &["attendance:read", "hr:read", "employee:read"],
+    );
     assert_eq!(who_is_in(&app, &hr_viewer).await, everyone);
 
     // HR moves the outsider under the boss and the lead (with the dev) away: the open stream
