@@ -33,9 +33,19 @@ impl Pmo {
             .pop())
     }
 
+    /// A page of the tenant's projects (one row more than the page when there are more), for
+    /// the system (seed checks, the embedded mode); callers see [`Pmo::projects_of_member`].
+    pub async fn projects(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>> {
+        self.store.list_projects(tenant, None, page).await
+    }
+
     /// A page of the tenant's projects `member` is a member of (one row more than the page
     /// when there are more): reads follow membership like writes.
-    pub async fn projects(
+    pub async fn projects_of_member(
         &self,
         tenant: &TenantId,
         member: &str,
