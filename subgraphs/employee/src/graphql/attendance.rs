@@ -43,6 +43,15 @@ pub struct CreateLocationInput {
     pub radius_meters: i32,
 }
 
+/// An employee's assigned work location (`assignEmployeeLocation`).
+#[derive(InputObject)]
+pub struct AssignEmployeeLocationInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// The location whose geofence their punches are checked against; null clears it.
+    pub location_id: Option<ID>,
+}
+
 /// A check-in or check-out from a device.
 #[derive(InputObject)]
 pub struct PunchInput {
@@ -55,7 +64,8 @@ pub struct PunchInput {
     pub latitude: Option<f64>,
     /// Device longitude (required with `locationId`).
     pub longitude: Option<f64>,
-    /// The location whose geofence the device must be in.
+    /// The location whose geofence the device must be in (the person's assigned location
+    /// when omitted and they have one).
     pub location_id: Option<ID>,
 }
 
@@ -595,6 +605,28 @@ impl AttendanceMutation {
                 .create_location(&tenant, name.as_str(), fence)
                 .await?,
         )))
+    }
+
+    /// Assigns an employee the work location whose geofence every punch of theirs is checked
+    /// against, also a punch that names no location (`locationId: null` clears it); publishes
+    /// `employee.location_assigned`.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn assign_employee_location(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee and their location.")] input: AssignEmployeeLocationInput,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let model = use_cases(ctx)?
+            .assign_location(
+                &tenant,
+                &actor,
+                &input.employee_id,
+                input.location_id.as_ref().map(|id| id.0.as_str()),
+            )
+            .await?;
+        Ok(Some(Employee(model)))
     }
 
     /// Creates a shift; publishes `shift.created`.

@@ -128,6 +128,11 @@ impl Employee {
             .into()
     }
 
+    /// The work location whose geofence every punch of the employee is checked against.
+    async fn assigned_location_id(&self) -> Option<ID> {
+        self.0.location_id.clone().map(ID)
+    }
+
     /// The first day of employment.
     async fn hired_on(&self) -> Date {
         self.0.hired_on.into()
