@@ -467,7 +467,7 @@ async fn a_managers_board_shows_what_who_is_in_shows_and_follows_the_org() {
         next_punch(&mut socket).await,
         (outsider.clone(), "in".into())
     );
-    assert_eq!(who_is_in(&app, &boss_token).await, [outsider.clone()]);
+    assert_eq!(who_is_in(&app, &boss_token).await, vec![outsider]);
 
     // Neither an HR scope nor an employee record: refused, as whoIsIn refuses.
     let stranger = issuer.token(tenant, "usr_nobody", &["attendance:read"]);

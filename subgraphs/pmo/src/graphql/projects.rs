@@ -102,7 +102,9 @@ impl ProjectQuery {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
         let caller = ctx.claims()?.sub.clone();
-        let rows = pmo(ctx)?.projects_of_member(&tenant, &caller, &page).await?;
+        let rows = pmo(ctx)?
+            .projects_of_member(&tenant, &caller, &page)
+            .await?;
         let rows = rows.into_iter().map(Project).collect();
         Ok(Some(connection_from_rows(&page, rows, |p| p.0.id.clone())))
     }
