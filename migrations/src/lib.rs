@@ -6,6 +6,7 @@
 
 pub mod data_keys;
 pub mod employee;
+pub mod finance;
 pub mod identity;
 pub mod outbox;
 

@@ -56,9 +56,10 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The first link that does not verify, by position (0-based), or None when the chain holds.
-/// `links` are (stored previous hash, stored hash, recomputed canonical text), in chain order.
-pub fn first_broken_link(links: &[(String, String, String)]) -> Option<usize> {
-    let mut expected_previous = String::new();
+/// `links` are (stored previous hash, stored hash, recomputed canonical text), in chain order,
+/// continuing a chain whose last verified hash is `previous` (empty at the genesis).
+pub fn first_broken_link(previous: &str, links: &[(String, String, String)]) -> Option<usize> {
+    let mut expected_previous = previous.to_owned();
     for (index, (previous, hash, canonical)) in links.iter().enumerate() {
         if *previous != expected_previous || link(previous, canonical) != *hash {
             return Some(index);
@@ -115,15 +116,18 @@ mod tests {
     #[test]
     fn an_intact_chain_verifies_and_any_tampering_is_found() {
         let links = chain(&[100, 200, 300]);
-        assert_eq!(first_broken_link(&links), None);
+        assert_eq!(first_broken_link("", &links), None);
         assert_eq!(links[0].1.len(), 64);
 
         let mut tampered = links.clone();
         tampered[1].2 = tampered[1].2.replace("|200|", "|201|");
-        assert_eq!(first_broken_link(&tampered), Some(1));
+        assert_eq!(first_broken_link("", &tampered), Some(1));
 
         let mut removed = links.clone();
         removed.remove(1);
-        assert_eq!(first_broken_link(&removed), Some(1));
+        assert_eq!(first_broken_link("", &removed), Some(1));
+        // A later batch continues from the last verified hash.
+        assert_eq!(first_broken_link(&links[0].1, &links[1..]), None);
+        assert_eq!(first_broken_link("", &links[1..]), Some(0));
     }
 }

@@ -97,6 +97,12 @@ erp_kit::reasons! {
         RECEIPT_REQUIRED => BadUserInput,
         /// The caller has no employee record in finance's directory (learnt from the employee subgraph).
         UNKNOWN_EMPLOYEE => Conflict,
+        /// A PMO time entry is billed at most once.
+        TIME_ENTRY_ALREADY_BILLED => Conflict,
+        /// The partner is of the wrong kind for the document (a customer's invoice, a vendor's bill).
+        WRONG_PARTNER_KIND => Conflict,
+        /// Invoices, bills and payments are in the base currency (foreign-currency documents are not supported yet; manual entries are).
+        DOCUMENT_CURRENCY => BadUserInput,
         /// A code (account, journal, tax, category) is malformed or already used in the tenant.
         BAD_CODE => BadUserInput,
         /// A text field is empty or too long.
@@ -187,6 +193,9 @@ pub enum FinanceViolation {
         category: String,
     },
     UnknownEmployee,
+    TimeEntryAlreadyBilled,
+    WrongPartnerKind(&'static str),
+    DocumentCurrency(&'static str),
     BadCode(&'static str),
     BadText(&'static str),
     BadDateRange,
@@ -234,6 +243,9 @@ impl RuleViolation for FinanceViolation {
             V::PolicyCapExceeded { .. } => reasons::POLICY_CAP_EXCEEDED,
             V::ReceiptRequired { .. } => reasons::RECEIPT_REQUIRED,
             V::UnknownEmployee => reasons::UNKNOWN_EMPLOYEE,
+            V::TimeEntryAlreadyBilled => reasons::TIME_ENTRY_ALREADY_BILLED,
+            V::WrongPartnerKind(_) => reasons::WRONG_PARTNER_KIND,
+            V::DocumentCurrency(_) => reasons::DOCUMENT_CURRENCY,
             V::BadCode(_) => reasons::BAD_CODE,
             V::BadText(_) => reasons::BAD_TEXT,
             V::BadDateRange => reasons::BAD_DATE_RANGE,
@@ -348,6 +360,11 @@ impl RuleViolation for FinanceViolation {
             V::UnknownEmployee => {
                 "no employee record is known for this user in finance's directory".into()
             }
+            V::TimeEntryAlreadyBilled => "a time entry on this invoice was already billed".into(),
+            V::WrongPartnerKind(expected) => format!("the partner is not a {expected}"),
+            V::DocumentCurrency(base) => format!(
+                "invoices, bills and payments are in the base currency ({base})"
+            ),
             V::BadCode(field) => format!(
                 "{field} must be 1 to 32 letters, digits, `-`, `_` or `.`, unique in the tenant"
             ),

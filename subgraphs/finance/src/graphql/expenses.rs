@@ -1,0 +1,598 @@
+//! Expense claims through GraphQL: categories, claims and their life cycle, and who may read
+//! whose claims (finance readers all; a claimant their own; a manager their reports').
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::{ApiError, RequestContext, TenantId};
+
+use super::federation::Employee;
+use super::ledger::{Account, JournalEntry};
+use super::loaders::{AccountLoader, EntryLoader};
+use super::scalars::{Date, Money};
+use super::{actor, finance, load_one};
+use crate::app::expenses::{CategoryRequest, ClaimLineRequest, ClaimRequest};
+use crate::domain::expense::ExpenseState as DomainState;
+use crate::store::entities::{expense, expense_category, expense_line};
+use crate::store::expenses::{self as expenses_store, ClaimFilter};
+
+type Page<T> = Connection<String, T, EmptyFields, EmptyFields>;
+
+/// Where a claim is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ExpenseState {
+    /// Being written by the claimant.
+    Draft,
+    /// Waiting for the claimant's manager.
+    Submitted,
+    /// Approved: owed to the employee, its expense posted.
+    Approved,
+    /// Refused, with a reason.
+    Refused,
+    /// Reimbursed (exactly once).
+    Paid,
+}
+
+impl ExpenseState {
+    fn stored(text: &str) -> Self {
+        match DomainState::from_stored(text) {
+            Some(DomainState::Submitted) => ExpenseState::Submitted,
+            Some(DomainState::Approved) => ExpenseState::Approved,
+            Some(DomainState::Refused) => ExpenseState::Refused,
+            Some(DomainState::Paid) => ExpenseState::Paid,
+            _ => ExpenseState::Draft,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ExpenseState::Draft => "draft",
+            ExpenseState::Submitted => "submitted",
+            ExpenseState::Approved => "approved",
+            ExpenseState::Refused => "refused",
+            ExpenseState::Paid => "paid",
+        }
+    }
+}
+
+/// An expense category and its policy.
+pub struct ExpenseCategory(pub expense_category::Model);
+
+/// An expense category and its policy.
+#[Object]
+impl ExpenseCategory {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// Unique in the tenant (e.g. `MEALS`).
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The expense account its lines post to.
+    #[graphql(requires_scopes = "finance:read")]
+    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        Ok(load_one::<AccountLoader>(ctx, &self.0.account_id)
+            .await?
+            .map(Account))
+    }
+
+    /// The most one line may claim (None: no cap).
+    async fn cap(&self) -> Option<Money> {
+        Some(Money::stored(
+            self.0.cap_minor?,
+            self.0.cap_currency.as_deref()?,
+        ))
+    }
+
+    /// Each line needs a receipt reference.
+    async fn receipt_required(&self) -> bool {
+        self.0.receipt_required
+    }
+}
+
+/// One line of a claim.
+pub struct ExpenseLine(pub expense_line::Model, pub String);
+
+/// One line of a claim.
+#[Object]
+impl ExpenseLine {
+    async fn line_no(&self) -> i32 {
+        self.0.line_no
+    }
+
+    async fn category_id(&self) -> ID {
+        ID(self.0.category_id.clone())
+    }
+
+    /// The day the money was spent.
+    async fn spent_on(&self) -> Date {
+        Date(self.0.spent_on)
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn amount(&self) -> Money {
+        Money::stored(self.0.amount, &self.1)
+    }
+
+    /// The receipt's reference (e.g. a document-store key).
+    async fn receipt_ref(&self) -> Option<&str> {
+        self.0.receipt_ref.as_deref()
+    }
+}
+
+/// An expense claim.
+pub struct Expense(pub expense::Model);
+
+/// An expense claim: `draft -> submitted -> approved | refused -> paid` (once).
+#[Object]
+impl Expense {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    /// The claimant (federated: the employee subgraph resolves the rest).
+    async fn employee(&self) -> Employee {
+        Employee {
+            id: ID(self.0.employee_id.clone()),
+        }
+    }
+
+    async fn state(&self) -> ExpenseState {
+        ExpenseState::stored(&self.0.state)
+    }
+
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    async fn total(&self) -> Money {
+        Money::stored(self.0.total, &self.0.currency)
+    }
+
+    async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<ExpenseLine>> {
+        let tenant = ctx.tenant()?;
+        let rows = expenses_store::lines_of(&finance(ctx)?.db, &tenant, vec![self.0.id.clone()])
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|line| ExpenseLine(line, self.0.currency.clone()))
+            .collect())
+    }
+
+    async fn submitted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.submitted_at
+    }
+
+    /// The user who approved or refused it.
+    async fn decided_by(&self) -> Option<ID> {
+        self.0.decided_by.clone().map(ID)
+    }
+
+    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.0.decided_at
+    }
+
+    /// Why it was refused.
+    async fn refusal_reason(&self) -> Option<&str> {
+        self.0.refusal_reason.as_deref()
+    }
+
+    /// The entry its approval posted (expense against the employee's reimbursement).
+    #[graphql(requires_scopes = "finance:read")]
+    async fn approval_entry(&self, ctx: &Context<'_>) -> Result<Option<JournalEntry>> {
+        match &self.0.approved_entry_id {
+            Some(id) => Ok(load_one::<EntryLoader>(ctx, id).await?.map(JournalEntry)),
+            None => Ok(None),
+        }
+    }
+
+    /// The entry its reimbursement posted.
+    #[graphql(requires_scopes = "finance:read")]
+    async fn payment_entry(&self, ctx: &Context<'_>) -> Result<Option<JournalEntry>> {
+        match &self.0.paid_entry_id {
+            Some(id) => Ok(load_one::<EntryLoader>(ctx, id).await?.map(JournalEntry)),
+            None => Ok(None),
+        }
+    }
+
+    async fn paid_at(&self) -> Option<DateTime<Utc>> {
+        self.0.paid_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Whether the caller may read `employee_id`'s claims: a finance reader, the employee, or their
+/// manager holding `expense:approve`.
+pub(crate) async fn can_read_claims_of(
+    ctx: &Context<'_>,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<bool> {
+    let identity = ctx.identity();
+    if identity.has_scope("finance:read") {
+        return Ok(true);
+    }
+    let user = &ctx.claims()?.sub;
+    let db = &finance(ctx)?.db;
+    let Some(me) = expenses_store::person_by_user(db, tenant, user)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Ok(false);
+    };
+    if me.employee_id == employee_id {
+        return Ok(true);
+    }
+    if !identity.has_scope("expense:approve") {
+        return Ok(false);
+    }
+    let claimant = expenses_store::person(db, tenant, employee_id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(claimant.and_then(|p| p.manager_employee_id).as_deref() == Some(me.employee_id.as_str()))
+}
+
+#[derive(Default)]
+pub struct ExpenseQuery;
+
+#[Object]
+impl ExpenseQuery {
+    /// The expense categories, by code.
+    #[graphql(requires_scopes = "finance:read", requires_scopes = "expense:submit")]
+    async fn expense_categories(&self, ctx: &Context<'_>) -> Result<Option<Vec<ExpenseCategory>>> {
+        let tenant = ctx.tenant()?;
+        let rows = expenses_store::categories(&finance(ctx)?.db, &tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Some(rows.into_iter().map(ExpenseCategory).collect()))
+    }
+
+    /// Claims the caller may read, in creation order: finance readers all (or one employee's),
+    /// managers their own and their reports', everybody else their own; a Relay connection.
+    #[graphql(
+        requires_scopes = "finance:read",
+        requires_scopes = "expense:submit",
+        requires_scopes = "expense:approve"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn expense_claims(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only claims in this state.")] state: Option<ExpenseState>,
+        #[graphql(desc = "Only this employee's claims.")] employee_id: Option<ID>,
+        #[graphql(desc = "Relay cursor.")] after: Option<String>,
+        #[graphql(desc = "Relay cursor.")] before: Option<String>,
+        #[graphql(desc = "At most 100.")] first: Option<i32>,
+        #[graphql(desc = "At most 100.")] last: Option<i32>,
+    ) -> Result<Option<Page<Expense>>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let db = &finance(ctx)?.db;
+        let employees = if ctx.identity().has_scope("finance:read") {
+            employee_id.map(|id| vec![id.0])
+        } else {
+            let user = &ctx.claims()?.sub;
+            let me = expenses_store::person_by_user(db, &tenant, user)
+                .await
+                .map_err(ApiError::from)?;
+            let mut visible = Vec::new();
+            if let Some(me) = me {
+                if ctx.identity().has_scope("expense:approve") {
+                    visible.extend(
+                        expenses_store::reports_of(db, &tenant, &me.employee_id)
+                            .await
+                            .map_err(ApiError::from)?
+                            .into_iter()
+                            .map(|p| p.employee_id),
+                    );
+                }
+                visible.push(me.employee_id);
+            }
+            if let Some(id) = employee_id {
+                visible.retain(|e| *e == id.0);
+            }
+            Some(visible)
+        };
+        let filter = ClaimFilter {
+            state: state.map(ExpenseState::as_str),
+            employee_ids: employees,
+        };
+        let rows = expenses_store::claim_page(db, &tenant, &filter, &page)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Some(connection_from_rows(
+            &page,
+            rows.into_iter().map(Expense).collect(),
+            |e| e.0.id.clone(),
+        )))
+    }
+
+    /// One claim, if the caller may read it.
+    #[graphql(
+        requires_scopes = "finance:read",
+        requires_scopes = "expense:submit",
+        requires_scopes = "expense:approve"
+    )]
+    async fn expense_claim(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The claim's id.")] id: ID,
+    ) -> Result<Option<Expense>> {
+        let tenant = ctx.tenant()?;
+        let claim = expenses_store::claim(&finance(ctx)?.db, &tenant, &id)
+            .await
+            .map_err(ApiError::from)?;
+        match claim {
+            Some(claim) if can_read_claims_of(ctx, &tenant, &claim.employee_id).await? => {
+                Ok(Some(Expense(claim)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A new expense category.
+#[derive(InputObject)]
+pub struct CreateExpenseCategoryInput {
+    /// Unique in the tenant.
+    pub code: String,
+    pub name: String,
+    /// An expense account (never a control account).
+    pub account_id: ID,
+    /// The most one line may claim: a decimal string of `capCurrency`.
+    pub cap: Option<String>,
+    /// ISO 4217; required with `cap`.
+    pub cap_currency: Option<String>,
+    /// Each line needs a receipt reference (`RECEIPT_REQUIRED`).
+    pub receipt_required: bool,
+}
+
+/// The category created.
+#[derive(SimpleObject)]
+pub struct CreateExpenseCategoryPayload {
+    pub category: ExpenseCategory,
+}
+
+/// One line of a new claim.
+#[derive(InputObject)]
+pub struct ExpenseLineInput {
+    pub category_id: ID,
+    pub spent_on: Date,
+    pub description: String,
+    /// A positive decimal string of the claim's currency, within the category's cap
+    /// (`POLICY_CAP_EXCEEDED`).
+    pub amount: String,
+    /// The receipt's reference (required by some categories).
+    pub receipt_ref: Option<String>,
+}
+
+/// A new claim by the caller.
+#[derive(InputObject)]
+pub struct CreateExpenseClaimInput {
+    pub title: String,
+    /// The base currency.
+    pub currency: String,
+    /// At least one.
+    pub lines: Vec<ExpenseLineInput>,
+}
+
+/// The claim.
+#[derive(SimpleObject)]
+pub struct ExpenseClaimPayload {
+    pub claim: Expense,
+}
+
+/// A claim to submit.
+#[derive(InputObject)]
+pub struct SubmitExpenseClaimInput {
+    pub claim_id: ID,
+}
+
+/// A claim to approve.
+#[derive(InputObject)]
+pub struct ApproveExpenseClaimInput {
+    /// 1 to 200 characters: the same key replays the answer.
+    pub idempotency_key: String,
+    pub claim_id: ID,
+}
+
+/// The claim decided.
+#[derive(SimpleObject)]
+pub struct DecidedExpenseClaimPayload {
+    pub claim: Expense,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// A claim to refuse.
+#[derive(InputObject)]
+pub struct RefuseExpenseClaimInput {
+    pub claim_id: ID,
+    /// Why (1 to 500 characters): the claimant reads it.
+    pub reason: String,
+}
+
+/// A claim to reimburse.
+#[derive(InputObject)]
+pub struct PayExpenseClaimInput {
+    /// 1 to 200 characters: the same key replays the answer.
+    pub idempotency_key: String,
+    pub claim_id: ID,
+    /// Default: the settings' bank account.
+    pub bank_account_id: Option<ID>,
+    /// Default: today.
+    pub date: Option<Date>,
+}
+
+async fn claim_by_id(ctx: &Context<'_>, id: &str) -> Result<Expense> {
+    let tenant = ctx.tenant()?;
+    expenses_store::claim(&finance(ctx)?.db, &tenant, id)
+        .await
+        .map_err(ApiError::from)?
+        .map(Expense)
+        .ok_or_else(|| ApiError::NotFound("expense claim".into()).into())
+}
+
+#[derive(Default)]
+pub struct ExpenseMutation;
+
+#[Object]
+impl ExpenseMutation {
+    /// Adds an expense category with its policy.
+    #[graphql(requires_scopes = "finance:admin")]
+    async fn create_expense_category(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateExpenseCategoryInput,
+    ) -> Result<Option<CreateExpenseCategoryPayload>> {
+        let actor = actor(ctx)?;
+        let id = finance(ctx)?
+            .create_expense_category(
+                &actor,
+                CategoryRequest {
+                    code: input.code,
+                    name: input.name,
+                    account_id: input.account_id.0,
+                    cap: input.cap,
+                    cap_currency: input.cap_currency,
+                    receipt_required: input.receipt_required,
+                },
+            )
+            .await?;
+        let category = expenses_store::categories(&finance(ctx)?.db, &actor.tenant)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| ApiError::internal("the new category vanished"))?;
+        Ok(Some(CreateExpenseCategoryPayload {
+            category: ExpenseCategory(category),
+        }))
+    }
+
+    /// Drafts a claim for the caller (`UNKNOWN_EMPLOYEE` when finance does not know them).
+    #[graphql(requires_scopes = "expense:submit")]
+    async fn create_expense_claim(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateExpenseClaimInput,
+    ) -> Result<Option<ExpenseClaimPayload>> {
+        let actor = actor(ctx)?;
+        let id = finance(ctx)?
+            .create_expense_claim(
+                &actor,
+                ClaimRequest {
+                    title: input.title,
+                    currency: input.currency,
+                    lines: input
+                        .lines
+                        .into_iter()
+                        .map(|line| ClaimLineRequest {
+                            category_id: line.category_id.0,
+                            spent_on: line.spent_on.0,
+                            description: line.description,
+                            amount: line.amount,
+                            receipt_ref: line.receipt_ref,
+                        })
+                        .collect(),
+                },
+            )
+            .await?;
+        Ok(Some(ExpenseClaimPayload {
+            claim: claim_by_id(ctx, &id).await?,
+        }))
+    }
+
+    /// The claimant submits their draft to their manager.
+    #[graphql(requires_scopes = "expense:submit")]
+    async fn submit_expense_claim(
+        &self,
+        ctx: &Context<'_>,
+        input: SubmitExpenseClaimInput,
+    ) -> Result<Option<ExpenseClaimPayload>> {
+        let actor = actor(ctx)?;
+        let id = finance(ctx)?
+            .submit_expense_claim(&actor, &input.claim_id)
+            .await?;
+        Ok(Some(ExpenseClaimPayload {
+            claim: claim_by_id(ctx, &id).await?,
+        }))
+    }
+
+    /// Approves a submitted claim: the claimant's manager, or a finance administrator; never
+    /// the claimant (`SELF_APPROVAL`). Posts the expense; publishes `expense.approved`.
+    #[graphql(requires_scopes = "expense:approve")]
+    async fn approve_expense_claim(
+        &self,
+        ctx: &Context<'_>,
+        input: ApproveExpenseClaimInput,
+    ) -> Result<Option<DecidedExpenseClaimPayload>> {
+        let actor = actor(ctx)?;
+        let outcome = finance(ctx)?
+            .approve_expense_claim(&actor, &input.idempotency_key, &input.claim_id)
+            .await?;
+        Ok(Some(DecidedExpenseClaimPayload {
+            claim: claim_by_id(ctx, &outcome.id).await?,
+            replayed: outcome.replayed,
+        }))
+    }
+
+    /// Refuses a submitted claim with a reason (same deciders as approval).
+    #[graphql(requires_scopes = "expense:approve")]
+    async fn refuse_expense_claim(
+        &self,
+        ctx: &Context<'_>,
+        input: RefuseExpenseClaimInput,
+    ) -> Result<Option<ExpenseClaimPayload>> {
+        let actor = actor(ctx)?;
+        let id = finance(ctx)?
+            .refuse_expense_claim(&actor, &input.claim_id, &input.reason)
+            .await?;
+        Ok(Some(ExpenseClaimPayload {
+            claim: claim_by_id(ctx, &id).await?,
+        }))
+    }
+
+    /// Reimburses an approved claim from a bank account, exactly once
+    /// (`EXPENSE_ALREADY_PAID`).
+    #[graphql(requires_scopes = "finance:write")]
+    async fn pay_expense_claim(
+        &self,
+        ctx: &Context<'_>,
+        input: PayExpenseClaimInput,
+    ) -> Result<Option<DecidedExpenseClaimPayload>> {
+        let actor = actor(ctx)?;
+        let outcome = finance(ctx)?
+            .pay_expense_claim(
+                &actor,
+                &input.idempotency_key,
+                &input.claim_id,
+                input.bank_account_id.map(|id| id.0),
+                input.date.map(|d| d.0),
+            )
+            .await?;
+        Ok(Some(DecidedExpenseClaimPayload {
+            claim: claim_by_id(ctx, &outcome.id).await?,
+            replayed: outcome.replayed,
+        }))
+    }
+}
