@@ -1,6 +1,6 @@
 //! `erp-os all`: the whole supergraph in one process on embedded defaults.
 //!
-//! - identity, employee and PMO subgraphs (axum) on a tokio runtime of a background thread,
+//! - identity, employee, PMO and finance subgraphs (axum) on a tokio runtime of a background thread,
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
@@ -51,6 +51,8 @@ pub struct AllArgs {
     pub employee_port: u16,
     #[arg(long, env = "ERP_PMO_PORT", default_value_t = erp_pmo::DEFAULT_PORT)]
     pub pmo_port: u16,
+    #[arg(long, env = "ERP_FINANCE_PORT", default_value_t = erp_finance::DEFAULT_PORT)]
+    pub finance_port: u16,
     /// The router's Prometheus port.
     #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
@@ -134,6 +136,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<()> {
         (erp_identity::DEFAULT_PORT, args.identity_port),
         (erp_employee::DEFAULT_PORT, args.employee_port),
         (erp_pmo::DEFAULT_PORT, args.pmo_port),
+        (erp_finance::DEFAULT_PORT, args.finance_port),
     ] {
         supergraph = replace_once(
             &supergraph,
@@ -178,6 +181,10 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<()> {
     set(
         "ERP_PMO_URL",
         format!("http://127.0.0.1:{}/graphql", args.pmo_port),
+    );
+    set(
+        "ERP_FINANCE_URL",
+        format!("http://127.0.0.1:{}/graphql", args.finance_port),
     );
     // Embedded: no Redis for the rate limiter either (per-process buckets).
     for name in ["REDIS_URL", "KAFKA_BROKERS", "MONGO_URL", "DATABASE_URL"] {
@@ -257,7 +264,7 @@ pub fn run(args: AllArgs) -> anyhow::Result<()> {
     erp_router::run().map_err(|err| anyhow!("router: {err}"))
 }
 
-/// Starts the three subgraphs, seeds the demo on first start, binds them and waits for their
+/// Starts the four subgraphs, seeds the demo on first start, binds them and waits for their
 /// `/ready`.
 async fn start_subgraphs(
     args: &AllArgs,
@@ -331,12 +338,26 @@ async fn start_subgraphs(
     let employee = erp_employee::start(&employee_runtime)
         .await
         .context("starting the employee subgraph")?;
+    // Finance: its own SQLite file on the shared cache and bus.
+    let finance_kit = kit_config(
+        "finance",
+        args.finance_port,
+        Some(sqlite_url(state_dir, "finance.db")),
+        state_dir,
+    )?;
+    let finance_db = erp_kit::db::connect(&finance_kit.database_url).await?;
+    let finance_runtime =
+        Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus.clone());
+    let finance = erp_finance::start(&finance_runtime)
+        .await
+        .context("starting the finance subgraph")?;
 
     let mut servers = Vec::new();
     for (name, port, router) in [
         ("identity", args.identity_port, identity.router),
         ("employee", args.employee_port, employee.router),
         ("pmo", args.pmo_port, pmo.router),
+        ("finance", args.finance_port, finance.router),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = tokio::net::TcpListener::bind(address)
@@ -349,7 +370,7 @@ async fn start_subgraphs(
         }));
     }
     // The relays stop with the process; keep their handles alive until then.
-    let relays = (identity.relay, employee.relay, pmo.relay);
+    let relays = (identity.relay, employee.relay, pmo.relay, finance.relay);
     servers.push(tokio::spawn(async move {
         std::future::pending::<()>().await;
         drop(relays);
@@ -358,6 +379,7 @@ async fn start_subgraphs(
         ("identity", args.identity_port),
         ("employee", args.employee_port),
         ("pmo", args.pmo_port),
+        ("finance", args.finance_port),
     ] {
         wait_ready(name, port).await?;
     }
@@ -486,7 +508,7 @@ ERP OS is starting in one process (state in {state}):
   GraphQL (router):   {url}{tls_note}
   GraphiQL:           {url} in a browser (add the header Authorization: Bearer <accessToken>)
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
-                      pmo http://127.0.0.1:{pmo}/graphql
+                      pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql
 
 Demo tenant "{company}" (tier S: 10 people, a week of history, projects and tasks).
 Log in as {email} / "{password}" (every demo user has this password; the others are
@@ -505,6 +527,7 @@ Ctrl-C stops everything."#,
         identity = args.identity_port,
         employee = args.employee_port,
         pmo = args.pmo_port,
+        finance = args.finance_port,
         company = DEMO_COMPANY,
         journal = pmo_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),

@@ -1,6 +1,6 @@
 //! Each subgraph alone, as in production: configuration from the environment (see
 //! `erp_kit::config`), the same as the subgraph's own binary (`erp-identity`, `erp-employee`,
-//! `erp-pmo`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
+//! `erp-pmo`, `erp-finance`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
 //! `rotate-kek`).
 
 use std::sync::Arc;
@@ -37,6 +37,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
         Service::Identity => ("identity", erp_identity::DEFAULT_PORT),
         Service::Employee => ("employee", erp_employee::DEFAULT_PORT),
         Service::Pmo => ("pmo", erp_pmo::DEFAULT_PORT),
+        Service::Finance => ("finance", erp_finance::DEFAULT_PORT),
     };
     let config = KitConfig::from_env(name, port)?;
     // Held until the service stops: dropping it flushes the spans not yet exported.
@@ -70,6 +71,13 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
             erp_kit::http::serve(listener, app.router).await?;
             app.relay.shutdown().await;
         }
+        Service::Finance => {
+            let runtime = Runtime::connect(config).await?;
+            let app = erp_finance::start(&runtime).await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "finance subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
     }
     drop(telemetry);
     Ok(())
@@ -81,4 +89,5 @@ pub enum Service {
     Identity,
     Employee,
     Pmo,
+    Finance,
 }

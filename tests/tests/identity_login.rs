@@ -325,7 +325,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(roles.len(), 4);
+    // Admin, Finance, HR, Manager, Employee.
+    assert_eq!(roles.len(), 5);
 
     let email = format!("emp-{}@acme.example", uuid::Uuid::new_v4().simple());
     let (_, body) = app

@@ -73,3 +73,22 @@ fn pmo_sdl_is_checked_in_and_carries_the_directives() {
     assert!(sdl.contains("type Task @key(fields: \"id\")"), "{sdl}");
     compare("pmo.graphql", sdl);
 }
+
+#[test]
+fn finance_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_finance::sdl();
+    assert!(sdl.contains("type Project @key(fields: \"id\")"), "{sdl}");
+    assert!(sdl.contains("type Employee @key(fields: \"id\")"), "{sdl}");
+    assert!(
+        sdl.contains("type JournalEntry @requiresScopes(scopes: [[\"finance:read\"]])"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("postJournalEntry(input: PostJournalEntryInput!): PostJournalEntryPayload @requiresScopes(scopes: [[\"finance:write\"]])"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("scalar Date\n"), "{sdl}");
+    // No floating point anywhere in finance's schema.
+    assert!(!sdl.contains("Float"), "{sdl}");
+    compare("finance.graphql", sdl);
+}

@@ -110,6 +110,31 @@ pub const REGISTRY: &[ScopeInfo] = &[
         description: "Approve timesheets.",
     },
     ScopeInfo {
+        name: "finance:read",
+        subgraph: "finance",
+        description: "Read the ledger, reports, invoices, payments, bills and every expense claim.",
+    },
+    ScopeInfo {
+        name: "finance:write",
+        subgraph: "finance",
+        description: "Post journal entries, invoices, bills and payments; reimburse expense claims.",
+    },
+    ScopeInfo {
+        name: "finance:admin",
+        subgraph: "finance",
+        description: "Configure the ledger (accounts, journals, fiscal years, lock dates, taxes, expense categories) and approve any expense claim but one's own.",
+    },
+    ScopeInfo {
+        name: "expense:submit",
+        subgraph: "finance",
+        description: "Submit one's own expense claims.",
+    },
+    ScopeInfo {
+        name: "expense:approve",
+        subgraph: "finance",
+        description: "Approve or refuse the expense claims of one's reports.",
+    },
+    ScopeInfo {
         name: "analytics:export",
         subgraph: "analytics",
         description: "Run heavy analytics exports.",
@@ -145,6 +170,23 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "project:write",
             "timesheet:approve",
             "analytics:export",
+            "finance:read",
+            "finance:write",
+            "finance:admin",
+            "expense:submit",
+            "expense:approve",
+        ],
+    ),
+    (
+        "Finance",
+        &[
+            "user:read",
+            "employee:read",
+            "finance:read",
+            "finance:write",
+            "finance:admin",
+            "expense:submit",
+            "expense:approve",
         ],
     ),
     (
@@ -163,6 +205,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "attendance:read",
             "leave:apply",
             "leave:approve",
+            "expense:submit",
         ],
     ),
     (
@@ -181,6 +224,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "project:read",
             "project:write",
             "timesheet:approve",
+            "expense:submit",
+            "expense:approve",
         ],
     ),
     (
@@ -194,6 +239,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "task:start",
             "task:log",
             "project:read",
+            "expense:submit",
         ],
     ),
 ];
