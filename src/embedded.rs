@@ -4,7 +4,8 @@
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
-//!   through Redis/Kafka); the cache's keys (running timers, revocations, login lockouts) are
+//!   through Redis/Kafka; the bus's event log and consumer positions are kept in
+//!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys (running timers, revocations, login lockouts) are
 //!   kept in `<state>/cache.db`, so a running timer survives a restart as it does on Redis;
 //! - the router (hive-router, ntex runtime) on the main thread, started only once every
 //!   subgraph answers `/ready`, configured by the checked-in router/router.config.yaml (compiled
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use erp_identity::service::IdentityConfig;
 use erp_kit::cache::{DurableCache, SharedCache};
 use erp_kit::config::KitConfig;
-use erp_kit::events::{InProcessBus, SharedBus};
+use erp_kit::events::{DurableBus, SharedBus};
 use erp_kit::pagination::PageRequest;
 use erp_kit::runtime::Runtime;
 use erp_kit::TenantId;
@@ -280,7 +281,16 @@ async fn start_subgraphs(
             .await
             .context("loading the cache file")?,
     );
-    let bus: SharedBus = Arc::new(InProcessBus::new());
+    // The bus's log and its consumer groups' positions are kept in a file of their own too:
+    // an event published while its consumer is not running reaches it at its next start.
+    let events_db = erp_kit::db::connect(&sqlite_url(state_dir, "events.db"))
+        .await
+        .context("opening the event log")?;
+    let bus: SharedBus = Arc::new(
+        DurableBus::open(events_db)
+            .await
+            .context("loading the event log")?,
+    );
 
     let identity_kit = kit_config(
         "identity",

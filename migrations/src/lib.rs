@@ -8,6 +8,7 @@ pub mod data_keys;
 pub mod employee;
 pub mod finance;
 pub mod identity;
+pub mod inbox;
 pub mod outbox;
 
 pub use sea_orm_migration;

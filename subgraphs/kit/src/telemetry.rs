@@ -190,6 +190,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
     pub graphql_errors: IntCounterVec,
+    /// The event consumers' counts and lag (`erp_events_*`).
+    pub consumers: crate::events::ConsumerMetrics,
 }
 
 impl Metrics {
@@ -229,11 +231,13 @@ impl Metrics {
         ] {
             let _ = registry.register(collector);
         }
+        let consumers = crate::events::ConsumerMetrics::register(&registry);
         Self {
             registry,
             http_requests,
             http_latency,
             graphql_errors,
+            consumers,
         }
     }
 

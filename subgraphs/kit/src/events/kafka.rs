@@ -1,21 +1,26 @@
 //! The Kafka bus (rdkafka with its bundled librdkafka).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{BusError, EventBus, EventEnvelope};
+use super::{BusError, Delivery, EventBus, EventEnvelope, PartitionLag, Subscription};
 
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -27,6 +32,12 @@ pub struct KafkaConfig {
     /// Partitions for topics this service creates.
     pub partitions: i32,
     pub replication: i32,
+    /// A consumer that stops heartbeating for this long loses its partitions to the group's
+    /// others.
+    pub session_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// How often a consumer's lag is refreshed (librdkafka statistics).
+    pub statistics_interval: Duration,
 }
 
 impl KafkaConfig {
@@ -36,6 +47,9 @@ impl KafkaConfig {
             publish_timeout: Duration::from_secs(10),
             partitions: 3,
             replication: 1,
+            session_timeout: Duration::from_secs(6),
+            heartbeat_interval: Duration::from_millis(500),
+            statistics_interval: Duration::from_secs(5),
         }
     }
 }
@@ -188,8 +202,14 @@ impl EventBus for KafkaBus {
             .set("group.id", group)
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "true")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "500")
+            .set(
+                "session.timeout.ms",
+                self.config.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                self.config.heartbeat_interval.as_millis().to_string(),
+            )
             .create()
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         consumer
@@ -221,7 +241,179 @@ impl EventBus for KafkaBus {
         Ok(stream.boxed())
     }
 
+    /// A consumer in group `group`: offsets are stored only when the consumer settles a
+    /// message (after its effect committed) and committed only when it commits, or when a
+    /// rebalance is about to take partitions away.
+    async fn consume(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        for topic in topics {
+            self.ensure_topic(topic).await?;
+        }
+        let context = GroupContext {
+            group: group.to_owned(),
+            abandoned: AtomicBool::new(false),
+            lags: parking_lot::Mutex::new(BTreeMap::new()),
+        };
+        let consumer: StreamConsumer<GroupContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.brokers)
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "session.timeout.ms",
+                self.config.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                self.config.heartbeat_interval.as_millis().to_string(),
+            )
+            .set(
+                "statistics.interval.ms",
+                self.config.statistics_interval.as_millis().to_string(),
+            )
+            .create_with_context(context)
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        consumer
+            .subscribe(topics)
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        Ok(Box::new(KafkaSubscription {
+            consumer: Arc::new(consumer),
+        }))
+    }
+
     fn kind(&self) -> &'static str {
         "kafka"
+    }
+}
+
+/// A consumer's callbacks: commits before a rebalance takes partitions away, keeps the lag
+/// librdkafka reports.
+struct GroupContext {
+    group: String,
+    /// Set when the consumer is abandoned (a crash): nothing is committed on the way out.
+    abandoned: AtomicBool,
+    /// (topic, partition) -> lag behind the committed offset.
+    lags: parking_lot::Mutex<BTreeMap<(String, i32), i64>>,
+}
+
+/// Commits the stored offsets; "nothing stored" is not a failure.
+fn commit_stored<C: Consumer<G>, G: ConsumerContext>(consumer: &C) -> Result<(), KafkaError> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        other => other,
+    }
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = self.lags.lock();
+        for (topic, stats) in statistics.topics {
+            for partition in stats.partitions.values() {
+                // -1: librdkafka's internal "unassigned" partition; a negative lag: unknown.
+                if partition.partition >= 0 && partition.consumer_lag >= 0 {
+                    lags.insert((topic.clone(), partition.partition), partition.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            // The partitions' next owner starts after what this consumer handled (the inbox
+            // would skip it anyway, but need not see it).
+            if !self.abandoned.load(Ordering::Relaxed) {
+                if let Err(err) = commit_stored(consumer) {
+                    tracing::warn!(group = %self.group, error = %err, "offsets not committed before a rebalance");
+                }
+            }
+            let mut lags = self.lags.lock();
+            for partition in partitions.elements() {
+                lags.remove(&(partition.topic().to_owned(), partition.partition()));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(group = %self.group, partitions = partitions.count(), "consumer partitions assigned")
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(group = %self.group, partitions = partitions.count(), "consumer partitions revoked")
+            }
+            Rebalance::Error(err) => {
+                tracing::warn!(group = %self.group, error = %err, "consumer rebalance failed")
+            }
+        }
+    }
+}
+
+struct KafkaSubscription {
+    consumer: Arc<StreamConsumer<GroupContext>>,
+}
+
+#[async_trait::async_trait]
+impl Subscription for KafkaSubscription {
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        let message = self
+            .consumer
+            .recv()
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        Ok(Delivery {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message
+                .key()
+                .map(|key| String::from_utf8_lossy(key).into_owned()),
+            payload: message.payload().unwrap_or_default().to_vec(),
+        })
+    }
+
+    fn settle(&mut self, delivery: &Delivery) {
+        if let Err(err) =
+            self.consumer
+                .store_offset(&delivery.topic, delivery.partition, delivery.offset + 1)
+        {
+            // The partition went to another consumer meanwhile: it will deliver the message
+            // again, and the inbox skip it.
+            tracing::debug!(position = %delivery.position(), error = %err, "offset not stored");
+        }
+    }
+
+    async fn commit(&mut self) -> Result<(), BusError> {
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || commit_stored(consumer.as_ref()))
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    async fn lag(&self) -> Vec<PartitionLag> {
+        self.consumer
+            .context()
+            .lags
+            .lock()
+            .iter()
+            .map(|((topic, partition), lag)| PartitionLag {
+                topic: topic.clone(),
+                partition: *partition,
+                lag: *lag,
+            })
+            .collect()
+    }
+
+    fn abandon(&mut self) {
+        self.consumer
+            .context()
+            .abandoned
+            .store(true, Ordering::Relaxed);
     }
 }

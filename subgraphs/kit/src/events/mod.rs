@@ -1,12 +1,35 @@
-//! Domain events: the envelope, the bus they travel on, and the transactional outbox that makes
-//! "the write happened" and "its event will be published" one atomic fact.
+//! Domain events: the envelope, the bus they travel on, the transactional outbox that makes
+//! "the write happened" and "its event will be published" one atomic fact, and the consumers
+//! that act on other domains' events exactly once (an inbox beside the effect).
+//!
+//! Producing: write the change and [`Outbox::enqueue`] its envelope in one transaction; the
+//! domain's [`OutboxRelay`] publishes it to `erp.<domain>.events`.
+//!
+//! Consuming: see [`consumer`](self::Consumer) for the recipe: a [`Consumer`] reads topics
+//! for a consumer group (Kafka in production, the in-process log buses embedded), runs an
+//! [`EventHandler`] inside the inbox store's atomic write (for a relational domain the
+//! [`SqlInbox`]: a [`crate::db::begin_write`] transaction) and records the event in the
+//! domain's `<domain>_inbox` table in that same write, so a redelivered event is skipped.
+//! Failing events are retried with exponential backoff and then kept in
+//! `<domain>_dead_letters`.
 
+mod consumer;
+mod durable;
+mod inbox;
 mod kafka;
+mod log;
 mod memory;
 mod outbox;
 
+pub use consumer::{
+    Consumer, ConsumerConfig, ConsumerHandle, ConsumerMetrics, ConsumerStats, EventHandler,
+    HandlerError,
+};
+pub use durable::{DurableBus, SqliteLog, DEFAULT_RETENTION};
+pub use inbox::{DeadLetter, FailureKind, InboxError, InboxStore, SqlInbox};
 pub use kafka::{KafkaBus, KafkaConfig};
-pub use memory::InProcessBus;
+pub use log::{EventLog, LogBus, LogRecord, Positions};
+pub use memory::{InProcessBus, MemoryLog, MEMORY_LOG_CAPACITY};
 pub use outbox::{
     ClaimedBatch, Outbox, OutboxRelay, OutboxSource, PassOutcome, PendingEvent, RelayConfig,
     RelayHandle, SourceError, SqlBatch, SqlOutbox, Wake, PARKED,
@@ -64,6 +87,17 @@ impl EventEnvelope {
         self.actor = Some(actor.into());
         self
     }
+
+    /// The payload as the consumer's type of it. A payload that does not fit is an event this
+    /// consumer can never handle: as a [`HandlerError`] it goes straight to the dead letters.
+    pub fn decode_payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        serde_json::from_value(self.payload.clone()).map_err(|err| {
+            HandlerError::rejected(format!(
+                "the payload of {} v{} does not decode: {err}",
+                self.event_type, self.schema_version
+            ))
+        })
+    }
 }
 
 /// The Kafka topic of a domain's events.
@@ -77,6 +111,62 @@ pub enum BusError {
     Unavailable(String),
     #[error("the event could not be encoded: {0}")]
     Encode(String),
+    #[error("this bus ({0}) keeps no positions for consumer groups")]
+    NoConsumerGroups(&'static str),
+}
+
+/// One message as a consumer receives it, not yet decoded (an undecodable one is dead-lettered
+/// by the consumer, never dropped).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub topic: String,
+    /// The Kafka partition; 0 on the in-process log buses (one log per topic).
+    pub partition: i32,
+    /// The message's offset in its partition (the log buses: its sequence number).
+    pub offset: i64,
+    /// `tenant:aggregate`, when the producer set one.
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+impl Delivery {
+    /// Identifies the message itself (not its content): `topic/partition@offset`.
+    pub fn position(&self) -> String {
+        format!("{}/{}@{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// How far a consumer group is behind on one partition: messages after its committed position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    pub lag: i64,
+}
+
+/// A consumer group's subscription to topics, with positions the consumer moves itself: a
+/// message counts as consumed once [`Subscription::settle`] is called for it (after its effect
+/// committed), and settled positions become the group's once [`Subscription::commit`] writes
+/// them. Whatever was not committed is delivered again after a restart or a rebalance (the
+/// consumer's inbox skips what it already did).
+#[async_trait::async_trait]
+pub trait Subscription: Send + Sync {
+    /// The next message (waits for one). Cancel-safe: a cancelled call loses nothing.
+    async fn next(&mut self) -> Result<Delivery, BusError>;
+
+    /// Marks `delivery` done; the group's position may move past it at the next commit.
+    fn settle(&mut self, delivery: &Delivery);
+
+    /// Writes the settled positions as the group's committed ones.
+    async fn commit(&mut self) -> Result<(), BusError>;
+
+    /// The group's lag per partition, as far as the bus knows it.
+    async fn lag(&self) -> Vec<PartitionLag>;
+
+    /// Gives up the settled positions not yet committed, as a crash would: nothing more is
+    /// committed, not even while the subscription closes (a Kafka consumer leaving its group
+    /// commits its stored offsets otherwise).
+    fn abandon(&mut self) {}
 }
 
 /// Publishes envelopes to topics and lets consumers (in a consumer group) read them.
@@ -91,6 +181,17 @@ pub trait EventBus: Send + Sync + 'static {
         topics: &[&str],
         group: &str,
     ) -> Result<BoxStream<'static, EventEnvelope>, BusError>;
+
+    /// A subscription of consumer group `group` to `topics` with positions it commits itself
+    /// (see [`Subscription`]); a group new to a topic starts at its oldest retained message.
+    async fn consume(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        let _ = (topics, group);
+        Err(BusError::NoConsumerGroups(self.kind()))
+    }
 
     /// A short name for logs and metrics (`kafka`, `in-process`).
     fn kind(&self) -> &'static str;
