@@ -15,6 +15,7 @@ pub struct FinanceApp {
     pub finance: erp_finance::Finance,
     pub http: reqwest::Client,
     _relay: erp_kit::events::RelayHandle,
+    _consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 impl FinanceApp {
@@ -28,15 +29,19 @@ impl FinanceApp {
         Self::spawn_with(issuer, Backends::Embedded).await
     }
 
+    /// On the real services the event consumers do not run: their groups are a deployment's,
+    /// shared by every test process on the broker, and a group new to a topic reads its whole
+    /// history. The consumers are tested on the embedded bus, which is each test's own.
     pub async fn spawn_with(issuer: &TestIssuer, backends: Backends) -> Self {
+        let consumers = matches!(backends, Backends::Embedded);
         let mut runtime = runtime(issuer, backends).await;
         runtime.config.service = "finance".into();
-        Self::serve(runtime).await
+        Self::serve(runtime, erp_finance::FinanceOptions { consumers }).await
     }
 
     /// Serves the finance subgraph on `runtime`.
-    pub async fn serve(runtime: Runtime) -> Self {
-        let app = erp_finance::start(&runtime).await.unwrap();
+    pub async fn serve(runtime: Runtime, options: erp_finance::FinanceOptions) -> Self {
+        let app = erp_finance::start_with(&runtime, options).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = app.router;
@@ -53,6 +58,7 @@ impl FinanceApp {
             finance: app.finance,
             http: reqwest::Client::new(),
             _relay: app.relay,
+            _consumers: app.consumers,
         }
     }
 

@@ -1301,3 +1301,161 @@ async fn the_embedded_sqlite_path_invoices_and_collects() {
     assert_eq!(state["outstanding"]["amount"], "527.81");
     company.assert_reconciled(&app).await;
 }
+
+/// Publishes an event on the app's bus, as its producer's outbox relay would.
+async fn publish(app: &FinanceApp, domain: &str, event: &EventEnvelope) {
+    app.runtime
+        .bus
+        .publish(&erp_kit::events::topic_for(domain), event)
+        .await
+        .unwrap();
+}
+
+fn timesheet_approved(tenant: &str, timesheet: &str, week: &str, projects: Value) -> EventEnvelope {
+    EventEnvelope::new(
+        &TenantId::from_claim(tenant),
+        "timesheet.approved",
+        timesheet,
+        json!({"timesheet_id": timesheet, "user_id": "u-dev", "week": week, "decided_by": "u-lead",
+               "rejection_reason": null, "time_entry_ids": ["te-1", "te-2"], "projects": projects}),
+    )
+    .unwrap()
+}
+
+/// The consumers run on the embedded bus (each test's own; see `FinanceApp::spawn_with`): PMO's
+/// approved timesheets become lines of the project's draft invoice at the rate of the moment,
+/// once per timesheet and project however often the event comes; the employee subgraph's
+/// hires feed the approvers of expense claims.
+#[tokio::test]
+async fn consumed_events_bill_approved_time_once_and_feed_expense_approvers() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let tenant = company.tenant.clone();
+    let set_rate = "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { project { id } customerId hourlyRate { amount currency } } } }";
+    let data = app
+        .ok(&company.token, set_rate, json!({"input": {"projectId": "prj-1", "customerId": company.customer, "currency": "EUR", "hourlyRate": "120.00"}}))
+        .await;
+    assert_eq!(
+        data["setProjectBillingRate"]["billingRate"],
+        json!({"project": {"id": "prj-1"}, "customerId": company.customer, "hourlyRate": {"amount": "120.00", "currency": "EUR"}})
+    );
+    let vendor_rate = app
+        .refused(&company.token, set_rate, json!({"input": {"projectId": "prj-1", "customerId": company.vendor, "currency": "EUR", "hourlyRate": "1.00"}}))
+        .await;
+    assert_eq!(
+        vendor_rate,
+        ("CONFLICT".into(), "WRONG_PARTNER_KIND".into())
+    );
+
+    // 7.5 billable hours on prj-1 (rated) and 1 on prj-2 (not rated: not billed).
+    let first = timesheet_approved(
+        &tenant,
+        "ts-1",
+        "2026-W10",
+        json!([
+            {"project_id": "prj-1", "billable_hours": 7.5, "non_billable_hours": 0.0, "billable_seconds": 27000, "non_billable_seconds": 0},
+            {"project_id": "prj-2", "billable_hours": 1.0, "non_billable_hours": 0.0, "billable_seconds": 3600, "non_billable_seconds": 0}
+        ]),
+    );
+    publish(&app, "pmo", &first).await;
+    // The same event again (a redelivery), and the same timesheet under a new event id.
+    publish(&app, "pmo", &first).await;
+    publish(&app, "pmo", &timesheet_approved(&tenant, "ts-1", "2026-W10", json!([
+        {"project_id": "prj-1", "billable_hours": 7.5, "non_billable_hours": 0.0, "billable_seconds": 27000, "non_billable_seconds": 0}
+    ]))).await;
+    // The rate changes; the next week's hours take the new rate, the billed line keeps its own.
+    app.ok(&company.token, set_rate, json!({"input": {"projectId": "prj-1", "customerId": company.customer, "currency": "EUR", "hourlyRate": "150.00"}}))
+        .await;
+    publish(&app, "pmo", &timesheet_approved(&tenant, "ts-2", "2026-W11", json!([
+        {"project_id": "prj-1", "billable_hours": 2.0, "non_billable_hours": 1.0, "billable_seconds": 7200, "non_billable_seconds": 3600}
+    ]))).await;
+    let query = "{ invoices(projectId: \"prj-1\", first: 10) { edges { node { id status total { amount } lines { description quantity unitPrice { amount } subtotal { amount } timeEntryId project { id } } } } } }";
+    let invoice = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let data = app.ok(&company.token, query, json!({})).await;
+        let node = data["invoices"]["edges"][0]["node"].clone();
+        (node["lines"].as_array().map_or(0, |l| l.len()) == 2).then_some(node)
+    })
+    .await
+    .expect("both timesheets billed");
+    assert_eq!(invoice["status"], "DRAFT");
+    assert_eq!(
+        invoice["lines"],
+        json!([
+            {"description": "Approved time 2026-W10 (u-dev)", "quantity": "7.5", "unitPrice": {"amount": "120.00"}, "subtotal": {"amount": "900.00"}, "timeEntryId": "timesheet:ts-1:prj-1", "project": {"id": "prj-1"}},
+            {"description": "Approved time 2026-W11 (u-dev)", "quantity": "2", "unitPrice": {"amount": "150.00"}, "subtotal": {"amount": "300.00"}, "timeEntryId": "timesheet:ts-2:prj-1", "project": {"id": "prj-1"}}
+        ])
+    );
+    assert_eq!(invoice["total"]["amount"], "1200.00");
+    let none = app
+        .ok(
+            &company.token,
+            "{ invoices(projectId: \"prj-2\", first: 10) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(none["invoices"]["edges"], json!([]));
+
+    // The billed draft posts and is paid like any invoice; the books stay balanced.
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &company.token,
+        &post_invoice_mutation(),
+        json!({"input": {"idempotencyKey": "bill-post", "invoiceId": id}}),
+    )
+    .await;
+    app.ok(
+        &company.token,
+        RECORD_PAYMENT,
+        json!({"input": {"idempotencyKey": "bill-pay", "direction": "INBOUND", "partnerId": company.customer, "date": today().to_string(),
+            "currency": "EUR", "amount": "1200.00", "allocations": [{"invoiceId": id, "amount": "1200.00"}]}}),
+    )
+    .await;
+    assert_eq!(company.invoice_state(&app, &id).await["status"], "PAID");
+    company.assert_reconciled(&app).await;
+
+    // Hires published by the employee subgraph make the manager the claimant's approver.
+    publish(&app, "employee", &hired(&tenant, "e-boss", "u-boss", None)).await;
+    publish(
+        &app,
+        "employee",
+        &hired(&tenant, "e-dev", "u-dev", Some("e-boss")),
+    )
+    .await;
+    let category = app
+        .ok(
+            &company.token,
+            "mutation($input: CreateExpenseCategoryInput!) { createExpenseCategory(input: $input) { category { id } } }",
+            json!({"input": {"code": "TRAVEL", "name": "Travel", "accountId": company.accounts["5000"], "receiptRequired": false}}),
+        )
+        .await["createExpenseCategory"]["category"]["id"]
+        .clone();
+    let dev = issuer.token(&tenant, "u-dev", &["expense:submit"]);
+    let boss = issuer.token(&tenant, "u-boss", &["expense:approve"]);
+    let claim = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let (_, body) = app
+            .graphql(&dev, CLAIM, json!({"input": {"title": "Train", "currency": "EUR", "lines": [
+                {"categoryId": category, "spentOn": today().to_string(), "description": "Ticket", "amount": "80.00"}]}}))
+            .await;
+        body["data"]["createExpenseClaim"]["claim"]["id"].as_str().map(str::to_owned)
+    })
+    .await
+    .expect("the directory learnt the hire");
+    app.ok(
+        &dev,
+        "mutation($id: ID!) { submitExpenseClaim(input: {claimId: $id}) { claim { state } } }",
+        json!({"id": claim}),
+    )
+    .await;
+    let approved = app
+        .ok(
+            &boss,
+            APPROVE,
+            json!({"input": {"idempotencyKey": "ap", "claimId": claim}}),
+        )
+        .await;
+    assert_eq!(
+        approved["approveExpenseClaim"]["claim"]["state"],
+        "APPROVED"
+    );
+}

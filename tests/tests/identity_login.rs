@@ -393,7 +393,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             "leave:apply",
             "task:start",
             "task:log",
-            "project:read"
+            "project:read",
+            "expense:submit"
         ]
     );
 

@@ -1,5 +1,6 @@
 //! The finance domain's schema: the ledger (m0001), receivables and payables (m0002), expenses
-//! and the directory of people it learns from the employee subgraph (m0003).
+//! and the directory of people it learns from the employee subgraph (m0003), its consumers'
+//! inbox and billing rates (m0004).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -7,9 +8,11 @@
 mod m0001_ledger;
 mod m0002_documents;
 mod m0003_expenses;
+mod m0004_consumers;
 
 use sea_orm_migration::prelude::*;
 
+use crate::inbox::CreateInbox;
 use crate::outbox::CreateOutbox;
 
 pub struct Migrator;
@@ -29,6 +32,11 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_ledger::Migration),
             Box::new(m0002_documents::Migration),
             Box::new(m0003_expenses::Migration),
+            Box::new(CreateInbox {
+                domain: "finance",
+                name: "m0004_finance_inbox",
+            }),
+            Box::new(m0004_consumers::Migration),
         ]
     }
 }

@@ -21,6 +21,8 @@ pub struct EmployeeHired<'a> {
     pub department_id: Option<&'a str>,
     pub manager_id: Option<&'a str>,
     pub hired_on: chrono::NaiveDate,
+    /// The identity user the employee logs in as, when linked (finance's expense approvals).
+    pub user_id: Option<&'a str>,
 }
 
 /// Payload of `attendance.checked_in` and `attendance.checked_out` (schema version 1).

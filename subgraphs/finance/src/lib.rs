@@ -10,7 +10,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use erp_kit::events::{Outbox, OutboxRelay, RelayConfig, RelayHandle};
+use erp_kit::events::{ConsumerHandle, Outbox, OutboxRelay, RelayConfig, RelayHandle};
 use erp_kit::http::{BackendReadiness, HttpState};
 use erp_kit::runtime::Runtime;
 
@@ -40,15 +40,36 @@ pub async fn service(runtime: &Runtime) -> anyhow::Result<Finance> {
     ))
 }
 
-/// A running finance subgraph: its HTTP router, its use cases and its outbox relay.
+/// A running finance subgraph: its HTTP router, its use cases, its outbox relay and its event
+/// consumers (employee org changes, approved PMO timesheets).
 pub struct FinanceApp {
     pub router: axum::Router,
     pub finance: Finance,
     pub relay: RelayHandle,
+    pub consumers: Vec<ConsumerHandle>,
 }
 
-/// Migrates the database, starts the outbox relay and builds the HTTP router.
+/// How a finance subgraph starts.
+#[derive(Debug, Clone)]
+pub struct FinanceOptions {
+    /// Run the event consumers (every deployment does; tests on a shared broker may not: a
+    /// consumer group is the deployment's, and a new one reads the topics' whole history).
+    pub consumers: bool,
+}
+
+impl Default for FinanceOptions {
+    fn default() -> Self {
+        Self { consumers: true }
+    }
+}
+
+/// Migrates the database, starts the outbox relay and the consumers, builds the HTTP router.
 pub async fn start(runtime: &Runtime) -> anyhow::Result<FinanceApp> {
+    start_with(runtime, FinanceOptions::default()).await
+}
+
+/// [`start`] with options.
+pub async fn start_with(runtime: &Runtime, options: FinanceOptions) -> anyhow::Result<FinanceApp> {
     let finance = service(runtime).await?;
     let relay = OutboxRelay::new(
         finance.outbox.clone(),
@@ -57,6 +78,11 @@ pub async fn start(runtime: &Runtime) -> anyhow::Result<FinanceApp> {
         RelayConfig::default(),
     )
     .spawn();
+    let consumers = if options.consumers {
+        events::start_consumers(runtime, &finance)
+    } else {
+        Vec::new()
+    };
     let schema = build_schema(Some(finance.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
@@ -73,5 +99,6 @@ pub async fn start(runtime: &Runtime) -> anyhow::Result<FinanceApp> {
         router,
         finance,
         relay,
+        consumers,
     })
 }

@@ -268,6 +268,7 @@ impl EmployeeStore {
                 department_id: model.department_id.as_deref(),
                 manager_id: model.manager_id.as_deref(),
                 hired_on: model.hired_on,
+                user_id: model.user_id.as_deref(),
             },
         ))?
         .with_actor(actor);

@@ -1020,7 +1020,7 @@ impl Finance {
 
     /// A partner of the kind a document needs (customers for invoices and credit notes, vendors
     /// for bills).
-    async fn partner_of_kind<C: sea_orm::ConnectionTrait>(
+    pub(crate) async fn partner_of_kind<C: sea_orm::ConnectionTrait>(
         &self,
         txn: &C,
         tenant: &TenantId,
@@ -1042,7 +1042,7 @@ impl Finance {
 
     /// Parses a document's lines and computes its totals under the company's tax policy.
     #[allow(clippy::too_many_arguments)]
-    async fn document_lines<C: sea_orm::ConnectionTrait>(
+    pub(crate) async fn document_lines<C: sea_orm::ConnectionTrait>(
         &self,
         txn: &C,
         tenant: &TenantId,
@@ -1247,8 +1247,9 @@ fn document_currency(settings: &settings::Model, requested: &str) -> ApiResult<C
     Ok(currency)
 }
 
-/// A stored line as a request (credit notes copy invoices; posting recomputes).
-fn template_line(line: &document_line::Model, currency: Currency) -> LineRequest {
+/// A stored line as a request (credit notes copy invoices, without the time entries they
+/// billed; posting recomputes).
+pub(crate) fn template_line(line: &document_line::Model, currency: Currency) -> LineRequest {
     LineRequest {
         description: line.description.clone(),
         account_id: Some(line.account_id.clone()),

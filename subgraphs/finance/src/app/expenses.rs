@@ -490,49 +490,51 @@ impl Finance {
         .await
     }
 
-    /// Applies an employee-subgraph event to finance's directory of people: `employee.hired`
-    /// (with its user and manager) and `employee.manager_changed`. Other events are ignored.
-    /// Idempotent: applying an event twice leaves the same directory.
+    /// Applies an employee-subgraph event to finance's directory of people (in its own write;
+    /// the consumer uses [`Finance::apply_employee_event_in`] inside its inbox transaction).
     pub async fn apply_employee_event(&self, event: &EventEnvelope) -> ApiResult<()> {
+        self.write(async |txn| self.apply_employee_event_in(txn, event).await)
+            .await
+    }
+
+    /// `employee.hired` (with its user and manager) and `employee.manager_changed` update the
+    /// directory; other events are ignored. Idempotent: applying an event twice leaves the same
+    /// directory.
+    pub async fn apply_employee_event_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        event: &EventEnvelope,
+    ) -> ApiResult<()> {
         let tenant = TenantId::from_claim(&event.tenant_id);
-        let change: EmployeeChanged = match serde_json::from_value(event.payload.clone()) {
-            Ok(change) => change,
-            Err(_) => return Ok(()),
-        };
+        let change: EmployeeChanged = serde_json::from_value(event.payload.clone())
+            .map_err(|err| ApiError::bad_input("payload", err.to_string()))?;
         match event.event_type.as_str() {
             "employee.hired" => {
-                self.write(async |txn| {
-                    store::upsert_person(
-                        txn,
-                        person::Model {
-                            tenant_id: tenant.as_str().to_owned(),
-                            employee_id: change.employee_id.clone(),
-                            user_id: change.user_id.clone(),
-                            manager_employee_id: change.manager_id.clone(),
-                            display_name: change.display_name.clone().unwrap_or_default(),
-                            updated_at: chrono::Utc::now(),
-                        },
-                    )
-                    .await?;
-                    Ok(())
-                })
-                .await
+                store::upsert_person(
+                    txn,
+                    person::Model {
+                        tenant_id: tenant.as_str().to_owned(),
+                        employee_id: change.employee_id.clone(),
+                        user_id: change.user_id.clone(),
+                        manager_employee_id: change.manager_id.clone(),
+                        display_name: change.display_name.clone().unwrap_or_default(),
+                        updated_at: chrono::Utc::now(),
+                    },
+                )
+                .await?;
             }
             "employee.manager_changed" => {
-                self.write(async |txn| {
-                    store::set_manager(
-                        txn,
-                        &tenant,
-                        &change.employee_id,
-                        change.manager_id.as_deref(),
-                    )
-                    .await?;
-                    Ok(())
-                })
-                .await
+                store::set_manager(
+                    txn,
+                    &tenant,
+                    &change.employee_id,
+                    change.manager_id.as_deref(),
+                )
+                .await?;
             }
-            _ => Ok(()),
+            _ => {}
         }
+        Ok(())
     }
 
     async fn claim<C: sea_orm::ConnectionTrait>(

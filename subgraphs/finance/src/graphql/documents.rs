@@ -1248,6 +1248,36 @@ pub struct AllocatePaymentInput {
     pub allocations: Vec<AllocationInput>,
 }
 
+/// A PMO project's billing: its approved hours are invoiced to `customerId` at `hourlyRate`.
+#[derive(InputObject)]
+pub struct SetProjectBillingRateInput {
+    /// The PMO project.
+    pub project_id: ID,
+    /// The customer invoiced.
+    pub customer_id: ID,
+    /// The base currency.
+    pub currency: String,
+    /// Per hour, a positive decimal string; each billed line keeps the rate of its moment.
+    pub hourly_rate: String,
+    /// The income account of the lines (default: the settings').
+    pub account_id: Option<ID>,
+}
+
+/// A project's billing rate.
+#[derive(SimpleObject)]
+pub struct ProjectBillingRate {
+    /// The PMO project (federated).
+    pub project: Project,
+    pub customer_id: ID,
+    pub hourly_rate: Money,
+}
+
+/// The rate set.
+#[derive(SimpleObject)]
+pub struct SetProjectBillingRatePayload {
+    pub billing_rate: ProjectBillingRate,
+}
+
 /// A monthly recurring invoice.
 #[derive(InputObject)]
 pub struct CreateRecurringScheduleInput {
@@ -1558,6 +1588,38 @@ impl DocumentMutation {
         Ok(Some(PaymentPayload {
             payment: payment_by_id(ctx, &outcome.id).await?,
             replayed: outcome.replayed,
+        }))
+    }
+
+    /// Sets how a PMO project's approved hours are invoiced: every `timesheet.approved` event
+    /// adds its billable hours to the project's draft invoice at this rate, once per timesheet.
+    #[graphql(requires_scopes = "finance:write")]
+    async fn set_project_billing_rate(
+        &self,
+        ctx: &Context<'_>,
+        input: SetProjectBillingRateInput,
+    ) -> Result<Option<SetProjectBillingRatePayload>> {
+        let actor = actor(ctx)?;
+        let row = finance(ctx)?
+            .set_billing_rate(
+                &actor,
+                crate::app::billing::BillingRateRequest {
+                    project_id: input.project_id.0,
+                    customer_id: input.customer_id.0,
+                    currency: input.currency,
+                    hourly_rate: input.hourly_rate,
+                    account_id: input.account_id.map(|id| id.0),
+                },
+            )
+            .await?;
+        Ok(Some(SetProjectBillingRatePayload {
+            billing_rate: ProjectBillingRate {
+                project: Project {
+                    id: ID(row.project_id),
+                },
+                customer_id: ID(row.partner_id),
+                hourly_rate: Money::stored(row.hourly_rate, &row.currency),
+            },
         }))
     }
 

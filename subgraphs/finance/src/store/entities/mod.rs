@@ -561,3 +561,26 @@ pub mod expense_line {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod billing_rate {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "finance_billing_rates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: String,
+        pub partner_id: String,
+        pub currency: String,
+        pub hourly_rate: i64,
+        pub account_id: Option<String>,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
