@@ -380,7 +380,14 @@ async fn start_subgraphs(
         }));
     }
     // The relays stop with the process; keep their handles alive until then.
-    let relays = (identity.relay, employee.relay, pmo.relay, finance.relay);
+    // And finance's event consumers (dropping a handle stops its consumer).
+    let relays = (
+        identity.relay,
+        employee.relay,
+        pmo.relay,
+        finance.relay,
+        finance.consumers,
+    );
     servers.push(tokio::spawn(async move {
         std::future::pending::<()>().await;
         drop(relays);

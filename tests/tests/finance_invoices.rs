@@ -1459,3 +1459,44 @@ async fn consumed_events_bill_approved_time_once_and_feed_expense_approvers() {
         "APPROVED"
     );
 }
+
+/// The durable in-process bus of `erp-os all` (a SQLite event log): finance's consumers keep
+/// receiving events published after they started, also after idle pauses longer than their
+/// commit interval.
+#[tokio::test]
+async fn consumers_on_the_durable_bus_keep_receiving() {
+    let issuer = TestIssuer::start().await;
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Embedded).await;
+    runtime.config.service = "finance".into();
+    let events_db = erp_kit::db::connect(&erp_tests::fresh_sqlite())
+        .await
+        .unwrap();
+    runtime.bus = std::sync::Arc::new(erp_kit::events::DurableBus::open(events_db).await.unwrap());
+    let app = FinanceApp::serve(runtime, erp_finance::FinanceOptions::default()).await;
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let db = &app.runtime.db;
+    for n in 0..3 {
+        let employee = format!("e-{n}");
+        publish(
+            &app,
+            "employee",
+            &hired(&company.tenant, &employee, &format!("u-{n}"), None),
+        )
+        .await;
+        let known = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+            let rows = db
+                .query_all(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    format!("SELECT user_id FROM finance_people WHERE employee_id = '{employee}'"),
+                ))
+                .await
+                .unwrap();
+            rows.first()
+                .map(|row| row.try_get::<String>("", "user_id").unwrap())
+        })
+        .await;
+        assert_eq!(known, Some(format!("u-{n}")), "event {n} was not consumed");
+        // Idle for longer than the consumers' commit interval (1 s).
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+}
