@@ -9,7 +9,6 @@
 # Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/erp-os/target}"
 echo "building erp-os (the first build takes a while)..." >&2
 cargo build -q --release -p erp-os --bin erp-os
-exec "$CARGO_TARGET_DIR/release/erp-os" all "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/erp-os" all "$@"

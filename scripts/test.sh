@@ -5,7 +5,6 @@
 # `bash scripts/test.sh --with-services`, which installs and starts them and stops them after.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/erp-os/target}"
 
 if [[ "${1:-}" == "--with-services" ]]; then
   deploy/local/services.sh install

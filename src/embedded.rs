@@ -335,7 +335,7 @@ async fn start_subgraphs(
         identity: erp_identity::service(&identity_runtime, identity_config.clone())
             .await
             .context("preparing the identity database")?,
-        employees: crate::services::employee_store(&employee_runtime)
+        employees: erp_employee::service(&employee_runtime)
             .await
             .context("preparing the employee database")?,
         pmo: Some(pmo.pmo.clone()),

@@ -209,7 +209,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         .await
         .context("employee database")?;
     let employee_runtime = Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus);
-    let employees = crate::services::employee_store(&employee_runtime).await?;
+    let employees = erp_employee::service(&employee_runtime).await?;
 
     let pmo_store: Option<erp_pmo::store::SharedStore> = match &mongo_url {
         Some(url) => Some(Arc::new(

@@ -1,15 +1,16 @@
-//! Writes a [`SeedPlan`] through the subgraphs' own services and stores: the identity service
-//! (tenant, administrator, invitations, roles), the employee store (departments, locations,
-//! hires, sealed compensation) and the PMO service (projects, members, boards), so every rule
-//! and every event of a normal write applies to what a company sets up.
+//! Writes a [`SeedPlan`] through the subgraphs' own services: the identity service (tenant,
+//! administrator, invitations, roles), the employee subgraph's import API (departments,
+//! locations, hires, sealed compensation: [`erp_employee::app::import`]) and the PMO service
+//! (projects, members, boards), so every rule and every event of a normal write applies to what
+//! a company sets up.
 //!
 //! The HISTORY is different: a year of a 10,000-person company is millions of rows (punches,
 //! tasks, time entries), which one transaction and one event each would take hours to write,
 //! and which is not news (consumers must not receive a year of `timer.stopped` as if it happened
 //! now). So it is written in batches, without events:
 //!
-//! - attendance: the employee store's own sea-orm entity (`punch`; `EmployeeStore::record_punch`
-//!   stamps the current time), one transaction per day, multi-row INSERTs;
+//! - attendance: the employee subgraph's history import (`Employee::import_punches`: the
+//!   check-in use case stamps the current time), one transaction per day, multi-row INSERTs;
 //! - tasks and time entries: the PMO store's import ([`erp_pmo::store::import`]), which keeps
 //!   the rules of a task's creation and of a timer's stop (WIP limits, the timesheet weeks time
 //!   entries touch, no time into a locked week), one transaction or one journal record per
@@ -28,13 +29,15 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use chrono::{NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use erp_employee::domain::attendance::Geofence;
+use erp_employee::app::import::{
+    DepartmentImport, HistoricPunch, LocationImport, PersonImport, StoredPerson,
+};
+use erp_employee::app::people::CompensationChange;
+use erp_employee::domain::attendance::{GeoPoint, Geofence, PunchKind};
 use erp_employee::domain::{DisplayName, EmployeeNumber, NewHire, Salary};
-use erp_employee::store::entities::{department, employee, location, punch};
-use erp_employee::store::{CompensationChange, EmployeeFilter, EmployeeStore};
+use erp_employee::Employee;
 use erp_identity::service::IdentityService;
 use erp_identity::store::entities::{role, tenant, user};
 use erp_kit::auth::{Audience, Claims};
@@ -93,7 +96,7 @@ where
 /// Where a plan is written.
 pub struct SeedTargets {
     pub identity: IdentityService,
-    pub employees: EmployeeStore,
+    pub employees: Employee,
     /// `None` skips the PMO part (projects, tasks, time entries).
     pub pmo: Option<Pmo>,
 }
@@ -101,10 +104,6 @@ pub struct SeedTargets {
 /// Tasks or time entries per import call by default (one transaction, or one journal record
 /// and one flush, each).
 pub const DEFAULT_BATCH: usize = 2_000;
-
-/// Rows per punch INSERT (13 columns: well under SQLite's and PostgreSQL's bind-parameter
-/// limits).
-const PUNCH_BATCH: usize = 1_000;
 
 /// How a plan is written.
 #[derive(Debug, Clone)]
@@ -473,73 +472,55 @@ async fn load_people(
 ) -> anyhow::Result<People> {
     let tenant = TenantId::from_claim(&seeded.tenant_id);
     let actor = seeded.admin_user_id.as_str();
-    let store = &targets.employees;
+    let employees = &targets.employees;
 
     let total = plan.departments.len() + plan.locations.len();
     let mut progress = Progress::start("departments and locations", total, options.progress);
-    let stored: HashMap<String, String> = department::Entity::find()
-        .filter(department::Column::TenantId.eq(tenant.as_str()))
-        .all(store.db())
-        .await?
-        .into_iter()
-        .map(|d| (d.name, d.id))
+    let departments: Vec<DepartmentImport> = plan
+        .departments
+        .iter()
+        .map(|d| DepartmentImport {
+            name: d.name.clone(),
+            parent: d.parent,
+        })
         .collect();
-    let mut department_ids: Vec<String> = Vec::with_capacity(plan.departments.len());
-    for department in &plan.departments {
-        if let Some(id) = stored.get(&department.name) {
-            department_ids.push(id.clone());
-            progress.add(0, 1);
-            continue;
-        }
-        let parent = department.parent.map(|p| department_ids[p].clone());
-        let model = store
-            .create_department(&tenant, actor, &department.name, parent)
-            .await
-            .map_err(api)
-            .with_context(|| format!("department {}", department.name))?;
-        department_ids.push(model.id);
-        progress.add(1, 0);
-    }
+    let imported = employees
+        .import_departments(&tenant, actor, &departments)
+        .await
+        .map_err(api)
+        .context("departments")?;
+    progress.add(imported.written, departments.len() - imported.written);
+    let department_ids = imported.ids;
     report.departments = department_ids.len();
-    let stored = location_ids_by_name(store, &tenant).await?;
-    let mut location_ids = Vec::with_capacity(plan.locations.len());
-    for location in &plan.locations {
-        if let Some(id) = stored.get(&location.name) {
-            location_ids.push(id.clone());
-            progress.add(0, 1);
-            continue;
-        }
-        let fence = Geofence {
-            latitude: location.latitude,
-            longitude: location.longitude,
-            radius_meters: location.radius_meters,
-        };
-        let model = store
-            .create_location(&tenant, &location.name, fence)
-            .await
-            .map_err(api)
-            .with_context(|| format!("location {}", location.name))?;
-        location_ids.push(model.id);
-        progress.add(1, 0);
-    }
+    let locations: Vec<LocationImport> = plan
+        .locations
+        .iter()
+        .map(|l| LocationImport {
+            name: l.name.clone(),
+            fence: Geofence {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                radius_meters: l.radius_meters,
+            },
+        })
+        .collect();
+    let imported = employees
+        .import_locations(&tenant, &locations)
+        .await
+        .map_err(api)
+        .context("locations")?;
+    progress.add(imported.written, locations.len() - imported.written);
+    let location_ids = imported.ids;
     report.locations = location_ids.len();
     progress.finish(report);
 
-    // The tenant's data keys (sealing and blind index) are created on first use on the store's
-    // connection; creating them inside `set_compensation`'s transaction makes SQLite answer
-    // "database is locked" (the transaction's snapshot is older than the key row). Create them
-    // first, outside any transaction.
-    let cipher = store.cipher();
-    cipher
-        .encrypt(&tenant, "employees", "salary", "data-key", "0")
+    // The tenant's data keys (sealing and blind index), created once before the people are
+    // sealed `concurrency` at a time.
+    employees
+        .prepare_sealing(&tenant)
         .await
         .map_err(api)
-        .context("creating the tenant's data key")?;
-    cipher
-        .blind_index(&tenant, "tax_id", "0")
-        .await
-        .map_err(api)
-        .context("creating the tenant's index key")?;
+        .context("creating the tenant's data keys")?;
 
     let mut progress = Progress::start(
         "users and employees",
@@ -561,13 +542,7 @@ async fn load_people(
         .into_iter()
         .map(|u| (u.email, u.id))
         .collect();
-    let stored_employees: HashMap<String, employee::Model> = employee::Entity::find()
-        .filter(employee::Column::TenantId.eq(tenant.as_str()))
-        .all(store.db())
-        .await?
-        .into_iter()
-        .map(|e| (e.employee_number.clone(), e))
-        .collect();
+    let stored_employees = employees.people_by_number(&tenant).await.map_err(api)?;
     let context = HireContext {
         plan,
         targets,
@@ -627,7 +602,7 @@ struct HireContext<'a> {
     department_ids: &'a [String],
     /// Users of the tenant by email, and employees by number, written before this load.
     stored_users: &'a HashMap<String, String>,
-    stored_employees: &'a HashMap<String, employee::Model>,
+    stored_employees: &'a HashMap<String, StoredPerson>,
 }
 
 /// One person after [`HireContext::hire_one`].
@@ -688,53 +663,40 @@ impl HireContext<'_> {
             }
             user.id
         };
-        let stored = self.stored_employees.get(&planned.number);
-        let (employee_id, sealed) = match stored {
-            Some(model) => (model.id.clone(), model.salary_sealed.is_some()),
-            None => {
-                let hire = NewHire {
-                    employee_number: EmployeeNumber::parse("employeeNumber", &planned.number)
-                        .map_err(api)?,
-                    display_name: DisplayName::parse("displayName", &planned.display_name)
-                        .map_err(api)?,
-                    work_email: email,
-                    personal_email: None,
-                    date_of_birth: Some(planned.date_of_birth),
-                    title: Some(planned.title.clone()),
-                    department_id: Some(self.department_ids[planned.department].clone()),
-                    manager_id,
-                    user_id: Some(user_id.clone()),
-                    hired_on: planned.hired_on,
-                };
-                let model = targets
-                    .employees
-                    .hire(&tenant, actor, hire)
-                    .await
-                    .map_err(api)
-                    .with_context(|| format!("hiring {}", planned.number))?;
-                wrote = true;
-                (model.id, false)
-            }
+        let hire = NewHire {
+            employee_number: EmployeeNumber::parse("employeeNumber", &planned.number)
+                .map_err(api)?,
+            display_name: DisplayName::parse("displayName", &planned.display_name).map_err(api)?,
+            work_email: email,
+            personal_email: None,
+            date_of_birth: Some(planned.date_of_birth),
+            title: Some(planned.title.clone()),
+            department_id: Some(self.department_ids[planned.department].clone()),
+            manager_id,
+            user_id: Some(user_id.clone()),
+            hired_on: planned.hired_on,
         };
-        if !sealed {
-            let salary = Salary::parse(&planned.salary_eur.to_string(), "EUR").map_err(api)?;
-            targets
-                .employees
-                .set_compensation(
-                    &tenant,
-                    actor,
-                    &employee_id,
-                    CompensationChange {
-                        salary,
-                        bank_account: Some(format!("DE{:020}", 10_000_000 + i)),
-                        tax_id: Some(format!("TX{:09}", 100_000 + i)),
-                    },
-                )
-                .await
-                .map_err(api)
-                .with_context(|| format!("compensation of {}", planned.number))?;
-            wrote = true;
-        }
+        let compensation = CompensationChange {
+            salary: Salary::parse(&planned.salary_eur.to_string(), "EUR").map_err(api)?,
+            bank_account: Some(format!("DE{:020}", 10_000_000 + i)),
+            tax_id: Some(format!("TX{:09}", 100_000 + i)),
+        };
+        let person = targets
+            .employees
+            .import_person(
+                &tenant,
+                actor,
+                PersonImport {
+                    hire,
+                    compensation: Some(compensation),
+                },
+                self.stored_employees.get(&planned.number),
+            )
+            .await
+            .map_err(api)
+            .with_context(|| format!("hiring {}", planned.number))?;
+        wrote |= person.wrote;
+        let employee_id = person.employee_id;
         Ok(Hired {
             index: i,
             employee_id,
@@ -755,7 +717,7 @@ fn punch_key(number: &str, day: NaiveDate, kind: &str) -> String {
 /// day (`concurrency` days at once), multi-row INSERTs that skip punches already stored.
 async fn load_attendance(
     plan: &SeedPlan,
-    store: &EmployeeStore,
+    employees: &Employee,
     tenant: &TenantId,
     people: &People,
     options: &LoadOptions,
@@ -768,7 +730,7 @@ async fn load_attendance(
         .sum::<usize>();
     let mut progress = Progress::start("attendance history (punches)", total, options.progress);
     let mut written = futures::stream::iter(days)
-        .map(|day| attendance_day(plan, store, tenant, people, day))
+        .map(|day| attendance_day(plan, employees, tenant, people, day))
         .buffer_unordered(options.concurrency.max(1));
     while let Some((inserted, rows)) = written.try_next().await? {
         progress.add(inserted, rows - inserted);
@@ -780,70 +742,43 @@ async fn load_attendance(
 /// One day of punches in one transaction: (punches inserted, punches of the day).
 async fn attendance_day(
     plan: &SeedPlan,
-    store: &EmployeeStore,
+    employees: &Employee,
     tenant: &TenantId,
     people: &People,
     day: NaiveDate,
 ) -> anyhow::Result<(usize, usize)> {
-    let mut rows = Vec::new();
+    let mut punches = Vec::new();
     for attendance in plan.attendance_on(day) {
         let planned = &plan.employees[attendance.employee];
         let location = &plan.locations[planned.location];
-        for (kind, at) in [("in", attendance.check_in), ("out", attendance.check_out)] {
-            let key = punch_key(&planned.number, day, kind);
-            rows.push(punch::ActiveModel {
-                id: Set(history_id(at, &format!("{}:punch:{key}", tenant.as_str()))),
-                tenant_id: Set(tenant.as_str().to_owned()),
-                employee_id: Set(people.employee_ids[attendance.employee].clone()),
-                kind: Set(kind.to_owned()),
-                at: Set(at.and_utc().timestamp_millis()),
-                day: Set(day.to_string()),
-                source: Set("seed".to_owned()),
-                ip: Set(None),
-                latitude: Set(Some(location.latitude)),
-                longitude: Set(Some(location.longitude)),
-                location_id: Set(Some(people.location_ids[planned.location].clone())),
-                punch_key: Set(key),
-                // Columns added later keep their defaults.
-                ..Default::default()
+        for (kind, at) in [
+            (PunchKind::In, attendance.check_in),
+            (PunchKind::Out, attendance.check_out),
+        ] {
+            let key = punch_key(&planned.number, day, kind.as_str());
+            punches.push(HistoricPunch {
+                id: history_id(at, &format!("{}:punch:{key}", tenant.as_str())),
+                employee_id: people.employee_ids[attendance.employee].clone(),
+                kind,
+                at: at.and_utc().timestamp_millis(),
+                day,
+                source: "seed".to_owned(),
+                point: Some(GeoPoint {
+                    latitude: location.latitude,
+                    longitude: location.longitude,
+                }),
+                location_id: Some(people.location_ids[planned.location].clone()),
+                punch_key: key,
             });
         }
     }
-    let count = rows.len();
-    if count == 0 {
-        return Ok((0, 0));
-    }
-    let txn = erp_kit::db::begin_write(store.db()).await?;
-    let mut inserted = 0;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<_> = rows.by_ref().take(PUNCH_BATCH).collect();
-        inserted += punch::Entity::insert_many(batch)
-            .on_conflict(
-                OnConflict::columns([punch::Column::TenantId, punch::Column::PunchKey])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .with_context(|| format!("punches of {day}"))?;
-    }
-    txn.commit().await?;
+    let count = punches.len();
+    let inserted = employees
+        .import_punches(tenant, punches)
+        .await
+        .map_err(api)
+        .with_context(|| format!("punches of {day}"))?;
     Ok((usize::try_from(inserted)?, count))
-}
-
-/// The location ids of the tenant, by name.
-async fn location_ids_by_name(
-    store: &EmployeeStore,
-    tenant: &TenantId,
-) -> anyhow::Result<HashMap<String, String>> {
-    Ok(location::Entity::find()
-        .filter(location::Column::TenantId.eq(tenant.as_str()))
-        .all(store.db())
-        .await?
-        .into_iter()
-        .map(|l| (l.name, l.id))
-        .collect())
 }
 
 fn task_status(status: PlannedStatus) -> TaskStatus {
@@ -1177,46 +1112,27 @@ fn person_batches(entries: Vec<PlannedTimeEntry>, size: usize) -> Vec<Vec<Planne
 /// part of the demo into a store that does not keep data across restarts).
 pub async fn people_of(
     plan: &SeedPlan,
-    store: &EmployeeStore,
+    employees: &Employee,
     tenant: &TenantId,
 ) -> anyhow::Result<People> {
-    let mut by_number: HashMap<String, (String, Option<String>)> = HashMap::new();
-    let mut after = None;
-    loop {
-        let page = PageRequest {
-            limit: 500,
-            after: after.clone(),
-            before: None,
-            backward: false,
-        };
-        let rows = store
-            .list_employees(tenant, &EmployeeFilter::default(), &page)
-            .await
-            .map_err(api)?;
-        let done = rows.len() <= 500;
-        for row in rows.into_iter().take(500) {
-            after = Some(row.id.clone());
-            by_number.insert(row.employee_number, (row.id, row.user_id));
-        }
-        if done {
-            break;
-        }
-    }
-    let by_name = location_ids_by_name(store, tenant).await?;
+    let by_number = employees.people_by_number(tenant).await.map_err(api)?;
+    let by_name = employees.location_ids_by_name(tenant).await.map_err(api)?;
     let mut people = People {
         employee_ids: Vec::with_capacity(plan.employees.len()),
         user_ids: Vec::with_capacity(plan.employees.len()),
         location_ids: Vec::with_capacity(plan.locations.len()),
     };
     for planned in &plan.employees {
-        let (employee_id, user_id) = by_number
+        let person = by_number
             .get(&planned.number)
-            .cloned()
             .ok_or_else(|| anyhow!("employee {} of the seed is missing", planned.number))?;
-        people.employee_ids.push(employee_id);
-        people
-            .user_ids
-            .push(user_id.ok_or_else(|| anyhow!("employee {} has no user", planned.number))?);
+        people.employee_ids.push(person.employee_id.clone());
+        people.user_ids.push(
+            person
+                .user_id
+                .clone()
+                .ok_or_else(|| anyhow!("employee {} has no user", planned.number))?,
+        );
     }
     for planned in &plan.locations {
         let id = by_name

@@ -3,33 +3,9 @@
 //! `erp-pmo`, `erp-finance`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
 //! `rotate-kek`).
 
-use std::sync::Arc;
-
 use erp_identity::service::IdentityConfig;
 use erp_kit::config::KitConfig;
-use erp_kit::crypto::{FieldCipher, LocalKek};
-use erp_kit::events::Outbox;
 use erp_kit::runtime::Runtime;
-
-/// The employee store of a runtime, migrated, WITHOUT the service's outbox relay (the seed
-/// writes events into the outbox; a running service's relay publishes them).
-pub async fn employee_store(
-    runtime: &Runtime,
-) -> anyhow::Result<erp_employee::store::EmployeeStore> {
-    erp_kit::db::migrate::<erp_migrations::employee::Migrator>(&runtime.db).await?;
-    let kek = LocalKek::load_or_create(&runtime.config.kek_file)?;
-    let cipher = FieldCipher::new(
-        runtime.db.clone(),
-        erp_employee::events::DOMAIN,
-        Arc::new(kek),
-    );
-    Ok(erp_employee::store::EmployeeStore::new(
-        runtime.db.clone(),
-        Outbox::new(erp_employee::events::DOMAIN),
-        cipher,
-        runtime.cache.clone(),
-    ))
-}
 
 /// Serves one subgraph until Ctrl-C / SIGTERM.
 pub async fn serve(service: Service) -> anyhow::Result<()> {

@@ -207,7 +207,8 @@ pub async fn runtime_with_db(
 pub struct EmployeeApp {
     pub addr: SocketAddr,
     pub runtime: Runtime,
-    pub service_store: erp_employee::store::EmployeeStore,
+    /// The subgraph's use cases (its outbox, direct reads in assertions).
+    pub employee: erp_employee::Employee,
     pub http: reqwest::Client,
     _relay: erp_kit::events::RelayHandle,
 }
@@ -232,7 +233,7 @@ impl EmployeeApp {
         Self {
             addr,
             runtime,
-            service_store: service.store,
+            employee: service.employee,
             http: reqwest::Client::new(),
             _relay: service.relay,
         }

@@ -422,7 +422,11 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
             json!({ "id": request }),
         )
         .await;
-    assert_eq!(error_codes(&body), ["NOT_THE_APPROVER"], "{body}");
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"], "NOT_APPROVER",
+        "{body}"
+    );
     // The subgraph's words reach the client (the router does not mask our subgraphs).
     assert_eq!(
         body["errors"][0]["message"],

@@ -322,6 +322,7 @@ async fn bad_inputs_get_stable_codes_and_write_nothing() {
             .graphql(Some(&hr), HIRE, hire_input(number, email))
             .await;
         assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["reason"], "ALREADY_EXISTS");
     }
     // Nothing of the refused writes reached the table or the outbox.
     let (_, body) = app
@@ -336,7 +337,7 @@ async fn bad_inputs_get_stable_codes_and_write_nothing() {
         json!([{ "node": { "employeeNumber": "E-1" } }])
     );
     let db = app.runtime.db.clone();
-    let outbox = app.service_store.outbox().clone();
+    let outbox = app.employee.outbox().clone();
     let total = db
         .query_one(sea_orm::Statement::from_string(
             db.get_database_backend(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use erp_employee::store::attendance::attendance_channel;
+use erp_employee::events::attendance_channel;
 use erp_kit::TenantId;
 use erp_tests::{error_codes, Backends, EmployeeApp, TestIssuer};
 use futures::StreamExt;
@@ -85,11 +85,19 @@ async fn geofenced_idempotent_check_in_and_out() {
         )
         .await;
     assert_eq!(error_codes(&body), ["CONFLICT"]);
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "ALREADY_CHECKED_IN"
+    );
     // Outside the geofence (1.1 km away): refused.
     let (_, body) = app
         .graphql(Some(&asha), CHECK_OUT, json!({ "i": { "punchKey": "m-3", "source": "MOBILE", "latitude": 12.9816, "longitude": 77.5946, "locationId": office } }))
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "OUTSIDE_GEOFENCE"
+    );
     // Bad inputs.
     let (_, body) = app
         .graphql(Some(&asha), CHECK_OUT, json!({ "i": { "punchKey": "m-4", "source": "MOBILE", "latitude": 95.0, "longitude": 0.0 } }))
@@ -125,6 +133,7 @@ async fn geofenced_idempotent_check_in_and_out() {
         )
         .await;
     assert_eq!(error_codes(&body), ["CONFLICT"], "not checked in");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "NOT_CHECKED_IN");
 
     let (_, body) = app
         .graphql(Some(&asha), "{ myAttendance { checkedIn workedMinutes firstIn lastOut punches { kind punchKey } } }", json!({}))
@@ -246,4 +255,135 @@ async fn a_rush_of_check_ins_larger_than_the_pool_records_everyone_once() {
     employees.sort();
     recorded.sort();
     assert_eq!(recorded, employees, "one punch per person");
+}
+
+/// The import API a bulk load uses (the seed): a day of punch history is written once (a second
+/// import of it writes nothing), with no outbox event, and counts in the day's attendance like
+/// any punch; departments are found by name on the second import.
+#[tokio::test]
+async fn an_imported_history_is_written_once_and_publishes_nothing() {
+    use erp_employee::app::import::{DepartmentImport, HistoricPunch};
+    use erp_employee::domain::attendance::PunchKind;
+
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let tenant = TenantId::from_claim("tnt_import");
+    let hr = issuer.token("tnt_import", "usr_hr", HR);
+    let asha = app
+        .hire(
+            &hr,
+            json!({ "employeeNumber": "I-1", "displayName": "Asha", "workEmail": "asha@import.example", "hiredOn": "2025-01-06" }),
+        )
+        .await;
+
+    let departments = [
+        DepartmentImport {
+            name: "Plant".into(),
+            parent: None,
+        },
+        DepartmentImport {
+            name: "Assembly".into(),
+            parent: Some(0),
+        },
+    ];
+    let first = app
+        .employee
+        .import_departments(&tenant, "usr_hr", &departments)
+        .await
+        .unwrap();
+    assert_eq!(first.written, 2);
+    let again = app
+        .employee
+        .import_departments(&tenant, "usr_hr", &departments)
+        .await
+        .unwrap();
+    assert_eq!((again.ids.clone(), again.written), (first.ids.clone(), 0));
+    let data = app
+        .ok(
+            &hr,
+            "{ departments { edges { node { name parent { name } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["departments"]["edges"],
+        json!([
+            { "node": { "name": "Plant", "parent": null } },
+            { "node": { "name": "Assembly", "parent": { "name": "Plant" } } },
+        ])
+    );
+
+    let outbox = |app: &EmployeeApp| {
+        let db = app.runtime.db.clone();
+        async move {
+            db.query_one(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM employee_outbox",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+        }
+    };
+    let events_before = outbox(&app).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    let at = |hour: u32| {
+        day.and_hms_opt(hour, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    let history = || {
+        [(PunchKind::In, 9), (PunchKind::Out, 17)]
+            .into_iter()
+            .map(|(kind, hour)| HistoricPunch {
+                id: uuid::Uuid::now_v7().to_string(),
+                employee_id: asha.clone(),
+                kind,
+                at: at(hour),
+                day,
+                source: "import".into(),
+                point: None,
+                location_id: None,
+                punch_key: format!("history-I-1-{day}-{}", kind.as_str()),
+            })
+            .collect::<Vec<_>>()
+    };
+    let written = app
+        .employee
+        .import_punches(&tenant, history())
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+    let written = app
+        .employee
+        .import_punches(&tenant, history())
+        .await
+        .unwrap();
+    assert_eq!(written, 0, "the punch keys are stored: nothing twice");
+    assert_eq!(
+        outbox(&app).await,
+        events_before,
+        "history is not news: no event"
+    );
+
+    let data = app
+        .ok(
+            &hr,
+            "query($id: ID!, $d: NaiveDate!) { employee(id: $id) { attendance(day: $d) { workedMinutes punches { kind punchKey source } } } }",
+            json!({ "id": asha, "d": day }),
+        )
+        .await;
+    assert_eq!(
+        data["employee"]["attendance"],
+        json!({
+            "workedMinutes": 480,
+            "punches": [
+                { "kind": "IN", "punchKey": "history-I-1-2026-03-02-in", "source": "import" },
+                { "kind": "OUT", "punchKey": "history-I-1-2026-03-02-out", "source": "import" },
+            ]
+        })
+    );
 }

@@ -209,6 +209,18 @@ fn code(body: &Value) -> String {
     error_codes(body).join(",")
 }
 
+/// A refused rule as a client reads it: the kit's code and the rule's reason,
+/// `CONFLICT/LEAVE_OVERLAP`.
+fn rule(body: &Value) -> String {
+    format!(
+        "{}/{}",
+        code(body),
+        body["errors"][0]["extensions"]["reason"]
+            .as_str()
+            .unwrap_or("(no reason)")
+    )
+}
+
 #[tokio::test]
 async fn configuration_refuses_bad_input_and_needs_hr() {
     let world = World::start(Backends::Real).await;
@@ -237,7 +249,7 @@ async fn configuration_refuses_bad_input_and_needs_hr() {
             json!({ "i": { "code": "ANNUAL", "name": "Again" } }),
         )
         .await;
-    assert_eq!(code(&body), "CONFLICT");
+    assert_eq!(rule(&body), "CONFLICT/ALREADY_EXISTS");
     for (input, field) in [
         (json!({ "code": "annual leave", "name": "x" }), "code"),
         (json!({ "code": "", "name": "x" }), "code"),
@@ -352,7 +364,7 @@ async fn configuration_refuses_bad_input_and_needs_hr() {
     let body = world
         .call(&hr, create_policy, json!({ "i": { "name": "Standard", "accrualFrequency": "YEARLY", "lines": [line(1.0)] } }))
         .await;
-    assert_eq!(code(&body), "CONFLICT");
+    assert_eq!(rule(&body), "CONFLICT/ALREADY_EXISTS");
 
     // Holidays: tenant-wide or per location, once per calendar and day.
     let add_holiday =
@@ -373,7 +385,7 @@ async fn configuration_refuses_bad_input_and_needs_hr() {
             json!({ "i": { "day": "2027-01-26", "name": "Again" } }),
         )
         .await;
-    assert_eq!(code(&body), "CONFLICT");
+    assert_eq!(rule(&body), "CONFLICT/ALREADY_EXISTS");
     let body = world
         .call(
             &hr,
@@ -674,7 +686,7 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     let body = world
         .call(&hr, ADJUST, json!({ "i": { "employeeId": employee, "leaveTypeId": annual, "days": -6, "reason": "too much" } }))
         .await;
-    assert_eq!(code(&body), "INSUFFICIENT_LEAVE_BALANCE");
+    assert_eq!(rule(&body), "CONFLICT/INSUFFICIENT_LEAVE_BALANCE");
     let body = world
         .call(&hr, ADJUST, json!({ "i": { "employeeId": employee, "leaveTypeId": unpaid, "days": 1, "reason": "x" } }))
         .await;
@@ -714,7 +726,7 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
             json!({ "i": { "leaveTypeId": annual, "startDate": day(4), "endDate": day(4) } }),
         )
         .await;
-    assert_eq!(code(&body), "LEAVE_OVERLAP");
+    assert_eq!(rule(&body), "CONFLICT/LEAVE_OVERLAP");
     assert_eq!(
         body["errors"][0]["extensions"]["overlappingRequestId"],
         week_id.as_str()
@@ -740,26 +752,26 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
             json!({ "i": { "leaveTypeId": annual, "startDate": day(7), "endDate": day(9) } }),
         )
         .await;
-    assert_eq!(code(&body), "INSUFFICIENT_LEAVE_BALANCE");
+    assert_eq!(rule(&body), "CONFLICT/INSUFFICIENT_LEAVE_BALANCE");
     assert_eq!(body["errors"][0]["extensions"]["availableDays"], 2.0);
     assert_eq!(body["errors"][0]["extensions"]["requestedDays"], 3.0);
     // Other refusals.
     for (input, expected) in [
         (
             json!({ "leaveTypeId": annual, "startDate": day(5), "endDate": day(6) }),
-            "NO_WORKING_DAYS",
+            "BAD_USER_INPUT/NO_WORKING_DAYS",
         ),
         (
             json!({ "leaveTypeId": annual, "startDate": day(14), "endDate": day(28) }),
-            "MAX_CONSECUTIVE_DAYS_EXCEEDED",
+            "BAD_USER_INPUT/MAX_CONSECUTIVE_DAYS_EXCEEDED",
         ),
         (
             json!({ "leaveTypeId": sick, "startDate": day(7), "endDate": day(7), "startHalf": "FIRST_HALF" }),
-            "HALF_DAY_NOT_ALLOWED",
+            "BAD_USER_INPUT/HALF_DAY_NOT_ALLOWED",
         ),
     ] {
         let body = world.call(&emp, REQUEST, json!({ "i": input })).await;
-        assert_eq!(code(&body), expected, "{input}: {body}");
+        assert_eq!(rule(&body), expected, "{input}: {body}");
     }
     for (input, field) in [
         (
@@ -827,7 +839,7 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     let body = world
         .call(&emp_approver, APPROVE, json!({ "id": week_id }))
         .await;
-    assert_eq!(code(&body), "SELF_APPROVAL_FORBIDDEN");
+    assert_eq!(rule(&body), "FORBIDDEN/SELF_APPROVAL");
     let body = world.call(&emp, APPROVE, json!({ "id": week_id })).await;
     assert_eq!(
         code(&body),
@@ -836,13 +848,13 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     );
     // HR waits for the manager; another manager is not the approver.
     let body = world.call(&hr, APPROVE, json!({ "id": week_id })).await;
-    assert_eq!(code(&body), "NOT_THE_APPROVER");
+    assert_eq!(rule(&body), "FORBIDDEN/NOT_APPROVER");
     let body = world.call(&mgr2, APPROVE, json!({ "id": week_id })).await;
-    assert_eq!(code(&body), "NOT_THE_APPROVER");
+    assert_eq!(rule(&body), "FORBIDDEN/NOT_APPROVER");
     let body = world
         .call(&mgr2, REJECT, json!({ "id": week_id, "r": "no" }))
         .await;
-    assert_eq!(code(&body), "NOT_THE_APPROVER");
+    assert_eq!(rule(&body), "FORBIDDEN/NOT_APPROVER");
     let body = world.call(&mgr, APPROVE, json!({ "id": "missing" })).await;
     assert_eq!(code(&body), "NOT_FOUND");
 
@@ -892,8 +904,8 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     );
     let body = world.call(&mgr, APPROVE, json!({ "id": week_id })).await;
     assert_eq!(
-        code(&body),
-        "NOT_THE_APPROVER",
+        rule(&body),
+        "FORBIDDEN/NOT_APPROVER",
         "the manager's step is done"
     );
     let hr_pending = world
@@ -913,7 +925,7 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     assert_eq!(approved["status"], "APPROVED");
     assert_eq!(world.balance(&emp, "ANNUAL").await, (2.5, 0.5, 2.0));
     let body = world.call(&hr, APPROVE, json!({ "id": week_id })).await;
-    assert_eq!(code(&body), "INVALID_LEAVE_STATE");
+    assert_eq!(rule(&body), "CONFLICT/INVALID_LEAVE_STATE");
     let body = world
         .call(
             &hr,
@@ -921,7 +933,7 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
             json!({ "id": week_id, "r": "changed my mind" }),
         )
         .await;
-    assert_eq!(code(&body), "INVALID_LEAVE_STATE");
+    assert_eq!(rule(&body), "CONFLICT/INVALID_LEAVE_STATE");
 
     // Rejection needs a reason.
     let body = world
@@ -1013,7 +1025,7 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
 
     // Cancellation: the employee's own, before it starts; an approved one gives the days back.
     let body = world.call(&mgr, CANCEL, json!({ "id": week_id })).await;
-    assert_eq!(code(&body), "NOT_THE_REQUESTER");
+    assert_eq!(rule(&body), "FORBIDDEN/NOT_REQUESTER");
     let cancelled = world
         .ok(&emp, CANCEL, json!({ "id": week_id }), "cancelLeave")
         .await;
@@ -1021,11 +1033,11 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     assert!(cancelled["cancelledAt"].is_string());
     assert_eq!(world.balance(&emp, "ANNUAL").await, (5.0, 0.0, 5.0));
     let body = world.call(&emp, CANCEL, json!({ "id": week_id })).await;
-    assert_eq!(code(&body), "INVALID_LEAVE_STATE");
+    assert_eq!(rule(&body), "CONFLICT/INVALID_LEAVE_STATE");
     let body = world.call(&emp, CANCEL, json!({ "id": morning_id })).await;
     assert_eq!(
-        code(&body),
-        "INVALID_LEAVE_STATE",
+        rule(&body),
+        "CONFLICT/INVALID_LEAVE_STATE",
         "a rejected request stays rejected"
     );
     // The cancelled week no longer blocks its days.
@@ -1061,7 +1073,7 @@ async fn requests_follow_the_rules_and_the_manager_then_hr_chain() {
     assert_eq!(world.balance(&emp, "SICK").await, (-1.0, 0.0, -1.0));
     let sick_id = sick_leave["id"].as_str().unwrap().to_owned();
     let body = world.call(&emp, CANCEL, json!({ "id": sick_id })).await;
-    assert_eq!(code(&body), "LEAVE_ALREADY_STARTED");
+    assert_eq!(rule(&body), "CONFLICT/LEAVE_ALREADY_STARTED");
     // The manager sees their report's leave approved as made, too.
     let team = world
         .ok(
@@ -1136,7 +1148,10 @@ async fn concurrent_requests_for_the_same_days_admit_one() {
     });
     let bodies = futures::future::join_all(attempts).await;
     let accepted = bodies.iter().filter(|b| b["errors"].is_null()).count();
-    let overlaps = bodies.iter().filter(|b| code(b) == "LEAVE_OVERLAP").count();
+    let overlaps = bodies
+        .iter()
+        .filter(|b| rule(b) == "CONFLICT/LEAVE_OVERLAP")
+        .count();
     assert_eq!((accepted, overlaps), (1, 4), "{bodies:?}");
     assert_eq!(world.balance(&token, "ANNUAL").await, (10.0, 3.0, 7.0));
 }
@@ -1234,7 +1249,7 @@ async fn leave_works_on_the_embedded_sqlite_mode() {
     let body = world
         .call(&token, REQUEST, json!({ "i": { "leaveTypeId": annual, "startDate": date(monday + Days::new(2)), "endDate": date(monday + Days::new(2)) } }))
         .await;
-    assert_eq!(code(&body), "LEAVE_OVERLAP");
+    assert_eq!(rule(&body), "CONFLICT/LEAVE_OVERLAP");
     world
         .ok(&hr, APPROVE, json!({ "id": id }), "approveLeave")
         .await;

@@ -230,12 +230,7 @@ async fn kek_rotation_rewraps_data_keys_and_every_value_still_opens() {
     assert_eq!(raw_row(&app, &id).await, before, "no row was re-encrypted");
 
     let tenant = TenantId::from_claim("tnt_a");
-    let model = app
-        .service_store
-        .employee(&tenant, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let model = app.employee.employee(&tenant, &id).await.unwrap().unwrap();
     let with_new = FieldCipher::new(
         db.clone(),
         "employee",

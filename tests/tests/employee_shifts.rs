@@ -256,6 +256,7 @@ async fn shifts_are_checked_and_assigned() {
         .gql(&org.hr, CREATE_SHIFT, json!({ "i": general_shift() }))
         .await;
     assert_eq!(error_codes(&body), ["CONFLICT"], "the name is taken");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "ALREADY_EXISTS");
     let body = org
         .gql(
             &org.token("usr_ravi", MANAGER),

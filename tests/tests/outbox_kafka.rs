@@ -67,7 +67,7 @@ async fn a_write_and_its_event_arrive_on_the_kafka_topic() {
     assert_eq!(event.actor.as_deref(), Some("usr_hr"));
     assert_eq!(event.payload["employee_number"], "K-1");
     assert_eq!(event.payload["work_email"], "k-1@company.com");
-    let outbox = app.service_store.outbox().clone();
+    let outbox = app.employee.outbox().clone();
     let db = app.runtime.db.clone();
     let drained = eventually(Duration::from_secs(10), || {
         let (outbox, db) = (outbox.clone(), db.clone());
@@ -158,7 +158,7 @@ async fn with_the_broker_down_the_write_succeeds_and_its_event_follows_when_it_i
 
     broker.stop();
     let during = hire(&app, &token, "O-2").await;
-    let outbox = app.service_store.outbox().clone();
+    let outbox = app.employee.outbox().clone();
     let db = app.runtime.db.clone();
     // The write is committed and its event waits in the outbox, failing to publish meanwhile.
     let (_, body) = app

@@ -1,6 +1,11 @@
-//! The domain events this subgraph publishes (topic `erp.employee.events`).
+//! The domain events this subgraph publishes (topic `erp.employee.events`, through the
+//! outbox), and the live attendance updates it publishes on the cache's pub/sub channel for
+//! live boards (best effort, after commit).
 
+use chrono::NaiveDate;
 use serde::Serialize;
+
+use erp_kit::TenantId;
 
 pub const DOMAIN: &str = "employee";
 
@@ -97,3 +102,41 @@ pub const OBJECTIVE_CREATED: &str = "okr.objective_created";
 pub const OBJECTIVE_ALIGNED: &str = "okr.objective_aligned";
 pub const KEY_RESULT_ADDED: &str = "okr.key_result_added";
 pub const OKR_CHECKED_IN: &str = "okr.checked_in";
+
+/// The live-board channel of a tenant's attendance (Redis pub/sub across replicas).
+pub fn attendance_channel(tenant: &TenantId) -> String {
+    format!("attendance:{tenant}")
+}
+
+/// What a live board receives after a punch or an applied correction (the subscriptions'
+/// `AttendanceEvent` and `AttendanceStatusUpdate` read it). It carries the person's recomputed
+/// day, so a board shows the new status without asking back.
+#[derive(Debug, Serialize)]
+pub struct LiveUpdate<'a> {
+    /// The punch, or the applied correction.
+    pub punch_id: &'a str,
+    pub employee_id: &'a str,
+    pub department_id: Option<&'a str>,
+    /// `in`, `out` or `correction`.
+    pub kind: &'a str,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub source: Option<&'a str>,
+    pub location_id: Option<&'a str>,
+    /// Missing when the day could not be computed (the punch itself is still announced).
+    #[serde(flatten)]
+    pub status: Option<LiveStatus<'a>>,
+}
+
+/// The person's day after the change, as a live board shows it.
+#[derive(Debug, Serialize)]
+pub struct LiveStatus<'a> {
+    pub display_name: &'a str,
+    pub day: NaiveDate,
+    pub status: &'static str,
+    pub first_in: Option<i64>,
+    pub last_out: Option<i64>,
+    pub late_minutes: i64,
+    pub worked_minutes: i64,
+    pub checked_in: bool,
+}

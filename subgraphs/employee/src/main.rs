@@ -1,11 +1,8 @@
 //! The employee subgraph: `serve` (default) or `rotate-kek` (configuration: see erp_kit::config).
 
-use std::sync::Arc;
-
 use clap::{Parser, Subcommand};
 
 use erp_kit::config::KitConfig;
-use erp_kit::crypto::{FieldCipher, LocalKek};
 use erp_kit::runtime::Runtime;
 
 #[derive(Parser)]
@@ -37,25 +34,14 @@ async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::connect(config).await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let service = erp_employee::start(&runtime).await?;
+            let app = erp_employee::start(&runtime).await?;
             let listener = tokio::net::TcpListener::bind(bind).await?;
             tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "employee subgraph listening");
-            erp_kit::http::serve(listener, service.router).await?;
-            service.relay.shutdown().await;
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
         }
         Command::RotateKek { new_kek_file } => {
-            erp_kit::db::migrate::<erp_migrations::employee::Migrator>(&runtime.db).await?;
-            let current = LocalKek::load_or_create(&runtime.config.kek_file)?;
-            let next = LocalKek::load_or_create(&new_kek_file)?;
-            let cipher = FieldCipher::new(
-                runtime.db.clone(),
-                erp_employee::events::DOMAIN,
-                Arc::new(current),
-            );
-            let count = cipher
-                .rewrap_all(&next)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let count = erp_employee::rotate_kek(&runtime, &new_kek_file).await?;
             println!(
                 "re-wrapped {count} data keys; now set ERP_KEK_FILE={}",
                 new_kek_file.display()

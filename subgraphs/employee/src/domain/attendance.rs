@@ -1,6 +1,97 @@
-//! Attendance rules: geofences, and punches that alternate in / out.
+//! Attendance rules: geofences, punches that alternate in / out, and who decides a
+//! correction of a day.
 
-use erp_kit::ApiError;
+use erp_kit::{ApiError, Reason, RuleViolation};
+
+use super::reasons;
+
+/// An attendance rule a punch or a correction broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttendanceRule {
+    /// A check-in while checked in.
+    AlreadyCheckedIn,
+    /// A check-out while not checked in.
+    NotCheckedIn,
+    /// The punch key was used for another punch (another person's, or the other kind).
+    PunchKeyReused,
+    /// A concurrent request is recording the same punch.
+    PunchInProgress,
+    /// The device is outside the geofence of the location named.
+    OutsideGeofence { location: String },
+    /// A correction of the day is already waiting for a decision.
+    CorrectionPending { day: String },
+    /// Nobody decides their own correction.
+    SelfApproval,
+    /// Only a manager above the employee or HR decides their corrections.
+    NotApprover,
+    /// The correction is not pending any more.
+    AlreadyDecided { status: String },
+    /// Another decision of the correction won the race.
+    DecidedMeanwhile,
+}
+
+impl RuleViolation for AttendanceRule {
+    fn reason(&self) -> Reason {
+        match self {
+            AttendanceRule::AlreadyCheckedIn => reasons::ALREADY_CHECKED_IN,
+            AttendanceRule::NotCheckedIn => reasons::NOT_CHECKED_IN,
+            AttendanceRule::PunchKeyReused => reasons::PUNCH_KEY_REUSED,
+            AttendanceRule::PunchInProgress => reasons::PUNCH_IN_PROGRESS,
+            AttendanceRule::OutsideGeofence { .. } => reasons::OUTSIDE_GEOFENCE,
+            AttendanceRule::CorrectionPending { .. } => reasons::CORRECTION_PENDING,
+            AttendanceRule::SelfApproval => reasons::SELF_APPROVAL,
+            AttendanceRule::NotApprover => reasons::NOT_APPROVER,
+            AttendanceRule::AlreadyDecided { .. } | AttendanceRule::DecidedMeanwhile => {
+                reasons::ALREADY_DECIDED
+            }
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            AttendanceRule::AlreadyCheckedIn => "already checked in".into(),
+            AttendanceRule::NotCheckedIn => "not checked in".into(),
+            AttendanceRule::PunchKeyReused => "this punch key was used for another punch".into(),
+            AttendanceRule::PunchInProgress => "this punch is being recorded already".into(),
+            AttendanceRule::OutsideGeofence { location } => {
+                format!("the device is outside the geofence of `{location}`")
+            }
+            AttendanceRule::CorrectionPending { day } => {
+                format!("a correction of {day} is already waiting for a decision")
+            }
+            AttendanceRule::SelfApproval => "nobody decides their own attendance correction".into(),
+            AttendanceRule::NotApprover => {
+                "only the employee's managers or HR decide their corrections".into()
+            }
+            AttendanceRule::AlreadyDecided { status } => {
+                format!("the correction is already {status}")
+            }
+            AttendanceRule::DecidedMeanwhile => "the correction was decided meanwhile".into(),
+        }
+    }
+}
+
+/// Whether a correction's decider may decide it: never the employee themself, else a manager
+/// above them or HR (`hr:admin`); and only while it is pending.
+pub fn check_correction_decider(
+    is_self: bool,
+    is_manager: bool,
+    hr_admin: bool,
+    status: &str,
+) -> Result<(), AttendanceRule> {
+    if is_self {
+        return Err(AttendanceRule::SelfApproval);
+    }
+    if status != "pending" {
+        return Err(AttendanceRule::AlreadyDecided {
+            status: status.to_owned(),
+        });
+    }
+    if !(is_manager || hr_admin) {
+        return Err(AttendanceRule::NotApprover);
+    }
+    Ok(())
+}
 
 /// A circle on the earth around a work location.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,14 +176,13 @@ impl PunchKind {
 }
 
 /// Whether a punch of `kind` may follow the employee's last punch of the day.
-pub fn check_sequence(last_today: Option<PunchKind>, kind: PunchKind) -> Result<(), ApiError> {
+pub fn check_sequence(
+    last_today: Option<PunchKind>,
+    kind: PunchKind,
+) -> Result<(), AttendanceRule> {
     match (last_today, kind) {
-        (Some(PunchKind::In), PunchKind::In) => {
-            Err(ApiError::Conflict("already checked in".into()))
-        }
-        (None | Some(PunchKind::Out), PunchKind::Out) => {
-            Err(ApiError::Conflict("not checked in".into()))
-        }
+        (Some(PunchKind::In), PunchKind::In) => Err(AttendanceRule::AlreadyCheckedIn),
+        (None | Some(PunchKind::Out), PunchKind::Out) => Err(AttendanceRule::NotCheckedIn),
         _ => Ok(()),
     }
 }
@@ -155,8 +245,14 @@ mod tests {
     #[test]
     fn sequence_and_worked_time() {
         assert!(check_sequence(None, PunchKind::In).is_ok());
-        assert!(check_sequence(Some(PunchKind::In), PunchKind::In).is_err());
-        assert!(check_sequence(None, PunchKind::Out).is_err());
+        assert_eq!(
+            check_sequence(Some(PunchKind::In), PunchKind::In),
+            Err(AttendanceRule::AlreadyCheckedIn)
+        );
+        assert_eq!(
+            check_sequence(None, PunchKind::Out),
+            Err(AttendanceRule::NotCheckedIn)
+        );
         assert!(check_sequence(Some(PunchKind::In), PunchKind::Out).is_ok());
         let h = 3_600_000;
         let punches = [
@@ -165,5 +261,29 @@ mod tests {
             (PunchKind::In, 13 * h),
         ];
         assert_eq!(worked_minutes(&punches, 17 * h), 7 * 60);
+    }
+
+    #[test]
+    fn who_decides_a_correction() {
+        use AttendanceRule::*;
+        assert_eq!(
+            check_correction_decider(true, false, true, "pending"),
+            Err(SelfApproval),
+            "not even HR decides their own"
+        );
+        assert_eq!(
+            check_correction_decider(false, true, false, "approved"),
+            Err(AlreadyDecided {
+                status: "approved".into()
+            })
+        );
+        assert_eq!(
+            check_correction_decider(false, false, false, "pending"),
+            Err(NotApprover)
+        );
+        assert!(check_correction_decider(false, true, false, "pending").is_ok());
+        assert!(check_correction_decider(false, false, true, "pending").is_ok());
+        assert_eq!(NotApprover.reason().code(), erp_kit::ErrorCode::Forbidden);
+        assert_eq!(DecidedMeanwhile.reason().name(), "ALREADY_DECIDED");
     }
 }

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 
-use erp_kit::ApiError;
+use erp_kit::{ApiError, Reason, RuleViolation};
+
+use super::reasons;
 
 /// Hundredths of a day in one day.
 pub const CENTIDAYS_PER_DAY: i64 = 100;
@@ -18,8 +20,10 @@ pub const CENTIDAYS_PER_DAY: i64 = 100;
 pub const HALF_DAY: i64 = CENTIDAYS_PER_DAY / 2;
 /// The longest span one request may cover, and the largest single amount, in days.
 pub const MAX_DAYS: i64 = 366;
+/// The weekly rest days when the employee has no policy.
+pub const DEFAULT_WEEKEND: [Weekday; 2] = [Weekday::Sat, Weekday::Sun];
 
-/// A leave rule a request or a decision broke: each has a stable `extensions.code`.
+/// A leave rule a request or a decision broke: each is a stable `extensions.reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaveRule {
     /// The span meets another pending or approved request of the same employee.
@@ -47,23 +51,28 @@ pub enum LeaveRule {
     NoWorkingDays,
 }
 
-impl LeaveRule {
-    /// The stable `extensions.code` of the rule.
-    pub fn code(&self) -> &'static str {
+impl RuleViolation for LeaveRule {
+    fn reason(&self) -> Reason {
         match self {
-            LeaveRule::Overlap { .. } => "LEAVE_OVERLAP",
-            LeaveRule::InsufficientBalance { .. } => "INSUFFICIENT_LEAVE_BALANCE",
-            LeaveRule::SelfApproval => "SELF_APPROVAL_FORBIDDEN",
-            LeaveRule::NotTheApprover => "NOT_THE_APPROVER",
-            LeaveRule::NotTheRequester => "NOT_THE_REQUESTER",
-            LeaveRule::InvalidState { .. } => "INVALID_LEAVE_STATE",
-            LeaveRule::AlreadyStarted => "LEAVE_ALREADY_STARTED",
-            LeaveRule::MaxConsecutiveDaysExceeded { .. } => "MAX_CONSECUTIVE_DAYS_EXCEEDED",
-            LeaveRule::HalfDayNotAllowed => "HALF_DAY_NOT_ALLOWED",
-            LeaveRule::NoWorkingDays => "NO_WORKING_DAYS",
+            LeaveRule::Overlap { .. } => reasons::LEAVE_OVERLAP,
+            LeaveRule::InsufficientBalance { .. } => reasons::INSUFFICIENT_LEAVE_BALANCE,
+            LeaveRule::SelfApproval => reasons::SELF_APPROVAL,
+            LeaveRule::NotTheApprover => reasons::NOT_APPROVER,
+            LeaveRule::NotTheRequester => reasons::NOT_REQUESTER,
+            LeaveRule::InvalidState { .. } => reasons::INVALID_LEAVE_STATE,
+            LeaveRule::AlreadyStarted => reasons::LEAVE_ALREADY_STARTED,
+            LeaveRule::MaxConsecutiveDaysExceeded { .. } => reasons::MAX_CONSECUTIVE_DAYS_EXCEEDED,
+            LeaveRule::HalfDayNotAllowed => reasons::HALF_DAY_NOT_ALLOWED,
+            LeaveRule::NoWorkingDays => reasons::NO_WORKING_DAYS,
         }
     }
 
+    fn message(&self) -> String {
+        LeaveRule::message(self)
+    }
+}
+
+impl LeaveRule {
     /// What the caller reads.
     pub fn message(&self) -> String {
         match self {
@@ -105,7 +114,8 @@ impl LeaveRule {
     }
 }
 
-/// Why a leave operation failed: bad input or a kit error, or a leave rule.
+/// Why a leave operation failed: bad input or a kit error, or a leave rule (kept as the rule, so
+/// the numbers a client needs travel beside its reason).
 #[derive(Debug)]
 pub enum LeaveError {
     Api(ApiError),
@@ -121,12 +131,6 @@ impl From<ApiError> for LeaveError {
 impl From<LeaveRule> for LeaveError {
     fn from(rule: LeaveRule) -> Self {
         LeaveError::Rule(rule)
-    }
-}
-
-impl From<sea_orm::DbErr> for LeaveError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        LeaveError::Api(err.into())
     }
 }
 
@@ -1003,7 +1007,7 @@ mod tests {
         );
         assert_eq!(
             check_request_against_type(&span(mon, date(2026, 3, 5)), 400, &rules)
-                .map_err(|e| e.code()),
+                .map_err(|e| e.reason().name()),
             Err("MAX_CONSECUTIVE_DAYS_EXCEEDED")
         );
     }
@@ -1173,7 +1177,7 @@ mod tests {
         assert_eq!(decide(&request(PendingHr), &hr, Reject), Ok(Rejected));
         for done in [Approved, Rejected, Cancelled] {
             assert_eq!(
-                decide(&request(done), &hr, Approve).map_err(|e| e.code()),
+                decide(&request(done), &hr, Approve).map_err(|e| e.reason().name()),
                 Err("INVALID_LEAVE_STATE")
             );
         }
@@ -1223,11 +1227,13 @@ mod tests {
             Err(LeaveRule::NotTheRequester)
         );
         assert_eq!(
-            check_cancel(&request(LeaveStatus::Rejected), &owner, before).map_err(|e| e.code()),
+            check_cancel(&request(LeaveStatus::Rejected), &owner, before)
+                .map_err(|e| e.reason().name()),
             Err("INVALID_LEAVE_STATE")
         );
         assert_eq!(
-            check_cancel(&request(LeaveStatus::Cancelled), &owner, before).map_err(|e| e.code()),
+            check_cancel(&request(LeaveStatus::Cancelled), &owner, before)
+                .map_err(|e| e.reason().name()),
             Err("INVALID_LEAVE_STATE")
         );
     }

@@ -3,14 +3,76 @@
 
 use chrono::NaiveDate;
 
-use erp_kit::ApiError;
+use erp_kit::{ApiError, Reason, RuleViolation};
 
-use super::org::RuleError;
+use super::org::Standing;
+use super::reasons;
 
 /// The most key results an objective holds (a focused objective has a few).
 pub const MAX_KEY_RESULTS: usize = 10;
 /// The longest period of an objective, in days.
 pub const MAX_PERIOD_DAYS: i64 = 366;
+
+/// An OKR rule a change broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OkrRule {
+    /// The parent objective is aligned (indirectly) under the objective.
+    ObjectiveCycle,
+    /// The objective holds [`MAX_KEY_RESULTS`] already.
+    KeyResultLimit,
+    /// The caller neither owns the objective, nor manages its owner, nor is HR.
+    NotOwner,
+}
+
+impl RuleViolation for OkrRule {
+    fn reason(&self) -> Reason {
+        match self {
+            OkrRule::ObjectiveCycle => reasons::OBJECTIVE_CYCLE,
+            OkrRule::KeyResultLimit => reasons::KEY_RESULT_LIMIT,
+            OkrRule::NotOwner => reasons::NOT_OWNER,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            OkrRule::ObjectiveCycle => {
+                "the parent objective is aligned under this one: a cycle".into()
+            }
+            OkrRule::KeyResultLimit => {
+                format!("an objective holds at most {MAX_KEY_RESULTS} key results")
+            }
+            OkrRule::NotOwner => {
+                "only the owner, their managers and HR change this objective".into()
+            }
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            OkrRule::ObjectiveCycle => Some("parentId"),
+            OkrRule::KeyResultLimit | OkrRule::NotOwner => None,
+        }
+    }
+}
+
+/// Who changes an objective and its key results: the owner, a manager above the owner, HR
+/// (`hr:admin`).
+pub fn check_owner_rights(standing: Standing) -> Result<(), OkrRule> {
+    if standing.is_self || standing.is_manager || standing.hr_admin {
+        Ok(())
+    } else {
+        Err(OkrRule::NotOwner)
+    }
+}
+
+/// Refuses an objective's next key result once it holds [`MAX_KEY_RESULTS`].
+pub fn check_key_result_count(held: usize) -> Result<(), OkrRule> {
+    if held >= MAX_KEY_RESULTS {
+        Err(OkrRule::KeyResultLimit)
+    } else {
+        Ok(())
+    }
+}
 
 /// How a key result is going.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -134,7 +196,7 @@ pub fn check_alignment<F>(
     objective: &str,
     parent: Option<&str>,
     parent_of: F,
-) -> Result<(), RuleError>
+) -> Result<(), OkrRule>
 where
     F: Fn(&str) -> Option<String>,
 {
@@ -146,13 +208,7 @@ where
             .iter()
             .any(|above| above == objective)
     {
-        return Err(RuleError::rule(
-            ApiError::bad_input(
-                "parentId",
-                "the parent objective is aligned under this one: a cycle",
-            ),
-            "OBJECTIVE_CYCLE",
-        ));
+        return Err(OkrRule::ObjectiveCycle);
     }
     Ok(())
 }
@@ -209,6 +265,32 @@ mod tests {
     }
 
     #[test]
+    fn owners_managers_and_hr_change_an_objective() {
+        let of = |is_self, is_manager, hr_admin| Standing {
+            is_self,
+            is_manager,
+            hr_admin,
+            ..Default::default()
+        };
+        assert!(check_owner_rights(of(true, false, false)).is_ok());
+        assert!(check_owner_rights(of(false, true, false)).is_ok());
+        assert!(check_owner_rights(of(false, false, true)).is_ok());
+        assert_eq!(
+            check_owner_rights(Standing {
+                hr_read: true,
+                employee_write: true,
+                ..Default::default()
+            }),
+            Err(OkrRule::NotOwner)
+        );
+        assert!(check_key_result_count(MAX_KEY_RESULTS - 1).is_ok());
+        assert_eq!(
+            check_key_result_count(MAX_KEY_RESULTS),
+            Err(OkrRule::KeyResultLimit)
+        );
+    }
+
+    #[test]
     fn alignment_never_loops() {
         let parents = |o: &str| match o {
             "team" => Some("dept".to_owned()),
@@ -217,7 +299,8 @@ mod tests {
         };
         assert!(check_alignment("new", Some("team"), parents).is_ok());
         let refused = check_alignment("company", Some("team"), parents).unwrap_err();
-        assert_eq!(refused.reason, Some("OBJECTIVE_CYCLE"));
+        assert_eq!(refused.reason().name(), "OBJECTIVE_CYCLE");
+        assert_eq!(refused.field(), Some("parentId"));
         assert!(check_alignment("team", Some("team"), parents).is_err());
         assert!(check_alignment("team", None, parents).is_ok());
     }

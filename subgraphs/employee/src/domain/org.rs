@@ -5,61 +5,43 @@
 
 use std::collections::{HashMap, HashSet};
 
-use erp_kit::ApiError;
+use erp_kit::{Reason, RuleViolation};
+
+use super::reasons;
 
 /// The longest reporting line walked (deeper lines are cut, not followed).
 pub const MAX_CHAIN: usize = 64;
 /// The deepest org chart a query may ask for.
 pub const MAX_CHART_DEPTH: i32 = 10;
 
-/// A refusal with a stable `extensions.reason` next to the kit's `extensions.code`.
-#[derive(Debug)]
-pub struct RuleError {
-    pub error: ApiError,
-    pub reason: Option<&'static str>,
+/// A reporting-line rule a change broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgRule {
+    /// The new manager is the employee, or (indirectly) reports to them.
+    ManagerCycle,
 }
 
-impl RuleError {
-    pub fn rule(error: ApiError, reason: &'static str) -> Self {
-        Self {
-            error,
-            reason: Some(reason),
+impl RuleViolation for OrgRule {
+    fn reason(&self) -> Reason {
+        match self {
+            OrgRule::ManagerCycle => reasons::MANAGER_CYCLE,
         }
     }
 
-    /// BAD_USER_INPUT on `managerId`, reason MANAGER_CYCLE.
-    pub fn manager_cycle() -> Self {
-        Self::rule(
-            ApiError::bad_input(
-                "managerId",
-                "the manager would (indirectly) report to this employee: a cycle",
-            ),
-            "MANAGER_CYCLE",
-        )
+    fn message(&self) -> String {
+        match self {
+            OrgRule::ManagerCycle => {
+                "the manager would (indirectly) report to this employee: a cycle".into()
+            }
+        }
     }
-}
 
-impl From<ApiError> for RuleError {
-    fn from(error: ApiError) -> Self {
-        Self {
-            error,
-            reason: None,
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            OrgRule::ManagerCycle => Some("managerId"),
         }
     }
 }
-
-impl From<RuleError> for async_graphql::Error {
-    fn from(err: RuleError) -> Self {
-        use async_graphql::ErrorExtensions;
-        let base: async_graphql::Error = err.error.into();
-        match err.reason {
-            Some(reason) => base.extend_with(|_, ext| ext.set("reason", reason)),
-            None => base,
-        }
-    }
-}
-
-pub type RuleResult<T> = Result<T, RuleError>;
 
 /// The managers above `employee`, nearest first, given each person's manager. Stops at the top,
 /// at a cycle, or after [`MAX_CHAIN`] steps.
@@ -86,7 +68,7 @@ pub fn check_new_manager<F>(
     employee: &str,
     new_manager: Option<&str>,
     manager_of: F,
-) -> RuleResult<()>
+) -> Result<(), OrgRule>
 where
     F: Fn(&str) -> Option<String>,
 {
@@ -98,7 +80,7 @@ where
             .iter()
             .any(|above| above == employee)
     {
-        return Err(RuleError::manager_cycle());
+        return Err(OrgRule::ManagerCycle);
     }
     Ok(())
 }
@@ -224,14 +206,14 @@ mod tests {
     #[test]
     fn a_manager_change_that_closes_a_loop_is_refused() {
         let line = [("dev", "lead"), ("lead", "cto")];
-        let reason = |r: RuleResult<()>| r.unwrap_err().reason;
+        let reason = |r: Result<(), OrgRule>| r.unwrap_err().reason().name();
         assert_eq!(
             reason(check_new_manager("cto", Some("dev"), managers(&line))),
-            Some("MANAGER_CYCLE")
+            "MANAGER_CYCLE"
         );
         assert_eq!(
             reason(check_new_manager("lead", Some("lead"), managers(&line))),
-            Some("MANAGER_CYCLE")
+            "MANAGER_CYCLE"
         );
         assert!(check_new_manager("dev", Some("cto"), managers(&line)).is_ok());
         assert!(check_new_manager("cto", None, managers(&line)).is_ok());

@@ -23,6 +23,30 @@ pub const CORRECTION_HORIZON_DAYS: i64 = 90;
 const MINUTE_MS: i64 = 60_000;
 const DAY_MINUTES: i64 = 24 * 60;
 
+/// Who a shift is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShiftTarget {
+    Employee(String),
+    /// The default of every employee of the department without their own assignment.
+    Department(String),
+}
+
+impl ShiftTarget {
+    /// The stored kind: `employee` or `department`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ShiftTarget::Employee(_) => "employee",
+            ShiftTarget::Department(_) => "department",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            ShiftTarget::Employee(id) | ShiftTarget::Department(id) => id,
+        }
+    }
+}
+
 /// The days of the week a shift is worked (bit 0 is Monday).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkingDays(u8);

@@ -1,31 +1,30 @@
-//! Attendance in GraphQL: locations, check-in / check-out, a person's day.
+//! Attendance in GraphQL: locations, check-in / check-out, corrections and their decision,
+//! the HR board (`attendanceToday`, `whoIsIn`) and the live boards (subscriptions).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
-use erp_kit::{ApiError, RequestContext};
+use erp_kit::{ApiError, RequestContext, TenantId};
 
-use super::loaders::{load_child_pages, ChildPageKey, EmployeeLoader, PageKey, TenantKey};
-use super::org::{require_attendance_view, viewer, visible_employee_ids, Viewer};
-use super::{store, Employee};
-use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
-use crate::domain::shift::{
-    attendance_day, parse_reason, DailyAttendance, DayStatus, ShiftInput, ShiftRules, WorkingDays,
+use super::context::{use_cases, viewer};
+use super::people::{AttendanceCorrection, CorrectionKind, CorrectionStatus, Employee};
+use super::shift::{
+    assign_shift, create_shift, current_day, millis, AssignShiftInput, AttendanceDay,
+    AttendanceStatus, CreateShiftInput, Punch, Shift, ShiftAssignment,
 };
-use crate::store::attendance::{Approver, CorrectionFilter, CorrectionRequest, PunchRequest};
-use crate::store::entities::{employee, location, punch};
-use crate::store::shift::entities::{correction, shift, shift_assignment};
-use crate::store::shift::{AppliedShift, ComputedDay, ShiftSubject, ShiftTarget};
-
-fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
+use crate::app::attendance::{Approver, CorrectionRequest, PunchRequest};
+use crate::app::org::Viewer;
+use crate::app::Employee as UseCases;
+use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
+use crate::domain::shift::{attendance_day, parse_reason, DailyAttendance, DayStatus};
+use crate::domain::DisplayName;
+use crate::store::attendance::CorrectionFilter;
+use crate::store::entities::{employee, location, shift};
 
 /// A work location whose geofence check-ins must fall within.
 pub struct Location(pub location::Model);
@@ -72,210 +71,6 @@ impl PunchSource {
             PunchSource::Mobile => "mobile",
             PunchSource::Kiosk => "kiosk",
         }
-    }
-}
-
-/// A check-in or check-out.
-pub struct Punch(pub punch::Model);
-
-#[Object]
-impl Punch {
-    /// Stable id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// `IN` or `OUT`.
-    async fn kind(&self) -> &'static str {
-        match PunchKind::from_db(&self.0.kind) {
-            PunchKind::In => "IN",
-            PunchKind::Out => "OUT",
-        }
-    }
-    /// Server time of the punch.
-    async fn at(&self) -> DateTime<Utc> {
-        millis(self.0.at)
-    }
-    /// `web`, `mobile` or `kiosk`.
-    async fn source(&self) -> &str {
-        &self.0.source
-    }
-    /// The location whose geofence it was checked against, if any.
-    async fn location_id(&self) -> Option<ID> {
-        self.0.location_id.clone().map(ID)
-    }
-    /// The client's idempotency key.
-    async fn punch_key(&self) -> &str {
-        &self.0.punch_key
-    }
-}
-
-/// One person's attendance on one day, computed from the punches and the shift that applies.
-#[derive(SimpleObject)]
-pub struct AttendanceDay {
-    /// The attendance day (the shift's day in its time zone; the UTC date without a shift).
-    pub day: NaiveDate,
-    /// How the day went.
-    pub status: AttendanceStatus,
-    /// First check-in.
-    pub first_in: Option<DateTime<Utc>>,
-    /// Last check-out.
-    pub last_out: Option<DateTime<Utc>>,
-    /// Minutes worked (an open check-in counts until now while the day lasts).
-    pub worked_minutes: i64,
-    /// Minutes after the shift's start of a check-in past the grace window (0 otherwise).
-    pub late_minutes: i64,
-    /// The day is over and the last punch is a check-in: request a correction.
-    pub missing_check_out: bool,
-    /// True while checked in.
-    pub checked_in: bool,
-    /// When the shift starts, if a shift applies.
-    pub shift_start: Option<DateTime<Utc>>,
-    /// When the shift ends, if a shift applies.
-    pub shift_end: Option<DateTime<Utc>>,
-    /// The shift the day was computed under.
-    pub shift: Option<Shift>,
-    /// The punches counted, in time order (punches replaced by a correction are left out).
-    pub punches: Vec<Punch>,
-}
-
-impl From<ComputedDay> for AttendanceDay {
-    fn from(computed: ComputedDay) -> Self {
-        let a = computed.attendance;
-        Self {
-            day: a.day,
-            status: a.status.into(),
-            first_in: a.first_in.map(millis),
-            last_out: a.last_out.map(millis),
-            worked_minutes: a.worked_minutes,
-            late_minutes: a.late_minutes,
-            missing_check_out: a.missing_check_out,
-            checked_in: a.checked_in,
-            shift_start: a.shift_start.map(millis),
-            shift_end: a.shift_end.map(millis),
-            shift: computed.shift.map(|s| Shift(s.model)),
-            punches: computed.punches.into_iter().map(Punch).collect(),
-        }
-    }
-}
-
-/// How a person's day went.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "DayStatus")]
-pub enum AttendanceStatus {
-    /// Checked in within the grace window and (once the day is over) worked a full day.
-    Present,
-    /// Checked in after the grace window.
-    Late,
-    /// The day is over with at least a half-day but less than a full day worked.
-    HalfDay,
-    /// No check-in once the grace window passed, or less than a half-day worked.
-    Absent,
-    /// Not a working day of the shift.
-    WeeklyOff,
-    /// On approved leave that day, and no punch.
-    OnLeave,
-    /// The grace window has not passed yet and nobody checked in.
-    NotStarted,
-    /// No shift applies: only whether the person checked in is known.
-    Unscheduled,
-}
-
-/// A day of the week.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum DayOfWeek {
-    /// Monday.
-    Monday,
-    /// Tuesday.
-    Tuesday,
-    /// Wednesday.
-    Wednesday,
-    /// Thursday.
-    Thursday,
-    /// Friday.
-    Friday,
-    /// Saturday.
-    Saturday,
-    /// Sunday.
-    Sunday,
-}
-
-impl From<DayOfWeek> for Weekday {
-    fn from(day: DayOfWeek) -> Self {
-        match day {
-            DayOfWeek::Monday => Weekday::Mon,
-            DayOfWeek::Tuesday => Weekday::Tue,
-            DayOfWeek::Wednesday => Weekday::Wed,
-            DayOfWeek::Thursday => Weekday::Thu,
-            DayOfWeek::Friday => Weekday::Fri,
-            DayOfWeek::Saturday => Weekday::Sat,
-            DayOfWeek::Sunday => Weekday::Sun,
-        }
-    }
-}
-
-impl From<Weekday> for DayOfWeek {
-    fn from(day: Weekday) -> Self {
-        match day {
-            Weekday::Mon => DayOfWeek::Monday,
-            Weekday::Tue => DayOfWeek::Tuesday,
-            Weekday::Wed => DayOfWeek::Wednesday,
-            Weekday::Thu => DayOfWeek::Thursday,
-            Weekday::Fri => DayOfWeek::Friday,
-            Weekday::Sat => DayOfWeek::Saturday,
-            Weekday::Sun => DayOfWeek::Sunday,
-        }
-    }
-}
-
-/// A shift: when work starts and ends, the grace window, the day thresholds and the days it
-/// is worked, in the time zone of its location.
-pub struct Shift(pub shift::Model);
-
-#[Object]
-impl Shift {
-    /// Stable id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// Name, unique in the tenant.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    /// Start, `HH:MM` wall clock in `timeZone`.
-    async fn start_time(&self) -> &str {
-        &self.0.start_time
-    }
-    /// End, `HH:MM` wall clock in `timeZone` (before the start: the next day).
-    async fn end_time(&self) -> &str {
-        &self.0.end_time
-    }
-    /// True when the shift ends the day after it starts.
-    async fn crosses_midnight(&self) -> bool {
-        self.0.end_time <= self.0.start_time
-    }
-    /// Minutes after the start a check-in still counts as on time.
-    async fn grace_minutes(&self) -> i32 {
-        self.0.grace_minutes
-    }
-    /// Worked minutes below this make a finished day absent.
-    async fn half_day_minutes(&self) -> i32 {
-        self.0.half_day_minutes
-    }
-    /// Worked minutes below this make a finished day a half-day.
-    async fn full_day_minutes(&self) -> i32 {
-        self.0.full_day_minutes
-    }
-    /// The days of the week the shift is worked, Monday first.
-    async fn working_days(&self) -> Vec<DayOfWeek> {
-        WorkingDays::from_bits(self.0.working_days)
-            .days()
-            .into_iter()
-            .map(Into::into)
-            .collect()
-    }
-    /// IANA time zone of the shift's location.
-    async fn time_zone(&self) -> &str {
-        &self.0.time_zone
     }
 }
 
@@ -346,13 +141,13 @@ impl AttendanceQuery {
     ) -> Result<Option<AttendanceDay>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
-        let store = store(ctx)?;
-        let employee = store.employee_of_user(&tenant, &claims.sub).await?;
+        let use_cases = use_cases(ctx)?;
+        let employee = use_cases.own_record(&tenant, &claims.sub).await?;
         let day = match day {
             Some(day) => day,
             None => current_day(ctx, &tenant, &employee).await?,
         };
-        let computed = store
+        let computed = use_cases
             .day_attendance(&tenant, &employee, day, Utc::now().timestamp_millis())
             .await?;
         Ok(Some(computed.into()))
@@ -370,7 +165,7 @@ impl AttendanceQuery {
     ) -> Result<Option<Connection<String, Shift, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = store(ctx)?.list_shifts(&tenant, &page).await?;
+        let rows = use_cases(ctx)?.list_shifts(&tenant, &page).await?;
         let rows = rows.into_iter().map(Shift).collect();
         Ok(Some(connection_from_rows(&page, rows, |s| s.0.id.clone())))
     }
@@ -405,7 +200,7 @@ impl AttendanceQuery {
         let board = AttendanceBoard::new(ctx, department_id, None).await?;
         Ok(Some(
             board
-                .page(store(ctx)?, &page, &BoardFilter::CheckedIn)
+                .page(use_cases(ctx)?, &page, &BoardFilter::CheckedIn)
                 .await?,
         ))
     }
@@ -423,19 +218,17 @@ impl AttendanceQuery {
         last: Option<i32>,
     ) -> Result<Option<Connection<String, AttendanceCorrection, EmptyFields, EmptyFields>>> {
         let viewer = viewer(ctx).await?;
-        let store = store(ctx)?;
+        let use_cases = use_cases(ctx)?;
         let employee_ids = if viewer.hr_admin {
             None
         } else {
-            let mut visible = visible_employee_ids(
-                store,
-                &Viewer {
+            let mut visible = use_cases
+                .visible_employee_ids(&Viewer {
                     hr_read: false,
                     ..viewer.clone()
-                },
-            )
-            .await?
-            .unwrap_or_default();
+                })
+                .await?
+                .unwrap_or_default();
             // Nobody decides their own.
             visible.retain(|id| Some(id.as_str()) != viewer.employee_id());
             Some(visible)
@@ -445,216 +238,11 @@ impl AttendanceQuery {
             status: Some(status.unwrap_or(CorrectionStatus::Pending).as_str()),
         };
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = store
+        let rows = use_cases
             .list_corrections(&viewer.tenant, &filter, &page)
             .await?;
         let rows = rows.into_iter().map(AttendanceCorrection).collect();
         Ok(Some(connection_from_rows(&page, rows, |c| c.0.id.clone())))
-    }
-}
-
-/// The current attendance day of an employee (a night shift's day lasts past midnight).
-async fn current_day(
-    ctx: &Context<'_>,
-    tenant: &erp_kit::TenantId,
-    employee: &employee::Model,
-) -> Result<NaiveDate> {
-    let now = Utc::now();
-    let shift = shift_on(ctx, tenant, employee, now.date_naive()).await?;
-    Ok(attendance_day(shift.as_ref().map(|s| &s.rules), now))
-}
-
-/// The shift that applies to `employee` on `day`, through the batching [`ShiftLoader`].
-async fn shift_on(
-    ctx: &Context<'_>,
-    tenant: &erp_kit::TenantId,
-    employee: &employee::Model,
-    day: NaiveDate,
-) -> Result<Option<AppliedShift>> {
-    ctx.data_unchecked::<DataLoader<ShiftLoader>>()
-        .load_one(ShiftKey {
-            tenant: tenant.clone(),
-            employee_id: employee.id.clone(),
-            department_id: employee.department_id.clone(),
-            day,
-        })
-        .await
-}
-
-/// `Employee.attendance`: the self, their managers and HR only.
-pub async fn employee_attendance(
-    ctx: &Context<'_>,
-    of: &employee::Model,
-    day: Option<NaiveDate>,
-) -> Result<Option<AttendanceDay>> {
-    require_attendance_view(ctx, of).await?;
-    let tenant = ctx.tenant()?;
-    let day = match day {
-        Some(day) => day,
-        None => current_day(ctx, &tenant, of).await?,
-    };
-    let computed = ctx
-        .data_unchecked::<DataLoader<DayAttendanceLoader>>()
-        .load_one(DayKey {
-            tenant,
-            employee_id: of.id.clone(),
-            day,
-        })
-        .await?
-        .ok_or_else(|| ApiError::internal("the computed day went missing"))?;
-    Ok(Some(computed.into()))
-}
-
-/// `Employee.shift`: the shift that applies to the employee on `day`.
-pub async fn employee_shift(
-    ctx: &Context<'_>,
-    of: &employee::Model,
-    day: Option<NaiveDate>,
-) -> Result<Option<Shift>> {
-    let tenant = ctx.tenant()?;
-    let day = day.unwrap_or_else(|| Utc::now().date_naive());
-    Ok(shift_on(ctx, &tenant, of, day)
-        .await?
-        .map(|s| Shift(s.model)))
-}
-
-/// `Employee.attendanceCorrections`: the self, their managers and HR only.
-pub async fn employee_corrections(
-    ctx: &Context<'_>,
-    of: &employee::Model,
-    status: Option<CorrectionStatus>,
-    page: PageRequest,
-) -> Result<Connection<String, AttendanceCorrection, EmptyFields, EmptyFields>> {
-    require_attendance_view(ctx, of).await?;
-    let rows = ctx
-        .data_unchecked::<DataLoader<CorrectionsLoader>>()
-        .load_one(ChildPageKey {
-            tenant: ctx.tenant()?,
-            parent_id: of.id.clone(),
-            page: PageKey::from(&page),
-            filter: status,
-        })
-        .await?
-        .unwrap_or_default();
-    let rows = rows.into_iter().map(AttendanceCorrection).collect();
-    Ok(connection_from_rows(&page, rows, |c| c.0.id.clone()))
-}
-
-/// The key of the shift of one employee on one day (their department's default applies when
-/// they have none of their own, so the department is part of the key).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ShiftKey {
-    pub tenant: erp_kit::TenantId,
-    pub employee_id: String,
-    pub department_id: Option<String>,
-    pub day: NaiveDate,
-}
-
-/// The shifts of a batch of employees: two queries per tenant and day.
-pub struct ShiftLoader(pub crate::store::EmployeeStore);
-
-impl Loader<ShiftKey> for ShiftLoader {
-    type Value = AppliedShift;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[ShiftKey]) -> Result<HashMap<ShiftKey, AppliedShift>> {
-        let mut groups: HashMap<(&erp_kit::TenantId, NaiveDate), Vec<&ShiftKey>> = HashMap::new();
-        for key in keys {
-            groups.entry((&key.tenant, key.day)).or_default().push(key);
-        }
-        let mut found = HashMap::new();
-        for ((tenant, day), group) in groups {
-            let subjects: Vec<ShiftSubject<'_>> = group
-                .iter()
-                .map(|key| ShiftSubject {
-                    employee_id: &key.employee_id,
-                    department_id: key.department_id.as_deref(),
-                })
-                .collect();
-            let mut shifts = self.0.shifts_of(tenant, &subjects, day).await?;
-            for key in group {
-                if let Some(shift) = shifts.remove(&key.employee_id) {
-                    found.insert(key.clone(), shift);
-                }
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Each employee's attendance corrections (of one status, or all), one page per employee.
-pub struct CorrectionsLoader(pub crate::store::EmployeeStore);
-
-impl Loader<ChildPageKey<Option<CorrectionStatus>>> for CorrectionsLoader {
-    type Value = Vec<correction::Model>;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[ChildPageKey<Option<CorrectionStatus>>],
-    ) -> Result<HashMap<ChildPageKey<Option<CorrectionStatus>>, Self::Value>> {
-        let store = &self.0;
-        load_child_pages(keys, |tenant, page, status, employees| async move {
-            store
-                .corrections_pages(
-                    &tenant,
-                    &employees,
-                    status.map(CorrectionStatus::as_str),
-                    &page,
-                )
-                .await
-        })
-        .await
-    }
-}
-
-/// The key of one employee's computed day.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DayKey {
-    pub tenant: erp_kit::TenantId,
-    pub employee_id: String,
-    pub day: NaiveDate,
-}
-
-/// Computes the days of a batch of employees with a handful of queries per tenant and day.
-pub struct DayAttendanceLoader(pub crate::store::EmployeeStore);
-
-impl Loader<DayKey> for DayAttendanceLoader {
-    type Value = ComputedDay;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[DayKey]) -> Result<HashMap<DayKey, ComputedDay>> {
-        let mut groups: HashMap<(erp_kit::TenantId, NaiveDate), Vec<String>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry((key.tenant.clone(), key.day))
-                .or_default()
-                .push(key.employee_id.clone());
-        }
-        let now_ms = Utc::now().timestamp_millis();
-        let mut found = HashMap::new();
-        for ((tenant, day), ids) in groups {
-            let employees: Vec<employee::Model> = self
-                .0
-                .employees_by_ids(&tenant, &ids)
-                .await?
-                .into_values()
-                .collect();
-            let refs: Vec<&employee::Model> = employees.iter().collect();
-            for (employee_id, computed) in
-                self.0.days_attendance(&tenant, &refs, day, now_ms).await?
-            {
-                found.insert(
-                    DayKey {
-                        tenant: tenant.clone(),
-                        employee_id,
-                        day,
-                    },
-                    computed,
-                );
-            }
-        }
-        Ok(found)
     }
 }
 
@@ -756,7 +344,7 @@ impl BoardFilter {
 /// employee-id order (keyset on `ix_employees_tenant_id` / `ix_employees_tenant_department`),
 /// and only the people of the page asked for get their day computed.
 pub struct AttendanceBoard {
-    tenant: erp_kit::TenantId,
+    tenant: TenantId,
     department_id: Option<String>,
     /// `None`: the whole tenant (HR); else the viewer's reports.
     visible: Option<Vec<String>>,
@@ -781,7 +369,7 @@ impl AttendanceBoard {
             before: None,
             backward: false,
         };
-        self.scan(store(ctx)?, everyone, |entry| {
+        self.scan(use_cases(ctx)?, everyone, |entry| {
             summary.count(&entry.attendance);
             ControlFlow::Continue(())
         })
@@ -804,7 +392,7 @@ impl AttendanceBoard {
             Some(wanted) => BoardFilter::Statuses(wanted.into_iter().map(Into::into).collect()),
             None => BoardFilter::All,
         };
-        self.page(store(ctx)?, &page, &filter).await
+        self.page(use_cases(ctx)?, &page, &filter).await
     }
 }
 
@@ -837,7 +425,7 @@ impl AttendanceBoard {
         day: Option<NaiveDate>,
     ) -> Result<Self> {
         let viewer = viewer(ctx).await?;
-        let visible = visible_employee_ids(store(ctx)?, &viewer).await?;
+        let visible = use_cases(ctx)?.visible_employee_ids(&viewer).await?;
         Ok(Self {
             tenant: viewer.tenant,
             department_id: department_id.map(|d| d.0),
@@ -851,7 +439,7 @@ impl AttendanceBoard {
     /// with one, chunks are read from the cursor on until the page is full.
     async fn page(
         &self,
-        store: &crate::store::EmployeeStore,
+        use_cases: &UseCases,
         page: &PageRequest,
         filter: &BoardFilter,
     ) -> Result<Connection<String, BoardEntry, EmptyFields, EmptyFields>> {
@@ -864,7 +452,7 @@ impl AttendanceBoard {
             ..page.clone()
         };
         let mut rows = Vec::new();
-        self.scan(store, first_read, |entry| {
+        self.scan(use_cases, first_read, |entry| {
             if filter.keeps(&entry.attendance) {
                 rows.push(entry);
             }
@@ -882,12 +470,12 @@ impl AttendanceBoard {
     /// + 1` people from the database at a time, until `visit` breaks or nobody is left.
     async fn scan(
         &self,
-        store: &crate::store::EmployeeStore,
+        use_cases: &UseCases,
         mut read: PageRequest,
         mut visit: impl FnMut(BoardEntry) -> ControlFlow<()>,
     ) -> Result<()> {
         loop {
-            let employees = store
+            let employees = use_cases
                 .board_employees(
                     &self.tenant,
                     self.department_id.as_deref(),
@@ -897,7 +485,7 @@ impl AttendanceBoard {
                 .await?;
             let exhausted = employees.len() as u64 <= read.limit;
             let last_read = employees.last().map(|e| e.id.clone());
-            for entry in self.compute(store, employees).await? {
+            for entry in self.compute(use_cases, employees).await? {
                 if visit(entry).is_break() {
                     return Ok(());
                 }
@@ -918,7 +506,7 @@ impl AttendanceBoard {
     /// The entries of `employees`, in their order.
     async fn compute(
         &self,
-        store: &crate::store::EmployeeStore,
+        use_cases: &UseCases,
         employees: Vec<employee::Model>,
     ) -> Result<Vec<BoardEntry>> {
         let refs: Vec<&employee::Model> = employees.iter().collect();
@@ -928,7 +516,7 @@ impl AttendanceBoard {
                 by_day.insert(day, refs);
             }
             None => {
-                let shifts = store
+                let shifts = use_cases
                     .shifts_on(&self.tenant, &refs, self.now.date_naive())
                     .await?;
                 for employee in refs {
@@ -941,7 +529,7 @@ impl AttendanceBoard {
         let mut computed = HashMap::new();
         for (day, group) in by_day {
             computed.extend(
-                store
+                use_cases
                     .days_attendance(&self.tenant, &group, day, self.now.timestamp_millis())
                     .await?,
             );
@@ -973,7 +561,7 @@ impl AttendanceMutation {
         input: CreateLocationInput,
     ) -> Result<Option<Location>> {
         let tenant = ctx.tenant()?;
-        let name = crate::domain::DisplayName::parse("name", &input.name)?;
+        let name = DisplayName::parse("name", &input.name)?;
         let centre = GeoPoint::parse(input.latitude, input.longitude)?;
         if !(10..=50_000).contains(&input.radius_meters) {
             return Err(
@@ -986,7 +574,7 @@ impl AttendanceMutation {
             radius_meters: f64::from(input.radius_meters),
         };
         Ok(Some(Location(
-            store(ctx)?
+            use_cases(ctx)?
                 .create_location(&tenant, name.as_str(), fence)
                 .await?,
         )))
@@ -999,24 +587,7 @@ impl AttendanceMutation {
         ctx: &Context<'_>,
         input: CreateShiftInput,
     ) -> Result<Option<Shift>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
-        let name = crate::domain::DisplayName::parse("name", &input.name)?;
-        let days: Vec<Weekday> = input.working_days.iter().map(|d| (*d).into()).collect();
-        let rules = ShiftRules::parse(&ShiftInput {
-            start: &input.start_time,
-            end: &input.end_time,
-            grace_minutes: input.grace_minutes,
-            half_day_minutes: input.half_day_minutes,
-            full_day_minutes: input.full_day_minutes,
-            working_days: &days,
-            time_zone: &input.time_zone,
-        })?;
-        Ok(Some(Shift(
-            store(ctx)?
-                .create_shift(&tenant, &actor, name.as_str(), &rules)
-                .await?,
-        )))
+        create_shift(ctx, input).await
     }
 
     /// Assigns a shift to an employee, or as the default of a department's employees without
@@ -1027,29 +598,7 @@ impl AttendanceMutation {
         ctx: &Context<'_>,
         input: AssignShiftInput,
     ) -> Result<Option<ShiftAssignment>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
-        let target = match (input.employee_id, input.department_id) {
-            (Some(employee), None) => ShiftTarget::Employee(employee.0),
-            (None, Some(department)) => ShiftTarget::Department(department.0),
-            _ => {
-                return Err(ApiError::bad_input(
-                    "employeeId",
-                    "give either an employee or a department",
-                )
-                .into())
-            }
-        };
-        let model = store(ctx)?
-            .assign_shift(
-                &tenant,
-                &actor,
-                &input.shift_id,
-                &target,
-                input.effective_from,
-            )
-            .await?;
-        Ok(Some(ShiftAssignment(model)))
+        assign_shift(ctx, input).await
     }
 
     /// Asks for a correction of one of the caller's days (a missed punch, a wrong time): the
@@ -1064,8 +613,6 @@ impl AttendanceMutation {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
         let reason = parse_reason("reason", &input.reason)?;
-        let store = store(ctx)?;
-        let employee = store.employee_of_user(&tenant, &claims.sub).await?;
         let request = CorrectionRequest {
             day: input.day,
             kind: input.kind.as_str(),
@@ -1073,8 +620,8 @@ impl AttendanceMutation {
             check_out: input.check_out,
             reason,
         };
-        let model = store
-            .request_correction(&tenant, &claims.sub, &employee, request)
+        let model = use_cases(ctx)?
+            .request_correction(&tenant, &claims.sub, request)
             .await?;
         Ok(Some(AttendanceCorrection(model)))
     }
@@ -1135,134 +682,10 @@ async fn decide(
         employee_id: viewer.employee_id(),
         hr_admin: viewer.hr_admin,
     };
-    let (decided, _) = store(ctx)?
+    let (decided, _) = use_cases(ctx)?
         .decide_correction(&viewer.tenant, &approver, &id, approve, note)
         .await?;
     Ok(Some(AttendanceCorrection(decided)))
-}
-
-/// A new shift.
-#[derive(InputObject)]
-pub struct CreateShiftInput {
-    /// Name, unique in the tenant.
-    pub name: String,
-    /// Start, `HH:MM` (24-hour clock) in `timeZone`.
-    pub start_time: String,
-    /// End, `HH:MM`; before the start means the next day (a night shift).
-    pub end_time: String,
-    /// Minutes after the start a check-in still counts as on time (0 to 240).
-    pub grace_minutes: i32,
-    /// Worked minutes below this make a finished day absent (half the full day by default).
-    pub half_day_minutes: Option<i32>,
-    /// Worked minutes below this make a finished day a half-day (the shift's length by
-    /// default).
-    pub full_day_minutes: Option<i32>,
-    /// The days the shift is worked (at least one).
-    pub working_days: Vec<DayOfWeek>,
-    /// IANA time zone of the location, e.g. `Asia/Kolkata`.
-    pub time_zone: String,
-}
-
-/// A shift for an employee, or as a department's default (exactly one of the two).
-#[derive(InputObject)]
-pub struct AssignShiftInput {
-    /// The shift.
-    pub shift_id: ID,
-    /// The employee who works it.
-    pub employee_id: Option<ID>,
-    /// The department whose employees without their own shift work it.
-    pub department_id: Option<ID>,
-    /// The first day it applies (until a later assignment).
-    pub effective_from: NaiveDate,
-}
-
-/// A shift assigned to an employee or a department.
-pub struct ShiftAssignment(pub shift_assignment::Model);
-
-#[Object]
-impl ShiftAssignment {
-    /// Stable id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// The shift.
-    async fn shift(&self, ctx: &Context<'_>) -> Result<Option<Shift>> {
-        let tenant = ctx.tenant()?;
-        Ok(store(ctx)?
-            .shift(&tenant, &self.0.shift_id)
-            .await?
-            .map(Shift))
-    }
-    /// The employee, when assigned to one.
-    async fn employee_id(&self) -> Option<ID> {
-        (self.0.target_kind == "employee").then(|| ID(self.0.target_id.clone()))
-    }
-    /// The department, when it is a department's default.
-    async fn department_id(&self) -> Option<ID> {
-        (self.0.target_kind == "department").then(|| ID(self.0.target_id.clone()))
-    }
-    /// The first day it applies.
-    async fn effective_from(&self) -> &str {
-        &self.0.effective_from
-    }
-}
-
-/// What a correction fixes.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum CorrectionKind {
-    /// A check-in or check-out was not recorded.
-    MissedPunch,
-    /// A punch was recorded at the wrong time.
-    WrongTime,
-    /// Anything else (explained in the reason).
-    Other,
-}
-
-impl CorrectionKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            CorrectionKind::MissedPunch => "missed_punch",
-            CorrectionKind::WrongTime => "wrong_time",
-            CorrectionKind::Other => "other",
-        }
-    }
-
-    fn from_db(value: &str) -> Self {
-        match value {
-            "missed_punch" => CorrectionKind::MissedPunch,
-            "wrong_time" => CorrectionKind::WrongTime,
-            _ => CorrectionKind::Other,
-        }
-    }
-}
-
-/// Where a correction stands.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Hash, Debug)]
-pub enum CorrectionStatus {
-    /// Waiting for a manager or HR.
-    Pending,
-    /// Approved and applied.
-    Approved,
-    /// Rejected.
-    Rejected,
-}
-
-impl CorrectionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CorrectionStatus::Pending => "pending",
-            CorrectionStatus::Approved => "approved",
-            CorrectionStatus::Rejected => "rejected",
-        }
-    }
-
-    fn from_db(value: &str) -> Self {
-        match value {
-            "approved" => CorrectionStatus::Approved,
-            "rejected" => CorrectionStatus::Rejected,
-            _ => CorrectionStatus::Pending,
-        }
-    }
 }
 
 /// A requested correction of one day.
@@ -1280,73 +703,13 @@ pub struct RequestCorrectionInput {
     pub reason: String,
 }
 
-/// A correction of one day's attendance, and its decision.
-pub struct AttendanceCorrection(pub correction::Model);
-
-#[Object]
-impl AttendanceCorrection {
-    /// Stable id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// The employee whose day it corrects.
-    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<EmployeeLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.employee_id))
-            .await?
-            .map(Employee))
-    }
-    /// The day corrected.
-    async fn day(&self) -> &str {
-        &self.0.day
-    }
-    /// What it fixes.
-    async fn kind(&self) -> CorrectionKind {
-        CorrectionKind::from_db(&self.0.kind)
-    }
-    /// The corrected check-in.
-    async fn check_in(&self) -> DateTime<Utc> {
-        millis(self.0.check_in_at)
-    }
-    /// The corrected check-out.
-    async fn check_out(&self) -> DateTime<Utc> {
-        millis(self.0.check_out_at)
-    }
-    /// Why it was asked for.
-    async fn reason(&self) -> &str {
-        &self.0.reason
-    }
-    /// Where it stands.
-    async fn status(&self) -> CorrectionStatus {
-        CorrectionStatus::from_db(&self.0.status)
-    }
-    /// When it was asked for.
-    async fn requested_at(&self) -> DateTime<Utc> {
-        millis(self.0.created_at)
-    }
-    /// The user who decided it.
-    async fn decided_by(&self) -> Option<ID> {
-        self.0.decided_by.clone().map(ID)
-    }
-    /// The decision's note.
-    async fn decision_note(&self) -> Option<&str> {
-        self.0.decision_note.as_deref()
-    }
-    /// When it was decided.
-    async fn decided_at(&self) -> Option<DateTime<Utc>> {
-        self.0.decided_at.map(millis)
-    }
-}
-
 async fn punch(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<Option<Punch>> {
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     let request = punch_request(ctx, kind, input)?;
-    let store = store(ctx)?;
-    let employee = store.employee_of_user(&tenant, &claims.sub).await?;
-    let (punch, _) = store.record_punch(&tenant, &employee, request).await?;
+    let (punch, _) = use_cases(ctx)?
+        .record_punch(&tenant, &claims.sub, request)
+        .await?;
     Ok(Some(Punch(punch)))
 }
 
@@ -1384,11 +747,7 @@ impl AttendanceSubscription {
         use futures::StreamExt;
         let tenant = ctx.tenant()?;
         let identity = ctx.identity().clone();
-        let messages = store(ctx)?
-            .cache()
-            .subscribe(&crate::store::attendance::attendance_channel(&tenant))
-            .await
-            .map_err(ApiError::internal)?;
+        let messages = use_cases(ctx)?.attendance_updates(&tenant).await?;
         let events = messages
             .filter_map(move |bytes| {
                 let wanted = department_id.clone();
@@ -1488,11 +847,7 @@ impl HrBoardSubscription {
         use futures::StreamExt;
         let tenant = ctx.tenant()?;
         let identity = ctx.identity().clone();
-        let messages = store(ctx)?
-            .cache()
-            .subscribe(&crate::store::attendance::attendance_channel(&tenant))
-            .await
-            .map_err(ApiError::internal)?;
+        let messages = use_cases(ctx)?.attendance_updates(&tenant).await?;
         let updates = messages
             .filter_map(move |bytes| {
                 let wanted = department_id.clone();

@@ -1,11 +1,11 @@
 //! Leave in GraphQL: types, policies, holidays, balances (a ledger), requests with their
 //! approval chain (manager, then HR), accrual runs and the year-end close.
 //!
-//! A broken leave rule answers with its own stable `extensions.code` (LEAVE_OVERLAP,
-//! INSUFFICIENT_LEAVE_BALANCE, SELF_APPROVAL_FORBIDDEN, NOT_THE_APPROVER, NOT_THE_REQUESTER,
-//! INVALID_LEAVE_STATE, LEAVE_ALREADY_STARTED, MAX_CONSECUTIVE_DAYS_EXCEEDED,
-//! HALF_DAY_NOT_ALLOWED, NO_WORKING_DAYS); bad input is the kit's BAD_USER_INPUT with
-//! `extensions.field`.
+//! A broken leave rule answers with the kit's `extensions.code` and its own
+//! `extensions.reason` (LEAVE_OVERLAP, INSUFFICIENT_LEAVE_BALANCE, SELF_APPROVAL,
+//! NOT_APPROVER, NOT_REQUESTER, INVALID_LEAVE_STATE, LEAVE_ALREADY_STARTED,
+//! MAX_CONSECUTIVE_DAYS_EXCEEDED, HALF_DAY_NOT_ALLOWED, NO_WORKING_DAYS), with the numbers a
+//! client needs beside it; bad input is BAD_USER_INPUT with `extensions.field`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,13 +15,20 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID,
 };
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
-use super::loaders::{EmployeeLoader, TenantKey};
-use super::{store, Employee};
+use super::context::use_cases;
+use super::loaders::EmployeeLoader;
+use super::people::Employee;
+use super::shift::millis;
+use crate::app::leave::{
+    facts_of, BalanceAdjustment, BalanceRow, LeaveActor, NewLeaveRequest, NewLeaveType, NewPolicy,
+    NewPolicyLine,
+};
 use crate::domain::leave::{
     check_cancel, decide, parse_days, parse_reason, parse_type_code, parse_weekend, to_days,
     weekend_from_db, AccrualFrequency as AccrualFrequencyModel, AccrualPeriod, DayHalf, Decision,
@@ -29,45 +36,37 @@ use crate::domain::leave::{
     LedgerKind as LedgerKindModel,
 };
 use crate::domain::DisplayName;
-use crate::store::leave::entities::{
-    assignment, holiday, leave_type, ledger, policy, policy_line, request,
+use crate::store::entities::{
+    leave_assignment as assignment, leave_holiday as holiday, leave_ledger as ledger,
+    leave_policy as policy, leave_policy_line as policy_line, leave_request as request, leave_type,
 };
-use crate::store::leave::{
-    BalanceAdjustment, BalanceRow, LeaveActor, NewLeaveRequest, NewLeaveType, NewPolicy,
-    NewPolicyLine, RequestFilter,
-};
+use crate::store::leave::RequestFilter;
 
 /// The scope that makes a caller HR: the final approver, and the one who configures leave.
 const HR_SCOPE: &str = "hr:admin";
 
-fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-/// A leave error as a GraphQL error: the kit's codes for bad input, a rule's own code (with
-/// the numbers a client needs) for a broken rule.
+/// A leave error as a GraphQL error: the kit's shape (`code`, and `reason` for a broken rule),
+/// with the numbers a client needs beside a rule's reason.
 fn gql(err: LeaveError) -> async_graphql::Error {
     match err {
         LeaveError::Api(err) => err.into(),
         LeaveError::Rule(rule) => {
-            async_graphql::Error::new(rule.message()).extend_with(|_, ext| {
-                ext.set("code", rule.code());
-                match &rule {
-                    LeaveRule::InsufficientBalance {
-                        available,
-                        requested,
-                    } => {
-                        ext.set("availableDays", to_days(*available));
-                        ext.set("requestedDays", to_days(*requested));
-                    }
-                    LeaveRule::Overlap { other_request_id } => {
-                        ext.set("overlappingRequestId", other_request_id.as_str());
-                    }
-                    LeaveRule::MaxConsecutiveDaysExceeded { max_days, .. } => {
-                        ext.set("maxDays", to_days(*max_days));
-                    }
-                    _ => {}
+            let details = rule.clone();
+            async_graphql::Error::from(ApiError::from(rule)).extend_with(|_, ext| match details {
+                LeaveRule::InsufficientBalance {
+                    available,
+                    requested,
+                } => {
+                    ext.set("availableDays", to_days(available));
+                    ext.set("requestedDays", to_days(requested));
                 }
+                LeaveRule::Overlap { other_request_id } => {
+                    ext.set("overlappingRequestId", other_request_id);
+                }
+                LeaveRule::MaxConsecutiveDaysExceeded { max_days, .. } => {
+                    ext.set("maxDays", to_days(max_days));
+                }
+                _ => {}
             })
         }
     }
@@ -77,20 +76,13 @@ fn gql(err: LeaveError) -> async_graphql::Error {
 async fn actor(ctx: &Context<'_>) -> Result<LeaveActor> {
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
-    let employee = store(ctx)?
-        .employee_of_user_opt(&tenant, &claims.sub)
+    let employee = use_cases(ctx)?
+        .employee_of_user(&tenant, &claims.sub)
         .await?;
     Ok(LeaveActor {
         user_id: claims.sub.clone(),
         employee_id: employee.map(|e| e.id),
         is_hr: claims.permissions.iter().any(|s| s == HR_SCOPE),
-    })
-}
-
-/// The caller's employee id, or FORBIDDEN when no employee record is linked to them.
-fn own_employee(actor: &LeaveActor) -> Result<&str> {
-    actor.employee_id.as_deref().ok_or_else(|| {
-        ApiError::Forbidden("no employee record is linked to this user".into()).into()
     })
 }
 
@@ -216,7 +208,7 @@ impl LeavePolicyLine {
     /// The leave type.
     async fn leave_type(&self, ctx: &Context<'_>) -> Result<Option<LeaveType>> {
         let tenant = ctx.tenant()?;
-        Ok(store(ctx)?
+        Ok(use_cases(ctx)?
             .leave_types_by_ids(&tenant, [self.0.leave_type_id.clone()])
             .await?
             .remove(&self.0.leave_type_id)
@@ -414,13 +406,7 @@ impl LeaveRequest {
     }
     /// What the viewer may do with it now (the same rules the mutations apply).
     async fn viewer_can(&self) -> LeaveRequestViewerCan {
-        let facts = crate::domain::leave::RequestFacts {
-            status: LeaveStatusModel::from_db(&self.model.status)
-                .unwrap_or(LeaveStatusModel::Cancelled),
-            employee_id: &self.model.employee_id,
-            manager_id: self.model.manager_id.as_deref(),
-            start: self.model.start_date,
-        };
+        let facts = facts_of(&self.model);
         let actor = self.viewer.facts();
         LeaveRequestViewerCan {
             approve: decide(&facts, &actor, Decision::Approve).is_ok(),
@@ -546,7 +532,7 @@ async fn wrap_requests(
     rows: Vec<request::Model>,
     viewer: Arc<LeaveActor>,
 ) -> Result<Vec<LeaveRequest>> {
-    let types: HashMap<String, leave_type::Model> = store(ctx)?
+    let types: HashMap<String, leave_type::Model> = use_cases(ctx)?
         .leave_types_by_ids(tenant, rows.iter().map(|r| r.leave_type_id.clone()))
         .await?;
     Ok(rows
@@ -591,8 +577,8 @@ impl LeaveQuery {
     async fn my_leave_balances(&self, ctx: &Context<'_>) -> Result<Option<Vec<LeaveBalance>>> {
         let tenant = ctx.tenant()?;
         let actor = actor(ctx).await?;
-        let rows = store(ctx)?
-            .leave_balances(&tenant, own_employee(&actor)?)
+        let rows = use_cases(ctx)?
+            .leave_balances(&tenant, actor.own_employee()?)
             .await?;
         Ok(Some(rows.into_iter().map(LeaveBalance).collect()))
     }
@@ -605,7 +591,9 @@ impl LeaveQuery {
         employee_id: ID,
     ) -> Result<Option<Vec<LeaveBalance>>> {
         let tenant = ctx.tenant()?;
-        let rows = store(ctx)?.leave_balances(&tenant, &employee_id).await?;
+        let rows = use_cases(ctx)?
+            .leave_balances(&tenant, &employee_id)
+            .await?;
         Ok(Some(rows.into_iter().map(LeaveBalance).collect()))
     }
 
@@ -634,9 +622,9 @@ impl LeaveQuery {
                 )
                 .into())
             }
-            None => own_employee(&actor)?.to_owned(),
+            None => actor.own_employee()?.to_owned(),
         };
-        let rows = store(ctx)?
+        let rows = use_cases(ctx)?
             .leave_ledger(
                 &tenant,
                 &employee_id,
@@ -672,14 +660,14 @@ impl LeaveQuery {
         let visible_to = if viewer.is_hr {
             None
         } else {
-            Some(own_employee(&viewer)?.to_owned())
+            Some(viewer.own_employee()?.to_owned())
         };
         let filter = RequestFilter {
             status: filter.status.map(Into::into),
             employee_id: filter.employee_id.map(|id| id.0),
             visible_to,
         };
-        let rows = store(ctx)?
+        let rows = use_cases(ctx)?
             .list_leave_requests(&tenant, &filter, &page)
             .await?;
         let rows = wrap_requests(ctx, &tenant, rows, viewer).await?;
@@ -702,7 +690,7 @@ impl LeaveQuery {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
         let viewer = Arc::new(actor(ctx).await?);
-        let rows = store(ctx)?
+        let rows = use_cases(ctx)?
             .pending_leave_approvals(&tenant, &viewer, &page)
             .await?;
         let rows = wrap_requests(ctx, &tenant, rows, viewer).await?;
@@ -720,7 +708,7 @@ impl LeaveQuery {
     async fn leave_request(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
         let tenant = ctx.tenant()?;
         let viewer = Arc::new(actor(ctx).await?);
-        let Some(model) = store(ctx)?.leave_request(&tenant, &id).await? else {
+        let Some(model) = use_cases(ctx)?.leave_request(&tenant, &id).await? else {
             return Ok(None);
         };
         let visible = viewer.is_hr
@@ -749,7 +737,7 @@ impl LeaveQuery {
     ) -> Result<Option<Connection<String, LeaveType, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = store(ctx)?.list_leave_types(&tenant, &page).await?;
+        let rows = use_cases(ctx)?.list_leave_types(&tenant, &page).await?;
         let rows = rows.into_iter().map(LeaveType).collect();
         Ok(Some(connection_from_rows(&page, rows, |t| t.0.id.clone())))
     }
@@ -758,7 +746,7 @@ impl LeaveQuery {
     #[graphql(requires_scopes = "hr:admin")]
     async fn leave_policy(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeavePolicy>> {
         let tenant = ctx.tenant()?;
-        Ok(store(ctx)?
+        Ok(use_cases(ctx)?
             .leave_policy(&tenant, &id)
             .await?
             .map(|(model, lines)| LeavePolicy { model, lines }))
@@ -786,7 +774,7 @@ impl LeaveQuery {
             return Err(ApiError::bad_input("year", "a year is between 2000 and 2999").into());
         }
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = store(ctx)?
+        let rows = use_cases(ctx)?
             .list_holidays(
                 &tenant,
                 year,
@@ -944,7 +932,9 @@ impl LeaveMutation {
             .into());
         }
         Ok(Some(LeaveType(
-            store(ctx)?.create_leave_type(&tenant, &actor, new).await?,
+            use_cases(ctx)?
+                .create_leave_type(&tenant, &actor, new)
+                .await?,
         )))
     }
 
@@ -980,7 +970,7 @@ impl LeaveMutation {
             weekend: parse_weekend(&input.weekend_days)?,
             lines,
         };
-        let (model, lines) = store(ctx)?
+        let (model, lines) = use_cases(ctx)?
             .create_leave_policy(&tenant, &actor, new)
             .await?;
         Ok(Some(LeavePolicy { model, lines }))
@@ -997,7 +987,7 @@ impl LeaveMutation {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
         Ok(Some(LeavePolicyAssignment(
-            store(ctx)?
+            use_cases(ctx)?
                 .assign_leave_policy(
                     &tenant,
                     &actor,
@@ -1020,7 +1010,7 @@ impl LeaveMutation {
         let actor = ctx.claims()?.sub.clone();
         let name = DisplayName::parse("name", &input.name)?;
         Ok(Some(Holiday(
-            store(ctx)?
+            use_cases(ctx)?
                 .add_holiday(
                     &tenant,
                     &actor,
@@ -1043,7 +1033,7 @@ impl LeaveMutation {
     ) -> Result<Option<LeaveRequest>> {
         let tenant = ctx.tenant()?;
         let viewer = Arc::new(actor(ctx).await?);
-        let employee_id = own_employee(&viewer)?.to_owned();
+        let employee_id = viewer.own_employee()?.to_owned();
         let span = LeaveSpan::parse(
             input.start_date,
             input.end_date,
@@ -1059,7 +1049,7 @@ impl LeaveMutation {
             span,
             reason,
         };
-        let model = store(ctx)?
+        let model = use_cases(ctx)?
             .request_leave(&tenant, &viewer.user_id, &employee_id, new)
             .await
             .map_err(gql)?;
@@ -1100,7 +1090,7 @@ impl LeaveMutation {
     async fn cancel_leave(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
         let tenant = ctx.tenant()?;
         let viewer = Arc::new(actor(ctx).await?);
-        let model = store(ctx)?
+        let model = use_cases(ctx)?
             .cancel_leave(&tenant, &viewer, &id, today())
             .await
             .map_err(gql)?;
@@ -1119,7 +1109,7 @@ impl LeaveMutation {
         let actor = ctx.claims()?.sub.clone();
         let amount = parse_days("days", input.days, true, false)?;
         let reason = parse_reason("reason", &input.reason)?;
-        let entry = store(ctx)?
+        let entry = use_cases(ctx)?
             .adjust_leave_balance(
                 &tenant,
                 &actor,
@@ -1151,7 +1141,7 @@ impl LeaveMutation {
         if period.first_day() > today() {
             return Err(ApiError::bad_input("period", "the period has not started").into());
         }
-        let outcome = store(ctx)?
+        let outcome = use_cases(ctx)?
             .run_leave_accrual(&tenant, &actor, period)
             .await?;
         Ok(Some(LeaveAccrualRun {
@@ -1178,7 +1168,9 @@ impl LeaveMutation {
         if (AccrualPeriod::Year { year }).last_day() >= today() {
             return Err(ApiError::bad_input("year", "the year has not ended").into());
         }
-        let outcome = store(ctx)?.close_leave_year(&tenant, &actor, year).await?;
+        let outcome = use_cases(ctx)?
+            .close_leave_year(&tenant, &actor, year)
+            .await?;
         Ok(Some(LeaveYearClose {
             year,
             balances_closed: outcome.balances_closed,
@@ -1197,7 +1189,7 @@ async fn decide_leave(
 ) -> Result<Option<LeaveRequest>> {
     let tenant = ctx.tenant()?;
     let viewer = Arc::new(actor(ctx).await?);
-    let model = store(ctx)?
+    let model = use_cases(ctx)?
         .decide_leave(&tenant, &viewer, &id, decision, comment)
         .await
         .map_err(gql)?;

@@ -1,63 +1,46 @@
-//! DataLoaders: one query per batch of lookups, keyed by tenant so batches of concurrent
-//! requests of different tenants never mix.
+//! DataLoaders: one query per batch of lookups, keyed by tenant (the kit's
+//! [`TenantKey`]) so batches of concurrent requests of different tenants never mix.
 
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
+use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
+use chrono::{NaiveDate, Utc};
 
+use erp_kit::loaders::{load_by_tenant, loader, TenantKey};
 use erp_kit::pagination::PageRequest;
 use erp_kit::TenantId;
 
-use crate::store::entities::{department, employee};
-use crate::store::EmployeeStore;
+use crate::app::shift::{AppliedShift, ComputedDay, ShiftSubject};
+use crate::app::Employee;
+use crate::store::entities::{
+    attendance_correction as correction, department, employee, key_result, objective,
+};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TenantKey {
-    pub tenant: TenantId,
-    pub id: String,
-}
-
-impl TenantKey {
-    pub fn new(tenant: &TenantId, id: &str) -> Self {
-        Self {
-            tenant: tenant.clone(),
-            id: id.to_owned(),
-        }
-    }
-}
-
-/// Loads a batch of keys with one `fetch` per tenant present in the batch.
-async fn load_by_tenant<V, F, Fut>(
-    keys: &[TenantKey],
-    fetch: F,
-) -> Result<HashMap<TenantKey, V>, async_graphql::Error>
+/// Registers every loader of the schema over `employee`.
+pub fn register<Q, M, S>(
+    builder: SchemaBuilder<Q, M, S>,
+    employee: &Employee,
+) -> SchemaBuilder<Q, M, S>
 where
-    F: Fn(TenantId, Vec<String>) -> Fut,
-    Fut: std::future::Future<Output = erp_kit::ApiResult<HashMap<String, V>>>,
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
 {
-    let mut grouped: HashMap<TenantId, Vec<String>> = HashMap::new();
-    for key in keys {
-        grouped
-            .entry(key.tenant.clone())
-            .or_default()
-            .push(key.id.clone());
-    }
-    let mut found = HashMap::new();
-    for (tenant, ids) in grouped {
-        for (id, value) in fetch(tenant.clone(), ids).await? {
-            found.insert(
-                TenantKey {
-                    tenant: tenant.clone(),
-                    id,
-                },
-                value,
-            );
-        }
-    }
-    Ok(found)
+    builder
+        .data(loader(EmployeeLoader(employee.clone())))
+        .data(loader(UserEmployeeLoader(employee.clone())))
+        .data(loader(DayAttendanceLoader(employee.clone())))
+        .data(loader(ObjectiveLoader(employee.clone())))
+        .data(loader(KeyResultsLoader(employee.clone())))
+        .data(loader(DepartmentLoader(employee.clone())))
+        .data(loader(DirectReportsLoader(employee.clone())))
+        .data(loader(ShiftLoader(employee.clone())))
+        .data(loader(CorrectionsLoader(employee.clone())))
 }
 
-pub struct EmployeeLoader(pub EmployeeStore);
+/// Employees by id.
+pub struct EmployeeLoader(pub Employee);
 
 impl Loader<TenantKey> for EmployeeLoader {
     type Value = employee::Model;
@@ -67,15 +50,42 @@ impl Loader<TenantKey> for EmployeeLoader {
         &self,
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
-        let store = &self.0;
-        load_by_tenant(keys, |tenant, ids| async move {
-            store.employees_by_ids(&tenant, &ids).await
+        let employee = &self.0;
+        Ok(load_by_tenant(keys, |tenant, ids| async move {
+            employee.employees_by_ids(&tenant, &ids).await
         })
-        .await
+        .await?)
     }
 }
 
-pub struct DepartmentLoader(pub EmployeeStore);
+/// The employee record linked to each user id.
+pub struct UserEmployeeLoader(pub Employee);
+
+impl Loader<TenantKey> for UserEmployeeLoader {
+    type Value = employee::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TenantKey],
+    ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
+        let employee = &self.0;
+        Ok(load_by_tenant(keys, |tenant, users| async move {
+            Ok::<_, erp_kit::ApiError>(
+                employee
+                    .employees_of_users(&tenant, &users)
+                    .await?
+                    .into_iter()
+                    .filter_map(|model| Some((model.user_id.clone()?, model)))
+                    .collect(),
+            )
+        })
+        .await?)
+    }
+}
+
+/// Departments by id.
+pub struct DepartmentLoader(pub Employee);
 
 impl Loader<TenantKey> for DepartmentLoader {
     type Value = department::Model;
@@ -85,11 +95,49 @@ impl Loader<TenantKey> for DepartmentLoader {
         &self,
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
-        let store = &self.0;
-        load_by_tenant(keys, |tenant, ids| async move {
-            store.departments_by_ids(&tenant, &ids).await
+        let employee = &self.0;
+        Ok(load_by_tenant(keys, |tenant, ids| async move {
+            employee.departments_by_ids(&tenant, &ids).await
         })
-        .await
+        .await?)
+    }
+}
+
+/// Objectives by id.
+pub struct ObjectiveLoader(pub Employee);
+
+impl Loader<TenantKey> for ObjectiveLoader {
+    type Value = objective::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TenantKey],
+    ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
+        let employee = &self.0;
+        Ok(load_by_tenant(keys, |tenant, ids| async move {
+            employee.objectives_by_ids(&tenant, &ids).await
+        })
+        .await?)
+    }
+}
+
+/// The key results of objectives, by objective id.
+pub struct KeyResultsLoader(pub Employee);
+
+impl Loader<TenantKey> for KeyResultsLoader {
+    type Value = Vec<key_result::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TenantKey],
+    ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
+        let employee = &self.0;
+        Ok(load_by_tenant(keys, |tenant, ids| async move {
+            employee.key_results_of(&tenant, &ids).await
+        })
+        .await?)
     }
 }
 
@@ -179,7 +227,7 @@ where
 }
 
 /// Each employee's direct reports, one page per manager.
-pub struct DirectReportsLoader(pub EmployeeStore);
+pub struct DirectReportsLoader(pub Employee);
 
 impl Loader<ChildPageKey<()>> for DirectReportsLoader {
     type Value = Vec<employee::Model>;
@@ -189,10 +237,129 @@ impl Loader<ChildPageKey<()>> for DirectReportsLoader {
         &self,
         keys: &[ChildPageKey<()>],
     ) -> Result<HashMap<ChildPageKey<()>, Self::Value>, Self::Error> {
-        let store = &self.0;
+        let employee = &self.0;
         load_child_pages(keys, |tenant, page, (), managers| async move {
-            store.direct_reports_pages(&tenant, &managers, &page).await
+            employee
+                .direct_reports_pages(&tenant, &managers, &page)
+                .await
         })
         .await
+    }
+}
+
+/// Each employee's attendance corrections (of one stored status, or all), one page per
+/// employee.
+pub struct CorrectionsLoader(pub Employee);
+
+impl Loader<ChildPageKey<Option<String>>> for CorrectionsLoader {
+    type Value = Vec<correction::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ChildPageKey<Option<String>>],
+    ) -> Result<HashMap<ChildPageKey<Option<String>>, Self::Value>, Self::Error> {
+        let employee = &self.0;
+        load_child_pages(keys, |tenant, page, status, employees| async move {
+            employee
+                .corrections_pages(&tenant, &employees, status.as_deref(), &page)
+                .await
+        })
+        .await
+    }
+}
+
+/// The key of the shift of one employee on one day (their department's default applies when
+/// they have none of their own, so the department is part of the key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShiftKey {
+    pub tenant: TenantId,
+    pub employee_id: String,
+    pub department_id: Option<String>,
+    pub day: NaiveDate,
+}
+
+/// The shifts of a batch of employees: one query per tenant and day.
+pub struct ShiftLoader(pub Employee);
+
+impl Loader<ShiftKey> for ShiftLoader {
+    type Value = AppliedShift;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ShiftKey],
+    ) -> Result<HashMap<ShiftKey, AppliedShift>, Self::Error> {
+        let mut groups: HashMap<(&TenantId, NaiveDate), Vec<&ShiftKey>> = HashMap::new();
+        for key in keys {
+            groups.entry((&key.tenant, key.day)).or_default().push(key);
+        }
+        let mut found = HashMap::new();
+        for ((tenant, day), group) in groups {
+            let subjects: Vec<ShiftSubject<'_>> = group
+                .iter()
+                .map(|key| ShiftSubject {
+                    employee_id: &key.employee_id,
+                    department_id: key.department_id.as_deref(),
+                })
+                .collect();
+            let mut shifts = self.0.shifts_of(tenant, &subjects, day).await?;
+            for key in group {
+                if let Some(shift) = shifts.remove(&key.employee_id) {
+                    found.insert(key.clone(), shift);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The key of one employee's computed day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DayKey {
+    pub tenant: TenantId,
+    pub employee_id: String,
+    pub day: NaiveDate,
+}
+
+/// Computes the days of a batch of employees with a handful of queries per tenant and day.
+pub struct DayAttendanceLoader(pub Employee);
+
+impl Loader<DayKey> for DayAttendanceLoader {
+    type Value = ComputedDay;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[DayKey]) -> Result<HashMap<DayKey, ComputedDay>, Self::Error> {
+        let mut groups: HashMap<(TenantId, NaiveDate), Vec<String>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.tenant.clone(), key.day))
+                .or_default()
+                .push(key.employee_id.clone());
+        }
+        let now_ms = Utc::now().timestamp_millis();
+        let mut found = HashMap::new();
+        for ((tenant, day), ids) in groups {
+            let employees: Vec<employee::Model> = self
+                .0
+                .employees_by_ids(&tenant, &ids)
+                .await?
+                .into_values()
+                .collect();
+            let refs: Vec<&employee::Model> = employees.iter().collect();
+            for (employee_id, computed) in
+                self.0.days_attendance(&tenant, &refs, day, now_ms).await?
+            {
+                found.insert(
+                    DayKey {
+                        tenant: tenant.clone(),
+                        employee_id,
+                        day,
+                    },
+                    computed,
+                );
+            }
+        }
+        Ok(found)
     }
 }

@@ -2,32 +2,27 @@
 //!
 //! Everyone with `okr:read` reads the tenant's OKRs (they are meant to be seen); an objective
 //! and its key results are changed by its owner, the managers above the owner, or HR
-//! (`hr:admin`), with `okr:write`.
-
-use std::collections::HashMap;
+//! (`hr:admin`), with `okr:write` (the use cases check it: FORBIDDEN, reason NOT_OWNER).
 
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
-use erp_kit::{ApiError, RequestContext, TenantId};
+use erp_kit::{ApiError, RequestContext};
 
-use super::loaders::{EmployeeLoader, TenantKey};
-use super::org::{standing, viewer};
-use super::{store, Employee};
+use super::context::{use_cases, viewer};
+use super::loaders::{EmployeeLoader, KeyResultsLoader, ObjectiveLoader};
+use super::people::Employee;
+use super::shift::millis;
+use crate::app::okr::KeyResultCheckIn;
 use crate::domain::okr::{
     check_measure, check_period, objective_status, parse_title, progress, OkrStatus,
 };
-use crate::domain::org::RuleError;
-use crate::store::okr::entities::{check_in, key_result, objective};
-use crate::store::okr::{KeyResultCheckIn, NewKeyResult, NewObjective, ObjectiveFilter};
-use crate::store::EmployeeStore;
-
-fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
+use crate::store::entities::{key_result, objective, okr_check_in as check_in};
+use crate::store::okr::{NewKeyResult, NewObjective, ObjectiveFilter};
 
 /// How a key result (or, at its worst, an objective) is going.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -41,53 +36,6 @@ pub enum OkrProgressStatus {
     AtRisk,
 }
 
-/// Loads objectives by id, one query per batch and tenant.
-pub struct ObjectiveLoader(pub EmployeeStore);
-
-impl Loader<TenantKey> for ObjectiveLoader {
-    type Value = objective::Model;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[TenantKey]) -> Result<HashMap<TenantKey, objective::Model>> {
-        let mut found = HashMap::new();
-        for (tenant, ids) in by_tenant(keys) {
-            for (id, model) in self.0.objectives_by_ids(&tenant, &ids).await? {
-                found.insert(TenantKey::new(&tenant, &id), model);
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Loads the key results of objectives, one query per batch and tenant.
-pub struct KeyResultsLoader(pub EmployeeStore);
-
-impl Loader<TenantKey> for KeyResultsLoader {
-    type Value = Vec<key_result::Model>;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[TenantKey]) -> Result<HashMap<TenantKey, Vec<key_result::Model>>> {
-        let mut found = HashMap::new();
-        for (tenant, ids) in by_tenant(keys) {
-            for (id, results) in self.0.key_results_of(&tenant, &ids).await? {
-                found.insert(TenantKey::new(&tenant, &id), results);
-            }
-        }
-        Ok(found)
-    }
-}
-
-fn by_tenant(keys: &[TenantKey]) -> HashMap<TenantId, Vec<String>> {
-    let mut grouped: HashMap<TenantId, Vec<String>> = HashMap::new();
-    for key in keys {
-        grouped
-            .entry(key.tenant.clone())
-            .or_default()
-            .push(key.id.clone());
-    }
-    grouped
-}
-
 async fn key_results(ctx: &Context<'_>, objective_id: &str) -> Result<Vec<key_result::Model>> {
     let tenant = ctx.tenant()?;
     Ok(ctx
@@ -95,30 +43,6 @@ async fn key_results(ctx: &Context<'_>, objective_id: &str) -> Result<Vec<key_re
         .load_one(TenantKey::new(&tenant, objective_id))
         .await?
         .unwrap_or_default())
-}
-
-/// FORBIDDEN (reason NOT_OWNER) unless the caller owns the objective, manages its owner, or is
-/// HR.
-async fn require_owner_rights(ctx: &Context<'_>, owner_id: &str) -> Result<()> {
-    let tenant = ctx.tenant()?;
-    let viewer = viewer(ctx).await?;
-    let owner = ctx
-        .data_unchecked::<DataLoader<EmployeeLoader>>()
-        .load_one(TenantKey::new(&tenant, owner_id))
-        .await?
-        .ok_or_else(|| ApiError::bad_input("ownerId", "no such employee"))?;
-    let standing = standing(ctx, &viewer, &owner).await?;
-    if standing.is_self || standing.is_manager || standing.hr_admin {
-        Ok(())
-    } else {
-        Err(RuleError::rule(
-            ApiError::Forbidden(
-                "only the owner, their managers and HR change this objective".into(),
-            ),
-            "NOT_OWNER",
-        )
-        .into())
-    }
 }
 
 /// An objective: what someone sets out to achieve in a period, measured by key results.
@@ -270,7 +194,7 @@ impl KeyResult {
     ) -> Result<Connection<String, OkrCheckIn, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = store(ctx)?
+        let rows = use_cases(ctx)?
             .list_check_ins(&tenant, &self.0.id, &page)
             .await?;
         let rows = rows.into_iter().map(OkrCheckIn).collect();
@@ -319,7 +243,9 @@ async fn list(
 ) -> Result<Connection<String, Objective, EmptyFields, EmptyFields>> {
     let tenant = ctx.tenant()?;
     let page = PageRequest::parse(after, before, first, last)?;
-    let rows = store(ctx)?.list_objectives(&tenant, &filter, &page).await?;
+    let rows = use_cases(ctx)?
+        .list_objectives(&tenant, &filter, &page)
+        .await?;
     let rows = rows.into_iter().map(Objective).collect();
     Ok(connection_from_rows(&page, rows, |o| o.0.id.clone()))
 }
@@ -333,7 +259,10 @@ impl OkrQuery {
     #[graphql(requires_scopes = "okr:read")]
     async fn objective(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Objective>> {
         let tenant = ctx.tenant()?;
-        Ok(store(ctx)?.objective(&tenant, &id).await?.map(Objective))
+        Ok(use_cases(ctx)?
+            .objective(&tenant, &id)
+            .await?
+            .map(Objective))
     }
 
     /// The tenant's objectives, optionally one owner's or those aligned under one parent.
@@ -430,39 +359,30 @@ impl OkrMutation {
         ctx: &Context<'_>,
         input: CreateObjectiveInput,
     ) -> Result<Option<Objective>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
         let title = parse_title("title", &input.title)?;
         let description = optional_text("description", input.description, 2000)?;
         check_period(input.period_start, input.period_end)?;
-        let owner_id = match input.owner_id {
-            Some(owner) => owner.0,
-            None => match viewer(ctx).await?.employee {
-                Some(me) => me.id,
-                None => {
-                    return Err(ApiError::bad_input(
-                        "ownerId",
-                        "no employee record is linked to this user: name the owner",
-                    )
-                    .into())
-                }
-            },
+        let viewer = viewer(ctx).await?;
+        let owner_id = match (input.owner_id, &viewer.employee) {
+            (Some(owner), _) => owner.0,
+            (None, Some(me)) => me.id.clone(),
+            (None, None) => {
+                return Err(ApiError::bad_input(
+                    "ownerId",
+                    "no employee record is linked to this user: name the owner",
+                )
+                .into())
+            }
         };
-        require_owner_rights(ctx, &owner_id).await?;
-        let model = store(ctx)?
-            .create_objective(
-                &tenant,
-                &actor,
-                NewObjective {
-                    owner_id,
-                    title,
-                    description,
-                    period_start: input.period_start,
-                    period_end: input.period_end,
-                    parent_id: input.parent_id.map(|id| id.0),
-                },
-            )
-            .await?;
+        let new = NewObjective {
+            owner_id,
+            title,
+            description,
+            period_start: input.period_start,
+            period_end: input.period_end,
+            parent_id: input.parent_id.map(|id| id.0),
+        };
+        let model = use_cases(ctx)?.create_objective(&viewer, new).await?;
         Ok(Some(Objective(model)))
     }
 
@@ -476,19 +396,11 @@ impl OkrMutation {
         objective_id: ID,
         parent_id: Option<ID>,
     ) -> Result<Option<Objective>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
-        let store = store(ctx)?;
-        let found = store
-            .objective(&tenant, &objective_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("objective".into()))?;
-        require_owner_rights(ctx, &found.owner_id).await?;
-        let model = store
+        let viewer = viewer(ctx).await?;
+        let model = use_cases(ctx)?
             .align_objective(
-                &tenant,
-                &actor,
-                &found.id,
+                &viewer,
+                &objective_id,
                 parent_id.as_ref().map(|id| id.0.as_str()),
             )
             .await?;
@@ -504,29 +416,18 @@ impl OkrMutation {
         objective_id: ID,
         input: AddKeyResultInput,
     ) -> Result<Option<KeyResult>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
         let title = parse_title("title", &input.title)?;
         check_measure(input.start_value, input.target_value)?;
         let unit = optional_text("unit", input.unit, 20)?;
-        let store = store(ctx)?;
-        let found = store
-            .objective(&tenant, &objective_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("objective".into()))?;
-        require_owner_rights(ctx, &found.owner_id).await?;
-        let model = store
-            .add_key_result(
-                &tenant,
-                &actor,
-                &found.id,
-                NewKeyResult {
-                    title,
-                    start_value: input.start_value,
-                    target_value: input.target_value,
-                    unit,
-                },
-            )
+        let viewer = viewer(ctx).await?;
+        let new = NewKeyResult {
+            title,
+            start_value: input.start_value,
+            target_value: input.target_value,
+            unit,
+        };
+        let model = use_cases(ctx)?
+            .add_key_result(&viewer, &objective_id, new)
             .await?;
         Ok(Some(KeyResult(model)))
     }
@@ -539,34 +440,19 @@ impl OkrMutation {
         key_result_id: ID,
         input: CheckInKeyResultInput,
     ) -> Result<Option<KeyResult>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
         if !input.value.is_finite() {
             return Err(ApiError::bad_input("value", "a value is a finite number").into());
         }
         let note = optional_text("note", input.note, 2000)?;
-        let store = store(ctx)?;
-        let result = store
-            .key_result(&tenant, &key_result_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("key result".into()))?;
-        let parent = store
-            .objective(&tenant, &result.objective_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("a key result's objective is missing"))?;
-        require_owner_rights(ctx, &parent.owner_id).await?;
-        let (updated, _) = store
-            .check_in_key_result(
-                &tenant,
-                &actor,
-                &result.id,
-                KeyResultCheckIn {
-                    value: input.value,
-                    status: input.status.map(Into::into),
-                    note,
-                    today: Utc::now().date_naive(),
-                },
-            )
+        let viewer = viewer(ctx).await?;
+        let report = KeyResultCheckIn {
+            value: input.value,
+            status: input.status.map(Into::into),
+            note,
+            today: Utc::now().date_naive(),
+        };
+        let (updated, _) = use_cases(ctx)?
+            .check_in_key_result(&viewer, &key_result_id, report)
             .await?;
         Ok(Some(KeyResult(updated)))
     }

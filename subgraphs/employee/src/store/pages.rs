@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::{Alias, Expr, Order, Query, WindowStatement};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, Iterable};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Iterable,
+};
 
 use erp_kit::pagination::PageRequest;
-use erp_kit::ApiResult;
 
 /// For each of `parents`, the page `page` of the rows of `E` whose `parent` column is that
 /// parent and that match `filter`, ordered by the time-ordered `key` column: `limit + 1` rows
@@ -24,7 +25,7 @@ pub async fn pages_per_parent<E, C>(
     key: E::Column,
     page: &PageRequest,
     parent_of: impl Fn(&E::Model) -> Option<&str>,
-) -> ApiResult<HashMap<String, Vec<E::Model>>>
+) -> Result<HashMap<String, Vec<E::Model>>, DbErr>
 where
     E: EntityTrait,
     E::Model: FromQueryResult,

@@ -1,0 +1,95 @@
+//! The use cases of the employee domain, on [`Employee`]: one function per mutation, each
+//! reading its facts through `crate::store`, applying the rules of `crate::domain`, writing,
+//! enqueueing its event in the same transaction, committing, waking the outbox relay and (for
+//! live boards) publishing; plus the reads the GraphQL layer serves. Nothing here knows
+//! GraphQL.
+
+pub mod attendance;
+pub mod import;
+pub mod leave;
+pub mod okr;
+pub mod org;
+pub mod people;
+pub mod shift;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::Serialize;
+
+use erp_kit::cache::SharedCache;
+use erp_kit::crypto::FieldCipher;
+use erp_kit::db::WriteTransaction;
+use erp_kit::events::{EventEnvelope, Outbox};
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use crate::domain::reasons;
+
+/// The employee domain's use cases over its database, outbox, field cipher and cache.
+#[derive(Clone)]
+pub struct Employee {
+    db: DatabaseConnection,
+    outbox: Outbox,
+    cipher: FieldCipher,
+    cache: SharedCache,
+}
+
+impl Employee {
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        cipher: FieldCipher,
+        cache: SharedCache,
+    ) -> Self {
+        Self {
+            db,
+            outbox,
+            cipher,
+            cache,
+        }
+    }
+
+    /// The outbox the use cases write their events to (its relay publishes them).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Commits a write and wakes the outbox relay for the events it enqueued.
+    async fn commit(&self, txn: WriteTransaction) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}
+
+/// An event of this domain about `aggregate`, by `actor`.
+fn event(
+    tenant: &TenantId,
+    event_type: &str,
+    aggregate: &str,
+    actor: &str,
+    payload: impl Serialize,
+) -> ApiResult<EventEnvelope> {
+    Ok(EventEnvelope::new(tenant, event_type, aggregate, payload)
+        .map_err(ApiError::internal)?
+        .with_actor(actor))
+}
+
+/// A failed insert: a unique-constraint violation is the domain's ALREADY_EXISTS, said with
+/// `message`; anything else stays what it is.
+fn already_exists(message: impl Into<String>) -> impl FnOnce(DbErr) -> ApiError {
+    move |err| match ApiError::from(err) {
+        ApiError::Conflict(_) => ApiError::rule(reasons::ALREADY_EXISTS, message),
+        other => other,
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// FORBIDDEN with NO_EMPLOYEE_RECORD: the caller's user has no employee record.
+fn no_employee_record() -> ApiError {
+    ApiError::rule(
+        reasons::NO_EMPLOYEE_RECORD,
+        "no employee record is linked to this user",
+    )
+}

@@ -1,0 +1,737 @@
+//! People: the `Employee` record (the directory fields, the private ones by the row rules,
+//! compensation for HR) and the types its fields return that point back at it (departments,
+//! attendance corrections), the directory's queries, hires, departments and compensation.
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use erp_kit::authz::authenticated;
+use erp_kit::loaders::TenantKey;
+use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::{ApiError, RequestContext};
+
+use super::context::{
+    chain_models, permissions_on, private_field, require_attendance_view, use_cases,
+};
+use super::loaders::{
+    ChildPageKey, CorrectionsLoader, DayAttendanceLoader, DayKey, DepartmentLoader,
+    DirectReportsLoader, EmployeeLoader, PageKey,
+};
+use super::shift::{current_day, millis, shift_on, AttendanceDay, Shift};
+use crate::app::people::CompensationChange;
+use crate::domain::org::Permissions;
+use crate::domain::{
+    check_hire_dates, parse_bank_account, parse_tax_id, DisplayName, EmailAddress, EmployeeNumber,
+    EmploymentStatus, NewHire, Salary,
+};
+use crate::store::entities::{attendance_correction as correction, department, employee};
+use crate::store::people::EmployeeFilter;
+
+/// Where an employee is in their employment.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "EmploymentStatus")]
+pub enum EmployeeStatus {
+    /// Working.
+    Active,
+    /// On a long leave (parental, sabbatical).
+    OnLeave,
+    /// No longer employed.
+    Terminated,
+}
+
+/// A person employed by the tenant.
+pub struct Employee(pub employee::Model);
+
+/// A person employed by the tenant: the directory fields for anyone with `employee:read`, the
+/// private ones by the row rules (`viewerCan`), compensation for `hr:admin` only.
+#[Object(requires_scopes = "employee:read")]
+impl Employee {
+    /// Stable id (UUIDv7).
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// The tenant's own employee number (unique in the tenant).
+    async fn employee_number(&self) -> &str {
+        &self.0.employee_number
+    }
+
+    /// The name shown in the product.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// Work email address (unique in the tenant).
+    async fn work_email(&self) -> &str {
+        &self.0.work_email
+    }
+
+    /// Job title.
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+
+    /// Employment status.
+    async fn status(&self) -> EmployeeStatus {
+        EmploymentStatus::from_db(&self.0.status)
+            .unwrap_or(EmploymentStatus::Active)
+            .into()
+    }
+
+    /// The first day of employment.
+    async fn hired_on(&self) -> NaiveDate {
+        self.0.hired_on
+    }
+
+    /// The identity-service user this employee logs in as, when linked.
+    async fn user_id(&self) -> Option<ID> {
+        self.0.user_id.clone().map(ID)
+    }
+
+    /// Private email address: for the employee, the managers above them and HR (`hr:read`,
+    /// `hr:admin`) of the tenant, as `viewerCan.viewFullRecord` says; anyone else gets null
+    /// with UNAUTHORIZED_FIELD_OR_TYPE. (The scope `employee:read:private` still opens it but
+    /// is deprecated: no role needs it.)
+    async fn personal_email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        private_field(
+            ctx,
+            &self.0,
+            "personalEmail",
+            self.0.personal_email.as_deref(),
+        )
+        .await
+    }
+
+    /// Date of birth: for the employee, the managers above them and HR (`hr:read`,
+    /// `hr:admin`) of the tenant, as `viewerCan.viewFullRecord` says; anyone else gets null
+    /// with UNAUTHORIZED_FIELD_OR_TYPE. (The scope `employee:read:private` still opens it but
+    /// is deprecated: no role needs it.)
+    async fn date_of_birth(&self, ctx: &Context<'_>) -> Result<Option<NaiveDate>> {
+        private_field(ctx, &self.0, "dateOfBirth", self.0.date_of_birth).await
+    }
+
+    /// The department the employee belongs to.
+    async fn department(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
+        let Some(department_id) = &self.0.department_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<DepartmentLoader>>()
+            .load_one(TenantKey::new(&tenant, department_id))
+            .await?
+            .map(Department))
+    }
+
+    /// The employee's manager.
+    async fn manager(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        let Some(manager_id) = &self.0.manager_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<EmployeeLoader>>()
+            .load_one(TenantKey::new(&tenant, manager_id))
+            .await?
+            .map(Employee))
+    }
+
+    /// When the record was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The people reporting to this employee directly, as a Relay connection.
+    async fn direct_reports(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = ctx
+            .data_unchecked::<DataLoader<DirectReportsLoader>>()
+            .load_one(ChildPageKey {
+                tenant: ctx.tenant()?,
+                parent_id: self.0.id.clone(),
+                page: PageKey::from(&page),
+                filter: (),
+            })
+            .await?
+            .unwrap_or_default();
+        let rows = rows.into_iter().map(Employee).collect();
+        Ok(connection_from_rows(&page, rows, |e| e.0.id.clone()))
+    }
+
+    /// The managers above this employee, nearest first, up to the top (cycle-safe).
+    async fn chain_of_command(&self, ctx: &Context<'_>) -> Result<Vec<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(chain_models(ctx, &tenant, &self.0)
+            .await?
+            .into_iter()
+            .map(Employee)
+            .collect())
+    }
+
+    /// What the caller may do with this record (the row-level rules, for clients).
+    async fn viewer_can(&self, ctx: &Context<'_>) -> Result<EmployeeViewerCan> {
+        Ok(permissions_on(ctx, &self.0).await?.into())
+    }
+
+    /// The employee's attendance on `day` (the current attendance day when omitted): the
+    /// employee, their managers and HR only (FORBIDDEN otherwise).
+    async fn attendance(
+        &self,
+        ctx: &Context<'_>,
+        day: Option<NaiveDate>,
+    ) -> Result<Option<AttendanceDay>> {
+        require_attendance_view(ctx, &self.0).await?;
+        let tenant = ctx.tenant()?;
+        let day = match day {
+            Some(day) => day,
+            None => current_day(ctx, &tenant, &self.0).await?,
+        };
+        let computed = ctx
+            .data_unchecked::<DataLoader<DayAttendanceLoader>>()
+            .load_one(DayKey {
+                tenant,
+                employee_id: self.0.id.clone(),
+                day,
+            })
+            .await?
+            .ok_or_else(|| ApiError::internal("the computed day went missing"))?;
+        Ok(Some(computed.into()))
+    }
+
+    /// The employee's attendance corrections, oldest first: the employee, their managers and
+    /// HR only (FORBIDDEN otherwise).
+    async fn attendance_corrections(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<CorrectionStatus>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, AttendanceCorrection, EmptyFields, EmptyFields>> {
+        let page = PageRequest::parse(after, before, first, last)?;
+        require_attendance_view(ctx, &self.0).await?;
+        let rows = ctx
+            .data_unchecked::<DataLoader<CorrectionsLoader>>()
+            .load_one(ChildPageKey {
+                tenant: ctx.tenant()?,
+                parent_id: self.0.id.clone(),
+                page: PageKey::from(&page),
+                filter: status.map(|s| s.as_str().to_owned()),
+            })
+            .await?
+            .unwrap_or_default();
+        let rows = rows.into_iter().map(AttendanceCorrection).collect();
+        Ok(connection_from_rows(&page, rows, |c| c.0.id.clone()))
+    }
+
+    /// The shift that applies to the employee on `day` (today when omitted).
+    async fn shift(&self, ctx: &Context<'_>, day: Option<NaiveDate>) -> Result<Option<Shift>> {
+        let tenant = ctx.tenant()?;
+        let day = day.unwrap_or_else(|| Utc::now().date_naive());
+        Ok(shift_on(ctx, &tenant, &self.0, day)
+            .await?
+            .map(|s| Shift(s.model)))
+    }
+
+    /// Salary, bank account and tax id, decrypted for HR only (`hr:admin`). Stored sealed with
+    /// the tenant's data key; never in events or logs.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn compensation(&self, ctx: &Context<'_>) -> Result<Option<Compensation>> {
+        let tenant = ctx.tenant()?;
+        let opened = use_cases(ctx)?.compensation(&tenant, &self.0).await?;
+        Ok(Some(Compensation(opened)))
+    }
+}
+
+/// An employee's pay and identifiers (sensitive: HR only).
+pub struct Compensation(pub crate::app::people::Compensation);
+
+#[Object]
+impl Compensation {
+    /// Annual salary as a decimal string, e.g. `85000.00`.
+    async fn annual_salary(&self) -> Option<&str> {
+        self.0.salary.as_ref().map(|s| s.amount.as_str())
+    }
+
+    /// ISO 4217 currency of the salary.
+    async fn currency(&self) -> Option<&str> {
+        self.0.salary.as_ref().map(|s| s.currency.as_str())
+    }
+
+    /// Bank account number.
+    async fn bank_account(&self) -> Option<&str> {
+        self.0.bank_account.as_deref()
+    }
+
+    /// Tax id (PAN, SSN, ...).
+    async fn tax_id(&self) -> Option<&str> {
+        self.0.tax_id.as_deref()
+    }
+}
+
+/// A unit of the organisation; departments form a tree.
+pub struct Department(pub department::Model);
+
+#[Object(requires_scopes = "employee:read")]
+impl Department {
+    /// Stable id (UUIDv7).
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// Name, unique in the tenant.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The parent department, if this one is not a root.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
+        let Some(parent_id) = &self.0.parent_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<DepartmentLoader>>()
+            .load_one(TenantKey::new(&tenant, parent_id))
+            .await?
+            .map(Department))
+    }
+
+    /// The department's employees, in hiring-record order.
+    async fn employees(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
+        let filter = EmployeeFilter {
+            department_id: Some(self.0.id.clone()),
+            ..Default::default()
+        };
+        list_employees(ctx, filter, after, before, first, last).await
+    }
+}
+
+pub(crate) async fn list_employees(
+    ctx: &Context<'_>,
+    filter: EmployeeFilter,
+    after: Option<String>,
+    before: Option<String>,
+    first: Option<i32>,
+    last: Option<i32>,
+) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
+    let tenant = ctx.tenant()?;
+    let page = PageRequest::parse(after, before, first, last)?;
+    let rows = use_cases(ctx)?
+        .list_employees(&tenant, &filter, &page)
+        .await?;
+    let rows = rows.into_iter().map(Employee).collect();
+    Ok(connection_from_rows(&page, rows, |e| e.0.id.clone()))
+}
+
+/// Filters of the employee list.
+#[derive(InputObject, Default)]
+pub struct EmployeeFilterInput {
+    /// Only this department's employees.
+    pub department_id: Option<ID>,
+    /// Only this manager's direct reports.
+    pub manager_id: Option<ID>,
+    /// Only employees in this status.
+    pub status: Option<EmployeeStatus>,
+}
+
+#[derive(Default)]
+pub struct PeopleQuery;
+
+#[Object]
+impl PeopleQuery {
+    /// One employee of the caller's tenant.
+    #[graphql(directive = authenticated::apply())]
+    async fn employee(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(use_cases(ctx)?.employee(&tenant, &id).await?.map(Employee))
+    }
+
+    /// The caller's tenant's employees, filtered, as a Relay connection (`first` at most 100).
+    #[graphql(directive = authenticated::apply())]
+    async fn employees(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EmployeeFilterInput>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, Employee, EmptyFields, EmptyFields>>> {
+        let filter = filter.unwrap_or_default();
+        let filter = EmployeeFilter {
+            department_id: filter.department_id.map(|id| id.0),
+            manager_id: filter.manager_id.map(|id| id.0),
+            status: filter.status.map(Into::into),
+        };
+        list_employees(ctx, filter, after, before, first, last)
+            .await
+            .map(Some)
+    }
+
+    /// The caller's tenant's departments, as a Relay connection.
+    #[graphql(directive = authenticated::apply())]
+    async fn departments(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, Department, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = use_cases(ctx)?.list_departments(&tenant, &page).await?;
+        let rows = rows.into_iter().map(Department).collect();
+        Ok(Some(connection_from_rows(&page, rows, |d| d.0.id.clone())))
+    }
+
+    /// Finds an employee by tax id (HR only), through a blind index: the tax id is never stored
+    /// or searched in clear.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn employee_by_tax_id(
+        &self,
+        ctx: &Context<'_>,
+        tax_id: String,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let tax_id = parse_tax_id(&tax_id)?;
+        Ok(use_cases(ctx)?
+            .employee_by_tax_id(&tenant, &tax_id)
+            .await?
+            .map(Employee))
+    }
+
+    /// Federation: resolves an `Employee` reference from another subgraph.
+    #[graphql(entity)]
+    async fn find_employee_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<EmployeeLoader>>()
+            .load_one(TenantKey::new(&tenant, &id))
+            .await?
+            .map(Employee))
+    }
+
+    /// Federation: resolves a `Department` reference from another subgraph.
+    #[graphql(entity)]
+    async fn find_department_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Department>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<DepartmentLoader>>()
+            .load_one(TenantKey::new(&tenant, &id))
+            .await?
+            .map(Department))
+    }
+}
+
+/// A new hire.
+#[derive(InputObject)]
+pub struct HireEmployeeInput {
+    /// The tenant's employee number (1 to 32 letters, digits, `-`, `_`; unique).
+    pub employee_number: String,
+    /// The name shown in the product.
+    pub display_name: String,
+    /// Work email (unique in the tenant).
+    pub work_email: String,
+    /// Private email (readable by the employee, their managers and HR).
+    pub personal_email: Option<String>,
+    /// Date of birth (readable by the employee, their managers and HR).
+    pub date_of_birth: Option<NaiveDate>,
+    /// Job title.
+    pub title: Option<String>,
+    /// The department, in the same tenant.
+    pub department_id: Option<ID>,
+    /// The manager, an active employee of the same tenant.
+    pub manager_id: Option<ID>,
+    /// The identity-service user this employee logs in as.
+    pub user_id: Option<ID>,
+    /// The first day of employment.
+    pub hired_on: NaiveDate,
+}
+
+/// An employee's pay and identifiers.
+#[derive(InputObject)]
+pub struct CompensationInput {
+    /// Annual salary, a decimal with at most two decimals (e.g. `85000.00`).
+    pub annual_salary: String,
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// Bank account (IBAN or local format).
+    pub bank_account: Option<String>,
+    /// Tax id (PAN, SSN, ...).
+    pub tax_id: Option<String>,
+}
+
+/// A new department.
+#[derive(InputObject)]
+pub struct CreateDepartmentInput {
+    /// Name, unique in the tenant (1 to 200 characters).
+    pub name: String,
+    /// The parent department, if any.
+    pub parent_id: Option<ID>,
+}
+
+#[derive(Default)]
+pub struct PeopleMutation;
+
+#[Object]
+impl PeopleMutation {
+    /// Hires an employee; publishes `employee.hired`.
+    #[graphql(requires_scopes = "employee:write")]
+    async fn hire_employee(
+        &self,
+        ctx: &Context<'_>,
+        input: HireEmployeeInput,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let title = match input.title.as_deref().map(str::trim) {
+            Some("") | None => None,
+            Some(title) if title.chars().count() > 200 => {
+                return Err(
+                    ApiError::bad_input("title", "the title is longer than 200 characters").into(),
+                )
+            }
+            Some(title) => Some(title.to_owned()),
+        };
+        check_hire_dates(input.hired_on, input.date_of_birth, Utc::now().date_naive())?;
+        let hire = NewHire {
+            employee_number: EmployeeNumber::parse("employeeNumber", &input.employee_number)?,
+            display_name: DisplayName::parse("displayName", &input.display_name)?,
+            work_email: EmailAddress::parse("workEmail", &input.work_email)?,
+            personal_email: input
+                .personal_email
+                .as_deref()
+                .map(|e| EmailAddress::parse("personalEmail", e))
+                .transpose()?,
+            date_of_birth: input.date_of_birth,
+            title,
+            department_id: input.department_id.map(|id| id.0),
+            manager_id: input.manager_id.map(|id| id.0),
+            user_id: input.user_id.map(|id| id.0),
+            hired_on: input.hired_on,
+        };
+        Ok(Some(Employee(
+            use_cases(ctx)?.hire(&tenant, &actor, hire).await?,
+        )))
+    }
+
+    /// Sets an employee's compensation (sealed before it reaches the database); publishes
+    /// `employee.compensation_changed` without amounts.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn set_employee_compensation(
+        &self,
+        ctx: &Context<'_>,
+        employee_id: ID,
+        input: CompensationInput,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let change = CompensationChange {
+            salary: Salary::parse(&input.annual_salary, &input.currency)?,
+            bank_account: input
+                .bank_account
+                .as_deref()
+                .map(parse_bank_account)
+                .transpose()?,
+            tax_id: input.tax_id.as_deref().map(parse_tax_id).transpose()?,
+        };
+        Ok(Some(Employee(
+            use_cases(ctx)?
+                .set_compensation(&tenant, &actor, &employee_id, change)
+                .await?,
+        )))
+    }
+
+    /// Creates a department; publishes `department.created`.
+    #[graphql(requires_scopes = "department:write")]
+    async fn create_department(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateDepartmentInput,
+    ) -> Result<Option<Department>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let name = DisplayName::parse("name", &input.name)?;
+        Ok(Some(Department(
+            use_cases(ctx)?
+                .create_department(
+                    &tenant,
+                    &actor,
+                    name.as_str(),
+                    input.parent_id.map(|id| id.0),
+                )
+                .await?,
+        )))
+    }
+}
+
+/// What the viewer may do with an employee record (so clients show only what works).
+#[derive(SimpleObject)]
+pub struct EmployeeViewerCan {
+    /// Sees the full record (own record, a report's, or HR).
+    pub view_full_record: bool,
+    /// Sees the employee's attendance and corrections.
+    pub view_attendance: bool,
+    /// May edit the profile (self, HR, `employee:write`).
+    pub edit_profile: bool,
+    /// May change the employee's manager (HR, `employee:write`).
+    pub set_manager: bool,
+    /// May approve or reject the employee's attendance corrections (a manager above them or
+    /// HR; never the employee themself).
+    pub approve_attendance_correction: bool,
+    /// May request a correction of the employee's attendance (the employee themself).
+    pub request_attendance_correction: bool,
+    /// May read salary, bank account and tax id (`hr:admin`).
+    pub view_compensation: bool,
+}
+
+impl From<Permissions> for EmployeeViewerCan {
+    fn from(p: Permissions) -> Self {
+        Self {
+            view_full_record: p.view_full_record,
+            view_attendance: p.view_attendance,
+            edit_profile: p.edit_profile,
+            set_manager: p.set_manager,
+            approve_attendance_correction: p.approve_attendance_correction,
+            request_attendance_correction: p.request_attendance_correction,
+            view_compensation: p.view_compensation,
+        }
+    }
+}
+
+/// What a correction fixes.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CorrectionKind {
+    /// A check-in or check-out was not recorded.
+    MissedPunch,
+    /// A punch was recorded at the wrong time.
+    WrongTime,
+    /// Anything else (explained in the reason).
+    Other,
+}
+
+impl CorrectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CorrectionKind::MissedPunch => "missed_punch",
+            CorrectionKind::WrongTime => "wrong_time",
+            CorrectionKind::Other => "other",
+        }
+    }
+
+    fn from_db(value: &str) -> Self {
+        match value {
+            "missed_punch" => CorrectionKind::MissedPunch,
+            "wrong_time" => CorrectionKind::WrongTime,
+            _ => CorrectionKind::Other,
+        }
+    }
+}
+
+/// Where a correction stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Hash, Debug)]
+pub enum CorrectionStatus {
+    /// Waiting for a manager or HR.
+    Pending,
+    /// Approved and applied.
+    Approved,
+    /// Rejected.
+    Rejected,
+}
+
+impl CorrectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CorrectionStatus::Pending => "pending",
+            CorrectionStatus::Approved => "approved",
+            CorrectionStatus::Rejected => "rejected",
+        }
+    }
+
+    fn from_db(value: &str) -> Self {
+        match value {
+            "approved" => CorrectionStatus::Approved,
+            "rejected" => CorrectionStatus::Rejected,
+            _ => CorrectionStatus::Pending,
+        }
+    }
+}
+
+/// A correction of one day's attendance, and its decision.
+pub struct AttendanceCorrection(pub correction::Model);
+
+#[Object]
+impl AttendanceCorrection {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The employee whose day it corrects.
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<EmployeeLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.0.employee_id))
+            .await?
+            .map(Employee))
+    }
+    /// The day corrected.
+    async fn day(&self) -> &str {
+        &self.0.day
+    }
+    /// What it fixes.
+    async fn kind(&self) -> CorrectionKind {
+        CorrectionKind::from_db(&self.0.kind)
+    }
+    /// The corrected check-in.
+    async fn check_in(&self) -> DateTime<Utc> {
+        millis(self.0.check_in_at)
+    }
+    /// The corrected check-out.
+    async fn check_out(&self) -> DateTime<Utc> {
+        millis(self.0.check_out_at)
+    }
+    /// Why it was asked for.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    /// Where it stands.
+    async fn status(&self) -> CorrectionStatus {
+        CorrectionStatus::from_db(&self.0.status)
+    }
+    /// When it was asked for.
+    async fn requested_at(&self) -> DateTime<Utc> {
+        millis(self.0.created_at)
+    }
+    /// The user who decided it.
+    async fn decided_by(&self) -> Option<ID> {
+        self.0.decided_by.clone().map(ID)
+    }
+    /// The decision's note.
+    async fn decision_note(&self) -> Option<&str> {
+        self.0.decision_note.as_deref()
+    }
+    /// When it was decided.
+    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.0.decided_at.map(millis)
+    }
+}
