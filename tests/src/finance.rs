@@ -41,6 +41,9 @@ impl FinanceApp {
 
     /// Serves the finance subgraph on `runtime`.
     pub async fn serve(runtime: Runtime, options: erp_finance::FinanceOptions) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
+        }
         let app = erp_finance::start_with(&runtime, options).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

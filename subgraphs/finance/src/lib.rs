@@ -15,6 +15,7 @@ use erp_kit::http::{BackendReadiness, HttpState};
 use erp_kit::runtime::Runtime;
 
 pub use app::Finance;
+pub use domain::reasons;
 pub use graphql::FinanceSchema;
 
 /// The port the finance subgraph listens on by default.

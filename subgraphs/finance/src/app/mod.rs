@@ -10,6 +10,7 @@ pub mod cash;
 pub mod documents;
 pub mod expenses;
 pub mod ledger;
+pub mod queries;
 pub mod reports;
 pub mod setup;
 

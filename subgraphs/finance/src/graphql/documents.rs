@@ -24,7 +24,7 @@ use crate::domain::invoice::{
     is_overdue, open_instalments, DocumentKind as DomainKind, DocumentStatus,
 };
 use crate::domain::money::{Percent, Quantity};
-use crate::store::documents::{self as documents_store, DocumentFilter};
+use crate::store::documents::DocumentFilter;
 use crate::store::entities::{allocation, document, document_line, partner, payment, payment_term};
 
 type Page<T> = Connection<String, T, EmptyFields, EmptyFields>;
@@ -131,12 +131,10 @@ impl Partner {
             return Ok(None);
         };
         let tenant = ctx.tenant()?;
-        Ok(
-            documents_store::payment_term(&finance(ctx)?.db, &tenant, id)
-                .await
-                .map_err(ApiError::from)?
-                .map(PaymentTerm),
-        )
+        Ok(finance(ctx)?
+            .payment_term_of(&tenant, id)
+            .await?
+            .map(PaymentTerm))
     }
 }
 
@@ -385,14 +383,9 @@ impl Invoice {
     /// The payments and credit notes that settled it, oldest first.
     async fn allocations(&self, ctx: &Context<'_>) -> Result<Vec<Allocation>> {
         let tenant = ctx.tenant()?;
-        let rows = documents_store::allocations(
-            &finance(ctx)?.db,
-            &tenant,
-            vec![self.0.id.clone()],
-            vec![],
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let rows = finance(ctx)?
+            .allocations_of(&tenant, vec![self.0.id.clone()], vec![])
+            .await?;
         Ok(rows
             .into_iter()
             .filter(|row| row.document_id == self.0.id)
@@ -455,10 +448,9 @@ impl Invoice {
             return Ok(Vec::new());
         }
         let tenant = ctx.tenant()?;
-        let rows =
-            documents_store::instalments_of(&finance(ctx)?.db, &tenant, vec![self.0.id.clone()])
-                .await
-                .map_err(ApiError::from)?;
+        let rows = finance(ctx)?
+            .instalments_of(&tenant, vec![self.0.id.clone()])
+            .await?;
         if rows.is_empty() {
             return Ok(vec![(self.0.due_date, self.0.total)]);
         }
@@ -558,14 +550,9 @@ impl Payment {
     /// Its allocations, oldest first.
     async fn allocations(&self, ctx: &Context<'_>) -> Result<Vec<Allocation>> {
         let tenant = ctx.tenant()?;
-        let rows = documents_store::allocations(
-            &finance(ctx)?.db,
-            &tenant,
-            vec![],
-            vec![self.0.id.clone()],
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let rows = finance(ctx)?
+            .allocations_of(&tenant, vec![], vec![self.0.id.clone()])
+            .await?;
         Ok(rows
             .into_iter()
             .filter(|row| row.payment_id.as_deref() == Some(self.0.id.as_str()))
@@ -768,9 +755,7 @@ impl DocumentQuery {
             PartnerKind::Customer => "customer",
             PartnerKind::Vendor => "vendor",
         });
-        let rows = documents_store::partner_page(&finance(ctx)?.db, &tenant, kind, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.partner_page(&tenant, kind, &page).await?;
         Ok(Some(connection_from_rows(
             &page,
             rows.into_iter().map(Partner).collect(),
@@ -792,9 +777,7 @@ impl DocumentQuery {
     #[graphql(requires_scopes = "finance:read")]
     async fn payment_terms(&self, ctx: &Context<'_>) -> Result<Option<Vec<PaymentTerm>>> {
         let tenant = ctx.tenant()?;
-        let rows = documents_store::payment_terms(&finance(ctx)?.db, &tenant)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.payment_terms_of(&tenant).await?;
         Ok(Some(rows.into_iter().map(PaymentTerm).collect()))
     }
 
@@ -826,9 +809,7 @@ impl DocumentQuery {
             posted: None,
             open: open.unwrap_or(false),
         };
-        let rows = documents_store::document_page(&finance(ctx)?.db, &tenant, &filter, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.document_page(&tenant, &filter, &page).await?;
         Ok(Some(connection_from_rows(
             &page,
             rows.into_iter().map(Invoice).collect(),
@@ -859,14 +840,9 @@ impl DocumentQuery {
     ) -> Result<Option<Page<Payment>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = documents_store::payment_page(
-            &finance(ctx)?.db,
-            &tenant,
-            partner_id.as_ref().map(|id| id.as_str()),
-            &page,
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let rows = finance(ctx)?
+            .payment_page(&tenant, partner_id.as_ref().map(|id| id.as_str()), &page)
+            .await?;
         Ok(Some(connection_from_rows(
             &page,
             rows.into_iter().map(Payment).collect(),
@@ -882,10 +858,7 @@ impl DocumentQuery {
         #[graphql(desc = "The payment's id.")] id: ID,
     ) -> Result<Option<Payment>> {
         let tenant = ctx.tenant()?;
-        Ok(documents_store::payment(&finance(ctx)?.db, &tenant, &id)
-            .await
-            .map_err(ApiError::from)?
-            .map(Payment))
+        Ok(finance(ctx)?.payment_of(&tenant, &id).await?.map(Payment))
     }
 
     /// Open customer invoices by customer and days past due at `asOf` (AR ageing).
@@ -1317,18 +1290,18 @@ pub struct GenerateRecurringInvoicesPayload {
 
 async fn invoice_by_id(ctx: &Context<'_>, id: &str) -> Result<Invoice> {
     let tenant = ctx.tenant()?;
-    documents_store::document(&finance(ctx)?.db, &tenant, id)
-        .await
-        .map_err(ApiError::from)?
+    finance(ctx)?
+        .document_of(&tenant, id)
+        .await?
         .map(Invoice)
         .ok_or_else(|| ApiError::NotFound("invoice".into()).into())
 }
 
 async fn payment_by_id(ctx: &Context<'_>, id: &str) -> Result<Payment> {
     let tenant = ctx.tenant()?;
-    documents_store::payment(&finance(ctx)?.db, &tenant, id)
-        .await
-        .map_err(ApiError::from)?
+    finance(ctx)?
+        .payment_of(&tenant, id)
+        .await?
         .map(Payment)
         .ok_or_else(|| ApiError::NotFound("payment".into()).into())
 }
@@ -1386,9 +1359,9 @@ impl DocumentMutation {
                 },
             )
             .await?;
-        let partner = documents_store::partner(&finance(ctx)?.db, &actor.tenant, &id)
-            .await
-            .map_err(ApiError::from)?
+        let partner = finance(ctx)?
+            .partner_of(&actor.tenant, &id)
+            .await?
             .ok_or_else(|| ApiError::internal("the new partner vanished"))?;
         Ok(Some(CreatePartnerPayload {
             partner: Partner(partner),
@@ -1423,9 +1396,9 @@ impl DocumentMutation {
                 },
             )
             .await?;
-        let term = documents_store::payment_term(&finance(ctx)?.db, &actor.tenant, &id)
-            .await
-            .map_err(ApiError::from)?
+        let term = finance(ctx)?
+            .payment_term_of(&actor.tenant, &id)
+            .await?
             .ok_or_else(|| ApiError::internal("the new term vanished"))?;
         Ok(Some(CreatePaymentTermPayload {
             payment_term: PaymentTerm(term),

@@ -16,7 +16,7 @@ use super::{actor, finance, load_one};
 use crate::app::expenses::{CategoryRequest, ClaimLineRequest, ClaimRequest};
 use crate::domain::expense::ExpenseState as DomainState;
 use crate::store::entities::{expense, expense_category, expense_line};
-use crate::store::expenses::{self as expenses_store, ClaimFilter};
+use crate::store::expenses::ClaimFilter;
 
 type Page<T> = Connection<String, T, EmptyFields, EmptyFields>;
 
@@ -166,9 +166,9 @@ impl Expense {
 
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<ExpenseLine>> {
         let tenant = ctx.tenant()?;
-        let rows = expenses_store::lines_of(&finance(ctx)?.db, &tenant, vec![self.0.id.clone()])
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?
+            .claim_lines_of(&tenant, vec![self.0.id.clone()])
+            .await?;
         Ok(rows
             .into_iter()
             .map(|line| ExpenseLine(line, self.0.currency.clone()))
@@ -232,11 +232,8 @@ pub(crate) async fn can_read_claims_of(
         return Ok(true);
     }
     let user = &ctx.claims()?.sub;
-    let db = &finance(ctx)?.db;
-    let Some(me) = expenses_store::person_by_user(db, tenant, user)
-        .await
-        .map_err(ApiError::from)?
-    else {
+    let finance = finance(ctx)?;
+    let Some(me) = finance.person_by_user(tenant, user).await? else {
         return Ok(false);
     };
     if me.employee_id == employee_id {
@@ -245,9 +242,7 @@ pub(crate) async fn can_read_claims_of(
     if !identity.has_scope("expense:approve") {
         return Ok(false);
     }
-    let claimant = expenses_store::person(db, tenant, employee_id)
-        .await
-        .map_err(ApiError::from)?;
+    let claimant = finance.person_of(tenant, employee_id).await?;
     Ok(claimant.and_then(|p| p.manager_employee_id).as_deref() == Some(me.employee_id.as_str()))
 }
 
@@ -260,9 +255,7 @@ impl ExpenseQuery {
     #[graphql(requires_scopes = "finance:read", requires_scopes = "expense:submit")]
     async fn expense_categories(&self, ctx: &Context<'_>) -> Result<Option<Vec<ExpenseCategory>>> {
         let tenant = ctx.tenant()?;
-        let rows = expenses_store::categories(&finance(ctx)?.db, &tenant)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.expense_categories_of(&tenant).await?;
         Ok(Some(rows.into_iter().map(ExpenseCategory).collect()))
     }
 
@@ -286,21 +279,19 @@ impl ExpenseQuery {
     ) -> Result<Option<Page<Expense>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let db = &finance(ctx)?.db;
+        let finance = finance(ctx)?;
         let employees = if ctx.identity().has_scope("finance:read") {
             employee_id.map(|id| vec![id.0])
         } else {
             let user = &ctx.claims()?.sub;
-            let me = expenses_store::person_by_user(db, &tenant, user)
-                .await
-                .map_err(ApiError::from)?;
+            let me = finance.person_by_user(&tenant, user).await?;
             let mut visible = Vec::new();
             if let Some(me) = me {
                 if ctx.identity().has_scope("expense:approve") {
                     visible.extend(
-                        expenses_store::reports_of(db, &tenant, &me.employee_id)
-                            .await
-                            .map_err(ApiError::from)?
+                        finance
+                            .reports_of(&tenant, &me.employee_id)
+                            .await?
                             .into_iter()
                             .map(|p| p.employee_id),
                     );
@@ -316,9 +307,7 @@ impl ExpenseQuery {
             state: state.map(ExpenseState::as_str),
             employee_ids: employees,
         };
-        let rows = expenses_store::claim_page(db, &tenant, &filter, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance.claim_page(&tenant, &filter, &page).await?;
         Ok(Some(connection_from_rows(
             &page,
             rows.into_iter().map(Expense).collect(),
@@ -338,9 +327,7 @@ impl ExpenseQuery {
         #[graphql(desc = "The claim's id.")] id: ID,
     ) -> Result<Option<Expense>> {
         let tenant = ctx.tenant()?;
-        let claim = expenses_store::claim(&finance(ctx)?.db, &tenant, &id)
-            .await
-            .map_err(ApiError::from)?;
+        let claim = finance(ctx)?.claim_of(&tenant, &id).await?;
         match claim {
             Some(claim) if can_read_claims_of(ctx, &tenant, &claim.employee_id).await? => {
                 Ok(Some(Expense(claim)))
@@ -445,9 +432,9 @@ pub struct PayExpenseClaimInput {
 
 async fn claim_by_id(ctx: &Context<'_>, id: &str) -> Result<Expense> {
     let tenant = ctx.tenant()?;
-    expenses_store::claim(&finance(ctx)?.db, &tenant, id)
-        .await
-        .map_err(ApiError::from)?
+    finance(ctx)?
+        .claim_of(&tenant, id)
+        .await?
         .map(Expense)
         .ok_or_else(|| ApiError::NotFound("expense claim".into()).into())
 }
@@ -478,9 +465,9 @@ impl ExpenseMutation {
                 },
             )
             .await?;
-        let category = expenses_store::categories(&finance(ctx)?.db, &actor.tenant)
-            .await
-            .map_err(ApiError::from)?
+        let category = finance(ctx)?
+            .expense_categories_of(&actor.tenant)
+            .await?
             .into_iter()
             .find(|c| c.id == id)
             .ok_or_else(|| ApiError::internal("the new category vanished"))?;

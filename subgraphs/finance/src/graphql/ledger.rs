@@ -25,7 +25,7 @@ use crate::domain::tax::TaxRounding as DomainRounding;
 use crate::store::entities::{
     account, entry, entry_line, exchange_rate, fiscal_year, journal, settings, tax,
 };
-use crate::store::ledger::{self as ledger_store, LedgerFilter};
+use crate::store::ledger::LedgerFilter;
 
 /// The five classes of account.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -516,12 +516,10 @@ impl JournalEntry {
     /// The entry that reverses this one, if any.
     async fn reversed_by(&self, ctx: &Context<'_>) -> Result<Option<JournalEntry>> {
         let tenant = ctx.tenant()?;
-        Ok(
-            ledger_store::reversal_of(&finance(ctx)?.db, &tenant, &self.0.id)
-                .await
-                .map_err(ApiError::from)?
-                .map(JournalEntry),
-        )
+        Ok(finance(ctx)?
+            .reversal_of(&tenant, &self.0.id)
+            .await?
+            .map(JournalEntry))
     }
 
     /// What posted it.
@@ -556,11 +554,10 @@ impl JournalEntry {
 
 /// The base currency of the caller's tenant.
 async fn base_currency(ctx: &Context<'_>) -> Result<String> {
-    let tenant = ctx.tenant()?;
-    let settings = finance(ctx)?
-        .require_set_up(&finance(ctx)?.db, &tenant)
-        .await?;
-    Ok(settings.base_currency)
+    load_one::<super::loaders::SettingsLoader>(ctx, "settings")
+        .await?
+        .map(|settings| settings.base_currency)
+        .ok_or_else(|| ApiError::from(crate::domain::FinanceViolation::NotSetUp).into())
 }
 
 /// A party on a ledger line.
@@ -813,9 +810,9 @@ impl LedgerQuery {
     #[graphql(requires_scopes = "finance:read")]
     async fn finance_settings(&self, ctx: &Context<'_>) -> Result<Option<FinanceSettings>> {
         let tenant = ctx.tenant()?;
-        Ok(ledger_store::settings(&finance(ctx)?.db, &tenant)
-            .await
-            .map_err(ApiError::from)?
+        Ok(finance(ctx)?
+            .settings_of(&tenant)
+            .await?
             .map(FinanceSettings))
     }
 
@@ -834,9 +831,7 @@ impl LedgerQuery {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
         let kind = kind.map(|k| DomainKind::from(k).as_str());
-        let rows = ledger_store::account_page(&finance(ctx)?.db, &tenant, kind, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.account_page(&tenant, kind, &page).await?;
         let rows = rows.into_iter().map(Account).collect();
         Ok(Some(connection_from_rows(&page, rows, |a| a.0.id.clone())))
     }
@@ -855,9 +850,7 @@ impl LedgerQuery {
     #[graphql(requires_scopes = "finance:read")]
     async fn journals(&self, ctx: &Context<'_>) -> Result<Option<Vec<Journal>>> {
         let tenant = ctx.tenant()?;
-        let rows = ledger_store::journals(&finance(ctx)?.db, &tenant)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.journals_of(&tenant).await?;
         Ok(Some(rows.into_iter().map(Journal).collect()))
     }
 
@@ -865,14 +858,12 @@ impl LedgerQuery {
     #[graphql(requires_scopes = "finance:read")]
     async fn fiscal_years(&self, ctx: &Context<'_>) -> Result<Option<Vec<FiscalYear>>> {
         let tenant = ctx.tenant()?;
-        let db = &finance(ctx)?.db;
-        let lock_date = ledger_store::settings(db, &tenant)
-            .await
-            .map_err(ApiError::from)?
+        let finance = finance(ctx)?;
+        let lock_date = finance
+            .settings_of(&tenant)
+            .await?
             .and_then(|s| s.lock_date);
-        let rows = ledger_store::fiscal_years(db, &tenant)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance.fiscal_years_of(&tenant).await?;
         Ok(Some(
             rows.into_iter()
                 .map(|year| FiscalYear { year, lock_date })
@@ -888,9 +879,9 @@ impl LedgerQuery {
         #[graphql(desc = "Only this currency (ISO 4217).")] currency: Option<String>,
     ) -> Result<Option<Vec<ExchangeRate>>> {
         let tenant = ctx.tenant()?;
-        let rows = ledger_store::rates(&finance(ctx)?.db, &tenant, currency.as_deref())
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?
+            .exchange_rates_of(&tenant, currency.as_deref())
+            .await?;
         Ok(Some(rows.into_iter().map(ExchangeRate).collect()))
     }
 
@@ -898,9 +889,7 @@ impl LedgerQuery {
     #[graphql(requires_scopes = "finance:read")]
     async fn taxes(&self, ctx: &Context<'_>) -> Result<Option<Vec<Tax>>> {
         let tenant = ctx.tenant()?;
-        let rows = ledger_store::taxes(&finance(ctx)?.db, &tenant)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.taxes_of(&tenant).await?;
         Ok(Some(rows.into_iter().map(Tax).collect()))
     }
 
@@ -936,9 +925,7 @@ impl LedgerQuery {
             to: to.map(|d| d.0),
             ..Default::default()
         };
-        let rows = ledger_store::entry_page(&finance(ctx)?.db, &tenant, &filter, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?.entry_page(&tenant, &filter, &page).await?;
         let rows = rows.into_iter().map(JournalEntry).collect();
         Ok(Some(connection_from_rows(&page, rows, |e| e.0.id.clone())))
     }
@@ -972,9 +959,9 @@ impl LedgerQuery {
             from: from.map(|d| d.0),
             to: to.map(|d| d.0),
         };
-        let rows = ledger_store::line_page(&finance(ctx)?.db, &tenant, &filter, &page)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = finance(ctx)?
+            .ledger_line_page(&tenant, &filter, &page)
+            .await?;
         let rows = rows.into_iter().map(JournalLine).collect();
         Ok(Some(connection_from_rows(&page, rows, |l| l.0.id.clone())))
     }
@@ -1276,9 +1263,9 @@ pub struct ReverseJournalEntryPayload {
 
 async fn entry_by_id(ctx: &Context<'_>, id: &str) -> Result<JournalEntry> {
     let tenant = ctx.tenant()?;
-    ledger_store::entry(&finance(ctx)?.db, &tenant, id)
-        .await
-        .map_err(ApiError::from)?
+    finance(ctx)?
+        .entry_of(&tenant, id)
+        .await?
         .map(JournalEntry)
         .ok_or_else(|| ApiError::NotFound("journal entry".into()).into())
 }
@@ -1286,9 +1273,7 @@ async fn entry_by_id(ctx: &Context<'_>, id: &str) -> Result<JournalEntry> {
 async fn settings_of(ctx: &Context<'_>) -> Result<FinanceSettings> {
     let tenant = ctx.tenant()?;
     let finance = finance(ctx)?;
-    Ok(FinanceSettings(
-        finance.require_set_up(&finance.db, &tenant).await?,
-    ))
+    Ok(FinanceSettings(finance.settings(&tenant).await?))
 }
 
 #[derive(Default)]
@@ -1344,9 +1329,9 @@ impl LedgerMutation {
                 },
             )
             .await?;
-        let account = ledger_store::account(&finance(ctx)?.db, &actor.tenant, &id)
-            .await
-            .map_err(ApiError::from)?
+        let account = finance(ctx)?
+            .account_of(&actor.tenant, &id)
+            .await?
             .ok_or_else(|| ApiError::internal("the new account vanished"))?;
         Ok(Some(CreateAccountPayload {
             account: Account(account),
@@ -1372,9 +1357,9 @@ impl LedgerMutation {
                 },
             )
             .await?;
-        let journal = ledger_store::journal(&finance(ctx)?.db, &actor.tenant, &id)
-            .await
-            .map_err(ApiError::from)?
+        let journal = finance(ctx)?
+            .journal_of(&actor.tenant, &id)
+            .await?
             .ok_or_else(|| ApiError::internal("the new journal vanished"))?;
         Ok(Some(CreateJournalPayload {
             journal: Journal(journal),
@@ -1400,13 +1385,10 @@ impl LedgerMutation {
                 },
             )
             .await?;
-        let lock_date = finance
-            .require_set_up(&finance.db, &actor.tenant)
+        let lock_date = finance.settings(&actor.tenant).await?.lock_date;
+        let year = finance
+            .fiscal_years_of(&actor.tenant)
             .await?
-            .lock_date;
-        let year = ledger_store::fiscal_years(&finance.db, &actor.tenant)
-            .await
-            .map_err(ApiError::from)?
             .into_iter()
             .find(|year| year.id == id)
             .ok_or_else(|| ApiError::internal("the new fiscal year vanished"))?;
@@ -1444,15 +1426,10 @@ impl LedgerMutation {
         finance
             .set_exchange_rate(&actor, &input.currency, input.effective_on.0, &input.rate)
             .await?;
-        let rate = ledger_store::rate_on(
-            &finance.db,
-            &actor.tenant,
-            &input.currency,
-            input.effective_on.0,
-        )
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::internal("the new rate vanished"))?;
+        let rate = finance
+            .exchange_rate_on(&actor.tenant, &input.currency, input.effective_on.0)
+            .await?
+            .ok_or_else(|| ApiError::internal("the new rate vanished"))?;
         Ok(Some(SetExchangeRatePayload {
             exchange_rate: ExchangeRate(rate),
         }))
@@ -1479,9 +1456,9 @@ impl LedgerMutation {
                 },
             )
             .await?;
-        let tax = ledger_store::taxes(&finance.db, &actor.tenant)
-            .await
-            .map_err(ApiError::from)?
+        let tax = finance
+            .taxes_of(&actor.tenant)
+            .await?
             .into_iter()
             .find(|tax| tax.id == id)
             .ok_or_else(|| ApiError::internal("the new tax vanished"))?;

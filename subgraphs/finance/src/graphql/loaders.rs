@@ -5,22 +5,16 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use sea_orm::DatabaseConnection;
 
 use erp_kit::loaders::{load_by_tenant, TenantKey};
 
-use crate::store::documents as documents_store;
+use crate::app::Finance;
 use crate::store::entities::{
-    account, document, document_line, entry, entry_line, expense, journal, partner,
+    account, document, document_line, entry, entry_line, expense, journal, partner, settings,
 };
-use crate::store::ledger as ledger_store;
-
-fn gql(err: sea_orm::DbErr) -> async_graphql::Error {
-    erp_kit::ApiError::from(err).into()
-}
 
 /// Accounts by id.
-pub struct AccountLoader(pub DatabaseConnection);
+pub struct AccountLoader(pub Finance);
 
 impl Loader<TenantKey> for AccountLoader {
     type Value = account::Model;
@@ -31,9 +25,7 @@ impl Loader<TenantKey> for AccountLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
-            let rows = ledger_store::accounts_by_ids(&self.0, &tenant, ids)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.accounts_by_ids(&tenant, ids).await?;
             Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
         })
         .await
@@ -41,7 +33,7 @@ impl Loader<TenantKey> for AccountLoader {
 }
 
 /// Journals by id (a tenant has a handful: one query loads them all).
-pub struct JournalLoader(pub DatabaseConnection);
+pub struct JournalLoader(pub Finance);
 
 impl Loader<TenantKey> for JournalLoader {
     type Value = journal::Model;
@@ -52,9 +44,7 @@ impl Loader<TenantKey> for JournalLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, _ids| async move {
-            let rows = ledger_store::journals(&self.0, &tenant)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.journals_of(&tenant).await?;
             Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
         })
         .await
@@ -62,7 +52,7 @@ impl Loader<TenantKey> for JournalLoader {
 }
 
 /// Journal entries by id.
-pub struct EntryLoader(pub DatabaseConnection);
+pub struct EntryLoader(pub Finance);
 
 impl Loader<TenantKey> for EntryLoader {
     type Value = entry::Model;
@@ -73,9 +63,7 @@ impl Loader<TenantKey> for EntryLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
-            let rows = ledger_store::entries_by_ids(&self.0, &tenant, ids)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.entries_by_ids(&tenant, ids).await?;
             Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
         })
         .await
@@ -83,7 +71,7 @@ impl Loader<TenantKey> for EntryLoader {
 }
 
 /// The lines of journal entries, by entry id.
-pub struct EntryLinesLoader(pub DatabaseConnection);
+pub struct EntryLinesLoader(pub Finance);
 
 impl Loader<TenantKey> for EntryLinesLoader {
     type Value = Vec<entry_line::Model>;
@@ -94,9 +82,7 @@ impl Loader<TenantKey> for EntryLinesLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
-            let rows = ledger_store::lines_of(&self.0, &tenant, ids)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.entry_lines_of(&tenant, ids).await?;
             let mut by_entry: HashMap<String, Vec<entry_line::Model>> = HashMap::new();
             for row in rows {
                 by_entry.entry(row.entry_id.clone()).or_default().push(row);
@@ -108,7 +94,7 @@ impl Loader<TenantKey> for EntryLinesLoader {
 }
 
 /// Documents (invoices, credit notes, bills) by id.
-pub struct DocumentLoader(pub DatabaseConnection);
+pub struct DocumentLoader(pub Finance);
 
 impl Loader<TenantKey> for DocumentLoader {
     type Value = document::Model;
@@ -119,9 +105,7 @@ impl Loader<TenantKey> for DocumentLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
-            let rows = documents_store::documents_by_ids(&self.0, &tenant, ids)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.documents_by_ids(&tenant, ids).await?;
             Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
         })
         .await
@@ -129,7 +113,7 @@ impl Loader<TenantKey> for DocumentLoader {
 }
 
 /// The lines of documents, by document id.
-pub struct DocumentLinesLoader(pub DatabaseConnection);
+pub struct DocumentLinesLoader(pub Finance);
 
 impl Loader<TenantKey> for DocumentLinesLoader {
     type Value = Vec<document_line::Model>;
@@ -140,9 +124,7 @@ impl Loader<TenantKey> for DocumentLinesLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
-            let rows = documents_store::lines_of(&self.0, &tenant, ids)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.document_lines_of(&tenant, ids).await?;
             let mut by_document: HashMap<String, Vec<document_line::Model>> = HashMap::new();
             for row in rows {
                 by_document
@@ -157,7 +139,7 @@ impl Loader<TenantKey> for DocumentLinesLoader {
 }
 
 /// Partners by id.
-pub struct PartnerLoader(pub DatabaseConnection);
+pub struct PartnerLoader(pub Finance);
 
 impl Loader<TenantKey> for PartnerLoader {
     type Value = partner::Model;
@@ -168,9 +150,7 @@ impl Loader<TenantKey> for PartnerLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
-            let rows = documents_store::partners_by_ids(&self.0, &tenant, ids)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.partners_by_ids(&tenant, ids).await?;
             Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
         })
         .await
@@ -182,7 +162,7 @@ pub const PROJECT_INVOICES_LIMIT: u64 = 100;
 
 /// The customer invoices of PMO projects (federation: `Project.invoices`), newest first, one
 /// query per batch of projects.
-pub struct ProjectInvoicesLoader(pub DatabaseConnection);
+pub struct ProjectInvoicesLoader(pub Finance);
 
 impl Loader<TenantKey> for ProjectInvoicesLoader {
     type Value = Vec<document::Model>;
@@ -194,9 +174,7 @@ impl Loader<TenantKey> for ProjectInvoicesLoader {
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
             let limit = PROJECT_INVOICES_LIMIT * ids.len() as u64;
-            let rows = documents_store::documents_of_projects(&self.0, &tenant, ids, limit)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.invoices_of_projects(&tenant, ids, limit).await?;
             let mut by_project: HashMap<String, Vec<document::Model>> = HashMap::new();
             for row in rows {
                 if let Some(project) = row.project_id.clone() {
@@ -217,7 +195,7 @@ pub const EMPLOYEE_EXPENSES_LIMIT: usize = 100;
 
 /// The expense claims of employees (federation: `Employee.expenses`), newest first, one query
 /// per batch of employees.
-pub struct EmployeeExpensesLoader(pub DatabaseConnection);
+pub struct EmployeeExpensesLoader(pub Finance);
 
 impl Loader<TenantKey> for EmployeeExpensesLoader {
     type Value = Vec<expense::Model>;
@@ -228,9 +206,7 @@ impl Loader<TenantKey> for EmployeeExpensesLoader {
         keys: &[TenantKey],
     ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
         load_by_tenant(keys, |tenant, ids| async move {
-            let rows = crate::store::expenses::claims_of_employees(&self.0, &tenant, ids)
-                .await
-                .map_err(gql)?;
+            let rows = self.0.claims_of_employees(&tenant, ids).await?;
             let mut by_employee: HashMap<String, Vec<expense::Model>> = HashMap::new();
             for row in rows {
                 let list = by_employee.entry(row.employee_id.clone()).or_default();
@@ -241,5 +217,27 @@ impl Loader<TenantKey> for EmployeeExpensesLoader {
             Ok(by_employee)
         })
         .await
+    }
+}
+
+/// The tenant's settings (money fields read the base currency: one query per request, not
+/// per field). The key's id is ignored.
+pub struct SettingsLoader(pub Finance);
+
+impl Loader<TenantKey> for SettingsLoader {
+    type Value = settings::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TenantKey],
+    ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
+        let mut found = HashMap::new();
+        for key in keys {
+            if let Some(settings) = self.0.settings_of(&key.tenant).await? {
+                found.insert(key.clone(), settings);
+            }
+        }
+        Ok(found)
     }
 }

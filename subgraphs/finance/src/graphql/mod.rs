@@ -44,20 +44,18 @@ pub fn schema_builder(
 ) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
     match finance {
-        Some(finance) => {
-            let db = finance.db.clone();
-            builder
-                .data(loader(loaders::AccountLoader(db.clone())))
-                .data(loader(loaders::JournalLoader(db.clone())))
-                .data(loader(loaders::EntryLoader(db.clone())))
-                .data(loader(loaders::EntryLinesLoader(db.clone())))
-                .data(loader(loaders::DocumentLoader(db.clone())))
-                .data(loader(loaders::DocumentLinesLoader(db.clone())))
-                .data(loader(loaders::PartnerLoader(db.clone())))
-                .data(loader(loaders::ProjectInvoicesLoader(db.clone())))
-                .data(loader(loaders::EmployeeExpensesLoader(db.clone())))
-                .data(finance)
-        }
+        Some(finance) => builder
+            .data(loader(loaders::AccountLoader(finance.clone())))
+            .data(loader(loaders::SettingsLoader(finance.clone())))
+            .data(loader(loaders::JournalLoader(finance.clone())))
+            .data(loader(loaders::EntryLoader(finance.clone())))
+            .data(loader(loaders::EntryLinesLoader(finance.clone())))
+            .data(loader(loaders::DocumentLoader(finance.clone())))
+            .data(loader(loaders::DocumentLinesLoader(finance.clone())))
+            .data(loader(loaders::PartnerLoader(finance.clone())))
+            .data(loader(loaders::ProjectInvoicesLoader(finance.clone())))
+            .data(loader(loaders::EmployeeExpensesLoader(finance.clone())))
+            .data(finance),
         None => builder,
     }
 }
