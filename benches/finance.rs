@@ -293,7 +293,8 @@ async fn main() -> Result<()> {
     // 3. Invoice posting at a fixed rate: drafts first (straight on the subgraph), then the
     // postings through the router.
     let count = (invoice_rate * invoice_seconds) as usize;
-    let customers = 10usize;
+    // Customer 0 holds every `customers`-th invoice: enough of them for step 4's allocations.
+    let customers = (count / allocations).clamp(1, 10);
     let mut customer_ids = Vec::new();
     for c in 0..customers {
         let data = graphql(

@@ -1500,3 +1500,95 @@ async fn consumers_on_the_durable_bus_keep_receiving() {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     }
 }
+
+/// The lock date closes every posting path, not only manual entries (invariant F3): an
+/// invoice, a payment and a credit note dated on or before it are refused, nothing written.
+#[tokio::test]
+async fn a_locked_period_refuses_invoices_payments_and_credit_notes() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let last_year = this_year() - 1;
+    let december = NaiveDate::from_ymd_opt(last_year, 12, 10).unwrap();
+    let invoice = company
+        .posted_invoice(&app, "before-lock", "50.00", december)
+        .await;
+    app.ok(
+        &company.token,
+        "mutation($d: Date!) { setLockDate(input: {lockDate: $d}) { settings { lockDate } } }",
+        json!({"d": format!("{last_year}-12-31")}),
+    )
+    .await;
+    let draft = app
+        .ok(
+            &company.token,
+            &create_invoice_mutation("createInvoice"),
+            company.invoice(
+                december,
+                json!([{"description": "Late", "quantity": "1", "unitPrice": "10.00"}]),
+            ),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .clone();
+    let locked = ("CONFLICT".to_owned(), "PERIOD_LOCKED".to_owned());
+    assert_eq!(
+        app.refused(
+            &company.token,
+            &post_invoice_mutation(),
+            json!({"input": {"idempotencyKey": "late", "invoiceId": draft}})
+        )
+        .await,
+        locked
+    );
+    // The draft is still a draft (nothing half-written), and posts once re-dated.
+    assert_eq!(
+        company.invoice_state(&app, draft.as_str().unwrap()).await["status"],
+        "DRAFT"
+    );
+    assert_eq!(
+        app.refused(
+            &company.token,
+            RECORD_PAYMENT,
+            json!({"input": {"idempotencyKey": "late-pay", "direction": "INBOUND", "partnerId": company.customer, "date": december.to_string(),
+                "currency": "EUR", "amount": "50.00", "allocations": [{"invoiceId": invoice, "amount": "50.00"}]}}),
+        )
+        .await,
+        locked
+    );
+    let credit = app
+        .ok(
+            &company.token,
+            "mutation($input: CreateCreditNoteInput!) { createCreditNote(input: $input) { invoice { id } } }",
+            json!({"input": {"invoiceId": invoice, "date": december.to_string()}}),
+        )
+        .await["createCreditNote"]["invoice"]["id"]
+        .clone();
+    assert_eq!(
+        app.refused(
+            &company.token,
+            &post_invoice_mutation(),
+            json!({"input": {"idempotencyKey": "late-cn", "invoiceId": credit}})
+        )
+        .await,
+        locked
+    );
+    assert_eq!(
+        company.invoice_state(&app, &invoice).await["outstanding"]["amount"],
+        "50.00"
+    );
+    app.ok(
+        &company.token,
+        "mutation($input: UpdateInvoiceInput!) { updateInvoice(input: $input) { invoice { id } } }",
+        json!({"input": {"invoiceId": draft, "date": today().to_string()}}),
+    )
+    .await;
+    let posted = app
+        .ok(
+            &company.token,
+            &post_invoice_mutation(),
+            json!({"input": {"idempotencyKey": "re-dated", "invoiceId": draft}}),
+        )
+        .await;
+    assert_eq!(posted["postInvoice"]["invoice"]["status"], "POSTED");
+    company.assert_reconciled(&app).await;
+}
