@@ -5,8 +5,9 @@
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
 //!   through Redis/Kafka; the bus's event log and consumer positions are kept in
-//!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys (running timers, revocations, login lockouts) are
-//!   kept in `<state>/cache.db`, so a running timer survives a restart as it does on Redis;
+//!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys
+//!   (running timers, revocations, login lockouts) are kept in `<state>/cache.db`, so a
+//!   running timer survives a restart as it does on Redis;
 //! - the router (hive-router, ntex runtime) on the main thread, started only once every
 //!   subgraph answers `/ready`, configured by the checked-in router/router.config.yaml (compiled
 //!   in, written to the state directory with this run's metrics port) and the same environment
@@ -22,7 +23,7 @@ use anyhow::{anyhow, bail, Context};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::cache::{DurableCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::events::{DurableBus, SharedBus};
@@ -101,8 +102,14 @@ fn sqlite_url(state_dir: &Path, file: &str) -> String {
     format!("sqlite://{}?mode=rwc", state_dir.join(file).display())
 }
 
+/// What the subgraphs of this process trust to name the client: the router of this process
+/// reaches them over loopback and sets `x-erp-client-address` on every request (without it,
+/// every login would come from 127.0.0.1 and one client's failures would lock everyone out).
+const LOOPBACK: &str = "127.0.0.0/8,::1";
+
 /// The kit configuration of one embedded subgraph: the environment, except the addresses
-/// (this process's ports) and the backends (embedded ones).
+/// (this process's ports), the backends (embedded ones) and the trusted proxies (loopback
+/// added to `ERP_TRUSTED_PROXIES`, which the router reads too).
 fn kit_config(
     service: &str,
     port: u16,
@@ -112,6 +119,10 @@ fn kit_config(
     let kek_file = state_dir.join("keys/local-kek.key").display().to_string();
     Ok(KitConfig::from_lookup(service, port, |name| match name {
         "ERP_BIND" => Some(format!("127.0.0.1:{port}")),
+        "ERP_TRUSTED_PROXIES" => Some(match std::env::var(name) {
+            Ok(configured) if !configured.trim().is_empty() => format!("{configured},{LOOPBACK}"),
+            _ => LOOPBACK.to_owned(),
+        }),
         "DATABASE_URL" => database_url.clone(),
         "REDIS_URL" | "KAFKA_BROKERS" | "MONGO_URL" => None,
         "ERP_KEK_FILE" => std::env::var(name).ok().or_else(|| Some(kek_file.clone())),
@@ -482,7 +493,7 @@ async fn ensure_demo(
 }
 
 /// Whether the PMO store holds a project of `tenant`.
-async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow::Result<bool> {
+async fn has_projects(pmo: &erp_pmo::Pmo, tenant: &TenantId) -> anyhow::Result<bool> {
     let first = PageRequest {
         limit: 1,
         after: None,
@@ -490,17 +501,18 @@ async fn has_projects(pmo: &erp_pmo::service::Pmo, tenant: &TenantId) -> anyhow:
         backward: false,
     };
     let projects = pmo
-        .store
-        .list_projects(tenant, &first)
+        .projects(tenant, &first)
         .await
         .map_err(|err| anyhow!("reading the PMO store: {err:?}"))?;
     Ok(!projects.is_empty())
 }
 
 async fn has_tenant(targets: &SeedTargets) -> anyhow::Result<bool> {
-    use erp_identity::store::entities::tenant;
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    Ok(tenant::Entity::find().count(targets.identity.db()).await? > 0)
+    targets
+        .identity
+        .has_tenants()
+        .await
+        .map_err(|e| anyhow!("reading the identity database: {}", e.message()))
 }
 
 fn print_banner(args: &AllArgs, running: &Running) {

@@ -9,11 +9,11 @@ use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::config::KitConfig;
 use erp_kit::runtime::Runtime;
-use erp_pmo::service::Pmo;
 use erp_pmo::store::timers::TimerStore;
+use erp_pmo::Pmo;
 
 use crate::seed::{SeedPlan, Tier};
 use crate::seed_load::{self, LoadOptions, SeedTargets, SeededTenant};
@@ -131,10 +131,10 @@ fn check_args(args: &SeedArgs, today: NaiveDate) -> anyhow::Result<NaiveDate> {
             );
         }
     }
-    if !(1..=erp_pmo::store::import::MAX_IMPORT_BATCH).contains(&args.batch) {
+    if !(1..=erp_pmo::app::import::MAX_IMPORT_BATCH).contains(&args.batch) {
         bail!(
             "--batch is 1 to {}, not {}",
-            erp_pmo::store::import::MAX_IMPORT_BATCH,
+            erp_pmo::app::import::MAX_IMPORT_BATCH,
             args.batch
         );
     }
@@ -240,7 +240,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
                 store,
                 TimerStore::new(cache.clone(), "pmo"),
                 erp_pmo::events::Wake::default(),
-                erp_pmo::service::PmoOptions::default(),
+                erp_pmo::PmoOptions::default(),
             ))
         }
         None => None,

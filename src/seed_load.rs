@@ -1,5 +1,6 @@
-//! Writes a [`SeedPlan`] through the subgraphs' own services: the identity service (tenant,
-//! administrator, invitations, roles), the employee subgraph's import API (departments,
+//! Writes a [`SeedPlan`] through the subgraphs' own use cases: identity (tenant, administrator
+//! and roles; the other accounts through its batched user import,
+//! [`erp_identity::Identity::import_users`]), the employee subgraph's import API (departments,
 //! locations, hires, sealed compensation: [`erp_employee::app::import`]) and the PMO service
 //! (projects, members, boards), so every rule and every event of a normal write applies to what
 //! a company sets up.
@@ -29,7 +30,6 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use chrono::{NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use erp_employee::app::import::{
     DepartmentImport, HistoricPunch, LocationImport, PersonImport, StoredPerson,
@@ -38,16 +38,18 @@ use erp_employee::app::people::CompensationChange;
 use erp_employee::domain::attendance::{GeoPoint, Geofence, PunchKind};
 use erp_employee::domain::{DisplayName, EmployeeNumber, NewHire, Salary};
 use erp_employee::Employee;
-use erp_identity::service::IdentityService;
-use erp_identity::store::entities::{role, tenant, user};
+use erp_identity::{Identity, ImportedUser, ImportedUserOutcome};
 use erp_kit::auth::{Audience, Claims};
 use erp_kit::pagination::PageRequest;
 use erp_kit::types::EmailAddress;
 use erp_kit::{ApiError, TenantId};
-use erp_pmo::domain::{Label, Money, ProjectRole, TaskStatus};
-use erp_pmo::service::{NewProject, Pmo};
-use erp_pmo::store::import::Imported;
-use erp_pmo::store::{BoardDoc, Member, PmoError, ProjectDoc, TaskDoc, TimeEntryDoc};
+use erp_pmo::app::import::MAX_IMPORT_BATCH;
+use erp_pmo::app::projects::NewProject;
+use erp_pmo::domain::board::NewColumn;
+use erp_pmo::domain::project::{Member, Money, ProjectRole};
+use erp_pmo::domain::task::{Label, TaskStatus};
+use erp_pmo::store::{BoardDoc, Imported, ProjectDoc, TaskDoc, TimeEntryDoc};
+use erp_pmo::Pmo;
 
 use crate::seed::{
     history_id, PlannedRole, PlannedStatus, PlannedTimeEntry, SeedPlan, BOARD_COLUMNS,
@@ -61,11 +63,10 @@ fn api(err: ApiError) -> anyhow::Error {
     }
 }
 
-fn pmo(err: PmoError) -> anyhow::Error {
-    match err {
-        PmoError::Api(err) => api(err),
-        PmoError::Rule(rule) => anyhow!("{}: {}", rule.reason(), rule.message()),
-        PmoError::Transient(detail) => anyhow!("kept colliding with concurrent writes: {detail}"),
+fn pmo(err: ApiError) -> anyhow::Error {
+    match err.reason() {
+        Some(reason) => anyhow!("{}: {}", reason.name(), err.message()),
+        None => api(err),
     }
 }
 
@@ -73,17 +74,15 @@ fn pmo(err: PmoError) -> anyhow::Error {
 /// between the seed's parallel writes; the store answers CONFLICT "retry"). Every write
 /// retried here is all-or-nothing and idempotent by id. `spread` (the write's index) staggers
 /// the retries of writers that collided with each other.
-async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, PmoError>
+async fn retrying<T, F, Fut>(spread: usize, mut write: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, PmoError>>,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
     let mut attempt = 0u64;
     loop {
         match write().await {
-            Err(PmoError::Transient(_)) | Err(PmoError::Api(ApiError::Conflict(_)))
-                if attempt < 20 =>
-            {
+            Err(ApiError::Conflict(_)) if attempt < 20 => {
                 attempt += 1;
                 let pause = 5 * attempt + (spread as u64 % 11);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -95,7 +94,7 @@ where
 
 /// Where a plan is written.
 pub struct SeedTargets {
-    pub identity: IdentityService,
+    pub identity: Identity,
     pub employees: Employee,
     /// `None` skips the PMO part (projects, tasks, time entries).
     pub pmo: Option<Pmo>,
@@ -356,10 +355,10 @@ pub async fn load_with(
     options: &LoadOptions,
     on_tenant: impl FnOnce(&SeededTenant) -> anyhow::Result<()>,
 ) -> anyhow::Result<(SeededTenant, LoadReport)> {
-    if !(1..=erp_pmo::store::import::MAX_IMPORT_BATCH).contains(&options.batch) {
+    if !(1..=MAX_IMPORT_BATCH).contains(&options.batch) {
         bail!(
             "the batch size is 1 to {}, not {}",
-            erp_pmo::store::import::MAX_IMPORT_BATCH,
+            MAX_IMPORT_BATCH,
             options.batch
         );
     }
@@ -395,22 +394,17 @@ async fn tenant_of(
 ) -> anyhow::Result<(SeededTenant, bool)> {
     let ceo = &plan.employees[0];
     if options.resume {
-        let email = EmailAddress::parse("email", &ceo.work_email).map_err(api)?;
-        let db = targets.identity.db();
-        let admin = user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(db)
-            .await?
+        let (found, admin) = targets
+            .identity
+            .account_by_email(&ceo.work_email)
+            .await
+            .map_err(api)?
             .ok_or_else(|| {
                 anyhow!(
                     "nothing to resume: no user {} (this seed's administrator); run without --resume",
-                    email.as_str()
+                    ceo.work_email
                 )
             })?;
-        let found = tenant::Entity::find_by_id(admin.tenant_id.clone())
-            .one(db)
-            .await?
-            .ok_or_else(|| anyhow!("the tenant of {} is missing", admin.email))?;
         if found.name != plan.company.trim() {
             bail!(
                 "{} is the administrator of \"{}\", not of \"{}\" (another --tenant?)",
@@ -527,30 +521,37 @@ async fn load_people(
         plan.employees.len(),
         options.progress,
     );
-    let roles: HashMap<String, String> = role::Entity::find()
-        .filter(role::Column::TenantId.eq(seeded.tenant_id.as_str()))
-        .all(targets.identity.db())
-        .await?
-        .into_iter()
-        .map(|r| (r.name, r.id))
+    // Everyone's account but the administrator's (bootstrapped with the tenant), through the
+    // identity import: batched, and idempotent by email (an earlier, interrupted load's users
+    // are found, not written again; their invitations stay without a token).
+    let imported = plan
+        .employees
+        .iter()
+        .filter(|planned| planned.role != PlannedRole::Admin)
+        .map(|planned| ImportedUser {
+            email: planned.work_email.clone(),
+            name: planned.display_name.clone(),
+            departments: vec![plan.departments[planned.department].name.clone()],
+            role: planned.role.role_name().to_owned(),
+            password: options.user_password.clone(),
+        })
         .collect();
-    // What an earlier, interrupted load wrote (nothing in a new tenant).
-    let stored_users: HashMap<String, String> = user::Entity::find()
-        .filter(user::Column::TenantId.eq(tenant.as_str()))
-        .all(targets.identity.db())
-        .await?
+    let users: HashMap<String, ImportedUserOutcome> = targets
+        .identity
+        .import_users(&tenant, actor, imported)
+        .await
+        .map_err(api)
+        .context("importing the users")?
         .into_iter()
-        .map(|u| (u.email, u.id))
+        .map(|user| (user.email.clone(), user))
         .collect();
     let stored_employees = employees.people_by_number(&tenant).await.map_err(api)?;
     let context = HireContext {
         plan,
         targets,
-        options,
         seeded,
-        roles: &roles,
+        users: &users,
         department_ids: &department_ids,
-        stored_users: &stored_users,
         stored_employees: &stored_employees,
     };
     // Hire by management level: everyone's manager is hired in an earlier wave, and each wave
@@ -596,12 +597,11 @@ async fn load_people(
 struct HireContext<'a> {
     plan: &'a SeedPlan,
     targets: &'a SeedTargets,
-    options: &'a LoadOptions,
     seeded: &'a SeededTenant,
-    roles: &'a HashMap<String, String>,
+    /// The imported users by (normalised) email.
+    users: &'a HashMap<String, ImportedUserOutcome>,
     department_ids: &'a [String],
-    /// Users of the tenant by email, and employees by number, written before this load.
-    stored_users: &'a HashMap<String, String>,
+    /// Employees of the tenant by number, written before this load.
     stored_employees: &'a HashMap<String, StoredPerson>,
 }
 
@@ -616,52 +616,27 @@ struct Hired {
 }
 
 impl HireContext<'_> {
-    /// One person: their user (the administrator exists already; others are invited, and
-    /// activated when a password is given), their employee record, their compensation; each
-    /// only when an earlier load did not write it.
+    /// One person: their user (the administrator exists already; the others were imported,
+    /// active when a password is given), their employee record, their compensation; each only
+    /// when an earlier load did not write it.
     async fn hire_one(&self, i: usize, manager_id: Option<String>) -> anyhow::Result<Hired> {
         let (plan, targets, seeded) = (self.plan, self.targets, self.seeded);
         let tenant = TenantId::from_claim(&seeded.tenant_id);
         let actor = seeded.admin_user_id.as_str();
         let planned = &plan.employees[i];
-        let department = &plan.departments[planned.department];
         let email = EmailAddress::parse("workEmail", &planned.work_email).map_err(api)?;
         let mut wrote = false;
         let mut activated = false;
         let user_id = if planned.role == PlannedRole::Admin {
             seeded.admin_user_id.clone()
-        } else if let Some(id) = self.stored_users.get(email.as_str()) {
-            // Invited by an earlier load; its token is gone, so it stays invited.
-            id.clone()
         } else {
-            let role_id = self
-                .roles
-                .get(planned.role.role_name())
-                .ok_or_else(|| anyhow!("the tenant has no {} role", planned.role.role_name()))?;
-            let (user, token) = targets
-                .identity
-                .invite_user(
-                    &tenant,
-                    actor,
-                    &planned.work_email,
-                    &planned.display_name,
-                    vec![department.name.clone()],
-                    role_id,
-                )
-                .await
-                .map_err(api)
-                .with_context(|| format!("inviting {}", planned.work_email))?;
-            wrote = true;
-            if let Some(password) = &self.options.user_password {
-                targets
-                    .identity
-                    .accept_invite(&token, password)
-                    .await
-                    .map_err(api)
-                    .with_context(|| format!("activating {}", planned.work_email))?;
-                activated = true;
-            }
-            user.id
+            let user = self
+                .users
+                .get(email.as_str())
+                .ok_or_else(|| anyhow!("the import did not answer for {}", email.as_str()))?;
+            wrote |= user.created;
+            activated = user.activated;
+            user.id.clone()
         };
         let hire = NewHire {
             employee_number: EmployeeNumber::parse("employeeNumber", &planned.number)
@@ -801,11 +776,7 @@ async fn projects_of(pmo_service: &Pmo, tenant: &TenantId) -> anyhow::Result<Vec
             before: None,
             backward: false,
         };
-        let mut rows = pmo_service
-            .store
-            .list_projects(tenant, &page)
-            .await
-            .map_err(pmo)?;
+        let mut rows = pmo_service.projects(tenant, &page).await.map_err(pmo)?;
         let more = rows.len() as u64 > PAGE;
         rows.truncate(PAGE as usize);
         after = rows.last().map(|p| p.id.clone());
@@ -841,7 +812,6 @@ pub async fn load_projects(
         .collect();
     let stored_ids: Vec<String> = stored.values().map(|p| p.id.clone()).collect();
     let mut boards: HashMap<String, BoardDoc> = pmo_service
-        .store
         .boards_of_projects(&tenant, &stored_ids)
         .await
         .map_err(pmo)?
@@ -913,7 +883,11 @@ pub async fn load_projects(
                         format!("{} board", planned.name),
                         BOARD_COLUMNS
                             .iter()
-                            .map(|(name, status)| ((*name).to_owned(), task_status(*status), None))
+                            .map(|(name, status)| NewColumn {
+                                name: (*name).to_owned(),
+                                status: task_status(*status),
+                                wip_limit: None,
+                            })
                             .collect(),
                     )
                     .await
@@ -940,7 +914,7 @@ pub async fn load_projects(
 
     let history = History {
         plan,
-        store: &pmo_service.store,
+        pmo: pmo_service,
         tenant: &tenant,
         people,
         project_ids: &project_ids,
@@ -955,7 +929,7 @@ pub async fn load_projects(
 /// Writing the PMO history of a plan into a tenant.
 struct History<'a> {
     plan: &'a SeedPlan,
-    store: &'a erp_pmo::store::SharedStore,
+    pmo: &'a Pmo,
     tenant: &'a TenantId,
     people: &'a People,
     project_ids: &'a [String],
@@ -1001,7 +975,7 @@ impl History<'_> {
                 let docs = (first..(first + batch).min(total))
                     .map(|n| self.task_doc(n))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                retrying(b, || self.store.import_tasks(self.tenant, &docs))
+                retrying(b, || self.pmo.import_tasks(self.tenant, &docs))
                     .await
                     .map_err(pmo)
                     .with_context(|| format!("tasks {first} to {}", first + docs.len()))
@@ -1067,7 +1041,7 @@ impl History<'_> {
             .map(|(b, entries)| async move {
                 let docs: Vec<TimeEntryDoc> =
                     entries.iter().map(|e| self.time_entry_doc(e)).collect();
-                retrying(b, || self.store.import_time_entries(self.tenant, &docs))
+                retrying(b, || self.pmo.import_time_entries(self.tenant, &docs))
                     .await
                     .map_err(pmo)
                     .with_context(|| {

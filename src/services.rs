@@ -3,7 +3,7 @@
 //! `erp-pmo`, `erp-finance`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
 //! `rotate-kek`).
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::config::KitConfig;
 use erp_kit::runtime::Runtime;
 

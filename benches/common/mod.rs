@@ -314,6 +314,8 @@ pub async fn start_router_with(
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
         .env("ERP_READINESS_MODE", "off")
         .env("ERP_CORS_ORIGINS", ORIGIN)
+        // Every client of a benchmark comes from loopback: no per-address connection cap.
+        .env("ERP_WS_MAX_CONNECTIONS_PER_IP", "0")
         .env(
             "ERP_RL_KEY_PREFIX",
             format!("erp:rl:bench:{}", uuid::Uuid::new_v4().simple()),

@@ -1,130 +1,90 @@
-//! The client address a public-route limit is keyed by, trusted-proxy aware.
+//! The client's address, computed once per HTTP request in `on_http_request` with the one trust
+//! model of [`erp_net::client_ip`] (the TCP peer; `X-Forwarded-For` only from
+//! `trusted_proxies`), and kept in the plugin context for the public rate-limit bucket, the
+//! WebSocket caps and the subgraph requests. A WebSocket's operations share the plugin context
+//! of its upgrade request, so they carry the address the upgrade came from.
+//!
+//! Every subgraph request gets [`erp_net::CLIENT_ADDRESS_HEADER`] set to this address (any value
+//! a client sent is replaced: the router never propagates it), so that the subgraphs, which
+//! trust the router, see the real client (login lockout, audit records, punches).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use hive_router::config::primitives::ip_network::IpNetwork;
+use erp_net::{AddressKey, IpNet};
+use hive_router::http::HeaderValue;
+use hive_router::ntex::web::{DefaultError, WebRequest};
 
-/// The client's address: the TCP peer, unless the peer is a configured trusted proxy, in which
-/// case `X-Forwarded-For` is read from the right (the entry the proxy itself appended) and the
-/// first address that is not itself a trusted proxy is the client. A header that does not parse
-/// stops the walk at the last trusted hop, so a client cannot spoof its way past a proxy.
-pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted_proxies: &[IpNetwork]) -> IpAddr {
-    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
-    if !trusted(&peer) {
-        return peer;
-    }
-    let mut client = peer;
-    let hops = forwarded_for
-        .iter()
-        .flat_map(|header| header.split(','))
-        .map(str::trim)
-        .filter(|hop| !hop.is_empty())
-        .collect::<Vec<_>>();
-    for hop in hops.into_iter().rev() {
-        let Some(ip) = parse_hop(hop) else {
-            return client;
-        };
-        client = ip;
-        if !trusted(&ip) {
-            return ip;
-        }
-    }
-    client
+/// The address of the client of this request (or WebSocket connection).
+pub struct ClientAddress {
+    pub ip: IpAddr,
+    /// What per-client limits are keyed by (IPv6 by /64).
+    pub key: AddressKey,
+    /// `ip` as the value of the subgraph requests' client-address header.
+    pub header: HeaderValue,
 }
 
-/// An `X-Forwarded-For` hop: an address, possibly with a port (`1.2.3.4:5`, `[::1]:5`).
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    if let Ok(ip) = hop.parse() {
-        return Some(ip);
+impl ClientAddress {
+    pub fn new(ip: IpAddr) -> Self {
+        let ip = erp_net::normalise(ip);
+        Self {
+            ip,
+            key: AddressKey::of(ip),
+            header: header_value(ip),
+        }
     }
-    if let Ok(addr) = hop.parse::<std::net::SocketAddr>() {
-        return Some(addr.ip());
+
+    /// The client of `request`: its TCP peer, or, from a trusted proxy, the address the proxy
+    /// forwarded. (`X-Forwarded-For` is not even read from anyone else.)
+    pub fn of(request: &WebRequest<DefaultError>, trusted_proxies: &[IpNet]) -> Self {
+        let peer = request
+            .peer_addr()
+            .map(|addr| addr.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ip = if erp_net::is_trusted(peer, trusted_proxies) {
+            let forwarded = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|value| value.to_str().ok())
+                .collect::<Vec<_>>();
+            erp_net::client_ip(peer, &forwarded, trusted_proxies)
+        } else {
+            peer
+        };
+        Self::new(ip)
     }
-    hop.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
+}
+
+/// `ip` as a header value, formatted on the stack (one allocation per request, the value's).
+fn header_value(ip: IpAddr) -> HeaderValue {
+    use std::io::Write;
+    // The longest address text, an IPv6 address with an embedded IPv4 one, is 45 bytes.
+    let mut text = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    let written = write!(cursor, "{ip}").map(|()| cursor.position() as usize);
+    // An address's text always fits and is always a valid header value.
+    written
         .ok()
+        .and_then(|len| HeaderValue::from_bytes(&text[..len]).ok())
+        .unwrap_or(HeaderValue::from_static("0.0.0.0"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    /// As the configuration gives them (a plain address is a /32).
-    fn proxies() -> Vec<IpNetwork> {
-        serde_json::from_str(r#"["10.0.0.0/8", "127.0.0.1"]"#).unwrap()
-    }
-
     #[test]
-    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+    fn the_address_is_normalised_keyed_and_ready_as_a_header() {
+        let mapped = ClientAddress::new("::ffff:198.51.100.7".parse().unwrap());
+        assert_eq!(mapped.ip, "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(mapped.header, "198.51.100.7");
+        assert_eq!(mapped.key.to_string(), "198.51.100.7");
+        let v6 = ClientAddress::new("2001:db8:1:2::9".parse().unwrap());
+        assert_eq!(v6.header, "2001:db8:1:2::9");
+        let longest = "ffff:ffff:ffff:ffff:ffff:fffe:255.255.255.255";
         assert_eq!(
-            client_ip(ip("203.0.113.7"), &["198.51.100.1"], &proxies()),
-            ip("203.0.113.7")
+            ClientAddress::new(longest.parse().unwrap()).header,
+            "ffff:ffff:ffff:ffff:ffff:fffe:ffff:ffff"
         );
-        assert_eq!(client_ip(ip("203.0.113.7"), &[], &[]), ip("203.0.113.7"));
-    }
-
-    #[test]
-    fn a_trusted_proxy_forwards_the_client() {
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &["198.51.100.1"], &proxies()),
-            ip("198.51.100.1")
-        );
-    }
-
-    #[test]
-    fn the_rightmost_untrusted_hop_wins_so_a_client_cannot_prepend_a_fake() {
-        // The client sent "X-Forwarded-For: 1.1.1.1"; the edge proxy appended the real address,
-        // then an inner proxy appended the edge proxy's.
-        assert_eq!(
-            client_ip(
-                ip("127.0.0.1"),
-                &["1.1.1.1, 198.51.100.9", "10.0.0.5"],
-                &proxies()
-            ),
-            ip("198.51.100.9")
-        );
-    }
-
-    #[test]
-    fn a_trusted_proxy_without_the_header_or_with_garbage_is_its_own_client() {
-        assert_eq!(client_ip(ip("10.1.2.3"), &[], &proxies()), ip("10.1.2.3"));
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &["not-an-ip"], &proxies()),
-            ip("10.1.2.3")
-        );
-        // Garbage left of a valid hop is never reached.
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &["junk, 198.51.100.1"], &proxies()),
-            ip("198.51.100.1")
-        );
-    }
-
-    #[test]
-    fn hops_with_ports_and_ipv6_parse() {
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &["198.51.100.1:4711"], &proxies()),
-            ip("198.51.100.1")
-        );
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &["[2001:db8::1]:443"], &proxies()),
-            ip("2001:db8::1")
-        );
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &["2001:db8::2"], &proxies()),
-            ip("2001:db8::2")
-        );
-    }
-
-    #[test]
-    fn all_hops_trusted_yields_the_leftmost() {
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &["10.9.9.9, 10.8.8.8"], &proxies()),
-            ip("10.9.9.9")
-        );
+        assert_eq!(v6.key.to_string(), "2001:db8:1:2::/64");
     }
 }

@@ -138,11 +138,7 @@ impl RouterPlugin for EdgeGuardPlugin {
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move {
             let headers = payload.router_http_request.headers();
-            let is_upgrade = headers
-                .get("upgrade")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-            if is_upgrade {
+            if crate::is_websocket_upgrade(headers) {
                 let origin = headers.get("origin").map(|v| v.to_str().unwrap_or("?"));
                 if !websocket_origin_allowed(origin, &self.config.websocket_origins) {
                     tracing::info!(origin, "WebSocket upgrade refused: origin not allowed");

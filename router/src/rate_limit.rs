@@ -3,7 +3,7 @@
 //!
 //! | class | default | key |
 //! |---|---|---|
-//! | public (login, token refresh, MFA verify; and every anonymous operation) | 30/min | client IP (X-Forwarded-For only from trusted proxies) |
+//! | public (login, token refresh, MFA verify; and every anonymous operation) | 30/min | client address (X-Forwarded-For only from trusted proxies; IPv6 by /64) |
 //! | authenticated | 500/min | tenant + JWT `sub` |
 //! | heavy (analytics exports) | 5/min | tenant + JWT `sub` |
 //!
@@ -11,13 +11,21 @@
 //! in `public.root_fields` (`Mutation.login`); renaming an operation therefore does not move a
 //! login out of the public class. Heavy works the same way for authenticated callers.
 //!
-//! GraphQL operations are counted, not HTTP requests: the charge is the number of root-field
-//! selections of the operation that is executed (each alias counts; at least 1), so
-//! `{ a: login(..) b: login(..) }` costs 2. hive-router has no request batching (an array body
-//! is refused before any plugin runs), so one HTTP request carries one operation.
+//! GraphQL operations are counted, not HTTP requests, and by what they may cost: the charge is
+//! the number of root-field selections of the operation that is executed (each alias counts;
+//! at least 1), so `{ a: login(..) b: login(..) }` costs 2, or its estimated cost
+//! ([`crate::cost`]) divided by `cost.cost_per_unit` when that is more: a query that may load
+//! 10,000 rows costs 100 units where a light one costs 1. An operation estimated above
+//! `cost.max_cost` is refused (400 `COST_LIMIT_EXCEEDED`, `extensions.cost` and `maxCost`) and
+//! not charged. hive-router has no request batching (an array body is refused before any plugin
+//! runs), so one HTTP request carries one operation.
 //!
 //! The decision happens in `on_graphql_analysis` (after JWT verification, before planning).
 //! Requests refused earlier (parse or validation errors, CSRF, limits) are not charged.
+//!
+//! The plugin also owns the client's address ([`crate::client_ip`]): it sets it on every
+//! subgraph request (`x-erp-client-address`), and caps WebSocket connections per address and
+//! per user ([`crate::ws_caps`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -25,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hive_router::config::primitives::ip_network::IpNetwork;
+use erp_net::IpNet;
 use hive_router::executor::execution::client_request_details::JwtRequestDetails;
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::header::HeaderValue;
@@ -38,7 +46,10 @@ use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
 use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
-use hive_router::plugins::plugin_trait::RouterPlugin;
+use hive_router::plugins::hooks::on_subgraph_http_request::{
+    OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult,
+};
+use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
 use hive_router::query_planner::ast::operation::OperationDefinition;
 use hive_router::query_planner::ast::selection_item::SelectionItem;
 use hive_router::query_planner::ast::selection_set::SelectionSet;
@@ -46,10 +57,14 @@ use hive_router::query_planner::state::supergraph_state::OperationKind;
 use hive_router::sonic_rs::JsonValueTrait;
 use serde::Deserialize;
 
-use crate::client_ip::client_ip;
+use crate::client_ip::ClientAddress;
+use crate::config_value::number;
+use crate::cost::{operation_cost, CostConfig, COST_LIMIT_EXCEEDED};
 use crate::gcra::{decision_from_reply, Decision, MemoryBuckets, Quota, LUA};
+use crate::ws_caps::{ConnectionCaps, WebSocketConfig};
 use crate::{
     add_response_header, add_response_header_value, apply_response_headers_on_end, edge_error,
+    edge_error_with,
 };
 
 pub const RATE_LIMITED: &str = "RATE_LIMITED";
@@ -73,7 +88,13 @@ pub struct RateLimitConfig {
     pub redis_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is believed (CIDR or single address).
     #[serde(default)]
-    pub trusted_proxies: Vec<IpNetwork>,
+    pub trusted_proxies: Vec<IpNet>,
+    /// The cost estimate: its limit and how it is charged.
+    #[serde(default)]
+    pub cost: CostConfig,
+    /// Caps on client WebSocket connections.
+    #[serde(default)]
+    pub websocket: WebSocketConfig,
     #[serde(default = "ClassConfig::public_default")]
     pub public: ClassConfig,
     #[serde(default = "ClassConfig::authenticated_default")]
@@ -93,6 +114,7 @@ fn default_redis_timeout() -> Duration {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassConfig {
+    #[serde(deserialize_with = "number")]
     pub limit: u32,
     #[serde(with = "hive_router::humantime_serde")]
     pub period: Duration,
@@ -173,6 +195,8 @@ pub struct Operation<'a> {
     pub name: Option<&'a str>,
     /// `Type.field` per root selection (aliases each count), e.g. `["Mutation.login"]`.
     pub root_fields: &'a [String],
+    /// What it is charged ([`erp_net::cost::units`]: its root fields, or more by its cost).
+    pub units: u32,
 }
 
 /// Who is calling: the client address and, when a token was verified, its subject and tenant.
@@ -209,12 +233,10 @@ pub fn select(
     operation: &Operation<'_>,
     caller: &Caller<'_>,
 ) -> Charge {
-    let cost = u32::try_from(operation.root_fields.len())
-        .unwrap_or(u32::MAX)
-        .max(1);
+    let cost = operation.units.max(1);
     let by_ip = || Charge {
         class: Class::Public,
-        key: format!("public:{}", caller.ip),
+        key: format!("public:{}", erp_net::AddressKey::of(caller.ip)),
         cost,
     };
     if public.matches(operation) {
@@ -725,12 +747,10 @@ impl RedisBackend {
 // ---------------------------------------------------------------------------------------------
 // The plugin
 
-/// The client address of this request, computed in `on_http_request` (where the TCP peer is
-/// known) for `on_graphql_analysis`.
-struct ClientIp(IpAddr);
-
 pub struct RateLimitPlugin {
     config: RateLimitConfig,
+    /// The cost rules of `config.cost`.
+    rules: erp_net::cost::CostRules,
     limiter: Limiter,
     /// `RateLimit-Policy` of each class (by [`Class::index`]): fixed by the configuration, so
     /// built once rather than formatted and validated on every response.
@@ -743,6 +763,9 @@ impl RateLimitPlugin {
             if class.limit == 0 || class.period.is_zero() {
                 return Err("erp_rate_limit: every class needs limit > 0 and period > 0".into());
             }
+        }
+        if config.cost.cost_per_unit == 0 {
+            return Err("erp_rate_limit: cost.cost_per_unit must be > 0".into());
         }
         let limiter = Limiter::new(
             config.redis_url.as_deref(),
@@ -757,6 +780,7 @@ impl RateLimitPlugin {
             policy(Class::Heavy, &config.heavy)?,
         ];
         Ok(Self {
+            rules: config.cost.rules(),
             config,
             limiter,
             policies,
@@ -781,7 +805,12 @@ impl RouterPlugin for RateLimitPlugin {
     }
 
     fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        Ok(Some(Self::new(payload.config()?)?))
+        let plugin = Self::new(payload.config()?)?;
+        hive_router::pipeline::websocket_gate::install(std::sync::Arc::new(ConnectionCaps::new(
+            plugin.config.websocket.clone(),
+        )));
+        crate::register_queued_headers_metric();
+        Ok(Some(plugin))
     }
 
     fn on_http_request<'req>(
@@ -789,26 +818,33 @@ impl RouterPlugin for RateLimitPlugin {
         payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move {
-            let request = &payload.router_http_request;
-            let peer = request
-                .peer_addr()
-                .map(|addr| addr.ip())
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let proxies = &self.config.trusted_proxies;
-            // X-Forwarded-For matters only from a trusted proxy: skip reading it otherwise.
-            let ip = if proxies.iter().any(|net| net.contains(&peer)) {
-                let forwarded = request
-                    .headers()
-                    .get_all("x-forwarded-for")
-                    .filter_map(|v| v.to_str().ok())
-                    .collect::<Vec<_>>();
-                client_ip(peer, &forwarded, proxies)
-            } else {
-                peer
-            };
-            payload.context.insert(ClientIp(ip));
+            let client =
+                ClientAddress::of(&payload.router_http_request, &self.config.trusted_proxies);
+            payload.context.insert(client);
             apply_response_headers_on_end(payload)
         })
+    }
+
+    /// Every subgraph request says who the client is, whatever a client sent in this header
+    /// (never propagated: replaced here).
+    async fn on_subgraph_http_request<'exec>(
+        &'exec self,
+        mut payload: OnSubgraphHttpRequestHookPayload<'exec>,
+    ) -> OnSubgraphHttpRequestHookResult<'exec> {
+        let header = payload
+            .context
+            .get_ref::<ClientAddress>()
+            .map(|client| client.header.clone());
+        let headers = &mut payload.execution_request.headers;
+        match header {
+            Some(value) => {
+                headers.insert(erp_net::CLIENT_ADDRESS_HEADER, value);
+            }
+            None => {
+                headers.remove(erp_net::CLIENT_ADDRESS_HEADER);
+            }
+        }
+        payload.proceed()
     }
 
     async fn on_graphql_analysis<'exec>(
@@ -817,10 +853,28 @@ impl RouterPlugin for RateLimitPlugin {
     ) -> OnGraphqlAnalysisHookResult {
         let ip = payload
             .context
-            .get_ref::<ClientIp>()
-            .map(|c| c.0)
+            .get_ref::<ClientAddress>()
+            .map(|c| c.ip)
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let operation = payload.filtered_operation_for_plan;
+        let cost = operation_cost(
+            &self.rules,
+            payload.schema_metadata(),
+            operation,
+            payload.variable_payload().variables_map.as_ref(),
+        )
+        .cost;
+        let max_cost = self.config.cost.max_cost;
+        if cost > max_cost {
+            return OnGraphqlAnalysisHookResult::EndWithResponse(edge_error_with(
+                StatusCode::BAD_REQUEST,
+                COST_LIMIT_EXCEEDED,
+                &format!(
+                    "The operation may cost {cost}, more than the limit of {max_cost}: ask for smaller pages (first/last), especially of nested lists"
+                ),
+                serde_json::json!({ "cost": cost, "maxCost": max_cost }),
+            ));
+        }
         let root_fields = root_field_coordinates(operation);
         let jwt = payload.client_request_details.jwt.clone();
         let user = match jwt.as_ref() {
@@ -839,6 +893,11 @@ impl RouterPlugin for RateLimitPlugin {
             &Operation {
                 name: operation.name.as_deref(),
                 root_fields: &root_fields,
+                units: erp_net::cost::units(
+                    cost,
+                    root_fields.len(),
+                    self.config.cost.cost_per_unit,
+                ),
             },
             &Caller { ip, user },
         );
@@ -898,6 +957,11 @@ mod tests {
         (public, heavy)
     }
 
+    /// One unit per root field, as a light operation is charged.
+    fn units_of(root: &[String]) -> u32 {
+        erp_net::cost::units(0, root.len(), 100)
+    }
+
     fn fields(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
     }
@@ -922,6 +986,7 @@ mod tests {
                 &Operation {
                     name: Some("Whatever"),
                     root_fields: &root,
+                    units: units_of(&root),
                 },
                 &Caller { ip: ip(), user },
             );
@@ -946,6 +1011,7 @@ mod tests {
             &Operation {
                 name: Some("Login"),
                 root_fields: &root,
+                units: units_of(&root),
             },
             &Caller {
                 ip: ip(),
@@ -953,6 +1019,39 @@ mod tests {
             },
         );
         assert_eq!(charge.class, Class::Public);
+    }
+
+    #[test]
+    fn public_buckets_group_ipv6_by_64_and_costly_operations_charge_more_units() {
+        let (public, heavy) = classes();
+        let root = fields(&["Query.employees"]);
+        let charge = |ip: &str, units: u32| {
+            select(
+                &public,
+                &heavy,
+                &Operation {
+                    name: None,
+                    root_fields: &root,
+                    units,
+                },
+                &Caller {
+                    ip: ip.parse().unwrap(),
+                    user: None,
+                },
+            )
+        };
+        assert_eq!(charge("2001:db8:1:2::7", 1).key, "public:2001:db8:1:2::/64");
+        assert_eq!(
+            charge("2001:db8:1:2:ffff:ffff:ffff:1", 1).key,
+            "public:2001:db8:1:2::/64",
+            "any address of the same /64 shares the bucket"
+        );
+        assert_eq!(charge("2001:db8:1:3::7", 1).key, "public:2001:db8:1:3::/64");
+        assert_eq!(charge("::ffff:198.51.100.7", 1).key, "public:198.51.100.7");
+        // departments(first: 100) { nodes { employees(first: 100) { nodes { id } } } }: 10,201.
+        let heavy_query = erp_net::cost::units(10_201, 1, 100);
+        assert_eq!(charge("198.51.100.7", heavy_query).cost, 103);
+        assert_eq!(charge("198.51.100.7", units_of(&root)).cost, 1);
     }
 
     #[test]
@@ -985,6 +1084,7 @@ mod tests {
             &Operation {
                 name: None,
                 root_fields: &root,
+                units: units_of(&root),
             },
             &Caller {
                 ip: ip(),
@@ -1005,6 +1105,7 @@ mod tests {
             &Operation {
                 name: Some("Employees"),
                 root_fields: &root,
+                units: units_of(&root),
             },
             &Caller {
                 ip: ip(),
@@ -1025,6 +1126,7 @@ mod tests {
             &Operation {
                 name: Some("Home"),
                 root_fields: &root,
+                units: units_of(&root),
             },
             &Caller {
                 ip: ip(),
@@ -1045,6 +1147,7 @@ mod tests {
             &Operation {
                 name: None,
                 root_fields: &[],
+                units: units_of(&[]),
             },
             &Caller {
                 ip: ip(),
@@ -1070,6 +1173,7 @@ mod tests {
                 &Operation {
                     name,
                     root_fields: root,
+                    units: units_of(root),
                 },
                 &Caller {
                     ip: ip(),
@@ -1086,6 +1190,7 @@ mod tests {
             &Operation {
                 name: None,
                 root_fields: &by_field,
+                units: units_of(&by_field),
             },
             &Caller {
                 ip: ip(),

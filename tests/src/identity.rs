@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use erp_identity::service::{IdentityConfig, IdentityService};
+use erp_identity::{Identity, IdentityConfig};
 use erp_kit::cache::{InProcessCache, RedisCache, SharedCache};
 use erp_kit::config::KitConfig;
 use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
@@ -19,7 +19,7 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub struct IdentityApp {
     pub addr: SocketAddr,
     pub issuer: String,
-    pub service: IdentityService,
+    pub identity: Identity,
     pub runtime: Runtime,
     pub http: reqwest::Client,
     _relay: erp_kit::events::RelayHandle,
@@ -33,10 +33,31 @@ impl IdentityApp {
 
     /// Spawns on the given backends (`Backends::Embedded`: SQLite, in-process cache and bus).
     pub async fn spawn_on(backends: Backends, tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
+        Self::spawn_configured(backends, |_| {}, tweak).await
+    }
+
+    /// Spawns behind a router on loopback: the service believes the router's client-address
+    /// header from 127.0.0.0/8 (as `ERP_TRUSTED_PROXIES` would make it).
+    pub async fn spawn_behind_router(tweak: impl FnOnce(&mut IdentityConfig)) -> Self {
+        Self::spawn_configured(
+            Backends::Real,
+            |kit| kit.trusted_proxies = erp_net::IpNet::loopback().to_vec(),
+            tweak,
+        )
+        .await
+    }
+
+    /// [`Self::spawn_on`] with the kit's configuration changed by `kit_tweak` first.
+    pub async fn spawn_configured(
+        backends: Backends,
+        kit_tweak: impl FnOnce(&mut KitConfig),
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let issuer = format!("http://{addr}");
         let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
+        kit_tweak(&mut kit);
         kit.database_url = match backends {
             Backends::Embedded => fresh_sqlite(),
             _ => fresh_postgres().await,
@@ -83,7 +104,7 @@ impl IdentityApp {
         Self {
             addr,
             issuer,
-            service: app.service,
+            identity: app.identity,
             runtime,
             http: reqwest::Client::new(),
             _relay: app.relay,
@@ -107,7 +128,7 @@ impl IdentityApp {
     pub async fn bootstrap(&self) -> (String, String) {
         let email = format!("admin-{}@acme.example", uuid::Uuid::new_v4().simple());
         let (tenant, admin) = self
-            .service
+            .identity
             .bootstrap_tenant("Acme", &email, "Ada Admin", ADMIN_PASSWORD)
             .await
             .unwrap();
@@ -130,7 +151,7 @@ impl IdentityApp {
 
     /// The `sub` (user id) of one of this service's access tokens.
     pub async fn verify_sub(&self, token: &str) -> String {
-        self.service.keys().verify(token).await.unwrap().sub
+        self.identity.keys().verify(token).await.unwrap().sub
     }
 
     /// Invites a user with the default role `role` (as `admin`) and accepts the invitation with

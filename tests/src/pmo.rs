@@ -1,6 +1,7 @@
-//! Spawning the PMO subgraph for tests, on real MongoDB (SecantusDB), Redis and Kafka, or on
-//! the embedded defaults of the one-process mode (the journal-backed store, in-process cache
-//! and bus).
+//! Spawning the PMO subgraph for tests, on real MongoDB (SecantusDB), Redis and Kafka, or with
+//! the embedded store of the one-process mode (a journal file in a temp dir) on the same Redis
+//! and Kafka ([`Store`], [`on_both_stores!`](crate::on_both_stores)), or on the embedded
+//! defaults of the one-process mode (the journal-backed store, in-process cache and bus).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,25 +70,86 @@ impl CommandLog {
     }
 }
 
+/// The store a PMO test runs on; the cache and the bus are the real Redis and Kafka either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// MongoDB (SecantusDB at `MONGO_URL`), a fresh database.
+    Mongo,
+    /// The embedded store of the one-process mode, persisted to a fresh journal file.
+    Embedded,
+}
+
+/// Runs an async test body `fn(Store)` twice, as `<name>::mongo` and `<name>::embedded`: once on
+/// MongoDB and once on the embedded journal-backed store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test]
+                async fn mongo() {
+                    super::$test($crate::pmo::Store::Mongo).await;
+                }
+
+                #[tokio::test]
+                async fn embedded() {
+                    super::$test($crate::pmo::Store::Embedded).await;
+                }
+            }
+        )+
+    };
+}
+
 /// A spawned PMO subgraph; [`PmoApp::respawn`] starts a new process image on the same backends.
 pub struct PmoApp {
     pub addr: SocketAddr,
     pub runtime: Runtime,
-    pub pmo: erp_pmo::service::Pmo,
+    pub pmo: erp_pmo::Pmo,
     pub http: reqwest::Client,
     pub mongo_url: String,
     pub cache_prefix: String,
     server: tokio::task::JoinHandle<()>,
     relay: Option<erp_pmo::events::RelayHandle>,
-    /// The journal of an embedded store, removed with the app.
+    /// The journal of an embedded store, removed with the app that owns it.
     journal: Option<std::path::PathBuf>,
 }
 
 impl PmoApp {
     /// A new service on a fresh MongoDB database, the shared Redis (own key prefix) and Kafka.
     pub async fn spawn(issuer: &TestIssuer) -> Self {
+        Self::spawn_with(issuer, Store::Mongo).await
+    }
+
+    /// A new service on `store` (a fresh MongoDB database, or the embedded store on a fresh
+    /// journal file), the shared Redis (own key prefix) and Kafka.
+    pub async fn spawn_with(issuer: &TestIssuer, store: Store) -> Self {
         let prefix = format!("pmo-test-{}", uuid::Uuid::new_v4().simple());
-        Self::spawn_on(issuer, fresh_mongo_url(), prefix).await
+        match store {
+            Store::Mongo => Self::spawn_on(issuer, fresh_mongo_url(), prefix).await,
+            Store::Embedded => {
+                let journal =
+                    std::env::temp_dir().join(format!("pmo-test-{}.journal", uuid::Uuid::new_v4()));
+                Self::spawn_journal_on(issuer, journal, prefix).await
+            }
+        }
+    }
+
+    /// The embedded store on `journal` (owned: removed with the app), Redis and Kafka.
+    async fn spawn_journal_on(
+        issuer: &TestIssuer,
+        journal: std::path::PathBuf,
+        cache_prefix: String,
+    ) -> Self {
+        let runtime = services_runtime_of(issuer, None).await;
+        // A restarted image waits until the one before it let go of the journal (its lock).
+        let store = crate::eventually(std::time::Duration::from_secs(10), || async {
+            erp_pmo::connect_store_at(&runtime, Some(&journal))
+                .await
+                .ok()
+        })
+        .await
+        .expect("the journal is free within 10 s");
+        Self::serve(runtime, store, String::new(), cache_prefix, Some(journal)).await
     }
 
     /// [`PmoApp::spawn`], logging every command the store sends to MongoDB.
@@ -143,7 +205,7 @@ impl PmoApp {
         journal: Option<std::path::PathBuf>,
     ) -> Self {
         // Short ticks, so a test sees several without waiting long.
-        let options = erp_pmo::service::PmoOptions {
+        let options = erp_pmo::PmoOptions {
             timer_tick: std::time::Duration::from_millis(200),
         };
         let service = erp_pmo::start_with(&runtime, store, &cache_prefix, options)
@@ -172,20 +234,40 @@ impl PmoApp {
         }
     }
 
-    /// Stops this service (server and relay) and starts a new one on the same MongoDB database
-    /// and Redis prefix: what a restart of the subgraph looks like.
+    /// Stops this service (server and relay) and starts a new one on the same store (MongoDB
+    /// database, or journal file) and Redis prefix: what a restart of the subgraph looks like.
     pub async fn respawn(mut self, issuer: &TestIssuer) -> Self {
         self.server.abort();
         let _ = (&mut self.server).await;
         if let Some(relay) = self.relay.take() {
             relay.shutdown().await;
         }
-        Self::spawn_on(issuer, self.mongo_url.clone(), self.cache_prefix.clone()).await
+        let cache_prefix = self.cache_prefix.clone();
+        match self.journal.take() {
+            Some(journal) => {
+                drop(self);
+                Self::spawn_journal_on(issuer, journal, cache_prefix).await
+            }
+            None => Self::spawn_on(issuer, self.mongo_url.clone(), cache_prefix).await,
+        }
     }
 
-    /// A second replica of the same subgraph (same MongoDB database and Redis prefix, its own
-    /// connections), running beside this one.
+    /// A second replica of the same subgraph (same store and Redis prefix, its own
+    /// connections), running beside this one. The embedded store has one process: its
+    /// "replica" is a second server of this process image on the same store.
     pub async fn replica(&self, issuer: &TestIssuer) -> Self {
+        if self.mongo_url.is_empty() {
+            let runtime = services_runtime_of(issuer, None).await;
+            let store = self.pmo.store.clone();
+            return Self::serve(
+                runtime,
+                store,
+                String::new(),
+                self.cache_prefix.clone(),
+                None,
+            )
+            .await;
+        }
         Self::spawn_on(issuer, self.mongo_url.clone(), self.cache_prefix.clone()).await
     }
 
@@ -306,12 +388,19 @@ impl Drop for PmoApp {
 /// The runtime of a PMO subgraph on the real services (MongoDB at `mongo_url`, Redis, Kafka),
 /// and its store.
 async fn services_runtime(issuer: &TestIssuer, mongo_url: &str) -> (Runtime, SharedStore) {
+    let runtime = services_runtime_of(issuer, Some(mongo_url)).await;
+    let store = erp_pmo::connect_store(&runtime).await.unwrap();
+    (runtime, store)
+}
+
+/// The runtime of a PMO subgraph on Redis and Kafka, with MongoDB at `mongo_url` when given.
+async fn services_runtime_of(issuer: &TestIssuer, mongo_url: Option<&str>) -> Runtime {
     if std::env::var_os("TEST_LOG").is_some() {
         erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
     }
     let mut kit = config(issuer, String::new());
     kit.service = "pmo".into();
-    kit.mongo_url = Some(mongo_url.to_owned());
+    kit.mongo_url = mongo_url.map(str::to_owned);
     let cache: SharedCache = Arc::new(
         RedisCache::connect(&require_env("REDIS_URL"))
             .await
@@ -319,10 +408,7 @@ async fn services_runtime(issuer: &TestIssuer, mongo_url: &str) -> (Runtime, Sha
     );
     let bus: SharedBus =
         Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
-    let runtime =
-        Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
-    let store = erp_pmo::connect_store(&runtime).await.unwrap();
-    (runtime, store)
+    Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus)
 }
 
 pub type Socket =

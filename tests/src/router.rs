@@ -614,12 +614,51 @@ pub struct WsRefused {
 impl RouterProcess {
     /// Opens a graphql-transport-ws WebSocket on /graphql (WSS when the router serves TLS).
     pub async fn websocket(&self, origin: Option<&str>) -> Result<WsClient, WsRefused> {
+        self.websocket_with(origin, &[]).await
+    }
+
+    /// [`Self::websocket`] with more upgrade headers (e.g. `X-Forwarded-For` from a trusted
+    /// proxy).
+    pub async fn websocket_with(
+        &self,
+        origin: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, WsRefused> {
         let client = match &self.cert_pem {
             Some(pem) => tls_client(pem, None, None),
             None => reqwest::Client::builder().http1_only().build().unwrap(),
         };
-        open_websocket(&client, &self.url("/graphql"), origin).await
+        open_websocket_with(&client, &self.url("/graphql"), origin, headers).await
     }
+
+    /// The router process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The value of the metric line starting with `name` (no labels, or any), if the router
+    /// exports it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+    }
+}
+
+/// The resident memory of process `pid` in KiB (`VmRSS` of /proc/<pid>/status).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap()
 }
 
 /// Opens a graphql-transport-ws WebSocket at `url` (`http(s)://`: the upgrade is an HTTP/1.1
@@ -628,6 +667,16 @@ pub async fn open_websocket(
     client: &reqwest::Client,
     url: &str,
     origin: Option<&str>,
+) -> Result<WsClient, WsRefused> {
+    open_websocket_with(client, url, origin, &[]).await
+}
+
+/// [`open_websocket`] with more headers on the upgrade request.
+pub async fn open_websocket_with(
+    client: &reqwest::Client,
+    url: &str,
+    origin: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Result<WsClient, WsRefused> {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
@@ -640,6 +689,9 @@ pub async fn open_websocket(
         .header("sec-websocket-protocol", "graphql-transport-ws");
     if let Some(origin) = origin {
         request = request.header("origin", origin);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();

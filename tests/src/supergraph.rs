@@ -203,6 +203,16 @@ impl ErpOs {
     /// Starts `erp-os all` on `state` with free ports, the demo password `password` and demo
     /// seed `demo_seed`, and waits until the router answers.
     pub async fn start(state: &Path, demo_seed: u64, password: &str) -> Self {
+        Self::start_with_env(state, demo_seed, password, &[]).await
+    }
+
+    /// [`Self::start`] with more environment (e.g. `ERP_TRUSTED_PROXIES`).
+    pub async fn start_with_env(
+        state: &Path,
+        demo_seed: u64,
+        password: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         std::fs::create_dir_all(state).unwrap();
         let router_port = free_port();
         let mut command = Command::new(erp_os_binary());
@@ -221,6 +231,9 @@ impl ErpOs {
             .env("ERP_DEMO_PASSWORD", password)
             .env_remove("ROUTER_CONFIG_FILE_PATH")
             .env_remove("ERP_KEK_FILE");
+        for (name, value) in env {
+            command.env(name, value);
+        }
         let mut process = LoggedChild::spawn(
             "erp-os all",
             command,

@@ -7,8 +7,21 @@ use std::time::Duration;
 use erp_identity::domain::totp::code_at;
 use erp_kit::auth::{JwksVerifier, VerifierConfig, VerifyError};
 use erp_tests::identity::{now_secs, IdentityApp, ADMIN_PASSWORD};
-use erp_tests::{error_codes, AUDIENCE};
+use erp_tests::{error_codes, Backends, AUDIENCE};
 use serde_json::{json, Value};
+
+/// The `extensions.reason` of each error ("" for an error without one).
+fn error_reasons(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["reason"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 const VERIFY_TOTP: &str = "mutation($t: String!, $c: String!) { verifyTotp(mfaToken: $t, code: $c) { accessToken refreshToken } }";
 const REFRESH: &str =
@@ -79,6 +92,7 @@ async fn full_login_with_totp_and_tokens_verified_by_the_kit() {
         .graphql(None, VERIFY_TOTP, json!({ "t": mfa, "c": used }))
         .await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    assert_eq!(error_reasons(&body), ["SECOND_FACTOR_REJECTED"]);
     let next = code_at(&secret, now_secs() + 30).unwrap();
     let (_, body) = app
         .graphql(None, VERIFY_TOTP, json!({ "t": mfa, "c": next }))
@@ -97,6 +111,7 @@ async fn full_login_with_totp_and_tokens_verified_by_the_kit() {
         ["UNAUTHENTICATED"],
         "a replayed code is refused: {body}"
     );
+    assert_eq!(error_reasons(&body), ["SECOND_FACTOR_REJECTED"]);
 
     // A used MFA token is gone after success.
     let (_, body) = app
@@ -107,6 +122,7 @@ async fn full_login_with_totp_and_tokens_verified_by_the_kit() {
         )
         .await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["MFA_SESSION_INVALID"]);
 
     // Recovery codes work once each.
     let recovery = tokens["recoveryCodes"][0].as_str().unwrap().to_uppercase();
@@ -124,6 +140,11 @@ async fn full_login_with_totp_and_tokens_verified_by_the_kit() {
         .graphql(None, query, json!({ "t": mfa, "c": recovery }))
         .await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["SECOND_FACTOR_REJECTED"]);
+    assert_eq!(
+        body["errors"][0]["message"],
+        "the recovery code is wrong or was already used"
+    );
 }
 
 #[tokio::test]
@@ -138,6 +159,18 @@ async fn without_a_second_factor_only_enrolment_is_possible() {
         .graphql(None, VERIFY_TOTP, json!({ "t": mfa, "c": "123456" }))
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(error_reasons(&body), ["ENROLLMENT_REQUIRED"]);
+    // Confirming before beginning is out of order.
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!) { confirmTotpEnrollment(mfaToken: $t, code: \"000000\") { accessToken } }",
+            json!({ "t": mfa }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(error_reasons(&body), ["MFA_STEP_NOT_STARTED"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "mfaToken");
     // A wrong first code does not enrol.
     let (_, body) = app
         .graphql(
@@ -155,6 +188,7 @@ async fn without_a_second_factor_only_enrolment_is_possible() {
         )
         .await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["SECOND_FACTOR_REJECTED"]);
 }
 
 #[tokio::test]
@@ -187,8 +221,10 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .as_str()
         .unwrap()
         .contains("already used"));
+    assert_eq!(error_reasons(&body), ["REFRESH_TOKEN_REUSED"]);
     let (_, body) = app.graphql(None, REFRESH, json!({ "r": second })).await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["REFRESH_TOKEN_INVALID"]);
 
     // Logout revokes.
     let (tokens, _) = {
@@ -221,6 +257,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_eq!(body, json!({ "data": { "logout": true } }));
     let (_, body) = app.graphql(None, REFRESH, json!({ "r": refresh })).await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["REFRESH_TOKEN_INVALID"]);
 
     // Audit events went through the outbox.
     let types = outbox_event_types(&app).await;
@@ -270,18 +307,22 @@ async fn lockout_grows_expires_and_does_not_reveal_accounts() {
         wrong["errors"][0]["message"], unknown["errors"][0]["message"],
         "same answer for unknown users"
     );
+    assert_eq!(error_reasons(&wrong), ["INVALID_CREDENTIALS"]);
+    assert_eq!(error_reasons(&unknown), ["INVALID_CREDENTIALS"]);
 
     app.login(&email, "wrong password!!").await;
     app.login(&email, "wrong password!!").await; // third failure: locked for 1 s
     let locked = app.login(&email, ADMIN_PASSWORD).await;
     assert_eq!(error_codes(&locked), ["RATE_LIMITED"], "{locked}");
     assert_eq!(locked["errors"][0]["extensions"]["retryAfter"], 1);
+    assert_eq!(error_reasons(&locked), ["ACCOUNT_LOCKED"]);
     // Unknown accounts lock the same way (no enumeration through the lockout).
     for _ in 0..3 {
         app.login("nobody@nowhere.example", "x").await;
     }
     let body = app.login("nobody@nowhere.example", "x").await;
     assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
+    assert_eq!(error_reasons(&body), ["ACCOUNT_LOCKED"]);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let body = app.login(&email, ADMIN_PASSWORD).await;
@@ -302,6 +343,58 @@ async fn many_failures_from_one_address_block_that_address() {
     let body = app.login(&email, ADMIN_PASSWORD).await;
     assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
     assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 900);
+    assert_eq!(error_reasons(&body), ["ADDRESS_BLOCKED"]);
+}
+
+/// The OAuth token endpoint counts failures per real client too: behind a trusted proxy (the
+/// ingress in front of identity) one client's failures block that client, not the proxy and
+/// with it everyone.
+#[tokio::test]
+async fn token_endpoint_failures_behind_a_proxy_block_their_own_client_only() {
+    let app = IdentityApp::spawn_configured(
+        Backends::Real,
+        |kit| kit.trusted_proxies = erp_net::IpNet::loopback().to_vec(),
+        |config| config.lockout.per_ip_limit = 4,
+    )
+    .await;
+    let (_, email) = app.bootstrap().await;
+    let grant = |client: &'static str, username: String, password: &'static str| {
+        let http = app.http.clone();
+        let url = app.url("/oauth/token");
+        async move {
+            http.post(url)
+                .header("x-forwarded-for", client)
+                .form(&[
+                    ("grant_type", "password".to_owned()),
+                    ("username", username),
+                    ("password", password.to_owned()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for n in 0..4 {
+        let response = grant(
+            "198.51.100.7",
+            format!("guess{n}@acme.example"),
+            "wrong password!!",
+        )
+        .await;
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+    }
+    // The attacker's address is blocked, even with the right password...
+    let response = grant("198.51.100.7", email.clone(), ADMIN_PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 429, "blocked address");
+    assert!(response.headers().contains_key("retry-after"));
+    // ...while another client behind the same proxy passes the password step (on to enrolling
+    // a second factor: the administrator has none yet).
+    let response = grant("203.0.113.9", email.clone(), ADMIN_PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_enrollment_required", "{body}");
 }
 
 #[tokio::test]
@@ -355,6 +448,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
         .graphql(None, accept, json!({ "t": invite, "p": "short" }))
         .await;
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert_eq!(error_reasons(&body), ["PASSWORD_POLICY"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "password");
     let (_, body) = app
         .graphql(
             None,
@@ -375,6 +470,7 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
         ["BAD_USER_INPUT"],
         "an invitation works once"
     );
+    assert_eq!(error_reasons(&body), ["INVITATION_INVALID"]);
 
     let (tokens, _) = app
         .login_enrolling_totp(&email, "a long enough password")
@@ -422,6 +518,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
         .graphql(Some(&admin), "mutation { createRole(input: { name: \"Odd\", permissions: [\"make:coffee\"] }) { id } }", json!({}))
         .await;
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert_eq!(error_reasons(&body), ["UNKNOWN_SCOPE"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "permissions");
     let (_, body) = app
         .graphql(
             Some(&admin),
@@ -462,8 +560,10 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
         .graphql(None, REFRESH, json!({ "r": latest_refresh }))
         .await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["REFRESH_TOKEN_INVALID"]);
     let body = app.login(&email, "a long enough password").await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["INVALID_CREDENTIALS"]);
 
     // Another tenant's admin sees nothing of this one.
     let (_, other_email) = app.bootstrap().await;
@@ -484,6 +584,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
         )
         .await;
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert_eq!(error_reasons(&body), ["USER_NOT_FOUND"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "userId");
 }
 
 #[tokio::test]
@@ -495,7 +597,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_new_ones_use_the_new_key() {
     let verifier = kit_verifier(&app);
     verifier.verify(&old).await.unwrap();
 
-    let new_kid = app.service.rotate_signing_key().await.unwrap();
+    let new_kid = app.identity.rotate_signing_key().await.unwrap();
     let jwks: Value = app
         .http
         .get(app.url("/.well-known/jwks.json"))
@@ -592,7 +694,7 @@ async fn forged_and_broken_tokens_are_refused_with_the_right_code() {
     let hs256 = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
     let mut wrong_audience = serde_json::to_value(&claims).unwrap();
     wrong_audience["aud"] = json!("another-app");
-    let signer = app.service.keys().signing_key().await.unwrap();
+    let signer = app.identity.keys().signing_key().await.unwrap();
     let wrong_audience = signer.sign(&wrong_audience).unwrap();
     // Long expired (beyond any clock-skew leeway).
     let mut expired = serde_json::to_value(&claims).unwrap();
@@ -839,4 +941,277 @@ async fn webauthn_registration_and_login_with_a_software_authenticator() {
         .graphql(None, finish, json!({ "t": mfa, "c": assertion }))
         .await;
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    assert_eq!(error_reasons(&body), ["MFA_SESSION_INVALID"]);
+}
+
+#[tokio::test]
+async fn mfa_steps_and_account_rules_answer_with_their_reasons() {
+    let app = IdentityApp::spawn(|config| config.invite_ttl = Duration::ZERO).await;
+    let (_, email) = app.bootstrap().await;
+    let (tokens, _) = app.login_enrolling_totp(&email, ADMIN_PASSWORD).await;
+    let admin = tokens["accessToken"].as_str().unwrap().to_owned();
+    let admin_id = app.verify_sub(&admin).await;
+
+    // A user with TOTP verifies it: enrolling again, or a security key they do not have, is
+    // not a login step.
+    let body = app.login(&email, ADMIN_PASSWORD).await;
+    let mfa = body["data"]["login"]["mfaToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret } }",
+            json!({ "t": mfa }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(error_reasons(&body), ["FACTOR_ALREADY_ENROLLED"]);
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!) { beginWebauthnLogin(mfaToken: $t) }",
+            json!({ "t": mfa }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(error_reasons(&body), ["FACTOR_NOT_ENROLLED"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "mfaToken");
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!) { finishWebauthnLogin(mfaToken: $t, credential: {}) { accessToken } }",
+            json!({ "t": mfa }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(error_reasons(&body), ["MFA_STEP_NOT_STARTED"]);
+
+    // Administration rules.
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "mutation($u: ID!) { deactivateUser(userId: $u) { id } }",
+            json!({ "u": admin_id }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(error_reasons(&body), ["SELF_DEACTIVATION"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "userId");
+    let invite =
+        "mutation($i: InviteUserInput!) { inviteUser(input: $i) { inviteToken user { id } } }";
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            invite,
+            json!({ "i": { "email": "new@acme.example", "name": "New", "roleId": "rol_nope" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(error_reasons(&body), ["ROLE_NOT_FOUND"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "roleId");
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "{ roles(first: 10) { edges { node { id name } } } }",
+            json!({}),
+        )
+        .await;
+    let employee_role = body["data"]["roles"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"]["name"] == "Employee")
+        .unwrap()["node"]["id"]
+        .clone();
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            invite,
+            json!({ "i": { "email": email, "name": "Twin", "roleId": employee_role } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+    assert_eq!(error_reasons(&body), ["EMAIL_IN_USE"]);
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "mutation { createRole(input: { name: \"Admin\", permissions: [] }) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+    assert_eq!(error_reasons(&body), ["ROLE_NAME_TAKEN"]);
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "mutation($u: ID!) { assignRole(userId: $u, roleId: \"rol_nope\") { id } }",
+            json!({ "u": admin_id }),
+        )
+        .await;
+    assert_eq!(error_reasons(&body), ["ROLE_NOT_FOUND"], "{body}");
+
+    // This service's invitations expire at once: accepting one says so.
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            invite,
+            json!({ "i": { "email": format!("late-{}@acme.example", uuid::Uuid::new_v4().simple()), "name": "Late", "roleId": employee_role } }),
+        )
+        .await;
+    let token = body["data"]["inviteUser"]["inviteToken"].clone();
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }",
+            json!({ "t": token, "p": "a long enough password" }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(error_reasons(&body), ["INVITATION_EXPIRED"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "inviteToken");
+}
+
+async fn importing_users_is_batched_idempotent_and_audited(backends: erp_tests::Backends) {
+    use erp_identity::{ImportedUser, IMPORT_BATCH};
+    use erp_kit::{ErrorCode, TenantId};
+
+    let app = IdentityApp::spawn_on(backends, |_| {}).await;
+    let (tenant, admin_email) = app.bootstrap().await;
+    let tenant = TenantId::from_claim(&tenant);
+    let (tokens, _) = app.login_enrolling_totp(&admin_email, ADMIN_PASSWORD).await;
+    let admin = tokens["accessToken"].as_str().unwrap().to_owned();
+    let admin_id = app.verify_sub(&admin).await;
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let user = |n: usize, role: &str, password: Option<&str>| ImportedUser {
+        email: format!("  Person{n}-{unique}@Acme.example "),
+        name: format!("Person {n}"),
+        departments: vec!["Engineering".into()],
+        role: role.into(),
+        password: password.map(str::to_owned),
+    };
+    let people = vec![
+        user(1, "Employee", Some("a long enough password")),
+        user(2, "Manager", None),
+        user(1, "Employee", Some("a long enough password")),
+    ];
+    let first = app
+        .identity
+        .import_users(&tenant, &admin_id, people.clone())
+        .await
+        .unwrap();
+    let email1 = format!("person1-{unique}@acme.example");
+    assert_eq!(first[0].email, email1, "normalised");
+    assert_eq!(
+        first
+            .iter()
+            .map(|o| (o.created, o.activated))
+            .collect::<Vec<_>>(),
+        [(true, true), (true, false), (false, false)]
+    );
+    assert_eq!(first[2].id, first[0].id, "the same email twice is one user");
+
+    // The imported users are the tenant's, with their roles; the active one logs in, the
+    // invited one (no password) cannot.
+    let (_, body) = app
+        .graphql(
+            Some(&admin),
+            "{ users(first: 10) { edges { node { id email status departments role { name } } } } }",
+            json!({}),
+        )
+        .await;
+    let mut listed: Vec<Value> = body["data"]["users"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .filter(|n| n["email"] != admin_email)
+        .collect();
+    listed.sort_by_key(|n| n["email"].as_str().unwrap().to_owned());
+    assert_eq!(
+        listed,
+        [
+            json!({ "id": first[0].id, "email": email1, "status": "ACTIVE", "departments": ["Engineering"], "role": { "name": "Employee" } }),
+            json!({ "id": first[1].id, "email": first[1].email, "status": "INVITED", "departments": ["Engineering"], "role": { "name": "Manager" } }),
+        ]
+    );
+    let body = app.login(&email1, "a long enough password").await;
+    assert_eq!(body["data"]["login"]["enrollmentRequired"], true, "{body}");
+    let body = app.login(&first[1].email, "a long enough password").await;
+    assert_eq!(error_reasons(&body), ["INVALID_CREDENTIALS"]);
+
+    // Again: nothing new, the same ids.
+    let again = app
+        .identity
+        .import_users(&tenant, &admin_id, people)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|o| !o.created && !o.activated));
+    assert_eq!(
+        again.iter().map(|o| &o.id).collect::<Vec<_>>(),
+        first.iter().map(|o| &o.id).collect::<Vec<_>>()
+    );
+
+    // More than a batch: one transaction and one audit event per batch.
+    let many: Vec<ImportedUser> = (10..10 + IMPORT_BATCH + 1)
+        .map(|n| user(n, "Employee", None))
+        .collect();
+    let outcomes = app
+        .identity
+        .import_users(&tenant, &admin_id, many)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes.iter().filter(|o| o.created).count(),
+        IMPORT_BATCH + 1
+    );
+    let imported = outbox_event_types(&app)
+        .await
+        .into_iter()
+        .filter(|t| t == "users.imported")
+        .count();
+    assert_eq!(
+        imported, 3,
+        "the first import, and two batches; the repeat created nothing"
+    );
+
+    // Another tenant cannot import this tenant's login names, nor name a role it lacks; a
+    // refused batch writes nothing.
+    let (other, _) = app.bootstrap().await;
+    let other = TenantId::from_claim(&other);
+    let err = app
+        .identity
+        .import_users(
+            &other,
+            "importer",
+            vec![user(900, "Employee", None), user(1, "Employee", None)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    assert_eq!(err.reason().map(|r| r.name()), Some("EMAIL_IN_USE"));
+    assert!(err.message().contains(&email1), "{}", err.message());
+    let err = app
+        .identity
+        .import_users(&other, "importer", vec![user(901, "Astronaut", None)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason().map(|r| r.name()), Some("ROLE_NOT_FOUND"));
+    assert!(app
+        .identity
+        .account_by_email(&format!("person900-{unique}@acme.example"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn importing_users_on_postgres() {
+    importing_users_is_batched_idempotent_and_audited(erp_tests::Backends::Real).await;
+}
+
+#[tokio::test]
+async fn importing_users_on_sqlite() {
+    importing_users_is_batched_idempotent_and_audited(erp_tests::Backends::Embedded).await;
 }

@@ -542,3 +542,62 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::fs::remove_dir_all(&other_state);
 }
+
+/// The one-process mode's router reaches the subgraphs over loopback; they believe its
+/// client-address header there by default (issue 16.1): 100 failed logins from one client
+/// block that client only, not every login of the process. The router trusts the test client
+/// as its front proxy, so that `X-Forwarded-For` names the clients.
+#[tokio::test]
+async fn one_process_locks_out_the_client_that_failed_not_everyone() {
+    let state = fresh_state_dir();
+    let erp = ErpOs::start_with_env(
+        &state,
+        7,
+        PASSWORD,
+        &[
+            ("ERP_TRUSTED_PROXIES", "127.0.0.1/32"),
+            // 100 logins from one address in a minute: above the public 30/min.
+            ("ERP_RL_PUBLIC_LIMIT", "1000"),
+        ],
+    )
+    .await;
+    let login = |client: &'static str, email: String, password: &'static str| {
+        let edge = erp.edge.clone();
+        async move {
+            let response = edge
+                .http
+                .post(&edge.url)
+                .header("x-forwarded-for", client)
+                // A client's claim in the router's own header is never passed on.
+                .header("x-erp-client-address", "198.51.100.2")
+                .json(&json!({
+                    "query": "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken } }",
+                    "variables": { "input": { "email": email, "password": password } },
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    for n in 0..100 {
+        let body = login(
+            "203.0.113.9",
+            format!("nobody{n}@demo.example"),
+            "not the password",
+        )
+        .await;
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{n}: {body}");
+    }
+    let body = login("203.0.113.9", ADMIN.into(), PASSWORD).await;
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+    // Another client, and the one named in the forged header, log in.
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        let body = login(client, ADMIN.into(), PASSWORD).await;
+        assert!(body["errors"].is_null(), "{client}: {body}");
+        assert!(body["data"]["login"]["mfaToken"].is_string(), "{body}");
+    }
+    erp.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}

@@ -1,8 +1,9 @@
-//! The PMO subgraph through its real HTTP surface, on real MongoDB (SecantusDB), Redis and Kafka.
+//! The PMO subgraph through its real HTTP surface, on Redis and Kafka, each test once on real
+//! MongoDB (SecantusDB) and once on the embedded journal-backed store.
 //! Every test asserts exact data, status codes and `extensions.code` (plus `extensions.reason`
 //! for the domain rules).
 
-use erp_tests::pmo::PmoApp;
+use erp_tests::pmo::{PmoApp, Store};
 use erp_tests::{error_codes, TestIssuer};
 use serde_json::{json, Value};
 
@@ -90,10 +91,9 @@ async fn task(app: &PmoApp, token: &str, input: Value) -> String {
 
 const MOVE: &str = r#"mutation($t: ID!, $b: ID!, $c: ID!) { moveTask(taskId: $t, boardId: $b, columnId: $c) { id status columnId } }"#;
 
-#[tokio::test]
-async fn wip_limit_is_enforced_on_moves_and_filters_find_tasks() {
+async fn wip_limit_is_enforced_on_moves_and_filters_find_tasks(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let (project, board, columns) = project_with_board(&app, &pm).await;
@@ -255,10 +255,9 @@ async fn wip_limit_is_enforced_on_moves_and_filters_find_tasks() {
     assert_eq!(body["errors"][0]["extensions"]["field"], "columnId");
 }
 
-#[tokio::test]
-async fn dependency_cycles_are_refused() {
+async fn dependency_cycles_are_refused(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let (project, _, _) = project_with_board(&app, &pm).await;
@@ -294,10 +293,9 @@ async fn dependency_cycles_are_refused() {
     assert_eq!(data["task"]["blockedBy"], json!([]));
 }
 
-#[tokio::test]
-async fn tenants_and_project_roles_are_isolated() {
+async fn tenants_and_project_roles_are_isolated(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let (t1, t2) = (tenant(), tenant());
     let pm = issuer.token(&t1, "usr_pm", MANAGER);
     let (project, board, columns) = project_with_board(&app, &pm).await;
@@ -378,10 +376,9 @@ async fn tenants_and_project_roles_are_isolated() {
 const START: &str = r#"mutation($t: ID!) { startTimer(taskId: $t) { id userId state startedAt elapsedSeconds task { title } } }"#;
 const MY_TIMER: &str = "{ myTimer { id state startedAt task { title } } }";
 
-#[tokio::test]
-async fn timers_one_per_person_own_only_and_stop_into_entries() {
+async fn timers_one_per_person_own_only_and_stop_into_entries(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let (project, _, _) = project_with_board(&app, &pm).await;
@@ -476,10 +473,9 @@ async fn timers_one_per_person_own_only_and_stop_into_entries() {
     ok(&app, &pm, START, json!({ "t": b })).await;
 }
 
-#[tokio::test]
-async fn a_running_timer_survives_a_restart_of_the_service() {
+async fn a_running_timer_survives_a_restart_of_the_service(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let (project, _, _) = project_with_board(&app, &pm).await;
@@ -509,3 +505,11 @@ async fn a_running_timer_survives_a_restart_of_the_service() {
     .await;
     assert!(drained.is_some(), "the pmo_outbox was not drained");
 }
+
+erp_tests::on_both_stores!(
+    wip_limit_is_enforced_on_moves_and_filters_find_tasks,
+    dependency_cycles_are_refused,
+    tenants_and_project_roles_are_isolated,
+    timers_one_per_person_own_only_and_stop_into_entries,
+    a_running_timer_survives_a_restart_of_the_service,
+);

@@ -1,12 +1,13 @@
 //! PMO live subscriptions over the subgraph's WebSocket endpoint (graphql-transport-ws, token in
-//! `connection_init`), on real MongoDB (SecantusDB), Redis and Kafka: a person's timer and a
+//! `connection_init`), on Redis and Kafka, each test once on real MongoDB (SecantusDB) and once on
+//! the embedded journal-backed store: a person's timer and a
 //! project board, across two replicas sharing Redis, re-authorised before every event.
 //!
 //! No test waits for time to pass: every subscription announces itself with a first event
 //! (`SNAPSHOT`, `SUBSCRIBED`) sent after it is subscribed to Redis, and "nothing else arrived"
 //! is checked through ordering (an unrelated change published before a related one).
 
-use erp_tests::pmo::{tenant, ws_connect, ws_next, ws_subscribe, PmoApp, Socket};
+use erp_tests::pmo::{tenant, ws_connect, ws_next, ws_subscribe, PmoApp, Socket, Store};
 use erp_tests::{error_codes, TestIssuer};
 use serde_json::{json, Value};
 
@@ -43,10 +44,9 @@ async fn board_event(socket: &mut Socket) -> Value {
     message["payload"].clone()
 }
 
-#[tokio::test]
-async fn a_timer_started_through_one_replica_reaches_a_subscriber_on_another() {
+async fn a_timer_started_through_one_replica_reaches_a_subscriber_on_another(store: Store) {
     let issuer = TestIssuer::start().await;
-    let a = PmoApp::spawn(&issuer).await;
+    let a = PmoApp::spawn_with(&issuer, store).await;
     let b = a.replica(&issuer).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MEMBER);
@@ -138,10 +138,9 @@ async fn a_timer_started_through_one_replica_reaches_a_subscriber_on_another() {
     assert_eq!(snapshot["task"], json!({ "title": "Wire the API" }));
 }
 
-#[tokio::test]
-async fn the_project_board_sees_tasks_created_and_moved_and_timers_on_its_tasks() {
+async fn the_project_board_sees_tasks_created_and_moved_and_timers_on_its_tasks(store: Store) {
     let issuer = TestIssuer::start().await;
-    let a = PmoApp::spawn(&issuer).await;
+    let a = PmoApp::spawn_with(&issuer, store).await;
     let b = a.replica(&issuer).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MEMBER);
@@ -206,10 +205,9 @@ async fn the_project_board_sees_tasks_created_and_moved_and_timers_on_its_tasks(
     assert_eq!(event["data"]["projectBoard"]["taskId"], task.as_str());
 }
 
-#[tokio::test]
-async fn scopes_membership_and_tenants_are_enforced_per_subscription_and_per_event() {
+async fn scopes_membership_and_tenants_are_enforced_per_subscription_and_per_event(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MEMBER);
     let project = app.project(&pm, "Guarded", false).await;
@@ -316,10 +314,9 @@ async fn scopes_membership_and_tenants_are_enforced_per_subscription_and_per_eve
     assert_eq!(body["errors"][0]["extensions"]["field"], "userId");
 }
 
-#[tokio::test]
-async fn an_expired_token_ends_the_timer_stream() {
+async fn an_expired_token_ends_the_timer_stream(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MEMBER);
     let project = app.project(&pm, "Expiry", false).await;
@@ -355,3 +352,10 @@ async fn an_expired_token_ends_the_timer_stream() {
     assert_eq!(error_codes(&refusal), vec!["UNAUTHENTICATED"], "{refusal}");
     assert_eq!(ws_next(&mut socket).await["type"], "complete");
 }
+
+erp_tests::on_both_stores!(
+    a_timer_started_through_one_replica_reaches_a_subscriber_on_another,
+    the_project_board_sees_tasks_created_and_moved_and_timers_on_its_tasks,
+    scopes_membership_and_tenants_are_enforced_per_subscription_and_per_event,
+    an_expired_token_ends_the_timer_stream,
+);

@@ -1,4 +1,4 @@
-//! Timers against submitted and approved weeks (the rules of `erp_pmo::domain::tracking`),
+//! Timers against submitted and approved weeks (the rules of `erp_pmo::domain::timer`),
 //! through the PMO subgraph's HTTP surface, on the real services (MongoDB stand-in, Redis,
 //! Kafka) and on the embedded defaults (journal-backed store, in-process cache and bus): no
 //! time is added to a locked week, a running timer keeps its week open, a timer's time belongs

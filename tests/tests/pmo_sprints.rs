@@ -1,8 +1,8 @@
-//! Sprints through the PMO subgraph's HTTP surface, on real MongoDB (SecantusDB), Redis and
-//! Kafka: planning, one active sprint per project, close with carry-over, the sprint and backlog
+//! Sprints through the PMO subgraph's HTTP surface, on Redis and Kafka, each test once on real
+//! MongoDB (SecantusDB) and once on the embedded journal-backed store: planning, one active sprint per project, close with carry-over, the sprint and backlog
 //! filters, and every refusal with its exact `extensions.code` (and `reason`).
 
-use erp_tests::pmo::{reason, tenant, PmoApp};
+use erp_tests::pmo::{reason, tenant, PmoApp, Store};
 use erp_tests::{error_codes, TestIssuer};
 use serde_json::{json, Value};
 
@@ -35,10 +35,9 @@ fn titles(data: &Value, path: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_sprint_is_planned_started_and_closed_with_carry_over() {
+async fn a_sprint_is_planned_started_and_closed_with_carry_over(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let project = app.project(&pm, "Sprinting", true).await;
@@ -196,10 +195,9 @@ async fn a_sprint_is_planned_started_and_closed_with_carry_over() {
     assert!(drained.is_some(), "the pmo_outbox was not drained");
 }
 
-#[tokio::test]
-async fn sprint_bad_inputs_roles_and_tenants() {
+async fn sprint_bad_inputs_roles_and_tenants(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let project = app.project(&pm, "Rules", false).await;
@@ -285,3 +283,8 @@ async fn sprint_bad_inputs_roles_and_tenants() {
         "{body}"
     );
 }
+
+erp_tests::on_both_stores!(
+    a_sprint_is_planned_started_and_closed_with_carry_over,
+    sprint_bad_inputs_roles_and_tenants,
+);

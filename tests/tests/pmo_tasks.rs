@@ -1,17 +1,17 @@
-//! Subtasks, comments and custom fields through the PMO subgraph's HTTP surface, on real MongoDB
-//! (SecantusDB), Redis and Kafka, with exact data and `extensions.code` (and `reason`).
+//! Subtasks, comments and custom fields through the PMO subgraph's HTTP surface, on Redis and
+//! Kafka, each test once on real MongoDB (SecantusDB) and once on the embedded journal-backed
+//! store, with exact data and `extensions.code` (and `reason`).
 
-use erp_tests::pmo::{reason, tenant, PmoApp};
+use erp_tests::pmo::{reason, tenant, PmoApp, Store};
 use erp_tests::{error_codes, TestIssuer};
 use serde_json::{json, Value};
 
 const MANAGER: &[&str] = &["project:read", "project:write", "task:start", "task:log"];
 const MOVE: &str = "mutation($t: ID!, $b: ID!, $c: ID!) { moveTask(taskId: $t, boardId: $b, columnId: $c) { id status } }";
 
-#[tokio::test]
-async fn a_parent_is_done_only_after_its_subtasks() {
+async fn a_parent_is_done_only_after_its_subtasks(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let project = app.project(&pm, "Parents", false).await;
@@ -123,10 +123,9 @@ async fn a_parent_is_done_only_after_its_subtasks() {
     }
 }
 
-#[tokio::test]
-async fn comments_are_edited_by_their_author_only() {
+async fn comments_are_edited_by_their_author_only(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let project = app.project(&pm, "Talk", false).await;
@@ -213,10 +212,9 @@ async fn comments_are_edited_by_their_author_only() {
     assert_eq!(error_codes(&body), vec!["NOT_FOUND"], "{body}");
 }
 
-#[tokio::test]
-async fn custom_field_values_are_checked_against_their_definition() {
+async fn custom_field_values_are_checked_against_their_definition(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MANAGER);
     let project = app.project(&pm, "Fields", false).await;
@@ -367,3 +365,9 @@ async fn custom_field_values_are_checked_against_their_definition() {
     assert_eq!(error_codes(&body), vec!["NOT_FOUND"], "{body}");
     assert_eq!(body["data"]["setTaskCustomField"], Value::Null);
 }
+
+erp_tests::on_both_stores!(
+    a_parent_is_done_only_after_its_subtasks,
+    comments_are_edited_by_their_author_only,
+    custom_field_values_are_checked_against_their_definition,
+);

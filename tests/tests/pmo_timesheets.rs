@@ -1,12 +1,12 @@
-//! Timesheets through the PMO subgraph's HTTP surface, on real MongoDB (SecantusDB), Redis and
-//! Kafka: a person's ISO week from time entries (per day, per project, billable or not), audited
+//! Timesheets through the PMO subgraph's HTTP surface, on Redis and Kafka, each test once on real
+//! MongoDB (SecantusDB) and once on the embedded journal-backed store: a person's ISO week from time entries (per day, per project, billable or not), audited
 //! entry edits, submit (locks the week), reject / approve by someone else, and the
 //! `timesheet.approved` event on the Kafka topic with the billable hours per project.
 
 use std::time::Duration;
 
 use erp_kit::events::{EventBus, EventEnvelope, KafkaBus, KafkaConfig};
-use erp_tests::pmo::{reason, tenant, PmoApp};
+use erp_tests::pmo::{reason, tenant, PmoApp, Store};
 use erp_tests::{error_codes, require_env, TestIssuer};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -51,10 +51,9 @@ async fn await_event(aggregate: &str, kind: &str) -> EventEnvelope {
     .unwrap_or_else(|_| panic!("no {kind} for {aggregate} within 90 s"))
 }
 
-#[tokio::test]
-async fn a_week_is_summed_submitted_rejected_and_approved() {
+async fn a_week_is_summed_submitted_rejected_and_approved(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MEMBER);
     let client = app.project(&pm, "Client work", true).await;
@@ -305,10 +304,9 @@ async fn a_week_is_summed_submitted_rejected_and_approved() {
     );
 }
 
-#[tokio::test]
-async fn entry_edits_and_weeks_refuse_bad_input() {
+async fn entry_edits_and_weeks_refuse_bad_input(store: Store) {
     let issuer = TestIssuer::start().await;
-    let app = PmoApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
     let t = tenant();
     let pm = issuer.token(&t, "usr_pm", MEMBER);
     let internal = app.project(&pm, "Internal", false).await;
@@ -401,3 +399,8 @@ async fn entry_edits_and_weeks_refuse_bad_input() {
         .await;
     assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{body}");
 }
+
+erp_tests::on_both_stores!(
+    a_week_is_summed_submitted_rejected_and_approved,
+    entry_edits_and_weeks_refuse_bad_input,
+);

@@ -275,6 +275,24 @@ async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
         status, 200,
         "another client behind the proxy has its own bucket"
     );
+    // An IPv6 client is its /64: another address of the same /64 shares its bucket, another
+    // /64 does not (a host may use any of its 2^64 addresses).
+    for i in 0..30 {
+        let address = format!("2001:db8:1:2::{i:x}");
+        let (status, _, _) = behind_proxy
+            .post(None, login, json!({}), &[("x-forwarded-for", &address)])
+            .await;
+        assert_eq!(status, 200);
+    }
+    for (address, expected) in [
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", 429),
+        ("2001:db8:1:3::1", 200),
+    ] {
+        let (status, _, _) = behind_proxy
+            .post(None, login, json!({}), &[("x-forwarded-for", address)])
+            .await;
+        assert_eq!(status, expected, "{address}");
+    }
 
     // Without trusted proxies, a client cannot escape its bucket by inventing addresses.
     let direct = RouterProcess::spawn(&stand.options()).await;

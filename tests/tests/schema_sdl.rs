@@ -92,3 +92,254 @@ fn finance_sdl_is_checked_in_and_carries_the_directives() {
     assert!(!sdl.contains("Float"), "{sdl}");
     compare("finance.graphql", sdl);
 }
+
+/// Every `extensions.code` and `reason` the API can return, as published in schema/errors.json
+/// (and docs/errors.md, generated from it): a reason added in code without being published fails
+/// here, and so does one published but gone from the code.
+#[test]
+fn the_error_catalogue_is_checked_in() {
+    let domains: &[(&str, &[erp_kit::Reason])] = &[
+        ("identity", erp_identity::reasons::ALL),
+        ("employee", erp_employee::reasons::ALL),
+        ("pmo", erp_pmo::reasons::ALL),
+        ("finance", erp_finance::reasons::ALL),
+    ];
+    // One name, one code: the same reason in two domains means the same rule.
+    let mut codes_by_name = std::collections::HashMap::new();
+    for (domain, reasons) in domains {
+        let mut seen = std::collections::HashSet::new();
+        for reason in reasons.iter() {
+            assert!(
+                seen.insert(reason.name()),
+                "{domain} declares {} twice",
+                reason.name()
+            );
+            assert!(
+                !reason.description().trim().is_empty(),
+                "{domain}'s {} has no description",
+                reason.name()
+            );
+            let code = *codes_by_name.entry(reason.name()).or_insert(reason.code());
+            assert_eq!(
+                code,
+                reason.code(),
+                "{} means two codes ({} in {domain})",
+                reason.name(),
+                reason.code().as_str()
+            );
+        }
+    }
+    let catalogue = erp_kit::error::catalogue(domains);
+    let json = serde_json::to_string_pretty(&catalogue).unwrap() + "\n";
+    compare("errors.json", json);
+    compare("../docs/errors.md", errors_markdown(&catalogue));
+}
+
+/// docs/errors.md: the catalogue for people.
+fn errors_markdown(catalogue: &serde_json::Value) -> String {
+    let mut out = String::from(
+        "# Error codes and reasons\n\n\
+         Generated from the code by tests/tests/schema_sdl.rs (`UPDATE_SCHEMA=1`); the same list,\n\
+         machine-readable, is schema/errors.json. Every GraphQL error carries `extensions.code`;\n\
+         a broken domain rule also carries `extensions.reason`. Branch on `code` first, then on\n\
+         `reason`. Codes and reasons are never renamed: new ones are added.\n\n\
+         ## Codes\n\n| code | meaning |\n|---|---|\n",
+    );
+    let rows = |key: &str| catalogue[key].as_array().cloned().unwrap_or_default();
+    for code in rows("codes") {
+        out += &format!(
+            "| `{}` | {} |\n",
+            code["code"].as_str().unwrap(),
+            code["description"].as_str().unwrap()
+        );
+    }
+    out += "\n## Codes answered before an operation executes\n\n| code | meaning |\n|---|---|\n";
+    for code in rows("transportCodes") {
+        out += &format!(
+            "| `{}` | {} |\n",
+            code["code"].as_str().unwrap(),
+            code["description"].as_str().unwrap()
+        );
+    }
+    out += "\n## Reasons\n\n| domain | reason | code | meaning |\n|---|---|---|---|\n";
+    for reason in rows("reasons") {
+        out += &format!(
+            "| {} | `{}` | `{}` | {} |\n",
+            reason["domain"].as_str().unwrap(),
+            reason["reason"].as_str().unwrap(),
+            reason["code"].as_str().unwrap(),
+            reason["description"].as_str().unwrap().replace('\n', " ")
+        );
+    }
+    out
+}
+
+/// The floor plan's layering (docs/ARCHITECTURE.md, "Who may import whom"): in every subgraph
+/// no file imports a file that imports it back, directly or through others, and a layer never
+/// imports a layer above it (domain <- store <- app <- graphql).
+#[test]
+fn subgraph_files_import_downwards_only() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../subgraphs");
+    let mut problems = Vec::new();
+    for subgraph in ["identity", "employee", "pmo", "finance"] {
+        let src = root.join(subgraph).join("src");
+        let graph = import_graph(&src);
+        for (file, imports) in &graph {
+            for imported in imports {
+                if let (Some(from), Some(to)) = (layer_rank(file), layer_rank(imported)) {
+                    if to > from {
+                        problems.push(format!(
+                            "{subgraph}: {file} imports {imported}, a layer above it"
+                        ));
+                    }
+                }
+            }
+        }
+        for cycle in cycles(&graph) {
+            problems.push(format!("{subgraph}: import cycle {}", cycle.join(" -> ")));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// domain 0, store 1, events 1, app 2, graphql 3; lib.rs, main.rs and other modules unranked.
+fn layer_rank(file: &str) -> Option<u8> {
+    let top = file.split('/').next()?;
+    match top {
+        "domain" => Some(0),
+        "store" => Some(1),
+        "app" => Some(2),
+        "graphql" => Some(3),
+        _ => None,
+    }
+}
+
+/// file (relative to src/, e.g. `app/timers.rs`) -> the files of the crate it imports.
+fn import_graph(
+    src: &std::path::Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let rel = |p: &std::path::Path| {
+        p.strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let known: std::collections::BTreeSet<String> = files.iter().map(|p| rel(p)).collect();
+    // The file a module path (`graphql::loaders::X`) lives in: the longest prefix that is a file.
+    let file_of = |segments: &[&str]| -> Option<String> {
+        for len in (1..=segments.len()).rev() {
+            let base = segments[..len].join("/");
+            for candidate in [format!("{base}.rs"), format!("{base}/mod.rs")] {
+                if known.contains(&candidate) {
+                    return Some(candidate);
+                }
+            }
+        }
+        None
+    };
+    let mut graph = std::collections::BTreeMap::new();
+    for path in &files {
+        let me = rel(path);
+        // The module path of this file, for `super::`.
+        let mut module: Vec<String> = me
+            .trim_end_matches(".rs")
+            .split('/')
+            .map(str::to_owned)
+            .collect();
+        if module
+            .last()
+            .is_some_and(|m| m == "mod" || m == "lib" || m == "main")
+        {
+            module.pop();
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        // Test modules may reach anywhere; comments name what they like.
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or(&text)
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let code = code.as_str();
+        let mut imports = std::collections::BTreeSet::new();
+        for (prefix, base) in [
+            ("crate::", Vec::new()),
+            ("super::", module[..module.len().saturating_sub(1)].to_vec()),
+        ] {
+            let mut rest = code;
+            while let Some(at) = rest.find(prefix) {
+                let before = rest[..at].chars().last();
+                rest = &rest[at + prefix.len()..];
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                    continue;
+                }
+                let mut path_segments: Vec<&str> = Vec::new();
+                let tail: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':' || *c == '{')
+                    .collect();
+                for segment in tail.split("::") {
+                    let segment = segment.trim_end_matches('{');
+                    if segment.is_empty() || !segment.chars().next().unwrap().is_lowercase() {
+                        break;
+                    }
+                    path_segments.push(segment);
+                }
+                let mut full: Vec<&str> = base.iter().map(String::as_str).collect();
+                full.extend(path_segments);
+                if full.is_empty() {
+                    continue;
+                }
+                if let Some(target) = file_of(&full) {
+                    if target != me && !target.ends_with("lib.rs") {
+                        imports.insert(target);
+                    }
+                }
+            }
+        }
+        graph.insert(me, imports);
+    }
+    graph
+}
+
+/// Every cycle's files, found by a depth-first search (each cycle reported once by its
+/// smallest file).
+fn cycles(
+    graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    for start in graph.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((node, path)) = stack.pop() {
+            for next in graph.get(&node).into_iter().flatten() {
+                if next == start {
+                    if path.iter().all(|p| p >= start) {
+                        let mut cycle = path.clone();
+                        cycle.push(start.clone());
+                        found.push(cycle);
+                    }
+                } else if next > start && seen.insert(next.clone()) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    found
+}

@@ -3,6 +3,7 @@
 //! payments, vendor bills, expenses and cash flow. PostgreSQL in production, SQLite embedded.
 
 pub mod app;
+pub mod consumers;
 pub mod domain;
 pub mod events;
 pub mod graphql;
@@ -80,7 +81,7 @@ pub async fn start_with(runtime: &Runtime, options: FinanceOptions) -> anyhow::R
     )
     .spawn();
     let consumers = if options.consumers {
-        events::start_consumers(runtime, &finance)
+        consumers::start_consumers(runtime, &finance)
     } else {
         Vec::new()
     };

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use erp_identity::service::IdentityConfig;
+use erp_identity::IdentityConfig;
 use erp_kit::config::KitConfig;
 use erp_kit::runtime::Runtime;
 
@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let identity_config = IdentityConfig::from_kit(&config);
     let bind = config.bind;
     let runtime = Runtime::connect(config).await?;
+    let failed = |e: erp_kit::ApiError| anyhow::anyhow!(e.message());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = erp_identity::start(&runtime, identity_config).await?;
@@ -54,11 +55,8 @@ async fn main() -> anyhow::Result<()> {
             app.relay.shutdown().await;
         }
         Command::RotateKeys => {
-            let service = erp_identity::service(&runtime, identity_config).await?;
-            let kid = service
-                .rotate_signing_key()
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let identity = erp_identity::service(&runtime, identity_config).await?;
+            let kid = identity.rotate_signing_key().await.map_err(failed)?;
             println!("published signing key {kid}");
         }
         Command::Bootstrap {
@@ -67,11 +65,11 @@ async fn main() -> anyhow::Result<()> {
             admin_name,
             admin_password,
         } => {
-            let service = erp_identity::service(&runtime, identity_config).await?;
-            let (tenant, admin) = service
+            let identity = erp_identity::service(&runtime, identity_config).await?;
+            let (tenant, admin) = identity
                 .bootstrap_tenant(&tenant, &admin_email, &admin_name, &admin_password)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message()))?;
+                .map_err(failed)?;
             println!(
                 "tenant {} created; administrator {} ({})",
                 tenant.id, admin.email, admin.id

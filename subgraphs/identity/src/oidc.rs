@@ -1,5 +1,7 @@
 //! OpenID Connect / OAuth 2.0 endpoints beside the GraphQL API: discovery, JWKS, the token
 //! endpoint (password + MFA grants for first-party clients, refresh grant), userinfo, revocation.
+//! An API layer like `graphql/`: it calls the use cases in `app` and maps their errors to
+//! OAuth's.
 
 use std::collections::HashMap;
 
@@ -10,24 +12,28 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde_json::json;
 
-use erp_kit::ApiError;
+use erp_kit::{ApiError, ErrorCode};
 
-use crate::service::{IdentityService, TokenSet};
+use crate::app::sessions::TokenSet;
+use crate::app::Identity;
 
 pub const GRANT_MFA_OTP: &str = "urn:erp:params:oauth:grant-type:mfa-otp";
 pub const GRANT_MFA_RECOVERY: &str = "urn:erp:params:oauth:grant-type:mfa-recovery-code";
 
-pub fn routes(service: IdentityService) -> Router {
+pub fn routes(service: Identity, trusted_proxies: Vec<erp_net::IpNet>) -> Router {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route("/userinfo", get(userinfo))
+        .layer(axum::Extension(erp_kit::http::TrustedProxies(
+            trusted_proxies,
+        )))
         .with_state(service)
 }
 
-async fn discovery(State(service): State<IdentityService>) -> Response {
+async fn discovery(State(service): State<Identity>) -> Response {
     let issuer = service.config().issuer.trim_end_matches('/').to_owned();
     Json(json!({
         "issuer": issuer,
@@ -46,7 +52,7 @@ async fn discovery(State(service): State<IdentityService>) -> Response {
     .into_response()
 }
 
-async fn jwks(State(service): State<IdentityService>) -> Response {
+async fn jwks(State(service): State<Identity>) -> Response {
     match service.keys().jwks().await {
         Ok(set) => {
             let mut response = Json(set).into_response();
@@ -72,30 +78,33 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     response
 }
 
+/// The OAuth answer to a use case's error, by its code (a rule's reason does not travel: OAuth
+/// clients branch on `error`).
 fn oauth_error_from(err: ApiError) -> Response {
-    match err {
-        ApiError::AuthenticationFailed(message) => {
-            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &message)
+    if let ApiError::RateLimited {
+        retry_after_secs, ..
+    } = err
+    {
+        let mut response = oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "too many failed attempts: retry later",
+        );
+        if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        ApiError::BadUserInput { message, .. } => {
-            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &message)
+        return response;
+    }
+    match err.code() {
+        ErrorCode::Unauthenticated => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &err.message())
         }
-        ApiError::Forbidden(message) => {
-            oauth_error(StatusCode::FORBIDDEN, "access_denied", &message)
+        ErrorCode::BadUserInput => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &err.message())
         }
-        ApiError::RateLimited { retry_after_secs } => {
-            let mut response = oauth_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "temporarily_unavailable",
-                "too many failed attempts: retry later",
-            );
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
-        }
-        other => {
-            tracing::error!(error = ?other, "token endpoint failure");
+        ErrorCode::Forbidden => oauth_error(StatusCode::FORBIDDEN, "access_denied", &err.message()),
+        _ => {
+            tracing::error!(error = ?err, "token endpoint failure");
             oauth_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -122,15 +131,9 @@ fn tokens_response(tokens: TokenSet) -> Response {
     response
 }
 
-async fn token(
-    State(service): State<IdentityService>,
-    request: axum::extract::Request,
-) -> Response {
+async fn token(State(service): State<Identity>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
-    let ip = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let ip = peer_address(&parts);
     let request = axum::extract::Request::from_parts(parts, body);
     let Form(form) =
         match <Form<HashMap<String, String>> as axum::extract::FromRequest<()>>::from_request(
@@ -202,8 +205,22 @@ async fn token(
     }
 }
 
+/// The address the per-address lockout counts for a token request: the TCP peer. Unlike the
+/// GraphQL login (whose address the kit's HTTP layer resolves through `ERP_TRUSTED_PROXIES`),
+/// behind a proxy this is the proxy's; the kit's client-address function is not public yet.
+/// The client's address by the kit's one trust model (behind the router: the address it
+/// asserts), so the token endpoint's per-address lockout counts the real client.
+fn peer_address(parts: &axum::http::request::Parts) -> Option<String> {
+    let trusted = parts
+        .extensions
+        .get::<erp_kit::http::TrustedProxies>()
+        .map(|t| t.0.as_slice())
+        .unwrap_or_default();
+    erp_kit::http::client_ip(parts, trusted).map(|ip| ip.0.to_string())
+}
+
 async fn revoke(
-    State(service): State<IdentityService>,
+    State(service): State<Identity>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     match form.get("token") {
@@ -219,7 +236,7 @@ async fn revoke(
     }
 }
 
-async fn userinfo(State(service): State<IdentityService>, headers: HeaderMap) -> Response {
+async fn userinfo(State(service): State<Identity>, headers: HeaderMap) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

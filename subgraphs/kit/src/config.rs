@@ -18,7 +18,10 @@
 //! | `ERP_MAX_DIRECTIVES` | `50` | directives per operation |
 //! | `ERP_MAX_BODY_BYTES` | `2097152` | request body limit (413 above) |
 //! | `ERP_MAX_SUBSCRIPTIONS_PER_USER` | `25` | live subscriptions one user may hold in one process (TOO_MANY_SUBSCRIPTIONS above) |
-//! | `ERP_TRUSTED_PROXIES` | none | comma-separated proxy IPs whose `X-Forwarded-For` is believed |
+//! | `ERP_MAX_COST` | `200000` | an operation's estimated cost above which it is refused (COST_LIMIT_EXCEEDED; erp_net::cost): a backstop above the router's 20,000, whose entity fetches carry the real number of representations |
+//! | `ERP_DEFAULT_LIST_SIZE` | `10` | items a plain list field is assumed to return in the cost estimate |
+//! | `ERP_MAX_NESTED_PAGE_SIZE` | `25` | the largest `first`/`last` of a connection nested under a list (BAD_USER_INPUT above: nested pages multiply); a top-level connection allows 100 |
+//! | `ERP_TRUSTED_PROXIES` | none (`erp-os all`: loopback added) | comma-separated CIDR networks or addresses of the proxies (the router) whose word on the client's address is believed: `x-erp-client-address`, else `X-Forwarded-For` |
 //! | `ERP_KEK_FILE` | `.erp/keys/local-kek.key` | local key-encryption key of field encryption (created if missing) |
 //! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | unset: no trace export | OTLP/HTTP (protobuf) URL that receives the service's spans, e.g. `http://collector:4318/v1/traces` |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | the collector's base URL; `/v1/traces` is appended (used when the variable above is unset) |
@@ -48,6 +51,12 @@ pub struct Limits {
     pub max_directives: usize,
     pub max_body_bytes: usize,
     pub max_subscriptions_per_user: usize,
+    /// Estimated cost above which an operation is refused.
+    pub max_cost: u64,
+    /// Items a list field without `first`/`last` is assumed to return.
+    pub default_list_size: u64,
+    /// The largest page of a connection nested under a list.
+    pub max_nested_page_size: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +68,9 @@ impl Default for Limits {
             max_directives: 50,
             max_body_bytes: 2 * 1024 * 1024,
             max_subscriptions_per_user: crate::live::DEFAULT_MAX_SUBSCRIPTIONS_PER_USER,
+            max_cost: 200_000,
+            default_list_size: 10,
+            max_nested_page_size: 25,
         }
     }
 }
@@ -80,8 +92,8 @@ pub struct KitConfig {
     pub auth: VerifierConfig,
     pub limits: Limits,
     pub log_format: LogFormat,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Proxies (the router) whose word on the client's address is believed.
+    pub trusted_proxies: Vec<erp_net::IpNet>,
     /// The local key-encryption-key file of field-level encryption (a KMS in production).
     pub kek_file: std::path::PathBuf,
     /// Where spans are exported (OpenTelemetry); `None`: no export.
@@ -143,17 +155,11 @@ impl KitConfig {
                 })
             }
         };
-        let mut trusted_proxies = Vec::new();
-        for raw in get("ERP_TRUSTED_PROXIES").unwrap_or_default().split(',') {
-            let raw = raw.trim();
-            if raw.is_empty() {
-                continue;
-            }
-            trusted_proxies.push(raw.parse().map_err(|_| ConfigError {
+        let trusted_proxies = erp_net::parse_list(&get("ERP_TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|err| ConfigError {
                 name: "ERP_TRUSTED_PROXIES",
-                problem: format!("`{raw}` is not an IP address"),
-            })?);
-        }
+                problem: err.to_string(),
+            })?;
         let defaults = Limits::default();
         Ok(Self {
             service: service.to_owned(),
@@ -180,6 +186,15 @@ impl KitConfig {
                     "ERP_MAX_SUBSCRIPTIONS_PER_USER",
                     defaults.max_subscriptions_per_user,
                 )?,
+                max_cost: parse_usize("ERP_MAX_COST", defaults.max_cost as usize)? as u64,
+                default_list_size: parse_usize(
+                    "ERP_DEFAULT_LIST_SIZE",
+                    defaults.default_list_size as usize,
+                )? as u64,
+                max_nested_page_size: parse_usize(
+                    "ERP_MAX_NESTED_PAGE_SIZE",
+                    defaults.max_nested_page_size as usize,
+                )? as u64,
             },
             log_format,
             trusted_proxies,
@@ -256,6 +271,31 @@ mod tests {
         let err = KitConfig::from_lookup("employee", 4002, |k| bad.get(k).cloned()).unwrap_err();
         assert_eq!(err.name, "ERP_MAX_DEPTH");
         assert_eq!(config.traces, None);
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_networks_and_cost_limits_are_read() {
+        let config = with(&[
+            ("ERP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,2001:db8::/32"),
+            ("ERP_MAX_COST", "5000"),
+            ("ERP_MAX_NESTED_PAGE_SIZE", "10"),
+        ])
+        .unwrap();
+        let shown: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "2001:db8::/32"]);
+        assert_eq!(config.limits.max_cost, 5000);
+        assert_eq!(config.limits.max_nested_page_size, 10);
+        assert_eq!(config.limits.default_list_size, 10);
+        let err = with(&[("ERP_TRUSTED_PROXIES", "10.0.0.0/8,router")])
+            .err()
+            .unwrap();
+        assert_eq!(err.name, "ERP_TRUSTED_PROXIES");
+        assert!(err.problem.contains("`router`"), "{}", err.problem);
     }
 
     fn with(vars: &[(&str, &str)]) -> Result<KitConfig, ConfigError> {

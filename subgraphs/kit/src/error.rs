@@ -193,8 +193,11 @@ pub enum ApiError {
     },
     NotFound(String),
     Conflict(String),
+    /// Too many requests; `reason` names the rule that counted them, when a domain's rule did
+    /// (a locked account), so a client reads `retryAfter` and the reason together.
     RateLimited {
         retry_after_secs: u64,
+        reason: Option<Reason>,
     },
     /// The caller already holds `limit` live subscriptions in this process.
     TooManySubscriptions {
@@ -253,7 +256,18 @@ impl ApiError {
     pub fn reason(&self) -> Option<Reason> {
         match self {
             ApiError::Rule { reason, .. } => Some(*reason),
+            ApiError::RateLimited { reason, .. } => *reason,
             _ => None,
+        }
+    }
+
+    /// A domain rule's rate limit: `extensions.code` RATE_LIMITED with `retryAfter`, and the
+    /// rule in `extensions.reason` (the reason's code must be `RateLimited`).
+    pub fn rate_limited(reason: Reason, retry_after_secs: u64) -> Self {
+        debug_assert_eq!(reason.code(), ErrorCode::RateLimited);
+        ApiError::RateLimited {
+            retry_after_secs,
+            reason: Some(reason),
         }
     }
 
@@ -277,7 +291,9 @@ impl ApiError {
             ApiError::UnauthorizedField(what) => format!("not authorized to access {what}"),
             ApiError::BadUserInput { message, .. } => message.clone(),
             ApiError::NotFound(what) => format!("{what} not found"),
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
                 format!("rate limit exceeded, retry in {retry_after_secs} s")
             }
             ApiError::TooManySubscriptions { limit } => format!(
@@ -318,7 +334,9 @@ impl From<ApiError> for async_graphql::Error {
         };
         let reason = err.reason().map(|r| r.name());
         let retry = match &err {
-            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         async_graphql::Error::new(err.message()).extend_with(|_, ext| {
@@ -372,6 +390,7 @@ pub const TRANSPORT_CODES: &[(&str, &str)] = &[
     ("MAX_ALIASES_EXCEEDED", "The operation uses more aliases than the limit (30 by default)."),
     ("MAX_ROOT_FIELDS_EXCEEDED", "The operation asks for more root fields than the limit (20 by default)."),
     ("MAX_DIRECTIVES_EXCEEDED", "The operation uses more directives than the limit (50 by default)."),
+    ("COST_LIMIT_EXCEEDED", "The operation's estimated cost (from its list sizes: `first`/`last`, nested connections multiplying) is over the limit: 20,000 at the router, 200,000 at a subgraph by default; `extensions.cost` and `maxCost` give both (HTTP 400 at the router)."),
     ("GRAPHQL_PARSE_FAILED", "The document is not valid GraphQL syntax."),
     ("GRAPHQL_VALIDATION_FAILED", "The document does not validate against the schema."),
     ("FORBIDDEN_ORIGIN", "The router refused the request's `Origin` (CORS allowlist, WebSocket upgrade)."),

@@ -115,45 +115,57 @@ impl Readiness for BackendReadiness {
     }
 }
 
-/// The caller's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
-/// untrusted address in `X-Forwarded-For`. Resolvers find it in the request data.
+/// The caller's address ([`erp_net::client_address`], the router's trust model): the TCP peer,
+/// unless the peer is a trusted proxy (the router, `ERP_TRUSTED_PROXIES`), whose
+/// `x-erp-client-address` header names the client (else its `X-Forwarded-For`). Behind the
+/// router this is the real client, so login lockouts, audit records and punches carry it.
+/// Resolvers find it in the request data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub std::net::IpAddr);
 
-fn client_ip(
+/// The trusted proxies of a service, as a request extension for handlers outside the GraphQL
+/// endpoint (identity's OAuth endpoints): `Router::layer(Extension(TrustedProxies(...)))`, then
+/// [`client_ip`] with them.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<erp_net::IpNet>);
+
+/// The caller's address of a request (see [`ClientIp`]); `None` without a TCP peer (a request
+/// built in a test without `ConnectInfo`).
+pub fn client_ip(
     parts: &axum::http::request::Parts,
-    trusted_proxies: &[std::net::IpAddr],
+    trusted_proxies: &[erp_net::IpNet],
 ) -> Option<ClientIp> {
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip())?;
-    if !trusted_proxies.contains(&peer) {
-        return Some(ClientIp(peer));
+    if !erp_net::is_trusted(peer, trusted_proxies) {
+        return Some(ClientIp(erp_net::normalise(peer)));
     }
+    let asserted = parts
+        .headers
+        .get(erp_net::CLIENT_ADDRESS_HEADER)
+        .and_then(|v| v.to_str().ok());
     let forwarded = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|v| v.trim().parse::<std::net::IpAddr>().ok())
         .collect::<Vec<_>>();
-    // The rightmost address a trusted proxy did not add is the client.
-    let client = forwarded
-        .iter()
-        .rev()
-        .find(|ip| !trusted_proxies.contains(ip))
-        .copied()
-        .unwrap_or(peer);
-    Some(ClientIp(client))
+    Some(ClientIp(erp_net::client_address(
+        peer,
+        asserted,
+        &forwarded,
+        trusted_proxies,
+    )))
 }
 
 /// Everything the handlers share.
 pub struct HttpState<E> {
     pub executor: E,
-    /// Proxies whose `X-Forwarded-For` is believed (`ERP_TRUSTED_PROXIES`).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Proxies (the router) whose word on the client's address is believed
+    /// (`ERP_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<erp_net::IpNet>,
     pub verifier: Arc<dyn TokenVerifier>,
     pub readiness: Arc<dyn Readiness>,
     pub metrics: Metrics,

@@ -7,7 +7,8 @@
 //! - [`tenant`]: tenant scoping and the resolver context helpers;
 //! - [`error`]: one error type with stable `extensions.code` values;
 //! - [`pagination`]: Relay connections;
-//! - [`events`]: event envelope, transactional outbox, Kafka and in-process buses;
+//! - [`events`]: event envelope, transactional outbox, consumers with an inbox (exactly-once
+//!   effects, retries, dead letters), Kafka and in-process buses;
 //! - [`cache`]: cache and pub/sub, Redis and in-process;
 //! - [`http`]: the HTTP service (GraphQL over HTTP, CSRF, health, readiness, metrics);
 //! - [`schema`]: building a subgraph schema with the kit's rules, and exporting its SDL.

@@ -1,18 +1,24 @@
-//! The domain events this subgraph publishes (topic `erp.pmo.events`), and the store's outbox
-//! as a source of the kit's relay ([`erp_kit::events::OutboxRelay`]): oldest first, stop at the
-//! first failure (order), exponential backoff, at-least-once; replicas take turns through a
-//! lease.
+//! What this subgraph publishes: the domain events (topic `erp.pmo.events`, typed payloads,
+//! through the store's outbox as a source of the kit's relay, [`erp_kit::events::OutboxRelay`]:
+//! oldest first, stop at the first failure (order), exponential backoff, at-least-once;
+//! replicas take turns through a lease), and the live notifications (the cache's pub/sub
+//! channels, read by the subscriptions of `crate::app::live`).
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use erp_kit::events::{
     ClaimedBatch, OutboxRelay, OutboxSource, PassOutcome, PendingEvent, RelayConfig, SharedBus,
     SourceError,
 };
 
-use crate::store::{PmoError, SharedStore};
+use erp_kit::{ApiError, TenantId};
 
-pub const DOMAIN: &str = "pmo";
+use crate::domain::timer::Timer;
+use crate::domain::timesheet::EntryTimes;
+use crate::store::SharedStore;
+
+pub use crate::domain::DOMAIN;
 
 pub const PROJECT_CREATED: &str = "project.created";
 pub const TASK_CREATED: &str = "task.created";
@@ -133,8 +139,8 @@ pub struct TimeEntryEdited<'a> {
     pub time_entry_id: &'a str,
     pub user_id: &'a str,
     pub edited_by: &'a str,
-    pub before: &'a crate::store::EntryTimes,
-    pub after: &'a crate::store::EntryTimes,
+    pub before: &'a EntryTimes,
+    pub after: &'a EntryTimes,
 }
 
 pub use erp_kit::events::{RelayHandle, Wake};
@@ -150,7 +156,7 @@ pub struct PmoBatch {
     events: Vec<PendingEvent>,
 }
 
-fn source_error(err: PmoError) -> SourceError {
+fn source_error(err: ApiError) -> SourceError {
     SourceError(format!("{err:?}"))
 }
 
@@ -226,4 +232,95 @@ pub fn relay(
     wake: Wake,
 ) -> OutboxRelay<PmoOutbox> {
     OutboxRelay::over(PmoOutbox(store), bus, config, wake)
+}
+
+/// What happened, as a live notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LiveKind {
+    TaskCreated,
+    TaskMoved,
+    TimerStarted,
+    TimerPaused,
+    TimerResumed,
+    TimerStopped,
+}
+
+/// A live notification as published on the channels: timer changes on their owner's channel,
+/// task changes and timer starts and stops on their project's board channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LiveEvent {
+    pub kind: LiveKind,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub task_id: String,
+    /// Who made the change (the timer's owner for timer events).
+    pub user_id: Option<String>,
+    pub board_id: Option<String>,
+    pub column_id: Option<String>,
+    /// The timer after the change (timer events only).
+    pub timer: Option<Timer>,
+    /// Server time of the change.
+    pub at: DateTime<Utc>,
+}
+
+impl LiveEvent {
+    /// A change of a person's timer.
+    pub fn of_timer(tenant: &TenantId, timer: &Timer, kind: LiveKind, at: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: timer.project_id.clone(),
+            task_id: timer.task_id.clone(),
+            user_id: Some(timer.user_id.clone()),
+            board_id: None,
+            column_id: None,
+            timer: Some(timer.clone()),
+            at,
+        }
+    }
+
+    /// A change of a task (created, moved) made by `user_id`.
+    pub fn of_task(
+        tenant: &TenantId,
+        kind: LiveKind,
+        task: &TaskRef<'_>,
+        user_id: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kind,
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: task.project_id.to_owned(),
+            task_id: task.task_id.to_owned(),
+            user_id: Some(user_id.to_owned()),
+            board_id: task.board_id.map(str::to_owned),
+            column_id: task.column_id.map(str::to_owned),
+            timer: None,
+            at,
+        }
+    }
+
+    /// Whether the project's board shows it (pauses and resumes are a person's business).
+    pub fn on_board(&self) -> bool {
+        !matches!(self.kind, LiveKind::TimerPaused | LiveKind::TimerResumed)
+    }
+}
+
+/// Where a task is, as a live notification names it.
+pub struct TaskRef<'a> {
+    pub task_id: &'a str,
+    pub project_id: &'a str,
+    pub board_id: Option<&'a str>,
+    pub column_id: Option<&'a str>,
+}
+
+/// The pub/sub channel of a person's timer.
+pub fn timer_channel(prefix: &str, tenant: &TenantId, user_id: &str) -> String {
+    format!("{prefix}:live:timer:{}:{user_id}", tenant.as_str())
+}
+
+/// The pub/sub channel of a project's board.
+pub fn board_channel(prefix: &str, tenant: &TenantId, project_id: &str) -> String {
+    format!("{prefix}:live:project:{}:{project_id}", tenant.as_str())
 }

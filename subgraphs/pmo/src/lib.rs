@@ -1,15 +1,19 @@
 //! The PMO subgraph: projects with members in project roles, kanban boards with WIP limits,
-//! tasks with assignees, labels and dependencies, and live timers that become time entries.
+//! tasks with assignees, labels and dependencies, sprints, live timers that become time
+//! entries, and weekly timesheets.
 //!
 //! Projects, boards, tasks and time entries live in MongoDB (or, in the one-process mode, in
 //! in-process maps persisted to a journal file); running timers live in the cache (Redis), so
 //! they survive a restart.
+//!
+//! The floor plan (who imports whom): `graphql` -> `app` -> `domain`, `store`, `events`;
+//! `events` -> `store` (the outbox as the relay's source) and `domain`; `store` -> `domain`;
+//! `domain` imports nothing of this crate. This file wires them.
 
+pub mod app;
 pub mod domain;
 pub mod events;
 pub mod graphql;
-pub mod live;
-pub mod service;
 pub mod store;
 
 use std::sync::Arc;
@@ -18,9 +22,11 @@ use erp_kit::events::RelayConfig;
 use erp_kit::http::{HttpState, Readiness};
 use erp_kit::runtime::Runtime;
 
+pub use app::{Pmo, PmoOptions};
+/// The PMO's rule reasons (`extensions.reason`), for the error catalogue.
+pub use domain::reasons;
 use events::{RelayHandle, Wake};
 pub use graphql::PmoSchema;
-use service::{Pmo, PmoOptions};
 use store::timers::TimerStore;
 use store::SharedStore;
 
@@ -92,8 +98,8 @@ impl Readiness for PmoReadiness {
     }
 }
 
-/// A running PMO service: its HTTP router, its use cases and its outbox relay.
-pub struct PmoService {
+/// A running PMO subgraph: its HTTP router, its use cases and its outbox relay.
+pub struct PmoApp {
     pub router: axum::Router,
     pub pmo: Pmo,
     pub relay: RelayHandle,
@@ -106,7 +112,7 @@ pub async fn start(
     runtime: &Runtime,
     store: SharedStore,
     cache_prefix: &str,
-) -> anyhow::Result<PmoService> {
+) -> anyhow::Result<PmoApp> {
     start_with(runtime, store, cache_prefix, PmoOptions::from_env()?).await
 }
 
@@ -116,7 +122,7 @@ pub async fn start_with(
     store: SharedStore,
     cache_prefix: &str,
     options: PmoOptions,
-) -> anyhow::Result<PmoService> {
+) -> anyhow::Result<PmoApp> {
     store
         .prepare()
         .await
@@ -143,5 +149,5 @@ pub async fn start_with(
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
     });
-    Ok(PmoService { router, pmo, relay })
+    Ok(PmoApp { router, pmo, relay })
 }

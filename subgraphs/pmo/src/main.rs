@@ -12,10 +12,10 @@ async fn main() -> anyhow::Result<()> {
     let bind = config.bind;
     let runtime = Runtime::connect_without_database(config).await?;
     let store = erp_pmo::connect_store(&runtime).await?;
-    let service = erp_pmo::start(&runtime, store, "pmo").await?;
+    let app = erp_pmo::start(&runtime, store, "pmo").await?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "pmo subgraph listening");
-    erp_kit::http::serve(listener, service.router).await?;
-    service.relay.shutdown().await;
+    erp_kit::http::serve(listener, app.router).await?;
+    app.relay.shutdown().await;
     Ok(())
 }

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
-use super::federation::Project;
 use super::ledger::{Account, JournalEntry};
-use super::loaders::{DocumentLinesLoader, DocumentLoader, EntryLoader, PartnerLoader};
+use super::loaders::{
+    DocumentLinesLoader, DocumentLoader, EntryLoader, PartnerLoader, ProjectInvoicesLoader,
+};
 use super::scalars::{Date, Money};
 use super::{actor, finance, load_one};
 use crate::app::cash::{self, Ledger};
@@ -1639,5 +1640,32 @@ impl DocumentMutation {
             created.push(invoice_by_id(ctx, &id).await?);
         }
         Ok(Some(GenerateRecurringInvoicesPayload { created }))
+    }
+}
+
+/// A PMO project (owned by the PMO subgraph).
+pub struct Project {
+    pub id: ID,
+}
+
+/// A PMO project: finance adds its invoices.
+#[Object]
+impl Project {
+    /// The project's id (the key shared with PMO).
+    async fn id(&self) -> &ID {
+        &self.id
+    }
+
+    /// The customer invoices billing the project, newest first (at most 100).
+    #[graphql(requires_scopes = "finance:read")]
+    async fn invoices(&self, ctx: &Context<'_>) -> Result<Option<Vec<Invoice>>> {
+        Ok(Some(
+            load_one::<ProjectInvoicesLoader>(ctx, &self.id)
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .map(Invoice)
+                .collect(),
+        ))
     }
 }

@@ -8,9 +8,8 @@ use chrono::{DateTime, Utc};
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
-use super::federation::Employee;
 use super::ledger::{Account, JournalEntry};
-use super::loaders::{AccountLoader, EntryLoader};
+use super::loaders::{AccountLoader, EmployeeExpensesLoader, EntryLoader};
 use super::scalars::{Date, Money};
 use super::{actor, finance, load_one};
 use crate::app::expenses::{CategoryRequest, ClaimLineRequest, ClaimRequest};
@@ -581,5 +580,41 @@ impl ExpenseMutation {
             claim: claim_by_id(ctx, &outcome.id).await?,
             replayed: outcome.replayed,
         }))
+    }
+}
+
+/// An employee (owned by the employee subgraph).
+pub struct Employee {
+    pub id: ID,
+}
+
+/// An employee: finance adds their expense claims.
+#[Object]
+impl Employee {
+    /// The employee's id (the key shared with the employee subgraph).
+    async fn id(&self) -> &ID {
+        &self.id
+    }
+
+    /// The employee's expense claims, newest first (at most 100): for finance readers, the
+    /// employee themselves and their manager.
+    #[graphql(
+        requires_scopes = "finance:read",
+        requires_scopes = "expense:submit",
+        requires_scopes = "expense:approve"
+    )]
+    async fn expenses(&self, ctx: &Context<'_>) -> Result<Option<Vec<Expense>>> {
+        let tenant = ctx.tenant()?;
+        if !can_read_claims_of(ctx, &tenant, &self.id).await? {
+            return Ok(None);
+        }
+        Ok(Some(
+            load_one::<EmployeeExpensesLoader>(ctx, &self.id)
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .map(Expense)
+                .collect(),
+        ))
     }
 }

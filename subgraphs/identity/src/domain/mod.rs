@@ -1,35 +1,19 @@
-//! Identity rules: pure functions and types, no GraphQL, no database.
+//! Identity rules: types, newtypes that parse, pure rules; no GraphQL and no database types.
+//!
+//! A broken rule is a [`Violation`]: its reason (declared in [`violation`], `extensions.reason`
+//! for the client, listed in the error catalogue through `erp_identity::reasons::ALL`) and its
+//! message. A malformed input (a name too long, a string that is not an email) is the kit's plain
+//! `BAD_USER_INPUT` naming the field, without a reason.
 
+pub mod keys;
 pub mod lockout;
+pub mod mfa;
 pub mod password;
 pub mod scopes;
 pub mod secrets;
+pub mod sessions;
 pub mod totp;
+pub mod users;
+pub mod violation;
 
-/// A user's lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserStatus {
-    /// Invited, no password yet.
-    Invited,
-    Active,
-    /// Cannot log in; every session was revoked.
-    Deactivated,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Invited => "invited",
-            UserStatus::Active => "active",
-            UserStatus::Deactivated => "deactivated",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Self {
-        match value {
-            "invited" => UserStatus::Invited,
-            "active" => UserStatus::Active,
-            _ => UserStatus::Deactivated,
-        }
-    }
-}
+pub use violation::{reasons, Factor, MfaStep, Violation};

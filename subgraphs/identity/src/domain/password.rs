@@ -6,6 +6,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 
 use erp_kit::ApiError;
 
+use super::violation::Violation;
+
 pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 256;
 
@@ -19,19 +21,17 @@ fn hasher() -> Argon2<'static> {
 pub struct NewPassword(String);
 
 impl NewPassword {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, Violation> {
         let length = raw.chars().count();
         if length < MIN_LENGTH {
-            return Err(ApiError::bad_input(
-                field,
-                format!("a password has at least {MIN_LENGTH} characters"),
-            ));
+            return Err(Violation::PasswordTooShort {
+                min_chars: MIN_LENGTH,
+            });
         }
         if length > MAX_LENGTH {
-            return Err(ApiError::bad_input(
-                field,
-                format!("a password has at most {MAX_LENGTH} characters"),
-            ));
+            return Err(Violation::PasswordTooLong {
+                max_chars: MAX_LENGTH,
+            });
         }
         Ok(Self(raw.to_owned()))
     }
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn hashes_with_argon2id_and_verifies() {
-        let password = NewPassword::parse("p", "correct horse battery").unwrap();
+        let password = NewPassword::parse("correct horse battery").unwrap();
         let hash = password.hash().unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -82,7 +82,14 @@ mod tests {
         assert!(verify("correct horse battery", &hash));
         assert!(!verify("wrong horse battery", &hash));
         assert!(!verify("x", "not a hash"));
-        assert!(NewPassword::parse("p", "short").is_err());
-        assert!(NewPassword::parse("p", &"x".repeat(257)).is_err());
+        assert!(matches!(
+            NewPassword::parse("short"),
+            Err(Violation::PasswordTooShort { .. })
+        ));
+        assert!(NewPassword::parse(&"x".repeat(256)).is_ok());
+        assert!(matches!(
+            NewPassword::parse(&"x".repeat(257)),
+            Err(Violation::PasswordTooLong { .. })
+        ));
     }
 }

@@ -64,11 +64,13 @@
 //! A document-store domain implements [`InboxStore`] over its own transactions and its
 //! handlers take its write type instead of a [`crate::db::WriteTransaction`].
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use sea_orm::DbErr;
 use tokio::sync::watch;
@@ -161,7 +163,7 @@ pub struct ConsumerConfig {
     /// `erp.<domain>.<purpose>`.
     pub group: String,
     pub topics: Vec<String>,
-    /// Handler attempts before an event is dead-lettered.
+    /// Handler attempts before an event is dead-lettered (at least one is made).
     pub max_attempts: u32,
     /// Backoff between attempts: doubles from `min_backoff` up to `max_backoff`.
     pub min_backoff: Duration,
@@ -647,7 +649,21 @@ impl<S: InboxStore, H: EventHandler<S::Write>> Consumer<S, H> {
                 return Err(err.into());
             }
         }
-        if let Err(err) = self.handler.handle(&mut write, event).await {
+        // A panicking handler is a failed attempt, not a dead consumer.
+        let handled = AssertUnwindSafe(self.handler.handle(&mut write, event))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(HandlerError::failed(format!(
+                    "the handler panicked: {message}"
+                )))
+            });
+        if let Err(err) = handled {
             self.store.rollback(write).await;
             return Err(err);
         }

@@ -191,6 +191,24 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// The columns of `<domain>_dead_letters` a [`DeadLetter`] fills (and [`DeadLetterRow`] reads).
+const DEAD_LETTER_COLUMNS: [&str; 14] = [
+    "consumer_group",
+    "message_key",
+    "topic",
+    "source_partition",
+    "source_offset",
+    "event_id",
+    "event_type",
+    "tenant_id",
+    "payload",
+    "failure",
+    "error",
+    "attempts",
+    "first_failed_at",
+    "last_failed_at",
+];
+
 #[derive(Debug, FromQueryResult)]
 struct DeadLetterRow {
     consumer_group: String,
@@ -238,25 +256,7 @@ impl SqlInbox {
     /// The dead letters of `group`, oldest first (operators, tests).
     pub async fn dead_letters(&self, group: &str) -> Result<Vec<DeadLetter>, DbErr> {
         let select = Query::select()
-            .columns(
-                [
-                    "consumer_group",
-                    "message_key",
-                    "topic",
-                    "source_partition",
-                    "source_offset",
-                    "event_id",
-                    "event_type",
-                    "tenant_id",
-                    "payload",
-                    "failure",
-                    "error",
-                    "attempts",
-                    "first_failed_at",
-                    "last_failed_at",
-                ]
-                .map(Alias::new),
-            )
+            .columns(DEAD_LETTER_COLUMNS.map(Alias::new))
             .from(Alias::new(&self.dead_letters))
             .and_where(col("consumer_group").eq(group))
             .order_by(Alias::new("id"), Order::Asc)
@@ -398,25 +398,7 @@ impl InboxStore for SqlInbox {
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, InboxError> {
         let insert = Query::insert()
             .into_table(Alias::new(&self.dead_letters))
-            .columns(
-                [
-                    "consumer_group",
-                    "message_key",
-                    "topic",
-                    "source_partition",
-                    "source_offset",
-                    "event_id",
-                    "event_type",
-                    "tenant_id",
-                    "payload",
-                    "failure",
-                    "error",
-                    "attempts",
-                    "first_failed_at",
-                    "last_failed_at",
-                ]
-                .map(Alias::new),
-            )
+            .columns(DEAD_LETTER_COLUMNS.map(Alias::new))
             .values_panic([
                 letter.group.clone().into(),
                 letter.message_key.clone().into(),

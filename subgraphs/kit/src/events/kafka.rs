@@ -378,9 +378,11 @@ impl Subscription for KafkaSubscription {
     }
 
     fn settle(&mut self, delivery: &Delivery) {
+        // librdkafka stores the offset after the one given (the message's own): the group
+        // resumes after it.
         if let Err(err) =
             self.consumer
-                .store_offset(&delivery.topic, delivery.partition, delivery.offset + 1)
+                .store_offset(&delivery.topic, delivery.partition, delivery.offset)
         {
             // The partition went to another consumer meanwhile: it will deliver the message
             // again, and the inbox skip it.

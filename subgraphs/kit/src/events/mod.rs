@@ -5,7 +5,7 @@
 //! Producing: write the change and [`Outbox::enqueue`] its envelope in one transaction; the
 //! domain's [`OutboxRelay`] publishes it to `erp.<domain>.events`.
 //!
-//! Consuming: see [`consumer`](self::Consumer) for the recipe: a [`Consumer`] reads topics
+//! Consuming (the recipe is in the [`consumer`] module's docs): a [`Consumer`] reads topics
 //! for a consumer group (Kafka in production, the in-process log buses embedded), runs an
 //! [`EventHandler`] inside the inbox store's atomic write (for a relational domain the
 //! [`SqlInbox`]: a [`crate::db::begin_write`] transaction) and records the event in the
@@ -13,9 +13,11 @@
 //! Failing events are retried with exponential backoff and then kept in
 //! `<domain>_dead_letters`.
 
-mod consumer;
+pub mod consumer;
+#[cfg(test)]
+mod consumer_tests;
 mod durable;
-mod inbox;
+pub mod inbox;
 mod kafka;
 mod log;
 mod memory;

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::ApiError;
 
+use super::{Name, PmoRule};
+
 /// The type of a custom field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,10 +38,38 @@ pub struct FieldDefinition {
 /// A project has at most this many custom fields.
 pub const MAX_FIELDS: usize = 50;
 
+/// A project takes a new custom field unless one has the same name (any case) or it has
+/// [`MAX_FIELDS`] already.
+pub fn check_new_field(
+    existing: &[FieldDefinition],
+    field: &FieldDefinition,
+) -> Result<(), PmoRule> {
+    if existing.iter().any(|f| f.key == field.key) {
+        return Err(PmoRule::CustomFieldExists {
+            name: field.name.clone(),
+        });
+    }
+    if existing.len() >= MAX_FIELDS {
+        return Err(PmoRule::CustomFieldLimit { max: MAX_FIELDS });
+    }
+    Ok(())
+}
+
+/// The field of `existing` with the id (BAD_USER_INPUT on `fieldId` when the project has none).
+pub fn field_of<'a>(
+    existing: &'a [FieldDefinition],
+    id: &str,
+) -> Result<&'a FieldDefinition, ApiError> {
+    existing
+        .iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| ApiError::bad_input("fieldId", "no such custom field in the project"))
+}
+
 impl FieldDefinition {
     /// Parses a new definition: a select field has 1 to 50 distinct options, the others none.
     pub fn parse(name: &str, kind: FieldKind, options: &[String]) -> Result<Self, ApiError> {
-        let name = super::Name::parse("name", name)?.into_inner();
+        let name = Name::parse("name", name)?.into_inner();
         let key = name.to_lowercase();
         let options: Vec<String> = options.iter().map(|o| o.trim().to_owned()).collect();
         match kind {
@@ -159,6 +189,25 @@ mod tests {
         assert!(FieldDefinition::parse("F", FieldKind::Select, &["a".into(), "A".into()]).is_err());
         assert!(FieldDefinition::parse("F", FieldKind::Text, &["a".into()]).is_err());
         assert!(FieldDefinition::parse(" ", FieldKind::Text, &[]).is_err());
+        let existing = vec![field(FieldKind::Text, &[])];
+        let same = FieldDefinition::parse("FIELD", FieldKind::Number, &[]).unwrap();
+        assert_eq!(
+            check_new_field(&existing, &same),
+            Err(PmoRule::CustomFieldExists {
+                name: "FIELD".into()
+            })
+        );
+        let other = FieldDefinition::parse("Other", FieldKind::Number, &[]).unwrap();
+        assert!(check_new_field(&existing, &other).is_ok());
+        let full: Vec<FieldDefinition> = (0..MAX_FIELDS)
+            .map(|n| FieldDefinition::parse(&format!("F{n}"), FieldKind::Text, &[]).unwrap())
+            .collect();
+        assert_eq!(
+            check_new_field(&full, &other),
+            Err(PmoRule::CustomFieldLimit { max: 50 })
+        );
+        assert!(field_of(&existing, &existing[0].id).is_ok());
+        assert!(field_of(&existing, "nope").is_err());
     }
 
     #[test]

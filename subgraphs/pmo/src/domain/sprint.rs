@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::ApiError;
 
-use super::{RuleViolation, TaskStatus};
+use super::task::TaskStatus;
+use super::PmoRule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -40,43 +41,51 @@ pub fn parse_dates(
 }
 
 /// Tasks may be added to or removed from a planned or active sprint, never a closed one.
-pub fn check_can_plan(state: SprintState) -> Result<(), RuleViolation> {
+pub fn check_can_plan(state: SprintState) -> Result<(), PmoRule> {
     match state {
-        SprintState::Closed => Err(RuleViolation::SprintState(
+        SprintState::Closed => Err(PmoRule::SprintState(
             "the sprint is closed: its tasks can no longer change",
         )),
         SprintState::Planned | SprintState::Active => Ok(()),
     }
 }
 
+/// A sprint a task joins or leaves is a sprint of the task's project.
+pub fn no_such_sprint() -> ApiError {
+    ApiError::bad_input("sprintId", "no such sprint in the task's project")
+}
+
 /// Only a planned sprint starts, and only while no other sprint of the project is active.
-pub fn check_can_start(state: SprintState, another_active: bool) -> Result<(), RuleViolation> {
+pub fn check_can_start(state: SprintState, another_active: bool) -> Result<(), PmoRule> {
     match state {
-        SprintState::Active => Err(RuleViolation::SprintState("the sprint is already active")),
-        SprintState::Closed => Err(RuleViolation::SprintState("a closed sprint cannot restart")),
-        SprintState::Planned if another_active => Err(RuleViolation::SprintAlreadyActive),
+        SprintState::Active => Err(PmoRule::SprintState("the sprint is already active")),
+        SprintState::Closed => Err(PmoRule::SprintState("a closed sprint cannot restart")),
+        SprintState::Planned if another_active => Err(PmoRule::SprintAlreadyActive),
         SprintState::Planned => Ok(()),
     }
 }
 
 /// Only an active sprint closes.
-pub fn check_can_close(state: SprintState) -> Result<(), RuleViolation> {
+pub fn check_can_close(state: SprintState) -> Result<(), PmoRule> {
     match state {
         SprintState::Active => Ok(()),
-        SprintState::Planned => Err(RuleViolation::SprintState(
+        SprintState::Planned => Err(PmoRule::SprintState(
             "the sprint has not started: remove its tasks instead of closing it",
         )),
-        SprintState::Closed => Err(RuleViolation::SprintState("the sprint is already closed")),
+        SprintState::Closed => Err(PmoRule::SprintState("the sprint is already closed")),
     }
 }
 
 /// Unfinished tasks go to a PLANNED sprint of the same project (not the one closing).
+/// `target` is the sprint named (its id, state and whether it is in the closing sprint's
+/// project), None when the tenant has no such sprint.
 pub fn check_carry_over_target(
     closing_id: &str,
-    target_id: &str,
-    target_state: SprintState,
-    same_project: bool,
+    target: Option<(&str, SprintState, bool)>,
 ) -> Result<(), ApiError> {
+    let Some((target_id, target_state, same_project)) = target else {
+        return Err(ApiError::bad_input("carryOverTo", "no such sprint"));
+    };
     if closing_id == target_id || !same_project {
         return Err(ApiError::bad_input(
             "carryOverTo",
@@ -130,7 +139,7 @@ mod tests {
         assert!(check_can_start(SprintState::Planned, false).is_ok());
         assert_eq!(
             check_can_start(SprintState::Planned, true),
-            Err(RuleViolation::SprintAlreadyActive)
+            Err(PmoRule::SprintAlreadyActive)
         );
         assert!(check_can_start(SprintState::Active, false).is_err());
         assert!(check_can_start(SprintState::Closed, false).is_err());
@@ -141,10 +150,11 @@ mod tests {
 
     #[test]
     fn carry_over() {
-        assert!(check_carry_over_target("s1", "s2", SprintState::Planned, true).is_ok());
-        assert!(check_carry_over_target("s1", "s1", SprintState::Planned, true).is_err());
-        assert!(check_carry_over_target("s1", "s2", SprintState::Planned, false).is_err());
-        assert!(check_carry_over_target("s1", "s2", SprintState::Active, true).is_err());
+        assert!(check_carry_over_target("s1", Some(("s2", SprintState::Planned, true))).is_ok());
+        assert!(check_carry_over_target("s1", Some(("s1", SprintState::Planned, true))).is_err());
+        assert!(check_carry_over_target("s1", Some(("s2", SprintState::Planned, false))).is_err());
+        assert!(check_carry_over_target("s1", Some(("s2", SprintState::Active, true))).is_err());
+        assert!(check_carry_over_target("s1", None).is_err());
         let tasks = vec![
             ("a".to_string(), TaskStatus::Done),
             ("b".to_string(), TaskStatus::InProgress),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::ApiError;
 
-use super::RuleViolation;
+use super::PmoRule;
 
 /// An ISO 8601 week, e.g. `2026-W02`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -161,36 +161,109 @@ impl TimesheetState {
 }
 
 /// A draft or rejected week may be submitted, if it has time in it.
-pub fn check_can_submit(state: TimesheetState, total_seconds: i64) -> Result<(), RuleViolation> {
+pub fn check_can_submit(state: TimesheetState, total_seconds: i64) -> Result<(), PmoRule> {
     match state {
-        TimesheetState::Submitted => Err(RuleViolation::TimesheetState(
-            "the week is already submitted",
-        )),
-        TimesheetState::Approved => Err(RuleViolation::TimesheetState(
-            "the week is already approved",
-        )),
-        TimesheetState::Draft | TimesheetState::Rejected if total_seconds <= 0 => Err(
-            RuleViolation::TimesheetState("the week has no time to submit"),
-        ),
+        TimesheetState::Submitted => Err(PmoRule::TimesheetState("the week is already submitted")),
+        TimesheetState::Approved => Err(PmoRule::TimesheetState("the week is already approved")),
+        TimesheetState::Draft | TimesheetState::Rejected if total_seconds <= 0 => {
+            Err(PmoRule::TimesheetState("the week has no time to submit"))
+        }
         TimesheetState::Draft | TimesheetState::Rejected => Ok(()),
     }
 }
 
 /// Only a submitted week is approved or rejected, and never by its owner.
-pub fn check_can_decide(
-    state: TimesheetState,
-    owner: &str,
-    decider: &str,
-) -> Result<(), RuleViolation> {
+pub fn check_can_decide(state: TimesheetState, owner: &str, decider: &str) -> Result<(), PmoRule> {
     if owner == decider {
-        return Err(RuleViolation::SelfApproval);
+        return Err(PmoRule::SelfApproval);
     }
     match state {
         TimesheetState::Submitted => Ok(()),
-        _ => Err(RuleViolation::TimesheetState(
+        _ => Err(PmoRule::TimesheetState(
             "only a submitted timesheet can be approved or rejected",
         )),
     }
+}
+
+/// Someone else's week is seen by a `timesheet:approve` holder or the manager of every project
+/// in it.
+pub fn check_can_see(
+    own: bool,
+    can_approve: bool,
+    manages_every_project: bool,
+) -> Result<(), ApiError> {
+    if own || can_approve || manages_every_project {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(
+        "only the person, a `timesheet:approve` holder or the manager of every project in the week can see it".into(),
+    ))
+}
+
+/// A week is approved or rejected by a `timesheet:approve` holder or the manager of every
+/// project in it.
+pub fn check_can_decide_as(can_approve: bool, manages_every_project: bool) -> Result<(), ApiError> {
+    if can_approve || manages_every_project {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(
+        "approving needs `timesheet:approve` or managing every project of the week".into(),
+    ))
+}
+
+/// A timesheet is written at the revision it was read: one written meanwhile wins.
+pub fn timesheet_changed() -> ApiError {
+    ApiError::Conflict("the timesheet changed meanwhile; reload and retry".into())
+}
+
+/// What a time entry looked like before or after an edit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryTimes {
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: i64,
+    pub billable: bool,
+}
+
+/// Only its owner edits a stopped time entry.
+pub fn check_entry_owner(owner: &str, editor: &str) -> Result<(), ApiError> {
+    if owner != editor {
+        return Err(ApiError::Forbidden(
+            "you can only edit your own time entries".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Time is billable only on a billable project.
+pub fn check_billable(project_billable: bool) -> Result<(), ApiError> {
+    if !project_billable {
+        return Err(ApiError::bad_input(
+            "billable",
+            "time on a non-billable project cannot be billable",
+        ));
+    }
+    Ok(())
+}
+
+/// A stopped entry changes only while the weeks it leaves and joins are open.
+pub fn check_entry_weeks_open(states: &[TimesheetState]) -> Result<(), PmoRule> {
+    if states.iter().any(|s| s.is_locked()) {
+        return Err(PmoRule::TimesheetLocked);
+    }
+    Ok(())
+}
+
+/// A rejection gives a reason of 1 to 1000 characters.
+pub fn parse_rejection(raw: &str) -> Result<String, ApiError> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(ApiError::bad_input(
+            "reason",
+            "a rejection gives a reason of 1 to 1000 characters",
+        ));
+    }
+    Ok(reason.to_owned())
 }
 
 /// A corrected time entry: ends after it starts, at most 24 hours, not in the future.
@@ -329,11 +402,26 @@ mod tests {
         assert!(check_can_decide(TimesheetState::Submitted, "u", "m").is_ok());
         assert_eq!(
             check_can_decide(TimesheetState::Submitted, "u", "u"),
-            Err(RuleViolation::SelfApproval)
+            Err(PmoRule::SelfApproval)
         );
         assert!(check_can_decide(TimesheetState::Approved, "u", "m").is_err());
         assert!(TimesheetState::Submitted.is_locked());
         assert!(!TimesheetState::Rejected.is_locked());
+        assert!(check_can_see(true, false, false).is_ok());
+        assert!(check_can_see(false, false, true).is_ok());
+        assert!(check_can_see(false, false, false).is_err());
+        assert!(check_can_decide_as(false, true).is_ok());
+        assert!(check_can_decide_as(false, false).is_err());
+        assert!(check_entry_owner("u", "u").is_ok());
+        assert!(check_entry_owner("u", "m").is_err());
+        assert!(check_billable(true).is_ok());
+        assert!(check_billable(false).is_err());
+        assert_eq!(
+            check_entry_weeks_open(&[TimesheetState::Draft, TimesheetState::Submitted]),
+            Err(PmoRule::TimesheetLocked)
+        );
+        assert_eq!(parse_rejection("  late  ").unwrap(), "late");
+        assert!(parse_rejection(" ").is_err());
     }
 
     #[test]

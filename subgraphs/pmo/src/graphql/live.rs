@@ -1,6 +1,5 @@
 //! Live subscriptions: a person's timer and a project's board, over the kit's WebSocket endpoint.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, Object, Result, Subscription as SubscriptionObject, ID};
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -8,9 +7,10 @@ use futures::Stream;
 use erp_kit::authz::requiresScopes;
 use erp_kit::RequestContext;
 
-use super::loaders::{TaskLoader, TenantKey};
-use super::{pmo, Task, TimerState};
-use crate::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
+use super::context::pmo;
+use super::objects::{load_task, Task};
+use super::timers::TimerState;
+use crate::app::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
 
 /// What happened to a person's timer.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -173,15 +173,6 @@ impl ProjectBoardEvent {
     }
 }
 
-async fn load_task(ctx: &Context<'_>, task_id: &str) -> Result<Option<Task>> {
-    let tenant = ctx.tenant()?;
-    Ok(ctx
-        .data_unchecked::<DataLoader<TaskLoader>>()
-        .load_one(TenantKey::new(&tenant, task_id))
-        .await?
-        .map(Task))
-}
-
 #[derive(Default)]
 pub struct Subscription;
 
@@ -194,7 +185,7 @@ impl Subscription {
     async fn my_timer(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<TimerEvent>>> {
         use futures::StreamExt;
         let identity = ctx.identity().clone();
-        let stream = crate::live::my_timer(pmo(ctx)?, identity).await?;
+        let stream = crate::app::live::my_timer(pmo(ctx)?, identity).await?;
         Ok(stream.map(|item| item.map(TimerEvent)))
     }
 
@@ -210,7 +201,7 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<ProjectBoardEvent>>> {
         use futures::StreamExt;
         let identity = ctx.identity().clone();
-        let stream = crate::live::project_board(pmo(ctx)?, identity, project_id.0).await?;
+        let stream = crate::app::live::project_board(pmo(ctx)?, identity, project_id.0).await?;
         Ok(stream.map(|item| item.map(ProjectBoardEvent)))
     }
 }

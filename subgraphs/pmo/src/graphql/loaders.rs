@@ -7,55 +7,14 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 
+use erp_kit::loaders::{load_by_tenant, TenantKey};
 use erp_kit::pagination::PageRequest;
-use erp_kit::TenantId;
+use erp_kit::{ApiError, TenantId};
 
 use crate::domain::sprint::SprintState;
 use crate::store::{
-    BoardDoc, CommentDoc, PmoError, ProjectDoc, SharedStore, SprintDoc, TaskDoc, TaskFilter,
-    TimeEntryEditDoc,
+    BoardDoc, CommentDoc, ProjectDoc, SharedStore, SprintDoc, TaskDoc, TaskFilter, TimeEntryEditDoc,
 };
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TenantKey {
-    pub tenant: TenantId,
-    pub id: String,
-}
-
-impl TenantKey {
-    pub fn new(tenant: &TenantId, id: &str) -> Self {
-        Self {
-            tenant: tenant.clone(),
-            id: id.to_owned(),
-        }
-    }
-}
-
-/// Calls `fetch` once per tenant of the batch with that tenant's ids, and hands every value
-/// found to `put`.
-async fn fetch_by_tenant<V, F, Fut>(
-    keys: &[TenantKey],
-    fetch: F,
-    mut put: impl FnMut(&TenantId, V),
-) -> Result<(), async_graphql::Error>
-where
-    F: Fn(TenantId, Vec<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<V>, PmoError>>,
-{
-    let mut grouped: HashMap<TenantId, Vec<String>> = HashMap::new();
-    for key in keys {
-        grouped
-            .entry(key.tenant.clone())
-            .or_default()
-            .push(key.id.clone());
-    }
-    for (tenant, ids) in grouped {
-        for value in fetch(tenant.clone(), ids).await.map_err(super::gql)? {
-            put(&tenant, value);
-        }
-    }
-    Ok(())
-}
 
 /// Defines a loader of documents by their id (`$id`), one `$fetch` store call per batch and
 /// tenant.
@@ -73,16 +32,11 @@ macro_rules! by_id_loader {
                 keys: &[TenantKey],
             ) -> Result<HashMap<TenantKey, $value>, Self::Error> {
                 let store = &self.0;
-                let mut found = HashMap::new();
-                fetch_by_tenant(
-                    keys,
-                    |tenant, ids| async move { store.$fetch(&tenant, &ids).await },
-                    |tenant, value: $value| {
-                        found.insert(TenantKey::new(tenant, &value.$id), value);
-                    },
-                )
-                .await?;
-                Ok(found)
+                Ok(load_by_tenant(keys, |tenant, ids| async move {
+                    let found = store.$fetch(&tenant, &ids).await?;
+                    Ok::<_, ApiError>(found.into_iter().map(|v| (v.$id.clone(), v)).collect())
+                })
+                .await?)
             }
         }
     };
@@ -104,19 +58,14 @@ macro_rules! children_loader {
                 keys: &[TenantKey],
             ) -> Result<HashMap<TenantKey, Vec<$value>>, Self::Error> {
                 let store = &self.0;
-                let mut found: HashMap<TenantKey, Vec<$value>> = HashMap::new();
-                fetch_by_tenant(
-                    keys,
-                    |tenant, ids| async move { store.$fetch(&tenant, &ids).await },
-                    |tenant, value: $value| {
-                        found
-                            .entry(TenantKey::new(tenant, &value.$parent))
-                            .or_default()
-                            .push(value);
-                    },
-                )
-                .await?;
-                Ok(found)
+                Ok(load_by_tenant(keys, |tenant, ids| async move {
+                    let mut found: HashMap<String, Vec<$value>> = HashMap::new();
+                    for value in store.$fetch(&tenant, &ids).await? {
+                        found.entry(value.$parent.clone()).or_default().push(value);
+                    }
+                    Ok::<_, ApiError>(found)
+                })
+                .await?)
             }
         }
     };
@@ -197,7 +146,7 @@ macro_rules! pages_loader {
                 for (tenant, keys) in by_tenant {
                     let lists: Vec<($list, PageRequest)> =
                         keys.iter().map(|k| (k.list.clone(), k.page())).collect();
-                    let pages = self.0.$fetch(&tenant, &lists).await.map_err(super::gql)?;
+                    let pages = self.0.$fetch(&tenant, &lists).await?;
                     for (key, rows) in keys.into_iter().zip(pages) {
                         found.insert(key.clone(), rows);
                     }

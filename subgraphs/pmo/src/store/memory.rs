@@ -1,9 +1,10 @@
 //! The embedded store of the one-process mode: the working set in in-process maps behind one
 //! lock, optionally persisted to a journal file ([`MemoryStore::open`], see [`super::journal`]).
-//! One lock makes every change atomic with its outbox event and serialises the WIP and cycle
-//! checks; each change is computed from the state as read, written to the journal as ONE
-//! record (the documents it writes and its event), applied to the maps, and acknowledged once
-//! the record is on disk. [`MemoryStore::new`] keeps nothing (tests).
+//! One lock makes every change atomic with its outbox event and its conditions (the revisions
+//! a conditional write expects are compared under it); each change is computed from the state
+//! as read, written to the journal as ONE record (the documents it writes and its event),
+//! applied to the maps, and acknowledged once the record is on disk. [`MemoryStore::new`]
+//! keeps nothing (tests).
 //!
 //! A failed write of a record leaves neither the file nor the maps changed (INTERNAL). A failed
 //! flush leaves the change in the maps with its fate on disk unknown: the journal then refuses
@@ -17,23 +18,19 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
-use erp_kit::{ApiError, TenantId};
+use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::import::{self, Imported};
 use super::journal::{CompactionPolicy, Journal, ReplayReport, Ticket};
 use super::{
-    check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
-    PendingEvent, Placement, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter,
-    TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter, WeekGuard,
+    BoardDoc, CommentDoc, CustomValue, EntryWrite, Expected, Guarded, History, HistoryWrite,
+    Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
+    TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
+    WeekGuard, WeekTouch,
 };
 use crate::domain::custom_field::FieldDefinition;
-use crate::domain::sprint::{
-    check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
-    SprintState,
-};
+use crate::domain::sprint::SprintState;
+use crate::domain::task::TaskStatus;
 use crate::domain::timesheet::IsoWeek;
-use crate::domain::tracking::check_week_open;
-use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 #[derive(Default)]
 struct State {
@@ -127,8 +124,22 @@ impl Change {
             && self.published.is_empty()
     }
 
+    fn of_project(project: &ProjectDoc) -> Self {
+        Self {
+            projects: vec![project.clone()],
+            ..Self::default()
+        }
+    }
+
+    fn of_task(task: &TaskDoc) -> Self {
+        Self {
+            tasks: vec![task.clone()],
+            ..Self::default()
+        }
+    }
+
     /// The change with the event queued in the outbox.
-    fn with_event(mut self, event: &EventEnvelope) -> PmoResult<Self> {
+    fn with_event(mut self, event: &EventEnvelope) -> ApiResult<Self> {
         self.outbox.push(OutboxDoc::new(event)?);
         Ok(self)
     }
@@ -361,8 +372,8 @@ impl MemoryStore {
     async fn write<R>(
         &self,
         durability: Durability,
-        decide: impl FnOnce(&State) -> PmoResult<(Change, R)>,
-    ) -> PmoResult<R> {
+        decide: impl FnOnce(&State) -> ApiResult<(Change, R)>,
+    ) -> ApiResult<R> {
         let (ticket, answer) = {
             let mut inner = self.inner.lock();
             let (change, answer) = decide(&inner.state)?;
@@ -376,7 +387,7 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn commit(&mut self, change: Change) -> PmoResult<Option<Ticket>> {
+    fn commit(&mut self, change: Change) -> ApiResult<Option<Ticket>> {
         if change.is_empty() {
             return Ok(None);
         }
@@ -461,33 +472,68 @@ fn page_of_ids<T: Clone>(
     }
 }
 
-fn guard_wip(state: &State, tenant: &TenantId, to: &Placement) -> PmoResult<()> {
-    if state
-        .boards
-        .get(&to.board_id)
-        .is_none_or(|b| b.tenant_id != tenant.as_str())
-    {
-        return Err(ApiError::NotFound("board".into()).into());
-    }
-    let current = state.column_count(tenant, &to.board_id, &to.column_id);
-    check_wip(&to.column_name, to.wip_limit, current)?;
-    Ok(())
+/// A document with a revision that conditional writes expect and bump.
+trait Revised: Clone {
+    fn tenant(&self) -> &str;
+    fn rev_mut(&mut self) -> &mut i64;
 }
 
-/// A sprint of the project that tasks may join or leave (not closed).
-fn open_sprint(
-    state: &State,
+impl Revised for ProjectDoc {
+    fn tenant(&self) -> &str {
+        &self.tenant_id
+    }
+    fn rev_mut(&mut self) -> &mut i64 {
+        &mut self.rev
+    }
+}
+
+impl Revised for BoardDoc {
+    fn tenant(&self) -> &str {
+        &self.tenant_id
+    }
+    fn rev_mut(&mut self) -> &mut i64 {
+        &mut self.rev
+    }
+}
+
+impl Revised for SprintDoc {
+    fn tenant(&self) -> &str {
+        &self.tenant_id
+    }
+    fn rev_mut(&mut self) -> &mut i64 {
+        &mut self.rev
+    }
+}
+
+/// The tenant's document at the expected revision, with its revision bumped; None when it
+/// changed since (or is not the tenant's).
+fn bumped<T: Revised>(
+    map: &BTreeMap<String, T>,
     tenant: &TenantId,
-    project_id: &str,
-    sprint_id: &str,
-) -> PmoResult<()> {
-    let sprint = state
-        .sprints
-        .get(sprint_id)
-        .filter(|s| s.tenant_id == tenant.as_str() && s.project_id == project_id)
-        .ok_or_else(|| ApiError::bad_input("sprintId", "no such sprint in the task's project"))?;
-    check_can_plan(sprint.state)?;
-    Ok(())
+    expected: &Expected,
+) -> Option<T> {
+    let mut doc = map
+        .get(&expected.id)
+        .filter(|d| d.tenant() == tenant.as_str())
+        .cloned()?;
+    let rev = doc.rev_mut();
+    if *rev != expected.rev {
+        return None;
+    }
+    *rev += 1;
+    Some(doc)
+}
+
+/// [`bumped`] for an optional expectation: `Some(None)` when there is none, None when stale.
+fn bumped_if<T: Revised>(
+    map: &BTreeMap<String, T>,
+    tenant: &TenantId,
+    expected: Option<&Expected>,
+) -> Option<Option<T>> {
+    match expected {
+        None => Some(None),
+        Some(expected) => bumped(map, tenant, expected).map(Some),
+    }
 }
 
 /// The stored revision of a timesheet (None: absent), to compare with the one read.
@@ -500,13 +546,13 @@ fn timesheet_rev(state: &State, tenant: &TenantId, id: &str) -> Option<i64> {
 }
 
 /// The person's week with its revision bumped (a draft when untouched), to write with time
-/// added to it; refused while the week is submitted or approved.
+/// added to it; its state when it is submitted or approved.
 fn touched_week(
     state: &State,
     tenant: &TenantId,
     user_id: &str,
     week: IsoWeek,
-) -> PmoResult<TimesheetDoc> {
+) -> Result<TimesheetDoc, crate::domain::timesheet::TimesheetState> {
     let key = TimesheetDoc::key(tenant, user_id, week);
     let current = state
         .timesheets
@@ -514,71 +560,63 @@ fn touched_week(
         .filter(|t| t.tenant_id == tenant.as_str())
         .cloned()
         .unwrap_or_else(|| TimesheetDoc::draft(tenant, user_id, week));
-    check_week_open(week, current.state)?;
+    if current.state.is_locked() {
+        return Err(current.state);
+    }
     Ok(TimesheetDoc {
         rev: current.rev + 1,
         ..current
     })
 }
 
-fn timesheet_changed() -> ApiError {
-    ApiError::Conflict("the timesheet changed meanwhile; reload and retry".into())
-}
-
-/// A project of the tenant, to change.
-fn project_of(state: &State, tenant: &TenantId, id: &str) -> Option<ProjectDoc> {
-    state
-        .projects
-        .get(id)
-        .filter(|p| p.tenant_id == tenant.as_str())
+/// A document of the tenant.
+fn one_of_tenant<T: Clone>(
+    map: &BTreeMap<String, T>,
+    tenant: &TenantId,
+    id: &str,
+    tenant_of: impl Fn(&T) -> &str,
+) -> Option<T> {
+    map.get(id)
+        .filter(|d| tenant_of(d) == tenant.as_str())
         .cloned()
 }
 
-/// A task of the tenant, to change.
-fn task_of(state: &State, tenant: &TenantId, id: &str) -> PmoResult<TaskDoc> {
-    state
-        .tasks
-        .get(id)
-        .filter(|t| t.tenant_id == tenant.as_str())
-        .cloned()
-        .ok_or_else(|| ApiError::NotFound("task".into()).into())
+/// Where an id of a batch of history is stored: `Some(true)` in this tenant, `Some(false)` in
+/// another one, None nowhere.
+fn stored_in<T>(
+    map: &BTreeMap<String, T>,
+    tenant: &TenantId,
+    id: &str,
+    tenant_of: impl Fn(&T) -> &str,
+) -> Option<bool> {
+    map.get(id).map(|d| tenant_of(d) == tenant.as_str())
 }
 
-/// A sprint of the tenant, to change.
-fn sprint_of(state: &State, tenant: &TenantId, id: &str) -> PmoResult<SprintDoc> {
-    state
-        .sprints
-        .get(id)
-        .filter(|s| s.tenant_id == tenant.as_str())
-        .cloned()
-        .ok_or_else(|| ApiError::NotFound("sprint".into()).into())
+/// The documents of a batch that are not stored yet, or the first id another tenant has.
+fn new_in_batch<T>(
+    docs: &[T],
+    id_of: impl Fn(&T) -> &str,
+    stored: impl Fn(&str) -> Option<bool>,
+) -> Result<Vec<&T>, String> {
+    let mut new = Vec::with_capacity(docs.len());
+    for doc in docs {
+        match stored(id_of(doc)) {
+            Some(true) => {}
+            Some(false) => return Err(id_of(doc).to_owned()),
+            None => new.push(doc),
+        }
+    }
+    Ok(new)
 }
 
-/// A change of one project, answering with it.
-fn project_change(project: ProjectDoc) -> (Change, Option<ProjectDoc>) {
-    (
-        Change {
-            projects: vec![project.clone()],
-            ..Change::default()
-        },
-        Some(project),
-    )
-}
-
-/// A change of one task, answering with it.
-fn task_change(task: TaskDoc) -> (Change, TaskDoc) {
-    (
-        Change {
-            tasks: vec![task.clone()],
-            ..Change::default()
-        },
-        task,
-    )
+/// A change writing nothing, answering that the write was stale.
+fn stale<T>() -> ApiResult<(Change, Guarded<T>)> {
+    Ok((Change::default(), Guarded::Stale))
 }
 
 #[async_trait::async_trait]
 impl PmoStore for MemoryStore {
-    async fn prepare(&self) -> PmoResult<()> {
+    async fn prepare(&self) -> ApiResult<()> {
         Ok(())
     }
 
@@ -587,7 +625,7 @@ impl PmoStore for MemoryStore {
         _tenant: &TenantId,
         project: &ProjectDoc,
         event: &EventEnvelope,
-    ) -> PmoResult<()> {
+    ) -> ApiResult<()> {
         self.write(Durability::Synced, |_| {
             let change = Change {
                 projects: vec![project.clone()],
@@ -602,7 +640,7 @@ impl PmoStore for MemoryStore {
         &self,
         tenant: &TenantId,
         ids: &[String],
-    ) -> PmoResult<Vec<ProjectDoc>> {
+    ) -> ApiResult<Vec<ProjectDoc>> {
         Ok(of_tenant(
             &self.inner.lock().state.projects,
             tenant,
@@ -615,7 +653,7 @@ impl PmoStore for MemoryStore {
         &self,
         tenant: &TenantId,
         page: &PageRequest,
-    ) -> PmoResult<Vec<ProjectDoc>> {
+    ) -> ApiResult<Vec<ProjectDoc>> {
         Ok(page_of(&self.inner.lock().state.projects, page, |p| {
             p.tenant_id == tenant.as_str()
         }))
@@ -626,14 +664,16 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         project_id: &str,
         member: &Member,
-    ) -> PmoResult<Option<ProjectDoc>> {
+    ) -> ApiResult<Option<ProjectDoc>> {
         self.write(Durability::Synced, |state| {
-            let Some(mut project) = project_of(state, tenant, project_id) else {
+            let Some(mut project) =
+                one_of_tenant(&state.projects, tenant, project_id, |p| &p.tenant_id)
+            else {
                 return Ok((Change::default(), None));
             };
             project.members.retain(|m| m.user_id != member.user_id);
             project.members.push(member.clone());
-            Ok(project_change(project))
+            Ok((Change::of_project(&project), Some(project)))
         })
         .await
     }
@@ -643,18 +683,36 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         project_id: &str,
         user_id: &str,
-    ) -> PmoResult<Option<ProjectDoc>> {
+    ) -> ApiResult<Option<ProjectDoc>> {
         self.write(Durability::Synced, |state| {
-            let Some(mut project) = project_of(state, tenant, project_id) else {
+            let Some(mut project) =
+                one_of_tenant(&state.projects, tenant, project_id, |p| &p.tenant_id)
+            else {
                 return Ok((Change::default(), None));
             };
             project.members.retain(|m| m.user_id != user_id);
-            Ok(project_change(project))
+            Ok((Change::of_project(&project), Some(project)))
         })
         .await
     }
 
-    async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> PmoResult<()> {
+    async fn add_custom_field(
+        &self,
+        tenant: &TenantId,
+        project: &Expected,
+        field: &FieldDefinition,
+    ) -> ApiResult<Guarded<ProjectDoc>> {
+        self.write(Durability::Synced, |state| {
+            let Some(mut project) = bumped(&state.projects, tenant, project) else {
+                return stale();
+            };
+            project.custom_fields.push(field.clone());
+            Ok((Change::of_project(&project), Guarded::Written(project)))
+        })
+        .await
+    }
+
+    async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> ApiResult<()> {
         self.write(Durability::Synced, |_| {
             let change = Change {
                 boards: vec![board.clone()],
@@ -665,7 +723,7 @@ impl PmoStore for MemoryStore {
         .await
     }
 
-    async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>> {
+    async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> ApiResult<Vec<BoardDoc>> {
         Ok(of_tenant(
             &self.inner.lock().state.boards,
             tenant,
@@ -678,7 +736,7 @@ impl PmoStore for MemoryStore {
         &self,
         tenant: &TenantId,
         project_ids: &[String],
-    ) -> PmoResult<Vec<BoardDoc>> {
+    ) -> ApiResult<Vec<BoardDoc>> {
         Ok(self
             .inner
             .lock()
@@ -690,25 +748,41 @@ impl PmoStore for MemoryStore {
             .collect())
     }
 
+    async fn column_count(
+        &self,
+        tenant: &TenantId,
+        board_id: &str,
+        column_id: &str,
+    ) -> ApiResult<u64> {
+        Ok(self
+            .inner
+            .lock()
+            .state
+            .column_count(tenant, board_id, column_id))
+    }
+
     async fn insert_task(
         &self,
         tenant: &TenantId,
         task: &TaskDoc,
-        placement: Option<&Placement>,
+        board: Option<&Expected>,
+        sprint: Option<&Expected>,
         event: &EventEnvelope,
-    ) -> PmoResult<()> {
+    ) -> ApiResult<Guarded<()>> {
         self.write(Durability::Synced, |state| {
-            if let Some(to) = placement {
-                guard_wip(state, tenant, to)?;
-            }
-            if let Some(sprint_id) = &task.sprint_id {
-                open_sprint(state, tenant, &task.project_id, sprint_id)?;
-            }
+            let (Some(board), Some(sprint)) = (
+                bumped_if(&state.boards, tenant, board),
+                bumped_if(&state.sprints, tenant, sprint),
+            ) else {
+                return stale();
+            };
             let change = Change {
                 tasks: vec![task.clone()],
+                boards: board.into_iter().collect(),
+                sprints: sprint.into_iter().collect(),
                 ..Change::default()
             };
-            Ok((change.with_event(event)?, ()))
+            Ok((change.with_event(event)?, Guarded::Written(())))
         })
         .await
     }
@@ -719,30 +793,18 @@ impl PmoStore for MemoryStore {
         task_id: &str,
         from_column: Option<&str>,
         to: &Placement,
+        board: Option<&Expected>,
         event: &EventEnvelope,
-    ) -> PmoResult<TaskDoc> {
+    ) -> ApiResult<Guarded<TaskDoc>> {
         self.write(Durability::Synced, |state| {
-            guard_wip(state, tenant, to)?;
-            // Subtasks are in their parent's project.
-            let project_id = state
-                .tasks
-                .get(task_id)
-                .filter(|t| t.tenant_id == tenant.as_str())
-                .map(|t| t.project_id.as_str())
-                .unwrap_or_default();
-            let open = state
-                .project_tasks(tenant, project_id)
-                .filter(|t| t.parent_id.as_deref() == Some(task_id) && t.status != TaskStatus::Done)
-                .count() as u64;
-            check_parent_done(to.status, open)?;
-            let current = state
-                .tasks
-                .get(task_id)
-                .filter(|t| t.tenant_id == tenant.as_str() && t.column_id.as_deref() == from_column)
-                .cloned()
-                .ok_or_else(|| {
-                    ApiError::Conflict("the task was moved meanwhile; reload and retry".into())
-                })?;
+            let Some(board) = bumped_if(&state.boards, tenant, board) else {
+                return stale();
+            };
+            let Some(current) = one_of_tenant(&state.tasks, tenant, task_id, |t| &t.tenant_id)
+                .filter(|t| t.column_id.as_deref() == from_column)
+            else {
+                return stale();
+            };
             let moved = TaskDoc {
                 board_id: Some(to.board_id.clone()),
                 column_id: Some(to.column_id.clone()),
@@ -750,13 +812,17 @@ impl PmoStore for MemoryStore {
                 updated_at: chrono::Utc::now(),
                 ..current
             };
-            let (change, moved) = task_change(moved);
-            Ok((change.with_event(event)?, moved))
+            let change = Change {
+                tasks: vec![moved.clone()],
+                boards: board.into_iter().collect(),
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, Guarded::Written(moved)))
         })
         .await
     }
 
-    async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<TaskDoc>> {
+    async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> ApiResult<Vec<TaskDoc>> {
         Ok(of_tenant(
             &self.inner.lock().state.tasks,
             tenant,
@@ -765,12 +831,43 @@ impl PmoStore for MemoryStore {
         ))
     }
 
+    async fn task_projects(
+        &self,
+        tenant: &TenantId,
+        task_ids: &[String],
+    ) -> ApiResult<HashMap<String, String>> {
+        let state = &self.inner.lock().state;
+        Ok(task_ids
+            .iter()
+            .filter_map(|id| {
+                let task = state
+                    .tasks
+                    .get(id)
+                    .filter(|t| t.tenant_id == tenant.as_str())?;
+                Some((id.clone(), task.project_id.clone()))
+            })
+            .collect())
+    }
+
+    async fn existing_task_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> ApiResult<HashSet<String>> {
+        let state = &self.inner.lock().state;
+        Ok(ids
+            .iter()
+            .filter(|id| stored_in(&state.tasks, tenant, id, |t| &t.tenant_id) == Some(true))
+            .cloned()
+            .collect())
+    }
+
     async fn list_tasks(
         &self,
         tenant: &TenantId,
         filter: &TaskFilter,
         page: &PageRequest,
-    ) -> PmoResult<Vec<TaskDoc>> {
+    ) -> ApiResult<Vec<TaskDoc>> {
         let state = &self.inner.lock().state;
         let keep = |t: &TaskDoc| t.tenant_id == tenant.as_str() && filter.matches(t);
         Ok(match &filter.project_id {
@@ -784,45 +881,63 @@ impl PmoStore for MemoryStore {
         })
     }
 
-    async fn add_dependency(
+    async fn open_subtasks(&self, tenant: &TenantId, parent_id: &str) -> ApiResult<u64> {
+        let state = &self.inner.lock().state;
+        // Subtasks are in their parent's project.
+        let Some(parent) = state
+            .tasks
+            .get(parent_id)
+            .filter(|t| t.tenant_id == tenant.as_str())
+        else {
+            return Ok(0);
+        };
+        Ok(state
+            .project_tasks(tenant, &parent.project_id)
+            .filter(|t| t.parent_id.as_deref() == Some(parent_id) && t.status != TaskStatus::Done)
+            .count() as u64)
+    }
+
+    async fn dependency_edges(
         &self,
         tenant: &TenantId,
         project_id: &str,
+    ) -> ApiResult<HashMap<String, Vec<String>>> {
+        Ok(self
+            .inner
+            .lock()
+            .state
+            .project_tasks(tenant, project_id)
+            .filter(|t| !t.blocked_by.is_empty())
+            .map(|t| (t.id.clone(), t.blocked_by.clone()))
+            .collect())
+    }
+
+    async fn add_dependency(
+        &self,
+        tenant: &TenantId,
+        project: &Expected,
         task_id: &str,
         blocker_id: &str,
-    ) -> PmoResult<TaskDoc> {
+    ) -> ApiResult<Guarded<TaskDoc>> {
         self.write(Durability::Synced, |state| {
-            let edges: HashMap<String, Vec<String>> = state
-                .project_tasks(tenant, project_id)
-                .map(|t| (t.id.clone(), t.blocked_by.clone()))
-                .collect();
-            check_dependency(task_id, blocker_id, &edges)?;
-            let mut task = task_of(state, tenant, task_id)?;
-            if task.project_id != project_id {
-                return Err(ApiError::NotFound("task".into()).into());
-            }
+            let Some(project) = bumped(&state.projects, tenant, project) else {
+                return stale();
+            };
+            let Some(mut task) = one_of_tenant(&state.tasks, tenant, task_id, |t| &t.tenant_id)
+                .filter(|t| t.project_id == project.id)
+            else {
+                return stale();
+            };
             if !task.blocked_by.iter().any(|b| b == blocker_id) {
                 task.blocked_by.push(blocker_id.to_owned());
             }
             task.updated_at = chrono::Utc::now();
-            Ok(task_change(task))
-        })
-        .await
-    }
-
-    async fn add_custom_field(
-        &self,
-        tenant: &TenantId,
-        project_id: &str,
-        field: &FieldDefinition,
-    ) -> PmoResult<Option<ProjectDoc>> {
-        self.write(Durability::Synced, |state| {
-            let Some(mut project) = project_of(state, tenant, project_id) else {
-                return Ok((Change::default(), None));
+            let change = Change {
+                projects: vec![project],
+                tasks: vec![task.clone()],
+                ..Change::default()
             };
-            check_new_field(&project, field)?;
-            project.custom_fields.push(field.clone());
-            Ok(project_change(project))
+            Ok((change, Guarded::Written(task)))
         })
         .await
     }
@@ -833,9 +948,12 @@ impl PmoStore for MemoryStore {
         task_id: &str,
         field_id: &str,
         value: Option<&str>,
-    ) -> PmoResult<TaskDoc> {
+    ) -> ApiResult<Option<TaskDoc>> {
         self.write(Durability::Synced, |state| {
-            let mut task = task_of(state, tenant, task_id)?;
+            let Some(mut task) = one_of_tenant(&state.tasks, tenant, task_id, |t| &t.tenant_id)
+            else {
+                return Ok((Change::default(), None));
+            };
             task.custom_fields.retain(|v| v.field_id != field_id);
             if let Some(value) = value {
                 task.custom_fields.push(CustomValue {
@@ -844,12 +962,12 @@ impl PmoStore for MemoryStore {
                 });
             }
             task.updated_at = chrono::Utc::now();
-            Ok(task_change(task))
+            Ok((Change::of_task(&task), Some(task)))
         })
         .await
     }
 
-    async fn insert_comment(&self, _tenant: &TenantId, comment: &CommentDoc) -> PmoResult<()> {
+    async fn insert_comment(&self, _tenant: &TenantId, comment: &CommentDoc) -> ApiResult<()> {
         self.write(Durability::Synced, |_| {
             let change = Change {
                 comments: vec![comment.clone()],
@@ -860,15 +978,13 @@ impl PmoStore for MemoryStore {
         .await
     }
 
-    async fn comment(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<CommentDoc>> {
-        Ok(self
-            .inner
-            .lock()
-            .state
-            .comments
-            .get(id)
-            .filter(|c| c.tenant_id == tenant.as_str())
-            .cloned())
+    async fn comment(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<CommentDoc>> {
+        Ok(one_of_tenant(
+            &self.inner.lock().state.comments,
+            tenant,
+            id,
+            |c| &c.tenant_id,
+        ))
     }
 
     async fn edit_comment(
@@ -877,13 +993,10 @@ impl PmoStore for MemoryStore {
         id: &str,
         author_id: &str,
         body: &str,
-    ) -> PmoResult<Option<CommentDoc>> {
+    ) -> ApiResult<Option<CommentDoc>> {
         self.write(Durability::Synced, |state| {
-            let Some(mut comment) = state
-                .comments
-                .get(id)
-                .filter(|c| c.tenant_id == tenant.as_str() && c.author_id == author_id)
-                .cloned()
+            let Some(mut comment) = one_of_tenant(&state.comments, tenant, id, |c| &c.tenant_id)
+                .filter(|c| c.author_id == author_id)
             else {
                 return Ok((Change::default(), None));
             };
@@ -903,13 +1016,13 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         task_id: &str,
         page: &PageRequest,
-    ) -> PmoResult<Vec<CommentDoc>> {
+    ) -> ApiResult<Vec<CommentDoc>> {
         Ok(page_of(&self.inner.lock().state.comments, page, |c| {
             c.tenant_id == tenant.as_str() && c.task_id == task_id
         }))
     }
 
-    async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {
+    async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> ApiResult<()> {
         self.write(Durability::Synced, |_| {
             let change = Change {
                 sprints: vec![sprint.clone()],
@@ -920,7 +1033,7 @@ impl PmoStore for MemoryStore {
         .await
     }
 
-    async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>> {
+    async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> ApiResult<Vec<SprintDoc>> {
         Ok(of_tenant(
             &self.inner.lock().state.sprints,
             tenant,
@@ -935,7 +1048,7 @@ impl PmoStore for MemoryStore {
         project_id: &str,
         state: Option<SprintState>,
         page: &PageRequest,
-    ) -> PmoResult<Vec<SprintDoc>> {
+    ) -> ApiResult<Vec<SprintDoc>> {
         Ok(page_of(&self.inner.lock().state.sprints, page, |s| {
             s.tenant_id == tenant.as_str()
                 && s.project_id == project_id
@@ -943,29 +1056,63 @@ impl PmoStore for MemoryStore {
         }))
     }
 
-    async fn plan_task(
+    async fn has_active_sprint(&self, tenant: &TenantId, project_id: &str) -> ApiResult<bool> {
+        Ok(self.inner.lock().state.sprints.values().any(|s| {
+            s.tenant_id == tenant.as_str()
+                && s.project_id == project_id
+                && s.state == SprintState::Active
+        }))
+    }
+
+    async fn sprint_tasks(
         &self,
         tenant: &TenantId,
         project_id: &str,
+        sprint_id: &str,
+    ) -> ApiResult<Vec<(String, TaskStatus)>> {
+        Ok(self
+            .inner
+            .lock()
+            .state
+            .project_tasks(tenant, project_id)
+            .filter(|t| t.sprint_id.as_deref() == Some(sprint_id))
+            .map(|t| (t.id.clone(), t.status))
+            .collect())
+    }
+
+    async fn plan_task(
+        &self,
+        tenant: &TenantId,
         task_id: &str,
-        sprint_id: Option<&str>,
-    ) -> PmoResult<TaskDoc> {
+        from: Option<&Expected>,
+        to: Option<&Expected>,
+    ) -> ApiResult<Guarded<TaskDoc>> {
         self.write(Durability::Synced, |state| {
-            let task = task_of(state, tenant, task_id)?;
-            if task.project_id != project_id {
-                return Err(ApiError::NotFound("task".into()).into());
-            }
-            if let Some(current) = &task.sprint_id {
-                open_sprint(state, tenant, project_id, current)?;
-            }
-            if let Some(target) = sprint_id {
-                open_sprint(state, tenant, project_id, target)?;
-            }
-            Ok(task_change(TaskDoc {
-                sprint_id: sprint_id.map(str::to_owned),
+            let Some(task) = one_of_tenant(&state.tasks, tenant, task_id, |t| &t.tenant_id)
+                .filter(|t| t.sprint_id.as_deref() == from.map(|f| f.id.as_str()))
+            else {
+                return stale();
+            };
+            let (Some(left), Some(joined)) = (
+                bumped_if(&state.sprints, tenant, from),
+                bumped_if(&state.sprints, tenant, to),
+            ) else {
+                return stale();
+            };
+            let planned = TaskDoc {
+                sprint_id: to.map(|t| t.id.clone()),
                 updated_at: chrono::Utc::now(),
                 ..task
-            }))
+            };
+            // The same sprint on both sides is bumped once.
+            let mut sprints: Vec<SprintDoc> = left.into_iter().collect();
+            sprints.extend(joined.filter(|j| sprints.iter().all(|l| l.id != j.id)));
+            let change = Change {
+                tasks: vec![planned.clone()],
+                sprints,
+                ..Change::default()
+            };
+            Ok((change, Guarded::Written(planned)))
         })
         .await
     }
@@ -973,29 +1120,28 @@ impl PmoStore for MemoryStore {
     async fn start_sprint(
         &self,
         tenant: &TenantId,
-        sprint_id: &str,
+        started: &SprintDoc,
+        expected_rev: i64,
+        project: &Expected,
         event: &EventEnvelope,
-    ) -> PmoResult<SprintDoc> {
+    ) -> ApiResult<Guarded<()>> {
         self.write(Durability::Synced, |state| {
-            let sprint = sprint_of(state, tenant, sprint_id)?;
-            let other_active = state.sprints.values().any(|s| {
-                s.tenant_id == tenant.as_str()
-                    && s.project_id == sprint.project_id
-                    && s.state == SprintState::Active
-                    && s.id != sprint.id
-            });
-            check_can_start(sprint.state, other_active)?;
-            let started = SprintDoc {
-                state: SprintState::Active,
-                started_at: Some(chrono::Utc::now()),
-                rev: sprint.rev + 1,
-                ..sprint
+            let current = state
+                .sprints
+                .get(&started.id)
+                .filter(|s| s.tenant_id == tenant.as_str())
+                .map(|s| s.rev);
+            let Some(project) =
+                bumped(&state.projects, tenant, project).filter(|_| current == Some(expected_rev))
+            else {
+                return stale();
             };
             let change = Change {
                 sprints: vec![started.clone()],
+                projects: vec![project],
                 ..Change::default()
             };
-            Ok((change.with_event(event)?, started))
+            Ok((change.with_event(event)?, Guarded::Written(())))
         })
         .await
     }
@@ -1003,60 +1149,69 @@ impl PmoStore for MemoryStore {
     async fn close_sprint(
         &self,
         tenant: &TenantId,
-        sprint_id: &str,
-        carry_over_to: Option<&str>,
-        event: CloseEvent<'_>,
-    ) -> PmoResult<SprintDoc> {
+        closed: &SprintDoc,
+        expected_rev: i64,
+        target: Option<&Expected>,
+        event: &EventEnvelope,
+    ) -> ApiResult<Guarded<()>> {
         self.write(Durability::Synced, |state| {
-            let sprint = sprint_of(state, tenant, sprint_id)?;
-            check_can_close(sprint.state)?;
-            if let Some(target_id) = carry_over_to {
-                let target = state
-                    .sprints
-                    .get(target_id)
-                    .filter(|s| s.tenant_id == tenant.as_str())
-                    .ok_or_else(|| ApiError::bad_input("carryOverTo", "no such sprint"))?;
-                check_carry_over_target(
-                    &sprint.id,
-                    &target.id,
-                    target.state,
-                    target.project_id == sprint.project_id,
-                )?;
+            let current = state
+                .sprints
+                .get(&closed.id)
+                .filter(|s| s.tenant_id == tenant.as_str())
+                .map(|s| s.rev);
+            if current != Some(expected_rev) {
+                return stale();
             }
-            // A sprint's tasks are in its project.
-            let tasks: Vec<(String, TaskStatus)> = state
-                .project_tasks(tenant, &sprint.project_id)
-                .filter(|t| t.sprint_id.as_deref() == Some(sprint_id))
-                .map(|t| (t.id.clone(), t.status))
-                .collect();
-            let (done, open) = split_at_close(&tasks);
-            let now = chrono::Utc::now();
-            let closed = SprintDoc {
-                state: SprintState::Closed,
-                closed_at: Some(now),
-                completed_task_ids: done.iter().map(|id| (*id).to_owned()).collect(),
-                carried_over_task_ids: open.iter().map(|id| (*id).to_owned()).collect(),
-                carried_over_to: carry_over_to.map(str::to_owned),
-                rev: sprint.rev + 1,
-                ..sprint
+            let Some(target) = bumped_if(&state.sprints, tenant, target) else {
+                return stale();
             };
-            let event = event(&closed)?;
-            let carried = closed
-                .carried_over_task_ids
-                .iter()
-                .filter_map(|id| state.tasks.get(id))
-                .map(|task| TaskDoc {
-                    sprint_id: carry_over_to.map(str::to_owned),
+            let now = closed.closed_at.unwrap_or_else(chrono::Utc::now);
+            let mut carried = Vec::with_capacity(closed.carried_over_task_ids.len());
+            for id in &closed.carried_over_task_ids {
+                let Some(task) =
+                    one_of_tenant(&state.tasks, tenant, id, |t| &t.tenant_id).filter(|t| {
+                        t.sprint_id.as_deref() == Some(closed.id.as_str())
+                            && t.status != TaskStatus::Done
+                    })
+                else {
+                    return stale();
+                };
+                carried.push(TaskDoc {
+                    sprint_id: closed.carried_over_to.clone(),
                     updated_at: now,
-                    ..task.clone()
-                })
-                .collect();
+                    ..task
+                });
+            }
+            let mut sprints = vec![closed.clone()];
+            sprints.extend(target);
             let change = Change {
-                sprints: vec![closed.clone()],
+                sprints,
                 tasks: carried,
                 ..Change::default()
             };
-            Ok((change.with_event(&event)?, closed))
+            Ok((change.with_event(event)?, Guarded::Written(())))
+        })
+        .await
+    }
+
+    async fn record_timer_start(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+        event: &EventEnvelope,
+    ) -> ApiResult<WeekTouch> {
+        self.write(Durability::Synced, |state| {
+            let touched = match touched_week(state, tenant, user_id, week) {
+                Ok(touched) => touched,
+                Err(locked) => return Ok((Change::default(), WeekTouch::Locked(locked))),
+            };
+            let change = Change {
+                timesheets: vec![touched],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, WeekTouch::Touched))
         })
         .await
     }
@@ -1066,31 +1221,33 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         entry: &TimeEntryDoc,
         event: &EventEnvelope,
-    ) -> PmoResult<bool> {
+    ) -> ApiResult<EntryWrite> {
         self.write(Durability::Synced, |state| {
             if state.time_entries.contains_key(&entry.id) {
-                return Ok((Change::default(), false));
+                return Ok((Change::default(), EntryWrite::AlreadyRecorded));
             }
             let week = IsoWeek::of_time(entry.started_at);
+            let touched = match touched_week(state, tenant, &entry.user_id, week) {
+                Ok(touched) => touched,
+                Err(locked) => return Ok((Change::default(), EntryWrite::WeekLocked(locked))),
+            };
             let change = Change {
                 time_entries: vec![entry.clone()],
-                timesheets: vec![touched_week(state, tenant, &entry.user_id, week)?],
+                timesheets: vec![touched],
                 ..Change::default()
             };
-            Ok((change.with_event(event)?, true))
+            Ok((change.with_event(event)?, EntryWrite::Recorded))
         })
         .await
     }
 
-    async fn time_entry(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TimeEntryDoc>> {
-        Ok(self
-            .inner
-            .lock()
-            .state
-            .time_entries
-            .get(id)
-            .filter(|e| e.tenant_id == tenant.as_str())
-            .cloned())
+    async fn time_entry(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<TimeEntryDoc>> {
+        Ok(one_of_tenant(
+            &self.inner.lock().state.time_entries,
+            tenant,
+            id,
+            |e| &e.tenant_id,
+        ))
     }
 
     async fn list_time_entries(
@@ -1098,7 +1255,7 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         filter: &TimeEntryFilter,
         page: &PageRequest,
-    ) -> PmoResult<Vec<TimeEntryDoc>> {
+    ) -> ApiResult<Vec<TimeEntryDoc>> {
         let state = &self.inner.lock().state;
         let keep = |e: &TimeEntryDoc| {
             e.tenant_id == tenant.as_str()
@@ -1123,7 +1280,7 @@ impl PmoStore for MemoryStore {
         &self,
         tenant: &TenantId,
         ids: &[String],
-    ) -> PmoResult<Vec<TimesheetDoc>> {
+    ) -> ApiResult<Vec<TimesheetDoc>> {
         Ok(of_tenant(
             &self.inner.lock().state.timesheets,
             tenant,
@@ -1137,7 +1294,7 @@ impl PmoStore for MemoryStore {
         tenant: &TenantId,
         filter: &TimesheetFilter,
         page: &PageRequest,
-    ) -> PmoResult<Vec<TimesheetDoc>> {
+    ) -> ApiResult<Vec<TimesheetDoc>> {
         let state = &self.inner.lock().state;
         let keep = |t: &TimesheetDoc| {
             t.tenant_id == tenant.as_str()
@@ -1159,7 +1316,7 @@ impl PmoStore for MemoryStore {
         &self,
         tenant: &TenantId,
         weeks: &[(String, IsoWeek)],
-    ) -> PmoResult<Vec<TimeEntryDoc>> {
+    ) -> ApiResult<Vec<TimeEntryDoc>> {
         let state = &self.inner.lock().state;
         let users: BTreeSet<&String> = weeks.iter().map(|(user_id, _)| user_id).collect();
         let mut entries: Vec<TimeEntryDoc> = users
@@ -1185,10 +1342,10 @@ impl PmoStore for MemoryStore {
         timesheet: &TimesheetDoc,
         expected_rev: Option<i64>,
         event: Option<&EventEnvelope>,
-    ) -> PmoResult<()> {
+    ) -> ApiResult<Guarded<()>> {
         self.write(Durability::Synced, |state| {
             if timesheet_rev(state, tenant, &timesheet.id) != expected_rev {
-                return Err(timesheet_changed().into());
+                return stale();
             }
             let mut change = Change {
                 timesheets: vec![timesheet.clone()],
@@ -1197,7 +1354,7 @@ impl PmoStore for MemoryStore {
             if let Some(event) = event {
                 change = change.with_event(event)?;
             }
-            Ok((change, ()))
+            Ok((change, Guarded::Written(())))
         })
         .await
     }
@@ -1209,20 +1366,20 @@ impl PmoStore for MemoryStore {
         weeks: &[WeekGuard],
         audit: &TimeEntryEditDoc,
         event: &EventEnvelope,
-    ) -> PmoResult<()> {
+    ) -> ApiResult<Guarded<()>> {
         self.write(Durability::Synced, |state| {
             if state
                 .time_entries
                 .get(&entry.id)
                 .is_none_or(|e| e.tenant_id != tenant.as_str())
             {
-                return Err(ApiError::NotFound("time entry".into()).into());
+                return stale();
             }
             for week in weeks {
                 if timesheet_rev(state, tenant, &week.timesheet.id)
                     != week.exists.then_some(week.timesheet.rev)
                 {
-                    return Err(timesheet_changed().into());
+                    return stale();
                 }
             }
             let bumped = weeks
@@ -1238,7 +1395,7 @@ impl PmoStore for MemoryStore {
                 entry_edits: vec![audit.clone()],
                 ..Change::default()
             };
-            Ok((change.with_event(event)?, ()))
+            Ok((change.with_event(event)?, Guarded::Written(())))
         })
         .await
     }
@@ -1247,7 +1404,7 @@ impl PmoStore for MemoryStore {
         &self,
         tenant: &TenantId,
         entry_ids: &[String],
-    ) -> PmoResult<Vec<TimeEntryEditDoc>> {
+    ) -> ApiResult<Vec<TimeEntryEditDoc>> {
         Ok(self
             .inner
             .lock()
@@ -1259,37 +1416,28 @@ impl PmoStore for MemoryStore {
             .collect())
     }
 
-    async fn import_tasks(&self, tenant: &TenantId, tasks: &[TaskDoc]) -> PmoResult<Imported> {
-        import::check_tasks(tenant, tasks)?;
+    async fn import_tasks(
+        &self,
+        tenant: &TenantId,
+        tasks: &[TaskDoc],
+        boards: &[Expected],
+    ) -> ApiResult<HistoryWrite> {
         // The whole batch is one change: one journal record, one flush.
         self.write(Durability::Synced, |state| {
-            let new = import::new_documents(
-                import::TASK_BATCH,
+            let new = match new_in_batch(
                 tasks,
                 |t| &t.id,
-                |id| state.tasks.get(id).map(|t| t.tenant_id == tenant.as_str()),
-            )?;
-            let projects: HashSet<String> = import::distinct(&new, |t| Some(&t.project_id))
-                .into_iter()
-                .filter(|id| {
-                    state
-                        .projects
-                        .get(id)
-                        .is_some_and(|p| p.tenant_id == tenant.as_str())
-                })
-                .collect();
-            let boards: HashMap<String, BoardDoc> = import::distinct(&new, |t| t.board_id.as_ref())
-                .into_iter()
-                .filter_map(|id| {
-                    let board = state
-                        .boards
-                        .get(&id)
-                        .filter(|b| b.tenant_id == tenant.as_str())?;
-                    Some((id, board.clone()))
-                })
-                .collect();
-            for load in import::check_placements(&new, &projects, &boards)? {
-                load.check(state.column_count(tenant, &load.board_id, &load.column_id))?;
+                |id| stored_in(&state.tasks, tenant, id, |t| &t.tenant_id),
+            ) {
+                Ok(new) => new,
+                Err(taken) => return Ok((Change::default(), HistoryWrite::Taken(taken))),
+            };
+            let mut bumped_boards = Vec::with_capacity(boards.len());
+            for expected in boards {
+                match bumped(&state.boards, tenant, expected) {
+                    Some(board) => bumped_boards.push(board),
+                    None => return Ok((Change::default(), HistoryWrite::Stale)),
+                }
             }
             let imported = Imported {
                 inserted: new.len(),
@@ -1297,9 +1445,10 @@ impl PmoStore for MemoryStore {
             };
             let change = Change {
                 tasks: new.into_iter().cloned().collect(),
+                boards: bumped_boards,
                 ..Change::default()
             };
-            Ok((change, imported))
+            Ok((change, HistoryWrite::Imported(imported)))
         })
         .await
     }
@@ -1308,37 +1457,35 @@ impl PmoStore for MemoryStore {
         &self,
         tenant: &TenantId,
         entries: &[TimeEntryDoc],
-    ) -> PmoResult<Imported> {
-        import::check_time_entries(tenant, entries, chrono::Utc::now())?;
+    ) -> ApiResult<HistoryWrite> {
         // The entries and the touches of their weeks are one change: one record, one flush.
         self.write(Durability::Synced, |state| {
-            let new = import::new_documents(
-                import::ENTRY_BATCH,
+            let new = match new_in_batch(
                 entries,
                 |e| &e.id,
-                |id| {
-                    state
-                        .time_entries
-                        .get(id)
-                        .map(|e| e.tenant_id == tenant.as_str())
-                },
-            )?;
-            let task_projects: HashMap<String, String> =
-                import::distinct(&new, |e| Some(&e.task_id))
-                    .into_iter()
-                    .filter_map(|id| {
-                        let task = state
-                            .tasks
-                            .get(&id)
-                            .filter(|t| t.tenant_id == tenant.as_str())?;
-                        Some((id, task.project_id.clone()))
-                    })
-                    .collect();
-            import::check_entry_tasks(&new, &task_projects)?;
-            let timesheets = import::weeks_of(&new)
-                .into_iter()
-                .map(|(user_id, week)| touched_week(state, tenant, &user_id, week))
-                .collect::<PmoResult<Vec<_>>>()?;
+                |id| stored_in(&state.time_entries, tenant, id, |e| &e.tenant_id),
+            ) {
+                Ok(new) => new,
+                Err(taken) => return Ok((Change::default(), HistoryWrite::Taken(taken))),
+            };
+            let weeks: BTreeSet<(String, IsoWeek)> = new
+                .iter()
+                .map(|e| (e.user_id.clone(), IsoWeek::of_time(e.started_at)))
+                .collect();
+            let mut timesheets = Vec::with_capacity(weeks.len());
+            for (user_id, week) in weeks {
+                match touched_week(state, tenant, &user_id, week) {
+                    Ok(touched) => timesheets.push(touched),
+                    Err(locked) => {
+                        let refused = HistoryWrite::WeekLocked {
+                            user_id,
+                            week,
+                            state: locked,
+                        };
+                        return Ok((Change::default(), refused));
+                    }
+                }
+            }
             let imported = Imported {
                 inserted: new.len(),
                 existing: entries.len() - new.len(),
@@ -1348,29 +1495,26 @@ impl PmoStore for MemoryStore {
                 timesheets,
                 ..Change::default()
             };
-            Ok((change, imported))
+            Ok((change, HistoryWrite::Imported(imported)))
         })
         .await
     }
 
-    async fn record_timer_start(
+    async fn first_taken(
         &self,
         tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-        event: &EventEnvelope,
-    ) -> PmoResult<()> {
-        self.write(Durability::Synced, |state| {
-            let change = Change {
-                timesheets: vec![touched_week(state, tenant, user_id, week)?],
-                ..Change::default()
-            };
-            Ok((change.with_event(event)?, ()))
-        })
-        .await
+        kind: History,
+        ids: &[String],
+    ) -> ApiResult<Option<String>> {
+        let state = &self.inner.lock().state;
+        let taken = |id: &&String| match kind {
+            History::Tasks => stored_in(&state.tasks, tenant, id, |t| &t.tenant_id),
+            History::TimeEntries => stored_in(&state.time_entries, tenant, id, |e| &e.tenant_id),
+        } == Some(false);
+        Ok(ids.iter().find(taken).cloned())
     }
 
-    async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>> {
+    async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
         Ok(self
             .inner
             .lock()
@@ -1389,12 +1533,12 @@ impl PmoStore for MemoryStore {
             .collect())
     }
 
-    async fn purge_published(&self, _before_ms: i64) -> PmoResult<()> {
+    async fn purge_published(&self, _before_ms: i64) -> ApiResult<()> {
         // mark_published already dropped them.
         Ok(())
     }
 
-    async fn mark_published(&self, ids: &[String]) -> PmoResult<()> {
+    async fn mark_published(&self, ids: &[String]) -> ApiResult<()> {
         // Published events are dropped: nothing reads them back in the embedded mode.
         self.write(Durability::Lazy, |state| {
             let change = Change {
@@ -1410,7 +1554,7 @@ impl PmoStore for MemoryStore {
         .await
     }
 
-    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()> {
+    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> ApiResult<()> {
         self.write(Durability::Lazy, |state| {
             let failed = state.outbox.get(id).map(|doc| OutboxDoc {
                 attempts: doc.attempts + 1,
@@ -1427,7 +1571,7 @@ impl PmoStore for MemoryStore {
         .await
     }
 
-    async fn lease_relay(&self, _owner: &str, _until_ms: i64, _now_ms: i64) -> PmoResult<bool> {
+    async fn lease_relay(&self, _owner: &str, _until_ms: i64, _now_ms: i64) -> ApiResult<bool> {
         Ok(true)
     }
 
@@ -1442,7 +1586,8 @@ impl PmoStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ProjectRole;
+    use crate::domain::project::ProjectRole;
+    use crate::domain::timesheet::TimesheetState;
     use crate::store::journal::tests::temp_journal;
     use chrono::{TimeZone, Utc};
 
@@ -1512,13 +1657,15 @@ mod tests {
         }
     }
 
-    fn doing() -> Placement {
-        Placement {
-            board_id: "brd_1".into(),
-            column_id: "col_doing".into(),
-            column_name: "Doing".into(),
-            status: TaskStatus::InProgress,
-            wip_limit: Some(1),
+    /// The board `brd_1` as first written: a write into its limited column expects it there.
+    fn board_as_written() -> Expected {
+        Expected::new("brd_1", 0)
+    }
+
+    fn imported(written: HistoryWrite) -> Imported {
+        match written {
+            HistoryWrite::Imported(imported) => imported,
+            other => panic!("expected an import, got {other:?}"),
         }
     }
 
@@ -1566,15 +1713,19 @@ mod tests {
             .insert_board(&tenant, &board("brd_1", "prj_1"))
             .await
             .unwrap();
-        store
-            .insert_task(
-                &tenant,
-                &task("tsk_1", "prj_1"),
-                Some(&doing()),
-                &event("task.created", "tsk_1"),
-            )
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .insert_task(
+                    &tenant,
+                    &task("tsk_1", "prj_1"),
+                    None,
+                    None,
+                    &event("task.created", "tsk_1"),
+                )
+                .await
+                .unwrap(),
+            Guarded::Written(())
+        );
         let member = Member {
             user_id: "usr_2".into(),
             employee_id: None,
@@ -1585,10 +1736,13 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(store
-            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
-            .await
-            .unwrap());
+        assert_eq!(
+            store
+                .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+                .await
+                .unwrap(),
+            EntryWrite::Recorded
+        );
         // Three events queued, the first one published.
         let pending = store.pending_events(10).await.unwrap();
         assert_eq!(pending.len(), 3);
@@ -1645,10 +1799,13 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         // A repeated stop is still recognised after the restart.
-        assert!(!store
-            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
-            .await
-            .unwrap());
+        assert_eq!(
+            store
+                .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+                .await
+                .unwrap(),
+            EntryWrite::AlreadyRecorded
+        );
     }
 
     #[tokio::test]
@@ -1660,29 +1817,31 @@ mod tests {
             .insert_board(&tenant, &board("brd_1", "prj_1"))
             .await
             .unwrap();
-        store
-            .insert_task(
-                &tenant,
-                &task("tsk_1", "prj_1"),
-                Some(&doing()),
-                &event("task.created", "tsk_1"),
-            )
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .insert_task(
+                    &tenant,
+                    &task("tsk_1", "prj_1"),
+                    Some(&board_as_written()),
+                    None,
+                    &event("task.created", "tsk_1"),
+                )
+                .await
+                .unwrap(),
+            Guarded::Written(())
+        );
         let before = file_len(&path);
-        // The column's WIP limit is 1.
+        // The board changed since it was read (the first task went into its limited column).
         let refused = store
             .insert_task(
                 &tenant,
                 &task("tsk_2", "prj_1"),
-                Some(&doing()),
+                Some(&board_as_written()),
+                None,
                 &event("task.created", "tsk_2"),
             )
             .await;
-        assert!(
-            matches!(refused, Err(crate::store::PmoError::Rule(_))),
-            "{refused:?}"
-        );
+        assert!(matches!(refused, Ok(Guarded::Stale)), "{refused:?}");
         // Not found: nothing to write either.
         assert_eq!(
             store
@@ -1709,10 +1868,13 @@ mod tests {
         let tenant = tenant();
         let store = MemoryStore::open(&path).unwrap();
         let week = IsoWeek::of_time(entry("tmr_1").started_at);
-        assert!(store
-            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
-            .await
-            .unwrap());
+        assert_eq!(
+            store
+                .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+                .await
+                .unwrap(),
+            EntryWrite::Recorded
+        );
         // The stop touched the week: a draft at revision 1.
         let key = TimesheetDoc::key(&tenant, "usr_1", week);
         let touched = store
@@ -1722,14 +1884,17 @@ mod tests {
         assert_eq!(touched.len(), 1);
         assert_eq!(touched[0].rev, 1);
         let submitted = TimesheetDoc {
-            state: crate::domain::timesheet::TimesheetState::Submitted,
+            state: TimesheetState::Submitted,
             rev: 2,
             ..touched[0].clone()
         };
-        store
-            .save_timesheet(&tenant, &submitted, Some(1), None)
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .save_timesheet(&tenant, &submitted, Some(1), None)
+                .await
+                .unwrap(),
+            Guarded::Written(())
+        );
         let before = file_len(&path);
         let refused = store
             .insert_time_entry(&tenant, &entry("tmr_2"), &event("timer.stopped", "tmr_2"))
@@ -1737,21 +1902,25 @@ mod tests {
         assert!(
             matches!(
                 refused,
-                Err(crate::store::PmoError::Rule(
-                    crate::domain::RuleViolation::WeekLocked { .. }
-                ))
+                Ok(EntryWrite::WeekLocked(TimesheetState::Submitted))
             ),
             "{refused:?}"
         );
         let refused = store
             .record_timer_start(&tenant, "usr_1", week, &event("timer.started", "tmr_3"))
             .await;
-        assert!(matches!(refused, Err(crate::store::PmoError::Rule(_))));
+        assert!(matches!(
+            refused,
+            Ok(WeekTouch::Locked(TimesheetState::Submitted))
+        ));
         // A repeated stop of an entry already recorded is still recognised.
-        assert!(!store
-            .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
-            .await
-            .unwrap());
+        assert_eq!(
+            store
+                .insert_time_entry(&tenant, &entry("tmr_1"), &event("timer.stopped", "tmr_1"))
+                .await
+                .unwrap(),
+            EntryWrite::AlreadyRecorded
+        );
         assert_eq!(file_len(&path), before);
         assert_eq!(
             store.week_entries(&tenant, "usr_1", week).await.unwrap(),
@@ -1830,11 +1999,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn imports_follow_the_rules() {
-        crate::store::import::scenario::imports_follow_the_rules(&MemoryStore::new()).await;
-    }
-
     fn journal_lines(path: &Path) -> usize {
         std::fs::read_to_string(path).unwrap().lines().count()
     }
@@ -1875,14 +2039,14 @@ mod tests {
             })
             .collect();
         let before = journal_lines(&path);
-        let written = store.import_tasks(&tenant, &tasks).await.unwrap();
+        let written = imported(store.import_tasks(&tenant, &tasks, &[]).await.unwrap());
         assert_eq!(written.inserted, 3_000);
         assert_eq!(journal_lines(&path), before + 1);
-        let written = store.import_time_entries(&tenant, &entries).await.unwrap();
+        let written = imported(store.import_time_entries(&tenant, &entries).await.unwrap());
         assert_eq!(written.inserted, 2_000);
         assert_eq!(journal_lines(&path), before + 2);
         // A repeat writes no record at all.
-        let repeated = store.import_time_entries(&tenant, &entries).await.unwrap();
+        let repeated = imported(store.import_time_entries(&tenant, &entries).await.unwrap());
         assert_eq!((repeated.inserted, repeated.existing), (0, 2_000));
         assert_eq!(journal_lines(&path), before + 2);
         let weeks: Vec<TimesheetDoc> = store
@@ -1944,7 +2108,7 @@ mod tests {
             .insert_project(&a, &project("prj_2"), &event("project.created", "prj_2"))
             .await
             .unwrap();
-        store.import_tasks(&a, &tasks).await.unwrap();
+        imported(store.import_tasks(&a, &tasks, &[]).await.unwrap());
         // Another tenant's task of a project with the same id is not the first tenant's.
         let mut theirs = project("prj_1");
         theirs.id = "prj_b".into();
@@ -1957,7 +2121,7 @@ mod tests {
             project_id: "prj_b".into(),
             ..unplaced("tsk_99", "prj_b", "tnt_b")
         };
-        store.import_tasks(&b, &[other]).await.unwrap();
+        imported(store.import_tasks(&b, &[other], &[]).await.unwrap());
         let of_project: Vec<TaskDoc> = tasks
             .iter()
             .filter(|t| t.project_id == "prj_1")
@@ -2015,10 +2179,13 @@ mod tests {
         let w02 = IsoWeek::parse("week", "2026-W02").unwrap();
         let w03 = IsoWeek::parse("week", "2026-W03").unwrap();
         for id in ["tmr_1", "tmr_2"] {
-            store
-                .insert_time_entry(&a, &entry(id), &event("timer.stopped", id))
-                .await
-                .unwrap();
+            assert_eq!(
+                store
+                    .insert_time_entry(&a, &entry(id), &event("timer.stopped", id))
+                    .await
+                    .unwrap(),
+                EntryWrite::Recorded
+            );
         }
         let mut moved = entry("tmr_2");
         moved.started_at += chrono::Duration::days(7);
@@ -2029,29 +2196,32 @@ mod tests {
             entry_id: "tmr_2".into(),
             edited_by: "usr_1".into(),
             edited_at: Utc::now(),
-            before: super::super::EntryTimes {
+            before: crate::domain::timesheet::EntryTimes {
                 started_at: entry("tmr_2").started_at,
                 ended_at: entry("tmr_2").ended_at,
                 duration_seconds: 5400,
                 billable: true,
             },
-            after: super::super::EntryTimes {
+            after: crate::domain::timesheet::EntryTimes {
                 started_at: moved.started_at,
                 ended_at: moved.ended_at,
                 duration_seconds: 5400,
                 billable: true,
             },
         };
-        store
-            .edit_time_entry(
-                &a,
-                &moved,
-                &[],
-                &audit,
-                &event("time_entry.edited", "tmr_2"),
-            )
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .edit_time_entry(
+                    &a,
+                    &moved,
+                    &[],
+                    &audit,
+                    &event("time_entry.edited", "tmr_2"),
+                )
+                .await
+                .unwrap(),
+            Guarded::Written(())
+        );
         assert_eq!(
             store.week_entries(&a, "usr_1", w02).await.unwrap(),
             [entry("tmr_1")]
@@ -2107,5 +2277,17 @@ mod tests {
             [project("prj_1")]
         );
         assert_eq!(store.ping().await, Ok(()));
+    }
+
+    #[test]
+    fn stored_ids_are_skipped_and_another_tenants_are_refused() {
+        let docs = [entry("e1"), entry("e2"), entry("e3")];
+        let new = new_in_batch(&docs, |e| &e.id, |id| (id == "e2").then_some(true)).unwrap();
+        assert_eq!(
+            new.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["e1", "e3"]
+        );
+        let taken = new_in_batch(&docs, |e| &e.id, |id| (id == "e3").then_some(false));
+        assert_eq!(taken.map(|_| ()), Err("e3".to_owned()));
     }
 }

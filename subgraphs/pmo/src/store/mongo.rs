@@ -1,10 +1,12 @@
-//! The PMO store on MongoDB (the `mongodb` 3.x driver). Changes and their events are written in
-//! one multi-document transaction; transactions that collide are retried.
+//! The PMO store on MongoDB (the `mongodb` 3.x driver). A conditional write and its event are
+//! one multi-document transaction (its conditions are filters on the records' revisions, so a
+//! record changed since it was read matches nothing and the transaction is aborted); a
+//! transaction that collides with a concurrent one is retried.
 
 use std::collections::{HashMap, HashSet};
 
 use futures::TryStreamExt;
-use mongodb::bson::{doc, to_bson, Document};
+use mongodb::bson::{doc, to_bson, Bson, Document};
 use mongodb::error::{
     Error as MongoError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
     UNKNOWN_TRANSACTION_COMMIT_RESULT,
@@ -14,23 +16,18 @@ use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 
 use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
-use erp_kit::{ApiError, TenantId};
+use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::import::{self, Imported};
 use super::{
-    check_new_field, BoardDoc, CloseEvent, CommentDoc, CustomValue, Member, OutboxDoc,
-    PendingEvent, Placement, PmoError, PmoResult, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
+    BoardDoc, CommentDoc, CustomValue, EntryWrite, Expected, Guarded, History, HistoryWrite,
+    Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
     TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
-    WeekGuard,
+    WeekGuard, WeekTouch,
 };
 use crate::domain::custom_field::FieldDefinition;
-use crate::domain::sprint::{
-    check_can_close, check_can_plan, check_can_start, check_carry_over_target, split_at_close,
-    SprintState,
-};
+use crate::domain::sprint::SprintState;
+use crate::domain::task::TaskStatus;
 use crate::domain::timesheet::{IsoWeek, TimesheetState};
-use crate::domain::tracking::check_week_open;
-use crate::domain::{check_dependency, check_parent_done, check_wip, TaskStatus};
 
 const PROJECTS: &str = "pmo_projects";
 const BOARDS: &str = "pmo_boards";
@@ -50,6 +47,56 @@ const IN_CHUNK: usize = 100;
 /// How often a collided transaction is tried before the caller gets CONFLICT.
 const MAX_ATTEMPTS: u32 = 5;
 
+/// Why a write inside a transaction did not go through.
+#[derive(Debug)]
+enum Failure {
+    /// It collided with a concurrent transaction: tried again.
+    Transient(String),
+    /// A record it was conditional on changed: the transaction is aborted.
+    Stale,
+    /// New time would go to a locked week: the transaction is aborted.
+    WeekLocked {
+        user_id: String,
+        week: IsoWeek,
+        state: TimesheetState,
+    },
+    Api(ApiError),
+}
+
+type Tx<T> = Result<T, Failure>;
+
+impl From<ApiError> for Failure {
+    fn from(err: ApiError) -> Self {
+        Failure::Api(err)
+    }
+}
+
+/// Where no conditional write answers: a collision that outlived its retries is the caller's
+/// CONFLICT.
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Api(err) => err,
+            Failure::Transient(detail) => {
+                tracing::warn!(error = %detail, "transaction kept colliding");
+                crate::domain::collided()
+            }
+            Failure::Stale | Failure::WeekLocked { .. } => {
+                ApiError::internal("a conditional outcome outside a conditional write")
+            }
+        }
+    }
+}
+
+/// A conditional write's answer.
+fn guarded<T>(outcome: Tx<T>) -> ApiResult<Guarded<T>> {
+    match outcome {
+        Ok(value) => Ok(Guarded::Written(value)),
+        Err(Failure::Stale) => Ok(Guarded::Stale),
+        Err(failure) => Err(failure.into()),
+    }
+}
+
 fn is_duplicate_key(err: &MongoError) -> bool {
     match &*err.kind {
         ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
@@ -62,33 +109,33 @@ fn is_duplicate_key(err: &MongoError) -> bool {
     }
 }
 
-fn db_err(err: MongoError) -> PmoError {
+fn db_err(err: MongoError) -> Failure {
     if err.contains_label(TRANSIENT_TRANSACTION_ERROR) {
-        PmoError::Transient(err.to_string())
+        Failure::Transient(err.to_string())
     } else {
-        PmoError::Api(ApiError::internal(format!("mongodb: {err}")))
+        Failure::Api(ApiError::internal(format!("mongodb: {err}")))
     }
 }
 
 /// An insert of ids read as absent in the same transaction that still collides: a concurrent
 /// import wrote them meanwhile; the retry reads them as stored.
-fn concurrent_insert(err: MongoError) -> PmoError {
+fn concurrent_insert(err: MongoError) -> Failure {
     if is_duplicate_key(&err) {
-        PmoError::Transient(err.to_string())
+        Failure::Transient(err.to_string())
     } else {
         db_err(err)
     }
 }
 
-fn bson_err(err: impl std::fmt::Display) -> PmoError {
-    PmoError::Api(ApiError::internal(format!("bson: {err}")))
+fn bson_err(err: impl std::fmt::Display) -> Failure {
+    Failure::Api(ApiError::internal(format!("bson: {err}")))
 }
 
-fn status_value(status: TaskStatus) -> PmoResult<mongodb::bson::Bson> {
+fn status_value(status: TaskStatus) -> Tx<Bson> {
     to_bson(&status).map_err(bson_err)
 }
 
-fn sprint_state_value(state: SprintState) -> PmoResult<mongodb::bson::Bson> {
+fn sprint_state_value(state: SprintState) -> Tx<Bson> {
     to_bson(&state).map_err(bson_err)
 }
 
@@ -107,7 +154,8 @@ fn keyset(filter: &mut Document, page: &PageRequest) -> Document {
     doc! { "_id": if page.backward { -1 } else { 1 } }
 }
 
-/// Runs `$body` in a transaction on a fresh session named `$session`, retrying collisions.
+/// Runs `$body` in a transaction on a fresh session named `$session`, retrying collisions; a
+/// body that fails (a stale condition included) aborts it.
 macro_rules! in_transaction {
     ($store:expr, $session:ident, $body:expr) => {{
         let mut attempt: u32 = 0;
@@ -115,24 +163,24 @@ macro_rules! in_transaction {
             attempt += 1;
             let mut $session = $store.client.start_session().await.map_err(db_err)?;
             $session.start_transaction().await.map_err(db_err)?;
-            let outcome: PmoResult<_> = async { $body }.await;
+            let outcome: Tx<_> = async { $body }.await;
             match outcome {
                 Ok(value) => match commit(&mut $session).await {
                     Ok(()) => break Ok(value),
-                    Err(PmoError::Transient(_)) if attempt < MAX_ATTEMPTS => continue,
-                    Err(err) => break Err(collided(err)),
+                    Err(Failure::Transient(_)) if attempt < MAX_ATTEMPTS => continue,
+                    Err(err) => break Err(err),
                 },
                 Err(err) => {
                     let _ = $session.abort_transaction().await;
                     match err {
-                        PmoError::Transient(_) if attempt < MAX_ATTEMPTS => {
+                        Failure::Transient(_) if attempt < MAX_ATTEMPTS => {
                             tokio::time::sleep(std::time::Duration::from_millis(
                                 5 * u64::from(attempt),
                             ))
                             .await;
                             continue;
                         }
-                        err => break Err(collided(err)),
+                        err => break Err(err),
                     }
                 }
             }
@@ -140,26 +188,13 @@ macro_rules! in_transaction {
     }};
 }
 
-async fn commit(session: &mut ClientSession) -> PmoResult<()> {
+async fn commit(session: &mut ClientSession) -> Tx<()> {
     loop {
         match session.commit_transaction().await {
             Ok(()) => return Ok(()),
             Err(err) if err.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
             Err(err) => return Err(db_err(err)),
         }
-    }
-}
-
-/// A collision that outlived its retries is the caller's CONFLICT.
-fn collided(err: PmoError) -> PmoError {
-    match err {
-        PmoError::Transient(detail) => {
-            tracing::warn!(error = %detail, "transaction kept colliding");
-            PmoError::Api(ApiError::Conflict(
-                "the change collided with a concurrent one; retry".into(),
-            ))
-        }
-        other => other,
     }
 }
 
@@ -234,7 +269,7 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
 }
 
 /// The filter of a task list.
-fn task_query(tenant: &TenantId, filter: &TaskFilter) -> PmoResult<Document> {
+fn task_query(tenant: &TenantId, filter: &TaskFilter) -> Tx<Document> {
     let mut query = doc! { "tenant_id": tenant.as_str() };
     if let Some(project_id) = &filter.project_id {
         query.insert("project_id", project_id.as_str());
@@ -272,7 +307,7 @@ fn time_entry_query(tenant: &TenantId, filter: &TimeEntryFilter) -> Document {
 }
 
 /// The filter of a timesheet list.
-fn timesheet_query(tenant: &TenantId, filter: &TimesheetFilter) -> PmoResult<Document> {
+fn timesheet_query(tenant: &TenantId, filter: &TimesheetFilter) -> Tx<Document> {
     let mut query = doc! { "tenant_id": tenant.as_str() };
     if let Some(user) = &filter.user_id {
         query.insert("user_id", user.as_str());
@@ -284,11 +319,7 @@ fn timesheet_query(tenant: &TenantId, filter: &TimesheetFilter) -> PmoResult<Doc
 }
 
 /// The filter of a project's sprint list.
-fn sprint_query(
-    tenant: &TenantId,
-    project_id: &str,
-    state: Option<SprintState>,
-) -> PmoResult<Document> {
+fn sprint_query(tenant: &TenantId, project_id: &str, state: Option<SprintState>) -> Tx<Document> {
     let mut query = doc! { "tenant_id": tenant.as_str(), "project_id": project_id };
     if let Some(state) = state {
         query.insert("state", sprint_state_value(state)?);
@@ -340,6 +371,29 @@ fn refused_write(err: &MongoError) -> Option<(usize, i32)> {
 
 const DUPLICATE_KEY: i32 = 11000;
 
+/// The filter of the subtasks of a task that are not done.
+fn open_subtasks_query(tenant: &TenantId, parent_id: &str) -> Tx<Document> {
+    Ok(doc! {
+        "tenant_id": tenant.as_str(),
+        "parent_id": parent_id,
+        "status": { "$ne": status_value(TaskStatus::Done)? },
+    })
+}
+
+/// The filter of a project's tasks that wait for others.
+fn dependencies_query(tenant: &TenantId, project_id: &str) -> Document {
+    doc! {
+        "tenant_id": tenant.as_str(),
+        "project_id": project_id,
+        "blocked_by.0": { "$exists": true },
+    }
+}
+
+/// The filter of a sprint's tasks.
+fn sprint_tasks_query(tenant: &TenantId, project_id: &str, sprint_id: &str) -> Document {
+    doc! { "tenant_id": tenant.as_str(), "project_id": project_id, "sprint_id": sprint_id }
+}
+
 /// Sees every command a [`MongoStore`] sends (its name and collection, empty when it names
 /// none): for metrics, or to pin how many round trips a use case costs.
 pub type CommandObserver = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -380,9 +434,23 @@ impl MongoStore {
         Ok(Self { client, db })
     }
 
+    /// A store on a named database of an existing client (tests use one database each).
+    pub fn with_database(client: Client, name: &str) -> Self {
+        let db = client.database(name);
+        Self { client, db }
+    }
+
+    /// Drops the store's database (what a test made).
+    #[cfg(test)]
+    pub(crate) async fn drop_database(&self) {
+        if let Err(err) = self.db.drop().await {
+            tracing::warn!(error = %err, "a test database was not dropped");
+        }
+    }
+
     /// Timer starts and stops are one `bulkWrite` command each (MongoDB 8.0): refuse an older
     /// server at start rather than at the first timer.
-    async fn check_server_version(&self) -> PmoResult<()> {
+    async fn check_server_version(&self) -> Tx<()> {
         const SERVER_8_0_WIRE_VERSION: i32 = 25;
         let hello = self
             .db
@@ -411,7 +479,7 @@ impl MongoStore {
         tenant: &TenantId,
         user_id: &str,
         week: IsoWeek,
-    ) -> PmoResult<mongodb::options::UpdateOneModel> {
+    ) -> Tx<mongodb::options::UpdateOneModel> {
         let draft = TimesheetDoc::draft(tenant, user_id, week);
         let mut on_insert = mongodb::bson::to_document(&draft).map_err(bson_err)?;
         for set_by_the_filter_or_inc in ["_id", "tenant_id", "rev"] {
@@ -420,7 +488,7 @@ impl MongoStore {
         let locked = TimesheetState::LOCKED
             .iter()
             .map(|state| to_bson(state).map_err(bson_err))
-            .collect::<PmoResult<Vec<_>>>()?;
+            .collect::<Tx<Vec<_>>>()?;
         Ok(mongodb::options::UpdateOneModel::builder()
             .namespace(self.timesheets().namespace())
             .filter(doc! {
@@ -433,30 +501,22 @@ impl MongoStore {
             .build())
     }
 
-    /// After a touch of the week collided: TIMESHEET_LOCKED when the week is locked; otherwise
-    /// a concurrent first touch inserted the document, and the write is tried again.
-    async fn locked_or_retry(
+    /// After a touch of the week collided: the week's state when it is locked; None when a
+    /// concurrent first touch inserted the document, and the write is tried again.
+    async fn locked_state(
         &self,
         tenant: &TenantId,
         user_id: &str,
         week: IsoWeek,
-    ) -> PmoResult<()> {
+    ) -> Tx<Option<TimesheetState>> {
         let key = TimesheetDoc::key(tenant, user_id, week);
-        if let Some(sheet) = self
+        Ok(self
             .timesheets()
             .find_one(doc! { "_id": &key, "tenant_id": tenant.as_str() })
             .await
             .map_err(db_err)?
-        {
-            check_week_open(week, sheet.state)?;
-        }
-        Ok(())
-    }
-
-    /// A store on a named database of an existing client (tests use one database each).
-    pub fn with_database(client: Client, name: &str) -> Self {
-        let db = client.database(name);
-        Self { client, db }
+            .map(|sheet| sheet.state)
+            .filter(|state| state.is_locked()))
     }
 
     fn projects(&self) -> Collection<ProjectDoc> {
@@ -487,12 +547,37 @@ impl MongoStore {
         self.db.collection(OUTBOX)
     }
 
-    async fn enqueue(&self, session: &mut ClientSession, event: &EventEnvelope) -> PmoResult<()> {
+    async fn enqueue(&self, session: &mut ClientSession, event: &EventEnvelope) -> Tx<()> {
         self.outbox()
             .insert_one(OutboxDoc::new(event)?)
             .session(session)
             .await
             .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Bumps the revision of a record of `collection` at the expected revision, inside the
+    /// session's transaction; stale when it is at another one (or not the tenant's).
+    async fn bump(
+        &self,
+        session: &mut ClientSession,
+        collection: &str,
+        tenant: &TenantId,
+        expected: &Expected,
+    ) -> Tx<()> {
+        let bumped = self
+            .db
+            .collection::<Document>(collection)
+            .update_one(
+                doc! { "_id": &expected.id, "tenant_id": tenant.as_str(), "rev": expected.rev },
+                doc! { "$inc": { "rev": 1 } },
+            )
+            .session(&mut *session)
+            .await
+            .map_err(db_err)?;
+        if bumped.matched_count == 0 {
+            return Err(Failure::Stale);
+        }
         Ok(())
     }
 
@@ -502,7 +587,7 @@ impl MongoStore {
         filter: Document,
         sort: Document,
         limit: i64,
-    ) -> PmoResult<Vec<T>>
+    ) -> Tx<Vec<T>>
     where
         T: serde::de::DeserializeOwned + Send + Sync + Unpin,
     {
@@ -524,7 +609,7 @@ impl MongoStore {
         &self,
         collection: Collection<T>,
         mut branches: Vec<(Document, Document, i64)>,
-    ) -> PmoResult<Vec<Vec<T>>>
+    ) -> Tx<Vec<Vec<T>>>
     where
         T: serde::de::DeserializeOwned + Send + Sync + Unpin,
     {
@@ -578,19 +663,14 @@ impl MongoStore {
     }
 
     /// Writes `timesheet` if the stored one is still at `expected_rev` (None: absent), inside the
-    /// session's transaction; CONFLICT otherwise.
+    /// session's transaction; stale otherwise.
     async fn guard_timesheet(
         &self,
         session: &mut ClientSession,
         tenant: &TenantId,
         timesheet: &TimesheetDoc,
         expected_rev: Option<i64>,
-    ) -> PmoResult<()> {
-        let changed = || {
-            PmoError::Api(ApiError::Conflict(
-                "the timesheet changed meanwhile; reload and retry".into(),
-            ))
-        };
+    ) -> Tx<()> {
         match expected_rev {
             None => match self
                 .timesheets()
@@ -599,7 +679,7 @@ impl MongoStore {
                 .await
             {
                 Ok(_) => Ok(()),
-                Err(err) if is_duplicate_key(&err) => Err(changed()),
+                Err(err) if is_duplicate_key(&err) => Err(Failure::Stale),
                 Err(err) => Err(db_err(err)),
             },
             Some(rev) => {
@@ -613,32 +693,22 @@ impl MongoStore {
                     .await
                     .map_err(db_err)?;
                 if replaced.matched_count == 0 {
-                    return Err(changed());
+                    return Err(Failure::Stale);
                 }
                 Ok(())
             }
         }
     }
 
-    /// The tasks matching `filter`, read inside the session's transaction.
-    async fn find_in_session(
-        &self,
-        session: &mut ClientSession,
-        filter: Document,
-    ) -> PmoResult<Vec<TaskDoc>> {
-        self.all_in_session(session, self.tasks(), filter, None)
-            .await
-    }
-
     /// Every document of `collection` matching `filter` (by `_id`, only the `projection`'s
-    /// fields when given), read inside the session's transaction.
-    async fn all_in_session<T>(
+    /// fields when given), inside the session's transaction when there is one.
+    async fn all_of<T>(
         &self,
-        session: &mut ClientSession,
+        session: Option<&mut ClientSession>,
         collection: Collection<T>,
         filter: Document,
         projection: Option<Document>,
-    ) -> PmoResult<Vec<T>>
+    ) -> Tx<Vec<T>>
     where
         T: serde::de::DeserializeOwned + Send + Sync + Unpin,
     {
@@ -646,6 +716,14 @@ impl MongoStore {
         if let Some(projection) = projection {
             find = find.projection(projection);
         }
+        let Some(session) = session else {
+            return find
+                .await
+                .map_err(db_err)?
+                .try_collect()
+                .await
+                .map_err(db_err);
+        };
         let mut cursor = find.session(&mut *session).await.map_err(db_err)?;
         let mut found = Vec::new();
         while let Some(doc) = cursor
@@ -660,15 +738,16 @@ impl MongoStore {
     }
 
     /// `field` of the documents of `collection` with the given ids (of `tenant`, or of any tenant
-    /// when None), by id. The ids go in chunks of [`IN_CHUNK`].
+    /// when None), by id, inside the session's transaction when there is one. The ids go in
+    /// chunks of [`IN_CHUNK`].
     async fn field_by_id<S: AsRef<str>>(
         &self,
-        session: &mut ClientSession,
+        mut session: Option<&mut ClientSession>,
         tenant: Option<&TenantId>,
         collection: &str,
         ids: &[S],
         field: &str,
-    ) -> PmoResult<HashMap<String, String>> {
+    ) -> Tx<HashMap<String, String>> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
             let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
@@ -677,8 +756,8 @@ impl MongoStore {
                 filter.insert("tenant_id", tenant.as_str());
             }
             let docs = self
-                .all_in_session(
-                    session,
+                .all_of(
+                    session.as_deref_mut(),
                     self.db.collection::<Document>(collection),
                     filter,
                     Some(doc! { field: 1 }),
@@ -694,103 +773,36 @@ impl MongoStore {
         Ok(found)
     }
 
-    /// Bumps a sprint of the project that tasks may join or leave (not closed), so a concurrent
-    /// close collides with the planning change instead of missing it.
-    async fn touch_open_sprint(
-        &self,
-        session: &mut ClientSession,
+    /// The documents of a batch that are not stored yet (`stored`: id to its owner's tenant),
+    /// or the first id another tenant has.
+    fn new_in_batch<'a, T>(
         tenant: &TenantId,
-        project_id: &str,
-        sprint_id: &str,
-    ) -> PmoResult<SprintDoc> {
-        let sprint = self
-            .sprints()
-            .find_one_and_update(
-                doc! { "_id": sprint_id, "tenant_id": tenant.as_str(), "project_id": project_id },
-                doc! { "$inc": { "rev": 1 } },
-            )
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| {
-                ApiError::bad_input("sprintId", "no such sprint in the task's project")
-            })?;
-        check_can_plan(sprint.state)?;
-        Ok(sprint)
-    }
-
-    /// Counts the column's tasks after bumping the board's revision, so concurrent moves into
-    /// the board collide (and are retried) instead of both passing the WIP check.
-    async fn guard_wip(
-        &self,
-        session: &mut ClientSession,
-        tenant: &TenantId,
-        to: &Placement,
-    ) -> PmoResult<()> {
-        self.bump_board(session, tenant, &to.board_id).await?;
-        if to.wip_limit.is_some() {
-            let current = self
-                .column_count(session, tenant, &to.board_id, &to.column_id)
-                .await?;
-            check_wip(&to.column_name, to.wip_limit, current)?;
+        docs: &'a [T],
+        id_of: impl Fn(&T) -> &str,
+        stored: &HashMap<String, String>,
+    ) -> Result<Vec<&'a T>, String> {
+        let mut new = Vec::with_capacity(docs.len());
+        for doc in docs {
+            match stored.get(id_of(doc)) {
+                Some(owner) if owner == tenant.as_str() => {}
+                Some(_) => return Err(id_of(doc).to_owned()),
+                None => new.push(doc),
+            }
         }
-        Ok(())
-    }
-
-    /// Bumps a board's revision inside the session's transaction (NOT_FOUND when the tenant has
-    /// no such board).
-    async fn bump_board(
-        &self,
-        session: &mut ClientSession,
-        tenant: &TenantId,
-        board_id: &str,
-    ) -> PmoResult<()> {
-        let bumped = self
-            .boards()
-            .update_one(
-                doc! { "_id": board_id, "tenant_id": tenant.as_str() },
-                doc! { "$inc": { "rev": 1 } },
-            )
-            .session(&mut *session)
-            .await
-            .map_err(db_err)?;
-        if bumped.matched_count == 0 {
-            return Err(ApiError::NotFound("board".into()).into());
-        }
-        Ok(())
-    }
-
-    /// The tasks in a board's column, counted inside the session's transaction.
-    async fn column_count(
-        &self,
-        session: &mut ClientSession,
-        tenant: &TenantId,
-        board_id: &str,
-        column_id: &str,
-    ) -> PmoResult<u64> {
-        self.tasks()
-            .count_documents(doc! {
-                "tenant_id": tenant.as_str(),
-                "board_id": board_id,
-                "column_id": column_id,
-            })
-            .session(&mut *session)
-            .await
-            .map_err(db_err)
+        Ok(new)
     }
 }
 
 #[async_trait::async_trait]
 impl PmoStore for MongoStore {
-    async fn prepare(&self) -> PmoResult<()> {
+    async fn prepare(&self) -> ApiResult<()> {
         self.check_server_version().await?;
         for (collection, keys) in indexes() {
             // Transactions cannot create collections on every server: create them up front.
             if let Err(err) = self.db.create_collection(collection).await {
                 // 48: NamespaceExists.
                 if !matches!(&*err.kind, ErrorKind::Command(e) if e.code == 48) {
-                    return Err(db_err(err));
+                    return Err(db_err(err).into());
                 }
             }
             let models = keys
@@ -810,40 +822,42 @@ impl PmoStore for MongoStore {
         _tenant: &TenantId,
         project: &ProjectDoc,
         event: &EventEnvelope,
-    ) -> PmoResult<()> {
-        in_transaction!(self, session, {
+    ) -> ApiResult<()> {
+        Ok(in_transaction!(self, session, {
             self.projects()
                 .insert_one(project)
                 .session(&mut session)
                 .await
                 .map_err(db_err)?;
             self.enqueue(&mut session, event).await
-        })
+        })?)
     }
 
     async fn projects_by_ids(
         &self,
         tenant: &TenantId,
         ids: &[String],
-    ) -> PmoResult<Vec<ProjectDoc>> {
-        self.find_in(
-            self.projects(),
-            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
-            doc! { "_id": 1 },
-            0,
-        )
-        .await
+    ) -> ApiResult<Vec<ProjectDoc>> {
+        Ok(self
+            .find_in(
+                self.projects(),
+                doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+                doc! { "_id": 1 },
+                0,
+            )
+            .await?)
     }
 
     async fn list_projects(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
-    ) -> PmoResult<Vec<ProjectDoc>> {
+    ) -> ApiResult<Vec<ProjectDoc>> {
         let mut filter = doc! { "tenant_id": tenant.as_str() };
         let sort = keyset(&mut filter, page);
-        self.find_in(self.projects(), filter, sort, page.limit as i64 + 1)
-            .await
+        Ok(self
+            .find_in(self.projects(), filter, sort, page.limit as i64 + 1)
+            .await?)
     }
 
     async fn put_member(
@@ -851,9 +865,9 @@ impl PmoStore for MongoStore {
         tenant: &TenantId,
         project_id: &str,
         member: &Member,
-    ) -> PmoResult<Option<ProjectDoc>> {
+    ) -> ApiResult<Option<ProjectDoc>> {
         let member_bson = to_bson(member).map_err(bson_err)?;
-        in_transaction!(self, session, {
+        Ok(in_transaction!(self, session, {
             let filter = doc! { "_id": project_id, "tenant_id": tenant.as_str() };
             self.projects()
                 .update_one(
@@ -869,7 +883,7 @@ impl PmoStore for MongoStore {
                 .session(&mut session)
                 .await
                 .map_err(db_err)
-        })
+        })?)
     }
 
     async fn remove_member(
@@ -877,60 +891,100 @@ impl PmoStore for MongoStore {
         tenant: &TenantId,
         project_id: &str,
         user_id: &str,
-    ) -> PmoResult<Option<ProjectDoc>> {
-        self.projects()
+    ) -> ApiResult<Option<ProjectDoc>> {
+        Ok(self
+            .projects()
             .find_one_and_update(
                 doc! { "_id": project_id, "tenant_id": tenant.as_str() },
                 doc! { "$pull": { "members": { "user_id": user_id } } },
             )
             .return_document(ReturnDocument::After)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?)
     }
 
-    async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> PmoResult<()> {
+    async fn add_custom_field(
+        &self,
+        tenant: &TenantId,
+        project: &Expected,
+        field: &FieldDefinition,
+    ) -> ApiResult<Guarded<ProjectDoc>> {
+        let field_bson = to_bson(field).map_err(bson_err)?;
+        // One document: its own update is atomic, no transaction needed.
+        let updated = self
+            .projects()
+            .find_one_and_update(
+                doc! { "_id": &project.id, "tenant_id": tenant.as_str(), "rev": project.rev },
+                doc! { "$push": { "custom_fields": field_bson }, "$inc": { "rev": 1 } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(db_err)?;
+        Ok(updated.map_or(Guarded::Stale, Guarded::Written))
+    }
+
+    async fn insert_board(&self, _tenant: &TenantId, board: &BoardDoc) -> ApiResult<()> {
         self.boards().insert_one(board).await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<BoardDoc>> {
-        self.find_in(
-            self.boards(),
-            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
-            doc! { "_id": 1 },
-            0,
-        )
-        .await
+    async fn boards_by_ids(&self, tenant: &TenantId, ids: &[String]) -> ApiResult<Vec<BoardDoc>> {
+        Ok(self
+            .find_in(
+                self.boards(),
+                doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+                doc! { "_id": 1 },
+                0,
+            )
+            .await?)
     }
 
     async fn boards_of_projects(
         &self,
         tenant: &TenantId,
         project_ids: &[String],
-    ) -> PmoResult<Vec<BoardDoc>> {
-        self.find_in(
-            self.boards(),
-            of_parents(tenant, "project_id", project_ids),
-            doc! { "_id": 1 },
-            0,
-        )
-        .await
+    ) -> ApiResult<Vec<BoardDoc>> {
+        Ok(self
+            .find_in(
+                self.boards(),
+                of_parents(tenant, "project_id", project_ids),
+                doc! { "_id": 1 },
+                0,
+            )
+            .await?)
+    }
+
+    async fn column_count(
+        &self,
+        tenant: &TenantId,
+        board_id: &str,
+        column_id: &str,
+    ) -> ApiResult<u64> {
+        Ok(self
+            .tasks()
+            .count_documents(doc! {
+                "tenant_id": tenant.as_str(),
+                "board_id": board_id,
+                "column_id": column_id,
+            })
+            .await
+            .map_err(db_err)?)
     }
 
     async fn insert_task(
         &self,
         tenant: &TenantId,
         task: &TaskDoc,
-        placement: Option<&Placement>,
+        board: Option<&Expected>,
+        sprint: Option<&Expected>,
         event: &EventEnvelope,
-    ) -> PmoResult<()> {
-        in_transaction!(self, session, {
-            if let Some(to) = placement {
-                self.guard_wip(&mut session, tenant, to).await?;
+    ) -> ApiResult<Guarded<()>> {
+        guarded(in_transaction!(self, session, {
+            if let Some(board) = board {
+                self.bump(&mut session, BOARDS, tenant, board).await?;
             }
-            if let Some(sprint_id) = &task.sprint_id {
-                self.touch_open_sprint(&mut session, tenant, &task.project_id, sprint_id)
-                    .await?;
+            if let Some(sprint) = sprint {
+                self.bump(&mut session, SPRINTS, tenant, sprint).await?;
             }
             self.tasks()
                 .insert_one(task)
@@ -938,7 +992,7 @@ impl PmoStore for MongoStore {
                 .await
                 .map_err(db_err)?;
             self.enqueue(&mut session, event).await
-        })
+        }))
     }
 
     async fn move_task(
@@ -947,24 +1001,13 @@ impl PmoStore for MongoStore {
         task_id: &str,
         from_column: Option<&str>,
         to: &Placement,
+        board: Option<&Expected>,
         event: &EventEnvelope,
-    ) -> PmoResult<TaskDoc> {
+    ) -> ApiResult<Guarded<TaskDoc>> {
         let status = status_value(to.status)?;
-        let done = status_value(TaskStatus::Done)?;
-        in_transaction!(self, session, {
-            self.guard_wip(&mut session, tenant, to).await?;
-            if to.status == TaskStatus::Done {
-                let open = self
-                    .tasks()
-                    .count_documents(doc! {
-                        "tenant_id": tenant.as_str(),
-                        "parent_id": task_id,
-                        "status": { "$ne": done.clone() },
-                    })
-                    .session(&mut session)
-                    .await
-                    .map_err(db_err)?;
-                check_parent_done(to.status, open)?;
+        guarded(in_transaction!(self, session, {
+            if let Some(board) = board {
+                self.bump(&mut session, BOARDS, tenant, board).await?;
             }
             let moved = self
                 .tasks()
@@ -981,29 +1024,28 @@ impl PmoStore for MongoStore {
                 .session(&mut session)
                 .await
                 .map_err(db_err)?
-                .ok_or_else(|| {
-                    ApiError::Conflict("the task was moved meanwhile; reload and retry".into())
-                })?;
+                .ok_or(Failure::Stale)?;
             self.enqueue(&mut session, event).await?;
             Ok(moved)
-        })
+        }))
     }
 
-    async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<TaskDoc>> {
-        self.find_in(
-            self.tasks(),
-            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
-            doc! { "_id": 1 },
-            0,
-        )
-        .await
+    async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> ApiResult<Vec<TaskDoc>> {
+        Ok(self
+            .find_in(
+                self.tasks(),
+                doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+                doc! { "_id": 1 },
+                0,
+            )
+            .await?)
     }
 
     async fn task_and_project(
         &self,
         tenant: &TenantId,
         task_id: &str,
-    ) -> PmoResult<Option<(TaskDoc, Option<ProjectDoc>)>> {
+    ) -> ApiResult<Option<(TaskDoc, Option<ProjectDoc>)>> {
         let pipeline = [
             doc! { "$match": { "_id": task_id, "tenant_id": tenant.as_str() } },
             doc! { "$limit": 1 },
@@ -1024,13 +1066,13 @@ impl PmoStore for MongoStore {
             return Ok(None);
         };
         let projects = match row.remove("projects") {
-            Some(mongodb::bson::Bson::Array(projects)) => projects,
+            Some(Bson::Array(projects)) => projects,
             _ => Vec::new(),
         };
         let task: TaskDoc = mongodb::bson::from_document(row).map_err(bson_err)?;
         let mut project = None;
         for candidate in projects {
-            let mongodb::bson::Bson::Document(candidate) = candidate else {
+            let Bson::Document(candidate) = candidate else {
                 continue;
             };
             let candidate: ProjectDoc =
@@ -1042,86 +1084,104 @@ impl PmoStore for MongoStore {
         Ok(Some((task, project)))
     }
 
+    async fn task_projects(
+        &self,
+        tenant: &TenantId,
+        task_ids: &[String],
+    ) -> ApiResult<HashMap<String, String>> {
+        Ok(self
+            .field_by_id(None, Some(tenant), TASKS, task_ids, "project_id")
+            .await?)
+    }
+
+    async fn existing_task_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> ApiResult<HashSet<String>> {
+        Ok(self
+            .field_by_id(None, Some(tenant), TASKS, ids, "tenant_id")
+            .await?
+            .into_keys()
+            .collect())
+    }
+
     async fn list_tasks(
         &self,
         tenant: &TenantId,
         filter: &TaskFilter,
         page: &PageRequest,
-    ) -> PmoResult<Vec<TaskDoc>> {
+    ) -> ApiResult<Vec<TaskDoc>> {
         let mut query = task_query(tenant, filter)?;
         let sort = keyset(&mut query, page);
-        self.find_in(self.tasks(), query, sort, page.limit as i64 + 1)
-            .await
+        Ok(self
+            .find_in(self.tasks(), query, sort, page.limit as i64 + 1)
+            .await?)
     }
 
     async fn task_pages(
         &self,
         tenant: &TenantId,
         lists: &[(TaskFilter, PageRequest)],
-    ) -> PmoResult<Vec<Vec<TaskDoc>>> {
+    ) -> ApiResult<Vec<Vec<TaskDoc>>> {
         let mut branches = Vec::with_capacity(lists.len());
         for (filter, page) in lists {
             let mut query = task_query(tenant, filter)?;
             let sort = keyset(&mut query, page);
             branches.push((query, sort, page.limit as i64 + 1));
         }
-        self.pages_in(self.tasks(), branches).await
+        Ok(self.pages_in(self.tasks(), branches).await?)
+    }
+
+    async fn open_subtasks(&self, tenant: &TenantId, parent_id: &str) -> ApiResult<u64> {
+        Ok(self
+            .tasks()
+            .count_documents(open_subtasks_query(tenant, parent_id)?)
+            .await
+            .map_err(db_err)?)
+    }
+
+    async fn dependency_edges(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+    ) -> ApiResult<HashMap<String, Vec<String>>> {
+        let rows = self
+            .all_of(
+                None,
+                self.db.collection::<Document>(TASKS),
+                dependencies_query(tenant, project_id),
+                Some(doc! { "_id": 1, "blocked_by": 1 }),
+            )
+            .await?;
+        let mut edges = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id = row.get_str("_id").map_err(bson_err)?.to_owned();
+            let blockers = row
+                .get_array("blocked_by")
+                .map_err(bson_err)?
+                .iter()
+                .filter_map(|b| b.as_str().map(str::to_owned))
+                .collect();
+            edges.insert(id, blockers);
+        }
+        Ok(edges)
     }
 
     async fn add_dependency(
         &self,
         tenant: &TenantId,
-        project_id: &str,
+        project: &Expected,
         task_id: &str,
         blocker_id: &str,
-    ) -> PmoResult<TaskDoc> {
-        in_transaction!(self, session, {
-            // Serialises dependency changes of the project: two edges added at once cannot
-            // close a cycle that neither saw.
-            let bumped = self
-                .projects()
-                .update_one(
-                    doc! { "_id": project_id, "tenant_id": tenant.as_str() },
-                    doc! { "$inc": { "rev": 1 } },
-                )
-                .session(&mut session)
-                .await
-                .map_err(db_err)?;
-            if bumped.matched_count == 0 {
-                return Err(ApiError::NotFound("project".into()).into());
-            }
-            let mut cursor = self
-                .db
-                .collection::<Document>(TASKS)
-                .find(doc! {
-                    "tenant_id": tenant.as_str(),
-                    "project_id": project_id,
-                    "blocked_by.0": { "$exists": true },
-                })
-                .projection(doc! { "_id": 1, "blocked_by": 1 })
-                .session(&mut session)
-                .await
-                .map_err(db_err)?;
-            let mut edges: HashMap<String, Vec<String>> = HashMap::new();
-            while let Some(row) = cursor
-                .stream(&mut session)
-                .try_next()
-                .await
-                .map_err(db_err)?
-            {
-                let id = row.get_str("_id").map_err(bson_err)?.to_owned();
-                let blockers = row
-                    .get_array("blocked_by")
-                    .map_err(bson_err)?
-                    .iter()
-                    .filter_map(|b| b.as_str().map(str::to_owned))
-                    .collect();
-                edges.insert(id, blockers);
-            }
-            check_dependency(task_id, blocker_id, &edges)?;
+    ) -> ApiResult<Guarded<TaskDoc>> {
+        guarded(in_transaction!(self, session, {
+            // The project's revision serialises its dependency changes: two edges added at
+            // once cannot close a cycle that neither saw.
+            self.bump(&mut session, PROJECTS, tenant, project).await?;
             self.tasks()
                 .find_one_and_update(
-                    doc! { "_id": task_id, "tenant_id": tenant.as_str(), "project_id": project_id },
+                    doc! { "_id": task_id, "tenant_id": tenant.as_str(), "project_id": &project.id },
                     doc! {
                         "$addToSet": { "blocked_by": blocker_id },
                         "$set": { "updated_at": chrono::Utc::now().to_rfc3339() },
@@ -1131,41 +1191,8 @@ impl PmoStore for MongoStore {
                 .session(&mut session)
                 .await
                 .map_err(db_err)?
-                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
-        })
-    }
-
-    async fn add_custom_field(
-        &self,
-        tenant: &TenantId,
-        project_id: &str,
-        field: &FieldDefinition,
-    ) -> PmoResult<Option<ProjectDoc>> {
-        let field_bson = to_bson(field).map_err(bson_err)?;
-        in_transaction!(self, session, {
-            let filter = doc! { "_id": project_id, "tenant_id": tenant.as_str() };
-            // Bumping the revision first makes concurrent definitions collide (and retry).
-            let Some(project) = self
-                .projects()
-                .find_one_and_update(filter.clone(), doc! { "$inc": { "rev": 1 } })
-                .return_document(ReturnDocument::After)
-                .session(&mut session)
-                .await
-                .map_err(db_err)?
-            else {
-                return Ok(None);
-            };
-            check_new_field(&project, field)?;
-            self.projects()
-                .find_one_and_update(
-                    filter,
-                    doc! { "$push": { "custom_fields": field_bson.clone() } },
-                )
-                .return_document(ReturnDocument::After)
-                .session(&mut session)
-                .await
-                .map_err(db_err)
-        })
+                .ok_or(Failure::Stale)
+        }))
     }
 
     async fn set_custom_value(
@@ -1174,7 +1201,7 @@ impl PmoStore for MongoStore {
         task_id: &str,
         field_id: &str,
         value: Option<&str>,
-    ) -> PmoResult<TaskDoc> {
+    ) -> ApiResult<Option<TaskDoc>> {
         let value_bson = value
             .map(|v| {
                 to_bson(&CustomValue {
@@ -1184,7 +1211,7 @@ impl PmoStore for MongoStore {
                 .map_err(bson_err)
             })
             .transpose()?;
-        in_transaction!(self, session, {
+        Ok(in_transaction!(self, session, {
             let filter = doc! { "_id": task_id, "tenant_id": tenant.as_str() };
             self.tasks()
                 .update_one(
@@ -1206,21 +1233,21 @@ impl PmoStore for MongoStore {
                 .return_document(ReturnDocument::After)
                 .session(&mut session)
                 .await
-                .map_err(db_err)?
-                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
-        })
+                .map_err(db_err)
+        })?)
     }
 
-    async fn insert_comment(&self, _tenant: &TenantId, comment: &CommentDoc) -> PmoResult<()> {
+    async fn insert_comment(&self, _tenant: &TenantId, comment: &CommentDoc) -> ApiResult<()> {
         self.comments().insert_one(comment).await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn comment(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<CommentDoc>> {
-        self.comments()
+    async fn comment(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<CommentDoc>> {
+        Ok(self
+            .comments()
             .find_one(doc! { "_id": id, "tenant_id": tenant.as_str() })
             .await
-            .map_err(db_err)
+            .map_err(db_err)?)
     }
 
     async fn edit_comment(
@@ -1229,15 +1256,16 @@ impl PmoStore for MongoStore {
         id: &str,
         author_id: &str,
         body: &str,
-    ) -> PmoResult<Option<CommentDoc>> {
-        self.comments()
+    ) -> ApiResult<Option<CommentDoc>> {
+        Ok(self
+            .comments()
             .find_one_and_update(
                 doc! { "_id": id, "tenant_id": tenant.as_str(), "author_id": author_id },
                 doc! { "$set": { "body": body, "edited_at": chrono::Utc::now().to_rfc3339() } },
             )
             .return_document(ReturnDocument::After)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?)
     }
 
     async fn list_comments(
@@ -1245,18 +1273,19 @@ impl PmoStore for MongoStore {
         tenant: &TenantId,
         task_id: &str,
         page: &PageRequest,
-    ) -> PmoResult<Vec<CommentDoc>> {
+    ) -> ApiResult<Vec<CommentDoc>> {
         let mut filter = comments_query(tenant, task_id);
         let sort = keyset(&mut filter, page);
-        self.find_in(self.comments(), filter, sort, page.limit as i64 + 1)
-            .await
+        Ok(self
+            .find_in(self.comments(), filter, sort, page.limit as i64 + 1)
+            .await?)
     }
 
     async fn comment_pages(
         &self,
         tenant: &TenantId,
         lists: &[(String, PageRequest)],
-    ) -> PmoResult<Vec<Vec<CommentDoc>>> {
+    ) -> ApiResult<Vec<Vec<CommentDoc>>> {
         let branches = lists
             .iter()
             .map(|(task_id, page)| {
@@ -1265,22 +1294,23 @@ impl PmoStore for MongoStore {
                 (query, sort, page.limit as i64 + 1)
             })
             .collect();
-        self.pages_in(self.comments(), branches).await
+        Ok(self.pages_in(self.comments(), branches).await?)
     }
 
-    async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> PmoResult<()> {
+    async fn insert_sprint(&self, _tenant: &TenantId, sprint: &SprintDoc) -> ApiResult<()> {
         self.sprints().insert_one(sprint).await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> PmoResult<Vec<SprintDoc>> {
-        self.find_in(
-            self.sprints(),
-            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
-            doc! { "_id": 1 },
-            0,
-        )
-        .await
+    async fn sprints_by_ids(&self, tenant: &TenantId, ids: &[String]) -> ApiResult<Vec<SprintDoc>> {
+        Ok(self
+            .find_in(
+                self.sprints(),
+                doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+                doc! { "_id": 1 },
+                0,
+            )
+            .await?)
     }
 
     async fn list_sprints(
@@ -1289,57 +1319,79 @@ impl PmoStore for MongoStore {
         project_id: &str,
         state: Option<SprintState>,
         page: &PageRequest,
-    ) -> PmoResult<Vec<SprintDoc>> {
+    ) -> ApiResult<Vec<SprintDoc>> {
         let mut filter = sprint_query(tenant, project_id, state)?;
         let sort = keyset(&mut filter, page);
-        self.find_in(self.sprints(), filter, sort, page.limit as i64 + 1)
-            .await
+        Ok(self
+            .find_in(self.sprints(), filter, sort, page.limit as i64 + 1)
+            .await?)
     }
 
     async fn sprint_pages(
         &self,
         tenant: &TenantId,
         lists: &[((String, Option<SprintState>), PageRequest)],
-    ) -> PmoResult<Vec<Vec<SprintDoc>>> {
+    ) -> ApiResult<Vec<Vec<SprintDoc>>> {
         let mut branches = Vec::with_capacity(lists.len());
         for ((project_id, state), page) in lists {
             let mut query = sprint_query(tenant, project_id, *state)?;
             let sort = keyset(&mut query, page);
             branches.push((query, sort, page.limit as i64 + 1));
         }
-        self.pages_in(self.sprints(), branches).await
+        Ok(self.pages_in(self.sprints(), branches).await?)
+    }
+
+    async fn has_active_sprint(&self, tenant: &TenantId, project_id: &str) -> ApiResult<bool> {
+        let active = self
+            .sprints()
+            .count_documents(sprint_query(tenant, project_id, Some(SprintState::Active))?)
+            .limit(1)
+            .await
+            .map_err(db_err)?;
+        Ok(active > 0)
+    }
+
+    async fn sprint_tasks(
+        &self,
+        tenant: &TenantId,
+        project_id: &str,
+        sprint_id: &str,
+    ) -> ApiResult<Vec<(String, TaskStatus)>> {
+        let rows = self
+            .all_of(
+                None,
+                self.db.collection::<Document>(TASKS),
+                sprint_tasks_query(tenant, project_id, sprint_id),
+                Some(doc! { "_id": 1, "status": 1 }),
+            )
+            .await?;
+        let mut tasks = Vec::with_capacity(rows.len());
+        for mut row in rows {
+            let id = row.get_str("_id").map_err(bson_err)?.to_owned();
+            let status = row
+                .remove("status")
+                .ok_or_else(|| bson_err("a task without its status"))?;
+            tasks.push((id, mongodb::bson::from_bson(status).map_err(bson_err)?));
+        }
+        Ok(tasks)
     }
 
     async fn plan_task(
         &self,
         tenant: &TenantId,
-        project_id: &str,
         task_id: &str,
-        sprint_id: Option<&str>,
-    ) -> PmoResult<TaskDoc> {
-        in_transaction!(self, session, {
-            let task = self
+        from: Option<&Expected>,
+        to: Option<&Expected>,
+    ) -> ApiResult<Guarded<TaskDoc>> {
+        let from_id = from.map(|f| f.id.as_str());
+        let to_id = to.map(|t| t.id.as_str());
+        guarded(in_transaction!(self, session, {
+            let planned = self
                 .tasks()
-                .find_one(
-                    doc! { "_id": task_id, "tenant_id": tenant.as_str(), "project_id": project_id },
-                )
-                .session(&mut session)
-                .await
-                .map_err(db_err)?
-                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))?;
-            if let Some(current) = &task.sprint_id {
-                self.touch_open_sprint(&mut session, tenant, project_id, current)
-                    .await?;
-            }
-            if let Some(target) = sprint_id {
-                self.touch_open_sprint(&mut session, tenant, project_id, target)
-                    .await?;
-            }
-            self.tasks()
                 .find_one_and_update(
-                    doc! { "_id": task_id, "tenant_id": tenant.as_str() },
+                    doc! { "_id": task_id, "tenant_id": tenant.as_str(), "sprint_id": from_id },
                     doc! { "$set": {
-                        "sprint_id": sprint_id,
+                        "sprint_id": to_id,
                         "updated_at": chrono::Utc::now().to_rfc3339(),
                     } },
                 )
@@ -1347,151 +1399,133 @@ impl PmoStore for MongoStore {
                 .session(&mut session)
                 .await
                 .map_err(db_err)?
-                .ok_or_else(|| PmoError::Api(ApiError::NotFound("task".into())))
-        })
+                .ok_or(Failure::Stale)?;
+            if let Some(from) = from {
+                self.bump(&mut session, SPRINTS, tenant, from).await?;
+            }
+            // The same sprint on both sides is bumped once.
+            if let Some(to) = to.filter(|to| Some(to.id.as_str()) != from_id) {
+                self.bump(&mut session, SPRINTS, tenant, to).await?;
+            }
+            Ok(planned)
+        }))
     }
 
     async fn start_sprint(
         &self,
         tenant: &TenantId,
-        sprint_id: &str,
+        started: &SprintDoc,
+        expected_rev: i64,
+        project: &Expected,
         event: &EventEnvelope,
-    ) -> PmoResult<SprintDoc> {
-        let active = sprint_state_value(SprintState::Active)?;
-        let planned = sprint_state_value(SprintState::Planned)?;
-        in_transaction!(self, session, {
-            let sprint = self
+    ) -> ApiResult<Guarded<()>> {
+        guarded(in_transaction!(self, session, {
+            // The project's revision serialises the starts of its sprints: two cannot both
+            // become active.
+            self.bump(&mut session, PROJECTS, tenant, project).await?;
+            let replaced = self
                 .sprints()
-                .find_one(doc! { "_id": sprint_id, "tenant_id": tenant.as_str() })
-                .session(&mut session)
-                .await
-                .map_err(db_err)?
-                .ok_or_else(|| PmoError::Api(ApiError::NotFound("sprint".into())))?;
-            // Serialises the starts of the project's sprints: two cannot both become active.
-            self.projects()
-                .update_one(
-                    doc! { "_id": &sprint.project_id, "tenant_id": tenant.as_str() },
-                    doc! { "$inc": { "rev": 1 } },
+                .replace_one(
+                    doc! { "_id": &started.id, "tenant_id": tenant.as_str(), "rev": expected_rev },
+                    started,
                 )
                 .session(&mut session)
                 .await
                 .map_err(db_err)?;
-            let other_active = self
-                .sprints()
-                .count_documents(doc! {
-                    "tenant_id": tenant.as_str(),
-                    "project_id": &sprint.project_id,
-                    "state": active.clone(),
-                    "_id": { "$ne": sprint_id },
-                })
-                .session(&mut session)
-                .await
-                .map_err(db_err)?;
-            check_can_start(sprint.state, other_active > 0)?;
-            let started = self
-                .sprints()
-                .find_one_and_update(
-                    doc! { "_id": sprint_id, "tenant_id": tenant.as_str(), "state": planned.clone() },
-                    doc! {
-                        "$set": { "state": active.clone(), "started_at": chrono::Utc::now().to_rfc3339() },
-                        "$inc": { "rev": 1 },
-                    },
-                )
-                .return_document(ReturnDocument::After)
-                .session(&mut session)
-                .await
-                .map_err(db_err)?
-                .ok_or_else(|| {
-                    ApiError::Conflict("the sprint changed meanwhile; reload and retry".into())
-                })?;
-            self.enqueue(&mut session, event).await?;
-            Ok(started)
-        })
+            if replaced.matched_count == 0 {
+                return Err(Failure::Stale);
+            }
+            self.enqueue(&mut session, event).await
+        }))
     }
 
     async fn close_sprint(
         &self,
         tenant: &TenantId,
-        sprint_id: &str,
-        carry_over_to: Option<&str>,
-        event: CloseEvent<'_>,
-    ) -> PmoResult<SprintDoc> {
-        let active = sprint_state_value(SprintState::Active)?;
-        let closed = sprint_state_value(SprintState::Closed)?;
-        in_transaction!(self, session, {
-            let sprint = self
+        closed: &SprintDoc,
+        expected_rev: i64,
+        target: Option<&Expected>,
+        event: &EventEnvelope,
+    ) -> ApiResult<Guarded<()>> {
+        let done = status_value(TaskStatus::Done)?;
+        let now = closed.closed_at.unwrap_or_else(chrono::Utc::now);
+        guarded(in_transaction!(self, session, {
+            let replaced = self
                 .sprints()
-                .find_one(doc! { "_id": sprint_id, "tenant_id": tenant.as_str() })
+                .replace_one(
+                    doc! { "_id": &closed.id, "tenant_id": tenant.as_str(), "rev": expected_rev },
+                    closed,
+                )
                 .session(&mut session)
                 .await
-                .map_err(db_err)?
-                .ok_or_else(|| PmoError::Api(ApiError::NotFound("sprint".into())))?;
-            check_can_close(sprint.state)?;
-            if let Some(target_id) = carry_over_to {
-                let target = self
-                    .sprints()
-                    .find_one_and_update(
-                        doc! { "_id": target_id, "tenant_id": tenant.as_str() },
-                        doc! { "$inc": { "rev": 1 } },
-                    )
-                    .return_document(ReturnDocument::After)
-                    .session(&mut session)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| ApiError::bad_input("carryOverTo", "no such sprint"))?;
-                check_carry_over_target(
-                    &sprint.id,
-                    &target.id,
-                    target.state,
-                    target.project_id == sprint.project_id,
-                )?;
+                .map_err(db_err)?;
+            if replaced.matched_count == 0 {
+                return Err(Failure::Stale);
             }
-            let tasks: Vec<(String, TaskStatus)> = self
-                .find_in_session(
-                    &mut session,
-                    doc! { "tenant_id": tenant.as_str(), "sprint_id": sprint_id },
-                )
-                .await?
-                .into_iter()
-                .map(|t| (t.id, t.status))
-                .collect();
-            let (done, open) = split_at_close(&tasks);
-            let now = chrono::Utc::now();
-            if !open.is_empty() {
-                self.tasks()
+            if let Some(target) = target {
+                self.bump(&mut session, SPRINTS, tenant, target).await?;
+            }
+            let carried = &closed.carried_over_task_ids;
+            if !carried.is_empty() {
+                let moved = self
+                    .tasks()
                     .update_many(
-                        doc! { "tenant_id": tenant.as_str(), "_id": { "$in": &open } },
-                        doc! { "$set": { "sprint_id": carry_over_to, "updated_at": now.to_rfc3339() } },
+                        doc! {
+                            "tenant_id": tenant.as_str(),
+                            "_id": { "$in": carried },
+                            "sprint_id": &closed.id,
+                            "status": { "$ne": done.clone() },
+                        },
+                        doc! { "$set": {
+                            "sprint_id": &closed.carried_over_to,
+                            "updated_at": now.to_rfc3339(),
+                        } },
                     )
                     .session(&mut session)
                     .await
                     .map_err(db_err)?;
+                // A carried task done or replanned meanwhile: the split read is stale.
+                if moved.matched_count != carried.len() as u64 {
+                    return Err(Failure::Stale);
+                }
             }
-            let closed_sprint = self
-                .sprints()
-                .find_one_and_update(
-                    doc! { "_id": sprint_id, "tenant_id": tenant.as_str(), "state": active.clone() },
-                    doc! {
-                        "$set": {
-                            "state": closed.clone(),
-                            "closed_at": now.to_rfc3339(),
-                            "completed_task_ids": &done,
-                            "carried_over_task_ids": &open,
-                            "carried_over_to": carry_over_to,
-                        },
-                        "$inc": { "rev": 1 },
-                    },
-                )
-                .return_document(ReturnDocument::After)
-                .session(&mut session)
-                .await
-                .map_err(db_err)?
-                .ok_or_else(|| {
-                    ApiError::Conflict("the sprint changed meanwhile; reload and retry".into())
-                })?;
-            self.enqueue(&mut session, &event(&closed_sprint)?).await?;
-            Ok(closed_sprint)
-        })
+            self.enqueue(&mut session, event).await
+        }))
+    }
+
+    async fn record_timer_start(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+        event: &EventEnvelope,
+    ) -> ApiResult<WeekTouch> {
+        // One ordered command, no transaction: a locked week refuses the first write and the
+        // event is not written; should the event alone fail, the week keeps a bumped revision
+        // (a draft without time when it was untouched), which changes nothing a caller sees.
+        let writes: Vec<WriteModel> = vec![
+            self.touch_week(tenant, user_id, week)?.into(),
+            self.outbox()
+                .insert_one_model(OutboxDoc::new(event)?)
+                .map_err(bson_err)?
+                .into(),
+        ];
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            match self.client.bulk_write(writes.clone()).ordered(true).await {
+                Ok(_) => return Ok(WeekTouch::Touched),
+                Err(err) if refused_write(&err) == Some((0, DUPLICATE_KEY)) => {
+                    if let Some(locked) = self.locked_state(tenant, user_id, week).await? {
+                        return Ok(WeekTouch::Locked(locked));
+                    }
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(Failure::Transient(err.to_string()).into());
+                    }
+                }
+                Err(err) => return Err(db_err(err).into()),
+            }
+        }
     }
 
     async fn insert_time_entry(
@@ -1499,7 +1533,7 @@ impl PmoStore for MongoStore {
         tenant: &TenantId,
         entry: &TimeEntryDoc,
         event: &EventEnvelope,
-    ) -> PmoResult<bool> {
+    ) -> ApiResult<EntryWrite> {
         let week = IsoWeek::of_time(entry.started_at);
         // One transaction of one command (plus its commit): the entry first, so a repeated stop
         // is recognised whatever its week became, then the week's touch, then the event.
@@ -1527,40 +1561,43 @@ impl PmoStore for MongoStore {
                 .await;
             let err = match written {
                 Ok(_) => match commit(&mut session).await {
-                    Ok(()) => return Ok(true),
-                    Err(PmoError::Transient(_)) if attempt < MAX_ATTEMPTS => continue,
-                    Err(err) => return Err(collided(err)),
+                    Ok(()) => return Ok(EntryWrite::Recorded),
+                    Err(Failure::Transient(_)) if attempt < MAX_ATTEMPTS => continue,
+                    Err(err) => return Err(err.into()),
                 },
                 Err(err) => err,
             };
             // A refused write ends the transaction on the server; the abort only tidies up.
             let _ = session.abort_transaction().await;
             match refused_write(&err) {
-                Some((0, DUPLICATE_KEY)) => return Ok(false),
+                Some((0, DUPLICATE_KEY)) => return Ok(EntryWrite::AlreadyRecorded),
                 Some((1, DUPLICATE_KEY)) => {
-                    self.locked_or_retry(tenant, &entry.user_id, week).await?;
+                    if let Some(locked) = self.locked_state(tenant, &entry.user_id, week).await? {
+                        return Ok(EntryWrite::WeekLocked(locked));
+                    }
                     if attempt >= MAX_ATTEMPTS {
-                        return Err(collided(PmoError::Transient(err.to_string())));
+                        return Err(Failure::Transient(err.to_string()).into());
                     }
                 }
                 _ => match db_err(err) {
-                    PmoError::Transient(_) if attempt < MAX_ATTEMPTS => {
+                    Failure::Transient(_) if attempt < MAX_ATTEMPTS => {
                         tokio::time::sleep(std::time::Duration::from_millis(
                             5 * u64::from(attempt),
                         ))
                         .await;
                     }
-                    err => return Err(collided(err)),
+                    err => return Err(err.into()),
                 },
             }
         }
     }
 
-    async fn time_entry(&self, tenant: &TenantId, id: &str) -> PmoResult<Option<TimeEntryDoc>> {
-        self.time_entries()
+    async fn time_entry(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<TimeEntryDoc>> {
+        Ok(self
+            .time_entries()
             .find_one(doc! { "_id": id, "tenant_id": tenant.as_str() })
             .await
-            .map_err(db_err)
+            .map_err(db_err)?)
     }
 
     async fn list_time_entries(
@@ -1568,25 +1605,27 @@ impl PmoStore for MongoStore {
         tenant: &TenantId,
         filter: &TimeEntryFilter,
         page: &PageRequest,
-    ) -> PmoResult<Vec<TimeEntryDoc>> {
+    ) -> ApiResult<Vec<TimeEntryDoc>> {
         let mut query = time_entry_query(tenant, filter);
         let sort = keyset(&mut query, page);
-        self.find_in(self.time_entries(), query, sort, page.limit as i64 + 1)
-            .await
+        Ok(self
+            .find_in(self.time_entries(), query, sort, page.limit as i64 + 1)
+            .await?)
     }
 
     async fn timesheets_by_ids(
         &self,
         tenant: &TenantId,
         ids: &[String],
-    ) -> PmoResult<Vec<TimesheetDoc>> {
-        self.find_in(
-            self.timesheets(),
-            doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
-            doc! { "_id": 1 },
-            0,
-        )
-        .await
+    ) -> ApiResult<Vec<TimesheetDoc>> {
+        Ok(self
+            .find_in(
+                self.timesheets(),
+                doc! { "tenant_id": tenant.as_str(), "_id": { "$in": ids } },
+                doc! { "_id": 1 },
+                0,
+            )
+            .await?)
     }
 
     async fn list_timesheets(
@@ -1594,18 +1633,19 @@ impl PmoStore for MongoStore {
         tenant: &TenantId,
         filter: &TimesheetFilter,
         page: &PageRequest,
-    ) -> PmoResult<Vec<TimesheetDoc>> {
+    ) -> ApiResult<Vec<TimesheetDoc>> {
         let mut query = timesheet_query(tenant, filter)?;
         let sort = keyset(&mut query, page);
-        self.find_in(self.timesheets(), query, sort, page.limit as i64 + 1)
-            .await
+        Ok(self
+            .find_in(self.timesheets(), query, sort, page.limit as i64 + 1)
+            .await?)
     }
 
     async fn entries_of_weeks(
         &self,
         tenant: &TenantId,
         weeks: &[(String, IsoWeek)],
-    ) -> PmoResult<Vec<TimeEntryDoc>> {
+    ) -> ApiResult<Vec<TimeEntryDoc>> {
         if weeks.is_empty() {
             return Ok(Vec::new());
         }
@@ -1634,15 +1674,15 @@ impl PmoStore for MongoStore {
         timesheet: &TimesheetDoc,
         expected_rev: Option<i64>,
         event: Option<&EventEnvelope>,
-    ) -> PmoResult<()> {
-        in_transaction!(self, session, {
+    ) -> ApiResult<Guarded<()>> {
+        guarded(in_transaction!(self, session, {
             self.guard_timesheet(&mut session, tenant, timesheet, expected_rev)
                 .await?;
             if let Some(event) = event {
                 self.enqueue(&mut session, event).await?;
             }
             Ok(())
-        })
+        }))
     }
 
     async fn edit_time_entry(
@@ -1652,8 +1692,8 @@ impl PmoStore for MongoStore {
         weeks: &[WeekGuard],
         audit: &TimeEntryEditDoc,
         event: &EventEnvelope,
-    ) -> PmoResult<()> {
-        in_transaction!(self, session, {
+    ) -> ApiResult<Guarded<()>> {
+        guarded(in_transaction!(self, session, {
             for week in weeks {
                 let mut bumped = week.timesheet.clone();
                 bumped.rev += 1;
@@ -1671,7 +1711,7 @@ impl PmoStore for MongoStore {
                 .await
                 .map_err(db_err)?;
             if replaced.matched_count == 0 {
-                return Err(ApiError::NotFound("time entry".into()).into());
+                return Err(Failure::Stale);
             }
             self.entry_edits_coll()
                 .insert_one(audit)
@@ -1679,51 +1719,51 @@ impl PmoStore for MongoStore {
                 .await
                 .map_err(db_err)?;
             self.enqueue(&mut session, event).await
-        })
+        }))
     }
 
     async fn edits_of_entries(
         &self,
         tenant: &TenantId,
         entry_ids: &[String],
-    ) -> PmoResult<Vec<TimeEntryEditDoc>> {
-        self.find_in(
-            self.entry_edits_coll(),
-            of_parents(tenant, "entry_id", entry_ids),
-            doc! { "_id": 1 },
-            0,
-        )
-        .await
+    ) -> ApiResult<Vec<TimeEntryEditDoc>> {
+        Ok(self
+            .find_in(
+                self.entry_edits_coll(),
+                of_parents(tenant, "entry_id", entry_ids),
+                doc! { "_id": 1 },
+                0,
+            )
+            .await?)
     }
 
-    async fn import_tasks(&self, tenant: &TenantId, tasks: &[TaskDoc]) -> PmoResult<Imported> {
-        import::check_tasks(tenant, tasks)?;
+    async fn import_tasks(
+        &self,
+        tenant: &TenantId,
+        tasks: &[TaskDoc],
+        boards: &[Expected],
+    ) -> ApiResult<HistoryWrite> {
         if tasks.is_empty() {
-            return Ok(Imported::default());
+            return Ok(HistoryWrite::Imported(Imported::default()));
         }
-        // One transaction per batch: all of it or nothing, and the checks read what the insert
-        // writes into. Stored ids are looked up only once an insert met one (a repeated or
-        // resumed import), so a fresh import pays no lookup. (Inside a transaction
-        // `ordered: false` buys nothing: the first failed write aborts it.)
+        // One transaction per batch: all of it or nothing. Stored ids are looked up only once
+        // an insert met one (a repeated or resumed import), so a fresh import pays no lookup.
+        // (Inside a transaction `ordered: false` buys nothing: the first failed write aborts it.)
         let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
         let mut look_up_stored = false;
-        in_transaction!(self, session, {
+        let outcome = in_transaction!(self, session, {
             let stored = match look_up_stored {
                 true => {
-                    self.field_by_id(&mut session, None, TASKS, &ids, "tenant_id")
+                    self.field_by_id(Some(&mut session), None, TASKS, &ids, "tenant_id")
                         .await?
                 }
                 false => HashMap::new(),
             };
-            let new = import::new_documents(
-                import::TASK_BATCH,
-                tasks,
-                |t| &t.id,
-                |id| stored.get(id).map(|owner| owner == tenant.as_str()),
-            )?;
+            let new = match Self::new_in_batch(tenant, tasks, |t| &t.id, &stored) {
+                Ok(new) => new,
+                Err(taken) => return Ok(HistoryWrite::Taken(taken)),
+            };
             if !new.is_empty() {
-                // The insert first (the checks run in the same transaction): a repeat meets a
-                // stored id before anything is checked or counted.
                 let inserted = self
                     .tasks()
                     .insert_many(new.iter().copied())
@@ -1733,78 +1773,46 @@ impl PmoStore for MongoStore {
                     look_up_stored |= is_duplicate_key(&err);
                     return Err(concurrent_insert(err));
                 }
-                let projects: HashSet<String> = self
-                    .field_by_id(
-                        &mut session,
-                        Some(tenant),
-                        PROJECTS,
-                        &import::distinct(&new, |t| Some(&t.project_id)),
-                        "tenant_id",
-                    )
-                    .await?
-                    .into_keys()
-                    .collect();
-                let board_ids = import::distinct(&new, |t| t.board_id.as_ref());
-                let boards: HashMap<String, BoardDoc> = self
-                    .all_in_session(
-                        &mut session,
-                        self.boards(),
-                        doc! { "_id": { "$in": board_ids }, "tenant_id": tenant.as_str() },
-                        None,
-                    )
-                    .await?
-                    .into_iter()
-                    .map(|b| (b.id.clone(), b))
-                    .collect();
-                let loads = import::check_placements(&new, &projects, &boards)?;
-                for load in loads {
-                    // As `guard_wip`: the board's bump makes a concurrent move collide. The
-                    // count includes the batch (the transaction sees its own writes).
-                    self.bump_board(&mut session, tenant, &load.board_id)
-                        .await?;
-                    let current = self
-                        .column_count(&mut session, tenant, &load.board_id, &load.column_id)
-                        .await?;
-                    load.check(current.saturating_sub(load.added))?;
+                for board in boards {
+                    self.bump(&mut session, BOARDS, tenant, board).await?;
                 }
             }
-            Ok(Imported {
+            Ok(HistoryWrite::Imported(Imported {
                 inserted: new.len(),
                 existing: tasks.len() - new.len(),
-            })
-        })
+            }))
+        });
+        match outcome {
+            Err(Failure::Stale) => Ok(HistoryWrite::Stale),
+            outcome => Ok(outcome?),
+        }
     }
 
     async fn import_time_entries(
         &self,
         tenant: &TenantId,
         entries: &[TimeEntryDoc],
-    ) -> PmoResult<Imported> {
-        import::check_time_entries(tenant, entries, chrono::Utc::now())?;
+    ) -> ApiResult<HistoryWrite> {
         if entries.is_empty() {
-            return Ok(Imported::default());
+            return Ok(HistoryWrite::Imported(Imported::default()));
         }
         // One transaction per batch, as for tasks: the new entries and the touches of their
         // weeks commit together, so a submission that read a week before collides with it.
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
         let mut look_up_stored = false;
-        in_transaction!(self, session, {
+        let outcome = in_transaction!(self, session, {
             let stored = match look_up_stored {
                 true => {
-                    self.field_by_id(&mut session, None, TIME_ENTRIES, &ids, "tenant_id")
+                    self.field_by_id(Some(&mut session), None, TIME_ENTRIES, &ids, "tenant_id")
                         .await?
                 }
                 false => HashMap::new(),
             };
-            let new = import::new_documents(
-                import::ENTRY_BATCH,
-                entries,
-                |e| &e.id,
-                |id| stored.get(id).map(|owner| owner == tenant.as_str()),
-            )?;
+            let new = match Self::new_in_batch(tenant, entries, |e| &e.id, &stored) {
+                Ok(new) => new,
+                Err(taken) => return Ok(HistoryWrite::Taken(taken)),
+            };
             if !new.is_empty() {
-                // The insert first, as for tasks: a repeat meets a stored id before any check
-                // or week touch.
                 let inserted = self
                     .time_entries()
                     .insert_many(new.iter().copied())
@@ -1814,21 +1822,16 @@ impl PmoStore for MongoStore {
                     look_up_stored |= is_duplicate_key(&err);
                     return Err(concurrent_insert(err));
                 }
-                let task_projects = self
-                    .field_by_id(
-                        &mut session,
-                        Some(tenant),
-                        TASKS,
-                        &import::distinct(&new, |e| Some(&e.task_id)),
-                        "project_id",
-                    )
-                    .await?;
-                import::check_entry_tasks(&new, &task_projects)?;
-                let weeks = import::weeks_of(&new);
+                let weeks: Vec<(String, IsoWeek)> = new
+                    .iter()
+                    .map(|e| (e.user_id.clone(), IsoWeek::of_time(e.started_at)))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 let touches = weeks
                     .iter()
                     .map(|(user_id, week)| Ok(self.touch_week(tenant, user_id, *week)?.into()))
-                    .collect::<PmoResult<Vec<WriteModel>>>()?;
+                    .collect::<Tx<Vec<WriteModel>>>()?;
                 if let Err(err) = self
                     .client
                     .bulk_write(touches)
@@ -1838,59 +1841,67 @@ impl PmoStore for MongoStore {
                 {
                     return Err(match refused_write(&err) {
                         Some((index, DUPLICATE_KEY)) => {
-                            // The transaction is over: read the week outside it. Locked:
-                            // TIMESHEET_LOCKED; otherwise a concurrent first touch, retried.
+                            // The transaction is over: read the week outside it. Locked: the
+                            // batch is refused; otherwise a concurrent first touch, retried.
                             let (user_id, week) = weeks.get(index).ok_or_else(|| {
                                 bson_err("a refused touch of a week the batch does not have")
                             })?;
-                            self.locked_or_retry(tenant, user_id, *week).await?;
-                            PmoError::Transient(err.to_string())
+                            match self.locked_state(tenant, user_id, *week).await? {
+                                Some(state) => Failure::WeekLocked {
+                                    user_id: user_id.clone(),
+                                    week: *week,
+                                    state,
+                                },
+                                None => Failure::Transient(err.to_string()),
+                            }
                         }
                         _ => db_err(err),
                     });
                 }
             }
-            Ok(Imported {
+            Ok(HistoryWrite::Imported(Imported {
                 inserted: new.len(),
                 existing: entries.len() - new.len(),
-            })
-        })
-    }
-
-    async fn record_timer_start(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-        event: &EventEnvelope,
-    ) -> PmoResult<()> {
-        // One ordered command, no transaction: a locked week refuses the first write and the
-        // event is not written; should the event alone fail, the week keeps a bumped revision
-        // (a draft without time when it was untouched), which changes nothing a caller sees.
-        let writes: Vec<WriteModel> = vec![
-            self.touch_week(tenant, user_id, week)?.into(),
-            self.outbox()
-                .insert_one_model(OutboxDoc::new(event)?)
-                .map_err(bson_err)?
-                .into(),
-        ];
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            match self.client.bulk_write(writes.clone()).ordered(true).await {
-                Ok(_) => return Ok(()),
-                Err(err) if refused_write(&err) == Some((0, DUPLICATE_KEY)) => {
-                    self.locked_or_retry(tenant, user_id, week).await?;
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(collided(PmoError::Transient(err.to_string())));
-                    }
-                }
-                Err(err) => return Err(db_err(err)),
-            }
+            }))
+        });
+        match outcome {
+            Err(Failure::WeekLocked {
+                user_id,
+                week,
+                state,
+            }) => Ok(HistoryWrite::WeekLocked {
+                user_id,
+                week,
+                state,
+            }),
+            outcome => Ok(outcome?),
         }
     }
 
-    async fn pending_events(&self, limit: u64) -> PmoResult<Vec<PendingEvent>> {
+    async fn first_taken(
+        &self,
+        tenant: &TenantId,
+        kind: History,
+        ids: &[String],
+    ) -> ApiResult<Option<String>> {
+        let collection = match kind {
+            History::Tasks => TASKS,
+            History::TimeEntries => TIME_ENTRIES,
+        };
+        let owners = self
+            .field_by_id(None, None, collection, ids, "tenant_id")
+            .await?;
+        Ok(ids
+            .iter()
+            .find(|id| {
+                owners
+                    .get(*id)
+                    .is_some_and(|owner| owner != tenant.as_str())
+            })
+            .cloned())
+    }
+
+    async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
         let docs = self
             .find_in(
                 self.outbox(),
@@ -1911,7 +1922,7 @@ impl PmoStore for MongoStore {
             .collect())
     }
 
-    async fn mark_published(&self, ids: &[String]) -> PmoResult<()> {
+    async fn mark_published(&self, ids: &[String]) -> ApiResult<()> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -1925,7 +1936,7 @@ impl PmoStore for MongoStore {
         Ok(())
     }
 
-    async fn purge_published(&self, before_ms: i64) -> PmoResult<()> {
+    async fn purge_published(&self, before_ms: i64) -> ApiResult<()> {
         self.outbox()
             .delete_many(doc! { "published_at": { "$lt": before_ms } })
             .await
@@ -1933,7 +1944,7 @@ impl PmoStore for MongoStore {
         Ok(())
     }
 
-    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> PmoResult<()> {
+    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> ApiResult<()> {
         self.outbox()
             .update_one(
                 doc! { "_id": id },
@@ -1947,7 +1958,7 @@ impl PmoStore for MongoStore {
         Ok(())
     }
 
-    async fn lease_relay(&self, owner: &str, until_ms: i64, now_ms: i64) -> PmoResult<bool> {
+    async fn lease_relay(&self, owner: &str, until_ms: i64, now_ms: i64) -> ApiResult<bool> {
         let leases = self.db.collection::<Document>(LEASES);
         let taken = leases
             .update_one(
@@ -1969,7 +1980,7 @@ impl PmoStore for MongoStore {
         {
             Ok(_) => Ok(true),
             Err(err) if is_duplicate_key(&err) => Ok(false),
-            Err(err) => Err(db_err(err)),
+            Err(err) => Err(db_err(err).into()),
         }
     }
 
@@ -2033,131 +2044,6 @@ mod tests {
         })
     }
 
-    /// A store on a database of its own on the real server (dropped by [`drop_store`]).
-    async fn real_store() -> MongoStore {
-        let url = std::env::var("MONGO_URL").unwrap_or_else(|_| {
-            panic!("MONGO_URL: this test needs the real MongoDB server (deploy/local/services.sh start)")
-        });
-        let client = Client::with_uri_str(&url).await.unwrap();
-        let name = format!("t_import_{}", uuid::Uuid::now_v7().simple());
-        let store = MongoStore::with_database(client, &name);
-        store.prepare().await.unwrap();
-        store
-    }
-
-    async fn drop_store(store: MongoStore) {
-        store.db.drop().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn imports_follow_the_rules() {
-        let store = real_store().await;
-        crate::store::import::scenario::imports_follow_the_rules(&store).await;
-        drop_store(store).await;
-    }
-
-    #[tokio::test]
-    async fn concurrent_imports_of_the_same_batch_write_it_once() {
-        use crate::store::import::scenario::Ids;
-        use chrono::TimeZone;
-        let store = real_store().await;
-        let ids = Ids::new();
-        let tenant = ids.tenant("tnt");
-        let project = ProjectDoc {
-            id: ids.of("prj"),
-            tenant_id: tenant.as_str().to_owned(),
-            name: "Imported".into(),
-            client: None,
-            budget: None,
-            billable: false,
-            members: Vec::new(),
-            custom_fields: Vec::new(),
-            created_at: chrono::Utc::now(),
-            rev: 0,
-        };
-        let event = EventEnvelope::new(
-            &tenant,
-            "project.created",
-            &project.id,
-            serde_json::json!({}),
-        )
-        .unwrap();
-        store
-            .insert_project(&tenant, &project, &event)
-            .await
-            .unwrap();
-        let at = chrono::Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap();
-        let task = TaskDoc {
-            id: ids.of("tsk"),
-            tenant_id: tenant.as_str().to_owned(),
-            project_id: project.id.clone(),
-            board_id: None,
-            column_id: None,
-            status: TaskStatus::Todo,
-            title: "Task".into(),
-            description: None,
-            assignee_ids: Vec::new(),
-            estimate_minutes: None,
-            labels: Vec::new(),
-            sprint_id: None,
-            blocked_by: Vec::new(),
-            parent_id: None,
-            custom_fields: Vec::new(),
-            created_at: at,
-            updated_at: at,
-        };
-        store
-            .import_tasks(&tenant, std::slice::from_ref(&task))
-            .await
-            .unwrap();
-        let entries: Vec<TimeEntryDoc> = (0..300)
-            .map(|n| {
-                let start = at + chrono::Duration::minutes(n);
-                TimeEntryDoc {
-                    id: ids.of(&format!("e{n:03}")),
-                    tenant_id: tenant.as_str().to_owned(),
-                    user_id: ids.of(&format!("u{}", n % 7)),
-                    task_id: task.id.clone(),
-                    project_id: project.id.clone(),
-                    started_at: start,
-                    ended_at: start + chrono::Duration::seconds(30),
-                    duration_seconds: 30,
-                    billable: false,
-                }
-            })
-            .collect();
-        let (a, b) = tokio::join!(
-            store.import_time_entries(&tenant, &entries),
-            store.import_time_entries(&tenant, &entries)
-        );
-        let (a, b) = (a.unwrap(), b.unwrap());
-        assert_eq!(a.inserted + b.inserted, 300, "{a:?} {b:?}");
-        assert_eq!(a.existing + b.existing, 300, "{a:?} {b:?}");
-        let stored = store
-            .time_entries()
-            .count_documents(doc! { "tenant_id": tenant.as_str() })
-            .await
-            .unwrap();
-        assert_eq!(stored, 300);
-        // Seven people, one week: seven timesheets, each touched by the one batch that wrote.
-        let sheets = store
-            .list_timesheets(
-                &tenant,
-                &TimesheetFilter::default(),
-                &PageRequest {
-                    limit: 100,
-                    after: None,
-                    before: None,
-                    backward: false,
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(sheets.len(), 7);
-        assert!(sheets.iter().all(|s| s.rev == 1), "{sheets:?}");
-        drop_store(store).await;
-    }
-
     #[test]
     fn every_query_has_an_index() {
         let tenant = TenantId::from_claim("tnt_a");
@@ -2198,6 +2084,14 @@ mod tests {
         for state in [None, Some(SprintState::Active)] {
             let query = sprint_query(&tenant, "p", state).unwrap();
             assert!(served(SPRINTS, &query, "_id"), "sprints: {query}");
+        }
+        // The facts the transaction scripts read.
+        for (name, query) in [
+            ("open subtasks", open_subtasks_query(&tenant, "t").unwrap()),
+            ("dependencies", dependencies_query(&tenant, "p")),
+            ("sprint tasks", sprint_tasks_query(&tenant, "p", "s")),
+        ] {
+            assert!(served(TASKS, &query, "_id"), "{name}: {query}");
         }
         let week = IsoWeek::parse("week", "2026-W02").unwrap();
         let weeks = weeks_query(&tenant, &[("u".into(), week), ("v".into(), week)]);

@@ -29,16 +29,12 @@ impl TimerStore {
         format!("{}:timer:{}:{}", self.prefix, tenant.as_str(), user_id)
     }
 
-    /// The pub/sub channel of a person's timer.
-    pub fn channel(&self, tenant: &TenantId, user_id: &str) -> String {
-        crate::live::timer_channel(&self.prefix, tenant, user_id)
+    /// What namespaces this store's keys (and the live channels) in a shared cache.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
-    /// The pub/sub channel of a project's board events.
-    pub fn board_channel(&self, tenant: &TenantId, project_id: &str) -> String {
-        crate::live::board_channel(&self.prefix, tenant, project_id)
-    }
-
+    /// The cache (its pub/sub carries the live notifications).
     pub fn cache(&self) -> &SharedCache {
         &self.cache
     }

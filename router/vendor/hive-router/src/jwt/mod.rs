@@ -281,23 +281,18 @@ impl JwtAuthRuntime {
         Ok(token_data)
     }
 
-    /// erp-os patch: the WebSocket `connection_init` check. A token that is present but does not
-    /// verify is an error even when authentication is optional (a bad token must close the
-    /// connection with 4403 rather than be treated as anonymous); no token at all is an error
-    /// only when `require_authentication` is set.
+    /// erp-os patch: the WebSocket `connection_init` check. A connection must present a token
+    /// that verifies (edge-security.md): a missing, bad or expired token is an error even when
+    /// authentication is optional for HTTP requests, so the connection is closed with 4403
+    /// instead of being acknowledged and treated as anonymous. Returns the verified token.
     pub async fn validate_connection_init_headers(
         &self,
         headers: &HeaderMap,
         cache: &JwtClaimsCache,
-    ) -> Result<(), JwtError> {
+    ) -> Result<Arc<JwtTokenPayload>, JwtError> {
         let token = match self.lookup(headers) {
             Ok((_, token)) => token,
-            Err(e) => {
-                if self.config.require_authentication.is_some_and(|v| v) {
-                    return Err(JwtError::LookupFailed(e));
-                }
-                return Ok(());
-            }
+            Err(e) => return Err(JwtError::LookupFailed(e)),
         };
         cache
             .try_get_with(token, async {
@@ -306,7 +301,6 @@ impl JwtAuthRuntime {
                     .map(|(payload, _, _)| Arc::new(payload))
             })
             .await
-            .map(|_| ())
             .map_err(|err| {
                 warn!(target: targets::JWT, error = ?err, "jwt token error in connection_init");
                 (*err).clone()

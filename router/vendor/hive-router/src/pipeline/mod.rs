@@ -118,6 +118,8 @@ pub mod timeout;
 pub(crate) mod trie;
 pub mod usage_reporting;
 pub mod validation;
+// erp-os patch: connection caps and idle close for the client WebSocket server.
+pub mod websocket_gate;
 pub mod websocket_server;
 
 #[inline]

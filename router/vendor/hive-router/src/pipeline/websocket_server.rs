@@ -9,12 +9,12 @@ use ntex::service::{fn_factory_with_config, fn_service, fn_shutdown, Service};
 use ntex::web::{self, ws, Error, HttpRequest, HttpResponse};
 use ntex::{chain, rt};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, error, trace, warn, Instrument};
 
@@ -42,6 +42,7 @@ use crate::pipeline::active_subscriptions::SubscriptionEvent;
 use crate::pipeline::error::{ClientPipelineError, PipelineError};
 use crate::pipeline::execute_planned_request;
 use crate::pipeline::execution_request::{OperationPreparation, OperationPreparationResult};
+use crate::pipeline::websocket_gate::{self, Permit, Refusal, WebSocketGate};
 use crate::pipeline::header::{ResponseMode, SingleContentType, StreamContentType};
 use crate::pipeline::{
     connection_fingerprint, hash_graphql_extensions, hash_graphql_variables,
@@ -57,6 +58,62 @@ use crate::telemetry::request_scope::RequestTaskScope;
 use crate::telemetry::{traces::hive_trace_context::HiveTraceScope, HeaderExtractor};
 
 type WsStateRef = Rc<RefCell<WsState<tokio::sync::mpsc::Sender<()>>>>;
+
+/// erp-os patch: what the installed WebSocket gate ([`websocket_gate`]) keeps per connection.
+struct ConnectionPolicy {
+    gate: Option<Arc<dyn WebSocketGate>>,
+    /// Places this connection holds in the gate's counts, released when it ends.
+    permits: RefCell<Vec<Permit>>,
+    /// Operations started on this connection: the idle check's activity.
+    started: Cell<u64>,
+    /// The gate refused the connection: its messages are ignored until it closes.
+    refused: Cell<bool>,
+}
+
+fn refusal_message(refusal: Refusal) -> ws::Message {
+    ws::Message::Close(Some(ws::CloseReason {
+        code: ws::CloseCode::from(refusal.code),
+        description: Some(refusal.reason),
+    }))
+}
+
+/// erp-os patch: closes the connection with 1000 once it has started no operation and held no
+/// subscription for `timeout` (checked every quarter of it); ends with the connection.
+async fn idle_watch(
+    state: Weak<RefCell<WsState<tokio::sync::mpsc::Sender<()>>>>,
+    policy: Weak<ConnectionPolicy>,
+    sink: ws::WsSink,
+    timeout: Duration,
+) {
+    let tick = (timeout / 4).max(Duration::from_millis(100));
+    let mut idle_since = Instant::now();
+    let mut seen = 0;
+    loop {
+        tokio::time::sleep(tick).await;
+        let (Some(state), Some(policy)) = (state.upgrade(), policy.upgrade()) else {
+            return;
+        };
+        let started = policy.started.get();
+        if started != seen || !state.borrow().subscriptions.is_empty() {
+            seen = started;
+            idle_since = Instant::now();
+            continue;
+        }
+        if idle_since.elapsed() >= timeout {
+            debug!(target: targets::WEBSOCKET_SERVER, "closing an idle websocket connection");
+            let _ = sink
+                .send(ws::Message::Close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Normal,
+                    description: Some(format!(
+                        "no subscription for {} s",
+                        timeout.as_secs_f64()
+                    )),
+                })))
+                .await;
+            return;
+        }
+    }
+}
 
 pub async fn ws_index(
     req: HttpRequest,
@@ -135,6 +192,26 @@ async fn ws_service(
         None
     };
 
+    // erp-os patch: the gate's connection caps (pipeline::websocket_gate).
+    let policy = Rc::new(ConnectionPolicy {
+        gate: websocket_gate::current(),
+        permits: RefCell::default(),
+        started: Cell::new(0),
+        refused: Cell::new(false),
+    });
+    if has_accepted_subprotocol {
+        if let Some(gate) = policy.gate.as_ref() {
+            match gate.open(plugin_context.as_deref()) {
+                Ok(permit) => policy.permits.borrow_mut().extend(permit),
+                Err(refusal) => {
+                    warn!(target: targets::WEBSOCKET_SERVER, code = refusal.code, reason = %refusal.reason, "websocket connection refused");
+                    policy.refused.set(true);
+                    let _ = sink.send(refusal_message(refusal)).await;
+                }
+            }
+        }
+    }
+
     let ws_uri: Rc<http::Uri> = Rc::new(
         shared_state
             .router_config
@@ -158,10 +235,22 @@ async fn ws_service(
         CloseCode::ConnectionInitTimeout,
         CLIENT_INIT_TIMEOUT,
     ));
+    if let Some(timeout) = policy.gate.as_ref().and_then(|gate| gate.idle_timeout()) {
+        if !policy.refused.get() {
+            rt::spawn(idle_watch(
+                Rc::downgrade(&state),
+                Rc::downgrade(&policy),
+                sink.clone(),
+                timeout,
+            ));
+        }
+    }
 
     let state_for_service = state.clone();
+    let policy_for_service = policy.clone();
     let service = fn_service(move |frame| {
         let sink = sink.clone();
+        let policy = policy_for_service.clone();
         let state = state_for_service.clone();
         let schema_state = schema_state.clone();
         let shared_state = shared_state.clone();
@@ -172,6 +261,8 @@ async fn ws_service(
         let req = req.clone();
         async move {
             match parse_frame_to_text(frame, &state) {
+                // erp-os patch: a refused connection is closing; nothing it says is handled.
+                Ok(_) if policy.refused.get() => Ok(None),
                 Ok(text) => Ok(handle_text_frame(
                     text,
                     sink,
@@ -183,6 +274,7 @@ async fn ws_service(
                     &request_context,
                     &ws_uri,
                     &ws_path,
+                    &policy,
                 )
                 .await),
                 Err(FrameNotParsedToText::Message(msg)) => Ok(Some(msg)),
@@ -205,6 +297,8 @@ async fn ws_service(
         // in turn cancel all active subscription streams and perform
         // the cleanup in there
         state.borrow_mut().subscriptions.clear();
+        // erp-os patch: give the connection's places in the gate's counts back
+        policy.permits.borrow_mut().clear();
         // drop conn_guard here to decrement the connection counter
         drop(conn_guard);
     });
@@ -241,6 +335,7 @@ async fn handle_text_frame(
     request_context: &SharedRequestContext,
     ws_uri: &http::Uri,
     ws_path: &Path<http::Uri>,
+    policy: &ConnectionPolicy,
 ) -> Option<ws::Message> {
     // IMPORTANT: we intentionally check if a supergraph is selected this "late" because
     // browsers cannot interpret a rejected HTTP Upgrade request and will show a cryptic
@@ -287,14 +382,32 @@ async fn handle_text_frame(
                     let headers = parse_headers_from_connection_init_payload(
                         state.borrow().init_payload.as_ref(),
                     );
-                    if let Err(err) = jwt
+                    let token = match jwt
                         .validate_connection_init_headers(&headers, &shared_state.jwt_claims_cache)
                         .await
                     {
-                        warn!(target: targets::WEBSOCKET_SERVER, error = %err, "connection_init token refused, closing connection");
-                        // not acknowledged: a subscribe racing the close gets 4401
-                        state.borrow_mut().init_payload = None;
-                        return Some(err.into_close_message());
+                        Ok(token) => token,
+                        Err(err) => {
+                            warn!(target: targets::WEBSOCKET_SERVER, error = %err, "connection_init token refused, closing connection");
+                            // not acknowledged: a subscribe racing the close gets 4401
+                            state.borrow_mut().init_payload = None;
+                            return Some(err.into_close_message());
+                        }
+                    };
+                    // the gate's per-user cap (pipeline::websocket_gate)
+                    if let Some(gate) = policy.gate.as_ref() {
+                        let holder = websocket_gate::TokenHolder {
+                            subject: token.claims.sub.as_deref(),
+                            claims: &token.claims.additional_claims,
+                        };
+                        match gate.authenticated(plugin_context.as_deref(), holder) {
+                            Ok(permit) => policy.permits.borrow_mut().extend(permit),
+                            Err(refusal) => {
+                                warn!(target: targets::WEBSOCKET_SERVER, code = refusal.code, reason = %refusal.reason, "websocket connection refused after connection_init");
+                                state.borrow_mut().init_payload = None;
+                                return Some(refusal_message(refusal));
+                            }
+                        }
                     }
                 }
             }
@@ -321,6 +434,21 @@ async fn handle_text_frame(
 
             if state.borrow().subscriptions.contains_key(&id) {
                 return Some(CloseCode::SubscriberAlreadyExists(id).into());
+            }
+
+            // erp-os patch: activity for the idle check, and the gate's cap on the running
+            // subscriptions of one connection (pipeline::websocket_gate)
+            policy.started.set(policy.started.get().wrapping_add(1));
+            if let Some(max) = policy.gate.as_ref().and_then(|gate| gate.max_subscriptions()) {
+                if state.borrow().subscriptions.len() >= max {
+                    return Some(ServerMessage::error(
+                        &id,
+                        &[GraphQLError::from_message_and_code(
+                            format!("at most {max} subscriptions may run on one connection: complete one first"),
+                            "TOO_MANY_SUBSCRIPTIONS",
+                        )],
+                    ));
+                }
             }
 
             let started_at = Instant::now();

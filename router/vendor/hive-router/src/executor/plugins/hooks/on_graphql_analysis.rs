@@ -57,6 +57,17 @@ impl<'exec> OnGraphqlAnalysisHookPayload<'exec> {
         }
     }
 
+    /// erp-os patch: the schema's field types, for a plugin that estimates an operation's cost
+    /// from its list sizes before planning (upstream keeps it private).
+    pub fn schema_metadata(&self) -> &'exec SchemaMetadata {
+        self.schema_metadata
+    }
+
+    /// erp-os patch: the coerced variables (defaults applied), for the same purpose.
+    pub fn variable_payload(&self) -> &'exec CoerceVariablesPayload {
+        self.variable_payload
+    }
+
     /// Register a visitor that decides per-field and per-inline-fragment
     /// whether to keep or reject it (with an error). A `Reject` on a
     /// non-null field bubbles up to the nearest nullable ancestor.

@@ -1,6 +1,6 @@
-//! Importing history ([`super::PmoStore::import_tasks`], [`super::PmoStore::import_time_entries`]):
-//! many tasks or time entries that already existed elsewhere (a seed, a migration from another
-//! tool) written at once, in batches, by both backends with the same rules.
+//! Importing history ([`Pmo::import_tasks`], [`Pmo::import_time_entries`]): many tasks or time
+//! entries that already existed elsewhere (a seed, a migration from another tool) written at
+//! once, in batches, with the rules of their creation, on either store.
 //!
 //! Why a path of its own: the normal writes are one transaction and one outbox event per task or
 //! per time entry, which is right for news and far too slow for a year of a 10,000-person
@@ -14,7 +14,7 @@
 //!   counted as existing, so a repeated or resumed import writes nothing twice;
 //! - a task is what creating it would have written: a project of the tenant, its column one of
 //!   that project's boards' with the column's status (to do without a board), WIP limits kept,
-//!   the text rules of `createTask`. Sprints, subtasks, dependencies and custom fields have
+//!   the fields `createTask` takes (`crate::domain::task::TaskFields`). Sprints, subtasks, dependencies and custom fields have
 //!   rules that need their own paths and are refused here;
 //! - a time entry is on a task of its project, ends after it starts, lasts at most a day and not
 //!   longer than its times, and never ends in the future; like a timer's stop it touches the
@@ -28,38 +28,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use erp_kit::{ApiError, TenantId};
+use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{BoardDoc, PmoResult, TaskDoc, TimeEntryDoc};
-use crate::domain::timesheet::{check_entry_times, IsoWeek};
-use crate::domain::{check_wip, Label, Name, TaskStatus};
+use super::{Attempts, Pmo};
+use crate::domain::board::check_wip_for;
+use crate::domain::collided;
+use crate::domain::task::{TaskFields, TaskStatus};
+use crate::domain::timer::week_locked;
+use crate::domain::timesheet::check_entry_times;
+use crate::store::{BoardDoc, Expected, History, HistoryWrite, Imported, TaskDoc, TimeEntryDoc};
 
 /// The most documents one import call takes: a batch is one transaction (MongoDB) or one
 /// journal record (embedded), which should stay a few megabytes.
 pub const MAX_IMPORT_BATCH: usize = 10_000;
-
-/// The longest description `createTask` takes.
-const MAX_DESCRIPTION: usize = 10_000;
-/// The most assignees `createTask` takes.
-const MAX_ASSIGNEES: usize = 50;
-/// The largest estimate `createTask` takes, in minutes.
-const MAX_ESTIMATE_MINUTES: i64 = 100_000;
-
-/// What an import wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Imported {
-    /// Documents written by this call.
-    pub inserted: usize,
-    /// Documents left alone because their id was stored already (a repeated or resumed import).
-    pub existing: usize,
-}
-
-impl std::ops::AddAssign for Imported {
-    fn add_assign(&mut self, other: Self) {
-        self.inserted += other.inserted;
-        self.existing += other.existing;
-    }
-}
 
 /// The field a batch of `what` is reported under, and how one and many of them are named.
 fn names(what: &str) -> (&'static str, &'static str, &'static str) {
@@ -122,28 +103,14 @@ pub fn check_tasks(tenant: &TenantId, tasks: &[TaskDoc]) -> Result<(), ApiError>
         if task.project_id.is_empty() {
             return Err(bad("has no project"));
         }
-        if Name::parse("title", &task.title)?.into_inner() != task.title {
-            return Err(bad("its title has surrounding white space"));
-        }
-        if task
-            .description
-            .as_ref()
-            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
-        {
-            return Err(bad("its description is longer than 10000 characters"));
-        }
-        if Label::parse_all("labels", &task.labels)? != task.labels {
-            return Err(bad("its labels are not lower case, sorted and unique"));
-        }
-        let assignees: BTreeSet<&String> = task.assignee_ids.iter().collect();
-        if assignees.len() != task.assignee_ids.len() || assignees.len() > MAX_ASSIGNEES {
-            return Err(bad("has duplicate assignees or more than 50"));
-        }
-        if task
-            .estimate_minutes
-            .is_some_and(|m| !(0..=MAX_ESTIMATE_MINUTES).contains(&m))
-        {
-            return Err(bad("its estimate is not between 0 and 100000 minutes"));
+        if let Some(why) = TaskFields::not_as_stored(
+            &task.title,
+            task.description.as_deref(),
+            &task.assignee_ids,
+            task.estimate_minutes,
+            &task.labels,
+        )? {
+            return Err(bad(why));
         }
         if task.board_id.is_some() != task.column_id.is_some() {
             return Err(bad(
@@ -199,62 +166,30 @@ pub fn check_time_entries(
     Ok(())
 }
 
-/// The documents of a batch that are not stored yet. `stored` says where an id is stored:
-/// `Some(true)` in this tenant (skipped), `Some(false)` in another one (refused: ids are global),
-/// `None` nowhere.
-pub fn new_documents<'a, T>(
-    what: &str,
-    docs: &'a [T],
-    id_of: impl Fn(&T) -> &str,
-    stored: impl Fn(&str) -> Option<bool>,
-) -> Result<Vec<&'a T>, ApiError> {
-    let mut new = Vec::with_capacity(docs.len());
-    for doc in docs {
-        match stored(id_of(doc)) {
-            Some(true) => {}
-            Some(false) => return Err(refuse(what, id_of(doc), "is taken by another tenant")),
-            None => new.push(doc),
-        }
-    }
-    Ok(new)
-}
-
-/// A column with a WIP limit that an import adds tasks to.
+/// A column with a WIP limit that a batch places tasks in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColumnLoad {
-    pub board_id: String,
-    pub column_id: String,
-    pub column_name: String,
-    pub limit: u32,
-    pub added: u64,
+struct ColumnLoad {
+    board_id: String,
+    column_id: String,
+    column_name: String,
+    limit: u32,
+    /// The tasks of the batch placed in it (new or stored already).
+    task_ids: Vec<String>,
 }
 
-impl ColumnLoad {
-    /// The WIP rule for the whole batch: the column held `current` tasks before it.
-    pub fn check(&self, current: u64) -> PmoResult<()> {
-        // `check_wip` asks whether one more fits; the last of `added` is the one that must.
-        check_wip(
-            &self.column_name,
-            Some(self.limit),
-            current + self.added.saturating_sub(1),
-        )?;
-        Ok(())
-    }
-}
-
-/// Each new task's project is one of `projects` (the tenant's) and its column one of its
-/// project's board's with the column's status; answers the columns with a WIP limit the batch
-/// adds to, for the backend to count.
-pub fn check_placements(
-    tasks: &[&TaskDoc],
+/// Each task's project is one of `projects` (the tenant's) and its column one of its project's
+/// board's with the column's status; answers the columns with a WIP limit the batch places
+/// tasks in.
+fn check_placements(
+    tasks: &[TaskDoc],
     projects: &HashSet<String>,
     boards: &HashMap<String, BoardDoc>,
-) -> PmoResult<Vec<ColumnLoad>> {
+) -> Result<Vec<ColumnLoad>, ApiError> {
     let mut loads: BTreeMap<(String, String), ColumnLoad> = BTreeMap::new();
     for task in tasks {
         let bad = |why: String| refuse(TASK_BATCH, &task.id, why);
         if !projects.contains(&task.project_id) {
-            return Err(bad(format!("there is no project `{}`", task.project_id)).into());
+            return Err(bad(format!("there is no project `{}`", task.project_id)));
         }
         let (Some(board_id), Some(column_id)) = (&task.board_id, &task.column_id) else {
             continue;
@@ -267,9 +202,12 @@ pub fn check_placements(
             .column(column_id)
             .ok_or_else(|| bad(format!("there is no column `{column_id}` on its board")))?;
         if column.status != task.status {
-            return Err(bad(format!("its status is not its column `{}`'s", column.name)).into());
+            return Err(bad(format!(
+                "its status is not its column `{}`'s",
+                column.name
+            )));
         }
-        let Some(limit) = column.wip_limit.and_then(|l| u32::try_from(l).ok()) else {
+        let Some(limit) = column.limit() else {
             continue;
         };
         loads
@@ -279,17 +217,18 @@ pub fn check_placements(
                 column_id: column_id.clone(),
                 column_name: column.name.clone(),
                 limit,
-                added: 0,
+                task_ids: Vec::new(),
             })
-            .added += 1;
+            .task_ids
+            .push(task.id.clone());
     }
     Ok(loads.into_values().collect())
 }
 
-/// Each new entry's task is one of the tenant's (`task_projects`: task id to its project) and
+/// Each entry's task is one of the tenant's (`task_projects`: task id to its project) and
 /// belongs to the entry's project.
-pub fn check_entry_tasks(
-    entries: &[&TimeEntryDoc],
+fn check_entry_tasks(
+    entries: &[TimeEntryDoc],
     task_projects: &HashMap<String, String>,
 ) -> Result<(), ApiError> {
     for entry in entries {
@@ -314,27 +253,167 @@ pub fn check_entry_tasks(
     Ok(())
 }
 
-/// The weeks (person, ISO week of the start, UTC) that new entries add time to, each once.
-pub fn weeks_of(entries: &[&TimeEntryDoc]) -> Vec<(String, IsoWeek)> {
-    entries
-        .iter()
-        .map(|e| (e.user_id.clone(), IsoWeek::of_time(e.started_at)))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
-/// The distinct values of a field of the new documents.
-pub fn distinct<'a, T: 'a>(
-    docs: &[&'a T],
-    field: impl Fn(&'a T) -> Option<&'a String>,
-) -> Vec<String> {
+/// The distinct values of a field of a batch's documents.
+fn distinct<'a, T: 'a>(docs: &'a [T], field: impl Fn(&'a T) -> Option<&'a String>) -> Vec<String> {
     docs.iter()
-        .filter_map(|d| field(d))
+        .filter_map(field)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .cloned()
         .collect()
+}
+
+impl Pmo {
+    /// Imports tasks that existed before (history: a seed, a migration), at most
+    /// [`MAX_IMPORT_BATCH`] at once, all or nothing, WITHOUT `task.created` events (history is
+    /// not news), with the rules of a task's creation (see the module documentation).
+    /// Idempotent by id: a task whose id is stored already is left as it is and counted as
+    /// existing.
+    pub async fn import_tasks(&self, tenant: &TenantId, tasks: &[TaskDoc]) -> ApiResult<Imported> {
+        check_tasks(tenant, tasks)?;
+        if tasks.is_empty() {
+            return Ok(Imported::default());
+        }
+        let project_ids = distinct(tasks, |t| Some(&t.project_id));
+        let board_ids = distinct(tasks, |t| t.board_id.as_ref());
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            // The boards first, then the counts: a task added in between bumps its board, so
+            // the write expecting the boards as read refuses the stale counts.
+            let projects: HashSet<String> = self
+                .store
+                .projects_by_ids(tenant, &project_ids)
+                .await?
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+            let boards: HashMap<String, BoardDoc> = self
+                .store
+                .boards_by_ids(tenant, &board_ids)
+                .await?
+                .into_iter()
+                .map(|b| (b.id.clone(), b))
+                .collect();
+            let loads = match check_placements(tasks, &projects, &boards) {
+                Ok(loads) => loads,
+                Err(refused) => {
+                    return Err(self
+                        .taken_first(tenant, History::Tasks, tasks, refused)
+                        .await)
+                }
+            };
+            // WIP limits count the new tasks only: a repeated import adds none.
+            let placed: Vec<String> = loads.iter().flat_map(|l| l.task_ids.clone()).collect();
+            let stored = match placed.is_empty() {
+                true => HashSet::new(),
+                false => self.store.existing_task_ids(tenant, &placed).await?,
+            };
+            let mut guards: Vec<Expected> = Vec::new();
+            for load in &loads {
+                let added = load
+                    .task_ids
+                    .iter()
+                    .filter(|id| !stored.contains(*id))
+                    .count() as u64;
+                if added == 0 {
+                    continue;
+                }
+                let current = self
+                    .store
+                    .column_count(tenant, &load.board_id, &load.column_id)
+                    .await?;
+                check_wip_for(&load.column_name, load.limit, current, added)?;
+                if let Some(board) = boards.get(&load.board_id) {
+                    if guards.iter().all(|g| g.id != board.id) {
+                        guards.push(Expected::new(&board.id, board.rev));
+                    }
+                }
+            }
+            match self.store.import_tasks(tenant, tasks, &guards).await? {
+                HistoryWrite::Imported(imported) => return Ok(imported),
+                HistoryWrite::Taken(id) => return Err(taken(TASK_BATCH, &id)),
+                HistoryWrite::Stale => continue,
+                HistoryWrite::WeekLocked { week, state, .. } => {
+                    return Err(week_locked(week, state).into())
+                }
+            }
+        }
+        Err(collided())
+    }
+
+    /// Imports time entries of the past (history), at most [`MAX_IMPORT_BATCH`] at once, all
+    /// or nothing, WITHOUT `timer.stopped` events, touching the timesheet of each week they add
+    /// time to as a timer's stop does (TIMESHEET_LOCKED, nothing written, when one is submitted
+    /// or approved). Idempotent by id like [`Pmo::import_tasks`]: stored entries are skipped and
+    /// their weeks not touched.
+    pub async fn import_time_entries(
+        &self,
+        tenant: &TenantId,
+        entries: &[TimeEntryDoc],
+    ) -> ApiResult<Imported> {
+        check_time_entries(tenant, entries, Utc::now())?;
+        if entries.is_empty() {
+            return Ok(Imported::default());
+        }
+        let task_ids = distinct(entries, |e| Some(&e.task_id));
+        let task_projects = self.store.task_projects(tenant, &task_ids).await?;
+        if let Err(refused) = check_entry_tasks(entries, &task_projects) {
+            return Err(self
+                .taken_first(tenant, History::TimeEntries, entries, refused)
+                .await);
+        }
+        match self.store.import_time_entries(tenant, entries).await? {
+            HistoryWrite::Imported(imported) => Ok(imported),
+            HistoryWrite::Taken(id) => Err(taken(ENTRY_BATCH, &id)),
+            HistoryWrite::WeekLocked { week, state, .. } => Err(week_locked(week, state).into()),
+            HistoryWrite::Stale => Err(collided()),
+        }
+    }
+
+    /// A batch refused for what its documents say is refused first for an id another tenant
+    /// has, as a write of it would be.
+    async fn taken_first<T: HasId>(
+        &self,
+        tenant: &TenantId,
+        kind: History,
+        docs: &[T],
+        refused: ApiError,
+    ) -> ApiError {
+        let ids: Vec<String> = docs.iter().map(|d| d.id().to_owned()).collect();
+        match self.store.first_taken(tenant, kind, &ids).await {
+            Ok(Some(id)) => taken(
+                match kind {
+                    History::Tasks => TASK_BATCH,
+                    History::TimeEntries => ENTRY_BATCH,
+                },
+                &id,
+            ),
+            Ok(None) => refused,
+            Err(err) => err,
+        }
+    }
+}
+
+/// A document of history, by its id.
+trait HasId {
+    fn id(&self) -> &str;
+}
+
+impl HasId for TaskDoc {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl HasId for TimeEntryDoc {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// An id of the batch that another tenant has (ids are global).
+fn taken(what: &str, id: &str) -> ApiError {
+    refuse(what, id, "is taken by another tenant")
 }
 
 #[cfg(test)]
@@ -513,32 +592,6 @@ mod tests {
     }
 
     #[test]
-    fn stored_ids_are_skipped_and_another_tenants_are_refused() {
-        let docs = [entry("e1"), entry("e2"), entry("e3")];
-        let new = new_documents(
-            "timeEntries",
-            &docs,
-            |e| &e.id,
-            |id| (id == "e2").then_some(true),
-        )
-        .unwrap();
-        assert_eq!(
-            new.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-            ["e1", "e3"]
-        );
-        let taken = new_documents(
-            "timeEntries",
-            &docs,
-            |e| &e.id,
-            |id| (id == "e3").then_some(false),
-        );
-        assert_eq!(
-            taken.map_err(reason),
-            Err("time entry `e3`: is taken by another tenant".to_owned())
-        );
-    }
-
-    #[test]
     fn placements_follow_the_board_and_count_limited_columns() {
         let board = BoardDoc {
             id: "brd_1".into(),
@@ -546,13 +599,13 @@ mod tests {
             project_id: "prj_1".into(),
             name: "Board".into(),
             columns: vec![
-                super::super::ColumnDoc {
+                crate::store::ColumnDoc {
                     id: "col_todo".into(),
                     name: "To do".into(),
                     status: TaskStatus::Todo,
                     wip_limit: None,
                 },
-                super::super::ColumnDoc {
+                crate::store::ColumnDoc {
                     id: "col_doing".into(),
                     name: "Doing".into(),
                     status: TaskStatus::InProgress,
@@ -575,59 +628,91 @@ mod tests {
             placed("t3", "col_doing", TaskStatus::InProgress),
             task("t4"),
         ];
-        let refs: Vec<&TaskDoc> = tasks.iter().collect();
-        let loads = check_placements(&refs, &projects, &boards).unwrap();
+        let loads = check_placements(&tasks, &projects, &boards).unwrap();
         assert_eq!(loads.len(), 1);
-        assert_eq!(loads[0].added, 2);
-        // Two fit into an empty column of limit 2; not into one holding a task already.
-        assert!(loads[0].check(0).is_ok());
-        assert!(loads[0].check(1).is_err());
+        assert_eq!(loads[0].task_ids, ["t2", "t3"]);
         let wrong_status = [placed("t5", "col_doing", TaskStatus::Done)];
-        let refs: Vec<&TaskDoc> = wrong_status.iter().collect();
-        assert!(check_placements(&refs, &projects, &boards).is_err());
+        assert!(check_placements(&wrong_status, &projects, &boards).is_err());
         let elsewhere = [TaskDoc {
             project_id: "prj_2".into(),
             ..task("t6")
         }];
-        let refs: Vec<&TaskDoc> = elsewhere.iter().collect();
         let projects = HashSet::from(["prj_1".to_owned(), "prj_2".to_owned()]);
-        assert!(check_placements(&refs, &projects, &boards).is_ok());
+        assert!(check_placements(&elsewhere, &projects, &boards).is_ok());
         let on_other_board = [TaskDoc {
             project_id: "prj_2".into(),
             ..placed("t7", "col_todo", TaskStatus::Todo)
         }];
-        let refs: Vec<&TaskDoc> = on_other_board.iter().collect();
-        assert!(check_placements(&refs, &projects, &boards).is_err());
+        assert!(check_placements(&on_other_board, &projects, &boards).is_err());
     }
 }
 
-/// The behaviour both backends' tests check (memory.rs and mongo.rs run it on their store).
+/// The behaviour of imports on both stores (the embedded one, and MongoDB at `MONGO_URL`).
 #[cfg(test)]
-pub(crate) mod scenario {
+mod on_both_stores {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::domain::timesheet::TimesheetState;
-    use crate::domain::{ProjectRole, RuleViolation};
+    use crate::domain::project::{Member, ProjectRole};
+    use crate::domain::reasons;
+    use crate::domain::timesheet::{IsoWeek, TimesheetState};
+    use crate::store::memory::MemoryStore;
+    use crate::store::mongo::MongoStore;
+    use crate::store::timers::TimerStore;
     use crate::store::{
-        ColumnDoc, Member, PmoError, PmoStore, ProjectDoc, TimeEntryFilter, TimesheetDoc,
+        ColumnDoc, Guarded, PmoStore, ProjectDoc, SharedStore, TimeEntryFilter, TimesheetDoc,
     };
-    use erp_kit::events::EventEnvelope;
+    use crate::PmoOptions;
+    use erp_kit::events::{EventEnvelope, Wake};
     use erp_kit::pagination::PageRequest;
 
+    fn pmo(store: SharedStore) -> Pmo {
+        let cache = std::sync::Arc::new(erp_kit::cache::InProcessCache::new());
+        Pmo::new(
+            store,
+            TimerStore::new(cache, "pmo"),
+            Wake::default(),
+            PmoOptions::default(),
+        )
+    }
+
+    /// A store on a database of its own on the real server (dropped after the test).
+    async fn mongo_store() -> MongoStore {
+        let url = std::env::var("MONGO_URL").unwrap_or_else(|_| {
+            panic!("MONGO_URL: this test needs the real MongoDB server (deploy/local/services.sh start)")
+        });
+        let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+        let name = format!("t_import_{}", uuid::Uuid::now_v7().simple());
+        let store = MongoStore::with_database(client, &name);
+        store.prepare().await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn imports_follow_the_rules_on_the_embedded_store() {
+        imports_follow_the_rules(&pmo(std::sync::Arc::new(MemoryStore::new()))).await;
+    }
+
+    #[tokio::test]
+    async fn imports_follow_the_rules_on_mongodb() {
+        let store = mongo_store().await;
+        imports_follow_the_rules(&pmo(std::sync::Arc::new(store.clone()))).await;
+        store.drop_database().await;
+    }
+
     /// Ids unique to one run, so runs against a shared server never meet.
-    pub struct Ids(String);
+    struct Ids(String);
 
     impl Ids {
-        pub fn new() -> Self {
+        fn new() -> Self {
             Self(uuid::Uuid::now_v7().simple().to_string())
         }
 
-        pub fn of(&self, name: &str) -> String {
+        fn of(&self, name: &str) -> String {
             format!("{name}_{}", self.0)
         }
 
-        pub fn tenant(&self, name: &str) -> TenantId {
+        fn tenant(&self, name: &str) -> TenantId {
             TenantId::from_claim(&self.of(name))
         }
     }
@@ -705,7 +790,7 @@ pub(crate) mod scenario {
     }
 
     async fn timesheet(
-        store: &dyn PmoStore,
+        store: &SharedStore,
         tenant: &TenantId,
         user: &str,
         raw: &str,
@@ -714,16 +799,20 @@ pub(crate) mod scenario {
         store.timesheets_by_ids(tenant, &[key]).await.unwrap().pop()
     }
 
-    fn refused_with(result: PmoResult<Imported>, message: &str) {
+    fn refused_with(result: ApiResult<Imported>, message: &str) {
         match result {
-            Err(PmoError::Api(err)) => assert_eq!(err.message(), message),
+            Err(err) => {
+                assert_eq!(err.code(), erp_kit::ErrorCode::BadUserInput);
+                assert_eq!(err.message(), message)
+            }
             other => panic!("expected BAD_INPUT `{message}`, got {other:?}"),
         }
     }
 
     /// Imports into a project with a board (a WIP limit of 2 on "Doing"): counts, idempotence,
     /// the rules of creation and of a stop, the week touches, no events.
-    pub async fn imports_follow_the_rules(store: &dyn PmoStore) {
+    async fn imports_follow_the_rules(pmo: &Pmo) {
+        let store = &pmo.store;
         let ids = Ids::new();
         let tenant = ids.tenant("tnt");
         let project = ProjectDoc {
@@ -781,17 +870,17 @@ pub(crate) mod scenario {
             placed(&ids, &tenant, "t4", None),
         ];
         assert_eq!(
-            store.import_tasks(&tenant, &tasks).await.unwrap(),
+            pmo.import_tasks(&tenant, &tasks).await.unwrap(),
             imported(4, 0)
         );
         assert_eq!(
-            store.import_tasks(&tenant, &tasks).await.unwrap(),
+            pmo.import_tasks(&tenant, &tasks).await.unwrap(),
             imported(0, 4)
         );
         let mut more = tasks.clone();
         more.push(placed(&ids, &tenant, "t5", Some("todo")));
         assert_eq!(
-            store.import_tasks(&tenant, &more).await.unwrap(),
+            pmo.import_tasks(&tenant, &more).await.unwrap(),
             imported(1, 4)
         );
         let task_ids: Vec<String> = more.iter().map(|t| t.id.clone()).collect();
@@ -803,8 +892,11 @@ pub(crate) mod scenario {
             placed(&ids, &tenant, "t6", Some("todo")),
             placed(&ids, &tenant, "t7", Some("doing")),
         ];
-        match store.import_tasks(&tenant, &over).await {
-            Err(PmoError::Rule(RuleViolation::WipLimitExceeded { limit: 2, .. })) => {}
+        match pmo.import_tasks(&tenant, &over).await {
+            Err(err) if err.reason() == Some(reasons::WIP_LIMIT_EXCEEDED) => assert_eq!(
+                err.message(),
+                "the column `doing` already holds its WIP limit of 2 task(s)"
+            ),
             other => panic!("expected WIP_LIMIT_EXCEEDED, got {other:?}"),
         }
         let over_ids = [ids.of("t6"), ids.of("t7")];
@@ -814,15 +906,14 @@ pub(crate) mod scenario {
             .unwrap()
             .is_empty());
         refused_with(
-            store
-                .import_tasks(
-                    &tenant,
-                    &[TaskDoc {
-                        project_id: ids.of("nowhere"),
-                        ..placed(&ids, &tenant, "t8", None)
-                    }],
-                )
-                .await,
+            pmo.import_tasks(
+                &tenant,
+                &[TaskDoc {
+                    project_id: ids.of("nowhere"),
+                    ..placed(&ids, &tenant, "t8", None)
+                }],
+            )
+            .await,
             &format!(
                 "task `{}`: there is no project `{}`",
                 ids.of("t8"),
@@ -836,7 +927,7 @@ pub(crate) mod scenario {
             ..placed(&ids, &tenant, "t1", None)
         };
         refused_with(
-            store.import_tasks(&other, &[stolen]).await,
+            pmo.import_tasks(&other, &[stolen]).await,
             &format!("task `{}`: is taken by another tenant", ids.of("t1")),
         );
 
@@ -847,7 +938,7 @@ pub(crate) mod scenario {
             entry(&ids, &tenant, "e3", "u2", at(12, 9)),
         ];
         assert_eq!(
-            store.import_time_entries(&tenant, &entries).await.unwrap(),
+            pmo.import_time_entries(&tenant, &entries).await.unwrap(),
             imported(3, 0)
         );
         let w02 = timesheet(store, &tenant, &ids.of("u1"), "2026-W02")
@@ -867,7 +958,7 @@ pub(crate) mod scenario {
         );
         // Repeated: nothing written, the weeks not touched again.
         assert_eq!(
-            store.import_time_entries(&tenant, &entries).await.unwrap(),
+            pmo.import_time_entries(&tenant, &entries).await.unwrap(),
             imported(0, 3)
         );
         let again = timesheet(store, &tenant, &ids.of("u1"), "2026-W02")
@@ -882,21 +973,23 @@ pub(crate) mod scenario {
             rev: 2,
             ..w02
         };
-        store
-            .save_timesheet(&tenant, &submitted, Some(1), None)
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .save_timesheet(&tenant, &submitted, Some(1), None)
+                .await
+                .unwrap(),
+            Guarded::Written(())
+        );
         let locked = vec![
             entry(&ids, &tenant, "e4", "u2", at(13, 9)),
             entry(&ids, &tenant, "e5", "u1", at(7, 9)),
         ];
-        match store.import_time_entries(&tenant, &locked).await {
-            Err(PmoError::Rule(RuleViolation::WeekLocked {
-                week,
-                approved: false,
-            })) => {
-                assert_eq!(week, "2026-W02")
-            }
+        match pmo.import_time_entries(&tenant, &locked).await {
+            Err(err) if err.reason() == Some(reasons::TIMESHEET_LOCKED) => assert_eq!(
+                err.message(),
+                "the timesheet of 2026-W02 is submitted: no time can be added to it unless it \
+                 is rejected"
+            ),
             other => panic!("expected TIMESHEET_LOCKED, got {other:?}"),
         }
         assert_eq!(
@@ -908,8 +1001,7 @@ pub(crate) mod scenario {
             .unwrap();
         assert_eq!(w03_after.rev, 1, "the refused batch touched no week");
         assert_eq!(
-            store
-                .import_time_entries(&tenant, &entries[..1])
+            pmo.import_time_entries(&tenant, &entries[..1])
                 .await
                 .unwrap(),
             imported(0, 1)
@@ -917,15 +1009,14 @@ pub(crate) mod scenario {
 
         // An entry is on a task of its own project.
         refused_with(
-            store
-                .import_time_entries(
-                    &tenant,
-                    &[TimeEntryDoc {
-                        task_id: ids.of("missing"),
-                        ..entry(&ids, &tenant, "e6", "u2", at(14, 9))
-                    }],
-                )
-                .await,
+            pmo.import_time_entries(
+                &tenant,
+                &[TimeEntryDoc {
+                    task_id: ids.of("missing"),
+                    ..entry(&ids, &tenant, "e6", "u2", at(14, 9))
+                }],
+            )
+            .await,
             &format!(
                 "time entry `{}`: there is no task `{}`",
                 ids.of("e6"),
@@ -950,5 +1041,114 @@ pub(crate) mod scenario {
             store.pending_events(1_000).await.unwrap().len(),
             events_before
         );
+    }
+
+    #[tokio::test]
+    async fn concurrent_imports_of_the_same_batch_on_mongodb_write_it_once() {
+        let mongo = mongo_store().await;
+        let pmo = pmo(std::sync::Arc::new(mongo.clone()));
+        let store = &pmo.store;
+        let ids = Ids::new();
+        let tenant = ids.tenant("tnt");
+        let project = ProjectDoc {
+            id: ids.of("prj"),
+            tenant_id: tenant.as_str().to_owned(),
+            name: "Imported".into(),
+            client: None,
+            budget: None,
+            billable: false,
+            members: Vec::new(),
+            custom_fields: Vec::new(),
+            created_at: chrono::Utc::now(),
+            rev: 0,
+        };
+        let event = EventEnvelope::new(
+            &tenant,
+            "project.created",
+            &project.id,
+            serde_json::json!({}),
+        )
+        .unwrap();
+        store
+            .insert_project(&tenant, &project, &event)
+            .await
+            .unwrap();
+        let at = chrono::Utc.with_ymd_and_hms(2026, 1, 5, 8, 0, 0).unwrap();
+        let task = TaskDoc {
+            id: ids.of("tsk"),
+            tenant_id: tenant.as_str().to_owned(),
+            project_id: project.id.clone(),
+            board_id: None,
+            column_id: None,
+            status: TaskStatus::Todo,
+            title: "Task".into(),
+            description: None,
+            assignee_ids: Vec::new(),
+            estimate_minutes: None,
+            labels: Vec::new(),
+            sprint_id: None,
+            blocked_by: Vec::new(),
+            parent_id: None,
+            custom_fields: Vec::new(),
+            created_at: at,
+            updated_at: at,
+        };
+        pmo.import_tasks(&tenant, std::slice::from_ref(&task))
+            .await
+            .unwrap();
+        let entries: Vec<TimeEntryDoc> = (0..300)
+            .map(|n| {
+                let start = at + chrono::Duration::minutes(n);
+                TimeEntryDoc {
+                    id: ids.of(&format!("e{n:03}")),
+                    tenant_id: tenant.as_str().to_owned(),
+                    user_id: ids.of(&format!("u{}", n % 7)),
+                    task_id: task.id.clone(),
+                    project_id: project.id.clone(),
+                    started_at: start,
+                    ended_at: start + chrono::Duration::seconds(30),
+                    duration_seconds: 30,
+                    billable: false,
+                }
+            })
+            .collect();
+        let (a, b) = tokio::join!(
+            pmo.import_time_entries(&tenant, &entries),
+            pmo.import_time_entries(&tenant, &entries)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.inserted + b.inserted, 300, "{a:?} {b:?}");
+        assert_eq!(a.existing + b.existing, 300, "{a:?} {b:?}");
+        let stored = store
+            .list_time_entries(
+                &tenant,
+                &TimeEntryFilter::default(),
+                &PageRequest {
+                    limit: 1_000,
+                    after: None,
+                    before: None,
+                    backward: false,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 300);
+        // Seven people, one week: seven timesheets, each touched by the one batch that wrote.
+        let sheets = store
+            .list_timesheets(
+                &tenant,
+                &crate::store::TimesheetFilter::default(),
+                &PageRequest {
+                    limit: 100,
+                    after: None,
+                    before: None,
+                    backward: false,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(sheets.len(), 7);
+        assert!(sheets.iter().all(|s| s.rev == 1), "{sheets:?}");
+        mongo.drop_database().await;
     }
 }

@@ -1,24 +1,17 @@
-//! Signing keys and their rotation.
-//!
-//! Rotation follows edge-security.md: a new key is published in the JWKS at least one JWKS cache
-//! TTL before it signs (so every verifier has it before the first token it signed arrives), and
-//! the previous key stays published until the longest token lifetime plus the TTL has passed
-//! (so every token it signed can still be verified until it expires).
+//! The [`KeyStore`]: signs access tokens, publishes the JWKS and verifies the service's own
+//! tokens, from the keys in the database (cached, reloaded every few seconds so replicas follow
+//! a rotation; `app/keys.rs` rotates).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use tokio::sync::RwLock;
 
 use erp_kit::auth::{Claims, JwkSet, RsaSigningKey, TokenRules, VerifyError};
 use erp_kit::{ApiError, ApiResult};
 
-use crate::store::entities::signing_key;
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+use crate::domain::keys::signer_at;
+use crate::store::{self, now_ms};
 
 struct Loaded {
     key: Arc<RsaSigningKey>,
@@ -31,9 +24,15 @@ struct Cached {
     loaded_at: i64,
 }
 
+impl Cached {
+    fn signer(&self, now: i64) -> Option<Arc<RsaSigningKey>> {
+        signer_at(&self.keys, |k| k.activates_at, now).map(|k| k.key.clone())
+    }
+}
+
 /// The identity service's keys: signs access tokens, publishes the JWKS, verifies its own tokens.
 pub struct KeyStore {
-    db: DatabaseConnection,
+    db: sea_orm::DatabaseConnection,
     /// How long verifiers may cache the JWKS.
     jwks_ttl: Duration,
     /// The longest access-token lifetime.
@@ -46,7 +45,7 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(
-        db: DatabaseConnection,
+        db: sea_orm::DatabaseConnection,
         jwks_ttl: Duration,
         token_ttl: Duration,
         rules: TokenRules,
@@ -68,66 +67,18 @@ impl KeyStore {
     pub async fn ensure_signing_key(&self) -> ApiResult<()> {
         self.reload().await?;
         let now = now_ms();
-        if self
-            .cached
-            .read()
-            .await
-            .keys
-            .iter()
-            .any(|k| k.activates_at <= now)
-        {
+        if self.cached.read().await.signer(now).is_some() {
             return Ok(());
         }
-        self.insert_key(now).await?;
+        let (kid, pkcs8) = new_key()?;
+        store::keys::insert(&self.db, &kid, pkcs8, now).await?;
         self.reload().await
     }
 
-    async fn insert_key(&self, activates_at: i64) -> ApiResult<String> {
-        let kid = format!("k{}", uuid::Uuid::now_v7().simple());
-        let key = RsaSigningKey::generate(kid.clone()).map_err(ApiError::internal)?;
-        signing_key::ActiveModel {
-            kid: Set(kid.clone()),
-            private_pkcs8: Set(key.to_pkcs8_base64()),
-            activates_at: Set(activates_at),
-            retires_at: Set(None),
-            created_at: Set(now_ms()),
-        }
-        .insert(&self.db)
-        .await?;
-        Ok(kid)
-    }
-
-    /// Publishes a new key now, signing with it from one JWKS TTL on; schedules the keys in
-    /// use today to leave the JWKS once every token they signed has expired.
-    pub async fn rotate(&self) -> ApiResult<String> {
+    /// Reads the published keys again (after a rotation, or when the cache is stale).
+    pub(super) async fn reload(&self) -> ApiResult<()> {
         let now = now_ms();
-        let activates_at = now + self.jwks_ttl.as_millis() as i64;
-        let retires_at = activates_at + (self.token_ttl + self.jwks_ttl).as_millis() as i64;
-        let txn = erp_kit::db::begin_write(&self.db).await?;
-        signing_key::Entity::update_many()
-            .col_expr(
-                signing_key::Column::RetiresAt,
-                sea_orm::sea_query::Expr::value(retires_at),
-            )
-            .filter(signing_key::Column::RetiresAt.is_null())
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        let kid = self.insert_key(activates_at).await?;
-        self.reload().await?;
-        Ok(kid)
-    }
-
-    async fn reload(&self) -> ApiResult<()> {
-        let now = now_ms();
-        let rows = signing_key::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(signing_key::Column::RetiresAt.is_null())
-                    .add(signing_key::Column::RetiresAt.gt(now)),
-            )
-            .all(&self.db)
-            .await?;
+        let rows = store::keys::published(&self.db, now).await?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
             let key = RsaSigningKey::from_pkcs8_base64(row.kid.clone(), &row.private_pkcs8)
@@ -139,7 +90,7 @@ impl KeyStore {
                 activates_at: row.activates_at,
             });
         }
-        // Newest first: the newest active key signs.
+        // Newest first, as the JWKS lists them.
         keys.sort_by_key(|k| std::cmp::Reverse(k.activates_at));
         *self.cached.write().await = Cached {
             keys,
@@ -160,29 +111,15 @@ impl KeyStore {
     /// The key that signs now.
     pub async fn signing_key(&self) -> ApiResult<Arc<RsaSigningKey>> {
         self.fresh().await?;
-        let now = now_ms();
-        let found = self
-            .cached
+        if let Some(key) = self.cached.read().await.signer(now_ms()) {
+            return Ok(key);
+        }
+        self.ensure_signing_key().await?;
+        self.cached
             .read()
             .await
-            .keys
-            .iter()
-            .find(|k| k.activates_at <= now)
-            .map(|k| k.key.clone());
-        match found {
-            Some(key) => Ok(key),
-            None => {
-                self.ensure_signing_key().await?;
-                self.cached
-                    .read()
-                    .await
-                    .keys
-                    .iter()
-                    .find(|k| k.activates_at <= now_ms())
-                    .map(|k| k.key.clone())
-                    .ok_or_else(|| ApiError::internal("no signing key"))
-            }
-        }
+            .signer(now_ms())
+            .ok_or_else(|| ApiError::internal("no signing key"))
     }
 
     /// Every published key: the active ones, the next one, and retiring ones.
@@ -202,6 +139,11 @@ impl KeyStore {
 
     pub fn jwks_ttl(&self) -> Duration {
         self.jwks_ttl
+    }
+
+    /// The longest access-token lifetime (how long a retiring key stays published).
+    pub fn token_ttl(&self) -> Duration {
+        self.token_ttl
     }
 
     /// Verifies an access token with the published keys.
@@ -238,4 +180,11 @@ impl erp_kit::http::TokenVerifier for KeyStore {
     async fn verify_token(&self, token: &str) -> Result<Claims, VerifyError> {
         self.verify(token).await
     }
+}
+
+/// A fresh RSA key: its kid and its PKCS#8 form to store.
+pub(super) fn new_key() -> ApiResult<(String, String)> {
+    let kid = format!("k{}", uuid::Uuid::now_v7().simple());
+    let key = RsaSigningKey::generate(kid.clone()).map_err(ApiError::internal)?;
+    Ok((kid, key.to_pkcs8_base64()))
 }

@@ -1,50 +1,23 @@
-//! Live notifications: what a change publishes on the cache's pub/sub channels (Redis in
-//! production, so every replica's subscribers get every event), and the streams subscribers read.
+//! The live streams subscribers read: a person's timer and a project's board, from the
+//! notifications every change publishes on the cache's pub/sub channels
+//! ([`crate::events::LiveEvent`]; Redis in production, so every replica's subscribers get every
+//! event).
 //!
-//! Knows nothing of GraphQL. The streams re-check their subscriber before every event (token
-//! expiry through [`erp_kit::live::reauthorized`], project membership for project boards), so a
-//! subscriber who lost access stops receiving.
+//! The streams re-check their subscriber before every event (token expiry through
+//! [`erp_kit::live::reauthorized`], project membership for project boards), so a subscriber who
+//! lost access stops receiving; their items are the kit's stream results.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, Stream, StreamExt};
-use serde::{Deserialize, Serialize};
 
 use erp_kit::auth::Identity;
 use erp_kit::{ApiError, TenantId};
 
+use super::Pmo;
 use crate::domain::timer::{Timer, TimerState};
-use crate::service::Pmo;
-
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LiveKind {
-    TaskCreated,
-    TaskMoved,
-    TimerStarted,
-    TimerPaused,
-    TimerResumed,
-    TimerStopped,
-}
-
-/// A live notification as published on the channels.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LiveEvent {
-    pub kind: LiveKind,
-    pub tenant_id: String,
-    pub project_id: String,
-    pub task_id: String,
-    /// Who made the change (the timer's owner for timer events).
-    pub user_id: Option<String>,
-    pub board_id: Option<String>,
-    pub column_id: Option<String>,
-    /// The timer after the change (timer events only).
-    pub timer: Option<Timer>,
-    /// Server time of the change.
-    pub at: DateTime<Utc>,
-}
+use crate::events::{board_channel, timer_channel, LiveEvent, LiveKind};
 
 /// What a person's timer stream yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,16 +89,6 @@ pub enum BoardUpdate {
         kind: BoardKind,
         event: Box<LiveEvent>,
     },
-}
-
-/// The pub/sub channel of a person's timer.
-pub fn timer_channel(prefix: &str, tenant: &TenantId, user_id: &str) -> String {
-    format!("{prefix}:live:timer:{}:{user_id}", tenant.as_str())
-}
-
-/// The pub/sub channel of a project's board.
-pub fn board_channel(prefix: &str, tenant: &TenantId, project_id: &str) -> String {
-    format!("{prefix}:live:project:{}:{project_id}", tenant.as_str())
 }
 
 /// Folds one published timer event into the timer the subscriber knows.
@@ -211,7 +174,7 @@ pub async fn my_timer(
     let messages = pmo
         .timers
         .cache()
-        .subscribe(&pmo.timers.channel(&tenant, &claims.sub))
+        .subscribe(&timer_channel(pmo.timers.prefix(), &tenant, &claims.sub))
         .await
         .map_err(ApiError::internal)?;
     let current = pmo.timers.get(&tenant, &claims.sub).await?;
@@ -248,7 +211,7 @@ pub async fn project_board(
     let messages = pmo
         .timers
         .cache()
-        .subscribe(&pmo.timers.board_channel(&tenant, &project_id))
+        .subscribe(&board_channel(pmo.timers.prefix(), &tenant, &project_id))
         .await
         .map_err(ApiError::internal)?;
     let events = messages

@@ -1,22 +1,84 @@
-//! Timesheets in GraphQL: a person's ISO week, submit / approve / reject, audited entry edits.
+//! Time entries and timesheets in GraphQL: stopped timers' entries and their audited edits, a
+//! person's ISO week, submit / approve / reject.
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use erp_kit::authz::authenticated;
+use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
-use erp_kit::{ApiError, RequestContext};
+use erp_kit::RequestContext;
 
-use super::loaders::{ProjectLoader, TenantKey};
-use super::{gql, pmo, Project, TimeEntry};
-use crate::domain::timesheet::{hours, IsoWeek, Split, TimesheetState as TimesheetStateModel};
-use crate::service::WeekView;
-use crate::store::{EntryTimes, TimeEntryEditDoc, TimesheetFilter};
+use super::context::pmo;
+use super::loaders::EntryEditsLoader;
+use super::objects::{load_project, load_task, Project, Task};
+use crate::app::time_entries::EntryCorrection;
+use crate::app::timesheets::WeekView;
+use crate::domain::timesheet::{
+    hours, parse_rejection, EntryTimes, IsoWeek, Split, TimesheetState as TimesheetStateModel,
+};
+use crate::store::{TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetFilter};
 
 /// The scope that approves anyone's timesheet (project managers approve the weeks of their
 /// projects without it).
 pub const APPROVE_SCOPE: &str = "timesheet:approve";
+
+/// Time spent on a task, from a stopped timer.
+pub struct TimeEntry(pub TimeEntryDoc);
+
+#[Object(requires_scopes = "task:log", requires_scopes = "timesheet:approve")]
+impl TimeEntry {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn user_id(&self) -> ID {
+        ID(self.0.user_id.clone())
+    }
+
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.0.started_at
+    }
+
+    async fn ended_at(&self) -> DateTime<Utc> {
+        self.0.ended_at
+    }
+
+    async fn duration_seconds(&self) -> i64 {
+        self.0.duration_seconds
+    }
+
+    async fn billable(&self) -> bool {
+        self.0.billable
+    }
+
+    /// The edits made to this entry after it was stopped, oldest first (the audit trail).
+    async fn edits(&self, ctx: &Context<'_>) -> Result<Vec<TimeEntryEdit>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<EntryEditsLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(TimeEntryEdit)
+            .collect())
+    }
+
+    async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
+        load_task(ctx, &self.0.task_id).await
+    }
+}
+
+/// Filters of a time-entry list.
+#[derive(InputObject, Default)]
+pub struct TimeEntryFilterInput {
+    /// Whose entries (the caller by default; others need `timesheet:approve`).
+    pub user_id: Option<ID>,
+    pub project_id: Option<ID>,
+}
 
 /// Where a timesheet is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -74,12 +136,7 @@ impl TimesheetProject {
 
     /// The project.
     async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<ProjectLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.project_id))
-            .await?
-            .map(Project))
+        load_project(ctx, &self.project_id).await
     }
 
     /// Billable hours, two decimals.
@@ -271,11 +328,43 @@ fn week_of(raw: &str) -> Result<IsoWeek> {
     Ok(IsoWeek::parse("week", raw)?)
 }
 
+/// Time entries and timesheets.
 #[derive(Default)]
 pub struct TimesheetQuery;
 
 #[Object]
 impl TimesheetQuery {
+    /// Time entries of a person (the caller by default; others need `timesheet:approve`).
+    #[graphql(directive = authenticated::apply())]
+    async fn time_entries(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TimeEntryFilterInput>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, TimeEntry, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let filter = filter.unwrap_or_default();
+        let user_id = filter
+            .user_id
+            .map(|id| id.0)
+            .unwrap_or_else(|| claims.sub.clone());
+        if user_id != claims.sub {
+            ctx.require_scope("timesheet:approve")?;
+        }
+        let page = PageRequest::parse(after, before, first, last)?;
+        let filter = TimeEntryFilter {
+            user_id: Some(user_id),
+            project_id: filter.project_id.map(|id| id.0),
+        };
+        let rows = pmo(ctx)?.time_entries(&tenant, &filter, &page).await?;
+        let rows = rows.into_iter().map(TimeEntry).collect();
+        Ok(Some(connection_from_rows(&page, rows, |e| e.0.id.clone())))
+    }
+
     /// A person's week (the caller's by default). Someone else's needs `timesheet:approve` or
     /// managing every project in it (FORBIDDEN otherwise).
     #[graphql(
@@ -297,8 +386,7 @@ impl TimesheetQuery {
         Ok(Some(Timesheet(
             pmo(ctx)?
                 .timesheet_for(&tenant, claims, can_approve, &user, week)
-                .await
-                .map_err(gql)?,
+                .await?,
         )))
     }
 
@@ -326,16 +414,9 @@ impl TimesheetQuery {
             user_id: user_id.map(|id| id.0),
             state: state.map(Into::into),
         };
-        let pmo = pmo(ctx)?;
-        let rows = pmo
-            .store
-            .list_timesheets(&tenant, &filter, &page)
-            .await
-            .map_err(gql)?;
-        let views = pmo
-            .week_views(&tenant, rows)
-            .await
-            .map_err(gql)?
+        let views = pmo(ctx)?
+            .timesheets(&tenant, &filter, &page)
+            .await?
             .into_iter()
             .map(Timesheet)
             .collect();
@@ -345,6 +426,7 @@ impl TimesheetQuery {
     }
 }
 
+/// Changes to timesheets and time entries.
 #[derive(Default)]
 pub struct TimesheetMutation;
 
@@ -360,10 +442,7 @@ impl TimesheetMutation {
         let claims = ctx.claims()?;
         let week = week_of(&week)?;
         Ok(Some(Timesheet(
-            pmo(ctx)?
-                .submit_timesheet(&tenant, claims, week)
-                .await
-                .map_err(gql)?,
+            pmo(ctx)?.submit_timesheet(&tenant, claims, week).await?,
         )))
     }
 
@@ -388,8 +467,7 @@ impl TimesheetMutation {
         Ok(Some(Timesheet(
             pmo(ctx)?
                 .decide_timesheet(&tenant, claims, can_approve, &user_id, week, None)
-                .await
-                .map_err(gql)?,
+                .await?,
         )))
     }
 
@@ -409,27 +487,12 @@ impl TimesheetMutation {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
         let week = week_of(&week)?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 1000 {
-            return Err(ApiError::bad_input(
-                "reason",
-                "a rejection gives a reason of 1 to 1000 characters",
-            )
-            .into());
-        }
+        let reason = parse_rejection(&reason)?;
         let can_approve = ctx.identity().has_scope(APPROVE_SCOPE);
         Ok(Some(Timesheet(
             pmo(ctx)?
-                .decide_timesheet(
-                    &tenant,
-                    claims,
-                    can_approve,
-                    &user_id,
-                    week,
-                    Some(reason.to_owned()),
-                )
-                .await
-                .map_err(gql)?,
+                .decide_timesheet(&tenant, claims, can_approve, &user_id, week, Some(reason))
+                .await?,
         )))
     }
 
@@ -451,12 +514,13 @@ impl TimesheetMutation {
                     &tenant,
                     claims,
                     &id,
-                    input.started_at,
-                    input.ended_at,
-                    input.billable,
+                    EntryCorrection {
+                        started_at: input.started_at,
+                        ended_at: input.ended_at,
+                        billable: input.billable,
+                    },
                 )
-                .await
-                .map_err(gql)?,
+                .await?,
         )))
     }
 }

@@ -1,0 +1,184 @@
+//! The PMO use cases, on [`Pmo`]: one function per mutation, each a transaction script written
+//! once for both stores — read the facts, apply the domain's rule, write conditionally (the
+//! write and its event are one atomic write of the store), wake the outbox relay, publish the
+//! live notification. A conditional write that finds its facts changed meanwhile
+//! ([`Guarded::Stale`]) sends the script back to read them again ([`Attempts`]). Knows nothing
+//! of GraphQL.
+//!
+//! One file per feature: projects and members, boards, tasks (dependencies, subtasks,
+//! comments, custom fields), sprints, timers, time entries and timesheets, the import of
+//! history, and the live streams.
+
+pub mod boards;
+pub mod import;
+pub mod live;
+pub mod projects;
+pub mod sprints;
+pub mod tasks;
+pub mod time_entries;
+pub mod timers;
+pub mod timesheets;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use erp_kit::auth::Claims;
+use erp_kit::events::{EventEnvelope, Wake};
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use crate::domain::project::{require_role, ProjectRole};
+use crate::events::{board_channel, timer_channel, LiveEvent};
+use crate::store::timers::TimerStore;
+use crate::store::{ProjectDoc, SharedStore};
+
+/// Tunables of the use cases.
+#[derive(Debug, Clone)]
+pub struct PmoOptions {
+    /// How often a running timer's subscribers get a tick with the elapsed time.
+    pub timer_tick: Duration,
+}
+
+impl Default for PmoOptions {
+    fn default() -> Self {
+        Self {
+            timer_tick: Duration::from_secs(1),
+        }
+    }
+}
+
+impl PmoOptions {
+    /// The defaults, with `PMO_TIMER_TICK_MS` (100 to 60000) when set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut options = Self::default();
+        if let Ok(raw) = std::env::var("PMO_TIMER_TICK_MS") {
+            let ms: u64 = raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|ms| (100..=60_000).contains(ms))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("PMO_TIMER_TICK_MS is milliseconds between 100 and 60000")
+                })?;
+            options.timer_tick = Duration::from_millis(ms);
+        }
+        Ok(options)
+    }
+}
+
+/// The PMO use cases over a store, the timers' cache and the outbox relay's wake.
+#[derive(Clone)]
+pub struct Pmo {
+    pub store: SharedStore,
+    pub timers: TimerStore,
+    pub options: PmoOptions,
+    wake: Wake,
+}
+
+impl Pmo {
+    pub fn new(store: SharedStore, timers: TimerStore, wake: Wake, options: PmoOptions) -> Self {
+        Self {
+            store,
+            timers,
+            options,
+            wake,
+        }
+    }
+
+    /// The project (NOT_FOUND when the tenant has none with the id), with the caller's role in
+    /// it when that role allows `what` (FORBIDDEN otherwise).
+    async fn project_for(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        project_id: &str,
+        allowed: fn(ProjectRole) -> bool,
+        what: &str,
+    ) -> ApiResult<(ProjectDoc, ProjectRole)> {
+        let project = self
+            .project(tenant, project_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("project".into()))?;
+        let role = require_role(project.role_of(&caller.sub), allowed, what)?;
+        Ok((project, role))
+    }
+
+    /// Tells the outbox relay that events were committed.
+    fn wake(&self) {
+        self.wake.wake();
+    }
+
+    /// A live notification to the project's board.
+    async fn publish_board(&self, tenant: &TenantId, event: &LiveEvent) {
+        let channel = board_channel(self.timers.prefix(), tenant, &event.project_id);
+        self.publish(&channel, event).await;
+    }
+
+    /// A timer change to its owner's channel, and to its project's board when the board shows
+    /// it.
+    async fn publish_timer(&self, tenant: &TenantId, event: &LiveEvent) {
+        let Some(timer) = &event.timer else {
+            return;
+        };
+        let channel = timer_channel(self.timers.prefix(), tenant, &timer.user_id);
+        self.publish(&channel, event).await;
+        if event.on_board() {
+            self.publish_board(tenant, event).await;
+        }
+    }
+
+    /// Live notifications are best effort: a failed publish never fails the change.
+    async fn publish(&self, channel: &str, event: &LiveEvent) {
+        let Ok(raw) = serde_json::to_vec(event) else {
+            return;
+        };
+        if let Err(err) = self.timers.cache().publish(channel, &raw).await {
+            tracing::warn!(error = %err, channel, "live notification not published");
+        }
+    }
+}
+
+/// An event of the PMO's topic about `aggregate`, made by `actor`.
+fn envelope(
+    tenant: &TenantId,
+    kind: &str,
+    aggregate: &str,
+    actor: &str,
+    payload: impl Serialize,
+) -> ApiResult<EventEnvelope> {
+    Ok(EventEnvelope::new(tenant, kind, aggregate, payload)
+        .map_err(ApiError::internal)?
+        .with_actor(actor))
+}
+
+/// How often a script reads its facts again after its conditional write found them changed,
+/// before the caller gets CONFLICT.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The attempts of a transaction script whose conditional write may find the facts it read
+/// changed by a concurrent change: `while attempts.next().await { ... }`, then
+/// [`crate::domain::collided`].
+struct Attempts(u32);
+
+impl Attempts {
+    fn new() -> Self {
+        Self(0)
+    }
+
+    /// Whether to try (again); pauses a little before a retry, longer each time.
+    async fn next(&mut self) -> bool {
+        if self.0 >= MAX_ATTEMPTS {
+            return false;
+        }
+        if self.0 > 0 {
+            tokio::time::sleep(Duration::from_millis(5 * u64::from(self.0))).await;
+        }
+        self.0 += 1;
+        true
+    }
+
+    /// Whether this is the first attempt (what the caller saw is what the script read).
+    fn first(&self) -> bool {
+        self.0 == 1
+    }
+}

@@ -1,0 +1,286 @@
+//! The documents the PMO stores: one collection each in MongoDB (`pmo_<name>`), one map each in
+//! the embedded store. Every document carries its tenant. A document with a `rev` has its
+//! revision bumped by every write that a concurrent change must not slip past (see the
+//! conditional writes of [`super::PmoStore`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::{ApiError, TenantId};
+
+use crate::domain::custom_field::FieldDefinition;
+pub use crate::domain::project::Member;
+use crate::domain::project::{Money, ProjectRole};
+use crate::domain::sprint::SprintState;
+use crate::domain::task::TaskStatus;
+pub use crate::domain::timesheet::EntryTimes;
+use crate::domain::timesheet::{IsoWeek, TimesheetState};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub client: Option<String>,
+    pub budget: Option<Money>,
+    pub billable: bool,
+    pub members: Vec<Member>,
+    /// The typed custom fields its tasks may carry.
+    #[serde(default)]
+    pub custom_fields: Vec<FieldDefinition>,
+    pub created_at: DateTime<Utc>,
+    /// Bumped by every dependency change, custom field and sprint start, so concurrent ones
+    /// conflict instead of racing.
+    #[serde(default)]
+    pub rev: i64,
+}
+
+impl ProjectDoc {
+    pub fn role_of(&self, user_id: &str) -> Option<ProjectRole> {
+        crate::domain::project::role_of(&self.members, user_id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDoc {
+    pub id: String,
+    pub name: String,
+    pub status: TaskStatus,
+    pub wip_limit: Option<i64>,
+}
+
+impl ColumnDoc {
+    /// The WIP limit as the rule takes it.
+    pub fn limit(&self) -> Option<u32> {
+        self.wip_limit.and_then(|l| u32::try_from(l).ok())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub columns: Vec<ColumnDoc>,
+    /// Bumped by every task added to one of its limited columns (created, moved or imported),
+    /// so concurrent ones conflict instead of racing past a WIP limit.
+    #[serde(default)]
+    pub rev: i64,
+}
+
+impl BoardDoc {
+    pub fn column(&self, id: &str) -> Option<&ColumnDoc> {
+        self.columns.iter().find(|c| c.id == id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub board_id: Option<String>,
+    pub column_id: Option<String>,
+    pub status: TaskStatus,
+    pub title: String,
+    pub description: Option<String>,
+    pub assignee_ids: Vec<String>,
+    pub estimate_minutes: Option<i64>,
+    pub labels: Vec<String>,
+    pub sprint_id: Option<String>,
+    /// The tasks that must be done before this one.
+    pub blocked_by: Vec<String>,
+    /// The parent task, for a subtask (one level: a subtask has no subtasks).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// Values of the project's custom fields.
+    #[serde(default)]
+    pub custom_fields: Vec<CustomValue>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A task's value of a custom field (canonical form, checked against the definition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomValue {
+    pub field_id: String,
+    pub value: String,
+}
+
+/// A comment on a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub task_id: String,
+    pub project_id: String,
+    /// The user who wrote it (the only one who may edit it).
+    pub author_id: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SprintDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub goal: Option<String>,
+    pub starts_on: Option<chrono::NaiveDate>,
+    pub ends_on: Option<chrono::NaiveDate>,
+    pub state: SprintState,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// At close: the tasks that were done (they stay with the sprint).
+    #[serde(default)]
+    pub completed_task_ids: Vec<String>,
+    /// At close: the unfinished tasks moved on.
+    #[serde(default)]
+    pub carried_over_task_ids: Vec<String>,
+    /// At close: the sprint they moved to (None: the backlog).
+    pub carried_over_to: Option<String>,
+    /// Bumped by every planning change, start and close, so they conflict instead of racing.
+    #[serde(default)]
+    pub rev: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeEntryDoc {
+    /// The id of the timer it was (so stopping twice cannot record twice).
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub task_id: String,
+    pub project_id: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: i64,
+    pub billable: bool,
+}
+
+impl TimeEntryDoc {
+    pub fn times(&self) -> EntryTimes {
+        EntryTimes {
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            duration_seconds: self.duration_seconds,
+            billable: self.billable,
+        }
+    }
+}
+
+/// A project's hours in a submitted timesheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectHours {
+    pub project_id: String,
+    pub billable_seconds: i64,
+    pub non_billable_seconds: i64,
+}
+
+/// A person's week once it has been touched (time tracked in it by a timer, an entry edited)
+/// or submitted; a week without one is a draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimesheetDoc {
+    /// `{tenant}:{user}:{week}`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    /// `2026-W02`.
+    pub week: String,
+    pub state: TimesheetState,
+    /// Bumped by every change of the week (time added, submit, decisions, entry edits):
+    /// optimistic locking.
+    pub rev: i64,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// At submission: the entries submitted and their hours per project.
+    #[serde(default)]
+    pub entry_ids: Vec<String>,
+    #[serde(default)]
+    pub projects: Vec<ProjectHours>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+}
+
+impl TimesheetDoc {
+    pub fn key(tenant: &TenantId, user_id: &str, week: IsoWeek) -> String {
+        format!("{}:{user_id}:{week}", tenant.as_str())
+    }
+
+    /// The untouched week.
+    pub fn draft(tenant: &TenantId, user_id: &str, week: IsoWeek) -> Self {
+        Self {
+            id: Self::key(tenant, user_id, week),
+            tenant_id: tenant.as_str().to_owned(),
+            user_id: user_id.to_owned(),
+            week: week.to_string(),
+            state: TimesheetState::Draft,
+            rev: 0,
+            submitted_at: None,
+            entry_ids: Vec::new(),
+            projects: Vec::new(),
+            decided_by: None,
+            decided_at: None,
+            rejection_reason: None,
+        }
+    }
+}
+
+/// The audit record of an edit of a stopped time entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeEntryEditDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub entry_id: String,
+    pub edited_by: String,
+    pub edited_at: DateTime<Utc>,
+    pub before: EntryTimes,
+    pub after: EntryTimes,
+}
+
+/// The document stored for an event in `pmo_outbox`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxDoc {
+    /// The envelope id (UUIDv7: time-ordered, so `_id` order is publish order).
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub topic: String,
+    pub event_type: String,
+    pub envelope: String,
+    pub created_at: i64,
+    pub published_at: Option<i64>,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+}
+
+impl OutboxDoc {
+    pub fn new(event: &EventEnvelope) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: event.id.to_string(),
+            tenant_id: event.tenant_id.clone(),
+            topic: erp_kit::events::topic_for(crate::domain::DOMAIN),
+            event_type: event.event_type.clone(),
+            envelope: serde_json::to_string(event).map_err(ApiError::internal)?,
+            created_at: Utc::now().timestamp_millis(),
+            published_at: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        })
+    }
+}
