@@ -43,7 +43,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 const HIRE: &str = "mutation($n: String!, $e: String!, $u: ID!, $d: ID!) { hireEmployee(input: { employeeNumber: $n, displayName: $n, workEmail: $e, userId: $u, departmentId: $d, hiredOn: \"2025-01-06\" }) { id } }";
-const BOARD: &str = "subscription Board($d: ID!) { attendanceBoard(departmentId: $d) { punchId employeeId departmentId kind at } }";
+const BOARD: &str = "subscription Board($d: ID!) { attendanceBoard(departmentId: $d) { punchId employeeId departmentId punchKind occurredAt } }";
 const CHECK_IN: &str =
     "mutation CheckIn($k: String!) { checkIn(input: { punchKey: $k, source: KIOSK }) { id kind punchKey } }";
 const CHECK_OUT: &str =

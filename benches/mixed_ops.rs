@@ -74,7 +74,6 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
     };
     let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_>>()?;
     let config = router_config(dir)?;
-    let password = "bench password 1234";
     let mut command = std::process::Command::new(erp_os_binary());
     command
         .arg("all")
@@ -87,7 +86,6 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .env("ERP_PMO_PORT", ports[3].to_string())
         .env("ERP_FINANCE_PORT", ports[5].to_string())
         .env("ERP_METRICS_PORT", ports[4].to_string())
-        .env("ERP_DEMO_PASSWORD", password)
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
         // The checked-in configuration with raised rate limits (one bench user).
         .env("ROUTER_CONFIG_FILE_PATH", &config)
@@ -106,7 +104,14 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
             std::env::var("BENCH_EMBEDDED_EMAIL").context("BENCH_EMBEDDED_EMAIL")?,
             std::env::var("BENCH_EMBEDDED_PASSWORD").context("BENCH_EMBEDDED_PASSWORD")?,
         ),
-        None => ("admin@demo.example".to_owned(), password.to_owned()),
+        // The demo password the state directory's first start generated.
+        None => (
+            "admin@demo.example".to_owned(),
+            std::fs::read_to_string(state.join("demo-password"))
+                .context("the demo password file")?
+                .trim()
+                .to_owned(),
+        ),
     };
     let login = anonymous(
         http,
@@ -127,18 +132,18 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
             .with_context(|| format!("{email} is enrolled; its TOTP secret {secret_file:?}"))?;
         (
             secret.trim().to_owned(),
-            "verifyTotp",
-            "mutation($t: String!, $c: String!) { verifyTotp(mfaToken: $t, code: $c) { accessToken } }",
+            "completeTotpLogin",
+            "mutation($t: String!, $c: String!) { completeTotpLogin(input: { mfaToken: $t, code: $c }) { accessToken } }",
         )
     } else {
         let begin = anonymous(
             http,
             &url,
-            "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret } }",
+            "mutation($t: String!) { startTotpEnrollment(input: { mfaToken: $t }) { secret } }",
             json!({ "t": mfa }),
         )
         .await?;
-        let secret = begin["beginTotpEnrollment"]["secret"]
+        let secret = begin["startTotpEnrollment"]["secret"]
             .as_str()
             .ok_or_else(|| anyhow!("{begin}"))?
             .to_owned();
@@ -147,8 +152,8 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         }
         (
             secret,
-            "confirmTotpEnrollment",
-            "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken } }",
+            "completeTotpEnrollment",
+            "mutation($t: String!, $c: String!) { completeTotpEnrollment(input: { mfaToken: $t, code: $c }) { accessToken } }",
         )
     };
     let code = erp_identity::domain::totp::code_at(&secret, (now_ms() / 1000) as u64)

@@ -33,7 +33,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 const MEMBER: &[&str] = &["project:read", "task:start", "task:log"];
-const START: &str = "mutation Start($t: ID!) { startTimer(taskId: $t) { id state } }";
+const START: &str =
+    "mutation Start($t: ID!) { startTaskTimer(input: { taskId: $t }) { id state } }";
 const STOP: &str = "mutation Stop { stopTimer { id durationSeconds } }";
 const MY_TIMER: &str = "subscription MyTimer { myTimer { kind timerId state elapsedSeconds at } }";
 const PER_PROJECT: usize = 100;
@@ -99,8 +100,8 @@ async fn open_loop(
                 )
                 .await
                 .and_then(|data| {
-                    if data["startTimer"]["state"] == "RUNNING"
-                        && data["startTimer"]["id"].is_string()
+                    if data["startTaskTimer"]["state"] == "RUNNING"
+                        && data["startTaskTimer"]["id"].is_string()
                     {
                         Ok(())
                     } else {
@@ -271,7 +272,7 @@ async fn main() -> Result<()> {
                         http,
                         pmo_url,
                         pm,
-                        "mutation($p: ID!, $u: ID!) { setProjectMember(projectId: $p, userId: $u, role: CONTRIBUTOR) { id } }",
+                        "mutation($p: ID!, $u: ID!) { setProjectMembership(input: { projectId: $p, userId: $u, role: CONTRIBUTOR }) { id } }",
                         json!({ "p": project, "u": user }),
                     )
                     .await
@@ -280,7 +281,7 @@ async fn main() -> Result<()> {
                         Err(e) if attempt < 10 && e.to_string().contains("\"CONFLICT\"") => {
                             tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
                         }
-                        Err(e) => bail!("setProjectMember {i}: {e}"),
+                        Err(e) => bail!("setProjectMembership {i}: {e}"),
                     }
                 }
                 Ok(Person {

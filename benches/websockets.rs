@@ -24,7 +24,8 @@ use common::*;
 use futures::StreamExt;
 use serde_json::json;
 
-const BOARD: &str = "subscription Board { attendanceBoard { punchId employeeId kind at } }";
+const BOARD: &str =
+    "subscription Board { attendanceBoard { punchId employeeId punchKind occurredAt } }";
 
 fn fd_limit() -> String {
     std::fs::read_to_string("/proc/self/limits")
@@ -261,7 +262,7 @@ fn spawn_reader(
         let result: Result<(String, Instant)> = async {
             let message = next_json(&mut socket, Duration::from_secs(300)).await?;
             let event = &message["payload"]["data"]["attendanceBoard"];
-            if message["type"] != "next" || event["kind"].as_str().is_none() {
+            if message["type"] != "next" || event["punchKind"].as_str().is_none() {
                 bail!("unexpected {message}");
             }
             Ok((

@@ -13,6 +13,12 @@
 //!   in, written to the state directory with this run's metrics port) and the same environment
 //!   overrides production uses;
 //! - on first start a demo tenant with tier-S seed data, and how to log in.
+//!
+//! The demo's users share one password: a random one generated for the state directory on its
+//! first start, printed once and kept in `<state>/demo-password` (mode 0600). While any demo
+//! user can still log in with it, the router serves on loopback only (a non-loopback `HOST`
+//! is refused at start); GraphiQL is served on loopback only. The state directory is 0700 and
+//! its files 0600: they hold the databases, the journal and the key-encryption key.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,14 +64,10 @@ pub struct AllArgs {
     /// The router's Prometheus port.
     #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
-    /// The password of the demo users (first start only).
-    #[arg(
-        long,
-        env = "ERP_DEMO_PASSWORD",
-        default_value = "demo password 1234",
-        hide_env_values = true
-    )]
-    pub demo_password: String,
+    /// Start without the demo tenant (first start only). The demo's users share one password,
+    /// so a state directory with the demo is served on loopback only.
+    #[arg(long, env = "ERP_NO_DEMO")]
+    pub no_demo: bool,
     /// The seed number of the demo data (first start only).
     #[arg(long, default_value_t = 42)]
     pub demo_seed: u64,
@@ -78,6 +80,9 @@ pub struct DemoRecord {
     pub seed: u64,
     pub until: NaiveDate,
 }
+
+/// The file of the state directory holding the demo users' password (mode 0600).
+pub const DEMO_PASSWORD_FILE: &str = "demo-password";
 
 pub const DEMO_COMPANY: &str = "Demo Company";
 pub const DEMO_DOMAIN: &str = "demo.example";
@@ -141,8 +146,9 @@ fn replace_once(text: &str, from: &str, to: &str, what: &str) -> anyhow::Result<
 
 /// Writes the router's configuration and supergraph into the state directory and points the
 /// router at them and at this process's subgraphs through the environment. Must run before
-/// any thread is started (it sets environment variables).
-fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<()> {
+/// any thread is started (it sets environment variables). Answers the address the router
+/// will listen on (`http.host`, or `HOST`).
+fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     let mut supergraph = SUPERGRAPH.to_owned();
     for (default, port) in [
         (erp_identity::DEFAULT_PORT, args.identity_port),
@@ -206,28 +212,114 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<()> {
         "ERP_TLS_DEV_CERT_OUT",
         &state_dir.join("dev-cert.pem").display().to_string(),
     );
-    // GraphiQL at the router's URL (a browser's GET); introspection still needs `schema:read`.
-    set_default("LABORATORY_ENABLED", "true");
+    let host = router_host()?;
+    if erp_router::edge_tls::is_loopback_host(&host) {
+        // GraphiQL at the router's URL (a browser's GET); introspection still needs
+        // `schema:read`.
+        set_default("LABORATORY_ENABLED", "true");
+    } else {
+        if std::env::var("LABORATORY_ENABLED").is_ok_and(|v| v == "true") {
+            eprintln!("erp-os: GraphiQL is served on loopback only: not on {host}");
+        }
+        set("LABORATORY_ENABLED", "false".into());
+    }
     set_default("LOG_FORMAT", "text");
     set_default("LOG_LEVEL", "warn");
+    Ok(host)
+}
+
+/// The address the router will listen on: its configuration's `http.host` with the
+/// environment's overrides (`HOST`), read as the router will read it.
+fn router_host() -> anyhow::Result<String> {
+    let config = hive_router::config::load_config(std::env::var("ROUTER_CONFIG_FILE_PATH").ok())
+        .map_err(|err| anyhow!("the router configuration: {err}"))?;
+    Ok(config.http.host.clone())
+}
+
+/// Creates the state directory (and `keys/`) readable by this user only (0700) and makes the
+/// files already there 0600: they hold the databases, the PMO journal, the cache, the event
+/// log, the key-encryption key and the demo password. (SQLite creates a database's journal
+/// files with the database's own mode, and nothing else can enter a 0700 directory.)
+fn secure_state_dir(state_dir: &Path) -> anyhow::Result<()> {
+    for dir in [state_dir.to_path_buf(), state_dir.join("keys")] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        restrict(&dir, 0o700)?;
+    }
+    restrict_files(state_dir)
+}
+
+/// Makes every file of the state directory (and of its `keys/` and `seeds/`) 0600.
+fn restrict_files(state_dir: &Path) -> anyhow::Result<()> {
+    for dir in [
+        state_dir.to_path_buf(),
+        state_dir.join("keys"),
+        state_dir.join("seeds"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                restrict(&entry.path(), 0o600)?;
+            }
+        }
+    }
     Ok(())
 }
 
-/// The addresses this run serves, for the banner.
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("restricting {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// The demo users' password of this state directory, generated (and written 0600) on first
+/// use. True with it when it was generated now (it is printed this once).
+fn demo_password(state_dir: &Path) -> anyhow::Result<(String, bool)> {
+    let path = state_dir.join(DEMO_PASSWORD_FILE);
+    if path.is_file() {
+        let password = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok((password.trim().to_owned(), false));
+    }
+    let password = erp_identity::domain::secrets::random_password();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(&path)
+        .and_then(|mut file| file.write_all(format!("{password}\n").as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((password, true))
+}
+
+/// What this run serves, for the banner.
 struct Running {
-    demo: DemoRecord,
+    /// None: started without the demo (`--no-demo`).
+    demo: Option<DemoRecord>,
     first_start: Option<LoadReport>,
+    /// The demo password when it was generated by this start (printed this once).
+    new_demo_password: Option<String>,
 }
 
 /// Runs everything; returns when the router stops (Ctrl-C).
 pub fn run(args: AllArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(args.state_dir.join("keys"))
-        .with_context(|| format!("creating {}", args.state_dir.display()))?;
+    secure_state_dir(&args.state_dir)?;
     let state_dir = args
         .state_dir
         .canonicalize()
         .with_context(|| format!("{}", args.state_dir.display()))?;
-    prepare_router(&args, &state_dir)?;
+    let host = prepare_router(&args, &state_dir)?;
+    let loopback_only = erp_router::edge_tls::is_loopback_host(&host);
 
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Running>>();
     let subgraph_args = args.clone();
@@ -246,7 +338,9 @@ pub fn run(args: AllArgs) -> anyhow::Result<()> {
                 }
             };
             runtime.block_on(async move {
-                match start_subgraphs(&subgraph_args, &state_dir).await {
+                match start_subgraphs(&subgraph_args, &state_dir, (!loopback_only).then_some(host))
+                    .await
+                {
                     Ok((running, servers)) => {
                         let _ = ready_tx.send(Ok(running));
                         // Serve until the process ends (the router's stop ends it).
@@ -277,10 +371,12 @@ pub fn run(args: AllArgs) -> anyhow::Result<()> {
 }
 
 /// Starts the four subgraphs, seeds the demo on first start, binds them and waits for their
-/// `/ready`.
+/// `/ready`. With `public_host` (the router's host is not a loopback address) it refuses to
+/// start while the demo's shared password still logs anyone in.
 async fn start_subgraphs(
     args: &AllArgs,
     state_dir: &Path,
+    public_host: Option<String>,
 ) -> anyhow::Result<(Running, Vec<tokio::task::JoinHandle<()>>)> {
     // One cache and one bus for every subgraph of the process. The cache's keys are kept in
     // a file of their own (running timers must outlive a restart, as they do on Redis).
@@ -351,7 +447,10 @@ async fn start_subgraphs(
             .context("preparing the employee database")?,
         pmo: Some(pmo.pmo.clone()),
     };
-    let (demo, first_start) = ensure_demo(args, state_dir, &targets).await?;
+    if let Some(host) = &public_host {
+        refuse_public_demo(args, state_dir, &targets.identity, host).await?;
+    }
+    let (demo, first_start, new_demo_password) = ensure_demo(args, state_dir, &targets).await?;
 
     let identity = erp_identity::start(&identity_runtime, identity_config)
         .await
@@ -411,7 +510,16 @@ async fn start_subgraphs(
     ] {
         wait_ready(name, port).await?;
     }
-    Ok((Running { demo, first_start }, servers))
+    // The files the stores created at this start, 0600 like the others.
+    restrict_files(state_dir)?;
+    Ok((
+        Running {
+            demo,
+            first_start,
+            new_demo_password,
+        },
+        servers,
+    ))
 }
 
 /// `GET /ready` until it answers 200.
@@ -430,19 +538,77 @@ async fn wait_ready(name: &str, port: u16) -> anyhow::Result<()> {
     bail!("the {name} subgraph is not ready at {url}: {last}")
 }
 
-/// The demo tenant: created with tier-S data on first start; later starts find it in the
-/// stores. Its projects are written again only when the PMO store has none of the demo
-/// tenant's (a state directory of an erp-os whose PMO store kept nothing across restarts).
+/// Refuses to serve on `host` (not a loopback address) while the demo credentials are in use:
+/// the demo is still to be created (first start, without `--no-demo`), or a demo user can
+/// still log in with the demo password (an administrator may deactivate them).
+async fn refuse_public_demo(
+    args: &AllArgs,
+    state_dir: &Path,
+    identity: &erp_identity::Identity,
+    host: &str,
+) -> anyhow::Result<()> {
+    let refuse = |why: &str| {
+        anyhow!(
+            "the router would listen on {host}, not a loopback address, while {why}. \
+             The demo's users share one password: serve it on loopback only (HOST=127.0.0.1), \
+             or start a new state directory with --no-demo"
+        )
+    };
+    let record_path = state_dir.join("demo.json");
+    if !record_path.is_file() {
+        return if args.no_demo {
+            Ok(())
+        } else {
+            Err(refuse("this first start would create the demo tenant"))
+        };
+    }
+    let record: DemoRecord = serde_json::from_slice(&std::fs::read(&record_path)?)
+        .with_context(|| format!("{}", record_path.display()))?;
+    let (password, _) = demo_password(state_dir)?;
+    let tenant = TenantId::from_claim(&record.tenant.tenant_id);
+    let mut page = PageRequest {
+        limit: 100,
+        after: None,
+        before: None,
+        backward: false,
+    };
+    loop {
+        let users = identity
+            .users(&tenant, &page)
+            .await
+            .map_err(|e| anyhow!("reading the demo users: {}", e.message()))?;
+        for user in &users {
+            let in_use = identity
+                .password_works(&user.email, &password)
+                .await
+                .map_err(|e| anyhow!("checking the demo password: {}", e.message()))?;
+            if in_use {
+                return Err(refuse(&format!(
+                    "the demo user {} still logs in with the demo password",
+                    user.email
+                )));
+            }
+        }
+        // The store reads one row beyond the limit when there are more: every row read was
+        // checked, the next page starts after the last.
+        match users.last() {
+            Some(last) if users.len() as u64 > page.limit => page.after = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The demo tenant: created with tier-S data on first start (unless `--no-demo`); later
+/// starts find it in the stores. Its projects are written again only when the PMO store has
+/// none of the demo tenant's (a state directory of an erp-os whose PMO store kept nothing
+/// across restarts). Answers the record, the first start's report, and the demo password
+/// when this start created the demo.
 async fn ensure_demo(
     args: &AllArgs,
     state_dir: &Path,
     targets: &SeedTargets,
-) -> anyhow::Result<(DemoRecord, Option<LoadReport>)> {
+) -> anyhow::Result<(Option<DemoRecord>, Option<LoadReport>, Option<String>)> {
     let record_path = state_dir.join("demo.json");
-    let options = LoadOptions {
-        user_password: Some(args.demo_password.clone()),
-        ..LoadOptions::new(args.demo_password.clone())
-    };
     if record_path.is_file() {
         let record: DemoRecord = serde_json::from_slice(&std::fs::read(&record_path)?)
             .with_context(|| format!("{}", record_path.display()))?;
@@ -450,6 +616,11 @@ async fn ensure_demo(
             let tenant = TenantId::from_claim(&record.tenant.tenant_id);
             if !has_projects(pmo, &tenant).await? {
                 eprintln!("erp-os: the PMO store has no demo projects: writing them once");
+                let (password, _) = demo_password(state_dir)?;
+                let options = LoadOptions {
+                    user_password: Some(password.clone()),
+                    ..LoadOptions::new(password)
+                };
                 let plan = demo_plan(record.seed, record.until);
                 let people = seed_load::people_of(&plan, &targets.employees, &tenant).await?;
                 let mut report = LoadReport::default();
@@ -465,7 +636,10 @@ async fn ensure_demo(
                 .context("writing the demo's projects")?;
             }
         }
-        return Ok((record, None));
+        return Ok((Some(record), None, None));
+    }
+    if args.no_demo {
+        return Ok((None, None, None));
     }
     // Tenants written by `erp-os seed` (recorded in <state>/seeds/) are this erp-os's own: the
     // demo joins them.
@@ -479,6 +653,11 @@ async fn ensure_demo(
             state_dir.display()
         );
     }
+    let (password, _) = demo_password(state_dir)?;
+    let options = LoadOptions {
+        user_password: Some(password.clone()),
+        ..LoadOptions::new(password.clone())
+    };
     let until = chrono::Utc::now().date_naive();
     let plan = demo_plan(args.demo_seed, until);
     eprintln!("erp-os: first start: creating the demo tenant with tier-S seed data...");
@@ -489,7 +668,8 @@ async fn ensure_demo(
         until,
     };
     std::fs::write(&record_path, serde_json::to_vec_pretty(&record)?)?;
-    Ok((record, Some(report)))
+    // Shown by the start that created the demo (and never again).
+    Ok((Some(record), Some(report), Some(password)))
 }
 
 /// Whether the PMO store holds a project of `tenant`.
@@ -519,10 +699,8 @@ fn print_banner(args: &AllArgs, running: &Running) {
     let plain = std::env::var("ERP_ROUTER_PLAIN_HTTP").is_ok_and(|v| v == "true");
     let scheme = if plain { "http" } else { "https" };
     let cert = std::env::var("ERP_TLS_DEV_CERT_OUT").unwrap_or_default();
-    let url = format!("{scheme}://127.0.0.1:{}/graphql", args.router_port);
-    let demo = &running.demo;
-    let password = &args.demo_password;
-    let email = &demo.tenant.admin_email;
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let url = format!("{scheme}://{host}:{}/graphql", args.router_port);
     if let Some(report) = &running.first_start {
         eprint!("erp-os: demo data: {report}");
     }
@@ -531,24 +709,58 @@ fn print_banner(args: &AllArgs, running: &Running) {
     } else {
         format!("\n                      (development certificate: {cert}; curl --cacert it)")
     };
-    eprintln!(
-        r#"
-ERP OS is starting in one process (state in {state}):
-  GraphQL (router):   {url}{tls_note}
-  GraphiQL:           {url} in a browser (add the header Authorization: Bearer <accessToken>)
-  subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
-                      pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql
-
-Demo tenant "{company}" (tier S: 10 people, a week of history, projects and tasks).
-Log in as {email} / "{password}" (every demo user has this password; the others are
-listed by `query {{ employees(first: 10) {{ edges {{ node {{ workEmail }} }} }} }}`):
-  1. mutation {{ login(input: {{email: "{email}", password: "{password}"}}) {{ mfaToken enrollmentRequired }} }}
+    let graphiql = if std::env::var("LABORATORY_ENABLED").is_ok_and(|v| v == "true") {
+        format!("{url} in a browser (add the header Authorization: Bearer <accessToken>)")
+    } else {
+        "off (served on loopback only)".to_owned()
+    };
+    let password_file = args.state_dir.join(DEMO_PASSWORD_FILE);
+    let demo = match &running.demo {
+        None => format!(
+            "No demo tenant (--no-demo). Create a tenant with\n  \
+             ERP_ADMIN_PASSWORD='...' erp-os seed --tier S --seed 1 --state-dir {}\n\
+             (stop this process first: the files are locked while it runs).",
+            args.state_dir.display()
+        ),
+        Some(demo) => {
+            let email = &demo.tenant.admin_email;
+            let password = match &running.new_demo_password {
+                Some(password) => format!(
+                    "the password \"{password}\" (generated for this state directory, shown \
+                     this once,\nkept in {file}, readable by you only)",
+                    file = password_file.display()
+                ),
+                None => format!(
+                    "the password kept in {} (readable by you only)",
+                    password_file.display()
+                ),
+            };
+            format!(
+                r#"Demo tenant "{company}" (tier S: 10 people, a week of history, projects and tasks).
+Log in as {email} with {password}.
+Every demo user has this password (the others are listed by
+`query {{ employees(first: 10) {{ edges {{ node {{ workEmail }} }} }} }}`), so this state
+directory is served on loopback only.
+  1. mutation {{ login(input: {{email: "{email}", password: "<password>"}}) {{ mfaToken enrollmentRequired }} }}
   2. mutation {{ beginTotpEnrollment(mfaToken: "<mfaToken>") {{ secret otpauthUri }} }}
      -> add the otpauthUri (or the secret) to an authenticator app
   3. mutation {{ confirmTotpEnrollment(mfaToken: "<mfaToken>", code: "<6 digits>") {{ accessToken refreshToken recoveryCodes }} }}
      (keep the recovery codes; later logins: login, then verifyTotp(mfaToken, code))
   4. send "Authorization: Bearer <accessToken>" and
-     query {{ me {{ name role {{ name }} }} projects(first: 5) {{ edges {{ node {{ name members {{ role employee {{ displayName }} }} }} }} }} }}
+     query {{ me {{ name role {{ name }} }} projects(first: 5) {{ edges {{ node {{ name members {{ role employee {{ displayName }} }} }} }} }} }}"#,
+                company = DEMO_COMPANY,
+            )
+        }
+    };
+    eprintln!(
+        r#"
+ERP OS is starting in one process (state in {state}, readable by you only):
+  GraphQL (router):   {url}{tls_note}
+  GraphiQL:           {graphiql}
+  subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
+                      pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql
+
+{demo}
 PMO data (projects, tasks, time entries) is kept in {journal}; running timers in
 {cache}: they keep running across a restart.
 Ctrl-C stops everything."#,
@@ -557,7 +769,6 @@ Ctrl-C stops everything."#,
         employee = args.employee_port,
         pmo = args.pmo_port,
         finance = args.finance_port,
-        company = DEMO_COMPANY,
         journal = pmo_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),
     );

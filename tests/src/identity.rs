@@ -15,6 +15,36 @@ use crate::{fresh_postgres, fresh_sqlite, post_graphql, require_env, Backends};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
+/// The kit configuration of a new identity service: a fresh database (PostgreSQL, or SQLite
+/// for `Backends::Embedded`) and a fresh key-encryption key for its sealed secrets (a restart,
+/// or a second replica, reuses the first one's `runtime.config`).
+pub async fn fresh_kit(backends: &Backends) -> KitConfig {
+    let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
+    kit.database_url = match backends {
+        Backends::Embedded => fresh_sqlite(),
+        _ => fresh_postgres().await,
+    };
+    kit.kek_file = std::env::temp_dir().join(format!(
+        "erp-test-identity-kek-{}.key",
+        uuid::Uuid::new_v4().simple()
+    ));
+    kit
+}
+
+/// The real Redis (REDIS_URL).
+pub async fn real_cache() -> SharedCache {
+    Arc::new(
+        RedisCache::connect(&require_env("REDIS_URL"))
+            .await
+            .unwrap(),
+    )
+}
+
+/// The real Kafka-protocol broker at `brokers`.
+pub fn real_bus(brokers: String) -> SharedBus {
+    Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap())
+}
+
 /// A spawned identity service; its issuer is its own base URL.
 pub struct IdentityApp {
     pub addr: SocketAddr,
@@ -47,44 +77,41 @@ impl IdentityApp {
         .await
     }
 
-    /// [`Self::spawn_on`] with the kit's configuration changed by `kit_tweak` first.
+    /// [`Self::spawn_on`] with the kit's configuration changed by `kit_tweak` (after
+    /// [`fresh_kit`]).
     pub async fn spawn_configured(
         backends: Backends,
         kit_tweak: impl FnOnce(&mut KitConfig),
         tweak: impl FnOnce(&mut IdentityConfig),
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let issuer = format!("http://{addr}");
-        let mut kit = KitConfig::from_lookup("identity", 0, |_| None).unwrap();
+        let mut kit = fresh_kit(&backends).await;
         kit_tweak(&mut kit);
-        kit.database_url = match backends {
-            Backends::Embedded => fresh_sqlite(),
-            _ => fresh_postgres().await,
-        };
-        kit.auth.issuer = issuer.clone();
-        kit.auth.audience = crate::AUDIENCE.into();
-        let db = erp_kit::db::connect(&kit.database_url).await.unwrap();
         let (cache, bus): (SharedCache, SharedBus) = match backends {
             Backends::Embedded => (
                 Arc::new(InProcessCache::new()),
                 Arc::new(InProcessBus::new()),
             ),
-            Backends::Real | Backends::RealWithKafka(_) => {
-                let brokers = match backends {
-                    Backends::RealWithKafka(brokers) => brokers,
-                    _ => require_env("KAFKA_BROKERS"),
-                };
-                (
-                    Arc::new(
-                        RedisCache::connect(&require_env("REDIS_URL"))
-                            .await
-                            .unwrap(),
-                    ),
-                    Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap()),
-                )
-            }
+            Backends::Real => (real_cache().await, real_bus(require_env("KAFKA_BROKERS"))),
+            Backends::RealWithKafka(brokers) => (real_cache().await, real_bus(brokers)),
         };
+        Self::spawn_with(kit, cache, bus, tweak).await
+    }
+
+    /// Spawns on exactly these backends: `kit` names the database and the key-encryption key
+    /// (another instance's `runtime.config`: a restart, an upgrade, a second replica), `cache`
+    /// may be one the test can cut. The issuer is the new instance's own base URL.
+    pub async fn spawn_with(
+        mut kit: KitConfig,
+        cache: SharedCache,
+        bus: SharedBus,
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let issuer = format!("http://{addr}");
+        kit.auth.issuer = issuer.clone();
+        kit.auth.audience = crate::AUDIENCE.into();
+        let db = erp_kit::db::connect(&kit.database_url).await.unwrap();
         let runtime = Runtime::with_backends(kit, db, cache, bus);
         let mut config = IdentityConfig::from_kit(&runtime.config);
         config.webauthn_origin = "https://localhost".into();
@@ -183,11 +210,11 @@ impl IdentityApp {
         let (_, accepted) = self
             .graphql(
                 None,
-                "mutation($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }",
-                json!({ "t": invite, "p": "a long enough password" }),
+                "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) }",
+                json!({ "i": { "inviteToken": invite, "password": "a long enough password" } }),
             )
             .await;
-        assert_eq!(accepted, json!({ "data": { "acceptInvite": true } }));
+        assert_eq!(accepted, json!({ "data": { "acceptInvitation": true } }));
         body["data"]["inviteUser"]["user"]["id"]
             .as_str()
             .unwrap()
@@ -202,7 +229,7 @@ impl IdentityApp {
 
 /// Password login at `url` (the identity subgraph, or the router in front of it) of a user
 /// without a second factor, then TOTP enrolment with a code computed here, as an
-/// authenticator app would. Returns `confirmTotpEnrollment` (`accessToken`, `refreshToken`,
+/// authenticator app would. Returns `completeTotpEnrollment` (`accessToken`, `refreshToken`,
 /// `expiresIn`, `recoveryCodes`) and the TOTP secret.
 pub async fn login_enrolling_totp_at(
     http: &reqwest::Client,
@@ -227,26 +254,26 @@ pub async fn login_enrolling_totp_at(
         .unwrap()
         .to_owned();
     let body = call(
-        "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret otpauthUri } }",
-        json!({ "t": mfa }),
+        "mutation($i: MfaTokenInput!) { startTotpEnrollment(input: $i) { secret otpauthUri } }",
+        json!({ "i": { "mfaToken": mfa } }),
     )
     .await;
-    let secret = body["data"]["beginTotpEnrollment"]["secret"]
+    let secret = body["data"]["startTotpEnrollment"]["secret"]
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_owned();
-    assert!(body["data"]["beginTotpEnrollment"]["otpauthUri"]
+    assert!(body["data"]["startTotpEnrollment"]["otpauthUri"]
         .as_str()
         .unwrap()
         .starts_with("otpauth://totp/"));
     let code = erp_identity::domain::totp::code_at(&secret, now_secs()).unwrap();
     let body = call(
-        "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken refreshToken expiresIn recoveryCodes } }",
-        json!({ "t": mfa, "c": code }),
+        "mutation($i: MfaCodeInput!) { completeTotpEnrollment(input: $i) { accessToken refreshToken expiresIn recoveryCodes } }",
+        json!({ "i": { "mfaToken": mfa, "code": code } }),
     )
     .await;
     assert!(body["errors"].is_null(), "{body}");
-    (body["data"]["confirmTotpEnrollment"].clone(), secret)
+    (body["data"]["completeTotpEnrollment"].clone(), secret)
 }
 
 pub fn now_secs() -> u64 {

@@ -319,6 +319,56 @@ pub fn error_codes(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A TCP relay in front of a real service that a test can cut and restore: the service's
+/// clients connect to [`TcpRelay::address`]; while cut, every relayed connection is closed and
+/// new ones are closed as soon as they are accepted (the service, as its clients see it, is
+/// down; the real service keeps running for every other test).
+pub struct TcpRelay {
+    address: SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl TcpRelay {
+    /// Relays a loopback port to `target` (`host:port`).
+    pub async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (cut, watching) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if *watching.borrow() {
+                    continue; // dropped: closed at once
+                }
+                let target = target.clone();
+                let mut watching = watching.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watching.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self { address, cut }
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Closes every relayed connection and refuses new ones until [`Self::restore`].
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
 /// Polls `check` every 100 ms until it returns Some or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where

@@ -300,7 +300,7 @@ impl PmoApp {
         self.ok(
             token,
             &format!(
-                "mutation($p: ID!, $u: ID!) {{ setProjectMember(projectId: $p, userId: $u, role: {role}) {{ id }} }}"
+                "mutation($p: ID!, $u: ID!) {{ setProjectMembership(input: {{ projectId: $p, userId: $u, role: {role} }}) {{ id }} }}"
             ),
             serde_json::json!({ "p": project, "u": user }),
         )
@@ -312,7 +312,7 @@ impl PmoApp {
     pub async fn stopped_entry(&self, token: &str, task: &str) -> String {
         self.ok(
             token,
-            "mutation($t: ID!) { startTimer(taskId: $t) { id } }",
+            "mutation($t: ID!) { startTaskTimer(input: { taskId: $t }) { id } }",
             serde_json::json!({ "t": task }),
         )
         .await;
@@ -331,13 +331,13 @@ impl PmoApp {
         let data = self
             .ok(
                 token,
-                r#"mutation($p: ID!) { createBoard(projectId: $p, name: "Board", columns: [
+                r#"mutation($p: ID!) { createProjectBoard(input: { projectId: $p, name: "Board", columns: [
                     { name: "Todo", status: TODO }, { name: "Doing", status: IN_PROGRESS, wipLimit: 5 },
-                    { name: "Done", status: DONE }]) { id columns { id } } }"#,
+                    { name: "Done", status: DONE }] }) { id columns { id } } }"#,
                 serde_json::json!({ "p": project }),
             )
             .await;
-        let board = &data["createBoard"];
+        let board = &data["createProjectBoard"];
         let columns = board["columns"]
             .as_array()
             .unwrap()

@@ -104,6 +104,18 @@ impl LoggedChild {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Waits for the process to exit by itself; panics with the log after [`START_TIMEOUT`].
+    pub async fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("{} did not exit:\n{}", self.name, self.log_text());
+    }
 }
 
 impl Drop for LoggedChild {
@@ -197,46 +209,52 @@ impl Edge {
 pub struct ErpOs {
     process: LoggedChild,
     pub edge: Edge,
+    /// The demo users' password the state directory's first start generated (read from
+    /// `<state>/demo-password`; empty without the demo).
+    pub demo_password: String,
+}
+
+/// `erp-os all` on `state` with the router on `router_port`, free ports for the rest, demo
+/// seed `demo_seed`, plain HTTP, and `env` on top.
+pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(erp_os_binary());
+    command
+        .arg("all")
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--router-port", &router_port.to_string()])
+        .args(["--identity-port", &free_port().to_string()])
+        .args(["--employee-port", &free_port().to_string()])
+        .args(["--pmo-port", &free_port().to_string()])
+        .args(["--finance-port", &free_port().to_string()])
+        .args(["--metrics-port", &free_port().to_string()])
+        .args(["--demo-seed", &demo_seed.to_string()])
+        .env("ERP_ROUTER_PLAIN_HTTP", "true")
+        .env_remove("ROUTER_CONFIG_FILE_PATH")
+        .env_remove("ERP_KEK_FILE")
+        .env_remove("HOST")
+        .env_remove("LABORATORY_ENABLED")
+        .env_remove("ERP_NO_DEMO");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
 }
 
 impl ErpOs {
-    /// Starts `erp-os all` on `state` with free ports, the demo password `password` and demo
-    /// seed `demo_seed`, and waits until the router answers.
-    pub async fn start(state: &Path, demo_seed: u64, password: &str) -> Self {
-        Self::start_with_env(state, demo_seed, password, &[]).await
+    /// Starts `erp-os all` on `state` with free ports and demo seed `demo_seed`, and waits
+    /// until the router answers.
+    pub async fn start(state: &Path, demo_seed: u64) -> Self {
+        Self::start_with_env(state, demo_seed, &[]).await
     }
 
     /// [`Self::start`] with more environment (e.g. `ERP_TRUSTED_PROXIES`).
-    pub async fn start_with_env(
-        state: &Path,
-        demo_seed: u64,
-        password: &str,
-        env: &[(&str, &str)],
-    ) -> Self {
+    pub async fn start_with_env(state: &Path, demo_seed: u64, env: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(state).unwrap();
         let router_port = free_port();
-        let mut command = Command::new(erp_os_binary());
-        command
-            .arg("all")
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--router-port", &router_port.to_string()])
-            .args(["--identity-port", &free_port().to_string()])
-            .args(["--employee-port", &free_port().to_string()])
-            .args(["--pmo-port", &free_port().to_string()])
-            .args(["--finance-port", &free_port().to_string()])
-            .args(["--metrics-port", &free_port().to_string()])
-            .args(["--demo-seed", &demo_seed.to_string()])
-            .env("ERP_ROUTER_PLAIN_HTTP", "true")
-            .env("ERP_DEMO_PASSWORD", password)
-            .env_remove("ROUTER_CONFIG_FILE_PATH")
-            .env_remove("ERP_KEK_FILE");
-        for (name, value) in env {
-            command.env(name, value);
-        }
         let mut process = LoggedChild::spawn(
             "erp-os all",
-            command,
+            erp_os_all(state, router_port, demo_seed, env),
             state.join(format!("erp-os-{router_port}.log")),
         );
         let edge = Edge::plain(format!("http://127.0.0.1:{router_port}/graphql"));
@@ -246,7 +264,31 @@ impl ErpOs {
                 &format!("http://127.0.0.1:{router_port}/health"),
             )
             .await;
-        Self { process, edge }
+        let demo_password = std::fs::read_to_string(state.join("demo-password"))
+            .map(|p| p.trim().to_owned())
+            .unwrap_or_default();
+        Self {
+            process,
+            edge,
+            demo_password,
+        }
+    }
+
+    /// Runs `erp-os all` on `state` with `env`, which must refuse to start: answers its
+    /// output (the log is kept beside the state directory, which may not exist).
+    pub async fn refused(state: &Path, env: &[(&str, &str)]) -> String {
+        let router_port = free_port();
+        let log = std::env::temp_dir().join(format!("erp-os-refused-{router_port}.log"));
+        let mut process = LoggedChild::spawn(
+            "erp-os all",
+            erp_os_all(state, router_port, 42, env),
+            log.clone(),
+        );
+        let status = process.wait_for_exit().await;
+        let output = process.log_text();
+        assert!(!status.success(), "erp-os all started:\n{output}");
+        let _ = std::fs::remove_file(log);
+        output
     }
 
     pub fn log_text(&self) -> String {

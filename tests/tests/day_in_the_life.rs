@@ -8,12 +8,13 @@
 //!    invites a manager, an employee and an HR officer (each accepts, enrols TOTP and logs
 //!    in), hires them into a new department (the employee reporting to the manager), sets the
 //!    employee's salary, opens a project with a task for the employee and a leave type with an
-//!    opening balance;
+//!    opening balance; each person reaches their employee record from `me` (federation);
 //! 2. the manager watches the department's attendance board and the project's board over
 //!    WebSockets; the employee checks in, starts and stops a timer on the task: the manager's
 //!    subscriptions see the check-in, the start and the stop, with the employee's ids;
 //! 3. the employee applies for two days of leave; the manager approves (first step), HR
-//!    approves (final step); the balance moves from pending to used;
+//!    approves (final step), each with `decideLeaveRequest`; the balance moves from pending to
+//!    used;
 //! 4. HR reads the salary; the employee's own token (and the manager's) cannot;
 //! 5. (embedded mode) the employee's tracked time is billed: the administrator sets finance up
 //!    and a billing rate for the project, the employee submits the week's timesheet, the
@@ -40,8 +41,8 @@ const WAIT: Duration = Duration::from_secs(30);
 #[tokio::test]
 async fn a_day_in_the_life_on_the_embedded_mode() {
     let state = fresh_dir("erp-os-day");
-    let erp = ErpOs::start(&state, 7, ADMIN_PASSWORD).await;
-    day_in_the_life(&erp.edge, "admin@demo.example", true).await;
+    let erp = ErpOs::start(&state, 7).await;
+    day_in_the_life(&erp.edge, "admin@demo.example", &erp.demo_password, true).await;
     erp.stop();
     let _ = std::fs::remove_dir_all(&state);
 }
@@ -50,7 +51,7 @@ async fn a_day_in_the_life_on_the_embedded_mode() {
 async fn a_day_in_the_life_on_the_real_services() {
     let stack = ServicesStack::start(7, ADMIN_PASSWORD).await;
     assert!(stack.tenant_id.starts_with("tnt_"), "{}", stack.tenant_id);
-    day_in_the_life(&stack.edge, &stack.admin_email, false).await;
+    day_in_the_life(&stack.edge, &stack.admin_email, ADMIN_PASSWORD, false).await;
 }
 
 /// `data.<field>.id` of a successful operation.
@@ -95,17 +96,28 @@ async fn invite(edge: &Edge, admin: &str, roles: &Value, role: &str, name: &str)
     let body = edge
         .graphql(
             None,
-            "mutation Accept($t: String!, $p: String!) { acceptInvite(inviteToken: $t, password: $p) }",
-            json!({ "t": data["inviteUser"]["inviteToken"], "p": USER_PASSWORD }),
+            "mutation Accept($i: AcceptInvitationInput!) { acceptInvitation(input: $i) }",
+            json!({ "i": { "inviteToken": data["inviteUser"]["inviteToken"], "password": USER_PASSWORD } }),
         )
         .await;
-    assert_eq!(body, json!({ "data": { "acceptInvite": true } }));
+    assert_eq!(body, json!({ "data": { "acceptInvitation": true } }));
     let (token, _, recovery) = edge.login_enrolling_totp(&email, USER_PASSWORD).await;
     assert_eq!(recovery.len(), 10);
     let me = edge
-        .ok(&token, "{ me { id email role { name } } }", json!({}))
+        .ok(
+            &token,
+            "{ me { id email status createdAt role { name } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(me["me"]["email"], email.as_str());
+    assert_eq!(me["me"]["status"], "ACTIVE");
+    assert!(
+        me["me"]["createdAt"]
+            .as_str()
+            .is_some_and(|at| at.len() == 24 && at.ends_with('Z')),
+        "{me}"
+    );
     assert_eq!(me["me"]["role"]["name"], role);
     assert_eq!(me["me"]["id"], user["id"]);
     Person {
@@ -190,9 +202,9 @@ async fn balance(edge: &Edge, token: &str, code: &str) -> Value {
         .clone()
 }
 
-async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
+async fn day_in_the_life(edge: &Edge, admin_email: &str, admin_password: &str, bill_time: bool) {
     // 1. The administrator sets the day up.
-    let (admin, _, _) = edge.login_enrolling_totp(admin_email, ADMIN_PASSWORD).await;
+    let (admin, _, _) = edge.login_enrolling_totp(admin_email, admin_password).await;
     let roles = edge
         .ok(
             &admin,
@@ -223,15 +235,28 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
     )
     .await;
     hire(edge, &admin, &hr, "DAY-3", &department, None).await;
-    let data = edge
+    // `me` is identity's; its `employee` is the employee subgraph's, joined by the router.
+    let me = edge
         .ok(
-            &admin,
-            "mutation Pay($e: ID!, $i: CompensationInput!) { setEmployeeCompensation(employeeId: $e, input: $i) { id } }",
-            json!({ "e": worker_employee, "i": { "annualSalary": "64000.00", "currency": "EUR" } }),
+            &worker.token,
+            "{ me { id employee { id displayName manager { id } } } }",
+            json!({}),
         )
         .await;
     assert_eq!(
-        data["setEmployeeCompensation"]["id"],
+        me["me"],
+        json!({ "id": worker.user_id, "employee": { "id": worker_employee, "displayName": "DAY-2",
+                                                     "manager": { "id": manager_employee } } })
+    );
+    let data = edge
+        .ok(
+            &admin,
+            "mutation Pay($i: UpdateEmployeeCompensationInput!) { updateEmployeeCompensation(input: $i) { id } }",
+            json!({ "i": { "employeeId": worker_employee, "salary": { "amount": "64000", "currency": "EUR" } } }),
+        )
+        .await;
+    assert_eq!(
+        data["updateEmployeeCompensation"]["id"],
         worker_employee.as_str()
     );
 
@@ -246,22 +271,25 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
     let data = edge
         .ok(
             &admin,
-            r#"mutation Board($p: ID!) { createBoard(projectId: $p, name: "Board", columns: [
+            r#"mutation Board($p: ID!) { createProjectBoard(input: { projectId: $p, name: "Board", columns: [
                 { name: "Todo", status: TODO }, { name: "Doing", status: IN_PROGRESS, wipLimit: 5 },
-                { name: "Done", status: DONE }]) { id columns { id } } }"#,
+                { name: "Done", status: DONE }] }) { id columns { id } } }"#,
             json!({ "p": project }),
         )
         .await;
-    let board = data["createBoard"]["id"].as_str().unwrap().to_owned();
-    let todo = data["createBoard"]["columns"][0]["id"].clone();
+    let board = data["createProjectBoard"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let todo = data["createProjectBoard"]["columns"][0]["id"].clone();
     for (person, employee, role) in [
         (&manager, &manager_employee, "MANAGER"),
         (&worker, &worker_employee, "CONTRIBUTOR"),
     ] {
         edge.ok(
             &admin,
-            "mutation Member($p: ID!, $u: ID!, $e: ID, $r: ProjectRole!) { setProjectMember(projectId: $p, userId: $u, employeeId: $e, role: $r) { id } }",
-            json!({ "p": project, "u": person.user_id, "e": employee, "r": role }),
+            "mutation Member($i: SetProjectMembershipInput!) { setProjectMembership(input: $i) { id } }",
+            json!({ "i": { "projectId": project, "userId": person.user_id, "employeeId": employee, "role": role } }),
         )
         .await;
     }
@@ -300,7 +328,7 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
         edge,
         &manager.token,
         "attendance",
-        "subscription Attendance($d: ID!) { attendanceBoard(departmentId: $d) { punchId employeeId departmentId kind } }",
+        "subscription Attendance($d: ID!) { attendanceBoard(departmentId: $d) { punchId employeeId departmentId punchKind occurredAt } }",
         json!({ "d": department }),
     )
     .await;
@@ -338,17 +366,26 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
     let data = edge
         .ok(
             &worker.token,
-            "mutation In($k: String!) { checkIn(input: { punchKey: $k, source: MOBILE }) { id kind punchKey } }",
+            "mutation In($k: String!) { checkIn(input: { punchKey: $k, source: MOBILE }) { id kind punchKey at } }",
             json!({ "k": key }),
         )
         .await;
     let punch = data["checkIn"]["id"].as_str().unwrap().to_owned();
     assert_eq!(data["checkIn"]["punchKey"], key.as_str());
     assert_eq!(data["checkIn"]["kind"], "IN");
+    // One serialisation of an instant: the subscription and the query write it as the
+    // mutation did (RFC 3339, UTC, milliseconds, `Z`).
+    let punched_at = data["checkIn"]["at"].clone();
+    assert!(
+        punched_at
+            .as_str()
+            .is_some_and(|at| at.len() == 24 && at.ends_with('Z')),
+        "{punched_at}"
+    );
     assert_eq!(
         next_event(&mut attendance, "attendance", "attendanceBoard").await,
         json!({ "punchId": punch, "employeeId": worker_employee, "departmentId": department,
-                "kind": "in" })
+                "punchKind": "IN", "occurredAt": punched_at })
     );
     let data = edge
         .ok(
@@ -357,19 +394,24 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
             json!({}),
         )
         .await;
-    assert!(data["myAttendance"]["firstIn"].is_string(), "{data}");
+    assert_eq!(data["myAttendance"]["firstIn"], punched_at);
     assert_eq!(data["myAttendance"]["punches"], json!([{ "id": punch }]));
 
     let data = edge
         .ok(
             &worker.token,
-            "mutation Start($t: ID!) { startTimer(taskId: $t) { id userId state task { id } } }",
+            "mutation Start($t: ID!) { startTaskTimer(input: { taskId: $t }) { id userId state task { id } user { id email } } }",
             json!({ "t": task }),
         )
         .await;
-    assert_eq!(data["startTimer"]["userId"], worker.user_id.as_str());
-    assert_eq!(data["startTimer"]["state"], "RUNNING");
-    assert_eq!(data["startTimer"]["task"]["id"], task.as_str());
+    assert_eq!(data["startTaskTimer"]["userId"], worker.user_id.as_str());
+    assert_eq!(data["startTaskTimer"]["state"], "RUNNING");
+    assert_eq!(data["startTaskTimer"]["task"]["id"], task.as_str());
+    // The timer's user is identity's, joined by the router.
+    assert_eq!(
+        data["startTaskTimer"]["user"],
+        json!({ "id": worker.user_id, "email": worker.email })
+    );
     assert_eq!(
         next_event(&mut project_board, "board", "projectBoard").await,
         json!({ "kind": "TIMER_STARTED", "projectId": project, "taskId": task, "userId": worker.user_id })
@@ -415,11 +457,13 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
         (&json!(10.0), &json!(2.0))
     );
     // HR cannot skip the manager's step.
+    const DECIDE: &str =
+        "mutation Decide($i: DecideLeaveRequestInput!) { decideLeaveRequest(input: $i) { status } }";
     let body = edge
         .graphql(
             Some(&hr.token),
-            "mutation Approve($id: ID!) { approveLeave(id: $id) { status } }",
-            json!({ "id": request }),
+            DECIDE,
+            json!({ "i": { "requestId": request, "decision": "APPROVE" } }),
         )
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
@@ -435,19 +479,19 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
     let data = edge
         .ok(
             &manager.token,
-            "mutation Approve($id: ID!) { approveLeave(id: $id, comment: \"enjoy\") { status } }",
-            json!({ "id": request }),
+            DECIDE,
+            json!({ "i": { "requestId": request, "decision": "APPROVE", "comment": "enjoy" } }),
         )
         .await;
-    assert_eq!(data["approveLeave"]["status"], "PENDING_HR");
+    assert_eq!(data["decideLeaveRequest"]["status"], "PENDING_HR");
     let data = edge
         .ok(
             &hr.token,
-            "mutation Approve($id: ID!) { approveLeave(id: $id) { status } }",
-            json!({ "id": request }),
+            DECIDE,
+            json!({ "i": { "requestId": request, "decision": "APPROVE" } }),
         )
         .await;
-    assert_eq!(data["approveLeave"]["status"], "APPROVED");
+    assert_eq!(data["decideLeaveRequest"]["status"], "APPROVED");
     let used = balance(edge, &worker.token, "DAYVAC").await;
     assert_eq!(
         (&used["balanceDays"], &used["pendingDays"]),
@@ -456,13 +500,13 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
 
     // 4. The salary: HR reads it; the employee's own token and the manager's cannot.
     const SALARY: &str =
-        "query Salary($id: ID!) { employee(id: $id) { displayName compensation { annualSalary currency } } }";
+        "query Salary($id: ID!) { employee(id: $id) { displayName compensation { salary { amount currency } } } }";
     let data = edge
         .ok(&hr.token, SALARY, json!({ "id": worker_employee }))
         .await;
     assert_eq!(
         data["employee"],
-        json!({ "displayName": "DAY-2", "compensation": { "annualSalary": "64000.00", "currency": "EUR" } })
+        json!({ "displayName": "DAY-2", "compensation": { "salary": { "amount": "64000.00", "currency": "EUR" } } })
     );
     for token in [&worker.token, &manager.token] {
         let body = edge
@@ -479,7 +523,7 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
     let data = edge
         .ok(
             &worker.token,
-            "mutation Out($k: String!) { checkOut(input: { punchKey: $k, source: MOBILE }) { id kind } }",
+            "mutation Out($k: String!) { checkOut(input: { punchKey: $k, source: MOBILE }) { id kind at } }",
             json!({ "k": uuid::Uuid::new_v4().to_string() }),
         )
         .await;
@@ -488,7 +532,7 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, bill_time: bool) {
     assert_eq!(
         next_event(&mut attendance, "attendance", "attendanceBoard").await,
         json!({ "punchId": out, "employeeId": worker_employee, "departmentId": department,
-                "kind": "out" })
+                "punchKind": "OUT", "occurredAt": data["checkOut"]["at"] })
     );
     if bill_time {
         bill_the_time(edge, &admin, &manager, &worker, &project, &time_entry).await;
@@ -533,26 +577,26 @@ async fn bill_the_time(
     let started = ended - Days::hours(2);
     edge.ok(
         &worker.token,
-        "mutation($id: ID!, $i: EditTimeEntryInput!) { editTimeEntry(id: $id, input: $i) { durationSeconds } }",
-        json!({ "id": time_entry, "i": { "startedAt": started.to_rfc3339(), "endedAt": ended.to_rfc3339() } }),
+        "mutation($i: UpdateTimeEntryInput!) { updateTimeEntry(input: $i) { durationSeconds } }",
+        json!({ "i": { "timeEntryId": time_entry, "startedAt": started.to_rfc3339(), "endedAt": ended.to_rfc3339() } }),
     )
     .await;
     let week = started.format("%G-W%V").to_string();
     edge.ok(
         &worker.token,
-        "mutation($w: String!) { submitTimesheet(week: $w) { state } }",
-        json!({ "w": week }),
+        "mutation($i: SubmitTimesheetWeekInput!) { submitTimesheetWeek(input: $i) { state } }",
+        json!({ "i": { "week": week } }),
     )
     .await;
     let data = edge
         .ok(
             &manager.token,
-            "mutation($u: ID!, $w: String!) { approveTimesheet(userId: $u, week: $w) { id state } }",
-            json!({ "u": worker.user_id, "w": week }),
+            "mutation($i: DecideTimesheetInput!) { decideTimesheet(input: $i) { id state } }",
+            json!({ "i": { "userId": worker.user_id, "week": week, "decision": "APPROVE" } }),
         )
         .await;
-    assert_eq!(data["approveTimesheet"]["state"], "APPROVED");
-    let timesheet = data["approveTimesheet"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["decideTimesheet"]["state"], "APPROVED");
+    let timesheet = data["decideTimesheet"]["id"].as_str().unwrap().to_owned();
 
     // Finance's consumer bills the approved hours on the project's draft invoice.
     let mut invoice = Value::Null;

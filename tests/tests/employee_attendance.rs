@@ -372,7 +372,7 @@ async fn an_imported_history_is_written_once_and_publishes_nothing() {
     let data = app
         .ok(
             &hr,
-            "query($id: ID!, $d: NaiveDate!) { employee(id: $id) { attendance(day: $d) { workedMinutes punches { kind punchKey source } } } }",
+            "query($id: ID!, $d: Date!) { employee(id: $id) { attendance(day: $d) { workedMinutes punches { kind punchKey source } } } }",
             json!({ "id": asha, "d": day }),
         )
         .await;

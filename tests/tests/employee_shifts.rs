@@ -187,7 +187,7 @@ const CREATE_SHIFT: &str = "mutation($i: CreateShiftInput!) { createShift(input:
 const REQUEST: &str = "mutation($i: RequestCorrectionInput!) { requestAttendanceCorrection(input: $i) { id day kind status checkIn checkOut reason } }";
 const APPROVE: &str = "mutation($id: ID!, $note: String) { approveAttendanceCorrection(id: $id, note: $note) { id status decidedBy decisionNote } }";
 const REJECT: &str = "mutation($id: ID!, $note: String) { rejectAttendanceCorrection(id: $id, note: $note) { id status decidedBy } }";
-const MY_DAY: &str = "query($d: NaiveDate) { myAttendance(day: $d) { day status firstIn lastOut workedMinutes lateMinutes missingCheckOut checkedIn shiftStart shiftEnd shift { name } punches { kind source } } }";
+const MY_DAY: &str = "query($d: Date) { myAttendance(day: $d) { day status firstIn lastOut workedMinutes lateMinutes missingCheckOut checkedIn shiftStart shiftEnd shift { name } punches { kind source } } }";
 
 fn general_shift() -> Value {
     json!({ "name": "General", "startTime": "09:00", "endTime": "18:00", "graceMinutes": 15, "workingDays": ALL_DAYS, "timeZone": "Asia/Kolkata" })
@@ -284,7 +284,7 @@ async fn shifts_are_checked_and_assigned() {
     let in_a_week = today().checked_add_days(Days::new(7)).unwrap();
     org.assign(&night_id, Some(&ravi), None, in_a_week).await;
     const SHIFT_OF: &str =
-        "query($id: ID!, $d: NaiveDate) { employee(id: $id) { shift(day: $d) { name } } }";
+        "query($id: ID!, $d: Date) { employee(id: $id) { shift(day: $d) { name } } }";
     let data = org
         .ok(&org.hr, SHIFT_OF, json!({ "id": ravi, "d": today() }))
         .await;
@@ -614,7 +614,7 @@ async fn corrections_are_approved_by_a_manager_and_make_the_day() {
         .unwrap()
         .to_owned();
     org.ok(&org.hr, APPROVE, json!({ "id": late_id })).await;
-    let data = org.ok(&maya_token, "query($id: ID!, $d: NaiveDate) { employee(id: $id) { attendance(day: $d) { status lateMinutes workedMinutes } } }", json!({ "id": ravi, "d": d3 })).await;
+    let data = org.ok(&maya_token, "query($id: ID!, $d: Date) { employee(id: $id) { attendance(day: $d) { status lateMinutes workedMinutes } } }", json!({ "id": ravi, "d": d3 })).await;
     assert_eq!(
         data["employee"]["attendance"],
         json!({ "status": "LATE", "lateMinutes": 16, "workedMinutes": 584 }),
@@ -858,7 +858,7 @@ async fn the_hr_board_shows_who_is_in_late_and_absent() {
     )
     .await;
 
-    const BOARD: &str = "query($dep: ID, $d: NaiveDate) { attendanceToday(departmentId: $dep, day: $d) { day summary { total checkedIn present late halfDay absent weeklyOff onLeave notStarted unscheduled } entries { edges { node { employee { displayName } status lateMinutes workedMinutes shift { name } } } } absent: entries(status: [ABSENT]) { edges { node { employee { displayName } } } } } }";
+    const BOARD: &str = "query($dep: ID, $d: Date) { attendanceToday(departmentId: $dep, day: $d) { day summary { total checkedIn present late halfDay absent weeklyOff onLeave notStarted unscheduled } entries { edges { node { employee { displayName } status lateMinutes workedMinutes shift { name } } } } absent: entries(status: [ABSENT]) { edges { node { employee { displayName } } } } } }";
     let data = org.ok(&org.hr, BOARD, json!({ "d": d1 })).await;
     let board = &data["attendanceToday"];
     assert_eq!(board["day"], d1.to_string());
@@ -945,13 +945,13 @@ async fn the_hr_board_shows_who_is_in_late_and_absent() {
     assert_eq!(data["attendanceToday"]["summary"]["total"], 3);
     // Pages of the board.
     let data = org
-        .ok(&org.hr, "query($d: NaiveDate) { attendanceToday(day: $d) { entries(first: 2) { edges { node { employee { displayName } } } pageInfo { hasNextPage endCursor } } } }", json!({ "d": d1 }))
+        .ok(&org.hr, "query($d: Date) { attendanceToday(day: $d) { entries(first: 2) { edges { node { employee { displayName } } } pageInfo { hasNextPage endCursor } } } }", json!({ "d": d1 }))
         .await;
     let page = &data["attendanceToday"]["entries"];
     assert_eq!(page["edges"].as_array().unwrap().len(), 2);
     assert_eq!(page["pageInfo"]["hasNextPage"], true);
     let data = org
-        .ok(&org.hr, "query($d: NaiveDate, $a: String) { attendanceToday(day: $d) { entries(first: 2, after: $a) { edges { node { employee { displayName } } } pageInfo { hasNextPage } } } }", json!({ "d": d1, "a": page["pageInfo"]["endCursor"] }))
+        .ok(&org.hr, "query($d: Date, $a: String) { attendanceToday(day: $d) { entries(first: 2, after: $a) { edges { node { employee { displayName } } } pageInfo { hasNextPage } } } }", json!({ "d": d1, "a": page["pageInfo"]["endCursor"] }))
         .await;
     assert_eq!(
         data["attendanceToday"]["entries"],

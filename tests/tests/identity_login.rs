@@ -1215,3 +1215,656 @@ async fn importing_users_on_postgres() {
 async fn importing_users_on_sqlite() {
     importing_users_is_batched_idempotent_and_audited(erp_tests::Backends::Embedded).await;
 }
+
+// ----- issue 16: login bounds, lockout that fails closed, MFA guessing, sessions, secrets -----
+
+fn mfa_token_of(body: &Value) -> String {
+    body["data"]["login"]["mfaToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no mfaToken: {body}"))
+        .to_owned()
+}
+
+/// A six-digit code that is not the TOTP code of `secret` anywhere near now (a guess that is
+/// surely wrong).
+fn wrong_code(secret: &str) -> String {
+    let near: Vec<String> = (-3i64..=3)
+        .map(|step| code_at(secret, (now_secs() as i64 + step * 30) as u64).unwrap())
+        .collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", (n * 7919) % 1_000_000))
+        .find(|code| !near.contains(code))
+        .unwrap()
+}
+
+/// The keys of the real Redis matching `pattern`.
+async fn redis_keys(pattern: &str) -> Vec<String> {
+    let client = redis::Client::open(erp_tests::require_env("REDIS_URL")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn login_input_is_bounded_and_lockout_keys_never_hold_the_raw_email() {
+    let app = IdentityApp::spawn(|_| {}).await;
+    let (_, email) = app.bootstrap().await;
+
+    // A login name of almost 2 MB (the request limit) is refused as malformed, not checked,
+    // hashed or counted (it would have been a 12-hour Redis key of 2 MB per request).
+    let huge = format!("{}@acme.example", "a".repeat(1_900_000));
+    let body = app.login(&huge, "wrong password!!").await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "an email address has at most 254 characters"
+    );
+    let body = app.login("not an email", "wrong password!!").await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email");
+    let body = app.login(&email, &"x".repeat(100_000)).await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "password");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "a password has at most 256 characters"
+    );
+
+    // Failed logins are counted under a hash of the normalised email: the raw login name is
+    // in no key, and its spellings share one counter.
+    let prefix = app.identity.config().cache_prefix.clone();
+    app.login(&email, "wrong password!!").await;
+    let keys = redis_keys(&format!("{prefix}:*")).await;
+    assert!(!keys.is_empty(), "the failure is counted");
+    app.login(&format!("  {}  ", email.to_uppercase()), "wrong password!!")
+        .await;
+    assert_eq!(
+        redis_keys(&format!("{prefix}:*")).await.len(),
+        keys.len(),
+        "the same counter"
+    );
+    let local_part = email.split('@').next().unwrap();
+    for key in &keys {
+        assert!(
+            !key.contains(local_part) && !key.contains("acme.example"),
+            "{key}"
+        );
+        assert!(key.len() < 200, "{key}");
+    }
+    // The malformed attempts above counted nothing: 2 failures, far from the lock.
+    let body = app.login(&email, ADMIN_PASSWORD).await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn login_is_refused_when_the_lockout_state_cannot_be_read_or_written() {
+    use erp_tests::identity::{fresh_kit, real_bus};
+    use erp_tests::TcpRelay;
+
+    let redis_url = url::Url::parse(&erp_tests::require_env("REDIS_URL")).unwrap();
+    let relay = TcpRelay::start(format!(
+        "{}:{}",
+        redis_url.host_str().unwrap(),
+        redis_url.port().unwrap_or(6379)
+    ))
+    .await;
+    let mut relayed = redis_url.clone();
+    relayed.set_port(Some(relay.address().port())).unwrap();
+    let cache = std::sync::Arc::new(
+        erp_kit::cache::RedisCache::connect(relayed.as_str())
+            .await
+            .unwrap(),
+    );
+    let app = IdentityApp::spawn_with(
+        fresh_kit(&erp_tests::Backends::Real).await,
+        cache,
+        real_bus(erp_tests::require_env("KAFKA_BROKERS")),
+        |_| {},
+    )
+    .await;
+    let (_, email) = app.bootstrap().await;
+
+    // The lockout's store is down: no password is checked (a wrong one would go uncounted: an
+    // unlimited number of guesses), the login is refused with a reason saying why.
+    relay.cut();
+    for password in ["wrong password!!", ADMIN_PASSWORD] {
+        let body = app.login(&email, password).await;
+        assert_eq!(error_codes(&body), ["INTERNAL"], "{body}");
+        assert_eq!(error_reasons(&body), ["LOCKOUT_UNAVAILABLE"], "{body}");
+    }
+    let response = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", email.as_str()),
+            ("password", "wrong password!!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
+
+    // Back up: logins work again.
+    relay.restore();
+    let body = erp_tests::eventually(Duration::from_secs(30), || async {
+        let body = app.login(&email, ADMIN_PASSWORD).await;
+        body["errors"].is_null().then_some(body)
+    })
+    .await
+    .expect("logins work once the cache is back");
+    assert_eq!(body["data"]["login"]["enrollmentRequired"], true);
+}
+
+#[tokio::test]
+async fn an_attacker_with_the_password_gets_a_bounded_number_of_totp_guesses() {
+    const FREE: usize = 3;
+    let app = IdentityApp::spawn(|config| {
+        config.lockout.free_failures = FREE as u32;
+        config.lockout.base_wait = Duration::from_secs(600);
+    })
+    .await;
+    let (_, email) = app.bootstrap().await;
+    let (_, secret) = app.login_enrolling_totp(&email, ADMIN_PASSWORD).await;
+    let wrong = wrong_code(&secret);
+
+    // Log in again and again, guessing until each attempt ends: only FREE guesses are ever
+    // checked (a correct password neither resets the count nor opens a fresh allowance).
+    let mut checked = 0;
+    let mut refused = 0;
+    for _ in 0..4 {
+        let body = app.login(&email, ADMIN_PASSWORD).await;
+        if body["errors"].is_array() {
+            assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+            assert_eq!(error_reasons(&body), ["ACCOUNT_LOCKED"]);
+            assert!(body["errors"][0]["extensions"]["retryAfter"].as_u64() > Some(0));
+            refused += 1;
+            continue;
+        }
+        let mfa = mfa_token_of(&body);
+        for _ in 0..5 {
+            let (_, body) = app
+                .graphql(None, VERIFY_TOTP, json!({ "t": mfa, "c": wrong }))
+                .await;
+            match error_reasons(&body)[0].as_str() {
+                "SECOND_FACTOR_REJECTED" => checked += 1,
+                "ACCOUNT_LOCKED" | "MFA_SESSION_INVALID" => break,
+                other => panic!("{other}: {body}"),
+            }
+        }
+    }
+    assert_eq!(checked, FREE, "guesses checked");
+    assert!(refused >= 3, "the password step is refused while locked");
+
+    // The OAuth password grant answers the same lock.
+    let response = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", email.as_str()),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+}
+
+#[tokio::test]
+async fn the_account_lock_is_checked_on_every_second_factor_step() {
+    const FREE: usize = 3;
+    let app = IdentityApp::spawn(|config| {
+        config.lockout.free_failures = FREE as u32;
+        config.lockout.base_wait = Duration::from_secs(600);
+    })
+    .await;
+    let (_, email) = app.bootstrap().await;
+    let (tokens, secret) = app.login_enrolling_totp(&email, ADMIN_PASSWORD).await;
+    let wrong = wrong_code(&secret);
+    let mfa = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+    for _ in 0..FREE {
+        let (_, body) = app
+            .graphql(None, VERIFY_TOTP, json!({ "t": mfa, "c": wrong }))
+            .await;
+        assert_eq!(error_reasons(&body), ["SECOND_FACTOR_REJECTED"], "{body}");
+    }
+    // The attempt is not over (5 wrong factors end one) but the account is locked: the right
+    // code, a valid recovery code, a security key and the OAuth MFA grants all wait.
+    let right = code_at(&secret, now_secs() + 30).unwrap();
+    let (_, body) = app
+        .graphql(None, VERIFY_TOTP, json!({ "t": mfa, "c": right }))
+        .await;
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+    assert_eq!(error_reasons(&body), ["ACCOUNT_LOCKED"]);
+    let recovery = tokens["recoveryCodes"][0].as_str().unwrap();
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!, $c: String!) { verifyRecoveryCode(mfaToken: $t, code: $c) { accessToken } }",
+            json!({ "t": mfa, "c": recovery }),
+        )
+        .await;
+    assert_eq!(error_reasons(&body), ["ACCOUNT_LOCKED"], "{body}");
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!) { beginWebauthnLogin(mfaToken: $t) }",
+            json!({ "t": mfa }),
+        )
+        .await;
+    assert_eq!(error_reasons(&body), ["ACCOUNT_LOCKED"], "{body}");
+    for (grant, field, value) in [
+        (erp_identity::oidc::GRANT_MFA_OTP, "otp", right.as_str()),
+        (
+            erp_identity::oidc::GRANT_MFA_RECOVERY,
+            "recovery_code",
+            recovery,
+        ),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/oauth/token"))
+            .form(&[("grant_type", grant), ("mfa_token", &mfa), (field, value)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 429, "{grant}");
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "temporarily_unavailable"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_login_voids_the_previous_mfa_session() {
+    let app = IdentityApp::spawn(|_| {}).await;
+    let (_, email) = app.bootstrap().await;
+    let (_, secret) = app.login_enrolling_totp(&email, ADMIN_PASSWORD).await;
+    let first = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+    let second = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+    let code = code_at(&secret, now_secs() + 30).unwrap();
+    let (_, body) = app
+        .graphql(None, VERIFY_TOTP, json!({ "t": first, "c": code }))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    assert_eq!(error_reasons(&body), ["MFA_SESSION_INVALID"]);
+    let (_, body) = app
+        .graphql(None, VERIFY_TOTP, json!({ "t": second, "c": code }))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn a_superseded_enrolment_cannot_overwrite_the_enrolled_factor() {
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+
+    let app = IdentityApp::spawn(|_| {}).await;
+    let (_, email) = app.bootstrap().await;
+    const BEGIN: &str = "mutation($t: String!) { beginTotpEnrollment(mfaToken: $t) { secret } }";
+    const CONFIRM: &str = "mutation($t: String!, $c: String!) { confirmTotpEnrollment(mfaToken: $t, code: $c) { accessToken recoveryCodes } }";
+
+    // An attacker who knows the password starts an enrolment (and a WebAuthn registration);
+    // the owner then logs in and enrols their own authenticator.
+    let attacker = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+    let (_, body) = app.graphql(None, BEGIN, json!({ "t": attacker })).await;
+    let attacker_secret = body["data"]["beginTotpEnrollment"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let origin = url::Url::parse("https://localhost").unwrap();
+    let mut attacker_key = SoftPasskey::new(true);
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!) { beginWebauthnRegistration(mfaToken: $t) }",
+            json!({ "t": attacker }),
+        )
+        .await;
+    let options =
+        serde_json::from_value(body["data"]["beginWebauthnRegistration"].clone()).unwrap();
+    let attacker_credential = attacker_key.do_registration(origin, options).unwrap();
+
+    let (owner_tokens, owner_secret) = app.login_enrolling_totp(&email, ADMIN_PASSWORD).await;
+    assert!(owner_tokens["accessToken"].is_string());
+
+    // The attacker's enrolment, begun earlier, finishes now: refused; the owner's factor stays.
+    let code = code_at(&attacker_secret, now_secs()).unwrap();
+    let (_, body) = app
+        .graphql(None, CONFIRM, json!({ "t": attacker, "c": code }))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    assert_eq!(error_reasons(&body), ["MFA_SESSION_INVALID"]);
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!, $c: JSON!) { finishWebauthnRegistration(mfaToken: $t, credential: $c) { accessToken } }",
+            json!({ "t": attacker, "c": attacker_credential }),
+        )
+        .await;
+    assert_eq!(error_reasons(&body), ["MFA_SESSION_INVALID"], "{body}");
+    let body = app.login(&email, ADMIN_PASSWORD).await;
+    assert_eq!(
+        body["data"]["login"]["methods"],
+        json!(["totp", "recovery_code"]),
+        "no security key was added"
+    );
+    let (_, body) = app
+        .graphql(
+            None,
+            VERIFY_TOTP,
+            json!({ "t": mfa_token_of(&body), "c": code_at(&owner_secret, now_secs() + 30).unwrap() }),
+        )
+        .await;
+    assert!(
+        body["errors"].is_null(),
+        "the owner's TOTP still works: {body}"
+    );
+
+    // One enrolment confirmed many times at once (the same code, the same attempt): one
+    // factor and one set of recovery codes, whatever the interleaving.
+    let (_, other) = app.bootstrap().await;
+    let mfa = mfa_token_of(&app.login(&other, ADMIN_PASSWORD).await);
+    let (_, body) = app.graphql(None, BEGIN, json!({ "t": mfa })).await;
+    let secret = body["data"]["beginTotpEnrollment"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_at(&secret, now_secs()).unwrap();
+    let answers = futures::future::join_all(
+        (0..6).map(|_| app.graphql(None, CONFIRM, json!({ "t": mfa, "c": code }))),
+    )
+    .await;
+    let succeeded: Vec<&Value> = answers
+        .iter()
+        .map(|(_, body)| body)
+        .filter(|body| body["errors"].is_null())
+        .collect();
+    assert_eq!(succeeded.len(), 1, "{answers:?}");
+    for (_, body) in answers.iter().filter(|(_, b)| b["errors"].is_array()) {
+        assert!(
+            ["MFA_SESSION_INVALID", "ATTEMPT_IN_PROGRESS"]
+                .contains(&error_reasons(body)[0].as_str()),
+            "{body}"
+        );
+    }
+    // The codes handed out are the ones that work.
+    let recovery = succeeded[0]["data"]["confirmTotpEnrollment"]["recoveryCodes"][0]
+        .as_str()
+        .unwrap();
+    let mfa = mfa_token_of(&app.login(&other, ADMIN_PASSWORD).await);
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!, $c: String!) { verifyRecoveryCode(mfaToken: $t, code: $c) { accessToken } }",
+            json!({ "t": mfa, "c": recovery }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn a_token_minted_while_its_session_is_revoked_does_not_survive() {
+    let app = IdentityApp::spawn(|_| {}).await;
+    let (_, email) = app.bootstrap().await;
+    let (tokens, _) = app.login_enrolling_totp(&email, ADMIN_PASSWORD).await;
+    // Each session (a recovery-code login) races one refresh against the reuse of an older
+    // token (which revokes the session) and a logout.
+    let mut sessions = vec![tokens["refreshToken"].as_str().unwrap().to_owned()];
+    for n in 0..8 {
+        let mfa = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+        let (_, body) = app
+            .graphql(
+                None,
+                "mutation($t: String!, $c: String!) { verifyRecoveryCode(mfaToken: $t, code: $c) { refreshToken } }",
+                json!({ "t": mfa, "c": tokens["recoveryCodes"][n] }),
+            )
+            .await;
+        sessions.push(
+            body["data"]["verifyRecoveryCode"]["refreshToken"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned(),
+        );
+    }
+    let mut minted = 0;
+    for (n, first) in sessions.into_iter().enumerate() {
+        let (_, body) = app.graphql(None, REFRESH, json!({ "r": first })).await;
+        let second = body["data"]["refreshToken"]["refreshToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_owned();
+        let refresh = app.graphql(None, REFRESH, json!({ "r": second }));
+        let revoke = async {
+            if n % 2 == 0 {
+                app.graphql(None, REFRESH, json!({ "r": first })).await
+            } else {
+                app.graphql(
+                    None,
+                    "mutation($r: String!) { logout(refreshToken: $r) }",
+                    json!({ "r": first }),
+                )
+                .await
+            }
+        };
+        let ((_, refreshed), (_, revoked)) = tokio::join!(refresh, revoke);
+        assert!(
+            revoked["errors"].is_null() || error_reasons(&revoked) == ["REFRESH_TOKEN_REUSED"],
+            "{revoked}"
+        );
+        if let Some(third) = refreshed["data"]["refreshToken"]["refreshToken"].as_str() {
+            minted += 1;
+            let (_, body) = app.graphql(None, REFRESH, json!({ "r": third })).await;
+            assert_eq!(
+                error_reasons(&body),
+                ["REFRESH_TOKEN_INVALID"],
+                "session {n}: a token minted beside the revocation survived: {body}"
+            );
+        } else {
+            assert_eq!(
+                error_reasons(&refreshed),
+                ["REFRESH_TOKEN_INVALID"],
+                "{refreshed}"
+            );
+        }
+    }
+    // Not an assertion on timing: either order is fine, each was checked above.
+    let _ = minted;
+}
+
+/// Every row of `table` as JSON text (every column, whatever the schema).
+async fn raw_rows(app: &IdentityApp, table: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.runtime.db;
+    db.query_all(Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT row_to_json(t)::text AS row FROM {table} t"),
+    ))
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|row| row.try_get::<String>("", "row").unwrap())
+    .collect()
+}
+
+/// Asserts that no row of the identity tables holding secrets contains any of `secrets`.
+async fn assert_nothing_in_clear(app: &IdentityApp, secrets: &[(&str, String)]) {
+    for table in [
+        "users",
+        "recovery_codes",
+        "signing_keys",
+        "webauthn_credentials",
+        "refresh_tokens",
+    ] {
+        let rows = raw_rows(app, table).await;
+        for row in &rows {
+            assert!(!row.contains("PRIVATE KEY"), "{table}: {row}");
+            for (what, secret) in secrets {
+                assert!(
+                    !row.contains(secret.as_str()),
+                    "{table} holds a {what} in clear: {row}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn signing_keys_totp_secrets_and_recovery_codes_are_not_stored_in_clear() {
+    let app = IdentityApp::spawn(|_| {}).await;
+    let (_, email) = app.bootstrap().await;
+    let (tokens, secret) = app.login_enrolling_totp(&email, ADMIN_PASSWORD).await;
+    app.identity.rotate_signing_key().await.unwrap();
+    let key = app.identity.keys().signing_key().await.unwrap();
+    let mut secrets = vec![
+        ("signing key", key.to_pkcs8_base64()),
+        ("TOTP secret", secret.clone()),
+    ];
+    for code in tokens["recoveryCodes"].as_array().unwrap() {
+        let code = code.as_str().unwrap().to_owned();
+        // Neither the code nor its plain SHA-256 (10 characters from 31: searchable offline).
+        secrets.push((
+            "recovery code hash",
+            erp_identity::domain::secrets::hash_token(&code),
+        ));
+        secrets.push(("recovery code", code));
+    }
+    assert_nothing_in_clear(&app, &secrets).await;
+    // ...and what is stored works: the sealed factor and codes log in.
+    let mfa = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+    let (_, body) = app
+        .graphql(
+            None,
+            VERIFY_TOTP,
+            json!({ "t": mfa, "c": code_at(&secret, now_secs() + 30).unwrap() }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn secrets_written_by_the_previous_version_are_sealed_at_start_and_keep_working() {
+    use sea_orm::{ConnectionTrait, Statement, Value as Sql};
+
+    let old = IdentityApp::spawn(|_| {}).await;
+    let (_, email) = old.bootstrap().await;
+    // What the previous version wrote: a TOTP secret in clear, recovery codes as their plain
+    // SHA-256, a signing key's PKCS#8 in clear.
+    let secret = erp_identity::domain::totp::new_secret();
+    let codes = ["abcde-fghjk", "mnpqr-stuvw"];
+    let legacy_key = erp_kit::auth::RsaSigningKey::generate("klegacy").unwrap();
+    let db = &old.runtime.db;
+    let backend = db.get_database_backend();
+    let user_id = old
+        .identity
+        .account_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap()
+        .1
+        .id;
+    let run = |sql: &str, values: Vec<Sql>| {
+        db.execute(Statement::from_sql_and_values(backend, sql, values))
+    };
+    run(
+        "UPDATE users SET totp_secret = $1 WHERE id = $2",
+        vec![secret.clone().into(), user_id.clone().into()],
+    )
+    .await
+    .unwrap();
+    for (n, code) in codes.iter().enumerate() {
+        run(
+            "INSERT INTO recovery_codes (id, user_id, code_hash, used_at, created_at) VALUES ($1, $2, $3, NULL, 0)",
+            vec![
+                format!("legacy-{n}").into(),
+                user_id.clone().into(),
+                erp_identity::domain::secrets::hash_token(code).into(),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    run(
+        "INSERT INTO signing_keys (kid, private_pkcs8, activates_at, retires_at, created_at) VALUES ($1, $2, 0, NULL, 0)",
+        vec!["klegacy".into(), legacy_key.to_pkcs8_base64().into()],
+    )
+    .await
+    .unwrap();
+
+    // The new version starts on that database (and its key-encryption key).
+    let app = IdentityApp::spawn_with(
+        old.runtime.config.clone(),
+        erp_tests::identity::real_cache().await,
+        erp_tests::identity::real_bus(erp_tests::require_env("KAFKA_BROKERS")),
+        |_| {},
+    )
+    .await;
+    drop(old);
+    let mut secrets = vec![
+        ("signing key", legacy_key.to_pkcs8_base64()),
+        ("TOTP secret", secret.clone()),
+    ];
+    for code in codes {
+        secrets.push((
+            "recovery code hash",
+            erp_identity::domain::secrets::hash_token(code),
+        ));
+    }
+    assert_nothing_in_clear(&app, &secrets).await;
+
+    // Each still works: TOTP, a recovery code (typed as users do), the old key's tokens.
+    let mfa = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+    let (_, body) = app
+        .graphql(
+            None,
+            VERIFY_TOTP,
+            json!({ "t": mfa, "c": code_at(&secret, now_secs()).unwrap() }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let mfa = mfa_token_of(&app.login(&email, ADMIN_PASSWORD).await);
+    let (_, body) = app
+        .graphql(
+            None,
+            "mutation($t: String!, $c: String!) { verifyRecoveryCode(mfaToken: $t, code: $c) { accessToken } }",
+            json!({ "t": mfa, "c": "ABCDE FGHJK" }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let now = chrono::Utc::now().timestamp();
+    let claims = erp_kit::auth::Claims {
+        sub: user_id,
+        name: "Ada Admin".into(),
+        email: email.clone(),
+        tenant_id: "t".into(),
+        role: "Admin".into(),
+        departments: vec![],
+        permissions: vec![],
+        exp: now + 600,
+        iat: now,
+        iss: app.issuer.clone(),
+        aud: erp_kit::auth::Audience::One(AUDIENCE.into()),
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    let token = legacy_key.sign(&claims).unwrap();
+    let response = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["email"], email);
+}

@@ -12,7 +12,6 @@ use erp_tests::error_codes;
 use erp_tests::supergraph::ErpOs;
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "demo password 1234";
 const ADMIN: &str = "admin@demo.example";
 
 fn fresh_state_dir() -> std::path::PathBuf {
@@ -27,7 +26,7 @@ async fn login(erp: &ErpOs) -> (String, bool) {
         .graphql(
             None,
             "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken enrollmentRequired } }",
-            json!({ "input": { "email": ADMIN, "password": PASSWORD } }),
+            json!({ "input": { "email": ADMIN, "password": erp.demo_password } }),
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
@@ -204,7 +203,7 @@ fn people(employees: &[Value]) -> Vec<(String, String, String, String, String)> 
 #[tokio::test]
 async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_restarts() {
     let state = fresh_state_dir();
-    let erp = ErpOs::start(&state, 42, PASSWORD).await;
+    let erp = ErpOs::start(&state, 42).await;
     let demo: Value = serde_json::from_slice(&std::fs::read(state.join("demo.json")).unwrap())
         .expect("demo.json is written on first start");
     assert_eq!(demo["tenant"]["admin_email"], ADMIN);
@@ -212,7 +211,10 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
 
     // Login through the router: password, then TOTP enrolment with a code computed here (the
     // demo administrator has no second factor yet).
-    let (token, _, recovery_codes) = erp.edge.login_enrolling_totp(ADMIN, PASSWORD).await;
+    let (token, _, recovery_codes) = erp
+        .edge
+        .login_enrolling_totp(ADMIN, &erp.demo_password)
+        .await;
     assert_eq!(recovery_codes.len(), 10);
 
     // Without a token the data is refused.
@@ -407,7 +409,7 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     );
     erp.stop();
 
-    let erp = ErpOs::start(&state, 42, PASSWORD).await;
+    let erp = ErpOs::start(&state, 42).await;
     let (mfa, enrollment_required) = login(&erp).await;
     assert!(!enrollment_required, "the TOTP enrolment was kept");
     let body = erp
@@ -496,7 +498,7 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     // A state directory without the PMO's file (made by a version whose PMO store kept
     // nothing): the demo's projects are written once, with their members.
     std::fs::remove_file(state.join("pmo.journal")).unwrap();
-    let erp = ErpOs::start(&state, 42, PASSWORD).await;
+    let erp = ErpOs::start(&state, 42).await;
     let (mfa, _) = login(&erp).await;
     let body = erp
         .edge
@@ -529,8 +531,11 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
 
     // The same demo seed in another state directory: the same people.
     let other_state = fresh_state_dir();
-    let other = ErpOs::start(&other_state, 42, PASSWORD).await;
-    let (other_token, _, _) = other.edge.login_enrolling_totp(ADMIN, PASSWORD).await;
+    let other = ErpOs::start(&other_state, 42).await;
+    let (other_token, _, _) = other
+        .edge
+        .login_enrolling_totp(ADMIN, &other.demo_password)
+        .await;
     let body = other
         .edge
         .graphql(Some(&other_token), FEDERATED, json!({}))
@@ -543,6 +548,149 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     let _ = std::fs::remove_dir_all(&other_state);
 }
 
+/// The mode of every file directly in `dir` (by name).
+#[cfg(unix)]
+fn file_modes(dir: &std::path::Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut modes: Vec<(String, u32)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().unwrap().is_file())
+        .map(|entry| {
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            (entry.file_name().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    modes.sort();
+    modes
+}
+
+/// GETs the router's GraphQL URL as a browser does; true when GraphiQL (an HTML page) answers.
+async fn serves_graphiql(http: &reqwest::Client, url: &str) -> bool {
+    let response = http
+        .get(url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
+/// Issue 16.10: the one-process mode's demo users share one password. It is generated per
+/// state directory (no published password logs in), printed once, kept 0600 in a 0700 state
+/// directory with every file 0600; while it works the router serves on loopback only, and
+/// GraphiQL is served on loopback only.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_demo_password_is_generated_private_and_served_on_loopback_only() {
+    use std::os::unix::fs::PermissionsExt;
+    // TLS (the dev certificate), so that only the demo rule can refuse a public address.
+    let public = [("HOST", "0.0.0.0"), ("ERP_ROUTER_PLAIN_HTTP", "false")];
+
+    // A first start on a public address is refused before the demo is created.
+    let state = fresh_state_dir();
+    let output = ErpOs::refused(&state, &public).await;
+    assert!(output.contains("not a loopback address"), "{output}");
+    assert!(output.contains("--no-demo"), "{output}");
+    assert!(!state.join("demo.json").exists());
+
+    // On loopback: a generated password, shown by the first start only.
+    let erp = ErpOs::start(&state, 42).await;
+    let password = erp.demo_password.clone();
+    assert_eq!(password.len(), 23, "{password}");
+    assert!(erp.log_text().contains(&password), "printed at first start");
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("keys")), 0o700);
+    for dir in [state.clone(), state.join("keys")] {
+        for (file, file_mode) in file_modes(&dir) {
+            assert_eq!(file_mode, 0o600, "{}/{file}", dir.display());
+        }
+    }
+    let names: Vec<String> = file_modes(&state).into_iter().map(|(f, _)| f).collect();
+    for file in [
+        "identity.db",
+        "employee.db",
+        "cache.db",
+        "events.db",
+        "pmo.journal",
+        "demo-password",
+    ] {
+        assert!(names.iter().any(|n| n == file), "{file} in {names:?}");
+    }
+    // The password published before this version does not log in; the generated one does.
+    let login = |password: String| {
+        let edge = erp.edge.clone();
+        async move {
+            edge.graphql(
+                None,
+                "mutation Login($input: LoginInput!) { login(input: $input) { mfaToken } }",
+                json!({ "input": { "email": ADMIN, "password": password } }),
+            )
+            .await
+        }
+    };
+    let body = login("demo password 1234".into()).await;
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    let body = login(password.clone()).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(serves_graphiql(&erp.edge.http, &erp.edge.url).await);
+    erp.stop();
+
+    // A later start does not print it again, and still refuses a public address: the demo
+    // users still log in with it.
+    let erp = ErpOs::start(&state, 42).await;
+    assert_eq!(erp.demo_password, password);
+    assert!(!erp.log_text().contains(&password), "{}", erp.log_text());
+    assert!(erp.log_text().contains("demo-password"));
+    erp.stop();
+    let output = ErpOs::refused(&state, &public).await;
+    assert!(
+        output.contains("still logs in with the demo password"),
+        "{output}"
+    );
+
+    // Without the demo, a public address is served, GraphiQL is not.
+    let bare = fresh_state_dir();
+    std::fs::create_dir_all(&bare).unwrap();
+    let port = erp_tests::router::free_port();
+    let cert = bare.join("dev-cert.pem");
+    let cert_env = cert.display().to_string();
+    let mut env = public.to_vec();
+    env.push(("ERP_NO_DEMO", "true"));
+    env.push(("ERP_TLS_DEV_CERT_OUT", &cert_env));
+    let mut process = erp_tests::supergraph::LoggedChild::spawn(
+        "erp-os all --no-demo",
+        erp_tests::supergraph::erp_os_all(&bare, port, 42, &env),
+        std::env::temp_dir().join(format!("erp-os-no-demo-{port}.log")),
+    );
+    let probe = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    process
+        .wait_until_ok(&probe, &format!("https://127.0.0.1:{port}/health"))
+        .await;
+    assert!(!bare.join("demo.json").exists());
+    assert!(!bare.join("demo-password").exists());
+    let url = format!("https://127.0.0.1:{port}/graphql");
+    assert!(!serves_graphiql(&probe, &url).await);
+    assert!(
+        process.log_text().contains("GraphiQL:           off"),
+        "{}",
+        process.log_text()
+    );
+    process.stop();
+
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_dir_all(&bare);
+}
+
 /// The one-process mode's router reaches the subgraphs over loopback; they believe its
 /// client-address header there by default (issue 16.1): 100 failed logins from one client
 /// block that client only, not every login of the process. The router trusts the test client
@@ -553,7 +701,6 @@ async fn one_process_locks_out_the_client_that_failed_not_everyone() {
     let erp = ErpOs::start_with_env(
         &state,
         7,
-        PASSWORD,
         &[
             ("ERP_TRUSTED_PROXIES", "127.0.0.1/32"),
             // 100 logins from one address in a minute: above the public 30/min.
@@ -561,7 +708,7 @@ async fn one_process_locks_out_the_client_that_failed_not_everyone() {
         ],
     )
     .await;
-    let login = |client: &'static str, email: String, password: &'static str| {
+    let login = |client: &'static str, email: String, password: String| {
         let edge = erp.edge.clone();
         async move {
             let response = edge
@@ -585,16 +732,16 @@ async fn one_process_locks_out_the_client_that_failed_not_everyone() {
         let body = login(
             "203.0.113.9",
             format!("nobody{n}@demo.example"),
-            "not the password",
+            "not the password".into(),
         )
         .await;
         assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{n}: {body}");
     }
-    let body = login("203.0.113.9", ADMIN.into(), PASSWORD).await;
+    let body = login("203.0.113.9", ADMIN.into(), erp.demo_password.clone()).await;
     assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
     // Another client, and the one named in the forged header, log in.
     for client in ["198.51.100.1", "198.51.100.2"] {
-        let body = login(client, ADMIN.into(), PASSWORD).await;
+        let body = login(client, ADMIN.into(), erp.demo_password.clone()).await;
         assert!(body["errors"].is_null(), "{client}: {body}");
         assert!(body["data"]["login"]["mfaToken"].is_string(), "{body}");
     }

@@ -23,7 +23,7 @@ const START: &str = "mutation($t: ID!) { startTimer(taskId: $t) { id state start
 const STOP: &str = "mutation { stopTimer { id startedAt durationSeconds } }";
 const MY_TIMER: &str = "{ myTimer { id state startedAt } }";
 const WEEK: &str =
-    "query($w: String!, $u: ID) { timesheet(week: $w, userId: $u) { state entries { id } } }";
+    "query($w: IsoWeek!, $u: ID) { timesheet(week: $w, userId: $u) { state entries { id } } }";
 const SUBMIT: &str = "mutation($w: String!) { submitTimesheet(week: $w) { state } }";
 const APPROVE: &str =
     "mutation($u: ID!, $w: String!) { approveTimesheet(userId: $u, week: $w) { state } }";
@@ -87,6 +87,11 @@ fn monday_of(week: IsoWeek) -> DateTime<Utc> {
 
 fn time(value: &Value) -> DateTime<Utc> {
     value.as_str().unwrap().parse().unwrap()
+}
+
+/// An instant as the API writes it: to the millisecond.
+fn to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap()
 }
 
 /// A stopped timer of at least one second this week; returns the entry's id.
@@ -295,7 +300,7 @@ async fn a_timer_meeting_a_locked_week_keeps_its_time_until_the_week_reopens(
     let kept = app.ok(&team.dev, MY_TIMER, json!({})).await["myTimer"].clone();
     assert_eq!(kept["id"], timer.id.as_str());
     assert_eq!(kept["state"], "RUNNING");
-    assert_eq!(time(&kept["startedAt"]), timer.started_at);
+    assert_eq!(time(&kept["startedAt"]), to_millis(timer.started_at));
     assert_eq!(stored_rev(app, &team.tenant, "usr_dev", week).await, rev);
     assert_eq!(
         week_of(app, &team.dev, week).await,

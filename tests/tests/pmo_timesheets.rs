@@ -15,7 +15,7 @@ const MEMBER: &[&str] = &["project:read", "project:write", "task:start", "task:l
 const WORKER: &[&str] = &["project:read", "task:start", "task:log"];
 
 const EDIT: &str = "mutation($id: ID!, $i: EditTimeEntryInput!) { editTimeEntry(id: $id, input: $i) { id startedAt endedAt durationSeconds billable } }";
-const WEEK: &str = "query($w: String!, $u: ID) { timesheet(week: $w, userId: $u) { userId week state rejectionReason decidedBy billableHours nonBillableHours totalHours days { date billableHours nonBillableHours } projects { project { name } billableHours nonBillableHours billableSeconds } entries { id } } }";
+const WEEK: &str = "query($w: IsoWeek!, $u: ID) { timesheet(week: $w, userId: $u) { userId week state rejectionReason decidedBy billableHours nonBillableHours totalHours days { date billableHours nonBillableHours } projects { project { name } billableHours nonBillableHours billableSeconds } entries { id } } }";
 const SUBMIT: &str = "mutation($w: String!) { submitTimesheet(week: $w) { state submittedAt } }";
 const APPROVE: &str =
     "mutation($u: ID!, $w: String!) { approveTimesheet(userId: $u, week: $w) { state decidedBy } }";
@@ -87,7 +87,7 @@ async fn a_week_is_summed_submitted_rejected_and_approved(store: Store) {
     .await;
     assert_eq!(
         edited,
-        json!({ "id": e1, "startedAt": "2026-01-05T09:00:00+00:00", "endedAt": "2026-01-05T11:30:00+00:00",
+        json!({ "id": e1, "startedAt": "2026-01-05T09:00:00.000Z", "endedAt": "2026-01-05T11:30:00.000Z",
             "durationSeconds": 9000, "billable": true })
     );
     set_times(
@@ -114,7 +114,7 @@ async fn a_week_is_summed_submitted_rejected_and_approved(store: Store) {
     );
     assert_eq!(
         audit[0]["after"],
-        json!({ "startedAt": "2026-01-05T09:00:00+00:00", "endedAt": "2026-01-05T11:30:00+00:00",
+        json!({ "startedAt": "2026-01-05T09:00:00.000Z", "endedAt": "2026-01-05T11:30:00.000Z",
             "durationSeconds": 9000, "billable": true })
     );
 
@@ -266,7 +266,7 @@ async fn a_week_is_summed_submitted_rejected_and_approved(store: Store) {
     let data = app
         .ok(
             &approver,
-            "query($w: String!, $u: ID) { timesheet(week: $w, userId: $u) { state billableHours } }",
+            "query($w: IsoWeek!, $u: ID) { timesheet(week: $w, userId: $u) { state billableHours } }",
             json!({ "w": "2026-W02", "u": "usr_dev" }),
         )
         .await;

@@ -45,3 +45,35 @@ async fn pub_sub_crosses_replicas() {
         assert_eq!(message, b"checked-in");
     }
 }
+
+#[tokio::test]
+async fn oversize_keys_and_values_are_refused_before_they_reach_redis() {
+    use erp_kit::cache::{CacheError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+    let cache = RedisCache::connect(&require_env("REDIS_URL"))
+        .await
+        .unwrap();
+    let key = format!(
+        "test:{}:{}",
+        uuid::Uuid::new_v4(),
+        "k".repeat(MAX_KEY_BYTES)
+    );
+    assert!(matches!(
+        cache.set(&key, b"x", Some(Duration::from_secs(60))).await,
+        Err(CacheError::TooLarge { what: "key", .. })
+    ));
+    assert!(matches!(
+        cache.get(&key).await,
+        Err(CacheError::TooLarge { what: "key", .. })
+    ));
+    let small = format!("test:{}", uuid::Uuid::new_v4());
+    let big = vec![7u8; MAX_VALUE_BYTES + 1];
+    assert!(matches!(
+        cache.set_if_absent(&small, &big, None).await,
+        Err(CacheError::TooLarge { what: "value", .. })
+    ));
+    assert_eq!(
+        cache.get(&small).await.unwrap(),
+        None,
+        "nothing was written"
+    );
+}

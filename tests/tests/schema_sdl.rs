@@ -67,7 +67,9 @@ fn pmo_sdl_is_checked_in_and_carries_the_directives() {
         "{sdl}"
     );
     assert!(
-        sdl.contains("budget: MoneyAmount @requiresScopes(scopes: [[\"project:write\"], [\"timesheet:approve\"]])"),
+        sdl.contains(
+            "budget: Money @requiresScopes(scopes: [[\"project:write\"], [\"timesheet:approve\"]])"
+        ),
         "{sdl}"
     );
     assert!(sdl.contains("type Task @key(fields: \"id\")"), "{sdl}");
@@ -87,7 +89,14 @@ fn finance_sdl_is_checked_in_and_carries_the_directives() {
         sdl.contains("postJournalEntry(input: PostJournalEntryInput!): PostJournalEntryPayload @requiresScopes(scopes: [[\"finance:write\"]])"),
         "{sdl}"
     );
-    assert!(sdl.contains("scalar Date\n"), "{sdl}");
+    // The kit's scalars and money, as in every subgraph (issue 15's contract).
+    assert!(
+        sdl.contains(
+            "scalar Date @specifiedBy(url: \"https://www.rfc-editor.org/rfc/rfc3339#section-5.6\")"
+        ),
+        "{sdl}"
+    );
+    assert!(sdl.contains("type Money @shareable"), "{sdl}");
     // No floating point anywhere in finance's schema.
     assert!(!sdl.contains("Float"), "{sdl}");
     compare("finance.graphql", sdl);

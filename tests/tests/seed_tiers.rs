@@ -264,7 +264,7 @@ async fn assert_graphql(
     let data = app
         .ok(
             &token,
-            "query($w: String!, $u: ID!) { timesheet(week: $w) { userId week state totalHours entries { id startedAt endedAt durationSeconds billable task { id title } } } timesheets(filter: { userId: $u }, first: 100) { edges { node { week state } } } }",
+            "query($w: IsoWeek!, $u: ID!) { timesheet(week: $w) { userId week state totalHours entries { id startedAt endedAt durationSeconds billable task { id title } } } timesheets(filter: { userId: $u }, first: 100) { edges { node { week state } } } }",
             json!({ "w": week.to_string(), "u": user_id }),
         )
         .await;

@@ -1,6 +1,7 @@
 //! The identity domain's schema.
 
 mod m0001_accounts;
+mod m0002_sealed_secrets_and_session_locks;
 
 use sea_orm_migration::prelude::*;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
                 name: "m0000_identity_outbox",
             }),
             Box::new(m0001_accounts::Migration),
+            Box::new(m0002_sealed_secrets_and_session_locks::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ pub mod store;
 use std::sync::Arc;
 
 use erp_kit::auth::TokenRules;
+use erp_kit::crypto::{FieldCipher, LocalKek};
 use erp_kit::events::{Outbox, OutboxRelay, RelayConfig, RelayHandle};
 use erp_kit::http::{BackendReadiness, HttpState};
 use erp_kit::runtime::Runtime;
@@ -44,26 +45,37 @@ pub fn sdl() -> String {
     erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
 }
 
-/// The identity use cases, connected (migrations applied, a signing key present).
+/// The identity use cases, connected (migrations applied, the secrets an earlier version
+/// stored in clear sealed, a signing key present). The field cipher's key-encryption key is
+/// the kit's (`ERP_KEK_FILE`), as the employee service's.
 pub async fn service(runtime: &Runtime, config: IdentityConfig) -> anyhow::Result<Identity> {
     erp_kit::db::migrate::<erp_migrations::identity::Migrator>(&runtime.db).await?;
+    let kek = LocalKek::load_or_create(&runtime.config.kek_file)?;
+    let cipher = FieldCipher::new(runtime.db.clone(), events::DOMAIN, Arc::new(kek));
     let rules = TokenRules::new(&config.issuer, &config.audience, runtime.config.auth.leeway);
     let keys = Arc::new(KeyStore::new(
         runtime.db.clone(),
+        cipher.clone(),
         config.jwks_cache_ttl,
         config.access_ttl,
         rules,
     ));
-    keys.ensure_signing_key()
-        .await
-        .map_err(|e| anyhow::anyhow!("signing key: {}", e.message()))?;
-    Identity::new(
+    let identity = Identity::new(
         runtime.db.clone(),
         runtime.cache.clone(),
         Outbox::new(events::DOMAIN),
-        keys,
+        keys.clone(),
+        cipher,
         config,
-    )
+    )?;
+    identity
+        .seal_legacy_secrets()
+        .await
+        .map_err(|e| anyhow::anyhow!("sealing stored secrets: {}", e.message()))?;
+    keys.ensure_signing_key()
+        .await
+        .map_err(|e| anyhow::anyhow!("signing key: {}", e.message()))?;
+    Ok(identity)
 }
 
 /// A running identity subgraph.

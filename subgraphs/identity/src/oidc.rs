@@ -95,6 +95,14 @@ fn oauth_error_from(err: ApiError) -> Response {
         }
         return response;
     }
+    if err.reason() == Some(crate::domain::reasons::LOCKOUT_UNAVAILABLE) {
+        // Refused on purpose (the brute-force protection cannot be checked): not a crash.
+        return oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            &err.message(),
+        );
+    }
     match err.code() {
         ErrorCode::Unauthenticated => {
             oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &err.message())

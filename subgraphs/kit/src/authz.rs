@@ -345,25 +345,55 @@ fn describe(scopes: &[String]) -> String {
         .join(" OR ")
 }
 
-/// Rewrites async-graphql's federation SDL so that `@authenticated` is the federation directive
-/// (v2.6) instead of a locally defined one.
+/// Directives every GraphQL server defines itself (the spec's built-ins). async-graphql prints
+/// their definitions in the SDL it exports; a composed supergraph that keeps them makes a
+/// router list `@include` and `@skip` twice in introspection (its own and the schema's), so the
+/// federated SDL never carries them.
+const BUILT_IN_DIRECTIVES: &[&str] = &["include", "skip", "deprecated", "specifiedBy", "oneOf"];
+
+/// Directives async-graphql defines locally that federation provides (imported by `@link`).
+const FEDERATION_DIRECTIVES: &[&str] = &["authenticated", "requiresScopes"];
+
+/// The directive a `directive @name...` definition line defines.
+fn defined_directive(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix("directive @")?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// Removes the description written just above a definition that is dropped: a block
+/// (`"""` ... `"""` on lines of their own) or a one-line `"""text"""`.
+fn drop_trailing_description(out: &mut Vec<String>) {
+    let Some(last) = out.last().map(|l| l.trim().to_owned()) else {
+        return;
+    };
+    if last == "\"\"\"" {
+        out.pop();
+        while let Some(previous) = out.pop() {
+            if previous.trim() == "\"\"\"" {
+                break;
+            }
+        }
+    } else if last.len() >= 6 && last.starts_with("\"\"\"") && last.ends_with("\"\"\"") {
+        out.pop();
+    }
+}
+
+/// Rewrites async-graphql's federation SDL: `@authenticated` and `@requiresScopes` are the
+/// federation directives (v2.6) instead of locally defined ones, and the built-in directives
+/// are not defined again (see [`BUILT_IN_DIRECTIVES`]); each dropped definition goes with its
+/// description, so no description is left describing nothing.
 pub fn patch_federation_sdl(sdl: &str) -> String {
     let mut out: Vec<String> = Vec::with_capacity(sdl.lines().count());
     for line in sdl.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("directive @authenticated ")
-            || trimmed.starts_with("directive @requiresScopes(")
-        {
-            // Drop the local definition and its description block.
-            if out.last().is_some_and(|l| l.trim() == "\"\"\"") {
-                out.pop();
-                while let Some(previous) = out.pop() {
-                    if previous.trim() == "\"\"\"" {
-                        break;
-                    }
-                }
+        if let Some(name) = defined_directive(line) {
+            if FEDERATION_DIRECTIVES.contains(&name) || BUILT_IN_DIRECTIVES.contains(&name) {
+                drop_trailing_description(&mut out);
+                continue;
             }
-            continue;
         }
         if trimmed.starts_with("url: \"https://specs.apollo.dev/federation/v2.") {
             out.push("\turl: \"https://specs.apollo.dev/federation/v2.6\",".to_owned());
@@ -397,5 +427,15 @@ mod tests {
         assert!(patched.starts_with("type A { a: Int }\nextend schema"));
         assert!(patched.contains("federation/v2.6"));
         assert!(patched.contains("\"@requiresScopes\", \"@authenticated\""));
+    }
+
+    #[test]
+    fn drops_the_built_in_directives_with_their_descriptions() {
+        let sdl = "type A { a: Int }\n\"\"\"\nDirects the executor to include this field.\n\"\"\"\ndirective @include(if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT\n\"\"\"Skips.\"\"\"\ndirective @skip(if: Boolean!) on FIELD\ndirective @specifiedBy(url: String!) on SCALAR\n\"\"\"\nMarks an element as deprecated.\n\"\"\"\ndirective @deprecated(reason: String = \"No longer supported\") on FIELD_DEFINITION\ndirective @oneOf on INPUT_OBJECT\n\"\"\"\nOurs.\n\"\"\"\ndirective @includeOwn on FIELD\nscalar Date @specifiedBy(url: \"https://www.rfc-editor.org/rfc/rfc3339\")\n";
+        let patched = patch_federation_sdl(sdl);
+        assert_eq!(
+            patched,
+            "type A { a: Int }\n\"\"\"\nOurs.\n\"\"\"\ndirective @includeOwn on FIELD\nscalar Date @specifiedBy(url: \"https://www.rfc-editor.org/rfc/rfc3339\")\n"
+        );
     }
 }

@@ -155,9 +155,12 @@ struct KeyRow {
     kek_id: String,
 }
 
+/// How every sealed value begins (for a query that looks for values not sealed yet).
+pub const SEALED_PREFIX: &str = "v1.";
+
 /// A sealed value as stored: `v1.<key version>.<base64(nonce | ciphertext | tag)>`.
 fn encode_sealed(version: i32, sealed: &[u8]) -> String {
-    format!("v1.{version}.{}", STANDARD.encode(sealed))
+    format!("{SEALED_PREFIX}{version}.{}", STANDARD.encode(sealed))
 }
 
 fn decode_sealed(stored: &str) -> ApiResult<(i32, Vec<u8>)> {
@@ -172,6 +175,12 @@ fn decode_sealed(stored: &str) -> ApiResult<(i32, Vec<u8>)> {
         .decode(body)
         .map_err(|_| ApiError::internal("bad sealed value"))?;
     Ok((version, sealed))
+}
+
+/// Whether `stored` is a value sealed by [`FieldCipher::encrypt`] (and not, say, a secret an
+/// earlier version stored in clear: base32, base64 and hex have no dots).
+pub fn is_sealed(stored: &str) -> bool {
+    decode_sealed(stored).is_ok()
 }
 
 /// Unwrapped keys by (tenant, purpose, version).
@@ -492,10 +501,12 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert!(open(&key, b"t1|employees|salary|row1|1", &tampered).is_err());
+        assert!(is_sealed(&encode_sealed(1, &sealed)));
         assert_eq!(
             decode_sealed(&encode_sealed(3, &sealed)).unwrap(),
             (3, sealed)
         );
         assert!(decode_sealed("plain text").is_err());
+        assert!(!is_sealed("JBSWY3DPEHPK3PXP"), "a base32 TOTP secret");
     }
 }

@@ -424,3 +424,79 @@ pub fn catalogue(domains: &[(&str, &[Reason])]) -> serde_json::Value {
         "reasons": reasons,
     })
 }
+
+/// Answers a value the schema refuses while the request is validated (a malformed `DateTime`
+/// or `Date`, an unknown enum value, a wrong type, in a literal or a variable) as
+/// BAD_USER_INPUT naming the input field (`extensions.field`), like a value a resolver refuses:
+/// the scalars of [`crate::scalars`] check their format there, before any resolver runs.
+pub struct BadValues;
+
+impl async_graphql::extensions::ExtensionFactory for BadValues {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(BadValuesExtension)
+    }
+}
+
+struct BadValuesExtension;
+
+/// async-graphql's message for a refused argument value: `Invalid value for argument
+/// "input.timeZone", expected type "TimeZone"`.
+const INVALID_ARGUMENT: &str = "Invalid value for argument \"";
+
+#[async_graphql::async_trait::async_trait]
+impl async_graphql::extensions::Extension for BadValuesExtension {
+    async fn validation(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+        next.run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().map(classify_validation_error).collect())
+    }
+}
+
+/// BAD_USER_INPUT and the field for a refused value; every other validation error unchanged.
+fn classify_validation_error(mut error: async_graphql::ServerError) -> async_graphql::ServerError {
+    let Some(rest) = error.message.strip_prefix(INVALID_ARGUMENT) else {
+        return error;
+    };
+    let path = rest.split('"').next().unwrap_or_default();
+    // The innermost named segment: `input.lines.0.daysPerPeriod` names `daysPerPeriod`.
+    let field = path
+        .rsplit('.')
+        .find(|segment| !segment.is_empty() && !segment.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or(path)
+        .to_owned();
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", ErrorCode::BadUserInput.as_str());
+    extensions.set("field", field);
+    error
+}
+
+#[cfg(test)]
+mod bad_value_tests {
+    use super::*;
+
+    #[test]
+    fn names_the_innermost_field() {
+        let error = classify_validation_error(async_graphql::ServerError::new(
+            "Invalid value for argument \"input.lines.0.daysPerPeriod\", expected type \"Float\"",
+            None,
+        ));
+        let extensions = error.extensions.expect("extensions");
+        assert_eq!(
+            extensions.get("code"),
+            Some(&async_graphql::Value::from("BAD_USER_INPUT"))
+        );
+        assert_eq!(
+            extensions.get("field"),
+            Some(&async_graphql::Value::from("daysPerPeriod"))
+        );
+        let other = classify_validation_error(async_graphql::ServerError::new(
+            "Unknown field \"nope\" on type \"Query\".",
+            None,
+        ));
+        assert!(other.extensions.is_none());
+    }
+}

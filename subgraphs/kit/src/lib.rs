@@ -7,6 +7,8 @@
 //! - [`tenant`]: tenant scoping and the resolver context helpers;
 //! - [`error`]: one error type with stable `extensions.code` values;
 //! - [`pagination`]: Relay connections;
+//! - [`scalars`] and [`money`]: the API's shared scalars (`DateTime`, `Date`, `IsoWeek`,
+//!   `TimeOfDay`, `TimeZone`, `Decimal`, `CurrencyCode`) and the `Money` object;
 //! - [`events`]: event envelope, transactional outbox, consumers with an inbox (exactly-once
 //!   effects, retries, dead letters), Kafka and in-process buses;
 //! - [`cache`]: cache and pub/sub, Redis and in-process;
@@ -25,8 +27,10 @@ pub mod http;
 pub mod limits;
 pub mod live;
 pub mod loaders;
+pub mod money;
 pub mod pagination;
 pub mod runtime;
+pub mod scalars;
 pub mod schema;
 pub mod telemetry;
 pub mod tenant;

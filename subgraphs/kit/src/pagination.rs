@@ -1,7 +1,10 @@
 //! Relay cursor connections: opaque cursors over a stable sort key, `first`/`last` capped.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::OutputType;
+use async_graphql::{ObjectType, OutputType, SchemaBuilder, SubscriptionType};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -61,6 +64,46 @@ impl PageRequest {
             backward,
         })
     }
+}
+
+/// The argument descriptions every connection field repeats (async-graphql takes them as
+/// literals, so these are the texts to copy; the lint test checks they are there).
+pub const AFTER_DOC: &str = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before.";
+pub const BEFORE_DOC: &str = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before.";
+pub const FIRST_DOC: &str = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`.";
+pub const LAST_DOC: &str =
+    "How many items to return from the end (or before `before`): 0 to 100. Not with `first`.";
+
+/// Gives the `<Node>Connection` type of `N` a description (async-graphql leaves it without
+/// one): call it once per node type a subgraph pages over.
+pub fn describe_connection<N, Q, M, S>(builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
+where
+    N: OutputType,
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    builder.override_output_type_description::<Connection<String, N, EmptyFields, EmptyFields>>(
+        connection_description(&N::type_name()),
+    )
+}
+
+/// The description of the connection of `node`, made once per node type and process (the
+/// schema builder wants a `&'static str`; tests build many schemas).
+fn connection_description(node: &str) -> &'static str {
+    static MADE: OnceLock<Mutex<HashMap<String, &'static str>>> = OnceLock::new();
+    let mut made = MADE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    made.entry(node.to_owned()).or_insert_with(|| {
+        let text = format!(
+            "A page of `{node}` items, as a Relay cursor connection: the items in `nodes` (or \
+             in `edges`, each with its cursor) and `pageInfo` to ask for the next or previous \
+             page (`first`/`after` forwards, `last`/`before` backwards, at most 100 a page)."
+        );
+        Box::leak(text.into_boxed_str())
+    })
 }
 
 pub fn encode_cursor(key: &str) -> String {

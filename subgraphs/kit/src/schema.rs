@@ -26,6 +26,7 @@ where
         .limit_recursive_depth(64)
         .extension(authz.clone())
         .extension(RequestLimits(Arc::new(limits.clone())))
+        .extension(crate::error::BadValues)
         .finish();
     authz.set_federation_sdl(federation_sdl(&schema));
     schema
@@ -39,6 +40,11 @@ where
     S: SubscriptionType + 'static,
 {
     patch_federation_sdl(
-        &schema.sdl_with_options(SDLExportOptions::new().federation().compose_directive()),
+        &schema.sdl_with_options(
+            SDLExportOptions::new()
+                .federation()
+                .compose_directive()
+                .include_specified_by(),
+        ),
     )
 }

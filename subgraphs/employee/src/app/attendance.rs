@@ -455,6 +455,15 @@ impl Employee {
         Ok((decided, subject))
     }
 
+    /// Locations by id (one query).
+    pub async fn locations_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> ApiResult<std::collections::HashMap<String, location::Model>> {
+        Ok(store::locations_by_ids(&self.db, tenant, ids).await?)
+    }
+
     pub async fn correction(
         &self,
         tenant: &TenantId,

@@ -6,73 +6,29 @@ use std::ops::ControlFlow;
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::scalars::{ApprovalDecision, Date, DateTime};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::context::{use_cases, viewer};
-use super::people::{AttendanceCorrection, CorrectionKind, CorrectionStatus, Employee};
+use super::people::{
+    load_department, load_employee, AttendanceCorrection, CorrectionKind, CorrectionStatus,
+    Department, Employee,
+};
 use super::shift::{
-    assign_shift, create_shift, current_day, millis, AssignShiftInput, AttendanceDay,
-    AttendanceStatus, CreateShiftInput, Punch, Shift, ShiftAssignment,
+    create_shift, current_day, millis, AttendanceDay, AttendanceStatus, CreateShiftInput, Location,
+    Punch, PunchDirection, PunchSource, Shift,
 };
 use crate::app::attendance::{Approver, CorrectionRequest, PunchRequest};
 use crate::app::org::Viewer;
 use crate::app::Employee as UseCases;
 use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
-use crate::domain::shift::{attendance_day, parse_reason, DailyAttendance, DayStatus};
+use crate::domain::shift::{attendance_day, parse_reason, DailyAttendance, DayStatus, ShiftTarget};
 use crate::domain::DisplayName;
 use crate::store::attendance::CorrectionFilter;
-use crate::store::entities::{employee, location, shift};
-
-/// A work location whose geofence check-ins must fall within.
-pub struct Location(pub location::Model);
-
-#[Object]
-impl Location {
-    /// Stable id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// Name, unique in the tenant.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    /// Centre latitude.
-    async fn latitude(&self) -> f64 {
-        self.0.latitude
-    }
-    /// Centre longitude.
-    async fn longitude(&self) -> f64 {
-        self.0.longitude
-    }
-    /// Geofence radius in meters.
-    async fn radius_meters(&self) -> i32 {
-        self.0.radius_meters
-    }
-}
-
-/// Where a punch came from.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum PunchSource {
-    /// The web app.
-    Web,
-    /// The mobile app.
-    Mobile,
-    /// A shared kiosk.
-    Kiosk,
-}
-
-impl PunchSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            PunchSource::Web => "web",
-            PunchSource::Mobile => "mobile",
-            PunchSource::Kiosk => "kiosk",
-        }
-    }
-}
+use crate::store::entities::{employee, shift, shift_assignment};
 
 /// A new work location.
 #[derive(InputObject)]
@@ -137,14 +93,17 @@ impl AttendanceQuery {
     async fn my_attendance(
         &self,
         ctx: &Context<'_>,
-        day: Option<NaiveDate>,
+        #[graphql(
+            desc = "The attendance day (the shift's day in its time zone; the UTC date without a shift); the current one when omitted."
+        )]
+        day: Option<Date>,
     ) -> Result<Option<AttendanceDay>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
         let use_cases = use_cases(ctx)?;
         let employee = use_cases.own_record(&tenant, &claims.sub).await?;
         let day = match day {
-            Some(day) => day,
+            Some(day) => day.into(),
             None => current_day(ctx, &tenant, &employee).await?,
         };
         let computed = use_cases
@@ -158,9 +117,21 @@ impl AttendanceQuery {
     async fn shifts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Shift, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -178,10 +149,15 @@ impl AttendanceQuery {
     async fn attendance_today(
         &self,
         ctx: &Context<'_>,
-        department_id: Option<ID>,
-        day: Option<NaiveDate>,
+        #[graphql(desc = "Only this department's people.")] department_id: Option<ID>,
+        #[graphql(
+            desc = "The attendance day to show for everybody; each person's current attendance day when omitted."
+        )]
+        day: Option<Date>,
     ) -> Result<Option<AttendanceBoard>> {
-        Ok(Some(AttendanceBoard::new(ctx, department_id, day).await?))
+        Ok(Some(
+            AttendanceBoard::new(ctx, department_id, day.map(Into::into)).await?,
+        ))
     }
 
     /// Who is checked in right now (today's board, checked-in people only), with the same
@@ -190,10 +166,22 @@ impl AttendanceQuery {
     async fn who_is_in(
         &self,
         ctx: &Context<'_>,
-        department_id: Option<ID>,
+        #[graphql(desc = "Only this department's people.")] department_id: Option<ID>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, BoardEntry, EmptyFields, EmptyFields>>> {
         let page = PageRequest::parse(after, before, first, last)?;
@@ -211,10 +199,23 @@ impl AttendanceQuery {
     async fn attendance_corrections_to_decide(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only corrections in this status; `PENDING` when omitted.")]
         status: Option<CorrectionStatus>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, AttendanceCorrection, EmptyFields, EmptyFields>>> {
         let viewer = viewer(ctx).await?;
@@ -254,6 +255,8 @@ pub struct BoardEntry {
     shift: Option<shift::Model>,
 }
 
+/// One person on an attendance board: their status on the board's day, with the times and
+/// minutes it was computed from.
 #[Object]
 impl BoardEntry {
     /// The person.
@@ -261,8 +264,8 @@ impl BoardEntry {
         Employee(self.employee.clone())
     }
     /// The attendance day the status is of.
-    async fn day(&self) -> NaiveDate {
-        self.attendance.day
+    async fn day(&self) -> Date {
+        self.attendance.day.into()
     }
     /// Their status.
     async fn status(&self) -> AttendanceStatus {
@@ -273,11 +276,11 @@ impl BoardEntry {
         self.attendance.checked_in
     }
     /// First check-in of the day.
-    async fn first_in(&self) -> Option<DateTime<Utc>> {
+    async fn first_in(&self) -> Option<DateTime> {
         self.attendance.first_in.map(millis)
     }
     /// Last check-out of the day.
-    async fn last_out(&self) -> Option<DateTime<Utc>> {
+    async fn last_out(&self) -> Option<DateTime> {
         self.attendance.last_out.map(millis)
     }
     /// Minutes late past the grace window (0 when on time).
@@ -350,14 +353,15 @@ pub struct AttendanceBoard {
     visible: Option<Vec<String>>,
     /// `None`: each person's current attendance day.
     day: Option<NaiveDate>,
-    now: DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
 }
 
+/// The attendance board of one day: everybody the viewer may see, with counts by status.
 #[Object]
 impl AttendanceBoard {
     /// The day asked for (today's UTC date when each person's current day is shown).
-    async fn day(&self) -> NaiveDate {
-        self.day.unwrap_or_else(|| self.now.date_naive())
+    async fn day(&self) -> Date {
+        self.day.unwrap_or_else(|| self.now.date_naive()).into()
     }
 
     /// Counts by status over the whole board.
@@ -381,10 +385,23 @@ impl AttendanceBoard {
     async fn entries(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only the people in one of these statuses; everybody when omitted.")]
         status: Option<Vec<AttendanceStatus>>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, BoardEntry, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
@@ -558,7 +575,7 @@ impl AttendanceMutation {
     async fn create_location(
         &self,
         ctx: &Context<'_>,
-        input: CreateLocationInput,
+        #[graphql(desc = "The location and its geofence.")] input: CreateLocationInput,
     ) -> Result<Option<Location>> {
         let tenant = ctx.tenant()?;
         let name = DisplayName::parse("name", &input.name)?;
@@ -585,6 +602,7 @@ impl AttendanceMutation {
     async fn create_shift(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The shift's times, thresholds, working days and time zone.")]
         input: CreateShiftInput,
     ) -> Result<Option<Shift>> {
         create_shift(ctx, input).await
@@ -596,7 +614,7 @@ impl AttendanceMutation {
     async fn assign_shift(
         &self,
         ctx: &Context<'_>,
-        input: AssignShiftInput,
+        #[graphql(desc = "The shift, who works it, and from which day.")] input: AssignShiftInput,
     ) -> Result<Option<ShiftAssignment>> {
         assign_shift(ctx, input).await
     }
@@ -608,16 +626,16 @@ impl AttendanceMutation {
     async fn request_attendance_correction(
         &self,
         ctx: &Context<'_>,
-        input: RequestCorrectionInput,
+        #[graphql(desc = "The day, the corrected times and why.")] input: RequestCorrectionInput,
     ) -> Result<Option<AttendanceCorrection>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
         let reason = parse_reason("reason", &input.reason)?;
         let request = CorrectionRequest {
-            day: input.day,
+            day: input.day.into(),
             kind: input.kind.as_str(),
-            check_in: input.check_in,
-            check_out: input.check_out,
+            check_in: input.check_in.into(),
+            check_out: input.check_out.into(),
             reason,
         };
         let model = use_cases(ctx)?
@@ -631,37 +649,71 @@ impl AttendanceMutation {
     /// transaction. FORBIDDEN with `extensions.reason` SELF_APPROVAL for one's own request or
     /// NOT_APPROVER for someone neither above the employee nor HR; CONFLICT with
     /// ALREADY_DECIDED once decided.
-    #[graphql(requires_scopes = "attendance:read", requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "attendance:read",
+        requires_scopes = "hr:admin",
+        deprecation = "use `decideAttendanceCorrection` with `decision: APPROVE`"
+    )]
     async fn approve_attendance_correction(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        note: Option<String>,
+        #[graphql(desc = "The correction.")] id: ID,
+        #[graphql(desc = "A note for the employee (3 to 500 characters).")] note: Option<String>,
     ) -> Result<Option<AttendanceCorrection>> {
         decide(ctx, id, true, note).await
     }
 
     /// Rejects a pending correction; publishes `attendance.correction_rejected`. The same
     /// rules as approving.
-    #[graphql(requires_scopes = "attendance:read", requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "attendance:read",
+        requires_scopes = "hr:admin",
+        deprecation = "use `decideAttendanceCorrection` with `decision: REJECT`"
+    )]
     async fn reject_attendance_correction(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        note: Option<String>,
+        #[graphql(desc = "The correction.")] id: ID,
+        #[graphql(desc = "Why (3 to 500 characters).")] note: Option<String>,
     ) -> Result<Option<AttendanceCorrection>> {
         decide(ctx, id, false, note).await
     }
 
+    /// Approves or rejects a pending correction. Approving replaces the day's punches by the
+    /// corrected ones (the old ones kept, voided) and publishes `attendance.corrected`, in one
+    /// transaction; rejecting publishes `attendance.correction_rejected`. FORBIDDEN with
+    /// `extensions.reason` SELF_APPROVAL for one's own request or NOT_APPROVER for someone
+    /// neither above the employee nor HR; CONFLICT with ALREADY_DECIDED once decided.
+    #[graphql(requires_scopes = "attendance:read", requires_scopes = "hr:admin")]
+    async fn decide_attendance_correction(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The correction and the decision.")]
+        input: DecideAttendanceCorrectionInput,
+    ) -> Result<Option<AttendanceCorrection>> {
+        let approve = input.decision == ApprovalDecision::Approve;
+        decide(ctx, input.correction_id, approve, input.note).await
+    }
+
     /// Checks the caller in; publishes `attendance.checked_in` and updates live boards.
     #[graphql(requires_scopes = "attendance:checkin")]
-    async fn check_in(&self, ctx: &Context<'_>, input: PunchInput) -> Result<Option<Punch>> {
+    async fn check_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The punch: its key, source and (for a geofenced location) position.")]
+        input: PunchInput,
+    ) -> Result<Option<Punch>> {
         punch(ctx, PunchKind::In, input).await
     }
 
     /// Checks the caller out; publishes `attendance.checked_out` and updates live boards.
     #[graphql(requires_scopes = "attendance:checkin")]
-    async fn check_out(&self, ctx: &Context<'_>, input: PunchInput) -> Result<Option<Punch>> {
+    async fn check_out(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The punch: its key, source and (for a geofenced location) position.")]
+        input: PunchInput,
+    ) -> Result<Option<Punch>> {
         punch(ctx, PunchKind::Out, input).await
     }
 }
@@ -688,17 +740,28 @@ async fn decide(
     Ok(Some(AttendanceCorrection(decided)))
 }
 
+/// The decision on a pending attendance correction.
+#[derive(InputObject)]
+pub struct DecideAttendanceCorrectionInput {
+    /// The correction.
+    pub correction_id: ID,
+    /// Approve or reject it.
+    pub decision: ApprovalDecision,
+    /// A note for the employee (3 to 500 characters), e.g. why it was rejected.
+    pub note: Option<String>,
+}
+
 /// A requested correction of one day.
 #[derive(InputObject)]
 pub struct RequestCorrectionInput {
     /// The attendance day to correct (at most 90 days back, not in the future).
-    pub day: NaiveDate,
+    pub day: Date,
     /// What it fixes.
     pub kind: CorrectionKind,
     /// The corrected check-in, inside the day.
-    pub check_in: DateTime<Utc>,
+    pub check_in: DateTime,
     /// The corrected check-out, after the check-in, inside the day, not in the future.
-    pub check_out: DateTime<Utc>,
+    pub check_out: DateTime,
     /// Why (3 to 500 characters).
     pub reason: String,
 }
@@ -713,22 +776,173 @@ async fn punch(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<
     Ok(Some(Punch(punch)))
 }
 
-/// A check-in or check-out as a live board shows it.
-#[derive(SimpleObject, serde::Deserialize)]
+/// A check-in or check-out as a live board shows it (read from the live channel).
+#[derive(serde::Deserialize)]
 pub struct AttendanceEvent {
-    /// The punch.
-    #[serde(rename = "punch_id")]
-    pub punch_id: ID,
-    /// Who.
-    #[serde(rename = "employee_id")]
-    pub employee_id: ID,
-    /// Their department, if any.
-    #[serde(rename = "department_id")]
-    pub department_id: Option<ID>,
+    punch_id: String,
+    employee_id: String,
+    department_id: Option<String>,
     /// `in` or `out`.
-    pub kind: String,
-    /// Server time (Unix milliseconds).
-    pub at: i64,
+    kind: String,
+    /// Unix milliseconds.
+    at: i64,
+}
+
+/// A check-in or check-out as a live board shows it.
+#[Object]
+impl AttendanceEvent {
+    /// The punch.
+    async fn punch_id(&self) -> ID {
+        ID(self.punch_id.clone())
+    }
+    /// Who.
+    async fn employee_id(&self) -> ID {
+        ID(self.employee_id.clone())
+    }
+    /// Who (batched).
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        load_employee(ctx, &self.employee_id).await
+    }
+    /// Their department, if any.
+    async fn department_id(&self) -> Option<ID> {
+        self.department_id.clone().map(ID)
+    }
+    /// Their department, if any (batched).
+    async fn department(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
+        match &self.department_id {
+            Some(id) => load_department(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// `in` or `out`, in lower case.
+    #[graphql(deprecation = "use `punchKind` (`IN` or `OUT`, as `Punch.kind`)")]
+    async fn kind(&self) -> &str {
+        &self.kind
+    }
+    /// A check-in or a check-out.
+    async fn punch_kind(&self) -> PunchDirection {
+        PunchKind::from_db(&self.kind).into()
+    }
+    /// Server time, as Unix milliseconds: past the 32-bit range of a GraphQL `Int`, so
+    /// clients that read `Int` as 32 bits fail on it.
+    #[graphql(deprecation = "use `occurredAt` (a DateTime)")]
+    async fn at(&self) -> i64 {
+        self.at
+    }
+    /// Server time of the punch.
+    async fn occurred_at(&self) -> DateTime {
+        millis(self.at)
+    }
+}
+
+/// What changed a person's day on the HR board.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AttendanceChangeKind {
+    /// A check-in.
+    In,
+    /// A check-out.
+    Out,
+    /// An approved correction replaced the day's punches.
+    Correction,
+}
+
+impl AttendanceChangeKind {
+    fn from_live(kind: &str) -> Option<Self> {
+        match kind {
+            "in" => Some(AttendanceChangeKind::In),
+            "out" => Some(AttendanceChangeKind::Out),
+            "correction" => Some(AttendanceChangeKind::Correction),
+            _ => None,
+        }
+    }
+}
+
+/// A person's new status, as the HR board shows it after each punch or applied correction
+/// (read from the live channel).
+#[derive(serde::Deserialize)]
+pub struct AttendanceStatusUpdate {
+    employee_id: String,
+    #[serde(default)]
+    display_name: String,
+    department_id: Option<String>,
+    /// `in`, `out` or `correction`.
+    kind: String,
+    /// Unix milliseconds.
+    at: i64,
+    day: NaiveDate,
+    status: String,
+    late_minutes: i64,
+    worked_minutes: i64,
+    checked_in: bool,
+}
+
+/// A person's new status, as the HR board shows it after each punch or applied correction.
+#[Object]
+impl AttendanceStatusUpdate {
+    /// Who.
+    async fn employee_id(&self) -> ID {
+        ID(self.employee_id.clone())
+    }
+    /// Who (batched).
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        load_employee(ctx, &self.employee_id).await
+    }
+    /// Their name.
+    async fn display_name(&self) -> &str {
+        &self.display_name
+    }
+    /// Their department, if any.
+    async fn department_id(&self) -> Option<ID> {
+        self.department_id.clone().map(ID)
+    }
+    /// Their department, if any (batched).
+    async fn department(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
+        match &self.department_id {
+            Some(id) => load_department(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// What happened, in lower case: `in`, `out` or `correction`.
+    #[graphql(deprecation = "use `change` (the AttendanceChangeKind enum)")]
+    async fn kind(&self) -> &str {
+        &self.kind
+    }
+    /// What happened: a check-in, a check-out or an applied correction.
+    async fn change(&self) -> Result<AttendanceChangeKind> {
+        AttendanceChangeKind::from_live(&self.kind).ok_or_else(|| {
+            ApiError::internal(format!("a live update of the kind `{}`", self.kind)).into()
+        })
+    }
+    /// Server time of the change, as Unix milliseconds: past the 32-bit range of a GraphQL
+    /// `Int`, so clients that read `Int` as 32 bits fail on it.
+    #[graphql(deprecation = "use `occurredAt` (a DateTime)")]
+    async fn at(&self) -> i64 {
+        self.at
+    }
+    /// Server time of the change.
+    async fn occurred_at(&self) -> DateTime {
+        millis(self.at)
+    }
+    /// The attendance day it changed.
+    async fn day(&self) -> Date {
+        self.day.into()
+    }
+    /// Minutes late past the grace window (0 when on time).
+    async fn late_minutes(&self) -> i64 {
+        self.late_minutes
+    }
+    /// Minutes worked so far.
+    async fn worked_minutes(&self) -> i64 {
+        self.worked_minutes
+    }
+    /// True while checked in.
+    async fn checked_in(&self) -> bool {
+        self.checked_in
+    }
+    /// The status now.
+    async fn status(&self) -> Option<AttendanceStatus> {
+        status_from_str(&self.status).map(Into::into)
+    }
 }
 
 #[derive(Default)]
@@ -742,7 +956,7 @@ impl AttendanceSubscription {
     async fn attendance_board(
         &self,
         ctx: &Context<'_>,
-        department_id: Option<ID>,
+        #[graphql(desc = "Only this department's punches.")] department_id: Option<ID>,
     ) -> Result<impl futures::Stream<Item = Result<AttendanceEvent>>> {
         use futures::StreamExt;
         let tenant = ctx.tenant()?;
@@ -757,7 +971,9 @@ impl AttendanceSubscription {
                         return None;
                     }
                     match &wanted {
-                        Some(department) if event.department_id.as_ref() != Some(department) => {
+                        Some(department)
+                            if event.department_id.as_deref() != Some(department.as_str()) =>
+                        {
                             None
                         }
                         _ => Some(event),
@@ -766,48 +982,6 @@ impl AttendanceSubscription {
             })
             .boxed();
         Ok(erp_kit::live::reauthorized(identity, events))
-    }
-}
-
-/// A person's new status, as the HR board shows it after each punch or applied correction.
-#[derive(SimpleObject, serde::Deserialize)]
-#[graphql(complex)]
-pub struct AttendanceStatusUpdate {
-    /// Who.
-    #[serde(rename = "employee_id")]
-    pub employee_id: ID,
-    /// Their name.
-    #[serde(rename = "display_name", default)]
-    pub display_name: String,
-    /// Their department, if any.
-    #[serde(rename = "department_id")]
-    pub department_id: Option<ID>,
-    /// What happened: `in`, `out` or `correction`.
-    pub kind: String,
-    /// Server time of the change (Unix milliseconds).
-    pub at: i64,
-    /// The attendance day it changed.
-    pub day: NaiveDate,
-    /// The status now.
-    #[graphql(skip)]
-    #[serde(rename = "status")]
-    pub status_name: String,
-    /// Minutes late past the grace window (0 when on time).
-    #[serde(rename = "late_minutes")]
-    pub late_minutes: i64,
-    /// Minutes worked so far.
-    #[serde(rename = "worked_minutes")]
-    pub worked_minutes: i64,
-    /// True while checked in.
-    #[serde(rename = "checked_in")]
-    pub checked_in: bool,
-}
-
-#[async_graphql::ComplexObject]
-impl AttendanceStatusUpdate {
-    /// The status now.
-    async fn status(&self) -> Option<AttendanceStatus> {
-        status_from_str(&self.status_name).map(Into::into)
     }
 }
 
@@ -842,7 +1016,7 @@ impl HrBoardSubscription {
     async fn attendance_status_board(
         &self,
         ctx: &Context<'_>,
-        department_id: Option<ID>,
+        #[graphql(desc = "Only this department's people.")] department_id: Option<ID>,
     ) -> Result<impl futures::Stream<Item = Result<AttendanceStatusUpdate>>> {
         use futures::StreamExt;
         let tenant = ctx.tenant()?;
@@ -854,7 +1028,9 @@ impl HrBoardSubscription {
                 async move {
                     let update: AttendanceStatusUpdate = serde_json::from_slice(&bytes).ok()?;
                     match &wanted {
-                        Some(department) if update.department_id.as_ref() != Some(department) => {
+                        Some(department)
+                            if update.department_id.as_deref() != Some(department.as_str()) =>
+                        {
                             None
                         }
                         _ => Some(update),
@@ -864,4 +1040,100 @@ impl HrBoardSubscription {
             .boxed();
         Ok(erp_kit::live::reauthorized(identity, updates))
     }
+}
+
+/// A shift for an employee, or as a department's default (exactly one of the two).
+#[derive(InputObject)]
+pub struct AssignShiftInput {
+    /// The shift.
+    pub shift_id: ID,
+    /// The employee who works it.
+    pub employee_id: Option<ID>,
+    /// The department whose employees without their own shift work it.
+    pub department_id: Option<ID>,
+    /// The first day it applies (until a later assignment).
+    pub effective_from: Date,
+}
+
+/// A shift assigned to an employee or a department.
+pub struct ShiftAssignment(pub shift_assignment::Model);
+
+/// A shift assigned to an employee, or as the default of a department's employees without
+/// their own, from a day on.
+#[Object]
+impl ShiftAssignment {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The shift.
+    async fn shift(&self, ctx: &Context<'_>) -> Result<Option<Shift>> {
+        let tenant = ctx.tenant()?;
+        Ok(use_cases(ctx)?
+            .shift(&tenant, &self.0.shift_id)
+            .await?
+            .map(Shift))
+    }
+    /// The employee, when assigned to one.
+    async fn employee_id(&self) -> Option<ID> {
+        (self.0.target_kind == "employee").then(|| ID(self.0.target_id.clone()))
+    }
+    /// The employee, when assigned to one (batched).
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        if self.0.target_kind != "employee" {
+            return Ok(None);
+        }
+        load_employee(ctx, &self.0.target_id).await
+    }
+    /// The department, when it is a department's default.
+    async fn department_id(&self) -> Option<ID> {
+        (self.0.target_kind == "department").then(|| ID(self.0.target_id.clone()))
+    }
+    /// The department, when it is a department's default (batched).
+    async fn department(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
+        if self.0.target_kind != "department" {
+            return Ok(None);
+        }
+        load_department(ctx, &self.0.target_id).await
+    }
+    /// The first day it applies.
+    async fn effective_from(&self) -> Result<Date> {
+        Date::parse(&self.0.effective_from).ok_or_else(|| {
+            ApiError::internal(format!(
+                "a shift assignment starts on `{}`",
+                self.0.effective_from
+            ))
+            .into()
+        })
+    }
+}
+
+/// `assignShift`.
+pub async fn assign_shift(
+    ctx: &Context<'_>,
+    input: AssignShiftInput,
+) -> Result<Option<ShiftAssignment>> {
+    let tenant = ctx.tenant()?;
+    let actor = ctx.claims()?.sub.clone();
+    let target = match (input.employee_id, input.department_id) {
+        (Some(employee), None) => ShiftTarget::Employee(employee.0),
+        (None, Some(department)) => ShiftTarget::Department(department.0),
+        _ => {
+            return Err(ApiError::bad_input(
+                "employeeId",
+                "give either an employee or a department",
+            )
+            .into())
+        }
+    };
+    let model = use_cases(ctx)?
+        .assign_shift(
+            &tenant,
+            &actor,
+            &input.shift_id,
+            &target,
+            input.effective_from.into(),
+        )
+        .await?;
+    Ok(Some(ShiftAssignment(model)))
 }

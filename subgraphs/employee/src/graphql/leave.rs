@@ -15,16 +15,17 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 
 use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::scalars::{ApprovalDecision, Date, DateTime};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::context::use_cases;
-use super::loaders::EmployeeLoader;
-use super::people::Employee;
-use super::shift::millis;
+use super::loaders::{LeaveTypeLoader, LocationLoader};
+use super::people::{load_employee, Employee, User};
+use super::shift::{millis, DayOfWeek, Location};
 use crate::app::leave::{
     facts_of, BalanceAdjustment, BalanceRow, LeaveActor, NewLeaveRequest, NewLeaveType, NewPolicy,
     NewPolicyLine,
@@ -164,6 +165,7 @@ pub enum LeaveLedgerKind {
 /// A kind of leave of the tenant (annual, sick, unpaid, ...).
 pub struct LeaveType(pub leave_type::Model);
 
+/// A kind of leave of the tenant (annual, sick, unpaid, ...) and its rules.
 #[Object]
 impl LeaveType {
     /// Stable id.
@@ -203,16 +205,32 @@ impl LeaveType {
 /// What a policy grants of one leave type.
 pub struct LeavePolicyLine(pub policy_line::Model);
 
+/// The leave type it was for, through the batching [`LeaveTypeLoader`].
+async fn load_leave_type(ctx: &Context<'_>, id: &str) -> Result<Option<LeaveType>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<LeaveTypeLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(LeaveType))
+}
+
+/// The location `id`, through the batching [`LocationLoader`].
+async fn load_location(ctx: &Context<'_>, id: &str) -> Result<Option<Location>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<LocationLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(Location))
+}
+
+/// What a policy grants of one leave type: days per accrual period and the carry-forward cap.
 #[Object]
 impl LeavePolicyLine {
-    /// The leave type.
+    /// The leave type (batched).
     async fn leave_type(&self, ctx: &Context<'_>) -> Result<Option<LeaveType>> {
-        let tenant = ctx.tenant()?;
-        Ok(use_cases(ctx)?
-            .leave_types_by_ids(&tenant, [self.0.leave_type_id.clone()])
-            .await?
-            .remove(&self.0.leave_type_id)
-            .map(LeaveType))
+        load_leave_type(ctx, &self.0.leave_type_id).await
     }
     /// Days earned per accrual period.
     async fn days_per_period(&self) -> f64 {
@@ -230,6 +248,7 @@ pub struct LeavePolicy {
     lines: Vec<policy_line::Model>,
 }
 
+/// A leave policy: how employees on it earn leave, and which days are their weekend.
 #[Object]
 impl LeavePolicy {
     /// Stable id.
@@ -249,11 +268,18 @@ impl LeavePolicy {
         self.model.prorate_joiners
     }
     /// Weekly rest days, as ISO weekday numbers (1 = Monday ... 7 = Sunday).
+    #[graphql(deprecation = "use `weekend` (the DayOfWeek enum)")]
     async fn weekend_days(&self) -> Vec<u32> {
         weekend_from_db(&self.model.weekend_days)
             .into_iter()
             .map(|d| chrono::Weekday::number_from_monday(&d))
             .collect()
+    }
+    /// Weekly rest days, Monday first.
+    async fn weekend(&self) -> Vec<DayOfWeek> {
+        let mut days = weekend_from_db(&self.model.weekend_days);
+        days.sort_by_key(chrono::Weekday::number_from_monday);
+        days.into_iter().map(Into::into).collect()
     }
     /// What the policy grants, per leave type.
     async fn lines(&self) -> Vec<LeavePolicyLine> {
@@ -264,6 +290,7 @@ impl LeavePolicy {
 /// An employee's leave policy and holiday calendar.
 pub struct LeavePolicyAssignment(pub assignment::Model);
 
+/// An employee's leave policy and holiday calendar.
 #[Object]
 impl LeavePolicyAssignment {
     /// The employee.
@@ -274,15 +301,32 @@ impl LeavePolicyAssignment {
     async fn policy_id(&self) -> ID {
         ID(self.0.policy_id.clone())
     }
+    /// The policy, with its lines.
+    async fn policy(&self, ctx: &Context<'_>) -> Result<Option<LeavePolicy>> {
+        let tenant = ctx.tenant()?;
+        Ok(use_cases(ctx)?
+            .leave_policy(&tenant, &self.0.policy_id)
+            .await?
+            .map(|(model, lines)| LeavePolicy { model, lines }))
+    }
     /// The location whose holidays apply besides the tenant-wide ones.
     async fn holiday_location_id(&self) -> Option<ID> {
         self.0.holiday_location_id.clone().map(ID)
+    }
+    /// The location whose holidays apply besides the tenant-wide ones (batched).
+    async fn holiday_location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        match &self.0.holiday_location_id {
+            Some(id) => load_location(ctx, id).await,
+            None => Ok(None),
+        }
     }
 }
 
 /// A public holiday: not a working day for leave counting.
 pub struct Holiday(pub holiday::Model);
 
+/// A public holiday of the tenant-wide calendar or a location's: not a working day for leave
+/// counting.
 #[Object]
 impl Holiday {
     /// Stable id.
@@ -290,8 +334,8 @@ impl Holiday {
         ID(self.0.id.clone())
     }
     /// The day.
-    async fn day(&self) -> NaiveDate {
-        self.0.day
+    async fn day(&self) -> Date {
+        self.0.day.into()
     }
     /// Name (`Independence Day`).
     async fn name(&self) -> &str {
@@ -300,6 +344,13 @@ impl Holiday {
     /// The location whose calendar it belongs to; null for the tenant-wide calendar.
     async fn location_id(&self) -> Option<ID> {
         (!self.0.calendar.is_empty()).then(|| ID(self.0.calendar.clone()))
+    }
+    /// The location whose calendar it belongs to (batched); null for the tenant-wide calendar.
+    async fn location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        if self.0.calendar.is_empty() {
+            return Ok(None);
+        }
+        load_location(ctx, &self.0.calendar).await
     }
 }
 
@@ -321,6 +372,7 @@ pub struct LeaveRequest {
     viewer: Arc<LeaveActor>,
 }
 
+/// A request for leave and where it is in its approval chain (the manager, then HR).
 #[Object]
 impl LeaveRequest {
     /// Stable id.
@@ -340,12 +392,12 @@ impl LeaveRequest {
         self.leave_type.clone().map(LeaveType)
     }
     /// The first day.
-    async fn start_date(&self) -> NaiveDate {
-        self.model.start_date
+    async fn start_date(&self) -> Date {
+        self.model.start_date.into()
     }
     /// The last day.
-    async fn end_date(&self) -> NaiveDate {
-        self.model.end_date
+    async fn end_date(&self) -> Date {
+        self.model.end_date.into()
     }
     /// Set when the first day is taken by halves (a one-day request: the half taken).
     async fn start_half(&self) -> Option<HalfDay> {
@@ -385,11 +437,11 @@ impl LeaveRequest {
         }
     }
     /// When the manager approved.
-    async fn manager_approved_at(&self) -> Option<DateTime<Utc>> {
+    async fn manager_approved_at(&self) -> Option<DateTime> {
         self.model.manager_approved_at.map(millis)
     }
     /// When it was finally approved or rejected.
-    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+    async fn decided_at(&self) -> Option<DateTime> {
         self.model.decided_at.map(millis)
     }
     /// The approver's comment, or the reason of a rejection.
@@ -397,11 +449,11 @@ impl LeaveRequest {
         self.model.decision_comment.as_deref()
     }
     /// When the employee cancelled it.
-    async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
+    async fn cancelled_at(&self) -> Option<DateTime> {
         self.model.cancelled_at.map(millis)
     }
     /// When it was made.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         millis(self.model.created_at)
     }
     /// What the viewer may do with it now (the same rules the mutations apply).
@@ -419,6 +471,7 @@ impl LeaveRequest {
 /// One balance of the caller.
 pub struct LeaveBalance(pub BalanceRow);
 
+/// An employee's balance of one leave type, in days, with what pending requests hold.
 #[Object]
 impl LeaveBalance {
     /// The kind of leave.
@@ -442,6 +495,8 @@ impl LeaveBalance {
 /// One entry of a leave ledger.
 pub struct LeaveLedgerEntry(pub ledger::Model);
 
+/// One entry of an employee's leave ledger: days earned, taken, given back, carried, lapsed
+/// or adjusted. A balance is the sum of its ledger.
 #[Object]
 impl LeaveLedgerEntry {
     /// Stable id.
@@ -452,9 +507,17 @@ impl LeaveLedgerEntry {
     async fn employee_id(&self) -> ID {
         ID(self.0.employee_id.clone())
     }
+    /// The employee (batched).
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        load_employee(ctx, &self.0.employee_id).await
+    }
     /// The leave type.
     async fn leave_type_id(&self) -> ID {
         ID(self.0.leave_type_id.clone())
+    }
+    /// The leave type (batched).
+    async fn leave_type(&self, ctx: &Context<'_>) -> Result<Option<LeaveType>> {
+        load_leave_type(ctx, &self.0.leave_type_id).await
     }
     /// What the entry records.
     async fn kind(&self) -> LeaveLedgerKind {
@@ -467,8 +530,8 @@ impl LeaveLedgerEntry {
         to_days(self.0.amount)
     }
     /// The day from which it counts.
-    async fn effective_on(&self) -> NaiveDate {
-        self.0.effective_on
+    async fn effective_on(&self) -> Date {
+        self.0.effective_on.into()
     }
     /// Why (an adjustment's reason, the accrual period, ...).
     async fn reason(&self) -> Option<&str> {
@@ -478,12 +541,18 @@ impl LeaveLedgerEntry {
     async fn request_id(&self) -> Option<ID> {
         self.0.request_id.clone().map(ID)
     }
-    /// The user who wrote it.
+    /// The user who wrote it (their id).
     async fn created_by(&self) -> &str {
         &self.0.created_by
     }
+    /// The user who wrote it.
+    async fn creator(&self) -> User {
+        User {
+            id: self.0.created_by.clone(),
+        }
+    }
     /// When it was written.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         millis(self.0.created_at)
     }
 }
@@ -514,15 +583,6 @@ pub struct LeaveYearClose {
     pub days_carried_forward: f64,
     /// Days lapsed over the caps.
     pub days_lapsed: f64,
-}
-
-async fn load_employee(ctx: &Context<'_>, id: &str) -> Result<Option<Employee>> {
-    let tenant = ctx.tenant()?;
-    Ok(ctx
-        .data_unchecked::<DataLoader<EmployeeLoader>>()
-        .load_one(TenantKey::new(&tenant, id))
-        .await?
-        .map(Employee))
 }
 
 /// Wraps a page of requests with their leave types (one query) and the viewer.
@@ -588,7 +648,7 @@ impl LeaveQuery {
     async fn leave_balances(
         &self,
         ctx: &Context<'_>,
-        employee_id: ID,
+        #[graphql(desc = "The employee.")] employee_id: ID,
     ) -> Result<Option<Vec<LeaveBalance>>> {
         let tenant = ctx.tenant()?;
         let rows = use_cases(ctx)?
@@ -603,11 +663,24 @@ impl LeaveQuery {
     async fn leave_ledger(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The employee (HR only); the caller's own ledger when omitted.")]
         employee_id: Option<ID>,
-        leave_type_id: Option<ID>,
+        #[graphql(desc = "Only this leave type's entries.")] leave_type_id: Option<ID>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, LeaveLedgerEntry, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -647,10 +720,24 @@ impl LeaveQuery {
     async fn leave_requests(
         &self,
         ctx: &Context<'_>,
-        filter: Option<LeaveRequestFilterInput>,
+        #[graphql(desc = "Only the requests matching every filter given.")] filter: Option<
+            LeaveRequestFilterInput,
+        >,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<RequestConnection>> {
         let tenant = ctx.tenant()?;
@@ -682,9 +769,21 @@ impl LeaveQuery {
     async fn pending_leave_approvals(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<RequestConnection>> {
         let tenant = ctx.tenant()?;
@@ -705,7 +804,11 @@ impl LeaveQuery {
         requires_scopes = "leave:approve",
         requires_scopes = "hr:admin"
     )]
-    async fn leave_request(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
+    async fn leave_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request.")] id: ID,
+    ) -> Result<Option<LeaveRequest>> {
         let tenant = ctx.tenant()?;
         let viewer = Arc::new(actor(ctx).await?);
         let Some(model) = use_cases(ctx)?.leave_request(&tenant, &id).await? else {
@@ -730,9 +833,21 @@ impl LeaveQuery {
     async fn leave_types(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, LeaveType, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -744,7 +859,11 @@ impl LeaveQuery {
 
     /// A leave policy with its lines (HR).
     #[graphql(requires_scopes = "hr:admin")]
-    async fn leave_policy(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeavePolicy>> {
+    async fn leave_policy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The policy.")] id: ID,
+    ) -> Result<Option<LeavePolicy>> {
         let tenant = ctx.tenant()?;
         Ok(use_cases(ctx)?
             .leave_policy(&tenant, &id)
@@ -762,11 +881,24 @@ impl LeaveQuery {
     async fn holidays(
         &self,
         ctx: &Context<'_>,
-        year: i32,
+        #[graphql(desc = "The calendar year, 2000 to 2999.")] year: i32,
+        #[graphql(desc = "Also this location's holidays (the tenant-wide calendar's always).")]
         location_id: Option<ID>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Holiday, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -832,9 +964,16 @@ pub struct CreateLeavePolicyInput {
     /// Whether joiners earn their first period in proportion to the days employed.
     #[graphql(default = true)]
     pub prorate_joiners: bool,
-    /// Weekly rest days as ISO weekday numbers (1 = Monday ... 7 = Sunday).
-    #[graphql(default_with = "vec![6, 7]")]
+    /// Weekly rest days as ISO weekday numbers (1 = Monday ... 7 = Sunday); ignored when
+    /// `weekend` is given.
+    #[graphql(
+        default_with = "vec![6, 7]",
+        deprecation = "use `weekend` (the DayOfWeek enum)"
+    )]
     pub weekend_days: Vec<u32>,
+    /// Weekly rest days (Saturday and Sunday when omitted, unless the deprecated
+    /// `weekendDays` says otherwise).
+    pub weekend: Option<Vec<DayOfWeek>>,
     /// What it grants, per leave type (1 to 50 lines).
     pub lines: Vec<LeavePolicyLineInput>,
 }
@@ -854,7 +993,7 @@ pub struct AssignLeavePolicyInput {
 #[derive(InputObject)]
 pub struct AddHolidayInput {
     /// The day.
-    pub day: NaiveDate,
+    pub day: Date,
     /// Name (1 to 200 characters).
     pub name: String,
     /// The location whose calendar it belongs to; omit for the tenant-wide calendar.
@@ -867,9 +1006,9 @@ pub struct RequestLeaveInput {
     /// The kind of leave.
     pub leave_type_id: ID,
     /// The first day.
-    pub start_date: NaiveDate,
+    pub start_date: Date,
     /// The last day (the start date for a one-day request).
-    pub end_date: NaiveDate,
+    pub end_date: Date,
     /// Start in the afternoon of the first day (`SECOND_HALF`); for a one-day request, the
     /// half taken.
     pub start_half: Option<HalfDay>,
@@ -902,7 +1041,7 @@ impl LeaveMutation {
     async fn create_leave_type(
         &self,
         ctx: &Context<'_>,
-        input: CreateLeaveTypeInput,
+        #[graphql(desc = "The leave type's code, name and rules.")] input: CreateLeaveTypeInput,
     ) -> Result<Option<LeaveType>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
@@ -943,7 +1082,7 @@ impl LeaveMutation {
     async fn create_leave_policy(
         &self,
         ctx: &Context<'_>,
-        input: CreateLeavePolicyInput,
+        #[graphql(desc = "The policy and its lines.")] input: CreateLeavePolicyInput,
     ) -> Result<Option<LeavePolicy>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
@@ -967,7 +1106,17 @@ impl LeaveMutation {
             name: DisplayName::parse("name", &input.name)?.as_str().to_owned(),
             frequency: input.accrual_frequency.into(),
             prorate_joiners: input.prorate_joiners,
-            weekend: parse_weekend(&input.weekend_days)?,
+            weekend: match &input.weekend {
+                Some(days) => {
+                    let mut numbers: Vec<u32> = days
+                        .iter()
+                        .map(|day| chrono::Weekday::from(*day).number_from_monday())
+                        .collect();
+                    numbers.sort_unstable();
+                    parse_weekend(&numbers)?
+                }
+                None => parse_weekend(&input.weekend_days)?,
+            },
             lines,
         };
         let (model, lines) = use_cases(ctx)?
@@ -982,6 +1131,7 @@ impl LeaveMutation {
     async fn assign_leave_policy(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The employee, the policy and the holiday calendar.")]
         input: AssignLeavePolicyInput,
     ) -> Result<Option<LeavePolicyAssignment>> {
         let tenant = ctx.tenant()?;
@@ -1004,7 +1154,7 @@ impl LeaveMutation {
     async fn add_holiday(
         &self,
         ctx: &Context<'_>,
-        input: AddHolidayInput,
+        #[graphql(desc = "The day, its name and its calendar.")] input: AddHolidayInput,
     ) -> Result<Option<Holiday>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
@@ -1014,7 +1164,7 @@ impl LeaveMutation {
                 .add_holiday(
                     &tenant,
                     &actor,
-                    input.day,
+                    input.day.into(),
                     name.as_str(),
                     input.location_id.map(|id| id.0),
                 )
@@ -1029,14 +1179,14 @@ impl LeaveMutation {
     async fn request_leave(
         &self,
         ctx: &Context<'_>,
-        input: RequestLeaveInput,
+        #[graphql(desc = "The leave type, the days and why.")] input: RequestLeaveInput,
     ) -> Result<Option<LeaveRequest>> {
         let tenant = ctx.tenant()?;
         let viewer = Arc::new(actor(ctx).await?);
         let employee_id = viewer.own_employee()?.to_owned();
         let span = LeaveSpan::parse(
-            input.start_date,
-            input.end_date,
+            input.start_date.into(),
+            input.end_date.into(),
             input.start_half.map(Into::into),
             input.end_half.map(Into::into),
         )?;
@@ -1058,43 +1208,88 @@ impl LeaveMutation {
 
     /// Approves the current step of a request: the employee's manager first, then HR. The
     /// final approval takes the days from the balance and publishes `leave.approved`.
-    #[graphql(requires_scopes = "leave:approve", requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "leave:approve",
+        requires_scopes = "hr:admin",
+        deprecation = "use `decideLeaveRequest` with `decision: APPROVE`"
+    )]
     async fn approve_leave(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        comment: Option<String>,
+        #[graphql(desc = "The request.")] id: ID,
+        #[graphql(desc = "A comment for the employee (at most 500 characters).")] comment: Option<
+            String,
+        >,
     ) -> Result<Option<LeaveRequest>> {
-        let comment = match comment.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(comment) => Some(parse_reason("comment", comment)?),
-        };
+        let comment = optional_comment("comment", comment)?;
         decide_leave(ctx, id, Decision::Approve, comment).await
     }
 
     /// Rejects a request at its current step, with a reason; publishes `leave.rejected`.
-    #[graphql(requires_scopes = "leave:approve", requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "leave:approve",
+        requires_scopes = "hr:admin",
+        deprecation = "use `decideLeaveRequest` with `decision: REJECT`"
+    )]
     async fn reject_leave(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        reason: String,
+        #[graphql(desc = "The request.")] id: ID,
+        #[graphql(desc = "Why (1 to 500 characters).")] reason: String,
     ) -> Result<Option<LeaveRequest>> {
         let reason = parse_reason("reason", &reason)?;
         decide_leave(ctx, id, Decision::Reject, Some(reason)).await
     }
 
+    /// Approves the current step of a request (the employee's manager first, then HR; the
+    /// final approval takes the days from the balance and publishes `leave.approved`), or
+    /// rejects it with a reason (publishes `leave.rejected`). FORBIDDEN with
+    /// `extensions.reason` SELF_APPROVAL or NOT_APPROVER; CONFLICT with INVALID_LEAVE_STATE
+    /// once decided.
+    #[graphql(requires_scopes = "leave:approve", requires_scopes = "hr:admin")]
+    async fn decide_leave_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request and the decision.")] input: DecideLeaveRequestInput,
+    ) -> Result<Option<LeaveRequest>> {
+        let comment = optional_comment("comment", input.comment)?;
+        let decision = match input.decision {
+            ApprovalDecision::Approve => Decision::Approve,
+            ApprovalDecision::Reject if comment.is_none() => {
+                return Err(
+                    ApiError::bad_input("comment", "a rejection says why: give a comment").into(),
+                )
+            }
+            ApprovalDecision::Reject => Decision::Reject,
+        };
+        decide_leave(ctx, input.request_id, decision, comment).await
+    }
+
     /// Cancels the caller's own request before its first day; an approved one gives its days
     /// back (a `reversal` entry). Publishes `leave.cancelled`.
+    #[graphql(
+        requires_scopes = "leave:apply",
+        deprecation = "use `cancelLeaveRequest` (one input)"
+    )]
+    async fn cancel_leave(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request.")] id: ID,
+    ) -> Result<Option<LeaveRequest>> {
+        cancel_leave(ctx, id).await
+    }
+
+    /// Cancels the caller's own request before its first day; an approved one gives its days
+    /// back (a `reversal` entry). Publishes `leave.cancelled`. FORBIDDEN with
+    /// `extensions.reason` NOT_REQUESTER for someone else's; CONFLICT with
+    /// LEAVE_ALREADY_STARTED once it has started.
     #[graphql(requires_scopes = "leave:apply")]
-    async fn cancel_leave(&self, ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
-        let tenant = ctx.tenant()?;
-        let viewer = Arc::new(actor(ctx).await?);
-        let model = use_cases(ctx)?
-            .cancel_leave(&tenant, &viewer, &id, today())
-            .await
-            .map_err(gql)?;
-        one_request(ctx, model, viewer).await
+    async fn cancel_leave_request(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The request.")] input: CancelLeaveRequestInput,
+    ) -> Result<Option<LeaveRequest>> {
+        cancel_leave(ctx, input.request_id).await
     }
 
     /// Adds or removes days from an employee's balance, with a reason (an `adjustment`
@@ -1103,7 +1298,7 @@ impl LeaveMutation {
     async fn adjust_leave_balance(
         &self,
         ctx: &Context<'_>,
-        input: AdjustLeaveBalanceInput,
+        #[graphql(desc = "The balance, the days and why.")] input: AdjustLeaveBalanceInput,
     ) -> Result<Option<LeaveLedgerEntry>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
@@ -1129,56 +1324,147 @@ impl LeaveMutation {
     /// Posts the accrual of a period (`YYYY-MM` for monthly policies, `YYYY` for yearly ones)
     /// for every employee on such a policy. Idempotent: once per employee, leave type and
     /// period; a second run writes nothing.
-    #[graphql(requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "hr:admin",
+        deprecation = "use `postLeaveAccrual` (one input)"
+    )]
     async fn run_leave_accrual(
         &self,
         ctx: &Context<'_>,
-        period: String,
+        #[graphql(desc = "`YYYY-MM` for monthly policies, `YYYY` for yearly ones.")] period: String,
     ) -> Result<Option<LeaveAccrualRun>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
-        let period = AccrualPeriod::parse(&period)?;
-        if period.first_day() > today() {
-            return Err(ApiError::bad_input("period", "the period has not started").into());
-        }
-        let outcome = use_cases(ctx)?
-            .run_leave_accrual(&tenant, &actor, period)
-            .await?;
-        Ok(Some(LeaveAccrualRun {
-            period: period.key(),
-            entries_created: outcome.created,
-            entries_already_posted: outcome.already_posted,
-            days_posted: to_days(outcome.amount),
-        }))
+        post_accrual(ctx, &period).await
+    }
+
+    /// Posts the accrual of a period (`YYYY-MM` for monthly policies, `YYYY` for yearly ones)
+    /// for every employee on such a policy. Idempotent: once per employee, leave type and
+    /// period; a second run writes nothing.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn post_leave_accrual(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period.")] input: PostLeaveAccrualInput,
+    ) -> Result<Option<LeaveAccrualRun>> {
+        post_accrual(ctx, &input.period).await
+    }
+
+    /// Closes a leave year that has ended: every positive balance lapses except what the
+    /// policy lets carry into the next year. Once per balance and year.
+    #[graphql(
+        requires_scopes = "hr:admin",
+        deprecation = "use `closeLeaveYearBalances` (one input)"
+    )]
+    async fn close_leave_year(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The year, 2000 to 2999, over.")] year: i32,
+    ) -> Result<Option<LeaveYearClose>> {
+        close_year(ctx, year).await
     }
 
     /// Closes a leave year that has ended: every positive balance lapses except what the
     /// policy lets carry into the next year. Once per balance and year.
     #[graphql(requires_scopes = "hr:admin")]
-    async fn close_leave_year(
+    async fn close_leave_year_balances(
         &self,
         ctx: &Context<'_>,
-        year: i32,
+        #[graphql(desc = "The year.")] input: CloseLeaveYearBalancesInput,
     ) -> Result<Option<LeaveYearClose>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
-        if !(2000..=2999).contains(&year) {
-            return Err(ApiError::bad_input("year", "a year is between 2000 and 2999").into());
-        }
-        if (AccrualPeriod::Year { year }).last_day() >= today() {
-            return Err(ApiError::bad_input("year", "the year has not ended").into());
-        }
-        let outcome = use_cases(ctx)?
-            .close_leave_year(&tenant, &actor, year)
-            .await?;
-        Ok(Some(LeaveYearClose {
-            year,
-            balances_closed: outcome.balances_closed,
-            balances_already_closed: outcome.already_closed,
-            days_carried_forward: to_days(outcome.carried_forward),
-            days_lapsed: to_days(outcome.lapsed),
-        }))
+        close_year(ctx, input.year).await
     }
+}
+
+/// `runLeaveAccrual` and `postLeaveAccrual`.
+async fn post_accrual(ctx: &Context<'_>, period: &str) -> Result<Option<LeaveAccrualRun>> {
+    let tenant = ctx.tenant()?;
+    let actor = ctx.claims()?.sub.clone();
+    let period = AccrualPeriod::parse(period)?;
+    if period.first_day() > today() {
+        return Err(ApiError::bad_input("period", "the period has not started").into());
+    }
+    let outcome = use_cases(ctx)?
+        .run_leave_accrual(&tenant, &actor, period)
+        .await?;
+    Ok(Some(LeaveAccrualRun {
+        period: period.key(),
+        entries_created: outcome.created,
+        entries_already_posted: outcome.already_posted,
+        days_posted: to_days(outcome.amount),
+    }))
+}
+
+/// `closeLeaveYear` and `closeLeaveYearBalances`.
+async fn close_year(ctx: &Context<'_>, year: i32) -> Result<Option<LeaveYearClose>> {
+    let tenant = ctx.tenant()?;
+    let actor = ctx.claims()?.sub.clone();
+    if !(2000..=2999).contains(&year) {
+        return Err(ApiError::bad_input("year", "a year is between 2000 and 2999").into());
+    }
+    if (AccrualPeriod::Year { year }).last_day() >= today() {
+        return Err(ApiError::bad_input("year", "the year has not ended").into());
+    }
+    let outcome = use_cases(ctx)?
+        .close_leave_year(&tenant, &actor, year)
+        .await?;
+    Ok(Some(LeaveYearClose {
+        year,
+        balances_closed: outcome.balances_closed,
+        balances_already_closed: outcome.already_closed,
+        days_carried_forward: to_days(outcome.carried_forward),
+        days_lapsed: to_days(outcome.lapsed),
+    }))
+}
+
+/// An optional comment: blank is none, else 1 to 500 characters.
+fn optional_comment(field: &str, comment: Option<String>) -> Result<Option<String>> {
+    Ok(match comment.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(comment) => Some(parse_reason(field, comment)?),
+    })
+}
+
+/// `cancelLeave` and `cancelLeaveRequest`.
+async fn cancel_leave(ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
+    let tenant = ctx.tenant()?;
+    let viewer = Arc::new(actor(ctx).await?);
+    let model = use_cases(ctx)?
+        .cancel_leave(&tenant, &viewer, &id, today())
+        .await
+        .map_err(gql)?;
+    one_request(ctx, model, viewer).await
+}
+
+/// The decision on a leave request's current step.
+#[derive(InputObject)]
+pub struct DecideLeaveRequestInput {
+    /// The request.
+    pub request_id: ID,
+    /// Approve its current step, or reject it.
+    pub decision: ApprovalDecision,
+    /// A comment for the employee (at most 500 characters); required to reject (the reason).
+    pub comment: Option<String>,
+}
+
+/// A leave request to cancel.
+#[derive(InputObject)]
+pub struct CancelLeaveRequestInput {
+    /// The caller's own request, before its first day.
+    pub request_id: ID,
+}
+
+/// The period of an accrual run.
+#[derive(InputObject)]
+pub struct PostLeaveAccrualInput {
+    /// `YYYY-MM` for monthly policies (e.g. `2026-03`), `YYYY` for yearly ones (e.g.
+    /// `2026`); a period that has started.
+    pub period: String,
+}
+
+/// The leave year to close.
+#[derive(InputObject)]
+pub struct CloseLeaveYearBalancesInput {
+    /// The year, 2000 to 2999, over.
+    pub year: i32,
 }
 
 async fn decide_leave(

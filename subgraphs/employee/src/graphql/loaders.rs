@@ -14,7 +14,8 @@ use erp_kit::TenantId;
 use crate::app::shift::{AppliedShift, ComputedDay, ShiftSubject};
 use crate::app::Employee;
 use crate::store::entities::{
-    attendance_correction as correction, department, employee, key_result, objective,
+    attendance_correction as correction, department, employee, key_result, leave_type, location,
+    objective,
 };
 
 /// Registers every loader of the schema over `employee`.
@@ -37,6 +38,8 @@ where
         .data(loader(DirectReportsLoader(employee.clone())))
         .data(loader(ShiftLoader(employee.clone())))
         .data(loader(CorrectionsLoader(employee.clone())))
+        .data(loader(LocationLoader(employee.clone())))
+        .data(loader(LeaveTypeLoader(employee.clone())))
 }
 
 /// Employees by id.
@@ -98,6 +101,44 @@ impl Loader<TenantKey> for DepartmentLoader {
         let employee = &self.0;
         Ok(load_by_tenant(keys, |tenant, ids| async move {
             employee.departments_by_ids(&tenant, &ids).await
+        })
+        .await?)
+    }
+}
+
+/// Work locations by id.
+pub struct LocationLoader(pub Employee);
+
+impl Loader<TenantKey> for LocationLoader {
+    type Value = location::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TenantKey],
+    ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
+        let employee = &self.0;
+        Ok(load_by_tenant(keys, |tenant, ids| async move {
+            employee.locations_by_ids(&tenant, &ids).await
+        })
+        .await?)
+    }
+}
+
+/// Leave types by id.
+pub struct LeaveTypeLoader(pub Employee);
+
+impl Loader<TenantKey> for LeaveTypeLoader {
+    type Value = leave_type::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TenantKey],
+    ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
+        let employee = &self.0;
+        Ok(load_by_tenant(keys, |tenant, ids| async move {
+            employee.leave_types_by_ids(&tenant, ids).await
         })
         .await?)
     }

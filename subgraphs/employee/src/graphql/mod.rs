@@ -20,7 +20,8 @@ use crate::app::Employee;
 pub type EmployeeSchema = Schema<Query, Mutation, Subscription>;
 
 // The order of the parts is the order of the fields in the SDL (schema/employee.graphql).
-/// The root types, merged from the domain's parts.
+// The root types' descriptions are the same in every subgraph (composition keeps one).
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     people::PeopleQuery,
@@ -30,6 +31,8 @@ pub struct Query(
     okr::OkrQuery,
 );
 
+/// The mutations of the API: one root for every domain, each subgraph adding its fields; a
+/// mutation takes its arguments in one `input`.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     people::PeopleMutation,
@@ -39,6 +42,8 @@ pub struct Mutation(
     okr::OkrMutation,
 );
 
+/// The live streams of the API (graphql-transport-ws, or SSE): one root for every domain,
+/// each subgraph adding its fields.
 #[derive(async_graphql::MergedSubscription, Default)]
 pub struct Subscription(
     attendance::AttendanceSubscription,
@@ -48,11 +53,23 @@ pub struct Subscription(
 /// The schema builder with its data (the use cases and the DataLoaders over them); the kit
 /// adds its rules in [`crate::build_schema`].
 pub fn schema_builder(employee: Option<Employee>) -> SchemaBuilder<Query, Mutation, Subscription> {
+    use erp_kit::pagination::describe_connection;
     let builder = Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     );
+    let builder = describe_connection::<people::Employee, _, _, _>(builder);
+    let builder = describe_connection::<people::Department, _, _, _>(builder);
+    let builder = describe_connection::<people::AttendanceCorrection, _, _, _>(builder);
+    let builder = describe_connection::<attendance::BoardEntry, _, _, _>(builder);
+    let builder = describe_connection::<shift::Shift, _, _, _>(builder);
+    let builder = describe_connection::<leave::LeaveLedgerEntry, _, _, _>(builder);
+    let builder = describe_connection::<leave::LeaveRequest, _, _, _>(builder);
+    let builder = describe_connection::<leave::LeaveType, _, _, _>(builder);
+    let builder = describe_connection::<leave::Holiday, _, _, _>(builder);
+    let builder = describe_connection::<okr::Objective, _, _, _>(builder);
+    let builder = describe_connection::<okr::OkrCheckIn, _, _, _>(builder);
     match employee {
         Some(employee) => loaders::register(builder, &employee).data(employee),
         None => builder,

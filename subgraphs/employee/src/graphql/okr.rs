@@ -6,16 +6,17 @@
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::Utc;
 
 use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::scalars::{Date, DateTime};
 use erp_kit::{ApiError, RequestContext};
 
 use super::context::{use_cases, viewer};
-use super::loaders::{EmployeeLoader, KeyResultsLoader, ObjectiveLoader};
-use super::people::Employee;
+use super::loaders::{KeyResultsLoader, ObjectiveLoader};
+use super::people::{load_employee, Employee, User};
 use super::shift::millis;
 use crate::app::okr::KeyResultCheckIn;
 use crate::domain::okr::{
@@ -48,6 +49,7 @@ async fn key_results(ctx: &Context<'_>, objective_id: &str) -> Result<Vec<key_re
 /// An objective: what someone sets out to achieve in a period, measured by key results.
 pub struct Objective(pub objective::Model);
 
+/// An objective: what someone sets out to achieve in a period, measured by key results.
 #[Object]
 impl Objective {
     /// Stable id.
@@ -63,21 +65,16 @@ impl Objective {
         self.0.description.as_deref()
     }
     /// The first day of the period.
-    async fn period_start(&self) -> NaiveDate {
-        self.0.period_start
+    async fn period_start(&self) -> Date {
+        self.0.period_start.into()
     }
     /// The last day of the period.
-    async fn period_end(&self) -> NaiveDate {
-        self.0.period_end
+    async fn period_end(&self) -> Date {
+        self.0.period_end.into()
     }
     /// The employee who owns it.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<EmployeeLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.owner_id))
-            .await?
-            .map(Employee))
+        load_employee(ctx, &self.0.owner_id).await
     }
     /// The objective this one contributes to.
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Objective>> {
@@ -95,9 +92,21 @@ impl Objective {
     async fn aligned(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Objective, EmptyFields, EmptyFields>> {
         let filter = ObjectiveFilter {
@@ -141,6 +150,7 @@ impl Objective {
 /// A measurable result: from a start value to a target value.
 pub struct KeyResult(pub key_result::Model);
 
+/// A key result: a measurable result of an objective, from a start value to a target value.
 #[Object]
 impl KeyResult {
     /// Stable id.
@@ -187,9 +197,21 @@ impl KeyResult {
     async fn check_ins(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, OkrCheckIn, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
@@ -205,6 +227,7 @@ impl KeyResult {
 /// A check-in of a key result: its value and status at a moment.
 pub struct OkrCheckIn(pub check_in::Model);
 
+/// A check-in of a key result: its value and status at a moment.
 #[Object]
 impl OkrCheckIn {
     /// Stable id.
@@ -223,12 +246,18 @@ impl OkrCheckIn {
     async fn note(&self) -> Option<&str> {
         self.0.note.as_deref()
     }
-    /// The user who checked in.
+    /// The user who checked in (their id).
     async fn author(&self) -> ID {
         ID(self.0.author.clone())
     }
+    /// The user who checked in.
+    async fn author_user(&self) -> User {
+        User {
+            id: self.0.author.clone(),
+        }
+    }
     /// When.
-    async fn at(&self) -> DateTime<Utc> {
+    async fn at(&self) -> DateTime {
         millis(self.0.created_at)
     }
 }
@@ -257,7 +286,11 @@ pub struct OkrQuery;
 impl OkrQuery {
     /// One objective of the tenant.
     #[graphql(requires_scopes = "okr:read")]
-    async fn objective(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Objective>> {
+    async fn objective(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The objective.")] id: ID,
+    ) -> Result<Option<Objective>> {
         let tenant = ctx.tenant()?;
         Ok(use_cases(ctx)?
             .objective(&tenant, &id)
@@ -270,10 +303,24 @@ impl OkrQuery {
     async fn objectives(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ObjectiveFilterInput>,
+        #[graphql(desc = "Only the objectives matching every filter given.")] filter: Option<
+            ObjectiveFilterInput,
+        >,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Objective, EmptyFields, EmptyFields>>> {
         let filter = filter.unwrap_or_default();
@@ -304,16 +351,62 @@ pub struct CreateObjectiveInput {
     /// Why, and anything else worth saying (at most 2,000 characters).
     pub description: Option<String>,
     /// The first day of the period.
-    pub period_start: NaiveDate,
+    pub period_start: Date,
     /// The last day of the period (at most 366 days after the start).
-    pub period_end: NaiveDate,
+    pub period_end: Date,
     /// The owner (the caller when omitted); someone else's needs their manager or HR.
     pub owner_id: Option<ID>,
     /// The objective this one contributes to.
     pub parent_id: Option<ID>,
 }
 
-/// A new key result.
+/// A key result to add to an objective (`createKeyResult`).
+#[derive(InputObject)]
+pub struct CreateKeyResultInput {
+    /// The objective (at most 10 key results).
+    pub objective_id: ID,
+    /// What is measured (1 to 200 characters).
+    pub title: String,
+    /// The value at the start.
+    pub start_value: f64,
+    /// The value to reach (different from the start).
+    pub target_value: f64,
+    /// The unit of the values (at most 20 characters).
+    pub unit: Option<String>,
+}
+
+/// A check-in of a key result (`recordKeyResultCheckIn`).
+#[derive(InputObject)]
+pub struct RecordKeyResultCheckInInput {
+    /// The key result.
+    pub key_result_id: ID,
+    /// The value now.
+    pub value: f64,
+    /// How it is going; suggested from the pace (progress against time elapsed) when omitted.
+    pub status: Option<OkrProgressStatus>,
+    /// A note (at most 2,000 characters).
+    pub note: Option<String>,
+}
+
+/// A new objective's place in the alignment tree (`changeObjectiveAlignment`).
+#[derive(InputObject)]
+pub struct ChangeObjectiveAlignmentInput {
+    /// The objective.
+    pub objective_id: ID,
+    /// The objective it contributes to from now on; null detaches it.
+    pub parent_id: Option<ID>,
+}
+
+/// A key result after a check-in, and the check-in.
+#[derive(SimpleObject)]
+pub struct RecordKeyResultCheckInPayload {
+    /// The key result with its new value, progress and status.
+    pub key_result: KeyResult,
+    /// The check-in recorded.
+    pub check_in: OkrCheckIn,
+}
+
+/// A new key result (the deprecated `addKeyResult`'s).
 #[derive(InputObject)]
 pub struct AddKeyResultInput {
     /// What is measured (1 to 200 characters).
@@ -326,7 +419,7 @@ pub struct AddKeyResultInput {
     pub unit: Option<String>,
 }
 
-/// A check-in of a key result.
+/// A check-in of a key result (the deprecated `checkInKeyResult`'s).
 #[derive(InputObject)]
 pub struct CheckInKeyResultInput {
     /// The value now.
@@ -357,11 +450,13 @@ impl OkrMutation {
     async fn create_objective(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The objective, its period, owner and parent.")]
         input: CreateObjectiveInput,
     ) -> Result<Option<Objective>> {
         let title = parse_title("title", &input.title)?;
         let description = optional_text("description", input.description, 2000)?;
-        check_period(input.period_start, input.period_end)?;
+        let (period_start, period_end) = (input.period_start.into(), input.period_end.into());
+        check_period(period_start, period_end)?;
         let viewer = viewer(ctx).await?;
         let owner_id = match (input.owner_id, &viewer.employee) {
             (Some(owner), _) => owner.0,
@@ -378,8 +473,8 @@ impl OkrMutation {
             owner_id,
             title,
             description,
-            period_start: input.period_start,
-            period_end: input.period_end,
+            period_start,
+            period_end,
             parent_id: input.parent_id.map(|id| id.0),
         };
         let model = use_cases(ctx)?.create_objective(&viewer, new).await?;
@@ -389,71 +484,160 @@ impl OkrMutation {
     /// Aligns an objective under a parent objective (or detaches it with `parentId: null`);
     /// publishes `okr.objective_aligned`. A parent aligned under the objective is refused:
     /// BAD_USER_INPUT with `extensions.reason` OBJECTIVE_CYCLE.
-    #[graphql(requires_scopes = "okr:write")]
+    #[graphql(
+        requires_scopes = "okr:write",
+        deprecation = "use `changeObjectiveAlignment` (one input)"
+    )]
     async fn align_objective(
         &self,
         ctx: &Context<'_>,
-        objective_id: ID,
-        parent_id: Option<ID>,
+        #[graphql(desc = "The objective.")] objective_id: ID,
+        #[graphql(desc = "The objective it contributes to; null detaches it.")] parent_id: Option<
+            ID,
+        >,
     ) -> Result<Option<Objective>> {
-        let viewer = viewer(ctx).await?;
-        let model = use_cases(ctx)?
-            .align_objective(
-                &viewer,
-                &objective_id,
-                parent_id.as_ref().map(|id| id.0.as_str()),
-            )
-            .await?;
-        Ok(Some(Objective(model)))
+        align(ctx, objective_id, parent_id).await
+    }
+
+    /// Aligns an objective under a parent objective (or detaches it with `parentId: null`);
+    /// publishes `okr.objective_aligned`. A parent aligned under the objective is refused:
+    /// BAD_USER_INPUT with `extensions.reason` OBJECTIVE_CYCLE.
+    #[graphql(requires_scopes = "okr:write")]
+    async fn change_objective_alignment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The objective and its new parent.")] input: ChangeObjectiveAlignmentInput,
+    ) -> Result<Option<Objective>> {
+        align(ctx, input.objective_id, input.parent_id).await
+    }
+
+    /// Adds a key result to an objective; publishes `okr.key_result_added`. CONFLICT with
+    /// `extensions.reason` KEY_RESULT_LIMIT past 10.
+    #[graphql(
+        requires_scopes = "okr:write",
+        deprecation = "use `createKeyResult` (one input)"
+    )]
+    async fn add_key_result(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The objective.")] objective_id: ID,
+        #[graphql(desc = "The key result.")] input: AddKeyResultInput,
+    ) -> Result<Option<KeyResult>> {
+        let input = CreateKeyResultInput {
+            objective_id,
+            title: input.title,
+            start_value: input.start_value,
+            target_value: input.target_value,
+            unit: input.unit,
+        };
+        add_key_result(ctx, input).await
     }
 
     /// Adds a key result to an objective; publishes `okr.key_result_added`. CONFLICT with
     /// `extensions.reason` KEY_RESULT_LIMIT past 10.
     #[graphql(requires_scopes = "okr:write")]
-    async fn add_key_result(
+    async fn create_key_result(
         &self,
         ctx: &Context<'_>,
-        objective_id: ID,
-        input: AddKeyResultInput,
+        #[graphql(desc = "The objective and the key result.")] input: CreateKeyResultInput,
     ) -> Result<Option<KeyResult>> {
-        let title = parse_title("title", &input.title)?;
-        check_measure(input.start_value, input.target_value)?;
-        let unit = optional_text("unit", input.unit, 20)?;
-        let viewer = viewer(ctx).await?;
-        let new = NewKeyResult {
-            title,
-            start_value: input.start_value,
-            target_value: input.target_value,
-            unit,
-        };
-        let model = use_cases(ctx)?
-            .add_key_result(&viewer, &objective_id, new)
-            .await?;
-        Ok(Some(KeyResult(model)))
+        add_key_result(ctx, input).await
     }
 
     /// Checks in a key result: its value now and how it is going; publishes `okr.checked_in`.
-    #[graphql(requires_scopes = "okr:write")]
+    #[graphql(
+        requires_scopes = "okr:write",
+        deprecation = "use `recordKeyResultCheckIn` (one input; answers the check-in too)"
+    )]
     async fn check_in_key_result(
         &self,
         ctx: &Context<'_>,
-        key_result_id: ID,
-        input: CheckInKeyResultInput,
+        #[graphql(desc = "The key result.")] key_result_id: ID,
+        #[graphql(desc = "The value now, the status and a note.")] input: CheckInKeyResultInput,
     ) -> Result<Option<KeyResult>> {
-        if !input.value.is_finite() {
-            return Err(ApiError::bad_input("value", "a value is a finite number").into());
-        }
-        let note = optional_text("note", input.note, 2000)?;
-        let viewer = viewer(ctx).await?;
-        let report = KeyResultCheckIn {
+        let input = RecordKeyResultCheckInInput {
+            key_result_id,
             value: input.value,
-            status: input.status.map(Into::into),
-            note,
-            today: Utc::now().date_naive(),
+            status: input.status,
+            note: input.note,
         };
-        let (updated, _) = use_cases(ctx)?
-            .check_in_key_result(&viewer, &key_result_id, report)
-            .await?;
-        Ok(Some(KeyResult(updated)))
+        Ok(record_check_in(ctx, input)
+            .await?
+            .map(|payload| payload.key_result))
     }
+
+    /// Checks in a key result: its value now and how it is going; publishes `okr.checked_in`.
+    /// Answers the key result with its new progress and the check-in recorded.
+    #[graphql(requires_scopes = "okr:write")]
+    async fn record_key_result_check_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key result, its value now, the status and a note.")]
+        input: RecordKeyResultCheckInInput,
+    ) -> Result<Option<RecordKeyResultCheckInPayload>> {
+        record_check_in(ctx, input).await
+    }
+}
+
+/// `alignObjective` and `changeObjectiveAlignment`.
+async fn align(
+    ctx: &Context<'_>,
+    objective_id: ID,
+    parent_id: Option<ID>,
+) -> Result<Option<Objective>> {
+    let viewer = viewer(ctx).await?;
+    let model = use_cases(ctx)?
+        .align_objective(
+            &viewer,
+            &objective_id,
+            parent_id.as_ref().map(|id| id.0.as_str()),
+        )
+        .await?;
+    Ok(Some(Objective(model)))
+}
+
+/// `addKeyResult` and `createKeyResult`.
+async fn add_key_result(
+    ctx: &Context<'_>,
+    input: CreateKeyResultInput,
+) -> Result<Option<KeyResult>> {
+    let title = parse_title("title", &input.title)?;
+    check_measure(input.start_value, input.target_value)?;
+    let unit = optional_text("unit", input.unit, 20)?;
+    let viewer = viewer(ctx).await?;
+    let new = NewKeyResult {
+        title,
+        start_value: input.start_value,
+        target_value: input.target_value,
+        unit,
+    };
+    let model = use_cases(ctx)?
+        .add_key_result(&viewer, &input.objective_id, new)
+        .await?;
+    Ok(Some(KeyResult(model)))
+}
+
+/// `checkInKeyResult` and `recordKeyResultCheckIn`.
+async fn record_check_in(
+    ctx: &Context<'_>,
+    input: RecordKeyResultCheckInInput,
+) -> Result<Option<RecordKeyResultCheckInPayload>> {
+    if !input.value.is_finite() {
+        return Err(ApiError::bad_input("value", "a value is a finite number").into());
+    }
+    let note = optional_text("note", input.note, 2000)?;
+    let viewer = viewer(ctx).await?;
+    let report = KeyResultCheckIn {
+        value: input.value,
+        status: input.status.map(Into::into),
+        note,
+        today: Utc::now().date_naive(),
+    };
+    let (updated, check_in) = use_cases(ctx)?
+        .check_in_key_result(&viewer, &input.key_result_id, report)
+        .await?;
+    Ok(Some(RecordKeyResultCheckInPayload {
+        key_result: KeyResult(updated),
+        check_in: OkrCheckIn(check_in),
+    }))
 }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Object, Result, ID};
+use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use erp_kit::loaders::TenantKey;
 use erp_kit::{ApiError, RequestContext};
@@ -23,6 +23,7 @@ pub struct OrgChartNode {
     reports_of: Arc<HashMap<String, Vec<String>>>,
 }
 
+/// One person in an org chart, with the people reporting to them down to the chart's depth.
 #[Object]
 impl OrgChartNode {
     /// The person.
@@ -71,7 +72,8 @@ impl OrgQuery {
     async fn org_chart(
         &self,
         ctx: &Context<'_>,
-        root_id: ID,
+        #[graphql(desc = "The employee at the top of the chart.")] root_id: ID,
+        #[graphql(desc = "Levels of reports below the root, 1 to 10; 3 when omitted.")]
         depth: Option<i32>,
     ) -> Result<Option<OrgChartNode>> {
         let depth = depth.unwrap_or(3);
@@ -134,23 +136,57 @@ impl OrgMutation {
     /// Sets (or clears, with `managerId: null`) an employee's manager; publishes
     /// `employee.manager_changed`. A manager who (indirectly) reports to the employee, or the
     /// employee themself, is refused: BAD_USER_INPUT with `extensions.reason` MANAGER_CYCLE.
-    #[graphql(requires_scopes = "employee:write", requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "employee:write",
+        requires_scopes = "hr:admin",
+        deprecation = "use `changeEmployeeManager` (one input)"
+    )]
     async fn set_employee_manager(
         &self,
         ctx: &Context<'_>,
-        employee_id: ID,
-        manager_id: Option<ID>,
+        #[graphql(desc = "The employee.")] employee_id: ID,
+        #[graphql(desc = "The new manager; null clears it.")] manager_id: Option<ID>,
     ) -> Result<Option<Employee>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
-        let model = use_cases(ctx)?
-            .set_manager(
-                &tenant,
-                &actor,
-                &employee_id,
-                manager_id.as_ref().map(|id| id.0.as_str()),
-            )
-            .await?;
-        Ok(Some(Employee(model)))
+        set_manager(ctx, employee_id, manager_id).await
     }
+
+    /// Sets (or clears, with `managerId: null`) an employee's manager; publishes
+    /// `employee.manager_changed`. A manager who (indirectly) reports to the employee, or the
+    /// employee themself, is refused: BAD_USER_INPUT with `extensions.reason` MANAGER_CYCLE.
+    #[graphql(requires_scopes = "employee:write", requires_scopes = "hr:admin")]
+    async fn change_employee_manager(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee and their new manager.")] input: ChangeEmployeeManagerInput,
+    ) -> Result<Option<Employee>> {
+        set_manager(ctx, input.employee_id, input.manager_id).await
+    }
+}
+
+/// An employee's new manager (`changeEmployeeManager`).
+#[derive(InputObject)]
+pub struct ChangeEmployeeManagerInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// The new manager, an employee of the tenant; null clears it.
+    pub manager_id: Option<ID>,
+}
+
+/// `setEmployeeManager` and `changeEmployeeManager`.
+async fn set_manager(
+    ctx: &Context<'_>,
+    employee_id: ID,
+    manager_id: Option<ID>,
+) -> Result<Option<Employee>> {
+    let tenant = ctx.tenant()?;
+    let actor = ctx.claims()?.sub.clone();
+    let model = use_cases(ctx)?
+        .set_manager(
+            &tenant,
+            &actor,
+            &employee_id,
+            manager_id.as_ref().map(|id| id.0.as_str()),
+        )
+        .await?;
+    Ok(Some(Employee(model)))
 }

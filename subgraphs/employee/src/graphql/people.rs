@@ -5,11 +5,13 @@
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 
 use erp_kit::authz::authenticated;
 use erp_kit::loaders::TenantKey;
+use erp_kit::money::{Currency, Money, MoneyInput};
 use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::scalars::{Date, DateTime};
 use erp_kit::{ApiError, RequestContext};
 
 use super::context::{
@@ -17,7 +19,7 @@ use super::context::{
 };
 use super::loaders::{
     ChildPageKey, CorrectionsLoader, DayAttendanceLoader, DayKey, DepartmentLoader,
-    DirectReportsLoader, EmployeeLoader, PageKey,
+    DirectReportsLoader, EmployeeLoader, PageKey, UserEmployeeLoader,
 };
 use super::shift::{current_day, millis, shift_on, AttendanceDay, Shift};
 use crate::app::people::CompensationChange;
@@ -43,6 +45,52 @@ pub enum EmployeeStatus {
 
 /// A person employed by the tenant.
 pub struct Employee(pub employee::Model);
+
+/// The employee `id` of the caller's tenant, through the batching [`EmployeeLoader`].
+pub async fn load_employee(ctx: &Context<'_>, id: &str) -> Result<Option<Employee>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<EmployeeLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(Employee))
+}
+
+/// The department `id` of the caller's tenant, through the batching [`DepartmentLoader`].
+pub async fn load_department(ctx: &Context<'_>, id: &str) -> Result<Option<Department>> {
+    let tenant = ctx.tenant()?;
+    Ok(ctx
+        .data_unchecked::<DataLoader<DepartmentLoader>>()
+        .load_one(TenantKey::new(&tenant, id))
+        .await?
+        .map(Department))
+}
+
+/// A user account of the identity subgraph, as a reference; this subgraph adds the employee
+/// record linked to it.
+pub struct User {
+    pub id: String,
+}
+
+/// A person who can log in (the identity subgraph's entity). The employee subgraph adds the
+/// employee record the user is linked to, so `me { employee { ... } }` reaches it.
+#[Object]
+impl User {
+    /// Stable id (UUIDv7); the `sub` of their tokens.
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+
+    /// The employee record linked to this user in their tenant, if any (batched).
+    async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<UserEmployeeLoader>>()
+            .load_one(TenantKey::new(&tenant, &self.id))
+            .await?
+            .map(Employee))
+    }
+}
 
 /// A person employed by the tenant: the directory fields for anyone with `employee:read`, the
 /// private ones by the row rules (`viewerCan`), compensation for `hr:admin` only.
@@ -81,13 +129,18 @@ impl Employee {
     }
 
     /// The first day of employment.
-    async fn hired_on(&self) -> NaiveDate {
-        self.0.hired_on
+    async fn hired_on(&self) -> Date {
+        self.0.hired_on.into()
     }
 
     /// The identity-service user this employee logs in as, when linked.
     async fn user_id(&self) -> Option<ID> {
         self.0.user_id.clone().map(ID)
+    }
+
+    /// The identity-service user this employee logs in as, when linked.
+    async fn user(&self) -> Option<User> {
+        self.0.user_id.clone().map(|id| User { id })
     }
 
     /// Private email address: for the employee, the managers above them and HR (`hr:read`,
@@ -108,48 +161,56 @@ impl Employee {
     /// `hr:admin`) of the tenant, as `viewerCan.viewFullRecord` says; anyone else gets null
     /// with UNAUTHORIZED_FIELD_OR_TYPE. (The scope `employee:read:private` still opens it but
     /// is deprecated: no role needs it.)
-    async fn date_of_birth(&self, ctx: &Context<'_>) -> Result<Option<NaiveDate>> {
-        private_field(ctx, &self.0, "dateOfBirth", self.0.date_of_birth).await
+    async fn date_of_birth(&self, ctx: &Context<'_>) -> Result<Option<Date>> {
+        private_field(
+            ctx,
+            &self.0,
+            "dateOfBirth",
+            self.0.date_of_birth.map(Date::from),
+        )
+        .await
     }
 
     /// The department the employee belongs to.
     async fn department(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
-        let Some(department_id) = &self.0.department_id else {
-            return Ok(None);
-        };
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<DepartmentLoader>>()
-            .load_one(TenantKey::new(&tenant, department_id))
-            .await?
-            .map(Department))
+        match &self.0.department_id {
+            Some(department_id) => load_department(ctx, department_id).await,
+            None => Ok(None),
+        }
     }
 
     /// The employee's manager.
     async fn manager(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
-        let Some(manager_id) = &self.0.manager_id else {
-            return Ok(None);
-        };
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<EmployeeLoader>>()
-            .load_one(TenantKey::new(&tenant, manager_id))
-            .await?
-            .map(Employee))
+        match &self.0.manager_id {
+            Some(manager_id) => load_employee(ctx, manager_id).await,
+            None => Ok(None),
+        }
     }
 
     /// When the record was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 
     /// The people reporting to this employee directly, as a Relay connection.
     async fn direct_reports(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
@@ -187,12 +248,15 @@ impl Employee {
     async fn attendance(
         &self,
         ctx: &Context<'_>,
-        day: Option<NaiveDate>,
+        #[graphql(
+            desc = "The attendance day (the shift's day in its time zone; the UTC date without a shift); the current one when omitted."
+        )]
+        day: Option<Date>,
     ) -> Result<Option<AttendanceDay>> {
         require_attendance_view(ctx, &self.0).await?;
         let tenant = ctx.tenant()?;
         let day = match day {
-            Some(day) => day,
+            Some(day) => day.into(),
             None => current_day(ctx, &tenant, &self.0).await?,
         };
         let computed = ctx
@@ -212,10 +276,24 @@ impl Employee {
     async fn attendance_corrections(
         &self,
         ctx: &Context<'_>,
-        status: Option<CorrectionStatus>,
+        #[graphql(desc = "Only corrections in this status; all when omitted.")] status: Option<
+            CorrectionStatus,
+        >,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, AttendanceCorrection, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
@@ -235,9 +313,13 @@ impl Employee {
     }
 
     /// The shift that applies to the employee on `day` (today when omitted).
-    async fn shift(&self, ctx: &Context<'_>, day: Option<NaiveDate>) -> Result<Option<Shift>> {
+    async fn shift(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The day; today (UTC) when omitted.")] day: Option<Date>,
+    ) -> Result<Option<Shift>> {
         let tenant = ctx.tenant()?;
-        let day = day.unwrap_or_else(|| Utc::now().date_naive());
+        let day = day.map_or_else(|| Utc::now().date_naive(), Into::into);
         Ok(shift_on(ctx, &tenant, &self.0, day)
             .await?
             .map(|s| Shift(s.model)))
@@ -256,16 +338,29 @@ impl Employee {
 /// An employee's pay and identifiers (sensitive: HR only).
 pub struct Compensation(pub crate::app::people::Compensation);
 
+/// An employee's pay and identifiers, decrypted for HR only.
 #[Object]
 impl Compensation {
     /// Annual salary as a decimal string, e.g. `85000.00`.
+    #[graphql(deprecation = "use `salary` (a Money: the amount with its currency)")]
     async fn annual_salary(&self) -> Option<&str> {
         self.0.salary.as_ref().map(|s| s.amount.as_str())
     }
 
     /// ISO 4217 currency of the salary.
+    #[graphql(deprecation = "use `salary.currency`")]
     async fn currency(&self) -> Option<&str> {
         self.0.salary.as_ref().map(|s| s.currency.as_str())
+    }
+
+    /// Annual salary, e.g. `{ amount: "85000.00", currency: EUR }`; null when none is set,
+    /// or for a salary stored before the currency was checked against ISO 4217 (an unknown
+    /// code, more decimals than the currency has), which the deprecated `annualSalary` and
+    /// `currency` still show as stored.
+    async fn salary(&self) -> Option<Money> {
+        let salary = self.0.salary.as_ref()?;
+        let currency = Currency::parse(&salary.currency).ok()?;
+        Money::parse(&salary.amount, currency).ok()
     }
 
     /// Bank account number.
@@ -282,6 +377,7 @@ impl Compensation {
 /// A unit of the organisation; departments form a tree.
 pub struct Department(pub department::Model);
 
+/// A unit of the organisation; departments form a tree.
 #[Object(requires_scopes = "employee:read")]
 impl Department {
     /// Stable id (UUIDv7).
@@ -296,24 +392,31 @@ impl Department {
 
     /// The parent department, if this one is not a root.
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Department>> {
-        let Some(parent_id) = &self.0.parent_id else {
-            return Ok(None);
-        };
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<DepartmentLoader>>()
-            .load_one(TenantKey::new(&tenant, parent_id))
-            .await?
-            .map(Department))
+        match &self.0.parent_id {
+            Some(parent_id) => load_department(ctx, parent_id).await,
+            None => Ok(None),
+        }
     }
 
     /// The department's employees, in hiring-record order.
     async fn employees(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
         let filter = EmployeeFilter {
@@ -359,7 +462,11 @@ pub struct PeopleQuery;
 impl PeopleQuery {
     /// One employee of the caller's tenant.
     #[graphql(directive = authenticated::apply())]
-    async fn employee(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Employee>> {
+    async fn employee(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee's id.")] id: ID,
+    ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
         Ok(use_cases(ctx)?.employee(&tenant, &id).await?.map(Employee))
     }
@@ -369,10 +476,24 @@ impl PeopleQuery {
     async fn employees(
         &self,
         ctx: &Context<'_>,
-        filter: Option<EmployeeFilterInput>,
+        #[graphql(desc = "Only the employees matching every filter given.")] filter: Option<
+            EmployeeFilterInput,
+        >,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Employee, EmptyFields, EmptyFields>>> {
         let filter = filter.unwrap_or_default();
@@ -391,9 +512,21 @@ impl PeopleQuery {
     async fn departments(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Department, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -409,6 +542,7 @@ impl PeopleQuery {
     async fn employee_by_tax_id(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The tax id as typed (spaces and dashes ignored, any case).")]
         tax_id: String,
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
@@ -428,6 +562,12 @@ impl PeopleQuery {
             .load_one(TenantKey::new(&tenant, &id))
             .await?
             .map(Employee))
+    }
+
+    /// Federation: resolves a `User` reference (its employee record, from the user id).
+    #[graphql(entity)]
+    async fn find_user_by_id(&self, id: ID) -> User {
+        User { id: id.0 }
     }
 
     /// Federation: resolves a `Department` reference from another subgraph.
@@ -454,7 +594,7 @@ pub struct HireEmployeeInput {
     /// Private email (readable by the employee, their managers and HR).
     pub personal_email: Option<String>,
     /// Date of birth (readable by the employee, their managers and HR).
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Date>,
     /// Job title.
     pub title: Option<String>,
     /// The department, in the same tenant.
@@ -464,10 +604,10 @@ pub struct HireEmployeeInput {
     /// The identity-service user this employee logs in as.
     pub user_id: Option<ID>,
     /// The first day of employment.
-    pub hired_on: NaiveDate,
+    pub hired_on: Date,
 }
 
-/// An employee's pay and identifiers.
+/// An employee's pay and identifiers (the deprecated `setEmployeeCompensation`'s).
 #[derive(InputObject)]
 pub struct CompensationInput {
     /// Annual salary, a decimal with at most two decimals (e.g. `85000.00`).
@@ -477,6 +617,20 @@ pub struct CompensationInput {
     /// Bank account (IBAN or local format).
     pub bank_account: Option<String>,
     /// Tax id (PAN, SSN, ...).
+    pub tax_id: Option<String>,
+}
+
+/// An employee's new pay and identifiers.
+#[derive(InputObject)]
+pub struct UpdateEmployeeCompensationInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// Annual salary: an amount of an ISO 4217 currency, with at most the currency's
+    /// decimals (e.g. `{ amount: "85000.00", currency: EUR }`).
+    pub salary: MoneyInput,
+    /// Bank account (IBAN or local format: 5 to 34 letters and digits, spaces ignored).
+    pub bank_account: Option<String>,
+    /// Tax id (PAN, SSN, ...: 4 to 20 letters and digits, spaces and dashes ignored).
     pub tax_id: Option<String>,
 }
 
@@ -499,7 +653,7 @@ impl PeopleMutation {
     async fn hire_employee(
         &self,
         ctx: &Context<'_>,
-        input: HireEmployeeInput,
+        #[graphql(desc = "The new hire's record.")] input: HireEmployeeInput,
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
@@ -512,7 +666,9 @@ impl PeopleMutation {
             }
             Some(title) => Some(title.to_owned()),
         };
-        check_hire_dates(input.hired_on, input.date_of_birth, Utc::now().date_naive())?;
+        let hired_on = input.hired_on.into();
+        let date_of_birth = input.date_of_birth.map(Into::into);
+        check_hire_dates(hired_on, date_of_birth, Utc::now().date_naive())?;
         let hire = NewHire {
             employee_number: EmployeeNumber::parse("employeeNumber", &input.employee_number)?,
             display_name: DisplayName::parse("displayName", &input.display_name)?,
@@ -522,12 +678,12 @@ impl PeopleMutation {
                 .as_deref()
                 .map(|e| EmailAddress::parse("personalEmail", e))
                 .transpose()?,
-            date_of_birth: input.date_of_birth,
+            date_of_birth,
             title,
             department_id: input.department_id.map(|id| id.0),
             manager_id: input.manager_id.map(|id| id.0),
             user_id: input.user_id.map(|id| id.0),
-            hired_on: input.hired_on,
+            hired_on,
         };
         Ok(Some(Employee(
             use_cases(ctx)?.hire(&tenant, &actor, hire).await?,
@@ -536,29 +692,49 @@ impl PeopleMutation {
 
     /// Sets an employee's compensation (sealed before it reaches the database); publishes
     /// `employee.compensation_changed` without amounts.
-    #[graphql(requires_scopes = "hr:admin")]
+    #[graphql(
+        requires_scopes = "hr:admin",
+        deprecation = "use `updateEmployeeCompensation` (one input, the salary as Money)"
+    )]
     async fn set_employee_compensation(
         &self,
         ctx: &Context<'_>,
-        employee_id: ID,
-        input: CompensationInput,
+        #[graphql(desc = "The employee.")] employee_id: ID,
+        #[graphql(desc = "The salary, bank account and tax id.")] input: CompensationInput,
     ) -> Result<Option<Employee>> {
-        let tenant = ctx.tenant()?;
-        let actor = ctx.claims()?.sub.clone();
-        let change = CompensationChange {
-            salary: Salary::parse(&input.annual_salary, &input.currency)?,
-            bank_account: input
-                .bank_account
-                .as_deref()
-                .map(parse_bank_account)
-                .transpose()?,
-            tax_id: input.tax_id.as_deref().map(parse_tax_id).transpose()?,
+        let salary = Salary::parse(&input.annual_salary, &input.currency)?;
+        set_compensation(ctx, employee_id, salary, input.bank_account, input.tax_id).await
+    }
+
+    /// Sets an employee's compensation (sealed before it reaches the database); publishes
+    /// `employee.compensation_changed` without amounts. BAD_USER_INPUT (field `amount`) for
+    /// more decimals than the currency has.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn update_employee_compensation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee and their salary, bank account and tax id.")]
+        input: UpdateEmployeeCompensationInput,
+    ) -> Result<Option<Employee>> {
+        let money = input
+            .salary
+            .to_money()
+            .map_err(|err| ApiError::bad_input("amount", err.message(input.salary.currency)))?;
+        if money.minor() <= 0 {
+            return Err(ApiError::bad_input("amount", "a salary is more than zero").into());
+        }
+        let salary = Salary {
+            amount: money.to_decimal_string(),
+            currency: money.currency().code().to_owned(),
         };
-        Ok(Some(Employee(
-            use_cases(ctx)?
-                .set_compensation(&tenant, &actor, &employee_id, change)
-                .await?,
-        )))
+        set_compensation(
+            ctx,
+            input.employee_id,
+            salary,
+            input.bank_account,
+            input.tax_id,
+        )
+        .await
     }
 
     /// Creates a department; publishes `department.created`.
@@ -566,7 +742,7 @@ impl PeopleMutation {
     async fn create_department(
         &self,
         ctx: &Context<'_>,
-        input: CreateDepartmentInput,
+        #[graphql(desc = "The department's name and parent.")] input: CreateDepartmentInput,
     ) -> Result<Option<Department>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
@@ -582,6 +758,31 @@ impl PeopleMutation {
                 .await?,
         )))
     }
+}
+
+/// `setEmployeeCompensation` and `updateEmployeeCompensation`.
+async fn set_compensation(
+    ctx: &Context<'_>,
+    employee_id: ID,
+    salary: Salary,
+    bank_account: Option<String>,
+    tax_id: Option<String>,
+) -> Result<Option<Employee>> {
+    let tenant = ctx.tenant()?;
+    let actor = ctx.claims()?.sub.clone();
+    let change = CompensationChange {
+        salary,
+        bank_account: bank_account
+            .as_deref()
+            .map(parse_bank_account)
+            .transpose()?,
+        tax_id: tax_id.as_deref().map(parse_tax_id).transpose()?,
+    };
+    Ok(Some(Employee(
+        use_cases(ctx)?
+            .set_compensation(&tenant, &actor, &employee_id, change)
+            .await?,
+    )))
 }
 
 /// What the viewer may do with an employee record (so clients show only what works).
@@ -679,6 +880,8 @@ impl CorrectionStatus {
 /// A correction of one day's attendance, and its decision.
 pub struct AttendanceCorrection(pub correction::Model);
 
+/// A correction of one day's attendance (a missed punch, a wrong time) an employee asked
+/// for, and its decision by a manager above them or HR.
 #[Object]
 impl AttendanceCorrection {
     /// Stable id.
@@ -687,27 +890,24 @@ impl AttendanceCorrection {
     }
     /// The employee whose day it corrects.
     async fn employee(&self, ctx: &Context<'_>) -> Result<Option<Employee>> {
-        let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<EmployeeLoader>>()
-            .load_one(TenantKey::new(&tenant, &self.0.employee_id))
-            .await?
-            .map(Employee))
+        load_employee(ctx, &self.0.employee_id).await
     }
-    /// The day corrected.
-    async fn day(&self) -> &str {
-        &self.0.day
+    /// The attendance day corrected.
+    async fn day(&self) -> Result<Date> {
+        Date::parse(&self.0.day).ok_or_else(|| {
+            ApiError::internal(format!("a correction of the day `{}`", self.0.day)).into()
+        })
     }
     /// What it fixes.
     async fn kind(&self) -> CorrectionKind {
         CorrectionKind::from_db(&self.0.kind)
     }
     /// The corrected check-in.
-    async fn check_in(&self) -> DateTime<Utc> {
+    async fn check_in(&self) -> DateTime {
         millis(self.0.check_in_at)
     }
     /// The corrected check-out.
-    async fn check_out(&self) -> DateTime<Utc> {
+    async fn check_out(&self) -> DateTime {
         millis(self.0.check_out_at)
     }
     /// Why it was asked for.
@@ -719,19 +919,23 @@ impl AttendanceCorrection {
         CorrectionStatus::from_db(&self.0.status)
     }
     /// When it was asked for.
-    async fn requested_at(&self) -> DateTime<Utc> {
+    async fn requested_at(&self) -> DateTime {
         millis(self.0.created_at)
     }
     /// The user who decided it.
     async fn decided_by(&self) -> Option<ID> {
         self.0.decided_by.clone().map(ID)
     }
+    /// The user who decided it.
+    async fn decider(&self) -> Option<User> {
+        self.0.decided_by.clone().map(|id| User { id })
+    }
     /// The decision's note.
     async fn decision_note(&self) -> Option<&str> {
         self.0.decision_note.as_deref()
     }
     /// When it was decided.
-    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+    async fn decided_at(&self) -> Option<DateTime> {
         self.0.decided_at.map(millis)
     }
 }

@@ -3,51 +3,83 @@
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{NaiveDate, Utc, Weekday};
 
+use erp_kit::scalars::{Date, DateTime, TimeOfDay, TimeZone};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::context::use_cases;
-use super::loaders::{ShiftKey, ShiftLoader};
+use super::loaders::{LocationLoader, ShiftKey, ShiftLoader};
 use crate::app::shift::{AppliedShift, ComputedDay};
 use crate::domain::attendance::PunchKind;
-use crate::domain::shift::{
-    attendance_day, DayStatus, ShiftInput, ShiftRules, ShiftTarget, WorkingDays,
-};
+use crate::domain::shift::{attendance_day, DayStatus, ShiftInput, ShiftRules, WorkingDays};
 use crate::domain::DisplayName;
-use crate::store::entities::{employee, punch, shift, shift_assignment};
+use crate::store::entities::{employee, location, punch, shift};
 
-pub(crate) fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+/// A stored instant (Unix milliseconds) as the API shows it.
+pub(crate) fn millis(ms: i64) -> DateTime {
+    DateTime::from_millis(ms).unwrap_or_default()
+}
+
+/// Whether a punch checks in or out.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "PunchKind", remote = "PunchKind")]
+pub enum PunchDirection {
+    /// A check-in.
+    In,
+    /// A check-out.
+    Out,
 }
 
 /// A check-in or check-out.
 pub struct Punch(pub punch::Model);
 
+/// A check-in or check-out as recorded: when, from where, and the device's idempotency key.
 #[Object]
 impl Punch {
     /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
-    /// `IN` or `OUT`.
-    async fn kind(&self) -> &'static str {
-        match PunchKind::from_db(&self.0.kind) {
-            PunchKind::In => "IN",
-            PunchKind::Out => "OUT",
-        }
+    /// A check-in or a check-out.
+    #[graphql(name = "kind")]
+    async fn direction(&self) -> PunchDirection {
+        PunchKind::from_db(&self.0.kind).into()
     }
     /// Server time of the punch.
-    async fn at(&self) -> DateTime<Utc> {
+    async fn at(&self) -> DateTime {
         millis(self.0.at)
     }
-    /// `web`, `mobile` or `kiosk`.
+    /// Where the punch came from, in lower case: `web`, `mobile` or `kiosk`.
+    #[graphql(deprecation = "use `origin` (the PunchSource enum, as PunchInput.source takes it)")]
     async fn source(&self) -> &str {
         &self.0.source
+    }
+    /// Where the punch came from: the same `PunchSource` the check-in gave.
+    async fn origin(&self) -> Result<PunchSource> {
+        PunchSource::from_db(&self.0.source).ok_or_else(|| {
+            ApiError::internal(format!(
+                "a punch has the unknown source `{}`",
+                self.0.source
+            ))
+            .into()
+        })
     }
     /// The location whose geofence it was checked against, if any.
     async fn location_id(&self) -> Option<ID> {
         self.0.location_id.clone().map(ID)
+    }
+    /// The location whose geofence it was checked against, if any (batched).
+    async fn location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        let Some(location_id) = &self.0.location_id else {
+            return Ok(None);
+        };
+        let tenant = ctx.tenant()?;
+        Ok(ctx
+            .data_unchecked::<DataLoader<LocationLoader>>()
+            .load_one(erp_kit::loaders::TenantKey::new(&tenant, location_id))
+            .await?
+            .map(Location))
     }
     /// The client's idempotency key.
     async fn punch_key(&self) -> &str {
@@ -55,17 +87,74 @@ impl Punch {
     }
 }
 
+/// A work location whose geofence check-ins must fall within.
+pub struct Location(pub location::Model);
+
+/// A work location: a named place with a geofence (a circle) that check-ins naming it must
+/// fall within.
+#[Object]
+impl Location {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Name, unique in the tenant.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Centre latitude.
+    async fn latitude(&self) -> f64 {
+        self.0.latitude
+    }
+    /// Centre longitude.
+    async fn longitude(&self) -> f64 {
+        self.0.longitude
+    }
+    /// Geofence radius in meters.
+    async fn radius_meters(&self) -> i32 {
+        self.0.radius_meters
+    }
+}
+
+/// Where a punch came from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PunchSource {
+    /// The web app.
+    Web,
+    /// The mobile app.
+    Mobile,
+    /// A shared kiosk.
+    Kiosk,
+}
+
+impl PunchSource {
+    /// How the database stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PunchSource::Web => "web",
+            PunchSource::Mobile => "mobile",
+            PunchSource::Kiosk => "kiosk",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        [PunchSource::Web, PunchSource::Mobile, PunchSource::Kiosk]
+            .into_iter()
+            .find(|source| source.as_str() == value)
+    }
+}
+
 /// One person's attendance on one day, computed from the punches and the shift that applies.
 #[derive(SimpleObject)]
 pub struct AttendanceDay {
     /// The attendance day (the shift's day in its time zone; the UTC date without a shift).
-    pub day: NaiveDate,
+    pub day: Date,
     /// How the day went.
     pub status: AttendanceStatus,
     /// First check-in.
-    pub first_in: Option<DateTime<Utc>>,
+    pub first_in: Option<DateTime>,
     /// Last check-out.
-    pub last_out: Option<DateTime<Utc>>,
+    pub last_out: Option<DateTime>,
     /// Minutes worked (an open check-in counts until now while the day lasts).
     pub worked_minutes: i64,
     /// Minutes after the shift's start of a check-in past the grace window (0 otherwise).
@@ -75,9 +164,9 @@ pub struct AttendanceDay {
     /// True while checked in.
     pub checked_in: bool,
     /// When the shift starts, if a shift applies.
-    pub shift_start: Option<DateTime<Utc>>,
+    pub shift_start: Option<DateTime>,
     /// When the shift ends, if a shift applies.
-    pub shift_end: Option<DateTime<Utc>>,
+    pub shift_end: Option<DateTime>,
     /// The shift the day was computed under.
     pub shift: Option<Shift>,
     /// The punches counted, in time order (punches replaced by a correction are left out).
@@ -88,7 +177,7 @@ impl From<ComputedDay> for AttendanceDay {
     fn from(computed: ComputedDay) -> Self {
         let a = computed.attendance;
         Self {
-            day: a.day,
+            day: a.day.into(),
             status: a.status.into(),
             first_in: a.first_in.map(millis),
             last_out: a.last_out.map(millis),
@@ -177,6 +266,8 @@ impl From<Weekday> for DayOfWeek {
 /// is worked, in the time zone of its location.
 pub struct Shift(pub shift::Model);
 
+/// A shift: when work starts and ends, the grace window, the day thresholds and the days it
+/// is worked, in the time zone of its location.
 #[Object]
 impl Shift {
     /// Stable id.
@@ -187,13 +278,13 @@ impl Shift {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// Start, `HH:MM` wall clock in `timeZone`.
-    async fn start_time(&self) -> &str {
-        &self.0.start_time
+    /// Start, wall clock in `timeZone`.
+    async fn start_time(&self) -> Result<TimeOfDay> {
+        stored_time(&self.0.start_time)
     }
-    /// End, `HH:MM` wall clock in `timeZone` (before the start: the next day).
-    async fn end_time(&self) -> &str {
-        &self.0.end_time
+    /// End, wall clock in `timeZone` (before the start: the next day).
+    async fn end_time(&self) -> Result<TimeOfDay> {
+        stored_time(&self.0.end_time)
     }
     /// True when the shift ends the day after it starts.
     async fn crosses_midnight(&self) -> bool {
@@ -219,10 +310,22 @@ impl Shift {
             .map(Into::into)
             .collect()
     }
-    /// IANA time zone of the shift's location.
-    async fn time_zone(&self) -> &str {
-        &self.0.time_zone
+    /// The time zone of the shift's location.
+    async fn time_zone(&self) -> Result<TimeZone> {
+        TimeZone::parse(&self.0.time_zone).ok_or_else(|| {
+            ApiError::internal(format!(
+                "a shift has the unknown time zone `{}`",
+                self.0.time_zone
+            ))
+            .into()
+        })
     }
+}
+
+/// A shift's stored `HH:MM`.
+fn stored_time(text: &str) -> Result<TimeOfDay> {
+    TimeOfDay::parse(text)
+        .ok_or_else(|| ApiError::internal(format!("a shift has the time `{text}`")).into())
 }
 
 /// The current attendance day of an employee (a night shift's day lasts past midnight).
@@ -258,10 +361,11 @@ pub async fn shift_on(
 pub struct CreateShiftInput {
     /// Name, unique in the tenant.
     pub name: String,
-    /// Start, `HH:MM` (24-hour clock) in `timeZone`.
-    pub start_time: String,
-    /// End, `HH:MM`; before the start means the next day (a night shift).
-    pub end_time: String,
+    /// Start, wall clock in `timeZone`, e.g. `09:00`.
+    pub start_time: TimeOfDay,
+    /// End, wall clock in `timeZone`; before the start means the next day (a night shift),
+    /// never equal to the start.
+    pub end_time: TimeOfDay,
     /// Minutes after the start a check-in still counts as on time (0 to 240).
     pub grace_minutes: i32,
     /// Worked minutes below this make a finished day absent (half the full day by default).
@@ -271,52 +375,8 @@ pub struct CreateShiftInput {
     pub full_day_minutes: Option<i32>,
     /// The days the shift is worked (at least one).
     pub working_days: Vec<DayOfWeek>,
-    /// IANA time zone of the location, e.g. `Asia/Kolkata`.
-    pub time_zone: String,
-}
-
-/// A shift for an employee, or as a department's default (exactly one of the two).
-#[derive(InputObject)]
-pub struct AssignShiftInput {
-    /// The shift.
-    pub shift_id: ID,
-    /// The employee who works it.
-    pub employee_id: Option<ID>,
-    /// The department whose employees without their own shift work it.
-    pub department_id: Option<ID>,
-    /// The first day it applies (until a later assignment).
-    pub effective_from: NaiveDate,
-}
-
-/// A shift assigned to an employee or a department.
-pub struct ShiftAssignment(pub shift_assignment::Model);
-
-#[Object]
-impl ShiftAssignment {
-    /// Stable id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// The shift.
-    async fn shift(&self, ctx: &Context<'_>) -> Result<Option<Shift>> {
-        let tenant = ctx.tenant()?;
-        Ok(use_cases(ctx)?
-            .shift(&tenant, &self.0.shift_id)
-            .await?
-            .map(Shift))
-    }
-    /// The employee, when assigned to one.
-    async fn employee_id(&self) -> Option<ID> {
-        (self.0.target_kind == "employee").then(|| ID(self.0.target_id.clone()))
-    }
-    /// The department, when it is a department's default.
-    async fn department_id(&self) -> Option<ID> {
-        (self.0.target_kind == "department").then(|| ID(self.0.target_id.clone()))
-    }
-    /// The first day it applies.
-    async fn effective_from(&self) -> &str {
-        &self.0.effective_from
-    }
+    /// The time zone of the location, e.g. `Asia/Kolkata`.
+    pub time_zone: TimeZone,
 }
 
 /// `createShift`.
@@ -325,48 +385,20 @@ pub async fn create_shift(ctx: &Context<'_>, input: CreateShiftInput) -> Result<
     let actor = ctx.claims()?.sub.clone();
     let name = DisplayName::parse("name", &input.name)?;
     let days: Vec<Weekday> = input.working_days.iter().map(|d| (*d).into()).collect();
+    let start = input.start_time.to_string();
+    let end = input.end_time.to_string();
     let rules = ShiftRules::parse(&ShiftInput {
-        start: &input.start_time,
-        end: &input.end_time,
+        start: &start,
+        end: &end,
         grace_minutes: input.grace_minutes,
         half_day_minutes: input.half_day_minutes,
         full_day_minutes: input.full_day_minutes,
         working_days: &days,
-        time_zone: &input.time_zone,
+        time_zone: input.time_zone.name(),
     })?;
     Ok(Some(Shift(
         use_cases(ctx)?
             .create_shift(&tenant, &actor, name.as_str(), &rules)
             .await?,
     )))
-}
-
-/// `assignShift`.
-pub async fn assign_shift(
-    ctx: &Context<'_>,
-    input: AssignShiftInput,
-) -> Result<Option<ShiftAssignment>> {
-    let tenant = ctx.tenant()?;
-    let actor = ctx.claims()?.sub.clone();
-    let target = match (input.employee_id, input.department_id) {
-        (Some(employee), None) => ShiftTarget::Employee(employee.0),
-        (None, Some(department)) => ShiftTarget::Department(department.0),
-        _ => {
-            return Err(ApiError::bad_input(
-                "employeeId",
-                "give either an employee or a department",
-            )
-            .into())
-        }
-    };
-    let model = use_cases(ctx)?
-        .assign_shift(
-            &tenant,
-            &actor,
-            &input.shift_id,
-            &target,
-            input.effective_from,
-        )
-        .await?;
-    Ok(Some(ShiftAssignment(model)))
 }

@@ -104,6 +104,22 @@ pub async fn location(
         .await
 }
 
+/// Locations by id (one query).
+pub async fn locations_by_ids(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<HashMap<String, location::Model>, DbErr> {
+    Ok(location::Entity::find()
+        .filter(location::Column::TenantId.eq(tenant.as_str()))
+        .filter(location::Column::Id.is_in(ids.iter().cloned()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect())
+}
+
 /// Every location of the tenant.
 pub async fn all_locations(
     db: &impl ConnectionTrait,

@@ -4,7 +4,6 @@
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
@@ -13,7 +12,7 @@ use super::ledger::{Account, JournalEntry};
 use super::loaders::{
     DocumentLinesLoader, DocumentLoader, EntryLoader, PartnerLoader, ProjectInvoicesLoader,
 };
-use super::scalars::{Date, Money};
+use super::scalars::{money, stored_money, Date, DateTime, Money};
 use super::{actor, finance, load_one};
 use crate::app::cash::{self, Ledger};
 use crate::app::documents::{
@@ -207,7 +206,7 @@ impl InvoiceLine {
     }
 
     async fn unit_price(&self) -> Money {
-        Money::stored(self.0.unit_price, &self.1)
+        stored_money(self.0.unit_price, &self.1)
     }
 
     /// The discount in percent (a decimal string).
@@ -222,13 +221,13 @@ impl InvoiceLine {
 
     /// Quantity x price x (1 - discount), rounded: what the line posts (untaxed).
     async fn subtotal(&self) -> Money {
-        Money::stored(self.0.subtotal, &self.1)
+        stored_money(self.0.subtotal, &self.1)
     }
 
     /// The line's own tax rounded per line (under global rounding the document's tax may
     /// differ from their sum by the rounding).
     async fn tax(&self) -> Money {
-        Money::stored(self.0.tax_amount, &self.1)
+        stored_money(self.0.tax_amount, &self.1)
     }
 
     /// The PMO project of the line.
@@ -333,20 +332,20 @@ impl Invoice {
 
     /// The total before tax.
     async fn untaxed(&self) -> Money {
-        Money::stored(self.0.untaxed, &self.0.currency)
+        stored_money(self.0.untaxed, &self.0.currency)
     }
 
     async fn tax(&self) -> Money {
-        Money::stored(self.0.tax, &self.0.currency)
+        stored_money(self.0.tax, &self.0.currency)
     }
 
     async fn total(&self) -> Money {
-        Money::stored(self.0.total, &self.0.currency)
+        stored_money(self.0.total, &self.0.currency)
     }
 
     /// What payments and credit notes settled (the sum of its allocations).
     async fn settled(&self) -> Money {
-        Money::stored(self.0.settled, &self.0.currency)
+        stored_money(self.0.settled, &self.0.currency)
     }
 
     /// Total minus settled (zero for a draft: nothing is owed yet).
@@ -356,7 +355,7 @@ impl Invoice {
         } else {
             0
         };
-        Money::stored(open, &self.0.currency)
+        stored_money(open, &self.0.currency)
     }
 
     /// The instalments of its payment term (one without a term), once posted.
@@ -374,8 +373,8 @@ impl Invoice {
                     .min(amount);
                 Instalment {
                     due_date: Date(due),
-                    amount: Money::stored(amount, &self.0.currency),
-                    open: Money::stored(remaining, &self.0.currency),
+                    amount: stored_money(amount, &self.0.currency),
+                    open: stored_money(remaining, &self.0.currency),
                 }
             })
             .collect())
@@ -434,12 +433,12 @@ impl Invoice {
         self.0.recurring_period.map(Date)
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 
-    async fn posted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.posted_at
+    async fn posted_at(&self) -> Option<DateTime> {
+        self.0.posted_at.map(DateTime::from)
     }
 }
 
@@ -470,7 +469,7 @@ impl Allocation {
     }
 
     async fn amount(&self) -> Money {
-        Money::stored(self.0.amount, &self.1)
+        stored_money(self.0.amount, &self.1)
     }
 
     /// The document settled.
@@ -493,8 +492,8 @@ impl Allocation {
         }
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -527,17 +526,17 @@ impl Payment {
     }
 
     async fn amount(&self) -> Money {
-        Money::stored(self.0.amount, &self.0.currency)
+        stored_money(self.0.amount, &self.0.currency)
     }
 
     /// What is allocated to documents (never more than `amount`).
     async fn allocated(&self) -> Money {
-        Money::stored(self.0.allocated, &self.0.currency)
+        stored_money(self.0.allocated, &self.0.currency)
     }
 
     /// What is left to allocate.
     async fn unallocated(&self) -> Money {
-        Money::stored(self.0.amount - self.0.allocated, &self.0.currency)
+        stored_money(self.0.amount - self.0.allocated, &self.0.currency)
     }
 
     async fn bank_account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
@@ -694,7 +693,7 @@ pub struct CashForecast {
 
 fn ageing_report(report: cash::Ageing) -> AgeingReport {
     let currency = report.currency;
-    let money = |minor| Money::new(minor, currency);
+    let money = |minor| money(minor, currency);
     let total = report.partners.iter().map(|p| p.open()).sum();
     AgeingReport {
         as_of: Date(report.as_of),
@@ -719,16 +718,16 @@ fn ageing_report(report: cash::Ageing) -> AgeingReport {
 fn reconciliation(report: cash::Reconciliation) -> SubledgerReconciliation {
     let currency = report.currency;
     SubledgerReconciliation {
-        control_balance: Money::new(report.control_balance, currency),
-        subledger_balance: Money::new(report.subledger_balance, currency),
+        control_balance: money(report.control_balance, currency),
+        subledger_balance: money(report.subledger_balance, currency),
         balanced: report.mismatches.is_empty(),
         mismatches: report
             .mismatches
             .into_iter()
             .map(|(partner, control, subledger)| ReconciliationMismatch {
                 partner_id: ID(partner),
-                control: Money::new(control, currency),
-                subledger: Money::new(subledger, currency),
+                control: money(control, currency),
+                subledger: money(subledger, currency),
             })
             .collect(),
     }
@@ -931,13 +930,13 @@ impl DocumentQuery {
         let total = position.accounts.iter().map(|(_, b)| b).sum();
         Ok(Some(CashPosition {
             as_of: Date(position.as_of),
-            total: Money::new(total, currency),
+            total: money(total, currency),
             accounts: position
                 .accounts
                 .into_iter()
                 .map(|(account, balance)| BankBalance {
                     account: Account(account),
-                    balance: Money::new(balance, currency),
+                    balance: money(balance, currency),
                 })
                 .collect(),
         }))
@@ -967,21 +966,21 @@ impl DocumentQuery {
             };
             match lines.iter_mut().find(|l| l.source == source) {
                 Some(line) => {
-                    line.inflow = Money::new(parse_minor(&line.inflow) + inflow, currency);
-                    line.outflow = Money::new(parse_minor(&line.outflow) + outflow, currency);
+                    line.inflow = money(parse_minor(&line.inflow) + inflow, currency);
+                    line.outflow = money(parse_minor(&line.outflow) + outflow, currency);
                 }
                 None => lines.push(CashFlowLine {
                     source,
-                    inflow: Money::new(inflow, currency),
-                    outflow: Money::new(outflow, currency),
+                    inflow: money(inflow, currency),
+                    outflow: money(outflow, currency),
                 }),
             }
         }
         Ok(Some(CashFlowStatement {
             from: Date(statement.from),
             to: Date(statement.to),
-            opening: Money::new(statement.opening, currency),
-            closing: Money::new(statement.closing, currency),
+            opening: money(statement.opening, currency),
+            closing: money(statement.closing, currency),
             lines,
         }))
     }
@@ -1006,29 +1005,25 @@ impl DocumentQuery {
         let currency = forecast.currency;
         Ok(Some(CashForecast {
             as_of: Date(forecast.as_of),
-            opening: Money::new(forecast.opening, currency),
+            opening: money(forecast.opening, currency),
             weeks: forecast
                 .buckets
                 .into_iter()
                 .map(|b| ForecastWeek {
                     starts_on: Date(b.starts_on),
                     ends_on: Date(b.ends_on),
-                    inflow: Money::new(b.inflow, currency),
-                    outflow: Money::new(b.outflow, currency),
-                    closing: Money::new(b.closing, currency),
+                    inflow: money(b.inflow, currency),
+                    outflow: money(b.outflow, currency),
+                    closing: money(b.closing, currency),
                 })
                 .collect(),
         }))
     }
 }
 
-/// Reads back a `Money` amount we formatted ourselves (for summing rows of one statement).
+/// The minor units of a `Money` amount (for summing rows of one statement).
 fn parse_minor(money: &Money) -> i64 {
-    crate::domain::money::Currency::parse(&money.currency)
-        .ok()
-        .and_then(|c| crate::domain::money::Money::parse(&money.amount, c).ok())
-        .map(|m| m.minor())
-        .unwrap_or(0)
+    money.minor()
 }
 
 /// A new customer or vendor.
@@ -1592,7 +1587,7 @@ impl DocumentMutation {
                     id: ID(row.project_id),
                 },
                 customer_id: ID(row.partner_id),
-                hourly_rate: Money::stored(row.hourly_rate, &row.currency),
+                hourly_rate: stored_money(row.hourly_rate, &row.currency),
             },
         }))
     }
@@ -1648,10 +1643,13 @@ pub struct Project {
     pub id: ID,
 }
 
-/// A PMO project: finance adds its invoices.
+// Described as PMO, its owner, describes it (the supergraph keeps one description); finance
+// adds its invoices.
+/// A project: client work or internal, with members in project roles, boards, sprints and
+/// tasks.
 #[Object]
 impl Project {
-    /// The project's id (the key shared with PMO).
+    /// Stable id.
     async fn id(&self) -> &ID {
         &self.id
     }

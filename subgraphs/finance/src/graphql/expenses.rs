@@ -3,14 +3,13 @@
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::ledger::{Account, JournalEntry};
 use super::loaders::{AccountLoader, EmployeeExpensesLoader, EntryLoader};
-use super::scalars::{Date, Money};
+use super::scalars::{stored_money, Date, DateTime, Money};
 use super::{actor, finance, load_one};
 use crate::app::expenses::{CategoryRequest, ClaimLineRequest, ClaimRequest};
 use crate::domain::expense::ExpenseState as DomainState;
@@ -85,7 +84,7 @@ impl ExpenseCategory {
 
     /// The most one line may claim (None: no cap).
     async fn cap(&self) -> Option<Money> {
-        Some(Money::stored(
+        Some(stored_money(
             self.0.cap_minor?,
             self.0.cap_currency.as_deref()?,
         ))
@@ -121,7 +120,7 @@ impl ExpenseLine {
     }
 
     async fn amount(&self) -> Money {
-        Money::stored(self.0.amount, &self.1)
+        stored_money(self.0.amount, &self.1)
     }
 
     /// The receipt's reference (e.g. a document-store key).
@@ -160,7 +159,7 @@ impl Expense {
     }
 
     async fn total(&self) -> Money {
-        Money::stored(self.0.total, &self.0.currency)
+        stored_money(self.0.total, &self.0.currency)
     }
 
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<ExpenseLine>> {
@@ -174,8 +173,8 @@ impl Expense {
             .collect())
     }
 
-    async fn submitted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.submitted_at
+    async fn submitted_at(&self) -> Option<DateTime> {
+        self.0.submitted_at.map(DateTime::from)
     }
 
     /// The user who approved or refused it.
@@ -183,8 +182,8 @@ impl Expense {
         self.0.decided_by.clone().map(ID)
     }
 
-    async fn decided_at(&self) -> Option<DateTime<Utc>> {
-        self.0.decided_at
+    async fn decided_at(&self) -> Option<DateTime> {
+        self.0.decided_at.map(DateTime::from)
     }
 
     /// Why it was refused.
@@ -210,12 +209,12 @@ impl Expense {
         }
     }
 
-    async fn paid_at(&self) -> Option<DateTime<Utc>> {
-        self.0.paid_at
+    async fn paid_at(&self) -> Option<DateTime> {
+        self.0.paid_at.map(DateTime::from)
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -588,10 +587,13 @@ pub struct Employee {
     pub id: ID,
 }
 
-/// An employee: finance adds their expense claims.
+// Described as the employee subgraph, its owner, describes it (the supergraph keeps one
+// description); finance adds their expense claims.
+/// A person employed by the tenant: the directory fields for anyone with `employee:read`, the
+/// private ones by the row rules (`viewerCan`), compensation for `hr:admin` only.
 #[Object]
 impl Employee {
-    /// The employee's id (the key shared with the employee subgraph).
+    /// Stable id (UUIDv7).
     async fn id(&self) -> &ID {
         &self.id
     }

@@ -4,13 +4,12 @@
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
 use super::loaders::{AccountLoader, EntryLinesLoader, EntryLoader, JournalLoader};
-use super::scalars::{Date, Money};
+use super::scalars::{money, stored_money, Date, DateTime, Money};
 use super::{actor, finance, load_one};
 use crate::app::ledger::{EntryLineRequest, EntryRequest, PartyRequest, ReverseRequest};
 use crate::app::reports;
@@ -492,7 +491,7 @@ impl JournalEntry {
 
     /// Total debits (= total credits) in the base currency.
     async fn total(&self, ctx: &Context<'_>) -> Result<Money> {
-        Ok(Money::stored(self.0.total_base, &base_currency(ctx).await?))
+        Ok(stored_money(self.0.total_base, &base_currency(ctx).await?))
     }
 
     /// The lines, in order.
@@ -537,8 +536,8 @@ impl JournalEntry {
         ID(self.0.posted_by.clone())
     }
 
-    async fn posted_at(&self) -> DateTime<Utc> {
-        self.0.posted_at
+    async fn posted_at(&self) -> DateTime {
+        self.0.posted_at.into()
     }
 
     /// Its SHA-256 link in the journal's hash chain (hex), when the journal keeps one.
@@ -610,18 +609,18 @@ impl JournalLine {
 
     /// The debit in the base currency (zero on a credit line).
     async fn debit(&self, ctx: &Context<'_>) -> Result<Money> {
-        Ok(Money::stored(self.0.debit, &base_currency(ctx).await?))
+        Ok(stored_money(self.0.debit, &base_currency(ctx).await?))
     }
 
     /// The credit in the base currency (zero on a debit line).
     async fn credit(&self, ctx: &Context<'_>) -> Result<Money> {
-        Ok(Money::stored(self.0.credit, &base_currency(ctx).await?))
+        Ok(stored_money(self.0.credit, &base_currency(ctx).await?))
     }
 
     /// The amount in the entry's transaction currency (positive; zero on an exchange rounding
     /// line, which exists only in the base currency).
     async fn amount(&self) -> Money {
-        Money::stored(self.0.amount, &self.0.currency)
+        stored_money(self.0.amount, &self.0.currency)
     }
 
     async fn party(&self) -> Option<LineParty> {
@@ -793,7 +792,7 @@ fn amounts(rows: Vec<(account::Model, i64)>, currency: Currency) -> Vec<AccountA
     rows.into_iter()
         .map(|(account, amount)| AccountAmount {
             account: Account(account),
-            amount: Money::new(amount, currency),
+            amount: money(amount, currency),
         })
         .collect()
 }
@@ -985,15 +984,15 @@ impl LedgerQuery {
             from: report.from.map(Date),
             to: Date(report.to),
             balanced: report.total_debit == report.total_credit,
-            total_debit: Money::new(report.total_debit, currency),
-            total_credit: Money::new(report.total_credit, currency),
+            total_debit: money(report.total_debit, currency),
+            total_credit: money(report.total_credit, currency),
             rows: report
                 .rows
                 .into_iter()
                 .map(|row| TrialBalanceRow {
-                    debit: Money::new(row.debit, currency),
-                    credit: Money::new(row.credit, currency),
-                    balance: Money::new(row.balance(), currency),
+                    debit: money(row.debit, currency),
+                    credit: money(row.credit, currency),
+                    balance: money(row.balance(), currency),
                     account: Account(row.account),
                 })
                 .collect(),
@@ -1014,9 +1013,9 @@ impl LedgerQuery {
         Ok(Some(ProfitAndLoss {
             from: Date(report.from),
             to: Date(report.to),
-            net_profit: Money::new(report.total_income - report.total_expense, currency),
-            total_income: Money::new(report.total_income, currency),
-            total_expense: Money::new(report.total_expense, currency),
+            net_profit: money(report.total_income - report.total_expense, currency),
+            total_income: money(report.total_income, currency),
+            total_expense: money(report.total_expense, currency),
             income: amounts(report.income, currency),
             expenses: amounts(report.expenses, currency),
         }))
@@ -1035,9 +1034,9 @@ impl LedgerQuery {
         let (assets, other) = (sheet.total_assets(), sheet.total_liabilities_and_equity());
         Ok(Some(BalanceSheet {
             as_of: Date(sheet.as_of),
-            unclosed_earnings: Money::new(sheet.unclosed_earnings, currency),
-            total_assets: Money::new(assets, currency),
-            total_liabilities_and_equity: Money::new(other, currency),
+            unclosed_earnings: money(sheet.unclosed_earnings, currency),
+            total_assets: money(assets, currency),
+            total_liabilities_and_equity: money(other, currency),
             balanced: assets == other,
             assets: amounts(sheet.assets, currency),
             liabilities: amounts(sheet.liabilities, currency),

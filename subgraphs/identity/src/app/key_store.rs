@@ -1,6 +1,9 @@
 //! The [`KeyStore`]: signs access tokens, publishes the JWKS and verifies the service's own
 //! tokens, from the keys in the database (cached, reloaded every few seconds so replicas follow
 //! a rotation; `app/keys.rs` rotates).
+//!
+//! The private keys are stored sealed by the field cipher (the service's own data key, of the
+//! `system` tenant; the AAD binds the key id), never in clear.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +11,16 @@ use std::time::Duration;
 use tokio::sync::RwLock;
 
 use erp_kit::auth::{Claims, JwkSet, RsaSigningKey, TokenRules, VerifyError};
-use erp_kit::{ApiError, ApiResult};
+use erp_kit::crypto::{is_sealed, FieldCipher};
+use erp_kit::{ApiError, ApiResult, TenantId};
 
 use crate::domain::keys::signer_at;
+use crate::events::SYSTEM_TENANT;
 use crate::store::{self, now_ms};
+
+/// Where a signing key's material is kept (part of its AAD).
+const KEY_TABLE: &str = "signing_keys";
+const KEY_COLUMN: &str = "private_pkcs8";
 
 struct Loaded {
     key: Arc<RsaSigningKey>,
@@ -33,6 +42,7 @@ impl Cached {
 /// The identity service's keys: signs access tokens, publishes the JWKS, verifies its own tokens.
 pub struct KeyStore {
     db: sea_orm::DatabaseConnection,
+    cipher: FieldCipher,
     /// How long verifiers may cache the JWKS.
     jwks_ttl: Duration,
     /// The longest access-token lifetime.
@@ -46,12 +56,14 @@ pub struct KeyStore {
 impl KeyStore {
     pub fn new(
         db: sea_orm::DatabaseConnection,
+        cipher: FieldCipher,
         jwks_ttl: Duration,
         token_ttl: Duration,
         rules: TokenRules,
     ) -> Self {
         Self {
             db,
+            cipher,
             jwks_ttl,
             token_ttl,
             reload_every: Duration::from_secs(30).min(jwks_ttl.max(Duration::from_secs(1))),
@@ -71,8 +83,28 @@ impl KeyStore {
             return Ok(());
         }
         let (kid, pkcs8) = new_key()?;
-        store::keys::insert(&self.db, &kid, pkcs8, now).await?;
+        let sealed = self.seal(&kid, &pkcs8).await?;
+        store::keys::insert(&self.db, &kid, sealed, now).await?;
         self.reload().await
+    }
+
+    /// The key material `pkcs8` of `kid`, sealed for storage. Writes the service's first data
+    /// key on first use: call it before a write transaction.
+    pub async fn seal(&self, kid: &str, pkcs8: &str) -> ApiResult<String> {
+        self.cipher
+            .encrypt(&system_tenant(), KEY_TABLE, KEY_COLUMN, kid, pkcs8)
+            .await
+    }
+
+    /// The key material of a stored row (sealed; an earlier version's clear row as it is,
+    /// until the start-up conversion seals it).
+    async fn open(&self, kid: &str, stored: &str) -> ApiResult<String> {
+        if !is_sealed(stored) {
+            return Ok(stored.to_owned());
+        }
+        self.cipher
+            .decrypt(&system_tenant(), KEY_TABLE, KEY_COLUMN, kid, stored)
+            .await
     }
 
     /// Reads the published keys again (after a rotation, or when the cache is stale).
@@ -81,7 +113,8 @@ impl KeyStore {
         let rows = store::keys::published(&self.db, now).await?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
-            let key = RsaSigningKey::from_pkcs8_base64(row.kid.clone(), &row.private_pkcs8)
+            let pkcs8 = self.open(&row.kid, &row.private_pkcs8).await?;
+            let key = RsaSigningKey::from_pkcs8_base64(row.kid.clone(), &pkcs8)
                 .map_err(ApiError::internal)?;
             let decoding = key.decoding_key().map_err(ApiError::internal)?;
             keys.push(Loaded {
@@ -182,7 +215,12 @@ impl erp_kit::http::TokenVerifier for KeyStore {
     }
 }
 
-/// A fresh RSA key: its kid and its PKCS#8 form to store.
+/// The tenant the service's own keys belong to (in the field cipher's key table).
+fn system_tenant() -> TenantId {
+    TenantId::from_claim(SYSTEM_TENANT)
+}
+
+/// A fresh RSA key: its kid and its PKCS#8 form (to seal, then store).
 pub(super) fn new_key() -> ApiResult<(String, String)> {
     let kid = format!("k{}", uuid::Uuid::now_v7().simple());
     let key = RsaSigningKey::generate(kid.clone()).map_err(ApiError::internal)?;

@@ -16,9 +16,10 @@ impl Identity {
         let keys = &self.keys;
         let rotation = Rotation::at(now_ms(), keys.jwks_ttl(), keys.token_ttl());
         let (kid, pkcs8) = new_key()?;
+        let sealed = keys.seal(&kid, &pkcs8).await?;
         let txn = erp_kit::db::begin_write(&self.db).await?;
         store::keys::retire_current(&txn, rotation.retire_previous_at).await?;
-        store::keys::insert(&txn, &kid, pkcs8, rotation.activates_at).await?;
+        store::keys::insert(&txn, &kid, sealed, rotation.activates_at).await?;
         self.record(
             &txn,
             events::SYSTEM_TENANT,

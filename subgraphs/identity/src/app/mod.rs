@@ -8,9 +8,11 @@
 
 pub mod key_store;
 pub mod keys;
+pub mod lockout;
 pub mod login;
 pub mod mfa;
 pub mod roles;
+pub mod sealing;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
@@ -23,6 +25,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use webauthn_rs::Webauthn;
 
 use erp_kit::cache::SharedCache;
+use erp_kit::crypto::FieldCipher;
 use erp_kit::events::Outbox;
 use erp_kit::{ApiError, ApiResult};
 
@@ -41,6 +44,7 @@ pub struct IdentityConfig {
     pub mfa_session_ttl: Duration,
     pub invite_ttl: Duration,
     pub jwks_cache_ttl: Duration,
+    /// Failed logins and wrong second factors: when an account (or an address) is locked.
     pub lockout: LockoutPolicy,
     pub webauthn_rp_id: String,
     pub webauthn_origin: String,
@@ -87,6 +91,8 @@ pub struct Identity {
     cache: SharedCache,
     outbox: Outbox,
     keys: Arc<KeyStore>,
+    /// Seals TOTP secrets and keys the recovery-code hashes (`sealing.rs`).
+    cipher: FieldCipher,
     webauthn: Arc<Webauthn>,
     config: Arc<IdentityConfig>,
 }
@@ -97,6 +103,7 @@ impl Identity {
         cache: SharedCache,
         outbox: Outbox,
         keys: Arc<KeyStore>,
+        cipher: FieldCipher,
         config: IdentityConfig,
     ) -> anyhow::Result<Self> {
         let origin = url::Url::parse(&config.webauthn_origin)?;
@@ -108,6 +115,7 @@ impl Identity {
             cache,
             outbox,
             keys,
+            cipher,
             webauthn: Arc::new(webauthn),
             config: Arc::new(config),
         })

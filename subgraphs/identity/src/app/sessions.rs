@@ -60,37 +60,57 @@ impl Identity {
         })
     }
 
-    /// An access token and the next refresh token of the session `family` (a new one without).
-    pub(super) async fn issue_tokens(
-        &self,
-        user: &user::Model,
-        family: Option<String>,
-    ) -> ApiResult<TokenSet> {
+    /// A signed access token for `user` (their claims now).
+    async fn access_token(&self, user: &user::Model) -> ApiResult<String> {
         let claims = self.claims_for(user).await?;
         let key = self.keys.signing_key().await?;
-        let access_token = key.sign(&claims).map_err(ApiError::internal)?;
-        let refresh = secrets::random_token();
-        store::sessions::insert(
-            &self.db,
-            NewRefreshToken {
-                family_id: family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-                user_id: &user.id,
-                tenant_id: &user.tenant_id,
-                token_hash: secrets::hash_token(&refresh),
-                expires_at: now_ms() + self.config.refresh_ttl.as_millis() as i64,
-            },
-        )
-        .await?;
-        Ok(TokenSet {
+        key.sign(&claims).map_err(ApiError::internal)
+    }
+
+    /// The refresh token `token` of `user` in the session `family_id`, to store.
+    fn new_refresh_token<'a>(
+        &self,
+        user: &'a user::Model,
+        family_id: String,
+        token: &str,
+    ) -> NewRefreshToken<'a> {
+        NewRefreshToken {
+            family_id,
+            user_id: &user.id,
+            tenant_id: &user.tenant_id,
+            token_hash: secrets::hash_token(token),
+            expires_at: now_ms() + self.config.refresh_ttl.as_millis() as i64,
+        }
+    }
+
+    fn token_set(&self, access_token: String, refresh_token: String) -> TokenSet {
+        TokenSet {
             access_token,
-            refresh_token: refresh,
+            refresh_token,
             expires_in: self.config.access_ttl.as_secs(),
             recovery_codes: None,
-        })
+        }
+    }
+
+    /// Tokens of a new session (after a login): the session's family and its first refresh
+    /// token, in one transaction.
+    pub(super) async fn issue_tokens(&self, user: &user::Model) -> ApiResult<TokenSet> {
+        let access_token = self.access_token(user).await?;
+        let refresh = secrets::random_token();
+        let family_id = uuid::Uuid::now_v7().to_string();
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        store::sessions::insert_family(&txn, &family_id, &user.id, &user.tenant_id).await?;
+        store::sessions::insert(&txn, self.new_refresh_token(user, family_id, &refresh)).await?;
+        txn.commit().await?;
+        Ok(self.token_set(access_token, refresh))
     }
 
     /// Exchanges a refresh token for new tokens. Each refresh token works once; presenting a used
     /// one again means it leaked, and the whole session (its family) is revoked.
+    ///
+    /// The claim of the presented token and the next token are one transaction under the
+    /// family's lock: a reuse detection or a logout racing this refresh either comes first
+    /// (and the refresh is refused) or waits for it and revokes the token it minted too.
     pub async fn refresh(&self, token: &str) -> ApiResult<TokenSet> {
         let row = store::sessions::by_hash(&self.db, &secrets::hash_token(token))
             .await?
@@ -100,21 +120,41 @@ impl Identity {
             used: row.used_at.is_some(),
             revoked: row.revoked_at.is_some(),
         };
-        let claimed = match rules::present(state, now_ms())? {
-            Presented::Exchange => store::sessions::claim(&self.db, &row.id).await?,
-            Presented::Reused => false,
-        };
-        if !claimed {
+        if rules::present(state, now_ms())? == Presented::Reused {
             return Err(self.refresh_reused(&row).await);
         }
         let user = store::users::by_id_for_login(&self.db, &row.user_id)
             .await?
             .filter(|u| u.status() == UserStatus::Active);
         let Some(user) = user else {
-            store::sessions::revoke_family(&self.db, &row.family_id).await?;
+            let txn = erp_kit::db::begin_write(&self.db).await?;
+            store::sessions::revoke_family(&txn, &row.family_id).await?;
+            txn.commit().await?;
             return Err(Violation::RefreshTokenInvalid.into());
         };
-        self.issue_tokens(&user, Some(row.family_id)).await
+        // Signed before the transaction (it holds the family's lock as briefly as it can).
+        let access_token = self.access_token(&user).await?;
+        let next = secrets::random_token();
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        match store::sessions::lock_family(&txn, &row.family_id).await? {
+            Some(family) if family.revoked_at.is_some() => {
+                return Err(Violation::RefreshTokenInvalid.into());
+            }
+            Some(_) => {}
+            // A session an earlier version opened without its family row: the row now.
+            None => {
+                store::sessions::insert_family(&txn, &row.family_id, &row.user_id, &row.tenant_id)
+                    .await?
+            }
+        }
+        if !store::sessions::claim(&txn, &row.id).await? {
+            // Used (or revoked) since it was read: a concurrent exchange won; this is a reuse.
+            drop(txn);
+            return Err(self.refresh_reused(&row).await);
+        }
+        store::sessions::insert(&txn, self.new_refresh_token(&user, row.family_id, &next)).await?;
+        txn.commit().await?;
+        Ok(self.token_set(access_token, next))
     }
 
     /// A used refresh token came back: the session ends, and the audit trail says why.

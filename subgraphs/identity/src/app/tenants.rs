@@ -3,6 +3,7 @@
 use erp_kit::types::EmailAddress;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
+use super::login::hash_password;
 use super::{duplicate_is, Identity};
 use crate::domain::password::NewPassword;
 use crate::domain::scopes;
@@ -27,7 +28,7 @@ impl Identity {
     ) -> ApiResult<(tenant::Model, user::Model)> {
         let email = EmailAddress::parse("email", admin_email)?;
         let name = UserName::parse(admin_name)?;
-        let password = NewPassword::parse(admin_password)?.hash()?;
+        let password = hash_password(NewPassword::parse(admin_password)?).await?;
         let tenant_id = TenantId::from_claim(&format!("tnt_{}", uuid::Uuid::now_v7().simple()));
         let txn = erp_kit::db::begin_write(&self.db).await?;
         let tenant = store::tenants::insert(&txn, tenant_id.as_str(), tenant_name.trim()).await?;

@@ -6,6 +6,7 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::types::EmailAddress;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
+use super::login::hash_password;
 use super::{duplicate_is, now_ms, Identity};
 use crate::domain::password::NewPassword;
 use crate::domain::users::{self as rules, UserName, UserStatus};
@@ -130,7 +131,7 @@ impl Identity {
         invite_token: &str,
         password: &str,
     ) -> ApiResult<user::Model> {
-        let password = NewPassword::parse(password)?.hash()?;
+        let password = hash_password(NewPassword::parse(password)?).await?;
         let txn = erp_kit::db::begin_write(&self.db).await?;
         let invited = store::users::by_invite_token_hash(&txn, &secrets::hash_token(invite_token))
             .await?

@@ -7,6 +7,7 @@ use webauthn_rs::prelude::{
 
 use erp_kit::{ApiError, ApiResult};
 
+use super::lockout::Subject;
 use super::sessions::TokenSet;
 use super::Identity;
 use crate::domain::mfa::Purpose;
@@ -38,36 +39,43 @@ impl Identity {
         mfa_token: &str,
         credential: serde_json::Value,
     ) -> ApiResult<TokenSet> {
-        let (mut session, user) = self.session(mfa_token, Purpose::Enroll).await?;
-        let state: PasskeyRegistration = session
-            .webauthn_registration
-            .take()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or(Violation::MfaStepNotStarted(MfaStep::WebauthnRegistration))?;
-        let credential: RegisterPublicKeyCredential =
-            serde_json::from_value(credential).map_err(|e| {
-                ApiError::bad_input(
-                    "credential",
-                    format!("not a WebAuthn registration response: {e}"),
-                )
-            })?;
-        let passkey = match self
-            .webauthn
-            .finish_passkey_registration(&credential, &state)
-        {
-            Ok(passkey) => passkey,
-            Err(err) => {
-                tracing::info!(error = %err, "webauthn registration refused");
-                return Err(self
-                    .mfa_failure(mfa_token, session, &user, Factor::Webauthn)
-                    .await);
-            }
-        };
-        let passkey_json = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
-        let txn = erp_kit::db::begin_write(&self.db).await?;
-        store::factors::insert_passkey(&txn, &user.id, passkey_json).await?;
-        self.finish_enrolment(txn, mfa_token, &user, Factor::Webauthn)
-            .await
+        let user_id = self.peek_session(mfa_token).await?.user_id;
+        self.one_at_a_time(&Subject::second_factor(&user_id), async {
+            let (mut session, user) = self.session(mfa_token, Purpose::Enroll).await?;
+            let state: PasskeyRegistration = session
+                .webauthn_registration
+                .take()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or(Violation::MfaStepNotStarted(MfaStep::WebauthnRegistration))?;
+            let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
+                .map_err(|e| {
+                    ApiError::bad_input(
+                        "credential",
+                        format!("not a WebAuthn registration response: {e}"),
+                    )
+                })?;
+            let passkey = match self
+                .webauthn
+                .finish_passkey_registration(&credential, &state)
+            {
+                Ok(passkey) => passkey,
+                Err(err) => {
+                    tracing::info!(error = %err, "webauthn registration refused");
+                    return Err(self
+                        .mfa_failure(mfa_token, session, &user, Factor::Webauthn)
+                        .await);
+                }
+            };
+            let passkey_json = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
+            let codes = self.new_recovery_codes(&user).await?;
+            self.consume_session(mfa_token, &user.id).await?;
+            let txn = erp_kit::db::begin_write(&self.db).await?;
+            let user = self.lock_factorless_user(&txn, &user.id).await?;
+            store::factors::insert_passkey(&txn, &user.id, passkey_json).await?;
+            self.finish_enrolment(txn, mfa_token, &user, Factor::Webauthn, codes)
+                .await
+        })
+        .await
     }
 
     /// Starts a WebAuthn assertion: the `PublicKeyCredentialRequestOptions` for the browser.
@@ -94,35 +102,41 @@ impl Identity {
         mfa_token: &str,
         credential: serde_json::Value,
     ) -> ApiResult<TokenSet> {
-        let (mut session, user) = self.session(mfa_token, Purpose::Verify).await?;
-        let state: PasskeyAuthentication = session
-            .webauthn_authentication
-            .take()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or(Violation::MfaStepNotStarted(MfaStep::WebauthnLogin))?;
-        let credential: PublicKeyCredential = serde_json::from_value(credential).map_err(|e| {
-            ApiError::bad_input("credential", format!("not a WebAuthn assertion: {e}"))
-        })?;
-        let result = match self
-            .webauthn
-            .finish_passkey_authentication(&credential, &state)
-        {
-            Ok(result) => result,
-            Err(err) => {
-                tracing::info!(error = %err, "webauthn assertion refused");
-                return Err(self
-                    .mfa_failure(mfa_token, session, &user, Factor::Webauthn)
-                    .await);
+        let user_id = self.peek_session(mfa_token).await?.user_id;
+        self.one_at_a_time(&Subject::second_factor(&user_id), async {
+            let (mut session, user) = self.session(mfa_token, Purpose::Verify).await?;
+            let state: PasskeyAuthentication = session
+                .webauthn_authentication
+                .take()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or(Violation::MfaStepNotStarted(MfaStep::WebauthnLogin))?;
+            let credential: PublicKeyCredential =
+                serde_json::from_value(credential).map_err(|e| {
+                    ApiError::bad_input("credential", format!("not a WebAuthn assertion: {e}"))
+                })?;
+            let result = match self
+                .webauthn
+                .finish_passkey_authentication(&credential, &state)
+            {
+                Ok(result) => result,
+                Err(err) => {
+                    tracing::info!(error = %err, "webauthn assertion refused");
+                    return Err(self
+                        .mfa_failure(mfa_token, session, &user, Factor::Webauthn)
+                        .await);
+                }
+            };
+            // Store the new signature counter (clone detection).
+            for (row, mut passkey) in self.passkeys(&user.id).await? {
+                if passkey.update_credential(&result) == Some(true) {
+                    let passkey_json =
+                        serde_json::to_string(&passkey).map_err(ApiError::internal)?;
+                    store::factors::update_passkey(&self.db, row, passkey_json).await?;
+                }
             }
-        };
-        // Store the new signature counter (clone detection).
-        for (row, mut passkey) in self.passkeys(&user.id).await? {
-            if passkey.update_credential(&result) == Some(true) {
-                let passkey_json = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
-                store::factors::update_passkey(&self.db, row, passkey_json).await?;
-            }
-        }
-        self.finish_login(mfa_token, &user, Factor::Webauthn).await
+            self.finish_login(mfa_token, &user, Factor::Webauthn).await
+        })
+        .await
     }
 
     /// The user's passkeys that still parse (a row written by another webauthn-rs version that

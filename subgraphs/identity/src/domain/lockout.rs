@@ -55,7 +55,7 @@ impl LockoutPolicy {
     ) -> FailureRecord {
         record.failures = record.failures.saturating_add(1);
         let wait = match counter {
-            Counter::Account => self.wait_after(record.failures),
+            Counter::Account | Counter::SecondFactor => self.wait_after(record.failures),
             Counter::Address => (record.failures >= self.per_ip_limit).then_some(self.max_wait),
         };
         if let Some(wait) = wait {
@@ -66,18 +66,23 @@ impl LockoutPolicy {
 }
 
 /// What a failed login counts against: the login name (an account, known or not, so the lockout
-/// reveals nothing), or the client address (many accounts tried from one place).
+/// reveals nothing), the client address (many accounts tried from one place), or the user's
+/// second factor (wrong TOTP codes, recovery codes, security-key responses: counted per user
+/// across every login attempt, and NOT forgotten when the password is right again, so knowing
+/// the password does not buy a fresh allowance of guesses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
     Account,
     Address,
+    SecondFactor,
 }
 
 impl Counter {
-    /// The reason a lock by this counter answers with.
+    /// The reason a lock by this counter answers with (both of an account's counters lock the
+    /// account).
     pub fn reason(self) -> Reason {
         match self {
-            Counter::Account => reasons::ACCOUNT_LOCKED,
+            Counter::Account | Counter::SecondFactor => reasons::ACCOUNT_LOCKED,
             Counter::Address => reasons::ADDRESS_BLOCKED,
         }
     }
@@ -141,5 +146,27 @@ mod tests {
         address = policy.after_failure(Counter::Address, address, now);
         assert_eq!(address.retry_after_secs(now), Some(900), "the longest wait");
         assert_eq!(Counter::Address.reason(), reasons::ADDRESS_BLOCKED);
+    }
+
+    #[test]
+    fn wrong_second_factors_lock_the_account_with_a_growing_wait() {
+        let policy = LockoutPolicy {
+            free_failures: 3,
+            ..LockoutPolicy::default()
+        };
+        let now = 1_000_000;
+        let mut record = FailureRecord::default();
+        for _ in 0..2 {
+            record = policy.after_failure(Counter::SecondFactor, record, now);
+        }
+        assert_eq!(record.retry_after_secs(now), None);
+        let waits: Vec<Option<u64>> = (0..3)
+            .map(|_| {
+                record = policy.after_failure(Counter::SecondFactor, record.clone(), now);
+                record.retry_after_secs(now)
+            })
+            .collect();
+        assert_eq!(waits, [Some(30), Some(60), Some(120)], "doubling");
+        assert_eq!(Counter::SecondFactor.reason(), reasons::ACCOUNT_LOCKED);
     }
 }

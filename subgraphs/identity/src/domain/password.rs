@@ -45,7 +45,20 @@ impl NewPassword {
     }
 }
 
-/// Checks `candidate` against a stored PHC hash.
+/// Refuses a login password no account can have (longer than [`MAX_LENGTH`]) before any work
+/// is done with it: the byte length is checked first (a 2 MB string is not even scanned).
+pub fn check_candidate(candidate: &str) -> Result<(), ApiError> {
+    // A character is at most 4 bytes in UTF-8.
+    if candidate.len() > MAX_LENGTH * 4 || candidate.chars().count() > MAX_LENGTH {
+        return Err(ApiError::bad_input(
+            "password",
+            format!("a password has at most {MAX_LENGTH} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `candidate` against a stored PHC hash (slow on purpose: run it on the blocking pool).
 pub fn verify(candidate: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
         .map(|hash| {
@@ -91,5 +104,13 @@ mod tests {
             NewPassword::parse(&"x".repeat(257)),
             Err(Violation::PasswordTooLong { .. })
         ));
+    }
+
+    #[test]
+    fn a_login_password_longer_than_any_account_can_have_is_refused() {
+        assert!(check_candidate(&"é".repeat(256)).is_ok());
+        let err = check_candidate(&"x".repeat(257)).unwrap_err();
+        assert_eq!(err.message(), "a password has at most 256 characters");
+        assert!(check_candidate(&"x".repeat(2_000_000)).is_err());
     }
 }

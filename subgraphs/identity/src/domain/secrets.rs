@@ -18,16 +18,52 @@ pub fn hash_token(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
 }
 
+/// Letters and digits nobody mistakes for one another.
+const UNAMBIGUOUS: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// `n` random characters of [`UNAMBIGUOUS`] (close to uniform: 256 % 31 = 8, a bias far below
+/// what a guess could use).
+fn unambiguous(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator");
+    bytes
+        .iter()
+        .map(|b| UNAMBIGUOUS[*b as usize % UNAMBIGUOUS.len()] as char)
+        .collect()
+}
+
 /// A recovery code: 10 characters from an unambiguous alphabet, shown as `xxxxx-xxxxx`.
 pub fn recovery_code() -> String {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut bytes = [0u8; 10];
-    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator");
-    let chars: String = bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect();
+    let chars = unambiguous(10);
     format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// A generated password (the one-process mode's demo users): 20 unambiguous characters
+/// (about 99 bits), shown as `xxxxx-xxxxx-xxxxx-xxxxx`.
+pub fn random_password() -> String {
+    let chars = unambiguous(20);
+    format!(
+        "{}-{}-{}-{}",
+        &chars[..5],
+        &chars[5..10],
+        &chars[10..15],
+        &chars[15..]
+    )
+}
+
+/// The prefix of a stored recovery-code hash that is keyed: `k1.` + HMAC-SHA256, under a
+/// server-side key, of the code's SHA-256 (a database alone does not let anyone search the
+/// codes offline). Rows of earlier versions hold the bare SHA-256; they are keyed at start.
+pub const KEYED_HASH_PREFIX: &str = "k1.";
+
+/// Whether a stored recovery-code hash is keyed (see [`KEYED_HASH_PREFIX`]).
+pub fn is_keyed_hash(stored: &str) -> bool {
+    stored.starts_with(KEYED_HASH_PREFIX)
+}
+
+/// The stored form of a recovery code's keyed hash (`keyed` is the HMAC, base64).
+pub fn keyed_hash(keyed: &str) -> String {
+    format!("{KEYED_HASH_PREFIX}{keyed}")
 }
 
 /// Normalises a typed recovery code (case, spaces, dash) before hashing.
@@ -59,5 +95,11 @@ mod tests {
             normalize_recovery_code(&code.to_uppercase().replace('-', " ")),
             code
         );
+        assert!(is_keyed_hash(&keyed_hash("abc")));
+        let password = random_password();
+        assert_eq!(password.len(), 23);
+        assert_ne!(password, random_password());
+        assert!(super::super::password::NewPassword::parse(&password).is_ok());
+        assert!(!is_keyed_hash(&hash_token(&code)), "base64url has no dot");
     }
 }

@@ -25,15 +25,19 @@ erp_kit::reasons! {
         INVITATION_EXPIRED => BadUserInput,
         /// The email or password is wrong (the same answer for an unknown email and for an account that cannot log in).
         INVALID_CREDENTIALS => Unauthenticated,
-        /// Too many failed logins for this email: retry after `retryAfter` seconds (the wait doubles with each further failure, up to 15 minutes).
+        /// Too many failed logins for this email, or wrong second factors for this account (counted across login attempts: a right password does not reset them): retry after `retryAfter` seconds (the wait doubles with each further failure, up to 15 minutes). Every step of a login answers it while the lock lasts.
         ACCOUNT_LOCKED => RateLimited,
         /// Too many failed logins from this client address: retry after `retryAfter` seconds.
         ADDRESS_BLOCKED => RateLimited,
-        /// The `mfaToken` is unknown, expired (5 minutes), already used, or ended by too many wrong second factors: log in again.
+        /// Another step of a login of this account is being checked right now: retry after `retryAfter` seconds (the steps of one account are checked one at a time, so that parallel guesses count as serial ones do).
+        ATTEMPT_IN_PROGRESS => RateLimited,
+        /// The brute-force protection cannot read or record failed attempts right now (its store is unreachable): the login is refused rather than let through unprotected; retry later.
+        LOCKOUT_UNAVAILABLE => Internal,
+        /// The `mfaToken` is unknown, expired (5 minutes), already used, replaced by a newer login of the same user (one login attempt at a time), or ended by too many wrong second factors: log in again.
         MFA_SESSION_INVALID => Unauthenticated,
         /// The user has no second factor yet: enrol one (TOTP or a security key) to finish the login.
         ENROLLMENT_REQUIRED => Forbidden,
-        /// The user has a second factor already: verify it (enrolling is only for a user without one).
+        /// The user has a second factor already: verify it (enrolling is only for a user without one; an enrolment that finishes after another one did is refused too).
         FACTOR_ALREADY_ENROLLED => Forbidden,
         /// The second factor chosen (TOTP, a security key) is not enrolled for this user.
         FACTOR_NOT_ENROLLED => BadUserInput,
@@ -106,6 +110,7 @@ pub enum Violation {
     SecondFactorRejected(Factor),
     RefreshTokenInvalid,
     RefreshTokenReused,
+    LockoutUnavailable,
 }
 
 impl RuleViolation for Violation {
@@ -131,6 +136,7 @@ impl RuleViolation for Violation {
             Violation::SecondFactorRejected(_) => reasons::SECOND_FACTOR_REJECTED,
             Violation::RefreshTokenInvalid => reasons::REFRESH_TOKEN_INVALID,
             Violation::RefreshTokenReused => reasons::REFRESH_TOKEN_REUSED,
+            Violation::LockoutUnavailable => reasons::LOCKOUT_UNAVAILABLE,
         }
     }
 
@@ -179,6 +185,9 @@ impl RuleViolation for Violation {
             Violation::RefreshTokenInvalid => "the refresh token is not valid".into(),
             Violation::RefreshTokenReused => {
                 "this refresh token was already used: the session is revoked, log in again".into()
+            }
+            Violation::LockoutUnavailable => {
+                "logins are unavailable: the protection against password guessing cannot be checked right now; retry later".into()
             }
         }
     }

@@ -1,8 +1,8 @@
 //! What every resolver file shares: the use cases from the schema data, timestamps.
 
 use async_graphql::{Context, Result};
-use chrono::{DateTime, TimeZone, Utc};
 
+use erp_kit::scalars::DateTime;
 use erp_kit::ApiError;
 
 use crate::app::Identity;
@@ -14,6 +14,6 @@ pub(super) fn identity<'a>(ctx: &Context<'a>) -> Result<&'a Identity> {
 }
 
 /// A stored Unix-milliseconds timestamp.
-pub(super) fn millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+pub(super) fn millis(ms: i64) -> DateTime {
+    DateTime::from_millis(ms).unwrap_or_default()
 }

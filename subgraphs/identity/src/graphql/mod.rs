@@ -17,9 +17,13 @@ use crate::app::Identity;
 pub type IdentitySchema = Schema<Query, Mutation, EmptySubscription>;
 
 // The root types, merged from the features (their order is the SDL's field order).
+// The root types' descriptions are the same in every subgraph (composition keeps one).
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(users::UsersQuery, roles::RolesQuery);
 
+/// The mutations of the API: one root for every domain, each subgraph adding its fields; a
+/// mutation takes its arguments in one `input`.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     login::LoginMutation,
@@ -32,7 +36,10 @@ pub struct Mutation(
 pub fn schema_builder(
     identity: Option<Identity>,
 ) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    use erp_kit::pagination::describe_connection;
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let builder = describe_connection::<users::User, _, _, _>(builder);
+    let builder = describe_connection::<roles::Role, _, _, _>(builder);
     match identity {
         Some(identity) => builder
             .data(erp_kit::loaders::loader(loaders::RoleLoader(

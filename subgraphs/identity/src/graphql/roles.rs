@@ -13,6 +13,7 @@ use crate::store::entities::role;
 /// A named set of permissions (scopes).
 pub struct Role(pub role::Model);
 
+/// A role: a named set of scopes a user's tokens carry.
 #[Object]
 impl Role {
     /// Stable id.
@@ -61,9 +62,21 @@ impl RolesQuery {
     async fn roles(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Role, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -99,7 +112,11 @@ pub struct RolesMutation;
 impl RolesMutation {
     /// Creates a role from registered scopes.
     #[graphql(requires_scopes = "identity:admin")]
-    async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Option<Role>> {
+    async fn create_role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The role's name and scopes.")] input: CreateRoleInput,
+    ) -> Result<Option<Role>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
         Ok(Some(Role(

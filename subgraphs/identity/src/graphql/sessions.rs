@@ -1,6 +1,6 @@
 //! Sessions: the tokens a login hands out, refresh and logout.
 
-use async_graphql::{Context, Object, Result, SimpleObject};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
 use super::context::identity;
 use crate::app;
@@ -35,12 +35,56 @@ pub struct SessionsMutation;
 #[Object]
 impl SessionsMutation {
     /// Exchanges a refresh token for new tokens (the old one stops working).
-    async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<TokenSet> {
+    #[graphql(deprecation = "use `refreshSession` (one input)")]
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token of the last login or refresh.")] refresh_token: String,
+    ) -> Result<TokenSet> {
         Ok(identity(ctx)?.refresh(&refresh_token).await?.into())
     }
 
+    /// Exchanges a refresh token for new tokens (the old one stops working; using it again
+    /// ends the session: UNAUTHENTICATED).
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token.")] input: RefreshSessionInput,
+    ) -> Result<TokenSet> {
+        Ok(identity(ctx)?.refresh(&input.refresh_token).await?.into())
+    }
+
     /// Ends the session of this refresh token.
-    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
+    #[graphql(deprecation = "use `endSession` (one input)")]
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token of the session.")] refresh_token: String,
+    ) -> Result<bool> {
         Ok(identity(ctx)?.logout(&refresh_token).await?)
     }
+
+    /// Ends the session of this refresh token (a logout): true once it is over (also for an
+    /// unknown or already ended one).
+    async fn end_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token of the session.")] input: EndSessionInput,
+    ) -> Result<bool> {
+        Ok(identity(ctx)?.logout(&input.refresh_token).await?)
+    }
+}
+
+/// A session to refresh.
+#[derive(InputObject)]
+pub struct RefreshSessionInput {
+    /// The refresh token of the last login or refresh (each works once).
+    pub refresh_token: String,
+}
+
+/// A session to end.
+#[derive(InputObject)]
+pub struct EndSessionInput {
+    /// The refresh token of the session.
+    pub refresh_token: String,
 }

@@ -7,9 +7,10 @@ use sea_orm::{
 
 use erp_kit::ApiResult;
 
-use super::entities::{recovery_code, webauthn_credential};
+use super::entities::{recovery_code, user, webauthn_credential};
+use crate::domain::secrets::KEYED_HASH_PREFIX;
 
-/// Replaces the user's recovery codes by these (hashes only).
+/// Replaces the user's recovery codes by these (keyed hashes only).
 pub async fn replace_recovery_codes<C: ConnectionTrait>(
     conn: &C,
     user_id: &str,
@@ -95,4 +96,52 @@ pub async fn update_passkey<C: ConnectionTrait>(
     active.passkey = Set(passkey_json);
     active.update(conn).await?;
     Ok(())
+}
+
+/// Start-up conversion, over every tenant: the recovery codes an earlier version stored as a
+/// bare SHA-256, with their users' tenants.
+pub async fn unkeyed_recovery_codes<C: ConnectionTrait>(
+    conn: &C,
+) -> ApiResult<Vec<(recovery_code::Model, String)>> {
+    let codes = recovery_code::Entity::find()
+        .filter(recovery_code::Column::CodeHash.not_like(format!("{KEYED_HASH_PREFIX}%")))
+        .all(conn)
+        .await?;
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut user_ids: Vec<&str> = codes.iter().map(|c| c.user_id.as_str()).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let tenants: std::collections::HashMap<String, String> = user::Entity::find()
+        .filter(user::Column::Id.is_in(user_ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.tenant_id))
+        .collect();
+    Ok(codes
+        .into_iter()
+        .filter_map(|code| {
+            let tenant = tenants.get(&code.user_id)?.clone();
+            Some((code, tenant))
+        })
+        .collect())
+}
+
+/// Replaces a recovery code's stored hash by `new` if it still is `old`. True when it was.
+pub async fn replace_recovery_code_hash<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    old: &str,
+    new: &str,
+) -> ApiResult<bool> {
+    let replaced = recovery_code::Entity::update_many()
+        .col_expr(recovery_code::Column::CodeHash, Expr::value(new))
+        .filter(recovery_code::Column::Id.eq(id))
+        .filter(recovery_code::Column::CodeHash.eq(old))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(replaced == 1)
 }

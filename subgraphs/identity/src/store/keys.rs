@@ -1,4 +1,5 @@
-//! Signing keys (not a tenant's: the service's own; `private_pkcs8` is the key material).
+//! Signing keys (not a tenant's: the service's own; `private_pkcs8` is the key material,
+//! sealed by the field cipher).
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -50,4 +51,26 @@ pub async fn published<C: ConnectionTrait>(
         )
         .all(conn)
         .await?)
+}
+
+/// Every key, published or not (the start-up conversion of keys stored in clear).
+pub async fn all<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<signing_key::Model>> {
+    Ok(signing_key::Entity::find().all(conn).await?)
+}
+
+/// Replaces the key material of `kid` by `new` if it still is `old`. True when it was.
+pub async fn replace_private_key<C: ConnectionTrait>(
+    conn: &C,
+    kid: &str,
+    old: &str,
+    new: &str,
+) -> ApiResult<bool> {
+    let replaced = signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::PrivatePkcs8, Expr::value(new))
+        .filter(signing_key::Column::Kid.eq(kid))
+        .filter(signing_key::Column::PrivatePkcs8.eq(old))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(replaced == 1)
 }

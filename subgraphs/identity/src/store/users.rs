@@ -2,7 +2,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 
 use erp_kit::pagination::{keyset_page, PageRequest};
@@ -119,6 +120,46 @@ pub async fn by_id_for_login<C: ConnectionTrait>(
     Ok(user::Entity::find_by_id(id.to_owned()).one(conn).await?)
 }
 
+/// Login: the user an MFA session names, row-locked until the transaction ends (PostgreSQL;
+/// SQLite's write transactions run one at a time anyway), so that two enrolments of one user
+/// cannot both find them without a factor.
+pub async fn lock_for_login<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> ApiResult<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id.to_owned())
+        .lock_exclusive()
+        .one(conn)
+        .await?)
+}
+
+/// Start-up conversion, over every tenant: the users whose TOTP secret an earlier version
+/// stored in clear.
+pub async fn with_unsealed_totp<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::TotpSecret.is_not_null())
+        .filter(user::Column::TotpSecret.not_like(format!("{}%", erp_kit::crypto::SEALED_PREFIX)))
+        .all(conn)
+        .await?)
+}
+
+/// Replaces the user's stored TOTP secret by `new` if it still is `old`. True when it was.
+pub async fn replace_totp_secret<C: ConnectionTrait>(
+    conn: &C,
+    user_id: &str,
+    old: &str,
+    new: &str,
+) -> ApiResult<bool> {
+    let replaced = user::Entity::update_many()
+        .col_expr(user::Column::TotpSecret, Expr::value(new))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::TotpSecret.eq(old))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(replaced == 1)
+}
+
 /// Invitation: the user an invite token was issued to, in whichever tenant.
 pub async fn by_invite_token_hash<C: ConnectionTrait>(
     conn: &C,
@@ -163,15 +204,15 @@ pub async fn deactivate<C: ConnectionTrait>(conn: &C, user: user::Model) -> ApiR
     Ok(active.update(conn).await?)
 }
 
-/// The user's TOTP secret, and the step of the code that confirmed it (used up).
+/// The user's TOTP secret (sealed), and the step of the code that confirmed it (used up).
 pub async fn enrol_totp<C: ConnectionTrait>(
     conn: &C,
     user: user::Model,
-    secret: &str,
+    sealed_secret: &str,
     confirmed_step: u64,
 ) -> ApiResult<user::Model> {
     let mut active: user::ActiveModel = user.into();
-    active.totp_secret = Set(Some(secret.to_owned()));
+    active.totp_secret = Set(Some(sealed_secret.to_owned()));
     active.totp_last_step = Set(Some(confirmed_step as i64));
     active.updated_at = Set(super::now_ms());
     Ok(active.update(conn).await?)

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::stream::BoxStream;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
 
-use super::{Cache, CacheError, InProcessCache};
+use super::{check_entry, check_key, Cache, CacheError, InProcessCache};
 
 const TABLE: &str = "erp_cache";
 
@@ -157,6 +157,7 @@ impl Cache for DurableCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError> {
+        check_entry(key, value)?;
         let mut writes = self.writes.lock().await;
         self.store(key, value, ttl).await.map_err(unavailable)?;
         self.memory.set(key, value, ttl).await?;
@@ -170,6 +171,7 @@ impl Cache for DurableCache {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, CacheError> {
+        check_entry(key, value)?;
         let mut writes = self.writes.lock().await;
         if self.memory.get(key).await?.is_some() {
             return Ok(false);
@@ -182,6 +184,7 @@ impl Cache for DurableCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        check_key(key)?;
         let mut writes = self.writes.lock().await;
         self.db
             .execute(Statement::from_sql_and_values(

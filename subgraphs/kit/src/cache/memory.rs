@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::{Cache, CacheError};
+use super::{check_entry, check_key, Cache, CacheError};
 
 struct Entry {
     value: Vec<u8>,
@@ -44,6 +44,7 @@ impl InProcessCache {
 #[async_trait::async_trait]
 impl Cache for InProcessCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        check_key(key)?;
         let now = Instant::now();
         let mut entries = self.entries.lock();
         match entries.get(key) {
@@ -57,6 +58,7 @@ impl Cache for InProcessCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError> {
+        check_entry(key, value)?;
         self.entries.lock().insert(
             key.to_owned(),
             Entry {
@@ -73,6 +75,7 @@ impl Cache for InProcessCache {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, CacheError> {
+        check_entry(key, value)?;
         let now = Instant::now();
         let mut entries = self.entries.lock();
         if entries.get(key).is_some_and(|entry| entry.live(now)) {
@@ -89,6 +92,7 @@ impl Cache for InProcessCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        check_key(key)?;
         let now = Instant::now();
         Ok(self
             .entries
@@ -98,11 +102,13 @@ impl Cache for InProcessCache {
     }
 
     async fn publish(&self, channel: &str, message: &[u8]) -> Result<(), CacheError> {
+        check_entry(channel, message)?;
         let _ = self.channel(channel).send(message.to_vec());
         Ok(())
     }
 
     async fn subscribe(&self, channel: &str) -> Result<BoxStream<'static, Vec<u8>>, CacheError> {
+        check_key(channel)?;
         Ok(BroadcastStream::new(self.channel(channel).subscribe())
             .filter_map(|item| async move { item.ok() })
             .boxed())

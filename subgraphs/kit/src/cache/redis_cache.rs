@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::{Cache, CacheError};
+use super::{check_entry, check_key, Cache, CacheError};
 
 fn unavailable(err: redis::RedisError) -> CacheError {
     CacheError::Unavailable(err.to_string())
@@ -112,11 +112,13 @@ async fn pubsub_loop(client: redis::Client, mut requests: mpsc::Receiver<Subscri
 #[async_trait::async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        check_key(key)?;
         let mut conn = self.commands.clone();
         conn.get(key).await.map_err(unavailable)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError> {
+        check_entry(key, value)?;
         let mut conn = self.commands.clone();
         match ttl {
             Some(ttl) => conn
@@ -133,6 +135,7 @@ impl Cache for RedisCache {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, CacheError> {
+        check_entry(key, value)?;
         let mut conn = self.commands.clone();
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value).arg("NX");
@@ -144,12 +147,14 @@ impl Cache for RedisCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        check_key(key)?;
         let mut conn = self.commands.clone();
         let removed: i64 = conn.del(key).await.map_err(unavailable)?;
         Ok(removed > 0)
     }
 
     async fn publish(&self, channel: &str, message: &[u8]) -> Result<(), CacheError> {
+        check_entry(channel, message)?;
         let mut conn = self.commands.clone();
         conn.publish::<_, _, ()>(channel, message)
             .await
@@ -157,6 +162,7 @@ impl Cache for RedisCache {
     }
 
     async fn subscribe(&self, channel: &str) -> Result<BoxStream<'static, Vec<u8>>, CacheError> {
+        check_key(channel)?;
         let (reply, answer) = oneshot::channel();
         self.subscribe
             .send((channel.to_owned(), reply))

@@ -10,12 +10,26 @@ use super::objects::{Board, TaskStatus};
 use crate::domain::board::NewColumn;
 use crate::domain::Name;
 
+/// A column of a new board.
 #[derive(InputObject)]
 pub struct ColumnInput {
+    /// Name (1 to 200 characters).
     pub name: String,
+    /// The status its tasks have.
     pub status: TaskStatus,
     /// 1 to 1000; leave out for no limit.
     pub wip_limit: Option<i32>,
+}
+
+/// A new board of a project (`createProjectBoard`).
+#[derive(InputObject)]
+pub struct CreateProjectBoardInput {
+    /// The project.
+    pub project_id: ID,
+    /// Name (1 to 200 characters).
+    pub name: String,
+    /// The columns, left to right (1 to 20).
+    pub columns: Vec<ColumnInput>,
 }
 
 /// Boards.
@@ -26,7 +40,11 @@ pub struct BoardQuery;
 impl BoardQuery {
     /// One board of the caller's tenant.
     #[graphql(directive = authenticated::apply())]
-    async fn board(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Board>> {
+    async fn board(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The board's id.")] id: ID,
+    ) -> Result<Option<Board>> {
         let tenant = ctx.tenant()?;
         Ok(pmo(ctx)?.board(&tenant, &id).await?.map(Board))
     }
@@ -39,25 +57,50 @@ pub struct BoardMutation;
 #[Object]
 impl BoardMutation {
     /// Creates a board with custom columns (owners and managers only).
-    #[graphql(requires_scopes = "project:write")]
+    #[graphql(
+        requires_scopes = "project:write",
+        deprecation = "use `createProjectBoard` (one input)"
+    )]
     async fn create_board(
         &self,
         ctx: &Context<'_>,
-        project_id: ID,
-        name: String,
-        columns: Vec<ColumnInput>,
+        #[graphql(desc = "The project.")] project_id: ID,
+        #[graphql(desc = "Name (1 to 200 characters).")] name: String,
+        #[graphql(desc = "The columns, left to right (1 to 20).")] columns: Vec<ColumnInput>,
     ) -> Result<Option<Board>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        let name = Name::parse("name", &name)?.into_inner();
-        let columns = columns
-            .into_iter()
-            .map(|c| NewColumn::parse(&c.name, c.status.into(), c.wip_limit))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(Board(
-            pmo(ctx)?
-                .create_board(&tenant, claims, &project_id, name, columns)
-                .await?,
-        )))
+        let input = CreateProjectBoardInput {
+            project_id,
+            name,
+            columns,
+        };
+        create_board(ctx, input).await
     }
+
+    /// Creates a board with custom columns (owners and managers only).
+    #[graphql(requires_scopes = "project:write")]
+    async fn create_project_board(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The project, the board's name and its columns.")]
+        input: CreateProjectBoardInput,
+    ) -> Result<Option<Board>> {
+        create_board(ctx, input).await
+    }
+}
+
+/// `createBoard` and `createProjectBoard`.
+async fn create_board(ctx: &Context<'_>, input: CreateProjectBoardInput) -> Result<Option<Board>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    let name = Name::parse("name", &input.name)?.into_inner();
+    let columns = input
+        .columns
+        .into_iter()
+        .map(|c| NewColumn::parse(&c.name, c.status.into(), c.wip_limit))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Board(
+        pmo(ctx)?
+            .create_board(&tenant, claims, &input.project_id, name, columns)
+            .await?,
+    )))
 }

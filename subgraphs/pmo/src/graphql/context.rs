@@ -17,5 +17,22 @@ pub fn pmo<'a>(ctx: &Context<'a>) -> Result<&'a Pmo> {
 #[derive(SimpleObject, Clone)]
 #[graphql(unresolvable = "id")]
 pub struct Employee {
+    /// The employee's id (the employee subgraph resolves the rest).
     pub id: ID,
+}
+
+/// A user account of the identity subgraph (referenced; resolved there).
+#[derive(SimpleObject, Clone)]
+#[graphql(unresolvable = "id")]
+pub struct User {
+    /// The user's id (the identity subgraph resolves the rest).
+    pub id: ID,
+}
+
+impl User {
+    pub fn of(id: &str) -> Self {
+        Self {
+            id: ID(id.to_owned()),
+        }
+    }
 }

@@ -1,13 +1,13 @@
 //! Live subscriptions: a person's timer and a project's board, over the kit's WebSocket endpoint.
 
 use async_graphql::{Context, Enum, Object, Result, Subscription as SubscriptionObject, ID};
-use chrono::{DateTime, Utc};
 use futures::Stream;
 
 use erp_kit::authz::requiresScopes;
+use erp_kit::scalars::DateTime;
 use erp_kit::RequestContext;
 
-use super::context::pmo;
+use super::context::{pmo, User};
 use super::objects::{load_task, Task};
 use super::timers::TimerState;
 use crate::app::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
@@ -32,6 +32,7 @@ pub enum TimerEventKind {
 /// An event of a person's timer.
 pub struct TimerEvent(pub TimerUpdate);
 
+/// An event of a person's timer: a snapshot, a start, pause, resume or stop, or a tick.
 #[Object]
 impl TimerEvent {
     /// What happened.
@@ -60,8 +61,8 @@ impl TimerEvent {
     }
 
     /// When the timer was first started (server time).
-    async fn started_at(&self) -> Option<DateTime<Utc>> {
-        self.0.timer.as_ref().map(|t| t.started_at)
+    async fn started_at(&self) -> Option<DateTime> {
+        self.0.timer.as_ref().map(|t| t.started_at.into())
     }
 
     /// Seconds counted at `at`, computed on the server (paused time excluded).
@@ -70,8 +71,8 @@ impl TimerEvent {
     }
 
     /// Server time of the event.
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.at
+    async fn at(&self) -> DateTime {
+        self.0.at.into()
     }
 
     /// The task the timer runs on.
@@ -101,6 +102,8 @@ pub enum ProjectBoardEventKind {
 /// An event of a project's board.
 pub struct ProjectBoardEvent(pub BoardUpdate);
 
+/// An event of a project's board: the subscription's start, a task created or moved, a timer
+/// started or stopped on one of its tasks.
 #[Object]
 impl ProjectBoardEvent {
     /// What happened.
@@ -156,11 +159,19 @@ impl ProjectBoardEvent {
         }
     }
 
-    /// Server time of the event.
-    async fn at(&self) -> DateTime<Utc> {
+    /// Who made the change (resolved by the identity subgraph).
+    async fn user(&self) -> Option<User> {
         match &self.0 {
-            BoardUpdate::Subscribed { at, .. } => *at,
-            BoardUpdate::Event { event, .. } => event.at,
+            BoardUpdate::Event { event, .. } => event.user_id.as_deref().map(User::of),
+            BoardUpdate::Subscribed { .. } => None,
+        }
+    }
+
+    /// Server time of the event.
+    async fn at(&self) -> DateTime {
+        match &self.0 {
+            BoardUpdate::Subscribed { at, .. } => (*at).into(),
+            BoardUpdate::Event { event, .. } => event.at.into(),
         }
     }
 
@@ -176,6 +187,8 @@ impl ProjectBoardEvent {
 #[derive(Default)]
 pub struct Subscription;
 
+/// The live streams of the API (graphql-transport-ws, or SSE): one root for every domain,
+/// each subgraph adding its fields.
 #[SubscriptionObject]
 impl Subscription {
     /// The caller's timer: a `SNAPSHOT` first, then every start, pause, resume and stop made
@@ -197,7 +210,7 @@ impl Subscription {
     async fn project_board(
         &self,
         ctx: &Context<'_>,
-        project_id: ID,
+        #[graphql(desc = "The project.")] project_id: ID,
     ) -> Result<impl Stream<Item = Result<ProjectBoardEvent>>> {
         use futures::StreamExt;
         let identity = ctx.identity().clone();

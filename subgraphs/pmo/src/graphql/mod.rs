@@ -29,7 +29,8 @@ pub use live::Subscription;
 pub type PmoSchema = Schema<Query, Mutation, Subscription>;
 
 // The parts are merged in the order the SDL lists their fields.
-/// The root types, merged from the domain's parts.
+// The root types' descriptions are the same in every subgraph (composition keeps one).
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     projects::ProjectQuery,
@@ -40,8 +41,8 @@ pub struct Query(
     timesheets::TimesheetQuery,
 );
 
-// The root mutation, merged from the features' parts (no description: the composed Mutation
-// type keeps one description for every subgraph).
+/// The mutations of the API: one root for every domain, each subgraph adding its fields; a
+/// mutation takes its arguments in one `input`.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     projects::ProjectMutation,
@@ -54,7 +55,14 @@ pub struct Mutation(
 
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
 pub fn schema_builder(pmo: Option<Pmo>) -> SchemaBuilder<Query, Mutation, Subscription> {
+    use erp_kit::pagination::describe_connection;
     let builder = Schema::build(Query::default(), Mutation::default(), Subscription);
+    let builder = describe_connection::<objects::Project, _, _, _>(builder);
+    let builder = describe_connection::<objects::Task, _, _, _>(builder);
+    let builder = describe_connection::<objects::Sprint, _, _, _>(builder);
+    let builder = describe_connection::<objects::Comment, _, _, _>(builder);
+    let builder = describe_connection::<timesheets::TimeEntry, _, _, _>(builder);
+    let builder = describe_connection::<timesheets::Timesheet, _, _, _>(builder);
     match pmo {
         Some(pmo) => builder
             .data(loader(ProjectLoader(pmo.store.clone())))

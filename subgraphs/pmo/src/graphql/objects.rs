@@ -8,19 +8,20 @@
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 
 use erp_kit::loaders::TenantKey;
+use erp_kit::money::{Currency, Money as MoneyValue};
 use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::scalars::{Date, DateTime};
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::Employee;
+use super::context::{Employee, User};
 use super::loaders::{
     BoardLoader, CommentPagesLoader, PageKey, ProjectBoardsLoader, ProjectLoader, SprintLoader,
     SprintPagesLoader, TaskLoader, TaskPagesLoader,
 };
 use crate::domain::custom_field::{FieldDefinition, FieldKind};
-use crate::domain::project::{Member, ProjectRole as ProjectRoleModel};
+use crate::domain::project::{Member, Money, ProjectRole as ProjectRoleModel};
 use crate::domain::sprint::SprintState as SprintStateModel;
 use crate::domain::task::{Label, TaskStatus as TaskStatusModel};
 use crate::store::{BoardDoc, ColumnDoc, CommentDoc, ProjectDoc, SprintDoc, TaskDoc, TaskFilter};
@@ -52,12 +53,21 @@ pub enum ProjectRole {
 /// A project member: a user of the identity service, optionally linked to an employee.
 pub struct ProjectMember(Member);
 
+/// A member of a project: a user of the identity service in a project role, optionally
+/// linked to their employee record.
 #[Object(requires_scopes = "project:read")]
 impl ProjectMember {
+    /// The member's user id.
     async fn user_id(&self) -> ID {
         ID(self.0.user_id.clone())
     }
 
+    /// The member's user account (resolved by the identity subgraph).
+    async fn user(&self) -> User {
+        User::of(&self.0.user_id)
+    }
+
+    /// The member's employee record, when linked.
     async fn employee(&self) -> Option<Employee> {
         self.0
             .employee_id
@@ -65,29 +75,36 @@ impl ProjectMember {
             .map(|id| Employee { id: ID(id.clone()) })
     }
 
+    /// What the member may do in the project.
     async fn role(&self) -> ProjectRole {
         self.0.role.into()
     }
 }
 
-/// A money amount.
-#[derive(SimpleObject)]
-pub struct MoneyAmount {
-    /// Decimal with two fraction digits, e.g. "12500.00".
-    pub amount: String,
-    /// ISO 4217 code.
-    pub currency: String,
+/// A stored budget as the kit's `Money`: PMO keeps cents, so the decimal string loses its
+/// trailing zeros before it is read at the currency's exponent (`"12500.00"` JPY is 12500).
+/// None for one stored before currencies were checked (an unknown code, or cents of a
+/// currency without them).
+pub(super) fn budget_money(budget: &Money) -> Option<MoneyValue> {
+    let currency = Currency::parse(&budget.currency).ok()?;
+    let amount = budget.amount();
+    let amount = amount.trim_end_matches('0').trim_end_matches('.');
+    MoneyValue::parse(amount, currency).ok()
 }
 
 /// A project: client work or internal, with members in project roles.
 pub struct Project(pub ProjectDoc);
 
+/// A project: client work or internal, with members in project roles, boards, sprints and
+/// tasks.
 #[Object(requires_scopes = "project:read")]
 impl Project {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Name (1 to 200 characters).
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -107,17 +124,16 @@ impl Project {
         requires_scopes = "project:write",
         requires_scopes = "timesheet:approve"
     )]
-    async fn budget(&self) -> Option<MoneyAmount> {
-        self.0.budget.as_ref().map(|m| MoneyAmount {
-            amount: m.amount(),
-            currency: m.currency.clone(),
-        })
+    async fn budget(&self) -> Option<MoneyValue> {
+        self.0.budget.as_ref().and_then(budget_money)
     }
 
+    /// The members and their project roles.
     async fn members(&self) -> Vec<ProjectMember> {
         self.0.members.iter().cloned().map(ProjectMember).collect()
     }
 
+    /// The project's kanban boards, oldest first.
     async fn boards(&self, ctx: &Context<'_>) -> Result<Vec<Board>> {
         let tenant = ctx.tenant()?;
         Ok(ctx
@@ -134,10 +150,25 @@ impl Project {
     async fn tasks(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only the tasks matching every filter given (`projectId` is this project)."
+        )]
         filter: Option<TaskFilterInput>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Task, EmptyFields, EmptyFields>> {
         let mut filter = filter.unwrap_or_default().parse()?;
@@ -159,10 +190,22 @@ impl Project {
     async fn sprints(
         &self,
         ctx: &Context<'_>,
-        state: Option<SprintState>,
+        #[graphql(desc = "Only sprints in this state.")] state: Option<SprintState>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Sprint, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
@@ -177,20 +220,24 @@ impl Project {
         Ok(connection_from_rows(&page, rows, |s| s.0.id.clone()))
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    /// When the project was created.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
 /// A board column with its optional WIP limit.
 pub struct BoardColumn(pub ColumnDoc);
 
+/// A column of a kanban board: the status its tasks have, and an optional WIP limit.
 #[Object(requires_scopes = "project:read")]
 impl BoardColumn {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Name (1 to 200 characters).
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -209,20 +256,25 @@ impl BoardColumn {
 /// A kanban board of a project.
 pub struct Board(pub BoardDoc);
 
+/// A kanban board of a project: its columns, left to right.
 #[Object(requires_scopes = "project:read")]
 impl Board {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Name (1 to 200 characters).
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The columns, left to right.
     async fn columns(&self) -> Vec<BoardColumn> {
         self.0.columns.iter().cloned().map(BoardColumn).collect()
     }
 
+    /// The project the board belongs to.
     async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
         load_project(ctx, &self.0.project_id).await
     }
@@ -252,6 +304,7 @@ pub(super) async fn load_sprint(ctx: &Context<'_>, id: &str) -> Result<Option<Sp
 /// A time-boxed iteration of a project.
 pub struct Sprint(pub SprintDoc);
 
+/// A sprint: a time-boxed iteration of a project, planned, then active, then closed.
 #[Object(requires_scopes = "project:read")]
 impl Sprint {
     /// Stable id.
@@ -275,23 +328,23 @@ impl Sprint {
     }
 
     /// First planned day.
-    async fn starts_on(&self) -> Option<chrono::NaiveDate> {
-        self.0.starts_on
+    async fn starts_on(&self) -> Option<Date> {
+        self.0.starts_on.map(Date::from)
     }
 
     /// Last planned day.
-    async fn ends_on(&self) -> Option<chrono::NaiveDate> {
-        self.0.ends_on
+    async fn ends_on(&self) -> Option<Date> {
+        self.0.ends_on.map(Date::from)
     }
 
     /// When it was started.
-    async fn started_at(&self) -> Option<DateTime<Utc>> {
-        self.0.started_at
+    async fn started_at(&self) -> Option<DateTime> {
+        self.0.started_at.map(DateTime::from)
     }
 
     /// When it was closed.
-    async fn closed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.closed_at
+    async fn closed_at(&self) -> Option<DateTime> {
+        self.0.closed_at.map(DateTime::from)
     }
 
     /// The project.
@@ -303,10 +356,23 @@ impl Sprint {
     async fn tasks(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only the tasks matching every filter given (the sprint's own).")]
         filter: Option<TaskFilterInput>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Task, EmptyFields, EmptyFields>> {
         let mut filter = filter.unwrap_or_default().parse()?;
@@ -339,52 +405,84 @@ impl Sprint {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "TaskStatusModel")]
 pub enum TaskStatus {
+    /// Not started.
     Todo,
+    /// Being worked on.
     InProgress,
+    /// Finished (a task with open subtasks cannot be).
     Done,
 }
 
 /// A unit of work.
 pub struct Task(pub TaskDoc);
 
-#[Object(requires_scopes = "project:read")]
 impl Task {
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-
-    async fn title(&self) -> &str {
-        &self.0.title
-    }
-
-    async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
-    }
-
-    async fn status(&self) -> TaskStatus {
-        self.0.status.into()
-    }
-
-    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
-        load_project(ctx, &self.0.project_id).await
-    }
-
-    async fn board(&self, ctx: &Context<'_>) -> Result<Option<Board>> {
+    /// The task's board (batched).
+    async fn board_doc(&self, ctx: &Context<'_>) -> Result<Option<BoardDoc>> {
         let Some(board_id) = &self.0.board_id else {
             return Ok(None);
         };
         let tenant = ctx.tenant()?;
-        Ok(ctx
-            .data_unchecked::<DataLoader<BoardLoader>>()
+        ctx.data_unchecked::<DataLoader<BoardLoader>>()
             .load_one(TenantKey::new(&tenant, board_id))
-            .await?
-            .map(Board))
+            .await
+    }
+}
+
+/// A task: a unit of work of a project, on a board column and in a sprint or the backlog,
+/// with subtasks, dependencies, comments and custom field values.
+#[Object(requires_scopes = "project:read")]
+impl Task {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
     }
 
+    /// What is to be done (1 to 200 characters).
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    /// The details (at most 10,000 characters).
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// The status: its board column's (TODO without a column).
+    async fn status(&self) -> TaskStatus {
+        self.0.status.into()
+    }
+
+    /// The project.
+    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
+        load_project(ctx, &self.0.project_id).await
+    }
+
+    /// The board the task is on, if any.
+    async fn board(&self, ctx: &Context<'_>) -> Result<Option<Board>> {
+        Ok(self.board_doc(ctx).await?.map(Board))
+    }
+
+    /// The column of its board the task is in, if any.
     async fn column_id(&self) -> Option<ID> {
         self.0.column_id.clone().map(ID)
     }
 
+    /// The column of its board the task is in, if any (the board batched).
+    async fn column(&self, ctx: &Context<'_>) -> Result<Option<BoardColumn>> {
+        let Some(column_id) = &self.0.column_id else {
+            return Ok(None);
+        };
+        Ok(self.board_doc(ctx).await?.and_then(|board| {
+            board
+                .columns
+                .into_iter()
+                .find(|column| &column.id == column_id)
+                .map(BoardColumn)
+        }))
+    }
+
+    /// The employees the task is assigned to.
     async fn assignees(&self) -> Vec<Employee> {
         self.0
             .assignee_ids
@@ -398,6 +496,7 @@ impl Task {
         self.0.estimate_minutes.and_then(|m| i32::try_from(m).ok())
     }
 
+    /// Labels, lower case, sorted (at most 20, each 1 to 40 letters, digits, `-`, `_` or `:`).
     async fn labels(&self) -> &[String] {
         &self.0.labels
     }
@@ -419,9 +518,21 @@ impl Task {
     async fn subtasks(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Task, EmptyFields, EmptyFields>> {
         let filter = TaskFilter {
@@ -436,9 +547,21 @@ impl Task {
     async fn comments(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Connection<String, Comment, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
@@ -510,14 +633,17 @@ impl Task {
             .collect())
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    /// When the task was created.
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
 /// A typed custom field of a project.
 pub struct CustomField(pub FieldDefinition);
 
+/// A typed custom field of a project: a name, a kind its values are checked against, and
+/// the options of a SELECT field.
 #[Object(requires_scopes = "project:read")]
 impl CustomField {
     /// Stable id.
@@ -554,6 +680,7 @@ pub struct CustomFieldValue {
 /// A comment on a task.
 pub struct Comment(pub CommentDoc);
 
+/// A comment on a task, by a member of its project.
 #[Object(requires_scopes = "project:read")]
 impl Comment {
     /// Stable id.
@@ -566,19 +693,24 @@ impl Comment {
         ID(self.0.author_id.clone())
     }
 
+    /// The user who wrote it (resolved by the identity subgraph).
+    async fn author(&self) -> User {
+        User::of(&self.0.author_id)
+    }
+
     /// The text.
     async fn body(&self) -> &str {
         &self.0.body
     }
 
     /// When it was written.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 
     /// When it was last edited (null: never).
-    async fn edited_at(&self) -> Option<DateTime<Utc>> {
-        self.0.edited_at
+    async fn edited_at(&self) -> Option<DateTime> {
+        self.0.edited_at.map(DateTime::from)
     }
 
     /// The task it is on.
@@ -619,6 +751,7 @@ pub struct TaskFilterInput {
     pub project_id: Option<ID>,
     /// Only tasks assigned to this employee.
     pub assignee_id: Option<ID>,
+    /// Only tasks in this status.
     pub status: Option<TaskStatus>,
     /// Only tasks with this label.
     pub label: Option<String>,

@@ -3,6 +3,7 @@
 use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use erp_kit::authz::authenticated;
+use erp_kit::scalars::Date;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
@@ -21,9 +22,34 @@ pub struct CreateSprintInput {
     /// What the sprint is meant to achieve (up to 2000 characters).
     pub goal: Option<String>,
     /// First day (with `endsOn`).
-    pub starts_on: Option<chrono::NaiveDate>,
+    pub starts_on: Option<Date>,
     /// Last day, not before `startsOn`, at most 366 days later.
-    pub ends_on: Option<chrono::NaiveDate>,
+    pub ends_on: Option<Date>,
+}
+
+/// A task to plan (`moveTaskToSprint`).
+#[derive(InputObject)]
+pub struct MoveTaskToSprintInput {
+    /// The task.
+    pub task_id: ID,
+    /// A planned or active sprint of the task's project; null puts it back in the backlog.
+    pub sprint_id: Option<ID>,
+}
+
+/// A sprint to start (`activateSprint`).
+#[derive(InputObject)]
+pub struct ActivateSprintInput {
+    /// A planned sprint.
+    pub sprint_id: ID,
+}
+
+/// A sprint to close (`completeSprint`).
+#[derive(InputObject)]
+pub struct CompleteSprintInput {
+    /// The active sprint.
+    pub sprint_id: ID,
+    /// A planned sprint of the project to move the unfinished tasks to; null: the backlog.
+    pub carry_over_to: Option<ID>,
 }
 
 /// Sprints.
@@ -34,7 +60,11 @@ pub struct SprintQuery;
 impl SprintQuery {
     /// One sprint of the caller's tenant.
     #[graphql(directive = authenticated::apply())]
-    async fn sprint(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Sprint>> {
+    async fn sprint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The sprint's id.")] id: ID,
+    ) -> Result<Option<Sprint>> {
         let tenant = ctx.tenant()?;
         Ok(pmo(ctx)?.sprint(&tenant, &id).await?.map(Sprint))
     }
@@ -51,6 +81,7 @@ impl SprintMutation {
     async fn create_sprint(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The project, the sprint's name, goal and dates.")]
         input: CreateSprintInput,
     ) -> Result<Option<Sprint>> {
         let tenant = ctx.tenant()?;
@@ -60,7 +91,10 @@ impl SprintMutation {
             project_id: input.project_id.0,
             name: Name::parse("name", &input.name)?.into_inner(),
             goal,
-            dates: parse_dates(input.starts_on, input.ends_on)?,
+            dates: parse_dates(
+                input.starts_on.map(Into::into),
+                input.ends_on.map(Into::into),
+            )?,
         };
         Ok(Some(Sprint(
             pmo(ctx)?.create_sprint(&tenant, claims, new).await?,
@@ -70,59 +104,128 @@ impl SprintMutation {
     /// Sprint planning: puts a task in a planned or active sprint of its project, or back in
     /// the backlog when `sprintId` is null (CONFLICT, reason SPRINT_STATE, for a closed sprint
     /// on either side).
-    #[graphql(requires_scopes = "project:write")]
+    #[graphql(
+        requires_scopes = "project:write",
+        deprecation = "use `moveTaskToSprint` (one input)"
+    )]
     async fn plan_task(
         &self,
         ctx: &Context<'_>,
-        task_id: ID,
-        sprint_id: Option<ID>,
+        #[graphql(desc = "The task.")] task_id: ID,
+        #[graphql(desc = "The sprint; null: the backlog.")] sprint_id: Option<ID>,
     ) -> Result<Option<Task>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        Ok(Some(Task(
-            pmo(ctx)?
-                .plan_task(
-                    &tenant,
-                    claims,
-                    &task_id,
-                    sprint_id.as_ref().map(|id| id.as_str()),
-                )
-                .await?,
-        )))
+        plan(ctx, MoveTaskToSprintInput { task_id, sprint_id }).await
+    }
+
+    /// Sprint planning: puts a task in a planned or active sprint of its project, or back in
+    /// the backlog when `sprintId` is null (CONFLICT, reason SPRINT_STATE, for a closed sprint
+    /// on either side).
+    #[graphql(requires_scopes = "project:write")]
+    async fn move_task_to_sprint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task and its sprint.")] input: MoveTaskToSprintInput,
+    ) -> Result<Option<Task>> {
+        plan(ctx, input).await
+    }
+
+    /// Starts a planned sprint (CONFLICT, reason SPRINT_ALREADY_ACTIVE, while another sprint of
+    /// the project runs). Publishes `sprint.started`.
+    #[graphql(
+        requires_scopes = "project:write",
+        deprecation = "use `activateSprint` (one input)"
+    )]
+    async fn start_sprint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A planned sprint.")] sprint_id: ID,
+    ) -> Result<Option<Sprint>> {
+        start(ctx, &sprint_id).await
     }
 
     /// Starts a planned sprint (CONFLICT, reason SPRINT_ALREADY_ACTIVE, while another sprint of
     /// the project runs). Publishes `sprint.started`.
     #[graphql(requires_scopes = "project:write")]
-    async fn start_sprint(&self, ctx: &Context<'_>, sprint_id: ID) -> Result<Option<Sprint>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        Ok(Some(Sprint(
-            pmo(ctx)?.start_sprint(&tenant, claims, &sprint_id).await?,
-        )))
+    async fn activate_sprint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The sprint.")] input: ActivateSprintInput,
+    ) -> Result<Option<Sprint>> {
+        start(ctx, &input.sprint_id).await
+    }
+
+    /// Closes the active sprint: done tasks stay with it, unfinished ones move to
+    /// `carryOverTo` (a planned sprint of the project) or back to the backlog. Publishes
+    /// `sprint.closed`.
+    #[graphql(
+        requires_scopes = "project:write",
+        deprecation = "use `completeSprint` (one input)"
+    )]
+    async fn close_sprint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The active sprint.")] sprint_id: ID,
+        #[graphql(desc = "A planned sprint for the unfinished tasks; null: the backlog.")]
+        carry_over_to: Option<ID>,
+    ) -> Result<Option<Sprint>> {
+        let input = CompleteSprintInput {
+            sprint_id,
+            carry_over_to,
+        };
+        close(ctx, input).await
     }
 
     /// Closes the active sprint: done tasks stay with it, unfinished ones move to
     /// `carryOverTo` (a planned sprint of the project) or back to the backlog. Publishes
     /// `sprint.closed`.
     #[graphql(requires_scopes = "project:write")]
-    async fn close_sprint(
+    async fn complete_sprint(
         &self,
         ctx: &Context<'_>,
-        sprint_id: ID,
-        carry_over_to: Option<ID>,
+        #[graphql(desc = "The sprint and where its unfinished tasks go.")]
+        input: CompleteSprintInput,
     ) -> Result<Option<Sprint>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        Ok(Some(Sprint(
-            pmo(ctx)?
-                .close_sprint(
-                    &tenant,
-                    claims,
-                    &sprint_id,
-                    carry_over_to.as_ref().map(|id| id.as_str()),
-                )
-                .await?,
-        )))
+        close(ctx, input).await
     }
+}
+
+/// `planTask` and `moveTaskToSprint`.
+async fn plan(ctx: &Context<'_>, input: MoveTaskToSprintInput) -> Result<Option<Task>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    Ok(Some(Task(
+        pmo(ctx)?
+            .plan_task(
+                &tenant,
+                claims,
+                &input.task_id,
+                input.sprint_id.as_ref().map(|id| id.as_str()),
+            )
+            .await?,
+    )))
+}
+
+/// `startSprint` and `activateSprint`.
+async fn start(ctx: &Context<'_>, sprint_id: &str) -> Result<Option<Sprint>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    Ok(Some(Sprint(
+        pmo(ctx)?.start_sprint(&tenant, claims, sprint_id).await?,
+    )))
+}
+
+/// `closeSprint` and `completeSprint`.
+async fn close(ctx: &Context<'_>, input: CompleteSprintInput) -> Result<Option<Sprint>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    Ok(Some(Sprint(
+        pmo(ctx)?
+            .close_sprint(
+                &tenant,
+                claims,
+                &input.sprint_id,
+                input.carry_over_to.as_ref().map(|id| id.as_str()),
+            )
+            .await?,
+    )))
 }

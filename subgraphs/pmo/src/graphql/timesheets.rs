@@ -4,14 +4,15 @@
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use erp_kit::authz::authenticated;
 use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
-use erp_kit::RequestContext;
+use erp_kit::scalars::{ApprovalDecision, Date, DateTime, IsoWeek as Week};
+use erp_kit::{ApiError, RequestContext};
 
-use super::context::pmo;
+use super::context::{pmo, User};
 use super::loaders::EntryEditsLoader;
 use super::objects::{load_project, load_task, Project, Task};
 use crate::app::time_entries::EntryCorrection;
@@ -28,28 +29,40 @@ pub const APPROVE_SCOPE: &str = "timesheet:approve";
 /// Time spent on a task, from a stopped timer.
 pub struct TimeEntry(pub TimeEntryDoc);
 
+/// Time spent on a task: a stopped timer, counted in the timesheet of the week it started in.
 #[Object(requires_scopes = "task:log", requires_scopes = "timesheet:approve")]
 impl TimeEntry {
+    /// Stable id (the timer's).
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Whose time (their user id).
     async fn user_id(&self) -> ID {
         ID(self.0.user_id.clone())
     }
 
-    async fn started_at(&self) -> DateTime<Utc> {
-        self.0.started_at
+    /// Whose time (resolved by the identity subgraph).
+    async fn user(&self) -> User {
+        User::of(&self.0.user_id)
     }
 
-    async fn ended_at(&self) -> DateTime<Utc> {
-        self.0.ended_at
+    /// When it started.
+    async fn started_at(&self) -> DateTime {
+        self.0.started_at.into()
     }
 
+    /// When it ended.
+    async fn ended_at(&self) -> DateTime {
+        self.0.ended_at.into()
+    }
+
+    /// Seconds counted (paused time excluded).
     async fn duration_seconds(&self) -> i64 {
         self.0.duration_seconds
     }
 
+    /// Whether it is billed to the client.
     async fn billable(&self) -> bool {
         self.0.billable
     }
@@ -67,6 +80,7 @@ impl TimeEntry {
             .collect())
     }
 
+    /// The task the time was spent on.
     async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
         load_task(ctx, &self.0.task_id).await
     }
@@ -77,6 +91,7 @@ impl TimeEntry {
 pub struct TimeEntryFilterInput {
     /// Whose entries (the caller by default; others need `timesheet:approve`).
     pub user_id: Option<ID>,
+    /// Only entries of this project.
     pub project_id: Option<ID>,
 }
 
@@ -98,7 +113,7 @@ pub enum TimesheetState {
 #[derive(SimpleObject)]
 pub struct TimesheetDay {
     /// The day.
-    pub date: NaiveDate,
+    pub date: Date,
     /// Billable hours, two decimals.
     pub billable_hours: f64,
     /// Non-billable hours, two decimals.
@@ -112,7 +127,7 @@ pub struct TimesheetDay {
 impl TimesheetDay {
     fn new(date: NaiveDate, split: Split) -> Self {
         Self {
-            date,
+            date: date.into(),
             billable_hours: hours(split.billable_seconds),
             non_billable_hours: hours(split.non_billable_seconds),
             billable_seconds: split.billable_seconds,
@@ -127,6 +142,7 @@ pub struct TimesheetProject {
     split: Split,
 }
 
+/// One project's hours in a timesheet.
 #[Object]
 impl TimesheetProject {
     /// The project's id.
@@ -164,6 +180,8 @@ impl TimesheetProject {
 /// it started.
 pub struct Timesheet(pub WeekView);
 
+/// A person's ISO week (Monday to Sunday, UTC) from their time entries, each counted on the day
+/// it started: draft, submitted, approved or rejected.
 #[Object(
     requires_scopes = "task:log",
     requires_scopes = "timesheet:approve",
@@ -180,9 +198,14 @@ impl Timesheet {
         ID(self.0.timesheet.user_id.clone())
     }
 
+    /// Whose week (resolved by the identity subgraph).
+    async fn user(&self) -> User {
+        User::of(&self.0.timesheet.user_id)
+    }
+
     /// The ISO week, e.g. 2026-W02.
-    async fn week(&self) -> String {
-        self.0.week.to_string()
+    async fn week(&self) -> Week {
+        Week::of(self.0.week.monday())
     }
 
     /// Where it is.
@@ -191,18 +214,23 @@ impl Timesheet {
     }
 
     /// When it was (last) submitted.
-    async fn submitted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.timesheet.submitted_at
+    async fn submitted_at(&self) -> Option<DateTime> {
+        self.0.timesheet.submitted_at.map(DateTime::from)
     }
 
-    /// Who approved or rejected it.
+    /// Who approved or rejected it (their user id).
     async fn decided_by(&self) -> Option<ID> {
         self.0.timesheet.decided_by.clone().map(ID)
     }
 
+    /// Who approved or rejected it (resolved by the identity subgraph).
+    async fn decider(&self) -> Option<User> {
+        self.0.timesheet.decided_by.as_deref().map(User::of)
+    }
+
     /// When it was approved or rejected.
-    async fn decided_at(&self) -> Option<DateTime<Utc>> {
-        self.0.timesheet.decided_at
+    async fn decided_at(&self) -> Option<DateTime> {
+        self.0.timesheet.decided_at.map(DateTime::from)
     }
 
     /// Why it was rejected.
@@ -258,9 +286,9 @@ impl Timesheet {
 #[derive(SimpleObject)]
 pub struct TimeEntryTimes {
     /// Start.
-    pub started_at: DateTime<Utc>,
+    pub started_at: DateTime,
     /// End.
-    pub ended_at: DateTime<Utc>,
+    pub ended_at: DateTime,
     /// Seconds.
     pub duration_seconds: i64,
     /// Billed to the client.
@@ -270,8 +298,8 @@ pub struct TimeEntryTimes {
 impl From<&EntryTimes> for TimeEntryTimes {
     fn from(times: &EntryTimes) -> Self {
         Self {
-            started_at: times.started_at,
-            ended_at: times.ended_at,
+            started_at: times.started_at.into(),
+            ended_at: times.ended_at.into(),
             duration_seconds: times.duration_seconds,
             billable: times.billable,
         }
@@ -281,16 +309,22 @@ impl From<&EntryTimes> for TimeEntryTimes {
 /// The audit record of an edit of a stopped time entry.
 pub struct TimeEntryEdit(pub TimeEntryEditDoc);
 
+/// The audit record of an edit of a stopped time entry: who, when, before and after.
 #[Object]
 impl TimeEntryEdit {
-    /// Who edited it.
+    /// Who edited it (their user id).
     async fn edited_by(&self) -> ID {
         ID(self.0.edited_by.clone())
     }
 
+    /// Who edited it (resolved by the identity subgraph).
+    async fn editor(&self) -> User {
+        User::of(&self.0.edited_by)
+    }
+
     /// When.
-    async fn edited_at(&self) -> DateTime<Utc> {
-        self.0.edited_at
+    async fn edited_at(&self) -> DateTime {
+        self.0.edited_at.into()
     }
 
     /// The entry before the edit.
@@ -304,15 +338,48 @@ impl TimeEntryEdit {
     }
 }
 
-/// A correction of a stopped time entry.
+/// A correction of a stopped time entry (the deprecated `editTimeEntry`'s).
 #[derive(InputObject)]
 pub struct EditTimeEntryInput {
     /// New start.
-    pub started_at: DateTime<Utc>,
+    pub started_at: DateTime,
     /// New end: after the start, at most 24 hours later, not in the future.
-    pub ended_at: DateTime<Utc>,
+    pub ended_at: DateTime,
     /// Billed to the client (only on a billable project); unchanged when left out.
     pub billable: Option<bool>,
+}
+
+/// A correction of one of the caller's stopped time entries (`updateTimeEntry`).
+#[derive(InputObject)]
+pub struct UpdateTimeEntryInput {
+    /// The time entry.
+    pub time_entry_id: ID,
+    /// New start.
+    pub started_at: DateTime,
+    /// New end: after the start, at most 24 hours later, not in the future.
+    pub ended_at: DateTime,
+    /// Billed to the client (only on a billable project); unchanged when left out.
+    pub billable: Option<bool>,
+}
+
+/// The caller's week to submit (`submitTimesheetWeek`).
+#[derive(InputObject)]
+pub struct SubmitTimesheetWeekInput {
+    /// The ISO week, e.g. `2026-W02`.
+    pub week: Week,
+}
+
+/// The decision on a submitted week (`decideTimesheet`).
+#[derive(InputObject)]
+pub struct DecideTimesheetInput {
+    /// Whose week.
+    pub user_id: ID,
+    /// The ISO week, e.g. `2026-W02`.
+    pub week: Week,
+    /// Approve or reject it.
+    pub decision: ApprovalDecision,
+    /// Why it is sent back (1 to 1000 characters): required to reject, not with an approval.
+    pub reason: Option<String>,
 }
 
 /// Filters of the timesheet list (combined with AND).
@@ -328,6 +395,11 @@ fn week_of(raw: &str) -> Result<IsoWeek> {
     Ok(IsoWeek::parse("week", raw)?)
 }
 
+/// The domain's week of the API's (both ISO 8601, so the text always parses).
+fn domain_week(week: Week) -> Result<IsoWeek> {
+    week_of(&week.to_string())
+}
+
 /// Time entries and timesheets.
 #[derive(Default)]
 pub struct TimesheetQuery;
@@ -339,10 +411,24 @@ impl TimesheetQuery {
     async fn time_entries(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TimeEntryFilterInput>,
+        #[graphql(desc = "Whose entries and of which project.")] filter: Option<
+            TimeEntryFilterInput,
+        >,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, TimeEntry, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -375,12 +461,12 @@ impl TimesheetQuery {
     async fn timesheet(
         &self,
         ctx: &Context<'_>,
-        week: String,
-        user_id: Option<ID>,
+        #[graphql(desc = "The ISO week, e.g. `2026-W02`.")] week: Week,
+        #[graphql(desc = "Whose week; the caller's when omitted.")] user_id: Option<ID>,
     ) -> Result<Option<Timesheet>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
-        let week = week_of(&week)?;
+        let week = domain_week(week)?;
         let user = user_id.map_or_else(|| claims.sub.clone(), |id| id.0);
         let can_approve = ctx.identity().has_scope(APPROVE_SCOPE);
         Ok(Some(Timesheet(
@@ -397,10 +483,24 @@ impl TimesheetQuery {
     async fn timesheets(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TimesheetFilterInput>,
+        #[graphql(desc = "Only the timesheets matching every filter given.")] filter: Option<
+            TimesheetFilterInput,
+        >,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
         before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Timesheet, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
@@ -436,14 +536,29 @@ impl TimesheetMutation {
     /// approved, or empty; reason TIMER_RUNNING while their timer that started in the week runs
     /// or is paused); its entries are locked, and no timer starts in it, until it is rejected.
     /// Publishes `timesheet.submitted`.
+    #[graphql(
+        requires_scopes = "task:log",
+        deprecation = "use `submitTimesheetWeek` (one input)"
+    )]
+    async fn submit_timesheet(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ISO week, e.g. `2026-W02`.")] week: String,
+    ) -> Result<Option<Timesheet>> {
+        submit(ctx, week_of(&week)?).await
+    }
+
+    /// Submits the caller's week (CONFLICT, reason TIMESHEET_STATE, when already submitted or
+    /// approved, or empty; reason TIMER_RUNNING while their timer that started in the week runs
+    /// or is paused); its entries are locked, and no timer starts in it, until it is rejected.
+    /// Publishes `timesheet.submitted`.
     #[graphql(requires_scopes = "task:log")]
-    async fn submit_timesheet(&self, ctx: &Context<'_>, week: String) -> Result<Option<Timesheet>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        let week = week_of(&week)?;
-        Ok(Some(Timesheet(
-            pmo(ctx)?.submit_timesheet(&tenant, claims, week).await?,
-        )))
+    async fn submit_timesheet_week(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The week.")] input: SubmitTimesheetWeekInput,
+    ) -> Result<Option<Timesheet>> {
+        submit(ctx, domain_week(input.week)?).await
     }
 
     /// Approves a submitted week: a `timesheet:approve` holder or the manager of every project
@@ -452,75 +567,143 @@ impl TimesheetMutation {
     /// stopped into it). Publishes `timesheet.approved` with the billable hours per project.
     #[graphql(
         requires_scopes = "timesheet:approve",
-        requires_scopes = "project:write"
+        requires_scopes = "project:write",
+        deprecation = "use `decideTimesheet` with `decision: APPROVE`"
     )]
     async fn approve_timesheet(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
-        week: String,
+        #[graphql(desc = "Whose week.")] user_id: ID,
+        #[graphql(desc = "The ISO week, e.g. `2026-W02`.")] week: String,
     ) -> Result<Option<Timesheet>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        let week = week_of(&week)?;
-        let can_approve = ctx.identity().has_scope(APPROVE_SCOPE);
-        Ok(Some(Timesheet(
-            pmo(ctx)?
-                .decide_timesheet(&tenant, claims, can_approve, &user_id, week, None)
-                .await?,
-        )))
+        decide(ctx, &user_id, week_of(&week)?, None).await
     }
 
     /// Sends a submitted week back with a reason (1 to 1000 characters); its entries can be
     /// edited again. Same deciders as approval. Publishes `timesheet.rejected`.
     #[graphql(
         requires_scopes = "timesheet:approve",
-        requires_scopes = "project:write"
+        requires_scopes = "project:write",
+        deprecation = "use `decideTimesheet` with `decision: REJECT`"
     )]
     async fn reject_timesheet(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
-        week: String,
-        reason: String,
+        #[graphql(desc = "Whose week.")] user_id: ID,
+        #[graphql(desc = "The ISO week, e.g. `2026-W02`.")] week: String,
+        #[graphql(desc = "Why (1 to 1000 characters).")] reason: String,
     ) -> Result<Option<Timesheet>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        let week = week_of(&week)?;
         let reason = parse_rejection(&reason)?;
-        let can_approve = ctx.identity().has_scope(APPROVE_SCOPE);
-        Ok(Some(Timesheet(
-            pmo(ctx)?
-                .decide_timesheet(&tenant, claims, can_approve, &user_id, week, Some(reason))
-                .await?,
-        )))
+        decide(ctx, &user_id, week_of(&week)?, Some(reason)).await
+    }
+
+    /// Approves a submitted week (publishes `timesheet.approved` with the billable hours per
+    /// project) or sends it back with a reason, after which its entries can be edited again
+    /// (publishes `timesheet.rejected`). A `timesheet:approve` holder or the manager of every
+    /// project in it decides, never its owner (FORBIDDEN, reason SELF_APPROVAL); approving is
+    /// CONFLICT, reason TIMER_RUNNING, while the owner's timer that started in the week runs.
+    #[graphql(
+        requires_scopes = "timesheet:approve",
+        requires_scopes = "project:write"
+    )]
+    async fn decide_timesheet(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The week, whose it is, and the decision.")] input: DecideTimesheetInput,
+    ) -> Result<Option<Timesheet>> {
+        let week = domain_week(input.week)?;
+        let reason = match (input.decision, input.reason.as_deref()) {
+            (ApprovalDecision::Approve, None) => None,
+            (ApprovalDecision::Approve, Some(_)) => {
+                return Err(ApiError::bad_input("reason", "an approval gives no reason").into())
+            }
+            (ApprovalDecision::Reject, Some(reason)) => Some(parse_rejection(reason)?),
+            (ApprovalDecision::Reject, None) => {
+                return Err(
+                    ApiError::bad_input("reason", "a rejection says why: give a reason").into(),
+                )
+            }
+        };
+        decide(ctx, &input.user_id, week, reason).await
+    }
+
+    /// Corrects one of the caller's stopped time entries; the edit is audited (who, when,
+    /// before/after) and refused (CONFLICT, reason TIMESHEET_LOCKED) while its week is submitted
+    /// or approved. Publishes `time_entry.edited`.
+    #[graphql(
+        requires_scopes = "task:log",
+        deprecation = "use `updateTimeEntry` (one input)"
+    )]
+    async fn edit_time_entry(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The time entry.")] id: ID,
+        #[graphql(desc = "The new times.")] input: EditTimeEntryInput,
+    ) -> Result<Option<TimeEntry>> {
+        let input = UpdateTimeEntryInput {
+            time_entry_id: id,
+            started_at: input.started_at,
+            ended_at: input.ended_at,
+            billable: input.billable,
+        };
+        update_entry(ctx, input).await
     }
 
     /// Corrects one of the caller's stopped time entries; the edit is audited (who, when,
     /// before/after) and refused (CONFLICT, reason TIMESHEET_LOCKED) while its week is submitted
     /// or approved. Publishes `time_entry.edited`.
     #[graphql(requires_scopes = "task:log")]
-    async fn edit_time_entry(
+    async fn update_time_entry(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: EditTimeEntryInput,
+        #[graphql(desc = "The time entry and its new times.")] input: UpdateTimeEntryInput,
     ) -> Result<Option<TimeEntry>> {
-        let tenant = ctx.tenant()?;
-        let claims = ctx.claims()?;
-        Ok(Some(TimeEntry(
-            pmo(ctx)?
-                .edit_time_entry(
-                    &tenant,
-                    claims,
-                    &id,
-                    EntryCorrection {
-                        started_at: input.started_at,
-                        ended_at: input.ended_at,
-                        billable: input.billable,
-                    },
-                )
-                .await?,
-        )))
+        update_entry(ctx, input).await
     }
+}
+
+/// `submitTimesheet` and `submitTimesheetWeek`.
+async fn submit(ctx: &Context<'_>, week: IsoWeek) -> Result<Option<Timesheet>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    Ok(Some(Timesheet(
+        pmo(ctx)?.submit_timesheet(&tenant, claims, week).await?,
+    )))
+}
+
+/// `approveTimesheet`, `rejectTimesheet` and `decideTimesheet`: a rejection has its reason.
+async fn decide(
+    ctx: &Context<'_>,
+    user_id: &str,
+    week: IsoWeek,
+    rejection: Option<String>,
+) -> Result<Option<Timesheet>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    let can_approve = ctx.identity().has_scope(APPROVE_SCOPE);
+    Ok(Some(Timesheet(
+        pmo(ctx)?
+            .decide_timesheet(&tenant, claims, can_approve, user_id, week, rejection)
+            .await?,
+    )))
+}
+
+/// `editTimeEntry` and `updateTimeEntry`.
+async fn update_entry(ctx: &Context<'_>, input: UpdateTimeEntryInput) -> Result<Option<TimeEntry>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    Ok(Some(TimeEntry(
+        pmo(ctx)?
+            .edit_time_entry(
+                &tenant,
+                claims,
+                &input.time_entry_id,
+                EntryCorrection {
+                    started_at: input.started_at.into(),
+                    ended_at: input.ended_at.into(),
+                    billable: input.billable,
+                },
+            )
+            .await?,
+    )))
 }

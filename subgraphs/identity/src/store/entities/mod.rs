@@ -11,6 +11,7 @@ macro_rules! no_relations {
 pub(crate) use no_relations;
 
 pub mod recovery_code;
+pub mod refresh_family;
 pub mod refresh_token;
 pub mod role;
 pub mod signing_key;
