@@ -86,7 +86,7 @@ fn finance_sdl_is_checked_in_and_carries_the_directives() {
         "{sdl}"
     );
     assert!(
-        sdl.contains("postJournalEntry(input: PostJournalEntryInput!): PostJournalEntryPayload @requiresScopes(scopes: [[\"finance:write\"]])"),
+        sdl.contains("\t\tinput: PostJournalEntryInput!\n\t): PostJournalEntryPayload @requiresScopes(scopes: [[\"finance:write\"]])"),
         "{sdl}"
     );
     // The kit's scalars and money, as in every subgraph (issue 15's contract).

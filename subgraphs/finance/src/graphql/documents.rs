@@ -12,7 +12,7 @@ use super::ledger::{Account, JournalEntry};
 use super::loaders::{
     DocumentLinesLoader, DocumentLoader, EntryLoader, PartnerLoader, ProjectInvoicesLoader,
 };
-use super::scalars::{money, stored_money, Date, DateTime, Money};
+use super::scalars::{currency_code, money, stored_money, Date, DateTime, KitCurrency, Money};
 use super::{actor, finance, load_one};
 use crate::app::cash::{self, Ledger};
 use crate::app::documents::{
@@ -104,10 +104,12 @@ pub struct Partner(pub partner::Model);
 /// A customer or a vendor.
 #[Object(requires_scopes = "finance:read")]
 impl Partner {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Customer or vendor.
     async fn kind(&self) -> PartnerKind {
         if self.0.kind == "vendor" {
             PartnerKind::Vendor
@@ -116,6 +118,7 @@ impl Partner {
         }
     }
 
+    /// The partner's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -153,10 +156,12 @@ pub struct TermInstalment {
 /// A payment term: how a document's total is split into instalments.
 #[Object(requires_scopes = "finance:read")]
 impl PaymentTerm {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// The term's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -179,14 +184,17 @@ pub struct InvoiceLine(pub document_line::Model, pub String);
 /// One line of a document.
 #[Object(requires_scopes = "finance:read")]
 impl InvoiceLine {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// The line's position on the document, from 1.
     async fn line_no(&self) -> i32 {
         self.0.line_no
     }
 
+    /// What is invoiced.
     async fn description(&self) -> &str {
         &self.0.description
     }
@@ -205,6 +213,7 @@ impl InvoiceLine {
         Quantity::from_milli(self.0.quantity_milli).to_decimal_string()
     }
 
+    /// The price of one unit, before discount and tax.
     async fn unit_price(&self) -> Money {
         stored_money(self.0.unit_price, &self.1)
     }
@@ -244,7 +253,9 @@ impl InvoiceLine {
 /// A due date and what is due on it.
 #[derive(SimpleObject)]
 pub struct Instalment {
+    /// When the instalment is due.
     pub due_date: Date,
+    /// The instalment's amount (the instalments add up to the invoice's total).
     pub amount: Money,
     /// What is still open of it (settlements fill the earliest instalments first).
     pub open: Money,
@@ -258,14 +269,17 @@ pub struct Invoice(pub document::Model);
 /// cancelled (a credit note credits it).
 #[Object(requires_scopes = "finance:read")]
 impl Invoice {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Customer invoice, credit note or vendor bill.
     async fn kind(&self) -> InvoiceKind {
         InvoiceKind::stored(&self.0.kind)
     }
 
+    /// Draft, posted, partially paid or paid (whether it is late is `overdue`, derived).
     async fn status(&self) -> InvoiceStatus {
         match DocumentStatus::derive(self.0.posted, self.0.total, self.0.settled) {
             DocumentStatus::Draft => InvoiceStatus::Draft,
@@ -308,6 +322,7 @@ impl Invoice {
             .map(Partner))
     }
 
+    /// The document's date (its entry's date once posted).
     async fn date(&self) -> Date {
         Date(self.0.document_date)
     }
@@ -317,10 +332,12 @@ impl Invoice {
         Date(self.0.due_date)
     }
 
-    async fn currency(&self) -> &str {
-        &self.0.currency
+    /// The document's currency (the base currency).
+    async fn currency(&self) -> KitCurrency {
+        currency_code(&self.0.currency)
     }
 
+    /// The document's lines, in order.
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<InvoiceLine>> {
         Ok(load_one::<DocumentLinesLoader>(ctx, &self.0.id)
             .await?
@@ -335,10 +352,12 @@ impl Invoice {
         stored_money(self.0.untaxed, &self.0.currency)
     }
 
+    /// The tax of all lines, rounded by the company's policy (per line or globally).
     async fn tax(&self) -> Money {
         stored_money(self.0.tax, &self.0.currency)
     }
 
+    /// The amount owed: the lines' subtotals plus the tax.
     async fn total(&self) -> Money {
         stored_money(self.0.total, &self.0.currency)
     }
@@ -419,6 +438,7 @@ impl Invoice {
         self.0.department_id.clone().map(ID)
     }
 
+    /// The note printed on the document.
     async fn memo(&self) -> Option<&str> {
         self.0.memo.as_deref()
     }
@@ -433,10 +453,12 @@ impl Invoice {
         self.0.recurring_period.map(Date)
     }
 
+    /// When the draft was created.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
     }
 
+    /// When it was posted (and numbered); none while a draft.
     async fn posted_at(&self) -> Option<DateTime> {
         self.0.posted_at.map(DateTime::from)
     }
@@ -464,10 +486,12 @@ pub struct Allocation(pub allocation::Model, pub String);
 /// A settlement of a document by a payment or a credit note.
 #[Object(requires_scopes = "finance:read")]
 impl Allocation {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// The part of the payment applied to the invoice (positive).
     async fn amount(&self) -> Money {
         stored_money(self.0.amount, &self.1)
     }
@@ -492,6 +516,7 @@ impl Allocation {
         }
     }
 
+    /// When the allocation was made.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
     }
@@ -503,10 +528,12 @@ pub struct Payment(pub payment::Model);
 /// A payment received from a customer or made to a vendor, posted to a bank account.
 #[Object(requires_scopes = "finance:read")]
 impl Payment {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// Received from a customer (`INBOUND`) or paid to a vendor (`OUTBOUND`).
     async fn direction(&self) -> PaymentDirection {
         if self.0.direction == "outbound" {
             PaymentDirection::Outbound
@@ -515,16 +542,19 @@ impl Payment {
         }
     }
 
+    /// The customer or vendor.
     async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
         Ok(load_one::<PartnerLoader>(ctx, &self.0.partner_id)
             .await?
             .map(Partner))
     }
 
+    /// The day the money moved.
     async fn date(&self) -> Date {
         Date(self.0.payment_date)
     }
 
+    /// The payment's amount (positive).
     async fn amount(&self) -> Money {
         stored_money(self.0.amount, &self.0.currency)
     }
@@ -539,6 +569,7 @@ impl Payment {
         stored_money(self.0.amount - self.0.allocated, &self.0.currency)
     }
 
+    /// The bank account the money went through.
     async fn bank_account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
         Ok(
             load_one::<super::loaders::AccountLoader>(ctx, &self.0.bank_account_id)
@@ -567,6 +598,7 @@ impl Payment {
             .map(JournalEntry))
     }
 
+    /// The payment's note.
     async fn memo(&self) -> Option<&str> {
         self.0.memo.as_deref()
     }
@@ -575,6 +607,7 @@ impl Payment {
 /// One partner's open amounts by days past due.
 #[derive(SimpleObject)]
 pub struct PartnerAgeing {
+    /// The customer or vendor.
     pub partner: Partner,
     /// Not yet due.
     pub current: Money,
@@ -595,16 +628,22 @@ pub struct PartnerAgeing {
 /// Open receivables or payables by partner and days past due.
 #[derive(SimpleObject)]
 pub struct AgeingReport {
+    /// The day the ages are counted to.
     pub as_of: Date,
+    /// One row per partner with anything outstanding.
     pub partners: Vec<PartnerAgeing>,
+    /// Everything outstanding, all partners and buckets together.
     pub total: Money,
 }
 
 /// A partner whose control-account balance differs from its documents.
 #[derive(SimpleObject)]
 pub struct ReconciliationMismatch {
+    /// The partner whose balances differ.
     pub partner_id: ID,
+    /// The partner's balance on the control account's lines.
     pub control: Money,
+    /// The partner's outstanding amount on its documents.
     pub subledger: Money,
 }
 
@@ -613,24 +652,31 @@ pub struct ReconciliationMismatch {
 pub struct SubledgerReconciliation {
     /// The control account's balance (receivables as debits, payables as credits).
     pub control_balance: Money,
+    /// The sum of the open documents' outstanding amounts.
     pub subledger_balance: Money,
     /// They are equal for every partner.
     pub balanced: bool,
+    /// The partners whose two balances differ (none when balanced).
     pub mismatches: Vec<ReconciliationMismatch>,
 }
 
 /// One bank account's balance.
 #[derive(SimpleObject)]
 pub struct BankBalance {
+    /// The bank (or cash) account.
     pub account: Account,
+    /// Its balance on the day, in the base currency.
     pub balance: Money,
 }
 
 /// Cash per bank account at the end of a day.
 #[derive(SimpleObject)]
 pub struct CashPosition {
+    /// The day of the position (inclusive).
     pub as_of: Date,
+    /// Each bank or cash account with its balance.
     pub accounts: Vec<BankBalance>,
+    /// All bank and cash accounts together.
     pub total: Money,
 }
 
@@ -652,18 +698,24 @@ pub enum CashFlowSource {
 /// One line of the cash-flow statement.
 #[derive(SimpleObject)]
 pub struct CashFlowLine {
+    /// What moved the cash (payments, expense reimbursements, manual entries, reversals, other).
     pub source: CashFlowSource,
+    /// Cash received from this source in the range.
     pub inflow: Money,
+    /// Cash paid to this source in the range (positive).
     pub outflow: Money,
 }
 
 /// Cash movements over a range (direct method).
 #[derive(SimpleObject)]
 pub struct CashFlowStatement {
+    /// The first day of the range.
     pub from: Date,
+    /// The last day of the range.
     pub to: Date,
     /// Cash at the end of the day before `from`.
     pub opening: Money,
+    /// The movements by source.
     pub lines: Vec<CashFlowLine>,
     /// Cash at the end of `to`.
     pub closing: Money,
@@ -672,7 +724,9 @@ pub struct CashFlowStatement {
 /// One week of the forecast.
 #[derive(SimpleObject)]
 pub struct ForecastWeek {
+    /// The first day of the week.
     pub starts_on: Date,
+    /// The week's last day.
     pub ends_on: Date,
     /// Open invoice instalments and recurring invoices expected in.
     pub inflow: Money,
@@ -685,9 +739,11 @@ pub struct ForecastWeek {
 /// Cash today plus open receivables and payables by due date, week by week.
 #[derive(SimpleObject)]
 pub struct CashForecast {
+    /// The day the forecast starts from (its opening cash is the position on that day).
     pub as_of: Date,
     /// Cash at the end of `asOf` (actuals).
     pub opening: Money,
+    /// One row per week of the horizon, in order.
     pub weeks: Vec<ForecastWeek>,
 }
 
@@ -1029,6 +1085,7 @@ fn parse_minor(money: &Money) -> i64 {
 /// A new customer or vendor.
 #[derive(InputObject)]
 pub struct CreatePartnerInput {
+    /// Customer or vendor.
     pub kind: PartnerKind,
     /// 1 to 500 characters.
     pub name: String,
@@ -1041,6 +1098,7 @@ pub struct CreatePartnerInput {
 /// The partner created.
 #[derive(SimpleObject)]
 pub struct CreatePartnerPayload {
+    /// The partner created.
     pub partner: Partner,
 }
 
@@ -1056,6 +1114,7 @@ pub struct TermInstalmentInput {
 /// A new payment term.
 #[derive(InputObject)]
 pub struct CreatePaymentTermInput {
+    /// The term's name (1 to 500 characters), e.g. `30 days`.
     pub name: String,
     /// In order; the shares add up to exactly 100 (`INSTALMENTS_NOT_100`).
     pub instalments: Vec<TermInstalmentInput>,
@@ -1064,6 +1123,7 @@ pub struct CreatePaymentTermInput {
 /// The payment term created.
 #[derive(SimpleObject)]
 pub struct CreatePaymentTermPayload {
+    /// The payment term created.
     pub payment_term: PaymentTerm,
 }
 
@@ -1081,6 +1141,7 @@ pub struct InvoiceLineInput {
     pub unit_price: String,
     /// A percentage, default `"0"`.
     pub discount: Option<String>,
+    /// The tax on the line; none for no tax.
     pub tax_id: Option<ID>,
     /// The PMO project of the line (default: the document's).
     pub project_id: Option<ID>,
@@ -1109,14 +1170,17 @@ impl From<InvoiceLineInput> for LineRequest {
 pub struct CreateInvoiceInput {
     /// A customer (invoices) or a vendor (bills).
     pub partner_id: ID,
+    /// The document's date (its entry's date once posted).
     pub date: Date,
     /// Default: 30 days after `date` (a payment term's instalments override it).
     pub due_date: Option<Date>,
     /// The base currency (`DOCUMENT_CURRENCY` otherwise).
     pub currency: String,
+    /// A note printed on the document (1 to 500 characters).
     pub memo: Option<String>,
     /// The PMO project it bills.
     pub project_id: Option<ID>,
+    /// The department the document is booked to (a dimension of its entry lines).
     pub department_id: Option<ID>,
     /// Default: the partner's.
     pub payment_term_id: Option<ID>,
@@ -1127,15 +1191,20 @@ pub struct CreateInvoiceInput {
 /// The draft created or changed.
 #[derive(SimpleObject)]
 pub struct InvoicePayload {
+    /// The document as it is now.
     pub invoice: Invoice,
 }
 
 /// Changes to a draft (`NOT_DRAFT` once posted).
 #[derive(InputObject)]
 pub struct UpdateInvoiceInput {
+    /// The draft document.
     pub invoice_id: ID,
+    /// A new date; unchanged when left out.
     pub date: Option<Date>,
+    /// A new due date; unchanged when left out.
     pub due_date: Option<Date>,
+    /// A new note; unchanged when left out.
     pub memo: Option<String>,
     /// Replaces every line.
     pub lines: Option<Vec<InvoiceLineInput>>,
@@ -1144,8 +1213,11 @@ pub struct UpdateInvoiceInput {
 /// A new draft credit note against a posted invoice.
 #[derive(InputObject)]
 pub struct CreateCreditNoteInput {
+    /// The posted invoice (or bill) the credit note cancels, in whole or in part.
     pub invoice_id: ID,
+    /// The credit note's date (not on or before the lock date).
     pub date: Date,
+    /// A note printed on the credit note (1 to 500 characters).
     pub memo: Option<String>,
     /// Default: every line of the invoice (a full credit). The total may not exceed what is
     /// still open on the invoice (`CREDIT_EXCEEDS_INVOICE`).
@@ -1158,12 +1230,14 @@ pub struct PostInvoiceInput {
     /// 1 to 200 characters: the same key replays the answer; with another document it is
     /// refused (`IDEMPOTENCY_KEY_REUSED`).
     pub idempotency_key: String,
+    /// The draft invoice, credit note or bill.
     pub invoice_id: ID,
 }
 
 /// The posted document.
 #[derive(SimpleObject)]
 pub struct PostInvoicePayload {
+    /// The posted document, with its number.
     pub invoice: Invoice,
     /// True when this answer replays an earlier request with the same key.
     pub replayed: bool,
@@ -1183,9 +1257,11 @@ pub struct AllocationInput {
 pub struct RecordPaymentInput {
     /// See `PostInvoiceInput.idempotencyKey`.
     pub idempotency_key: String,
+    /// Received from a customer (`INBOUND`) or paid to a vendor (`OUTBOUND`).
     pub direction: PaymentDirection,
     /// A customer (inbound) or vendor (outbound).
     pub partner_id: ID,
+    /// The day the money moved (not on or before the lock date).
     pub date: Date,
     /// The base currency.
     pub currency: String,
@@ -1193,6 +1269,7 @@ pub struct RecordPaymentInput {
     pub amount: String,
     /// Default: the settings' bank account.
     pub bank_account_id: Option<ID>,
+    /// A note on the payment (1 to 500 characters).
     pub memo: Option<String>,
     /// Together at most `amount` (`OVER_ALLOCATION`); the rest stays unallocated.
     pub allocations: Option<Vec<AllocationInput>>,
@@ -1201,6 +1278,7 @@ pub struct RecordPaymentInput {
 /// The payment.
 #[derive(SimpleObject)]
 pub struct PaymentPayload {
+    /// The payment as it is now.
     pub payment: Payment,
     /// True when this answer replays an earlier request with the same key.
     pub replayed: bool,
@@ -1211,6 +1289,7 @@ pub struct PaymentPayload {
 pub struct AllocatePaymentInput {
     /// See `PostInvoiceInput.idempotencyKey`.
     pub idempotency_key: String,
+    /// The posted payment whose unallocated amount is spread.
     pub payment_id: ID,
     /// Together at most what the payment has left (`OVER_ALLOCATION`), even with concurrent
     /// allocations.
@@ -1237,20 +1316,25 @@ pub struct SetProjectBillingRateInput {
 pub struct ProjectBillingRate {
     /// The PMO project (federated).
     pub project: Project,
+    /// The customer billed for the project's time.
     pub customer_id: ID,
+    /// The rate of one hour from now on (billed lines keep the rate they were billed at).
     pub hourly_rate: Money,
 }
 
 /// The rate set.
 #[derive(SimpleObject)]
 pub struct SetProjectBillingRatePayload {
+    /// The billing rate now in force.
     pub billing_rate: ProjectBillingRate,
 }
 
 /// A monthly recurring invoice.
 #[derive(InputObject)]
 pub struct CreateRecurringScheduleInput {
+    /// The customer invoiced.
     pub partner_id: ID,
+    /// The schedule's name (1 to 500 characters), e.g. `Support contract`.
     pub name: String,
     /// The base currency.
     pub currency: String,
@@ -1258,14 +1342,18 @@ pub struct CreateRecurringScheduleInput {
     pub day_of_month: i32,
     /// The first month is this day's.
     pub starts_on: Date,
+    /// The last day an invoice may be generated for; none for no end.
     pub ends_on: Option<Date>,
+    /// The lines of every generated invoice.
     pub lines: Vec<InvoiceLineInput>,
 }
 
 /// A recurring schedule.
 #[derive(SimpleObject)]
 pub struct RecurringSchedulePayload {
+    /// The schedule's id.
     pub id: ID,
+    /// The schedule's name.
     pub name: String,
 }
 
@@ -1281,6 +1369,7 @@ pub struct GenerateRecurringInvoicesInput {
 /// What a recurring run created (nothing when re-run for the same months).
 #[derive(SimpleObject)]
 pub struct GenerateRecurringInvoicesPayload {
+    /// The draft invoices created by this run (none when every period was already generated).
     pub created: Vec<Invoice>,
 }
 
@@ -1338,7 +1427,7 @@ impl DocumentMutation {
     async fn create_partner(
         &self,
         ctx: &Context<'_>,
-        input: CreatePartnerInput,
+        #[graphql(desc = "The customer or vendor.")] input: CreatePartnerInput,
     ) -> Result<Option<CreatePartnerPayload>> {
         let actor = actor(ctx)?;
         let id = finance(ctx)?
@@ -1369,7 +1458,7 @@ impl DocumentMutation {
     async fn create_payment_term(
         &self,
         ctx: &Context<'_>,
-        input: CreatePaymentTermInput,
+        #[graphql(desc = "The term's name and instalments.")] input: CreatePaymentTermInput,
     ) -> Result<Option<CreatePaymentTermPayload>> {
         let actor = actor(ctx)?;
         let mut instalments = Vec::with_capacity(input.instalments.len());
@@ -1406,6 +1495,7 @@ impl DocumentMutation {
     async fn create_invoice(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The partner, dates and lines of the document.")]
         input: CreateInvoiceInput,
     ) -> Result<Option<InvoicePayload>> {
         let actor = actor(ctx)?;
@@ -1422,6 +1512,7 @@ impl DocumentMutation {
     async fn create_bill(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The partner, dates and lines of the document.")]
         input: CreateInvoiceInput,
     ) -> Result<Option<InvoicePayload>> {
         let actor = actor(ctx)?;
@@ -1438,7 +1529,7 @@ impl DocumentMutation {
     async fn update_invoice(
         &self,
         ctx: &Context<'_>,
-        input: UpdateInvoiceInput,
+        #[graphql(desc = "The draft and what changes.")] input: UpdateInvoiceInput,
     ) -> Result<Option<InvoicePayload>> {
         let actor = actor(ctx)?;
         let id = finance(ctx)?
@@ -1465,6 +1556,7 @@ impl DocumentMutation {
     async fn create_credit_note(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The invoice to credit and the lines of the credit note.")]
         input: CreateCreditNoteInput,
     ) -> Result<Option<InvoicePayload>> {
         let actor = actor(ctx)?;
@@ -1493,7 +1585,7 @@ impl DocumentMutation {
     async fn post_invoice(
         &self,
         ctx: &Context<'_>,
-        input: PostInvoiceInput,
+        #[graphql(desc = "The draft to post and an idempotency key.")] input: PostInvoiceInput,
     ) -> Result<Option<PostInvoicePayload>> {
         let actor = actor(ctx)?;
         let outcome = finance(ctx)?
@@ -1511,6 +1603,7 @@ impl DocumentMutation {
     async fn record_payment(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The payment, its allocations and an idempotency key.")]
         input: RecordPaymentInput,
     ) -> Result<Option<PaymentPayload>> {
         let actor = actor(ctx)?;
@@ -1541,6 +1634,7 @@ impl DocumentMutation {
     async fn allocate_payment(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The payment, its allocations and an idempotency key.")]
         input: AllocatePaymentInput,
     ) -> Result<Option<PaymentPayload>> {
         let actor = actor(ctx)?;
@@ -1566,6 +1660,7 @@ impl DocumentMutation {
     async fn set_project_billing_rate(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The project, its customer and the hourly rate.")]
         input: SetProjectBillingRateInput,
     ) -> Result<Option<SetProjectBillingRatePayload>> {
         let actor = actor(ctx)?;
@@ -1597,6 +1692,7 @@ impl DocumentMutation {
     async fn create_recurring_schedule(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The customer, the lines and the months to invoice.")]
         input: CreateRecurringScheduleInput,
     ) -> Result<Option<RecurringSchedulePayload>> {
         let actor = actor(ctx)?;
@@ -1624,6 +1720,7 @@ impl DocumentMutation {
     async fn generate_recurring_invoices(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The day up to which periods are due.")]
         input: GenerateRecurringInvoicesInput,
     ) -> Result<Option<GenerateRecurringInvoicesPayload>> {
         let actor = actor(ctx)?;

@@ -9,7 +9,7 @@ use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::ledger::{Account, JournalEntry};
 use super::loaders::{AccountLoader, EmployeeExpensesLoader, EntryLoader};
-use super::scalars::{stored_money, Date, DateTime, Money};
+use super::scalars::{currency_code, stored_money, Date, DateTime, KitCurrency, Money};
 use super::{actor, finance, load_one};
 use crate::app::expenses::{CategoryRequest, ClaimLineRequest, ClaimRequest};
 use crate::domain::expense::ExpenseState as DomainState;
@@ -61,6 +61,7 @@ pub struct ExpenseCategory(pub expense_category::Model);
 /// An expense category and its policy.
 #[Object]
 impl ExpenseCategory {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -70,6 +71,7 @@ impl ExpenseCategory {
         &self.0.code
     }
 
+    /// The category's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -102,10 +104,12 @@ pub struct ExpenseLine(pub expense_line::Model, pub String);
 /// One line of a claim.
 #[Object]
 impl ExpenseLine {
+    /// The line's position in the claim, from 1.
     async fn line_no(&self) -> i32 {
         self.0.line_no
     }
 
+    /// The expense category of the line.
     async fn category_id(&self) -> ID {
         ID(self.0.category_id.clone())
     }
@@ -115,10 +119,12 @@ impl ExpenseLine {
         Date(self.0.spent_on)
     }
 
+    /// What was spent on.
     async fn description(&self) -> &str {
         &self.0.description
     }
 
+    /// The amount spent, in the claim's currency.
     async fn amount(&self) -> Money {
         stored_money(self.0.amount, &self.1)
     }
@@ -135,10 +141,12 @@ pub struct Expense(pub expense::Model);
 /// An expense claim: `draft -> submitted -> approved | refused -> paid` (once).
 #[Object]
 impl Expense {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// What the claim is for.
     async fn title(&self) -> &str {
         &self.0.title
     }
@@ -150,18 +158,22 @@ impl Expense {
         }
     }
 
+    /// Where the claim is in its life cycle.
     async fn state(&self) -> ExpenseState {
         ExpenseState::stored(&self.0.state)
     }
 
-    async fn currency(&self) -> &str {
-        &self.0.currency
+    /// The currency of every line (the base currency).
+    async fn currency(&self) -> KitCurrency {
+        currency_code(&self.0.currency)
     }
 
+    /// The sum of the lines.
     async fn total(&self) -> Money {
         stored_money(self.0.total, &self.0.currency)
     }
 
+    /// The claim's lines, in order.
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<ExpenseLine>> {
         let tenant = ctx.tenant()?;
         let rows = finance(ctx)?
@@ -173,6 +185,7 @@ impl Expense {
             .collect())
     }
 
+    /// When the claimant submitted it; none while a draft.
     async fn submitted_at(&self) -> Option<DateTime> {
         self.0.submitted_at.map(DateTime::from)
     }
@@ -182,6 +195,7 @@ impl Expense {
         self.0.decided_by.clone().map(ID)
     }
 
+    /// When it was approved or refused; none before.
     async fn decided_at(&self) -> Option<DateTime> {
         self.0.decided_at.map(DateTime::from)
     }
@@ -209,10 +223,12 @@ impl Expense {
         }
     }
 
+    /// When it was paid; none before (a claim is paid once).
     async fn paid_at(&self) -> Option<DateTime> {
         self.0.paid_at.map(DateTime::from)
     }
 
+    /// When the claim was drafted.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
     }
@@ -340,6 +356,7 @@ impl ExpenseQuery {
 pub struct CreateExpenseCategoryInput {
     /// Unique in the tenant.
     pub code: String,
+    /// The category's name (1 to 500 characters), e.g. `Travel`.
     pub name: String,
     /// An expense account (never a control account).
     pub account_id: ID,
@@ -354,14 +371,18 @@ pub struct CreateExpenseCategoryInput {
 /// The category created.
 #[derive(SimpleObject)]
 pub struct CreateExpenseCategoryPayload {
+    /// The category created.
     pub category: ExpenseCategory,
 }
 
 /// One line of a new claim.
 #[derive(InputObject)]
 pub struct ExpenseLineInput {
+    /// The expense category (its cap and receipt rule apply).
     pub category_id: ID,
+    /// The day the money was spent.
     pub spent_on: Date,
+    /// What was spent on (1 to 500 characters).
     pub description: String,
     /// A positive decimal string of the claim's currency, within the category's cap
     /// (`POLICY_CAP_EXCEEDED`).
@@ -373,6 +394,7 @@ pub struct ExpenseLineInput {
 /// A new claim by the caller.
 #[derive(InputObject)]
 pub struct CreateExpenseClaimInput {
+    /// What the claim is for (1 to 500 characters), e.g. `Client visit, Lyon`.
     pub title: String,
     /// The base currency.
     pub currency: String,
@@ -383,12 +405,14 @@ pub struct CreateExpenseClaimInput {
 /// The claim.
 #[derive(SimpleObject)]
 pub struct ExpenseClaimPayload {
+    /// The claim as it is now.
     pub claim: Expense,
 }
 
 /// A claim to submit.
 #[derive(InputObject)]
 pub struct SubmitExpenseClaimInput {
+    /// The caller's draft claim.
     pub claim_id: ID,
 }
 
@@ -397,12 +421,14 @@ pub struct SubmitExpenseClaimInput {
 pub struct ApproveExpenseClaimInput {
     /// 1 to 200 characters: the same key replays the answer.
     pub idempotency_key: String,
+    /// The submitted claim.
     pub claim_id: ID,
 }
 
 /// The claim decided.
 #[derive(SimpleObject)]
 pub struct DecidedExpenseClaimPayload {
+    /// The claim as it is now.
     pub claim: Expense,
     /// True when this answer replays an earlier request with the same key.
     pub replayed: bool,
@@ -411,6 +437,7 @@ pub struct DecidedExpenseClaimPayload {
 /// A claim to refuse.
 #[derive(InputObject)]
 pub struct RefuseExpenseClaimInput {
+    /// The submitted claim.
     pub claim_id: ID,
     /// Why (1 to 500 characters): the claimant reads it.
     pub reason: String,
@@ -421,6 +448,7 @@ pub struct RefuseExpenseClaimInput {
 pub struct PayExpenseClaimInput {
     /// 1 to 200 characters: the same key replays the answer.
     pub idempotency_key: String,
+    /// The approved claim.
     pub claim_id: ID,
     /// Default: the settings' bank account.
     pub bank_account_id: Option<ID>,
@@ -447,6 +475,7 @@ impl ExpenseMutation {
     async fn create_expense_category(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The category's code, name, cap and receipt rule.")]
         input: CreateExpenseCategoryInput,
     ) -> Result<Option<CreateExpenseCategoryPayload>> {
         let actor = actor(ctx)?;
@@ -479,7 +508,7 @@ impl ExpenseMutation {
     async fn create_expense_claim(
         &self,
         ctx: &Context<'_>,
-        input: CreateExpenseClaimInput,
+        #[graphql(desc = "The claim's title and lines.")] input: CreateExpenseClaimInput,
     ) -> Result<Option<ExpenseClaimPayload>> {
         let actor = actor(ctx)?;
         let id = finance(ctx)?
@@ -512,7 +541,7 @@ impl ExpenseMutation {
     async fn submit_expense_claim(
         &self,
         ctx: &Context<'_>,
-        input: SubmitExpenseClaimInput,
+        #[graphql(desc = "The draft claim.")] input: SubmitExpenseClaimInput,
     ) -> Result<Option<ExpenseClaimPayload>> {
         let actor = actor(ctx)?;
         let id = finance(ctx)?
@@ -529,7 +558,7 @@ impl ExpenseMutation {
     async fn approve_expense_claim(
         &self,
         ctx: &Context<'_>,
-        input: ApproveExpenseClaimInput,
+        #[graphql(desc = "The submitted claim.")] input: ApproveExpenseClaimInput,
     ) -> Result<Option<DecidedExpenseClaimPayload>> {
         let actor = actor(ctx)?;
         let outcome = finance(ctx)?
@@ -546,6 +575,7 @@ impl ExpenseMutation {
     async fn refuse_expense_claim(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The submitted claim and why it is refused.")]
         input: RefuseExpenseClaimInput,
     ) -> Result<Option<ExpenseClaimPayload>> {
         let actor = actor(ctx)?;
@@ -563,6 +593,7 @@ impl ExpenseMutation {
     async fn pay_expense_claim(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The approved claim, how it is paid and an idempotency key.")]
         input: PayExpenseClaimInput,
     ) -> Result<Option<DecidedExpenseClaimPayload>> {
         let actor = actor(ctx)?;

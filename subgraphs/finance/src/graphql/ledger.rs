@@ -9,7 +9,7 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
 use super::loaders::{AccountLoader, EntryLinesLoader, EntryLoader, JournalLoader};
-use super::scalars::{money, stored_money, Date, DateTime, Money};
+use super::scalars::{currency_code, money, stored_money, Date, DateTime, KitCurrency, Money};
 use super::{actor, finance, load_one};
 use crate::app::ledger::{EntryLineRequest, EntryRequest, PartyRequest, ReverseRequest};
 use crate::app::reports;
@@ -254,8 +254,8 @@ async fn journal_of(ctx: &Context<'_>, id: &str) -> Result<Journal> {
 #[Object(requires_scopes = "finance:read")]
 impl FinanceSettings {
     /// The currency every ledger amount is reported in (ISO 4217).
-    async fn base_currency(&self) -> &str {
-        &self.0.base_currency
+    async fn base_currency(&self) -> KitCurrency {
+        currency_code(&self.0.base_currency)
     }
 
     /// How document taxes are rounded.
@@ -333,6 +333,7 @@ pub struct Account(pub account::Model);
 /// An account of the chart of accounts.
 #[Object(requires_scopes = "finance:read")]
 impl Account {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -342,14 +343,17 @@ impl Account {
         &self.0.code
     }
 
+    /// The account's name (1 to 500 characters), e.g. `Sales`.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// Asset, liability, equity, income or expense: where the account reports.
     async fn kind(&self) -> AccountKind {
         AccountKind::stored(&self.0.kind)
     }
 
+    /// What the ledger uses the account for (a control, bank, tax or rounding account), or none.
     async fn role(&self) -> AccountRole {
         AccountRole::stored(&self.0.role)
     }
@@ -361,6 +365,7 @@ pub struct Journal(pub journal::Model);
 /// A journal: a numbering series of entries (gapless per fiscal year), optionally hash-chained.
 #[Object(requires_scopes = "finance:read")]
 impl Journal {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -370,10 +375,12 @@ impl Journal {
         &self.0.code
     }
 
+    /// The journal's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// Sales, purchase, bank, cash or general.
     async fn kind(&self) -> JournalKind {
         JournalKind::stored(&self.0.kind)
     }
@@ -393,6 +400,7 @@ pub struct FiscalYear {
 /// A fiscal year: its entries are numbered in their own series.
 #[Object(requires_scopes = "finance:read")]
 impl FiscalYear {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.year.id.clone())
     }
@@ -402,10 +410,12 @@ impl FiscalYear {
         &self.year.name
     }
 
+    /// The first day of the year.
     async fn starts_on(&self) -> Date {
         Date(self.year.starts_on)
     }
 
+    /// The last day of the year.
     async fn ends_on(&self) -> Date {
         Date(self.year.ends_on)
     }
@@ -448,6 +458,7 @@ pub struct JournalEntry(pub entry::Model);
 /// reversal that links it.
 #[Object(requires_scopes = "finance:read")]
 impl JournalEntry {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -462,6 +473,7 @@ impl JournalEntry {
         self.0.number
     }
 
+    /// The journal the entry was posted in.
     async fn journal(&self, ctx: &Context<'_>) -> Result<Journal> {
         journal_of(ctx, &self.0.journal_id).await
     }
@@ -471,13 +483,14 @@ impl JournalEntry {
         Date(self.0.entry_date)
     }
 
+    /// The entry's note.
     async fn memo(&self) -> Option<&str> {
         self.0.memo.as_deref()
     }
 
     /// The transaction currency of the lines' `amount`.
-    async fn currency(&self) -> &str {
-        &self.0.currency
+    async fn currency(&self) -> KitCurrency {
+        currency_code(&self.0.currency)
     }
 
     /// The rate (base units per unit of `currency`) the base amounts were computed with; None
@@ -536,6 +549,7 @@ impl JournalEntry {
         ID(self.0.posted_by.clone())
     }
 
+    /// When the entry was posted (posted entries never change).
     async fn posted_at(&self) -> DateTime {
         self.0.posted_at.into()
     }
@@ -562,6 +576,7 @@ async fn base_currency(ctx: &Context<'_>) -> Result<String> {
 /// A party on a ledger line.
 #[derive(SimpleObject)]
 pub struct LineParty {
+    /// What kind of party.
     pub kind: PartyKind,
     /// The customer's or vendor's id (a `Partner`), or the employee's id.
     pub id: ID,
@@ -573,6 +588,7 @@ pub struct JournalLine(pub entry_line::Model);
 /// One line of a posted entry: a debit or a credit on one account.
 #[Object(requires_scopes = "finance:read")]
 impl JournalLine {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -595,10 +611,12 @@ impl JournalLine {
         Date(self.0.entry_date)
     }
 
+    /// The account the line moves.
     async fn account(&self, ctx: &Context<'_>) -> Result<Account> {
         account_of(ctx, &self.0.account_id).await
     }
 
+    /// Debit or credit.
     async fn side(&self) -> Side {
         if self.0.debit > 0 {
             Side::Debit
@@ -623,6 +641,7 @@ impl JournalLine {
         stored_money(self.0.amount, &self.0.currency)
     }
 
+    /// The customer, vendor or employee the line concerns, if any.
     async fn party(&self) -> Option<LineParty> {
         let kind = PartyKind::stored(self.0.party_kind.as_deref()?)?;
         Some(LineParty {
@@ -646,6 +665,7 @@ impl JournalLine {
         self.0.client_id.clone().map(ID)
     }
 
+    /// The line's label.
     async fn label(&self) -> Option<&str> {
         self.0.label.as_deref()
     }
@@ -658,10 +678,11 @@ pub struct ExchangeRate(pub exchange_rate::Model);
 #[Object(requires_scopes = "finance:read")]
 impl ExchangeRate {
     /// The foreign currency (ISO 4217).
-    async fn currency(&self) -> &str {
-        &self.0.currency
+    async fn currency(&self) -> KitCurrency {
+        currency_code(&self.0.currency)
     }
 
+    /// The day from which the rate applies (until the next rate of the currency).
     async fn effective_on(&self) -> Date {
         Date(self.0.effective_on)
     }
@@ -682,6 +703,7 @@ pub struct Tax(pub tax::Model);
 /// A tax applied to document lines.
 #[Object(requires_scopes = "finance:read")]
 impl Tax {
+    /// Stable id.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -691,6 +713,7 @@ impl Tax {
         &self.0.code
     }
 
+    /// The tax's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -714,6 +737,7 @@ impl Tax {
 /// One account's totals in a trial balance.
 #[derive(SimpleObject)]
 pub struct TrialBalanceRow {
+    /// The account.
     pub account: Account,
     /// Debits dated in the range (base currency).
     pub debit: Money,
@@ -732,7 +756,9 @@ pub struct TrialBalance {
     pub to: Date,
     /// Accounts with any movement, by code.
     pub rows: Vec<TrialBalanceRow>,
+    /// The sum of the debit balances.
     pub total_debit: Money,
+    /// The sum of the credit balances: equal to the debits when the books balance.
     pub total_credit: Money,
     /// Total debits equal total credits (always true: every posted entry balances).
     pub balanced: bool,
@@ -741,6 +767,7 @@ pub struct TrialBalance {
 /// One account's amount in a statement.
 #[derive(SimpleObject)]
 pub struct AccountAmount {
+    /// The account.
     pub account: Account,
     /// In the statement's natural sign (income and liabilities as positive credits).
     pub amount: Money,
@@ -749,11 +776,17 @@ pub struct AccountAmount {
 /// Income and expenses over a range.
 #[derive(SimpleObject)]
 pub struct ProfitAndLoss {
+    /// The first day of the range.
     pub from: Date,
+    /// The last day of the range.
     pub to: Date,
+    /// Each income account with its movement in the range (credit positive).
     pub income: Vec<AccountAmount>,
+    /// Each expense account with its movement in the range (debit positive).
     pub expenses: Vec<AccountAmount>,
+    /// The sum of the income.
     pub total_income: Money,
+    /// The sum of the expenses.
     pub total_expense: Money,
     /// Income minus expenses.
     pub net_profit: Money,
@@ -762,13 +795,19 @@ pub struct ProfitAndLoss {
 /// Assets, liabilities and equity at the end of a day.
 #[derive(SimpleObject)]
 pub struct BalanceSheet {
+    /// The day the balances are taken at (inclusive).
     pub as_of: Date,
+    /// Each asset account with its balance (debit positive).
     pub assets: Vec<AccountAmount>,
+    /// Each liability account with its balance (credit positive).
     pub liabilities: Vec<AccountAmount>,
+    /// Each equity account with its balance (credit positive).
     pub equity: Vec<AccountAmount>,
     /// Income minus expenses to date not yet closed into equity.
     pub unclosed_earnings: Money,
+    /// The sum of the assets.
     pub total_assets: Money,
+    /// The sum of the liabilities and the equity: equal to the assets when the books balance.
     pub total_liabilities_and_equity: Money,
     /// Assets equal liabilities plus equity (always true for a balanced ledger).
     pub balanced: bool,
@@ -777,6 +816,7 @@ pub struct BalanceSheet {
 /// What verifying a journal's hash chain found.
 #[derive(SimpleObject)]
 pub struct HashChainReport {
+    /// The journal verified.
     pub journal: Journal,
     /// Whether the journal keeps a chain at all.
     pub enabled: bool,
@@ -1103,6 +1143,7 @@ pub struct CreateAccountInput {
     pub code: String,
     /// 1 to 500 characters.
     pub name: String,
+    /// Asset, liability, equity, income or expense.
     pub kind: AccountKind,
     /// Default `GENERAL`. Receivable and bank accounts are assets, payable ones liabilities.
     pub role: Option<AccountRole>,
@@ -1111,6 +1152,7 @@ pub struct CreateAccountInput {
 /// The account created.
 #[derive(SimpleObject)]
 pub struct CreateAccountPayload {
+    /// The account created.
     pub account: Account,
 }
 
@@ -1119,7 +1161,9 @@ pub struct CreateAccountPayload {
 pub struct CreateJournalInput {
     /// Unique in the tenant; the first part of its entries' references.
     pub code: String,
+    /// The journal's name (1 to 500 characters), e.g. `Sales`.
     pub name: String,
+    /// Sales, purchase, bank, cash or general.
     pub kind: JournalKind,
     /// Chain each entry to the previous one by SHA-256 (default true).
     pub hash_chain: Option<bool>,
@@ -1128,12 +1172,14 @@ pub struct CreateJournalInput {
 /// The journal created.
 #[derive(SimpleObject)]
 pub struct CreateJournalPayload {
+    /// The journal created.
     pub journal: Journal,
 }
 
 /// The fiscal year created.
 #[derive(SimpleObject)]
 pub struct CreateFiscalYearPayload {
+    /// The fiscal year opened.
     pub fiscal_year: FiscalYear,
 }
 
@@ -1147,6 +1193,7 @@ pub struct SetLockDateInput {
 /// The settings with their new lock date.
 #[derive(SimpleObject)]
 pub struct SetLockDatePayload {
+    /// The settings with the new lock date.
     pub settings: FinanceSettings,
 }
 
@@ -1164,6 +1211,7 @@ pub struct SetExchangeRateInput {
 /// The rate recorded.
 #[derive(SimpleObject)]
 pub struct SetExchangeRatePayload {
+    /// The rate recorded.
     pub exchange_rate: ExchangeRate,
 }
 
@@ -1172,6 +1220,7 @@ pub struct SetExchangeRatePayload {
 pub struct CreateTaxInput {
     /// Unique in the tenant (e.g. `VAT22`).
     pub code: String,
+    /// The tax's name (1 to 500 characters), e.g. `VAT 20 %`.
     pub name: String,
     /// The rate in percent, a decimal string with at most 4 decimals (e.g. `"22"`).
     pub rate: String,
@@ -1184,12 +1233,14 @@ pub struct CreateTaxInput {
 /// The tax created.
 #[derive(SimpleObject)]
 pub struct CreateTaxPayload {
+    /// The tax created.
     pub tax: Tax,
 }
 
 /// A party on a line.
 #[derive(InputObject)]
 pub struct LinePartyInput {
+    /// What kind of party.
     pub kind: PartyKind,
     /// The customer's or vendor's partner id, or the employee's id.
     pub id: ID,
@@ -1204,6 +1255,7 @@ pub struct JournalLineInput {
     pub debit: Option<String>,
     /// A positive decimal string in the entry's currency.
     pub credit: Option<String>,
+    /// The customer, vendor or employee the line concerns (receivable and payable lines need one).
     pub party: Option<LinePartyInput>,
     /// The project dimension (a PMO project id).
     pub project_id: Option<ID>,
@@ -1221,9 +1273,11 @@ pub struct PostJournalEntryInput {
     /// 1 to 200 characters chosen by the client: the same key and entry replay the first
     /// answer; the same key with another entry is refused (`IDEMPOTENCY_KEY_REUSED`).
     pub idempotency_key: String,
+    /// The journal to post in (its series numbers the entry).
     pub journal_id: ID,
     /// The accounting date: after the lock date, inside a fiscal year.
     pub date: Date,
+    /// A note on the entry (1 to 500 characters).
     pub memo: Option<String>,
     /// The transaction currency (ISO 4217); a foreign one is converted at the rate in force on
     /// `date`.
@@ -1235,6 +1289,7 @@ pub struct PostJournalEntryInput {
 /// The posted entry.
 #[derive(SimpleObject)]
 pub struct PostJournalEntryPayload {
+    /// The posted entry.
     pub entry: JournalEntry,
     /// True when this answer replays an earlier request with the same idempotency key.
     pub replayed: bool,
@@ -1245,16 +1300,20 @@ pub struct PostJournalEntryPayload {
 pub struct ReverseJournalEntryInput {
     /// See `PostJournalEntryInput.idempotencyKey`.
     pub idempotency_key: String,
+    /// The posted entry to reverse.
     pub entry_id: ID,
     /// Default today: the reversal posts in the open period, whatever the original's date.
     pub date: Option<Date>,
+    /// A note on the reversal (1 to 500 characters).
     pub memo: Option<String>,
 }
 
 /// The reversal and the entry it reverses.
 #[derive(SimpleObject)]
 pub struct ReverseJournalEntryPayload {
+    /// The reversing entry (each line on the other side).
     pub reversal: JournalEntry,
+    /// The entry reversed, now linked to its reversal.
     pub original: JournalEntry,
     /// True when this answer replays an earlier request with the same idempotency key.
     pub replayed: bool,
@@ -1287,6 +1346,7 @@ impl LedgerMutation {
     async fn set_up_finance(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The base currency, the tax rounding policy and the first fiscal year.")]
         input: SetUpFinanceInput,
     ) -> Result<Option<SetUpFinancePayload>> {
         let actor = actor(ctx)?;
@@ -1314,7 +1374,7 @@ impl LedgerMutation {
     async fn create_account(
         &self,
         ctx: &Context<'_>,
-        input: CreateAccountInput,
+        #[graphql(desc = "The account's code, name, kind and role.")] input: CreateAccountInput,
     ) -> Result<Option<CreateAccountPayload>> {
         let actor = actor(ctx)?;
         let id = finance(ctx)?
@@ -1342,7 +1402,7 @@ impl LedgerMutation {
     async fn create_journal(
         &self,
         ctx: &Context<'_>,
-        input: CreateJournalInput,
+        #[graphql(desc = "The journal's code, name and kind.")] input: CreateJournalInput,
     ) -> Result<Option<CreateJournalPayload>> {
         let actor = actor(ctx)?;
         let id = finance(ctx)?
@@ -1370,7 +1430,7 @@ impl LedgerMutation {
     async fn create_fiscal_year(
         &self,
         ctx: &Context<'_>,
-        input: FiscalYearInput,
+        #[graphql(desc = "The year's name and first and last days.")] input: FiscalYearInput,
     ) -> Result<Option<CreateFiscalYearPayload>> {
         let actor = actor(ctx)?;
         let finance = finance(ctx)?;
@@ -1402,7 +1462,7 @@ impl LedgerMutation {
     async fn set_lock_date(
         &self,
         ctx: &Context<'_>,
-        input: SetLockDateInput,
+        #[graphql(desc = "The new lock date.")] input: SetLockDateInput,
     ) -> Result<Option<SetLockDatePayload>> {
         let actor = actor(ctx)?;
         finance(ctx)?
@@ -1418,7 +1478,7 @@ impl LedgerMutation {
     async fn set_exchange_rate(
         &self,
         ctx: &Context<'_>,
-        input: SetExchangeRateInput,
+        #[graphql(desc = "The currency, the day and the rate.")] input: SetExchangeRateInput,
     ) -> Result<Option<SetExchangeRatePayload>> {
         let actor = actor(ctx)?;
         let finance = finance(ctx)?;
@@ -1439,7 +1499,7 @@ impl LedgerMutation {
     async fn create_tax(
         &self,
         ctx: &Context<'_>,
-        input: CreateTaxInput,
+        #[graphql(desc = "The tax's code, name, rate and accounts.")] input: CreateTaxInput,
     ) -> Result<Option<CreateTaxPayload>> {
         let actor = actor(ctx)?;
         let finance = finance(ctx)?;
@@ -1474,6 +1534,7 @@ impl LedgerMutation {
     async fn post_journal_entry(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The entry: journal, date, lines and idempotency key.")]
         input: PostJournalEntryInput,
     ) -> Result<Option<PostJournalEntryPayload>> {
         let actor = actor(ctx)?;
@@ -1517,6 +1578,7 @@ impl LedgerMutation {
     async fn reverse_journal_entry(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The entry to reverse, the reversal's date and an idempotency key.")]
         input: ReverseJournalEntryInput,
     ) -> Result<Option<ReverseJournalEntryPayload>> {
         let actor = actor(ctx)?;

@@ -23,6 +23,7 @@ use crate::app::{Actor, Finance};
 
 pub type FinanceSchema = Schema<Query, Mutation, EmptySubscription>;
 
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     ledger::LedgerQuery,
@@ -31,6 +32,8 @@ pub struct Query(
     federation::FederationQuery,
 );
 
+/// The mutations of the API: one root for every domain, each subgraph adding its fields; a
+/// mutation takes its arguments in one `input`.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     ledger::LedgerMutation,
@@ -42,7 +45,15 @@ pub struct Mutation(
 pub fn schema_builder(
     finance: Option<Finance>,
 ) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    use erp_kit::pagination::describe_connection;
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let builder = describe_connection::<ledger::Account, _, _, _>(builder);
+    let builder = describe_connection::<ledger::JournalEntry, _, _, _>(builder);
+    let builder = describe_connection::<ledger::JournalLine, _, _, _>(builder);
+    let builder = describe_connection::<documents::Partner, _, _, _>(builder);
+    let builder = describe_connection::<documents::Invoice, _, _, _>(builder);
+    let builder = describe_connection::<documents::Payment, _, _, _>(builder);
+    let builder = describe_connection::<expenses::Expense, _, _, _>(builder);
     match finance {
         Some(finance) => builder
             .data(loader(loaders::AccountLoader(finance.clone())))

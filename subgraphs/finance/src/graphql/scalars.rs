@@ -5,7 +5,7 @@
 pub use erp_kit::money::Money;
 pub use erp_kit::scalars::{Date, DateTime};
 
-use erp_kit::money::Currency as KitCurrency;
+pub use erp_kit::money::Currency as KitCurrency;
 
 use crate::domain::money::Currency;
 
@@ -16,12 +16,17 @@ pub fn money(minor: i64, currency: Currency) -> Money {
     stored_money(minor, currency.code())
 }
 
-/// From a stored currency code (only ISO 4217 codes are stored; an unknown one reads as EUR
-/// rather than failing the read).
-pub fn stored_money(minor: i64, code: &str) -> Money {
-    let currency = KitCurrency::parse(code)
+/// A stored currency code as the API's `CurrencyCode` (only ISO 4217 codes are stored, each
+/// checked on the way in; an unknown one would read as EUR rather than failing the read).
+pub fn currency_code(code: &str) -> KitCurrency {
+    KitCurrency::parse(code)
         .or_else(|_| KitCurrency::parse("EUR"))
-        .expect("EUR is an ISO 4217 currency");
+        .expect("EUR is an ISO 4217 currency")
+}
+
+/// From a stored currency code (see [`currency_code`]).
+pub fn stored_money(minor: i64, code: &str) -> Money {
+    let currency = currency_code(code);
     let bounded = minor.clamp(-erp_kit::money::MAX_MINOR, erp_kit::money::MAX_MINOR);
     Money::from_minor(bounded, currency).expect("bounded to MAX_MINOR")
 }
