@@ -383,11 +383,18 @@ async fn bad_entries_are_refused_with_their_reason_and_write_nothing() {
         pair("BAD_USER_INPUT", "AMOUNT_TOO_PRECISE")
     );
 
+    // A float-looking amount or an unknown currency is refused while the request is validated
+    // (the kit's Decimal and CurrencyCode, issue 15's contract): BAD_USER_INPUT naming the field.
+    let refused_value = |input: Value| async {
+        let (status, body) = app.graphql(&books.token, POST, input).await;
+        assert_eq!(status, 200, "{body}");
+        body["errors"][0]["extensions"].clone()
+    };
     for float_looking in ["1e3", "1.0E2", "+5", "5.", ".5", "1,000.00", "NaN"] {
         let input = books.entry("b-5", &date, &books.expense, &books.bank, float_looking);
         assert_eq!(
-            refuse(input).await,
-            pair("BAD_USER_INPUT", "AMOUNT_FORMAT"),
+            refused_value(input).await,
+            json!({"code": "BAD_USER_INPUT", "field": "debit"}),
             "{float_looking}"
         );
     }
@@ -395,8 +402,8 @@ async fn bad_entries_are_refused_with_their_reason_and_write_nothing() {
     let mut unknown = books.entry("b-6", &date, &books.expense, &books.bank, "10.00");
     unknown["input"]["currency"] = json!("XYZ");
     assert_eq!(
-        refuse(unknown).await,
-        pair("BAD_USER_INPUT", "UNKNOWN_CURRENCY")
+        refused_value(unknown).await,
+        json!({"code": "BAD_USER_INPUT", "field": "currency"})
     );
 
     let control = books.entry("b-7", &date, &books.receivable, &books.income, "10.00");

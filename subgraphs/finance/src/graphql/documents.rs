@@ -12,7 +12,9 @@ use super::ledger::{Account, JournalEntry};
 use super::loaders::{
     DocumentLinesLoader, DocumentLoader, EntryLoader, PartnerLoader, ProjectInvoicesLoader,
 };
-use super::scalars::{currency_code, money, stored_money, Date, DateTime, KitCurrency, Money};
+use super::scalars::{
+    currency_code, decimal, money, stored_money, Date, DateTime, Decimal, KitCurrency, Money,
+};
 use super::{actor, finance, load_one};
 use crate::app::cash::{self, Ledger};
 use crate::app::documents::{
@@ -148,7 +150,7 @@ pub struct PaymentTerm(pub payment_term::Model);
 #[derive(SimpleObject)]
 pub struct TermInstalment {
     /// The share of the total, in percent (a decimal string).
-    pub share: String,
+    pub share: Decimal,
     /// Days after the document date it falls due.
     pub days: i32,
 }
@@ -171,7 +173,7 @@ impl PaymentTerm {
         Ok(crate::app::documents::stored_term(&self.0.lines)?
             .into_iter()
             .map(|line| TermInstalment {
-                share: line.share.to_decimal_string(),
+                share: decimal(line.share.to_decimal_string()),
                 days: line.days as i32,
             })
             .collect())
@@ -209,8 +211,8 @@ impl InvoiceLine {
     }
 
     /// A decimal with up to 3 decimals.
-    async fn quantity(&self) -> String {
-        Quantity::from_milli(self.0.quantity_milli).to_decimal_string()
+    async fn quantity(&self) -> Decimal {
+        decimal(Quantity::from_milli(self.0.quantity_milli).to_decimal_string())
     }
 
     /// The price of one unit, before discount and tax.
@@ -219,8 +221,8 @@ impl InvoiceLine {
     }
 
     /// The discount in percent (a decimal string).
-    async fn discount(&self) -> String {
-        Percent::from_ppm(self.0.discount_ppm).to_decimal_string()
+    async fn discount(&self) -> Decimal {
+        decimal(Percent::from_ppm(self.0.discount_ppm).to_decimal_string())
     }
 
     /// The tax applied, if any.
@@ -1106,7 +1108,7 @@ pub struct CreatePartnerPayload {
 #[derive(InputObject)]
 pub struct TermInstalmentInput {
     /// The share in percent, a decimal string with up to 4 decimals; shares add up to 100.
-    pub share: String,
+    pub share: Decimal,
     /// Days after the document date (0 to 3650).
     pub days: i32,
 }
@@ -1136,11 +1138,11 @@ pub struct InvoiceLineInput {
     /// control account.
     pub account_id: Option<ID>,
     /// A positive decimal with at most 3 decimals (e.g. hours: `"7.5"`).
-    pub quantity: String,
+    pub quantity: Decimal,
     /// A decimal string of the document's currency, at most its decimals.
-    pub unit_price: String,
+    pub unit_price: Decimal,
     /// A percentage, default `"0"`.
-    pub discount: Option<String>,
+    pub discount: Option<Decimal>,
     /// The tax on the line; none for no tax.
     pub tax_id: Option<ID>,
     /// The PMO project of the line (default: the document's).
@@ -1155,9 +1157,9 @@ impl From<InvoiceLineInput> for LineRequest {
         LineRequest {
             description: line.description,
             account_id: line.account_id.map(|id| id.0),
-            quantity: line.quantity,
-            unit_price: line.unit_price,
-            discount: line.discount,
+            quantity: line.quantity.to_string(),
+            unit_price: line.unit_price.to_string(),
+            discount: line.discount.map(|d| d.to_string()),
             tax_id: line.tax_id.map(|id| id.0),
             project_id: line.project_id.map(|id| id.0),
             time_entry_id: line.time_entry_id.map(|id| id.0),
@@ -1175,7 +1177,7 @@ pub struct CreateInvoiceInput {
     /// Default: 30 days after `date` (a payment term's instalments override it).
     pub due_date: Option<Date>,
     /// The base currency (`DOCUMENT_CURRENCY` otherwise).
-    pub currency: String,
+    pub currency: KitCurrency,
     /// A note printed on the document (1 to 500 characters).
     pub memo: Option<String>,
     /// The PMO project it bills.
@@ -1249,7 +1251,7 @@ pub struct AllocationInput {
     /// A posted invoice (inbound payments) or bill (outbound) of the same partner.
     pub invoice_id: ID,
     /// A positive decimal string, at most what the document still owes.
-    pub amount: String,
+    pub amount: Decimal,
 }
 
 /// A payment received or made.
@@ -1264,9 +1266,9 @@ pub struct RecordPaymentInput {
     /// The day the money moved (not on or before the lock date).
     pub date: Date,
     /// The base currency.
-    pub currency: String,
+    pub currency: KitCurrency,
     /// A positive decimal string.
-    pub amount: String,
+    pub amount: Decimal,
     /// Default: the settings' bank account.
     pub bank_account_id: Option<ID>,
     /// A note on the payment (1 to 500 characters).
@@ -1304,9 +1306,9 @@ pub struct SetProjectBillingRateInput {
     /// The customer invoiced.
     pub customer_id: ID,
     /// The base currency.
-    pub currency: String,
+    pub currency: KitCurrency,
     /// Per hour, a positive decimal string; each billed line keeps the rate of its moment.
-    pub hourly_rate: String,
+    pub hourly_rate: Decimal,
     /// The income account of the lines (default: the settings').
     pub account_id: Option<ID>,
 }
@@ -1337,7 +1339,7 @@ pub struct CreateRecurringScheduleInput {
     /// The schedule's name (1 to 500 characters), e.g. `Support contract`.
     pub name: String,
     /// The base currency.
-    pub currency: String,
+    pub currency: KitCurrency,
     /// The invoice's day of the month (1 to 31; shorter months use their last day).
     pub day_of_month: i32,
     /// The first month is this day's.
@@ -1397,7 +1399,7 @@ fn allocations(input: Option<Vec<AllocationInput>>) -> Vec<AllocationRequest> {
         .into_iter()
         .map(|a| AllocationRequest {
             document_id: a.invoice_id.0,
-            amount: a.amount,
+            amount: a.amount.to_string(),
         })
         .collect()
 }
@@ -1408,7 +1410,7 @@ fn document_request(kind: &'static str, input: CreateInvoiceInput) -> DocumentRe
         partner_id: input.partner_id.0,
         date: input.date.0,
         due_date: input.due_date.map(|d| d.0),
-        currency: input.currency,
+        currency: input.currency.code().to_owned(),
         memo: input.memo,
         project_id: input.project_id.map(|id| id.0),
         department_id: input.department_id.map(|id| id.0),
@@ -1470,7 +1472,7 @@ impl DocumentMutation {
                 )
                 .into());
             }
-            instalments.push((line.share, line.days as u32));
+            instalments.push((line.share.to_string(), line.days as u32));
         }
         let id = finance(ctx)?
             .create_payment_term(
@@ -1615,8 +1617,8 @@ impl DocumentMutation {
                     direction: input.direction.as_str(),
                     partner_id: input.partner_id.0,
                     date: input.date.0,
-                    currency: input.currency,
-                    amount: input.amount,
+                    currency: input.currency.code().to_owned(),
+                    amount: input.amount.to_string(),
                     bank_account_id: input.bank_account_id.map(|id| id.0),
                     memo: input.memo,
                     allocations: allocations(input.allocations),
@@ -1670,8 +1672,8 @@ impl DocumentMutation {
                 crate::app::billing::BillingRateRequest {
                     project_id: input.project_id.0,
                     customer_id: input.customer_id.0,
-                    currency: input.currency,
-                    hourly_rate: input.hourly_rate,
+                    currency: input.currency.code().to_owned(),
+                    hourly_rate: input.hourly_rate.to_string(),
                     account_id: input.account_id.map(|id| id.0),
                 },
             )
@@ -1703,7 +1705,7 @@ impl DocumentMutation {
                 ScheduleRequest {
                     partner_id: input.partner_id.0,
                     name: input.name,
-                    currency: input.currency,
+                    currency: input.currency.code().to_owned(),
                     day_of_month: input.day_of_month.clamp(0, 99) as u32,
                     starts_on: input.starts_on.0,
                     ends_on: input.ends_on.map(|d| d.0),

@@ -9,7 +9,7 @@ use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::ledger::{Account, JournalEntry};
 use super::loaders::{AccountLoader, EmployeeExpensesLoader, EntryLoader};
-use super::scalars::{currency_code, stored_money, Date, DateTime, KitCurrency, Money};
+use super::scalars::{currency_code, stored_money, Date, DateTime, Decimal, KitCurrency, Money};
 use super::{actor, finance, load_one};
 use crate::app::expenses::{CategoryRequest, ClaimLineRequest, ClaimRequest};
 use crate::domain::expense::ExpenseState as DomainState;
@@ -361,9 +361,9 @@ pub struct CreateExpenseCategoryInput {
     /// An expense account (never a control account).
     pub account_id: ID,
     /// The most one line may claim: a decimal string of `capCurrency`.
-    pub cap: Option<String>,
+    pub cap: Option<Decimal>,
     /// ISO 4217; required with `cap`.
-    pub cap_currency: Option<String>,
+    pub cap_currency: Option<KitCurrency>,
     /// Each line needs a receipt reference (`RECEIPT_REQUIRED`).
     pub receipt_required: bool,
 }
@@ -386,7 +386,7 @@ pub struct ExpenseLineInput {
     pub description: String,
     /// A positive decimal string of the claim's currency, within the category's cap
     /// (`POLICY_CAP_EXCEEDED`).
-    pub amount: String,
+    pub amount: Decimal,
     /// The receipt's reference (required by some categories).
     pub receipt_ref: Option<String>,
 }
@@ -397,7 +397,7 @@ pub struct CreateExpenseClaimInput {
     /// What the claim is for (1 to 500 characters), e.g. `Client visit, Lyon`.
     pub title: String,
     /// The base currency.
-    pub currency: String,
+    pub currency: KitCurrency,
     /// At least one.
     pub lines: Vec<ExpenseLineInput>,
 }
@@ -486,8 +486,8 @@ impl ExpenseMutation {
                     code: input.code,
                     name: input.name,
                     account_id: input.account_id.0,
-                    cap: input.cap,
-                    cap_currency: input.cap_currency,
+                    cap: input.cap.map(|d| d.to_string()),
+                    cap_currency: input.cap_currency.map(|c| c.code().to_owned()),
                     receipt_required: input.receipt_required,
                 },
             )
@@ -516,7 +516,7 @@ impl ExpenseMutation {
                 &actor,
                 ClaimRequest {
                     title: input.title,
-                    currency: input.currency,
+                    currency: input.currency.code().to_owned(),
                     lines: input
                         .lines
                         .into_iter()
@@ -524,7 +524,7 @@ impl ExpenseMutation {
                             category_id: line.category_id.0,
                             spent_on: line.spent_on.0,
                             description: line.description,
-                            amount: line.amount,
+                            amount: line.amount.to_string(),
                             receipt_ref: line.receipt_ref,
                         })
                         .collect(),

@@ -9,7 +9,9 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
 use super::loaders::{AccountLoader, EntryLinesLoader, EntryLoader, JournalLoader};
-use super::scalars::{currency_code, money, stored_money, Date, DateTime, KitCurrency, Money};
+use super::scalars::{
+    currency_code, decimal, money, stored_money, Date, DateTime, Decimal, KitCurrency, Money,
+};
 use super::{actor, finance, load_one};
 use crate::app::ledger::{EntryLineRequest, EntryRequest, PartyRequest, ReverseRequest};
 use crate::app::reports;
@@ -495,10 +497,10 @@ impl JournalEntry {
 
     /// The rate (base units per unit of `currency`) the base amounts were computed with; None
     /// in the base currency.
-    async fn exchange_rate(&self) -> Option<String> {
+    async fn exchange_rate(&self) -> Option<Decimal> {
         let currency = Currency::parse(&self.0.currency).ok()?;
         self.0.rate_nano.map(|nano| {
-            crate::domain::fx::ExchangeRate::from_nano(currency, nano).to_decimal_string()
+            decimal(crate::domain::fx::ExchangeRate::from_nano(currency, nano).to_decimal_string())
         })
     }
 
@@ -688,11 +690,13 @@ impl ExchangeRate {
     }
 
     /// Base-currency units per unit of `currency`, a decimal string with up to 9 decimals.
-    async fn rate(&self) -> String {
+    async fn rate(&self) -> Decimal {
         match Currency::parse(&self.0.currency) {
-            Ok(currency) => crate::domain::fx::ExchangeRate::from_nano(currency, self.0.rate_nano)
-                .to_decimal_string(),
-            Err(_) => String::new(),
+            Ok(currency) => decimal(
+                crate::domain::fx::ExchangeRate::from_nano(currency, self.0.rate_nano)
+                    .to_decimal_string(),
+            ),
+            Err(_) => decimal(String::new()),
         }
     }
 }
@@ -719,8 +723,8 @@ impl Tax {
     }
 
     /// The rate in percent, a decimal string (e.g. `"22"`, `"8.875"`).
-    async fn rate(&self) -> String {
-        crate::domain::money::Percent::from_ppm(self.0.rate_ppm).to_decimal_string()
+    async fn rate(&self) -> Decimal {
+        decimal(crate::domain::money::Percent::from_ppm(self.0.rate_ppm).to_decimal_string())
     }
 
     /// Whether prices already include the tax.
@@ -915,11 +919,11 @@ impl LedgerQuery {
     async fn exchange_rates(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only this currency (ISO 4217).")] currency: Option<String>,
+        #[graphql(desc = "Only this currency (ISO 4217).")] currency: Option<KitCurrency>,
     ) -> Result<Option<Vec<ExchangeRate>>> {
         let tenant = ctx.tenant()?;
         let rows = finance(ctx)?
-            .exchange_rates_of(&tenant, currency.as_deref())
+            .exchange_rates_of(&tenant, currency.as_ref().map(KitCurrency::code))
             .await?;
         Ok(Some(rows.into_iter().map(ExchangeRate).collect()))
     }
@@ -1111,7 +1115,7 @@ impl LedgerQuery {
 #[derive(InputObject)]
 pub struct SetUpFinanceInput {
     /// The base currency (ISO 4217), in which every ledger amount is reported.
-    pub base_currency: String,
+    pub base_currency: KitCurrency,
     /// How document taxes are rounded.
     pub tax_rounding: TaxRounding,
     /// The first fiscal year.
@@ -1201,11 +1205,11 @@ pub struct SetLockDatePayload {
 #[derive(InputObject)]
 pub struct SetExchangeRateInput {
     /// The foreign currency (ISO 4217, not the base currency).
-    pub currency: String,
+    pub currency: KitCurrency,
     /// The first day it applies (a later rate takes over from its own day).
     pub effective_on: Date,
     /// Base-currency units per unit of `currency`: a positive decimal string, at most 9 decimals.
-    pub rate: String,
+    pub rate: Decimal,
 }
 
 /// The rate recorded.
@@ -1223,7 +1227,7 @@ pub struct CreateTaxInput {
     /// The tax's name (1 to 500 characters), e.g. `VAT 20 %`.
     pub name: String,
     /// The rate in percent, a decimal string with at most 4 decimals (e.g. `"22"`).
-    pub rate: String,
+    pub rate: Decimal,
     /// Whether prices already include the tax.
     pub included: bool,
     /// Where the tax is posted (e.g. the output tax liability).
@@ -1252,9 +1256,9 @@ pub struct JournalLineInput {
     /// An account of the tenant (not a receivable or payable control account).
     pub account_id: ID,
     /// A positive decimal string in the entry's currency (e.g. `"100.00"`).
-    pub debit: Option<String>,
+    pub debit: Option<Decimal>,
     /// A positive decimal string in the entry's currency.
-    pub credit: Option<String>,
+    pub credit: Option<Decimal>,
     /// The customer, vendor or employee the line concerns (receivable and payable lines need one).
     pub party: Option<LinePartyInput>,
     /// The project dimension (a PMO project id).
@@ -1281,7 +1285,7 @@ pub struct PostJournalEntryInput {
     pub memo: Option<String>,
     /// The transaction currency (ISO 4217); a foreign one is converted at the rate in force on
     /// `date`.
-    pub currency: String,
+    pub currency: KitCurrency,
     /// At least two lines; debits equal credits.
     pub lines: Vec<JournalLineInput>,
 }
@@ -1354,7 +1358,7 @@ impl LedgerMutation {
             .set_up(
                 &actor,
                 SetUpRequest {
-                    base_currency: input.base_currency,
+                    base_currency: input.base_currency.code().to_owned(),
                     tax_rounding: input.tax_rounding.into(),
                     fiscal_year: FiscalYearRequest {
                         name: input.fiscal_year.name,
@@ -1483,10 +1487,15 @@ impl LedgerMutation {
         let actor = actor(ctx)?;
         let finance = finance(ctx)?;
         finance
-            .set_exchange_rate(&actor, &input.currency, input.effective_on.0, &input.rate)
+            .set_exchange_rate(
+                &actor,
+                input.currency.code(),
+                input.effective_on.0,
+                input.rate.as_str(),
+            )
             .await?;
         let rate = finance
-            .exchange_rate_on(&actor.tenant, &input.currency, input.effective_on.0)
+            .exchange_rate_on(&actor.tenant, input.currency.code(), input.effective_on.0)
             .await?
             .ok_or_else(|| ApiError::internal("the new rate vanished"))?;
         Ok(Some(SetExchangeRatePayload {
@@ -1509,7 +1518,7 @@ impl LedgerMutation {
                 TaxRequest {
                     code: input.code,
                     name: input.name,
-                    rate: input.rate,
+                    rate: input.rate.to_string(),
                     included: input.included,
                     account_id: input.account_id.0,
                 },
@@ -1542,14 +1551,14 @@ impl LedgerMutation {
             journal_id: input.journal_id.0,
             date: input.date.0,
             memo: input.memo,
-            currency: input.currency,
+            currency: input.currency.code().to_owned(),
             lines: input
                 .lines
                 .into_iter()
                 .map(|line| EntryLineRequest {
                     account_id: line.account_id.0,
-                    debit: line.debit,
-                    credit: line.credit,
+                    debit: line.debit.map(|d| d.to_string()),
+                    credit: line.credit.map(|d| d.to_string()),
                     party: line.party.map(|party| PartyRequest {
                         kind: party.kind.as_str().to_owned(),
                         id: party.id.0,

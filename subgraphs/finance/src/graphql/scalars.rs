@@ -5,7 +5,7 @@
 pub use erp_kit::money::Money;
 pub use erp_kit::scalars::{Date, DateTime};
 
-pub use erp_kit::money::Currency as KitCurrency;
+pub use erp_kit::money::{Currency as KitCurrency, Decimal};
 
 use crate::domain::money::Currency;
 
@@ -22,6 +22,12 @@ pub fn currency_code(code: &str) -> KitCurrency {
     KitCurrency::parse(code)
         .or_else(|_| KitCurrency::parse("EUR"))
         .expect("EUR is an ISO 4217 currency")
+}
+
+/// A decimal string finance formatted itself (a quantity, a percentage, a rate) as the API's
+/// `Decimal`; the formatters write only `-?digits(.digits)?`, so the fallback never shows.
+pub fn decimal(text: String) -> Decimal {
+    Decimal::parse(&text).unwrap_or_else(|| Decimal::parse("0").expect("0 is a decimal"))
 }
 
 /// From a stored currency code (see [`currency_code`]).
