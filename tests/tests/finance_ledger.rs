@@ -848,7 +848,9 @@ async fn a_foreign_currency_entry_gets_base_amounts_at_the_dated_rate() {
         data["setExchangeRate"]["exchangeRate"]["rate"],
         "0.923456789"
     );
-    for (rate, problem) in [("0", "BAD_EXCHANGE_RATE"), ("1e2", "BAD_EXCHANGE_RATE")] {
+    // Zero breaks finance's rule; `1e2` is not a Decimal at all, refused at validation (no
+    // reason: the kit's scalar names the field instead).
+    for (rate, problem) in [("0", "BAD_EXCHANGE_RATE"), ("1e2", "")] {
         let refused = app
             .refused(
                 &books.token,
