@@ -724,6 +724,12 @@ impl WsClient {
         self.send_text(&message.to_string()).await;
     }
 
+    /// Starts the closing handshake: a Close frame with `code` (none: an empty Close frame).
+    pub async fn close(&mut self, code: Option<u16>) {
+        let payload: Vec<u8> = code.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default();
+        self.send_frame(0x8, &payload).await;
+    }
+
     async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
         use tokio::io::AsyncWriteExt;
         let mut frame = vec![0x80 | opcode];

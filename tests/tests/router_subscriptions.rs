@@ -250,6 +250,26 @@ async fn only_allowed_origins_may_open_a_websocket() {
     assert!(stand.router.websocket(None).await.is_ok());
 }
 
+/// A client that closes gets the server's Close frame back with its code (RFC 6455 5.5.1), the
+/// closing handshake completes and the server ends the TCP connection: clients see a clean close,
+/// not 1006 (router/vendor/hive-router/PATCHED.md).
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_frame() {
+    let stand = stand().await;
+    let token = stand
+        .issuer
+        .token("tnt_close", "usr_c", &["attendance:read"]);
+    for (sent, echoed) in [(Some(1000), 1000), (Some(4499), 4499), (None, 1005)] {
+        let mut socket = stand.connect(Some(&token)).await;
+        subscribe(&mut socket, "1", BOARD).await;
+        socket.close(sent).await;
+        let (messages, close) = socket.until_closed(WAIT).await;
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(close, WsEvent::Closed(echoed, String::new()), "{sent:?}");
+        assert_eq!(socket.next(WAIT).await, WsEvent::Ended, "{sent:?}");
+    }
+}
+
 #[tokio::test]
 async fn protocol_violations_close_with_their_codes() {
     let stand = stand().await;
