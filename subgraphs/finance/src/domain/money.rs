@@ -13,212 +13,38 @@ use std::fmt;
 
 use super::FinanceViolation;
 
-/// An ISO 4217 currency: its code and its exponent (the number of decimals of its minor unit).
+/// An ISO 4217 currency: its code and its exponent (the number of decimals of its minor unit),
+/// from the kit's one table of active codes (an unknown code is refused: a ledger must not
+/// guess how many decimals a currency has).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Currency {
-    code: &'static str,
-    exponent: u8,
-}
-
-/// Every active ISO 4217 code with its exponent (ISO 4217 amendment 179). Codes not listed are
-/// refused: a ledger must not guess how many decimals an unknown currency has.
-const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2),
-    ("AFN", 2),
-    ("ALL", 2),
-    ("AMD", 2),
-    ("ANG", 2),
-    ("AOA", 2),
-    ("ARS", 2),
-    ("AUD", 2),
-    ("AWG", 2),
-    ("AZN", 2),
-    ("BAM", 2),
-    ("BBD", 2),
-    ("BDT", 2),
-    ("BGN", 2),
-    ("BHD", 3),
-    ("BIF", 0),
-    ("BMD", 2),
-    ("BND", 2),
-    ("BOB", 2),
-    ("BOV", 2),
-    ("BRL", 2),
-    ("BSD", 2),
-    ("BTN", 2),
-    ("BWP", 2),
-    ("BYN", 2),
-    ("BZD", 2),
-    ("CAD", 2),
-    ("CDF", 2),
-    ("CHE", 2),
-    ("CHF", 2),
-    ("CHW", 2),
-    ("CLF", 4),
-    ("CLP", 0),
-    ("CNY", 2),
-    ("COP", 2),
-    ("COU", 2),
-    ("CRC", 2),
-    ("CUP", 2),
-    ("CVE", 2),
-    ("CZK", 2),
-    ("DJF", 0),
-    ("DKK", 2),
-    ("DOP", 2),
-    ("DZD", 2),
-    ("EGP", 2),
-    ("ERN", 2),
-    ("ETB", 2),
-    ("EUR", 2),
-    ("FJD", 2),
-    ("FKP", 2),
-    ("GBP", 2),
-    ("GEL", 2),
-    ("GHS", 2),
-    ("GIP", 2),
-    ("GMD", 2),
-    ("GNF", 0),
-    ("GTQ", 2),
-    ("GYD", 2),
-    ("HKD", 2),
-    ("HNL", 2),
-    ("HTG", 2),
-    ("HUF", 2),
-    ("IDR", 2),
-    ("ILS", 2),
-    ("INR", 2),
-    ("IQD", 3),
-    ("IRR", 2),
-    ("ISK", 0),
-    ("JMD", 2),
-    ("JOD", 3),
-    ("JPY", 0),
-    ("KES", 2),
-    ("KGS", 2),
-    ("KHR", 2),
-    ("KMF", 0),
-    ("KPW", 2),
-    ("KRW", 0),
-    ("KWD", 3),
-    ("KYD", 2),
-    ("KZT", 2),
-    ("LAK", 2),
-    ("LBP", 2),
-    ("LKR", 2),
-    ("LRD", 2),
-    ("LSL", 2),
-    ("LYD", 3),
-    ("MAD", 2),
-    ("MDL", 2),
-    ("MGA", 2),
-    ("MKD", 2),
-    ("MMK", 2),
-    ("MNT", 2),
-    ("MOP", 2),
-    ("MRU", 2),
-    ("MUR", 2),
-    ("MVR", 2),
-    ("MWK", 2),
-    ("MXN", 2),
-    ("MXV", 2),
-    ("MYR", 2),
-    ("MZN", 2),
-    ("NAD", 2),
-    ("NGN", 2),
-    ("NIO", 2),
-    ("NOK", 2),
-    ("NPR", 2),
-    ("NZD", 2),
-    ("OMR", 3),
-    ("PAB", 2),
-    ("PEN", 2),
-    ("PGK", 2),
-    ("PHP", 2),
-    ("PKR", 2),
-    ("PLN", 2),
-    ("PYG", 0),
-    ("QAR", 2),
-    ("RON", 2),
-    ("RSD", 2),
-    ("RUB", 2),
-    ("RWF", 0),
-    ("SAR", 2),
-    ("SBD", 2),
-    ("SCR", 2),
-    ("SDG", 2),
-    ("SEK", 2),
-    ("SGD", 2),
-    ("SHP", 2),
-    ("SLE", 2),
-    ("SOS", 2),
-    ("SRD", 2),
-    ("SSP", 2),
-    ("STN", 2),
-    ("SVC", 2),
-    ("SYP", 2),
-    ("SZL", 2),
-    ("THB", 2),
-    ("TJS", 2),
-    ("TMT", 2),
-    ("TND", 3),
-    ("TOP", 2),
-    ("TRY", 2),
-    ("TTD", 2),
-    ("TWD", 2),
-    ("TZS", 2),
-    ("UAH", 2),
-    ("UGX", 0),
-    ("USD", 2),
-    ("USN", 2),
-    ("UYI", 0),
-    ("UYU", 2),
-    ("UYW", 4),
-    ("UZS", 2),
-    ("VED", 2),
-    ("VES", 2),
-    ("VND", 0),
-    ("VUV", 0),
-    ("WST", 2),
-    ("XAF", 0),
-    ("XCD", 2),
-    ("XCG", 2),
-    ("XOF", 0),
-    ("XPF", 0),
-    ("YER", 2),
-    ("ZAR", 2),
-    ("ZMW", 2),
-    ("ZWG", 2),
-];
+pub struct Currency(erp_kit::money::Currency);
 
 impl Currency {
     /// The currency of an ISO 4217 code (upper case, as ISO writes it); UNKNOWN_CURRENCY else.
     pub fn parse(code: &str) -> Result<Self, FinanceViolation> {
-        CURRENCIES
-            .iter()
-            .find(|(known, _)| *known == code)
-            .map(|&(code, exponent)| Currency { code, exponent })
-            .ok_or_else(|| FinanceViolation::UnknownCurrency(code.chars().take(16).collect()))
+        erp_kit::money::Currency::parse(code)
+            .map(Currency)
+            .map_err(|_| FinanceViolation::UnknownCurrency(code.chars().take(16).collect()))
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code()
     }
 
     /// Decimals of the minor unit: JPY 0, EUR 2, KWD 3.
     pub fn exponent(&self) -> u8 {
-        self.exponent
+        self.0.exponent()
     }
 
     /// 10^exponent: minor units per major unit.
     pub fn minor_per_major(&self) -> i128 {
-        10i128.pow(u32::from(self.exponent))
+        self.0.minor_per_major()
     }
 }
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code)
+        f.write_str(self.code())
     }
 }
 
@@ -237,12 +63,12 @@ impl Money {
     /// Parses a decimal string of `currency` (see the module's contract). The error names why.
     pub fn parse(text: &str, currency: Currency) -> Result<Self, FinanceViolation> {
         let minor =
-            parse_decimal(text, u32::from(currency.exponent), "amount").map_err(|problem| {
+            parse_decimal(text, u32::from(currency.exponent()), "amount").map_err(|problem| {
                 match problem {
                     DecimalProblem::TooPrecise => FinanceViolation::AmountTooPrecise {
                         amount: text.chars().take(40).collect(),
-                        currency: currency.code,
-                        exponent: currency.exponent,
+                        currency: currency.code(),
+                        exponent: currency.exponent(),
                     },
                     DecimalProblem::Format => {
                         FinanceViolation::AmountFormat(text.chars().take(40).collect())
@@ -314,21 +140,21 @@ impl Money {
             Ok(())
         } else {
             Err(FinanceViolation::CurrencyMismatch {
-                expected: self.currency.code,
-                found: other.currency.code,
+                expected: self.currency.code(),
+                found: other.currency.code(),
             })
         }
     }
 
     /// The decimal string at the currency's exponent: `"1234.50"`, `"-3"`, `"0.125"`.
     pub fn to_decimal_string(&self) -> String {
-        format_minor(self.minor, u32::from(self.currency.exponent))
+        format_minor(self.minor, u32::from(self.currency.exponent()))
     }
 }
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.to_decimal_string(), self.currency.code)
+        write!(f, "{} {}", self.to_decimal_string(), self.currency.code())
     }
 }
 
