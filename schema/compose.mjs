@@ -33,6 +33,7 @@ const SUBGRAPH_PORTS = {
   employee: 4002,
   pmo: 4003,
   finance: 4004,
+  crm: 4005,
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

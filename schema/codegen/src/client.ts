@@ -5,18 +5,25 @@ import {
   AttendanceBoardDocument,
   CheckInDocument,
   CompleteTotpLoginDocument,
+  ConvertLeadDocument,
   DirectoryDocument,
   EmployeeCardDocument,
   LoginDocument,
   MeDocument,
   MyTimerDocument,
+  PipelineBoardDocument,
+  PipelineBoardMovesDocument,
   ProjectsDocument,
   StartTaskTimerDocument,
   TimesheetDocument,
 } from "../generated/graphql";
 import type {
+  BoardChange,
+  ClientStatus,
   EmployeeStatus,
+  LeadStatus,
   MfaMethod,
+  OpportunityStatus,
   PunchKind,
   TimerState,
   UserStatus,
@@ -67,5 +74,21 @@ same<Sheet["days"][number]["date"], string>(true);
 type Timer = NonNullable<ResultOf<typeof StartTaskTimerDocument>["startTaskTimer"]>;
 same<Timer["state"], TimerState>(true);
 same<ResultOf<typeof MyTimerDocument>["myTimer"]["at"], string>(true);
+
+// CRM: amounts are Decimal strings with their currency, days and instants strings, closed sets
+// string unions.
+type Board = NonNullable<ResultOf<typeof PipelineBoardDocument>["pipelineBoard"]>;
+same<Board["forecast"][number]["amount"], string>(true);
+type BoardCard = Board["stages"][number]["cards"]["nodes"][number];
+same<BoardCard["status"], OpportunityStatus>(true);
+same<BoardCard["expectedClose"], string | null>(true);
+same<BoardCard["stageEnteredAt"], string>(true);
+type Converted = ResultOf<typeof ConvertLeadDocument>["convertLead"];
+same<Converted["lead"]["status"], LeadStatus>(true);
+same<Converted["client"]["status"], ClientStatus>(true);
+same<Converted["opportunity"]["amount"]["amount"], string>(true);
+type Move = ResultOf<typeof PipelineBoardMovesDocument>["pipelineBoard"];
+same<Move["change"], BoardChange>(true);
+same<Move["at"], string>(true);
 
 export { page, punch };
