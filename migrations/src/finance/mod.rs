@@ -1,6 +1,6 @@
 //! The finance domain's schema: the ledger (m0001), receivables and payables (m0002), expenses
 //! and the directory of people it learns from the employee subgraph (m0003), its consumers'
-//! inbox and billing rates (m0004).
+//! inbox and billing rates (m0004), the CRM quotes it has invoiced (m0005).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -9,6 +9,7 @@ mod m0001_ledger;
 mod m0002_documents;
 mod m0003_expenses;
 mod m0004_consumers;
+mod m0005_quote_invoices;
 
 use sea_orm_migration::prelude::*;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
                 name: "m0004_finance_inbox",
             }),
             Box::new(m0004_consumers::Migration),
+            Box::new(m0005_quote_invoices::Migration),
         ]
     }
 }

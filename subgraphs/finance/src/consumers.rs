@@ -2,7 +2,8 @@
 //! finance's inbox (each effect once, in the inbox's transaction):
 //!
 //! - `erp.finance.org` reads `erp.employee.events`: who is whose manager (expense approvals);
-//! - `erp.finance.billing` reads `erp.pmo.events`: approved timesheets become invoice lines.
+//! - `erp.finance.billing` reads `erp.pmo.events`: approved timesheets become invoice lines;
+//! - `erp.finance.quotes` reads `erp.crm.events`: accepted quotes become draft invoices.
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
@@ -12,16 +13,20 @@ use erp_kit::events::{
 use erp_kit::runtime::Runtime;
 use erp_kit::{ApiError, ErrorCode, TenantId};
 
-use crate::app::billing::TimesheetApproved;
+use crate::app::billing::{QuoteAccepted, TimesheetApproved};
 use crate::app::Finance;
-use crate::events::{BILLING_GROUP, DOMAIN, ORG_GROUP};
+use crate::events::{BILLING_GROUP, DOMAIN, ORG_GROUP, QUOTE_GROUP};
 
 /// A use case's failure as the consumer sees it: a broken rule or a malformed payload will not
-/// heal (dead letter at once); anything else is retried.
+/// heal (dead letter at once, its reason first: `DOCUMENT_CURRENCY: invoices, bills ...`);
+/// anything else is retried.
 fn handler_error(err: ApiError) -> HandlerError {
-    match err.code() {
-        ErrorCode::Internal => HandlerError::failed(err.message()),
-        _ => HandlerError::rejected(err.message()),
+    match (err.code(), err.reason()) {
+        (ErrorCode::Internal, _) => HandlerError::failed(err.message()),
+        (_, Some(reason)) => {
+            HandlerError::rejected(format!("{}: {}", reason.name(), err.message()))
+        }
+        (_, None) => HandlerError::rejected(err.message()),
     }
 }
 
@@ -73,11 +78,36 @@ impl EventHandler<WriteTransaction> for BillingHandler {
     }
 }
 
+/// The CRM's `quote.accepted` into a draft customer invoice.
+pub struct QuoteHandler(pub Finance);
+
+#[async_trait::async_trait]
+impl EventHandler<WriteTransaction> for QuoteHandler {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        event.event_type == "quote.accepted"
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        let accepted: QuoteAccepted = event.decode_payload()?;
+        let tenant = TenantId::from_claim(&event.tenant_id);
+        self.0
+            .invoice_accepted_quote(&*write, &tenant, &accepted)
+            .await
+            .map(|_| ())
+            .map_err(handler_error)
+    }
+}
+
 /// Starts finance's consumers on the runtime's bus (keep the handles: dropping one stops it).
 pub fn start_consumers(runtime: &Runtime, finance: &Finance) -> Vec<ConsumerHandle> {
     let inbox = || SqlInbox::new(DOMAIN, runtime.db.clone()).waking(finance.outbox.waker());
     let employee_topic = topic_for("employee");
     let pmo_topic = topic_for("pmo");
+    let crm_topic = topic_for("crm");
     vec![
         Consumer::new(
             ConsumerConfig::new(ORG_GROUP, &[employee_topic.as_str()]),
@@ -92,6 +122,14 @@ pub fn start_consumers(runtime: &Runtime, finance: &Finance) -> Vec<ConsumerHand
             runtime.bus.clone(),
             inbox(),
             BillingHandler(finance.clone()),
+            &runtime.metrics,
+        )
+        .spawn(),
+        Consumer::new(
+            ConsumerConfig::new(QUOTE_GROUP, &[crm_topic.as_str()]),
+            runtime.bus.clone(),
+            inbox(),
+            QuoteHandler(finance.clone()),
             &runtime.metrics,
         )
         .spawn(),

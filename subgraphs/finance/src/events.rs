@@ -20,3 +20,5 @@ pub const EXPENSE_APPROVED: &str = "expense.approved";
 pub const ORG_GROUP: &str = "erp.finance.org";
 /// The consumer group that bills approved timesheets.
 pub const BILLING_GROUP: &str = "erp.finance.billing";
+/// The consumer group that drafts invoices from the CRM's accepted quotes.
+pub const QUOTE_GROUP: &str = "erp.finance.quotes";

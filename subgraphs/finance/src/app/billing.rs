@@ -2,19 +2,23 @@
 //! the `timesheet.approved` consumer runs: each project's billable hours of an approved
 //! timesheet become a line of the project's draft invoice, at the rate of the moment (a
 //! snapshot: a later rate change does not alter it), billed at most once (invariant F14: the
-//! line carries `timesheet:<id>:<project>` under a unique key).
+//! line carries `timesheet:<id>:<project>` under a unique key). And the use case the
+//! `quote.accepted` consumer runs: a CRM quote accepted by the client becomes a draft customer
+//! invoice copying the accepted snapshot (lines, discounts, taxes, currency), once per quote.
 
 use erp_kit::{ApiError, ApiResult, TenantId};
 use serde::{Deserialize, Serialize};
 
-use super::documents::{template_line, LineRequest};
+use super::documents::{
+    document_currency, template_line, LineRequest, PartnerKind, DEFAULT_DUE_DAYS,
+};
 use super::{new_id, Actor, Finance};
 use crate::domain::invoice::DocumentKind;
 use crate::domain::money::{format_minor, round_div, Currency, Money, Quantity};
 use crate::domain::FinanceViolation;
 use crate::store::billing as store;
 use crate::store::documents as documents_store;
-use crate::store::entities::{billing_rate, document};
+use crate::store::entities::{billing_rate, document, partner, quote_invoice};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BillingRateRequest {
@@ -44,6 +48,57 @@ pub struct ProjectHours {
     pub project_id: String,
     #[serde(default)]
     pub billable_seconds: i64,
+}
+
+/// Payload of the CRM's `quote.accepted` (schema version 1), the part finance reads: the
+/// accepted version's snapshot (an invoice copies it, never a price list).
+#[derive(Debug, Clone, Deserialize)]
+pub struct QuoteAccepted {
+    pub quote_id: String,
+    /// The tenant's quote number (`Q-000042`).
+    pub number: String,
+    pub version: i32,
+    /// The CRM client the quote is for (finance's customer partner carries it as `clientId`).
+    pub client_id: String,
+    pub client_name: String,
+    /// ISO 4217.
+    pub currency: String,
+    #[serde(default)]
+    pub terms: Option<String>,
+    pub lines: Vec<AcceptedLine>,
+    /// The selected lines' net (quantity x unit price), before discounts; minor units.
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub tax_minor: i64,
+    pub total_minor: i64,
+    /// Who accepted, as they signed.
+    pub accepted_by: String,
+}
+
+/// One line of an accepted quote.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AcceptedLine {
+    pub description: String,
+    /// Thousandths of a unit (1500 = 1.5).
+    pub quantity_milli: i64,
+    pub unit_price_minor: i64,
+    /// Basis points (1000 = 10 %).
+    pub discount_bp: i32,
+    pub tax_rate_bp: i32,
+    /// An optional line the client did not choose is not invoiced.
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default = "selected_by_default")]
+    pub selected: bool,
+}
+
+fn selected_by_default() -> bool {
+    true
+}
+
+/// Basis points (1/100 of a percent) as a percentage string (`1000` -> `"10.00"`).
+fn percent_of_bp(bp: i32) -> String {
+    format_minor(i64::from(bp), 2)
 }
 
 /// Who writes what the consumers write.
@@ -220,5 +275,163 @@ impl Finance {
             touched.push(draft.id);
         }
         Ok(touched)
+    }
+
+    /// Drafts the customer invoice of an accepted CRM quote inside the consumer's
+    /// transaction, exactly as accepted: the client's customer partner (created, keyed by the
+    /// client id, the first time finance sees the client), the selected lines with their
+    /// quantities, prices, discounts and the finance tax of each line's rate, in the quote's
+    /// currency (the base currency, or DOCUMENT_CURRENCY). The totals finance computes must be
+    /// the accepted ones (QUOTE_NOT_INVOICEABLE otherwise). A quote is invoiced once: a later
+    /// `quote.accepted` of the same quote (a redelivery under a new id, another version)
+    /// changes nothing. Returns the drafted invoice, `None` when the quote already had one.
+    pub async fn invoice_accepted_quote<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        accepted: &QuoteAccepted,
+    ) -> ApiResult<Option<String>> {
+        if store::quote_invoice(txn, tenant, &accepted.quote_id)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let settings = self.require_set_up(txn, tenant).await?;
+        let currency = document_currency(&settings, &accepted.currency)?;
+        let exponent = u32::from(currency.exponent());
+        let taxes = crate::store::ledger::taxes(txn, tenant).await?;
+        let mut lines = Vec::with_capacity(accepted.lines.len());
+        for line in accepted
+            .lines
+            .iter()
+            .filter(|line| !line.optional || line.selected)
+        {
+            let tax_id = if line.tax_rate_bp == 0 {
+                None
+            } else {
+                // The quote's rate is exclusive of tax: the finance tax of that rate, added on top.
+                let rate_ppm = i64::from(line.tax_rate_bp) * 100;
+                let tax = taxes
+                    .iter()
+                    .filter(|tax| tax.rate_ppm == rate_ppm && !tax.included)
+                    .min_by(|a, b| a.code.cmp(&b.code))
+                    .ok_or_else(|| {
+                        FinanceViolation::QuoteNotInvoiceable(format!(
+                            "no tax of {} % (not included in the price) is set up for the line `{}`",
+                            percent_of_bp(line.tax_rate_bp),
+                            line.description
+                        ))
+                    })?;
+                Some(tax.id.clone())
+            };
+            lines.push(LineRequest {
+                description: line.description.clone(),
+                account_id: None,
+                quantity: Quantity::from_milli(line.quantity_milli).to_decimal_string(),
+                unit_price: format_minor(line.unit_price_minor, exponent),
+                discount: (line.discount_bp != 0).then(|| percent_of_bp(line.discount_bp)),
+                tax_id,
+                project_id: None,
+                time_entry_id: None,
+            });
+        }
+        let id = new_id();
+        let (rows, totals) = self
+            .document_lines(
+                txn,
+                tenant,
+                &settings,
+                &id,
+                DocumentKind::Invoice,
+                currency,
+                &lines,
+            )
+            .await?;
+        let accepted_untaxed = accepted.subtotal_minor - accepted.discount_minor;
+        if (totals.untaxed, totals.tax, totals.total)
+            != (accepted_untaxed, accepted.tax_minor, accepted.total_minor)
+        {
+            return Err(FinanceViolation::QuoteNotInvoiceable(format!(
+                "finance computes {} untaxed, {} tax, {} total; the quote was accepted at {}, {}, {}",
+                format_minor(totals.untaxed, exponent),
+                format_minor(totals.tax, exponent),
+                format_minor(totals.total, exponent),
+                format_minor(accepted_untaxed, exponent),
+                format_minor(accepted.tax_minor, exponent),
+                format_minor(accepted.total_minor, exponent),
+            ))
+            .into());
+        }
+        let customer = match store::customer_of_client(txn, tenant, &accepted.client_id).await? {
+            Some(customer) => customer,
+            None => {
+                let customer = partner::Model {
+                    id: new_id(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    kind: PartnerKind::Customer.as_str().into(),
+                    name: accepted.client_name.chars().take(500).collect(),
+                    client_id: Some(accepted.client_id.clone()),
+                    payment_term_id: None,
+                    created_at: chrono::Utc::now(),
+                };
+                documents_store::insert_partner(txn, customer.clone()).await?;
+                customer
+            }
+        };
+        let today = super::today();
+        let mut memo = format!(
+            "Quote {} version {}, accepted by {}",
+            accepted.number, accepted.version, accepted.accepted_by
+        );
+        if let Some(terms) = accepted.terms.as_deref().filter(|t| !t.trim().is_empty()) {
+            memo.push_str(&format!(" ({})", terms.trim()));
+        }
+        let memo: String = memo.chars().take(500).collect();
+        documents_store::insert_document(
+            txn,
+            document::Model {
+                id: id.clone(),
+                tenant_id: tenant.as_str().to_owned(),
+                kind: DocumentKind::Invoice.as_str().into(),
+                partner_id: customer.id.clone(),
+                posted: false,
+                number: None,
+                reference: None,
+                document_date: today,
+                due_date: today + chrono::Duration::days(DEFAULT_DUE_DAYS),
+                currency: currency.code().into(),
+                untaxed: totals.untaxed,
+                tax: totals.tax,
+                total: totals.total,
+                settled: 0,
+                credited_document_id: None,
+                entry_id: None,
+                project_id: None,
+                department_id: None,
+                memo: Some(memo),
+                payment_term_id: customer.payment_term_id.clone(),
+                recurring_schedule_id: None,
+                recurring_period: None,
+                created_by: BILLING_ACTOR.into(),
+                created_at: chrono::Utc::now(),
+                posted_at: None,
+            },
+        )
+        .await?;
+        documents_store::replace_lines(txn, tenant, &id, rows).await?;
+        store::insert_quote_invoice(
+            txn,
+            quote_invoice::Model {
+                tenant_id: tenant.as_str().to_owned(),
+                quote_id: accepted.quote_id.clone(),
+                quote_number: accepted.number.clone(),
+                quote_version: accepted.version,
+                document_id: id.clone(),
+                created_at: chrono::Utc::now(),
+            },
+        )
+        .await?;
+        Ok(Some(id))
     }
 }

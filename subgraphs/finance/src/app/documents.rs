@@ -179,7 +179,7 @@ pub struct PaymentReceived<'a> {
 }
 
 /// The default days to the due date without a payment term.
-const DEFAULT_DUE_DAYS: i64 = 30;
+pub(crate) const DEFAULT_DUE_DAYS: i64 = 30;
 
 impl Finance {
     pub async fn create_partner(
@@ -1236,7 +1236,10 @@ fn party_of(partner: &partner::Model) -> ApiResult<Party> {
 }
 
 /// Documents and payments are in the base currency.
-fn document_currency(settings: &settings::Model, requested: &str) -> ApiResult<Currency> {
+pub(crate) fn document_currency(
+    settings: &settings::Model,
+    requested: &str,
+) -> ApiResult<Currency> {
     let currency = Currency::parse(requested)?;
     if currency.code() != settings.base_currency {
         return Err(FinanceViolation::DocumentCurrency(

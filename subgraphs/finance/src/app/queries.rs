@@ -10,7 +10,7 @@ use crate::store::documents::{self as documents_store, DocumentFilter};
 use crate::store::entities::{
     account, allocation, document, document_line, entry, entry_line, exchange_rate, expense,
     expense_category, expense_line, fiscal_year, instalment, journal, partner, payment,
-    payment_term, person, settings, tax,
+    payment_term, person, quote_invoice, settings, tax,
 };
 use crate::store::expenses::{self as expenses_store, ClaimFilter};
 use crate::store::ledger::{self as ledger_store, LedgerFilter};
@@ -66,6 +66,8 @@ reads! {
     /// The invoices of projects, newest first, at most `limit`.
     invoices_of_projects(project_ids: Vec<String>, limit: u64) -> Vec<document::Model> = documents_store::documents_of_projects;
     document_lines_of(document_ids: Vec<String>) -> Vec<document_line::Model> = documents_store::lines_of;
+    /// The CRM quotes these invoices were drafted from.
+    quotes_of_invoices(document_ids: Vec<String>) -> Vec<quote_invoice::Model> = crate::store::billing::quote_invoices_of_documents;
     instalments_of(document_ids: Vec<String>) -> Vec<instalment::Model> = documents_store::instalments_of;
     /// The allocations of documents or of payments and credit notes.
     allocations_of(document_ids: Vec<String>, payment_ids: Vec<String>) -> Vec<allocation::Model> = documents_store::allocations;

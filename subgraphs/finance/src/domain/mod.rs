@@ -109,6 +109,8 @@ erp_kit::reasons! {
         BAD_TEXT => BadUserInput,
         /// The date range is inverted or too long.
         BAD_DATE_RANGE => BadUserInput,
+        /// An accepted CRM quote cannot become an invoice as accepted: no finance tax has a line's rate, or finance's totals differ from the accepted ones (the consumer dead-letters it; nothing is written).
+        QUOTE_NOT_INVOICEABLE => Conflict,
     }
 }
 
@@ -199,6 +201,8 @@ pub enum FinanceViolation {
     BadCode(&'static str),
     BadText(&'static str),
     BadDateRange,
+    /// An accepted quote that finance cannot invoice exactly as accepted (why, in words).
+    QuoteNotInvoiceable(String),
 }
 
 impl RuleViolation for FinanceViolation {
@@ -249,6 +253,7 @@ impl RuleViolation for FinanceViolation {
             V::BadCode(_) => reasons::BAD_CODE,
             V::BadText(_) => reasons::BAD_TEXT,
             V::BadDateRange => reasons::BAD_DATE_RANGE,
+            V::QuoteNotInvoiceable(_) => reasons::QUOTE_NOT_INVOICEABLE,
         }
     }
 
@@ -370,6 +375,7 @@ impl RuleViolation for FinanceViolation {
             ),
             V::BadText(field) => format!("{field} must have 1 to 500 characters"),
             V::BadDateRange => "the date range is inverted or longer than 10 years".into(),
+            V::QuoteNotInvoiceable(why) => format!("the accepted quote cannot be invoiced: {why}"),
         }
     }
 

@@ -10,7 +10,8 @@ use erp_kit::{ApiError, RequestContext};
 
 use super::ledger::{Account, JournalEntry};
 use super::loaders::{
-    DocumentLinesLoader, DocumentLoader, EntryLoader, PartnerLoader, ProjectInvoicesLoader,
+    DocumentLinesLoader, DocumentLoader, EntryLoader, InvoiceQuoteLoader, PartnerLoader,
+    ProjectInvoicesLoader,
 };
 use super::scalars::{
     currency_code, decimal, money, stored_money, Date, DateTime, Decimal, KitCurrency, Money,
@@ -27,7 +28,9 @@ use crate::domain::invoice::{
 };
 use crate::domain::money::{Percent, Quantity};
 use crate::store::documents::DocumentFilter;
-use crate::store::entities::{allocation, document, document_line, partner, payment, payment_term};
+use crate::store::entities::{
+    allocation, document, document_line, partner, payment, payment_term, quote_invoice,
+};
 
 type Page<T> = Connection<String, T, EmptyFields, EmptyFields>;
 
@@ -266,6 +269,27 @@ pub struct Instalment {
 /// A customer invoice, a customer credit note, or a vendor bill.
 pub struct Invoice(pub document::Model);
 
+/// The CRM quote an invoice copies: the version the client accepted.
+pub struct InvoicedQuote(pub quote_invoice::Model);
+
+#[Object(requires_scopes = "finance:read")]
+impl InvoicedQuote {
+    /// The CRM quote's id.
+    async fn quote_id(&self) -> ID {
+        ID(self.0.quote_id.clone())
+    }
+
+    /// The tenant's quote number (`Q-000042`).
+    async fn number(&self) -> &str {
+        &self.0.quote_number
+    }
+
+    /// The accepted version the invoice's lines copy.
+    async fn version(&self) -> i32 {
+        self.0.quote_version
+    }
+}
+
 /// A customer invoice, a customer credit note, or a vendor bill: `draft -> posted (numbered)
 /// -> partially paid -> paid`, overdue when a due date passed with something open; never
 /// cancelled (a credit note credits it).
@@ -433,6 +457,13 @@ impl Invoice {
     /// The PMO project it bills (federated).
     async fn project(&self) -> Option<Project> {
         self.0.project_id.clone().map(|id| Project { id: ID(id) })
+    }
+
+    /// The accepted CRM quote this invoice was drafted from (None for any other invoice).
+    async fn quote(&self, ctx: &Context<'_>) -> Result<Option<InvoicedQuote>> {
+        Ok(load_one::<InvoiceQuoteLoader>(ctx, &self.0.id)
+            .await?
+            .map(InvoicedQuote))
     }
 
     /// The department dimension.

@@ -10,7 +10,8 @@ use erp_kit::loaders::{load_by_tenant, TenantKey};
 
 use crate::app::Finance;
 use crate::store::entities::{
-    account, document, document_line, entry, entry_line, expense, journal, partner, settings,
+    account, document, document_line, entry, entry_line, expense, journal, partner, quote_invoice,
+    settings,
 };
 
 /// Accounts by id.
@@ -133,6 +134,28 @@ impl Loader<TenantKey> for DocumentLinesLoader {
                     .push(row);
             }
             Ok(by_document)
+        })
+        .await
+    }
+}
+
+/// The CRM quote an invoice was drafted from, by document id.
+pub struct InvoiceQuoteLoader(pub Finance);
+
+impl Loader<TenantKey> for InvoiceQuoteLoader {
+    type Value = quote_invoice::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TenantKey],
+    ) -> Result<HashMap<TenantKey, Self::Value>, Self::Error> {
+        load_by_tenant(keys, |tenant, ids| async move {
+            let rows = self.0.quotes_of_invoices(&tenant, ids).await?;
+            Ok(rows
+                .into_iter()
+                .map(|row| (row.document_id.clone(), row))
+                .collect())
         })
         .await
     }

@@ -64,6 +64,7 @@ pub fn schema_builder(
             .data(loader(loaders::DocumentLoader(finance.clone())))
             .data(loader(loaders::DocumentLinesLoader(finance.clone())))
             .data(loader(loaders::PartnerLoader(finance.clone())))
+            .data(loader(loaders::InvoiceQuoteLoader(finance.clone())))
             .data(loader(loaders::ProjectInvoicesLoader(finance.clone())))
             .data(loader(loaders::EmployeeExpensesLoader(finance.clone())))
             .data(finance),

@@ -1,12 +1,13 @@
 //! Billing rates: which customer a PMO project's approved hours are invoiced to, at what
-//! hourly rate; and the project's open draft invoice the hours go on.
+//! hourly rate; and the project's open draft invoice the hours go on. The CRM quotes already
+//! invoiced, and the customer a CRM client is invoiced as.
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use erp_kit::TenantId;
 
-use super::entities::{billing_rate, document};
+use super::entities::{billing_rate, document, partner, quote_invoice};
 
 pub async fn upsert_rate<C: ConnectionTrait>(
     conn: &C,
@@ -74,4 +75,55 @@ pub async fn already_billed<C: ConnectionTrait>(
         .one(conn)
         .await?
         .is_some())
+}
+
+/// The invoice drafted for a CRM quote, if one was.
+pub async fn quote_invoice<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    quote_id: &str,
+) -> Result<Option<quote_invoice::Model>, DbErr> {
+    quote_invoice::Entity::find_by_id((tenant.as_str().to_owned(), quote_id.to_owned()))
+        .one(conn)
+        .await
+}
+
+/// Remembers the invoice drafted for a quote (the primary key refuses a second one).
+pub async fn insert_quote_invoice<C: ConnectionTrait>(
+    conn: &C,
+    row: quote_invoice::Model,
+) -> Result<(), DbErr> {
+    quote_invoice::Entity::insert(quote_invoice::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// The oldest customer partner of a CRM client, if finance has one.
+pub async fn customer_of_client<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    client_id: &str,
+) -> Result<Option<partner::Model>, DbErr> {
+    partner::Entity::find()
+        .filter(partner::Column::TenantId.eq(tenant.as_str()))
+        .filter(partner::Column::ClientId.eq(client_id))
+        .filter(partner::Column::Kind.eq("customer"))
+        .order_by_asc(partner::Column::CreatedAt)
+        .order_by_asc(partner::Column::Id)
+        .one(conn)
+        .await
+}
+
+/// The quotes invoiced by these documents.
+pub async fn quote_invoices_of_documents<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    document_ids: Vec<String>,
+) -> Result<Vec<quote_invoice::Model>, DbErr> {
+    quote_invoice::Entity::find()
+        .filter(quote_invoice::Column::TenantId.eq(tenant.as_str()))
+        .filter(quote_invoice::Column::DocumentId.is_in(document_ids))
+        .all(conn)
+        .await
 }

@@ -584,3 +584,25 @@ pub mod billing_rate {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod quote_invoice {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "finance_quote_invoices")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub quote_id: String,
+        pub quote_number: String,
+        pub quote_version: i32,
+        pub document_id: String,
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
