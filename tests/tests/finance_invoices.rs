@@ -1596,3 +1596,284 @@ async fn a_locked_period_refuses_invoices_payments_and_credit_notes() {
     assert_eq!(posted["postInvoice"]["invoice"]["status"], "POSTED");
     company.assert_reconciled(&app).await;
 }
+
+/// The CRM subgraph on the finance app's embedded bus (its outbox relay publishes there), on a
+/// SQLite file of its own; no CRM consumers.
+async fn crm_on_the_bus_of(app: &FinanceApp, issuer: &TestIssuer) -> erp_tests::crm::CrmApp {
+    let mut runtime = erp_tests::runtime(issuer, erp_tests::Backends::Embedded).await;
+    runtime.config.service = "crm".into();
+    runtime.bus = app.runtime.bus.clone();
+    erp_tests::crm::CrmApp::serve(runtime, erp_crm::CrmOptions { consumers: None }).await
+}
+
+/// Creates, sends and accepts a quote in the CRM; answers its id.
+async fn accepted_quote(
+    crm: &erp_tests::crm::CrmApp,
+    token: &str,
+    client: &str,
+    currency: &str,
+    lines: Value,
+) -> String {
+    let quote = crm
+        .ok(
+            token,
+            "mutation($i: CreateQuoteInput!) { createQuote(input: $i) { id } }",
+            json!({"i": {"clientId": client, "currency": currency, "terms": "Net 30",
+                "validUntil": (today() + Duration::days(30)).to_string(), "lines": lines}}),
+        )
+        .await["createQuote"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = crm
+        .ok(
+            token,
+            "mutation($i: QuoteActionInput!) { sendQuote(input: $i) { currentVersion { version contentHash } } }",
+            json!({"i": {"quoteId": quote}}),
+        )
+        .await;
+    let version = &sent["sendQuote"]["currentVersion"];
+    let accepted = crm
+        .ok(
+            token,
+            "mutation($i: AcceptQuoteInput!) { acceptQuote(input: $i) { status } }",
+            json!({"i": {"quoteId": quote, "version": version["version"], "contentHash": version["contentHash"], "signedBy": "Ana Gomez"}}),
+        )
+        .await;
+    assert_eq!(accepted["acceptQuote"]["status"], "ACCEPTED");
+    quote
+}
+
+/// The `quote.accepted` envelopes in the CRM's outbox, oldest first (what its relay publishes).
+async fn crm_quote_events(crm: &erp_tests::crm::CrmApp) -> Vec<EventEnvelope> {
+    let db = &crm.runtime.db;
+    db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT envelope FROM crm_outbox WHERE event_type = 'quote.accepted' ORDER BY seq",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| serde_json::from_str(&row.try_get::<String>("", "envelope").unwrap()).unwrap())
+    .collect()
+}
+
+/// Whether finance's quote consumer has handled (or skipped as a duplicate) an event id.
+async fn quote_event_handled(app: &FinanceApp, event_id: &str) -> bool {
+    let db = &app.runtime.db;
+    !db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT event_id FROM finance_inbox WHERE consumer_group = 'erp.finance.quotes' AND event_id = '{event_id}'"
+        ),
+    ))
+    .await
+    .unwrap()
+    .is_empty()
+}
+
+const QUOTE_INVOICES: &str = "{ invoices(first: 10) { edges { node { status currency date dueDate memo reference
+  partner { name kind clientId } quote { quoteId number version }
+  untaxed { amount } tax { amount } total { amount currency }
+  lines { lineNo description quantity unitPrice { amount } discount subtotal { amount } tax { amount } } } } } }";
+
+/// The hand-off from the CRM (issue 19): a quote accepted through the CRM's GraphQL becomes,
+/// through its outbox and finance's durable consumer, a DRAFT customer invoice of the client's
+/// partner (created on first sight, keyed by the client id) with the accepted lines, discounts,
+/// taxes and totals to the cent, referencing the quote; once per quote however often and in
+/// whatever version the event comes; what finance refuses (another currency than the base
+/// one, a tax rate finance has no tax for) is dead-lettered with its reason, nothing written.
+#[tokio::test]
+async fn an_accepted_crm_quote_becomes_one_draft_invoice_of_the_clients_partner() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let company = Company::open(&app, &issuer, "PER_LINE").await;
+    let crm = crm_on_the_bus_of(&app, &issuer).await;
+    let sales = issuer.token(&company.tenant, "u-sales", erp_tests::crm::CRM_ADMIN);
+    let client = |name: &'static str| {
+        let (crm, sales) = (&crm, sales.clone());
+        async move {
+            crm.ok(
+                &sales,
+                "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }",
+                json!({"i": {"name": name}}),
+            )
+            .await["createClient"]["client"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let globex = client("Globex").await;
+
+    // 3 consulting days at 1200.00, 10 % off, 22 % tax: 3600.00 - 360.00 = 3240.00, tax
+    // 712.80; an optional training not chosen (not invoiced); a chosen support line, untaxed.
+    let quote = accepted_quote(&crm, &sales, &globex, "EUR", json!([
+        {"description": "Consulting day", "quantity": "3", "unitPrice": {"amount": "1200", "currency": "EUR"}, "discountPercent": "10", "taxRatePercent": "22"},
+        {"description": "Training", "quantity": "1", "unitPrice": {"amount": "500", "currency": "EUR"}, "optional": true},
+        {"description": "Support", "quantity": "1", "unitPrice": {"amount": "100", "currency": "EUR"}, "optional": true, "selected": true},
+    ]))
+    .await;
+    let invoices = || async {
+        app.ok(&company.token, QUOTE_INVOICES, json!({})).await["invoices"]["edges"].clone()
+    };
+    let edges = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let edges = invoices().await;
+        (edges.as_array().map_or(0, Vec::len) == 1).then_some(edges)
+    })
+    .await
+    .expect("the accepted quote was invoiced");
+    let today = today();
+    let expected = json!([{"node": {
+        "status": "DRAFT", "currency": "EUR", "date": today.to_string(),
+        "dueDate": (today + Duration::days(30)).to_string(),
+        "memo": "Quote Q-000001 version 1, accepted by Ana Gomez (Net 30)", "reference": null,
+        "partner": {"name": "Globex", "kind": "CUSTOMER", "clientId": globex},
+        "quote": {"quoteId": quote, "number": "Q-000001", "version": 1},
+        "untaxed": {"amount": "3340.00"}, "tax": {"amount": "712.80"},
+        "total": {"amount": "4052.80", "currency": "EUR"},
+        "lines": [
+            {"lineNo": 1, "description": "Consulting day", "quantity": "3", "unitPrice": {"amount": "1200.00"}, "discount": "10", "subtotal": {"amount": "3240.00"}, "tax": {"amount": "712.80"}},
+            {"lineNo": 2, "description": "Support", "quantity": "1", "unitPrice": {"amount": "100.00"}, "discount": "0", "subtotal": {"amount": "100.00"}, "tax": {"amount": "0.00"}}
+        ]
+    }}]);
+    assert_eq!(edges, expected);
+
+    // Redelivered as is, under a new event id, and as another version of the same quote:
+    // still the one invoice, unchanged; the client's partner is not duplicated.
+    let events = crm_quote_events(&crm).await;
+    assert_eq!(events.len(), 1);
+    let original = events[0].clone();
+    publish(&app, "crm", &original).await;
+    let mut again = EventEnvelope::new(
+        &TenantId::from_claim(&company.tenant),
+        "quote.accepted",
+        &quote,
+        original.payload.clone(),
+    )
+    .unwrap();
+    publish(&app, "crm", &again).await;
+    let mut superseded = original.payload.clone();
+    superseded["version"] = json!(2);
+    superseded["total_minor"] = json!(1);
+    again = EventEnvelope::new(
+        &TenantId::from_claim(&company.tenant),
+        "quote.accepted",
+        &quote,
+        superseded,
+    )
+    .unwrap();
+    let last = again.id.to_string();
+    publish(&app, "crm", &again).await;
+    erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        quote_event_handled(&app, &last).await.then_some(())
+    })
+    .await
+    .expect("the copies were consumed");
+    assert_eq!(invoices().await, expected);
+
+    // A second quote of the same client goes to the same partner.
+    let second = accepted_quote(&crm, &sales, &globex, "EUR", json!([
+        {"description": "Licence", "quantity": "2", "unitPrice": {"amount": "49.99", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let edges = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let edges = invoices().await;
+        (edges.as_array().map_or(0, Vec::len) == 2).then_some(edges)
+    })
+    .await
+    .expect("the second quote was invoiced");
+    let second_invoice = edges
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|edge| edge["node"]["quote"]["quoteId"] == second.as_str())
+        .unwrap()["node"]
+        .clone();
+    assert_eq!(second_invoice["quote"]["number"], "Q-000002");
+    assert_eq!(second_invoice["partner"]["clientId"], globex.as_str());
+    assert_eq!(
+        (
+            &second_invoice["untaxed"]["amount"],
+            &second_invoice["tax"]["amount"],
+            &second_invoice["total"]["amount"]
+        ),
+        (&json!("99.98"), &json!("22.00"), &json!("121.98"))
+    );
+    let partners = app
+        .ok(
+            &company.token,
+            "{ partners(kind: CUSTOMER, first: 50) { edges { node { name clientId } } } }",
+            json!({}),
+        )
+        .await;
+    let linked: Vec<&Value> = partners["partners"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|edge| !edge["node"]["clientId"].is_null())
+        .collect();
+    assert_eq!(
+        linked,
+        vec![&json!({"node": {"name": "Globex", "clientId": globex}})]
+    );
+
+    // Refused: a quote in USD (finance invoices in its base currency, EUR) and a quote whose
+    // 7 % rate finance has no tax for. Dead letters with the reason; no invoice, no partner.
+    let initech = client("Initech").await;
+    accepted_quote(&crm, &sales, &initech, "USD", json!([
+        {"description": "Audit", "quantity": "1", "unitPrice": {"amount": "900", "currency": "USD"}},
+    ]))
+    .await;
+    accepted_quote(&crm, &sales, &initech, "EUR", json!([
+        {"description": "Books", "quantity": "1", "unitPrice": {"amount": "40", "currency": "EUR"}, "taxRatePercent": "7"},
+    ]))
+    .await;
+    let inbox = erp_kit::events::SqlInbox::new("finance", app.runtime.db.clone());
+    let letters = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let letters = inbox.dead_letters("erp.finance.quotes").await.unwrap();
+        (letters.len() == 2).then_some(letters)
+    })
+    .await
+    .expect("both refusals were dead-lettered");
+    let mut refusals: Vec<(String, erp_kit::events::FailureKind, Option<String>)> = letters
+        .iter()
+        .map(|letter| {
+            (
+                letter.error.clone(),
+                letter.failure,
+                letter.event_type.clone(),
+            )
+        })
+        .collect();
+    refusals.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        refusals,
+        vec![
+            (
+                "DOCUMENT_CURRENCY: invoices, bills and payments are in the base currency (EUR)".into(),
+                erp_kit::events::FailureKind::Rejected,
+                Some("quote.accepted".into())
+            ),
+            (
+                "QUOTE_NOT_INVOICEABLE: the accepted quote cannot be invoiced: no tax of 7.00 % (not included in the price) is set up for the line `Books`".into(),
+                erp_kit::events::FailureKind::Rejected,
+                Some("quote.accepted".into())
+            ),
+        ]
+    );
+    assert_eq!(invoices().await.as_array().unwrap().len(), 2);
+    let partners = app
+        .ok(
+            &company.token,
+            "{ partners(first: 50) { edges { node { clientId } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(partners["partners"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|edge| edge["node"]["clientId"] != initech.as_str()));
+    company.assert_reconciled(&app).await;
+}
