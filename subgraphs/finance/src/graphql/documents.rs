@@ -459,7 +459,7 @@ impl Invoice {
         self.0.project_id.clone().map(|id| Project { id: ID(id) })
     }
 
-    /// The accepted CRM quote this invoice was drafted from (None for any other invoice).
+    /// The accepted CRM quote this invoice was drafted from (null for any other invoice).
     async fn quote(&self, ctx: &Context<'_>) -> Result<Option<InvoicedQuote>> {
         Ok(load_one::<InvoiceQuoteLoader>(ctx, &self.0.id)
             .await?
