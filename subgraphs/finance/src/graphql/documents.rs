@@ -272,6 +272,8 @@ pub struct Invoice(pub document::Model);
 /// The CRM quote an invoice copies: the version the client accepted.
 pub struct InvoicedQuote(pub quote_invoice::Model);
 
+/// The accepted CRM quote an invoice was drafted from: the quote and the version whose lines,
+/// discounts and taxes it copies.
 #[Object(requires_scopes = "finance:read")]
 impl InvoicedQuote {
     /// The CRM quote's id.
