@@ -235,15 +235,9 @@ impl OrderStatus {
 
 /// How many distinct approvers an order needs by its total: the tier with the highest
 /// threshold at or below the total applies; below every threshold, one approver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApprovalPolicy {
     tiers: Vec<(i64, u32)>,
-}
-
-impl Default for ApprovalPolicy {
-    fn default() -> Self {
-        Self { tiers: vec![] }
-    }
 }
 
 impl ApprovalPolicy {
