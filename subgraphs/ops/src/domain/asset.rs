@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use erp_kit::ApiError;
-use uuid::Uuid;
+use serde::{Deserialize, Serialize};
 
 use super::{short_text, OpsRule};
 
@@ -44,7 +44,8 @@ impl AssetTag {
 }
 
 /// Where an asset is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AssetStatus {
     /// Ready to be checked out.
     InStock,
@@ -83,25 +84,26 @@ impl AssetStatus {
 }
 
 /// Who or what holds a checked-out asset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Holder {
-    /// A person (an employee id); they accept the asset.
-    Person(Uuid),
-    /// A location.
-    Location(Uuid),
+    /// A person (their user id); they accept the asset.
+    Person(String),
+    /// A location (its id).
+    Location(String),
     /// Another asset (a component in a machine, a monitor on a dock).
-    Asset(Uuid),
+    Asset(String),
 }
 
 impl Holder {
-    pub fn id(self) -> Uuid {
+    pub fn id(&self) -> &str {
         match self {
             Holder::Person(id) | Holder::Location(id) | Holder::Asset(id) => id,
         }
     }
 
     /// The person who has to accept the asset, when the holder is one.
-    pub fn person(self) -> Option<Uuid> {
+    pub fn person(&self) -> Option<&str> {
         match self {
             Holder::Person(id) => Some(id),
             _ => None,
@@ -110,10 +112,11 @@ impl Holder {
 }
 
 /// One entry of an asset's history. Entries are only ever appended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Movement {
     CheckedOut { holder: Holder },
-    Accepted { by: Uuid },
+    Accepted { by: String },
     CheckedIn { from: Holder },
     SentToRepair,
     BackFromRepair,
@@ -142,8 +145,8 @@ impl Custody {
     }
 
     /// Checks the asset `asset` out to `holder`: only from stock, never to itself.
-    pub fn check_out(&mut self, asset: Uuid, holder: Holder) -> Result<Movement, ApiError> {
-        if holder == Holder::Asset(asset) {
+    pub fn check_out(&mut self, asset: &str, holder: Holder) -> Result<Movement, ApiError> {
+        if holder == Holder::Asset(asset.to_owned()) {
             return Err(ApiError::bad_input(
                 "holder",
                 "an asset cannot be checked out to itself",
@@ -160,14 +163,14 @@ impl Custody {
             }
         }
         self.status = AssetStatus::Assigned;
-        self.holder = Some(holder);
+        self.holder = Some(holder.clone());
         self.accepted_at = None;
         Ok(Movement::CheckedOut { holder })
     }
 
     /// The person it was checked out to accepts it (once).
-    pub fn accept(&mut self, by: Uuid, at: DateTime<Utc>) -> Result<Movement, ApiError> {
-        let person = match (self.status, self.holder) {
+    pub fn accept(&mut self, by: &str, at: DateTime<Utc>) -> Result<Movement, ApiError> {
+        let person = match (self.status, &self.holder) {
             (AssetStatus::Assigned, Some(holder)) => holder.person(),
             _ => return Err(OpsRule::AssetState("the asset is not checked out").into()),
         };
@@ -178,16 +181,15 @@ impl Custody {
             return Err(OpsRule::AssetState("the asset is already accepted").into());
         }
         self.accepted_at = Some(at);
-        Ok(Movement::Accepted { by })
+        Ok(Movement::Accepted { by: by.to_owned() })
     }
 
     /// Checks the asset back in to stock.
     pub fn check_in(&mut self) -> Result<Movement, ApiError> {
-        let (AssetStatus::Assigned, Some(from)) = (self.status, self.holder) else {
+        let (AssetStatus::Assigned, Some(from)) = (self.status, self.holder.take()) else {
             return Err(OpsRule::AssetState("the asset is not checked out").into());
         };
         self.status = AssetStatus::InStock;
-        self.holder = None;
         self.accepted_at = None;
         Ok(Movement::CheckedIn { from })
     }
@@ -355,7 +357,10 @@ impl Stock {
 pub const MAX_BULK_ITEMS: usize = 1_000;
 
 /// Checks a bulk request's size: 1 to [`MAX_BULK_ITEMS`] distinct items.
-pub fn bulk_items(field: &str, ids: &[Uuid]) -> Result<(), ApiError> {
+pub fn bulk_items<T: std::fmt::Display + Eq + std::hash::Hash>(
+    field: &str,
+    ids: &[T],
+) -> Result<(), ApiError> {
     if ids.is_empty() || ids.len() > MAX_BULK_ITEMS {
         return Err(ApiError::bad_input(
             field,
@@ -363,7 +368,7 @@ pub fn bulk_items(field: &str, ids: &[Uuid]) -> Result<(), ApiError> {
         ));
     }
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
-    if let Some(duplicate) = ids.iter().find(|id| !seen.insert(**id)) {
+    if let Some(duplicate) = ids.iter().find(|id| !seen.insert(*id)) {
         return Err(ApiError::bad_input(
             field,
             format!("the item {duplicate} is listed twice"),
@@ -376,9 +381,10 @@ pub fn bulk_items(field: &str, ids: &[Uuid]) -> Result<(), ApiError> {
 mod tests {
     use super::*;
     use crate::domain::reasons;
+    use uuid::Uuid;
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
+    fn id(n: u128) -> String {
+        Uuid::from_u128(n).to_string()
     }
 
     #[test]
@@ -399,14 +405,16 @@ mod tests {
         let alice = Holder::Person(id(2));
         let mut custody = Custody::in_stock();
         assert_eq!(
-            custody.check_out(asset, alice).unwrap(),
-            Movement::CheckedOut { holder: alice }
+            custody.check_out(&asset, alice.clone()).unwrap(),
+            Movement::CheckedOut {
+                holder: alice.clone()
+            }
         );
         let again = custody
-            .check_out(asset, Holder::Location(id(3)))
+            .check_out(&asset, Holder::Location(id(3)))
             .unwrap_err();
         assert_eq!(again.reason(), Some(reasons::ASSET_ALREADY_ASSIGNED));
-        assert_eq!(custody.holder, Some(alice));
+        assert_eq!(custody.holder, Some(alice.clone()));
         assert_eq!(
             custody.check_in().unwrap(),
             Movement::CheckedIn { from: alice }
@@ -417,27 +425,29 @@ mod tests {
             custody.check_in().unwrap_err().reason(),
             Some(reasons::ASSET_STATE)
         );
-        assert!(custody.check_out(asset, Holder::Asset(asset)).is_err());
+        assert!(custody
+            .check_out(&asset, Holder::Asset(asset.clone()))
+            .is_err());
     }
 
     #[test]
     fn only_the_person_holding_it_accepts() {
         let now = Utc::now();
         let mut custody = Custody::in_stock();
-        custody.check_out(id(1), Holder::Person(id(2))).unwrap();
+        custody.check_out(&id(1), Holder::Person(id(2))).unwrap();
         assert_eq!(
-            custody.accept(id(9), now).unwrap_err().reason(),
+            custody.accept(&id(9), now).unwrap_err().reason(),
             Some(reasons::NOT_THE_HOLDER)
         );
-        custody.accept(id(2), now).unwrap();
+        custody.accept(&id(2), now).unwrap();
         assert_eq!(custody.accepted_at, Some(now));
-        assert!(custody.accept(id(2), now).is_err(), "accepted once");
+        assert!(custody.accept(&id(2), now).is_err(), "accepted once");
         let mut at_location = Custody::in_stock();
         at_location
-            .check_out(id(1), Holder::Location(id(3)))
+            .check_out(&id(1), Holder::Location(id(3)))
             .unwrap();
         assert_eq!(
-            at_location.accept(id(3), now).unwrap_err().reason(),
+            at_location.accept(&id(3), now).unwrap_err().reason(),
             Some(reasons::NOT_THE_HOLDER)
         );
     }
@@ -448,13 +458,13 @@ mod tests {
         custody.send_to_repair().unwrap();
         assert_eq!(
             custody
-                .check_out(id(1), Holder::Person(id(2)))
+                .check_out(&id(1), Holder::Person(id(2)))
                 .unwrap_err()
                 .reason(),
             Some(reasons::ASSET_STATE)
         );
         custody.back_from_repair().unwrap();
-        custody.check_out(id(1), Holder::Person(id(2))).unwrap();
+        custody.check_out(&id(1), Holder::Person(id(2))).unwrap();
         assert!(custody.retire().is_err(), "assigned: check in first");
         assert!(custody.dispose().is_err());
         custody.check_in().unwrap();
@@ -501,10 +511,10 @@ mod tests {
 
     #[test]
     fn bulk_sizes() {
-        assert!(bulk_items("ids", &[]).is_err());
-        let ids: Vec<Uuid> = (0..1_000).map(id).collect();
+        assert!(bulk_items::<String>("ids", &[]).is_err());
+        let ids: Vec<String> = (0..1_000).map(id).collect();
         bulk_items("ids", &ids).unwrap();
-        let too_many: Vec<Uuid> = (0..1_001).map(id).collect();
+        let too_many: Vec<String> = (0..1_001).map(id).collect();
         assert!(bulk_items("ids", &too_many).is_err());
         assert!(bulk_items("ids", &[id(1), id(1)]).is_err());
     }

@@ -15,11 +15,13 @@
 use chrono::{Datelike, Months, NaiveDate};
 use erp_kit::money::{Currency, Money};
 use erp_kit::ApiError;
+use serde::{Deserialize, Serialize};
 
 use super::{mul_div_round, OpsRule};
 
 /// How the depreciable base is spread over the periods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Method {
     /// The same amount every full period.
     StraightLine,
@@ -32,7 +34,8 @@ pub enum Method {
 }
 
 /// The length of one period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Frequency {
     /// Calendar months.
     Monthly,
@@ -59,14 +62,15 @@ impl Frequency {
 }
 
 /// Whether a line has been posted to the ledger (then it never changes again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LineStatus {
     Planned,
     Posted,
 }
 
 /// One period of a schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     /// 0-based position in the schedule: with the asset, the idempotency key of its posting.
     pub index: u32,

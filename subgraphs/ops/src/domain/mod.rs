@@ -22,6 +22,8 @@ erp_kit::reasons! {
     pub mod reasons {
         /// The asset's state does not allow the change (checking in an asset in stock...).
         ASSET_STATE => Conflict,
+        /// Another asset of the tenant has the tag (tags are unique whatever their case).
+        ASSET_TAG_TAKEN => Conflict,
         /// The asset already has a holder: check it in before checking it out again.
         ASSET_ALREADY_ASSIGNED => Conflict,
         /// Only the person an asset was checked out to accepts it.
@@ -73,6 +75,7 @@ erp_kit::reasons! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpsRule {
     AssetState(&'static str),
+    AssetTagTaken(String),
     AssetAlreadyAssigned,
     NotTheHolder,
     SeatsExhausted {
@@ -114,6 +117,7 @@ impl erp_kit::RuleViolation for OpsRule {
     fn reason(&self) -> Reason {
         match self {
             OpsRule::AssetState(_) => reasons::ASSET_STATE,
+            OpsRule::AssetTagTaken(_) => reasons::ASSET_TAG_TAKEN,
             OpsRule::AssetAlreadyAssigned => reasons::ASSET_ALREADY_ASSIGNED,
             OpsRule::NotTheHolder => reasons::NOT_THE_HOLDER,
             OpsRule::SeatsExhausted { .. } => reasons::SEATS_EXHAUSTED,
@@ -146,6 +150,9 @@ impl erp_kit::RuleViolation for OpsRule {
             | OpsRule::ReceiptState(what)
             | OpsRule::TicketState(what)
             | OpsRule::SopVersionState(what) => (*what).to_owned(),
+            OpsRule::AssetTagTaken(tag) => {
+                format!("another asset already has the tag `{tag}`")
+            }
             OpsRule::AssetAlreadyAssigned => {
                 "the asset is already checked out: check it in first".into()
             }
@@ -201,6 +208,7 @@ impl erp_kit::RuleViolation for OpsRule {
     fn field(&self) -> Option<&'static str> {
         match self {
             OpsRule::SalvageAboveCost => Some("salvage"),
+            OpsRule::AssetTagTaken(_) => Some("tag"),
             OpsRule::LineMismatch(_) => Some("lines"),
             _ => None,
         }
@@ -269,7 +277,7 @@ mod tests {
 
     #[test]
     fn every_rule_has_a_declared_reason_with_its_code() {
-        assert_eq!(reasons::ALL.len(), 22);
+        assert_eq!(reasons::ALL.len(), 23);
         assert_eq!(OpsRule::SelfApproval.reason().name(), "SELF_APPROVAL");
         assert_eq!(
             OpsRule::SelfApproval.reason().code(),

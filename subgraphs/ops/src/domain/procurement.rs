@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use erp_kit::money::{format_minor, parse_minor};
 use erp_kit::ApiError;
-use uuid::Uuid;
+use serde::{Deserialize, Serialize};
 
 use super::{mul_div_round, OpsRule};
 
@@ -98,7 +98,8 @@ impl Tolerance {
 }
 
 /// A requisition's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RequisitionStatus {
     Draft,
     Submitted,
@@ -119,7 +120,7 @@ impl RequisitionStatus {
     }
 
     /// Approves or rejects a submitted requisition; never its own requester.
-    pub fn decide(self, requester: Uuid, by: Uuid, approve: bool) -> Result<Self, ApiError> {
+    pub fn decide(self, requester: &str, by: &str, approve: bool) -> Result<Self, ApiError> {
         if self != RequisitionStatus::Submitted {
             return Err(OpsRule::RequisitionState(
                 "only a submitted requisition is approved or rejected",
@@ -161,7 +162,8 @@ impl RequisitionStatus {
 }
 
 /// A purchase order's state. The receiving states derive only from submitted receipts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Draft,
     /// Waiting for its approvals.
@@ -272,9 +274,9 @@ impl ApprovalPolicy {
 /// of distinct approvers is reached).
 pub fn approve_order(
     status: OrderStatus,
-    requester: Uuid,
-    approvals: &mut Vec<Uuid>,
-    by: Uuid,
+    requester: &str,
+    approvals: &mut Vec<String>,
+    by: &str,
     policy: &ApprovalPolicy,
     total: i64,
 ) -> Result<OrderStatus, ApiError> {
@@ -284,10 +286,10 @@ pub fn approve_order(
     if by == requester {
         return Err(OpsRule::SelfApproval.into());
     }
-    if approvals.contains(&by) {
+    if approvals.iter().any(|approver| approver == by) {
         return Err(OpsRule::AlreadyApproved.into());
     }
-    approvals.push(by);
+    approvals.push(by.to_owned());
     Ok(if approvals.len() as u32 >= policy.required(total) {
         OrderStatus::Approved
     } else {
@@ -573,8 +575,8 @@ mod tests {
         Quantity::parse("quantity", text).unwrap()
     }
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
+    fn id(n: u128) -> String {
+        format!("user-{n}")
     }
 
     fn order() -> Vec<OrderLine> {
@@ -626,22 +628,22 @@ mod tests {
 
     #[test]
     fn requisitions_are_never_approved_by_their_requester() {
-        let requester = id(1);
+        let requester = &id(1);
         let submitted = RequisitionStatus::Draft.submit().unwrap();
         let err = submitted.decide(requester, requester, true).unwrap_err();
         assert_eq!(err.reason(), Some(reasons::SELF_APPROVAL));
         assert_eq!(err.code(), erp_kit::ErrorCode::Forbidden);
         assert_eq!(
-            submitted.decide(requester, id(2), true).unwrap(),
+            submitted.decide(requester, &id(2), true).unwrap(),
             RequisitionStatus::Approved
         );
         assert_eq!(
-            submitted.decide(requester, id(2), false).unwrap(),
+            submitted.decide(requester, &id(2), false).unwrap(),
             RequisitionStatus::Rejected
         );
         assert_eq!(
             RequisitionStatus::Draft
-                .decide(requester, id(2), true)
+                .decide(requester, &id(2), true)
                 .unwrap_err()
                 .reason(),
             Some(reasons::REQUISITION_STATE)
@@ -657,7 +659,7 @@ mod tests {
         let policy = ApprovalPolicy::new(vec![(1_000_000, 2), (0, 1)]).unwrap();
         assert_eq!(policy.required(999_999), 1);
         assert_eq!(policy.required(1_000_000), 2);
-        let requester = id(1);
+        let requester = &id(1);
         let mut approvals = vec![];
         let status = OrderStatus::Draft.submit().unwrap();
         let err = approve_order(
@@ -671,19 +673,40 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.reason(), Some(reasons::SELF_APPROVAL));
         assert!(approvals.is_empty());
-        let status =
-            approve_order(status, requester, &mut approvals, id(2), &policy, 2_000_000).unwrap();
+        let status = approve_order(
+            status,
+            requester,
+            &mut approvals,
+            &id(2),
+            &policy,
+            2_000_000,
+        )
+        .unwrap();
         assert_eq!(status, OrderStatus::Submitted, "one of two approvals");
         assert_eq!(
-            approve_order(status, requester, &mut approvals, id(2), &policy, 2_000_000)
-                .unwrap_err()
-                .reason(),
+            approve_order(
+                status,
+                requester,
+                &mut approvals,
+                &id(2),
+                &policy,
+                2_000_000
+            )
+            .unwrap_err()
+            .reason(),
             Some(reasons::ALREADY_APPROVED)
         );
-        let status =
-            approve_order(status, requester, &mut approvals, id(3), &policy, 2_000_000).unwrap();
+        let status = approve_order(
+            status,
+            requester,
+            &mut approvals,
+            &id(3),
+            &policy,
+            2_000_000,
+        )
+        .unwrap();
         assert_eq!(status, OrderStatus::Approved);
-        assert!(approve_order(status, requester, &mut approvals, id(4), &policy, 1).is_err());
+        assert!(approve_order(status, requester, &mut approvals, &id(4), &policy, 1).is_err());
         assert!(ApprovalPolicy::new(vec![(0, 1), (0, 2)]).is_err());
         assert!(ApprovalPolicy::new(vec![(0, 0)]).is_err());
     }

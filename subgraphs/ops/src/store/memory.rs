@@ -1,0 +1,275 @@
+//! The embedded store of the one-process mode: documents in in-process maps behind one lock,
+//! so a commit's conditions, writes and events are atomic. It keeps nothing across restarts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use super::{Commit, Kind, OpsStore, OutboxDoc, PendingEvent, Write, MAX_UNPAGED};
+
+#[derive(Default)]
+struct State {
+    /// Documents per collection, by `_id` (ids are global, as in MongoDB).
+    docs: HashMap<Kind, BTreeMap<String, Value>>,
+    outbox: BTreeMap<String, OutboxDoc>,
+}
+
+/// The in-process store.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn of_tenant(doc: &Value, tenant: &TenantId) -> bool {
+    doc.get("tenant_id").and_then(Value::as_str) == Some(tenant.as_str())
+}
+
+fn rev(doc: &Value) -> i64 {
+    doc.get("rev").and_then(Value::as_i64).unwrap_or(0)
+}
+
+#[async_trait::async_trait]
+impl OpsStore for MemoryStore {
+    async fn prepare(&self) -> ApiResult<()> {
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &TenantId, kind: Kind, ids: &[String]) -> ApiResult<Vec<Value>> {
+        let state = self.state.lock();
+        let Some(docs) = state.docs.get(&kind) else {
+            return Ok(vec![]);
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| docs.get(id))
+            .filter(|doc| of_tenant(doc, tenant))
+            .cloned()
+            .collect())
+    }
+
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        page: Option<&PageRequest>,
+    ) -> ApiResult<Vec<Value>> {
+        let state = self.state.lock();
+        let Some(docs) = state.docs.get(&kind) else {
+            return Ok(vec![]);
+        };
+        let matches = |(id, doc): &(&String, &Value)| {
+            of_tenant(doc, tenant)
+                && filter
+                    .iter()
+                    .all(|(field, value)| doc.get(*field) == Some(value))
+                && page.is_none_or(|page| {
+                    page.after
+                        .as_ref()
+                        .is_none_or(|after| id.as_str() > after.as_str())
+                        && page
+                            .before
+                            .as_ref()
+                            .is_none_or(|before| id.as_str() < before.as_str())
+                })
+        };
+        let limit = page.map_or(MAX_UNPAGED, |page| page.limit + 1) as usize;
+        let rows: Vec<Value> = if page.is_some_and(|page| page.backward) {
+            docs.iter()
+                .rev()
+                .filter(matches)
+                .take(limit)
+                .map(|(_, doc)| doc.clone())
+                .collect()
+        } else {
+            docs.iter()
+                .filter(matches)
+                .take(limit)
+                .map(|(_, doc)| doc.clone())
+                .collect()
+        };
+        Ok(rows)
+    }
+
+    async fn commit(
+        &self,
+        tenant: &TenantId,
+        writes: &[Write],
+        events: &[EventEnvelope],
+    ) -> ApiResult<Commit> {
+        let outbox = events
+            .iter()
+            .map(OutboxDoc::new)
+            .collect::<ApiResult<Vec<_>>>()?;
+        let mut state = self.state.lock();
+        // Check every condition first: a commit writes all or nothing.
+        let mut inserted: Vec<(Kind, &str)> = Vec::new();
+        for write in writes {
+            let id = write.id()?;
+            match write {
+                Write::Insert { kind, .. } => {
+                    let taken = state
+                        .docs
+                        .get(kind)
+                        .is_some_and(|docs| docs.contains_key(id))
+                        || inserted.contains(&(*kind, id));
+                    if taken {
+                        return Ok(Commit::Duplicate(*kind));
+                    }
+                    inserted.push((*kind, id));
+                }
+                Write::Replace {
+                    kind, expected_rev, ..
+                } => {
+                    let current = state.docs.get(kind).and_then(|docs| docs.get(id));
+                    match current {
+                        Some(doc) if of_tenant(doc, tenant) && rev(doc) == *expected_rev => {}
+                        _ => return Ok(Commit::Stale),
+                    }
+                }
+            }
+        }
+        for write in writes {
+            let id = write.id()?.to_owned();
+            let (kind, doc) = match write {
+                Write::Insert { kind, doc } | Write::Replace { kind, doc, .. } => (kind, doc),
+            };
+            if !of_tenant(doc, tenant) {
+                return Err(ApiError::internal(
+                    "a document of another tenant in a commit",
+                ));
+            }
+            state.docs.entry(*kind).or_default().insert(id, doc.clone());
+        }
+        for doc in outbox {
+            state.outbox.insert(doc.id.clone(), doc);
+        }
+        Ok(Commit::Written)
+    }
+
+    async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
+        Ok(self
+            .state
+            .lock()
+            .outbox
+            .values()
+            .filter(|doc| doc.published_at.is_none())
+            .take(limit as usize)
+            .map(|doc| PendingEvent {
+                id: doc.id.clone(),
+                topic: doc.topic.clone(),
+                envelope: doc.envelope.clone(),
+                attempts: doc.attempts,
+                next_attempt_at: doc.next_attempt_at,
+            })
+            .collect())
+    }
+
+    async fn mark_published(&self, ids: &[String]) -> ApiResult<()> {
+        // Published events are dropped: nothing reads them back in the embedded mode.
+        let mut state = self.state.lock();
+        for id in ids {
+            state.outbox.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> ApiResult<()> {
+        if let Some(doc) = self.state.lock().outbox.get_mut(id) {
+            doc.attempts += 1;
+            doc.last_error = Some(error.to_owned());
+            doc.next_attempt_at = next_attempt_at;
+        }
+        Ok(())
+    }
+
+    async fn lease_relay(&self, _owner: &str, _until_ms: i64, _now_ms: i64) -> ApiResult<bool> {
+        // One process, one relay.
+        Ok(true)
+    }
+
+    async fn purge_published(&self, _before_ms: i64) -> ApiResult<()> {
+        // mark_published already dropped them.
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant(name: &str) -> TenantId {
+        TenantId::from_claim(name)
+    }
+
+    #[tokio::test]
+    async fn commits_are_all_or_nothing_and_tenant_scoped() {
+        let store = MemoryStore::new();
+        let a = tenant("tnt_a");
+        let doc = json!({ "_id": "1", "tenant_id": "tnt_a", "rev": 0, "status": "X" });
+        let insert = Write::Insert {
+            kind: Kind::Assets,
+            doc: doc.clone(),
+        };
+        assert_eq!(
+            store.commit(&a, &[insert.clone()], &[]).await.unwrap(),
+            Commit::Written
+        );
+        assert_eq!(
+            store.commit(&a, &[insert], &[]).await.unwrap(),
+            Commit::Duplicate(Kind::Assets)
+        );
+        // A stale replacement writes nothing, not even the insert beside it.
+        let stale = Write::Replace {
+            kind: Kind::Assets,
+            doc: json!({ "_id": "1", "tenant_id": "tnt_a", "rev": 2 }),
+            expected_rev: 1,
+        };
+        let other = Write::Insert {
+            kind: Kind::Assets,
+            doc: json!({ "_id": "2", "tenant_id": "tnt_a", "rev": 0 }),
+        };
+        assert_eq!(
+            store.commit(&a, &[other, stale], &[]).await.unwrap(),
+            Commit::Stale
+        );
+        assert!(store
+            .get(&a, Kind::Assets, &["2".into()])
+            .await
+            .unwrap()
+            .is_empty());
+        // Another tenant sees nothing.
+        let b = tenant("tnt_b");
+        assert!(store
+            .get(&b, Kind::Assets, &["1".into()])
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .find(&b, Kind::Assets, &[], None)
+            .await
+            .unwrap()
+            .is_empty());
+        let found = store
+            .find(&a, Kind::Assets, &[("status", json!("X"))], None)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![doc]);
+    }
+}

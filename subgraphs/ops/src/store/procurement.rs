@@ -1,0 +1,81 @@
+//! Procurement's tenant-scoped reads: requisitions, purchase orders and their receipts.
+
+use serde_json::json;
+
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiResult, TenantId};
+
+use super::{by_ids, decode_all, one, Kind, OpsStore, OrderDoc, ReceiptDoc, RequisitionDoc};
+use crate::domain::procurement::{OrderStatus, RequisitionStatus};
+
+pub async fn requisition(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    id: &str,
+) -> ApiResult<Option<RequisitionDoc>> {
+    one(store, tenant, Kind::Requisitions, id).await
+}
+
+pub async fn requisitions_by_ids(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    ids: &[String],
+) -> ApiResult<Vec<RequisitionDoc>> {
+    by_ids(store, tenant, Kind::Requisitions, ids).await
+}
+
+/// A page of requisitions, of one status or all.
+pub async fn list_requisitions(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    status: Option<RequisitionStatus>,
+    page: &PageRequest,
+) -> ApiResult<Vec<RequisitionDoc>> {
+    let fields: Vec<_> = status.map(|s| ("status", json!(s))).into_iter().collect();
+    decode_all(
+        store
+            .find(tenant, Kind::Requisitions, &fields, Some(page))
+            .await?,
+    )
+}
+
+pub async fn order(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    id: &str,
+) -> ApiResult<Option<OrderDoc>> {
+    one(store, tenant, Kind::Orders, id).await
+}
+
+/// A page of purchase orders, of one status or all.
+pub async fn list_orders(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    status: Option<OrderStatus>,
+    page: &PageRequest,
+) -> ApiResult<Vec<OrderDoc>> {
+    let fields: Vec<_> = status.map(|s| ("status", json!(s))).into_iter().collect();
+    decode_all(
+        store
+            .find(tenant, Kind::Orders, &fields, Some(page))
+            .await?,
+    )
+}
+
+/// An order's submitted receipts, oldest first.
+pub async fn receipts_of_order(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    order_id: &str,
+) -> ApiResult<Vec<ReceiptDoc>> {
+    decode_all(
+        store
+            .find(
+                tenant,
+                Kind::Receipts,
+                &[("order_id", json!(order_id))],
+                None,
+            )
+            .await?,
+    )
+}
