@@ -1,10 +1,113 @@
 //! The operations & assets subgraph: assets with depreciation schedules, procurement PR -> PO
-//! -> GRN with three-way match, helpdesk tickets with SLA clocks, and SOP versions.
+//! -> GRN with the three-way match, and (domain rules so far) helpdesk tickets with SLA clocks
+//! and SOP versions.
+//!
+//! Documents live in MongoDB (or, in the one-process mode, in in-process maps); the transaction
+//! scripts are written once in `app` over the store primitives each backend implements, and
+//! events leave through the store's outbox and the kit's relay.
+//!
+//! The floor plan (who imports whom): `graphql` -> `app` -> `domain`, `store`, `events`;
+//! `events` -> `store` (the outbox as the relay's source) and `domain`; `store` -> `domain`;
+//! `domain` imports nothing of this crate. This file wires them.
 
 pub mod app;
 pub mod domain;
 pub mod events;
+pub mod graphql;
 pub mod store;
 
+use std::sync::Arc;
+
+use erp_kit::events::RelayConfig;
+use erp_kit::http::{HttpState, Readiness};
+use erp_kit::runtime::Runtime;
+
+pub use app::{Ops, OpsOptions};
 /// The operations rule reasons (`extensions.reason`), for the error catalogue.
 pub use domain::reasons;
+use events::{RelayHandle, Wake};
+pub use graphql::OpsSchema;
+use store::SharedStore;
+
+/// The port the operations subgraph listens on by default.
+pub const DEFAULT_PORT: u16 = 4006;
+
+/// The schema with the kit's rules; `None` builds it without data (for SDL export).
+pub fn build_schema(ops: Option<Ops>, limits: &erp_kit::config::Limits) -> OpsSchema {
+    erp_kit::schema::finish(graphql::schema_builder(ops), limits)
+}
+
+/// The federated SDL of this subgraph (what composition reads).
+pub fn sdl() -> String {
+    erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
+}
+
+/// The store named by the configuration: MongoDB at `MONGO_URL`, else the embedded store
+/// (kept in memory only: it does not persist across restarts yet).
+pub async fn connect_store(runtime: &Runtime) -> anyhow::Result<SharedStore> {
+    Ok(match &runtime.config.mongo_url {
+        Some(url) => Arc::new(store::mongo::MongoStore::connect(url).await?),
+        None => {
+            tracing::warn!(
+                "ops: no MONGO_URL: assets and procurement documents are kept in memory only \
+                 and lost at exit"
+            );
+            Arc::new(store::memory::MemoryStore::new())
+        }
+    })
+}
+
+struct OpsReadiness {
+    store: SharedStore,
+}
+
+#[async_trait::async_trait]
+impl Readiness for OpsReadiness {
+    async fn check(&self) -> Result<(), String> {
+        self.store.ping().await
+    }
+}
+
+/// A running operations subgraph: its HTTP router, its use cases and its outbox relay.
+pub struct OpsApp {
+    pub router: axum::Router,
+    pub ops: Ops,
+    pub relay: RelayHandle,
+}
+
+/// Prepares the store (collections, indexes), starts the outbox relay and builds the HTTP
+/// router.
+pub async fn start(runtime: &Runtime, store: SharedStore) -> anyhow::Result<OpsApp> {
+    start_with(runtime, store, OpsOptions::default()).await
+}
+
+/// [`start`] with explicit options.
+pub async fn start_with(
+    runtime: &Runtime,
+    store: SharedStore,
+    options: OpsOptions,
+) -> anyhow::Result<OpsApp> {
+    store
+        .prepare()
+        .await
+        .map_err(|e| anyhow::anyhow!("preparing the store: {e:?}"))?;
+    let wake = Wake::default();
+    let relay = events::relay(
+        store.clone(),
+        runtime.bus.clone(),
+        RelayConfig::default(),
+        wake.clone(),
+    )
+    .spawn();
+    let ops = Ops::new(store.clone(), wake, options);
+    let schema = build_schema(Some(ops.clone()), &runtime.config.limits);
+    let router = erp_kit::http::router(HttpState {
+        executor: schema,
+        trusted_proxies: runtime.config.trusted_proxies.clone(),
+        verifier: Arc::new(runtime.verifier.clone()),
+        readiness: Arc::new(OpsReadiness { store }),
+        metrics: runtime.metrics.clone(),
+        max_body_bytes: runtime.config.limits.max_body_bytes,
+    });
+    Ok(OpsApp { router, ops, relay })
+}

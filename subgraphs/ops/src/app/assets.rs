@@ -102,6 +102,16 @@ impl Ops {
         asset_store::movements(&*self.store, tenant, id).await
     }
 
+    /// A page of an asset's history.
+    pub async fn asset_history_page(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<MovementDoc>> {
+        asset_store::movements_page(&*self.store, tenant, id, page).await
+    }
+
     /// Registers an asset in stock, with its depreciation schedule when it has terms; its tag
     /// is unique in the tenant. Publishes `asset.registered`.
     pub async fn register_asset(
@@ -395,12 +405,7 @@ impl Ops {
             let (Some(terms), Some(dep)) = (terms_of(&asset)?, asset.depreciation.as_ref()) else {
                 return Err(OpsRule::AssetState("the asset has no depreciation schedule").into());
             };
-            let before = dep
-                .lines
-                .iter()
-                .filter(|line| line.status == depreciation::LineStatus::Posted)
-                .next_back()
-                .map_or(asset.cost, |line| line.book_value);
+            let before = depreciation::posted_book_value(asset.cost, &dep.lines);
             let (next_terms, lines) = depreciation::recompute_future(&terms, &dep.lines, change)?;
             let next = AssetDoc {
                 rev: asset.rev + 1,

@@ -131,6 +131,16 @@ impl Ops {
         procurement_store::receipts_of_order(&*self.store, tenant, order_id).await
     }
 
+    /// A page of an order's submitted receipts.
+    pub async fn receipts_page(
+        &self,
+        tenant: &TenantId,
+        order_id: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ReceiptDoc>> {
+        procurement_store::receipts_page(&*self.store, tenant, order_id, page).await
+    }
+
     async fn existing_requisition(&self, tenant: &TenantId, id: &str) -> ApiResult<RequisitionDoc> {
         self.requisition(tenant, id)
             .await?

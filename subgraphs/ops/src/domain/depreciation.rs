@@ -424,6 +424,14 @@ pub fn due(lines: &[Line], through: NaiveDate) -> impl Iterator<Item = &Line> {
         .filter(move |line| line.status == LineStatus::Planned && line.period_end <= through)
 }
 
+/// The book value after the posted lines: cost - posted depreciation.
+pub fn posted_book_value(cost: i64, lines: &[Line]) -> i64 {
+    lines
+        .iter()
+        .rfind(|line| line.status == LineStatus::Posted)
+        .map_or(cost, |line| line.book_value)
+}
+
 /// What a disposal books.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Disposal {

@@ -66,3 +66,22 @@ pub async fn movements(
             .await?,
     )
 }
+
+/// A page of an asset's history.
+pub async fn movements_page(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    asset_id: &str,
+    page: &PageRequest,
+) -> ApiResult<Vec<MovementDoc>> {
+    decode_all(
+        store
+            .find(
+                tenant,
+                Kind::AssetMovements,
+                &[("asset_id", json!(asset_id))],
+                Some(page),
+            )
+            .await?,
+    )
+}

@@ -228,7 +228,10 @@ mod tests {
             doc: doc.clone(),
         };
         assert_eq!(
-            store.commit(&a, &[insert.clone()], &[]).await.unwrap(),
+            store
+                .commit(&a, std::slice::from_ref(&insert), &[])
+                .await
+                .unwrap(),
             Commit::Written
         );
         assert_eq!(

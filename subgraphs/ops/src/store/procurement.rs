@@ -79,3 +79,22 @@ pub async fn receipts_of_order(
             .await?,
     )
 }
+
+/// A page of an order's submitted receipts.
+pub async fn receipts_page(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    order_id: &str,
+    page: &PageRequest,
+) -> ApiResult<Vec<ReceiptDoc>> {
+    decode_all(
+        store
+            .find(
+                tenant,
+                Kind::Receipts,
+                &[("order_id", json!(order_id))],
+                Some(page),
+            )
+            .await?,
+    )
+}
