@@ -424,12 +424,13 @@ pub fn due(lines: &[Line], through: NaiveDate) -> impl Iterator<Item = &Line> {
         .filter(move |line| line.status == LineStatus::Planned && line.period_end <= through)
 }
 
-/// The book value after the posted lines: cost - posted depreciation.
+/// The book value after the posted lines: cost - posted depreciation (after a revaluation the
+/// cost moved, while the posted lines keep the book values they were posted with).
 pub fn posted_book_value(cost: i64, lines: &[Line]) -> i64 {
-    lines
+    cost - lines
         .iter()
         .rfind(|line| line.status == LineStatus::Posted)
-        .map_or(cost, |line| line.book_value)
+        .map_or(0, |line| line.accumulated)
 }
 
 /// What a disposal books.

@@ -1,0 +1,853 @@
+//! The operations subgraph through its real HTTP surface: each test once on real MongoDB
+//! (SecantusDB at `MONGO_URL`, a fresh database, with the outbox relay publishing to Kafka)
+//! and once on the embedded store of the one-process mode (in-process bus). Every test asserts
+//! exact data, status codes and `extensions.code` (plus `extensions.reason` for the domain
+//! rules), and that a refused change wrote nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use erp_kit::cache::{InProcessCache, SharedCache};
+use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::runtime::Runtime;
+use erp_ops::store::SharedStore;
+use erp_tests::pmo::fresh_mongo_url;
+use erp_tests::{config, error_codes, post_graphql, require_env, TestIssuer};
+use serde_json::{json, Value};
+
+/// Every scope the operations API has.
+const ALL: &[&str] = &[
+    "assets:read",
+    "assets:write",
+    "assets:depreciate",
+    "procurement:read",
+    "procurement:request",
+    "procurement:order",
+    "procurement:approve",
+    "procurement:receive",
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    Mongo,
+    Embedded,
+}
+
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test]
+                async fn mongo() {
+                    super::$test(super::Store::Mongo).await;
+                }
+
+                #[tokio::test]
+                async fn embedded() {
+                    super::$test(super::Store::Embedded).await;
+                }
+            }
+        )+
+    };
+}
+
+on_both_stores!(
+    depreciation_schedules_runs_revaluation_and_disposal,
+    custody_bulk_operations_and_acceptance,
+    procurement_requisition_order_receipt_and_match,
+);
+
+/// A spawned operations subgraph.
+struct OpsApp {
+    addr: SocketAddr,
+    http: reqwest::Client,
+    store: SharedStore,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl OpsApp {
+    async fn spawn(issuer: &TestIssuer, store: Store) -> Self {
+        let mut kit = config(issuer, String::new());
+        kit.service = "ops".into();
+        let cache: SharedCache = Arc::new(InProcessCache::new());
+        let (bus, store): (SharedBus, SharedStore) = match store {
+            Store::Mongo => (
+                Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap()),
+                Arc::new(
+                    erp_ops::store::mongo::MongoStore::connect(&fresh_mongo_url())
+                        .await
+                        .unwrap(),
+                ),
+            ),
+            Store::Embedded => (
+                Arc::new(InProcessBus::new()),
+                Arc::new(erp_ops::store::memory::MemoryStore::new()),
+            ),
+        };
+        let runtime =
+            Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
+        let service = erp_ops::start(&runtime, store.clone()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = service.router;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        // The relay lives as long as the test process.
+        std::mem::forget(service.relay);
+        Self {
+            addr,
+            http: reqwest::Client::new(),
+            store,
+            _server: server,
+        }
+    }
+
+    async fn graphql(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        post_graphql(
+            &self.http,
+            &format!("http://{}/graphql", self.addr),
+            Some(token),
+            query,
+            variables,
+        )
+        .await
+    }
+
+    /// Runs an operation that must succeed (200, no errors) and returns its `data`.
+    async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    }
+
+    /// Runs an operation that must fail with `code` (and `reason` when given); returns the body.
+    async fn refused(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+        code: &str,
+        reason: Option<&str>,
+    ) -> Value {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(error_codes(&body), vec![code.to_owned()], "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["reason"].as_str(),
+            reason,
+            "{body}"
+        );
+        body
+    }
+
+    /// Waits until the relay published every committed event (the outbox is empty).
+    async fn outbox_drained(&self) {
+        let store = self.store.clone();
+        let drained = erp_tests::eventually(std::time::Duration::from_secs(20), || {
+            let store = store.clone();
+            async move {
+                let pending = store.pending_events(100).await.ok()?;
+                pending.is_empty().then_some(())
+            }
+        })
+        .await;
+        assert!(drained.is_some(), "the relay publishes the outbox");
+    }
+}
+
+fn tenant() -> String {
+    format!("tnt_{}", uuid::Uuid::new_v4().simple())
+}
+
+const REGISTER: &str = "mutation($input: RegisterAssetInput!) { registerAsset(input: $input) {
+    id tag status cost { amount currency } bookValue { amount }
+    depreciation { method usefulLifePeriods salvage { amount } prorata
+      lines { index periodStart periodEnd amount { amount } bookValue { amount } status } } } }";
+
+const ASSET: &str = "query($id: ID!) { asset(id: $id) {
+    id status holder { type id } acceptedAt bookValue { amount }
+    depreciation { lines { index amount { amount } bookValue { amount } status } }
+    disposal { proceeds { amount } bookValue { amount } gainOrLoss { amount currency } }
+    history { nodes { type holder { type id } byUserId } } } }";
+
+fn asset_input(tag: &str, cost: &str) -> Value {
+    json!({ "tag": tag, "name": format!("Laptop {tag}"), "cost": { "amount": cost, "currency": "EUR" },
+            "inUseDate": "2020-01-01" })
+}
+
+async fn depreciation_schedules_runs_revaluation_and_disposal(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let token = issuer.token(&tenant, "finance-clerk", ALL);
+
+    // Snipe-IT #3052: cost 2,880, salvage 400, 5 years -> 496.00 a year, ending at 400.00.
+    let mut input = asset_input("LT-3052", "2880");
+    input["depreciation"] = json!({ "method": "STRAIGHT_LINE", "frequency": "YEARLY",
+        "usefulLifePeriods": 5, "salvage": { "amount": "400", "currency": "EUR" }, "prorata": false });
+    let data = app.ok(&token, REGISTER, json!({ "input": input })).await;
+    let asset = &data["registerAsset"];
+    let id = asset["id"].as_str().unwrap().to_owned();
+    assert_eq!(asset["status"], "IN_STOCK");
+    assert_eq!(
+        asset["cost"],
+        json!({ "amount": "2880.00", "currency": "EUR" })
+    );
+    let lines = asset["depreciation"]["lines"].as_array().unwrap();
+    let amounts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["amount"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["496.00"; 5]);
+    let values: Vec<&str> = lines
+        .iter()
+        .map(|l| l["bookValue"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        ["2384.00", "1888.00", "1392.00", "896.00", "400.00"]
+    );
+    assert_eq!(lines[0]["periodStart"], "2020-01-01");
+    assert_eq!(lines[0]["periodEnd"], "2020-12-31");
+    assert!(lines.iter().all(|l| l["status"] == "PLANNED"));
+
+    // OCA #1073: 80,000,000 over 96 months from 1 Jan 2017 is 833,333.33 a month.
+    let mut input = asset_input("BLDG-1", "80000000");
+    input["inUseDate"] = json!("2017-01-01");
+    input["depreciation"] = json!({ "method": "STRAIGHT_LINE", "frequency": "MONTHLY",
+        "usefulLifePeriods": 96, "salvage": { "amount": "0", "currency": "EUR" }, "prorata": true });
+    let data = app.ok(&token, REGISTER, json!({ "input": input })).await;
+    let lines = data["registerAsset"]["depreciation"]["lines"]
+        .as_array()
+        .unwrap();
+    assert_eq!(lines.len(), 96);
+    assert!(lines[..95]
+        .iter()
+        .all(|l| l["amount"]["amount"] == "833333.33"));
+    assert_eq!(lines[95]["amount"]["amount"], "833333.65");
+    assert_eq!(lines[95]["bookValue"]["amount"], "0.00");
+
+    // A salvage value above the cost is refused, nothing registered.
+    let mut bad = asset_input("BAD-1", "100");
+    bad["depreciation"] = json!({ "method": "STRAIGHT_LINE", "frequency": "YEARLY",
+        "usefulLifePeriods": 5, "salvage": { "amount": "100.01", "currency": "EUR" }, "prorata": false });
+    let body = app
+        .refused(
+            &token,
+            REGISTER,
+            json!({ "input": bad }),
+            "BAD_USER_INPUT",
+            Some("SALVAGE_ABOVE_COST"),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "salvage");
+    let data = app
+        .ok(&token, "{ assets(first: 10) { nodes { tag } } }", json!({}))
+        .await;
+    assert_eq!(
+        data["assets"]["nodes"],
+        json!([{ "tag": "LT-3052" }, { "tag": "BLDG-1" }])
+    );
+
+    // The run posts the periods ended by the day: 3 of the laptop's, 72 of the building's.
+    let run = "mutation($d: Date!) { runDepreciation(input: { through: $d }) { postedLines } }";
+    let data = app.ok(&token, run, json!({ "d": "2022-12-31" })).await;
+    assert_eq!(data["runDepreciation"]["postedLines"], 3 + 72);
+    // Idempotent per (asset, period): a re-run posts nothing.
+    let data = app.ok(&token, run, json!({ "d": "2022-12-31" })).await;
+    assert_eq!(data["runDepreciation"]["postedLines"], 0);
+    let data = app.ok(&token, ASSET, json!({ "id": id })).await;
+    assert_eq!(data["asset"]["bookValue"]["amount"], "1392.00");
+    let lines = data["asset"]["depreciation"]["lines"].as_array().unwrap();
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["POSTED", "POSTED", "POSTED", "PLANNED", "PLANNED"]
+    );
+
+    // An impairment recomputes only the planned lines (OCA PR #2346): 1,392 -> 1,000 over the
+    // two years left, down to the 400 salvage.
+    let revalue = "mutation($input: RevalueAssetInput!) { revalueAsset(input: $input) {
+        bookValue { amount } depreciation { lines { amount { amount } bookValue { amount } status } } } }";
+    let data = app
+        .ok(&token, revalue, json!({ "input": { "assetId": id, "bookValue": { "amount": "1000", "currency": "EUR" } } }))
+        .await;
+    assert_eq!(data["revalueAsset"]["bookValue"]["amount"], "1000.00");
+    let lines = data["revalueAsset"]["depreciation"]["lines"]
+        .as_array()
+        .unwrap();
+    let amounts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["amount"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["496.00", "496.00", "496.00", "300.00", "300.00"]);
+    assert_eq!(lines[4]["bookValue"]["amount"], "400.00");
+    // A book value below salvage would cross it.
+    app.refused(
+        &token,
+        revalue,
+        json!({ "input": { "assetId": id, "bookValue": { "amount": "399.99", "currency": "EUR" } } }),
+        "CONFLICT",
+        Some("CROSSES_SALVAGE"),
+    )
+    .await;
+
+    // Disposal for 1,100: the book value after the impairment is 1,000, a gain of 100.
+    let dispose = "mutation($input: DisposeAssetInput!) { disposeAsset(input: $input) {
+        status disposal { proceeds { amount } bookValue { amount } gainOrLoss { amount currency } }
+        depreciation { lines { status } } } }";
+    let data = app
+        .ok(&token, dispose, json!({ "input": { "assetId": id, "proceeds": { "amount": "1100", "currency": "EUR" } } }))
+        .await;
+    let disposed = &data["disposeAsset"];
+    assert_eq!(disposed["status"], "DISPOSED");
+    assert_eq!(disposed["disposal"]["bookValue"]["amount"], "1000.00");
+    assert_eq!(
+        disposed["disposal"]["gainOrLoss"],
+        json!({ "amount": "100.00", "currency": "EUR" })
+    );
+    assert_eq!(
+        disposed["depreciation"]["lines"].as_array().unwrap().len(),
+        3,
+        "the schedule stops"
+    );
+    app.refused(
+        &token,
+        dispose,
+        json!({ "input": { "assetId": id, "proceeds": { "amount": "1", "currency": "EUR" } } }),
+        "CONFLICT",
+        Some("ASSET_DISPOSED"),
+    )
+    .await;
+    // Scrapping an asset without a schedule books its cost as the loss.
+    let data = app
+        .ok(
+            &token,
+            REGISTER,
+            json!({ "input": asset_input("SCRAP-1", "500") }),
+        )
+        .await;
+    let scrap = data["registerAsset"]["id"].as_str().unwrap().to_owned();
+    let data = app
+        .ok(&token, dispose, json!({ "input": { "assetId": scrap, "proceeds": { "amount": "0", "currency": "EUR" } } }))
+        .await;
+    assert_eq!(
+        data["disposeAsset"]["disposal"]["gainOrLoss"]["amount"],
+        "-500.00"
+    );
+    // Proceeds in another currency are refused.
+    let data = app
+        .ok(
+            &token,
+            REGISTER,
+            json!({ "input": asset_input("SCRAP-2", "500") }),
+        )
+        .await;
+    let scrap = data["registerAsset"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &token,
+        dispose,
+        json!({ "input": { "assetId": scrap, "proceeds": { "amount": "1", "currency": "USD" } } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    // The run skips a disposed asset.
+    let data = app.ok(&token, run, json!({ "d": "2030-12-31" })).await;
+    assert_eq!(data["runDepreciation"]["postedLines"], 96 - 72);
+
+    // Without the scope the run is refused.
+    let reader = issuer.token(&tenant, "reader", &["assets:read"]);
+    let (_, body) = app
+        .graphql(&reader, run, json!({ "d": "2030-12-31" }))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+
+    app.outbox_drained().await;
+}
+
+async fn custody_bulk_operations_and_acceptance(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let it = issuer.token(&tenant, "it-desk", ALL);
+    let alice = issuer.token(&tenant, "alice", &["assets:read"]);
+    let bob = issuer.token(&tenant, "bob", &["assets:read"]);
+
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let data = app
+            .ok(
+                &it,
+                REGISTER,
+                json!({ "input": asset_input(&format!("LT-{n}"), "1200") }),
+            )
+            .await;
+        ids.push(data["registerAsset"]["id"].as_str().unwrap().to_owned());
+    }
+    // Tags are unique whatever their case.
+    app.refused(
+        &it,
+        REGISTER,
+        json!({ "input": asset_input("lt-0", "1") }),
+        "CONFLICT",
+        Some("ASSET_TAG_TAKEN"),
+    )
+    .await;
+    app.refused(
+        &it,
+        REGISTER,
+        json!({ "input": asset_input("LT 9", "1") }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    let check_out = "mutation($input: CheckOutAssetsInput!) { checkOutAssets(input: $input) {
+        count assets { id status holder { type id } } } }";
+    let data = app
+        .ok(&it, check_out, json!({ "input": { "assetIds": &ids[..3], "holder": { "type": "PERSON", "id": "alice" } } }))
+        .await;
+    assert_eq!(data["checkOutAssets"]["count"], 3);
+    for asset in data["checkOutAssets"]["assets"].as_array().unwrap() {
+        assert_eq!(asset["status"], "ASSIGNED");
+        assert_eq!(asset["holder"], json!({ "type": "PERSON", "id": "alice" }));
+    }
+
+    // At most one holder: a bulk call with one assigned asset refuses everything, naming it,
+    // and the asset in stock beside it stays in stock.
+    let body = app
+        .refused(
+            &it,
+            check_out,
+            json!({ "input": { "assetIds": [&ids[3], &ids[0]], "holder": { "type": "LOCATION", "id": "hq" } } }),
+            "CONFLICT",
+            Some("ASSET_ALREADY_ASSIGNED"),
+        )
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LT-0"),
+        "{body}"
+    );
+    let data = app.ok(&it, ASSET, json!({ "id": ids[3] })).await;
+    assert_eq!(data["asset"]["status"], "IN_STOCK");
+    assert_eq!(data["asset"]["history"]["nodes"], json!([]));
+
+    // Bulk sizes: no ids, a duplicate, more than 1,000.
+    let too_many: Vec<String> = (0..1_001).map(|n| format!("id-{n}")).collect();
+    for bad in [json!([]), json!([&ids[3], &ids[3]]), json!(too_many)] {
+        app.refused(
+            &it,
+            check_out,
+            json!({ "input": { "assetIds": bad, "holder": { "type": "PERSON", "id": "bob" } } }),
+            "BAD_USER_INPUT",
+            None,
+        )
+        .await;
+    }
+    // An unknown asset (or another tenant's) is NOT_FOUND, and nothing changes.
+    app.refused(
+        &it,
+        check_out,
+        json!({ "input": { "assetIds": [&ids[3], "no-such-asset"], "holder": { "type": "PERSON", "id": "bob" } } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+
+    // Only the person it was checked out to accepts it, once.
+    let accept = "mutation($id: ID!) { acceptAsset(input: { assetId: $id }) { acceptedAt } }";
+    app.refused(
+        &bob,
+        accept,
+        json!({ "id": ids[0] }),
+        "FORBIDDEN",
+        Some("NOT_THE_HOLDER"),
+    )
+    .await;
+    let data = app.ok(&alice, accept, json!({ "id": ids[0] })).await;
+    assert!(data["acceptAsset"]["acceptedAt"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    app.refused(
+        &alice,
+        accept,
+        json!({ "id": ids[0] }),
+        "CONFLICT",
+        Some("ASSET_STATE"),
+    )
+    .await;
+
+    // Check-in, repair, audit, retire; the history is appended in order.
+    let check_in = "mutation($ids: [ID!]!) { checkInAssets(input: { assetIds: $ids }) { count } }";
+    let data = app.ok(&it, check_in, json!({ "ids": &ids[..3] })).await;
+    assert_eq!(data["checkInAssets"]["count"], 3);
+    app.refused(
+        &it,
+        check_in,
+        json!({ "ids": [&ids[0]] }),
+        "CONFLICT",
+        Some("ASSET_STATE"),
+    )
+    .await;
+    let audit = "mutation($ids: [ID!]!) { auditAssets(input: { assetIds: $ids }) { count assets { status } } }";
+    let data = app.ok(&it, audit, json!({ "ids": ids })).await;
+    assert_eq!(data["auditAssets"]["count"], 5);
+    let repair = "mutation($id: ID!) { sendAssetToRepair(input: { assetId: $id }) { status } }";
+    let data = app.ok(&it, repair, json!({ "id": ids[0] })).await;
+    assert_eq!(data["sendAssetToRepair"]["status"], "IN_REPAIR");
+    app.refused(
+        &it,
+        check_out,
+        json!({ "input": { "assetIds": [&ids[0]], "holder": { "type": "PERSON", "id": "bob" } } }),
+        "CONFLICT",
+        Some("ASSET_STATE"),
+    )
+    .await;
+    let retire = "mutation($id: ID!) { retireAsset(input: { assetId: $id }) { status } }";
+    let data = app.ok(&it, retire, json!({ "id": ids[0] })).await;
+    assert_eq!(data["retireAsset"]["status"], "RETIRED");
+    let data = app.ok(&it, ASSET, json!({ "id": ids[0] })).await;
+    assert_eq!(
+        data["asset"]["history"]["nodes"],
+        json!([
+            { "type": "CHECKED_OUT", "holder": { "type": "PERSON", "id": "alice" }, "byUserId": "it-desk" },
+            { "type": "ACCEPTED", "holder": null, "byUserId": "alice" },
+            { "type": "CHECKED_IN", "holder": { "type": "PERSON", "id": "alice" }, "byUserId": "it-desk" },
+            { "type": "AUDITED", "holder": null, "byUserId": "it-desk" },
+            { "type": "SENT_TO_REPAIR", "holder": null, "byUserId": "it-desk" },
+            { "type": "RETIRED", "holder": null, "byUserId": "it-desk" },
+        ])
+    );
+
+    // Another tenant sees none of it.
+    let other = issuer.token(&tenant_other(), "it-desk", ALL);
+    let data = app.ok(&other, ASSET, json!({ "id": ids[1] })).await;
+    assert_eq!(data["asset"], Value::Null);
+    app.refused(
+        &other,
+        check_in,
+        json!({ "ids": [&ids[1]] }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+
+    app.outbox_drained().await;
+}
+
+fn tenant_other() -> String {
+    tenant()
+}
+
+const ORDER_FIELDS: &str = "id status total { amount currency } requiredApprovals approverIds
+    received { line quantity } lines { line item quantity unitPrice { amount } amount { amount } }";
+
+async fn procurement_requisition_order_receipt_and_match(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let requester = issuer.token(&tenant, "rita", ALL);
+    let approver = issuer.token(&tenant, "adam", ALL);
+    let second = issuer.token(&tenant, "bea", ALL);
+    let lines = json!([
+        { "item": "cable-m", "quantity": "100", "unitPrice": "2.50" },
+        { "item": "switch", "quantity": "2", "unitPrice": "450" },
+    ]);
+
+    // Requisition: draft -> submitted -> approved, never by its requester.
+    let data = app
+        .ok(
+            &requester,
+            "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id status total { amount currency } } }",
+            json!({ "input": { "title": "Network for room 2", "currency": "EUR", "lines": lines } }),
+        )
+        .await;
+    let pr = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["createRequisition"]["status"], "DRAFT");
+    assert_eq!(
+        data["createRequisition"]["total"],
+        json!({ "amount": "1150.00", "currency": "EUR" })
+    );
+    let submit_pr =
+        "mutation($id: ID!) { submitRequisition(input: { requisitionId: $id }) { status } }";
+    let approve_pr = "mutation($id: ID!) { approveRequisition(input: { requisitionId: $id }) { status decidedById } }";
+    app.refused(&approver, submit_pr, json!({ "id": pr }), "FORBIDDEN", None)
+        .await;
+    app.ok(&requester, submit_pr, json!({ "id": pr })).await;
+    app.refused(
+        &requester,
+        approve_pr,
+        json!({ "id": pr }),
+        "FORBIDDEN",
+        Some("SELF_APPROVAL"),
+    )
+    .await;
+    let data = app.ok(&approver, approve_pr, json!({ "id": pr })).await;
+    assert_eq!(
+        data["approveRequisition"],
+        json!({ "status": "APPROVED", "decidedById": "adam" })
+    );
+    app.refused(
+        &second,
+        approve_pr,
+        json!({ "id": pr }),
+        "CONFLICT",
+        Some("REQUISITION_STATE"),
+    )
+    .await;
+
+    // The order raised from it (the requisition becomes ordered, once).
+    let create_po = format!(
+        "mutation($input: CreatePurchaseOrderInput!) {{ createPurchaseOrder(input: $input) {{ {ORDER_FIELDS} }} }}"
+    );
+    let data = app
+        .ok(
+            &requester,
+            &create_po,
+            json!({ "input": { "requisitionId": pr, "supplier": "Netgear", "currency": "EUR", "lines": lines } }),
+        )
+        .await;
+    let po = data["createPurchaseOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(data["createPurchaseOrder"]["status"], "DRAFT");
+    assert_eq!(data["createPurchaseOrder"]["requiredApprovals"], 1);
+    assert_eq!(
+        data["createPurchaseOrder"]["lines"][0]["quantity"],
+        "100.000"
+    );
+    assert_eq!(
+        data["createPurchaseOrder"]["lines"][0]["amount"]["amount"],
+        "250.00"
+    );
+    app.refused(
+        &requester,
+        &create_po,
+        json!({ "input": { "requisitionId": pr, "supplier": "Netgear", "currency": "EUR", "lines": lines } }),
+        "CONFLICT",
+        Some("REQUISITION_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &requester,
+            "query($id: ID!) { requisition(id: $id) { status } }",
+            json!({ "id": pr }),
+        )
+        .await;
+    assert_eq!(data["requisition"]["status"], "ORDERED");
+
+    // A receipt before approval is refused.
+    let receive = "mutation($input: ReceiveGoodsInput!) { receiveGoods(input: $input) {
+        receipt { lines { line item quantity } receivedById } order { status received { line quantity } } } }";
+    let receipt = |quantity: &str| json!({ "input": { "orderId": po, "lines": [{ "line": 1, "item": "cable-m", "quantity": quantity }] } });
+    app.refused(
+        &requester,
+        receive,
+        receipt("1"),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+
+    let submit_po =
+        "mutation($id: ID!) { submitPurchaseOrder(input: { orderId: $id }) { status } }";
+    let approve_po = "mutation($id: ID!) { approvePurchaseOrder(input: { orderId: $id }) { status approverIds } }";
+    app.ok(&requester, submit_po, json!({ "id": po })).await;
+    app.refused(
+        &requester,
+        approve_po,
+        json!({ "id": po }),
+        "FORBIDDEN",
+        Some("SELF_APPROVAL"),
+    )
+    .await;
+    let data = app.ok(&approver, approve_po, json!({ "id": po })).await;
+    assert_eq!(
+        data["approvePurchaseOrder"],
+        json!({ "status": "APPROVED", "approverIds": ["adam"] })
+    );
+
+    // ERPNext #40340: 100.002 against 100 with no tolerance is refused, and nothing is written.
+    app.refused(
+        &requester,
+        receive,
+        receipt("100.002"),
+        "CONFLICT",
+        Some("OVER_RECEIPT"),
+    )
+    .await;
+    let data = app
+        .ok(&requester, &format!("query($id: ID!) {{ purchaseOrder(id: $id) {{ {ORDER_FIELDS} receipts {{ nodes {{ id }} }} }} }}"), json!({ "id": po }))
+        .await;
+    assert_eq!(data["purchaseOrder"]["status"], "APPROVED");
+    assert_eq!(data["purchaseOrder"]["received"], json!([]));
+    assert_eq!(data["purchaseOrder"]["receipts"]["nodes"], json!([]));
+    // A line of another item is refused.
+    app.refused(
+        &requester,
+        receive,
+        json!({ "input": { "orderId": po, "lines": [{ "line": 1, "item": "switch", "quantity": "1" }] } }),
+        "BAD_USER_INPUT",
+        Some("LINE_MISMATCH"),
+    )
+    .await;
+
+    let data = app.ok(&requester, receive, receipt("60")).await;
+    assert_eq!(
+        data["receiveGoods"]["order"]["status"],
+        "PARTIALLY_RECEIVED"
+    );
+    assert_eq!(data["receiveGoods"]["receipt"]["receivedById"], "rita");
+    // Cumulative: 60 + 40.001 > 100.
+    app.refused(
+        &requester,
+        receive,
+        receipt("40.001"),
+        "CONFLICT",
+        Some("OVER_RECEIPT"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &requester,
+            receive,
+            json!({ "input": { "orderId": po, "lines": [
+                { "line": 1, "item": "cable-m", "quantity": "40" },
+                { "line": 2, "item": "switch", "quantity": "2" } ] } }),
+        )
+        .await;
+    assert_eq!(data["receiveGoods"]["order"]["status"], "RECEIVED");
+    assert_eq!(
+        data["receiveGoods"]["order"]["received"],
+        json!([{ "line": 1, "quantity": "100.000" }, { "line": 2, "quantity": "2.000" }])
+    );
+
+    // Three-way match: a bill for 10 switches at 459 against 2 received at 450.
+    let matching = "query($input: ThreeWayMatchInput!) { threeWayMatch(input: $input) {
+        matched lines { line ordered received billed quantityVariance priceVariance { amount }
+          quantityWithinTolerance priceWithinTolerance } } }";
+    let data = app
+        .ok(
+            &requester,
+            matching,
+            json!({ "input": { "orderId": po, "priceToleranceBasisPoints": 100,
+                "lines": [{ "line": 2, "item": "switch", "quantity": "10", "unitPrice": "459" }] } }),
+        )
+        .await;
+    assert_eq!(
+        data["threeWayMatch"],
+        json!({ "matched": false, "lines": [{ "line": 2, "ordered": "2.000", "received": "2.000",
+            "billed": "10.000", "quantityVariance": "8.000", "priceVariance": { "amount": "90.00" },
+            "quantityWithinTolerance": false, "priceWithinTolerance": false }] })
+    );
+    let data = app
+        .ok(
+            &requester,
+            matching,
+            json!({ "input": { "orderId": po, "priceToleranceBasisPoints": 100,
+                "lines": [{ "line": 1, "item": "cable-m", "quantity": "100", "unitPrice": "2.52" },
+                          { "line": 2, "item": "switch", "quantity": "2", "unitPrice": "450" }] } }),
+        )
+        .await;
+    assert_eq!(data["threeWayMatch"]["matched"], true);
+    app.refused(
+        &requester,
+        matching,
+        json!({ "input": { "orderId": po, "lines": [{ "line": 9, "item": "switch", "quantity": "1", "unitPrice": "1" }] } }),
+        "BAD_USER_INPUT",
+        Some("LINE_MISMATCH"),
+    )
+    .await;
+
+    // An order of 10,000.00 or more needs two distinct approvers; a cancelled one receives
+    // nothing.
+    let big = json!({ "input": { "supplier": "Dell", "currency": "EUR",
+        "lines": [{ "item": "server", "quantity": "2", "unitPrice": "6000" }] } });
+    let data = app.ok(&requester, &create_po, big).await;
+    let big_po = data["createPurchaseOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(data["createPurchaseOrder"]["requiredApprovals"], 2);
+    app.ok(&requester, submit_po, json!({ "id": big_po })).await;
+    let data = app.ok(&approver, approve_po, json!({ "id": big_po })).await;
+    assert_eq!(data["approvePurchaseOrder"]["status"], "SUBMITTED");
+    app.refused(
+        &approver,
+        approve_po,
+        json!({ "id": big_po }),
+        "CONFLICT",
+        Some("ALREADY_APPROVED"),
+    )
+    .await;
+    let data = app.ok(&second, approve_po, json!({ "id": big_po })).await;
+    assert_eq!(
+        data["approvePurchaseOrder"],
+        json!({ "status": "APPROVED", "approverIds": ["adam", "bea"] })
+    );
+    let cancel = "mutation($id: ID!) { cancelPurchaseOrder(input: { orderId: $id }) { status } }";
+    let data = app.ok(&requester, cancel, json!({ "id": big_po })).await;
+    assert_eq!(data["cancelPurchaseOrder"]["status"], "CANCELLED");
+    app.refused(
+        &requester,
+        receive,
+        json!({ "input": { "orderId": big_po, "lines": [{ "line": 1, "item": "server", "quantity": "1" }] } }),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+    // A received order is not cancelled.
+    app.refused(
+        &requester,
+        cancel,
+        json!({ "id": po }),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+
+    let data = app
+        .ok(
+            &requester,
+            "{ purchaseOrders(status: CANCELLED) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["purchaseOrders"]["nodes"], json!([{ "id": big_po }]));
+    // Bad amounts: more decimals than the currency, a negative quantity.
+    app.refused(
+        &requester,
+        &create_po,
+        json!({ "input": { "supplier": "X", "currency": "EUR", "lines": [{ "item": "a", "quantity": "1", "unitPrice": "1.005" }] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    app.refused(
+        &requester,
+        &create_po,
+        json!({ "input": { "supplier": "X", "currency": "EUR", "lines": [{ "item": "a", "quantity": "-1", "unitPrice": "1" }] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    app.outbox_drained().await;
+}
