@@ -25,6 +25,10 @@ const ALL: &[&str] = &[
     "procurement:order",
     "procurement:approve",
     "procurement:receive",
+    "helpdesk:read",
+    "helpdesk:submit",
+    "helpdesk:write",
+    "helpdesk:admin",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +59,7 @@ on_both_stores!(
     depreciation_schedules_runs_revaluation_and_disposal,
     custody_bulk_operations_and_acceptance,
     procurement_requisition_order_receipt_and_match,
+    helpdesk_tickets_with_sla_targets,
 );
 
 /// A spawned operations subgraph.
@@ -848,6 +853,268 @@ async fn procurement_requisition_order_receipt_and_match(store: Store) {
         None,
     )
     .await;
+
+    app.outbox_drained().await;
+}
+
+/// `at` plus `minutes`, as the API writes instants (RFC 3339, milliseconds, `Z`).
+fn plus_minutes(at: &Value, minutes: i64) -> Value {
+    let at = chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap();
+    let due = at.with_timezone(&chrono::Utc) + chrono::Duration::minutes(minutes);
+    json!(due.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+const TICKET: &str = "id status createdAt mergedIntoId sla {
+    firstResponse { targetMinutes dueAt metAt state }
+    update { targetMinutes dueAt state }
+    resolution { targetMinutes dueAt state pausedMinutes } }";
+
+async fn helpdesk_tickets_with_sla_targets(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:read", "helpdesk:submit"]);
+    let stranger = issuer.token(&tenant, "stranger", &["helpdesk:read", "helpdesk:submit"]);
+
+    // Round-the-clock hours in UTC, so due times are the creation time plus the target.
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    let set_policy = "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) {
+        priority timeZone firstResponseMinutes resolutionMinutes weeklyHours { weekday start end } } }";
+    let policy = |resolution: i64| {
+        json!({ "input": { "priority": "HIGH", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": 30, "updateMinutes": 60, "resolutionMinutes": resolution } })
+    };
+    let data = app.ok(&agent, set_policy, policy(240)).await;
+    assert_eq!(data["setSlaPolicy"]["timeZone"], "UTC");
+    assert_eq!(
+        data["setSlaPolicy"]["weeklyHours"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    // Overlapping hours are refused; a customer may not set policies.
+    app.refused(
+        &agent,
+        set_policy,
+        json!({ "input": { "priority": "LOW", "timeZone": "UTC", "firstResponseMinutes": 1, "updateMinutes": 1,
+            "resolutionMinutes": 1, "weeklyHours": [
+                { "weekday": "MONDAY", "start": "09:00", "end": "12:00" },
+                { "weekday": "MONDAY", "start": "11:00", "end": "13:00" } ] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    let (_, body) = app.graphql(&customer, set_policy, policy(1)).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+
+    let create = format!(
+        "mutation($input: CreateTicketInput!) {{ createTicket(input: $input) {{ {TICKET} }} }}"
+    );
+    let data = app
+        .ok(&customer, &create, json!({ "input": { "subject": "VPN down", "description": "Since 9:00", "priority": "HIGH", "channel": "PORTAL" } }))
+        .await;
+    let ticket = data["createTicket"].clone();
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let created = ticket["createdAt"].clone();
+    assert_eq!(ticket["status"], "NEW");
+    assert_eq!(
+        ticket["sla"]["firstResponse"],
+        json!({ "targetMinutes": 30, "dueAt": plus_minutes(&created, 30), "metAt": null, "state": "RUNNING" })
+    );
+    assert_eq!(
+        ticket["sla"]["resolution"]["dueAt"],
+        plus_minutes(&created, 240)
+    );
+
+    // The requester's own reply meets nothing; a stranger (no agent scope) may not reply.
+    let reply = format!("mutation($id: ID!, $body: String!) {{ replyToTicket(input: {{ ticketId: $id, body: $body }}) {{
+        reply {{ authorId byAgent }} ticket {{ {TICKET} }} }} }}");
+    let data = app
+        .ok(&customer, &reply, json!({ "id": id, "body": "Still down" }))
+        .await;
+    assert_eq!(
+        data["replyToTicket"]["reply"],
+        json!({ "authorId": "customer", "byAgent": false })
+    );
+    assert_eq!(
+        data["replyToTicket"]["ticket"]["sla"]["firstResponse"]["state"],
+        "RUNNING"
+    );
+    app.refused(
+        &stranger,
+        &reply,
+        json!({ "id": id, "body": "me too" }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+
+    // The agent's reply meets the first response and opens the ticket.
+    let data = app
+        .ok(&agent, &reply, json!({ "id": id, "body": "Looking" }))
+        .await;
+    let after = &data["replyToTicket"]["ticket"];
+    assert_eq!(after["status"], "OPEN");
+    assert_eq!(after["sla"]["firstResponse"]["state"], "MET");
+    assert_eq!(after["sla"]["firstResponse"]["dueAt"], Value::Null);
+    assert_eq!(after["sla"]["update"]["state"], "RUNNING");
+
+    // Pending pauses; the pause survives a policy change (the due time moves by exactly the
+    // change of target).
+    let status = format!("mutation($id: ID!, $s: TicketStatus!) {{ changeTicketStatus(input: {{ ticketId: $id, status: $s }}) {{ {TICKET} }} }}");
+    let data = app
+        .ok(&agent, &status, json!({ "id": id, "s": "PENDING" }))
+        .await;
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["state"],
+        "PAUSED"
+    );
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["dueAt"],
+        Value::Null
+    );
+    let data = app
+        .ok(&agent, &status, json!({ "id": id, "s": "OPEN" }))
+        .await;
+    let due_240 = data["changeTicketStatus"]["sla"]["resolution"]["dueAt"].clone();
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["state"],
+        "RUNNING"
+    );
+    app.ok(&agent, set_policy, policy(480)).await;
+    let data = app
+        .ok(
+            &agent,
+            &format!("query($id: ID!) {{ ticket(id: $id) {{ {TICKET} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["ticket"]["sla"]["resolution"]["targetMinutes"], 480);
+    assert_eq!(
+        data["ticket"]["sla"]["resolution"]["dueAt"],
+        plus_minutes(&due_240, 240)
+    );
+
+    // Open -> closed skips resolved: refused. Resolve, close: no more replies.
+    app.refused(
+        &agent,
+        &status,
+        json!({ "id": id, "s": "CLOSED" }),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(&agent, &status, json!({ "id": id, "s": "RESOLVED" }))
+        .await;
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["state"],
+        "MET"
+    );
+    app.ok(&agent, &status, json!({ "id": id, "s": "CLOSED" }))
+        .await;
+    app.refused(
+        &agent,
+        &reply,
+        json!({ "id": id, "body": "?" }),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+
+    // Merging: a duplicate folds into a new ticket and takes no replies; never into itself.
+    let data = app
+        .ok(
+            &customer,
+            &create,
+            json!({ "input": { "subject": "VPN", "description": "down", "priority": "LOW" } }),
+        )
+        .await;
+    let first = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createTicket"]["sla"],
+        Value::Null,
+        "no policy for LOW"
+    );
+    let data = app
+        .ok(
+            &customer,
+            &create,
+            json!({ "input": { "subject": "VPN again", "description": "down" } }),
+        )
+        .await;
+    let duplicate = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    let merge = format!("mutation($id: ID!, $into: ID!) {{ mergeTicket(input: {{ ticketId: $id, intoTicketId: $into }}) {{ {TICKET} }} }}");
+    app.refused(
+        &agent,
+        &merge,
+        json!({ "id": first, "into": first }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    app.refused(
+        &agent,
+        &merge,
+        json!({ "id": first, "into": id }),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(&agent, &merge, json!({ "id": duplicate, "into": first }))
+        .await;
+    assert_eq!(data["mergeTicket"]["status"], "MERGED");
+    assert_eq!(data["mergeTicket"]["mergedIntoId"], json!(first));
+    app.refused(
+        &customer,
+        &reply,
+        json!({ "id": duplicate, "body": "hello?" }),
+        "CONFLICT",
+        Some("TICKET_MERGED"),
+    )
+    .await;
+    app.refused(
+        &agent,
+        &status,
+        json!({ "id": duplicate, "s": "OPEN" }),
+        "CONFLICT",
+        Some("TICKET_MERGED"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &agent,
+            "{ tickets(status: MERGED) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["tickets"]["nodes"], json!([{ "id": duplicate }]));
+    // Replies are listed oldest first.
+    let data = app
+        .ok(
+            &agent,
+            "query($id: ID!) { ticket(id: $id) { replies { nodes { authorId byAgent } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        data["ticket"]["replies"]["nodes"],
+        json!([{ "authorId": "customer", "byAgent": false }, { "authorId": "agent", "byAgent": true }])
+    );
 
     app.outbox_drained().await;
 }

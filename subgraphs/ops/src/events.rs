@@ -27,6 +27,10 @@ pub const REQUISITION_DECIDED: &str = "requisition.decided";
 pub const PO_APPROVED: &str = "po.approved";
 pub const PO_CANCELLED: &str = "po.cancelled";
 pub const GRN_RECEIVED: &str = "grn.received";
+pub const TICKET_CREATED: &str = "ticket.created";
+pub const TICKET_REPLIED: &str = "ticket.replied";
+pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
+pub const TICKET_MERGED: &str = "ticket.merged";
 
 pub fn topic() -> String {
     erp_kit::events::topic_for(DOMAIN)
@@ -118,6 +122,19 @@ pub struct GoodsReceived<'a> {
     pub order_id: &'a str,
     pub lines: Vec<ReceivedLine<'a>>,
     pub order_status: crate::domain::procurement::OrderStatus,
+}
+
+/// Payload of the `ticket.*` events (schema version 1): what analytics counts SLA attainment
+/// from and CRM a client's health.
+#[derive(Debug, Serialize)]
+pub struct TicketChanged<'a> {
+    pub ticket_id: &'a str,
+    pub status: crate::domain::helpdesk::TicketStatus,
+    pub priority: crate::domain::helpdesk::Priority,
+    pub client_id: Option<&'a str>,
+    pub asset_id: Option<&'a str>,
+    /// The ticket it was merged into (`ticket.merged`).
+    pub merged_into: Option<&'a str>,
 }
 
 /// The store's outbox (`ops_outbox` in MongoDB, or the embedded store's events) as a source of

@@ -5,6 +5,7 @@
 //! read again ([`Attempts`]). Knows nothing of GraphQL.
 
 pub mod assets;
+pub mod helpdesk;
 pub mod procurement;
 
 use std::time::Duration;

@@ -3,11 +3,13 @@
 //! [`super::sla`].
 
 use erp_kit::ApiError;
+use serde::{Deserialize, Serialize};
 
 use super::OpsRule;
 
 /// Where a ticket is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TicketStatus {
     New,
     Open,
@@ -86,7 +88,8 @@ impl TicketStatus {
 }
 
 /// How urgent a ticket is (SLA policies are chosen by it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Priority {
     Low,
     Normal,
@@ -95,7 +98,8 @@ pub enum Priority {
 }
 
 /// How a ticket came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Channel {
     Portal,
     Email,

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use erp_kit::ApiError;
+use serde::{Deserialize, Serialize};
 
 /// Business hours of one weekday as local minute ranges `[start, end)`, 0..=1440.
 pub type DayHours = Vec<(u16, u16)>;
@@ -77,6 +78,16 @@ impl BusinessCalendar {
                 vec![],
                 vec![],
             ],
+            holidays: BTreeSet::new(),
+        }
+    }
+
+    /// Every minute of every day in UTC: the clocks' calendar while no policy applies.
+    pub fn always() -> Self {
+        let day = vec![(0, 1440)];
+        Self {
+            zone: chrono_tz::UTC,
+            week: std::array::from_fn(|_| day.clone()),
             holidays: BTreeSet::new(),
         }
     }
@@ -175,7 +186,7 @@ impl BusinessCalendar {
         windows
     }
 
-    /// Business seconds in `[from, to)`; 0 when `to <= from`.
+    /// Business seconds in `[from, to)` (whole seconds, rounded down); 0 when `to <= from`.
     pub fn business_seconds_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
         if to <= from {
             return 0;
@@ -186,15 +197,15 @@ impl BusinessCalendar {
             .iter_days()
             .take_while(|date| *date <= last)
             .flat_map(|date| self.windows(date))
-            .map(|(a, b)| (b.min(to) - a.max(from)).num_seconds().max(0))
-            .sum()
+            .map(|(a, b)| (b.min(to) - a.max(from)).max(Duration::zero()))
+            .fold(Duration::zero(), |sum, part| sum + part)
+            .num_seconds()
     }
 
-    /// The instant `seconds` of business time after `from` (`from` itself when 0 and in
-    /// business time... or the next business instant); none when the calendar has no business
-    /// time in the next three years.
+    /// The instant `seconds` of business time after `from` (exact to the nanosecond `from`
+    /// has); none when the calendar has no business time in the next three years.
     pub fn add_business_seconds(&self, from: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
-        let mut left = seconds.max(0);
+        let mut left = Duration::seconds(seconds.max(0));
         let first = self.local_date(from).pred_opt()?;
         for date in first.iter_days().take(MAX_SEARCH_DAYS as usize) {
             for (a, b) in self.windows(date) {
@@ -202,9 +213,9 @@ impl BusinessCalendar {
                     continue;
                 }
                 let start = a.max(from);
-                let available = (b - start).num_seconds();
-                if left < available || (left == available && left > 0) {
-                    return Some(start + Duration::seconds(left));
+                let available = b - start;
+                if left < available || (left == available && left > Duration::zero()) {
+                    return Some(start + left);
                 }
                 left -= available;
             }
@@ -226,7 +237,7 @@ impl SecondsFromMidnight for chrono::NaiveTime {
 }
 
 /// One SLA target's clock.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clock {
     pub started_at: DateTime<Utc>,
     /// Business seconds spent paused so far (kept across policy changes).
@@ -342,6 +353,83 @@ impl Clock {
             return true;
         }
         false
+    }
+}
+
+/// A ticket's three independent clocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketClocks {
+    pub first_response: Clock,
+    pub update: Clock,
+    pub resolution: Clock,
+}
+
+impl TicketClocks {
+    /// All three start when the ticket is created.
+    pub fn start(at: DateTime<Utc>) -> Self {
+        Self {
+            first_response: Clock::start(at),
+            update: Clock::start(at),
+            resolution: Clock::start(at),
+        }
+    }
+
+    fn each(&mut self) -> [&mut Clock; 3] {
+        [
+            &mut self.first_response,
+            &mut self.update,
+            &mut self.resolution,
+        ]
+    }
+
+    /// An agent replied: the first response is met (once), the update clock starts again.
+    pub fn agent_replied(&mut self, at: DateTime<Utc>, calendar: &BusinessCalendar) {
+        self.first_response.meet(at, calendar);
+        let paused = self.update.paused_since.is_some();
+        self.update.restart(at);
+        if paused {
+            self.update.pause(at);
+        }
+    }
+
+    /// The ticket moved from `from` to `to`: pending pauses every running clock and leaving it
+    /// resumes them; resolving meets the resolution (a reopen resumes it, the resolved time
+    /// counted as paused); closing or merging stops every clock, so a final ticket never
+    /// escalates.
+    pub fn status_changed(
+        &mut self,
+        from: super::helpdesk::TicketStatus,
+        to: super::helpdesk::TicketStatus,
+        at: DateTime<Utc>,
+        calendar: &BusinessCalendar,
+    ) {
+        use super::helpdesk::TicketStatus;
+        if to.pauses_clocks() && !from.pauses_clocks() {
+            for clock in self.each() {
+                clock.pause(at);
+            }
+        }
+        if from.pauses_clocks() && !to.pauses_clocks() {
+            for clock in self.each() {
+                clock.resume(at, calendar);
+            }
+        }
+        if to == TicketStatus::Resolved {
+            self.resolution.meet(at, calendar);
+            self.update.meet(at, calendar);
+        }
+        if from == TicketStatus::Resolved && to == TicketStatus::Open {
+            for clock in [&mut self.resolution, &mut self.update] {
+                if let Some(met) = clock.met_at.take() {
+                    clock.paused_seconds += calendar.business_seconds_between(met, at);
+                }
+            }
+        }
+        if to.is_final() {
+            for clock in self.each() {
+                clock.meet(at, calendar);
+            }
+        }
     }
 }
 
@@ -493,6 +581,40 @@ mod tests {
             clock.elapsed_seconds(utc(2026, 12, 7, 12, 0), &calendar),
             90 * 60
         );
+    }
+
+    #[test]
+    fn ticket_clocks_follow_the_ticket() {
+        use crate::domain::helpdesk::TicketStatus::*;
+        let calendar = BusinessCalendar::office_hours(chrono_tz::UTC);
+        let opened = utc(2026, 12, 7, 9, 0);
+        let mut clocks = TicketClocks::start(opened);
+        clocks.status_changed(New, Pending, utc(2026, 12, 7, 9, 30), &calendar);
+        assert_eq!(clocks.resolution.due_at(240, &calendar), None, "paused");
+        clocks.status_changed(Pending, Open, utc(2026, 12, 7, 10, 30), &calendar);
+        // 60 paused minutes: a 4-hour resolution is due at 14:00.
+        assert_eq!(
+            clocks.resolution.due_at(240, &calendar),
+            Some(utc(2026, 12, 7, 14, 0))
+        );
+        clocks.agent_replied(utc(2026, 12, 7, 11, 0), &calendar);
+        assert_eq!(clocks.first_response.met_at, Some(utc(2026, 12, 7, 11, 0)));
+        assert_eq!(
+            clocks.update.due_at(60, &calendar),
+            Some(utc(2026, 12, 7, 12, 0))
+        );
+        clocks.status_changed(Open, Resolved, utc(2026, 12, 7, 12, 0), &calendar);
+        assert_eq!(clocks.resolution.due_at(240, &calendar), None, "met");
+        // Reopened an hour later: the resolved hour counts as paused.
+        clocks.status_changed(Resolved, Open, utc(2026, 12, 7, 13, 0), &calendar);
+        assert_eq!(
+            clocks.resolution.due_at(240, &calendar),
+            Some(utc(2026, 12, 7, 15, 0))
+        );
+        clocks.status_changed(Open, Merged, utc(2026, 12, 7, 13, 30), &calendar);
+        assert!(!clocks
+            .resolution
+            .fire_breach(utc(2026, 12, 9, 0, 0), 240, &calendar));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod context;
+pub mod helpdesk;
 pub mod procurement;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
@@ -14,12 +15,20 @@ pub type OpsSchema = Schema<Query, Mutation, EmptySubscription>;
 // The root types' descriptions are the same in every subgraph (composition keeps one).
 /// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(assets::AssetQuery, procurement::ProcurementQuery);
+pub struct Query(
+    assets::AssetQuery,
+    procurement::ProcurementQuery,
+    helpdesk::HelpdeskQuery,
+);
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
 /// mutation takes its arguments in one `input`.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(assets::AssetMutation, procurement::ProcurementMutation);
+pub struct Mutation(
+    assets::AssetMutation,
+    procurement::ProcurementMutation,
+    helpdesk::HelpdeskMutation,
+);
 
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
 pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
@@ -30,6 +39,8 @@ pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, EmptyS
     let builder = describe_connection::<procurement::Requisition, _, _, _>(builder);
     let builder = describe_connection::<procurement::PurchaseOrder, _, _, _>(builder);
     let builder = describe_connection::<procurement::GoodsReceipt, _, _, _>(builder);
+    let builder = describe_connection::<helpdesk::Ticket, _, _, _>(builder);
+    let builder = describe_connection::<helpdesk::TicketReply, _, _, _>(builder);
     match ops {
         Some(ops) => builder.data(ops),
         None => builder,

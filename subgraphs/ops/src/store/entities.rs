@@ -11,7 +11,9 @@ use erp_kit::ApiError;
 use super::HasId;
 use crate::domain::asset::{AssetStatus, Holder, Movement};
 use crate::domain::depreciation::{Frequency, Line, Method};
+use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
 use crate::domain::procurement::{OrderStatus, RequisitionStatus};
+use crate::domain::sla::TicketClocks;
 
 /// What an asset is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +181,64 @@ pub struct ReceiptLineDoc {
     pub quantity: i64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub subject: String,
+    pub description: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub status: TicketStatus,
+    pub requester_id: String,
+    pub asset_id: Option<String>,
+    pub client_id: Option<String>,
+    pub merged_into: Option<String>,
+    pub clocks: TicketClocks,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A reply on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub ticket_id: String,
+    pub author_id: String,
+    pub body: String,
+    /// Whether an agent (not the requester) wrote it.
+    pub by_agent: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// The SLA policy of one priority (`_id` is `<tenant>:<priority>`), with its business
+/// calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaPolicyDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub priority: Priority,
+    /// An IANA zone name.
+    pub time_zone: String,
+    /// Business hours per weekday (Monday first) as local minute ranges.
+    pub weekly_hours: Vec<Vec<(u16, u16)>>,
+    pub holidays: Vec<NaiveDate>,
+    pub first_response_minutes: u32,
+    pub update_minutes: u32,
+    pub resolution_minutes: u32,
+}
+
+impl SlaPolicyDoc {
+    pub fn id_for(tenant_id: &str, priority: Priority) -> String {
+        format!("{tenant_id}:{priority:?}")
+    }
+}
+
 macro_rules! has_id {
     ($($doc:ty),*) => {
         $(impl HasId for $doc {
@@ -189,7 +249,15 @@ macro_rules! has_id {
     };
 }
 
-has_id!(AssetDoc, MovementDoc, RequisitionDoc, OrderDoc, ReceiptDoc);
+has_id!(
+    AssetDoc,
+    MovementDoc,
+    RequisitionDoc,
+    OrderDoc,
+    ReceiptDoc,
+    TicketDoc,
+    ReplyDoc
+);
 
 /// An event in the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,6 +17,7 @@
 
 pub mod assets;
 pub mod entities;
+pub mod helpdesk;
 pub mod memory;
 pub mod mongo;
 pub mod procurement;
@@ -40,18 +41,25 @@ pub enum Kind {
     Requisitions,
     Orders,
     Receipts,
+    Tickets,
+    TicketReplies,
+    /// One SLA policy per (tenant, priority).
+    SlaPolicies,
     /// Unique keys (an asset tag per tenant): a document whose `_id` is the key, inserted in
     /// the same commit as the document that holds it.
     Keys,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Assets,
         Kind::AssetMovements,
         Kind::Requisitions,
         Kind::Orders,
         Kind::Receipts,
+        Kind::Tickets,
+        Kind::TicketReplies,
+        Kind::SlaPolicies,
         Kind::Keys,
     ];
 
@@ -62,6 +70,9 @@ impl Kind {
             Kind::Requisitions => "ops_requisitions",
             Kind::Orders => "ops_orders",
             Kind::Receipts => "ops_receipts",
+            Kind::Tickets => "ops_tickets",
+            Kind::TicketReplies => "ops_ticket_replies",
+            Kind::SlaPolicies => "ops_sla_policies",
             Kind::Keys => "ops_keys",
         }
     }
@@ -75,6 +86,9 @@ impl Kind {
             Kind::Requisitions => &["status", "requester_id"],
             Kind::Orders => &["status", "requisition_id"],
             Kind::Receipts => &["order_id"],
+            Kind::Tickets => &["status"],
+            Kind::TicketReplies => &["ticket_id"],
+            Kind::SlaPolicies => &[],
             Kind::Keys => &[],
         }
     }
