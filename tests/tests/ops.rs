@@ -62,31 +62,67 @@ on_both_stores!(
     helpdesk_tickets_with_sla_targets,
 );
 
+/// Where a spawned subgraph keeps its documents (what a restart reopens).
+#[derive(Clone)]
+enum Backing {
+    Mongo(String),
+    Journal(std::path::PathBuf),
+}
+
 /// A spawned operations subgraph.
 struct OpsApp {
     addr: SocketAddr,
     http: reqwest::Client,
     store: SharedStore,
-    _server: tokio::task::JoinHandle<()>,
+    backing: Backing,
+    server: tokio::task::JoinHandle<()>,
+    relay: Option<erp_ops::events::RelayHandle>,
+}
+
+impl Drop for OpsApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 impl OpsApp {
     async fn spawn(issuer: &TestIssuer, store: Store) -> Self {
+        let backing = match store {
+            Store::Mongo => Backing::Mongo(fresh_mongo_url()),
+            Store::Embedded => Backing::Journal(
+                std::env::temp_dir().join(format!("ops-test-{}.journal", uuid::Uuid::new_v4())),
+            ),
+        };
+        Self::spawn_on(issuer, backing).await
+    }
+
+    /// Stops this process image (server and relay) and starts a new one on the same documents.
+    async fn respawn(mut self, issuer: &TestIssuer) -> Self {
+        self.server.abort();
+        if let Some(relay) = self.relay.take() {
+            relay.shutdown().await;
+        }
+        let backing = self.backing.clone();
+        drop(self);
+        Self::spawn_on(issuer, backing).await
+    }
+
+    async fn spawn_on(issuer: &TestIssuer, backing: Backing) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "ops".into();
         let cache: SharedCache = Arc::new(InProcessCache::new());
-        let (bus, store): (SharedBus, SharedStore) = match store {
-            Store::Mongo => (
+        let (bus, store): (SharedBus, SharedStore) = match &backing {
+            Backing::Mongo(url) => (
                 Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap()),
                 Arc::new(
-                    erp_ops::store::mongo::MongoStore::connect(&fresh_mongo_url())
+                    erp_ops::store::mongo::MongoStore::connect(url)
                         .await
                         .unwrap(),
                 ),
             ),
-            Store::Embedded => (
+            Backing::Journal(path) => (
                 Arc::new(InProcessBus::new()),
-                Arc::new(erp_ops::store::memory::MemoryStore::new()),
+                Arc::new(erp_ops::store::memory::MemoryStore::open(path).unwrap()),
             ),
         };
         let runtime =
@@ -102,13 +138,13 @@ impl OpsApp {
             )
             .await;
         });
-        // The relay lives as long as the test process.
-        std::mem::forget(service.relay);
         Self {
             addr,
             http: reqwest::Client::new(),
             store,
-            _server: server,
+            backing,
+            server,
+            relay: Some(service.relay),
         }
     }
 
@@ -538,6 +574,24 @@ async fn custody_bulk_operations_and_acceptance(store: Store) {
             { "type": "RETIRED", "holder": null, "byUserId": "it-desk" },
         ])
     );
+
+    // A restart (a new process image on the same MongoDB database or journal file) keeps
+    // everything: the asset, its history and the tag's uniqueness.
+    let app = app.respawn(&issuer).await;
+    let data = app.ok(&it, ASSET, json!({ "id": ids[0] })).await;
+    assert_eq!(data["asset"]["status"], "RETIRED");
+    assert_eq!(
+        data["asset"]["history"]["nodes"].as_array().unwrap().len(),
+        6
+    );
+    app.refused(
+        &it,
+        REGISTER,
+        json!({ "input": asset_input("LT-1", "1") }),
+        "CONFLICT",
+        Some("ASSET_TAG_TAKEN"),
+    )
+    .await;
 
     // Another tenant sees none of it.
     let other = issuer.token(&tenant_other(), "it-desk", ALL);

@@ -2,7 +2,8 @@
 //! -> GRN with the three-way match, and (domain rules so far) helpdesk tickets with SLA clocks
 //! and SOP versions.
 //!
-//! Documents live in MongoDB (or, in the one-process mode, in in-process maps); the transaction
+//! Documents live in MongoDB (or, in the one-process mode, in in-process maps persisted to a
+//! journal file); the transaction
 //! scripts are written once in `app` over the store primitives each backend implements, and
 //! events leave through the store's outbox and the kit's relay.
 //!
@@ -42,15 +43,42 @@ pub fn sdl() -> String {
     erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
 }
 
+/// The environment variable naming the embedded store's journal file (`erp-os all` would use
+/// `<state-dir>/ops.journal`).
+pub const DATA_FILE_ENV: &str = "ERP_OPS_DATA_FILE";
+
 /// The store named by the configuration: MongoDB at `MONGO_URL`, else the embedded store
-/// (kept in memory only: it does not persist across restarts yet).
+/// persisted to the journal file at `ERP_OPS_DATA_FILE`, else an embedded store that keeps
+/// nothing across restarts.
 pub async fn connect_store(runtime: &Runtime) -> anyhow::Result<SharedStore> {
-    Ok(match &runtime.config.mongo_url {
-        Some(url) => Arc::new(store::mongo::MongoStore::connect(url).await?),
-        None => {
+    let data_file = std::env::var_os(DATA_FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    connect_store_at(runtime, data_file.as_deref()).await
+}
+
+/// [`connect_store`] with the journal file given instead of read from the environment.
+pub async fn connect_store_at(
+    runtime: &Runtime,
+    data_file: Option<&std::path::Path>,
+) -> anyhow::Result<SharedStore> {
+    Ok(match (&runtime.config.mongo_url, data_file) {
+        (Some(url), _) => Arc::new(store::mongo::MongoStore::connect(url).await?),
+        (None, Some(path)) => {
+            let file = path.to_owned();
+            let store =
+                tokio::task::spawn_blocking(move || store::memory::MemoryStore::open(&file))
+                    .await?
+                    .map_err(|err| {
+                        anyhow::anyhow!("opening the ops data file {}: {err}", path.display())
+                    })?;
+            tracing::info!(file = %path.display(), "ops: embedded store persisted to its journal file");
+            Arc::new(store)
+        }
+        (None, None) => {
             tracing::warn!(
-                "ops: no MONGO_URL: assets and procurement documents are kept in memory only \
-                 and lost at exit"
+                "ops: no MONGO_URL and no {DATA_FILE_ENV}: assets, procurement and helpdesk \
+                 documents are kept in memory only and lost at exit"
             );
             Arc::new(store::memory::MemoryStore::new())
         }

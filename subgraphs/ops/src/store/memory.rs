@@ -1,9 +1,15 @@
 //! The embedded store of the one-process mode: documents in in-process maps behind one lock,
-//! so a commit's conditions, writes and events are atomic. It keeps nothing across restarts.
+//! so a commit's conditions, writes and events are atomic, optionally persisted to a journal
+//! file ([`MemoryStore::open`]): every commit is ONE line (its documents and events) appended
+//! and synced before the maps change, so a failed write changes nothing and a restart replays
+//! exactly the commits that were acknowledged. [`MemoryStore::new`] keeps nothing (tests).
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write as _};
+use std::path::Path;
 
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use erp_kit::events::EventEnvelope;
@@ -17,6 +23,49 @@ struct State {
     /// Documents per collection, by `_id` (ids are global, as in MongoDB).
     docs: HashMap<Kind, BTreeMap<String, Value>>,
     outbox: BTreeMap<String, OutboxDoc>,
+    /// The journal file commits are appended to, when persisted.
+    journal: Option<std::fs::File>,
+}
+
+/// One line of the journal: a commit's documents and events, or published events.
+#[derive(Serialize, Deserialize, Default)]
+struct Record {
+    #[serde(default)]
+    docs: Vec<(Kind, Value)>,
+    #[serde(default)]
+    outbox: Vec<OutboxDoc>,
+    #[serde(default)]
+    published: Vec<String>,
+}
+
+impl State {
+    fn apply(&mut self, record: Record) {
+        for (kind, doc) in record.docs {
+            if let Some(id) = doc.get("_id").and_then(Value::as_str) {
+                let id = id.to_owned();
+                self.docs.entry(kind).or_default().insert(id, doc);
+            }
+        }
+        for doc in record.outbox {
+            self.outbox.insert(doc.id.clone(), doc);
+        }
+        for id in record.published {
+            self.outbox.remove(&id);
+        }
+    }
+
+    /// Appends `record` to the journal (synced when `durable`), then applies it.
+    fn write(&mut self, record: Record, durable: bool) -> ApiResult<()> {
+        if let Some(file) = self.journal.as_mut() {
+            let mut line = serde_json::to_vec(&record).map_err(ApiError::internal)?;
+            line.push(b'\n');
+            file.write_all(&line)
+                .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
+                .map_err(|err| ApiError::internal(format!("the ops journal: {err}")))?;
+        }
+        self.apply(record);
+        Ok(())
+    }
 }
 
 /// The in-process store.
@@ -26,8 +75,37 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// A store that keeps nothing across restarts.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The store persisted to the journal at `path` (created when absent): replays it, then
+    /// appends to it. A torn last line (a crash mid-write) is ignored: its commit was never
+    /// acknowledged.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let mut state = State::default();
+        if path.exists() {
+            let reader = std::io::BufReader::new(std::fs::File::open(path)?);
+            for line in reader.lines() {
+                let line = line?;
+                match serde_json::from_str::<Record>(&line) {
+                    Ok(record) => state.apply(record),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "ops journal: an unreadable line is skipped");
+                    }
+                }
+            }
+        }
+        state.journal = Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        );
+        Ok(Self {
+            state: Mutex::new(state),
+        })
     }
 }
 
@@ -140,8 +218,11 @@ impl OpsStore for MemoryStore {
                 }
             }
         }
+        let mut record = Record {
+            outbox,
+            ..Record::default()
+        };
         for write in writes {
-            let id = write.id()?.to_owned();
             let (kind, doc) = match write {
                 Write::Insert { kind, doc } | Write::Replace { kind, doc, .. } => (kind, doc),
             };
@@ -150,11 +231,9 @@ impl OpsStore for MemoryStore {
                     "a document of another tenant in a commit",
                 ));
             }
-            state.docs.entry(*kind).or_default().insert(id, doc.clone());
+            record.docs.push((*kind, doc.clone()));
         }
-        for doc in outbox {
-            state.outbox.insert(doc.id.clone(), doc);
-        }
+        state.write(record, true)?;
         Ok(Commit::Written)
     }
 
@@ -177,12 +256,13 @@ impl OpsStore for MemoryStore {
     }
 
     async fn mark_published(&self, ids: &[String]) -> ApiResult<()> {
-        // Published events are dropped: nothing reads them back in the embedded mode.
-        let mut state = self.state.lock();
-        for id in ids {
-            state.outbox.remove(id);
-        }
-        Ok(())
+        // Published events are dropped: nothing reads them back in the embedded mode. Not
+        // synced: a publish replayed after a crash is at-least-once delivery.
+        let record = Record {
+            published: ids.to_vec(),
+            ..Record::default()
+        };
+        self.state.lock().write(record, false)
     }
 
     async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> ApiResult<()> {
@@ -274,5 +354,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found, vec![doc]);
+    }
+
+    #[tokio::test]
+    async fn the_journal_replays_acknowledged_commits() {
+        let path = std::env::temp_dir().join(format!("ops-journal-{}.jsonl", uuid::Uuid::new_v4()));
+        let a = tenant("tnt_a");
+        let event = EventEnvelope::new(&a, "asset.registered", "1", json!({ "n": 1 })).unwrap();
+        {
+            let store = MemoryStore::open(&path).unwrap();
+            let insert = Write::Insert {
+                kind: Kind::Assets,
+                doc: json!({ "_id": "1", "tenant_id": "tnt_a", "rev": 0 }),
+            };
+            assert_eq!(
+                store
+                    .commit(&a, &[insert], std::slice::from_ref(&event))
+                    .await
+                    .unwrap(),
+                Commit::Written
+            );
+            let replace = Write::Replace {
+                kind: Kind::Assets,
+                doc: json!({ "_id": "1", "tenant_id": "tnt_a", "rev": 1, "name": "x" }),
+                expected_rev: 0,
+            };
+            assert_eq!(
+                store.commit(&a, &[replace], &[]).await.unwrap(),
+                Commit::Written
+            );
+        }
+        let store = MemoryStore::open(&path).unwrap();
+        let docs = store.get(&a, Kind::Assets, &["1".into()]).await.unwrap();
+        assert_eq!(
+            docs,
+            vec![json!({ "_id": "1", "tenant_id": "tnt_a", "rev": 1, "name": "x" })]
+        );
+        let pending = store.pending_events(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        store
+            .mark_published(&[pending[0].id.clone()])
+            .await
+            .unwrap();
+        drop(store);
+        let store = MemoryStore::open(&path).unwrap();
+        assert!(store.pending_events(10).await.unwrap().is_empty());
+        let _ = std::fs::remove_file(&path);
     }
 }

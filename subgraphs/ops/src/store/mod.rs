@@ -33,7 +33,9 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 pub use entities::*;
 
 /// The document collections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Kind {
     Assets,
     /// The append-only check-in/out history of assets.
