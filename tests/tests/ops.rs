@@ -60,6 +60,7 @@ on_both_stores!(
     custody_bulk_operations_and_acceptance,
     procurement_requisition_order_receipt_and_match,
     helpdesk_tickets_with_sla_targets,
+    sla_breaches_fire_once_by_timer_across_a_restart,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -77,6 +78,7 @@ struct OpsApp {
     backing: Backing,
     server: tokio::task::JoinHandle<()>,
     relay: Option<erp_ops::events::RelayHandle>,
+    _breach_timer: erp_ops::BreachTimer,
 }
 
 impl Drop for OpsApp {
@@ -145,6 +147,7 @@ impl OpsApp {
             backing,
             server,
             relay: Some(service.relay),
+            _breach_timer: service.breach_timer,
         }
     }
 
@@ -1171,4 +1174,73 @@ async fn helpdesk_tickets_with_sla_targets(store: Store) {
     );
 
     app.outbox_drained().await;
+}
+
+async fn sla_breaches_fire_once_by_timer_across_a_restart(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    app.ok(
+        &agent,
+        "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }",
+        json!({ "input": { "priority": "URGENT", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": 1, "updateMinutes": 600, "resolutionMinutes": 600 } }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &agent,
+            "mutation { createTicket(input: { subject: \"Down\", description: \"All of it\", priority: URGENT }) { id } }",
+            json!({}),
+        )
+        .await;
+    let id = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    let query = "query($id: ID!) { ticket(id: $id) { sla {
+        firstResponse { state breachFired } update { state breachFired } } } }";
+
+    // The timer fires the first-response breach about a minute later (no one answered).
+    let fired = erp_tests::eventually(std::time::Duration::from_secs(120), || {
+        let app = &app;
+        let agent = agent.clone();
+        let id = id.clone();
+        async move {
+            let (_, body) = app.graphql(&agent, query, json!({ "id": id })).await;
+            (body["data"]["ticket"]["sla"]["firstResponse"]["breachFired"] == true).then_some(body)
+        }
+    })
+    .await
+    .expect("the breach fires within two minutes of the creation");
+    assert_eq!(
+        fired["data"]["ticket"]["sla"],
+        json!({ "firstResponse": { "state": "BREACHED", "breachFired": true },
+                "update": { "state": "RUNNING", "breachFired": false } })
+    );
+    app.outbox_drained().await;
+
+    // After a restart the fired flag stays, and the timer finds nothing more due.
+    let app = app.respawn(&issuer).await;
+    let data = app.ok(&agent, query, json!({ "id": id })).await;
+    assert_eq!(
+        data["ticket"]["sla"]["firstResponse"],
+        json!({ "state": "BREACHED", "breachFired": true })
+    );
+    assert!(app
+        .store
+        .due_breaches(chrono::Utc::now().timestamp_millis(), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -31,6 +31,7 @@ pub const TICKET_CREATED: &str = "ticket.created";
 pub const TICKET_REPLIED: &str = "ticket.replied";
 pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
 pub const TICKET_MERGED: &str = "ticket.merged";
+pub const SLA_BREACHED: &str = "sla.breached";
 
 pub fn topic() -> String {
     erp_kit::events::topic_for(DOMAIN)
@@ -135,6 +136,15 @@ pub struct TicketChanged<'a> {
     pub asset_id: Option<&'a str>,
     /// The ticket it was merged into (`ticket.merged`).
     pub merged_into: Option<&'a str>,
+}
+
+/// Payload of `sla.breached` (schema version 1): fired once per target per ticket.
+#[derive(Debug, Serialize)]
+pub struct SlaBreached<'a> {
+    pub ticket_id: &'a str,
+    pub target: crate::domain::sla::Target,
+    pub priority: crate::domain::helpdesk::Priority,
+    pub client_id: Option<&'a str>,
 }
 
 /// The store's outbox (`ops_outbox` in MongoDB, or the embedded store's events) as a source of

@@ -96,11 +96,22 @@ impl Readiness for OpsReadiness {
     }
 }
 
-/// A running operations subgraph: its HTTP router, its use cases and its outbox relay.
+/// A running operations subgraph: its HTTP router, its use cases, its outbox relay and its
+/// SLA breach timer (stopped when the app is dropped).
 pub struct OpsApp {
     pub router: axum::Router,
     pub ops: Ops,
     pub relay: RelayHandle,
+    pub breach_timer: BreachTimer,
+}
+
+/// The running SLA breach timer; dropping it stops it.
+pub struct BreachTimer(tokio::task::JoinHandle<()>);
+
+impl Drop for BreachTimer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Prepares the store (collections, indexes), starts the outbox relay and builds the HTTP
@@ -128,6 +139,7 @@ pub async fn start_with(
     )
     .spawn();
     let ops = Ops::new(store.clone(), wake, options);
+    let breach_timer = BreachTimer(ops.spawn_breach_timer());
     let schema = build_schema(Some(ops.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
@@ -137,5 +149,10 @@ pub async fn start_with(
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
     });
-    Ok(OpsApp { router, ops, relay })
+    Ok(OpsApp {
+        router,
+        ops,
+        relay,
+        breach_timer,
+    })
 }

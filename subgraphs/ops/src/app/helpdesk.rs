@@ -14,7 +14,7 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::{envelope, outcome, Attempts, Ops, Outcome};
 use crate::domain::collided;
 use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
-use crate::domain::sla::{BusinessCalendar, DayHours, TicketClocks};
+use crate::domain::sla::{BusinessCalendar, DayHours, Targets, TicketClocks};
 use crate::events;
 use crate::store::helpdesk as helpdesk_store;
 use crate::store::{Kind, ReplyDoc, SlaPolicyDoc, TicketDoc, Write};
@@ -92,16 +92,16 @@ impl Ops {
         }
     }
 
-    /// The calendar the clocks of a ticket of `priority` count business time in.
-    async fn clock_calendar(
+    /// The targets and calendar of `priority`'s policy, when the tenant has one.
+    async fn policy_of(
         &self,
         tenant: &TenantId,
         priority: Priority,
-    ) -> ApiResult<BusinessCalendar> {
+    ) -> ApiResult<Option<(Targets, BusinessCalendar)>> {
         Ok(self
             .sla_policy(tenant, priority)
             .await?
-            .map_or_else(BusinessCalendar::always, |(_, calendar)| calendar))
+            .map(|(policy, calendar)| (targets_of(&policy), calendar)))
     }
 
     /// Sets the SLA policy of a priority (replacing the one before): the open tickets of that
@@ -145,10 +145,131 @@ impl Ops {
                 None => Write::insert(Kind::SlaPolicies, &policy)?,
             };
             if let Outcome::Done = outcome(self.store.commit(tenant, &[write], &[]).await?) {
+                self.reschedule_open_tickets(tenant, new.priority).await?;
                 return Ok(policy);
             }
         }
         Err(collided())
+    }
+
+    /// Recomputes when the open tickets of `priority` breach next, after its policy changed.
+    /// A ticket changed concurrently is skipped: that change scheduled it under the new policy.
+    async fn reschedule_open_tickets(
+        &self,
+        tenant: &TenantId,
+        priority: Priority,
+    ) -> ApiResult<()> {
+        let policy = self.policy_of(tenant, priority).await?;
+        let mut after: Option<String> = None;
+        loop {
+            let page = PageRequest {
+                limit: 100,
+                after: after.clone(),
+                before: None,
+                backward: false,
+            };
+            let mut tickets =
+                helpdesk_store::tickets_of_priority(&*self.store, tenant, priority, &page).await?;
+            let more = tickets.len() as u64 > page.limit;
+            tickets.truncate(page.limit as usize);
+            after = tickets.last().map(|ticket| ticket.id.clone());
+            for ticket in tickets {
+                let mut next = TicketDoc {
+                    rev: ticket.rev + 1,
+                    ..ticket.clone()
+                };
+                schedule(&mut next, policy.as_ref());
+                if next.next_breach_at != ticket.next_breach_at {
+                    let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
+                    let _ = self.store.commit(tenant, &writes, &[]).await?;
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        self.breach_timer.notify_one();
+        Ok(())
+    }
+
+    /// Fires every SLA breach due by `now`, across tenants: each target of each ticket once
+    /// (the fired flag is written with the ticket at the revision read, so two replicas never
+    /// both fire it), with an `sla.breached` event. Returns the breaches fired.
+    pub async fn fire_due_breaches(&self, now: chrono::DateTime<Utc>) -> ApiResult<u64> {
+        let due = self.store.due_breaches(now.timestamp_millis(), 100).await?;
+        let mut fired = 0;
+        for raw in due {
+            let ticket: TicketDoc = crate::store::decode(raw)?;
+            let tenant = TenantId::from_claim(&ticket.tenant_id);
+            let policy = self.policy_of(&tenant, ticket.priority).await?;
+            let mut next = TicketDoc {
+                rev: ticket.rev + 1,
+                ..ticket.clone()
+            };
+            let targets = match (&policy, ticket.status.is_final()) {
+                (Some((targets, calendar)), false) => next.clocks.fire_due(now, targets, calendar),
+                _ => vec![],
+            };
+            schedule(&mut next, policy.as_ref());
+            let events = targets
+                .iter()
+                .map(|target| {
+                    envelope(
+                        &tenant,
+                        events::SLA_BREACHED,
+                        &ticket.id,
+                        "sla-timer",
+                        events::SlaBreached {
+                            ticket_id: &ticket.id,
+                            target: *target,
+                            priority: ticket.priority,
+                            client_id: ticket.client_id.as_deref(),
+                        },
+                    )
+                })
+                .collect::<ApiResult<Vec<_>>>()?;
+            let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
+            if let Outcome::Done = outcome(self.store.commit(&tenant, &writes, &events).await?) {
+                fired += targets.len() as u64;
+            }
+        }
+        if fired > 0 {
+            self.wake();
+        }
+        Ok(fired)
+    }
+
+    /// The SLA breach timer: fires what is due, then sleeps until the next breach is due (or a
+    /// ticket or policy changes, or 30 s pass, for changes made by other replicas). After a
+    /// restart it fires at once what came due while it was down, and nothing twice.
+    pub fn spawn_breach_timer(&self) -> tokio::task::JoinHandle<()> {
+        let ops = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = Utc::now();
+                let wait = match ops.fire_due_breaches(now).await {
+                    Ok(_) => match ops.store.next_breach_at().await {
+                        Ok(Some(at)) => {
+                            let millis = (at - Utc::now().timestamp_millis()).clamp(0, 30_000);
+                            std::time::Duration::from_millis(millis as u64)
+                        }
+                        Ok(None) => std::time::Duration::from_secs(30),
+                        Err(err) => {
+                            tracing::warn!(error = ?err, "SLA timer: the next breach was not read");
+                            std::time::Duration::from_secs(5)
+                        }
+                    },
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "SLA timer: breaches were not fired");
+                        std::time::Duration::from_secs(5)
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = ops.breach_timer.notified() => {}
+                }
+            }
+        })
     }
 
     /// Opens a ticket requested by the caller; its three clocks start. Publishes
@@ -174,13 +295,18 @@ impl Ops {
             client_id: new.client_id,
             merged_into: None,
             clocks: TicketClocks::start(now),
+            next_breach_at: None,
             created_at: now,
         };
+        let mut ticket = ticket;
+        let policy = self.policy_of(tenant, ticket.priority).await?;
+        schedule(&mut ticket, policy.as_ref());
         let event = ticket_event(tenant, events::TICKET_CREATED, &ticket, &caller.sub)?;
         let writes = [Write::insert(Kind::Tickets, &ticket)?];
         match outcome(self.store.commit(tenant, &writes, &[event]).await?) {
             Outcome::Done => {
                 self.wake();
+                self.breach_timer.notify_one();
                 Ok(ticket)
             }
             _ => Err(collided()),
@@ -209,7 +335,8 @@ impl Ops {
                 ));
             }
             let now = Utc::now();
-            let calendar = self.clock_calendar(tenant, ticket.priority).await?;
+            let policy = self.policy_of(tenant, ticket.priority).await?;
+            let calendar = clock_calendar(policy.as_ref());
             let mut next = TicketDoc {
                 rev: ticket.rev + 1,
                 ..ticket.clone()
@@ -220,6 +347,7 @@ impl Ops {
                     next.status = TicketStatus::Open;
                 }
             }
+            schedule(&mut next, policy.as_ref());
             let reply = ReplyDoc {
                 id: uuid::Uuid::now_v7().to_string(),
                 tenant_id: tenant.as_str().to_owned(),
@@ -236,6 +364,7 @@ impl Ops {
             ];
             if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
                 self.wake();
+                self.breach_timer.notify_one();
                 return Ok((next, reply));
             }
         }
@@ -256,7 +385,8 @@ impl Ops {
         while attempts.next().await {
             let ticket = self.existing_ticket(tenant, ticket_id).await?;
             let status = ticket.status.change_to(to)?;
-            let calendar = self.clock_calendar(tenant, ticket.priority).await?;
+            let policy = self.policy_of(tenant, ticket.priority).await?;
+            let calendar = clock_calendar(policy.as_ref());
             let mut next = TicketDoc {
                 rev: ticket.rev + 1,
                 status,
@@ -264,10 +394,12 @@ impl Ops {
             };
             next.clocks
                 .status_changed(ticket.status, status, Utc::now(), &calendar);
+            schedule(&mut next, policy.as_ref());
             let event = ticket_event(tenant, events::TICKET_STATUS_CHANGED, &next, &caller.sub)?;
             let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
             if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
                 self.wake();
+                self.breach_timer.notify_one();
                 return Ok(next);
             }
         }
@@ -294,7 +426,8 @@ impl Ops {
             let ticket = self.existing_ticket(tenant, ticket_id).await?;
             let target = self.existing_ticket(tenant, into_id).await?;
             let status = ticket.status.merge(target.status)?;
-            let calendar = self.clock_calendar(tenant, ticket.priority).await?;
+            let policy = self.policy_of(tenant, ticket.priority).await?;
+            let calendar = clock_calendar(policy.as_ref());
             let mut next = TicketDoc {
                 rev: ticket.rev + 1,
                 status,
@@ -303,6 +436,7 @@ impl Ops {
             };
             next.clocks
                 .status_changed(ticket.status, status, Utc::now(), &calendar);
+            schedule(&mut next, policy.as_ref());
             let event = ticket_event(tenant, events::TICKET_MERGED, &next, &caller.sub)?;
             // The target is written back at its revision, so a merge into a ticket that was
             // closed or merged meanwhile collides instead of slipping through.
@@ -327,6 +461,31 @@ impl Ops {
             .await?
             .ok_or_else(|| ApiError::NotFound("ticket".into()))
     }
+}
+
+/// The policy's targets.
+fn targets_of(policy: &SlaPolicyDoc) -> Targets {
+    Targets {
+        first_response: policy.first_response_minutes,
+        update: policy.update_minutes,
+        resolution: policy.resolution_minutes,
+    }
+}
+
+/// The calendar the clocks count business time in: the policy's, or every minute without one.
+fn clock_calendar(policy: Option<&(Targets, BusinessCalendar)>) -> BusinessCalendar {
+    policy.map_or_else(BusinessCalendar::always, |(_, calendar)| calendar.clone())
+}
+
+/// Sets when the ticket breaches next under `policy` (never when final or without a policy).
+fn schedule(ticket: &mut TicketDoc, policy: Option<&(Targets, BusinessCalendar)>) {
+    ticket.next_breach_at = match policy {
+        Some((targets, calendar)) if !ticket.status.is_final() => ticket
+            .clocks
+            .next_breach(targets, calendar)
+            .map(|at| at.timestamp_millis()),
+        _ => None,
+    };
 }
 
 fn ticket_event(

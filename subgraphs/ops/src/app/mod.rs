@@ -34,12 +34,13 @@ impl Default for OpsOptions {
     }
 }
 
-/// The operations use cases over a store and the outbox relay's wake.
+/// The operations use cases over a store, the outbox relay's wake and the SLA breach timer's.
 #[derive(Clone)]
 pub struct Ops {
     pub store: SharedStore,
     pub options: OpsOptions,
     wake: Wake,
+    breach_timer: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Ops {
@@ -48,6 +49,7 @@ impl Ops {
             store,
             options,
             wake,
+            breach_timer: Default::default(),
         }
     }
 

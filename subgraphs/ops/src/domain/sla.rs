@@ -356,6 +356,23 @@ impl Clock {
     }
 }
 
+/// The three targets of a policy, in business minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    pub first_response: u32,
+    pub update: u32,
+    pub resolution: u32,
+}
+
+/// Which target a clock measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Target {
+    FirstResponse,
+    Update,
+    Resolution,
+}
+
 /// A ticket's three independent clocks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketClocks {
@@ -380,6 +397,52 @@ impl TicketClocks {
             &mut self.update,
             &mut self.resolution,
         ]
+    }
+
+    fn with_targets(&self, targets: &Targets) -> [(&Clock, u32); 3] {
+        [
+            (&self.first_response, targets.first_response),
+            (&self.update, targets.update),
+            (&self.resolution, targets.resolution),
+        ]
+    }
+
+    /// When the next breach is due: the earliest due time of a target neither met nor fired
+    /// (none while every clock is paused, met or fired).
+    pub fn next_breach(
+        &self,
+        targets: &Targets,
+        calendar: &BusinessCalendar,
+    ) -> Option<DateTime<Utc>> {
+        self.with_targets(targets)
+            .into_iter()
+            .filter(|(clock, _)| !clock.breach_fired)
+            .filter_map(|(clock, minutes)| clock.due_at(minutes, calendar))
+            .min()
+    }
+
+    /// Fires the breaches due at `now` that have not fired: each target at most once.
+    pub fn fire_due(
+        &mut self,
+        now: DateTime<Utc>,
+        targets: &Targets,
+        calendar: &BusinessCalendar,
+    ) -> Vec<Target> {
+        let mut fired = Vec::new();
+        for (target, clock, minutes) in [
+            (
+                Target::FirstResponse,
+                &mut self.first_response,
+                targets.first_response,
+            ),
+            (Target::Update, &mut self.update, targets.update),
+            (Target::Resolution, &mut self.resolution, targets.resolution),
+        ] {
+            if clock.fire_breach(now, minutes, calendar) {
+                fired.push(target);
+            }
+        }
+        fired
     }
 
     /// An agent replied: the first response is met (once), the update clock starts again.
@@ -615,6 +678,37 @@ mod tests {
         assert!(!clocks
             .resolution
             .fire_breach(utc(2026, 12, 9, 0, 0), 240, &calendar));
+    }
+
+    #[test]
+    fn the_next_breach_is_the_earliest_unfired_target_and_fires_once() {
+        let calendar = BusinessCalendar::office_hours(chrono_tz::UTC);
+        let targets = Targets {
+            first_response: 30,
+            update: 60,
+            resolution: 240,
+        };
+        let mut clocks = TicketClocks::start(utc(2026, 12, 7, 9, 0));
+        assert_eq!(
+            clocks.next_breach(&targets, &calendar),
+            Some(utc(2026, 12, 7, 9, 30))
+        );
+        assert_eq!(
+            clocks.fire_due(utc(2026, 12, 7, 9, 45), &targets, &calendar),
+            vec![Target::FirstResponse]
+        );
+        assert!(clocks
+            .fire_due(utc(2026, 12, 7, 9, 50), &targets, &calendar)
+            .is_empty());
+        assert_eq!(
+            clocks.next_breach(&targets, &calendar),
+            Some(utc(2026, 12, 7, 10, 0))
+        );
+        assert_eq!(
+            clocks.fire_due(utc(2026, 12, 7, 13, 0), &targets, &calendar),
+            vec![Target::Update, Target::Resolution]
+        );
+        assert_eq!(clocks.next_breach(&targets, &calendar), None);
     }
 
     #[test]

@@ -167,6 +167,8 @@ pub struct SlaTarget {
     pub state: SlaTargetState,
     /// Business minutes paused so far (kept across policy changes).
     pub paused_minutes: i32,
+    /// Whether its breach has fired (`sla.breached`, once per target and ticket).
+    pub breach_fired: bool,
 }
 
 fn target(clock: &Clock, minutes: u32, calendar: &BusinessCalendar) -> SlaTarget {
@@ -182,6 +184,7 @@ fn target(clock: &Clock, minutes: u32, calendar: &BusinessCalendar) -> SlaTarget
         met_at: clock.met_at.map(DateTime::from),
         state,
         paused_minutes: (clock.paused_seconds / 60) as i32,
+        breach_fired: clock.breach_fired,
     }
 }
 

@@ -197,6 +197,10 @@ pub struct TicketDoc {
     pub client_id: Option<String>,
     pub merged_into: Option<String>,
     pub clocks: TicketClocks,
+    /// When the next SLA breach is due (epoch milliseconds), under the current policy: what
+    /// the breach timer waits for. None when nothing can breach.
+    #[serde(default)]
+    pub next_breach_at: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -64,3 +64,22 @@ pub async fn sla_policy(
     )
     .await
 }
+
+/// A page of the tickets of one priority (what a policy change reschedules).
+pub async fn tickets_of_priority(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    priority: Priority,
+    page: &PageRequest,
+) -> ApiResult<Vec<TicketDoc>> {
+    decode_all(
+        store
+            .find(
+                tenant,
+                Kind::Tickets,
+                &[("priority", json!(priority))],
+                Some(page),
+            )
+            .await?,
+    )
+}

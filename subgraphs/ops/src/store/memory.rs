@@ -237,6 +237,35 @@ impl OpsStore for MemoryStore {
         Ok(Commit::Written)
     }
 
+    async fn due_breaches(&self, now_ms: i64, limit: u64) -> ApiResult<Vec<Value>> {
+        let state = self.state.lock();
+        let mut due: Vec<(i64, &Value)> = state
+            .docs
+            .get(&Kind::Tickets)
+            .into_iter()
+            .flat_map(|docs| docs.values())
+            .filter_map(|doc| Some((doc.get("next_breach_at")?.as_i64()?, doc)))
+            .filter(|(at, _)| *at <= now_ms)
+            .collect();
+        due.sort_by_key(|(at, _)| *at);
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, doc)| doc.clone())
+            .collect())
+    }
+
+    async fn next_breach_at(&self) -> ApiResult<Option<i64>> {
+        let state = self.state.lock();
+        Ok(state
+            .docs
+            .get(&Kind::Tickets)
+            .into_iter()
+            .flat_map(|docs| docs.values())
+            .filter_map(|doc| doc.get("next_breach_at")?.as_i64())
+            .min())
+    }
+
     async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
         Ok(self
             .state

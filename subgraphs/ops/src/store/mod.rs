@@ -88,7 +88,7 @@ impl Kind {
             Kind::Requisitions => &["status", "requester_id"],
             Kind::Orders => &["status", "requisition_id"],
             Kind::Receipts => &["order_id"],
-            Kind::Tickets => &["status"],
+            Kind::Tickets => &["status", "priority"],
             Kind::TicketReplies => &["ticket_id"],
             Kind::SlaPolicies => &[],
             Kind::Keys => &[],
@@ -188,6 +188,13 @@ pub trait OpsStore: Send + Sync + 'static {
         writes: &[Write],
         events: &[EventEnvelope],
     ) -> ApiResult<Commit>;
+
+    // --- The SLA breach timer (across tenants) ----------------------------------------------
+
+    /// Tickets of every tenant whose next breach is due by `now_ms`, earliest first.
+    async fn due_breaches(&self, now_ms: i64, limit: u64) -> ApiResult<Vec<Value>>;
+    /// The earliest next breach of any ticket (epoch milliseconds).
+    async fn next_breach_at(&self) -> ApiResult<Option<i64>>;
 
     // --- The outbox relay -----------------------------------------------------------------
 

@@ -180,6 +180,13 @@ fn indexes() -> Vec<(&'static str, Vec<Document>)> {
         })
         .collect();
     all.push((OUTBOX, vec![doc! { "published_at": 1, "_id": 1 }]));
+    // The breach timer's reads, across tenants.
+    if let Some((_, keys)) = all
+        .iter_mut()
+        .find(|(collection, _)| *collection == Kind::Tickets.collection())
+    {
+        keys.push(doc! { "next_breach_at": 1 });
+    }
     all
 }
 
@@ -290,6 +297,34 @@ impl OpsStore for MongoStore {
                 Err(Failure::Transient) => return Err(crate::domain::collided()),
             }
         }
+    }
+
+    async fn due_breaches(&self, now_ms: i64, limit: u64) -> ApiResult<Vec<Value>> {
+        let rows: Vec<Document> = self
+            .collection(Kind::Tickets)
+            .find(doc! { "next_breach_at": { "$ne": null, "$lte": now_ms } })
+            .sort(doc! { "next_breach_at": 1 })
+            .limit(limit as i64)
+            .await
+            .map_err(db_err)?
+            .try_collect()
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(from_document).collect()
+    }
+
+    async fn next_breach_at(&self) -> ApiResult<Option<i64>> {
+        let row: Option<Document> = self
+            .collection(Kind::Tickets)
+            .find_one(doc! { "next_breach_at": { "$ne": null } })
+            .sort(doc! { "next_breach_at": 1 })
+            .await
+            .map_err(db_err)?;
+        Ok(row.and_then(|row| match row.get("next_breach_at") {
+            Some(Bson::Int64(at)) => Some(*at),
+            Some(Bson::Int32(at)) => Some(i64::from(*at)),
+            _ => None,
+        }))
     }
 
     async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
