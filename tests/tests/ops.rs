@@ -578,6 +578,77 @@ async fn custody_bulk_operations_and_acceptance(store: Store) {
         ])
     );
 
+    // License seats: assigned never above owned; many seats to one asset at once.
+    let data = app
+        .ok(&it, "mutation { createSoftwareLicense(input: { name: \"Office\", seatsOwned: 10 }) { id seatsFree } }", json!({}))
+        .await;
+    let license = data["createSoftwareLicense"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assign = "mutation($l: ID!, $t: HolderType!, $h: ID!, $n: Int) { assignLicenseSeats(input: {
+        licenseId: $l, holder: { type: $t, id: $h }, seats: $n }) { seatsAssigned seatsFree assignments { holder { type id } seats } } }";
+    let data = app
+        .ok(
+            &it,
+            assign,
+            json!({ "l": license, "t": "ASSET", "h": ids[1], "n": 8 }),
+        )
+        .await;
+    assert_eq!(data["assignLicenseSeats"]["seatsFree"], 2);
+    app.refused(
+        &it,
+        assign,
+        json!({ "l": license, "t": "PERSON", "h": "bob", "n": 3 }),
+        "CONFLICT",
+        Some("SEATS_EXHAUSTED"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &it,
+            assign,
+            json!({ "l": license, "t": "PERSON", "h": "bob", "n": 2 }),
+        )
+        .await;
+    assert_eq!(data["assignLicenseSeats"]["seatsAssigned"], 10);
+    assert_eq!(
+        data["assignLicenseSeats"]["assignments"],
+        json!([{ "holder": { "type": "ASSET", "id": ids[1] }, "seats": 8 }, { "holder": { "type": "PERSON", "id": "bob" }, "seats": 2 }])
+    );
+    let data = app
+        .ok(&it, "mutation($l: ID!) { releaseLicenseSeats(input: { licenseId: $l, holder: { type: PERSON, id: \"bob\" } }) { seatsFree } }", json!({ "l": license }))
+        .await;
+    assert_eq!(data["releaseLicenseSeats"]["seatsFree"], 2);
+    // Consumables by quantity: never more handed out than on hand.
+    let data = app
+        .ok(
+            &it,
+            "mutation { createConsumable(input: { name: \"Toner\", onHand: 5 }) { id } }",
+            json!({}),
+        )
+        .await;
+    let toner = data["createConsumable"]["id"].as_str().unwrap().to_owned();
+    let issue = "mutation($c: ID!, $q: Int!) { issueConsumable(input: { consumableId: $c, quantity: $q }) { onHand } }";
+    let data = app.ok(&it, issue, json!({ "c": toner, "q": 3 })).await;
+    assert_eq!(data["issueConsumable"]["onHand"], 2);
+    app.refused(
+        &it,
+        issue,
+        json!({ "c": toner, "q": 3 }),
+        "CONFLICT",
+        Some("CONSUMABLE_SHORT"),
+    )
+    .await;
+    app.refused(
+        &it,
+        issue,
+        json!({ "c": toner, "q": -1 }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
     // A restart (a new process image on the same MongoDB database or journal file) keeps
     // everything: the asset, its history and the tag's uniqueness.
     let app = app.respawn(&issuer).await;

@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod helpdesk;
+pub mod inventory;
 pub mod procurement;
 
 use std::time::Duration;

@@ -140,7 +140,7 @@ pub struct AssetHolder {
     pub id: ID,
 }
 
-fn holder_object(holder: &Holder) -> AssetHolder {
+pub(crate) fn holder_object(holder: &Holder) -> AssetHolder {
     let holder_type = match holder {
         Holder::Person(_) => HolderType::Person,
         Holder::Location(_) => HolderType::Location,
@@ -612,7 +612,7 @@ impl AssetQuery {
     }
 }
 
-fn holder_of(input: AssetHolderInput) -> Result<Holder, ApiError> {
+pub(crate) fn holder_of(input: AssetHolderInput) -> Result<Holder, ApiError> {
     let id = short_text("holder.id", &input.id, 100, "holder id")?;
     Ok(match input.holder_type {
         HolderType::Person => Holder::Person(id),

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod context;
 pub mod helpdesk;
+pub mod inventory;
 pub mod procurement;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
@@ -17,6 +18,7 @@ pub type OpsSchema = Schema<Query, Mutation, EmptySubscription>;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     assets::AssetQuery,
+    inventory::InventoryQuery,
     procurement::ProcurementQuery,
     helpdesk::HelpdeskQuery,
 );
@@ -26,6 +28,7 @@ pub struct Query(
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     assets::AssetMutation,
+    inventory::InventoryMutation,
     procurement::ProcurementMutation,
     helpdesk::HelpdeskMutation,
 );

@@ -86,6 +86,40 @@ pub struct MovementDoc {
     pub at: DateTime<Utc>,
 }
 
+/// Seats of a license held by one holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatAssignmentDoc {
+    pub holder: Holder,
+    pub seats: u32,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// A software license with its seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub name: String,
+    pub seats_owned: u32,
+    pub seats_assigned: u32,
+    pub assignments: Vec<SeatAssignmentDoc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A consumable counted by quantity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumableDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub name: String,
+    pub on_hand: u32,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A unique key held by a document (`_id` is `<tenant>:<what>:<key>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyDoc {

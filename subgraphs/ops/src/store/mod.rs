@@ -43,6 +43,8 @@ pub enum Kind {
     Requisitions,
     Orders,
     Receipts,
+    Licenses,
+    Consumables,
     Tickets,
     TicketReplies,
     /// One SLA policy per (tenant, priority).
@@ -53,12 +55,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Assets,
         Kind::AssetMovements,
         Kind::Requisitions,
         Kind::Orders,
         Kind::Receipts,
+        Kind::Licenses,
+        Kind::Consumables,
         Kind::Tickets,
         Kind::TicketReplies,
         Kind::SlaPolicies,
@@ -72,6 +76,8 @@ impl Kind {
             Kind::Requisitions => "ops_requisitions",
             Kind::Orders => "ops_orders",
             Kind::Receipts => "ops_receipts",
+            Kind::Licenses => "ops_licenses",
+            Kind::Consumables => "ops_consumables",
             Kind::Tickets => "ops_tickets",
             Kind::TicketReplies => "ops_ticket_replies",
             Kind::SlaPolicies => "ops_sla_policies",
@@ -88,6 +94,7 @@ impl Kind {
             Kind::Requisitions => &["status", "requester_id"],
             Kind::Orders => &["status", "requisition_id"],
             Kind::Receipts => &["order_id"],
+            Kind::Licenses | Kind::Consumables => &[],
             Kind::Tickets => &["status", "priority"],
             Kind::TicketReplies => &["ticket_id"],
             Kind::SlaPolicies => &[],
