@@ -156,3 +156,23 @@ pub async fn start_with(
         breach_timer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sdl_exports_with_its_scopes() {
+        let sdl = super::sdl();
+        if let Ok(path) = std::env::var("OPS_SDL_OUT") {
+            std::fs::write(path, &sdl).unwrap();
+        }
+        assert!(sdl.contains("type Asset"), "{sdl}");
+        assert!(
+            sdl.contains("): Asset! @requiresScopes(scopes: [[\"assets:write\"]])"),
+            "{sdl}"
+        );
+        assert!(
+            sdl.contains("\"\"\"\nAn asset of the register.\n\"\"\"\ntype Asset {"),
+            "{sdl}"
+        );
+    }
+}

@@ -166,6 +166,7 @@ impl Asset {
     }
 }
 
+/// An asset of the register.
 #[Object]
 impl Asset {
     /// The asset's id.
@@ -296,6 +297,7 @@ impl Asset {
 /// An asset's depreciation terms and its schedule.
 pub struct DepreciationSchedule<'a>(&'a AssetDoc, &'a crate::store::DepreciationDoc);
 
+/// An asset's depreciation terms and its schedule.
 #[Object]
 impl DepreciationSchedule<'_> {
     /// How the base is spread.
@@ -393,6 +395,7 @@ pub struct AssetDisposal {
 /// One entry of an asset's history.
 pub struct AssetMovement(pub MovementDoc);
 
+/// One entry of an asset's history.
 #[Object]
 impl AssetMovement {
     /// The entry's id.

@@ -202,6 +202,7 @@ pub struct TicketSla {
 /// A helpdesk ticket.
 pub struct Ticket(pub TicketDoc);
 
+/// A helpdesk ticket.
 #[Object]
 impl Ticket {
     /// The ticket's id.
@@ -301,6 +302,7 @@ impl Ticket {
 /// A reply on a ticket.
 pub struct TicketReply(pub ReplyDoc);
 
+/// A reply on a ticket.
 #[Object]
 impl TicketReply {
     /// The reply's id.
@@ -345,6 +347,7 @@ fn time_of(minute: u16) -> TimeOfDay {
     TimeOfDay(NaiveTime::from_hms_opt(minute / 60, minute % 60, 0).unwrap_or(NaiveTime::MIN))
 }
 
+/// The SLA policy of one priority.
 #[Object]
 impl SlaPolicy {
     /// The priority it applies to.

@@ -24,6 +24,7 @@ pub struct SeatAssignment {
 /// A software license: its seats assigned never exceed its seats owned.
 pub struct SoftwareLicense(pub LicenseDoc);
 
+/// A software license: its seats assigned never exceed its seats owned.
 #[Object]
 impl SoftwareLicense {
     /// The license's id.
@@ -63,6 +64,7 @@ impl SoftwareLicense {
 /// A consumable counted by quantity.
 pub struct Consumable(pub ConsumableDoc);
 
+/// A consumable counted by quantity.
 #[Object]
 impl Consumable {
     /// The consumable's id.

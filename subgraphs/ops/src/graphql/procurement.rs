@@ -129,6 +129,7 @@ pub struct PurchaseLine {
     currency: String,
 }
 
+/// A line of a requisition or a purchase order.
 #[Object]
 impl PurchaseLine {
     /// The line number, from 1.
@@ -169,6 +170,7 @@ fn lines(lines: &[LineDoc], currency: &str) -> Vec<PurchaseLine> {
 /// A purchase requisition.
 pub struct Requisition(pub RequisitionDoc);
 
+/// A purchase requisition.
 #[Object]
 impl Requisition {
     /// The requisition's id.
@@ -217,6 +219,7 @@ pub struct ReceivedQuantity {
 /// A purchase order.
 pub struct PurchaseOrder(pub OrderDoc);
 
+/// A purchase order.
 #[Object]
 impl PurchaseOrder {
     /// The order's id.
@@ -327,6 +330,7 @@ pub struct GoodsReceiptLine {
     pub quantity: Decimal,
 }
 
+/// A submitted goods receipt.
 #[Object]
 impl GoodsReceipt {
     /// The receipt's id.
