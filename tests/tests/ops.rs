@@ -29,6 +29,9 @@ const ALL: &[&str] = &[
     "helpdesk:submit",
     "helpdesk:write",
     "helpdesk:admin",
+    "sop:read",
+    "sop:write",
+    "sop:publish",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +64,7 @@ on_both_stores!(
     procurement_requisition_order_receipt_and_match,
     helpdesk_tickets_with_sla_targets,
     sla_breaches_fire_once_by_timer_across_a_restart,
+    sop_versions_and_acknowledgements,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -1314,4 +1318,188 @@ async fn sla_breaches_fire_once_by_timer_across_a_restart(store: Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+const SOP: &str =
+    "id title versions { number contentHash status } currentVersion { number contentHash }
+    needsMyAcknowledgement acknowledgements { userId version contentHash }";
+
+async fn sop_versions_and_acknowledgements(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let author = issuer.token(&tenant, "author", ALL);
+    let worker = issuer.token(&tenant, "worker", &["sop:read"]);
+
+    let data = app
+        .ok(&author, &format!("mutation {{ createSop(input: {{ title: \"Lab safety\", content: \"Wear gloves.\" }}) {{ {SOP} }} }}"), json!({}))
+        .await;
+    let sop = data["createSop"].clone();
+    let id = sop["id"].as_str().unwrap().to_owned();
+    let hash1 = sop["versions"][0]["contentHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Content-addressed: the hash is the SHA-256 of the bytes.
+    let sha256 = |text: &str| -> String {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(hash1, sha256("Wear gloves."));
+    assert_eq!(
+        sop["versions"],
+        json!([{ "number": 1, "contentHash": hash1, "status": "DRAFT" }])
+    );
+    assert_eq!(sop["currentVersion"], Value::Null);
+    assert_eq!(sop["needsMyAcknowledgement"], false);
+
+    let version_op = |name: &str| {
+        format!("mutation($id: ID!, $v: Int!) {{ {name}(input: {{ sopId: $id, version: $v }}) {{ {SOP} }} }}")
+    };
+    let ack = format!("mutation($id: ID!, $h: String!) {{ acknowledgeSop(input: {{ sopId: $id, contentHash: $h }}) {{ {SOP} }} }}");
+    // Nothing published yet: nothing to acknowledge.
+    app.refused(
+        &worker,
+        &ack,
+        json!({ "id": id, "h": hash1 }),
+        "CONFLICT",
+        Some("SOP_NOT_CURRENT"),
+    )
+    .await;
+    app.ok(
+        &author,
+        &version_op("submitSopVersion"),
+        json!({ "id": id, "v": 1 }),
+    )
+    .await;
+    // Submitted content never changes.
+    let update = format!("mutation($id: ID!, $v: Int!, $c: String!) {{ updateSopDraft(input: {{ sopId: $id, version: $v, content: $c }}) {{ {SOP} }} }}");
+    app.refused(
+        &author,
+        &update,
+        json!({ "id": id, "v": 1, "c": "changed" }),
+        "CONFLICT",
+        Some("SOP_VERSION_IMMUTABLE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &author,
+            &version_op("publishSopVersion"),
+            json!({ "id": id, "v": 1 }),
+        )
+        .await;
+    assert_eq!(
+        data["publishSopVersion"]["currentVersion"],
+        json!({ "number": 1, "contentHash": hash1 })
+    );
+
+    // The worker acknowledges version 1 (twice is once).
+    let data = app
+        .ok(
+            &worker,
+            &format!("query($id: ID!) {{ sop(id: $id) {{ {SOP} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["sop"]["needsMyAcknowledgement"], true);
+    app.ok(&worker, &ack, json!({ "id": id, "h": hash1 })).await;
+    let data = app.ok(&worker, &ack, json!({ "id": id, "h": hash1 })).await;
+    assert_eq!(data["acknowledgeSop"]["needsMyAcknowledgement"], false);
+    assert_eq!(
+        data["acknowledgeSop"]["acknowledgements"],
+        json!([{ "userId": "worker", "version": 1, "contentHash": hash1 }])
+    );
+
+    // Version 2 supersedes it: the acknowledgement of version 1 stays, a new one is needed,
+    // and version 1 can no longer be acknowledged.
+    let add = format!("mutation($id: ID!, $c: String!) {{ addSopVersion(input: {{ sopId: $id, content: $c }}) {{ {SOP} }} }}");
+    app.ok(
+        &author,
+        &add,
+        json!({ "id": id, "c": "Wear gloves and goggles." }),
+    )
+    .await;
+    app.refused(
+        &author,
+        &add,
+        json!({ "id": id, "c": "A third" }),
+        "CONFLICT",
+        Some("SOP_VERSION_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &author,
+            &update,
+            json!({ "id": id, "v": 2, "c": "Wear gloves and goggles!" }),
+        )
+        .await;
+    let hash2 = data["updateSopDraft"]["versions"][1]["contentHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(hash2, sha256("Wear gloves and goggles!"));
+    app.ok(
+        &author,
+        &version_op("submitSopVersion"),
+        json!({ "id": id, "v": 2 }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &author,
+            &version_op("publishSopVersion"),
+            json!({ "id": id, "v": 2 }),
+        )
+        .await;
+    assert_eq!(
+        data["publishSopVersion"]["versions"],
+        json!([{ "number": 1, "contentHash": hash1, "status": "SUPERSEDED" },
+               { "number": 2, "contentHash": hash2, "status": "PUBLISHED" }])
+    );
+    let data = app
+        .ok(
+            &worker,
+            &format!("query($id: ID!) {{ sop(id: $id) {{ {SOP} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["sop"]["needsMyAcknowledgement"], true);
+    app.refused(
+        &worker,
+        &ack,
+        json!({ "id": id, "h": hash1 }),
+        "CONFLICT",
+        Some("SOP_NOT_CURRENT"),
+    )
+    .await;
+    let data = app.ok(&worker, &ack, json!({ "id": id, "h": hash2 })).await;
+    assert_eq!(
+        data["acknowledgeSop"]["acknowledgements"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // A worker may not publish; a malformed hash is bad input.
+    let (_, body) = app
+        .graphql(
+            &worker,
+            &version_op("publishSopVersion"),
+            json!({ "id": id, "v": 2 }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(
+        &worker,
+        &ack,
+        json!({ "id": id, "h": "abc" }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
 }

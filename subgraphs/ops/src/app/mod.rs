@@ -8,6 +8,7 @@ pub mod assets;
 pub mod helpdesk;
 pub mod inventory;
 pub mod procurement;
+pub mod sops;
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 //! that bind (user, document, version hash) (domains.md O11, O12).
 
 use erp_kit::ApiError;
+use serde::{Deserialize, Serialize};
 
 use super::OpsRule;
 
@@ -11,6 +12,12 @@ use super::OpsRule;
 pub struct ContentHash(String);
 
 impl ContentHash {
+    /// The SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        Self(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
         let hash = raw.trim().to_ascii_lowercase();
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -28,7 +35,8 @@ impl ContentHash {
 }
 
 /// Where a version is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VersionStatus {
     Draft,
     InReview,
@@ -156,6 +164,14 @@ mod tests {
 
     fn hash(c: char) -> ContentHash {
         ContentHash::parse("hash", &c.to_string().repeat(64)).unwrap()
+    }
+
+    #[test]
+    fn hashes_address_the_bytes() {
+        assert_eq!(
+            ContentHash::of(b"abc").as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

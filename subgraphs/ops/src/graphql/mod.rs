@@ -6,6 +6,7 @@ pub mod context;
 pub mod helpdesk;
 pub mod inventory;
 pub mod procurement;
+pub mod sops;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
@@ -21,6 +22,7 @@ pub struct Query(
     inventory::InventoryQuery,
     procurement::ProcurementQuery,
     helpdesk::HelpdeskQuery,
+    sops::SopQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -31,6 +33,7 @@ pub struct Mutation(
     inventory::InventoryMutation,
     procurement::ProcurementMutation,
     helpdesk::HelpdeskMutation,
+    sops::SopMutation,
 );
 
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
@@ -44,6 +47,7 @@ pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, EmptyS
     let builder = describe_connection::<procurement::GoodsReceipt, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::Ticket, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::TicketReply, _, _, _>(builder);
+    let builder = describe_connection::<sops::Sop, _, _, _>(builder);
     match ops {
         Some(ops) => builder.data(ops),
         None => builder,

@@ -14,6 +14,7 @@ use crate::domain::depreciation::{Frequency, Line, Method};
 use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
 use crate::domain::procurement::{OrderStatus, RequisitionStatus};
 use crate::domain::sla::TicketClocks;
+use crate::domain::sop::VersionStatus;
 
 /// What an asset is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +118,41 @@ pub struct ConsumableDoc {
     pub rev: i64,
     pub name: String,
     pub on_hand: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One version of an SOP: its bytes are addressed by their SHA-256 and never change once
+/// submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SopVersionDoc {
+    pub number: u32,
+    pub hash: String,
+    pub status: VersionStatus,
+    /// The document (Markdown), kept inline until the object-storage backend lands.
+    pub content: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// An acknowledgement: binds (user, SOP, version hash); never revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcknowledgementDoc {
+    pub user_id: String,
+    pub version: u32,
+    pub hash: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SopDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub title: String,
+    pub versions: Vec<SopVersionDoc>,
+    pub acknowledgements: Vec<AcknowledgementDoc>,
     pub created_at: DateTime<Utc>,
 }
 

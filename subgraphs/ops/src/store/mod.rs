@@ -45,6 +45,7 @@ pub enum Kind {
     Receipts,
     Licenses,
     Consumables,
+    Sops,
     Tickets,
     TicketReplies,
     /// One SLA policy per (tenant, priority).
@@ -55,7 +56,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
+        Kind::Sops,
         Kind::Assets,
         Kind::AssetMovements,
         Kind::Requisitions,
@@ -77,6 +79,7 @@ impl Kind {
             Kind::Orders => "ops_orders",
             Kind::Receipts => "ops_receipts",
             Kind::Licenses => "ops_licenses",
+            Kind::Sops => "ops_sops",
             Kind::Consumables => "ops_consumables",
             Kind::Tickets => "ops_tickets",
             Kind::TicketReplies => "ops_ticket_replies",
@@ -94,7 +97,7 @@ impl Kind {
             Kind::Requisitions => &["status", "requester_id"],
             Kind::Orders => &["status", "requisition_id"],
             Kind::Receipts => &["order_id"],
-            Kind::Licenses | Kind::Consumables => &[],
+            Kind::Licenses | Kind::Consumables | Kind::Sops => &[],
             Kind::Tickets => &["status", "priority"],
             Kind::TicketReplies => &["ticket_id"],
             Kind::SlaPolicies => &[],
