@@ -23,6 +23,8 @@ done
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 bash deploy/check.sh  # production image and manifests, offline (docs/operations/deploy.md)
+echo "== codegen over schema/api.graphql (TypeScript, strict scalars)" >&2
+bash scripts/codegen-check.sh
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (real PostgreSQL, Redis, Kafka; and the embedded mode)" >&2

@@ -1,6 +1,6 @@
 //! `erp-os all`: the whole supergraph in one process on embedded defaults.
 //!
-//! - identity, employee and PMO subgraphs (axum) on a tokio runtime of a background thread,
+//! - identity, employee, PMO and CRM subgraphs (axum) on a tokio runtime of a background thread,
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
@@ -59,6 +59,8 @@ pub struct AllArgs {
     pub employee_port: u16,
     #[arg(long, env = "ERP_PMO_PORT", default_value_t = erp_pmo::DEFAULT_PORT)]
     pub pmo_port: u16,
+    #[arg(long, env = "ERP_CRM_PORT", default_value_t = erp_crm::DEFAULT_PORT)]
+    pub crm_port: u16,
     /// The router's Prometheus port.
     #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
@@ -152,6 +154,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
         (erp_identity::DEFAULT_PORT, args.identity_port),
         (erp_employee::DEFAULT_PORT, args.employee_port),
         (erp_pmo::DEFAULT_PORT, args.pmo_port),
+        (erp_crm::DEFAULT_PORT, args.crm_port),
     ] {
         supergraph = replace_once(
             &supergraph,
@@ -196,6 +199,10 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_PMO_URL",
         format!("http://127.0.0.1:{}/graphql", args.pmo_port),
+    );
+    set(
+        "ERP_CRM_URL",
+        format!("http://127.0.0.1:{}/graphql", args.crm_port),
     );
     // Embedded: no Redis for the rate limiter either (per-process buckets).
     for name in ["REDIS_URL", "KAFKA_BROKERS", "MONGO_URL", "DATABASE_URL"] {
@@ -363,7 +370,7 @@ pub fn run(args: AllArgs) -> anyhow::Result<()> {
     erp_router::run().map_err(|err| anyhow!("router: {err}"))
 }
 
-/// Starts the three subgraphs, seeds the demo on first start, binds them and waits for their
+/// Starts the subgraphs, seeds the demo on first start, binds them and waits for their
 /// `/ready`. With `public_host` (the router's host is not a loopback address) it refuses to
 /// start while the demo's shared password still logs anyone in.
 async fn start_subgraphs(
@@ -451,12 +458,26 @@ async fn start_subgraphs(
     let employee = erp_employee::start(&employee_runtime)
         .await
         .context("starting the employee subgraph")?;
+    // CRM: its own SQLite file on the shared cache and bus; its consumer of the employee
+    // events (the team directory of its row rules) reads the shared bus.
+    let crm_kit = kit_config(
+        "crm",
+        args.crm_port,
+        Some(sqlite_url(state_dir, "crm.db")),
+        state_dir,
+    )?;
+    let crm_db = erp_kit::db::connect(&crm_kit.database_url).await?;
+    let crm_runtime = Runtime::with_backends(crm_kit, crm_db, cache.clone(), bus.clone());
+    let crm = erp_crm::start(&crm_runtime)
+        .await
+        .context("starting the CRM subgraph")?;
 
     let mut servers = Vec::new();
     for (name, port, router) in [
         ("identity", args.identity_port, identity.router),
         ("employee", args.employee_port, employee.router),
         ("pmo", args.pmo_port, pmo.router),
+        ("crm", args.crm_port, crm.router),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = tokio::net::TcpListener::bind(address)
@@ -468,8 +489,15 @@ async fn start_subgraphs(
             }
         }));
     }
-    // The relays stop with the process; keep their handles alive until then.
-    let relays = (identity.relay, employee.relay, pmo.relay);
+    // The relays stop with the process; keep their handles alive until then (and the CRM's
+    // consumers: dropping a handle stops its consumer).
+    let relays = (
+        identity.relay,
+        employee.relay,
+        pmo.relay,
+        crm.relay,
+        crm.consumers,
+    );
     servers.push(tokio::spawn(async move {
         std::future::pending::<()>().await;
         drop(relays);
@@ -478,6 +506,7 @@ async fn start_subgraphs(
         ("identity", args.identity_port),
         ("employee", args.employee_port),
         ("pmo", args.pmo_port),
+        ("crm", args.crm_port),
     ] {
         wait_ready(name, port).await?;
     }
@@ -729,7 +758,7 @@ ERP OS is starting in one process (state in {state}, readable by you only):
   GraphQL (router):   {url}{tls_note}
   GraphiQL:           {graphiql}
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
-                      pmo http://127.0.0.1:{pmo}/graphql
+                      pmo http://127.0.0.1:{pmo}/graphql, crm http://127.0.0.1:{crm}/graphql
 
 {demo}
 PMO data (projects, tasks, time entries) is kept in {journal}; running timers in
@@ -739,6 +768,7 @@ Ctrl-C stops everything."#,
         identity = args.identity_port,
         employee = args.employee_port,
         pmo = args.pmo_port,
+        crm = args.crm_port,
         journal = pmo_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),
     );

@@ -4,6 +4,7 @@
 //! domains can live in separate PostgreSQL databases in production and share one SQLite file in
 //! the embedded mode. The same migrations run on both backends (sea-query's schema builder).
 
+pub mod crm;
 pub mod data_keys;
 pub mod employee;
 pub mod identity;

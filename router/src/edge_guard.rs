@@ -16,9 +16,13 @@
 //!   GraphQL `path`; the error gets `path: ["employee", "personalEmail"]` here (the same shape the
 //!   subgraphs answer). Inside lists the router denies the field for every item, so the path
 //!   carries no index.
+//! - **One style of code**: validation failures are `GRAPHQL_VALIDATION_FAILED` with the rule in
+//!   `extensions.rule`; a refused introspection names the `schema:read` scope it needs.
 
 use hive_router::executor::execution::client_request_details::JwtRequestDetails;
-use hive_router::executor::response::graphql_error::{GraphQLErrorPath, GraphQLErrorPathSegment};
+use hive_router::executor::response::graphql_error::{
+    GraphQLError, GraphQLErrorPath, GraphQLErrorPathSegment,
+};
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::{Response, StatusCode as NtexStatusCode};
 use hive_router::plugins::hooks::on_graphql_analysis::{
@@ -41,6 +45,8 @@ pub const MAX_ROOT_FIELDS_EXCEEDED: &str = "MAX_ROOT_FIELDS_EXCEEDED";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub const UNAUTHORIZED_FIELD_OR_TYPE: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
 pub const FORBIDDEN_ORIGIN: &str = "FORBIDDEN_ORIGIN";
+pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +116,41 @@ pub fn path_segments(affected_path: &str) -> Vec<GraphQLErrorPathSegment> {
     segments
 }
 
+/// One naming style for every `extensions.code` (issue 15), and a refusal that says what it
+/// needs:
+/// - hive-router names a validation failure by the rule that failed, in PascalCase
+///   (`FieldsOnCorrectType`); the code becomes `GRAPHQL_VALIDATION_FAILED` (the catalogue's, as
+///   the subgraphs answer) and the rule moves to `extensions.rule`;
+/// - a refused introspection ("Introspection queries are disabled") says it needs `schema:read`,
+///   the scope router.config.yaml's `introspection.expression` asks for.
+fn normalise_code(error: &mut GraphQLError) {
+    let Some(code) = error.extensions.code.as_deref() else {
+        return;
+    };
+    if code == INTROSPECTION_DISABLED {
+        error.message = "Introspection needs a token with the schema:read scope".into();
+    } else if is_validation_rule_name(code) {
+        let rule = error
+            .extensions
+            .code
+            .replace(GRAPHQL_VALIDATION_FAILED.into());
+        if let Some(rule) = rule {
+            error
+                .extensions
+                .extensions
+                .insert("rule".into(), rule.as_str().into());
+        }
+    }
+}
+
+/// A graphql-tools validation rule's name (`FieldsOnCorrectType`, `KnownArgumentNames`): an
+/// upper-case initial and some lower case, where every code of ours is SCREAMING_SNAKE_CASE.
+fn is_validation_rule_name(code: &str) -> bool {
+    code.starts_with(|c: char| c.is_ascii_uppercase())
+        && code.contains(|c: char| c.is_ascii_lowercase())
+        && code.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 #[hive_router::async_trait]
 impl RouterPlugin for EdgeGuardPlugin {
     type Config = EdgeGuardConfig;
@@ -161,6 +202,7 @@ impl RouterPlugin for EdgeGuardPlugin {
         mut payload: OnGraphQLErrorHookPayload<'req>,
     ) -> OnGraphQLErrorHookResult<'req> {
         let error = &mut payload.error;
+        normalise_code(error);
         if error.path.is_none()
             && error.extensions.code.as_deref() == Some(UNAUTHORIZED_FIELD_OR_TYPE)
         {
@@ -226,6 +268,15 @@ mod tests {
         assert!(!carries_bearer_token(Some("Bearer ")));
         assert!(!carries_bearer_token(Some("Basic abc")));
         assert!(!carries_bearer_token(None));
+    }
+
+    #[test]
+    fn validation_rule_names_are_told_from_our_codes() {
+        assert!(is_validation_rule_name("FieldsOnCorrectType"));
+        assert!(is_validation_rule_name("KnownArgumentNames"));
+        assert!(!is_validation_rule_name("GRAPHQL_VALIDATION_FAILED"));
+        assert!(!is_validation_rule_name("BAD_USER_INPUT"));
+        assert!(!is_validation_rule_name("Bad_Input"));
     }
 
     #[test]

@@ -411,11 +411,12 @@ impl RouterProcess {
             .env("ERP_JWT_ISSUER", ISSUER)
             .env("ERP_EMPLOYEE_URL", &options.employee_url)
             // Most tests run one subgraph: readiness is the supergraph's alone unless a test
-            // asks for more (tests/tests/router_readiness.rs); identity and PMO point at a
-            // closed port, never at whatever listens on the default ones.
+            // asks for more (tests/tests/router_readiness.rs); identity, PMO and CRM point at
+            // a closed port, never at whatever listens on the default ones.
             .env("ERP_READINESS_MODE", "off")
             .env("ERP_IDENTITY_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_PMO_URL", CLOSED_SUBGRAPH_URL)
+            .env("ERP_CRM_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_RL_KEY_PREFIX", &options.key_prefix)
             .env("LOG_FORMAT", "text")
             .env(
@@ -721,6 +722,12 @@ impl WsClient {
 
     pub async fn send_json(&mut self, message: Value) {
         self.send_text(&message.to_string()).await;
+    }
+
+    /// Starts the closing handshake: a Close frame with `code` (none: an empty Close frame).
+    pub async fn close(&mut self, code: Option<u16>) {
+        let payload: Vec<u8> = code.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default();
+        self.send_frame(0x8, &payload).await;
     }
 
     async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {

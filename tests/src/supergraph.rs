@@ -3,7 +3,7 @@
 //! - [`ErpOs`]: the one-process `erp-os all` on embedded defaults (SQLite files, in-memory PMO
 //!   store, in-process cache and bus) in a temporary state directory, plain HTTP on loopback;
 //! - [`ServicesStack`]: the production shape on the real services: `erp-os seed --services`
-//!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee` and `erp-os pmo` run as
+//!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee`, `erp-os pmo` and `erp-os crm` run as
 //!   their own processes on PostgreSQL, Redis, Kafka and MongoDB, behind the `erp-router`
 //!   process serving TLS (a generated development certificate, so subscriptions are WSS).
 //!
@@ -225,6 +225,7 @@ pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, 
         .args(["--identity-port", &free_port().to_string()])
         .args(["--employee-port", &free_port().to_string()])
         .args(["--pmo-port", &free_port().to_string()])
+        .args(["--crm-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--demo-seed", &demo_seed.to_string()])
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
@@ -313,17 +314,19 @@ pub struct ServicesStack {
 
 impl ServicesStack {
     /// Seeds tier S (seed `seed`, administrator password `admin_password`) into fresh databases
-    /// and starts the three subgraphs and the router on them.
+    /// and starts the subgraphs and the router on them.
     pub async fn start(seed: u64, admin_password: &str) -> Self {
         let redis = require_env("REDIS_URL");
         let kafka = require_env("KAFKA_BROKERS");
         let identity_db = crate::fresh_postgres().await;
         let employee_db = crate::fresh_postgres().await;
+        let crm_db = crate::fresh_postgres().await;
         let mongo = crate::pmo::fresh_mongo_url();
         let dir = fresh_dir("erp-services-stack");
         std::fs::create_dir_all(&dir).unwrap();
         let kek = dir.join("local-kek.key");
         let (identity_port, employee_port, pmo_port) = (free_port(), free_port(), free_port());
+        let crm_port = free_port();
         let issuer = format!("http://127.0.0.1:{identity_port}");
         let jwks = format!("{issuer}/.well-known/jwks.json");
         let base = |command: &mut Command| {
@@ -380,6 +383,7 @@ impl ServicesStack {
             ("identity", identity_port, ("DATABASE_URL", &identity_db)),
             ("employee", employee_port, ("DATABASE_URL", &employee_db)),
             ("pmo", pmo_port, ("MONGO_URL", &mongo)),
+            ("crm", crm_port, ("DATABASE_URL", &crm_db)),
         ] {
             let mut command = Command::new(erp_os_binary());
             base(&mut command);
@@ -404,6 +408,7 @@ impl ServicesStack {
             .env("ERP_JWT_ISSUER", &issuer)
             .env("ERP_IDENTITY_URL", &graphql(identity_port))
             .env("ERP_PMO_URL", &graphql(pmo_port))
+            .env("ERP_CRM_URL", &graphql(crm_port))
             .env("ERP_READINESS_MODE", "startup");
         let router = RouterProcess::spawn(&options).await;
         let edge = Edge::tls(

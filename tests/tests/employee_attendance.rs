@@ -387,3 +387,114 @@ async fn an_imported_history_is_written_once_and_publishes_nothing() {
         })
     );
 }
+
+/// Issue 16, item 11: a person assigned a work location cannot skip its geofence by leaving
+/// `locationId` out: the punch is checked against the assigned location (refused without a
+/// position, or outside it), and one inside it is recorded at that location. Assigning needs
+/// `hr:admin`; clearing it frees the person's punches again.
+#[tokio::test]
+async fn a_punch_without_a_location_is_checked_against_the_assigned_geofence() {
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let hr = issuer.token("tnt_fence", "usr_hr", HR);
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            "mutation { hireEmployee(input: { employeeNumber: \"F-1\", displayName: \"Farah\", workEmail: \"farah@co.example\", hiredOn: \"2026-01-05\", userId: \"usr_farah\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let farah = body["data"]["hireEmployee"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            "mutation { createLocation(input: { name: \"Site A\", latitude: 12.9716, longitude: 77.5946, radiusMeters: 200 }) { id } }",
+            json!({}),
+        )
+        .await;
+    let site = body["data"]["createLocation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assign = "mutation($e: ID!, $l: ID) { assignEmployeeLocation(input: { employeeId: $e, locationId: $l }) { id assignedLocationId } }";
+
+    // Only HR assigns.
+    let writer = issuer.token("tnt_fence", "usr_w", &["employee:read", "employee:write"]);
+    let (_, body) = app
+        .graphql(Some(&writer), assign, json!({ "e": farah, "l": site }))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let (_, body) = app
+        .graphql(Some(&hr), assign, json!({ "e": farah, "l": site }))
+        .await;
+    assert_eq!(
+        body["data"]["assignEmployeeLocation"],
+        json!({ "id": farah, "assignedLocationId": site }),
+        "{body}"
+    );
+
+    let token = issuer.token(
+        "tnt_fence",
+        "usr_farah",
+        &["employee:read", "attendance:checkin"],
+    );
+    // No location and no position: refused, nothing recorded.
+    let (_, body) = app
+        .graphql(
+            Some(&token),
+            CHECK_IN,
+            json!({ "i": { "punchKey": "f-1", "source": "WEB" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "latitude");
+    // No location, a position 1.1 km away: outside the assigned geofence.
+    let (_, body) = app
+        .graphql(Some(&token), CHECK_IN, json!({ "i": { "punchKey": "f-2", "source": "MOBILE", "latitude": 12.9816, "longitude": 77.5946 } }))
+        .await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "OUTSIDE_GEOFENCE"
+    );
+    let db = &app.runtime.db;
+    let punches = db
+        .query_one(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM punches WHERE employee_id = $1",
+            [farah.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(punches, 0);
+    // Inside it: recorded, at the assigned location.
+    let (_, body) = app
+        .graphql(Some(&token), CHECK_IN, json!({ "i": { "punchKey": "f-3", "source": "MOBILE", "latitude": 12.9720, "longitude": 77.5950 } }))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["checkIn"]["locationId"], site.as_str());
+
+    // Cleared: a punch without a location or position is accepted again.
+    let (_, body) = app
+        .graphql(Some(&hr), assign, json!({ "e": farah, "l": null }))
+        .await;
+    assert_eq!(
+        body["data"]["assignEmployeeLocation"],
+        json!({ "id": farah, "assignedLocationId": null })
+    );
+    let (_, body) = app
+        .graphql(
+            Some(&token),
+            CHECK_OUT,
+            json!({ "i": { "punchKey": "f-4", "source": "WEB" } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["checkOut"]["kind"], "OUT");
+}

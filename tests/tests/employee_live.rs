@@ -112,7 +112,8 @@ async fn a_check_in_on_one_replica_reaches_a_board_on_another() {
     let hr = issuer.token("tnt_live", "usr_hr", HR);
     hire_linked(&a, &hr, "usr_w").await;
 
-    let manager = issuer.token("tnt_live", "usr_m", &["attendance:read"]);
+    // HR's view (the whole tenant): a manager sees only their reports (below).
+    let manager = issuer.token("tnt_live", "usr_m", &["attendance:read", "hr:read"]);
     let (mut socket, ack) = connect(&b, &manager).await;
     assert_eq!(ack["type"], "connection_ack");
     subscribe(&mut socket, BOARD).await;
@@ -135,7 +136,7 @@ async fn a_check_in_on_one_replica_reaches_a_board_on_another() {
     // Another tenant's board stays silent.
     let (mut other, _) = connect(
         &b,
-        &issuer.token("tnt_other", "usr_x", &["attendance:read"]),
+        &issuer.token("tnt_other", "usr_x", &["attendance:read", "hr:read"]),
     )
     .await;
     subscribe(&mut other, BOARD).await;
@@ -194,7 +195,7 @@ async fn an_expired_token_stops_the_stream() {
     let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
     let hr = issuer.token("tnt_exp", "usr_hr", HR);
     hire_linked(&app, &hr, "usr_w").await;
-    let mut claims = issuer.claims("tnt_exp", "usr_m", &["attendance:read"]);
+    let mut claims = issuer.claims("tnt_exp", "usr_m", &["attendance:read", "hr:read"]);
     claims.exp = chrono::Utc::now().timestamp() + 2;
     let short = issuer.key.sign(&claims).unwrap();
     let (mut socket, ack) = connect(&app, &short).await;
@@ -330,4 +331,163 @@ async fn a_deactivated_users_token_is_refused_and_their_subscription_ends() {
     let (_, refused) = connect(&app, &hr).await;
     assert_ne!(refused["type"], "connection_ack", "{refused}");
     let _ = tenant;
+}
+
+/// Hires `user` (linked) under `manager`; returns the employee id.
+async fn hire_under(app: &EmployeeApp, hr: &str, user: &str, manager: Option<&str>) -> String {
+    let (_, body) = app
+        .graphql(
+            Some(hr),
+            "mutation($u: ID!, $n: String!, $e: String!, $m: ID) { hireEmployee(input: { employeeNumber: $n, displayName: $u, workEmail: $e, hiredOn: \"2026-01-05\", userId: $u, managerId: $m }) { id } }",
+            json!({ "u": user, "n": employee_number(user), "e": format!("{user}@co.example"), "m": manager }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["hireEmployee"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn punch(app: &EmployeeApp, token: &str, mutation: &str) {
+    let (_, body) = app
+        .graphql(
+            Some(token),
+            &format!("mutation($k: String!) {{ {mutation}(input: {{ punchKey: $k, source: WEB }}) {{ id }} }}"),
+            json!({ "k": uuid::Uuid::new_v4().to_string() }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+/// The next board event's `(employeeId, kind)`.
+async fn next_punch(socket: &mut Socket) -> (String, String) {
+    let message = next_json(socket).await;
+    assert_eq!(message["type"], "next", "{message}");
+    let event = &message["payload"]["data"]["attendanceBoard"];
+    (
+        event["employeeId"].as_str().unwrap_or_default().to_owned(),
+        event["kind"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn who_is_in(app: &EmployeeApp, token: &str) -> Vec<String> {
+    let (_, body) = app
+        .graphql(
+            Some(token),
+            "{ whoIsIn(first: 100) { nodes { employee { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let mut ids: Vec<String> = body["data"]["whoIsIn"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["employee"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Issue 16, item 7: a manager's live board carries their reports' punches only (the row
+/// rules of `whoIsIn`), besides their own, and follows the reporting line as HR changes it; a
+/// viewer with neither an HR scope nor an employee record is refused as `whoIsIn` refuses them.
+#[tokio::test]
+async fn a_managers_board_shows_what_who_is_in_shows_and_follows_the_org() {
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let tenant = "tnt_rows";
+    let hr = issuer.token(tenant, "usr_hr", HR);
+    let boss = hire_under(&app, &hr, "usr_boss", None).await;
+    let lead = hire_under(&app, &hr, "usr_lead", Some(&boss)).await;
+    let dev = hire_under(&app, &hr, "usr_dev", Some(&lead)).await;
+    let outsider = hire_under(&app, &hr, "usr_out", None).await;
+    let token = |user: &str| {
+        issuer.token(
+            tenant,
+            user,
+            &["attendance:read", "attendance:checkin", "employee:read"],
+        )
+    };
+    let boss_token = token("usr_boss");
+
+    let (mut socket, ack) = connect(&app, &boss_token).await;
+    assert_eq!(ack["type"], "connection_ack");
+    subscribe(&mut socket, BOARD).await;
+    // The viewer's own punch proves the stream is live.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    punch(&app, &boss_token, "checkIn").await;
+    assert_eq!(next_punch(&mut socket).await, (boss.clone(), "in".into()));
+
+    // The outsider's punch comes first and never arrives; the reports' do, in order.
+    punch(&app, &token("usr_out"), "checkIn").await;
+    punch(&app, &token("usr_lead"), "checkIn").await;
+    punch(&app, &token("usr_dev"), "checkIn").await;
+    let mut streamed = vec![next_punch(&mut socket).await, next_punch(&mut socket).await];
+    assert_eq!(
+        streamed,
+        [
+            (lead.clone(), "in".to_owned()),
+            (dev.clone(), "in".to_owned())
+        ]
+    );
+    // The stream's people are exactly whoIsIn's for the same viewer.
+    let mut from_stream: Vec<String> = streamed.drain(..).map(|(id, _)| id).collect();
+    from_stream.sort();
+    assert_eq!(who_is_in(&app, &boss_token).await, from_stream);
+    // HR sees everybody on both.
+    let mut everyone = vec![boss.clone(), lead.clone(), dev.clone(), outsider.clone()];
+    everyone.sort();
+    let hr_viewer = issuer.token(
+        tenant,
+        "usr_hr",
+        &["attendance:read", "hr:read", "employee:read"],
+    );
+    assert_eq!(who_is_in(&app, &hr_viewer).await, everyone);
+
+    // HR moves the outsider under the boss and the lead (with the dev) away: the open stream
+    // follows at once.
+    let change = "mutation($e: ID!, $m: ID) { changeEmployeeManager(input: { employeeId: $e, managerId: $m }) { id } }";
+    for (employee, manager) in [(&outsider, Some(&boss)), (&lead, None)] {
+        let (_, body) = app
+            .graphql(Some(&hr), change, json!({ "e": employee, "m": manager }))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    punch(&app, &token("usr_lead"), "checkOut").await;
+    punch(&app, &token("usr_dev"), "checkOut").await;
+    punch(&app, &token("usr_out"), "checkOut").await;
+    assert_eq!(
+        next_punch(&mut socket).await,
+        (outsider.clone(), "out".into())
+    );
+    punch(&app, &token("usr_out"), "checkIn").await;
+    assert_eq!(
+        next_punch(&mut socket).await,
+        (outsider.clone(), "in".into())
+    );
+    assert_eq!(who_is_in(&app, &boss_token).await, vec![outsider]);
+
+    // Neither an HR scope nor an employee record: refused, as whoIsIn refuses.
+    let stranger = issuer.token(tenant, "usr_nobody", &["attendance:read"]);
+    let (_, body) = app
+        .graphql(
+            Some(&stranger),
+            "{ whoIsIn { nodes { employee { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"], "NO_EMPLOYEE_RECORD",
+        "{body}"
+    );
+    let (mut socket, _) = connect(&app, &stranger).await;
+    subscribe(&mut socket, BOARD).await;
+    let message = next_json(&mut socket).await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["reason"], "NO_EMPLOYEE_RECORD",
+        "{message}"
+    );
 }

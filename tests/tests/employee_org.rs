@@ -372,3 +372,79 @@ async fn row_level_rules_and_viewer_can() {
     );
     assert_ne!(peer, boss);
 }
+
+/// Issue 16, item 11: `employee:write` alone names nobody's manager (a manager sees their
+/// reports' records and attendance, so that is HR's decision, `hr:admin`), on every path that
+/// sets one; and one user is linked to one employee record.
+#[tokio::test]
+async fn employee_write_alone_makes_nobody_a_manager_and_a_user_has_one_record() {
+    let org = Org::new().await;
+    let boss = org.hire("Boss", None).await;
+    let worker = org.hire("Worker", None).await;
+    let writer = org.token("usr_writer", &["employee:read", "employee:write"]);
+
+    for mutation in [
+        "mutation($e: ID!, $m: ID) { changeEmployeeManager(input: { employeeId: $e, managerId: $m }) { id } }",
+        "mutation($e: ID!, $m: ID) { setEmployeeManager(employeeId: $e, managerId: $m) { id } }",
+    ] {
+        let body = org
+            .gql(&writer, mutation, json!({ "e": worker, "m": boss }))
+            .await;
+        // Declared on the field (`@requiresScopes(scopes: [["hr:admin"]])`).
+        assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    }
+    assert_eq!(org.manager_of(&worker).await, Value::Null);
+
+    // Hiring under a manager needs hr:admin too; without a manager employee:write hires.
+    let hire = "mutation($i: HireEmployeeInput!) { hireEmployee(input: $i) { id manager { id } } }";
+    let input = |n: &str, manager: Option<&str>| {
+        json!({ "i": { "employeeNumber": format!("E-{n}"), "displayName": n,
+                        "workEmail": format!("{n}@co.example"), "hiredOn": "2025-01-06",
+                        "managerId": manager } })
+    };
+    let body = org.gql(&writer, hire, input("under", Some(&boss))).await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert!(body["data"]["hireEmployee"].is_null(), "{body}");
+    let data = org.ok(&writer, hire, input("alone", None)).await;
+    assert_eq!(data["hireEmployee"]["manager"], Value::Null);
+    let data = org.ok(&org.hr, hire, input("placed", Some(&boss))).await;
+    assert_eq!(data["hireEmployee"]["manager"]["id"], boss.as_str());
+
+    // viewerCan says the same.
+    let can = org
+        .ok(
+            &writer,
+            "query($id: ID!) { employee(id: $id) { viewerCan { editProfile setManager } } }",
+            json!({ "id": worker }),
+        )
+        .await;
+    assert_eq!(
+        can["employee"]["viewerCan"],
+        json!({ "editProfile": true, "setManager": false })
+    );
+
+    // A second record for a user already linked (usr_worker) is refused, with nothing written.
+    let second = json!({ "i": { "employeeNumber": "E-Worker-2", "displayName": "Worker Again",
+                                "workEmail": "worker2@co.example", "hiredOn": "2025-02-03",
+                                "userId": "usr_worker" } });
+    let body = org.gql(&org.hr, hire, second).await;
+    assert_eq!(error_codes(&body), ["CONFLICT"], "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"], "USER_ALREADY_LINKED",
+        "{body}"
+    );
+    assert_eq!(org.event_count("employee.hired").await, 4);
+    let db = &org.app.runtime.db;
+    let linked = db
+        .query_one(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM employees WHERE user_id = $1",
+            ["usr_worker".into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(linked, 1);
+}

@@ -131,7 +131,7 @@ async fn batching_csrf_get_and_body_limits() {
         .await;
         assert_eq!(
             (status, error_codes(&body)),
-            (400, vec!["CSRF_PREVENTED".to_string()]),
+            (403, vec!["CSRF_PREVENTION_FAILED".to_string()]),
             "{content_type:?}"
         );
     }
@@ -151,7 +151,7 @@ async fn batching_csrf_get_and_body_limits() {
         json!({ "data": { "__typename": "Query" } })
     );
     let response = get("{ __typename }", false).await.unwrap();
-    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(response.status().as_u16(), 403);
     let response = get(
         "mutation { createDepartment(input: { name: \"x\" }) { id } }",
         true,

@@ -418,7 +418,7 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(roles.len(), 4);
+    assert_eq!(roles.len(), 5); // Admin, HR, Manager, Employee, Sales
 
     let email = format!("emp-{}@acme.example", uuid::Uuid::new_v4().simple());
     let (_, body) = app

@@ -321,6 +321,32 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
         json!({ "annualSalary": "180000", "currency": "EUR" })
     );
 
+    // The CRM in the same process (its SQLite file, the shared bus): the administrator's role
+    // holds crm:admin; a client written through the router is listed back.
+    let body = erp
+        .edge
+        .graphql(
+            Some(&token),
+            "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id name status } } }",
+            json!({ "i": { "name": "Initech", "taxId": "DE123456789" } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["createClient"]["client"]["status"], "PROSPECT");
+    let body = erp
+        .edge
+        .graphql(
+            Some(&token),
+            "{ clients(first: 5) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["clients"]["nodes"],
+        json!([{ "name": "Initech" }]),
+        "{body}"
+    );
+
     // Writes, then a restart on the same state directory (new ports). The process is killed:
     // what was acknowledged must be on disk.
     let (project_id, task_id) = write_pmo(&erp, &token, &ceo["id"]).await;

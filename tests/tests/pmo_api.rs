@@ -342,12 +342,23 @@ async fn tenants_and_project_roles_are_isolated(store: Store) {
         "{body}"
     );
     assert_eq!(body["errors"][0]["path"], json!(["moveTask"]));
+    // Issue 16 (item 11) changed this contract: a reader who is not a member reads nothing of
+    // the project (FORBIDDEN); as a VIEWER member they read it, without the budget.
+    let read_project = "query($id: ID!) { project(id: $id) { name budget { amount } } }";
     let (_, body) = app
-        .graphql(
-            &reader,
-            "query($id: ID!) { project(id: $id) { name budget { amount } } }",
-            json!({ "id": project }),
-        )
+        .graphql(&reader, read_project, json!({ "id": project }))
+        .await;
+    assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{body}");
+    assert_eq!(body["data"]["project"], Value::Null, "{body}");
+    ok(
+        &app,
+        &pm,
+        r#"mutation($p: ID!) { setProjectMember(projectId: $p, userId: "usr_r", role: VIEWER) { id } }"#,
+        json!({ "p": project }),
+    )
+    .await;
+    let (_, body) = app
+        .graphql(&reader, read_project, json!({ "id": project }))
         .await;
     assert_eq!(
         body["data"]["project"],
@@ -506,7 +517,138 @@ async fn a_running_timer_survives_a_restart_of_the_service(store: Store) {
     assert!(drained.is_some(), "the pmo_outbox was not drained");
 }
 
+/// Issue 16, item 11: reads follow project membership like writes. A user of the same tenant
+/// who is not a member of the project reads none of its data through any path: the root
+/// fields (`project`, `projects`, `task`, `tasks` with and without `projectId`, `sprint`,
+/// `board`), an entity reference (`_entities`, as the router resolves one), the live board;
+/// once a member (any role) they read it all.
+async fn a_non_member_reads_nothing_of_a_project(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = PmoApp::spawn_with(&issuer, store).await;
+    let t = tenant();
+    let pm = issuer.token(&t, "usr_pm", MANAGER);
+    let (project, board, _) = project_with_board(&app, &pm).await;
+    let a = task(
+        &app,
+        &pm,
+        json!({ "projectId": project, "title": "Secret plan" }),
+    )
+    .await;
+    let data = ok(
+        &app,
+        &pm,
+        r#"mutation($i: CreateSprintInput!) { createSprint(input: $i) { id } }"#,
+        json!({ "i": { "projectId": project, "name": "S1" } }),
+    )
+    .await;
+    let sprint = data["createSprint"]["id"].as_str().unwrap().to_owned();
+    // The outsider owns a project of their own: their lists are not empty by accident.
+    let outsider = issuer.token(&t, "usr_out", MANAGER);
+    let data = ok(
+        &app,
+        &outsider,
+        r#"mutation { createProject(input: { name: "Mine", billable: false }) { id } }"#,
+        json!({}),
+    )
+    .await;
+    let own = data["createProject"]["id"].as_str().unwrap().to_owned();
+    let own_task = task(
+        &app,
+        &outsider,
+        json!({ "projectId": own, "title": "Mine too" }),
+    )
+    .await;
+
+    let ids = json!({ "p": project, "t": a, "s": sprint, "b": board });
+    for (field, query) in [
+        ("project", "query($p: ID!) { project(id: $p) { id name } }"),
+        ("task", "query($t: ID!) { task(id: $t) { id title } }"),
+        ("sprint", "query($s: ID!) { sprint(id: $s) { id name } }"),
+        ("board", "query($b: ID!) { board(id: $b) { id name } }"),
+        (
+            "tasks",
+            "query($p: ID!) { tasks(filter: { projectId: $p }) { nodes { id } } }",
+        ),
+    ] {
+        let (status, body) = app.graphql(&outsider, query, ids.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{field}: {body}");
+        assert_eq!(body["data"][field], Value::Null, "{field}: {body}");
+    }
+    // Entity references, as the router resolves them for another subgraph.
+    let (_, body) = app
+        .graphql(
+            &outsider,
+            r#"query($r: [_Any!]!) { _entities(representations: $r) { ... on Project { id name } ... on Task { id title } } }"#,
+            json!({ "r": [{ "__typename": "Project", "id": project }, { "__typename": "Task", "id": a }] }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{body}");
+    assert_eq!(body["data"]["_entities"], Value::Null, "{body}");
+    // Lists across projects show the outsider's own project only.
+    let data = ok(
+        &app,
+        &outsider,
+        "{ projects(first: 100) { nodes { id } } tasks(first: 100) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(data["projects"]["nodes"], json!([{ "id": own }]));
+    assert_eq!(data["tasks"]["nodes"], json!([{ "id": own_task }]));
+
+    // A member (a VIEWER) reads it all, the same queries.
+    ok(
+        &app,
+        &pm,
+        r#"mutation($p: ID!) { setProjectMember(projectId: $p, userId: "usr_out", role: VIEWER) { id } }"#,
+        json!({ "p": project }),
+    )
+    .await;
+    let data = ok(
+        &app,
+        &outsider,
+        "query($p: ID!, $t: ID!, $s: ID!, $b: ID!) { project(id: $p) { name } task(id: $t) { title } sprint(id: $s) { name } board(id: $b) { name } tasks(filter: { projectId: $p }) { nodes { id } } }",
+        ids,
+    )
+    .await;
+    assert_eq!(
+        data,
+        json!({ "project": { "name": "Website" }, "task": { "title": "Secret plan" },
+                "sprint": { "name": "S1" }, "board": { "name": "Sprint board" },
+                "tasks": { "nodes": [{ "id": a }] } })
+    );
+    let data = ok(
+        &app,
+        &outsider,
+        r#"query($r: [_Any!]!) { _entities(representations: $r) { ... on Project { name } ... on Task { title } } }"#,
+        json!({ "r": [{ "__typename": "Project", "id": project }, { "__typename": "Task", "id": a }] }),
+    )
+    .await;
+    assert_eq!(
+        data["_entities"],
+        json!([{ "name": "Website" }, { "title": "Secret plan" }])
+    );
+    let data = ok(
+        &app,
+        &outsider,
+        "{ projects(first: 100) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    let mut seen: Vec<String> = data["projects"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    let mut expected = vec![project.clone(), own.clone()];
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
 erp_tests::on_both_stores!(
+    a_non_member_reads_nothing_of_a_project,
     wip_limit_is_enforced_on_moves_and_filters_find_tasks,
     dependency_cycles_are_refused,
     tenants_and_project_roles_are_isolated,

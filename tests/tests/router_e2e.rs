@@ -545,7 +545,7 @@ async fn a_misspelt_field_gets_no_suggestion() {
     let stand = stand().await;
     let router = RouterProcess::spawn(&stand.options()).await;
     let reader = stand.issuer.token("tnt_sugg", "usr_1", READER);
-    for (query, code) in [
+    for (query, rule) in [
         (
             "{ departmnts(first: 1) { nodes { id } } }",
             "FieldsOnCorrectType",
@@ -556,10 +556,13 @@ async fn a_misspelt_field_gets_no_suggestion() {
         ),
     ] {
         let (status, body) = router.graphql(Some(&reader), query, json!({})).await;
-        // hive-router answers validation errors with 200 and the rule's name as the code.
+        // hive-router answers validation errors with 200; the code is GRAPHQL_VALIDATION_FAILED
+        // and the rule's name is in `extensions.rule` (issue 15: one naming style for every
+        // code; hive-router put the rule's name in `code`).
         assert_eq!(status, 200, "{body}");
         assert!(body["data"].is_null(), "{body}");
-        assert_eq!(error_codes(&body), [code], "{body}");
+        assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["rule"], rule, "{body}");
         let text = body.to_string();
         assert!(!text.contains("Did you mean"), "{text}");
         assert!(!text.contains("\"departments\""), "{text}");
@@ -574,4 +577,201 @@ async fn a_misspelt_field_gets_no_suggestion() {
         )
         .await;
     assert!(!body.to_string().contains("Did you mean"), "{body}");
+}
+
+/// The transport contract of issue 15 through the live router: CORS lets a browser client send
+/// the headers GraphQL clients send and never answers `Access-Control-Allow-Origin: null`;
+/// introspection declares each directive once and lists the types in one stable order (the
+/// composed API's, schema/api.graphql); a refused introspection says what it needs; a bad
+/// variable is BAD_USER_INPUT, never an outage; every code is in one naming style.
+#[tokio::test]
+async fn the_transport_contract_holds_through_the_router() {
+    let stand = stand().await;
+    let router = RouterProcess::spawn(&stand.options()).await;
+
+    // CORS preflight from the allowed origin with the headers Apollo Client and urql send.
+    let wanted = "accept, content-type, authorization, x-apollo-operation-name, \
+                  apollographql-client-name, apollographql-client-version, \
+                  apollo-require-preflight, graphql-require-preflight";
+    let response = router
+        .http
+        .request(reqwest::Method::OPTIONS, router.url("/graphql"))
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", wanted)
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers().clone();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        "http://localhost:3000"
+    );
+    let allowed = header(&headers, "access-control-allow-headers").to_ascii_lowercase();
+    for name in wanted.split(',').map(str::trim) {
+        assert!(
+            allowed.split(',').any(|a| a.trim() == name),
+            "{name} not in {allowed}"
+        );
+    }
+    // Another origin, and the opaque origin `null` (a sandboxed iframe, a file: page), get no
+    // Access-Control-Allow-Origin at all (upstream answered `null`, which `Origin: null` matches).
+    for origin in ["https://evil.example", "null"] {
+        for method in [reqwest::Method::OPTIONS, reqwest::Method::POST] {
+            let response = router
+                .http
+                .request(method.clone(), router.url("/graphql"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("content-type", "application/json")
+                .body(r#"{"query":"{ __typename }"}"#)
+                .send()
+                .await
+                .unwrap();
+            let headers = response.headers();
+            assert!(
+                headers.get("access-control-allow-origin").is_none(),
+                "{origin} {method}: {headers:?}"
+            );
+            let vary = header(headers, "vary");
+            assert!(
+                vary.split(',').any(|v| v.trim() == "Origin"),
+                "{origin} {method}: vary {vary}"
+            );
+        }
+    }
+
+    // Introspection: refused without schema:read, and saying so.
+    let reader = stand.issuer.token("tnt_t", "usr_reader", READER);
+    let introspect = "{ __schema { types { name } directives { name } } }";
+    let (_, body) = router.graphql(Some(&reader), introspect, json!({})).await;
+    assert_eq!(error_codes(&body), ["INTROSPECTION_DISABLED"], "{body}");
+    assert_eq!(
+        body["errors"][0]["message"], "Introspection needs a token with the schema:read scope",
+        "{body}"
+    );
+    // With it: each directive once, the types in the composed API's order, every time.
+    let schema_reader = stand.issuer.token("tnt_t", "usr_tools", &["schema:read"]);
+    let (status, first) = router
+        .graphql(Some(&schema_reader), introspect, json!({}))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let directives: Vec<&str> = first["data"]["__schema"]["directives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    for builtin in ["include", "skip", "deprecated", "specifiedBy"] {
+        assert_eq!(
+            directives.iter().filter(|d| **d == builtin).count(),
+            1,
+            "{builtin} in {directives:?}"
+        );
+    }
+    let types: Vec<&str> = first["data"]["__schema"]["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .filter(|name| !name.starts_with("__"))
+        .collect();
+    let api = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/api.graphql"),
+    )
+    .unwrap();
+    let api_types: Vec<&str> = api
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("type" | "interface" | "union" | "enum" | "input" | "scalar") => words
+                    .next()
+                    .map(|name| name.trim_end_matches(|c: char| !c.is_alphanumeric())),
+                _ => None,
+            }
+        })
+        .collect();
+    let built_in = ["String", "Int", "Float", "Boolean", "ID"];
+    let declared: Vec<&str> = types
+        .iter()
+        .copied()
+        .filter(|t| !built_in.contains(t))
+        .collect();
+    let mut api_sorted = api_types.clone();
+    api_sorted.sort_unstable();
+    let mut declared_sorted = declared.clone();
+    declared_sorted.sort_unstable();
+    assert_eq!(
+        declared_sorted, api_sorted,
+        "introspection vs schema/api.graphql"
+    );
+    for _ in 0..3 {
+        let (_, again) = router
+            .graphql(Some(&schema_reader), introspect, json!({}))
+            .await;
+        assert_eq!(again, first, "introspection answered in another order");
+    }
+
+    // A bad variable is the caller's mistake: BAD_USER_INPUT, not an outage.
+    let board = "query($s: [AttendanceStatus!]) { attendanceToday { entries(status: $s, first: 1) { pageInfo { hasNextPage } } } }";
+    let hr = stand
+        .issuer
+        .token("tnt_t", "usr_hr", &["attendance:read", "hr:read"]);
+    let (status, body) = router
+        .graphql(Some(&hr), board, json!({ "s": ["ASLEEP"] }))
+        .await;
+    // The router coerces the variables: refused before any subgraph is asked (200 under
+    // `Accept: application/json`, the GraphQL-over-HTTP rule for that media type).
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    // Under `application/graphql-response+json` the same refusal is HTTP 400.
+    let response = router
+        .http
+        .post(router.url("/graphql"))
+        .bearer_auth(&hr)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": board, "variables": { "s": ["ASLEEP"] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    let day = "query($d: Date) { attendanceToday(day: $d) { day } }";
+    let (status, body) = router
+        .graphql(Some(&hr), day, json!({ "d": "2026-1-5" }))
+        .await;
+    // A custom scalar is the subgraph's to check: its BAD_USER_INPUT, naming the argument,
+    // passes through (before issue 15: DOWNSTREAM_SERVICE_ERROR).
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "day", "{body}");
+    assert!(body["data"]["attendanceToday"].is_null(), "{body}");
+    let (status, body) = router
+        .graphql(Some(&hr), day, json!({ "d": "2026-01-05" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["attendanceToday"]["day"], "2026-01-05",
+        "{body}"
+    );
+
+    // One naming style: a validation failure is GRAPHQL_VALIDATION_FAILED (the rule in
+    // `extensions.rule`), like every other code in SCREAMING_SNAKE_CASE.
+    let (status, body) = router
+        .graphql(
+            Some(&reader),
+            "{ departmnts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["rule"],
+        "FieldsOnCorrectType"
+    );
 }

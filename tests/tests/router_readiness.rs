@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use erp_tests::crm::CrmApp;
 use erp_tests::identity::IdentityApp;
 use erp_tests::pmo::PmoApp;
 use erp_tests::router::{RouterOptions, RouterProcess, CLOSED_SUBGRAPH_URL};
@@ -35,11 +36,13 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
     let employee = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
     let identity = IdentityApp::spawn(|_| {}).await;
     let pmo = PmoApp::spawn(&issuer).await;
+    let crm = CrmApp::spawn(&issuer).await;
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "always")
         .env("ERP_IDENTITY_URL", &identity.url("/graphql"))
-        .env("ERP_PMO_URL", &pmo.url("/graphql"));
-    // `spawn` waits for /readiness: it only returns once all three answered their /ready.
+        .env("ERP_PMO_URL", &pmo.url("/graphql"))
+        .env("ERP_CRM_URL", &crm.url("/graphql"));
+    // `spawn` waits for /readiness: it only returns once all of them answered their /ready.
     let router = RouterProcess::spawn(&options).await;
     let (status, body) = readiness(&router).await;
     assert_eq!(status, 200, "{body}");
@@ -48,7 +51,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "ready",
             "supergraph": "loaded",
-            "subgraphs": { "employee": "up", "identity": "up", "pmo": "up" }
+            "subgraphs": { "crm": "up", "employee": "up", "identity": "up", "pmo": "up" }
         })
     );
 
@@ -64,7 +67,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "employee": "up", "identity": "up", "pmo": "down" }
+            "subgraphs": { "crm": "up", "employee": "up", "identity": "up", "pmo": "down" }
         })
     );
     // The answer never carries addresses or errors, and the router still serves the others.
@@ -85,7 +88,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
 async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
     let issuer = TestIssuer::start().await;
     let employee = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
-    // The default mode; identity and PMO are never started (CLOSED_SUBGRAPH_URL).
+    // The default mode; identity, PMO and CRM are never started (CLOSED_SUBGRAPH_URL).
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "startup")
         .env("ERP_IDENTITY_URL", CLOSED_SUBGRAPH_URL);
@@ -115,7 +118,7 @@ async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "employee": "up", "identity": "down", "pmo": "down" }
+            "subgraphs": { "crm": "down", "employee": "up", "identity": "down", "pmo": "down" }
         })
     );
     let health = router.http.get(router.url("/health")).send().await.unwrap();

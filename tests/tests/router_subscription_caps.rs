@@ -91,7 +91,7 @@ async fn a_user_over_the_cap_gets_too_many_subscriptions_and_the_rest_keep_flowi
         }
     };
 
-    let manager = issuer.token(TENANT, "usr_m", &["attendance:read"]);
+    let manager = issuer.token(TENANT, "usr_m", &["attendance:read", "hr:read"]);
     let mut socket = connect(&router, &manager).await;
     for id in ["1", "2", "3"] {
         subscribe(&mut socket, id).await;
@@ -118,7 +118,7 @@ async fn a_user_over_the_cap_gets_too_many_subscriptions_and_the_rest_keep_flowi
     wait_open("usr_m", CAP).await;
 
     // Another user is not affected by the manager's count.
-    let other = issuer.token(TENANT, "usr_other", &["attendance:read"]);
+    let other = issuer.token(TENANT, "usr_other", &["attendance:read", "hr:read"]);
     let mut other_socket = connect(&router, &other).await;
     subscribe(&mut other_socket, "1").await;
     wait_open("usr_other", 1).await;

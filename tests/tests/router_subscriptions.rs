@@ -113,13 +113,15 @@ fn message(event: WsEvent) -> Value {
 async fn a_board_over_wss_receives_check_ins_with_the_connection_init_token() {
     let stand = stand().await;
     stand.hire_linked("tnt_wss", "usr_w").await;
-    let manager = stand.issuer.token("tnt_wss", "usr_m", &["attendance:read"]);
+    let manager = stand
+        .issuer
+        .token("tnt_wss", "usr_m", &["attendance:read", "hr:read"]);
     let mut socket = stand.connect(Some(&manager)).await;
     subscribe(&mut socket, "1", BOARD).await;
     // Another tenant's manager on the same router sees nothing of tnt_wss.
     let other = stand
         .issuer
-        .token("tnt_wss_other", "usr_o", &["attendance:read"]);
+        .token("tnt_wss_other", "usr_o", &["attendance:read", "hr:read"]);
     let mut other_socket = stand.connect(Some(&other)).await;
     subscribe(&mut other_socket, "1", BOARD).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -173,7 +175,7 @@ async fn the_scope_is_enforced_at_the_router_and_an_expired_token_stops_the_stre
     // next event is an UNAUTHENTICATED error and the stream completes.
     let mut claims = stand
         .issuer
-        .claims("tnt_exp", "usr_m", &["attendance:read"]);
+        .claims("tnt_exp", "usr_m", &["attendance:read", "hr:read"]);
     claims.exp = chrono::Utc::now().timestamp() + 3;
     let short = stand.issuer.key.sign(&claims).unwrap();
     let mut socket = stand.connect(Some(&short)).await;
@@ -195,7 +197,9 @@ async fn the_scope_is_enforced_at_the_router_and_an_expired_token_stops_the_stre
 async fn a_board_over_sse_receives_check_ins() {
     let stand = stand().await;
     stand.hire_linked("tnt_sse", "usr_w").await;
-    let manager = stand.issuer.token("tnt_sse", "usr_m", &["attendance:read"]);
+    let manager = stand
+        .issuer
+        .token("tnt_sse", "usr_m", &["attendance:read", "hr:read"]);
     let mut response = stand
         .router
         .http
@@ -250,12 +254,32 @@ async fn only_allowed_origins_may_open_a_websocket() {
     assert!(stand.router.websocket(None).await.is_ok());
 }
 
+/// A client that closes gets the server's Close frame back with its code (RFC 6455 5.5.1), the
+/// closing handshake completes and the server ends the TCP connection: clients see a clean close,
+/// not 1006 (router/vendor/hive-router/PATCHED.md).
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_frame() {
+    let stand = stand().await;
+    let token = stand
+        .issuer
+        .token("tnt_close", "usr_c", &["attendance:read"]);
+    for (sent, echoed) in [(Some(1000), 1000), (Some(4499), 4499), (None, 1005)] {
+        let mut socket = stand.connect(Some(&token)).await;
+        subscribe(&mut socket, "1", BOARD).await;
+        socket.close(sent).await;
+        let (messages, close) = socket.until_closed(WAIT).await;
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(close, WsEvent::Closed(echoed, String::new()), "{sent:?}");
+        assert_eq!(socket.next(WAIT).await, WsEvent::Ended, "{sent:?}");
+    }
+}
+
 #[tokio::test]
 async fn protocol_violations_close_with_their_codes() {
     let stand = stand().await;
     let token = stand
         .issuer
-        .token("tnt_codes", "usr_c", &["attendance:read"]);
+        .token("tnt_codes", "usr_c", &["attendance:read", "hr:read"]);
 
     // No connection_init at all: 4408 after 3 s (edge-security.md; hive-router's own 10 s is
     // patched, router/vendor/hive-router/PATCHED.md): closed well before 10 s. Runs meanwhile.
@@ -290,7 +314,7 @@ async fn protocol_violations_close_with_their_codes() {
         .sign(
             &stand
                 .issuer
-                .claims("tnt_codes", "usr_x", &["attendance:read"]),
+                .claims("tnt_codes", "usr_x", &["attendance:read", "hr:read"]),
         )
         .unwrap();
     let mut socket = stand.router.websocket(Some(ALLOWED_ORIGIN)).await.unwrap();
@@ -307,7 +331,7 @@ async fn protocol_violations_close_with_their_codes() {
     // An expired token of the right issuer: 4403 as well.
     let mut claims = stand
         .issuer
-        .claims("tnt_codes", "usr_c", &["attendance:read"]);
+        .claims("tnt_codes", "usr_c", &["attendance:read", "hr:read"]);
     // (well past any clock-skew leeway)
     claims.exp = claims.iat - 600;
     claims.iat -= 1500;
@@ -402,7 +426,11 @@ async fn connections_are_capped_per_address_and_per_user_and_subscriptions_per_c
         ],
     )
     .await;
-    let token = |user: &str| stand.issuer.token("tnt_wscaps", user, &["attendance:read"]);
+    let token = |user: &str| {
+        stand
+            .issuer
+            .token("tnt_wscaps", user, &["attendance:read", "hr:read"])
+    };
 
     // Per address: the third connection from one client is closed right after the upgrade,
     // before it can even say who it is; another client is not affected.
@@ -500,7 +528,7 @@ async fn a_connection_without_a_subscription_is_closed_after_the_idle_timeout() 
     let router = router_with(&stand, &[("ERP_WS_IDLE_TIMEOUT", "2s")]).await;
     let manager = stand
         .issuer
-        .token("tnt_idle", "usr_m", &["attendance:read"]);
+        .token("tnt_idle", "usr_m", &["attendance:read", "hr:read"]);
 
     // A subscriber: kept open past the timeout.
     let (mut subscriber, answer) = init_from(&router, "203.0.113.8", &manager).await;

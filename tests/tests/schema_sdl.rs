@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+mod schema_lint;
+
 fn checked_in(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../schema")
@@ -76,6 +78,16 @@ fn pmo_sdl_is_checked_in_and_carries_the_directives() {
     compare("pmo.graphql", sdl);
 }
 
+#[test]
+fn crm_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_crm::sdl();
+    assert!(sdl.contains("type Client @key(fields: \"id\")"), "{sdl}");
+    assert!(sdl.contains("scalar CurrencyCode"), "{sdl}");
+    // The kit's Money, never a second definition (composition would refuse it).
+    assert!(sdl.contains("type Money @shareable"), "{sdl}");
+    compare("crm.graphql", sdl);
+}
+
 /// Every `extensions.code` and `reason` the API can return, as published in schema/errors.json
 /// (and docs/errors.md, generated from it): a reason added in code without being published fails
 /// here, and so does one published but gone from the code.
@@ -85,6 +97,7 @@ fn the_error_catalogue_is_checked_in() {
         ("identity", erp_identity::reasons::ALL),
         ("employee", erp_employee::reasons::ALL),
         ("pmo", erp_pmo::reasons::ALL),
+        ("crm", erp_crm::reasons::ALL),
     ];
     // One name, one code: the same reason in two domains means the same rule.
     let mut codes_by_name = std::collections::HashMap::new();
@@ -163,7 +176,7 @@ fn errors_markdown(catalogue: &serde_json::Value) -> String {
 fn subgraph_files_import_downwards_only() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../subgraphs");
     let mut problems = Vec::new();
-    for subgraph in ["identity", "employee", "pmo"] {
+    for subgraph in ["identity", "employee", "pmo", "crm"] {
         let src = root.join(subgraph).join("src");
         let graph = import_graph(&src);
         for (file, imports) in &graph {
@@ -324,4 +337,121 @@ fn cycles(
         }
     }
     found
+}
+
+/// The schema lint (tests/tests/schema_lint) passes on the composed public API.
+#[test]
+fn the_public_api_passes_the_schema_lint() {
+    let api = std::fs::read_to_string(checked_in("api.graphql")).unwrap();
+    let problems = schema_lint::lint(&api);
+    assert!(
+        problems.is_empty(),
+        "schema/api.graphql breaks the schema lint:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The lint finds each kind of violation planted in a small schema (and nothing else).
+#[test]
+fn the_schema_lint_finds_planted_violations() {
+    let planted = r#"
+"""The queries."""
+type Query {
+  """Things, as a connection."""
+  things("""How many.""" first: Int): PlantedThingConnection!
+  """A kept field: deprecated, so exempt from the type rules."""
+  day: String @deprecated(reason: "use `date`")
+  """A day."""
+  date(at: String): Int
+}
+
+"""The mutations."""
+type Mutation {
+  """Two loose arguments."""
+  doThing("""The id.""" id: ID!, """The name.""" name: String): Boolean!
+  """The convention."""
+  updateThing("""The change.""" input: UpdateThingInput!): Boolean!
+}
+
+"""A thing."""
+type PlantedThing {
+  """When it was created, in Unix milliseconds."""
+  createdAt: Int!
+  undescribed: String
+  """Its status."""
+  status: String!
+  """A snake."""
+  snake_case: Int @deprecated(reason: "gone") @deprecated(reason: "twice")
+}
+
+"""The statuses of a thing."""
+enum PlantedThingStatus {
+  """Fine."""
+  ACTIVE
+  """Not upper case."""
+  inactive
+}
+
+"""A page of things, without pageInfo."""
+type PlantedThingConnection {
+  """The edges."""
+  edges: [PlantedThingEdge!]!
+  """The things."""
+  nodes: [PlantedThing!]!
+}
+
+"""A thing and its cursor."""
+type PlantedThingEdge {
+  """The thing."""
+  node: PlantedThing!
+}
+
+"""A change."""
+input UpdateThingInput {
+  """Its new week."""
+  week: String
+}
+
+"""Arguments not named as inputs."""
+input ThingArgs {
+  """A number."""
+  count: Int
+}
+
+"""Once."""
+directive @planted on FIELD_DEFINITION
+"""Twice."""
+directive @planted on FIELD_DEFINITION
+"#;
+    let problems = schema_lint::lint(planted);
+    assert_eq!(
+        problems,
+        [
+            "@planted: defined twice",
+            "Query.things: a connection field takes `after`",
+            "Query.date: a calendar day is a Date, not a number",
+            "Query.date(at): no description",
+            "Query.date(at): an instant is a DateTime, not a String",
+            "Mutation.doThing: a mutation takes one argument, `input: ...Input!`",
+            "PlantedThing.createdAt: an instant is a DateTime, not a number",
+            "PlantedThing.undescribed: no description",
+            "PlantedThing.status: a String where the schema has `PlantedThingStatus`",
+            "PlantedThing.snake_case: field names are camelCase",
+            "PlantedThing.snake_case: @deprecated applied twice",
+            "PlantedThingStatus.inactive: enum values are SCREAMING_SNAKE_CASE",
+            "PlantedThingConnection: a connection has `pageInfo: PageInfo!`",
+            "PlantedThingEdge: an edge has `cursor: String!`",
+            "UpdateThingInput.week: an ISO week is an IsoWeek, not a String",
+            "ThingArgs: input object names end with `Input`",
+        ],
+        "{problems:#?}"
+    );
+    // The public API with one planted problem fails too.
+    let api = std::fs::read_to_string(checked_in("api.graphql")).unwrap();
+    let broken = api.replacen("\"\"\"One employee of the caller's tenant.\"\"\"\n", "", 1);
+    assert_ne!(broken, api, "the planted removal did not apply");
+    assert_eq!(
+        schema_lint::lint(&broken),
+        ["Query.employee: no description"]
+    );
 }

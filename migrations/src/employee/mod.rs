@@ -7,6 +7,7 @@ mod m0004_leave;
 mod m0005_shifts;
 mod m0006_okr;
 mod m0007_keyset_indexes;
+mod m0008_assigned_location;
 
 use sea_orm_migration::prelude::*;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_shifts::Migration),
             Box::new(m0006_okr::Migration),
             Box::new(m0007_keyset_indexes::Migration),
+            Box::new(m0008_assigned_location::Migration),
         ]
     }
 }

@@ -13,6 +13,8 @@ pub const EMPLOYEE_HIRED: &str = "employee.hired";
 pub const CHECKED_IN: &str = "attendance.checked_in";
 pub const CHECKED_OUT: &str = "attendance.checked_out";
 pub const DEPARTMENT_CREATED: &str = "department.created";
+/// Payload: employee id and location id (null when cleared).
+pub const LOCATION_ASSIGNED: &str = "employee.location_assigned";
 /// Payload: employee id and currency only; amounts and account numbers never travel in events.
 pub const COMPENSATION_CHANGED: &str = "employee.compensation_changed";
 
@@ -26,6 +28,8 @@ pub struct EmployeeHired<'a> {
     pub department_id: Option<&'a str>,
     pub manager_id: Option<&'a str>,
     pub hired_on: chrono::NaiveDate,
+    /// The identity user the employee logs in as, when linked (finance's expense approvals).
+    pub user_id: Option<&'a str>,
 }
 
 /// Payload of `attendance.checked_in` and `attendance.checked_out` (schema version 1).

@@ -381,7 +381,6 @@ pub fn request_error_body(message: &str, code: &str) -> serde_json::Value {
 pub const TRANSPORT_CODES: &[(&str, &str)] = &[
     ("BAD_REQUEST", "The body is not a GraphQL request (HTTP 400)."),
     ("BATCHING_NOT_ALLOWED", "An array of operations in one request (HTTP 400): send one operation per request."),
-    ("CSRF_PREVENTED", "A request without a JSON content type lacks a preflight header such as `graphql-require-preflight` (HTTP 400)."),
     ("METHOD_NOT_ALLOWED", "A mutation over GET, or a method the endpoint does not serve (HTTP 405)."),
     ("NOT_ACCEPTABLE", "The `Accept` header allows neither `application/graphql-response+json` nor `application/json` (HTTP 406)."),
     ("PAYLOAD_TOO_LARGE", "The body exceeds the request limit, 2 MB by default (HTTP 413)."),
@@ -394,6 +393,8 @@ pub const TRANSPORT_CODES: &[(&str, &str)] = &[
     ("GRAPHQL_PARSE_FAILED", "The document is not valid GraphQL syntax."),
     ("GRAPHQL_VALIDATION_FAILED", "The document does not validate against the schema."),
     ("FORBIDDEN_ORIGIN", "The router refused the request's `Origin` (CORS allowlist, WebSocket upgrade)."),
+    ("INTROSPECTION_DISABLED", "Introspection without a token holding the `schema:read` scope (HTTP 403 at the router)."),
+    ("CSRF_PREVENTION_FAILED", "A request without a JSON content type lacks a preflight header such as `graphql-require-preflight` (HTTP 403; the router and every subgraph)."),
 ];
 
 /// The catalogue of every `extensions.code` and `reason` the API can return, as published in

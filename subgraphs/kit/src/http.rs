@@ -36,7 +36,7 @@ use crate::telemetry::Metrics;
 pub mod codes {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     pub const BATCHING_NOT_ALLOWED: &str = "BATCHING_NOT_ALLOWED";
-    pub const CSRF_PREVENTED: &str = "CSRF_PREVENTED";
+    pub const CSRF_PREVENTION_FAILED: &str = "CSRF_PREVENTION_FAILED";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
@@ -365,8 +365,8 @@ async fn graphql_post<E: Executor>(
     if !is_json_content_type(headers) {
         if !has_preflight_header(headers) {
             return error_response(
-                StatusCode::BAD_REQUEST,
-                codes::CSRF_PREVENTED,
+                StatusCode::FORBIDDEN,
+                codes::CSRF_PREVENTION_FAILED,
                 "this request needs Content-Type: application/json or a preflight header (apollo-require-preflight)",
                 media,
             );
@@ -441,8 +441,8 @@ async fn graphql_get<E: Executor>(
     };
     if !has_preflight_header(headers) {
         return error_response(
-            StatusCode::BAD_REQUEST,
-            codes::CSRF_PREVENTED,
+            StatusCode::FORBIDDEN,
+            codes::CSRF_PREVENTION_FAILED,
             "GET requests need a preflight header (apollo-require-preflight)",
             media,
         );

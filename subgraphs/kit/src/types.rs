@@ -46,6 +46,26 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key two spellings of one mailbox share, for matching (the CRM's duplicate finder,
+    /// marketing's suppression list): the policy is written once, here. The address is already
+    /// lower case; a `+tag` after the local part is dropped (`ana+news@x.com` is
+    /// `ana@x.com`: plus-addressing delivers to the same mailbox everywhere it is supported);
+    /// Gmail also ignores dots in the local part and answers for `googlemail.com`, so
+    /// `a.na@googlemail.com` is `ana@gmail.com`. Nothing else is guessed.
+    pub fn match_key(&self) -> String {
+        let (local, domain) = self.0.split_once('@').unwrap_or((self.0.as_str(), ""));
+        let local = local.split('+').next().unwrap_or(local);
+        let (local, domain) = match domain {
+            "gmail.com" | "googlemail.com" => (local.replace('.', ""), "gmail.com"),
+            _ => (local.to_owned(), domain),
+        };
+        // `+tag@x.com` has no mailbox before the tag: keep the address as given.
+        if local.is_empty() {
+            return self.0.clone();
+        }
+        format!("{local}@{domain}")
+    }
 }
 
 #[cfg(test)]
@@ -78,5 +98,21 @@ mod tests {
         let longest = format!("{}@company.com", "a".repeat(254 - 12));
         assert!(EmailAddress::parse("email", &longest).is_ok());
         assert!(EmailAddress::parse("email", &format!("a{longest}")).is_err());
+    }
+
+    #[test]
+    fn match_keys_follow_one_written_policy() {
+        for (given, key) in [
+            ("Ana@Example.com", "ana@example.com"),
+            ("ana+newsletter@example.com", "ana@example.com"),
+            ("ana+a+b@example.com", "ana@example.com"),
+            ("a.na@example.com", "a.na@example.com"),
+            ("A.Na+x@GMail.com", "ana@gmail.com"),
+            ("a.n.a@googlemail.com", "ana@gmail.com"),
+            ("+only@example.com", "+only@example.com"),
+        ] {
+            let email = EmailAddress::parse("e", given).unwrap();
+            assert_eq!(email.match_key(), key, "{given}");
+        }
     }
 }

@@ -87,11 +87,43 @@ impl Employee {
             .map_err(already_exists(format!("a location named `{name}` exists")))
     }
 
+    /// Gives an employee the work location whose geofence every punch of theirs is checked
+    /// against (`None` clears it); records `employee.location_assigned`, in one transaction.
+    pub async fn assign_location(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        employee_id: &str,
+        location_id: Option<&str>,
+    ) -> ApiResult<employee::Model> {
+        let txn = begin_write(&self.db).await?;
+        let found = people::employee(&txn, tenant, employee_id)
+            .await?
+            .ok_or_else(|| ApiError::bad_input("employeeId", "no such employee"))?;
+        if let Some(location_id) = location_id {
+            if store::location(&txn, tenant, location_id).await?.is_none() {
+                return Err(ApiError::bad_input("locationId", "no such location"));
+            }
+        }
+        let model = store::update_employee_location(&txn, found, location_id, Utc::now()).await?;
+        let assigned = event(
+            tenant,
+            events::LOCATION_ASSIGNED,
+            &model.id,
+            actor,
+            serde_json::json!({ "employee_id": model.id, "location_id": model.location_id }),
+        )?;
+        self.outbox.enqueue(&txn, &assigned).await?;
+        self.commit(txn).await?;
+        Ok(model)
+    }
+
     /// Records the caller's punch (a check-in or a check-out): the caller's employee record,
     /// their shift (the attendance day the punch belongs to: a night shift's check-out after
     /// midnight closes the day it started), then in one transaction the day's punches (a
     /// resync of the same punch key returns the punch recorded, with `false` for "not new"),
-    /// the geofence, the in/out sequence, the punch and its event; after commit the live
+    /// the geofence (of the location the punch names, else of the person's assigned one), the
+    /// in/out sequence, the punch and its event; after commit the live
     /// boards get the person's recomputed day. Six statements on the way (the check-in peak's
     /// hot path): keep it so.
     pub async fn record_punch(
@@ -127,14 +159,23 @@ impl Employee {
             }
             return Ok((existing.clone(), false));
         }
-        if let Some(location_id) = &request.location_id {
+        // The location the punch names, else the one the person is assigned: leaving
+        // `locationId` out does not skip the geofence.
+        let fenced_at = request
+            .location_id
+            .clone()
+            .or_else(|| employee.location_id.clone());
+        if let Some(location_id) = &fenced_at {
             let location = store::location(&txn, tenant, location_id)
                 .await?
                 .ok_or_else(|| ApiError::bad_input("locationId", "no such location"))?;
             let point = request.point.ok_or_else(|| {
                 ApiError::bad_input(
                     "latitude",
-                    "a punch at a location needs the device position",
+                    format!(
+                        "a punch at `{}` needs the device position (latitude and longitude)",
+                        location.name
+                    ),
                 )
             })?;
             let fence = Geofence {
@@ -162,7 +203,8 @@ impl Employee {
             source: request.source,
             ip: request.ip,
             point: request.point,
-            location_id: request.location_id,
+            // The location whose geofence the punch passed.
+            location_id: fenced_at,
             punch_key: request.punch_key,
         };
         let model =

@@ -135,6 +135,26 @@ impl Employee {
         Ok(Some(all_reports(me, &index)))
     }
 
+    /// Whether the viewer sees `employee_id`'s attendance now: HR the whole tenant, anyone
+    /// their own, a manager their direct and indirect reports. Read from the database at each
+    /// call, so a live board that asks before each event follows the reporting line as it
+    /// changes (a report moved away stops reaching the old manager's board).
+    pub async fn sees_attendance_of(&self, viewer: &Viewer, employee_id: &str) -> ApiResult<bool> {
+        if viewer.hr_read {
+            return Ok(true);
+        }
+        let Some(me) = viewer.employee_id() else {
+            return Ok(false);
+        };
+        if me == employee_id {
+            return Ok(true);
+        }
+        let Some(target) = people::employee(&self.db, &viewer.tenant, employee_id).await? else {
+            return Ok(false);
+        };
+        is_above(&self.db, &viewer.tenant, me, &target).await
+    }
+
     /// How the viewer stands to `target` (the GraphQL layer computes the same through its
     /// DataLoaders for the records it shows).
     pub(crate) async fn standing_of(

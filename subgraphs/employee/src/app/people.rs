@@ -32,8 +32,9 @@ pub struct CompensationChange {
 }
 
 impl Employee {
-    /// Hires an employee: the department and the manager (active) must exist in the tenant;
-    /// records `employee.hired`, in one transaction.
+    /// Hires an employee: the department and the manager (active) must exist in the tenant,
+    /// and the user (when given) must not be linked to another employee record
+    /// (USER_ALREADY_LINKED); records `employee.hired`, in one transaction.
     pub async fn hire(
         &self,
         tenant: &TenantId,
@@ -41,6 +42,21 @@ impl Employee {
         hire: NewHire,
     ) -> ApiResult<employee::Model> {
         let txn = begin_write(&self.db).await?;
+        if let Some(user_id) = &hire.user_id {
+            // Serialises hires that link a user, so that two at once cannot both pass the
+            // check below (one user, one employee record: the row rules find the caller's
+            // record by their user).
+            crate::store::org::lock_tree(&txn, tenant, "user-link").await?;
+            if store::employee_of_user(&txn, tenant, user_id)
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::rule(
+                    crate::domain::reasons::USER_ALREADY_LINKED,
+                    "this user is linked to another employee record already",
+                ));
+            }
+        }
         if let Some(department_id) = &hire.department_id {
             if store::department(&txn, tenant, department_id)
                 .await?
@@ -73,6 +89,7 @@ impl Employee {
                 department_id: model.department_id.as_deref(),
                 manager_id: model.manager_id.as_deref(),
                 hired_on: model.hired_on,
+                user_id: model.user_id.as_deref(),
             },
         )?;
         self.outbox.enqueue(&txn, &hired).await?;

@@ -22,6 +22,8 @@ erp_kit::reasons! {
         /// work email, or the name or code of a department, location, shift, leave type or
         /// policy, a shift assignment of the same day, a holiday of the same day.
         ALREADY_EXISTS => Conflict,
+        /// The user is linked to another employee record already (one record per user).
+        USER_ALREADY_LINKED => Conflict,
         /// No employee record is linked to the caller's user (checking in, requesting leave
         /// or a correction, seeing reports' attendance without an HR scope).
         NO_EMPLOYEE_RECORD => Forbidden,

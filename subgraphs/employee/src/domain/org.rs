@@ -169,7 +169,9 @@ pub fn permissions(standing: Standing) -> Permissions {
         view_full_record: is_self || is_manager || hr_read || reads_private,
         view_attendance: is_self || is_manager || hr_read,
         edit_profile: is_self || hr_admin || employee_write,
-        set_manager: hr_admin || employee_write,
+        // Naming a manager makes them see the record, its attendance and its corrections:
+        // HR's decision (`hr:admin`), never `employee:write` alone.
+        set_manager: hr_admin,
         approve_attendance_correction: !is_self && (is_manager || hr_admin),
         request_attendance_correction: is_self,
         view_compensation: hr_admin,
@@ -276,6 +278,13 @@ mod tests {
         let stranger = permissions(Standing::default());
         assert!(!stranger.view_full_record && !stranger.view_attendance);
         assert!(!stranger.edit_profile && !stranger.set_manager);
+
+        let writer = permissions(Standing {
+            employee_write: true,
+            ..Default::default()
+        });
+        assert!(writer.edit_profile);
+        assert!(!writer.set_manager, "employee:write alone names no manager");
 
         let private_reader = permissions(Standing {
             reads_private: true,

@@ -43,6 +43,15 @@ pub struct CreateLocationInput {
     pub radius_meters: i32,
 }
 
+/// An employee's assigned work location (`assignEmployeeLocation`).
+#[derive(InputObject)]
+pub struct AssignEmployeeLocationInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// The location whose geofence their punches are checked against; null clears it.
+    pub location_id: Option<ID>,
+}
+
 /// A check-in or check-out from a device.
 #[derive(InputObject)]
 pub struct PunchInput {
@@ -55,7 +64,8 @@ pub struct PunchInput {
     pub latitude: Option<f64>,
     /// Device longitude (required with `locationId`).
     pub longitude: Option<f64>,
-    /// The location whose geofence the device must be in.
+    /// The location whose geofence the device must be in (the person's assigned location
+    /// when omitted and they have one).
     pub location_id: Option<ID>,
 }
 
@@ -597,6 +607,28 @@ impl AttendanceMutation {
         )))
     }
 
+    /// Assigns an employee the work location whose geofence every punch of theirs is checked
+    /// against, also a punch that names no location (`locationId: null` clears it); publishes
+    /// `employee.location_assigned`.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn assign_employee_location(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee and their location.")] input: AssignEmployeeLocationInput,
+    ) -> Result<Option<Employee>> {
+        let tenant = ctx.tenant()?;
+        let actor = ctx.claims()?.sub.clone();
+        let model = use_cases(ctx)?
+            .assign_location(
+                &tenant,
+                &actor,
+                &input.employee_id,
+                input.location_id.as_ref().map(|id| id.0.as_str()),
+            )
+            .await?;
+        Ok(Some(Employee(model)))
+    }
+
     /// Creates a shift; publishes `shift.created`.
     #[graphql(requires_scopes = "hr:admin")]
     async fn create_shift(
@@ -950,8 +982,12 @@ pub struct AttendanceSubscription;
 
 #[async_graphql::Subscription]
 impl AttendanceSubscription {
-    /// Every check-in and check-out of the tenant (or of one department) as it happens, from
-    /// every replica (Redis pub/sub). The subscriber is re-checked before each event.
+    /// The check-ins and check-outs the viewer may see (HR: the tenant's; a manager: their
+    /// direct and indirect reports', as `whoIsIn` shows them; everyone: their own), or of one
+    /// department, as they happen, from every replica (Redis pub/sub). The subscriber's token
+    /// and their standing to each punch's employee are checked again before each event, so the
+    /// stream follows changes to the reporting line. FORBIDDEN (NO_EMPLOYEE_RECORD) without an
+    /// HR scope or an employee record.
     #[graphql(directive = erp_kit::authz::requiresScopes::apply(vec![vec!["attendance:read".into()]]))]
     async fn attendance_board(
         &self,
@@ -959,24 +995,38 @@ impl AttendanceSubscription {
         #[graphql(desc = "Only this department's punches.")] department_id: Option<ID>,
     ) -> Result<impl futures::Stream<Item = Result<AttendanceEvent>>> {
         use futures::StreamExt;
-        let tenant = ctx.tenant()?;
         let identity = ctx.identity().clone();
-        let messages = use_cases(ctx)?.attendance_updates(&tenant).await?;
+        let viewer = viewer(ctx).await?;
+        let use_cases = use_cases(ctx)?.clone();
+        // The same refusal as `whoIsIn` for a viewer who may see nobody's board.
+        use_cases.visible_employee_ids(&viewer).await?;
+        let messages = use_cases.attendance_updates(&viewer.tenant).await?;
         let events = messages
             .filter_map(move |bytes| {
                 let wanted = department_id.clone();
+                let use_cases = use_cases.clone();
+                let viewer = viewer.clone();
                 async move {
                     let event: AttendanceEvent = serde_json::from_slice(&bytes).ok()?;
                     if event.kind != "in" && event.kind != "out" {
                         return None;
                     }
-                    match &wanted {
-                        Some(department)
-                            if event.department_id.as_deref() != Some(department.as_str()) =>
-                        {
+                    if let Some(department) = &wanted {
+                        if event.department_id.as_deref() != Some(department.as_str()) {
+                            return None;
+                        }
+                    }
+                    match use_cases
+                        .sees_attendance_of(&viewer, &event.employee_id)
+                        .await
+                    {
+                        Ok(true) => Some(event),
+                        Ok(false) => None,
+                        // Fail closed: a punch whose visibility cannot be read is not shown.
+                        Err(err) => {
+                            tracing::warn!(error = ?err, "attendance board: visibility check failed");
                             None
                         }
-                        _ => Some(event),
                     }
                 }
             })

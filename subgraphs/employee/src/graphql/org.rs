@@ -136,8 +136,8 @@ impl OrgMutation {
     /// Sets (or clears, with `managerId: null`) an employee's manager; publishes
     /// `employee.manager_changed`. A manager who (indirectly) reports to the employee, or the
     /// employee themself, is refused: BAD_USER_INPUT with `extensions.reason` MANAGER_CYCLE.
+    /// `hr:admin` only: a manager sees their reports' records and attendance.
     #[graphql(
-        requires_scopes = "employee:write",
         requires_scopes = "hr:admin",
         deprecation = "use `changeEmployeeManager` (one input)"
     )]
@@ -153,7 +153,8 @@ impl OrgMutation {
     /// Sets (or clears, with `managerId: null`) an employee's manager; publishes
     /// `employee.manager_changed`. A manager who (indirectly) reports to the employee, or the
     /// employee themself, is refused: BAD_USER_INPUT with `extensions.reason` MANAGER_CYCLE.
-    #[graphql(requires_scopes = "employee:write", requires_scopes = "hr:admin")]
+    /// `hr:admin` only: a manager sees their reports' records and attendance.
+    #[graphql(requires_scopes = "hr:admin")]
     async fn change_employee_manager(
         &self,
         ctx: &Context<'_>,

@@ -128,6 +128,11 @@ impl Employee {
             .into()
     }
 
+    /// The work location whose geofence every punch of the employee is checked against.
+    async fn assigned_location_id(&self) -> Option<ID> {
+        self.0.location_id.clone().map(ID)
+    }
+
     /// The first day of employment.
     async fn hired_on(&self) -> Date {
         self.0.hired_on.into()
@@ -599,7 +604,8 @@ pub struct HireEmployeeInput {
     pub title: Option<String>,
     /// The department, in the same tenant.
     pub department_id: Option<ID>,
-    /// The manager, an active employee of the same tenant.
+    /// The manager, an active employee of the same tenant (needs `hr:admin`: naming a
+    /// manager gives them the record, its attendance and its corrections).
     pub manager_id: Option<ID>,
     /// The identity-service user this employee logs in as.
     pub user_id: Option<ID>,
@@ -648,7 +654,9 @@ pub struct PeopleMutation;
 
 #[Object]
 impl PeopleMutation {
-    /// Hires an employee; publishes `employee.hired`.
+    /// Hires an employee; publishes `employee.hired`. Naming a manager needs `hr:admin`
+    /// (FORBIDDEN otherwise); a user already linked to an employee is refused (CONFLICT,
+    /// USER_ALREADY_LINKED).
     #[graphql(requires_scopes = "employee:write")]
     async fn hire_employee(
         &self,
@@ -657,6 +665,9 @@ impl PeopleMutation {
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
+        if input.manager_id.is_some() {
+            ctx.require_scope("hr:admin")?;
+        }
         let title = match input.title.as_deref().map(str::trim) {
             Some("") | None => None,
             Some(title) if title.chars().count() > 200 => {
@@ -794,7 +805,7 @@ pub struct EmployeeViewerCan {
     pub view_attendance: bool,
     /// May edit the profile (self, HR, `employee:write`).
     pub edit_profile: bool,
-    /// May change the employee's manager (HR, `employee:write`).
+    /// May change the employee's manager (`hr:admin`).
     pub set_manager: bool,
     /// May approve or reject the employee's attendance corrections (a manager above them or
     /// HR; never the employee themself).

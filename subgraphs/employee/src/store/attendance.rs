@@ -11,7 +11,7 @@ use sea_orm::{
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
-use super::entities::{attendance_correction as correction, location, punch};
+use super::entities::{attendance_correction as correction, employee, location, punch};
 use super::pages::pages_per_parent;
 use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
 
@@ -102,6 +102,19 @@ pub async fn location(
         .filter(location::Column::TenantId.eq(tenant.as_str()))
         .one(db)
         .await
+}
+
+/// Gives `found` the work location whose geofence its punches are checked against (or none).
+pub async fn update_employee_location(
+    db: &impl ConnectionTrait,
+    found: employee::Model,
+    location_id: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<employee::Model, DbErr> {
+    let mut active: employee::ActiveModel = found.into();
+    active.location_id = Set(location_id.map(str::to_owned));
+    active.updated_at = Set(now);
+    active.update(db).await
 }
 
 /// Locations by id (one query).

@@ -208,6 +208,7 @@ pub async fn insert_employee(
         bank_account_sealed: Set(None),
         tax_id_sealed: Set(None),
         tax_id_index: Set(None),
+        location_id: Set(None),
     }
     .insert(db)
     .await

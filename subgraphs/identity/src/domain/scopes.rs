@@ -110,6 +110,21 @@ pub const REGISTRY: &[ScopeInfo] = &[
         description: "Approve timesheets.",
     },
     ScopeInfo {
+        name: "crm:read",
+        subgraph: "crm",
+        description: "Read clients, leads, opportunities, quotes and proposals (one's own and one's teams').",
+    },
+    ScopeInfo {
+        name: "crm:write",
+        subgraph: "crm",
+        description: "Create and change clients, leads, opportunities, quotes and proposals; import CSV files.",
+    },
+    ScopeInfo {
+        name: "crm:admin",
+        subgraph: "crm",
+        description: "See every CRM record of the tenant; manage pipelines, price lists, scoring and assignment rules, merges.",
+    },
+    ScopeInfo {
         name: "analytics:export",
         subgraph: "analytics",
         description: "Run heavy analytics exports.",
@@ -144,6 +159,9 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "project:read",
             "project:write",
             "timesheet:approve",
+            "crm:read",
+            "crm:write",
+            "crm:admin",
             "analytics:export",
         ],
     ),
@@ -194,6 +212,18 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "task:start",
             "task:log",
             "project:read",
+        ],
+    ),
+    (
+        "Sales",
+        &[
+            "employee:read",
+            "attendance:checkin",
+            "okr:read",
+            "okr:write",
+            "leave:apply",
+            "crm:read",
+            "crm:write",
         ],
     ),
 ];

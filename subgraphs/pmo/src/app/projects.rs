@@ -33,13 +33,34 @@ impl Pmo {
             .pop())
     }
 
-    /// A page of the tenant's projects (one row more than the page when there are more).
+    /// A page of the tenant's projects (one row more than the page when there are more), for
+    /// the system (seed checks, the embedded mode); callers see [`Pmo::projects_of_member`].
     pub async fn projects(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
     ) -> ApiResult<Vec<ProjectDoc>> {
-        self.store.list_projects(tenant, page).await
+        self.store.list_projects(tenant, None, page).await
+    }
+
+    /// A page of the tenant's projects `member` is a member of (one row more than the page
+    /// when there are more): reads follow membership like writes.
+    pub async fn projects_of_member(
+        &self,
+        tenant: &TenantId,
+        member: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>> {
+        self.store.list_projects(tenant, Some(member), page).await
+    }
+
+    /// The ids of every project `user_id` is a member of.
+    pub async fn member_project_ids(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> ApiResult<Vec<String>> {
+        self.store.member_project_ids(tenant, user_id).await
     }
 
     /// NOT_FOUND when the project does not exist in the tenant, FORBIDDEN when `user_id` is

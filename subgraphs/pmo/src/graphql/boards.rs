@@ -6,7 +6,7 @@ use erp_kit::authz::authenticated;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::objects::{Board, TaskStatus};
+use super::objects::{readable, Board, TaskStatus};
 use crate::domain::board::NewColumn;
 use crate::domain::Name;
 
@@ -38,7 +38,7 @@ pub struct BoardQuery;
 
 #[Object]
 impl BoardQuery {
-    /// One board of the caller's tenant.
+    /// One board of the caller's tenant: its project's members only (FORBIDDEN otherwise).
     #[graphql(directive = authenticated::apply())]
     async fn board(
         &self,
@@ -46,7 +46,8 @@ impl BoardQuery {
         #[graphql(desc = "The board's id.")] id: ID,
     ) -> Result<Option<Board>> {
         let tenant = ctx.tenant()?;
-        Ok(pmo(ctx)?.board(&tenant, &id).await?.map(Board))
+        let found = pmo(ctx)?.board(&tenant, &id).await?.map(Board);
+        readable(ctx, found, |b| &b.0.project_id).await
     }
 }
 

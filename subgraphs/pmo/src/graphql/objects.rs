@@ -21,7 +21,7 @@ use super::loaders::{
     SprintPagesLoader, TaskLoader, TaskPagesLoader,
 };
 use crate::domain::custom_field::{FieldDefinition, FieldKind};
-use crate::domain::project::{Member, Money, ProjectRole as ProjectRoleModel};
+use crate::domain::project::{require_member, Member, Money, ProjectRole as ProjectRoleModel};
 use crate::domain::sprint::SprintState as SprintStateModel;
 use crate::domain::task::{Label, TaskStatus as TaskStatusModel};
 use crate::store::{BoardDoc, ColumnDoc, CommentDoc, ProjectDoc, SprintDoc, TaskDoc, TaskFilter};
@@ -34,6 +34,32 @@ pub(super) async fn load_project(ctx: &Context<'_>, id: &str) -> Result<Option<P
         .load_one(TenantKey::new(&tenant, id))
         .await?
         .map(Project))
+}
+
+/// FORBIDDEN unless the caller is a member of project `project_id` (any role): reads follow
+/// membership like writes, on every path to a project's data (a root field, an entity
+/// reference from another subgraph, a subscription). The project through the loader.
+pub(super) async fn require_reader(ctx: &Context<'_>, project_id: &str) -> Result<()> {
+    let caller = ctx.claims()?.sub.clone();
+    match load_project(ctx, project_id).await? {
+        Some(project) => Ok(require_member(&project.0.members, &caller)?),
+        None => Err(ApiError::NotFound("project".into()).into()),
+    }
+}
+
+/// `found` when the caller may read its project (FORBIDDEN otherwise).
+pub(super) async fn readable<T>(
+    ctx: &Context<'_>,
+    found: Option<T>,
+    project_id: impl Fn(&T) -> &str,
+) -> Result<Option<T>> {
+    match found {
+        Some(found) => {
+            require_reader(ctx, project_id(&found)).await?;
+            Ok(Some(found))
+        }
+        None => Ok(None),
+    }
 }
 
 /// What a member may do in a project.
@@ -774,6 +800,7 @@ impl TaskFilterInput {
             .into());
         }
         Ok(TaskFilter {
+            project_ids: None,
             backlog: self.backlog,
             parent_id: self.parent_id.map(|id| id.0),
             project_id: self.project_id.map(|id| id.0),

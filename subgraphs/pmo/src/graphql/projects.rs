@@ -10,7 +10,7 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
 use super::context::pmo;
-use super::objects::{load_project, Project, ProjectRole};
+use super::objects::{load_project, readable, Project, ProjectRole};
 use crate::app::projects::NewProject;
 use crate::domain::project::{Member, Money};
 use crate::domain::Name;
@@ -65,7 +65,7 @@ pub struct ProjectQuery;
 
 #[Object]
 impl ProjectQuery {
-    /// One project of the caller's tenant.
+    /// One project of the caller's tenant: its members only (FORBIDDEN otherwise).
     #[graphql(directive = authenticated::apply())]
     async fn project(
         &self,
@@ -73,10 +73,11 @@ impl ProjectQuery {
         #[graphql(desc = "The project's id.")] id: ID,
     ) -> Result<Option<Project>> {
         let tenant = ctx.tenant()?;
-        Ok(pmo(ctx)?.project(&tenant, &id).await?.map(Project))
+        let found = pmo(ctx)?.project(&tenant, &id).await?.map(Project);
+        readable(ctx, found, |p| &p.0.id).await
     }
 
-    /// The caller's tenant's projects, as a Relay connection.
+    /// The projects of the caller's tenant the caller is a member of, as a Relay connection.
     #[graphql(directive = authenticated::apply())]
     async fn projects(
         &self,
@@ -100,15 +101,20 @@ impl ProjectQuery {
     ) -> Result<Option<Connection<String, Project, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = pmo(ctx)?.projects(&tenant, &page).await?;
+        let caller = ctx.claims()?.sub.clone();
+        let rows = pmo(ctx)?
+            .projects_of_member(&tenant, &caller, &page)
+            .await?;
         let rows = rows.into_iter().map(Project).collect();
         Ok(Some(connection_from_rows(&page, rows, |p| p.0.id.clone())))
     }
 
-    /// Federation: resolves a `Project` reference from another subgraph.
+    /// Federation: resolves a `Project` reference from another subgraph (members only,
+    /// FORBIDDEN otherwise).
     #[graphql(entity)]
     async fn find_project_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
-        load_project(ctx, &id).await
+        let found = load_project(ctx, &id).await?;
+        readable(ctx, found, |p| &p.0.id).await
     }
 }
 

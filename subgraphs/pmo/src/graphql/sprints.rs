@@ -7,7 +7,7 @@ use erp_kit::scalars::Date;
 use erp_kit::RequestContext;
 
 use super::context::pmo;
-use super::objects::{Sprint, Task};
+use super::objects::{readable, Sprint, Task};
 use crate::app::sprints::NewSprint;
 use crate::domain::sprint::parse_dates;
 use crate::domain::{optional_text, Name};
@@ -58,7 +58,7 @@ pub struct SprintQuery;
 
 #[Object]
 impl SprintQuery {
-    /// One sprint of the caller's tenant.
+    /// One sprint of the caller's tenant: its project's members only (FORBIDDEN otherwise).
     #[graphql(directive = authenticated::apply())]
     async fn sprint(
         &self,
@@ -66,7 +66,8 @@ impl SprintQuery {
         #[graphql(desc = "The sprint's id.")] id: ID,
     ) -> Result<Option<Sprint>> {
         let tenant = ctx.tenant()?;
-        Ok(pmo(ctx)?.sprint(&tenant, &id).await?.map(Sprint))
+        let found = pmo(ctx)?.sprint(&tenant, &id).await?.map(Sprint);
+        readable(ctx, found, |s| &s.0.project_id).await
     }
 }
 

@@ -9,7 +9,8 @@ use erp_kit::{ApiError, RequestContext};
 
 use super::context::pmo;
 use super::objects::{
-    list_tasks, load_task, Comment, CustomField, CustomFieldKind, Project, Task, TaskFilterInput,
+    list_tasks, load_task, readable, require_reader, Comment, CustomField, CustomFieldKind,
+    Project, Task, TaskFilterInput,
 };
 use crate::app::tasks::NewTask;
 use crate::domain::custom_field::FieldDefinition;
@@ -134,7 +135,7 @@ pub struct TaskQuery;
 
 #[Object]
 impl TaskQuery {
-    /// One task of the caller's tenant.
+    /// One task of the caller's tenant: its project's members only (FORBIDDEN otherwise).
     #[graphql(directive = authenticated::apply())]
     async fn task(
         &self,
@@ -142,10 +143,12 @@ impl TaskQuery {
         #[graphql(desc = "The task's id.")] id: ID,
     ) -> Result<Option<Task>> {
         let tenant = ctx.tenant()?;
-        Ok(pmo(ctx)?.task(&tenant, &id).await?.map(Task))
+        let found = pmo(ctx)?.task(&tenant, &id).await?.map(Task);
+        readable(ctx, found, |t| &t.0.project_id).await
     }
 
-    /// Tasks across the tenant's projects, filtered, as a Relay connection.
+    /// Tasks across the projects the caller is a member of, filtered, as a Relay connection
+    /// (FORBIDDEN for `projectId` of a project the caller is not a member of).
     #[graphql(directive = authenticated::apply())]
     async fn tasks(
         &self,
@@ -170,16 +173,26 @@ impl TaskQuery {
         )]
         last: Option<i32>,
     ) -> Result<Option<Connection<String, Task, EmptyFields, EmptyFields>>> {
-        let filter = filter.unwrap_or_default().parse()?;
+        let mut filter = filter.unwrap_or_default().parse()?;
+        match &filter.project_id {
+            Some(project_id) => require_reader(ctx, project_id).await?,
+            None => {
+                let tenant = ctx.tenant()?;
+                let caller = ctx.claims()?.sub.clone();
+                filter.project_ids = Some(pmo(ctx)?.member_project_ids(&tenant, &caller).await?);
+            }
+        }
         list_tasks(ctx, filter, after, before, first, last)
             .await
             .map(Some)
     }
 
-    /// Federation: resolves a `Task` reference from another subgraph.
+    /// Federation: resolves a `Task` reference from another subgraph (its project's members
+    /// only, FORBIDDEN otherwise).
     #[graphql(entity)]
     async fn find_task_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Task>> {
-        load_task(ctx, &id).await
+        let found = load_task(ctx, &id).await?;
+        readable(ctx, found, |t| &t.0.project_id).await
     }
 }
 

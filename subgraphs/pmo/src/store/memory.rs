@@ -652,10 +652,11 @@ impl PmoStore for MemoryStore {
     async fn list_projects(
         &self,
         tenant: &TenantId,
+        member: Option<&str>,
         page: &PageRequest,
     ) -> ApiResult<Vec<ProjectDoc>> {
         Ok(page_of(&self.inner.lock().state.projects, page, |p| {
-            p.tenant_id == tenant.as_str()
+            p.tenant_id == tenant.as_str() && member.is_none_or(|user| p.role_of(user).is_some())
         }))
     }
 
@@ -1955,7 +1956,7 @@ mod tests {
 
         let (store, report) = MemoryStore::open_with(&path, CompactionPolicy::default()).unwrap();
         assert!(report.torn_bytes > 0);
-        let projects = store.list_projects(&tenant, &page()).await.unwrap();
+        let projects = store.list_projects(&tenant, None, &page()).await.unwrap();
         assert_eq!(projects, [project("prj_1")]);
     }
 
@@ -2273,7 +2274,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            store.list_projects(&tenant, &page()).await.unwrap(),
+            store.list_projects(&tenant, None, &page()).await.unwrap(),
             [project("prj_1")]
         );
         assert_eq!(store.ping().await, Ok(()));

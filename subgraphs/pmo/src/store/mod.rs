@@ -149,6 +149,8 @@ pub struct WeekGuard {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TaskFilter {
     pub project_id: Option<String>,
+    /// Only tasks of these projects (the caller's projects, for a list across projects).
+    pub project_ids: Option<Vec<String>>,
     pub assignee_id: Option<String>,
     pub status: Option<TaskStatus>,
     pub label: Option<String>,
@@ -164,6 +166,10 @@ impl TaskFilter {
         self.project_id
             .as_ref()
             .is_none_or(|p| *p == task.project_id)
+            && self
+                .project_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&task.project_id))
             && self
                 .assignee_id
                 .as_ref()
@@ -232,11 +238,32 @@ pub trait PmoStore: Send + Sync + 'static {
         tenant: &TenantId,
         ids: &[String],
     ) -> ApiResult<Vec<ProjectDoc>>;
+    /// A page of the tenant's projects; only those `member` is a member of when given.
     async fn list_projects(
         &self,
         tenant: &TenantId,
+        member: Option<&str>,
         page: &PageRequest,
     ) -> ApiResult<Vec<ProjectDoc>>;
+    /// The ids of every project of the tenant `user_id` is a member of (page by page).
+    async fn member_project_ids(&self, tenant: &TenantId, user_id: &str) -> ApiResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut page = PageRequest {
+            limit: 500,
+            after: None,
+            before: None,
+            backward: false,
+        };
+        loop {
+            let projects = self.list_projects(tenant, Some(user_id), &page).await?;
+            let more = projects.len() as u64 > page.limit;
+            ids.extend(projects.into_iter().take(page.limit as usize).map(|p| p.id));
+            match ids.last() {
+                Some(last) if more => page.after = Some(last.clone()),
+                _ => return Ok(ids),
+            }
+        }
+    }
     /// Adds the member or replaces their entry; None when the project does not exist.
     async fn put_member(
         &self,

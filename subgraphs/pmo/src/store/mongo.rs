@@ -203,7 +203,14 @@ async fn commit(session: &mut ClientSession) -> Tx<()> {
 /// checks each query the store builds against this list.
 pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
     vec![
-        (PROJECTS, vec![doc! { "tenant_id": 1, "_id": 1 }]),
+        (
+            PROJECTS,
+            vec![
+                doc! { "tenant_id": 1, "_id": 1 },
+                // A member's projects (reads follow membership).
+                doc! { "tenant_id": 1, "members.user_id": 1, "_id": 1 },
+            ],
+        ),
         // A page of projects' boards.
         (
             BOARDS,
@@ -271,8 +278,18 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
 /// The filter of a task list.
 fn task_query(tenant: &TenantId, filter: &TaskFilter) -> Tx<Document> {
     let mut query = doc! { "tenant_id": tenant.as_str() };
-    if let Some(project_id) = &filter.project_id {
-        query.insert("project_id", project_id.as_str());
+    match (&filter.project_id, &filter.project_ids) {
+        // Both must hold: one project, if it is among the allowed ones.
+        (Some(project_id), Some(ids)) if !ids.contains(project_id) => {
+            query.insert("project_id", doc! { "$in": Vec::<String>::new() });
+        }
+        (Some(project_id), _) => {
+            query.insert("project_id", project_id.as_str());
+        }
+        (None, Some(ids)) => {
+            query.insert("project_id", doc! { "$in": ids.clone() });
+        }
+        (None, None) => {}
     }
     if let Some(assignee) = &filter.assignee_id {
         query.insert("assignee_ids", assignee.as_str());
@@ -851,9 +868,13 @@ impl PmoStore for MongoStore {
     async fn list_projects(
         &self,
         tenant: &TenantId,
+        member: Option<&str>,
         page: &PageRequest,
     ) -> ApiResult<Vec<ProjectDoc>> {
         let mut filter = doc! { "tenant_id": tenant.as_str() };
+        if let Some(user_id) = member {
+            filter.insert("members.user_id", user_id);
+        }
         let sort = keyset(&mut filter, page);
         Ok(self
             .find_in(self.projects(), filter, sort, page.limit as i64 + 1)
@@ -2052,6 +2073,7 @@ mod tests {
         for bits in 0u32..96 {
             let filter = TaskFilter {
                 project_id: (bits & 1 != 0).then(|| "p".to_owned()),
+                project_ids: None,
                 assignee_id: (bits & 2 != 0).then(|| "e".to_owned()),
                 status: (bits & 4 != 0).then_some(TaskStatus::Done),
                 label: (bits & 8 != 0).then(|| "bug".to_owned()),

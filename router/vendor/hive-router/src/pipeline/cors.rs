@@ -244,10 +244,12 @@ impl Cors {
         if let Some(policy) = self.find_policy_for_origin(origin_str) {
             policy.apply_to(req, headers, current_origin);
         } else {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("null"),
-            );
+            // erp-os patch: an origin outside the policies gets no CORS headers at all (the
+            // browser then refuses it). Upstream answered `Access-Control-Allow-Origin: null`,
+            // which a page with an opaque origin (a sandboxed iframe, a `data:` or `file:` URL)
+            // matches: its `Origin: null` would be allowed. `Vary: Origin` still tells caches
+            // that the answer depends on the origin.
+            append_vary(headers, "Origin");
         }
     }
 }
@@ -347,7 +349,7 @@ mod tests {
         use super::*;
 
         #[test]
-        fn returns_null_if_origin_does_not_match() {
+        fn returns_no_origin_if_origin_does_not_match() {
             let cors_config = CORSConfig {
                 enabled: true,
                 allow_any_origin: false,
@@ -365,10 +367,9 @@ mod tests {
                 .to_http_request();
             let mut headers = header::HeaderMap::new();
             engine.set_headers(&req, &mut headers);
-            assert_eq!(
-                headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
-                "null"
-            );
+            // erp-os patch: no Access-Control-Allow-Origin at all (never `null`).
+            assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+            assert_eq!(headers.get(header::VARY).unwrap(), "Origin");
         }
     }
 
@@ -404,7 +405,7 @@ mod tests {
         }
 
         #[test]
-        fn returns_null_if_it_does_not_match() {
+        fn returns_no_origin_if_it_does_not_match() {
             let cors_config = CORSConfig {
                 enabled: true,
                 allow_any_origin: false,
@@ -425,10 +426,9 @@ mod tests {
                 .to_http_request();
             let mut headers = header::HeaderMap::new();
             engine.set_headers(&req, &mut headers);
-            assert_eq!(
-                headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
-                "null"
-            );
+            // erp-os patch: no Access-Control-Allow-Origin at all (never `null`).
+            assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+            assert_eq!(headers.get(header::VARY).unwrap(), "Origin");
         }
     }
 

@@ -260,6 +260,14 @@ async fn ws_service(
         let ws_path = ws_path.clone();
         let req = req.clone();
         async move {
+            // erp-os patch: a client's Close frame is answered with a Close frame echoing its
+            // code (RFC 6455 5.5.1), which completes the closing handshake. Upstream answered
+            // nothing and ntex then dropped the TCP connection, so clients saw 1006 (abnormal
+            // closure) for every close they started.
+            if let ws::Frame::Close(reason) = &frame {
+                debug!(target: targets::WEBSOCKET_SERVER, reason = ?reason, "client closed the websocket connection");
+                return Ok(Some(ws::Message::Close(close_reply(reason.as_ref()))));
+            }
             match parse_frame_to_text(frame, &state) {
                 // erp-os patch: a refused connection is closing; nothing it says is handled.
                 Ok(_) if policy.refused.get() => Ok(None),
@@ -304,6 +312,15 @@ async fn ws_service(
     });
 
     Ok(chain(service).and_then(on_shutdown))
+}
+
+/// erp-os patch: the Close frame that answers a client's: its status code echoed (RFC 6455
+/// 5.5.1), no reason text; none when the client's carried no code (1005 may not be sent).
+fn close_reply(received: Option<&ws::CloseReason>) -> Option<ws::CloseReason> {
+    received.map(|reason| ws::CloseReason {
+        code: reason.code,
+        description: None,
+    })
 }
 
 /// Ensure a subscription is removed from active subscriptions when dropped (server-side).

@@ -28,6 +28,9 @@ pub struct Model {
     pub tax_id_sealed: Option<String>,
     /// Blind index of the normalised tax id (equality search).
     pub tax_id_index: Option<String>,
+    /// The work location whose geofence every punch of the employee is checked against
+    /// (also a punch that names no location).
+    pub location_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -92,6 +92,17 @@ fn is_one_of(directives: &[Directive]) -> bool {
     directives.iter().any(|d| d.name == "oneOf")
 }
 
+/// erp-os patch: the schema's types in the order they are defined (the supergraph's, then the
+/// built-in scalars and introspection types), so that introspection answers the same each time.
+fn schema_types<'exec>(
+    ctx: &'exec IntrospectionContext,
+) -> impl Iterator<Item = &'exec TypeDefinition> + 'exec {
+    ctx.schema.definitions.iter().filter_map(|d| match d {
+        Definition::TypeDefinition(t) => Some(t),
+        _ => None,
+    })
+}
+
 fn kind_to_str<'exec>(type_def: &'exec TypeDefinition) -> Cow<'exec, str> {
     (match type_def {
         TypeDefinition::Scalar(_) => "SCALAR",
@@ -345,13 +356,28 @@ fn resolve_type_definition_selections<'exec>(
                 }
                 "possibleTypes" => {
                     if let TypeDefinition::Interface(_) | TypeDefinition::Union(_) = type_def {
-                        let possible_types: Vec<Value<'exec>> = ctx
+                        // erp-os patch: in a stable order (a union's members as written, an
+                        // interface's implementations in schema order); upstream iterated a
+                        // hash set, so the order changed from one request to the next.
+                        let possible = ctx
                             .metadata
                             .possible_types
-                            .get_possible_types(type_def.name())
+                            .get_possible_types(type_def.name());
+                        let members: Vec<&TypeDefinition> = match type_def {
+                            TypeDefinition::Union(union) => union
+                                .types
+                                .iter()
+                                .filter(|name| possible.contains(name.as_str()))
+                                .filter_map(|name| ctx.schema.type_by_name(name.as_str()))
+                                .collect(),
+                            _ => schema_types(ctx)
+                                .filter(|t| {
+                                    t.name() != type_def.name() && possible.contains(t.name())
+                                })
+                                .collect(),
+                        };
+                        let possible_types: Vec<Value<'exec>> = members
                             .into_iter()
-                            .filter(|v| v != type_def.name())
-                            .filter_map(|name| ctx.schema.type_by_name(name.as_str()))
                             .map(|t| resolve_type_definition(t, &field.selections, ctx))
                             .collect();
                         Value::Array(possible_types)
@@ -548,10 +574,9 @@ fn resolve_schema_selections<'exec>(
             let value = match inner_field.name.as_str() {
                 "description" => Value::Null,
                 "types" => {
-                    let types = ctx
-                        .schema
-                        .type_map()
-                        .values()
+                    // erp-os patch: in schema order (upstream iterated a hash map, so the
+                    // order changed from one request to the next).
+                    let types = schema_types(ctx)
                         .map(|t| resolve_type_definition(t, &inner_field.selections, ctx))
                         .collect();
                     Value::Array(types)

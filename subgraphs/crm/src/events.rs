@@ -1,0 +1,268 @@
+//! The events this subgraph publishes on `erp.crm.events` through its outbox, the live board
+//! messages it publishes on the cache's pub/sub channel (best effort, after commit), and the
+//! consumer of the employee subgraph's events that keeps the team directory the row rules
+//! read.
+//!
+//! Every envelope carries the kit's `id` (UUIDv7), `tenant_id`, `occurred_at`,
+//! `schema_version` (1 for every payload below) and `aggregate_id`; consumers deduplicate on
+//! the id. Amounts are integer minor units beside their ISO 4217 currency; days are
+//! `YYYY-MM-DD`; instants RFC 3339 UTC.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use erp_kit::db::WriteTransaction;
+use erp_kit::events::{
+    topic_for, Consumer, ConsumerConfig, ConsumerHandle, EventEnvelope, EventHandler, HandlerError,
+    SqlInbox,
+};
+use erp_kit::runtime::Runtime;
+use erp_kit::TenantId;
+
+use crate::store::directory::{self, MemberChange};
+
+pub const DOMAIN: &str = "crm";
+
+pub const CLIENT_CREATED: &str = "client.created";
+pub const CLIENT_STATUS_CHANGED: &str = "client.status_changed";
+/// A client was merged into another: consumers holding the source's id re-point it
+/// ([`ClientMerged`]).
+pub const CLIENT_MERGED: &str = "client.merged";
+/// A merge was undone: consumers move back what they moved for its `merge_id` (the payload
+/// is a [`ClientMerged`] naming the same source and target as the merge).
+pub const CLIENT_MERGE_UNDONE: &str = "client.merge_undone";
+pub const LEAD_CREATED: &str = "lead.created";
+pub const LEAD_CONVERTED: &str = "lead.converted";
+pub const LEAD_DISQUALIFIED: &str = "lead.disqualified";
+pub const OPPORTUNITY_CREATED: &str = "opportunity.created";
+pub const OPPORTUNITY_STAGE_CHANGED: &str = "opportunity.stage_changed";
+/// The hand-off to delivery: PMO creates a project for the client ([`OpportunityWon`]).
+pub const OPPORTUNITY_WON: &str = "opportunity.won";
+pub const OPPORTUNITY_LOST: &str = "opportunity.lost";
+pub const OPPORTUNITY_REOPENED: &str = "opportunity.reopened";
+pub const QUOTE_SENT: &str = "quote.sent";
+/// The hand-off to billing: finance drafts an invoice or a billing schedule from the
+/// accepted snapshot ([`QuoteAccepted`]).
+pub const QUOTE_ACCEPTED: &str = "quote.accepted";
+pub const QUOTE_DECLINED: &str = "quote.declined";
+pub const QUOTE_CONVERTED: &str = "quote.converted";
+pub const PROPOSAL_ACCEPTED: &str = "proposal.accepted";
+
+/// Payload of `opportunity.won` (schema version 1), aggregate: the opportunity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OpportunityWon {
+    pub opportunity_id: String,
+    pub name: String,
+    /// The client company (or person) the work is for: a CRM `Client` id.
+    pub client_id: String,
+    pub client_name: String,
+    /// The contact person, when the opportunity names one.
+    pub contact_id: Option<String>,
+    /// The user who owns the deal.
+    pub owner_id: String,
+    /// Integer minor units of `currency`.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    pub pipeline_id: String,
+    /// The pipeline's kind of opportunity (`new business`, `renewal`, ...).
+    pub opportunity_type: String,
+    pub expected_close: Option<NaiveDate>,
+    pub won_at: DateTime<Utc>,
+}
+
+/// One line of an accepted quote, as accepted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AcceptedLine {
+    pub position: i32,
+    /// The price list item's code, when the line came from a price list.
+    pub code: Option<String>,
+    pub description: String,
+    /// Thousandths of a unit (1500 = 1.5).
+    pub quantity_milli: i64,
+    pub unit_price_minor: i64,
+    /// Basis points (1000 = 10 %).
+    pub discount_bp: i32,
+    pub tax_rate_bp: i32,
+    /// Optional lines are listed; only `selected` ones count in the totals.
+    pub optional: bool,
+    pub selected: bool,
+    /// quantity × unit price, rounded to the minor unit.
+    pub net_minor: i64,
+    pub discount_minor: i64,
+    pub tax_minor: i64,
+    /// net − discount + tax.
+    pub total_minor: i64,
+}
+
+/// Payload of `quote.accepted` (schema version 1), aggregate: the quote. The accepted
+/// version's full snapshot: an invoice copies it, never the price list (C3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuoteAccepted {
+    pub quote_id: String,
+    /// The tenant's quote number (`Q-000042`).
+    pub number: String,
+    pub version: i32,
+    /// SHA-256 (hex) of the version as the client accepted it.
+    pub content_hash: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub opportunity_id: Option<String>,
+    /// Set when accepted as part of a proposal.
+    pub proposal_id: Option<String>,
+    pub currency: String,
+    pub valid_until: NaiveDate,
+    pub terms: Option<String>,
+    pub lines: Vec<AcceptedLine>,
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub tax_minor: i64,
+    pub total_minor: i64,
+    pub accepted_at: DateTime<Utc>,
+    /// Who accepted, as they signed (a name), or the user id who recorded it.
+    pub accepted_by: String,
+}
+
+/// Payload of `client.merged` and `client.merge_undone` (schema version 1), aggregate: the
+/// surviving client (the source, for an undo).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientMerged {
+    pub source_client_id: String,
+    pub target_client_id: String,
+    pub merge_id: String,
+}
+
+/// The live-board channel of a tenant's pipelines (Redis pub/sub across replicas).
+pub fn board_channel(tenant: &TenantId) -> String {
+    format!("crm:board:{tenant}")
+}
+
+/// What a live board receives after an opportunity changed (published after commit).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BoardMove {
+    pub opportunity_id: String,
+    pub pipeline_id: String,
+    /// `created`, `moved`, `updated`, `won`, `lost`, `reopened`, `reassigned`.
+    pub change: String,
+    pub from_stage_id: Option<String>,
+    pub to_stage_id: String,
+    /// Whose opportunity it is now (the row rules decide who sees the move).
+    pub owner_id: String,
+    /// The owner before a reassignment (so their team's boards see it leave).
+    pub previous_owner_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// Who made the change.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The consumer group that keeps the CRM's team directory from the employee subgraph.
+pub const TEAM_GROUP: &str = "erp.crm.team";
+
+/// `employee.hired`, `employee.manager_changed` and `employee.left` as the CRM reads them
+/// (fields it does not use are ignored). `employee.left` is the contract the CRM expects for
+/// exits: `{ "employee_id": ... }`.
+#[derive(Debug, Deserialize)]
+struct EmployeeEvent {
+    employee_id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    manager_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+/// The employee subgraph's event types the directory follows.
+pub const EMPLOYEE_HIRED: &str = "employee.hired";
+pub const EMPLOYEE_MANAGER_CHANGED: &str = "employee.manager_changed";
+pub const EMPLOYEE_LEFT: &str = "employee.left";
+
+/// What an employee event changes in the directory.
+fn member_change(event: &EventEnvelope) -> Result<MemberChange, HandlerError> {
+    let payload: EmployeeEvent = event.decode_payload()?;
+    Ok(match event.event_type.as_str() {
+        EMPLOYEE_HIRED => MemberChange {
+            employee_id: payload.employee_id,
+            user_id: Some(payload.user_id),
+            manager_id: Some(payload.manager_id),
+            display_name: payload.display_name,
+            active: Some(true),
+        },
+        EMPLOYEE_MANAGER_CHANGED => MemberChange {
+            employee_id: payload.employee_id,
+            manager_id: Some(payload.manager_id),
+            ..Default::default()
+        },
+        _ => MemberChange {
+            employee_id: payload.employee_id,
+            active: Some(false),
+            ..Default::default()
+        },
+    })
+}
+
+/// Keeps the team directory: each employee event's change in the inbox's transaction.
+pub struct TeamHandler {
+    /// Only these tenants' events (a deployment cell serving some tenants, or a test on a
+    /// shared broker); `None`: every tenant.
+    pub tenants: Option<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler<WriteTransaction> for TeamHandler {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        matches!(
+            event.event_type.as_str(),
+            EMPLOYEE_HIRED | EMPLOYEE_MANAGER_CHANGED | EMPLOYEE_LEFT
+        ) && self
+            .tenants
+            .as_ref()
+            .is_none_or(|tenants| tenants.contains(&event.tenant_id))
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        let change = member_change(event)?;
+        let tenant = TenantId::from_claim(&event.tenant_id);
+        directory::apply(
+            &**write,
+            &tenant,
+            &change,
+            event.occurred_at.timestamp_millis(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// How the CRM's consumers run.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerOptions {
+    /// Consumer group names get this suffix (a test's own groups on a shared broker).
+    pub group_suffix: String,
+    /// See [`TeamHandler::tenants`].
+    pub tenants: Option<Vec<String>>,
+}
+
+/// Starts the CRM's consumers on the runtime's bus (keep the handles: dropping one stops it).
+pub fn start_consumers(runtime: &Runtime, options: &ConsumerOptions) -> Vec<ConsumerHandle> {
+    let employee_topic = topic_for("employee");
+    vec![Consumer::new(
+        ConsumerConfig::new(
+            format!("{TEAM_GROUP}{}", options.group_suffix),
+            &[employee_topic.as_str()],
+        ),
+        runtime.bus.clone(),
+        SqlInbox::new(DOMAIN, runtime.db.clone()),
+        TeamHandler {
+            tenants: options.tenants.clone(),
+        },
+        &runtime.metrics,
+    )
+    .spawn()]
+}

@@ -1,0 +1,25 @@
+//! Persistence: tenant-scoped queries and writes, one function each, taking the connection or
+//! the caller's write transaction and the [`TenantId`](erp_kit::TenantId). Every read filters
+//! by the tenant, so a row of another tenant is indistinguishable from a missing one; every
+//! list that row rules apply to takes the owners the viewer may see (`None`: all). No rule is
+//! decided here: the use cases (`crate::app`) read facts through these functions, apply the
+//! domain's rules, and write through them.
+
+pub mod audit;
+pub mod clients;
+pub mod directory;
+pub mod duplicates;
+pub mod entities;
+pub mod import;
+pub mod leads;
+pub mod pages;
+pub mod pipeline;
+pub mod quotes;
+
+/// A new time-ordered id (UUIDv7): ids sort by creation, which keyset pages rely on.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Bound on the ids of one `IN (...)` list: PostgreSQL and SQLite both cap bind parameters.
+pub const IN_LIST_CHUNK: usize = 500;
