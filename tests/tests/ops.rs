@@ -25,6 +25,7 @@ const ALL: &[&str] = &[
     "procurement:order",
     "procurement:approve",
     "procurement:receive",
+    "procurement:budget",
     "helpdesk:read",
     "helpdesk:submit",
     "helpdesk:write",
@@ -706,12 +707,54 @@ async fn procurement_requisition_order_receipt_and_match(store: Store) {
         { "item": "switch", "quantity": "2", "unitPrice": "450" },
     ]);
 
+    // Budget check: fails closed without a cost centre or a budget, and counts each document
+    // once (requested + ordered + actual).
+    let create_pr = "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id status costCentre total { amount currency } } }";
+    let submit_pr =
+        "mutation($id: ID!) { submitRequisition(input: { requisitionId: $id }) { status } }";
+    let set_budget = "mutation($c: String!, $a: Decimal!) { setBudget(input: { costCentre: $c, amount: { amount: $a, currency: \"EUR\" } }) { costCentre amount { amount } } }";
+    let data = app
+        .ok(
+            &requester,
+            create_pr,
+            json!({ "input": { "title": "No cost centre", "currency": "EUR", "lines": lines } }),
+        )
+        .await;
+    let orphan = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &requester,
+        submit_pr,
+        json!({ "id": orphan }),
+        "CONFLICT",
+        Some("BUDGET_UNRESOLVED"),
+    )
+    .await;
+    let data = app
+        .ok(&requester, create_pr, json!({ "input": { "title": "Unknown centre", "costCentre": "CC-9", "currency": "EUR", "lines": lines } }))
+        .await;
+    let unknown = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &requester,
+        submit_pr,
+        json!({ "id": unknown }),
+        "CONFLICT",
+        Some("BUDGET_UNRESOLVED"),
+    )
+    .await;
+    let data = app
+        .ok(&approver, set_budget, json!({ "c": "CC-1", "a": "2000" }))
+        .await;
+    assert_eq!(
+        data["setBudget"],
+        json!({ "costCentre": "CC-1", "amount": { "amount": "2000.00" } })
+    );
+
     // Requisition: draft -> submitted -> approved, never by its requester.
     let data = app
         .ok(
             &requester,
-            "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id status total { amount currency } } }",
-            json!({ "input": { "title": "Network for room 2", "currency": "EUR", "lines": lines } }),
+            create_pr,
+            json!({ "input": { "title": "Network for room 2", "costCentre": "CC-1", "currency": "EUR", "lines": lines } }),
         )
         .await;
     let pr = data["createRequisition"]["id"].as_str().unwrap().to_owned();
@@ -720,12 +763,24 @@ async fn procurement_requisition_order_receipt_and_match(store: Store) {
         data["createRequisition"]["total"],
         json!({ "amount": "1150.00", "currency": "EUR" })
     );
-    let submit_pr =
-        "mutation($id: ID!) { submitRequisition(input: { requisitionId: $id }) { status } }";
+    assert_eq!(data["createRequisition"]["costCentre"], "CC-1");
     let approve_pr = "mutation($id: ID!) { approveRequisition(input: { requisitionId: $id }) { status decidedById } }";
     app.refused(&approver, submit_pr, json!({ "id": pr }), "FORBIDDEN", None)
         .await;
     app.ok(&requester, submit_pr, json!({ "id": pr })).await;
+    // 1,150 requested of 2,000: another 1,150 does not fit.
+    let data = app
+        .ok(&requester, create_pr, json!({ "input": { "title": "Again", "costCentre": "CC-1", "currency": "EUR", "lines": lines } }))
+        .await;
+    let second_pr = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &requester,
+        submit_pr,
+        json!({ "id": second_pr }),
+        "CONFLICT",
+        Some("BUDGET_EXCEEDED"),
+    )
+    .await;
     app.refused(
         &requester,
         approve_pr,

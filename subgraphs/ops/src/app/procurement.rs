@@ -14,13 +14,15 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::{envelope, outcome, Attempts, Ops, Outcome};
 use crate::domain::collided;
 use crate::domain::procurement::{
-    approve_order, order_total, receive, three_way_match, BillLine, MatchReport, MatchTolerances,
-    OrderLine, OrderStatus, PerLine, Quantity, ReceiptLine, RequisitionStatus, Tolerance,
+    approve_order, check_budget, order_total, receive, three_way_match, BillLine, Commitments,
+    MatchReport, MatchTolerances, OrderLine, OrderStatus, PerLine, Quantity, ReceiptLine,
+    RequisitionStatus, Tolerance,
 };
 use crate::events;
 use crate::store::procurement as procurement_store;
 use crate::store::{
-    Kind, LineDoc, OrderDoc, ReceiptDoc, ReceiptLineDoc, ReceivedDoc, RequisitionDoc, Write,
+    BudgetDoc, Kind, LineDoc, OrderDoc, ReceiptDoc, ReceiptLineDoc, ReceivedDoc, RequisitionDoc,
+    Write,
 };
 
 /// A line as given: item, quantity, unit price in minor units of the document's currency.
@@ -33,6 +35,7 @@ pub struct NewLine {
 /// A new requisition, parsed.
 pub struct NewRequisition {
     pub title: String,
+    pub cost_centre: Option<String>,
     pub currency: Currency,
     pub lines: Vec<NewLine>,
 }
@@ -168,6 +171,7 @@ impl Ops {
             rev: 0,
             requester_id: caller.sub.clone(),
             title: new.title,
+            cost_centre: new.cost_centre,
             currency: new.currency.code().to_owned(),
             lines,
             total,
@@ -182,22 +186,120 @@ impl Ops {
         }
     }
 
-    /// Submits a draft requisition (its requester only). Publishes `requisition.submitted`.
+    /// Submits a draft requisition (its requester only) after the budget check of its cost
+    /// centre: requested + ordered + actual + this <= budget, each document counted once; no
+    /// cost centre or no budget fails closed. The budget's revision is bumped in the same
+    /// commit, so concurrent submissions are checked one after the other. Publishes
+    /// `requisition.submitted`.
     pub async fn submit_requisition(
         &self,
         tenant: &TenantId,
         caller: &Claims,
         id: &str,
     ) -> ApiResult<RequisitionDoc> {
-        self.change_requisition(tenant, caller, id, |requisition| {
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let requisition = self.existing_requisition(tenant, id).await?;
             if requisition.requester_id != caller.sub {
                 return Err(ApiError::Forbidden(
                     "only the requester submits a requisition".into(),
                 ));
             }
-            Ok((requisition.status.submit()?, events::REQUISITION_SUBMITTED))
-        })
-        .await
+            let status = requisition.status.submit()?;
+            let budget = match &requisition.cost_centre {
+                Some(cost_centre) => {
+                    procurement_store::budget(&*self.store, tenant, cost_centre).await?
+                }
+                None => None,
+            };
+            let budget = budget.filter(|budget| budget.currency == requisition.currency);
+            let committed = match (&budget, &requisition.cost_centre) {
+                (Some(_), Some(cost_centre)) => {
+                    let (requisitions, orders) = procurement_store::documents_of_cost_centre(
+                        &*self.store,
+                        tenant,
+                        cost_centre,
+                    )
+                    .await?;
+                    Commitments::from_documents(
+                        requisitions.iter().map(|r| (r.status, r.total)),
+                        orders
+                            .iter()
+                            .map(|o| (o.status, o.total, 0, o.requisition_id.is_some())),
+                        0,
+                    )
+                }
+                _ => Commitments::default(),
+            };
+            check_budget(
+                budget.as_ref().map(|b| b.amount),
+                committed,
+                requisition.total,
+            )?;
+            let next = RequisitionDoc {
+                rev: requisition.rev + 1,
+                status,
+                ..requisition.clone()
+            };
+            let event = envelope(
+                tenant,
+                events::REQUISITION_SUBMITTED,
+                &next.id,
+                &caller.sub,
+                events::RequisitionChanged {
+                    requisition_id: &next.id,
+                    status,
+                    currency: &next.currency,
+                    total_minor: next.total,
+                    decided_by: None,
+                },
+            )?;
+            let mut writes = vec![Write::replace(Kind::Requisitions, &next, requisition.rev)?];
+            if let Some(budget) = &budget {
+                let bumped = BudgetDoc {
+                    rev: budget.rev + 1,
+                    ..budget.clone()
+                };
+                writes.push(Write::replace(Kind::Budgets, &bumped, budget.rev)?);
+            }
+            if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
+                self.wake();
+                return Ok(next);
+            }
+        }
+        Err(collided())
+    }
+
+    /// Sets the budget of a cost centre.
+    pub async fn set_budget(
+        &self,
+        tenant: &TenantId,
+        cost_centre: String,
+        amount: erp_kit::money::Money,
+    ) -> ApiResult<BudgetDoc> {
+        if amount.minor() < 0 {
+            return Err(ApiError::bad_input("amount", "a budget is not negative"));
+        }
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let current = procurement_store::budget(&*self.store, tenant, &cost_centre).await?;
+            let budget = BudgetDoc {
+                id: BudgetDoc::id_for(tenant.as_str(), &cost_centre),
+                tenant_id: tenant.as_str().to_owned(),
+                rev: current.as_ref().map_or(0, |b| b.rev + 1),
+                cost_centre: cost_centre.clone(),
+                currency: amount.currency().code().to_owned(),
+                amount: amount.minor(),
+            };
+            let write = match &current {
+                Some(current) => Write::replace(Kind::Budgets, &budget, current.rev)?,
+                None => Write::insert(Kind::Budgets, &budget)?,
+            };
+            if let Outcome::Done = outcome(self.store.commit(tenant, &[write], &[]).await?) {
+                return Ok(budget);
+            }
+        }
+        Err(collided())
     }
 
     /// Approves or rejects a submitted requisition: never its requester. Publishes
@@ -279,6 +381,7 @@ impl Ops {
         let mut attempts = Attempts::new();
         while attempts.next().await {
             let mut writes = Vec::with_capacity(2);
+            let mut cost_centre = None;
             if let Some(requisition_id) = &new.requisition_id {
                 let requisition = self.existing_requisition(tenant, requisition_id).await?;
                 if requisition.currency != new.currency.code() {
@@ -292,6 +395,7 @@ impl Ops {
                     status: requisition.status.order()?,
                     ..requisition.clone()
                 };
+                cost_centre = requisition.cost_centre.clone();
                 writes.push(Write::replace(
                     Kind::Requisitions,
                     &ordered,
@@ -303,6 +407,7 @@ impl Ops {
                 tenant_id: tenant.as_str().to_owned(),
                 rev: 0,
                 requisition_id: new.requisition_id.clone(),
+                cost_centre: cost_centre.clone(),
                 requester_id: caller.sub.clone(),
                 supplier: new.supplier.clone(),
                 currency: new.currency.code().to_owned(),

@@ -511,11 +511,13 @@ pub struct Commitments {
 }
 
 impl Commitments {
-    /// Sums the documents: a requisition's amount moves to its order once ordered, an order's
-    /// to actual as it is billed, so nothing is counted twice (ERPNext #40769).
+    /// Sums the documents: a requisition's amount moves to its order once ordered (a draft
+    /// order raised from a requisition counts, so the amount is never counted nowhere), an
+    /// order's to actual as it is billed, so nothing is counted twice (ERPNext #40769). Orders
+    /// are (status, total, billed, raised from a requisition).
     pub fn from_documents(
         requisitions: impl IntoIterator<Item = (RequisitionStatus, i64)>,
-        orders: impl IntoIterator<Item = (OrderStatus, i64, i64)>,
+        orders: impl IntoIterator<Item = (OrderStatus, i64, i64, bool)>,
         actual: i64,
     ) -> Self {
         let requested = requisitions
@@ -530,8 +532,12 @@ impl Commitments {
             .sum();
         let ordered = orders
             .into_iter()
-            .filter(|(status, _, _)| !matches!(status, OrderStatus::Draft | OrderStatus::Cancelled))
-            .map(|(_, total, billed)| (total - billed).max(0))
+            .filter(|(status, _, _, from_requisition)| match status {
+                OrderStatus::Cancelled => false,
+                OrderStatus::Draft => *from_requisition,
+                _ => true,
+            })
+            .map(|(_, total, billed, _)| (total - billed).max(0))
             .sum();
         Self {
             requested,
@@ -978,9 +984,11 @@ mod tests {
                 (RequisitionStatus::Rejected, 5_000),
             ],
             [
-                (OrderStatus::Sent, 1_000, 400),
-                (OrderStatus::Cancelled, 9_000, 0),
-                (OrderStatus::Draft, 9_000, 0),
+                (OrderStatus::Sent, 1_000, 400, true),
+                (OrderStatus::Cancelled, 9_000, 0, false),
+                (OrderStatus::Draft, 9_000, 0, false),
+                // A draft raised from a requisition carries its requisition's amount.
+                (OrderStatus::Draft, 500, 0, true),
             ],
             400,
         );
@@ -988,13 +996,13 @@ mod tests {
             committed,
             Commitments {
                 requested: 300,
-                ordered: 600,
+                ordered: 1_100,
                 actual: 400
             }
         );
-        assert_eq!(committed.total(), 1_300);
-        check_budget(Some(1_500), committed, 200).unwrap();
-        let err = check_budget(Some(1_500), committed, 201).unwrap_err();
+        assert_eq!(committed.total(), 1_800);
+        check_budget(Some(2_000), committed, 200).unwrap();
+        let err = check_budget(Some(2_000), committed, 201).unwrap_err();
         assert_eq!(err.reason(), Some(reasons::BUDGET_EXCEEDED));
         let err = check_budget(None, Commitments::default(), 1).unwrap_err();
         assert_eq!(err.reason(), Some(reasons::BUDGET_UNRESOLVED));

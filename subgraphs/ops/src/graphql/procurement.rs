@@ -6,17 +6,17 @@ use std::collections::HashMap;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 
-use erp_kit::money::{Currency, Decimal, Money};
+use erp_kit::money::{Currency, Decimal, Money, MoneyInput};
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::DateTime;
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::{minor_of, money, ops};
+use super::context::{minor_of, money, money_input, ops};
 use crate::app::procurement::{NewLine, NewOrder, NewRequisition};
 use crate::domain::procurement::{
     self as domain, BillLine, MatchTolerances, Quantity, ReceiptLine, Tolerance,
 };
-use crate::domain::short_text;
+use crate::domain::{optional_text, short_text};
 use crate::store::{LineDoc, OrderDoc, ReceiptDoc, RequisitionDoc};
 
 /// Where a requisition is.
@@ -180,6 +180,10 @@ impl Requisition {
     /// What is requested, in a few words.
     async fn title(&self) -> &str {
         &self.0.title
+    }
+    /// The cost centre whose budget it draws on.
+    async fn cost_centre(&self) -> Option<&str> {
+        self.0.cost_centre.as_deref()
     }
     /// The user who requested it.
     async fn requester_id(&self) -> ID {
@@ -411,6 +415,9 @@ pub struct PurchaseLineInput {
 pub struct CreateRequisitionInput {
     /// What is requested, 1 to 200 characters.
     pub title: String,
+    /// The cost centre whose budget it draws on, 1 to 100 characters. Without one (or without a
+    /// budget for it) the submission is refused: the budget check fails closed.
+    pub cost_centre: Option<String>,
     /// The currency of the unit prices.
     pub currency: Currency,
     /// 1 to 1,000 lines.
@@ -438,6 +445,24 @@ pub struct CreatePurchaseOrderInput {
     /// How far above the ordered quantity receipts may go, in basis points, 0 to 10000
     /// (default 0: exactly the ordered quantity).
     pub receipt_tolerance_basis_points: Option<i32>,
+}
+
+/// A cost centre's budget (`setBudget`).
+#[derive(InputObject)]
+pub struct SetBudgetInput {
+    /// The cost centre, 1 to 100 characters.
+    pub cost_centre: String,
+    /// The budget: requested + ordered + actual never exceed it.
+    pub amount: MoneyInput,
+}
+
+/// A cost centre's budget.
+#[derive(SimpleObject)]
+pub struct Budget {
+    /// The cost centre.
+    pub cost_centre: String,
+    /// The budget.
+    pub amount: Money,
 }
 
 /// A purchase order an operation applies to.
@@ -720,6 +745,12 @@ impl ProcurementMutation {
         let claims = ctx.claims()?;
         let new = NewRequisition {
             title: short_text("title", &input.title, 200, "title")?,
+            cost_centre: optional_text(
+                "costCentre",
+                input.cost_centre.as_deref(),
+                100,
+                "cost centre",
+            )?,
             currency: input.currency,
             lines: new_lines(input.lines, input.currency)?,
         };
@@ -728,7 +759,26 @@ impl ProcurementMutation {
         ))
     }
 
-    /// Submits the caller's draft requisition; publishes `requisition.submitted`.
+    /// Sets the budget of a cost centre (what submitted requisitions are checked against).
+    #[graphql(requires_scopes = "procurement:budget")]
+    async fn set_budget(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cost centre and its budget.")] input: SetBudgetInput,
+    ) -> Result<Budget> {
+        let tenant = ctx.tenant()?;
+        let cost_centre = short_text("costCentre", &input.cost_centre, 100, "cost centre")?;
+        let amount = money_input("amount", &input.amount)?;
+        let budget = ops(ctx)?.set_budget(&tenant, cost_centre, amount).await?;
+        Ok(Budget {
+            cost_centre: budget.cost_centre,
+            amount: money(budget.amount, &budget.currency)?,
+        })
+    }
+
+    /// Submits the caller's draft requisition after the budget check of its cost centre
+    /// (requested + ordered + actual + this within the budget; no budget: refused);
+    /// publishes `requisition.submitted`.
     #[graphql(requires_scopes = "procurement:request")]
     async fn submit_requisition(
         &self,

@@ -156,6 +156,26 @@ pub struct SopDoc {
     pub created_at: DateTime<Utc>,
 }
 
+/// The budget of a cost centre (`_id` is `<tenant>:<cost centre>`). Its revision is bumped by
+/// every submission checked against it, so two concurrent submissions never both pass on the
+/// same headroom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub cost_centre: String,
+    pub currency: String,
+    pub amount: i64,
+}
+
+impl BudgetDoc {
+    pub fn id_for(tenant_id: &str, cost_centre: &str) -> String {
+        format!("{tenant_id}:{cost_centre}")
+    }
+}
+
 /// A unique key held by a document (`_id` is `<tenant>:<what>:<key>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyDoc {
@@ -195,6 +215,9 @@ pub struct RequisitionDoc {
     pub rev: i64,
     pub requester_id: String,
     pub title: String,
+    /// The cost centre whose budget it draws on (none: the budget check fails closed).
+    #[serde(default)]
+    pub cost_centre: Option<String>,
     pub currency: String,
     pub lines: Vec<LineDoc>,
     pub total: i64,
@@ -217,6 +240,9 @@ pub struct OrderDoc {
     pub tenant_id: String,
     pub rev: i64,
     pub requisition_id: Option<String>,
+    /// The cost centre of its requisition.
+    #[serde(default)]
+    pub cost_centre: Option<String>,
     pub requester_id: String,
     pub supplier: String,
     pub currency: String,

@@ -46,6 +46,8 @@ pub enum Kind {
     Licenses,
     Consumables,
     Sops,
+    /// One budget per (tenant, cost centre).
+    Budgets,
     Tickets,
     TicketReplies,
     /// One SLA policy per (tenant, priority).
@@ -56,8 +58,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Sops,
+        Kind::Budgets,
         Kind::Assets,
         Kind::AssetMovements,
         Kind::Requisitions,
@@ -80,6 +83,7 @@ impl Kind {
             Kind::Receipts => "ops_receipts",
             Kind::Licenses => "ops_licenses",
             Kind::Sops => "ops_sops",
+            Kind::Budgets => "ops_budgets",
             Kind::Consumables => "ops_consumables",
             Kind::Tickets => "ops_tickets",
             Kind::TicketReplies => "ops_ticket_replies",
@@ -94,10 +98,10 @@ impl Kind {
         match self {
             Kind::Assets => &["status", "kind"],
             Kind::AssetMovements => &["asset_id"],
-            Kind::Requisitions => &["status", "requester_id"],
-            Kind::Orders => &["status", "requisition_id"],
+            Kind::Requisitions => &["status", "requester_id", "cost_centre"],
+            Kind::Orders => &["status", "requisition_id", "cost_centre"],
             Kind::Receipts => &["order_id"],
-            Kind::Licenses | Kind::Consumables | Kind::Sops => &[],
+            Kind::Licenses | Kind::Consumables | Kind::Sops | Kind::Budgets => &[],
             Kind::Tickets => &["status", "priority"],
             Kind::TicketReplies => &["ticket_id"],
             Kind::SlaPolicies => &[],

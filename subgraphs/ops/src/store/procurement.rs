@@ -5,7 +5,9 @@ use serde_json::json;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiResult, TenantId};
 
-use super::{by_ids, decode_all, one, Kind, OpsStore, OrderDoc, ReceiptDoc, RequisitionDoc};
+use super::{
+    by_ids, decode_all, one, BudgetDoc, Kind, OpsStore, OrderDoc, ReceiptDoc, RequisitionDoc,
+};
 use crate::domain::procurement::{OrderStatus, RequisitionStatus};
 
 pub async fn requisition(
@@ -97,4 +99,35 @@ pub async fn receipts_page(
             )
             .await?,
     )
+}
+
+/// The budget of a cost centre, when the tenant has one.
+pub async fn budget(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    cost_centre: &str,
+) -> ApiResult<Option<BudgetDoc>> {
+    one(
+        store,
+        tenant,
+        Kind::Budgets,
+        &BudgetDoc::id_for(tenant.as_str(), cost_centre),
+    )
+    .await
+}
+
+/// The requisitions and orders drawing on a cost centre (what its commitments count).
+pub async fn documents_of_cost_centre(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    cost_centre: &str,
+) -> ApiResult<(Vec<RequisitionDoc>, Vec<OrderDoc>)> {
+    let filter = [("cost_centre", json!(cost_centre))];
+    let requisitions = decode_all(
+        store
+            .find(tenant, Kind::Requisitions, &filter, None)
+            .await?,
+    )?;
+    let orders = decode_all(store.find(tenant, Kind::Orders, &filter, None).await?)?;
+    Ok((requisitions, orders))
 }
