@@ -654,6 +654,51 @@ async fn custody_bulk_operations_and_acceptance(store: Store) {
     )
     .await;
 
+    // Maintenance: a corrective request runs new -> in progress -> repaired, once; a plan
+    // every 30 days creates one preventive request per due date, a re-run none.
+    let request = "mutation($a: ID!) { requestMaintenance(input: { assetId: $a, description: \"Fan noise\" }) { id type status } }";
+    let data = app.ok(&it, request, json!({ "a": ids[2] })).await;
+    let request_id = data["requestMaintenance"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(data["requestMaintenance"]["type"], "CORRECTIVE");
+    let start = "mutation($r: ID!) { startMaintenance(input: { requestId: $r }) { status } }";
+    app.ok(&it, start, json!({ "r": request_id })).await;
+    app.refused(
+        &it,
+        start,
+        json!({ "r": request_id }),
+        "CONFLICT",
+        Some("MAINTENANCE_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(&it, "mutation($r: ID!) { completeMaintenance(input: { requestId: $r, repaired: true }) { status finishedAt } }", json!({ "r": request_id }))
+        .await;
+    assert_eq!(data["completeMaintenance"]["status"], "REPAIRED");
+    let data = app
+        .ok(&it, "mutation($a: ID!) { setMaintenancePlan(input: { assetId: $a, everyDays: 30, firstDue: \"2026-01-15\" }) { maintenanceEveryDays nextMaintenanceDue } }", json!({ "a": ids[2] }))
+        .await;
+    assert_eq!(
+        data["setMaintenancePlan"],
+        json!({ "maintenanceEveryDays": 30, "nextMaintenanceDue": "2026-01-15" })
+    );
+    let run = "mutation { runPreventiveMaintenance(input: { through: \"2026-03-20\" }) { createdRequests } }";
+    let data = app.ok(&it, run, json!({})).await;
+    assert_eq!(data["runPreventiveMaintenance"]["createdRequests"], 3);
+    let data = app.ok(&it, run, json!({})).await;
+    assert_eq!(data["runPreventiveMaintenance"]["createdRequests"], 0);
+    let data = app
+        .ok(&it, "query($a: ID!) { maintenanceRequests(assetId: $a) { nodes { type dueOn } } asset(id: $a) { nextMaintenanceDue } }", json!({ "a": ids[2] }))
+        .await;
+    assert_eq!(
+        data["maintenanceRequests"]["nodes"],
+        json!([{ "type": "CORRECTIVE", "dueOn": null }, { "type": "PREVENTIVE", "dueOn": "2026-01-15" },
+               { "type": "PREVENTIVE", "dueOn": "2026-02-14" }, { "type": "PREVENTIVE", "dueOn": "2026-03-16" }])
+    );
+    assert_eq!(data["asset"]["nextMaintenanceDue"], "2026-04-15");
+
     // A restart (a new process image on the same MongoDB database or journal file) keeps
     // everything: the asset, its history and the tag's uniqueness.
     let app = app.respawn(&issuer).await;

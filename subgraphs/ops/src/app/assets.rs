@@ -170,6 +170,7 @@ impl Ops {
             depreciation,
             disposal: None,
             last_audited_at: None,
+            maintenance_plan: None,
             created_at: Utc::now(),
         };
         let key = KeyDoc::asset_tag(tenant.as_str(), &new.tag.unique_key(), &id);

@@ -8,6 +8,7 @@
 pub mod asset;
 pub mod depreciation;
 pub mod helpdesk;
+pub mod maintenance;
 pub mod procurement;
 pub mod sla;
 pub mod sop;
@@ -38,6 +39,8 @@ erp_kit::reasons! {
         CROSSES_SALVAGE => Conflict,
         /// The asset is disposed: its schedule is closed.
         ASSET_DISPOSED => Conflict,
+        /// The maintenance request's state does not allow the change.
+        MAINTENANCE_STATE => Conflict,
         /// The requisition's state does not allow the change.
         REQUISITION_STATE => Conflict,
         /// The purchase order's state does not allow the change (a receipt against a
@@ -90,6 +93,7 @@ pub enum OpsRule {
     SalvageAboveCost,
     CrossesSalvage,
     AssetDisposed,
+    MaintenanceState(&'static str),
     RequisitionState(&'static str),
     OrderState(&'static str),
     ReceiptState(&'static str),
@@ -125,6 +129,7 @@ impl erp_kit::RuleViolation for OpsRule {
             OpsRule::SalvageAboveCost => reasons::SALVAGE_ABOVE_COST,
             OpsRule::CrossesSalvage => reasons::CROSSES_SALVAGE,
             OpsRule::AssetDisposed => reasons::ASSET_DISPOSED,
+            OpsRule::MaintenanceState(_) => reasons::MAINTENANCE_STATE,
             OpsRule::RequisitionState(_) => reasons::REQUISITION_STATE,
             OpsRule::OrderState(_) => reasons::ORDER_STATE,
             OpsRule::ReceiptState(_) => reasons::RECEIPT_STATE,
@@ -145,6 +150,7 @@ impl erp_kit::RuleViolation for OpsRule {
     fn message(&self) -> String {
         match self {
             OpsRule::AssetState(what)
+            | OpsRule::MaintenanceState(what)
             | OpsRule::RequisitionState(what)
             | OpsRule::OrderState(what)
             | OpsRule::ReceiptState(what)
@@ -277,7 +283,7 @@ mod tests {
 
     #[test]
     fn every_rule_has_a_declared_reason_with_its_code() {
-        assert_eq!(reasons::ALL.len(), 23);
+        assert_eq!(reasons::ALL.len(), 24);
         assert_eq!(OpsRule::SelfApproval.reason().name(), "SELF_APPROVAL");
         assert_eq!(
             OpsRule::SelfApproval.reason().code(),

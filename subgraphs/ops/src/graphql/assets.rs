@@ -263,6 +263,16 @@ impl Asset {
     async fn last_audited_at(&self) -> Option<DateTime> {
         self.0.last_audited_at.map(DateTime::from)
     }
+    /// Every how many days preventive maintenance is due (none without a plan).
+    async fn maintenance_every_days(&self) -> Option<i32> {
+        self.0.maintenance_plan.map(|plan| plan.every_days as i32)
+    }
+    /// When preventive maintenance is next due.
+    async fn next_maintenance_due(&self) -> Option<Date> {
+        self.0
+            .maintenance_plan
+            .map(|plan| Date::from(plan.next_due))
+    }
     /// Its append-only history, oldest first, as a Relay connection.
     async fn history(
         &self,

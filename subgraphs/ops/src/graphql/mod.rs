@@ -5,6 +5,7 @@ pub mod assets;
 pub mod context;
 pub mod helpdesk;
 pub mod inventory;
+pub mod maintenance;
 pub mod procurement;
 pub mod sops;
 
@@ -20,6 +21,7 @@ pub type OpsSchema = Schema<Query, Mutation, EmptySubscription>;
 pub struct Query(
     assets::AssetQuery,
     inventory::InventoryQuery,
+    maintenance::MaintenanceQuery,
     procurement::ProcurementQuery,
     helpdesk::HelpdeskQuery,
     sops::SopQuery,
@@ -31,6 +33,7 @@ pub struct Query(
 pub struct Mutation(
     assets::AssetMutation,
     inventory::InventoryMutation,
+    maintenance::MaintenanceMutation,
     procurement::ProcurementMutation,
     helpdesk::HelpdeskMutation,
     sops::SopMutation,
@@ -48,6 +51,7 @@ pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, EmptyS
     let builder = describe_connection::<helpdesk::Ticket, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::TicketReply, _, _, _>(builder);
     let builder = describe_connection::<sops::Sop, _, _, _>(builder);
+    let builder = describe_connection::<maintenance::MaintenanceRequest, _, _, _>(builder);
     match ops {
         Some(ops) => builder.data(ops),
         None => builder,

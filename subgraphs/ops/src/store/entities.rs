@@ -12,6 +12,7 @@ use super::HasId;
 use crate::domain::asset::{AssetStatus, Holder, Movement};
 use crate::domain::depreciation::{Frequency, Line, Method};
 use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
+use crate::domain::maintenance::{MaintenanceKind, MaintenanceStatus, Plan};
 use crate::domain::procurement::{OrderStatus, RequisitionStatus};
 use crate::domain::sla::TicketClocks;
 use crate::domain::sop::VersionStatus;
@@ -71,6 +72,9 @@ pub struct AssetDoc {
     pub depreciation: Option<DepreciationDoc>,
     pub disposal: Option<DisposalDoc>,
     pub last_audited_at: Option<DateTime<Utc>>,
+    /// Its preventive maintenance plan.
+    #[serde(default)]
+    pub maintenance_plan: Option<Plan>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -174,6 +178,24 @@ impl BudgetDoc {
     pub fn id_for(tenant_id: &str, cost_centre: &str) -> String {
         format!("{tenant_id}:{cost_centre}")
     }
+}
+
+/// A maintenance request on an asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub asset_id: String,
+    pub kind: MaintenanceKind,
+    pub status: MaintenanceStatus,
+    pub description: String,
+    /// The plan's due date, for a preventive request.
+    pub due_on: Option<NaiveDate>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// A unique key held by a document (`_id` is `<tenant>:<what>:<key>`).

@@ -46,6 +46,7 @@ pub enum Kind {
     Licenses,
     Consumables,
     Sops,
+    MaintenanceRequests,
     /// One budget per (tenant, cost centre).
     Budgets,
     Tickets,
@@ -58,8 +59,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Sops,
+        Kind::MaintenanceRequests,
         Kind::Budgets,
         Kind::Assets,
         Kind::AssetMovements,
@@ -83,6 +85,7 @@ impl Kind {
             Kind::Receipts => "ops_receipts",
             Kind::Licenses => "ops_licenses",
             Kind::Sops => "ops_sops",
+            Kind::MaintenanceRequests => "ops_maintenance_requests",
             Kind::Budgets => "ops_budgets",
             Kind::Consumables => "ops_consumables",
             Kind::Tickets => "ops_tickets",
@@ -101,6 +104,7 @@ impl Kind {
             Kind::Requisitions => &["status", "requester_id", "cost_centre"],
             Kind::Orders => &["status", "requisition_id", "cost_centre"],
             Kind::Receipts => &["order_id"],
+            Kind::MaintenanceRequests => &["asset_id"],
             Kind::Licenses | Kind::Consumables | Kind::Sops | Kind::Budgets => &[],
             Kind::Tickets => &["status", "priority"],
             Kind::TicketReplies => &["ticket_id"],
