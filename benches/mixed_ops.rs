@@ -72,7 +72,7 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
             state
         }
     };
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect::<Result<_>>()?;
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_>>()?;
     let config = router_config(dir)?;
     let mut command = std::process::Command::new(erp_os_binary());
     command
@@ -84,6 +84,7 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .env("ERP_IDENTITY_PORT", ports[1].to_string())
         .env("ERP_EMPLOYEE_PORT", ports[2].to_string())
         .env("ERP_PMO_PORT", ports[3].to_string())
+        .env("ERP_FINANCE_PORT", ports[5].to_string())
         .env("ERP_METRICS_PORT", ports[4].to_string())
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
         // The checked-in configuration with raised rate limits (one bench user).

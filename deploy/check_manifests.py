@@ -42,7 +42,7 @@ DEPLOY_DOC = ROOT / "docs" / "operations" / "deploy.md"
 # Variables set in the manifests that the code does not read YET, with why they are set.
 PENDING: dict[str, str] = {}
 
-SUBGRAPHS = ("identity", "employee", "pmo", "crm")
+SUBGRAPHS = ("identity", "employee", "pmo", "finance", "crm")
 ROUTER = "router"
 
 problems: list[str] = []
@@ -86,6 +86,7 @@ def env_names_read(role: str) -> set[str]:
     """Names the code of `role` (a subgraph: the kit and its crate; or the router) reads."""
     literal = re.compile(r'"([A-Z][A-Z0-9_]{2,})"')
     if role == ROUTER:
+        # `erp-os router` is erp_router::run (router/src) called from src/main.rs.
         files = list((ROOT / "router" / "src").rglob("*.rs")) + [ROOT / "src" / "main.rs"]
     else:
         files = (

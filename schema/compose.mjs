@@ -32,6 +32,7 @@ const SUBGRAPH_PORTS = {
   identity: 4001,
   employee: 4002,
   pmo: 4003,
+  finance: 4004,
   crm: 4005,
 };
 

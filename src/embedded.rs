@@ -1,6 +1,6 @@
 //! `erp-os all`: the whole supergraph in one process on embedded defaults.
 //!
-//! - identity, employee, PMO and CRM subgraphs (axum) on a tokio runtime of a background thread,
+//! - identity, employee, PMO, finance and CRM subgraphs (axum) on a tokio runtime of a background thread,
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
@@ -59,6 +59,8 @@ pub struct AllArgs {
     pub employee_port: u16,
     #[arg(long, env = "ERP_PMO_PORT", default_value_t = erp_pmo::DEFAULT_PORT)]
     pub pmo_port: u16,
+    #[arg(long, env = "ERP_FINANCE_PORT", default_value_t = erp_finance::DEFAULT_PORT)]
+    pub finance_port: u16,
     #[arg(long, env = "ERP_CRM_PORT", default_value_t = erp_crm::DEFAULT_PORT)]
     pub crm_port: u16,
     /// The router's Prometheus port.
@@ -154,6 +156,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
         (erp_identity::DEFAULT_PORT, args.identity_port),
         (erp_employee::DEFAULT_PORT, args.employee_port),
         (erp_pmo::DEFAULT_PORT, args.pmo_port),
+        (erp_finance::DEFAULT_PORT, args.finance_port),
         (erp_crm::DEFAULT_PORT, args.crm_port),
     ] {
         supergraph = replace_once(
@@ -199,6 +202,10 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_PMO_URL",
         format!("http://127.0.0.1:{}/graphql", args.pmo_port),
+    );
+    set(
+        "ERP_FINANCE_URL",
+        format!("http://127.0.0.1:{}/graphql", args.finance_port),
     );
     set(
         "ERP_CRM_URL",
@@ -458,6 +465,19 @@ async fn start_subgraphs(
     let employee = erp_employee::start(&employee_runtime)
         .await
         .context("starting the employee subgraph")?;
+    // Finance: its own SQLite file on the shared cache and bus.
+    let finance_kit = kit_config(
+        "finance",
+        args.finance_port,
+        Some(sqlite_url(state_dir, "finance.db")),
+        state_dir,
+    )?;
+    let finance_db = erp_kit::db::connect(&finance_kit.database_url).await?;
+    let finance_runtime =
+        Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus.clone());
+    let finance = erp_finance::start(&finance_runtime)
+        .await
+        .context("starting the finance subgraph")?;
     // CRM: its own SQLite file on the shared cache and bus; its consumer of the employee
     // events (the team directory of its row rules) reads the shared bus.
     let crm_kit = kit_config(
@@ -477,6 +497,7 @@ async fn start_subgraphs(
         ("identity", args.identity_port, identity.router),
         ("employee", args.employee_port, employee.router),
         ("pmo", args.pmo_port, pmo.router),
+        ("finance", args.finance_port, finance.router),
         ("crm", args.crm_port, crm.router),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
@@ -489,12 +510,14 @@ async fn start_subgraphs(
             }
         }));
     }
-    // The relays stop with the process; keep their handles alive until then (and the CRM's
-    // consumers: dropping a handle stops its consumer).
+    // The relays stop with the process; keep their handles alive until then (and the
+    // finance and CRM consumers: dropping a handle stops its consumer).
     let relays = (
         identity.relay,
         employee.relay,
         pmo.relay,
+        finance.relay,
+        finance.consumers,
         crm.relay,
         crm.consumers,
     );
@@ -506,6 +529,7 @@ async fn start_subgraphs(
         ("identity", args.identity_port),
         ("employee", args.employee_port),
         ("pmo", args.pmo_port),
+        ("finance", args.finance_port),
         ("crm", args.crm_port),
     ] {
         wait_ready(name, port).await?;
@@ -758,7 +782,8 @@ ERP OS is starting in one process (state in {state}, readable by you only):
   GraphQL (router):   {url}{tls_note}
   GraphiQL:           {graphiql}
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
-                      pmo http://127.0.0.1:{pmo}/graphql, crm http://127.0.0.1:{crm}/graphql
+                      pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql,
+                      crm http://127.0.0.1:{crm}/graphql
 
 {demo}
 PMO data (projects, tasks, time entries) is kept in {journal}; running timers in
@@ -768,6 +793,7 @@ Ctrl-C stops everything."#,
         identity = args.identity_port,
         employee = args.employee_port,
         pmo = args.pmo_port,
+        finance = args.finance_port,
         crm = args.crm_port,
         journal = pmo_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),

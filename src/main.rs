@@ -19,7 +19,7 @@ configure_global_allocator!();
     long_about = "ERP OS: a company operating system as a federated GraphQL supergraph.\n\n\
         Without a command it runs `all`: every subgraph and the router in ONE process on embedded \
         defaults (SQLite files and keys under .erp/, in-process cache and bus), with a demo \
-        tenant on first start. `identity`, `employee`, `pmo`, `crm` and `router` run one service alone, \
+        tenant on first start. `identity`, `employee`, `pmo`, `finance`, `crm` and `router` run one service alone, \
         configured from the environment as in production (DATABASE_URL, REDIS_URL, \
         KAFKA_BROKERS, MONGO_URL, ERP_BIND, ERP_JWKS_URL, ...: see subgraphs/kit/src/config.rs \
         and router/README.md). `seed` writes seed data of a workload tier.",
@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Everything in one process (the default): identity, employee, PMO and CRM subgraphs on
+    /// Everything in one process (the default): identity, employee, PMO, finance and CRM subgraphs on
     /// loopback ports, and the router in front of them (https://127.0.0.1:4000/graphql with a
     /// generated development certificate, or http with ERP_ROUTER_PLAIN_HTTP=true). The first
     /// start creates a demo tenant with tier-S data and prints how to log in.
@@ -48,6 +48,8 @@ enum Command {
     Employee,
     /// The PMO subgraph alone (MONGO_URL selects MongoDB; unset, an in-memory store).
     Pmo,
+    /// The finance subgraph alone (ledger, invoices, payments, expenses, cash) on DATABASE_URL.
+    Finance,
     /// The CRM subgraph alone (clients, leads, pipelines, quotes) on DATABASE_URL, consuming
     /// the employee subgraph's events from KAFKA_BROKERS.
     Crm,
@@ -77,6 +79,9 @@ fn main() -> anyhow::Result<()> {
             tokio_runtime()?.block_on(erp_os::services::serve(Service::Employee))
         }
         Some(Command::Pmo) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Pmo)),
+        Some(Command::Finance) => {
+            tokio_runtime()?.block_on(erp_os::services::serve(Service::Finance))
+        }
         Some(Command::Crm) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Crm)),
         Some(Command::Router) => {
             // Before any thread exists: it may set ROUTER_CONFIG_FILE_PATH.

@@ -1,6 +1,6 @@
 //! Each subgraph alone, as in production: configuration from the environment (see
 //! `erp_kit::config`), the same as the subgraph's own binary (`erp-identity`, `erp-employee`,
-//! `erp-pmo`, `erp-crm`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
+//! `erp-pmo`, `erp-finance`, `erp-crm`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
 //! `rotate-kek`).
 
 use erp_identity::IdentityConfig;
@@ -13,6 +13,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
         Service::Identity => ("identity", erp_identity::DEFAULT_PORT),
         Service::Employee => ("employee", erp_employee::DEFAULT_PORT),
         Service::Pmo => ("pmo", erp_pmo::DEFAULT_PORT),
+        Service::Finance => ("finance", erp_finance::DEFAULT_PORT),
         Service::Crm => ("crm", erp_crm::DEFAULT_PORT),
     };
     let config = KitConfig::from_env(name, port)?;
@@ -47,6 +48,13 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
             erp_kit::http::serve(listener, app.router).await?;
             app.relay.shutdown().await;
         }
+        Service::Finance => {
+            let runtime = Runtime::connect(config).await?;
+            let app = erp_finance::start(&runtime).await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "finance subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
         Service::Crm => {
             let runtime = Runtime::connect(config).await?;
             // `app.consumers` (the employee events it keeps its team directory from) live
@@ -67,5 +75,6 @@ pub enum Service {
     Identity,
     Employee,
     Pmo,
+    Finance,
     Crm,
 }

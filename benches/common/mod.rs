@@ -264,7 +264,7 @@ pub fn router_config(dir: &Path) -> Result<PathBuf> {
 
 /// `erp-os router` on plain HTTP on loopback in front of the given subgraph URLs, returned
 /// once its `/readiness` answers (its supergraph is loaded: before that it answers 503
-/// `NO_SUPERGRAPH_AVAILABLE`).
+/// `NO_SUPERGRAPH_AVAILABLE`). The finance subgraph points at a closed port.
 #[allow(clippy::too_many_arguments)]
 pub async fn start_router(
     http: &reqwest::Client,
@@ -274,6 +274,31 @@ pub async fn start_router(
     employee_url: &str,
     pmo_url: &str,
     identity_url: &str,
+    redis_url: Option<&str>,
+) -> Result<Service> {
+    start_router_with(
+        http,
+        signer,
+        dir,
+        port,
+        &[
+            ("ERP_EMPLOYEE_URL", employee_url),
+            ("ERP_PMO_URL", pmo_url),
+            ("ERP_IDENTITY_URL", identity_url),
+            ("ERP_FINANCE_URL", "http://127.0.0.1:9/graphql"),
+        ],
+        redis_url,
+    )
+    .await
+}
+
+/// [`start_router`] with every subgraph URL given as (`ERP_<NAME>_URL`, url).
+pub async fn start_router_with(
+    http: &reqwest::Client,
+    signer: &Signer,
+    dir: &Path,
+    port: u16,
+    subgraph_urls: &[(&str, &str)],
     redis_url: Option<&str>,
 ) -> Result<Service> {
     let config = router_config(dir)?;
@@ -288,9 +313,6 @@ pub async fn start_router(
         .env("LOG_FORMAT", "json")
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
         .env("ERP_READINESS_MODE", "off")
-        .env("ERP_EMPLOYEE_URL", employee_url)
-        .env("ERP_PMO_URL", pmo_url)
-        .env("ERP_IDENTITY_URL", identity_url)
         .env("ERP_CORS_ORIGINS", ORIGIN)
         // Every client of a benchmark comes from loopback: no per-address connection cap.
         .env("ERP_WS_MAX_CONNECTIONS_PER_IP", "0")
@@ -298,6 +320,9 @@ pub async fn start_router(
             "ERP_RL_KEY_PREFIX",
             format!("erp:rl:bench:{}", uuid::Uuid::new_v4().simple()),
         );
+    for (name, url) in subgraph_urls {
+        command.env(name, url);
+    }
     if let Some(redis) = redis_url {
         command.env("REDIS_URL", redis);
     }

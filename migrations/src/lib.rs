@@ -7,6 +7,7 @@
 pub mod crm;
 pub mod data_keys;
 pub mod employee;
+pub mod finance;
 pub mod identity;
 pub mod inbox;
 pub mod outbox;

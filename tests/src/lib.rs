@@ -5,6 +5,7 @@
 //! not find it FAILS with a message saying how to start the services; it never skips.
 
 pub mod crm;
+pub mod finance;
 pub mod identity;
 pub mod pmo;
 pub mod router;

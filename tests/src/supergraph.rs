@@ -3,9 +3,10 @@
 //! - [`ErpOs`]: the one-process `erp-os all` on embedded defaults (SQLite files, in-memory PMO
 //!   store, in-process cache and bus) in a temporary state directory, plain HTTP on loopback;
 //! - [`ServicesStack`]: the production shape on the real services: `erp-os seed --services`
-//!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee`, `erp-os pmo` and `erp-os crm` run as
-//!   their own processes on PostgreSQL, Redis, Kafka and MongoDB, behind the `erp-router`
-//!   process serving TLS (a generated development certificate, so subscriptions are WSS).
+//!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee`, `erp-os pmo`,
+//!   `erp-os finance` and `erp-os crm` run as their own processes on PostgreSQL, Redis, Kafka
+//!   and MongoDB, behind the `erp-router` process serving TLS (a generated development
+//!   certificate, so subscriptions are WSS).
 //!
 //! Both hand out an [`Edge`]: the router's GraphQL URL with a client that trusts it.
 //!
@@ -225,6 +226,7 @@ pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, 
         .args(["--identity-port", &free_port().to_string()])
         .args(["--employee-port", &free_port().to_string()])
         .args(["--pmo-port", &free_port().to_string()])
+        .args(["--finance-port", &free_port().to_string()])
         .args(["--crm-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--demo-seed", &demo_seed.to_string()])
@@ -320,13 +322,14 @@ impl ServicesStack {
         let kafka = require_env("KAFKA_BROKERS");
         let identity_db = crate::fresh_postgres().await;
         let employee_db = crate::fresh_postgres().await;
+        let finance_db = crate::fresh_postgres().await;
         let crm_db = crate::fresh_postgres().await;
         let mongo = crate::pmo::fresh_mongo_url();
         let dir = fresh_dir("erp-services-stack");
         std::fs::create_dir_all(&dir).unwrap();
         let kek = dir.join("local-kek.key");
         let (identity_port, employee_port, pmo_port) = (free_port(), free_port(), free_port());
-        let crm_port = free_port();
+        let (finance_port, crm_port) = (free_port(), free_port());
         let issuer = format!("http://127.0.0.1:{identity_port}");
         let jwks = format!("{issuer}/.well-known/jwks.json");
         let base = |command: &mut Command| {
@@ -383,6 +386,7 @@ impl ServicesStack {
             ("identity", identity_port, ("DATABASE_URL", &identity_db)),
             ("employee", employee_port, ("DATABASE_URL", &employee_db)),
             ("pmo", pmo_port, ("MONGO_URL", &mongo)),
+            ("finance", finance_port, ("DATABASE_URL", &finance_db)),
             ("crm", crm_port, ("DATABASE_URL", &crm_db)),
         ] {
             let mut command = Command::new(erp_os_binary());
@@ -408,6 +412,7 @@ impl ServicesStack {
             .env("ERP_JWT_ISSUER", &issuer)
             .env("ERP_IDENTITY_URL", &graphql(identity_port))
             .env("ERP_PMO_URL", &graphql(pmo_port))
+            .env("ERP_FINANCE_URL", &graphql(finance_port))
             .env("ERP_CRM_URL", &graphql(crm_port))
             .env("ERP_READINESS_MODE", "startup");
         let router = RouterProcess::spawn(&options).await;

@@ -15,7 +15,14 @@
 //! 3. the employee applies for two days of leave; the manager approves (first step), HR
 //!    approves (final step), each with `decideLeaveRequest`; the balance moves from pending to
 //!    used;
-//! 4. HR reads the salary; the employee's own token (and the manager's) cannot.
+//! 4. HR reads the salary; the employee's own token (and the manager's) cannot;
+//! 5. (embedded mode) the employee's tracked time is billed: the administrator sets finance up
+//!    and a billing rate for the project, the employee submits the week's timesheet, the
+//!    manager approves it in PMO, and finance's consumer turns the approved hours into a line
+//!    of the project's draft invoice; the invoice is posted and paid, `Project.invoices`
+//!    reaches it across subgraphs, and the trial balance and the receivables stay balanced.
+//!    On the real services the finance consumers' groups are the deployment's (shared by every
+//!    process on the test broker), so this chapter runs on the embedded mode only.
 
 use std::time::Duration;
 
@@ -35,7 +42,7 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn a_day_in_the_life_on_the_embedded_mode() {
     let state = fresh_dir("erp-os-day");
     let erp = ErpOs::start(&state, 7).await;
-    day_in_the_life(&erp.edge, "admin@demo.example", &erp.demo_password).await;
+    day_in_the_life(&erp.edge, "admin@demo.example", &erp.demo_password, true).await;
     erp.stop();
     let _ = std::fs::remove_dir_all(&state);
 }
@@ -44,7 +51,7 @@ async fn a_day_in_the_life_on_the_embedded_mode() {
 async fn a_day_in_the_life_on_the_real_services() {
     let stack = ServicesStack::start(7, ADMIN_PASSWORD).await;
     assert!(stack.tenant_id.starts_with("tnt_"), "{}", stack.tenant_id);
-    day_in_the_life(&stack.edge, &stack.admin_email, ADMIN_PASSWORD).await;
+    day_in_the_life(&stack.edge, &stack.admin_email, ADMIN_PASSWORD, false).await;
 }
 
 /// `data.<field>.id` of a successful operation.
@@ -195,7 +202,7 @@ async fn balance(edge: &Edge, token: &str, code: &str) -> Value {
         .clone()
 }
 
-async fn day_in_the_life(edge: &Edge, admin_email: &str, admin_password: &str) {
+async fn day_in_the_life(edge: &Edge, admin_email: &str, admin_password: &str, bill_time: bool) {
     // 1. The administrator sets the day up.
     let (admin, _, _) = edge.login_enrolling_totp(admin_email, admin_password).await;
     let roles = edge
@@ -417,6 +424,7 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, admin_password: &str) {
         )
         .await;
     let entry = &data["stopTimer"];
+    let time_entry = entry["id"].as_str().unwrap().to_owned();
     assert_eq!(entry["userId"], worker.user_id.as_str());
     assert_eq!(entry["task"]["id"], task.as_str());
     assert_eq!(entry["billable"], true);
@@ -525,5 +533,139 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, admin_password: &str) {
         next_event(&mut attendance, "attendance", "attendanceBoard").await,
         json!({ "punchId": out, "employeeId": worker_employee, "departmentId": department,
                 "punchKind": "OUT", "occurredAt": data["checkOut"]["at"] })
+    );
+    if bill_time {
+        bill_the_time(edge, &admin, &manager, &worker, &project, &time_entry).await;
+    }
+}
+
+/// Chapter 5: the approved time becomes an invoice line, invoiced and paid.
+async fn bill_the_time(
+    edge: &Edge,
+    admin: &str,
+    manager: &Person,
+    worker: &Person,
+    project: &str,
+    time_entry: &str,
+) {
+    let year = Utc::now().year();
+    edge.ok(
+        admin,
+        "mutation($i: SetUpFinanceInput!) { setUpFinance(input: $i) { settings { baseCurrency } } }",
+        json!({ "i": { "baseCurrency": "EUR", "taxRounding": "GLOBAL", "fiscalYear": {
+            "name": year.to_string(), "startsOn": format!("{year}-01-01"), "endsOn": format!("{year}-12-31") } } }),
+    )
+    .await;
+    let customer = edge
+        .ok(
+            admin,
+            "mutation($i: CreatePartnerInput!) { createPartner(input: $i) { partner { id } } }",
+            json!({ "i": { "kind": "CUSTOMER", "name": "Day Client" } }),
+        )
+        .await["createPartner"]["partner"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    edge.ok(
+        admin,
+        "mutation($i: SetProjectBillingRateInput!) { setProjectBillingRate(input: $i) { billingRate { hourlyRate { amount } } } }",
+        json!({ "i": { "projectId": project, "customerId": customer, "currency": "EUR", "hourlyRate": "100.00" } }),
+    )
+    .await;
+    // The employee's tracked time, corrected to two hours, submitted; the manager approves.
+    let ended = Utc::now() - Days::minutes(1);
+    let started = ended - Days::hours(2);
+    edge.ok(
+        &worker.token,
+        "mutation($i: UpdateTimeEntryInput!) { updateTimeEntry(input: $i) { durationSeconds } }",
+        json!({ "i": { "timeEntryId": time_entry, "startedAt": started.to_rfc3339(), "endedAt": ended.to_rfc3339() } }),
+    )
+    .await;
+    let week = started.format("%G-W%V").to_string();
+    edge.ok(
+        &worker.token,
+        "mutation($i: SubmitTimesheetWeekInput!) { submitTimesheetWeek(input: $i) { state } }",
+        json!({ "i": { "week": week } }),
+    )
+    .await;
+    let data = edge
+        .ok(
+            &manager.token,
+            "mutation($i: DecideTimesheetInput!) { decideTimesheet(input: $i) { id state } }",
+            json!({ "i": { "userId": worker.user_id, "week": week, "decision": "APPROVE" } }),
+        )
+        .await;
+    assert_eq!(data["decideTimesheet"]["state"], "APPROVED");
+    let timesheet = data["decideTimesheet"]["id"].as_str().unwrap().to_owned();
+
+    // Finance's consumer bills the approved hours on the project's draft invoice.
+    let mut invoice = Value::Null;
+    for _ in 0..(WAIT.as_secs() * 5) {
+        let data = edge
+            .ok(
+                admin,
+                "query($p: ID!) { invoices(projectId: $p, first: 5) { edges { node { id status total { amount } lines { quantity unitPrice { amount } subtotal { amount } timeEntryId } } } } }",
+                json!({ "p": project }),
+            )
+            .await;
+        invoice = data["invoices"]["edges"][0]["node"].clone();
+        if !invoice.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        invoice["status"], "DRAFT",
+        "the approved time was not billed: {invoice}"
+    );
+    assert_eq!(
+        invoice["lines"],
+        json!([{ "quantity": "2", "unitPrice": { "amount": "100.00" }, "subtotal": { "amount": "200.00" },
+                 "timeEntryId": format!("timesheet:{timesheet}:{project}") }])
+    );
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    let data = edge
+        .ok(
+            admin,
+            "mutation($i: PostInvoiceInput!) { postInvoice(input: $i) { invoice { status reference total { amount } } } }",
+            json!({ "i": { "idempotencyKey": "day-invoice", "invoiceId": id } }),
+        )
+        .await;
+    assert_eq!(data["postInvoice"]["invoice"]["status"], "POSTED");
+    assert_eq!(
+        data["postInvoice"]["invoice"]["reference"],
+        format!("INV/{year}/00001")
+    );
+    edge.ok(
+        admin,
+        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { payment { allocated { amount } } } }",
+        json!({ "i": { "idempotencyKey": "day-payment", "direction": "INBOUND", "partnerId": customer,
+            "date": Utc::now().date_naive().to_string(), "currency": "EUR", "amount": "200.00",
+            "allocations": [{ "invoiceId": id, "amount": "200.00" }] } }),
+    )
+    .await;
+    // Across subgraphs through the router: PMO's project, finance's invoices of it.
+    let data = edge
+        .ok(
+            admin,
+            "query($p: ID!) { project(id: $p) { name invoices { status outstanding { amount } } } }",
+            json!({ "p": project }),
+        )
+        .await;
+    assert_eq!(
+        data["project"],
+        json!({ "name": "Day project", "invoices": [{ "status": "PAID", "outstanding": { "amount": "0.00" } }] })
+    );
+    let data = edge
+        .ok(
+            admin,
+            "query($to: Date!) { trialBalance(to: $to) { balanced totalDebit { amount } } receivablesReconciliation { balanced controlBalance { amount } } }",
+            json!({ "to": format!("{year}-12-31") }),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({ "trialBalance": { "balanced": true, "totalDebit": { "amount": "400.00" } },
+                "receivablesReconciliation": { "balanced": true, "controlBalance": { "amount": "0.00" } } })
     );
 }

@@ -418,7 +418,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(roles.len(), 5); // Admin, HR, Manager, Employee, Sales
+    // Admin, Finance, HR, Manager, Employee, Sales.
+    assert_eq!(roles.len(), 6);
 
     let email = format!("emp-{}@acme.example", uuid::Uuid::new_v4().simple());
     let (_, body) = app
@@ -488,7 +489,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             "leave:apply",
             "task:start",
             "task:log",
-            "project:read"
+            "project:read",
+            "expense:submit"
         ]
     );
 

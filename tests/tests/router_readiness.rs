@@ -1,10 +1,11 @@
 //! The router's `/readiness` looks at the subgraphs (router/src/readiness.rs): the real router
-//! binary in front of the real identity, employee and PMO subgraphs (PostgreSQL, MongoDB, Redis,
+//! binary in front of the real identity, employee, PMO and finance subgraphs (PostgreSQL, MongoDB, Redis,
 //! Kafka), one of them stopped or never started.
 
 use std::time::Duration;
 
 use erp_tests::crm::CrmApp;
+use erp_tests::finance::FinanceApp;
 use erp_tests::identity::IdentityApp;
 use erp_tests::pmo::PmoApp;
 use erp_tests::router::{RouterOptions, RouterProcess, CLOSED_SUBGRAPH_URL};
@@ -36,11 +37,13 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
     let employee = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
     let identity = IdentityApp::spawn(|_| {}).await;
     let pmo = PmoApp::spawn(&issuer).await;
+    let finance = FinanceApp::spawn(&issuer).await;
     let crm = CrmApp::spawn(&issuer).await;
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "always")
         .env("ERP_IDENTITY_URL", &identity.url("/graphql"))
         .env("ERP_PMO_URL", &pmo.url("/graphql"))
+        .env("ERP_FINANCE_URL", &finance.url("/graphql"))
         .env("ERP_CRM_URL", &crm.url("/graphql"));
     // `spawn` waits for /readiness: it only returns once all of them answered their /ready.
     let router = RouterProcess::spawn(&options).await;
@@ -51,7 +54,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "ready",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "up", "employee": "up", "identity": "up", "pmo": "up" }
+            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "pmo": "up" }
         })
     );
 
@@ -67,7 +70,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "up", "employee": "up", "identity": "up", "pmo": "down" }
+            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "pmo": "down" }
         })
     );
     // The answer never carries addresses or errors, and the router still serves the others.
@@ -88,7 +91,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
 async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
     let issuer = TestIssuer::start().await;
     let employee = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
-    // The default mode; identity, PMO and CRM are never started (CLOSED_SUBGRAPH_URL).
+    // The default mode; identity, PMO, finance and CRM are never started (CLOSED_SUBGRAPH_URL).
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "startup")
         .env("ERP_IDENTITY_URL", CLOSED_SUBGRAPH_URL);
@@ -118,7 +121,7 @@ async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "down", "employee": "up", "identity": "down", "pmo": "down" }
+            "subgraphs": { "crm": "down", "employee": "up", "finance": "down", "identity": "down", "pmo": "down" }
         })
     );
     let health = router.http.get(router.url("/health")).send().await.unwrap();

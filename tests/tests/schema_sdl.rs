@@ -79,6 +79,32 @@ fn pmo_sdl_is_checked_in_and_carries_the_directives() {
 }
 
 #[test]
+fn finance_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_finance::sdl();
+    assert!(sdl.contains("type Project @key(fields: \"id\")"), "{sdl}");
+    assert!(sdl.contains("type Employee @key(fields: \"id\")"), "{sdl}");
+    assert!(
+        sdl.contains("type JournalEntry @requiresScopes(scopes: [[\"finance:read\"]])"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("\t\tinput: PostJournalEntryInput!\n\t): PostJournalEntryPayload @requiresScopes(scopes: [[\"finance:write\"]])"),
+        "{sdl}"
+    );
+    // The kit's scalars and money, as in every subgraph (issue 15's contract).
+    assert!(
+        sdl.contains(
+            "scalar Date @specifiedBy(url: \"https://www.rfc-editor.org/rfc/rfc3339#section-5.6\")"
+        ),
+        "{sdl}"
+    );
+    assert!(sdl.contains("type Money @shareable"), "{sdl}");
+    // No floating point anywhere in finance's schema.
+    assert!(!sdl.contains("Float"), "{sdl}");
+    compare("finance.graphql", sdl);
+}
+
+#[test]
 fn crm_sdl_is_checked_in_and_carries_the_directives() {
     let sdl = erp_crm::sdl();
     assert!(sdl.contains("type Client @key(fields: \"id\")"), "{sdl}");
@@ -97,6 +123,7 @@ fn the_error_catalogue_is_checked_in() {
         ("identity", erp_identity::reasons::ALL),
         ("employee", erp_employee::reasons::ALL),
         ("pmo", erp_pmo::reasons::ALL),
+        ("finance", erp_finance::reasons::ALL),
         ("crm", erp_crm::reasons::ALL),
     ];
     // One name, one code: the same reason in two domains means the same rule.
@@ -176,7 +203,7 @@ fn errors_markdown(catalogue: &serde_json::Value) -> String {
 fn subgraph_files_import_downwards_only() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../subgraphs");
     let mut problems = Vec::new();
-    for subgraph in ["identity", "employee", "pmo", "crm"] {
+    for subgraph in ["identity", "employee", "pmo", "finance", "crm"] {
         let src = root.join(subgraph).join("src");
         let graph = import_graph(&src);
         for (file, imports) in &graph {

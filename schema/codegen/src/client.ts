@@ -12,6 +12,10 @@ import {
   MeDocument,
   MyTimerDocument,
   PipelineBoardDocument,
+  OpenInvoicesDocument,
+  TrialBalanceDocument,
+  PostJournalEntryDocument,
+  PostInvoiceDocument,
   PipelineBoardMovesDocument,
   ProjectsDocument,
   StartTaskTimerDocument,
@@ -21,6 +25,8 @@ import type {
   BoardChange,
   ClientStatus,
   EmployeeStatus,
+  InvoiceKind,
+  InvoiceStatus,
   LeadStatus,
   MfaMethod,
   OpportunityStatus,
@@ -90,5 +96,21 @@ same<Converted["opportunity"]["amount"]["amount"], string>(true);
 type Move = ResultOf<typeof PipelineBoardMovesDocument>["pipelineBoard"];
 same<Move["change"], BoardChange>(true);
 same<Move["at"], string>(true);
+
+// Finance: amounts are Decimal strings beside their ISO 4217 code, never floats; days strings;
+// closed sets string unions; a replayed idempotent post says so. Root fields are nullable (a
+// field the token's scopes deny is null with its error).
+type OpenInvoice = NonNullable<ResultOf<typeof OpenInvoicesDocument>["invoices"]>["nodes"][number];
+same<OpenInvoice["kind"], InvoiceKind>(true);
+same<OpenInvoice["status"], InvoiceStatus>(true);
+same<OpenInvoice["outstanding"]["amount"], string>(true);
+same<OpenInvoice["dueDate"], string>(true);
+same<OpenInvoice["number"], number | null>(true);
+same<OpenInvoice["postedAt"], string | null>(true);
+same<NonNullable<ResultOf<typeof TrialBalanceDocument>["trialBalance"]>["balanced"], boolean>(true);
+same<VariablesOf<typeof TrialBalanceDocument>["to"], string>(true);
+same<VariablesOf<typeof PostJournalEntryDocument>["input"]["lines"][number]["debit"], string | null | undefined>(true);
+same<NonNullable<ResultOf<typeof PostJournalEntryDocument>["postJournalEntry"]>["entry"]["currency"], string>(true);
+same<NonNullable<ResultOf<typeof PostInvoiceDocument>["postInvoice"]>["replayed"], boolean>(true);
 
 export { page, punch };

@@ -110,6 +110,31 @@ pub const REGISTRY: &[ScopeInfo] = &[
         description: "Approve timesheets.",
     },
     ScopeInfo {
+        name: "finance:read",
+        subgraph: "finance",
+        description: "Read the ledger, reports, invoices, payments, bills and every expense claim.",
+    },
+    ScopeInfo {
+        name: "finance:write",
+        subgraph: "finance",
+        description: "Post journal entries, invoices, bills and payments; reimburse expense claims.",
+    },
+    ScopeInfo {
+        name: "finance:admin",
+        subgraph: "finance",
+        description: "Configure the ledger (accounts, journals, fiscal years, lock dates, taxes, expense categories) and approve any expense claim but one's own.",
+    },
+    ScopeInfo {
+        name: "expense:submit",
+        subgraph: "finance",
+        description: "Submit one's own expense claims.",
+    },
+    ScopeInfo {
+        name: "expense:approve",
+        subgraph: "finance",
+        description: "Approve or refuse the expense claims of one's reports.",
+    },
+    ScopeInfo {
         name: "crm:read",
         subgraph: "crm",
         description: "Read clients, leads, opportunities, quotes and proposals (one's own and one's teams').",
@@ -163,6 +188,23 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "crm:write",
             "crm:admin",
             "analytics:export",
+            "finance:read",
+            "finance:write",
+            "finance:admin",
+            "expense:submit",
+            "expense:approve",
+        ],
+    ),
+    (
+        "Finance",
+        &[
+            "user:read",
+            "employee:read",
+            "finance:read",
+            "finance:write",
+            "finance:admin",
+            "expense:submit",
+            "expense:approve",
         ],
     ),
     (
@@ -181,6 +223,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "attendance:read",
             "leave:apply",
             "leave:approve",
+            "expense:submit",
         ],
     ),
     (
@@ -199,6 +242,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "project:read",
             "project:write",
             "timesheet:approve",
+            "expense:submit",
+            "expense:approve",
         ],
     ),
     (
@@ -212,6 +257,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "task:start",
             "task:log",
             "project:read",
+            "expense:submit",
         ],
     ),
     (

@@ -1,0 +1,1295 @@
+//! Receivables and payables: partners and payment terms, documents (customer invoices, credit
+//! notes, vendor bills) from draft to posted, payments with their allocations, recurring
+//! schedules.
+//!
+//! A document posts once (its draft row is claimed first), is numbered in its own series per
+//! fiscal year inside the posting transaction, and posts its journal entry through the ledger's
+//! one write path. A posted invoice is never cancelled: a credit note credits it. Outstanding
+//! amounts come from allocations (payments and credit notes), bounded under concurrency by the
+//! store's conditional updates (invariant F8). Documents and payments are in the base currency.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Duration, NaiveDate};
+use erp_kit::{ApiError, ApiResult, TenantId};
+use serde::{Deserialize, Serialize};
+
+use super::ledger::Posting;
+use super::{new_id, Actor, Finance, Outcome};
+use crate::domain::invoice::{
+    check_credit, check_draft, check_term, due_periods, instalments, period_invoice_date,
+    DocumentKind, TermLine,
+};
+use crate::domain::ledger::{AccountRole, Dimensions, Party, ProposedLine, Side};
+use crate::domain::money::{Currency, Money, Percent, Quantity};
+use crate::domain::payment::{check_allocations, OpenDocument, PaymentDirection};
+use crate::domain::period::open_year_for;
+use crate::domain::tax::{compute, PricedLine, TaxRate, TaxRounding, Totals};
+use crate::domain::{parse_optional_text, parse_text, FinanceViolation};
+use crate::events;
+use crate::store::documents as store;
+use crate::store::entities::{
+    allocation, document, document_line, instalment, partner, payment, payment_term,
+    recurring_schedule, settings,
+};
+use crate::store::ledger as ledger_store;
+
+/// A customer or vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PartnerKind {
+    Customer,
+    Vendor,
+}
+
+impl PartnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerKind::Customer => "customer",
+            PartnerKind::Vendor => "vendor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerRequest {
+    pub kind: PartnerKind,
+    pub name: String,
+    pub client_id: Option<String>,
+    pub payment_term_id: Option<String>,
+}
+
+/// A payment term: instalments as (share in percent, days after the document date).
+#[derive(Debug, Clone, Serialize)]
+pub struct TermRequest {
+    pub name: String,
+    pub instalments: Vec<(String, u32)>,
+}
+
+/// A document line as requested (also the template line of a recurring schedule).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LineRequest {
+    pub description: String,
+    /// Default: the settings' income account (invoices, credit notes) or expense account (bills).
+    pub account_id: Option<String>,
+    /// A positive decimal with at most 3 decimals (hours, units).
+    pub quantity: String,
+    /// A decimal string of the document's currency.
+    pub unit_price: String,
+    /// A percentage, default 0.
+    pub discount: Option<String>,
+    pub tax_id: Option<String>,
+    pub project_id: Option<String>,
+    /// A PMO time entry this line bills (billed at most once).
+    pub time_entry_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentRequest {
+    pub kind: &'static str,
+    pub partner_id: String,
+    pub date: NaiveDate,
+    pub due_date: Option<NaiveDate>,
+    pub currency: String,
+    pub memo: Option<String>,
+    pub project_id: Option<String>,
+    pub department_id: Option<String>,
+    pub payment_term_id: Option<String>,
+    pub lines: Vec<LineRequest>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateRequest {
+    pub document_id: String,
+    pub date: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub memo: Option<String>,
+    pub lines: Option<Vec<LineRequest>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreditNoteRequest {
+    pub invoice_id: String,
+    pub date: NaiveDate,
+    pub memo: Option<String>,
+    /// Default: every line of the invoice (a full credit).
+    pub lines: Option<Vec<LineRequest>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocationRequest {
+    pub document_id: String,
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentRequest {
+    pub direction: &'static str,
+    pub partner_id: String,
+    pub date: NaiveDate,
+    pub currency: String,
+    pub amount: String,
+    pub bank_account_id: Option<String>,
+    pub memo: Option<String>,
+    pub allocations: Vec<AllocationRequest>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocateRequest {
+    pub payment_id: String,
+    pub allocations: Vec<AllocationRequest>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleRequest {
+    pub partner_id: String,
+    pub name: String,
+    pub currency: String,
+    pub day_of_month: u32,
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+    pub lines: Vec<LineRequest>,
+}
+
+/// Payload of `invoice.posted` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct InvoicePosted<'a> {
+    pub invoice_id: &'a str,
+    pub reference: &'a str,
+    pub customer_id: &'a str,
+    pub date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub currency: &'a str,
+    /// Minor units.
+    pub total: i64,
+    pub project_id: Option<&'a str>,
+    pub entry_id: &'a str,
+}
+
+/// Payload of `payment.received` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct PaymentReceived<'a> {
+    pub payment_id: &'a str,
+    pub customer_id: &'a str,
+    pub date: NaiveDate,
+    pub currency: &'a str,
+    /// Minor units.
+    pub amount: i64,
+    pub allocated: i64,
+    pub entry_id: &'a str,
+}
+
+/// The default days to the due date without a payment term.
+const DEFAULT_DUE_DAYS: i64 = 30;
+
+impl Finance {
+    pub async fn create_partner(
+        &self,
+        actor: &Actor,
+        request: PartnerRequest,
+    ) -> ApiResult<String> {
+        let name = parse_text("name", &request.name)?;
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            self.require_set_up(txn, &tenant).await?;
+            if let Some(term) = &request.payment_term_id {
+                store::payment_term(txn, &tenant, term)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("payment term".into()))?;
+            }
+            let id = new_id();
+            store::insert_partner(
+                txn,
+                partner::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    kind: request.kind.as_str().into(),
+                    name,
+                    client_id: request.client_id.clone(),
+                    payment_term_id: request.payment_term_id.clone(),
+                    created_at: chrono::Utc::now(),
+                },
+            )
+            .await?;
+            Ok(id)
+        })
+        .await
+    }
+
+    pub async fn create_payment_term(
+        &self,
+        actor: &Actor,
+        request: TermRequest,
+    ) -> ApiResult<String> {
+        let name = parse_text("name", &request.name)?;
+        let lines = parse_term(&request.instalments)?;
+        let stored = lines
+            .iter()
+            .map(|line| format!("{}:{}", line.share.ppm(), line.days))
+            .collect::<Vec<_>>()
+            .join(",");
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            self.require_set_up(txn, &tenant).await?;
+            let id = new_id();
+            store::insert_payment_term(
+                txn,
+                payment_term::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    name,
+                    lines: stored,
+                    created_at: chrono::Utc::now(),
+                },
+            )
+            .await?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Creates a draft document (nothing is posted or numbered yet).
+    pub async fn create_document(
+        &self,
+        actor: &Actor,
+        request: DocumentRequest,
+    ) -> ApiResult<String> {
+        let kind = DocumentKind::from_stored(request.kind)
+            .ok_or_else(|| ApiError::internal("document kind"))?;
+        let memo = parse_optional_text("memo", request.memo.as_deref())?;
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let settings = self.require_set_up(txn, &tenant).await?;
+            let currency = document_currency(&settings, &request.currency)?;
+            let partner = self
+                .partner_of_kind(txn, &tenant, &request.partner_id, kind)
+                .await?;
+            let term_id = request
+                .payment_term_id
+                .clone()
+                .or_else(|| partner.payment_term_id.clone());
+            if let Some(term) = &term_id {
+                store::payment_term(txn, &tenant, term)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("payment term".into()))?;
+            }
+            let id = new_id();
+            let (lines, totals) = self
+                .document_lines(txn, &tenant, &settings, &id, kind, currency, &request.lines)
+                .await?;
+            store::insert_document(
+                txn,
+                document::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    kind: kind.as_str().into(),
+                    partner_id: partner.id.clone(),
+                    posted: false,
+                    number: None,
+                    reference: None,
+                    document_date: request.date,
+                    due_date: request
+                        .due_date
+                        .unwrap_or(request.date + Duration::days(DEFAULT_DUE_DAYS)),
+                    currency: currency.code().into(),
+                    untaxed: totals.untaxed,
+                    tax: totals.tax,
+                    total: totals.total,
+                    settled: 0,
+                    credited_document_id: None,
+                    entry_id: None,
+                    project_id: request.project_id.clone(),
+                    department_id: request.department_id.clone(),
+                    memo,
+                    payment_term_id: term_id,
+                    recurring_schedule_id: None,
+                    recurring_period: None,
+                    created_by: actor.user_id.clone(),
+                    created_at: chrono::Utc::now(),
+                    posted_at: None,
+                },
+            )
+            .await?;
+            store::replace_lines(txn, &tenant, &id, lines)
+                .await
+                .map_err(|err| super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled))?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Changes a draft (NOT_DRAFT once posted: a posted document is credited, never edited).
+    pub async fn update_document(
+        &self,
+        actor: &Actor,
+        request: UpdateRequest,
+    ) -> ApiResult<String> {
+        let memo = parse_optional_text("memo", request.memo.as_deref())?;
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let settings = self.require_set_up(txn, &tenant).await?;
+            let current = store::document(txn, &tenant, &request.document_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
+            check_draft(current.posted, "document")?;
+            let kind = stored_kind(&current)?;
+            let currency = Currency::parse(&current.currency)?;
+            let (untaxed, tax, total) = match &request.lines {
+                Some(lines) => {
+                    let (rows, totals) = self
+                        .document_lines(txn, &tenant, &settings, &current.id, kind, currency, lines)
+                        .await?;
+                    store::replace_lines(txn, &tenant, &current.id, rows)
+                        .await
+                        .map_err(|err| {
+                            super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled)
+                        })?;
+                    (totals.untaxed, totals.tax, totals.total)
+                }
+                None => (current.untaxed, current.tax, current.total),
+            };
+            let date = request.date.unwrap_or(current.document_date);
+            let due = request.due_date.unwrap_or(current.due_date);
+            let updated = store::update_draft(
+                txn,
+                &tenant,
+                &current.id,
+                date,
+                due,
+                memo.or(current.memo.clone()),
+                untaxed,
+                tax,
+                total,
+            )
+            .await?;
+            if !updated {
+                return Err(FinanceViolation::NotDraft("document").into());
+            }
+            Ok(current.id.clone())
+        })
+        .await
+    }
+
+    /// Drafts a credit note against a posted invoice (by default for all its lines).
+    pub async fn create_credit_note(
+        &self,
+        actor: &Actor,
+        request: CreditNoteRequest,
+    ) -> ApiResult<String> {
+        let memo = parse_optional_text("memo", request.memo.as_deref())?;
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let settings = self.require_set_up(txn, &tenant).await?;
+            let invoice = store::document(txn, &tenant, &request.invoice_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
+            if stored_kind(&invoice)? != DocumentKind::Invoice || !invoice.posted {
+                return Err(ApiError::bad_input(
+                    "invoiceId",
+                    "a credit note credits a posted customer invoice",
+                ));
+            }
+            let currency = Currency::parse(&invoice.currency)?;
+            let lines = match &request.lines {
+                Some(lines) => lines.clone(),
+                None => store::lines_of(txn, &tenant, vec![invoice.id.clone()])
+                    .await?
+                    .into_iter()
+                    .map(|line| template_line(&line, currency))
+                    .collect(),
+            };
+            let id = new_id();
+            let (rows, totals) = self
+                .document_lines(
+                    txn,
+                    &tenant,
+                    &settings,
+                    &id,
+                    DocumentKind::CreditNote,
+                    currency,
+                    &lines,
+                )
+                .await?;
+            check_credit(invoice.total - invoice.settled, totals.total)?;
+            store::insert_document(
+                txn,
+                document::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    kind: DocumentKind::CreditNote.as_str().into(),
+                    partner_id: invoice.partner_id.clone(),
+                    posted: false,
+                    number: None,
+                    reference: None,
+                    document_date: request.date,
+                    due_date: request.date,
+                    currency: invoice.currency.clone(),
+                    untaxed: totals.untaxed,
+                    tax: totals.tax,
+                    total: totals.total,
+                    settled: 0,
+                    credited_document_id: Some(invoice.id.clone()),
+                    entry_id: None,
+                    project_id: invoice.project_id.clone(),
+                    department_id: invoice.department_id.clone(),
+                    memo: memo.or_else(|| {
+                        invoice
+                            .reference
+                            .as_ref()
+                            .map(|r| format!("Credit note for {r}"))
+                    }),
+                    payment_term_id: None,
+                    recurring_schedule_id: None,
+                    recurring_period: None,
+                    created_by: actor.user_id.clone(),
+                    created_at: chrono::Utc::now(),
+                    posted_at: None,
+                },
+            )
+            .await?;
+            store::replace_lines(txn, &tenant, &id, rows).await?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Posts a draft document (idempotent): numbered, its entry posted, its instalments set;
+    /// a credit note settles its invoice.
+    pub async fn post_document(
+        &self,
+        actor: &Actor,
+        idempotency_key: &str,
+        document_id: &str,
+    ) -> ApiResult<Outcome> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            document_id: &'a str,
+        }
+        self.idempotent(
+            &actor.tenant,
+            idempotency_key,
+            "postDocument",
+            &Request { document_id },
+            async |txn| {
+                self.post_document_in(txn, actor, document_id).await?;
+                Ok(document_id.to_owned())
+            },
+        )
+        .await
+    }
+
+    /// The posting of a draft, inside the caller's transaction.
+    pub(crate) async fn post_document_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        document_id: &str,
+    ) -> ApiResult<document::Model> {
+        let tenant = &actor.tenant;
+        let settings = self.require_set_up(txn, tenant).await?;
+        let draft = store::document(txn, tenant, document_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
+        check_draft(draft.posted, "document")?;
+        // The draft row is locked first (lock order: document, sequence, journal, balances).
+        if !store::claim_draft(txn, tenant, &draft.id).await? {
+            return Err(FinanceViolation::NotDraft("document").into());
+        }
+        let kind = stored_kind(&draft)?;
+        let currency = Currency::parse(&draft.currency)?;
+        let lines = store::lines_of(txn, tenant, vec![draft.id.clone()]).await?;
+        let requests: Vec<LineRequest> = lines.iter().map(|l| template_line(l, currency)).collect();
+        let (computed, totals) = self
+            .document_lines(txn, tenant, &settings, &draft.id, kind, currency, &requests)
+            .await?;
+        for (stored, computed) in lines.iter().zip(&computed) {
+            store::set_line_amounts(
+                txn,
+                tenant,
+                &stored.id,
+                computed.subtotal,
+                computed.tax_amount,
+            )
+            .await?;
+        }
+        let years = self.fiscal_years_in(txn, tenant).await?;
+        let year = open_year_for(&years, settings.lock_date, draft.document_date)?;
+        let number = ledger_store::next_number(txn, tenant, kind.series(), &year.id).await?;
+        let reference = format!("{}/{}/{number:05}", kind.series(), year.name);
+
+        let mut settled = 0;
+        if kind == DocumentKind::CreditNote {
+            let invoice_id = draft
+                .credited_document_id
+                .clone()
+                .ok_or_else(|| ApiError::internal("a credit note without its invoice"))?;
+            let invoice = store::document(txn, tenant, &invoice_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
+            check_credit(invoice.total - invoice.settled, totals.total)?;
+            if !store::add_settlement(txn, tenant, &invoice.id, totals.total).await? {
+                return Err(FinanceViolation::CreditExceedsInvoice.into());
+            }
+            store::insert_allocations(
+                txn,
+                vec![allocation::Model {
+                    id: new_id(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    payment_id: None,
+                    credit_note_id: Some(draft.id.clone()),
+                    document_id: invoice.id.clone(),
+                    amount: totals.total,
+                    created_at: chrono::Utc::now(),
+                }],
+            )
+            .await?;
+            // A credit note is settled by what it credits.
+            settled = totals.total;
+        }
+
+        let tax_accounts: HashMap<String, String> = ledger_store::taxes(txn, tenant)
+            .await?
+            .into_iter()
+            .map(|tax| (tax.id, tax.account_id))
+            .collect();
+        let numbered = document::Model {
+            reference: Some(reference.clone()),
+            ..draft.clone()
+        };
+        let entry_lines = document_entry(
+            &settings,
+            &numbered,
+            kind,
+            currency,
+            &computed,
+            &totals,
+            &tax_accounts,
+        )?;
+        let journal_id = match kind {
+            DocumentKind::Bill => settings.purchase_journal_id.clone(),
+            _ => settings.sales_journal_id.clone(),
+        };
+        let entry = self
+            .post_lines(
+                txn,
+                actor,
+                Posting {
+                    journal_id,
+                    date: draft.document_date,
+                    memo: Some(reference.clone()),
+                    source_kind: kind.as_str(),
+                    source_id: Some(draft.id.clone()),
+                    reverses_id: None,
+                    allow_control: true,
+                },
+                entry_lines,
+            )
+            .await?;
+        store::set_posted(
+            txn,
+            tenant,
+            &draft.id,
+            number,
+            &reference,
+            &entry.id,
+            totals.untaxed,
+            totals.tax,
+            totals.total,
+            settled,
+        )
+        .await?;
+        if kind != DocumentKind::CreditNote {
+            let term = match &draft.payment_term_id {
+                Some(id) => store::payment_term(txn, tenant, id)
+                    .await?
+                    .map(|term| stored_term(&term.lines))
+                    .transpose()?
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let parts = instalments(totals.total, draft.document_date, &term, draft.due_date);
+            store::insert_instalments(
+                txn,
+                parts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(seq, (due_date, amount))| instalment::Model {
+                        document_id: draft.id.clone(),
+                        seq: seq as i32 + 1,
+                        tenant_id: tenant.as_str().to_owned(),
+                        due_date,
+                        amount,
+                    })
+                    .collect(),
+            )
+            .await?;
+        }
+        if kind == DocumentKind::Invoice {
+            self.enqueue(
+                txn,
+                actor,
+                events::INVOICE_POSTED,
+                &draft.id,
+                InvoicePosted {
+                    invoice_id: &draft.id,
+                    reference: &reference,
+                    customer_id: &draft.partner_id,
+                    date: draft.document_date,
+                    due_date: draft.due_date,
+                    currency: &draft.currency,
+                    total: totals.total,
+                    project_id: draft.project_id.as_deref(),
+                    entry_id: &entry.id,
+                },
+            )
+            .await?;
+        }
+        store::document(txn, tenant, &draft.id)
+            .await?
+            .ok_or_else(|| ApiError::internal("the posted document vanished"))
+    }
+
+    /// Records a payment received from a customer (INBOUND) or made to a vendor (OUTBOUND),
+    /// posts it to the bank, and allocates it to open documents (idempotent).
+    pub async fn record_payment(
+        &self,
+        actor: &Actor,
+        idempotency_key: &str,
+        request: PaymentRequest,
+    ) -> ApiResult<Outcome> {
+        let direction = PaymentDirection::from_stored(request.direction)
+            .ok_or_else(|| ApiError::internal("payment direction"))?;
+        let memo = parse_optional_text("memo", request.memo.as_deref())?;
+        let tenant = actor.tenant.clone();
+        self.idempotent(
+            &tenant,
+            idempotency_key,
+            "recordPayment",
+            &request,
+            async |txn| {
+                let settings = self.require_set_up(txn, &tenant).await?;
+                let currency = document_currency(&settings, &request.currency)?;
+                let amount = Money::parse(&request.amount, currency)?;
+                if !amount.is_positive() {
+                    return Err(FinanceViolation::AmountOutOfRange.into());
+                }
+                let (partner_kind, control) = match direction {
+                    PaymentDirection::Inbound => (
+                        DocumentKind::Invoice,
+                        settings.receivable_account_id.clone(),
+                    ),
+                    PaymentDirection::Outbound => {
+                        (DocumentKind::Bill, settings.payable_account_id.clone())
+                    }
+                };
+                let partner = self
+                    .partner_of_kind(txn, &tenant, &request.partner_id, partner_kind)
+                    .await?;
+                let bank = request
+                    .bank_account_id
+                    .clone()
+                    .unwrap_or_else(|| settings.default_bank_account_id.clone());
+                let facts = self.account_facts(txn, &tenant, vec![bank.clone()]).await?;
+                match facts.get(&bank) {
+                    None => return Err(FinanceViolation::AccountNotFound(bank).into()),
+                    Some(account) if account.role != AccountRole::Bank => {
+                        return Err(ApiError::bad_input("bankAccountId", "not a bank account"))
+                    }
+                    Some(_) => {}
+                }
+                let party = party_of(&partner)?;
+                let (bank_side, control_side) = match direction {
+                    PaymentDirection::Inbound => (Side::Debit, Side::Credit),
+                    PaymentDirection::Outbound => (Side::Credit, Side::Debit),
+                };
+                let id = new_id();
+                let entry = self
+                    .post_lines(
+                        txn,
+                        actor,
+                        Posting {
+                            journal_id: settings.bank_journal_id.clone(),
+                            date: request.date,
+                            memo: memo
+                                .clone()
+                                .or_else(|| Some(format!("Payment {}", partner.name))),
+                            source_kind: "payment",
+                            source_id: Some(id.clone()),
+                            reverses_id: None,
+                            allow_control: true,
+                        },
+                        vec![
+                            ProposedLine::new(&bank, bank_side, amount),
+                            ProposedLine::new(&control, control_side, amount)
+                                .with_party(Some(party)),
+                        ],
+                    )
+                    .await?;
+                let row = payment::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    direction: direction.as_str().into(),
+                    partner_id: partner.id.clone(),
+                    payment_date: request.date,
+                    currency: currency.code().into(),
+                    amount: amount.minor(),
+                    allocated: 0,
+                    bank_account_id: bank,
+                    entry_id: entry.id.clone(),
+                    memo,
+                    created_by: actor.user_id.clone(),
+                    created_at: chrono::Utc::now(),
+                };
+                store::insert_payment(txn, row.clone()).await?;
+                let allocated = self
+                    .allocate_in(txn, &tenant, &row, &request.allocations)
+                    .await?;
+                if direction == PaymentDirection::Inbound {
+                    self.enqueue(
+                        txn,
+                        actor,
+                        events::PAYMENT_RECEIVED,
+                        &id,
+                        PaymentReceived {
+                            payment_id: &id,
+                            customer_id: &partner.id,
+                            date: request.date,
+                            currency: currency.code(),
+                            amount: amount.minor(),
+                            allocated,
+                            entry_id: &entry.id,
+                        },
+                    )
+                    .await?;
+                }
+                Ok(id)
+            },
+        )
+        .await
+    }
+
+    /// Allocates what a payment has left to open documents (idempotent).
+    pub async fn allocate_payment(
+        &self,
+        actor: &Actor,
+        idempotency_key: &str,
+        request: AllocateRequest,
+    ) -> ApiResult<Outcome> {
+        let tenant = actor.tenant.clone();
+        self.idempotent(
+            &tenant,
+            idempotency_key,
+            "allocatePayment",
+            &request,
+            async |txn| {
+                let payment = store::payment(txn, &tenant, &request.payment_id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("payment".into()))?;
+                self.allocate_in(txn, &tenant, &payment, &request.allocations)
+                    .await?;
+                Ok(payment.id)
+            },
+        )
+        .await
+    }
+
+    /// Allocates inside the caller's transaction: the domain's checks first (for a precise
+    /// reason), then the store's conditional updates, which hold the bounds against concurrent
+    /// allocations (payment row first, then documents in id order). Returns the total.
+    async fn allocate_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        payment: &payment::Model,
+        requests: &[AllocationRequest],
+    ) -> ApiResult<i64> {
+        if requests.is_empty() {
+            return Ok(0);
+        }
+        let currency = Currency::parse(&payment.currency)?;
+        let mut amounts: BTreeMap<String, i64> = BTreeMap::new();
+        for request in requests {
+            let amount = Money::parse(&request.amount, currency)?;
+            if !amount.is_positive() {
+                return Err(FinanceViolation::AmountOutOfRange.into());
+            }
+            *amounts.entry(request.document_id.clone()).or_default() += amount.minor();
+        }
+        let documents =
+            store::documents_by_ids(txn, tenant, amounts.keys().cloned().collect()).await?;
+        let by_id: HashMap<&str, &document::Model> =
+            documents.iter().map(|d| (d.id.as_str(), d)).collect();
+        let expected_kind = match PaymentDirection::from_stored(&payment.direction) {
+            Some(PaymentDirection::Outbound) => DocumentKind::Bill,
+            _ => DocumentKind::Invoice,
+        };
+        let mut checked = Vec::with_capacity(amounts.len());
+        for (id, amount) in &amounts {
+            let document = by_id
+                .get(id.as_str())
+                .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
+            if stored_kind(document)? != expected_kind || !document.posted {
+                return Err(FinanceViolation::AllocationMismatch("kind").into());
+            }
+            checked.push((
+                OpenDocument {
+                    id: document.id.clone(),
+                    reference: document.reference.clone().unwrap_or_default(),
+                    party_id: document.partner_id.clone(),
+                    currency: document.currency.clone(),
+                    outstanding: document.total - document.settled,
+                },
+                *amount,
+            ));
+        }
+        let total = check_allocations(
+            &payment.partner_id,
+            &payment.currency,
+            currency.exponent(),
+            payment.amount - payment.allocated,
+            &checked,
+        )?;
+        if !store::add_allocated(txn, tenant, &payment.id, total).await? {
+            // Another allocation of this payment committed in between.
+            let fresh = store::payment(txn, tenant, &payment.id).await?;
+            let left = fresh.map(|p| p.amount - p.allocated).unwrap_or(0);
+            return Err(FinanceViolation::OverAllocation {
+                unallocated: crate::domain::money::format_minor(
+                    left,
+                    u32::from(currency.exponent()),
+                ),
+                requested: crate::domain::money::format_minor(
+                    total,
+                    u32::from(currency.exponent()),
+                ),
+            }
+            .into());
+        }
+        let now = chrono::Utc::now();
+        let mut rows = Vec::with_capacity(checked.len());
+        for (document, amount) in checked {
+            if !store::add_settlement(txn, tenant, &document.id, amount).await? {
+                return Err(FinanceViolation::AllocationExceedsOutstanding {
+                    invoice: document.reference,
+                }
+                .into());
+            }
+            rows.push(allocation::Model {
+                id: new_id(),
+                tenant_id: tenant.as_str().to_owned(),
+                payment_id: Some(payment.id.clone()),
+                credit_note_id: None,
+                document_id: document.id,
+                amount,
+                created_at: now,
+            });
+        }
+        store::insert_allocations(txn, rows).await?;
+        Ok(total)
+    }
+
+    pub async fn create_recurring_schedule(
+        &self,
+        actor: &Actor,
+        request: ScheduleRequest,
+    ) -> ApiResult<String> {
+        let name = parse_text("name", &request.name)?;
+        if !(1..=31).contains(&request.day_of_month) {
+            return Err(ApiError::bad_input(
+                "dayOfMonth",
+                "a day of the month is 1 to 31",
+            ));
+        }
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let settings = self.require_set_up(txn, &tenant).await?;
+            let currency = document_currency(&settings, &request.currency)?;
+            self.partner_of_kind(txn, &tenant, &request.partner_id, DocumentKind::Invoice)
+                .await?;
+            // The template must make a valid invoice now, not fail every month later.
+            self.document_lines(
+                txn,
+                &tenant,
+                &settings,
+                "template",
+                DocumentKind::Invoice,
+                currency,
+                &request.lines,
+            )
+            .await?;
+            let id = new_id();
+            store::insert_schedule(
+                txn,
+                recurring_schedule::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    partner_id: request.partner_id.clone(),
+                    name,
+                    currency: currency.code().into(),
+                    day_of_month: request.day_of_month as i32,
+                    starts_on: request.starts_on,
+                    ends_on: request.ends_on,
+                    lines: serde_json::to_string(&request.lines).map_err(ApiError::internal)?,
+                    created_at: chrono::Utc::now(),
+                },
+            )
+            .await?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Generates every recurring invoice due by `as_of` that does not exist yet (posting them
+    /// when `post`). One invoice per (schedule, period), enforced by a unique key: running it
+    /// again, or twice at once, creates nothing new. Returns the ids created.
+    pub async fn generate_recurring(
+        &self,
+        actor: &Actor,
+        as_of: NaiveDate,
+        post: bool,
+    ) -> ApiResult<Vec<String>> {
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let settings = self.require_set_up(txn, &tenant).await?;
+            let mut created = Vec::new();
+            for schedule in store::schedules(txn, &tenant).await? {
+                let template: Vec<LineRequest> =
+                    serde_json::from_str(&schedule.lines).map_err(ApiError::internal)?;
+                let currency = Currency::parse(&schedule.currency)?;
+                let partner = self
+                    .partner_of_kind(txn, &tenant, &schedule.partner_id, DocumentKind::Invoice)
+                    .await?;
+                for period in due_periods(schedule.starts_on, schedule.ends_on, as_of) {
+                    let date = period_invoice_date(period, schedule.day_of_month as u32);
+                    let id = new_id();
+                    let (lines, totals) = self
+                        .document_lines(
+                            txn,
+                            &tenant,
+                            &settings,
+                            &id,
+                            DocumentKind::Invoice,
+                            currency,
+                            &template,
+                        )
+                        .await?;
+                    let inserted = store::insert_document(
+                        txn,
+                        document::Model {
+                            id: id.clone(),
+                            tenant_id: tenant.as_str().to_owned(),
+                            kind: DocumentKind::Invoice.as_str().into(),
+                            partner_id: partner.id.clone(),
+                            posted: false,
+                            number: None,
+                            reference: None,
+                            document_date: date,
+                            due_date: date + Duration::days(DEFAULT_DUE_DAYS),
+                            currency: currency.code().into(),
+                            untaxed: totals.untaxed,
+                            tax: totals.tax,
+                            total: totals.total,
+                            settled: 0,
+                            credited_document_id: None,
+                            entry_id: None,
+                            project_id: None,
+                            department_id: None,
+                            memo: Some(format!("{} {}", schedule.name, period.format("%Y-%m"))),
+                            payment_term_id: partner.payment_term_id.clone(),
+                            recurring_schedule_id: Some(schedule.id.clone()),
+                            recurring_period: Some(period),
+                            created_by: actor.user_id.clone(),
+                            created_at: chrono::Utc::now(),
+                            posted_at: None,
+                        },
+                    )
+                    .await?;
+                    if !inserted {
+                        continue;
+                    }
+                    store::replace_lines(txn, &tenant, &id, lines).await?;
+                    if post {
+                        self.post_document_in(txn, actor, &id).await?;
+                    }
+                    created.push(id);
+                }
+            }
+            Ok(created)
+        })
+        .await
+    }
+
+    /// A partner of the kind a document needs (customers for invoices and credit notes, vendors
+    /// for bills).
+    pub(crate) async fn partner_of_kind<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        id: &str,
+        kind: DocumentKind,
+    ) -> ApiResult<partner::Model> {
+        let partner = store::partner(txn, tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("partner".into()))?;
+        let expected = match kind {
+            DocumentKind::Bill => PartnerKind::Vendor,
+            _ => PartnerKind::Customer,
+        };
+        if partner.kind != expected.as_str() {
+            return Err(FinanceViolation::WrongPartnerKind(expected.as_str()).into());
+        }
+        Ok(partner)
+    }
+
+    /// Parses a document's lines and computes its totals under the company's tax policy.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn document_lines<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        settings: &settings::Model,
+        document_id: &str,
+        kind: DocumentKind,
+        currency: Currency,
+        lines: &[LineRequest],
+    ) -> ApiResult<(Vec<document_line::Model>, Totals)> {
+        if lines.is_empty() {
+            return Err(ApiError::bad_input(
+                "lines",
+                "a document has at least one line",
+            ));
+        }
+        let taxes: HashMap<String, crate::store::entities::tax::Model> =
+            ledger_store::taxes(txn, tenant)
+                .await?
+                .into_iter()
+                .map(|tax| (tax.id.clone(), tax))
+                .collect();
+        let default_account = match kind {
+            DocumentKind::Bill => &settings.default_expense_account_id,
+            _ => &settings.default_income_account_id,
+        };
+        let accounts = self
+            .account_facts(
+                txn,
+                tenant,
+                lines
+                    .iter()
+                    .map(|l| {
+                        l.account_id
+                            .clone()
+                            .unwrap_or_else(|| default_account.clone())
+                    })
+                    .collect(),
+            )
+            .await?;
+        let mut priced = Vec::with_capacity(lines.len());
+        for line in lines {
+            parse_text("description", &line.description)?;
+            let account = line
+                .account_id
+                .clone()
+                .unwrap_or_else(|| default_account.clone());
+            match accounts.get(&account) {
+                None => return Err(FinanceViolation::AccountNotFound(account).into()),
+                Some(facts) if facts.role.is_control() => {
+                    return Err(FinanceViolation::ControlAccountReserved(facts.code.clone()).into())
+                }
+                Some(_) => {}
+            }
+            let tax = match &line.tax_id {
+                None => None,
+                Some(id) => {
+                    let tax = taxes
+                        .get(id)
+                        .ok_or_else(|| ApiError::NotFound("tax".into()))?;
+                    Some(TaxRate {
+                        id: tax.id.clone(),
+                        rate: Percent::from_ppm(tax.rate_ppm),
+                        included: tax.included,
+                    })
+                }
+            };
+            priced.push(PricedLine {
+                unit_price: Money::parse(&line.unit_price, currency)?,
+                quantity: Quantity::parse(&line.quantity)?,
+                discount: match &line.discount {
+                    Some(text) => Percent::parse("discount", text, 100)?,
+                    None => Percent::zero(),
+                },
+                tax,
+            });
+        }
+        let rounding =
+            TaxRounding::from_stored(&settings.tax_rounding).unwrap_or(TaxRounding::Global);
+        let totals = compute(currency, &priced, rounding)?;
+        let rows = lines
+            .iter()
+            .zip(&priced)
+            .enumerate()
+            .map(|(index, (line, priced))| document_line::Model {
+                id: new_id(),
+                tenant_id: tenant.as_str().to_owned(),
+                document_id: document_id.to_owned(),
+                line_no: index as i32 + 1,
+                description: line.description.trim().to_owned(),
+                account_id: line
+                    .account_id
+                    .clone()
+                    .unwrap_or_else(|| default_account.clone()),
+                quantity_milli: priced.quantity.milli(),
+                unit_price: priced.unit_price.minor(),
+                discount_ppm: priced.discount.ppm(),
+                tax_id: line.tax_id.clone(),
+                subtotal: totals.line_subtotals[index],
+                tax_amount: totals.line_taxes[index],
+                project_id: line.project_id.clone(),
+                time_entry_id: line.time_entry_id.clone(),
+            })
+            .collect();
+        Ok((rows, totals))
+    }
+}
+
+/// The journal entry of a document: the partner's control account on one side for the total,
+/// each line's account and each tax's account on the other, the rounding residual to the
+/// rounding account. Invoices debit the receivable; credit notes and bills mirror it.
+fn document_entry(
+    settings: &settings::Model,
+    document: &document::Model,
+    kind: DocumentKind,
+    currency: Currency,
+    lines: &[document_line::Model],
+    totals: &Totals,
+    tax_accounts: &HashMap<String, String>,
+) -> ApiResult<Vec<ProposedLine>> {
+    let (control, partner_side) = match kind {
+        DocumentKind::Invoice => (&settings.receivable_account_id, Side::Debit),
+        DocumentKind::CreditNote => (&settings.receivable_account_id, Side::Credit),
+        DocumentKind::Bill => (&settings.payable_account_id, Side::Credit),
+    };
+    let line_side = partner_side.opposite();
+    let party = match kind {
+        DocumentKind::Bill => Party::Vendor(document.partner_id.clone()),
+        _ => Party::Customer(document.partner_id.clone()),
+    };
+    let money = |minor: i64| Money::from_minor(minor, currency).map_err(ApiError::from);
+    let mut entry = vec![
+        ProposedLine::new(control, partner_side, money(totals.total)?)
+            .with_party(Some(party))
+            .with_label(document.reference.clone().unwrap_or_default()),
+    ];
+    for line in lines {
+        if line.subtotal == 0 {
+            continue;
+        }
+        entry.push(
+            ProposedLine::new(&line.account_id, line_side, money(line.subtotal)?)
+                .with_label(line.description.clone())
+                .with_dimensions(Dimensions {
+                    project_id: line
+                        .project_id
+                        .clone()
+                        .or_else(|| document.project_id.clone()),
+                    department_id: document.department_id.clone(),
+                    client_id: None,
+                }),
+        );
+    }
+    for tax in &totals.taxes {
+        if tax.amount == 0 {
+            continue;
+        }
+        let account = tax_accounts
+            .get(&tax.tax_id)
+            .ok_or_else(|| ApiError::internal(format!("tax {} has no account", tax.tax_id)))?;
+        entry.push(ProposedLine::new(account, line_side, money(tax.amount)?).with_label("tax"));
+    }
+    if totals.rounding_residual != 0 {
+        let side = if totals.rounding_residual > 0 {
+            line_side
+        } else {
+            partner_side
+        };
+        entry.push(
+            ProposedLine::new(
+                &settings.rounding_account_id,
+                side,
+                money(totals.rounding_residual.abs())?,
+            )
+            .with_label("tax rounding"),
+        );
+    }
+    Ok(entry)
+}
+
+fn stored_kind(document: &document::Model) -> ApiResult<DocumentKind> {
+    DocumentKind::from_stored(&document.kind)
+        .ok_or_else(|| ApiError::internal(format!("document kind {}", document.kind)))
+}
+
+fn party_of(partner: &partner::Model) -> ApiResult<Party> {
+    match partner.kind.as_str() {
+        "customer" => Ok(Party::Customer(partner.id.clone())),
+        "vendor" => Ok(Party::Vendor(partner.id.clone())),
+        other => Err(ApiError::internal(format!("partner kind {other}"))),
+    }
+}
+
+/// Documents and payments are in the base currency.
+fn document_currency(settings: &settings::Model, requested: &str) -> ApiResult<Currency> {
+    let currency = Currency::parse(requested)?;
+    if currency.code() != settings.base_currency {
+        return Err(FinanceViolation::DocumentCurrency(
+            Currency::parse(&settings.base_currency)?.code(),
+        )
+        .into());
+    }
+    Ok(currency)
+}
+
+/// A stored line as a request (credit notes copy invoices, without the time entries they
+/// billed; posting recomputes).
+pub(crate) fn template_line(line: &document_line::Model, currency: Currency) -> LineRequest {
+    LineRequest {
+        description: line.description.clone(),
+        account_id: Some(line.account_id.clone()),
+        quantity: Quantity::from_milli(line.quantity_milli).to_decimal_string(),
+        unit_price: crate::domain::money::format_minor(
+            line.unit_price,
+            u32::from(currency.exponent()),
+        ),
+        discount: Some(Percent::from_ppm(line.discount_ppm).to_decimal_string()),
+        tax_id: line.tax_id.clone(),
+        project_id: line.project_id.clone(),
+        time_entry_id: None,
+    }
+}
+
+fn parse_term(instalments: &[(String, u32)]) -> ApiResult<Vec<TermLine>> {
+    let lines = instalments
+        .iter()
+        .map(|(share, days)| {
+            Ok(TermLine {
+                share: Percent::parse("share", share, 100)?,
+                days: *days,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    check_term(&lines)?;
+    Ok(lines)
+}
+
+/// A stored term: `ppm:days,ppm:days`.
+pub(crate) fn stored_term(text: &str) -> ApiResult<Vec<TermLine>> {
+    text.split(',')
+        .map(|part| {
+            let (ppm, days) = part
+                .split_once(':')
+                .ok_or_else(|| ApiError::internal("payment term"))?;
+            Ok(TermLine {
+                share: Percent::from_ppm(ppm.parse().map_err(ApiError::internal)?),
+                days: days.parse().map_err(ApiError::internal)?,
+            })
+        })
+        .collect()
+}

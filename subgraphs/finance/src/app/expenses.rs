@@ -1,0 +1,616 @@
+//! Expense claims: categories with policies (caps, receipts), `draft -> submitted ->
+//! approved | refused (reason) -> paid` exactly once, approved by the claimant's manager (or a
+//! finance administrator), never by the claimant. Approval posts the expense against the
+//! employee's reimbursement account; payment posts the reimbursement from the bank.
+//!
+//! Who manages whom comes from finance's directory of people, which the employee subgraph's
+//! events feed ([`Finance::apply_employee_event`]; wired to a durable consumer once the kit has
+//! one).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use erp_kit::events::EventEnvelope;
+use erp_kit::{ApiError, ApiResult, TenantId};
+use serde::{Deserialize, Serialize};
+
+use super::ledger::Posting;
+use super::{new_id, today, Actor, Finance, Outcome};
+use crate::domain::expense::{
+    check_approver, check_line, transition, CategoryPolicy, ExpenseAction, ExpenseState,
+};
+use crate::domain::ledger::{AccountRole, Party, ProposedLine, Side};
+use crate::domain::money::{Currency, Money};
+use crate::domain::{parse_code, parse_optional_text, parse_text, FinanceViolation};
+use crate::events;
+use crate::store::entities::{expense, expense_category, expense_line, person};
+use crate::store::expenses as store;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryRequest {
+    pub code: String,
+    pub name: String,
+    pub account_id: String,
+    /// The most one line may claim, in `cap_currency`.
+    pub cap: Option<String>,
+    pub cap_currency: Option<String>,
+    pub receipt_required: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimLineRequest {
+    pub category_id: String,
+    pub spent_on: NaiveDate,
+    pub description: String,
+    pub amount: String,
+    pub receipt_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimRequest {
+    pub title: String,
+    pub currency: String,
+    pub lines: Vec<ClaimLineRequest>,
+}
+
+/// Payload of `expense.approved` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct ExpenseApproved<'a> {
+    pub expense_id: &'a str,
+    pub employee_id: &'a str,
+    pub approved_by: &'a str,
+    pub currency: &'a str,
+    /// Minor units.
+    pub total: i64,
+    pub entry_id: &'a str,
+}
+
+/// The employee subgraph's events finance reads (schema version 1; unknown fields ignored).
+#[derive(Debug, Deserialize)]
+struct EmployeeChanged {
+    employee_id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    /// The identity user the employee logs in as (carried by `employee.hired` when linked).
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    manager_id: Option<String>,
+}
+
+impl Finance {
+    pub async fn create_expense_category(
+        &self,
+        actor: &Actor,
+        request: CategoryRequest,
+    ) -> ApiResult<String> {
+        let code = parse_code("code", &request.code)?;
+        let name = parse_text("name", &request.name)?;
+        let cap = match (&request.cap, &request.cap_currency) {
+            (Some(cap), Some(currency)) => {
+                let currency = Currency::parse(currency)?;
+                let cap = Money::parse(cap, currency)?;
+                if !cap.is_positive() {
+                    return Err(FinanceViolation::AmountOutOfRange.into());
+                }
+                Some(cap)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::bad_input(
+                    "cap",
+                    "a cap is an amount and a currency",
+                ))
+            }
+        };
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            self.require_set_up(txn, &tenant).await?;
+            let facts = self
+                .account_facts(txn, &tenant, vec![request.account_id.clone()])
+                .await?;
+            match facts.get(&request.account_id) {
+                None => {
+                    return Err(
+                        FinanceViolation::AccountNotFound(request.account_id.clone()).into(),
+                    )
+                }
+                Some(account) if account.role.is_control() => {
+                    return Err(
+                        FinanceViolation::ControlAccountReserved(account.code.clone()).into(),
+                    )
+                }
+                Some(_) => {}
+            }
+            let id = new_id();
+            store::insert_category(
+                txn,
+                expense_category::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    code,
+                    name,
+                    account_id: request.account_id.clone(),
+                    cap_minor: cap.map(|c| c.minor()),
+                    cap_currency: cap.map(|c| c.currency().code().to_owned()),
+                    receipt_required: request.receipt_required,
+                    created_at: chrono::Utc::now(),
+                },
+            )
+            .await
+            .map_err(|err| super::unique_as(err, FinanceViolation::BadCode("code")))?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Drafts a claim for the caller (who must be an employee finance knows).
+    pub async fn create_expense_claim(
+        &self,
+        actor: &Actor,
+        request: ClaimRequest,
+    ) -> ApiResult<String> {
+        let title = parse_text("title", &request.title)?;
+        let currency = Currency::parse(&request.currency)?;
+        if request.lines.is_empty() {
+            return Err(ApiError::bad_input(
+                "lines",
+                "a claim has at least one line",
+            ));
+        }
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let settings = self.require_set_up(txn, &tenant).await?;
+            if settings.base_currency != currency.code() {
+                return Err(FinanceViolation::DocumentCurrency(
+                    Currency::parse(&settings.base_currency)?.code(),
+                )
+                .into());
+            }
+            let claimant = store::person_by_user(txn, &tenant, &actor.user_id)
+                .await?
+                .ok_or(FinanceViolation::UnknownEmployee)?;
+            let categories: HashMap<String, expense_category::Model> =
+                store::categories(txn, &tenant)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id.clone(), c))
+                    .collect();
+            let id = new_id();
+            let mut total = 0i64;
+            let mut lines = Vec::with_capacity(request.lines.len());
+            for (index, line) in request.lines.iter().enumerate() {
+                let category = categories
+                    .get(&line.category_id)
+                    .ok_or_else(|| ApiError::NotFound("expense category".into()))?;
+                let amount = Money::parse(&line.amount, currency)?;
+                let receipt = parse_optional_text("receiptRef", line.receipt_ref.as_deref())?;
+                check_line(&policy(category)?, amount, receipt.as_deref())?;
+                total = total
+                    .checked_add(amount.minor())
+                    .ok_or(FinanceViolation::AmountOutOfRange)?;
+                lines.push(expense_line::Model {
+                    id: new_id(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    expense_id: id.clone(),
+                    line_no: index as i32 + 1,
+                    category_id: category.id.clone(),
+                    spent_on: line.spent_on,
+                    description: parse_text("description", &line.description)?,
+                    amount: amount.minor(),
+                    receipt_ref: receipt,
+                });
+            }
+            Money::from_minor(total, currency)?;
+            store::insert_claim(
+                txn,
+                expense::Model {
+                    id: id.clone(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    employee_id: claimant.employee_id.clone(),
+                    claimant_user_id: actor.user_id.clone(),
+                    title,
+                    currency: currency.code().into(),
+                    total,
+                    state: ExpenseState::Draft.as_str().into(),
+                    submitted_at: None,
+                    decided_by: None,
+                    decided_at: None,
+                    refusal_reason: None,
+                    approved_entry_id: None,
+                    paid_entry_id: None,
+                    paid_at: None,
+                    created_at: chrono::Utc::now(),
+                },
+                lines,
+            )
+            .await?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// The claimant submits their draft for approval.
+    pub async fn submit_expense_claim(&self, actor: &Actor, claim_id: &str) -> ApiResult<String> {
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let claim = self.claim(txn, &tenant, claim_id).await?;
+            if claim.claimant_user_id != actor.user_id {
+                return Err(ApiError::Forbidden(
+                    "only the claimant submits a claim".into(),
+                ));
+            }
+            self.move_claim(
+                txn,
+                &tenant,
+                &claim,
+                ExpenseAction::Submit,
+                store::Transition {
+                    submitted: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok(claim.id)
+        })
+        .await
+    }
+
+    /// The claimant's manager (or a finance administrator) approves a submitted claim: its
+    /// expense is posted against the employee's reimbursement account (idempotent).
+    pub async fn approve_expense_claim(
+        &self,
+        actor: &Actor,
+        idempotency_key: &str,
+        claim_id: &str,
+    ) -> ApiResult<Outcome> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            claim_id: &'a str,
+        }
+        let tenant = actor.tenant.clone();
+        self.idempotent(
+            &tenant,
+            idempotency_key,
+            "approveExpenseClaim",
+            &Request { claim_id },
+            async |txn| {
+                let settings = self.require_set_up(txn, &tenant).await?;
+                let claim = self.claim(txn, &tenant, claim_id).await?;
+                self.check_decider(txn, &tenant, actor, &claim).await?;
+                let state = stored_state(&claim)?;
+                transition(state, ExpenseAction::Approve)?;
+                let currency = Currency::parse(&claim.currency)?;
+                let categories: HashMap<String, expense_category::Model> =
+                    store::categories(txn, &tenant)
+                        .await?
+                        .into_iter()
+                        .map(|c| (c.id.clone(), c))
+                        .collect();
+                let lines = store::lines_of(txn, &tenant, vec![claim.id.clone()]).await?;
+                let party = Party::Employee(claim.employee_id.clone());
+                let mut entry = Vec::with_capacity(lines.len() + 1);
+                for line in &lines {
+                    let category = categories
+                        .get(&line.category_id)
+                        .ok_or_else(|| ApiError::internal("an expense line's category vanished"))?;
+                    entry.push(
+                        ProposedLine::new(
+                            &category.account_id,
+                            Side::Debit,
+                            Money::from_minor(line.amount, currency)?,
+                        )
+                        .with_party(Some(party.clone()))
+                        .with_label(line.description.clone()),
+                    );
+                }
+                entry.push(
+                    ProposedLine::new(
+                        &settings.employee_payable_account_id,
+                        Side::Credit,
+                        Money::from_minor(claim.total, currency)?,
+                    )
+                    .with_party(Some(party))
+                    .with_label(claim.title.clone()),
+                );
+                let posted = self
+                    .post_lines(
+                        txn,
+                        actor,
+                        Posting {
+                            journal_id: settings.general_journal_id.clone(),
+                            date: today(),
+                            memo: Some(format!("Expense claim: {}", claim.title)),
+                            source_kind: "expense",
+                            source_id: Some(claim.id.clone()),
+                            reverses_id: None,
+                            allow_control: false,
+                        },
+                        entry,
+                    )
+                    .await?;
+                self.move_claim(
+                    txn,
+                    &tenant,
+                    &claim,
+                    ExpenseAction::Approve,
+                    store::Transition {
+                        decided_by: Some(actor.user_id.clone()),
+                        approved_entry_id: Some(posted.id.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                self.enqueue(
+                    txn,
+                    actor,
+                    events::EXPENSE_APPROVED,
+                    &claim.id,
+                    ExpenseApproved {
+                        expense_id: &claim.id,
+                        employee_id: &claim.employee_id,
+                        approved_by: &actor.user_id,
+                        currency: &claim.currency,
+                        total: claim.total,
+                        entry_id: &posted.id,
+                    },
+                )
+                .await?;
+                Ok(claim.id.clone())
+            },
+        )
+        .await
+    }
+
+    /// The claimant's manager (or a finance administrator) refuses a submitted claim, saying why.
+    pub async fn refuse_expense_claim(
+        &self,
+        actor: &Actor,
+        claim_id: &str,
+        reason: &str,
+    ) -> ApiResult<String> {
+        let reason = parse_text("reason", reason)?;
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let claim = self.claim(txn, &tenant, claim_id).await?;
+            self.check_decider(txn, &tenant, actor, &claim).await?;
+            self.move_claim(
+                txn,
+                &tenant,
+                &claim,
+                ExpenseAction::Refuse,
+                store::Transition {
+                    decided_by: Some(actor.user_id.clone()),
+                    refusal_reason: Some(reason.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok(claim.id)
+        })
+        .await
+    }
+
+    /// Reimburses an approved claim from a bank account, exactly once (a second payment is
+    /// EXPENSE_ALREADY_PAID, also when two race).
+    pub async fn pay_expense_claim(
+        &self,
+        actor: &Actor,
+        idempotency_key: &str,
+        claim_id: &str,
+        bank_account_id: Option<String>,
+        date: Option<NaiveDate>,
+    ) -> ApiResult<Outcome> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            claim_id: &'a str,
+            bank_account_id: &'a Option<String>,
+            date: Option<NaiveDate>,
+        }
+        let tenant = actor.tenant.clone();
+        let request = Request {
+            claim_id,
+            bank_account_id: &bank_account_id,
+            date,
+        };
+        self.idempotent(
+            &tenant,
+            idempotency_key,
+            "payExpenseClaim",
+            &request,
+            async |txn| {
+                let settings = self.require_set_up(txn, &tenant).await?;
+                let claim = self.claim(txn, &tenant, claim_id).await?;
+                transition(stored_state(&claim)?, ExpenseAction::Pay)?;
+                let bank = bank_account_id
+                    .clone()
+                    .unwrap_or_else(|| settings.default_bank_account_id.clone());
+                let facts = self.account_facts(txn, &tenant, vec![bank.clone()]).await?;
+                match facts.get(&bank) {
+                    None => return Err(FinanceViolation::AccountNotFound(bank).into()),
+                    Some(account) if account.role != AccountRole::Bank => {
+                        return Err(ApiError::bad_input("bankAccountId", "not a bank account"))
+                    }
+                    Some(_) => {}
+                }
+                // The claim row is claimed first, so a second payment racing this one stops here.
+                self.move_claim(
+                    txn,
+                    &tenant,
+                    &claim,
+                    ExpenseAction::Pay,
+                    store::Transition::default(),
+                )
+                .await?;
+                let currency = Currency::parse(&claim.currency)?;
+                let amount = Money::from_minor(claim.total, currency)?;
+                let posted = self
+                    .post_lines(
+                        txn,
+                        actor,
+                        Posting {
+                            journal_id: settings.bank_journal_id.clone(),
+                            date: date.unwrap_or_else(today),
+                            memo: Some(format!("Reimbursement: {}", claim.title)),
+                            source_kind: "expense_payment",
+                            source_id: Some(claim.id.clone()),
+                            reverses_id: None,
+                            allow_control: false,
+                        },
+                        vec![
+                            ProposedLine::new(
+                                &settings.employee_payable_account_id,
+                                Side::Debit,
+                                amount,
+                            )
+                            .with_party(Some(Party::Employee(claim.employee_id.clone()))),
+                            ProposedLine::new(&bank, Side::Credit, amount),
+                        ],
+                    )
+                    .await?;
+                let recorded = store::transition(
+                    txn,
+                    &tenant,
+                    &claim.id,
+                    ExpenseState::Paid.as_str(),
+                    ExpenseState::Paid.as_str(),
+                    store::Transition {
+                        paid_entry_id: Some(posted.id),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|err| super::unique_as(err, FinanceViolation::ExpenseAlreadyPaid))?;
+                if !recorded {
+                    return Err(ApiError::internal("a paid claim vanished"));
+                }
+                Ok(claim.id.clone())
+            },
+        )
+        .await
+    }
+
+    /// Applies an employee-subgraph event to finance's directory of people (in its own write;
+    /// the consumer uses [`Finance::apply_employee_event_in`] inside its inbox transaction).
+    pub async fn apply_employee_event(&self, event: &EventEnvelope) -> ApiResult<()> {
+        self.write(async |txn| self.apply_employee_event_in(txn, event).await)
+            .await
+    }
+
+    /// `employee.hired` (with its user and manager) and `employee.manager_changed` update the
+    /// directory; other events are ignored. Idempotent: applying an event twice leaves the same
+    /// directory.
+    pub async fn apply_employee_event_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        event: &EventEnvelope,
+    ) -> ApiResult<()> {
+        let tenant = TenantId::from_claim(&event.tenant_id);
+        let change: EmployeeChanged = serde_json::from_value(event.payload.clone())
+            .map_err(|err| ApiError::bad_input("payload", err.to_string()))?;
+        match event.event_type.as_str() {
+            "employee.hired" => {
+                store::upsert_person(
+                    txn,
+                    person::Model {
+                        tenant_id: tenant.as_str().to_owned(),
+                        employee_id: change.employee_id.clone(),
+                        user_id: change.user_id.clone(),
+                        manager_employee_id: change.manager_id.clone(),
+                        display_name: change.display_name.clone().unwrap_or_default(),
+                        updated_at: chrono::Utc::now(),
+                    },
+                )
+                .await?;
+            }
+            "employee.manager_changed" => {
+                store::set_manager(
+                    txn,
+                    &tenant,
+                    &change.employee_id,
+                    change.manager_id.as_deref(),
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn claim<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<expense::Model> {
+        store::claim(txn, tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("expense claim".into()))
+    }
+
+    /// Nobody decides their own claim; the claimant's manager does, or a finance administrator.
+    async fn check_decider<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        actor: &Actor,
+        claim: &expense::Model,
+    ) -> ApiResult<()> {
+        let claimant = store::person(txn, tenant, &claim.employee_id).await?;
+        let manager_user = match claimant.and_then(|p| p.manager_employee_id) {
+            Some(manager) => store::person(txn, tenant, &manager)
+                .await?
+                .and_then(|m| m.user_id),
+            None => None,
+        };
+        check_approver(
+            &claim.claimant_user_id,
+            &actor.user_id,
+            manager_user.as_deref(),
+            actor.finance_admin,
+        )?;
+        Ok(())
+    }
+
+    /// Applies a life-cycle step: the domain says whether it is allowed, the conditional update
+    /// makes it happen once.
+    async fn move_claim<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        claim: &expense::Model,
+        action: ExpenseAction,
+        change: store::Transition,
+    ) -> ApiResult<()> {
+        let from = stored_state(claim)?;
+        let to = transition(from, action)?;
+        if !store::transition(txn, tenant, &claim.id, from.as_str(), to.as_str(), change).await? {
+            // Another request moved it first: report the step against its state now.
+            let now = self.claim(txn, tenant, &claim.id).await?;
+            transition(stored_state(&now)?, action)?;
+            return Err(FinanceViolation::ExpenseState {
+                state: stored_state(&now)?.as_str(),
+                action: "changed concurrently",
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn stored_state(claim: &expense::Model) -> ApiResult<ExpenseState> {
+    ExpenseState::from_stored(&claim.state)
+        .ok_or_else(|| ApiError::internal(format!("expense state {}", claim.state)))
+}
+
+fn policy(category: &expense_category::Model) -> ApiResult<CategoryPolicy> {
+    let cap = match (category.cap_minor, &category.cap_currency) {
+        (Some(minor), Some(code)) => Some(Money::from_minor(minor, Currency::parse(code)?)?),
+        _ => None,
+    };
+    Ok(CategoryPolicy {
+        code: category.code.clone(),
+        cap,
+        receipt_required: category.receipt_required,
+    })
+}

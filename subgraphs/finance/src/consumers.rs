@@ -1,0 +1,99 @@
+//! The handlers of the events finance consumes, through the kit's durable consumer and
+//! finance's inbox (each effect once, in the inbox's transaction):
+//!
+//! - `erp.finance.org` reads `erp.employee.events`: who is whose manager (expense approvals);
+//! - `erp.finance.billing` reads `erp.pmo.events`: approved timesheets become invoice lines.
+
+use erp_kit::db::WriteTransaction;
+use erp_kit::events::{
+    topic_for, Consumer, ConsumerConfig, ConsumerHandle, EventEnvelope, EventHandler, HandlerError,
+    SqlInbox,
+};
+use erp_kit::runtime::Runtime;
+use erp_kit::{ApiError, ErrorCode, TenantId};
+
+use crate::app::billing::TimesheetApproved;
+use crate::app::Finance;
+use crate::events::{BILLING_GROUP, DOMAIN, ORG_GROUP};
+
+/// A use case's failure as the consumer sees it: a broken rule or a malformed payload will not
+/// heal (dead letter at once); anything else is retried.
+fn handler_error(err: ApiError) -> HandlerError {
+    match err.code() {
+        ErrorCode::Internal => HandlerError::failed(err.message()),
+        _ => HandlerError::rejected(err.message()),
+    }
+}
+
+/// `employee.hired` and `employee.manager_changed` into finance's directory.
+pub struct OrgHandler(pub Finance);
+
+#[async_trait::async_trait]
+impl EventHandler<WriteTransaction> for OrgHandler {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        matches!(
+            event.event_type.as_str(),
+            "employee.hired" | "employee.manager_changed"
+        )
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        self.0
+            .apply_employee_event_in(&*write, event)
+            .await
+            .map_err(handler_error)
+    }
+}
+
+/// PMO's `timesheet.approved` into invoice lines.
+pub struct BillingHandler(pub Finance);
+
+#[async_trait::async_trait]
+impl EventHandler<WriteTransaction> for BillingHandler {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        event.event_type == "timesheet.approved"
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        let approved: TimesheetApproved = event.decode_payload()?;
+        let tenant = TenantId::from_claim(&event.tenant_id);
+        self.0
+            .bill_approved_timesheet(&*write, &tenant, &approved)
+            .await
+            .map(|_| ())
+            .map_err(handler_error)
+    }
+}
+
+/// Starts finance's consumers on the runtime's bus (keep the handles: dropping one stops it).
+pub fn start_consumers(runtime: &Runtime, finance: &Finance) -> Vec<ConsumerHandle> {
+    let inbox = || SqlInbox::new(DOMAIN, runtime.db.clone()).waking(finance.outbox.waker());
+    let employee_topic = topic_for("employee");
+    let pmo_topic = topic_for("pmo");
+    vec![
+        Consumer::new(
+            ConsumerConfig::new(ORG_GROUP, &[employee_topic.as_str()]),
+            runtime.bus.clone(),
+            inbox(),
+            OrgHandler(finance.clone()),
+            &runtime.metrics,
+        )
+        .spawn(),
+        Consumer::new(
+            ConsumerConfig::new(BILLING_GROUP, &[pmo_topic.as_str()]),
+            runtime.bus.clone(),
+            inbox(),
+            BillingHandler(finance.clone()),
+            &runtime.metrics,
+        )
+        .spawn(),
+    ]
+}

@@ -1,0 +1,22 @@
+//! The events this subgraph publishes on `erp.finance.events` through its outbox (their
+//! payloads are declared beside the use cases that write them), and the consumer groups of the
+//! events it consumes (their handlers: `consumers.rs`).
+//!
+//! Every envelope carries the kit's `id` (UUIDv7), `tenant_id`, `occurred_at` and
+//! `schema_version`; consumers deduplicate on the id.
+
+pub const DOMAIN: &str = "finance";
+
+/// A journal entry was posted (every posting: manual, reversal or a document's).
+pub const JOURNAL_POSTED: &str = "journal.posted";
+/// A customer invoice was posted (numbered, its entry posted).
+pub const INVOICE_POSTED: &str = "invoice.posted";
+/// A customer payment was received (posted to the bank).
+pub const PAYMENT_RECEIVED: &str = "payment.received";
+/// An expense claim was approved (its expense posted against the employee's reimbursement).
+pub const EXPENSE_APPROVED: &str = "expense.approved";
+
+/// The consumer group that keeps finance's directory of people.
+pub const ORG_GROUP: &str = "erp.finance.org";
+/// The consumer group that bills approved timesheets.
+pub const BILLING_GROUP: &str = "erp.finance.billing";
