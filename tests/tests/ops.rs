@@ -66,6 +66,7 @@ on_both_stores!(
     helpdesk_tickets_with_sla_targets,
     sla_breaches_fire_once_by_timer_across_a_restart,
     sop_versions_and_acknowledgements,
+    concurrent_check_outs_and_seat_assignments_never_oversubscribe,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -1602,4 +1603,116 @@ async fn sop_versions_and_acknowledgements(store: Store) {
         None,
     )
     .await;
+}
+
+async fn concurrent_check_outs_and_seat_assignments_never_oversubscribe(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let it = issuer.token(&tenant, "it-desk", ALL);
+    let data = app
+        .ok(
+            &it,
+            REGISTER,
+            json!({ "input": asset_input("RACE-1", "999") }),
+        )
+        .await;
+    let asset = data["registerAsset"]["id"].as_str().unwrap().to_owned();
+
+    // Ten people grab the same laptop at once: exactly one gets it (O4).
+    let check_out = "mutation($a: ID!, $p: ID!) { checkOutAssets(input: { assetIds: [$a], holder: { type: PERSON, id: $p } }) { count } }";
+    let attempts = (0..10).map(|n| {
+        let (app, it, asset) = (&app, it.clone(), asset.clone());
+        async move {
+            app.graphql(
+                &it,
+                check_out,
+                json!({ "a": asset, "p": format!("person-{n}") }),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let won = answers
+        .iter()
+        .filter(|(_, body)| body["errors"].is_null())
+        .count();
+    assert_eq!(won, 1, "{answers:?}");
+    for (status, body) in &answers {
+        assert_eq!(*status, 200);
+        if !body["errors"].is_null() {
+            assert_eq!(error_codes(body), ["CONFLICT"], "{body}");
+        }
+    }
+    let data = app.ok(&it, ASSET, json!({ "id": asset })).await;
+    assert_eq!(
+        data["asset"]["history"]["nodes"].as_array().unwrap().len(),
+        1
+    );
+
+    // Ten assignments of one seat race for five seats: never more than five succeed (a loser
+    // is CONFLICT: no seat left, or it kept colliding); the seats left are then assigned one by
+    // one until the license refuses, and the total is exactly five.
+    let data = app
+        .ok(
+            &it,
+            "mutation { createSoftwareLicense(input: { name: \"CAD\", seatsOwned: 5 }) { id } }",
+            json!({}),
+        )
+        .await;
+    let license = data["createSoftwareLicense"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assign = "mutation($l: ID!, $p: ID!) { assignLicenseSeats(input: { licenseId: $l, holder: { type: PERSON, id: $p } }) { seatsAssigned } }";
+    let attempts = (0..10).map(|n| {
+        let (app, it, license) = (&app, it.clone(), license.clone());
+        async move {
+            app.graphql(
+                &it,
+                assign,
+                json!({ "l": license, "p": format!("person-{n}") }),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let won = answers
+        .iter()
+        .filter(|(_, body)| body["errors"].is_null())
+        .count();
+    assert!((1..=5).contains(&won), "{answers:?}");
+    for (_, body) in &answers {
+        if !body["errors"].is_null() {
+            assert_eq!(error_codes(body), ["CONFLICT"], "{body}");
+        }
+    }
+    for n in won..5 {
+        app.ok(
+            &it,
+            assign,
+            json!({ "l": license, "p": format!("late-{n}") }),
+        )
+        .await;
+    }
+    app.refused(
+        &it,
+        assign,
+        json!({ "l": license, "p": "one-too-many" }),
+        "CONFLICT",
+        Some("SEATS_EXHAUSTED"),
+    )
+    .await;
+    let data = app
+        .ok(&it, "query($l: ID!) { softwareLicense(id: $l) { seatsAssigned seatsFree assignments { seats } } }", json!({ "l": license }))
+        .await;
+    assert_eq!(data["softwareLicense"]["seatsAssigned"], 5);
+    assert_eq!(data["softwareLicense"]["seatsFree"], 0);
+    assert_eq!(
+        data["softwareLicense"]["assignments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
 }
