@@ -1051,7 +1051,46 @@ async fn procurement_requisition_order_receipt_and_match(store: Store) {
         Some("ORDER_STATE"),
     )
     .await;
-    // A received order is not cancelled.
+    // A closed order receives nothing more; a received order is not cancelled.
+    let data = app
+        .ok(
+            &requester,
+            "mutation($id: ID!) { closePurchaseOrder(input: { orderId: $id }) { status } }",
+            json!({ "id": po }),
+        )
+        .await;
+    assert_eq!(data["closePurchaseOrder"]["status"], "CLOSED");
+    app.refused(
+        &requester,
+        receive,
+        receipt("1"),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+    // Only its requester withdraws a requisition, a draft or a submitted one.
+    let cancel_pr =
+        "mutation($id: ID!) { cancelRequisition(input: { requisitionId: $id }) { status } }";
+    app.refused(
+        &approver,
+        cancel_pr,
+        json!({ "id": second_pr }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    let data = app
+        .ok(
+            &requester,
+            create_pr,
+            json!({ "input": { "title": "Small", "costCentre": "CC-1", "currency": "EUR",
+            "lines": [{ "item": "cable-m", "quantity": "1", "unitPrice": "1" }] } }),
+        )
+        .await;
+    let small = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.ok(&requester, submit_pr, json!({ "id": small })).await;
+    let data = app.ok(&requester, cancel_pr, json!({ "id": small })).await;
+    assert_eq!(data["cancelRequisition"]["status"], "CANCELLED");
     app.refused(
         &requester,
         cancel,

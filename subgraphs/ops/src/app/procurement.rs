@@ -321,6 +321,25 @@ impl Ops {
         .await
     }
 
+    /// Withdraws a draft or submitted requisition (its requester only): its amount leaves the
+    /// budget's commitments. Publishes `requisition.decided`.
+    pub async fn cancel_requisition(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        id: &str,
+    ) -> ApiResult<RequisitionDoc> {
+        self.change_requisition(tenant, caller, id, |requisition| {
+            if requisition.requester_id != caller.sub {
+                return Err(ApiError::Forbidden(
+                    "only the requester withdraws a requisition".into(),
+                ));
+            }
+            Ok((requisition.status.cancel()?, events::REQUISITION_DECIDED))
+        })
+        .await
+    }
+
     async fn change_requisition(
         &self,
         tenant: &TenantId,
@@ -484,6 +503,21 @@ impl Ops {
         self.change_order(tenant, caller, id, |order| {
             let mut next = order.clone();
             next.status = order.status.send()?;
+            Ok((next, None))
+        })
+        .await
+    }
+
+    /// Closes a (partially) received order: nothing more is received against it.
+    pub async fn close_order(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        id: &str,
+    ) -> ApiResult<OrderDoc> {
+        self.change_order(tenant, caller, id, |order| {
+            let mut next = order.clone();
+            next.status = order.status.close()?;
             Ok((next, None))
         })
         .await

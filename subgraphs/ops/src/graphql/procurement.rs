@@ -826,6 +826,22 @@ impl ProcurementMutation {
         ))
     }
 
+    /// Withdraws the caller's draft or submitted requisition.
+    #[graphql(requires_scopes = "procurement:request")]
+    async fn cancel_requisition(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The requisition.")] input: RequisitionIdInput,
+    ) -> Result<Requisition> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Requisition(
+            ops(ctx)?
+                .cancel_requisition(&tenant, claims, &input.requisition_id)
+                .await?,
+        ))
+    }
+
     /// Creates a draft purchase order requested by the caller (from an approved requisition,
     /// which becomes ordered).
     #[graphql(requires_scopes = "procurement:order")]
@@ -898,6 +914,22 @@ impl ProcurementMutation {
         Ok(PurchaseOrder(
             ops(ctx)?
                 .send_order(&tenant, claims, &input.order_id)
+                .await?,
+        ))
+    }
+
+    /// Closes a (partially) received order: nothing more is received against it.
+    #[graphql(requires_scopes = "procurement:order")]
+    async fn close_purchase_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order.")] input: PurchaseOrderIdInput,
+    ) -> Result<PurchaseOrder> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(PurchaseOrder(
+            ops(ctx)?
+                .close_order(&tenant, claims, &input.order_id)
                 .await?,
         ))
     }
