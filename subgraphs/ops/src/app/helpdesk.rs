@@ -1,0 +1,511 @@
+//! The helpdesk: tickets (portal, e-mail adapter, API) with their replies, status changes and
+//! merges, driving three SLA clocks per ticket; the SLA policy of each priority with its
+//! business calendar. Due times are computed when read from the clocks and the current policy,
+//! so a calendar or policy change applies to every open ticket at once.
+
+use std::collections::BTreeSet;
+
+use chrono::{NaiveDate, Utc};
+
+use erp_kit::auth::Claims;
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use super::{envelope, outcome, Attempts, Ops, Outcome};
+use crate::domain::collided;
+use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
+use crate::domain::sla::{BusinessCalendar, DayHours, Targets, TicketClocks};
+use crate::events;
+use crate::store::helpdesk as helpdesk_store;
+use crate::store::{Kind, ReplyDoc, SlaPolicyDoc, TicketDoc, Write};
+
+/// A new ticket, parsed.
+pub struct NewTicket {
+    pub subject: String,
+    pub description: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub asset_id: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// An SLA policy as given.
+pub struct NewSlaPolicy {
+    pub priority: Priority,
+    pub zone: chrono_tz::Tz,
+    pub week: [DayHours; 7],
+    pub holidays: BTreeSet<NaiveDate>,
+    pub first_response_minutes: u32,
+    pub update_minutes: u32,
+    pub resolution_minutes: u32,
+}
+
+/// The business calendar of a stored policy.
+pub fn calendar_of(policy: &SlaPolicyDoc) -> ApiResult<BusinessCalendar> {
+    let zone: chrono_tz::Tz = policy
+        .time_zone
+        .parse()
+        .map_err(|_| ApiError::internal("a stored unknown time zone"))?;
+    let week: [DayHours; 7] = policy
+        .weekly_hours
+        .clone()
+        .try_into()
+        .map_err(|_| ApiError::internal("a stored week without seven days"))?;
+    BusinessCalendar::new(zone, week, policy.holidays.iter().copied().collect())
+}
+
+impl Ops {
+    pub async fn ticket(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<TicketDoc>> {
+        helpdesk_store::ticket(&*self.store, tenant, id).await
+    }
+
+    pub async fn tickets(
+        &self,
+        tenant: &TenantId,
+        status: Option<TicketStatus>,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<TicketDoc>> {
+        helpdesk_store::list_tickets(&*self.store, tenant, status, page).await
+    }
+
+    pub async fn ticket_replies(
+        &self,
+        tenant: &TenantId,
+        ticket_id: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ReplyDoc>> {
+        helpdesk_store::replies_page(&*self.store, tenant, ticket_id, page).await
+    }
+
+    /// The SLA policy of a priority and its calendar, when the tenant has one.
+    pub async fn sla_policy(
+        &self,
+        tenant: &TenantId,
+        priority: Priority,
+    ) -> ApiResult<Option<(SlaPolicyDoc, BusinessCalendar)>> {
+        match helpdesk_store::sla_policy(&*self.store, tenant, priority).await? {
+            Some(policy) => {
+                let calendar = calendar_of(&policy)?;
+                Ok(Some((policy, calendar)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The targets and calendar of `priority`'s policy, when the tenant has one.
+    async fn policy_of(
+        &self,
+        tenant: &TenantId,
+        priority: Priority,
+    ) -> ApiResult<Option<(Targets, BusinessCalendar)>> {
+        Ok(self
+            .sla_policy(tenant, priority)
+            .await?
+            .map(|(policy, calendar)| (targets_of(&policy), calendar)))
+    }
+
+    /// Sets the SLA policy of a priority (replacing the one before): the open tickets of that
+    /// priority get their due times from it at once, their paused time kept.
+    pub async fn set_sla_policy(
+        &self,
+        tenant: &TenantId,
+        new: NewSlaPolicy,
+    ) -> ApiResult<SlaPolicyDoc> {
+        // Validates the hours before anything is written.
+        BusinessCalendar::new(new.zone, new.week.clone(), new.holidays.clone())?;
+        for (field, minutes) in [
+            ("firstResponseMinutes", new.first_response_minutes),
+            ("updateMinutes", new.update_minutes),
+            ("resolutionMinutes", new.resolution_minutes),
+        ] {
+            if minutes == 0 || minutes > 525_600 {
+                return Err(ApiError::bad_input(
+                    field,
+                    "a target is 1 to 525600 minutes",
+                ));
+            }
+        }
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let current = helpdesk_store::sla_policy(&*self.store, tenant, new.priority).await?;
+            let policy = SlaPolicyDoc {
+                id: SlaPolicyDoc::id_for(tenant.as_str(), new.priority),
+                tenant_id: tenant.as_str().to_owned(),
+                rev: current.as_ref().map_or(0, |policy| policy.rev + 1),
+                priority: new.priority,
+                time_zone: new.zone.name().to_owned(),
+                weekly_hours: new.week.to_vec(),
+                holidays: new.holidays.iter().copied().collect(),
+                first_response_minutes: new.first_response_minutes,
+                update_minutes: new.update_minutes,
+                resolution_minutes: new.resolution_minutes,
+            };
+            let write = match &current {
+                Some(current) => Write::replace(Kind::SlaPolicies, &policy, current.rev)?,
+                None => Write::insert(Kind::SlaPolicies, &policy)?,
+            };
+            if let Outcome::Done = outcome(self.store.commit(tenant, &[write], &[]).await?) {
+                self.reschedule_open_tickets(tenant, new.priority).await?;
+                return Ok(policy);
+            }
+        }
+        Err(collided())
+    }
+
+    /// Recomputes when the open tickets of `priority` breach next, after its policy changed.
+    /// A ticket changed concurrently is skipped: that change scheduled it under the new policy.
+    async fn reschedule_open_tickets(
+        &self,
+        tenant: &TenantId,
+        priority: Priority,
+    ) -> ApiResult<()> {
+        let policy = self.policy_of(tenant, priority).await?;
+        let mut after: Option<String> = None;
+        loop {
+            let page = PageRequest {
+                limit: 100,
+                after: after.clone(),
+                before: None,
+                backward: false,
+            };
+            let mut tickets =
+                helpdesk_store::tickets_of_priority(&*self.store, tenant, priority, &page).await?;
+            let more = tickets.len() as u64 > page.limit;
+            tickets.truncate(page.limit as usize);
+            after = tickets.last().map(|ticket| ticket.id.clone());
+            for ticket in tickets {
+                let mut next = TicketDoc {
+                    rev: ticket.rev + 1,
+                    ..ticket.clone()
+                };
+                schedule(&mut next, policy.as_ref());
+                if next.next_breach_at != ticket.next_breach_at {
+                    let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
+                    let _ = self.store.commit(tenant, &writes, &[]).await?;
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        self.breach_timer.notify_one();
+        Ok(())
+    }
+
+    /// Fires every SLA breach due by `now`, across tenants: each target of each ticket once
+    /// (the fired flag is written with the ticket at the revision read, so two replicas never
+    /// both fire it), with an `sla.breached` event. Returns the breaches fired.
+    pub async fn fire_due_breaches(&self, now: chrono::DateTime<Utc>) -> ApiResult<u64> {
+        let due = self.store.due_breaches(now.timestamp_millis(), 100).await?;
+        let mut fired = 0;
+        for raw in due {
+            let ticket: TicketDoc = crate::store::decode(raw)?;
+            let tenant = TenantId::from_claim(&ticket.tenant_id);
+            let policy = self.policy_of(&tenant, ticket.priority).await?;
+            let mut next = TicketDoc {
+                rev: ticket.rev + 1,
+                ..ticket.clone()
+            };
+            let targets = match (&policy, ticket.status.is_final()) {
+                (Some((targets, calendar)), false) => next.clocks.fire_due(now, targets, calendar),
+                _ => vec![],
+            };
+            schedule(&mut next, policy.as_ref());
+            let events = targets
+                .iter()
+                .map(|target| {
+                    envelope(
+                        &tenant,
+                        events::SLA_BREACHED,
+                        &ticket.id,
+                        "sla-timer",
+                        events::SlaBreached {
+                            ticket_id: &ticket.id,
+                            target: *target,
+                            priority: ticket.priority,
+                            client_id: ticket.client_id.as_deref(),
+                        },
+                    )
+                })
+                .collect::<ApiResult<Vec<_>>>()?;
+            let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
+            if let Outcome::Done = outcome(self.store.commit(&tenant, &writes, &events).await?) {
+                fired += targets.len() as u64;
+            }
+        }
+        if fired > 0 {
+            self.wake();
+        }
+        Ok(fired)
+    }
+
+    /// The SLA breach timer: fires what is due, then sleeps until the next breach is due (or a
+    /// ticket or policy changes, or 30 s pass, for changes made by other replicas). After a
+    /// restart it fires at once what came due while it was down, and nothing twice.
+    pub fn spawn_breach_timer(&self) -> tokio::task::JoinHandle<()> {
+        let ops = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = Utc::now();
+                let wait = match ops.fire_due_breaches(now).await {
+                    Ok(_) => match ops.store.next_breach_at().await {
+                        Ok(Some(at)) => {
+                            let millis = (at - Utc::now().timestamp_millis()).clamp(0, 30_000);
+                            std::time::Duration::from_millis(millis as u64)
+                        }
+                        Ok(None) => std::time::Duration::from_secs(30),
+                        Err(err) => {
+                            tracing::warn!(error = ?err, "SLA timer: the next breach was not read");
+                            std::time::Duration::from_secs(5)
+                        }
+                    },
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "SLA timer: breaches were not fired");
+                        std::time::Duration::from_secs(5)
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = ops.breach_timer.notified() => {}
+                }
+            }
+        })
+    }
+
+    /// Opens a ticket requested by the caller; its three clocks start. Publishes
+    /// `ticket.created`.
+    pub async fn create_ticket(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        new: NewTicket,
+    ) -> ApiResult<TicketDoc> {
+        let now = Utc::now();
+        let ticket = TicketDoc {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            rev: 0,
+            subject: new.subject,
+            description: new.description,
+            channel: new.channel,
+            priority: new.priority,
+            status: TicketStatus::New,
+            requester_id: caller.sub.clone(),
+            asset_id: new.asset_id,
+            client_id: new.client_id,
+            merged_into: None,
+            clocks: TicketClocks::start(now),
+            next_breach_at: None,
+            created_at: now,
+        };
+        let mut ticket = ticket;
+        let policy = self.policy_of(tenant, ticket.priority).await?;
+        schedule(&mut ticket, policy.as_ref());
+        let event = ticket_event(tenant, events::TICKET_CREATED, &ticket, &caller.sub)?;
+        let writes = [Write::insert(Kind::Tickets, &ticket)?];
+        match outcome(self.store.commit(tenant, &writes, &[event]).await?) {
+            Outcome::Done => {
+                self.wake();
+                self.breach_timer.notify_one();
+                Ok(ticket)
+            }
+            _ => Err(collided()),
+        }
+    }
+
+    /// Adds a reply: by the requester, or by an agent (`is_agent`), which meets the first
+    /// response, restarts the update clock and opens a new ticket. Never on a merged or closed
+    /// ticket. Publishes `ticket.replied`.
+    pub async fn reply_to_ticket(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        ticket_id: &str,
+        body: String,
+        is_agent: bool,
+    ) -> ApiResult<(TicketDoc, ReplyDoc)> {
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let ticket = self.existing_ticket(tenant, ticket_id).await?;
+            ticket.status.accepts_replies()?;
+            let by_agent = caller.sub != ticket.requester_id;
+            if by_agent && !is_agent {
+                return Err(ApiError::Forbidden(
+                    "only the requester or an agent replies on a ticket".into(),
+                ));
+            }
+            let now = Utc::now();
+            let policy = self.policy_of(tenant, ticket.priority).await?;
+            let calendar = clock_calendar(policy.as_ref());
+            let mut next = TicketDoc {
+                rev: ticket.rev + 1,
+                ..ticket.clone()
+            };
+            if by_agent {
+                next.clocks.agent_replied(now, &calendar);
+                if next.status == TicketStatus::New {
+                    next.status = TicketStatus::Open;
+                }
+            }
+            schedule(&mut next, policy.as_ref());
+            let reply = ReplyDoc {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: tenant.as_str().to_owned(),
+                ticket_id: ticket.id.clone(),
+                author_id: caller.sub.clone(),
+                body: body.clone(),
+                by_agent,
+                at: now,
+            };
+            let event = ticket_event(tenant, events::TICKET_REPLIED, &next, &caller.sub)?;
+            let writes = [
+                Write::replace(Kind::Tickets, &next, ticket.rev)?,
+                Write::insert(Kind::TicketReplies, &reply)?,
+            ];
+            if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
+                self.wake();
+                self.breach_timer.notify_one();
+                return Ok((next, reply));
+            }
+        }
+        Err(collided())
+    }
+
+    /// Moves a ticket to `to` (new -> open -> pending -> resolved -> closed, reopen from
+    /// resolved); the clocks pause in pending and stop when closed. Publishes
+    /// `ticket.status_changed`.
+    pub async fn change_ticket_status(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        ticket_id: &str,
+        to: TicketStatus,
+    ) -> ApiResult<TicketDoc> {
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let ticket = self.existing_ticket(tenant, ticket_id).await?;
+            let status = ticket.status.change_to(to)?;
+            let policy = self.policy_of(tenant, ticket.priority).await?;
+            let calendar = clock_calendar(policy.as_ref());
+            let mut next = TicketDoc {
+                rev: ticket.rev + 1,
+                status,
+                ..ticket.clone()
+            };
+            next.clocks
+                .status_changed(ticket.status, status, Utc::now(), &calendar);
+            schedule(&mut next, policy.as_ref());
+            let event = ticket_event(tenant, events::TICKET_STATUS_CHANGED, &next, &caller.sub)?;
+            let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
+            if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
+                self.wake();
+                self.breach_timer.notify_one();
+                return Ok(next);
+            }
+        }
+        Err(collided())
+    }
+
+    /// Merges a ticket into another of the tenant: it becomes merged (final, its clocks
+    /// stopped); the target stays as it is. Publishes `ticket.merged`.
+    pub async fn merge_ticket(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        ticket_id: &str,
+        into_id: &str,
+    ) -> ApiResult<TicketDoc> {
+        if ticket_id == into_id {
+            return Err(ApiError::bad_input(
+                "intoTicketId",
+                "a ticket is not merged into itself",
+            ));
+        }
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let ticket = self.existing_ticket(tenant, ticket_id).await?;
+            let target = self.existing_ticket(tenant, into_id).await?;
+            let status = ticket.status.merge(target.status)?;
+            let policy = self.policy_of(tenant, ticket.priority).await?;
+            let calendar = clock_calendar(policy.as_ref());
+            let mut next = TicketDoc {
+                rev: ticket.rev + 1,
+                status,
+                merged_into: Some(target.id.clone()),
+                ..ticket.clone()
+            };
+            next.clocks
+                .status_changed(ticket.status, status, Utc::now(), &calendar);
+            schedule(&mut next, policy.as_ref());
+            let event = ticket_event(tenant, events::TICKET_MERGED, &next, &caller.sub)?;
+            // The target is written back at its revision, so a merge into a ticket that was
+            // closed or merged meanwhile collides instead of slipping through.
+            let target_kept = TicketDoc {
+                rev: target.rev + 1,
+                ..target.clone()
+            };
+            let writes = [
+                Write::replace(Kind::Tickets, &next, ticket.rev)?,
+                Write::replace(Kind::Tickets, &target_kept, target.rev)?,
+            ];
+            if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
+                self.wake();
+                return Ok(next);
+            }
+        }
+        Err(collided())
+    }
+
+    async fn existing_ticket(&self, tenant: &TenantId, id: &str) -> ApiResult<TicketDoc> {
+        self.ticket(tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("ticket".into()))
+    }
+}
+
+/// The policy's targets.
+fn targets_of(policy: &SlaPolicyDoc) -> Targets {
+    Targets {
+        first_response: policy.first_response_minutes,
+        update: policy.update_minutes,
+        resolution: policy.resolution_minutes,
+    }
+}
+
+/// The calendar the clocks count business time in: the policy's, or every minute without one.
+fn clock_calendar(policy: Option<&(Targets, BusinessCalendar)>) -> BusinessCalendar {
+    policy.map_or_else(BusinessCalendar::always, |(_, calendar)| calendar.clone())
+}
+
+/// Sets when the ticket breaches next under `policy` (never when final or without a policy).
+fn schedule(ticket: &mut TicketDoc, policy: Option<&(Targets, BusinessCalendar)>) {
+    ticket.next_breach_at = match policy {
+        Some((targets, calendar)) if !ticket.status.is_final() => ticket
+            .clocks
+            .next_breach(targets, calendar)
+            .map(|at| at.timestamp_millis()),
+        _ => None,
+    };
+}
+
+fn ticket_event(
+    tenant: &TenantId,
+    kind: &str,
+    ticket: &TicketDoc,
+    actor: &str,
+) -> ApiResult<erp_kit::events::EventEnvelope> {
+    envelope(
+        tenant,
+        kind,
+        &ticket.id,
+        actor,
+        events::TicketChanged {
+            ticket_id: &ticket.id,
+            status: ticket.status,
+            priority: ticket.priority,
+            client_id: ticket.client_id.as_deref(),
+            asset_id: ticket.asset_id.as_deref(),
+            merged_into: ticket.merged_into.as_deref(),
+        },
+    )
+}

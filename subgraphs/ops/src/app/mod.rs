@@ -1,0 +1,118 @@
+//! The operations use cases, on [`Ops`]: one function per mutation, each a transaction script
+//! written once for both stores: read the facts, apply the domain's rule, commit the writes
+//! with their events (one atomic commit of the store), wake the outbox relay. A commit that
+//! finds a document changed since it was read ([`Commit::Stale`]) sends the script back to
+//! read again ([`Attempts`]). Knows nothing of GraphQL.
+
+pub mod assets;
+pub mod helpdesk;
+pub mod inventory;
+pub mod maintenance;
+pub mod procurement;
+pub mod sops;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use erp_kit::events::{EventEnvelope, Wake};
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use crate::domain::procurement::ApprovalPolicy;
+use crate::store::{Commit, SharedStore};
+
+/// Tunables of the use cases.
+#[derive(Debug, Clone)]
+pub struct OpsOptions {
+    /// How many distinct approvers a purchase order needs by its total.
+    pub approval_policy: ApprovalPolicy,
+}
+
+impl Default for OpsOptions {
+    fn default() -> Self {
+        Self {
+            // Two approvers from 10,000.00 (in the order's minor units) on, one below.
+            approval_policy: ApprovalPolicy::new(vec![(0, 1), (1_000_000, 2)]).unwrap_or_default(),
+        }
+    }
+}
+
+/// The operations use cases over a store, the outbox relay's wake and the SLA breach timer's.
+#[derive(Clone)]
+pub struct Ops {
+    pub store: SharedStore,
+    pub options: OpsOptions,
+    wake: Wake,
+    breach_timer: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Ops {
+    pub fn new(store: SharedStore, wake: Wake, options: OpsOptions) -> Self {
+        Self {
+            store,
+            options,
+            wake,
+            breach_timer: Default::default(),
+        }
+    }
+
+    /// Tells the outbox relay that events were committed.
+    fn wake(&self) {
+        self.wake.wake();
+    }
+}
+
+/// An event of the operations topic about `aggregate`, made by `actor`.
+fn envelope(
+    tenant: &TenantId,
+    kind: &str,
+    aggregate: &str,
+    actor: &str,
+    payload: impl Serialize,
+) -> ApiResult<EventEnvelope> {
+    Ok(EventEnvelope::new(tenant, kind, aggregate, payload)
+        .map_err(ApiError::internal)?
+        .with_actor(actor))
+}
+
+/// How often a script reads its facts again after its commit found them changed, before the
+/// caller gets CONFLICT.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The attempts of a transaction script: `while attempts.next().await { ... }`, then
+/// [`crate::domain::collided`].
+struct Attempts(u32);
+
+impl Attempts {
+    fn new() -> Self {
+        Self(0)
+    }
+
+    /// Whether to try (again); pauses a little before a retry, longer each time.
+    async fn next(&mut self) -> bool {
+        if self.0 >= MAX_ATTEMPTS {
+            return false;
+        }
+        if self.0 > 0 {
+            tokio::time::sleep(Duration::from_millis(5 * u64::from(self.0))).await;
+        }
+        self.0 += 1;
+        true
+    }
+}
+
+/// What a script does with a commit's answer: done, or read again (stale); a duplicate is the
+/// caller's to word.
+enum Outcome {
+    Done,
+    Retry,
+    Duplicate,
+}
+
+fn outcome(commit: Commit) -> Outcome {
+    match commit {
+        Commit::Written => Outcome::Done,
+        Commit::Stale => Outcome::Retry,
+        Commit::Duplicate(_) => Outcome::Duplicate,
+    }
+}

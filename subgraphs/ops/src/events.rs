@@ -1,0 +1,236 @@
+//! What this subgraph publishes (topic `erp.ops.events`, typed payloads) through the store's
+//! outbox as a source of the kit's relay ([`erp_kit::events::OutboxRelay`]: oldest first, stop
+//! at the first failure, exponential backoff, at-least-once; replicas take turns through a
+//! lease). Finance consumes `po.approved`, `grn.received`, `asset.depreciation.posted` and
+//! `asset.disposed` (domains.md section 7).
+
+use serde::Serialize;
+
+use erp_kit::events::{
+    ClaimedBatch, OutboxRelay, OutboxSource, PassOutcome, PendingEvent, RelayConfig, SharedBus,
+    SourceError,
+};
+use erp_kit::ApiError;
+
+use crate::store::SharedStore;
+
+pub use crate::domain::DOMAIN;
+pub use erp_kit::events::{RelayHandle, Wake};
+
+pub const ASSET_REGISTERED: &str = "asset.registered";
+pub const ASSET_MOVED: &str = "asset.moved";
+pub const ASSET_DEPRECIATION_POSTED: &str = "asset.depreciation.posted";
+pub const ASSET_REVALUED: &str = "asset.revalued";
+pub const ASSET_DISPOSED: &str = "asset.disposed";
+pub const REQUISITION_SUBMITTED: &str = "requisition.submitted";
+pub const REQUISITION_DECIDED: &str = "requisition.decided";
+pub const PO_APPROVED: &str = "po.approved";
+pub const PO_CANCELLED: &str = "po.cancelled";
+pub const GRN_RECEIVED: &str = "grn.received";
+pub const TICKET_CREATED: &str = "ticket.created";
+pub const TICKET_REPLIED: &str = "ticket.replied";
+pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
+pub const TICKET_MERGED: &str = "ticket.merged";
+pub const SLA_BREACHED: &str = "sla.breached";
+
+pub fn topic() -> String {
+    erp_kit::events::topic_for(DOMAIN)
+}
+
+/// Payload of `asset.registered` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct AssetRegistered<'a> {
+    pub asset_id: &'a str,
+    pub tag: &'a str,
+    pub currency: &'a str,
+    pub cost_minor: i64,
+}
+
+/// Payload of `asset.moved` (schema version 1): a check-out, acceptance, check-in, repair,
+/// retirement or audit, as the history records it.
+#[derive(Debug, Serialize)]
+pub struct AssetMoved<'a> {
+    pub asset_id: &'a str,
+    pub movement: &'a crate::domain::asset::Movement,
+}
+
+/// Payload of `asset.depreciation.posted` (schema version 1): one journal entry for finance
+/// (debit depreciation expense, credit accumulated depreciation), idempotent on
+/// (asset_id, period_index).
+#[derive(Debug, Serialize)]
+pub struct DepreciationPosted<'a> {
+    pub asset_id: &'a str,
+    pub period_index: u32,
+    pub period_start: chrono::NaiveDate,
+    pub period_end: chrono::NaiveDate,
+    pub currency: &'a str,
+    pub amount_minor: i64,
+    pub book_value_minor: i64,
+}
+
+/// Payload of `asset.revalued` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct AssetRevalued<'a> {
+    pub asset_id: &'a str,
+    pub currency: &'a str,
+    pub book_value_before_minor: i64,
+    pub book_value_after_minor: i64,
+}
+
+/// Payload of `asset.disposed` (schema version 1): finance books the gain or loss.
+#[derive(Debug, Serialize)]
+pub struct AssetDisposed<'a> {
+    pub asset_id: &'a str,
+    pub currency: &'a str,
+    pub proceeds_minor: i64,
+    pub book_value_minor: i64,
+    pub gain_or_loss_minor: i64,
+}
+
+/// Payload of `requisition.submitted` and `requisition.decided` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct RequisitionChanged<'a> {
+    pub requisition_id: &'a str,
+    pub status: crate::domain::procurement::RequisitionStatus,
+    pub currency: &'a str,
+    pub total_minor: i64,
+    pub decided_by: Option<&'a str>,
+}
+
+/// Payload of `po.approved` and `po.cancelled` (schema version 1): finance's commitment.
+#[derive(Debug, Serialize)]
+pub struct OrderChanged<'a> {
+    pub order_id: &'a str,
+    pub supplier: &'a str,
+    pub currency: &'a str,
+    pub total_minor: i64,
+    pub approvers: &'a [String],
+}
+
+/// A line of `grn.received`.
+#[derive(Debug, Serialize)]
+pub struct ReceivedLine<'a> {
+    pub line: u32,
+    pub item: &'a str,
+    /// Thousandths of a unit.
+    pub quantity_milli: i64,
+}
+
+/// Payload of `grn.received` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct GoodsReceived<'a> {
+    pub receipt_id: &'a str,
+    pub order_id: &'a str,
+    pub lines: Vec<ReceivedLine<'a>>,
+    pub order_status: crate::domain::procurement::OrderStatus,
+}
+
+/// Payload of the `ticket.*` events (schema version 1): what analytics counts SLA attainment
+/// from and CRM a client's health.
+#[derive(Debug, Serialize)]
+pub struct TicketChanged<'a> {
+    pub ticket_id: &'a str,
+    pub status: crate::domain::helpdesk::TicketStatus,
+    pub priority: crate::domain::helpdesk::Priority,
+    pub client_id: Option<&'a str>,
+    pub asset_id: Option<&'a str>,
+    /// The ticket it was merged into (`ticket.merged`).
+    pub merged_into: Option<&'a str>,
+}
+
+/// Payload of `sla.breached` (schema version 1): fired once per target per ticket.
+#[derive(Debug, Serialize)]
+pub struct SlaBreached<'a> {
+    pub ticket_id: &'a str,
+    pub target: crate::domain::sla::Target,
+    pub priority: crate::domain::helpdesk::Priority,
+    pub client_id: Option<&'a str>,
+}
+
+/// The store's outbox (`ops_outbox` in MongoDB, or the embedded store's events) as a source of
+/// the kit's relay.
+pub struct OpsOutbox(pub SharedStore);
+
+/// One pass's events, read from the store.
+pub struct OpsBatch {
+    store: SharedStore,
+    events: Vec<PendingEvent>,
+}
+
+fn source_error(err: ApiError) -> SourceError {
+    SourceError(format!("{err:?}"))
+}
+
+#[async_trait::async_trait]
+impl ClaimedBatch for OpsBatch {
+    fn events(&self) -> &[PendingEvent] {
+        &self.events
+    }
+
+    async fn finish(self, outcome: &PassOutcome) -> Result<(), SourceError> {
+        if !outcome.published.is_empty() {
+            self.store
+                .mark_published(&outcome.published)
+                .await
+                .map_err(source_error)?;
+        }
+        for (id, error, next_attempt_at) in &outcome.failed {
+            self.store
+                .record_failure(id, error, *next_attempt_at)
+                .await
+                .map_err(source_error)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxSource for OpsOutbox {
+    type Batch = OpsBatch;
+
+    async fn claim(&self, limit: u64) -> Result<OpsBatch, SourceError> {
+        let pending = self.0.pending_events(limit).await.map_err(source_error)?;
+        Ok(OpsBatch {
+            store: self.0.clone(),
+            events: pending
+                .into_iter()
+                .map(|row| PendingEvent {
+                    id: row.id,
+                    topic: row.topic,
+                    envelope: row.envelope,
+                    attempts: row.attempts,
+                    next_attempt_at: row.next_attempt_at,
+                })
+                .collect(),
+        })
+    }
+
+    async fn lease(&self, owner: &str, until: i64, now: i64) -> Result<bool, SourceError> {
+        self.0
+            .lease_relay(owner, until, now)
+            .await
+            .map_err(source_error)
+    }
+
+    fn leased(&self) -> bool {
+        true
+    }
+
+    async fn purge_published(&self, before: i64) -> Result<(), SourceError> {
+        self.0.purge_published(before).await.map_err(source_error)
+    }
+
+    fn name(&self) -> &str {
+        "ops_outbox"
+    }
+}
+
+/// The relay publishing the store's pending events to the bus.
+pub fn relay(
+    store: SharedStore,
+    bus: SharedBus,
+    config: RelayConfig,
+    wake: Wake,
+) -> OutboxRelay<OpsOutbox> {
+    OutboxRelay::over(OpsOutbox(store), bus, config, wake)
+}

@@ -1,0 +1,675 @@
+//! The helpdesk in GraphQL: tickets with replies, status changes and merges, their three SLA
+//! targets (due times in business time, computed from the current policy), and the SLA policy
+//! of each priority with its business calendar.
+
+use std::collections::BTreeSet;
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{NaiveTime, Timelike, Utc};
+
+use erp_kit::authz::authenticated;
+use erp_kit::pagination::{connection_from_rows, PageRequest};
+use erp_kit::scalars::{Date, DateTime, TimeOfDay, TimeZone};
+use erp_kit::{ApiError, RequestContext};
+
+use super::context::ops;
+use crate::app::helpdesk::{NewSlaPolicy, NewTicket};
+use crate::domain::helpdesk::{self as domain, TicketStatus as Status};
+use crate::domain::sla::{BusinessCalendar, Clock, ClockState, DayHours};
+use crate::domain::{optional_text, short_text};
+use crate::store::{ReplyDoc, SlaPolicyDoc, TicketDoc};
+
+/// The scope that makes a caller an agent (replies meet the first response).
+const AGENT_SCOPE: &str = "helpdesk:write";
+
+/// Where a ticket is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TicketStatus {
+    /// Not answered yet.
+    New,
+    /// Being worked on.
+    Open,
+    /// Waiting on the customer or a third party: the SLA clocks are paused.
+    Pending,
+    /// Solved; it may be reopened.
+    Resolved,
+    /// Final.
+    Closed,
+    /// Merged into another ticket: final, no replies.
+    Merged,
+}
+
+impl From<Status> for TicketStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::New => Self::New,
+            Status::Open => Self::Open,
+            Status::Pending => Self::Pending,
+            Status::Resolved => Self::Resolved,
+            Status::Closed => Self::Closed,
+            Status::Merged => Self::Merged,
+        }
+    }
+}
+
+impl From<TicketStatus> for Status {
+    fn from(status: TicketStatus) -> Self {
+        match status {
+            TicketStatus::New => Self::New,
+            TicketStatus::Open => Self::Open,
+            TicketStatus::Pending => Self::Pending,
+            TicketStatus::Resolved => Self::Resolved,
+            TicketStatus::Closed => Self::Closed,
+            TicketStatus::Merged => Self::Merged,
+        }
+    }
+}
+
+/// How urgent a ticket is; SLA policies are set per priority.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TicketPriority {
+    /// Low.
+    Low,
+    /// Normal.
+    Normal,
+    /// High.
+    High,
+    /// Urgent.
+    Urgent,
+}
+
+impl From<domain::Priority> for TicketPriority {
+    fn from(priority: domain::Priority) -> Self {
+        match priority {
+            domain::Priority::Low => Self::Low,
+            domain::Priority::Normal => Self::Normal,
+            domain::Priority::High => Self::High,
+            domain::Priority::Urgent => Self::Urgent,
+        }
+    }
+}
+
+impl From<TicketPriority> for domain::Priority {
+    fn from(priority: TicketPriority) -> Self {
+        match priority {
+            TicketPriority::Low => Self::Low,
+            TicketPriority::Normal => Self::Normal,
+            TicketPriority::High => Self::High,
+            TicketPriority::Urgent => Self::Urgent,
+        }
+    }
+}
+
+/// How a ticket came in.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TicketChannel {
+    /// The self-service portal.
+    Portal,
+    /// An e-mail (through the inbound adapter).
+    Email,
+    /// The API.
+    Api,
+}
+
+/// Where an SLA target is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum SlaTargetState {
+    /// The clock runs.
+    Running,
+    /// The ticket is pending: the clock is paused.
+    Paused,
+    /// Met in time.
+    Met,
+    /// Past its due time (met late, or not met).
+    Breached,
+}
+
+/// A day of the week.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum Weekday {
+    /// Monday.
+    Monday,
+    /// Tuesday.
+    Tuesday,
+    /// Wednesday.
+    Wednesday,
+    /// Thursday.
+    Thursday,
+    /// Friday.
+    Friday,
+    /// Saturday.
+    Saturday,
+    /// Sunday.
+    Sunday,
+}
+
+const WEEKDAYS: [Weekday; 7] = [
+    Weekday::Monday,
+    Weekday::Tuesday,
+    Weekday::Wednesday,
+    Weekday::Thursday,
+    Weekday::Friday,
+    Weekday::Saturday,
+    Weekday::Sunday,
+];
+
+/// One SLA target of a ticket.
+#[derive(SimpleObject)]
+pub struct SlaTarget {
+    /// The target, in business minutes.
+    pub target_minutes: i32,
+    /// When it is due (none while paused, once met or closed).
+    pub due_at: Option<DateTime>,
+    /// When it was met.
+    pub met_at: Option<DateTime>,
+    /// Running, paused, met or breached, now.
+    pub state: SlaTargetState,
+    /// Business minutes paused so far (kept across policy changes).
+    pub paused_minutes: i32,
+    /// Whether its breach has fired (`sla.breached`, once per target and ticket).
+    pub breach_fired: bool,
+}
+
+fn target(clock: &Clock, minutes: u32, calendar: &BusinessCalendar) -> SlaTarget {
+    let state = match clock.state(Utc::now(), minutes, calendar) {
+        ClockState::Running => SlaTargetState::Running,
+        ClockState::Paused => SlaTargetState::Paused,
+        ClockState::Met => SlaTargetState::Met,
+        ClockState::Breached => SlaTargetState::Breached,
+    };
+    SlaTarget {
+        target_minutes: minutes as i32,
+        due_at: clock.due_at(minutes, calendar).map(DateTime::from),
+        met_at: clock.met_at.map(DateTime::from),
+        state,
+        paused_minutes: (clock.paused_seconds / 60) as i32,
+        breach_fired: clock.breach_fired,
+    }
+}
+
+/// A ticket's three SLA targets under its priority's policy.
+#[derive(SimpleObject)]
+pub struct TicketSla {
+    /// The first reply by an agent.
+    pub first_response: SlaTarget,
+    /// An agent's next reply after each reply.
+    pub update: SlaTarget,
+    /// The resolution.
+    pub resolution: SlaTarget,
+}
+
+/// A helpdesk ticket.
+pub struct Ticket(pub TicketDoc);
+
+/// A helpdesk ticket.
+#[Object]
+impl Ticket {
+    /// The ticket's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The subject.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    /// What the requester wrote.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// How it came in.
+    async fn channel(&self) -> TicketChannel {
+        match self.0.channel {
+            domain::Channel::Portal => TicketChannel::Portal,
+            domain::Channel::Email => TicketChannel::Email,
+            domain::Channel::Api => TicketChannel::Api,
+        }
+    }
+    /// How urgent it is.
+    async fn priority(&self) -> TicketPriority {
+        self.0.priority.into()
+    }
+    /// Where it is.
+    async fn status(&self) -> TicketStatus {
+        self.0.status.into()
+    }
+    /// The user who opened it.
+    async fn requester_id(&self) -> ID {
+        ID(self.0.requester_id.clone())
+    }
+    /// The asset it is about.
+    async fn asset_id(&self) -> Option<ID> {
+        self.0.asset_id.clone().map(ID)
+    }
+    /// The CRM client it is for.
+    async fn client_id(&self) -> Option<ID> {
+        self.0.client_id.clone().map(ID)
+    }
+    /// The ticket it was merged into.
+    async fn merged_into_id(&self) -> Option<ID> {
+        self.0.merged_into.clone().map(ID)
+    }
+    /// When it was opened.
+    async fn created_at(&self) -> DateTime {
+        DateTime::from(self.0.created_at)
+    }
+    /// Its SLA targets under the current policy of its priority (none without a policy).
+    async fn sla(&self, ctx: &Context<'_>) -> Result<Option<TicketSla>> {
+        let tenant = ctx.tenant()?;
+        let Some((policy, calendar)) = ops(ctx)?.sla_policy(&tenant, self.0.priority).await? else {
+            return Ok(None);
+        };
+        let clocks = &self.0.clocks;
+        Ok(Some(TicketSla {
+            first_response: target(
+                &clocks.first_response,
+                policy.first_response_minutes,
+                &calendar,
+            ),
+            update: target(&clocks.update, policy.update_minutes, &calendar),
+            resolution: target(&clocks.resolution, policy.resolution_minutes, &calendar),
+        }))
+    }
+    /// Its replies, oldest first, as a Relay connection.
+    async fn replies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
+    ) -> Result<Connection<String, TicketReply, EmptyFields, EmptyFields>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = ops(ctx)?.ticket_replies(&tenant, &self.0.id, &page).await?;
+        let rows = rows.into_iter().map(TicketReply).collect();
+        Ok(connection_from_rows(&page, rows, |r| r.0.id.clone()))
+    }
+}
+
+/// A reply on a ticket.
+pub struct TicketReply(pub ReplyDoc);
+
+/// A reply on a ticket.
+#[Object]
+impl TicketReply {
+    /// The reply's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Who wrote it.
+    async fn author_id(&self) -> ID {
+        ID(self.0.author_id.clone())
+    }
+    /// What they wrote.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    /// Whether an agent (not the requester) wrote it.
+    async fn by_agent(&self) -> bool {
+        self.0.by_agent
+    }
+    /// When.
+    async fn at(&self) -> DateTime {
+        DateTime::from(self.0.at)
+    }
+}
+
+/// Business hours of one weekday.
+#[derive(SimpleObject, InputObject)]
+#[graphql(input_name = "BusinessHoursInput")]
+pub struct BusinessHours {
+    /// The day.
+    pub weekday: Weekday,
+    /// The first minute in business time.
+    pub start: TimeOfDay,
+    /// The first minute after it (`00:00` is the end of the day).
+    pub end: TimeOfDay,
+}
+
+/// The SLA policy of one priority.
+pub struct SlaPolicy(pub SlaPolicyDoc);
+
+fn time_of(minute: u16) -> TimeOfDay {
+    let minute = u32::from(minute % 1440);
+    TimeOfDay(NaiveTime::from_hms_opt(minute / 60, minute % 60, 0).unwrap_or(NaiveTime::MIN))
+}
+
+/// The SLA policy of one priority.
+#[Object]
+impl SlaPolicy {
+    /// The priority it applies to.
+    async fn priority(&self) -> TicketPriority {
+        self.0.priority.into()
+    }
+    /// The calendar's time zone.
+    async fn time_zone(&self) -> Result<TimeZone> {
+        TimeZone::parse(&self.0.time_zone)
+            .ok_or_else(|| ApiError::internal("a stored unknown time zone").into())
+    }
+    /// The business hours of each weekday (no entry: a day off).
+    async fn weekly_hours(&self) -> Vec<BusinessHours> {
+        self.0
+            .weekly_hours
+            .iter()
+            .zip(WEEKDAYS)
+            .flat_map(|(hours, weekday)| {
+                hours.iter().map(move |&(start, end)| BusinessHours {
+                    weekday,
+                    start: time_of(start),
+                    end: time_of(end),
+                })
+            })
+            .collect()
+    }
+    /// Days with no business time.
+    async fn holidays(&self) -> Vec<Date> {
+        self.0.holidays.iter().copied().map(Date::from).collect()
+    }
+    /// The first-response target, in business minutes.
+    async fn first_response_minutes(&self) -> i32 {
+        self.0.first_response_minutes as i32
+    }
+    /// The update target, in business minutes.
+    async fn update_minutes(&self) -> i32 {
+        self.0.update_minutes as i32
+    }
+    /// The resolution target, in business minutes.
+    async fn resolution_minutes(&self) -> i32 {
+        self.0.resolution_minutes as i32
+    }
+}
+
+/// A new ticket (`createTicket`).
+#[derive(InputObject)]
+pub struct CreateTicketInput {
+    /// The subject, 1 to 200 characters.
+    pub subject: String,
+    /// What happened, 1 to 10,000 characters.
+    pub description: String,
+    /// How it came in (default API).
+    pub channel: Option<TicketChannel>,
+    /// How urgent it is (default NORMAL).
+    pub priority: Option<TicketPriority>,
+    /// The asset it is about.
+    pub asset_id: Option<ID>,
+    /// The CRM client it is for.
+    pub client_id: Option<ID>,
+}
+
+/// A reply (`replyToTicket`).
+#[derive(InputObject)]
+pub struct ReplyToTicketInput {
+    /// The ticket.
+    pub ticket_id: ID,
+    /// The reply, 1 to 10,000 characters.
+    pub body: String,
+}
+
+/// A status change (`changeTicketStatus`).
+#[derive(InputObject)]
+pub struct ChangeTicketStatusInput {
+    /// The ticket.
+    pub ticket_id: ID,
+    /// The new status (not MERGED: see `mergeTicket`).
+    pub status: TicketStatus,
+}
+
+/// A merge (`mergeTicket`).
+#[derive(InputObject)]
+pub struct MergeTicketInput {
+    /// The ticket that is merged (it becomes final).
+    pub ticket_id: ID,
+    /// The ticket it is merged into.
+    pub into_ticket_id: ID,
+}
+
+/// An SLA policy (`setSlaPolicy`).
+#[derive(InputObject)]
+pub struct SetSlaPolicyInput {
+    /// The priority it applies to (replaces that priority's policy).
+    pub priority: TicketPriority,
+    /// The calendar's time zone.
+    pub time_zone: TimeZone,
+    /// Business hours: ranges per weekday, ascending and not overlapping.
+    pub weekly_hours: Vec<BusinessHours>,
+    /// Days with no business time.
+    pub holidays: Option<Vec<Date>>,
+    /// The first-response target, 1 to 525600 business minutes.
+    pub first_response_minutes: i32,
+    /// The update target, 1 to 525600 business minutes.
+    pub update_minutes: i32,
+    /// The resolution target, 1 to 525600 business minutes.
+    pub resolution_minutes: i32,
+}
+
+/// What a reply did.
+#[derive(SimpleObject)]
+pub struct ReplyToTicketPayload {
+    /// The reply.
+    pub reply: TicketReply,
+    /// The ticket after it.
+    pub ticket: Ticket,
+}
+
+/// The helpdesk.
+#[derive(Default)]
+pub struct HelpdeskQuery;
+
+#[Object]
+impl HelpdeskQuery {
+    /// One ticket of the caller's tenant.
+    #[graphql(requires_scopes = "helpdesk:read")]
+    async fn ticket(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ticket's id.")] id: ID,
+    ) -> Result<Option<Ticket>> {
+        let tenant = ctx.tenant()?;
+        Ok(ops(ctx)?.ticket(&tenant, &id).await?.map(Ticket))
+    }
+
+    /// The caller's tenant's tickets, oldest first, as a Relay connection.
+    #[graphql(requires_scopes = "helpdesk:read")]
+    #[allow(clippy::too_many_arguments)]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only tickets in this status.")] status: Option<TicketStatus>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
+    ) -> Result<Connection<String, Ticket, EmptyFields, EmptyFields>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = ops(ctx)?
+            .tickets(&tenant, status.map(Into::into), &page)
+            .await?;
+        let rows = rows.into_iter().map(Ticket).collect();
+        Ok(connection_from_rows(&page, rows, |t| t.0.id.clone()))
+    }
+
+    /// The SLA policy of a priority (none when it has none).
+    #[graphql(requires_scopes = "helpdesk:read")]
+    async fn sla_policy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The priority.")] priority: TicketPriority,
+    ) -> Result<Option<SlaPolicy>> {
+        let tenant = ctx.tenant()?;
+        Ok(ops(ctx)?
+            .sla_policy(&tenant, priority.into())
+            .await?
+            .map(|(policy, _)| SlaPolicy(policy)))
+    }
+}
+
+fn minutes(field: &str, minutes: i32) -> Result<u32, ApiError> {
+    u32::try_from(minutes)
+        .map_err(|_| ApiError::bad_input(field, "a target is 1 to 525600 minutes"))
+}
+
+/// Changes to tickets and SLA policies.
+#[derive(Default)]
+pub struct HelpdeskMutation;
+
+#[Object]
+impl HelpdeskMutation {
+    /// Opens a ticket requested by the caller; its SLA clocks start. Publishes
+    /// `ticket.created`.
+    #[graphql(requires_scopes = "helpdesk:submit")]
+    async fn create_ticket(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The subject, description, channel, priority and links.")]
+        input: CreateTicketInput,
+    ) -> Result<Ticket> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let new = NewTicket {
+            subject: short_text("subject", &input.subject, 200, "subject")?,
+            description: short_text("description", &input.description, 10_000, "description")?,
+            channel: match input.channel.unwrap_or(TicketChannel::Api) {
+                TicketChannel::Portal => domain::Channel::Portal,
+                TicketChannel::Email => domain::Channel::Email,
+                TicketChannel::Api => domain::Channel::Api,
+            },
+            priority: input.priority.unwrap_or(TicketPriority::Normal).into(),
+            asset_id: optional_text(
+                "assetId",
+                input.asset_id.as_ref().map(|id| id.as_str()),
+                100,
+                "asset id",
+            )?,
+            client_id: optional_text(
+                "clientId",
+                input.client_id.as_ref().map(|id| id.as_str()),
+                100,
+                "client id",
+            )?,
+        };
+        Ok(Ticket(ops(ctx)?.create_ticket(&tenant, claims, new).await?))
+    }
+
+    /// Replies on a ticket: its requester, or an agent (`helpdesk:write`), whose reply meets
+    /// the first response and restarts the update target. Never on a merged or closed ticket.
+    #[graphql(directive = authenticated::apply())]
+    async fn reply_to_ticket(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ticket and the reply.")] input: ReplyToTicketInput,
+    ) -> Result<ReplyToTicketPayload> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let body = short_text("body", &input.body, 10_000, "reply")?;
+        let is_agent = claims.permissions.iter().any(|scope| scope == AGENT_SCOPE);
+        let (ticket, reply) = ops(ctx)?
+            .reply_to_ticket(&tenant, claims, &input.ticket_id, body, is_agent)
+            .await?;
+        Ok(ReplyToTicketPayload {
+            reply: TicketReply(reply),
+            ticket: Ticket(ticket),
+        })
+    }
+
+    /// Moves a ticket: new -> open -> pending -> resolved -> closed (reopen from resolved);
+    /// pending pauses its SLA clocks. Publishes `ticket.status_changed`.
+    #[graphql(requires_scopes = "helpdesk:write")]
+    async fn change_ticket_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ticket and its new status.")] input: ChangeTicketStatusInput,
+    ) -> Result<Ticket> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Ticket(
+            ops(ctx)?
+                .change_ticket_status(&tenant, claims, &input.ticket_id, input.status.into())
+                .await?,
+        ))
+    }
+
+    /// Merges a ticket into another: it becomes final and never escalates. Publishes
+    /// `ticket.merged`.
+    #[graphql(requires_scopes = "helpdesk:write")]
+    async fn merge_ticket(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ticket and the one it is merged into.")] input: MergeTicketInput,
+    ) -> Result<Ticket> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        Ok(Ticket(
+            ops(ctx)?
+                .merge_ticket(&tenant, claims, &input.ticket_id, &input.into_ticket_id)
+                .await?,
+        ))
+    }
+
+    /// Sets the SLA policy of a priority: its business calendar and its three targets. The
+    /// open tickets of that priority get their due times from it at once.
+    #[graphql(requires_scopes = "helpdesk:admin")]
+    async fn set_sla_policy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The priority, calendar and targets.")] input: SetSlaPolicyInput,
+    ) -> Result<SlaPolicy> {
+        let tenant = ctx.tenant()?;
+        let mut week: [DayHours; 7] = Default::default();
+        for hours in &input.weekly_hours {
+            let day = WEEKDAYS
+                .iter()
+                .position(|weekday| *weekday == hours.weekday)
+                .unwrap_or(0);
+            let minute = |time: &TimeOfDay| (time.0.hour() * 60 + time.0.minute()) as u16;
+            let end = match minute(&hours.end) {
+                0 => 1440,
+                end => end,
+            };
+            week[day].push((minute(&hours.start), end));
+        }
+        for day in &mut week {
+            day.sort_unstable();
+        }
+        let new = NewSlaPolicy {
+            priority: input.priority.into(),
+            zone: input.time_zone.tz(),
+            week,
+            holidays: input
+                .holidays
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect::<BTreeSet<_>>(),
+            first_response_minutes: minutes("firstResponseMinutes", input.first_response_minutes)?,
+            update_minutes: minutes("updateMinutes", input.update_minutes)?,
+            resolution_minutes: minutes("resolutionMinutes", input.resolution_minutes)?,
+        };
+        Ok(SlaPolicy(ops(ctx)?.set_sla_policy(&tenant, new).await?))
+    }
+}

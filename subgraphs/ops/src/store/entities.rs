@@ -1,0 +1,416 @@
+//! The documents, as stored in MongoDB and in the embedded store. Every document carries its
+//! tenant and, when it is ever replaced, a revision (`rev`) that each replacement bumps.
+//! Amounts are integer minor units of the document's currency, quantities thousandths.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::ApiError;
+
+use super::HasId;
+use crate::domain::asset::{AssetStatus, Holder, Movement};
+use crate::domain::depreciation::{Frequency, Line, Method};
+use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
+use crate::domain::maintenance::{MaintenanceKind, MaintenanceStatus, Plan};
+use crate::domain::procurement::{OrderStatus, RequisitionStatus};
+use crate::domain::sla::TicketClocks;
+use crate::domain::sop::VersionStatus;
+
+/// What an asset is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AssetKind {
+    /// A tagged hardware item.
+    Hardware,
+    /// A part installed in another asset.
+    Component,
+}
+
+/// How an asset depreciates, and its schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepreciationDoc {
+    pub method: Method,
+    pub frequency: Frequency,
+    pub periods: u32,
+    pub salvage: i64,
+    pub prorata: bool,
+    pub lines: Vec<Line>,
+}
+
+/// A disposal: when, for how much, and what it booked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisposalDoc {
+    pub disposed_at: DateTime<Utc>,
+    pub proceeds: i64,
+    pub book_value: i64,
+    pub gain_or_loss: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub kind: AssetKind,
+    pub tag: String,
+    pub name: String,
+    pub serial: Option<String>,
+    pub model: Option<String>,
+    pub category: Option<String>,
+    pub location_id: Option<String>,
+    pub status: AssetStatus,
+    pub holder: Option<Holder>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub currency: String,
+    pub cost: i64,
+    pub purchase_date: Option<NaiveDate>,
+    pub in_use_date: NaiveDate,
+    pub warranty_until: Option<NaiveDate>,
+    pub end_of_life: Option<NaiveDate>,
+    pub depreciation: Option<DepreciationDoc>,
+    pub disposal: Option<DisposalDoc>,
+    pub last_audited_at: Option<DateTime<Utc>>,
+    /// Its preventive maintenance plan.
+    #[serde(default)]
+    pub maintenance_plan: Option<Plan>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One entry of an asset's append-only history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovementDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub asset_id: String,
+    pub movement: Movement,
+    /// The user who recorded it.
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Seats of a license held by one holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatAssignmentDoc {
+    pub holder: Holder,
+    pub seats: u32,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// A software license with its seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub name: String,
+    pub seats_owned: u32,
+    pub seats_assigned: u32,
+    pub assignments: Vec<SeatAssignmentDoc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A consumable counted by quantity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumableDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub name: String,
+    pub on_hand: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One version of an SOP: its bytes are addressed by their SHA-256 and never change once
+/// submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SopVersionDoc {
+    pub number: u32,
+    pub hash: String,
+    pub status: VersionStatus,
+    /// The document (Markdown), kept inline until the object-storage backend lands.
+    pub content: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// An acknowledgement: binds (user, SOP, version hash); never revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcknowledgementDoc {
+    pub user_id: String,
+    pub version: u32,
+    pub hash: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SopDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub title: String,
+    pub versions: Vec<SopVersionDoc>,
+    pub acknowledgements: Vec<AcknowledgementDoc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The budget of a cost centre (`_id` is `<tenant>:<cost centre>`). Its revision is bumped by
+/// every submission checked against it, so two concurrent submissions never both pass on the
+/// same headroom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub cost_centre: String,
+    pub currency: String,
+    pub amount: i64,
+}
+
+impl BudgetDoc {
+    pub fn id_for(tenant_id: &str, cost_centre: &str) -> String {
+        format!("{tenant_id}:{cost_centre}")
+    }
+}
+
+/// A maintenance request on an asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub asset_id: String,
+    pub kind: MaintenanceKind,
+    pub status: MaintenanceStatus,
+    pub description: String,
+    /// The plan's due date, for a preventive request.
+    pub due_on: Option<NaiveDate>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A unique key held by a document (`_id` is `<tenant>:<what>:<key>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub owner_id: String,
+}
+
+impl KeyDoc {
+    pub fn asset_tag(tenant_id: &str, tag_key: &str, owner_id: &str) -> Self {
+        Self {
+            id: format!("{tenant_id}:asset-tag:{tag_key}"),
+            tenant_id: tenant_id.to_owned(),
+            owner_id: owner_id.to_owned(),
+        }
+    }
+}
+
+/// A line of a requisition or an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineDoc {
+    /// 1-based, unique in its document.
+    pub line: u32,
+    pub item: String,
+    /// Thousandths of a unit.
+    pub quantity: i64,
+    /// Minor units per unit.
+    pub unit_price: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequisitionDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub requester_id: String,
+    pub title: String,
+    /// The cost centre whose budget it draws on (none: the budget check fails closed).
+    #[serde(default)]
+    pub cost_centre: Option<String>,
+    pub currency: String,
+    pub lines: Vec<LineDoc>,
+    pub total: i64,
+    pub status: RequisitionStatus,
+    pub decided_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Quantity received of one order line (thousandths), from submitted receipts only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedDoc {
+    pub line: u32,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub requisition_id: Option<String>,
+    /// The cost centre of its requisition.
+    #[serde(default)]
+    pub cost_centre: Option<String>,
+    pub requester_id: String,
+    pub supplier: String,
+    pub currency: String,
+    pub lines: Vec<LineDoc>,
+    pub total: i64,
+    pub status: OrderStatus,
+    pub approvals: Vec<String>,
+    pub required_approvals: u32,
+    /// Basis points over the ordered quantity a receipt may reach.
+    pub receipt_tolerance: u32,
+    pub received: Vec<ReceivedDoc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A submitted goods receipt (only submitted receipts are stored: a draft lives in the
+/// client until it is submitted, so nothing counts a draft).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub order_id: String,
+    pub lines: Vec<ReceiptLineDoc>,
+    pub received_by: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptLineDoc {
+    pub line: u32,
+    pub item: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub subject: String,
+    pub description: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub status: TicketStatus,
+    pub requester_id: String,
+    pub asset_id: Option<String>,
+    pub client_id: Option<String>,
+    pub merged_into: Option<String>,
+    pub clocks: TicketClocks,
+    /// When the next SLA breach is due (epoch milliseconds), under the current policy: what
+    /// the breach timer waits for. None when nothing can breach.
+    #[serde(default)]
+    pub next_breach_at: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A reply on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub ticket_id: String,
+    pub author_id: String,
+    pub body: String,
+    /// Whether an agent (not the requester) wrote it.
+    pub by_agent: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// The SLA policy of one priority (`_id` is `<tenant>:<priority>`), with its business
+/// calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaPolicyDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub priority: Priority,
+    /// An IANA zone name.
+    pub time_zone: String,
+    /// Business hours per weekday (Monday first) as local minute ranges.
+    pub weekly_hours: Vec<Vec<(u16, u16)>>,
+    pub holidays: Vec<NaiveDate>,
+    pub first_response_minutes: u32,
+    pub update_minutes: u32,
+    pub resolution_minutes: u32,
+}
+
+impl SlaPolicyDoc {
+    pub fn id_for(tenant_id: &str, priority: Priority) -> String {
+        format!("{tenant_id}:{priority:?}")
+    }
+}
+
+macro_rules! has_id {
+    ($($doc:ty),*) => {
+        $(impl HasId for $doc {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
+}
+
+has_id!(
+    AssetDoc,
+    MovementDoc,
+    RequisitionDoc,
+    OrderDoc,
+    ReceiptDoc,
+    TicketDoc,
+    ReplyDoc
+);
+
+/// An event in the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxDoc {
+    /// The envelope id (UUIDv7: time-ordered, so `_id` order is publish order).
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub topic: String,
+    pub event_type: String,
+    pub envelope: String,
+    pub created_at: i64,
+    pub published_at: Option<i64>,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+}
+
+impl OutboxDoc {
+    pub fn new(event: &EventEnvelope) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: event.id.to_string(),
+            tenant_id: event.tenant_id.clone(),
+            topic: erp_kit::events::topic_for(crate::domain::DOMAIN),
+            event_type: event.event_type.clone(),
+            envelope: serde_json::to_string(event).map_err(ApiError::internal)?,
+            created_at: Utc::now().timestamp_millis(),
+            published_at: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! The helpdesk's tenant-scoped reads: tickets, their replies and the SLA policies.
+
+use serde_json::json;
+
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiResult, TenantId};
+
+use super::{decode_all, one, Kind, OpsStore, ReplyDoc, SlaPolicyDoc, TicketDoc};
+use crate::domain::helpdesk::{Priority, TicketStatus};
+
+pub async fn ticket(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    id: &str,
+) -> ApiResult<Option<TicketDoc>> {
+    one(store, tenant, Kind::Tickets, id).await
+}
+
+/// A page of tickets, of one status or all.
+pub async fn list_tickets(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    status: Option<TicketStatus>,
+    page: &PageRequest,
+) -> ApiResult<Vec<TicketDoc>> {
+    let fields: Vec<_> = status.map(|s| ("status", json!(s))).into_iter().collect();
+    decode_all(
+        store
+            .find(tenant, Kind::Tickets, &fields, Some(page))
+            .await?,
+    )
+}
+
+/// A page of a ticket's replies, oldest first.
+pub async fn replies_page(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    ticket_id: &str,
+    page: &PageRequest,
+) -> ApiResult<Vec<ReplyDoc>> {
+    decode_all(
+        store
+            .find(
+                tenant,
+                Kind::TicketReplies,
+                &[("ticket_id", json!(ticket_id))],
+                Some(page),
+            )
+            .await?,
+    )
+}
+
+/// The SLA policy of a priority, when the tenant has one.
+pub async fn sla_policy(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    priority: Priority,
+) -> ApiResult<Option<SlaPolicyDoc>> {
+    one(
+        store,
+        tenant,
+        Kind::SlaPolicies,
+        &SlaPolicyDoc::id_for(tenant.as_str(), priority),
+    )
+    .await
+}
+
+/// A page of the tickets of one priority (what a policy change reschedules).
+pub async fn tickets_of_priority(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    priority: Priority,
+    page: &PageRequest,
+) -> ApiResult<Vec<TicketDoc>> {
+    decode_all(
+        store
+            .find(
+                tenant,
+                Kind::Tickets,
+                &[("priority", json!(priority))],
+                Some(page),
+            )
+            .await?,
+    )
+}

@@ -1,0 +1,279 @@
+//! Persistence behind one small trait, [`OpsStore`]: MongoDB in production ([`mongo::MongoStore`])
+//! and in-process maps in the one-process mode ([`memory::MemoryStore`]). The documents are in
+//! [`entities`]; the typed, tenant-scoped reads of each feature in [`assets`] and
+//! [`procurement`].
+//!
+//! The trait holds persistence only: the transaction scripts (which facts to read, which rule
+//! to apply, what to write) are written once, in `crate::app`, over three primitives:
+//!
+//! - reads of documents by id or by equality filters, every one tenant-scoped (a document of
+//!   another tenant is indistinguishable from a missing one), pages keyed on the time-ordered
+//!   `_id`;
+//! - [`OpsStore::commit`]: inserts and conditional replacements with their events (the
+//!   `ops_outbox` collection) in ONE transaction (MongoDB) or under one lock (embedded). A
+//!   replacement names the revision the script read; when a document moved on meanwhile, or an
+//!   insert's id is taken (a unique key), nothing is written and the script learns why.
+//! - the outbox relay's reads and marks.
+
+pub mod assets;
+pub mod entities;
+pub mod helpdesk;
+pub mod memory;
+pub mod mongo;
+pub mod procurement;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+pub use entities::*;
+
+/// The document collections.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Kind {
+    Assets,
+    /// The append-only check-in/out history of assets.
+    AssetMovements,
+    Requisitions,
+    Orders,
+    Receipts,
+    Licenses,
+    Consumables,
+    Sops,
+    MaintenanceRequests,
+    /// One budget per (tenant, cost centre).
+    Budgets,
+    Tickets,
+    TicketReplies,
+    /// One SLA policy per (tenant, priority).
+    SlaPolicies,
+    /// Unique keys (an asset tag per tenant): a document whose `_id` is the key, inserted in
+    /// the same commit as the document that holds it.
+    Keys,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 14] = [
+        Kind::Sops,
+        Kind::MaintenanceRequests,
+        Kind::Budgets,
+        Kind::Assets,
+        Kind::AssetMovements,
+        Kind::Requisitions,
+        Kind::Orders,
+        Kind::Receipts,
+        Kind::Licenses,
+        Kind::Consumables,
+        Kind::Tickets,
+        Kind::TicketReplies,
+        Kind::SlaPolicies,
+        Kind::Keys,
+    ];
+
+    pub fn collection(self) -> &'static str {
+        match self {
+            Kind::Assets => "ops_assets",
+            Kind::AssetMovements => "ops_asset_movements",
+            Kind::Requisitions => "ops_requisitions",
+            Kind::Orders => "ops_orders",
+            Kind::Receipts => "ops_receipts",
+            Kind::Licenses => "ops_licenses",
+            Kind::Sops => "ops_sops",
+            Kind::MaintenanceRequests => "ops_maintenance_requests",
+            Kind::Budgets => "ops_budgets",
+            Kind::Consumables => "ops_consumables",
+            Kind::Tickets => "ops_tickets",
+            Kind::TicketReplies => "ops_ticket_replies",
+            Kind::SlaPolicies => "ops_sla_policies",
+            Kind::Keys => "ops_keys",
+        }
+    }
+
+    /// The equality filters a list of the collection uses (each an index on MongoDB, after
+    /// the tenant and before `_id`).
+    pub fn filtered_by(self) -> &'static [&'static str] {
+        match self {
+            Kind::Assets => &["status", "kind"],
+            Kind::AssetMovements => &["asset_id"],
+            Kind::Requisitions => &["status", "requester_id", "cost_centre"],
+            Kind::Orders => &["status", "requisition_id", "cost_centre"],
+            Kind::Receipts => &["order_id"],
+            Kind::MaintenanceRequests => &["asset_id"],
+            Kind::Licenses | Kind::Consumables | Kind::Sops | Kind::Budgets => &[],
+            Kind::Tickets => &["status", "priority"],
+            Kind::TicketReplies => &["ticket_id"],
+            Kind::SlaPolicies => &[],
+            Kind::Keys => &[],
+        }
+    }
+}
+
+/// One write of a commit.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new document; its `_id` must be free.
+    Insert { kind: Kind, doc: Value },
+    /// The document with the same `_id`, replacing the one at revision `expected_rev` (the
+    /// document written carries the next revision).
+    Replace {
+        kind: Kind,
+        doc: Value,
+        expected_rev: i64,
+    },
+}
+
+impl Write {
+    /// An insert of a typed document.
+    pub fn insert(kind: Kind, doc: &impl Serialize) -> ApiResult<Self> {
+        Ok(Write::Insert {
+            kind,
+            doc: to_value(doc)?,
+        })
+    }
+
+    /// A replacement of a typed document read at `expected_rev`.
+    pub fn replace(kind: Kind, doc: &impl Serialize, expected_rev: i64) -> ApiResult<Self> {
+        Ok(Write::Replace {
+            kind,
+            doc: to_value(doc)?,
+            expected_rev,
+        })
+    }
+
+    fn id(&self) -> ApiResult<&str> {
+        let doc = match self {
+            Write::Insert { doc, .. } | Write::Replace { doc, .. } => doc,
+        };
+        doc.get("_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::internal("a document without an _id"))
+    }
+}
+
+/// What a commit found.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    Written,
+    /// A replaced document is no longer at the revision read: nothing was written.
+    Stale,
+    /// An inserted document's id is taken (in `kind`): nothing was written.
+    Duplicate(Kind),
+}
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub id: String,
+    pub topic: String,
+    pub envelope: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+}
+
+/// The most documents an unpaged list returns (a PO's receipts, an asset's history).
+pub const MAX_UNPAGED: u64 = 10_000;
+
+/// The operations persistence. Every method is tenant-scoped except the outbox relay's.
+#[async_trait::async_trait]
+pub trait OpsStore: Send + Sync + 'static {
+    /// Creates collections and indexes (idempotent).
+    async fn prepare(&self) -> ApiResult<()>;
+
+    /// The documents of `kind` with these ids that the tenant has (in no particular order).
+    async fn get(&self, tenant: &TenantId, kind: Kind, ids: &[String]) -> ApiResult<Vec<Value>>;
+
+    /// The documents of `kind` whose fields equal `filter`, in `_id` order: a page (limit + 1
+    /// rows, in the page's direction) or, without one, the first [`MAX_UNPAGED`].
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        page: Option<&PageRequest>,
+    ) -> ApiResult<Vec<Value>>;
+
+    /// Writes all of `writes` and enqueues `events`, atomically, or nothing.
+    async fn commit(
+        &self,
+        tenant: &TenantId,
+        writes: &[Write],
+        events: &[EventEnvelope],
+    ) -> ApiResult<Commit>;
+
+    // --- The SLA breach timer (across tenants) ----------------------------------------------
+
+    /// Tickets of every tenant whose next breach is due by `now_ms`, earliest first.
+    async fn due_breaches(&self, now_ms: i64, limit: u64) -> ApiResult<Vec<Value>>;
+    /// The earliest next breach of any ticket (epoch milliseconds).
+    async fn next_breach_at(&self) -> ApiResult<Option<i64>>;
+
+    // --- The outbox relay -----------------------------------------------------------------
+
+    /// Unpublished events, oldest first.
+    async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>>;
+    async fn mark_published(&self, ids: &[String]) -> ApiResult<()>;
+    async fn record_failure(&self, id: &str, error: &str, next_attempt_at: i64) -> ApiResult<()>;
+    /// Takes or renews the relay lease (one relay publishes at a time, so events stay in order).
+    async fn lease_relay(&self, owner: &str, until_ms: i64, now_ms: i64) -> ApiResult<bool>;
+    /// Deletes the events published before `before_ms`.
+    async fn purge_published(&self, before_ms: i64) -> ApiResult<()>;
+
+    /// Answers when the backend answers (readiness).
+    async fn ping(&self) -> Result<(), String>;
+}
+
+pub type SharedStore = std::sync::Arc<dyn OpsStore>;
+
+pub(crate) fn to_value(doc: &impl Serialize) -> ApiResult<Value> {
+    serde_json::to_value(doc).map_err(ApiError::internal)
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
+    serde_json::from_value(value).map_err(ApiError::internal)
+}
+
+pub(crate) fn decode_all<T: DeserializeOwned>(values: Vec<Value>) -> ApiResult<Vec<T>> {
+    values.into_iter().map(decode).collect()
+}
+
+/// One document of `kind` by id.
+pub(crate) async fn one<T: DeserializeOwned>(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    kind: Kind,
+    id: &str,
+) -> ApiResult<Option<T>> {
+    store
+        .get(tenant, kind, &[id.to_owned()])
+        .await?
+        .pop()
+        .map(decode)
+        .transpose()
+}
+
+/// Documents of `kind` by ids, in the order of `ids` (missing ones left out).
+pub(crate) async fn by_ids<T: DeserializeOwned + HasId>(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    kind: Kind,
+    ids: &[String],
+) -> ApiResult<Vec<T>> {
+    let mut found: std::collections::HashMap<String, T> =
+        decode_all::<T>(store.get(tenant, kind, ids).await?)?
+            .into_iter()
+            .map(|doc| (doc.id().to_owned(), doc))
+            .collect();
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
+/// A document with an `_id`.
+pub trait HasId {
+    fn id(&self) -> &str;
+}

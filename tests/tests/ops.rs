@@ -1,0 +1,1757 @@
+//! The operations subgraph through its real HTTP surface: each test once on real MongoDB
+//! (SecantusDB at `MONGO_URL`, a fresh database, with the outbox relay publishing to Kafka)
+//! and once on the embedded store of the one-process mode (in-process bus). Every test asserts
+//! exact data, status codes and `extensions.code` (plus `extensions.reason` for the domain
+//! rules), and that a refused change wrote nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use erp_kit::cache::{InProcessCache, SharedCache};
+use erp_kit::events::{InProcessBus, KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::runtime::Runtime;
+use erp_ops::store::SharedStore;
+use erp_tests::pmo::fresh_mongo_url;
+use erp_tests::{config, error_codes, post_graphql, require_env, TestIssuer};
+use serde_json::{json, Value};
+
+/// Every scope the operations API has.
+const ALL: &[&str] = &[
+    "assets:read",
+    "assets:write",
+    "assets:depreciate",
+    "procurement:read",
+    "procurement:request",
+    "procurement:order",
+    "procurement:approve",
+    "procurement:receive",
+    "procurement:budget",
+    "helpdesk:read",
+    "helpdesk:submit",
+    "helpdesk:write",
+    "helpdesk:admin",
+    "sop:read",
+    "sop:write",
+    "sop:publish",
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    Mongo,
+    Embedded,
+}
+
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test]
+                async fn mongo() {
+                    super::$test(super::Store::Mongo).await;
+                }
+
+                #[tokio::test]
+                async fn embedded() {
+                    super::$test(super::Store::Embedded).await;
+                }
+            }
+        )+
+    };
+}
+
+on_both_stores!(
+    depreciation_schedules_runs_revaluation_and_disposal,
+    custody_bulk_operations_and_acceptance,
+    procurement_requisition_order_receipt_and_match,
+    helpdesk_tickets_with_sla_targets,
+    sla_breaches_fire_once_by_timer_across_a_restart,
+    sop_versions_and_acknowledgements,
+    concurrent_check_outs_and_seat_assignments_never_oversubscribe,
+);
+
+/// Where a spawned subgraph keeps its documents (what a restart reopens).
+#[derive(Clone)]
+enum Backing {
+    Mongo(String),
+    Journal(std::path::PathBuf),
+}
+
+/// A spawned operations subgraph.
+struct OpsApp {
+    addr: SocketAddr,
+    http: reqwest::Client,
+    store: SharedStore,
+    backing: Backing,
+    server: tokio::task::JoinHandle<()>,
+    relay: Option<erp_ops::events::RelayHandle>,
+    _breach_timer: erp_ops::BreachTimer,
+}
+
+impl Drop for OpsApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl OpsApp {
+    async fn spawn(issuer: &TestIssuer, store: Store) -> Self {
+        let backing = match store {
+            Store::Mongo => Backing::Mongo(fresh_mongo_url()),
+            Store::Embedded => Backing::Journal(
+                std::env::temp_dir().join(format!("ops-test-{}.journal", uuid::Uuid::new_v4())),
+            ),
+        };
+        Self::spawn_on(issuer, backing).await
+    }
+
+    /// Stops this process image (server and relay) and starts a new one on the same documents.
+    async fn respawn(mut self, issuer: &TestIssuer) -> Self {
+        self.server.abort();
+        if let Some(relay) = self.relay.take() {
+            relay.shutdown().await;
+        }
+        let backing = self.backing.clone();
+        drop(self);
+        Self::spawn_on(issuer, backing).await
+    }
+
+    async fn spawn_on(issuer: &TestIssuer, backing: Backing) -> Self {
+        let mut kit = config(issuer, String::new());
+        kit.service = "ops".into();
+        let cache: SharedCache = Arc::new(InProcessCache::new());
+        let (bus, store): (SharedBus, SharedStore) = match &backing {
+            Backing::Mongo(url) => (
+                Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap()),
+                Arc::new(
+                    erp_ops::store::mongo::MongoStore::connect(url)
+                        .await
+                        .unwrap(),
+                ),
+            ),
+            Backing::Journal(path) => (
+                Arc::new(InProcessBus::new()),
+                Arc::new(erp_ops::store::memory::MemoryStore::open(path).unwrap()),
+            ),
+        };
+        let runtime =
+            Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
+        let service = erp_ops::start(&runtime, store.clone()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = service.router;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Self {
+            addr,
+            http: reqwest::Client::new(),
+            store,
+            backing,
+            server,
+            relay: Some(service.relay),
+            _breach_timer: service.breach_timer,
+        }
+    }
+
+    async fn graphql(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        post_graphql(
+            &self.http,
+            &format!("http://{}/graphql", self.addr),
+            Some(token),
+            query,
+            variables,
+        )
+        .await
+    }
+
+    /// Runs an operation that must succeed (200, no errors) and returns its `data`.
+    async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    }
+
+    /// Runs an operation that must fail with `code` (and `reason` when given); returns the body.
+    async fn refused(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+        code: &str,
+        reason: Option<&str>,
+    ) -> Value {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(error_codes(&body), vec![code.to_owned()], "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["reason"].as_str(),
+            reason,
+            "{body}"
+        );
+        body
+    }
+
+    /// Waits until the relay published every committed event (the outbox is empty).
+    async fn outbox_drained(&self) {
+        let store = self.store.clone();
+        let drained = erp_tests::eventually(std::time::Duration::from_secs(20), || {
+            let store = store.clone();
+            async move {
+                let pending = store.pending_events(100).await.ok()?;
+                pending.is_empty().then_some(())
+            }
+        })
+        .await;
+        assert!(drained.is_some(), "the relay publishes the outbox");
+    }
+}
+
+fn tenant() -> String {
+    format!("tnt_{}", uuid::Uuid::new_v4().simple())
+}
+
+const REGISTER: &str = "mutation($input: RegisterAssetInput!) { registerAsset(input: $input) {
+    id tag status cost { amount currency } bookValue { amount }
+    depreciation { method usefulLifePeriods salvage { amount } prorata
+      lines { index periodStart periodEnd amount { amount } bookValue { amount } status } } } }";
+
+const ASSET: &str = "query($id: ID!) { asset(id: $id) {
+    id status holder { type id } acceptedAt bookValue { amount }
+    depreciation { lines { index amount { amount } bookValue { amount } status } }
+    disposal { proceeds { amount } bookValue { amount } gainOrLoss { amount currency } }
+    history { nodes { type holder { type id } byUserId } } } }";
+
+fn asset_input(tag: &str, cost: &str) -> Value {
+    json!({ "tag": tag, "name": format!("Laptop {tag}"), "cost": { "amount": cost, "currency": "EUR" },
+            "inUseDate": "2020-01-01" })
+}
+
+async fn depreciation_schedules_runs_revaluation_and_disposal(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let token = issuer.token(&tenant, "finance-clerk", ALL);
+
+    // Snipe-IT #3052: cost 2,880, salvage 400, 5 years -> 496.00 a year, ending at 400.00.
+    let mut input = asset_input("LT-3052", "2880");
+    input["depreciation"] = json!({ "method": "STRAIGHT_LINE", "frequency": "YEARLY",
+        "usefulLifePeriods": 5, "salvage": { "amount": "400", "currency": "EUR" }, "prorata": false });
+    let data = app.ok(&token, REGISTER, json!({ "input": input })).await;
+    let asset = &data["registerAsset"];
+    let id = asset["id"].as_str().unwrap().to_owned();
+    assert_eq!(asset["status"], "IN_STOCK");
+    assert_eq!(
+        asset["cost"],
+        json!({ "amount": "2880.00", "currency": "EUR" })
+    );
+    let lines = asset["depreciation"]["lines"].as_array().unwrap();
+    let amounts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["amount"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["496.00"; 5]);
+    let values: Vec<&str> = lines
+        .iter()
+        .map(|l| l["bookValue"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        ["2384.00", "1888.00", "1392.00", "896.00", "400.00"]
+    );
+    assert_eq!(lines[0]["periodStart"], "2020-01-01");
+    assert_eq!(lines[0]["periodEnd"], "2020-12-31");
+    assert!(lines.iter().all(|l| l["status"] == "PLANNED"));
+
+    // OCA #1073: 80,000,000 over 96 months from 1 Jan 2017 is 833,333.33 a month.
+    let mut input = asset_input("BLDG-1", "80000000");
+    input["inUseDate"] = json!("2017-01-01");
+    input["depreciation"] = json!({ "method": "STRAIGHT_LINE", "frequency": "MONTHLY",
+        "usefulLifePeriods": 96, "salvage": { "amount": "0", "currency": "EUR" }, "prorata": true });
+    let data = app.ok(&token, REGISTER, json!({ "input": input })).await;
+    let lines = data["registerAsset"]["depreciation"]["lines"]
+        .as_array()
+        .unwrap();
+    assert_eq!(lines.len(), 96);
+    assert!(lines[..95]
+        .iter()
+        .all(|l| l["amount"]["amount"] == "833333.33"));
+    assert_eq!(lines[95]["amount"]["amount"], "833333.65");
+    assert_eq!(lines[95]["bookValue"]["amount"], "0.00");
+
+    // A salvage value above the cost is refused, nothing registered.
+    let mut bad = asset_input("BAD-1", "100");
+    bad["depreciation"] = json!({ "method": "STRAIGHT_LINE", "frequency": "YEARLY",
+        "usefulLifePeriods": 5, "salvage": { "amount": "100.01", "currency": "EUR" }, "prorata": false });
+    let body = app
+        .refused(
+            &token,
+            REGISTER,
+            json!({ "input": bad }),
+            "BAD_USER_INPUT",
+            Some("SALVAGE_ABOVE_COST"),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "salvage");
+    let data = app
+        .ok(&token, "{ assets(first: 10) { nodes { tag } } }", json!({}))
+        .await;
+    assert_eq!(
+        data["assets"]["nodes"],
+        json!([{ "tag": "LT-3052" }, { "tag": "BLDG-1" }])
+    );
+
+    // The run posts the periods ended by the day: 3 of the laptop's, 72 of the building's.
+    let run = "mutation($d: Date!) { runDepreciation(input: { through: $d }) { postedLines } }";
+    let data = app.ok(&token, run, json!({ "d": "2022-12-31" })).await;
+    assert_eq!(data["runDepreciation"]["postedLines"], 3 + 72);
+    // Idempotent per (asset, period): a re-run posts nothing.
+    let data = app.ok(&token, run, json!({ "d": "2022-12-31" })).await;
+    assert_eq!(data["runDepreciation"]["postedLines"], 0);
+    let data = app.ok(&token, ASSET, json!({ "id": id })).await;
+    assert_eq!(data["asset"]["bookValue"]["amount"], "1392.00");
+    let lines = data["asset"]["depreciation"]["lines"].as_array().unwrap();
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["POSTED", "POSTED", "POSTED", "PLANNED", "PLANNED"]
+    );
+
+    // An impairment recomputes only the planned lines (OCA PR #2346): 1,392 -> 1,000 over the
+    // two years left, down to the 400 salvage.
+    let revalue = "mutation($input: RevalueAssetInput!) { revalueAsset(input: $input) {
+        bookValue { amount } depreciation { lines { amount { amount } bookValue { amount } status } } } }";
+    let data = app
+        .ok(&token, revalue, json!({ "input": { "assetId": id, "bookValue": { "amount": "1000", "currency": "EUR" } } }))
+        .await;
+    assert_eq!(data["revalueAsset"]["bookValue"]["amount"], "1000.00");
+    let lines = data["revalueAsset"]["depreciation"]["lines"]
+        .as_array()
+        .unwrap();
+    let amounts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["amount"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["496.00", "496.00", "496.00", "300.00", "300.00"]);
+    assert_eq!(lines[4]["bookValue"]["amount"], "400.00");
+    // A book value below salvage would cross it.
+    app.refused(
+        &token,
+        revalue,
+        json!({ "input": { "assetId": id, "bookValue": { "amount": "399.99", "currency": "EUR" } } }),
+        "CONFLICT",
+        Some("CROSSES_SALVAGE"),
+    )
+    .await;
+
+    // Disposal for 1,100: the book value after the impairment is 1,000, a gain of 100.
+    let dispose = "mutation($input: DisposeAssetInput!) { disposeAsset(input: $input) {
+        status disposal { proceeds { amount } bookValue { amount } gainOrLoss { amount currency } }
+        depreciation { lines { status } } } }";
+    let data = app
+        .ok(&token, dispose, json!({ "input": { "assetId": id, "proceeds": { "amount": "1100", "currency": "EUR" } } }))
+        .await;
+    let disposed = &data["disposeAsset"];
+    assert_eq!(disposed["status"], "DISPOSED");
+    assert_eq!(disposed["disposal"]["bookValue"]["amount"], "1000.00");
+    assert_eq!(
+        disposed["disposal"]["gainOrLoss"],
+        json!({ "amount": "100.00", "currency": "EUR" })
+    );
+    assert_eq!(
+        disposed["depreciation"]["lines"].as_array().unwrap().len(),
+        3,
+        "the schedule stops"
+    );
+    app.refused(
+        &token,
+        dispose,
+        json!({ "input": { "assetId": id, "proceeds": { "amount": "1", "currency": "EUR" } } }),
+        "CONFLICT",
+        Some("ASSET_DISPOSED"),
+    )
+    .await;
+    // Scrapping an asset without a schedule books its cost as the loss.
+    let data = app
+        .ok(
+            &token,
+            REGISTER,
+            json!({ "input": asset_input("SCRAP-1", "500") }),
+        )
+        .await;
+    let scrap = data["registerAsset"]["id"].as_str().unwrap().to_owned();
+    let data = app
+        .ok(&token, dispose, json!({ "input": { "assetId": scrap, "proceeds": { "amount": "0", "currency": "EUR" } } }))
+        .await;
+    assert_eq!(
+        data["disposeAsset"]["disposal"]["gainOrLoss"]["amount"],
+        "-500.00"
+    );
+    // Proceeds in another currency are refused.
+    let data = app
+        .ok(
+            &token,
+            REGISTER,
+            json!({ "input": asset_input("SCRAP-2", "500") }),
+        )
+        .await;
+    let scrap = data["registerAsset"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &token,
+        dispose,
+        json!({ "input": { "assetId": scrap, "proceeds": { "amount": "1", "currency": "USD" } } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    // The run skips a disposed asset.
+    let data = app.ok(&token, run, json!({ "d": "2030-12-31" })).await;
+    assert_eq!(data["runDepreciation"]["postedLines"], 96 - 72);
+
+    // Without the scope the run is refused.
+    let reader = issuer.token(&tenant, "reader", &["assets:read"]);
+    let (_, body) = app
+        .graphql(&reader, run, json!({ "d": "2030-12-31" }))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+
+    app.outbox_drained().await;
+}
+
+async fn custody_bulk_operations_and_acceptance(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let it = issuer.token(&tenant, "it-desk", ALL);
+    let alice = issuer.token(&tenant, "alice", &["assets:read"]);
+    let bob = issuer.token(&tenant, "bob", &["assets:read"]);
+
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let data = app
+            .ok(
+                &it,
+                REGISTER,
+                json!({ "input": asset_input(&format!("LT-{n}"), "1200") }),
+            )
+            .await;
+        ids.push(data["registerAsset"]["id"].as_str().unwrap().to_owned());
+    }
+    // Tags are unique whatever their case.
+    app.refused(
+        &it,
+        REGISTER,
+        json!({ "input": asset_input("lt-0", "1") }),
+        "CONFLICT",
+        Some("ASSET_TAG_TAKEN"),
+    )
+    .await;
+    app.refused(
+        &it,
+        REGISTER,
+        json!({ "input": asset_input("LT 9", "1") }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    let check_out = "mutation($input: CheckOutAssetsInput!) { checkOutAssets(input: $input) {
+        count assets { id status holder { type id } } } }";
+    let data = app
+        .ok(&it, check_out, json!({ "input": { "assetIds": &ids[..3], "holder": { "type": "PERSON", "id": "alice" } } }))
+        .await;
+    assert_eq!(data["checkOutAssets"]["count"], 3);
+    for asset in data["checkOutAssets"]["assets"].as_array().unwrap() {
+        assert_eq!(asset["status"], "ASSIGNED");
+        assert_eq!(asset["holder"], json!({ "type": "PERSON", "id": "alice" }));
+    }
+
+    // At most one holder: a bulk call with one assigned asset refuses everything, naming it,
+    // and the asset in stock beside it stays in stock.
+    let body = app
+        .refused(
+            &it,
+            check_out,
+            json!({ "input": { "assetIds": [&ids[3], &ids[0]], "holder": { "type": "LOCATION", "id": "hq" } } }),
+            "CONFLICT",
+            Some("ASSET_ALREADY_ASSIGNED"),
+        )
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LT-0"),
+        "{body}"
+    );
+    let data = app.ok(&it, ASSET, json!({ "id": ids[3] })).await;
+    assert_eq!(data["asset"]["status"], "IN_STOCK");
+    assert_eq!(data["asset"]["history"]["nodes"], json!([]));
+
+    // Bulk sizes: no ids, a duplicate, more than 1,000.
+    let too_many: Vec<String> = (0..1_001).map(|n| format!("id-{n}")).collect();
+    for bad in [json!([]), json!([&ids[3], &ids[3]]), json!(too_many)] {
+        app.refused(
+            &it,
+            check_out,
+            json!({ "input": { "assetIds": bad, "holder": { "type": "PERSON", "id": "bob" } } }),
+            "BAD_USER_INPUT",
+            None,
+        )
+        .await;
+    }
+    // An unknown asset (or another tenant's) is NOT_FOUND, and nothing changes.
+    app.refused(
+        &it,
+        check_out,
+        json!({ "input": { "assetIds": [&ids[3], "no-such-asset"], "holder": { "type": "PERSON", "id": "bob" } } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+
+    // Only the person it was checked out to accepts it, once.
+    let accept = "mutation($id: ID!) { acceptAsset(input: { assetId: $id }) { acceptedAt } }";
+    app.refused(
+        &bob,
+        accept,
+        json!({ "id": ids[0] }),
+        "FORBIDDEN",
+        Some("NOT_THE_HOLDER"),
+    )
+    .await;
+    let data = app.ok(&alice, accept, json!({ "id": ids[0] })).await;
+    assert!(data["acceptAsset"]["acceptedAt"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    app.refused(
+        &alice,
+        accept,
+        json!({ "id": ids[0] }),
+        "CONFLICT",
+        Some("ASSET_STATE"),
+    )
+    .await;
+
+    // Check-in, repair, audit, retire; the history is appended in order.
+    let check_in = "mutation($ids: [ID!]!) { checkInAssets(input: { assetIds: $ids }) { count } }";
+    let data = app.ok(&it, check_in, json!({ "ids": &ids[..3] })).await;
+    assert_eq!(data["checkInAssets"]["count"], 3);
+    app.refused(
+        &it,
+        check_in,
+        json!({ "ids": [&ids[0]] }),
+        "CONFLICT",
+        Some("ASSET_STATE"),
+    )
+    .await;
+    let audit = "mutation($ids: [ID!]!) { auditAssets(input: { assetIds: $ids }) { count assets { status } } }";
+    let data = app.ok(&it, audit, json!({ "ids": ids })).await;
+    assert_eq!(data["auditAssets"]["count"], 5);
+    let repair = "mutation($id: ID!) { sendAssetToRepair(input: { assetId: $id }) { status } }";
+    let data = app.ok(&it, repair, json!({ "id": ids[0] })).await;
+    assert_eq!(data["sendAssetToRepair"]["status"], "IN_REPAIR");
+    app.refused(
+        &it,
+        check_out,
+        json!({ "input": { "assetIds": [&ids[0]], "holder": { "type": "PERSON", "id": "bob" } } }),
+        "CONFLICT",
+        Some("ASSET_STATE"),
+    )
+    .await;
+    let retire = "mutation($id: ID!) { retireAsset(input: { assetId: $id }) { status } }";
+    let data = app.ok(&it, retire, json!({ "id": ids[0] })).await;
+    assert_eq!(data["retireAsset"]["status"], "RETIRED");
+    let data = app.ok(&it, ASSET, json!({ "id": ids[0] })).await;
+    assert_eq!(
+        data["asset"]["history"]["nodes"],
+        json!([
+            { "type": "CHECKED_OUT", "holder": { "type": "PERSON", "id": "alice" }, "byUserId": "it-desk" },
+            { "type": "ACCEPTED", "holder": null, "byUserId": "alice" },
+            { "type": "CHECKED_IN", "holder": { "type": "PERSON", "id": "alice" }, "byUserId": "it-desk" },
+            { "type": "AUDITED", "holder": null, "byUserId": "it-desk" },
+            { "type": "SENT_TO_REPAIR", "holder": null, "byUserId": "it-desk" },
+            { "type": "RETIRED", "holder": null, "byUserId": "it-desk" },
+        ])
+    );
+
+    // License seats: assigned never above owned; many seats to one asset at once.
+    let data = app
+        .ok(&it, "mutation { createSoftwareLicense(input: { name: \"Office\", seatsOwned: 10 }) { id seatsFree } }", json!({}))
+        .await;
+    let license = data["createSoftwareLicense"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assign = "mutation($l: ID!, $t: HolderType!, $h: ID!, $n: Int) { assignLicenseSeats(input: {
+        licenseId: $l, holder: { type: $t, id: $h }, seats: $n }) { seatsAssigned seatsFree assignments { holder { type id } seats } } }";
+    let data = app
+        .ok(
+            &it,
+            assign,
+            json!({ "l": license, "t": "ASSET", "h": ids[1], "n": 8 }),
+        )
+        .await;
+    assert_eq!(data["assignLicenseSeats"]["seatsFree"], 2);
+    app.refused(
+        &it,
+        assign,
+        json!({ "l": license, "t": "PERSON", "h": "bob", "n": 3 }),
+        "CONFLICT",
+        Some("SEATS_EXHAUSTED"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &it,
+            assign,
+            json!({ "l": license, "t": "PERSON", "h": "bob", "n": 2 }),
+        )
+        .await;
+    assert_eq!(data["assignLicenseSeats"]["seatsAssigned"], 10);
+    assert_eq!(
+        data["assignLicenseSeats"]["assignments"],
+        json!([{ "holder": { "type": "ASSET", "id": ids[1] }, "seats": 8 }, { "holder": { "type": "PERSON", "id": "bob" }, "seats": 2 }])
+    );
+    let data = app
+        .ok(&it, "mutation($l: ID!) { releaseLicenseSeats(input: { licenseId: $l, holder: { type: PERSON, id: \"bob\" } }) { seatsFree } }", json!({ "l": license }))
+        .await;
+    assert_eq!(data["releaseLicenseSeats"]["seatsFree"], 2);
+    // Consumables by quantity: never more handed out than on hand.
+    let data = app
+        .ok(
+            &it,
+            "mutation { createConsumable(input: { name: \"Toner\", onHand: 5 }) { id } }",
+            json!({}),
+        )
+        .await;
+    let toner = data["createConsumable"]["id"].as_str().unwrap().to_owned();
+    let issue = "mutation($c: ID!, $q: Int!) { issueConsumable(input: { consumableId: $c, quantity: $q }) { onHand } }";
+    let data = app.ok(&it, issue, json!({ "c": toner, "q": 3 })).await;
+    assert_eq!(data["issueConsumable"]["onHand"], 2);
+    app.refused(
+        &it,
+        issue,
+        json!({ "c": toner, "q": 3 }),
+        "CONFLICT",
+        Some("CONSUMABLE_SHORT"),
+    )
+    .await;
+    app.refused(
+        &it,
+        issue,
+        json!({ "c": toner, "q": -1 }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    // Maintenance: a corrective request runs new -> in progress -> repaired, once; a plan
+    // every 30 days creates one preventive request per due date, a re-run none.
+    let request = "mutation($a: ID!) { requestMaintenance(input: { assetId: $a, description: \"Fan noise\" }) { id type status } }";
+    let data = app.ok(&it, request, json!({ "a": ids[2] })).await;
+    let request_id = data["requestMaintenance"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(data["requestMaintenance"]["type"], "CORRECTIVE");
+    let start = "mutation($r: ID!) { startMaintenance(input: { requestId: $r }) { status } }";
+    app.ok(&it, start, json!({ "r": request_id })).await;
+    app.refused(
+        &it,
+        start,
+        json!({ "r": request_id }),
+        "CONFLICT",
+        Some("MAINTENANCE_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(&it, "mutation($r: ID!) { completeMaintenance(input: { requestId: $r, repaired: true }) { status finishedAt } }", json!({ "r": request_id }))
+        .await;
+    assert_eq!(data["completeMaintenance"]["status"], "REPAIRED");
+    let data = app
+        .ok(&it, "mutation($a: ID!) { setMaintenancePlan(input: { assetId: $a, everyDays: 30, firstDue: \"2026-01-15\" }) { maintenanceEveryDays nextMaintenanceDue } }", json!({ "a": ids[2] }))
+        .await;
+    assert_eq!(
+        data["setMaintenancePlan"],
+        json!({ "maintenanceEveryDays": 30, "nextMaintenanceDue": "2026-01-15" })
+    );
+    let run = "mutation { runPreventiveMaintenance(input: { through: \"2026-03-20\" }) { createdRequests } }";
+    let data = app.ok(&it, run, json!({})).await;
+    assert_eq!(data["runPreventiveMaintenance"]["createdRequests"], 3);
+    let data = app.ok(&it, run, json!({})).await;
+    assert_eq!(data["runPreventiveMaintenance"]["createdRequests"], 0);
+    let data = app
+        .ok(&it, "query($a: ID!) { maintenanceRequests(assetId: $a) { nodes { type dueOn } } asset(id: $a) { nextMaintenanceDue } }", json!({ "a": ids[2] }))
+        .await;
+    assert_eq!(
+        data["maintenanceRequests"]["nodes"],
+        json!([{ "type": "CORRECTIVE", "dueOn": null }, { "type": "PREVENTIVE", "dueOn": "2026-01-15" },
+               { "type": "PREVENTIVE", "dueOn": "2026-02-14" }, { "type": "PREVENTIVE", "dueOn": "2026-03-16" }])
+    );
+    assert_eq!(data["asset"]["nextMaintenanceDue"], "2026-04-15");
+
+    // A restart (a new process image on the same MongoDB database or journal file) keeps
+    // everything: the asset, its history and the tag's uniqueness.
+    let app = app.respawn(&issuer).await;
+    let data = app.ok(&it, ASSET, json!({ "id": ids[0] })).await;
+    assert_eq!(data["asset"]["status"], "RETIRED");
+    assert_eq!(
+        data["asset"]["history"]["nodes"].as_array().unwrap().len(),
+        6
+    );
+    app.refused(
+        &it,
+        REGISTER,
+        json!({ "input": asset_input("LT-1", "1") }),
+        "CONFLICT",
+        Some("ASSET_TAG_TAKEN"),
+    )
+    .await;
+
+    // Another tenant sees none of it.
+    let other = issuer.token(&tenant_other(), "it-desk", ALL);
+    let data = app.ok(&other, ASSET, json!({ "id": ids[1] })).await;
+    assert_eq!(data["asset"], Value::Null);
+    app.refused(
+        &other,
+        check_in,
+        json!({ "ids": [&ids[1]] }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+
+    app.outbox_drained().await;
+}
+
+fn tenant_other() -> String {
+    tenant()
+}
+
+const ORDER_FIELDS: &str = "id status total { amount currency } requiredApprovals approverIds
+    received { line quantity } lines { line item quantity unitPrice { amount } amount { amount } }";
+
+async fn procurement_requisition_order_receipt_and_match(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let requester = issuer.token(&tenant, "rita", ALL);
+    let approver = issuer.token(&tenant, "adam", ALL);
+    let second = issuer.token(&tenant, "bea", ALL);
+    let lines = json!([
+        { "item": "cable-m", "quantity": "100", "unitPrice": "2.50" },
+        { "item": "switch", "quantity": "2", "unitPrice": "450" },
+    ]);
+
+    // Budget check: fails closed without a cost centre or a budget, and counts each document
+    // once (requested + ordered + actual).
+    let create_pr = "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id status costCentre total { amount currency } } }";
+    let submit_pr =
+        "mutation($id: ID!) { submitRequisition(input: { requisitionId: $id }) { status } }";
+    let set_budget = "mutation($c: String!, $a: Decimal!) { setBudget(input: { costCentre: $c, amount: { amount: $a, currency: \"EUR\" } }) { costCentre amount { amount } } }";
+    let data = app
+        .ok(
+            &requester,
+            create_pr,
+            json!({ "input": { "title": "No cost centre", "currency": "EUR", "lines": lines } }),
+        )
+        .await;
+    let orphan = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &requester,
+        submit_pr,
+        json!({ "id": orphan }),
+        "CONFLICT",
+        Some("BUDGET_UNRESOLVED"),
+    )
+    .await;
+    let data = app
+        .ok(&requester, create_pr, json!({ "input": { "title": "Unknown centre", "costCentre": "CC-9", "currency": "EUR", "lines": lines } }))
+        .await;
+    let unknown = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &requester,
+        submit_pr,
+        json!({ "id": unknown }),
+        "CONFLICT",
+        Some("BUDGET_UNRESOLVED"),
+    )
+    .await;
+    let data = app
+        .ok(&approver, set_budget, json!({ "c": "CC-1", "a": "2000" }))
+        .await;
+    assert_eq!(
+        data["setBudget"],
+        json!({ "costCentre": "CC-1", "amount": { "amount": "2000.00" } })
+    );
+
+    // Requisition: draft -> submitted -> approved, never by its requester.
+    let data = app
+        .ok(
+            &requester,
+            create_pr,
+            json!({ "input": { "title": "Network for room 2", "costCentre": "CC-1", "currency": "EUR", "lines": lines } }),
+        )
+        .await;
+    let pr = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["createRequisition"]["status"], "DRAFT");
+    assert_eq!(
+        data["createRequisition"]["total"],
+        json!({ "amount": "1150.00", "currency": "EUR" })
+    );
+    assert_eq!(data["createRequisition"]["costCentre"], "CC-1");
+    let approve_pr = "mutation($id: ID!) { approveRequisition(input: { requisitionId: $id }) { status decidedById } }";
+    app.refused(&approver, submit_pr, json!({ "id": pr }), "FORBIDDEN", None)
+        .await;
+    app.ok(&requester, submit_pr, json!({ "id": pr })).await;
+    // 1,150 requested of 2,000: another 1,150 does not fit.
+    let data = app
+        .ok(&requester, create_pr, json!({ "input": { "title": "Again", "costCentre": "CC-1", "currency": "EUR", "lines": lines } }))
+        .await;
+    let second_pr = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &requester,
+        submit_pr,
+        json!({ "id": second_pr }),
+        "CONFLICT",
+        Some("BUDGET_EXCEEDED"),
+    )
+    .await;
+    app.refused(
+        &requester,
+        approve_pr,
+        json!({ "id": pr }),
+        "FORBIDDEN",
+        Some("SELF_APPROVAL"),
+    )
+    .await;
+    let data = app.ok(&approver, approve_pr, json!({ "id": pr })).await;
+    assert_eq!(
+        data["approveRequisition"],
+        json!({ "status": "APPROVED", "decidedById": "adam" })
+    );
+    app.refused(
+        &second,
+        approve_pr,
+        json!({ "id": pr }),
+        "CONFLICT",
+        Some("REQUISITION_STATE"),
+    )
+    .await;
+
+    // The order raised from it (the requisition becomes ordered, once).
+    let create_po = format!(
+        "mutation($input: CreatePurchaseOrderInput!) {{ createPurchaseOrder(input: $input) {{ {ORDER_FIELDS} }} }}"
+    );
+    let data = app
+        .ok(
+            &requester,
+            &create_po,
+            json!({ "input": { "requisitionId": pr, "supplier": "Netgear", "currency": "EUR", "lines": lines } }),
+        )
+        .await;
+    let po = data["createPurchaseOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(data["createPurchaseOrder"]["status"], "DRAFT");
+    assert_eq!(data["createPurchaseOrder"]["requiredApprovals"], 1);
+    assert_eq!(
+        data["createPurchaseOrder"]["lines"][0]["quantity"],
+        "100.000"
+    );
+    assert_eq!(
+        data["createPurchaseOrder"]["lines"][0]["amount"]["amount"],
+        "250.00"
+    );
+    app.refused(
+        &requester,
+        &create_po,
+        json!({ "input": { "requisitionId": pr, "supplier": "Netgear", "currency": "EUR", "lines": lines } }),
+        "CONFLICT",
+        Some("REQUISITION_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &requester,
+            "query($id: ID!) { requisition(id: $id) { status } }",
+            json!({ "id": pr }),
+        )
+        .await;
+    assert_eq!(data["requisition"]["status"], "ORDERED");
+
+    // A receipt before approval is refused.
+    let receive = "mutation($input: ReceiveGoodsInput!) { receiveGoods(input: $input) {
+        receipt { lines { line item quantity } receivedById } order { status received { line quantity } } } }";
+    let receipt = |quantity: &str| json!({ "input": { "orderId": po, "lines": [{ "line": 1, "item": "cable-m", "quantity": quantity }] } });
+    app.refused(
+        &requester,
+        receive,
+        receipt("1"),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+
+    let submit_po =
+        "mutation($id: ID!) { submitPurchaseOrder(input: { orderId: $id }) { status } }";
+    let approve_po = "mutation($id: ID!) { approvePurchaseOrder(input: { orderId: $id }) { status approverIds } }";
+    app.ok(&requester, submit_po, json!({ "id": po })).await;
+    app.refused(
+        &requester,
+        approve_po,
+        json!({ "id": po }),
+        "FORBIDDEN",
+        Some("SELF_APPROVAL"),
+    )
+    .await;
+    let data = app.ok(&approver, approve_po, json!({ "id": po })).await;
+    assert_eq!(
+        data["approvePurchaseOrder"],
+        json!({ "status": "APPROVED", "approverIds": ["adam"] })
+    );
+
+    // ERPNext #40340: 100.002 against 100 with no tolerance is refused, and nothing is written.
+    app.refused(
+        &requester,
+        receive,
+        receipt("100.002"),
+        "CONFLICT",
+        Some("OVER_RECEIPT"),
+    )
+    .await;
+    let data = app
+        .ok(&requester, &format!("query($id: ID!) {{ purchaseOrder(id: $id) {{ {ORDER_FIELDS} receipts {{ nodes {{ id }} }} }} }}"), json!({ "id": po }))
+        .await;
+    assert_eq!(data["purchaseOrder"]["status"], "APPROVED");
+    assert_eq!(data["purchaseOrder"]["received"], json!([]));
+    assert_eq!(data["purchaseOrder"]["receipts"]["nodes"], json!([]));
+    // A line of another item is refused.
+    app.refused(
+        &requester,
+        receive,
+        json!({ "input": { "orderId": po, "lines": [{ "line": 1, "item": "switch", "quantity": "1" }] } }),
+        "BAD_USER_INPUT",
+        Some("LINE_MISMATCH"),
+    )
+    .await;
+
+    let data = app.ok(&requester, receive, receipt("60")).await;
+    assert_eq!(
+        data["receiveGoods"]["order"]["status"],
+        "PARTIALLY_RECEIVED"
+    );
+    assert_eq!(data["receiveGoods"]["receipt"]["receivedById"], "rita");
+    // Cumulative: 60 + 40.001 > 100.
+    app.refused(
+        &requester,
+        receive,
+        receipt("40.001"),
+        "CONFLICT",
+        Some("OVER_RECEIPT"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &requester,
+            receive,
+            json!({ "input": { "orderId": po, "lines": [
+                { "line": 1, "item": "cable-m", "quantity": "40" },
+                { "line": 2, "item": "switch", "quantity": "2" } ] } }),
+        )
+        .await;
+    assert_eq!(data["receiveGoods"]["order"]["status"], "RECEIVED");
+    assert_eq!(
+        data["receiveGoods"]["order"]["received"],
+        json!([{ "line": 1, "quantity": "100.000" }, { "line": 2, "quantity": "2.000" }])
+    );
+
+    // Three-way match: a bill for 10 switches at 459 against 2 received at 450.
+    let matching = "query($input: ThreeWayMatchInput!) { threeWayMatch(input: $input) {
+        matched lines { line ordered received billed quantityVariance priceVariance { amount }
+          quantityWithinTolerance priceWithinTolerance } } }";
+    let data = app
+        .ok(
+            &requester,
+            matching,
+            json!({ "input": { "orderId": po, "priceToleranceBasisPoints": 100,
+                "lines": [{ "line": 2, "item": "switch", "quantity": "10", "unitPrice": "459" }] } }),
+        )
+        .await;
+    assert_eq!(
+        data["threeWayMatch"],
+        json!({ "matched": false, "lines": [{ "line": 2, "ordered": "2.000", "received": "2.000",
+            "billed": "10.000", "quantityVariance": "8.000", "priceVariance": { "amount": "90.00" },
+            "quantityWithinTolerance": false, "priceWithinTolerance": false }] })
+    );
+    let data = app
+        .ok(
+            &requester,
+            matching,
+            json!({ "input": { "orderId": po, "priceToleranceBasisPoints": 100,
+                "lines": [{ "line": 1, "item": "cable-m", "quantity": "100", "unitPrice": "2.52" },
+                          { "line": 2, "item": "switch", "quantity": "2", "unitPrice": "450" }] } }),
+        )
+        .await;
+    assert_eq!(data["threeWayMatch"]["matched"], true);
+    app.refused(
+        &requester,
+        matching,
+        json!({ "input": { "orderId": po, "lines": [{ "line": 9, "item": "switch", "quantity": "1", "unitPrice": "1" }] } }),
+        "BAD_USER_INPUT",
+        Some("LINE_MISMATCH"),
+    )
+    .await;
+
+    // An order of 10,000.00 or more needs two distinct approvers; a cancelled one receives
+    // nothing.
+    let big = json!({ "input": { "supplier": "Dell", "currency": "EUR",
+        "lines": [{ "item": "server", "quantity": "2", "unitPrice": "6000" }] } });
+    let data = app.ok(&requester, &create_po, big).await;
+    let big_po = data["createPurchaseOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(data["createPurchaseOrder"]["requiredApprovals"], 2);
+    app.ok(&requester, submit_po, json!({ "id": big_po })).await;
+    let data = app.ok(&approver, approve_po, json!({ "id": big_po })).await;
+    assert_eq!(data["approvePurchaseOrder"]["status"], "SUBMITTED");
+    app.refused(
+        &approver,
+        approve_po,
+        json!({ "id": big_po }),
+        "CONFLICT",
+        Some("ALREADY_APPROVED"),
+    )
+    .await;
+    let data = app.ok(&second, approve_po, json!({ "id": big_po })).await;
+    assert_eq!(
+        data["approvePurchaseOrder"],
+        json!({ "status": "APPROVED", "approverIds": ["adam", "bea"] })
+    );
+    let cancel = "mutation($id: ID!) { cancelPurchaseOrder(input: { orderId: $id }) { status } }";
+    let data = app.ok(&requester, cancel, json!({ "id": big_po })).await;
+    assert_eq!(data["cancelPurchaseOrder"]["status"], "CANCELLED");
+    app.refused(
+        &requester,
+        receive,
+        json!({ "input": { "orderId": big_po, "lines": [{ "line": 1, "item": "server", "quantity": "1" }] } }),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+    // A closed order receives nothing more; a received order is not cancelled.
+    let data = app
+        .ok(
+            &requester,
+            "mutation($id: ID!) { closePurchaseOrder(input: { orderId: $id }) { status } }",
+            json!({ "id": po }),
+        )
+        .await;
+    assert_eq!(data["closePurchaseOrder"]["status"], "CLOSED");
+    app.refused(
+        &requester,
+        receive,
+        receipt("1"),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+    // Only its requester withdraws a requisition, a draft or a submitted one.
+    let cancel_pr =
+        "mutation($id: ID!) { cancelRequisition(input: { requisitionId: $id }) { status } }";
+    app.refused(
+        &approver,
+        cancel_pr,
+        json!({ "id": second_pr }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    let data = app
+        .ok(
+            &requester,
+            create_pr,
+            json!({ "input": { "title": "Small", "costCentre": "CC-1", "currency": "EUR",
+            "lines": [{ "item": "cable-m", "quantity": "1", "unitPrice": "1" }] } }),
+        )
+        .await;
+    let small = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.ok(&requester, submit_pr, json!({ "id": small })).await;
+    let data = app.ok(&requester, cancel_pr, json!({ "id": small })).await;
+    assert_eq!(data["cancelRequisition"]["status"], "CANCELLED");
+    app.refused(
+        &requester,
+        cancel,
+        json!({ "id": po }),
+        "CONFLICT",
+        Some("ORDER_STATE"),
+    )
+    .await;
+
+    let data = app
+        .ok(
+            &requester,
+            "{ purchaseOrders(status: CANCELLED) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["purchaseOrders"]["nodes"], json!([{ "id": big_po }]));
+    // Bad amounts: more decimals than the currency, a negative quantity.
+    app.refused(
+        &requester,
+        &create_po,
+        json!({ "input": { "supplier": "X", "currency": "EUR", "lines": [{ "item": "a", "quantity": "1", "unitPrice": "1.005" }] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    app.refused(
+        &requester,
+        &create_po,
+        json!({ "input": { "supplier": "X", "currency": "EUR", "lines": [{ "item": "a", "quantity": "-1", "unitPrice": "1" }] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    app.outbox_drained().await;
+}
+
+/// `at` plus `minutes`, as the API writes instants (RFC 3339, milliseconds, `Z`).
+fn plus_minutes(at: &Value, minutes: i64) -> Value {
+    let at = chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap();
+    let due = at.with_timezone(&chrono::Utc) + chrono::Duration::minutes(minutes);
+    json!(due.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+const TICKET: &str = "id status createdAt mergedIntoId sla {
+    firstResponse { targetMinutes dueAt metAt state }
+    update { targetMinutes dueAt state }
+    resolution { targetMinutes dueAt state pausedMinutes } }";
+
+async fn helpdesk_tickets_with_sla_targets(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:read", "helpdesk:submit"]);
+    let stranger = issuer.token(&tenant, "stranger", &["helpdesk:read", "helpdesk:submit"]);
+
+    // Round-the-clock hours in UTC, so due times are the creation time plus the target.
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    let set_policy = "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) {
+        priority timeZone firstResponseMinutes resolutionMinutes weeklyHours { weekday start end } } }";
+    let policy = |resolution: i64| {
+        json!({ "input": { "priority": "HIGH", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": 30, "updateMinutes": 60, "resolutionMinutes": resolution } })
+    };
+    let data = app.ok(&agent, set_policy, policy(240)).await;
+    assert_eq!(data["setSlaPolicy"]["timeZone"], "UTC");
+    assert_eq!(
+        data["setSlaPolicy"]["weeklyHours"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    // Overlapping hours are refused; a customer may not set policies.
+    app.refused(
+        &agent,
+        set_policy,
+        json!({ "input": { "priority": "LOW", "timeZone": "UTC", "firstResponseMinutes": 1, "updateMinutes": 1,
+            "resolutionMinutes": 1, "weeklyHours": [
+                { "weekday": "MONDAY", "start": "09:00", "end": "12:00" },
+                { "weekday": "MONDAY", "start": "11:00", "end": "13:00" } ] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    let (_, body) = app.graphql(&customer, set_policy, policy(1)).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+
+    let create = format!(
+        "mutation($input: CreateTicketInput!) {{ createTicket(input: $input) {{ {TICKET} }} }}"
+    );
+    let data = app
+        .ok(&customer, &create, json!({ "input": { "subject": "VPN down", "description": "Since 9:00", "priority": "HIGH", "channel": "PORTAL" } }))
+        .await;
+    let ticket = data["createTicket"].clone();
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let created = ticket["createdAt"].clone();
+    assert_eq!(ticket["status"], "NEW");
+    assert_eq!(
+        ticket["sla"]["firstResponse"],
+        json!({ "targetMinutes": 30, "dueAt": plus_minutes(&created, 30), "metAt": null, "state": "RUNNING" })
+    );
+    assert_eq!(
+        ticket["sla"]["resolution"]["dueAt"],
+        plus_minutes(&created, 240)
+    );
+
+    // The requester's own reply meets nothing; a stranger (no agent scope) may not reply.
+    let reply = format!("mutation($id: ID!, $body: String!) {{ replyToTicket(input: {{ ticketId: $id, body: $body }}) {{
+        reply {{ authorId byAgent }} ticket {{ {TICKET} }} }} }}");
+    let data = app
+        .ok(&customer, &reply, json!({ "id": id, "body": "Still down" }))
+        .await;
+    assert_eq!(
+        data["replyToTicket"]["reply"],
+        json!({ "authorId": "customer", "byAgent": false })
+    );
+    assert_eq!(
+        data["replyToTicket"]["ticket"]["sla"]["firstResponse"]["state"],
+        "RUNNING"
+    );
+    app.refused(
+        &stranger,
+        &reply,
+        json!({ "id": id, "body": "me too" }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+
+    // The agent's reply meets the first response and opens the ticket.
+    let data = app
+        .ok(&agent, &reply, json!({ "id": id, "body": "Looking" }))
+        .await;
+    let after = &data["replyToTicket"]["ticket"];
+    assert_eq!(after["status"], "OPEN");
+    assert_eq!(after["sla"]["firstResponse"]["state"], "MET");
+    assert_eq!(after["sla"]["firstResponse"]["dueAt"], Value::Null);
+    assert_eq!(after["sla"]["update"]["state"], "RUNNING");
+
+    // Pending pauses; the pause survives a policy change (the due time moves by exactly the
+    // change of target).
+    let status = format!("mutation($id: ID!, $s: TicketStatus!) {{ changeTicketStatus(input: {{ ticketId: $id, status: $s }}) {{ {TICKET} }} }}");
+    let data = app
+        .ok(&agent, &status, json!({ "id": id, "s": "PENDING" }))
+        .await;
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["state"],
+        "PAUSED"
+    );
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["dueAt"],
+        Value::Null
+    );
+    let data = app
+        .ok(&agent, &status, json!({ "id": id, "s": "OPEN" }))
+        .await;
+    let due_240 = data["changeTicketStatus"]["sla"]["resolution"]["dueAt"].clone();
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["state"],
+        "RUNNING"
+    );
+    app.ok(&agent, set_policy, policy(480)).await;
+    let data = app
+        .ok(
+            &agent,
+            &format!("query($id: ID!) {{ ticket(id: $id) {{ {TICKET} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["ticket"]["sla"]["resolution"]["targetMinutes"], 480);
+    assert_eq!(
+        data["ticket"]["sla"]["resolution"]["dueAt"],
+        plus_minutes(&due_240, 240)
+    );
+
+    // Open -> closed skips resolved: refused. Resolve, close: no more replies.
+    app.refused(
+        &agent,
+        &status,
+        json!({ "id": id, "s": "CLOSED" }),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(&agent, &status, json!({ "id": id, "s": "RESOLVED" }))
+        .await;
+    assert_eq!(
+        data["changeTicketStatus"]["sla"]["resolution"]["state"],
+        "MET"
+    );
+    app.ok(&agent, &status, json!({ "id": id, "s": "CLOSED" }))
+        .await;
+    app.refused(
+        &agent,
+        &reply,
+        json!({ "id": id, "body": "?" }),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+
+    // Merging: a duplicate folds into a new ticket and takes no replies; never into itself.
+    let data = app
+        .ok(
+            &customer,
+            &create,
+            json!({ "input": { "subject": "VPN", "description": "down", "priority": "LOW" } }),
+        )
+        .await;
+    let first = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createTicket"]["sla"],
+        Value::Null,
+        "no policy for LOW"
+    );
+    let data = app
+        .ok(
+            &customer,
+            &create,
+            json!({ "input": { "subject": "VPN again", "description": "down" } }),
+        )
+        .await;
+    let duplicate = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    let merge = format!("mutation($id: ID!, $into: ID!) {{ mergeTicket(input: {{ ticketId: $id, intoTicketId: $into }}) {{ {TICKET} }} }}");
+    app.refused(
+        &agent,
+        &merge,
+        json!({ "id": first, "into": first }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    app.refused(
+        &agent,
+        &merge,
+        json!({ "id": first, "into": id }),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(&agent, &merge, json!({ "id": duplicate, "into": first }))
+        .await;
+    assert_eq!(data["mergeTicket"]["status"], "MERGED");
+    assert_eq!(data["mergeTicket"]["mergedIntoId"], json!(first));
+    app.refused(
+        &customer,
+        &reply,
+        json!({ "id": duplicate, "body": "hello?" }),
+        "CONFLICT",
+        Some("TICKET_MERGED"),
+    )
+    .await;
+    app.refused(
+        &agent,
+        &status,
+        json!({ "id": duplicate, "s": "OPEN" }),
+        "CONFLICT",
+        Some("TICKET_MERGED"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &agent,
+            "{ tickets(status: MERGED) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["tickets"]["nodes"], json!([{ "id": duplicate }]));
+    // Replies are listed oldest first.
+    let data = app
+        .ok(
+            &agent,
+            "query($id: ID!) { ticket(id: $id) { replies { nodes { authorId byAgent } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        data["ticket"]["replies"]["nodes"],
+        json!([{ "authorId": "customer", "byAgent": false }, { "authorId": "agent", "byAgent": true }])
+    );
+
+    app.outbox_drained().await;
+}
+
+async fn sla_breaches_fire_once_by_timer_across_a_restart(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    app.ok(
+        &agent,
+        "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }",
+        json!({ "input": { "priority": "URGENT", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": 1, "updateMinutes": 600, "resolutionMinutes": 600 } }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &agent,
+            "mutation { createTicket(input: { subject: \"Down\", description: \"All of it\", priority: URGENT }) { id } }",
+            json!({}),
+        )
+        .await;
+    let id = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    let query = "query($id: ID!) { ticket(id: $id) { sla {
+        firstResponse { state breachFired } update { state breachFired } } } }";
+
+    // The timer fires the first-response breach about a minute later (no one answered).
+    let fired = erp_tests::eventually(std::time::Duration::from_secs(120), || {
+        let app = &app;
+        let agent = agent.clone();
+        let id = id.clone();
+        async move {
+            let (_, body) = app.graphql(&agent, query, json!({ "id": id })).await;
+            (body["data"]["ticket"]["sla"]["firstResponse"]["breachFired"] == true).then_some(body)
+        }
+    })
+    .await
+    .expect("the breach fires within two minutes of the creation");
+    assert_eq!(
+        fired["data"]["ticket"]["sla"],
+        json!({ "firstResponse": { "state": "BREACHED", "breachFired": true },
+                "update": { "state": "RUNNING", "breachFired": false } })
+    );
+    app.outbox_drained().await;
+
+    // After a restart the fired flag stays, and the timer finds nothing more due.
+    let app = app.respawn(&issuer).await;
+    let data = app.ok(&agent, query, json!({ "id": id })).await;
+    assert_eq!(
+        data["ticket"]["sla"]["firstResponse"],
+        json!({ "state": "BREACHED", "breachFired": true })
+    );
+    assert!(app
+        .store
+        .due_breaches(chrono::Utc::now().timestamp_millis(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+const SOP: &str =
+    "id title versions { number contentHash status } currentVersion { number contentHash }
+    needsMyAcknowledgement acknowledgements { userId version contentHash }";
+
+async fn sop_versions_and_acknowledgements(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let author = issuer.token(&tenant, "author", ALL);
+    let worker = issuer.token(&tenant, "worker", &["sop:read"]);
+
+    let data = app
+        .ok(&author, &format!("mutation {{ createSop(input: {{ title: \"Lab safety\", content: \"Wear gloves.\" }}) {{ {SOP} }} }}"), json!({}))
+        .await;
+    let sop = data["createSop"].clone();
+    let id = sop["id"].as_str().unwrap().to_owned();
+    let hash1 = sop["versions"][0]["contentHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Content-addressed: the hash is the SHA-256 of the bytes.
+    let sha256 = |text: &str| -> String {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(hash1, sha256("Wear gloves."));
+    assert_eq!(
+        sop["versions"],
+        json!([{ "number": 1, "contentHash": hash1, "status": "DRAFT" }])
+    );
+    assert_eq!(sop["currentVersion"], Value::Null);
+    assert_eq!(sop["needsMyAcknowledgement"], false);
+
+    let version_op = |name: &str| {
+        format!("mutation($id: ID!, $v: Int!) {{ {name}(input: {{ sopId: $id, version: $v }}) {{ {SOP} }} }}")
+    };
+    let ack = format!("mutation($id: ID!, $h: String!) {{ acknowledgeSop(input: {{ sopId: $id, contentHash: $h }}) {{ {SOP} }} }}");
+    // Nothing published yet: nothing to acknowledge.
+    app.refused(
+        &worker,
+        &ack,
+        json!({ "id": id, "h": hash1 }),
+        "CONFLICT",
+        Some("SOP_NOT_CURRENT"),
+    )
+    .await;
+    app.ok(
+        &author,
+        &version_op("submitSopVersion"),
+        json!({ "id": id, "v": 1 }),
+    )
+    .await;
+    // Submitted content never changes.
+    let update = format!("mutation($id: ID!, $v: Int!, $c: String!) {{ updateSopDraft(input: {{ sopId: $id, version: $v, content: $c }}) {{ {SOP} }} }}");
+    app.refused(
+        &author,
+        &update,
+        json!({ "id": id, "v": 1, "c": "changed" }),
+        "CONFLICT",
+        Some("SOP_VERSION_IMMUTABLE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &author,
+            &version_op("publishSopVersion"),
+            json!({ "id": id, "v": 1 }),
+        )
+        .await;
+    assert_eq!(
+        data["publishSopVersion"]["currentVersion"],
+        json!({ "number": 1, "contentHash": hash1 })
+    );
+
+    // The worker acknowledges version 1 (twice is once).
+    let data = app
+        .ok(
+            &worker,
+            &format!("query($id: ID!) {{ sop(id: $id) {{ {SOP} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["sop"]["needsMyAcknowledgement"], true);
+    app.ok(&worker, &ack, json!({ "id": id, "h": hash1 })).await;
+    let data = app.ok(&worker, &ack, json!({ "id": id, "h": hash1 })).await;
+    assert_eq!(data["acknowledgeSop"]["needsMyAcknowledgement"], false);
+    assert_eq!(
+        data["acknowledgeSop"]["acknowledgements"],
+        json!([{ "userId": "worker", "version": 1, "contentHash": hash1 }])
+    );
+
+    // Version 2 supersedes it: the acknowledgement of version 1 stays, a new one is needed,
+    // and version 1 can no longer be acknowledged.
+    let add = format!("mutation($id: ID!, $c: String!) {{ addSopVersion(input: {{ sopId: $id, content: $c }}) {{ {SOP} }} }}");
+    app.ok(
+        &author,
+        &add,
+        json!({ "id": id, "c": "Wear gloves and goggles." }),
+    )
+    .await;
+    app.refused(
+        &author,
+        &add,
+        json!({ "id": id, "c": "A third" }),
+        "CONFLICT",
+        Some("SOP_VERSION_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &author,
+            &update,
+            json!({ "id": id, "v": 2, "c": "Wear gloves and goggles!" }),
+        )
+        .await;
+    let hash2 = data["updateSopDraft"]["versions"][1]["contentHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(hash2, sha256("Wear gloves and goggles!"));
+    app.ok(
+        &author,
+        &version_op("submitSopVersion"),
+        json!({ "id": id, "v": 2 }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &author,
+            &version_op("publishSopVersion"),
+            json!({ "id": id, "v": 2 }),
+        )
+        .await;
+    assert_eq!(
+        data["publishSopVersion"]["versions"],
+        json!([{ "number": 1, "contentHash": hash1, "status": "SUPERSEDED" },
+               { "number": 2, "contentHash": hash2, "status": "PUBLISHED" }])
+    );
+    let data = app
+        .ok(
+            &worker,
+            &format!("query($id: ID!) {{ sop(id: $id) {{ {SOP} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["sop"]["needsMyAcknowledgement"], true);
+    app.refused(
+        &worker,
+        &ack,
+        json!({ "id": id, "h": hash1 }),
+        "CONFLICT",
+        Some("SOP_NOT_CURRENT"),
+    )
+    .await;
+    let data = app.ok(&worker, &ack, json!({ "id": id, "h": hash2 })).await;
+    assert_eq!(
+        data["acknowledgeSop"]["acknowledgements"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // A worker may not publish; a malformed hash is bad input.
+    let (_, body) = app
+        .graphql(
+            &worker,
+            &version_op("publishSopVersion"),
+            json!({ "id": id, "v": 2 }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(
+        &worker,
+        &ack,
+        json!({ "id": id, "h": "abc" }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+}
+
+async fn concurrent_check_outs_and_seat_assignments_never_oversubscribe(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let it = issuer.token(&tenant, "it-desk", ALL);
+    let data = app
+        .ok(
+            &it,
+            REGISTER,
+            json!({ "input": asset_input("RACE-1", "999") }),
+        )
+        .await;
+    let asset = data["registerAsset"]["id"].as_str().unwrap().to_owned();
+
+    // Ten people grab the same laptop at once: exactly one gets it (O4).
+    let check_out = "mutation($a: ID!, $p: ID!) { checkOutAssets(input: { assetIds: [$a], holder: { type: PERSON, id: $p } }) { count } }";
+    let attempts = (0..10).map(|n| {
+        let (app, it, asset) = (&app, it.clone(), asset.clone());
+        async move {
+            app.graphql(
+                &it,
+                check_out,
+                json!({ "a": asset, "p": format!("person-{n}") }),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let won = answers
+        .iter()
+        .filter(|(_, body)| body["errors"].is_null())
+        .count();
+    assert_eq!(won, 1, "{answers:?}");
+    for (status, body) in &answers {
+        assert_eq!(*status, 200);
+        if !body["errors"].is_null() {
+            assert_eq!(error_codes(body), ["CONFLICT"], "{body}");
+        }
+    }
+    let data = app.ok(&it, ASSET, json!({ "id": asset })).await;
+    assert_eq!(
+        data["asset"]["history"]["nodes"].as_array().unwrap().len(),
+        1
+    );
+
+    // Ten assignments of one seat race for five seats: never more than five succeed (a loser
+    // is CONFLICT: no seat left, or it kept colliding); the seats left are then assigned one by
+    // one until the license refuses, and the total is exactly five.
+    let data = app
+        .ok(
+            &it,
+            "mutation { createSoftwareLicense(input: { name: \"CAD\", seatsOwned: 5 }) { id } }",
+            json!({}),
+        )
+        .await;
+    let license = data["createSoftwareLicense"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assign = "mutation($l: ID!, $p: ID!) { assignLicenseSeats(input: { licenseId: $l, holder: { type: PERSON, id: $p } }) { seatsAssigned } }";
+    let attempts = (0..10).map(|n| {
+        let (app, it, license) = (&app, it.clone(), license.clone());
+        async move {
+            app.graphql(
+                &it,
+                assign,
+                json!({ "l": license, "p": format!("person-{n}") }),
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let won = answers
+        .iter()
+        .filter(|(_, body)| body["errors"].is_null())
+        .count();
+    assert!((1..=5).contains(&won), "{answers:?}");
+    for (_, body) in &answers {
+        if !body["errors"].is_null() {
+            assert_eq!(error_codes(body), ["CONFLICT"], "{body}");
+        }
+    }
+    for n in won..5 {
+        app.ok(
+            &it,
+            assign,
+            json!({ "l": license, "p": format!("late-{n}") }),
+        )
+        .await;
+    }
+    app.refused(
+        &it,
+        assign,
+        json!({ "l": license, "p": "one-too-many" }),
+        "CONFLICT",
+        Some("SEATS_EXHAUSTED"),
+    )
+    .await;
+    let data = app
+        .ok(&it, "query($l: ID!) { softwareLicense(id: $l) { seatsAssigned seatsFree assignments { seats } } }", json!({ "l": license }))
+        .await;
+    assert_eq!(data["softwareLicense"]["seatsAssigned"], 5);
+    assert_eq!(data["softwareLicense"]["seatsFree"], 0);
+    assert_eq!(
+        data["softwareLicense"]["assignments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+}
