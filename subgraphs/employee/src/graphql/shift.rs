@@ -1,5 +1,7 @@
 //! Shifts and the computed day: the `Shift` type and its assignment, a person's
-//! `AttendanceDay` with its punches, and the resolvers' parts that create and assign shifts.
+//! `AttendanceDay` with its punches, the resolvers' parts that create and assign shifts, and
+//! the check-in / check-out mutations beside the `Punch` they answer (graphql/people.rs shows
+//! these objects on an `Employee`, so they sit below graphql/attendance.rs).
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
