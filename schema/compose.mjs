@@ -34,6 +34,7 @@ const SUBGRAPH_PORTS = {
   pmo: 4003,
   finance: 4004,
   crm: 4005,
+  ops: 4006,
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,8 +1,10 @@
 //! `erp-os all`: the whole supergraph in one process on embedded defaults.
 //!
-//! - identity, employee, PMO, finance and CRM subgraphs (axum) on a tokio runtime of a background thread,
+//! - identity, employee, PMO, finance, CRM and operations subgraphs (axum) on a tokio runtime of a
+//!   background thread,
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
-//!   the PMO on its embedded store persisted to `<state>/pmo.journal`; ONE in-process cache and
+//!   the PMO on its embedded store persisted to `<state>/pmo.journal`, operations on its own in
+//!   `<state>/ops.journal`; ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
 //!   through Redis/Kafka; the bus's event log and consumer positions are kept in
 //!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys
@@ -63,6 +65,8 @@ pub struct AllArgs {
     pub finance_port: u16,
     #[arg(long, env = "ERP_CRM_PORT", default_value_t = erp_crm::DEFAULT_PORT)]
     pub crm_port: u16,
+    #[arg(long, env = "ERP_OPS_PORT", default_value_t = erp_ops::DEFAULT_PORT)]
+    pub ops_port: u16,
     /// The router's Prometheus port.
     #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
@@ -103,6 +107,14 @@ pub fn pmo_data_file(state_dir: &Path) -> PathBuf {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| state_dir.join("pmo.journal"))
+}
+
+/// The operations subgraph's journal file: `ERP_OPS_DATA_FILE`, else `<state>/ops.journal`.
+pub fn ops_data_file(state_dir: &Path) -> PathBuf {
+    std::env::var_os(erp_ops::DATA_FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir.join("ops.journal"))
 }
 
 fn sqlite_url(state_dir: &Path, file: &str) -> String {
@@ -158,6 +170,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
         (erp_pmo::DEFAULT_PORT, args.pmo_port),
         (erp_finance::DEFAULT_PORT, args.finance_port),
         (erp_crm::DEFAULT_PORT, args.crm_port),
+        (erp_ops::DEFAULT_PORT, args.ops_port),
     ] {
         supergraph = replace_once(
             &supergraph,
@@ -210,6 +223,10 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_CRM_URL",
         format!("http://127.0.0.1:{}/graphql", args.crm_port),
+    );
+    set(
+        "ERP_OPS_URL",
+        format!("http://127.0.0.1:{}/graphql", args.ops_port),
     );
     // Embedded: no Redis for the rate limiter either (per-process buckets).
     for name in ["REDIS_URL", "KAFKA_BROKERS", "MONGO_URL", "DATABASE_URL"] {
@@ -491,6 +508,21 @@ async fn start_subgraphs(
     let crm = erp_crm::start(&crm_runtime)
         .await
         .context("starting the CRM subgraph")?;
+    // Operations: its embedded store persisted to its own journal file, on the shared cache
+    // and bus (no relational database, like the PMO).
+    let ops_kit = kit_config("ops", args.ops_port, None, state_dir)?;
+    let ops_runtime = Runtime::with_backends(
+        ops_kit,
+        sea_orm::DatabaseConnection::Disconnected,
+        cache.clone(),
+        bus.clone(),
+    );
+    let ops_store = erp_ops::connect_store_at(&ops_runtime, Some(&ops_data_file(state_dir)))
+        .await
+        .context("opening the operations store")?;
+    let ops = erp_ops::start(&ops_runtime, ops_store)
+        .await
+        .context("starting the operations subgraph")?;
 
     let mut servers = Vec::new();
     for (name, port, router) in [
@@ -499,6 +531,7 @@ async fn start_subgraphs(
         ("pmo", args.pmo_port, pmo.router),
         ("finance", args.finance_port, finance.router),
         ("crm", args.crm_port, crm.router),
+        ("ops", args.ops_port, ops.router),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = tokio::net::TcpListener::bind(address)
@@ -511,7 +544,8 @@ async fn start_subgraphs(
         }));
     }
     // The relays stop with the process; keep their handles alive until then (and the
-    // finance and CRM consumers: dropping a handle stops its consumer).
+    // finance and CRM consumers and the operations SLA breach timer: dropping a handle stops
+    // it).
     let relays = (
         identity.relay,
         employee.relay,
@@ -520,6 +554,8 @@ async fn start_subgraphs(
         finance.consumers,
         crm.relay,
         crm.consumers,
+        ops.relay,
+        ops.breach_timer,
     );
     servers.push(tokio::spawn(async move {
         std::future::pending::<()>().await;
@@ -531,6 +567,7 @@ async fn start_subgraphs(
         ("pmo", args.pmo_port),
         ("finance", args.finance_port),
         ("crm", args.crm_port),
+        ("ops", args.ops_port),
     ] {
         wait_ready(name, port).await?;
     }
@@ -783,10 +820,11 @@ ERP OS is starting in one process (state in {state}, readable by you only):
   GraphiQL:           {graphiql}
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
                       pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql,
-                      crm http://127.0.0.1:{crm}/graphql
+                      crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql
 
 {demo}
-PMO data (projects, tasks, time entries) is kept in {journal}; running timers in
+PMO data (projects, tasks, time entries) is kept in {journal}; operations data (assets,
+procurement, helpdesk, SOPs) in {ops_journal}; running timers in
 {cache}: they keep running across a restart.
 Ctrl-C stops everything."#,
         state = args.state_dir.display(),
@@ -795,7 +833,9 @@ Ctrl-C stops everything."#,
         pmo = args.pmo_port,
         finance = args.finance_port,
         crm = args.crm_port,
+        ops = args.ops_port,
         journal = pmo_data_file(&args.state_dir).display(),
+        ops_journal = ops_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),
     );
 }

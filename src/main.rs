@@ -19,7 +19,7 @@ configure_global_allocator!();
     long_about = "ERP OS: a company operating system as a federated GraphQL supergraph.\n\n\
         Without a command it runs `all`: every subgraph and the router in ONE process on embedded \
         defaults (SQLite files and keys under .erp/, in-process cache and bus), with a demo \
-        tenant on first start. `identity`, `employee`, `pmo`, `finance`, `crm` and `router` run one service alone, \
+        tenant on first start. `identity`, `employee`, `pmo`, `finance`, `crm`, `ops` and `router` run one service alone, \
         configured from the environment as in production (DATABASE_URL, REDIS_URL, \
         KAFKA_BROKERS, MONGO_URL, ERP_BIND, ERP_JWKS_URL, ...: see subgraphs/kit/src/config.rs \
         and router/README.md). `seed` writes seed data of a workload tier.",
@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Everything in one process (the default): identity, employee, PMO, finance and CRM subgraphs on
+    /// Everything in one process (the default): identity, employee, PMO, finance, CRM and operations subgraphs on
     /// loopback ports, and the router in front of them (https://127.0.0.1:4000/graphql with a
     /// generated development certificate, or http with ERP_ROUTER_PLAIN_HTTP=true). The first
     /// start creates a demo tenant with tier-S data and prints how to log in.
@@ -53,6 +53,9 @@ enum Command {
     /// The CRM subgraph alone (clients, leads, pipelines, quotes) on DATABASE_URL, consuming
     /// the employee subgraph's events from KAFKA_BROKERS.
     Crm,
+    /// The operations & assets subgraph alone (assets, procurement, helpdesk, SOPs): MONGO_URL
+    /// selects MongoDB; unset, an embedded store persisted to ERP_OPS_DATA_FILE if set.
+    Ops,
     /// The router and edge alone, as `erp-router` runs it (ROUTER_CONFIG_FILE_PATH, else
     /// router/router.config.yaml from the current directory, plus its environment overrides).
     Router,
@@ -83,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             tokio_runtime()?.block_on(erp_os::services::serve(Service::Finance))
         }
         Some(Command::Crm) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Crm)),
+        Some(Command::Ops) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Ops)),
         Some(Command::Router) => {
             // Before any thread exists: it may set ROUTER_CONFIG_FILE_PATH.
             erp_router::default_config_path();

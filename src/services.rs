@@ -1,6 +1,6 @@
 //! Each subgraph alone, as in production: configuration from the environment (see
 //! `erp_kit::config`), the same as the subgraph's own binary (`erp-identity`, `erp-employee`,
-//! `erp-pmo`, `erp-finance`, `erp-crm`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
+//! `erp-pmo`, `erp-finance`, `erp-crm`, `erp-ops`), which stay for their administrative commands (`bootstrap`, `rotate-keys`,
 //! `rotate-kek`).
 
 use erp_identity::IdentityConfig;
@@ -15,6 +15,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
         Service::Pmo => ("pmo", erp_pmo::DEFAULT_PORT),
         Service::Finance => ("finance", erp_finance::DEFAULT_PORT),
         Service::Crm => ("crm", erp_crm::DEFAULT_PORT),
+        Service::Ops => ("ops", erp_ops::DEFAULT_PORT),
     };
     let config = KitConfig::from_env(name, port)?;
     // Held until the service stops: dropping it flushes the spans not yet exported.
@@ -64,6 +65,15 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
             erp_kit::http::serve(listener, app.router).await?;
             app.relay.shutdown().await;
         }
+        Service::Ops => {
+            let runtime = Runtime::connect_without_database(config).await?;
+            let store = erp_ops::connect_store(&runtime).await?;
+            // `app.breach_timer` (the SLA breach clock) runs until the end of this arm.
+            let app = erp_ops::start(&runtime, store).await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "ops subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
     }
     drop(telemetry);
     Ok(())
@@ -77,4 +87,5 @@ pub enum Service {
     Pmo,
     Finance,
     Crm,
+    Ops,
 }

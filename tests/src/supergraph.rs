@@ -4,8 +4,8 @@
 //!   store, in-process cache and bus) in a temporary state directory, plain HTTP on loopback;
 //! - [`ServicesStack`]: the production shape on the real services: `erp-os seed --services`
 //!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee`, `erp-os pmo`,
-//!   `erp-os finance` and `erp-os crm` run as their own processes on PostgreSQL, Redis, Kafka
-//!   and MongoDB, behind the `erp-router` process serving TLS (a generated development
+//!   `erp-os finance`, `erp-os crm` and `erp-os ops` run as their own processes on PostgreSQL,
+//!   Redis, Kafka and MongoDB, behind the `erp-router` process serving TLS (a generated development
 //!   certificate, so subscriptions are WSS).
 //!
 //! Both hand out an [`Edge`]: the router's GraphQL URL with a client that trusts it.
@@ -228,6 +228,7 @@ pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, 
         .args(["--pmo-port", &free_port().to_string()])
         .args(["--finance-port", &free_port().to_string()])
         .args(["--crm-port", &free_port().to_string()])
+        .args(["--ops-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--demo-seed", &demo_seed.to_string()])
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
@@ -325,11 +326,13 @@ impl ServicesStack {
         let finance_db = crate::fresh_postgres().await;
         let crm_db = crate::fresh_postgres().await;
         let mongo = crate::pmo::fresh_mongo_url();
+        // Operations on a MongoDB database of its own (as a deployment gives each service).
+        let ops_mongo = crate::pmo::fresh_mongo_url();
         let dir = fresh_dir("erp-services-stack");
         std::fs::create_dir_all(&dir).unwrap();
         let kek = dir.join("local-kek.key");
         let (identity_port, employee_port, pmo_port) = (free_port(), free_port(), free_port());
-        let (finance_port, crm_port) = (free_port(), free_port());
+        let (finance_port, crm_port, ops_port) = (free_port(), free_port(), free_port());
         let issuer = format!("http://127.0.0.1:{identity_port}");
         let jwks = format!("{issuer}/.well-known/jwks.json");
         let base = |command: &mut Command| {
@@ -388,6 +391,7 @@ impl ServicesStack {
             ("pmo", pmo_port, ("MONGO_URL", &mongo)),
             ("finance", finance_port, ("DATABASE_URL", &finance_db)),
             ("crm", crm_port, ("DATABASE_URL", &crm_db)),
+            ("ops", ops_port, ("MONGO_URL", &ops_mongo)),
         ] {
             let mut command = Command::new(erp_os_binary());
             base(&mut command);
@@ -414,6 +418,7 @@ impl ServicesStack {
             .env("ERP_PMO_URL", &graphql(pmo_port))
             .env("ERP_FINANCE_URL", &graphql(finance_port))
             .env("ERP_CRM_URL", &graphql(crm_port))
+            .env("ERP_OPS_URL", &graphql(ops_port))
             .env("ERP_READINESS_MODE", "startup");
         let router = RouterProcess::spawn(&options).await;
         let edge = Edge::tls(

@@ -490,7 +490,10 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             "task:start",
             "task:log",
             "project:read",
-            "expense:submit"
+            "expense:submit",
+            "procurement:request",
+            "helpdesk:submit",
+            "sop:read"
         ]
     );
 

@@ -645,6 +645,7 @@ async fn the_demo_password_is_generated_private_and_served_on_loopback_only() {
         "cache.db",
         "events.db",
         "pmo.journal",
+        "ops.journal",
         "demo-password",
     ] {
         assert!(names.iter().any(|n| n == file), "{file} in {names:?}");

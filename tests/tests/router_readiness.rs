@@ -1,7 +1,9 @@
 //! The router's `/readiness` looks at the subgraphs (router/src/readiness.rs): the real router
-//! binary in front of the real identity, employee, PMO and finance subgraphs (PostgreSQL, MongoDB, Redis,
-//! Kafka), one of them stopped or never started.
+//! binary in front of the real identity, employee, PMO, finance, CRM and operations subgraphs
+//! (PostgreSQL, MongoDB, Redis, Kafka), one of them stopped or never started.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use erp_tests::crm::CrmApp;
@@ -11,6 +13,57 @@ use erp_tests::pmo::PmoApp;
 use erp_tests::router::{RouterOptions, RouterProcess, CLOSED_SUBGRAPH_URL};
 use erp_tests::{eventually, require_env, Backends, EmployeeApp, TestIssuer};
 use serde_json::{json, Value};
+
+/// The operations subgraph on a fresh MongoDB database, served until dropped.
+struct OpsService {
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+    _app: (erp_ops::events::RelayHandle, erp_ops::BreachTimer),
+}
+
+impl OpsService {
+    async fn spawn(issuer: &TestIssuer) -> Self {
+        let mut kit = erp_tests::config(issuer, String::new());
+        kit.service = "ops".into();
+        let runtime = erp_kit::runtime::Runtime::with_backends(
+            kit,
+            sea_orm::DatabaseConnection::Disconnected,
+            Arc::new(erp_kit::cache::InProcessCache::new()),
+            Arc::new(erp_kit::events::InProcessBus::new()),
+        );
+        let store = Arc::new(
+            erp_ops::store::mongo::MongoStore::connect(&erp_tests::pmo::fresh_mongo_url())
+                .await
+                .unwrap(),
+        );
+        let app = erp_ops::start(&runtime, store).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = app.router;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Self {
+            addr,
+            server,
+            _app: (app.relay, app.breach_timer),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for OpsService {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
 
 async fn readiness(router: &RouterProcess) -> (u16, Value) {
     let response = router
@@ -39,12 +92,14 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
     let pmo = PmoApp::spawn(&issuer).await;
     let finance = FinanceApp::spawn(&issuer).await;
     let crm = CrmApp::spawn(&issuer).await;
+    let ops = OpsService::spawn(&issuer).await;
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "always")
         .env("ERP_IDENTITY_URL", &identity.url("/graphql"))
         .env("ERP_PMO_URL", &pmo.url("/graphql"))
         .env("ERP_FINANCE_URL", &finance.url("/graphql"))
-        .env("ERP_CRM_URL", &crm.url("/graphql"));
+        .env("ERP_CRM_URL", &crm.url("/graphql"))
+        .env("ERP_OPS_URL", &ops.url("/graphql"));
     // `spawn` waits for /readiness: it only returns once all of them answered their /ready.
     let router = RouterProcess::spawn(&options).await;
     let (status, body) = readiness(&router).await;
@@ -54,7 +109,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "ready",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "pmo": "up" }
+            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "ops": "up", "pmo": "up" }
         })
     );
 
@@ -70,7 +125,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "pmo": "down" }
+            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "ops": "up", "pmo": "down" }
         })
     );
     // The answer never carries addresses or errors, and the router still serves the others.
@@ -91,7 +146,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
 async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
     let issuer = TestIssuer::start().await;
     let employee = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
-    // The default mode; identity, PMO, finance and CRM are never started (CLOSED_SUBGRAPH_URL).
+    // The default mode; identity, PMO, finance, CRM and operations are never started (CLOSED_SUBGRAPH_URL).
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "startup")
         .env("ERP_IDENTITY_URL", CLOSED_SUBGRAPH_URL);
@@ -121,7 +176,7 @@ async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "down", "employee": "up", "finance": "down", "identity": "down", "pmo": "down" }
+            "subgraphs": { "crm": "down", "employee": "up", "finance": "down", "identity": "down", "ops": "down", "pmo": "down" }
         })
     );
     let health = router.http.get(router.url("/health")).send().await.unwrap();

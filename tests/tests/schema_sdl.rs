@@ -114,6 +114,23 @@ fn crm_sdl_is_checked_in_and_carries_the_directives() {
     compare("crm.graphql", sdl);
 }
 
+#[test]
+fn ops_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_ops::sdl();
+    assert!(sdl.contains("url: \"https://specs.apollo.dev/federation/v2.6\""));
+    assert!(
+        sdl.contains("\"\"\"\nAn asset of the register.\n\"\"\"\ntype Asset {"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("): Asset! @requiresScopes(scopes: [[\"assets:write\"]])"),
+        "{sdl}"
+    );
+    // The kit's Money, never a second definition (composition would refuse it).
+    assert!(sdl.contains("type Money @shareable"), "{sdl}");
+    compare("ops.graphql", sdl);
+}
+
 /// Every `extensions.code` and `reason` the API can return, as published in schema/errors.json
 /// (and docs/errors.md, generated from it): a reason added in code without being published fails
 /// here, and so does one published but gone from the code.
@@ -125,6 +142,7 @@ fn the_error_catalogue_is_checked_in() {
         ("pmo", erp_pmo::reasons::ALL),
         ("finance", erp_finance::reasons::ALL),
         ("crm", erp_crm::reasons::ALL),
+        ("ops", erp_ops::reasons::ALL),
     ];
     // One name, one code: the same reason in two domains means the same rule.
     let mut codes_by_name = std::collections::HashMap::new();
@@ -203,7 +221,7 @@ fn errors_markdown(catalogue: &serde_json::Value) -> String {
 fn subgraph_files_import_downwards_only() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../subgraphs");
     let mut problems = Vec::new();
-    for subgraph in ["identity", "employee", "pmo", "finance", "crm"] {
+    for subgraph in ["identity", "employee", "pmo", "finance", "crm", "ops"] {
         let src = root.join(subgraph).join("src");
         let graph = import_graph(&src);
         for (file, imports) in &graph {

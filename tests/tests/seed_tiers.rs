@@ -138,7 +138,8 @@ async fn assert_relational(
     identity_url: &str,
     employee_url: &str,
 ) {
-    use erp_employee::store::entities::{employee, punch};
+    use erp_employee::store::attendance::punch;
+    use erp_employee::store::entities::employee;
     use erp_identity::store::entities::user;
     let employees_db = Database::connect(employee_url).await.unwrap();
     let identity_db = Database::connect(identity_url).await.unwrap();

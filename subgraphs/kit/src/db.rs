@@ -78,6 +78,11 @@ fn sqlite_writer_turn(db: &DatabaseConnection) -> Arc<tokio::sync::Mutex<()>> {
     turns.entry(file).or_default().clone()
 }
 
+/// A new time-ordered id (UUIDv7) as stored: ids sort by creation, which keyset pages rely on.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// Begins a transaction that will write.
 ///
 /// On SQLite it first waits for its turn among this process's writers (in FIFO order, without

@@ -14,7 +14,7 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{already_exists, event, no_employee_record, now_ms, Employee};
+use super::{already_exists, no_employee_record, now_ms, Employee};
 use crate::domain::leave::{
     accrual_for_period, balance, check_balance, check_cancel, check_overlap,
     check_request_against_type, close_year, count_leave_days, decide, initial_status, to_days,
@@ -179,7 +179,7 @@ fn request_event(
     model: &request::Model,
     actor: &str,
 ) -> ApiResult<EventEnvelope> {
-    event(
+    EventEnvelope::by_actor(
         tenant,
         event_type,
         &model.id,
@@ -303,7 +303,7 @@ impl Employee {
                     "a leave type with code `{}` exists",
                     new.code
                 )))?;
-        let created = event(
+        let created = EventEnvelope::by_actor(
             tenant,
             events::LEAVE_TYPE_CREATED,
             &model.id,
@@ -311,7 +311,7 @@ impl Employee {
             serde_json::json!({ "leave_type_id": model.id, "code": model.code, "paid": model.paid }),
         )?;
         self.outbox.enqueue(&txn, &created).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -364,7 +364,7 @@ impl Employee {
                 .await?,
             );
         }
-        let created = event(
+        let created = EventEnvelope::by_actor(
             tenant,
             events::LEAVE_POLICY_CREATED,
             &model.id,
@@ -372,7 +372,7 @@ impl Employee {
             serde_json::json!({ "policy_id": model.id, "name": model.name, "accrual": model.accrual }),
         )?;
         self.outbox.enqueue(&txn, &created).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok((model, lines))
     }
 
@@ -428,7 +428,7 @@ impl Employee {
             now_ms(),
         )
         .await?;
-        let assigned = event(
+        let assigned = EventEnvelope::by_actor(
             tenant,
             events::LEAVE_POLICY_ASSIGNED,
             &employee.id,
@@ -436,7 +436,7 @@ impl Employee {
             serde_json::json!({ "employee_id": employee.id, "policy_id": model.policy_id }),
         )?;
         self.outbox.enqueue(&txn, &assigned).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -471,7 +471,7 @@ impl Employee {
         .map_err(already_exists(format!(
             "this calendar already has a holiday on {day}"
         )))?;
-        let added = event(
+        let added = EventEnvelope::by_actor(
             tenant,
             events::HOLIDAY_ADDED,
             &model.id,
@@ -484,7 +484,7 @@ impl Employee {
             }),
         )?;
         self.outbox.enqueue(&txn, &added).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -576,7 +576,7 @@ impl Employee {
                 )
                 .await?;
         }
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -630,7 +630,7 @@ impl Employee {
                 &request_event(tenant, event_type, &model, &actor.user_id)?,
             )
             .await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -679,7 +679,7 @@ impl Employee {
                 &request_event(tenant, events::LEAVE_CANCELLED, &model, &actor.user_id)?,
             )
             .await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -733,7 +733,7 @@ impl Employee {
             },
         )
         .await?;
-        let adjusted = event(
+        let adjusted = EventEnvelope::by_actor(
             tenant,
             events::LEAVE_BALANCE_ADJUSTED,
             &employee.id,
@@ -746,7 +746,7 @@ impl Employee {
             }),
         )?;
         self.outbox.enqueue(&txn, &adjusted).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(entry)
     }
 
@@ -814,7 +814,7 @@ impl Employee {
         }
         store::insert_entries(&txn, tenant, rows).await?;
         if outcome.created > 0 {
-            let accrued = event(
+            let accrued = EventEnvelope::by_actor(
                 tenant,
                 events::LEAVE_ACCRUED,
                 &format!("accrual:{key}"),
@@ -827,7 +827,7 @@ impl Employee {
             )?;
             self.outbox.enqueue(&txn, &accrued).await?;
         }
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(outcome)
     }
 
@@ -924,7 +924,7 @@ impl Employee {
             .collect();
         store::insert_entries(&txn, tenant, rows).await?;
         if outcome.balances_closed > 0 {
-            let closed_event = event(
+            let closed_event = EventEnvelope::by_actor(
                 tenant,
                 events::LEAVE_YEAR_CLOSED,
                 &format!("year:{key}"),
@@ -938,7 +938,7 @@ impl Employee {
             )?;
             self.outbox.enqueue(&txn, &closed_event).await?;
         }
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(outcome)
     }
 

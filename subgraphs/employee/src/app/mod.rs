@@ -10,16 +10,13 @@ pub mod leave;
 pub mod okr;
 pub mod org;
 pub mod people;
-pub mod shift;
 
 use sea_orm::{DatabaseConnection, DbErr};
-use serde::Serialize;
 
 use erp_kit::cache::SharedCache;
 use erp_kit::crypto::FieldCipher;
-use erp_kit::db::WriteTransaction;
-use erp_kit::events::{EventEnvelope, Outbox};
-use erp_kit::{ApiError, ApiResult, TenantId};
+use erp_kit::events::Outbox;
+use erp_kit::ApiError;
 
 use crate::domain::reasons;
 
@@ -51,26 +48,6 @@ impl Employee {
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
     }
-
-    /// Commits a write and wakes the outbox relay for the events it enqueued.
-    async fn commit(&self, txn: WriteTransaction) -> Result<(), DbErr> {
-        txn.commit().await?;
-        self.outbox.wake();
-        Ok(())
-    }
-}
-
-/// An event of this domain about `aggregate`, by `actor`.
-fn event(
-    tenant: &TenantId,
-    event_type: &str,
-    aggregate: &str,
-    actor: &str,
-    payload: impl Serialize,
-) -> ApiResult<EventEnvelope> {
-    Ok(EventEnvelope::new(tenant, event_type, aggregate, payload)
-        .map_err(ApiError::internal)?
-        .with_actor(actor))
 }
 
 /// A failed insert: a unique-constraint violation is the domain's ALREADY_EXISTS, said with

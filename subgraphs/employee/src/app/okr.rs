@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use erp_kit::db::begin_write;
+use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::org::Viewer;
-use super::{event, now_ms, Employee};
+use super::{now_ms, Employee};
 use crate::domain::okr::{
     check_alignment, check_key_result_count, check_owner_rights, elapsed, progress,
     suggested_status, OkrStatus,
@@ -65,7 +66,7 @@ impl Employee {
             }
         }
         let model = store::insert_objective(&txn, tenant, new, &viewer.user_id, now_ms()).await?;
-        let created = event(
+        let created = EventEnvelope::by_actor(
             tenant,
             events::OBJECTIVE_CREATED,
             &model.id,
@@ -79,7 +80,7 @@ impl Employee {
             }),
         )?;
         self.outbox.enqueue(&txn, &created).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -111,7 +112,7 @@ impl Employee {
         check_alignment(&found.id, parent_id, |o| parents.get(o).cloned().flatten())?;
         let previous = found.parent_id.clone();
         let model = store::update_parent(&txn, found, parent_id).await?;
-        let aligned = event(
+        let aligned = EventEnvelope::by_actor(
             tenant,
             events::OBJECTIVE_ALIGNED,
             &model.id,
@@ -123,7 +124,7 @@ impl Employee {
             }),
         )?;
         self.outbox.enqueue(&txn, &aligned).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -147,7 +148,7 @@ impl Employee {
         let held = store::key_result_count(&txn, tenant, &found.id).await?;
         check_key_result_count(usize::try_from(held).unwrap_or(usize::MAX))?;
         let model = store::insert_key_result(&txn, tenant, &found.id, new, now_ms()).await?;
-        let added = event(
+        let added = EventEnvelope::by_actor(
             tenant,
             events::KEY_RESULT_ADDED,
             &found.id,
@@ -160,7 +161,7 @@ impl Employee {
             }),
         )?;
         self.outbox.enqueue(&txn, &added).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -211,7 +212,7 @@ impl Employee {
         )
         .await?;
         let updated = store::update_key_result(&txn, found, value, status, now).await?;
-        let checked_in = event(
+        let checked_in = EventEnvelope::by_actor(
             tenant,
             events::OKR_CHECKED_IN,
             &parent.id,
@@ -226,7 +227,7 @@ impl Employee {
             }),
         )?;
         self.outbox.enqueue(&txn, &checked_in).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok((updated, recorded))
     }
 

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use erp_kit::db::begin_write;
+use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{event, Employee};
+use super::Employee;
 use crate::domain::org::{
     all_reports, chain_of_command, check_new_manager, reports_index, Standing,
 };
@@ -82,7 +83,7 @@ impl Employee {
         })?;
         let previous = found.manager_id.clone();
         let model = people::update_manager(&txn, found, manager_id, chrono::Utc::now()).await?;
-        let changed = event(
+        let changed = EventEnvelope::by_actor(
             tenant,
             events::MANAGER_CHANGED,
             &model.id,
@@ -94,7 +95,7 @@ impl Employee {
             }),
         )?;
         self.outbox.enqueue(&txn, &changed).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 

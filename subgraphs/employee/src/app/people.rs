@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use erp_kit::db::begin_write;
+use erp_kit::events::EventEnvelope;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{already_exists, event, no_employee_record, Employee};
+use super::{already_exists, no_employee_record, Employee};
 use crate::domain::{EmploymentStatus, NewHire, Salary};
 use crate::events;
 use crate::store::entities::{department, employee};
@@ -76,7 +77,7 @@ impl Employee {
             .map_err(already_exists(
                 "an employee with this employee number or work email already exists",
             ))?;
-        let hired = event(
+        let hired = EventEnvelope::by_actor(
             tenant,
             events::EMPLOYEE_HIRED,
             &model.id,
@@ -93,7 +94,7 @@ impl Employee {
             },
         )?;
         self.outbox.enqueue(&txn, &hired).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -117,7 +118,7 @@ impl Employee {
             .map_err(already_exists(format!(
                 "a department named `{name}` already exists"
             )))?;
-        let created = event(
+        let created = EventEnvelope::by_actor(
             tenant,
             events::DEPARTMENT_CREATED,
             &model.id,
@@ -129,7 +130,7 @@ impl Employee {
             },
         )?;
         self.outbox.enqueue(&txn, &created).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 
@@ -176,7 +177,7 @@ impl Employee {
             .await?
             .ok_or_else(|| ApiError::bad_input("employeeId", "no such employee"))?;
         let model = store::update_compensation(&txn, found, sealed, chrono::Utc::now()).await?;
-        let changed = event(
+        let changed = EventEnvelope::by_actor(
             tenant,
             events::COMPENSATION_CHANGED,
             &model.id,
@@ -184,7 +185,7 @@ impl Employee {
             serde_json::json!({ "employee_id": model.id, "currency": change.salary.currency }),
         )?;
         self.outbox.enqueue(&txn, &changed).await?;
-        self.commit(txn).await?;
+        self.outbox.commit(txn).await?;
         Ok(model)
     }
 

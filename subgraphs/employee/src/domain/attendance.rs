@@ -1,5 +1,19 @@
 //! Attendance rules: geofences, punches that alternate in / out, and who decides a
 //! correction of a day.
+//!
+//! Shifts, grace windows and the daily attendance computed from a day's punches.
+//!
+//! An attendance day of a shift runs from 6 hours before the shift's start to 18 hours after
+//! it (24 hours in all), in the shift's time zone. Every instant belongs to exactly one
+//! attendance day, so a night shift that crosses midnight is one day, not two halves.
+
+use std::str::FromStr;
+
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+    Timelike, Utc, Weekday,
+};
+use chrono_tz::Tz;
 
 use erp_kit::{ApiError, Reason, RuleViolation};
 
@@ -207,6 +221,480 @@ pub fn worked_minutes(punches: &[(PunchKind, i64)], now_ms: i64) -> i64 {
     total / 60_000
 }
 
+/// How long before a shift's start its attendance day opens.
+pub const EARLY_WINDOW_MINUTES: i64 = 6 * 60;
+/// How far back a correction may reach.
+pub const CORRECTION_HORIZON_DAYS: i64 = 90;
+const MINUTE_MS: i64 = 60_000;
+const DAY_MINUTES: i64 = 24 * 60;
+
+/// Who a shift is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShiftTarget {
+    Employee(String),
+    /// The default of every employee of the department without their own assignment.
+    Department(String),
+}
+
+impl ShiftTarget {
+    /// The stored kind: `employee` or `department`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ShiftTarget::Employee(_) => "employee",
+            ShiftTarget::Department(_) => "department",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            ShiftTarget::Employee(id) | ShiftTarget::Department(id) => id,
+        }
+    }
+}
+
+/// The days of the week a shift is worked (bit 0 is Monday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingDays(u8);
+
+impl WorkingDays {
+    /// At least one day; repeated days are the same day.
+    pub fn parse(days: &[Weekday]) -> Result<Self, ApiError> {
+        if days.is_empty() {
+            return Err(ApiError::bad_input(
+                "workingDays",
+                "a shift is worked on at least one day of the week",
+            ));
+        }
+        Ok(Self(days.iter().fold(0u8, |bits, day| {
+            bits | (1 << day.num_days_from_monday())
+        })))
+    }
+
+    pub fn from_bits(bits: i32) -> Self {
+        Self((bits & 0x7f) as u8)
+    }
+
+    pub fn bits(self) -> i32 {
+        i32::from(self.0)
+    }
+
+    pub fn contains(self, day: Weekday) -> bool {
+        self.0 & (1 << day.num_days_from_monday()) != 0
+    }
+
+    /// The days, Monday first.
+    pub fn days(self) -> Vec<Weekday> {
+        [
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ]
+        .into_iter()
+        .filter(|day| self.contains(*day))
+        .collect()
+    }
+}
+
+/// A shift as given by HR, before it is checked.
+#[derive(Debug, Clone)]
+pub struct ShiftInput<'a> {
+    /// `HH:MM`, 24-hour clock, in `time_zone`.
+    pub start: &'a str,
+    pub end: &'a str,
+    pub grace_minutes: i32,
+    pub half_day_minutes: Option<i32>,
+    pub full_day_minutes: Option<i32>,
+    pub working_days: &'a [Weekday],
+    /// An IANA time zone, e.g. `Asia/Kolkata` (the location's).
+    pub time_zone: &'a str,
+}
+
+/// A checked shift: its times, grace window, day thresholds and working days.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftRules {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    pub grace_minutes: u32,
+    /// Worked minutes below this make a day absent.
+    pub half_day_minutes: u32,
+    /// Worked minutes below this (and at least `half_day_minutes`) make a day a half-day.
+    pub full_day_minutes: u32,
+    pub working_days: WorkingDays,
+    pub time_zone: Tz,
+}
+
+fn parse_clock(field: &str, raw: &str) -> Result<NaiveTime, ApiError> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M")
+        .map_err(|_| ApiError::bad_input(field, "a time is HH:MM on the 24-hour clock, e.g. 09:30"))
+}
+
+/// Minutes since midnight.
+fn minute_of_day(time: NaiveTime) -> i64 {
+    i64::from(time.hour()) * 60 + i64::from(time.minute())
+}
+
+/// The UTC instant of a wall-clock time in `tz`. An ambiguous time (the hour repeated when
+/// clocks go back) is its first occurrence; a time skipped when clocks go forward is read
+/// an hour later, as the clocks show it.
+fn local_instant(tz: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&wall) {
+        LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at.with_timezone(&Utc),
+        LocalResult::None => tz
+            .from_local_datetime(&(wall + Duration::hours(1)))
+            .earliest()
+            .map(|at| at.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&wall)),
+    }
+}
+
+impl ShiftRules {
+    pub fn parse(input: &ShiftInput<'_>) -> Result<Self, ApiError> {
+        let start = parse_clock("startTime", input.start)?;
+        let end = parse_clock("endTime", input.end)?;
+        if start == end {
+            return Err(ApiError::bad_input(
+                "endTime",
+                "a shift cannot end when it starts",
+            ));
+        }
+        if !(0..=240).contains(&input.grace_minutes) {
+            return Err(ApiError::bad_input(
+                "graceMinutes",
+                "the grace window is 0 to 240 minutes",
+            ));
+        }
+        let time_zone = Tz::from_str(input.time_zone.trim()).map_err(|_| {
+            ApiError::bad_input(
+                "timeZone",
+                "a time zone is an IANA name, e.g. Asia/Kolkata or Europe/Berlin",
+            )
+        })?;
+        let working_days = WorkingDays::parse(input.working_days)?;
+        let length = (minute_of_day(end) - minute_of_day(start)).rem_euclid(DAY_MINUTES);
+        let full_day = i64::from(input.full_day_minutes.unwrap_or(length as i32));
+        if !(1..=length).contains(&full_day) {
+            return Err(ApiError::bad_input(
+                "fullDayMinutes",
+                format!("a full day is 1 to {length} worked minutes (the shift's length)"),
+            ));
+        }
+        let half_day = i64::from(input.half_day_minutes.unwrap_or((full_day / 2) as i32));
+        if !(1..=full_day).contains(&half_day) {
+            return Err(ApiError::bad_input(
+                "halfDayMinutes",
+                format!("a half-day is 1 to {full_day} worked minutes (at most a full day)"),
+            ));
+        }
+        if i64::from(input.grace_minutes) >= length {
+            return Err(ApiError::bad_input(
+                "graceMinutes",
+                "the grace window must be shorter than the shift",
+            ));
+        }
+        Ok(Self {
+            start,
+            end,
+            grace_minutes: input.grace_minutes as u32,
+            half_day_minutes: half_day as u32,
+            full_day_minutes: full_day as u32,
+            working_days,
+            time_zone,
+        })
+    }
+
+    /// Length of the shift in minutes (wall clock).
+    pub fn length_minutes(&self) -> i64 {
+        (minute_of_day(self.end) - minute_of_day(self.start)).rem_euclid(DAY_MINUTES)
+    }
+
+    /// True when the shift ends on the day after it starts.
+    pub fn crosses_midnight(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// When the shift of `day` starts.
+    pub fn start_of(&self, day: NaiveDate) -> DateTime<Utc> {
+        local_instant(self.time_zone, day.and_time(self.start))
+    }
+
+    /// When the shift of `day` ends (the next day for a shift crossing midnight).
+    pub fn end_of(&self, day: NaiveDate) -> DateTime<Utc> {
+        let end_day = if self.crosses_midnight() {
+            day.succ_opt().unwrap_or(day)
+        } else {
+            day
+        };
+        local_instant(self.time_zone, end_day.and_time(self.end))
+    }
+
+    /// The instants `[from, to)` whose punches belong to the attendance day `day`.
+    pub fn window_of(&self, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let open = |d: NaiveDate| {
+            local_instant(
+                self.time_zone,
+                d.and_time(self.start) - Duration::minutes(EARLY_WINDOW_MINUTES),
+            )
+        };
+        (open(day), open(day.succ_opt().unwrap_or(day)))
+    }
+
+    /// The attendance day an instant belongs to.
+    pub fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        let wall = at.with_timezone(&self.time_zone).naive_local();
+        (wall + Duration::minutes(EARLY_WINDOW_MINUTES - minute_of_day(self.start))).date()
+    }
+
+    pub fn works_on(&self, day: NaiveDate) -> bool {
+        self.working_days.contains(day.weekday())
+    }
+}
+
+/// The window of an attendance day without a shift: the UTC calendar day.
+pub fn utc_window_of(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let from = Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN));
+    (from, from + Duration::days(1))
+}
+
+/// The attendance day of an instant under an optional shift.
+pub fn attendance_day(shift: Option<&ShiftRules>, at: DateTime<Utc>) -> NaiveDate {
+    match shift {
+        Some(shift) => shift.day_of(at),
+        None => at.date_naive(),
+    }
+}
+
+/// How a day went for one person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayStatus {
+    /// Checked in within the grace window and (once the day is over) worked a full day.
+    Present,
+    /// Checked in after the grace window.
+    Late,
+    /// The day is over with at least a half-day but less than a full day worked.
+    HalfDay,
+    /// No check-in once the grace window passed, or less than a half-day worked.
+    Absent,
+    /// Not a working day of the shift.
+    WeeklyOff,
+    /// On approved leave that day, and no punch.
+    OnLeave,
+    /// The grace window has not passed yet and nobody checked in.
+    NotStarted,
+    /// No shift applies: only whether the person checked in is known.
+    Unscheduled,
+}
+
+impl DayStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayStatus::Present => "present",
+            DayStatus::Late => "late",
+            DayStatus::HalfDay => "half_day",
+            DayStatus::Absent => "absent",
+            DayStatus::WeeklyOff => "weekly_off",
+            DayStatus::OnLeave => "on_leave",
+            DayStatus::NotStarted => "not_started",
+            DayStatus::Unscheduled => "unscheduled",
+        }
+    }
+}
+
+/// One person's computed day. Instants are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyAttendance {
+    pub day: NaiveDate,
+    pub status: DayStatus,
+    pub first_in: Option<i64>,
+    pub last_out: Option<i64>,
+    pub worked_minutes: i64,
+    /// Minutes after the shift's start of a check-in past the grace window (0 otherwise).
+    pub late_minutes: i64,
+    /// The day is over and the last punch is a check-in: the open stretch is not counted.
+    pub missing_check_out: bool,
+    pub checked_in: bool,
+    pub shift_start: Option<i64>,
+    pub shift_end: Option<i64>,
+}
+
+/// Worked milliseconds of punches in time order; an open check-in counts up to `open_until`
+/// when given, and not at all otherwise.
+fn worked_ms(punches: &[(PunchKind, i64)], open_until: Option<i64>) -> i64 {
+    let mut total = 0;
+    let mut open: Option<i64> = None;
+    for (kind, at) in punches {
+        match (kind, open) {
+            (PunchKind::In, None) => open = Some(*at),
+            (PunchKind::Out, Some(start)) => {
+                total += (at - start).max(0);
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let (Some(start), Some(until)) = (open, open_until) {
+        total += (until - start).max(0);
+    }
+    total
+}
+
+/// The attendance of `day` from its punches (in time order), the shift that applies, and
+/// whether approved leave covers the day (a person on leave who punches anyway is counted by
+/// their punches).
+pub fn daily_attendance(
+    shift: Option<&ShiftRules>,
+    day: NaiveDate,
+    punches: &[(PunchKind, i64)],
+    on_leave: bool,
+    now_ms: i64,
+) -> DailyAttendance {
+    let first_in = punches
+        .iter()
+        .find(|(kind, _)| *kind == PunchKind::In)
+        .map(|(_, at)| *at);
+    let last_out = punches
+        .iter()
+        .rev()
+        .find(|(kind, _)| *kind == PunchKind::Out)
+        .map(|(_, at)| *at);
+    let checked_in = punches
+        .last()
+        .is_some_and(|(kind, _)| *kind == PunchKind::In);
+    let Some(shift) = shift else {
+        let (_, day_end) = utc_window_of(day);
+        let over = now_ms >= day_end.timestamp_millis();
+        return DailyAttendance {
+            day,
+            status: if first_in.is_some() {
+                DayStatus::Present
+            } else if on_leave {
+                DayStatus::OnLeave
+            } else {
+                DayStatus::Unscheduled
+            },
+            first_in,
+            last_out,
+            worked_minutes: worked_ms(punches, (!over).then_some(now_ms)) / MINUTE_MS,
+            late_minutes: 0,
+            missing_check_out: over && checked_in,
+            checked_in: checked_in && !over,
+            shift_start: None,
+            shift_end: None,
+        };
+    };
+    let start = shift.start_of(day).timestamp_millis();
+    let end = shift.end_of(day).timestamp_millis();
+    let (_, window_end) = shift.window_of(day);
+    let over = now_ms >= window_end.timestamp_millis();
+    let worked = worked_ms(punches, (!over).then_some(now_ms)) / MINUTE_MS;
+    let grace_end = start + i64::from(shift.grace_minutes) * MINUTE_MS;
+    let late_minutes = match first_in {
+        Some(first) if first > grace_end => (first - start) / MINUTE_MS,
+        _ => 0,
+    };
+    let status = if !shift.works_on(day) {
+        DayStatus::WeeklyOff
+    } else if first_in.is_none() && on_leave {
+        DayStatus::OnLeave
+    } else if first_in.is_none() {
+        if now_ms <= grace_end {
+            DayStatus::NotStarted
+        } else {
+            DayStatus::Absent
+        }
+    } else if over && worked < i64::from(shift.half_day_minutes) {
+        DayStatus::Absent
+    } else if over && worked < i64::from(shift.full_day_minutes) {
+        DayStatus::HalfDay
+    } else if late_minutes > 0 {
+        DayStatus::Late
+    } else {
+        DayStatus::Present
+    };
+    DailyAttendance {
+        day,
+        status,
+        first_in,
+        last_out,
+        worked_minutes: worked,
+        late_minutes,
+        missing_check_out: over && checked_in,
+        checked_in: checked_in && !over,
+        shift_start: Some(start),
+        shift_end: Some(end),
+    }
+}
+
+/// Checks a requested correction of `day`: a check-in and a check-out inside the day's
+/// window, in order, not in the future, and not older than [`CORRECTION_HORIZON_DAYS`].
+pub fn check_correction(
+    shift: Option<&ShiftRules>,
+    day: NaiveDate,
+    check_in: DateTime<Utc>,
+    check_out: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let today = attendance_day(shift, now);
+    if day > today {
+        return Err(ApiError::bad_input(
+            "day",
+            "a day in the future cannot be corrected",
+        ));
+    }
+    if (today - day).num_days() > CORRECTION_HORIZON_DAYS {
+        return Err(ApiError::bad_input(
+            "day",
+            format!("corrections reach back {CORRECTION_HORIZON_DAYS} days at most"),
+        ));
+    }
+    if check_out <= check_in {
+        return Err(ApiError::bad_input(
+            "checkOut",
+            "the check-out must be after the check-in",
+        ));
+    }
+    if check_out > now {
+        return Err(ApiError::bad_input(
+            "checkOut",
+            "a corrected punch cannot be in the future",
+        ));
+    }
+    let (from, to) = match shift {
+        Some(shift) => shift.window_of(day),
+        None => utc_window_of(day),
+    };
+    for (field, at) in [("checkIn", check_in), ("checkOut", check_out)] {
+        if at < from || at >= to {
+            return Err(ApiError::bad_input(
+                field,
+                format!("the time is outside the attendance day {day} ({from} to {to})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The reason given for a correction or a decision: 3 to 500 characters.
+pub fn parse_reason(field: &str, raw: &str) -> Result<String, ApiError> {
+    let trimmed = raw.trim();
+    if trimmed.chars().count() < 3 || trimmed.chars().count() > 500 {
+        return Err(ApiError::bad_input(
+            field,
+            "a reason is 3 to 500 characters",
+        ));
+    }
+    if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::bad_input(
+            field,
+            "the reason contains control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +773,441 @@ mod tests {
         assert!(check_correction_decider(false, false, true, "pending").is_ok());
         assert_eq!(NotApprover.reason().code(), erp_kit::ErrorCode::Forbidden);
         assert_eq!(DecidedMeanwhile.reason().name(), "ALREADY_DECIDED");
+    }
+}
+
+#[cfg(test)]
+mod shift_tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn at(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
+        tz.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    const WEEKDAYS: &[Weekday] = &[
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+    ];
+
+    fn shift(start: &str, end: &str, grace: i32, tz: &str) -> ShiftRules {
+        ShiftRules::parse(&ShiftInput {
+            start,
+            end,
+            grace_minutes: grace,
+            half_day_minutes: None,
+            full_day_minutes: None,
+            working_days: WEEKDAYS,
+            time_zone: tz,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn parses_shifts_and_refuses_bad_ones() {
+        let day = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        assert_eq!(day.length_minutes(), 540);
+        assert_eq!(day.full_day_minutes, 540);
+        assert_eq!(day.half_day_minutes, 270);
+        assert!(!day.crosses_midnight());
+        let night = shift("22:00", "06:00", 10, "UTC");
+        assert_eq!(night.length_minutes(), 480);
+        assert!(night.crosses_midnight());
+        let base = ShiftInput {
+            start: "09:00",
+            end: "18:00",
+            grace_minutes: 15,
+            half_day_minutes: None,
+            full_day_minutes: None,
+            working_days: WEEKDAYS,
+            time_zone: "Asia/Kolkata",
+        };
+        let field = |input: ShiftInput<'_>| match ShiftRules::parse(&input) {
+            Err(ApiError::BadUserInput { field, .. }) => field.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(ShiftInput {
+                start: "9am",
+                ..base.clone()
+            }),
+            "startTime"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                end: "24:00",
+                ..base.clone()
+            }),
+            "endTime"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                end: "09:00",
+                ..base.clone()
+            }),
+            "endTime"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                grace_minutes: -1,
+                ..base.clone()
+            }),
+            "graceMinutes"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                time_zone: "Mars/Olympus",
+                ..base.clone()
+            }),
+            "timeZone"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                working_days: &[],
+                ..base.clone()
+            }),
+            "workingDays"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                full_day_minutes: Some(600),
+                ..base.clone()
+            }),
+            "fullDayMinutes"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                full_day_minutes: Some(480),
+                half_day_minutes: Some(481),
+                ..base.clone()
+            }),
+            "halfDayMinutes"
+        );
+        assert_eq!(
+            field(ShiftInput {
+                start: "09:00",
+                end: "10:00",
+                grace_minutes: 60,
+                ..base
+            }),
+            "graceMinutes"
+        );
+    }
+
+    #[test]
+    fn working_days_round_trip() {
+        let days = WorkingDays::parse(&[Weekday::Sat, Weekday::Mon, Weekday::Mon]).unwrap();
+        assert_eq!(days.days(), vec![Weekday::Mon, Weekday::Sat]);
+        assert_eq!(WorkingDays::from_bits(days.bits()), days);
+        assert!(!days.contains(Weekday::Sun));
+    }
+
+    #[test]
+    fn attendance_day_of_a_night_shift_crossing_midnight() {
+        let tz = Tz::UTC;
+        let night = shift("22:00", "06:00", 10, "UTC");
+        let monday = date(2026, 11, 23);
+        // 22:00 Monday to 06:00 Tuesday is Monday's shift.
+        let check_in = Utc
+            .timestamp_millis_opt(at(tz, 2026, 11, 23, 21, 55))
+            .unwrap();
+        let check_out = Utc
+            .timestamp_millis_opt(at(tz, 2026, 11, 24, 6, 5))
+            .unwrap();
+        assert_eq!(night.day_of(check_in), monday);
+        assert_eq!(night.day_of(check_out), monday);
+        assert_eq!(
+            night.start_of(monday).timestamp_millis(),
+            at(tz, 2026, 11, 23, 22, 0)
+        );
+        assert_eq!(
+            night.end_of(monday).timestamp_millis(),
+            at(tz, 2026, 11, 24, 6, 0)
+        );
+        // The window: 16:00 Monday (inclusive) to 16:00 Tuesday (exclusive).
+        let (from, to) = night.window_of(monday);
+        assert_eq!(from.timestamp_millis(), at(tz, 2026, 11, 23, 16, 0));
+        assert_eq!(to.timestamp_millis(), at(tz, 2026, 11, 24, 16, 0));
+        assert_eq!(night.day_of(to), date(2026, 11, 24));
+        assert_eq!(night.day_of(to - Duration::milliseconds(1)), monday);
+
+        let punches = [
+            (PunchKind::In, check_in.timestamp_millis()),
+            (PunchKind::Out, check_out.timestamp_millis()),
+        ];
+        let after = at(tz, 2026, 11, 25, 0, 0);
+        let day = daily_attendance(Some(&night), monday, &punches, false, after);
+        assert_eq!(day.status, DayStatus::Present);
+        assert_eq!(day.worked_minutes, 8 * 60 + 10);
+        assert_eq!(day.late_minutes, 0);
+        assert!(!day.missing_check_out);
+    }
+
+    #[test]
+    fn time_zone_of_the_location() {
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        let shift = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        let day = date(2026, 11, 24);
+        // 09:00 in Kolkata is 03:30 UTC.
+        assert_eq!(
+            shift.start_of(day).timestamp_millis(),
+            at(Tz::UTC, 2026, 11, 24, 3, 30)
+        );
+        assert_eq!(
+            at(kolkata, 2026, 11, 24, 9, 0),
+            at(Tz::UTC, 2026, 11, 24, 3, 30)
+        );
+        // A check-in at 01:00 UTC (06:30 local) belongs to that local day.
+        let early = Utc
+            .timestamp_millis_opt(at(Tz::UTC, 2026, 11, 24, 1, 0))
+            .unwrap();
+        assert_eq!(shift.day_of(early), day);
+    }
+
+    #[test]
+    fn daylight_saving_days() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        // 2026-03-29: clocks go from 02:00 to 03:00. A 02:30 start is read as 03:30.
+        let shift = shift("02:30", "10:30", 0, "Europe/Berlin");
+        let spring = date(2026, 3, 29);
+        assert_eq!(
+            shift.start_of(spring).timestamp_millis(),
+            at(berlin, 2026, 3, 29, 3, 30)
+        );
+    }
+
+    #[test]
+    fn grace_boundary_exactly_at_the_limit() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let shift = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        let day = date(2026, 11, 24);
+        let later = at(tz, 2026, 11, 25, 12, 0);
+        let full_day = |first_in: i64| {
+            daily_attendance(
+                Some(&shift),
+                day,
+                &[
+                    (PunchKind::In, first_in),
+                    (PunchKind::Out, at(tz, 2026, 11, 24, 19, 0)),
+                ],
+                false,
+                later,
+            )
+        };
+        let on_the_limit = full_day(at(tz, 2026, 11, 24, 9, 15));
+        assert_eq!(on_the_limit.status, DayStatus::Present);
+        assert_eq!(on_the_limit.late_minutes, 0);
+        let one_ms_past = full_day(at(tz, 2026, 11, 24, 9, 15) + 1);
+        assert_eq!(one_ms_past.status, DayStatus::Late);
+        assert_eq!(one_ms_past.late_minutes, 15);
+        let a_minute_past = full_day(at(tz, 2026, 11, 24, 9, 16));
+        assert_eq!(a_minute_past.status, DayStatus::Late);
+        assert_eq!(a_minute_past.late_minutes, 16);
+        assert_eq!(a_minute_past.worked_minutes, 9 * 60 + 44);
+        let early = full_day(at(tz, 2026, 11, 24, 8, 40));
+        assert_eq!((early.status, early.late_minutes), (DayStatus::Present, 0));
+    }
+
+    #[test]
+    fn missing_check_out_and_half_days() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let shift = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        let day = date(2026, 11, 24);
+        let only_in = [(PunchKind::In, at(tz, 2026, 11, 24, 9, 0))];
+        // During the day the open check-in counts up to now.
+        let midday = daily_attendance(
+            Some(&shift),
+            day,
+            &only_in,
+            false,
+            at(tz, 2026, 11, 24, 13, 0),
+        );
+        assert_eq!(midday.status, DayStatus::Present);
+        assert_eq!(midday.worked_minutes, 240);
+        assert!(midday.checked_in);
+        assert!(!midday.missing_check_out);
+        // Once the day is over the open stretch is not counted: a correction is needed.
+        let next_day = daily_attendance(
+            Some(&shift),
+            day,
+            &only_in,
+            false,
+            at(tz, 2026, 11, 25, 9, 0),
+        );
+        assert!(next_day.missing_check_out);
+        assert!(!next_day.checked_in);
+        assert_eq!(next_day.worked_minutes, 0);
+        assert_eq!(next_day.status, DayStatus::Absent);
+        assert_eq!(next_day.last_out, None);
+
+        let half = [
+            (PunchKind::In, at(tz, 2026, 11, 24, 9, 0)),
+            (PunchKind::Out, at(tz, 2026, 11, 24, 14, 0)),
+        ];
+        let half = daily_attendance(Some(&shift), day, &half, false, at(tz, 2026, 11, 25, 9, 0));
+        assert_eq!(half.status, DayStatus::HalfDay);
+        assert_eq!(half.worked_minutes, 300);
+        let short = [
+            (PunchKind::In, at(tz, 2026, 11, 24, 9, 0)),
+            (PunchKind::Out, at(tz, 2026, 11, 24, 10, 0)),
+            (PunchKind::In, at(tz, 2026, 11, 24, 11, 0)),
+            (PunchKind::Out, at(tz, 2026, 11, 24, 12, 0)),
+        ];
+        let short = daily_attendance(Some(&shift), day, &short, false, at(tz, 2026, 11, 25, 9, 0));
+        assert_eq!(
+            (short.status, short.worked_minutes),
+            (DayStatus::Absent, 120)
+        );
+    }
+
+    #[test]
+    fn absent_not_started_and_weekly_off() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let shift = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        let tuesday = date(2026, 11, 24);
+        let at_grace_end = at(tz, 2026, 11, 24, 9, 15);
+        assert_eq!(
+            daily_attendance(Some(&shift), tuesday, &[], false, at_grace_end).status,
+            DayStatus::NotStarted
+        );
+        assert_eq!(
+            daily_attendance(Some(&shift), tuesday, &[], false, at_grace_end + 1).status,
+            DayStatus::Absent
+        );
+        let saturday = date(2026, 11, 28);
+        let off = daily_attendance(
+            Some(&shift),
+            saturday,
+            &[],
+            false,
+            at(tz, 2026, 11, 29, 12, 0),
+        );
+        assert_eq!(off.status, DayStatus::WeeklyOff);
+        let no_shift = daily_attendance(None, tuesday, &[], false, at_grace_end);
+        assert_eq!(no_shift.status, DayStatus::Unscheduled);
+        let in_without_shift = daily_attendance(
+            None,
+            tuesday,
+            &[(PunchKind::In, at(Tz::UTC, 2026, 11, 24, 8, 0))],
+            false,
+            at(Tz::UTC, 2026, 11, 24, 10, 0),
+        );
+        assert_eq!(in_without_shift.status, DayStatus::Present);
+        assert_eq!(in_without_shift.worked_minutes, 120);
+    }
+
+    #[test]
+    fn approved_leave() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let shift = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        let tuesday = date(2026, 11, 24);
+        let later = at(tz, 2026, 11, 25, 12, 0);
+        let on_leave = daily_attendance(Some(&shift), tuesday, &[], true, later);
+        assert_eq!(on_leave.status, DayStatus::OnLeave);
+        // Came in anyway: counted by the punches.
+        let punched = [
+            (PunchKind::In, at(tz, 2026, 11, 24, 9, 0)),
+            (PunchKind::Out, at(tz, 2026, 11, 24, 18, 0)),
+        ];
+        let worked = daily_attendance(Some(&shift), tuesday, &punched, true, later);
+        assert_eq!(worked.status, DayStatus::Present);
+        // A weekly off stays a weekly off.
+        let saturday = date(2026, 11, 28);
+        let off = daily_attendance(Some(&shift), saturday, &[], true, later + 5 * 86_400_000);
+        assert_eq!(off.status, DayStatus::WeeklyOff);
+        assert_eq!(
+            daily_attendance(None, tuesday, &[], true, later).status,
+            DayStatus::OnLeave
+        );
+    }
+
+    #[test]
+    fn corrections_stay_inside_the_day() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let shift = shift("09:00", "18:00", 15, "Asia/Kolkata");
+        let day = date(2026, 11, 24);
+        let now = Utc
+            .timestamp_millis_opt(at(tz, 2026, 11, 26, 12, 0))
+            .unwrap();
+        let t = |d, h, m| Utc.timestamp_millis_opt(at(tz, 2026, 11, d, h, m)).unwrap();
+        assert!(check_correction(Some(&shift), day, t(24, 9, 0), t(24, 18, 0), now).is_ok());
+        let field = |result: Result<(), ApiError>| match result {
+            Err(ApiError::BadUserInput { field, .. }) => field.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(check_correction(
+                Some(&shift),
+                day,
+                t(24, 18, 0),
+                t(24, 9, 0),
+                now
+            )),
+            "checkOut"
+        );
+        assert_eq!(
+            field(check_correction(
+                Some(&shift),
+                day,
+                t(24, 2, 0),
+                t(24, 9, 0),
+                now
+            )),
+            "checkIn"
+        );
+        assert_eq!(
+            field(check_correction(
+                Some(&shift),
+                day,
+                t(24, 9, 0),
+                t(25, 3, 0),
+                now
+            )),
+            "checkOut"
+        );
+        assert_eq!(
+            field(check_correction(
+                Some(&shift),
+                date(2026, 11, 27),
+                t(24, 9, 0),
+                t(24, 18, 0),
+                now
+            )),
+            "day"
+        );
+        assert_eq!(
+            field(check_correction(
+                Some(&shift),
+                date(2026, 8, 1),
+                t(24, 9, 0),
+                t(24, 18, 0),
+                now
+            )),
+            "day"
+        );
+        let soon = Utc
+            .timestamp_millis_opt(at(tz, 2026, 11, 24, 12, 0))
+            .unwrap();
+        assert_eq!(
+            field(check_correction(
+                Some(&shift),
+                day,
+                t(24, 9, 0),
+                t(24, 18, 0),
+                soon
+            )),
+            "checkOut"
+        );
+        assert!(parse_reason("reason", "  forgot to punch out ").is_ok());
+        assert!(parse_reason("reason", "no").is_err());
+        assert!(parse_reason("reason", &"x".repeat(501)).is_err());
     }
 }

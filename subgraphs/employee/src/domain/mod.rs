@@ -7,7 +7,6 @@ pub mod leave;
 pub mod okr;
 pub mod org;
 pub mod people;
-pub mod shift;
 
 pub use people::{
     check_hire_dates, parse_bank_account, parse_tax_id, DisplayName, EmailAddress, EmployeeNumber,

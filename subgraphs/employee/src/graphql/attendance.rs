@@ -19,16 +19,19 @@ use super::people::{
 };
 use super::shift::{
     create_shift, current_day, millis, AttendanceDay, AttendanceStatus, CreateShiftInput, Location,
-    Punch, PunchDirection, PunchSource, Shift,
+    PunchDirection, Shift,
 };
-use crate::app::attendance::{Approver, CorrectionRequest, PunchRequest};
+use crate::app::attendance::{Approver, CorrectionRequest};
 use crate::app::org::Viewer;
 use crate::app::Employee as UseCases;
+use crate::domain::attendance::{
+    attendance_day, parse_reason, DailyAttendance, DayStatus, ShiftTarget,
+};
 use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
-use crate::domain::shift::{attendance_day, parse_reason, DailyAttendance, DayStatus, ShiftTarget};
 use crate::domain::DisplayName;
 use crate::store::attendance::CorrectionFilter;
-use crate::store::entities::{employee, shift, shift_assignment};
+use crate::store::attendance::{shift, shift_assignment};
+use crate::store::entities::employee;
 
 /// A new work location.
 #[derive(InputObject)]
@@ -50,47 +53,6 @@ pub struct AssignEmployeeLocationInput {
     pub employee_id: ID,
     /// The location whose geofence their punches are checked against; null clears it.
     pub location_id: Option<ID>,
-}
-
-/// A check-in or check-out from a device.
-#[derive(InputObject)]
-pub struct PunchInput {
-    /// A key the device generates once per punch; sending the same punch again (a resync)
-    /// returns the recorded punch instead of a duplicate.
-    pub punch_key: String,
-    /// Where the punch comes from.
-    pub source: PunchSource,
-    /// Device latitude (required with `locationId`).
-    pub latitude: Option<f64>,
-    /// Device longitude (required with `locationId`).
-    pub longitude: Option<f64>,
-    /// The location whose geofence the device must be in (the person's assigned location
-    /// when omitted and they have one).
-    pub location_id: Option<ID>,
-}
-
-fn punch_request(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<PunchRequest> {
-    let key = input.punch_key.trim();
-    if key.is_empty() || key.len() > 100 {
-        return Err(ApiError::bad_input("punchKey", "a punch key has 1 to 100 characters").into());
-    }
-    let point = match (input.latitude, input.longitude) {
-        (Some(lat), Some(lon)) => Some(GeoPoint::parse(lat, lon)?),
-        (None, None) => None,
-        _ => {
-            return Err(ApiError::bad_input("latitude", "give both latitude and longitude").into())
-        }
-    };
-    Ok(PunchRequest {
-        kind,
-        punch_key: key.to_owned(),
-        source: input.source.as_str().to_owned(),
-        ip: ctx
-            .data_opt::<erp_kit::http::ClientIp>()
-            .map(|ip| ip.0.to_string()),
-        point,
-        location_id: input.location_id.map(|id| id.0),
-    })
 }
 
 #[derive(Default)]
@@ -726,28 +688,6 @@ impl AttendanceMutation {
         let approve = input.decision == ApprovalDecision::Approve;
         decide(ctx, input.correction_id, approve, input.note).await
     }
-
-    /// Checks the caller in; publishes `attendance.checked_in` and updates live boards.
-    #[graphql(requires_scopes = "attendance:checkin")]
-    async fn check_in(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The punch: its key, source and (for a geofenced location) position.")]
-        input: PunchInput,
-    ) -> Result<Option<Punch>> {
-        punch(ctx, PunchKind::In, input).await
-    }
-
-    /// Checks the caller out; publishes `attendance.checked_out` and updates live boards.
-    #[graphql(requires_scopes = "attendance:checkin")]
-    async fn check_out(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The punch: its key, source and (for a geofenced location) position.")]
-        input: PunchInput,
-    ) -> Result<Option<Punch>> {
-        punch(ctx, PunchKind::Out, input).await
-    }
 }
 
 async fn decide(
@@ -796,16 +736,6 @@ pub struct RequestCorrectionInput {
     pub check_out: DateTime,
     /// Why (3 to 500 characters).
     pub reason: String,
-}
-
-async fn punch(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<Option<Punch>> {
-    let tenant = ctx.tenant()?;
-    let claims = ctx.claims()?;
-    let request = punch_request(ctx, kind, input)?;
-    let (punch, _) = use_cases(ctx)?
-        .record_punch(&tenant, &claims.sub, request)
-        .await?;
-    Ok(Some(Punch(punch)))
 }
 
 /// A check-in or check-out as a live board shows it (read from the live channel).

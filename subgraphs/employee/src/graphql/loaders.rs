@@ -11,11 +11,11 @@ use erp_kit::loaders::{load_by_tenant, loader, TenantKey};
 use erp_kit::pagination::PageRequest;
 use erp_kit::TenantId;
 
-use crate::app::shift::{AppliedShift, ComputedDay, ShiftSubject};
+use crate::app::attendance::{AppliedShift, ComputedDay, ShiftSubject};
 use crate::app::Employee;
+use crate::store::attendance::location;
 use crate::store::entities::{
-    attendance_correction as correction, department, employee, key_result, leave_type, location,
-    objective,
+    attendance_correction as correction, department, employee, key_result, leave_type, objective,
 };
 
 /// Registers every loader of the schema over `employee`.

@@ -37,6 +37,7 @@ pub struct Query(
 pub struct Mutation(
     people::PeopleMutation,
     attendance::AttendanceMutation,
+    shift::PunchMutation,
     leave::LeaveMutation,
     org::OrgMutation,
     okr::OkrMutation,

@@ -1,5 +1,7 @@
 //! Shifts and the computed day: the `Shift` type and its assignment, a person's
-//! `AttendanceDay` with its punches, and the resolvers' parts that create and assign shifts.
+//! `AttendanceDay` with its punches, the resolvers' parts that create and assign shifts, and
+//! the check-in / check-out mutations beside the `Punch` they answer (graphql/people.rs shows
+//! these objects on an `Employee`, so they sit below graphql/attendance.rs).
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
@@ -10,11 +12,12 @@ use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::context::use_cases;
 use super::loaders::{LocationLoader, ShiftKey, ShiftLoader};
-use crate::app::shift::{AppliedShift, ComputedDay};
-use crate::domain::attendance::PunchKind;
-use crate::domain::shift::{attendance_day, DayStatus, ShiftInput, ShiftRules, WorkingDays};
+use crate::app::attendance::{AppliedShift, ComputedDay, PunchRequest};
+use crate::domain::attendance::{attendance_day, DayStatus, ShiftInput, ShiftRules, WorkingDays};
+use crate::domain::attendance::{GeoPoint, PunchKind};
 use crate::domain::DisplayName;
-use crate::store::entities::{employee, location, punch, shift};
+use crate::store::attendance::{location, punch, shift};
+use crate::store::entities::employee;
 
 /// A stored instant (Unix milliseconds) as the API shows it.
 pub(crate) fn millis(ms: i64) -> DateTime {
@@ -401,4 +404,86 @@ pub async fn create_shift(ctx: &Context<'_>, input: CreateShiftInput) -> Result<
             .create_shift(&tenant, &actor, name.as_str(), &rules)
             .await?,
     )))
+}
+
+// The check-in and check-out, beside the `Punch` they answer (their mutations are the last
+// fields of the attendance mutations in the schema).
+
+/// A check-in or check-out from a device.
+#[derive(InputObject)]
+pub struct PunchInput {
+    /// A key the device generates once per punch; sending the same punch again (a resync)
+    /// returns the recorded punch instead of a duplicate.
+    pub punch_key: String,
+    /// Where the punch comes from.
+    pub source: PunchSource,
+    /// Device latitude (required with `locationId`).
+    pub latitude: Option<f64>,
+    /// Device longitude (required with `locationId`).
+    pub longitude: Option<f64>,
+    /// The location whose geofence the device must be in (the person's assigned location
+    /// when omitted and they have one).
+    pub location_id: Option<ID>,
+}
+
+fn punch_request(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<PunchRequest> {
+    let key = input.punch_key.trim();
+    if key.is_empty() || key.len() > 100 {
+        return Err(ApiError::bad_input("punchKey", "a punch key has 1 to 100 characters").into());
+    }
+    let point = match (input.latitude, input.longitude) {
+        (Some(lat), Some(lon)) => Some(GeoPoint::parse(lat, lon)?),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_input("latitude", "give both latitude and longitude").into())
+        }
+    };
+    Ok(PunchRequest {
+        kind,
+        punch_key: key.to_owned(),
+        source: input.source.as_str().to_owned(),
+        ip: ctx
+            .data_opt::<erp_kit::http::ClientIp>()
+            .map(|ip| ip.0.to_string()),
+        point,
+        location_id: input.location_id.map(|id| id.0),
+    })
+}
+
+#[derive(Default)]
+pub struct PunchMutation;
+
+#[Object]
+impl PunchMutation {
+    /// Checks the caller in; publishes `attendance.checked_in` and updates live boards.
+    #[graphql(requires_scopes = "attendance:checkin")]
+    async fn check_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The punch: its key, source and (for a geofenced location) position.")]
+        input: PunchInput,
+    ) -> Result<Option<Punch>> {
+        punch(ctx, PunchKind::In, input).await
+    }
+
+    /// Checks the caller out; publishes `attendance.checked_out` and updates live boards.
+    #[graphql(requires_scopes = "attendance:checkin")]
+    async fn check_out(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The punch: its key, source and (for a geofenced location) position.")]
+        input: PunchInput,
+    ) -> Result<Option<Punch>> {
+        punch(ctx, PunchKind::Out, input).await
+    }
+}
+
+async fn punch(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<Option<Punch>> {
+    let tenant = ctx.tenant()?;
+    let claims = ctx.claims()?;
+    let request = punch_request(ctx, kind, input)?;
+    let (punch, _) = use_cases(ctx)?
+        .record_punch(&tenant, &claims.sub, request)
+        .await?;
+    Ok(Some(Punch(punch)))
 }

@@ -1,19 +1,205 @@
 //! Attendance: locations, punches (idempotent by the client's punch key) and corrections.
+//!
+//! Shifts and their assignments to employees (or as a department's default).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use chrono::NaiveDate;
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, Set,
 };
 
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
-use super::entities::{attendance_correction as correction, employee, location, punch};
+use super::entities::{attendance_correction as correction, employee};
 use super::pages::pages_per_parent;
-use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
+use crate::domain::attendance::{GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget};
+
+// The models of the feature's tables, beside the queries that use them.
+/// `locations`: a work location with its geofence.
+pub mod location {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "locations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub name: String,
+        pub latitude: f64,
+        pub longitude: f64,
+        pub radius_meters: i32,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `punches`: a check-in or check-out, idempotent by the client's punch key.
+pub mod punch {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "punches")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub employee_id: String,
+        pub kind: String,
+        pub at: i64,
+        pub day: String,
+        pub source: String,
+        pub ip: Option<String>,
+        pub latitude: Option<f64>,
+        pub longitude: Option<f64>,
+        pub location_id: Option<String>,
+        pub punch_key: String,
+        /// The approved correction that replaced this punch (kept for the audit trail).
+        pub voided_by: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `shifts`: a shift: start, end, grace window, day thresholds, working days, time zone.
+pub mod shift {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shifts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub name: String,
+        pub start_time: String,
+        pub end_time: String,
+        pub grace_minutes: i32,
+        pub half_day_minutes: i32,
+        pub full_day_minutes: i32,
+        pub working_days: i32,
+        pub time_zone: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `shift_assignments`: a shift assigned to an employee, or as a department's default, from a day on.
+pub mod shift_assignment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shift_assignments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub target_kind: String,
+        pub target_id: String,
+        pub shift_id: String,
+        pub effective_from: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::shift::Entity",
+            from = "Column::ShiftId",
+            to = "super::shift::Column::Id"
+        )]
+        Shift,
+    }
+
+    impl Related<super::shift::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Shift.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The caller's employee record as a punch needs it: who they are, their department (whose
+/// default shift applies) and their assigned location (whose geofence applies).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Puncher {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub display_name: String,
+    pub department_id: Option<String>,
+    pub location_id: Option<String>,
+}
+
+/// The employee record linked to a user, with the columns a punch uses (the check-in's first
+/// read, on its hot path: the rest of the row, sealed fields included, is not read).
+pub async fn puncher_of_user(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    user_id: &str,
+) -> Result<Option<Puncher>, DbErr> {
+    let query = Query::select()
+        .columns(
+            [
+                "id",
+                "user_id",
+                "display_name",
+                "department_id",
+                "location_id",
+            ]
+            .map(Alias::new),
+        )
+        .from(Alias::new("employees"))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .to_owned();
+    Puncher::find_by_statement(db.get_database_backend().build(&query))
+        .one(db)
+        .await
+}
+
+/// How `leave_requests.status` stores an approved request (`LeaveStatus::Approved`; a unit
+/// test keeps the two equal).
+const LEAVE_APPROVED: &str = "approved";
+
+/// Which of the employees have approved leave (whole or half day) covering `day`.
+pub async fn on_leave(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_ids: &[String],
+    day: NaiveDate,
+) -> Result<HashSet<String>, DbErr> {
+    let query = Query::select()
+        .column(Alias::new("employee_id"))
+        .from(Alias::new("leave_requests"))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
+        .and_where(Expr::col(Alias::new("employee_id")).is_in(employee_ids.iter().cloned()))
+        .and_where(Expr::col(Alias::new("status")).eq(LEAVE_APPROVED))
+        .and_where(Expr::col(Alias::new("start_date")).lte(day))
+        .and_where(Expr::col(Alias::new("end_date")).gte(day))
+        .to_owned();
+    let rows = db
+        .query_all(db.get_database_backend().build(&query))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "employee_id"))
+        .collect()
+}
 
 /// A punch to write (each value already checked).
 #[derive(Debug, Clone)]
@@ -81,7 +267,7 @@ pub async fn insert_location(
     now_ms: i64,
 ) -> Result<location::Model, DbErr> {
     location::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         name: Set(name.to_owned()),
         latitude: Set(fence.latitude),
@@ -279,7 +465,7 @@ pub async fn insert_correction(
     new: NewCorrection,
 ) -> Result<correction::Model, DbErr> {
     correction::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         employee_id: Set(new.employee_id),
         day: Set(new.day),
@@ -379,4 +565,126 @@ pub async fn corrections_pages(
         |row| Some(row.employee_id.as_str()),
     )
     .await
+}
+
+pub async fn insert_shift(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    name: &str,
+    rules: &ShiftRules,
+    now_ms: i64,
+) -> Result<shift::Model, DbErr> {
+    shift::ActiveModel {
+        id: Set(erp_kit::db::new_id()),
+        tenant_id: Set(tenant.as_str().to_owned()),
+        name: Set(name.to_owned()),
+        start_time: Set(rules.start.format("%H:%M").to_string()),
+        end_time: Set(rules.end.format("%H:%M").to_string()),
+        grace_minutes: Set(rules.grace_minutes as i32),
+        half_day_minutes: Set(rules.half_day_minutes as i32),
+        full_day_minutes: Set(rules.full_day_minutes as i32),
+        working_days: Set(rules.working_days.bits()),
+        time_zone: Set(rules.time_zone.name().to_owned()),
+        created_at: Set(now_ms),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn shift(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<shift::Model>, DbErr> {
+    shift::Entity::find_by_id(id.to_owned())
+        .filter(shift::Column::TenantId.eq(tenant.as_str()))
+        .one(db)
+        .await
+}
+
+pub async fn list_shifts(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    page: &PageRequest,
+) -> Result<Vec<shift::Model>, DbErr> {
+    let query = shift::Entity::find().filter(shift::Column::TenantId.eq(tenant.as_str()));
+    keyset_page(query, shift::Column::Id, page).all(db).await
+}
+
+pub async fn insert_assignment(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    shift_id: &str,
+    target: &ShiftTarget,
+    effective_from: NaiveDate,
+    now_ms: i64,
+) -> Result<shift_assignment::Model, DbErr> {
+    shift_assignment::ActiveModel {
+        id: Set(erp_kit::db::new_id()),
+        tenant_id: Set(tenant.as_str().to_owned()),
+        target_kind: Set(target.kind().to_owned()),
+        target_id: Set(target.id().to_owned()),
+        shift_id: Set(shift_id.to_owned()),
+        effective_from: Set(effective_from.to_string()),
+        created_at: Set(now_ms),
+    }
+    .insert(db)
+    .await
+}
+
+/// The assignments effective by `day` of these employees and departments, each with its
+/// shift, oldest effective first, in one query (on the check-in path and in every batch of
+/// the board and the loaders).
+pub async fn assignments_by(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_ids: &[&str],
+    department_ids: &[&str],
+    day: NaiveDate,
+) -> Result<Vec<(shift_assignment::Model, Option<shift::Model>)>, DbErr> {
+    let assignments = shift_assignment::Entity::find()
+        .find_also_related(shift::Entity)
+        .filter(shift_assignment::Column::TenantId.eq(tenant.as_str()))
+        .filter(shift_assignment::Column::EffectiveFrom.lte(day.to_string()))
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(shift_assignment::Column::TargetKind.eq("employee"))
+                        .add(
+                            shift_assignment::Column::TargetId.is_in(employee_ids.iter().copied()),
+                        ),
+                )
+                .add(
+                    Condition::all()
+                        .add(shift_assignment::Column::TargetKind.eq("department"))
+                        .add(
+                            shift_assignment::Column::TargetId
+                                .is_in(department_ids.iter().copied()),
+                        ),
+                ),
+        )
+        .order_by_asc(shift_assignment::Column::EffectiveFrom)
+        .all(db)
+        .await?;
+    // The joined shift is the same tenant's (ids are unique, but a row is never trusted
+    // across tenants).
+    Ok(assignments
+        .into_iter()
+        .map(|(assignment, shift)| {
+            let shift = shift.filter(|s| s.tenant_id == tenant.as_str());
+            (assignment, shift)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LEAVE_APPROVED;
+    use crate::domain::leave::LeaveStatus;
+
+    #[test]
+    fn on_leave_reads_the_status_an_approval_stores() {
+        assert_eq!(LEAVE_APPROVED, LeaveStatus::Approved.as_str());
+    }
 }

@@ -75,7 +75,7 @@ pub async fn insert_leave_type(
     now_ms: i64,
 ) -> Result<leave_type::Model, DbErr> {
     leave_type::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         code: Set(code.to_owned()),
         name: Set(name.to_owned()),
@@ -150,7 +150,7 @@ pub async fn insert_policy(
     now_ms: i64,
 ) -> Result<policy::Model, DbErr> {
     policy::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         name: Set(name.to_owned()),
         accrual: Set(frequency.as_str().to_owned()),
@@ -171,7 +171,7 @@ pub async fn insert_policy_line(
     carry_forward_max: i64,
 ) -> Result<policy_line::Model, DbErr> {
     policy_line::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         policy_id: Set(policy_id.to_owned()),
         leave_type_id: Set(leave_type_id.to_owned()),
@@ -260,7 +260,7 @@ pub async fn save_assignment(
         }
         None => {
             assignment::ActiveModel {
-                id: Set(super::new_id()),
+                id: Set(erp_kit::db::new_id()),
                 tenant_id: Set(tenant.as_str().to_owned()),
                 employee_id: Set(employee_id.to_owned()),
                 policy_id: Set(policy_id.to_owned()),
@@ -297,7 +297,7 @@ pub async fn insert_holiday(
     now_ms: i64,
 ) -> Result<holiday::Model, DbErr> {
     holiday::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         calendar: Set(calendar),
         day: Set(day),
@@ -357,7 +357,7 @@ pub async fn insert_request(
 ) -> Result<request::Model, DbErr> {
     let approved_at = (new.status == LeaveStatus::Approved).then_some(new.created_at);
     request::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         employee_id: Set(new.employee_id),
         leave_type_id: Set(new.leave_type_id),
@@ -495,28 +495,6 @@ pub async fn pending_requests_of(
         query = query.filter(request::Column::LeaveTypeId.eq(leave_type_id));
     }
     query.all(db).await
-}
-
-/// Which of the employees have approved leave (whole or half day) covering `day`.
-pub async fn on_leave(
-    db: &impl ConnectionTrait,
-    tenant: &TenantId,
-    employee_ids: &[String],
-    day: NaiveDate,
-) -> Result<HashSet<String>, DbErr> {
-    Ok(request::Entity::find()
-        .select_only()
-        .column(request::Column::EmployeeId)
-        .filter(request::Column::TenantId.eq(tenant.as_str()))
-        .filter(request::Column::EmployeeId.is_in(employee_ids.iter().cloned()))
-        .filter(request::Column::Status.eq(LeaveStatus::Approved.as_str()))
-        .filter(request::Column::StartDate.lte(day))
-        .filter(request::Column::EndDate.gte(day))
-        .into_tuple::<String>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect())
 }
 
 /// One page of requests, newest last (ids are time-ordered).
@@ -673,7 +651,7 @@ pub async fn ledger_page(
 
 fn entry_model(tenant: &TenantId, entry: LedgerEntry<'_>) -> ledger::ActiveModel {
     ledger::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         employee_id: Set(entry.employee_id.to_owned()),
         leave_type_id: Set(entry.leave_type_id.to_owned()),

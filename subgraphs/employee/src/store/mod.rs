@@ -11,12 +11,6 @@ pub mod okr;
 pub mod org;
 pub mod pages;
 pub mod people;
-pub mod shift;
-
-/// A new time-ordered id (UUIDv7): ids sort by creation, which keyset pages rely on.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 /// Bound on the ids of one `IN (...)` list: PostgreSQL and SQLite both cap bind parameters.
 const IN_LIST_CHUNK: usize = 500;

@@ -111,7 +111,7 @@ pub async fn insert_objective(
     now_ms: i64,
 ) -> Result<objective::Model, DbErr> {
     objective::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         owner_id: Set(new.owner_id),
         title: Set(new.title),
@@ -190,7 +190,7 @@ pub async fn insert_key_result(
     now_ms: i64,
 ) -> Result<key_result::Model, DbErr> {
     key_result::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         objective_id: Set(objective_id.to_owned()),
         title: Set(new.title),
@@ -233,7 +233,7 @@ pub async fn insert_check_in(
     now_ms: i64,
 ) -> Result<check_in::Model, DbErr> {
     check_in::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         key_result_id: Set(key_result_id.to_owned()),
         value: Set(value),

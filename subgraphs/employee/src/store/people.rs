@@ -188,7 +188,7 @@ pub async fn insert_employee(
     now: DateTime<Utc>,
 ) -> Result<employee::Model, DbErr> {
     employee::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         employee_number: Set(hire.employee_number.as_str().to_owned()),
         user_id: Set(hire.user_id.clone()),
@@ -300,7 +300,7 @@ pub async fn insert_department(
     now: DateTime<Utc>,
 ) -> Result<department::Model, DbErr> {
     department::ActiveModel {
-        id: Set(super::new_id()),
+        id: Set(erp_kit::db::new_id()),
         tenant_id: Set(tenant.as_str().to_owned()),
         name: Set(name.to_owned()),
         parent_id: Set(parent_id),

@@ -90,6 +90,20 @@ impl EventEnvelope {
         self
     }
 
+    /// An event about `aggregate_id` by `actor`, as a use case records it: a payload that does
+    /// not serialise is an INTERNAL error of the caller's request.
+    pub fn by_actor(
+        tenant: &TenantId,
+        event_type: &str,
+        aggregate_id: &str,
+        actor: &str,
+        payload: impl Serialize,
+    ) -> Result<Self, crate::ApiError> {
+        Ok(Self::new(tenant, event_type, aggregate_id, payload)
+            .map_err(crate::ApiError::internal)?
+            .with_actor(actor))
+    }
+
     /// The payload as the consumer's type of it. A payload that does not fit is an event this
     /// consumer can never handle: as a [`HandlerError`] it goes straight to the dead letters.
     pub fn decode_payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, HandlerError> {

@@ -112,6 +112,13 @@ impl Outbox {
         self.wake.wake();
     }
 
+    /// Commits a write whose events this outbox enqueued, then wakes the relay for them.
+    pub async fn commit(&self, txn: crate::db::WriteTransaction) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
     /// The wake this outbox's writers and its relay share.
     pub fn waker(&self) -> Wake {
         self.wake.clone()
