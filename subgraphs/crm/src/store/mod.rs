@@ -17,9 +17,7 @@ pub mod pipeline;
 pub mod quotes;
 
 /// A new time-ordered id (UUIDv7): ids sort by creation, which keyset pages rely on.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
+pub use erp_kit::db::new_id;
 
 /// Bound on the ids of one `IN (...)` list: PostgreSQL and SQLite both cap bind parameters.
 pub const IN_LIST_CHUNK: usize = 500;

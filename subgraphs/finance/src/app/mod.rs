@@ -49,9 +49,7 @@ pub struct Outcome {
 }
 
 /// A new id: UUIDv7, so ids sort in creation order (keyset pages, posting order).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
+pub use erp_kit::db::new_id;
 
 impl Finance {
     pub fn new(db: DatabaseConnection, outbox: Outbox) -> Self {

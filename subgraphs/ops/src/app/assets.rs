@@ -120,7 +120,7 @@ impl Ops {
         caller: &Claims,
         new: NewAsset,
     ) -> ApiResult<AssetDoc> {
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = erp_kit::db::new_id();
         let depreciation = match &new.depreciation {
             None => None,
             Some(terms) => {
@@ -256,7 +256,7 @@ impl Ops {
                     ..asset.clone()
                 };
                 let entry = MovementDoc {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: erp_kit::db::new_id(),
                     tenant_id: tenant.as_str().to_owned(),
                     asset_id: asset.id.clone(),
                     movement,
@@ -503,7 +503,7 @@ impl Ops {
                 ..asset.clone()
             };
             let entry = MovementDoc {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: erp_kit::db::new_id(),
                 tenant_id: tenant.as_str().to_owned(),
                 asset_id: asset.id.clone(),
                 movement,

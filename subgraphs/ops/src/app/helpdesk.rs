@@ -282,7 +282,7 @@ impl Ops {
     ) -> ApiResult<TicketDoc> {
         let now = Utc::now();
         let ticket = TicketDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             rev: 0,
             subject: new.subject,
@@ -349,7 +349,7 @@ impl Ops {
             }
             schedule(&mut next, policy.as_ref());
             let reply = ReplyDoc {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: erp_kit::db::new_id(),
                 tenant_id: tenant.as_str().to_owned(),
                 ticket_id: ticket.id.clone(),
                 author_id: caller.sub.clone(),

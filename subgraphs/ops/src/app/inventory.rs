@@ -32,7 +32,7 @@ impl Ops {
         seats: u32,
     ) -> ApiResult<LicenseDoc> {
         let license = LicenseDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             rev: 0,
             name,
@@ -136,7 +136,7 @@ impl Ops {
         on_hand: u32,
     ) -> ApiResult<ConsumableDoc> {
         let consumable = ConsumableDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             rev: 0,
             name,

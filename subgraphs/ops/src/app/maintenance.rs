@@ -54,7 +54,7 @@ impl Ops {
         due_on: Option<NaiveDate>,
     ) -> MaintenanceDoc {
         MaintenanceDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             rev: 0,
             asset_id: asset_id.to_owned(),

@@ -166,7 +166,7 @@ impl Ops {
         let lines = line_docs(new.lines)?;
         let total = order_total(&order_lines(&lines));
         let requisition = RequisitionDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             rev: 0,
             requester_id: caller.sub.clone(),
@@ -422,7 +422,7 @@ impl Ops {
                 )?);
             }
             let order = OrderDoc {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: erp_kit::db::new_id(),
                 tenant_id: tenant.as_str().to_owned(),
                 rev: 0,
                 requisition_id: new.requisition_id.clone(),
@@ -615,7 +615,7 @@ impl Ops {
                 .collect();
             received.sort_by_key(|received| received.line);
             let receipt = ReceiptDoc {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: erp_kit::db::new_id(),
                 tenant_id: tenant.as_str().to_owned(),
                 order_id: order.id.clone(),
                 lines: lines

@@ -79,7 +79,7 @@ impl Ops {
         checked_content(&content)?;
         let now = Utc::now();
         let sop = SopDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             rev: 0,
             title,

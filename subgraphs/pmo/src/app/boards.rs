@@ -61,14 +61,14 @@ impl Pmo {
         .await?;
         check_columns(&columns)?;
         let board = BoardDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             project_id: project_id.to_owned(),
             name,
             columns: columns
                 .into_iter()
                 .map(|column| ColumnDoc {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: erp_kit::db::new_id(),
                     name: column.name,
                     status: column.status,
                     wip_limit: column.wip_limit.map(i64::from),

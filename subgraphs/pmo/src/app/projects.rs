@@ -86,7 +86,7 @@ impl Pmo {
         new: NewProject,
     ) -> ApiResult<ProjectDoc> {
         let project = ProjectDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             name: new.name,
             client: new.client,

@@ -71,7 +71,7 @@ impl Pmo {
         )
         .await?;
         let sprint = SprintDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             project_id: new.project_id,
             name: new.name,

@@ -97,7 +97,7 @@ impl Pmo {
             )?;
         }
         let now = Utc::now();
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = erp_kit::db::new_id();
         let mut attempts = Attempts::new();
         while attempts.next().await {
             let target = match &new.column {
@@ -350,7 +350,7 @@ impl Pmo {
         )
         .await?;
         let comment = CommentDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             task_id: task.id,
             project_id: task.project_id,

@@ -110,7 +110,7 @@ impl Pmo {
             ..entry.clone()
         };
         let audit = TimeEntryEditDoc {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: erp_kit::db::new_id(),
             tenant_id: tenant.as_str().to_owned(),
             entry_id: entry.id.clone(),
             edited_by: caller.sub.clone(),
