@@ -8,7 +8,7 @@ use erp_kit::types::EmailAddress;
 use erp_kit::{ApiError, ApiResult};
 
 use super::duplicates::{DuplicateReport, Probe};
-use super::{already_exists, event, not_found, now_ms, require_admin, visible, Crm, Viewer};
+use super::{already_exists, not_found, now_ms, require_admin, visible, Crm, Viewer};
 use crate::domain::client::{
     optional_text, parse_country, parse_tax_id, required_text, AddressKind, ClientKind,
     ClientStatus,
@@ -23,6 +23,7 @@ use crate::store::clients::{self as store, ClientFilter};
 use crate::store::duplicates::{write_tokens, CLIENT};
 use crate::store::entities::{address, client};
 use crate::store::new_id;
+use erp_kit::events::EventEnvelope;
 
 /// A new client as entered (raw values, parsed here).
 #[derive(Debug, Clone, Default)]
@@ -244,7 +245,7 @@ impl Crm {
             .await
             .map_err(already_exists("a client with this external id exists"))?;
         write_tokens(txn, tenant, CLIENT, &model.id, &name_tokens(&model.name)).await?;
-        let created = event(
+        let created = EventEnvelope::by_actor(
             tenant,
             events::CLIENT_CREATED,
             &model.id,
@@ -359,7 +360,7 @@ impl Crm {
             },
         )
         .await?;
-        let changed = event(
+        let changed = EventEnvelope::by_actor(
             tenant,
             events::CLIENT_STATUS_CHANGED,
             &model.id,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use erp_kit::db::begin_write;
 use erp_kit::{ApiError, ApiResult};
 
-use super::{event, now_ms, visible, Crm, Viewer};
+use super::{now_ms, visible, Crm, Viewer};
 use crate::domain::lead::LeadStatus;
 use crate::domain::matching::{name_key, name_tokens, MatchKeys, MatchReason};
 use crate::domain::reasons;
@@ -20,6 +20,7 @@ use crate::store::duplicates::{
 use crate::store::entities::merge;
 use crate::store::new_id;
 use crate::store::{clients, leads};
+use erp_kit::events::EventEnvelope;
 
 /// What a duplicate check compares.
 #[derive(Debug, Clone, Default)]
@@ -251,7 +252,7 @@ impl Crm {
         )
         .await?;
         if kind == MergeKind::Client {
-            let merged = event(
+            let merged = EventEnvelope::by_actor(
                 tenant,
                 events::CLIENT_MERGED,
                 target_id,
@@ -334,7 +335,7 @@ impl Crm {
         )
         .await?;
         if kind == MergeKind::Client {
-            let undone = event(
+            let undone = EventEnvelope::by_actor(
                 tenant,
                 events::CLIENT_MERGE_UNDONE,
                 &record.source_id,

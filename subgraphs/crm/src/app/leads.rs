@@ -11,7 +11,7 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::clients::Contact;
 use super::duplicates::{DuplicateReport, Probe};
 use super::pipeline::NewOpportunity;
-use super::{event, not_found, now_ms, visible, Crm, Viewer};
+use super::{not_found, now_ms, visible, Crm, Viewer};
 use crate::domain::client::{optional_text, required_text, ClientKind, ClientStatus};
 use crate::domain::lead::{
     assign, check_assignment_rule, check_scoring_rule, score, ActivityKind, AssignmentRule,
@@ -26,6 +26,7 @@ use crate::store::duplicates::{write_tokens, LEAD};
 use crate::store::entities::{activity, assignment_rule, client, lead, opportunity, scoring_rule};
 use crate::store::leads::{self as store, ActivitiesOf, LeadFilter};
 use crate::store::{directory, new_id};
+use erp_kit::events::EventEnvelope;
 
 /// A new lead as entered.
 #[derive(Debug, Clone, Default)]
@@ -319,7 +320,7 @@ impl Crm {
             &name_tokens(lead_name(&model)),
         )
         .await?;
-        let created = event(
+        let created = EventEnvelope::by_actor(
             tenant,
             events::LEAD_CREATED,
             &model.id,
@@ -492,7 +493,7 @@ impl Crm {
         )
         .await?;
         if to == LeadStatus::Disqualified {
-            let disqualified = event(
+            let disqualified = EventEnvelope::by_actor(
                 tenant,
                 events::LEAD_DISQUALIFIED,
                 &model.id,
@@ -653,7 +654,7 @@ impl Crm {
             },
         )
         .await?;
-        let converted = event(
+        let converted = EventEnvelope::by_actor(
             tenant,
             events::LEAD_CONVERTED,
             &model.id,

@@ -13,11 +13,10 @@ pub mod quotes;
 pub mod team;
 
 use sea_orm::{DatabaseConnection, DbErr};
-use serde::Serialize;
 
 use erp_kit::cache::SharedCache;
 use erp_kit::db::WriteTransaction;
-use erp_kit::events::{EventEnvelope, Outbox};
+use erp_kit::events::Outbox;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use crate::domain::reasons;
@@ -66,19 +65,6 @@ impl Crm {
         self.outbox.wake();
         Ok(())
     }
-}
-
-/// An event of this domain about `aggregate`, by `actor`.
-fn event(
-    tenant: &TenantId,
-    event_type: &str,
-    aggregate: &str,
-    actor: &str,
-    payload: impl Serialize,
-) -> ApiResult<EventEnvelope> {
-    Ok(EventEnvelope::new(tenant, event_type, aggregate, payload)
-        .map_err(ApiError::internal)?
-        .with_actor(actor))
 }
 
 /// A failed insert: a unique-constraint violation is ALREADY_EXISTS, said with `message`;

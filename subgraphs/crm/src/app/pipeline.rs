@@ -8,7 +8,7 @@ use erp_kit::db::{begin_write, WriteTransaction};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{already_exists, event, not_found, now_ms, visible, Crm, Viewer};
+use super::{already_exists, not_found, now_ms, visible, Crm, Viewer};
 use crate::domain::client::required_text;
 use crate::domain::pipeline::{
     apply_change, board_totals, check_probability, check_stages, sum_by_currency,
@@ -21,6 +21,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::entities::{audit as audit_entity, opportunity, pipeline, stage};
 use crate::store::pipeline::{self as store, OpportunityFilter};
 use crate::store::{clients, new_id};
+use erp_kit::events::EventEnvelope;
 
 /// A new pipeline as entered.
 #[derive(Debug, Clone)]
@@ -277,7 +278,7 @@ impl Crm {
             },
         )
         .await?;
-        let created = event(
+        let created = EventEnvelope::by_actor(
             tenant,
             events::OPPORTUNITY_CREATED,
             &model.id,
@@ -450,7 +451,7 @@ impl Crm {
             now,
         )
         .await?;
-        let changed = event(
+        let changed = EventEnvelope::by_actor(
             tenant,
             events::OPPORTUNITY_STAGE_CHANGED,
             &model.id,
@@ -627,7 +628,7 @@ impl Crm {
                 let client = clients::client(&txn, tenant, &model.client_id)
                     .await?
                     .ok_or_else(|| ApiError::internal("an opportunity's client is gone"))?;
-                event(
+                EventEnvelope::by_actor(
                     tenant,
                     events::OPPORTUNITY_WON,
                     &model.id,
@@ -648,7 +649,7 @@ impl Crm {
                     },
                 )?
             }
-            _ => event(
+            _ => EventEnvelope::by_actor(
                 tenant,
                 events::OPPORTUNITY_LOST,
                 &model.id,
@@ -738,7 +739,7 @@ impl Crm {
             },
         )
         .await?;
-        let reopened = event(
+        let reopened = EventEnvelope::by_actor(
             tenant,
             events::OPPORTUNITY_REOPENED,
             &model.id,

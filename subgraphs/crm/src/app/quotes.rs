@@ -12,7 +12,7 @@ use erp_kit::db::{begin_write, WriteTransaction};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{already_exists, event, now_ms, visible, Crm, Viewer};
+use super::{already_exists, now_ms, visible, Crm, Viewer};
 use crate::domain::client::{optional_text, required_text};
 use crate::domain::quote::{
     check_accept, check_convert, check_decline, check_editable, check_proposal, check_revise,
@@ -29,6 +29,7 @@ use crate::store::entities::{
 };
 use crate::store::quotes::{self as store, ProposalFilter, QuoteFilter};
 use crate::store::{clients, new_id};
+use erp_kit::events::EventEnvelope;
 
 /// The time zone of a tenant that set none.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
@@ -615,7 +616,7 @@ impl Crm {
         view.version = store::update_version(txn, view.version).await?;
         view.status = QuoteStatus::Sent;
         self.audit_quote(txn, viewer, &view, "sent", None).await?;
-        let sent = event(
+        let sent = EventEnvelope::by_actor(
             tenant,
             events::QUOTE_SENT,
             &view.quote.id,
@@ -729,7 +730,7 @@ impl Crm {
         let client = clients::client(txn, tenant, &view.quote.client_id)
             .await?
             .ok_or_else(|| ApiError::internal("a quote's client is gone"))?;
-        let accepted = event(
+        let accepted = EventEnvelope::by_actor(
             tenant,
             events::QUOTE_ACCEPTED,
             &view.quote.id,
@@ -801,7 +802,7 @@ impl Crm {
         view.status = QuoteStatus::Declined;
         self.audit_quote(&txn, viewer, &view, "declined", reason.as_deref())
             .await?;
-        let declined = event(
+        let declined = EventEnvelope::by_actor(
             tenant,
             events::QUOTE_DECLINED,
             &view.quote.id,
@@ -883,7 +884,7 @@ impl Crm {
         view.status = QuoteStatus::Converted;
         self.audit_quote(&txn, viewer, &view, "converted", None)
             .await?;
-        let converted = event(
+        let converted = EventEnvelope::by_actor(
             tenant,
             events::QUOTE_CONVERTED,
             &view.quote.id,
@@ -1235,7 +1236,7 @@ impl Crm {
             },
         )
         .await?;
-        let accepted = event(
+        let accepted = EventEnvelope::by_actor(
             tenant,
             events::PROPOSAL_ACCEPTED,
             &model.id,

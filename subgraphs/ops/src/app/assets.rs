@@ -9,7 +9,7 @@ use erp_kit::money::{Currency, Money};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, outcome, Attempts, Ops, Outcome};
+use super::{outcome, Attempts, Ops, Outcome};
 use crate::domain::asset::{bulk_items, AssetTag, Custody, Holder, Movement};
 use crate::domain::depreciation::{self, Change, Frequency, Method, Terms};
 use crate::domain::{collided, OpsRule};
@@ -18,6 +18,7 @@ use crate::store::assets::{self as asset_store, AssetFilter};
 use crate::store::{
     AssetDoc, AssetKind, DepreciationDoc, DisposalDoc, KeyDoc, Kind, MovementDoc, Write,
 };
+use erp_kit::events::EventEnvelope;
 
 /// How an asset depreciates, as given.
 pub struct DepreciationTerms {
@@ -174,7 +175,7 @@ impl Ops {
             created_at: Utc::now(),
         };
         let key = KeyDoc::asset_tag(tenant.as_str(), &new.tag.unique_key(), &id);
-        let event = envelope(
+        let event = EventEnvelope::by_actor(
             tenant,
             events::ASSET_REGISTERED,
             &id,
@@ -263,7 +264,7 @@ impl Ops {
                     by: caller.sub.clone(),
                     at: now,
                 };
-                events.push(envelope(
+                events.push(EventEnvelope::by_actor(
                     tenant,
                     events::ASSET_MOVED,
                     &asset.id,
@@ -347,7 +348,7 @@ impl Ops {
                 let Some(line) = dep.lines.iter().find(|line| line.index == *index) else {
                     continue;
                 };
-                events.push(envelope(
+                events.push(EventEnvelope::by_actor(
                     tenant,
                     events::ASSET_DEPRECIATION_POSTED,
                     &asset.id,
@@ -419,7 +420,7 @@ impl Ops {
                 }),
                 ..asset.clone()
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::ASSET_REVALUED,
                 &asset.id,
@@ -510,7 +511,7 @@ impl Ops {
                 by: caller.sub.clone(),
                 at: now,
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::ASSET_DISPOSED,
                 &asset.id,

@@ -11,13 +11,14 @@ use erp_kit::auth::Claims;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, outcome, Attempts, Ops, Outcome};
+use super::{outcome, Attempts, Ops, Outcome};
 use crate::domain::collided;
 use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
 use crate::domain::sla::{BusinessCalendar, DayHours, Targets, TicketClocks};
 use crate::events;
 use crate::store::helpdesk as helpdesk_store;
 use crate::store::{Kind, ReplyDoc, SlaPolicyDoc, TicketDoc, Write};
+use erp_kit::events::EventEnvelope;
 
 /// A new ticket, parsed.
 pub struct NewTicket {
@@ -214,7 +215,7 @@ impl Ops {
             let events = targets
                 .iter()
                 .map(|target| {
-                    envelope(
+                    EventEnvelope::by_actor(
                         &tenant,
                         events::SLA_BREACHED,
                         &ticket.id,
@@ -494,7 +495,7 @@ fn ticket_event(
     ticket: &TicketDoc,
     actor: &str,
 ) -> ApiResult<erp_kit::events::EventEnvelope> {
-    envelope(
+    EventEnvelope::by_actor(
         tenant,
         kind,
         &ticket.id,

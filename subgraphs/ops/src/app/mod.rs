@@ -13,10 +13,7 @@ pub mod sops;
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-use erp_kit::events::{EventEnvelope, Wake};
-use erp_kit::{ApiError, ApiResult, TenantId};
+use erp_kit::events::Wake;
 
 use crate::domain::procurement::ApprovalPolicy;
 use crate::store::{Commit, SharedStore};
@@ -60,19 +57,6 @@ impl Ops {
     fn wake(&self) {
         self.wake.wake();
     }
-}
-
-/// An event of the operations topic about `aggregate`, made by `actor`.
-fn envelope(
-    tenant: &TenantId,
-    kind: &str,
-    aggregate: &str,
-    actor: &str,
-    payload: impl Serialize,
-) -> ApiResult<EventEnvelope> {
-    Ok(EventEnvelope::new(tenant, kind, aggregate, payload)
-        .map_err(ApiError::internal)?
-        .with_actor(actor))
 }
 
 /// How often a script reads its facts again after its commit found them changed, before the

@@ -11,7 +11,7 @@ use erp_kit::money::Currency;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, outcome, Attempts, Ops, Outcome};
+use super::{outcome, Attempts, Ops, Outcome};
 use crate::domain::collided;
 use crate::domain::procurement::{
     approve_order, check_budget, order_total, receive, three_way_match, BillLine, Commitments,
@@ -24,6 +24,7 @@ use crate::store::{
     BudgetDoc, Kind, LineDoc, OrderDoc, ReceiptDoc, ReceiptLineDoc, ReceivedDoc, RequisitionDoc,
     Write,
 };
+use erp_kit::events::EventEnvelope;
 
 /// A line as given: item, quantity, unit price in minor units of the document's currency.
 pub struct NewLine {
@@ -241,7 +242,7 @@ impl Ops {
                 status,
                 ..requisition.clone()
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::REQUISITION_SUBMITTED,
                 &next.id,
@@ -365,7 +366,7 @@ impl Ops {
                 },
                 ..requisition.clone()
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 event_type,
                 &next.id,
@@ -551,7 +552,7 @@ impl Ops {
             let (mut next, event_type) = change(&order)?;
             next.rev = order.rev + 1;
             let events = match event_type {
-                Some(event_type) => vec![envelope(
+                Some(event_type) => vec![EventEnvelope::by_actor(
                     tenant,
                     event_type,
                     &next.id,
@@ -635,7 +636,7 @@ impl Ops {
                 received,
                 ..order.clone()
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::GRN_RECEIVED,
                 &order.id,

@@ -21,10 +21,8 @@ pub mod timesheets;
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use erp_kit::auth::Claims;
-use erp_kit::events::{EventEnvelope, Wake};
+use erp_kit::events::Wake;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use crate::domain::project::{require_role, ProjectRole};
@@ -136,19 +134,6 @@ impl Pmo {
             tracing::warn!(error = %err, channel, "live notification not published");
         }
     }
-}
-
-/// An event of the PMO's topic about `aggregate`, made by `actor`.
-fn envelope(
-    tenant: &TenantId,
-    kind: &str,
-    aggregate: &str,
-    actor: &str,
-    payload: impl Serialize,
-) -> ApiResult<EventEnvelope> {
-    Ok(EventEnvelope::new(tenant, kind, aggregate, payload)
-        .map_err(ApiError::internal)?
-        .with_actor(actor))
 }
 
 /// How often a script reads its facts again after its conditional write found them changed,

@@ -6,7 +6,7 @@ use erp_kit::auth::Claims;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, Attempts, Pmo};
+use super::{Attempts, Pmo};
 use crate::domain::collided;
 use crate::domain::custom_field::{check_new_field, FieldDefinition};
 use crate::domain::project::{
@@ -14,6 +14,7 @@ use crate::domain::project::{
 };
 use crate::events;
 use crate::store::{Expected, Guarded, ProjectDoc};
+use erp_kit::events::EventEnvelope;
 
 /// A new project, parsed.
 pub struct NewProject {
@@ -101,7 +102,7 @@ impl Pmo {
             created_at: Utc::now(),
             rev: 0,
         };
-        let event = envelope(
+        let event = EventEnvelope::by_actor(
             tenant,
             events::PROJECT_CREATED,
             &project.id,

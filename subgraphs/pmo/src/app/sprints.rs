@@ -6,7 +6,7 @@ use chrono::Utc;
 use erp_kit::auth::Claims;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, Attempts, Pmo};
+use super::{Attempts, Pmo};
 use crate::domain::collided;
 use crate::domain::project::ProjectRole;
 use crate::domain::sprint::{
@@ -14,6 +14,7 @@ use crate::domain::sprint::{
 };
 use crate::events;
 use crate::store::{Expected, Guarded, ProjectDoc, SprintDoc, TaskDoc};
+use erp_kit::events::EventEnvelope;
 
 /// A new sprint, parsed.
 pub struct NewSprint {
@@ -155,7 +156,7 @@ impl Pmo {
                 rev: sprint.rev + 1,
                 ..sprint.clone()
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::SPRINT_STARTED,
                 &started.id,
@@ -220,7 +221,7 @@ impl Pmo {
                 rev: sprint.rev + 1,
                 ..sprint.clone()
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::SPRINT_CLOSED,
                 &closed.id,

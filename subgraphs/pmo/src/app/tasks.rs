@@ -6,7 +6,7 @@ use chrono::Utc;
 use erp_kit::auth::Claims;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, Attempts, Pmo};
+use super::{Attempts, Pmo};
 use crate::domain::collided;
 use crate::domain::custom_field::field_of;
 use crate::domain::project::ProjectRole;
@@ -18,6 +18,7 @@ use crate::domain::task::{
 use crate::domain::PmoRule;
 use crate::events::{self, LiveEvent, LiveKind, TaskRef};
 use crate::store::{CommentDoc, Expected, Guarded, TaskDoc};
+use erp_kit::events::EventEnvelope;
 
 /// A new task, parsed.
 pub struct NewTask {
@@ -137,7 +138,7 @@ impl Pmo {
                 created_at: now,
                 updated_at: now,
             };
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::TASK_CREATED,
                 &task.id,
@@ -211,7 +212,7 @@ impl Pmo {
                 let open = self.store.open_subtasks(tenant, &task.id).await?;
                 check_parent_done(TaskStatus::Done, open)?;
             }
-            let event = envelope(
+            let event = EventEnvelope::by_actor(
                 tenant,
                 events::TASK_MOVED,
                 &task.id,

@@ -7,7 +7,7 @@ use erp_kit::auth::Claims;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, Pmo};
+use super::Pmo;
 use crate::domain::timesheet::{
     check_billable, check_entry_owner, check_entry_times, check_entry_weeks_open,
     timesheet_changed, EntryTimes, IsoWeek,
@@ -16,6 +16,7 @@ use crate::events;
 use crate::store::{
     Guarded, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, WeekGuard,
 };
+use erp_kit::events::EventEnvelope;
 
 /// A correction of a stopped time entry.
 pub struct EntryCorrection {
@@ -118,7 +119,7 @@ impl Pmo {
             before: before.clone(),
             after: after.clone(),
         };
-        let event = envelope(
+        let event = EventEnvelope::by_actor(
             tenant,
             events::TIME_ENTRY_EDITED,
             &entry.id,

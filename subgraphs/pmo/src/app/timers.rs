@@ -8,13 +8,14 @@ use chrono::Utc;
 use erp_kit::auth::Claims;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{envelope, Pmo};
+use super::Pmo;
 use crate::domain::project::{require_role, ProjectRole};
 use crate::domain::timer::{check_own_timer, timer_week, week_locked, Timer};
 use crate::domain::timesheet::IsoWeek;
 use crate::domain::PmoRule;
 use crate::events::{self, LiveEvent, LiveKind};
 use crate::store::{EntryWrite, TimeEntryDoc, WeekTouch};
+use erp_kit::events::EventEnvelope;
 
 impl Pmo {
     /// The person's timer, running or paused.
@@ -56,7 +57,7 @@ impl Pmo {
         if !self.timers.create(tenant, &timer).await? {
             return Err(PmoRule::TimerAlreadyRunning.into());
         }
-        let event = envelope(
+        let event = EventEnvelope::by_actor(
             tenant,
             events::TIMER_STARTED,
             &timer.id,
@@ -155,7 +156,7 @@ impl Pmo {
             duration_seconds: timer.elapsed_ms(ended_at) / 1000,
             billable: timer.billable,
         };
-        let event = envelope(
+        let event = EventEnvelope::by_actor(
             tenant,
             events::TIMER_STOPPED,
             &timer.id,

@@ -10,7 +10,7 @@ use erp_kit::auth::Claims;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiResult, TenantId};
 
-use super::{envelope, Pmo};
+use super::Pmo;
 use crate::domain::project::ProjectRole;
 use crate::domain::timer::check_no_timer_in;
 use crate::domain::timesheet::{
@@ -19,6 +19,7 @@ use crate::domain::timesheet::{
 };
 use crate::events;
 use crate::store::{Guarded, ProjectHours, TimeEntryDoc, TimesheetDoc, TimesheetFilter};
+use erp_kit::events::EventEnvelope;
 
 /// A person's week: their timesheet (a draft when untouched), its entries and their sums.
 #[derive(Debug, Clone)]
@@ -77,7 +78,7 @@ fn decided_event(
     actor: &str,
     timesheet: &TimesheetDoc,
 ) -> ApiResult<erp_kit::events::EventEnvelope> {
-    envelope(
+    EventEnvelope::by_actor(
         tenant,
         kind,
         &timesheet.id,
