@@ -30,13 +30,13 @@ use chrono::{DateTime, Utc};
 
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Attempts, Pmo};
+use super::Pmo;
 use crate::domain::board::check_wip_for;
-use crate::domain::collided;
 use crate::domain::task::{TaskFields, TaskStatus};
 use crate::domain::timer::week_locked;
 use crate::domain::timesheet::check_entry_times;
 use crate::store::{BoardDoc, Expected, History, HistoryWrite, Imported, TaskDoc, TimeEntryDoc};
+use erp_kit::retry::{collided, Attempts};
 
 /// The most documents one import call takes: a batch is one transaction (MongoDB) or one
 /// journal record (embedded), which should stay a few megabytes.

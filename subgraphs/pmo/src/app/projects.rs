@@ -6,8 +6,7 @@ use erp_kit::auth::Claims;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Attempts, Pmo};
-use crate::domain::collided;
+use super::Pmo;
 use crate::domain::custom_field::{check_new_field, FieldDefinition};
 use crate::domain::project::{
     check_can_appoint, check_can_remove, require_member, Member, Money, ProjectRole,
@@ -15,6 +14,7 @@ use crate::domain::project::{
 use crate::events;
 use crate::store::{Expected, Guarded, ProjectDoc};
 use erp_kit::events::EventEnvelope;
+use erp_kit::retry::{collided, Attempts};
 
 /// A new project, parsed.
 pub struct NewProject {

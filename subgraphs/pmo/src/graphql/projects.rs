@@ -9,9 +9,9 @@ use erp_kit::money::MoneyInput;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::pmo;
 use super::objects::{load_project, readable, Project, ProjectRole};
 use crate::app::projects::NewProject;
+use crate::app::Pmo;
 use crate::domain::project::{Member, Money};
 use crate::domain::Name;
 
@@ -73,7 +73,11 @@ impl ProjectQuery {
         #[graphql(desc = "The project's id.")] id: ID,
     ) -> Result<Option<Project>> {
         let tenant = ctx.tenant()?;
-        let found = pmo(ctx)?.project(&tenant, &id).await?.map(Project);
+        let found = ctx
+            .use_cases::<Pmo>()?
+            .project(&tenant, &id)
+            .await?
+            .map(Project);
         readable(ctx, found, |p| &p.0.id).await
     }
 
@@ -102,7 +106,8 @@ impl ProjectQuery {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
         let caller = ctx.claims()?.sub.clone();
-        let rows = pmo(ctx)?
+        let rows = ctx
+            .use_cases::<Pmo>()?
             .projects_of_member(&tenant, &caller, &page)
             .await?;
         let rows = rows.into_iter().map(Project).collect();
@@ -172,7 +177,9 @@ impl ProjectMutation {
             owner_employee_id: input.owner_employee_id.map(|id| id.0),
         };
         Ok(Some(Project(
-            pmo(ctx)?.create_project(&tenant, claims, new).await?,
+            ctx.use_cases::<Pmo>()?
+                .create_project(&tenant, claims, new)
+                .await?,
         )))
     }
 
@@ -249,7 +256,7 @@ async fn set_membership(
         role: input.role.into(),
     };
     Ok(Some(Project(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .set_member(&tenant, claims, &input.project_id, member)
             .await?,
     )))
@@ -264,7 +271,7 @@ async fn remove_membership(
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Project(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .remove_member(&tenant, claims, project_id, user_id)
             .await?,
     )))

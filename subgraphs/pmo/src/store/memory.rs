@@ -21,11 +21,12 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::journal::{CompactionPolicy, Journal, ReplayReport, Ticket};
+use super::timers::{ProjectToTime, TaskToTime, TimerStarts, WeekTouch};
 use super::{
     BoardDoc, CommentDoc, CustomValue, EntryWrite, Expected, Guarded, History, HistoryWrite,
     Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
     TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
-    WeekGuard, WeekTouch,
+    WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
@@ -140,7 +141,8 @@ impl Change {
 
     /// The change with the event queued in the outbox.
     fn with_event(mut self, event: &EventEnvelope) -> ApiResult<Self> {
-        self.outbox.push(OutboxDoc::new(event)?);
+        self.outbox
+            .push(OutboxDoc::new(crate::domain::DOMAIN, event)?);
         Ok(self)
     }
 }
@@ -614,8 +616,58 @@ fn stale<T>() -> ApiResult<(Change, Guarded<T>)> {
     Ok((Change::default(), Guarded::Stale))
 }
 
+/// The embedded backend of a timer start (beside the maps it reads and the journal it writes).
+#[async_trait::async_trait]
+impl TimerStarts for MemoryStore {
+    async fn task_to_time(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+    ) -> ApiResult<Option<TaskToTime>> {
+        let state = &self.inner.lock().state;
+        let Some(task) = one_of_tenant(&state.tasks, tenant, task_id, |t| &t.tenant_id) else {
+            return Ok(None);
+        };
+        let project = one_of_tenant(&state.projects, tenant, &task.project_id, |p| &p.tenant_id)
+            .map(|p| ProjectToTime {
+                billable: p.billable,
+                members: p.members,
+            });
+        Ok(Some(TaskToTime {
+            task_id: task.id,
+            project_id: task.project_id,
+            project,
+        }))
+    }
+
+    async fn record_timer_start(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+        event: &EventEnvelope,
+    ) -> ApiResult<WeekTouch> {
+        self.write(Durability::Synced, |state| {
+            let touched = match touched_week(state, tenant, user_id, week) {
+                Ok(touched) => touched,
+                Err(locked) => return Ok((Change::default(), WeekTouch::Locked(locked))),
+            };
+            let change = Change {
+                timesheets: vec![touched],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, WeekTouch::Touched))
+        })
+        .await
+    }
+}
+
 #[async_trait::async_trait]
 impl PmoStore for MemoryStore {
+    fn timer_starts(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn TimerStarts> {
+        self
+    }
+
     async fn prepare(&self) -> ApiResult<()> {
         Ok(())
     }
@@ -1192,27 +1244,6 @@ impl PmoStore for MemoryStore {
                 ..Change::default()
             };
             Ok((change.with_event(event)?, Guarded::Written(())))
-        })
-        .await
-    }
-
-    async fn record_timer_start(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-        event: &EventEnvelope,
-    ) -> ApiResult<WeekTouch> {
-        self.write(Durability::Synced, |state| {
-            let touched = match touched_week(state, tenant, user_id, week) {
-                Ok(touched) => touched,
-                Err(locked) => return Ok((Change::default(), WeekTouch::Locked(locked))),
-            };
-            let change = Change {
-                timesheets: vec![touched],
-                ..Change::default()
-            };
-            Ok((change.with_event(event)?, WeekTouch::Touched))
         })
         .await
     }

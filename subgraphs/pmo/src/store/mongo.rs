@@ -22,23 +22,20 @@ use super::{
     BoardDoc, CommentDoc, CustomValue, EntryWrite, Expected, Guarded, History, HistoryWrite,
     Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
     TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
-    WeekGuard, WeekTouch,
+    WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
 use crate::domain::task::TaskStatus;
 use crate::domain::timesheet::{IsoWeek, TimesheetState};
 
-const PROJECTS: &str = "pmo_projects";
-const BOARDS: &str = "pmo_boards";
-const TASKS: &str = "pmo_tasks";
-const TIME_ENTRIES: &str = "pmo_time_entries";
-const SPRINTS: &str = "pmo_sprints";
-const COMMENTS: &str = "pmo_comments";
-const TIMESHEETS: &str = "pmo_timesheets";
-const ENTRY_EDITS: &str = "pmo_time_entry_edits";
-const OUTBOX: &str = "pmo_outbox";
-const LEASES: &str = "pmo_leases";
+use super::entities::{
+    BOARDS, COMMENTS, ENTRY_EDITS, LEASES, OUTBOX, PROJECTS, SPRINTS, TASKS, TIMESHEETS,
+    TIME_ENTRIES,
+};
+use super::timers::{
+    locked_state, refused_write, touch_week, MongoTimers, TimerStarts, DUPLICATE_KEY,
+};
 /// Ids per `$in` lookup of an import. A real MongoDB serves a long `$in` on `_id` as point
 /// lookups, but the stand-in server of the tests (SecantusDB) matches every candidate against
 /// the whole list, so 2,000 ids cost it seconds (quadratic); chunks of 100 keep it linear at a
@@ -79,7 +76,7 @@ impl From<Failure> for ApiError {
             Failure::Api(err) => err,
             Failure::Transient(detail) => {
                 tracing::warn!(error = %detail, "transaction kept colliding");
-                crate::domain::collided()
+                erp_kit::retry::collided()
             }
             Failure::Stale | Failure::WeekLocked { .. } => {
                 ApiError::internal("a conditional outcome outside a conditional write")
@@ -374,20 +371,6 @@ fn pending_query() -> Document {
     doc! { "published_at": null }
 }
 
-/// What a bulk write refused first: the index of the operation and the server's error code.
-fn refused_write(err: &MongoError) -> Option<(usize, i32)> {
-    match &*err.kind {
-        ErrorKind::BulkWrite(failure) => failure
-            .write_errors
-            .iter()
-            .map(|(index, error)| (*index, error.code))
-            .min(),
-        _ => None,
-    }
-}
-
-const DUPLICATE_KEY: i32 = 11000;
-
 /// The filter of the subtasks of a task that are not done.
 fn open_subtasks_query(tenant: &TenantId, parent_id: &str) -> Tx<Document> {
     Ok(doc! {
@@ -422,6 +405,11 @@ pub struct MongoStore {
 }
 
 impl MongoStore {
+    /// The timer start's backend over this store's database (`super::timers`).
+    pub fn timers(&self) -> MongoTimers {
+        MongoTimers::new(self.client.clone(), self.db.clone())
+    }
+
     /// Connects to `url`; the database is the URL's default database or `erp_pmo`.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         Self::connect_observed(url, None).await
@@ -488,54 +476,6 @@ impl MongoStore {
         Ok(())
     }
 
-    /// The write that adds time to a person's week: bumps the revision of its timesheet (a
-    /// draft inserted when absent), matching only while the week is open, so on a locked week
-    /// the upsert collides with the stored document (duplicate key) and writes nothing.
-    fn touch_week(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-    ) -> Tx<mongodb::options::UpdateOneModel> {
-        let draft = TimesheetDoc::draft(tenant, user_id, week);
-        let mut on_insert = mongodb::bson::to_document(&draft).map_err(bson_err)?;
-        for set_by_the_filter_or_inc in ["_id", "tenant_id", "rev"] {
-            on_insert.remove(set_by_the_filter_or_inc);
-        }
-        let locked = TimesheetState::LOCKED
-            .iter()
-            .map(|state| to_bson(state).map_err(bson_err))
-            .collect::<Tx<Vec<_>>>()?;
-        Ok(mongodb::options::UpdateOneModel::builder()
-            .namespace(self.timesheets().namespace())
-            .filter(doc! {
-                "_id": &draft.id,
-                "tenant_id": tenant.as_str(),
-                "state": { "$nin": locked },
-            })
-            .update(doc! { "$inc": { "rev": 1 }, "$setOnInsert": on_insert })
-            .upsert(true)
-            .build())
-    }
-
-    /// After a touch of the week collided: the week's state when it is locked; None when a
-    /// concurrent first touch inserted the document, and the write is tried again.
-    async fn locked_state(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-    ) -> Tx<Option<TimesheetState>> {
-        let key = TimesheetDoc::key(tenant, user_id, week);
-        Ok(self
-            .timesheets()
-            .find_one(doc! { "_id": &key, "tenant_id": tenant.as_str() })
-            .await
-            .map_err(db_err)?
-            .map(|sheet| sheet.state)
-            .filter(|state| state.is_locked()))
-    }
-
     fn projects(&self) -> Collection<ProjectDoc> {
         self.db.collection(PROJECTS)
     }
@@ -566,7 +506,7 @@ impl MongoStore {
 
     async fn enqueue(&self, session: &mut ClientSession, event: &EventEnvelope) -> Tx<()> {
         self.outbox()
-            .insert_one(OutboxDoc::new(event)?)
+            .insert_one(OutboxDoc::new(crate::domain::DOMAIN, event)?)
             .session(session)
             .await
             .map_err(db_err)?;
@@ -812,6 +752,10 @@ impl MongoStore {
 
 #[async_trait::async_trait]
 impl PmoStore for MongoStore {
+    fn timer_starts(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn TimerStarts> {
+        std::sync::Arc::new(self.timers())
+    }
+
     async fn prepare(&self) -> ApiResult<()> {
         self.check_server_version().await?;
         for (collection, keys) in indexes() {
@@ -1060,49 +1004,6 @@ impl PmoStore for MongoStore {
                 0,
             )
             .await?)
-    }
-
-    async fn task_and_project(
-        &self,
-        tenant: &TenantId,
-        task_id: &str,
-    ) -> ApiResult<Option<(TaskDoc, Option<ProjectDoc>)>> {
-        let pipeline = [
-            doc! { "$match": { "_id": task_id, "tenant_id": tenant.as_str() } },
-            doc! { "$limit": 1 },
-            doc! { "$lookup": {
-                "from": PROJECTS,
-                "localField": "project_id",
-                "foreignField": "_id",
-                "as": "projects",
-            } },
-        ];
-        let mut cursor = self
-            .db
-            .collection::<Document>(TASKS)
-            .aggregate(pipeline)
-            .await
-            .map_err(db_err)?;
-        let Some(mut row) = cursor.try_next().await.map_err(db_err)? else {
-            return Ok(None);
-        };
-        let projects = match row.remove("projects") {
-            Some(Bson::Array(projects)) => projects,
-            _ => Vec::new(),
-        };
-        let task: TaskDoc = mongodb::bson::from_document(row).map_err(bson_err)?;
-        let mut project = None;
-        for candidate in projects {
-            let Bson::Document(candidate) = candidate else {
-                continue;
-            };
-            let candidate: ProjectDoc =
-                mongodb::bson::from_document(candidate).map_err(bson_err)?;
-            if candidate.tenant_id == tenant.as_str() {
-                project = Some(candidate);
-            }
-        }
-        Ok(Some((task, project)))
     }
 
     async fn task_projects(
@@ -1514,41 +1415,6 @@ impl PmoStore for MongoStore {
         }))
     }
 
-    async fn record_timer_start(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-        event: &EventEnvelope,
-    ) -> ApiResult<WeekTouch> {
-        // One ordered command, no transaction: a locked week refuses the first write and the
-        // event is not written; should the event alone fail, the week keeps a bumped revision
-        // (a draft without time when it was untouched), which changes nothing a caller sees.
-        let writes: Vec<WriteModel> = vec![
-            self.touch_week(tenant, user_id, week)?.into(),
-            self.outbox()
-                .insert_one_model(OutboxDoc::new(event)?)
-                .map_err(bson_err)?
-                .into(),
-        ];
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            match self.client.bulk_write(writes.clone()).ordered(true).await {
-                Ok(_) => return Ok(WeekTouch::Touched),
-                Err(err) if refused_write(&err) == Some((0, DUPLICATE_KEY)) => {
-                    if let Some(locked) = self.locked_state(tenant, user_id, week).await? {
-                        return Ok(WeekTouch::Locked(locked));
-                    }
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(Failure::Transient(err.to_string()).into());
-                    }
-                }
-                Err(err) => return Err(db_err(err).into()),
-            }
-        }
-    }
-
     async fn insert_time_entry(
         &self,
         tenant: &TenantId,
@@ -1563,9 +1429,9 @@ impl PmoStore for MongoStore {
                 .insert_one_model(entry)
                 .map_err(bson_err)?
                 .into(),
-            self.touch_week(tenant, &entry.user_id, week)?.into(),
+            touch_week(&self.db, tenant, &entry.user_id, week)?.into(),
             self.outbox()
-                .insert_one_model(OutboxDoc::new(event)?)
+                .insert_one_model(OutboxDoc::new(crate::domain::DOMAIN, event)?)
                 .map_err(bson_err)?
                 .into(),
         ];
@@ -1593,7 +1459,9 @@ impl PmoStore for MongoStore {
             match refused_write(&err) {
                 Some((0, DUPLICATE_KEY)) => return Ok(EntryWrite::AlreadyRecorded),
                 Some((1, DUPLICATE_KEY)) => {
-                    if let Some(locked) = self.locked_state(tenant, &entry.user_id, week).await? {
+                    if let Some(locked) =
+                        locked_state(&self.db, tenant, &entry.user_id, week).await?
+                    {
                         return Ok(EntryWrite::WeekLocked(locked));
                     }
                     if attempt >= MAX_ATTEMPTS {
@@ -1851,7 +1719,7 @@ impl PmoStore for MongoStore {
                     .collect();
                 let touches = weeks
                     .iter()
-                    .map(|(user_id, week)| Ok(self.touch_week(tenant, user_id, *week)?.into()))
+                    .map(|(user_id, week)| Ok(touch_week(&self.db, tenant, user_id, *week)?.into()))
                     .collect::<Tx<Vec<WriteModel>>>()?;
                 if let Err(err) = self
                     .client
@@ -1867,7 +1735,7 @@ impl PmoStore for MongoStore {
                             let (user_id, week) = weeks.get(index).ok_or_else(|| {
                                 bson_err("a refused touch of a week the batch does not have")
                             })?;
-                            match self.locked_state(tenant, user_id, *week).await? {
+                            match locked_state(&self.db, tenant, user_id, *week).await? {
                                 Some(state) => Failure::WeekLocked {
                                     user_id: user_id.clone(),
                                     week: *week,
