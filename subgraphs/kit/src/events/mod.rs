@@ -28,7 +28,7 @@ pub use consumer::{
     Consumer, ConsumerConfig, ConsumerHandle, ConsumerMetrics, ConsumerStats, EventHandler,
     HandlerError,
 };
-pub use document::OutboxDocument;
+pub use document::{DocumentInbox, DocumentInboxStore, DocumentWrite, OutboxDocument};
 pub use durable::{DurableBus, SqliteLog, DEFAULT_RETENTION};
 pub use inbox::{DeadLetter, FailureKind, InboxError, InboxStore, SqlInbox};
 pub use kafka::{KafkaBus, KafkaConfig};

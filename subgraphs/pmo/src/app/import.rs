@@ -820,6 +820,8 @@ mod on_both_stores {
             tenant_id: tenant.as_str().to_owned(),
             name: "Imported".into(),
             client: None,
+            client_id: None,
+            opportunity_id: None,
             budget: None,
             billable: true,
             members: vec![Member {
@@ -1055,6 +1057,8 @@ mod on_both_stores {
             tenant_id: tenant.as_str().to_owned(),
             name: "Imported".into(),
             client: None,
+            client_id: None,
+            opportunity_id: None,
             budget: None,
             billable: false,
             members: Vec::new(),

@@ -11,6 +11,7 @@
 //! history, and the live streams.
 
 pub mod boards;
+pub mod handoffs;
 pub mod import;
 pub mod live;
 pub mod projects;

@@ -9,7 +9,7 @@ use erp_kit::money::MoneyInput;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
-use super::objects::{load_project, readable, Project, ProjectRole};
+use super::objects::{load_project, readable, Client, Project, ProjectRole};
 use crate::app::projects::NewProject;
 use crate::app::Pmo;
 use crate::domain::project::{Member, Money};
@@ -21,7 +21,10 @@ pub struct CreateProjectInput {
     /// 1 to 200 characters.
     pub name: String,
     /// The client the project is for (1 to 200 characters; none for internal work).
+    #[graphql(deprecation = "use `clientId` (the CRM client)")]
     pub client: Option<String>,
+    /// The CRM client the project is for (none for internal work).
+    pub client_id: Option<ID>,
     /// Decimal amount, e.g. "12500.00" (with `currency`).
     #[graphql(deprecation = "use `totalBudget` (a MoneyInput)")]
     pub budget: Option<String>,
@@ -114,6 +117,12 @@ impl ProjectQuery {
         Ok(Some(connection_from_rows(&page, rows, |p| p.0.id.clone())))
     }
 
+    /// Federation: a `Client` reference from another subgraph (its projects are PMO's).
+    #[graphql(entity)]
+    async fn find_client_by_id(&self, id: ID) -> Client {
+        Client { id }
+    }
+
     /// Federation: resolves a `Project` reference from another subgraph (members only,
     /// FORBIDDEN otherwise).
     #[graphql(entity)]
@@ -172,6 +181,7 @@ impl ProjectMutation {
         let new = NewProject {
             name: Name::parse("name", &input.name)?.into_inner(),
             client: client.map(Name::into_inner),
+            client_id: input.client_id.map(|id| id.0),
             budget,
             billable: input.billable,
             owner_employee_id: input.owner_employee_id.map(|id| id.0),

@@ -25,6 +25,8 @@ pub const TIMESHEETS: &str = "pmo_timesheets";
 pub const ENTRY_EDITS: &str = "pmo_time_entry_edits";
 pub const OUTBOX: &str = "pmo_outbox";
 pub const LEASES: &str = "pmo_leases";
+pub const INBOX: &str = "pmo_inbox";
+pub const DEAD_LETTERS: &str = "pmo_dead_letters";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectDoc {
@@ -32,7 +34,12 @@ pub struct ProjectDoc {
     pub id: String,
     pub tenant_id: String,
     pub name: String,
+    /// The client's name as typed (deprecated in the API for `client_id`; kept, and matched
+    /// against the CRM's clients to fill `client_id`).
     pub client: Option<String>,
+    /// The CRM `Client` the project is for (a federation reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub budget: Option<Money>,
     pub billable: bool,
     pub members: Vec<Member>,
@@ -44,6 +51,9 @@ pub struct ProjectDoc {
     /// conflict instead of racing.
     #[serde(default)]
     pub rev: i64,
+    /// The CRM opportunity the project was won from (its hand-off, `opportunity.won`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opportunity_id: Option<String>,
 }
 
 impl ProjectDoc {
@@ -238,3 +248,45 @@ pub struct TimeEntryEditDoc {
 
 /// The document stored for an event in `pmo_outbox` (the kit's document-outbox shape).
 pub type OutboxDoc = erp_kit::events::OutboxDocument;
+
+/// A consumed event a consumer group handled: `_id` is [`InboxDoc::key`], so a second record
+/// of the same event collides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub group: String,
+    pub event_id: String,
+    pub topic: String,
+    /// Unix milliseconds.
+    pub handled_at: i64,
+}
+
+impl InboxDoc {
+    pub fn key(group: &str, event_id: &str) -> String {
+        format!("{group}|{event_id}")
+    }
+}
+
+/// A message a consumer group gave up on (the kit's `DeadLetter` as stored): `_id` is
+/// `group|message key`, one per group and key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub group: String,
+    pub message_key: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub tenant_id: Option<String>,
+    pub payload: String,
+    /// `handler` or `undecodable` (the kit's `FailureKind`).
+    pub failure: String,
+    pub error: String,
+    pub attempts: i64,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
+}

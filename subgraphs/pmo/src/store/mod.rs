@@ -200,6 +200,24 @@ where
     Ok(pages)
 }
 
+/// What handling a consumed CRM event writes with its inbox record.
+#[derive(Debug, Clone)]
+pub enum CrmEffect {
+    /// A project won from an opportunity, and its `project.created` event: written unless the
+    /// tenant has the project already (its id is the opportunity's).
+    Project {
+        project: Box<ProjectDoc>,
+        event: Box<EventEnvelope>,
+    },
+    /// The tenant's projects whose typed client is `name` and that name no CRM client yet
+    /// get `client_id`.
+    LinkClient {
+        tenant: TenantId,
+        client_id: String,
+        name: String,
+    },
+}
+
 /// An event waiting in the outbox.
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
@@ -573,6 +591,29 @@ pub trait PmoStore: Send + Sync + 'static {
         kind: History,
         ids: &[String],
     ) -> ApiResult<Option<String>>;
+
+    // --- Consumed events: the inbox (the kit's document inbox) ----------------------------
+
+    /// Whether `group` handled, or dead-lettered, the event.
+    async fn handled(&self, group: &str, event_id: &str) -> ApiResult<bool>;
+    /// Records the event as handled and writes its effect, in ONE transaction (MongoDB) or
+    /// journal record (embedded); false, and nothing written, when the record exists.
+    async fn record_handled(
+        &self,
+        handled: &InboxDoc,
+        effect: Option<&CrmEffect>,
+    ) -> ApiResult<bool>;
+    /// Keeps a dead letter; false when the group has one with its key already.
+    async fn dead_letter(&self, letter: &DeadLetterDoc) -> ApiResult<bool>;
+    /// A page of the tenant's projects for the CRM client `client_id` that `member` is a
+    /// member of (the client 360; reads follow membership).
+    async fn client_projects(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        member: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>>;
 
     // --- The outbox relay -----------------------------------------------------------------
 

@@ -19,10 +19,10 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::{
-    BoardDoc, CommentDoc, CustomValue, EntryWrite, Expected, Guarded, History, HistoryWrite,
-    Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
-    TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
-    WeekGuard,
+    BoardDoc, CommentDoc, CrmEffect, CustomValue, EntryWrite, Expected, Guarded, History,
+    HistoryWrite, Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc,
+    SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc,
+    TimesheetFilter, WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
@@ -30,8 +30,8 @@ use crate::domain::task::TaskStatus;
 use crate::domain::timesheet::{IsoWeek, TimesheetState};
 
 use super::entities::{
-    BOARDS, COMMENTS, ENTRY_EDITS, LEASES, OUTBOX, PROJECTS, SPRINTS, TASKS, TIMESHEETS,
-    TIME_ENTRIES,
+    DeadLetterDoc, InboxDoc, BOARDS, COMMENTS, DEAD_LETTERS, ENTRY_EDITS, INBOX, LEASES, OUTBOX,
+    PROJECTS, SPRINTS, TASKS, TIMESHEETS, TIME_ENTRIES,
 };
 use super::timers::{
     locked_state, refused_write, touch_week, MongoTimers, TimerStarts, DUPLICATE_KEY,
@@ -206,6 +206,10 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
                 doc! { "tenant_id": 1, "_id": 1 },
                 // A member's projects (reads follow membership).
                 doc! { "tenant_id": 1, "members.user_id": 1, "_id": 1 },
+                // A CRM client's projects (the client 360), and those typed with a client's
+                // name but not yet linked to it (the link of `client.created`).
+                doc! { "tenant_id": 1, "client_id": 1, "members.user_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "client": 1, "client_id": 1, "_id": 1 },
             ],
         ),
         // A page of projects' boards.
@@ -269,7 +273,18 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
             vec![doc! { "tenant_id": 1, "task_id": 1, "_id": 1 }],
         ),
         (OUTBOX, vec![doc! { "published_at": 1, "_id": 1 }]),
+        // The inbox and the dead letters are read by `_id` only.
     ]
+}
+
+/// The tenant's projects of a CRM client.
+fn client_projects_query(tenant: &TenantId, client_id: &str, member: &str) -> Document {
+    doc! { "tenant_id": tenant.as_str(), "client_id": client_id, "members.user_id": member }
+}
+
+/// The tenant's projects typed with a client's name and linked to no CRM client yet.
+fn unlinked_projects_query(tenant: &TenantId, name: &str) -> Document {
+    doc! { "tenant_id": tenant.as_str(), "client": name, "client_id": null }
 }
 
 /// The filter of a task list.
@@ -476,6 +491,12 @@ impl MongoStore {
         Ok(())
     }
 
+    fn inbox(&self) -> Collection<InboxDoc> {
+        self.db.collection(INBOX)
+    }
+    fn dead_letters(&self) -> Collection<DeadLetterDoc> {
+        self.db.collection(DEAD_LETTERS)
+    }
     fn projects(&self) -> Collection<ProjectDoc> {
         self.db.collection(PROJECTS)
     }
@@ -1790,6 +1811,108 @@ impl PmoStore for MongoStore {
             .cloned())
     }
 
+    async fn handled(&self, group: &str, event_id: &str) -> ApiResult<bool> {
+        let key = InboxDoc::key(group, event_id);
+        if self
+            .inbox()
+            .find_one(doc! { "_id": &key })
+            .await
+            .map_err(db_err)?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        Ok(self
+            .dead_letters()
+            .find_one(doc! { "_id": &key })
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    async fn record_handled(
+        &self,
+        handled: &InboxDoc,
+        effect: Option<&CrmEffect>,
+    ) -> ApiResult<bool> {
+        Ok(in_transaction!(self, session, {
+            // Read first: a failed insert would end the transaction. A concurrent record of
+            // the same event collides on `_id` and the whole transaction is tried again.
+            if self
+                .inbox()
+                .find_one(doc! { "_id": &handled.id })
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .is_some()
+            {
+                return Ok(false);
+            }
+            self.inbox()
+                .insert_one(handled)
+                .session(&mut session)
+                .await
+                .map_err(concurrent_insert)?;
+            match effect {
+                None => {}
+                Some(CrmEffect::Project { project, event }) => {
+                    let exists = self
+                        .projects()
+                        .find_one(doc! { "_id": &project.id })
+                        .session(&mut session)
+                        .await
+                        .map_err(db_err)?
+                        .is_some();
+                    if !exists {
+                        self.projects()
+                            .insert_one(project.as_ref())
+                            .session(&mut session)
+                            .await
+                            .map_err(concurrent_insert)?;
+                        self.enqueue(&mut session, event).await?;
+                    }
+                }
+                Some(CrmEffect::LinkClient {
+                    tenant,
+                    client_id,
+                    name,
+                }) => {
+                    self.projects()
+                        .update_many(
+                            unlinked_projects_query(tenant, name),
+                            doc! { "$set": { "client_id": client_id } },
+                        )
+                        .session(&mut session)
+                        .await
+                        .map_err(db_err)?;
+                }
+            }
+            Ok(true)
+        })?)
+    }
+
+    async fn dead_letter(&self, letter: &DeadLetterDoc) -> ApiResult<bool> {
+        match self.dead_letters().insert_one(letter).await {
+            Ok(_) => Ok(true),
+            Err(err) if is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(db_err(err).into()),
+        }
+    }
+
+    async fn client_projects(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        member: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>> {
+        let mut filter = client_projects_query(tenant, client_id, member);
+        let sort = keyset(&mut filter, page);
+        Ok(self
+            .find_in(self.projects(), filter, sort, page.limit as i64 + 1)
+            .await?)
+    }
+
     async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
         let docs = self
             .find_in(
@@ -1971,6 +2094,14 @@ mod tests {
                 assert!(served(TIMESHEETS, &query, "_id"), "timesheets: {query}");
             }
         }
+        assert!(
+            served(PROJECTS, &client_projects_query(&tenant, "c", "u"), "_id"),
+            "a client's projects"
+        );
+        assert!(
+            served(PROJECTS, &unlinked_projects_query(&tenant, "Globex"), "_id"),
+            "projects to link"
+        );
         for state in [None, Some(SprintState::Active)] {
             let query = sprint_query(&tenant, "p", state).unwrap();
             assert!(served(SPRINTS, &query, "_id"), "sprints: {query}");
