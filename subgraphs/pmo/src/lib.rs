@@ -8,7 +8,8 @@
 //!
 //! The floor plan (who imports whom): `graphql` -> `app` -> `domain`, `store`, `events`;
 //! `events` -> `store` (the outbox as the relay's source) and `domain`; `store` -> `domain`;
-//! `domain` imports nothing of this crate. This file wires them.
+//! `domain` imports nothing of this crate; `consumers` (the CRM's hand-offs, through the kit's
+//! document inbox) -> `app`. This file wires them.
 
 pub mod app;
 pub mod consumers;
