@@ -274,8 +274,13 @@ impl Marketing {
             txn.commit().await?;
             return Ok(Outcome::Released);
         }
+        // The hand-off time is taken before the checks read anything, and the contact's row is
+        // locked: an unsubscribe (which updates every contact with the address) either
+        // committed before these reads or waits for this hand-off, so no message is handed off
+        // after an unsubscribe returned.
+        let now = now_ms();
+        let contact = contacts::lock(&*txn, &tenant, &message.contact_id).await?;
         let facts = facts_of(&*txn, &tenant, std::slice::from_ref(&message.contact_id)).await?;
-        let contact = contacts::contact(&*txn, &tenant, &message.contact_id).await?;
         let verdict = match (facts.first(), &contact) {
             (Some(facts), Some(contact)) => {
                 let suppressed = match &contact.address_hash {
@@ -295,7 +300,6 @@ impl Marketing {
             }
             _ => Err("contact_gone"),
         };
-        let now = now_ms();
         if let Err(reason) = verdict {
             queue::transition(
                 &*txn,
@@ -414,8 +418,11 @@ impl Marketing {
         let html = template::render(&template.html, &values, true);
         // Collect the targets first: signing is async.
         let mut targets = Vec::new();
+        // The unsubscribe link stays as it is (never behind a tracking redirect).
         template::rewrite_links(&html, |url| {
-            targets.push(url.to_owned());
+            if url != unsubscribe {
+                targets.push(url.to_owned());
+            }
             String::new()
         });
         targets.sort();
