@@ -182,6 +182,7 @@ pub struct MarketingContact {
     pub model: contact::Model,
 }
 
+/// A marketing contact (linked to a CRM person): their address, status, consent log and topics.
 #[Object]
 impl MarketingContact {
     /// The contact's id.
@@ -261,6 +262,8 @@ pub struct ConsentRecord {
     pub model: consent::Model,
 }
 
+/// One consent record: a grant or a withdrawal, with its purpose, lawful basis, source, time and
+/// the version of the wording the person saw.
 #[Object]
 impl ConsentRecord {
     /// The record's id.
@@ -327,6 +330,7 @@ pub struct Suppression {
     pub model: suppression::Model,
 }
 
+/// A suppressed address, known by its salted hash only.
 #[Object]
 impl Suppression {
     /// The address's HMAC under the tenant's key (the address itself is never kept here).
@@ -397,6 +401,7 @@ pub struct EmailTemplate {
     pub model: template::Model,
 }
 
+/// An e-mail template with `{{token}}` placeholders.
 #[Object]
 impl EmailTemplate {
     /// The template's id.
@@ -468,6 +473,7 @@ pub struct Campaign {
     pub model: campaign::Model,
 }
 
+/// A broadcast campaign: a bulk template sent to a segment.
 #[Object]
 impl Campaign {
     /// The campaign's id.
