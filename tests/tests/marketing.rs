@@ -1083,3 +1083,63 @@ async fn the_embedded_mode_sends_a_campaign_and_honours_a_one_click_unsubscribe(
     assert_eq!(funnel["skipped"], 1);
     assert_eq!(sink.to(&email).len(), 1);
 }
+
+#[tokio::test]
+async fn bounces_suppress_hard_ones_and_repeated_soft_ones_but_never_an_automatic_reply() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    const BOUNCE: &str =
+        "mutation($i: RecordBounceInput!) { recordBounce(input: $i) { class suppressed } }";
+    let (away, gone, full) = (address("away"), address("gone"), address("full"));
+    for email in [&away, &gone, &full] {
+        subscribed(&app, &staff, email, "B", "PT").await;
+    }
+    // An out-of-office reply is never an unsubscribe (Mautic #2761).
+    let data = app
+        .ok(&staff, BOUNCE, json!({ "i": { "email": away, "diagnostic": "Re: Spring", "autoSubmitted": "auto-replied" } }))
+        .await;
+    assert_eq!(
+        data["recordBounce"],
+        json!({ "class": "AUTO_REPLY", "suppressed": false })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": away })).await;
+    assert_eq!(data["suppression"], Value::Null);
+    // A hard bounce suppresses at once.
+    let data = app
+        .ok(
+            &staff,
+            BOUNCE,
+            json!({ "i": { "email": gone, "status": "5.1.1", "diagnostic": "user unknown" } }),
+        )
+        .await;
+    assert_eq!(
+        data["recordBounce"],
+        json!({ "class": "HARD", "suppressed": true })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": gone })).await;
+    assert_eq!(
+        data["suppression"],
+        json!({ "reason": "HARD_BOUNCE", "source": "bounce" })
+    );
+    // Soft bounces count: the third suppresses.
+    for expected in [false, false, true] {
+        let data = app
+            .ok(
+                &staff,
+                BOUNCE,
+                json!({ "i": { "email": full, "status": "5.2.2", "diagnostic": "mailbox full" } }),
+            )
+            .await;
+        assert_eq!(
+            data["recordBounce"],
+            json!({ "class": "SOFT", "suppressed": expected })
+        );
+    }
+    assert_eq!(
+        app.refused(&staff, BOUNCE, json!({ "i": { "email": "nope" } }))
+            .await,
+        ("BAD_USER_INPUT".into(), "INVALID_EMAIL".into())
+    );
+}

@@ -622,3 +622,76 @@ fn changed(contact: &contact::Model) -> ContactChanged {
         status: contact.status.clone(),
     }
 }
+
+/// What a bounce report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BounceOutcome {
+    pub kind: crate::domain::bounce::BounceKind,
+    /// Whether the address is suppressed now.
+    pub suppressed: bool,
+}
+
+impl Marketing {
+    /// Records a bounce or feedback report about an address: hard bounces and complaints
+    /// suppress it, soft bounces count (the address is suppressed at the limit), automatic
+    /// replies change nothing (never an unsubscribe).
+    pub async fn record_bounce(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        status: Option<&str>,
+        diagnostic: &str,
+        auto_submitted: Option<&str>,
+        feedback_type: Option<&str>,
+    ) -> ApiResult<BounceOutcome> {
+        use crate::domain::bounce::{classify, BounceKind, SOFT_BOUNCE_LIMIT};
+        let address = EmailAddress::parse(email)?;
+        let hash = self.address_hash(tenant, &address).await?;
+        let kind = classify(status, diagnostic, auto_submitted, feedback_type);
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let holders = contacts::by_address_hash(&*txn, tenant, &hash).await?;
+        let reason = match kind {
+            BounceKind::AutoReply => None,
+            BounceKind::Hard => Some(SuppressionReason::HardBounce),
+            BounceKind::Complaint => Some(SuppressionReason::Complaint),
+            BounceKind::Soft => {
+                let now = now_ms();
+                let mut worst = 0;
+                for holder in &holders {
+                    contacts::insert_behaviour(
+                        &*txn,
+                        crate::store::entities::behaviour::Model {
+                            tenant_id: tenant.as_str().to_owned(),
+                            id: new_id(),
+                            contact_id: holder.id.clone(),
+                            kind: SOFT_BOUNCE.to_owned(),
+                            campaign_id: None,
+                            url: None,
+                            at: now,
+                        },
+                    )
+                    .await?;
+                    let ids = [holder.id.clone()];
+                    let count = contacts::behaviour_of(&*txn, tenant, &ids)
+                        .await?
+                        .remove(&holder.id)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|b| b.kind == SOFT_BOUNCE)
+                        .count();
+                    worst = worst.max(count);
+                }
+                (worst >= SOFT_BOUNCE_LIMIT).then_some(SuppressionReason::HardBounce)
+            }
+        };
+        if let Some(reason) = reason {
+            self.suppress(&txn, tenant, &hash, reason, "bounce").await?;
+        }
+        let suppressed = contacts::suppression(&*txn, tenant, &hash).await?.is_some();
+        self.commit(txn).await?;
+        Ok(BounceOutcome { kind, suppressed })
+    }
+}
+
+/// The behaviour kind soft bounces are counted under.
+const SOFT_BOUNCE: &str = "soft_bounce";

@@ -1,6 +1,7 @@
 //! Marketing domain types and rules: pure, no GraphQL, no database. A broken rule is reported as
 //! one of the [`reasons`] (with the kit's code beside it).
 
+pub mod bounce;
 pub mod campaign;
 pub mod contact;
 pub mod segment;

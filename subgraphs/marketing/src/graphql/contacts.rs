@@ -317,3 +317,78 @@ impl ContactsMutation {
         Ok(MarketingContact { model })
     }
 }
+
+/// A bounce or feedback report about an address (from the relay's bounce mailbox or webhook).
+#[derive(InputObject)]
+pub struct RecordBounceInput {
+    /// The address the report is about.
+    pub email: String,
+    /// The enhanced status code (`5.1.1`).
+    pub status: Option<String>,
+    /// The diagnostic text (or a reply's subject).
+    #[graphql(default)]
+    pub diagnostic: String,
+    /// The `Auto-Submitted` header of a reply (`auto-replied`).
+    pub auto_submitted: Option<String>,
+    /// The feedback type of an ARF report (`abuse` for a complaint).
+    pub feedback_type: Option<String>,
+}
+
+/// How a report was classified.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum BounceClass {
+    /// The mailbox does not exist or refuses for good: the address is suppressed.
+    Hard,
+    /// Temporary: counted; the address is suppressed after three.
+    Soft,
+    /// An automatic reply: ignored (never an unsubscribe).
+    AutoReply,
+    /// A spam complaint: the address is suppressed.
+    Complaint,
+}
+
+/// What a bounce report did.
+#[derive(SimpleObject)]
+pub struct BounceResult {
+    /// How the report was classified.
+    pub class: BounceClass,
+    /// Whether the address is suppressed now.
+    pub suppressed: bool,
+}
+
+#[derive(Default)]
+pub struct BouncesMutation;
+
+#[Object]
+impl BouncesMutation {
+    /// Records a bounce or feedback report: hard bounces and complaints suppress the address,
+    /// soft bounces count, automatic replies change nothing.
+    #[graphql(requires_scopes = "marketing:write")]
+    async fn record_bounce(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The report.")] input: RecordBounceInput,
+    ) -> Result<BounceResult> {
+        use crate::domain::bounce::BounceKind;
+        let (tenant, _) = caller(ctx)?;
+        let outcome = use_cases(ctx)?
+            .record_bounce(
+                &tenant,
+                &input.email,
+                input.status.as_deref(),
+                &input.diagnostic,
+                input.auto_submitted.as_deref(),
+                input.feedback_type.as_deref(),
+            )
+            .await?;
+        Ok(BounceResult {
+            class: match outcome.kind {
+                BounceKind::Hard => BounceClass::Hard,
+                BounceKind::Soft => BounceClass::Soft,
+                BounceKind::AutoReply => BounceClass::AutoReply,
+                BounceKind::Complaint => BounceClass::Complaint,
+            },
+            suppressed: outcome.suppressed,
+        })
+    }
+}

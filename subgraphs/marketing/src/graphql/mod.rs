@@ -33,6 +33,7 @@ pub struct Mutation(
     contacts::ContactsMutation,
     segments::SegmentsMutation,
     campaigns::CampaignsMutation,
+    contacts::BouncesMutation,
 );
 
 /// The schema builder with its data (the use cases and the DataLoaders over them); the kit
