@@ -67,6 +67,8 @@ on_both_stores!(
     sla_breaches_fire_once_by_timer_across_a_restart,
     sop_versions_and_acknowledgements,
     concurrent_check_outs_and_seat_assignments_never_oversubscribe,
+    the_ticket_queue_subscription_sees_changes_live,
+    lists_load_policies_and_requisitions_in_batches,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -118,7 +120,15 @@ impl OpsApp {
     async fn spawn_on(issuer: &TestIssuer, backing: Backing) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "ops".into();
-        let cache: SharedCache = Arc::new(InProcessCache::new());
+        // Production's pub/sub (Redis) next to MongoDB and Kafka; in-process when embedded.
+        let cache: SharedCache = match &backing {
+            Backing::Mongo(_) => Arc::new(
+                erp_kit::cache::RedisCache::connect(&require_env("REDIS_URL"))
+                    .await
+                    .unwrap(),
+            ),
+            Backing::Journal(_) => Arc::new(InProcessCache::new()),
+        };
         let (bus, store): (SharedBus, SharedStore) = match &backing {
             Backing::Mongo(url) => (
                 Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap()),
@@ -1754,4 +1764,281 @@ async fn concurrent_check_outs_and_seat_assignments_never_oversubscribe(store: S
             .len(),
         5
     );
+}
+
+/// The next subscription message within `wait`, or `None` (pings skipped).
+async fn ws_within(
+    socket: &mut erp_tests::pmo::Socket,
+    wait: std::time::Duration,
+) -> Option<Value> {
+    tokio::time::timeout(wait, erp_tests::pmo::ws_next(socket))
+        .await
+        .ok()
+}
+
+const QUEUE: &str = "subscription($p: [TicketPriority!]) { ticketQueue(priorities: $p) {
+    change ticketId status priority actorId ticket { subject status } } }";
+const NEW_TICKET: &str =
+    "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }";
+
+async fn the_ticket_queue_subscription_sees_changes_live(store: Store) {
+    use erp_tests::pmo::{ws_connect_at, ws_subscribe};
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:submit"]);
+    let ticket = |subject: &str, priority: &str| json!({ "input": { "subject": subject, "description": "d", "priority": priority, "channel": "PORTAL" } });
+
+    // Without helpdesk:read the subscription is refused.
+    let (mut refused, ack) = ws_connect_at(app.addr, &customer).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws_subscribe(&mut refused, "1", QUEUE, json!({})).await;
+    let message = erp_tests::pmo::ws_next(&mut refused).await;
+    assert_eq!(
+        error_codes(&message["payload"]),
+        vec!["UNAUTHORIZED_FIELD_OR_TYPE"],
+        "{message}"
+    );
+
+    let (mut socket, ack) = ws_connect_at(app.addr, &agent).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws_subscribe(&mut socket, "1", QUEUE, json!({ "p": ["URGENT"] })).await;
+    // The subscription is set up asynchronously: a ticket raised before it listens is not
+    // seen, so raise urgent tickets until one is (every one of them is a real change).
+    let mut first = None;
+    for attempt in 0..40 {
+        let id = app
+            .ok(
+                &customer,
+                NEW_TICKET,
+                ticket(&format!("Probe {attempt}"), "URGENT"),
+            )
+            .await["createTicket"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if let Some(message) = ws_within(&mut socket, std::time::Duration::from_millis(500)).await {
+            first = Some((id, message));
+            break;
+        }
+    }
+    let (probe, message) = first.expect("the subscription sees a raised ticket");
+    let probe_subject = app
+        .ok(
+            &agent,
+            "query($id: ID!) { ticket(id: $id) { subject } }",
+            json!({ "id": probe }),
+        )
+        .await["ticket"]["subject"]
+        .clone();
+    let event = &message["payload"]["data"]["ticketQueue"];
+    assert_eq!(event["change"], "CREATED", "{message}");
+    assert_eq!(event["priority"], "URGENT");
+    assert_eq!(event["status"], "NEW");
+    assert_eq!(event["actorId"], "customer");
+    // Later probes may still be in flight: skip to the newest ticket's creation.
+    let mut event = event.clone();
+    while event["ticketId"] != json!(probe) {
+        let message = erp_tests::pmo::ws_next(&mut socket).await;
+        event = message["payload"]["data"]["ticketQueue"].clone();
+        assert_eq!(event["change"], "CREATED", "{message}");
+    }
+
+    // A low-priority ticket is filtered out; the agent's status change is seen, with the
+    // ticket as it is now.
+    app.ok(&customer, NEW_TICKET, ticket("Printer", "LOW"))
+        .await;
+    app.ok(
+        &agent,
+        "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: PENDING }) { id } }",
+        json!({ "id": probe }),
+    )
+    .await;
+    let message = erp_tests::pmo::ws_next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["ticketQueue"],
+        json!({ "change": "STATUS_CHANGED", "ticketId": probe, "status": "PENDING",
+                "priority": "URGENT", "actorId": "agent",
+                "ticket": { "subject": probe_subject, "status": "PENDING" } }),
+        "{message}"
+    );
+    // The customer's reply.
+    app.ok(
+        &customer,
+        "mutation($id: ID!) { replyToTicket(input: { ticketId: $id, body: \"any news?\" }) { ticket { id } } }",
+        json!({ "id": probe }),
+    )
+    .await;
+    let message = erp_tests::pmo::ws_next(&mut socket).await;
+    let event = &message["payload"]["data"]["ticketQueue"];
+    assert_eq!(
+        (
+            event["change"].as_str(),
+            event["ticketId"].as_str(),
+            event["actorId"].as_str()
+        ),
+        (Some("REPLIED"), Some(probe.as_str()), Some("customer")),
+        "{message}"
+    );
+    // Another tenant's tickets never reach this queue.
+    let other = issuer.token(&self::tenant(), "customer", &["helpdesk:submit"]);
+    app.ok(&other, NEW_TICKET, ticket("Elsewhere", "URGENT"))
+        .await;
+    app.ok(
+        &agent,
+        "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: OPEN }) { id } }",
+        json!({ "id": probe }),
+    )
+    .await;
+    let message = erp_tests::pmo::ws_next(&mut socket).await;
+    let event = &message["payload"]["data"]["ticketQueue"];
+    assert_eq!(
+        (
+            event["change"].as_str(),
+            event["ticketId"].as_str(),
+            event["status"].as_str()
+        ),
+        (Some("STATUS_CHANGED"), Some(probe.as_str()), Some("OPEN")),
+        "{message}"
+    );
+}
+
+async fn lists_load_policies_and_requisitions_in_batches(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    for (priority, first_response) in [("HIGH", 30), ("LOW", 480)] {
+        app.ok(
+            &agent,
+            "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }",
+            json!({ "input": { "priority": priority, "timeZone": "UTC", "weeklyHours": all_week,
+                "firstResponseMinutes": first_response, "updateMinutes": 60, "resolutionMinutes": 960 } }),
+        )
+        .await;
+    }
+    for (subject, priority) in [("A", "HIGH"), ("B", "LOW"), ("C", "HIGH"), ("D", "NORMAL")] {
+        app.ok(
+            &agent,
+            NEW_TICKET,
+            json!({ "input": { "subject": subject, "description": "d", "priority": priority, "channel": "API" } }),
+        )
+        .await;
+    }
+    // One page, each ticket's targets from its priority's policy (NORMAL has none).
+    let data = app
+        .ok(
+            &agent,
+            "{ tickets(first: 10) { nodes { subject sla { firstResponse { targetMinutes } resolution { targetMinutes } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["tickets"]["nodes"],
+        json!([
+            { "subject": "A", "sla": { "firstResponse": { "targetMinutes": 30 }, "resolution": { "targetMinutes": 960 } } },
+            { "subject": "B", "sla": { "firstResponse": { "targetMinutes": 480 }, "resolution": { "targetMinutes": 960 } } },
+            { "subject": "C", "sla": { "firstResponse": { "targetMinutes": 30 }, "resolution": { "targetMinutes": 960 } } },
+            { "subject": "D", "sla": null },
+        ])
+    );
+    // A page of orders reads the requisitions they were raised from.
+    let requester = issuer.token(&tenant, "rita", ALL);
+    app.ok(
+        &agent,
+        "mutation { setBudget(input: { costCentre: \"CC-L\", amount: { amount: \"100000\", currency: \"EUR\" } }) { costCentre } }",
+        json!({}),
+    )
+    .await;
+    for (title, supplier) in [("Chairs", "Steelcase"), ("Desks", "Ikea")] {
+        let pr = approved_requisition(&app, &requester, &agent, title, "CC-L").await;
+        app.ok(
+            &requester,
+            "mutation($input: CreatePurchaseOrderInput!) { createPurchaseOrder(input: $input) { id } }",
+            json!({ "input": { "requisitionId": pr, "supplier": supplier, "currency": "EUR",
+                "lines": [{ "item": "unit", "quantity": "1", "unitPrice": "10" }] } }),
+        )
+        .await;
+    }
+    app.ok(
+        &requester,
+        "mutation($input: CreatePurchaseOrderInput!) { createPurchaseOrder(input: $input) { id } }",
+        json!({ "input": { "supplier": "Direct", "currency": "EUR",
+            "lines": [{ "item": "unit", "quantity": "1", "unitPrice": "10" }] } }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &agent,
+            "{ purchaseOrders(first: 10) { nodes { supplier requisition { title status } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["purchaseOrders"]["nodes"],
+        json!([
+            { "supplier": "Steelcase", "requisition": { "title": "Chairs", "status": "ORDERED" } },
+            { "supplier": "Ikea", "requisition": { "title": "Desks", "status": "ORDERED" } },
+            { "supplier": "Direct", "requisition": null },
+        ])
+    );
+
+    // Another tenant's list never sees this tenant's policies or tickets.
+    let stranger = issuer.token(&self::tenant(), "agent", ALL);
+    let data = app
+        .ok(
+            &stranger,
+            "{ tickets(first: 10) { nodes { subject } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["tickets"]["nodes"], json!([]));
+}
+
+/// A requisition of one line (10.00 EUR) on `cost_centre`, submitted by `requester` and
+/// approved by `approver`; its id.
+async fn approved_requisition(
+    app: &OpsApp,
+    requester: &str,
+    approver: &str,
+    title: &str,
+    cost_centre: &str,
+) -> String {
+    let data = app
+        .ok(
+            requester,
+            "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id } }",
+            json!({ "input": { "title": title, "costCentre": cost_centre, "currency": "EUR",
+                "lines": [{ "item": "unit", "quantity": "1", "unitPrice": "10" }] } }),
+        )
+        .await;
+    let id = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        requester,
+        "mutation($id: ID!) { submitRequisition(input: { requisitionId: $id }) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let data = app
+        .ok(
+            approver,
+            "mutation($id: ID!) { approveRequisition(input: { requisitionId: $id }) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["approveRequisition"]["status"], "APPROVED");
+    id
 }

@@ -138,7 +138,7 @@ pub async fn start_with(
         wake.clone(),
     )
     .spawn();
-    let ops = Ops::new(store.clone(), wake, options);
+    let ops = Ops::new(store.clone(), wake, options, runtime.cache.clone());
     let breach_timer = BreachTimer(ops.spawn_breach_timer());
     let schema = build_schema(Some(ops.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {

@@ -75,6 +75,19 @@ const DEFAULT_ACCOUNTS: &[(&str, &str, AccountKind, AccountRole)] = &[
         AccountKind::Asset,
         AccountRole::General,
     ),
+    // Fixed assets and their accumulated depreciation (a contra-asset): ops' asset postings.
+    (
+        "1500",
+        "Fixed assets",
+        AccountKind::Asset,
+        AccountRole::General,
+    ),
+    (
+        "1590",
+        "Accumulated depreciation",
+        AccountKind::Asset,
+        AccountRole::General,
+    ),
     (
         "2000",
         "Accounts payable",
@@ -101,8 +114,26 @@ const DEFAULT_ACCOUNTS: &[(&str, &str, AccountKind, AccountRole)] = &[
     ),
     ("4000", "Sales", AccountKind::Income, AccountRole::General),
     (
+        "4900",
+        "Gain on disposal of assets",
+        AccountKind::Income,
+        AccountRole::General,
+    ),
+    (
         "5000",
         "General expenses",
+        AccountKind::Expense,
+        AccountRole::General,
+    ),
+    (
+        "5600",
+        "Depreciation expense",
+        AccountKind::Expense,
+        AccountRole::General,
+    ),
+    (
+        "5900",
+        "Loss on disposal of assets",
         AccountKind::Expense,
         AccountRole::General,
     ),

@@ -371,6 +371,34 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "crm:write",
         ],
     ),
+    (
+        // Operations staff: the asset register and its depreciation, procurement (request,
+        // order, receive; approving stays with whoever holds `procurement:approve`, never
+        // one's own), the helpdesk desk and SOP authoring. Publishing SOPs, helpdesk
+        // administration (SLA policies, calendars) and budgets stay with admins.
+        "Operations",
+        &[
+            "employee:read",
+            "attendance:checkin",
+            "okr:read",
+            "okr:write",
+            "leave:apply",
+            "expense:submit",
+            "assets:read",
+            "assets:write",
+            "assets:depreciate",
+            "procurement:read",
+            "procurement:request",
+            "procurement:order",
+            "procurement:approve",
+            "procurement:receive",
+            "helpdesk:read",
+            "helpdesk:submit",
+            "helpdesk:write",
+            "sop:read",
+            "sop:write",
+        ],
+    ),
 ];
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod helpdesk;
 pub mod inventory;
 pub mod maintenance;
 pub mod procurement;
+pub mod rfq;
 pub mod sops;
 
 use std::time::Duration;
@@ -34,22 +35,31 @@ impl Default for OpsOptions {
     }
 }
 
-/// The operations use cases over a store, the outbox relay's wake and the SLA breach timer's.
+/// The operations use cases over a store, the outbox relay's wake, the SLA breach timer's and
+/// the live channels' pub/sub.
 #[derive(Clone)]
 pub struct Ops {
     pub store: SharedStore,
     pub options: OpsOptions,
     wake: Wake,
     breach_timer: std::sync::Arc<tokio::sync::Notify>,
+    /// The runtime's pub/sub (Redis across replicas): the live ticket queue.
+    live: erp_kit::cache::SharedCache,
 }
 
 impl Ops {
-    pub fn new(store: SharedStore, wake: Wake, options: OpsOptions) -> Self {
+    pub fn new(
+        store: SharedStore,
+        wake: Wake,
+        options: OpsOptions,
+        live: erp_kit::cache::SharedCache,
+    ) -> Self {
         Self {
             store,
             options,
             wake,
             breach_timer: Default::default(),
+            live,
         }
     }
 
