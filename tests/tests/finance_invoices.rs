@@ -79,6 +79,16 @@ struct Company {
 impl Company {
     async fn open(app: &FinanceApp, issuer: &TestIssuer, rounding: &str) -> Self {
         let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+        Self::open_as(app, issuer, rounding, tenant).await
+    }
+
+    /// [`Company::open`] for a tenant chosen before (a consumer limited to it).
+    async fn open_as(
+        app: &FinanceApp,
+        issuer: &TestIssuer,
+        rounding: &str,
+        tenant: String,
+    ) -> Self {
         let token = issuer.token(&tenant, "u-admin", FINANCE_ADMIN);
         let year = this_year();
         app.ok(
@@ -1983,8 +1993,8 @@ async fn ops_depreciation_and_disposals_become_journal_entries_once() {
                 year - 1 + period as i32, year - 1 + period as i32),
             "journal": { "code": "GEN" },
             "lines": [
-                { "side": "DEBIT", "account": { "code": "5600" }, "debit": { "amount": "496.00" }, "credit": null, "label": format!("asset {laptop}") },
-                { "side": "CREDIT", "account": { "code": "1590" }, "debit": null, "credit": { "amount": "496.00" }, "label": format!("asset {laptop}") },
+                { "side": "DEBIT", "account": { "code": "5600" }, "debit": { "amount": "496.00" }, "credit": { "amount": "0.00" }, "label": format!("asset {laptop}") },
+                { "side": "CREDIT", "account": { "code": "1590" }, "debit": { "amount": "0.00" }, "credit": { "amount": "496.00" }, "label": format!("asset {laptop}") },
             ] })
     };
     let expected = vec![
@@ -2044,10 +2054,10 @@ async fn ops_depreciation_and_disposals_become_journal_entries_once() {
         &json!({ "date": today().to_string(), "source": "ASSET_DISPOSAL", "sourceId": laptop,
             "memo": format!("Disposal of asset {laptop}"), "journal": { "code": "GEN" },
             "lines": [
-                { "side": "CREDIT", "account": { "code": "1500" }, "debit": null, "credit": { "amount": "2880.00" }, "label": label },
-                { "side": "DEBIT", "account": { "code": "1590" }, "debit": { "amount": "992.00" }, "credit": null, "label": label },
-                { "side": "DEBIT", "account": { "code": "1000" }, "debit": { "amount": "1500.00" }, "credit": null, "label": label },
-                { "side": "DEBIT", "account": { "code": "5900" }, "debit": { "amount": "388.00" }, "credit": null, "label": label },
+                { "side": "CREDIT", "account": { "code": "1500" }, "debit": { "amount": "0.00" }, "credit": { "amount": "2880.00" }, "label": label },
+                { "side": "DEBIT", "account": { "code": "1590" }, "debit": { "amount": "992.00" }, "credit": { "amount": "0.00" }, "label": label },
+                { "side": "DEBIT", "account": { "code": "1000" }, "debit": { "amount": "1500.00" }, "credit": { "amount": "0.00" }, "label": label },
+                { "side": "DEBIT", "account": { "code": "5900" }, "debit": { "amount": "388.00" }, "credit": { "amount": "0.00" }, "label": label },
             ] })
     );
 
@@ -2105,4 +2115,79 @@ async fn asset_event_handled(app: &FinanceApp, event_id: &str) -> bool {
     .await
     .unwrap()
     .is_empty()
+}
+
+/// The CRM -> finance hand-off through the real broker: the CRM on PostgreSQL with its relay
+/// publishing to Kafka, finance on PostgreSQL with its consumers on Kafka (this test's own
+/// consumer groups, limited to its tenant: the topics are shared). A quote accepted through
+/// the CRM's GraphQL becomes one draft invoice in finance.
+#[tokio::test]
+async fn an_accepted_quote_reaches_finance_through_kafka() {
+    erp_tests::require_env("KAFKA_BROKERS");
+    let issuer = TestIssuer::start().await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Real).await;
+    runtime.config.service = "finance".into();
+    let app = FinanceApp::serve(
+        runtime,
+        erp_finance::FinanceOptions {
+            consumers: true,
+            group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
+            tenants: Some(vec![tenant.clone()]),
+        },
+    )
+    .await;
+    let company = Company::open_as(&app, &issuer, "PER_LINE", tenant).await;
+    let mut crm_runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Real).await;
+    crm_runtime.config.service = "crm".into();
+    let crm =
+        erp_tests::crm::CrmApp::serve(crm_runtime, erp_crm::CrmOptions { consumers: None }).await;
+    let sales = issuer.token(&company.tenant, "u-sales", erp_tests::crm::CRM_ADMIN);
+    let client = crm
+        .ok(
+            &sales,
+            "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }",
+            json!({"i": {"name": "Umbrella"}}),
+        )
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let quote = accepted_quote(&crm, &sales, &client, "EUR", json!([
+        {"description": "Audit day", "quantity": "2", "unitPrice": {"amount": "800", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let edges = erp_tests::eventually(std::time::Duration::from_secs(60), || async {
+        let edges =
+            app.ok(&company.token, QUOTE_INVOICES, json!({})).await["invoices"]["edges"].clone();
+        (edges.as_array().map_or(0, Vec::len) == 1).then_some(edges)
+    })
+    .await
+    .expect("the accepted quote reached finance through Kafka");
+    let invoice = &edges[0]["node"];
+    assert_eq!(
+        (
+            &invoice["status"],
+            &invoice["quote"]["quoteId"],
+            &invoice["partner"]["clientId"]
+        ),
+        (&json!("DRAFT"), &json!(quote), &json!(client))
+    );
+    assert_eq!(
+        (
+            &invoice["untaxed"]["amount"],
+            &invoice["tax"]["amount"],
+            &invoice["total"]
+        ),
+        (
+            &json!("1600.00"),
+            &json!("352.00"),
+            &json!({"amount": "1952.00", "currency": "EUR"})
+        )
+    );
+    assert_eq!(
+        invoice["lines"],
+        json!([{"lineNo": 1, "description": "Audit day", "quantity": "2", "unitPrice": {"amount": "800.00"},
+                "discount": "0", "subtotal": {"amount": "1600.00"}, "tax": {"amount": "352.00"}}])
+    );
 }

@@ -69,6 +69,8 @@ on_both_stores!(
     concurrent_check_outs_and_seat_assignments_never_oversubscribe,
     the_ticket_queue_subscription_sees_changes_live,
     lists_load_policies_and_requisitions_in_batches,
+    rfqs_compare_quotations_and_the_award_raises_the_order,
+    sop_files_live_in_object_storage_behind_signed_urls,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -87,6 +89,8 @@ struct OpsApp {
     server: tokio::task::JoinHandle<()>,
     relay: Option<erp_ops::events::RelayHandle>,
     _breach_timer: erp_ops::BreachTimer,
+    /// Where its SOP files live (kept across a restart).
+    files: std::path::PathBuf,
 }
 
 impl Drop for OpsApp {
@@ -103,7 +107,8 @@ impl OpsApp {
                 std::env::temp_dir().join(format!("ops-test-{}.journal", uuid::Uuid::new_v4())),
             ),
         };
-        Self::spawn_on(issuer, backing).await
+        let files = std::env::temp_dir().join(format!("ops-files-{}", uuid::Uuid::new_v4()));
+        Self::spawn_on(issuer, backing, files).await
     }
 
     /// Stops this process image (server and relay) and starts a new one on the same documents.
@@ -113,11 +118,12 @@ impl OpsApp {
             relay.shutdown().await;
         }
         let backing = self.backing.clone();
+        let files = self.files.clone();
         drop(self);
-        Self::spawn_on(issuer, backing).await
+        Self::spawn_on(issuer, backing, files).await
     }
 
-    async fn spawn_on(issuer: &TestIssuer, backing: Backing) -> Self {
+    async fn spawn_on(issuer: &TestIssuer, backing: Backing, files: std::path::PathBuf) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "ops".into();
         // Production's pub/sub (Redis) next to MongoDB and Kafka; in-process when embedded.
@@ -145,7 +151,13 @@ impl OpsApp {
         };
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
-        let service = erp_ops::start(&runtime, store.clone()).await.unwrap();
+        let options = erp_ops::OpsOptions {
+            blob_dir: Some(files.clone()),
+            ..Default::default()
+        };
+        let service = erp_ops::start_with(&runtime, store.clone(), options)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = service.router;
@@ -164,6 +176,7 @@ impl OpsApp {
             server,
             relay: Some(service.relay),
             _breach_timer: service.breach_timer,
+            files,
         }
     }
 
@@ -2017,12 +2030,25 @@ async fn approved_requisition(
     title: &str,
     cost_centre: &str,
 ) -> String {
+    let one_line = json!([{ "item": "unit", "quantity": "1", "unitPrice": "10" }]);
+    approved_requisition_of(app, requester, approver, title, cost_centre, one_line).await
+}
+
+/// [`approved_requisition`] with the lines given.
+async fn approved_requisition_of(
+    app: &OpsApp,
+    requester: &str,
+    approver: &str,
+    title: &str,
+    cost_centre: &str,
+    lines: Value,
+) -> String {
     let data = app
         .ok(
             requester,
             "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id } }",
             json!({ "input": { "title": title, "costCentre": cost_centre, "currency": "EUR",
-                "lines": [{ "item": "unit", "quantity": "1", "unitPrice": "10" }] } }),
+                "lines": lines } }),
         )
         .await;
     let id = data["createRequisition"]["id"].as_str().unwrap().to_owned();
@@ -2041,4 +2067,531 @@ async fn approved_requisition(
         .await;
     assert_eq!(data["approveRequisition"]["status"], "APPROVED");
     id
+}
+
+const RFQ_FIELDS: &str = "id title status suppliers currency
+    lines { line item quantity }
+    quotations { supplier unitPrices { amount } total { amount currency } validUntil awarded recordedById }
+    requisition { id status } purchaseOrder { id supplier }";
+
+async fn rfqs_compare_quotations_and_the_award_raises_the_order(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let requester = issuer.token(&tenant, "rita", ALL);
+    let approver = issuer.token(&tenant, "adam", ALL);
+    let buyer = issuer.token(&tenant, "bea", ALL);
+    let clerk = issuer.token(&tenant, "carl", &["procurement:read", "procurement:order"]);
+
+    // Approval thresholds: the service's default until the tenant sets its own.
+    let thresholds =
+        "{ approvalThresholds { currency custom tiers { fromMinorUnits approvers } } }";
+    let data = app.ok(&clerk, thresholds, json!({})).await;
+    assert_eq!(
+        data["approvalThresholds"],
+        json!({ "currency": null, "custom": false, "tiers": [
+            { "fromMinorUnits": "0", "approvers": 1 }, { "fromMinorUnits": "1000000", "approvers": 2 } ] })
+    );
+    let set =
+        "mutation($input: SetApprovalThresholdsInput!) { setApprovalThresholds(input: $input) {
+        currency custom tiers { fromMinorUnits approvers } } }";
+    let tiers = json!({ "input": { "currency": "EUR", "tiers": [
+        { "from": "1000", "approvers": 2 }, { "from": "0", "approvers": 1 } ] } });
+    let (_, body) = app.graphql(&clerk, set, tiers.clone()).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(
+        &approver,
+        set,
+        json!({ "input": { "currency": "EUR", "tiers": [
+            { "from": "10", "approvers": 1 }, { "from": "10", "approvers": 2 } ] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    app.refused(
+        &approver,
+        set,
+        json!({ "input": { "currency": "EUR", "tiers": [{ "from": "10", "approvers": 6 }] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    let expected = json!({ "currency": "EUR", "custom": true, "tiers": [
+        { "fromMinorUnits": "0", "approvers": 1 }, { "fromMinorUnits": "100000", "approvers": 2 } ] });
+    let data = app.ok(&approver, set, tiers).await;
+    assert_eq!(data["setApprovalThresholds"], expected);
+    assert_eq!(
+        app.ok(&clerk, thresholds, json!({})).await["approvalThresholds"],
+        expected
+    );
+
+    app.ok(
+        &approver,
+        "mutation { setBudget(input: { costCentre: \"CC-R\", amount: { amount: \"100000\", currency: \"EUR\" } }) { costCentre } }",
+        json!({}),
+    )
+    .await;
+    let pr = approved_requisition_of(
+        &app,
+        &requester,
+        &approver,
+        "Office furniture",
+        "CC-R",
+        json!([{ "item": "chair", "quantity": "10", "unitPrice": "100" },
+               { "item": "desk", "quantity": "2", "unitPrice": "300" }]),
+    )
+    .await;
+
+    // Only an approved requisition is sent for quotation.
+    let draft = app
+        .ok(
+            &requester,
+            "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id } }",
+            json!({ "input": { "title": "Draft", "costCentre": "CC-R", "currency": "EUR",
+                "lines": [{ "item": "x", "quantity": "1", "unitPrice": "1" }] } }),
+        )
+        .await["createRequisition"]["id"]
+        .clone();
+    let create = format!(
+        "mutation($input: CreateRfqInput!) {{ createRfq(input: $input) {{ {RFQ_FIELDS} }} }}"
+    );
+    app.refused(
+        &buyer,
+        &create,
+        json!({ "input": { "requisitionId": draft, "suppliers": ["Steelcase"] } }),
+        "CONFLICT",
+        Some("REQUISITION_STATE"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &create,
+        json!({ "input": { "requisitionId": pr, "suppliers": ["Ikea", "IKEA"] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    let data = app
+        .ok(
+            &buyer,
+            &create,
+            json!({ "input": { "requisitionId": pr, "suppliers": ["Steelcase", "Ikea"] } }),
+        )
+        .await;
+    let rfq = data["createRfq"].clone();
+    let rfq_id = rfq["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            &rfq["title"],
+            &rfq["status"],
+            &rfq["suppliers"],
+            &rfq["currency"]
+        ),
+        (
+            &json!("Office furniture"),
+            &json!("OPEN"),
+            &json!(["Steelcase", "Ikea"]),
+            &json!("EUR")
+        )
+    );
+    assert_eq!(
+        rfq["lines"],
+        json!([{ "line": 1, "item": "chair", "quantity": "10.000" }, { "line": 2, "item": "desk", "quantity": "2.000" }])
+    );
+    assert_eq!(
+        rfq["requisition"],
+        json!({ "id": pr, "status": "APPROVED" })
+    );
+
+    // Quotations: invited suppliers, once each, every line priced.
+    let quote = format!("mutation($input: RecordQuotationInput!) {{ recordQuotation(input: $input) {{ {RFQ_FIELDS} }} }}");
+    let quotation = |supplier: &str, prices: Value| json!({ "input": { "rfqId": rfq_id, "supplier": supplier, "unitPrices": prices, "validUntil": "2999-12-31" } });
+    app.ok(&buyer, &quote, quotation("Ikea", json!(["90", "350"])))
+        .await;
+    let data = app
+        .ok(&clerk, &quote, quotation("steelcase", json!(["95", "280"])))
+        .await;
+    assert_eq!(
+        data["recordQuotation"]["quotations"],
+        json!([
+            { "supplier": "Steelcase", "unitPrices": [{ "amount": "95.00" }, { "amount": "280.00" }],
+              "total": { "amount": "1510.00", "currency": "EUR" }, "validUntil": "2999-12-31", "awarded": false, "recordedById": "carl" },
+            { "supplier": "Ikea", "unitPrices": [{ "amount": "90.00" }, { "amount": "350.00" }],
+              "total": { "amount": "1600.00", "currency": "EUR" }, "validUntil": "2999-12-31", "awarded": false, "recordedById": "bea" },
+        ])
+    );
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Initech", json!(["1", "1"])),
+        "CONFLICT",
+        Some("SUPPLIER_NOT_INVITED"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("IKEA", json!(["1", "1"])),
+        "CONFLICT",
+        Some("QUOTATION_EXISTS"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Steelcase", json!(["1"])),
+        "CONFLICT",
+        Some("QUOTATION_EXISTS"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Ikea", json!(["1.001", "1"])),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    // The award raises the draft order at the winning prices; 1,510.00 EUR needs two
+    // approvers under the tenant's thresholds (one under the default).
+    let rfq_doc = app
+        .ok(
+            &clerk,
+            "query($id: ID!) { rfq(id: $id) { quotations { id supplier } } }",
+            json!({ "id": rfq_id }),
+        )
+        .await;
+    let steelcase = rfq_doc["rfq"]["quotations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ikea = rfq_doc["rfq"]["quotations"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let award = format!(
+        "mutation($input: AwardRfqInput!) {{ awardRfq(input: $input) {{ rfq {{ {RFQ_FIELDS} }}
+        purchaseOrder {{ {ORDER_FIELDS} supplier requesterId requisition {{ id status }} }} }} }}"
+    );
+    let data = app
+        .ok(
+            &buyer,
+            &award,
+            json!({ "input": { "rfqId": rfq_id, "quotationId": steelcase } }),
+        )
+        .await;
+    let order = &data["awardRfq"]["purchaseOrder"];
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            &order["status"],
+            &order["supplier"],
+            &order["requesterId"],
+            &order["total"],
+            &order["requiredApprovals"]
+        ),
+        (
+            &json!("DRAFT"),
+            &json!("Steelcase"),
+            &json!("bea"),
+            &json!({ "amount": "1510.00", "currency": "EUR" }),
+            &json!(2)
+        )
+    );
+    assert_eq!(
+        order["lines"],
+        json!([
+            { "line": 1, "item": "chair", "quantity": "10.000", "unitPrice": { "amount": "95.00" }, "amount": { "amount": "950.00" } },
+            { "line": 2, "item": "desk", "quantity": "2.000", "unitPrice": { "amount": "280.00" }, "amount": { "amount": "560.00" } },
+        ])
+    );
+    assert_eq!(
+        order["requisition"],
+        json!({ "id": pr, "status": "ORDERED" })
+    );
+    let rfq = &data["awardRfq"]["rfq"];
+    assert_eq!(rfq["status"], "AWARDED");
+    assert_eq!(
+        rfq["purchaseOrder"],
+        json!({ "id": order_id, "supplier": "Steelcase" })
+    );
+    assert_eq!(
+        rfq["quotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["awarded"].clone())
+            .collect::<Vec<_>>(),
+        [json!(true), json!(false)]
+    );
+    // Awarded is final: no other award, no more quotations, no cancellation.
+    app.refused(
+        &buyer,
+        &award,
+        json!({ "input": { "rfqId": rfq_id, "quotationId": ikea } }),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Ikea", json!(["1", "1"])),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    let cancel = "mutation($id: ID!) { cancelRfq(input: { rfqId: $id }) { status } }";
+    app.refused(
+        &buyer,
+        cancel,
+        json!({ "id": rfq_id }),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &clerk,
+            "{ purchaseOrders(first: 10) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["purchaseOrders"]["nodes"],
+        json!([{ "id": order_id }]),
+        "one order"
+    );
+
+    // An open RFQ is cancelled once; its requisition stays approved.
+    let second = approved_requisition(&app, &requester, &approver, "Lamps", "CC-R").await;
+    let data = app
+        .ok(
+            &buyer,
+            &create,
+            json!({ "input": { "requisitionId": second, "suppliers": ["Ikea"] } }),
+        )
+        .await;
+    let second_rfq = data["createRfq"]["id"].clone();
+    assert_eq!(
+        app.ok(&buyer, cancel, json!({ "id": second_rfq })).await["cancelRfq"]["status"],
+        "CANCELLED"
+    );
+    app.refused(
+        &buyer,
+        cancel,
+        json!({ "id": second_rfq }),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &clerk,
+            "{ rfqs(status: CANCELLED) { nodes { id requisition { status } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["rfqs"]["nodes"],
+        json!([{ "id": second_rfq, "requisition": { "status": "APPROVED" } }])
+    );
+
+    // An order in another currency than the thresholds' needs the most approvers (fails
+    // closed: no conversion), however small.
+    let data = app
+        .ok(
+            &requester,
+            &format!("mutation($input: CreatePurchaseOrderInput!) {{ createPurchaseOrder(input: $input) {{ {ORDER_FIELDS} }} }}"),
+            json!({ "input": { "supplier": "Acme Inc", "currency": "USD",
+                "lines": [{ "item": "cable", "quantity": "1", "unitPrice": "5" }] } }),
+        )
+        .await;
+    assert_eq!(data["createPurchaseOrder"]["requiredApprovals"], 2);
+    // Another tenant sees none of it.
+    let stranger = issuer.token(&self::tenant(), "x", ALL);
+    app.ok(
+        &stranger,
+        "query($id: ID!) { rfq(id: $id) { id } }",
+        json!({ "id": rfq_id }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &stranger,
+            "query($id: ID!) { rfq(id: $id) { id } }",
+            json!({ "id": rfq_id }),
+        )
+        .await;
+    assert!(data["rfq"].is_null());
+}
+
+async fn sop_files_live_in_object_storage_behind_signed_urls(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let author = issuer.token(&tenant, "olga", ALL);
+    let reader = issuer.token(&tenant, "rick", &["sop:read"]);
+    let content = "# Fire drill\n\n1. Leave by the stairs.\n";
+    let hash = erp_ops::domain::sop::ContentHash::of(content.as_bytes());
+    let data = app
+        .ok(
+            &author,
+            "mutation($input: CreateSopInput!) { createSop(input: $input) { id versions { number contentHash content } } }",
+            json!({ "input": { "title": "Fire drill", "content": content } }),
+        )
+        .await;
+    let sop = data["createSop"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createSop"]["versions"],
+        json!([{ "number": 1, "contentHash": hash.as_str(), "content": content }])
+    );
+    // The document holds the hash, not the bytes; the file is under <tenant>/<hash>.
+    let docs = app
+        .store
+        .get(
+            &erp_kit::TenantId::from_claim(&tenant),
+            erp_ops::store::Kind::Sops,
+            &[sop.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    assert!(
+        docs[0]["versions"][0].get("content").is_none(),
+        "{}",
+        docs[0]
+    );
+    assert_eq!(docs[0]["versions"][0]["hash"], hash.as_str());
+    let file = app.files.join(&tenant).join(hash.as_str());
+    assert_eq!(std::fs::read(&file).unwrap(), content.as_bytes());
+
+    // A signed URL serves the bytes without a token.
+    let url_query = "query($id: ID!, $s: Int) { sop(id: $id) { versions { downloadUrl(expiresInSeconds: $s) { url expiresAt } } } }";
+    let data = app
+        .ok(&reader, url_query, json!({ "id": sop, "s": 120 }))
+        .await;
+    let url = data["sop"]["versions"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with(&format!("/sop-files/{tenant}/{}?expires=", hash.as_str())),
+        "{url}"
+    );
+    let get = |path: String| {
+        let http = app.http.clone();
+        let addr = app.addr;
+        async move {
+            let response = http
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = response.bytes().await.unwrap().to_vec();
+            (status, content_type, body)
+        }
+    };
+    let (status, content_type, body) = get(url.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type.as_deref(),
+        Some("text/markdown; charset=utf-8")
+    );
+    assert_eq!(body, content.as_bytes());
+
+    // Tampered signatures, another tenant in the path, a missing signature: refused.
+    let forbidden = |body: &[u8]| {
+        let body: Value = serde_json::from_slice(body).unwrap();
+        error_codes(&body)
+    };
+    let tampered = format!("{}0", &url[..url.len() - 1]);
+    let tampered = if tampered == url {
+        format!("{}1", &url[..url.len() - 1])
+    } else {
+        tampered
+    };
+    let (status, _, body) = get(tampered).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (403, vec!["FORBIDDEN".to_owned()])
+    );
+    let other = url.replace(&tenant, &self::tenant());
+    let (status, _, body) = get(other).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (403, vec!["FORBIDDEN".to_owned()])
+    );
+    let (status, _, body) = get(format!("/sop-files/{tenant}/{}", hash.as_str())).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (400, vec!["BAD_USER_INPUT".to_owned()])
+    );
+    let (_, body) = app
+        .graphql(&reader, url_query, json!({ "id": sop, "s": 0 }))
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    // A URL stops working once expired.
+    let data = app
+        .ok(&reader, url_query, json!({ "id": sop, "s": 1 }))
+        .await;
+    let short = data["sop"]["versions"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let (status, _, body) = get(short).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (403, vec!["FORBIDDEN".to_owned()])
+    );
+
+    // Published, then a new version: its bytes get their own file; the first one's stay.
+    for step in ["submitSopVersion", "publishSopVersion"] {
+        app.ok(
+            &author,
+            &format!(
+                "mutation($id: ID!) {{ {step}(input: {{ sopId: $id, version: 1 }}) {{ id }} }}"
+            ),
+            json!({ "id": sop }),
+        )
+        .await;
+    }
+    let second = "# Fire drill\n\n1. Leave by the stairs.\n2. Meet at the car park.\n";
+    let data = app
+        .ok(
+            &author,
+            "mutation($input: AddSopVersionInput!) { addSopVersion(input: $input) { versions { number contentHash content } } }",
+            json!({ "input": { "sopId": sop, "content": second } }),
+        )
+        .await;
+    let second_hash = erp_ops::domain::sop::ContentHash::of(second.as_bytes());
+    assert_eq!(
+        data["addSopVersion"]["versions"],
+        json!([{ "number": 1, "contentHash": hash.as_str(), "content": content },
+               { "number": 2, "contentHash": second_hash.as_str(), "content": second }])
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), content.as_bytes());
+
+    // A file changed behind the store's back is refused, never served.
+    std::fs::write(&file, b"# Fire drill\n\n1. Use the lift.\n").unwrap();
+    let (_, body) = app
+        .graphql(
+            &reader,
+            "query($id: ID!) { sop(id: $id) { versions { content } } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["INTERNAL"], "{body}");
+    let (status, _, body) = get(url).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (500, vec!["INTERNAL".to_owned()])
+    );
 }

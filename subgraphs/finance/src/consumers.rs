@@ -138,8 +138,46 @@ impl EventHandler<WriteTransaction> for AssetHandler {
     }
 }
 
+/// A handler that only takes some tenants' events (a test's own on a shared broker).
+struct OnlyTenants<H> {
+    handler: H,
+    tenants: Option<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl<H: EventHandler<WriteTransaction>> EventHandler<WriteTransaction> for OnlyTenants<H> {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        self.handler.wants(event)
+            && self
+                .tenants
+                .as_ref()
+                .is_none_or(|tenants| tenants.contains(&event.tenant_id))
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        self.handler.handle(write, event).await
+    }
+}
+
+fn only<H>(handler: H, tenants: &Option<Vec<String>>) -> OnlyTenants<H> {
+    OnlyTenants {
+        handler,
+        tenants: tenants.clone(),
+    }
+}
+
 /// Starts finance's consumers on the runtime's bus (keep the handles: dropping one stops it).
-pub fn start_consumers(runtime: &Runtime, finance: &Finance) -> Vec<ConsumerHandle> {
+pub fn start_consumers(
+    runtime: &Runtime,
+    finance: &Finance,
+    options: &crate::FinanceOptions,
+) -> Vec<ConsumerHandle> {
+    let group = |name: &str| format!("{name}{}", options.group_suffix);
+    let tenants = &options.tenants;
     let inbox = || SqlInbox::new(DOMAIN, runtime.db.clone()).waking(finance.outbox.waker());
     let employee_topic = topic_for("employee");
     let pmo_topic = topic_for("pmo");
@@ -147,34 +185,34 @@ pub fn start_consumers(runtime: &Runtime, finance: &Finance) -> Vec<ConsumerHand
     let ops_topic = topic_for("ops");
     vec![
         Consumer::new(
-            ConsumerConfig::new(ORG_GROUP, &[employee_topic.as_str()]),
+            ConsumerConfig::new(group(ORG_GROUP), &[employee_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            OrgHandler(finance.clone()),
+            only(OrgHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(BILLING_GROUP, &[pmo_topic.as_str()]),
+            ConsumerConfig::new(group(BILLING_GROUP), &[pmo_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            BillingHandler(finance.clone()),
+            only(BillingHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(QUOTE_GROUP, &[crm_topic.as_str()]),
+            ConsumerConfig::new(group(QUOTE_GROUP), &[crm_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            QuoteHandler(finance.clone()),
+            only(QuoteHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(ASSET_GROUP, &[ops_topic.as_str()]),
+            ConsumerConfig::new(group(ASSET_GROUP), &[ops_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            AssetHandler(finance.clone()),
+            only(AssetHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),

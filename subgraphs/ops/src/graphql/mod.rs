@@ -3,11 +3,13 @@
 
 pub mod assets;
 pub mod context;
+pub mod files;
 pub mod helpdesk;
 pub mod inventory;
 pub mod loaders;
 pub mod maintenance;
 pub mod procurement;
+pub mod rfq;
 pub mod sops;
 
 use async_graphql::{Schema, SchemaBuilder};
@@ -24,6 +26,7 @@ pub struct Query(
     inventory::InventoryQuery,
     maintenance::MaintenanceQuery,
     procurement::ProcurementQuery,
+    rfq::RfqQuery,
     helpdesk::HelpdeskQuery,
     sops::SopQuery,
 );
@@ -36,6 +39,7 @@ pub struct Mutation(
     inventory::InventoryMutation,
     maintenance::MaintenanceMutation,
     procurement::ProcurementMutation,
+    rfq::RfqMutation,
     helpdesk::HelpdeskMutation,
     sops::SopMutation,
 );
@@ -58,6 +62,7 @@ pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, Subscr
     let builder = describe_connection::<procurement::Requisition, _, _, _>(builder);
     let builder = describe_connection::<procurement::PurchaseOrder, _, _, _>(builder);
     let builder = describe_connection::<procurement::GoodsReceipt, _, _, _>(builder);
+    let builder = describe_connection::<rfq::Rfq, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::Ticket, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::TicketReply, _, _, _>(builder);
     let builder = describe_connection::<sops::Sop, _, _, _>(builder);

@@ -160,7 +160,7 @@ impl PurchaseLine {
     }
 }
 
-fn lines(lines: &[LineDoc], currency: &str) -> Vec<PurchaseLine> {
+pub(super) fn lines(lines: &[LineDoc], currency: &str) -> Vec<PurchaseLine> {
     lines
         .iter()
         .map(|line| PurchaseLine {

@@ -40,6 +40,15 @@ impl From<VersionStatus> for SopVersionStatus {
     }
 }
 
+/// A signed download URL of an SOP file.
+#[derive(SimpleObject)]
+pub struct SopDownloadUrl {
+    /// The path on the operations subgraph, with its expiry and signature.
+    pub url: String,
+    /// When it stops working.
+    pub expires_at: DateTime,
+}
+
 /// One version of an SOP.
 pub struct SopVersion(SopVersionDoc);
 
@@ -58,9 +67,35 @@ impl SopVersion {
     async fn status(&self) -> SopVersionStatus {
         self.0.status.into()
     }
-    /// The document (Markdown).
-    async fn content(&self) -> &str {
-        &self.0.content
+    /// The document (Markdown), read from object storage and checked against its hash.
+    async fn content(&self, ctx: &Context<'_>) -> Result<String> {
+        let tenant = ctx.tenant()?;
+        Ok(ops(ctx)?.sop_version_content(&tenant, &self.0).await?)
+    }
+    /// A signed URL to download the file (a path on the operations subgraph: `GET` it with
+    /// no token); it stops working after `expiresInSeconds` (1 to 86400, default 300).
+    async fn download_url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "How long the URL works, in seconds (1 to 86400).",
+            default = 300
+        )]
+        expires_in_seconds: i32,
+    ) -> Result<SopDownloadUrl> {
+        let tenant = ctx.tenant()?;
+        let hash = ContentHash::parse("hash", &self.0.hash)
+            .map_err(|_| ApiError::internal("a stored hash that does not parse"))?;
+        let signed = ops(ctx)?.sop_download_url(
+            &tenant,
+            &hash,
+            i64::from(expires_in_seconds),
+            chrono::Utc::now(),
+        )?;
+        Ok(SopDownloadUrl {
+            url: signed.path,
+            expires_at: DateTime::from(signed.expires_at),
+        })
     }
     /// Who wrote it.
     async fn created_by_id(&self) -> ID {

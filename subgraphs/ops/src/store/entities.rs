@@ -133,8 +133,10 @@ pub struct SopVersionDoc {
     pub number: u32,
     pub hash: String,
     pub status: VersionStatus,
-    /// The document (Markdown), kept inline until the object-storage backend lands.
-    pub content: String,
+    /// The document (Markdown) inline: versions written before object storage only. Newer
+    /// versions keep their bytes in the blob store under `hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,

@@ -16,6 +16,7 @@
 //! - the outbox relay's reads and marks.
 
 pub mod assets;
+pub mod blobs;
 pub mod entities;
 pub mod helpdesk;
 pub mod memory;
