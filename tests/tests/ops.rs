@@ -2579,6 +2579,122 @@ async fn sop_files_live_in_object_storage_behind_signed_urls(store: Store) {
     );
     assert_eq!(std::fs::read(&file).unwrap(), content.as_bytes());
 
+    // Uploads through a signed URL: refused while a draft exists, for another media type,
+    // beyond 1 MiB or with a forged signature (no version added); taken as a new draft.
+    let data = app
+        .ok(
+            &author,
+            "mutation($id: ID!) { sopUploadUrl(input: { sopId: $id, expiresInSeconds: 600 }) { url expiresAt } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    let upload = data["sopUploadUrl"]["url"].as_str().unwrap().to_owned();
+    assert!(
+        upload.starts_with(&format!(
+            "/sop-files/{tenant}/uploads/{sop}?user=olga&expires="
+        )),
+        "{upload}"
+    );
+    let (_, body) = app
+        .graphql(
+            &reader,
+            "mutation($id: ID!) { sopUploadUrl(input: { sopId: $id }) { url } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let put = |path: String, media_type: &'static str, bytes: Vec<u8>| {
+        let http = app.http.clone();
+        let addr = app.addr;
+        async move {
+            let response = http
+                .put(format!("http://{addr}{path}"))
+                .header("content-type", media_type)
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let third = "# Fire drill\n\nUploaded as a file.\n";
+    let (status, body) = put(upload.clone(), "text/markdown", third.as_bytes().to_vec()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "CONFLICT", "reason": "SOP_VERSION_STATE" })
+    );
+    for step in ["submitSopVersion", "publishSopVersion"] {
+        app.ok(
+            &author,
+            &format!(
+                "mutation($id: ID!) {{ {step}(input: {{ sopId: $id, version: 2 }}) {{ id }} }}"
+            ),
+            json!({ "id": sop }),
+        )
+        .await;
+    }
+    let (status, body) = put(upload.clone(), "application/pdf", third.as_bytes().to_vec()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (415, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    let (status, body) = put(upload.clone(), "text/markdown", vec![b'a'; 1024 * 1024 + 1]).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    let (status, body) = put(
+        upload.replace("user=olga", "user=mallory"),
+        "text/markdown",
+        third.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (403, vec!["FORBIDDEN".to_owned()]),
+        "{body}"
+    );
+    let versions = app
+        .ok(
+            &reader,
+            "query($id: ID!) { sop(id: $id) { versions { number } } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(
+        versions["sop"]["versions"],
+        json!([{ "number": 1 }, { "number": 2 }]),
+        "refusals added nothing"
+    );
+    let third_hash = erp_ops::domain::sop::ContentHash::of(third.as_bytes());
+    let (status, body) = put(
+        upload,
+        "text/markdown; charset=utf-8",
+        third.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body,
+        json!({ "sopId": sop, "version": 3, "contentHash": third_hash.as_str() })
+    );
+    let data = app
+        .ok(
+            &reader,
+            "query($id: ID!) { sop(id: $id) { versions { number status contentHash content createdById } } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(
+        data["sop"]["versions"][2],
+        json!({ "number": 3, "status": "DRAFT", "contentHash": third_hash.as_str(), "content": third, "createdById": "olga" })
+    );
+
     // A file changed behind the store's back is refused, never served.
     std::fs::write(&file, b"# Fire drill\n\n1. Use the lift.\n").unwrap();
     let (_, body) = app

@@ -75,19 +75,6 @@ const DEFAULT_ACCOUNTS: &[(&str, &str, AccountKind, AccountRole)] = &[
         AccountKind::Asset,
         AccountRole::General,
     ),
-    // Fixed assets and their accumulated depreciation (a contra-asset): ops' asset postings.
-    (
-        "1500",
-        "Fixed assets",
-        AccountKind::Asset,
-        AccountRole::General,
-    ),
-    (
-        "1590",
-        "Accumulated depreciation",
-        AccountKind::Asset,
-        AccountRole::General,
-    ),
     (
         "2000",
         "Accounts payable",
@@ -114,15 +101,36 @@ const DEFAULT_ACCOUNTS: &[(&str, &str, AccountKind, AccountRole)] = &[
     ),
     ("4000", "Sales", AccountKind::Income, AccountRole::General),
     (
-        "4900",
-        "Gain on disposal of assets",
-        AccountKind::Income,
-        AccountRole::General,
-    ),
-    (
         "5000",
         "General expenses",
         AccountKind::Expense,
+        AccountRole::General,
+    ),
+    (
+        "6900",
+        "Rounding differences",
+        AccountKind::Expense,
+        AccountRole::General,
+    ),
+    // Ops' asset postings (after the accounts the settings pick by position): fixed assets,
+    // their accumulated depreciation (a contra-asset), the disposal gain and loss and the
+    // depreciation expense.
+    (
+        "1500",
+        "Fixed assets",
+        AccountKind::Asset,
+        AccountRole::General,
+    ),
+    (
+        "1590",
+        "Accumulated depreciation",
+        AccountKind::Asset,
+        AccountRole::General,
+    ),
+    (
+        "4900",
+        "Gain on disposal of assets",
+        AccountKind::Income,
         AccountRole::General,
     ),
     (
@@ -134,12 +142,6 @@ const DEFAULT_ACCOUNTS: &[(&str, &str, AccountKind, AccountRole)] = &[
     (
         "5900",
         "Loss on disposal of assets",
-        AccountKind::Expense,
-        AccountRole::General,
-    ),
-    (
-        "6900",
-        "Rounding differences",
         AccountKind::Expense,
         AccountRole::General,
     ),

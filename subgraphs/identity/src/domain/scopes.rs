@@ -167,7 +167,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "procurement:read",
         subgraph: "ops",
-        description: "Read requisitions, purchase orders and three-way matches.",
+        description: "Read requisitions, requests for quotation, purchase orders, approval thresholds and three-way matches.",
     },
     ScopeInfo {
         name: "procurement:request",
@@ -177,7 +177,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "procurement:order",
         subgraph: "ops",
-        description: "Create, submit, send, close and cancel purchase orders.",
+        description: "Create, submit, send, close and cancel purchase orders; send requests for quotation, record supplier quotations and award them.",
     },
     ScopeInfo {
         name: "procurement:approve",
@@ -192,7 +192,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "procurement:budget",
         subgraph: "ops",
-        description: "Set procurement budgets.",
+        description: "Set procurement budgets and the approval thresholds of purchase orders.",
     },
     ScopeInfo {
         name: "helpdesk:read",

@@ -37,24 +37,25 @@ impl SopFiles {
         })
     }
 
-    fn signature(&self, tenant: &TenantId, hash: &ContentHash, expires: i64) -> String {
-        let tag = hmac::sign(
-            &self.key,
-            format!("sop-file|{}|{}|{expires}", tenant.as_str(), hash.as_str()).as_bytes(),
-        );
+    fn download_message(tenant: &TenantId, hash: &ContentHash, expires: i64) -> String {
+        format!("sop-file|{}|{}|{expires}", tenant.as_str(), hash.as_str())
+    }
+
+    /// The hex HMAC of `message`.
+    fn sign(&self, message: &str) -> String {
+        let tag = hmac::sign(&self.key, message.as_bytes());
         tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Whether `signature` signs (tenant, hash, expires) and `expires` is not past `now`.
+    /// Whether `signature` signs `message` and `expires` is not past `now`.
     fn verify(
         &self,
-        tenant: &TenantId,
-        hash: &ContentHash,
+        message: &str,
         expires: i64,
         signature: &str,
         now: DateTime<Utc>,
     ) -> ApiResult<()> {
-        let tag: Option<Vec<u8>> = (signature.len() == 64)
+        let tag: Option<Vec<u8>> = (signature.len() == 64 && signature.is_ascii())
             .then(|| {
                 (0..64)
                     .step_by(2)
@@ -62,16 +63,24 @@ impl SopFiles {
                     .collect()
             })
             .flatten();
-        let message = format!("sop-file|{}|{}|{expires}", tenant.as_str(), hash.as_str());
         let genuine =
             tag.is_some_and(|tag| hmac::verify(&self.key, message.as_bytes(), &tag).is_ok());
         if !genuine {
-            return Err(ApiError::Forbidden("the download URL is not valid".into()));
+            return Err(ApiError::Forbidden("the signed URL is not valid".into()));
         }
         if expires < now.timestamp() {
-            return Err(ApiError::Forbidden("the download URL has expired".into()));
+            return Err(ApiError::Forbidden("the signed URL has expired".into()));
         }
         Ok(())
+    }
+}
+
+/// The media types an SOP file is uploaded as (Markdown or plain text).
+pub const UPLOAD_TYPES: [&str; 2] = ["text/markdown", "text/plain"];
+
+impl SopFiles {
+    fn upload_message(tenant: &TenantId, sop_id: &str, user: &str, expires: i64) -> String {
+        format!("sop-upload|{}|{sop_id}|{user}|{expires}", tenant.as_str())
     }
 }
 
@@ -132,7 +141,9 @@ impl Ops {
             ));
         }
         let expires = now.timestamp() + seconds;
-        let signature = self.files.signature(tenant, hash, expires);
+        let signature = self
+            .files
+            .sign(&SopFiles::download_message(tenant, hash, expires));
         Ok(SignedUrl {
             path: format!(
                 "{DOWNLOAD_PATH}/{}/{}?expires={expires}&signature={signature}",
@@ -153,11 +164,95 @@ impl Ops {
         expires: i64,
         signature: &str,
     ) -> ApiResult<Vec<u8>> {
+        let message = SopFiles::download_message(tenant, hash, expires);
         self.files
-            .verify(tenant, hash, expires, signature, Utc::now())?;
+            .verify(&message, expires, signature, Utc::now())?;
         if self.files.blobs.get(tenant, hash).await?.is_none() {
             return Err(ApiError::NotFound("SOP file".into()));
         }
         self.verified_bytes(tenant, hash).await
+    }
+
+    /// A URL the caller PUTs a new draft version of an SOP to (Markdown or plain text, at most
+    /// [`super::sops::MAX_SOP_BYTES`]), valid for `seconds` (1 to 86,400).
+    pub async fn sop_upload_url(
+        &self,
+        tenant: &TenantId,
+        uploader: &str,
+        sop_id: &str,
+        seconds: i64,
+        now: DateTime<Utc>,
+    ) -> ApiResult<SignedUrl> {
+        if !(1..=MAX_URL_SECONDS).contains(&seconds) {
+            return Err(ApiError::bad_input(
+                "expiresInSeconds",
+                format!("an upload URL lives 1 to {MAX_URL_SECONDS} seconds"),
+            ));
+        }
+        if self.sop(tenant, sop_id).await?.is_none() {
+            return Err(ApiError::NotFound("SOP".into()));
+        }
+        let expires = now.timestamp() + seconds;
+        let signature = self
+            .files
+            .sign(&SopFiles::upload_message(tenant, sop_id, uploader, expires));
+        Ok(SignedUrl {
+            path: format!(
+                "{DOWNLOAD_PATH}/{}/uploads/{sop_id}?user={uploader}&expires={expires}&signature={signature}",
+                tenant.as_str(),
+            ),
+            expires_at: DateTime::from_timestamp(expires, 0)
+                .ok_or_else(|| ApiError::internal("an expiry out of range"))?,
+        })
+    }
+
+    /// A signed upload: the URL's signature and expiry, the media type, the size, the text,
+    /// then the new draft version (by the uploader the URL names). A refused upload writes
+    /// nothing: the file is stored only once everything about it is accepted, right before
+    /// the version that references it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn signed_upload(
+        &self,
+        tenant: &TenantId,
+        sop_id: &str,
+        uploader: &str,
+        expires: i64,
+        signature: &str,
+        media_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> ApiResult<crate::store::SopDoc> {
+        let message = SopFiles::upload_message(tenant, sop_id, uploader, expires);
+        self.files
+            .verify(&message, expires, signature, Utc::now())?;
+        let essence = media_type
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase());
+        if !essence
+            .as_deref()
+            .is_some_and(|essence| UPLOAD_TYPES.contains(&essence))
+        {
+            return Err(ApiError::bad_input(
+                "contentType",
+                format!("an SOP file is one of {}", UPLOAD_TYPES.join(", ")),
+            ));
+        }
+        if bytes.len() > super::sops::MAX_SOP_BYTES {
+            return Err(ApiError::bad_input(
+                "content",
+                format!(
+                    "an SOP version is at most {} bytes",
+                    super::sops::MAX_SOP_BYTES
+                ),
+            ));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ApiError::bad_input("content", "an SOP file is UTF-8 text"))?;
+        self.change_sop_as(
+            tenant,
+            uploader,
+            sop_id,
+            super::sops::SopChange::AddDraft(text),
+        )
+        .await
     }
 }

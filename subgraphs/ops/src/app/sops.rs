@@ -114,6 +114,17 @@ impl Ops {
         id: &str,
         change: SopChange,
     ) -> ApiResult<SopDoc> {
+        self.change_sop_as(tenant, &caller.sub, id, change).await
+    }
+
+    /// [`Ops::change_sop`] by the user `author` (a signed upload names its uploader).
+    pub async fn change_sop_as(
+        &self,
+        tenant: &TenantId,
+        author: &str,
+        id: &str,
+        change: SopChange,
+    ) -> ApiResult<SopDoc> {
         let stored_hash = match &change {
             SopChange::AddDraft(content) | SopChange::ReplaceDraft { content, .. } => {
                 checked_content(content)?;
@@ -141,7 +152,7 @@ impl Ops {
                         hash: hash.as_str().to_owned(),
                         status: VersionStatus::Draft,
                         content: None,
-                        created_by: caller.sub.clone(),
+                        created_by: author.to_owned(),
                         created_at: now,
                         published_at: None,
                     });
