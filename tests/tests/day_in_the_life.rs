@@ -715,3 +715,134 @@ async fn sales(edge: &Edge, admin: &str, roles: &Value) {
         json!({ "openCount": 1, "totals": [{ "amount": "12000.00", "currency": "EUR" }] })
     );
 }
+
+/// Chapter 5: the approved time becomes an invoice line, invoiced and paid.
+async fn bill_the_time(
+    edge: &Edge,
+    admin: &str,
+    manager: &Person,
+    worker: &Person,
+    project: &str,
+    time_entry: &str,
+) {
+    let year = Utc::now().year();
+    edge.ok(
+        admin,
+        "mutation($i: SetUpFinanceInput!) { setUpFinance(input: $i) { settings { baseCurrency } } }",
+        json!({ "i": { "baseCurrency": "EUR", "taxRounding": "GLOBAL", "fiscalYear": {
+            "name": year.to_string(), "startsOn": format!("{year}-01-01"), "endsOn": format!("{year}-12-31") } } }),
+    )
+    .await;
+    let customer = edge
+        .ok(
+            admin,
+            "mutation($i: CreatePartnerInput!) { createPartner(input: $i) { partner { id } } }",
+            json!({ "i": { "kind": "CUSTOMER", "name": "Day Client" } }),
+        )
+        .await["createPartner"]["partner"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    edge.ok(
+        admin,
+        "mutation($i: SetProjectBillingRateInput!) { setProjectBillingRate(input: $i) { billingRate { hourlyRate { amount } } } }",
+        json!({ "i": { "projectId": project, "customerId": customer, "currency": "EUR", "hourlyRate": "100.00" } }),
+    )
+    .await;
+    // The employee's tracked time, corrected to two hours, submitted; the manager approves.
+    let ended = Utc::now() - Days::minutes(1);
+    let started = ended - Days::hours(2);
+    edge.ok(
+        &worker.token,
+        "mutation($i: UpdateTimeEntryInput!) { updateTimeEntry(input: $i) { durationSeconds } }",
+        json!({ "i": { "timeEntryId": time_entry, "startedAt": started.to_rfc3339(), "endedAt": ended.to_rfc3339() } }),
+    )
+    .await;
+    let week = started.format("%G-W%V").to_string();
+    edge.ok(
+        &worker.token,
+        "mutation($i: SubmitTimesheetWeekInput!) { submitTimesheetWeek(input: $i) { state } }",
+        json!({ "i": { "week": week } }),
+    )
+    .await;
+    let data = edge
+        .ok(
+            &manager.token,
+            "mutation($i: DecideTimesheetInput!) { decideTimesheet(input: $i) { id state } }",
+            json!({ "i": { "userId": worker.user_id, "week": week, "decision": "APPROVE" } }),
+        )
+        .await;
+    assert_eq!(data["decideTimesheet"]["state"], "APPROVED");
+    let timesheet = data["decideTimesheet"]["id"].as_str().unwrap().to_owned();
+
+    // Finance's consumer bills the approved hours on the project's draft invoice.
+    let mut invoice = Value::Null;
+    for _ in 0..(WAIT.as_secs() * 5) {
+        let data = edge
+            .ok(
+                admin,
+                "query($p: ID!) { invoices(projectId: $p, first: 5) { edges { node { id status total { amount } lines { quantity unitPrice { amount } subtotal { amount } timeEntryId } } } } }",
+                json!({ "p": project }),
+            )
+            .await;
+        invoice = data["invoices"]["edges"][0]["node"].clone();
+        if !invoice.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        invoice["status"], "DRAFT",
+        "the approved time was not billed: {invoice}"
+    );
+    assert_eq!(
+        invoice["lines"],
+        json!([{ "quantity": "2", "unitPrice": { "amount": "100.00" }, "subtotal": { "amount": "200.00" },
+                 "timeEntryId": format!("timesheet:{timesheet}:{project}") }])
+    );
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    let data = edge
+        .ok(
+            admin,
+            "mutation($i: PostInvoiceInput!) { postInvoice(input: $i) { invoice { status reference total { amount } } } }",
+            json!({ "i": { "idempotencyKey": "day-invoice", "invoiceId": id } }),
+        )
+        .await;
+    assert_eq!(data["postInvoice"]["invoice"]["status"], "POSTED");
+    assert_eq!(
+        data["postInvoice"]["invoice"]["reference"],
+        format!("INV/{year}/00001")
+    );
+    edge.ok(
+        admin,
+        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { payment { allocated { amount } } } }",
+        json!({ "i": { "idempotencyKey": "day-payment", "direction": "INBOUND", "partnerId": customer,
+            "date": Utc::now().date_naive().to_string(), "currency": "EUR", "amount": "200.00",
+            "allocations": [{ "invoiceId": id, "amount": "200.00" }] } }),
+    )
+    .await;
+    // Across subgraphs through the router: PMO's project, finance's invoices of it.
+    let data = edge
+        .ok(
+            admin,
+            "query($p: ID!) { project(id: $p) { name invoices { status outstanding { amount } } } }",
+            json!({ "p": project }),
+        )
+        .await;
+    assert_eq!(
+        data["project"],
+        json!({ "name": "Day project", "invoices": [{ "status": "PAID", "outstanding": { "amount": "0.00" } }] })
+    );
+    let data = edge
+        .ok(
+            admin,
+            "query($to: Date!) { trialBalance(to: $to) { balanced totalDebit { amount } } receivablesReconciliation { balanced controlBalance { amount } } }",
+            json!({ "to": format!("{year}-12-31") }),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({ "trialBalance": { "balanced": true, "totalDebit": { "amount": "400.00" } },
+                "receivablesReconciliation": { "balanced": true, "controlBalance": { "amount": "0.00" } } })
+    );
+}

@@ -2453,7 +2453,7 @@ async fn sop_files_live_in_object_storage_behind_signed_urls(store: Store) {
         .get(
             &erp_kit::TenantId::from_claim(&tenant),
             erp_ops::store::Kind::Sops,
-            &[sop.clone()],
+            std::slice::from_ref(&sop),
         )
         .await
         .unwrap();
@@ -2710,4 +2710,29 @@ async fn sop_files_live_in_object_storage_behind_signed_urls(store: Store) {
         (status, forbidden(&body)),
         (500, vec!["INTERNAL".to_owned()])
     );
+}
+
+/// SOP files of a deployment on MongoDB without a shared filesystem: one document per file in
+/// `ops_sop_files`, content-addressed per tenant.
+#[tokio::test]
+async fn sop_files_in_mongodb_are_content_addressed_per_tenant() {
+    use erp_ops::store::blobs::{BlobStore, MongoBlobStore};
+    let store = MongoBlobStore::connect(&fresh_mongo_url()).await.unwrap();
+    let a = erp_kit::TenantId::from_claim(&tenant());
+    let b = erp_kit::TenantId::from_claim(&tenant());
+    let bytes = b"# Lockout procedure\n\n1. Switch off.\n";
+    let hash = store.put(&a, bytes).await.unwrap();
+    assert_eq!(hash, erp_ops::domain::sop::ContentHash::of(bytes));
+    // The same bytes again: the same key, nothing new.
+    assert_eq!(store.put(&a, bytes).await.unwrap(), hash);
+    assert_eq!(
+        store.get(&a, &hash).await.unwrap().as_deref(),
+        Some(&bytes[..])
+    );
+    assert_eq!(
+        store.get(&b, &hash).await.unwrap(),
+        None,
+        "another tenant's"
+    );
+    assert_eq!(store.kind(), "mongodb");
 }

@@ -93,20 +93,31 @@ pub const BLOB_DIR_ENV: &str = "ERP_OPS_BLOB_DIR";
 /// bytes, the same on every replica).
 pub const URL_KEY_ENV: &str = "ERP_OPS_URL_SIGNING_KEY";
 
-/// Where SOP files live (the options' directory, else `ERP_OPS_BLOB_DIR`, else memory) and
-/// the key of their URLs (`ERP_OPS_URL_SIGNING_KEY`, else a random key of this process).
-fn sop_files(options: &OpsOptions) -> anyhow::Result<app::sop_files::SopFiles> {
+/// Where SOP files live (the options' directory, else `ERP_OPS_BLOB_DIR`, else MongoDB's
+/// `ops_sop_files` when the store is MongoDB, else memory) and the key of their URLs
+/// (`ERP_OPS_URL_SIGNING_KEY`, else a random key of this process).
+async fn sop_files(
+    runtime: &Runtime,
+    options: &OpsOptions,
+) -> anyhow::Result<app::sop_files::SopFiles> {
     let dir = options.blob_dir.clone().or_else(|| {
         std::env::var_os(BLOB_DIR_ENV)
             .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from)
     });
-    let blobs: store::blobs::SharedBlobStore = match dir {
-        Some(dir) => {
+    let blobs: store::blobs::SharedBlobStore = match (dir, &runtime.config.mongo_url) {
+        (Some(dir), _) => {
             tracing::info!(dir = %dir.display(), "ops: SOP files on the filesystem");
             Arc::new(store::blobs::LocalBlobStore::new(dir))
         }
-        None => {
+        (None, Some(url)) => {
+            tracing::info!(
+                "ops: SOP files in MongoDB ({})",
+                store::blobs::MONGO_COLLECTION
+            );
+            Arc::new(store::blobs::MongoBlobStore::connect(url).await?)
+        }
+        (None, None) => {
             tracing::warn!(
                 "ops: no {BLOB_DIR_ENV}: SOP files are kept in memory only and lost at exit"
             );
@@ -182,7 +193,7 @@ pub async fn start_with(
         wake.clone(),
     )
     .spawn();
-    let files = sop_files(&options)?;
+    let files = sop_files(runtime, &options).await?;
     let ops = Ops::new(store.clone(), wake, options, runtime.cache.clone(), files);
     let breach_timer = BreachTimer(ops.spawn_breach_timer());
     let schema = build_schema(Some(ops.clone()), &runtime.config.limits);

@@ -1,7 +1,9 @@
 //! Object storage for SOP files: the bytes live outside the documents, addressed by tenant and
 //! SHA-256 (`<tenant>/<hash>`), so a version's bytes never change and a document only holds
-//! the hash. The embedded mode keeps them as files under the state directory; production
-//! plans an S3-compatible bucket behind the same trait (not built yet).
+//! the hash. The embedded mode keeps them as files under the state directory; a deployment on
+//! MongoDB without a directory keeps them in their own collection (`ops_sop_files`, one
+//! document per file: SOP files are at most 1 MiB); an S3-compatible bucket behind the same
+//! trait is planned (not built yet).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -91,10 +93,84 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
+/// Files in a MongoDB collection (`_id` = `<tenant>/<hash>`), for deployments on MongoDB
+/// without a shared filesystem.
+pub struct MongoBlobStore {
+    files: mongodb::Collection<mongodb::bson::Document>,
+}
+
+/// The collection of [`MongoBlobStore`].
+pub const MONGO_COLLECTION: &str = "ops_sop_files";
+
+impl MongoBlobStore {
+    /// Connects to `url` (its default database, or `erp_ops`, like the document store).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = mongodb::options::ClientOptions::parse(url).await?;
+        let client = mongodb::Client::with_options(options)?;
+        let db = client
+            .default_database()
+            .unwrap_or_else(|| client.database("erp_ops"));
+        Ok(Self {
+            files: db.collection(MONGO_COLLECTION),
+        })
+    }
+
+    fn key(tenant: &TenantId, hash: &ContentHash) -> String {
+        format!("{}/{}", tenant.as_str(), hash.as_str())
+    }
+}
+
+fn mongo_err(err: mongodb::error::Error) -> ApiError {
+    ApiError::internal(format!("mongodb: {err}"))
+}
+
+#[async_trait::async_trait]
+impl BlobStore for MongoBlobStore {
+    async fn put(&self, tenant: &TenantId, bytes: &[u8]) -> ApiResult<ContentHash> {
+        use mongodb::bson::{doc, spec::BinarySubtype, Binary};
+        let hash = ContentHash::of(bytes);
+        let file = doc! {
+            "_id": Self::key(tenant, &hash),
+            "tenant_id": tenant.as_str(),
+            "hash": hash.as_str(),
+            "bytes": Binary { subtype: BinarySubtype::Generic, bytes: bytes.to_vec() },
+        };
+        match self.files.insert_one(file).await {
+            Ok(_) => Ok(hash),
+            // The same key holds the same bytes (content-addressed): already stored.
+            Err(err) if super::mongo::is_duplicate_key(&err) => Ok(hash),
+            Err(err) => Err(mongo_err(err)),
+        }
+    }
+
+    async fn get(&self, tenant: &TenantId, hash: &ContentHash) -> ApiResult<Option<Vec<u8>>> {
+        use mongodb::bson::doc;
+        let found = self
+            .files
+            .find_one(doc! { "_id": Self::key(tenant, hash), "tenant_id": tenant.as_str() })
+            .await
+            .map_err(mongo_err)?;
+        match found {
+            None => Ok(None),
+            Some(file) => file
+                .get_binary_generic("bytes")
+                .map(|bytes| Some(bytes.clone()))
+                .map_err(|_| ApiError::internal("a stored SOP file without bytes")),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "mongodb"
+    }
+}
+
+/// (tenant, hash) -> bytes.
+type BlobMap = HashMap<(String, String), Arc<Vec<u8>>>;
+
 /// Files in memory (no state directory configured): lost at exit.
 #[derive(Default)]
 pub struct MemoryBlobStore {
-    blobs: parking_lot::RwLock<HashMap<(String, String), Arc<Vec<u8>>>>,
+    blobs: parking_lot::RwLock<BlobMap>,
 }
 
 #[async_trait::async_trait]
