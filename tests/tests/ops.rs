@@ -2466,6 +2466,11 @@ async fn sop_files_live_in_object_storage_behind_signed_urls(store: Store) {
     assert_eq!(docs[0]["versions"][0]["hash"], hash.as_str());
     let file = app.files.join(&tenant).join(hash.as_str());
     assert_eq!(std::fs::read(&file).unwrap(), content.as_bytes());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "readable by the service's user only");
+    }
 
     // A signed URL serves the bytes without a token.
     let url_query = "query($id: ID!, $s: Int) { sop(id: $id) { versions { downloadUrl(expiresInSeconds: $s) { url expiresAt } } } }";

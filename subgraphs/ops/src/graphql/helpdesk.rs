@@ -716,6 +716,7 @@ pub struct TicketQueueEvent {
     message: crate::events::TicketQueueMessage,
 }
 
+/// One change of the ticket queue, as it happened.
 #[Object]
 impl TicketQueueEvent {
     /// What happened.

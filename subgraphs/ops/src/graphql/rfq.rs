@@ -74,8 +74,9 @@ impl Rfq {
             .map(Requisition))
     }
     /// The currency quotations are in.
-    async fn currency(&self) -> &str {
-        &self.0.currency
+    async fn currency(&self) -> Result<Currency> {
+        Ok(Currency::parse(&self.0.currency)
+            .map_err(|_| ApiError::internal("a stored unknown currency"))?)
     }
     /// The lines to quote (with the requisition's estimated unit prices).
     async fn lines(&self) -> Vec<PurchaseLine> {
@@ -183,7 +184,7 @@ pub struct ApprovalTier {
 pub struct ApprovalThresholds {
     /// The currency of the thresholds; none for the service's default (minor units of any
     /// currency). An order in another currency needs the most approvers (no conversion).
-    pub currency: Option<String>,
+    pub currency: Option<Currency>,
     /// Whether these are the tenant's own (false: the service's default).
     pub custom: bool,
     /// The tiers by ascending threshold; below the first, one approver.
@@ -241,7 +242,7 @@ pub struct ApprovalTierInput {
 #[derive(InputObject)]
 pub struct SetApprovalThresholdsInput {
     /// The currency the thresholds are in.
-    pub currency: String,
+    pub currency: Currency,
     /// 1 to 10 tiers, distinct thresholds.
     pub tiers: Vec<ApprovalTierInput>,
 }
@@ -320,7 +321,7 @@ fn thresholds(
 ) -> ApprovalThresholds {
     ApprovalThresholds {
         custom: currency.is_some(),
-        currency,
+        currency: currency.and_then(|code| Currency::parse(&code).ok()),
         tiers: policy
             .tiers()
             .iter()
@@ -428,8 +429,7 @@ impl RfqMutation {
     ) -> Result<ApprovalThresholds> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
-        let currency = Currency::parse(&input.currency)
-            .map_err(|_| ApiError::bad_input("currency", "an active ISO 4217 code"))?;
+        let currency = input.currency;
         let tiers = input
             .tiers
             .iter()

@@ -73,6 +73,16 @@ impl BlobStore for LocalBlobStore {
         tokio::fs::write(&temporary, bytes)
             .await
             .map_err(ApiError::internal)?;
+        // Readable by this user only, like every file of the state directory.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for (path, mode) in [(temporary.as_path(), 0o600), (dir, 0o700)] {
+                tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+        }
         if let Err(err) = tokio::fs::rename(&temporary, &path).await {
             let _ = tokio::fs::remove_file(&temporary).await;
             return Err(ApiError::internal(err));
