@@ -418,8 +418,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             .unwrap()
             .to_owned()
     };
-    // Admin, Finance, HR, Manager, Employee, Sales, Operations.
-    assert_eq!(roles.len(), 7);
+    // Admin, Finance, HR, Manager, Employee, Sales, Marketing, Operations.
+    assert_eq!(roles.len(), 8);
     let operations = roles
         .iter()
         .find(|r| r["node"]["name"] == "Operations")
