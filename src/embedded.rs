@@ -527,7 +527,15 @@ async fn start_subgraphs(
     let ops_store = erp_ops::connect_store_at(&ops_runtime, Some(&ops_data_file(state_dir)))
         .await
         .context("opening the operations store")?;
-    let ops = erp_ops::start(&ops_runtime, ops_store)
+    // SOP files under the state directory too (ERP_OPS_BLOB_DIR overrides).
+    let ops_options = erp_ops::OpsOptions {
+        blob_dir: std::env::var_os(erp_ops::BLOB_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(|| Some(state_dir.join("ops-files"))),
+        ..Default::default()
+    };
+    let ops = erp_ops::start_with(&ops_runtime, ops_store, ops_options)
         .await
         .context("starting the operations subgraph")?;
     // Marketing: its own SQLite file on the shared cache and bus; it sends mail only when

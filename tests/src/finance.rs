@@ -36,7 +36,14 @@ impl FinanceApp {
         let consumers = matches!(backends, Backends::Embedded);
         let mut runtime = runtime(issuer, backends).await;
         runtime.config.service = "finance".into();
-        Self::serve(runtime, erp_finance::FinanceOptions { consumers }).await
+        Self::serve(
+            runtime,
+            erp_finance::FinanceOptions {
+                consumers,
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// Serves the finance subgraph on `runtime`.

@@ -496,10 +496,15 @@ pub type Socket =
 /// Opens `/graphql/ws` (graphql-transport-ws) with the token in `connection_init`; returns the
 /// socket and the server's first answer (`connection_ack` or the refusal).
 pub async fn ws_connect(app: &PmoApp, token: &str) -> (Socket, Value) {
+    ws_connect_at(app.addr, token).await
+}
+
+/// [`ws_connect`] to any subgraph listening at `addr`.
+pub async fn ws_connect_at(addr: std::net::SocketAddr, token: &str) -> (Socket, Value) {
     use futures::SinkExt;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
-    let mut request = format!("ws://{}/graphql/ws", app.addr)
+    let mut request = format!("ws://{addr}/graphql/ws")
         .into_client_request()
         .unwrap();
     request.headers_mut().insert(

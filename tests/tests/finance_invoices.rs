@@ -79,6 +79,16 @@ struct Company {
 impl Company {
     async fn open(app: &FinanceApp, issuer: &TestIssuer, rounding: &str) -> Self {
         let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+        Self::open_as(app, issuer, rounding, tenant).await
+    }
+
+    /// [`Company::open`] for a tenant chosen before (a consumer limited to it).
+    async fn open_as(
+        app: &FinanceApp,
+        issuer: &TestIssuer,
+        rounding: &str,
+        tenant: String,
+    ) -> Self {
         let token = issuer.token(&tenant, "u-admin", FINANCE_ADMIN);
         let year = this_year();
         app.ok(
@@ -2040,4 +2050,308 @@ async fn one_query_through_the_router_answers_a_clients_projects_invoices_and_ba
         .collect();
     codes.dedup();
     assert_eq!(codes, ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+}
+
+/// The operations subgraph (embedded store) on the finance app's embedded bus: its outbox
+/// relay publishes there. Served over HTTP; (address, app, server).
+async fn ops_on_the_bus_of(
+    app: &FinanceApp,
+    issuer: &TestIssuer,
+) -> (
+    std::net::SocketAddr,
+    erp_ops::OpsApp,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut runtime = erp_tests::runtime(issuer, erp_tests::Backends::Embedded).await;
+    runtime.config.service = "ops".into();
+    runtime.bus = app.runtime.bus.clone();
+    let store: erp_ops::store::SharedStore =
+        std::sync::Arc::new(erp_ops::store::memory::MemoryStore::new());
+    let ops = erp_ops::start(&runtime, store).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = ops.router.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    (addr, ops, server)
+}
+
+const ASSET_ENTRIES: &str = "{ journalEntries(first: 50) { edges { node { date source sourceId memo
+  journal { code } lines { side account { code } debit { amount } credit { amount } label } } } } }";
+
+/// The asset entries of the company (depreciation and disposals), oldest first.
+async fn asset_entries(app: &FinanceApp, company: &Company) -> Vec<Value> {
+    let data = app.ok(&company.token, ASSET_ENTRIES, json!({})).await;
+    let mut entries: Vec<Value> = data["journalEntries"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"].clone())
+        .filter(|node| node["source"] == "ASSET_DEPRECIATION" || node["source"] == "ASSET_DISPOSAL")
+        .collect();
+    entries.sort_by(|a, b| {
+        (a["date"].as_str(), a["sourceId"].as_str())
+            .cmp(&(b["date"].as_str(), b["sourceId"].as_str()))
+    });
+    entries
+}
+
+/// Ops -> finance (issue 20): the depreciation lines an ops run posts become journal entries
+/// (debit depreciation expense 5600, credit accumulated depreciation 1590, dated the period's
+/// end, in the GEN journal), once per (asset, period) however often the event comes; a
+/// disposal takes the cost off fixed assets (1500), the accumulated depreciation back, the
+/// proceeds to the bank and books the loss (5900). A line in a year without a fiscal year is
+/// dead-lettered with its reason, nothing written.
+#[tokio::test]
+async fn ops_depreciation_and_disposals_become_journal_entries_once() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let company = Company::open(&app, &issuer, "PER_LINE").await;
+    let (ops_addr, _ops, _server) = ops_on_the_bus_of(&app, &issuer).await;
+    let http = reqwest::Client::new();
+    let ops_url = format!("http://{ops_addr}/graphql");
+    let clerk = issuer.token(
+        &company.tenant,
+        "u-ops",
+        &["assets:read", "assets:write", "assets:depreciate"],
+    );
+    let ops = |query: &'static str, variables: Value| {
+        let (http, url, clerk) = (http.clone(), ops_url.clone(), clerk.clone());
+        async move {
+            let (status, body) =
+                erp_tests::post_graphql(&http, &url, Some(&clerk), query, variables).await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let year = this_year();
+    let register = "mutation($input: RegisterAssetInput!) { registerAsset(input: $input) { id } }";
+    // Snipe-IT #3052: 2,880 cost, 400 salvage, 5 years -> 496.00 a year; in use since last
+    // year, so this year's run posts last year's and this year's lines.
+    let laptop = ops(
+        register,
+        json!({ "input": { "tag": "LT-1", "name": "Laptop", "cost": { "amount": "2880", "currency": "EUR" },
+            "inUseDate": format!("{}-01-01", year - 1),
+            "depreciation": { "method": "STRAIGHT_LINE", "frequency": "YEARLY", "usefulLifePeriods": 5,
+                "salvage": { "amount": "400", "currency": "EUR" }, "prorata": false } } }),
+    )
+    .await["registerAsset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data = ops(
+        "mutation($t: Date!) { runDepreciation(input: { through: $t }) { postedLines } }",
+        json!({ "t": format!("{year}-12-31") }),
+    )
+    .await;
+    assert_eq!(data["runDepreciation"]["postedLines"], 2);
+    let depreciation = |date: String, period: u32| {
+        json!({ "date": date, "source": "ASSET_DEPRECIATION", "sourceId": format!("{laptop}:{period}"),
+            "memo": format!("Depreciation of asset {laptop}, period {period} ({}-01-01 to {}-12-31)",
+                year - 1 + period as i32, year - 1 + period as i32),
+            "journal": { "code": "GEN" },
+            "lines": [
+                { "side": "DEBIT", "account": { "code": "5600" }, "debit": { "amount": "496.00" }, "credit": { "amount": "0.00" }, "label": format!("asset {laptop}") },
+                { "side": "CREDIT", "account": { "code": "1590" }, "debit": { "amount": "0.00" }, "credit": { "amount": "496.00" }, "label": format!("asset {laptop}") },
+            ] })
+    };
+    let expected = vec![
+        depreciation(format!("{}-12-31", year - 1), 0),
+        depreciation(format!("{year}-12-31"), 1),
+    ];
+    let entries = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let entries = asset_entries(&app, &company).await;
+        (entries.len() == 2).then_some(entries)
+    })
+    .await
+    .expect("both depreciation lines were posted");
+    assert_eq!(entries, expected);
+
+    // The same line again under a new event id: nothing more.
+    let again = EventEnvelope::new(
+        &TenantId::from_claim(&company.tenant),
+        "asset.depreciation.posted",
+        &laptop,
+        json!({ "asset_id": laptop, "period_index": 1, "period_start": format!("{year}-01-01"),
+            "period_end": format!("{year}-12-31"), "currency": "EUR", "amount_minor": 49600,
+            "book_value_minor": 188800 }),
+    )
+    .unwrap();
+    let again_id = again.id.to_string();
+    publish(&app, "ops", &again).await;
+    erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        asset_event_handled(&app, &again_id).await.then_some(())
+    })
+    .await
+    .expect("the copy was consumed");
+    assert_eq!(asset_entries(&app, &company).await, expected);
+
+    // Disposed for 1,500.00 at a book value of 1,888.00: a loss of 388.00.
+    let data = ops(
+        "mutation($id: ID!) { disposeAsset(input: { assetId: $id, proceeds: { amount: \"1500\", currency: \"EUR\" } }) { disposal { gainOrLoss { amount } } } }",
+        json!({ "id": laptop }),
+    )
+    .await;
+    assert_eq!(
+        data["disposeAsset"]["disposal"]["gainOrLoss"]["amount"],
+        "-388.00"
+    );
+    let entries = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let entries = asset_entries(&app, &company).await;
+        (entries.len() == 3).then_some(entries)
+    })
+    .await
+    .expect("the disposal was posted");
+    let disposal = entries
+        .iter()
+        .find(|entry| entry["source"] == "ASSET_DISPOSAL")
+        .unwrap();
+    let label = format!("asset {laptop}");
+    assert_eq!(
+        disposal,
+        &json!({ "date": today().to_string(), "source": "ASSET_DISPOSAL", "sourceId": laptop,
+            "memo": format!("Disposal of asset {laptop}"), "journal": { "code": "GEN" },
+            "lines": [
+                { "side": "CREDIT", "account": { "code": "1500" }, "debit": { "amount": "0.00" }, "credit": { "amount": "2880.00" }, "label": label },
+                { "side": "DEBIT", "account": { "code": "1590" }, "debit": { "amount": "992.00" }, "credit": { "amount": "0.00" }, "label": label },
+                { "side": "DEBIT", "account": { "code": "1000" }, "debit": { "amount": "1500.00" }, "credit": { "amount": "0.00" }, "label": label },
+                { "side": "DEBIT", "account": { "code": "5900" }, "debit": { "amount": "388.00" }, "credit": { "amount": "0.00" }, "label": label },
+            ] })
+    );
+
+    // An asset in use three years ago: its first line falls in a year without a fiscal year.
+    // Dead-lettered with the reason; its later lines are posted.
+    let old = ops(
+        register,
+        json!({ "input": { "tag": "LT-2", "name": "Old laptop", "cost": { "amount": "1000", "currency": "EUR" },
+            "inUseDate": format!("{}-01-01", year - 3),
+            "depreciation": { "method": "STRAIGHT_LINE", "frequency": "YEARLY", "usefulLifePeriods": 4,
+                "salvage": { "amount": "0", "currency": "EUR" }, "prorata": false } } }),
+    )
+    .await["registerAsset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ops(
+        "mutation($t: Date!) { runDepreciation(input: { through: $t }) { postedLines } }",
+        json!({ "t": format!("{}-12-31", year - 3) }),
+    )
+    .await;
+    let inbox = erp_kit::events::SqlInbox::new("finance", app.runtime.db.clone());
+    let letters = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let letters = inbox.dead_letters("erp.finance.assets").await.unwrap();
+        (letters.len() == 1).then_some(letters)
+    })
+    .await
+    .expect("the refusal was dead-lettered");
+    assert_eq!(
+        (
+            letters[0].error.as_str(),
+            letters[0].failure,
+            letters[0].event_type.as_deref()
+        ),
+        (
+            format!("NO_FISCAL_YEAR: no fiscal year covers {}-12-31", year - 3).as_str(),
+            erp_kit::events::FailureKind::Rejected,
+            Some("asset.depreciation.posted")
+        )
+    );
+    let entries = asset_entries(&app, &company).await;
+    assert_eq!(entries.len(), 3, "nothing written for {old}");
+    company.assert_reconciled(&app).await;
+}
+
+/// Whether finance's asset consumer has handled (or skipped as a duplicate) an event id.
+async fn asset_event_handled(app: &FinanceApp, event_id: &str) -> bool {
+    let db = &app.runtime.db;
+    !db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT event_id FROM finance_inbox WHERE consumer_group = 'erp.finance.assets' AND event_id = '{event_id}'"
+        ),
+    ))
+    .await
+    .unwrap()
+    .is_empty()
+}
+
+/// The CRM -> finance hand-off through the real broker: the CRM on PostgreSQL with its relay
+/// publishing to Kafka, finance on PostgreSQL with its consumers on Kafka (this test's own
+/// consumer groups, limited to its tenant: the topics are shared). A quote accepted through
+/// the CRM's GraphQL becomes one draft invoice in finance.
+#[tokio::test]
+async fn an_accepted_quote_reaches_finance_through_kafka() {
+    erp_tests::require_env("KAFKA_BROKERS");
+    let issuer = TestIssuer::start().await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Real).await;
+    runtime.config.service = "finance".into();
+    let app = FinanceApp::serve(
+        runtime,
+        erp_finance::FinanceOptions {
+            consumers: true,
+            group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
+            tenants: Some(vec![tenant.clone()]),
+        },
+    )
+    .await;
+    let company = Company::open_as(&app, &issuer, "PER_LINE", tenant).await;
+    let mut crm_runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Real).await;
+    crm_runtime.config.service = "crm".into();
+    let crm =
+        erp_tests::crm::CrmApp::serve(crm_runtime, erp_crm::CrmOptions { consumers: None }).await;
+    let sales = issuer.token(&company.tenant, "u-sales", erp_tests::crm::CRM_ADMIN);
+    let client = crm
+        .ok(
+            &sales,
+            "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }",
+            json!({"i": {"name": "Umbrella"}}),
+        )
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let quote = accepted_quote(&crm, &sales, &client, "EUR", json!([
+        {"description": "Audit day", "quantity": "2", "unitPrice": {"amount": "800", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let edges = erp_tests::eventually(std::time::Duration::from_secs(60), || async {
+        let edges =
+            app.ok(&company.token, QUOTE_INVOICES, json!({})).await["invoices"]["edges"].clone();
+        (edges.as_array().map_or(0, Vec::len) == 1).then_some(edges)
+    })
+    .await
+    .expect("the accepted quote reached finance through Kafka");
+    let invoice = &edges[0]["node"];
+    assert_eq!(
+        (
+            &invoice["status"],
+            &invoice["quote"]["quoteId"],
+            &invoice["partner"]["clientId"]
+        ),
+        (&json!("DRAFT"), &json!(quote), &json!(client))
+    );
+    assert_eq!(
+        (
+            &invoice["untaxed"]["amount"],
+            &invoice["tax"]["amount"],
+            &invoice["total"]
+        ),
+        (
+            &json!("1600.00"),
+            &json!("352.00"),
+            &json!({"amount": "1952.00", "currency": "EUR"})
+        )
+    );
+    assert_eq!(
+        invoice["lines"],
+        json!([{"lineNo": 1, "description": "Audit day", "quantity": "2", "unitPrice": {"amount": "800.00"},
+                "discount": "0", "subtotal": {"amount": "1600.00"}, "tax": {"amount": "352.00"}}])
+    );
 }

@@ -418,8 +418,36 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             .unwrap()
             .to_owned()
     };
-    // Admin, Finance, HR, Manager, Employee, Sales, Marketing.
-    assert_eq!(roles.len(), 7);
+    // Admin, Finance, HR, Manager, Employee, Sales, Marketing, Operations.
+    assert_eq!(roles.len(), 8);
+    let operations = roles
+        .iter()
+        .find(|r| r["node"]["name"] == "Operations")
+        .expect("the Operations role");
+    let operations_scopes: Vec<&str> = operations["node"]["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    for granted in [
+        "assets:write",
+        "procurement:receive",
+        "helpdesk:write",
+        "sop:write",
+    ] {
+        assert!(
+            operations_scopes.contains(&granted),
+            "{operations_scopes:?}"
+        );
+    }
+    // Publishing SOPs and SLA administration stay with admins.
+    for withheld in ["sop:publish", "helpdesk:admin", "procurement:budget"] {
+        assert!(
+            !operations_scopes.contains(&withheld),
+            "{operations_scopes:?}"
+        );
+    }
 
     let email = format!("emp-{}@acme.example", uuid::Uuid::new_v4().simple());
     let (_, body) = app

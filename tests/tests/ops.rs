@@ -67,6 +67,10 @@ on_both_stores!(
     sla_breaches_fire_once_by_timer_across_a_restart,
     sop_versions_and_acknowledgements,
     concurrent_check_outs_and_seat_assignments_never_oversubscribe,
+    the_ticket_queue_subscription_sees_changes_live,
+    lists_load_policies_and_requisitions_in_batches,
+    rfqs_compare_quotations_and_the_award_raises_the_order,
+    sop_files_live_in_object_storage_behind_signed_urls,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -85,6 +89,8 @@ struct OpsApp {
     server: tokio::task::JoinHandle<()>,
     relay: Option<erp_ops::events::RelayHandle>,
     _breach_timer: erp_ops::BreachTimer,
+    /// Where its SOP files live (kept across a restart).
+    files: std::path::PathBuf,
 }
 
 impl Drop for OpsApp {
@@ -101,7 +107,8 @@ impl OpsApp {
                 std::env::temp_dir().join(format!("ops-test-{}.journal", uuid::Uuid::new_v4())),
             ),
         };
-        Self::spawn_on(issuer, backing).await
+        let files = std::env::temp_dir().join(format!("ops-files-{}", uuid::Uuid::new_v4()));
+        Self::spawn_on(issuer, backing, files).await
     }
 
     /// Stops this process image (server and relay) and starts a new one on the same documents.
@@ -111,14 +118,23 @@ impl OpsApp {
             relay.shutdown().await;
         }
         let backing = self.backing.clone();
+        let files = self.files.clone();
         drop(self);
-        Self::spawn_on(issuer, backing).await
+        Self::spawn_on(issuer, backing, files).await
     }
 
-    async fn spawn_on(issuer: &TestIssuer, backing: Backing) -> Self {
+    async fn spawn_on(issuer: &TestIssuer, backing: Backing, files: std::path::PathBuf) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "ops".into();
-        let cache: SharedCache = Arc::new(InProcessCache::new());
+        // Production's pub/sub (Redis) next to MongoDB and Kafka; in-process when embedded.
+        let cache: SharedCache = match &backing {
+            Backing::Mongo(_) => Arc::new(
+                erp_kit::cache::RedisCache::connect(&require_env("REDIS_URL"))
+                    .await
+                    .unwrap(),
+            ),
+            Backing::Journal(_) => Arc::new(InProcessCache::new()),
+        };
         let (bus, store): (SharedBus, SharedStore) = match &backing {
             Backing::Mongo(url) => (
                 Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap()),
@@ -135,7 +151,13 @@ impl OpsApp {
         };
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
-        let service = erp_ops::start(&runtime, store.clone()).await.unwrap();
+        let options = erp_ops::OpsOptions {
+            blob_dir: Some(files.clone()),
+            ..Default::default()
+        };
+        let service = erp_ops::start_with(&runtime, store.clone(), options)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = service.router;
@@ -154,6 +176,7 @@ impl OpsApp {
             server,
             relay: Some(service.relay),
             _breach_timer: service.breach_timer,
+            files,
         }
     }
 
@@ -1754,4 +1777,967 @@ async fn concurrent_check_outs_and_seat_assignments_never_oversubscribe(store: S
             .len(),
         5
     );
+}
+
+/// The next subscription message within `wait`, or `None` (pings skipped).
+async fn ws_within(
+    socket: &mut erp_tests::pmo::Socket,
+    wait: std::time::Duration,
+) -> Option<Value> {
+    tokio::time::timeout(wait, erp_tests::pmo::ws_next(socket))
+        .await
+        .ok()
+}
+
+const QUEUE: &str = "subscription($p: [TicketPriority!]) { ticketQueue(priorities: $p) {
+    change ticketId status priority actorId ticket { subject status } } }";
+const NEW_TICKET: &str =
+    "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }";
+
+async fn the_ticket_queue_subscription_sees_changes_live(store: Store) {
+    use erp_tests::pmo::{ws_connect_at, ws_subscribe};
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:submit"]);
+    let ticket = |subject: &str, priority: &str| json!({ "input": { "subject": subject, "description": "d", "priority": priority, "channel": "PORTAL" } });
+
+    // Without helpdesk:read the subscription is refused.
+    let (mut refused, ack) = ws_connect_at(app.addr, &customer).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws_subscribe(&mut refused, "1", QUEUE, json!({})).await;
+    let message = erp_tests::pmo::ws_next(&mut refused).await;
+    assert_eq!(
+        error_codes(&message["payload"]),
+        vec!["UNAUTHORIZED_FIELD_OR_TYPE"],
+        "{message}"
+    );
+
+    let (mut socket, ack) = ws_connect_at(app.addr, &agent).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws_subscribe(&mut socket, "1", QUEUE, json!({ "p": ["URGENT"] })).await;
+    // The subscription is set up asynchronously: a ticket raised before it listens is not
+    // seen, so raise urgent tickets until one is (every one of them is a real change).
+    let mut first = None;
+    for attempt in 0..40 {
+        let id = app
+            .ok(
+                &customer,
+                NEW_TICKET,
+                ticket(&format!("Probe {attempt}"), "URGENT"),
+            )
+            .await["createTicket"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if let Some(message) = ws_within(&mut socket, std::time::Duration::from_millis(500)).await {
+            first = Some((id, message));
+            break;
+        }
+    }
+    let (probe, message) = first.expect("the subscription sees a raised ticket");
+    let probe_subject = app
+        .ok(
+            &agent,
+            "query($id: ID!) { ticket(id: $id) { subject } }",
+            json!({ "id": probe }),
+        )
+        .await["ticket"]["subject"]
+        .clone();
+    let event = &message["payload"]["data"]["ticketQueue"];
+    assert_eq!(event["change"], "CREATED", "{message}");
+    assert_eq!(event["priority"], "URGENT");
+    assert_eq!(event["status"], "NEW");
+    assert_eq!(event["actorId"], "customer");
+    // Later probes may still be in flight: skip to the newest ticket's creation.
+    let mut event = event.clone();
+    while event["ticketId"] != json!(probe) {
+        let message = erp_tests::pmo::ws_next(&mut socket).await;
+        event = message["payload"]["data"]["ticketQueue"].clone();
+        assert_eq!(event["change"], "CREATED", "{message}");
+    }
+
+    // A low-priority ticket is filtered out; the agent's status change is seen, with the
+    // ticket as it is now.
+    app.ok(&customer, NEW_TICKET, ticket("Printer", "LOW"))
+        .await;
+    app.ok(
+        &agent,
+        "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: PENDING }) { id } }",
+        json!({ "id": probe }),
+    )
+    .await;
+    let message = erp_tests::pmo::ws_next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["ticketQueue"],
+        json!({ "change": "STATUS_CHANGED", "ticketId": probe, "status": "PENDING",
+                "priority": "URGENT", "actorId": "agent",
+                "ticket": { "subject": probe_subject, "status": "PENDING" } }),
+        "{message}"
+    );
+    // The customer's reply.
+    app.ok(
+        &customer,
+        "mutation($id: ID!) { replyToTicket(input: { ticketId: $id, body: \"any news?\" }) { ticket { id } } }",
+        json!({ "id": probe }),
+    )
+    .await;
+    let message = erp_tests::pmo::ws_next(&mut socket).await;
+    let event = &message["payload"]["data"]["ticketQueue"];
+    assert_eq!(
+        (
+            event["change"].as_str(),
+            event["ticketId"].as_str(),
+            event["actorId"].as_str()
+        ),
+        (Some("REPLIED"), Some(probe.as_str()), Some("customer")),
+        "{message}"
+    );
+    // Another tenant's tickets never reach this queue.
+    let other = issuer.token(&self::tenant(), "customer", &["helpdesk:submit"]);
+    app.ok(&other, NEW_TICKET, ticket("Elsewhere", "URGENT"))
+        .await;
+    app.ok(
+        &agent,
+        "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: OPEN }) { id } }",
+        json!({ "id": probe }),
+    )
+    .await;
+    let message = erp_tests::pmo::ws_next(&mut socket).await;
+    let event = &message["payload"]["data"]["ticketQueue"];
+    assert_eq!(
+        (
+            event["change"].as_str(),
+            event["ticketId"].as_str(),
+            event["status"].as_str()
+        ),
+        (Some("STATUS_CHANGED"), Some(probe.as_str()), Some("OPEN")),
+        "{message}"
+    );
+}
+
+async fn lists_load_policies_and_requisitions_in_batches(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    for (priority, first_response) in [("HIGH", 30), ("LOW", 480)] {
+        app.ok(
+            &agent,
+            "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }",
+            json!({ "input": { "priority": priority, "timeZone": "UTC", "weeklyHours": all_week,
+                "firstResponseMinutes": first_response, "updateMinutes": 60, "resolutionMinutes": 960 } }),
+        )
+        .await;
+    }
+    for (subject, priority) in [("A", "HIGH"), ("B", "LOW"), ("C", "HIGH"), ("D", "NORMAL")] {
+        app.ok(
+            &agent,
+            NEW_TICKET,
+            json!({ "input": { "subject": subject, "description": "d", "priority": priority, "channel": "API" } }),
+        )
+        .await;
+    }
+    // One page, each ticket's targets from its priority's policy (NORMAL has none).
+    let data = app
+        .ok(
+            &agent,
+            "{ tickets(first: 10) { nodes { subject sla { firstResponse { targetMinutes } resolution { targetMinutes } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["tickets"]["nodes"],
+        json!([
+            { "subject": "A", "sla": { "firstResponse": { "targetMinutes": 30 }, "resolution": { "targetMinutes": 960 } } },
+            { "subject": "B", "sla": { "firstResponse": { "targetMinutes": 480 }, "resolution": { "targetMinutes": 960 } } },
+            { "subject": "C", "sla": { "firstResponse": { "targetMinutes": 30 }, "resolution": { "targetMinutes": 960 } } },
+            { "subject": "D", "sla": null },
+        ])
+    );
+    // A page of orders reads the requisitions they were raised from.
+    let requester = issuer.token(&tenant, "rita", ALL);
+    app.ok(
+        &agent,
+        "mutation { setBudget(input: { costCentre: \"CC-L\", amount: { amount: \"100000\", currency: \"EUR\" } }) { costCentre } }",
+        json!({}),
+    )
+    .await;
+    for (title, supplier) in [("Chairs", "Steelcase"), ("Desks", "Ikea")] {
+        let pr = approved_requisition(&app, &requester, &agent, title, "CC-L").await;
+        app.ok(
+            &requester,
+            "mutation($input: CreatePurchaseOrderInput!) { createPurchaseOrder(input: $input) { id } }",
+            json!({ "input": { "requisitionId": pr, "supplier": supplier, "currency": "EUR",
+                "lines": [{ "item": "unit", "quantity": "1", "unitPrice": "10" }] } }),
+        )
+        .await;
+    }
+    app.ok(
+        &requester,
+        "mutation($input: CreatePurchaseOrderInput!) { createPurchaseOrder(input: $input) { id } }",
+        json!({ "input": { "supplier": "Direct", "currency": "EUR",
+            "lines": [{ "item": "unit", "quantity": "1", "unitPrice": "10" }] } }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &agent,
+            "{ purchaseOrders(first: 10) { nodes { supplier requisition { title status } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["purchaseOrders"]["nodes"],
+        json!([
+            { "supplier": "Steelcase", "requisition": { "title": "Chairs", "status": "ORDERED" } },
+            { "supplier": "Ikea", "requisition": { "title": "Desks", "status": "ORDERED" } },
+            { "supplier": "Direct", "requisition": null },
+        ])
+    );
+
+    // Another tenant's list never sees this tenant's policies or tickets.
+    let stranger = issuer.token(&self::tenant(), "agent", ALL);
+    let data = app
+        .ok(
+            &stranger,
+            "{ tickets(first: 10) { nodes { subject } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["tickets"]["nodes"], json!([]));
+}
+
+/// A requisition of one line (10.00 EUR) on `cost_centre`, submitted by `requester` and
+/// approved by `approver`; its id.
+async fn approved_requisition(
+    app: &OpsApp,
+    requester: &str,
+    approver: &str,
+    title: &str,
+    cost_centre: &str,
+) -> String {
+    let one_line = json!([{ "item": "unit", "quantity": "1", "unitPrice": "10" }]);
+    approved_requisition_of(app, requester, approver, title, cost_centre, one_line).await
+}
+
+/// [`approved_requisition`] with the lines given.
+async fn approved_requisition_of(
+    app: &OpsApp,
+    requester: &str,
+    approver: &str,
+    title: &str,
+    cost_centre: &str,
+    lines: Value,
+) -> String {
+    let data = app
+        .ok(
+            requester,
+            "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id } }",
+            json!({ "input": { "title": title, "costCentre": cost_centre, "currency": "EUR",
+                "lines": lines } }),
+        )
+        .await;
+    let id = data["createRequisition"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        requester,
+        "mutation($id: ID!) { submitRequisition(input: { requisitionId: $id }) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let data = app
+        .ok(
+            approver,
+            "mutation($id: ID!) { approveRequisition(input: { requisitionId: $id }) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["approveRequisition"]["status"], "APPROVED");
+    id
+}
+
+const RFQ_FIELDS: &str = "id title status suppliers currency
+    lines { line item quantity }
+    quotations { supplier unitPrices { amount } total { amount currency } validUntil awarded recordedById }
+    requisition { id status } purchaseOrder { id supplier }";
+
+async fn rfqs_compare_quotations_and_the_award_raises_the_order(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let requester = issuer.token(&tenant, "rita", ALL);
+    let approver = issuer.token(&tenant, "adam", ALL);
+    let buyer = issuer.token(&tenant, "bea", ALL);
+    let clerk = issuer.token(&tenant, "carl", &["procurement:read", "procurement:order"]);
+
+    // Approval thresholds: the service's default until the tenant sets its own.
+    let thresholds =
+        "{ approvalThresholds { currency custom tiers { fromMinorUnits approvers } } }";
+    let data = app.ok(&clerk, thresholds, json!({})).await;
+    assert_eq!(
+        data["approvalThresholds"],
+        json!({ "currency": null, "custom": false, "tiers": [
+            { "fromMinorUnits": "0", "approvers": 1 }, { "fromMinorUnits": "1000000", "approvers": 2 } ] })
+    );
+    let set =
+        "mutation($input: SetApprovalThresholdsInput!) { setApprovalThresholds(input: $input) {
+        currency custom tiers { fromMinorUnits approvers } } }";
+    let tiers = json!({ "input": { "currency": "EUR", "tiers": [
+        { "from": "1000", "approvers": 2 }, { "from": "0", "approvers": 1 } ] } });
+    let (_, body) = app.graphql(&clerk, set, tiers.clone()).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(
+        &approver,
+        set,
+        json!({ "input": { "currency": "EUR", "tiers": [
+            { "from": "10", "approvers": 1 }, { "from": "10", "approvers": 2 } ] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    app.refused(
+        &approver,
+        set,
+        json!({ "input": { "currency": "EUR", "tiers": [{ "from": "10", "approvers": 6 }] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    let expected = json!({ "currency": "EUR", "custom": true, "tiers": [
+        { "fromMinorUnits": "0", "approvers": 1 }, { "fromMinorUnits": "100000", "approvers": 2 } ] });
+    let data = app.ok(&approver, set, tiers).await;
+    assert_eq!(data["setApprovalThresholds"], expected);
+    assert_eq!(
+        app.ok(&clerk, thresholds, json!({})).await["approvalThresholds"],
+        expected
+    );
+
+    app.ok(
+        &approver,
+        "mutation { setBudget(input: { costCentre: \"CC-R\", amount: { amount: \"100000\", currency: \"EUR\" } }) { costCentre } }",
+        json!({}),
+    )
+    .await;
+    let pr = approved_requisition_of(
+        &app,
+        &requester,
+        &approver,
+        "Office furniture",
+        "CC-R",
+        json!([{ "item": "chair", "quantity": "10", "unitPrice": "100" },
+               { "item": "desk", "quantity": "2", "unitPrice": "300" }]),
+    )
+    .await;
+
+    // Only an approved requisition is sent for quotation.
+    let draft = app
+        .ok(
+            &requester,
+            "mutation($input: CreateRequisitionInput!) { createRequisition(input: $input) { id } }",
+            json!({ "input": { "title": "Draft", "costCentre": "CC-R", "currency": "EUR",
+                "lines": [{ "item": "x", "quantity": "1", "unitPrice": "1" }] } }),
+        )
+        .await["createRequisition"]["id"]
+        .clone();
+    let create = format!(
+        "mutation($input: CreateRfqInput!) {{ createRfq(input: $input) {{ {RFQ_FIELDS} }} }}"
+    );
+    app.refused(
+        &buyer,
+        &create,
+        json!({ "input": { "requisitionId": draft, "suppliers": ["Steelcase"] } }),
+        "CONFLICT",
+        Some("REQUISITION_STATE"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &create,
+        json!({ "input": { "requisitionId": pr, "suppliers": ["Ikea", "IKEA"] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    let data = app
+        .ok(
+            &buyer,
+            &create,
+            json!({ "input": { "requisitionId": pr, "suppliers": ["Steelcase", "Ikea"] } }),
+        )
+        .await;
+    let rfq = data["createRfq"].clone();
+    let rfq_id = rfq["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            &rfq["title"],
+            &rfq["status"],
+            &rfq["suppliers"],
+            &rfq["currency"]
+        ),
+        (
+            &json!("Office furniture"),
+            &json!("OPEN"),
+            &json!(["Steelcase", "Ikea"]),
+            &json!("EUR")
+        )
+    );
+    assert_eq!(
+        rfq["lines"],
+        json!([{ "line": 1, "item": "chair", "quantity": "10.000" }, { "line": 2, "item": "desk", "quantity": "2.000" }])
+    );
+    assert_eq!(
+        rfq["requisition"],
+        json!({ "id": pr, "status": "APPROVED" })
+    );
+
+    // Quotations: invited suppliers, once each, every line priced.
+    let quote = format!("mutation($input: RecordQuotationInput!) {{ recordQuotation(input: $input) {{ {RFQ_FIELDS} }} }}");
+    let quotation = |supplier: &str, prices: Value| json!({ "input": { "rfqId": rfq_id, "supplier": supplier, "unitPrices": prices, "validUntil": "2999-12-31" } });
+    app.ok(&buyer, &quote, quotation("Ikea", json!(["90", "350"])))
+        .await;
+    let data = app
+        .ok(&clerk, &quote, quotation("steelcase", json!(["95", "280"])))
+        .await;
+    assert_eq!(
+        data["recordQuotation"]["quotations"],
+        json!([
+            { "supplier": "Steelcase", "unitPrices": [{ "amount": "95.00" }, { "amount": "280.00" }],
+              "total": { "amount": "1510.00", "currency": "EUR" }, "validUntil": "2999-12-31", "awarded": false, "recordedById": "carl" },
+            { "supplier": "Ikea", "unitPrices": [{ "amount": "90.00" }, { "amount": "350.00" }],
+              "total": { "amount": "1600.00", "currency": "EUR" }, "validUntil": "2999-12-31", "awarded": false, "recordedById": "bea" },
+        ])
+    );
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Initech", json!(["1", "1"])),
+        "CONFLICT",
+        Some("SUPPLIER_NOT_INVITED"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("IKEA", json!(["1", "1"])),
+        "CONFLICT",
+        Some("QUOTATION_EXISTS"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Steelcase", json!(["1"])),
+        "CONFLICT",
+        Some("QUOTATION_EXISTS"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Ikea", json!(["1.001", "1"])),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    // The award raises the draft order at the winning prices; 1,510.00 EUR needs two
+    // approvers under the tenant's thresholds (one under the default).
+    let rfq_doc = app
+        .ok(
+            &clerk,
+            "query($id: ID!) { rfq(id: $id) { quotations { id supplier } } }",
+            json!({ "id": rfq_id }),
+        )
+        .await;
+    let steelcase = rfq_doc["rfq"]["quotations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ikea = rfq_doc["rfq"]["quotations"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let award = format!(
+        "mutation($input: AwardRfqInput!) {{ awardRfq(input: $input) {{ rfq {{ {RFQ_FIELDS} }}
+        purchaseOrder {{ {ORDER_FIELDS} supplier requesterId requisition {{ id status }} }} }} }}"
+    );
+    let data = app
+        .ok(
+            &buyer,
+            &award,
+            json!({ "input": { "rfqId": rfq_id, "quotationId": steelcase } }),
+        )
+        .await;
+    let order = &data["awardRfq"]["purchaseOrder"];
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            &order["status"],
+            &order["supplier"],
+            &order["requesterId"],
+            &order["total"],
+            &order["requiredApprovals"]
+        ),
+        (
+            &json!("DRAFT"),
+            &json!("Steelcase"),
+            &json!("bea"),
+            &json!({ "amount": "1510.00", "currency": "EUR" }),
+            &json!(2)
+        )
+    );
+    assert_eq!(
+        order["lines"],
+        json!([
+            { "line": 1, "item": "chair", "quantity": "10.000", "unitPrice": { "amount": "95.00" }, "amount": { "amount": "950.00" } },
+            { "line": 2, "item": "desk", "quantity": "2.000", "unitPrice": { "amount": "280.00" }, "amount": { "amount": "560.00" } },
+        ])
+    );
+    assert_eq!(
+        order["requisition"],
+        json!({ "id": pr, "status": "ORDERED" })
+    );
+    let rfq = &data["awardRfq"]["rfq"];
+    assert_eq!(rfq["status"], "AWARDED");
+    assert_eq!(
+        rfq["purchaseOrder"],
+        json!({ "id": order_id, "supplier": "Steelcase" })
+    );
+    assert_eq!(
+        rfq["quotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["awarded"].clone())
+            .collect::<Vec<_>>(),
+        [json!(true), json!(false)]
+    );
+    // Awarded is final: no other award, no more quotations, no cancellation.
+    app.refused(
+        &buyer,
+        &award,
+        json!({ "input": { "rfqId": rfq_id, "quotationId": ikea } }),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    app.refused(
+        &buyer,
+        &quote,
+        quotation("Ikea", json!(["1", "1"])),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    let cancel = "mutation($id: ID!) { cancelRfq(input: { rfqId: $id }) { status } }";
+    app.refused(
+        &buyer,
+        cancel,
+        json!({ "id": rfq_id }),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &clerk,
+            "{ purchaseOrders(first: 10) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["purchaseOrders"]["nodes"],
+        json!([{ "id": order_id }]),
+        "one order"
+    );
+
+    // An open RFQ is cancelled once; its requisition stays approved.
+    let second = approved_requisition(&app, &requester, &approver, "Lamps", "CC-R").await;
+    let data = app
+        .ok(
+            &buyer,
+            &create,
+            json!({ "input": { "requisitionId": second, "suppliers": ["Ikea"] } }),
+        )
+        .await;
+    let second_rfq = data["createRfq"]["id"].clone();
+    assert_eq!(
+        app.ok(&buyer, cancel, json!({ "id": second_rfq })).await["cancelRfq"]["status"],
+        "CANCELLED"
+    );
+    app.refused(
+        &buyer,
+        cancel,
+        json!({ "id": second_rfq }),
+        "CONFLICT",
+        Some("RFQ_STATE"),
+    )
+    .await;
+    let data = app
+        .ok(
+            &clerk,
+            "{ rfqs(status: CANCELLED) { nodes { id requisition { status } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["rfqs"]["nodes"],
+        json!([{ "id": second_rfq, "requisition": { "status": "APPROVED" } }])
+    );
+
+    // An order in another currency than the thresholds' needs the most approvers (fails
+    // closed: no conversion), however small.
+    let data = app
+        .ok(
+            &requester,
+            &format!("mutation($input: CreatePurchaseOrderInput!) {{ createPurchaseOrder(input: $input) {{ {ORDER_FIELDS} }} }}"),
+            json!({ "input": { "supplier": "Acme Inc", "currency": "USD",
+                "lines": [{ "item": "cable", "quantity": "1", "unitPrice": "5" }] } }),
+        )
+        .await;
+    assert_eq!(data["createPurchaseOrder"]["requiredApprovals"], 2);
+    // Another tenant sees none of it.
+    let stranger = issuer.token(&self::tenant(), "x", ALL);
+    app.ok(
+        &stranger,
+        "query($id: ID!) { rfq(id: $id) { id } }",
+        json!({ "id": rfq_id }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &stranger,
+            "query($id: ID!) { rfq(id: $id) { id } }",
+            json!({ "id": rfq_id }),
+        )
+        .await;
+    assert!(data["rfq"].is_null());
+}
+
+async fn sop_files_live_in_object_storage_behind_signed_urls(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let author = issuer.token(&tenant, "olga", ALL);
+    let reader = issuer.token(&tenant, "rick", &["sop:read"]);
+    let content = "# Fire drill\n\n1. Leave by the stairs.\n";
+    let hash = erp_ops::domain::sop::ContentHash::of(content.as_bytes());
+    let data = app
+        .ok(
+            &author,
+            "mutation($input: CreateSopInput!) { createSop(input: $input) { id versions { number contentHash content } } }",
+            json!({ "input": { "title": "Fire drill", "content": content } }),
+        )
+        .await;
+    let sop = data["createSop"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createSop"]["versions"],
+        json!([{ "number": 1, "contentHash": hash.as_str(), "content": content }])
+    );
+    // The document holds the hash, not the bytes; the file is under <tenant>/<hash>.
+    let docs = app
+        .store
+        .get(
+            &erp_kit::TenantId::from_claim(&tenant),
+            erp_ops::store::Kind::Sops,
+            std::slice::from_ref(&sop),
+        )
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    assert!(
+        docs[0]["versions"][0].get("content").is_none(),
+        "{}",
+        docs[0]
+    );
+    assert_eq!(docs[0]["versions"][0]["hash"], hash.as_str());
+    let file = app.files.join(&tenant).join(hash.as_str());
+    assert_eq!(std::fs::read(&file).unwrap(), content.as_bytes());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "readable by the service's user only");
+    }
+
+    // A signed URL serves the bytes without a token.
+    let url_query = "query($id: ID!, $s: Int) { sop(id: $id) { versions { downloadUrl(expiresInSeconds: $s) { url expiresAt } } } }";
+    let data = app
+        .ok(&reader, url_query, json!({ "id": sop, "s": 120 }))
+        .await;
+    let url = data["sop"]["versions"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with(&format!("/sop-files/{tenant}/{}?expires=", hash.as_str())),
+        "{url}"
+    );
+    let get = |path: String| {
+        let http = app.http.clone();
+        let addr = app.addr;
+        async move {
+            let response = http
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = response.bytes().await.unwrap().to_vec();
+            (status, content_type, body)
+        }
+    };
+    let (status, content_type, body) = get(url.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type.as_deref(),
+        Some("text/markdown; charset=utf-8")
+    );
+    assert_eq!(body, content.as_bytes());
+
+    // Tampered signatures, another tenant in the path, a missing signature: refused.
+    let forbidden = |body: &[u8]| {
+        let body: Value = serde_json::from_slice(body).unwrap();
+        error_codes(&body)
+    };
+    let tampered = format!("{}0", &url[..url.len() - 1]);
+    let tampered = if tampered == url {
+        format!("{}1", &url[..url.len() - 1])
+    } else {
+        tampered
+    };
+    let (status, _, body) = get(tampered).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (403, vec!["FORBIDDEN".to_owned()])
+    );
+    let other = url.replace(&tenant, &self::tenant());
+    let (status, _, body) = get(other).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (403, vec!["FORBIDDEN".to_owned()])
+    );
+    let (status, _, body) = get(format!("/sop-files/{tenant}/{}", hash.as_str())).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (400, vec!["BAD_USER_INPUT".to_owned()])
+    );
+    let (_, body) = app
+        .graphql(&reader, url_query, json!({ "id": sop, "s": 0 }))
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    // A URL stops working once expired.
+    let data = app
+        .ok(&reader, url_query, json!({ "id": sop, "s": 1 }))
+        .await;
+    let short = data["sop"]["versions"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let (status, _, body) = get(short).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (403, vec!["FORBIDDEN".to_owned()])
+    );
+
+    // Published, then a new version: its bytes get their own file; the first one's stay.
+    for step in ["submitSopVersion", "publishSopVersion"] {
+        app.ok(
+            &author,
+            &format!(
+                "mutation($id: ID!) {{ {step}(input: {{ sopId: $id, version: 1 }}) {{ id }} }}"
+            ),
+            json!({ "id": sop }),
+        )
+        .await;
+    }
+    let second = "# Fire drill\n\n1. Leave by the stairs.\n2. Meet at the car park.\n";
+    let data = app
+        .ok(
+            &author,
+            "mutation($input: AddSopVersionInput!) { addSopVersion(input: $input) { versions { number contentHash content } } }",
+            json!({ "input": { "sopId": sop, "content": second } }),
+        )
+        .await;
+    let second_hash = erp_ops::domain::sop::ContentHash::of(second.as_bytes());
+    assert_eq!(
+        data["addSopVersion"]["versions"],
+        json!([{ "number": 1, "contentHash": hash.as_str(), "content": content },
+               { "number": 2, "contentHash": second_hash.as_str(), "content": second }])
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), content.as_bytes());
+
+    // Uploads through a signed URL: refused while a draft exists, for another media type,
+    // beyond 1 MiB or with a forged signature (no version added); taken as a new draft.
+    let data = app
+        .ok(
+            &author,
+            "mutation($id: ID!) { sopUploadUrl(input: { sopId: $id, expiresInSeconds: 600 }) { url expiresAt } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    let upload = data["sopUploadUrl"]["url"].as_str().unwrap().to_owned();
+    assert!(
+        upload.starts_with(&format!(
+            "/sop-files/{tenant}/uploads/{sop}?user=olga&expires="
+        )),
+        "{upload}"
+    );
+    let (_, body) = app
+        .graphql(
+            &reader,
+            "mutation($id: ID!) { sopUploadUrl(input: { sopId: $id }) { url } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let put = |path: String, media_type: &'static str, bytes: Vec<u8>| {
+        let http = app.http.clone();
+        let addr = app.addr;
+        async move {
+            let response = http
+                .put(format!("http://{addr}{path}"))
+                .header("content-type", media_type)
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let third = "# Fire drill\n\nUploaded as a file.\n";
+    let (status, body) = put(upload.clone(), "text/markdown", third.as_bytes().to_vec()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "CONFLICT", "reason": "SOP_VERSION_STATE" })
+    );
+    for step in ["submitSopVersion", "publishSopVersion"] {
+        app.ok(
+            &author,
+            &format!(
+                "mutation($id: ID!) {{ {step}(input: {{ sopId: $id, version: 2 }}) {{ id }} }}"
+            ),
+            json!({ "id": sop }),
+        )
+        .await;
+    }
+    let (status, body) = put(upload.clone(), "application/pdf", third.as_bytes().to_vec()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (415, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    let (status, body) = put(upload.clone(), "text/markdown", vec![b'a'; 1024 * 1024 + 1]).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    let (status, body) = put(
+        upload.replace("user=olga", "user=mallory"),
+        "text/markdown",
+        third.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (403, vec!["FORBIDDEN".to_owned()]),
+        "{body}"
+    );
+    let versions = app
+        .ok(
+            &reader,
+            "query($id: ID!) { sop(id: $id) { versions { number } } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(
+        versions["sop"]["versions"],
+        json!([{ "number": 1 }, { "number": 2 }]),
+        "refusals added nothing"
+    );
+    let third_hash = erp_ops::domain::sop::ContentHash::of(third.as_bytes());
+    let (status, body) = put(
+        upload,
+        "text/markdown; charset=utf-8",
+        third.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body,
+        json!({ "sopId": sop, "version": 3, "contentHash": third_hash.as_str() })
+    );
+    let data = app
+        .ok(
+            &reader,
+            "query($id: ID!) { sop(id: $id) { versions { number status contentHash content createdById } } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(
+        data["sop"]["versions"][2],
+        json!({ "number": 3, "status": "DRAFT", "contentHash": third_hash.as_str(), "content": third, "createdById": "olga" })
+    );
+
+    // A file changed behind the store's back is refused, never served.
+    std::fs::write(&file, b"# Fire drill\n\n1. Use the lift.\n").unwrap();
+    let (_, body) = app
+        .graphql(
+            &reader,
+            "query($id: ID!) { sop(id: $id) { versions { content } } }",
+            json!({ "id": sop }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["INTERNAL"], "{body}");
+    let (status, _, body) = get(url).await;
+    assert_eq!(
+        (status, forbidden(&body)),
+        (500, vec!["INTERNAL".to_owned()])
+    );
+}
+
+/// SOP files of a deployment on MongoDB without a shared filesystem: one document per file in
+/// `ops_sop_files`, content-addressed per tenant.
+#[tokio::test]
+async fn sop_files_in_mongodb_are_content_addressed_per_tenant() {
+    use erp_ops::store::blobs::{BlobStore, MongoBlobStore};
+    let store = MongoBlobStore::connect(&fresh_mongo_url()).await.unwrap();
+    let a = erp_kit::TenantId::from_claim(&tenant());
+    let b = erp_kit::TenantId::from_claim(&tenant());
+    let bytes = b"# Lockout procedure\n\n1. Switch off.\n";
+    let hash = store.put(&a, bytes).await.unwrap();
+    assert_eq!(hash, erp_ops::domain::sop::ContentHash::of(bytes));
+    // The same bytes again: the same key, nothing new.
+    assert_eq!(store.put(&a, bytes).await.unwrap(), hash);
+    assert_eq!(
+        store.get(&a, &hash).await.unwrap().as_deref(),
+        Some(&bytes[..])
+    );
+    assert_eq!(
+        store.get(&b, &hash).await.unwrap(),
+        None,
+        "another tenant's"
+    );
+    assert_eq!(store.kind(), "mongodb");
 }

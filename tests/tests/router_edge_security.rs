@@ -373,6 +373,31 @@ async fn the_heavy_class_is_the_board_and_org_chart_queries() {
             "Query.{field} is not in the supergraph"
         );
     }
+    // The heavy mutations (operations runs and bulk audits) exist too.
+    let mutation_type = supergraph
+        .split("\ntype Mutation")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .unwrap();
+    let heavy_mutations = config
+        .split("      heavy:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- Mutation."))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        heavy_mutations,
+        ["runDepreciation", "runPreventiveMaintenance", "auditAssets"]
+    );
+    for field in &heavy_mutations {
+        assert!(
+            mutation_type
+                .lines()
+                .any(|line| line.trim_start().starts_with(&format!("{field}("))),
+            "Mutation.{field} is not in the supergraph"
+        );
+    }
 
     let stand = stand().await;
     let manager = stand.issuer.token(

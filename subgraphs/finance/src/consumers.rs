@@ -3,7 +3,9 @@
 //!
 //! - `erp.finance.org` reads `erp.employee.events`: who is whose manager (expense approvals);
 //! - `erp.finance.billing` reads `erp.pmo.events`: approved timesheets become invoice lines;
-//! - `erp.finance.quotes` reads `erp.crm.events`: accepted quotes become draft invoices.
+//! - `erp.finance.quotes` reads `erp.crm.events`: accepted quotes become draft invoices;
+//! - `erp.finance.assets` reads `erp.ops.events`: depreciation lines and disposals become
+//!   journal entries.
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
@@ -13,9 +15,10 @@ use erp_kit::events::{
 use erp_kit::runtime::Runtime;
 use erp_kit::{ApiError, ErrorCode, TenantId};
 
+use crate::app::assets::{AssetDisposed, DepreciationPosted};
 use crate::app::billing::{QuoteAccepted, TimesheetApproved};
 use crate::app::Finance;
-use crate::events::{BILLING_GROUP, DOMAIN, ORG_GROUP, QUOTE_GROUP};
+use crate::events::{ASSET_GROUP, BILLING_GROUP, DOMAIN, ORG_GROUP, QUOTE_GROUP};
 
 /// A use case's failure as the consumer sees it: a broken rule or a malformed payload will not
 /// heal (dead letter at once, its reason first: `DOCUMENT_CURRENCY: invoices, bills ...`);
@@ -102,34 +105,114 @@ impl EventHandler<WriteTransaction> for QuoteHandler {
     }
 }
 
+/// Ops' `asset.depreciation.posted` and `asset.disposed` into journal entries.
+pub struct AssetHandler(pub Finance);
+
+#[async_trait::async_trait]
+impl EventHandler<WriteTransaction> for AssetHandler {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        matches!(
+            event.event_type.as_str(),
+            "asset.depreciation.posted" | "asset.disposed"
+        )
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        let tenant = TenantId::from_claim(&event.tenant_id);
+        let posted = if event.event_type == "asset.disposed" {
+            let disposed: AssetDisposed = event.decode_payload()?;
+            self.0
+                .post_asset_disposal(&*write, &tenant, &disposed)
+                .await
+        } else {
+            let line: DepreciationPosted = event.decode_payload()?;
+            self.0
+                .post_asset_depreciation(&*write, &tenant, &line)
+                .await
+        };
+        posted.map(|_| ()).map_err(handler_error)
+    }
+}
+
+/// A handler that only takes some tenants' events (a test's own on a shared broker).
+struct OnlyTenants<H> {
+    handler: H,
+    tenants: Option<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl<H: EventHandler<WriteTransaction>> EventHandler<WriteTransaction> for OnlyTenants<H> {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        self.handler.wants(event)
+            && self
+                .tenants
+                .as_ref()
+                .is_none_or(|tenants| tenants.contains(&event.tenant_id))
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        self.handler.handle(write, event).await
+    }
+}
+
+fn only<H>(handler: H, tenants: &Option<Vec<String>>) -> OnlyTenants<H> {
+    OnlyTenants {
+        handler,
+        tenants: tenants.clone(),
+    }
+}
+
 /// Starts finance's consumers on the runtime's bus (keep the handles: dropping one stops it).
-pub fn start_consumers(runtime: &Runtime, finance: &Finance) -> Vec<ConsumerHandle> {
+pub fn start_consumers(
+    runtime: &Runtime,
+    finance: &Finance,
+    options: &crate::FinanceOptions,
+) -> Vec<ConsumerHandle> {
+    let group = |name: &str| format!("{name}{}", options.group_suffix);
+    let tenants = &options.tenants;
     let inbox = || SqlInbox::new(DOMAIN, runtime.db.clone()).waking(finance.outbox.waker());
     let employee_topic = topic_for("employee");
     let pmo_topic = topic_for("pmo");
     let crm_topic = topic_for("crm");
+    let ops_topic = topic_for("ops");
     vec![
         Consumer::new(
-            ConsumerConfig::new(ORG_GROUP, &[employee_topic.as_str()]),
+            ConsumerConfig::new(group(ORG_GROUP), &[employee_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            OrgHandler(finance.clone()),
+            only(OrgHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(BILLING_GROUP, &[pmo_topic.as_str()]),
+            ConsumerConfig::new(group(BILLING_GROUP), &[pmo_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            BillingHandler(finance.clone()),
+            only(BillingHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(QUOTE_GROUP, &[crm_topic.as_str()]),
+            ConsumerConfig::new(group(QUOTE_GROUP), &[crm_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            QuoteHandler(finance.clone()),
+            only(QuoteHandler(finance.clone()), tenants),
+            &runtime.metrics,
+        )
+        .spawn(),
+        Consumer::new(
+            ConsumerConfig::new(group(ASSET_GROUP), &[ops_topic.as_str()]),
+            runtime.bus.clone(),
+            inbox(),
+            only(AssetHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),

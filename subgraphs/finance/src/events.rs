@@ -22,3 +22,5 @@ pub const ORG_GROUP: &str = "erp.finance.org";
 pub const BILLING_GROUP: &str = "erp.finance.billing";
 /// The consumer group that drafts invoices from the CRM's accepted quotes.
 pub const QUOTE_GROUP: &str = "erp.finance.quotes";
+/// The consumer group reading ops' asset events (depreciation lines, disposals).
+pub const ASSET_GROUP: &str = "erp.finance.assets";

@@ -57,11 +57,19 @@ pub struct FinanceOptions {
     /// Run the event consumers (every deployment does; tests on a shared broker may not: a
     /// consumer group is the deployment's, and a new one reads the topics' whole history).
     pub consumers: bool,
+    /// Consumer group names get this suffix (a test's own groups on a shared broker).
+    pub group_suffix: String,
+    /// Only these tenants' events are handled (a test's own on a shared broker); all when none.
+    pub tenants: Option<Vec<String>>,
 }
 
 impl Default for FinanceOptions {
     fn default() -> Self {
-        Self { consumers: true }
+        Self {
+            consumers: true,
+            group_suffix: String::new(),
+            tenants: None,
+        }
     }
 }
 
@@ -81,7 +89,7 @@ pub async fn start_with(runtime: &Runtime, options: FinanceOptions) -> anyhow::R
     )
     .spawn();
     let consumers = if options.consumers {
-        consumers::start_consumers(runtime, &finance)
+        consumers::start_consumers(runtime, &finance, &options)
     } else {
         Vec::new()
     };

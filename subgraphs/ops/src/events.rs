@@ -82,6 +82,10 @@ pub struct AssetRevalued<'a> {
 pub struct AssetDisposed<'a> {
     pub asset_id: &'a str,
     pub currency: &'a str,
+    /// What the asset cost (finance takes it off the fixed-assets account).
+    pub cost_minor: i64,
+    /// The day of the disposal (UTC).
+    pub disposed_on: chrono::NaiveDate,
     pub proceeds_minor: i64,
     pub book_value_minor: i64,
     pub gain_or_loss_minor: i64,
@@ -145,6 +149,26 @@ pub struct SlaBreached<'a> {
     pub target: crate::domain::sla::Target,
     pub priority: crate::domain::helpdesk::Priority,
     pub client_id: Option<&'a str>,
+}
+
+/// The live channel of a tenant's ticket queue (the runtime's pub/sub: Redis across replicas,
+/// in-process in the one-process mode).
+pub fn ticket_queue_channel(tenant: &erp_kit::TenantId) -> String {
+    format!("ops:tickets:{tenant}")
+}
+
+/// What a live ticket queue receives after a ticket changed (published after the commit).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct TicketQueueMessage {
+    /// The event kind: `ticket.created`, `ticket.replied`, `ticket.status_changed`,
+    /// `ticket.merged` or `sla.breached`.
+    pub change: String,
+    pub ticket_id: String,
+    pub status: crate::domain::helpdesk::TicketStatus,
+    pub priority: crate::domain::helpdesk::Priority,
+    /// Who made the change (`sla-timer` for a breach).
+    pub actor: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The store's outbox (`ops_outbox` in MongoDB, or the embedded store's events) as a source of

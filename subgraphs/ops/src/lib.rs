@@ -85,6 +85,61 @@ pub async fn connect_store_at(
     })
 }
 
+/// The environment variable naming the directory of SOP files (`erp-os all`:
+/// `<state-dir>/ops-files`).
+pub const BLOB_DIR_ENV: &str = "ERP_OPS_BLOB_DIR";
+
+/// The environment variable holding the key that signs SOP download URLs (at least 32
+/// bytes, the same on every replica).
+pub const URL_KEY_ENV: &str = "ERP_OPS_URL_SIGNING_KEY";
+
+/// Where SOP files live (the options' directory, else `ERP_OPS_BLOB_DIR`, else MongoDB's
+/// `ops_sop_files` when the store is MongoDB, else memory) and the key of their URLs
+/// (`ERP_OPS_URL_SIGNING_KEY`, else a random key of this process).
+async fn sop_files(
+    runtime: &Runtime,
+    options: &OpsOptions,
+) -> anyhow::Result<app::sop_files::SopFiles> {
+    let dir = options.blob_dir.clone().or_else(|| {
+        std::env::var_os(BLOB_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    });
+    let blobs: store::blobs::SharedBlobStore = match (dir, &runtime.config.mongo_url) {
+        (Some(dir), _) => {
+            tracing::info!(dir = %dir.display(), "ops: SOP files on the filesystem");
+            Arc::new(store::blobs::LocalBlobStore::new(dir))
+        }
+        (None, Some(url)) => {
+            tracing::info!(
+                "ops: SOP files in MongoDB ({})",
+                store::blobs::MONGO_COLLECTION
+            );
+            Arc::new(store::blobs::MongoBlobStore::connect(url).await?)
+        }
+        (None, None) => {
+            tracing::warn!(
+                "ops: no {BLOB_DIR_ENV}: SOP files are kept in memory only and lost at exit"
+            );
+            Arc::new(store::blobs::MemoryBlobStore::default())
+        }
+    };
+    let key = match std::env::var(URL_KEY_ENV) {
+        Ok(key) if !key.is_empty() => key.into_bytes(),
+        _ => {
+            tracing::warn!(
+                "ops: no {URL_KEY_ENV}: SOP download URLs are signed with a key of this process \
+                 (they stop working at a restart and on other replicas)"
+            );
+            let mut key = vec![0u8; 32];
+            aws_lc_rs::rand::fill(&mut key)
+                .map_err(|_| anyhow::anyhow!("no randomness for the URL signing key"))?;
+            key
+        }
+    };
+    app::sop_files::SopFiles::new(blobs, &key)
+}
+
 struct OpsReadiness {
     store: SharedStore,
 }
@@ -138,7 +193,8 @@ pub async fn start_with(
         wake.clone(),
     )
     .spawn();
-    let ops = Ops::new(store.clone(), wake, options);
+    let files = sop_files(runtime, &options).await?;
+    let ops = Ops::new(store.clone(), wake, options, runtime.cache.clone(), files);
     let breach_timer = BreachTimer(ops.spawn_breach_timer());
     let schema = build_schema(Some(ops.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
@@ -148,7 +204,8 @@ pub async fn start_with(
         readiness: Arc::new(OpsReadiness { store }),
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
-    });
+    })
+    .merge(graphql::files::router(ops.clone()));
     Ok(OpsApp {
         router,
         ops,

@@ -5,6 +5,7 @@
 //! Every money-moving use case runs through [`Finance::idempotent`]: its idempotency key is
 //! checked and recorded in the same transaction as the effect (invariant F7).
 
+pub mod assets;
 pub mod billing;
 pub mod cash;
 pub mod client360;

@@ -112,6 +112,39 @@ const DEFAULT_ACCOUNTS: &[(&str, &str, AccountKind, AccountRole)] = &[
         AccountKind::Expense,
         AccountRole::General,
     ),
+    // Ops' asset postings (after the accounts the settings pick by position): fixed assets,
+    // their accumulated depreciation (a contra-asset), the disposal gain and loss and the
+    // depreciation expense.
+    (
+        "1500",
+        "Fixed assets",
+        AccountKind::Asset,
+        AccountRole::General,
+    ),
+    (
+        "1590",
+        "Accumulated depreciation",
+        AccountKind::Asset,
+        AccountRole::General,
+    ),
+    (
+        "4900",
+        "Gain on disposal of assets",
+        AccountKind::Income,
+        AccountRole::General,
+    ),
+    (
+        "5600",
+        "Depreciation expense",
+        AccountKind::Expense,
+        AccountRole::General,
+    ),
+    (
+        "5900",
+        "Loss on disposal of assets",
+        AccountKind::Expense,
+        AccountRole::General,
+    ),
 ];
 
 /// The default journals: (code, name, kind). Each keeps a hash chain.

@@ -99,6 +99,8 @@ erp_kit::reasons! {
         UNKNOWN_EMPLOYEE => Conflict,
         /// A PMO time entry is billed at most once.
         TIME_ENTRY_ALREADY_BILLED => Conflict,
+        /// An operations asset event (a depreciation line, a disposal) cannot be posted: the chart lacks one of the asset accounts (1500, 1590, 1000, 4900, 5600, 5900) or the GEN journal, or the amounts do not add up (the consumer dead-letters it; nothing is written).
+        ASSET_NOT_POSTABLE => Conflict,
         /// The partner is of the wrong kind for the document (a customer's invoice, a vendor's bill).
         WRONG_PARTNER_KIND => Conflict,
         /// Invoices, bills and payments are in the base currency (foreign-currency documents are not supported yet; manual entries are).

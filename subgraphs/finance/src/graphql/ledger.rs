@@ -217,6 +217,10 @@ pub enum EntrySource {
     Expense,
     /// The reimbursement of an expense claim.
     ExpensePayment,
+    /// A depreciation line of an operations asset (`sourceId`: `<asset>:<period index>`).
+    AssetDepreciation,
+    /// The disposal of an operations asset (`sourceId`: the asset).
+    AssetDisposal,
 }
 
 impl EntrySource {
@@ -229,6 +233,8 @@ impl EntrySource {
             "payment" => EntrySource::Payment,
             "expense" => EntrySource::Expense,
             "expense_payment" => EntrySource::ExpensePayment,
+            crate::app::assets::DEPRECIATION_SOURCE => EntrySource::AssetDepreciation,
+            crate::app::assets::DISPOSAL_SOURCE => EntrySource::AssetDisposal,
             _ => EntrySource::Manual,
         }
     }

@@ -1,6 +1,7 @@
 //! Tenant-scoped queries and writes. Every function takes the caller's [`erp_kit::TenantId`]
 //! and a connection (the pool, or the use case's write transaction).
 
+pub mod assets;
 pub mod billing;
 pub mod documents;
 pub mod entities;

@@ -167,7 +167,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "procurement:read",
         subgraph: "ops",
-        description: "Read requisitions, purchase orders and three-way matches.",
+        description: "Read requisitions, requests for quotation, purchase orders, approval thresholds and three-way matches.",
     },
     ScopeInfo {
         name: "procurement:request",
@@ -177,7 +177,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "procurement:order",
         subgraph: "ops",
-        description: "Create, submit, send, close and cancel purchase orders.",
+        description: "Create, submit, send, close and cancel purchase orders; send requests for quotation, record supplier quotations and award them.",
     },
     ScopeInfo {
         name: "procurement:approve",
@@ -192,7 +192,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "procurement:budget",
         subgraph: "ops",
-        description: "Set procurement budgets.",
+        description: "Set procurement budgets and the approval thresholds of purchase orders.",
     },
     ScopeInfo {
         name: "helpdesk:read",
@@ -401,6 +401,34 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "marketing:read",
             "marketing:write",
             "marketing:send",
+        ],
+    ),
+    (
+        // Operations staff: the asset register and its depreciation, procurement (request,
+        // order, receive; approving stays with whoever holds `procurement:approve`, never
+        // one's own), the helpdesk desk and SOP authoring. Publishing SOPs, helpdesk
+        // administration (SLA policies, calendars) and budgets stay with admins.
+        "Operations",
+        &[
+            "employee:read",
+            "attendance:checkin",
+            "okr:read",
+            "okr:write",
+            "leave:apply",
+            "expense:submit",
+            "assets:read",
+            "assets:write",
+            "assets:depreciate",
+            "procurement:read",
+            "procurement:request",
+            "procurement:order",
+            "procurement:approve",
+            "procurement:receive",
+            "helpdesk:read",
+            "helpdesk:submit",
+            "helpdesk:write",
+            "sop:read",
+            "sop:write",
         ],
     ),
 ];

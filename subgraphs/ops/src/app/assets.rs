@@ -519,6 +519,8 @@ impl Ops {
                 events::AssetDisposed {
                     asset_id: &asset.id,
                     currency: &asset.currency,
+                    cost_minor: asset.cost,
+                    disposed_on: now.date_naive(),
                     proceeds_minor: proceeds.minor(),
                     book_value_minor: disposal.book_value,
                     gain_or_loss_minor: disposal.gain_or_loss,

@@ -93,6 +93,23 @@ impl Ops {
         }
     }
 
+    /// The SLA policies (with their calendars) of the priorities given, by priority, in one
+    /// read (the tickets list's loader).
+    pub async fn sla_policies_of(
+        &self,
+        tenant: &TenantId,
+        priorities: &[Priority],
+    ) -> ApiResult<Vec<(SlaPolicyDoc, BusinessCalendar)>> {
+        helpdesk_store::sla_policies_of(&*self.store, tenant, priorities)
+            .await?
+            .into_iter()
+            .map(|policy| {
+                let calendar = calendar_of(&policy)?;
+                Ok((policy, calendar))
+            })
+            .collect()
+    }
+
     /// The targets and calendar of `priority`'s policy, when the tenant has one.
     async fn policy_of(
         &self,
@@ -232,6 +249,10 @@ impl Ops {
             let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
             if let Outcome::Done = outcome(self.store.commit(&tenant, &writes, &events).await?) {
                 fired += targets.len() as u64;
+                if !targets.is_empty() {
+                    self.publish_to_queue(&tenant, events::SLA_BREACHED, &next, "sla-timer")
+                        .await;
+                }
             }
         }
         if fired > 0 {
@@ -308,6 +329,8 @@ impl Ops {
             Outcome::Done => {
                 self.wake();
                 self.breach_timer.notify_one();
+                self.publish_to_queue(tenant, events::TICKET_CREATED, &ticket, &caller.sub)
+                    .await;
                 Ok(ticket)
             }
             _ => Err(collided()),
@@ -366,6 +389,8 @@ impl Ops {
             if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
                 self.wake();
                 self.breach_timer.notify_one();
+                self.publish_to_queue(tenant, events::TICKET_REPLIED, &next, &caller.sub)
+                    .await;
                 return Ok((next, reply));
             }
         }
@@ -401,6 +426,8 @@ impl Ops {
             if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
                 self.wake();
                 self.breach_timer.notify_one();
+                self.publish_to_queue(tenant, events::TICKET_STATUS_CHANGED, &next, &caller.sub)
+                    .await;
                 return Ok(next);
             }
         }
@@ -451,10 +478,58 @@ impl Ops {
             ];
             if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
                 self.wake();
+                self.publish_to_queue(tenant, events::TICKET_MERGED, &next, &caller.sub)
+                    .await;
                 return Ok(next);
             }
         }
         Err(collided())
+    }
+
+    /// Publishes a ticket's change on the tenant's live queue (best effort: the change is
+    /// committed and its event is in the outbox; a subscriber that missed the live message
+    /// catches up with the `tickets` query).
+    async fn publish_to_queue(
+        &self,
+        tenant: &TenantId,
+        change: &str,
+        ticket: &TicketDoc,
+        actor: &str,
+    ) {
+        let message = events::TicketQueueMessage {
+            change: change.to_owned(),
+            ticket_id: ticket.id.clone(),
+            status: ticket.status,
+            priority: ticket.priority,
+            actor: actor.to_owned(),
+            at: Utc::now(),
+        };
+        let Ok(bytes) = serde_json::to_vec(&message) else {
+            return;
+        };
+        if let Err(err) = self
+            .live
+            .publish(&events::ticket_queue_channel(tenant), &bytes)
+            .await
+        {
+            tracing::warn!(error = %err, "live ticket queue change not published");
+        }
+    }
+
+    /// The live changes of a tenant's ticket queue, from now on.
+    pub async fn ticket_queue(
+        &self,
+        tenant: &TenantId,
+    ) -> ApiResult<futures::stream::BoxStream<'static, events::TicketQueueMessage>> {
+        use futures::StreamExt;
+        let raw = self
+            .live
+            .subscribe(&events::ticket_queue_channel(tenant))
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(raw
+            .filter_map(|bytes| async move { serde_json::from_slice(&bytes).ok() })
+            .boxed())
     }
 
     async fn existing_ticket(&self, tenant: &TenantId, id: &str) -> ApiResult<TicketDoc> {

@@ -9,6 +9,8 @@ pub mod helpdesk;
 pub mod inventory;
 pub mod maintenance;
 pub mod procurement;
+pub mod rfq;
+pub mod sop_files;
 pub mod sops;
 
 /// The retry loop of a transaction script is the kit's.
@@ -22,8 +24,11 @@ use crate::store::{Commit, SharedStore};
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
 pub struct OpsOptions {
-    /// How many distinct approvers a purchase order needs by its total.
+    /// How many distinct approvers a purchase order needs by its total, until a tenant sets
+    /// its own thresholds.
     pub approval_policy: ApprovalPolicy,
+    /// Where SOP files are kept (`ERP_OPS_BLOB_DIR` when unset; in memory when neither).
+    pub blob_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for OpsOptions {
@@ -31,26 +36,40 @@ impl Default for OpsOptions {
         Self {
             // Two approvers from 10,000.00 (in the order's minor units) on, one below.
             approval_policy: ApprovalPolicy::new(vec![(0, 1), (1_000_000, 2)]).unwrap_or_default(),
+            blob_dir: None,
         }
     }
 }
 
-/// The operations use cases over a store, the outbox relay's wake and the SLA breach timer's.
+/// The operations use cases over a store, the outbox relay's wake, the SLA breach timer's and
+/// the live channels' pub/sub.
 #[derive(Clone)]
 pub struct Ops {
     pub store: SharedStore,
     pub options: OpsOptions,
     wake: Wake,
     breach_timer: std::sync::Arc<tokio::sync::Notify>,
+    /// The runtime's pub/sub (Redis across replicas): the live ticket queue.
+    live: erp_kit::cache::SharedCache,
+    /// Object storage of SOP files and the key of their download URLs.
+    pub files: sop_files::SopFiles,
 }
 
 impl Ops {
-    pub fn new(store: SharedStore, wake: Wake, options: OpsOptions) -> Self {
+    pub fn new(
+        store: SharedStore,
+        wake: Wake,
+        options: OpsOptions,
+        live: erp_kit::cache::SharedCache,
+        files: sop_files::SopFiles,
+    ) -> Self {
         Self {
             store,
             options,
             wake,
             breach_timer: Default::default(),
+            live,
+            files,
         }
     }
 

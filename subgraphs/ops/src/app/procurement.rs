@@ -14,9 +14,9 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::{outcome, Attempts, Ops, Outcome};
 use crate::domain::collided;
 use crate::domain::procurement::{
-    approve_order, check_budget, order_total, receive, three_way_match, BillLine, Commitments,
-    MatchReport, MatchTolerances, OrderLine, OrderStatus, PerLine, Quantity, ReceiptLine,
-    RequisitionStatus, Tolerance,
+    approve_order, check_budget, comparable_total, order_total, receive, three_way_match, BillLine,
+    Commitments, MatchReport, MatchTolerances, OrderLine, OrderStatus, PerLine, Quantity,
+    ReceiptLine, RequisitionStatus, Tolerance,
 };
 use crate::events;
 use crate::store::procurement as procurement_store;
@@ -107,6 +107,16 @@ impl Ops {
         id: &str,
     ) -> ApiResult<Option<RequisitionDoc>> {
         procurement_store::requisition(&*self.store, tenant, id).await
+    }
+
+    /// The requisitions of the ids given that the tenant has, in one read (the orders list's
+    /// loader).
+    pub async fn requisitions_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> ApiResult<Vec<RequisitionDoc>> {
+        procurement_store::requisitions_by_ids(&*self.store, tenant, ids).await
     }
 
     pub async fn requisitions(
@@ -396,56 +406,80 @@ impl Ops {
         caller: &Claims,
         new: NewOrder,
     ) -> ApiResult<OrderDoc> {
-        let lines = line_docs(new.lines)?;
-        let total = order_total(&order_lines(&lines));
         let mut attempts = Attempts::new();
         while attempts.next().await {
-            let mut writes = Vec::with_capacity(2);
-            let mut cost_centre = None;
-            if let Some(requisition_id) = &new.requisition_id {
-                let requisition = self.existing_requisition(tenant, requisition_id).await?;
-                if requisition.currency != new.currency.code() {
-                    return Err(ApiError::bad_input(
-                        "currency",
-                        "the order is in the currency of its requisition",
-                    ));
-                }
-                let ordered = RequisitionDoc {
-                    rev: requisition.rev + 1,
-                    status: requisition.status.order()?,
-                    ..requisition.clone()
-                };
-                cost_centre = requisition.cost_centre.clone();
-                writes.push(Write::replace(
-                    Kind::Requisitions,
-                    &ordered,
-                    requisition.rev,
-                )?);
-            }
-            let order = OrderDoc {
-                id: erp_kit::db::new_id(),
-                tenant_id: tenant.as_str().to_owned(),
-                rev: 0,
-                requisition_id: new.requisition_id.clone(),
-                cost_centre: cost_centre.clone(),
-                requester_id: caller.sub.clone(),
-                supplier: new.supplier.clone(),
-                currency: new.currency.code().to_owned(),
-                lines: lines.clone(),
-                total,
-                status: OrderStatus::Draft,
-                approvals: vec![],
-                required_approvals: self.options.approval_policy.required(total),
-                receipt_tolerance: new.receipt_tolerance.basis_points(),
-                received: vec![],
-                created_at: Utc::now(),
-            };
-            writes.push(Write::insert(Kind::Orders, &order)?);
+            let (order, writes) = self.new_order_writes(tenant, caller, &new).await?;
             if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[]).await?) {
                 return Ok(order);
             }
         }
         Err(collided())
+    }
+
+    /// A new draft order requested by the caller and its writes: the order, and its
+    /// requisition (when it has one) becoming ordered. What `create_order` and an RFQ's award
+    /// commit.
+    pub(super) async fn new_order_writes(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        new: &NewOrder,
+    ) -> ApiResult<(OrderDoc, Vec<Write>)> {
+        let lines = line_docs(
+            new.lines
+                .iter()
+                .map(|line| NewLine {
+                    item: line.item.clone(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                })
+                .collect(),
+        )?;
+        let total = order_total(&order_lines(&lines));
+        let mut writes = Vec::with_capacity(2);
+        let mut cost_centre = None;
+        if let Some(requisition_id) = &new.requisition_id {
+            let requisition = self.existing_requisition(tenant, requisition_id).await?;
+            if requisition.currency != new.currency.code() {
+                return Err(ApiError::bad_input(
+                    "currency",
+                    "the order is in the currency of its requisition",
+                ));
+            }
+            let ordered = RequisitionDoc {
+                rev: requisition.rev + 1,
+                status: requisition.status.order()?,
+                ..requisition.clone()
+            };
+            cost_centre = requisition.cost_centre.clone();
+            writes.push(Write::replace(
+                Kind::Requisitions,
+                &ordered,
+                requisition.rev,
+            )?);
+        }
+        let order = OrderDoc {
+            id: erp_kit::db::new_id(),
+            tenant_id: tenant.as_str().to_owned(),
+            rev: 0,
+            requisition_id: new.requisition_id.clone(),
+            cost_centre,
+            requester_id: caller.sub.clone(),
+            supplier: new.supplier.clone(),
+            currency: new.currency.code().to_owned(),
+            lines,
+            total,
+            status: OrderStatus::Draft,
+            approvals: vec![],
+            required_approvals: self
+                .approvals_required(tenant, new.currency.code(), total)
+                .await?,
+            receipt_tolerance: new.receipt_tolerance.basis_points(),
+            received: vec![],
+            created_at: Utc::now(),
+        };
+        writes.push(Write::insert(Kind::Orders, &order)?);
+        Ok((order, writes))
     }
 
     /// Submits a draft order for approval (its requester only).
@@ -455,6 +489,7 @@ impl Ops {
         caller: &Claims,
         id: &str,
     ) -> ApiResult<OrderDoc> {
+        let (policy, thresholds_currency) = self.approval_policy(tenant).await?;
         self.change_order(tenant, caller, id, |order| {
             if order.requester_id != caller.sub {
                 return Err(ApiError::Forbidden(
@@ -463,7 +498,11 @@ impl Ops {
             }
             let mut next = order.clone();
             next.status = order.status.submit()?;
-            next.required_approvals = self.options.approval_policy.required(order.total);
+            next.required_approvals = policy.required(comparable_total(
+                thresholds_currency.as_deref(),
+                &order.currency,
+                order.total,
+            ));
             Ok((next, None))
         })
         .await
@@ -478,6 +517,7 @@ impl Ops {
         caller: &Claims,
         id: &str,
     ) -> ApiResult<OrderDoc> {
+        let (policy, thresholds_currency) = self.approval_policy(tenant).await?;
         self.change_order(tenant, caller, id, |order| {
             let mut next = order.clone();
             next.status = approve_order(
@@ -485,8 +525,8 @@ impl Ops {
                 &order.requester_id,
                 &mut next.approvals,
                 &caller.sub,
-                &self.options.approval_policy,
-                order.total,
+                &policy,
+                comparable_total(thresholds_currency.as_deref(), &order.currency, order.total),
             )?;
             let event = (next.status == OrderStatus::Approved).then_some(events::PO_APPROVED);
             Ok((next, event))

@@ -77,6 +77,9 @@ impl Ops {
         content: String,
     ) -> ApiResult<SopDoc> {
         checked_content(&content)?;
+        // The bytes first: a failed commit leaves at most an unreferenced file (content-
+        // addressed, so a retry lands on the same one), never a version without its file.
+        let hash = self.files.blobs.put(tenant, content.as_bytes()).await?;
         let now = Utc::now();
         let sop = SopDoc {
             id: erp_kit::db::new_id(),
@@ -85,9 +88,9 @@ impl Ops {
             title,
             versions: vec![SopVersionDoc {
                 number: 1,
-                hash: ContentHash::of(content.as_bytes()).as_str().to_owned(),
+                hash: hash.as_str().to_owned(),
                 status: VersionStatus::Draft,
-                content,
+                content: None,
                 created_by: caller.sub.clone(),
                 created_at: now,
                 published_at: None,
@@ -111,9 +114,24 @@ impl Ops {
         id: &str,
         change: SopChange,
     ) -> ApiResult<SopDoc> {
-        if let SopChange::AddDraft(content) | SopChange::ReplaceDraft { content, .. } = &change {
-            checked_content(content)?;
-        }
+        self.change_sop_as(tenant, &caller.sub, id, change).await
+    }
+
+    /// [`Ops::change_sop`] by the user `author` (a signed upload names its uploader).
+    pub async fn change_sop_as(
+        &self,
+        tenant: &TenantId,
+        author: &str,
+        id: &str,
+        change: SopChange,
+    ) -> ApiResult<SopDoc> {
+        let stored_hash = match &change {
+            SopChange::AddDraft(content) | SopChange::ReplaceDraft { content, .. } => {
+                checked_content(content)?;
+                Some(self.files.blobs.put(tenant, content.as_bytes()).await?)
+            }
+            _ => None,
+        };
         let mut attempts = Attempts::new();
         while attempts.next().await {
             let sop = self.existing_sop(tenant, id).await?;
@@ -125,24 +143,28 @@ impl Ops {
             let now = Utc::now();
             match &change {
                 SopChange::AddDraft(content) => {
-                    let hash = ContentHash::of(content.as_bytes());
+                    let hash = stored_hash
+                        .clone()
+                        .unwrap_or_else(|| ContentHash::of(content.as_bytes()));
                     let number = versions.add_draft(hash.clone())?;
                     next.versions.push(SopVersionDoc {
                         number,
                         hash: hash.as_str().to_owned(),
                         status: VersionStatus::Draft,
-                        content: content.clone(),
-                        created_by: caller.sub.clone(),
+                        content: None,
+                        created_by: author.to_owned(),
                         created_at: now,
                         published_at: None,
                     });
                 }
                 SopChange::ReplaceDraft { version, content } => {
-                    let hash = ContentHash::of(content.as_bytes());
+                    let hash = stored_hash
+                        .clone()
+                        .unwrap_or_else(|| ContentHash::of(content.as_bytes()));
                     versions.replace_content(*version, hash.clone())?;
                     if let Some(stored) = next.versions.iter_mut().find(|v| v.number == *version) {
                         stored.hash = hash.as_str().to_owned();
-                        stored.content = content.clone();
+                        stored.content = None;
                     }
                 }
                 SopChange::Submit(version) => versions.submit(*version)?,

@@ -10,6 +10,7 @@ pub mod depreciation;
 pub mod helpdesk;
 pub mod maintenance;
 pub mod procurement;
+pub mod rfq;
 pub mod sla;
 pub mod sop;
 
@@ -61,6 +62,13 @@ erp_kit::reasons! {
         BUDGET_EXCEEDED => Conflict,
         /// No budget could be resolved for the spend: the check fails closed.
         BUDGET_UNRESOLVED => Conflict,
+        /// The request for quotation's state does not allow the change (a quotation for an
+        /// awarded or cancelled RFQ...).
+        RFQ_STATE => Conflict,
+        /// The supplier was not invited to the request for quotation.
+        SUPPLIER_NOT_INVITED => Conflict,
+        /// The supplier has already quoted for the request (a quotation is never replaced).
+        QUOTATION_EXISTS => Conflict,
         /// The ticket's state does not allow the change.
         TICKET_STATE => Conflict,
         /// The ticket was merged into another: reply on that one.
@@ -110,6 +118,9 @@ pub enum OpsRule {
         requested: i64,
     },
     BudgetUnresolved,
+    RfqState(&'static str),
+    SupplierNotInvited(String),
+    QuotationExists(String),
     TicketState(&'static str),
     TicketMerged,
     SopVersionState(&'static str),
@@ -139,6 +150,9 @@ impl erp_kit::RuleViolation for OpsRule {
             OpsRule::LineMismatch(_) => reasons::LINE_MISMATCH,
             OpsRule::BudgetExceeded { .. } => reasons::BUDGET_EXCEEDED,
             OpsRule::BudgetUnresolved => reasons::BUDGET_UNRESOLVED,
+            OpsRule::RfqState(_) => reasons::RFQ_STATE,
+            OpsRule::SupplierNotInvited(_) => reasons::SUPPLIER_NOT_INVITED,
+            OpsRule::QuotationExists(_) => reasons::QUOTATION_EXISTS,
             OpsRule::TicketState(_) => reasons::TICKET_STATE,
             OpsRule::TicketMerged => reasons::TICKET_MERGED,
             OpsRule::SopVersionState(_) => reasons::SOP_VERSION_STATE,
@@ -155,6 +169,7 @@ impl erp_kit::RuleViolation for OpsRule {
             | OpsRule::OrderState(what)
             | OpsRule::ReceiptState(what)
             | OpsRule::TicketState(what)
+            | OpsRule::RfqState(what)
             | OpsRule::SopVersionState(what) => (*what).to_owned(),
             OpsRule::AssetTagTaken(tag) => {
                 format!("another asset already has the tag `{tag}`")
@@ -198,6 +213,12 @@ impl erp_kit::RuleViolation for OpsRule {
             }
             OpsRule::BudgetUnresolved => {
                 "no budget could be resolved for this spend, so it is refused".into()
+            }
+            OpsRule::SupplierNotInvited(supplier) => {
+                format!("`{supplier}` was not invited to quote for this request")
+            }
+            OpsRule::QuotationExists(supplier) => {
+                format!("`{supplier}` has already quoted for this request")
             }
             OpsRule::TicketMerged => {
                 "the ticket was merged into another one: continue there".into()

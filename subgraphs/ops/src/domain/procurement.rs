@@ -235,6 +235,9 @@ impl OrderStatus {
     }
 }
 
+/// The most tiers an approval policy has.
+pub const MAX_APPROVAL_TIERS: usize = 10;
+
 /// How many distinct approvers an order needs by its total: the tier with the highest
 /// threshold at or below the total applies; below every threshold, one approver.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -250,14 +253,20 @@ impl ApprovalPolicy {
         let bad = tiers
             .iter()
             .any(|(threshold, approvers)| *threshold < 0 || !(1..=5).contains(approvers))
-            || tiers.windows(2).any(|pair| pair[0].0 == pair[1].0);
+            || tiers.windows(2).any(|pair| pair[0].0 == pair[1].0)
+            || tiers.len() > MAX_APPROVAL_TIERS;
         if bad {
             return Err(ApiError::bad_input(
                 "tiers",
-                "approval tiers have distinct non-negative thresholds and 1 to 5 approvers",
+                "approval tiers (at most 10) have distinct non-negative thresholds and 1 to 5 approvers",
             ));
         }
         Ok(Self { tiers })
+    }
+
+    /// The tiers, by ascending threshold.
+    pub fn tiers(&self) -> &[(i64, u32)] {
+        &self.tiers
     }
 
     pub fn required(&self, total: i64) -> u32 {
@@ -266,6 +275,21 @@ impl ApprovalPolicy {
             .rev()
             .find(|(threshold, _)| *threshold <= total)
             .map_or(1, |(_, approvers)| *approvers)
+    }
+}
+
+/// The total an order's approvals are counted by: its own when the thresholds are in its
+/// currency (or have none, the service's default in minor units); otherwise above every
+/// threshold (there is no rate here to convert with, so the check fails closed: the most
+/// approvers).
+pub fn comparable_total(
+    thresholds_currency: Option<&str>,
+    order_currency: &str,
+    total: i64,
+) -> i64 {
+    match thresholds_currency {
+        Some(currency) if currency != order_currency => i64::MAX,
+        _ => total,
     }
 }
 

@@ -14,11 +14,14 @@ use erp_kit::scalars::{Date, DateTime, TimeOfDay, TimeZone};
 use erp_kit::{ApiError, RequestContext};
 
 use super::context::ops;
+use super::loaders::{priority_key, SlaPolicyLoader};
 use crate::app::helpdesk::{NewSlaPolicy, NewTicket};
 use crate::domain::helpdesk::{self as domain, TicketStatus as Status};
 use crate::domain::sla::{BusinessCalendar, Clock, ClockState, DayHours};
 use crate::domain::{optional_text, short_text};
 use crate::store::{ReplyDoc, SlaPolicyDoc, TicketDoc};
+use async_graphql::dataloader::DataLoader;
+use erp_kit::loaders::TenantKey;
 
 /// The scope that makes a caller an agent (replies meet the first response).
 const AGENT_SCOPE: &str = "helpdesk:write";
@@ -256,7 +259,12 @@ impl Ticket {
     /// Its SLA targets under the current policy of its priority (none without a policy).
     async fn sla(&self, ctx: &Context<'_>) -> Result<Option<TicketSla>> {
         let tenant = ctx.tenant()?;
-        let Some((policy, calendar)) = ops(ctx)?.sla_policy(&tenant, self.0.priority).await? else {
+        let key = TenantKey::new(&tenant, &priority_key(self.0.priority));
+        let Some((policy, calendar)) = ctx
+            .data::<DataLoader<SlaPolicyLoader>>()?
+            .load_one(key)
+            .await?
+        else {
             return Ok(None);
         };
         let clocks = &self.0.clocks;
@@ -671,5 +679,129 @@ impl HelpdeskMutation {
             resolution_minutes: minutes("resolutionMinutes", input.resolution_minutes)?,
         };
         Ok(SlaPolicy(ops(ctx)?.set_sla_policy(&tenant, new).await?))
+    }
+}
+
+/// What happened to a ticket in a live queue.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TicketQueueChange {
+    /// A ticket was raised.
+    Created,
+    /// A reply was added.
+    Replied,
+    /// Its status changed.
+    StatusChanged,
+    /// It was merged into another ticket.
+    Merged,
+    /// One of its SLA targets was breached.
+    SlaBreached,
+}
+
+impl TicketQueueChange {
+    fn of(kind: &str) -> Option<Self> {
+        Some(match kind {
+            crate::events::TICKET_CREATED => Self::Created,
+            crate::events::TICKET_REPLIED => Self::Replied,
+            crate::events::TICKET_STATUS_CHANGED => Self::StatusChanged,
+            crate::events::TICKET_MERGED => Self::Merged,
+            crate::events::SLA_BREACHED => Self::SlaBreached,
+            _ => return None,
+        })
+    }
+}
+
+/// One change of the ticket queue, as it happened.
+pub struct TicketQueueEvent {
+    change: TicketQueueChange,
+    message: crate::events::TicketQueueMessage,
+}
+
+/// One change of the ticket queue, as it happened.
+#[Object]
+impl TicketQueueEvent {
+    /// What happened.
+    async fn change(&self) -> TicketQueueChange {
+        self.change
+    }
+
+    /// The ticket's id.
+    async fn ticket_id(&self) -> ID {
+        ID(self.message.ticket_id.clone())
+    }
+
+    /// Its status after the change.
+    async fn status(&self) -> TicketStatus {
+        self.message.status.into()
+    }
+
+    /// Its priority.
+    async fn priority(&self) -> TicketPriority {
+        self.message.priority.into()
+    }
+
+    /// Who made the change (`sla-timer` for a breach).
+    async fn actor_id(&self) -> ID {
+        ID(self.message.actor.clone())
+    }
+
+    /// When.
+    async fn at(&self) -> DateTime {
+        DateTime::from(self.message.at)
+    }
+
+    /// The ticket as it is now (read when the change is delivered).
+    async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<Ticket>> {
+        let tenant = ctx.tenant()?;
+        Ok(ops(ctx)?
+            .ticket(&tenant, &self.message.ticket_id)
+            .await?
+            .map(Ticket))
+    }
+}
+
+/// The live helpdesk.
+#[derive(Default)]
+pub struct HelpdeskSubscription;
+
+#[async_graphql::Subscription]
+impl HelpdeskSubscription {
+    /// The tenant's ticket queue as it changes (from every replica, through the runtime's
+    /// pub/sub): tickets raised, replied to, moved, merged and breached, optionally only those
+    /// of some statuses (after the change) or priorities. Before each change the subscriber's
+    /// token is checked again (expiry, revocation).
+    #[graphql(directive = erp_kit::authz::requiresScopes::apply(vec![vec!["helpdesk:read".into()]]))]
+    async fn ticket_queue(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only changes leaving a ticket in one of these statuses.")]
+        statuses: Option<Vec<TicketStatus>>,
+        #[graphql(desc = "Only tickets of these priorities.")] priorities: Option<
+            Vec<TicketPriority>,
+        >,
+    ) -> Result<impl futures::Stream<Item = Result<TicketQueueEvent>>> {
+        use futures::StreamExt;
+        let tenant = ctx.tenant()?;
+        let identity = ctx.identity().clone();
+        let statuses: Option<Vec<Status>> =
+            statuses.map(|list| list.into_iter().map(Into::into).collect());
+        let priorities: Option<Vec<domain::Priority>> =
+            priorities.map(|list| list.into_iter().map(Into::into).collect());
+        let changes = ops(ctx)?
+            .ticket_queue(&tenant)
+            .await?
+            .filter_map(move |message| {
+                let wanted = statuses
+                    .as_ref()
+                    .is_none_or(|list| list.contains(&message.status))
+                    && priorities
+                        .as_ref()
+                        .is_none_or(|list| list.contains(&message.priority));
+                let event = TicketQueueChange::of(&message.change)
+                    .filter(|_| wanted)
+                    .map(|change| TicketQueueEvent { change, message });
+                async move { event }
+            })
+            .boxed();
+        Ok(erp_kit::live::reauthorized(identity, changes))
     }
 }

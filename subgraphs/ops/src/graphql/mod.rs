@@ -3,17 +3,20 @@
 
 pub mod assets;
 pub mod context;
+pub mod files;
 pub mod helpdesk;
 pub mod inventory;
+pub mod loaders;
 pub mod maintenance;
 pub mod procurement;
+pub mod rfq;
 pub mod sops;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 use crate::app::Ops;
 
-pub type OpsSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type OpsSchema = Schema<Query, Mutation, Subscription>;
 
 // The root types' descriptions are the same in every subgraph (composition keeps one).
 /// The queries of the API: one root for every domain, each subgraph adding its fields.
@@ -23,6 +26,7 @@ pub struct Query(
     inventory::InventoryQuery,
     maintenance::MaintenanceQuery,
     procurement::ProcurementQuery,
+    rfq::RfqQuery,
     helpdesk::HelpdeskQuery,
     sops::SopQuery,
 );
@@ -35,25 +39,36 @@ pub struct Mutation(
     inventory::InventoryMutation,
     maintenance::MaintenanceMutation,
     procurement::ProcurementMutation,
+    rfq::RfqMutation,
     helpdesk::HelpdeskMutation,
     sops::SopMutation,
 );
 
+/// The live streams of the API (graphql-transport-ws, or SSE): one root for every domain,
+/// each subgraph adding its fields.
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct Subscription(helpdesk::HelpdeskSubscription);
+
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
-pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, Subscription> {
     use erp_kit::pagination::describe_connection;
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    );
     let builder = describe_connection::<assets::Asset, _, _, _>(builder);
     let builder = describe_connection::<assets::AssetMovement, _, _, _>(builder);
     let builder = describe_connection::<procurement::Requisition, _, _, _>(builder);
     let builder = describe_connection::<procurement::PurchaseOrder, _, _, _>(builder);
     let builder = describe_connection::<procurement::GoodsReceipt, _, _, _>(builder);
+    let builder = describe_connection::<rfq::Rfq, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::Ticket, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::TicketReply, _, _, _>(builder);
     let builder = describe_connection::<sops::Sop, _, _, _>(builder);
     let builder = describe_connection::<maintenance::MaintenanceRequest, _, _, _>(builder);
     match ops {
-        Some(ops) => builder.data(ops),
+        Some(ops) => loaders::register(builder, &ops).data(ops),
         None => builder,
     }
 }

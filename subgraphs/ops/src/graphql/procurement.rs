@@ -12,12 +12,15 @@ use erp_kit::scalars::DateTime;
 use erp_kit::{ApiError, RequestContext};
 
 use super::context::{minor_of, money, money_input, ops};
+use super::loaders::RequisitionLoader;
 use crate::app::procurement::{NewLine, NewOrder, NewRequisition};
 use crate::domain::procurement::{
     self as domain, BillLine, MatchTolerances, Quantity, ReceiptLine, Tolerance,
 };
 use crate::domain::{optional_text, short_text};
 use crate::store::{LineDoc, OrderDoc, ReceiptDoc, RequisitionDoc};
+use async_graphql::dataloader::DataLoader;
+use erp_kit::loaders::TenantKey;
 
 /// Where a requisition is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -157,7 +160,7 @@ impl PurchaseLine {
     }
 }
 
-fn lines(lines: &[LineDoc], currency: &str) -> Vec<PurchaseLine> {
+pub(super) fn lines(lines: &[LineDoc], currency: &str) -> Vec<PurchaseLine> {
     lines
         .iter()
         .map(|line| PurchaseLine {
@@ -240,7 +243,11 @@ impl PurchaseOrder {
             return Ok(None);
         };
         let tenant = ctx.tenant()?;
-        Ok(ops(ctx)?.requisition(&tenant, id).await?.map(Requisition))
+        Ok(ctx
+            .data::<DataLoader<RequisitionLoader>>()?
+            .load_one(TenantKey::new(&tenant, id))
+            .await?
+            .map(Requisition))
     }
     /// The user who requested it (never one of its approvers).
     async fn requester_id(&self) -> ID {

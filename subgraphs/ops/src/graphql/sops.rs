@@ -40,6 +40,24 @@ impl From<VersionStatus> for SopVersionStatus {
     }
 }
 
+/// A signed URL of an SOP file (to download a version, or to upload a new one).
+#[derive(SimpleObject)]
+pub struct SopDownloadUrl {
+    /// The path on the operations subgraph, with its expiry and signature.
+    pub url: String,
+    /// When it stops working.
+    pub expires_at: DateTime,
+}
+
+/// An upload URL of an SOP file (`sopUploadUrl`).
+#[derive(InputObject)]
+pub struct SopUploadUrlInput {
+    /// The SOP the file becomes a new draft version of.
+    pub sop_id: ID,
+    /// How long the URL works, in seconds (1 to 86400, default 300).
+    pub expires_in_seconds: Option<i32>,
+}
+
 /// One version of an SOP.
 pub struct SopVersion(SopVersionDoc);
 
@@ -58,9 +76,35 @@ impl SopVersion {
     async fn status(&self) -> SopVersionStatus {
         self.0.status.into()
     }
-    /// The document (Markdown).
-    async fn content(&self) -> &str {
-        &self.0.content
+    /// The document (Markdown), read from object storage and checked against its hash.
+    async fn content(&self, ctx: &Context<'_>) -> Result<String> {
+        let tenant = ctx.tenant()?;
+        Ok(ops(ctx)?.sop_version_content(&tenant, &self.0).await?)
+    }
+    /// A signed URL to download the file (a path on the operations subgraph: `GET` it with
+    /// no token); it stops working after `expiresInSeconds` (1 to 86400, default 300).
+    async fn download_url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "How long the URL works, in seconds (1 to 86400).",
+            default = 300
+        )]
+        expires_in_seconds: i32,
+    ) -> Result<SopDownloadUrl> {
+        let tenant = ctx.tenant()?;
+        let hash = ContentHash::parse("hash", &self.0.hash)
+            .map_err(|_| ApiError::internal("a stored hash that does not parse"))?;
+        let signed = ops(ctx)?.sop_download_url(
+            &tenant,
+            &hash,
+            i64::from(expires_in_seconds),
+            chrono::Utc::now(),
+        )?;
+        Ok(SopDownloadUrl {
+            url: signed.path,
+            expires_at: DateTime::from(signed.expires_at),
+        })
     }
     /// Who wrote it.
     async fn created_by_id(&self) -> ID {
@@ -312,6 +356,32 @@ impl SopMutation {
     ) -> Result<Sop> {
         let version = version_of(input.version)?;
         change(ctx, &input.sop_id, SopChange::Publish(version)).await
+    }
+
+    /// A URL to PUT a new draft version's file to (Markdown or plain text, UTF-8, at most
+    /// 1 MiB), signed for the caller; it stops working after `expiresInSeconds` (1 to 86400,
+    /// default 300).
+    #[graphql(requires_scopes = "sop:write")]
+    async fn sop_upload_url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The SOP and how long the URL works.")] input: SopUploadUrlInput,
+    ) -> Result<SopDownloadUrl> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let signed = ops(ctx)?
+            .sop_upload_url(
+                &tenant,
+                &claims.sub,
+                &input.sop_id,
+                i64::from(input.expires_in_seconds.unwrap_or(300)),
+                chrono::Utc::now(),
+            )
+            .await?;
+        Ok(SopDownloadUrl {
+            url: signed.path,
+            expires_at: DateTime::from(signed.expires_at),
+        })
     }
 
     /// The caller acknowledges the current published version, named by its content hash.

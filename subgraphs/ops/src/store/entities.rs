@@ -14,6 +14,7 @@ use crate::domain::depreciation::{Frequency, Line, Method};
 use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
 use crate::domain::maintenance::{MaintenanceKind, MaintenanceStatus, Plan};
 use crate::domain::procurement::{OrderStatus, RequisitionStatus};
+use crate::domain::rfq::RfqStatus;
 use crate::domain::sla::TicketClocks;
 use crate::domain::sop::VersionStatus;
 
@@ -132,8 +133,10 @@ pub struct SopVersionDoc {
     pub number: u32,
     pub hash: String,
     pub status: VersionStatus,
-    /// The document (Markdown), kept inline until the object-storage backend lands.
-    pub content: String,
+    /// The document (Markdown) inline: versions written before object storage only. Newer
+    /// versions keep their bytes in the blob store under `hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
@@ -361,6 +364,56 @@ impl SlaPolicyDoc {
     }
 }
 
+/// A request for quotation: the lines of an approved requisition (prices unknown: each
+/// quotation names them), the suppliers invited, the quotations received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RfqDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub requisition_id: String,
+    pub title: String,
+    pub currency: String,
+    /// The requisition's lines (their `unit_price` is the requisition's estimate).
+    pub lines: Vec<LineDoc>,
+    pub suppliers: Vec<String>,
+    pub quotations: Vec<QuotationDoc>,
+    pub status: RfqStatus,
+    /// The quotation awarded and the order it raised.
+    pub awarded_quotation_id: Option<String>,
+    pub order_id: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A supplier's quotation: a unit price per RFQ line (in its order), in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotationDoc {
+    pub id: String,
+    pub supplier: String,
+    pub unit_prices: Vec<i64>,
+    pub total: i64,
+    pub valid_until: Option<NaiveDate>,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A tenant's procurement settings (`_id` is the tenant): the approval tiers of purchase
+/// orders as (threshold in minor units, distinct approvers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcurementSettingsDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub approval_tiers: Vec<(i64, u32)>,
+    /// The currency the thresholds are in.
+    pub currency: String,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
 macro_rules! has_id {
     ($($doc:ty),*) => {
         $(impl HasId for $doc {
@@ -378,7 +431,9 @@ has_id!(
     OrderDoc,
     ReceiptDoc,
     TicketDoc,
-    ReplyDoc
+    ReplyDoc,
+    SlaPolicyDoc,
+    RfqDoc
 );
 
 /// An event in the outbox.

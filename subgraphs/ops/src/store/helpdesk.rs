@@ -5,7 +5,7 @@ use serde_json::json;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiResult, TenantId};
 
-use super::{decode_all, one, Kind, OpsStore, ReplyDoc, SlaPolicyDoc, TicketDoc};
+use super::{by_ids, decode_all, one, Kind, OpsStore, ReplyDoc, SlaPolicyDoc, TicketDoc};
 use crate::domain::helpdesk::{Priority, TicketStatus};
 
 pub async fn ticket(
@@ -63,6 +63,19 @@ pub async fn sla_policy(
         &SlaPolicyDoc::id_for(tenant.as_str(), priority),
     )
     .await
+}
+
+/// The SLA policies of the priorities given (those the tenant has), in one read.
+pub async fn sla_policies_of(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    priorities: &[Priority],
+) -> ApiResult<Vec<SlaPolicyDoc>> {
+    let ids: Vec<String> = priorities
+        .iter()
+        .map(|priority| SlaPolicyDoc::id_for(tenant.as_str(), *priority))
+        .collect();
+    by_ids(store, tenant, Kind::SlaPolicies, &ids).await
 }
 
 /// A page of the tickets of one priority (what a policy change reschedules).

@@ -16,6 +16,7 @@
 //! - the outbox relay's reads and marks.
 
 pub mod assets;
+pub mod blobs;
 pub mod entities;
 pub mod helpdesk;
 pub mod memory;
@@ -53,13 +54,17 @@ pub enum Kind {
     TicketReplies,
     /// One SLA policy per (tenant, priority).
     SlaPolicies,
+    /// Requests for quotation, their quotations inside.
+    Rfqs,
+    /// One procurement settings document per tenant (approval thresholds).
+    ProcurementSettings,
     /// Unique keys (an asset tag per tenant): a document whose `_id` is the key, inserted in
     /// the same commit as the document that holds it.
     Keys,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Sops,
         Kind::MaintenanceRequests,
         Kind::Budgets,
@@ -74,6 +79,8 @@ impl Kind {
         Kind::TicketReplies,
         Kind::SlaPolicies,
         Kind::Keys,
+        Kind::Rfqs,
+        Kind::ProcurementSettings,
     ];
 
     pub fn collection(self) -> &'static str {
@@ -92,6 +99,8 @@ impl Kind {
             Kind::TicketReplies => "ops_ticket_replies",
             Kind::SlaPolicies => "ops_sla_policies",
             Kind::Keys => "ops_keys",
+            Kind::Rfqs => "ops_rfqs",
+            Kind::ProcurementSettings => "ops_procurement_settings",
         }
     }
 
@@ -110,6 +119,8 @@ impl Kind {
             Kind::TicketReplies => &["ticket_id"],
             Kind::SlaPolicies => &[],
             Kind::Keys => &[],
+            Kind::Rfqs => &["status", "requisition_id"],
+            Kind::ProcurementSettings => &[],
         }
     }
 }

@@ -24,7 +24,7 @@ const LEASES: &str = "ops_leases";
 /// How often a collided transaction is tried before the caller gets CONFLICT.
 const MAX_ATTEMPTS: u32 = 5;
 
-fn is_duplicate_key(err: &MongoError) -> bool {
+pub(crate) fn is_duplicate_key(err: &MongoError) -> bool {
     match &*err.kind {
         ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
         ErrorKind::Command(e) => e.code == 11000,

@@ -6,9 +6,11 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiResult, TenantId};
 
 use super::{
-    by_ids, decode_all, one, BudgetDoc, Kind, OpsStore, OrderDoc, ReceiptDoc, RequisitionDoc,
+    by_ids, decode_all, one, BudgetDoc, Kind, OpsStore, OrderDoc, ProcurementSettingsDoc,
+    ReceiptDoc, RequisitionDoc, RfqDoc,
 };
 use crate::domain::procurement::{OrderStatus, RequisitionStatus};
+use crate::domain::rfq::RfqStatus;
 
 pub async fn requisition(
     store: &dyn OpsStore,
@@ -130,4 +132,27 @@ pub async fn documents_of_cost_centre(
     )?;
     let orders = decode_all(store.find(tenant, Kind::Orders, &filter, None).await?)?;
     Ok((requisitions, orders))
+}
+
+pub async fn rfq(store: &dyn OpsStore, tenant: &TenantId, id: &str) -> ApiResult<Option<RfqDoc>> {
+    one(store, tenant, Kind::Rfqs, id).await
+}
+
+/// A page of requests for quotation, of one status or all.
+pub async fn list_rfqs(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    status: Option<RfqStatus>,
+    page: &PageRequest,
+) -> ApiResult<Vec<RfqDoc>> {
+    let fields: Vec<_> = status.map(|s| ("status", json!(s))).into_iter().collect();
+    decode_all(store.find(tenant, Kind::Rfqs, &fields, Some(page)).await?)
+}
+
+/// The tenant's procurement settings, when it has set any.
+pub async fn settings(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+) -> ApiResult<Option<ProcurementSettingsDoc>> {
+    one(store, tenant, Kind::ProcurementSettings, tenant.as_str()).await
 }

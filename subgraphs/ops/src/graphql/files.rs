@@ -1,0 +1,185 @@
+//! The HTTP surface of SOP files beside GraphQL: `GET /sop-files/{tenant}/{hash}?expires=..&
+//! signature=..` answers the bytes a signed download URL (`SopVersion.downloadUrl`) names. No
+//! token: the URL is the credential, so it is signed (HMAC-SHA256 over tenant, hash and
+//! expiry) and short-lived.
+//!
+//! Answers 200 with the file (`text/markdown; charset=utf-8`), 403 `FORBIDDEN` for a
+//! signature that does not match or an expired URL, 404 `NOT_FOUND` when no file has the
+//! hash, 400 `BAD_USER_INPUT` for a malformed hash or expiry; errors in the GraphQL shape.
+//!
+//! `PUT /sop-files/{tenant}/uploads/{sop}?user=..&expires=..&signature=..` (a URL from
+//! `sopUploadUrl`) takes a new draft version's file: `text/markdown` or `text/plain`, UTF-8,
+//! at most 1 MiB. Answers 201 with `{ sopId, version, contentHash }`; 415 `BAD_USER_INPUT`
+//! for another media type, 413 `BAD_USER_INPUT` beyond the size, 403 for a bad or expired
+//! URL, 409 `CONFLICT` (`SOP_VERSION_STATE`) while a draft or a version in review exists. A
+//! refused upload stores nothing and adds no version.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use erp_kit::{ApiError, ErrorCode, TenantId};
+
+use crate::app::sop_files::{DOWNLOAD_PATH, UPLOAD_TYPES};
+use crate::app::sops::MAX_SOP_BYTES;
+use crate::app::Ops;
+use crate::domain::sop::ContentHash;
+
+/// The download route, to merge into the subgraph's router.
+pub fn router(ops: Ops) -> Router {
+    Router::new()
+        .route(
+            &format!("{DOWNLOAD_PATH}/{{tenant}}/{{hash}}"),
+            get(download),
+        )
+        .route(
+            &format!("{DOWNLOAD_PATH}/{{tenant}}/uploads/{{sop}}"),
+            put(upload),
+        )
+        .with_state(ops)
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+fn error_response(err: ApiError) -> Response {
+    let status = match err.code() {
+        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error_with(status, err)
+}
+
+fn error_with(status: StatusCode, err: ApiError) -> Response {
+    if let ApiError::Internal(detail) = &err {
+        tracing::error!(error = %detail, "SOP file download failed");
+    }
+    let mut extensions = json!({ "code": err.code().as_str() });
+    if let Some(reason) = err.reason() {
+        extensions["reason"] = json!(reason.name());
+    }
+    (
+        status,
+        Json(json!({ "errors": [{ "message": err.message(), "extensions": extensions }] })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SignedUpload {
+    user: Option<String>,
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+async fn upload(
+    State(ops): State<Ops>,
+    Path((tenant, sop)): Path<(String, String)>,
+    Query(signed): Query<SignedUpload>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (Some(user), Some(expires), Some(signature)) =
+        (signed.user, signed.expires, signed.signature)
+    else {
+        return error_response(ApiError::bad_input(
+            "signature",
+            "an upload URL carries `user`, `expires` and `signature`",
+        ));
+    };
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let type_taken = media_type
+        .as_deref()
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            UPLOAD_TYPES.contains(&essence.trim().to_ascii_lowercase().as_str())
+        });
+    // One byte more than allowed is enough to tell "too large" (the rest is never read).
+    let (bytes, too_large) = match axum::body::to_bytes(body, MAX_SOP_BYTES + 1).await {
+        Ok(bytes) => (bytes.to_vec(), false),
+        Err(_) => (vec![0; MAX_SOP_BYTES + 1], true),
+    };
+    let too_large = too_large || bytes.len() > MAX_SOP_BYTES;
+    let tenant = TenantId::from_claim(&tenant);
+    match ops
+        .signed_upload(
+            &tenant,
+            &sop,
+            &user,
+            expires,
+            &signature,
+            media_type.as_deref(),
+            bytes,
+        )
+        .await
+    {
+        Ok(doc) => {
+            let version = doc.versions.last();
+            (
+                StatusCode::CREATED,
+                Json(json!({
+                    "sopId": doc.id,
+                    "version": version.map(|v| v.number),
+                    "contentHash": version.map(|v| v.hash.clone()),
+                })),
+            )
+                .into_response()
+        }
+        Err(err) if err.code() == ErrorCode::BadUserInput && !type_taken => {
+            error_with(StatusCode::UNSUPPORTED_MEDIA_TYPE, err)
+        }
+        Err(err) if err.code() == ErrorCode::BadUserInput && too_large => {
+            error_with(StatusCode::PAYLOAD_TOO_LARGE, err)
+        }
+        Err(err) => error_response(err),
+    }
+}
+
+async fn download(
+    State(ops): State<Ops>,
+    Path((tenant, hash)): Path<(String, String)>,
+    Query(signed): Query<Signed>,
+) -> Response {
+    let hash = match ContentHash::parse("hash", &hash) {
+        Ok(hash) => hash,
+        Err(err) => return error_response(err),
+    };
+    let (Some(expires), Some(signature)) = (signed.expires, signed.signature) else {
+        return error_response(ApiError::bad_input(
+            "signature",
+            "a download URL carries `expires` and `signature`",
+        ));
+    };
+    let tenant = TenantId::from_claim(&tenant);
+    match ops
+        .signed_download(&tenant, &hash, expires, &signature)
+        .await
+    {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
+                // A version's bytes never change; the URL itself expires.
+                (header::CACHE_CONTROL, "private, max-age=300, immutable"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(err) => error_response(err),
+    }
+}
