@@ -1190,19 +1190,22 @@ impl Finance {
                     let currency = Currency::parse(&run.currency)?;
                     let totals = self.run_totals(&tenant, &run).await?;
                     let payable = self.payroll_payable_account(txn, &tenant).await?;
-                    let mut lines = Vec::new();
+                    // One line per account and side: the entry summarises the whole run.
+                    let mut by_account: BTreeMap<(&str, bool), i64> = BTreeMap::new();
                     for (account, kind, amount) in totals.components.values() {
-                        if *amount == 0 {
+                        let debit = *kind == ComponentKind::Earning;
+                        *by_account.entry((account.as_str(), debit)).or_default() += *amount;
+                    }
+                    let mut lines = Vec::new();
+                    for ((account, debit), amount) in by_account {
+                        if amount == 0 {
                             continue;
                         }
-                        let side = match kind {
-                            ComponentKind::Earning => Side::Debit,
-                            ComponentKind::Deduction => Side::Credit,
-                        };
+                        let side = if debit { Side::Debit } else { Side::Credit };
                         lines.push(ProposedLine::new(
                             account,
                             side,
-                            Money::from_minor(*amount, currency)?,
+                            Money::from_minor(amount, currency)?,
                         ));
                     }
                     if totals.net > 0 {

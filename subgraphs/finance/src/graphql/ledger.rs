@@ -217,6 +217,10 @@ pub enum EntrySource {
     Expense,
     /// The reimbursement of an expense claim.
     ExpensePayment,
+    /// A payroll run (its one summarised entry).
+    Payroll,
+    /// The payment of a payroll run's net pay.
+    PayrollPayment,
 }
 
 impl EntrySource {
@@ -229,6 +233,8 @@ impl EntrySource {
             "payment" => EntrySource::Payment,
             "expense" => EntrySource::Expense,
             "expense_payment" => EntrySource::ExpensePayment,
+            "payroll" => EntrySource::Payroll,
+            "payroll_payment" => EntrySource::PayrollPayment,
             _ => EntrySource::Manual,
         }
     }

@@ -148,6 +148,7 @@ pub enum PayrollFailureReason {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum PayrollBankFileFormat {
     /// ISO 20022 pain.001.001.03 XML.
+    #[graphql(name = "PAIN001")]
     Pain001,
     /// CSV: `end_to_end_id,employee_id,account,amount,currency`.
     Csv,
