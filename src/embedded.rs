@@ -67,6 +67,8 @@ pub struct AllArgs {
     pub crm_port: u16,
     #[arg(long, env = "ERP_OPS_PORT", default_value_t = erp_ops::DEFAULT_PORT)]
     pub ops_port: u16,
+    #[arg(long, env = "ERP_MARKETING_PORT", default_value_t = erp_marketing::DEFAULT_PORT)]
+    pub marketing_port: u16,
     /// The router's Prometheus port.
     #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
@@ -171,6 +173,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
         (erp_finance::DEFAULT_PORT, args.finance_port),
         (erp_crm::DEFAULT_PORT, args.crm_port),
         (erp_ops::DEFAULT_PORT, args.ops_port),
+        (erp_marketing::DEFAULT_PORT, args.marketing_port),
     ] {
         supergraph = replace_once(
             &supergraph,
@@ -227,6 +230,10 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_OPS_URL",
         format!("http://127.0.0.1:{}/graphql", args.ops_port),
+    );
+    set(
+        "ERP_MARKETING_URL",
+        format!("http://127.0.0.1:{}/graphql", args.marketing_port),
     );
     // Embedded: no Redis for the rate limiter either (per-process buckets).
     for name in ["REDIS_URL", "KAFKA_BROKERS", "MONGO_URL", "DATABASE_URL"] {
@@ -523,6 +530,25 @@ async fn start_subgraphs(
     let ops = erp_ops::start(&ops_runtime, ops_store)
         .await
         .context("starting the operations subgraph")?;
+    // Marketing: its own SQLite file on the shared cache and bus; it sends mail only when
+    // ERP_SMTP_URL names a relay, its links point at its loopback port unless
+    // ERP_MARKETING_PUBLIC_URL says otherwise.
+    let marketing_kit = kit_config(
+        "marketing",
+        args.marketing_port,
+        Some(sqlite_url(state_dir, "marketing.db")),
+        state_dir,
+    )?;
+    let marketing_db = erp_kit::db::connect(&marketing_kit.database_url).await?;
+    let marketing_runtime =
+        Runtime::with_backends(marketing_kit, marketing_db, cache.clone(), bus.clone());
+    let mut marketing_options = erp_marketing::MarketingOptions::from_env();
+    if std::env::var_os("ERP_MARKETING_PUBLIC_URL").is_none() {
+        marketing_options.settings.public_url = format!("http://127.0.0.1:{}", args.marketing_port);
+    }
+    let marketing = erp_marketing::start_with(&marketing_runtime, marketing_options)
+        .await
+        .context("starting the marketing subgraph")?;
 
     let mut servers = Vec::new();
     for (name, port, router) in [
@@ -532,6 +558,7 @@ async fn start_subgraphs(
         ("finance", args.finance_port, finance.router),
         ("crm", args.crm_port, crm.router),
         ("ops", args.ops_port, ops.router),
+        ("marketing", args.marketing_port, marketing.router),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = tokio::net::TcpListener::bind(address)
@@ -556,6 +583,8 @@ async fn start_subgraphs(
         crm.consumers,
         ops.relay,
         ops.breach_timer,
+        marketing.relay,
+        marketing.sender,
     );
     servers.push(tokio::spawn(async move {
         std::future::pending::<()>().await;
@@ -568,6 +597,7 @@ async fn start_subgraphs(
         ("finance", args.finance_port),
         ("crm", args.crm_port),
         ("ops", args.ops_port),
+        ("marketing", args.marketing_port),
     ] {
         wait_ready(name, port).await?;
     }
@@ -820,7 +850,8 @@ ERP OS is starting in one process (state in {state}, readable by you only):
   GraphiQL:           {graphiql}
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
                       pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql,
-                      crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql
+                      crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql,
+                      marketing http://127.0.0.1:{marketing}/graphql
 
 {demo}
 PMO data (projects, tasks, time entries) is kept in {journal}; operations data (assets,
@@ -834,6 +865,7 @@ Ctrl-C stops everything."#,
         finance = args.finance_port,
         crm = args.crm_port,
         ops = args.ops_port,
+        marketing = args.marketing_port,
         journal = pmo_data_file(&args.state_dir).display(),
         ops_journal = ops_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),

