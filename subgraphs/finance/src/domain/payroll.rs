@@ -237,8 +237,9 @@ impl SlipFailure {
     }
 }
 
-/// Computes one slip: the structure's components in order, then the additional salary;
-/// deductions never exceed... nothing: a negative net is a failure, reported.
+/// Computes one slip: the structure's components in order, then the additional salary. A
+/// component below zero counts as zero; deductions above the earnings (a negative net) are a
+/// failure, reported on the run.
 pub fn compute_slip(
     structure: &[Component],
     slabs: &[TaxSlab],
