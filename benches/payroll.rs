@@ -270,7 +270,7 @@ async fn main() -> Result<()> {
     let mut socket = subscribe(
         &ws_url,
         &token,
-        "subscription($id: ID!) { payrollRunProgress(runId: $id) { phase total done failed etaMs } }",
+        "subscription($id: ID!) { payrollRunProgress(runId: $id) { phase total done failed remainingMilliseconds } }",
         json!({"id": run}),
     )
     .await?;

@@ -772,7 +772,7 @@ async fn progress(socket: &mut Socket) -> Value {
     let message = ws_next(socket).await;
     assert_eq!(message["type"], "next", "{message}");
     let event = message["payload"]["data"]["payrollRunProgress"].clone();
-    json!({"phase": event["phase"], "total": event["total"], "done": event["done"], "failed": event["failed"], "etaMs": event["etaMs"]})
+    json!({"phase": event["phase"], "total": event["total"], "done": event["done"], "failed": event["failed"], "remainingMilliseconds": event["remainingMilliseconds"]})
 }
 
 #[tokio::test]
@@ -845,13 +845,13 @@ async fn the_embedded_mode_pays_from_the_employee_subgraphs_events_and_streams_p
     ws_subscribe(
         &mut socket,
         "p1",
-        "subscription($id: ID!) { payrollRunProgress(runId: $id) { runId phase total done failed etaMs } }",
+        "subscription($id: ID!) { payrollRunProgress(runId: $id) { runId phase total done failed remainingMilliseconds } }",
         json!({"id": run}),
     )
     .await;
     assert_eq!(
         progress(&mut socket).await,
-        json!({"phase": "draft", "total": 0, "done": 0, "failed": 0, "etaMs": 0})
+        json!({"phase": "draft", "total": 0, "done": 0, "failed": 0, "remainingMilliseconds": 0})
     );
     app.ok(
         admin,
@@ -861,7 +861,7 @@ async fn the_embedded_mode_pays_from_the_employee_subgraphs_events_and_streams_p
     .await;
     assert_eq!(
         progress(&mut socket).await,
-        json!({"phase": "calculated", "total": 2, "done": 2, "failed": 0, "etaMs": 0})
+        json!({"phase": "calculated", "total": 2, "done": 2, "failed": 0, "remainingMilliseconds": 0})
     );
     app.ok(
         admin,

@@ -563,8 +563,8 @@ pub struct PayrollRunProgress {
     pub done: i32,
     /// Employees left out.
     pub failed: i32,
-    /// Milliseconds left at the rate so far (0 when the phase is done).
-    pub eta_ms: i32,
+    /// Milliseconds left at the rate so far (0 when the phase is done): a duration.
+    pub remaining_milliseconds: i32,
 }
 
 impl From<RunProgress> for PayrollRunProgress {
@@ -576,7 +576,7 @@ impl From<RunProgress> for PayrollRunProgress {
             total: clamp(p.total),
             done: clamp(p.done),
             failed: clamp(p.failed),
-            eta_ms: clamp(p.eta_ms),
+            remaining_milliseconds: clamp(p.eta_ms),
         }
     }
 }
