@@ -15,7 +15,9 @@ pub const CHECKED_OUT: &str = "attendance.checked_out";
 pub const DEPARTMENT_CREATED: &str = "department.created";
 /// Payload: employee id and location id (null when cleared).
 pub const LOCATION_ASSIGNED: &str = "employee.location_assigned";
-/// Payload: employee id and currency only; amounts and account numbers never travel in events.
+/// Payload: employee id, currency and `sealed_for_payroll` (the salary, bank account and tax
+/// id sealed in transit for finance's payroll, `erp_kit::crypto::seal_in_transit`); amounts and
+/// account numbers never travel in clear.
 pub const COMPENSATION_CHANGED: &str = "employee.compensation_changed";
 
 /// Payload of `employee.hired` (schema version 1). Sensitive fields are never in events.

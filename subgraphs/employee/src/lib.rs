@@ -46,13 +46,15 @@ pub fn sdl() -> String {
 pub async fn service(runtime: &Runtime) -> anyhow::Result<Employee> {
     erp_kit::db::migrate::<erp_migrations::employee::Migrator>(&runtime.db).await?;
     let kek = LocalKek::load_or_create(&runtime.config.kek_file)?;
-    let cipher = FieldCipher::new(runtime.db.clone(), events::DOMAIN, Arc::new(kek));
+    let kek: Arc<dyn erp_kit::crypto::KeyEncryptionKey> = Arc::new(kek);
+    let cipher = FieldCipher::new(runtime.db.clone(), events::DOMAIN, kek.clone());
     Ok(Employee::new(
         runtime.db.clone(),
         Outbox::new(events::DOMAIN),
         cipher,
         runtime.cache.clone(),
-    ))
+    )
+    .with_transit_key(kek))
 }
 
 /// A running employee subgraph: its HTTP router, its use cases and its outbox relay.

@@ -6,6 +6,8 @@
 //! - `erp.finance.quotes` reads `erp.crm.events`: accepted quotes become draft invoices;
 //! - `erp.finance.assets` reads `erp.ops.events`: depreciation lines and disposals become
 //!   journal entries.
+//! - `erp.finance.payroll` reads `erp.employee.events`: hires, compensation (sealed in transit,
+//!   re-sealed under finance's keys), leave types and approved leave become payroll's facts.
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
@@ -18,7 +20,7 @@ use erp_kit::{ApiError, ErrorCode, TenantId};
 use crate::app::assets::{AssetDisposed, DepreciationPosted};
 use crate::app::billing::{QuoteAccepted, TimesheetApproved};
 use crate::app::Finance;
-use crate::events::{ASSET_GROUP, BILLING_GROUP, DOMAIN, ORG_GROUP, QUOTE_GROUP};
+use crate::events::{ASSET_GROUP, BILLING_GROUP, DOMAIN, ORG_GROUP, PAYROLL_GROUP, QUOTE_GROUP};
 
 /// A use case's failure as the consumer sees it: a broken rule or a malformed payload will not
 /// heal (dead letter at once, its reason first: `DOCUMENT_CURRENCY: invoices, bills ...`);
@@ -170,6 +172,27 @@ fn only<H>(handler: H, tenants: &Option<Vec<String>>) -> OnlyTenants<H> {
     }
 }
 
+/// The employee subgraph's pay facts into payroll's tables.
+pub struct PayrollHandler(pub Finance);
+
+#[async_trait::async_trait]
+impl EventHandler<WriteTransaction> for PayrollHandler {
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        crate::app::payroll::PAYROLL_INPUTS.contains(&event.event_type.as_str())
+    }
+
+    async fn handle(
+        &self,
+        write: &mut WriteTransaction,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        self.0
+            .apply_payroll_event_in(&*write, event)
+            .await
+            .map_err(handler_error)
+    }
+}
+
 /// Starts finance's consumers on the runtime's bus (keep the handles: dropping one stops it).
 pub fn start_consumers(
     runtime: &Runtime,
@@ -213,6 +236,14 @@ pub fn start_consumers(
             runtime.bus.clone(),
             inbox(),
             only(AssetHandler(finance.clone()), tenants),
+            &runtime.metrics,
+        )
+        .spawn(),
+        Consumer::new(
+            ConsumerConfig::new(group(PAYROLL_GROUP), &[employee_topic.as_str()]),
+            runtime.bus.clone(),
+            inbox(),
+            only(PayrollHandler(finance.clone()), tenants),
             &runtime.metrics,
         )
         .spawn(),

@@ -16,6 +16,15 @@ pub const PAYMENT_RECEIVED: &str = "payment.received";
 /// An expense claim was approved (its expense posted against the employee's reimbursement).
 pub const EXPENSE_APPROVED: &str = "expense.approved";
 
+/// A payroll run was posted (its one summarised entry); payload: ids and counts, no amounts.
+pub const PAYROLL_POSTED: &str = "payroll.posted";
+/// A posted payroll run was cancelled (its entry reversed).
+pub const PAYROLL_CANCELLED: &str = "payroll.cancelled";
+/// A payroll run was paid (its bank file generated, the payment posted).
+pub const PAYROLL_PAID: &str = "payroll.paid";
+/// A payslip is visible to its employee (after the run's posting committed); no amounts.
+pub const PAYSLIP_PUBLISHED: &str = "payslip.published";
+
 /// The consumer group that keeps finance's directory of people.
 pub const ORG_GROUP: &str = "erp.finance.org";
 /// The consumer group that bills approved timesheets.
@@ -24,3 +33,5 @@ pub const BILLING_GROUP: &str = "erp.finance.billing";
 pub const QUOTE_GROUP: &str = "erp.finance.quotes";
 /// The consumer group reading ops' asset events (depreciation lines, disposals).
 pub const ASSET_GROUP: &str = "erp.finance.assets";
+/// The consumer group that keeps payroll's sealed pay facts and leave without pay.
+pub const PAYROLL_GROUP: &str = "erp.finance.payroll";

@@ -36,9 +36,12 @@ pub fn sdl() -> String {
 /// events into the outbox for a running service's relay to publish).
 pub async fn service(runtime: &Runtime) -> anyhow::Result<Finance> {
     erp_kit::db::migrate::<erp_migrations::finance::Migrator>(&runtime.db).await?;
+    let kek = erp_kit::crypto::LocalKek::load_or_create(&runtime.config.kek_file)?;
     Ok(Finance::new(
         runtime.db.clone(),
         Outbox::new(events::DOMAIN),
+        Arc::new(kek),
+        runtime.cache.clone(),
     ))
 }
 

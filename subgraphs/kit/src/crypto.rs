@@ -177,6 +177,49 @@ fn decode_sealed(stored: &str) -> ApiResult<(i32, Vec<u8>)> {
     Ok((version, sealed))
 }
 
+/// How a value sealed for another domain in an event payload begins.
+pub const IN_TRANSIT_PREFIX: &str = "t1.";
+
+/// Seals `plaintext` for the payload of an event another domain reads (e.g. an employee's pay
+/// for finance's payroll): AEAD under the key-encryption key itself (a KMS `Encrypt` in
+/// production, which both domains are granted), with `context` (event type, tenant, subject)
+/// as associated data, so a sealed value copied to another event does not open. The reader
+/// re-seals it under its own data keys with [`FieldCipher::encrypt`]; the bus never carries
+/// the plaintext.
+pub async fn seal_in_transit(
+    kek: &dyn KeyEncryptionKey,
+    context: &str,
+    plaintext: &str,
+) -> ApiResult<String> {
+    let sealed = kek
+        .wrap(
+            plaintext.as_bytes(),
+            format!("transit|{context}").as_bytes(),
+        )
+        .await?;
+    Ok(format!("{IN_TRANSIT_PREFIX}{}", STANDARD.encode(sealed)))
+}
+
+/// Opens a value sealed by [`seal_in_transit`] with the same `context`.
+pub async fn open_in_transit(
+    kek: &dyn KeyEncryptionKey,
+    context: &str,
+    sealed: &str,
+) -> ApiResult<Zeroizing<String>> {
+    let body = sealed
+        .strip_prefix(IN_TRANSIT_PREFIX)
+        .ok_or_else(|| ApiError::internal("not a value sealed in transit"))?;
+    let bytes = STANDARD
+        .decode(body)
+        .map_err(|_| ApiError::internal("bad sealed value"))?;
+    let plain = kek
+        .unwrap(&bytes, format!("transit|{context}").as_bytes())
+        .await?;
+    String::from_utf8(plain.to_vec())
+        .map(Zeroizing::new)
+        .map_err(ApiError::internal)
+}
+
 /// Whether `stored` is a value sealed by [`FieldCipher::encrypt`] (and not, say, a secret an
 /// earlier version stored in clear: base32, base64 and hex have no dots).
 pub fn is_sealed(stored: &str) -> bool {

@@ -14,7 +14,9 @@ pub mod people;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use erp_kit::cache::SharedCache;
-use erp_kit::crypto::FieldCipher;
+use std::sync::Arc;
+
+use erp_kit::crypto::{FieldCipher, KeyEncryptionKey};
 use erp_kit::events::Outbox;
 use erp_kit::ApiError;
 
@@ -27,6 +29,9 @@ pub struct Employee {
     outbox: Outbox,
     cipher: FieldCipher,
     cache: SharedCache,
+    /// Seals the pay facts finance's payroll reads from `employee.compensation_changed`
+    /// ([`erp_kit::crypto::seal_in_transit`]); None: the event carries ids only.
+    transit: Option<Arc<dyn KeyEncryptionKey>>,
 }
 
 impl Employee {
@@ -41,7 +46,14 @@ impl Employee {
             outbox,
             cipher,
             cache,
+            transit: None,
         }
+    }
+
+    /// Seals the pay facts of `employee.compensation_changed` for payroll under `kek`.
+    pub fn with_transit_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
+        self.transit = Some(kek);
+        self
     }
 
     /// The outbox the use cases write their events to (its relay publishes them).

@@ -153,6 +153,26 @@ impl Employee {
                     .await
             }
         };
+        // Finance's payroll reads the pay facts from the event, sealed in transit (the bus
+        // never carries them in clear); finance opens them with the same context
+        // (`employee.compensation_changed|tenant|employee`) and re-seals them under its keys.
+        let for_payroll = match &self.transit {
+            Some(kek) => Some(
+                erp_kit::crypto::seal_in_transit(
+                    kek.as_ref(),
+                    &format!("{}|{tenant}|{employee_id}", events::COMPENSATION_CHANGED),
+                    &serde_json::json!({
+                        "salary": change.salary.amount,
+                        "currency": change.salary.currency,
+                        "bank_account": change.bank_account,
+                        "tax_id": change.tax_id,
+                    })
+                    .to_string(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let salary = seal("salary", change.salary.amount.clone()).await?;
         let bank_account = match change.bank_account {
             Some(account) => Some(seal("bank_account", account).await?),
@@ -182,7 +202,11 @@ impl Employee {
             events::COMPENSATION_CHANGED,
             &model.id,
             actor,
-            serde_json::json!({ "employee_id": model.id, "currency": change.salary.currency }),
+            serde_json::json!({
+                "employee_id": model.id,
+                "currency": change.salary.currency,
+                "sealed_for_payroll": for_payroll,
+            }),
         )?;
         self.outbox.enqueue(&txn, &changed).await?;
         self.outbox.commit(txn).await?;

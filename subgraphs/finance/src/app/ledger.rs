@@ -151,48 +151,64 @@ impl Finance {
             "reverseJournalEntry",
             &request,
             async |txn| {
-                let settings = self.require_set_up(txn, &tenant).await?;
-                let original = ledger_store::entry(txn, &tenant, &request.entry_id)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound("journal entry".into()))?;
-                if original.reverses_id.is_some() {
-                    return Err(FinanceViolation::ReversalOfReversal.into());
-                }
-                if ledger_store::reversal_of(txn, &tenant, &original.id)
-                    .await?
-                    .is_some()
-                {
-                    return Err(FinanceViolation::AlreadyReversed.into());
-                }
-                let rows = ledger_store::lines_of(txn, &tenant, vec![original.id.clone()]).await?;
-                let currency = Currency::parse(&original.currency)?;
-                let lines = rows
-                    .iter()
-                    .map(|row| posted_line(row, currency))
-                    .collect::<ApiResult<Vec<_>>>()?;
-                let balanced = BalancedEntry {
-                    currency,
-                    rate: original
-                        .rate_nano
-                        .map(|nano| ExchangeRate::from_nano(currency, nano)),
-                    lines: reversal_lines(&lines),
-                };
-                let posting = Posting {
-                    journal_id: original.journal_id.clone(),
-                    date: reversal_date(request.date, today()),
-                    memo: memo.or_else(|| Some(format!("Reversal of {}", original.reference))),
-                    source_kind: "reversal",
-                    source_id: Some(original.id.clone()),
-                    reverses_id: Some(original.id.clone()),
-                    allow_control: false,
-                };
                 let reversal = self
-                    .write_posting(txn, actor, &settings, posting, balanced)
+                    .reverse_entry_in(txn, actor, &request.entry_id, request.date, memo.clone())
                     .await?;
                 Ok(reversal.id)
             },
         )
         .await
+    }
+
+    /// Reverses a posted entry inside the caller's transaction (a manual reversal, or a
+    /// cancelled payroll run's): ALREADY_REVERSED the second time, never a reversal of a
+    /// reversal, dated today or the given open date.
+    pub(crate) async fn reverse_entry_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        entry_id: &str,
+        date: Option<NaiveDate>,
+        memo: Option<String>,
+    ) -> ApiResult<entry::Model> {
+        let tenant = &actor.tenant;
+        let settings = self.require_set_up(txn, tenant).await?;
+        let original = ledger_store::entry(txn, tenant, entry_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("journal entry".into()))?;
+        if original.reverses_id.is_some() {
+            return Err(FinanceViolation::ReversalOfReversal.into());
+        }
+        if ledger_store::reversal_of(txn, tenant, &original.id)
+            .await?
+            .is_some()
+        {
+            return Err(FinanceViolation::AlreadyReversed.into());
+        }
+        let rows = ledger_store::lines_of(txn, tenant, vec![original.id.clone()]).await?;
+        let currency = Currency::parse(&original.currency)?;
+        let lines = rows
+            .iter()
+            .map(|row| posted_line(row, currency))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let balanced = BalancedEntry {
+            currency,
+            rate: original
+                .rate_nano
+                .map(|nano| ExchangeRate::from_nano(currency, nano)),
+            lines: reversal_lines(&lines),
+        };
+        let posting = Posting {
+            journal_id: original.journal_id.clone(),
+            date: reversal_date(date, today()),
+            memo: memo.or_else(|| Some(format!("Reversal of {}", original.reference))),
+            source_kind: "reversal",
+            source_id: Some(original.id.clone()),
+            reverses_id: Some(original.id.clone()),
+            allow_control: false,
+        };
+        self.write_posting(txn, actor, &settings, posting, balanced)
+            .await
     }
 
     /// Balances `lines` (computing base amounts at the rate of the posting date when they are

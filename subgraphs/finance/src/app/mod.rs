@@ -12,10 +12,15 @@ pub mod client360;
 pub mod documents;
 pub mod expenses;
 pub mod ledger;
+pub mod payroll;
 pub mod queries;
 pub mod reports;
 pub mod setup;
 
+use std::sync::Arc;
+
+use erp_kit::cache::SharedCache;
+use erp_kit::crypto::{FieldCipher, KeyEncryptionKey};
 use erp_kit::db::{begin_write, WriteTransaction};
 use erp_kit::events::{EventEnvelope, Outbox};
 use erp_kit::{ApiError, ApiResult, TenantId};
@@ -26,11 +31,16 @@ use crate::domain::idempotency::{fingerprint, replay, IdempotencyKey};
 use crate::domain::FinanceViolation;
 use crate::store;
 
-/// The finance use cases over one database and outbox.
+/// The finance use cases over one database and outbox, with payroll's field cipher (its
+/// sealed amounts), the key that opens pay facts sealed in transit by the employee subgraph,
+/// and the cache's pub/sub (live run progress).
 #[derive(Clone)]
 pub struct Finance {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
+    pub(crate) cipher: FieldCipher,
+    pub(crate) transit: Arc<dyn KeyEncryptionKey>,
+    pub(crate) cache: SharedCache,
 }
 
 /// Who is acting: the verified caller.
@@ -54,8 +64,19 @@ pub struct Outcome {
 pub use erp_kit::db::new_id;
 
 impl Finance {
-    pub fn new(db: DatabaseConnection, outbox: Outbox) -> Self {
-        Self { db, outbox }
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        kek: Arc<dyn KeyEncryptionKey>,
+        cache: SharedCache,
+    ) -> Self {
+        Self {
+            cipher: FieldCipher::new(db.clone(), crate::events::DOMAIN, kek.clone()),
+            db,
+            outbox,
+            transit: kek,
+            cache,
+        }
     }
 
     /// Runs `work` once per idempotency key: a stored key with the same operation and request

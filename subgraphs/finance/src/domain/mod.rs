@@ -12,6 +12,8 @@ pub mod invoice;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod payroll;
+pub mod payroll_formula;
 pub mod period;
 pub mod tax;
 
@@ -113,6 +115,28 @@ erp_kit::reasons! {
         BAD_DATE_RANGE => BadUserInput,
         /// An accepted CRM quote cannot become an invoice as accepted: no finance tax has a line's rate, or finance's totals differ from the accepted ones (the consumer dead-letters it; nothing is written).
         QUOTE_NOT_INVOICEABLE => Conflict,
+        /// A salary-component formula does not parse (`+ - * /`, parentheses, numbers and names only).
+        FORMULA_SYNTAX => BadUserInput,
+        /// A formula (or a percentage) reads a name that is neither a payroll input nor a component computed before it.
+        UNKNOWN_FORMULA_INPUT => BadUserInput,
+        /// A formula divides by a constant zero (refused when the component is saved).
+        FORMULA_DIVISION_BY_ZERO => BadUserInput,
+        /// A salary structure has at least one component, each once.
+        EMPTY_STRUCTURE => BadUserInput,
+        /// A fiscal year's tax slabs start at 0, rise strictly and tax 0 to 100 %.
+        BAD_TAX_SLABS => BadUserInput,
+        /// A payroll period is a calendar month written `YYYY-MM`.
+        BAD_PAYROLL_PERIOD => BadUserInput,
+        /// The payroll run is not in a state that allows this step.
+        PAYROLL_RUN_STATE => Conflict,
+        /// Another run of the same type is already open for the period (one at a time).
+        PAYROLL_RUN_IN_PROGRESS => Conflict,
+        /// The period's run of this type is already posted (cancel it, which reverses it, to run again).
+        PAYROLL_PERIOD_POSTED => Conflict,
+        /// The approver has a payslip in the run: nobody approves their own pay.
+        PAYROLL_SELF_APPROVAL => Forbidden,
+        /// The run has no payslip to approve, post or pay.
+        PAYROLL_RUN_EMPTY => Conflict,
     }
 }
 
@@ -205,6 +229,20 @@ pub enum FinanceViolation {
     BadDateRange,
     /// An accepted quote that finance cannot invoice exactly as accepted (why, in words).
     QuoteNotInvoiceable(String),
+    FormulaSyntax(String),
+    UnknownFormulaInput(String),
+    FormulaDivisionByZero,
+    EmptyStructure,
+    BadTaxSlabs(String),
+    BadPayrollPeriod(String),
+    PayrollRunState {
+        state: &'static str,
+        action: &'static str,
+    },
+    PayrollRunInProgress,
+    PayrollPeriodPosted,
+    PayrollSelfApproval,
+    PayrollRunEmpty,
 }
 
 impl RuleViolation for FinanceViolation {
@@ -256,6 +294,17 @@ impl RuleViolation for FinanceViolation {
             V::BadText(_) => reasons::BAD_TEXT,
             V::BadDateRange => reasons::BAD_DATE_RANGE,
             V::QuoteNotInvoiceable(_) => reasons::QUOTE_NOT_INVOICEABLE,
+            V::FormulaSyntax(_) => reasons::FORMULA_SYNTAX,
+            V::UnknownFormulaInput(_) => reasons::UNKNOWN_FORMULA_INPUT,
+            V::FormulaDivisionByZero => reasons::FORMULA_DIVISION_BY_ZERO,
+            V::EmptyStructure => reasons::EMPTY_STRUCTURE,
+            V::BadTaxSlabs(_) => reasons::BAD_TAX_SLABS,
+            V::BadPayrollPeriod(_) => reasons::BAD_PAYROLL_PERIOD,
+            V::PayrollRunState { .. } => reasons::PAYROLL_RUN_STATE,
+            V::PayrollRunInProgress => reasons::PAYROLL_RUN_IN_PROGRESS,
+            V::PayrollPeriodPosted => reasons::PAYROLL_PERIOD_POSTED,
+            V::PayrollSelfApproval => reasons::PAYROLL_SELF_APPROVAL,
+            V::PayrollRunEmpty => reasons::PAYROLL_RUN_EMPTY,
         }
     }
 
@@ -378,6 +427,31 @@ impl RuleViolation for FinanceViolation {
             V::BadText(field) => format!("{field} must have 1 to 500 characters"),
             V::BadDateRange => "the date range is inverted or longer than 10 years".into(),
             V::QuoteNotInvoiceable(why) => format!("the accepted quote cannot be invoiced: {why}"),
+            V::FormulaSyntax(why) => format!("the formula does not parse: {why}"),
+            V::UnknownFormulaInput(name) => format!(
+                "the formula reads `{name}`, which is neither a payroll input nor an earlier component"
+            ),
+            V::FormulaDivisionByZero => "the formula divides by zero".into(),
+            V::EmptyStructure => {
+                "a salary structure has at least one component, each once".into()
+            }
+            V::BadTaxSlabs(why) => format!("the tax slabs are invalid: {why}"),
+            V::BadPayrollPeriod(text) => {
+                format!("`{text}` is not a payroll period (a month written YYYY-MM)")
+            }
+            V::PayrollRunState { state, action } => {
+                format!("a payroll run that is {state} cannot be {action}")
+            }
+            V::PayrollRunInProgress => {
+                "another run of this type is open for the period".into()
+            }
+            V::PayrollPeriodPosted => {
+                "the period's run of this type is already posted".into()
+            }
+            V::PayrollSelfApproval => {
+                "the approver has a payslip in this run: nobody approves their own pay".into()
+            }
+            V::PayrollRunEmpty => "the run has no payslip".into(),
         }
     }
 
@@ -385,6 +459,10 @@ impl RuleViolation for FinanceViolation {
         match self {
             FinanceViolation::BadPercent { field, .. } => Some(field),
             FinanceViolation::BadCode(field) | FinanceViolation::BadText(field) => Some(field),
+            FinanceViolation::FormulaSyntax(_)
+            | FinanceViolation::UnknownFormulaInput(_)
+            | FinanceViolation::FormulaDivisionByZero => Some("formula"),
+            FinanceViolation::BadPayrollPeriod(_) => Some("period"),
             FinanceViolation::BadIdempotencyKey | FinanceViolation::IdempotencyKeyReused => {
                 Some("idempotencyKey")
             }

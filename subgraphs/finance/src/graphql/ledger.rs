@@ -221,6 +221,10 @@ pub enum EntrySource {
     AssetDepreciation,
     /// The disposal of an operations asset (`sourceId`: the asset).
     AssetDisposal,
+    /// A payroll run (its one summarised entry).
+    Payroll,
+    /// The payment of a payroll run's net pay.
+    PayrollPayment,
 }
 
 impl EntrySource {
@@ -235,6 +239,8 @@ impl EntrySource {
             "expense_payment" => EntrySource::ExpensePayment,
             crate::app::assets::DEPRECIATION_SOURCE => EntrySource::AssetDepreciation,
             crate::app::assets::DISPOSAL_SOURCE => EntrySource::AssetDisposal,
+            "payroll" => EntrySource::Payroll,
+            "payroll_payment" => EntrySource::PayrollPayment,
             _ => EntrySource::Manual,
         }
     }

@@ -12,17 +12,18 @@ pub mod expenses;
 pub mod federation;
 pub mod ledger;
 pub mod loaders;
+pub mod payroll;
 pub mod scalars;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Context, Schema, SchemaBuilder};
 
 use erp_kit::loaders::{loader, TenantKey};
 use erp_kit::{ApiError, RequestContext};
 
 use crate::app::{Actor, Finance};
 
-pub type FinanceSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type FinanceSchema = Schema<Query, Mutation, Subscription>;
 
 /// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(async_graphql::MergedObject, Default)]
@@ -31,6 +32,7 @@ pub struct Query(
     documents::DocumentQuery,
     expenses::ExpenseQuery,
     federation::FederationQuery,
+    payroll::PayrollQuery,
     client360::Client360Query,
 );
 
@@ -41,14 +43,21 @@ pub struct Mutation(
     ledger::LedgerMutation,
     documents::DocumentMutation,
     expenses::ExpenseMutation,
+    payroll::PayrollMutation,
 );
 
+/// The subscriptions of the API (live payroll run progress).
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct Subscription(payroll::PayrollSubscription);
+
 /// The schema builder with its data; the kit adds its rules in [`crate::build_schema`].
-pub fn schema_builder(
-    finance: Option<Finance>,
-) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+pub fn schema_builder(finance: Option<Finance>) -> SchemaBuilder<Query, Mutation, Subscription> {
     use erp_kit::pagination::describe_connection;
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    );
     let builder = describe_connection::<ledger::Account, _, _, _>(builder);
     let builder = describe_connection::<ledger::JournalEntry, _, _, _>(builder);
     let builder = describe_connection::<ledger::JournalLine, _, _, _>(builder);

@@ -8,3 +8,4 @@ pub mod entities;
 pub mod expenses;
 pub mod idempotency;
 pub mod ledger;
+pub mod payroll;

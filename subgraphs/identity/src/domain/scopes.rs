@@ -135,6 +135,16 @@ pub const REGISTRY: &[ScopeInfo] = &[
         description: "Approve or refuse the expense claims of one's reports.",
     },
     ScopeInfo {
+        name: "payroll:read",
+        subgraph: "finance",
+        description: "Read payroll runs, every payslip of a run and its failure report.",
+    },
+    ScopeInfo {
+        name: "payroll:admin",
+        subgraph: "finance",
+        description: "Configure payroll (components, structures, assignments, tax slabs, additional salary) and calculate, approve (never a run with one's own slip), post, pay and cancel runs.",
+    },
+    ScopeInfo {
         name: "crm:read",
         subgraph: "crm",
         description: "Read clients, leads, opportunities, quotes and proposals (one's own and one's teams').",
@@ -307,6 +317,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "finance:admin",
             "expense:submit",
             "expense:approve",
+            "payroll:read",
+            "payroll:admin",
         ],
     ),
     (
@@ -319,6 +331,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "finance:admin",
             "expense:submit",
             "expense:approve",
+            "payroll:read",
+            "payroll:admin",
         ],
     ),
     (
@@ -338,6 +352,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "leave:apply",
             "leave:approve",
             "expense:submit",
+            "payroll:read",
         ],
     ),
     (

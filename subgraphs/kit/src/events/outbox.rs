@@ -107,6 +107,42 @@ impl Outbox {
         Ok(())
     }
 
+    /// Records many events inside the caller's transaction in multi-row INSERTs (a batch job's
+    /// per-record notifications: one statement per 1,000 events, not one per event).
+    pub async fn enqueue_many<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        events: &[EventEnvelope],
+    ) -> Result<(), DbErr> {
+        let now = now_millis();
+        for chunk in events.chunks(1000) {
+            let mut insert = Query::insert();
+            insert.into_table(Alias::new(&self.table)).columns([
+                Alias::new("event_id"),
+                Alias::new("topic"),
+                Alias::new("tenant_id"),
+                Alias::new("event_type"),
+                Alias::new("envelope"),
+                Alias::new("created_at"),
+            ]);
+            for event in chunk {
+                let envelope =
+                    serde_json::to_string(event).map_err(|e| DbErr::Custom(e.to_string()))?;
+                insert.values_panic([
+                    event.id.to_string().into(),
+                    self.topic.clone().into(),
+                    event.tenant_id.clone().into(),
+                    event.event_type.clone().into(),
+                    envelope.into(),
+                    now.into(),
+                ]);
+            }
+            txn.execute(txn.get_database_backend().build(&insert))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Tells the relay to look now (call after the transaction committed).
     pub fn wake(&self) {
         self.wake.wake();

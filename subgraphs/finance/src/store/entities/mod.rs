@@ -606,3 +606,5 @@ pub mod quote_invoice {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod payroll;

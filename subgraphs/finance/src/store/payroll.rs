@@ -1,0 +1,624 @@
+//! Payroll's tenant-scoped reads and writes. Runs change state by conditional updates (`WHERE
+//! state = <expected>`), so a step happens once even when two requests race; payslips and
+//! failures are written in multi-row inserts (one statement per chunk, never one per slip).
+
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
+
+use erp_kit::TenantId;
+
+use super::entities::payroll::{
+    additional, assignment, component, failure, leave, leave_type, open_period, person, run,
+    settings, slip, structure, structure_component, tax_slab,
+};
+
+/// Rows per multi-row INSERT: 12 columns x 1000 stays under PostgreSQL's 65,535 parameters.
+const CHUNK: usize = 1000;
+
+// --- Facts learnt from the employee subgraph ----------------------------------------------
+
+/// Records a hire (keeps whatever compensation is already known).
+pub async fn upsert_hired<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: &str,
+    hired_on: Option<chrono::NaiveDate>,
+) -> Result<(), DbErr> {
+    person::Entity::insert(person::ActiveModel::from(person::Model {
+        tenant_id: tenant.as_str().to_owned(),
+        employee_id: employee_id.to_owned(),
+        hired_on,
+        currency: None,
+        salary_sealed: None,
+        bank_account_sealed: None,
+        tax_id_sealed: None,
+        updated_at: chrono::Utc::now(),
+    }))
+    .on_conflict(
+        OnConflict::columns([person::Column::TenantId, person::Column::EmployeeId])
+            .update_columns([person::Column::HiredOn, person::Column::UpdatedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records an employee's sealed compensation (the newest event wins).
+pub async fn upsert_compensation<C: ConnectionTrait>(
+    conn: &C,
+    row: person::Model,
+) -> Result<(), DbErr> {
+    person::Entity::insert(person::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([person::Column::TenantId, person::Column::EmployeeId])
+                .update_columns([
+                    person::Column::Currency,
+                    person::Column::SalarySealed,
+                    person::Column::BankAccountSealed,
+                    person::Column::TaxIdSealed,
+                    person::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn people<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+) -> Result<Vec<person::Model>, DbErr> {
+    person::Entity::find()
+        .filter(person::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(person::Column::EmployeeId)
+        .all(conn)
+        .await
+}
+
+pub async fn upsert_leave_type<C: ConnectionTrait>(
+    conn: &C,
+    row: leave_type::Model,
+) -> Result<(), DbErr> {
+    leave_type::Entity::insert(leave_type::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([
+                leave_type::Column::TenantId,
+                leave_type::Column::LeaveTypeId,
+            ])
+            .update_column(leave_type::Column::Paid)
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn upsert_leave<C: ConnectionTrait>(conn: &C, row: leave::Model) -> Result<(), DbErr> {
+    leave::Entity::insert(leave::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([leave::Column::TenantId, leave::Column::RequestId])
+                .update_columns([
+                    leave::Column::StartDate,
+                    leave::Column::EndDate,
+                    leave::Column::MilliDays,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_leave<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    request_id: &str,
+) -> Result<(), DbErr> {
+    leave::Entity::delete_many()
+        .filter(leave::Column::TenantId.eq(tenant.as_str()))
+        .filter(leave::Column::RequestId.eq(request_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Approved leave starting in `[from, to]`, with whether its type is paid (unknown types
+/// count as paid: only leave known to be unpaid reduces pay).
+pub async fn leave_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Vec<(leave::Model, bool)>, DbErr> {
+    let rows = leave::Entity::find()
+        .filter(leave::Column::TenantId.eq(tenant.as_str()))
+        .filter(leave::Column::StartDate.gte(from))
+        .filter(leave::Column::StartDate.lte(to))
+        .all(conn)
+        .await?;
+    let types = leave_type::Entity::find()
+        .filter(leave_type::Column::TenantId.eq(tenant.as_str()))
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let paid = types
+                .iter()
+                .find(|t| t.leave_type_id == row.leave_type_id)
+                .is_none_or(|t| t.paid);
+            (row, paid)
+        })
+        .collect())
+}
+
+/// Whether the tenant already has a data key in finance's key table (the consumer creates a
+/// tenant's first key outside its inbox transaction: see `Finance::payroll_key_ready`).
+pub async fn has_data_key<C: ConnectionTrait>(conn: &C, tenant: &TenantId) -> Result<bool, DbErr> {
+    let select = Query::select()
+        .expr(Expr::col(Alias::new("tenant_id")))
+        .from(Alias::new("finance_data_keys"))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
+        .and_where(Expr::col(Alias::new("purpose")).eq("data"))
+        .to_owned();
+    Ok(conn
+        .query_one(conn.get_database_backend().build(&select))
+        .await?
+        .is_some())
+}
+
+// --- Configuration ---------------------------------------------------------------------------
+
+pub async fn insert_component<C: ConnectionTrait>(
+    conn: &C,
+    row: component::Model,
+) -> Result<(), DbErr> {
+    component::Entity::insert(component::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn components<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+) -> Result<Vec<component::Model>, DbErr> {
+    component::Entity::find()
+        .filter(component::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(component::Column::Code)
+        .all(conn)
+        .await
+}
+
+pub async fn insert_structure<C: ConnectionTrait>(
+    conn: &C,
+    row: structure::Model,
+    members: Vec<structure_component::Model>,
+) -> Result<(), DbErr> {
+    structure::Entity::insert(structure::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    structure_component::Entity::insert_many(
+        members
+            .into_iter()
+            .map(structure_component::ActiveModel::from),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn structures<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+) -> Result<Vec<structure::Model>, DbErr> {
+    structure::Entity::find()
+        .filter(structure::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(structure::Column::Code)
+        .all(conn)
+        .await
+}
+
+/// Every structure's components, in order.
+pub async fn structure_members<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+) -> Result<Vec<structure_component::Model>, DbErr> {
+    structure_component::Entity::find()
+        .filter(structure_component::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(structure_component::Column::StructureId)
+        .order_by_asc(structure_component::Column::Position)
+        .all(conn)
+        .await
+}
+
+pub async fn insert_assignment<C: ConnectionTrait>(
+    conn: &C,
+    row: assignment::Model,
+) -> Result<(), DbErr> {
+    assignment::Entity::insert(assignment::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Assignments effective on or before `on`, newest first per employee.
+pub async fn assignments_until<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    on: chrono::NaiveDate,
+) -> Result<Vec<assignment::Model>, DbErr> {
+    assignment::Entity::find()
+        .filter(assignment::Column::TenantId.eq(tenant.as_str()))
+        .filter(assignment::Column::EffectiveFrom.lte(on))
+        .order_by_asc(assignment::Column::EmployeeId)
+        .order_by_desc(assignment::Column::EffectiveFrom)
+        .all(conn)
+        .await
+}
+
+/// Replaces a fiscal year's slabs.
+pub async fn replace_tax_slabs<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    fiscal_year: &str,
+    rows: Vec<tax_slab::Model>,
+) -> Result<(), DbErr> {
+    tax_slab::Entity::delete_many()
+        .filter(tax_slab::Column::TenantId.eq(tenant.as_str()))
+        .filter(tax_slab::Column::FiscalYear.eq(fiscal_year))
+        .exec(conn)
+        .await?;
+    tax_slab::Entity::insert_many(rows.into_iter().map(tax_slab::ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn tax_slabs<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    fiscal_year: &str,
+) -> Result<Vec<tax_slab::Model>, DbErr> {
+    tax_slab::Entity::find()
+        .filter(tax_slab::Column::TenantId.eq(tenant.as_str()))
+        .filter(tax_slab::Column::FiscalYear.eq(fiscal_year))
+        .order_by_asc(tax_slab::Column::Position)
+        .all(conn)
+        .await
+}
+
+pub async fn insert_additional<C: ConnectionTrait>(
+    conn: &C,
+    row: additional::Model,
+) -> Result<(), DbErr> {
+    additional::Entity::insert(additional::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn additional_for<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    period: &str,
+) -> Result<Vec<additional::Model>, DbErr> {
+    additional::Entity::find()
+        .filter(additional::Column::TenantId.eq(tenant.as_str()))
+        .filter(additional::Column::Period.eq(period))
+        .order_by_asc(additional::Column::Id)
+        .all(conn)
+        .await
+}
+
+pub async fn settings<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+) -> Result<Option<settings::Model>, DbErr> {
+    settings::Entity::find_by_id(tenant.as_str().to_owned())
+        .one(conn)
+        .await
+}
+
+pub async fn insert_settings<C: ConnectionTrait>(
+    conn: &C,
+    row: settings::Model,
+) -> Result<(), DbErr> {
+    settings::Entity::insert(settings::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+// --- Runs -----------------------------------------------------------------------------------
+
+/// Claims (period, run type) for a run: false when another run holds it.
+pub async fn claim_period<C: ConnectionTrait>(
+    conn: &C,
+    row: open_period::Model,
+) -> Result<bool, DbErr> {
+    let inserted = open_period::Entity::insert(open_period::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([
+                open_period::Column::TenantId,
+                open_period::Column::Period,
+                open_period::Column::RunType,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+pub async fn period_holder<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    period: &str,
+    run_type: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(open_period::Entity::find_by_id((
+        tenant.as_str().to_owned(),
+        period.to_owned(),
+        run_type.to_owned(),
+    ))
+    .one(conn)
+    .await?
+    .map(|row| row.run_id))
+}
+
+pub async fn release_period<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<(), DbErr> {
+    open_period::Entity::delete_many()
+        .filter(open_period::Column::TenantId.eq(tenant.as_str()))
+        .filter(open_period::Column::RunId.eq(run_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_run<C: ConnectionTrait>(conn: &C, row: run::Model) -> Result<(), DbErr> {
+    run::Entity::insert(run::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn run<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<run::Model>, DbErr> {
+    run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(run::Column::Id.eq(id))
+        .one(conn)
+        .await
+}
+
+pub async fn runs<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    period: Option<&str>,
+) -> Result<Vec<run::Model>, DbErr> {
+    let mut select = run::Entity::find().filter(run::Column::TenantId.eq(tenant.as_str()));
+    if let Some(period) = period {
+        select = select.filter(run::Column::Period.eq(period));
+    }
+    select.order_by_desc(run::Column::Id).all(conn).await
+}
+
+/// What a step changes besides the state.
+#[derive(Debug, Default)]
+pub struct RunChange {
+    pub slip_count: Option<i32>,
+    pub failed_count: Option<i32>,
+    pub totals_sealed: Option<String>,
+    pub bank_file: Option<(String, String)>,
+    pub entry_id: Option<String>,
+    pub payment_entry_id: Option<String>,
+    pub reversal_entry_id: Option<String>,
+    pub calculated_by: Option<String>,
+    pub approved_by: Option<String>,
+}
+
+/// Moves a run from `from` to `to` (false when it was not in `from`).
+pub async fn transition_run<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    id: &str,
+    from: &str,
+    to: &str,
+    change: RunChange,
+) -> Result<bool, DbErr> {
+    let mut update = run::Entity::update_many()
+        .col_expr(run::Column::State, Expr::value(to))
+        .col_expr(run::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .filter(run::Column::Id.eq(id))
+        .filter(run::Column::State.eq(from));
+    if let Some(count) = change.slip_count {
+        update = update.col_expr(run::Column::SlipCount, Expr::value(count));
+    }
+    if let Some(count) = change.failed_count {
+        update = update.col_expr(run::Column::FailedCount, Expr::value(count));
+    }
+    if let Some(totals) = change.totals_sealed {
+        update = update.col_expr(run::Column::TotalsSealed, Expr::value(totals));
+    }
+    if let Some((format, file)) = change.bank_file {
+        update = update
+            .col_expr(run::Column::BankFileFormat, Expr::value(format))
+            .col_expr(run::Column::BankFileSealed, Expr::value(file));
+    }
+    if let Some(entry) = change.entry_id {
+        update = update.col_expr(run::Column::EntryId, Expr::value(entry));
+    }
+    if let Some(entry) = change.payment_entry_id {
+        update = update.col_expr(run::Column::PaymentEntryId, Expr::value(entry));
+    }
+    if let Some(entry) = change.reversal_entry_id {
+        update = update.col_expr(run::Column::ReversalEntryId, Expr::value(entry));
+    }
+    if let Some(by) = change.calculated_by {
+        update = update.col_expr(run::Column::CalculatedBy, Expr::value(by));
+    }
+    if let Some(by) = change.approved_by {
+        update = update.col_expr(run::Column::ApprovedBy, Expr::value(by));
+    }
+    Ok(update.exec(conn).await?.rows_affected == 1)
+}
+
+// --- Payslips and failures ------------------------------------------------------------------
+
+/// Removes a run's slips and failures (a recalculation replaces them).
+pub async fn clear_run<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<(), DbErr> {
+    slip::Entity::delete_many()
+        .filter(slip::Column::TenantId.eq(tenant.as_str()))
+        .filter(slip::Column::RunId.eq(run_id))
+        .exec(conn)
+        .await?;
+    failure::Entity::delete_many()
+        .filter(failure::Column::TenantId.eq(tenant.as_str()))
+        .filter(failure::Column::RunId.eq(run_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inserts slips in multi-row statements.
+pub async fn insert_slips<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<slip::Model>,
+) -> Result<(), DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<slip::ActiveModel> = rows
+            .by_ref()
+            .take(CHUNK)
+            .map(slip::ActiveModel::from)
+            .collect();
+        slip::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_failures<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<failure::Model>,
+) -> Result<(), DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<failure::ActiveModel> = rows
+            .by_ref()
+            .take(CHUNK)
+            .map(failure::ActiveModel::from)
+            .collect();
+        failure::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn slips_of_run<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<Vec<slip::Model>, DbErr> {
+    slip::Entity::find()
+        .filter(slip::Column::TenantId.eq(tenant.as_str()))
+        .filter(slip::Column::RunId.eq(run_id))
+        .order_by_asc(slip::Column::EmployeeId)
+        .all(conn)
+        .await
+}
+
+pub async fn slip_count<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<u64, DbErr> {
+    slip::Entity::find()
+        .filter(slip::Column::TenantId.eq(tenant.as_str()))
+        .filter(slip::Column::RunId.eq(run_id))
+        .count(conn)
+        .await
+}
+
+/// Whether `employee_id` has a slip in the run.
+pub async fn has_slip<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+    employee_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(slip::Entity::find()
+        .filter(slip::Column::TenantId.eq(tenant.as_str()))
+        .filter(slip::Column::RunId.eq(run_id))
+        .filter(slip::Column::EmployeeId.eq(employee_id))
+        .count(conn)
+        .await?
+        > 0)
+}
+
+/// An employee's published slips (their run posted or paid), newest period first.
+pub async fn published_slips_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<Vec<slip::Model>, DbErr> {
+    slip::Entity::find()
+        .filter(slip::Column::TenantId.eq(tenant.as_str()))
+        .filter(slip::Column::EmployeeId.eq(employee_id))
+        .filter(slip::Column::State.is_in(["submitted", "paid"]))
+        .order_by_desc(slip::Column::Period)
+        .order_by_asc(slip::Column::RunType)
+        .all(conn)
+        .await
+}
+
+/// Moves every slip of a run to `state` (and, when cancelled, out of the live slot).
+pub async fn set_slips_state<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+    state: &str,
+) -> Result<(), DbErr> {
+    let mut update = slip::Entity::update_many()
+        .col_expr(slip::Column::State, Expr::value(state))
+        .filter(slip::Column::TenantId.eq(tenant.as_str()))
+        .filter(slip::Column::RunId.eq(run_id));
+    if state == "cancelled" {
+        update = update.col_expr(slip::Column::Slot, Expr::value(run_id));
+    }
+    update.exec(conn).await?;
+    Ok(())
+}
+
+pub async fn failures_of_run<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<Vec<failure::Model>, DbErr> {
+    failure::Entity::find()
+        .filter(failure::Column::TenantId.eq(tenant.as_str()))
+        .filter(failure::Column::RunId.eq(run_id))
+        .order_by_asc(failure::Column::EmployeeId)
+        .all(conn)
+        .await
+}

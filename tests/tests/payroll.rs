@@ -1,0 +1,953 @@
+//! Payroll inside the finance subgraph, through its HTTP and WebSocket surface: on real
+//! PostgreSQL, Redis and Kafka, and in the embedded mode (SQLite, in-process bus) fed by the real
+//! employee subgraph's events.
+//!
+//! The amounts are worked out by hand in the comments (January: 31 days; Alice 60,000.00 a
+//! year, Bob 48,000.00 with 2 days of unpaid leave; tax 0 % to 10,000.00 a year, 20 % above).
+
+use chrono::Datelike;
+use erp_kit::crypto::{seal_in_transit, LocalKek};
+use erp_kit::events::EventEnvelope;
+use erp_kit::TenantId;
+use erp_tests::finance::{FinanceApp, FINANCE_ADMIN};
+use erp_tests::pmo::{ws_next, ws_subscribe, Socket};
+use erp_tests::{eventually, TestIssuer};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+use serde_json::{json, Value};
+
+fn year() -> i32 {
+    chrono::Utc::now().year()
+}
+
+fn admin_scopes() -> Vec<&'static str> {
+    let mut scopes = FINANCE_ADMIN.to_vec();
+    scopes.extend(["payroll:read", "payroll:admin"]);
+    scopes
+}
+
+const SET_UP: &str = "mutation($input: SetUpFinanceInput!) { setUpFinance(input: $input) { settings { defaultBankAccount { id } } } }";
+const COMPONENT: &str = "mutation($input: CreateSalaryComponentInput!) { createSalaryComponent(input: $input) { component { id code kind rule formula percent percentOf amount { amount } } } }";
+const RUN_FIELDS: &str = "id period runType state slipCount failedCount entryId paymentEntryId reversalEntryId approvedBy failures { employeeId reason message }";
+
+fn run_mutation(name: &str, input: &str) -> String {
+    format!("mutation($input: {input}!) {{ {name}(input: $input) {{ run {{ {RUN_FIELDS} }} }} }}")
+}
+
+fn step_mutation(name: &str, input: &str) -> String {
+    format!("mutation($input: {input}!) {{ {name}(input: $input) {{ replayed run {{ {RUN_FIELDS} }} }} }}")
+}
+
+const SLIP_FIELDS: &str = "employeeId period runType state gross { amount currency } deductions { amount } net { amount } lines { code kind amount { amount } } bankAccountLast4 fingerprint";
+
+/// A tenant with finance set up and payroll configured: BASIC (prorated by days worked), HRA
+/// (40 % of BASIC), PENSION (12 % of BASIC), TAX (the year's slabs) in one structure, and a
+/// BONUS component for additional salary.
+struct Company {
+    tenant: String,
+    admin: String,
+    accounts: std::collections::HashMap<String, String>,
+    structure: String,
+    bonus: String,
+}
+
+impl Company {
+    async fn open(app: &FinanceApp, issuer: &TestIssuer) -> Self {
+        let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+        let admin = issuer.token(&tenant, "u-payroll", &admin_scopes());
+        let y = year();
+        app.ok(
+            &admin,
+            SET_UP,
+            json!({"input": {"baseCurrency": "EUR", "taxRounding": "PER_LINE", "fiscalYear": {
+                "name": y.to_string(), "startsOn": format!("{y}-01-01"), "endsOn": format!("{y}-12-31")}}}),
+        )
+        .await;
+        let mut accounts = std::collections::HashMap::new();
+        for (code, name, kind) in [
+            ("6100", "Salaries", "EXPENSE"),
+            ("2400", "Pension payable", "LIABILITY"),
+            ("2500", "Income tax withheld", "LIABILITY"),
+        ] {
+            app.ok(
+                &admin,
+                "mutation($input: CreateAccountInput!) { createAccount(input: $input) { account { id } } }",
+                json!({"input": {"code": code, "name": name, "kind": kind}}),
+            )
+            .await;
+        }
+        let data = app
+            .ok(
+                &admin,
+                "{ accounts(first: 100) { edges { node { id code } } } }",
+                json!({}),
+            )
+            .await;
+        for edge in data["accounts"]["edges"].as_array().unwrap() {
+            accounts.insert(
+                edge["node"]["code"].as_str().unwrap().to_owned(),
+                edge["node"]["id"].as_str().unwrap().to_owned(),
+            );
+        }
+        let component = |input: Value| {
+            let admin = admin.clone();
+            async move {
+                app.ok(&admin, COMPONENT, json!({ "input": input })).await["createSalaryComponent"]
+                    ["component"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let basic = component(
+            json!({"code": "BASIC", "name": "Basic", "kind": "EARNING", "rule": "FORMULA",
+            "formula": "base * days_worked / days_in_period", "accountId": accounts["6100"]}),
+        )
+        .await;
+        let hra = component(
+            json!({"code": "HRA", "name": "Housing", "kind": "EARNING", "rule": "PERCENT",
+            "percent": "40", "percentOf": "BASIC", "accountId": accounts["6100"]}),
+        )
+        .await;
+        let pension = component(
+            json!({"code": "PENSION", "name": "Pension", "kind": "DEDUCTION", "rule": "PERCENT",
+            "percent": "12", "percentOf": "BASIC", "accountId": accounts["2400"]}),
+        )
+        .await;
+        let tax = component(
+            json!({"code": "TAX", "name": "Income tax", "kind": "DEDUCTION", "rule": "INCOME_TAX",
+            "accountId": accounts["2500"]}),
+        )
+        .await;
+        let bonus = component(
+            json!({"code": "BONUS", "name": "Bonus", "kind": "EARNING", "rule": "FIXED",
+            "amount": "0", "accountId": accounts["6100"]}),
+        )
+        .await;
+        let structure = app
+            .ok(
+                &admin,
+                "mutation($input: CreateSalaryStructureInput!) { createSalaryStructure(input: $input) { structure { id code componentIds } } }",
+                json!({"input": {"code": "STD", "name": "Standard", "componentIds": [basic, hra, pension, tax]}}),
+            )
+            .await["createSalaryStructure"]["structure"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let slabs = app
+            .ok(
+                &admin,
+                "mutation($input: SetTaxSlabsInput!) { setTaxSlabs(input: $input) { slabs { from { amount } rate } } }",
+                json!({"input": {"fiscalYear": y.to_string(), "slabs": [{"from": "0", "rate": "0"}, {"from": "10000.00", "rate": "20"}]}}),
+            )
+            .await;
+        assert_eq!(
+            slabs["setTaxSlabs"]["slabs"],
+            json!([{"from": {"amount": "0.00"}, "rate": "0"}, {"from": {"amount": "10000.00"}, "rate": "20"}])
+        );
+        Self {
+            tenant,
+            admin,
+            accounts,
+            structure,
+            bonus,
+        }
+    }
+
+    async fn assign(&self, app: &FinanceApp, employee: &str) {
+        app.ok(
+            &self.admin,
+            "mutation($input: AssignSalaryStructureInput!) { assignSalaryStructure(input: $input) { assignment { employeeId effectiveFrom } } }",
+            json!({"input": {"employeeId": employee, "structureId": self.structure, "effectiveFrom": format!("{}-01-01", year() - 1)}}),
+        )
+        .await;
+    }
+
+    async fn run(&self, app: &FinanceApp, period: &str) -> String {
+        app.ok(
+            &self.admin,
+            &run_mutation("createPayrollRun", "CreatePayrollRunInput"),
+            json!({"input": {"period": period}}),
+        )
+        .await["createPayrollRun"]["run"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+fn event(tenant: &str, event_type: &str, subject: &str, payload: Value) -> EventEnvelope {
+    EventEnvelope::new(&TenantId::from_claim(tenant), event_type, subject, payload).unwrap()
+}
+
+/// `employee.compensation_changed` as the employee subgraph writes it: the pay facts sealed in
+/// transit under the KEK both subgraphs share.
+async fn compensation(
+    app: &FinanceApp,
+    tenant: &str,
+    employee: &str,
+    salary: &str,
+    bank: Option<&str>,
+    tax_id: &str,
+) -> EventEnvelope {
+    let kek = LocalKek::load_or_create(&app.runtime.config.kek_file).unwrap();
+    let sealed = seal_in_transit(
+        &kek,
+        &format!("employee.compensation_changed|{tenant}|{employee}"),
+        &json!({"salary": salary, "currency": "EUR", "bank_account": bank, "tax_id": tax_id})
+            .to_string(),
+    )
+    .await
+    .unwrap();
+    event(
+        tenant,
+        "employee.compensation_changed",
+        employee,
+        json!({"employee_id": employee, "currency": "EUR", "sealed_for_payroll": sealed}),
+    )
+}
+
+/// Feeds finance the employee subgraph's events, as its consumers would (twice: applying an
+/// event again changes nothing).
+async fn feed_people(app: &FinanceApp, company: &Company) {
+    let t = &company.tenant;
+    let y = year();
+    let mut events = Vec::new();
+    for (employee, user) in [
+        ("e-alice", Some("u-alice")),
+        ("e-bob", Some("u-bob")),
+        ("e-carol", Some("u-carol")),
+        ("e-dave", None),
+    ] {
+        events.push(event(
+            t,
+            "employee.hired",
+            employee,
+            json!({"employee_id": employee, "display_name": employee, "user_id": user, "employee_number": employee, "hired_on": format!("{}-06-01", y - 1)}),
+        ));
+    }
+    events.push(
+        compensation(
+            app,
+            t,
+            "e-alice",
+            "60000.00",
+            Some("DE89 3704 0044 0532 0130 00"),
+            "TAX-ALICE-1",
+        )
+        .await,
+    );
+    events.push(
+        compensation(
+            app,
+            t,
+            "e-bob",
+            "48000.00",
+            Some("FR1420041010050500013M02606"),
+            "TAX-BOB-2",
+        )
+        .await,
+    );
+    events.push(compensation(app, t, "e-carol", "50000.00", None, "TAX-CAROL-3").await);
+    events.push(
+        compensation(
+            app,
+            t,
+            "e-dave",
+            "40000.00",
+            Some("NL91ABNA0417164300"),
+            "TAX-DAVE-4",
+        )
+        .await,
+    );
+    events.push(event(
+        t,
+        "leave.type_created",
+        "lt-unpaid",
+        json!({"leave_type_id": "lt-unpaid", "code": "LWP", "paid": false}),
+    ));
+    events.push(event(
+        t,
+        "leave.type_created",
+        "lt-annual",
+        json!({"leave_type_id": "lt-annual", "code": "AL", "paid": true}),
+    ));
+    for (request, leave_type, days) in [("lr-1", "lt-unpaid", 2.0), ("lr-2", "lt-annual", 3.0)] {
+        events.push(event(
+            t,
+            "leave.approved",
+            request,
+            json!({"request_id": request, "employee_id": "e-bob", "leave_type_id": leave_type,
+                "start_date": format!("{y}-01-12"), "end_date": format!("{y}-01-14"), "days": days, "status": "approved"}),
+        ));
+    }
+    for event in &events {
+        for _ in 0..2 {
+            if event.event_type == "employee.hired" {
+                app.finance.apply_employee_event(event).await.unwrap();
+            }
+            app.finance.apply_payroll_event(event).await.unwrap();
+        }
+    }
+}
+
+/// Every row of `table` for the tenant as JSON text (PostgreSQL).
+async fn raw_rows(app: &FinanceApp, table: &str, tenant: &str) -> Vec<String> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        row: String,
+    }
+    Row::find_by_statement(Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        format!("SELECT CAST(row_to_json(t) AS TEXT) AS row FROM {table} t WHERE tenant_id = $1"),
+        [tenant.into()],
+    ))
+    .all(&app.runtime.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.row)
+    .collect()
+}
+
+/// The payslip and run amounts of this file, in every form they could be stored in.
+const PLAINTEXT: &[&str] = &[
+    "5666.67",
+    "566667",
+    "3908.61",
+    "390861",
+    "7500.00",
+    "750000",
+    "5238.72",
+    "523872",
+    "60000",
+    "48000",
+    "1233.33",
+    "123333",
+    "DE89",
+    "FR14",
+    "NL91",
+    "TAX-ALICE",
+    "TAX-BOB",
+];
+
+fn assert_no_plaintext(what: &str, rows: &[String]) {
+    assert!(!rows.is_empty(), "{what}: no rows to check");
+    for row in rows {
+        for secret in PLAINTEXT {
+            assert!(
+                !row.contains(secret),
+                "{what} holds `{secret}` in clear: {row}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_is_calculated_approved_posted_paid_sealed_and_read_by_its_employees() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer).await;
+    feed_people(&app, &company).await;
+    for employee in ["e-alice", "e-bob", "e-carol"] {
+        company.assign(&app, employee).await;
+    }
+    let admin = &company.admin;
+    let y = year();
+    let period = format!("{y}-01");
+    app.ok(
+        admin,
+        "mutation($input: AddAdditionalSalaryInput!) { addAdditionalSalary(input: $input) { additionalSalary { employeeId period runType componentId note } } }",
+        json!({"input": {"employeeId": "e-alice", "period": period, "componentId": company.bonus, "amount": "500.00", "note": "Q4 bonus"}}),
+    )
+    .await;
+
+    let run = company.run(&app, &period).await;
+    // One open run per period and type.
+    assert_eq!(
+        app.refused(
+            admin,
+            &run_mutation("createPayrollRun", "CreatePayrollRunInput"),
+            json!({"input": {"period": period}})
+        )
+        .await,
+        ("CONFLICT".into(), "PAYROLL_RUN_IN_PROGRESS".into())
+    );
+
+    let calculate = run_mutation("calculatePayrollRun", "PayrollRunInput");
+    let calculated = app
+        .ok(admin, &calculate, json!({"input": {"runId": run}}))
+        .await["calculatePayrollRun"]["run"]
+        .clone();
+    assert_eq!(calculated["state"], "CALCULATED");
+    assert_eq!(calculated["slipCount"], 2);
+    assert_eq!(calculated["failedCount"], 2);
+    // Carol has no bank account, Dave no structure: reported, the run goes on.
+    assert_eq!(
+        calculated["failures"],
+        json!([
+            {"employeeId": "e-carol", "reason": "MISSING_BANK_ACCOUNT", "message": "no bank account is known for the employee"},
+            {"employeeId": "e-dave", "reason": "MISSING_STRUCTURE", "message": "no salary structure is assigned on the period's end"},
+        ])
+    );
+    let slips_query = format!("query($id: ID!) {{ payrollRun(id: $id) {{ totals {{ gross {{ amount }} deductions {{ amount }} net {{ amount }} }} payslips {{ {SLIP_FIELDS} }} }} }}");
+    let first = app.ok(admin, &slips_query, json!({"id": run})).await["payrollRun"].clone();
+    // Alice: BASIC 5000.00 (31/31 days), HRA 40 % = 2000.00, PENSION 12 % = 600.00, TAX on
+    // 7000.00 x 12 = 84000.00: 20 % of 74000.00 = 14800.00 / 12 = 1233.33, BONUS 500.00.
+    // Bob: BASIC 4000.00 x 29/31 (2 unpaid days; paid leave does not count) = 3741.94, HRA
+    // 1496.78, PENSION 449.03, TAX 20 % of (5238.72 x 12 - 10000.00) / 12 = 881.08.
+    assert_eq!(
+        first["payslips"],
+        json!([
+            {"employeeId": "e-alice", "period": period, "runType": "REGULAR", "state": "DRAFT",
+             "gross": {"amount": "7500.00", "currency": "EUR"}, "deductions": {"amount": "1833.33"}, "net": {"amount": "5666.67"},
+             "lines": [
+                {"code": "BASIC", "kind": "EARNING", "amount": {"amount": "5000.00"}},
+                {"code": "HRA", "kind": "EARNING", "amount": {"amount": "2000.00"}},
+                {"code": "PENSION", "kind": "DEDUCTION", "amount": {"amount": "600.00"}},
+                {"code": "TAX", "kind": "DEDUCTION", "amount": {"amount": "1233.33"}},
+                {"code": "BONUS", "kind": "EARNING", "amount": {"amount": "500.00"}}],
+             "bankAccountLast4": "3000", "fingerprint": first["payslips"][0]["fingerprint"]},
+            {"employeeId": "e-bob", "period": period, "runType": "REGULAR", "state": "DRAFT",
+             "gross": {"amount": "5238.72", "currency": "EUR"}, "deductions": {"amount": "1330.11"}, "net": {"amount": "3908.61"},
+             "lines": [
+                {"code": "BASIC", "kind": "EARNING", "amount": {"amount": "3741.94"}},
+                {"code": "HRA", "kind": "EARNING", "amount": {"amount": "1496.78"}},
+                {"code": "PENSION", "kind": "DEDUCTION", "amount": {"amount": "449.03"}},
+                {"code": "TAX", "kind": "DEDUCTION", "amount": {"amount": "881.08"}}],
+             "bankAccountLast4": "2606", "fingerprint": first["payslips"][1]["fingerprint"]},
+        ])
+    );
+    assert_eq!(
+        first["totals"],
+        json!({"gross": {"amount": "12738.72"}, "deductions": {"amount": "3163.44"}, "net": {"amount": "9575.28"}})
+    );
+    // A recalculation is deterministic: the same inputs give the same slips.
+    app.ok(admin, &calculate, json!({"input": {"runId": run}}))
+        .await;
+    let again = app.ok(admin, &slips_query, json!({"id": run})).await["payrollRun"].clone();
+    assert_eq!(again, first);
+
+    // Nobody approves a run holding their own slip; the slips are not visible before posting.
+    let alice = issuer.token(
+        &company.tenant,
+        "u-alice",
+        &["payroll:read", "payroll:admin"],
+    );
+    let approve = run_mutation("approvePayrollRun", "PayrollRunInput");
+    assert_eq!(
+        app.refused(&alice, &approve, json!({"input": {"runId": run}}))
+            .await,
+        ("FORBIDDEN".into(), "PAYROLL_SELF_APPROVAL".into())
+    );
+    let my = format!("{{ myPayslips {{ {SLIP_FIELDS} }} }}");
+    assert_eq!(
+        app.ok(&alice, &my, json!({})).await["myPayslips"],
+        json!([])
+    );
+    let approved = app
+        .ok(admin, &approve, json!({"input": {"runId": run}}))
+        .await["approvePayrollRun"]["run"]
+        .clone();
+    assert_eq!(approved["state"], "APPROVED");
+    assert_eq!(approved["approvedBy"], "u-payroll");
+    assert_eq!(
+        app.refused(admin, &calculate, json!({"input": {"runId": run}}))
+            .await,
+        ("CONFLICT".into(), "PAYROLL_RUN_STATE".into())
+    );
+
+    // Posting: ONE summarised entry, and the payslips published.
+    let post = step_mutation("postPayrollRun", "PayrollRunStepInput");
+    let posted = app
+        .ok(
+            admin,
+            &post,
+            json!({"input": {"idempotencyKey": "post-1", "runId": run}}),
+        )
+        .await["postPayrollRun"]
+        .clone();
+    assert_eq!(posted["replayed"], false);
+    assert_eq!(posted["run"]["state"], "POSTED");
+    let replay = app
+        .ok(
+            admin,
+            &post,
+            json!({"input": {"idempotencyKey": "post-1", "runId": run}}),
+        )
+        .await["postPayrollRun"]
+        .clone();
+    assert_eq!(replay["replayed"], true);
+    let entry_id = posted["run"]["entryId"].as_str().unwrap().to_owned();
+    let entry = app
+        .ok(
+            admin,
+            "query($id: ID!) { journalEntry(id: $id) { date source sourceId lines { account { code } debit { amount } credit { amount } } } }",
+            json!({"id": entry_id}),
+        )
+        .await["journalEntry"]
+        .clone();
+    assert_eq!(entry["date"], format!("{y}-01-31"));
+    assert_eq!(entry["source"], "PAYROLL");
+    assert_eq!(entry["sourceId"], run);
+    let mut lines: Vec<(String, String, String)> = entry["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["account"]["code"].as_str().unwrap().to_owned(),
+                l["debit"]["amount"].as_str().unwrap().to_owned(),
+                l["credit"]["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    lines.sort();
+    // Σ earnings 12738.72 = Σ deductions 3163.44 + the net pay 9575.28 (payroll payable).
+    assert_eq!(
+        lines,
+        vec![
+            ("2300".into(), "0.00".into(), "9575.28".into()),
+            ("2400".into(), "0.00".into(), "1049.03".into()),
+            ("2500".into(), "0.00".into(), "2114.41".into()),
+            ("6100".into(), "12738.72".into(), "0.00".into()),
+        ]
+    );
+    assert_eq!(
+        app.refused(
+            admin,
+            &run_mutation("createPayrollRun", "CreatePayrollRunInput"),
+            json!({"input": {"period": period}})
+        )
+        .await,
+        ("CONFLICT".into(), "PAYROLL_PERIOD_POSTED".into())
+    );
+
+    // Each employee reads their own slip and nobody else's.
+    let mine = app.ok(&alice, &my, json!({})).await["myPayslips"].clone();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["employeeId"], "e-alice");
+    assert_eq!(mine[0]["net"]["amount"], "5666.67");
+    assert_eq!(mine[0]["state"], "SUBMITTED");
+    let bob = issuer.token(&company.tenant, "u-bob", &[]);
+    let bobs = app.ok(&bob, &my, json!({})).await["myPayslips"].clone();
+    assert_eq!(bobs.as_array().unwrap().len(), 1);
+    assert_eq!(bobs[0]["employeeId"], "e-bob");
+    assert_eq!(bobs[0]["net"]["amount"], "3908.61");
+    let carol = issuer.token(&company.tenant, "u-carol", &[]);
+    assert_eq!(
+        app.ok(&carol, &my, json!({})).await["myPayslips"],
+        json!([])
+    );
+    assert_eq!(
+        app.refused(&bob, &slips_query, json!({"id": run})).await.0,
+        "UNAUTHORIZED_FIELD_OR_TYPE"
+    );
+
+    // Paying: the bank file's total = Σ nets = the payroll-payable credit.
+    let pay = "mutation($input: PayPayrollRunInput!) { payPayrollRun(input: $input) { replayed run { state paymentEntryId bankFile { format content } } } }";
+    let paid = app
+        .ok(admin, pay, json!({"input": {"idempotencyKey": "pay-1", "runId": run, "date": format!("{y}-02-01")}}))
+        .await["payPayrollRun"]["run"]
+        .clone();
+    assert_eq!(paid["state"], "PAID");
+    assert_eq!(paid["bankFile"]["format"], "PAIN001");
+    let xml = paid["bankFile"]["content"].as_str().unwrap();
+    assert!(
+        xml.contains("<NbOfTxs>2</NbOfTxs><CtrlSum>9575.28</CtrlSum>"),
+        "{xml}"
+    );
+    let amounts: Vec<&str> = xml
+        .split("<InstdAmt Ccy=\"EUR\">")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap())
+        .collect();
+    assert_eq!(amounts, vec!["5666.67", "3908.61"]);
+    assert!(xml.contains("<IBAN>DE89370400440532013000</IBAN>"));
+    let payment = app
+        .ok(admin, "query($id: ID!) { journalEntry(id: $id) { source lines { account { code } debit { amount } credit { amount } } } }", json!({"id": paid["paymentEntryId"]}))
+        .await["journalEntry"]
+        .clone();
+    assert_eq!(payment["source"], "PAYROLL_PAYMENT");
+    assert_eq!(payment["lines"][0]["account"]["code"], "2300");
+    assert_eq!(payment["lines"][0]["debit"]["amount"], "9575.28");
+    assert_eq!(payment["lines"][1]["credit"]["amount"], "9575.28");
+    let cancel = step_mutation("cancelPayrollRun", "PayrollRunStepInput");
+    assert_eq!(
+        app.refused(
+            admin,
+            &cancel,
+            json!({"input": {"idempotencyKey": "cancel-1", "runId": run}})
+        )
+        .await,
+        ("CONFLICT".into(), "PAYROLL_RUN_STATE".into())
+    );
+    assert_eq!(
+        app.ok(&alice, &my, json!({})).await["myPayslips"][0]["state"],
+        "PAID"
+    );
+
+    // At rest and on the bus: no amount, bank account or tax id in clear.
+    for table in [
+        "finance_payroll_slips",
+        "finance_payroll_people",
+        "finance_payroll_runs",
+        "finance_payroll_additional",
+    ] {
+        assert_no_plaintext(table, &raw_rows(&app, table, &company.tenant).await);
+    }
+    let outbox = raw_rows(&app, "finance_outbox", &company.tenant).await;
+    let payslip_events: Vec<&String> = outbox
+        .iter()
+        .filter(|r| r.contains("payslip.published"))
+        .collect();
+    assert_eq!(payslip_events.len(), 2);
+    assert_no_plaintext(
+        "the payroll events",
+        &outbox
+            .iter()
+            .filter(|r| r.contains("payslip.") || r.contains("payroll."))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+}
+
+#[tokio::test]
+async fn bad_inputs_are_refused_and_a_failed_posting_leaves_nothing_posted() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer).await;
+    let admin = &company.admin;
+    let formula = |code: &str, formula: &str| json!({"input": {"code": code, "name": code, "kind": "EARNING", "rule": "FORMULA", "formula": formula, "accountId": company.accounts["6100"]}});
+    for (text, reason) in [
+        ("base * overtime_rate", "UNKNOWN_FORMULA_INPUT"),
+        ("base / (2 - 2)", "FORMULA_DIVISION_BY_ZERO"),
+        ("base * (2", "FORMULA_SYNTAX"),
+    ] {
+        assert_eq!(
+            app.refused(admin, COMPONENT, formula("X1", text)).await,
+            ("BAD_USER_INPUT".into(), reason.into()),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        app.refused(admin, COMPONENT, json!({"input": {"code": "H2", "name": "H2", "kind": "EARNING", "rule": "PERCENT", "percent": "10", "percentOf": "NOPE", "accountId": company.accounts["6100"]}})).await,
+        ("BAD_USER_INPUT".into(), "UNKNOWN_FORMULA_INPUT".into())
+    );
+    assert_eq!(
+        app.refused(admin, COMPONENT, json!({"input": {"code": "BASIC", "name": "Again", "kind": "EARNING", "rule": "FIXED", "amount": "1", "accountId": company.accounts["6100"]}})).await,
+        ("BAD_USER_INPUT".into(), "BAD_CODE".into())
+    );
+    assert_eq!(
+        app.refused(admin, "mutation($input: SetTaxSlabsInput!) { setTaxSlabs(input: $input) { slabs { rate } } }",
+            json!({"input": {"fiscalYear": year().to_string(), "slabs": [{"from": "100.00", "rate": "10"}]}})).await,
+        ("BAD_USER_INPUT".into(), "BAD_TAX_SLABS".into())
+    );
+    assert_eq!(
+        app.refused(
+            admin,
+            &run_mutation("createPayrollRun", "CreatePayrollRunInput"),
+            json!({"input": {"period": "2026-13"}})
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "BAD_PAYROLL_PERIOD".into())
+    );
+    // Without payroll:admin, nothing is configured.
+    let reader = issuer.token(&company.tenant, "u-reader", &["payroll:read"]);
+    assert_eq!(
+        app.refused(&reader, COMPONENT, formula("X2", "base"))
+            .await
+            .0,
+        "UNAUTHORIZED_FIELD_OR_TYPE"
+    );
+
+    feed_people(&app, &company).await;
+    company.assign(&app, "e-alice").await;
+    let period = format!("{}-01", year());
+    let run = company.run(&app, &period).await;
+    // Only Alice is assigned: Bob, Carol and Dave are reported, Alice is paid.
+    let calculated = app
+        .ok(
+            admin,
+            &run_mutation("calculatePayrollRun", "PayrollRunInput"),
+            json!({"input": {"runId": run}}),
+        )
+        .await;
+    assert_eq!(calculated["calculatePayrollRun"]["run"]["slipCount"], 1);
+    assert_eq!(calculated["calculatePayrollRun"]["run"]["failedCount"], 3);
+    app.ok(
+        admin,
+        &run_mutation("approvePayrollRun", "PayrollRunInput"),
+        json!({"input": {"runId": run}}),
+    )
+    .await;
+    // Posting now fails (the period closed in between): nothing is posted, no slip published.
+    app.ok(
+        admin,
+        "mutation($input: SetLockDateInput!) { setLockDate(input: $input) { settings { lockDate } } }",
+        json!({"input": {"lockDate": format!("{}-01-31", year())}}),
+    )
+    .await;
+    let post = step_mutation("postPayrollRun", "PayrollRunStepInput");
+    assert_eq!(
+        app.refused(
+            admin,
+            &post,
+            json!({"input": {"idempotencyKey": "post-locked", "runId": run}})
+        )
+        .await,
+        ("CONFLICT".into(), "PERIOD_LOCKED".into())
+    );
+    let state = app
+        .ok(
+            admin,
+            &format!(
+                "query($id: ID!) {{ payrollRun(id: $id) {{ {RUN_FIELDS} payslips {{ state }} }} }}"
+            ),
+            json!({"id": run}),
+        )
+        .await["payrollRun"]
+        .clone();
+    assert_eq!(state["state"], "APPROVED");
+    assert_eq!(state["entryId"], Value::Null);
+    assert_eq!(state["payslips"], json!([{"state": "DRAFT"}]));
+    let alice = issuer.token(&company.tenant, "u-alice", &[]);
+    assert_eq!(
+        app.ok(&alice, "{ myPayslips { net { amount } } }", json!({}))
+            .await["myPayslips"],
+        json!([])
+    );
+    let outbox = raw_rows(&app, "finance_outbox", &company.tenant).await;
+    assert!(!outbox
+        .iter()
+        .any(|r| r.contains("payslip.published") || r.contains("payroll.posted")));
+    let entries = app
+        .ok(
+            admin,
+            "{ journalEntries(first: 50) { edges { node { source } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(entries["journalEntries"]["edges"], json!([]));
+    // Cancelling the unposted run frees the period.
+    let cancel = step_mutation("cancelPayrollRun", "PayrollRunStepInput");
+    let cancelled = app
+        .ok(
+            admin,
+            &cancel,
+            json!({"input": {"idempotencyKey": "c-1", "runId": run}}),
+        )
+        .await;
+    assert_eq!(cancelled["cancelPayrollRun"]["run"]["state"], "CANCELLED");
+    assert_eq!(
+        cancelled["cancelPayrollRun"]["run"]["reversalEntryId"],
+        Value::Null
+    );
+    company.run(&app, &period).await;
+}
+
+/// Opens `/graphql/ws` on `addr` with the token in `connection_init`.
+async fn ws_connect(addr: std::net::SocketAddr, token: &str) -> Socket {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut request = format!("ws://{addr}/graphql/ws")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(
+            json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ws_next(&mut socket).await["type"], "connection_ack");
+    socket
+}
+
+async fn progress(socket: &mut Socket) -> Value {
+    let message = ws_next(socket).await;
+    assert_eq!(message["type"], "next", "{message}");
+    let event = message["payload"]["data"]["payrollRunProgress"].clone();
+    json!({"phase": event["phase"], "total": event["total"], "done": event["done"], "failed": event["failed"], "remainingMilliseconds": event["remainingMilliseconds"]})
+}
+
+#[tokio::test]
+async fn the_embedded_mode_pays_from_the_employee_subgraphs_events_and_streams_progress() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    // The employee subgraph on finance's bus, sealing pay facts with the same KEK.
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Embedded).await;
+    runtime.bus = app.runtime.bus.clone();
+    runtime.config.kek_file = app.runtime.config.kek_file.clone();
+    let employee = erp_tests::EmployeeApp::spawn(runtime).await;
+    let company = Company::open(&app, &issuer).await;
+    let hr = issuer.token(
+        &company.tenant,
+        "u-hr",
+        &["employee:read", "employee:write", "hr:admin"],
+    );
+    let mut ids = Vec::new();
+    for (number, name, user, salary, bank) in [
+        (
+            "E1",
+            "Alice",
+            "u-alice",
+            "60000.00",
+            "DE89 3704 0044 0532 0130 00",
+        ),
+        (
+            "E2",
+            "Bob",
+            "u-bob",
+            "48000.00",
+            "FR1420041010050500013M02606",
+        ),
+    ] {
+        let id = employee
+            .hire(&hr, json!({"employeeNumber": number, "displayName": name, "workEmail": format!("{number}@example.com"),
+                "userId": user, "hiredOn": format!("{}-06-01", year() - 1)}))
+            .await;
+        employee
+            .ok(&hr, "mutation($input: UpdateEmployeeCompensationInput!) { updateEmployeeCompensation(input: $input) { id } }",
+                json!({"input": {"employeeId": id, "salary": {"amount": salary, "currency": "EUR"}, "bankAccount": bank, "taxId": format!("TAX-{number}-9")}}))
+            .await;
+        company.assign(&app, &id).await;
+        ids.push(id);
+    }
+    // Finance's consumers learn the people and their sealed pay from the bus.
+    let known = eventually(std::time::Duration::from_secs(20), || async {
+        #[derive(FromQueryResult)]
+        struct Count {
+            n: i64,
+        }
+        let count = Count::find_by_statement(Statement::from_string(
+            app.runtime.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM finance_payroll_people WHERE salary_sealed IS NOT NULL AND bank_account_sealed IS NOT NULL".to_owned(),
+        ))
+        .one(&app.runtime.db)
+        .await
+        .unwrap()
+        .map(|c| c.n)
+        .unwrap_or(0);
+        (count == 2).then_some(())
+    })
+    .await;
+    assert!(known.is_some(), "finance never learnt both employees' pay");
+
+    let admin = &company.admin;
+    let period = format!("{}-01", year());
+    let run = company.run(&app, &period).await;
+    let mut socket = ws_connect(app.addr, admin).await;
+    ws_subscribe(
+        &mut socket,
+        "p1",
+        "subscription($id: ID!) { payrollRunProgress(runId: $id) { runId phase total done failed remainingMilliseconds } }",
+        json!({"id": run}),
+    )
+    .await;
+    assert_eq!(
+        progress(&mut socket).await,
+        json!({"phase": "draft", "total": 0, "done": 0, "failed": 0, "remainingMilliseconds": 0})
+    );
+    app.ok(
+        admin,
+        &run_mutation("calculatePayrollRun", "PayrollRunInput"),
+        json!({"input": {"runId": run}}),
+    )
+    .await;
+    assert_eq!(
+        progress(&mut socket).await,
+        json!({"phase": "calculated", "total": 2, "done": 2, "failed": 0, "remainingMilliseconds": 0})
+    );
+    app.ok(
+        admin,
+        &run_mutation("approvePayrollRun", "PayrollRunInput"),
+        json!({"input": {"runId": run}}),
+    )
+    .await;
+    assert_eq!(progress(&mut socket).await["phase"], "approved");
+    app.ok(
+        admin,
+        &step_mutation("postPayrollRun", "PayrollRunStepInput"),
+        json!({"input": {"idempotencyKey": "p", "runId": run}}),
+    )
+    .await;
+    assert_eq!(progress(&mut socket).await["phase"], "posted");
+    // A subscriber without a payroll scope is refused.
+    let stranger = issuer.token(&company.tenant, "u-bob", &[]);
+    let mut refused = ws_connect(app.addr, &stranger).await;
+    ws_subscribe(
+        &mut refused,
+        "p2",
+        "subscription($id: ID!) { payrollRunProgress(runId: $id) { phase } }",
+        json!({"id": run}),
+    )
+    .await;
+    let answer = ws_next(&mut refused).await;
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(answer["payload"]["data"], Value::Null);
+    assert_eq!(
+        erp_tests::error_codes(&answer["payload"]),
+        vec!["UNAUTHORIZED_FIELD_OR_TYPE"]
+    );
+
+    // The employees read their own slips, computed from the employee subgraph's pay.
+    let alice = issuer.token(&company.tenant, "u-alice", &[]);
+    let mine = app
+        .ok(
+            &alice,
+            "{ myPayslips { employeeId net { amount } gross { amount } } }",
+            json!({}),
+        )
+        .await["myPayslips"]
+        .clone();
+    // Alice without the BONUS of the other test: 7000.00 - 600.00 - 1233.33 = 5166.67.
+    assert_eq!(
+        mine,
+        json!([{"employeeId": ids[0], "net": {"amount": "5166.67"}, "gross": {"amount": "7000.00"}}])
+    );
+    let bob = app
+        .ok(
+            &stranger,
+            "{ myPayslips { employeeId net { amount } } }",
+            json!({}),
+        )
+        .await["myPayslips"]
+        .clone();
+    // Bob without unpaid leave: 5600.00 - 480.00 - 953.33 = 4166.67.
+    assert_eq!(
+        bob,
+        json!([{"employeeId": ids[1], "net": {"amount": "4166.67"}}])
+    );
+
+    // The employee subgraph's event carried the pay sealed, never in clear.
+    #[derive(FromQueryResult)]
+    struct Envelope {
+        envelope: String,
+    }
+    let envelopes: Vec<String> = Envelope::find_by_statement(Statement::from_string(
+        employee.runtime.db.get_database_backend(),
+        "SELECT envelope FROM employee_outbox WHERE event_type = 'employee.compensation_changed'"
+            .to_owned(),
+    ))
+    .all(&employee.runtime.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|e| e.envelope)
+    .collect();
+    assert_eq!(envelopes.len(), 2);
+    for envelope in &envelopes {
+        assert!(envelope.contains("sealed_for_payroll"), "{envelope}");
+        for secret in ["60000", "48000", "DE89", "FR14", "TAX-E1", "TAX-E2"] {
+            assert!(
+                !envelope.contains(secret),
+                "`{secret}` in clear: {envelope}"
+            );
+        }
+    }
+}
