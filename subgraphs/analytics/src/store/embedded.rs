@@ -1,0 +1,1 @@
+//! The embedded engine (DataFusion); see erp-analytics-embedded.
