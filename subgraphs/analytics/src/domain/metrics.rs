@@ -96,9 +96,13 @@ impl Dimension {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
 
-    /// The column of a metric's rows.
+    /// The column of a metric's rows (`billable` is the facts' flag: its text is another
+    /// name, or ClickHouse's aliases would shadow the flag in the same SELECT).
     fn column(self) -> &'static str {
-        self.name()
+        match self {
+            Dimension::Billable => "billable_text",
+            other => other.name(),
+        }
     }
 }
 
@@ -546,7 +550,7 @@ impl MetricQuery {
             format!(
                 "SELECT person_id AS person, department_id AS department, project_id AS project, \
                  client_id AS client, day, week, month, \
-                 CASE WHEN billable = 1 THEN 'true' ELSE 'false' END AS billable, currency, \
+                 CASE WHEN billable = 1 THEN 'true' ELSE 'false' END AS billable_text, currency, \
                  {num} AS num, 1 AS den, person_id AS who \
                  FROM {f} AS f WHERE kind = '{kind}' AND {range}"
             )
@@ -572,7 +576,7 @@ impl MetricQuery {
             Metric::SlaBreaches => kind_rows("sla_breach", "quantity"),
             Metric::Punctuality => format!(
                 "SELECT person_id AS person, MAX(department_id) AS department, '' AS project, \
-                 '' AS client, day, week, month, 'false' AS billable, '' AS currency, \
+                 '' AS client, day, week, month, 'false' AS billable_text, '' AS currency, \
                  CASE WHEN MIN(quantity) <= {PUNCTUAL_BY_MINUTE} THEN 1 ELSE 0 END AS num, \
                  1 AS den, person_id AS who \
                  FROM {f} AS f WHERE kind = 'check_in' AND {range} \
@@ -593,7 +597,7 @@ impl MetricQuery {
                 };
                 format!(
                     "SELECT e.user_id AS person, e.department_id AS department, '' AS project, \
-                     '' AS client, '' AS day, '' AS week, '' AS month, 'false' AS billable, \
+                     '' AS client, '' AS day, '' AS week, '' AS month, 'false' AS billable_text, \
                      '' AS currency, {num} AS num, {den} AS den, e.user_id AS who \
                      FROM (SELECT person_id, user_id, department_id FROM {f} AS fe \
                            WHERE kind = 'employee' AND user_id <> '') AS e \
