@@ -56,6 +56,9 @@ enum Command {
     /// The operations & assets subgraph alone (assets, procurement, helpdesk, SOPs): MONGO_URL
     /// selects MongoDB; unset, an embedded store persisted to ERP_OPS_DATA_FILE if set.
     Ops,
+    /// The analytics subgraph alone (metrics, live tiles, exports) on ClickHouse at
+    /// CLICKHOUSE_URL (CLICKHOUSE_DATABASE), consuming every domain's events from KAFKA_BROKERS.
+    Analytics,
     /// The router and edge alone, as `erp-router` runs it (ROUTER_CONFIG_FILE_PATH, else
     /// router/router.config.yaml from the current directory, plus its environment overrides).
     Router,
@@ -87,6 +90,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Crm) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Crm)),
         Some(Command::Ops) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Ops)),
+        Some(Command::Analytics) => {
+            tokio_runtime()?.block_on(erp_os::services::serve(Service::Analytics))
+        }
         Some(Command::Router) => {
             // Before any thread exists: it may set ROUTER_CONFIG_FILE_PATH.
             erp_router::default_config_path();
