@@ -131,6 +131,20 @@ fn ops_sdl_is_checked_in_and_carries_the_directives() {
     compare("ops.graphql", sdl);
 }
 
+#[test]
+fn analytics_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_analytics::sdl();
+    assert!(
+        sdl.contains("): MetricResult! @requiresScopes(scopes: [[\"analytics:read\"]])"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("): AnalyticsExport! @requiresScopes(scopes: [[\"analytics:export\"]])"),
+        "{sdl}"
+    );
+    compare("analytics.graphql", sdl);
+}
+
 /// Every `extensions.code` and `reason` the API can return, as published in schema/errors.json
 /// (and docs/errors.md, generated from it): a reason added in code without being published fails
 /// here, and so does one published but gone from the code.
@@ -143,6 +157,7 @@ fn the_error_catalogue_is_checked_in() {
         ("finance", erp_finance::reasons::ALL),
         ("crm", erp_crm::reasons::ALL),
         ("ops", erp_ops::reasons::ALL),
+        ("analytics", erp_analytics::reasons::ALL),
     ];
     // One name, one code: the same reason in two domains means the same rule.
     let mut codes_by_name = std::collections::HashMap::new();
@@ -221,7 +236,15 @@ fn errors_markdown(catalogue: &serde_json::Value) -> String {
 fn subgraph_files_import_downwards_only() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../subgraphs");
     let mut problems = Vec::new();
-    for subgraph in ["identity", "employee", "pmo", "finance", "crm", "ops"] {
+    for subgraph in [
+        "identity",
+        "employee",
+        "pmo",
+        "finance",
+        "crm",
+        "ops",
+        "analytics",
+    ] {
         let src = root.join(subgraph).join("src");
         let graph = import_graph(&src);
         for (file, imports) in &graph {

@@ -234,6 +234,21 @@ pub const REGISTRY: &[ScopeInfo] = &[
         subgraph: "analytics",
         description: "Run heavy analytics exports.",
     },
+    ScopeInfo {
+        name: "analytics:read",
+        subgraph: "analytics",
+        description: "Read metrics and live tiles (team-level; groups under five people suppressed).",
+    },
+    ScopeInfo {
+        name: "analytics:people",
+        subgraph: "analytics",
+        description: "Read person-level productivity (managers; HR holds it through hr:read/hr:admin).",
+    },
+    ScopeInfo {
+        name: "analytics:cost",
+        subgraph: "analytics",
+        description: "Read payroll-derived cost (finance and HR; finance:read and hr:admin also open it).",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static ScopeInfo> {
@@ -284,6 +299,9 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "sop:write",
             "sop:publish",
             "analytics:export",
+            "analytics:read",
+            "analytics:people",
+            "analytics:cost",
             "finance:read",
             "finance:write",
             "finance:admin",
@@ -301,6 +319,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "finance:admin",
             "expense:submit",
             "expense:approve",
+            "analytics:read",
+            "analytics:cost",
         ],
     ),
     (
@@ -320,6 +340,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "leave:apply",
             "leave:approve",
             "expense:submit",
+            "analytics:read",
+            "analytics:export",
         ],
     ),
     (
@@ -340,6 +362,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "timesheet:approve",
             "expense:submit",
             "expense:approve",
+            "analytics:read",
+            "analytics:people",
         ],
     ),
     (
