@@ -54,6 +54,22 @@ impl AnalyticsApp {
         database: &str,
         topics: Option<Vec<String>>,
     ) -> Self {
+        Self::spawn_with(issuer, clickhouse_store(database), database, topics).await
+    }
+
+    /// A new service on the embedded engine of `erp-os all` (DataFusion, in memory), reading
+    /// Kafka like the others.
+    pub async fn spawn_embedded(issuer: &TestIssuer, topics: Option<Vec<String>>) -> Self {
+        let store = erp_analytics::embedded_store(None).unwrap();
+        Self::spawn_with(issuer, store, "", topics).await
+    }
+
+    async fn spawn_with(
+        issuer: &TestIssuer,
+        store: SharedFacts,
+        database: &str,
+        topics: Option<Vec<String>>,
+    ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
         }
@@ -80,7 +96,7 @@ impl AnalyticsApp {
             },
             cache_prefix: format!("analytics-test-{}", uuid::Uuid::new_v4().simple()),
         };
-        let app = erp_analytics::start(&runtime, clickhouse_store(database), options)
+        let app = erp_analytics::start(&runtime, store, options)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

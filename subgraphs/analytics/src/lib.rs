@@ -75,16 +75,22 @@ pub async fn connect_store() -> anyhow::Result<SharedFacts> {
     if let Some(config) = store::clickhouse::ClickHouseConfig::from_env() {
         return Ok(Arc::new(store::clickhouse::ClickHouseStore::new(&config)));
     }
-    #[cfg(feature = "embedded")]
-    {
-        let dir = std::env::var_os(DATA_DIR_ENV)
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from);
-        return Ok(Arc::new(store::embedded::EmbeddedStore::open(
-            dir.as_deref(),
-        )?));
-    }
-    #[cfg(not(feature = "embedded"))]
+    let dir = std::env::var_os(DATA_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    embedded_store(dir.as_deref())
+}
+
+/// The embedded engine over `dir` (in memory only without one).
+#[cfg(feature = "embedded")]
+pub fn embedded_store(dir: Option<&std::path::Path>) -> anyhow::Result<SharedFacts> {
+    Ok(Arc::new(store::embedded::EmbeddedStore::open(dir)?))
+}
+
+/// Without the `embedded` feature there is no engine but ClickHouse.
+#[cfg(not(feature = "embedded"))]
+pub fn embedded_store(dir: Option<&std::path::Path>) -> anyhow::Result<SharedFacts> {
+    let _ = dir;
     anyhow::bail!(
         "analytics needs CLICKHOUSE_URL (this build has no embedded engine: enable the `embedded` feature)"
     )
