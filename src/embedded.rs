@@ -1,10 +1,11 @@
 //! `erp-os all`: the whole supergraph in one process on embedded defaults.
 //!
-//! - identity, employee, PMO, finance, CRM and operations subgraphs (axum) on a tokio runtime of a
+//! - identity, employee, PMO, finance, CRM, operations and analytics subgraphs (axum) on a tokio runtime of a
 //!   background thread,
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`, operations on its own in
-//!   `<state>/ops.journal`; ONE in-process cache and
+//!   `<state>/ops.journal`, analytics on DataFusion over Arrow segments in `<state>/analytics/`;
+//!   ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
 //!   through Redis/Kafka; the bus's event log and consumer positions are kept in
 //!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys
@@ -67,6 +68,8 @@ pub struct AllArgs {
     pub crm_port: u16,
     #[arg(long, env = "ERP_OPS_PORT", default_value_t = erp_ops::DEFAULT_PORT)]
     pub ops_port: u16,
+    #[arg(long, env = "ERP_ANALYTICS_PORT", default_value_t = erp_analytics::DEFAULT_PORT)]
+    pub analytics_port: u16,
     /// The router's Prometheus port.
     #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
@@ -171,6 +174,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
         (erp_finance::DEFAULT_PORT, args.finance_port),
         (erp_crm::DEFAULT_PORT, args.crm_port),
         (erp_ops::DEFAULT_PORT, args.ops_port),
+        (erp_analytics::DEFAULT_PORT, args.analytics_port),
     ] {
         supergraph = replace_once(
             &supergraph,
@@ -227,6 +231,10 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_OPS_URL",
         format!("http://127.0.0.1:{}/graphql", args.ops_port),
+    );
+    set(
+        "ERP_ANALYTICS_URL",
+        format!("http://127.0.0.1:{}/graphql", args.analytics_port),
     );
     // Embedded: no Redis for the rate limiter either (per-process buckets).
     for name in ["REDIS_URL", "KAFKA_BROKERS", "MONGO_URL", "DATABASE_URL"] {
@@ -523,6 +531,20 @@ async fn start_subgraphs(
     let ops = erp_ops::start(&ops_runtime, ops_store)
         .await
         .context("starting the operations subgraph")?;
+    // Analytics: the embedded engine (DataFusion over Arrow segments in <state>/analytics),
+    // consuming every domain's events from the shared bus.
+    let analytics_kit = kit_config("analytics", args.analytics_port, None, state_dir)?;
+    let analytics_runtime = Runtime::with_backends(
+        analytics_kit,
+        sea_orm::DatabaseConnection::Disconnected,
+        cache.clone(),
+        bus.clone(),
+    );
+    let analytics_store = erp_analytics::embedded_store(Some(&state_dir.join("analytics")))
+        .context("opening the analytics engine")?;
+    let analytics = erp_analytics::start(&analytics_runtime, analytics_store, Default::default())
+        .await
+        .context("starting the analytics subgraph")?;
 
     let mut servers = Vec::new();
     for (name, port, router) in [
@@ -532,6 +554,7 @@ async fn start_subgraphs(
         ("finance", args.finance_port, finance.router),
         ("crm", args.crm_port, crm.router),
         ("ops", args.ops_port, ops.router),
+        ("analytics", args.analytics_port, analytics.router.clone()),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = tokio::net::TcpListener::bind(address)
@@ -556,6 +579,7 @@ async fn start_subgraphs(
         crm.consumers,
         ops.relay,
         ops.breach_timer,
+        analytics,
     );
     servers.push(tokio::spawn(async move {
         std::future::pending::<()>().await;
@@ -568,6 +592,7 @@ async fn start_subgraphs(
         ("finance", args.finance_port),
         ("crm", args.crm_port),
         ("ops", args.ops_port),
+        ("analytics", args.analytics_port),
     ] {
         wait_ready(name, port).await?;
     }
@@ -820,7 +845,8 @@ ERP OS is starting in one process (state in {state}, readable by you only):
   GraphiQL:           {graphiql}
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
                       pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql,
-                      crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql
+                      crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql,
+                      analytics http://127.0.0.1:{analytics}/graphql
 
 {demo}
 PMO data (projects, tasks, time entries) is kept in {journal}; operations data (assets,
@@ -834,6 +860,7 @@ Ctrl-C stops everything."#,
         finance = args.finance_port,
         crm = args.crm_port,
         ops = args.ops_port,
+        analytics = args.analytics_port,
         journal = pmo_data_file(&args.state_dir).display(),
         ops_journal = ops_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),

@@ -229,6 +229,7 @@ pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, 
         .args(["--finance-port", &free_port().to_string()])
         .args(["--crm-port", &free_port().to_string()])
         .args(["--ops-port", &free_port().to_string()])
+        .args(["--analytics-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--demo-seed", &demo_seed.to_string()])
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
