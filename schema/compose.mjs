@@ -36,6 +36,7 @@ const SUBGRAPH_PORTS = {
   crm: 4005,
   ops: 4006,
   analytics: 4008,
+  marketing: 4007,
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -70,6 +70,8 @@ pub struct AllArgs {
     pub ops_port: u16,
     #[arg(long, env = "ERP_ANALYTICS_PORT", default_value_t = erp_analytics::DEFAULT_PORT)]
     pub analytics_port: u16,
+    #[arg(long, env = "ERP_MARKETING_PORT", default_value_t = erp_marketing::DEFAULT_PORT)]
+    pub marketing_port: u16,
     /// The router's Prometheus port.
     #[arg(long, env = "ERP_METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
@@ -175,6 +177,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
         (erp_crm::DEFAULT_PORT, args.crm_port),
         (erp_ops::DEFAULT_PORT, args.ops_port),
         (erp_analytics::DEFAULT_PORT, args.analytics_port),
+        (erp_marketing::DEFAULT_PORT, args.marketing_port),
     ] {
         supergraph = replace_once(
             &supergraph,
@@ -235,6 +238,8 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_ANALYTICS_URL",
         format!("http://127.0.0.1:{}/graphql", args.analytics_port),
+        "ERP_MARKETING_URL",
+        format!("http://127.0.0.1:{}/graphql", args.marketing_port),
     );
     // Embedded: no Redis for the rate limiter either (per-process buckets).
     for name in ["REDIS_URL", "KAFKA_BROKERS", "MONGO_URL", "DATABASE_URL"] {
@@ -545,6 +550,25 @@ async fn start_subgraphs(
     let analytics = erp_analytics::start(&analytics_runtime, analytics_store, Default::default())
         .await
         .context("starting the analytics subgraph")?;
+    // Marketing: its own SQLite file on the shared cache and bus; it sends mail only when
+    // ERP_SMTP_URL names a relay, its links point at its loopback port unless
+    // ERP_MARKETING_PUBLIC_URL says otherwise.
+    let marketing_kit = kit_config(
+        "marketing",
+        args.marketing_port,
+        Some(sqlite_url(state_dir, "marketing.db")),
+        state_dir,
+    )?;
+    let marketing_db = erp_kit::db::connect(&marketing_kit.database_url).await?;
+    let marketing_runtime =
+        Runtime::with_backends(marketing_kit, marketing_db, cache.clone(), bus.clone());
+    let mut marketing_options = erp_marketing::MarketingOptions::from_env();
+    if std::env::var_os("ERP_MARKETING_PUBLIC_URL").is_none() {
+        marketing_options.settings.public_url = format!("http://127.0.0.1:{}", args.marketing_port);
+    }
+    let marketing = erp_marketing::start_with(&marketing_runtime, marketing_options)
+        .await
+        .context("starting the marketing subgraph")?;
 
     let mut servers = Vec::new();
     for (name, port, router) in [
@@ -555,6 +579,7 @@ async fn start_subgraphs(
         ("crm", args.crm_port, crm.router),
         ("ops", args.ops_port, ops.router),
         ("analytics", args.analytics_port, analytics.router.clone()),
+        ("marketing", args.marketing_port, marketing.router),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = tokio::net::TcpListener::bind(address)
@@ -580,6 +605,8 @@ async fn start_subgraphs(
         ops.relay,
         ops.breach_timer,
         analytics,
+        marketing.relay,
+        marketing.sender,
     );
     servers.push(tokio::spawn(async move {
         std::future::pending::<()>().await;
@@ -593,6 +620,7 @@ async fn start_subgraphs(
         ("crm", args.crm_port),
         ("ops", args.ops_port),
         ("analytics", args.analytics_port),
+        ("marketing", args.marketing_port),
     ] {
         wait_ready(name, port).await?;
     }
@@ -847,6 +875,7 @@ ERP OS is starting in one process (state in {state}, readable by you only):
                       pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql,
                       crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql,
                       analytics http://127.0.0.1:{analytics}/graphql
+                      marketing http://127.0.0.1:{marketing}/graphql
 
 {demo}
 PMO data (projects, tasks, time entries) is kept in {journal}; operations data (assets,
@@ -861,6 +890,7 @@ Ctrl-C stops everything."#,
         crm = args.crm_port,
         ops = args.ops_port,
         analytics = args.analytics_port,
+        marketing = args.marketing_port,
         journal = pmo_data_file(&args.state_dir).display(),
         ops_journal = ops_data_file(&args.state_dir).display(),
         cache = args.state_dir.join("cache.db").display(),

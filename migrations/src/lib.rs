@@ -10,6 +10,7 @@ pub mod employee;
 pub mod finance;
 pub mod identity;
 pub mod inbox;
+pub mod marketing;
 pub mod outbox;
 
 pub use sea_orm_migration;

@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod crm;
 pub mod finance;
 pub mod identity;
+pub mod marketing;
 pub mod pmo;
 pub mod router;
 pub mod supergraph;

@@ -420,6 +420,7 @@ impl RouterProcess {
             .env("ERP_CRM_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_OPS_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_ANALYTICS_URL", CLOSED_SUBGRAPH_URL)
+            .env("ERP_MARKETING_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_RL_KEY_PREFIX", &options.key_prefix)
             .env("LOG_FORMAT", "text")
             .env(

@@ -5,6 +5,7 @@
 //! - [`ServicesStack`]: the production shape on the real services: `erp-os seed --services`
 //!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee`, `erp-os pmo`,
 //!   `erp-os finance`, `erp-os crm`, `erp-os ops` and `erp-os analytics` run as their own processes on PostgreSQL,
+//!   `erp-os finance`, `erp-os crm`, `erp-os ops` and `erp-os marketing` run as their own processes on PostgreSQL,
 //!   Redis, Kafka and MongoDB, behind the `erp-router` process serving TLS (a generated development
 //!   certificate, so subscriptions are WSS).
 //!
@@ -230,6 +231,7 @@ pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, 
         .args(["--crm-port", &free_port().to_string()])
         .args(["--ops-port", &free_port().to_string()])
         .args(["--analytics-port", &free_port().to_string()])
+        .args(["--marketing-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--demo-seed", &demo_seed.to_string()])
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
@@ -326,6 +328,7 @@ impl ServicesStack {
         let employee_db = crate::fresh_postgres().await;
         let finance_db = crate::fresh_postgres().await;
         let crm_db = crate::fresh_postgres().await;
+        let marketing_db = crate::fresh_postgres().await;
         let mongo = crate::pmo::fresh_mongo_url();
         // Operations on a MongoDB database of its own (as a deployment gives each service).
         let ops_mongo = crate::pmo::fresh_mongo_url();
@@ -338,6 +341,7 @@ impl ServicesStack {
         let (identity_port, employee_port, pmo_port) = (free_port(), free_port(), free_port());
         let (finance_port, crm_port, ops_port) = (free_port(), free_port(), free_port());
         let analytics_port = free_port();
+        let marketing_port = free_port();
         let issuer = format!("http://127.0.0.1:{identity_port}");
         let jwks = format!("{issuer}/.well-known/jwks.json");
         let base = |command: &mut Command| {
@@ -403,6 +407,7 @@ impl ServicesStack {
                 analytics_port,
                 ("CLICKHOUSE_DATABASE", &analytics_db),
             ),
+            ("marketing", marketing_port, ("DATABASE_URL", &marketing_db)),
         ] {
             let mut command = Command::new(erp_os_binary());
             base(&mut command);
@@ -431,6 +436,7 @@ impl ServicesStack {
             .env("ERP_CRM_URL", &graphql(crm_port))
             .env("ERP_OPS_URL", &graphql(ops_port))
             .env("ERP_ANALYTICS_URL", &graphql(analytics_port))
+            .env("ERP_MARKETING_URL", &graphql(marketing_port))
             .env("ERP_READINESS_MODE", "startup");
         let router = RouterProcess::spawn(&options).await;
         let edge = Edge::tls(

@@ -418,8 +418,8 @@ async fn invitations_roles_and_deactivation_revoke_sessions() {
             .unwrap()
             .to_owned()
     };
-    // Admin, Finance, HR, Manager, Employee, Sales.
-    assert_eq!(roles.len(), 6);
+    // Admin, Finance, HR, Manager, Employee, Sales, Marketing.
+    assert_eq!(roles.len(), 7);
 
     let email = format!("emp-{}@acme.example", uuid::Uuid::new_v4().simple());
     let (_, body) = app

@@ -1,6 +1,7 @@
 //! The router's `/readiness` looks at the subgraphs (router/src/readiness.rs): the real router
-//! binary in front of the real identity, employee, PMO, finance, CRM, operations and analytics
-//! subgraphs (PostgreSQL, MongoDB, ClickHouse, Redis, Kafka), one of them stopped or never started.
+//! binary in front of the real identity, employee, PMO, finance, CRM, operations, marketing and
+//! analytics subgraphs (PostgreSQL, MongoDB, ClickHouse, Redis, Kafka), one of them stopped or
+//! never started.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use erp_tests::crm::CrmApp;
 use erp_tests::finance::FinanceApp;
 use erp_tests::identity::IdentityApp;
+use erp_tests::marketing::MarketingApp;
 use erp_tests::pmo::PmoApp;
 use erp_tests::router::{RouterOptions, RouterProcess, CLOSED_SUBGRAPH_URL};
 use erp_tests::{eventually, require_env, Backends, EmployeeApp, TestIssuer};
@@ -94,6 +96,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
     let crm = CrmApp::spawn(&issuer).await;
     let ops = OpsService::spawn(&issuer).await;
     let analytics = erp_tests::analytics::AnalyticsApp::spawn(&issuer, None).await;
+    let marketing = MarketingApp::spawn(&issuer).await;
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "always")
         .env("ERP_IDENTITY_URL", &identity.url("/graphql"))
@@ -101,7 +104,8 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         .env("ERP_FINANCE_URL", &finance.url("/graphql"))
         .env("ERP_CRM_URL", &crm.url("/graphql"))
         .env("ERP_OPS_URL", &ops.url("/graphql"))
-        .env("ERP_ANALYTICS_URL", &analytics.url("/graphql"));
+        .env("ERP_ANALYTICS_URL", &analytics.url("/graphql"))
+        .env("ERP_MARKETING_URL", &marketing.url("/graphql"));
     // `spawn` waits for /readiness: it only returns once all of them answered their /ready.
     let router = RouterProcess::spawn(&options).await;
     let (status, body) = readiness(&router).await;
@@ -111,7 +115,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "ready",
             "supergraph": "loaded",
-            "subgraphs": { "analytics": "up", "crm": "up", "employee": "up", "finance": "up", "identity": "up", "ops": "up", "pmo": "up" }
+            "subgraphs": { "analytics": "up", "crm": "up", "employee": "up", "finance": "up", "identity": "up", "marketing": "up", "ops": "up", "pmo": "up" }
         })
     );
 
@@ -127,7 +131,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "analytics": "up", "crm": "up", "employee": "up", "finance": "up", "identity": "up", "ops": "up", "pmo": "down" }
+            "subgraphs": { "analytics": "up", "crm": "up", "employee": "up", "finance": "up", "identity": "up", "marketing": "up", "ops": "up", "pmo": "down" }
         })
     );
     // The answer never carries addresses or errors, and the router still serves the others.
@@ -178,7 +182,7 @@ async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "analytics": "down", "crm": "down", "employee": "up", "finance": "down", "identity": "down", "ops": "down", "pmo": "down" }
+            "subgraphs": { "analytics": "down", "crm": "down", "employee": "up", "finance": "down", "identity": "down", "marketing": "down", "ops": "down", "pmo": "down" }
         })
     );
     let health = router.http.get(router.url("/health")).send().await.unwrap();

@@ -145,6 +145,20 @@ fn analytics_sdl_is_checked_in_and_carries_the_directives() {
     compare("analytics.graphql", sdl);
 }
 
+#[test]
+fn marketing_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_marketing::sdl();
+    assert!(
+        sdl.contains("): Campaign! @requiresScopes(scopes: [[\"marketing:send\"]])"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("): MarketingContact! @requiresScopes(scopes: [[\"marketing:write\"]])"),
+        "{sdl}"
+    );
+    compare("marketing.graphql", sdl);
+}
+
 /// Every `extensions.code` and `reason` the API can return, as published in schema/errors.json
 /// (and docs/errors.md, generated from it): a reason added in code without being published fails
 /// here, and so does one published but gone from the code.
@@ -158,6 +172,7 @@ fn the_error_catalogue_is_checked_in() {
         ("crm", erp_crm::reasons::ALL),
         ("ops", erp_ops::reasons::ALL),
         ("analytics", erp_analytics::reasons::ALL),
+        ("marketing", erp_marketing::reasons::ALL),
     ];
     // One name, one code: the same reason in two domains means the same rule.
     let mut codes_by_name = std::collections::HashMap::new();
@@ -244,6 +259,7 @@ fn subgraph_files_import_downwards_only() {
         "crm",
         "ops",
         "analytics",
+        "marketing",
     ] {
         let src = root.join(subgraph).join("src");
         let graph = import_graph(&src);

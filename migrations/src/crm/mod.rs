@@ -44,7 +44,7 @@ impl MigratorTrait for Migrator {
 
 /// A column's type.
 #[derive(Clone, Copy)]
-enum Ty {
+pub(crate) enum Ty {
     /// Ids, codes, names, states.
     Text,
     /// Long free text (notes, terms, section bodies, audit details).
@@ -57,12 +57,12 @@ enum Ty {
 }
 
 /// One column: name, type, nullable.
-type Col = (&'static str, Ty, bool);
+pub(crate) type Col = (&'static str, Ty, bool);
 
-const NOT_NULL: bool = false;
-const NULL: bool = true;
+pub(crate) const NOT_NULL: bool = false;
+pub(crate) const NULL: bool = true;
 
-fn table(name: &str, columns: &[Col], primary_key: &[&str]) -> TableCreateStatement {
+pub(crate) fn table(name: &str, columns: &[Col], primary_key: &[&str]) -> TableCreateStatement {
     let mut create = Table::create();
     create.table(Alias::new(name)).if_not_exists();
     for &(column, ty, nullable) in columns {
@@ -90,7 +90,12 @@ fn table(name: &str, columns: &[Col], primary_key: &[&str]) -> TableCreateStatem
     create.to_owned()
 }
 
-fn index(table: &str, suffix: &str, columns: &[&str], unique: bool) -> IndexCreateStatement {
+pub(crate) fn index(
+    table: &str,
+    suffix: &str,
+    columns: &[&str],
+    unique: bool,
+) -> IndexCreateStatement {
     let mut index = Index::create();
     index
         .name(format!("idx_{table}_{suffix}"))
@@ -105,7 +110,7 @@ fn index(table: &str, suffix: &str, columns: &[&str], unique: bool) -> IndexCrea
     index.to_owned()
 }
 
-async fn create(
+pub(crate) async fn create(
     manager: &SchemaManager<'_>,
     tables: Vec<TableCreateStatement>,
     indexes: Vec<IndexCreateStatement>,
@@ -119,7 +124,7 @@ async fn create(
     Ok(())
 }
 
-async fn drop(manager: &SchemaManager<'_>, tables: &[&str]) -> Result<(), DbErr> {
+pub(crate) async fn drop(manager: &SchemaManager<'_>, tables: &[&str]) -> Result<(), DbErr> {
     for name in tables {
         manager
             .drop_table(

@@ -3,6 +3,8 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import {
   AttendanceBoardDocument,
+  CampaignFunnelDocument,
+  CreateMarketingContactDocument,
   CheckInDocument,
   CompleteTotpLoginDocument,
   ConvertLeadDocument,
@@ -23,6 +25,8 @@ import {
 } from "../generated/graphql";
 import type {
   BoardChange,
+  CampaignStatus,
+  MarketingContactStatus,
   ClientStatus,
   EmployeeStatus,
   InvoiceKind,
@@ -112,5 +116,15 @@ same<VariablesOf<typeof TrialBalanceDocument>["to"], string>(true);
 same<VariablesOf<typeof PostJournalEntryDocument>["input"]["lines"][number]["debit"], string | null | undefined>(true);
 same<NonNullable<ResultOf<typeof PostJournalEntryDocument>["postJournalEntry"]>["entry"]["currency"], string>(true);
 same<NonNullable<ResultOf<typeof PostInvoiceDocument>["postInvoice"]>["replayed"], boolean>(true);
+
+// Marketing: closed sets string unions, instants strings, counters numbers.
+type Funnel = NonNullable<NonNullable<ResultOf<typeof CampaignFunnelDocument>["campaign"]>>;
+same<Funnel["status"], CampaignStatus>(true);
+same<Funnel["startedAt"], string | null>(true);
+same<Funnel["funnel"]["sent"], number>(true);
+type NewContact = NonNullable<ResultOf<typeof CreateMarketingContactDocument>["createMarketingContact"]>;
+same<NewContact["status"], MarketingContactStatus>(true);
+same<NewContact["email"], string | null>(true);
+same<NewContact["consents"][number]["recordedAt"], string>(true);
 
 export { page, punch };

@@ -230,6 +230,21 @@ pub const REGISTRY: &[ScopeInfo] = &[
         description: "Publish or reject submitted SOP versions.",
     },
     ScopeInfo {
+        name: "marketing:read",
+        subgraph: "marketing",
+        description: "Read marketing contacts, consents, segments, templates and campaigns.",
+    },
+    ScopeInfo {
+        name: "marketing:write",
+        subgraph: "marketing",
+        description: "Create and change marketing contacts, consents, segments, templates and campaigns; erase a contact.",
+    },
+    ScopeInfo {
+        name: "marketing:send",
+        subgraph: "marketing",
+        description: "Schedule, start, pause and cancel campaigns; send transactional mail.",
+    },
+    ScopeInfo {
         name: "analytics:export",
         subgraph: "analytics",
         description: "Run heavy analytics exports.",
@@ -302,6 +317,9 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "analytics:read",
             "analytics:people",
             "analytics:cost",
+            "marketing:read",
+            "marketing:write",
+            "marketing:send",
             "finance:read",
             "finance:write",
             "finance:admin",
@@ -393,6 +411,20 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "leave:apply",
             "crm:read",
             "crm:write",
+        ],
+    ),
+    (
+        "Marketing",
+        &[
+            "employee:read",
+            "attendance:checkin",
+            "okr:read",
+            "okr:write",
+            "leave:apply",
+            "crm:read",
+            "marketing:read",
+            "marketing:write",
+            "marketing:send",
         ],
     ),
 ];

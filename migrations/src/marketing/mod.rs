@@ -1,0 +1,33 @@
+//! The marketing domain's schema: contacts with their consent records, topics and the
+//! suppression list of salted address hashes; behaviour events; segments with their stored
+//! membership and static lists; templates, campaigns and the message table that is both the
+//! send queue (leases) and the once-per-(campaign, contact) send key (m0001); the outbox and
+//! the kit's data keys (the per-tenant HMAC key of the address hashes and of the signed links).
+//!
+//! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
+//! the CRM migrations' (same conventions).
+
+mod m0001_marketing;
+
+use sea_orm_migration::prelude::*;
+
+use crate::outbox::CreateOutbox;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migration_table_name() -> DynIden {
+        Alias::new("marketing_migrations").into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateOutbox {
+                domain: "marketing",
+                name: "m0000_marketing_outbox",
+            }),
+            Box::new(m0001_marketing::Migration),
+        ]
+    }
+}

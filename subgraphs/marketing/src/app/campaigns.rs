@@ -1,0 +1,302 @@
+//! Templates and campaigns: create, edit (only before sending), schedule, pause, resume,
+//! cancel; the funnel of a campaign.
+
+use std::collections::BTreeMap;
+
+use erp_kit::pagination::PageRequest;
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use super::{not_found, now_ms, Marketing};
+use crate::domain::campaign::CampaignStatus;
+use crate::domain::contact::consent_text;
+use crate::domain::reasons;
+use crate::domain::template::{self, TemplateKind};
+use crate::events::{self, CampaignStatusChanged};
+use crate::store::entities::{campaign, template as template_entity};
+use crate::store::{campaigns, contacts, new_id, queue, segments};
+
+/// A new template.
+#[derive(Debug, Clone)]
+pub struct NewTemplate {
+    pub name: String,
+    pub kind: TemplateKind,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// A new campaign, or the changes to one (None: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct CampaignFields {
+    pub name: Option<String>,
+    pub template_id: Option<String>,
+    pub segment_id: Option<String>,
+    /// `Some(None)` clears the topic.
+    pub topic: Option<Option<String>>,
+}
+
+/// A campaign's funnel: sent -> delivered -> opened -> clicked, with the rest of its messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Funnel {
+    pub queued: i64,
+    pub sent: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    /// Handed to the relay, never confirmed (the sender died mid-hand-off): not retried.
+    pub in_doubt: i64,
+    pub opened: i64,
+    pub clicked: i64,
+}
+
+impl Marketing {
+    /// A new template; a token it does not know is refused now (TEMPLATE_UNKNOWN_TOKEN).
+    pub async fn create_template(
+        &self,
+        tenant: &TenantId,
+        new: NewTemplate,
+    ) -> ApiResult<template_entity::Model> {
+        let name = consent_text("name", &new.name)?;
+        if new.subject.trim().is_empty() {
+            return Err(ApiError::bad_input("subject", "a template needs a subject"));
+        }
+        template::check(&[
+            ("subject", new.subject.as_str()),
+            ("html", new.html.as_str()),
+            ("text", new.text.as_str()),
+        ])?;
+        let now = now_ms();
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let model = campaigns::insert_template(
+            &*txn,
+            template_entity::Model {
+                tenant_id: tenant.as_str().to_owned(),
+                id: new_id(),
+                name,
+                kind: new.kind.as_str().to_owned(),
+                subject: new.subject,
+                html: new.html,
+                text: new.text,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+        self.commit(txn).await?;
+        Ok(model)
+    }
+
+    pub async fn template(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<Option<template_entity::Model>> {
+        Ok(campaigns::template(&self.db, tenant, id).await?)
+    }
+
+    pub async fn templates(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<template_entity::Model>> {
+        Ok(campaigns::templates(&self.db, tenant, page).await?)
+    }
+
+    async fn check_fields(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        tenant: &TenantId,
+        fields: &CampaignFields,
+    ) -> ApiResult<()> {
+        if let Some(template_id) = &fields.template_id {
+            let template = campaigns::template(db, tenant, template_id)
+                .await?
+                .ok_or_else(|| ApiError::bad_input("templateId", "no such template"))?;
+            if TemplateKind::parse(&template.kind)? != TemplateKind::Bulk {
+                return Err(ApiError::rule(
+                    reasons::TEMPLATE_KIND_MISMATCH,
+                    "a campaign sends a bulk template; transactional templates go through sendTransactional",
+                )
+                .on_field("templateId"));
+            }
+        }
+        if let Some(segment_id) = &fields.segment_id {
+            if segments::segment(db, tenant, segment_id).await?.is_none() {
+                return Err(ApiError::bad_input("segmentId", "no such segment"));
+            }
+        }
+        if let Some(Some(topic)) = &fields.topic {
+            if !contacts::topics(db, tenant)
+                .await?
+                .iter()
+                .any(|t| &t.key == topic)
+            {
+                return Err(ApiError::bad_input("topic", format!("no topic `{topic}`")));
+            }
+        }
+        Ok(())
+    }
+
+    /// A new draft campaign.
+    pub async fn create_campaign(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        fields: CampaignFields,
+    ) -> ApiResult<campaign::Model> {
+        let name = consent_text("name", fields.name.as_deref().unwrap_or(""))?;
+        let (Some(template_id), Some(segment_id)) =
+            (fields.template_id.clone(), fields.segment_id.clone())
+        else {
+            return Err(ApiError::bad_input(
+                "templateId",
+                "a campaign needs a template and a segment",
+            ));
+        };
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        self.check_fields(&*txn, tenant, &fields).await?;
+        let now = now_ms();
+        let model = campaigns::insert(
+            &*txn,
+            campaign::Model {
+                tenant_id: tenant.as_str().to_owned(),
+                id: new_id(),
+                name,
+                template_id,
+                segment_id,
+                topic: fields.topic.flatten(),
+                status: CampaignStatus::Draft.as_str().to_owned(),
+                scheduled_at: None,
+                started_at: None,
+                finished_at: None,
+                version: 1,
+                created_by: actor.to_owned(),
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+        self.commit(txn).await?;
+        Ok(model)
+    }
+
+    /// Changes a draft or scheduled campaign; refused once sending (CAMPAIGN_NOT_EDITABLE).
+    pub async fn update_campaign(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        fields: CampaignFields,
+    ) -> ApiResult<campaign::Model> {
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let mut model = campaigns::lock(&*txn, tenant, id)
+            .await?
+            .ok_or_else(|| not_found("campaign"))?;
+        CampaignStatus::parse(&model.status)?.ensure_editable()?;
+        self.check_fields(&*txn, tenant, &fields).await?;
+        if let Some(name) = &fields.name {
+            model.name = consent_text("name", name)?;
+        }
+        if let Some(template_id) = fields.template_id {
+            model.template_id = template_id;
+        }
+        if let Some(segment_id) = fields.segment_id {
+            model.segment_id = segment_id;
+        }
+        if let Some(topic) = fields.topic {
+            model.topic = topic;
+        }
+        model.version += 1;
+        model.updated_at = now_ms();
+        let model = campaigns::update(&*txn, model).await?;
+        self.commit(txn).await?;
+        Ok(model)
+    }
+
+    /// Moves a campaign (schedule at `at` or now, pause, resume, cancel).
+    pub async fn move_campaign(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        id: &str,
+        to: CampaignStatus,
+        at: Option<i64>,
+    ) -> ApiResult<campaign::Model> {
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let mut model = campaigns::lock(&*txn, tenant, id)
+            .await?
+            .ok_or_else(|| not_found("campaign"))?;
+        let from = CampaignStatus::parse(&model.status)?;
+        // Scheduling for "now" is a schedule the sender starts at its next tick.
+        from.move_to(to)?;
+        let now = now_ms();
+        match to {
+            CampaignStatus::Scheduled => model.scheduled_at = Some(at.unwrap_or(now)),
+            CampaignStatus::Draft => model.scheduled_at = None,
+            CampaignStatus::Cancelled => {
+                queue::cancel_pending(&*txn, tenant, id).await?;
+                model.finished_at = Some(now);
+            }
+            _ => {}
+        }
+        model.status = to.as_str().to_owned();
+        model.version += 1;
+        model.updated_at = now;
+        let model = campaigns::update(&*txn, model).await?;
+        self.enqueue(
+            &txn,
+            tenant,
+            events::CAMPAIGN_STATUS_CHANGED,
+            id,
+            actor,
+            CampaignStatusChanged {
+                campaign_id: id.to_owned(),
+                from: from.as_str().to_owned(),
+                to: to.as_str().to_owned(),
+            },
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.sender_wake.notify_waiters();
+        Ok(model)
+    }
+
+    pub async fn campaign(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<Option<campaign::Model>> {
+        Ok(campaigns::campaign(&self.db, tenant, id).await?)
+    }
+
+    pub async fn campaigns(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<campaign::Model>> {
+        Ok(campaigns::page(&self.db, tenant, page).await?)
+    }
+
+    /// The campaign's funnel.
+    pub async fn funnel(&self, tenant: &TenantId, id: &str) -> ApiResult<Funnel> {
+        let counts: BTreeMap<String, i64> = queue::status_counts(&self.db, tenant, id).await?;
+        let (opened, clicked) = queue::engagement(&self.db, tenant, id).await?;
+        let get = |s: &str| counts.get(s).copied().unwrap_or(0);
+        Ok(Funnel {
+            queued: get("queued") + get("leased"),
+            sent: get("sent"),
+            skipped: get("skipped"),
+            failed: get("failed"),
+            in_doubt: get("handed_off"),
+            opened: opened as i64,
+            clicked: clicked as i64,
+        })
+    }
+
+    /// The messages of a campaign (status per contact).
+    pub async fn campaign_messages(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<Vec<crate::store::entities::message::Model>> {
+        Ok(queue::of_campaign(&self.db, tenant, id).await?)
+    }
+}

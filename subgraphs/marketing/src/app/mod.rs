@@ -1,0 +1,139 @@
+//! The use cases of the marketing domain, on [`Marketing`]: one function per mutation, each
+//! reading its facts through `crate::store`, applying the rules of `crate::domain`, writing,
+//! enqueueing its event in the same transaction, committing and waking the outbox relay (and
+//! the sender, for sends); the public one-click actions (unsubscribe, opt-in confirmation,
+//! tracking) verified by their signed links; and the sender ([`sending`]). Nothing here knows
+//! GraphQL.
+
+pub mod campaigns;
+pub mod contacts;
+pub mod links;
+pub mod segments;
+pub mod sending;
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::Notify;
+
+use erp_kit::crypto::FieldCipher;
+use erp_kit::db::WriteTransaction;
+use erp_kit::events::{EventEnvelope, Outbox};
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use crate::domain::contact::{EmailAddress, ADDRESS_HASH_COLUMN};
+use crate::mail::SharedMailer;
+
+/// What the use cases need to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The public base URL of this subgraph's one-click routes (`https://mail.example.com`):
+    /// links in messages are `<public_url>/marketing/...`.
+    pub public_url: String,
+    /// The sender of every message (`News <news@example.com>`).
+    pub from_address: String,
+    /// How long an unsubscribe or confirmation link stays valid (seconds).
+    pub link_ttl_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: format!("http://127.0.0.1:{}", crate::DEFAULT_PORT),
+            from_address: "ERP OS <marketing@erp-os.invalid>".into(),
+            link_ttl_secs: 180 * 24 * 3600,
+        }
+    }
+}
+
+/// The marketing use cases over the database, the outbox, the tenant keys (address hashes and
+/// signed links) and the mail relay.
+#[derive(Clone)]
+pub struct Marketing {
+    db: DatabaseConnection,
+    outbox: Outbox,
+    cipher: FieldCipher,
+    mailer: Option<SharedMailer>,
+    settings: Arc<Settings>,
+    /// Wakes the sender when a campaign starts or resumes.
+    sender_wake: Arc<Notify>,
+}
+
+impl Marketing {
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        cipher: FieldCipher,
+        mailer: Option<SharedMailer>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            db,
+            outbox,
+            cipher,
+            mailer,
+            settings: Arc::new(settings),
+            sender_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The outbox the use cases write their events to (its relay publishes them).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Commits a write and wakes the outbox relay for the events it enqueued.
+    async fn commit(&self, txn: WriteTransaction) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    async fn enqueue(
+        &self,
+        txn: &WriteTransaction,
+        tenant: &TenantId,
+        event_type: &str,
+        aggregate_id: &str,
+        actor: &str,
+        payload: impl serde::Serialize,
+    ) -> ApiResult<()> {
+        let event = EventEnvelope::by_actor(tenant, event_type, aggregate_id, actor, payload)?;
+        self.outbox.enqueue(&**txn, &event).await?;
+        Ok(())
+    }
+
+    /// The salted hash of an address (HMAC under the tenant's index key): computed before a
+    /// write transaction begins (a tenant's first key is written on its own).
+    pub async fn address_hash(
+        &self,
+        tenant: &TenantId,
+        address: &EmailAddress,
+    ) -> ApiResult<String> {
+        self.cipher
+            .blind_index(tenant, ADDRESS_HASH_COLUMN, address.as_str())
+            .await
+    }
+
+    fn mailer(&self) -> ApiResult<&SharedMailer> {
+        self.mailer
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("no SMTP relay is configured (ERP_SMTP_URL)"))
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::NotFound(what.to_owned())
+}

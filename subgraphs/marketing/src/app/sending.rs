@@ -1,0 +1,564 @@
+//! The sender: a loop over the message table (store/queue.rs) that starts due campaigns
+//! (one row per segment member, the send key), leases a batch, checks each message at send
+//! time (campaign still sending; address not suppressed; contact subscribed with a consent in
+//! force and not opted out of the campaign's topic), marks it handed off in its own commit,
+//! renders it with its signed unsubscribe and tracking links, hands it to the relay, and marks
+//! it sent. Any number of senders may run (SKIP LOCKED leases); a sender killed at any point
+//! never causes a second message to the same contact for the same campaign.
+//!
+//! The transactional stream (password reset, invoice) is separate: one message to one
+//! address, now, never checked against marketing suppression, without unsubscribe headers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sea_orm::Value;
+use tokio::task::JoinHandle;
+
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use super::links::{CLICK_PATH, OPEN_PATH};
+use super::segments::{facts_of, has_marketing_consent};
+use super::{now_ms, Marketing};
+use crate::domain::campaign::CampaignStatus;
+use crate::domain::contact::{may_receive, EmailAddress};
+use crate::domain::reasons;
+use crate::domain::segment::BehaviourKind;
+use crate::domain::template::{self, TemplateKind, TokenValues};
+use crate::domain::token::{LinkClaims, LinkPurpose};
+use crate::events::{self, CampaignStatusChanged, MessageSent};
+use crate::mail::OutgoingMail;
+use crate::store::entities::{campaign, message, template as template_entity, transactional};
+use crate::store::{campaigns, contacts, new_id, queue, segments};
+
+/// How a sender runs.
+#[derive(Debug, Clone)]
+pub struct SenderOptions {
+    /// Names this sender's leases.
+    pub worker_id: String,
+    /// Messages leased per batch (pausing a campaign stops its sends within one batch).
+    pub batch: u64,
+    /// How long a lease lasts before another sender may take the message.
+    pub lease: Duration,
+    /// How long an idle sender sleeps between looks (a campaign start wakes it sooner).
+    pub idle: Duration,
+}
+
+impl Default for SenderOptions {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("sender-{}", uuid::Uuid::new_v4().simple()),
+            batch: 50,
+            lease: Duration::from_secs(60),
+            idle: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A running sender.
+pub struct SenderHandle {
+    task: JoinHandle<()>,
+}
+
+impl SenderHandle {
+    /// Stops the sender where it is (as a crash would: a message between hand-off and
+    /// confirmation stays `handed_off`, never sent again).
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for SenderHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub started: usize,
+    pub sent: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub released: usize,
+    pub finished: usize,
+}
+
+impl PassReport {
+    fn busy(&self) -> bool {
+        self.started + self.sent + self.skipped + self.failed + self.finished > 0
+    }
+}
+
+enum Outcome {
+    Sent,
+    Skipped,
+    Failed,
+    Released,
+}
+
+impl Marketing {
+    /// Starts a sender loop on the runtime.
+    pub fn spawn_sender(&self, options: SenderOptions) -> SenderHandle {
+        let marketing = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let busy = match marketing.send_pass(&options).await {
+                    Ok(report) => report.busy(),
+                    Err(err) => {
+                        tracing::warn!(error = %err.message(), "marketing sender pass failed");
+                        false
+                    }
+                };
+                if !busy {
+                    let wake = marketing.sender_wake.notified();
+                    let _ = tokio::time::timeout(options.idle, wake).await;
+                }
+            }
+        });
+        SenderHandle { task }
+    }
+
+    /// One pass: start due campaigns, send one batch, finish campaigns with nothing left.
+    pub async fn send_pass(&self, options: &SenderOptions) -> ApiResult<PassReport> {
+        let mut report = PassReport::default();
+        let now = now_ms();
+        for due in campaigns::due(&self.db, now, 20).await? {
+            if self.start_campaign(&due).await? {
+                report.started += 1;
+            }
+        }
+        let lease_until = now + options.lease.as_millis() as i64;
+        let leased = {
+            let txn = erp_kit::db::begin_write(&self.db).await?;
+            let leased =
+                queue::lease(&*txn, &options.worker_id, now, lease_until, options.batch).await?;
+            txn.commit().await?;
+            leased
+        };
+        let mut templates: HashMap<(String, String), (campaign::Model, template_entity::Model)> =
+            HashMap::new();
+        for message in leased {
+            match self
+                .send_one(&options.worker_id, &message, &mut templates)
+                .await
+            {
+                Ok(Outcome::Sent) => report.sent += 1,
+                Ok(Outcome::Skipped) => report.skipped += 1,
+                Ok(Outcome::Failed) => report.failed += 1,
+                Ok(Outcome::Released) => report.released += 1,
+                Err(err) => {
+                    tracing::warn!(message = %message.id, error = %err.message(), "marketing message not sent");
+                    report.failed += 1;
+                }
+            }
+        }
+        for sending in campaigns::sending(&self.db, 50).await? {
+            if self.finish_if_done(&sending).await? {
+                report.finished += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// scheduled -> sending: one message row per segment member (the send key).
+    async fn start_campaign(&self, due: &campaign::Model) -> ApiResult<bool> {
+        let tenant = TenantId::from_claim(&due.tenant_id);
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let Some(mut model) = campaigns::lock(&*txn, &tenant, &due.id).await? else {
+            return Ok(false);
+        };
+        if model.status != CampaignStatus::Scheduled.as_str() {
+            return Ok(false);
+        }
+        let now = now_ms();
+        let members = segments::members(&*txn, &tenant, &model.segment_id).await?;
+        let rows = members
+            .into_iter()
+            .map(|contact_id| message::Model {
+                tenant_id: tenant.as_str().to_owned(),
+                id: new_id(),
+                campaign_id: model.id.clone(),
+                contact_id,
+                status: "queued".into(),
+                lease_until: None,
+                leased_by: None,
+                attempts: 0,
+                skip_reason: None,
+                error: None,
+                queued_at: now,
+                handed_off_at: None,
+                sent_at: None,
+                opened_at: None,
+                clicked_at: None,
+            })
+            .collect();
+        queue::enqueue(&*txn, rows).await?;
+        model.status = CampaignStatus::Sending.as_str().to_owned();
+        model.started_at = Some(now);
+        model.version += 1;
+        model.updated_at = now;
+        let model = campaigns::update(&*txn, model).await?;
+        self.enqueue(
+            &txn,
+            &tenant,
+            events::CAMPAIGN_STATUS_CHANGED,
+            &model.id,
+            "system:sender",
+            CampaignStatusChanged {
+                campaign_id: model.id.clone(),
+                from: CampaignStatus::Scheduled.as_str().to_owned(),
+                to: CampaignStatus::Sending.as_str().to_owned(),
+            },
+        )
+        .await?;
+        self.commit(txn).await?;
+        Ok(true)
+    }
+
+    async fn finish_if_done(&self, sending: &campaign::Model) -> ApiResult<bool> {
+        let tenant = TenantId::from_claim(&sending.tenant_id);
+        let counts = queue::status_counts(&self.db, &tenant, &sending.id).await?;
+        if counts.get("queued").copied().unwrap_or(0) + counts.get("leased").copied().unwrap_or(0)
+            > 0
+        {
+            return Ok(false);
+        }
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let Some(mut model) = campaigns::lock(&*txn, &tenant, &sending.id).await? else {
+            return Ok(false);
+        };
+        if model.status != CampaignStatus::Sending.as_str() {
+            return Ok(false);
+        }
+        let now = now_ms();
+        model.status = CampaignStatus::Sent.as_str().to_owned();
+        model.finished_at = Some(now);
+        model.version += 1;
+        model.updated_at = now;
+        campaigns::update(&*txn, model).await?;
+        self.enqueue(
+            &txn,
+            &tenant,
+            events::CAMPAIGN_STATUS_CHANGED,
+            &sending.id,
+            "system:sender",
+            CampaignStatusChanged {
+                campaign_id: sending.id.clone(),
+                from: CampaignStatus::Sending.as_str().to_owned(),
+                to: CampaignStatus::Sent.as_str().to_owned(),
+            },
+        )
+        .await?;
+        self.commit(txn).await?;
+        Ok(true)
+    }
+
+    async fn send_one(
+        &self,
+        worker: &str,
+        message: &message::Model,
+        templates: &mut HashMap<(String, String), (campaign::Model, template_entity::Model)>,
+    ) -> ApiResult<Outcome> {
+        let tenant = TenantId::from_claim(&message.tenant_id);
+        let mailer = self.mailer()?.clone();
+        // The send-time checks and the hand-off mark, in one transaction.
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let Some(campaign) = campaigns::campaign(&*txn, &tenant, &message.campaign_id).await?
+        else {
+            return Ok(Outcome::Failed);
+        };
+        if campaign.status != CampaignStatus::Sending.as_str() {
+            queue::release(&*txn, tenant.as_str(), &message.id, worker).await?;
+            txn.commit().await?;
+            return Ok(Outcome::Released);
+        }
+        // The hand-off time is taken before the checks read anything, and the contact's row is
+        // locked: an unsubscribe (which updates every contact with the address) either
+        // committed before these reads or waits for this hand-off, so no message is handed off
+        // after an unsubscribe returned.
+        let now = now_ms();
+        let contact = contacts::lock(&*txn, &tenant, &message.contact_id).await?;
+        let facts = facts_of(&*txn, &tenant, std::slice::from_ref(&message.contact_id)).await?;
+        let verdict = match (facts.first(), &contact) {
+            (Some(facts), Some(contact)) => {
+                let suppressed = match &contact.address_hash {
+                    Some(hash) => contacts::suppression(&*txn, &tenant, hash).await?.is_some(),
+                    None => true,
+                };
+                let topic_ok = campaign
+                    .topic
+                    .as_ref()
+                    .is_none_or(|topic| facts.topics.contains(topic));
+                may_receive(
+                    facts.status,
+                    suppressed,
+                    has_marketing_consent(facts),
+                    topic_ok,
+                )
+            }
+            _ => Err("contact_gone"),
+        };
+        if let Err(reason) = verdict {
+            queue::transition(
+                &*txn,
+                tenant.as_str(),
+                &message.id,
+                worker,
+                "leased",
+                "skipped",
+                &[(message::Column::SkipReason, Value::from(reason))],
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(Outcome::Skipped);
+        }
+        let moved = queue::transition(
+            &*txn,
+            tenant.as_str(),
+            &message.id,
+            worker,
+            "leased",
+            "handed_off",
+            &[
+                (message::Column::HandedOffAt, Value::from(now)),
+                (message::Column::Attempts, Value::from(message.attempts + 1)),
+            ],
+        )
+        .await?;
+        txn.commit().await?;
+        if !moved {
+            // The lease expired and another sender took it.
+            return Ok(Outcome::Released);
+        }
+        // Past this point the message is never sent again, whatever happens.
+        let key = (tenant.as_str().to_owned(), campaign.id.clone());
+        if !templates.contains_key(&key) {
+            let template = campaigns::template(&self.db, &tenant, &campaign.template_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("the campaign's template is gone"))?;
+            templates.insert(key.clone(), (campaign.clone(), template));
+        }
+        let (_, template) = &templates[&key];
+        let Some(contact) = contact else {
+            return Ok(Outcome::Failed);
+        };
+        let mail = self
+            .render_bulk(&tenant, &campaign, template, &contact, &message.id)
+            .await?;
+        let (to, set): (&str, Vec<(message::Column, Value)>) = match mailer.send(&mail).await {
+            Ok(()) => (
+                "sent",
+                vec![(message::Column::SentAt, Value::from(now_ms()))],
+            ),
+            Err(err) => ("failed", vec![(message::Column::Error, Value::from(err.0))]),
+        };
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        queue::transition(
+            &*txn,
+            tenant.as_str(),
+            &message.id,
+            worker,
+            "handed_off",
+            to,
+            &set,
+        )
+        .await?;
+        if to == "sent" {
+            self.enqueue(
+                &txn,
+                &tenant,
+                events::MESSAGE_SENT,
+                &message.id,
+                "system:sender",
+                MessageSent {
+                    message_id: message.id.clone(),
+                    campaign_id: campaign.id.clone(),
+                    contact_id: message.contact_id.clone(),
+                },
+            )
+            .await?;
+        }
+        self.commit(txn).await?;
+        Ok(if to == "sent" {
+            Outcome::Sent
+        } else {
+            Outcome::Failed
+        })
+    }
+
+    async fn render_bulk(
+        &self,
+        tenant: &TenantId,
+        campaign: &campaign::Model,
+        template: &template_entity::Model,
+        contact: &crate::store::entities::contact::Model,
+        message_id: &str,
+    ) -> ApiResult<OutgoingMail> {
+        let expires = self.link_expiry();
+        let unsubscribe = self
+            .unsubscribe_url(tenant, &contact.id, Some(&campaign.id), expires)
+            .await?;
+        let values = TokenValues {
+            first_name: contact.first_name.clone().unwrap_or_default(),
+            last_name: contact.last_name.clone().unwrap_or_default(),
+            email: contact.email.clone().unwrap_or_default(),
+            country: contact.country.clone().unwrap_or_default(),
+            unsubscribe_url: unsubscribe.clone(),
+        };
+        let tracking = |purpose: LinkPurpose, url: Option<String>| LinkClaims {
+            purpose,
+            tenant: tenant.as_str().to_owned(),
+            contact_id: contact.id.clone(),
+            reference: Some(message_id.to_owned()),
+            url,
+            expires_at: expires,
+        };
+        let html = template::render(&template.html, &values, true);
+        // Collect the targets first: signing is async.
+        let mut targets = Vec::new();
+        // The unsubscribe link stays as it is (never behind a tracking redirect).
+        template::rewrite_links(&html, |url| {
+            if url != unsubscribe {
+                targets.push(url.to_owned());
+            }
+            String::new()
+        });
+        targets.sort();
+        targets.dedup();
+        let mut signed = HashMap::new();
+        for url in targets {
+            let token = self
+                .sign(&tracking(LinkPurpose::Click, Some(url.clone())))
+                .await?;
+            signed.insert(url, self.link_url(CLICK_PATH, &token));
+        }
+        let mut html = template::rewrite_links(&html, |url| {
+            signed.get(url).cloned().unwrap_or_else(|| url.to_owned())
+        });
+        let open = self.sign(&tracking(LinkPurpose::Open, None)).await?;
+        html.push_str(&format!(
+            "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\">",
+            template::escape_html(&self.link_url(OPEN_PATH, &open))
+        ));
+        Ok(OutgoingMail {
+            from: self.settings.from_address.clone(),
+            to: contact.email.clone().unwrap_or_default(),
+            subject: template::render(&template.subject, &values, false),
+            text: template::render(&template.text, &values, false),
+            html,
+            headers: vec![
+                ("List-Unsubscribe", format!("<{unsubscribe}>")),
+                (
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ),
+                ("X-Erp-Stream", "bulk".to_owned()),
+                ("X-Erp-Campaign", campaign.id.clone()),
+                ("X-Erp-Message", message_id.to_owned()),
+            ],
+        })
+    }
+
+    /// Sends a transactional template to one address now. Marketing suppression does not apply
+    /// (a marketing unsubscribe never blocks a password reset or an invoice); a bulk template is
+    /// refused (TEMPLATE_KIND_MISMATCH).
+    pub async fn send_transactional(
+        &self,
+        tenant: &TenantId,
+        template_id: &str,
+        to: &str,
+        values: TokenValues,
+    ) -> ApiResult<transactional::Model> {
+        let address = EmailAddress::parse(to)?;
+        let template = campaigns::template(&self.db, tenant, template_id)
+            .await?
+            .ok_or_else(|| ApiError::bad_input("templateId", "no such template"))?;
+        if TemplateKind::parse(&template.kind)? != TemplateKind::Transactional {
+            return Err(ApiError::rule(
+                reasons::TEMPLATE_KIND_MISMATCH,
+                "the transactional stream sends transactional templates only",
+            )
+            .on_field("templateId"));
+        }
+        let hash = self.address_hash(tenant, &address).await?;
+        let values = TokenValues {
+            email: address.as_str().to_owned(),
+            ..values
+        };
+        self.mailer()?
+            .send(&OutgoingMail {
+                from: self.settings.from_address.clone(),
+                to: address.as_str().to_owned(),
+                subject: template::render(&template.subject, &values, false),
+                text: template::render(&template.text, &values, false),
+                html: template::render(&template.html, &values, true),
+                headers: vec![("X-Erp-Stream", "transactional".to_owned())],
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("the relay refused the message: {e}")))?;
+        let model = transactional::Model {
+            tenant_id: tenant.as_str().to_owned(),
+            id: new_id(),
+            template_id: template.id.clone(),
+            address_hash: hash,
+            sent_at: now_ms(),
+        };
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        campaigns::insert_transactional(&*txn, model.clone()).await?;
+        self.commit(txn).await?;
+        Ok(model)
+    }
+
+    /// An open (the pixel's signed link): the message's first open, the contact's behaviour.
+    pub async fn track_open(&self, raw_token: &str) -> ApiResult<()> {
+        self.track(raw_token, LinkPurpose::Open).await.map(|_| ())
+    }
+
+    /// A click: recorded like an open, answers where to redirect.
+    pub async fn track_click(&self, raw_token: &str) -> ApiResult<String> {
+        let url = self.track(raw_token, LinkPurpose::Click).await?;
+        url.ok_or_else(|| ApiError::rule(reasons::TOKEN_INVALID, "the link has no target"))
+    }
+
+    async fn track(&self, raw_token: &str, purpose: LinkPurpose) -> ApiResult<Option<String>> {
+        let (tenant, claims, contact) = self.verify_link(raw_token, purpose).await?;
+        let message_id = claims.reference.clone().unwrap_or_default();
+        let message = queue::message(&self.db, &tenant, &message_id)
+            .await?
+            .filter(|m| m.contact_id == contact.id)
+            .ok_or_else(|| ApiError::rule(reasons::TOKEN_INVALID, "unknown message"))?;
+        let (column, kind) = match purpose {
+            LinkPurpose::Click => (message::Column::ClickedAt, BehaviourKind::Clicked),
+            _ => (message::Column::OpenedAt, BehaviourKind::Opened),
+        };
+        {
+            let txn = erp_kit::db::begin_write(&self.db).await?;
+            queue::mark_engaged(&*txn, &tenant, &message.id, column, now_ms()).await?;
+            // A click implies the message was opened (images may be blocked).
+            if purpose == LinkPurpose::Click {
+                queue::mark_engaged(
+                    &*txn,
+                    &tenant,
+                    &message.id,
+                    message::Column::OpenedAt,
+                    now_ms(),
+                )
+                .await?;
+            }
+            txn.commit().await?;
+        }
+        if contact.erased_at.is_none() {
+            self.record_behaviour(
+                &tenant,
+                &contact.id,
+                kind,
+                Some(&message.campaign_id),
+                claims.url.as_deref(),
+            )
+            .await?;
+        }
+        Ok(claims.url)
+    }
+}

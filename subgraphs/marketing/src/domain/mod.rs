@@ -1,0 +1,51 @@
+//! Marketing domain types and rules: pure, no GraphQL, no database. A broken rule is reported as
+//! one of the [`reasons`] (with the kit's code beside it).
+
+pub mod bounce;
+pub mod campaign;
+pub mod contact;
+pub mod segment;
+pub mod template;
+pub mod token;
+
+erp_kit::reasons! {
+    /// The marketing domain's rules, each reported as `extensions.reason` beside the kit's
+    /// `extensions.code` (the error catalogue, schema/errors.json, lists them).
+    pub mod reasons {
+        /// The e-mail address is not an address (`local@domain`, no spaces, at most 254
+        /// characters).
+        INVALID_EMAIL => BadUserInput,
+        /// A record with the same unique value exists in the tenant (a topic key, a list
+        /// member).
+        ALREADY_EXISTS => Conflict,
+        /// The address is on the suppression list (the contact unsubscribed, was erased,
+        /// bounced hard or complained): only the contact's own confirmed re-opt-in lifts it,
+        /// never a staff action.
+        CONTACT_SUPPRESSED => Forbidden,
+        /// The contact was erased (GDPR): nothing about them can change any more.
+        CONTACT_ERASED => Conflict,
+        /// The double opt-in confirmation link is unknown or was used already.
+        OPT_IN_INVALID => BadUserInput,
+        /// A signed link (one-click unsubscribe, tracking) does not verify or has expired.
+        TOKEN_INVALID => Unauthenticated,
+        /// The segment's filter tree is malformed: an empty group, a condition with none or
+        /// several of its kinds set, too deep, or an unknown field or topic.
+        SEGMENT_FILTER_INVALID => BadUserInput,
+        /// The segment would include itself, directly or through other segments.
+        SEGMENT_CYCLE => Conflict,
+        /// Static list members are added to static lists only; a dynamic segment's members come
+        /// from its filter.
+        SEGMENT_NOT_STATIC => Conflict,
+        /// The template uses a token that does not exist (`{{first_name}}`, `{{last_name}}`,
+        /// `{{email}}`, `{{country}}`, `{{unsubscribe_url}}` do), or a token is not closed.
+        TEMPLATE_UNKNOWN_TOKEN => BadUserInput,
+        /// A campaign sends bulk templates, the transactional stream transactional ones.
+        TEMPLATE_KIND_MISMATCH => Conflict,
+        /// The campaign moves draft -> scheduled -> sending -> sent, sending <-> paused, and to
+        /// cancelled from any state before sent; any other change is refused.
+        CAMPAIGN_TRANSITION_NOT_ALLOWED => Conflict,
+        /// Only a draft or scheduled campaign is edited: once sending (or paused, sent,
+        /// cancelled) its content and audience are fixed.
+        CAMPAIGN_NOT_EDITABLE => Conflict,
+    }
+}

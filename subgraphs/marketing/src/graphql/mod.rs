@@ -1,0 +1,53 @@
+//! The marketing subgraph's GraphQL schema: one file per feature (inputs, payloads, resolvers)
+//! calling the use cases on [`Marketing`](crate::app::Marketing); the objects in [`objects`],
+//! the DataLoaders in [`loaders`], the caller in [`context`]; the public one-click routes
+//! (unsubscribe, opt-in confirmation, tracking) beside it in [`public`].
+
+pub mod campaigns;
+pub mod contacts;
+pub mod context;
+pub mod loaders;
+pub mod objects;
+pub mod public;
+pub mod segments;
+
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+
+use crate::app::Marketing;
+
+pub type MarketingSchema = Schema<Query, Mutation, EmptySubscription>;
+
+// The root types' descriptions are the same in every subgraph (composition keeps one).
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(
+    contacts::ContactsQuery,
+    segments::SegmentsQuery,
+    campaigns::CampaignsQuery,
+);
+
+/// The mutations of the API: one root for every domain, each subgraph adding its fields; a
+/// mutation takes its arguments in one `input`.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(
+    contacts::ContactsMutation,
+    segments::SegmentsMutation,
+    campaigns::CampaignsMutation,
+    contacts::BouncesMutation,
+);
+
+/// The schema builder with its data (the use cases and the DataLoaders over them); the kit
+/// adds its rules in [`crate::build_schema`].
+pub fn schema_builder(
+    marketing: Option<Marketing>,
+) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    use erp_kit::pagination::describe_connection;
+    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let builder = describe_connection::<objects::MarketingContact, _, _, _>(builder);
+    let builder = describe_connection::<objects::Campaign, _, _, _>(builder);
+    let builder = describe_connection::<objects::EmailTemplate, _, _, _>(builder);
+    match marketing {
+        Some(marketing) => loaders::register(builder, &marketing).data(marketing),
+        None => builder,
+    }
+}

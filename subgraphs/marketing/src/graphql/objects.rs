@@ -1,0 +1,536 @@
+//! The objects and enums of the schema, over the store's models.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, ID};
+
+use erp_kit::loaders::TenantKey;
+use erp_kit::scalars::DateTime;
+use erp_kit::TenantId;
+
+use super::context::use_cases;
+use super::loaders::{ConsentsLoader, TopicsLoader};
+use crate::app::campaigns::Funnel;
+use crate::domain::campaign::CampaignStatus as DomainCampaignStatus;
+use crate::domain::contact::{
+    ContactStatus, LawfulBasis as DomainLawfulBasis, SuppressionReason as DomainSuppressionReason,
+};
+use crate::domain::template::TemplateKind;
+use crate::store::entities::{campaign, consent, contact, segment, suppression, template, topic};
+
+pub(crate) fn instant(ms: i64) -> DateTime {
+    DateTime::from_millis(ms).unwrap_or_else(DateTime::now)
+}
+
+/// Where a contact stands for marketing mail.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum MarketingContactStatus {
+    /// Created, no consent yet (waiting for a double opt-in confirmation or a consent record).
+    Pending,
+    /// Receives marketing mail (with a consent in force).
+    Subscribed,
+    /// Unsubscribed: the address is suppressed until the contact's own confirmed re-opt-in.
+    Unsubscribed,
+    /// Personal data erased (GDPR); only a salted hash remains, suppressed.
+    Erased,
+}
+
+impl From<ContactStatus> for MarketingContactStatus {
+    fn from(status: ContactStatus) -> Self {
+        match status {
+            ContactStatus::Pending => Self::Pending,
+            ContactStatus::Subscribed => Self::Subscribed,
+            ContactStatus::Unsubscribed => Self::Unsubscribed,
+            ContactStatus::Erased => Self::Erased,
+        }
+    }
+}
+
+impl From<MarketingContactStatus> for ContactStatus {
+    fn from(status: MarketingContactStatus) -> Self {
+        match status {
+            MarketingContactStatus::Pending => Self::Pending,
+            MarketingContactStatus::Subscribed => Self::Subscribed,
+            MarketingContactStatus::Unsubscribed => Self::Unsubscribed,
+            MarketingContactStatus::Erased => Self::Erased,
+        }
+    }
+}
+
+/// The GDPR article 6 basis of a consent record.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum LawfulBasis {
+    /// The person's consent.
+    Consent,
+    /// The controller's legitimate interest.
+    LegitimateInterest,
+    /// Needed for a contract with the person.
+    Contract,
+}
+
+impl From<LawfulBasis> for DomainLawfulBasis {
+    fn from(basis: LawfulBasis) -> Self {
+        match basis {
+            LawfulBasis::Consent => Self::Consent,
+            LawfulBasis::LegitimateInterest => Self::LegitimateInterest,
+            LawfulBasis::Contract => Self::Contract,
+        }
+    }
+}
+
+impl From<DomainLawfulBasis> for LawfulBasis {
+    fn from(basis: DomainLawfulBasis) -> Self {
+        match basis {
+            DomainLawfulBasis::Consent => Self::Consent,
+            DomainLawfulBasis::LegitimateInterest => Self::LegitimateInterest,
+            DomainLawfulBasis::Contract => Self::Contract,
+        }
+    }
+}
+
+/// Why an address is suppressed.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SuppressionReason {
+    /// The person unsubscribed (one click, or a withdrawal recorded by staff).
+    Unsubscribed,
+    /// The person's data was erased (GDPR).
+    Erased,
+    /// The mailbox does not exist.
+    HardBounce,
+    /// The person reported the mail as spam.
+    Complaint,
+}
+
+impl From<DomainSuppressionReason> for SuppressionReason {
+    fn from(reason: DomainSuppressionReason) -> Self {
+        match reason {
+            DomainSuppressionReason::Unsubscribed => Self::Unsubscribed,
+            DomainSuppressionReason::Erased => Self::Erased,
+            DomainSuppressionReason::HardBounce => Self::HardBounce,
+            DomainSuppressionReason::Complaint => Self::Complaint,
+        }
+    }
+}
+
+/// Bulk or transactional.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum EmailTemplateKind {
+    /// Sent to segments by campaigns, with the one-click unsubscribe headers.
+    Bulk,
+    /// Sent to one address (password reset, invoice); a marketing unsubscribe never blocks it.
+    Transactional,
+}
+
+impl From<EmailTemplateKind> for TemplateKind {
+    fn from(kind: EmailTemplateKind) -> Self {
+        match kind {
+            EmailTemplateKind::Bulk => Self::Bulk,
+            EmailTemplateKind::Transactional => Self::Transactional,
+        }
+    }
+}
+
+impl From<TemplateKind> for EmailTemplateKind {
+    fn from(kind: TemplateKind) -> Self {
+        match kind {
+            TemplateKind::Bulk => Self::Bulk,
+            TemplateKind::Transactional => Self::Transactional,
+        }
+    }
+}
+
+/// Where a campaign stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CampaignStatus {
+    /// Being prepared; editable.
+    Draft,
+    /// Waiting for its start time; still editable.
+    Scheduled,
+    /// Messages are going out.
+    Sending,
+    /// Stopped by staff; resumes where it stopped.
+    Paused,
+    /// Every message was handled.
+    Sent,
+    /// Stopped for good; messages not handed off are skipped.
+    Cancelled,
+}
+
+impl From<DomainCampaignStatus> for CampaignStatus {
+    fn from(status: DomainCampaignStatus) -> Self {
+        match status {
+            DomainCampaignStatus::Draft => Self::Draft,
+            DomainCampaignStatus::Scheduled => Self::Scheduled,
+            DomainCampaignStatus::Sending => Self::Sending,
+            DomainCampaignStatus::Paused => Self::Paused,
+            DomainCampaignStatus::Sent => Self::Sent,
+            DomainCampaignStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// Static list or dynamic filter.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SegmentKind {
+    /// Members are the contacts matching the filter, kept up to date as contacts change.
+    Dynamic,
+    /// Members are added and removed by hand.
+    Static,
+}
+
+/// A marketing contact (linked to a CRM person).
+pub struct MarketingContact {
+    pub model: contact::Model,
+}
+
+/// A marketing contact (linked to a CRM person): their address, status, consent log and topics.
+#[Object]
+impl MarketingContact {
+    /// The contact's id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+
+    /// The CRM person (a CRM `Client` of kind person) this contact is.
+    async fn crm_person_id(&self) -> Option<ID> {
+        self.model.crm_person_id.clone().map(ID)
+    }
+
+    /// The normalised address (lower-case); null once erased.
+    async fn email(&self) -> Option<&str> {
+        self.model.email.as_deref()
+    }
+
+    /// Given name; null once erased.
+    async fn first_name(&self) -> Option<&str> {
+        self.model.first_name.as_deref()
+    }
+
+    /// Family name; null once erased.
+    async fn last_name(&self) -> Option<&str> {
+        self.model.last_name.as_deref()
+    }
+
+    /// ISO 3166-1 alpha-2 country, upper-case; null once erased.
+    async fn country(&self) -> Option<&str> {
+        self.model.country.as_deref()
+    }
+
+    /// Where the contact stands.
+    async fn status(&self) -> Result<MarketingContactStatus> {
+        Ok(ContactStatus::parse(&self.model.status)?.into())
+    }
+
+    /// When the contact was created.
+    async fn created_at(&self) -> DateTime {
+        instant(self.model.created_at)
+    }
+
+    /// When the contact's personal data was erased.
+    async fn erased_at(&self) -> Option<DateTime> {
+        self.model.erased_at.map(instant)
+    }
+
+    /// The consent log, oldest first (grants and withdrawals; never changed).
+    async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<ConsentRecord>> {
+        let key = TenantKey::new(&TenantId::from_claim(&self.model.tenant_id), &self.model.id);
+        Ok(ctx
+            .data_unchecked::<DataLoader<ConsentsLoader>>()
+            .load_one(key)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|model| ConsentRecord { model })
+            .collect())
+    }
+
+    /// The keys of the topics the contact is subscribed to.
+    async fn topics(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let key = TenantKey::new(&TenantId::from_claim(&self.model.tenant_id), &self.model.id);
+        Ok(ctx
+            .data_unchecked::<DataLoader<TopicsLoader>>()
+            .load_one(key)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
+    }
+}
+
+/// One consent record: a grant or a withdrawal, with its purpose, lawful basis, source, time
+/// and the version of the wording the person saw.
+pub struct ConsentRecord {
+    pub model: consent::Model,
+}
+
+/// One consent record: a grant or a withdrawal, with its purpose, lawful basis, source, time and
+/// the version of the wording the person saw.
+#[Object]
+impl ConsentRecord {
+    /// The record's id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+
+    /// What the consent is for (`email_marketing` for marketing mail).
+    async fn purpose(&self) -> &str {
+        &self.model.purpose
+    }
+
+    /// The GDPR article 6 basis.
+    async fn lawful_basis(&self) -> Result<LawfulBasis> {
+        Ok(DomainLawfulBasis::parse(&self.model.lawful_basis)?.into())
+    }
+
+    /// Where it was collected (a form, an import, `one_click:<campaign>`, `double_opt_in:...`).
+    async fn source(&self) -> &str {
+        &self.model.source
+    }
+
+    /// The version of the consent wording the person saw.
+    async fn wording_version(&self) -> &str {
+        &self.model.wording_version
+    }
+
+    /// True for a grant, false for a withdrawal.
+    async fn granted(&self) -> bool {
+        self.model.granted
+    }
+
+    /// Who recorded it: a staff user id, or `contact` for the person's own act.
+    async fn actor(&self) -> &str {
+        &self.model.actor
+    }
+
+    /// When it was recorded.
+    async fn recorded_at(&self) -> DateTime {
+        instant(self.model.recorded_at)
+    }
+}
+
+/// A preference topic contacts subscribe to.
+#[derive(SimpleObject)]
+pub struct MarketingTopic {
+    /// The topic's key (lower-case).
+    pub key: String,
+    /// Its display name.
+    pub name: String,
+}
+
+impl From<topic::Model> for MarketingTopic {
+    fn from(model: topic::Model) -> Self {
+        Self {
+            key: model.key,
+            name: model.name,
+        }
+    }
+}
+
+/// A suppressed address, known by its salted hash only.
+pub struct Suppression {
+    pub model: suppression::Model,
+}
+
+/// A suppressed address, known by its salted hash only.
+#[Object]
+impl Suppression {
+    /// The address's HMAC under the tenant's key (the address itself is never kept here).
+    async fn address_hash(&self) -> &str {
+        &self.model.address_hash
+    }
+
+    /// Why it is suppressed.
+    async fn reason(&self) -> Result<SuppressionReason> {
+        Ok(DomainSuppressionReason::parse(&self.model.reason)?.into())
+    }
+
+    /// What suppressed it (`one_click:<campaign>`, `gdpr_erasure`, `staff_withdrawal`).
+    async fn source(&self) -> &str {
+        &self.model.source
+    }
+
+    /// When it was suppressed.
+    async fn created_at(&self) -> DateTime {
+        instant(self.model.created_at)
+    }
+}
+
+/// A segment: a dynamic filter over contacts or a static list.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Segment {
+    /// The segment's id.
+    pub id: ID,
+    /// Its name.
+    pub name: String,
+    /// Dynamic or static.
+    pub kind: SegmentKind,
+    /// The filter tree as JSON (dynamic segments), in the stored shape.
+    pub filter_json: Option<String>,
+    #[graphql(skip)]
+    pub tenant_id: String,
+}
+
+impl From<segment::Model> for Segment {
+    fn from(model: segment::Model) -> Self {
+        Self {
+            id: ID(model.id),
+            name: model.name,
+            kind: if model.kind == "static" {
+                SegmentKind::Static
+            } else {
+                SegmentKind::Dynamic
+            },
+            filter_json: model.filter,
+            tenant_id: model.tenant_id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Segment {
+    /// How many contacts are members now.
+    async fn member_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(use_cases(ctx)?
+            .segment_member_count(&TenantId::from_claim(&self.tenant_id), &self.id)
+            .await? as i64)
+    }
+}
+
+/// An e-mail template.
+pub struct EmailTemplate {
+    pub model: template::Model,
+}
+
+/// An e-mail template with `{{token}}` placeholders.
+#[Object]
+impl EmailTemplate {
+    /// The template's id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+
+    /// Its name.
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+
+    /// Bulk or transactional.
+    async fn kind(&self) -> Result<EmailTemplateKind> {
+        Ok(TemplateKind::parse(&self.model.kind)?.into())
+    }
+
+    /// The subject, with tokens.
+    async fn subject(&self) -> &str {
+        &self.model.subject
+    }
+
+    /// The HTML part, with tokens.
+    async fn html(&self) -> &str {
+        &self.model.html
+    }
+
+    /// The plain-text part, with tokens.
+    async fn text(&self) -> &str {
+        &self.model.text
+    }
+}
+
+/// A campaign's funnel.
+#[derive(SimpleObject)]
+pub struct CampaignFunnel {
+    /// Messages waiting to be sent.
+    pub queued: i64,
+    /// Messages the relay accepted.
+    pub sent: i64,
+    /// Messages not sent at send time (suppressed, unsubscribed, no consent, topic opt-out, cancelled).
+    pub skipped: i64,
+    /// Messages the relay refused.
+    pub failed: i64,
+    /// Messages handed to the relay by a sender that died before it heard back: never retried.
+    pub in_doubt: i64,
+    /// Messages opened (pixel loaded or a link clicked).
+    pub opened: i64,
+    /// Messages with a link clicked.
+    pub clicked: i64,
+}
+
+impl From<Funnel> for CampaignFunnel {
+    fn from(f: Funnel) -> Self {
+        Self {
+            queued: f.queued,
+            sent: f.sent,
+            skipped: f.skipped,
+            failed: f.failed,
+            in_doubt: f.in_doubt,
+            opened: f.opened,
+            clicked: f.clicked,
+        }
+    }
+}
+
+/// A broadcast campaign: a bulk template sent to a segment.
+pub struct Campaign {
+    pub model: campaign::Model,
+}
+
+/// A broadcast campaign: a bulk template sent to a segment.
+#[Object]
+impl Campaign {
+    /// The campaign's id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+
+    /// Its name.
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+
+    /// Where it stands.
+    async fn status(&self) -> Result<CampaignStatus> {
+        Ok(DomainCampaignStatus::parse(&self.model.status)?.into())
+    }
+
+    /// The bulk template it sends.
+    async fn template_id(&self) -> ID {
+        ID(self.model.template_id.clone())
+    }
+
+    /// The segment it sends to (membership read when sending starts).
+    async fn segment_id(&self) -> ID {
+        ID(self.model.segment_id.clone())
+    }
+
+    /// Only contacts subscribed to this topic receive it, when set.
+    async fn topic(&self) -> Option<&str> {
+        self.model.topic.as_deref()
+    }
+
+    /// When it starts sending (scheduled campaigns).
+    async fn scheduled_at(&self) -> Option<DateTime> {
+        self.model.scheduled_at.map(instant)
+    }
+
+    /// When sending started.
+    async fn started_at(&self) -> Option<DateTime> {
+        self.model.started_at.map(instant)
+    }
+
+    /// When it was sent or cancelled.
+    async fn finished_at(&self) -> Option<DateTime> {
+        self.model.finished_at.map(instant)
+    }
+
+    /// Bumped by every change.
+    async fn version(&self) -> i32 {
+        self.model.version
+    }
+
+    /// Sent, skipped, opened, clicked...
+    async fn funnel(&self, ctx: &Context<'_>) -> Result<CampaignFunnel> {
+        Ok(use_cases(ctx)?
+            .funnel(&TenantId::from_claim(&self.model.tenant_id), &self.model.id)
+            .await?
+            .into())
+    }
+}

@@ -1,0 +1,149 @@
+//! The marketing subgraph: contacts linked to CRM people with their consent records, double
+//! opt-in, preference topics and the suppression list (salted address hashes that survive a
+//! GDPR erasure); segments (filter trees, static lists, segments of segments) whose membership
+//! is kept up to date incrementally with the full rebuild as the oracle; templates with
+//! checked tokens; campaigns sent through a durable queue (the message table: leases, and a
+//! send key that makes a second message to a contact impossible) to an SMTP relay, every bulk
+//! message carrying the RFC 8058 one-click unsubscribe; open and click tracking and the
+//! campaign funnel; a separate transactional stream. PostgreSQL in production, SQLite embedded.
+//!
+//! The floor plan (the same in every subgraph): `domain/` pure rules and newtypes, `app/` the
+//! use cases on [`Marketing`] (and the sender), `store/` tenant-scoped queries and writes with
+//! `store/entities/` the sea-orm models, `graphql/` the schema calling [`Marketing`] and the
+//! public one-click routes beside it, `events.rs` what is published, `mail.rs` the relay
+//! adapter. [`start`] wires them into a [`MarketingApp`].
+
+pub mod app;
+pub mod domain;
+pub mod events;
+pub mod graphql;
+pub mod mail;
+pub mod store;
+
+use std::sync::Arc;
+
+use erp_kit::crypto::{FieldCipher, LocalKek};
+use erp_kit::events::{Outbox, OutboxRelay, RelayConfig, RelayHandle};
+use erp_kit::http::{BackendReadiness, HttpState};
+use erp_kit::runtime::Runtime;
+
+pub use app::sending::{SenderHandle, SenderOptions};
+pub use app::{Marketing, Settings};
+pub use domain::reasons;
+pub use graphql::MarketingSchema;
+
+/// The port the marketing subgraph listens on by default.
+pub const DEFAULT_PORT: u16 = 4007;
+
+/// The schema with the kit's rules; `None` builds it without data (for SDL export).
+pub fn build_schema(
+    marketing: Option<Marketing>,
+    limits: &erp_kit::config::Limits,
+) -> MarketingSchema {
+    erp_kit::schema::finish(graphql::schema_builder(marketing), limits)
+}
+
+/// The federated SDL of this subgraph (what composition reads).
+pub fn sdl() -> String {
+    erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
+}
+
+/// How a marketing subgraph starts.
+#[derive(Clone, Default)]
+pub struct MarketingOptions {
+    /// The SMTP relay (`smtp://host:port`); `None`: no mail goes out (campaigns wait in the
+    /// queue, opt-in requests and transactional sends are refused).
+    pub smtp_url: Option<String>,
+    pub settings: Settings,
+    /// Run a sender in this process (`None`: not; tests start and kill their own).
+    pub sender: Option<SenderOptions>,
+}
+
+impl MarketingOptions {
+    /// From the environment: `ERP_SMTP_URL`, `ERP_MARKETING_PUBLIC_URL`, `ERP_MARKETING_FROM`;
+    /// a sender runs.
+    pub fn from_env() -> Self {
+        let mut settings = Settings::default();
+        if let Ok(url) = std::env::var("ERP_MARKETING_PUBLIC_URL") {
+            settings.public_url = url;
+        }
+        if let Ok(from) = std::env::var("ERP_MARKETING_FROM") {
+            settings.from_address = from;
+        }
+        Self {
+            smtp_url: std::env::var("ERP_SMTP_URL").ok().filter(|u| !u.is_empty()),
+            settings,
+            sender: Some(SenderOptions::default()),
+        }
+    }
+}
+
+/// The use cases over the runtime's database (migrated), without the outbox relay.
+pub async fn service(runtime: &Runtime, options: &MarketingOptions) -> anyhow::Result<Marketing> {
+    erp_kit::db::migrate::<erp_migrations::marketing::Migrator>(&runtime.db).await?;
+    let kek = LocalKek::load_or_create(&runtime.config.kek_file)?;
+    let cipher = FieldCipher::new(runtime.db.clone(), events::DOMAIN, Arc::new(kek));
+    let mailer: Option<mail::SharedMailer> = match &options.smtp_url {
+        Some(url) => Some(Arc::new(mail::SmtpMailer::from_url(url)?)),
+        None => None,
+    };
+    Ok(Marketing::new(
+        runtime.db.clone(),
+        Outbox::new(events::DOMAIN),
+        cipher,
+        mailer,
+        options.settings.clone(),
+    ))
+}
+
+/// A running marketing subgraph: its HTTP router (GraphQL and the one-click routes), its use
+/// cases, its outbox relay and its sender.
+pub struct MarketingApp {
+    pub router: axum::Router,
+    pub marketing: Marketing,
+    pub relay: RelayHandle,
+    pub sender: Option<SenderHandle>,
+}
+
+/// [`start_with`] with the options of the environment.
+pub async fn start(runtime: &Runtime) -> anyhow::Result<MarketingApp> {
+    start_with(runtime, MarketingOptions::from_env()).await
+}
+
+/// Migrates the database, starts the outbox relay and the sender, builds the HTTP router.
+pub async fn start_with(
+    runtime: &Runtime,
+    options: MarketingOptions,
+) -> anyhow::Result<MarketingApp> {
+    let marketing = service(runtime, &options).await?;
+    let relay = OutboxRelay::new(
+        marketing.outbox().clone(),
+        runtime.db.clone(),
+        runtime.bus.clone(),
+        RelayConfig::default(),
+    )
+    .spawn();
+    let sender = match (&options.sender, &options.smtp_url) {
+        (Some(sender), Some(_)) => Some(marketing.spawn_sender(sender.clone())),
+        _ => None,
+    };
+    let schema = build_schema(Some(marketing.clone()), &runtime.config.limits);
+    let router = erp_kit::http::router(HttpState {
+        executor: schema,
+        trusted_proxies: runtime.config.trusted_proxies.clone(),
+        verifier: Arc::new(runtime.verifier.clone()),
+        readiness: Arc::new(BackendReadiness {
+            db: Some(runtime.db.clone()),
+            cache: Some(runtime.cache.clone()),
+        }),
+        metrics: runtime.metrics.clone(),
+        max_body_bytes: runtime.config.limits.max_body_bytes,
+    })
+    .merge(graphql::public::router(marketing.clone()));
+    Ok(MarketingApp {
+        router,
+        marketing,
+        relay,
+        sender,
+    })
+}

@@ -1,0 +1,352 @@
+//! Contacts, consent records, double opt-in requests, topics and the suppression list.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+};
+
+use erp_kit::pagination::{keyset_page, PageRequest};
+use erp_kit::TenantId;
+
+use super::entities::{behaviour, consent, contact, contact_topic, opt_in, suppression, topic};
+use super::IN_LIST_CHUNK;
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    model: contact::Model,
+) -> Result<contact::Model, DbErr> {
+    contact::Entity::insert(model.clone().into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(model)
+}
+
+pub async fn contact(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<contact::Model>, DbErr> {
+    contact::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .one(db)
+        .await
+}
+
+/// A contact, locked for the rest of the transaction (PostgreSQL `FOR UPDATE`).
+pub async fn lock(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<contact::Model>, DbErr> {
+    use sea_orm::QuerySelect;
+    contact::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
+/// Every contact with this address hash (duplicates included).
+pub async fn by_address_hash(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    hash: &str,
+) -> Result<Vec<contact::Model>, DbErr> {
+    contact::Entity::find()
+        .filter(contact::Column::TenantId.eq(tenant.as_str()))
+        .filter(contact::Column::AddressHash.eq(hash))
+        .all(db)
+        .await
+}
+
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<HashMap<String, contact::Model>, DbErr> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        for model in contact::Entity::find()
+            .filter(contact::Column::TenantId.eq(tenant.as_str()))
+            .filter(contact::Column::Id.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            found.insert(model.id.clone(), model);
+        }
+    }
+    Ok(found)
+}
+
+/// One page of the tenant's contacts, in id order.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    page: &PageRequest,
+) -> Result<Vec<contact::Model>, DbErr> {
+    let query = contact::Entity::find().filter(contact::Column::TenantId.eq(tenant.as_str()));
+    keyset_page(query, contact::Column::Id, page).all(db).await
+}
+
+/// Every contact of the tenant (the full rebuild reads them all).
+pub async fn all(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> Result<Vec<contact::Model>, DbErr> {
+    contact::Entity::find()
+        .filter(contact::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(contact::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    model: contact::Model,
+) -> Result<contact::Model, DbErr> {
+    use sea_orm::ActiveModelTrait;
+    model.into_active_model().reset_all().update(db).await
+}
+
+pub async fn insert_consent(db: &impl ConnectionTrait, model: consent::Model) -> Result<(), DbErr> {
+    consent::Entity::insert(model.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// A contact's consent records, oldest first.
+pub async fn consents_of(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    contact_id: &str,
+) -> Result<Vec<consent::Model>, DbErr> {
+    consent::Entity::find()
+        .filter(consent::Column::TenantId.eq(tenant.as_str()))
+        .filter(consent::Column::ContactId.eq(contact_id))
+        .order_by_asc(consent::Column::RecordedAt)
+        .order_by_asc(consent::Column::Id)
+        .all(db)
+        .await
+}
+
+/// The consent records of these contacts, per contact, oldest first.
+pub async fn consents_of_many(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    contact_ids: &[String],
+) -> Result<HashMap<String, Vec<consent::Model>>, DbErr> {
+    let mut found: HashMap<String, Vec<consent::Model>> = HashMap::new();
+    for chunk in contact_ids.chunks(IN_LIST_CHUNK) {
+        for model in consent::Entity::find()
+            .filter(consent::Column::TenantId.eq(tenant.as_str()))
+            .filter(consent::Column::ContactId.is_in(chunk.iter().cloned()))
+            .order_by_asc(consent::Column::RecordedAt)
+            .order_by_asc(consent::Column::Id)
+            .all(db)
+            .await?
+        {
+            found
+                .entry(model.contact_id.clone())
+                .or_default()
+                .push(model);
+        }
+    }
+    Ok(found)
+}
+
+pub async fn insert_opt_in(db: &impl ConnectionTrait, model: opt_in::Model) -> Result<(), DbErr> {
+    opt_in::Entity::insert(model.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn opt_in(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<opt_in::Model>, DbErr> {
+    opt_in::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .one(db)
+        .await
+}
+
+pub async fn confirm_opt_in(db: &impl ConnectionTrait, model: opt_in::Model) -> Result<(), DbErr> {
+    use sea_orm::ActiveModelTrait;
+    model.into_active_model().reset_all().update(db).await?;
+    Ok(())
+}
+
+pub async fn insert_topic(db: &impl ConnectionTrait, model: topic::Model) -> Result<(), DbErr> {
+    topic::Entity::insert(model.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn topics(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> Result<Vec<topic::Model>, DbErr> {
+    topic::Entity::find()
+        .filter(topic::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(topic::Column::Key)
+        .all(db)
+        .await
+}
+
+/// Sets a contact's choice for a topic.
+pub async fn set_topic(
+    db: &impl ConnectionTrait,
+    model: contact_topic::Model,
+) -> Result<(), DbErr> {
+    contact_topic::Entity::insert(model.into_active_model())
+        .on_conflict(
+            OnConflict::columns([
+                contact_topic::Column::TenantId,
+                contact_topic::Column::ContactId,
+                contact_topic::Column::Topic,
+            ])
+            .update_columns([
+                contact_topic::Column::Subscribed,
+                contact_topic::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The topics these contacts are subscribed to, per contact.
+pub async fn subscribed_topics(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    contact_ids: &[String],
+) -> Result<HashMap<String, BTreeSet<String>>, DbErr> {
+    let mut found: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for chunk in contact_ids.chunks(IN_LIST_CHUNK) {
+        for model in contact_topic::Entity::find()
+            .filter(contact_topic::Column::TenantId.eq(tenant.as_str()))
+            .filter(contact_topic::Column::ContactId.is_in(chunk.iter().cloned()))
+            .filter(contact_topic::Column::Subscribed.eq(true))
+            .all(db)
+            .await?
+        {
+            found
+                .entry(model.contact_id)
+                .or_default()
+                .insert(model.topic);
+        }
+    }
+    Ok(found)
+}
+
+/// Suppresses a hash (a hash already suppressed keeps its first reason).
+pub async fn suppress(db: &impl ConnectionTrait, model: suppression::Model) -> Result<(), DbErr> {
+    suppression::Entity::insert(model.into_active_model())
+        .on_conflict(
+            OnConflict::columns([
+                suppression::Column::TenantId,
+                suppression::Column::AddressHash,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+        .or_else(|err| match err {
+            DbErr::RecordNotInserted => Ok(()),
+            other => Err(other),
+        })
+}
+
+pub async fn suppression(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    hash: &str,
+) -> Result<Option<suppression::Model>, DbErr> {
+    suppression::Entity::find_by_id((tenant.as_str().to_owned(), hash.to_owned()))
+        .one(db)
+        .await
+}
+
+pub async fn lift_suppression(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    hash: &str,
+) -> Result<(), DbErr> {
+    suppression::Entity::delete_many()
+        .filter(suppression::Column::TenantId.eq(tenant.as_str()))
+        .filter(suppression::Column::AddressHash.eq(hash))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's suppression list, newest first.
+pub async fn suppressions(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> Result<Vec<suppression::Model>, DbErr> {
+    suppression::Entity::find()
+        .filter(suppression::Column::TenantId.eq(tenant.as_str()))
+        .order_by_desc(suppression::Column::CreatedAt)
+        .order_by_asc(suppression::Column::AddressHash)
+        .all(db)
+        .await
+}
+
+pub async fn insert_behaviour(
+    db: &impl ConnectionTrait,
+    model: behaviour::Model,
+) -> Result<(), DbErr> {
+    behaviour::Entity::insert(model.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The behaviour of these contacts, per contact.
+pub async fn behaviour_of(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    contact_ids: &[String],
+) -> Result<HashMap<String, Vec<behaviour::Model>>, DbErr> {
+    let mut found: HashMap<String, Vec<behaviour::Model>> = HashMap::new();
+    for chunk in contact_ids.chunks(IN_LIST_CHUNK) {
+        for model in behaviour::Entity::find()
+            .filter(behaviour::Column::TenantId.eq(tenant.as_str()))
+            .filter(behaviour::Column::ContactId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            found
+                .entry(model.contact_id.clone())
+                .or_default()
+                .push(model);
+        }
+    }
+    Ok(found)
+}
+
+/// Erases a contact's consent-free personal data: nothing but ids remain of their behaviour.
+pub async fn erase_behaviour(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    contact_id: &str,
+) -> Result<(), DbErr> {
+    behaviour::Entity::delete_many()
+        .filter(behaviour::Column::TenantId.eq(tenant.as_str()))
+        .filter(behaviour::Column::ContactId.eq(contact_id))
+        .exec(db)
+        .await?;
+    contact_topic::Entity::delete_many()
+        .filter(contact_topic::Column::TenantId.eq(tenant.as_str()))
+        .filter(contact_topic::Column::ContactId.eq(contact_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! `mkt_messages`: one message of a campaign to one contact: the send key and the queue entry.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "mkt_messages")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    pub status: String,
+    pub lease_until: Option<i64>,
+    pub leased_by: Option<String>,
+    pub attempts: i32,
+    pub skip_reason: Option<String>,
+    pub error: Option<String>,
+    pub queued_at: i64,
+    pub handed_off_at: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub opened_at: Option<i64>,
+    pub clicked_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

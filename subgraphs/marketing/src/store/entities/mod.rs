@@ -1,0 +1,17 @@
+//! The sea-orm models of the marketing tables (migrations/src/marketing/).
+
+pub mod behaviour;
+pub mod campaign;
+pub mod consent;
+pub mod contact;
+pub mod contact_topic;
+pub mod list_member;
+pub mod message;
+pub mod opt_in;
+pub mod segment;
+pub mod segment_member;
+pub mod segment_ref;
+pub mod suppression;
+pub mod template;
+pub mod topic;
+pub mod transactional;

@@ -1,0 +1,217 @@
+//! Spawning the marketing subgraph for tests (real PostgreSQL, Redis and Kafka, or the embedded
+//! defaults) sending to the real SMTP server deploy/local/services.sh runs (SMTP_URL), and
+//! reading back what that server recorded (SMTP_MAILDIR: one `.eml` file per message).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use erp_kit::runtime::Runtime;
+use erp_marketing::{MarketingOptions, SenderOptions, Settings};
+use serde_json::Value;
+
+use crate::{post_graphql, require_env, runtime, Backends, TestIssuer};
+
+/// A spawned marketing subgraph.
+pub struct MarketingApp {
+    pub addr: SocketAddr,
+    pub runtime: Runtime,
+    pub marketing: erp_marketing::Marketing,
+    pub http: reqwest::Client,
+    _relay: erp_kit::events::RelayHandle,
+    _sender: Option<erp_marketing::SenderHandle>,
+}
+
+/// Sender options for tests: small batches, short leases, quick polls.
+pub fn test_sender(worker: &str) -> SenderOptions {
+    SenderOptions {
+        worker_id: format!("{worker}-{}", uuid::Uuid::new_v4().simple()),
+        batch: 5,
+        lease: Duration::from_millis(800),
+        idle: Duration::from_millis(50),
+    }
+}
+
+impl MarketingApp {
+    /// On a fresh PostgreSQL database, the shared Redis and Kafka, the real SMTP server; no
+    /// sender (tests start and kill their own with `marketing.spawn_sender`).
+    pub async fn spawn(issuer: &TestIssuer) -> Self {
+        Self::spawn_with(issuer, Backends::Real, None).await
+    }
+
+    pub async fn spawn_with(
+        issuer: &TestIssuer,
+        backends: Backends,
+        sender: Option<SenderOptions>,
+    ) -> Self {
+        let mut runtime = runtime(issuer, backends).await;
+        runtime.config.service = "marketing".into();
+        if std::env::var_os("TEST_LOG").is_some() {
+            erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = MarketingOptions {
+            smtp_url: Some(require_env("SMTP_URL")),
+            settings: Settings {
+                public_url: format!("http://{addr}"),
+                from_address: "ERP Tests <news@erp-tests.example>".into(),
+                ..Settings::default()
+            },
+            sender,
+        };
+        let app = erp_marketing::start_with(&runtime, options).await.unwrap();
+        let router = app.router;
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        Self {
+            addr,
+            runtime,
+            marketing: app.marketing,
+            http: reqwest::Client::new(),
+            _relay: app.relay,
+            _sender: app.sender,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs a GraphQL request and returns (status, body).
+    pub async fn graphql(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        post_graphql(
+            &self.http,
+            &self.url("/graphql"),
+            Some(token),
+            query,
+            variables,
+        )
+        .await
+    }
+
+    /// The `data` of a request that must succeed (200, no errors).
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{query}\n{body}");
+        body["data"].clone()
+    }
+
+    /// The first error's (`extensions.code`, `extensions.reason`) of a request that must fail.
+    pub async fn refused(&self, token: &str, query: &str, variables: Value) -> (String, String) {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        let error = &body["errors"][0];
+        assert!(!error.is_null(), "expected an error: {query}\n{body}");
+        (
+            error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            error["extensions"]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    }
+}
+
+/// One message the SMTP server recorded.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    /// The envelope recipients.
+    pub to: Vec<String>,
+    /// The headers, unfolded, in order.
+    pub headers: Vec<(String, String)>,
+    /// Everything after the headers (MIME parts, transfer-decoded loosely: quoted-printable
+    /// soft breaks and `=3D` undone).
+    pub body: String,
+}
+
+impl Mail {
+    fn parse(raw: &str) -> Self {
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with(' ') || line.starts_with('\t') {
+                if let Some(last) = headers.last_mut() {
+                    last.1.push_str(line.trim_start());
+                }
+            } else if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+        let to = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("X-Envelope-To"))
+            .map(|(_, v)| v.to_lowercase())
+            .collect();
+        Self {
+            to,
+            headers,
+            body: body.replace("=\r\n", "").replace("=3D", "="),
+        }
+    }
+
+    /// The first header of this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first URL in the body starting with `prefix`.
+    pub fn link(&self, prefix: &str) -> Option<String> {
+        let start = self.body.find(prefix)?;
+        let rest = &self.body[start..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+            .unwrap_or(rest.len());
+        Some(rest[..end].replace("&amp;", "&"))
+    }
+}
+
+/// The directory the SMTP server writes to.
+pub struct MailSink {
+    dir: PathBuf,
+}
+
+impl MailSink {
+    pub fn from_env() -> Self {
+        Self {
+            dir: PathBuf::from(require_env("SMTP_MAILDIR")),
+        }
+    }
+
+    /// Every recorded message to `address` (tests use addresses of their own, so the directory's
+    /// other messages never match).
+    pub fn to(&self, address: &str) -> Vec<Mail> {
+        let address = address.to_lowercase();
+        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter(|raw| {
+                raw.to_lowercase()
+                    .contains(&format!("x-envelope-to: {address}\r\n"))
+            })
+            .map(|raw| Mail::parse(&raw))
+            .collect()
+    }
+}

@@ -1,0 +1,1145 @@
+//! The marketing subgraph through its real HTTP surface, against real PostgreSQL, Redis and
+//! Kafka and the real SMTP server deploy/local/services.sh runs (its recorded messages are read
+//! back), with one flow on the embedded defaults (SQLite): contacts, consent and double opt-in,
+//! GDPR erasure and re-import, segments (filter trees, lists, segments of segments, cycles, the
+//! rebuild as the oracle of the incremental membership), templates, campaigns sent through the
+//! leased queue (a killed sender never causes a second message), the RFC 8058 one-click
+//! unsubscribe end to end, zero sends after an unsubscribe under a random mix, the transactional
+//! stream, tracking and the funnel. Every refusal is checked with its exact `extensions.code`
+//! and `reason`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use erp_tests::marketing::{test_sender, MailSink, MarketingApp};
+use erp_tests::{eventually, Backends, TestIssuer};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+const ALL: &[&str] = &["marketing:read", "marketing:write", "marketing:send"];
+
+const CREATE_CONTACT: &str = "mutation($i: CreateMarketingContactInput!) { createMarketingContact(input: $i) { id email firstName country crmPersonId status } }";
+const CONTACT: &str = "query($id: ID!) { marketingContact(id: $id) { id email firstName lastName country status erasedAt topics consents { purpose lawfulBasis source wordingVersion granted actor } } }";
+const CONSENT: &str = "mutation($i: RecordConsentInput!) { recordConsent(input: $i) { purpose lawfulBasis source wordingVersion granted actor } }";
+const OPT_IN: &str =
+    "mutation($i: RequestOptInInput!) { requestOptIn(input: $i) { id contactId } }";
+const ERASE: &str = "mutation($i: EraseMarketingContactInput!) { eraseMarketingContact(input: $i) { id email firstName status erasedAt } }";
+const SUPPRESSION: &str = "query($e: String!) { suppression(email: $e) { reason source } }";
+const TOPIC: &str =
+    "mutation($i: CreateMarketingTopicInput!) { createMarketingTopic(input: $i) { key name } }";
+const SET_TOPIC: &str =
+    "mutation($i: SetTopicPreferenceInput!) { setTopicPreference(input: $i) { id } }";
+const CREATE_SEGMENT: &str =
+    "mutation($i: CreateSegmentInput!) { createSegment(input: $i) { id name kind memberCount } }";
+const UPDATE_FILTER: &str =
+    "mutation($i: UpdateSegmentFilterInput!) { updateSegmentFilter(input: $i) { id memberCount } }";
+const LIST_MEMBER: &str =
+    "mutation($i: SetListMemberInput!) { setListMember(input: $i) { id memberCount } }";
+const MEMBERS: &str =
+    "query($s: ID!) { segmentMembers(segmentId: $s, first: 100) { nodes { id } } }";
+const REBUILD: &str = "mutation { rebuildSegments { segments members differences } }";
+const TEMPLATE: &str =
+    "mutation($i: CreateEmailTemplateInput!) { createEmailTemplate(input: $i) { id kind } }";
+const CREATE_CAMPAIGN: &str =
+    "mutation($i: CreateCampaignInput!) { createCampaign(input: $i) { id status version } }";
+const UPDATE_CAMPAIGN: &str =
+    "mutation($i: UpdateCampaignInput!) { updateCampaign(input: $i) { id name } }";
+const SCHEDULE: &str =
+    "mutation($i: ScheduleCampaignInput!) { scheduleCampaign(input: $i) { id status } }";
+const PAUSE: &str = "mutation($i: CampaignActionInput!) { pauseCampaign(input: $i) { id status } }";
+const RESUME: &str =
+    "mutation($i: CampaignActionInput!) { resumeCampaign(input: $i) { id status } }";
+const CAMPAIGN: &str = "query($id: ID!) { campaign(id: $id) { id status funnel { queued sent skipped failed inDoubt opened clicked } } }";
+const TRANSACTIONAL: &str =
+    "mutation($i: SendTransactionalInput!) { sendTransactional(input: $i) { id } }";
+
+fn new_tenant() -> String {
+    format!("tnt_mkt_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An address no other test (or run) uses: the SMTP server's directory is shared.
+fn address(name: &str) -> String {
+    format!("{name}.{}@erp-tests.example", uuid::Uuid::new_v4().simple())
+}
+
+async fn contact(
+    app: &MarketingApp,
+    token: &str,
+    email: &str,
+    first: &str,
+    country: &str,
+) -> String {
+    let data = app
+        .ok(
+            token,
+            CREATE_CONTACT,
+            json!({ "i": { "email": email, "firstName": first, "country": country } }),
+        )
+        .await;
+    data["createMarketingContact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A contact subscribed by a staff-recorded consent (lawful basis CONSENT, from a paper form).
+async fn subscribed(
+    app: &MarketingApp,
+    token: &str,
+    email: &str,
+    first: &str,
+    country: &str,
+) -> String {
+    let id = contact(app, token, email, first, country).await;
+    app.ok(
+        token,
+        CONSENT,
+        json!({ "i": { "contactId": id, "purpose": "email_marketing", "lawfulBasis": "CONSENT",
+                       "source": "paper-form", "wordingVersion": "v1" } }),
+    )
+    .await;
+    id
+}
+
+async fn segment(app: &MarketingApp, token: &str, name: &str, kind: &str, filter: Value) -> String {
+    let mut input = json!({ "name": name, "kind": kind });
+    if !filter.is_null() {
+        input["filter"] = filter;
+    }
+    let data = app.ok(token, CREATE_SEGMENT, json!({ "i": input })).await;
+    data["createSegment"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn members(app: &MarketingApp, token: &str, segment: &str) -> BTreeSet<String> {
+    let data = app.ok(token, MEMBERS, json!({ "s": segment })).await;
+    data["segmentMembers"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn bulk_template(app: &MarketingApp, token: &str) -> String {
+    let data = app
+        .ok(
+            token,
+            TEMPLATE,
+            json!({ "i": { "name": "Offer", "kind": "BULK", "subject": "Hello {{first_name}}",
+                "html": "<p>Hi {{first_name}}</p><p><a href=\"https://shop.example.com/offer?x=1&amp;y=2\">Offer</a></p><p><a href=\"{{unsubscribe_url}}\">Unsubscribe</a></p>",
+                "text": "Hi {{first_name}} from {{country}}. Unsubscribe: {{unsubscribe_url}}" } }),
+        )
+        .await;
+    data["createEmailTemplate"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn campaign(app: &MarketingApp, token: &str, template: &str, segment: &str) -> String {
+    let data = app
+        .ok(
+            token,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "Spring", "templateId": template, "segmentId": segment } }),
+        )
+        .await;
+    assert_eq!(data["createCampaign"]["status"], "DRAFT");
+    data["createCampaign"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn wait_sent(app: &MarketingApp, token: &str, campaign: &str) -> Value {
+    eventually(Duration::from_secs(60), || async {
+        let data = app.ok(token, CAMPAIGN, json!({ "id": campaign })).await;
+        (data["campaign"]["status"] == "SENT").then(|| data["campaign"]["funnel"].clone())
+    })
+    .await
+    .unwrap_or_else(|| panic!("campaign {campaign} was not sent in time"))
+}
+
+/// POSTs the RFC 8058 one-click body to `url` with no session; answers (status, JSON body).
+async fn one_click(app: &MarketingApp, url: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The URL inside `<...>` of a List-Unsubscribe header.
+fn unsubscribe_url(header: &str) -> String {
+    header
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned()
+}
+
+#[tokio::test]
+async fn contacts_consent_double_opt_in_erasure_and_a_reimport_that_stays_suppressed() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let email = address("ana");
+
+    // The address is normalised; the contact is pending until a consent.
+    let data = app
+        .ok(
+            &staff,
+            CREATE_CONTACT,
+            json!({ "i": { "email": format!("  {}  ", email.to_uppercase()), "firstName": "Ana", "country": "pt", "crmPersonId": "crm-person-1" } }),
+        )
+        .await;
+    let ana = data["createMarketingContact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        data["createMarketingContact"],
+        json!({ "id": ana, "email": email, "firstName": "Ana", "country": "PT", "crmPersonId": "crm-person-1", "status": "PENDING" })
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_CONTACT,
+            json!({ "i": { "email": "not an address" } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "INVALID_EMAIL".into())
+    );
+    // Reading needs marketing:read; writing marketing:write.
+    let reader = issuer.token(&tenant, "usr_reader", &["marketing:read"]);
+    let (code, _) = app
+        .refused(
+            &reader,
+            CREATE_CONTACT,
+            json!({ "i": { "email": address("x") } }),
+        )
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+
+    // Double opt-in: the request goes to the address, the contact confirms with the link.
+    app.ok(
+        &staff,
+        OPT_IN,
+        json!({ "i": { "contactId": ana, "purpose": "email_marketing", "source": "signup-form", "wordingVersion": "v3" } }),
+    )
+    .await;
+    let mails = sink.to(&email);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        mails[0].header("Subject"),
+        Some("Please confirm your subscription")
+    );
+    assert_eq!(mails[0].header("X-Erp-Stream"), Some("transactional"));
+    let confirm = mails[0]
+        .link(&app.url("/marketing/confirm/"))
+        .expect("a confirmation link");
+    // A GET (a link scanner) changes nothing.
+    let page = app.http.get(&confirm).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let data = app.ok(&staff, CONTACT, json!({ "id": ana })).await;
+    assert_eq!(data["marketingContact"]["status"], "PENDING");
+    let response = app.http.post(&confirm).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "subscribed": true, "contactId": ana })
+    );
+    // Confirming twice changes nothing.
+    assert_eq!(
+        app.http
+            .post(&confirm)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let data = app.ok(&staff, CONTACT, json!({ "id": ana })).await;
+    assert_eq!(data["marketingContact"]["status"], "SUBSCRIBED");
+    assert_eq!(
+        data["marketingContact"]["consents"],
+        json!([{ "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": "double_opt_in:signup-form",
+                 "wordingVersion": "v3", "granted": true, "actor": "contact" }])
+    );
+    // A forged confirmation link is refused with a stable code.
+    let forged = format!("{}x", confirm);
+    let response = app.http.post(&forged).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "UNAUTHENTICATED", "reason": "TOKEN_INVALID" })
+    );
+
+    // Topics: a preference per topic.
+    app.ok(
+        &staff,
+        TOPIC,
+        json!({ "i": { "key": "news", "name": "News" } }),
+    )
+    .await;
+    assert_eq!(
+        app.refused(
+            &staff,
+            TOPIC,
+            json!({ "i": { "key": "news", "name": "Again" } })
+        )
+        .await,
+        ("CONFLICT".into(), "ALREADY_EXISTS".into())
+    );
+    app.ok(
+        &staff,
+        SET_TOPIC,
+        json!({ "i": { "contactId": ana, "topic": "news", "subscribed": true } }),
+    )
+    .await;
+    let data = app.ok(&staff, CONTACT, json!({ "id": ana })).await;
+    assert_eq!(data["marketingContact"]["topics"], json!(["news"]));
+
+    // GDPR erasure: personal data gone, consent log kept, the address's hash suppressed.
+    let data = app
+        .ok(&staff, ERASE, json!({ "i": { "contactId": ana } }))
+        .await;
+    assert_eq!(data["eraseMarketingContact"]["email"], Value::Null);
+    assert_eq!(data["eraseMarketingContact"]["firstName"], Value::Null);
+    assert_eq!(data["eraseMarketingContact"]["status"], "ERASED");
+    assert!(data["eraseMarketingContact"]["erasedAt"].is_string());
+    let data = app.ok(&staff, CONTACT, json!({ "id": ana })).await;
+    assert_eq!(data["marketingContact"]["topics"], json!([]));
+    assert_eq!(data["marketingContact"]["country"], Value::Null);
+    assert_eq!(
+        data["marketingContact"]["consents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let data = app
+        .ok(&staff, SUPPRESSION, json!({ "e": email.to_uppercase() }))
+        .await;
+    assert_eq!(
+        data["suppression"],
+        json!({ "reason": "ERASED", "source": "gdpr_erasure" })
+    );
+    let data = app
+        .ok(&staff, "{ suppressions { addressHash reason } }", json!({}))
+        .await;
+    let listed = data["suppressions"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0]["addressHash"].as_str().unwrap().contains('@'));
+    assert_eq!(
+        app.refused(&staff, ERASE, json!({ "i": { "contactId": ana } }))
+            .await,
+        ("CONFLICT".into(), "CONTACT_ERASED".into())
+    );
+
+    // A re-import of the address stays suppressed; staff can neither subscribe it nor ask it to.
+    let again = contact(&app, &staff, &email, "Ana", "PT").await;
+    let data = app.ok(&staff, CONTACT, json!({ "id": again })).await;
+    assert_eq!(data["marketingContact"]["status"], "UNSUBSCRIBED");
+    assert_eq!(
+        app.refused(
+            &staff,
+            CONSENT,
+            json!({ "i": { "contactId": again, "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": "import", "wordingVersion": "v1" } })
+        )
+        .await,
+        ("FORBIDDEN".into(), "CONTACT_SUPPRESSED".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            OPT_IN,
+            json!({ "i": { "contactId": again, "purpose": "email_marketing", "source": "import", "wordingVersion": "v1" } })
+        )
+        .await,
+        ("FORBIDDEN".into(), "CONTACT_SUPPRESSED".into())
+    );
+    // Another tenant sees none of it.
+    let other = issuer.token(&new_tenant(), "usr_other", ALL);
+    let data = app.ok(&other, CONTACT, json!({ "id": again })).await;
+    assert_eq!(data["marketingContact"], Value::Null);
+}
+
+#[tokio::test]
+async fn segments_are_filter_trees_lists_and_segments_of_segments_kept_equal_to_the_rebuild() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    app.ok(
+        &staff,
+        TOPIC,
+        json!({ "i": { "key": "news", "name": "News" } }),
+    )
+    .await;
+    let ana = subscribed(&app, &staff, &address("ana"), "Ana", "PT").await;
+    let ben = subscribed(&app, &staff, &address("ben"), "Ben", "DE").await;
+    let cai = contact(&app, &staff, &address("cai"), "Cai", "PT").await;
+
+    let pt = segment(
+        &app,
+        &staff,
+        "Portugal",
+        "DYNAMIC",
+        json!({ "field": { "field": "COUNTRY", "operator": "EQUALS", "value": "pt" } }),
+    )
+    .await;
+    assert_eq!(
+        members(&app, &staff, &pt).await,
+        BTreeSet::from([ana.clone(), cai.clone()])
+    );
+    let pt_news = segment(
+        &app,
+        &staff,
+        "Portugal news",
+        "DYNAMIC",
+        json!({ "all": [ { "inSegment": pt }, { "topic": "news" }, { "consent": "email_marketing" } ] }),
+    )
+    .await;
+    assert!(members(&app, &staff, &pt_news).await.is_empty());
+    // Membership follows the contact's changes at once (incrementally).
+    app.ok(
+        &staff,
+        SET_TOPIC,
+        json!({ "i": { "contactId": ana, "topic": "news", "subscribed": true } }),
+    )
+    .await;
+    app.ok(
+        &staff,
+        SET_TOPIC,
+        json!({ "i": { "contactId": cai, "topic": "news", "subscribed": true } }),
+    )
+    .await;
+    assert_eq!(
+        members(&app, &staff, &pt_news).await,
+        BTreeSet::from([ana.clone()])
+    );
+    let vip = segment(&app, &staff, "VIP", "STATIC", Value::Null).await;
+    let data = app
+        .ok(
+            &staff,
+            LIST_MEMBER,
+            json!({ "i": { "segmentId": vip, "contactId": ben, "member": true } }),
+        )
+        .await;
+    assert_eq!(data["setListMember"]["memberCount"], 1);
+    let either = segment(
+        &app,
+        &staff,
+        "VIP or PT news",
+        "DYNAMIC",
+        json!({ "any": [ { "inSegment": vip }, { "inSegment": pt_news } ] }),
+    )
+    .await;
+    assert_eq!(
+        members(&app, &staff, &either).await,
+        BTreeSet::from([ana.clone(), ben.clone()])
+    );
+    let not_pt = segment(
+        &app,
+        &staff,
+        "Not PT",
+        "DYNAMIC",
+        json!({ "not": { "inSegment": pt } }),
+    )
+    .await;
+    assert_eq!(
+        members(&app, &staff, &not_pt).await,
+        BTreeSet::from([ben.clone()])
+    );
+
+    // Bad trees and cycles.
+    assert_eq!(
+        app.refused(
+            &staff,
+            UPDATE_FILTER,
+            json!({ "i": { "segmentId": pt, "filter": { "inSegment": either } } })
+        )
+        .await,
+        ("CONFLICT".into(), "SEGMENT_CYCLE".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            UPDATE_FILTER,
+            json!({ "i": { "segmentId": pt, "filter": { "inSegment": pt } } })
+        )
+        .await,
+        ("CONFLICT".into(), "SEGMENT_CYCLE".into())
+    );
+    assert_eq!(
+        members(&app, &staff, &pt).await,
+        BTreeSet::from([ana.clone(), cai.clone()])
+    );
+    assert_eq!(
+        app.refused(&staff, CREATE_SEGMENT, json!({ "i": { "name": "x", "kind": "DYNAMIC", "filter": { "topic": "news", "consent": "email_marketing" } } })).await,
+        ("BAD_USER_INPUT".into(), "SEGMENT_FILTER_INVALID".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_SEGMENT,
+            json!({ "i": { "name": "x", "kind": "DYNAMIC", "filter": { "topic": "sports" } } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "SEGMENT_FILTER_INVALID".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_SEGMENT,
+            json!({ "i": { "name": "x", "kind": "DYNAMIC", "filter": { "all": [] } } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "SEGMENT_FILTER_INVALID".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            LIST_MEMBER,
+            json!({ "i": { "segmentId": pt, "contactId": ben, "member": true } })
+        )
+        .await,
+        ("CONFLICT".into(), "SEGMENT_NOT_STATIC".into())
+    );
+    // Redefining a segment re-evaluates it and the segments built on it.
+    app.ok(&staff, UPDATE_FILTER, json!({ "i": { "segmentId": pt, "filter": { "field": { "field": "COUNTRY", "operator": "EQUALS", "value": "DE" } } } })).await;
+    assert_eq!(
+        members(&app, &staff, &not_pt).await,
+        BTreeSet::from([ana.clone(), cai.clone()])
+    );
+    assert_eq!(
+        members(&app, &staff, &either).await,
+        BTreeSet::from([ben.clone()])
+    );
+    let data = app.ok(&staff, REBUILD, json!({})).await;
+    assert_eq!(data["rebuildSegments"]["differences"], 0);
+    assert_eq!(data["rebuildSegments"]["segments"], 5);
+
+    // A seeded random sequence of contact, topic, consent, list and segment changes: after
+    // every few steps the full rebuild (the oracle) finds nothing to correct.
+    let mut rng = StdRng::seed_from_u64(20261206);
+    let mut ids = vec![ana, ben, cai];
+    let countries = ["PT", "DE", "FR"];
+    for step in 0..40 {
+        match rng.random_range(0..6) {
+            0 => {
+                let country = countries[rng.random_range(0..3)];
+                ids.push(contact(&app, &staff, &address(&format!("r{step}")), "R", country).await);
+            }
+            1 => {
+                let id = &ids[rng.random_range(0..ids.len())];
+                app.ok(&staff, SET_TOPIC, json!({ "i": { "contactId": id, "topic": "news", "subscribed": rng.random_bool(0.5) } })).await;
+            }
+            2 => {
+                let id = &ids[rng.random_range(0..ids.len())];
+                let granted = rng.random_bool(0.7);
+                let (status, body) = app
+                    .graphql(&staff, CONSENT, json!({ "i": { "contactId": id, "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": "random", "wordingVersion": "v1", "granted": granted } }))
+                    .await;
+                assert_eq!(status, 200);
+                // A grant after a withdrawal is refused (suppressed): that is the rule, not a failure.
+                if !body["errors"].is_null() {
+                    assert_eq!(
+                        body["errors"][0]["extensions"]["reason"], "CONTACT_SUPPRESSED",
+                        "{body}"
+                    );
+                }
+            }
+            3 => {
+                let id = &ids[rng.random_range(0..ids.len())];
+                app.ok(&staff, LIST_MEMBER, json!({ "i": { "segmentId": vip, "contactId": id, "member": rng.random_bool(0.5) } })).await;
+            }
+            4 => {
+                let country = countries[rng.random_range(0..3)];
+                app.ok(
+                    &staff,
+                    UPDATE_FILTER,
+                    json!({ "i": { "segmentId": pt, "filter": { "any": [
+                    { "field": { "field": "COUNTRY", "operator": "EQUALS", "value": country } },
+                    { "status": "UNSUBSCRIBED" } ] } } }),
+                )
+                .await;
+            }
+            _ => {
+                let id = &ids[rng.random_range(0..ids.len())];
+                app.ok(
+                    &staff,
+                    SET_TOPIC,
+                    json!({ "i": { "contactId": id, "topic": "news", "subscribed": true } }),
+                )
+                .await;
+            }
+        }
+        if step % 5 == 4 {
+            let data = app.ok(&staff, REBUILD, json!({})).await;
+            assert_eq!(data["rebuildSegments"]["differences"], 0, "step {step}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_sends_once_per_contact_with_one_click_unsubscribe_tracking_and_a_separate_transactional_stream(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let (ana_email, ben_email, cai_email, dan_email) = (
+        address("ana"),
+        address("ben"),
+        address("cai"),
+        address("dan"),
+    );
+    let ana = subscribed(&app, &staff, &ana_email, "Ana", "PT").await;
+    let ben = subscribed(&app, &staff, &ben_email, "Ben", "DE").await;
+    // Cai has no consent: the segment includes him, the send-time check skips him.
+    let _cai = contact(&app, &staff, &cai_email, "Cai", "PT").await;
+    // Dan twice (a duplicate contact with the same address, in another case).
+    let dan = subscribed(&app, &staff, &dan_email, "Dan", "FR").await;
+    let dan_twin = subscribed(&app, &staff, &dan_email.to_uppercase(), "Daniel", "FR").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+
+    // Templates: an unknown token is refused at save time.
+    assert_eq!(
+        app.refused(&staff, TEMPLATE, json!({ "i": { "name": "Bad", "kind": "BULK", "subject": "Hi {{nickname}}", "html": "x", "text": "x" } })).await,
+        ("BAD_USER_INPUT".into(), "TEMPLATE_UNKNOWN_TOKEN".into())
+    );
+    let template = bulk_template(&app, &staff).await;
+    let first = campaign(&app, &staff, &template, &everyone).await;
+    // Scheduling needs marketing:send.
+    let writer = issuer.token(
+        &tenant,
+        "usr_writer",
+        &["marketing:read", "marketing:write"],
+    );
+    let (code, _) = app
+        .refused(&writer, SCHEDULE, json!({ "i": { "campaignId": first } }))
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": first } }))
+        .await;
+
+    // The sender starts the campaign: it is sending before any message goes out (a pass that
+    // leases nothing), and then neither its content nor its audience changes.
+    let mut no_batch = test_sender("starter");
+    no_batch.batch = 0;
+    let report = app.marketing.send_pass(&no_batch).await.unwrap();
+    assert_eq!(report.started, 1);
+    let data = app.ok(&staff, CAMPAIGN, json!({ "id": first })).await;
+    assert_eq!(data["campaign"]["status"], "SENDING");
+    assert_eq!(
+        app.refused(
+            &staff,
+            UPDATE_CAMPAIGN,
+            json!({ "i": { "campaignId": first, "name": "Renamed" } })
+        )
+        .await,
+        ("CONFLICT".into(), "CAMPAIGN_NOT_EDITABLE".into())
+    );
+    // Paused: a pass sends nothing; resumed: it goes on.
+    app.ok(&staff, PAUSE, json!({ "i": { "campaignId": first } }))
+        .await;
+    let report = app
+        .marketing
+        .send_pass(&test_sender("paused"))
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 0);
+    assert!(sink.to(&ana_email).is_empty());
+    app.ok(&staff, RESUME, json!({ "i": { "campaignId": first } }))
+        .await;
+    let _sender = app.marketing.spawn_sender(test_sender("main"));
+    let funnel = wait_sent(&app, &staff, &first).await;
+    assert_eq!(
+        funnel,
+        json!({ "queued": 0, "sent": 4, "skipped": 1, "failed": 0, "inDoubt": 0, "opened": 0, "clicked": 0 })
+    );
+    assert_eq!(
+        app.refused(&staff, PAUSE, json!({ "i": { "campaignId": first } }))
+            .await,
+        ("CONFLICT".into(), "CAMPAIGN_TRANSITION_NOT_ALLOWED".into())
+    );
+
+    // Exactly one message per contact; the RFC 8058 headers on every bulk message.
+    assert!(sink.to(&cai_email).is_empty());
+    assert_eq!(
+        sink.to(&dan_email).len(),
+        2,
+        "two contacts share the address"
+    );
+    let ana_mails = sink.to(&ana_email);
+    assert_eq!(ana_mails.len(), 1);
+    let mail = &ana_mails[0];
+    assert_eq!(mail.header("Subject"), Some("Hello Ana"));
+    assert_eq!(
+        mail.header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert_eq!(mail.header("X-Erp-Stream"), Some("bulk"));
+    let header = mail.header("List-Unsubscribe").expect("List-Unsubscribe");
+    let url = unsubscribe_url(header);
+    assert!(
+        url.starts_with(&app.url("/marketing/unsubscribe/")),
+        "{url}"
+    );
+    assert!(
+        mail.body.contains("Hi Ana from PT. Unsubscribe: "),
+        "{}",
+        mail.body
+    );
+    assert_eq!(sink.to(&ben_email).len(), 1);
+
+    // Tracking: the click link redirects to the target and counts the open and the click.
+    let click = mail
+        .link(&app.url("/marketing/t/click/"))
+        .expect("a tracked link");
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirect.get(&click).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+    assert_eq!(
+        response.headers()["location"],
+        "https://shop.example.com/offer?x=1&y=2"
+    );
+    let clicked = segment(
+        &app,
+        &staff,
+        "Clicked",
+        "DYNAMIC",
+        json!({ "behaviour": { "event": "CLICKED", "campaignId": first } }),
+    )
+    .await;
+    assert_eq!(
+        members(&app, &staff, &clicked).await,
+        BTreeSet::from([ana.clone()])
+    );
+    let open = mail.link(&app.url("/marketing/t/open/")).expect("a pixel");
+    let pixel = app.http.get(&open).send().await.unwrap();
+    assert_eq!(pixel.headers()["content-type"], "image/gif");
+    let data = app.ok(&staff, CAMPAIGN, json!({ "id": first })).await;
+    assert_eq!(data["campaign"]["funnel"]["opened"], 1);
+    assert_eq!(data["campaign"]["funnel"]["clicked"], 1);
+
+    // The one-click POST: no session, 200, idempotent.
+    assert_eq!(
+        one_click(&app, &url).await,
+        (
+            200,
+            json!({ "unsubscribed": true, "alreadyUnsubscribed": false })
+        )
+    );
+    assert_eq!(
+        one_click(&app, &url).await,
+        (
+            200,
+            json!({ "unsubscribed": true, "alreadyUnsubscribed": true })
+        )
+    );
+    // A GET (the person's browser, or a scanner) only shows the button.
+    let page = app.http.get(&url).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let data = app.ok(&staff, CONTACT, json!({ "id": ana })).await;
+    assert_eq!(data["marketingContact"]["status"], "UNSUBSCRIBED");
+    let withdrawal = data["marketingContact"]["consents"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        withdrawal,
+        json!({ "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": format!("one_click:{first}"),
+                "wordingVersion": "one-click", "granted": false, "actor": "contact" })
+    );
+    // Forged and expired tokens: 401 with a stable code and reason.
+    let mut forged = url.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let (status, body) = one_click(&app, &forged).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "UNAUTHENTICATED", "reason": "TOKEN_INVALID" })
+    );
+    let expired = app
+        .marketing
+        .unsubscribe_url(
+            &erp_kit::TenantId::from_claim(&tenant),
+            &ben,
+            None,
+            chrono::Utc::now().timestamp() - 1,
+        )
+        .await
+        .unwrap();
+    let (status, body) = one_click(&app, &expired).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "UNAUTHENTICATED", "reason": "TOKEN_INVALID" })
+    );
+    let (status, _) = one_click(&app, &app.url("/marketing/unsubscribe/garbage")).await;
+    assert_eq!(status, 401);
+    // Staff cannot lift it.
+    assert_eq!(
+        app.refused(&staff, CONSENT, json!({ "i": { "contactId": ana, "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": "phone", "wordingVersion": "v1" } })).await,
+        ("FORBIDDEN".into(), "CONTACT_SUPPRESSED".into())
+    );
+
+    // Dan unsubscribes from one of his two messages: both contacts with the address are out.
+    let dan_url = unsubscribe_url(sink.to(&dan_email)[0].header("List-Unsubscribe").unwrap());
+    assert_eq!(one_click(&app, &dan_url).await.0, 200);
+    for id in [&dan, &dan_twin] {
+        let data = app.ok(&staff, CONTACT, json!({ "id": id })).await;
+        assert_eq!(data["marketingContact"]["status"], "UNSUBSCRIBED");
+    }
+
+    // A second campaign reaches Ben only: no message after an unsubscribe.
+    let second = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": second } }))
+        .await;
+    let funnel = wait_sent(&app, &staff, &second).await;
+    assert_eq!(funnel["sent"], 1);
+    assert_eq!(funnel["skipped"], 4);
+    assert_eq!(sink.to(&ana_email).len(), 1);
+    assert_eq!(sink.to(&dan_email).len(), 2);
+    assert_eq!(sink.to(&ben_email).len(), 2);
+
+    // The transactional stream ignores the marketing unsubscribe and carries no unsubscribe.
+    let reset = app
+        .ok(&staff, TEMPLATE, json!({ "i": { "name": "Reset", "kind": "TRANSACTIONAL", "subject": "Reset your password, {{first_name}}", "html": "<p>Reset</p>", "text": "Reset" } }))
+        .await["createEmailTemplate"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &staff,
+        TRANSACTIONAL,
+        json!({ "i": { "templateId": reset, "to": ana_email, "firstName": "Ana" } }),
+    )
+    .await;
+    let ana_mails = sink.to(&ana_email);
+    assert_eq!(ana_mails.len(), 2);
+    let reset_mail = ana_mails
+        .iter()
+        .find(|m| m.header("X-Erp-Stream") == Some("transactional"))
+        .unwrap();
+    assert_eq!(
+        reset_mail.header("Subject"),
+        Some("Reset your password, Ana")
+    );
+    assert_eq!(reset_mail.header("List-Unsubscribe"), None);
+    assert_eq!(
+        app.refused(
+            &staff,
+            TRANSACTIONAL,
+            json!({ "i": { "templateId": template, "to": ana_email } })
+        )
+        .await,
+        ("CONFLICT".into(), "TEMPLATE_KIND_MISMATCH".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "x", "templateId": reset, "segmentId": everyone } })
+        )
+        .await,
+        ("CONFLICT".into(), "TEMPLATE_KIND_MISMATCH".into())
+    );
+}
+
+#[tokio::test]
+async fn a_killed_sender_never_causes_a_second_message_and_concurrent_senders_share_the_queue() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let mut addresses = Vec::new();
+    for i in 0..30 {
+        let email = address(&format!("k{i}"));
+        subscribed(&app, &staff, &email, "K", "PT").await;
+        addresses.push(email);
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "All",
+        "DYNAMIC",
+        json!({ "consent": "email_marketing" }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let id = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": id } }))
+        .await;
+
+    let delivered =
+        |addresses: &[String]| addresses.iter().map(|a| sink.to(a).len()).sum::<usize>();
+    let first = app.marketing.spawn_sender(test_sender("doomed"));
+    eventually(Duration::from_secs(30), || async {
+        (delivered(&addresses) >= 7).then_some(())
+    })
+    .await
+    .expect("the first sender sent nothing");
+    first.kill();
+    // Two senders take over (their leases are SKIP LOCKED; the dead one's expire).
+    let _second = app.marketing.spawn_sender(test_sender("second"));
+    let _third = app.marketing.spawn_sender(test_sender("third"));
+    let funnel = wait_sent(&app, &staff, &id).await;
+    let in_doubt = funnel["inDoubt"].as_i64().unwrap();
+    assert!(in_doubt <= 1, "{funnel}");
+    assert_eq!(funnel["sent"].as_i64().unwrap() + in_doubt, 30, "{funnel}");
+    let mut counts = BTreeMap::new();
+    for email in &addresses {
+        let n = sink.to(email).len();
+        assert!(n <= 1, "{email} received {n} messages");
+        counts.insert(email.clone(), n);
+    }
+    let received: usize = counts.values().sum();
+    let sent = funnel["sent"].as_i64().unwrap() as usize;
+    // A message in doubt was handed to the relay or not: it is never sent a second time.
+    assert!(
+        received == sent || received == sent + 1,
+        "{received} received, {funnel}"
+    );
+    let messages = app
+        .marketing
+        .campaign_messages(&erp_kit::TenantId::from_claim(&tenant), &id)
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 30);
+    assert!(messages.iter().all(|m| m.attempts == 1), "{messages:?}");
+}
+
+#[tokio::test]
+async fn no_message_is_handed_off_after_an_unsubscribe_under_a_random_mix() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let mut contacts = Vec::new();
+    for i in 0..12 {
+        let email = address(&format!("m{i}"));
+        let id = subscribed(&app, &staff, &email, "M", "PT").await;
+        contacts.push((id, email));
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "All",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let _sender = app.marketing.spawn_sender(test_sender("mix"));
+    // Every contact gets a first message, with its unsubscribe link.
+    let first = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": first } }))
+        .await;
+    wait_sent(&app, &staff, &first).await;
+    let links: BTreeMap<String, String> = contacts
+        .iter()
+        .map(|(id, email)| {
+            let mails = sink.to(email);
+            assert_eq!(mails.len(), 1);
+            (
+                id.clone(),
+                unsubscribe_url(mails[0].header("List-Unsubscribe").unwrap()),
+            )
+        })
+        .collect();
+
+    let mut rng = StdRng::seed_from_u64(8058);
+    let mut unsubscribed_at: BTreeMap<String, i64> = BTreeMap::new();
+    let mut campaigns = Vec::new();
+    for round in 0..4 {
+        let next = campaign(&app, &staff, &template, &everyone).await;
+        app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": next } }))
+            .await;
+        campaigns.push(next);
+        // Unsubscribes land while the campaign goes out, at random moments.
+        for _ in 0..rng.random_range(1..4) {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..60))).await;
+            let (id, _) = &contacts[rng.random_range(0..contacts.len())];
+            let (status, _) = one_click(&app, &links[id]).await;
+            assert_eq!(status, 200, "round {round}");
+            unsubscribed_at
+                .entry(id.clone())
+                .or_insert_with(|| chrono::Utc::now().timestamp_millis());
+        }
+    }
+    for id in &campaigns {
+        wait_sent(&app, &staff, id).await;
+    }
+    // No message of any campaign was handed off after its contact's unsubscribe returned,
+    // and the contact's mailbox agrees.
+    for campaign in &campaigns {
+        for message in app
+            .marketing
+            .campaign_messages(&tenant_id, campaign)
+            .await
+            .unwrap()
+        {
+            if let (Some(at), Some(handed)) = (
+                unsubscribed_at.get(&message.contact_id),
+                message.handed_off_at,
+            ) {
+                assert!(
+                    handed <= *at,
+                    "message {} handed off at {handed}, after the unsubscribe at {at}",
+                    message.id
+                );
+            }
+        }
+    }
+    let total: usize = contacts.iter().map(|(_, e)| sink.to(e).len()).sum();
+    let mut sent = 0;
+    for campaign in campaigns.iter().chain([&first]) {
+        let data = app.ok(&staff, CAMPAIGN, json!({ "id": campaign })).await;
+        sent += data["campaign"]["funnel"]["sent"].as_i64().unwrap() as usize;
+    }
+    assert_eq!(total, sent);
+    assert!(!unsubscribed_at.is_empty());
+}
+
+#[tokio::test]
+async fn the_embedded_mode_sends_a_campaign_and_honours_a_one_click_unsubscribe() {
+    let issuer = TestIssuer::start().await;
+    let app =
+        MarketingApp::spawn_with(&issuer, Backends::Embedded, Some(test_sender("embedded"))).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let email = address("solo");
+    subscribed(&app, &staff, &email, "Solo", "PT").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "All",
+        "DYNAMIC",
+        json!({ "status": "SUBSCRIBED" }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let first = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": first } }))
+        .await;
+    let funnel = wait_sent(&app, &staff, &first).await;
+    assert_eq!(funnel["sent"], 1);
+    let mails = sink.to(&email);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].header("Subject"), Some("Hello Solo"));
+    let url = unsubscribe_url(mails[0].header("List-Unsubscribe").unwrap());
+    assert_eq!(
+        one_click(&app, &url).await,
+        (
+            200,
+            json!({ "unsubscribed": true, "alreadyUnsubscribed": false })
+        )
+    );
+    // The segment dropped the contact (status changed), and a campaign built on a segment
+    // that still includes it skips it at send time.
+    assert!(members(&app, &staff, &everyone).await.is_empty());
+    let anyone = segment(
+        &app,
+        &staff,
+        "Anyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "COUNTRY", "operator": "EQUALS", "value": "PT" } }),
+    )
+    .await;
+    let second = campaign(&app, &staff, &template, &anyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": second } }))
+        .await;
+    let funnel = wait_sent(&app, &staff, &second).await;
+    assert_eq!(funnel["sent"], 0);
+    assert_eq!(funnel["skipped"], 1);
+    assert_eq!(sink.to(&email).len(), 1);
+}
+
+#[tokio::test]
+async fn bounces_suppress_hard_ones_and_repeated_soft_ones_but_never_an_automatic_reply() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    const BOUNCE: &str =
+        "mutation($i: RecordBounceInput!) { recordBounce(input: $i) { class suppressed } }";
+    let (away, gone, full) = (address("away"), address("gone"), address("full"));
+    for email in [&away, &gone, &full] {
+        subscribed(&app, &staff, email, "B", "PT").await;
+    }
+    // An out-of-office reply is never an unsubscribe (Mautic #2761).
+    let data = app
+        .ok(&staff, BOUNCE, json!({ "i": { "email": away, "diagnostic": "Re: Spring", "autoSubmitted": "auto-replied" } }))
+        .await;
+    assert_eq!(
+        data["recordBounce"],
+        json!({ "class": "AUTO_REPLY", "suppressed": false })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": away })).await;
+    assert_eq!(data["suppression"], Value::Null);
+    // A hard bounce suppresses at once.
+    let data = app
+        .ok(
+            &staff,
+            BOUNCE,
+            json!({ "i": { "email": gone, "status": "5.1.1", "diagnostic": "user unknown" } }),
+        )
+        .await;
+    assert_eq!(
+        data["recordBounce"],
+        json!({ "class": "HARD", "suppressed": true })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": gone })).await;
+    assert_eq!(
+        data["suppression"],
+        json!({ "reason": "HARD_BOUNCE", "source": "bounce" })
+    );
+    // Soft bounces count: the third suppresses.
+    for expected in [false, false, true] {
+        let data = app
+            .ok(
+                &staff,
+                BOUNCE,
+                json!({ "i": { "email": full, "status": "5.2.2", "diagnostic": "mailbox full" } }),
+            )
+            .await;
+        assert_eq!(
+            data["recordBounce"],
+            json!({ "class": "SOFT", "suppressed": expected })
+        );
+    }
+    assert_eq!(
+        app.refused(&staff, BOUNCE, json!({ "i": { "email": "nope" } }))
+            .await,
+        ("BAD_USER_INPUT".into(), "INVALID_EMAIL".into())
+    );
+}
