@@ -238,6 +238,8 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_ANALYTICS_URL",
         format!("http://127.0.0.1:{}/graphql", args.analytics_port),
+    );
+    set(
         "ERP_MARKETING_URL",
         format!("http://127.0.0.1:{}/graphql", args.marketing_port),
     );
@@ -874,7 +876,7 @@ ERP OS is starting in one process (state in {state}, readable by you only):
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
                       pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql,
                       crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql,
-                      analytics http://127.0.0.1:{analytics}/graphql
+                      analytics http://127.0.0.1:{analytics}/graphql,
                       marketing http://127.0.0.1:{marketing}/graphql
 
 {demo}
