@@ -833,6 +833,7 @@ pub async fn load_projects(
                         NewProject {
                             name: planned.name.clone(),
                             client: planned.client.clone(),
+                            client_id: None,
                             budget: planned.budget_eur.map(|eur| Money {
                                 minor: eur as i64 * 100,
                                 currency: "EUR".into(),

@@ -110,6 +110,8 @@ pub struct PmoApp {
     pub cache_prefix: String,
     server: tokio::task::JoinHandle<()>,
     relay: Option<erp_pmo::events::RelayHandle>,
+    /// Its event consumers (none unless spawned consuming): dropping one stops it.
+    pub consumers: Vec<erp_kit::events::ConsumerHandle>,
     /// The journal of an embedded store, removed with the app that owns it.
     journal: Option<std::path::PathBuf>,
 }
@@ -204,11 +206,87 @@ impl PmoApp {
         cache_prefix: String,
         journal: Option<std::path::PathBuf>,
     ) -> Self {
+        Self::serve_consuming(runtime, store, mongo_url, cache_prefix, journal, None).await
+    }
+
+    /// A new service on `store` whose consumers read the shared broker (Kafka) as a group of
+    /// its own, handling only `tenants`' events (the topics hold every test's history).
+    pub async fn spawn_consuming(issuer: &TestIssuer, store: Store, tenants: &[&str]) -> Self {
+        let consumers = erp_pmo::ConsumerOptions {
+            group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
+            tenants: Some(tenants.iter().map(|t| t.to_string()).collect()),
+        };
+        let prefix = format!("pmo-test-{}", uuid::Uuid::new_v4().simple());
+        match store {
+            Store::Mongo => {
+                let mongo_url = fresh_mongo_url();
+                let (runtime, store) = services_runtime(issuer, &mongo_url).await;
+                Self::serve_consuming(runtime, store, mongo_url, prefix, None, Some(consumers))
+                    .await
+            }
+            Store::Embedded => {
+                let journal =
+                    std::env::temp_dir().join(format!("pmo-test-{}.journal", uuid::Uuid::new_v4()));
+                let runtime = services_runtime_of(issuer, None).await;
+                let store = erp_pmo::connect_store_at(&runtime, Some(&journal))
+                    .await
+                    .unwrap();
+                Self::serve_consuming(
+                    runtime,
+                    store,
+                    String::new(),
+                    prefix,
+                    Some(journal),
+                    Some(consumers),
+                )
+                .await
+            }
+        }
+    }
+
+    /// [`PmoApp::spawn_embedded`] (store, cache and bus of the one-process mode) with its
+    /// consumers on that in-process bus, as `erp-os all` runs them.
+    pub async fn spawn_embedded_consuming(issuer: &TestIssuer) -> Self {
+        Self::spawn_embedded_consuming_on(issuer, Arc::new(InProcessBus::new())).await
+    }
+
+    /// [`PmoApp::spawn_embedded_consuming`] on a given in-process bus (another subgraph's, as
+    /// in `erp-os all`, where every subgraph shares one).
+    pub async fn spawn_embedded_consuming_on(issuer: &TestIssuer, bus: SharedBus) -> Self {
+        let journal =
+            std::env::temp_dir().join(format!("pmo-test-{}.journal", uuid::Uuid::new_v4()));
+        let mut kit = config(issuer, String::new());
+        kit.service = "pmo".into();
+        let cache: SharedCache = Arc::new(InProcessCache::new());
+        let runtime =
+            Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
+        let store = erp_pmo::connect_store_at(&runtime, Some(&journal))
+            .await
+            .unwrap();
+        Self::serve_consuming(
+            runtime,
+            store,
+            String::new(),
+            "pmo".into(),
+            Some(journal),
+            Some(erp_pmo::ConsumerOptions::default()),
+        )
+        .await
+    }
+
+    async fn serve_consuming(
+        runtime: Runtime,
+        store: SharedStore,
+        mongo_url: String,
+        cache_prefix: String,
+        journal: Option<std::path::PathBuf>,
+        consumers: Option<erp_pmo::ConsumerOptions>,
+    ) -> Self {
         // Short ticks, so a test sees several without waiting long.
         let options = erp_pmo::PmoOptions {
             timer_tick: std::time::Duration::from_millis(200),
         };
-        let service = erp_pmo::start_with(&runtime, store, &cache_prefix, options)
+        let service = erp_pmo::start_consuming(&runtime, store, &cache_prefix, options, consumers)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -230,6 +308,7 @@ impl PmoApp {
             cache_prefix,
             server,
             relay: Some(service.relay),
+            consumers: service.consumers,
             journal,
         }
     }

@@ -1877,3 +1877,167 @@ async fn an_accepted_crm_quote_becomes_one_draft_invoice_of_the_clients_partner(
         .all(|edge| edge["node"]["clientId"] != initech.as_str()));
     company.assert_reconciled(&app).await;
 }
+
+/// The client 360 through the router: one query for a CRM client answers its projects (PMO)
+/// and its invoices and balance (finance), each subgraph adding its fields to the CRM's
+/// `Client`. The CRM, PMO and finance share one in-process bus (the one-process mode): the
+/// client's won opportunity becomes its project in PMO, its accepted quote a draft invoice in
+/// finance, posted here so that it is owed.
+#[tokio::test]
+async fn one_query_through_the_router_answers_a_clients_projects_invoices_and_balance() {
+    use erp_tests::router::{RouterOptions, RouterProcess, CLOSED_SUBGRAPH_URL};
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let company = Company::open(&app, &issuer, "PER_LINE").await;
+    let crm = crm_on_the_bus_of(&app, &issuer).await;
+    let pmo =
+        erp_tests::pmo::PmoApp::spawn_embedded_consuming_on(&issuer, app.runtime.bus.clone()).await;
+    let sales = issuer.token(&company.tenant, "u-sales", erp_tests::crm::CRM_ADMIN);
+    let globex = crm
+        .ok(
+            &sales,
+            "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }",
+            json!({"i": {"name": "Globex"}}),
+        )
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = crm
+        .ok(
+            &sales,
+            "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }",
+            json!({"i": {"name": "Initech"}}),
+        )
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Finance: the accepted quote's draft invoice (3 days at 1200.00, 22 % tax), posted.
+    accepted_quote(&crm, &sales, &globex, "EUR", json!([
+        {"description": "Consulting day", "quantity": "3", "unitPrice": {"amount": "1200", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let invoice = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let data = app
+            .ok(
+                &company.token,
+                "{ invoices(first: 10) { edges { node { id } } } }",
+                json!({}),
+            )
+            .await;
+        data["invoices"]["edges"][0]["node"]["id"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await
+    .expect("the accepted quote was invoiced");
+    app.ok(
+        &company.token,
+        &post_invoice_mutation(),
+        json!({"input": {"idempotencyKey": "client-360", "invoiceId": invoice}}),
+    )
+    .await;
+
+    // The CRM: an opportunity of the client, won; PMO: its project.
+    let pipeline = crm
+        .ok(
+            &sales,
+            "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id stages { id } } }",
+            json!({"i": {"name": "Sales", "opportunityType": "new business",
+                "stages": [{"name": "Lead", "probability": 10}]}}),
+        )
+        .await;
+    let pipeline = &pipeline["createPipeline"];
+    let deal = crm
+        .ok(
+            &sales,
+            "mutation($i: CreateOpportunityInput!) { createOpportunity(input: $i) { id } }",
+            json!({"i": {"pipelineId": pipeline["id"], "stageId": pipeline["stages"][0]["id"],
+                "clientId": globex, "name": "Globex intranet",
+                "amount": {"amount": "4392.00", "currency": "EUR"}}}),
+        )
+        .await["createOpportunity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crm.ok(
+        &sales,
+        "mutation($i: WinOpportunityInput!) { winOpportunity(input: $i) { status } }",
+        json!({"i": {"opportunityId": deal}}),
+    )
+    .await;
+    let pm = issuer.token(&company.tenant, "u-sales", &["project:read"]);
+    erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let data = pmo
+            .ok(&pm, "{ projects(first: 10) { nodes { id } } }", json!({}))
+            .await;
+        (data["projects"]["nodes"] == json!([{"id": deal}])).then_some(())
+    })
+    .await
+    .expect("the won opportunity became a project");
+
+    let options = RouterOptions::new(&issuer, CLOSED_SUBGRAPH_URL.into())
+        .env("ERP_CRM_URL", &crm.url("/graphql"))
+        .env("ERP_PMO_URL", &pmo.url("/graphql"))
+        .env("ERP_FINANCE_URL", &app.url("/graphql"));
+    let router = RouterProcess::spawn(&options).await;
+    let token = issuer.token(
+        &company.tenant,
+        "u-sales",
+        &["crm:read", "crm:admin", "project:read", "finance:read"],
+    );
+    const CLIENT_360: &str = "query($id: ID!) { client(id: $id) { id name projects(first: 10) { nodes { id name clientId } } invoices(first: 10) { nodes { id status total { amount currency } } } balance { amount currency } } }";
+    let (status, body) = router
+        .graphql(Some(&token), CLIENT_360, json!({"id": globex}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"data": {"client": {
+            "id": globex, "name": "Globex",
+            "projects": {"nodes": [{"id": deal, "name": "Globex intranet", "clientId": globex}]},
+            "invoices": {"nodes": [{"id": invoice, "status": "POSTED", "total": {"amount": "4392.00", "currency": "EUR"}}]},
+            "balance": {"amount": "4392.00", "currency": "EUR"}
+        }}})
+    );
+    // A client without projects or invoices: empty lists and nothing owed.
+    let (status, body) = router
+        .graphql(Some(&token), CLIENT_360, json!({"id": other}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"data": {"client": {
+            "id": other, "name": "Initech",
+            "projects": {"nodes": []}, "invoices": {"nodes": []},
+            "balance": {"amount": "0.00", "currency": "EUR"}
+        }}})
+    );
+    // Without `finance:read` the invoices and the balance are null with their code; the
+    // projects still arrive.
+    let no_finance = issuer.token(
+        &company.tenant,
+        "u-sales",
+        &["crm:read", "crm:admin", "project:read"],
+    );
+    let (status, body) = router
+        .graphql(Some(&no_finance), CLIENT_360, json!({"id": globex}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["client"]["projects"]["nodes"][0]["id"],
+        deal.as_str()
+    );
+    assert_eq!(body["data"]["client"]["invoices"], Value::Null);
+    assert_eq!(body["data"]["client"]["balance"], Value::Null);
+    let mut codes: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["extensions"]["code"].as_str().unwrap())
+        .collect();
+    codes.dedup();
+    assert_eq!(codes, ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+}

@@ -647,6 +647,259 @@ async fn a_non_member_reads_nothing_of_a_project(store: Store) {
     assert_eq!(seen, expected);
 }
 
+const CRM_CREATE_CLIENT: &str =
+    "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }";
+const CRM_CREATE_PIPELINE: &str =
+    "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id stages { id } } }";
+const CRM_CREATE_OPPORTUNITY: &str =
+    "mutation($i: CreateOpportunityInput!) { createOpportunity(input: $i) { id ownerId } }";
+const CRM_WIN: &str = "mutation($i: WinOpportunityInput!) { winOpportunity(input: $i) { status } }";
+const PROJECTS_OF_CLIENTS: &str = "{ projects(first: 10) { nodes { id name client clientId crmClient { id } billable members { userId role } } } }";
+
+/// In the CRM: a client, a pipeline and an opportunity of the client, won. Answers (client id,
+/// opportunity id).
+async fn won_crm_opportunity(
+    crm: &erp_tests::crm::CrmApp,
+    token: &str,
+    client: &str,
+    deal: &str,
+) -> (String, String) {
+    let client = crm
+        .ok(token, CRM_CREATE_CLIENT, json!({ "i": { "name": client } }))
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pipeline = crm
+        .ok(
+            token,
+            CRM_CREATE_PIPELINE,
+            json!({ "i": { "name": "Sales", "opportunityType": "new business",
+                "stages": [{ "name": "Lead", "probability": 10 }, { "name": "Proposal", "probability": 60 }] } }),
+        )
+        .await;
+    let pipeline = &pipeline["createPipeline"];
+    let opportunity = crm
+        .ok(
+            token,
+            CRM_CREATE_OPPORTUNITY,
+            json!({ "i": { "pipelineId": pipeline["id"], "stageId": pipeline["stages"][1]["id"],
+                "clientId": client, "name": deal, "amount": { "amount": "48000.00", "currency": "EUR" } } }),
+        )
+        .await["createOpportunity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let won = crm
+        .ok(
+            token,
+            CRM_WIN,
+            json!({ "i": { "opportunityId": opportunity } }),
+        )
+        .await;
+    assert_eq!(won["winOpportunity"]["status"], "WON");
+    (client, opportunity)
+}
+
+/// The CRM's `opportunity.won` envelopes, as its outbox holds them.
+async fn crm_won_events(crm: &erp_tests::crm::CrmApp) -> Vec<erp_kit::events::EventEnvelope> {
+    use sea_orm::ConnectionTrait;
+    let db = &crm.runtime.db;
+    db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT envelope FROM crm_outbox WHERE event_type = 'opportunity.won' ORDER BY seq",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| serde_json::from_str(&row.try_get::<String>("", "envelope").unwrap()).unwrap())
+    .collect()
+}
+
+/// The caller's projects, once there are `count` of them.
+async fn projects_once(app: &PmoApp, token: &str, count: usize) -> Value {
+    erp_tests::eventually(std::time::Duration::from_secs(30), || async {
+        let data = ok(app, token, PROJECTS_OF_CLIENTS, json!({})).await;
+        let nodes = data["projects"]["nodes"].clone();
+        (nodes.as_array().map_or(0, Vec::len) == count).then_some(nodes)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{count} projects"))
+}
+
+/// Whether PMO's CRM consumer handled (or dead-lettered) the event.
+async fn handled(app: &PmoApp, event_id: &str) -> bool {
+    let group = app.consumers[0].group().to_owned();
+    erp_tests::eventually(std::time::Duration::from_secs(30), || async {
+        app.pmo
+            .store
+            .handled(&group, event_id)
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await
+    .is_some()
+}
+
+/// The CRM's hand-off through Kafka: a won opportunity becomes ONE project named after it, for
+/// its client, owned by the deal's owner; a redelivery (the same event, or the same win under
+/// a new event id) changes nothing; an opportunity whose name is no project name is
+/// dead-lettered and writes nothing. The CRM's new client links the project typed with its
+/// name before (the migration of the free-text client), and `Client.projects` lists both.
+async fn a_won_crm_opportunity_becomes_one_project_of_its_client(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let crm = erp_tests::crm::CrmApp::spawn(&issuer).await;
+    let app = PmoApp::spawn_consuming(&issuer, store, &[&t]).await;
+    let sales = issuer.token(&t, "usr_sales", erp_tests::crm::CRM_ADMIN);
+    let pm = issuer.token(&t, "usr_sales", MANAGER);
+
+    let typed = ok(
+        &app,
+        &pm,
+        r#"mutation { createProject(input: { name: "Legacy site", client: "Globex", billable: false }) { id clientId crmClient { id } } }"#,
+        json!({}),
+    )
+    .await;
+    let legacy = typed["createProject"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(typed["createProject"]["clientId"], Value::Null);
+    assert_eq!(typed["createProject"]["crmClient"], Value::Null);
+
+    let (globex, deal) = won_crm_opportunity(&crm, &sales, "Globex", "Globex intranet").await;
+    let expected = {
+        let mut projects = vec![
+            json!({ "id": legacy, "name": "Legacy site", "client": "Globex", "clientId": globex,
+                    "crmClient": { "id": globex }, "billable": false,
+                    "members": [{ "userId": "usr_sales", "role": "OWNER" }] }),
+            json!({ "id": deal, "name": "Globex intranet", "client": "Globex", "clientId": globex,
+                    "crmClient": { "id": globex }, "billable": true,
+                    "members": [{ "userId": "usr_sales", "role": "OWNER" }] }),
+        ];
+        projects.sort_by_key(|p| p["id"].as_str().unwrap().to_owned());
+        Value::Array(projects)
+    };
+    // The won deal's project first appears; the link of the typed one comes with the
+    // client's event, which the CRM published before the win.
+    let projects = erp_tests::eventually(std::time::Duration::from_secs(30), || async {
+        let nodes = projects_once(&app, &pm, 2).await;
+        (nodes == expected).then_some(nodes)
+    })
+    .await;
+    assert_eq!(projects, Some(expected.clone()));
+
+    // Redelivered as it was, and the same win under a new event id: still the one project.
+    let events = crm_won_events(&crm).await;
+    assert_eq!(events.len(), 1);
+    let original = events[0].clone();
+    let crm_topic = erp_kit::events::topic_for("crm");
+    app.runtime
+        .bus
+        .publish(&crm_topic, &original)
+        .await
+        .unwrap();
+    let again = erp_kit::events::EventEnvelope::new(
+        &erp_kit::TenantId::from_claim(&t),
+        "opportunity.won",
+        &deal,
+        original.payload.clone(),
+    )
+    .unwrap();
+    app.runtime.bus.publish(&crm_topic, &again).await.unwrap();
+    assert!(handled(&app, &again.id.to_string()).await);
+    assert_eq!(projects_once(&app, &pm, 2).await, expected);
+
+    // An opportunity whose name no project can have: dead-lettered, nothing written.
+    let unnamed = erp_kit::db::new_id();
+    let mut bad = original.payload.clone();
+    bad["opportunity_id"] = json!(unnamed);
+    bad["name"] = json!("x".repeat(201));
+    let bad = erp_kit::events::EventEnvelope::new(
+        &erp_kit::TenantId::from_claim(&t),
+        "opportunity.won",
+        &unnamed,
+        bad,
+    )
+    .unwrap();
+    app.runtime.bus.publish(&crm_topic, &bad).await.unwrap();
+    assert!(handled(&app, &bad.id.to_string()).await);
+    assert_eq!(projects_once(&app, &pm, 2).await, expected);
+
+    // The client 360, as the router asks PMO for it: the client's projects of the caller.
+    let data = ok(
+        &app,
+        &pm,
+        r#"query($r: [_Any!]!) { _entities(representations: $r) { ... on Client { id projects(first: 10) { nodes { id name } } } } }"#,
+        json!({ "r": [{ "__typename": "Client", "id": globex }] }),
+    )
+    .await;
+    let mut nodes = vec![
+        json!({ "id": legacy, "name": "Legacy site" }),
+        json!({ "id": deal, "name": "Globex intranet" }),
+    ];
+    nodes.sort_by_key(|p| p["id"].as_str().unwrap().to_owned());
+    assert_eq!(
+        data["_entities"],
+        json!([{ "id": globex, "projects": { "nodes": nodes } }])
+    );
+    // Someone else of the tenant is a member of neither: no projects of the client for them.
+    let other = issuer.token(&t, "usr_other", READER);
+    let data = ok(
+        &app,
+        &other,
+        r#"query($r: [_Any!]!) { _entities(representations: $r) { ... on Client { projects(first: 10) { nodes { id } } } } }"#,
+        json!({ "r": [{ "__typename": "Client", "id": globex }] }),
+    )
+    .await;
+    assert_eq!(data["_entities"], json!([{ "projects": { "nodes": [] } }]));
+}
+
+/// The hand-off in the one-process mode: the CRM and PMO on one in-process bus, PMO on its
+/// embedded store; the won opportunity's project is there once.
+#[tokio::test]
+async fn a_won_opportunity_becomes_a_project_on_the_embedded_bus() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let app = PmoApp::spawn_embedded_consuming(&issuer).await;
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Embedded).await;
+    runtime.config.service = "crm".into();
+    runtime.bus = app.runtime.bus.clone();
+    let crm = erp_tests::crm::CrmApp::serve(runtime, erp_crm::CrmOptions { consumers: None }).await;
+    let sales = issuer.token(&t, "usr_sales", erp_tests::crm::CRM_ADMIN);
+    let pm = issuer.token(&t, "usr_sales", MANAGER);
+    let (acme, deal) = won_crm_opportunity(&crm, &sales, "Acme", "Acme rollout").await;
+    assert_eq!(
+        projects_once(&app, &pm, 1).await,
+        json!([{ "id": deal, "name": "Acme rollout", "client": "Acme", "clientId": acme,
+                 "crmClient": { "id": acme }, "billable": true,
+                 "members": [{ "userId": "usr_sales", "role": "OWNER" }] }])
+    );
+    // The same win again under a new event id: handled, and still the one project.
+    let events = crm_won_events(&crm).await;
+    assert_eq!(events.len(), 1);
+    let again = erp_kit::events::EventEnvelope::new(
+        &erp_kit::TenantId::from_claim(&t),
+        "opportunity.won",
+        &deal,
+        events[0].payload.clone(),
+    )
+    .unwrap();
+    app.runtime
+        .bus
+        .publish(&erp_kit::events::topic_for("crm"), &again)
+        .await
+        .unwrap();
+    assert!(handled(&app, &again.id.to_string()).await);
+    let projects = ok(
+        &app,
+        &pm,
+        "{ projects(first: 10) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(projects["projects"]["nodes"], json!([{ "id": deal }]));
+}
+
 erp_tests::on_both_stores!(
     a_non_member_reads_nothing_of_a_project,
     wip_limit_is_enforced_on_moves_and_filters_find_tasks,
@@ -654,4 +907,5 @@ erp_tests::on_both_stores!(
     tenants_and_project_roles_are_isolated,
     timers_one_per_person_own_only_and_stop_into_entries,
     a_running_timer_survives_a_restart_of_the_service,
+    a_won_crm_opportunity_becomes_one_project_of_its_client,
 );

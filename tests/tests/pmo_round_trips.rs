@@ -11,7 +11,7 @@ use erp_kit::TenantId;
 use erp_pmo::domain::timesheet::IsoWeek;
 use erp_pmo::events::Wake;
 use erp_pmo::store::mongo::MongoStore;
-use erp_pmo::store::{PmoStore, SharedStore};
+use erp_pmo::store::{PmoStore, SharedStore, TimerStarts};
 use erp_tests::pmo::{fresh_mongo_url, CommandLog, PmoApp};
 use erp_tests::{require_env, TestIssuer};
 use serde_json::{json, Value};
@@ -244,6 +244,7 @@ async fn the_relay_marks_a_batch_published_with_one_write() {
         )
         .unwrap();
         writer
+            .timers()
             .record_timer_start(&tenant, &format!("usr_{n}"), week, &event)
             .await
             .unwrap();

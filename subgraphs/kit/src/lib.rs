@@ -29,6 +29,7 @@ pub mod live;
 pub mod loaders;
 pub mod money;
 pub mod pagination;
+pub mod retry;
 pub mod runtime;
 pub mod scalars;
 pub mod schema;

@@ -56,6 +56,10 @@ pub trait RequestContext {
             )))
         }
     }
+
+    /// The domain's use cases (`Pmo`, `Employee`, ...) the schema was built with; INTERNAL
+    /// when the schema was built without them (an SDL export).
+    fn use_cases<T: std::any::Any + Send + Sync>(&self) -> ApiResult<&T>;
 }
 
 static ANONYMOUS: Identity = Identity::Anonymous;
@@ -63,5 +67,14 @@ static ANONYMOUS: Identity = Identity::Anonymous;
 impl RequestContext for async_graphql::Context<'_> {
     fn identity(&self) -> &Identity {
         self.data_opt::<Identity>().unwrap_or(&ANONYMOUS)
+    }
+
+    fn use_cases<T: std::any::Any + Send + Sync>(&self) -> ApiResult<&T> {
+        self.data_opt::<T>().ok_or_else(|| {
+            ApiError::internal(format!(
+                "{} missing from the schema's data",
+                std::any::type_name::<T>()
+            ))
+        })
     }
 }

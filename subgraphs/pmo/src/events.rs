@@ -32,6 +32,32 @@ pub const TIMESHEET_APPROVED: &str = "timesheet.approved";
 pub const TIMESHEET_REJECTED: &str = "timesheet.rejected";
 pub const TIME_ENTRY_EDITED: &str = "time_entry.edited";
 
+/// The consumer group of the CRM's events (`erp.crm.events`) PMO acts on.
+pub const CRM_GROUP: &str = "erp.pmo.crm";
+/// The CRM's hand-off to projects: a won opportunity becomes one project ([`OpportunityWon`]).
+pub const OPPORTUNITY_WON: &str = "opportunity.won";
+/// A new CRM client: links the projects typed with its name ([`ClientCreated`]).
+pub const CLIENT_CREATED: &str = "client.created";
+
+/// What PMO reads of the CRM's `opportunity.won` (schema version 1; other fields ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpportunityWon {
+    pub opportunity_id: String,
+    pub name: String,
+    /// The CRM `Client` the work is for.
+    pub client_id: String,
+    pub client_name: String,
+    /// The user who owns the deal: the project's owner.
+    pub owner_id: String,
+}
+
+/// What PMO reads of the CRM's `client.created` (schema version 1; other fields ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientCreated {
+    pub client_id: String,
+    pub name: String,
+}
+
 pub fn topic() -> String {
     erp_kit::events::topic_for(DOMAIN)
 }
@@ -42,6 +68,12 @@ pub struct ProjectCreated<'a> {
     pub project_id: &'a str,
     pub name: &'a str,
     pub client: Option<&'a str>,
+    /// The CRM client (added in schema version 1: absent for a project without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
+    /// The CRM opportunity it was won from (absent for a project created in PMO).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opportunity_id: Option<&'a str>,
     pub billable: bool,
 }
 

@@ -8,9 +8,11 @@
 //!
 //! The floor plan (who imports whom): `graphql` -> `app` -> `domain`, `store`, `events`;
 //! `events` -> `store` (the outbox as the relay's source) and `domain`; `store` -> `domain`;
-//! `domain` imports nothing of this crate. This file wires them.
+//! `domain` imports nothing of this crate; `consumers` (the CRM's hand-offs, through the kit's
+//! document inbox) -> `app`. This file wires them.
 
 pub mod app;
+pub mod consumers;
 pub mod domain;
 pub mod events;
 pub mod graphql;
@@ -23,6 +25,7 @@ use erp_kit::http::{HttpState, Readiness};
 use erp_kit::runtime::Runtime;
 
 pub use app::{Pmo, PmoOptions};
+pub use consumers::ConsumerOptions;
 /// The PMO's rule reasons (`extensions.reason`), for the error catalogue.
 pub use domain::reasons;
 use events::{RelayHandle, Wake};
@@ -98,11 +101,13 @@ impl Readiness for PmoReadiness {
     }
 }
 
-/// A running PMO subgraph: its HTTP router, its use cases and its outbox relay.
+/// A running PMO subgraph: its HTTP router, its use cases, its outbox relay and its event
+/// consumers (the CRM's hand-offs).
 pub struct PmoApp {
     pub router: axum::Router,
     pub pmo: Pmo,
     pub relay: RelayHandle,
+    pub consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 /// Prepares the store (indexes), starts the outbox relay and builds the HTTP router, with the
@@ -113,15 +118,34 @@ pub async fn start(
     store: SharedStore,
     cache_prefix: &str,
 ) -> anyhow::Result<PmoApp> {
-    start_with(runtime, store, cache_prefix, PmoOptions::from_env()?).await
+    start_consuming(
+        runtime,
+        store,
+        cache_prefix,
+        PmoOptions::from_env()?,
+        Some(ConsumerOptions::default()),
+    )
+    .await
 }
 
-/// [`start`] with explicit options.
+/// [`start`] with explicit options, without the event consumers (tests on a shared broker:
+/// a consumer group is the deployment's, and a new one reads the topics' whole history).
 pub async fn start_with(
     runtime: &Runtime,
     store: SharedStore,
     cache_prefix: &str,
     options: PmoOptions,
+) -> anyhow::Result<PmoApp> {
+    start_consuming(runtime, store, cache_prefix, options, None).await
+}
+
+/// [`start`] with explicit options and consumers (`None`: none run).
+pub async fn start_consuming(
+    runtime: &Runtime,
+    store: SharedStore,
+    cache_prefix: &str,
+    options: PmoOptions,
+    consumers: Option<ConsumerOptions>,
 ) -> anyhow::Result<PmoApp> {
     store
         .prepare()
@@ -137,6 +161,10 @@ pub async fn start_with(
     .spawn();
     let timers = TimerStore::new(runtime.cache.clone(), cache_prefix);
     let pmo = Pmo::new(store.clone(), timers, wake, options);
+    let consumers = match &consumers {
+        Some(consumer_options) => consumers::start_consumers(runtime, &pmo, consumer_options),
+        None => Vec::new(),
+    };
     let schema = build_schema(Some(pmo.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
@@ -149,5 +177,10 @@ pub async fn start_with(
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
     });
-    Ok(PmoApp { router, pmo, relay })
+    Ok(PmoApp {
+        router,
+        pmo,
+        relay,
+        consumers,
+    })
 }

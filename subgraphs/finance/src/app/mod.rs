@@ -7,6 +7,7 @@
 
 pub mod billing;
 pub mod cash;
+pub mod client360;
 pub mod documents;
 pub mod expenses;
 pub mod ledger;

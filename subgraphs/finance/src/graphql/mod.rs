@@ -6,6 +6,7 @@
 //! whether the answer is a replay; amounts are `Money` (decimal strings, never floats); days are
 //! `Date`, instants `DateTime`; closed sets are enums; lists are Relay connections.
 
+pub mod client360;
 pub mod documents;
 pub mod expenses;
 pub mod federation;
@@ -30,6 +31,7 @@ pub struct Query(
     documents::DocumentQuery,
     expenses::ExpenseQuery,
     federation::FederationQuery,
+    client360::Client360Query,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a

@@ -16,6 +16,7 @@
 pub mod consumer;
 #[cfg(test)]
 mod consumer_tests;
+mod document;
 mod durable;
 pub mod inbox;
 mod kafka;
@@ -27,6 +28,7 @@ pub use consumer::{
     Consumer, ConsumerConfig, ConsumerHandle, ConsumerMetrics, ConsumerStats, EventHandler,
     HandlerError,
 };
+pub use document::{DocumentInbox, DocumentInboxStore, DocumentWrite, OutboxDocument};
 pub use durable::{DurableBus, SqliteLog, DEFAULT_RETENTION};
 pub use inbox::{DeadLetter, FailureKind, InboxError, InboxStore, SqlInbox};
 pub use kafka::{KafkaBus, KafkaConfig};

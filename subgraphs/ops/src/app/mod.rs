@@ -2,7 +2,7 @@
 //! written once for both stores: read the facts, apply the domain's rule, commit the writes
 //! with their events (one atomic commit of the store), wake the outbox relay. A commit that
 //! finds a document changed since it was read ([`Commit::Stale`]) sends the script back to
-//! read again ([`Attempts`]). Knows nothing of GraphQL.
+//! read again (the kit's `erp_kit::retry::Attempts`). Knows nothing of GraphQL.
 
 pub mod assets;
 pub mod helpdesk;
@@ -11,7 +11,8 @@ pub mod maintenance;
 pub mod procurement;
 pub mod sops;
 
-use std::time::Duration;
+/// The retry loop of a transaction script is the kit's.
+use erp_kit::retry::Attempts;
 
 use erp_kit::events::Wake;
 
@@ -56,32 +57,6 @@ impl Ops {
     /// Tells the outbox relay that events were committed.
     fn wake(&self) {
         self.wake.wake();
-    }
-}
-
-/// How often a script reads its facts again after its commit found them changed, before the
-/// caller gets CONFLICT.
-const MAX_ATTEMPTS: u32 = 5;
-
-/// The attempts of a transaction script: `while attempts.next().await { ... }`, then
-/// [`crate::domain::collided`].
-struct Attempts(u32);
-
-impl Attempts {
-    fn new() -> Self {
-        Self(0)
-    }
-
-    /// Whether to try (again); pauses a little before a retry, longer each time.
-    async fn next(&mut self) -> bool {
-        if self.0 >= MAX_ATTEMPTS {
-            return false;
-        }
-        if self.0 > 0 {
-            tokio::time::sleep(Duration::from_millis(5 * u64::from(self.0))).await;
-        }
-        self.0 += 1;
-        true
     }
 }
 

@@ -222,10 +222,8 @@ impl erp_kit::RuleViolation for OpsRule {
 }
 
 /// A change that kept colliding with concurrent changes of the same records: CONFLICT, and
-/// the caller tries again.
-pub fn collided() -> ApiError {
-    ApiError::Conflict("the change collided with a concurrent one; retry".into())
-}
+/// the caller tries again (the kit's, shared with PMO).
+pub use erp_kit::retry::collided;
 
 /// A short trimmed text without control characters, 1 to `max` characters.
 pub fn short_text(field: &str, raw: &str, max: usize, what: &str) -> Result<String, ApiError> {

@@ -30,13 +30,13 @@ use chrono::{DateTime, Utc};
 
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Attempts, Pmo};
+use super::Pmo;
 use crate::domain::board::check_wip_for;
-use crate::domain::collided;
 use crate::domain::task::{TaskFields, TaskStatus};
 use crate::domain::timer::week_locked;
 use crate::domain::timesheet::check_entry_times;
 use crate::store::{BoardDoc, Expected, History, HistoryWrite, Imported, TaskDoc, TimeEntryDoc};
+use erp_kit::retry::{collided, Attempts};
 
 /// The most documents one import call takes: a batch is one transaction (MongoDB) or one
 /// journal record (embedded), which should stay a few megabytes.
@@ -820,6 +820,8 @@ mod on_both_stores {
             tenant_id: tenant.as_str().to_owned(),
             name: "Imported".into(),
             client: None,
+            client_id: None,
+            opportunity_id: None,
             budget: None,
             billable: true,
             members: vec![Member {
@@ -1055,6 +1057,8 @@ mod on_both_stores {
             tenant_id: tenant.as_str().to_owned(),
             name: "Imported".into(),
             client: None,
+            client_id: None,
+            opportunity_id: None,
             budget: None,
             billable: false,
             members: Vec::new(),

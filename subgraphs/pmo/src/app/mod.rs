@@ -2,7 +2,8 @@
 //! once for both stores — read the facts, apply the domain's rule, write conditionally (the
 //! write and its event are one atomic write of the store), wake the outbox relay, publish the
 //! live notification. A conditional write that finds its facts changed meanwhile
-//! ([`Guarded::Stale`]) sends the script back to read them again ([`Attempts`]). Knows nothing
+//! ([`Guarded::Stale`]) sends the script back to read them again (the kit's
+//! `erp_kit::retry::Attempts`). Knows nothing
 //! of GraphQL.
 //!
 //! One file per feature: projects and members, boards, tasks (dependencies, subtasks,
@@ -10,6 +11,7 @@
 //! history, and the live streams.
 
 pub mod boards;
+pub mod handoffs;
 pub mod import;
 pub mod live;
 pub mod projects;
@@ -19,6 +21,7 @@ pub mod time_entries;
 pub mod timers;
 pub mod timesheets;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use erp_kit::auth::Claims;
@@ -26,8 +29,7 @@ use erp_kit::events::Wake;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use crate::domain::project::{require_role, ProjectRole};
-use crate::events::{board_channel, timer_channel, LiveEvent};
-use crate::store::timers::TimerStore;
+use crate::store::timers::{TimerStarts, TimerStore};
 use crate::store::{ProjectDoc, SharedStore};
 
 /// Tunables of the use cases.
@@ -68,6 +70,8 @@ impl PmoOptions {
 #[derive(Clone)]
 pub struct Pmo {
     pub store: SharedStore,
+    /// The store's part of a timer start (see `crate::store::timers`).
+    pub timer_starts: Arc<dyn TimerStarts>,
     pub timers: TimerStore,
     pub options: PmoOptions,
     wake: Wake,
@@ -76,6 +80,7 @@ pub struct Pmo {
 impl Pmo {
     pub fn new(store: SharedStore, timers: TimerStore, wake: Wake, options: PmoOptions) -> Self {
         Self {
+            timer_starts: store.clone().timer_starts(),
             store,
             timers,
             options,
@@ -104,66 +109,5 @@ impl Pmo {
     /// Tells the outbox relay that events were committed.
     fn wake(&self) {
         self.wake.wake();
-    }
-
-    /// A live notification to the project's board.
-    async fn publish_board(&self, tenant: &TenantId, event: &LiveEvent) {
-        let channel = board_channel(self.timers.prefix(), tenant, &event.project_id);
-        self.publish(&channel, event).await;
-    }
-
-    /// A timer change to its owner's channel, and to its project's board when the board shows
-    /// it.
-    async fn publish_timer(&self, tenant: &TenantId, event: &LiveEvent) {
-        let Some(timer) = &event.timer else {
-            return;
-        };
-        let channel = timer_channel(self.timers.prefix(), tenant, &timer.user_id);
-        self.publish(&channel, event).await;
-        if event.on_board() {
-            self.publish_board(tenant, event).await;
-        }
-    }
-
-    /// Live notifications are best effort: a failed publish never fails the change.
-    async fn publish(&self, channel: &str, event: &LiveEvent) {
-        let Ok(raw) = serde_json::to_vec(event) else {
-            return;
-        };
-        if let Err(err) = self.timers.cache().publish(channel, &raw).await {
-            tracing::warn!(error = %err, channel, "live notification not published");
-        }
-    }
-}
-
-/// How often a script reads its facts again after its conditional write found them changed,
-/// before the caller gets CONFLICT.
-const MAX_ATTEMPTS: u32 = 5;
-
-/// The attempts of a transaction script whose conditional write may find the facts it read
-/// changed by a concurrent change: `while attempts.next().await { ... }`, then
-/// [`crate::domain::collided`].
-struct Attempts(u32);
-
-impl Attempts {
-    fn new() -> Self {
-        Self(0)
-    }
-
-    /// Whether to try (again); pauses a little before a retry, longer each time.
-    async fn next(&mut self) -> bool {
-        if self.0 >= MAX_ATTEMPTS {
-            return false;
-        }
-        if self.0 > 0 {
-            tokio::time::sleep(Duration::from_millis(5 * u64::from(self.0))).await;
-        }
-        self.0 += 1;
-        true
-    }
-
-    /// Whether this is the first attempt (what the caller saw is what the script read).
-    fn first(&self) -> bool {
-        self.0 == 1
     }
 }

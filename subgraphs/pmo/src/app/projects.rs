@@ -6,8 +6,7 @@ use erp_kit::auth::Claims;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Attempts, Pmo};
-use crate::domain::collided;
+use super::Pmo;
 use crate::domain::custom_field::{check_new_field, FieldDefinition};
 use crate::domain::project::{
     check_can_appoint, check_can_remove, require_member, Member, Money, ProjectRole,
@@ -15,11 +14,14 @@ use crate::domain::project::{
 use crate::events;
 use crate::store::{Expected, Guarded, ProjectDoc};
 use erp_kit::events::EventEnvelope;
+use erp_kit::retry::{collided, Attempts};
 
 /// A new project, parsed.
 pub struct NewProject {
     pub name: String,
     pub client: Option<String>,
+    /// The CRM client the project is for.
+    pub client_id: Option<String>,
     pub budget: Option<Money>,
     pub billable: bool,
     pub owner_employee_id: Option<String>,
@@ -53,6 +55,20 @@ impl Pmo {
         page: &PageRequest,
     ) -> ApiResult<Vec<ProjectDoc>> {
         self.store.list_projects(tenant, Some(member), page).await
+    }
+
+    /// A page of the tenant's projects for the CRM client `client_id` that `member` is a
+    /// member of (one row more than the page when there are more).
+    pub async fn client_projects(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        member: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>> {
+        self.store
+            .client_projects(tenant, client_id, member, page)
+            .await
     }
 
     /// The ids of every project `user_id` is a member of.
@@ -91,6 +107,8 @@ impl Pmo {
             tenant_id: tenant.as_str().to_owned(),
             name: new.name,
             client: new.client,
+            client_id: new.client_id,
+            opportunity_id: None,
             budget: new.budget,
             billable: new.billable,
             members: vec![Member {
@@ -111,6 +129,8 @@ impl Pmo {
                 project_id: &project.id,
                 name: &project.name,
                 client: project.client.as_deref(),
+                client_id: project.client_id.as_deref(),
+                opportunity_id: None,
                 billable: project.billable,
             },
         )?;

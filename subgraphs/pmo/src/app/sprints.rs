@@ -6,8 +6,7 @@ use chrono::Utc;
 use erp_kit::auth::Claims;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Attempts, Pmo};
-use crate::domain::collided;
+use super::Pmo;
 use crate::domain::project::ProjectRole;
 use crate::domain::sprint::{
     check_can_close, check_can_start, check_carry_over_target, split_at_close, SprintState,
@@ -15,6 +14,7 @@ use crate::domain::sprint::{
 use crate::events;
 use crate::store::{Expected, Guarded, ProjectDoc, SprintDoc, TaskDoc};
 use erp_kit::events::EventEnvelope;
+use erp_kit::retry::{collided, Attempts};
 
 /// A new sprint, parsed.
 pub struct NewSprint {

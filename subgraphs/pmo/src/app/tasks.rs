@@ -6,8 +6,7 @@ use chrono::Utc;
 use erp_kit::auth::Claims;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Attempts, Pmo};
-use crate::domain::collided;
+use super::Pmo;
 use crate::domain::custom_field::field_of;
 use crate::domain::project::ProjectRole;
 use crate::domain::sprint::{check_can_plan, no_such_sprint};
@@ -19,6 +18,7 @@ use crate::domain::PmoRule;
 use crate::events::{self, LiveEvent, LiveKind, TaskRef};
 use crate::store::{CommentDoc, Expected, Guarded, TaskDoc};
 use erp_kit::events::EventEnvelope;
+use erp_kit::retry::{collided, Attempts};
 
 /// A new task, parsed.
 pub struct NewTask {

@@ -10,11 +10,11 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::Pmo;
 use crate::domain::project::{require_role, ProjectRole};
-use crate::domain::timer::{check_own_timer, timer_week, week_locked, Timer};
-use crate::domain::timesheet::IsoWeek;
+use crate::domain::timer::{check_own_timer, timer_week, week_locked, IsoWeek, Timer};
 use crate::domain::PmoRule;
-use crate::events::{self, LiveEvent, LiveKind};
-use crate::store::{EntryWrite, TimeEntryDoc, WeekTouch};
+use crate::events::{self, board_channel, timer_channel, LiveEvent, LiveKind};
+use crate::store::timers::WeekTouch;
+use crate::store::{EntryWrite, TimeEntryDoc};
 use erp_kit::events::EventEnvelope;
 
 impl Pmo {
@@ -33,12 +33,15 @@ impl Pmo {
         task_id: &str,
     ) -> ApiResult<Timer> {
         // One round trip for the task and its project (membership, billable).
-        let (task, project) = self
-            .store
-            .task_and_project(tenant, task_id)
+        let task = self
+            .timer_starts
+            .task_to_time(tenant, task_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("task".into()))?;
-        let project = project.ok_or_else(|| ApiError::NotFound("project".into()))?;
+        let project = task
+            .project
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound("project".into()))?;
         require_role(
             project.role_of(&caller.sub),
             ProjectRole::can_contribute,
@@ -47,7 +50,7 @@ impl Pmo {
         let timer = Timer::start(
             tenant.as_str(),
             &caller.sub,
-            &task.id,
+            &task.task_id,
             &task.project_id,
             project.billable,
             Utc::now(),
@@ -75,7 +78,7 @@ impl Pmo {
         // without them.
         let week = timer_week(&timer);
         let refused = match self
-            .store
+            .timer_starts
             .record_timer_start(tenant, &caller.sub, week, &event)
             .await
         {
@@ -89,7 +92,7 @@ impl Pmo {
             }
             return Err(refused);
         }
-        self.wake();
+        self.wake.wake();
         self.publish_timer(
             tenant,
             &LiveEvent::of_timer(tenant, &timer, LiveKind::TimerStarted, timer.started_at),
@@ -194,6 +197,39 @@ impl Pmo {
                 .await?
                 .ok_or_else(|| ApiError::internal("stopped timer entry missing")),
             _ => Ok(entry),
+        }
+    }
+}
+
+/// Live notifications (the board shows running timers, so a timer change goes to its board
+/// too): published on the cache's pub/sub, best effort.
+impl Pmo {
+    /// A timer change to its owner's channel, and to its project's board when the board shows
+    /// it.
+    pub(super) async fn publish_timer(&self, tenant: &TenantId, event: &LiveEvent) {
+        let Some(timer) = &event.timer else {
+            return;
+        };
+        let channel = timer_channel(self.timers.prefix(), tenant, &timer.user_id);
+        self.publish(&channel, event).await;
+        if event.on_board() {
+            self.publish_board(tenant, event).await;
+        }
+    }
+
+    /// A live notification to the project's board.
+    pub(super) async fn publish_board(&self, tenant: &TenantId, event: &LiveEvent) {
+        let channel = board_channel(self.timers.prefix(), tenant, &event.project_id);
+        self.publish(&channel, event).await;
+    }
+
+    /// Live notifications are best effort: a failed publish never fails the change.
+    async fn publish(&self, channel: &str, event: &LiveEvent) {
+        let Ok(raw) = serde_json::to_vec(event) else {
+            return;
+        };
+        if let Err(err) = self.timers.cache().publish(channel, &raw).await {
+            tracing::warn!(error = %err, channel, "live notification not published");
         }
     }
 }

@@ -169,12 +169,6 @@ impl erp_kit::RuleViolation for PmoRule {
     }
 }
 
-/// A change that kept colliding with concurrent changes of the same records: CONFLICT, and
-/// the caller tries again.
-pub fn collided() -> ApiError {
-    ApiError::Conflict("the change collided with a concurrent one; retry".into())
-}
-
 /// A short trimmed text without control characters, 1 to `max` characters.
 fn short_text(field: &str, raw: &str, max: usize, what: &str) -> Result<String, ApiError> {
     let trimmed = raw.trim();

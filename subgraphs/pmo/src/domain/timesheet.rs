@@ -3,73 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use erp_kit::ApiError;
 
+pub use super::timer::{IsoWeek, TimesheetState};
 use super::PmoRule;
-
-/// An ISO 8601 week, e.g. `2026-W02`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IsoWeek {
-    monday: NaiveDate,
-}
-
-impl IsoWeek {
-    /// Parses `YYYY-Www` (week 01 to 52 or 53, as the year has).
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
-        let bad = || {
-            ApiError::bad_input(
-                field,
-                format!("`{}` is not an ISO week such as 2026-W02", raw.trim()),
-            )
-        };
-        let (year, week) = raw.trim().split_once("-W").ok_or_else(bad)?;
-        if year.len() != 4 || week.len() != 2 {
-            return Err(bad());
-        }
-        let year: i32 = year.parse().map_err(|_| bad())?;
-        let week: u32 = week.parse().map_err(|_| bad())?;
-        NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)
-            .map(|monday| Self { monday })
-            .ok_or_else(bad)
-    }
-
-    /// The week a day falls in.
-    pub fn of(day: NaiveDate) -> Self {
-        let week = day.iso_week();
-        Self {
-            monday: NaiveDate::from_isoywd_opt(week.year(), week.week(), Weekday::Mon)
-                .unwrap_or(day),
-        }
-    }
-
-    /// The week a moment (UTC) falls in.
-    pub fn of_time(at: DateTime<Utc>) -> Self {
-        Self::of(at.date_naive())
-    }
-
-    pub fn monday(&self) -> NaiveDate {
-        self.monday
-    }
-
-    /// The seven days, Monday first.
-    pub fn days(&self) -> [NaiveDate; 7] {
-        std::array::from_fn(|i| self.monday + Duration::days(i as i64))
-    }
-
-    pub fn contains(&self, day: NaiveDate) -> bool {
-        day >= self.monday && day < self.monday + Duration::days(7)
-    }
-}
-
-impl std::fmt::Display for IsoWeek {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let week = self.monday.iso_week();
-        write!(f, "{}-W{:02}", week.year(), week.week())
-    }
-}
 
 /// One time entry as a timesheet counts it: on the (UTC) day it started.
 #[derive(Debug, Clone)]
@@ -133,30 +73,6 @@ pub fn summarize(week: IsoWeek, entries: &[Worked]) -> WeekSummary {
         days: std::array::from_fn(|i| (days[i], per_day[i])),
         projects: per_project.into_iter().collect(),
         total,
-    }
-}
-
-/// Where a timesheet is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TimesheetState {
-    /// Open: entries may be edited.
-    Draft,
-    /// Waiting for a decision: its entries are locked.
-    Submitted,
-    /// Approved: locked for good.
-    Approved,
-    /// Sent back: entries may be edited and the week submitted again.
-    Rejected,
-}
-
-impl TimesheetState {
-    /// The states in which a week's time is fixed: no entry is added, changed or removed.
-    pub const LOCKED: [TimesheetState; 2] = [TimesheetState::Submitted, TimesheetState::Approved];
-
-    /// Whether the week's entries may be edited.
-    pub fn is_locked(self) -> bool {
-        Self::LOCKED.contains(&self)
     }
 }
 

@@ -5,8 +5,8 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 use erp_kit::authz::authenticated;
 use erp_kit::RequestContext;
 
-use super::context::pmo;
 use super::objects::{readable, Board, TaskStatus};
+use crate::app::Pmo;
 use crate::domain::board::NewColumn;
 use crate::domain::Name;
 
@@ -46,7 +46,11 @@ impl BoardQuery {
         #[graphql(desc = "The board's id.")] id: ID,
     ) -> Result<Option<Board>> {
         let tenant = ctx.tenant()?;
-        let found = pmo(ctx)?.board(&tenant, &id).await?.map(Board);
+        let found = ctx
+            .use_cases::<Pmo>()?
+            .board(&tenant, &id)
+            .await?
+            .map(Board);
         readable(ctx, found, |b| &b.0.project_id).await
     }
 }
@@ -100,7 +104,7 @@ async fn create_board(ctx: &Context<'_>, input: CreateProjectBoardInput) -> Resu
         .map(|c| NewColumn::parse(&c.name, c.status.into(), c.wip_limit))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(Board(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .create_board(&tenant, claims, &input.project_id, name, columns)
             .await?,
     )))

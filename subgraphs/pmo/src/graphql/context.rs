@@ -1,17 +1,7 @@
-//! What every resolver file shares: the use cases from the schema's data, and the reference to
-//! another subgraph's entity.
+//! What every resolver file shares: the references to other subgraphs' entities. (The use
+//! cases come from the schema's data: `ctx.use_cases::<Pmo>()`, the kit's.)
 
-use async_graphql::{Context, Result, SimpleObject, ID};
-
-use erp_kit::ApiError;
-
-use crate::app::Pmo;
-
-/// The PMO use cases the schema was built with.
-pub fn pmo<'a>(ctx: &Context<'a>) -> Result<&'a Pmo> {
-    ctx.data::<Pmo>()
-        .map_err(|_| ApiError::internal("pmo service missing from schema data").into())
-}
+use async_graphql::{SimpleObject, ID};
 
 /// An employee of the HRMS subgraph (referenced; resolved there).
 #[derive(SimpleObject, Clone)]

@@ -7,10 +7,11 @@ use erp_kit::authz::requiresScopes;
 use erp_kit::scalars::DateTime;
 use erp_kit::RequestContext;
 
-use super::context::{pmo, User};
+use super::context::User;
 use super::objects::{load_task, Task};
 use super::timers::TimerState;
 use crate::app::live::{BoardKind, BoardUpdate, TimerUpdate, TimerUpdateKind};
+use crate::app::Pmo;
 
 /// What happened to a person's timer.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -198,7 +199,7 @@ impl Subscription {
     async fn my_timer(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<TimerEvent>>> {
         use futures::StreamExt;
         let identity = ctx.identity().clone();
-        let stream = crate::app::live::my_timer(pmo(ctx)?, identity).await?;
+        let stream = crate::app::live::my_timer(ctx.use_cases::<Pmo>()?, identity).await?;
         Ok(stream.map(|item| item.map(TimerEvent)))
     }
 
@@ -214,7 +215,9 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<ProjectBoardEvent>>> {
         use futures::StreamExt;
         let identity = ctx.identity().clone();
-        let stream = crate::app::live::project_board(pmo(ctx)?, identity, project_id.0).await?;
+        let stream =
+            crate::app::live::project_board(ctx.use_cases::<Pmo>()?, identity, project_id.0)
+                .await?;
         Ok(stream.map(|item| item.map(ProjectBoardEvent)))
     }
 }

@@ -20,6 +20,7 @@ use super::loaders::{
     BoardLoader, CommentPagesLoader, PageKey, ProjectBoardsLoader, ProjectLoader, SprintLoader,
     SprintPagesLoader, TaskLoader, TaskPagesLoader,
 };
+use crate::app::Pmo;
 use crate::domain::custom_field::{FieldDefinition, FieldKind};
 use crate::domain::project::{require_member, Member, Money, ProjectRole as ProjectRoleModel};
 use crate::domain::sprint::SprintState as SprintStateModel;
@@ -118,6 +119,54 @@ pub(super) fn budget_money(budget: &Money) -> Option<MoneyValue> {
     MoneyValue::parse(amount, currency).ok()
 }
 
+/// A client of the CRM subgraph, to which PMO adds its projects (the client 360).
+pub struct Client {
+    pub id: ID,
+}
+
+impl Client {
+    pub fn of(id: &str) -> Self {
+        Self {
+            id: ID(id.to_owned()),
+        }
+    }
+}
+
+// Described as the CRM, its owner, describes it (the supergraph keeps one description); PMO
+// adds its projects.
+/// A client of the tenant: a company or a person (`kind`), seen by its owner, their team and
+/// managers, and `crm:admin`.
+#[Object]
+impl Client {
+    /// Stable id (UUIDv7).
+    async fn id(&self) -> &ID {
+        &self.id
+    }
+
+    /// The client's projects the caller is a member of, oldest first (reads follow
+    /// membership).
+    #[graphql(requires_scopes = "project:read")]
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Return the items after this cursor (exclusive).")] after: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when not given."
+        )]
+        first: Option<i32>,
+    ) -> Result<Option<Connection<String, Project, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        let caller = ctx.claims()?.sub.clone();
+        let page = PageRequest::parse(after, None, first, None)?;
+        let rows = ctx
+            .use_cases::<Pmo>()?
+            .client_projects(&tenant, &self.id, &caller, &page)
+            .await?;
+        let rows = rows.into_iter().map(Project).collect();
+        Ok(Some(connection_from_rows(&page, rows, |p| p.0.id.clone())))
+    }
+}
+
 /// A project: client work or internal, with members in project roles.
 pub struct Project(pub ProjectDoc);
 
@@ -135,9 +184,21 @@ impl Project {
         &self.0.name
     }
 
-    /// The client the project is for (None for internal work).
+    /// The client the project is for, as typed (None for internal work).
+    #[graphql(deprecation = "use `clientId` and `crmClient` (the CRM client)")]
     async fn client(&self) -> Option<&str> {
         self.0.client.as_deref()
+    }
+
+    /// The id of the CRM client the project is for (None for internal work, or a client typed
+    /// by name that no CRM client has yet).
+    async fn client_id(&self) -> Option<ID> {
+        self.0.client_id.clone().map(ID)
+    }
+
+    /// The CRM client the project is for (resolved by the CRM subgraph).
+    async fn crm_client(&self) -> Option<Client> {
+        self.0.client_id.as_deref().map(Client::of)
     }
 
     /// Whether time on the project is billed to the client.

@@ -9,9 +9,9 @@ use erp_kit::money::MoneyInput;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::pmo;
-use super::objects::{load_project, readable, Project, ProjectRole};
+use super::objects::{load_project, readable, Client, Project, ProjectRole};
 use crate::app::projects::NewProject;
+use crate::app::Pmo;
 use crate::domain::project::{Member, Money};
 use crate::domain::Name;
 
@@ -21,7 +21,10 @@ pub struct CreateProjectInput {
     /// 1 to 200 characters.
     pub name: String,
     /// The client the project is for (1 to 200 characters; none for internal work).
+    #[graphql(deprecation = "use `clientId` (the CRM client)")]
     pub client: Option<String>,
+    /// The CRM client the project is for (none for internal work).
+    pub client_id: Option<ID>,
     /// Decimal amount, e.g. "12500.00" (with `currency`).
     #[graphql(deprecation = "use `totalBudget` (a MoneyInput)")]
     pub budget: Option<String>,
@@ -73,7 +76,11 @@ impl ProjectQuery {
         #[graphql(desc = "The project's id.")] id: ID,
     ) -> Result<Option<Project>> {
         let tenant = ctx.tenant()?;
-        let found = pmo(ctx)?.project(&tenant, &id).await?.map(Project);
+        let found = ctx
+            .use_cases::<Pmo>()?
+            .project(&tenant, &id)
+            .await?
+            .map(Project);
         readable(ctx, found, |p| &p.0.id).await
     }
 
@@ -102,11 +109,18 @@ impl ProjectQuery {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
         let caller = ctx.claims()?.sub.clone();
-        let rows = pmo(ctx)?
+        let rows = ctx
+            .use_cases::<Pmo>()?
             .projects_of_member(&tenant, &caller, &page)
             .await?;
         let rows = rows.into_iter().map(Project).collect();
         Ok(Some(connection_from_rows(&page, rows, |p| p.0.id.clone())))
+    }
+
+    /// Federation: a `Client` reference from another subgraph (its projects are PMO's).
+    #[graphql(entity)]
+    async fn find_client_by_id(&self, id: ID) -> Client {
+        Client { id }
     }
 
     /// Federation: resolves a `Project` reference from another subgraph (members only,
@@ -167,12 +181,15 @@ impl ProjectMutation {
         let new = NewProject {
             name: Name::parse("name", &input.name)?.into_inner(),
             client: client.map(Name::into_inner),
+            client_id: input.client_id.map(|id| id.0),
             budget,
             billable: input.billable,
             owner_employee_id: input.owner_employee_id.map(|id| id.0),
         };
         Ok(Some(Project(
-            pmo(ctx)?.create_project(&tenant, claims, new).await?,
+            ctx.use_cases::<Pmo>()?
+                .create_project(&tenant, claims, new)
+                .await?,
         )))
     }
 
@@ -249,7 +266,7 @@ async fn set_membership(
         role: input.role.into(),
     };
     Ok(Some(Project(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .set_member(&tenant, claims, &input.project_id, member)
             .await?,
     )))
@@ -264,7 +281,7 @@ async fn remove_membership(
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Project(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .remove_member(&tenant, claims, project_id, user_id)
             .await?,
     )))

@@ -6,9 +6,9 @@ use erp_kit::authz::authenticated;
 use erp_kit::scalars::Date;
 use erp_kit::RequestContext;
 
-use super::context::pmo;
 use super::objects::{readable, Sprint, Task};
 use crate::app::sprints::NewSprint;
+use crate::app::Pmo;
 use crate::domain::sprint::parse_dates;
 use crate::domain::{optional_text, Name};
 
@@ -66,7 +66,11 @@ impl SprintQuery {
         #[graphql(desc = "The sprint's id.")] id: ID,
     ) -> Result<Option<Sprint>> {
         let tenant = ctx.tenant()?;
-        let found = pmo(ctx)?.sprint(&tenant, &id).await?.map(Sprint);
+        let found = ctx
+            .use_cases::<Pmo>()?
+            .sprint(&tenant, &id)
+            .await?
+            .map(Sprint);
         readable(ctx, found, |s| &s.0.project_id).await
     }
 }
@@ -98,7 +102,9 @@ impl SprintMutation {
             )?,
         };
         Ok(Some(Sprint(
-            pmo(ctx)?.create_sprint(&tenant, claims, new).await?,
+            ctx.use_cases::<Pmo>()?
+                .create_sprint(&tenant, claims, new)
+                .await?,
         )))
     }
 
@@ -195,7 +201,7 @@ async fn plan(ctx: &Context<'_>, input: MoveTaskToSprintInput) -> Result<Option<
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Task(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .plan_task(
                 &tenant,
                 claims,
@@ -211,7 +217,9 @@ async fn start(ctx: &Context<'_>, sprint_id: &str) -> Result<Option<Sprint>> {
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Sprint(
-        pmo(ctx)?.start_sprint(&tenant, claims, sprint_id).await?,
+        ctx.use_cases::<Pmo>()?
+            .start_sprint(&tenant, claims, sprint_id)
+            .await?,
     )))
 }
 
@@ -220,7 +228,7 @@ async fn close(ctx: &Context<'_>, input: CompleteSprintInput) -> Result<Option<S
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Sprint(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .close_sprint(
                 &tenant,
                 claims,

@@ -7,12 +7,12 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use erp_kit::authz::authenticated;
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::pmo;
 use super::objects::{
     list_tasks, load_task, readable, require_reader, Comment, CustomField, CustomFieldKind,
     Project, Task, TaskFilterInput,
 };
 use crate::app::tasks::NewTask;
+use crate::app::Pmo;
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::task::{parse_comment, TaskFields};
 
@@ -143,7 +143,7 @@ impl TaskQuery {
         #[graphql(desc = "The task's id.")] id: ID,
     ) -> Result<Option<Task>> {
         let tenant = ctx.tenant()?;
-        let found = pmo(ctx)?.task(&tenant, &id).await?.map(Task);
+        let found = ctx.use_cases::<Pmo>()?.task(&tenant, &id).await?.map(Task);
         readable(ctx, found, |t| &t.0.project_id).await
     }
 
@@ -179,7 +179,11 @@ impl TaskQuery {
             None => {
                 let tenant = ctx.tenant()?;
                 let caller = ctx.claims()?.sub.clone();
-                filter.project_ids = Some(pmo(ctx)?.member_project_ids(&tenant, &caller).await?);
+                filter.project_ids = Some(
+                    ctx.use_cases::<Pmo>()?
+                        .member_project_ids(&tenant, &caller)
+                        .await?,
+                );
             }
         }
         list_tasks(ctx, filter, after, before, first, last)
@@ -237,7 +241,9 @@ impl TaskMutation {
             parent_id: input.parent_id.map(|id| id.0),
         };
         Ok(Some(Task(
-            pmo(ctx)?.create_task(&tenant, claims, new).await?,
+            ctx.use_cases::<Pmo>()?
+                .create_task(&tenant, claims, new)
+                .await?,
         )))
     }
 
@@ -425,7 +431,7 @@ async fn move_to_column(ctx: &Context<'_>, input: MoveTaskToColumnInput) -> Resu
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Task(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .move_task(
                 &tenant,
                 claims,
@@ -445,7 +451,7 @@ async fn add_dependency(
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Task(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .add_dependency(&tenant, claims, &input.task_id, &input.blocked_by_id)
             .await?,
     )))
@@ -460,7 +466,8 @@ async fn create_field(
     let claims = ctx.claims()?;
     let field = FieldDefinition::parse(&input.name, input.kind.into(), &input.options)?;
     let (id, key) = (field.id.clone(), field.key.clone());
-    let project = pmo(ctx)?
+    let project = ctx
+        .use_cases::<Pmo>()?
         .define_custom_field(&tenant, claims, &input.project_id, field)
         .await?;
     let created = project
@@ -481,7 +488,7 @@ async fn set_value(ctx: &Context<'_>, input: SetTaskCustomFieldValueInput) -> Re
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Task(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .set_custom_value(
                 &tenant,
                 claims,
@@ -499,7 +506,7 @@ async fn create_comment(ctx: &Context<'_>, input: CreateCommentInput) -> Result<
     let claims = ctx.claims()?;
     let body = parse_comment(&input.body)?;
     Ok(Some(Comment(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .add_comment(&tenant, claims, &input.task_id, body)
             .await?,
     )))
@@ -511,7 +518,7 @@ async fn update_comment(ctx: &Context<'_>, input: UpdateCommentInput) -> Result<
     let claims = ctx.claims()?;
     let body = parse_comment(&input.body)?;
     Ok(Some(Comment(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .edit_comment(&tenant, claims, &input.comment_id, body)
             .await?,
     )))

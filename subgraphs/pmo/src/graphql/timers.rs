@@ -7,9 +7,10 @@ use erp_kit::authz::authenticated;
 use erp_kit::scalars::DateTime;
 use erp_kit::RequestContext;
 
-use super::context::{pmo, User};
+use super::context::User;
 use super::objects::{load_task, Task};
 use super::timesheets::TimeEntry;
+use crate::app::Pmo;
 use crate::domain::timer::{Timer as TimerModel, TimerState as TimerStateModel};
 
 /// Whether a timer is counting.
@@ -83,7 +84,11 @@ impl TimerQuery {
     async fn my_timer(&self, ctx: &Context<'_>) -> Result<Option<Timer>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
-        Ok(pmo(ctx)?.timer(&tenant, &claims.sub).await?.map(Timer))
+        Ok(ctx
+            .use_cases::<Pmo>()?
+            .timer(&tenant, &claims.sub)
+            .await?
+            .map(Timer))
     }
 }
 
@@ -125,7 +130,9 @@ impl TimerMutation {
     async fn pause_timer(&self, ctx: &Context<'_>) -> Result<Option<Timer>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
-        Ok(Some(Timer(pmo(ctx)?.pause_timer(&tenant, claims).await?)))
+        Ok(Some(Timer(
+            ctx.use_cases::<Pmo>()?.pause_timer(&tenant, claims).await?,
+        )))
     }
 
     /// Resumes the caller's paused timer.
@@ -133,7 +140,11 @@ impl TimerMutation {
     async fn resume_timer(&self, ctx: &Context<'_>) -> Result<Option<Timer>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
-        Ok(Some(Timer(pmo(ctx)?.resume_timer(&tenant, claims).await?)))
+        Ok(Some(Timer(
+            ctx.use_cases::<Pmo>()?
+                .resume_timer(&tenant, claims)
+                .await?,
+        )))
     }
 
     /// Stops the caller's timer into a time entry of the week it started in (someone else's:
@@ -152,7 +163,7 @@ impl TimerMutation {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
         Ok(Some(TimeEntry(
-            pmo(ctx)?
+            ctx.use_cases::<Pmo>()?
                 .stop_timer(&tenant, claims, user_id.as_ref().map(|id| id.as_str()))
                 .await?,
         )))
@@ -164,6 +175,8 @@ async fn start(ctx: &Context<'_>, task_id: &str) -> Result<Option<Timer>> {
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Timer(
-        pmo(ctx)?.start_timer(&tenant, claims, task_id).await?,
+        ctx.use_cases::<Pmo>()?
+            .start_timer(&tenant, claims, task_id)
+            .await?,
     )))
 }

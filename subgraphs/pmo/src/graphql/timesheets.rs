@@ -12,11 +12,12 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::{ApprovalDecision, Date, DateTime, IsoWeek as Week};
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::{pmo, User};
+use super::context::User;
 use super::loaders::EntryEditsLoader;
 use super::objects::{load_project, load_task, Project, Task};
 use crate::app::time_entries::EntryCorrection;
 use crate::app::timesheets::WeekView;
+use crate::app::Pmo;
 use crate::domain::timesheet::{
     hours, parse_rejection, EntryTimes, IsoWeek, Split, TimesheetState as TimesheetStateModel,
 };
@@ -446,7 +447,10 @@ impl TimesheetQuery {
             user_id: Some(user_id),
             project_id: filter.project_id.map(|id| id.0),
         };
-        let rows = pmo(ctx)?.time_entries(&tenant, &filter, &page).await?;
+        let rows = ctx
+            .use_cases::<Pmo>()?
+            .time_entries(&tenant, &filter, &page)
+            .await?;
         let rows = rows.into_iter().map(TimeEntry).collect();
         Ok(Some(connection_from_rows(&page, rows, |e| e.0.id.clone())))
     }
@@ -470,7 +474,7 @@ impl TimesheetQuery {
         let user = user_id.map_or_else(|| claims.sub.clone(), |id| id.0);
         let can_approve = ctx.identity().has_scope(APPROVE_SCOPE);
         Ok(Some(Timesheet(
-            pmo(ctx)?
+            ctx.use_cases::<Pmo>()?
                 .timesheet_for(&tenant, claims, can_approve, &user, week)
                 .await?,
         )))
@@ -514,7 +518,8 @@ impl TimesheetQuery {
             user_id: user_id.map(|id| id.0),
             state: state.map(Into::into),
         };
-        let views = pmo(ctx)?
+        let views = ctx
+            .use_cases::<Pmo>()?
             .timesheets(&tenant, &filter, &page)
             .await?
             .into_iter()
@@ -667,7 +672,9 @@ async fn submit(ctx: &Context<'_>, week: IsoWeek) -> Result<Option<Timesheet>> {
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(Timesheet(
-        pmo(ctx)?.submit_timesheet(&tenant, claims, week).await?,
+        ctx.use_cases::<Pmo>()?
+            .submit_timesheet(&tenant, claims, week)
+            .await?,
     )))
 }
 
@@ -682,7 +689,7 @@ async fn decide(
     let claims = ctx.claims()?;
     let can_approve = ctx.identity().has_scope(APPROVE_SCOPE);
     Ok(Some(Timesheet(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .decide_timesheet(&tenant, claims, can_approve, user_id, week, rejection)
             .await?,
     )))
@@ -693,7 +700,7 @@ async fn update_entry(ctx: &Context<'_>, input: UpdateTimeEntryInput) -> Result<
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     Ok(Some(TimeEntry(
-        pmo(ctx)?
+        ctx.use_cases::<Pmo>()?
             .edit_time_entry(
                 &tenant,
                 claims,

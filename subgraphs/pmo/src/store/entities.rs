@@ -6,16 +6,27 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use erp_kit::events::EventEnvelope;
-use erp_kit::{ApiError, TenantId};
-
 use crate::domain::custom_field::FieldDefinition;
 pub use crate::domain::project::Member;
 use crate::domain::project::{Money, ProjectRole};
 use crate::domain::sprint::SprintState;
 use crate::domain::task::TaskStatus;
 pub use crate::domain::timesheet::EntryTimes;
-use crate::domain::timesheet::{IsoWeek, TimesheetState};
+use crate::domain::timesheet::TimesheetState;
+
+/// The MongoDB collections of the documents (and of the relay's lease).
+pub const PROJECTS: &str = "pmo_projects";
+pub const BOARDS: &str = "pmo_boards";
+pub const TASKS: &str = "pmo_tasks";
+pub const TIME_ENTRIES: &str = "pmo_time_entries";
+pub const SPRINTS: &str = "pmo_sprints";
+pub const COMMENTS: &str = "pmo_comments";
+pub const TIMESHEETS: &str = "pmo_timesheets";
+pub const ENTRY_EDITS: &str = "pmo_time_entry_edits";
+pub const OUTBOX: &str = "pmo_outbox";
+pub const LEASES: &str = "pmo_leases";
+pub const INBOX: &str = "pmo_inbox";
+pub const DEAD_LETTERS: &str = "pmo_dead_letters";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectDoc {
@@ -23,7 +34,12 @@ pub struct ProjectDoc {
     pub id: String,
     pub tenant_id: String,
     pub name: String,
+    /// The client's name as typed (deprecated in the API for `client_id`; kept, and matched
+    /// against the CRM's clients to fill `client_id`).
     pub client: Option<String>,
+    /// The CRM `Client` the project is for (a federation reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub budget: Option<Money>,
     pub billable: bool,
     pub members: Vec<Member>,
@@ -35,6 +51,9 @@ pub struct ProjectDoc {
     /// conflict instead of racing.
     #[serde(default)]
     pub rev: i64,
+    /// The CRM opportunity the project was won from (its hand-off, `opportunity.won`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opportunity_id: Option<String>,
 }
 
 impl ProjectDoc {
@@ -214,30 +233,6 @@ pub struct TimesheetDoc {
     pub rejection_reason: Option<String>,
 }
 
-impl TimesheetDoc {
-    pub fn key(tenant: &TenantId, user_id: &str, week: IsoWeek) -> String {
-        format!("{}:{user_id}:{week}", tenant.as_str())
-    }
-
-    /// The untouched week.
-    pub fn draft(tenant: &TenantId, user_id: &str, week: IsoWeek) -> Self {
-        Self {
-            id: Self::key(tenant, user_id, week),
-            tenant_id: tenant.as_str().to_owned(),
-            user_id: user_id.to_owned(),
-            week: week.to_string(),
-            state: TimesheetState::Draft,
-            rev: 0,
-            submitted_at: None,
-            entry_ids: Vec::new(),
-            projects: Vec::new(),
-            decided_by: None,
-            decided_at: None,
-            rejection_reason: None,
-        }
-    }
-}
-
 /// The audit record of an edit of a stopped time entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeEntryEditDoc {
@@ -251,36 +246,47 @@ pub struct TimeEntryEditDoc {
     pub after: EntryTimes,
 }
 
-/// The document stored for an event in `pmo_outbox`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutboxDoc {
-    /// The envelope id (UUIDv7: time-ordered, so `_id` order is publish order).
+/// The document stored for an event in `pmo_outbox` (the kit's document-outbox shape).
+pub type OutboxDoc = erp_kit::events::OutboxDocument;
+
+/// A consumed event a consumer group handled: `_id` is [`InboxDoc::key`], so a second record
+/// of the same event collides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxDoc {
     #[serde(rename = "_id")]
     pub id: String,
-    pub tenant_id: String,
+    pub group: String,
+    pub event_id: String,
     pub topic: String,
-    pub event_type: String,
-    pub envelope: String,
-    pub created_at: i64,
-    pub published_at: Option<i64>,
-    pub attempts: i32,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
+    /// Unix milliseconds.
+    pub handled_at: i64,
 }
 
-impl OutboxDoc {
-    pub fn new(event: &EventEnvelope) -> Result<Self, ApiError> {
-        Ok(Self {
-            id: event.id.to_string(),
-            tenant_id: event.tenant_id.clone(),
-            topic: erp_kit::events::topic_for(crate::domain::DOMAIN),
-            event_type: event.event_type.clone(),
-            envelope: serde_json::to_string(event).map_err(ApiError::internal)?,
-            created_at: Utc::now().timestamp_millis(),
-            published_at: None,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: None,
-        })
+impl InboxDoc {
+    pub fn key(group: &str, event_id: &str) -> String {
+        format!("{group}|{event_id}")
     }
+}
+
+/// A message a consumer group gave up on (the kit's `DeadLetter` as stored): `_id` is
+/// `group|message key`, one per group and key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub group: String,
+    pub message_key: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub tenant_id: Option<String>,
+    pub payload: String,
+    /// `handler` or `undecodable` (the kit's `FailureKind`).
+    pub failure: String,
+    pub error: String,
+    pub attempts: i64,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
 }

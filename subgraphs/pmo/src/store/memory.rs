@@ -21,11 +21,12 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::journal::{CompactionPolicy, Journal, ReplayReport, Ticket};
+use super::timers::{ProjectToTime, TaskToTime, TimerStarts, WeekTouch};
 use super::{
-    BoardDoc, CommentDoc, CustomValue, EntryWrite, Expected, Guarded, History, HistoryWrite,
-    Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
-    TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
-    WeekGuard, WeekTouch,
+    BoardDoc, CommentDoc, CrmEffect, CustomValue, DeadLetterDoc, EntryWrite, Expected, Guarded,
+    History, HistoryWrite, Imported, InboxDoc, Member, OutboxDoc, PendingEvent, Placement,
+    PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryEditDoc,
+    TimeEntryFilter, TimesheetDoc, TimesheetFilter, WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
@@ -43,6 +44,8 @@ struct State {
     timesheets: BTreeMap<String, TimesheetDoc>,
     entry_edits: BTreeMap<String, TimeEntryEditDoc>,
     outbox: BTreeMap<String, OutboxDoc>,
+    inbox: BTreeMap<String, InboxDoc>,
+    dead_letters: BTreeMap<String, DeadLetterDoc>,
     /// Secondary indexes, kept by [`State::apply`] (so a replay rebuilds them; they are not in
     /// the journal): a project's tasks, a person's time entries and timesheets, read without
     /// scanning every tenant's documents (a tier-L tenant has 400k tasks and millions of
@@ -108,6 +111,10 @@ struct Change {
     outbox: Vec<OutboxDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     published: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    inbox: Vec<InboxDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dead_letters: Vec<DeadLetterDoc>,
 }
 
 impl Change {
@@ -122,6 +129,8 @@ impl Change {
             && self.entry_edits.is_empty()
             && self.outbox.is_empty()
             && self.published.is_empty()
+            && self.inbox.is_empty()
+            && self.dead_letters.is_empty()
     }
 
     fn of_project(project: &ProjectDoc) -> Self {
@@ -140,7 +149,8 @@ impl Change {
 
     /// The change with the event queued in the outbox.
     fn with_event(mut self, event: &EventEnvelope) -> ApiResult<Self> {
-        self.outbox.push(OutboxDoc::new(event)?);
+        self.outbox
+            .push(OutboxDoc::new(crate::domain::DOMAIN, event)?);
         Ok(self)
     }
 }
@@ -219,6 +229,8 @@ impl State {
         for id in change.published {
             self.outbox.remove(&id);
         }
+        upsert(&mut self.inbox, change.inbox, |d| &d.id);
+        upsert(&mut self.dead_letters, change.dead_letters, |d| &d.id);
     }
 
     /// The tenant's tasks of one project (through the index).
@@ -286,6 +298,14 @@ impl State {
         }))
         .chain(chunked(self.outbox.values(), |outbox| Change {
             outbox,
+            ..Change::default()
+        }))
+        .chain(chunked(self.inbox.values(), |inbox| Change {
+            inbox,
+            ..Change::default()
+        }))
+        .chain(chunked(self.dead_letters.values(), |dead_letters| Change {
+            dead_letters,
             ..Change::default()
         }))
     }
@@ -614,8 +634,58 @@ fn stale<T>() -> ApiResult<(Change, Guarded<T>)> {
     Ok((Change::default(), Guarded::Stale))
 }
 
+/// The embedded backend of a timer start (beside the maps it reads and the journal it writes).
+#[async_trait::async_trait]
+impl TimerStarts for MemoryStore {
+    async fn task_to_time(
+        &self,
+        tenant: &TenantId,
+        task_id: &str,
+    ) -> ApiResult<Option<TaskToTime>> {
+        let state = &self.inner.lock().state;
+        let Some(task) = one_of_tenant(&state.tasks, tenant, task_id, |t| &t.tenant_id) else {
+            return Ok(None);
+        };
+        let project = one_of_tenant(&state.projects, tenant, &task.project_id, |p| &p.tenant_id)
+            .map(|p| ProjectToTime {
+                billable: p.billable,
+                members: p.members,
+            });
+        Ok(Some(TaskToTime {
+            task_id: task.id,
+            project_id: task.project_id,
+            project,
+        }))
+    }
+
+    async fn record_timer_start(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        week: IsoWeek,
+        event: &EventEnvelope,
+    ) -> ApiResult<WeekTouch> {
+        self.write(Durability::Synced, |state| {
+            let touched = match touched_week(state, tenant, user_id, week) {
+                Ok(touched) => touched,
+                Err(locked) => return Ok((Change::default(), WeekTouch::Locked(locked))),
+            };
+            let change = Change {
+                timesheets: vec![touched],
+                ..Change::default()
+            };
+            Ok((change.with_event(event)?, WeekTouch::Touched))
+        })
+        .await
+    }
+}
+
 #[async_trait::async_trait]
 impl PmoStore for MemoryStore {
+    fn timer_starts(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn TimerStarts> {
+        self
+    }
+
     async fn prepare(&self) -> ApiResult<()> {
         Ok(())
     }
@@ -1196,27 +1266,6 @@ impl PmoStore for MemoryStore {
         .await
     }
 
-    async fn record_timer_start(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-        event: &EventEnvelope,
-    ) -> ApiResult<WeekTouch> {
-        self.write(Durability::Synced, |state| {
-            let touched = match touched_week(state, tenant, user_id, week) {
-                Ok(touched) => touched,
-                Err(locked) => return Ok((Change::default(), WeekTouch::Locked(locked))),
-            };
-            let change = Change {
-                timesheets: vec![touched],
-                ..Change::default()
-            };
-            Ok((change.with_event(event)?, WeekTouch::Touched))
-        })
-        .await
-    }
-
     async fn insert_time_entry(
         &self,
         tenant: &TenantId,
@@ -1515,6 +1564,88 @@ impl PmoStore for MemoryStore {
         Ok(ids.iter().find(taken).cloned())
     }
 
+    async fn handled(&self, group: &str, event_id: &str) -> ApiResult<bool> {
+        let key = InboxDoc::key(group, event_id);
+        let state = &self.inner.lock().state;
+        Ok(state.inbox.contains_key(&key) || state.dead_letters.contains_key(&key))
+    }
+
+    async fn record_handled(
+        &self,
+        handled: &InboxDoc,
+        effect: Option<&CrmEffect>,
+    ) -> ApiResult<bool> {
+        self.write(Durability::Synced, |state| {
+            if state.inbox.contains_key(&handled.id) {
+                return Ok((Change::default(), false));
+            }
+            let mut change = Change {
+                inbox: vec![handled.clone()],
+                ..Change::default()
+            };
+            match effect {
+                None => {}
+                // A project of the opportunity exists already: the record alone.
+                Some(CrmEffect::Project { project, .. })
+                    if state.projects.contains_key(&project.id) => {}
+                Some(CrmEffect::Project { project, event }) => {
+                    change.projects.push(project.as_ref().clone());
+                    change = change.with_event(event)?;
+                }
+                Some(CrmEffect::LinkClient {
+                    tenant,
+                    client_id,
+                    name,
+                }) => {
+                    change.projects.extend(
+                        state
+                            .projects
+                            .values()
+                            .filter(|p| {
+                                p.tenant_id == tenant.as_str()
+                                    && p.client.as_deref() == Some(name.as_str())
+                                    && p.client_id.is_none()
+                            })
+                            .map(|p| ProjectDoc {
+                                client_id: Some(client_id.clone()),
+                                ..p.clone()
+                            }),
+                    );
+                }
+            }
+            Ok((change, true))
+        })
+        .await
+    }
+
+    async fn dead_letter(&self, letter: &DeadLetterDoc) -> ApiResult<bool> {
+        self.write(Durability::Synced, |state| {
+            if state.dead_letters.contains_key(&letter.id) {
+                return Ok((Change::default(), false));
+            }
+            let change = Change {
+                dead_letters: vec![letter.clone()],
+                ..Change::default()
+            };
+            Ok((change, true))
+        })
+        .await
+    }
+
+    async fn client_projects(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        member: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>> {
+        Ok(page_of(&self.inner.lock().state.projects, page, |p| {
+            p.tenant_id == tenant.as_str()
+                && p.client_id.as_deref() == Some(client_id)
+                && p.role_of(member).is_some()
+        }))
+    }
+
     async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
         Ok(self
             .inner
@@ -1606,6 +1737,8 @@ mod tests {
             tenant_id: "tnt_a".into(),
             name: format!("Project {id}"),
             client: Some("Client".into()),
+            client_id: None,
+            opportunity_id: None,
             budget: None,
             billable: true,
             members: vec![Member {

@@ -36,6 +36,7 @@ use crate::domain::task::TaskStatus;
 use crate::domain::timesheet::{IsoWeek, TimesheetState};
 
 pub use entities::*;
+pub use timers::{TimerStarts, WeekTouch};
 
 /// What a conditional write found.
 #[must_use]
@@ -69,15 +70,6 @@ pub struct Placement {
     pub board_id: String,
     pub column_id: String,
     pub status: TaskStatus,
-}
-
-/// What adding time to a person's week found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeekTouch {
-    /// The week's timesheet was touched (a draft created when absent, its revision bumped).
-    Touched,
-    /// The week is submitted or approved: nothing was written.
-    Locked(TimesheetState),
 }
 
 /// What recording a stopped timer's entry found.
@@ -208,6 +200,24 @@ where
     Ok(pages)
 }
 
+/// What handling a consumed CRM event writes with its inbox record.
+#[derive(Debug, Clone)]
+pub enum CrmEffect {
+    /// A project won from an opportunity, and its `project.created` event: written unless the
+    /// tenant has the project already (its id is the opportunity's).
+    Project {
+        project: Box<ProjectDoc>,
+        event: Box<EventEnvelope>,
+    },
+    /// The tenant's projects whose typed client is `name` and that name no CRM client yet
+    /// get `client_id`.
+    LinkClient {
+        tenant: TenantId,
+        client_id: String,
+        name: String,
+    },
+}
+
 /// An event waiting in the outbox.
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
@@ -328,27 +338,6 @@ pub trait PmoStore: Send + Sync + 'static {
         event: &EventEnvelope,
     ) -> ApiResult<Guarded<TaskDoc>>;
     async fn tasks_by_ids(&self, tenant: &TenantId, ids: &[String]) -> ApiResult<Vec<TaskDoc>>;
-    /// A task and its project (None when the task does not exist; the project None when it does
-    /// not exist in the tenant), what starting a timer needs, in one query where the backend
-    /// can.
-    async fn task_and_project(
-        &self,
-        tenant: &TenantId,
-        task_id: &str,
-    ) -> ApiResult<Option<(TaskDoc, Option<ProjectDoc>)>> {
-        let Some(task) = self
-            .tasks_by_ids(tenant, &[task_id.to_owned()])
-            .await?
-            .pop()
-        else {
-            return Ok(None);
-        };
-        let project = self
-            .projects_by_ids(tenant, std::slice::from_ref(&task.project_id))
-            .await?
-            .pop();
-        Ok(Some((task, project)))
-    }
     /// The project of each of the tasks found (task id to project id).
     async fn task_projects(
         &self,
@@ -501,18 +490,12 @@ pub trait PmoStore: Send + Sync + 'static {
 
     // --- Time: timers' weeks, entries, timesheets ------------------------------------------
 
-    /// Records the event of a timer `user_id` starts in `week` (the timer itself lives in the
-    /// cache), touching the week's timesheet, so a submission read before the start collides
-    /// instead of missing the timer.
-    async fn record_timer_start(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-        event: &EventEnvelope,
-    ) -> ApiResult<WeekTouch>;
+    /// The store's part of a timer start (`timers::TimerStarts`), taken once when the use
+    /// cases are built: on MongoDB its own small backend over this store's database handles,
+    /// embedded this store itself.
+    fn timer_starts(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn TimerStarts>;
     /// Records a stopped timer's entry and its event in the week it started, touching that
-    /// week's timesheet as [`PmoStore::record_timer_start`] does.
+    /// week's timesheet as `TimerStarts::record_timer_start` does.
     async fn insert_time_entry(
         &self,
         tenant: &TenantId,
@@ -608,6 +591,29 @@ pub trait PmoStore: Send + Sync + 'static {
         kind: History,
         ids: &[String],
     ) -> ApiResult<Option<String>>;
+
+    // --- Consumed events: the inbox (the kit's document inbox) ----------------------------
+
+    /// Whether `group` handled, or dead-lettered, the event.
+    async fn handled(&self, group: &str, event_id: &str) -> ApiResult<bool>;
+    /// Records the event as handled and writes its effect, in ONE transaction (MongoDB) or
+    /// journal record (embedded); false, and nothing written, when the record exists.
+    async fn record_handled(
+        &self,
+        handled: &InboxDoc,
+        effect: Option<&CrmEffect>,
+    ) -> ApiResult<bool>;
+    /// Keeps a dead letter; false when the group has one with its key already.
+    async fn dead_letter(&self, letter: &DeadLetterDoc) -> ApiResult<bool>;
+    /// A page of the tenant's projects for the CRM client `client_id` that `member` is a
+    /// member of (the client 360; reads follow membership).
+    async fn client_projects(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        member: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>>;
 
     // --- The outbox relay -----------------------------------------------------------------
 

@@ -19,26 +19,23 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::{
-    BoardDoc, CommentDoc, CustomValue, EntryWrite, Expected, Guarded, History, HistoryWrite,
-    Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc,
-    TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter,
-    WeekGuard, WeekTouch,
+    BoardDoc, CommentDoc, CrmEffect, CustomValue, EntryWrite, Expected, Guarded, History,
+    HistoryWrite, Imported, Member, OutboxDoc, PendingEvent, Placement, PmoStore, ProjectDoc,
+    SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc,
+    TimesheetFilter, WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
 use crate::domain::task::TaskStatus;
 use crate::domain::timesheet::{IsoWeek, TimesheetState};
 
-const PROJECTS: &str = "pmo_projects";
-const BOARDS: &str = "pmo_boards";
-const TASKS: &str = "pmo_tasks";
-const TIME_ENTRIES: &str = "pmo_time_entries";
-const SPRINTS: &str = "pmo_sprints";
-const COMMENTS: &str = "pmo_comments";
-const TIMESHEETS: &str = "pmo_timesheets";
-const ENTRY_EDITS: &str = "pmo_time_entry_edits";
-const OUTBOX: &str = "pmo_outbox";
-const LEASES: &str = "pmo_leases";
+use super::entities::{
+    DeadLetterDoc, InboxDoc, BOARDS, COMMENTS, DEAD_LETTERS, ENTRY_EDITS, INBOX, LEASES, OUTBOX,
+    PROJECTS, SPRINTS, TASKS, TIMESHEETS, TIME_ENTRIES,
+};
+use super::timers::{
+    locked_state, refused_write, touch_week, MongoTimers, TimerStarts, DUPLICATE_KEY,
+};
 /// Ids per `$in` lookup of an import. A real MongoDB serves a long `$in` on `_id` as point
 /// lookups, but the stand-in server of the tests (SecantusDB) matches every candidate against
 /// the whole list, so 2,000 ids cost it seconds (quadratic); chunks of 100 keep it linear at a
@@ -79,7 +76,7 @@ impl From<Failure> for ApiError {
             Failure::Api(err) => err,
             Failure::Transient(detail) => {
                 tracing::warn!(error = %detail, "transaction kept colliding");
-                crate::domain::collided()
+                erp_kit::retry::collided()
             }
             Failure::Stale | Failure::WeekLocked { .. } => {
                 ApiError::internal("a conditional outcome outside a conditional write")
@@ -209,6 +206,10 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
                 doc! { "tenant_id": 1, "_id": 1 },
                 // A member's projects (reads follow membership).
                 doc! { "tenant_id": 1, "members.user_id": 1, "_id": 1 },
+                // A CRM client's projects (the client 360), and those typed with a client's
+                // name but not yet linked to it (the link of `client.created`).
+                doc! { "tenant_id": 1, "client_id": 1, "members.user_id": 1, "_id": 1 },
+                doc! { "tenant_id": 1, "client": 1, "client_id": 1, "_id": 1 },
             ],
         ),
         // A page of projects' boards.
@@ -272,7 +273,18 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
             vec![doc! { "tenant_id": 1, "task_id": 1, "_id": 1 }],
         ),
         (OUTBOX, vec![doc! { "published_at": 1, "_id": 1 }]),
+        // The inbox and the dead letters are read by `_id` only.
     ]
+}
+
+/// The tenant's projects of a CRM client.
+fn client_projects_query(tenant: &TenantId, client_id: &str, member: &str) -> Document {
+    doc! { "tenant_id": tenant.as_str(), "client_id": client_id, "members.user_id": member }
+}
+
+/// The tenant's projects typed with a client's name and linked to no CRM client yet.
+fn unlinked_projects_query(tenant: &TenantId, name: &str) -> Document {
+    doc! { "tenant_id": tenant.as_str(), "client": name, "client_id": null }
 }
 
 /// The filter of a task list.
@@ -374,20 +386,6 @@ fn pending_query() -> Document {
     doc! { "published_at": null }
 }
 
-/// What a bulk write refused first: the index of the operation and the server's error code.
-fn refused_write(err: &MongoError) -> Option<(usize, i32)> {
-    match &*err.kind {
-        ErrorKind::BulkWrite(failure) => failure
-            .write_errors
-            .iter()
-            .map(|(index, error)| (*index, error.code))
-            .min(),
-        _ => None,
-    }
-}
-
-const DUPLICATE_KEY: i32 = 11000;
-
 /// The filter of the subtasks of a task that are not done.
 fn open_subtasks_query(tenant: &TenantId, parent_id: &str) -> Tx<Document> {
     Ok(doc! {
@@ -422,6 +420,11 @@ pub struct MongoStore {
 }
 
 impl MongoStore {
+    /// The timer start's backend over this store's database (`super::timers`).
+    pub fn timers(&self) -> MongoTimers {
+        MongoTimers::new(self.client.clone(), self.db.clone())
+    }
+
     /// Connects to `url`; the database is the URL's default database or `erp_pmo`.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         Self::connect_observed(url, None).await
@@ -488,54 +491,12 @@ impl MongoStore {
         Ok(())
     }
 
-    /// The write that adds time to a person's week: bumps the revision of its timesheet (a
-    /// draft inserted when absent), matching only while the week is open, so on a locked week
-    /// the upsert collides with the stored document (duplicate key) and writes nothing.
-    fn touch_week(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-    ) -> Tx<mongodb::options::UpdateOneModel> {
-        let draft = TimesheetDoc::draft(tenant, user_id, week);
-        let mut on_insert = mongodb::bson::to_document(&draft).map_err(bson_err)?;
-        for set_by_the_filter_or_inc in ["_id", "tenant_id", "rev"] {
-            on_insert.remove(set_by_the_filter_or_inc);
-        }
-        let locked = TimesheetState::LOCKED
-            .iter()
-            .map(|state| to_bson(state).map_err(bson_err))
-            .collect::<Tx<Vec<_>>>()?;
-        Ok(mongodb::options::UpdateOneModel::builder()
-            .namespace(self.timesheets().namespace())
-            .filter(doc! {
-                "_id": &draft.id,
-                "tenant_id": tenant.as_str(),
-                "state": { "$nin": locked },
-            })
-            .update(doc! { "$inc": { "rev": 1 }, "$setOnInsert": on_insert })
-            .upsert(true)
-            .build())
+    fn inbox(&self) -> Collection<InboxDoc> {
+        self.db.collection(INBOX)
     }
-
-    /// After a touch of the week collided: the week's state when it is locked; None when a
-    /// concurrent first touch inserted the document, and the write is tried again.
-    async fn locked_state(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-    ) -> Tx<Option<TimesheetState>> {
-        let key = TimesheetDoc::key(tenant, user_id, week);
-        Ok(self
-            .timesheets()
-            .find_one(doc! { "_id": &key, "tenant_id": tenant.as_str() })
-            .await
-            .map_err(db_err)?
-            .map(|sheet| sheet.state)
-            .filter(|state| state.is_locked()))
+    fn dead_letters(&self) -> Collection<DeadLetterDoc> {
+        self.db.collection(DEAD_LETTERS)
     }
-
     fn projects(&self) -> Collection<ProjectDoc> {
         self.db.collection(PROJECTS)
     }
@@ -566,7 +527,7 @@ impl MongoStore {
 
     async fn enqueue(&self, session: &mut ClientSession, event: &EventEnvelope) -> Tx<()> {
         self.outbox()
-            .insert_one(OutboxDoc::new(event)?)
+            .insert_one(OutboxDoc::new(crate::domain::DOMAIN, event)?)
             .session(session)
             .await
             .map_err(db_err)?;
@@ -812,6 +773,10 @@ impl MongoStore {
 
 #[async_trait::async_trait]
 impl PmoStore for MongoStore {
+    fn timer_starts(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn TimerStarts> {
+        std::sync::Arc::new(self.timers())
+    }
+
     async fn prepare(&self) -> ApiResult<()> {
         self.check_server_version().await?;
         for (collection, keys) in indexes() {
@@ -1060,49 +1025,6 @@ impl PmoStore for MongoStore {
                 0,
             )
             .await?)
-    }
-
-    async fn task_and_project(
-        &self,
-        tenant: &TenantId,
-        task_id: &str,
-    ) -> ApiResult<Option<(TaskDoc, Option<ProjectDoc>)>> {
-        let pipeline = [
-            doc! { "$match": { "_id": task_id, "tenant_id": tenant.as_str() } },
-            doc! { "$limit": 1 },
-            doc! { "$lookup": {
-                "from": PROJECTS,
-                "localField": "project_id",
-                "foreignField": "_id",
-                "as": "projects",
-            } },
-        ];
-        let mut cursor = self
-            .db
-            .collection::<Document>(TASKS)
-            .aggregate(pipeline)
-            .await
-            .map_err(db_err)?;
-        let Some(mut row) = cursor.try_next().await.map_err(db_err)? else {
-            return Ok(None);
-        };
-        let projects = match row.remove("projects") {
-            Some(Bson::Array(projects)) => projects,
-            _ => Vec::new(),
-        };
-        let task: TaskDoc = mongodb::bson::from_document(row).map_err(bson_err)?;
-        let mut project = None;
-        for candidate in projects {
-            let Bson::Document(candidate) = candidate else {
-                continue;
-            };
-            let candidate: ProjectDoc =
-                mongodb::bson::from_document(candidate).map_err(bson_err)?;
-            if candidate.tenant_id == tenant.as_str() {
-                project = Some(candidate);
-            }
-        }
-        Ok(Some((task, project)))
     }
 
     async fn task_projects(
@@ -1514,41 +1436,6 @@ impl PmoStore for MongoStore {
         }))
     }
 
-    async fn record_timer_start(
-        &self,
-        tenant: &TenantId,
-        user_id: &str,
-        week: IsoWeek,
-        event: &EventEnvelope,
-    ) -> ApiResult<WeekTouch> {
-        // One ordered command, no transaction: a locked week refuses the first write and the
-        // event is not written; should the event alone fail, the week keeps a bumped revision
-        // (a draft without time when it was untouched), which changes nothing a caller sees.
-        let writes: Vec<WriteModel> = vec![
-            self.touch_week(tenant, user_id, week)?.into(),
-            self.outbox()
-                .insert_one_model(OutboxDoc::new(event)?)
-                .map_err(bson_err)?
-                .into(),
-        ];
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            match self.client.bulk_write(writes.clone()).ordered(true).await {
-                Ok(_) => return Ok(WeekTouch::Touched),
-                Err(err) if refused_write(&err) == Some((0, DUPLICATE_KEY)) => {
-                    if let Some(locked) = self.locked_state(tenant, user_id, week).await? {
-                        return Ok(WeekTouch::Locked(locked));
-                    }
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(Failure::Transient(err.to_string()).into());
-                    }
-                }
-                Err(err) => return Err(db_err(err).into()),
-            }
-        }
-    }
-
     async fn insert_time_entry(
         &self,
         tenant: &TenantId,
@@ -1563,9 +1450,9 @@ impl PmoStore for MongoStore {
                 .insert_one_model(entry)
                 .map_err(bson_err)?
                 .into(),
-            self.touch_week(tenant, &entry.user_id, week)?.into(),
+            touch_week(&self.db, tenant, &entry.user_id, week)?.into(),
             self.outbox()
-                .insert_one_model(OutboxDoc::new(event)?)
+                .insert_one_model(OutboxDoc::new(crate::domain::DOMAIN, event)?)
                 .map_err(bson_err)?
                 .into(),
         ];
@@ -1593,7 +1480,9 @@ impl PmoStore for MongoStore {
             match refused_write(&err) {
                 Some((0, DUPLICATE_KEY)) => return Ok(EntryWrite::AlreadyRecorded),
                 Some((1, DUPLICATE_KEY)) => {
-                    if let Some(locked) = self.locked_state(tenant, &entry.user_id, week).await? {
+                    if let Some(locked) =
+                        locked_state(&self.db, tenant, &entry.user_id, week).await?
+                    {
                         return Ok(EntryWrite::WeekLocked(locked));
                     }
                     if attempt >= MAX_ATTEMPTS {
@@ -1851,7 +1740,7 @@ impl PmoStore for MongoStore {
                     .collect();
                 let touches = weeks
                     .iter()
-                    .map(|(user_id, week)| Ok(self.touch_week(tenant, user_id, *week)?.into()))
+                    .map(|(user_id, week)| Ok(touch_week(&self.db, tenant, user_id, *week)?.into()))
                     .collect::<Tx<Vec<WriteModel>>>()?;
                 if let Err(err) = self
                     .client
@@ -1867,7 +1756,7 @@ impl PmoStore for MongoStore {
                             let (user_id, week) = weeks.get(index).ok_or_else(|| {
                                 bson_err("a refused touch of a week the batch does not have")
                             })?;
-                            match self.locked_state(tenant, user_id, *week).await? {
+                            match locked_state(&self.db, tenant, user_id, *week).await? {
                                 Some(state) => Failure::WeekLocked {
                                     user_id: user_id.clone(),
                                     week: *week,
@@ -1920,6 +1809,108 @@ impl PmoStore for MongoStore {
                     .is_some_and(|owner| owner != tenant.as_str())
             })
             .cloned())
+    }
+
+    async fn handled(&self, group: &str, event_id: &str) -> ApiResult<bool> {
+        let key = InboxDoc::key(group, event_id);
+        if self
+            .inbox()
+            .find_one(doc! { "_id": &key })
+            .await
+            .map_err(db_err)?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        Ok(self
+            .dead_letters()
+            .find_one(doc! { "_id": &key })
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    async fn record_handled(
+        &self,
+        handled: &InboxDoc,
+        effect: Option<&CrmEffect>,
+    ) -> ApiResult<bool> {
+        Ok(in_transaction!(self, session, {
+            // Read first: a failed insert would end the transaction. A concurrent record of
+            // the same event collides on `_id` and the whole transaction is tried again.
+            if self
+                .inbox()
+                .find_one(doc! { "_id": &handled.id })
+                .session(&mut session)
+                .await
+                .map_err(db_err)?
+                .is_some()
+            {
+                return Ok(false);
+            }
+            self.inbox()
+                .insert_one(handled)
+                .session(&mut session)
+                .await
+                .map_err(concurrent_insert)?;
+            match effect {
+                None => {}
+                Some(CrmEffect::Project { project, event }) => {
+                    let exists = self
+                        .projects()
+                        .find_one(doc! { "_id": &project.id })
+                        .session(&mut session)
+                        .await
+                        .map_err(db_err)?
+                        .is_some();
+                    if !exists {
+                        self.projects()
+                            .insert_one(project.as_ref())
+                            .session(&mut session)
+                            .await
+                            .map_err(concurrent_insert)?;
+                        self.enqueue(&mut session, event).await?;
+                    }
+                }
+                Some(CrmEffect::LinkClient {
+                    tenant,
+                    client_id,
+                    name,
+                }) => {
+                    self.projects()
+                        .update_many(
+                            unlinked_projects_query(tenant, name),
+                            doc! { "$set": { "client_id": client_id } },
+                        )
+                        .session(&mut session)
+                        .await
+                        .map_err(db_err)?;
+                }
+            }
+            Ok(true)
+        })?)
+    }
+
+    async fn dead_letter(&self, letter: &DeadLetterDoc) -> ApiResult<bool> {
+        match self.dead_letters().insert_one(letter).await {
+            Ok(_) => Ok(true),
+            Err(err) if is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(db_err(err).into()),
+        }
+    }
+
+    async fn client_projects(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        member: &str,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<ProjectDoc>> {
+        let mut filter = client_projects_query(tenant, client_id, member);
+        let sort = keyset(&mut filter, page);
+        Ok(self
+            .find_in(self.projects(), filter, sort, page.limit as i64 + 1)
+            .await?)
     }
 
     async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
@@ -2103,6 +2094,14 @@ mod tests {
                 assert!(served(TIMESHEETS, &query, "_id"), "timesheets: {query}");
             }
         }
+        assert!(
+            served(PROJECTS, &client_projects_query(&tenant, "c", "u"), "_id"),
+            "a client's projects"
+        );
+        assert!(
+            served(PROJECTS, &unlinked_projects_query(&tenant, "Globex"), "_id"),
+            "projects to link"
+        );
         for state in [None, Some(SprintState::Active)] {
             let query = sprint_query(&tenant, "p", state).unwrap();
             assert!(served(SPRINTS, &query, "_id"), "sprints: {query}");

@@ -1,0 +1,92 @@
+//! The hand-offs PMO takes from the CRM, by event (consumed by `crate::consumers` through the
+//! kit's document inbox, so each effect is written once, with its inbox record):
+//!
+//! - `opportunity.won`: the won opportunity becomes ONE project, named after it, for its
+//!   client, owned by the deal's owner. The project's id is the opportunity's, so the first
+//!   event of an opportunity creates it and any later one (a redelivery, the same win
+//!   published again under a new event id) finds it and writes nothing but its inbox record.
+//! - `client.created`: the migration of the free-text client: the tenant's projects typed with
+//!   exactly the client's name and linked to no CRM client yet get its id. A new consumer group
+//!   reads the topic from its start, so every client created before PMO consumed the CRM's
+//!   events links the projects typed before.
+
+use chrono::Utc;
+
+use erp_kit::events::EventEnvelope;
+use erp_kit::{ApiResult, TenantId};
+
+use super::Pmo;
+use crate::domain::project::{Member, ProjectRole};
+use crate::domain::Name;
+use crate::events::{self, ClientCreated, OpportunityWon};
+use crate::store::{CrmEffect, InboxDoc, ProjectDoc};
+
+impl Pmo {
+    /// The project `won` becomes (BAD_USER_INPUT when its name is not a project name): billable
+    /// client work, its owner the deal's owner, with its `project.created` event.
+    pub fn project_of_won_opportunity(
+        &self,
+        tenant: &TenantId,
+        won: &OpportunityWon,
+    ) -> ApiResult<CrmEffect> {
+        let project = ProjectDoc {
+            id: won.opportunity_id.clone(),
+            tenant_id: tenant.as_str().to_owned(),
+            name: Name::parse("name", &won.name)?.into_inner(),
+            client: Name::parse_optional("client", Some(&won.client_name))?.map(Name::into_inner),
+            client_id: Some(won.client_id.clone()),
+            budget: None,
+            billable: true,
+            members: vec![Member {
+                user_id: won.owner_id.clone(),
+                employee_id: None,
+                role: ProjectRole::Owner,
+            }],
+            custom_fields: Vec::new(),
+            created_at: Utc::now(),
+            rev: 0,
+            opportunity_id: Some(won.opportunity_id.clone()),
+        };
+        let event = EventEnvelope::by_actor(
+            tenant,
+            events::PROJECT_CREATED,
+            &project.id,
+            &won.owner_id,
+            events::ProjectCreated {
+                project_id: &project.id,
+                name: &project.name,
+                client: project.client.as_deref(),
+                client_id: project.client_id.as_deref(),
+                opportunity_id: project.opportunity_id.as_deref(),
+                billable: project.billable,
+            },
+        )?;
+        Ok(CrmEffect::Project {
+            project: Box::new(project),
+            event: Box::new(event),
+        })
+    }
+
+    /// The link of the tenant's projects typed with the new client's name.
+    pub fn link_of_new_client(&self, tenant: &TenantId, created: &ClientCreated) -> CrmEffect {
+        CrmEffect::LinkClient {
+            tenant: tenant.clone(),
+            client_id: created.client_id.clone(),
+            name: created.name.trim().to_owned(),
+        }
+    }
+
+    /// Records a consumed event as handled with its effect (one atomic write), and wakes the
+    /// outbox relay when it wrote an event; false when the event was recorded already.
+    pub async fn record_handled(
+        &self,
+        handled: &InboxDoc,
+        effect: Option<&CrmEffect>,
+    ) -> ApiResult<bool> {
+        let written = self.store.record_handled(handled, effect).await?;
+        if written && matches!(effect, Some(CrmEffect::Project { .. })) {
+            self.wake();
+        }
+        Ok(written)
+    }
+}
