@@ -42,7 +42,7 @@ DEPLOY_DOC = ROOT / "docs" / "operations" / "deploy.md"
 # Variables set in the manifests that the code does not read YET, with why they are set.
 PENDING: dict[str, str] = {}
 
-SUBGRAPHS = ("identity", "employee", "pmo", "finance", "crm", "ops", "marketing")
+SUBGRAPHS = ("identity", "employee", "pmo", "finance", "crm", "ops", "marketing", "analytics")
 ROUTER = "router"
 
 problems: list[str] = []

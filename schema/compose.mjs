@@ -35,6 +35,7 @@ const SUBGRAPH_PORTS = {
   finance: 4004,
   crm: 4005,
   ops: 4006,
+  analytics: 4008,
   marketing: 4007,
 };
 

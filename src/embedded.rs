@@ -1,10 +1,11 @@
 //! `erp-os all`: the whole supergraph in one process on embedded defaults.
 //!
-//! - identity, employee, PMO, finance, CRM and operations subgraphs (axum) on a tokio runtime of a
+//! - identity, employee, PMO, finance, CRM, operations and analytics subgraphs (axum) on a tokio runtime of a
 //!   background thread,
 //!   each on its loopback port; one SQLite file per relational domain in the state directory;
 //!   the PMO on its embedded store persisted to `<state>/pmo.journal`, operations on its own in
-//!   `<state>/ops.journal`; ONE in-process cache and
+//!   `<state>/ops.journal`, analytics on DataFusion over Arrow segments in `<state>/analytics/`;
+//!   ONE in-process cache and
 //!   ONE in-process bus shared by all of them (live events cross subgraphs as they would
 //!   through Redis/Kafka; the bus's event log and consumer positions are kept in
 //!   `<state>/events.db`, so consumers miss nothing across a restart); the cache's keys
@@ -67,6 +68,8 @@ pub struct AllArgs {
     pub crm_port: u16,
     #[arg(long, env = "ERP_OPS_PORT", default_value_t = erp_ops::DEFAULT_PORT)]
     pub ops_port: u16,
+    #[arg(long, env = "ERP_ANALYTICS_PORT", default_value_t = erp_analytics::DEFAULT_PORT)]
+    pub analytics_port: u16,
     #[arg(long, env = "ERP_MARKETING_PORT", default_value_t = erp_marketing::DEFAULT_PORT)]
     pub marketing_port: u16,
     /// The router's Prometheus port.
@@ -173,6 +176,7 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
         (erp_finance::DEFAULT_PORT, args.finance_port),
         (erp_crm::DEFAULT_PORT, args.crm_port),
         (erp_ops::DEFAULT_PORT, args.ops_port),
+        (erp_analytics::DEFAULT_PORT, args.analytics_port),
         (erp_marketing::DEFAULT_PORT, args.marketing_port),
     ] {
         supergraph = replace_once(
@@ -230,6 +234,10 @@ fn prepare_router(args: &AllArgs, state_dir: &Path) -> anyhow::Result<String> {
     set(
         "ERP_OPS_URL",
         format!("http://127.0.0.1:{}/graphql", args.ops_port),
+    );
+    set(
+        "ERP_ANALYTICS_URL",
+        format!("http://127.0.0.1:{}/graphql", args.analytics_port),
     );
     set(
         "ERP_MARKETING_URL",
@@ -538,6 +546,20 @@ async fn start_subgraphs(
     let ops = erp_ops::start_with(&ops_runtime, ops_store, ops_options)
         .await
         .context("starting the operations subgraph")?;
+    // Analytics: the embedded engine (DataFusion over Arrow segments in <state>/analytics),
+    // consuming every domain's events from the shared bus.
+    let analytics_kit = kit_config("analytics", args.analytics_port, None, state_dir)?;
+    let analytics_runtime = Runtime::with_backends(
+        analytics_kit,
+        sea_orm::DatabaseConnection::Disconnected,
+        cache.clone(),
+        bus.clone(),
+    );
+    let analytics_store = erp_analytics::embedded_store(Some(&state_dir.join("analytics")))
+        .context("opening the analytics engine")?;
+    let analytics = erp_analytics::start(&analytics_runtime, analytics_store, Default::default())
+        .await
+        .context("starting the analytics subgraph")?;
     // Marketing: its own SQLite file on the shared cache and bus; it sends mail only when
     // ERP_SMTP_URL names a relay, its links point at its loopback port unless
     // ERP_MARKETING_PUBLIC_URL says otherwise.
@@ -566,6 +588,7 @@ async fn start_subgraphs(
         ("finance", args.finance_port, finance.router),
         ("crm", args.crm_port, crm.router),
         ("ops", args.ops_port, ops.router),
+        ("analytics", args.analytics_port, analytics.router.clone()),
         ("marketing", args.marketing_port, marketing.router),
     ] {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
@@ -591,6 +614,7 @@ async fn start_subgraphs(
         crm.consumers,
         ops.relay,
         ops.breach_timer,
+        analytics,
         marketing.relay,
         marketing.sender,
     );
@@ -605,6 +629,7 @@ async fn start_subgraphs(
         ("finance", args.finance_port),
         ("crm", args.crm_port),
         ("ops", args.ops_port),
+        ("analytics", args.analytics_port),
         ("marketing", args.marketing_port),
     ] {
         wait_ready(name, port).await?;
@@ -859,6 +884,7 @@ ERP OS is starting in one process (state in {state}, readable by you only):
   subgraphs:          identity http://127.0.0.1:{identity}/graphql, employee http://127.0.0.1:{employee}/graphql,
                       pmo http://127.0.0.1:{pmo}/graphql, finance http://127.0.0.1:{finance}/graphql,
                       crm http://127.0.0.1:{crm}/graphql, ops http://127.0.0.1:{ops}/graphql,
+                      analytics http://127.0.0.1:{analytics}/graphql,
                       marketing http://127.0.0.1:{marketing}/graphql
 
 {demo}
@@ -873,6 +899,7 @@ Ctrl-C stops everything."#,
         finance = args.finance_port,
         crm = args.crm_port,
         ops = args.ops_port,
+        analytics = args.analytics_port,
         marketing = args.marketing_port,
         journal = pmo_data_file(&args.state_dir).display(),
         ops_journal = ops_data_file(&args.state_dir).display(),

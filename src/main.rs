@@ -56,6 +56,9 @@ enum Command {
     /// The operations & assets subgraph alone (assets, procurement, helpdesk, SOPs): MONGO_URL
     /// selects MongoDB; unset, an embedded store persisted to ERP_OPS_DATA_FILE if set.
     Ops,
+    /// The analytics subgraph alone (metrics, live tiles, exports) on ClickHouse at
+    /// CLICKHOUSE_URL (CLICKHOUSE_DATABASE), consuming every domain's events from KAFKA_BROKERS.
+    Analytics,
     /// The marketing subgraph alone (contacts, consent, segments, campaigns) on DATABASE_URL,
     /// sending through the SMTP relay of ERP_SMTP_URL.
     Marketing,
@@ -90,6 +93,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Crm) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Crm)),
         Some(Command::Ops) => tokio_runtime()?.block_on(erp_os::services::serve(Service::Ops)),
+        Some(Command::Analytics) => {
+            tokio_runtime()?.block_on(erp_os::services::serve(Service::Analytics))
+        }
         Some(Command::Marketing) => {
             tokio_runtime()?.block_on(erp_os::services::serve(Service::Marketing))
         }

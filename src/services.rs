@@ -16,6 +16,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
         Service::Finance => ("finance", erp_finance::DEFAULT_PORT),
         Service::Crm => ("crm", erp_crm::DEFAULT_PORT),
         Service::Ops => ("ops", erp_ops::DEFAULT_PORT),
+        Service::Analytics => ("analytics", erp_analytics::DEFAULT_PORT),
         Service::Marketing => ("marketing", erp_marketing::DEFAULT_PORT),
     };
     let config = KitConfig::from_env(name, port)?;
@@ -75,6 +76,15 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
             erp_kit::http::serve(listener, app.router).await?;
             app.relay.shutdown().await;
         }
+        Service::Analytics => {
+            let runtime = Runtime::connect_without_database(config).await?;
+            // ClickHouse at CLICKHOUSE_URL (else the embedded engine when built in).
+            let store = erp_analytics::connect_store().await?;
+            let app = erp_analytics::start(&runtime, store, Default::default()).await?;
+            tracing::info!(address = %bind, bus = runtime.bus.kind(), cache = runtime.cache.kind(), "analytics subgraph listening");
+            erp_kit::http::serve(listener, app.router.clone()).await?;
+            app.shutdown().await;
+        }
         Service::Marketing => {
             let runtime = Runtime::connect(config).await?;
             // `app.sender` (the campaign sender, when ERP_SMTP_URL is set) runs until the end
@@ -98,5 +108,6 @@ pub enum Service {
     Finance,
     Crm,
     Ops,
+    Analytics,
     Marketing,
 }

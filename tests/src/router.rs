@@ -411,14 +411,15 @@ impl RouterProcess {
             .env("ERP_JWT_ISSUER", ISSUER)
             .env("ERP_EMPLOYEE_URL", &options.employee_url)
             // Most tests run one subgraph: readiness is the supergraph's alone unless a test
-            // asks for more (tests/tests/router_readiness.rs); identity, PMO, finance, CRM and
-            // operations point at a closed port, never at whatever listens on the default ones.
+            // asks for more (tests/tests/router_readiness.rs); identity, PMO, finance, CRM,
+            // operations and analytics point at a closed port, never at whatever listens on the default ones.
             .env("ERP_READINESS_MODE", "off")
             .env("ERP_IDENTITY_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_PMO_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_FINANCE_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_CRM_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_OPS_URL", CLOSED_SUBGRAPH_URL)
+            .env("ERP_ANALYTICS_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_MARKETING_URL", CLOSED_SUBGRAPH_URL)
             .env("ERP_RL_KEY_PREFIX", &options.key_prefix)
             .env("LOG_FORMAT", "text")

@@ -4,6 +4,7 @@
 //!   store, in-process cache and bus) in a temporary state directory, plain HTTP on loopback;
 //! - [`ServicesStack`]: the production shape on the real services: `erp-os seed --services`
 //!   writes a tier-S tenant, then `erp-os identity`, `erp-os employee`, `erp-os pmo`,
+//!   `erp-os finance`, `erp-os crm`, `erp-os ops` and `erp-os analytics` run as their own processes on PostgreSQL,
 //!   `erp-os finance`, `erp-os crm`, `erp-os ops` and `erp-os marketing` run as their own processes on PostgreSQL,
 //!   Redis, Kafka and MongoDB, behind the `erp-router` process serving TLS (a generated development
 //!   certificate, so subscriptions are WSS).
@@ -229,6 +230,7 @@ pub fn erp_os_all(state: &Path, router_port: u16, demo_seed: u64, env: &[(&str, 
         .args(["--finance-port", &free_port().to_string()])
         .args(["--crm-port", &free_port().to_string()])
         .args(["--ops-port", &free_port().to_string()])
+        .args(["--analytics-port", &free_port().to_string()])
         .args(["--marketing-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--demo-seed", &demo_seed.to_string()])
@@ -330,11 +332,15 @@ impl ServicesStack {
         let mongo = crate::pmo::fresh_mongo_url();
         // Operations on a MongoDB database of its own (as a deployment gives each service).
         let ops_mongo = crate::pmo::fresh_mongo_url();
+        // Analytics on a ClickHouse database of its own.
+        let clickhouse = require_env("CLICKHOUSE_URL");
+        let analytics_db = crate::analytics::fresh_clickhouse_database();
         let dir = fresh_dir("erp-services-stack");
         std::fs::create_dir_all(&dir).unwrap();
         let kek = dir.join("local-kek.key");
         let (identity_port, employee_port, pmo_port) = (free_port(), free_port(), free_port());
         let (finance_port, crm_port, ops_port) = (free_port(), free_port(), free_port());
+        let analytics_port = free_port();
         let marketing_port = free_port();
         let issuer = format!("http://127.0.0.1:{identity_port}");
         let jwks = format!("{issuer}/.well-known/jwks.json");
@@ -344,6 +350,7 @@ impl ServicesStack {
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
                 .env("REDIS_URL", &redis)
                 .env("KAFKA_BROKERS", &kafka)
+                .env("CLICKHOUSE_URL", &clickhouse)
                 .env("ERP_KEK_FILE", &kek)
                 .env("ERP_JWT_ISSUER", &issuer)
                 .env("ERP_JWKS_URL", &jwks)
@@ -395,6 +402,11 @@ impl ServicesStack {
             ("finance", finance_port, ("DATABASE_URL", &finance_db)),
             ("crm", crm_port, ("DATABASE_URL", &crm_db)),
             ("ops", ops_port, ("MONGO_URL", &ops_mongo)),
+            (
+                "analytics",
+                analytics_port,
+                ("CLICKHOUSE_DATABASE", &analytics_db),
+            ),
             ("marketing", marketing_port, ("DATABASE_URL", &marketing_db)),
         ] {
             let mut command = Command::new(erp_os_binary());
@@ -423,6 +435,7 @@ impl ServicesStack {
             .env("ERP_FINANCE_URL", &graphql(finance_port))
             .env("ERP_CRM_URL", &graphql(crm_port))
             .env("ERP_OPS_URL", &graphql(ops_port))
+            .env("ERP_ANALYTICS_URL", &graphql(analytics_port))
             .env("ERP_MARKETING_URL", &graphql(marketing_port))
             .env("ERP_READINESS_MODE", "startup");
         let router = RouterProcess::spawn(&options).await;

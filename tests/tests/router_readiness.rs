@@ -1,6 +1,7 @@
 //! The router's `/readiness` looks at the subgraphs (router/src/readiness.rs): the real router
-//! binary in front of the real identity, employee, PMO, finance, CRM, operations and marketing subgraphs
-//! (PostgreSQL, MongoDB, Redis, Kafka), one of them stopped or never started.
+//! binary in front of the real identity, employee, PMO, finance, CRM, operations, marketing and
+//! analytics subgraphs (PostgreSQL, MongoDB, ClickHouse, Redis, Kafka), one of them stopped or
+//! never started.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,6 +95,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
     let finance = FinanceApp::spawn(&issuer).await;
     let crm = CrmApp::spawn(&issuer).await;
     let ops = OpsService::spawn(&issuer).await;
+    let analytics = erp_tests::analytics::AnalyticsApp::spawn(&issuer, None).await;
     let marketing = MarketingApp::spawn(&issuer).await;
     let options = RouterOptions::new(&issuer, employee.url("/graphql"))
         .env("ERP_READINESS_MODE", "always")
@@ -102,6 +104,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         .env("ERP_FINANCE_URL", &finance.url("/graphql"))
         .env("ERP_CRM_URL", &crm.url("/graphql"))
         .env("ERP_OPS_URL", &ops.url("/graphql"))
+        .env("ERP_ANALYTICS_URL", &analytics.url("/graphql"))
         .env("ERP_MARKETING_URL", &marketing.url("/graphql"));
     // `spawn` waits for /readiness: it only returns once all of them answered their /ready.
     let router = RouterProcess::spawn(&options).await;
@@ -112,7 +115,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "ready",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "marketing": "up", "ops": "up", "pmo": "up" }
+            "subgraphs": { "analytics": "up", "crm": "up", "employee": "up", "finance": "up", "identity": "up", "marketing": "up", "ops": "up", "pmo": "up" }
         })
     );
 
@@ -128,7 +131,7 @@ async fn always_mode_is_ready_with_every_subgraph_and_unready_when_one_stops() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "up", "employee": "up", "finance": "up", "identity": "up", "marketing": "up", "ops": "up", "pmo": "down" }
+            "subgraphs": { "analytics": "up", "crm": "up", "employee": "up", "finance": "up", "identity": "up", "marketing": "up", "ops": "up", "pmo": "down" }
         })
     );
     // The answer never carries addresses or errors, and the router still serves the others.
@@ -179,7 +182,7 @@ async fn startup_mode_waits_for_every_subgraph_and_says_which_is_missing() {
         json!({
             "status": "unavailable",
             "supergraph": "loaded",
-            "subgraphs": { "crm": "down", "employee": "up", "finance": "down", "identity": "down", "marketing": "down", "ops": "down", "pmo": "down" }
+            "subgraphs": { "analytics": "down", "crm": "down", "employee": "up", "finance": "down", "identity": "down", "marketing": "down", "ops": "down", "pmo": "down" }
         })
     );
     let health = router.http.get(router.url("/health")).send().await.unwrap();

@@ -132,6 +132,20 @@ fn ops_sdl_is_checked_in_and_carries_the_directives() {
 }
 
 #[test]
+fn analytics_sdl_is_checked_in_and_carries_the_directives() {
+    let sdl = erp_analytics::sdl();
+    assert!(
+        sdl.contains("): MetricResult! @requiresScopes(scopes: [[\"analytics:read\"]])"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("): AnalyticsExport! @requiresScopes(scopes: [[\"analytics:export\"]])"),
+        "{sdl}"
+    );
+    compare("analytics.graphql", sdl);
+}
+
+#[test]
 fn marketing_sdl_is_checked_in_and_carries_the_directives() {
     let sdl = erp_marketing::sdl();
     assert!(
@@ -157,6 +171,7 @@ fn the_error_catalogue_is_checked_in() {
         ("finance", erp_finance::reasons::ALL),
         ("crm", erp_crm::reasons::ALL),
         ("ops", erp_ops::reasons::ALL),
+        ("analytics", erp_analytics::reasons::ALL),
         ("marketing", erp_marketing::reasons::ALL),
     ];
     // One name, one code: the same reason in two domains means the same rule.
@@ -243,6 +258,7 @@ fn subgraph_files_import_downwards_only() {
         "finance",
         "crm",
         "ops",
+        "analytics",
         "marketing",
     ] {
         let src = root.join(subgraph).join("src");

@@ -259,6 +259,21 @@ pub const REGISTRY: &[ScopeInfo] = &[
         subgraph: "analytics",
         description: "Run heavy analytics exports.",
     },
+    ScopeInfo {
+        name: "analytics:read",
+        subgraph: "analytics",
+        description: "Read metrics and live tiles (team-level; groups under five people suppressed).",
+    },
+    ScopeInfo {
+        name: "analytics:people",
+        subgraph: "analytics",
+        description: "Read person-level productivity (managers; HR holds it through hr:read/hr:admin).",
+    },
+    ScopeInfo {
+        name: "analytics:cost",
+        subgraph: "analytics",
+        description: "Read payroll-derived cost (finance and HR; finance:read and hr:admin also open it).",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static ScopeInfo> {
@@ -309,6 +324,9 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "sop:write",
             "sop:publish",
             "analytics:export",
+            "analytics:read",
+            "analytics:people",
+            "analytics:cost",
             "marketing:read",
             "marketing:write",
             "marketing:send",
@@ -333,6 +351,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "expense:approve",
             "payroll:read",
             "payroll:admin",
+            "analytics:read",
+            "analytics:cost",
         ],
     ),
     (
@@ -353,6 +373,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "leave:approve",
             "expense:submit",
             "payroll:read",
+            "analytics:read",
+            "analytics:export",
         ],
     ),
     (
@@ -373,6 +395,8 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "timesheet:approve",
             "expense:submit",
             "expense:approve",
+            "analytics:read",
+            "analytics:people",
         ],
     ),
     (

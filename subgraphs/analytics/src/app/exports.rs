@@ -1,0 +1,166 @@
+//! Exports: a heavy GraphQL field (rate-limited at the edge) checks the viewer, fixes the
+//! snapshot (`asOf`) and counts its rows, and hands out a one-time link; the link streams the
+//! CSV from the store as it is produced, with the exact row count in a header, no row cap.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use erp_kit::{ApiError, ApiResult};
+
+use super::Analytics;
+use crate::domain::metrics::{ExportQuery, Viewer, MAX_RANGE_DAYS, PEOPLE_SCOPES};
+use crate::domain::reasons;
+use crate::store::ExportStream;
+
+/// The scope an export needs (besides a person-level one: rows are per person).
+pub const EXPORT_SCOPE: &str = "analytics:export";
+/// How long an export link stays valid.
+pub const EXPORT_LINK_TTL: Duration = Duration::from_secs(300);
+
+/// A prepared export.
+#[derive(Debug, Clone)]
+pub struct ExportTicket {
+    pub token: String,
+    pub row_count: u64,
+    pub as_of: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the link runs (kept in the cache under the token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ticket {
+    tenant_id: String,
+    from: NaiveDate,
+    to: NaiveDate,
+    as_of_ms: i64,
+    row_count: u64,
+}
+
+/// An opened export link.
+pub struct OpenedExport {
+    pub row_count: u64,
+    pub as_of: DateTime<Utc>,
+    pub stream: ExportStream,
+}
+
+impl Analytics {
+    fn ticket_key(&self, token: &str) -> String {
+        format!("{}:analytics:export:{token}", self.cache_prefix)
+    }
+
+    /// Prepares an export of the viewer's tenant's time entries from `from` to `to`.
+    pub async fn prepare_export(
+        &self,
+        viewer: &Viewer,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> ApiResult<ExportTicket> {
+        if !viewer.scopes.iter().any(|s| s == EXPORT_SCOPE) {
+            return Err(ApiError::Forbidden(format!(
+                "the `{EXPORT_SCOPE}` scope is required"
+            )));
+        }
+        if !viewer.sees_people() {
+            return Err(ApiError::rule(
+                reasons::PERSON_LEVEL_FORBIDDEN,
+                format!(
+                    "time entries are per person: an export needs one of {}",
+                    PEOPLE_SCOPES.join(", ")
+                ),
+            ));
+        }
+        if from > to || (to - from).num_days() >= MAX_RANGE_DAYS {
+            return Err(ApiError::rule(
+                reasons::INVALID_RANGE,
+                format!("an export covers 1 to {MAX_RANGE_DAYS} days, from before to"),
+            )
+            .on_field("to"));
+        }
+        if self.store.dialect() != crate::domain::metrics::Dialect::ClickHouse {
+            return Err(ApiError::rule(
+                reasons::ENGINE_UNSUPPORTED,
+                "exports stream from the ClickHouse store; the embedded engine has none",
+            ));
+        }
+        let as_of = Utc::now();
+        let export = ExportQuery {
+            from,
+            to,
+            as_of_ms: as_of.timestamp_millis(),
+        };
+        let row_count = self.store.export_count(&viewer.tenant_id, &export).await?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let ticket = Ticket {
+            tenant_id: viewer.tenant_id.clone(),
+            from,
+            to,
+            as_of_ms: export.as_of_ms,
+            row_count,
+        };
+        let bytes = serde_json::to_vec(&ticket).map_err(ApiError::internal)?;
+        self.cache
+            .set(&self.ticket_key(&token), &bytes, Some(EXPORT_LINK_TTL))
+            .await
+            .map_err(|err| ApiError::internal(format!("export ticket: {err}")))?;
+        let ttl = chrono::Duration::from_std(EXPORT_LINK_TTL).unwrap_or_default();
+        Ok(ExportTicket {
+            token,
+            row_count,
+            as_of,
+            expires_at: as_of + ttl,
+        })
+    }
+
+    /// Opens a link once: its ticket is consumed.
+    pub async fn open_export(&self, token: &str) -> ApiResult<OpenedExport> {
+        let expired = || {
+            ApiError::rule(
+                reasons::EXPORT_EXPIRED,
+                "this export link is unknown, used or expired",
+            )
+        };
+        if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(expired());
+        }
+        let key = self.ticket_key(token);
+        let bytes = self
+            .cache
+            .get(&key)
+            .await
+            .map_err(|err| ApiError::internal(format!("export ticket: {err}")))?
+            .ok_or_else(expired)?;
+        // One use: whoever deletes it first runs it.
+        if !self
+            .cache
+            .delete(&key)
+            .await
+            .map_err(|err| ApiError::internal(format!("export ticket: {err}")))?
+        {
+            return Err(expired());
+        }
+        let ticket: Ticket = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+        let export = ExportQuery {
+            from: ticket.from,
+            to: ticket.to,
+            as_of_ms: ticket.as_of_ms,
+        };
+        let stream = self.store.export(&ticket.tenant_id, &export).await?;
+        if stream.row_count != ticket.row_count {
+            // The snapshot is fixed by asOf; a different count means the store changed under
+            // it (a merge of late duplicates): the header says what the body holds.
+            tracing::warn!(
+                promised = ticket.row_count,
+                actual = stream.row_count,
+                "export row count changed since it was prepared"
+            );
+        }
+        let as_of = DateTime::<Utc>::from_timestamp_millis(ticket.as_of_ms).unwrap_or_default();
+        Ok(OpenedExport {
+            row_count: stream.row_count,
+            as_of,
+            stream,
+        })
+    }
+}

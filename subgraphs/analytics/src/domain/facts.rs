@@ -1,0 +1,532 @@
+//! Facts: what the analytics store keeps of the domains' events, one row per fact.
+//!
+//! Every fact carries (tenant, kind, entity id, version, event id): the store keeps the highest
+//! version of each (tenant, kind, entity) (ClickHouse `ReplacingMergeTree(version)` read with
+//! `FINAL`; the embedded engine dedupes on read), so a replayed or duplicated event collapses
+//! into the fact it already made, and an older version arriving late loses to the newer one.
+//! The version is the event's `occurred_at` in microseconds.
+//!
+//! Calendar columns (`day`, ISO `week`, `month`) are computed here, once, so that both engines
+//! group by plain strings and agree to the character. Days are UTC days: the events carry no
+//! tenant time zone yet.
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use serde::Deserialize;
+
+use erp_kit::events::EventEnvelope;
+
+/// A working day's length: capacity is counted in these.
+pub const WORKDAY_SECONDS: i64 = 8 * 3600;
+
+/// What a fact records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FactKind {
+    /// A stopped timer's time entry (`quantity`: seconds; `billable`).
+    TimeEntry,
+    /// A task completed in a closed sprint (`quantity`: 1).
+    TaskCompleted,
+    /// A closed sprint (`quantity`: tasks completed in it).
+    Sprint,
+    /// A check-in (`quantity`: minute of the UTC day).
+    CheckIn,
+    /// Approved leave (`quantity`: seconds of working time; 0 once cancelled).
+    Leave,
+    /// A hired employee (`person_id` the employee, `user_id` the login they log time as).
+    Employee,
+    /// A posted customer invoice (`amount`: total in minor units).
+    Invoice,
+    /// An approved expense claim (`amount`: minor units).
+    Expense,
+    /// Payroll's employer cost of a person for a period (`amount`: minor units).
+    PayrollCost,
+    /// A won opportunity (`amount`: minor units).
+    DealWon,
+    /// A helpdesk ticket opened (`quantity`: 1).
+    Ticket,
+    /// A helpdesk SLA breach (`quantity`: 1).
+    SlaBreach,
+}
+
+impl FactKind {
+    pub const ALL: [FactKind; 12] = [
+        FactKind::TimeEntry,
+        FactKind::TaskCompleted,
+        FactKind::Sprint,
+        FactKind::CheckIn,
+        FactKind::Leave,
+        FactKind::Employee,
+        FactKind::Invoice,
+        FactKind::Expense,
+        FactKind::PayrollCost,
+        FactKind::DealWon,
+        FactKind::Ticket,
+        FactKind::SlaBreach,
+    ];
+
+    /// The value of the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactKind::TimeEntry => "time_entry",
+            FactKind::TaskCompleted => "task_completed",
+            FactKind::Sprint => "sprint",
+            FactKind::CheckIn => "check_in",
+            FactKind::Leave => "leave",
+            FactKind::Employee => "employee",
+            FactKind::Invoice => "invoice",
+            FactKind::Expense => "expense",
+            FactKind::PayrollCost => "payroll_cost",
+            FactKind::DealWon => "deal_won",
+            FactKind::Ticket => "ticket",
+            FactKind::SlaBreach => "sla_breach",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One fact, as both engines store it (strings and 64-bit integers only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub tenant_id: String,
+    pub kind: FactKind,
+    pub entity_id: String,
+    pub version: u64,
+    pub event_id: String,
+    /// When the domain says it happened (Unix milliseconds).
+    pub occurred_ms: i64,
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// `YYYY-Www` (ISO week).
+    pub week: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub person_id: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub client_id: String,
+    pub department_id: String,
+    pub quantity: i64,
+    /// Minor units of `currency`.
+    pub amount: i64,
+    pub currency: String,
+    pub billable: bool,
+}
+
+/// The event types the analytics consumer turns into facts (every other one is ignored).
+pub const INGESTED_EVENTS: &[&str] = &[
+    "timer.stopped",
+    "sprint.closed",
+    "attendance.checked_in",
+    "leave.approved",
+    "leave.cancelled",
+    "employee.hired",
+    "invoice.posted",
+    "expense.approved",
+    "payroll.posted",
+    "opportunity.won",
+    "ticket.created",
+    "sla.breached",
+];
+
+/// Whether the consumer turns `event_type` into facts.
+pub fn ingests(event_type: &str) -> bool {
+    INGESTED_EVENTS.contains(&event_type)
+}
+
+/// Why an event cannot become facts (the consumer dead-letters it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub String);
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn iso_week(day: NaiveDate) -> String {
+    let week = day.iso_week();
+    format!("{:04}-W{:02}", week.year(), week.week())
+}
+
+fn calendar(day: NaiveDate) -> (String, String, String) {
+    (
+        day.format("%Y-%m-%d").to_string(),
+        iso_week(day),
+        format!("{:04}-{:02}", day.year(), day.month()),
+    )
+}
+
+fn decode<T: serde::de::DeserializeOwned>(event: &EventEnvelope) -> Result<T, Malformed> {
+    serde_json::from_value(event.payload.clone()).map_err(|err| {
+        Malformed(format!(
+            "{} payload does not fit its contract: {err}",
+            event.event_type
+        ))
+    })
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), Malformed> {
+    if value.trim().is_empty() {
+        Err(Malformed(format!("`{field}` is empty")))
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct TimerStopped {
+    time_entry_id: String,
+    user_id: String,
+    task_id: String,
+    project_id: String,
+    started_at: DateTime<Utc>,
+    duration_seconds: i64,
+    billable: bool,
+}
+
+#[derive(Deserialize)]
+struct SprintClosed {
+    sprint_id: String,
+    project_id: String,
+    completed_task_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PunchRecorded {
+    punch_id: String,
+    employee_id: String,
+    department_id: Option<String>,
+    /// Unix milliseconds.
+    at: i64,
+}
+
+#[derive(Deserialize)]
+struct LeaveRequest {
+    request_id: String,
+    employee_id: String,
+    start_date: NaiveDate,
+    days: f64,
+}
+
+#[derive(Deserialize)]
+struct EmployeeHired {
+    employee_id: String,
+    department_id: Option<String>,
+    hired_on: NaiveDate,
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InvoicePosted {
+    invoice_id: String,
+    customer_id: String,
+    date: NaiveDate,
+    currency: String,
+    total: i64,
+    project_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ExpenseApproved {
+    expense_id: String,
+    employee_id: String,
+    currency: String,
+    total: i64,
+}
+
+/// `payroll.posted` (finance's payroll; the contract analytics reads): one person's employer
+/// cost for a period.
+#[derive(Deserialize)]
+struct PayrollPosted {
+    payslip_id: String,
+    employee_id: String,
+    period_end: NaiveDate,
+    currency: String,
+    employer_cost: i64,
+}
+
+#[derive(Deserialize)]
+struct OpportunityWon {
+    opportunity_id: String,
+    client_id: String,
+    owner_id: String,
+    amount_minor: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+struct TicketEvent {
+    ticket_id: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// A fact of `event` with its identity columns and calendar filled, the rest empty.
+fn base(event: &EventEnvelope, kind: FactKind, entity_id: &str, day: NaiveDate) -> Fact {
+    let (day, week, month) = calendar(day);
+    Fact {
+        tenant_id: event.tenant_id.clone(),
+        kind,
+        entity_id: entity_id.to_owned(),
+        version: u64::try_from(event.occurred_at.timestamp_micros()).unwrap_or(0),
+        event_id: event.id.to_string(),
+        occurred_ms: event.occurred_at.timestamp_millis(),
+        day,
+        week,
+        month,
+        person_id: String::new(),
+        user_id: String::new(),
+        project_id: String::new(),
+        client_id: String::new(),
+        department_id: String::new(),
+        quantity: 0,
+        amount: 0,
+        currency: String::new(),
+        billable: false,
+    }
+}
+
+fn currency(code: &str) -> Result<String, Malformed> {
+    let code = code.trim();
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(code.to_owned())
+    } else {
+        Err(Malformed(format!("`{code}` is not an ISO 4217 currency")))
+    }
+}
+
+/// The facts `event` makes (none for a type that is not ingested); an event whose payload does
+/// not fit its contract is [`Malformed`].
+pub fn facts_of(event: &EventEnvelope) -> Result<Vec<Fact>, Malformed> {
+    non_empty("tenant_id", &event.tenant_id)?;
+    let occurred = event.occurred_at.date_naive();
+    Ok(match event.event_type.as_str() {
+        "timer.stopped" => {
+            let p: TimerStopped = decode(event)?;
+            non_empty("time_entry_id", &p.time_entry_id)?;
+            if p.duration_seconds < 0 {
+                return Err(Malformed("`duration_seconds` is negative".into()));
+            }
+            let mut fact = base(
+                event,
+                FactKind::TimeEntry,
+                &p.time_entry_id,
+                p.started_at.date_naive(),
+            );
+            fact.person_id = p.user_id.clone();
+            fact.user_id = p.user_id;
+            fact.project_id = p.project_id;
+            fact.client_id = String::new();
+            fact.department_id = String::new();
+            fact.quantity = p.duration_seconds;
+            fact.billable = p.billable;
+            let _ = p.task_id;
+            vec![fact]
+        }
+        "sprint.closed" => {
+            let p: SprintClosed = decode(event)?;
+            non_empty("sprint_id", &p.sprint_id)?;
+            let mut facts = Vec::with_capacity(p.completed_task_ids.len() + 1);
+            let mut sprint = base(event, FactKind::Sprint, &p.sprint_id, occurred);
+            sprint.project_id = p.project_id.clone();
+            sprint.quantity = i64::try_from(p.completed_task_ids.len()).unwrap_or(i64::MAX);
+            facts.push(sprint);
+            for task_id in &p.completed_task_ids {
+                let mut task = base(event, FactKind::TaskCompleted, task_id, occurred);
+                task.project_id = p.project_id.clone();
+                task.quantity = 1;
+                facts.push(task);
+            }
+            facts
+        }
+        "attendance.checked_in" => {
+            let p: PunchRecorded = decode(event)?;
+            non_empty("punch_id", &p.punch_id)?;
+            let at = DateTime::<Utc>::from_timestamp_millis(p.at)
+                .ok_or_else(|| Malformed("`at` is not a time".into()))?;
+            let mut fact = base(event, FactKind::CheckIn, &p.punch_id, at.date_naive());
+            fact.person_id = p.employee_id;
+            fact.department_id = p.department_id.unwrap_or_default();
+            fact.quantity = i64::from(at.hour() * 60 + at.minute());
+            vec![fact]
+        }
+        "leave.approved" | "leave.cancelled" => {
+            let p: LeaveRequest = decode(event)?;
+            non_empty("request_id", &p.request_id)?;
+            if !p.days.is_finite() || p.days < 0.0 {
+                return Err(Malformed("`days` is not a number of days".into()));
+            }
+            let mut fact = base(event, FactKind::Leave, &p.request_id, p.start_date);
+            fact.person_id = p.employee_id;
+            // Half days are the finest unit: whole half days of working time, no float drift.
+            let halves = (p.days * 2.0).round() as i64;
+            fact.quantity = if event.event_type == "leave.approved" {
+                halves * WORKDAY_SECONDS / 2
+            } else {
+                0
+            };
+            vec![fact]
+        }
+        "employee.hired" => {
+            let p: EmployeeHired = decode(event)?;
+            non_empty("employee_id", &p.employee_id)?;
+            let mut fact = base(event, FactKind::Employee, &p.employee_id, p.hired_on);
+            fact.person_id = p.employee_id;
+            fact.user_id = p.user_id.unwrap_or_default();
+            fact.department_id = p.department_id.unwrap_or_default();
+            fact.quantity = 1;
+            vec![fact]
+        }
+        "invoice.posted" => {
+            let p: InvoicePosted = decode(event)?;
+            non_empty("invoice_id", &p.invoice_id)?;
+            let mut fact = base(event, FactKind::Invoice, &p.invoice_id, p.date);
+            fact.client_id = p.customer_id;
+            fact.project_id = p.project_id.unwrap_or_default();
+            fact.amount = p.total;
+            fact.currency = currency(&p.currency)?;
+            vec![fact]
+        }
+        "expense.approved" => {
+            let p: ExpenseApproved = decode(event)?;
+            non_empty("expense_id", &p.expense_id)?;
+            let mut fact = base(event, FactKind::Expense, &p.expense_id, occurred);
+            fact.person_id = p.employee_id;
+            fact.amount = p.total;
+            fact.currency = currency(&p.currency)?;
+            vec![fact]
+        }
+        "payroll.posted" => {
+            let p: PayrollPosted = decode(event)?;
+            non_empty("payslip_id", &p.payslip_id)?;
+            let mut fact = base(event, FactKind::PayrollCost, &p.payslip_id, p.period_end);
+            fact.person_id = p.employee_id;
+            fact.amount = p.employer_cost;
+            fact.currency = currency(&p.currency)?;
+            vec![fact]
+        }
+        "opportunity.won" => {
+            let p: OpportunityWon = decode(event)?;
+            non_empty("opportunity_id", &p.opportunity_id)?;
+            let mut fact = base(event, FactKind::DealWon, &p.opportunity_id, occurred);
+            fact.client_id = p.client_id;
+            fact.person_id = p.owner_id;
+            fact.amount = p.amount_minor;
+            fact.currency = currency(&p.currency)?;
+            fact.quantity = 1;
+            vec![fact]
+        }
+        "ticket.created" | "sla.breached" => {
+            let p: TicketEvent = decode(event)?;
+            non_empty("ticket_id", &p.ticket_id)?;
+            let kind = if event.event_type == "ticket.created" {
+                FactKind::Ticket
+            } else {
+                FactKind::SlaBreach
+            };
+            let mut fact = base(event, kind, &p.ticket_id, occurred);
+            fact.client_id = p.client_id.unwrap_or_default();
+            fact.quantity = 1;
+            vec![fact]
+        }
+        _ => Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(event_type: &str, payload: serde_json::Value) -> EventEnvelope {
+        EventEnvelope::new(
+            &erp_kit::TenantId::from_claim("t1"),
+            event_type,
+            "agg",
+            payload,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_stopped_timer_is_a_time_entry_on_its_start_day_and_iso_week() {
+        let facts = facts_of(&event(
+            "timer.stopped",
+            json!({"timer_id": "x", "time_entry_id": "te1", "user_id": "u1", "task_id": "k",
+                   "project_id": "p1", "started_at": "2027-01-03T23:30:00Z",
+                   "ended_at": "2027-01-04T00:30:00Z", "duration_seconds": 3600, "billable": true}),
+        ))
+        .unwrap();
+        assert_eq!(facts.len(), 1);
+        let fact = &facts[0];
+        assert_eq!(
+            (
+                fact.kind,
+                fact.entity_id.as_str(),
+                fact.day.as_str(),
+                fact.week.as_str(),
+                fact.month.as_str()
+            ),
+            (
+                FactKind::TimeEntry,
+                "te1",
+                "2027-01-03",
+                "2026-W53",
+                "2027-01"
+            )
+        );
+        assert_eq!((fact.quantity, fact.billable), (3600, true));
+    }
+
+    #[test]
+    fn a_closed_sprint_is_one_sprint_fact_and_one_fact_per_completed_task() {
+        let facts = facts_of(&event(
+            "sprint.closed",
+            json!({"sprint_id": "s1", "project_id": "p1", "completed_task_ids": ["a", "b"],
+                   "carried_over_task_ids": ["c"], "carried_over_to": null}),
+        ))
+        .unwrap();
+        let kinds: Vec<_> = facts.iter().map(|f| (f.kind, f.quantity)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (FactKind::Sprint, 2),
+                (FactKind::TaskCompleted, 1),
+                (FactKind::TaskCompleted, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn cancelled_leave_replaces_the_approved_fact_with_zero_time() {
+        let payload = json!({"request_id": "r1", "employee_id": "e1", "leave_type_id": "lt",
+            "start_date": "2027-03-01", "end_date": "2027-03-03", "days": 2.5, "status": "approved"});
+        let approved = facts_of(&event("leave.approved", payload.clone())).unwrap();
+        assert_eq!(
+            approved[0].quantity,
+            2 * WORKDAY_SECONDS + WORKDAY_SECONDS / 2
+        );
+        let cancelled = facts_of(&event("leave.cancelled", payload)).unwrap();
+        assert_eq!(
+            (cancelled[0].entity_id.as_str(), cancelled[0].quantity),
+            ("r1", 0)
+        );
+    }
+
+    #[test]
+    fn a_payload_that_breaks_its_contract_is_malformed_and_other_types_make_nothing() {
+        assert!(facts_of(&event("timer.stopped", json!({"user_id": 4}))).is_err());
+        assert!(facts_of(&event(
+            "invoice.posted",
+            json!({"invoice_id": "i", "customer_id": "c", "date": "2027-01-01",
+                   "currency": "euro", "total": 5, "project_id": null})
+        ))
+        .is_err());
+        assert_eq!(
+            facts_of(&event("task.moved", json!({}))).unwrap(),
+            Vec::new()
+        );
+    }
+}

@@ -1,0 +1,915 @@
+//! The one metrics layer: a catalogue of typed metrics (a measure over facts, the dimensions it
+//! may be grouped and filtered by, its unit and its privacy class), and the compiler that turns
+//! a request into the SQL of either engine.
+//!
+//! The compiler is the only way to the facts: the SQL it writes reads them through one
+//! tenant-filtered, deduplicated source (`FINAL` on ClickHouse, the highest version per
+//! (kind, entity) on DataFusion), so no metric can forget the tenant or count a replayed event
+//! twice. Field scopes are checked before any SQL is written:
+//! - payroll-derived cost only with a finance or HR scope ([`COST_SCOPES`]);
+//! - person-level figures (grouping or filtering by person) only with a manager or HR scope
+//!   ([`PEOPLE_SCOPES`]);
+//! - in people analytics every group of fewer than [`MIN_GROUP`] people is suppressed (its value
+//!   withheld), whoever asks, unless the rows are one person each (which needs the scope).
+//!
+//! Values are exact integers: seconds, counts, minor units, basis points (1/10,000) and
+//! hundredths, divided with integer division the same way on both engines.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+
+use erp_kit::ApiError;
+
+use super::facts::WORKDAY_SECONDS;
+use super::reasons;
+
+/// People-analytics groups smaller than this are suppressed.
+pub const MIN_GROUP: u64 = 5;
+/// Dimensions one request may group by.
+pub const MAX_DIMENSIONS: usize = 3;
+/// The longest range one request may cover (days), and how far back facts are kept.
+pub const MAX_RANGE_DAYS: i64 = 3 * 366;
+pub const RETENTION_DAYS: i64 = 10 * 366;
+/// Punctual: the first check-in of the day at or before 09:15 (UTC: the events carry no
+/// shift start or tenant time zone yet).
+pub const PUNCTUAL_BY_MINUTE: i64 = 9 * 60 + 15;
+
+/// Scopes that open payroll-derived cost.
+pub const COST_SCOPES: &[&str] = &["analytics:cost", "finance:read", "hr:admin"];
+/// Scopes that open person-level productivity (managers hold `analytics:people`).
+pub const PEOPLE_SCOPES: &[&str] = &["analytics:people", "hr:read", "hr:admin"];
+
+/// What a metric's values count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Seconds,
+    Count,
+    /// 1/10,000 (utilization, punctuality).
+    BasisPoints,
+    /// 1/100 (average tasks per sprint).
+    Hundredths,
+    /// Integer minor units of the row's currency.
+    MinorUnits,
+}
+
+/// A dimension: a column of the facts a metric is grouped or filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    Person,
+    Department,
+    Project,
+    Client,
+    Day,
+    Week,
+    Month,
+    Billable,
+    Currency,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 9] = [
+        Dimension::Person,
+        Dimension::Department,
+        Dimension::Project,
+        Dimension::Client,
+        Dimension::Day,
+        Dimension::Week,
+        Dimension::Month,
+        Dimension::Billable,
+        Dimension::Currency,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Person => "person",
+            Dimension::Department => "department",
+            Dimension::Project => "project",
+            Dimension::Client => "client",
+            Dimension::Day => "day",
+            Dimension::Week => "week",
+            Dimension::Month => "month",
+            Dimension::Billable => "billable",
+            Dimension::Currency => "currency",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// The column of a metric's rows (`billable` is the facts' flag: its text is another
+    /// name, or ClickHouse's aliases would shadow the flag in the same SELECT).
+    fn column(self) -> &'static str {
+        match self {
+            Dimension::Billable => "billable_text",
+            other => other.name(),
+        }
+    }
+}
+
+/// How a metric aggregates its rows' `num` (and `den`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    /// sum(num) * scale / sum(den), 0 when the denominator is 0.
+    Ratio(i64),
+}
+
+/// The privacy class of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Privacy {
+    /// Figures about work, not people (throughput, revenue).
+    Open,
+    /// Figures about people: person-level needs [`PEOPLE_SCOPES`], small groups suppressed.
+    People,
+    /// People analytics of payroll-derived cost: also needs [`COST_SCOPES`].
+    PeopleCost,
+}
+
+/// The metrics of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    HoursLogged,
+    BillableHours,
+    Capacity,
+    Utilization,
+    TaskThroughput,
+    SprintVelocity,
+    Punctuality,
+    InvoicedRevenue,
+    LabourCost,
+    DealsWon,
+    TicketsOpened,
+    SlaBreaches,
+}
+
+use Dimension as D;
+
+impl Metric {
+    pub const ALL: [Metric; 12] = [
+        Metric::HoursLogged,
+        Metric::BillableHours,
+        Metric::Capacity,
+        Metric::Utilization,
+        Metric::TaskThroughput,
+        Metric::SprintVelocity,
+        Metric::Punctuality,
+        Metric::InvoicedRevenue,
+        Metric::LabourCost,
+        Metric::DealsWon,
+        Metric::TicketsOpened,
+        Metric::SlaBreaches,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::HoursLogged => "hours_logged",
+            Metric::BillableHours => "billable_hours",
+            Metric::Capacity => "capacity",
+            Metric::Utilization => "utilization",
+            Metric::TaskThroughput => "task_throughput",
+            Metric::SprintVelocity => "sprint_velocity",
+            Metric::Punctuality => "punctuality",
+            Metric::InvoicedRevenue => "invoiced_revenue",
+            Metric::LabourCost => "labour_cost",
+            Metric::DealsWon => "deals_won",
+            Metric::TicketsOpened => "tickets_opened",
+            Metric::SlaBreaches => "sla_breaches",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Metric::HoursLogged => "Time logged on tasks (stopped timers), in seconds.",
+            Metric::BillableHours => "Billable time logged on tasks, in seconds.",
+            Metric::Capacity => {
+                "Available working time: working days of the range x 8 h, less approved leave, per employee, in seconds."
+            }
+            Metric::Utilization => {
+                "Billable time / available time (capacity), in basis points (10,000 = 100 %)."
+            }
+            Metric::TaskThroughput => "Tasks completed in closed sprints.",
+            Metric::SprintVelocity => "Tasks completed per closed sprint, in hundredths.",
+            Metric::Punctuality => {
+                "Share of attendance days whose first check-in is at or before 09:15 UTC, in basis points."
+            }
+            Metric::InvoicedRevenue => "Posted customer invoices, in minor units per currency.",
+            Metric::LabourCost => {
+                "Payroll's employer cost (payroll-derived: finance and HR only), in minor units per currency."
+            }
+            Metric::DealsWon => "Won opportunities' amounts, in minor units per currency.",
+            Metric::TicketsOpened => "Helpdesk tickets opened.",
+            Metric::SlaBreaches => "Helpdesk SLA breaches.",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::HoursLogged | Metric::BillableHours | Metric::Capacity => Unit::Seconds,
+            Metric::Utilization | Metric::Punctuality => Unit::BasisPoints,
+            Metric::SprintVelocity => Unit::Hundredths,
+            Metric::InvoicedRevenue | Metric::LabourCost | Metric::DealsWon => Unit::MinorUnits,
+            Metric::TaskThroughput | Metric::TicketsOpened | Metric::SlaBreaches => Unit::Count,
+        }
+    }
+
+    /// The dimensions it may be grouped and filtered by.
+    pub fn dimensions(self) -> &'static [Dimension] {
+        match self {
+            Metric::HoursLogged | Metric::BillableHours => &[
+                D::Person,
+                D::Project,
+                D::Day,
+                D::Week,
+                D::Month,
+                D::Billable,
+            ],
+            Metric::Capacity | Metric::Utilization => &[D::Person, D::Department],
+            Metric::TaskThroughput | Metric::SprintVelocity => {
+                &[D::Project, D::Day, D::Week, D::Month]
+            }
+            Metric::Punctuality => &[D::Person, D::Department, D::Day, D::Week, D::Month],
+            Metric::InvoicedRevenue => &[
+                D::Project,
+                D::Client,
+                D::Day,
+                D::Week,
+                D::Month,
+                D::Currency,
+            ],
+            Metric::LabourCost => &[D::Person, D::Day, D::Week, D::Month, D::Currency],
+            Metric::DealsWon => &[D::Client, D::Person, D::Day, D::Week, D::Month, D::Currency],
+            Metric::TicketsOpened | Metric::SlaBreaches => &[D::Client, D::Day, D::Week, D::Month],
+        }
+    }
+
+    fn aggregate(self) -> Aggregate {
+        match self {
+            Metric::Utilization | Metric::Punctuality => Aggregate::Ratio(10_000),
+            Metric::SprintVelocity => Aggregate::Ratio(100),
+            _ => Aggregate::Sum,
+        }
+    }
+
+    fn privacy(self) -> Privacy {
+        match self {
+            Metric::HoursLogged
+            | Metric::BillableHours
+            | Metric::Capacity
+            | Metric::Utilization
+            | Metric::Punctuality => Privacy::People,
+            Metric::LabourCost => Privacy::PeopleCost,
+            // A deal's owner is a salesperson's own figure, but pipelines are shown by owner
+            // in the CRM already: open.
+            _ => Privacy::Open,
+        }
+    }
+
+    /// Whether amounts of different currencies could meet: the currency is always a
+    /// dimension of its rows (never summed across currencies).
+    fn is_money(self) -> bool {
+        self.unit() == Unit::MinorUnits
+    }
+
+    /// Whether its groups are people analytics (suppressed under [`MIN_GROUP`] people).
+    pub fn is_people_analytics(self) -> bool {
+        self.privacy() != Privacy::Open
+    }
+
+    pub fn needs_cost_scope(self) -> bool {
+        self.privacy() == Privacy::PeopleCost
+    }
+}
+
+/// The engine a query is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    ClickHouse,
+    DataFusion,
+}
+
+/// Who asks: their tenant (from the verified token) and scopes.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub tenant_id: String,
+    pub scopes: Vec<String>,
+}
+
+impl Viewer {
+    fn holds_any(&self, scopes: &[&str]) -> bool {
+        self.scopes.iter().any(|s| scopes.contains(&s.as_str()))
+    }
+
+    pub fn sees_people(&self) -> bool {
+        self.holds_any(PEOPLE_SCOPES)
+    }
+
+    pub fn sees_cost(&self) -> bool {
+        self.holds_any(COST_SCOPES)
+    }
+}
+
+/// A request, as names (from the API) before the compiler checks them.
+#[derive(Debug, Clone)]
+pub struct MetricRequest {
+    pub metric: String,
+    pub group_by: Vec<String>,
+    /// Dimension name and the values it must take (any of them).
+    pub filters: Vec<(String, Vec<String>)>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// A checked request: what the compiler writes SQL for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    pub metric: Metric,
+    /// The output dimensions (the requested ones, plus the currency for money).
+    pub dimensions: Vec<Dimension>,
+    pub filters: Vec<(Dimension, Vec<String>)>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Groups under [`MIN_GROUP`] people have their value withheld.
+    pub suppress_small_groups: bool,
+}
+
+/// The SQL of one engine. Its result columns are always `d0`..`d3` (strings, `''` when unused),
+/// `value` (64-bit integer) and `people` (distinct people in the group, unsigned 64-bit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledSql {
+    pub sql: String,
+    /// ClickHouse only: the `{tenant:String}` parameter's value (bound, never spliced).
+    pub tenant: String,
+}
+
+/// Output columns carrying dimensions.
+pub const DIMENSION_COLUMNS: usize = 4;
+
+/// One result row as both engines return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricRow {
+    /// The dimension values, in the query's order.
+    pub dimensions: Vec<String>,
+    /// None: suppressed (a people-analytics group of fewer than [`MIN_GROUP`] people).
+    pub value: Option<i64>,
+}
+
+/// Ids and values a filter may carry: what ids, days and codes are made of.
+fn is_plain_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@'))
+}
+
+/// Checks `request` against the catalogue and the viewer's scopes.
+pub fn check(
+    request: &MetricRequest,
+    viewer: &Viewer,
+    today: NaiveDate,
+) -> Result<MetricQuery, ApiError> {
+    let metric = Metric::parse(&request.metric).ok_or_else(|| {
+        ApiError::rule(
+            reasons::UNKNOWN_METRIC,
+            format!("no metric is called `{}`", request.metric),
+        )
+        .on_field("metric")
+    })?;
+    if !is_plain_value(&viewer.tenant_id) {
+        return Err(ApiError::internal("a tenant id with unexpected characters"));
+    }
+    if metric.needs_cost_scope() && !viewer.sees_cost() {
+        return Err(ApiError::rule(
+            reasons::COST_FORBIDDEN,
+            format!(
+                "`{}` is payroll-derived cost: it needs one of {}",
+                metric.name(),
+                COST_SCOPES.join(", ")
+            ),
+        ));
+    }
+    let offered = |name: &str, field: &str| -> Result<Dimension, ApiError> {
+        Dimension::parse(name)
+            .filter(|d| metric.dimensions().contains(d))
+            .ok_or_else(|| {
+                ApiError::rule(
+                    reasons::UNKNOWN_DIMENSION,
+                    format!(
+                        "`{}` has no dimension `{name}` (it has: {})",
+                        metric.name(),
+                        metric
+                            .dimensions()
+                            .iter()
+                            .map(|d| d.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .on_field(field)
+            })
+    };
+    let mut dimensions = Vec::new();
+    for name in &request.group_by {
+        let dimension = offered(name, "groupBy")?;
+        if dimension == Dimension::Person && metric.is_people_analytics() && !viewer.sees_people() {
+            return Err(ApiError::rule(
+                reasons::PERSON_LEVEL_FORBIDDEN,
+                format!(
+                    "`{}` per person needs one of {}",
+                    metric.name(),
+                    PEOPLE_SCOPES.join(", ")
+                ),
+            )
+            .on_field("groupBy"));
+        }
+        if !dimensions.contains(&dimension) {
+            dimensions.push(dimension);
+        }
+    }
+    if dimensions.len() > MAX_DIMENSIONS {
+        return Err(ApiError::rule(
+            reasons::INVALID_QUERY,
+            format!("group by at most {MAX_DIMENSIONS} dimensions"),
+        )
+        .on_field("groupBy"));
+    }
+    if metric.is_money() && !dimensions.contains(&Dimension::Currency) {
+        dimensions.push(Dimension::Currency);
+    }
+    let mut filters = Vec::new();
+    for (name, values) in &request.filters {
+        let dimension = offered(name, "filters")?;
+        if dimension == Dimension::Person
+            && (metric.is_people_analytics() || metric == Metric::DealsWon)
+            && !viewer.sees_people()
+        {
+            return Err(ApiError::rule(
+                reasons::FORBIDDEN_FILTER,
+                format!(
+                    "filtering `{}` by person needs one of {}",
+                    metric.name(),
+                    PEOPLE_SCOPES.join(", ")
+                ),
+            )
+            .on_field("filters"));
+        }
+        if values.is_empty() || values.len() > 100 || !values.iter().all(|v| is_plain_value(v)) {
+            return Err(ApiError::rule(
+                reasons::INVALID_QUERY,
+                format!("the `{name}` filter takes 1 to 100 ids (letters, digits, - _ . : @)"),
+            )
+            .on_field("filters"));
+        }
+        filters.push((dimension, values.clone()));
+    }
+    if request.from > request.to {
+        return Err(ApiError::rule(
+            reasons::INVALID_RANGE,
+            format!(
+                "the range ends ({}) before it starts ({})",
+                request.to, request.from
+            ),
+        )
+        .on_field("to"));
+    }
+    if (request.to - request.from).num_days() >= MAX_RANGE_DAYS {
+        return Err(ApiError::rule(
+            reasons::INVALID_RANGE,
+            format!("a range covers at most {MAX_RANGE_DAYS} days"),
+        )
+        .on_field("to"));
+    }
+    if (today - request.from).num_days() > RETENTION_DAYS {
+        return Err(ApiError::rule(
+            reasons::BEYOND_RETENTION,
+            format!("facts are kept {RETENTION_DAYS} days: the range starts before that"),
+        )
+        .on_field("from"));
+    }
+    let per_person = dimensions.contains(&Dimension::Person);
+    Ok(MetricQuery {
+        metric,
+        dimensions,
+        filters,
+        from: request.from,
+        to: request.to,
+        suppress_small_groups: metric.is_people_analytics() && !per_person,
+    })
+}
+
+/// Monday to Friday in `[from, to]`.
+pub fn working_days(from: NaiveDate, to: NaiveDate) -> i64 {
+    from.iter_days()
+        .take_while(|day| *day <= to)
+        .filter(|day| !matches!(day.weekday(), Weekday::Sat | Weekday::Sun))
+        .count() as i64
+}
+
+/// A string literal of a plain value (checked by [`is_plain_value`]: nothing to escape).
+fn literal(value: &str) -> String {
+    format!("'{value}'")
+}
+
+impl MetricQuery {
+    /// The tenant-filtered, deduplicated facts: the only source a metric's SQL reads.
+    fn facts(&self, dialect: Dialect, tenant: &str) -> String {
+        match dialect {
+            // ReplacingMergeTree(version): FINAL keeps the highest version per sorting key
+            // (tenant_id, kind, entity_id). The tenant is a bound parameter.
+            Dialect::ClickHouse => {
+                "(SELECT * FROM facts FINAL WHERE tenant_id = {tenant:String})".to_owned()
+            }
+            // Dedupe on read: the highest version per (kind, entity), the same rows FINAL keeps.
+            Dialect::DataFusion => format!(
+                "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entity_id \
+                 ORDER BY version DESC, event_id DESC) AS rn FROM facts WHERE tenant_id = {}) \
+                 AS ranked WHERE rn = 1)",
+                literal(tenant)
+            ),
+        }
+    }
+
+    fn range(&self) -> String {
+        format!(
+            "day >= '{}' AND day <= '{}'",
+            self.from.format("%Y-%m-%d"),
+            self.to.format("%Y-%m-%d")
+        )
+    }
+
+    /// The metric's rows: one per fact (or per person / person-day), with the columns every
+    /// dimension names and `num`, `den`, `who`.
+    fn rows(&self, dialect: Dialect, tenant: &str) -> String {
+        let f = self.facts(dialect, tenant);
+        let range = self.range();
+        let kind_rows = |kind: &str, num: &str| {
+            format!(
+                "SELECT person_id AS person, department_id AS department, project_id AS project, \
+                 client_id AS client, day, week, month, \
+                 CASE WHEN billable = 1 THEN 'true' ELSE 'false' END AS billable_text, currency, \
+                 {num} AS num, 1 AS den, person_id AS who \
+                 FROM {f} AS f WHERE kind = '{kind}' AND {range}"
+            )
+        };
+        match self.metric {
+            Metric::HoursLogged => kind_rows("time_entry", "quantity"),
+            Metric::BillableHours => kind_rows(
+                "time_entry",
+                "CASE WHEN billable = 1 THEN quantity ELSE 0 END",
+            ),
+            Metric::TaskThroughput | Metric::SprintVelocity => {
+                let kind = if self.metric == Metric::TaskThroughput {
+                    "task_completed"
+                } else {
+                    "sprint"
+                };
+                kind_rows(kind, "quantity")
+            }
+            Metric::InvoicedRevenue => kind_rows("invoice", "amount"),
+            Metric::LabourCost => kind_rows("payroll_cost", "amount"),
+            Metric::DealsWon => kind_rows("deal_won", "amount"),
+            Metric::TicketsOpened => kind_rows("ticket", "quantity"),
+            Metric::SlaBreaches => kind_rows("sla_breach", "quantity"),
+            Metric::Punctuality => format!(
+                "SELECT person_id AS person, MAX(department_id) AS department, '' AS project, \
+                 '' AS client, day, week, month, 'false' AS billable_text, '' AS currency, \
+                 CASE WHEN MIN(quantity) <= {PUNCTUAL_BY_MINUTE} THEN 1 ELSE 0 END AS num, \
+                 1 AS den, person_id AS who \
+                 FROM {f} AS f WHERE kind = 'check_in' AND {range} \
+                 GROUP BY person_id, day, week, month"
+            ),
+            Metric::Capacity | Metric::Utilization => {
+                // Per employee linked to a login (time entries name the login): the range's
+                // working time less approved leave starting in it, and the billable time.
+                let workday_seconds = working_days(self.from, self.to) * WORKDAY_SECONDS;
+                let capacity = format!(
+                    "CASE WHEN {workday_seconds} - COALESCE(l.leave_s, 0) < 0 THEN 0 \
+                     ELSE {workday_seconds} - COALESCE(l.leave_s, 0) END"
+                );
+                let (num, den) = if self.metric == Metric::Capacity {
+                    (capacity, "1".to_owned())
+                } else {
+                    ("COALESCE(t.billable_s, 0)".to_owned(), capacity)
+                };
+                format!(
+                    "SELECT e.user_id AS person, e.department_id AS department, '' AS project, \
+                     '' AS client, '' AS day, '' AS week, '' AS month, 'false' AS billable_text, \
+                     '' AS currency, {num} AS num, {den} AS den, e.user_id AS who \
+                     FROM (SELECT person_id, user_id, department_id FROM {f} AS fe \
+                           WHERE kind = 'employee' AND user_id <> '') AS e \
+                     LEFT JOIN (SELECT person_id AS leave_person, SUM(quantity) AS leave_s \
+                           FROM {f} AS fl WHERE kind = 'leave' AND {range} \
+                           GROUP BY person_id) AS l ON l.leave_person = e.person_id \
+                     LEFT JOIN (SELECT user_id AS time_user, \
+                           SUM(CASE WHEN billable = 1 THEN quantity ELSE 0 END) AS billable_s \
+                           FROM {f} AS ft WHERE kind = 'time_entry' AND {range} \
+                           GROUP BY user_id) AS t ON t.time_user = e.user_id"
+                )
+            }
+        }
+    }
+
+    /// The SQL of `dialect` for `viewer`'s tenant.
+    pub fn compile(&self, dialect: Dialect, viewer: &Viewer) -> CompiledSql {
+        let tenant = viewer.tenant_id.as_str();
+        let rows = self.rows(dialect, tenant);
+        let dims: Vec<&str> = self.dimensions.iter().map(|d| d.column()).collect();
+        let mut select = Vec::new();
+        for index in 0..DIMENSION_COLUMNS {
+            let expr = dims.get(index).copied().unwrap_or("''");
+            select.push(format!("{expr} AS d{index}"));
+        }
+        let (num, den) = ("COALESCE(SUM(num), 0)", "COALESCE(SUM(den), 0)");
+        let value = match self.metric.aggregate() {
+            Aggregate::Sum => num.to_owned(),
+            Aggregate::Ratio(scale) => {
+                let quotient = match dialect {
+                    // `/` is float division on ClickHouse; intDiv truncates like DataFusion's
+                    // integer `/`.
+                    Dialect::ClickHouse => format!("intDiv({num} * {scale}, {den})"),
+                    Dialect::DataFusion => format!("({num} * {scale}) / {den}"),
+                };
+                format!("CASE WHEN {den} = 0 THEN 0 ELSE {quotient} END")
+            }
+        };
+        let (value, people) = match dialect {
+            Dialect::ClickHouse => (
+                format!("toInt64({value})"),
+                "toUInt64(COUNT(DISTINCT who))".to_owned(),
+            ),
+            Dialect::DataFusion => (
+                format!("CAST({value} AS BIGINT)"),
+                "CAST(COUNT(DISTINCT who) AS BIGINT UNSIGNED)".to_owned(),
+            ),
+        };
+        select.push(format!("{value} AS value"));
+        select.push(format!("{people} AS people"));
+        let mut filters = Vec::new();
+        for (dimension, values) in &self.filters {
+            let list: Vec<String> = values.iter().map(|v| literal(v)).collect();
+            filters.push(format!("{} IN ({})", dimension.column(), list.join(", ")));
+        }
+        let mut sql = format!("SELECT {} FROM ({rows}) AS r", select.join(", "));
+        if !filters.is_empty() {
+            sql.push_str(&format!(" WHERE {}", filters.join(" AND ")));
+        }
+        if !dims.is_empty() {
+            let list = dims.join(", ");
+            sql.push_str(&format!(" GROUP BY {list} ORDER BY {list}"));
+        }
+        CompiledSql {
+            sql,
+            tenant: tenant.to_owned(),
+        }
+    }
+
+    /// A result row from the engine's columns, with small groups suppressed.
+    pub fn row(&self, columns: [String; DIMENSION_COLUMNS], value: i64, people: u64) -> MetricRow {
+        let dimensions = columns.into_iter().take(self.dimensions.len()).collect();
+        let suppressed = self.suppress_small_groups && people < MIN_GROUP;
+        MetricRow {
+            dimensions,
+            value: (!suppressed).then_some(value),
+        }
+    }
+
+    /// Whether a fact of this tenant on `day` could change this query's result (live tiles).
+    pub fn covers_day(&self, day: NaiveDate) -> bool {
+        day >= self.from && day <= self.to
+    }
+}
+
+/// An export of the tenant's time entries in a range, as of one instant: its rows and its
+/// row count read the same snapshot (facts ingested at or before `as_of_ms`). Exports are
+/// person-level: the caller checks [`Viewer::sees_people`] and `analytics:export`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportQuery {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub as_of_ms: i64,
+}
+
+/// The CSV columns of a time-entry export.
+pub const EXPORT_COLUMNS: &[&str] = &[
+    "time_entry_id",
+    "person",
+    "project",
+    "day",
+    "week",
+    "seconds",
+    "billable",
+];
+
+impl ExportQuery {
+    fn source(&self) -> String {
+        format!(
+            "(SELECT * FROM facts FINAL WHERE tenant_id = {{tenant:String}} AND kind = 'time_entry' \
+             AND day >= '{}' AND day <= '{}' AND ingested_ms <= {})",
+            self.from.format("%Y-%m-%d"),
+            self.to.format("%Y-%m-%d"),
+            self.as_of_ms
+        )
+    }
+
+    /// ClickHouse: how many rows the export has.
+    pub fn count_sql(&self) -> String {
+        format!("SELECT toUInt64(count()) FROM {} AS f", self.source())
+    }
+
+    /// ClickHouse: the rows, oldest day first (the format is the caller's: CSVWithNames).
+    pub fn rows_sql(&self) -> String {
+        format!(
+            "SELECT entity_id AS time_entry_id, person_id AS person, project_id AS project, day, \
+             week, quantity AS seconds, billable FROM {} AS f ORDER BY day, entity_id",
+            self.source()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    fn viewer(scopes: &[&str]) -> Viewer {
+        Viewer {
+            tenant_id: "tenant-1".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn request(metric: &str, group_by: &[&str]) -> MetricRequest {
+        MetricRequest {
+            metric: metric.into(),
+            group_by: group_by.iter().map(|s| (*s).to_owned()).collect(),
+            filters: Vec::new(),
+            from: day("2027-01-01"),
+            to: day("2027-01-31"),
+        }
+    }
+
+    fn refusal(result: Result<MetricQuery, ApiError>) -> String {
+        match result {
+            Err(ApiError::Rule { reason, .. }) => reason.name().to_owned(),
+            other => panic!("expected a rule refusal, got {other:?}"),
+        }
+    }
+
+    const TODAY: &str = "2027-02-01";
+
+    #[test]
+    fn unknown_metrics_and_dimensions_are_refused_by_name() {
+        let analyst = viewer(&["analytics:read"]);
+        let today = day(TODAY);
+        assert_eq!(
+            refusal(check(&request("happiness", &[]), &analyst, today)),
+            "UNKNOWN_METRIC"
+        );
+        assert_eq!(
+            refusal(check(&request("hours_logged", &["mood"]), &analyst, today)),
+            "UNKNOWN_DIMENSION"
+        );
+        // A real dimension the metric does not offer.
+        assert_eq!(
+            refusal(check(
+                &request("task_throughput", &["person"]),
+                &analyst,
+                today
+            )),
+            "UNKNOWN_DIMENSION"
+        );
+    }
+
+    #[test]
+    fn person_level_and_cost_need_their_scopes() {
+        let analyst = viewer(&["analytics:read"]);
+        let today = day(TODAY);
+        assert_eq!(
+            refusal(check(
+                &request("hours_logged", &["person"]),
+                &analyst,
+                today
+            )),
+            "PERSON_LEVEL_FORBIDDEN"
+        );
+        assert_eq!(
+            refusal(check(&request("labour_cost", &["month"]), &analyst, today)),
+            "COST_FORBIDDEN"
+        );
+        let mut filtered = request("punctuality", &["week"]);
+        filtered.filters = vec![("person".into(), vec!["u1".into()])];
+        assert_eq!(
+            refusal(check(&filtered, &analyst, today)),
+            "FORBIDDEN_FILTER"
+        );
+        let manager = viewer(&["analytics:read", "analytics:people"]);
+        let query = check(&request("hours_logged", &["person"]), &manager, today).unwrap();
+        assert!(!query.suppress_small_groups);
+        // Cost also needs a person-level scope to be read per person.
+        let finance = viewer(&["analytics:read", "finance:read"]);
+        assert!(check(&request("labour_cost", &["month"]), &finance, today).is_ok());
+        assert_eq!(
+            refusal(check(&request("labour_cost", &["person"]), &finance, today)),
+            "PERSON_LEVEL_FORBIDDEN"
+        );
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let analyst = viewer(&["analytics:read"]);
+        let mut reversed = request("task_throughput", &[]);
+        reversed.from = day("2027-02-01");
+        assert_eq!(
+            refusal(check(&reversed, &analyst, day(TODAY))),
+            "INVALID_RANGE"
+        );
+        let mut old = request("task_throughput", &[]);
+        old.from = day("2010-01-01");
+        old.to = day("2010-02-01");
+        assert_eq!(
+            refusal(check(&old, &analyst, day(TODAY))),
+            "BEYOND_RETENTION"
+        );
+        let mut bad_filter = request("task_throughput", &[]);
+        bad_filter.filters = vec![("project".into(), vec!["p' OR 1=1 --".into()])];
+        assert_eq!(
+            refusal(check(&bad_filter, &analyst, day(TODAY))),
+            "INVALID_QUERY"
+        );
+    }
+
+    #[test]
+    fn money_is_always_split_by_currency_and_people_groups_are_suppressed() {
+        let analyst = viewer(&["analytics:read"]);
+        let query = check(
+            &request("invoiced_revenue", &["project"]),
+            &analyst,
+            day(TODAY),
+        )
+        .unwrap();
+        assert_eq!(
+            query.dimensions,
+            vec![Dimension::Project, Dimension::Currency]
+        );
+        assert!(!query.suppress_small_groups);
+        let people = check(&request("hours_logged", &["project"]), &analyst, day(TODAY)).unwrap();
+        assert!(people.suppress_small_groups);
+        let row = people.row(
+            ["p1".into(), String::new(), String::new(), String::new()],
+            7200,
+            4,
+        );
+        assert_eq!(row.value, None, "4 people: withheld");
+        let row = people.row(
+            ["p1".into(), String::new(), String::new(), String::new()],
+            7200,
+            5,
+        );
+        assert_eq!(
+            (row.dimensions, row.value),
+            (vec!["p1".to_owned()], Some(7200))
+        );
+    }
+
+    #[test]
+    fn every_compiled_query_reads_the_facts_only_through_the_tenant_filter() {
+        let hr = viewer(&["analytics:read", "hr:admin", "finance:read"]);
+        for metric in Metric::ALL {
+            let query = check(&request(metric.name(), &[]), &hr, day(TODAY)).unwrap();
+            for dialect in [Dialect::ClickHouse, Dialect::DataFusion] {
+                let sql = query.compile(dialect, &hr).sql;
+                let reads = sql.matches("FROM facts").count();
+                let filtered = match dialect {
+                    Dialect::ClickHouse => sql
+                        .matches("FROM facts FINAL WHERE tenant_id = {tenant:String}")
+                        .count(),
+                    Dialect::DataFusion => sql
+                        .matches("FROM facts WHERE tenant_id = 'tenant-1'")
+                        .count(),
+                };
+                assert!(reads > 0, "{sql}");
+                assert_eq!(reads, filtered, "{metric:?} {dialect:?}: {sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn ratios_divide_as_integers_on_both_engines() {
+        let hr = viewer(&["analytics:read", "hr:admin"]);
+        let query = check(&request("utilization", &["person"]), &hr, day(TODAY)).unwrap();
+        let clickhouse = query.compile(Dialect::ClickHouse, &hr).sql;
+        assert!(clickhouse.contains("intDiv(COALESCE(SUM(num), 0) * 10000, COALESCE(SUM(den), 0))"));
+        let datafusion = query.compile(Dialect::DataFusion, &hr).sql;
+        assert!(datafusion.contains("(COALESCE(SUM(num), 0) * 10000) / COALESCE(SUM(den), 0)"));
+        // January 2027: 21 working days.
+        assert_eq!(working_days(day("2027-01-01"), day("2027-01-31")), 21);
+        assert!(clickhouse.contains(&(21 * WORKDAY_SECONDS).to_string()));
+    }
+}

@@ -1,0 +1,24 @@
+//! The analytics API: the metric catalogue, `metric(...)` (a table), the live `metric`
+//! subscription, and exports (a heavy field handing out a one-time streamed CSV link, served
+//! by [`export`]).
+
+pub mod export;
+pub mod metrics;
+
+use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
+
+use crate::app::Analytics;
+
+pub use metrics::{Query, Subscription};
+
+pub type AnalyticsSchema = Schema<Query, EmptyMutation, Subscription>;
+
+pub fn schema_builder(
+    analytics: Option<Analytics>,
+) -> SchemaBuilder<Query, EmptyMutation, Subscription> {
+    let builder = Schema::build(Query, EmptyMutation, Subscription);
+    match analytics {
+        Some(analytics) => builder.data(analytics),
+        None => builder,
+    }
+}

@@ -1,0 +1,191 @@
+//! The analytics subgraph: every domain's events into facts (ClickHouse in production,
+//! DataFusion over the state directory in the one-process mode), one metrics layer compiled to
+//! each engine's SQL with the tenant filter and field scopes enforced by its compiler, live
+//! tiles, and streamed CSV exports.
+//!
+//! The floor plan (who imports whom): `graphql` -> `app` -> `store`, `domain`; `events` ->
+//! `store`, `domain`; `store` -> `domain`; `domain` imports nothing of this crate. This file
+//! wires them.
+
+pub mod app;
+pub mod domain;
+pub mod events;
+pub mod graphql;
+pub mod store;
+
+use std::sync::Arc;
+
+use erp_kit::events::{Consumer, ConsumerConfig, ConsumerHandle};
+use erp_kit::http::{HttpState, Readiness};
+use erp_kit::runtime::Runtime;
+
+pub use app::Analytics;
+/// The analytics rule reasons (`extensions.reason`), for the error catalogue.
+pub use domain::reasons;
+pub use graphql::AnalyticsSchema;
+use store::writer::{FactWriter, WriterConfig, WriterTask};
+use store::SharedFacts;
+
+/// The port the analytics subgraph listens on by default.
+pub const DEFAULT_PORT: u16 = 4008;
+
+/// The schema with the kit's rules; `None` builds it without data (for SDL export).
+pub fn build_schema(
+    analytics: Option<Analytics>,
+    limits: &erp_kit::config::Limits,
+) -> AnalyticsSchema {
+    erp_kit::schema::finish(graphql::schema_builder(analytics), limits)
+}
+
+/// The federated SDL of this subgraph (what composition reads).
+pub fn sdl() -> String {
+    erp_kit::schema::federation_sdl(&build_schema(None, &Default::default()))
+}
+
+/// How the service consumes and writes.
+#[derive(Debug, Clone)]
+pub struct AnalyticsOptions {
+    /// The consumer group ([`events::FACTS_GROUP`]).
+    pub group: String,
+    /// The topics read ([`events::source_topics`]).
+    pub topics: Vec<String>,
+    pub writer: WriterConfig,
+    /// Namespaces live channels and export tickets in a shared cache.
+    pub cache_prefix: String,
+}
+
+impl Default for AnalyticsOptions {
+    fn default() -> Self {
+        Self {
+            group: events::FACTS_GROUP.to_owned(),
+            topics: events::source_topics(),
+            writer: WriterConfig::default(),
+            cache_prefix: "erp".to_owned(),
+        }
+    }
+}
+
+/// The environment variable naming the embedded engine's directory (`erp-os all` uses
+/// `<state-dir>/analytics`).
+pub const DATA_DIR_ENV: &str = "ERP_ANALYTICS_DATA_DIR";
+
+/// The store named by the configuration: ClickHouse at `CLICKHOUSE_URL`, else (built with the
+/// `embedded` feature) the DataFusion engine over `ERP_ANALYTICS_DATA_DIR`.
+pub async fn connect_store() -> anyhow::Result<SharedFacts> {
+    if let Some(config) = store::clickhouse::ClickHouseConfig::from_env() {
+        return Ok(Arc::new(store::clickhouse::ClickHouseStore::new(&config)));
+    }
+    let dir = std::env::var_os(DATA_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    embedded_store(dir.as_deref())
+}
+
+/// The embedded engine over `dir` (in memory only without one).
+#[cfg(feature = "embedded")]
+pub fn embedded_store(dir: Option<&std::path::Path>) -> anyhow::Result<SharedFacts> {
+    Ok(Arc::new(store::embedded::EmbeddedStore::open(dir)?))
+}
+
+/// Without the `embedded` feature there is no engine but ClickHouse.
+#[cfg(not(feature = "embedded"))]
+pub fn embedded_store(dir: Option<&std::path::Path>) -> anyhow::Result<SharedFacts> {
+    let _ = dir;
+    anyhow::bail!(
+        "analytics needs CLICKHOUSE_URL (this build has no embedded engine: enable the `embedded` feature)"
+    )
+}
+
+struct AnalyticsReadiness {
+    store: SharedFacts,
+}
+
+#[async_trait::async_trait]
+impl Readiness for AnalyticsReadiness {
+    async fn check(&self) -> Result<(), String> {
+        self.store.ping().await
+    }
+}
+
+/// A running analytics subgraph: its HTTP router (GraphQL and export links), its use cases,
+/// its consumer and its fact writer (stopped when dropped; [`AnalyticsApp::shutdown`] stops
+/// them in order, flushing the facts in hand).
+pub struct AnalyticsApp {
+    pub router: axum::Router,
+    pub analytics: Analytics,
+    pub consumer: ConsumerHandle,
+    pub writer: WriterTask,
+}
+
+impl AnalyticsApp {
+    /// Stops consuming, then stores the facts in hand.
+    pub async fn shutdown(self) {
+        self.consumer.shutdown().await;
+        self.writer.finish().await;
+    }
+}
+
+/// Prepares the store, starts the consumer and its writer, and builds the HTTP router.
+pub async fn start(
+    runtime: &Runtime,
+    store: SharedFacts,
+    options: AnalyticsOptions,
+) -> anyhow::Result<AnalyticsApp> {
+    store
+        .prepare()
+        .await
+        .map_err(|err| anyhow::anyhow!("preparing the analytics store: {err}"))?;
+    let (writer, writer_task) = FactWriter::spawn(
+        store.clone(),
+        runtime.cache.clone(),
+        options.cache_prefix.clone(),
+        options.writer.clone(),
+    );
+    let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
+    let consumer = Consumer::new(
+        ConsumerConfig {
+            // Facts collapse under redelivery: commit positions in large strides.
+            commit_every: 1_000,
+            ..ConsumerConfig::new(options.group.clone(), &topics)
+        },
+        runtime.bus.clone(),
+        events::FactInbox::new(writer, store.clone()),
+        events::FactsHandler,
+        &runtime.metrics,
+    )
+    .spawn();
+    let analytics = Analytics::new(store.clone(), runtime.cache.clone(), options.cache_prefix);
+    let schema = build_schema(Some(analytics.clone()), &runtime.config.limits);
+    let router = erp_kit::http::router(HttpState {
+        executor: schema,
+        trusted_proxies: runtime.config.trusted_proxies.clone(),
+        verifier: Arc::new(runtime.verifier.clone()),
+        readiness: Arc::new(AnalyticsReadiness { store }),
+        metrics: runtime.metrics.clone(),
+        max_body_bytes: runtime.config.limits.max_body_bytes,
+    })
+    .merge(graphql::export::routes(analytics.clone()));
+    Ok(AnalyticsApp {
+        router,
+        analytics,
+        consumer,
+        writer: writer_task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sdl_exports_with_its_scopes() {
+        let sdl = super::sdl();
+        assert!(
+            sdl.contains("): MetricResult! @requiresScopes(scopes: [[\"analytics:read\"]])"),
+            "{sdl}"
+        );
+        assert!(
+            sdl.contains("): AnalyticsExport! @requiresScopes(scopes: [[\"analytics:export\"]])"),
+            "{sdl}"
+        );
+        assert!(sdl.contains("type Subscription"), "{sdl}");
+    }
+}

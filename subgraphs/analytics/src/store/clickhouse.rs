@@ -1,0 +1,359 @@
+//! The production store: ClickHouse over HTTP through the official `clickhouse` crate
+//! (RowBinaryWithNamesAndTypes, schema validated). Facts live in one
+//! `ReplacingMergeTree(version)` table sorted by (tenant, kind, entity): a replayed or
+//! duplicated event writes a row that merges away, and every read uses `FINAL`, so results
+//! never count it twice even before the merge.
+//!
+//! Not partitioned: ReplacingMergeTree collapses versions only within a partition, and a
+//! fact's calendar columns may change between versions.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use clickhouse::{Client, Row};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use erp_kit::events::DeadLetter;
+
+use super::{ExportStream, FactStore, RawRow, StoreError, StoredFact};
+use crate::domain::metrics::{CompiledSql, Dialect, ExportQuery};
+
+/// `CLICKHOUSE_URL` (e.g. `http://127.0.0.1:58123`) and `CLICKHOUSE_DATABASE`.
+#[derive(Debug, Clone)]
+pub struct ClickHouseConfig {
+    pub url: String,
+    pub database: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl ClickHouseConfig {
+    pub const DEFAULT_DATABASE: &'static str = "erp_analytics";
+
+    pub fn from_env() -> Option<Self> {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Some(Self {
+            url: get("CLICKHOUSE_URL")?,
+            database: get("CLICKHOUSE_DATABASE")
+                .unwrap_or_else(|| Self::DEFAULT_DATABASE.to_owned()),
+            user: get("CLICKHOUSE_USER"),
+            password: get("CLICKHOUSE_PASSWORD"),
+        })
+    }
+}
+
+pub struct ClickHouseStore {
+    /// Without a database: creates it.
+    server: Client,
+    client: Client,
+    database: String,
+}
+
+const FACTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS facts (
+    tenant_id String,
+    kind LowCardinality(String),
+    entity_id String,
+    version UInt64,
+    event_id String,
+    occurred_ms Int64,
+    ingested_ms Int64,
+    day String,
+    week String,
+    month String,
+    person_id String,
+    user_id String,
+    project_id String,
+    client_id String,
+    department_id String,
+    quantity Int64,
+    amount Int64,
+    currency LowCardinality(String),
+    billable UInt8
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (tenant_id, kind, entity_id)";
+
+const DEAD_LETTERS_TABLE: &str = "CREATE TABLE IF NOT EXISTS dead_letters (
+    consumer_group String,
+    message_key String,
+    topic String,
+    source_partition Int32,
+    source_offset Int64,
+    event_id String,
+    event_type String,
+    tenant_id String,
+    payload String,
+    failure LowCardinality(String),
+    error String,
+    attempts UInt32,
+    first_failed_ms Int64,
+    last_failed_ms Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY (consumer_group, message_key)";
+
+#[derive(Row, Serialize, Deserialize)]
+struct FactRow {
+    tenant_id: String,
+    kind: String,
+    entity_id: String,
+    version: u64,
+    event_id: String,
+    occurred_ms: i64,
+    ingested_ms: i64,
+    day: String,
+    week: String,
+    month: String,
+    person_id: String,
+    user_id: String,
+    project_id: String,
+    client_id: String,
+    department_id: String,
+    quantity: i64,
+    amount: i64,
+    currency: String,
+    billable: u8,
+}
+
+impl From<&StoredFact> for FactRow {
+    fn from(stored: &StoredFact) -> Self {
+        let fact = &stored.fact;
+        Self {
+            tenant_id: fact.tenant_id.clone(),
+            kind: fact.kind.as_str().to_owned(),
+            entity_id: fact.entity_id.clone(),
+            version: fact.version,
+            event_id: fact.event_id.clone(),
+            occurred_ms: fact.occurred_ms,
+            ingested_ms: stored.ingested_ms,
+            day: fact.day.clone(),
+            week: fact.week.clone(),
+            month: fact.month.clone(),
+            person_id: fact.person_id.clone(),
+            user_id: fact.user_id.clone(),
+            project_id: fact.project_id.clone(),
+            client_id: fact.client_id.clone(),
+            department_id: fact.department_id.clone(),
+            quantity: fact.quantity,
+            amount: fact.amount,
+            currency: fact.currency.clone(),
+            billable: u8::from(fact.billable),
+        }
+    }
+}
+
+#[derive(Row, Serialize, Deserialize)]
+struct DeadLetterRow {
+    consumer_group: String,
+    message_key: String,
+    topic: String,
+    source_partition: i32,
+    source_offset: i64,
+    event_id: String,
+    event_type: String,
+    tenant_id: String,
+    payload: String,
+    failure: String,
+    error: String,
+    attempts: u32,
+    first_failed_ms: i64,
+    last_failed_ms: i64,
+}
+
+#[derive(Row, Deserialize)]
+struct MetricRowBinary {
+    d0: String,
+    d1: String,
+    d2: String,
+    d3: String,
+    value: i64,
+    people: u64,
+}
+
+fn store_error(err: clickhouse::error::Error) -> StoreError {
+    match err {
+        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            StoreError::unavailable(err.to_string())
+        }
+        other => StoreError::failed(other.to_string()),
+    }
+}
+
+impl ClickHouseStore {
+    pub fn new(config: &ClickHouseConfig) -> Self {
+        let mut server = Client::default().with_url(&config.url);
+        if let Some(user) = &config.user {
+            server = server.with_user(user);
+        }
+        if let Some(password) = &config.password {
+            server = server.with_password(password);
+        }
+        let client = server.clone().with_database(&config.database);
+        Self {
+            server,
+            client,
+            database: config.database.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl FactStore for ClickHouseStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::ClickHouse
+    }
+
+    async fn prepare(&self) -> Result<(), StoreError> {
+        if !self
+            .database
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StoreError::failed(format!(
+                "CLICKHOUSE_DATABASE `{}` is not a plain name",
+                self.database
+            )));
+        }
+        self.server
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database))
+            .execute()
+            .await
+            .map_err(store_error)?;
+        for ddl in [FACTS_TABLE, DEAD_LETTERS_TABLE] {
+            self.client
+                .query(ddl)
+                .execute()
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    async fn insert(&self, facts: &[StoredFact]) -> Result<(), StoreError> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert::<FactRow>("facts")
+            .await
+            .map_err(store_error)?
+            .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
+        for fact in facts {
+            insert
+                .write(&FactRow::from(fact))
+                .await
+                .map_err(store_error)?;
+        }
+        insert.end().await.map_err(store_error)
+    }
+
+    async fn query(&self, sql: &CompiledSql) -> Result<Vec<RawRow>, StoreError> {
+        let rows = self
+            .client
+            .query(&sql.sql)
+            .param("tenant", sql.tenant.as_str())
+            .fetch_all::<MetricRowBinary>()
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| RawRow {
+                dimensions: [row.d0, row.d1, row.d2, row.d3],
+                value: row.value,
+                people: row.people,
+            })
+            .collect())
+    }
+
+    async fn export_count(&self, tenant: &str, export: &ExportQuery) -> Result<u64, StoreError> {
+        self.client
+            .query(&export.count_sql())
+            .param("tenant", tenant)
+            .fetch_one::<u64>()
+            .await
+            .map_err(store_error)
+    }
+
+    async fn export(&self, tenant: &str, export: &ExportQuery) -> Result<ExportStream, StoreError> {
+        let row_count = self.export_count(tenant, export).await?;
+        let cursor = self
+            .client
+            .query(&export.rows_sql())
+            .param("tenant", tenant)
+            .fetch_bytes("CSVWithNames")
+            .map_err(store_error)?;
+        // Chunks go out as ClickHouse sends them: nothing holds the whole result.
+        let body = futures::stream::unfold(Some(cursor), |cursor| async move {
+            let mut cursor = cursor?;
+            match cursor.next().await {
+                Ok(Some(chunk)) => Some((Ok::<Bytes, StoreError>(chunk), Some(cursor))),
+                Ok(None) => None,
+                Err(err) => Some((Err(store_error(err)), None)),
+            }
+        })
+        .boxed();
+        Ok(ExportStream { row_count, body })
+    }
+
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, StoreError> {
+        let known = self
+            .client
+            .query(
+                "SELECT toUInt64(count()) FROM dead_letters FINAL \
+                 WHERE consumer_group = {group:String} AND message_key = {key:String}",
+            )
+            .param("group", letter.group.as_str())
+            .param("key", letter.message_key.as_str())
+            .fetch_one::<u64>()
+            .await
+            .map_err(store_error)?;
+        if known > 0 {
+            return Ok(false);
+        }
+        let row = DeadLetterRow {
+            consumer_group: letter.group.clone(),
+            message_key: letter.message_key.clone(),
+            topic: letter.topic.clone(),
+            source_partition: letter.partition,
+            source_offset: letter.offset,
+            event_id: letter.event_id.map(|id| id.to_string()).unwrap_or_default(),
+            event_type: letter.event_type.clone().unwrap_or_default(),
+            tenant_id: letter.tenant_id.clone().unwrap_or_default(),
+            payload: letter.payload.clone(),
+            failure: letter.failure.as_str().to_owned(),
+            error: letter.error.clone(),
+            attempts: letter.attempts,
+            first_failed_ms: letter.first_failed_at.timestamp_millis(),
+            last_failed_ms: letter.last_failed_at.timestamp_millis(),
+        };
+        let mut insert = self
+            .client
+            .insert::<DeadLetterRow>("dead_letters")
+            .await
+            .map_err(store_error)?;
+        insert.write(&row).await.map_err(store_error)?;
+        insert.end().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn dead_letter_count(&self, group: &str) -> Result<u64, StoreError> {
+        self.client
+            .query(
+                "SELECT toUInt64(count()) FROM dead_letters FINAL \
+                 WHERE consumer_group = {group:String}",
+            )
+            .param("group", group)
+            .fetch_one::<u64>()
+            .await
+            .map_err(store_error)
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        self.server
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map(|_| ())
+            .map_err(|err| err.to_string())
+    }
+}

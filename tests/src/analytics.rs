@@ -1,0 +1,217 @@
+//! Spawning the analytics subgraph for tests: the real service on a random port, on the real
+//! ClickHouse (a fresh database at `CLICKHOUSE_URL`), Redis and Kafka, with its own consumer
+//! group (and, for replay tests, its own topics).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use erp_analytics::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
+use erp_analytics::store::SharedFacts;
+use erp_analytics::AnalyticsOptions;
+use erp_kit::cache::{RedisCache, SharedCache};
+use erp_kit::events::{ConsumerStats, KafkaBus, KafkaConfig, SharedBus};
+use erp_kit::runtime::Runtime;
+use serde_json::Value;
+
+use crate::{config, post_graphql, require_env, TestIssuer};
+
+/// A fresh ClickHouse database name for one test.
+pub fn fresh_clickhouse_database() -> String {
+    format!("t_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The store of `database` on the test server.
+pub fn clickhouse_store(database: &str) -> SharedFacts {
+    Arc::new(ClickHouseStore::new(&ClickHouseConfig {
+        url: require_env("CLICKHOUSE_URL"),
+        database: database.to_owned(),
+        user: None,
+        password: None,
+    }))
+}
+
+/// A spawned analytics subgraph.
+pub struct AnalyticsApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub database: String,
+    pub group: String,
+    app: Option<erp_analytics::AnalyticsApp>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl AnalyticsApp {
+    /// A new service on a fresh ClickHouse database, reading `topics` (None: every domain's)
+    /// as a new consumer group.
+    pub async fn spawn(issuer: &TestIssuer, topics: Option<Vec<String>>) -> Self {
+        Self::spawn_on(issuer, &fresh_clickhouse_database(), topics).await
+    }
+
+    /// A new service (its own consumer group) on the ClickHouse `database`.
+    pub async fn spawn_on(
+        issuer: &TestIssuer,
+        database: &str,
+        topics: Option<Vec<String>>,
+    ) -> Self {
+        Self::spawn_with(issuer, clickhouse_store(database), database, topics).await
+    }
+
+    /// A new service on the embedded engine of `erp-os all` (DataFusion, in memory), reading
+    /// Kafka like the others.
+    pub async fn spawn_embedded(issuer: &TestIssuer, topics: Option<Vec<String>>) -> Self {
+        let store = erp_analytics::embedded_store(None).unwrap();
+        Self::spawn_with(issuer, store, "", topics).await
+    }
+
+    async fn spawn_with(
+        issuer: &TestIssuer,
+        store: SharedFacts,
+        database: &str,
+        topics: Option<Vec<String>>,
+    ) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
+        }
+        let mut kit = config(issuer, String::new());
+        kit.service = "analytics".into();
+        let cache: SharedCache = Arc::new(
+            RedisCache::connect(&require_env("REDIS_URL"))
+                .await
+                .unwrap(),
+        );
+        let bus: SharedBus =
+            Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
+        let runtime =
+            Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
+        let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
+        let defaults = AnalyticsOptions::default();
+        let options = AnalyticsOptions {
+            group: group.clone(),
+            topics: topics.unwrap_or(defaults.topics),
+            writer: erp_analytics::store::writer::WriterConfig {
+                // Short, so a test waits little for its facts.
+                interval: Duration::from_millis(200),
+                ..Default::default()
+            },
+            cache_prefix: format!("analytics-test-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let app = erp_analytics::start(&runtime, store, options)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = app.router.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Self {
+            addr,
+            http: reqwest::Client::new(),
+            database: database.to_owned(),
+            group,
+            app: Some(app),
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn graphql(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        post_graphql(
+            &self.http,
+            &self.url("/graphql"),
+            Some(token),
+            query,
+            variables,
+        )
+        .await
+    }
+
+    /// The data of a request that must succeed.
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    }
+
+    /// The consumer group's counts so far.
+    pub fn consumer_stats(&self) -> ConsumerStats {
+        self.app
+            .as_ref()
+            .map(|app| app.consumer.stats())
+            .unwrap_or_default()
+    }
+
+    /// Stops consuming and stores every fact in hand (the HTTP server keeps answering).
+    pub async fn drain(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+    }
+}
+
+impl Drop for AnalyticsApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A graphql-transport-ws connection to the analytics subgraph, initialised with `token`;
+/// returns the socket and the server's first message.
+pub async fn ws_connect(app: &AnalyticsApp, token: &str) -> (crate::pmo::Socket, Value) {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(
+            serde_json::json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    let first = crate::pmo::ws_next(&mut socket).await;
+    (socket, first)
+}
+
+/// The next message that is not a ping or pong, waiting up to `within`.
+pub async fn ws_next_within(socket: &mut crate::pmo::Socket, within: Duration) -> Value {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("a message in time")
+            .expect("the socket is open")
+            .unwrap();
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" || value["type"] == "pong" {
+                    continue;
+                }
+                return value;
+            }
+            Message::Close(frame) => {
+                return serde_json::json!({ "closed": frame.map(|f| u16::from(f.code)) });
+            }
+            _ => continue,
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! The analytics subgraph end to end, on the real ClickHouse (CLICKHOUSE_URL, a fresh database
+//! per test), Kafka (tansu) and Redis, through its HTTP and WebSocket surface:
+//! - ingestion: events on a topic become facts; a duplicate, a replay of the whole topic (twice)
+//!   and an out-of-order older version change nothing; malformed events are dead-lettered and
+//!   the consumer carries on;
+//! - the metrics layer: exact values per metric, the tenant filter, field scopes and small-group
+//!   suppression, bad input refused with its code and reason;
+//! - a live tile updated by a time entry made in the PMO subgraph in the same test;
+//! - a streamed CSV export with its exact row count, and its one-time link.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use erp_kit::events::{EventBus, EventEnvelope, KafkaBus, KafkaConfig};
+use erp_kit::TenantId;
+use erp_tests::analytics::AnalyticsApp;
+use erp_tests::pmo::{tenant, ws_next, ws_subscribe, PmoApp};
+use erp_tests::{require_env, TestIssuer};
+use serde_json::{json, Value};
+
+const METRIC: &str = "query($i: MetricInput!) { metric(input: $i) { metric unit dimensions rows { dimensions value suppressed } } }";
+const HR: &[&str] = &["analytics:read", "hr:admin", "finance:read"];
+const ANALYST: &[&str] = &["analytics:read"];
+/// 21 working days in November 2026, 8 h each.
+const NOVEMBER_SECONDS: i64 = 21 * 8 * 3600;
+
+fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0)
+        .unwrap()
+}
+
+fn event(tenant: &str, event_type: &str, occurred: DateTime<Utc>, payload: Value) -> EventEnvelope {
+    let mut envelope =
+        EventEnvelope::new(&TenantId::from_claim(tenant), event_type, "agg", payload).unwrap();
+    envelope.occurred_at = occurred;
+    envelope
+}
+
+/// A month of a small company's events: six people logging time on project A (odd ones
+/// billable), two on project B, their hiring, leave (one approval cancelled, the cancellation
+/// arriving before the approval), two sprints, invoices, a payslip and check-ins.
+fn november(tenant: &str) -> Vec<EventEnvelope> {
+    let mut events = Vec::new();
+    for i in 1..=8u32 {
+        let project = if i <= 6 { "pA" } else { "pB" };
+        let hours = if i <= 6 { i64::from(i) } else { 2 };
+        events.push(event(
+            tenant,
+            "timer.stopped",
+            at(1 + i, 18, 0),
+            json!({ "timer_id": format!("tm{i}"), "time_entry_id": format!("te{i}"),
+                    "user_id": format!("u{i}"), "task_id": "k1", "project_id": project,
+                    "started_at": at(1 + i, 9, 0), "ended_at": at(1 + i, 9 + hours as u32, 0),
+                    "duration_seconds": hours * 3600, "billable": i <= 6 && i % 2 == 1 }),
+        ));
+    }
+    for i in 1..=6u32 {
+        events.push(event(
+            tenant,
+            "employee.hired",
+            at(1, 8, i),
+            json!({ "employee_id": format!("e{i}"), "employee_number": format!("E{i}"),
+                    "display_name": format!("Person {i}"), "work_email": format!("p{i}@x.test"),
+                    "department_id": if i <= 3 { "d1" } else { "d2" }, "manager_id": null,
+                    "hired_on": "2026-01-05", "user_id": format!("u{i}") }),
+        ));
+    }
+    let leave = |id: &str, employee: &str, days: f64| {
+        json!({ "request_id": id, "employee_id": employee, "leave_type_id": "lt",
+                "start_date": "2026-11-16", "end_date": "2026-11-17", "start_half": null,
+                "end_half": null, "days": days, "status": "approved", "comment": null })
+    };
+    // The cancellation (newer) is published before the approval it cancels (older).
+    events.push(event(
+        tenant,
+        "leave.cancelled",
+        at(12, 10, 0),
+        leave("r1", "e1", 2.0),
+    ));
+    events.push(event(
+        tenant,
+        "leave.approved",
+        at(10, 10, 0),
+        leave("r1", "e1", 2.0),
+    ));
+    events.push(event(
+        tenant,
+        "leave.approved",
+        at(10, 11, 0),
+        leave("r2", "e2", 2.0),
+    ));
+    events.push(event(
+        tenant,
+        "sprint.closed",
+        at(13, 17, 0),
+        json!({ "sprint_id": "s1", "project_id": "pA", "completed_task_ids": ["k1", "k2", "k3"],
+                "carried_over_task_ids": ["k4"], "carried_over_to": "s2" }),
+    ));
+    events.push(event(
+        tenant,
+        "sprint.closed",
+        at(27, 17, 0),
+        json!({ "sprint_id": "s2", "project_id": "pA", "completed_task_ids": ["k4"],
+                "carried_over_task_ids": [], "carried_over_to": null }),
+    ));
+    events.push(event(
+        tenant,
+        "invoice.posted",
+        at(20, 12, 0),
+        json!({ "invoice_id": "inv1", "reference": "INV-1", "customer_id": "c1",
+                "date": "2026-11-20", "due_date": "2026-12-20", "currency": "EUR",
+                "total": 150000, "project_id": "pA", "entry_id": "je1" }),
+    ));
+    events.push(event(
+        tenant,
+        "invoice.posted",
+        at(21, 12, 0),
+        json!({ "invoice_id": "inv2", "reference": "INV-2", "customer_id": "c2",
+                "date": "2026-11-21", "due_date": "2026-12-21", "currency": "USD",
+                "total": 5000, "project_id": "pB", "entry_id": "je2" }),
+    ));
+    events.push(event(
+        tenant,
+        "payroll.posted",
+        at(30, 18, 0),
+        json!({ "payslip_id": "ps1", "employee_id": "e1", "period_end": "2026-11-30",
+                "currency": "EUR", "employer_cost": 300000 }),
+    ));
+    for (punch, day, hour, minute) in [("pu1", 2, 8, 55), ("pu2", 3, 9, 30)] {
+        events.push(event(
+            tenant,
+            "attendance.checked_in",
+            at(day, hour, minute),
+            json!({ "punch_id": punch, "employee_id": "e1", "department_id": "d1",
+                    "at": at(day, hour, minute).timestamp_millis(), "source": "web",
+                    "location_id": null }),
+        ));
+    }
+    events
+}
+
+async fn publish_raw(topic: &str, payload: &[u8]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", require_env("KAFKA_BROKERS"))
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::<str, [u8]>::to(topic)
+                .key("raw")
+                .payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+}
+
+/// Publishes `events` (and, in `with_bad`, a malformed event and a message that is not an
+/// event); returns how many messages went out.
+async fn publish_all(bus: &KafkaBus, topic: &str, events: &[EventEnvelope], with_bad: bool) -> u64 {
+    let mut sent = 0;
+    for event in events {
+        bus.publish(topic, event).await.unwrap();
+        sent += 1;
+    }
+    if with_bad {
+        let tenant = events[0].tenant_id.clone();
+        let malformed = event(
+            &tenant,
+            "timer.stopped",
+            at(5, 9, 0),
+            json!({ "time_entry_id": "bad", "user_id": "u1", "duration_seconds": "an hour" }),
+        );
+        bus.publish(topic, &malformed).await.unwrap();
+        publish_raw(topic, b"not an event envelope").await;
+        sent += 2;
+    }
+    sent
+}
+
+/// Waits until the app's consumer has received `messages`, then stores its facts; returns its
+/// counts.
+async fn ingest(app: &mut AnalyticsApp, messages: u64) -> erp_kit::events::ConsumerStats {
+    let consumed = erp_tests::eventually(Duration::from_secs(90), || {
+        let stats = app.consumer_stats();
+        async move { (stats.consumed >= messages).then_some(stats) }
+    })
+    .await;
+    assert!(
+        consumed.is_some(),
+        "{messages} messages consumed within 90 s: {:?}",
+        app.consumer_stats()
+    );
+    let stats = app.consumer_stats();
+    app.drain().await;
+    stats
+}
+
+fn input(metric: &str, group_by: &[&str]) -> Value {
+    json!({ "i": { "metric": metric, "groupBy": group_by, "from": "2026-11-01", "to": "2026-11-30" } })
+}
+
+/// Every metric the fixture exercises, as the HR/finance viewer sees it.
+async fn snapshot(app: &AnalyticsApp, hr: &str) -> Vec<Value> {
+    let mut results = Vec::new();
+    for (metric, group_by) in [
+        ("hours_logged", vec!["person"]),
+        ("hours_logged", vec!["project"]),
+        ("billable_hours", vec!["person"]),
+        ("capacity", vec!["person"]),
+        ("utilization", vec!["person"]),
+        ("utilization", vec!["department"]),
+        ("utilization", vec![]),
+        ("task_throughput", vec!["project"]),
+        ("sprint_velocity", vec!["project"]),
+        ("invoiced_revenue", vec!["project"]),
+        ("labour_cost", vec!["person"]),
+        ("punctuality", vec!["person"]),
+        ("labour_cost", vec!["month"]),
+        ("hours_logged", vec!["person", "week", "billable"]),
+        ("task_throughput", vec!["week"]),
+        ("invoiced_revenue", vec!["client", "month"]),
+        ("capacity", vec!["department"]),
+    ] {
+        let data = app.ok(hr, METRIC, input(metric, &group_by)).await;
+        results.push(data["metric"].clone());
+    }
+    results
+}
+
+fn rows(result: &Value) -> Vec<(Vec<String>, Option<String>)> {
+    result["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["dimensions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_str().unwrap().to_owned())
+                    .collect(),
+                row["value"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn row(dimensions: &[&str], value: Option<i64>) -> (Vec<String>, Option<String>) {
+    (
+        dimensions.iter().map(|d| (*d).to_owned()).collect(),
+        value.map(|v| v.to_string()),
+    )
+}
+
+#[tokio::test]
+async fn events_become_exact_metrics_and_replays_duplicates_and_late_versions_change_nothing() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let hr = issuer.token(&t, "usr_hr", HR);
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let events = november(&t);
+    // The first time entry twice (an at-least-once redelivery).
+    let mut sent = publish_all(&bus, &topic, &events, true).await;
+    bus.publish(&topic, &events[0]).await.unwrap();
+    sent += 1;
+    // Another tenant's facts on the same topic never show.
+    let other = november(&tenant());
+    sent += publish_all(&bus, &topic, &other[..3], false).await;
+
+    let mut first = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;
+    let stats = ingest(&mut first, sent).await;
+    let results = snapshot(&first, &hr).await;
+
+    // Exact values.
+    assert_eq!(
+        rows(&results[0]),
+        (1..=8)
+            .map(|i| {
+                let hours = if i <= 6 { i } else { 2 };
+                row(&[&format!("u{i}")], Some(hours * 3600))
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(results[0]["unit"], "SECONDS");
+    // Project B's two people: suppressed (fewer than 5), project A's six: shown.
+    assert_eq!(
+        rows(&results[1]),
+        vec![row(&["pA"], Some(21 * 3600)), row(&["pB"], None)]
+    );
+    assert_eq!(
+        rows(&results[2])[..6],
+        [
+            row(&["u1"], Some(3600)),
+            row(&["u2"], Some(0)),
+            row(&["u3"], Some(3 * 3600)),
+            row(&["u4"], Some(0)),
+            row(&["u5"], Some(5 * 3600)),
+            row(&["u6"], Some(0)),
+        ]
+    );
+    // Capacity: 21 working days less approved leave; e1's cancelled leave (its cancellation
+    // arrived first, the older approval after it) counts nothing, e2's two days count.
+    let capacity: Vec<_> = (1..=6)
+        .map(|i| {
+            let leave = if i == 2 { 2 * 8 * 3600 } else { 0 };
+            row(&[&format!("u{i}")], Some(NOVEMBER_SECONDS - leave))
+        })
+        .collect();
+    assert_eq!(rows(&results[3]), capacity);
+    assert_eq!(
+        rows(&results[4]),
+        vec![
+            row(&["u1"], Some(3600 * 10_000 / NOVEMBER_SECONDS)),
+            row(&["u2"], Some(0)),
+            row(&["u3"], Some(3 * 3600 * 10_000 / NOVEMBER_SECONDS)),
+            row(&["u4"], Some(0)),
+            row(&["u5"], Some(5 * 3600 * 10_000 / NOVEMBER_SECONDS)),
+            row(&["u6"], Some(0)),
+        ]
+    );
+    assert_eq!(results[4]["unit"], "BASIS_POINTS");
+    // Departments of three: suppressed; the whole company (six): shown.
+    assert_eq!(
+        rows(&results[5]),
+        vec![row(&["d1"], None), row(&["d2"], None)]
+    );
+    let company_capacity = 6 * NOVEMBER_SECONDS - 2 * 8 * 3600;
+    assert_eq!(
+        rows(&results[6]),
+        vec![row(&[], Some(9 * 3600 * 10_000 / company_capacity))]
+    );
+    assert_eq!(rows(&results[7]), vec![row(&["pA"], Some(4))]);
+    assert_eq!(rows(&results[8]), vec![row(&["pA"], Some(200))]);
+    assert_eq!(
+        rows(&results[9]),
+        vec![
+            row(&["pA", "EUR"], Some(150_000)),
+            row(&["pB", "USD"], Some(5_000))
+        ]
+    );
+    assert_eq!(results[9]["dimensions"], json!(["project", "currency"]));
+    // Payroll cost per person (HR and finance), but a month of one person's cost is that
+    // person's pay: suppressed like any group under five.
+    assert_eq!(rows(&results[10]), vec![row(&["e1", "EUR"], Some(300_000))]);
+    assert_eq!(rows(&results[11]), vec![row(&["e1"], Some(5_000))]);
+    assert_eq!(rows(&results[12]), vec![row(&["2026-11", "EUR"], None)]);
+    assert_eq!(
+        rows(&results[13])[..2],
+        [
+            row(&["u1", "2026-W45", "true"], Some(3600)),
+            row(&["u2", "2026-W45", "false"], Some(7200)),
+        ]
+    );
+    assert_eq!(
+        rows(&results[14]),
+        vec![row(&["2026-W46"], Some(3)), row(&["2026-W48"], Some(1))]
+    );
+
+    // The malformed event and the non-event were dead-lettered; the rest was handled.
+    assert_eq!(stats.dead_lettered, 2, "{stats:?}");
+    let store = erp_tests::analytics::clickhouse_store(&first.database);
+    assert_eq!(store.dead_letter_count(&first.group).await.unwrap(), 2);
+
+    // Replay: the whole topic published again, then read from the start by a new group into
+    // the same store (it sees every message twice): identical results.
+    sent += publish_all(&bus, &topic, &events, true).await;
+    let mut replay =
+        AnalyticsApp::spawn_on(&issuer, &first.database, Some(vec![topic.clone()])).await;
+    ingest(&mut replay, sent).await;
+    assert_eq!(snapshot(&replay, &hr).await, results);
+    // And once more by a third group: still identical.
+    let mut again =
+        AnalyticsApp::spawn_on(&issuer, &first.database, Some(vec![topic.clone()])).await;
+    ingest(&mut again, sent).await;
+    assert_eq!(snapshot(&again, &hr).await, results);
+
+    // Parity: the embedded engine of `erp-os all` (DataFusion, deduping on read) reads the same
+    // topic (every message twice) and answers every metric identically, to the minor unit.
+    let mut embedded = AnalyticsApp::spawn_embedded(&issuer, Some(vec![topic])).await;
+    ingest(&mut embedded, sent).await;
+    assert_eq!(snapshot(&embedded, &hr).await, results);
+}
+
+#[tokio::test]
+async fn scopes_and_bad_requests_are_refused_with_their_reasons() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let app = AnalyticsApp::spawn(
+        &issuer,
+        Some(vec![format!(
+            "erp.analyticstest{}.events",
+            uuid::Uuid::new_v4().simple()
+        )]),
+    )
+    .await;
+    let analyst = issuer.token(&t, "usr_an", ANALYST);
+    let manager = issuer.token(&t, "usr_mgr", &["analytics:read", "analytics:people"]);
+    let outsider = issuer.token(&t, "usr_out", &["project:read"]);
+    let refused = |body: &Value| {
+        (
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            body["errors"][0]["extensions"]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    let cases: Vec<(&str, Value, (&str, &str))> = vec![
+        (
+            &analyst,
+            input("happiness", &[]),
+            ("BAD_USER_INPUT", "UNKNOWN_METRIC"),
+        ),
+        (
+            &analyst,
+            input("hours_logged", &["mood"]),
+            ("BAD_USER_INPUT", "UNKNOWN_DIMENSION"),
+        ),
+        (
+            &analyst,
+            input("task_throughput", &["person"]),
+            ("BAD_USER_INPUT", "UNKNOWN_DIMENSION"),
+        ),
+        (
+            &analyst,
+            input("hours_logged", &["person"]),
+            ("FORBIDDEN", "PERSON_LEVEL_FORBIDDEN"),
+        ),
+        (
+            &manager,
+            input("labour_cost", &["month"]),
+            ("FORBIDDEN", "COST_FORBIDDEN"),
+        ),
+        (
+            &analyst,
+            json!({ "i": { "metric": "punctuality", "groupBy": ["week"],
+                           "filters": [{ "dimension": "person", "values": ["e1"] }],
+                           "from": "2026-11-01", "to": "2026-11-30" } }),
+            ("FORBIDDEN", "FORBIDDEN_FILTER"),
+        ),
+        (
+            &analyst,
+            json!({ "i": { "metric": "task_throughput", "from": "2026-11-30", "to": "2026-11-01" } }),
+            ("BAD_USER_INPUT", "INVALID_RANGE"),
+        ),
+        (
+            &analyst,
+            json!({ "i": { "metric": "task_throughput", "from": "2010-01-01", "to": "2010-01-31" } }),
+            ("BAD_USER_INPUT", "BEYOND_RETENTION"),
+        ),
+        (
+            &analyst,
+            json!({ "i": { "metric": "task_throughput", "from": "2026-11-01", "to": "2026-11-30",
+                           "filters": [{ "dimension": "project", "values": ["p' OR 1=1 --"] }] } }),
+            ("BAD_USER_INPUT", "INVALID_QUERY"),
+        ),
+    ];
+    for (token, variables, (code, reason)) in cases {
+        let (status, body) = app.graphql(token, METRIC, variables.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"], Value::Null, "{variables}: {body}");
+        assert_eq!(
+            refused(&body),
+            (code.to_owned(), reason.to_owned()),
+            "{variables}: {body}"
+        );
+    }
+    // Without analytics:read the field is closed.
+    let (_, body) = app
+        .graphql(&outsider, METRIC, input("task_throughput", &[]))
+        .await;
+    assert_eq!(refused(&body).0, "UNAUTHORIZED_FIELD_OR_TYPE", "{body}");
+    // A manager reads person-level figures; an empty tenant has no rows.
+    let data = app
+        .ok(&manager, METRIC, input("hours_logged", &["person"]))
+        .await;
+    assert_eq!(data["metric"]["rows"], json!([]));
+    // The catalogue lists every metric with its privacy class.
+    let data = app
+        .ok(
+            &analyst,
+            "{ metricCatalogue { name unit peopleAnalytics cost } }",
+            json!({}),
+        )
+        .await;
+    let catalogue = data["metricCatalogue"].as_array().unwrap();
+    assert_eq!(catalogue.len(), 12);
+    assert_eq!(
+        catalogue[8],
+        json!({ "name": "labour_cost", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
+    );
+}
+
+#[tokio::test]
+async fn an_export_streams_exactly_its_row_count_once() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let mut events = Vec::new();
+    for i in 0..250u32 {
+        events.push(event(
+            &t,
+            "timer.stopped",
+            at(1 + i % 28, 18, 0),
+            json!({ "timer_id": format!("tm{i}"), "time_entry_id": format!("te{i:04}"),
+                    "user_id": format!("u{}", i % 7), "task_id": "k", "project_id": "pA",
+                    "started_at": at(1 + i % 28, 9, 0), "ended_at": at(1 + i % 28, 10, 0),
+                    "duration_seconds": 3600 + i64::from(i), "billable": true }),
+        ));
+    }
+    let sent = publish_all(&bus, &topic, &events, false).await;
+    let mut app = AnalyticsApp::spawn(&issuer, Some(vec![topic])).await;
+    ingest(&mut app, sent).await;
+
+    const EXPORT: &str = "query($i: AnalyticsExportInput!) { analyticsExport(input: $i) { path rowCount asOf expiresAt } }";
+    let range = json!({ "i": { "from": "2026-11-01", "to": "2026-11-30" } });
+    // Time entries are per person: the export scope alone is not enough.
+    let exporter = issuer.token(&t, "usr_x", &["analytics:read", "analytics:export"]);
+    let (_, body) = app.graphql(&exporter, EXPORT, range.clone()).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"], "PERSON_LEVEL_FORBIDDEN",
+        "{body}"
+    );
+    let hr = issuer.token(&t, "usr_hr", &["analytics:export", "hr:read"]);
+    let data = app.ok(&hr, EXPORT, range).await;
+    let export = &data["analyticsExport"];
+    assert_eq!(export["rowCount"], "250");
+    let path = export["path"].as_str().unwrap();
+    let response = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-row-count"], "250");
+    assert_eq!(
+        response.headers()["x-as-of"].to_str().unwrap(),
+        export["asOf"].as_str().unwrap()
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 251, "a header and 250 rows");
+    assert_eq!(
+        lines[0],
+        "\"time_entry_id\",\"person\",\"project\",\"day\",\"week\",\"seconds\",\"billable\""
+    );
+    assert_eq!(
+        lines[1],
+        "\"te0000\",\"u0\",\"pA\",\"2026-11-01\",\"2026-W44\",3600,1"
+    );
+    // The link works once.
+    let again = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(again.status(), 404);
+    let error: Value = again.json().await.unwrap();
+    assert_eq!(error["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(error["errors"][0]["extensions"]["reason"], "EXPORT_EXPIRED");
+}
+
+#[tokio::test]
+async fn a_time_entry_made_in_pmo_updates_a_live_tile() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let pmo = PmoApp::spawn(&issuer).await;
+    let member = issuer.token(
+        &t,
+        "usr_dev",
+        &["project:read", "project:write", "task:start", "task:log"],
+    );
+    let project = pmo.project(&member, "Tiles", true).await;
+    let task = pmo.task(&member, &project, "Work", json!({})).await;
+    // Every domain's topics, as in production (a new group reads them from the start).
+    let app = AnalyticsApp::spawn(&issuer, None).await;
+    let manager = issuer.token(&t, "usr_mgr", &["analytics:read", "analytics:people"]);
+
+    let (mut socket, ack) = erp_tests::analytics::ws_connect(&app, &manager).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let today = Utc::now().date_naive().to_string();
+    ws_subscribe(
+        &mut socket,
+        "tile",
+        "subscription($i: MetricInput!) { metric(input: $i) { metric rows { dimensions value } } }",
+        json!({ "i": { "metric": "hours_logged", "groupBy": ["person"],
+                       "filters": [{ "dimension": "project", "values": [project] }],
+                       "from": today, "to": today } }),
+    )
+    .await;
+    let first = ws_next(&mut socket).await;
+    assert_eq!(first["type"], "next", "{first}");
+    assert_eq!(first["payload"]["data"]["metric"]["rows"], json!([]));
+
+    pmo.ok(
+        &member,
+        "mutation($t: ID!) { startTaskTimer(input: { taskId: $t }) { id } }",
+        json!({ "t": task }),
+    )
+    .await;
+    let data = pmo
+        .ok(
+            &member,
+            "mutation { stopTimer { id durationSeconds } }",
+            json!({}),
+        )
+        .await;
+    let seconds = data["stopTimer"]["durationSeconds"].as_i64().unwrap();
+    // The tile moves once the PMO outbox, Kafka, the consumer and the writer have passed it
+    // on (the consumer may first be catching up on the topic's history).
+    let update = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let message =
+                erp_tests::analytics::ws_next_within(&mut socket, Duration::from_secs(120)).await;
+            if message["type"] == "next" {
+                return message;
+            }
+            panic!("unexpected message {message}");
+        }
+    })
+    .await
+    .expect("the tile moves within 120 s");
+    assert_eq!(
+        update["payload"]["data"]["metric"],
+        json!({ "metric": "hours_logged",
+                "rows": [{ "dimensions": ["usr_dev"], "value": seconds.to_string() }] })
+    );
+}
