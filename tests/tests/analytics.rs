@@ -612,18 +612,13 @@ async fn a_time_entry_made_in_pmo_updates_a_live_tile() {
     let seconds = data["stopTimer"]["durationSeconds"].as_i64().unwrap();
     // The tile moves once the PMO outbox, Kafka, the consumer and the writer have passed it
     // on (the consumer may first be catching up on the topic's history).
-    let update = tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            let message =
-                erp_tests::analytics::ws_next_within(&mut socket, Duration::from_secs(120)).await;
-            if message["type"] == "next" {
-                return message;
-            }
-            panic!("unexpected message {message}");
-        }
-    })
+    let update = tokio::time::timeout(
+        Duration::from_secs(120),
+        erp_tests::analytics::ws_next_within(&mut socket, Duration::from_secs(120)),
+    )
     .await
     .expect("the tile moves within 120 s");
+    assert_eq!(update["type"], "next", "unexpected message {update}");
     assert_eq!(
         update["payload"]["data"]["metric"],
         json!({ "metric": "hours_logged",
