@@ -460,7 +460,9 @@ async fn corrections_are_approved_by_a_manager_and_make_the_day() {
 
     // Bad requests.
     let d2 = days_ago(4);
-    let tomorrow = today().checked_add_days(Days::new(1)).unwrap();
+    // Two days ahead of UTC's today: a future day in India too, whose today runs 5.5 hours ahead
+    // (tomorrow in UTC is India's today from 18:30 UTC on).
+    let tomorrow = today().checked_add_days(Days::new(2)).unwrap();
     for (input, field) in [
         (
             request(d2, ist(d2, 18, 0), ist(d2, 9, 0), "reversed times"),
