@@ -347,7 +347,7 @@ async fn the_rate_limiter_charges_an_operation_by_its_cost() {
 }
 
 #[tokio::test]
-async fn the_heavy_class_is_the_board_and_org_chart_queries() {
+async fn the_heavy_class_is_the_board_org_chart_and_export_queries() {
     // The configured heavy fields exist: each is a field of the supergraph's Query type.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let config = std::fs::read_to_string(root.join("router/router.config.yaml")).unwrap();
@@ -364,7 +364,10 @@ async fn the_heavy_class_is_the_board_and_org_chart_queries() {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- Query."))
         .collect::<Vec<_>>();
-    assert_eq!(heavy, ["attendanceToday", "board", "orgChart"]);
+    assert_eq!(
+        heavy,
+        ["attendanceToday", "board", "orgChart", "analyticsExport"]
+    );
     for field in &heavy {
         assert!(
             query_type

@@ -587,14 +587,16 @@ async fn a_hundred_thousand_operations_on_one_socket_leave_nothing_queued() {
     const BATCH: usize = 500;
     let stand = stand().await;
     // One user's 100,000 operations within minutes: above the 500/min (charged all the same).
-    // The planner sends `{ __typename }` to the first subgraph by name (crm): this stand runs
-    // only the employee subgraph, which answers it the same way.
+    // The planner sends `{ __typename }` to the first subgraph by name (analytics since it
+    // exists, crm before): this stand runs only the employee subgraph, which answers it the
+    // same way, so both point at it.
     let employee_url = stand.app.url("/graphql");
     let router = router_with(
         &stand,
         &[
             ("ERP_RL_AUTHENTICATED_LIMIT", "100000000"),
             ("ERP_CRM_URL", employee_url.as_str()),
+            ("ERP_ANALYTICS_URL", employee_url.as_str()),
         ],
     )
     .await;
