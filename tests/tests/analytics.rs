@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use erp_kit::crypto::{seal_in_transit, LocalKek};
 use erp_kit::events::{EventBus, EventEnvelope, KafkaBus, KafkaConfig};
 use erp_kit::TenantId;
 use erp_tests::analytics::AnalyticsApp;
@@ -38,8 +39,18 @@ fn event(tenant: &str, event_type: &str, occurred: DateTime<Utc>, payload: Value
 
 /// A month of a small company's events: six people logging time on project A (odd ones
 /// billable), two on project B, their hiring, leave (one approval cancelled, the cancellation
-/// arriving before the approval), two sprints, invoices, a payslip and check-ins.
-fn november(tenant: &str) -> Vec<EventEnvelope> {
+/// arriving before the approval), two sprints, invoices, a payslip's cost (sealed under `kek`)
+/// and check-ins.
+async fn november(tenant: &str, kek: &LocalKek) -> Vec<EventEnvelope> {
+    // Payroll's employer cost, sealed in transit for analytics as finance seals it.
+    let payroll_sealed = seal_in_transit(
+        kek,
+        &format!("payroll.cost_posted|{tenant}|run1|1|posted"),
+        &json!({ "slips": [{ "payslip_id": "ps1", "employee_id": "e1", "employer_cost": 300000 }] })
+            .to_string(),
+    )
+    .await
+    .unwrap();
     let mut events = Vec::new();
     for i in 1..=8u32 {
         let project = if i <= 6 { "pA" } else { "pB" };
@@ -121,10 +132,11 @@ fn november(tenant: &str) -> Vec<EventEnvelope> {
     ));
     events.push(event(
         tenant,
-        "payroll.posted",
+        "payroll.cost_posted",
         at(30, 18, 0),
-        json!({ "payslip_id": "ps1", "employee_id": "e1", "period_end": "2026-11-30",
-                "currency": "EUR", "employer_cost": 300000 }),
+        json!({ "run_id": "run1", "period": "2026-11", "period_end": "2026-11-30",
+                "run_type": "regular", "currency": "EUR", "part": 1, "parts": 1,
+                "slip_count": 1, "reversal": false, "sealed_for_analytics": payroll_sealed }),
     ));
     for (punch, day, hour, minute) in [("pu1", 2, 8, 55), ("pu2", 3, 9, 30)] {
         events.push(event(
@@ -262,13 +274,14 @@ async fn events_become_exact_metrics_and_replays_duplicates_and_late_versions_ch
     let hr = issuer.token(&t, "usr_hr", HR);
     let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
     let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
-    let events = november(&t);
+    let kek = LocalKek::load_or_create(&erp_tests::analytics::kek_file(&issuer)).unwrap();
+    let events = november(&t, &kek).await;
     // The first time entry twice (an at-least-once redelivery).
     let mut sent = publish_all(&bus, &topic, &events, true).await;
     bus.publish(&topic, &events[0]).await.unwrap();
     sent += 1;
     // Another tenant's facts on the same topic never show.
-    let other = november(&tenant());
+    let other = november(&tenant(), &kek).await;
     sent += publish_all(&bus, &topic, &other[..3], false).await;
 
     let mut first = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;

@@ -8,7 +8,11 @@
 //! letters in the store. An event whose payload breaks its contract is dead-lettered at once
 //! (never a crash, never a stuck partition); a message that is not an envelope too (the kit).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+
+use erp_kit::crypto::KeyEncryptionKey;
 
 use erp_kit::events::{
     DeadLetter, EventEnvelope, EventHandler, HandlerError, InboxError, InboxStore,
@@ -34,8 +38,18 @@ pub fn source_topics() -> Vec<String> {
         .collect()
 }
 
-/// Turns the events analytics reads into facts ([`facts::facts_of`]).
-pub struct FactsHandler;
+/// Turns the events analytics reads into facts ([`facts::facts_of`]), opening what an event
+/// seals for analytics (payroll's employer costs) with the key-encryption key the domains
+/// share for values in transit.
+pub struct FactsHandler {
+    transit: Arc<dyn KeyEncryptionKey>,
+}
+
+impl FactsHandler {
+    pub fn new(transit: Arc<dyn KeyEncryptionKey>) -> Self {
+        Self { transit }
+    }
+}
 
 #[async_trait::async_trait]
 impl EventHandler<Vec<Fact>> for FactsHandler {
@@ -48,7 +62,28 @@ impl EventHandler<Vec<Fact>> for FactsHandler {
         write: &mut Vec<Fact>,
         event: &EventEnvelope,
     ) -> Result<(), HandlerError> {
-        let made = facts::facts_of(event).map_err(|err| HandlerError::rejected(err.0))?;
+        let sealed = facts::sealed_part(event).map_err(|err| HandlerError::rejected(err.0))?;
+        let opened = match sealed {
+            Some(sealed) => Some(
+                erp_kit::crypto::open_in_transit(
+                    self.transit.as_ref(),
+                    &sealed.context,
+                    &sealed.sealed,
+                )
+                .await
+                // Another key, another event's value or an altered one: it never opens here.
+                .map_err(|_| {
+                    HandlerError::rejected(format!(
+                        "{}: `sealed_for_analytics` does not open with this service's key \
+                         (sealed under another key, for another event, or altered)",
+                        event.event_type
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        let made = facts::facts_of(event, opened.as_ref().map(|text| text.as_str()))
+            .map_err(|err| HandlerError::rejected(err.0))?;
         write.extend(made);
         Ok(())
     }

@@ -15,6 +15,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use erp_kit::crypto::{KeyEncryptionKey, LocalKek};
 use erp_kit::events::{Consumer, ConsumerConfig, ConsumerHandle};
 use erp_kit::http::{HttpState, Readiness};
 use erp_kit::runtime::Runtime;
@@ -141,6 +142,9 @@ pub async fn start(
         options.cache_prefix.clone(),
         options.writer.clone(),
     );
+    // The key the domains seal values in transit with (payroll's employer costs): the KEK.
+    let transit: Arc<dyn KeyEncryptionKey> =
+        Arc::new(LocalKek::load_or_create(&runtime.config.kek_file)?);
     let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
     let consumer = Consumer::new(
         ConsumerConfig {
@@ -150,7 +154,7 @@ pub async fn start(
         },
         runtime.bus.clone(),
         events::FactInbox::new(writer, store.clone()),
-        events::FactsHandler,
+        events::FactsHandler::new(transit),
         &runtime.metrics,
     )
     .spawn();
