@@ -99,6 +99,21 @@ impl AnalyticsApp {
         bus: SharedBus,
         kek_file: std::path::PathBuf,
     ) -> Self {
+        let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
+        Self::spawn_in_group(issuer, store, database, topics, bus, kek_file, group).await
+    }
+
+    /// [`AnalyticsApp::spawn_with`] as consumer group `group` (e.g. the group of an app that
+    /// crashed: it resumes from the group's committed positions).
+    pub async fn spawn_in_group(
+        issuer: &TestIssuer,
+        store: SharedFacts,
+        database: &str,
+        topics: Option<Vec<String>>,
+        bus: SharedBus,
+        kek_file: std::path::PathBuf,
+        group: String,
+    ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
         }
@@ -112,7 +127,6 @@ impl AnalyticsApp {
         );
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
-        let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
         let defaults = AnalyticsOptions::default();
         let options = AnalyticsOptions {
             group: group.clone(),
@@ -176,6 +190,30 @@ impl AnalyticsApp {
             .as_ref()
             .map(|app| app.consumer.stats())
             .unwrap_or_default()
+    }
+
+    /// Fact inserts that failed so far (the writer tried each batch again).
+    pub fn failed_inserts(&self) -> u64 {
+        self.app
+            .as_ref()
+            .map(|app| app.writer.failed_inserts())
+            .unwrap_or_default()
+    }
+
+    /// Times the consumer was about to commit its positions and kept them, since its facts
+    /// were not stored.
+    pub fn failed_flushes(&self) -> u64 {
+        self.app
+            .as_ref()
+            .map(|app| app.writer.failed_flushes())
+            .unwrap_or_default()
+    }
+
+    /// Stops consuming and writing at once, as a crash would (the HTTP server keeps answering).
+    pub async fn kill(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.kill().await;
+        }
     }
 
     /// Stops consuming and stores every fact in hand (the HTTP server keeps answering).

@@ -638,3 +638,135 @@ async fn a_time_entry_made_in_pmo_updates_a_live_tile() {
                 "rows": [{ "dimensions": ["usr_dev"], "value": seconds.to_string() }] })
     );
 }
+
+/// Runs `sql` on the test ClickHouse server.
+async fn clickhouse(sql: &str) {
+    let response = reqwest::Client::new()
+        .post(require_env("CLICKHOUSE_URL"))
+        .body(sql.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{sql}: {status} {}",
+        response.text().await.unwrap()
+    );
+}
+
+/// `u<i>` logged `hours` on project A on 2 November + i.
+fn time_entry(tenant: &str, i: u32, hours: u32) -> EventEnvelope {
+    event(
+        tenant,
+        "timer.stopped",
+        at(2 + i, 18, 0),
+        json!({ "timer_id": format!("tm{i}"), "time_entry_id": format!("te{i}"),
+                "user_id": format!("u{i}"), "task_id": "k1", "project_id": "pA",
+                "started_at": at(2 + i, 9, 0), "ended_at": at(2 + i, 9 + hours, 0),
+                "duration_seconds": hours * 3600, "billable": true }),
+    )
+}
+
+/// Waits until hours logged per person are `expected` (user, hours); fails with what shows.
+async fn await_hours(app: &AnalyticsApp, token: &str, expected: &[(&str, i64)]) {
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(user, hours)| row(&[user], Some(hours * 3600)))
+        .collect();
+    let query = || async {
+        let data = app
+            .ok(token, METRIC, input("hours_logged", &["person"]))
+            .await;
+        rows(&data["metric"])
+    };
+    let seen = erp_tests::eventually(Duration::from_secs(60), || async {
+        (query().await == expected).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "hours {:?}, not {expected:?}",
+        query().await
+    );
+}
+
+/// Waits until the app's consumer received `messages` and was then refused a position commit
+/// (its facts not stored) more than `refusals` times.
+async fn await_positions_held(app: &AnalyticsApp, messages: u64, refusals: u64) {
+    let held = erp_tests::eventually(Duration::from_secs(60), || async {
+        (app.consumer_stats().consumed >= messages && app.failed_flushes() > refusals).then_some(())
+    })
+    .await;
+    assert!(
+        held.is_some(),
+        "the consumer of {messages} messages never held its positions: {:?}, {} failed flushes, {} failed inserts",
+        app.consumer_stats(),
+        app.failed_flushes(),
+        app.failed_inserts()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_fact_insert_is_retried_and_a_crash_before_it_is_stored_loses_nothing() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let hr = issuer.token(&t, "usr_hr", HR);
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
+    let spawn = || {
+        AnalyticsApp::spawn_in_group(
+            &issuer,
+            erp_tests::analytics::clickhouse_store(&database),
+            &database,
+            Some(vec![topic.clone()]),
+            erp_tests::analytics::shared_kafka(),
+            erp_tests::analytics::kek_file(&issuer),
+            group.clone(),
+        )
+    };
+    let mut app = spawn().await;
+    let away = format!("RENAME TABLE {database}.facts TO {database}.facts_away");
+    let back = format!("RENAME TABLE {database}.facts_away TO {database}.facts");
+
+    // The facts table is gone: the batch's insert fails (the consumer, about to commit its
+    // positions, keeps them), and is tried again until the table is back.
+    clickhouse(&away).await;
+    for (i, hours) in [(1, 1), (2, 2)] {
+        bus.publish(&topic, &time_entry(&t, i, hours))
+            .await
+            .unwrap();
+    }
+    await_positions_held(&app, 2, 0).await;
+    assert!(app.failed_inserts() >= 1);
+    clickhouse(&back).await;
+    await_hours(&app, &hr, &[("u1", 1), ("u2", 2)]).await;
+
+    // Gone again: two more events are handled, their facts wait in the writer, the consumer
+    // keeps their positions, and the service crashes before they are stored.
+    let refusals = app.failed_flushes();
+    clickhouse(&away).await;
+    for (i, hours) in [(3, 3), (4, 4)] {
+        bus.publish(&topic, &time_entry(&t, i, hours))
+            .await
+            .unwrap();
+    }
+    await_positions_held(&app, 4, refusals).await;
+    app.kill().await;
+    clickhouse(&back).await;
+    let stored = app
+        .ok(&hr, METRIC, input("hours_logged", &["person"]))
+        .await;
+    assert_eq!(
+        rows(&stored["metric"]),
+        vec![row(&["u1"], Some(3600)), row(&["u2"], Some(2 * 3600))],
+        "the crash lost the facts in hand"
+    );
+
+    // Their events were never acknowledged: the group's next consumer gets them again.
+    let again = spawn().await;
+    await_hours(&again, &hr, &[("u1", 1), ("u2", 2), ("u3", 3), ("u4", 4)]).await;
+    assert_eq!(again.failed_inserts(), 0);
+}

@@ -4,8 +4,9 @@
 //! The consumer's "inbox" is the facts themselves: each fact carries (tenant, kind, entity,
 //! version, event id) and the store keeps the highest version per entity, so an event handled
 //! twice (a redelivery, a replay of the whole topic) changes nothing. [`FactInbox`] therefore
-//! never skips an event: it turns the handler's facts into one batched write, and keeps dead
-//! letters in the store. An event whose payload breaks its contract is dead-lettered at once
+//! never skips an event: it turns the handler's facts into one batched write (the consumer
+//! commits the events' positions only once the batch is stored), and keeps dead letters in the
+//! store. An event whose payload breaks its contract is dead-lettered at once
 //! (never a crash, never a stuck partition); a message that is not an envelope too (the kit).
 
 use std::sync::Arc;
@@ -137,6 +138,8 @@ impl InboxStore for FactInbox {
         Ok(true)
     }
 
+    /// Hands the facts to the batched writer: stored at its next insert, which
+    /// [`flush`](InboxStore::flush) forces before the events' positions are committed.
     async fn commit(&self, write: Vec<Fact>) -> Result<(), InboxError> {
         if write.is_empty() {
             return Ok(());
@@ -145,6 +148,14 @@ impl InboxStore for FactInbox {
             .push(write)
             .await
             .map_err(InboxError::unavailable)
+    }
+
+    fn defers_writes(&self) -> bool {
+        true
+    }
+
+    async fn flush(&self) -> Result<(), InboxError> {
+        self.writer.flush().await.map_err(InboxError::unavailable)
     }
 
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, InboxError> {
