@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
-    topic_for, Consumer, ConsumerHandle, EventEnvelope, EventHandler, HandlerError,
-    SqlInbox,
+    topic_for, Consumer, ConsumerHandle, EventEnvelope, EventHandler, HandlerError, SqlInbox,
 };
 use erp_kit::runtime::Runtime;
 use erp_kit::TenantId;

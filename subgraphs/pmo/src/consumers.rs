@@ -5,8 +5,8 @@
 //!   links the projects typed with its name (`crate::app::handoffs`).
 
 use erp_kit::events::{
-    topic_for, Consumer, ConsumerHandle, DeadLetter, DocumentInbox,
-    DocumentInboxStore, DocumentWrite, EventEnvelope, EventHandler, HandlerError, InboxError,
+    topic_for, Consumer, ConsumerHandle, DeadLetter, DocumentInbox, DocumentInboxStore,
+    DocumentWrite, EventEnvelope, EventHandler, HandlerError, InboxError,
 };
 use erp_kit::runtime::Runtime;
 use erp_kit::{ApiError, ErrorCode, TenantId};

@@ -440,7 +440,11 @@ async fn events_of_tenants_the_group_does_not_serve_are_settled_without_a_write(
 fn consumer_options_suffix_the_group_and_carry_the_tenants() {
     let everyone = ConsumerOptions::default().config(GROUP, &[TOPIC]);
     assert_eq!(
-        (everyone.group.as_str(), everyone.topics.as_slice(), everyone.tenants),
+        (
+            everyone.group.as_str(),
+            everyone.topics.as_slice(),
+            everyone.tenants
+        ),
         (GROUP, [TOPIC.to_owned()].as_slice(), None)
     );
     assert!(ConsumerConfig::new(GROUP, &[TOPIC]).serves("tnt_any"));

@@ -5,7 +5,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-
 use super::HasId;
 use crate::domain::asset::{AssetStatus, Holder, Movement};
 use crate::domain::depreciation::{Frequency, Line, Method};

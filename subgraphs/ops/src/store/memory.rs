@@ -16,9 +16,7 @@ use erp_kit::events::{EventEnvelope, OutboxDocument};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{
-    outbox_documents, Commit, Kind, OpsStore, PendingEvent, Write, MAX_UNPAGED,
-};
+use super::{outbox_documents, Commit, Kind, OpsStore, PendingEvent, Write, MAX_UNPAGED};
 
 #[derive(Default)]
 struct State {
