@@ -128,12 +128,12 @@ impl EventHandler<WriteTransaction> for AssetHandler {
         let posted = if event.event_type == "asset.disposed" {
             let disposed: AssetDisposed = event.decode_payload()?;
             self.0
-                .post_asset_disposal(&*write, &tenant, &disposed)
+                .post_asset_disposal(&**write, &tenant, &disposed)
                 .await
         } else {
             let line: DepreciationPosted = event.decode_payload()?;
             self.0
-                .post_asset_depreciation(&*write, &tenant, &line)
+                .post_asset_depreciation(&**write, &tenant, &line)
                 .await
         };
         posted.map(|_| ()).map_err(handler_error)
