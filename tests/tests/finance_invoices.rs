@@ -2330,8 +2330,7 @@ async fn the_same_asset_event_delivered_twice_concurrently_posts_one_entry() {
     let sources: Vec<&Value> = entries.iter().map(|entry| &entry["sourceId"]).collect();
     assert_eq!(sources, [&json!("asset-1:0")]);
     assert_eq!(
-        entries[0]["lines"][0]["debit"]["amount"],
-        "496.00",
+        entries[0]["lines"][0]["debit"]["amount"], "496.00",
         "{entries:?}"
     );
     company.assert_reconciled(&app).await;
