@@ -8,9 +8,7 @@ use std::path::PathBuf;
 mod schema_lint;
 
 fn checked_in(name: &str) -> PathBuf {
-    erp_tests::tests_dir()
-        .join("../schema")
-        .join(name)
+    erp_tests::tests_dir().join("../schema").join(name)
 }
 
 fn compare(name: &str, exported: String) {
