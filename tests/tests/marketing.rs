@@ -1143,3 +1143,444 @@ async fn bounces_suppress_hard_ones_and_repeated_soft_ones_but_never_an_automati
         ("BAD_USER_INPUT".into(), "INVALID_EMAIL".into())
     );
 }
+
+const CREATE_FORM: &str = "mutation($i: CreateMarketingFormInput!) { createMarketingForm(input: $i) { id publicKey submitUrl open consentField honeypotField consentRequired perClientPerMinute fields { key name required } } }";
+const SET_FORM_OPEN: &str =
+    "mutation($i: SetMarketingFormOpenInput!) { setMarketingFormOpen(input: $i) { id open } }";
+const FORM_SUBMISSIONS: &str = "query($id: ID!) { marketingForm(id: $id) { submissions { id contactId consentGranted values { name value } } } }";
+const CONTACT_COUNT: &str = "{ marketingContacts(first: 100) { nodes { id email status } } }";
+const LEADS_BY_EMAIL: &str = "{ leads(first: 100) { nodes { id personName companyName title email phone website source utm { source medium campaign term content } territory ownerId status } } }";
+const LEAD_ACTIVITIES: &str = "query($l: ID!) { activities(filter: { leadId: $l }, first: 20) { nodes { kind subject notes ownerId } } }";
+
+/// A form with every field, the consent required (wording v2).
+async fn contact_form(app: &MarketingApp, token: &str, per_minute: i32) -> Value {
+    let data = app
+        .ok(
+            token,
+            CREATE_FORM,
+            json!({ "i": {
+                "name": "Contact us",
+                "fields": [
+                    { "key": "EMAIL", "required": true },
+                    { "key": "FIRST_NAME", "required": true },
+                    { "key": "LAST_NAME" },
+                    { "key": "COMPANY" },
+                    { "key": "TITLE" },
+                    { "key": "PHONE" },
+                    { "key": "COUNTRY" },
+                    { "key": "MESSAGE" }
+                ],
+                "consentText": "Yes, send me news by e-mail. I can unsubscribe at any time.",
+                "consentWordingVersion": "v2",
+                "consentRequired": true,
+                "perClientPerMinute": per_minute
+            } }),
+        )
+        .await;
+    data["createMarketingForm"].clone()
+}
+
+/// POSTs a body to a form URL with no session; answers (status, Retry-After, JSON body).
+async fn post_form(
+    app: &MarketingApp,
+    url: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Option<String>, Value) {
+    let response = app
+        .http
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, response.json().await.unwrap_or(Value::Null))
+}
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// (status, code, reason, field) of a refused submission.
+fn refusal(answer: &(u16, Option<String>, Value)) -> (u16, String, String, String) {
+    let ext = &answer.2["errors"][0]["extensions"];
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    (
+        answer.0,
+        text(&ext["code"]),
+        text(&ext["reason"]),
+        text(&ext["field"]),
+    )
+}
+
+/// The tenant's leads with this address (CRM).
+async fn leads_of(crm: &erp_tests::crm::CrmApp, token: &str, email: &str) -> Vec<Value> {
+    let data = crm.ok(token, LEADS_BY_EMAIL, json!({})).await;
+    data["leads"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|lead| lead["email"] == email)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_web_form_submission_becomes_a_crm_lead_through_kafka_once_and_a_bad_one_writes_nothing()
+{
+    use erp_kit::events::{topic_for, EventEnvelope};
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let crm = erp_tests::crm::CrmApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let sales = issuer.token(&tenant, "usr_sales", erp_tests::crm::CRM_ADMIN);
+
+    let form = contact_form(&app, &staff, 60).await;
+    let form_id = form["id"].as_str().unwrap().to_owned();
+    let url = form["submitUrl"].as_str().unwrap().to_owned();
+    assert_eq!(
+        url,
+        app.url(&format!(
+            "/marketing/forms/{}",
+            form["publicKey"].as_str().unwrap()
+        ))
+    );
+    assert_eq!(form["open"], true);
+    assert_eq!(form["consentField"], "consent");
+    assert_eq!(form["honeypotField"], "fax_number");
+    assert_eq!(
+        form["fields"][1],
+        json!({ "key": "FIRST_NAME", "name": "first_name", "required": true })
+    );
+
+    // A form without a required e-mail field is refused.
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_FORM,
+            json!({ "i": { "name": "Bad", "fields": [{ "key": "FIRST_NAME", "required": true }] } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "FORM_INVALID".into())
+    );
+
+    // Bad submissions: each refused with its code, reason and field, none writes anything.
+    let email = address("grace");
+    let good: Vec<(&str, &str)> = vec![
+        ("email", email.as_str()),
+        ("first_name", "Grace"),
+        ("last_name", "Hopper"),
+        ("company", "Navy Labs"),
+        ("title", "Rear Admiral"),
+        ("phone", "+1 202 555 0143"),
+        ("country", "US"),
+        ("message", "Please call me about COBOL training."),
+        ("utm_source", "newsletter"),
+        ("utm_medium", "email"),
+        ("utm_campaign", "spring"),
+        ("consent", "on"),
+        ("fax_number", ""),
+    ];
+    let without = |name: &str| -> Vec<(&str, &str)> {
+        good.iter().filter(|(n, _)| *n != name).cloned().collect()
+    };
+    let with = |name: &'static str, value: &'static str| -> Vec<(&str, &str)> {
+        let mut pairs = without(name);
+        pairs.push((name, value));
+        pairs
+    };
+    let form_type = "application/x-www-form-urlencoded";
+    let cases: Vec<(Vec<(&str, &str)>, (u16, &str, &str, &str))> = vec![
+        (
+            without("consent"),
+            (400, "BAD_USER_INPUT", "FORM_CONSENT_REQUIRED", "consent"),
+        ),
+        (
+            without("first_name"),
+            (
+                400,
+                "BAD_USER_INPUT",
+                "FORM_SUBMISSION_INVALID",
+                "first_name",
+            ),
+        ),
+        (
+            with("email", "grace at navy"),
+            (400, "BAD_USER_INPUT", "INVALID_EMAIL", "email"),
+        ),
+        (
+            with("website", "https://navy.example"),
+            (400, "BAD_USER_INPUT", "FORM_SUBMISSION_INVALID", "website"),
+        ),
+        (
+            with("phone", "call me"),
+            (400, "BAD_USER_INPUT", "FORM_SUBMISSION_INVALID", "phone"),
+        ),
+    ];
+    for (pairs, expected) in cases {
+        let answer = post_form(&app, &url, form_type, form_body(&pairs)).await;
+        assert_eq!(
+            refusal(&answer),
+            (
+                expected.0,
+                expected.1.into(),
+                expected.2.into(),
+                expected.3.into()
+            ),
+            "{answer:?}"
+        );
+    }
+    let long = "x".repeat(201);
+    let mut too_long = without("first_name");
+    too_long.push(("first_name", long.as_str()));
+    let answer = post_form(&app, &url, form_type, form_body(&too_long)).await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            400,
+            "BAD_USER_INPUT".into(),
+            "FORM_SUBMISSION_INVALID".into(),
+            "first_name".into()
+        )
+    );
+    let answer = post_form(&app, &url, "text/plain", "email=a@b.example").await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            400,
+            "BAD_USER_INPUT".into(),
+            "FORM_SUBMISSION_INVALID".into(),
+            String::new()
+        )
+    );
+    let answer = post_form(
+        &app,
+        &url,
+        form_type,
+        format!("message={}", "y".repeat(17 * 1024)),
+    )
+    .await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            413,
+            "BAD_USER_INPUT".into(),
+            "BODY_TOO_LARGE".into(),
+            String::new()
+        )
+    );
+    let answer = post_form(
+        &app,
+        &app.url("/marketing/forms/mf_forged"),
+        form_type,
+        form_body(&good),
+    )
+    .await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            401,
+            "UNAUTHENTICATED".into(),
+            "FORM_KEY_INVALID".into(),
+            String::new()
+        )
+    );
+    // A robot fills the honeypot: answered like a person, recorded nowhere.
+    let answer = post_form(
+        &app,
+        &url,
+        form_type,
+        form_body(&with("fax_number", "555 0100")),
+    )
+    .await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    assert_eq!(answer.2["accepted"], true);
+    assert!(answer.2["submissionId"].is_string());
+    let data = app
+        .ok(&staff, FORM_SUBMISSIONS, json!({ "id": form_id }))
+        .await;
+    assert_eq!(data["marketingForm"]["submissions"], json!([]));
+    let data = app.ok(&staff, CONTACT_COUNT, json!({})).await;
+    assert_eq!(data["marketingContacts"]["nodes"], json!([]));
+
+    // The good submission (JSON this time, as a script posts it): a subscribed contact with
+    // its consent logged, the submission recorded, a lead in CRM through Kafka.
+    let mut json_body = serde_json::Map::new();
+    for (name, value) in &good {
+        json_body.insert((*name).into(), json!(value));
+    }
+    json_body.insert("consent".into(), json!(true));
+    let answer = post_form(
+        &app,
+        &url,
+        "application/json",
+        Value::Object(json_body).to_string(),
+    )
+    .await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    let submission = answer.2["submissionId"].as_str().unwrap().to_owned();
+    let data = app
+        .ok(&staff, FORM_SUBMISSIONS, json!({ "id": form_id }))
+        .await;
+    let recorded = &data["marketingForm"]["submissions"];
+    assert_eq!(recorded[0]["id"], submission.as_str());
+    assert_eq!(recorded[0]["consentGranted"], true);
+    assert!(recorded[0]["values"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({ "name": "utm_campaign", "value": "spring" })));
+    let contact_id = recorded[0]["contactId"].as_str().unwrap().to_owned();
+    let data = app.ok(&staff, CONTACT, json!({ "id": contact_id })).await;
+    assert_eq!(data["marketingContact"]["status"], "SUBSCRIBED");
+    assert_eq!(data["marketingContact"]["firstName"], "Grace");
+    assert_eq!(data["marketingContact"]["country"], "US");
+    assert_eq!(
+        data["marketingContact"]["consents"],
+        json!([{ "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": format!("form:{form_id}"), "wordingVersion": "v2", "granted": true, "actor": "contact" }])
+    );
+
+    let lead = eventually(Duration::from_secs(60), || async {
+        leads_of(&crm, &sales, &email).await.into_iter().next()
+    })
+    .await
+    .expect("the form's lead reached CRM");
+    let lead_id = lead["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lead,
+        json!({ "id": lead_id, "personName": "Grace Hopper", "companyName": "Navy Labs", "title": "Rear Admiral",
+                "email": email, "phone": "+1 202 555 0143", "website": null, "source": "WEBSITE",
+                "utm": { "source": "newsletter", "medium": "email", "campaign": "spring", "term": null, "content": null },
+                "territory": "US", "ownerId": null, "status": "NEW" })
+    );
+    let data = crm
+        .ok(&sales, LEAD_ACTIVITIES, json!({ "l": lead_id }))
+        .await;
+    assert_eq!(
+        data["activities"]["nodes"],
+        json!([{ "kind": "NOTE", "subject": "Web form “Contact us” submitted",
+                 "notes": format!("Please call me about COBOL training.\nConsent to marketing e-mail: given\nSubmission {submission}"),
+                 "ownerId": "marketing-form" }])
+    );
+
+    // A second enquiry from the same address (upper-cased) joins the lead: one lead, two notes.
+    let upper = email.to_uppercase();
+    let second = [
+        ("email", upper.as_str()),
+        ("first_name", "G."),
+        ("consent", "on"),
+        ("message", "Any news?"),
+    ];
+    let answer = post_form(&app, &url, form_type, form_body(&second)).await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    let notes = eventually(Duration::from_secs(60), || async {
+        let data = crm
+            .ok(&sales, LEAD_ACTIVITIES, json!({ "l": lead_id }))
+            .await;
+        let nodes = data["activities"]["nodes"].as_array().unwrap().clone();
+        (nodes.len() == 2).then_some(nodes)
+    })
+    .await
+    .expect("the second enquiry reached the lead");
+    assert!(notes[1]["notes"]
+        .as_str()
+        .unwrap()
+        .starts_with("Any news?\n"));
+    let leads = leads_of(&crm, &sales, &email).await;
+    assert_eq!(leads.len(), 1, "{leads:?}");
+    assert_eq!(
+        leads[0]["personName"], "Grace Hopper",
+        "what sales had stays"
+    );
+
+    // A duplicate delivery (the same event twice on the broker) files one lead. A third event
+    // on the same key (so the same partition, after both copies) tells when they were handled.
+    let dup_email = address("dup");
+    let payload = |email: &str, id: &str| {
+        json!({ "submission_id": id, "form_id": form_id, "form_name": "Contact us", "contact_id": "c-dup",
+                "email": email, "first_name": "Dup", "last_name": "Licate", "consent_granted": false })
+    };
+    let key = format!("sub-{}", uuid::Uuid::new_v4().simple());
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let event = EventEnvelope::by_actor(
+        &tenant_id,
+        "form.submitted",
+        &key,
+        "contact",
+        payload(&dup_email, &key),
+    )
+    .unwrap();
+    let sentinel_email = address("sentinel");
+    let sentinel = EventEnvelope::by_actor(
+        &tenant_id,
+        "form.submitted",
+        &key,
+        "contact",
+        payload(&sentinel_email, "sentinel"),
+    )
+    .unwrap();
+    let topic = topic_for("marketing");
+    for e in [&event, &event, &sentinel] {
+        app.runtime.bus.publish(&topic, e).await.unwrap();
+    }
+    eventually(Duration::from_secs(60), || async {
+        (!leads_of(&crm, &sales, &sentinel_email).await.is_empty()).then_some(())
+    })
+    .await
+    .expect("the sentinel lead reached CRM");
+    let dups = leads_of(&crm, &sales, &dup_email).await;
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert_eq!(dups[0]["personName"], "Dup Licate");
+    let data = crm
+        .ok(&sales, LEAD_ACTIVITIES, json!({ "l": dups[0]["id"] }))
+        .await;
+    assert_eq!(data["activities"]["nodes"].as_array().unwrap().len(), 1);
+
+    // A closed form refuses submissions.
+    app.ok(
+        &staff,
+        SET_FORM_OPEN,
+        json!({ "i": { "formId": form_id, "open": false } }),
+    )
+    .await;
+    let answer = post_form(&app, &url, form_type, form_body(&good)).await;
+    assert_eq!(
+        refusal(&answer),
+        (409, "CONFLICT".into(), "FORM_CLOSED".into(), String::new())
+    );
+
+    // The per-client rate: one a minute. Any two minutes allow two, so three quick attempts
+    // meet the limit whatever the clock says.
+    let strict = contact_form(&app, &staff, 1).await;
+    let strict_url = strict["submitUrl"].as_str().unwrap().to_owned();
+    let mut limited = None;
+    for _ in 0..3 {
+        let answer = post_form(&app, &strict_url, form_type, form_body(&without("consent"))).await;
+        if answer.0 == 429 {
+            limited = Some(answer);
+            break;
+        }
+        assert_eq!(refusal(&answer).2, "FORM_CONSENT_REQUIRED");
+    }
+    let limited = limited.expect("the third attempt at the latest is rate limited");
+    assert_eq!(
+        refusal(&limited),
+        (
+            429,
+            "RATE_LIMITED".into(),
+            "FORM_RATE_LIMITED".into(),
+            String::new()
+        )
+    );
+    let retry: u64 = limited.1.unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(limited.2["errors"][0]["extensions"]["retryAfter"], retry);
+}

@@ -2,12 +2,14 @@
 //! suppression list of salted address hashes; behaviour events; segments with their stored
 //! membership and static lists; templates, campaigns and the message table that is both the
 //! send queue (leases) and the once-per-(campaign, contact) send key (m0001); the outbox and
-//! the kit's data keys (the per-tenant HMAC key of the address hashes and of the signed links).
+//! the kit's data keys (the per-tenant HMAC key of the address hashes and of the signed links);
+//! web forms and their submissions (m0002).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
 
 mod m0001_marketing;
+mod m0002_forms;
 
 use sea_orm_migration::prelude::*;
 
@@ -28,6 +30,7 @@ impl MigratorTrait for Migrator {
                 name: "m0000_marketing_outbox",
             }),
             Box::new(m0001_marketing::Migration),
+            Box::new(m0002_forms::Migration),
         ]
     }
 }

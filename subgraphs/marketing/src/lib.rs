@@ -93,6 +93,7 @@ pub async fn service(runtime: &Runtime, options: &MarketingOptions) -> anyhow::R
         cipher,
         mailer,
         options.settings.clone(),
+        runtime.cache.clone(),
     ))
 }
 
@@ -139,7 +140,10 @@ pub async fn start_with(
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
     })
-    .merge(graphql::public::router(marketing.clone()));
+    .merge(graphql::public::router(
+        marketing.clone(),
+        erp_kit::http::TrustedProxies(runtime.config.trusted_proxies.clone()),
+    ));
     Ok(MarketingApp {
         router,
         marketing,

@@ -456,6 +456,7 @@ impl Marketing {
             .await?;
         }
         contacts::erase_behaviour(&*txn, tenant, id).await?;
+        crate::store::forms::erase_submissions_of(&*txn, tenant, id).await?;
         segments::remove_contact_everywhere(&*txn, tenant, id).await?;
         let now = now_ms();
         contact.email = None;
@@ -615,7 +616,7 @@ fn erased() -> ApiError {
     ApiError::rule(reasons::CONTACT_ERASED, "the contact was erased")
 }
 
-fn changed(contact: &contact::Model) -> ContactChanged {
+pub(crate) fn changed(contact: &contact::Model) -> ContactChanged {
     ContactChanged {
         contact_id: contact.id.clone(),
         crm_person_id: contact.crm_person_id.clone(),

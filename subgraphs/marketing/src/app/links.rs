@@ -40,6 +40,14 @@ impl Marketing {
         )
     }
 
+    /// Where a website posts a submission of the form with this public key.
+    pub fn form_url(&self, public_key: &str) -> String {
+        format!(
+            "{}/marketing/forms/{public_key}",
+            self.settings.public_url.trim_end_matches('/')
+        )
+    }
+
     /// A one-click unsubscribe link for a contact (and the campaign that carried it).
     pub async fn unsubscribe_url(
         &self,

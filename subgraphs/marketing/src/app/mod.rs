@@ -7,6 +7,7 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod forms;
 pub mod links;
 pub mod segments;
 pub mod sending;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 
+use erp_kit::cache::SharedCache;
 use erp_kit::crypto::FieldCipher;
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{EventEnvelope, Outbox};
@@ -57,6 +59,8 @@ pub struct Marketing {
     settings: Arc<Settings>,
     /// Wakes the sender when a campaign starts or resumes.
     sender_wake: Arc<Notify>,
+    /// The shared cache (Redis): the public endpoints' rate counters.
+    cache: SharedCache,
 }
 
 impl Marketing {
@@ -66,6 +70,7 @@ impl Marketing {
         cipher: FieldCipher,
         mailer: Option<SharedMailer>,
         settings: Settings,
+        cache: SharedCache,
     ) -> Self {
         Self {
             db,
@@ -74,6 +79,7 @@ impl Marketing {
             mailer,
             settings: Arc::new(settings),
             sender_wake: Arc::new(Notify::new()),
+            cache,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod campaigns;
 pub mod contacts;
 pub mod entities;
+pub mod forms;
 pub mod queue;
 pub mod segments;
 

@@ -5,6 +5,8 @@ pub mod campaign;
 pub mod consent;
 pub mod contact;
 pub mod contact_topic;
+pub mod form;
+pub mod form_submission;
 pub mod list_member;
 pub mod message;
 pub mod opt_in;
