@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::{post_graphql, require_env, runtime, Backends, TestIssuer};
 
+/// The secret test services sign the mail provider's webhook calls with.
+pub const WEBHOOK_SECRET: &str = "whsec-erp-tests";
+
 /// A spawned marketing subgraph.
 pub struct MarketingApp {
     pub addr: SocketAddr,
@@ -56,6 +59,7 @@ impl MarketingApp {
             settings: Settings {
                 public_url: format!("http://{addr}"),
                 from_address: "ERP Tests <news@erp-tests.example>".into(),
+                webhook_secret: Some(WEBHOOK_SECRET.into()),
                 ..Settings::default()
             },
             sender,

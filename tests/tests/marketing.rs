@@ -1209,6 +1209,12 @@ fn form_body(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// An expected refusal of a submission: (status, code, reason, field).
+type Refusal = (u16, &'static str, &'static str, &'static str);
+
+/// An expected refusal of a webhook call: (status, code, reason).
+type WebhookRefusal = (u16, &'static str, &'static str);
+
 /// (status, code, reason, field) of a refused submission.
 fn refusal(answer: &(u16, Option<String>, Value)) -> (u16, String, String, String) {
     let ext = &answer.2["errors"][0]["extensions"];
@@ -1299,7 +1305,7 @@ async fn a_web_form_submission_becomes_a_crm_lead_through_kafka_once_and_a_bad_o
         pairs
     };
     let form_type = "application/x-www-form-urlencoded";
-    let cases: Vec<(Vec<(&str, &str)>, (u16, &str, &str, &str))> = vec![
+    let cases: Vec<(Vec<(&str, &str)>, Refusal)> = vec![
         (
             without("consent"),
             (400, "BAD_USER_INPUT", "FORM_CONSENT_REQUIRED", "consent"),
@@ -1583,4 +1589,203 @@ async fn a_web_form_submission_becomes_a_crm_lead_through_kafka_once_and_a_bad_o
     let retry: u64 = limited.1.unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
     assert_eq!(limited.2["errors"][0]["extensions"]["retryAfter"], retry);
+}
+
+/// A campaign's funnel as the webhook test reads it.
+async fn funnel_of(app: &MarketingApp, token: &str, campaign: &str) -> Value {
+    const FUNNEL: &str = "query($id: ID!) { campaign(id: $id) { funnel { sent bounced delivered complained unsubscribed complaintRate unsubscribeRate } } }";
+    app.ok(token, FUNNEL, json!({ "id": campaign })).await["campaign"]["funnel"].clone()
+}
+
+/// POSTs a mail provider webhook call; answers (status, JSON body).
+async fn webhook(
+    app: &MarketingApp,
+    timestamp: Option<i64>,
+    signature: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
+    let mut request = app
+        .http
+        .post(app.url("/marketing/webhooks/mail-events"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(timestamp) = timestamp {
+        request = request.header("x-erp-webhook-timestamp", timestamp.to_string());
+    }
+    if let Some(signature) = signature {
+        request = request.header("x-erp-webhook-signature", signature);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn signed_bounce_and_complaint_webhooks_suppress_and_feed_the_funnel_and_hostile_calls_change_nothing(
+) {
+    use erp_marketing::domain::webhook::sign;
+    use erp_tests::marketing::WEBHOOK_SECRET;
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let (gone, spam, happy) = (address("gone"), address("spam"), address("happy"));
+    for email in [&gone, &spam, &happy] {
+        subscribed(&app, &staff, email, "W", "PT").await;
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let sent_campaign = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(
+        &staff,
+        SCHEDULE,
+        json!({ "i": { "campaignId": sent_campaign } }),
+    )
+    .await;
+    let _sender = app.marketing.spawn_sender(test_sender("webhooks"));
+    wait_sent(&app, &staff, &sent_campaign).await;
+    let message_of = |email: &str| {
+        let mails = sink.to(email);
+        assert_eq!(mails.len(), 1, "{email}");
+        mails[0].header("X-Erp-Message").unwrap().to_owned()
+    };
+    let (gone_message, spam_message) = (message_of(&gone), message_of(&spam));
+
+    let now = || chrono::Utc::now().timestamp();
+    let batch = json!({ "events": [
+        { "type": "bounce", "tenant": tenant, "email": gone, "messageId": gone_message, "status": "5.1.1", "diagnostic": "550 5.1.1 user unknown" },
+        { "type": "complaint", "tenant": tenant, "email": spam.to_uppercase(), "messageId": spam_message },
+        { "type": "bounce", "tenant": tenant, "email": happy, "diagnostic": "Out of office until Monday", "autoSubmitted": "auto-replied" }
+    ] })
+    .to_string();
+    let untouched = json!({ "sent": 3, "bounced": 0, "delivered": 3, "complained": 0, "unsubscribed": 0, "complaintRate": 0.0, "unsubscribeRate": 0.0 });
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, untouched);
+
+    // Hostile calls: refused with their reason, and nothing changes.
+    let signed_at = now();
+    let good_signature = sign(WEBHOOK_SECRET.as_bytes(), signed_at, batch.as_bytes());
+    let forged = sign(b"not the secret", signed_at, batch.as_bytes());
+    let stale_at = signed_at - 3600;
+    let stale = sign(WEBHOOK_SECRET.as_bytes(), stale_at, batch.as_bytes());
+    let tampered = batch.replace("5.1.1", "5.1.2");
+    let garbage = "{\"events\": [{\"type\": \"open\"}]}";
+    let garbage_signature = sign(WEBHOOK_SECRET.as_bytes(), signed_at, garbage.as_bytes());
+    let huge = format!("{{\"events\": [], \"pad\": \"{}\"}}", "x".repeat(70 * 1024));
+    let huge_signature = sign(WEBHOOK_SECRET.as_bytes(), signed_at, huge.as_bytes());
+    let hostile: Vec<(Option<i64>, Option<&str>, String, WebhookRefusal)> = vec![
+        (
+            Some(signed_at),
+            Some(&forged),
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            Some(signed_at),
+            Some(&good_signature),
+            tampered,
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            Some(signed_at + 1),
+            Some(&good_signature),
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            None,
+            None,
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            Some(stale_at),
+            Some(&stale),
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_TIMESTAMP_STALE"),
+        ),
+        (
+            Some(signed_at),
+            Some(&garbage_signature),
+            garbage.to_owned(),
+            (400, "BAD_USER_INPUT", "WEBHOOK_PAYLOAD_INVALID"),
+        ),
+        (
+            Some(signed_at),
+            Some(&huge_signature),
+            huge,
+            (413, "BAD_USER_INPUT", "BODY_TOO_LARGE"),
+        ),
+    ];
+    for (timestamp, signature, body, expected) in hostile {
+        let (status, answer) = webhook(&app, timestamp, signature, body).await;
+        let ext = &answer["errors"][0]["extensions"];
+        assert_eq!(
+            (
+                status,
+                ext["code"].as_str().unwrap_or(""),
+                ext["reason"].as_str().unwrap_or("")
+            ),
+            expected,
+            "{answer}"
+        );
+    }
+    for email in [&gone, &spam, &happy] {
+        let data = app.ok(&staff, SUPPRESSION, json!({ "e": email })).await;
+        assert_eq!(data["suppression"], Value::Null, "{email}");
+    }
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, untouched);
+
+    // The genuine call: the hard bounce and the complaint suppress, the automatic reply does
+    // not; the funnel counts them.
+    let (status, answer) =
+        webhook(&app, Some(signed_at), Some(&good_signature), batch.clone()).await;
+    assert_eq!(
+        (status, answer.clone()),
+        (
+            200,
+            json!({ "received": 3, "suppressed": 2, "duplicate": false })
+        )
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": gone })).await;
+    assert_eq!(
+        data["suppression"],
+        json!({ "reason": "HARD_BOUNCE", "source": "bounce" })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": spam })).await;
+    assert_eq!(
+        data["suppression"],
+        json!({ "reason": "COMPLAINT", "source": "complaint" })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": happy })).await;
+    assert_eq!(data["suppression"], Value::Null);
+    let counted = json!({ "sent": 3, "bounced": 1, "delivered": 2, "complained": 1, "unsubscribed": 0, "complaintRate": 0.5, "unsubscribeRate": 0.0 });
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, counted);
+
+    // The same call again (a provider retry or a captured replay): answered, nothing done.
+    let (status, answer) =
+        webhook(&app, Some(signed_at), Some(&good_signature), batch.clone()).await;
+    assert_eq!(
+        (status, answer),
+        (
+            200,
+            json!({ "received": 3, "suppressed": 0, "duplicate": true })
+        )
+    );
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, counted);
+
+    // A later unsubscribe through the campaign's one-click link counts in its rate.
+    let unsubscribe = unsubscribe_url(sink.to(&happy)[0].header("List-Unsubscribe").unwrap());
+    assert_eq!(one_click(&app, &unsubscribe).await.0, 200);
+    assert_eq!(
+        funnel_of(&app, &staff, &sent_campaign).await,
+        json!({ "sent": 3, "bounced": 1, "delivered": 2, "complained": 1, "unsubscribed": 1, "complaintRate": 0.5, "unsubscribeRate": 0.5 })
+    );
 }

@@ -3,13 +3,15 @@
 //! membership and static lists; templates, campaigns and the message table that is both the
 //! send queue (leases) and the once-per-(campaign, contact) send key (m0001); the outbox and
 //! the kit's data keys (the per-tenant HMAC key of the address hashes and of the signed links);
-//! web forms and their submissions (m0002).
+//! web forms and their submissions (m0002); the provider's bounce and complaint reports on
+//! each message (m0003).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
 
 mod m0001_marketing;
 mod m0002_forms;
+mod m0003_mail_events;
 
 use sea_orm_migration::prelude::*;
 
@@ -31,6 +33,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(m0001_marketing::Migration),
             Box::new(m0002_forms::Migration),
+            Box::new(m0003_mail_events::Migration),
         ]
     }
 }

@@ -19,6 +19,10 @@ pub const CONTACT_ERASED: &str = "contact.erased";
 pub const CAMPAIGN_STATUS_CHANGED: &str = "campaign.status_changed";
 /// A message was handed to the relay (feeds the funnel in analytics).
 pub const MESSAGE_SENT: &str = "message.sent";
+/// The provider reported a message bounced (`class` hard or soft) ([`MessageReported`]).
+pub const MESSAGE_BOUNCED: &str = "message.bounced";
+/// The recipient reported a message as spam ([`MessageReported`]): the complaint rate.
+pub const MESSAGE_COMPLAINED: &str = "message.complained";
 /// A website's form submission was accepted: CRM creates a lead (or adds it to the open lead
 /// of the same address) ([`FormSubmitted`]).
 pub const FORM_SUBMITTED: &str = "form.submitted";
@@ -45,6 +49,16 @@ pub struct MessageSent {
     pub message_id: String,
     pub campaign_id: String,
     pub contact_id: String,
+}
+
+/// Payload of `message.bounced` and `message.complained`, aggregate: the message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageReported {
+    pub message_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    /// `hard`, `soft` or `complaint`.
+    pub class: String,
 }
 
 /// Payload of `form.submitted` (schema version 1), aggregate: the submission. The values as

@@ -60,8 +60,9 @@ pub struct MarketingOptions {
 }
 
 impl MarketingOptions {
-    /// From the environment: `ERP_SMTP_URL`, `ERP_MARKETING_PUBLIC_URL`, `ERP_MARKETING_FROM`;
-    /// a sender runs.
+    /// From the environment: `ERP_SMTP_URL`, `ERP_MARKETING_PUBLIC_URL`, `ERP_MARKETING_FROM`,
+    /// `ERP_MARKETING_WEBHOOK_SECRET` (the mail provider's webhook signing secret); a sender
+    /// runs.
     pub fn from_env() -> Self {
         let mut settings = Settings::default();
         if let Ok(url) = std::env::var("ERP_MARKETING_PUBLIC_URL") {
@@ -70,6 +71,9 @@ impl MarketingOptions {
         if let Ok(from) = std::env::var("ERP_MARKETING_FROM") {
             settings.from_address = from;
         }
+        settings.webhook_secret = std::env::var("ERP_MARKETING_WEBHOOK_SECRET")
+            .ok()
+            .filter(|secret| !secret.is_empty());
         Self {
             smtp_url: std::env::var("ERP_SMTP_URL").ok().filter(|u| !u.is_empty()),
             settings,

@@ -636,6 +636,12 @@ impl Marketing {
     /// Records a bounce or feedback report about an address: hard bounces and complaints
     /// suppress it, soft bounces count (the address is suppressed at the limit), automatic
     /// replies change nothing (never an unsubscribe).
+    ///
+    /// With the message it is about (the `X-Erp-Message` header the provider echoes), the
+    /// message records the bounce or complaint (the campaign funnel counts them) and
+    /// `message.bounced` / `message.complained` is published; an unknown message id changes
+    /// nothing but the address's standing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_bounce(
         &self,
         tenant: &TenantId,
@@ -644,6 +650,7 @@ impl Marketing {
         diagnostic: &str,
         auto_submitted: Option<&str>,
         feedback_type: Option<&str>,
+        message_id: Option<&str>,
     ) -> ApiResult<BounceOutcome> {
         use crate::domain::bounce::{classify, BounceKind, SOFT_BOUNCE_LIMIT};
         let address = EmailAddress::parse(email)?;
@@ -686,7 +693,51 @@ impl Marketing {
             }
         };
         if let Some(reason) = reason {
-            self.suppress(&txn, tenant, &hash, reason, "bounce").await?;
+            let source = if kind == BounceKind::Complaint {
+                "complaint"
+            } else {
+                "bounce"
+            };
+            self.suppress(&txn, tenant, &hash, reason, source).await?;
+        }
+        if let Some(message) = match message_id {
+            Some(id) => crate::store::queue::message(&*txn, tenant, id).await?,
+            None => None,
+        } {
+            let now = now_ms();
+            let event = match kind {
+                BounceKind::Hard | BounceKind::Soft => {
+                    let class = if kind == BounceKind::Hard {
+                        "hard"
+                    } else {
+                        "soft"
+                    };
+                    crate::store::queue::mark_bounced(&*txn, tenant, &message.id, class, now)
+                        .await?;
+                    Some((events::MESSAGE_BOUNCED, class))
+                }
+                BounceKind::Complaint => {
+                    crate::store::queue::mark_complained(&*txn, tenant, &message.id, now).await?;
+                    Some((events::MESSAGE_COMPLAINED, "complaint"))
+                }
+                BounceKind::AutoReply => None,
+            };
+            if let Some((event_type, class)) = event {
+                self.enqueue(
+                    &txn,
+                    tenant,
+                    event_type,
+                    &message.id,
+                    "mail-provider",
+                    events::MessageReported {
+                        message_id: message.id.clone(),
+                        campaign_id: message.campaign_id.clone(),
+                        contact_id: message.contact_id.clone(),
+                        class: class.to_owned(),
+                    },
+                )
+                .await?;
+            }
         }
         let suppressed = contacts::suppression(&*txn, tenant, &hash).await?.is_some();
         self.commit(txn).await?;

@@ -11,6 +11,7 @@ pub mod forms;
 pub mod links;
 pub mod segments;
 pub mod sending;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -36,6 +37,11 @@ pub struct Settings {
     pub from_address: String,
     /// How long an unsubscribe or confirmation link stays valid (seconds).
     pub link_ttl_secs: i64,
+    /// The secret the mail provider signs its bounce and complaint webhook calls with;
+    /// `None`: the webhook answers 404.
+    pub webhook_secret: Option<String>,
+    /// How far a webhook call's timestamp may be from now (seconds).
+    pub webhook_tolerance_secs: i64,
 }
 
 impl Default for Settings {
@@ -44,6 +50,8 @@ impl Default for Settings {
             public_url: format!("http://127.0.0.1:{}", crate::DEFAULT_PORT),
             from_address: "ERP OS <marketing@erp-os.invalid>".into(),
             link_ttl_secs: 180 * 24 * 3600,
+            webhook_secret: None,
+            webhook_tolerance_secs: crate::domain::webhook::DEFAULT_TOLERANCE_SECS,
         }
     }
 }

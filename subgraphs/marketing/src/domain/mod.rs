@@ -8,6 +8,7 @@ pub mod form;
 pub mod segment;
 pub mod template;
 pub mod token;
+pub mod webhook;
 
 erp_kit::reasons! {
     /// The marketing domain's rules, each reported as `extensions.reason` beside the kit's
@@ -68,5 +69,13 @@ erp_kit::reasons! {
         /// Too many submissions of this form from one client address in a minute
         /// (`retryAfter` says when to try again).
         FORM_RATE_LIMITED => RateLimited,
+        /// A mail provider webhook call without a readable timestamp or a signature that
+        /// verifies under the shared secret.
+        WEBHOOK_SIGNATURE_INVALID => Unauthenticated,
+        /// A mail provider webhook call signed too long ago (or ahead): a replay is refused.
+        WEBHOOK_TIMESTAMP_STALE => Unauthenticated,
+        /// A mail provider webhook body that is not the documented event batch (an unknown
+        /// event type, an empty tenant, too many events, an over-long field).
+        WEBHOOK_PAYLOAD_INVALID => BadUserInput,
     }
 }

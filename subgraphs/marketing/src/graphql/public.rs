@@ -14,6 +14,11 @@
 //!   409 FORM_CLOSED, 400 FORM_SUBMISSION_INVALID / INVALID_EMAIL / FORM_CONSENT_REQUIRED
 //!   (`extensions.field` names the field), 413 BODY_TOO_LARGE, 429 FORM_RATE_LIMITED (with
 //!   `Retry-After`).
+//! - `POST /marketing/webhooks/mail-events`: the mail provider's bounce and complaint reports,
+//!   signed with the shared secret (domain/webhook.rs): 200 and `{"received", "suppressed",
+//!   "duplicate"}`; refused: 401 WEBHOOK_SIGNATURE_INVALID / WEBHOOK_TIMESTAMP_STALE, 400
+//!   WEBHOOK_PAYLOAD_INVALID / INVALID_EMAIL, 413 BODY_TOO_LARGE, 404 without a secret
+//!   configured.
 //!
 //! A forged, altered or expired token answers 401 with the GraphQL error shape:
 //! `extensions.code` UNAUTHENTICATED, `extensions.reason` TOKEN_INVALID. Every refusal has
@@ -67,6 +72,7 @@ pub fn router(marketing: Marketing, trusted_proxies: TrustedProxies) -> Router {
         )
         .route("/marketing/t/open/{token}", get(open))
         .route("/marketing/t/click/{token}", get(click))
+        .route("/marketing/webhooks/mail-events", post(mail_events))
         .with_state(marketing)
         .merge(forms)
 }
@@ -244,6 +250,31 @@ async fn open(State(marketing): State<Marketing>, Path(token): Path<String>) -> 
 async fn click(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
     match marketing.track_click(&token).await {
         Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url)]).into_response(),
+        Err(err) => from_api_error(err),
+    }
+}
+
+async fn mail_events(
+    State(marketing): State<Marketing>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    use crate::domain::webhook::{MAX_WEBHOOK_BODY_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let outcome = async {
+        let body = read_body(body, MAX_WEBHOOK_BODY_BYTES).await?;
+        marketing
+            .receive_mail_events(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
+            .await
+    }
+    .await;
+    match outcome {
+        Ok(outcome) => Json(json!({
+            "received": outcome.received,
+            "suppressed": outcome.suppressed,
+            "duplicate": outcome.duplicate,
+        }))
+        .into_response(),
         Err(err) => from_api_error(err),
     }
 }
