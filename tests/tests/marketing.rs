@@ -158,8 +158,26 @@ async fn wait_sent(app: &MarketingApp, token: &str, campaign: &str) -> Value {
     .unwrap_or_else(|| panic!("campaign {campaign} was not sent in time"))
 }
 
-/// POSTs the RFC 8058 one-click body to `url` with no session; answers (status, JSON body).
+/// POSTs the RFC 8058 one-click body to `url` with no session; answers (status, JSON body)
+/// with the answer's `resubscribeUrl` checked (a re-subscribe link of this service) and taken
+/// out (see [`one_click_resubscribe_url`]).
 async fn one_click(app: &MarketingApp, url: &str) -> (u16, Value) {
+    let (status, mut body) = one_click_raw(app, url).await;
+    if status == 200 {
+        let back = body
+            .as_object_mut()
+            .and_then(|answer| answer.remove("resubscribeUrl"))
+            .unwrap_or(Value::Null);
+        assert!(
+            back.as_str()
+                .is_some_and(|url| url.starts_with(&app.url("/marketing/resubscribe/"))),
+            "{back}"
+        );
+    }
+    (status, body)
+}
+
+async fn one_click_raw(app: &MarketingApp, url: &str) -> (u16, Value) {
     let response = app
         .http
         .post(url)
@@ -170,6 +188,13 @@ async fn one_click(app: &MarketingApp, url: &str) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The re-subscribe link a one-click unsubscribe answers with.
+async fn one_click_resubscribe_url(app: &MarketingApp, url: &str) -> String {
+    let (status, body) = one_click_raw(app, url).await;
+    assert_eq!(status, 200, "{body}");
+    body["resubscribeUrl"].as_str().unwrap().to_owned()
 }
 
 /// The URL inside `<...>` of a List-Unsubscribe header.
@@ -1788,4 +1813,141 @@ async fn signed_bounce_and_complaint_webhooks_suppress_and_feed_the_funnel_and_h
         funnel_of(&app, &staff, &sent_campaign).await,
         json!({ "sent": 3, "bounced": 1, "delivered": 2, "complained": 1, "unsubscribed": 1, "complaintRate": 0.5, "unsubscribeRate": 0.5 })
     );
+}
+
+/// POSTs to a re-subscribe link with no session; answers (status, JSON body).
+async fn resubscribe(app: &MarketingApp, url: &str) -> (u16, Value) {
+    let response = app.http.post(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_re_subscribe_link_brings_back_only_the_person_who_unsubscribed_never_a_bounced_address(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let (eve_email, bob_email) = (address("eve"), address("bob"));
+    let eve = subscribed(&app, &staff, &eve_email, "Eve", "PT").await;
+    let bob = subscribed(&app, &staff, &bob_email, "Bob", "PT").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let first = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": first } }))
+        .await;
+    let _sender = app.marketing.spawn_sender(test_sender("resubscribe"));
+    wait_sent(&app, &staff, &first).await;
+
+    // Eve unsubscribes; the answer carries her way back.
+    let url = unsubscribe_url(sink.to(&eve_email)[0].header("List-Unsubscribe").unwrap());
+    let back = one_click_resubscribe_url(&app, &url).await;
+    assert!(
+        back.starts_with(&app.url("/marketing/resubscribe/")),
+        "{back}"
+    );
+    // A GET only shows the button; staff still cannot lift her unsubscribe.
+    let page = app.http.get(&back).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("Subscribe again"));
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": eve_email })).await;
+    assert_eq!(data["suppression"]["reason"], "UNSUBSCRIBED");
+    assert_eq!(
+        app.refused(
+            &staff,
+            CONSENT,
+            json!({ "i": { "contactId": eve, "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": "phone", "wordingVersion": "v1" } })
+        )
+        .await,
+        ("FORBIDDEN".into(), "CONTACT_SUPPRESSED".into())
+    );
+
+    // Forged links and the unsubscribe link on this route: 401 TOKEN_INVALID, nothing changes.
+    let mut forged = back.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    for wrong in [
+        forged.as_str(),
+        &url.replace("/unsubscribe/", "/resubscribe/"),
+    ] {
+        let (status, body) = resubscribe(&app, wrong).await;
+        assert_eq!(
+            (status, body["errors"][0]["extensions"].clone()),
+            (
+                401,
+                json!({ "code": "UNAUTHENTICATED", "reason": "TOKEN_INVALID" })
+            )
+        );
+    }
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": eve_email })).await;
+    assert_eq!(data["suppression"]["reason"], "UNSUBSCRIBED");
+
+    // Her own click: subscribed again, logged as her act; a repeat changes nothing.
+    assert_eq!(
+        resubscribe(&app, &back).await,
+        (
+            200,
+            json!({ "subscribed": true, "alreadySubscribed": false })
+        )
+    );
+    assert_eq!(
+        resubscribe(&app, &back).await,
+        (
+            200,
+            json!({ "subscribed": true, "alreadySubscribed": true })
+        )
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": eve_email })).await;
+    assert_eq!(data["suppression"], Value::Null);
+    let data = app.ok(&staff, CONTACT, json!({ "id": eve })).await;
+    assert_eq!(data["marketingContact"]["status"], "SUBSCRIBED");
+    assert_eq!(
+        data["marketingContact"]["consents"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        &json!({ "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": format!("resubscribe:{first}"),
+                 "wordingVersion": "resubscribe", "granted": true, "actor": "contact" })
+    );
+    // The next campaign reaches her again.
+    let second = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": second } }))
+        .await;
+    let funnel = wait_sent(&app, &staff, &second).await;
+    assert_eq!(funnel["sent"], 2);
+    assert_eq!(sink.to(&eve_email).len(), 2);
+
+    // Bob's address bounced hard: his re-subscribe link does not lift that.
+    app.ok(
+        &staff,
+        "mutation($i: RecordBounceInput!) { recordBounce(input: $i) { class suppressed } }",
+        json!({ "i": { "email": bob_email, "status": "5.1.1", "diagnostic": "user unknown" } }),
+    )
+    .await;
+    let bob_back = app
+        .marketing
+        .resubscribe_url(&tenant_id, &bob, None)
+        .await
+        .unwrap();
+    let (status, body) = resubscribe(&app, &bob_back).await;
+    assert_eq!(
+        (status, body["errors"][0]["extensions"].clone()),
+        (
+            403,
+            json!({ "code": "FORBIDDEN", "reason": "CONTACT_SUPPRESSED" })
+        )
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": bob_email })).await;
+    assert_eq!(data["suppression"]["reason"], "HARD_BOUNCE");
 }

@@ -54,6 +54,22 @@ pub enum UnsubscribeOutcome {
     AlreadySuppressed,
 }
 
+/// What an unsubscribe answered: what it did and the way back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribed {
+    pub outcome: UnsubscribeOutcome,
+    /// The contact's re-subscribe link (`None` for an erased contact: nothing to go back to).
+    pub resubscribe_url: Option<String>,
+}
+
+/// What a re-subscribe did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResubscribeOutcome {
+    Resubscribed,
+    /// The contact was subscribed and the address not suppressed (a repeated POST).
+    AlreadySubscribed,
+}
+
 fn blank_to_none(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
@@ -364,10 +380,36 @@ impl Marketing {
     /// The one-click unsubscribe (RFC 8058) of a signed link: suppresses the address (so every
     /// duplicate contact with it is skipped at send time), marks the contact and its duplicates
     /// unsubscribed and logs the withdrawal (actor `contact`). Idempotent.
-    pub async fn unsubscribe(&self, raw_token: &str) -> ApiResult<UnsubscribeOutcome> {
+    ///
+    /// The answer carries the contact's re-subscribe link (the person who just unsubscribed
+    /// holds the message, so the same proof lets them come back).
+    pub async fn unsubscribe(&self, raw_token: &str) -> ApiResult<Unsubscribed> {
         let (tenant, claims, contact) = self
             .verify_link(raw_token, LinkPurpose::Unsubscribe)
             .await?;
+        let outcome = self
+            .unsubscribe_verified(&tenant, &claims, &contact)
+            .await?;
+        let resubscribe_url = match contact.address_hash {
+            Some(_) => Some(
+                self.resubscribe_url(&tenant, &contact.id, claims.reference.as_deref())
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(Unsubscribed {
+            outcome,
+            resubscribe_url,
+        })
+    }
+
+    async fn unsubscribe_verified(
+        &self,
+        tenant: &TenantId,
+        claims: &LinkClaims,
+        contact: &contact::Model,
+    ) -> ApiResult<UnsubscribeOutcome> {
+        let tenant = tenant.clone();
         let Some(hash) = contact.address_hash.clone() else {
             // Erased: its hash is suppressed already.
             return Ok(UnsubscribeOutcome::AlreadySuppressed);
@@ -426,6 +468,77 @@ impl Marketing {
         }
         self.commit(txn).await?;
         Ok(UnsubscribeOutcome::Unsubscribed)
+    }
+
+    /// The contact's own re-subscribe through its signed link (the opposite of the one-click
+    /// unsubscribe, the only other way than a confirmed double opt-in to lift one): lifts the
+    /// address's unsubscribe suppression, logs the grant (actor `contact`, source
+    /// `resubscribe[:<campaign>]`) and subscribes every unsubscribed contact with the address.
+    /// A bounce or complaint suppression is the mailbox's verdict and stays
+    /// (CONTACT_SUPPRESSED); an erased contact cannot come back (CONTACT_ERASED). Idempotent.
+    pub async fn resubscribe(&self, raw_token: &str) -> ApiResult<ResubscribeOutcome> {
+        let (tenant, claims, contact) = self
+            .verify_link(raw_token, LinkPurpose::Resubscribe)
+            .await?;
+        let Some(hash) = contact.address_hash.clone() else {
+            return Err(erased());
+        };
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        if let Some(existing) = contacts::suppression(&*txn, &tenant, &hash).await? {
+            if !SuppressionReason::parse(&existing.reason)?.lifted_by_own_opt_in() {
+                return Err(ApiError::rule(
+                    reasons::CONTACT_SUPPRESSED,
+                    "the address bounced or complained: a re-subscribe does not lift that",
+                ));
+            }
+            contacts::lift_suppression(&*txn, &tenant, &hash).await?;
+        } else if contact.status == ContactStatus::Subscribed.as_str() {
+            return Ok(ResubscribeOutcome::AlreadySubscribed);
+        }
+        let source = match &claims.reference {
+            Some(campaign) => format!("resubscribe:{campaign}"),
+            None => "resubscribe".to_owned(),
+        };
+        let now = now_ms();
+        for mut holder in contacts::by_address_hash(&*txn, &tenant, &hash).await? {
+            let back =
+                holder.id == contact.id || holder.status == ContactStatus::Unsubscribed.as_str();
+            if !back {
+                continue;
+            }
+            let id = holder.id.clone();
+            contacts::insert_consent(
+                &*txn,
+                consent::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    id: new_id(),
+                    contact_id: id.clone(),
+                    purpose: EMAIL_MARKETING.to_owned(),
+                    lawful_basis: LawfulBasis::Consent.as_str().to_owned(),
+                    source: source.clone(),
+                    wording_version: "resubscribe".to_owned(),
+                    granted: true,
+                    actor: CONTACT_ACTOR.to_owned(),
+                    recorded_at: now,
+                },
+            )
+            .await?;
+            holder.status = ContactStatus::Subscribed.as_str().to_owned();
+            holder.updated_at = now;
+            let holder = contacts::update(&*txn, holder).await?;
+            self.refresh_contact(&txn, &tenant, &id).await?;
+            self.enqueue(
+                &txn,
+                &tenant,
+                events::CONTACT_SUBSCRIBED,
+                &id,
+                CONTACT_ACTOR,
+                changed(&holder),
+            )
+            .await?;
+        }
+        self.commit(txn).await?;
+        Ok(ResubscribeOutcome::Resubscribed)
     }
 
     /// GDPR erasure: the contact's personal data (address, names, country, CRM link, topics,

@@ -16,6 +16,7 @@ const LINK_COLUMN: &str = "mkt.link";
 
 /// The public routes' path segments.
 pub const UNSUBSCRIBE_PATH: &str = "unsubscribe";
+pub const RESUBSCRIBE_PATH: &str = "resubscribe";
 pub const CONFIRM_PATH: &str = "confirm";
 pub const OPEN_PATH: &str = "t/open";
 pub const CLICK_PATH: &str = "t/click";
@@ -67,6 +68,27 @@ impl Marketing {
             })
             .await?;
         Ok(self.link_url(UNSUBSCRIBE_PATH, &token))
+    }
+
+    /// The re-subscribe link of a contact (given with the answer to its unsubscribe; the
+    /// campaign that carried the unsubscribe, when there was one).
+    pub async fn resubscribe_url(
+        &self,
+        tenant: &TenantId,
+        contact_id: &str,
+        campaign_id: Option<&str>,
+    ) -> ApiResult<String> {
+        let token = self
+            .sign(&LinkClaims {
+                purpose: LinkPurpose::Resubscribe,
+                tenant: tenant.as_str().to_owned(),
+                contact_id: contact_id.to_owned(),
+                reference: campaign_id.map(str::to_owned),
+                url: None,
+                expires_at: self.link_expiry(),
+            })
+            .await?;
+        Ok(self.link_url(RESUBSCRIBE_PATH, &token))
     }
 
     /// When a link minted now expires (Unix seconds).

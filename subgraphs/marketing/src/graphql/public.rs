@@ -4,6 +4,10 @@
 //!   `List-Unsubscribe=One-Click`): 200 and `{"unsubscribed": true}`, the same on a repeat
 //!   (idempotent). `GET` of the same URL (a person following the link) answers a page with
 //!   the button that POSTs: a GET never unsubscribes (link scanners fetch links).
+//!   The answer carries `resubscribeUrl`, the way back.
+//! - `POST /marketing/resubscribe/{token}`: the contact's own re-subscribe after an
+//!   unsubscribe (GET: the page with the button): 200 and `{"subscribed": true}`, idempotent;
+//!   an address that bounced or complained stays suppressed (403 CONTACT_SUPPRESSED).
 //! - `POST /marketing/confirm/{token}`: the double opt-in confirmation (GET: the page).
 //! - `GET /marketing/t/open/{token}`: the tracking pixel; `GET /marketing/t/click/{token}`:
 //!   302 to the link's target.
@@ -37,7 +41,7 @@ use serde_json::json;
 use erp_kit::http::TrustedProxies;
 use erp_kit::{ApiError, ApiResult, ErrorCode};
 
-use crate::app::contacts::UnsubscribeOutcome;
+use crate::app::contacts::{ResubscribeOutcome, UnsubscribeOutcome};
 use crate::app::Marketing;
 use crate::domain::reasons;
 use crate::domain::template::escape_html;
@@ -65,6 +69,10 @@ pub fn router(marketing: Marketing, trusted_proxies: TrustedProxies) -> Router {
         .route(
             "/marketing/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
+        )
+        .route(
+            "/marketing/resubscribe/{token}",
+            get(resubscribe_page).post(resubscribe),
         )
         .route(
             "/marketing/confirm/{token}",
@@ -206,9 +214,25 @@ async fn unsubscribe_page(Path(token): Path<String>) -> Html<String> {
 
 async fn unsubscribe(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
     match marketing.unsubscribe(&token).await {
-        Ok(outcome) => Json(json!({
+        Ok(done) => Json(json!({
             "unsubscribed": true,
-            "alreadyUnsubscribed": outcome == UnsubscribeOutcome::AlreadySuppressed,
+            "alreadyUnsubscribed": done.outcome == UnsubscribeOutcome::AlreadySuppressed,
+            "resubscribeUrl": done.resubscribe_url,
+        }))
+        .into_response(),
+        Err(err) => from_api_error(err),
+    }
+}
+
+async fn resubscribe_page(Path(token): Path<String>) -> Html<String> {
+    button_page("Subscribe again", &token, "Subscribe again")
+}
+
+async fn resubscribe(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
+    match marketing.resubscribe(&token).await {
+        Ok(outcome) => Json(json!({
+            "subscribed": true,
+            "alreadySubscribed": outcome == ResubscribeOutcome::AlreadySubscribed,
         }))
         .into_response(),
         Err(err) => from_api_error(err),
