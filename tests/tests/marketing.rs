@@ -1951,3 +1951,74 @@ async fn the_re_subscribe_link_brings_back_only_the_person_who_unsubscribed_neve
     let data = app.ok(&staff, SUPPRESSION, json!({ "e": bob_email })).await;
     assert_eq!(data["suppression"]["reason"], "HARD_BOUNCE");
 }
+
+#[tokio::test]
+async fn the_embedded_mode_files_a_web_form_as_a_crm_lead_on_the_in_process_bus() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, Backends::Embedded, None).await;
+    // CRM on its own SQLite file, on marketing's in-process bus: the one-process mode.
+    let mut crm_runtime = erp_tests::runtime(&issuer, Backends::Embedded).await;
+    crm_runtime.bus = app.runtime.bus.clone();
+    crm_runtime.config.service = "crm".into();
+    let crm = erp_tests::crm::CrmApp::serve(
+        crm_runtime,
+        erp_crm::CrmOptions {
+            consumers: Some(erp_crm::ConsumerOptions::default()),
+        },
+    )
+    .await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let sales = issuer.token(&tenant, "usr_sales", erp_tests::crm::CRM_ADMIN);
+    let data = app
+        .ok(
+            &staff,
+            CREATE_FORM,
+            json!({ "i": { "name": "Demo request", "fields": [{ "key": "EMAIL", "required": true }, { "key": "COMPANY" }] } }),
+        )
+        .await;
+    let url = data["createMarketingForm"]["submitUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let email = address("embedded");
+    let answer = post_form(
+        &app,
+        &url,
+        "application/x-www-form-urlencoded",
+        form_body(&[("email", email.as_str()), ("company", "Acme Ltd")]),
+    )
+    .await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    // A form without consent wording takes no `consent` field.
+    let answer = post_form(
+        &app,
+        &url,
+        "application/x-www-form-urlencoded",
+        form_body(&[("email", email.as_str()), ("consent", "on")]),
+    )
+    .await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            400,
+            "BAD_USER_INPUT".into(),
+            "FORM_SUBMISSION_INVALID".into(),
+            "consent".into()
+        )
+    );
+    let lead = eventually(Duration::from_secs(30), || async {
+        leads_of(&crm, &sales, &email).await.into_iter().next()
+    })
+    .await
+    .expect("the lead reached CRM on the in-process bus");
+    assert_eq!(lead["personName"], email.as_str());
+    assert_eq!(lead["companyName"], "Acme Ltd");
+    assert_eq!(lead["source"], "WEBSITE");
+    // Without consent the contact stays pending (no marketing mail).
+    let data = app.ok(&staff, CONTACT_COUNT, json!({})).await;
+    assert_eq!(
+        data["marketingContacts"]["nodes"],
+        json!([{ "id": data["marketingContacts"]["nodes"][0]["id"], "email": email, "status": "PENDING" }])
+    );
+}
