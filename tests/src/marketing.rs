@@ -23,6 +23,7 @@ pub struct MarketingApp {
     pub http: reqwest::Client,
     _relay: erp_kit::events::RelayHandle,
     _sender: Option<erp_marketing::SenderHandle>,
+    _consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 /// Sender options for tests: small batches, short leases, quick polls.
@@ -47,6 +48,25 @@ impl MarketingApp {
         backends: Backends,
         sender: Option<SenderOptions>,
     ) -> Self {
+        Self::spawn_with_consumers(issuer, backends, sender, None).await
+    }
+
+    /// On the real services, its consumers reading the shared broker as groups of their own,
+    /// handling only `tenants`' events (the topics hold every test's history).
+    pub async fn spawn_consuming(issuer: &TestIssuer, tenants: &[&str]) -> Self {
+        let options = erp_marketing::consumers::ConsumerOptions {
+            group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
+            tenants: Some(tenants.iter().map(|t| t.to_string()).collect()),
+        };
+        Self::spawn_with_consumers(issuer, Backends::Real, None, Some(options)).await
+    }
+
+    pub async fn spawn_with_consumers(
+        issuer: &TestIssuer,
+        backends: Backends,
+        sender: Option<SenderOptions>,
+        consumers: Option<erp_marketing::consumers::ConsumerOptions>,
+    ) -> Self {
         let mut runtime = runtime(issuer, backends).await;
         runtime.config.service = "marketing".into();
         if std::env::var_os("TEST_LOG").is_some() {
@@ -63,6 +83,7 @@ impl MarketingApp {
                 ..Settings::default()
             },
             sender,
+            consumers,
         };
         let app = erp_marketing::start_with(&runtime, options).await.unwrap();
         let router = app.router;
@@ -80,6 +101,7 @@ impl MarketingApp {
             http: reqwest::Client::new(),
             _relay: app.relay,
             _sender: app.sender,
+            _consumers: app.consumers,
         }
     }
 

@@ -2022,3 +2022,129 @@ async fn the_embedded_mode_files_a_web_form_as_a_crm_lead_on_the_in_process_bus(
         json!([{ "id": data["marketingContacts"]["nodes"][0]["id"], "email": email, "status": "PENDING" }])
     );
 }
+
+/// A qualified CRM lead whose UTM campaign is `utm_campaign`, converted in `pipeline`.
+async fn converted_lead(
+    crm: &erp_tests::crm::CrmApp,
+    token: &str,
+    name: &str,
+    utm_campaign: &str,
+    pipeline: &str,
+) -> String {
+    let data = crm
+        .ok(
+            token,
+            "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }",
+            json!({ "i": { "personName": name, "companyName": format!("{name} Ltd"), "source": "CAMPAIGN",
+                           "utm": { "source": "newsletter", "medium": "email", "campaign": utm_campaign } } }),
+        )
+        .await;
+    let lead = data["createLead"]["lead"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for status in ["CONTACTED", "QUALIFIED"] {
+        crm.ok(
+            token,
+            "mutation($i: ChangeLeadStatusInput!) { changeLeadStatus(input: $i) { id } }",
+            json!({ "i": { "leadId": lead, "status": status } }),
+        )
+        .await;
+    }
+    crm.ok(
+        token,
+        "mutation($i: ConvertLeadInput!) { convertLead(input: $i) { lead { status } } }",
+        json!({ "i": { "leadId": lead, "pipelineId": pipeline, "amount": { "amount": "5000", "currency": "EUR" } } }),
+    )
+    .await;
+    lead
+}
+
+#[tokio::test]
+async fn a_crm_lead_a_campaign_brought_counts_as_converted_in_its_funnel_through_kafka() {
+    let issuer = TestIssuer::start().await;
+    let tenant = new_tenant();
+    let app = MarketingApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let crm = erp_tests::crm::CrmApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let sales = issuer.token(&tenant, "usr_sales", erp_tests::crm::CRM_ADMIN);
+    subscribed(&app, &staff, &address("fan"), "Fan", "PT").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let spring = campaign(&app, &staff, &template, &everyone).await;
+    let data = crm
+        .ok(
+            &sales,
+            "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id } }",
+            json!({ "i": { "name": "Sales", "opportunityType": "new business",
+                           "stages": [{ "name": "Lead", "probability": 10 }, { "name": "Won soon", "probability": 90 }] } }),
+        )
+        .await;
+    let pipeline = data["createPipeline"]["id"].as_str().unwrap().to_owned();
+
+    // One lead the campaign brought, one from elsewhere (a UTM campaign marketing does not
+    // know): both convert, one counts.
+    converted_lead(&crm, &sales, "Elsewhere", "autumn-fair", &pipeline).await;
+    let brought = converted_lead(&crm, &sales, "Brought", &spring, &pipeline).await;
+    // Marketing's inbox records each lead event of the tenant it handled: four (two created,
+    // two converted) means both leads' events were handled, whatever their partitions.
+    use sea_orm::{ConnectionTrait, Statement};
+    let handled = || async {
+        let db = &app.runtime.db;
+        let row = db
+            .query_one(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM marketing_inbox WHERE tenant_id = $1",
+                [tenant.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    eventually(Duration::from_secs(60), || async {
+        (handled().await == 4).then_some(())
+    })
+    .await
+    .expect("marketing handled the four lead events");
+    let funnel = funnel_of(&app, &staff, &spring).await;
+    assert_eq!(
+        funnel["sent"], 0,
+        "a conversion counts without a send: the lead came by UTM"
+    );
+    let data = app
+        .ok(
+            &staff,
+            "query($id: ID!) { campaign(id: $id) { funnel { converted } } }",
+            json!({ "id": spring }),
+        )
+        .await;
+    assert_eq!(data["campaign"]["funnel"]["converted"], 1);
+    let conversions = app
+        .runtime
+        .db
+        .query_all(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT lead_id, campaign_id FROM mkt_conversions WHERE tenant_id = $1",
+            [tenant.clone().into()],
+        ))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = conversions
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "lead_id").unwrap(),
+                row.try_get("", "campaign_id").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, vec![(brought, spring)]);
+}

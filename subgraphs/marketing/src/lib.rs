@@ -11,9 +11,11 @@
 //! use cases on [`Marketing`] (and the sender), `store/` tenant-scoped queries and writes with
 //! `store/entities/` the sea-orm models, `graphql/` the schema calling [`Marketing`] and the
 //! public one-click routes beside it, `events.rs` what is published, `mail.rs` the relay
-//! adapter. [`start`] wires them into a [`MarketingApp`].
+//! adapter, `consumers.rs` the consumer of CRM's lead events (the funnel's `converted` stage).
+//! [`start`] wires them into a [`MarketingApp`].
 
 pub mod app;
+pub mod consumers;
 pub mod domain;
 pub mod events;
 pub mod graphql;
@@ -57,6 +59,8 @@ pub struct MarketingOptions {
     pub settings: Settings,
     /// Run a sender in this process (`None`: not; tests start and kill their own).
     pub sender: Option<SenderOptions>,
+    /// Run the consumers of CRM's lead events (the funnel's `converted` stage); `None`: not.
+    pub consumers: Option<consumers::ConsumerOptions>,
 }
 
 impl MarketingOptions {
@@ -78,6 +82,7 @@ impl MarketingOptions {
             smtp_url: std::env::var("ERP_SMTP_URL").ok().filter(|u| !u.is_empty()),
             settings,
             sender: Some(SenderOptions::default()),
+            consumers: Some(consumers::ConsumerOptions::default()),
         }
     }
 }
@@ -102,12 +107,13 @@ pub async fn service(runtime: &Runtime, options: &MarketingOptions) -> anyhow::R
 }
 
 /// A running marketing subgraph: its HTTP router (GraphQL and the one-click routes), its use
-/// cases, its outbox relay and its sender.
+/// cases, its outbox relay, its sender and its consumers.
 pub struct MarketingApp {
     pub router: axum::Router,
     pub marketing: Marketing,
     pub relay: RelayHandle,
     pub sender: Option<SenderHandle>,
+    pub consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 /// [`start_with`] with the options of the environment.
@@ -132,6 +138,10 @@ pub async fn start_with(
         (Some(sender), Some(_)) => Some(marketing.spawn_sender(sender.clone())),
         _ => None,
     };
+    let consumers = match &options.consumers {
+        Some(consumer_options) => consumers::start_consumers(runtime, consumer_options, &marketing),
+        None => Vec::new(),
+    };
     let schema = build_schema(Some(marketing.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
@@ -153,5 +163,6 @@ pub async fn start_with(
         marketing,
         relay,
         sender,
+        consumers,
     })
 }

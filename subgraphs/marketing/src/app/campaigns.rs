@@ -36,7 +36,8 @@ pub struct CampaignFields {
 }
 
 /// A campaign's funnel: sent -> delivered -> opened -> clicked, with the rest of its messages,
-/// the provider's bounce and complaint reports and the campaign's unsubscribes.
+/// the provider's bounce and complaint reports, the campaign's unsubscribes and the CRM
+/// leads it brought that converted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Funnel {
     pub queued: i64,
@@ -55,6 +56,8 @@ pub struct Funnel {
     pub complained: i64,
     /// Contacts who unsubscribed through this campaign's one-click link.
     pub unsubscribed: i64,
+    /// CRM leads the campaign brought (their `utm_campaign` is its id) that converted.
+    pub converted: i64,
 }
 
 impl Funnel {
@@ -312,6 +315,7 @@ impl Marketing {
         let (bounced, complained) = queue::reported(&self.db, tenant, id).await?;
         let unsubscribed =
             contacts::withdrawals_from(&self.db, tenant, &format!("one_click:{id}")).await?;
+        let converted = crate::store::conversions::converted_count(&self.db, tenant, id).await?;
         let get = |s: &str| counts.get(s).copied().unwrap_or(0);
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(Funnel {
@@ -326,6 +330,7 @@ impl Marketing {
             delivered: (get("sent") - to_i64(bounced)).max(0),
             complained: to_i64(complained),
             unsubscribed: to_i64(unsubscribed),
+            converted: to_i64(converted),
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod conversions;
 pub mod forms;
 pub mod links;
 pub mod segments;

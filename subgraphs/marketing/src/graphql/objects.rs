@@ -464,6 +464,9 @@ pub struct CampaignFunnel {
     pub complaint_rate: f64,
     /// Unsubscribes per delivered message, 0 to 1.
     pub unsubscribe_rate: f64,
+    /// CRM leads the campaign brought (their UTM campaign is the campaign's id) that
+    /// converted.
+    pub converted: i64,
 }
 
 impl From<Funnel> for CampaignFunnel {
@@ -482,6 +485,7 @@ impl From<Funnel> for CampaignFunnel {
             delivered: f.delivered,
             complained: f.complained,
             unsubscribed: f.unsubscribed,
+            converted: f.converted,
         }
     }
 }

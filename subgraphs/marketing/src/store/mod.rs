@@ -4,6 +4,7 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod conversions;
 pub mod entities;
 pub mod forms;
 pub mod queue;

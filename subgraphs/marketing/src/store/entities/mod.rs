@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod consent;
 pub mod contact;
 pub mod contact_topic;
+pub mod conversion;
 pub mod form;
 pub mod form_submission;
 pub mod list_member;
