@@ -6,8 +6,7 @@ use serde::Deserialize;
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
-    topic_for, Consumer, ConsumerConfig, ConsumerHandle, EventEnvelope, EventHandler, HandlerError,
-    SqlInbox,
+    topic_for, Consumer, ConsumerHandle, EventEnvelope, EventHandler, HandlerError, SqlInbox,
 };
 use erp_kit::runtime::Runtime;
 use erp_kit::TenantId;
@@ -57,18 +56,12 @@ struct FormSubmitted {
 /// inbox's transaction: a redelivered event is skipped by the inbox, never filed twice.
 pub struct LeadIntakeHandler {
     pub crm: Crm,
-    /// See [`crate::events::TeamHandler::tenants`].
-    pub tenants: Option<Vec<String>>,
 }
 
 #[async_trait::async_trait]
 impl EventHandler<WriteTransaction> for LeadIntakeHandler {
     fn wants(&self, event: &EventEnvelope) -> bool {
         event.event_type == FORM_SUBMITTED
-            && self
-                .tenants
-                .as_ref()
-                .is_none_or(|tenants| tenants.contains(&event.tenant_id))
     }
 
     async fn handle(
@@ -119,16 +112,10 @@ pub fn start_lead_intake(
 ) -> ConsumerHandle {
     let marketing_topic = topic_for("marketing");
     Consumer::new(
-        ConsumerConfig::new(
-            format!("{LEAD_INTAKE_GROUP}{}", options.group_suffix),
-            &[marketing_topic.as_str()],
-        ),
+        options.config(LEAD_INTAKE_GROUP, &[marketing_topic.as_str()]),
         runtime.bus.clone(),
         SqlInbox::new(DOMAIN, runtime.db.clone()).waking(crm.outbox().waker()),
-        LeadIntakeHandler {
-            crm: crm.clone(),
-            tenants: options.tenants.clone(),
-        },
+        LeadIntakeHandler { crm: crm.clone() },
         &runtime.metrics,
     )
     .spawn()

@@ -9,8 +9,7 @@ use serde::Deserialize;
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
-    topic_for, Consumer, ConsumerConfig, ConsumerHandle, EventEnvelope, EventHandler, HandlerError,
-    SqlInbox,
+    topic_for, Consumer, ConsumerHandle, EventEnvelope, EventHandler, HandlerError, SqlInbox,
 };
 use erp_kit::runtime::Runtime;
 use erp_kit::TenantId;
@@ -24,15 +23,8 @@ pub const CONVERSIONS_GROUP: &str = "erp.marketing.conversions";
 pub const LEAD_CREATED: &str = "lead.created";
 pub const LEAD_CONVERTED: &str = "lead.converted";
 
-/// How marketing's consumers run.
-#[derive(Debug, Clone, Default)]
-pub struct ConsumerOptions {
-    /// Appended to every group name (a test on a shared broker reads as a group of its own).
-    pub group_suffix: String,
-    /// Only these tenants' events (a deployment cell serving some tenants, or a test on a
-    /// shared broker); all when None.
-    pub tenants: Option<Vec<String>>,
-}
+/// How marketing's consumers run: the kit's group suffix and tenants served.
+pub use erp_kit::events::ConsumerOptions;
 
 /// `lead.created` and `lead.converted` as marketing reads them (other fields ignored).
 #[derive(Debug, Deserialize)]
@@ -45,17 +37,12 @@ struct LeadEvent {
 /// Keeps the campaigns' conversions from CRM's lead events.
 pub struct ConversionsHandler {
     pub marketing: Marketing,
-    pub tenants: Option<Vec<String>>,
 }
 
 #[async_trait::async_trait]
 impl EventHandler<WriteTransaction> for ConversionsHandler {
     fn wants(&self, event: &EventEnvelope) -> bool {
         matches!(event.event_type.as_str(), LEAD_CREATED | LEAD_CONVERTED)
-            && self
-                .tenants
-                .as_ref()
-                .is_none_or(|tenants| tenants.contains(&event.tenant_id))
     }
 
     async fn handle(
@@ -94,15 +81,11 @@ pub fn start_consumers(
 ) -> Vec<ConsumerHandle> {
     let crm_topic = topic_for("crm");
     vec![Consumer::new(
-        ConsumerConfig::new(
-            format!("{CONVERSIONS_GROUP}{}", options.group_suffix),
-            &[crm_topic.as_str()],
-        ),
+        options.config(CONVERSIONS_GROUP, &[crm_topic.as_str()]),
         runtime.bus.clone(),
         SqlInbox::new(DOMAIN, runtime.db.clone()),
         ConversionsHandler {
             marketing: marketing.clone(),
-            tenants: options.tenants.clone(),
         },
         &runtime.metrics,
     )
