@@ -278,6 +278,31 @@ impl Ticket {
             resolution: target(&clocks.resolution, policy.resolution_minutes, &calendar),
         }))
     }
+    /// Its internal notes (agents only), oldest first, as a Relay connection.
+    #[graphql(requires_scopes = "helpdesk:write")]
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
+    ) -> Result<Connection<String, super::macros::TicketNote, EmptyFields, EmptyFields>> {
+        let page = PageRequest::parse(after, before, first, last)?;
+        super::macros::notes_of(ctx, &self.0.id, page).await
+    }
     /// Its replies, oldest first, as a Relay connection.
     async fn replies(
         &self,
@@ -695,16 +720,22 @@ pub enum TicketQueueChange {
     Merged,
     /// One of its SLA targets was breached.
     SlaBreached,
+    /// Its priority changed (by a macro).
+    PriorityChanged,
+    /// An agent added an internal note (by a macro).
+    Noted,
 }
 
 impl TicketQueueChange {
-    fn of(kind: &str) -> Option<Self> {
+    pub(super) fn of(kind: &str) -> Option<Self> {
         Some(match kind {
             crate::events::TICKET_CREATED => Self::Created,
             crate::events::TICKET_REPLIED => Self::Replied,
             crate::events::TICKET_STATUS_CHANGED => Self::StatusChanged,
             crate::events::TICKET_MERGED => Self::Merged,
             crate::events::SLA_BREACHED => Self::SlaBreached,
+            crate::events::TICKET_PRIORITY_CHANGED => Self::PriorityChanged,
+            crate::events::TICKET_NOTED => Self::Noted,
             _ => return None,
         })
     }
