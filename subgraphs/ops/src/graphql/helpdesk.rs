@@ -19,7 +19,7 @@ use crate::app::helpdesk::{NewSlaPolicy, NewTicket};
 use crate::domain::helpdesk::{self as domain, TicketStatus as Status};
 use crate::domain::sla::{BusinessCalendar, Clock, ClockState, DayHours};
 use crate::domain::{optional_text, short_text};
-use crate::store::{ReplyDoc, SlaPolicyDoc, TicketDoc};
+use crate::store::{NoteDoc, ReplyDoc, SlaPolicyDoc, TicketDoc};
 use async_graphql::dataloader::DataLoader;
 use erp_kit::loaders::TenantKey;
 
@@ -299,9 +299,9 @@ impl Ticket {
             desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
         )]
         last: Option<i32>,
-    ) -> Result<Connection<String, super::macros::TicketNote, EmptyFields, EmptyFields>> {
+    ) -> Result<Connection<String, TicketNote, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
-        super::macros::notes_of(ctx, &self.0.id, page).await
+        notes_of(ctx, &self.0.id, page).await
     }
     /// Its replies, oldest first, as a Relay connection.
     async fn replies(
@@ -370,6 +370,30 @@ pub struct BusinessHours {
     pub start: TimeOfDay,
     /// The first minute after it (`00:00` is the end of the day).
     pub end: TimeOfDay,
+}
+
+/// An internal note on a ticket (agents only).
+pub struct TicketNote(pub NoteDoc);
+
+/// An internal note on a ticket, seen by agents only.
+#[Object]
+impl TicketNote {
+    /// The note's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The agent who wrote it.
+    async fn author_id(&self) -> ID {
+        ID(self.0.author_id.clone())
+    }
+    /// What it says.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    /// When.
+    async fn at(&self) -> DateTime {
+        DateTime::from(self.0.at)
+    }
 }
 
 /// The SLA policy of one priority.
@@ -835,4 +859,16 @@ impl HelpdeskSubscription {
             .boxed();
         Ok(erp_kit::live::reauthorized(identity, changes))
     }
+}
+
+/// A page of a ticket's internal notes (`Ticket.notes`).
+async fn notes_of(
+    ctx: &Context<'_>,
+    ticket_id: &str,
+    page: PageRequest,
+) -> Result<Connection<String, TicketNote, EmptyFields, EmptyFields>> {
+    let tenant = ctx.tenant()?;
+    let rows = ops(ctx)?.ticket_notes(&tenant, ticket_id, &page).await?;
+    let rows = rows.into_iter().map(TicketNote).collect();
+    Ok(connection_from_rows(&page, rows, |n| n.0.id.clone()))
 }

@@ -2,7 +2,7 @@
 //! to a ticket (agents, `helpdesk:write`), and the internal notes macros add to tickets.
 
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::{Context, Enum, InputObject, Object, OneofObject, Result, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::DateTime;
@@ -12,39 +12,68 @@ use super::context::ops;
 use super::helpdesk::{Ticket, TicketPriority, TicketQueueChange, TicketStatus};
 use crate::domain::macros::{MacroAction, Template};
 use crate::domain::short_text;
-use crate::store::{MacroDoc, NoteDoc};
+use crate::store::MacroDoc;
 
-/// One action of a macro, exactly one of its fields given.
-#[derive(OneofObject)]
-pub enum TicketMacroActionInput {
-    /// Moves the ticket to this status (the rules of `changeTicketStatus`; not NEW or MERGED).
-    SetStatus(TicketStatus),
-    /// Sets the ticket's priority (its SLA targets become that priority's).
-    SetPriority(TicketPriority),
-    /// Adds a public reply by the agent applying the macro, from this template: 1 to 5,000
-    /// characters, placeholders `{{ticket.id}}`, `{{ticket.subject}}`, `{{ticket.status}}`,
-    /// `{{ticket.priority}}`, `{{requester.name}}` and `{{agent.name}}` only.
-    AddReply(String),
-    /// Adds an internal note (agents only see it) from a template (as `addReply`'s).
-    AddNote(String),
+/// One action of a macro: its type and the one field that type takes.
+#[derive(InputObject)]
+pub struct TicketMacroActionInput {
+    /// What it does.
+    #[graphql(name = "type")]
+    pub kind: TicketMacroActionType,
+    /// SET_STATUS: the status (the rules of `changeTicketStatus`; not NEW or MERGED).
+    pub status: Option<TicketStatus>,
+    /// SET_PRIORITY: the priority (the ticket's SLA targets become that priority's).
+    pub priority: Option<TicketPriority>,
+    /// ADD_REPLY (a public reply by the agent applying the macro) and ADD_NOTE (an internal
+    /// note agents only see): the template, 1 to 5,000 characters, with the placeholders
+    /// `{{ticket.id}}`, `{{ticket.subject}}`, `{{ticket.status}}`, `{{ticket.priority}}`,
+    /// `{{requester.name}}` and `{{agent.name}}` only.
+    pub template: Option<String>,
 }
 
 impl TicketMacroActionInput {
     fn parse(self) -> Result<MacroAction, erp_kit::ApiError> {
-        Ok(match self {
-            Self::SetStatus(status) => MacroAction::SetStatus {
-                status: status.into(),
+        let given = [
+            self.status.is_some(),
+            self.priority.is_some(),
+            self.template.is_some(),
+        ]
+        .iter()
+        .filter(|given| **given)
+        .count();
+        let wanted = match self.kind {
+            TicketMacroActionType::SetStatus => "status",
+            TicketMacroActionType::SetPriority => "priority",
+            TicketMacroActionType::AddReply | TicketMacroActionType::AddNote => "template",
+        };
+        let missing = || {
+            erp_kit::ApiError::bad_input(
+                "actions",
+                format!("an action of this type takes `{wanted}` and no other field"),
+            )
+        };
+        if given != 1 {
+            return Err(missing());
+        }
+        Ok(
+            match (self.kind, self.status, self.priority, self.template) {
+                (TicketMacroActionType::SetStatus, Some(status), _, _) => MacroAction::SetStatus {
+                    status: status.into(),
+                },
+                (TicketMacroActionType::SetPriority, _, Some(priority), _) => {
+                    MacroAction::SetPriority {
+                        priority: priority.into(),
+                    }
+                }
+                (TicketMacroActionType::AddReply, _, _, Some(template)) => MacroAction::AddReply {
+                    template: Template::parse(&template)?,
+                },
+                (TicketMacroActionType::AddNote, _, _, Some(template)) => MacroAction::AddNote {
+                    template: Template::parse(&template)?,
+                },
+                _ => return Err(missing()),
             },
-            Self::SetPriority(priority) => MacroAction::SetPriority {
-                priority: priority.into(),
-            },
-            Self::AddReply(template) => MacroAction::AddReply {
-                template: Template::parse(&template)?,
-            },
-            Self::AddNote(template) => MacroAction::AddNote {
-                template: Template::parse(&template)?,
-            },
-        })
+        )
     }
 }
 
@@ -147,30 +176,6 @@ impl TicketMacro {
     /// When.
     async fn created_at(&self) -> DateTime {
         DateTime::from(self.0.created_at)
-    }
-}
-
-/// An internal note on a ticket (agents only).
-pub struct TicketNote(pub NoteDoc);
-
-/// An internal note on a ticket, seen by agents only.
-#[Object]
-impl TicketNote {
-    /// The note's id.
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// The agent who wrote it.
-    async fn author_id(&self) -> ID {
-        ID(self.0.author_id.clone())
-    }
-    /// What it says.
-    async fn body(&self) -> &str {
-        &self.0.body
-    }
-    /// When.
-    async fn at(&self) -> DateTime {
-        DateTime::from(self.0.at)
     }
 }
 
@@ -283,16 +288,4 @@ impl MacroMutation {
                 .collect(),
         })
     }
-}
-
-/// A page of a ticket's internal notes (`Ticket.notes`).
-pub async fn notes_of(
-    ctx: &Context<'_>,
-    ticket_id: &str,
-    page: PageRequest,
-) -> Result<Connection<String, TicketNote, EmptyFields, EmptyFields>> {
-    let tenant = ctx.tenant()?;
-    let rows = ops(ctx)?.ticket_notes(&tenant, ticket_id, &page).await?;
-    let rows = rows.into_iter().map(TicketNote).collect();
-    Ok(connection_from_rows(&page, rows, |n| n.0.id.clone()))
 }

@@ -68,7 +68,7 @@ pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, Subscr
     let builder = describe_connection::<rfq::Rfq, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::Ticket, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::TicketReply, _, _, _>(builder);
-    let builder = describe_connection::<macros::TicketNote, _, _, _>(builder);
+    let builder = describe_connection::<helpdesk::TicketNote, _, _, _>(builder);
     let builder = describe_connection::<macros::TicketMacro, _, _, _>(builder);
     let builder = describe_connection::<sops::Sop, _, _, _>(builder);
     let builder = describe_connection::<maintenance::MaintenanceRequest, _, _, _>(builder);
