@@ -71,6 +71,7 @@ on_both_stores!(
     lists_load_policies_and_requisitions_in_batches,
     rfqs_compare_quotations_and_the_award_raises_the_order,
     sop_files_live_in_object_storage_behind_signed_urls,
+    helpdesk_macros_apply_every_action_in_one_commit,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -2740,4 +2741,357 @@ async fn sop_files_in_mongodb_are_content_addressed_per_tenant() {
         "another tenant's"
     );
     assert_eq!(store.kind(), "mongodb");
+}
+
+/// The events waiting in the outbox for `ticket` (the relay stopped), oldest first, as
+/// (type, actor, payload).
+async fn ticket_events(app: &OpsApp, ticket: &str) -> Vec<(String, String, Value)> {
+    app.store
+        .pending_events(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| serde_json::from_str::<Value>(&event.envelope).unwrap())
+        .filter(|envelope| envelope["aggregate_id"] == json!(ticket))
+        .map(|envelope| {
+            (
+                envelope["event_type"].as_str().unwrap().to_owned(),
+                envelope["actor"].as_str().unwrap_or_default().to_owned(),
+                envelope["payload"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn helpdesk_macros_apply_every_action_in_one_commit(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    // The relay is stopped so every committed event stays in the outbox, where the test reads
+    // exactly what each commit enqueued.
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "admin", ALL);
+    let agent = issuer.token(&tenant, "agent", &["helpdesk:read", "helpdesk:write"]);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:read", "helpdesk:submit"]);
+
+    // Round-the-clock policies for HIGH and URGENT.
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    let set_policy =
+        "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }";
+    for (priority, first, update, resolution) in [("HIGH", 30, 60, 240), ("URGENT", 10, 20, 60)] {
+        app.ok(
+            &admin,
+            set_policy,
+            json!({ "input": { "priority": priority, "timeZone": "UTC", "weeklyHours": all_week,
+                "firstResponseMinutes": first, "updateMinutes": update, "resolutionMinutes": resolution } }),
+        )
+        .await;
+    }
+
+    // Defining: the admin scope only; actions come back as defined, in order.
+    let define = "mutation($input: DefineTicketMacroInput!) { defineTicketMacro(input: $input) {
+        id name createdById actions { type status priority template } } }";
+    let escalate = json!({ "input": { "name": "Escalate and wait", "actions": [
+        { "type": "SET_PRIORITY", "priority": "URGENT" },
+        { "type": "ADD_REPLY", "template": "Hi {{requester.name}}, we are on \"{{ ticket.subject }}\" ({{ticket.priority}}).\n{{agent.name}}" },
+        { "type": "ADD_NOTE", "template": "Escalated {{ticket.id}} to {{ticket.priority}}, now {{ticket.status}}" },
+        { "type": "SET_STATUS", "status": "PENDING" } ] } });
+    let (_, body) = app.graphql(&agent, define, escalate.clone()).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let data = app.ok(&admin, define, escalate).await;
+    let escalate_id = data["defineTicketMacro"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["defineTicketMacro"],
+        json!({ "id": escalate_id, "name": "Escalate and wait", "createdById": "admin", "actions": [
+            { "type": "SET_PRIORITY", "status": null, "priority": "URGENT", "template": null },
+            { "type": "ADD_REPLY", "status": null, "priority": null,
+              "template": "Hi {{requester.name}}, we are on \"{{ ticket.subject }}\" ({{ticket.priority}}).\n{{agent.name}}" },
+            { "type": "ADD_NOTE", "status": null, "priority": null,
+              "template": "Escalated {{ticket.id}} to {{ticket.priority}}, now {{ticket.status}}" },
+            { "type": "SET_STATUS", "status": "PENDING", "priority": null, "template": null } ] })
+    );
+
+    // Bad definitions: an unknown placeholder (with the closed list in the message), an
+    // unclosed one, a status no macro sets, a field the type does not take or a missing one,
+    // no action.
+    let body = app
+        .refused(
+            &admin,
+            define,
+            json!({ "input": { "name": "Bad", "actions": [ { "type": "ADD_REPLY", "template": "Dear {{requester.email}}" } ] } }),
+            "BAD_USER_INPUT",
+            Some("UNKNOWN_PLACEHOLDER"),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["message"],
+        "unknown placeholder {{requester.email}}: use one of {{ticket.id}}, {{ticket.subject}}, \
+         {{ticket.status}}, {{ticket.priority}}, {{requester.name}}, {{agent.name}}"
+    );
+    app.refused(
+        &admin,
+        define,
+        json!({ "input": { "name": "Bad", "actions": [ { "type": "ADD_NOTE", "template": "Hi {{ticket.id" } ] } }),
+        "BAD_USER_INPUT",
+        Some("UNKNOWN_PLACEHOLDER"),
+    )
+    .await;
+    for bad in [
+        json!([{ "type": "SET_STATUS", "status": "MERGED" }]),
+        json!([{ "type": "SET_STATUS", "status": "NEW" }]),
+        json!([{ "type": "SET_STATUS", "status": "OPEN", "priority": "LOW" }]),
+        json!([{ "type": "ADD_NOTE" }]),
+        json!([{ "type": "SET_PRIORITY", "template": "x" }]),
+        json!([]),
+    ] {
+        app.refused(
+            &admin,
+            define,
+            json!({ "input": { "name": "Bad", "actions": bad } }),
+            "BAD_USER_INPUT",
+            None,
+        )
+        .await;
+    }
+    let macros = "{ ticketMacros { nodes { id name } } }";
+    let data = app.ok(&agent, macros, json!({})).await;
+    assert_eq!(
+        data["ticketMacros"]["nodes"],
+        json!([{ "id": escalate_id, "name": "Escalate and wait" }]),
+        "nothing refused was stored"
+    );
+    let (_, body) = app.graphql(&customer, macros, json!({})).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+
+    // Applying: every action in order, one event per change, the SLA of the new priority.
+    let create = "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }";
+    let data = app
+        .ok(&customer, create, json!({ "input": { "subject": "VPN down", "description": "Since 9:00", "priority": "HIGH" } }))
+        .await;
+    let ticket = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ticket_events(&app, &ticket).await.len(),
+        1,
+        "ticket.created only"
+    );
+    let apply =
+        "mutation($m: ID!, $t: ID!) { applyTicketMacro(input: { macroId: $m, ticketId: $t }) {
+        changes ticket { id status priority
+          sla { firstResponse { targetMinutes state } update { targetMinutes state }
+                resolution { targetMinutes dueAt state } } } } }";
+    let data = app
+        .ok(&agent, apply, json!({ "m": escalate_id, "t": ticket }))
+        .await;
+    assert_eq!(
+        data["applyTicketMacro"],
+        json!({ "changes": ["PRIORITY_CHANGED", "REPLIED", "NOTED", "STATUS_CHANGED"],
+            "ticket": { "id": ticket, "status": "PENDING", "priority": "URGENT", "sla": {
+                "firstResponse": { "targetMinutes": 10, "state": "MET" },
+                "update": { "targetMinutes": 20, "state": "PAUSED" },
+                "resolution": { "targetMinutes": 60, "dueAt": null, "state": "PAUSED" } } } })
+    );
+    let read = "query($t: ID!) { ticket(id: $t) { status priority
+        replies { nodes { authorId byAgent body } } notes { nodes { authorId body } } } }";
+    let data = app.ok(&agent, read, json!({ "t": ticket })).await;
+    assert_eq!(
+        data["ticket"],
+        json!({ "status": "PENDING", "priority": "URGENT",
+            "replies": { "nodes": [ { "authorId": "agent", "byAgent": true,
+                "body": "Hi User customer, we are on \"VPN down\" (urgent).\nUser agent" } ] },
+            "notes": { "nodes": [ { "authorId": "agent",
+                "body": format!("Escalated {ticket} to urgent, now open") } ] } })
+    );
+    // The requester sees the reply, never the note.
+    let data = app
+        .ok(
+            &customer,
+            "query($t: ID!) { ticket(id: $t) { replies { nodes { body } } } }",
+            json!({ "t": ticket }),
+        )
+        .await;
+    assert_eq!(
+        data["ticket"]["replies"]["nodes"].as_array().unwrap().len(),
+        1
+    );
+    let (_, body) = app
+        .graphql(
+            &customer,
+            "query($t: ID!) { ticket(id: $t) { notes { nodes { body } } } }",
+            json!({ "t": ticket }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let changed = |status: &str, priority: &str| {
+        json!({ "ticket_id": ticket, "status": status, "priority": priority,
+            "client_id": null, "asset_id": null, "merged_into": null })
+    };
+    let events = ticket_events(&app, &ticket).await;
+    assert_eq!(
+        events[1..],
+        [
+            (
+                "ticket.priority_changed".to_owned(),
+                "agent".to_owned(),
+                changed("NEW", "URGENT")
+            ),
+            (
+                "ticket.replied".to_owned(),
+                "agent".to_owned(),
+                changed("OPEN", "URGENT")
+            ),
+            (
+                "ticket.noted".to_owned(),
+                "agent".to_owned(),
+                changed("OPEN", "URGENT")
+            ),
+            (
+                "ticket.status_changed".to_owned(),
+                "agent".to_owned(),
+                changed("PENDING", "URGENT")
+            ),
+        ]
+    );
+
+    // Applied again: the priority is already URGENT and the status PENDING (no change, no
+    // event); the reply and the note are added: two changes, two events.
+    let data = app
+        .ok(&agent, apply, json!({ "m": escalate_id, "t": ticket }))
+        .await;
+    assert_eq!(
+        data["applyTicketMacro"]["changes"],
+        json!(["REPLIED", "NOTED"])
+    );
+    assert_eq!(ticket_events(&app, &ticket).await.len(), 7);
+
+    // A macro one of whose actions a single mutation refuses changes nothing at all: the
+    // note before the refused status change is not written either.
+    let data = app
+        .ok(
+            &admin,
+            define,
+            json!({ "input": { "name": "Close", "actions": [
+                { "type": "ADD_NOTE", "template": "Closing {{ticket.subject}}" },
+                { "type": "SET_STATUS", "status": "CLOSED" } ] } }),
+        )
+        .await;
+    let close_id = data["defineTicketMacro"]["id"].as_str().unwrap().to_owned();
+    let before = app.ok(&agent, read, json!({ "t": ticket })).await;
+    app.refused(
+        &agent,
+        apply,
+        json!({ "m": close_id, "t": ticket }),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+    assert_eq!(app.ok(&agent, read, json!({ "t": ticket })).await, before);
+    assert_eq!(ticket_events(&app, &ticket).await.len(), 7, "no event");
+
+    // A closed ticket is not reopened by a macro, as changeTicketStatus refuses it; nor does
+    // a macro reply on it or change its priority.
+    let status = "mutation($t: ID!, $s: TicketStatus!) { changeTicketStatus(input: { ticketId: $t, status: $s }) { status } }";
+    app.ok(&agent, status, json!({ "t": ticket, "s": "RESOLVED" }))
+        .await;
+    app.ok(&agent, status, json!({ "t": ticket, "s": "CLOSED" }))
+        .await;
+    let data = app
+        .ok(
+            &admin,
+            define,
+            json!({ "input": { "name": "Reopen", "actions": [ { "type": "SET_STATUS", "status": "OPEN" } ] } }),
+        )
+        .await;
+    let reopen_id = data["defineTicketMacro"]["id"].as_str().unwrap().to_owned();
+    let data = app
+        .ok(
+            &admin,
+            define,
+            json!({ "input": { "name": "Lower", "actions": [ { "type": "SET_PRIORITY", "priority": "LOW" } ] } }),
+        )
+        .await;
+    let lower_id = data["defineTicketMacro"]["id"].as_str().unwrap().to_owned();
+    let before = app.ok(&agent, read, json!({ "t": ticket })).await;
+    for macro_id in [&reopen_id, &escalate_id, &lower_id] {
+        app.refused(
+            &agent,
+            apply,
+            json!({ "m": macro_id, "t": ticket }),
+            "CONFLICT",
+            Some("TICKET_STATE"),
+        )
+        .await;
+    }
+    assert_eq!(app.ok(&agent, read, json!({ "t": ticket })).await, before);
+    assert_eq!(before["ticket"]["status"], "CLOSED");
+    assert_eq!(
+        ticket_events(&app, &ticket).await.len(),
+        9,
+        "the two status changes only"
+    );
+
+    // Another tenant neither sees nor applies the macro; nor does this tenant's agent reach
+    // the other tenant's ticket.
+    let other_tenant = tenant_other();
+    let other = issuer.token(&other_tenant, "agent", ALL);
+    let other_customer = issuer.token(&other_tenant, "customer", &["helpdesk:submit"]);
+    let data = app
+        .ok(
+            &other,
+            "query($id: ID!) { ticketMacro(id: $id) { id } ticketMacros { nodes { id } } }",
+            json!({ "id": escalate_id }),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({ "ticketMacro": null, "ticketMacros": { "nodes": [] } })
+    );
+    let data = app
+        .ok(
+            &other_customer,
+            create,
+            json!({ "input": { "subject": "Printer", "description": "jammed" } }),
+        )
+        .await;
+    let other_ticket = data["createTicket"]["id"].as_str().unwrap().to_owned();
+    app.refused(
+        &other,
+        apply,
+        json!({ "m": escalate_id, "t": other_ticket }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &agent,
+        apply,
+        json!({ "m": escalate_id, "t": other_ticket }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    let data = app
+        .ok(
+            &other,
+            "query($t: ID!) { ticket(id: $t) { status priority replies { nodes { id } } } }",
+            json!({ "t": other_ticket }),
+        )
+        .await;
+    assert_eq!(
+        data["ticket"],
+        json!({ "status": "NEW", "priority": "NORMAL", "replies": { "nodes": [] } })
+    );
+    assert_eq!(ticket_events(&app, &other_ticket).await.len(), 1);
 }

@@ -31,6 +31,10 @@ pub const TICKET_CREATED: &str = "ticket.created";
 pub const TICKET_REPLIED: &str = "ticket.replied";
 pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
 pub const TICKET_MERGED: &str = "ticket.merged";
+/// A ticket's priority changed (by a macro); payload [`TicketChanged`].
+pub const TICKET_PRIORITY_CHANGED: &str = "ticket.priority_changed";
+/// An agent added an internal note (by a macro); payload [`TicketChanged`].
+pub const TICKET_NOTED: &str = "ticket.noted";
 pub const SLA_BREACHED: &str = "sla.breached";
 
 pub fn topic() -> String {

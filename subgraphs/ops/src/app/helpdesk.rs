@@ -111,7 +111,7 @@ impl Ops {
     }
 
     /// The targets and calendar of `priority`'s policy, when the tenant has one.
-    async fn policy_of(
+    pub(super) async fn policy_of(
         &self,
         tenant: &TenantId,
         priority: Priority,
@@ -313,6 +313,7 @@ impl Ops {
             priority: new.priority,
             status: TicketStatus::New,
             requester_id: caller.sub.clone(),
+            requester_name: caller.name.clone(),
             asset_id: new.asset_id,
             client_id: new.client_id,
             merged_into: None,
@@ -489,7 +490,7 @@ impl Ops {
     /// Publishes a ticket's change on the tenant's live queue (best effort: the change is
     /// committed and its event is in the outbox; a subscriber that missed the live message
     /// catches up with the `tickets` query).
-    async fn publish_to_queue(
+    pub(super) async fn publish_to_queue(
         &self,
         tenant: &TenantId,
         change: &str,
@@ -532,7 +533,11 @@ impl Ops {
             .boxed())
     }
 
-    async fn existing_ticket(&self, tenant: &TenantId, id: &str) -> ApiResult<TicketDoc> {
+    pub(super) async fn existing_ticket(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<TicketDoc> {
         self.ticket(tenant, id)
             .await?
             .ok_or_else(|| ApiError::NotFound("ticket".into()))
@@ -549,12 +554,12 @@ fn targets_of(policy: &SlaPolicyDoc) -> Targets {
 }
 
 /// The calendar the clocks count business time in: the policy's, or every minute without one.
-fn clock_calendar(policy: Option<&(Targets, BusinessCalendar)>) -> BusinessCalendar {
+pub(super) fn clock_calendar(policy: Option<&(Targets, BusinessCalendar)>) -> BusinessCalendar {
     policy.map_or_else(BusinessCalendar::always, |(_, calendar)| calendar.clone())
 }
 
 /// Sets when the ticket breaches next under `policy` (never when final or without a policy).
-fn schedule(ticket: &mut TicketDoc, policy: Option<&(Targets, BusinessCalendar)>) {
+pub(super) fn schedule(ticket: &mut TicketDoc, policy: Option<&(Targets, BusinessCalendar)>) {
     ticket.next_breach_at = match policy {
         Some((targets, calendar)) if !ticket.status.is_final() => ticket
             .clocks
@@ -564,7 +569,7 @@ fn schedule(ticket: &mut TicketDoc, policy: Option<&(Targets, BusinessCalendar)>
     };
 }
 
-fn ticket_event(
+pub(super) fn ticket_event(
     tenant: &TenantId,
     kind: &str,
     ticket: &TicketDoc,

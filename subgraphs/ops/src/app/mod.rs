@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod helpdesk;
 pub mod inventory;
+pub mod macros;
 pub mod maintenance;
 pub mod procurement;
 pub mod rfq;

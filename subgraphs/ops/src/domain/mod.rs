@@ -8,6 +8,7 @@
 pub mod asset;
 pub mod depreciation;
 pub mod helpdesk;
+pub mod macros;
 pub mod maintenance;
 pub mod procurement;
 pub mod rfq;
@@ -73,6 +74,9 @@ erp_kit::reasons! {
         TICKET_STATE => Conflict,
         /// The ticket was merged into another: reply on that one.
         TICKET_MERGED => Conflict,
+        /// A macro's template names a placeholder that is not on the closed list (or leaves
+        /// one unclosed).
+        UNKNOWN_PLACEHOLDER => BadUserInput,
         /// The SOP version's state does not allow the change.
         SOP_VERSION_STATE => Conflict,
         /// A submitted or published SOP version never changes: write a new version.
@@ -123,6 +127,7 @@ pub enum OpsRule {
     QuotationExists(String),
     TicketState(&'static str),
     TicketMerged,
+    UnknownPlaceholder(String),
     SopVersionState(&'static str),
     SopVersionImmutable,
     SopNotCurrent,
@@ -155,6 +160,7 @@ impl erp_kit::RuleViolation for OpsRule {
             OpsRule::QuotationExists(_) => reasons::QUOTATION_EXISTS,
             OpsRule::TicketState(_) => reasons::TICKET_STATE,
             OpsRule::TicketMerged => reasons::TICKET_MERGED,
+            OpsRule::UnknownPlaceholder(_) => reasons::UNKNOWN_PLACEHOLDER,
             OpsRule::SopVersionState(_) => reasons::SOP_VERSION_STATE,
             OpsRule::SopVersionImmutable => reasons::SOP_VERSION_IMMUTABLE,
             OpsRule::SopNotCurrent => reasons::SOP_NOT_CURRENT,
@@ -204,7 +210,7 @@ impl erp_kit::RuleViolation for OpsRule {
             } => format!(
                 "line {line} would be received {would_be}, above the {allowed} the order allows"
             ),
-            OpsRule::LineMismatch(what) => what.clone(),
+            OpsRule::LineMismatch(what) | OpsRule::UnknownPlaceholder(what) => what.clone(),
             OpsRule::BudgetExceeded {
                 available,
                 requested,
@@ -237,6 +243,7 @@ impl erp_kit::RuleViolation for OpsRule {
             OpsRule::SalvageAboveCost => Some("salvage"),
             OpsRule::AssetTagTaken(_) => Some("tag"),
             OpsRule::LineMismatch(_) => Some("lines"),
+            OpsRule::UnknownPlaceholder(_) => Some("template"),
             _ => None,
         }
     }
@@ -302,7 +309,7 @@ mod tests {
 
     #[test]
     fn every_rule_has_a_declared_reason_with_its_code() {
-        assert_eq!(reasons::ALL.len(), 27);
+        assert_eq!(reasons::ALL.len(), 28);
         assert_eq!(OpsRule::SelfApproval.reason().name(), "SELF_APPROVAL");
         assert_eq!(
             OpsRule::SelfApproval.reason().code(),

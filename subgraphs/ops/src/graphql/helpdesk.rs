@@ -19,7 +19,7 @@ use crate::app::helpdesk::{NewSlaPolicy, NewTicket};
 use crate::domain::helpdesk::{self as domain, TicketStatus as Status};
 use crate::domain::sla::{BusinessCalendar, Clock, ClockState, DayHours};
 use crate::domain::{optional_text, short_text};
-use crate::store::{ReplyDoc, SlaPolicyDoc, TicketDoc};
+use crate::store::{NoteDoc, ReplyDoc, SlaPolicyDoc, TicketDoc};
 use async_graphql::dataloader::DataLoader;
 use erp_kit::loaders::TenantKey;
 
@@ -278,6 +278,31 @@ impl Ticket {
             resolution: target(&clocks.resolution, policy.resolution_minutes, &calendar),
         }))
     }
+    /// Its internal notes (agents only), oldest first, as a Relay connection.
+    #[graphql(requires_scopes = "helpdesk:write")]
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
+    ) -> Result<Connection<String, TicketNote, EmptyFields, EmptyFields>> {
+        let page = PageRequest::parse(after, before, first, last)?;
+        notes_of(ctx, &self.0.id, page).await
+    }
     /// Its replies, oldest first, as a Relay connection.
     async fn replies(
         &self,
@@ -345,6 +370,30 @@ pub struct BusinessHours {
     pub start: TimeOfDay,
     /// The first minute after it (`00:00` is the end of the day).
     pub end: TimeOfDay,
+}
+
+/// An internal note on a ticket (agents only).
+pub struct TicketNote(pub NoteDoc);
+
+/// An internal note on a ticket, seen by agents only.
+#[Object]
+impl TicketNote {
+    /// The note's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The agent who wrote it.
+    async fn author_id(&self) -> ID {
+        ID(self.0.author_id.clone())
+    }
+    /// What it says.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    /// When.
+    async fn at(&self) -> DateTime {
+        DateTime::from(self.0.at)
+    }
 }
 
 /// The SLA policy of one priority.
@@ -695,16 +744,22 @@ pub enum TicketQueueChange {
     Merged,
     /// One of its SLA targets was breached.
     SlaBreached,
+    /// Its priority changed (by a macro).
+    PriorityChanged,
+    /// An agent added an internal note (by a macro).
+    Noted,
 }
 
 impl TicketQueueChange {
-    fn of(kind: &str) -> Option<Self> {
+    pub(super) fn of(kind: &str) -> Option<Self> {
         Some(match kind {
             crate::events::TICKET_CREATED => Self::Created,
             crate::events::TICKET_REPLIED => Self::Replied,
             crate::events::TICKET_STATUS_CHANGED => Self::StatusChanged,
             crate::events::TICKET_MERGED => Self::Merged,
             crate::events::SLA_BREACHED => Self::SlaBreached,
+            crate::events::TICKET_PRIORITY_CHANGED => Self::PriorityChanged,
+            crate::events::TICKET_NOTED => Self::Noted,
             _ => return None,
         })
     }
@@ -804,4 +859,16 @@ impl HelpdeskSubscription {
             .boxed();
         Ok(erp_kit::live::reauthorized(identity, changes))
     }
+}
+
+/// A page of a ticket's internal notes (`Ticket.notes`).
+async fn notes_of(
+    ctx: &Context<'_>,
+    ticket_id: &str,
+    page: PageRequest,
+) -> Result<Connection<String, TicketNote, EmptyFields, EmptyFields>> {
+    let tenant = ctx.tenant()?;
+    let rows = ops(ctx)?.ticket_notes(&tenant, ticket_id, &page).await?;
+    let rows = rows.into_iter().map(TicketNote).collect();
+    Ok(connection_from_rows(&page, rows, |n| n.0.id.clone()))
 }

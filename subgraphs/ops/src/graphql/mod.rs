@@ -7,6 +7,7 @@ pub mod files;
 pub mod helpdesk;
 pub mod inventory;
 pub mod loaders;
+pub mod macros;
 pub mod maintenance;
 pub mod procurement;
 pub mod rfq;
@@ -28,6 +29,7 @@ pub struct Query(
     procurement::ProcurementQuery,
     rfq::RfqQuery,
     helpdesk::HelpdeskQuery,
+    macros::MacroQuery,
     sops::SopQuery,
 );
 
@@ -41,6 +43,7 @@ pub struct Mutation(
     procurement::ProcurementMutation,
     rfq::RfqMutation,
     helpdesk::HelpdeskMutation,
+    macros::MacroMutation,
     sops::SopMutation,
 );
 
@@ -65,6 +68,8 @@ pub fn schema_builder(ops: Option<Ops>) -> SchemaBuilder<Query, Mutation, Subscr
     let builder = describe_connection::<rfq::Rfq, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::Ticket, _, _, _>(builder);
     let builder = describe_connection::<helpdesk::TicketReply, _, _, _>(builder);
+    let builder = describe_connection::<helpdesk::TicketNote, _, _, _>(builder);
+    let builder = describe_connection::<macros::TicketMacro, _, _, _>(builder);
     let builder = describe_connection::<sops::Sop, _, _, _>(builder);
     let builder = describe_connection::<maintenance::MaintenanceRequest, _, _, _>(builder);
     match ops {

@@ -9,6 +9,7 @@ use super::HasId;
 use crate::domain::asset::{AssetStatus, Holder, Movement};
 use crate::domain::depreciation::{Frequency, Line, Method};
 use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
+use crate::domain::macros::MacroAction;
 use crate::domain::maintenance::{MaintenanceKind, MaintenanceStatus, Plan};
 use crate::domain::procurement::{OrderStatus, RequisitionStatus};
 use crate::domain::rfq::RfqStatus;
@@ -311,6 +312,10 @@ pub struct TicketDoc {
     pub priority: Priority,
     pub status: TicketStatus,
     pub requester_id: String,
+    /// The requester's name as their token carried it when they opened the ticket (what a
+    /// macro's `{{requester.name}}` inserts); empty for tickets opened before it was kept.
+    #[serde(default)]
+    pub requester_name: String,
     pub asset_id: Option<String>,
     pub client_id: Option<String>,
     pub merged_into: Option<String>,
@@ -334,6 +339,31 @@ pub struct ReplyDoc {
     /// Whether an agent (not the requester) wrote it.
     pub by_agent: bool,
     pub at: DateTime<Utc>,
+}
+
+/// An internal note on a ticket, seen by agents only (a macro's `ADD_NOTE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub ticket_id: String,
+    pub author_id: String,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A helpdesk macro: named actions an agent applies to a ticket in one go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MacroDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub name: String,
+    pub actions: Vec<MacroAction>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// The SLA policy of one priority (`_id` is `<tenant>:<priority>`), with its business
@@ -429,6 +459,8 @@ has_id!(
     ReceiptDoc,
     TicketDoc,
     ReplyDoc,
+    NoteDoc,
+    MacroDoc,
     SlaPolicyDoc,
     RfqDoc
 );

@@ -5,7 +5,9 @@ use serde_json::json;
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiResult, TenantId};
 
-use super::{by_ids, decode_all, one, Kind, OpsStore, ReplyDoc, SlaPolicyDoc, TicketDoc};
+use super::{
+    by_ids, decode_all, one, Kind, MacroDoc, NoteDoc, OpsStore, ReplyDoc, SlaPolicyDoc, TicketDoc,
+};
 use crate::domain::helpdesk::{Priority, TicketStatus};
 
 pub async fn ticket(
@@ -46,6 +48,46 @@ pub async fn replies_page(
                 &[("ticket_id", json!(ticket_id))],
                 Some(page),
             )
+            .await?,
+    )
+}
+
+/// A page of a ticket's internal notes, oldest first.
+pub async fn notes_page(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    ticket_id: &str,
+    page: &PageRequest,
+) -> ApiResult<Vec<NoteDoc>> {
+    decode_all(
+        store
+            .find(
+                tenant,
+                Kind::TicketNotes,
+                &[("ticket_id", json!(ticket_id))],
+                Some(page),
+            )
+            .await?,
+    )
+}
+
+pub async fn ticket_macro(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    id: &str,
+) -> ApiResult<Option<MacroDoc>> {
+    one(store, tenant, Kind::TicketMacros, id).await
+}
+
+/// A page of the tenant's macros, oldest first.
+pub async fn macros_page(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    page: &PageRequest,
+) -> ApiResult<Vec<MacroDoc>> {
+    decode_all(
+        store
+            .find(tenant, Kind::TicketMacros, &[], Some(page))
             .await?,
     )
 }

@@ -58,13 +58,17 @@ pub enum Kind {
     Rfqs,
     /// One procurement settings document per tenant (approval thresholds).
     ProcurementSettings,
+    /// Agents' internal notes on tickets.
+    TicketNotes,
+    /// Helpdesk macros.
+    TicketMacros,
     /// Unique keys (an asset tag per tenant): a document whose `_id` is the key, inserted in
     /// the same commit as the document that holds it.
     Keys,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Sops,
         Kind::MaintenanceRequests,
         Kind::Budgets,
@@ -81,6 +85,8 @@ impl Kind {
         Kind::Keys,
         Kind::Rfqs,
         Kind::ProcurementSettings,
+        Kind::TicketNotes,
+        Kind::TicketMacros,
     ];
 
     pub fn collection(self) -> &'static str {
@@ -101,6 +107,8 @@ impl Kind {
             Kind::Keys => "ops_keys",
             Kind::Rfqs => "ops_rfqs",
             Kind::ProcurementSettings => "ops_procurement_settings",
+            Kind::TicketNotes => "ops_ticket_notes",
+            Kind::TicketMacros => "ops_ticket_macros",
         }
     }
 
@@ -116,7 +124,8 @@ impl Kind {
             Kind::MaintenanceRequests => &["asset_id"],
             Kind::Licenses | Kind::Consumables | Kind::Sops | Kind::Budgets => &[],
             Kind::Tickets => &["status", "priority"],
-            Kind::TicketReplies => &["ticket_id"],
+            Kind::TicketReplies | Kind::TicketNotes => &["ticket_id"],
+            Kind::TicketMacros => &[],
             Kind::SlaPolicies => &[],
             Kind::Keys => &[],
             Kind::Rfqs => &["status", "requisition_id"],
