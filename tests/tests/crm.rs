@@ -1931,9 +1931,9 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
     // lead_b lost their only report; what remains is their team's (lead_a, a peer under head).
     assert_eq!(total(token("u_lead_b")).await.0, ["800.00 EUR"]);
 
-    // An exit (`employee.left`, the contract the CRM consumes; the employee subgraph has no
-    // exit yet, so it is published here as it would publish it): assignment skips the
-    // departed, their manager still sees their records.
+    // An exit recorded in the employee subgraph (`recordEmployeeExit`, in effect at once for
+    // a last working day today) reaches the CRM as `employee.left` through Kafka: assignment
+    // skips the departed, their manager still sees their records.
     app.ok(
         &admin,
         "mutation($i: CreateAssignmentRuleInput!) { createAssignmentRule(input: $i) { id } }",
@@ -1958,18 +1958,18 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
             .to_owned()
     };
     assert_eq!(owner_of_new_lead().await, "u_a2");
-    let left = erp_kit::events::EventEnvelope::new(
-        &erp_kit::TenantId::from_claim(&tenant),
-        "employee.left",
-        a2.as_str(),
-        json!({ "employee_id": a2, "left_on": "2026-03-31" }),
-    )
-    .unwrap();
-    app.runtime
-        .bus
-        .publish("erp.employee.events", &left)
-        .await
-        .unwrap();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let left = employee
+        .ok(
+            &hr,
+            "mutation($i: RecordEmployeeExitInput!) { recordEmployeeExit(input: $i) { status exit { status } } }",
+            json!({ "i": { "employeeId": a2, "lastWorkingDay": today, "reason": "RESIGNATION" } }),
+        )
+        .await;
+    assert_eq!(
+        left["recordEmployeeExit"],
+        json!({ "status": "TERMINATED", "exit": { "status": "EFFECTIVE" } })
+    );
     let skipped = erp_tests::eventually(Duration::from_secs(30), || async {
         (owner_of_new_lead().await == "u_a1").then_some(())
     })
