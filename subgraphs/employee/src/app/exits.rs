@@ -43,7 +43,7 @@ fn exit_event(
     last_working_day: NaiveDate,
     reason: &str,
 ) -> ApiResult<EventEnvelope> {
-    Ok(EventEnvelope::by_actor(
+    EventEnvelope::by_actor(
         tenant,
         event_type,
         &model.id,
@@ -59,7 +59,7 @@ fn exit_event(
             last_working_day,
             reason,
         },
-    )?)
+    )
 }
 
 impl Employee {
