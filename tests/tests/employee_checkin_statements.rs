@@ -40,10 +40,13 @@ async fn a_check_in_runs_these_statements_and_no_more() {
     let app = EmployeeApp::spawn(runtime).await;
     let hr = issuer.token(TENANT, "usr_hr", HR);
     let floor = app.create_department(&hr, "Floor").await;
+    // A shift starting at 06:00 UTC: its attendance day opens six hours earlier, at midnight
+    // UTC, so a punch at any hour belongs to today (a 09:00 shift would file a punch before
+    // 03:00 UTC under yesterday, whose shift the live status then reads once more).
     let shift = app
         .ok(
             &hr,
-            "mutation { createShift(input: { name: \"Day\", startTime: \"09:00\", endTime: \"17:00\", graceMinutes: 10, workingDays: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], timeZone: \"UTC\" }) { id } }",
+            "mutation { createShift(input: { name: \"Day\", startTime: \"06:00\", endTime: \"14:00\", graceMinutes: 10, workingDays: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], timeZone: \"UTC\" }) { id } }",
             json!({}),
         )
         .await["createShift"]["id"]
