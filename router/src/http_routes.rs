@@ -417,6 +417,7 @@ async fn proxy(
         url.push('?');
         url.push_str(query);
     }
+    let method_name = method.to_ascii_uppercase();
     let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
         return refuse(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -468,7 +469,10 @@ async fn proxy(
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|item| (item, receiver))
     });
-    request = request.body(reqwest::Body::wrap_stream(stream));
+    // A GET carries no body (a streamed one would be sent chunked).
+    if !matches!(method_name.as_str(), "GET" | "HEAD") {
+        request = request.body(reqwest::Body::wrap_stream(stream));
+    }
 
     let answer = request.send().await;
     if cut.load(std::sync::atomic::Ordering::Relaxed) {
@@ -481,7 +485,7 @@ async fn proxy(
             tracing::warn!(%url, error = %err, "erp_http_routes: the subgraph did not answer");
             return refuse(
                 StatusCode::BAD_GATEWAY,
-                "INTERNAL_SERVER_ERROR",
+                "INTERNAL",
                 &format!("the {} service did not answer", config.subgraph),
             );
         }
@@ -493,7 +497,7 @@ async fn proxy(
                 if (bytes.len() + chunk.len()) as u64 > config.max_response_bytes {
                     return refuse(
                         StatusCode::BAD_GATEWAY,
-                        "INTERNAL_SERVER_ERROR",
+                        "INTERNAL",
                         "the answer is larger than the edge relays",
                     );
                 }
@@ -504,7 +508,7 @@ async fn proxy(
                 tracing::warn!(%url, error = %err, "erp_http_routes: the answer broke off");
                 return refuse(
                     StatusCode::BAD_GATEWAY,
-                    "INTERNAL_SERVER_ERROR",
+                    "INTERNAL",
                     &format!("the {} service's answer broke off", config.subgraph),
                 );
             }
