@@ -5,8 +5,8 @@ use chrono::Utc;
 
 use erp_kit::RequestContext;
 
-use super::context::use_cases;
 use super::people::{Employee, ExitReason};
+use crate::app::Employee as UseCases;
 use crate::domain::exits::Departure;
 use erp_kit::scalars::Date;
 
@@ -58,7 +58,8 @@ impl ExitMutation {
             input.reason.into(),
             input.notes.as_deref(),
         )?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<UseCases>()?
             .record_exit(
                 &tenant,
                 &actor,
@@ -82,7 +83,8 @@ impl ExitMutation {
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<UseCases>()?
             .cancel_exit(&tenant, &actor, &input.employee_id)
             .await?;
         Ok(Some(Employee(model)))
