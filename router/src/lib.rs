@@ -8,6 +8,10 @@
 //!   each operation's estimated [`cost`] (refused above its limit); the client's address
 //!   ([`client_ip`]) told to every subgraph; the WebSocket connection caps ([`ws_caps`]).
 //!
+//! - [`http_routes::HttpRoutesPlugin`] (`erp_http_routes`): non-GraphQL paths of subgraphs
+//!   (the CRM's CSV import, signed SOP file URLs) proxied at the edge with its protections
+//!   (token, rate limit, body limit), mounted by [`server::serve`].
+//!
 //! - [`server::serve`]: hive-router's entry point with our edge listener ([`edge_tls`]: TLS 1.3
 //!   only, or plain HTTP on loopback when asked for).
 //!
@@ -25,6 +29,7 @@ pub mod cost;
 pub mod edge_guard;
 pub mod edge_tls;
 pub mod gcra;
+pub mod http_routes;
 pub mod rate_limit;
 pub mod readiness;
 pub mod server;
@@ -48,7 +53,8 @@ pub async fn run() -> Result<(), server::ServeError> {
     server::serve(
         hive_router::PluginRegistry::new()
             .register::<edge_guard::EdgeGuardPlugin>()
-            .register::<rate_limit::RateLimitPlugin>(),
+            .register::<rate_limit::RateLimitPlugin>()
+            .register::<http_routes::HttpRoutesPlugin>(),
     )
     .await
 }

@@ -252,14 +252,19 @@ pub fn select(
     };
     Charge {
         class,
-        key: format!(
-            "{}:{}:{}",
-            class.as_str(),
-            user.tenant.unwrap_or("-"),
-            user.sub
-        ),
+        key: user_bucket(class, user),
         cost,
     }
+}
+
+/// The bucket key of a user's `class` (authenticated or heavy): `class:tenant:sub`.
+fn user_bucket(class: Class, user: User<'_>) -> String {
+    format!(
+        "{}:{}:{}",
+        class.as_str(),
+        user.tenant.unwrap_or("-"),
+        user.sub
+    )
 }
 
 /// `Type.field` for each root selection of the operation, inline fragments flattened.
@@ -747,11 +752,64 @@ impl RedisBackend {
 // ---------------------------------------------------------------------------------------------
 // The plugin
 
+/// The limiter and classes of this process's `erp_rate_limit`, for the edge's non-GraphQL
+/// routes ([`crate::http_routes`]): a routed request is charged in the same buckets as
+/// GraphQL operations.
+pub struct RequestLimiter {
+    limiter: Arc<Limiter>,
+    classes: [ClassConfig; 3],
+    policies: [HeaderValue; 3],
+}
+
+/// What the charge of a routed request decided.
+pub struct RequestVerdict {
+    /// `RateLimit-Policy` and `RateLimit` for the answer.
+    pub headers: Vec<(String, String)>,
+    /// Refused: retry after these many seconds.
+    pub refused_retry_after: Option<u64>,
+}
+
+static INSTALLED: std::sync::RwLock<Option<Arc<RequestLimiter>>> = std::sync::RwLock::new(None);
+
+/// The limiter of the enabled `erp_rate_limit` plugin, if any.
+pub fn installed() -> Option<Arc<RequestLimiter>> {
+    INSTALLED.read().map(|l| l.clone()).unwrap_or(None)
+}
+
+impl RequestLimiter {
+    /// Charges one request of `class` (a `public` one, or any without a user, by the client
+    /// address; otherwise by tenant and user).
+    pub async fn charge_request(
+        &self,
+        class: Class,
+        ip: IpAddr,
+        user: Option<User<'_>>,
+    ) -> RequestVerdict {
+        let (class, key) = match (class, user) {
+            (Class::Public, _) | (_, None) => (
+                Class::Public,
+                format!("public:{}", erp_net::AddressKey::of(ip)),
+            ),
+            (class, Some(user)) => (class, user_bucket(class, user)),
+        };
+        let quota = self.classes[class.index()].quota();
+        let (decision, _backend) = self.limiter.charge(class, &key, quota, 1).await;
+        let mut headers = vec![("ratelimit".to_owned(), state_header(class, &decision))];
+        if let Ok(policy) = self.policies[class.index()].to_str() {
+            headers.push(("ratelimit-policy".to_owned(), policy.to_owned()));
+        }
+        RequestVerdict {
+            headers,
+            refused_retry_after: (!decision.allowed).then(|| retry_after_secs(&decision)),
+        }
+    }
+}
+
 pub struct RateLimitPlugin {
     config: RateLimitConfig,
     /// The cost rules of `config.cost`.
     rules: erp_net::cost::CostRules,
-    limiter: Limiter,
+    limiter: Arc<Limiter>,
     /// `RateLimit-Policy` of each class (by [`Class::index`]): fixed by the configuration, so
     /// built once rather than formatted and validated on every response.
     policies: [HeaderValue; 3],
@@ -782,7 +840,7 @@ impl RateLimitPlugin {
         Ok(Self {
             rules: config.cost.rules(),
             config,
-            limiter,
+            limiter: Arc::new(limiter),
             policies,
         })
     }
@@ -806,6 +864,17 @@ impl RouterPlugin for RateLimitPlugin {
 
     fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
         let plugin = Self::new(payload.config()?)?;
+        if let Ok(mut installed) = INSTALLED.write() {
+            *installed = Some(Arc::new(RequestLimiter {
+                limiter: plugin.limiter.clone(),
+                classes: [
+                    plugin.config.public.clone(),
+                    plugin.config.authenticated.clone(),
+                    plugin.config.heavy.clone(),
+                ],
+                policies: plugin.policies.clone(),
+            }));
+        }
         hive_router::pipeline::websocket_gate::install(std::sync::Arc::new(ConnectionCaps::new(
             plugin.config.websocket.clone(),
         )));

@@ -10,6 +10,7 @@
 //! - the listener: [`EdgeListener`] instead of `traffic_shaping.router.tls`;
 //! - `/readiness` also looks at the subgraphs ([`crate::readiness`], `ERP_READINESS_MODE`);
 //! - no landing page (laboratory is off at the edge anyway): unknown paths are 404;
+//! - the non-GraphQL paths of `erp_http_routes` ([`crate::http_routes`]) are mounted;
 //! - `subscriptions.callback.listen` (a second callback server) is refused: we use none;
 //! - `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` adds an OTLP trace exporter ([`crate::tracing_export`]).
 //!
@@ -138,6 +139,9 @@ pub async fn serve(plugin_registry: PluginRegistry) -> Result<(), ServeError> {
         let paths_for_plugin = paths.clone();
         let callback_path = callback_path.clone();
         let readiness_path = paths.readiness.clone();
+        // erp_http_routes' paths (its plugin initialised them above), one client per worker.
+        let http_routes = crate::http_routes::installed();
+        let route_state = http_routes.clone().map(crate::http_routes::RouteState::new);
         web::App::new()
             .middleware(long_lived_client_limit_service)
             .middleware(PluginService::new(
@@ -157,6 +161,12 @@ pub async fn serve(plugin_registry: PluginRegistry) -> Result<(), ServeError> {
                 readiness_path.as_str(),
                 web::get().to(readiness::readiness_handler),
             )
+            .configure(|m| {
+                if let (Some(routes), Some(state)) = (&http_routes, &route_state) {
+                    m.state(state.clone());
+                    crate::http_routes::mount(m, routes);
+                }
+            })
             .configure(|m| configure_ntex_app(m, &paths, prometheus))
             .configure(|m| {
                 if let Some(ref callback) = callback_path {

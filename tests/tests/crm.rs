@@ -1931,9 +1931,9 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
     // lead_b lost their only report; what remains is their team's (lead_a, a peer under head).
     assert_eq!(total(token("u_lead_b")).await.0, ["800.00 EUR"]);
 
-    // An exit (`employee.left`, the contract the CRM consumes; the employee subgraph has no
-    // exit yet, so it is published here as it would publish it): assignment skips the
-    // departed, their manager still sees their records.
+    // An exit recorded in the employee subgraph (`recordEmployeeExit`, in effect at once for
+    // a last working day today) reaches the CRM as `employee.left` through Kafka: assignment
+    // skips the departed, their manager still sees their records.
     app.ok(
         &admin,
         "mutation($i: CreateAssignmentRuleInput!) { createAssignmentRule(input: $i) { id } }",
@@ -1957,19 +1957,28 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(owner_of_new_lead().await, "u_a2");
-    let left = erp_kit::events::EventEnvelope::new(
-        &erp_kit::TenantId::from_claim(&tenant),
-        "employee.left",
-        a2.as_str(),
-        json!({ "employee_id": a2, "left_on": "2026-03-31" }),
-    )
-    .unwrap();
-    app.runtime
-        .bus
-        .publish("erp.employee.events", &left)
-        .await
-        .unwrap();
+    // A2's walk-in lead, still open when A2 leaves.
+    let open_lead = app
+        .ok(
+            &admin,
+            CREATE_LEAD,
+            json!({ "i": { "personName": "Walk-in" } }),
+        )
+        .await["createLead"]["lead"]
+        .clone();
+    assert_eq!(open_lead["ownerId"], "u_a2");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let left = employee
+        .ok(
+            &hr,
+            "mutation($i: RecordEmployeeExitInput!) { recordEmployeeExit(input: $i) { status exit { status } } }",
+            json!({ "i": { "employeeId": a2, "lastWorkingDay": today, "reason": "RESIGNATION" } }),
+        )
+        .await;
+    assert_eq!(
+        left["recordEmployeeExit"],
+        json!({ "status": "TERMINATED", "exit": { "status": "EFFECTIVE" } })
+    );
     let skipped = erp_tests::eventually(Duration::from_secs(30), || async {
         (owner_of_new_lead().await == "u_a1").then_some(())
     })
@@ -1977,6 +1986,40 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
     assert!(
         skipped.is_some(),
         "the departed member was still assigned leads"
+    );
+    // Their open lead went to their manager (lead_a), audited as an assignment by HR.
+    let handed_over = app
+        .ok(
+            &admin,
+            "query($id: ID!) { lead(id: $id) { ownerId } }",
+            json!({ "id": open_lead["id"] }),
+        )
+        .await;
+    assert_eq!(handed_over["lead"]["ownerId"], "u_lead_a");
+    let trail = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = &app.runtime.db;
+        db.query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT actor, detail FROM crm_audit WHERE entity_id = $1 AND action = 'assigned'",
+            [open_lead["id"].as_str().unwrap().into()],
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let actor: String = row.try_get("", "actor").unwrap();
+            let detail: String = row.try_get("", "detail").unwrap();
+            (actor, serde_json::from_str::<Value>(&detail).unwrap())
+        })
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        trail,
+        [(
+            "usr_hr".to_owned(),
+            json!({ "from": "u_a2", "to": "u_lead_a", "because": "employee.left" })
+        )]
     );
     assert_eq!(
         visible_amounts(&app, &token("u_lead_a")).await,

@@ -18,8 +18,12 @@ struct Org {
 
 impl Org {
     async fn new() -> Self {
+        Self::on(Backends::Real).await
+    }
+
+    async fn on(backends: Backends) -> Self {
         let issuer = TestIssuer::start().await;
-        let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+        let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, backends).await).await;
         let hr = issuer.token(TENANT, "usr_hr", HR);
         Self { app, issuer, hr }
     }
@@ -447,4 +451,289 @@ async fn employee_write_alone_makes_nobody_a_manager_and_a_user_has_one_record()
         .try_get::<i64>("", "n")
         .unwrap();
     assert_eq!(linked, 1);
+}
+
+const RECORD_EXIT: &str = "mutation($i: RecordEmployeeExitInput!) { recordEmployeeExit(input: $i) { id status lastWorkingDay exit { lastWorkingDay reason notes status recordedBy effectiveAt } } }";
+const CANCEL_EXIT: &str = "mutation($e: ID!) { cancelEmployeeExit(input: { employeeId: $e }) { id status lastWorkingDay exit { status } } }";
+const CHECK_IN: &str =
+    "mutation($k: String!) { checkIn(input: { punchKey: $k, source: WEB }) { id kind } }";
+
+/// The `extensions.code` and `reason` of a refused request (exactly one error).
+fn refusal(body: &Value) -> (String, String) {
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
+    let extensions = &body["errors"][0]["extensions"];
+    (
+        extensions["code"].as_str().unwrap_or("").to_owned(),
+        extensions["reason"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+impl Org {
+    /// The payloads of the outbox's events of `event_type` for `employee`, oldest first.
+    async fn exit_events(&self, event_type: &str, employee: &str) -> Vec<Value> {
+        let db = &self.app.runtime.db;
+        db.query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT envelope FROM employee_outbox WHERE event_type = $1 ORDER BY seq",
+            [event_type.into()],
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let envelope: String = row.try_get("", "envelope").unwrap();
+            serde_json::from_str::<erp_kit::events::EventEnvelope>(&envelope).unwrap()
+        })
+        .filter(|event| event.aggregate_id == employee)
+        .map(|event| event.payload)
+        .collect()
+    }
+}
+
+/// Exits (the departure wizard): an exit whose last working day is past takes effect at once
+/// (status TERMINATED, `employee.left` in the outbox with the last day and reason, never the
+/// notes) and the leaver cannot check in any more; a future one is scheduled (the employee
+/// still works and checks in), cancelled before it takes effect, and once recorded again takes
+/// effect on its day through the scheduler's pass, exactly once. The bad inputs are refused
+/// with their codes and reasons, nothing written. On PostgreSQL and embedded (SQLite).
+async fn exits_scenario(backends: Backends) {
+    let org = Org::on(backends).await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |offset: i64| (today + chrono::Duration::days(offset)).to_string();
+    let boss = org.hire("Boss", None).await;
+    let ana = org.hire("Ana", Some(&boss)).await;
+    let ben = org.hire("Ben", Some(&boss)).await;
+    let exit = |employee: &str, last_day: String, reason: &str, notes: Option<&str>| json!({ "i": { "employeeId": employee, "lastWorkingDay": last_day, "reason": reason, "notes": notes } });
+
+    // Bad inputs: nothing recorded.
+    for (variables, expected) in [
+        (
+            exit(&ana, "2025-01-05".into(), "RESIGNATION", None),
+            ("BAD_USER_INPUT", "EXIT_BEFORE_HIRE"),
+        ),
+        (
+            exit(&ana, day(400), "RESIGNATION", None),
+            ("BAD_USER_INPUT", "EXIT_TOO_FAR_AHEAD"),
+        ),
+        (
+            exit(&ana, day(-3), "OTHER", Some("   ")),
+            ("BAD_USER_INPUT", ""),
+        ),
+        (
+            exit("no-such-employee", day(-3), "RESIGNATION", None),
+            ("BAD_USER_INPUT", ""),
+        ),
+    ] {
+        let body = org.gql(&org.hr, RECORD_EXIT, variables).await;
+        let (code, reason) = refusal(&body);
+        assert_eq!((code.as_str(), reason.as_str()), expected, "{body}");
+    }
+    let body = org
+        .gql(&org.hr, RECORD_EXIT, exit(&ana, day(-3), "OTHER", None))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "notes", "{body}");
+    // HR only: employee:write is not enough.
+    let writer = org.token("usr_writer", &["employee:read", "employee:write"]);
+    let body = org
+        .gql(
+            &writer,
+            RECORD_EXIT,
+            exit(&ana, day(-3), "RESIGNATION", None),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    assert_eq!(org.event_count("employee.left").await, 0);
+
+    // Ana checks in on a normal day, then leaves with a last working day three days ago: in
+    // effect at once.
+    let ana_token = org.token("usr_ana", READER);
+    org.ok(&ana_token, CHECK_IN, json!({ "k": "ana-1" })).await;
+    let data = org
+        .ok(
+            &org.hr,
+            RECORD_EXIT,
+            exit(&ana, day(-3), "RESIGNATION", Some("Moving abroad")),
+        )
+        .await;
+    assert_eq!(
+        data["recordEmployeeExit"],
+        json!({
+            "id": ana, "status": "TERMINATED", "lastWorkingDay": day(-3),
+            "exit": {
+                "lastWorkingDay": day(-3), "reason": "RESIGNATION", "notes": "Moving abroad",
+                "status": "EFFECTIVE", "recordedBy": "usr_hr",
+                "effectiveAt": data["recordEmployeeExit"]["exit"]["effectiveAt"],
+            }
+        })
+    );
+    assert!(data["recordEmployeeExit"]["exit"]["effectiveAt"].is_string());
+    let left = org.exit_events("employee.left", &ana).await;
+    assert_eq!(
+        left,
+        [json!({
+            "employee_id": ana, "employee_number": "E-Ana", "display_name": "Ana",
+            "user_id": "usr_ana", "manager_id": boss, "department_id": null,
+            "hired_on": "2025-01-06", "last_working_day": day(-3), "reason": "resignation",
+        })],
+        "the event carries no notes"
+    );
+    // The leaver can no longer check in (nor out): the employment ended.
+    for mutation in [
+        CHECK_IN,
+        "mutation($k: String!) { checkOut(input: { punchKey: $k, source: WEB }) { id } }",
+    ] {
+        let body = org.gql(&ana_token, mutation, json!({ "k": "ana-2" })).await;
+        assert_eq!(
+            refusal(&body),
+            ("FORBIDDEN".into(), "FORMER_EMPLOYEE".into()),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["message"],
+            format!("the employment ended: the last working day was {}", day(-3))
+        );
+    }
+    // No double exit, and an exit in effect is not cancelled.
+    let body = org
+        .gql(&org.hr, RECORD_EXIT, exit(&ana, day(-1), "DISMISSAL", None))
+        .await;
+    assert_eq!(
+        refusal(&body),
+        ("CONFLICT".into(), "EXIT_ALREADY_RECORDED".into())
+    );
+    let body = org.gql(&org.hr, CANCEL_EXIT, json!({ "e": ana })).await;
+    assert_eq!(
+        refusal(&body),
+        ("CONFLICT".into(), "EXIT_ALREADY_EFFECTIVE".into())
+    );
+    assert_eq!(org.event_count("employee.left").await, 1);
+
+    // Who sees the exit: the manager sees it without HR's notes; a colleague sees only the
+    // last working day.
+    const READ_EXIT: &str =
+        "query($id: ID!) { employee(id: $id) { lastWorkingDay exit { reason notes } } }";
+    let body = org
+        .gql(
+            &org.token("usr_boss", READER),
+            READ_EXIT,
+            json!({ "id": ana }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["employee"],
+        json!({ "lastWorkingDay": day(-3), "exit": { "reason": "RESIGNATION", "notes": null } })
+    );
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["employee", "exit", "notes"])
+    );
+    let body = org
+        .gql(
+            &org.token("usr_ben", READER),
+            READ_EXIT,
+            json!({ "id": ana }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["employee"],
+        json!({ "lastWorkingDay": day(-3), "exit": null })
+    );
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+
+    // Ben's exit ten days ahead is scheduled: still active, still checking in.
+    let data = org
+        .ok(
+            &org.hr,
+            RECORD_EXIT,
+            exit(&ben, day(10), "END_OF_CONTRACT", None),
+        )
+        .await;
+    assert_eq!(data["recordEmployeeExit"]["status"], "ACTIVE");
+    assert_eq!(data["recordEmployeeExit"]["exit"]["status"], "SCHEDULED");
+    assert_eq!(
+        data["recordEmployeeExit"]["exit"]["effectiveAt"],
+        Value::Null
+    );
+    assert_eq!(
+        org.exit_events("employee.exit_scheduled", &ben).await.len(),
+        1
+    );
+    assert!(org.exit_events("employee.left", &ben).await.is_empty());
+    let ben_token = org.token("usr_ben", READER);
+    org.ok(&ben_token, CHECK_IN, json!({ "k": "ben-1" })).await;
+    // Changing the date means cancelling first.
+    let body = org
+        .gql(
+            &org.hr,
+            RECORD_EXIT,
+            exit(&ben, day(20), "END_OF_CONTRACT", None),
+        )
+        .await;
+    assert_eq!(
+        refusal(&body),
+        ("CONFLICT".into(), "EXIT_ALREADY_RECORDED".into())
+    );
+    let data = org.ok(&org.hr, CANCEL_EXIT, json!({ "e": ben })).await;
+    assert_eq!(
+        data["cancelEmployeeExit"],
+        json!({ "id": ben, "status": "ACTIVE", "lastWorkingDay": null, "exit": null })
+    );
+    assert_eq!(
+        org.exit_events("employee.exit_cancelled", &ben).await[0]["last_working_day"],
+        day(10)
+    );
+    let body = org.gql(&org.hr, CANCEL_EXIT, json!({ "e": ben })).await;
+    assert_eq!(
+        refusal(&body),
+        ("CONFLICT".into(), "NO_EXIT_SCHEDULED".into())
+    );
+
+    // Recorded again for the 15th day ahead: nothing is due before that day; on the day the
+    // scheduler's pass puts it into effect, once.
+    org.ok(
+        &org.hr,
+        RECORD_EXIT,
+        exit(&ben, day(15), "REDUNDANCY", None),
+    )
+    .await;
+    let employee = &org.app.employee;
+    let on = |offset: i64| today + chrono::Duration::days(offset);
+    assert_eq!(employee.apply_due_exits(on(14)).await.unwrap(), 0);
+    assert_eq!(employee.apply_due_exits(on(15)).await.unwrap(), 1);
+    assert_eq!(employee.apply_due_exits(on(16)).await.unwrap(), 0);
+    let data = org
+        .ok(
+            &org.hr,
+            "query($id: ID!) { employee(id: $id) { status exit { status reason lastWorkingDay } } }",
+            json!({ "id": ben }),
+        )
+        .await;
+    assert_eq!(
+        data["employee"],
+        json!({ "status": "TERMINATED", "exit": { "status": "EFFECTIVE", "reason": "REDUNDANCY", "lastWorkingDay": day(15) } })
+    );
+    let left = org.exit_events("employee.left", &ben).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["reason"], "redundancy");
+    assert_eq!(left[0]["last_working_day"], day(15));
+    // The leavers are listed as TERMINATED.
+    let data = org
+        .ok(
+            &org.hr,
+            "{ employees(first: 10, filter: { status: TERMINATED }) { nodes { displayName } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(names(&data["employees"]["nodes"]), ["Ana", "Ben"]);
+}
+
+#[tokio::test]
+async fn exits_take_effect_at_once_or_on_their_day_and_end_check_ins() {
+    exits_scenario(Backends::Real).await;
+}
+
+#[tokio::test]
+async fn exits_in_the_embedded_mode() {
+    exits_scenario(Backends::Embedded).await;
 }

@@ -773,3 +773,270 @@ async fn the_transport_contract_holds_through_the_router() {
         "FieldsOnCorrectType"
     );
 }
+
+/// The operations subgraph on its embedded document store (its SOP files in a fresh
+/// directory), served on a random port; answers its GraphQL URL and the running app.
+async fn spawn_ops(issuer: &TestIssuer) -> (String, erp_ops::OpsApp) {
+    use std::sync::Arc;
+    let mut kit = erp_tests::config(issuer, String::new());
+    kit.service = "ops".into();
+    let journal = std::env::temp_dir().join(format!("ops-edge-{}.journal", uuid::Uuid::new_v4()));
+    let store: erp_ops::store::SharedStore =
+        Arc::new(erp_ops::store::memory::MemoryStore::open(&journal).unwrap());
+    let runtime = erp_kit::runtime::Runtime::with_backends(
+        kit,
+        sea_orm::DatabaseConnection::Disconnected,
+        Arc::new(erp_kit::cache::InProcessCache::new()),
+        Arc::new(erp_kit::events::InProcessBus::new()),
+    );
+    let options = erp_ops::OpsOptions {
+        blob_dir: Some(
+            std::env::temp_dir().join(format!("ops-edge-files-{}", uuid::Uuid::new_v4())),
+        ),
+        ..Default::default()
+    };
+    let app = erp_ops::start_with(&runtime, store, options).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    (format!("http://{addr}/graphql"), app)
+}
+
+/// The CRM's CSV import and the operations subgraph's signed SOP file URLs through the edge
+/// (erp_http_routes) over TLS 1.3: an import needs a token the router verifies (401 before the
+/// CRM sees anything), is charged to its user's heavy budget (429 beyond it) and held to the
+/// body limit (413, declared or streamed); a signed download and a signed upload pass through
+/// untouched and stay verifiable (a tampered signature is still the subgraph's 403); other
+/// methods are 405.
+#[tokio::test]
+async fn the_crm_import_and_sop_files_go_through_the_edge() {
+    use erp_tests::crm::{CrmApp, CRM_ADMIN};
+    use erp_tests::router::Transport;
+
+    let stand = stand().await;
+    let issuer = &stand.issuer;
+    let crm = CrmApp::spawn(issuer).await;
+    let (ops_url, _ops) = spawn_ops(issuer).await;
+    let router = RouterProcess::spawn(
+        &stand
+            .options()
+            .transport(Transport::DevCertificate)
+            .env("ERP_CRM_URL", &crm.url("/graphql"))
+            .env("ERP_OPS_URL", &ops_url)
+            .env("ERP_RL_HEAVY_LIMIT", "3")
+            .env("ERP_IMPORT_MAX_BODY_BYTES", "4096"),
+    )
+    .await;
+    assert_eq!(router.scheme, "https");
+    let tenant = format!("tnt_edge_{}", uuid::Uuid::new_v4().simple());
+    let admin = issuer.token(&tenant, "usr_crm_admin", CRM_ADMIN);
+    let import = |token: Option<String>, body: reqwest::Body| {
+        let mut request = router
+            .http
+            .post(router.url("/crm/import/leads?key=email"))
+            .header("content-type", "text/csv")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, headers, body)
+        }
+    };
+    let csv = "name,email,company_name,source\nAna Gomez,ana@acme.example,Acme,referral\nBo Li,bo@acme.example,Acme,website\n";
+
+    // Without a token, or with one that does not verify: 401 at the edge.
+    for token in [None, Some("not-a-jwt".to_owned())] {
+        let (status, _, body) = import(token, csv.into()).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+    }
+    // A verified token: the CRM imports, its report comes back as it answered it.
+    let (status, headers, body) = import(Some(admin.clone()), csv.into()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            &body["rows"],
+            &body["created"],
+            &body["failed"],
+            &body["dryRun"]
+        ),
+        (&json!(2), &json!(2), &json!(0), &json!(false)),
+        "{body}"
+    );
+    assert_eq!(header(&headers, "ratelimit-policy"), "\"heavy\";q=3;w=60");
+    let leads = crm
+        .ok(
+            &admin,
+            "{ leads(first: 10) { nodes { email } } }",
+            json!({}),
+        )
+        .await;
+    let mut emails: Vec<&str> = leads["leads"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["email"].as_str().unwrap())
+        .collect();
+    emails.sort();
+    assert_eq!(emails, ["ana@acme.example", "bo@acme.example"]);
+    // The CRM's own answers pass through: a bad header is its 400 with its reason.
+    let (status, _, body) = import(Some(admin.clone()), "name,fax\nAna,1\n".into()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "IMPORT_BAD_HEADER"
+    );
+    // Over the body limit (4,096 bytes here): declared, 413 before anything is sent on; a
+    // streamed body without a length is cut at the limit, 413 too.
+    let big = format!(
+        "name,email\n{}",
+        (0..200)
+            .map(|n| format!("Person {n},p{n}@big.example\n"))
+            .collect::<String>()
+    );
+    assert!(big.len() > 4096);
+    let other = issuer.token(&tenant, "usr_other_admin", CRM_ADMIN);
+    let (status, _, body) = import(Some(other.clone()), big.clone().into()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.as_bytes().chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let (status, _, body) = import(
+        Some(other.clone()),
+        reqwest::Body::wrap_stream(futures::stream::iter(chunks)),
+    )
+    .await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    // The heavy budget (3 a minute here) is per user: the admin's fourth import is refused.
+    let (status, _, body) = import(Some(admin.clone()), csv.into()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, refused, body) = import(Some(admin.clone()), csv.into()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (429, vec!["RATE_LIMITED".to_owned()]),
+        "{body}"
+    );
+    assert!(header(&refused, "retry-after").parse::<u64>().unwrap() >= 1);
+    // Only POST is routed.
+    let response = router
+        .http
+        .get(router.url("/crm/import/leads"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+
+    // SOP files: a signed download URL from the operations subgraph, fetched at the edge.
+    let author = issuer.token(&tenant, "olga", &["sop:read", "sop:write", "sop:publish"]);
+    let ops_graphql = |query: &'static str, variables: Value| {
+        let http = reqwest::Client::new();
+        let url = ops_url.clone();
+        let author = author.clone();
+        async move {
+            let (status, body) =
+                erp_tests::post_graphql(&http, &url, Some(&author), query, variables).await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let content = "# Fire drill\n\n1. Leave by the stairs.\n";
+    let data = ops_graphql(
+        "mutation($input: CreateSopInput!) { createSop(input: $input) { id } }",
+        json!({ "input": { "title": "Fire drill", "content": content } }),
+    )
+    .await;
+    let sop = data["createSop"]["id"].as_str().unwrap().to_owned();
+    let data = ops_graphql(
+        "query($id: ID!) { sop(id: $id) { versions { downloadUrl(expiresInSeconds: 300) { url } } } }",
+        json!({ "id": sop }),
+    )
+    .await;
+    let download = data["sop"]["versions"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(download.starts_with("/sop-files/"), "{download}");
+    let response = router.http.get(router.url(&download)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        header(response.headers(), "content-type"),
+        "text/markdown; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), content);
+    // A tampered signature is still refused, by the subgraph that signed it.
+    let tampered = if download.ends_with('0') {
+        format!("{}1", &download[..download.len() - 1])
+    } else {
+        format!("{}0", &download[..download.len() - 1])
+    };
+    let response = router.http.get(router.url(&tampered)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+    // A signed upload of the next version, through the edge.
+    for step in ["submitSopVersion", "publishSopVersion"] {
+        let query: &'static str = if step == "submitSopVersion" {
+            "mutation($id: ID!) { submitSopVersion(input: { sopId: $id, version: 1 }) { id } }"
+        } else {
+            "mutation($id: ID!) { publishSopVersion(input: { sopId: $id, version: 1 }) { id } }"
+        };
+        ops_graphql(query, json!({ "id": sop })).await;
+    }
+    let data = ops_graphql(
+        "mutation($id: ID!) { sopUploadUrl(input: { sopId: $id, expiresInSeconds: 300 }) { url } }",
+        json!({ "id": sop }),
+    )
+    .await;
+    let upload = data["sopUploadUrl"]["url"].as_str().unwrap().to_owned();
+    let second = "# Fire drill\n\n1. Leave by the stairs.\n2. Meet at the gate.\n";
+    let response = router
+        .http
+        .put(router.url(&upload))
+        .header("content-type", "text/markdown")
+        .body(second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["sopId"], sop.as_str());
+    assert_eq!(body["version"], 2);
+    let data = ops_graphql(
+        "query($id: ID!) { sop(id: $id) { versions { number content } } }",
+        json!({ "id": sop }),
+    )
+    .await;
+    assert_eq!(
+        data["sop"]["versions"][1],
+        json!({ "number": 2, "content": second })
+    );
+    // Other methods are not routed.
+    let response = router
+        .http
+        .delete(router.url(&download))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+}

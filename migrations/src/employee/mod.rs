@@ -8,6 +8,7 @@ mod m0005_shifts;
 mod m0006_okr;
 mod m0007_keyset_indexes;
 mod m0008_assigned_location;
+mod m0009_exits;
 
 use sea_orm_migration::prelude::*;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_okr::Migration),
             Box::new(m0007_keyset_indexes::Migration),
             Box::new(m0008_assigned_location::Migration),
+            Box::new(m0009_exits::Migration),
         ]
     }
 }

@@ -160,8 +160,8 @@ pub struct BoardMove {
 pub const TEAM_GROUP: &str = "erp.crm.team";
 
 /// `employee.hired`, `employee.manager_changed` and `employee.left` as the CRM reads them
-/// (fields it does not use are ignored). `employee.left` is the contract the CRM expects for
-/// exits: `{ "employee_id": ... }`.
+/// (fields it does not use are ignored). `employee.left` (an exit in effect) makes the member
+/// inactive and hands their open leads to their manager.
 #[derive(Debug, Deserialize)]
 struct EmployeeEvent {
     employee_id: String,
@@ -221,15 +221,67 @@ impl EventHandler<WriteTransaction> for TeamHandler {
     ) -> Result<(), HandlerError> {
         let change = member_change(event)?;
         let tenant = TenantId::from_claim(&event.tenant_id);
-        directory::apply(
-            &**write,
-            &tenant,
-            &change,
-            event.occurred_at.timestamp_millis(),
-        )
-        .await?;
+        let at_ms = event.occurred_at.timestamp_millis();
+        directory::apply(&**write, &tenant, &change, at_ms).await?;
+        if event.event_type == EMPLOYEE_LEFT {
+            let actor = event.actor.as_deref().unwrap_or(EMPLOYEE_LEFT);
+            hand_over_open_leads(&**write, &tenant, &change.employee_id, actor, at_ms).await?;
+        }
         Ok(())
     }
+}
+
+/// A leaver's open leads go to their manager, who answers for the team's pipeline: when the
+/// leaver signed in as a user with no other active record (a rehire keeps their leads) and
+/// their manager is an active member with a user. Without one the leads stay where they are
+/// (the managers above still see them; `crm:admin` reassigns). Each move is audited
+/// (`assigned`, by the user who recorded the exit), in the inbox's transaction.
+async fn hand_over_open_leads(
+    db: &impl sea_orm::ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    actor: &str,
+    at_ms: i64,
+) -> Result<(), sea_orm::DbErr> {
+    let Some(leaver) = directory::member(db, tenant, employee_id).await? else {
+        return Ok(());
+    };
+    let Some(user) = leaver.user_id else {
+        return Ok(());
+    };
+    if directory::departed_users(db, tenant, std::slice::from_ref(&user))
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let Some(manager_id) = leaver.manager_id else {
+        return Ok(());
+    };
+    let manager = directory::member(db, tenant, &manager_id).await?;
+    let Some(to) = manager
+        .filter(|manager| manager.active)
+        .and_then(|manager| manager.user_id)
+    else {
+        return Ok(());
+    };
+    let moved = crate::store::leads::reassign_open_leads(db, tenant, &user, &to, at_ms).await?;
+    for lead_id in &moved {
+        crate::store::audit::record(
+            db,
+            tenant,
+            crate::store::audit::AuditEntry {
+                entity_kind: "lead",
+                entity_id: lead_id,
+                action: "assigned",
+                actor,
+                at_ms,
+                detail: serde_json::json!({ "from": user, "to": to, "because": EMPLOYEE_LEFT }),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// How the CRM's consumers run: the kit's group suffix and tenants served.

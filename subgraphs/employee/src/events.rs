@@ -34,6 +34,34 @@ pub struct EmployeeHired<'a> {
     pub user_id: Option<&'a str>,
 }
 
+// Exits (payloads: ids, the last working day and the reason code; never the notes).
+/// The exit took effect (on the last working day, or at once for a day today or past): the
+/// status is `terminated`. Consumers: CRM (the leaver leaves their teams and assignment),
+/// payroll (final settlement), operations (asset return).
+pub const EMPLOYEE_LEFT: &str = "employee.left";
+/// An exit recorded with a last working day ahead (it takes effect on that day).
+pub const EXIT_SCHEDULED: &str = "employee.exit_scheduled";
+/// A scheduled exit was cancelled before it took effect.
+pub const EXIT_CANCELLED: &str = "employee.exit_cancelled";
+
+/// Payload of `employee.left`, `employee.exit_scheduled` and `employee.exit_cancelled`
+/// (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct EmployeeExit<'a> {
+    pub employee_id: &'a str,
+    pub employee_number: &'a str,
+    pub display_name: &'a str,
+    /// The identity user the employee logs in as, when linked (CRM records are owned by users).
+    pub user_id: Option<&'a str>,
+    pub manager_id: Option<&'a str>,
+    pub department_id: Option<&'a str>,
+    pub hired_on: NaiveDate,
+    pub last_working_day: NaiveDate,
+    /// `resignation`, `dismissal`, `redundancy`, `end_of_contract`, `retirement`,
+    /// `mutual_agreement`, `deceased` or `other`.
+    pub reason: &'a str,
+}
+
 /// Payload of `attendance.checked_in` and `attendance.checked_out` (schema version 1).
 #[derive(Debug, Serialize)]
 pub struct PunchRecorded<'a> {

@@ -1,5 +1,5 @@
-//! The employee (HRMS) subgraph: people and departments, the reporting line, attendance
-//! (punches, shifts, corrections, live boards), leave and OKRs.
+//! The employee (HRMS) subgraph: people and departments, the reporting line, exits,
+//! attendance (punches, shifts, corrections, live boards), leave and OKRs.
 //!
 //! The floor plan (the same in every subgraph): `domain/` pure rules and newtypes, `app/` the
 //! use cases on [`Employee`], `store/` tenant-scoped queries and writes with `store/entities/`
@@ -74,6 +74,9 @@ pub async fn start(runtime: &Runtime) -> anyhow::Result<EmployeeApp> {
         RelayConfig::default(),
     )
     .spawn();
+    // Scheduled exits take effect on their last working day (every replica runs it; an exit
+    // takes effect once).
+    employee.spawn_exit_scheduler();
     let schema = build_schema(Some(employee.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,

@@ -4,7 +4,8 @@
 //!
 //! Why not GraphQL: hive-router 0.2.19 does not pass the GraphQL multipart request (file
 //! uploads) through, and its body limit (2 MB) is the edge's. Clients reach this endpoint
-//! directly (the ingress routes `/crm/import/...` to the CRM service), under the same rules
+//! at the edge: the router serves `/crm/import/{kind}` (its `erp_http_routes`: the token verified
+//! there too, the heavy rate limit, a body limit, the body streamed through), under the same rules
 //! as GraphQL: a bearer token verified against the identity service's JWKS (revocations
 //! included), the `crm:write` scope, the tenant from the token, the row rules of the caller.
 //!

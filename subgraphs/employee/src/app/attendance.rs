@@ -21,6 +21,8 @@ use crate::domain::attendance::{
     AttendanceRule, DailyAttendance, GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget,
     WorkingDays,
 };
+use crate::domain::exits::{check_punch_day, ExitState};
+use crate::domain::EmploymentStatus;
 use crate::events::{self, attendance_channel, LiveStatus, LiveUpdate};
 use crate::store::attendance::{
     self as store, location, punch, shift, shift_assignment, CorrectionFilter, NewCorrection,
@@ -157,6 +159,15 @@ impl Employee {
             .await?
             .remove(&employee.id);
         let attendance_day = attendance_day(shift.as_ref().map(|s| &s.rules), now);
+        // A leaver works their last day; a punch of a later attendance day is refused.
+        check_punch_day(
+            ExitState::of(
+                employee.last_working_day,
+                employee.left_at.is_some(),
+                employee.status == EmploymentStatus::Terminated.as_str(),
+            ),
+            attendance_day,
+        )?;
         let day = attendance_day.to_string();
         let txn = begin_write(&self.db).await?;
         // One read for both what the punch must be checked against: a punch already recorded

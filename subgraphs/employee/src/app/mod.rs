@@ -5,6 +5,7 @@
 //! GraphQL.
 
 pub mod attendance;
+pub mod exits;
 pub mod import;
 pub mod leave;
 pub mod okr;

@@ -3,6 +3,7 @@
 //! implementing [`erp_kit::RuleViolation`], reported as one of the [`reasons`] below.
 
 pub mod attendance;
+pub mod exits;
 pub mod leave;
 pub mod okr;
 pub mod org;
@@ -51,8 +52,20 @@ erp_kit::reasons! {
         NOT_APPROVER => Forbidden,
         /// Only the employee who asked for the leave may cancel it.
         NOT_REQUESTER => Forbidden,
-        /// A former employee cannot request leave.
+        /// A former employee cannot request leave, nor check in or out on a day after their
+        /// last working day.
         FORMER_EMPLOYEE => Forbidden,
+        /// The last working day of an exit is before the employee's hiring date.
+        EXIT_BEFORE_HIRE => BadUserInput,
+        /// The last working day of an exit is more than a year (366 days) ahead.
+        EXIT_TOO_FAR_AHEAD => BadUserInput,
+        /// An exit is recorded for the employee already (scheduled: cancel it to change it;
+        /// in effect: the employee left).
+        EXIT_ALREADY_RECORDED => Conflict,
+        /// Cancelling an exit when none is scheduled.
+        NO_EXIT_SCHEDULED => Conflict,
+        /// The exit took effect (the last working day came): it is no longer cancelled.
+        EXIT_ALREADY_EFFECTIVE => Conflict,
         /// The leave meets another pending or approved leave request of the employee
         /// (`extensions.overlappingRequestId`).
         LEAVE_OVERLAP => Conflict,

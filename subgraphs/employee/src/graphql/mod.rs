@@ -6,6 +6,7 @@
 
 pub mod attendance;
 pub mod context;
+pub mod exits;
 pub mod leave;
 pub mod loaders;
 pub mod okr;
@@ -41,6 +42,7 @@ pub struct Mutation(
     leave::LeaveMutation,
     org::OrgMutation,
     okr::OkrMutation,
+    exits::ExitMutation,
 );
 
 /// The live streams of the API (graphql-transport-ws, or SSE): one root for every domain,

@@ -20,8 +20,10 @@ use super::loaders::{
     DirectReportsLoader, EmployeeLoader, PageKey, UserEmployeeLoader,
 };
 use super::shift::{current_day, millis, shift_on, AttendanceDay, Shift};
+use crate::app::exits::exit_state;
 use crate::app::people::CompensationChange;
 use crate::app::Employee as UseCases;
+use crate::domain::exits::{ExitReason as ExitReasonModel, ExitState};
 use crate::domain::org::Permissions;
 use crate::domain::{
     check_hire_dates, parse_bank_account, parse_tax_id, DisplayName, EmailAddress, EmployeeNumber,
@@ -135,6 +137,23 @@ impl Employee {
     /// The first day of employment.
     async fn hired_on(&self) -> Date {
         self.0.hired_on.into()
+    }
+
+    /// The last day of employment when an exit is recorded (scheduled or in effect), for
+    /// anyone who sees the directory; the rest of the exit is in `exit`.
+    async fn last_working_day(&self) -> Option<Date> {
+        self.0.last_working_day.map(Date::from)
+    }
+
+    /// The employee's departure, when one is recorded: for the employee, the managers above
+    /// them and HR (`viewerCan.viewFullRecord`); anyone else gets null with
+    /// UNAUTHORIZED_FIELD_OR_TYPE.
+    async fn exit(&self, ctx: &Context<'_>) -> Result<Option<EmployeeExit>> {
+        let exit = match exit_state(&self.0) {
+            ExitState::None => None,
+            _ => Some(EmployeeExit(self.0.clone())),
+        };
+        private_field(ctx, &self.0, "exit", exit).await
     }
 
     /// The identity-service user this employee logs in as, when linked.
@@ -339,6 +358,88 @@ impl Employee {
             .compensation(&tenant, &self.0)
             .await?;
         Ok(Some(Compensation(opened)))
+    }
+}
+
+/// Why an employee leaves.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "ExitReasonModel")]
+pub enum ExitReason {
+    /// The employee resigned.
+    Resignation,
+    /// The employer ended the employment (cause, performance).
+    Dismissal,
+    /// The position was eliminated (layoff).
+    Redundancy,
+    /// A fixed-term contract ran out.
+    EndOfContract,
+    /// Retirement.
+    Retirement,
+    /// Both sides agreed to end it.
+    MutualAgreement,
+    /// The employee died.
+    Deceased,
+    /// Anything else (the notes say what; required).
+    Other,
+}
+
+/// Where an exit stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ExitStatus {
+    /// Recorded; the employee works until the last working day, when it takes effect (and
+    /// until then it can be cancelled).
+    Scheduled,
+    /// In effect: the employee left (status TERMINATED, `employee.left` published).
+    Effective,
+}
+
+/// An employee's departure.
+pub struct EmployeeExit(pub employee::Model);
+
+/// An employee's departure: the last working day, why, and whether it took effect.
+#[Object]
+impl EmployeeExit {
+    /// The last day the employee works (they may still check in and out on it).
+    async fn last_working_day(&self) -> Option<Date> {
+        self.0.last_working_day.map(Date::from)
+    }
+
+    /// Why they leave (null for a record terminated before exits were recorded).
+    async fn reason(&self) -> Option<ExitReason> {
+        self.0
+            .exit_reason
+            .as_deref()
+            .and_then(ExitReasonModel::from_db)
+            .map(Into::into)
+    }
+
+    /// HR's notes on the departure: `hr:admin` only.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn notes(&self) -> Option<&str> {
+        self.0.exit_notes.as_deref()
+    }
+
+    /// Scheduled (the last working day is ahead) or in effect.
+    async fn status(&self) -> ExitStatus {
+        match exit_state(&self.0) {
+            ExitState::Scheduled { .. } => ExitStatus::Scheduled,
+            _ => ExitStatus::Effective,
+        }
+    }
+
+    /// The user who recorded the exit.
+    async fn recorded_by(&self) -> Option<ID> {
+        self.0.exit_recorded_by.clone().map(ID)
+    }
+
+    /// When the exit was recorded.
+    async fn recorded_at(&self) -> Option<DateTime> {
+        self.0.exit_recorded_at.map(Into::into)
+    }
+
+    /// When it took effect (null while scheduled).
+    async fn effective_at(&self) -> Option<DateTime> {
+        self.0.left_at.map(Into::into)
     }
 }
 

@@ -144,6 +144,11 @@ pub struct Puncher {
     pub display_name: String,
     pub department_id: Option<String>,
     pub location_id: Option<String>,
+    /// Whether they may still punch: `employees.status`, the last working day of an exit and
+    /// whether it took effect.
+    pub status: String,
+    pub last_working_day: Option<chrono::NaiveDate>,
+    pub left_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The employee record linked to a user, with the columns a punch uses (the check-in's first
@@ -161,6 +166,9 @@ pub async fn puncher_of_user(
                 "display_name",
                 "department_id",
                 "location_id",
+                "status",
+                "last_working_day",
+                "left_at",
             ]
             .map(Alias::new),
         )

@@ -6,6 +6,7 @@
 
 pub mod attendance;
 pub mod entities;
+pub mod exits;
 pub mod leave;
 pub mod okr;
 pub mod org;

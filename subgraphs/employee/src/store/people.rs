@@ -209,6 +209,12 @@ pub async fn insert_employee(
         tax_id_sealed: Set(None),
         tax_id_index: Set(None),
         location_id: Set(None),
+        last_working_day: Set(None),
+        exit_reason: Set(None),
+        exit_notes: Set(None),
+        exit_recorded_by: Set(None),
+        exit_recorded_at: Set(None),
+        left_at: Set(None),
     }
     .insert(db)
     .await

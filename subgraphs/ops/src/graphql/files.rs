@@ -1,7 +1,9 @@
 //! The HTTP surface of SOP files beside GraphQL: `GET /sop-files/{tenant}/{hash}?expires=..&
 //! signature=..` answers the bytes a signed download URL (`SopVersion.downloadUrl`) names. No
 //! token: the URL is the credential, so it is signed (HMAC-SHA256 over tenant, hash and
-//! expiry) and short-lived.
+//! expiry) and short-lived. Clients fetch these paths at the edge: the router's
+//! `erp_http_routes` serves `/sop-files/...` and forwards path and query untouched, so the
+//! signature verified here is the one signed here.
 //!
 //! Answers 200 with the file (`text/markdown; charset=utf-8`), 403 `FORBIDDEN` for a
 //! signature that does not match or an expired URL, 404 `NOT_FOUND` when no file has the

@@ -31,6 +31,16 @@ pub struct Model {
     /// The work location whose geofence every punch of the employee is checked against
     /// (also a punch that names no location).
     pub location_id: Option<String>,
+    /// The last day the employee works (an exit recorded; in effect once `left_at` is set).
+    pub last_working_day: Option<Date>,
+    /// Why they leave (`domain::people::ExitReason`).
+    pub exit_reason: Option<String>,
+    pub exit_notes: Option<String>,
+    /// The user who recorded the exit, and when.
+    pub exit_recorded_by: Option<String>,
+    pub exit_recorded_at: Option<ChronoDateTimeUtc>,
+    /// When the exit took effect (status `terminated`, `employee.left` published).
+    pub left_at: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
