@@ -414,7 +414,10 @@ impl Finance {
                     "a credit note credits a posted customer invoice",
                 ));
             }
-            let currency = Currency::parse(&invoice.currency)?;
+            // A foreign invoice's credit note posts at the rate of its own date.
+            let currency = self
+                .trading_currency(txn, &tenant, &settings, &invoice.currency, request.date)
+                .await?;
             let lines = match &request.lines {
                 Some(lines) => lines.clone(),
                 None => store::lines_of(txn, &tenant, vec![invoice.id.clone()])
