@@ -23,16 +23,17 @@ use serde::{Deserialize, Serialize};
 
 use super::ledger::Posting;
 use super::{new_id, Actor, Finance, Outcome};
-use crate::domain::fx::{
-    base_share, realised_difference, spread, ControlLedger, ExchangeRate, RealisedDifference,
-};
+use crate::domain::fx::{base_share, spread, ExchangeRate};
 use crate::domain::invoice::{
     check_credit, check_draft, check_term, due_periods, instalments, period_invoice_date,
     DocumentKind, TermLine,
 };
 use crate::domain::ledger::{AccountRole, Dimensions, Party, ProposedLine, Side};
 use crate::domain::money::{Currency, Money, Percent, Quantity};
-use crate::domain::payment::{check_allocations, OpenDocument, PaymentDirection};
+use crate::domain::payment::{
+    check_allocations, realised_difference, ControlLedger, OpenDocument, PaymentDirection,
+    RealisedDifference,
+};
 use crate::domain::period::open_year_for;
 use crate::domain::tax::{compute, PricedLine, TaxRate, TaxRounding, Totals};
 use crate::domain::{parse_optional_text, parse_text, FinanceViolation};
