@@ -2954,4 +2954,82 @@ async fn foreign_currency_invoices_post_at_their_rate_and_payments_realise_the_d
         balance().await,
         json!({"amount": "32.91", "currency": "USD"})
     );
+
+    // No base-currency dust: every settled document cleared exactly its booked base amount,
+    // every fully allocated payment exactly its own.
+    let db = &app.runtime.db;
+    let rows = |sql: String| async move {
+        db.query_all(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .len()
+    };
+    let tenant = &company.tenant;
+    assert_eq!(
+        rows(format!(
+            "SELECT id FROM finance_documents WHERE tenant_id = '{tenant}' AND posted \
+            AND (settled = total) <> (base_settled = base_total)"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        rows(format!(
+            "SELECT id FROM finance_payments WHERE tenant_id = '{tenant}' \
+            AND (allocated = amount) <> (base_allocated = base_amount)"
+        ))
+        .await,
+        0
+    );
+
+    // A chart without the gain account (a tenant set up before it joined the default chart):
+    // a settlement with a gain is refused, the payment not recorded.
+    db.execute(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!("UPDATE finance_accounts SET code = '4951' WHERE tenant_id = '{tenant}' AND code = '4950'"),
+    ))
+    .await
+    .unwrap();
+    let open = app
+        .ok(
+            token,
+            &create,
+            document(&customer, "EUR", day(3, 10), "10.00"),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        token,
+        &post,
+        json!({"input": {"idempotencyKey": "fx-open", "invoiceId": open}}),
+    )
+    .await;
+    let payments = || async {
+        app.ok(
+            token,
+            "{ payments(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["payments"]["edges"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = payments().await;
+    let mut gain = payment("fx-no-account", day(4, 10), "10.00");
+    gain["input"]["allocations"][0]["invoiceId"] = json!(open);
+    assert_eq!(
+        app.refused(token, pay, gain).await,
+        ("CONFLICT".into(), "EXCHANGE_ACCOUNT_MISSING".into())
+    );
+    assert_eq!(payments().await, before);
+    assert_eq!(
+        state(open).await["baseOutstanding"],
+        json!({"amount": "11.00", "currency": "USD"})
+    );
 }
