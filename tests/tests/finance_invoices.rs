@@ -1321,6 +1321,61 @@ async fn the_embedded_sqlite_path_invoices_and_collects() {
     assert_eq!(state["status"], "PARTIALLY_PAID");
     assert_eq!(state["outstanding"]["amount"], "527.81");
     company.assert_reconciled(&app).await;
+
+    // A foreign invoice on SQLite: 100.00 USD booked at 0.9 (90.00 EUR), paid at 0.95
+    // (95.00 EUR): a realised gain of 5.00 in the same transaction, nothing left in EUR.
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    for (from, rate) in [(day(6, 1), "0.9"), (day(7, 1), "0.95")] {
+        app.ok(
+            &company.token,
+            "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+            json!({"input": {"currency": "USD", "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let dollars = app
+        .ok(
+            &company.token,
+            &create_invoice_mutation("createInvoice"),
+            json!({"input": {"partnerId": company.customer, "date": day(6, 10), "currency": "USD",
+                "lines": [{"description": "Support", "quantity": "1", "unitPrice": "100.00"}]}}),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let posted = app
+        .ok(
+            &company.token,
+            &post_invoice_mutation(),
+            json!({"input": {"idempotencyKey": "usd", "invoiceId": dollars}}),
+        )
+        .await;
+    assert_eq!(
+        posted["postInvoice"]["invoice"]["entry"]["lines"][0]["debit"]["amount"],
+        "90.00"
+    );
+    let paid = app
+        .ok(
+            &company.token,
+            "mutation($input: RecordPaymentInput!) { recordPayment(input: $input) { payment { allocations { exchangeDifference { amount } exchangeEntry { lines { account { code } debit { amount } credit { amount } } } } } } }",
+            json!({"input": {"idempotencyKey": "usd-pay", "direction": "INBOUND", "partnerId": company.customer, "date": day(7, 10),
+                "currency": "USD", "amount": "100.00", "allocations": [{"invoiceId": dollars, "amount": "100.00"}]}}),
+        )
+        .await;
+    assert_eq!(
+        paid["recordPayment"]["payment"]["allocations"],
+        json!([{"exchangeDifference": {"amount": "5.00"}, "exchangeEntry": {"lines": [
+            {"account": {"code": "1100"}, "debit": {"amount": "5.00"}, "credit": {"amount": "0.00"}},
+            {"account": {"code": "4950"}, "debit": {"amount": "0.00"}, "credit": {"amount": "5.00"}}
+        ]}}])
+    );
+    let data = company.assert_reconciled(&app).await;
+    assert_eq!(
+        data["receivablesReconciliation"]["controlBalance"]["amount"],
+        "527.81"
+    );
 }
 
 /// Publishes an event on the app's bus, as its producer's outbox relay would.
