@@ -390,6 +390,18 @@ where
     }
 }
 
+/// The test crate's directory (`tests/`) of the checkout being tested, read when the test
+/// RUNS (cargo sets `CARGO_MANIFEST_DIR` for every test process). TRAP: `env!` bakes in the
+/// path of the checkout that compiled the binary, and two checkouts sharing one
+/// `CARGO_TARGET_DIR` share test binaries (cargo names them by the path relative to the
+/// workspace): a binary built in a clone that was since deleted ran cargo in a missing
+/// directory, and one built in another checkout would read that checkout's schema files.
+pub fn tests_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Builds `bin` of `package` with the cargo that runs the tests, into the same target dir as the
 /// test executable, and returns its path (`$CARGO_TARGET_DIR/<profile>/<bin>`).
 ///
@@ -403,7 +415,7 @@ pub fn cargo_build_binary(package: &str, bin: &str) -> std::path::PathBuf {
     // .../debug/deps/<test>-<hash> -> .../debug/<bin>
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let target_dir = profile_dir.parent().unwrap();
-    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = tests_dir().join("..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = std::process::Command::new(cargo);
     for (name, _) in std::env::vars_os() {

@@ -26,10 +26,7 @@ use serde_json::{json, Value};
 use crate::{TestIssuer, ISSUER};
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
+    crate::tests_dir().join("..").canonicalize().unwrap()
 }
 
 /// The router binary, built once per test process.

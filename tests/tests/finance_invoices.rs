@@ -2348,6 +2348,74 @@ async fn asset_event_handled(app: &FinanceApp, event_id: &str) -> bool {
     .is_empty()
 }
 
+/// The same depreciation line delivered twice in concurrent transactions (a redelivery racing
+/// the first handling, or two consumers of one fact) on PostgreSQL: the second passes the
+/// "posted already?" check while the first's entry is uncommitted and waits on its locks; once
+/// the first commits, the unique index on asset sources refuses the second's entry and its
+/// posting is a no-op (no error, so its inbox record would commit). One entry.
+#[tokio::test]
+async fn the_same_asset_event_delivered_twice_concurrently_posts_one_entry() {
+    use erp_kit::events::EventHandler;
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer, "PER_LINE").await;
+    let year = this_year();
+    let line = EventEnvelope::new(
+        &TenantId::from_claim(&company.tenant),
+        "asset.depreciation.posted",
+        "asset-1",
+        json!({ "asset_id": "asset-1", "period_index": 0, "period_start": format!("{year}-01-01"),
+            "period_end": format!("{year}-12-31"), "currency": "EUR", "amount_minor": 49600 }),
+    )
+    .unwrap();
+    let handler = erp_finance::consumers::AssetHandler(app.finance.clone());
+
+    // The first delivery's effect, not committed yet.
+    let mut first = erp_kit::db::begin_write(&app.runtime.db).await.unwrap();
+    handler.handle(&mut first, &line).await.unwrap();
+    // The second delivery, in its own transaction meanwhile.
+    let second = tokio::spawn({
+        let handler = erp_finance::consumers::AssetHandler(app.finance.clone());
+        let db = app.runtime.db.clone();
+        let line = line.clone();
+        async move {
+            let mut write = erp_kit::db::begin_write(&db).await.unwrap();
+            handler.handle(&mut write, &line).await?;
+            write.commit().await.unwrap();
+            Ok::<(), erp_kit::events::HandlerError>(())
+        }
+    });
+    erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        (transactions_waiting_on_a_lock(&app).await > 0).then_some(())
+    })
+    .await
+    .expect("the second delivery waits for the first's locks");
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap(), Ok(()), "the duplicate is a no-op");
+
+    let entries = asset_entries(&app, &company).await;
+    let sources: Vec<&Value> = entries.iter().map(|entry| &entry["sourceId"]).collect();
+    assert_eq!(sources, [&json!("asset-1:0")]);
+    assert_eq!(
+        entries[0]["lines"][0]["debit"]["amount"], "496.00",
+        "{entries:?}"
+    );
+    company.assert_reconciled(&app).await;
+}
+
+/// How many transactions of this test's database wait for a lock another one holds.
+async fn transactions_waiting_on_a_lock(app: &FinanceApp) -> i64 {
+    let db = &app.runtime.db;
+    db.query_one(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    ))
+    .await
+    .unwrap()
+    .and_then(|row| row.try_get::<i64>("", "waiting").ok())
+    .unwrap_or_default()
+}
+
 /// The CRM -> finance hand-off through the real broker: the CRM on PostgreSQL with its relay
 /// publishing to Kafka, finance on PostgreSQL with its consumers on Kafka (this test's own
 /// consumer groups, limited to its tenant: the topics are shared). A quote accepted through

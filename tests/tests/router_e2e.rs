@@ -677,10 +677,8 @@ async fn the_transport_contract_holds_through_the_router() {
         .filter_map(|t| t["name"].as_str())
         .filter(|name| !name.starts_with("__"))
         .collect();
-    let api = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/api.graphql"),
-    )
-    .unwrap();
+    let api =
+        std::fs::read_to_string(erp_tests::tests_dir().join("../schema/api.graphql")).unwrap();
     let api_types: Vec<&str> = api
         .lines()
         .filter_map(|line| {

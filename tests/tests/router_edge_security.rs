@@ -349,7 +349,7 @@ async fn the_rate_limiter_charges_an_operation_by_its_cost() {
 #[tokio::test]
 async fn the_heavy_class_is_the_board_org_chart_and_export_queries() {
     // The configured heavy fields exist: each is a field of the supergraph's Query type.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = erp_tests::tests_dir().join("..");
     let config = std::fs::read_to_string(root.join("router/router.config.yaml")).unwrap();
     let supergraph = std::fs::read_to_string(root.join("schema/supergraph.graphql")).unwrap();
     let query_type = supergraph

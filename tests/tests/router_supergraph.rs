@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
+    erp_tests::tests_dir().join("..").canonicalize().unwrap()
 }
 
 fn run(cmd: &mut Command, what: &str) -> String {

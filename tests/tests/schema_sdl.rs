@@ -8,9 +8,7 @@ use std::path::PathBuf;
 mod schema_lint;
 
 fn checked_in(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../schema")
-        .join(name)
+    erp_tests::tests_dir().join("../schema").join(name)
 }
 
 fn compare(name: &str, exported: String) {
@@ -249,7 +247,7 @@ fn errors_markdown(catalogue: &serde_json::Value) -> String {
 /// imports a layer above it (domain <- store <- app <- graphql).
 #[test]
 fn subgraph_files_import_downwards_only() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../subgraphs");
+    let root = erp_tests::tests_dir().join("../subgraphs");
     let mut problems = Vec::new();
     for subgraph in [
         "identity",

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
-    topic_for, Consumer, ConsumerConfig, ConsumerHandle, EventEnvelope, EventHandler, HandlerError,
-    SqlInbox,
+    topic_for, Consumer, ConsumerHandle, EventEnvelope, EventHandler, HandlerError, SqlInbox,
 };
 use erp_kit::runtime::Runtime;
 use erp_kit::TenantId;
@@ -204,11 +203,7 @@ fn member_change(event: &EventEnvelope) -> Result<MemberChange, HandlerError> {
 }
 
 /// Keeps the team directory: each employee event's change in the inbox's transaction.
-pub struct TeamHandler {
-    /// Only these tenants' events (a deployment cell serving some tenants, or a test on a
-    /// shared broker); `None`: every tenant.
-    pub tenants: Option<Vec<String>>,
-}
+pub struct TeamHandler;
 
 #[async_trait::async_trait]
 impl EventHandler<WriteTransaction> for TeamHandler {
@@ -216,10 +211,7 @@ impl EventHandler<WriteTransaction> for TeamHandler {
         matches!(
             event.event_type.as_str(),
             EMPLOYEE_HIRED | EMPLOYEE_MANAGER_CHANGED | EMPLOYEE_LEFT
-        ) && self
-            .tenants
-            .as_ref()
-            .is_none_or(|tenants| tenants.contains(&event.tenant_id))
+        )
     }
 
     async fn handle(
@@ -240,28 +232,17 @@ impl EventHandler<WriteTransaction> for TeamHandler {
     }
 }
 
-/// How the CRM's consumers run.
-#[derive(Debug, Clone, Default)]
-pub struct ConsumerOptions {
-    /// Consumer group names get this suffix (a test's own groups on a shared broker).
-    pub group_suffix: String,
-    /// See [`TeamHandler::tenants`].
-    pub tenants: Option<Vec<String>>,
-}
+/// How the CRM's consumers run: the kit's group suffix and tenants served.
+pub use erp_kit::events::ConsumerOptions;
 
 /// Starts the CRM's consumers on the runtime's bus (keep the handles: dropping one stops it).
 pub fn start_consumers(runtime: &Runtime, options: &ConsumerOptions) -> Vec<ConsumerHandle> {
     let employee_topic = topic_for("employee");
     vec![Consumer::new(
-        ConsumerConfig::new(
-            format!("{TEAM_GROUP}{}", options.group_suffix),
-            &[employee_topic.as_str()],
-        ),
+        options.config(TEAM_GROUP, &[employee_topic.as_str()]),
         runtime.bus.clone(),
         SqlInbox::new(DOMAIN, runtime.db.clone()),
-        TeamHandler {
-            tenants: options.tenants.clone(),
-        },
+        TeamHandler,
         &runtime.metrics,
     )
     .spawn()]

@@ -11,8 +11,8 @@
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{
-    topic_for, Consumer, ConsumerConfig, ConsumerHandle, EventEnvelope, EventHandler, HandlerError,
-    SqlInbox,
+    topic_for, Consumer, ConsumerHandle, ConsumerOptions, EventEnvelope, EventHandler,
+    HandlerError, SqlInbox,
 };
 use erp_kit::runtime::Runtime;
 use erp_kit::{ApiError, ErrorCode, TenantId};
@@ -128,47 +128,15 @@ impl EventHandler<WriteTransaction> for AssetHandler {
         let posted = if event.event_type == "asset.disposed" {
             let disposed: AssetDisposed = event.decode_payload()?;
             self.0
-                .post_asset_disposal(&*write, &tenant, &disposed)
+                .post_asset_disposal(&**write, &tenant, &disposed)
                 .await
         } else {
             let line: DepreciationPosted = event.decode_payload()?;
             self.0
-                .post_asset_depreciation(&*write, &tenant, &line)
+                .post_asset_depreciation(&**write, &tenant, &line)
                 .await
         };
         posted.map(|_| ()).map_err(handler_error)
-    }
-}
-
-/// A handler that only takes some tenants' events (a test's own on a shared broker).
-struct OnlyTenants<H> {
-    handler: H,
-    tenants: Option<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl<H: EventHandler<WriteTransaction>> EventHandler<WriteTransaction> for OnlyTenants<H> {
-    fn wants(&self, event: &EventEnvelope) -> bool {
-        self.handler.wants(event)
-            && self
-                .tenants
-                .as_ref()
-                .is_none_or(|tenants| tenants.contains(&event.tenant_id))
-    }
-
-    async fn handle(
-        &self,
-        write: &mut WriteTransaction,
-        event: &EventEnvelope,
-    ) -> Result<(), HandlerError> {
-        self.handler.handle(write, event).await
-    }
-}
-
-fn only<H>(handler: H, tenants: &Option<Vec<String>>) -> OnlyTenants<H> {
-    OnlyTenants {
-        handler,
-        tenants: tenants.clone(),
     }
 }
 
@@ -199,8 +167,11 @@ pub fn start_consumers(
     finance: &Finance,
     options: &crate::FinanceOptions,
 ) -> Vec<ConsumerHandle> {
-    let group = |name: &str| format!("{name}{}", options.group_suffix);
-    let tenants = &options.tenants;
+    // The consumer leaves other tenants' events alone when the options name some.
+    let scope = ConsumerOptions {
+        group_suffix: options.group_suffix.clone(),
+        tenants: options.tenants.clone(),
+    };
     let inbox = || SqlInbox::new(DOMAIN, runtime.db.clone()).waking(finance.outbox.waker());
     let employee_topic = topic_for("employee");
     let pmo_topic = topic_for("pmo");
@@ -208,42 +179,42 @@ pub fn start_consumers(
     let ops_topic = topic_for("ops");
     vec![
         Consumer::new(
-            ConsumerConfig::new(group(ORG_GROUP), &[employee_topic.as_str()]),
+            scope.config(ORG_GROUP, &[employee_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            only(OrgHandler(finance.clone()), tenants),
+            OrgHandler(finance.clone()),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(group(BILLING_GROUP), &[pmo_topic.as_str()]),
+            scope.config(BILLING_GROUP, &[pmo_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            only(BillingHandler(finance.clone()), tenants),
+            BillingHandler(finance.clone()),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(group(QUOTE_GROUP), &[crm_topic.as_str()]),
+            scope.config(QUOTE_GROUP, &[crm_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            only(QuoteHandler(finance.clone()), tenants),
+            QuoteHandler(finance.clone()),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(group(ASSET_GROUP), &[ops_topic.as_str()]),
+            scope.config(ASSET_GROUP, &[ops_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            only(AssetHandler(finance.clone()), tenants),
+            AssetHandler(finance.clone()),
             &runtime.metrics,
         )
         .spawn(),
         Consumer::new(
-            ConsumerConfig::new(group(PAYROLL_GROUP), &[employee_topic.as_str()]),
+            scope.config(PAYROLL_GROUP, &[employee_topic.as_str()]),
             runtime.bus.clone(),
             inbox(),
-            only(PayrollHandler(finance.clone()), tenants),
+            PayrollHandler(finance.clone()),
             &runtime.metrics,
         )
         .spawn(),

@@ -5,8 +5,8 @@
 //!   links the projects typed with its name (`crate::app::handoffs`).
 
 use erp_kit::events::{
-    topic_for, Consumer, ConsumerConfig, ConsumerHandle, DeadLetter, DocumentInbox,
-    DocumentInboxStore, DocumentWrite, EventEnvelope, EventHandler, HandlerError, InboxError,
+    topic_for, Consumer, ConsumerHandle, DeadLetter, DocumentInbox, DocumentInboxStore,
+    DocumentWrite, EventEnvelope, EventHandler, HandlerError, InboxError,
 };
 use erp_kit::runtime::Runtime;
 use erp_kit::{ApiError, ErrorCode, TenantId};
@@ -15,15 +15,8 @@ use crate::app::Pmo;
 use crate::events::{ClientCreated, OpportunityWon, CLIENT_CREATED, CRM_GROUP, OPPORTUNITY_WON};
 use crate::store::{CrmEffect, DeadLetterDoc, InboxDoc};
 
-/// How PMO's consumers run.
-#[derive(Debug, Clone, Default)]
-pub struct ConsumerOptions {
-    /// Appended to every group name (a test on a shared broker reads as a group of its own).
-    pub group_suffix: String,
-    /// Only these tenants' events (a deployment cell serving some tenants, or a test on a
-    /// shared broker); all when None.
-    pub tenants: Option<Vec<String>>,
-}
+/// How PMO's consumers run: the kit's group suffix and tenants served.
+pub use erp_kit::events::ConsumerOptions;
 
 /// PMO's inbox as the kit's document inbox store.
 pub struct PmoInbox(pub Pmo);
@@ -102,17 +95,12 @@ fn handler_error(err: ApiError) -> HandlerError {
 /// The CRM's `opportunity.won` and `client.created` into projects.
 pub struct CrmHandler {
     pmo: Pmo,
-    tenants: Option<Vec<String>>,
 }
 
 #[async_trait::async_trait]
 impl EventHandler<DocumentWrite<CrmEffect>> for CrmHandler {
     fn wants(&self, event: &EventEnvelope) -> bool {
         matches!(event.event_type.as_str(), OPPORTUNITY_WON | CLIENT_CREATED)
-            && self
-                .tenants
-                .as_ref()
-                .is_none_or(|tenants| tenants.contains(&event.tenant_id))
     }
 
     async fn handle(
@@ -143,16 +131,10 @@ pub fn start_consumers(
 ) -> Vec<ConsumerHandle> {
     let crm_topic = topic_for("crm");
     vec![Consumer::new(
-        ConsumerConfig::new(
-            format!("{CRM_GROUP}{}", options.group_suffix),
-            &[crm_topic.as_str()],
-        ),
+        options.config(CRM_GROUP, &[crm_topic.as_str()]),
         runtime.bus.clone(),
         DocumentInbox(PmoInbox(pmo.clone())),
-        CrmHandler {
-            pmo: pmo.clone(),
-            tenants: options.tenants.clone(),
-        },
+        CrmHandler { pmo: pmo.clone() },
         &runtime.metrics,
     )
     .spawn()]

@@ -12,7 +12,7 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::{ApprovalDecision, Date, DateTime};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
-use super::context::{use_cases, viewer};
+use super::context::viewer;
 use super::people::{
     load_department, load_employee, AttendanceCorrection, CorrectionKind, CorrectionStatus,
     Department, Employee,
@@ -72,7 +72,7 @@ impl AttendanceQuery {
     ) -> Result<Option<AttendanceDay>> {
         let tenant = ctx.tenant()?;
         let claims = ctx.claims()?;
-        let use_cases = use_cases(ctx)?;
+        let use_cases = ctx.use_cases::<UseCases>()?;
         let employee = use_cases.own_record(&tenant, &claims.sub).await?;
         let day = match day {
             Some(day) => day.into(),
@@ -108,7 +108,10 @@ impl AttendanceQuery {
     ) -> Result<Option<Connection<String, Shift, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = use_cases(ctx)?.list_shifts(&tenant, &page).await?;
+        let rows = ctx
+            .use_cases::<UseCases>()?
+            .list_shifts(&tenant, &page)
+            .await?;
         let rows = rows.into_iter().map(Shift).collect();
         Ok(Some(connection_from_rows(&page, rows, |s| s.0.id.clone())))
     }
@@ -160,7 +163,7 @@ impl AttendanceQuery {
         let board = AttendanceBoard::new(ctx, department_id, None).await?;
         Ok(Some(
             board
-                .page(use_cases(ctx)?, &page, &BoardFilter::CheckedIn)
+                .page(ctx.use_cases::<UseCases>()?, &page, &BoardFilter::CheckedIn)
                 .await?,
         ))
     }
@@ -191,7 +194,7 @@ impl AttendanceQuery {
         last: Option<i32>,
     ) -> Result<Option<Connection<String, AttendanceCorrection, EmptyFields, EmptyFields>>> {
         let viewer = viewer(ctx).await?;
-        let use_cases = use_cases(ctx)?;
+        let use_cases = ctx.use_cases::<UseCases>()?;
         let employee_ids = if viewer.hr_admin {
             None
         } else {
@@ -345,7 +348,7 @@ impl AttendanceBoard {
             before: None,
             backward: false,
         };
-        self.scan(use_cases(ctx)?, everyone, |entry| {
+        self.scan(ctx.use_cases::<UseCases>()?, everyone, |entry| {
             summary.count(&entry.attendance);
             ControlFlow::Continue(())
         })
@@ -381,7 +384,8 @@ impl AttendanceBoard {
             Some(wanted) => BoardFilter::Statuses(wanted.into_iter().map(Into::into).collect()),
             None => BoardFilter::All,
         };
-        self.page(use_cases(ctx)?, &page, &filter).await
+        self.page(ctx.use_cases::<UseCases>()?, &page, &filter)
+            .await
     }
 }
 
@@ -414,7 +418,10 @@ impl AttendanceBoard {
         day: Option<NaiveDate>,
     ) -> Result<Self> {
         let viewer = viewer(ctx).await?;
-        let visible = use_cases(ctx)?.visible_employee_ids(&viewer).await?;
+        let visible = ctx
+            .use_cases::<UseCases>()?
+            .visible_employee_ids(&viewer)
+            .await?;
         Ok(Self {
             tenant: viewer.tenant,
             department_id: department_id.map(|d| d.0),
@@ -563,7 +570,7 @@ impl AttendanceMutation {
             radius_meters: f64::from(input.radius_meters),
         };
         Ok(Some(Location(
-            use_cases(ctx)?
+            ctx.use_cases::<UseCases>()?
                 .create_location(&tenant, name.as_str(), fence)
                 .await?,
         )))
@@ -580,7 +587,8 @@ impl AttendanceMutation {
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<UseCases>()?
             .assign_location(
                 &tenant,
                 &actor,
@@ -632,7 +640,8 @@ impl AttendanceMutation {
             check_out: input.check_out.into(),
             reason,
         };
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<UseCases>()?
             .request_correction(&tenant, &claims.sub, request)
             .await?;
         Ok(Some(AttendanceCorrection(model)))
@@ -706,7 +715,8 @@ async fn decide(
         employee_id: viewer.employee_id(),
         hr_admin: viewer.hr_admin,
     };
-    let (decided, _) = use_cases(ctx)?
+    let (decided, _) = ctx
+        .use_cases::<UseCases>()?
         .decide_correction(&viewer.tenant, &approver, &id, approve, note)
         .await?;
     Ok(Some(AttendanceCorrection(decided)))
@@ -927,7 +937,7 @@ impl AttendanceSubscription {
         use futures::StreamExt;
         let identity = ctx.identity().clone();
         let viewer = viewer(ctx).await?;
-        let use_cases = use_cases(ctx)?.clone();
+        let use_cases = ctx.use_cases::<UseCases>()?.clone();
         // The same refusal as `whoIsIn` for a viewer who may see nobody's board.
         use_cases.visible_employee_ids(&viewer).await?;
         let messages = use_cases.attendance_updates(&viewer.tenant).await?;
@@ -1001,7 +1011,10 @@ impl HrBoardSubscription {
         use futures::StreamExt;
         let tenant = ctx.tenant()?;
         let identity = ctx.identity().clone();
-        let messages = use_cases(ctx)?.attendance_updates(&tenant).await?;
+        let messages = ctx
+            .use_cases::<UseCases>()?
+            .attendance_updates(&tenant)
+            .await?;
         let updates = messages
             .filter_map(move |bytes| {
                 let wanted = department_id.clone();
@@ -1049,7 +1062,8 @@ impl ShiftAssignment {
     /// The shift.
     async fn shift(&self, ctx: &Context<'_>) -> Result<Option<Shift>> {
         let tenant = ctx.tenant()?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<UseCases>()?
             .shift(&tenant, &self.0.shift_id)
             .await?
             .map(Shift))
@@ -1106,7 +1120,8 @@ pub async fn assign_shift(
             .into())
         }
     };
-    let model = use_cases(ctx)?
+    let model = ctx
+        .use_cases::<UseCases>()?
         .assign_shift(
             &tenant,
             &actor,

@@ -1,6 +1,6 @@
-//! What a resolver needs from the request: the use cases, and the caller as the row-level
-//! rules see them (their own employee record, their standing to a record, through the
-//! DataLoaders so that a list costs a few batched queries).
+//! What a resolver needs from the request beyond the kit's `ctx.use_cases::<Employee>()`: the
+//! caller as the row-level rules see them (their own employee record, their standing to a
+//! record, through the DataLoaders so that a list costs a few batched queries).
 
 use std::collections::HashSet;
 
@@ -12,20 +12,12 @@ use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::loaders::{EmployeeLoader, UserEmployeeLoader};
 use crate::app::org::Viewer;
-use crate::app::Employee;
 use crate::domain::org::{permissions, Permissions, Standing, MAX_CHAIN};
 use crate::store::entities::employee;
 
 /// Opened every record's private fields before the row rules did (see
 /// [`Standing::reads_private`]).
 const DEPRECATED_PRIVATE_SCOPE: &str = "employee:read:private";
-
-/// The use cases, from the schema's data.
-pub fn use_cases<'a>(ctx: &Context<'a>) -> Result<&'a Employee> {
-    ctx.data::<Employee>().map_err(|_| {
-        ApiError::internal("the employee use cases are missing from schema data").into()
-    })
-}
 
 /// The caller, with their own employee record (batched).
 pub async fn viewer(ctx: &Context<'_>) -> Result<Viewer> {

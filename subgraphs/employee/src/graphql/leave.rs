@@ -22,7 +22,6 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::{ApprovalDecision, Date, DateTime};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
-use super::context::use_cases;
 use super::loaders::{LeaveTypeLoader, LocationLoader};
 use super::people::{load_employee, Employee, User};
 use super::shift::{millis, DayOfWeek, Location};
@@ -30,6 +29,7 @@ use crate::app::leave::{
     facts_of, BalanceAdjustment, BalanceRow, LeaveActor, NewLeaveRequest, NewLeaveType, NewPolicy,
     NewPolicyLine,
 };
+use crate::app::Employee as UseCases;
 use crate::domain::leave::{
     check_cancel, decide, parse_days, parse_reason, parse_type_code, parse_weekend, to_days,
     weekend_from_db, AccrualFrequency as AccrualFrequencyModel, AccrualPeriod, DayHalf, Decision,
@@ -77,7 +77,8 @@ fn gql(err: LeaveError) -> async_graphql::Error {
 async fn actor(ctx: &Context<'_>) -> Result<LeaveActor> {
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
-    let employee = use_cases(ctx)?
+    let employee = ctx
+        .use_cases::<UseCases>()?
         .employee_of_user(&tenant, &claims.sub)
         .await?;
     Ok(LeaveActor {
@@ -304,7 +305,8 @@ impl LeavePolicyAssignment {
     /// The policy, with its lines.
     async fn policy(&self, ctx: &Context<'_>) -> Result<Option<LeavePolicy>> {
         let tenant = ctx.tenant()?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<UseCases>()?
             .leave_policy(&tenant, &self.0.policy_id)
             .await?
             .map(|(model, lines)| LeavePolicy { model, lines }))
@@ -592,7 +594,8 @@ async fn wrap_requests(
     rows: Vec<request::Model>,
     viewer: Arc<LeaveActor>,
 ) -> Result<Vec<LeaveRequest>> {
-    let types: HashMap<String, leave_type::Model> = use_cases(ctx)?
+    let types: HashMap<String, leave_type::Model> = ctx
+        .use_cases::<UseCases>()?
         .leave_types_by_ids(tenant, rows.iter().map(|r| r.leave_type_id.clone()))
         .await?;
     Ok(rows
@@ -637,7 +640,8 @@ impl LeaveQuery {
     async fn my_leave_balances(&self, ctx: &Context<'_>) -> Result<Option<Vec<LeaveBalance>>> {
         let tenant = ctx.tenant()?;
         let actor = actor(ctx).await?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<UseCases>()?
             .leave_balances(&tenant, actor.own_employee()?)
             .await?;
         Ok(Some(rows.into_iter().map(LeaveBalance).collect()))
@@ -651,7 +655,8 @@ impl LeaveQuery {
         #[graphql(desc = "The employee.")] employee_id: ID,
     ) -> Result<Option<Vec<LeaveBalance>>> {
         let tenant = ctx.tenant()?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<UseCases>()?
             .leave_balances(&tenant, &employee_id)
             .await?;
         Ok(Some(rows.into_iter().map(LeaveBalance).collect()))
@@ -697,7 +702,8 @@ impl LeaveQuery {
             }
             None => actor.own_employee()?.to_owned(),
         };
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<UseCases>()?
             .leave_ledger(
                 &tenant,
                 &employee_id,
@@ -754,7 +760,8 @@ impl LeaveQuery {
             employee_id: filter.employee_id.map(|id| id.0),
             visible_to,
         };
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<UseCases>()?
             .list_leave_requests(&tenant, &filter, &page)
             .await?;
         let rows = wrap_requests(ctx, &tenant, rows, viewer).await?;
@@ -789,7 +796,8 @@ impl LeaveQuery {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
         let viewer = Arc::new(actor(ctx).await?);
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<UseCases>()?
             .pending_leave_approvals(&tenant, &viewer, &page)
             .await?;
         let rows = wrap_requests(ctx, &tenant, rows, viewer).await?;
@@ -811,7 +819,11 @@ impl LeaveQuery {
     ) -> Result<Option<LeaveRequest>> {
         let tenant = ctx.tenant()?;
         let viewer = Arc::new(actor(ctx).await?);
-        let Some(model) = use_cases(ctx)?.leave_request(&tenant, &id).await? else {
+        let Some(model) = ctx
+            .use_cases::<UseCases>()?
+            .leave_request(&tenant, &id)
+            .await?
+        else {
             return Ok(None);
         };
         let visible = viewer.is_hr
@@ -852,7 +864,10 @@ impl LeaveQuery {
     ) -> Result<Option<Connection<String, LeaveType, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = use_cases(ctx)?.list_leave_types(&tenant, &page).await?;
+        let rows = ctx
+            .use_cases::<UseCases>()?
+            .list_leave_types(&tenant, &page)
+            .await?;
         let rows = rows.into_iter().map(LeaveType).collect();
         Ok(Some(connection_from_rows(&page, rows, |t| t.0.id.clone())))
     }
@@ -865,7 +880,8 @@ impl LeaveQuery {
         #[graphql(desc = "The policy.")] id: ID,
     ) -> Result<Option<LeavePolicy>> {
         let tenant = ctx.tenant()?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<UseCases>()?
             .leave_policy(&tenant, &id)
             .await?
             .map(|(model, lines)| LeavePolicy { model, lines }))
@@ -906,7 +922,8 @@ impl LeaveQuery {
             return Err(ApiError::bad_input("year", "a year is between 2000 and 2999").into());
         }
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<UseCases>()?
             .list_holidays(
                 &tenant,
                 year,
@@ -1071,7 +1088,7 @@ impl LeaveMutation {
             .into());
         }
         Ok(Some(LeaveType(
-            use_cases(ctx)?
+            ctx.use_cases::<UseCases>()?
                 .create_leave_type(&tenant, &actor, new)
                 .await?,
         )))
@@ -1119,7 +1136,8 @@ impl LeaveMutation {
             },
             lines,
         };
-        let (model, lines) = use_cases(ctx)?
+        let (model, lines) = ctx
+            .use_cases::<UseCases>()?
             .create_leave_policy(&tenant, &actor, new)
             .await?;
         Ok(Some(LeavePolicy { model, lines }))
@@ -1137,7 +1155,7 @@ impl LeaveMutation {
         let tenant = ctx.tenant()?;
         let actor = ctx.claims()?.sub.clone();
         Ok(Some(LeavePolicyAssignment(
-            use_cases(ctx)?
+            ctx.use_cases::<UseCases>()?
                 .assign_leave_policy(
                     &tenant,
                     &actor,
@@ -1160,7 +1178,7 @@ impl LeaveMutation {
         let actor = ctx.claims()?.sub.clone();
         let name = DisplayName::parse("name", &input.name)?;
         Ok(Some(Holiday(
-            use_cases(ctx)?
+            ctx.use_cases::<UseCases>()?
                 .add_holiday(
                     &tenant,
                     &actor,
@@ -1199,7 +1217,8 @@ impl LeaveMutation {
             span,
             reason,
         };
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<UseCases>()?
             .request_leave(&tenant, &viewer.user_id, &employee_id, new)
             .await
             .map_err(gql)?;
@@ -1304,7 +1323,8 @@ impl LeaveMutation {
         let actor = ctx.claims()?.sub.clone();
         let amount = parse_days("days", input.days, true, false)?;
         let reason = parse_reason("reason", &input.reason)?;
-        let entry = use_cases(ctx)?
+        let entry = ctx
+            .use_cases::<UseCases>()?
             .adjust_leave_balance(
                 &tenant,
                 &actor,
@@ -1382,7 +1402,8 @@ async fn post_accrual(ctx: &Context<'_>, period: &str) -> Result<Option<LeaveAcc
     if period.first_day() > today() {
         return Err(ApiError::bad_input("period", "the period has not started").into());
     }
-    let outcome = use_cases(ctx)?
+    let outcome = ctx
+        .use_cases::<UseCases>()?
         .run_leave_accrual(&tenant, &actor, period)
         .await?;
     Ok(Some(LeaveAccrualRun {
@@ -1403,7 +1424,8 @@ async fn close_year(ctx: &Context<'_>, year: i32) -> Result<Option<LeaveYearClos
     if (AccrualPeriod::Year { year }).last_day() >= today() {
         return Err(ApiError::bad_input("year", "the year has not ended").into());
     }
-    let outcome = use_cases(ctx)?
+    let outcome = ctx
+        .use_cases::<UseCases>()?
         .close_leave_year(&tenant, &actor, year)
         .await?;
     Ok(Some(LeaveYearClose {
@@ -1427,7 +1449,8 @@ fn optional_comment(field: &str, comment: Option<String>) -> Result<Option<Strin
 async fn cancel_leave(ctx: &Context<'_>, id: ID) -> Result<Option<LeaveRequest>> {
     let tenant = ctx.tenant()?;
     let viewer = Arc::new(actor(ctx).await?);
-    let model = use_cases(ctx)?
+    let model = ctx
+        .use_cases::<UseCases>()?
         .cancel_leave(&tenant, &viewer, &id, today())
         .await
         .map_err(gql)?;
@@ -1475,7 +1498,8 @@ async fn decide_leave(
 ) -> Result<Option<LeaveRequest>> {
     let tenant = ctx.tenant()?;
     let viewer = Arc::new(actor(ctx).await?);
-    let model = use_cases(ctx)?
+    let model = ctx
+        .use_cases::<UseCases>()?
         .decide_leave(&tenant, &viewer, &id, decision, comment)
         .await
         .map_err(gql)?;

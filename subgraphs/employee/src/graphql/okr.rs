@@ -14,11 +14,12 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::{Date, DateTime};
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::{use_cases, viewer};
+use super::context::viewer;
 use super::loaders::{KeyResultsLoader, ObjectiveLoader};
 use super::people::{load_employee, Employee, User};
 use super::shift::millis;
 use crate::app::okr::KeyResultCheckIn;
+use crate::app::Employee as UseCases;
 use crate::domain::okr::{
     check_measure, check_period, objective_status, parse_title, progress, OkrStatus,
 };
@@ -216,7 +217,8 @@ impl KeyResult {
     ) -> Result<Connection<String, OkrCheckIn, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<UseCases>()?
             .list_check_ins(&tenant, &self.0.id, &page)
             .await?;
         let rows = rows.into_iter().map(OkrCheckIn).collect();
@@ -272,7 +274,8 @@ async fn list(
 ) -> Result<Connection<String, Objective, EmptyFields, EmptyFields>> {
     let tenant = ctx.tenant()?;
     let page = PageRequest::parse(after, before, first, last)?;
-    let rows = use_cases(ctx)?
+    let rows = ctx
+        .use_cases::<UseCases>()?
         .list_objectives(&tenant, &filter, &page)
         .await?;
     let rows = rows.into_iter().map(Objective).collect();
@@ -292,7 +295,8 @@ impl OkrQuery {
         #[graphql(desc = "The objective.")] id: ID,
     ) -> Result<Option<Objective>> {
         let tenant = ctx.tenant()?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<UseCases>()?
             .objective(&tenant, &id)
             .await?
             .map(Objective))
@@ -477,7 +481,10 @@ impl OkrMutation {
             period_end,
             parent_id: input.parent_id.map(|id| id.0),
         };
-        let model = use_cases(ctx)?.create_objective(&viewer, new).await?;
+        let model = ctx
+            .use_cases::<UseCases>()?
+            .create_objective(&viewer, new)
+            .await?;
         Ok(Some(Objective(model)))
     }
 
@@ -586,7 +593,8 @@ async fn align(
     parent_id: Option<ID>,
 ) -> Result<Option<Objective>> {
     let viewer = viewer(ctx).await?;
-    let model = use_cases(ctx)?
+    let model = ctx
+        .use_cases::<UseCases>()?
         .align_objective(
             &viewer,
             &objective_id,
@@ -611,7 +619,8 @@ async fn add_key_result(
         target_value: input.target_value,
         unit,
     };
-    let model = use_cases(ctx)?
+    let model = ctx
+        .use_cases::<UseCases>()?
         .add_key_result(&viewer, &input.objective_id, new)
         .await?;
     Ok(Some(KeyResult(model)))
@@ -633,7 +642,8 @@ async fn record_check_in(
         note,
         today: Utc::now().date_naive(),
     };
-    let (updated, check_in) = use_cases(ctx)?
+    let (updated, check_in) = ctx
+        .use_cases::<UseCases>()?
         .check_in_key_result(&viewer, &input.key_result_id, report)
         .await?;
     Ok(Some(RecordKeyResultCheckInPayload {

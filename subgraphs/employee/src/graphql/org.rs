@@ -11,9 +11,9 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 use erp_kit::loaders::TenantKey;
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::use_cases;
 use super::loaders::EmployeeLoader;
 use super::people::Employee;
+use crate::app::Employee as UseCases;
 use crate::domain::org::{reports_index, MAX_CHART_DEPTH};
 
 /// One person in an org chart with the reports below them, down to the asked depth.
@@ -85,7 +85,7 @@ impl OrgQuery {
             .into());
         }
         let tenant = ctx.tenant()?;
-        let edges = use_cases(ctx)?.org_edges(&tenant).await?;
+        let edges = ctx.use_cases::<UseCases>()?.org_edges(&tenant).await?;
         if !edges.iter().any(|e| e.employee_id == root_id.0) {
             return Ok(None);
         }
@@ -181,7 +181,8 @@ async fn set_manager(
 ) -> Result<Option<Employee>> {
     let tenant = ctx.tenant()?;
     let actor = ctx.claims()?.sub.clone();
-    let model = use_cases(ctx)?
+    let model = ctx
+        .use_cases::<UseCases>()?
         .set_manager(
             &tenant,
             &actor,

@@ -14,15 +14,14 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::{Date, DateTime};
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::{
-    chain_models, permissions_on, private_field, require_attendance_view, use_cases,
-};
+use super::context::{chain_models, permissions_on, private_field, require_attendance_view};
 use super::loaders::{
     ChildPageKey, CorrectionsLoader, DayAttendanceLoader, DayKey, DepartmentLoader,
     DirectReportsLoader, EmployeeLoader, PageKey, UserEmployeeLoader,
 };
 use super::shift::{current_day, millis, shift_on, AttendanceDay, Shift};
 use crate::app::people::CompensationChange;
+use crate::app::Employee as UseCases;
 use crate::domain::org::Permissions;
 use crate::domain::{
     check_hire_dates, parse_bank_account, parse_tax_id, DisplayName, EmailAddress, EmployeeNumber,
@@ -335,7 +334,10 @@ impl Employee {
     #[graphql(requires_scopes = "hr:admin")]
     async fn compensation(&self, ctx: &Context<'_>) -> Result<Option<Compensation>> {
         let tenant = ctx.tenant()?;
-        let opened = use_cases(ctx)?.compensation(&tenant, &self.0).await?;
+        let opened = ctx
+            .use_cases::<UseCases>()?
+            .compensation(&tenant, &self.0)
+            .await?;
         Ok(Some(Compensation(opened)))
     }
 }
@@ -442,7 +444,8 @@ pub(crate) async fn list_employees(
 ) -> Result<Connection<String, Employee, EmptyFields, EmptyFields>> {
     let tenant = ctx.tenant()?;
     let page = PageRequest::parse(after, before, first, last)?;
-    let rows = use_cases(ctx)?
+    let rows = ctx
+        .use_cases::<UseCases>()?
         .list_employees(&tenant, &filter, &page)
         .await?;
     let rows = rows.into_iter().map(Employee).collect();
@@ -473,7 +476,11 @@ impl PeopleQuery {
         #[graphql(desc = "The employee's id.")] id: ID,
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
-        Ok(use_cases(ctx)?.employee(&tenant, &id).await?.map(Employee))
+        Ok(ctx
+            .use_cases::<UseCases>()?
+            .employee(&tenant, &id)
+            .await?
+            .map(Employee))
     }
 
     /// The caller's tenant's employees, filtered, as a Relay connection (`first` at most 100).
@@ -536,7 +543,10 @@ impl PeopleQuery {
     ) -> Result<Option<Connection<String, Department, EmptyFields, EmptyFields>>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = use_cases(ctx)?.list_departments(&tenant, &page).await?;
+        let rows = ctx
+            .use_cases::<UseCases>()?
+            .list_departments(&tenant, &page)
+            .await?;
         let rows = rows.into_iter().map(Department).collect();
         Ok(Some(connection_from_rows(&page, rows, |d| d.0.id.clone())))
     }
@@ -552,7 +562,8 @@ impl PeopleQuery {
     ) -> Result<Option<Employee>> {
         let tenant = ctx.tenant()?;
         let tax_id = parse_tax_id(&tax_id)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<UseCases>()?
             .employee_by_tax_id(&tenant, &tax_id)
             .await?
             .map(Employee))
@@ -697,7 +708,9 @@ impl PeopleMutation {
             hired_on,
         };
         Ok(Some(Employee(
-            use_cases(ctx)?.hire(&tenant, &actor, hire).await?,
+            ctx.use_cases::<UseCases>()?
+                .hire(&tenant, &actor, hire)
+                .await?,
         )))
     }
 
@@ -759,7 +772,7 @@ impl PeopleMutation {
         let actor = ctx.claims()?.sub.clone();
         let name = DisplayName::parse("name", &input.name)?;
         Ok(Some(Department(
-            use_cases(ctx)?
+            ctx.use_cases::<UseCases>()?
                 .create_department(
                     &tenant,
                     &actor,
@@ -790,7 +803,7 @@ async fn set_compensation(
         tax_id: tax_id.as_deref().map(parse_tax_id).transpose()?,
     };
     Ok(Some(Employee(
-        use_cases(ctx)?
+        ctx.use_cases::<UseCases>()?
             .set_compensation(&tenant, &actor, &employee_id, change)
             .await?,
     )))

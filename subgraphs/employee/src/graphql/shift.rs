@@ -10,9 +10,9 @@ use chrono::{NaiveDate, Utc, Weekday};
 use erp_kit::scalars::{Date, DateTime, TimeOfDay, TimeZone};
 use erp_kit::{ApiError, RequestContext, TenantId};
 
-use super::context::use_cases;
 use super::loaders::{LocationLoader, ShiftKey, ShiftLoader};
 use crate::app::attendance::{AppliedShift, ComputedDay, PunchRequest};
+use crate::app::Employee as UseCases;
 use crate::domain::attendance::{attendance_day, DayStatus, ShiftInput, ShiftRules, WorkingDays};
 use crate::domain::attendance::{GeoPoint, PunchKind};
 use crate::domain::DisplayName;
@@ -400,7 +400,7 @@ pub async fn create_shift(ctx: &Context<'_>, input: CreateShiftInput) -> Result<
         time_zone: input.time_zone.name(),
     })?;
     Ok(Some(Shift(
-        use_cases(ctx)?
+        ctx.use_cases::<UseCases>()?
             .create_shift(&tenant, &actor, name.as_str(), &rules)
             .await?,
     )))
@@ -482,7 +482,8 @@ async fn punch(ctx: &Context<'_>, kind: PunchKind, input: PunchInput) -> Result<
     let tenant = ctx.tenant()?;
     let claims = ctx.claims()?;
     let request = punch_request(ctx, kind, input)?;
-    let (punch, _) = use_cases(ctx)?
+    let (punch, _) = ctx
+        .use_cases::<UseCases>()?
         .record_punch(&tenant, &claims.sub, request)
         .await?;
     Ok(Some(Punch(punch)))

@@ -3,13 +3,15 @@
 //! accumulated depreciation), each disposal (`asset.disposed`) one entry that takes the asset
 //! off the books and books the gain or loss. Both are idempotent per source: once per
 //! (asset, period) and once per asset disposal, whatever the redeliveries (the inbox already
-//! drops a redelivered event id; this also drops the same fact under a new id).
+//! drops a redelivered event id; this also drops the same fact under a new id, and a unique
+//! index on the asset sources makes a concurrent second posting of one fact a no-op).
 //!
 //! The accounts are the chart's by code ([`ASSET_ACCOUNTS`], in the default chart since this
 //! consumer exists); a tenant whose chart lacks one gets ASSET_NOT_POSTABLE and the event is
 //! dead-lettered with that reason, nothing written.
 
 use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::Deserialize;
 
 use erp_kit::{ApiError, ApiResult, TenantId};
@@ -97,7 +99,7 @@ impl Finance {
     /// Posts one depreciation line of ops: debit depreciation expense, credit accumulated
     /// depreciation, dated the period's last day. `None` when that (asset, period) was posted
     /// before.
-    pub async fn post_asset_depreciation<C: sea_orm::ConnectionTrait>(
+    pub async fn post_asset_depreciation<C: ConnectionTrait + TransactionTrait>(
         &self,
         txn: &C,
         tenant: &TenantId,
@@ -132,16 +134,13 @@ impl Finance {
             reverses_id: None,
             allow_control: false,
         };
-        let entry = self
-            .post_lines(txn, &assets_actor(tenant), posting, lines)
-            .await?;
-        Ok(Some(entry.id))
+        self.post_once(txn, tenant, posting, lines).await
     }
 
     /// Posts an asset's disposal: the cost off the fixed-assets account, the depreciation
     /// accumulated on it (cost - book value) back, the proceeds to the bank, and the gain
     /// (credit) or loss (debit). `None` when the asset's disposal was posted before.
-    pub async fn post_asset_disposal<C: sea_orm::ConnectionTrait>(
+    pub async fn post_asset_disposal<C: ConnectionTrait + TransactionTrait>(
         &self,
         txn: &C,
         tenant: &TenantId,
@@ -201,15 +200,48 @@ impl Finance {
             reverses_id: None,
             allow_control: false,
         };
-        let entry = self
-            .post_lines(txn, &assets_actor(tenant), posting, lines)
-            .await?;
-        Ok(Some(entry.id))
+        self.post_once(txn, tenant, posting, lines).await
+    }
+
+    /// Posts the entry of `posting`'s source in a savepoint of `txn`. The check before (no
+    /// entry of this source yet) does not see a concurrent transaction's uncommitted entry of
+    /// the same fact; the unique index on asset sources (migration m0007) then refuses this
+    /// entry once the other commits. The savepoint is rolled back and, the source's entry
+    /// being there now, the posting is a no-op (`None`): the effect happened once, and the
+    /// consumer's inbox record still commits. Any other failure is returned as it is.
+    async fn post_once<C: ConnectionTrait + TransactionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        posting: Posting,
+        lines: Vec<ProposedLine>,
+    ) -> ApiResult<Option<String>> {
+        let source_kind = posting.source_kind;
+        let source_id = posting.source_id.clone().unwrap_or_default();
+        let savepoint = txn.begin().await?;
+        match self
+            .post_lines(&savepoint, &assets_actor(tenant), posting, lines)
+            .await
+        {
+            Ok(entry) => {
+                savepoint.commit().await?;
+                Ok(Some(entry.id))
+            }
+            Err(err) => {
+                savepoint.rollback().await?;
+                let posted_meanwhile =
+                    assets_store::entry_of_source(txn, tenant, source_kind, &source_id).await?;
+                match posted_meanwhile {
+                    Some(_) => Ok(None),
+                    None => Err(err),
+                }
+            }
+        }
     }
 
     /// The tenant's asset accounts and general journal, or ASSET_NOT_POSTABLE naming what is
     /// missing.
-    async fn asset_chart<C: sea_orm::ConnectionTrait>(
+    async fn asset_chart<C: ConnectionTrait>(
         &self,
         txn: &C,
         tenant: &TenantId,

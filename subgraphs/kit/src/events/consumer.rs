@@ -57,6 +57,10 @@
 //! .spawn();
 //! ```
 //!
+//! A domain's `start()` takes a [`ConsumerOptions`] (group-name suffix, tenants served) and
+//! builds each group's settings with `options.config(GROUP, &[topic])`: the consumer, not the
+//! handler, leaves other tenants' events alone.
+//!
 //! Group names: `erp.<domain>.<purpose>` (the consuming domain, then what the consumer does).
 //! Each group sees every event of its topics once; two groups are independent. A group new to
 //! a topic starts at its oldest retained event, so a handler must accept history.
@@ -174,6 +178,11 @@ pub struct ConsumerConfig {
     pub commit_interval: Duration,
     /// Inbox records are kept this long (a redelivery is never older).
     pub inbox_retention: Duration,
+    /// Only these tenants' events reach the handler (a deployment cell serving some tenants,
+    /// or a test's own tenants on a shared broker); the others are settled without a write,
+    /// counted as ignored, like the event types the handler does not want. `None`: every
+    /// tenant.
+    pub tenants: Option<Vec<String>>,
 }
 
 impl ConsumerConfig {
@@ -187,7 +196,15 @@ impl ConsumerConfig {
             commit_every: 100,
             commit_interval: Duration::from_secs(1),
             inbox_retention: Duration::from_secs(30 * 24 * 3600),
+            tenants: None,
         }
+    }
+
+    /// Whether this group handles `tenant_id`'s events (see [`ConsumerConfig::tenants`]).
+    pub fn serves(&self, tenant_id: &str) -> bool {
+        self.tenants
+            .as_ref()
+            .is_none_or(|tenants| tenants.iter().any(|tenant| tenant == tenant_id))
     }
 
     fn backoff(&self, failures: u32) -> Duration {
@@ -195,6 +212,27 @@ impl ConsumerConfig {
         self.min_backoff
             .saturating_mul(factor)
             .min(self.max_backoff)
+    }
+}
+
+/// What a domain's `start()` takes for all its consumer groups: a suffix for the group names
+/// and the tenants served (a test's own groups and tenants on a shared broker). The default:
+/// the deployment's groups, every tenant.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerOptions {
+    /// Appended to every group name (a test on a shared broker reads as a group of its own).
+    pub group_suffix: String,
+    /// See [`ConsumerConfig::tenants`]; `None`: every tenant.
+    pub tenants: Option<Vec<String>>,
+}
+
+impl ConsumerOptions {
+    /// The settings of the group `group` (suffixed) over `topics`, serving these tenants.
+    pub fn config(&self, group: &str, topics: &[&str]) -> ConsumerConfig {
+        ConsumerConfig {
+            tenants: self.tenants.clone(),
+            ..ConsumerConfig::new(format!("{group}{}", self.group_suffix), topics)
+        }
     }
 }
 
@@ -207,7 +245,8 @@ pub struct ConsumerMetrics {
     pub handled: IntCounterVec,
     /// `erp_events_duplicates_total`: skipped, the inbox had them (or their dead letter).
     pub duplicates: IntCounterVec,
-    /// `erp_events_ignored_total`: event types the handler does not want.
+    /// `erp_events_ignored_total`: event types the handler does not want, and events of
+    /// tenants the group does not serve.
     pub ignored: IntCounterVec,
     /// `erp_events_retried_total`: attempts after a failure.
     pub retried: IntCounterVec,
@@ -570,7 +609,7 @@ impl<S: InboxStore, H: EventHandler<S::Write>> Consumer<S, H> {
                 return self.bury(letter, stopped).await;
             }
         };
-        if !self.handler.wants(&event) {
+        if !self.config.serves(&event.tenant_id) || !self.handler.wants(&event) {
             self.count(&self.metrics.ignored, topic);
             return Settled::Yes;
         }

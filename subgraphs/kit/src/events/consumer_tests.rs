@@ -399,6 +399,73 @@ async fn events_the_handler_does_not_want_are_settled_without_a_write() {
     assert_eq!(inbox.handled_count(GROUP).await.unwrap(), 1);
 }
 
+/// A group that serves some tenants settles the others' events without a write (counted as
+/// ignored, not in the inbox), and hands its own tenants' events to the handler as usual.
+#[tokio::test]
+async fn events_of_tenants_the_group_does_not_serve_are_settled_without_a_write() {
+    let bus: SharedBus = Arc::new(InProcessBus::new());
+    let db = consumer_db().await;
+    let elsewhere = EventEnvelope::new(
+        &TenantId::from_claim("tnt_elsewhere"),
+        "thing.happened",
+        "agg",
+        json!({ "n": 1 }),
+    )
+    .unwrap();
+    let ours = event("agg", 2);
+    publish_all(&bus, &[elsewhere, ours.clone()]).await;
+
+    let options = ConsumerOptions {
+        group_suffix: String::new(),
+        tenants: Some(vec!["tnt_consumer".into()]),
+    };
+    let config = ConsumerConfig {
+        tenants: options.config(GROUP, &[TOPIC]).tenants,
+        ..config()
+    };
+    let consumer = start(&bus, &db, RecordEffect::default(), config);
+    let stats = settled(&consumer, 2).await;
+    consumer.shutdown().await;
+
+    assert_eq!((stats.consumed, stats.ignored, stats.handled), (2, 1, 1));
+    assert_eq!(
+        effects(&db).await,
+        vec![(ours.id.to_string(), "agg".to_owned(), 2)]
+    );
+    let inbox = SqlInbox::new("consumer", db.clone());
+    assert_eq!(inbox.handled_count(GROUP).await.unwrap(), 1);
+}
+
+#[test]
+fn consumer_options_suffix_the_group_and_carry_the_tenants() {
+    let everyone = ConsumerOptions::default().config(GROUP, &[TOPIC]);
+    assert_eq!(
+        (
+            everyone.group.as_str(),
+            everyone.topics.as_slice(),
+            everyone.tenants
+        ),
+        (GROUP, [TOPIC.to_owned()].as_slice(), None)
+    );
+    assert!(ConsumerConfig::new(GROUP, &[TOPIC]).serves("tnt_any"));
+
+    let cell = ConsumerOptions {
+        group_suffix: ".test-1".into(),
+        tenants: Some(vec!["tnt_a".into(), "tnt_b".into()]),
+    }
+    .config(GROUP, &[TOPIC]);
+    assert_eq!(cell.group, "erp.consumer.effects.test-1");
+    assert_eq!(
+        ["tnt_a", "tnt_b", "tnt_c", ""].map(|tenant| cell.serves(tenant)),
+        [true, true, false, false]
+    );
+    let nobody = ConsumerConfig {
+        tenants: Some(Vec::new()),
+        ..ConsumerConfig::new(GROUP, &[TOPIC])
+    };
+    assert!(!nobody.serves("tnt_a"), "an empty list serves no tenant");
+}
+
 /// The one-process mode: the log and positions in SQLite. A consumer started after the events
 /// gets them; a restart (a new bus on the same file, as after a process restart) does not
 /// repeat them; a crash mid-way repeats nothing either (the inbox skips).

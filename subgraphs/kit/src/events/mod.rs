@@ -25,8 +25,8 @@ mod memory;
 mod outbox;
 
 pub use consumer::{
-    Consumer, ConsumerConfig, ConsumerHandle, ConsumerMetrics, ConsumerStats, EventHandler,
-    HandlerError,
+    Consumer, ConsumerConfig, ConsumerHandle, ConsumerMetrics, ConsumerOptions, ConsumerStats,
+    EventHandler, HandlerError,
 };
 pub use document::{DocumentInbox, DocumentInboxStore, DocumentWrite, OutboxDocument};
 pub use durable::{DurableBus, SqliteLog, DEFAULT_RETENTION};

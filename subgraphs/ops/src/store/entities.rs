@@ -5,9 +5,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use erp_kit::events::EventEnvelope;
-use erp_kit::ApiError;
-
 use super::HasId;
 use crate::domain::asset::{AssetStatus, Holder, Movement};
 use crate::domain::depreciation::{Frequency, Line, Method};
@@ -435,37 +432,3 @@ has_id!(
     SlaPolicyDoc,
     RfqDoc
 );
-
-/// An event in the outbox.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutboxDoc {
-    /// The envelope id (UUIDv7: time-ordered, so `_id` order is publish order).
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub tenant_id: String,
-    pub topic: String,
-    pub event_type: String,
-    pub envelope: String,
-    pub created_at: i64,
-    pub published_at: Option<i64>,
-    pub attempts: i32,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
-}
-
-impl OutboxDoc {
-    pub fn new(event: &EventEnvelope) -> Result<Self, ApiError> {
-        Ok(Self {
-            id: event.id.to_string(),
-            tenant_id: event.tenant_id.clone(),
-            topic: erp_kit::events::topic_for(crate::domain::DOMAIN),
-            event_type: event.event_type.clone(),
-            envelope: serde_json::to_string(event).map_err(ApiError::internal)?,
-            created_at: Utc::now().timestamp_millis(),
-            published_at: None,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: None,
-        })
-    }
-}

@@ -12,17 +12,17 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use erp_kit::events::EventEnvelope;
+use erp_kit::events::{EventEnvelope, OutboxDocument};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Commit, Kind, OpsStore, OutboxDoc, PendingEvent, Write, MAX_UNPAGED};
+use super::{outbox_documents, Commit, Kind, OpsStore, PendingEvent, Write, MAX_UNPAGED};
 
 #[derive(Default)]
 struct State {
     /// Documents per collection, by `_id` (ids are global, as in MongoDB).
     docs: HashMap<Kind, BTreeMap<String, Value>>,
-    outbox: BTreeMap<String, OutboxDoc>,
+    outbox: BTreeMap<String, OutboxDocument>,
     /// The journal file commits are appended to, when persisted.
     journal: Option<std::fs::File>,
 }
@@ -33,7 +33,7 @@ struct Record {
     #[serde(default)]
     docs: Vec<(Kind, Value)>,
     #[serde(default)]
-    outbox: Vec<OutboxDoc>,
+    outbox: Vec<OutboxDocument>,
     #[serde(default)]
     published: Vec<String>,
 }
@@ -186,10 +186,7 @@ impl OpsStore for MemoryStore {
         writes: &[Write],
         events: &[EventEnvelope],
     ) -> ApiResult<Commit> {
-        let outbox = events
-            .iter()
-            .map(OutboxDoc::new)
-            .collect::<ApiResult<Vec<_>>>()?;
+        let outbox = outbox_documents(events)?;
         let mut state = self.state.lock();
         // Check every condition first: a commit writes all or nothing.
         let mut inserted: Vec<(Kind, &str)> = Vec::new();

@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use erp_kit::events::EventEnvelope;
+use erp_kit::events::{EventEnvelope, OutboxDocument};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
@@ -176,6 +176,15 @@ pub enum Commit {
     Stale,
     /// An inserted document's id is taken (in `kind`): nothing was written.
     Duplicate(Kind),
+}
+
+/// The outbox documents of a commit's events: the kit's [`OutboxDocument`] shape (the same
+/// fields and names as ops stored before, so `ops_outbox` and the embedded journal read on).
+pub(crate) fn outbox_documents(events: &[EventEnvelope]) -> ApiResult<Vec<OutboxDocument>> {
+    events
+        .iter()
+        .map(|event| OutboxDocument::new(crate::domain::DOMAIN, event))
+        .collect()
 }
 
 /// An event waiting in the outbox.

@@ -13,11 +13,11 @@ use mongodb::error::{
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use serde_json::Value;
 
-use erp_kit::events::EventEnvelope;
+use erp_kit::events::{EventEnvelope, OutboxDocument};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::{Commit, Kind, OpsStore, OutboxDoc, PendingEvent, Write, MAX_UNPAGED};
+use super::{outbox_documents, Commit, Kind, OpsStore, PendingEvent, Write, MAX_UNPAGED};
 
 const OUTBOX: &str = "ops_outbox";
 const LEASES: &str = "ops_leases";
@@ -90,7 +90,7 @@ impl MongoStore {
         self.db.collection(kind.collection())
     }
 
-    fn outbox(&self) -> Collection<OutboxDoc> {
+    fn outbox(&self) -> Collection<OutboxDocument> {
         self.db.collection(OUTBOX)
     }
 
@@ -100,7 +100,7 @@ impl MongoStore {
         session: &mut ClientSession,
         tenant: &TenantId,
         writes: &[Write],
-        outbox: &[OutboxDoc],
+        outbox: &[OutboxDocument],
     ) -> Result<(), Failure> {
         for write in writes {
             match write {
@@ -270,10 +270,7 @@ impl OpsStore for MongoStore {
         writes: &[Write],
         events: &[EventEnvelope],
     ) -> ApiResult<Commit> {
-        let outbox = events
-            .iter()
-            .map(OutboxDoc::new)
-            .collect::<ApiResult<Vec<_>>>()?;
+        let outbox = outbox_documents(events)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -328,7 +325,7 @@ impl OpsStore for MongoStore {
     }
 
     async fn pending_events(&self, limit: u64) -> ApiResult<Vec<PendingEvent>> {
-        let docs: Vec<OutboxDoc> = self
+        let docs: Vec<OutboxDocument> = self
             .outbox()
             .find(doc! { "published_at": null })
             .sort(doc! { "_id": 1 })
