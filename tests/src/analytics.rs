@@ -31,6 +31,22 @@ pub fn clickhouse_store(database: &str) -> SharedFacts {
     }))
 }
 
+/// The shared Kafka broker of the test services.
+pub fn shared_kafka() -> SharedBus {
+    Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap())
+}
+
+/// The KEK file every analytics service of one test shares (one per issuer, so per test): the
+/// key a test seals `payroll.cost_posted` parts with.
+pub fn kek_file(issuer: &TestIssuer) -> std::path::PathBuf {
+    let port = issuer.jwks_url.rsplit(':').next().unwrap_or_default();
+    let port: String = port.chars().take_while(char::is_ascii_digit).collect();
+    std::env::temp_dir().join(format!(
+        "erp-test-analytics-kek-{}-{port}.key",
+        std::process::id()
+    ))
+}
+
 /// A spawned analytics subgraph.
 pub struct AnalyticsApp {
     pub addr: SocketAddr,
@@ -54,37 +70,63 @@ impl AnalyticsApp {
         database: &str,
         topics: Option<Vec<String>>,
     ) -> Self {
-        Self::spawn_with(issuer, clickhouse_store(database), database, topics).await
+        Self::spawn_with(
+            issuer,
+            clickhouse_store(database),
+            database,
+            topics,
+            shared_kafka(),
+            kek_file(issuer),
+        )
+        .await
     }
 
     /// A new service on the embedded engine of `erp-os all` (DataFusion, in memory), reading
     /// Kafka like the others.
     pub async fn spawn_embedded(issuer: &TestIssuer, topics: Option<Vec<String>>) -> Self {
         let store = erp_analytics::embedded_store(None).unwrap();
-        Self::spawn_with(issuer, store, "", topics).await
+        Self::spawn_with(issuer, store, "", topics, shared_kafka(), kek_file(issuer)).await
     }
 
-    async fn spawn_with(
+    /// A new service on `store` (`database`: its ClickHouse database, if any) reading `topics`
+    /// (None: every domain's) on `bus`, opening values sealed in transit with the KEK in
+    /// `kek_file` (the producing domain's).
+    pub async fn spawn_with(
         issuer: &TestIssuer,
         store: SharedFacts,
         database: &str,
         topics: Option<Vec<String>>,
+        bus: SharedBus,
+        kek_file: std::path::PathBuf,
+    ) -> Self {
+        let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
+        Self::spawn_in_group(issuer, store, database, topics, bus, kek_file, group).await
+    }
+
+    /// [`AnalyticsApp::spawn_with`] as consumer group `group` (e.g. the group of an app that
+    /// crashed: it resumes from the group's committed positions).
+    pub async fn spawn_in_group(
+        issuer: &TestIssuer,
+        store: SharedFacts,
+        database: &str,
+        topics: Option<Vec<String>>,
+        bus: SharedBus,
+        kek_file: std::path::PathBuf,
+        group: String,
     ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
         }
         let mut kit = config(issuer, String::new());
         kit.service = "analytics".into();
+        kit.kek_file = kek_file;
         let cache: SharedCache = Arc::new(
             RedisCache::connect(&require_env("REDIS_URL"))
                 .await
                 .unwrap(),
         );
-        let bus: SharedBus =
-            Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap());
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
-        let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
         let defaults = AnalyticsOptions::default();
         let options = AnalyticsOptions {
             group: group.clone(),
@@ -148,6 +190,30 @@ impl AnalyticsApp {
             .as_ref()
             .map(|app| app.consumer.stats())
             .unwrap_or_default()
+    }
+
+    /// Fact inserts that failed so far (the writer tried each batch again).
+    pub fn failed_inserts(&self) -> u64 {
+        self.app
+            .as_ref()
+            .map(|app| app.writer.failed_inserts())
+            .unwrap_or_default()
+    }
+
+    /// Times the consumer was about to commit its positions and kept them, since its facts
+    /// were not stored.
+    pub fn failed_flushes(&self) -> u64 {
+        self.app
+            .as_ref()
+            .map(|app| app.writer.failed_flushes())
+            .unwrap_or_default()
+    }
+
+    /// Stops consuming and writing at once, as a crash would (the HTTP server keeps answering).
+    pub async fn kill(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.kill().await;
+        }
     }
 
     /// Stops consuming and stores every fact in hand (the HTTP server keeps answering).

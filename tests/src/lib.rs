@@ -5,6 +5,7 @@
 //! not find it FAILS with a message saying how to start the services; it never skips.
 
 pub mod analytics;
+pub mod broker;
 pub mod crm;
 pub mod finance;
 pub mod identity;

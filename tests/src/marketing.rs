@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::{post_graphql, require_env, runtime, Backends, TestIssuer};
 
+/// The secret test services sign the mail provider's webhook calls with.
+pub const WEBHOOK_SECRET: &str = "whsec-erp-tests";
+
 /// A spawned marketing subgraph.
 pub struct MarketingApp {
     pub addr: SocketAddr,
@@ -20,6 +23,7 @@ pub struct MarketingApp {
     pub http: reqwest::Client,
     _relay: erp_kit::events::RelayHandle,
     _sender: Option<erp_marketing::SenderHandle>,
+    _consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 /// Sender options for tests: small batches, short leases, quick polls.
@@ -44,6 +48,25 @@ impl MarketingApp {
         backends: Backends,
         sender: Option<SenderOptions>,
     ) -> Self {
+        Self::spawn_with_consumers(issuer, backends, sender, None).await
+    }
+
+    /// On the real services, its consumers reading the shared broker as groups of their own,
+    /// handling only `tenants`' events (the topics hold every test's history).
+    pub async fn spawn_consuming(issuer: &TestIssuer, tenants: &[&str]) -> Self {
+        let options = erp_marketing::consumers::ConsumerOptions {
+            group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
+            tenants: Some(tenants.iter().map(|t| t.to_string()).collect()),
+        };
+        Self::spawn_with_consumers(issuer, Backends::Real, None, Some(options)).await
+    }
+
+    pub async fn spawn_with_consumers(
+        issuer: &TestIssuer,
+        backends: Backends,
+        sender: Option<SenderOptions>,
+        consumers: Option<erp_marketing::consumers::ConsumerOptions>,
+    ) -> Self {
         let mut runtime = runtime(issuer, backends).await;
         runtime.config.service = "marketing".into();
         if std::env::var_os("TEST_LOG").is_some() {
@@ -56,9 +79,11 @@ impl MarketingApp {
             settings: Settings {
                 public_url: format!("http://{addr}"),
                 from_address: "ERP Tests <news@erp-tests.example>".into(),
+                webhook_secret: Some(WEBHOOK_SECRET.into()),
                 ..Settings::default()
             },
             sender,
+            consumers,
         };
         let app = erp_marketing::start_with(&runtime, options).await.unwrap();
         let router = app.router;
@@ -76,6 +101,7 @@ impl MarketingApp {
             http: reqwest::Client::new(),
             _relay: app.relay,
             _sender: app.sender,
+            _consumers: app.consumers,
         }
     }
 

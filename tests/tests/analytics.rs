@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use erp_kit::crypto::{seal_in_transit, LocalKek};
 use erp_kit::events::{EventBus, EventEnvelope, KafkaBus, KafkaConfig};
 use erp_kit::TenantId;
 use erp_tests::analytics::AnalyticsApp;
@@ -38,8 +39,18 @@ fn event(tenant: &str, event_type: &str, occurred: DateTime<Utc>, payload: Value
 
 /// A month of a small company's events: six people logging time on project A (odd ones
 /// billable), two on project B, their hiring, leave (one approval cancelled, the cancellation
-/// arriving before the approval), two sprints, invoices, a payslip and check-ins.
-fn november(tenant: &str) -> Vec<EventEnvelope> {
+/// arriving before the approval), two sprints, invoices, a payslip's cost (sealed under `kek`)
+/// and check-ins.
+async fn november(tenant: &str, kek: &LocalKek) -> Vec<EventEnvelope> {
+    // Payroll's employer cost, sealed in transit for analytics as finance seals it.
+    let payroll_sealed = seal_in_transit(
+        kek,
+        &format!("payroll.cost_posted|{tenant}|run1|1|posted"),
+        &json!({ "slips": [{ "payslip_id": "ps1", "employee_id": "e1", "employer_cost": 300000 }] })
+            .to_string(),
+    )
+    .await
+    .unwrap();
     let mut events = Vec::new();
     for i in 1..=8u32 {
         let project = if i <= 6 { "pA" } else { "pB" };
@@ -121,10 +132,11 @@ fn november(tenant: &str) -> Vec<EventEnvelope> {
     ));
     events.push(event(
         tenant,
-        "payroll.posted",
+        "payroll.cost_posted",
         at(30, 18, 0),
-        json!({ "payslip_id": "ps1", "employee_id": "e1", "period_end": "2026-11-30",
-                "currency": "EUR", "employer_cost": 300000 }),
+        json!({ "run_id": "run1", "period": "2026-11", "period_end": "2026-11-30",
+                "run_type": "regular", "currency": "EUR", "part": 1, "parts": 1,
+                "slip_count": 1, "reversal": false, "sealed_for_analytics": payroll_sealed }),
     ));
     for (punch, day, hour, minute) in [("pu1", 2, 8, 55), ("pu2", 3, 9, 30)] {
         events.push(event(
@@ -262,13 +274,14 @@ async fn events_become_exact_metrics_and_replays_duplicates_and_late_versions_ch
     let hr = issuer.token(&t, "usr_hr", HR);
     let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
     let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
-    let events = november(&t);
+    let kek = LocalKek::load_or_create(&erp_tests::analytics::kek_file(&issuer)).unwrap();
+    let events = november(&t, &kek).await;
     // The first time entry twice (an at-least-once redelivery).
     let mut sent = publish_all(&bus, &topic, &events, true).await;
     bus.publish(&topic, &events[0]).await.unwrap();
     sent += 1;
     // Another tenant's facts on the same topic never show.
-    let other = november(&tenant());
+    let other = november(&tenant(), &kek).await;
     sent += publish_all(&bus, &topic, &other[..3], false).await;
 
     let mut first = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;
@@ -624,4 +637,136 @@ async fn a_time_entry_made_in_pmo_updates_a_live_tile() {
         json!({ "metric": "hours_logged",
                 "rows": [{ "dimensions": ["usr_dev"], "value": seconds.to_string() }] })
     );
+}
+
+/// Runs `sql` on the test ClickHouse server.
+async fn clickhouse(sql: &str) {
+    let response = reqwest::Client::new()
+        .post(require_env("CLICKHOUSE_URL"))
+        .body(sql.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{sql}: {status} {}",
+        response.text().await.unwrap()
+    );
+}
+
+/// `u<i>` logged `hours` on project A on 2 November + i.
+fn time_entry(tenant: &str, i: u32, hours: u32) -> EventEnvelope {
+    event(
+        tenant,
+        "timer.stopped",
+        at(2 + i, 18, 0),
+        json!({ "timer_id": format!("tm{i}"), "time_entry_id": format!("te{i}"),
+                "user_id": format!("u{i}"), "task_id": "k1", "project_id": "pA",
+                "started_at": at(2 + i, 9, 0), "ended_at": at(2 + i, 9 + hours, 0),
+                "duration_seconds": hours * 3600, "billable": true }),
+    )
+}
+
+/// Waits until hours logged per person are `expected` (user, hours); fails with what shows.
+async fn await_hours(app: &AnalyticsApp, token: &str, expected: &[(&str, i64)]) {
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(user, hours)| row(&[user], Some(hours * 3600)))
+        .collect();
+    let query = || async {
+        let data = app
+            .ok(token, METRIC, input("hours_logged", &["person"]))
+            .await;
+        rows(&data["metric"])
+    };
+    let seen = erp_tests::eventually(Duration::from_secs(60), || async {
+        (query().await == expected).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "hours {:?}, not {expected:?}",
+        query().await
+    );
+}
+
+/// Waits until the app's consumer received `messages` and was then refused a position commit
+/// (its facts not stored) more than `refusals` times.
+async fn await_positions_held(app: &AnalyticsApp, messages: u64, refusals: u64) {
+    let held = erp_tests::eventually(Duration::from_secs(60), || async {
+        (app.consumer_stats().consumed >= messages && app.failed_flushes() > refusals).then_some(())
+    })
+    .await;
+    assert!(
+        held.is_some(),
+        "the consumer of {messages} messages never held its positions: {:?}, {} failed flushes, {} failed inserts",
+        app.consumer_stats(),
+        app.failed_flushes(),
+        app.failed_inserts()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_fact_insert_is_retried_and_a_crash_before_it_is_stored_loses_nothing() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let hr = issuer.token(&t, "usr_hr", HR);
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
+    let spawn = || {
+        AnalyticsApp::spawn_in_group(
+            &issuer,
+            erp_tests::analytics::clickhouse_store(&database),
+            &database,
+            Some(vec![topic.clone()]),
+            erp_tests::analytics::shared_kafka(),
+            erp_tests::analytics::kek_file(&issuer),
+            group.clone(),
+        )
+    };
+    let mut app = spawn().await;
+    let away = format!("RENAME TABLE {database}.facts TO {database}.facts_away");
+    let back = format!("RENAME TABLE {database}.facts_away TO {database}.facts");
+
+    // The facts table is gone: the batch's insert fails (the consumer, about to commit its
+    // positions, keeps them), and is tried again until the table is back.
+    clickhouse(&away).await;
+    for (i, hours) in [(1, 1), (2, 2)] {
+        bus.publish(&topic, &time_entry(&t, i, hours))
+            .await
+            .unwrap();
+    }
+    await_positions_held(&app, 2, 0).await;
+    assert!(app.failed_inserts() >= 1);
+    clickhouse(&back).await;
+    await_hours(&app, &hr, &[("u1", 1), ("u2", 2)]).await;
+
+    // Gone again: two more events are handled, their facts wait in the writer, the consumer
+    // keeps their positions, and the service crashes before they are stored.
+    let refusals = app.failed_flushes();
+    clickhouse(&away).await;
+    for (i, hours) in [(3, 3), (4, 4)] {
+        bus.publish(&topic, &time_entry(&t, i, hours))
+            .await
+            .unwrap();
+    }
+    await_positions_held(&app, 4, refusals).await;
+    app.kill().await;
+    clickhouse(&back).await;
+    let stored = app
+        .ok(&hr, METRIC, input("hours_logged", &["person"]))
+        .await;
+    assert_eq!(
+        rows(&stored["metric"]),
+        vec![row(&["u1"], Some(3600)), row(&["u2"], Some(2 * 3600))],
+        "the crash lost the facts in hand"
+    );
+
+    // Their events were never acknowledged: the group's next consumer gets them again.
+    let again = spawn().await;
+    await_hours(&again, &hr, &[("u1", 1), ("u2", 2), ("u3", 3), ("u4", 4)]).await;
+    assert_eq!(again.failed_inserts(), 0);
 }

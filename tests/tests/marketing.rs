@@ -158,8 +158,26 @@ async fn wait_sent(app: &MarketingApp, token: &str, campaign: &str) -> Value {
     .unwrap_or_else(|| panic!("campaign {campaign} was not sent in time"))
 }
 
-/// POSTs the RFC 8058 one-click body to `url` with no session; answers (status, JSON body).
+/// POSTs the RFC 8058 one-click body to `url` with no session; answers (status, JSON body)
+/// with the answer's `resubscribeUrl` checked (a re-subscribe link of this service) and taken
+/// out (see [`one_click_resubscribe_url`]).
 async fn one_click(app: &MarketingApp, url: &str) -> (u16, Value) {
+    let (status, mut body) = one_click_raw(app, url).await;
+    if status == 200 {
+        let back = body
+            .as_object_mut()
+            .and_then(|answer| answer.remove("resubscribeUrl"))
+            .unwrap_or(Value::Null);
+        assert!(
+            back.as_str()
+                .is_some_and(|url| url.starts_with(&app.url("/marketing/resubscribe/"))),
+            "{back}"
+        );
+    }
+    (status, body)
+}
+
+async fn one_click_raw(app: &MarketingApp, url: &str) -> (u16, Value) {
     let response = app
         .http
         .post(url)
@@ -170,6 +188,13 @@ async fn one_click(app: &MarketingApp, url: &str) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The re-subscribe link a one-click unsubscribe answers with.
+async fn one_click_resubscribe_url(app: &MarketingApp, url: &str) -> String {
+    let (status, body) = one_click_raw(app, url).await;
+    assert_eq!(status, 200, "{body}");
+    body["resubscribeUrl"].as_str().unwrap().to_owned()
 }
 
 /// The URL inside `<...>` of a List-Unsubscribe header.
@@ -1142,4 +1167,984 @@ async fn bounces_suppress_hard_ones_and_repeated_soft_ones_but_never_an_automati
             .await,
         ("BAD_USER_INPUT".into(), "INVALID_EMAIL".into())
     );
+}
+
+const CREATE_FORM: &str = "mutation($i: CreateMarketingFormInput!) { createMarketingForm(input: $i) { id publicKey submitUrl open consentField honeypotField consentRequired perClientPerMinute fields { key name required } } }";
+const SET_FORM_OPEN: &str =
+    "mutation($i: SetMarketingFormOpenInput!) { setMarketingFormOpen(input: $i) { id open } }";
+const FORM_SUBMISSIONS: &str = "query($id: ID!) { marketingForm(id: $id) { submissions { id contactId consentGranted values { name value } } } }";
+const CONTACT_COUNT: &str = "{ marketingContacts(first: 100) { nodes { id email status } } }";
+const LEADS_BY_EMAIL: &str = "{ leads(first: 100) { nodes { id personName companyName title email phone website source utm { source medium campaign term content } territory ownerId status } } }";
+const LEAD_ACTIVITIES: &str = "query($l: ID!) { activities(filter: { leadId: $l }, first: 20) { nodes { kind subject notes ownerId } } }";
+
+/// A form with every field, the consent required (wording v2).
+async fn contact_form(app: &MarketingApp, token: &str, per_minute: i32) -> Value {
+    let data = app
+        .ok(
+            token,
+            CREATE_FORM,
+            json!({ "i": {
+                "name": "Contact us",
+                "fields": [
+                    { "key": "EMAIL", "required": true },
+                    { "key": "FIRST_NAME", "required": true },
+                    { "key": "LAST_NAME" },
+                    { "key": "COMPANY" },
+                    { "key": "TITLE" },
+                    { "key": "PHONE" },
+                    { "key": "COUNTRY" },
+                    { "key": "MESSAGE" }
+                ],
+                "consentText": "Yes, send me news by e-mail. I can unsubscribe at any time.",
+                "consentWordingVersion": "v2",
+                "consentRequired": true,
+                "perClientPerMinute": per_minute
+            } }),
+        )
+        .await;
+    data["createMarketingForm"].clone()
+}
+
+/// POSTs a body to a form URL with no session; answers (status, Retry-After, JSON body).
+async fn post_form(
+    app: &MarketingApp,
+    url: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Option<String>, Value) {
+    let response = app
+        .http
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, response.json().await.unwrap_or(Value::Null))
+}
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// An expected refusal of a submission: (status, code, reason, field).
+type Refusal = (u16, &'static str, &'static str, &'static str);
+
+/// An expected refusal of a webhook call: (status, code, reason).
+type WebhookRefusal = (u16, &'static str, &'static str);
+
+/// (status, code, reason, field) of a refused submission.
+fn refusal(answer: &(u16, Option<String>, Value)) -> (u16, String, String, String) {
+    let ext = &answer.2["errors"][0]["extensions"];
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    (
+        answer.0,
+        text(&ext["code"]),
+        text(&ext["reason"]),
+        text(&ext["field"]),
+    )
+}
+
+/// The tenant's leads with this address (CRM).
+async fn leads_of(crm: &erp_tests::crm::CrmApp, token: &str, email: &str) -> Vec<Value> {
+    let data = crm.ok(token, LEADS_BY_EMAIL, json!({})).await;
+    data["leads"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|lead| lead["email"] == email)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_web_form_submission_becomes_a_crm_lead_through_kafka_once_and_a_bad_one_writes_nothing()
+{
+    use erp_kit::events::{topic_for, EventEnvelope};
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let crm = erp_tests::crm::CrmApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let sales = issuer.token(&tenant, "usr_sales", erp_tests::crm::CRM_ADMIN);
+
+    let form = contact_form(&app, &staff, 60).await;
+    let form_id = form["id"].as_str().unwrap().to_owned();
+    let url = form["submitUrl"].as_str().unwrap().to_owned();
+    assert_eq!(
+        url,
+        app.url(&format!(
+            "/marketing/forms/{}",
+            form["publicKey"].as_str().unwrap()
+        ))
+    );
+    assert_eq!(form["open"], true);
+    assert_eq!(form["consentField"], "consent");
+    assert_eq!(form["honeypotField"], "fax_number");
+    assert_eq!(
+        form["fields"][1],
+        json!({ "key": "FIRST_NAME", "name": "first_name", "required": true })
+    );
+
+    // A form without a required e-mail field is refused.
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_FORM,
+            json!({ "i": { "name": "Bad", "fields": [{ "key": "FIRST_NAME", "required": true }] } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "FORM_INVALID".into())
+    );
+
+    // Bad submissions: each refused with its code, reason and field, none writes anything.
+    let email = address("grace");
+    let good: Vec<(&str, &str)> = vec![
+        ("email", email.as_str()),
+        ("first_name", "Grace"),
+        ("last_name", "Hopper"),
+        ("company", "Navy Labs"),
+        ("title", "Rear Admiral"),
+        ("phone", "+1 202 555 0143"),
+        ("country", "US"),
+        ("message", "Please call me about COBOL training."),
+        ("utm_source", "newsletter"),
+        ("utm_medium", "email"),
+        ("utm_campaign", "spring"),
+        ("consent", "on"),
+        ("fax_number", ""),
+    ];
+    let without = |name: &str| -> Vec<(&str, &str)> {
+        good.iter().filter(|(n, _)| *n != name).cloned().collect()
+    };
+    let with = |name: &'static str, value: &'static str| -> Vec<(&str, &str)> {
+        let mut pairs = without(name);
+        pairs.push((name, value));
+        pairs
+    };
+    let form_type = "application/x-www-form-urlencoded";
+    let cases: Vec<(Vec<(&str, &str)>, Refusal)> = vec![
+        (
+            without("consent"),
+            (400, "BAD_USER_INPUT", "FORM_CONSENT_REQUIRED", "consent"),
+        ),
+        (
+            without("first_name"),
+            (
+                400,
+                "BAD_USER_INPUT",
+                "FORM_SUBMISSION_INVALID",
+                "first_name",
+            ),
+        ),
+        (
+            with("email", "grace at navy"),
+            (400, "BAD_USER_INPUT", "INVALID_EMAIL", "email"),
+        ),
+        (
+            with("website", "https://navy.example"),
+            (400, "BAD_USER_INPUT", "FORM_SUBMISSION_INVALID", "website"),
+        ),
+        (
+            with("phone", "call me"),
+            (400, "BAD_USER_INPUT", "FORM_SUBMISSION_INVALID", "phone"),
+        ),
+    ];
+    for (pairs, expected) in cases {
+        let answer = post_form(&app, &url, form_type, form_body(&pairs)).await;
+        assert_eq!(
+            refusal(&answer),
+            (
+                expected.0,
+                expected.1.into(),
+                expected.2.into(),
+                expected.3.into()
+            ),
+            "{answer:?}"
+        );
+    }
+    let long = "x".repeat(201);
+    let mut too_long = without("first_name");
+    too_long.push(("first_name", long.as_str()));
+    let answer = post_form(&app, &url, form_type, form_body(&too_long)).await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            400,
+            "BAD_USER_INPUT".into(),
+            "FORM_SUBMISSION_INVALID".into(),
+            "first_name".into()
+        )
+    );
+    let answer = post_form(&app, &url, "text/plain", "email=a@b.example").await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            400,
+            "BAD_USER_INPUT".into(),
+            "FORM_SUBMISSION_INVALID".into(),
+            String::new()
+        )
+    );
+    let answer = post_form(
+        &app,
+        &url,
+        form_type,
+        format!("message={}", "y".repeat(17 * 1024)),
+    )
+    .await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            413,
+            "BAD_USER_INPUT".into(),
+            "BODY_TOO_LARGE".into(),
+            String::new()
+        )
+    );
+    let answer = post_form(
+        &app,
+        &app.url("/marketing/forms/mf_forged"),
+        form_type,
+        form_body(&good),
+    )
+    .await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            401,
+            "UNAUTHENTICATED".into(),
+            "FORM_KEY_INVALID".into(),
+            String::new()
+        )
+    );
+    // A robot fills the honeypot: answered like a person, recorded nowhere.
+    let answer = post_form(
+        &app,
+        &url,
+        form_type,
+        form_body(&with("fax_number", "555 0100")),
+    )
+    .await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    assert_eq!(answer.2["accepted"], true);
+    assert!(answer.2["submissionId"].is_string());
+    let data = app
+        .ok(&staff, FORM_SUBMISSIONS, json!({ "id": form_id }))
+        .await;
+    assert_eq!(data["marketingForm"]["submissions"], json!([]));
+    let data = app.ok(&staff, CONTACT_COUNT, json!({})).await;
+    assert_eq!(data["marketingContacts"]["nodes"], json!([]));
+
+    // The good submission (JSON this time, as a script posts it): a subscribed contact with
+    // its consent logged, the submission recorded, a lead in CRM through Kafka.
+    let mut json_body = serde_json::Map::new();
+    for (name, value) in &good {
+        json_body.insert((*name).into(), json!(value));
+    }
+    json_body.insert("consent".into(), json!(true));
+    let answer = post_form(
+        &app,
+        &url,
+        "application/json",
+        Value::Object(json_body).to_string(),
+    )
+    .await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    let submission = answer.2["submissionId"].as_str().unwrap().to_owned();
+    let data = app
+        .ok(&staff, FORM_SUBMISSIONS, json!({ "id": form_id }))
+        .await;
+    let recorded = &data["marketingForm"]["submissions"];
+    assert_eq!(recorded[0]["id"], submission.as_str());
+    assert_eq!(recorded[0]["consentGranted"], true);
+    assert!(recorded[0]["values"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({ "name": "utm_campaign", "value": "spring" })));
+    let contact_id = recorded[0]["contactId"].as_str().unwrap().to_owned();
+    let data = app.ok(&staff, CONTACT, json!({ "id": contact_id })).await;
+    assert_eq!(data["marketingContact"]["status"], "SUBSCRIBED");
+    assert_eq!(data["marketingContact"]["firstName"], "Grace");
+    assert_eq!(data["marketingContact"]["country"], "US");
+    assert_eq!(
+        data["marketingContact"]["consents"],
+        json!([{ "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": format!("form:{form_id}"), "wordingVersion": "v2", "granted": true, "actor": "contact" }])
+    );
+
+    let lead = eventually(Duration::from_secs(60), || async {
+        leads_of(&crm, &sales, &email).await.into_iter().next()
+    })
+    .await
+    .expect("the form's lead reached CRM");
+    let lead_id = lead["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lead,
+        json!({ "id": lead_id, "personName": "Grace Hopper", "companyName": "Navy Labs", "title": "Rear Admiral",
+                "email": email, "phone": "+1 202 555 0143", "website": null, "source": "WEBSITE",
+                "utm": { "source": "newsletter", "medium": "email", "campaign": "spring", "term": null, "content": null },
+                "territory": "US", "ownerId": null, "status": "NEW" })
+    );
+    let data = crm
+        .ok(&sales, LEAD_ACTIVITIES, json!({ "l": lead_id }))
+        .await;
+    assert_eq!(
+        data["activities"]["nodes"],
+        json!([{ "kind": "NOTE", "subject": "Web form “Contact us” submitted",
+                 "notes": format!("Please call me about COBOL training.\nConsent to marketing e-mail: given\nSubmission {submission}"),
+                 "ownerId": "marketing-form" }])
+    );
+
+    // A second enquiry from the same address (upper-cased) joins the lead: one lead, two notes.
+    let upper = email.to_uppercase();
+    let second = [
+        ("email", upper.as_str()),
+        ("first_name", "G."),
+        ("consent", "on"),
+        ("message", "Any news?"),
+    ];
+    let answer = post_form(&app, &url, form_type, form_body(&second)).await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    let notes = eventually(Duration::from_secs(60), || async {
+        let data = crm
+            .ok(&sales, LEAD_ACTIVITIES, json!({ "l": lead_id }))
+            .await;
+        let nodes = data["activities"]["nodes"].as_array().unwrap().clone();
+        (nodes.len() == 2).then_some(nodes)
+    })
+    .await
+    .expect("the second enquiry reached the lead");
+    assert!(notes[1]["notes"]
+        .as_str()
+        .unwrap()
+        .starts_with("Any news?\n"));
+    let leads = leads_of(&crm, &sales, &email).await;
+    assert_eq!(leads.len(), 1, "{leads:?}");
+    assert_eq!(
+        leads[0]["personName"], "Grace Hopper",
+        "what sales had stays"
+    );
+
+    // A duplicate delivery (the same event twice on the broker) files one lead. A third event
+    // on the same key (so the same partition, after both copies) tells when they were handled.
+    let dup_email = address("dup");
+    let payload = |email: &str, id: &str| {
+        json!({ "submission_id": id, "form_id": form_id, "form_name": "Contact us", "contact_id": "c-dup",
+                "email": email, "first_name": "Dup", "last_name": "Licate", "consent_granted": false })
+    };
+    let key = format!("sub-{}", uuid::Uuid::new_v4().simple());
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let event = EventEnvelope::by_actor(
+        &tenant_id,
+        "form.submitted",
+        &key,
+        "contact",
+        payload(&dup_email, &key),
+    )
+    .unwrap();
+    let sentinel_email = address("sentinel");
+    let sentinel = EventEnvelope::by_actor(
+        &tenant_id,
+        "form.submitted",
+        &key,
+        "contact",
+        payload(&sentinel_email, "sentinel"),
+    )
+    .unwrap();
+    let topic = topic_for("marketing");
+    for e in [&event, &event, &sentinel] {
+        app.runtime.bus.publish(&topic, e).await.unwrap();
+    }
+    eventually(Duration::from_secs(60), || async {
+        (!leads_of(&crm, &sales, &sentinel_email).await.is_empty()).then_some(())
+    })
+    .await
+    .expect("the sentinel lead reached CRM");
+    let dups = leads_of(&crm, &sales, &dup_email).await;
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert_eq!(dups[0]["personName"], "Dup Licate");
+    let data = crm
+        .ok(&sales, LEAD_ACTIVITIES, json!({ "l": dups[0]["id"] }))
+        .await;
+    assert_eq!(data["activities"]["nodes"].as_array().unwrap().len(), 1);
+
+    // A closed form refuses submissions.
+    app.ok(
+        &staff,
+        SET_FORM_OPEN,
+        json!({ "i": { "formId": form_id, "open": false } }),
+    )
+    .await;
+    let answer = post_form(&app, &url, form_type, form_body(&good)).await;
+    assert_eq!(
+        refusal(&answer),
+        (409, "CONFLICT".into(), "FORM_CLOSED".into(), String::new())
+    );
+
+    // The per-client rate: one a minute. Any two minutes allow two, so three quick attempts
+    // meet the limit whatever the clock says.
+    let strict = contact_form(&app, &staff, 1).await;
+    let strict_url = strict["submitUrl"].as_str().unwrap().to_owned();
+    let mut limited = None;
+    for _ in 0..3 {
+        let answer = post_form(&app, &strict_url, form_type, form_body(&without("consent"))).await;
+        if answer.0 == 429 {
+            limited = Some(answer);
+            break;
+        }
+        assert_eq!(refusal(&answer).2, "FORM_CONSENT_REQUIRED");
+    }
+    let limited = limited.expect("the third attempt at the latest is rate limited");
+    assert_eq!(
+        refusal(&limited),
+        (
+            429,
+            "RATE_LIMITED".into(),
+            "FORM_RATE_LIMITED".into(),
+            String::new()
+        )
+    );
+    let retry: u64 = limited.1.unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(limited.2["errors"][0]["extensions"]["retryAfter"], retry);
+}
+
+/// A campaign's funnel as the webhook test reads it.
+async fn funnel_of(app: &MarketingApp, token: &str, campaign: &str) -> Value {
+    const FUNNEL: &str = "query($id: ID!) { campaign(id: $id) { funnel { sent bounced delivered complained unsubscribed complaintRate unsubscribeRate } } }";
+    app.ok(token, FUNNEL, json!({ "id": campaign })).await["campaign"]["funnel"].clone()
+}
+
+/// POSTs a mail provider webhook call; answers (status, JSON body).
+async fn webhook(
+    app: &MarketingApp,
+    timestamp: Option<i64>,
+    signature: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
+    let mut request = app
+        .http
+        .post(app.url("/marketing/webhooks/mail-events"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(timestamp) = timestamp {
+        request = request.header("x-erp-webhook-timestamp", timestamp.to_string());
+    }
+    if let Some(signature) = signature {
+        request = request.header("x-erp-webhook-signature", signature);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn signed_bounce_and_complaint_webhooks_suppress_and_feed_the_funnel_and_hostile_calls_change_nothing(
+) {
+    use erp_marketing::domain::webhook::sign;
+    use erp_tests::marketing::WEBHOOK_SECRET;
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let (gone, spam, happy) = (address("gone"), address("spam"), address("happy"));
+    for email in [&gone, &spam, &happy] {
+        subscribed(&app, &staff, email, "W", "PT").await;
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let sent_campaign = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(
+        &staff,
+        SCHEDULE,
+        json!({ "i": { "campaignId": sent_campaign } }),
+    )
+    .await;
+    let _sender = app.marketing.spawn_sender(test_sender("webhooks"));
+    wait_sent(&app, &staff, &sent_campaign).await;
+    let message_of = |email: &str| {
+        let mails = sink.to(email);
+        assert_eq!(mails.len(), 1, "{email}");
+        mails[0].header("X-Erp-Message").unwrap().to_owned()
+    };
+    let (gone_message, spam_message) = (message_of(&gone), message_of(&spam));
+
+    let now = || chrono::Utc::now().timestamp();
+    let batch = json!({ "events": [
+        { "type": "bounce", "tenant": tenant, "email": gone, "messageId": gone_message, "status": "5.1.1", "diagnostic": "550 5.1.1 user unknown" },
+        { "type": "complaint", "tenant": tenant, "email": spam.to_uppercase(), "messageId": spam_message },
+        { "type": "bounce", "tenant": tenant, "email": happy, "diagnostic": "Out of office until Monday", "autoSubmitted": "auto-replied" }
+    ] })
+    .to_string();
+    let untouched = json!({ "sent": 3, "bounced": 0, "delivered": 3, "complained": 0, "unsubscribed": 0, "complaintRate": 0.0, "unsubscribeRate": 0.0 });
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, untouched);
+
+    // Hostile calls: refused with their reason, and nothing changes.
+    let signed_at = now();
+    let good_signature = sign(WEBHOOK_SECRET.as_bytes(), signed_at, batch.as_bytes());
+    let forged = sign(b"not the secret", signed_at, batch.as_bytes());
+    let stale_at = signed_at - 3600;
+    let stale = sign(WEBHOOK_SECRET.as_bytes(), stale_at, batch.as_bytes());
+    let tampered = batch.replace("5.1.1", "5.1.2");
+    let garbage = "{\"events\": [{\"type\": \"open\"}]}";
+    let garbage_signature = sign(WEBHOOK_SECRET.as_bytes(), signed_at, garbage.as_bytes());
+    let huge = format!("{{\"events\": [], \"pad\": \"{}\"}}", "x".repeat(70 * 1024));
+    let huge_signature = sign(WEBHOOK_SECRET.as_bytes(), signed_at, huge.as_bytes());
+    let hostile: Vec<(Option<i64>, Option<&str>, String, WebhookRefusal)> = vec![
+        (
+            Some(signed_at),
+            Some(&forged),
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            Some(signed_at),
+            Some(&good_signature),
+            tampered,
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            Some(signed_at + 1),
+            Some(&good_signature),
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            None,
+            None,
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_SIGNATURE_INVALID"),
+        ),
+        (
+            Some(stale_at),
+            Some(&stale),
+            batch.clone(),
+            (401, "UNAUTHENTICATED", "WEBHOOK_TIMESTAMP_STALE"),
+        ),
+        (
+            Some(signed_at),
+            Some(&garbage_signature),
+            garbage.to_owned(),
+            (400, "BAD_USER_INPUT", "WEBHOOK_PAYLOAD_INVALID"),
+        ),
+        (
+            Some(signed_at),
+            Some(&huge_signature),
+            huge,
+            (413, "BAD_USER_INPUT", "BODY_TOO_LARGE"),
+        ),
+    ];
+    for (timestamp, signature, body, expected) in hostile {
+        let (status, answer) = webhook(&app, timestamp, signature, body).await;
+        let ext = &answer["errors"][0]["extensions"];
+        assert_eq!(
+            (
+                status,
+                ext["code"].as_str().unwrap_or(""),
+                ext["reason"].as_str().unwrap_or("")
+            ),
+            expected,
+            "{answer}"
+        );
+    }
+    for email in [&gone, &spam, &happy] {
+        let data = app.ok(&staff, SUPPRESSION, json!({ "e": email })).await;
+        assert_eq!(data["suppression"], Value::Null, "{email}");
+    }
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, untouched);
+
+    // The genuine call: the hard bounce and the complaint suppress, the automatic reply does
+    // not; the funnel counts them.
+    let (status, answer) =
+        webhook(&app, Some(signed_at), Some(&good_signature), batch.clone()).await;
+    assert_eq!(
+        (status, answer.clone()),
+        (
+            200,
+            json!({ "received": 3, "suppressed": 2, "duplicate": false })
+        )
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": gone })).await;
+    assert_eq!(
+        data["suppression"],
+        json!({ "reason": "HARD_BOUNCE", "source": "bounce" })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": spam })).await;
+    assert_eq!(
+        data["suppression"],
+        json!({ "reason": "COMPLAINT", "source": "complaint" })
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": happy })).await;
+    assert_eq!(data["suppression"], Value::Null);
+    let counted = json!({ "sent": 3, "bounced": 1, "delivered": 2, "complained": 1, "unsubscribed": 0, "complaintRate": 0.5, "unsubscribeRate": 0.0 });
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, counted);
+
+    // The same call again (a provider retry or a captured replay): answered, nothing done.
+    let (status, answer) =
+        webhook(&app, Some(signed_at), Some(&good_signature), batch.clone()).await;
+    assert_eq!(
+        (status, answer),
+        (
+            200,
+            json!({ "received": 3, "suppressed": 0, "duplicate": true })
+        )
+    );
+    assert_eq!(funnel_of(&app, &staff, &sent_campaign).await, counted);
+
+    // A later unsubscribe through the campaign's one-click link counts in its rate.
+    let unsubscribe = unsubscribe_url(sink.to(&happy)[0].header("List-Unsubscribe").unwrap());
+    assert_eq!(one_click(&app, &unsubscribe).await.0, 200);
+    assert_eq!(
+        funnel_of(&app, &staff, &sent_campaign).await,
+        json!({ "sent": 3, "bounced": 1, "delivered": 2, "complained": 1, "unsubscribed": 1, "complaintRate": 0.5, "unsubscribeRate": 0.5 })
+    );
+}
+
+/// POSTs to a re-subscribe link with no session; answers (status, JSON body).
+async fn resubscribe(app: &MarketingApp, url: &str) -> (u16, Value) {
+    let response = app.http.post(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_re_subscribe_link_brings_back_only_the_person_who_unsubscribed_never_a_bounced_address(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let (eve_email, bob_email) = (address("eve"), address("bob"));
+    let eve = subscribed(&app, &staff, &eve_email, "Eve", "PT").await;
+    let bob = subscribed(&app, &staff, &bob_email, "Bob", "PT").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let first = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": first } }))
+        .await;
+    let _sender = app.marketing.spawn_sender(test_sender("resubscribe"));
+    wait_sent(&app, &staff, &first).await;
+
+    // Eve unsubscribes; the answer carries her way back.
+    let url = unsubscribe_url(sink.to(&eve_email)[0].header("List-Unsubscribe").unwrap());
+    let back = one_click_resubscribe_url(&app, &url).await;
+    assert!(
+        back.starts_with(&app.url("/marketing/resubscribe/")),
+        "{back}"
+    );
+    // A GET only shows the button; staff still cannot lift her unsubscribe.
+    let page = app.http.get(&back).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("Subscribe again"));
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": eve_email })).await;
+    assert_eq!(data["suppression"]["reason"], "UNSUBSCRIBED");
+    assert_eq!(
+        app.refused(
+            &staff,
+            CONSENT,
+            json!({ "i": { "contactId": eve, "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": "phone", "wordingVersion": "v1" } })
+        )
+        .await,
+        ("FORBIDDEN".into(), "CONTACT_SUPPRESSED".into())
+    );
+
+    // Forged links and the unsubscribe link on this route: 401 TOKEN_INVALID, nothing changes.
+    let mut forged = back.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    for wrong in [
+        forged.as_str(),
+        &url.replace("/unsubscribe/", "/resubscribe/"),
+    ] {
+        let (status, body) = resubscribe(&app, wrong).await;
+        assert_eq!(
+            (status, body["errors"][0]["extensions"].clone()),
+            (
+                401,
+                json!({ "code": "UNAUTHENTICATED", "reason": "TOKEN_INVALID" })
+            )
+        );
+    }
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": eve_email })).await;
+    assert_eq!(data["suppression"]["reason"], "UNSUBSCRIBED");
+
+    // Her own click: subscribed again, logged as her act; a repeat changes nothing.
+    assert_eq!(
+        resubscribe(&app, &back).await,
+        (
+            200,
+            json!({ "subscribed": true, "alreadySubscribed": false })
+        )
+    );
+    assert_eq!(
+        resubscribe(&app, &back).await,
+        (
+            200,
+            json!({ "subscribed": true, "alreadySubscribed": true })
+        )
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": eve_email })).await;
+    assert_eq!(data["suppression"], Value::Null);
+    let data = app.ok(&staff, CONTACT, json!({ "id": eve })).await;
+    assert_eq!(data["marketingContact"]["status"], "SUBSCRIBED");
+    assert_eq!(
+        data["marketingContact"]["consents"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        &json!({ "purpose": "email_marketing", "lawfulBasis": "CONSENT", "source": format!("resubscribe:{first}"),
+                 "wordingVersion": "resubscribe", "granted": true, "actor": "contact" })
+    );
+    // The next campaign reaches her again.
+    let second = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": second } }))
+        .await;
+    let funnel = wait_sent(&app, &staff, &second).await;
+    assert_eq!(funnel["sent"], 2);
+    assert_eq!(sink.to(&eve_email).len(), 2);
+
+    // Bob's address bounced hard: his re-subscribe link does not lift that.
+    app.ok(
+        &staff,
+        "mutation($i: RecordBounceInput!) { recordBounce(input: $i) { class suppressed } }",
+        json!({ "i": { "email": bob_email, "status": "5.1.1", "diagnostic": "user unknown" } }),
+    )
+    .await;
+    let bob_back = app
+        .marketing
+        .resubscribe_url(&tenant_id, &bob, None)
+        .await
+        .unwrap();
+    let (status, body) = resubscribe(&app, &bob_back).await;
+    assert_eq!(
+        (status, body["errors"][0]["extensions"].clone()),
+        (
+            403,
+            json!({ "code": "FORBIDDEN", "reason": "CONTACT_SUPPRESSED" })
+        )
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": bob_email })).await;
+    assert_eq!(data["suppression"]["reason"], "HARD_BOUNCE");
+}
+
+#[tokio::test]
+async fn the_embedded_mode_files_a_web_form_as_a_crm_lead_on_the_in_process_bus() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, Backends::Embedded, None).await;
+    // CRM on its own SQLite file, on marketing's in-process bus: the one-process mode.
+    let mut crm_runtime = erp_tests::runtime(&issuer, Backends::Embedded).await;
+    crm_runtime.bus = app.runtime.bus.clone();
+    crm_runtime.config.service = "crm".into();
+    let crm = erp_tests::crm::CrmApp::serve(
+        crm_runtime,
+        erp_crm::CrmOptions {
+            consumers: Some(erp_crm::ConsumerOptions::default()),
+        },
+    )
+    .await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let sales = issuer.token(&tenant, "usr_sales", erp_tests::crm::CRM_ADMIN);
+    let data = app
+        .ok(
+            &staff,
+            CREATE_FORM,
+            json!({ "i": { "name": "Demo request", "fields": [{ "key": "EMAIL", "required": true }, { "key": "COMPANY" }] } }),
+        )
+        .await;
+    let url = data["createMarketingForm"]["submitUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let email = address("embedded");
+    let answer = post_form(
+        &app,
+        &url,
+        "application/x-www-form-urlencoded",
+        form_body(&[("email", email.as_str()), ("company", "Acme Ltd")]),
+    )
+    .await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    // A form without consent wording takes no `consent` field.
+    let answer = post_form(
+        &app,
+        &url,
+        "application/x-www-form-urlencoded",
+        form_body(&[("email", email.as_str()), ("consent", "on")]),
+    )
+    .await;
+    assert_eq!(
+        refusal(&answer),
+        (
+            400,
+            "BAD_USER_INPUT".into(),
+            "FORM_SUBMISSION_INVALID".into(),
+            "consent".into()
+        )
+    );
+    let lead = eventually(Duration::from_secs(30), || async {
+        leads_of(&crm, &sales, &email).await.into_iter().next()
+    })
+    .await
+    .expect("the lead reached CRM on the in-process bus");
+    assert_eq!(lead["personName"], email.as_str());
+    assert_eq!(lead["companyName"], "Acme Ltd");
+    assert_eq!(lead["source"], "WEBSITE");
+    // Without consent the contact stays pending (no marketing mail).
+    let data = app.ok(&staff, CONTACT_COUNT, json!({})).await;
+    assert_eq!(
+        data["marketingContacts"]["nodes"],
+        json!([{ "id": data["marketingContacts"]["nodes"][0]["id"], "email": email, "status": "PENDING" }])
+    );
+}
+
+/// A qualified CRM lead whose UTM campaign is `utm_campaign`, converted in `pipeline`.
+async fn converted_lead(
+    crm: &erp_tests::crm::CrmApp,
+    token: &str,
+    name: &str,
+    utm_campaign: &str,
+    pipeline: &str,
+) -> String {
+    let data = crm
+        .ok(
+            token,
+            "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }",
+            json!({ "i": { "personName": name, "companyName": format!("{name} Ltd"), "source": "CAMPAIGN",
+                           "utm": { "source": "newsletter", "medium": "email", "campaign": utm_campaign } } }),
+        )
+        .await;
+    let lead = data["createLead"]["lead"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for status in ["CONTACTED", "QUALIFIED"] {
+        crm.ok(
+            token,
+            "mutation($i: ChangeLeadStatusInput!) { changeLeadStatus(input: $i) { id } }",
+            json!({ "i": { "leadId": lead, "status": status } }),
+        )
+        .await;
+    }
+    crm.ok(
+        token,
+        "mutation($i: ConvertLeadInput!) { convertLead(input: $i) { lead { status } } }",
+        json!({ "i": { "leadId": lead, "pipelineId": pipeline, "amount": { "amount": "5000", "currency": "EUR" } } }),
+    )
+    .await;
+    lead
+}
+
+#[tokio::test]
+async fn a_crm_lead_a_campaign_brought_counts_as_converted_in_its_funnel_through_kafka() {
+    let issuer = TestIssuer::start().await;
+    let tenant = new_tenant();
+    let app = MarketingApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let crm = erp_tests::crm::CrmApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let sales = issuer.token(&tenant, "usr_sales", erp_tests::crm::CRM_ADMIN);
+    subscribed(&app, &staff, &address("fan"), "Fan", "PT").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let spring = campaign(&app, &staff, &template, &everyone).await;
+    let data = crm
+        .ok(
+            &sales,
+            "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id } }",
+            json!({ "i": { "name": "Sales", "opportunityType": "new business",
+                           "stages": [{ "name": "Lead", "probability": 10 }, { "name": "Won soon", "probability": 90 }] } }),
+        )
+        .await;
+    let pipeline = data["createPipeline"]["id"].as_str().unwrap().to_owned();
+
+    // One lead the campaign brought, one from elsewhere (a UTM campaign marketing does not
+    // know): both convert, one counts.
+    converted_lead(&crm, &sales, "Elsewhere", "autumn-fair", &pipeline).await;
+    let brought = converted_lead(&crm, &sales, "Brought", &spring, &pipeline).await;
+    // Marketing's inbox records each lead event of the tenant it handled: four (two created,
+    // two converted) means both leads' events were handled, whatever their partitions.
+    use sea_orm::{ConnectionTrait, Statement};
+    let handled = || async {
+        let db = &app.runtime.db;
+        let row = db
+            .query_one(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM marketing_inbox WHERE tenant_id = $1",
+                [tenant.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    eventually(Duration::from_secs(60), || async {
+        (handled().await == 4).then_some(())
+    })
+    .await
+    .expect("marketing handled the four lead events");
+    let funnel = funnel_of(&app, &staff, &spring).await;
+    assert_eq!(
+        funnel["sent"], 0,
+        "a conversion counts without a send: the lead came by UTM"
+    );
+    let data = app
+        .ok(
+            &staff,
+            "query($id: ID!) { campaign(id: $id) { funnel { converted } } }",
+            json!({ "id": spring }),
+        )
+        .await;
+    assert_eq!(data["campaign"]["funnel"]["converted"], 1);
+    let conversions = app
+        .runtime
+        .db
+        .query_all(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT lead_id, campaign_id FROM mkt_conversions WHERE tenant_id = $1",
+            [tenant.clone().into()],
+        ))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = conversions
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "lead_id").unwrap(),
+                row.try_get("", "campaign_id").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, vec![(brought, spring)]);
 }

@@ -2,10 +2,10 @@
 //! reaches its topic, and with the broker stopped the write still succeeds and its event is
 //! delivered once the broker is back.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use erp_kit::events::{EventBus, EventEnvelope, KafkaBus, KafkaConfig};
+use erp_tests::broker::Broker;
 use erp_tests::{eventually, require_env, Backends, EmployeeApp, TestIssuer};
 use futures::StreamExt;
 use serde_json::json;
@@ -75,63 +75,6 @@ async fn a_write_and_its_event_arrive_on_the_kafka_topic() {
     })
     .await;
     assert!(drained.is_some(), "the outbox row is marked published");
-}
-
-/// A tansu broker of this test's own, so the test can stop and restart it.
-struct Broker {
-    port: u16,
-    child: Option<Child>,
-    dir: std::path::PathBuf,
-}
-
-impl Broker {
-    fn start(port: u16, dir: std::path::PathBuf) -> Self {
-        let mut broker = Self {
-            port,
-            child: None,
-            dir,
-        };
-        broker.restart();
-        broker
-    }
-
-    fn restart(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::File::create(self.dir.join("tansu.log")).unwrap();
-        let child = Command::new(require_env("TANSU_BIN"))
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("tansu starts");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "tansu did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test]

@@ -7,8 +7,9 @@
 
 use chrono::Datelike;
 use erp_kit::crypto::{seal_in_transit, LocalKek};
-use erp_kit::events::EventEnvelope;
+use erp_kit::events::{EventBus, EventEnvelope, KafkaBus, KafkaConfig, SharedBus};
 use erp_kit::TenantId;
+use erp_tests::analytics::{clickhouse_store, fresh_clickhouse_database, AnalyticsApp};
 use erp_tests::finance::{FinanceApp, FINANCE_ADMIN};
 use erp_tests::pmo::{ws_next, ws_subscribe, Socket};
 use erp_tests::{eventually, TestIssuer};
@@ -941,6 +942,25 @@ async fn the_embedded_mode_pays_from_the_employee_subgraphs_events_and_streams_p
     .map(|e| e.envelope)
     .collect();
     assert_eq!(envelopes.len(), 2);
+
+    // Analytics of the one-process mode (the embedded engine) on finance's in-process bus:
+    // each person's employer cost, to the cent.
+    let analytics = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        Some(vec!["erp.finance.events".to_owned()]),
+        app.runtime.bus.clone(),
+        app.runtime.config.kek_file.clone(),
+    )
+    .await;
+    let analytics_hr = issuer.token(&company.tenant, "u-hr", ANALYTICS_HR);
+    await_labour_cost(
+        &analytics,
+        &analytics_hr,
+        &[(ids[0].as_str(), "700000"), (ids[1].as_str(), "560000")],
+    )
+    .await;
     for envelope in &envelopes {
         assert!(envelope.contains("sealed_for_payroll"), "{envelope}");
         for secret in ["60000", "48000", "DE89", "FR14", "TAX-E1", "TAX-E2"] {
@@ -950,4 +970,229 @@ async fn the_embedded_mode_pays_from_the_employee_subgraphs_events_and_streams_p
             );
         }
     }
+}
+
+/// Analytics' labour cost of January (the payroll period of these tests) per person, as HR and
+/// finance see it: (person, currency) and the value in minor units.
+async fn labour_cost(analytics: &AnalyticsApp, token: &str) -> Vec<(String, String, Value)> {
+    let y = year();
+    let data = analytics
+        .ok(
+            token,
+            "query($i: MetricInput!) { metric(input: $i) { rows { dimensions value } } }",
+            json!({"i": {"metric": "labour_cost", "groupBy": ["person"],
+                "from": format!("{y}-01-01"), "to": format!("{y}-01-31")}}),
+        )
+        .await;
+    data["metric"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["dimensions"][0].as_str().unwrap().to_owned(),
+                row["dimensions"][1].as_str().unwrap().to_owned(),
+                row["value"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until analytics' January labour cost is `expected`; fails with what it shows.
+async fn await_labour_cost(analytics: &AnalyticsApp, token: &str, expected: &[(&str, &str)]) {
+    let expected: Vec<(String, String, Value)> = expected
+        .iter()
+        .map(|(person, value)| ((*person).to_owned(), "EUR".to_owned(), json!(value)))
+        .collect();
+    let seen = eventually(std::time::Duration::from_secs(60), || async {
+        (labour_cost(analytics, token).await == expected).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "analytics shows {:?}, not {expected:?}",
+        labour_cost(analytics, token).await
+    );
+}
+
+const ANALYTICS_HR: &[&str] = &["analytics:read", "hr:admin", "finance:read"];
+
+#[tokio::test]
+async fn a_posted_run_reaches_analytics_labour_cost_sealed_through_kafka_and_a_cancellation_zeroes_it(
+) {
+    // A broker of this test's own: finance's topic holds this test's events only.
+    let (_broker, brokers) = erp_tests::broker::private_broker();
+    let issuer = TestIssuer::start().await;
+    let app =
+        FinanceApp::spawn_with(&issuer, erp_tests::Backends::RealWithKafka(brokers.clone())).await;
+    let company = Company::open(&app, &issuer).await;
+    feed_people(&app, &company).await;
+    for employee in ["e-alice", "e-bob"] {
+        company.assign(&app, employee).await;
+    }
+    let admin = &company.admin;
+    let t = &company.tenant;
+    let run = company.run(&app, &format!("{}-01", year())).await;
+    for (name, input) in [
+        ("calculatePayrollRun", "PayrollRunInput"),
+        ("approvePayrollRun", "PayrollRunInput"),
+    ] {
+        app.ok(
+            admin,
+            &run_mutation(name, input),
+            json!({"input": {"runId": run}}),
+        )
+        .await;
+    }
+    app.ok(
+        admin,
+        &step_mutation("postPayrollRun", "PayrollRunStepInput"),
+        json!({"input": {"idempotencyKey": "post-a", "runId": run}}),
+    )
+    .await;
+
+    // Two parts that break the contract, on the same topic: one sealed under another key, one
+    // with a currency that is not one.
+    let bus = KafkaBus::new(KafkaConfig::new(brokers.clone())).unwrap();
+    let stranger = LocalKek::load_or_create(&std::env::temp_dir().join(format!(
+        "erp-test-stranger-kek-{}.key",
+        uuid::Uuid::new_v4().simple()
+    )))
+    .unwrap();
+    let forged_slips =
+        json!({"slips": [{"payslip_id": "ps-forged", "employee_id": "e-alice", "employer_cost": 1}]})
+            .to_string();
+    let forged = seal_in_transit(
+        &stranger,
+        &format!("payroll.cost_posted|{t}|run-forged|1|posted"),
+        &forged_slips,
+    )
+    .await
+    .unwrap();
+    let part = |run_id: &str, currency: &str, sealed: &str| {
+        event(
+            t,
+            "payroll.cost_posted",
+            run_id,
+            json!({"run_id": run_id, "period": "2000-01", "period_end": format!("{}-01-31", year()),
+                "run_type": "regular", "currency": currency, "part": 1, "parts": 1,
+                "slip_count": 1, "reversal": false, "sealed_for_analytics": sealed}),
+        )
+    };
+    bus.publish("erp.finance.events", &part("run-forged", "EUR", &forged))
+        .await
+        .unwrap();
+    bus.publish("erp.finance.events", &part("run-euro", "euro", &forged))
+        .await
+        .unwrap();
+
+    // Analytics on the real ClickHouse, reading finance's topic with the KEK the domains share.
+    let database = fresh_clickhouse_database();
+    let analytics_bus: SharedBus =
+        std::sync::Arc::new(KafkaBus::new(KafkaConfig::new(brokers)).unwrap());
+    let analytics = AnalyticsApp::spawn_with(
+        &issuer,
+        clickhouse_store(&database),
+        &database,
+        Some(vec!["erp.finance.events".to_owned()]),
+        analytics_bus,
+        app.runtime.config.kek_file.clone(),
+    )
+    .await;
+    let hr = issuer.token(t, "u-hr", ANALYTICS_HR);
+    // Each person's employer cost (the slip's gross) to the cent: Alice 7,000.00 (no bonus
+    // here), Bob 5,238.72 (two unpaid days).
+    await_labour_cost(
+        &analytics,
+        &hr,
+        &[("e-alice", "700000"), ("e-bob", "523872")],
+    )
+    .await;
+    // A finance reader without `hr:admin` may not read it per person; an analyst not at all.
+    let analyst = issuer.token(t, "u-analyst", &["analytics:read"]);
+    let (_, refused) = analytics
+        .graphql(
+            &analyst,
+            "query($i: MetricInput!) { metric(input: $i) { rows { value } } }",
+            json!({"i": {"metric": "labour_cost", "groupBy": ["month"],
+                "from": format!("{}-01-01", year()), "to": format!("{}-01-31", year())}}),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["reason"], "COST_FORBIDDEN",
+        "{refused}"
+    );
+
+    // The malformed parts are dead-lettered with their reasons; finance's other events
+    // (`payroll.posted` with ids and counts, `payslip.published`, `journal.posted`) are not.
+    let letters = eventually(std::time::Duration::from_secs(30), || async {
+        let letters = dead_letters(&database, &analytics.group).await;
+        (letters.len() >= 2).then_some(letters)
+    })
+    .await
+    .unwrap_or_default();
+    assert_eq!(
+        letters,
+        vec![
+            (
+                "payroll.cost_posted".to_owned(),
+                "rejected".to_owned(),
+                "`euro` is not an ISO 4217 currency".to_owned()
+            ),
+            (
+                "payroll.cost_posted".to_owned(),
+                "rejected".to_owned(),
+                "payroll.cost_posted: `sealed_for_analytics` does not open with this service's key (sealed under another key, for another event, or altered)".to_owned()
+            ),
+        ]
+    );
+
+    // On the bus, the costs travelled sealed.
+    let outbox = raw_rows(&app, "finance_outbox", t).await;
+    let costs: Vec<String> = outbox
+        .iter()
+        .filter(|r| r.contains("payroll.cost_posted"))
+        .cloned()
+        .collect();
+    assert_eq!(costs.len(), 1);
+    assert!(costs[0].contains("sealed_for_analytics"), "{}", costs[0]);
+    assert_no_plaintext("payroll.cost_posted", &costs);
+
+    // Cancelling the run reverses its entry, and its slips' cost in analytics goes to 0.
+    app.ok(
+        admin,
+        &step_mutation("cancelPayrollRun", "PayrollRunStepInput"),
+        json!({"input": {"idempotencyKey": "cancel-a", "runId": run}}),
+    )
+    .await;
+    await_labour_cost(&analytics, &hr, &[("e-alice", "0"), ("e-bob", "0")]).await;
+}
+
+/// A consumer group's dead letters in the ClickHouse `database`: (event type, failure, error),
+/// sorted.
+async fn dead_letters(database: &str, group: &str) -> Vec<(String, String, String)> {
+    let body = reqwest::Client::new()
+        .post(erp_tests::require_env("CLICKHOUSE_URL"))
+        .query(&[("database", database), ("param_group", group)])
+        .body(
+            "SELECT event_type, failure, error FROM dead_letters FINAL \
+             WHERE consumer_group = {group:String} ORDER BY error FORMAT JSONEachRow",
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let row: Value = serde_json::from_str(line).unwrap();
+            (
+                row["event_type"].as_str().unwrap_or_default().to_owned(),
+                row["failure"].as_str().unwrap_or_default().to_owned(),
+                row["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }

@@ -2,15 +2,22 @@
 //! suppression list of salted address hashes; behaviour events; segments with their stored
 //! membership and static lists; templates, campaigns and the message table that is both the
 //! send queue (leases) and the once-per-(campaign, contact) send key (m0001); the outbox and
-//! the kit's data keys (the per-tenant HMAC key of the address hashes and of the signed links).
+//! the kit's data keys (the per-tenant HMAC key of the address hashes and of the signed links);
+//! web forms and their submissions (m0002); the provider's bounce and complaint reports on
+//! each message (m0003); the consumer's inbox and the CRM leads each campaign brought, with
+//! their conversion (m0004).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
 
 mod m0001_marketing;
+mod m0002_forms;
+mod m0003_mail_events;
+mod m0004_conversions;
 
 use sea_orm_migration::prelude::*;
 
+use crate::inbox::CreateInbox;
 use crate::outbox::CreateOutbox;
 
 pub struct Migrator;
@@ -28,6 +35,13 @@ impl MigratorTrait for Migrator {
                 name: "m0000_marketing_outbox",
             }),
             Box::new(m0001_marketing::Migration),
+            Box::new(m0002_forms::Migration),
+            Box::new(m0003_mail_events::Migration),
+            Box::new(CreateInbox {
+                domain: "marketing",
+                name: "m0004_marketing_inbox",
+            }),
+            Box::new(m0004_conversions::Migration),
         ]
     }
 }

@@ -4,11 +4,16 @@
 //! The consumer's "inbox" is the facts themselves: each fact carries (tenant, kind, entity,
 //! version, event id) and the store keeps the highest version per entity, so an event handled
 //! twice (a redelivery, a replay of the whole topic) changes nothing. [`FactInbox`] therefore
-//! never skips an event: it turns the handler's facts into one batched write, and keeps dead
-//! letters in the store. An event whose payload breaks its contract is dead-lettered at once
+//! never skips an event: it turns the handler's facts into one batched write (the consumer
+//! commits the events' positions only once the batch is stored), and keeps dead letters in the
+//! store. An event whose payload breaks its contract is dead-lettered at once
 //! (never a crash, never a stuck partition); a message that is not an envelope too (the kit).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+
+use erp_kit::crypto::KeyEncryptionKey;
 
 use erp_kit::events::{
     DeadLetter, EventEnvelope, EventHandler, HandlerError, InboxError, InboxStore,
@@ -34,8 +39,18 @@ pub fn source_topics() -> Vec<String> {
         .collect()
 }
 
-/// Turns the events analytics reads into facts ([`facts::facts_of`]).
-pub struct FactsHandler;
+/// Turns the events analytics reads into facts ([`facts::facts_of`]), opening what an event
+/// seals for analytics (payroll's employer costs) with the key-encryption key the domains
+/// share for values in transit.
+pub struct FactsHandler {
+    transit: Arc<dyn KeyEncryptionKey>,
+}
+
+impl FactsHandler {
+    pub fn new(transit: Arc<dyn KeyEncryptionKey>) -> Self {
+        Self { transit }
+    }
+}
 
 #[async_trait::async_trait]
 impl EventHandler<Vec<Fact>> for FactsHandler {
@@ -48,7 +63,28 @@ impl EventHandler<Vec<Fact>> for FactsHandler {
         write: &mut Vec<Fact>,
         event: &EventEnvelope,
     ) -> Result<(), HandlerError> {
-        let made = facts::facts_of(event).map_err(|err| HandlerError::rejected(err.0))?;
+        let sealed = facts::sealed_part(event).map_err(|err| HandlerError::rejected(err.0))?;
+        let opened = match sealed {
+            Some(sealed) => Some(
+                erp_kit::crypto::open_in_transit(
+                    self.transit.as_ref(),
+                    &sealed.context,
+                    &sealed.sealed,
+                )
+                .await
+                // Another key, another event's value or an altered one: it never opens here.
+                .map_err(|_| {
+                    HandlerError::rejected(format!(
+                        "{}: `sealed_for_analytics` does not open with this service's key \
+                         (sealed under another key, for another event, or altered)",
+                        event.event_type
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        let made = facts::facts_of(event, opened.as_ref().map(|text| text.as_str()))
+            .map_err(|err| HandlerError::rejected(err.0))?;
         write.extend(made);
         Ok(())
     }
@@ -102,6 +138,8 @@ impl InboxStore for FactInbox {
         Ok(true)
     }
 
+    /// Hands the facts to the batched writer: stored at its next insert, which
+    /// [`flush`](InboxStore::flush) forces before the events' positions are committed.
     async fn commit(&self, write: Vec<Fact>) -> Result<(), InboxError> {
         if write.is_empty() {
             return Ok(());
@@ -110,6 +148,14 @@ impl InboxStore for FactInbox {
             .push(write)
             .await
             .map_err(InboxError::unavailable)
+    }
+
+    fn defers_writes(&self) -> bool {
+        true
+    }
+
+    async fn flush(&self) -> Result<(), InboxError> {
+        self.writer.flush().await.map_err(InboxError::unavailable)
     }
 
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, InboxError> {

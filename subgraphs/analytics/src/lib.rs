@@ -15,6 +15,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use erp_kit::crypto::{KeyEncryptionKey, LocalKek};
 use erp_kit::events::{Consumer, ConsumerConfig, ConsumerHandle};
 use erp_kit::http::{HttpState, Readiness};
 use erp_kit::runtime::Runtime;
@@ -123,6 +124,13 @@ impl AnalyticsApp {
         self.consumer.shutdown().await;
         self.writer.finish().await;
     }
+
+    /// Stops at once, as a crash would: the facts not stored yet are lost, and so are the
+    /// positions not committed (their events come again to the next consumer of the group).
+    pub async fn kill(self) {
+        self.consumer.kill().await;
+        self.writer.kill().await;
+    }
 }
 
 /// Prepares the store, starts the consumer and its writer, and builds the HTTP router.
@@ -141,16 +149,20 @@ pub async fn start(
         options.cache_prefix.clone(),
         options.writer.clone(),
     );
+    // The key the domains seal values in transit with (payroll's employer costs): the KEK.
+    let transit: Arc<dyn KeyEncryptionKey> =
+        Arc::new(LocalKek::load_or_create(&runtime.config.kek_file)?);
     let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
     let consumer = Consumer::new(
         ConsumerConfig {
-            // Facts collapse under redelivery: commit positions in large strides.
-            commit_every: 1_000,
+            // Each position commit first stores the writer's batch: commit about once per
+            // second (the interval), or when a full batch waits, not per handful of events.
+            commit_every: u64::try_from(options.writer.max_rows).unwrap_or(u64::MAX),
             ..ConsumerConfig::new(options.group.clone(), &topics)
         },
         runtime.bus.clone(),
         events::FactInbox::new(writer, store.clone()),
-        events::FactsHandler,
+        events::FactsHandler::new(transit),
         &runtime.metrics,
     )
     .spawn();

@@ -247,3 +247,10 @@ pub fn start_consumers(runtime: &Runtime, options: &ConsumerOptions) -> Vec<Cons
     )
     .spawn()]
 }
+
+/// The consumer group that files marketing's web-form submissions as leads
+/// (`crate::consumers::start_lead_intake`).
+pub const LEAD_INTAKE_GROUP: &str = "erp.crm.lead_intake";
+
+/// Marketing's `form.submitted`: a web-form enquiry to file as a lead.
+pub const FORM_SUBMITTED: &str = "form.submitted";

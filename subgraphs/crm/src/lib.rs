@@ -1,16 +1,19 @@
 //! The CRM subgraph: clients (companies and people, addresses, tax ids), leads with their
 //! activities, scoring and assignment, pipelines and opportunities with a live board,
 //! quotes with versions and proposals, the duplicate finder and merges, CSV imports, and
-//! the hand-offs by event (`opportunity.won` to PMO, `quote.accepted` to finance).
+//! the hand-offs by event (`opportunity.won` to PMO, `quote.accepted` to finance), and leads
+//! filed from marketing's web forms (`form.submitted`).
 //! PostgreSQL in production, SQLite embedded.
 //!
 //! The floor plan (the same in every subgraph): `domain/` pure rules and newtypes, `app/` the
 //! use cases on [`Crm`], `store/` tenant-scoped queries and writes with `store/entities/`
 //! the sea-orm models, `graphql/` the schema calling [`Crm`] (and the import endpoint beside
-//! it), `events.rs` what is published and the consumer of the employee subgraph's events.
+//! it), `events.rs` what is published and the consumer of the employee subgraph's events,
+//! `consumers.rs` the lead intake from marketing's web forms.
 //! [`start`] wires them into a [`CrmApp`].
 
 pub mod app;
+pub mod consumers;
 pub mod domain;
 pub mod events;
 pub mod graphql;
@@ -91,10 +94,17 @@ pub async fn start_with(runtime: &Runtime, options: CrmOptions) -> anyhow::Resul
         RelayConfig::default(),
     )
     .spawn();
-    let consumers = match &options.consumers {
+    let mut consumers = match &options.consumers {
         Some(consumer_options) => events::start_consumers(runtime, consumer_options),
         None => Vec::new(),
     };
+    if let Some(consumer_options) = &options.consumers {
+        consumers.push(crate::consumers::start_lead_intake(
+            runtime,
+            consumer_options,
+            &crm,
+        ));
+    }
     let schema = build_schema(Some(crm.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,

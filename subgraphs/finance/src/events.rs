@@ -24,6 +24,11 @@ pub const PAYROLL_CANCELLED: &str = "payroll.cancelled";
 pub const PAYROLL_PAID: &str = "payroll.paid";
 /// A payslip is visible to its employee (after the run's posting committed); no amounts.
 pub const PAYSLIP_PUBLISHED: &str = "payslip.published";
+/// A posted (or, `reversal: true`, cancelled) run's employer cost per payslip, for analytics:
+/// the slips' ids and costs sealed in transit (`sealed_for_analytics`), in parts of at most
+/// [`crate::app::payroll::COST_PART_SLIPS`] slips. Enqueued with `payroll.posted` (and
+/// `payroll.cancelled`) in the same transaction.
+pub const PAYROLL_COST_POSTED: &str = "payroll.cost_posted";
 
 /// The consumer group that keeps finance's directory of people.
 pub const ORG_GROUP: &str = "erp.finance.org";

@@ -1,7 +1,9 @@
 //! The events this subgraph publishes on `erp.marketing.events` through its outbox. Every
 //! envelope carries the kit's `id` (UUIDv7), `tenant_id`, `occurred_at`, `schema_version` (1)
 //! and `aggregate_id`. No personal data travels in them: contacts are named by id (CRM links
-//! its person through `crm_person_id`), never by address.
+//! its person through `crm_person_id`), never by address, with one exception:
+//! `form.submitted` carries what the person typed into a web form, because its consumer (CRM)
+//! files it as a lead and has no other way to learn it.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,13 @@ pub const CONTACT_ERASED: &str = "contact.erased";
 pub const CAMPAIGN_STATUS_CHANGED: &str = "campaign.status_changed";
 /// A message was handed to the relay (feeds the funnel in analytics).
 pub const MESSAGE_SENT: &str = "message.sent";
+/// The provider reported a message bounced (`class` hard or soft) ([`MessageReported`]).
+pub const MESSAGE_BOUNCED: &str = "message.bounced";
+/// The recipient reported a message as spam ([`MessageReported`]): the complaint rate.
+pub const MESSAGE_COMPLAINED: &str = "message.complained";
+/// A website's form submission was accepted: CRM creates a lead (or adds it to the open lead
+/// of the same address) ([`FormSubmitted`]).
+pub const FORM_SUBMITTED: &str = "form.submitted";
 
 /// Payload of the `contact.*` events, aggregate: the contact.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -40,4 +49,44 @@ pub struct MessageSent {
     pub message_id: String,
     pub campaign_id: String,
     pub contact_id: String,
+}
+
+/// Payload of `message.bounced` and `message.complained`, aggregate: the message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageReported {
+    pub message_id: String,
+    pub campaign_id: String,
+    pub contact_id: String,
+    /// `hard`, `soft` or `complaint`.
+    pub class: String,
+}
+
+/// Payload of `form.submitted` (schema version 1), aggregate: the submission. The values as
+/// submitted (trimmed; the address normalised to lower case); absent fields are `null`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FormSubmitted {
+    pub submission_id: String,
+    pub form_id: String,
+    pub form_name: String,
+    /// The marketing contact the submission was filed under.
+    pub contact_id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    /// As typed (marketing upper-cases it on the contact).
+    pub country: Option<String>,
+    pub message: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_term: Option<String>,
+    pub utm_content: Option<String>,
+    /// Whether the consent to marketing e-mail was ticked (logged in marketing).
+    pub consent_granted: bool,
+    /// The version of the consent wording shown, when consent was granted.
+    pub consent_wording_version: Option<String>,
 }

@@ -11,9 +11,11 @@
 //! use cases on [`Marketing`] (and the sender), `store/` tenant-scoped queries and writes with
 //! `store/entities/` the sea-orm models, `graphql/` the schema calling [`Marketing`] and the
 //! public one-click routes beside it, `events.rs` what is published, `mail.rs` the relay
-//! adapter. [`start`] wires them into a [`MarketingApp`].
+//! adapter, `consumers.rs` the consumer of CRM's lead events (the funnel's `converted` stage).
+//! [`start`] wires them into a [`MarketingApp`].
 
 pub mod app;
+pub mod consumers;
 pub mod domain;
 pub mod events;
 pub mod graphql;
@@ -57,11 +59,14 @@ pub struct MarketingOptions {
     pub settings: Settings,
     /// Run a sender in this process (`None`: not; tests start and kill their own).
     pub sender: Option<SenderOptions>,
+    /// Run the consumers of CRM's lead events (the funnel's `converted` stage); `None`: not.
+    pub consumers: Option<consumers::ConsumerOptions>,
 }
 
 impl MarketingOptions {
-    /// From the environment: `ERP_SMTP_URL`, `ERP_MARKETING_PUBLIC_URL`, `ERP_MARKETING_FROM`;
-    /// a sender runs.
+    /// From the environment: `ERP_SMTP_URL`, `ERP_MARKETING_PUBLIC_URL`, `ERP_MARKETING_FROM`,
+    /// `ERP_MARKETING_WEBHOOK_SECRET` (the mail provider's webhook signing secret); a sender
+    /// runs.
     pub fn from_env() -> Self {
         let mut settings = Settings::default();
         if let Ok(url) = std::env::var("ERP_MARKETING_PUBLIC_URL") {
@@ -70,10 +75,14 @@ impl MarketingOptions {
         if let Ok(from) = std::env::var("ERP_MARKETING_FROM") {
             settings.from_address = from;
         }
+        settings.webhook_secret = std::env::var("ERP_MARKETING_WEBHOOK_SECRET")
+            .ok()
+            .filter(|secret| !secret.is_empty());
         Self {
             smtp_url: std::env::var("ERP_SMTP_URL").ok().filter(|u| !u.is_empty()),
             settings,
             sender: Some(SenderOptions::default()),
+            consumers: Some(consumers::ConsumerOptions::default()),
         }
     }
 }
@@ -93,16 +102,18 @@ pub async fn service(runtime: &Runtime, options: &MarketingOptions) -> anyhow::R
         cipher,
         mailer,
         options.settings.clone(),
+        runtime.cache.clone(),
     ))
 }
 
 /// A running marketing subgraph: its HTTP router (GraphQL and the one-click routes), its use
-/// cases, its outbox relay and its sender.
+/// cases, its outbox relay, its sender and its consumers.
 pub struct MarketingApp {
     pub router: axum::Router,
     pub marketing: Marketing,
     pub relay: RelayHandle,
     pub sender: Option<SenderHandle>,
+    pub consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 /// [`start_with`] with the options of the environment.
@@ -127,6 +138,10 @@ pub async fn start_with(
         (Some(sender), Some(_)) => Some(marketing.spawn_sender(sender.clone())),
         _ => None,
     };
+    let consumers = match &options.consumers {
+        Some(consumer_options) => consumers::start_consumers(runtime, consumer_options, &marketing),
+        None => Vec::new(),
+    };
     let schema = build_schema(Some(marketing.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
@@ -139,11 +154,15 @@ pub async fn start_with(
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
     })
-    .merge(graphql::public::router(marketing.clone()));
+    .merge(graphql::public::router(
+        marketing.clone(),
+        erp_kit::http::TrustedProxies(runtime.config.trusted_proxies.clone()),
+    ));
     Ok(MarketingApp {
         router,
         marketing,
         relay,
         sender,
+        consumers,
     })
 }

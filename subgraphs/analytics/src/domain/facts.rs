@@ -124,7 +124,7 @@ pub const INGESTED_EVENTS: &[&str] = &[
     "employee.hired",
     "invoice.posted",
     "expense.approved",
-    "payroll.posted",
+    "payroll.cost_posted",
     "opportunity.won",
     "ticket.created",
     "sla.breached",
@@ -236,15 +236,65 @@ struct ExpenseApproved {
     total: i64,
 }
 
-/// `payroll.posted` (finance's payroll; the contract analytics reads): one person's employer
-/// cost for a period.
+/// `payroll.cost_posted` (finance's payroll, schema version 1): a part of a posted run's
+/// slips, their employer costs sealed in transit for analytics. (`payroll.posted` carries ids
+/// and counts only: analytics does not read it.)
 #[derive(Deserialize)]
-struct PayrollPosted {
-    payslip_id: String,
-    employee_id: String,
+struct PayrollCostPosted {
+    run_id: String,
     period_end: NaiveDate,
     currency: String,
+    part: usize,
+    slip_count: usize,
+    #[serde(default)]
+    reversal: bool,
+    sealed_for_analytics: String,
+}
+
+/// What `payroll.cost_posted` seals.
+#[derive(Deserialize)]
+struct CostSlips {
+    slips: Vec<CostSlip>,
+}
+
+/// One person's employer cost for the run's period (minor units of the run's currency).
+#[derive(Deserialize)]
+struct CostSlip {
+    payslip_id: String,
+    employee_id: String,
     employer_cost: i64,
+}
+
+/// A value an event carries sealed in transit ([`erp_kit::crypto::seal_in_transit`]) that
+/// must be opened (with `context` as associated data) before the event makes facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub context: String,
+    pub sealed: String,
+}
+
+/// The associated data finance seals a `payroll.cost_posted` part with (its
+/// `cost_transit_context`): event type, tenant, run, part, posted or reversal.
+fn cost_context(tenant: &str, run_id: &str, part: usize, reversal: bool) -> String {
+    format!(
+        "payroll.cost_posted|{tenant}|{run_id}|{part}|{}",
+        if reversal { "reversal" } else { "posted" }
+    )
+}
+
+/// What `event` carries sealed for analytics (None: nothing, its payload is all in clear).
+pub fn sealed_part(event: &EventEnvelope) -> Result<Option<Sealed>, Malformed> {
+    if event.event_type != "payroll.cost_posted" {
+        return Ok(None);
+    }
+    // The part in clear is checked first: its faults are reported as such, not as a seal's.
+    let p: PayrollCostPosted = decode(event)?;
+    non_empty("run_id", &p.run_id)?;
+    currency(&p.currency)?;
+    Ok(Some(Sealed {
+        context: cost_context(&event.tenant_id, &p.run_id, p.part, p.reversal),
+        sealed: p.sealed_for_analytics,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -297,9 +347,9 @@ fn currency(code: &str) -> Result<String, Malformed> {
     }
 }
 
-/// The facts `event` makes (none for a type that is not ingested); an event whose payload does
-/// not fit its contract is [`Malformed`].
-pub fn facts_of(event: &EventEnvelope) -> Result<Vec<Fact>, Malformed> {
+/// The facts `event` makes (none for a type that is not ingested), given its [`sealed_part`]
+/// opened (`opened`); an event whose payload does not fit its contract is [`Malformed`].
+pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>, Malformed> {
     non_empty("tenant_id", &event.tenant_id)?;
     let occurred = event.occurred_at.date_naive();
     Ok(match event.event_type.as_str() {
@@ -398,14 +448,41 @@ pub fn facts_of(event: &EventEnvelope) -> Result<Vec<Fact>, Malformed> {
             fact.currency = currency(&p.currency)?;
             vec![fact]
         }
-        "payroll.posted" => {
-            let p: PayrollPosted = decode(event)?;
-            non_empty("payslip_id", &p.payslip_id)?;
-            let mut fact = base(event, FactKind::PayrollCost, &p.payslip_id, p.period_end);
-            fact.person_id = p.employee_id;
-            fact.amount = p.employer_cost;
-            fact.currency = currency(&p.currency)?;
-            vec![fact]
+        "payroll.cost_posted" => {
+            let p: PayrollCostPosted = decode(event)?;
+            let currency = currency(&p.currency)?;
+            let opened = opened.ok_or_else(|| {
+                Malformed("payroll.cost_posted: `sealed_for_analytics` was not opened".into())
+            })?;
+            let sealed: CostSlips = serde_json::from_str(opened).map_err(|err| {
+                Malformed(format!(
+                    "payroll.cost_posted: the sealed slips do not fit their contract: {err}"
+                ))
+            })?;
+            if sealed.slips.len() != p.slip_count {
+                return Err(Malformed(format!(
+                    "payroll.cost_posted: `slip_count` is {} but {} slips are sealed",
+                    p.slip_count,
+                    sealed.slips.len()
+                )));
+            }
+            let mut facts = Vec::with_capacity(sealed.slips.len());
+            for slip in sealed.slips {
+                non_empty("payslip_id", &slip.payslip_id)?;
+                non_empty("employee_id", &slip.employee_id)?;
+                if slip.employer_cost < 0 {
+                    return Err(Malformed(format!(
+                        "payroll.cost_posted: the employer cost of payslip {} is negative",
+                        slip.payslip_id
+                    )));
+                }
+                let mut fact = base(event, FactKind::PayrollCost, &slip.payslip_id, p.period_end);
+                fact.person_id = slip.employee_id;
+                fact.amount = slip.employer_cost;
+                fact.currency = currency.clone();
+                facts.push(fact);
+            }
+            facts
         }
         "opportunity.won" => {
             let p: OpportunityWon = decode(event)?;
@@ -440,6 +517,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn facts_of_clear(event: &EventEnvelope) -> Result<Vec<Fact>, Malformed> {
+        facts_of(event, None)
+    }
+
     fn event(event_type: &str, payload: serde_json::Value) -> EventEnvelope {
         EventEnvelope::new(
             &erp_kit::TenantId::from_claim("t1"),
@@ -452,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_stopped_timer_is_a_time_entry_on_its_start_day_and_iso_week() {
-        let facts = facts_of(&event(
+        let facts = facts_of_clear(&event(
             "timer.stopped",
             json!({"timer_id": "x", "time_entry_id": "te1", "user_id": "u1", "task_id": "k",
                    "project_id": "p1", "started_at": "2027-01-03T23:30:00Z",
@@ -482,7 +563,7 @@ mod tests {
 
     #[test]
     fn a_closed_sprint_is_one_sprint_fact_and_one_fact_per_completed_task() {
-        let facts = facts_of(&event(
+        let facts = facts_of_clear(&event(
             "sprint.closed",
             json!({"sprint_id": "s1", "project_id": "p1", "completed_task_ids": ["a", "b"],
                    "carried_over_task_ids": ["c"], "carried_over_to": null}),
@@ -503,12 +584,12 @@ mod tests {
     fn cancelled_leave_replaces_the_approved_fact_with_zero_time() {
         let payload = json!({"request_id": "r1", "employee_id": "e1", "leave_type_id": "lt",
             "start_date": "2027-03-01", "end_date": "2027-03-03", "days": 2.5, "status": "approved"});
-        let approved = facts_of(&event("leave.approved", payload.clone())).unwrap();
+        let approved = facts_of_clear(&event("leave.approved", payload.clone())).unwrap();
         assert_eq!(
             approved[0].quantity,
             2 * WORKDAY_SECONDS + WORKDAY_SECONDS / 2
         );
-        let cancelled = facts_of(&event("leave.cancelled", payload)).unwrap();
+        let cancelled = facts_of_clear(&event("leave.cancelled", payload)).unwrap();
         assert_eq!(
             (cancelled[0].entity_id.as_str(), cancelled[0].quantity),
             ("r1", 0)
@@ -517,16 +598,96 @@ mod tests {
 
     #[test]
     fn a_payload_that_breaks_its_contract_is_malformed_and_other_types_make_nothing() {
-        assert!(facts_of(&event("timer.stopped", json!({"user_id": 4}))).is_err());
-        assert!(facts_of(&event(
+        assert!(facts_of_clear(&event("timer.stopped", json!({"user_id": 4}))).is_err());
+        assert!(facts_of_clear(&event(
             "invoice.posted",
             json!({"invoice_id": "i", "customer_id": "c", "date": "2027-01-01",
                    "currency": "euro", "total": 5, "project_id": null})
         ))
         .is_err());
         assert_eq!(
-            facts_of(&event("task.moved", json!({}))).unwrap(),
+            facts_of_clear(&event("task.moved", json!({}))).unwrap(),
             Vec::new()
+        );
+        // `payroll.posted` carries no amounts: analytics reads `payroll.cost_posted` instead.
+        assert!(!ingests("payroll.posted"));
+    }
+
+    fn cost_event(reversal: bool) -> EventEnvelope {
+        event(
+            "payroll.cost_posted",
+            json!({"run_id": "run1", "period": "2027-01", "period_end": "2027-01-31",
+                   "run_type": "regular", "currency": "EUR", "part": 2, "parts": 2,
+                   "slip_count": 2, "reversal": reversal, "sealed_for_analytics": "t1.x"}),
+        )
+    }
+
+    #[test]
+    fn a_cost_part_is_one_payroll_cost_fact_per_sealed_slip_on_the_periods_last_day() {
+        let posted = cost_event(false);
+        let sealed = sealed_part(&posted).unwrap().unwrap();
+        assert_eq!(
+            sealed,
+            Sealed {
+                context: "payroll.cost_posted|t1|run1|2|posted".into(),
+                sealed: "t1.x".into()
+            }
+        );
+        assert_eq!(
+            sealed_part(&cost_event(true)).unwrap().unwrap().context,
+            "payroll.cost_posted|t1|run1|2|reversal"
+        );
+        let opened = json!({"slips": [
+            {"payslip_id": "ps1", "employee_id": "e1", "employer_cost": 750_000},
+            {"payslip_id": "ps2", "employee_id": "e2", "employer_cost": 523_872}]})
+        .to_string();
+        let facts = facts_of(&posted, Some(&opened)).unwrap();
+        let made: Vec<_> = facts
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.entity_id.as_str(),
+                    f.person_id.as_str(),
+                    f.amount,
+                    f.currency.as_str(),
+                    f.day.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            made,
+            vec![
+                (
+                    FactKind::PayrollCost,
+                    "ps1",
+                    "e1",
+                    750_000,
+                    "EUR",
+                    "2027-01-31"
+                ),
+                (
+                    FactKind::PayrollCost,
+                    "ps2",
+                    "e2",
+                    523_872,
+                    "EUR",
+                    "2027-01-31"
+                ),
+            ]
+        );
+        // Not opened, or a count that disagrees with the sealed slips: malformed.
+        assert!(facts_of(&posted, None).is_err());
+        let one =
+            json!({"slips": [{"payslip_id": "ps1", "employee_id": "e1", "employer_cost": 1}]})
+                .to_string();
+        assert_eq!(
+            facts_of(&posted, Some(&one)).unwrap_err().0,
+            "payroll.cost_posted: `slip_count` is 2 but 1 slips are sealed"
+        );
+        assert_eq!(
+            sealed_part(&event("invoice.posted", json!({}))).unwrap(),
+            None
         );
     }
 }

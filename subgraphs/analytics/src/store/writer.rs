@@ -1,22 +1,27 @@
 //! Batched fact writes: the consumer hands each event's facts to a [`FactWriter`], and one task
 //! inserts them about once per second (or as soon as `max_rows` wait), as ClickHouse's
-//! maintainers advise (many small inserts end in TOO_MANY_PARTS). A failed insert is retried
-//! with backoff, holding its batch; meanwhile the channel fills and the consumer waits
-//! (back-pressure), so nothing is dropped.
+//! maintainers advise (many small inserts end in TOO_MANY_PARTS). A failed insert keeps its
+//! batch and is tried again after a backoff; a full batch that cannot be stored stops the
+//! writer taking more (the channel fills and the consumer waits: back-pressure), so nothing is
+//! dropped and memory stays bounded.
 //!
 //! After each insert the writer announces, per tenant, the days its facts touched on the
 //! cache's pub/sub channel [`facts_channel`] (every replica's live tiles listen).
 //!
-//! The consumer settles an event once its facts are in the writer, not in the store: a crash in
-//! the second before a flush loses those facts until the events are replayed (the facts
-//! collapse under replay, so replaying is always safe).
+//! The consumer acknowledges nothing before it is stored: its positions are settled and
+//! committed only after [`FactWriter::flush`] stored every fact handed so far (the inbox
+//! [defers its writes](erp_kit::events::InboxStore::defers_writes)). A crash between handling
+//! and storing loses nothing: the events are delivered again, and their facts collapse into
+//! whatever was stored already.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use erp_kit::cache::SharedCache;
 
@@ -55,28 +60,68 @@ impl Default for WriterConfig {
     }
 }
 
+/// What the writer task is asked.
+enum Command {
+    /// One event's facts, to store with the next batch.
+    Facts(Vec<StoredFact>),
+    /// Store every fact handed so far now; answers whether they are stored.
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
 /// Hands facts to the writer task. Cloned freely.
 #[derive(Clone)]
 pub struct FactWriter {
-    tx: mpsc::Sender<Vec<StoredFact>>,
+    tx: mpsc::Sender<Command>,
 }
 
 /// The writer task; dropping every [`FactWriter`] flushes what waits and ends it.
-pub struct WriterTask(Option<tokio::task::JoinHandle<()>>);
+pub struct WriterTask {
+    task: Option<tokio::task::JoinHandle<()>>,
+    counts: Arc<WriterCounts>,
+}
+
+/// What the writer counts (operators' logs, tests).
+#[derive(Default)]
+struct WriterCounts {
+    /// Inserts that failed (each batch was tried again).
+    failed_inserts: AtomicU64,
+    /// [`FactWriter::flush`] calls answered "not stored" (the consumer held its positions).
+    failed_flushes: AtomicU64,
+}
 
 impl WriterTask {
     /// Waits until the facts handed so far are stored (the writers must be dropped first).
     pub async fn finish(mut self) {
-        if let Some(task) = self.0.take() {
+        if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+
+    /// Stops at once, as a crash would: the facts not stored yet are lost (their events were
+    /// not acknowledged, so they come again).
+    pub async fn kill(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Inserts that failed so far (each was tried again later).
+    pub fn failed_inserts(&self) -> u64 {
+        self.counts.failed_inserts.load(Ordering::Relaxed)
+    }
+
+    /// Flushes answered "not stored" so far: each time the consumer was about to commit its
+    /// positions and kept them, since its events' facts were not stored.
+    pub fn failed_flushes(&self) -> u64 {
+        self.counts.failed_flushes.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for WriterTask {
     fn drop(&mut self) {
         // Not aborted: it ends by itself once the writers are gone, after its last flush.
-        self.0.take();
+        self.task.take();
     }
 }
 
@@ -88,8 +133,23 @@ impl FactWriter {
         config: WriterConfig,
     ) -> (Self, WriterTask) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let task = tokio::spawn(run(store, cache, prefix, config, rx));
-        (Self { tx }, WriterTask(Some(task)))
+        let counts = Arc::new(WriterCounts::default());
+        let batch = Batch {
+            store,
+            cache,
+            prefix,
+            facts: Vec::new(),
+            failures: 0,
+            counts: counts.clone(),
+        };
+        let task = tokio::spawn(run(batch, config, rx));
+        (
+            Self { tx },
+            WriterTask {
+                task: Some(task),
+                counts,
+            },
+        )
     }
 
     /// Queues one event's facts; waits while the writer is behind. Err: the writer is gone.
@@ -100,87 +160,131 @@ impl FactWriter {
             .map(|fact| StoredFact { fact, ingested_ms })
             .collect();
         self.tx
-            .send(stored)
+            .send(Command::Facts(stored))
             .await
             .map_err(|_| "the fact writer stopped".to_owned())
     }
+
+    /// Stores every fact queued so far (one insert attempt); Err: they are not stored yet.
+    pub async fn flush(&self) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Flush(reply))
+            .await
+            .map_err(|_| "the fact writer stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the fact writer stopped".to_owned())?
+    }
 }
 
-async fn run(
+/// The facts waiting to be inserted, and where they go.
+struct Batch {
     store: SharedFacts,
     cache: SharedCache,
     prefix: String,
-    config: WriterConfig,
-    mut rx: mpsc::Receiver<Vec<StoredFact>>,
-) {
-    let mut buffer: Vec<StoredFact> = Vec::new();
+    facts: Vec<StoredFact>,
+    /// Consecutive failed inserts (the backoff grows with them).
+    failures: u32,
+    counts: Arc<WriterCounts>,
+}
+
+impl Batch {
+    fn backoff(&self) -> Duration {
+        Duration::from_millis(200)
+            .saturating_mul(2u32.saturating_pow(self.failures.min(6)))
+            .min(Duration::from_secs(10))
+    }
+
+    /// One insert of the waiting facts, then their announcement; on failure they wait on.
+    async fn store(&mut self) -> Result<(), String> {
+        if self.facts.is_empty() {
+            return Ok(());
+        }
+        if let Err(err) = self.store.insert(&self.facts).await {
+            self.failures += 1;
+            self.counts.failed_inserts.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %err, facts = self.facts.len(), failures = self.failures, "fact insert failed, will retry");
+            return Err(format!("facts not stored: {err}"));
+        }
+        self.failures = 0;
+        self.announce().await;
+        self.facts.clear();
+        Ok(())
+    }
+
+    /// Tells the live tiles which days of which tenants the stored facts touched.
+    async fn announce(&self) {
+        let mut touched: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for stored in &self.facts {
+            touched
+                .entry(stored.fact.tenant_id.as_str())
+                .or_default()
+                .insert(stored.fact.day.as_str());
+        }
+        for (tenant, days) in touched {
+            let message = FactsChanged {
+                days: days.into_iter().map(str::to_owned).collect(),
+            };
+            if let Ok(bytes) = serde_json::to_vec(&message) {
+                // Best effort: a tile that misses it updates with the next change.
+                if let Err(err) = self
+                    .cache
+                    .publish(&facts_channel(&self.prefix, tenant), &bytes)
+                    .await
+                {
+                    tracing::warn!(error = %err, "facts announcement not published");
+                }
+            }
+        }
+    }
+}
+
+async fn run(mut batch: Batch, config: WriterConfig, mut rx: mpsc::Receiver<Command>) {
     let mut deadline = tokio::time::Instant::now() + config.interval;
     loop {
-        let received = if buffer.is_empty() {
+        // A full batch is stored before more is taken: the channel fills, the consumer waits.
+        while batch.facts.len() >= config.max_rows {
+            if batch.store().await.is_err() {
+                tokio::time::sleep(batch.backoff()).await;
+            }
+        }
+        let command = if batch.facts.is_empty() {
             rx.recv().await
         } else {
             tokio::select! {
-                received = rx.recv() => received,
+                command = rx.recv() => command,
                 _ = tokio::time::sleep_until(deadline) => {
-                    flush(&store, &cache, &prefix, &mut buffer).await;
+                    if batch.store().await.is_err() {
+                        deadline = tokio::time::Instant::now() + batch.backoff();
+                    }
                     continue;
                 }
             }
         };
-        match received {
-            Some(facts) => {
-                if buffer.is_empty() {
+        match command {
+            Some(Command::Facts(facts)) => {
+                if batch.facts.is_empty() {
                     deadline = tokio::time::Instant::now() + config.interval;
                 }
-                buffer.extend(facts);
-                if buffer.len() >= config.max_rows {
-                    flush(&store, &cache, &prefix, &mut buffer).await;
+                batch.facts.extend(facts);
+            }
+            Some(Command::Flush(reply)) => {
+                let stored = batch.store().await;
+                if stored.is_err() {
+                    batch.counts.failed_flushes.fetch_add(1, Ordering::Relaxed);
+                    deadline = tokio::time::Instant::now() + batch.backoff();
                 }
+                let _ = reply.send(stored);
             }
             None => {
-                flush(&store, &cache, &prefix, &mut buffer).await;
+                // Every writer is gone (a graceful stop): store what is left, however long it
+                // takes.
+                while batch.store().await.is_err() {
+                    tokio::time::sleep(batch.backoff()).await;
+                }
                 return;
             }
         }
     }
-}
-
-/// Inserts the buffer (retrying until it is stored), then announces it.
-async fn flush(
-    store: &SharedFacts,
-    cache: &SharedCache,
-    prefix: &str,
-    buffer: &mut Vec<StoredFact>,
-) {
-    if buffer.is_empty() {
-        return;
-    }
-    let mut failures: u32 = 0;
-    while let Err(err) = store.insert(buffer).await {
-        failures += 1;
-        let wait = Duration::from_millis(200)
-            .saturating_mul(2u32.saturating_pow(failures.min(6)))
-            .min(Duration::from_secs(10));
-        tracing::warn!(error = %err, facts = buffer.len(), failures, "fact insert failed, will retry");
-        tokio::time::sleep(wait).await;
-    }
-    let mut touched: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for stored in buffer.iter() {
-        touched
-            .entry(stored.fact.tenant_id.as_str())
-            .or_default()
-            .insert(stored.fact.day.as_str());
-    }
-    for (tenant, days) in touched {
-        let message = FactsChanged {
-            days: days.into_iter().map(str::to_owned).collect(),
-        };
-        if let Ok(bytes) = serde_json::to_vec(&message) {
-            // Best effort: a tile that misses it updates with the next change.
-            if let Err(err) = cache.publish(&facts_channel(prefix, tenant), &bytes).await {
-                tracing::warn!(error = %err, "facts announcement not published");
-            }
-        }
-    }
-    buffer.clear();
 }

@@ -115,12 +115,35 @@ pub struct NewAssignmentRule {
     pub priority: i32,
 }
 
+/// The `lead.created` event of a new lead.
+pub(crate) fn lead_created(
+    tenant: &TenantId,
+    model: &lead::Model,
+    actor: &str,
+) -> ApiResult<EventEnvelope> {
+    EventEnvelope::by_actor(
+        tenant,
+        events::LEAD_CREATED,
+        &model.id,
+        actor,
+        serde_json::json!({
+            "lead_id": model.id,
+            "source": model.source,
+            "utm_source": model.utm_source,
+            "utm_medium": model.utm_medium,
+            "utm_campaign": model.utm_campaign,
+            "owner_id": model.owner_id,
+            "score": model.score,
+        }),
+    )
+}
+
 fn lead_status(model: &lead::Model) -> LeadStatus {
     LeadStatus::from_db(&model.status).unwrap_or(LeadStatus::New)
 }
 
 /// The name a lead is matched and indexed by: its company when it names one, else the person.
-fn lead_name(model: &lead::Model) -> &str {
+pub(crate) fn lead_name(model: &lead::Model) -> &str {
     model.company_name.as_deref().unwrap_or(&model.person_name)
 }
 
@@ -320,21 +343,7 @@ impl Crm {
             &name_tokens(lead_name(&model)),
         )
         .await?;
-        let created = EventEnvelope::by_actor(
-            tenant,
-            events::LEAD_CREATED,
-            &model.id,
-            &viewer.user_id,
-            serde_json::json!({
-                "lead_id": model.id,
-                "source": model.source,
-                "utm_source": model.utm_source,
-                "utm_medium": model.utm_medium,
-                "utm_campaign": model.utm_campaign,
-                "owner_id": model.owner_id,
-                "score": model.score,
-            }),
-        )?;
+        let created = lead_created(tenant, &model, &viewer.user_id)?;
         self.outbox.enqueue(&txn, &created).await?;
         self.commit(txn).await?;
         Ok((model, duplicates))
@@ -361,7 +370,11 @@ impl Crm {
     }
 
     /// Rescores `model` from its activities and the tenant's rules (in `txn`).
-    async fn rescore(&self, txn: &WriteTransaction, model: &mut lead::Model) -> ApiResult<()> {
+    pub(crate) async fn rescore(
+        &self,
+        txn: &WriteTransaction,
+        model: &mut lead::Model,
+    ) -> ApiResult<()> {
         let tenant = TenantId::from_claim(&model.tenant_id);
         let activities = store::activity_counts(txn, &tenant, &model.id).await?;
         let rules: Vec<ScoringRule> = store::scoring_rules(txn, &tenant)

@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod duplicates;
 pub mod import;
+pub mod intake;
 pub mod leads;
 pub mod pipeline;
 pub mod quotes;

@@ -44,6 +44,25 @@ pub async fn lead(
         .await
 }
 
+/// The oldest unmerged, unconverted lead with this e-mail key (the one a new enquiry from the
+/// same address joins), locked for the rest of the transaction.
+pub async fn lock_unconverted_by_email_key(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    email_key: &str,
+) -> Result<Option<lead::Model>, DbErr> {
+    lead::Entity::find()
+        .filter(lead::Column::TenantId.eq(tenant.as_str()))
+        .filter(lead::Column::EmailKey.eq(email_key))
+        .filter(lead::Column::MergedIntoId.is_null())
+        .filter(lead::Column::Status.ne("converted"))
+        .order_by_asc(lead::Column::CreatedAt)
+        .order_by_asc(lead::Column::Id)
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
 /// A lead, locked for the rest of the transaction (PostgreSQL `FOR UPDATE`): a conversion
 /// takes it first, so two conversions of one lead cannot both pass.
 pub async fn lock(

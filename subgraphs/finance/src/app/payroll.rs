@@ -163,6 +163,59 @@ struct RunEvent<'a> {
     entry_id: Option<&'a str>,
 }
 
+/// Slips per `payroll.cost_posted` event: a part stays far below a broker's message limit
+/// (about 120 bytes a slip sealed) and a run of 10,000 slips costs ten seals.
+pub const COST_PART_SLIPS: usize = 1_000;
+
+/// Payload of `payroll.cost_posted` (schema version 1), what analytics reads of a run: the
+/// run's ids, the period, the currency and the part in clear; the slips' ids and employer costs
+/// sealed in transit for analytics ([`erp_kit::crypto::seal_in_transit`], bound to
+/// [`cost_transit_context`]), so the bus never carries one person's pay in clear.
+#[derive(Debug, Serialize)]
+struct CostPosted<'a> {
+    run_id: &'a str,
+    period: &'a str,
+    /// The period's last day (the day the run's entry is dated).
+    period_end: NaiveDate,
+    run_type: &'a str,
+    currency: &'a str,
+    /// 1-based; `parts` events carry the run's slips between them.
+    part: usize,
+    parts: usize,
+    /// Slips sealed in this part.
+    slip_count: usize,
+    /// The run was cancelled: every slip's cost is now 0 (a newer version of the same facts).
+    reversal: bool,
+    /// JSON [`CostSlips`], sealed in transit.
+    sealed_for_analytics: String,
+}
+
+/// What `payroll.cost_posted` seals.
+#[derive(Debug, Serialize)]
+struct CostSlips<'a> {
+    slips: Vec<CostSlip<'a>>,
+}
+
+/// One person's employer cost for the run's period, in minor units of the run's currency:
+/// the slip's gross (payroll has no employer-paid contributions; deductions are the
+/// employee's, inside the gross).
+#[derive(Debug, Serialize)]
+struct CostSlip<'a> {
+    payslip_id: &'a str,
+    employee_id: &'a str,
+    employer_cost: i64,
+}
+
+/// The associated data a `payroll.cost_posted` part is sealed with: event type, tenant, run,
+/// part and whether it is a reversal (a sealed value copied to another event does not open).
+pub fn cost_transit_context(tenant: &str, run_id: &str, part: usize, reversal: bool) -> String {
+    format!(
+        "{}|{tenant}|{run_id}|{part}|{}",
+        events::PAYROLL_COST_POSTED,
+        if reversal { "reversal" } else { "posted" }
+    )
+}
+
 /// What finance reads from the employee subgraph's events for payroll (unknown fields ignored).
 #[derive(Debug, Deserialize)]
 struct PayrollFact {
@@ -1270,6 +1323,10 @@ impl Finance {
                         })
                         .collect::<ApiResult<Vec<_>>>()?;
                     self.outbox.enqueue_many(txn, &published).await?;
+                    let costs = self
+                        .cost_events(actor, &run, period.ends_on, &slips, false)
+                        .await?;
+                    self.outbox.enqueue_many(txn, &costs).await?;
                     self.enqueue(
                         txn,
                         actor,
@@ -1478,6 +1535,13 @@ impl Finance {
                     store::set_slips_state(txn, &tenant, &run.id, "cancelled").await?;
                     store::release_period(txn, &tenant, &run.id).await?;
                     if let Some(reversal) = &reversal {
+                        // Analytics' cost facts of the run's slips go back to 0.
+                        let period = Period::parse(&run.period)?;
+                        let slips = store::slips_of_run(txn, &tenant, &run.id).await?;
+                        let costs = self
+                            .cost_events(actor, &run, period.ends_on, &slips, true)
+                            .await?;
+                        self.outbox.enqueue_many(txn, &costs).await?;
                         self.enqueue(
                             txn,
                             actor,
@@ -1524,6 +1588,68 @@ impl Finance {
             .into());
         }
         Ok(())
+    }
+
+    /// The `payroll.cost_posted` events of a run's slips (their costs opened from the sealed
+    /// slips, re-sealed in transit for analytics); a reversal's costs are all 0.
+    async fn cost_events(
+        &self,
+        actor: &Actor,
+        run: &run::Model,
+        period_end: NaiveDate,
+        slips: &[slip::Model],
+        reversal: bool,
+    ) -> ApiResult<Vec<EventEnvelope>> {
+        let tenant = &actor.tenant;
+        let mut costs = Vec::with_capacity(slips.len());
+        for row in slips {
+            let employer_cost = if reversal {
+                0
+            } else {
+                let amounts = self
+                    .open(tenant, SLIPS, "amounts", &row.id, &row.amounts_sealed)
+                    .await?;
+                let slip: Slip = serde_json::from_str(&amounts).map_err(ApiError::internal)?;
+                slip.gross
+            };
+            costs.push(CostSlip {
+                payslip_id: &row.id,
+                employee_id: &row.employee_id,
+                employer_cost,
+            });
+        }
+        let parts = costs.len().div_ceil(COST_PART_SLIPS);
+        let mut events = Vec::with_capacity(parts);
+        let mut remaining = costs.into_iter();
+        for part in 1..=parts {
+            let slips: Vec<CostSlip> = remaining.by_ref().take(COST_PART_SLIPS).collect();
+            let slip_count = slips.len();
+            let sealed = erp_kit::crypto::seal_in_transit(
+                self.transit.as_ref(),
+                &cost_transit_context(tenant.as_str(), &run.id, part, reversal),
+                &serde_json::to_string(&CostSlips { slips }).map_err(ApiError::internal)?,
+            )
+            .await?;
+            events.push(EventEnvelope::by_actor(
+                tenant,
+                events::PAYROLL_COST_POSTED,
+                &run.id,
+                &actor.user_id,
+                CostPosted {
+                    run_id: &run.id,
+                    period: &run.period,
+                    period_end,
+                    run_type: &run.run_type,
+                    currency: &run.currency,
+                    part,
+                    parts,
+                    slip_count,
+                    reversal,
+                    sealed_for_analytics: sealed,
+                },
+            )?);
+        }
+        Ok(events)
     }
 
     async fn run_totals(&self, tenant: &TenantId, run: &run::Model) -> ApiResult<RunTotals> {

@@ -10,6 +10,10 @@
 //! away, and at shutdown). A crash between the effect and the position commit means the
 //! message comes again, and the inbox skips it: every effect happens once.
 //!
+//! A store whose commit only queues a batch ([`InboxStore::defers_writes`], analytics'
+//! facts) has its events' positions held until [`InboxStore::flush`] stored the batch: the
+//! position commit never runs ahead of the data.
+//!
 //! A failing handler is retried with exponential backoff; after
 //! [`ConsumerConfig::max_attempts`] the event is dead-lettered (kept with its error in the
 //! store's dead letters) and the consumer moves on. A message that is not an event envelope,
@@ -411,6 +415,37 @@ impl Drop for Held {
     }
 }
 
+/// The positions of events whose writes a store deferred ([`InboxStore::defers_writes`]):
+/// the last one per partition (a partition is handled in order), settled once flushed.
+#[derive(Default)]
+struct Unflushed(std::collections::BTreeMap<(String, i32), i64>);
+
+impl Unflushed {
+    fn hold(&mut self, delivery: &Delivery) {
+        let position = self
+            .0
+            .entry((delivery.topic.clone(), delivery.partition))
+            .or_insert(delivery.offset);
+        *position = (*position).max(delivery.offset);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn settle(&mut self, subscription: &mut dyn Subscription) {
+        for ((topic, partition), offset) in std::mem::take(&mut self.0) {
+            subscription.settle(&Delivery {
+                topic,
+                partition,
+                offset,
+                key: None,
+                payload: Vec::new(),
+            });
+        }
+    }
+}
+
 /// Waits until a stop is requested (or the handle is gone).
 async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
@@ -483,6 +518,7 @@ impl<S: InboxStore, H: EventHandler<S::Write>> Consumer<S, H> {
         };
         tracing::info!(group, topics = ?topics, bus = self.bus.kind(), "consumer started");
         self.purge_inbox().await;
+        let mut unflushed = Unflushed::default();
         let mut uncommitted: u64 = 0;
         let mut handled_since_purge: u64 = 0;
         let mut last_commit = Instant::now();
@@ -498,8 +534,13 @@ impl<S: InboxStore, H: EventHandler<S::Write>> Consumer<S, H> {
                 // Idle: commit what was settled, refresh the lag.
                 Err(_elapsed) => {
                     if uncommitted > 0 {
-                        self.commit(&mut held, &mut uncommitted, &mut last_commit)
-                            .await;
+                        self.commit(
+                            &mut held,
+                            &mut unflushed,
+                            &mut uncommitted,
+                            &mut last_commit,
+                        )
+                        .await;
                     }
                     self.report_lag(&held).await;
                 }
@@ -512,7 +553,11 @@ impl<S: InboxStore, H: EventHandler<S::Write>> Consumer<S, H> {
                 Ok(Ok(delivery)) => {
                     match self.settle(&delivery, &mut stopped).await {
                         Settled::Yes => {
-                            held.subscription.settle(&delivery);
+                            if self.store.defers_writes() {
+                                unflushed.hold(&delivery);
+                            } else {
+                                held.subscription.settle(&delivery);
+                            }
                             uncommitted += 1;
                             handled_since_purge += 1;
                         }
@@ -521,8 +566,13 @@ impl<S: InboxStore, H: EventHandler<S::Write>> Consumer<S, H> {
                     if uncommitted >= self.config.commit_every
                         || last_commit.elapsed() >= self.config.commit_interval
                     {
-                        self.commit(&mut held, &mut uncommitted, &mut last_commit)
-                            .await;
+                        self.commit(
+                            &mut held,
+                            &mut unflushed,
+                            &mut uncommitted,
+                            &mut last_commit,
+                        )
+                        .await;
                         self.report_lag(&held).await;
                     }
                     if handled_since_purge >= 10_000 {
@@ -532,13 +582,33 @@ impl<S: InboxStore, H: EventHandler<S::Write>> Consumer<S, H> {
                 }
             }
         }
-        self.commit(&mut held, &mut uncommitted, &mut last_commit)
-            .await;
+        self.commit(
+            &mut held,
+            &mut unflushed,
+            &mut uncommitted,
+            &mut last_commit,
+        )
+        .await;
         held.graceful = true;
         tracing::info!(group, "consumer stopped");
     }
 
-    async fn commit(&self, held: &mut Held, uncommitted: &mut u64, last_commit: &mut Instant) {
+    async fn commit(
+        &self,
+        held: &mut Held,
+        unflushed: &mut Unflushed,
+        uncommitted: &mut u64,
+        last_commit: &mut Instant,
+    ) {
+        if !unflushed.is_empty() {
+            if let Err(err) = self.store.flush().await {
+                // The events stay unsettled: committed later, or delivered again after a crash.
+                tracing::warn!(group = %self.config.group, error = %err, "consumer writes not stored yet, positions held");
+                *last_commit = Instant::now();
+                return;
+            }
+            unflushed.settle(held.subscription.as_mut());
+        }
         match held.subscription.commit().await {
             Ok(()) => *uncommitted = 0,
             // Not fatal: the inbox skips what comes again.

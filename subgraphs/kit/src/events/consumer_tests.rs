@@ -701,3 +701,130 @@ async fn two_groups_each_see_every_event_and_a_log_reads_topics_in_publish_order
     assert_eq!(effects(&db_one).await.len(), 2);
     assert_eq!(effects(&db_two).await.len(), 2);
 }
+
+/// A store whose commit only queues the effects (an OLAP store's batched insert): `flush`
+/// stores them, or fails while `down`.
+#[derive(Default, Clone)]
+struct BatchedStore {
+    state: Arc<Mutex<BatchedState>>,
+}
+
+#[derive(Default)]
+struct BatchedState {
+    queued: Vec<i64>,
+    stored: Vec<i64>,
+    down: bool,
+    flushes: u64,
+}
+
+#[async_trait::async_trait]
+impl InboxStore for BatchedStore {
+    type Write = PendingChange;
+
+    async fn begin(&self) -> Result<PendingChange, InboxError> {
+        Ok(PendingChange::default())
+    }
+
+    async fn seen(
+        &self,
+        _write: &mut PendingChange,
+        _group: &str,
+        _event: &EventEnvelope,
+    ) -> Result<bool, InboxError> {
+        Ok(false)
+    }
+
+    async fn record(
+        &self,
+        _write: &mut PendingChange,
+        _group: &str,
+        _topic: &str,
+        _event: &EventEnvelope,
+    ) -> Result<bool, InboxError> {
+        Ok(true)
+    }
+
+    async fn commit(&self, write: PendingChange) -> Result<(), InboxError> {
+        self.state.lock().queued.extend(write.effects);
+        Ok(())
+    }
+
+    async fn dead_letter(&self, _letter: &DeadLetter) -> Result<bool, InboxError> {
+        Ok(true)
+    }
+
+    fn defers_writes(&self) -> bool {
+        true
+    }
+
+    async fn flush(&self) -> Result<(), InboxError> {
+        let mut state = self.state.lock();
+        state.flushes += 1;
+        if state.down {
+            return Err(InboxError::unavailable("the store is down"));
+        }
+        let queued = std::mem::take(&mut state.queued);
+        state.stored.extend(queued);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_defers_writes_has_positions_committed_only_once_they_are_stored() {
+    let bus: SharedBus = Arc::new(InProcessBus::new());
+    let store = BatchedStore::default();
+    store.state.lock().down = true;
+    publish_all(&bus, &[event("a", 1), event("b", 2), event("c", 3)]).await;
+    let eager = || ConsumerConfig {
+        commit_interval: Duration::from_millis(10),
+        ..config()
+    };
+    let spawn = || {
+        Consumer::new(
+            eager(),
+            bus.clone(),
+            store.clone(),
+            DocumentEffect,
+            &Metrics::new("batched"),
+        )
+        .spawn()
+    };
+
+    // Handled, but the store cannot take the batch: the consumer tries to commit, is refused
+    // by the flush, and keeps its positions; then it crashes, and the queued batch is lost.
+    let first = spawn();
+    settled(&first, 3).await;
+    for _ in 0..2000 {
+        if store.state.lock().flushes >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        store.state.lock().flushes >= 2,
+        "the consumer never flushed"
+    );
+    first.kill().await;
+    {
+        let mut state = store.state.lock();
+        assert!(state.stored.is_empty());
+        state.queued.clear();
+        state.down = false;
+    }
+
+    // The group's next consumer gets the three events again, stores them, commits.
+    let second = spawn();
+    let stats = settled(&second, 3).await;
+    caught_up(&second).await;
+    second.shutdown().await;
+    assert_eq!(stats.handled, 3);
+    assert_eq!(store.state.lock().stored, vec![1, 2, 3]);
+
+    // Committed: the next one sees only what comes after.
+    publish_all(&bus, &[event("d", 4)]).await;
+    let third = spawn();
+    let stats = settled(&third, 1).await;
+    third.shutdown().await;
+    assert_eq!((stats.consumed, stats.handled), (1, 1));
+    assert_eq!(store.state.lock().stored, vec![1, 2, 3, 4]);
+}

@@ -168,6 +168,20 @@ pub trait InboxStore: Send + Sync + 'static {
         let _ = before;
         Ok(())
     }
+
+    /// Whether [`commit`](InboxStore::commit) only hands the write to a batch that becomes
+    /// durable later (an OLAP store's batched inserts). Then the consumer settles the events'
+    /// positions only after [`flush`](InboxStore::flush) succeeded, so a crash before the
+    /// batch is stored loses nothing: the events come again.
+    fn defers_writes(&self) -> bool {
+        false
+    }
+
+    /// Makes every committed write durable (for a store that [defers
+    /// writes](InboxStore::defers_writes)); an error keeps the positions where they are.
+    async fn flush(&self) -> Result<(), InboxError> {
+        Ok(())
+    }
 }
 
 /// A relational domain's inbox (`<domain>_inbox`) and dead letters (`<domain>_dead_letters`).

@@ -35,7 +35,9 @@ pub struct CampaignFields {
     pub topic: Option<Option<String>>,
 }
 
-/// A campaign's funnel: sent -> delivered -> opened -> clicked, with the rest of its messages.
+/// A campaign's funnel: sent -> delivered -> opened -> clicked, with the rest of its messages,
+/// the provider's bounce and complaint reports, the campaign's unsubscribes and the CRM
+/// leads it brought that converted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Funnel {
     pub queued: i64,
@@ -46,6 +48,37 @@ pub struct Funnel {
     pub in_doubt: i64,
     pub opened: i64,
     pub clicked: i64,
+    /// Sent messages the provider reported bounced (hard or soft).
+    pub bounced: i64,
+    /// Sent and not bounced.
+    pub delivered: i64,
+    /// Messages the recipient reported as spam.
+    pub complained: i64,
+    /// Contacts who unsubscribed through this campaign's one-click link.
+    pub unsubscribed: i64,
+    /// CRM leads the campaign brought (their `utm_campaign` is its id) that converted.
+    pub converted: i64,
+}
+
+impl Funnel {
+    /// Complaints per delivered message (0 before any is delivered): Gmail's bulk-sender
+    /// rules want it under 0.3 %.
+    pub fn complaint_rate(&self) -> f64 {
+        ratio(self.complained, self.delivered)
+    }
+
+    /// Unsubscribes per delivered message (0 before any is delivered).
+    pub fn unsubscribe_rate(&self) -> f64 {
+        ratio(self.unsubscribed, self.delivered)
+    }
+}
+
+fn ratio(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 impl Marketing {
@@ -279,7 +312,12 @@ impl Marketing {
     pub async fn funnel(&self, tenant: &TenantId, id: &str) -> ApiResult<Funnel> {
         let counts: BTreeMap<String, i64> = queue::status_counts(&self.db, tenant, id).await?;
         let (opened, clicked) = queue::engagement(&self.db, tenant, id).await?;
+        let (bounced, complained) = queue::reported(&self.db, tenant, id).await?;
+        let unsubscribed =
+            contacts::withdrawals_from(&self.db, tenant, &format!("one_click:{id}")).await?;
+        let converted = crate::store::conversions::converted_count(&self.db, tenant, id).await?;
         let get = |s: &str| counts.get(s).copied().unwrap_or(0);
+        let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(Funnel {
             queued: get("queued") + get("leased"),
             sent: get("sent"),
@@ -288,6 +326,11 @@ impl Marketing {
             in_doubt: get("handed_off"),
             opened: opened as i64,
             clicked: clicked as i64,
+            bounced: to_i64(bounced),
+            delivered: (get("sent") - to_i64(bounced)).max(0),
+            complained: to_i64(complained),
+            unsubscribed: to_i64(unsubscribed),
+            converted: to_i64(converted),
         })
     }
 

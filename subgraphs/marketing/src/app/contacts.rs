@@ -54,6 +54,22 @@ pub enum UnsubscribeOutcome {
     AlreadySuppressed,
 }
 
+/// What an unsubscribe answered: what it did and the way back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribed {
+    pub outcome: UnsubscribeOutcome,
+    /// The contact's re-subscribe link (`None` for an erased contact: nothing to go back to).
+    pub resubscribe_url: Option<String>,
+}
+
+/// What a re-subscribe did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResubscribeOutcome {
+    Resubscribed,
+    /// The contact was subscribed and the address not suppressed (a repeated POST).
+    AlreadySubscribed,
+}
+
 fn blank_to_none(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
@@ -364,10 +380,36 @@ impl Marketing {
     /// The one-click unsubscribe (RFC 8058) of a signed link: suppresses the address (so every
     /// duplicate contact with it is skipped at send time), marks the contact and its duplicates
     /// unsubscribed and logs the withdrawal (actor `contact`). Idempotent.
-    pub async fn unsubscribe(&self, raw_token: &str) -> ApiResult<UnsubscribeOutcome> {
+    ///
+    /// The answer carries the contact's re-subscribe link (the person who just unsubscribed
+    /// holds the message, so the same proof lets them come back).
+    pub async fn unsubscribe(&self, raw_token: &str) -> ApiResult<Unsubscribed> {
         let (tenant, claims, contact) = self
             .verify_link(raw_token, LinkPurpose::Unsubscribe)
             .await?;
+        let outcome = self
+            .unsubscribe_verified(&tenant, &claims, &contact)
+            .await?;
+        let resubscribe_url = match contact.address_hash {
+            Some(_) => Some(
+                self.resubscribe_url(&tenant, &contact.id, claims.reference.as_deref())
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(Unsubscribed {
+            outcome,
+            resubscribe_url,
+        })
+    }
+
+    async fn unsubscribe_verified(
+        &self,
+        tenant: &TenantId,
+        claims: &LinkClaims,
+        contact: &contact::Model,
+    ) -> ApiResult<UnsubscribeOutcome> {
+        let tenant = tenant.clone();
         let Some(hash) = contact.address_hash.clone() else {
             // Erased: its hash is suppressed already.
             return Ok(UnsubscribeOutcome::AlreadySuppressed);
@@ -428,6 +470,77 @@ impl Marketing {
         Ok(UnsubscribeOutcome::Unsubscribed)
     }
 
+    /// The contact's own re-subscribe through its signed link (the opposite of the one-click
+    /// unsubscribe, the only other way than a confirmed double opt-in to lift one): lifts the
+    /// address's unsubscribe suppression, logs the grant (actor `contact`, source
+    /// `resubscribe[:<campaign>]`) and subscribes every unsubscribed contact with the address.
+    /// A bounce or complaint suppression is the mailbox's verdict and stays
+    /// (CONTACT_SUPPRESSED); an erased contact cannot come back (CONTACT_ERASED). Idempotent.
+    pub async fn resubscribe(&self, raw_token: &str) -> ApiResult<ResubscribeOutcome> {
+        let (tenant, claims, contact) = self
+            .verify_link(raw_token, LinkPurpose::Resubscribe)
+            .await?;
+        let Some(hash) = contact.address_hash.clone() else {
+            return Err(erased());
+        };
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        if let Some(existing) = contacts::suppression(&*txn, &tenant, &hash).await? {
+            if !SuppressionReason::parse(&existing.reason)?.lifted_by_own_opt_in() {
+                return Err(ApiError::rule(
+                    reasons::CONTACT_SUPPRESSED,
+                    "the address bounced or complained: a re-subscribe does not lift that",
+                ));
+            }
+            contacts::lift_suppression(&*txn, &tenant, &hash).await?;
+        } else if contact.status == ContactStatus::Subscribed.as_str() {
+            return Ok(ResubscribeOutcome::AlreadySubscribed);
+        }
+        let source = match &claims.reference {
+            Some(campaign) => format!("resubscribe:{campaign}"),
+            None => "resubscribe".to_owned(),
+        };
+        let now = now_ms();
+        for mut holder in contacts::by_address_hash(&*txn, &tenant, &hash).await? {
+            let back =
+                holder.id == contact.id || holder.status == ContactStatus::Unsubscribed.as_str();
+            if !back {
+                continue;
+            }
+            let id = holder.id.clone();
+            contacts::insert_consent(
+                &*txn,
+                consent::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    id: new_id(),
+                    contact_id: id.clone(),
+                    purpose: EMAIL_MARKETING.to_owned(),
+                    lawful_basis: LawfulBasis::Consent.as_str().to_owned(),
+                    source: source.clone(),
+                    wording_version: "resubscribe".to_owned(),
+                    granted: true,
+                    actor: CONTACT_ACTOR.to_owned(),
+                    recorded_at: now,
+                },
+            )
+            .await?;
+            holder.status = ContactStatus::Subscribed.as_str().to_owned();
+            holder.updated_at = now;
+            let holder = contacts::update(&*txn, holder).await?;
+            self.refresh_contact(&txn, &tenant, &id).await?;
+            self.enqueue(
+                &txn,
+                &tenant,
+                events::CONTACT_SUBSCRIBED,
+                &id,
+                CONTACT_ACTOR,
+                changed(&holder),
+            )
+            .await?;
+        }
+        self.commit(txn).await?;
+        Ok(ResubscribeOutcome::Resubscribed)
+    }
+
     /// GDPR erasure: the contact's personal data (address, names, country, CRM link, topics,
     /// behaviour, list and segment memberships) is deleted; the consent log stays (purposes,
     /// bases and times, no personal data) and the address's salted hash is suppressed, so a
@@ -456,6 +569,7 @@ impl Marketing {
             .await?;
         }
         contacts::erase_behaviour(&*txn, tenant, id).await?;
+        crate::store::forms::erase_submissions_of(&*txn, tenant, id).await?;
         segments::remove_contact_everywhere(&*txn, tenant, id).await?;
         let now = now_ms();
         contact.email = None;
@@ -615,7 +729,7 @@ fn erased() -> ApiError {
     ApiError::rule(reasons::CONTACT_ERASED, "the contact was erased")
 }
 
-fn changed(contact: &contact::Model) -> ContactChanged {
+pub(crate) fn changed(contact: &contact::Model) -> ContactChanged {
     ContactChanged {
         contact_id: contact.id.clone(),
         crm_person_id: contact.crm_person_id.clone(),
@@ -635,6 +749,12 @@ impl Marketing {
     /// Records a bounce or feedback report about an address: hard bounces and complaints
     /// suppress it, soft bounces count (the address is suppressed at the limit), automatic
     /// replies change nothing (never an unsubscribe).
+    ///
+    /// With the message it is about (the `X-Erp-Message` header the provider echoes), the
+    /// message records the bounce or complaint (the campaign funnel counts them) and
+    /// `message.bounced` / `message.complained` is published; an unknown message id changes
+    /// nothing but the address's standing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_bounce(
         &self,
         tenant: &TenantId,
@@ -643,6 +763,7 @@ impl Marketing {
         diagnostic: &str,
         auto_submitted: Option<&str>,
         feedback_type: Option<&str>,
+        message_id: Option<&str>,
     ) -> ApiResult<BounceOutcome> {
         use crate::domain::bounce::{classify, BounceKind, SOFT_BOUNCE_LIMIT};
         let address = EmailAddress::parse(email)?;
@@ -685,7 +806,51 @@ impl Marketing {
             }
         };
         if let Some(reason) = reason {
-            self.suppress(&txn, tenant, &hash, reason, "bounce").await?;
+            let source = if kind == BounceKind::Complaint {
+                "complaint"
+            } else {
+                "bounce"
+            };
+            self.suppress(&txn, tenant, &hash, reason, source).await?;
+        }
+        if let Some(message) = match message_id {
+            Some(id) => crate::store::queue::message(&*txn, tenant, id).await?,
+            None => None,
+        } {
+            let now = now_ms();
+            let event = match kind {
+                BounceKind::Hard | BounceKind::Soft => {
+                    let class = if kind == BounceKind::Hard {
+                        "hard"
+                    } else {
+                        "soft"
+                    };
+                    crate::store::queue::mark_bounced(&*txn, tenant, &message.id, class, now)
+                        .await?;
+                    Some((events::MESSAGE_BOUNCED, class))
+                }
+                BounceKind::Complaint => {
+                    crate::store::queue::mark_complained(&*txn, tenant, &message.id, now).await?;
+                    Some((events::MESSAGE_COMPLAINED, "complaint"))
+                }
+                BounceKind::AutoReply => None,
+            };
+            if let Some((event_type, class)) = event {
+                self.enqueue(
+                    &txn,
+                    tenant,
+                    event_type,
+                    &message.id,
+                    "mail-provider",
+                    events::MessageReported {
+                        message_id: message.id.clone(),
+                        campaign_id: message.campaign_id.clone(),
+                        contact_id: message.contact_id.clone(),
+                        class: class.to_owned(),
+                    },
+                )
+                .await?;
+            }
         }
         let suppressed = contacts::suppression(&*txn, tenant, &hash).await?.is_some();
         self.commit(txn).await?;

@@ -16,6 +16,7 @@ const LINK_COLUMN: &str = "mkt.link";
 
 /// The public routes' path segments.
 pub const UNSUBSCRIBE_PATH: &str = "unsubscribe";
+pub const RESUBSCRIBE_PATH: &str = "resubscribe";
 pub const CONFIRM_PATH: &str = "confirm";
 pub const OPEN_PATH: &str = "t/open";
 pub const CLICK_PATH: &str = "t/click";
@@ -40,6 +41,14 @@ impl Marketing {
         )
     }
 
+    /// Where a website posts a submission of the form with this public key.
+    pub fn form_url(&self, public_key: &str) -> String {
+        format!(
+            "{}/marketing/forms/{public_key}",
+            self.settings.public_url.trim_end_matches('/')
+        )
+    }
+
     /// A one-click unsubscribe link for a contact (and the campaign that carried it).
     pub async fn unsubscribe_url(
         &self,
@@ -59,6 +68,27 @@ impl Marketing {
             })
             .await?;
         Ok(self.link_url(UNSUBSCRIBE_PATH, &token))
+    }
+
+    /// The re-subscribe link of a contact (given with the answer to its unsubscribe; the
+    /// campaign that carried the unsubscribe, when there was one).
+    pub async fn resubscribe_url(
+        &self,
+        tenant: &TenantId,
+        contact_id: &str,
+        campaign_id: Option<&str>,
+    ) -> ApiResult<String> {
+        let token = self
+            .sign(&LinkClaims {
+                purpose: LinkPurpose::Resubscribe,
+                tenant: tenant.as_str().to_owned(),
+                contact_id: contact_id.to_owned(),
+                reference: campaign_id.map(str::to_owned),
+                url: None,
+                expires_at: self.link_expiry(),
+            })
+            .await?;
+        Ok(self.link_url(RESUBSCRIBE_PATH, &token))
     }
 
     /// When a link minted now expires (Unix seconds).

@@ -7,15 +7,19 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod conversions;
+pub mod forms;
 pub mod links;
 pub mod segments;
 pub mod sending;
+pub mod webhooks;
 
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 
+use erp_kit::cache::SharedCache;
 use erp_kit::crypto::FieldCipher;
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{EventEnvelope, Outbox};
@@ -34,6 +38,11 @@ pub struct Settings {
     pub from_address: String,
     /// How long an unsubscribe or confirmation link stays valid (seconds).
     pub link_ttl_secs: i64,
+    /// The secret the mail provider signs its bounce and complaint webhook calls with;
+    /// `None`: the webhook answers 404.
+    pub webhook_secret: Option<String>,
+    /// How far a webhook call's timestamp may be from now (seconds).
+    pub webhook_tolerance_secs: i64,
 }
 
 impl Default for Settings {
@@ -42,6 +51,8 @@ impl Default for Settings {
             public_url: format!("http://127.0.0.1:{}", crate::DEFAULT_PORT),
             from_address: "ERP OS <marketing@erp-os.invalid>".into(),
             link_ttl_secs: 180 * 24 * 3600,
+            webhook_secret: None,
+            webhook_tolerance_secs: crate::domain::webhook::DEFAULT_TOLERANCE_SECS,
         }
     }
 }
@@ -57,6 +68,8 @@ pub struct Marketing {
     settings: Arc<Settings>,
     /// Wakes the sender when a campaign starts or resumes.
     sender_wake: Arc<Notify>,
+    /// The shared cache (Redis): the public endpoints' rate counters.
+    cache: SharedCache,
 }
 
 impl Marketing {
@@ -66,6 +79,7 @@ impl Marketing {
         cipher: FieldCipher,
         mailer: Option<SharedMailer>,
         settings: Settings,
+        cache: SharedCache,
     ) -> Self {
         Self {
             db,
@@ -74,6 +88,7 @@ impl Marketing {
             mailer,
             settings: Arc::new(settings),
             sender_wake: Arc::new(Notify::new()),
+            cache,
         }
     }
 

@@ -192,6 +192,9 @@ impl Marketing {
                 sent_at: None,
                 opened_at: None,
                 clicked_at: None,
+                bounce_kind: None,
+                bounced_at: None,
+                complained_at: None,
             })
             .collect();
         queue::enqueue(&*txn, rows).await?;

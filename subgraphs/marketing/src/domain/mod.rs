@@ -4,9 +4,11 @@
 pub mod bounce;
 pub mod campaign;
 pub mod contact;
+pub mod form;
 pub mod segment;
 pub mod template;
 pub mod token;
+pub mod webhook;
 
 erp_kit::reasons! {
     /// The marketing domain's rules, each reported as `extensions.reason` beside the kit's
@@ -47,5 +49,33 @@ erp_kit::reasons! {
         /// Only a draft or scheduled campaign is edited: once sending (or paused, sent,
         /// cancelled) its content and audience are fixed.
         CAMPAIGN_NOT_EDITABLE => Conflict,
+        /// A web form's definition is refused: no required `email` field, a field listed
+        /// twice, a consent wording without its version (or the reverse), a required consent
+        /// without a wording, a per-client limit out of range.
+        FORM_INVALID => BadUserInput,
+        /// The form key a website posted to names no form (or was mistyped).
+        FORM_KEY_INVALID => Unauthenticated,
+        /// The form was closed: it takes no more submissions.
+        FORM_CLOSED => Conflict,
+        /// A submission is refused: a field the form does not show, a field sent twice, a
+        /// required field empty, a value too long or with control characters, a bad phone
+        /// number or website, a body that is not form data or JSON (`extensions.field` names
+        /// the field).
+        FORM_SUBMISSION_INVALID => BadUserInput,
+        /// The form requires the consent to marketing e-mail and the box was not ticked.
+        FORM_CONSENT_REQUIRED => BadUserInput,
+        /// A request body over the endpoint's limit (a form submission, a webhook call).
+        BODY_TOO_LARGE => BadUserInput,
+        /// Too many submissions of this form from one client address in a minute
+        /// (`retryAfter` says when to try again).
+        FORM_RATE_LIMITED => RateLimited,
+        /// A mail provider webhook call without a readable timestamp or a signature that
+        /// verifies under the shared secret.
+        WEBHOOK_SIGNATURE_INVALID => Unauthenticated,
+        /// A mail provider webhook call signed too long ago (or ahead): a replay is refused.
+        WEBHOOK_TIMESTAMP_STALE => Unauthenticated,
+        /// A mail provider webhook body that is not the documented event batch (an unknown
+        /// event type, an empty tenant, too many events, an over-long field).
+        WEBHOOK_PAYLOAD_INVALID => BadUserInput,
     }
 }

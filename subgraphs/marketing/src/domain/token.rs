@@ -19,6 +19,8 @@ use super::reasons;
 #[serde(rename_all = "snake_case")]
 pub enum LinkPurpose {
     Unsubscribe,
+    /// The way back after an unsubscribe: the contact's own re-opt-in.
+    Resubscribe,
     ConfirmOptIn,
     Open,
     Click,

@@ -332,6 +332,9 @@ pub struct RecordBounceInput {
     pub auto_submitted: Option<String>,
     /// The feedback type of an ARF report (`abuse` for a complaint).
     pub feedback_type: Option<String>,
+    /// The message reported on (its `X-Erp-Message` header): the campaign funnel counts the
+    /// bounce or complaint.
+    pub message_id: Option<ID>,
 }
 
 /// How a report was classified.
@@ -379,6 +382,7 @@ impl BouncesMutation {
                 &input.diagnostic,
                 input.auto_submitted.as_deref(),
                 input.feedback_type.as_deref(),
+                input.message_id.as_ref().map(|id| id.as_str()),
             )
             .await?;
         Ok(BounceResult {

@@ -6,6 +6,7 @@
 pub mod campaigns;
 pub mod contacts;
 pub mod context;
+pub mod forms;
 pub mod loaders;
 pub mod objects;
 pub mod public;
@@ -24,6 +25,7 @@ pub struct Query(
     contacts::ContactsQuery,
     segments::SegmentsQuery,
     campaigns::CampaignsQuery,
+    forms::FormsQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -34,6 +36,7 @@ pub struct Mutation(
     segments::SegmentsMutation,
     campaigns::CampaignsMutation,
     contacts::BouncesMutation,
+    forms::FormsMutation,
 );
 
 /// The schema builder with its data (the use cases and the DataLoaders over them); the kit
@@ -46,6 +49,7 @@ pub fn schema_builder(
     let builder = describe_connection::<objects::MarketingContact, _, _, _>(builder);
     let builder = describe_connection::<objects::Campaign, _, _, _>(builder);
     let builder = describe_connection::<objects::EmailTemplate, _, _, _>(builder);
+    let builder = describe_connection::<forms::MarketingForm, _, _, _>(builder);
     match marketing {
         Some(marketing) => loaders::register(builder, &marketing).data(marketing),
         None => builder,

@@ -452,11 +452,28 @@ pub struct CampaignFunnel {
     pub opened: i64,
     /// Messages with a link clicked.
     pub clicked: i64,
+    /// Sent messages the mail provider reported bounced (hard or soft).
+    pub bounced: i64,
+    /// Sent messages not reported bounced.
+    pub delivered: i64,
+    /// Messages the recipient reported as spam (the provider's complaint webhook).
+    pub complained: i64,
+    /// Contacts who unsubscribed through this campaign's one-click link.
+    pub unsubscribed: i64,
+    /// Complaints per delivered message, 0 to 1 (Gmail's bulk-sender rules: under 0.003).
+    pub complaint_rate: f64,
+    /// Unsubscribes per delivered message, 0 to 1.
+    pub unsubscribe_rate: f64,
+    /// CRM leads the campaign brought (their UTM campaign is the campaign's id) that
+    /// converted.
+    pub converted: i64,
 }
 
 impl From<Funnel> for CampaignFunnel {
     fn from(f: Funnel) -> Self {
         Self {
+            complaint_rate: f.complaint_rate(),
+            unsubscribe_rate: f.unsubscribe_rate(),
             queued: f.queued,
             sent: f.sent,
             skipped: f.skipped,
@@ -464,6 +481,11 @@ impl From<Funnel> for CampaignFunnel {
             in_doubt: f.in_doubt,
             opened: f.opened,
             clicked: f.clicked,
+            bounced: f.bounced,
+            delivered: f.delivered,
+            complained: f.complained,
+            unsubscribed: f.unsubscribed,
+            converted: f.converted,
         }
     }
 }

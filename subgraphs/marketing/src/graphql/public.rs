@@ -4,32 +4,75 @@
 //!   `List-Unsubscribe=One-Click`): 200 and `{"unsubscribed": true}`, the same on a repeat
 //!   (idempotent). `GET` of the same URL (a person following the link) answers a page with
 //!   the button that POSTs: a GET never unsubscribes (link scanners fetch links).
+//!   The answer carries `resubscribeUrl`, the way back.
+//! - `POST /marketing/resubscribe/{token}`: the contact's own re-subscribe after an
+//!   unsubscribe (GET: the page with the button): 200 and `{"subscribed": true}`, idempotent;
+//!   an address that bounced or complained stays suppressed (403 CONTACT_SUPPRESSED).
 //! - `POST /marketing/confirm/{token}`: the double opt-in confirmation (GET: the page).
 //! - `GET /marketing/t/open/{token}`: the tracking pixel; `GET /marketing/t/click/{token}`:
 //!   302 to the link's target.
 //!
+//! - `POST /marketing/forms/{key}`: a website's form submission (form data or JSON, at most
+//!   [`MAX_FORM_BODY_BYTES`]), no session: the form's public key names the form and its
+//!   tenant. 202 and `{"accepted": true, "submissionId": ...}`; refused: 401 FORM_KEY_INVALID,
+//!   409 FORM_CLOSED, 400 FORM_SUBMISSION_INVALID / INVALID_EMAIL / FORM_CONSENT_REQUIRED
+//!   (`extensions.field` names the field), 413 BODY_TOO_LARGE, 429 FORM_RATE_LIMITED (with
+//!   `Retry-After`).
+//! - `POST /marketing/webhooks/mail-events`: the mail provider's bounce and complaint reports,
+//!   signed with the shared secret (domain/webhook.rs): 200 and `{"received", "suppressed",
+//!   "duplicate"}`; refused: 401 WEBHOOK_SIGNATURE_INVALID / WEBHOOK_TIMESTAMP_STALE, 400
+//!   WEBHOOK_PAYLOAD_INVALID / INVALID_EMAIL, 413 BODY_TOO_LARGE, 404 without a secret
+//!   configured.
+//!
 //! A forged, altered or expired token answers 401 with the GraphQL error shape:
-//! `extensions.code` UNAUTHENTICATED, `extensions.reason` TOKEN_INVALID.
+//! `extensions.code` UNAUTHENTICATED, `extensions.reason` TOKEN_INVALID. Every refusal has
+//! that shape (`extensions.code`, `reason`, `field`, `retryAfter` as in GraphQL).
 
+use std::sync::Arc;
+
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use erp_kit::{ApiError, ErrorCode};
+use erp_kit::http::TrustedProxies;
+use erp_kit::{ApiError, ApiResult, ErrorCode};
 
-use crate::app::contacts::UnsubscribeOutcome;
+use crate::app::contacts::{ResubscribeOutcome, UnsubscribeOutcome};
 use crate::app::Marketing;
+use crate::domain::reasons;
 use crate::domain::template::escape_html;
 
+/// The largest form submission body (a form has at most 12 short fields and a message).
+pub const MAX_FORM_BODY_BYTES: usize = 16 * 1024;
+
+/// What the form endpoint needs besides the use cases: whose word on the client's address
+/// counts (the rate limit is per client address).
+#[derive(Clone)]
+struct FormState {
+    marketing: Marketing,
+    trusted_proxies: Arc<TrustedProxies>,
+}
+
 /// The public routes, to merge into the subgraph's router.
-pub fn router(marketing: Marketing) -> Router {
+pub fn router(marketing: Marketing, trusted_proxies: TrustedProxies) -> Router {
+    let forms = Router::new()
+        .route("/marketing/forms/{key}", post(submit_form))
+        .with_state(FormState {
+            marketing: marketing.clone(),
+            trusted_proxies: Arc::new(trusted_proxies),
+        });
     Router::new()
         .route(
             "/marketing/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
+        )
+        .route(
+            "/marketing/resubscribe/{token}",
+            get(resubscribe_page).post(resubscribe),
         )
         .route(
             "/marketing/confirm/{token}",
@@ -37,30 +80,120 @@ pub fn router(marketing: Marketing) -> Router {
         )
         .route("/marketing/t/open/{token}", get(open))
         .route("/marketing/t/click/{token}", get(click))
+        .route("/marketing/webhooks/mail-events", post(mail_events))
         .with_state(marketing)
+        .merge(forms)
 }
 
-fn from_api_error(err: ApiError) -> Response {
+/// The HTTP answer of a refusal: the status its code means and the GraphQL error shape.
+pub(crate) fn from_api_error(err: ApiError) -> Response {
+    let too_large = err.reason() == Some(reasons::BODY_TOO_LARGE);
     let status = match err.code() {
+        _ if too_large => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden | ErrorCode::UnauthorizedFieldOrType => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::RateLimited | ErrorCode::TooManySubscriptions => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let retry_after = match &err {
+        ApiError::RateLimited {
+            retry_after_secs, ..
+        } => Some(*retry_after_secs),
+        _ => None,
     };
     if let ApiError::Internal(detail) = &err {
         tracing::error!(error = %detail, "marketing public route failed");
     }
-    let mut extensions = json!({ "code": err.code().as_str() });
-    if let Some(reason) = err.reason() {
-        extensions["reason"] = json!(reason.name());
+    // The same extensions as a GraphQL error (code, reason, field, retryAfter).
+    let error: async_graphql::Error = err.into();
+    let body = Json(json!({ "errors": [{
+        "message": error.message,
+        "extensions": error.extensions,
+    }] }));
+    let mut response = (status, body).into_response();
+    if let Some(secs) = retry_after {
+        if let Ok(value) = header::HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
     }
-    (
-        status,
-        Json(json!({ "errors": [{ "message": err.message(), "extensions": extensions }] })),
-    )
-        .into_response()
+    response
+}
+
+/// Reads a body of at most `limit` bytes (BODY_TOO_LARGE beyond it, without reading on).
+pub(crate) async fn read_body(body: Body, limit: usize) -> ApiResult<axum::body::Bytes> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::rule(
+            reasons::BODY_TOO_LARGE,
+            format!("the body is over {limit} bytes"),
+        )
+    })
+}
+
+/// The name/value pairs of a form body: `application/x-www-form-urlencoded` (an HTML form) or
+/// a JSON object of strings (and booleans, for the consent box).
+fn form_pairs(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<(String, String)>> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let refused =
+        |message: &str| ApiError::rule(reasons::FORM_SUBMISSION_INVALID, message.to_owned());
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        if std::str::from_utf8(body).is_err() {
+            return Err(refused("the form data is not UTF-8"));
+        }
+        return Ok(url::form_urlencoded::parse(body)
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect());
+    }
+    if content_type.starts_with("application/json") {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| refused("the body is not a JSON object"))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| refused("the body is not a JSON object"))?;
+        return object
+            .iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(text) => Ok((name.clone(), text.clone())),
+                serde_json::Value::Bool(flag) => Ok((name.clone(), flag.to_string())),
+                serde_json::Value::Null => Ok((name.clone(), String::new())),
+                _ => Err(refused(&format!("the field `{name}` is not text")).on_field(name)),
+            })
+            .collect();
+    }
+    Err(refused(
+        "send the form as application/x-www-form-urlencoded or application/json",
+    ))
+}
+
+async fn submit_form(
+    State(state): State<FormState>,
+    Path(key): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = erp_kit::http::client_ip(&parts, &state.trusted_proxies.0)
+        .map(|ip| ip.0.to_string())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let outcome = async {
+        let body = read_body(body, MAX_FORM_BODY_BYTES).await?;
+        let pairs = form_pairs(&parts.headers, &body)?;
+        state.marketing.submit_form(&key, &client, &pairs).await
+    }
+    .await;
+    match outcome {
+        Ok(outcome) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "accepted": true, "submissionId": outcome.submission_id })),
+        )
+            .into_response(),
+        Err(err) => from_api_error(err),
+    }
 }
 
 fn button_page(title: &str, action: &str, label: &str) -> Html<String> {
@@ -81,9 +214,25 @@ async fn unsubscribe_page(Path(token): Path<String>) -> Html<String> {
 
 async fn unsubscribe(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
     match marketing.unsubscribe(&token).await {
-        Ok(outcome) => Json(json!({
+        Ok(done) => Json(json!({
             "unsubscribed": true,
-            "alreadyUnsubscribed": outcome == UnsubscribeOutcome::AlreadySuppressed,
+            "alreadyUnsubscribed": done.outcome == UnsubscribeOutcome::AlreadySuppressed,
+            "resubscribeUrl": done.resubscribe_url,
+        }))
+        .into_response(),
+        Err(err) => from_api_error(err),
+    }
+}
+
+async fn resubscribe_page(Path(token): Path<String>) -> Html<String> {
+    button_page("Subscribe again", &token, "Subscribe again")
+}
+
+async fn resubscribe(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
+    match marketing.resubscribe(&token).await {
+        Ok(outcome) => Json(json!({
+            "subscribed": true,
+            "alreadySubscribed": outcome == ResubscribeOutcome::AlreadySubscribed,
         }))
         .into_response(),
         Err(err) => from_api_error(err),
@@ -125,6 +274,31 @@ async fn open(State(marketing): State<Marketing>, Path(token): Path<String>) -> 
 async fn click(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
     match marketing.track_click(&token).await {
         Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url)]).into_response(),
+        Err(err) => from_api_error(err),
+    }
+}
+
+async fn mail_events(
+    State(marketing): State<Marketing>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    use crate::domain::webhook::{MAX_WEBHOOK_BODY_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let outcome = async {
+        let body = read_body(body, MAX_WEBHOOK_BODY_BYTES).await?;
+        marketing
+            .receive_mail_events(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
+            .await
+    }
+    .await;
+    match outcome {
+        Ok(outcome) => Json(json!({
+            "received": outcome.received,
+            "suppressed": outcome.suppressed,
+            "duplicate": outcome.duplicate,
+        }))
+        .into_response(),
         Err(err) => from_api_error(err),
     }
 }

@@ -350,3 +350,22 @@ pub async fn erase_behaviour(
         .await?;
     Ok(())
 }
+
+/// How many contacts withdrew consent from this source (`one_click:<campaign>`: the campaign's
+/// unsubscribes; the consent log keeps them even after a re-opt-in).
+pub async fn withdrawals_from(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    source: &str,
+) -> Result<u64, DbErr> {
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    consent::Entity::find()
+        .select_only()
+        .column(consent::Column::ContactId)
+        .distinct()
+        .filter(consent::Column::TenantId.eq(tenant.as_str()))
+        .filter(consent::Column::Source.eq(source))
+        .filter(consent::Column::Granted.eq(false))
+        .count(db)
+        .await
+}

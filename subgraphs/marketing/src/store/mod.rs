@@ -4,7 +4,9 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod conversions;
 pub mod entities;
+pub mod forms;
 pub mod queue;
 pub mod segments;
 

@@ -278,3 +278,72 @@ pub async fn message(
         .one(db)
         .await
 }
+
+/// Records the provider's bounce report on a message (the latest class wins); false when the
+/// tenant has no such message.
+pub async fn mark_bounced(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    kind: &str,
+    at: i64,
+) -> Result<bool, DbErr> {
+    Ok(message::Entity::update_many()
+        .col_expr(message::Column::BounceKind, kind.into())
+        .col_expr(message::Column::BouncedAt, at.into())
+        .filter(message::Column::TenantId.eq(tenant.as_str()))
+        .filter(message::Column::Id.eq(id))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Records a spam complaint on a message (the first one's time stays); false when the tenant
+/// has no such message.
+pub async fn mark_complained(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    at: i64,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::{Expr, Func};
+    Ok(message::Entity::update_many()
+        .col_expr(
+            message::Column::ComplainedAt,
+            Func::coalesce([
+                Expr::col(message::Column::ComplainedAt).into(),
+                Expr::value(at),
+            ])
+            .into(),
+        )
+        .filter(message::Column::TenantId.eq(tenant.as_str()))
+        .filter(message::Column::Id.eq(id))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Bounced and complained counts of a campaign's messages.
+pub async fn reported(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+) -> Result<(u64, u64), DbErr> {
+    use sea_orm::PaginatorTrait;
+    let base = || {
+        message::Entity::find()
+            .filter(message::Column::TenantId.eq(tenant.as_str()))
+            .filter(message::Column::CampaignId.eq(campaign_id))
+    };
+    let bounced = base()
+        .filter(message::Column::BouncedAt.is_not_null())
+        .count(db)
+        .await?;
+    let complained = base()
+        .filter(message::Column::ComplainedAt.is_not_null())
+        .count(db)
+        .await?;
+    Ok((bounced, complained))
+}

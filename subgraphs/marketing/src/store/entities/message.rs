@@ -22,6 +22,11 @@ pub struct Model {
     pub sent_at: Option<i64>,
     pub opened_at: Option<i64>,
     pub clicked_at: Option<i64>,
+    /// `hard` or `soft`: the latest bounce the provider reported.
+    pub bounce_kind: Option<String>,
+    pub bounced_at: Option<i64>,
+    /// When the recipient reported it as spam.
+    pub complained_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,289 @@
+//! The mail provider's bounce and complaint webhook: how a call is authenticated and what it
+//! carries.
+//!
+//! The provider signs each call with the shared secret: `X-Erp-Webhook-Timestamp` is the Unix
+//! second it signed at, `X-Erp-Webhook-Signature` is `v1=<hex HMAC-SHA256(secret,
+//! "<timestamp>.<body>")>` (several `v1=` values, comma-separated, while the provider rotates
+//! its secret; any one matching is enough). The timestamp is inside the signed text, so a
+//! captured call cannot be re-dated; a call older (or newer) than the tolerance is refused,
+//! which bounds how long a captured call could be replayed, and the app refuses a repeat of
+//! the same signature within that window.
+//!
+//! The body: `{"events": [{"type": "bounce" | "complaint", "tenant": ..., "email": ...,
+//! "messageId"?: ..., "status"?: "5.1.1", "diagnostic"?: ..., "autoSubmitted"?: ...}]}`, 1 to
+//! [`MAX_EVENTS`] events. The tenant is believed because the call is signed: the provider
+//! account is the deployment's.
+
+use aws_lc_rs::hmac;
+use serde::Deserialize;
+
+use erp_kit::{ApiError, ApiResult};
+
+use super::contact::EmailAddress;
+use super::reasons;
+
+pub const TIMESTAMP_HEADER: &str = "x-erp-webhook-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-erp-webhook-signature";
+/// The largest body a call may have.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 64 * 1024;
+/// The most events in one call.
+pub const MAX_EVENTS: usize = 100;
+/// How far a call's timestamp may be from now (seconds), either way (clock skew).
+pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The signature header value for `body` signed at `timestamp` (what the provider sends).
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    format!("v1={}", hex(hmac::sign(&key, &signed).as_ref()))
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// Checks a call: the timestamp readable, one of the signatures the HMAC of
+/// `"<timestamp>.<body>"` (compared in constant time), the timestamp within `tolerance_secs` of
+/// `now_secs`. Answers the first matching signature (the call's replay key).
+/// WEBHOOK_SIGNATURE_INVALID, or WEBHOOK_TIMESTAMP_STALE for a genuine but old call.
+pub fn verify(
+    secret: &[u8],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now_secs: i64,
+    tolerance_secs: i64,
+) -> ApiResult<String> {
+    let refused =
+        |message: &str| ApiError::rule(reasons::WEBHOOK_SIGNATURE_INVALID, message.to_owned());
+    let timestamp: i64 = timestamp
+        .map(str::trim)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| refused("the call has no readable X-Erp-Webhook-Timestamp"))?;
+    let signature = signature.ok_or_else(|| refused("the call has no X-Erp-Webhook-Signature"))?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    let matching = signature
+        .split(',')
+        .filter_map(|part| part.trim().strip_prefix("v1="))
+        .find(|candidate| {
+            unhex(candidate).is_some_and(|tag| hmac::verify(&key, &signed, &tag).is_ok())
+        })
+        .ok_or_else(|| refused("the signature does not verify"))?;
+    if (now_secs - timestamp).abs() > tolerance_secs {
+        return Err(ApiError::rule(
+            reasons::WEBHOOK_TIMESTAMP_STALE,
+            format!("the call was signed more than {tolerance_secs} s from now"),
+        ));
+    }
+    Ok(matching.to_owned())
+}
+
+/// What a reported event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailEventKind {
+    /// A delivery failure: classified by its status and diagnostic (domain/bounce.rs).
+    Bounce,
+    /// The recipient reported the message as spam.
+    Complaint,
+}
+
+/// One reported event, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailEvent {
+    pub kind: MailEventKind,
+    pub tenant: String,
+    pub email: EmailAddress,
+    pub message_id: Option<String>,
+    pub status: Option<String>,
+    pub diagnostic: String,
+    pub auto_submitted: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    tenant: String,
+    email: String,
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    diagnostic: Option<String>,
+    #[serde(default)]
+    auto_submitted: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBody {
+    events: Vec<RawEvent>,
+}
+
+fn payload_invalid(message: impl Into<String>) -> ApiError {
+    ApiError::rule(reasons::WEBHOOK_PAYLOAD_INVALID, message)
+}
+
+fn bounded(at: &str, name: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(payload_invalid(format!(
+                "{at}.{name} is over {max} characters or has control characters"
+            )))
+        }
+        other => Ok(other),
+    }
+}
+
+/// The events of a (verified) body, every one checked before any is acted on: a body that is
+/// not the documented JSON, no event or more than [`MAX_EVENTS`], an unknown type, an empty
+/// tenant, a bad address, an over-long field: WEBHOOK_PAYLOAD_INVALID (or INVALID_EMAIL).
+pub fn parse_events(body: &[u8]) -> ApiResult<Vec<MailEvent>> {
+    let raw: RawBody = serde_json::from_slice(body)
+        .map_err(|err| payload_invalid(format!("the body is not a mail event batch: {err}")))?;
+    if raw.events.is_empty() || raw.events.len() > MAX_EVENTS {
+        return Err(payload_invalid(format!(
+            "a call carries 1 to {MAX_EVENTS} events"
+        )));
+    }
+    raw.events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let at = format!("events[{index}]");
+            let kind = match event.kind.as_str() {
+                "bounce" => MailEventKind::Bounce,
+                "complaint" => MailEventKind::Complaint,
+                other => {
+                    return Err(payload_invalid(format!(
+                        "{at}.type `{other}` is neither `bounce` nor `complaint`"
+                    )))
+                }
+            };
+            let tenant = bounded(&at, "tenant", Some(event.tenant), 100)?
+                .ok_or_else(|| payload_invalid(format!("{at}.tenant is empty")))?;
+            Ok(MailEvent {
+                kind,
+                tenant,
+                email: EmailAddress::parse(&event.email)?,
+                message_id: bounded(&at, "messageId", event.message_id, 100)?,
+                status: bounded(&at, "status", event.status, 16)?,
+                diagnostic: bounded(&at, "diagnostic", event.diagnostic, 1000)?.unwrap_or_default(),
+                auto_submitted: bounded(&at, "autoSubmitted", event.auto_submitted, 100)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"whsec-test";
+
+    fn reason(err: ApiError) -> &'static str {
+        err.reason().map(|r| r.name()).unwrap_or("")
+    }
+
+    #[test]
+    fn a_signed_call_verifies_and_a_changed_one_does_not() {
+        let body = br#"{"events":[]}"#;
+        let signature = sign(SECRET, 1_000, body);
+        assert!(signature.starts_with("v1=") && signature.len() == 67);
+        let ok = verify(SECRET, Some("1000"), Some(&signature), body, 1_100, 300).unwrap();
+        assert_eq!(format!("v1={ok}"), signature);
+        // Several signatures (a rotation): any one matching is enough.
+        let both = format!("v1={}, {signature}", "0".repeat(64));
+        assert!(verify(SECRET, Some("1000"), Some(&both), body, 1_000, 300).is_ok());
+        let refused = |ts: Option<&str>, sig: Option<&str>, body: &[u8], now: i64| {
+            reason(verify(SECRET, ts, sig, body, now, 300).unwrap_err())
+        };
+        assert_eq!(
+            refused(Some("1000"), Some(&signature), b"{}", 1_000),
+            "WEBHOOK_SIGNATURE_INVALID"
+        );
+        assert_eq!(
+            refused(Some("1001"), Some(&signature), body, 1_000),
+            "WEBHOOK_SIGNATURE_INVALID"
+        );
+        assert_eq!(
+            refused(None, Some(&signature), body, 1_000),
+            "WEBHOOK_SIGNATURE_INVALID"
+        );
+        assert_eq!(
+            refused(Some("1000"), None, body, 1_000),
+            "WEBHOOK_SIGNATURE_INVALID"
+        );
+        assert_eq!(
+            refused(Some("1000"), Some("v1=zz"), body, 1_000),
+            "WEBHOOK_SIGNATURE_INVALID"
+        );
+        let other = sign(b"another secret", 1_000, body);
+        assert_eq!(
+            refused(Some("1000"), Some(&other), body, 1_000),
+            "WEBHOOK_SIGNATURE_INVALID"
+        );
+        assert_eq!(
+            refused(Some("1000"), Some(&signature), body, 1_301),
+            "WEBHOOK_TIMESTAMP_STALE"
+        );
+        assert_eq!(
+            refused(Some("1000"), Some(&signature), body, 699),
+            "WEBHOOK_TIMESTAMP_STALE"
+        );
+    }
+
+    #[test]
+    fn events_are_checked_before_any_is_used() {
+        let events = parse_events(
+            br#"{"events":[{"type":"bounce","tenant":"t1","email":"A@B.example","status":"5.1.1","messageId":"m1"},{"type":"complaint","tenant":"t1","email":"c@d.example"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].email.as_str(), "a@b.example");
+        assert_eq!(events[0].message_id.as_deref(), Some("m1"));
+        assert_eq!(events[1].kind, MailEventKind::Complaint);
+        let refused = |body: &str| reason(parse_events(body.as_bytes()).unwrap_err());
+        assert_eq!(refused("not json"), "WEBHOOK_PAYLOAD_INVALID");
+        assert_eq!(refused(r#"{"events":[]}"#), "WEBHOOK_PAYLOAD_INVALID");
+        assert_eq!(
+            refused(r#"{"events":[{"type":"open","tenant":"t","email":"a@b.example"}]}"#),
+            "WEBHOOK_PAYLOAD_INVALID"
+        );
+        assert_eq!(
+            refused(r#"{"events":[{"type":"bounce","tenant":" ","email":"a@b.example"}]}"#),
+            "WEBHOOK_PAYLOAD_INVALID"
+        );
+        assert_eq!(
+            refused(r#"{"events":[{"type":"bounce","tenant":"t","email":"nope"}]}"#),
+            "INVALID_EMAIL"
+        );
+        assert_eq!(
+            refused(
+                r#"{"events":[{"type":"bounce","tenant":"t","email":"a@b.example","extra":1}]}"#
+            ),
+            "WEBHOOK_PAYLOAD_INVALID"
+        );
+        let many = format!(
+            r#"{{"events":[{}]}}"#,
+            vec![r#"{"type":"bounce","tenant":"t","email":"a@b.example"}"#; MAX_EVENTS + 1]
+                .join(",")
+        );
+        assert_eq!(refused(&many), "WEBHOOK_PAYLOAD_INVALID");
+    }
+}
