@@ -89,12 +89,23 @@ impl Company {
         rounding: &str,
         tenant: String,
     ) -> Self {
+        Self::open_in(app, issuer, rounding, tenant, "EUR").await
+    }
+
+    /// [`Company::open_as`] with another base currency.
+    async fn open_in(
+        app: &FinanceApp,
+        issuer: &TestIssuer,
+        rounding: &str,
+        tenant: String,
+        base_currency: &str,
+    ) -> Self {
         let token = issuer.token(&tenant, "u-admin", FINANCE_ADMIN);
         let year = this_year();
         app.ok(
             &token,
             SET_UP,
-            json!({"input": {"baseCurrency": "EUR", "taxRounding": rounding, "fiscalYear": {
+            json!({"input": {"baseCurrency": base_currency, "taxRounding": rounding, "fiscalYear": {
                 "name": year.to_string(), "startsOn": format!("{year}-01-01"), "endsOn": format!("{year}-12-31")}}}),
         )
         .await;
@@ -1310,6 +1321,61 @@ async fn the_embedded_sqlite_path_invoices_and_collects() {
     assert_eq!(state["status"], "PARTIALLY_PAID");
     assert_eq!(state["outstanding"]["amount"], "527.81");
     company.assert_reconciled(&app).await;
+
+    // A foreign invoice on SQLite: 100.00 USD booked at 0.9 (90.00 EUR), paid at 0.95
+    // (95.00 EUR): a realised gain of 5.00 in the same transaction, nothing left in EUR.
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    for (from, rate) in [(day(6, 1), "0.9"), (day(7, 1), "0.95")] {
+        app.ok(
+            &company.token,
+            "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+            json!({"input": {"currency": "USD", "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let dollars = app
+        .ok(
+            &company.token,
+            &create_invoice_mutation("createInvoice"),
+            json!({"input": {"partnerId": company.customer, "date": day(6, 10), "currency": "USD",
+                "lines": [{"description": "Support", "quantity": "1", "unitPrice": "100.00"}]}}),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let posted = app
+        .ok(
+            &company.token,
+            &post_invoice_mutation(),
+            json!({"input": {"idempotencyKey": "usd", "invoiceId": dollars}}),
+        )
+        .await;
+    assert_eq!(
+        posted["postInvoice"]["invoice"]["entry"]["lines"][0]["debit"]["amount"],
+        "90.00"
+    );
+    let paid = app
+        .ok(
+            &company.token,
+            "mutation($input: RecordPaymentInput!) { recordPayment(input: $input) { payment { allocations { exchangeDifference { amount } exchangeEntry { lines { account { code } debit { amount } credit { amount } } } } } } }",
+            json!({"input": {"idempotencyKey": "usd-pay", "direction": "INBOUND", "partnerId": company.customer, "date": day(7, 10),
+                "currency": "USD", "amount": "100.00", "allocations": [{"invoiceId": dollars, "amount": "100.00"}]}}),
+        )
+        .await;
+    assert_eq!(
+        paid["recordPayment"]["payment"]["allocations"],
+        json!([{"exchangeDifference": {"amount": "5.00"}, "exchangeEntry": {"lines": [
+            {"account": {"code": "1100"}, "debit": {"amount": "5.00"}, "credit": {"amount": "0.00"}},
+            {"account": {"code": "4950"}, "debit": {"amount": "0.00"}, "credit": {"amount": "5.00"}}
+        ]}}])
+    );
+    let data = company.assert_reconciled(&app).await;
+    assert_eq!(
+        data["receivablesReconciliation"]["controlBalance"]["amount"],
+        "527.81"
+    );
 }
 
 /// Publishes an event on the app's bus, as its producer's outbox relay would.
@@ -1828,7 +1894,8 @@ async fn an_accepted_crm_quote_becomes_one_draft_invoice_of_the_clients_partner(
         vec![&json!({"node": {"name": "Globex", "clientId": globex}})]
     );
 
-    // Refused: a quote in USD (finance invoices in its base currency, EUR) and a quote whose
+    // Refused: a quote in USD (finance invoices in its base currency, EUR, or a currency it has
+    // exchange rates for, and it has none for USD) and a quote whose
     // 7 % rate finance has no tax for. Dead letters with the reason; no invoice, no partner.
     let initech = client("Initech").await;
     accepted_quote(&crm, &sales, &initech, "USD", json!([
@@ -1861,7 +1928,7 @@ async fn an_accepted_crm_quote_becomes_one_draft_invoice_of_the_clients_partner(
         refusals,
         vec![
             (
-                "DOCUMENT_CURRENCY: invoices, bills and payments are in the base currency (EUR)".into(),
+                "DOCUMENT_CURRENCY: invoices, bills and payments are in the base currency (EUR) or a currency with exchange rates, and there is none for USD".into(),
                 erp_kit::events::FailureKind::Rejected,
                 Some("quote.accepted".into())
             ),
@@ -2421,5 +2488,671 @@ async fn an_accepted_quote_reaches_finance_through_kafka() {
         invoice["lines"],
         json!([{"lineNo": 1, "description": "Audit day", "quantity": "2", "unitPrice": {"amount": "800.00"},
                 "discount": "0", "subtotal": {"amount": "1600.00"}, "tax": {"amount": "352.00"}}])
+    );
+}
+
+const FX_LINES: &str = "lines { side account { code } debit { amount } credit { amount } amount { amount currency } party { kind id } }";
+
+/// A journal line as [`FX_LINES`] reads it.
+fn fx_line(side: &str, code: &str, base: &str, amount: (&str, &str), party: Option<&str>) -> Value {
+    let (debit, credit) = if side == "DEBIT" {
+        (base, "0.00")
+    } else {
+        ("0.00", base)
+    };
+    json!({"side": side, "account": {"code": code}, "debit": {"amount": debit}, "credit": {"amount": credit},
+        "amount": {"amount": amount.0, "currency": amount.1},
+        "party": party.map(|id| json!({"kind": "CUSTOMER", "id": id}))})
+}
+
+/// Multi-currency receivables on a USD company: a EUR invoice booked at the rate of its date
+/// (rate and base amounts stored once: a rate set later changes nothing), paid in two parts at
+/// two other rates, each allocation clearing the booked base amount in proportion (the last the
+/// exact rest) and posting the realised gain or loss in its own transaction; a JPY invoice
+/// (no decimals) and a KWD one (three), a vendor bill paid at a loss; no rate on the date,
+/// a currency without rates and too many decimals refused with nothing written; ageing, the
+/// client's balance and the reconciliation in USD agree with the ledger.
+#[tokio::test]
+async fn foreign_currency_invoices_post_at_their_rate_and_payments_realise_the_difference() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let company = Company::open_in(&app, &issuer, "GLOBAL", tenant, "USD").await;
+    let token = &company.token;
+    // Last year's fiscal year is open: every date is in the past, whatever today is.
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    let set_rate = "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }";
+    for (currency, from, rate) in [
+        ("EUR", day(3, 1), "1.1"),
+        ("EUR", day(4, 1), "1.2"),
+        ("EUR", day(5, 1), "1.05"),
+        ("JPY", day(3, 1), "0.0067"),
+        ("KWD", day(3, 1), "3.25"),
+    ] {
+        app.ok(
+            token,
+            set_rate,
+            json!({"input": {"currency": currency, "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let client = format!("c-{}", uuid::Uuid::new_v4().simple());
+    let customer = app
+        .ok(
+            token,
+            "mutation($input: CreatePartnerInput!) { createPartner(input: $input) { partner { id } } }",
+            json!({"input": {"kind": "CUSTOMER", "name": "Euro Client GmbH", "clientId": client}}),
+        )
+        .await["createPartner"]["partner"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document = |partner: &str, currency: &str, date: NaiveDate, price: &str| {
+        json!({"input": {"partnerId": partner, "date": date, "currency": currency,
+            "lines": [{"description": "Services", "quantity": "1", "unitPrice": price}]}})
+    };
+    let document_count = || async {
+        app.ok(
+            token,
+            "{ invoices(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["invoices"]["edges"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // Refused, nothing written: no EUR rate before March, no rate at all for GBP, more
+    // decimals than EUR, JPY and KWD have.
+    let create = create_invoice_mutation("createInvoice");
+    for (currency, date, price, refusal) in [
+        (
+            "EUR",
+            day(2, 28),
+            "1000.00",
+            ("CONFLICT", "NO_EXCHANGE_RATE"),
+        ),
+        (
+            "GBP",
+            day(3, 15),
+            "1000.00",
+            ("BAD_USER_INPUT", "DOCUMENT_CURRENCY"),
+        ),
+        (
+            "EUR",
+            day(3, 15),
+            "10.005",
+            ("BAD_USER_INPUT", "AMOUNT_TOO_PRECISE"),
+        ),
+        (
+            "JPY",
+            day(3, 15),
+            "12345.5",
+            ("BAD_USER_INPUT", "AMOUNT_TOO_PRECISE"),
+        ),
+        (
+            "KWD",
+            day(3, 15),
+            "10.1255",
+            ("BAD_USER_INPUT", "AMOUNT_TOO_PRECISE"),
+        ),
+    ] {
+        assert_eq!(
+            app.refused(token, &create, document(&customer, currency, date, price))
+                .await,
+            (refusal.0.into(), refusal.1.into()),
+            "{currency} {date} {price}"
+        );
+    }
+    let (_, errors) = app
+        .graphql(
+            token,
+            &create,
+            document(&customer, "EUR", day(2, 28), "1000.00"),
+        )
+        .await;
+    assert_eq!(
+        errors["errors"][0]["message"],
+        format!("no EUR exchange rate on or before {}", day(2, 28))
+    );
+    assert_eq!(document_count().await, 0);
+
+    // The EUR invoice: 1000.00 EUR at 1.1 on 15 March = 1100.00 USD, stored with its rate.
+    let fields = format!(
+        "id status currency total {{ amount currency }} outstanding {{ amount currency }} exchangeRate \
+         baseTotal {{ amount currency }} baseOutstanding {{ amount currency }} entry {{ id exchangeRate {FX_LINES} }}"
+    );
+    let draft = app
+        .ok(
+            token,
+            &format!("mutation($input: CreateInvoiceInput!) {{ createInvoice(input: $input) {{ invoice {{ {fields} }} }} }}"),
+            document(&customer, "EUR", day(3, 15), "1000.00"),
+        )
+        .await["createInvoice"]["invoice"]
+        .clone();
+    assert_eq!(draft["exchangeRate"], Value::Null);
+    assert_eq!(draft["baseTotal"], Value::Null);
+    let invoice = draft["id"].as_str().unwrap().to_owned();
+    // Moving the draft before the first rate is refused too; posting it keeps nothing.
+    assert_eq!(
+        app.refused(
+            token,
+            "mutation($input: UpdateInvoiceInput!) { updateInvoice(input: $input) { invoice { id } } }",
+            json!({"input": {"invoiceId": invoice, "date": day(2, 1)}}),
+        )
+        .await,
+        ("CONFLICT".into(), "NO_EXCHANGE_RATE".into())
+    );
+    let post = format!("mutation($input: PostInvoiceInput!) {{ postInvoice(input: $input) {{ invoice {{ {fields} }} }} }}");
+    let posted = app
+        .ok(
+            token,
+            &post,
+            json!({"input": {"idempotencyKey": "fx-post", "invoiceId": invoice}}),
+        )
+        .await["postInvoice"]["invoice"]
+        .clone();
+    assert_eq!(posted["status"], "POSTED");
+    assert_eq!(posted["currency"], "EUR");
+    assert_eq!(
+        posted["total"],
+        json!({"amount": "1000.00", "currency": "EUR"})
+    );
+    assert_eq!(posted["exchangeRate"], "1.1");
+    assert_eq!(
+        posted["baseTotal"],
+        json!({"amount": "1100.00", "currency": "USD"})
+    );
+    assert_eq!(posted["entry"]["exchangeRate"], "1.1");
+    assert_eq!(
+        posted["entry"]["lines"],
+        json!([
+            fx_line(
+                "DEBIT",
+                "1100",
+                "1100.00",
+                ("1000.00", "EUR"),
+                Some(&customer)
+            ),
+            fx_line("CREDIT", "4000", "1100.00", ("1000.00", "EUR"), None),
+        ])
+    );
+    // A rate set afterwards for the invoice's own date changes nothing posted.
+    app.ok(
+        token,
+        set_rate,
+        json!({"input": {"currency": "EUR", "effectiveOn": day(3, 15), "rate": "1.5"}}),
+    )
+    .await;
+
+    let pay = r#"mutation($input: RecordPaymentInput!) { recordPayment(input: $input) { payment {
+        id currency exchangeRate amount { amount currency } baseAmount { amount currency }
+        entry { lines { side account { code } debit { amount } credit { amount } amount { amount currency } party { kind id } } }
+        allocations { amount { amount currency } baseAmount { amount currency } exchangeDifference { amount currency }
+          exchangeEntry { reference date journal { code } lines { side account { code } debit { amount } credit { amount } amount { amount currency } party { kind id } } } }
+    } } }"#;
+    let payment = |key: &str, date: NaiveDate, amount: &str| {
+        json!({"input": {"idempotencyKey": key, "direction": "INBOUND", "partnerId": customer, "date": date,
+            "currency": "EUR", "amount": amount, "allocations": [{"invoiceId": invoice, "amount": amount}]}})
+    };
+    // Refused: a EUR payment dated before any EUR rate.
+    assert_eq!(
+        app.refused(token, pay, payment("fx-early", day(2, 1), "10.00"))
+            .await,
+        ("CONFLICT".into(), "NO_EXCHANGE_RATE".into())
+    );
+
+    // First part: 333.33 EUR on 10 April at 1.2 = 400.00 USD (399.996). It clears 333.33/1000
+    // of the booked 1100.00 = 366.66 (366.663): a realised gain of 33.34.
+    let first = app
+        .ok(token, pay, payment("fx-pay-1", day(4, 10), "333.33"))
+        .await["recordPayment"]["payment"]
+        .clone();
+    assert_eq!(first["exchangeRate"], "1.2");
+    assert_eq!(
+        first["baseAmount"],
+        json!({"amount": "400.00", "currency": "USD"})
+    );
+    assert_eq!(
+        first["entry"]["lines"],
+        json!([
+            fx_line("DEBIT", "1000", "400.00", ("333.33", "EUR"), None),
+            fx_line(
+                "CREDIT",
+                "1100",
+                "400.00",
+                ("333.33", "EUR"),
+                Some(&customer)
+            ),
+        ])
+    );
+    let allocation = &first["allocations"][0];
+    assert_eq!(
+        allocation["amount"],
+        json!({"amount": "333.33", "currency": "EUR"})
+    );
+    assert_eq!(
+        allocation["baseAmount"],
+        json!({"amount": "366.66", "currency": "USD"})
+    );
+    assert_eq!(
+        allocation["exchangeDifference"],
+        json!({"amount": "33.34", "currency": "USD"})
+    );
+    assert_eq!(allocation["exchangeEntry"]["date"], day(4, 10).to_string());
+    assert_eq!(allocation["exchangeEntry"]["journal"]["code"], "GEN");
+    assert_eq!(
+        allocation["exchangeEntry"]["lines"],
+        json!([
+            fx_line("DEBIT", "1100", "33.34", ("33.34", "USD"), Some(&customer)),
+            fx_line("CREDIT", "4950", "33.34", ("33.34", "USD"), None),
+        ])
+    );
+    let (app_ref, read) = (
+        &app,
+        format!("query($id: ID!) {{ invoice(id: $id) {{ {fields} }} }}"),
+    );
+    let read = &read;
+    let state = |id: String| async move {
+        app_ref.ok(token, read, json!({"id": id})).await["invoice"].clone()
+    };
+    let partly = state(invoice.clone()).await;
+    assert_eq!(partly["status"], "PARTIALLY_PAID");
+    assert_eq!(
+        partly["outstanding"],
+        json!({"amount": "666.67", "currency": "EUR"})
+    );
+    assert_eq!(
+        partly["baseOutstanding"],
+        json!({"amount": "733.34", "currency": "USD"})
+    );
+    // Never recomputed: still 1.1 and 1100.00 although 15 March now has a rate of 1.5.
+    assert_eq!(partly["exchangeRate"], "1.1");
+    assert_eq!(
+        partly["baseTotal"],
+        json!({"amount": "1100.00", "currency": "USD"})
+    );
+
+    // Receivables in USD agree with the ledger: ageing, the client's balance, the control account.
+    let ageing = app
+        .ok(
+            token,
+            "query($d: Date!) { agedReceivables(asOf: $d) { total { amount currency } } }",
+            json!({"d": day(4, 10)}),
+        )
+        .await;
+    assert_eq!(
+        ageing["agedReceivables"]["total"],
+        json!({"amount": "733.34", "currency": "USD"})
+    );
+    let balance = || async {
+        app.ok(
+            token,
+            r#"query($r: [_Any!]!) { _entities(representations: $r) { ... on Client { balance { amount currency } } } }"#,
+            json!({"r": [{"__typename": "Client", "id": client}]}),
+        )
+        .await["_entities"][0]["balance"]
+            .clone()
+    };
+    assert_eq!(
+        balance().await,
+        json!({"amount": "733.34", "currency": "USD"})
+    );
+    let data = company.assert_reconciled(&app).await;
+    assert_eq!(
+        data["receivablesReconciliation"]["controlBalance"]["amount"],
+        "733.34"
+    );
+
+    // The rest: 666.67 EUR on 10 May at 1.05 = 700.00 USD (700.0035). It clears the exact rest
+    // of the booked amount, 733.34: a realised loss of 33.34, and nothing left in USD.
+    let last = app
+        .ok(token, pay, payment("fx-pay-2", day(5, 10), "666.67"))
+        .await["recordPayment"]["payment"]
+        .clone();
+    assert_eq!(
+        last["baseAmount"],
+        json!({"amount": "700.00", "currency": "USD"})
+    );
+    let allocation = &last["allocations"][0];
+    assert_eq!(
+        allocation["baseAmount"],
+        json!({"amount": "733.34", "currency": "USD"})
+    );
+    assert_eq!(
+        allocation["exchangeDifference"],
+        json!({"amount": "-33.34", "currency": "USD"})
+    );
+    assert_eq!(
+        allocation["exchangeEntry"]["lines"],
+        json!([
+            fx_line("CREDIT", "1100", "33.34", ("33.34", "USD"), Some(&customer)),
+            fx_line("DEBIT", "6950", "33.34", ("33.34", "USD"), None),
+        ])
+    );
+    let paid = state(invoice.clone()).await;
+    assert_eq!(paid["status"], "PAID");
+    assert_eq!(
+        paid["outstanding"],
+        json!({"amount": "0.00", "currency": "EUR"})
+    );
+    assert_eq!(
+        paid["baseOutstanding"],
+        json!({"amount": "0.00", "currency": "USD"})
+    );
+    assert_eq!(
+        balance().await,
+        json!({"amount": "0.00", "currency": "USD"})
+    );
+    let data = company.assert_reconciled(&app).await;
+    assert_eq!(
+        data["receivablesReconciliation"]["controlBalance"]["amount"],
+        "0.00"
+    );
+    let accounts = app
+        .ok(
+            token,
+            r#"{ trialBalance(to: "9999-12-31") { balanced rows { account { code } debit { amount } credit { amount } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(accounts["trialBalance"]["balanced"], true);
+    let row = |code: &str| {
+        accounts["trialBalance"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["account"]["code"] == code)
+            .map(|row| {
+                (
+                    row["debit"]["amount"].clone(),
+                    row["credit"]["amount"].clone(),
+                )
+            })
+    };
+    // The receivable nets to zero: 1100.00 + 33.34 debited, 400.00 + 700.00 + 33.34 credited.
+    assert_eq!(row("1100"), Some((json!("1133.34"), json!("1133.34"))));
+    assert_eq!(row("4950"), Some((json!("0.00"), json!("33.34"))));
+    assert_eq!(row("6950"), Some((json!("33.34"), json!("0.00"))));
+    assert_eq!(row("1000"), Some((json!("1100.00"), json!("0.00"))));
+
+    // JPY has no decimals: 12345 JPY at 0.0067 = 82.71 USD (82.7115); paid the same day at the
+    // same rate, no difference and no exchange entry.
+    let yen = app
+        .ok(
+            token,
+            &create,
+            document(&customer, "JPY", day(3, 20), "12345"),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let yen = app
+        .ok(
+            token,
+            &post,
+            json!({"input": {"idempotencyKey": "fx-yen", "invoiceId": yen}}),
+        )
+        .await["postInvoice"]["invoice"]
+        .clone();
+    assert_eq!(yen["total"], json!({"amount": "12345", "currency": "JPY"}));
+    assert_eq!(yen["exchangeRate"], "0.0067");
+    assert_eq!(
+        yen["baseTotal"],
+        json!({"amount": "82.71", "currency": "USD"})
+    );
+    assert_eq!(
+        yen["entry"]["lines"],
+        json!([
+            fx_line("DEBIT", "1100", "82.71", ("12345", "JPY"), Some(&customer)),
+            fx_line("CREDIT", "4000", "82.71", ("12345", "JPY"), None),
+        ])
+    );
+    // A EUR payment is not allocated to a JPY invoice.
+    let mut mismatch = payment("fx-mismatch", day(3, 20), "10.00");
+    mismatch["input"]["allocations"][0]["invoiceId"] = yen["id"].clone();
+    assert_eq!(
+        app.refused(token, pay, mismatch).await,
+        ("CONFLICT".into(), "ALLOCATION_MISMATCH".into())
+    );
+    let mut yen_payment = payment("fx-yen-pay", day(3, 20), "12345");
+    yen_payment["input"]["currency"] = json!("JPY");
+    yen_payment["input"]["allocations"][0]["invoiceId"] = yen["id"].clone();
+    let yen_paid = app.ok(token, pay, yen_payment).await["recordPayment"]["payment"].clone();
+    assert_eq!(
+        yen_paid["baseAmount"],
+        json!({"amount": "82.71", "currency": "USD"})
+    );
+    assert_eq!(
+        yen_paid["allocations"],
+        json!([{"amount": {"amount": "12345", "currency": "JPY"}, "baseAmount": {"amount": "82.71", "currency": "USD"},
+            "exchangeDifference": {"amount": "0.00", "currency": "USD"}, "exchangeEntry": null}])
+    );
+    assert_eq!(
+        state(yen["id"].as_str().unwrap().to_owned()).await["baseOutstanding"],
+        json!({"amount": "0.00", "currency": "USD"})
+    );
+
+    // KWD has three decimals: 10.125 KWD at 3.25 = 32.91 USD (32.90625).
+    let dinar = app
+        .ok(
+            token,
+            &create,
+            document(&customer, "KWD", day(3, 20), "10.125"),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dinar = app
+        .ok(
+            token,
+            &post,
+            json!({"input": {"idempotencyKey": "fx-kwd", "invoiceId": dinar}}),
+        )
+        .await["postInvoice"]["invoice"]
+        .clone();
+    assert_eq!(
+        dinar["total"],
+        json!({"amount": "10.125", "currency": "KWD"})
+    );
+    assert_eq!(
+        dinar["baseTotal"],
+        json!({"amount": "32.91", "currency": "USD"})
+    );
+
+    // A credit note is a settlement too: 100.00 EUR invoiced on 10 March at 1.1 (110.00 USD),
+    // credited in full on 10 April at 1.2 (120.00 USD): the difference of 10.00 is realised.
+    let credited = app
+        .ok(
+            token,
+            &create,
+            document(&customer, "EUR", day(3, 10), "100.00"),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        token,
+        &post,
+        json!({"input": {"idempotencyKey": "fx-credited", "invoiceId": credited}}),
+    )
+    .await;
+    let credit_note = app
+        .ok(
+            token,
+            "mutation($input: CreateCreditNoteInput!) { createCreditNote(input: $input) { invoice { id } } }",
+            json!({"input": {"invoiceId": credited, "date": day(4, 10)}}),
+        )
+        .await["createCreditNote"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let credit_note = app
+        .ok(
+            token,
+            &post,
+            json!({"input": {"idempotencyKey": "fx-credit-note", "invoiceId": credit_note}}),
+        )
+        .await["postInvoice"]["invoice"]
+        .clone();
+    assert_eq!(
+        credit_note["baseTotal"],
+        json!({"amount": "120.00", "currency": "USD"})
+    );
+    let settled = app
+        .ok(
+            token,
+            &format!("query($id: ID!) {{ invoice(id: $id) {{ status baseOutstanding {{ amount }} allocations {{ baseAmount {{ amount }} exchangeDifference {{ amount }} exchangeEntry {{ {FX_LINES} }} }} }} }}"),
+            json!({"id": credited}),
+        )
+        .await["invoice"]
+        .clone();
+    assert_eq!(settled["status"], "PAID");
+    assert_eq!(settled["baseOutstanding"]["amount"], "0.00");
+    assert_eq!(
+        settled["allocations"],
+        json!([{"baseAmount": {"amount": "110.00"}, "exchangeDifference": {"amount": "10.00"}, "exchangeEntry": {"lines": [
+            fx_line("DEBIT", "1100", "10.00", ("10.00", "USD"), Some(&customer)),
+            fx_line("CREDIT", "4950", "10.00", ("10.00", "USD"), None),
+        ]}}])
+    );
+
+    // A vendor bill of 500.00 EUR booked on 10 March at 1.1 (550.00 USD), paid on 10 April at 1.2
+    // (600.00 USD): paying more than booked is a loss of 50.00, the payable credited.
+    let bill = app
+        .ok(
+            token,
+            &create.replace("createInvoice", "createBill"),
+            document(&company.vendor, "EUR", day(3, 10), "500.00"),
+        )
+        .await["createBill"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bill = app
+        .ok(
+            token,
+            &post,
+            json!({"input": {"idempotencyKey": "fx-bill", "invoiceId": bill}}),
+        )
+        .await["postInvoice"]["invoice"]
+        .clone();
+    assert_eq!(
+        bill["baseTotal"],
+        json!({"amount": "550.00", "currency": "USD"})
+    );
+    let paid_bill = app
+        .ok(token, pay, json!({"input": {"idempotencyKey": "fx-bill-pay", "direction": "OUTBOUND", "partnerId": company.vendor,
+            "date": day(4, 10), "currency": "EUR", "amount": "500.00", "allocations": [{"invoiceId": bill["id"], "amount": "500.00"}]}}))
+        .await["recordPayment"]["payment"]
+        .clone();
+    let vendor_line = |side: &str, base: &str| {
+        let mut line = fx_line(side, "2000", base, (base, "USD"), None);
+        line["party"] = json!({"kind": "VENDOR", "id": company.vendor});
+        line
+    };
+    assert_eq!(
+        paid_bill["allocations"][0]["exchangeDifference"],
+        json!({"amount": "50.00", "currency": "USD"})
+    );
+    assert_eq!(
+        paid_bill["allocations"][0]["exchangeEntry"]["lines"],
+        json!([
+            vendor_line("CREDIT", "50.00"),
+            fx_line("DEBIT", "6950", "50.00", ("50.00", "USD"), None),
+        ])
+    );
+    let data = company.assert_reconciled(&app).await;
+    assert_eq!(
+        data["payablesReconciliation"]["controlBalance"]["amount"],
+        "0.00"
+    );
+    // What is still open in USD: the KWD invoice only.
+    assert_eq!(
+        balance().await,
+        json!({"amount": "32.91", "currency": "USD"})
+    );
+
+    // No base-currency dust: every settled document cleared exactly its booked base amount,
+    // every fully allocated payment exactly its own.
+    let db = &app.runtime.db;
+    let rows = |sql: String| async move {
+        db.query_all(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .len()
+    };
+    let tenant = &company.tenant;
+    assert_eq!(
+        rows(format!(
+            "SELECT id FROM finance_documents WHERE tenant_id = '{tenant}' AND posted \
+            AND (settled = total) <> (base_settled = base_total)"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        rows(format!(
+            "SELECT id FROM finance_payments WHERE tenant_id = '{tenant}' \
+            AND (allocated = amount) <> (base_allocated = base_amount)"
+        ))
+        .await,
+        0
+    );
+
+    // A chart without the gain account (a tenant set up before it joined the default chart):
+    // a settlement with a gain is refused, the payment not recorded.
+    db.execute(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!("UPDATE finance_accounts SET code = '4951' WHERE tenant_id = '{tenant}' AND code = '4950'"),
+    ))
+    .await
+    .unwrap();
+    let open = app
+        .ok(
+            token,
+            &create,
+            document(&customer, "EUR", day(3, 10), "10.00"),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        token,
+        &post,
+        json!({"input": {"idempotencyKey": "fx-open", "invoiceId": open}}),
+    )
+    .await;
+    let payments = || async {
+        app.ok(
+            token,
+            "{ payments(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["payments"]["edges"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = payments().await;
+    let mut gain = payment("fx-no-account", day(4, 10), "10.00");
+    gain["input"]["allocations"][0]["invoiceId"] = json!(open);
+    assert_eq!(
+        app.refused(token, pay, gain).await,
+        ("CONFLICT".into(), "EXCHANGE_ACCOUNT_MISSING".into())
+    );
+    assert_eq!(payments().await, before);
+    assert_eq!(
+        state(open).await["baseOutstanding"],
+        json!({"amount": "11.00", "currency": "USD"})
     );
 }

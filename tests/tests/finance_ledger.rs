@@ -255,11 +255,13 @@ async fn an_entry_posts_numbered_chained_and_reported() {
         json!({"amount": "765.50", "currency": "EUR"})
     );
     // Every income account of the chart, the ones without postings at zero (4900, the gain on
-    // disposal of assets, joined the default chart with ops' asset postings).
+    // disposal of assets, joined the default chart with ops' asset postings; 4950, realised
+    // exchange gains, with foreign-currency documents).
     assert_eq!(
         data["profitAndLoss"]["income"],
         json!([{"account": {"code": "4000"}, "amount": {"amount": "2000.00"}},
-               {"account": {"code": "4900"}, "amount": {"amount": "0.00"}}])
+               {"account": {"code": "4900"}, "amount": {"amount": "0.00"}},
+               {"account": {"code": "4950"}, "amount": {"amount": "0.00"}}])
     );
     let sheet = &data["balanceSheet"];
     assert_eq!(sheet["balanced"], true);

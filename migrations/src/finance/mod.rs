@@ -1,7 +1,8 @@
 //! The finance domain's schema: the ledger (m0001), receivables and payables (m0002), expenses
 //! and the directory of people it learns from the employee subgraph (m0003), its consumers'
 //! inbox and billing rates (m0004), the CRM quotes it has invoiced (m0005), payroll (m0006),
-//! one entry per fixed-asset source (m0007).
+//! one entry per fixed-asset source (m0007), foreign-currency documents' rates and base
+//! amounts (m0008).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -13,6 +14,7 @@ mod m0004_consumers;
 mod m0005_quote_invoices;
 mod m0006_payroll;
 mod m0007_asset_entry_sources;
+mod m0008_foreign_documents;
 
 use sea_orm_migration::prelude::*;
 
@@ -44,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_quote_invoices::Migration),
             Box::new(m0006_payroll::Migration),
             Box::new(m0007_asset_entry_sources::Migration),
+            Box::new(m0008_foreign_documents::Migration),
         ]
     }
 }

@@ -9,9 +9,7 @@
 use erp_kit::{ApiError, ApiResult, TenantId};
 use serde::{Deserialize, Serialize};
 
-use super::documents::{
-    document_currency, template_line, LineRequest, PartnerKind, DEFAULT_DUE_DAYS,
-};
+use super::documents::{template_line, LineRequest, PartnerKind, DEFAULT_DUE_DAYS};
 use super::{new_id, Actor, Finance};
 use crate::domain::invoice::DocumentKind;
 use crate::domain::money::{format_minor, round_div, Currency, Money, Quantity};
@@ -231,6 +229,9 @@ impl Finance {
                         created_by: BILLING_ACTOR.into(),
                         created_at: chrono::Utc::now(),
                         posted_at: None,
+                        rate_nano: None,
+                        base_total: 0,
+                        base_settled: 0,
                     };
                     documents_store::insert_document(txn, draft.clone()).await?;
                     draft
@@ -281,7 +282,8 @@ impl Finance {
     /// transaction, exactly as accepted: the client's customer partner (created, keyed by the
     /// client id, the first time finance sees the client), the selected lines with their
     /// quantities, prices, discounts and the finance tax of each line's rate, in the quote's
-    /// currency (the base currency, or DOCUMENT_CURRENCY). The totals finance computes must be
+    /// currency (the base currency or one with a rate today: DOCUMENT_CURRENCY or NO_EXCHANGE_RATE
+    /// otherwise). The totals finance computes must be
     /// the accepted ones (QUOTE_NOT_INVOICEABLE otherwise). A quote is invoiced once: a later
     /// `quote.accepted` of the same quote (a redelivery under a new id, another version)
     /// changes nothing. Returns the drafted invoice, `None` when the quote already had one.
@@ -298,7 +300,9 @@ impl Finance {
             return Ok(None);
         }
         let settings = self.require_set_up(txn, tenant).await?;
-        let currency = document_currency(&settings, &accepted.currency)?;
+        let currency = self
+            .trading_currency(txn, tenant, &settings, &accepted.currency, super::today())
+            .await?;
         let exponent = u32::from(currency.exponent());
         let taxes = crate::store::ledger::taxes(txn, tenant).await?;
         let mut lines = Vec::with_capacity(accepted.lines.len());
@@ -416,6 +420,9 @@ impl Finance {
                 created_by: BILLING_ACTOR.into(),
                 created_at: chrono::Utc::now(),
                 posted_at: None,
+                rate_nano: None,
+                base_total: 0,
+                base_settled: 0,
             },
         )
         .await?;

@@ -9,6 +9,7 @@ use erp_kit::{ApiResult, TenantId};
 use super::documents::LineRequest;
 use super::Finance;
 use crate::domain::cash::{forecast, ExpectedFlow, ForecastBucket};
+use crate::domain::fx::spread;
 use crate::domain::invoice::{
     due_periods, open_instalments, period_invoice_date, AgeingBucket, DocumentKind,
 };
@@ -17,7 +18,7 @@ use crate::domain::money::{Currency, Money, Percent, Quantity};
 use crate::domain::tax::{compute, PricedLine, TaxRate, TaxRounding};
 use crate::domain::FinanceViolation;
 use crate::store::documents::{self as documents_store, DocumentFilter};
-use crate::store::entities::{account, partner};
+use crate::store::entities::{account, document, partner};
 use crate::store::ledger as ledger_store;
 
 /// Receivables (customer invoices) or payables (vendor bills).
@@ -105,9 +106,23 @@ pub struct CashForecast {
     pub buckets: Vec<ForecastBucket>,
 }
 
+/// A posted document's open instalments (earliest first) in the base currency: what is open
+/// of its booked base amount, spread over what is open of each instalment (the document's own
+/// amounts in the base currency).
+fn open_base_instalments(
+    document: &document::Model,
+    parts: &[(NaiveDate, i64)],
+) -> Vec<(NaiveDate, i64)> {
+    spread(
+        &open_instalments(parts, document.settled),
+        document.base_total - document.base_settled,
+    )
+}
+
 impl Finance {
-    /// Open documents by partner and days past due at `as_of`: each document's open amount is
-    /// spread over its instalments, earliest first.
+    /// Open documents by partner and days past due at `as_of`, in the base currency (what the
+    /// control account holds): each document's open amount is spread over its instalments,
+    /// earliest first.
     pub async fn ageing(
         &self,
         tenant: &TenantId,
@@ -146,7 +161,7 @@ impl Finance {
                 .cloned()
                 .unwrap_or_else(|| vec![(document.due_date, document.total)]);
             let entry = per_partner.entry(document.partner_id.clone()).or_default();
-            for (due, amount) in open_instalments(&parts, document.settled) {
+            for (due, amount) in open_base_instalments(document, &parts) {
                 entry.0[AgeingBucket::of(due, as_of).index()] += amount;
             }
         }
@@ -154,7 +169,7 @@ impl Finance {
             documents_store::unallocated_payments(&self.db, tenant, ledger.direction()).await?
         {
             per_partner.entry(payment.partner_id.clone()).or_default().1 +=
-                payment.amount - payment.allocated;
+                payment.base_amount - payment.base_allocated;
         }
         let partners = documents_store::partners_by_ids(
             &self.db,
@@ -212,12 +227,14 @@ impl Finance {
         )
         .await?;
         for document in open {
-            *subledger.entry(document.partner_id).or_default() += document.total - document.settled;
+            *subledger.entry(document.partner_id).or_default() +=
+                document.base_total - document.base_settled;
         }
         for payment in
             documents_store::unallocated_payments(&self.db, tenant, ledger.direction()).await?
         {
-            *subledger.entry(payment.partner_id).or_default() -= payment.amount - payment.allocated;
+            *subledger.entry(payment.partner_id).or_default() -=
+                payment.base_amount - payment.base_allocated;
         }
         let mut mismatches = Vec::new();
         let parties: std::collections::BTreeSet<&String> =
@@ -356,7 +373,7 @@ impl Finance {
                     .get(document.id.as_str())
                     .cloned()
                     .unwrap_or_else(|| vec![(document.due_date, document.total)]);
-                for (due, amount) in open_instalments(&parts, document.settled) {
+                for (due, amount) in open_base_instalments(document, &parts) {
                     flows.push(ExpectedFlow {
                         due,
                         amount: sign * amount,

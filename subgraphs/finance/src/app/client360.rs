@@ -34,8 +34,9 @@ impl Finance {
         Ok(documents_store::document_page(&self.db, tenant, &filter, page).await?)
     }
 
-    /// What the CRM client owes: the outstanding amounts (total less what is settled) of its
-    /// customer partner's posted invoices, in minor units of the base currency; zero when
+    /// What the CRM client owes: the outstanding amounts (booked base total less the base
+    /// amount settlements cleared) of its customer partner's posted invoices, in minor units of
+    /// the base currency (what the receivables account holds for it); zero when
     /// finance has no customer partner for the client. FINANCE_NOT_SET_UP before set-up.
     pub async fn client_balance(
         &self,
@@ -60,7 +61,7 @@ impl Finance {
         .await?;
         let owed = open
             .iter()
-            .map(|invoice| invoice.total - invoice.settled)
+            .map(|invoice| invoice.base_total - invoice.base_settled)
             .sum();
         Ok((owed, currency))
     }

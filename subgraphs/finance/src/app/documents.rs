@@ -6,7 +6,14 @@
 //! fiscal year inside the posting transaction, and posts its journal entry through the ledger's
 //! one write path. A posted invoice is never cancelled: a credit note credits it. Outstanding
 //! amounts come from allocations (payments and credit notes), bounded under concurrency by the
-//! store's conditional updates (invariant F8). Documents and payments are in the base currency.
+//! store's conditional updates (invariant F8).
+//!
+//! Documents and payments are in the base currency or in a foreign currency with an exchange
+//! rate in force on their date: a foreign posting stores the rate it used and its base amounts
+//! once (invariant F4). An allocation clears the document's booked base amount (in proportion;
+//! the allocation that settles it clears the exact rest) and posts the difference to what the
+//! settlement is worth at its own rate as a realised exchange gain or loss, in the same
+//! transaction.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,20 +23,24 @@ use serde::{Deserialize, Serialize};
 
 use super::ledger::Posting;
 use super::{new_id, Actor, Finance, Outcome};
+use crate::domain::fx::{base_share, spread, ExchangeRate};
 use crate::domain::invoice::{
     check_credit, check_draft, check_term, due_periods, instalments, period_invoice_date,
     DocumentKind, TermLine,
 };
 use crate::domain::ledger::{AccountRole, Dimensions, Party, ProposedLine, Side};
 use crate::domain::money::{Currency, Money, Percent, Quantity};
-use crate::domain::payment::{check_allocations, OpenDocument, PaymentDirection};
+use crate::domain::payment::{
+    check_allocations, realised_difference, ControlLedger, OpenDocument, PaymentDirection,
+    RealisedDifference,
+};
 use crate::domain::period::open_year_for;
 use crate::domain::tax::{compute, PricedLine, TaxRate, TaxRounding, Totals};
 use crate::domain::{parse_optional_text, parse_text, FinanceViolation};
 use crate::events;
 use crate::store::documents as store;
 use crate::store::entities::{
-    allocation, document, document_line, instalment, partner, payment, payment_term,
+    allocation, document, document_line, entry, instalment, partner, payment, payment_term,
     recurring_schedule, settings,
 };
 use crate::store::ledger as ledger_store;
@@ -181,6 +192,12 @@ pub struct PaymentReceived<'a> {
 /// The default days to the due date without a payment term.
 pub(crate) const DEFAULT_DUE_DAYS: i64 = 30;
 
+/// The chart's accounts for realised exchange differences, by code (in the default chart).
+pub mod exchange_accounts {
+    pub const GAIN: &str = "4950";
+    pub const LOSS: &str = "6950";
+}
+
 impl Finance {
     pub async fn create_partner(
         &self,
@@ -259,7 +276,9 @@ impl Finance {
         let tenant = actor.tenant.clone();
         self.write(async |txn| {
             let settings = self.require_set_up(txn, &tenant).await?;
-            let currency = document_currency(&settings, &request.currency)?;
+            let currency = self
+                .trading_currency(txn, &tenant, &settings, &request.currency, request.date)
+                .await?;
             let partner = self
                 .partner_of_kind(txn, &tenant, &request.partner_id, kind)
                 .await?;
@@ -306,6 +325,9 @@ impl Finance {
                     created_by: actor.user_id.clone(),
                     created_at: chrono::Utc::now(),
                     posted_at: None,
+                    rate_nano: None,
+                    base_total: 0,
+                    base_settled: 0,
                 },
             )
             .await?;
@@ -348,6 +370,11 @@ impl Finance {
                 None => (current.untaxed, current.tax, current.total),
             };
             let date = request.date.unwrap_or(current.document_date);
+            if date != current.document_date {
+                // A foreign document's new date needs a rate too.
+                self.trading_currency(txn, &tenant, &settings, &current.currency, date)
+                    .await?;
+            }
             let due = request.due_date.unwrap_or(current.due_date);
             let updated = store::update_draft(
                 txn,
@@ -388,7 +415,10 @@ impl Finance {
                     "a credit note credits a posted customer invoice",
                 ));
             }
-            let currency = Currency::parse(&invoice.currency)?;
+            // A foreign invoice's credit note posts at the rate of its own date.
+            let currency = self
+                .trading_currency(txn, &tenant, &settings, &invoice.currency, request.date)
+                .await?;
             let lines = match &request.lines {
                 Some(lines) => lines.clone(),
                 None => store::lines_of(txn, &tenant, vec![invoice.id.clone()])
@@ -443,6 +473,9 @@ impl Finance {
                     created_by: actor.user_id.clone(),
                     created_at: chrono::Utc::now(),
                     posted_at: None,
+                    rate_nano: None,
+                    base_total: 0,
+                    base_settled: 0,
                 },
             )
             .await?;
@@ -517,6 +550,7 @@ impl Finance {
         let reference = format!("{}/{}/{number:05}", kind.series(), year.name);
 
         let mut settled = 0;
+        let mut credited: Option<document::Model> = None;
         if kind == DocumentKind::CreditNote {
             let invoice_id = draft
                 .credited_document_id
@@ -529,21 +563,10 @@ impl Finance {
             if !store::add_settlement(txn, tenant, &invoice.id, totals.total).await? {
                 return Err(FinanceViolation::CreditExceedsInvoice.into());
             }
-            store::insert_allocations(
-                txn,
-                vec![allocation::Model {
-                    id: new_id(),
-                    tenant_id: tenant.as_str().to_owned(),
-                    payment_id: None,
-                    credit_note_id: Some(draft.id.clone()),
-                    document_id: invoice.id.clone(),
-                    amount: totals.total,
-                    created_at: chrono::Utc::now(),
-                }],
-            )
-            .await?;
-            // A credit note is settled by what it credits.
+            // A credit note is settled by what it credits (its allocation is written once its
+            // own entry, hence its base amount, is posted).
             settled = totals.total;
+            credited = Some(invoice);
         }
 
         let tax_accounts: HashMap<String, String> = ledger_store::taxes(txn, tenant)
@@ -597,6 +620,61 @@ impl Finance {
             settled,
         )
         .await?;
+        let base = Currency::parse(&settings.base_currency)?;
+        let base_total = base_amount_of(&entry, Money::from_minor(totals.total, currency)?, base)?;
+        let base_settled = if settled == totals.total {
+            base_total
+        } else {
+            0
+        };
+        store::set_base_amounts(
+            txn,
+            tenant,
+            &draft.id,
+            entry.rate_nano,
+            base_total,
+            base_settled,
+        )
+        .await?;
+        if let Some(invoice) = credited {
+            // The credit note clears the invoice's booked base amount; what it is worth at its
+            // own rate differs when the rate moved: a realised difference.
+            let invoice_base = self
+                .clear_document_base(txn, tenant, &invoice.id, totals.total)
+                .await?;
+            let difference =
+                realised_difference(ControlLedger::Receivables, base_total, invoice_base);
+            let exchange_entry = self
+                .post_exchange_differences(
+                    txn,
+                    actor,
+                    &settings,
+                    Party::Customer(invoice.partner_id.clone()),
+                    draft.document_date.max(invoice.document_date),
+                    ("credit_note", &draft.id),
+                    difference
+                        .map(|d| (invoice.reference.clone().unwrap_or_default(), d))
+                        .into_iter()
+                        .collect(),
+                )
+                .await?;
+            store::insert_allocations(
+                txn,
+                vec![allocation::Model {
+                    id: new_id(),
+                    tenant_id: tenant.as_str().to_owned(),
+                    payment_id: None,
+                    credit_note_id: Some(draft.id.clone()),
+                    document_id: invoice.id.clone(),
+                    amount: totals.total,
+                    created_at: chrono::Utc::now(),
+                    base_amount: invoice_base,
+                    exchange_difference: base_total - invoice_base,
+                    exchange_entry_id: exchange_entry,
+                }],
+            )
+            .await?;
+        }
         if kind != DocumentKind::CreditNote {
             let term = match &draft.payment_term_id {
                 Some(id) => store::payment_term(txn, tenant, id)
@@ -667,7 +745,9 @@ impl Finance {
             &request,
             async |txn| {
                 let settings = self.require_set_up(txn, &tenant).await?;
-                let currency = document_currency(&settings, &request.currency)?;
+                let currency = self
+                    .trading_currency(txn, &tenant, &settings, &request.currency, request.date)
+                    .await?;
                 let amount = Money::parse(&request.amount, currency)?;
                 if !amount.is_positive() {
                     return Err(FinanceViolation::AmountOutOfRange.into());
@@ -738,10 +818,17 @@ impl Finance {
                     memo,
                     created_by: actor.user_id.clone(),
                     created_at: chrono::Utc::now(),
+                    rate_nano: entry.rate_nano,
+                    base_amount: base_amount_of(
+                        &entry,
+                        amount,
+                        Currency::parse(&settings.base_currency)?,
+                    )?,
+                    base_allocated: 0,
                 };
                 store::insert_payment(txn, row.clone()).await?;
                 let allocated = self
-                    .allocate_in(txn, &tenant, &row, &request.allocations)
+                    .allocate_in(txn, actor, &row, &request.allocations)
                     .await?;
                 if direction == PaymentDirection::Inbound {
                     self.enqueue(
@@ -784,7 +871,7 @@ impl Finance {
                 let payment = store::payment(txn, &tenant, &request.payment_id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound("payment".into()))?;
-                self.allocate_in(txn, &tenant, &payment, &request.allocations)
+                self.allocate_in(txn, actor, &payment, &request.allocations)
                     .await?;
                 Ok(payment.id)
             },
@@ -798,13 +885,14 @@ impl Finance {
     async fn allocate_in<C: sea_orm::ConnectionTrait>(
         &self,
         txn: &C,
-        tenant: &TenantId,
+        actor: &Actor,
         payment: &payment::Model,
         requests: &[AllocationRequest],
     ) -> ApiResult<i64> {
         if requests.is_empty() {
             return Ok(0);
         }
+        let tenant = &actor.tenant;
         let currency = Currency::parse(&payment.currency)?;
         let mut amounts: BTreeMap<String, i64> = BTreeMap::new();
         for request in requests {
@@ -864,14 +952,56 @@ impl Finance {
             }
             .into());
         }
+        // The payment row is held by the update above: its base amounts are current. What the
+        // allocated part is worth at the payment's rate, spread over the documents.
+        let held = store::payment(txn, tenant, &payment.id)
+            .await?
+            .ok_or_else(|| ApiError::internal("the allocated payment vanished"))?;
+        let payment_base = base_share(
+            total,
+            held.amount,
+            held.base_amount,
+            held.allocated - total,
+            held.base_allocated,
+        );
+        store::add_base_allocated(txn, tenant, &payment.id, payment_base).await?;
+        let settlement_bases = spread(
+            &checked
+                .iter()
+                .map(|(document, amount)| (document.id.clone(), *amount))
+                .collect::<Vec<_>>(),
+            payment_base,
+        );
+        let (ledger, party) = match expected_kind {
+            DocumentKind::Bill => (
+                ControlLedger::Payables,
+                Party::Vendor(payment.partner_id.clone()),
+            ),
+            _ => (
+                ControlLedger::Receivables,
+                Party::Customer(payment.partner_id.clone()),
+            ),
+        };
         let now = chrono::Utc::now();
+        let mut date = payment.payment_date;
         let mut rows = Vec::with_capacity(checked.len());
-        for (document, amount) in checked {
+        let mut differences = Vec::new();
+        for ((document, amount), (_, settlement_base)) in checked.into_iter().zip(settlement_bases)
+        {
             if !store::add_settlement(txn, tenant, &document.id, amount).await? {
                 return Err(FinanceViolation::AllocationExceedsOutstanding {
                     invoice: document.reference,
                 }
                 .into());
+            }
+            let document_base = self
+                .clear_document_base(txn, tenant, &document.id, amount)
+                .await?;
+            if let Some(booked) = by_id.get(document.id.as_str()) {
+                date = date.max(booked.document_date);
+            }
+            if let Some(difference) = realised_difference(ledger, settlement_base, document_base) {
+                differences.push((document.reference.clone(), difference));
             }
             rows.push(allocation::Model {
                 id: new_id(),
@@ -881,10 +1011,173 @@ impl Finance {
                 document_id: document.id,
                 amount,
                 created_at: now,
+                base_amount: document_base,
+                exchange_difference: settlement_base - document_base,
+                exchange_entry_id: None,
             });
+        }
+        let exchange_entry = self
+            .post_exchange_differences(
+                txn,
+                actor,
+                &self.require_set_up(txn, tenant).await?,
+                party,
+                date,
+                ("payment", &payment.id),
+                differences,
+            )
+            .await?;
+        for row in &mut rows {
+            if row.exchange_difference != 0 {
+                row.exchange_entry_id = exchange_entry.clone();
+            }
         }
         store::insert_allocations(txn, rows).await?;
         Ok(total)
+    }
+
+    /// Adds what `amount` (just settled on the document, whose row the settlement holds)
+    /// clears of its booked base amount; returns it.
+    async fn clear_document_base<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        document_id: &str,
+        amount: i64,
+    ) -> ApiResult<i64> {
+        let held = store::document(txn, tenant, document_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("the settled document vanished"))?;
+        let cleared = base_share(
+            amount,
+            held.total,
+            held.base_total,
+            held.settled - amount,
+            held.base_settled,
+        );
+        store::add_base_settlement(txn, tenant, document_id, cleared).await?;
+        Ok(cleared)
+    }
+
+    /// Posts realised exchange differences as one base-currency entry in the general journal:
+    /// per settled document a line on the control account (with the partner) bringing its
+    /// base balance to what was cleared, against the chart's exchange gain and loss accounts.
+    /// Returns the entry, None when there is no difference.
+    #[allow(clippy::too_many_arguments)]
+    async fn post_exchange_differences<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        settings: &settings::Model,
+        party: Party,
+        date: NaiveDate,
+        (source_kind, source_id): (&'static str, &str),
+        differences: Vec<(String, RealisedDifference)>,
+    ) -> ApiResult<Option<String>> {
+        if differences.is_empty() {
+            return Ok(None);
+        }
+        let base = Currency::parse(&settings.base_currency)?;
+        let control = match party {
+            Party::Vendor(_) => &settings.payable_account_id,
+            _ => &settings.receivable_account_id,
+        };
+        let chart = ledger_store::all_accounts(txn, &actor.tenant).await?;
+        let by_code = |code: &'static str| -> ApiResult<String> {
+            chart
+                .iter()
+                .find(|account| account.code == code)
+                .map(|account| account.id.clone())
+                .ok_or_else(|| FinanceViolation::ExchangeAccountMissing(code).into())
+        };
+        let money = |minor: i64| Money::from_minor(minor, base).map_err(ApiError::from);
+        let (mut gains, mut losses) = (0i64, 0i64);
+        let mut lines = Vec::with_capacity(differences.len() + 2);
+        for (reference, difference) in &differences {
+            lines.push(
+                ProposedLine::new(control, difference.control_side, money(difference.amount)?)
+                    .with_party(Some(party.clone()))
+                    .with_label(format!("exchange difference {reference}")),
+            );
+            if difference.gain {
+                gains += difference.amount;
+            } else {
+                losses += difference.amount;
+            }
+        }
+        if gains > 0 {
+            lines.push(
+                ProposedLine::new(
+                    &by_code(exchange_accounts::GAIN)?,
+                    Side::Credit,
+                    money(gains)?,
+                )
+                .with_label("realised exchange gain"),
+            );
+        }
+        if losses > 0 {
+            lines.push(
+                ProposedLine::new(
+                    &by_code(exchange_accounts::LOSS)?,
+                    Side::Debit,
+                    money(losses)?,
+                )
+                .with_label("realised exchange loss"),
+            );
+        }
+        let entry = self
+            .post_lines(
+                txn,
+                actor,
+                Posting {
+                    journal_id: settings.general_journal_id.clone(),
+                    date,
+                    memo: Some("Realised exchange difference".into()),
+                    source_kind,
+                    source_id: Some(source_id.to_owned()),
+                    reverses_id: None,
+                    allow_control: true,
+                },
+                lines,
+            )
+            .await?;
+        Ok(Some(entry.id))
+    }
+
+    /// The currency of an invoice, bill or payment dated `date`: the base currency, or a
+    /// currency with an exchange rate in force on that day (NO_EXCHANGE_RATE when its rates
+    /// start later, DOCUMENT_CURRENCY when the tenant keeps none for it).
+    pub(crate) async fn trading_currency<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        settings: &settings::Model,
+        requested: &str,
+        date: NaiveDate,
+    ) -> ApiResult<Currency> {
+        let currency = Currency::parse(requested)?;
+        if currency.code() == settings.base_currency
+            || ledger_store::rate_on(txn, tenant, currency.code(), date)
+                .await?
+                .is_some()
+        {
+            return Ok(currency);
+        }
+        if ledger_store::rates(txn, tenant, Some(currency.code()))
+            .await?
+            .is_empty()
+        {
+            return Err(FinanceViolation::NoRatesForCurrency {
+                base: Currency::parse(&settings.base_currency)?.code(),
+                currency: currency.code(),
+            }
+            .into());
+        }
+        Err(FinanceViolation::NoExchangeRate {
+            currency: currency.code(),
+            date,
+        }
+        .into())
     }
 
     pub async fn create_recurring_schedule(
@@ -1000,6 +1293,9 @@ impl Finance {
                             created_by: actor.user_id.clone(),
                             created_at: chrono::Utc::now(),
                             posted_at: None,
+                            rate_nano: None,
+                            base_total: 0,
+                            base_settled: 0,
                         },
                     )
                     .await?;
@@ -1222,6 +1518,17 @@ fn document_entry(
     Ok(entry)
 }
 
+/// What `amount` was booked at in the base currency by `entry` (the rate it stored; the
+/// amount itself in the base currency): the same conversion the entry's control line got.
+fn base_amount_of(entry: &entry::Model, amount: Money, base: Currency) -> ApiResult<i64> {
+    match entry.rate_nano {
+        None => Ok(amount.minor()),
+        Some(nano) => Ok(ExchangeRate::from_nano(amount.currency(), nano)
+            .convert(amount, base)?
+            .minor()),
+    }
+}
+
 fn stored_kind(document: &document::Model) -> ApiResult<DocumentKind> {
     DocumentKind::from_stored(&document.kind)
         .ok_or_else(|| ApiError::internal(format!("document kind {}", document.kind)))
@@ -1235,7 +1542,8 @@ fn party_of(partner: &partner::Model) -> ApiResult<Party> {
     }
 }
 
-/// Documents and payments are in the base currency.
+/// Recurring schedules (and billing rates) are in the base currency: a schedule generates
+/// invoices on dates no rate may exist for yet.
 pub(crate) fn document_currency(
     settings: &settings::Model,
     requested: &str,

@@ -145,6 +145,20 @@ const DEFAULT_ACCOUNTS: &[(&str, &str, AccountKind, AccountRole)] = &[
         AccountKind::Expense,
         AccountRole::General,
     ),
+    // Realised exchange differences of foreign-currency documents settled at another rate
+    // (`super::documents::exchange_accounts`).
+    (
+        "4950",
+        "Realised exchange gains",
+        AccountKind::Income,
+        AccountRole::General,
+    ),
+    (
+        "6950",
+        "Realised exchange losses",
+        AccountKind::Expense,
+        AccountRole::General,
+    ),
 ];
 
 /// The default journals: (code, name, kind). Each keeps a hash chain.

@@ -82,6 +82,41 @@ pub fn rate_on(
         })
 }
 
+/// The base amount of `part` of a whole (`whole` in the document's currency, booked at
+/// `whole_base`) of which `done` (booked `done_base`) was already cleared: the proportional
+/// share of the booked base amount, except that the part clearing the whole takes the exact
+/// residual, so a fully settled document or payment leaves no base-currency dust on its
+/// control account.
+pub fn base_share(part: i64, whole: i64, whole_base: i64, done: i64, done_base: i64) -> i64 {
+    if whole == 0 {
+        return 0;
+    }
+    if done + part == whole {
+        return whole_base - done_base;
+    }
+    round_div(i128::from(part) * i128::from(whole_base), i128::from(whole)) as i64
+}
+
+/// Spreads `base` over `parts` (amounts in another currency) in proportion, the last part
+/// taking the remainder so the shares add up to `base` exactly.
+pub fn spread<T: Clone>(parts: &[(T, i64)], base: i64) -> Vec<(T, i64)> {
+    let whole: i64 = parts.iter().map(|(_, amount)| amount).sum();
+    let mut left = base;
+    parts
+        .iter()
+        .enumerate()
+        .map(|(index, (key, amount))| {
+            let share = if index + 1 == parts.len() || whole == 0 {
+                left
+            } else {
+                round_div(i128::from(*amount) * i128::from(base), i128::from(whole)) as i64
+            };
+            left -= share;
+            (key.clone(), share)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +185,28 @@ mod tests {
             rate_on(&rates, usd, NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()),
             Err(FinanceViolation::NoExchangeRate { .. })
         ));
+    }
+
+    #[test]
+    fn partial_settlements_clear_the_booked_base_in_proportion_and_the_last_clears_the_rest() {
+        // 1000.00 EUR booked at 1.1 = 1100.00 USD, paid 333.33 + 333.33 + 333.34.
+        let (whole, base) = (100_000, 110_000);
+        let first = base_share(33_333, whole, base, 0, 0);
+        assert_eq!(first, 36_666);
+        let second = base_share(33_333, whole, base, 33_333, first);
+        assert_eq!(second, 36_666);
+        let last = base_share(33_334, whole, base, 66_666, first + second);
+        assert_eq!(last, 36_668);
+        assert_eq!(first + second + last, base);
+        // In the base currency a share is the amount itself.
+        assert_eq!(base_share(123, 1000, 1000, 0, 0), 123);
+        assert_eq!(base_share(0, 0, 0, 0, 0), 0);
+    }
+
+    #[test]
+    fn a_spread_adds_up_to_its_base() {
+        let spread = spread(&[("a", 1), ("b", 1), ("c", 1)], 100);
+        assert_eq!(spread, vec![("a", 33), ("b", 33), ("c", 34)]);
+        assert_eq!(super::spread::<&str>(&[], 0), vec![]);
     }
 }

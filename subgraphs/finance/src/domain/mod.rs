@@ -105,8 +105,10 @@ erp_kit::reasons! {
         ASSET_NOT_POSTABLE => Conflict,
         /// The partner is of the wrong kind for the document (a customer's invoice, a vendor's bill).
         WRONG_PARTNER_KIND => Conflict,
-        /// Invoices, bills and payments are in the base currency (foreign-currency documents are not supported yet; manual entries are).
+        /// A currency the tenant keeps no exchange rate for: invoices, bills and payments are in the base currency or in a currency with dated exchange rates (NO_EXCHANGE_RATE when none is in force on the document's date); expense claims, billing rates and recurring schedules are in the base currency.
         DOCUMENT_CURRENCY => BadUserInput,
+        /// A realised exchange difference cannot be posted: the chart lacks the exchange gain (4950) or loss (6950) account.
+        EXCHANGE_ACCOUNT_MISSING => Conflict,
         /// A code (account, journal, tax, category) is malformed or already used in the tenant.
         BAD_CODE => BadUserInput,
         /// A text field is empty or too long.
@@ -224,6 +226,13 @@ pub enum FinanceViolation {
     TimeEntryAlreadyBilled,
     WrongPartnerKind(&'static str),
     DocumentCurrency(&'static str),
+    /// A document or payment in a foreign currency the tenant has no exchange rate for.
+    NoRatesForCurrency {
+        base: &'static str,
+        currency: &'static str,
+    },
+    /// The chart lacks an account a realised exchange difference posts to (its code).
+    ExchangeAccountMissing(&'static str),
     BadCode(&'static str),
     BadText(&'static str),
     BadDateRange,
@@ -289,7 +298,8 @@ impl RuleViolation for FinanceViolation {
             V::UnknownEmployee => reasons::UNKNOWN_EMPLOYEE,
             V::TimeEntryAlreadyBilled => reasons::TIME_ENTRY_ALREADY_BILLED,
             V::WrongPartnerKind(_) => reasons::WRONG_PARTNER_KIND,
-            V::DocumentCurrency(_) => reasons::DOCUMENT_CURRENCY,
+            V::DocumentCurrency(_) | V::NoRatesForCurrency { .. } => reasons::DOCUMENT_CURRENCY,
+            V::ExchangeAccountMissing(_) => reasons::EXCHANGE_ACCOUNT_MISSING,
             V::BadCode(_) => reasons::BAD_CODE,
             V::BadText(_) => reasons::BAD_TEXT,
             V::BadDateRange => reasons::BAD_DATE_RANGE,
@@ -419,7 +429,13 @@ impl RuleViolation for FinanceViolation {
             V::TimeEntryAlreadyBilled => "a time entry on this invoice was already billed".into(),
             V::WrongPartnerKind(expected) => format!("the partner is not a {expected}"),
             V::DocumentCurrency(base) => format!(
-                "invoices, bills and payments are in the base currency ({base})"
+                "expense claims, billing rates and recurring schedules are in the base currency ({base})"
+            ),
+            V::NoRatesForCurrency { base, currency } => format!(
+                "invoices, bills and payments are in the base currency ({base}) or a currency with exchange rates, and there is none for {currency}"
+            ),
+            V::ExchangeAccountMissing(code) => format!(
+                "the chart has no account {code} for realised exchange differences"
             ),
             V::BadCode(field) => format!(
                 "{field} must be 1 to 32 letters, digits, `-`, `_` or `.`, unique in the tenant"

@@ -3,6 +3,7 @@
 //! outstanding amount is derived from its allocations. The store enforces the same bounds with
 //! conditional updates, so that concurrent allocations cannot over-allocate either.
 
+use super::ledger::Side;
 use super::money::format_minor;
 use super::FinanceViolation;
 
@@ -81,6 +82,56 @@ pub fn check_allocations(
     Ok(total)
 }
 
+/// Which control account a realised exchange difference clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlLedger {
+    /// Customer invoices (a debit balance), settled by inbound payments and credit notes.
+    Receivables,
+    /// Vendor bills (a credit balance), settled by outbound payments.
+    Payables,
+}
+
+/// A realised exchange difference as the ledger books it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealisedDifference {
+    /// The side of the control-account line (which brings the document's base balance to
+    /// what the settlement cleared).
+    pub control_side: Side,
+    /// A gain (credited to the gain account) or a loss (debited to the loss account).
+    pub gain: bool,
+    /// Positive, base minor units.
+    pub amount: i64,
+}
+
+/// The realised difference of a settlement whose base amount (at the payment's or credit
+/// note's own rate) is `settlement_base` while it clears `document_base` of the document's
+/// booked base amount; None when they are equal.
+///
+/// A receivable was debited `document_base` and credited `settlement_base`: more received
+/// than booked is a gain, cleared by a debit. A payable mirrors it: paying more than booked is
+/// a loss, cleared by a credit.
+pub fn realised_difference(
+    ledger: ControlLedger,
+    settlement_base: i64,
+    document_base: i64,
+) -> Option<RealisedDifference> {
+    let difference = settlement_base - document_base;
+    if difference == 0 {
+        return None;
+    }
+    let (control_side, gain) = match (ledger, difference > 0) {
+        (ControlLedger::Receivables, true) => (Side::Debit, true),
+        (ControlLedger::Receivables, false) => (Side::Credit, false),
+        (ControlLedger::Payables, true) => (Side::Credit, false),
+        (ControlLedger::Payables, false) => (Side::Debit, true),
+    };
+    Some(RealisedDifference {
+        control_side,
+        gain,
+        amount: difference.abs(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +180,44 @@ mod tests {
             check_allocations("c1", "EUR", 2, 1000, &[(document("a", 600), 0)]),
             Err(FinanceViolation::AmountOutOfRange)
         );
+    }
+
+    #[test]
+    fn realised_differences_are_gains_or_losses_by_ledger() {
+        // Received 1200 USD for a receivable booked at 1100: a 100 gain, the receivable debited.
+        assert_eq!(
+            realised_difference(ControlLedger::Receivables, 120_000, 110_000),
+            Some(RealisedDifference {
+                control_side: Side::Debit,
+                gain: true,
+                amount: 10_000
+            })
+        );
+        assert_eq!(
+            realised_difference(ControlLedger::Receivables, 100_000, 110_000),
+            Some(RealisedDifference {
+                control_side: Side::Credit,
+                gain: false,
+                amount: 10_000
+            })
+        );
+        // Paid 1200 for a payable booked at 1100: a loss, the payable credited.
+        assert_eq!(
+            realised_difference(ControlLedger::Payables, 120_000, 110_000),
+            Some(RealisedDifference {
+                control_side: Side::Credit,
+                gain: false,
+                amount: 10_000
+            })
+        );
+        assert_eq!(
+            realised_difference(ControlLedger::Payables, 100_000, 110_000),
+            Some(RealisedDifference {
+                control_side: Side::Debit,
+                gain: true,
+                amount: 10_000
+            })
+        );
+        assert_eq!(realised_difference(ControlLedger::Payables, 5, 5), None);
     }
 }

@@ -49,8 +49,9 @@ impl Client {
         )))
     }
 
-    /// What the client owes: the outstanding amounts of its posted invoices (total less what
-    /// is settled), in the base currency; zero when finance has no invoices of the client.
+    /// What the client owes: the outstanding amounts of its posted invoices in the base
+    /// currency (each invoice's booked base total less what its settlements cleared, what the
+    /// receivables account holds); zero when finance has no invoices of the client.
     #[graphql(requires_scopes = "finance:read")]
     async fn balance(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
         let tenant = ctx.tenant()?;

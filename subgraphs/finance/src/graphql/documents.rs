@@ -8,7 +8,7 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
-use super::ledger::{Account, JournalEntry};
+use super::ledger::{base_currency, Account, JournalEntry};
 use super::loaders::{
     DocumentLinesLoader, DocumentLoader, EntryLoader, InvoiceQuoteLoader, PartnerLoader,
     ProjectInvoicesLoader,
@@ -360,9 +360,38 @@ impl Invoice {
         Date(self.0.due_date)
     }
 
-    /// The document's currency (the base currency).
+    /// The document's currency: the base currency or one with an exchange rate on its date.
     async fn currency(&self) -> KitCurrency {
         currency_code(&self.0.currency)
+    }
+
+    /// The rate (base units per unit of `currency`) the document was posted at; None in the
+    /// base currency and while a draft.
+    async fn exchange_rate(&self) -> Option<Decimal> {
+        exchange_rate(&self.0.currency, self.0.rate_nano)
+    }
+
+    /// The total in the base currency, computed once at posting (None while a draft).
+    async fn base_total(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        if !self.0.posted {
+            return Ok(None);
+        }
+        Ok(Some(stored_money(
+            self.0.base_total,
+            &base_currency(ctx).await?,
+        )))
+    }
+
+    /// What is still open of the booked base total (what the control account holds for the
+    /// document; zero once settled, whatever the rates did; None while a draft).
+    async fn base_outstanding(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        if !self.0.posted {
+            return Ok(None);
+        }
+        Ok(Some(stored_money(
+            self.0.base_total - self.0.base_settled,
+            &base_currency(ctx).await?,
+        )))
     }
 
     /// The document's lines, in order.
@@ -531,6 +560,29 @@ impl Allocation {
         stored_money(self.0.amount, &self.1)
     }
 
+    /// What the allocation cleared of the document's booked base amount (base currency).
+    async fn base_amount(&self, ctx: &Context<'_>) -> Result<Money> {
+        Ok(stored_money(self.0.base_amount, &base_currency(ctx).await?))
+    }
+
+    /// The realised exchange difference (base currency): what the payment or credit note is
+    /// worth for this allocation at its own rate minus `baseAmount` (zero in the base
+    /// currency; for receivables a positive difference is a gain, for payables a loss).
+    async fn exchange_difference(&self, ctx: &Context<'_>) -> Result<Money> {
+        Ok(stored_money(
+            self.0.exchange_difference,
+            &base_currency(ctx).await?,
+        ))
+    }
+
+    /// The entry that posted the exchange difference, if any.
+    async fn exchange_entry(&self, ctx: &Context<'_>) -> Result<Option<JournalEntry>> {
+        match &self.0.exchange_entry_id {
+            Some(id) => Ok(load_one::<EntryLoader>(ctx, id).await?.map(JournalEntry)),
+            None => Ok(None),
+        }
+    }
+
     /// The document settled.
     async fn invoice(&self, ctx: &Context<'_>) -> Result<Option<Invoice>> {
         Ok(load_one::<DocumentLoader>(ctx, &self.0.document_id)
@@ -602,6 +654,22 @@ impl Payment {
     /// What is left to allocate.
     async fn unallocated(&self) -> Money {
         stored_money(self.0.amount - self.0.allocated, &self.0.currency)
+    }
+
+    /// The payment's currency.
+    async fn currency(&self) -> KitCurrency {
+        currency_code(&self.0.currency)
+    }
+
+    /// The rate (base units per unit of `currency`) the payment was posted at; None in the
+    /// base currency.
+    async fn exchange_rate(&self) -> Option<Decimal> {
+        exchange_rate(&self.0.currency, self.0.rate_nano)
+    }
+
+    /// The amount in the base currency, computed once at posting.
+    async fn base_amount(&self, ctx: &Context<'_>) -> Result<Money> {
+        Ok(stored_money(self.0.base_amount, &base_currency(ctx).await?))
     }
 
     /// The bank account the money went through.
@@ -1209,7 +1277,9 @@ pub struct CreateInvoiceInput {
     pub date: Date,
     /// Default: 30 days after `date` (a payment term's instalments override it).
     pub due_date: Option<Date>,
-    /// The base currency (`DOCUMENT_CURRENCY` otherwise).
+    /// The base currency, or a currency with an exchange rate in force on `date`
+    /// (NO_EXCHANGE_RATE otherwise; DOCUMENT_CURRENCY when the tenant keeps no rate for it).
+    /// Amounts have the currency's decimals (JPY 0, KWD 3).
     pub currency: KitCurrency,
     /// A note printed on the document (1 to 500 characters).
     pub memo: Option<String>,
@@ -1298,7 +1368,8 @@ pub struct RecordPaymentInput {
     pub partner_id: ID,
     /// The day the money moved (not on or before the lock date).
     pub date: Date,
-    /// The base currency.
+    /// The base currency, or a currency with an exchange rate in force on `date` (the
+    /// documents it is allocated to are in this currency).
     pub currency: KitCurrency,
     /// A positive decimal string.
     pub amount: Decimal,
@@ -1798,4 +1869,12 @@ impl Project {
                 .collect(),
         ))
     }
+}
+
+/// A stored rate as the decimal people read (None in the base currency).
+fn exchange_rate(currency: &str, rate_nano: Option<i64>) -> Option<Decimal> {
+    let currency = crate::domain::money::Currency::parse(currency).ok()?;
+    rate_nano.map(|nano| {
+        decimal(crate::domain::fx::ExchangeRate::from_nano(currency, nano).to_decimal_string())
+    })
 }

@@ -580,7 +580,7 @@ impl JournalEntry {
 }
 
 /// The base currency of the caller's tenant.
-async fn base_currency(ctx: &Context<'_>) -> Result<String> {
+pub(super) async fn base_currency(ctx: &Context<'_>) -> Result<String> {
     load_one::<super::loaders::SettingsLoader>(ctx, "settings")
         .await?
         .map(|settings| settings.base_currency)

@@ -298,6 +298,66 @@ pub async fn set_posted<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Stores a posted document's base amounts (computed once, at posting).
+pub async fn set_base_amounts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    id: &str,
+    rate_nano: Option<i64>,
+    base_total: i64,
+    base_settled: i64,
+) -> Result<(), DbErr> {
+    document::Entity::update_many()
+        .col_expr(document::Column::RateNano, Expr::value(rate_nano))
+        .col_expr(document::Column::BaseTotal, Expr::value(base_total))
+        .col_expr(document::Column::BaseSettled, Expr::value(base_settled))
+        .filter(document::Column::TenantId.eq(tenant.as_str()))
+        .filter(document::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds what an allocation cleared of a document's booked base amount (after
+/// [`add_settlement`] in the same transaction, which holds the row).
+pub async fn add_base_settlement<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    id: &str,
+    base_amount: i64,
+) -> Result<(), DbErr> {
+    document::Entity::update_many()
+        .col_expr(
+            document::Column::BaseSettled,
+            Expr::col(document::Column::BaseSettled).add(base_amount),
+        )
+        .filter(document::Column::TenantId.eq(tenant.as_str()))
+        .filter(document::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds what allocations took of a payment's base amount (after [`add_allocated`] in the same
+/// transaction, which holds the row).
+pub async fn add_base_allocated<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    id: &str,
+    base_amount: i64,
+) -> Result<(), DbErr> {
+    payment::Entity::update_many()
+        .col_expr(
+            payment::Column::BaseAllocated,
+            Expr::col(payment::Column::BaseAllocated).add(base_amount),
+        )
+        .filter(payment::Column::TenantId.eq(tenant.as_str()))
+        .filter(payment::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Adds `amount` to a posted document's settlements unless that would exceed its total.
 pub async fn add_settlement<C: ConnectionTrait>(
     conn: &C,

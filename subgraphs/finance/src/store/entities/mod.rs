@@ -328,6 +328,12 @@ pub mod document {
         pub created_by: String,
         pub created_at: ChronoDateTimeUtc,
         pub posted_at: Option<ChronoDateTimeUtc>,
+        /// The rate the entry was posted at (None in the base currency or while a draft).
+        pub rate_nano: Option<i64>,
+        /// `total` in base minor units, computed once at posting (0 while a draft).
+        pub base_total: i64,
+        /// The part of `base_total` allocations have cleared.
+        pub base_settled: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -406,6 +412,12 @@ pub mod payment {
         pub memo: Option<String>,
         pub created_by: String,
         pub created_at: ChronoDateTimeUtc,
+        /// The rate the payment was posted at (None in the base currency).
+        pub rate_nano: Option<i64>,
+        /// `amount` in base minor units, computed once at posting.
+        pub base_amount: i64,
+        /// The part of `base_amount` allocated to documents.
+        pub base_allocated: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -428,6 +440,13 @@ pub mod allocation {
         pub document_id: String,
         pub amount: i64,
         pub created_at: ChronoDateTimeUtc,
+        /// The document's booked base amount this allocation cleared.
+        pub base_amount: i64,
+        /// The payment's (or credit note's) base amount for this allocation minus
+        /// `base_amount`: the realised exchange difference (0 in the base currency).
+        pub exchange_difference: i64,
+        /// The entry that posted `exchange_difference` (None when it is 0).
+        pub exchange_entry_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
