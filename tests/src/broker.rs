@@ -66,11 +66,7 @@ impl Drop for Broker {
 
 /// A private broker on a free port, storing in memory (its log under the temp directory).
 pub fn private_broker() -> (Broker, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::router::free_port();
     let dir = std::env::temp_dir().join(format!("erp-tansu-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
     (Broker::start(port, dir), format!("127.0.0.1:{port}"))

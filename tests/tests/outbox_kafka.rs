@@ -79,11 +79,7 @@ async fn a_write_and_its_event_arrive_on_the_kafka_topic() {
 
 #[tokio::test]
 async fn with_the_broker_down_the_write_succeeds_and_its_event_follows_when_it_is_back() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = erp_tests::router::free_port();
     let dir = std::env::temp_dir().join(format!("erp-tansu-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
     let brokers = format!("127.0.0.1:{port}");
