@@ -360,8 +360,8 @@ async fn when_redis_is_unreachable_each_replica_still_limits_and_says_so() {
 async fn every_request_limit_trips_with_its_code() {
     let stand = stand().await;
     let router = RouterProcess::spawn(&stand.options()).await;
-    let token = stand.issuer.token("tnt_a", "usr_limits", READER);
-    let token = Some(token.as_str());
+    let bearer = stand.issuer.token("tnt_a", "usr_limits", READER);
+    let token = Some(bearer.as_str());
 
     // Depth 12: departments > nodes > parent x 12 > id is deeper.
     let deep = format!(
@@ -445,7 +445,7 @@ async fn every_request_limit_trips_with_its_code() {
             .http
             .post(router.url("/graphql"))
             .header("content-type", "application/json")
-            .bearer_auth(token.unwrap_or_default())
+            .bearer_auth(&bearer)
             .body(oversized.clone())
             .send()
             .await
