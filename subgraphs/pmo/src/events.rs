@@ -49,6 +49,12 @@ pub struct OpportunityWon {
     pub client_name: String,
     /// The user who owns the deal: the project's owner.
     pub owner_id: String,
+    /// The deal's amount in minor units of `currency`: the project's budget.
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    /// ISO 4217.
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 /// What PMO reads of the CRM's `client.created` (schema version 1; other fields ignored).

@@ -2,7 +2,7 @@
 //! kit's document inbox, so each effect is written once, with its inbox record):
 //!
 //! - `opportunity.won`: the won opportunity becomes ONE project, named after it, for its
-//!   client, owned by the deal's owner. The project's id is the opportunity's, so the first
+//!   client, owned by the deal's owner, its budget the deal's amount. The project's id is the opportunity's, so the first
 //!   event of an opportunity creates it and any later one (a redelivery, the same win
 //!   published again under a new event id) finds it and writes nothing but its inbox record.
 //! - `client.created`: the migration of the free-text client: the tenant's projects typed with
@@ -16,7 +16,7 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiResult, TenantId};
 
 use super::Pmo;
-use crate::domain::project::{Member, ProjectRole};
+use crate::domain::project::{Member, Money, ProjectRole};
 use crate::domain::Name;
 use crate::events::{self, ClientCreated, OpportunityWon};
 use crate::store::{CrmEffect, InboxDoc, ProjectDoc};
@@ -35,7 +35,7 @@ impl Pmo {
             name: Name::parse("name", &won.name)?.into_inner(),
             client: Name::parse_optional("client", Some(&won.client_name))?.map(Name::into_inner),
             client_id: Some(won.client_id.clone()),
-            budget: None,
+            budget: budget_of(won),
             billable: true,
             members: vec![Member {
                 user_id: won.owner_id.clone(),
@@ -89,4 +89,11 @@ impl Pmo {
         }
         Ok(written)
     }
+}
+
+/// The won deal's amount as the project's budget (in the deal's currency); none when the
+/// event carries no amount or a currency ISO 4217 does not know.
+fn budget_of(won: &OpportunityWon) -> Option<Money> {
+    let currency = erp_kit::money::Currency::parse(won.currency.as_deref()?).ok()?;
+    Money::from_minor_units(won.amount_minor?, currency.exponent(), currency.code())
 }
