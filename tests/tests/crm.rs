@@ -236,6 +236,78 @@ async fn clients_addresses_tax_ids_and_their_lifecycle() {
         .0,
         "NOT_FOUND"
     );
+    // A rename keeps its history (audited, from and to) and publishes `client.updated` for
+    // the domains that keep the name (PMO's projects); another change publishes it without
+    // a previous name and audits no rename; an empty name is refused, nothing written.
+    let update = "mutation($i: UpdateClientInput!) { updateClient(input: $i) { name version } }";
+    let renamed = app
+        .ok(
+            &admin,
+            update,
+            json!({ "i": { "clientId": acme_id, "name": " Acme AG " } }),
+        )
+        .await;
+    let version = renamed["updateClient"]["version"].as_i64().unwrap();
+    assert_eq!(renamed["updateClient"]["name"], "Acme AG");
+    assert_eq!(
+        app.refused(
+            &admin,
+            update,
+            json!({ "i": { "clientId": acme_id, "name": "  " } })
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    app.ok(
+        &admin,
+        update,
+        json!({ "i": { "clientId": acme_id, "email": "office@acme.de" } }),
+    )
+    .await;
+    let updates: Vec<Value> = outbox_events(&app, "client.updated")
+        .await
+        .into_iter()
+        .map(|event| event["payload"].clone())
+        .collect();
+    let client_now = |previous_name: Value, version: i64| {
+        json!({ "client_id": acme_id, "name": "Acme AG", "previous_name": previous_name,
+                "kind": "company", "status": updates[0]["status"], "owner_id": "usr_admin",
+                "version": version })
+    };
+    assert_eq!(
+        updates,
+        [
+            client_now(json!("Acme GmbH"), version),
+            client_now(Value::Null, version + 1)
+        ]
+    );
+    let renames = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = &app.runtime.db;
+        db.query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT actor, detail FROM crm_audit WHERE entity_id = $1 AND action = 'renamed'",
+            [acme_id.as_str().into()],
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let actor: String = row.try_get("", "actor").unwrap();
+            let detail: String = row.try_get("", "detail").unwrap();
+            (actor, serde_json::from_str::<Value>(&detail).unwrap())
+        })
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        renames,
+        [(
+            "usr_admin".to_owned(),
+            json!({ "from": "Acme GmbH", "to": "Acme AG" })
+        )]
+    );
+
     // Without crm:write, no change at all.
     let reader = issuer.token(&tenant, "usr_admin", &["crm:read"]);
     assert_eq!(
@@ -1462,7 +1534,7 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0]["payload"],
-        json!({ "source_client_id": duplicate, "target_client_id": initech, "merge_id": merge_id })
+        json!({ "source_client_id": duplicate, "target_client_id": initech, "merge_id": merge_id, "target_client_name": "Initech Limited" })
     );
 
     // Undone: the moved rows point at the source again.

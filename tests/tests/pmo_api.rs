@@ -853,6 +853,62 @@ async fn a_won_crm_opportunity_becomes_one_project_of_its_client(store: Store) {
     )
     .await;
     assert_eq!(data["_entities"], json!([{ "projects": { "nodes": [] } }]));
+
+    // A rename in the CRM reaches the projects' typed client (`client.updated`); a merge of
+    // a duplicate client (`client.merged`) gives its projects to the survivor, named after it.
+    crm.ok(
+        &sales,
+        "mutation($i: UpdateClientInput!) { updateClient(input: $i) { name } }",
+        json!({ "i": { "clientId": globex, "name": "Globex Corporation" } }),
+    )
+    .await;
+    let duplicate = crm
+        .ok(
+            &sales,
+            CRM_CREATE_CLIENT,
+            json!({ "i": { "name": "Globex Corp" } }),
+        )
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let contract = ok(
+        &app,
+        &pm,
+        "mutation($i: CreateProjectInput!) { createProject(input: $i) { id clientId } }",
+        json!({ "i": { "name": "Old contract", "clientId": duplicate, "billable": true } }),
+    )
+    .await["createProject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crm.ok(
+        &sales,
+        "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
+        json!({ "i": { "sourceId": duplicate, "targetId": globex } }),
+    )
+    .await;
+    let mut expected: Vec<Value> = [&legacy, &deal, &contract]
+        .into_iter()
+        .map(|id| json!({ "id": id, "client": "Globex Corporation", "clientId": globex }))
+        .collect();
+    expected.sort_by_key(|p| p["id"].as_str().unwrap().to_owned());
+    let expected = Value::Array(expected);
+    let clients_of = || async {
+        ok(
+            &app,
+            &pm,
+            "{ projects(first: 10) { nodes { id client clientId } } }",
+            json!({}),
+        )
+        .await["projects"]["nodes"]
+            .clone()
+    };
+    let followed = erp_tests::eventually(std::time::Duration::from_secs(30), || async {
+        (clients_of().await == expected).then_some(())
+    })
+    .await;
+    assert!(followed.is_some(), "{}", clients_of().await);
 }
 
 /// The hand-off in the one-process mode: the CRM and PMO on one in-process bus, PMO on its

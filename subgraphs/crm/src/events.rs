@@ -24,6 +24,9 @@ pub const DOMAIN: &str = "crm";
 
 pub const CLIENT_CREATED: &str = "client.created";
 pub const CLIENT_STATUS_CHANGED: &str = "client.status_changed";
+/// A client's details changed, a rename among them ([`ClientUpdated`]): consumers that keep
+/// the client's name (PMO's projects) take the new one.
+pub const CLIENT_UPDATED: &str = "client.updated";
 /// A client was merged into another: consumers holding the source's id re-point it
 /// ([`ClientMerged`]).
 pub const CLIENT_MERGED: &str = "client.merged";
@@ -122,6 +125,21 @@ pub struct QuoteAccepted {
     pub accepted_by: String,
 }
 
+/// Payload of `client.updated` (schema version 1), aggregate: the client. The client as it
+/// is now; `previous_name` set when this change renamed it (the rename is audited).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientUpdated {
+    pub client_id: String,
+    pub name: String,
+    pub previous_name: Option<String>,
+    /// `company` or `person`.
+    pub kind: String,
+    pub status: String,
+    pub owner_id: Option<String>,
+    /// The client's version after the change (consumers keep the newest).
+    pub version: i64,
+}
+
 /// Payload of `client.merged` and `client.merge_undone` (schema version 1), aggregate: the
 /// surviving client (the source, for an undo).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,6 +147,9 @@ pub struct ClientMerged {
     pub source_client_id: String,
     pub target_client_id: String,
     pub merge_id: String,
+    /// The survivor's name (consumers that keep a client's name take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_client_name: Option<String>,
 }
 
 /// The live-board channel of a tenant's pipelines (Redis pub/sub across replicas).

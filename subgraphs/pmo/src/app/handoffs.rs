@@ -9,6 +9,11 @@
 //!   exactly the client's name and linked to no CRM client yet get its id. A new consumer group
 //!   reads the topic from its start, so every client created before PMO consumed the CRM's
 //!   events links the projects typed before.
+//! - `client.updated`: a renamed client's projects take its new name (the typed client the
+//!   deprecated `Project.client` answers; `clientId` stays).
+//! - `client.merged`: the merged client's projects are the survivor's (`clientId` and name).
+//!   An undone merge (`client.merge_undone`) is not followed: the projects stay with the
+//!   survivor, which the undo does not delete.
 
 use chrono::Utc;
 
@@ -18,7 +23,7 @@ use erp_kit::{ApiResult, TenantId};
 use super::Pmo;
 use crate::domain::project::{Member, Money, ProjectRole};
 use crate::domain::Name;
-use crate::events::{self, ClientCreated, OpportunityWon};
+use crate::events::{self, ClientCreated, ClientMerged, ClientUpdated, OpportunityWon};
 use crate::store::{CrmEffect, InboxDoc, ProjectDoc};
 
 impl Pmo {
@@ -73,6 +78,28 @@ impl Pmo {
             tenant: tenant.clone(),
             client_id: created.client_id.clone(),
             name: created.name.trim().to_owned(),
+        }
+    }
+
+    /// The new name of a renamed client on its projects.
+    pub fn rename_of_client(&self, tenant: &TenantId, updated: &ClientUpdated) -> CrmEffect {
+        CrmEffect::RenameClient {
+            tenant: tenant.clone(),
+            client_id: updated.client_id.clone(),
+            name: updated.name.trim().to_owned(),
+        }
+    }
+
+    /// The merged client's projects, given to the survivor.
+    pub fn move_of_merged_client(&self, tenant: &TenantId, merged: &ClientMerged) -> CrmEffect {
+        CrmEffect::MergeClient {
+            tenant: tenant.clone(),
+            from: merged.source_client_id.clone(),
+            into: merged.target_client_id.clone(),
+            name: merged
+                .target_client_name
+                .as_deref()
+                .map(|name| name.trim().to_owned()),
         }
     }
 
