@@ -295,7 +295,7 @@ async fn hand_over_open_records(
     let moved: [(&str, Vec<String>); 6] = [
         (
             "lead",
-            crate::store::leads::reassign_open_leads(db, tenant, &user, &to, at_ms).await?,
+            handover::reassign_open_leads(db, tenant, &user, &to, at_ms).await?,
         ),
         (
             "opportunity",

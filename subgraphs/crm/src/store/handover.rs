@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use erp_kit::TenantId;
 
-use super::entities::{activity, client, opportunity, proposal, quote, quote_version};
+use super::entities::{activity, client, lead, opportunity, proposal, quote, quote_version};
+use super::leads::OPEN_STATUSES as OPEN_LEAD_STATUSES;
 use super::pipeline::add_to_totals;
 use super::IN_LIST_CHUNK;
 use crate::domain::client::ClientStatus;
@@ -22,6 +23,71 @@ use crate::domain::quote::{ProposalStatus, QuoteStatus};
 /// The quote and proposal statuses still being worked (not yet decided by the client).
 const OPEN_QUOTE_STATUSES: [QuoteStatus; 2] = [QuoteStatus::Draft, QuoteStatus::Sent];
 const OPEN_PROPOSAL_STATUSES: [ProposalStatus; 2] = [ProposalStatus::Draft, ProposalStatus::Sent];
+
+/// What an owner change stamps besides the owner: the tables with a version bump it (a
+/// concurrent edit then conflicts), those with an update time set it.
+#[derive(Clone, Copy)]
+struct Stamp {
+    version: bool,
+    updated_at: Option<i64>,
+}
+
+/// Sets the owner of the tenant's rows `ids` of `table` to `to`, a bounded `IN` list at a time.
+async fn set_owner(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    table: &str,
+    ids: &[String],
+    to: &str,
+    stamp: Stamp,
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        let mut update = Query::update();
+        update
+            .table(Alias::new(table))
+            .value(Alias::new("owner_id"), to)
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
+            .and_where(Expr::col(Alias::new("id")).is_in(chunk.iter().cloned()));
+        if stamp.version {
+            update.value(
+                Alias::new("version"),
+                Expr::col(Alias::new("version")).add(1),
+            );
+        }
+        if let Some(at) = stamp.updated_at {
+            update.value(Alias::new("updated_at"), at);
+        }
+        db.execute(db.get_database_backend().build(&update)).await?;
+    }
+    Ok(())
+}
+
+/// Gives every open lead of `from` to `to`; answers the leads moved (their ids).
+pub async fn reassign_open_leads(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    from: &str,
+    to: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, DbErr> {
+    let ids: Vec<String> = lead::Entity::find()
+        .select_only()
+        .column(lead::Column::Id)
+        .filter(lead::Column::TenantId.eq(tenant.as_str()))
+        .filter(lead::Column::OwnerId.eq(from))
+        .filter(lead::Column::Status.is_in(OPEN_LEAD_STATUSES))
+        .filter(lead::Column::MergedIntoId.is_null())
+        .order_by_asc(lead::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let stamp = Stamp {
+        version: true,
+        updated_at: Some(now_ms),
+    };
+    set_owner(db, tenant, "crm_leads", &ids, to, stamp).await?;
+    Ok(ids)
+}
 
 /// Gives `from`'s open opportunities to `to`, moving their share of the cached stage totals
 /// with them (the totals are kept per owner for the row rules). Returns the moved ids.
@@ -77,19 +143,11 @@ pub async fn reassign_open_opportunities(
         .await?;
     }
     let ids: Vec<String> = open.into_iter().map(|deal| deal.id).collect();
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        opportunity::Entity::update_many()
-            .col_expr(opportunity::Column::OwnerId, Expr::value(to))
-            .col_expr(
-                opportunity::Column::Version,
-                Expr::col(opportunity::Column::Version).add(1),
-            )
-            .col_expr(opportunity::Column::UpdatedAt, Expr::value(now_ms))
-            .filter(opportunity::Column::TenantId.eq(tenant.as_str()))
-            .filter(opportunity::Column::Id.is_in(chunk.iter().cloned()))
-            .exec(db)
-            .await?;
-    }
+    let stamp = Stamp {
+        version: true,
+        updated_at: Some(now_ms),
+    };
+    set_owner(db, tenant, "crm_opportunities", &ids, to, stamp).await?;
     Ok(ids)
 }
 
@@ -110,14 +168,11 @@ pub async fn reassign_open_activities(
         .into_tuple()
         .all(db)
         .await?;
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        activity::Entity::update_many()
-            .col_expr(activity::Column::OwnerId, Expr::value(to))
-            .filter(activity::Column::TenantId.eq(tenant.as_str()))
-            .filter(activity::Column::Id.is_in(chunk.iter().cloned()))
-            .exec(db)
-            .await?;
-    }
+    let stamp = Stamp {
+        version: false,
+        updated_at: None,
+    };
+    set_owner(db, tenant, "crm_activities", &ids, to, stamp).await?;
     Ok(ids)
 }
 
@@ -161,15 +216,11 @@ pub async fn reassign_open_quotes(
                 .map(|(id, _)| id.clone()),
         );
     }
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        quote::Entity::update_many()
-            .col_expr(quote::Column::OwnerId, Expr::value(to))
-            .col_expr(quote::Column::UpdatedAt, Expr::value(now_ms))
-            .filter(quote::Column::TenantId.eq(tenant.as_str()))
-            .filter(quote::Column::Id.is_in(chunk.iter().cloned()))
-            .exec(db)
-            .await?;
-    }
+    let stamp = Stamp {
+        version: false,
+        updated_at: Some(now_ms),
+    };
+    set_owner(db, tenant, "crm_quotes", &ids, to, stamp).await?;
     Ok(ids)
 }
 
@@ -193,15 +244,11 @@ pub async fn reassign_open_proposals(
         .into_tuple()
         .all(db)
         .await?;
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        proposal::Entity::update_many()
-            .col_expr(proposal::Column::OwnerId, Expr::value(to))
-            .col_expr(proposal::Column::UpdatedAt, Expr::value(now_ms))
-            .filter(proposal::Column::TenantId.eq(tenant.as_str()))
-            .filter(proposal::Column::Id.is_in(chunk.iter().cloned()))
-            .exec(db)
-            .await?;
-    }
+    let stamp = Stamp {
+        version: false,
+        updated_at: Some(now_ms),
+    };
+    set_owner(db, tenant, "crm_proposals", &ids, to, stamp).await?;
     Ok(ids)
 }
 
@@ -225,18 +272,10 @@ pub async fn reassign_open_clients(
         .into_tuple()
         .all(db)
         .await?;
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        client::Entity::update_many()
-            .col_expr(client::Column::OwnerId, Expr::value(to))
-            .col_expr(
-                client::Column::Version,
-                Expr::col(client::Column::Version).add(1),
-            )
-            .col_expr(client::Column::UpdatedAt, Expr::value(now_ms))
-            .filter(client::Column::TenantId.eq(tenant.as_str()))
-            .filter(client::Column::Id.is_in(chunk.iter().cloned()))
-            .exec(db)
-            .await?;
-    }
+    let stamp = Stamp {
+        version: true,
+        updated_at: Some(now_ms),
+    };
+    set_owner(db, tenant, "crm_clients", &ids, to, stamp).await?;
     Ok(ids)
 }
