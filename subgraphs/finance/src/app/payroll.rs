@@ -1508,6 +1508,11 @@ impl Finance {
                     let mut total = 0i64;
                     for slip in &slips {
                         let open = self.open_slip(&tenant, slip.clone(), &run.currency).await?;
+                        // A slip whose net pay went to a loan in full has nothing to transfer
+                        // (a bank refuses a transfer of 0).
+                        if open.slip.net == 0 {
+                            continue;
+                        }
                         total += open.slip.net;
                         payments.push(BankPayment {
                             end_to_end_id: slip.id.clone(),

@@ -351,6 +351,12 @@ impl Finance {
             return Ok(Vec::new());
         }
         let ids = loans.iter().map(|l| l.id.clone()).collect();
+        // A leaver's loan has no instalment to come after their last period.
+        let last_days: BTreeMap<String, NaiveDate> = store::exits(&self.db, tenant)
+            .await?
+            .into_iter()
+            .map(|e| (e.employee_id, e.last_working_day))
+            .collect();
         let mut repayments: BTreeMap<String, Vec<RepaymentView>> = BTreeMap::new();
         for row in store::repayments_of(&self.db, tenant, ids).await? {
             let amount = self.open_repayment(tenant, &row).await?;
@@ -402,7 +408,10 @@ impl Finance {
                 Some(next) if next.label() > loan.start_period => next,
                 _ => Period::parse(&loan.start_period)?,
             };
-            let schedule = if loan.state == "open" {
+            let left_before = last_days
+                .get(&loan.employee_id)
+                .is_some_and(|day| *day < first.starts_on);
+            let schedule = if loan.state == "open" && !left_before {
                 repayment_schedule(principal - repaid - reserved, instalment, first)
             } else {
                 Vec::new()
