@@ -1405,14 +1405,14 @@ async fn a_loan_is_deducted_on_each_slip_repaid_on_posting_restored_on_cancel_an
         )
         .await
         .0,
-        "FORBIDDEN"
+        "UNAUTHORIZED_FIELD_OR_TYPE"
     );
     let outsider = issuer.token(t, "u-outsider", &["finance:read"]);
     assert_eq!(
         app.refused(&outsider, "{ payrollLoans { nodes { id } } }", json!({}))
             .await
             .0,
-        "FORBIDDEN"
+        "UNAUTHORIZED_FIELD_OR_TYPE"
     );
 
     // Alice borrows 1200.00 at 500.00 a month; the same key replays the grant.

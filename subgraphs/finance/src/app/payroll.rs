@@ -1492,16 +1492,15 @@ impl Finance {
                         .ok_or_else(|| ApiError::NotFound("payroll run".into()))?;
                     run_transition(stored_state(&run)?, RunAction::Pay)?;
                     let currency = Currency::parse(&run.currency)?;
-                    let bank = bank_account_id
-                        .clone()
-                        .unwrap_or_else(|| settings.default_bank_account_id.clone());
-                    let bank_row = match ledger_store::account(txn, &tenant, &bank).await? {
-                        Some(row) if row.role == AccountRole::Bank.as_str() => row,
-                        Some(_) => {
-                            return Err(ApiError::bad_input("bankAccountId", "not a bank account"))
-                        }
-                        None => return Err(FinanceViolation::AccountNotFound(bank).into()),
-                    };
+                    let bank_row = self
+                        .payroll_bank_account(
+                            txn,
+                            &tenant,
+                            bank_account_id.clone(),
+                            &settings.default_bank_account_id,
+                        )
+                        .await?;
+                    let bank = bank_row.id.clone();
                     let date = date.unwrap_or_else(super::today);
                     let slips = store::slips_of_run(txn, &tenant, &run.id).await?;
                     let mut payments = Vec::with_capacity(slips.len());
@@ -1784,31 +1783,15 @@ impl Finance {
             return Ok(settings.payable_account_id);
         }
         let now = chrono::Utc::now();
-        let existing = ledger_store::all_accounts(txn, tenant)
-            .await?
-            .into_iter()
-            .find(|a| a.code == "2300");
-        let id = match existing {
-            Some(account) if account.kind == AccountKind::Liability.as_str() => account.id,
-            Some(_) => return Err(FinanceViolation::BadCode("account 2300").into()),
-            None => {
-                let id = new_id();
-                ledger_store::insert_account(
-                    txn,
-                    account::Model {
-                        id: id.clone(),
-                        tenant_id: tenant.as_str().to_owned(),
-                        code: "2300".into(),
-                        name: "Payroll payable".into(),
-                        kind: AccountKind::Liability.as_str().into(),
-                        role: AccountRole::General.as_str().into(),
-                        created_at: now,
-                    },
-                )
-                .await?;
-                id
-            }
-        };
+        let id = self
+            .payroll_account(
+                txn,
+                tenant,
+                "2300",
+                "Payroll payable",
+                AccountKind::Liability,
+            )
+            .await?;
         store::insert_settings(
             txn,
             payroll_settings::Model {
@@ -1819,6 +1802,61 @@ impl Finance {
         )
         .await?;
         Ok(id)
+    }
+
+    /// The chart's account `code` payroll posts to, added to the chart (a general account of
+    /// `kind`) the first time it is needed, so tenants set up before payroll used it get it
+    /// too; a `code` of another kind is refused.
+    pub(super) async fn payroll_account<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        code: &'static str,
+        name: &str,
+        kind: AccountKind,
+    ) -> ApiResult<String> {
+        let existing = ledger_store::all_accounts(txn, tenant)
+            .await?
+            .into_iter()
+            .find(|a| a.code == code);
+        match existing {
+            Some(account) if account.kind == kind.as_str() => Ok(account.id),
+            Some(_) => Err(FinanceViolation::BadCode(code).into()),
+            None => {
+                let id = new_id();
+                ledger_store::insert_account(
+                    txn,
+                    account::Model {
+                        id: id.clone(),
+                        tenant_id: tenant.as_str().to_owned(),
+                        code: code.into(),
+                        name: name.into(),
+                        kind: kind.as_str().into(),
+                        role: AccountRole::General.as_str().into(),
+                        created_at: chrono::Utc::now(),
+                    },
+                )
+                .await?;
+                Ok(id)
+            }
+        }
+    }
+
+    /// The bank account a payroll payment leaves from: the one given, else the settings'
+    /// default; BAD_USER_INPUT when it is not a bank account.
+    pub(super) async fn payroll_bank_account<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        given: Option<String>,
+        default: &str,
+    ) -> ApiResult<account::Model> {
+        let bank = given.unwrap_or_else(|| default.to_owned());
+        match ledger_store::account(txn, tenant, &bank).await? {
+            Some(row) if row.role == AccountRole::Bank.as_str() => Ok(row),
+            Some(_) => Err(ApiError::bad_input("bankAccountId", "not a bank account")),
+            None => Err(FinanceViolation::AccountNotFound(bank).into()),
+        }
     }
 
     // --- Reads ------------------------------------------------------------------------------

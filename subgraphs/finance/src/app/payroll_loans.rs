@@ -17,14 +17,12 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::ledger::Posting;
 use super::payroll::{LOANS, REPAYMENTS};
 use super::{new_id, Actor, Finance, Outcome};
-use crate::domain::ledger::{AccountKind, AccountRole, ProposedLine, Side};
+use crate::domain::ledger::{AccountKind, ProposedLine, Side};
 use crate::domain::money::{Currency, Money};
 use crate::domain::payroll::Period;
 use crate::domain::payroll_loans::{check_loan_terms, repayment_schedule};
 use crate::domain::{parse_optional_text, parse_text, FinanceViolation};
-use crate::store::entities::account;
 use crate::store::entities::payroll::{loan, loan_repayment};
-use crate::store::ledger as ledger_store;
 use crate::store::payroll as store;
 
 /// The chart's account of the loans to employees: added the first time a loan is granted (so
@@ -99,6 +97,23 @@ impl Finance {
             .map_err(ApiError::internal)
     }
 
+    /// A loan's principal and instalment, opened.
+    async fn loan_terms(&self, tenant: &TenantId, loan: &loan::Model) -> ApiResult<(i64, i64)> {
+        let principal = self
+            .open_minor(tenant, LOANS, "principal", &loan.id, &loan.principal_sealed)
+            .await?;
+        let instalment = self
+            .open_minor(
+                tenant,
+                LOANS,
+                "instalment",
+                &loan.id,
+                &loan.instalment_sealed,
+            )
+            .await?;
+        Ok((principal, instalment))
+    }
+
     async fn open_repayment(
         &self,
         tenant: &TenantId,
@@ -160,18 +175,25 @@ impl Finance {
                         );
                     }
                 }
-                let bank = request
-                    .bank_account_id
-                    .clone()
-                    .unwrap_or_else(|| settings.default_bank_account_id.clone());
-                match ledger_store::account(txn, &tenant, &bank).await? {
-                    Some(row) if row.role == AccountRole::Bank.as_str() => {}
-                    Some(_) => {
-                        return Err(ApiError::bad_input("bankAccountId", "not a bank account"))
-                    }
-                    None => return Err(FinanceViolation::AccountNotFound(bank).into()),
-                }
-                let receivable = self.loans_receivable_account(txn, &tenant).await?;
+                let bank = self
+                    .payroll_bank_account(
+                        txn,
+                        &tenant,
+                        request.bank_account_id.clone(),
+                        &settings.default_bank_account_id,
+                    )
+                    .await?
+                    .id;
+                // Added to the chart on the first loan (tenants set up earlier get it too).
+                let receivable = self
+                    .payroll_account(
+                        txn,
+                        &tenant,
+                        LOANS_RECEIVABLE_CODE,
+                        "Loans to employees",
+                        AccountKind::Asset,
+                    )
+                    .await?;
                 let amount = Money::from_minor(principal, currency)?;
                 let posted = self
                     .post_lines(
@@ -218,40 +240,6 @@ impl Finance {
         .await
     }
 
-    /// Account 1300 "Loans to employees" (an asset), added to the chart the first time a loan
-    /// is granted; a 1300 of another kind is refused.
-    async fn loans_receivable_account<C: sea_orm::ConnectionTrait>(
-        &self,
-        txn: &C,
-        tenant: &TenantId,
-    ) -> ApiResult<String> {
-        let existing = ledger_store::all_accounts(txn, tenant)
-            .await?
-            .into_iter()
-            .find(|a| a.code == LOANS_RECEIVABLE_CODE);
-        match existing {
-            Some(account) if account.kind == AccountKind::Asset.as_str() => Ok(account.id),
-            Some(_) => Err(FinanceViolation::BadCode("account 1300").into()),
-            None => {
-                let id = new_id();
-                ledger_store::insert_account(
-                    txn,
-                    account::Model {
-                        id: id.clone(),
-                        tenant_id: tenant.as_str().to_owned(),
-                        code: LOANS_RECEIVABLE_CODE.into(),
-                        name: "Loans to employees".into(),
-                        kind: AccountKind::Asset.as_str().into(),
-                        role: AccountRole::General.as_str().into(),
-                        created_at: chrono::Utc::now(),
-                    },
-                )
-                .await?;
-                Ok(id)
-            }
-        }
-    }
-
     /// The open loans a run of `period` deducts, per employee, with each one's instalment and
     /// what it still owes: the principal less the repayments of posted runs and those other
     /// open runs reserved (this run's own earlier calculation does not count).
@@ -276,18 +264,7 @@ impl Finance {
         }
         let mut due = LoansDue::new();
         for loan in loans {
-            let principal = self
-                .open_minor(tenant, LOANS, "principal", &loan.id, &loan.principal_sealed)
-                .await?;
-            let instalment = self
-                .open_minor(
-                    tenant,
-                    LOANS,
-                    "instalment",
-                    &loan.id,
-                    &loan.instalment_sealed,
-                )
-                .await?;
+            let (principal, instalment) = self.loan_terms(tenant, &loan).await?;
             let outstanding = principal - taken.get(&loan.id).copied().unwrap_or(0);
             due.entry(loan.employee_id.clone())
                 .or_default()
@@ -323,9 +300,7 @@ impl Finance {
             let loan = store::loan(txn, tenant, &loan_id)
                 .await?
                 .ok_or_else(|| ApiError::internal("a repaid loan vanished"))?;
-            let principal = self
-                .open_minor(tenant, LOANS, "principal", &loan.id, &loan.principal_sealed)
-                .await?;
+            let (principal, _) = self.loan_terms(tenant, &loan).await?;
             let outstanding = principal - repaid.get(&loan.id).copied().unwrap_or(0);
             match (outstanding <= 0, loan.state.as_str()) {
                 (true, "open") => {
@@ -373,18 +348,7 @@ impl Finance {
         }
         let mut views = Vec::with_capacity(loans.len());
         for loan in loans {
-            let principal = self
-                .open_minor(tenant, LOANS, "principal", &loan.id, &loan.principal_sealed)
-                .await?;
-            let instalment = self
-                .open_minor(
-                    tenant,
-                    LOANS,
-                    "instalment",
-                    &loan.id,
-                    &loan.instalment_sealed,
-                )
-                .await?;
+            let (principal, instalment) = self.loan_terms(tenant, &loan).await?;
             let history = repayments.remove(&loan.id).unwrap_or_default();
             let sum = |state: &str| -> i64 {
                 history
