@@ -866,7 +866,8 @@ fn print_banner(args: &AllArgs, running: &Running) {
                 ),
             };
             format!(
-                r#"Demo tenant "{company}" (tier S: 10 people, a week of history, projects and tasks).
+                r#"Demo tenant "{company}" (tier S: 10 people, a week of history, projects and tasks,
+a quarter of invoices, payments and expense claims).
 Log in as {email} with {password}.
 Every demo user has this password (the others are listed by
 `query {{ employees(first: 10) {{ edges {{ node {{ workEmail }} }} }} }}`), so this state

@@ -17,6 +17,11 @@
 //!   entries touch, no time into a locked week), one transaction or one journal record per
 //!   batch.
 //!
+//! - finance: a quarter (tiers S and M) or a year (tier L) of customer invoices, supplier
+//!   bills, credit notes, payments and expense claims through finance's import use cases, one
+//!   transaction per document on its historical dates, WITH their events ([`finance`] says
+//!   why).
+//!
 //! Every history row gets an id derived from the plan and the tenant ([`history_id`]) and the
 //! stores skip what they hold already, so a load interrupted anywhere is completed by the same
 //! command with `--resume` (which also finds the tenant, departments, people, projects and boards

@@ -213,7 +213,7 @@ async fn set_up(
     report: &mut LoadReport,
 ) -> anyhow::Result<Ledger> {
     let tenant = admin.tenant.clone();
-    let first_year = plan.history_start().year();
+    let first_year = plan.finance_start().year();
     let last_year = (plan.until - chrono::Duration::days(1)).year();
     let year = |y: i32| -> anyhow::Result<FiscalYearRequest> {
         Ok(FiscalYearRequest {
