@@ -47,11 +47,12 @@ pub struct SeedArgs {
     pub user_password: Option<String>,
     /// Write into the real services instead of a state directory: identity at
     /// ERP_IDENTITY_DATABASE_URL, employee at ERP_EMPLOYEE_DATABASE_URL (both default to
-    /// DATABASE_URL), the PMO at MONGO_URL (skipped when unset), REDIS_URL for the cache.
+    /// DATABASE_URL), the PMO at MONGO_URL (skipped when unset), finance at
+    /// ERP_FINANCE_DATABASE_URL (default DATABASE_URL), REDIS_URL for the cache.
     #[arg(long)]
     pub services: bool,
-    /// The embedded stores to write into (without --services): identity.db, employee.db and
-    /// pmo.journal (or ERP_PMO_DATA_FILE). Not while `erp-os all` runs on them (the PMO
+    /// The embedded stores to write into (without --services): identity.db, employee.db,
+    /// finance.db and pmo.journal (or ERP_PMO_DATA_FILE). Not while `erp-os all` runs on them (the PMO
     /// journal is locked).
     #[arg(long, env = "ERP_STATE_DIR", default_value = ".erp")]
     pub state_dir: PathBuf,
@@ -164,23 +165,44 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let plan = SeedPlan::new(args.tier, args.seed, &company, &domain, until);
 
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let (identity_url, employee_url, mongo_url, redis_url, kek_file) = if args.services {
+    let (identity_url, employee_url, mongo_url, redis_url, kek_file, finance_url) = if args.services
+    {
         let fallback = env("DATABASE_URL");
         let identity = env("ERP_IDENTITY_DATABASE_URL").or_else(|| fallback.clone());
-        let employee = env("ERP_EMPLOYEE_DATABASE_URL").or(fallback);
+        let employee = env("ERP_EMPLOYEE_DATABASE_URL").or_else(|| fallback.clone());
         let (Some(identity), Some(employee)) = (identity, employee) else {
             bail!("--services needs DATABASE_URL (or ERP_IDENTITY_DATABASE_URL and ERP_EMPLOYEE_DATABASE_URL)");
         };
+        // Finance's history is skipped without a database for it.
+        let finance = env("ERP_FINANCE_DATABASE_URL").or(fallback);
         let kek = env("ERP_KEK_FILE").unwrap_or_else(|| ".erp/keys/local-kek.key".into());
-        (identity, employee, env("MONGO_URL"), env("REDIS_URL"), kek)
+        (
+            identity,
+            employee,
+            env("MONGO_URL"),
+            env("REDIS_URL"),
+            kek,
+            finance,
+        )
     } else {
         std::fs::create_dir_all(args.state_dir.join("keys"))?;
         let dir = args.state_dir.canonicalize()?;
         let url = |file: &str| format!("sqlite://{}?mode=rwc", dir.join(file).display());
         let kek = dir.join("keys/local-kek.key").display().to_string();
-        (url("identity.db"), url("employee.db"), None, None, kek)
+        (
+            url("identity.db"),
+            url("employee.db"),
+            None,
+            None,
+            kek,
+            Some(url("finance.db")),
+        )
     };
-    let sqlite = identity_url.starts_with("sqlite:") || employee_url.starts_with("sqlite:");
+    let sqlite = identity_url.starts_with("sqlite:")
+        || employee_url.starts_with("sqlite:")
+        || finance_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("sqlite:"));
 
     let config = |service: &str, database_url: &str| {
         KitConfig::from_lookup(service, 0, |name| match name {
@@ -208,8 +230,27 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let employee_db = erp_kit::db::connect(&employee_url)
         .await
         .context("employee database")?;
-    let employee_runtime = Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus);
+    let employee_runtime =
+        Runtime::with_backends(employee_kit, employee_db, cache.clone(), bus.clone());
     let employees = erp_employee::service(&employee_runtime).await?;
+
+    let finance = match &finance_url {
+        Some(url) => {
+            let finance_kit = config("finance", url)?;
+            let finance_db = erp_kit::db::connect(url)
+                .await
+                .context("finance database")?;
+            let runtime = Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus);
+            Some(erp_finance::service(&runtime).await?)
+        }
+        None => {
+            eprintln!(
+                "erp-os seed: --services without DATABASE_URL or ERP_FINANCE_DATABASE_URL: \
+                 the finance history is skipped"
+            );
+            None
+        }
+    };
 
     let pmo_store: Option<erp_pmo::store::SharedStore> = match &mongo_url {
         Some(url) => Some(Arc::new(
@@ -261,6 +302,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         identity,
         employees,
         pmo,
+        finance,
     };
     let options = LoadOptions {
         user_password: args.user_password.clone(),

@@ -17,6 +17,11 @@
 //!   entries touch, no time into a locked week), one transaction or one journal record per
 //!   batch.
 //!
+//! - finance: a quarter (tiers S and M) or a year (tier L) of customer invoices, supplier
+//!   bills, credit notes, payments and expense claims through finance's import use cases, one
+//!   transaction per document on its historical dates, WITH their events ([`finance`] says
+//!   why).
+//!
 //! Every history row gets an id derived from the plan and the tenant ([`history_id`]) and the
 //! stores skip what they hold already, so a load interrupted anywhere is completed by the same
 //! command with `--resume` (which also finds the tenant, departments, people, projects and boards
@@ -50,6 +55,10 @@ use erp_pmo::domain::project::{Member, Money, ProjectRole};
 use erp_pmo::domain::task::{Label, TaskStatus};
 use erp_pmo::store::{BoardDoc, Imported, ProjectDoc, TaskDoc, TimeEntryDoc};
 use erp_pmo::Pmo;
+
+mod finance;
+
+pub use finance::load_finance;
 
 use crate::seed::{
     history_id, PlannedRole, PlannedStatus, PlannedTimeEntry, SeedPlan, BOARD_COLUMNS,
@@ -98,6 +107,8 @@ pub struct SeedTargets {
     pub employees: Employee,
     /// `None` skips the PMO part (projects, tasks, time entries).
     pub pmo: Option<Pmo>,
+    /// `None` skips the finance history (invoices, payments, expense claims).
+    pub finance: Option<erp_finance::Finance>,
 }
 
 /// Tasks or time entries per import call by default (one transaction, or one journal record
@@ -183,6 +194,13 @@ pub struct LoadReport {
     pub time_entries: usize,
     /// The plan's time entries before the `pmo_history_days` window: not written.
     pub time_entries_left_out: usize,
+    /// The finance history (customer invoices, supplier bills, credit notes, payments both
+    /// ways, expense claims).
+    pub invoices: usize,
+    pub bills: usize,
+    pub credit_notes: usize,
+    pub payments: usize,
+    pub expense_claims: usize,
     pub phases: Vec<PhaseReport>,
 }
 
@@ -200,6 +218,13 @@ impl std::fmt::Display for LoadReport {
             self.tasks,
             self.time_entries
         )?;
+        if self.invoices + self.bills + self.expense_claims > 0 {
+            writeln!(
+                f,
+                "finance: {} invoices, {} credit notes, {} supplier bills, {} payments, {} expense claims",
+                self.invoices, self.credit_notes, self.bills, self.payments, self.expense_claims
+            )?;
+        }
         if self.time_entries_left_out > 0 {
             writeln!(
                 f,
@@ -379,8 +404,23 @@ pub async fn load_with(
         &mut report,
     )
     .await?;
-    if let Some(pmo_service) = &targets.pmo {
-        load_projects(plan, pmo_service, &seeded, &people, options, &mut report).await?;
+    let project_ids = match &targets.pmo {
+        Some(pmo_service) => {
+            Some(load_projects(plan, pmo_service, &seeded, &people, options, &mut report).await?)
+        }
+        None => None,
+    };
+    if let Some(finance_service) = &targets.finance {
+        load_finance(
+            plan,
+            finance_service,
+            &seeded,
+            &people,
+            project_ids.as_deref(),
+            options,
+            &mut report,
+        )
+        .await?;
     }
     Ok((seeded, report))
 }
@@ -789,7 +829,8 @@ async fn projects_of(pmo_service: &Pmo, tenant: &TenantId) -> anyhow::Result<Vec
 
 /// Projects (owned by the administrator, led by the team's first member), their members and a
 /// board each, through the PMO service; then the history: tasks in the board's columns and the
-/// time entries, through the store's import. What an earlier load wrote is kept.
+/// time entries, through the store's import. What an earlier load wrote is kept. Answers the
+/// projects' ids in plan order.
 pub async fn load_projects(
     plan: &SeedPlan,
     pmo_service: &Pmo,
@@ -797,7 +838,7 @@ pub async fn load_projects(
     people: &People,
     options: &LoadOptions,
     report: &mut LoadReport,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let tenant = TenantId::from_claim(&seeded.tenant_id);
     let caller = admin_claims(seeded);
     let mut progress = Progress::start(
@@ -924,7 +965,7 @@ pub async fn load_projects(
     };
     report.tasks = history.tasks(report).await?;
     history.time_entries(report).await?;
-    Ok(())
+    Ok(project_ids)
 }
 
 /// Writing the PMO history of a plan into a tenant.

@@ -12,6 +12,10 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
+pub mod finance;
+
+pub use finance::{FinanceHistory, FinanceTotals};
+
 /// The seed tiers of workload.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tier {
@@ -637,6 +641,7 @@ impl SeedPlan {
             tasks: self.tasks.len(),
             attendance_days: 0,
             time_entries: 0,
+            finance: self.finance().totals(),
         };
         for attendance in self.attendance() {
             totals.attendance_days += 1;
@@ -675,6 +680,8 @@ pub struct PlanTotals {
     pub tasks: usize,
     pub attendance_days: usize,
     pub time_entries: usize,
+    /// The finance history ([`SeedPlan::finance`]).
+    pub finance: FinanceTotals,
 }
 
 fn plan_departments(tier: Tier) -> Vec<PlannedDepartment> {

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 
@@ -52,9 +52,13 @@ impl SeedRun {
 }
 
 fn run_seed(extra: &[&str], env: &[(&str, &str)]) -> SeedRun {
+    run_seed_tier("M", extra, env)
+}
+
+fn run_seed_tier(tier: &str, extra: &[&str], env: &[(&str, &str)]) -> SeedRun {
     let mut command = Command::new(erp_os_binary());
     command
-        .args(["seed", "--tier", "M", "--seed", &SEED.to_string()])
+        .args(["seed", "--tier", tier, "--seed", &SEED.to_string()])
         .args(["--until", &until().to_string()])
         .args(extra)
         .env("ERP_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -119,6 +123,23 @@ fn complete_counts(plan: &SeedPlan) -> Vec<(&'static str, usize)> {
         ("projects, members and boards", totals.projects),
         ("tasks", totals.tasks),
         ("time entries", totals.time_entries),
+    ]
+    .into_iter()
+    .chain(finance_counts(plan))
+    .collect()
+}
+
+/// The finance phases of a complete load: (phase, rows).
+fn finance_counts(plan: &SeedPlan) -> Vec<(&'static str, usize)> {
+    let finance = plan.totals().finance;
+    vec![
+        (
+            "finance: invoices and bills",
+            finance.invoices + finance.bills,
+        ),
+        ("finance: credit notes", finance.credit_notes),
+        ("finance: payments", finance.payments),
+        ("finance: expense claims", finance.expense_claims),
     ]
 }
 
@@ -401,6 +422,7 @@ async fn tier_m_into_the_services_in_two_parts() {
     let plan = plan();
     let identity = fresh_postgres().await;
     let employees = fresh_postgres().await;
+    let finance = fresh_postgres().await;
     let mongo = fresh_mongo_url();
     let dir = fresh_dir("erp-seed-m-services");
     std::fs::create_dir_all(&dir).unwrap();
@@ -408,6 +430,7 @@ async fn tier_m_into_the_services_in_two_parts() {
     let env = [
         ("ERP_IDENTITY_DATABASE_URL", identity.as_str()),
         ("ERP_EMPLOYEE_DATABASE_URL", employees.as_str()),
+        ("ERP_FINANCE_DATABASE_URL", finance.as_str()),
         ("MONGO_URL", mongo.as_str()),
         ("ERP_KEK_FILE", kek.as_str()),
     ];
@@ -423,6 +446,9 @@ async fn tier_m_into_the_services_in_two_parts() {
         assert_eq!(first.phase(phase), (*rows, 0), "{phase}");
     }
     assert_eq!(first.phase("time entries"), (recent, 0));
+    for (phase, rows) in &counts[6..] {
+        assert_eq!(first.phase(phase), (*rows, 0), "{phase}");
+    }
     assert!(
         first.stdout.contains(&format!(
             "NOT written: {left_out} time entries of the plan before the --pmo-history-days window"
@@ -443,6 +469,9 @@ async fn tier_m_into_the_services_in_two_parts() {
         assert_eq!(rest.phase(phase), (0, *rows), "{phase}");
     }
     assert_eq!(rest.phase("time entries"), (left_out, recent));
+    for (phase, rows) in &counts[6..] {
+        assert_eq!(rest.phase(phase), (0, *rows), "{phase}");
+    }
     assert!(!rest.stdout.contains("NOT written"), "{}", rest.stdout);
 
     assert_relational(&plan, &first.tenant_id, &identity, &employees).await;
@@ -455,6 +484,198 @@ async fn tier_m_into_the_services_in_two_parts() {
     )
     .await;
     assert_graphql(&app, &issuer, &plan, &first.tenant_id, &identity).await;
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A decimal amount of the API ("1234.5", "-12.05", "7") in cents.
+fn cents(value: &Value) -> i64 {
+    let raw = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a decimal: {value}"));
+    let (negative, digits) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let fraction = format!("{fraction:0<2}");
+    assert_eq!(fraction.len(), 2, "{raw}");
+    let cents = whole.parse::<i64>().unwrap() * 100 + fraction.parse::<i64>().unwrap();
+    if negative {
+        -cents
+    } else {
+        cents
+    }
+}
+
+/// Tier S's finance history into PostgreSQL: exact counts and amounts against the plan read
+/// through the finance subgraph's GraphQL API (invoices numbered without gaps, the trial
+/// balance balanced, the receivables subledger equal to its control account and to what the
+/// plan leaves owed), and a resume that writes nothing twice.
+#[tokio::test]
+async fn tier_s_finance_history_into_postgres() {
+    require_env("REDIS_URL");
+    let plan = SeedPlan::new(Tier::S, SEED, "Seed S 11", "seeds11.example", until());
+    let planned = plan.finance();
+    let totals = planned.totals();
+    assert!(totals.invoices > 0 && totals.payments > 0 && totals.expense_claims > 0);
+    let identity = fresh_postgres().await;
+    let employees = fresh_postgres().await;
+    let finance_db = fresh_postgres().await;
+    let mongo = fresh_mongo_url();
+    let dir = fresh_dir("erp-seed-s-finance");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kek = dir.join("kek.key").display().to_string();
+    let env = [
+        ("ERP_IDENTITY_DATABASE_URL", identity.as_str()),
+        ("ERP_EMPLOYEE_DATABASE_URL", employees.as_str()),
+        ("ERP_FINANCE_DATABASE_URL", finance_db.as_str()),
+        ("MONGO_URL", mongo.as_str()),
+        ("ERP_KEK_FILE", kek.as_str()),
+    ];
+    let counts = finance_counts(&plan);
+    let first = run_seed_tier("S", &["--services"], &env);
+    assert_phases(&first, &counts, false);
+    assert!(
+        first.stdout.contains(&format!(
+            "finance: {} invoices, {} credit notes, {} supplier bills, {} payments, {} expense claims",
+            totals.invoices, totals.credit_notes, totals.bills, totals.payments, totals.expense_claims
+        )),
+        "{}",
+        first.stdout
+    );
+    let again = run_seed_tier("S", &["--services", "--resume"], &env);
+    assert_eq!(again.tenant_id, first.tenant_id);
+    assert_phases(&again, &counts, true);
+
+    let issuer = TestIssuer::start().await;
+    let mut config = erp_tests::config(&issuer, finance_db.clone());
+    config.service = "finance".into();
+    let db = erp_kit::db::connect(&finance_db).await.unwrap();
+    let runtime = erp_kit::runtime::Runtime::with_backends(
+        config,
+        db,
+        std::sync::Arc::new(erp_kit::cache::InProcessCache::new()),
+        std::sync::Arc::new(erp_kit::events::InProcessBus::new()),
+    );
+    let app = erp_tests::finance::FinanceApp::serve(
+        runtime,
+        erp_finance::FinanceOptions {
+            consumers: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = issuer.token(&first.tenant_id, "auditor", &["finance:read"]);
+    let data = app
+        .ok(
+            &token,
+            "query($to: Date!) {
+                trialBalance(to: $to) { balanced totalDebit { amount } totalCredit { amount } }
+                receivablesReconciliation { balanced controlBalance { amount } subledgerBalance { amount } }
+                payablesReconciliation { balanced }
+                invoices(kinds: [INVOICE], first: 100) { edges { node { reference date total { amount } outstanding { amount } } } }
+                creditNotes: invoices(kinds: [CREDIT_NOTE], first: 100) { edges { node { total { amount } } } }
+                bills: invoices(kinds: [BILL], first: 100) { edges { node { total { amount } } } }
+                payments(first: 100) { edges { node { id } } }
+                expenseClaims(first: 100) { edges { node { state total { amount } } } }
+            }",
+            json!({ "to": until().to_string() }),
+        )
+        .await;
+    let nodes = |field: &str| -> Vec<Value> {
+        data[field]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {field} in {data}"))
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .collect()
+    };
+    assert_eq!(data["trialBalance"]["balanced"], true, "{data}");
+    assert_eq!(
+        data["trialBalance"]["totalDebit"],
+        data["trialBalance"]["totalCredit"]
+    );
+    let reconciliation = &data["receivablesReconciliation"];
+    assert_eq!(reconciliation["balanced"], true, "{data}");
+    assert_eq!(
+        cents(&reconciliation["controlBalance"]["amount"]),
+        planned.receivable_cents()
+    );
+    assert_eq!(
+        cents(&reconciliation["subledgerBalance"]["amount"]),
+        planned.receivable_cents()
+    );
+    assert_eq!(data["payablesReconciliation"]["balanced"], true, "{data}");
+
+    let invoices = nodes("invoices");
+    assert_eq!(invoices.len(), totals.invoices);
+    assert_eq!(
+        invoices
+            .iter()
+            .map(|i| cents(&i["total"]["amount"]))
+            .sum::<i64>(),
+        totals.invoiced_cents
+    );
+    assert_eq!(
+        invoices
+            .iter()
+            .map(|i| cents(&i["outstanding"]["amount"]))
+            .sum::<i64>(),
+        planned.receivable_cents()
+    );
+    // Numbered in their series and fiscal year without gaps.
+    let mut references: Vec<String> = invoices
+        .iter()
+        .map(|i| i["reference"].as_str().unwrap().to_owned())
+        .collect();
+    references.sort();
+    let mut expected: Vec<String> = Vec::new();
+    for year in planned
+        .invoices
+        .iter()
+        .map(|i| i.date.year())
+        .collect::<BTreeSet<_>>()
+    {
+        let count = planned
+            .invoices
+            .iter()
+            .filter(|i| i.date.year() == year)
+            .count();
+        expected.extend((1..=count).map(|n| format!("INV/FY{year}/{n:05}")));
+    }
+    expected.sort();
+    assert_eq!(references, expected);
+    let credited = nodes("creditNotes");
+    assert_eq!(credited.len(), totals.credit_notes);
+    assert_eq!(
+        credited
+            .iter()
+            .map(|c| cents(&c["total"]["amount"]))
+            .sum::<i64>(),
+        totals.credited_cents
+    );
+    assert_eq!(nodes("bills").len(), totals.bills);
+    assert_eq!(nodes("payments").len(), totals.payments);
+    let claims = nodes("expenseClaims");
+    assert_eq!(claims.len(), totals.expense_claims);
+    let in_state = |state: &str| claims.iter().filter(|c| c["state"] == state).count();
+    assert_eq!(in_state("PAID"), totals.claims_paid);
+    assert_eq!(
+        in_state("APPROVED"),
+        totals.claims_approved - totals.claims_paid
+    );
+    assert_eq!(
+        in_state("SUBMITTED"),
+        totals.expense_claims - totals.claims_approved
+    );
+    assert_eq!(
+        claims
+            .iter()
+            .map(|c| cents(&c["total"]["amount"]))
+            .sum::<i64>(),
+        planned.claims.iter().map(|c| c.total_cents()).sum::<i64>()
+    );
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }

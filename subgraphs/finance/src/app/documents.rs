@@ -270,73 +270,81 @@ impl Finance {
         actor: &Actor,
         request: DocumentRequest,
     ) -> ApiResult<String> {
+        self.write(async |txn| self.create_document_in(txn, actor, &request).await)
+            .await
+    }
+
+    /// [`Finance::create_document`] inside the caller's transaction.
+    pub(crate) async fn create_document_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        request: &DocumentRequest,
+    ) -> ApiResult<String> {
         let kind = DocumentKind::from_stored(request.kind)
             .ok_or_else(|| ApiError::internal("document kind"))?;
         let memo = parse_optional_text("memo", request.memo.as_deref())?;
         let tenant = actor.tenant.clone();
-        self.write(async |txn| {
-            let settings = self.require_set_up(txn, &tenant).await?;
-            let currency = self
-                .trading_currency(txn, &tenant, &settings, &request.currency, request.date)
-                .await?;
-            let partner = self
-                .partner_of_kind(txn, &tenant, &request.partner_id, kind)
-                .await?;
-            let term_id = request
-                .payment_term_id
-                .clone()
-                .or_else(|| partner.payment_term_id.clone());
-            if let Some(term) = &term_id {
-                store::payment_term(txn, &tenant, term)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound("payment term".into()))?;
-            }
-            let id = new_id();
-            let (lines, totals) = self
-                .document_lines(txn, &tenant, &settings, &id, kind, currency, &request.lines)
-                .await?;
-            store::insert_document(
-                txn,
-                document::Model {
-                    id: id.clone(),
-                    tenant_id: tenant.as_str().to_owned(),
-                    kind: kind.as_str().into(),
-                    partner_id: partner.id.clone(),
-                    posted: false,
-                    number: None,
-                    reference: None,
-                    document_date: request.date,
-                    due_date: request
-                        .due_date
-                        .unwrap_or(request.date + Duration::days(DEFAULT_DUE_DAYS)),
-                    currency: currency.code().into(),
-                    untaxed: totals.untaxed,
-                    tax: totals.tax,
-                    total: totals.total,
-                    settled: 0,
-                    credited_document_id: None,
-                    entry_id: None,
-                    project_id: request.project_id.clone(),
-                    department_id: request.department_id.clone(),
-                    memo,
-                    payment_term_id: term_id,
-                    recurring_schedule_id: None,
-                    recurring_period: None,
-                    created_by: actor.user_id.clone(),
-                    created_at: chrono::Utc::now(),
-                    posted_at: None,
-                    rate_nano: None,
-                    base_total: 0,
-                    base_settled: 0,
-                },
-            )
+        let settings = self.require_set_up(txn, &tenant).await?;
+        let currency = self
+            .trading_currency(txn, &tenant, &settings, &request.currency, request.date)
             .await?;
-            store::replace_lines(txn, &tenant, &id, lines)
-                .await
-                .map_err(|err| super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled))?;
-            Ok(id)
-        })
-        .await
+        let partner = self
+            .partner_of_kind(txn, &tenant, &request.partner_id, kind)
+            .await?;
+        let term_id = request
+            .payment_term_id
+            .clone()
+            .or_else(|| partner.payment_term_id.clone());
+        if let Some(term) = &term_id {
+            store::payment_term(txn, &tenant, term)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("payment term".into()))?;
+        }
+        let id = new_id();
+        let (lines, totals) = self
+            .document_lines(txn, &tenant, &settings, &id, kind, currency, &request.lines)
+            .await?;
+        store::insert_document(
+            txn,
+            document::Model {
+                id: id.clone(),
+                tenant_id: tenant.as_str().to_owned(),
+                kind: kind.as_str().into(),
+                partner_id: partner.id.clone(),
+                posted: false,
+                number: None,
+                reference: None,
+                document_date: request.date,
+                due_date: request
+                    .due_date
+                    .unwrap_or(request.date + Duration::days(DEFAULT_DUE_DAYS)),
+                currency: currency.code().into(),
+                untaxed: totals.untaxed,
+                tax: totals.tax,
+                total: totals.total,
+                settled: 0,
+                credited_document_id: None,
+                entry_id: None,
+                project_id: request.project_id.clone(),
+                department_id: request.department_id.clone(),
+                memo,
+                payment_term_id: term_id,
+                recurring_schedule_id: None,
+                recurring_period: None,
+                created_by: actor.user_id.clone(),
+                created_at: chrono::Utc::now(),
+                posted_at: None,
+                rate_nano: None,
+                base_total: 0,
+                base_settled: 0,
+            },
+        )
+        .await?;
+        store::replace_lines(txn, &tenant, &id, lines)
+            .await
+            .map_err(|err| super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled))?;
+        Ok(id)
     }
 
     /// Changes a draft (NOT_DRAFT once posted: a posted document is credited, never edited).
@@ -402,87 +410,95 @@ impl Finance {
         actor: &Actor,
         request: CreditNoteRequest,
     ) -> ApiResult<String> {
+        self.write(async |txn| self.create_credit_note_in(txn, actor, &request).await)
+            .await
+    }
+
+    /// [`Finance::create_credit_note`] inside the caller's transaction.
+    pub(crate) async fn create_credit_note_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        request: &CreditNoteRequest,
+    ) -> ApiResult<String> {
         let memo = parse_optional_text("memo", request.memo.as_deref())?;
         let tenant = actor.tenant.clone();
-        self.write(async |txn| {
-            let settings = self.require_set_up(txn, &tenant).await?;
-            let invoice = store::document(txn, &tenant, &request.invoice_id)
+        let settings = self.require_set_up(txn, &tenant).await?;
+        let invoice = store::document(txn, &tenant, &request.invoice_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
+        if stored_kind(&invoice)? != DocumentKind::Invoice || !invoice.posted {
+            return Err(ApiError::bad_input(
+                "invoiceId",
+                "a credit note credits a posted customer invoice",
+            ));
+        }
+        // A foreign invoice's credit note posts at the rate of its own date.
+        let currency = self
+            .trading_currency(txn, &tenant, &settings, &invoice.currency, request.date)
+            .await?;
+        let lines = match &request.lines {
+            Some(lines) => lines.clone(),
+            None => store::lines_of(txn, &tenant, vec![invoice.id.clone()])
                 .await?
-                .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
-            if stored_kind(&invoice)? != DocumentKind::Invoice || !invoice.posted {
-                return Err(ApiError::bad_input(
-                    "invoiceId",
-                    "a credit note credits a posted customer invoice",
-                ));
-            }
-            // A foreign invoice's credit note posts at the rate of its own date.
-            let currency = self
-                .trading_currency(txn, &tenant, &settings, &invoice.currency, request.date)
-                .await?;
-            let lines = match &request.lines {
-                Some(lines) => lines.clone(),
-                None => store::lines_of(txn, &tenant, vec![invoice.id.clone()])
-                    .await?
-                    .into_iter()
-                    .map(|line| template_line(&line, currency))
-                    .collect(),
-            };
-            let id = new_id();
-            let (rows, totals) = self
-                .document_lines(
-                    txn,
-                    &tenant,
-                    &settings,
-                    &id,
-                    DocumentKind::CreditNote,
-                    currency,
-                    &lines,
-                )
-                .await?;
-            check_credit(invoice.total - invoice.settled, totals.total)?;
-            store::insert_document(
+                .into_iter()
+                .map(|line| template_line(&line, currency))
+                .collect(),
+        };
+        let id = new_id();
+        let (rows, totals) = self
+            .document_lines(
                 txn,
-                document::Model {
-                    id: id.clone(),
-                    tenant_id: tenant.as_str().to_owned(),
-                    kind: DocumentKind::CreditNote.as_str().into(),
-                    partner_id: invoice.partner_id.clone(),
-                    posted: false,
-                    number: None,
-                    reference: None,
-                    document_date: request.date,
-                    due_date: request.date,
-                    currency: invoice.currency.clone(),
-                    untaxed: totals.untaxed,
-                    tax: totals.tax,
-                    total: totals.total,
-                    settled: 0,
-                    credited_document_id: Some(invoice.id.clone()),
-                    entry_id: None,
-                    project_id: invoice.project_id.clone(),
-                    department_id: invoice.department_id.clone(),
-                    memo: memo.or_else(|| {
-                        invoice
-                            .reference
-                            .as_ref()
-                            .map(|r| format!("Credit note for {r}"))
-                    }),
-                    payment_term_id: None,
-                    recurring_schedule_id: None,
-                    recurring_period: None,
-                    created_by: actor.user_id.clone(),
-                    created_at: chrono::Utc::now(),
-                    posted_at: None,
-                    rate_nano: None,
-                    base_total: 0,
-                    base_settled: 0,
-                },
+                &tenant,
+                &settings,
+                &id,
+                DocumentKind::CreditNote,
+                currency,
+                &lines,
             )
             .await?;
-            store::replace_lines(txn, &tenant, &id, rows).await?;
-            Ok(id)
-        })
-        .await
+        check_credit(invoice.total - invoice.settled, totals.total)?;
+        store::insert_document(
+            txn,
+            document::Model {
+                id: id.clone(),
+                tenant_id: tenant.as_str().to_owned(),
+                kind: DocumentKind::CreditNote.as_str().into(),
+                partner_id: invoice.partner_id.clone(),
+                posted: false,
+                number: None,
+                reference: None,
+                document_date: request.date,
+                due_date: request.date,
+                currency: invoice.currency.clone(),
+                untaxed: totals.untaxed,
+                tax: totals.tax,
+                total: totals.total,
+                settled: 0,
+                credited_document_id: Some(invoice.id.clone()),
+                entry_id: None,
+                project_id: invoice.project_id.clone(),
+                department_id: invoice.department_id.clone(),
+                memo: memo.or_else(|| {
+                    invoice
+                        .reference
+                        .as_ref()
+                        .map(|r| format!("Credit note for {r}"))
+                }),
+                payment_term_id: None,
+                recurring_schedule_id: None,
+                recurring_period: None,
+                created_by: actor.user_id.clone(),
+                created_at: chrono::Utc::now(),
+                posted_at: None,
+                rate_nano: None,
+                base_total: 0,
+                base_settled: 0,
+            },
+        )
+        .await?;
+        store::replace_lines(txn, &tenant, &id, rows).await?;
+        Ok(id)
     }
 
     /// Posts a draft document (idempotent): numbered, its entry posted, its instalments set;

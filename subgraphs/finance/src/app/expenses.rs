@@ -150,6 +150,17 @@ impl Finance {
         actor: &Actor,
         request: ClaimRequest,
     ) -> ApiResult<String> {
+        self.write(async |txn| self.create_expense_claim_in(txn, actor, &request).await)
+            .await
+    }
+
+    /// [`Finance::create_expense_claim`] inside the caller's transaction.
+    pub(crate) async fn create_expense_claim_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        request: &ClaimRequest,
+    ) -> ApiResult<String> {
         let title = parse_text("title", &request.title)?;
         let currency = Currency::parse(&request.currency)?;
         if request.lines.is_empty() {
@@ -159,101 +170,105 @@ impl Finance {
             ));
         }
         let tenant = actor.tenant.clone();
-        self.write(async |txn| {
-            let settings = self.require_set_up(txn, &tenant).await?;
-            if settings.base_currency != currency.code() {
-                return Err(FinanceViolation::DocumentCurrency(
-                    Currency::parse(&settings.base_currency)?.code(),
-                )
-                .into());
-            }
-            let claimant = store::person_by_user(txn, &tenant, &actor.user_id)
-                .await?
-                .ok_or(FinanceViolation::UnknownEmployee)?;
-            let categories: HashMap<String, expense_category::Model> =
-                store::categories(txn, &tenant)
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.id.clone(), c))
-                    .collect();
-            let id = new_id();
-            let mut total = 0i64;
-            let mut lines = Vec::with_capacity(request.lines.len());
-            for (index, line) in request.lines.iter().enumerate() {
-                let category = categories
-                    .get(&line.category_id)
-                    .ok_or_else(|| ApiError::NotFound("expense category".into()))?;
-                let amount = Money::parse(&line.amount, currency)?;
-                let receipt = parse_optional_text("receiptRef", line.receipt_ref.as_deref())?;
-                check_line(&policy(category)?, amount, receipt.as_deref())?;
-                total = total
-                    .checked_add(amount.minor())
-                    .ok_or(FinanceViolation::AmountOutOfRange)?;
-                lines.push(expense_line::Model {
-                    id: new_id(),
-                    tenant_id: tenant.as_str().to_owned(),
-                    expense_id: id.clone(),
-                    line_no: index as i32 + 1,
-                    category_id: category.id.clone(),
-                    spent_on: line.spent_on,
-                    description: parse_text("description", &line.description)?,
-                    amount: amount.minor(),
-                    receipt_ref: receipt,
-                });
-            }
-            Money::from_minor(total, currency)?;
-            store::insert_claim(
-                txn,
-                expense::Model {
-                    id: id.clone(),
-                    tenant_id: tenant.as_str().to_owned(),
-                    employee_id: claimant.employee_id.clone(),
-                    claimant_user_id: actor.user_id.clone(),
-                    title,
-                    currency: currency.code().into(),
-                    total,
-                    state: ExpenseState::Draft.as_str().into(),
-                    submitted_at: None,
-                    decided_by: None,
-                    decided_at: None,
-                    refusal_reason: None,
-                    approved_entry_id: None,
-                    paid_entry_id: None,
-                    paid_at: None,
-                    created_at: chrono::Utc::now(),
-                },
-                lines,
+        let settings = self.require_set_up(txn, &tenant).await?;
+        if settings.base_currency != currency.code() {
+            return Err(FinanceViolation::DocumentCurrency(
+                Currency::parse(&settings.base_currency)?.code(),
             )
-            .await?;
-            Ok(id)
-        })
-        .await
+            .into());
+        }
+        let claimant = store::person_by_user(txn, &tenant, &actor.user_id)
+            .await?
+            .ok_or(FinanceViolation::UnknownEmployee)?;
+        let categories: HashMap<String, expense_category::Model> = store::categories(txn, &tenant)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let id = new_id();
+        let mut total = 0i64;
+        let mut lines = Vec::with_capacity(request.lines.len());
+        for (index, line) in request.lines.iter().enumerate() {
+            let category = categories
+                .get(&line.category_id)
+                .ok_or_else(|| ApiError::NotFound("expense category".into()))?;
+            let amount = Money::parse(&line.amount, currency)?;
+            let receipt = parse_optional_text("receiptRef", line.receipt_ref.as_deref())?;
+            check_line(&policy(category)?, amount, receipt.as_deref())?;
+            total = total
+                .checked_add(amount.minor())
+                .ok_or(FinanceViolation::AmountOutOfRange)?;
+            lines.push(expense_line::Model {
+                id: new_id(),
+                tenant_id: tenant.as_str().to_owned(),
+                expense_id: id.clone(),
+                line_no: index as i32 + 1,
+                category_id: category.id.clone(),
+                spent_on: line.spent_on,
+                description: parse_text("description", &line.description)?,
+                amount: amount.minor(),
+                receipt_ref: receipt,
+            });
+        }
+        Money::from_minor(total, currency)?;
+        store::insert_claim(
+            txn,
+            expense::Model {
+                id: id.clone(),
+                tenant_id: tenant.as_str().to_owned(),
+                employee_id: claimant.employee_id.clone(),
+                claimant_user_id: actor.user_id.clone(),
+                title,
+                currency: currency.code().into(),
+                total,
+                state: ExpenseState::Draft.as_str().into(),
+                submitted_at: None,
+                decided_by: None,
+                decided_at: None,
+                refusal_reason: None,
+                approved_entry_id: None,
+                paid_entry_id: None,
+                paid_at: None,
+                created_at: chrono::Utc::now(),
+            },
+            lines,
+        )
+        .await?;
+        Ok(id)
     }
 
     /// The claimant submits their draft for approval.
     pub async fn submit_expense_claim(&self, actor: &Actor, claim_id: &str) -> ApiResult<String> {
+        self.write(async |txn| self.submit_expense_claim_in(txn, actor, claim_id).await)
+            .await
+    }
+
+    /// [`Finance::submit_expense_claim`] inside the caller's transaction.
+    pub(crate) async fn submit_expense_claim_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        claim_id: &str,
+    ) -> ApiResult<String> {
         let tenant = actor.tenant.clone();
-        self.write(async |txn| {
-            let claim = self.claim(txn, &tenant, claim_id).await?;
-            if claim.claimant_user_id != actor.user_id {
-                return Err(ApiError::Forbidden(
-                    "only the claimant submits a claim".into(),
-                ));
-            }
-            self.move_claim(
-                txn,
-                &tenant,
-                &claim,
-                ExpenseAction::Submit,
-                store::Transition {
-                    submitted: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-            Ok(claim.id)
-        })
-        .await
+        let claim = self.claim(txn, &tenant, claim_id).await?;
+        if claim.claimant_user_id != actor.user_id {
+            return Err(ApiError::Forbidden(
+                "only the claimant submits a claim".into(),
+            ));
+        }
+        self.move_claim(
+            txn,
+            &tenant,
+            &claim,
+            ExpenseAction::Submit,
+            store::Transition {
+                submitted: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(claim.id)
     }
 
     /// The claimant's manager (or a finance administrator) approves a submitted claim: its
@@ -263,6 +278,19 @@ impl Finance {
         actor: &Actor,
         idempotency_key: &str,
         claim_id: &str,
+    ) -> ApiResult<Outcome> {
+        self.approve_expense_claim_on(actor, idempotency_key, claim_id, today())
+            .await
+    }
+
+    /// [`Finance::approve_expense_claim`], the expense posted on `date` (today for a live
+    /// approval; the day it happened for an imported history).
+    pub async fn approve_expense_claim_on(
+        &self,
+        actor: &Actor,
+        idempotency_key: &str,
+        claim_id: &str,
+        date: NaiveDate,
     ) -> ApiResult<Outcome> {
         #[derive(Serialize)]
         struct Request<'a> {
@@ -275,91 +303,103 @@ impl Finance {
             "approveExpenseClaim",
             &Request { claim_id },
             async |txn| {
-                let settings = self.require_set_up(txn, &tenant).await?;
-                let claim = self.claim(txn, &tenant, claim_id).await?;
-                self.check_decider(txn, &tenant, actor, &claim).await?;
-                let state = stored_state(&claim)?;
-                transition(state, ExpenseAction::Approve)?;
-                let currency = Currency::parse(&claim.currency)?;
-                let categories: HashMap<String, expense_category::Model> =
-                    store::categories(txn, &tenant)
-                        .await?
-                        .into_iter()
-                        .map(|c| (c.id.clone(), c))
-                        .collect();
-                let lines = store::lines_of(txn, &tenant, vec![claim.id.clone()]).await?;
-                let party = Party::Employee(claim.employee_id.clone());
-                let mut entry = Vec::with_capacity(lines.len() + 1);
-                for line in &lines {
-                    let category = categories
-                        .get(&line.category_id)
-                        .ok_or_else(|| ApiError::internal("an expense line's category vanished"))?;
-                    entry.push(
-                        ProposedLine::new(
-                            &category.account_id,
-                            Side::Debit,
-                            Money::from_minor(line.amount, currency)?,
-                        )
-                        .with_party(Some(party.clone()))
-                        .with_label(line.description.clone()),
-                    );
-                }
-                entry.push(
-                    ProposedLine::new(
-                        &settings.employee_payable_account_id,
-                        Side::Credit,
-                        Money::from_minor(claim.total, currency)?,
-                    )
-                    .with_party(Some(party))
-                    .with_label(claim.title.clone()),
-                );
-                let posted = self
-                    .post_lines(
-                        txn,
-                        actor,
-                        Posting {
-                            journal_id: settings.general_journal_id.clone(),
-                            date: today(),
-                            memo: Some(format!("Expense claim: {}", claim.title)),
-                            source_kind: "expense",
-                            source_id: Some(claim.id.clone()),
-                            reverses_id: None,
-                            allow_control: false,
-                        },
-                        entry,
-                    )
-                    .await?;
-                self.move_claim(
-                    txn,
-                    &tenant,
-                    &claim,
-                    ExpenseAction::Approve,
-                    store::Transition {
-                        decided_by: Some(actor.user_id.clone()),
-                        approved_entry_id: Some(posted.id.clone()),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                self.enqueue(
-                    txn,
-                    actor,
-                    events::EXPENSE_APPROVED,
-                    &claim.id,
-                    ExpenseApproved {
-                        expense_id: &claim.id,
-                        employee_id: &claim.employee_id,
-                        approved_by: &actor.user_id,
-                        currency: &claim.currency,
-                        total: claim.total,
-                        entry_id: &posted.id,
-                    },
-                )
-                .await?;
-                Ok(claim.id.clone())
+                self.approve_expense_claim_in(txn, actor, claim_id, date)
+                    .await
             },
         )
         .await
+    }
+
+    /// The approval inside the caller's transaction.
+    pub(crate) async fn approve_expense_claim_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        claim_id: &str,
+        date: NaiveDate,
+    ) -> ApiResult<String> {
+        let tenant = actor.tenant.clone();
+        let settings = self.require_set_up(txn, &tenant).await?;
+        let claim = self.claim(txn, &tenant, claim_id).await?;
+        self.check_decider(txn, &tenant, actor, &claim).await?;
+        let state = stored_state(&claim)?;
+        transition(state, ExpenseAction::Approve)?;
+        let currency = Currency::parse(&claim.currency)?;
+        let categories: HashMap<String, expense_category::Model> = store::categories(txn, &tenant)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let lines = store::lines_of(txn, &tenant, vec![claim.id.clone()]).await?;
+        let party = Party::Employee(claim.employee_id.clone());
+        let mut entry = Vec::with_capacity(lines.len() + 1);
+        for line in &lines {
+            let category = categories
+                .get(&line.category_id)
+                .ok_or_else(|| ApiError::internal("an expense line's category vanished"))?;
+            entry.push(
+                ProposedLine::new(
+                    &category.account_id,
+                    Side::Debit,
+                    Money::from_minor(line.amount, currency)?,
+                )
+                .with_party(Some(party.clone()))
+                .with_label(line.description.clone()),
+            );
+        }
+        entry.push(
+            ProposedLine::new(
+                &settings.employee_payable_account_id,
+                Side::Credit,
+                Money::from_minor(claim.total, currency)?,
+            )
+            .with_party(Some(party))
+            .with_label(claim.title.clone()),
+        );
+        let posted = self
+            .post_lines(
+                txn,
+                actor,
+                Posting {
+                    journal_id: settings.general_journal_id.clone(),
+                    date,
+                    memo: Some(format!("Expense claim: {}", claim.title)),
+                    source_kind: "expense",
+                    source_id: Some(claim.id.clone()),
+                    reverses_id: None,
+                    allow_control: false,
+                },
+                entry,
+            )
+            .await?;
+        self.move_claim(
+            txn,
+            &tenant,
+            &claim,
+            ExpenseAction::Approve,
+            store::Transition {
+                decided_by: Some(actor.user_id.clone()),
+                approved_entry_id: Some(posted.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        self.enqueue(
+            txn,
+            actor,
+            events::EXPENSE_APPROVED,
+            &claim.id,
+            ExpenseApproved {
+                expense_id: &claim.id,
+                employee_id: &claim.employee_id,
+                approved_by: &actor.user_id,
+                currency: &claim.currency,
+                total: claim.total,
+                entry_id: &posted.id,
+            },
+        )
+        .await?;
+        Ok(claim.id.clone())
     }
 
     /// The claimant's manager (or a finance administrator) refuses a submitted claim, saying why.
@@ -419,75 +459,91 @@ impl Finance {
             "payExpenseClaim",
             &request,
             async |txn| {
-                let settings = self.require_set_up(txn, &tenant).await?;
-                let claim = self.claim(txn, &tenant, claim_id).await?;
-                transition(stored_state(&claim)?, ExpenseAction::Pay)?;
-                let bank = bank_account_id
-                    .clone()
-                    .unwrap_or_else(|| settings.default_bank_account_id.clone());
-                let facts = self.account_facts(txn, &tenant, vec![bank.clone()]).await?;
-                match facts.get(&bank) {
-                    None => return Err(FinanceViolation::AccountNotFound(bank).into()),
-                    Some(account) if account.role != AccountRole::Bank => {
-                        return Err(ApiError::bad_input("bankAccountId", "not a bank account"))
-                    }
-                    Some(_) => {}
-                }
-                // The claim row is claimed first, so a second payment racing this one stops here.
-                self.move_claim(
+                self.pay_expense_claim_in(
                     txn,
-                    &tenant,
-                    &claim,
-                    ExpenseAction::Pay,
-                    store::Transition::default(),
-                )
-                .await?;
-                let currency = Currency::parse(&claim.currency)?;
-                let amount = Money::from_minor(claim.total, currency)?;
-                let posted = self
-                    .post_lines(
-                        txn,
-                        actor,
-                        Posting {
-                            journal_id: settings.bank_journal_id.clone(),
-                            date: date.unwrap_or_else(today),
-                            memo: Some(format!("Reimbursement: {}", claim.title)),
-                            source_kind: "expense_payment",
-                            source_id: Some(claim.id.clone()),
-                            reverses_id: None,
-                            allow_control: false,
-                        },
-                        vec![
-                            ProposedLine::new(
-                                &settings.employee_payable_account_id,
-                                Side::Debit,
-                                amount,
-                            )
-                            .with_party(Some(Party::Employee(claim.employee_id.clone()))),
-                            ProposedLine::new(&bank, Side::Credit, amount),
-                        ],
-                    )
-                    .await?;
-                let recorded = store::transition(
-                    txn,
-                    &tenant,
-                    &claim.id,
-                    ExpenseState::Paid.as_str(),
-                    ExpenseState::Paid.as_str(),
-                    store::Transition {
-                        paid_entry_id: Some(posted.id),
-                        ..Default::default()
-                    },
+                    actor,
+                    claim_id,
+                    bank_account_id.clone(),
+                    date.unwrap_or_else(today),
                 )
                 .await
-                .map_err(|err| super::unique_as(err, FinanceViolation::ExpenseAlreadyPaid))?;
-                if !recorded {
-                    return Err(ApiError::internal("a paid claim vanished"));
-                }
-                Ok(claim.id.clone())
             },
         )
         .await
+    }
+
+    /// The reimbursement inside the caller's transaction, posted on `date`.
+    pub(crate) async fn pay_expense_claim_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        claim_id: &str,
+        bank_account_id: Option<String>,
+        date: NaiveDate,
+    ) -> ApiResult<String> {
+        let tenant = actor.tenant.clone();
+        let settings = self.require_set_up(txn, &tenant).await?;
+        let claim = self.claim(txn, &tenant, claim_id).await?;
+        transition(stored_state(&claim)?, ExpenseAction::Pay)?;
+        let bank = bank_account_id
+            .clone()
+            .unwrap_or_else(|| settings.default_bank_account_id.clone());
+        let facts = self.account_facts(txn, &tenant, vec![bank.clone()]).await?;
+        match facts.get(&bank) {
+            None => return Err(FinanceViolation::AccountNotFound(bank).into()),
+            Some(account) if account.role != AccountRole::Bank => {
+                return Err(ApiError::bad_input("bankAccountId", "not a bank account"))
+            }
+            Some(_) => {}
+        }
+        // The claim row is claimed first, so a second payment racing this one stops here.
+        self.move_claim(
+            txn,
+            &tenant,
+            &claim,
+            ExpenseAction::Pay,
+            store::Transition::default(),
+        )
+        .await?;
+        let currency = Currency::parse(&claim.currency)?;
+        let amount = Money::from_minor(claim.total, currency)?;
+        let posted = self
+            .post_lines(
+                txn,
+                actor,
+                Posting {
+                    journal_id: settings.bank_journal_id.clone(),
+                    date,
+                    memo: Some(format!("Reimbursement: {}", claim.title)),
+                    source_kind: "expense_payment",
+                    source_id: Some(claim.id.clone()),
+                    reverses_id: None,
+                    allow_control: false,
+                },
+                vec![
+                    ProposedLine::new(&settings.employee_payable_account_id, Side::Debit, amount)
+                        .with_party(Some(Party::Employee(claim.employee_id.clone()))),
+                    ProposedLine::new(&bank, Side::Credit, amount),
+                ],
+            )
+            .await?;
+        let recorded = store::transition(
+            txn,
+            &tenant,
+            &claim.id,
+            ExpenseState::Paid.as_str(),
+            ExpenseState::Paid.as_str(),
+            store::Transition {
+                paid_entry_id: Some(posted.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|err| super::unique_as(err, FinanceViolation::ExpenseAlreadyPaid))?;
+        if !recorded {
+            return Err(ApiError::internal("a paid claim vanished"));
+        }
+        Ok(claim.id.clone())
     }
 
     /// Applies an employee-subgraph event to finance's directory of people (in its own write;

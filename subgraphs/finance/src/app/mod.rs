@@ -11,6 +11,7 @@ pub mod cash;
 pub mod client360;
 pub mod documents;
 pub mod expenses;
+pub mod import;
 pub mod ledger;
 pub mod payroll;
 pub mod payroll_loans;
