@@ -75,6 +75,7 @@ on_both_stores!(
     helpdesk_teams_route_assign_and_scope_tickets,
     concurrent_tickets_never_take_the_same_turn,
     a_leavers_assets_fall_due_and_tickets_return_to_their_queue,
+    the_live_queue_shows_an_agent_only_their_teams_tickets,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -3786,5 +3787,102 @@ async fn a_leavers_assets_fall_due_and_tickets_return_to_their_queue(store: Stor
     assert_eq!(
         returned["asset"],
         json!({ "status": "IN_STOCK", "holder": null, "returnDue": null })
+    );
+}
+
+/// The live queue follows the row rule on every change: an agent's subscription carries the
+/// tickets of their teams' queues and the unrouted ones, never another team's, and a ticket
+/// moved into their team's queue shows up as it arrives.
+async fn the_live_queue_shows_an_agent_only_their_teams_tickets(store: Store) {
+    use erp_tests::pmo::{ws_connect_at, ws_next, ws_subscribe};
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let a1 = issuer.token(&tenant, "usr_a1", AGENT);
+    let a3 = issuer.token(&tenant, "usr_a3", AGENT);
+    let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
+    let hardware = team(&app, &admin, "Hardware", json!([{ "userId": "usr_a1" }])).await;
+    let billing = team(&app, &admin, "Billing", json!([{ "userId": "usr_a3" }])).await;
+    for (name, team_id, category) in [
+        ("Hardware", &hardware, "hardware"),
+        ("Billing", &billing, "billing"),
+    ] {
+        queue(
+            &app,
+            &admin,
+            json!({ "name": name, "teamId": team_id, "assignment": "MANUAL",
+                    "conditions": { "categories": [category], "priorities": [], "channels": [] } }),
+        )
+        .await;
+    }
+    let billing_queue = app
+        .ok(&admin, "{ helpdeskQueues { id name } }", json!({}))
+        .await["helpdeskQueues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|queue| queue["name"] == "Billing")
+        .unwrap()["id"]
+        .clone();
+
+    let live = "subscription { ticketQueue { change ticketId ticket { subject } } }";
+    let (mut socket, ack) = ws_connect_at(app.addr, &a3).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws_subscribe(&mut socket, "1", live, json!({})).await;
+    // Billing tickets until the subscription (set up asynchronously) sees one; then skip to
+    // the newest probe.
+    let mut last_probe = None;
+    for attempt in 0..40 {
+        let probe = open_ticket(
+            &app,
+            &customer,
+            &format!("Probe {attempt}"),
+            Some("billing"),
+        )
+        .await;
+        last_probe = Some(probe["id"].clone());
+        if ws_within(&mut socket, std::time::Duration::from_millis(500))
+            .await
+            .is_some()
+        {
+            break;
+        }
+    }
+    let last_probe = last_probe.unwrap();
+    loop {
+        let message = ws_next(&mut socket).await;
+        if message["payload"]["data"]["ticketQueue"]["ticketId"] == last_probe {
+            break;
+        }
+    }
+
+    // Another team's ticket is not delivered; the billing one after it is the next message.
+    let hidden = open_ticket(&app, &customer, "Keyboard", Some("hardware")).await;
+    let seen = open_ticket(&app, &customer, "Credit note", Some("billing")).await;
+    let message = ws_next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["ticketQueue"],
+        json!({ "change": "CREATED", "ticketId": seen["id"], "ticket": { "subject": "Credit note" } }),
+        "{message}"
+    );
+    // A change of the hidden ticket is not delivered either; its move into Billing is.
+    app.ok(
+        &a1,
+        "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: OPEN }) { id } }",
+        json!({ "id": hidden["id"] }),
+    )
+    .await;
+    app.ok(
+        &a1,
+        "mutation($i: AssignTicketInput!) { assignTicket(input: $i) { id } }",
+        json!({ "i": { "ticketId": hidden["id"], "queueId": billing_queue } }),
+    )
+    .await;
+    let message = ws_next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["ticketQueue"],
+        json!({ "change": "ASSIGNED", "ticketId": hidden["id"], "ticket": { "subject": "Keyboard" } }),
+        "{message}"
     );
 }

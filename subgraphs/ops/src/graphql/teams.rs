@@ -15,6 +15,7 @@ use crate::store::{QueueDoc, TeamDoc};
 
 /// How a queue assigns the tickets routed to it.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "TicketAssignmentRule")]
 pub enum AssignmentRule {
     /// The team's available members take turns.
     RoundRobin,
