@@ -3832,7 +3832,7 @@ async fn the_live_queue_shows_an_agent_only_their_teams_tickets(store: Store) {
     ws_subscribe(&mut socket, "1", live, json!({})).await;
     // Billing tickets until the subscription (set up asynchronously) sees one; then skip to
     // the newest probe.
-    let mut last_probe = None;
+    let mut seen_probe = None;
     for attempt in 0..40 {
         let probe = open_ticket(
             &app,
@@ -3841,20 +3841,14 @@ async fn the_live_queue_shows_an_agent_only_their_teams_tickets(store: Store) {
             Some("billing"),
         )
         .await;
-        last_probe = Some(probe["id"].clone());
-        if ws_within(&mut socket, std::time::Duration::from_millis(500))
-            .await
-            .is_some()
-        {
+        if let Some(message) = ws_within(&mut socket, std::time::Duration::from_millis(500)).await {
+            seen_probe = Some((probe["id"].clone(), message));
             break;
         }
     }
-    let last_probe = last_probe.unwrap();
-    loop {
-        let message = ws_next(&mut socket).await;
-        if message["payload"]["data"]["ticketQueue"]["ticketId"] == last_probe {
-            break;
-        }
+    let (last_probe, mut message) = seen_probe.expect("the subscription sees a billing ticket");
+    while message["payload"]["data"]["ticketQueue"]["ticketId"] != last_probe {
+        message = ws_next(&mut socket).await;
     }
 
     // Another team's ticket is not delivered; the billing one after it is the next message.
