@@ -544,6 +544,8 @@ async fn start_subgraphs(
             .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from)
             .or_else(|| Some(state_dir.join("ops-files"))),
+        // The employee subgraph's exits (asset returns, tickets back to their queues).
+        consumers: Some(Default::default()),
         ..Default::default()
     };
     let ops = erp_ops::start_with(&ops_runtime, ops_store, ops_options)
@@ -617,6 +619,7 @@ async fn start_subgraphs(
         crm.consumers,
         ops.relay,
         ops.breach_timer,
+        ops.consumers,
         analytics,
         marketing.relay,
         marketing.sender,

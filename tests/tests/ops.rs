@@ -72,6 +72,10 @@ on_both_stores!(
     rfqs_compare_quotations_and_the_award_raises_the_order,
     sop_files_live_in_object_storage_behind_signed_urls,
     helpdesk_macros_apply_every_action_in_one_commit,
+    helpdesk_teams_route_assign_and_scope_tickets,
+    concurrent_tickets_never_take_the_same_turn,
+    a_leavers_assets_fall_due_and_tickets_return_to_their_queue,
+    the_live_queue_shows_an_agent_only_their_teams_tickets,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -92,6 +96,8 @@ struct OpsApp {
     _breach_timer: erp_ops::BreachTimer,
     /// Where its SOP files live (kept across a restart).
     files: std::path::PathBuf,
+    /// Its event consumers, when it runs them.
+    _consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 impl Drop for OpsApp {
@@ -125,6 +131,37 @@ impl OpsApp {
     }
 
     async fn spawn_on(issuer: &TestIssuer, backing: Backing, files: std::path::PathBuf) -> Self {
+        Self::spawn_with(issuer, backing, files, None).await
+    }
+
+    /// A subgraph that consumes the employee subgraph's events on `bus` (its Kafka or
+    /// in-process bus), for `tenant` only, as a consumer group of its own.
+    async fn spawn_consuming(
+        issuer: &TestIssuer,
+        store: Store,
+        bus: SharedBus,
+        tenant: &str,
+    ) -> Self {
+        let backing = match store {
+            Store::Mongo => Backing::Mongo(fresh_mongo_url()),
+            Store::Embedded => Backing::Journal(
+                std::env::temp_dir().join(format!("ops-test-{}.journal", uuid::Uuid::new_v4())),
+            ),
+        };
+        let files = std::env::temp_dir().join(format!("ops-files-{}", uuid::Uuid::new_v4()));
+        let consumers = erp_ops::consumers::ConsumerOptions {
+            group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
+            tenants: Some(vec![tenant.to_owned()]),
+        };
+        Self::spawn_with(issuer, backing, files, Some((bus, consumers))).await
+    }
+
+    async fn spawn_with(
+        issuer: &TestIssuer,
+        backing: Backing,
+        files: std::path::PathBuf,
+        consuming: Option<(SharedBus, erp_ops::consumers::ConsumerOptions)>,
+    ) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "ops".into();
         // Production's pub/sub (Redis) next to MongoDB and Kafka; in-process when embedded.
@@ -150,10 +187,15 @@ impl OpsApp {
                 Arc::new(erp_ops::store::memory::MemoryStore::open(path).unwrap()),
             ),
         };
+        let (bus, consumers) = match consuming {
+            Some((shared, consumers)) => (shared, Some(consumers)),
+            None => (bus, None),
+        };
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
         let options = erp_ops::OpsOptions {
             blob_dir: Some(files.clone()),
+            consumers,
             ..Default::default()
         };
         let service = erp_ops::start_with(&runtime, store.clone(), options)
@@ -178,6 +220,7 @@ impl OpsApp {
             relay: Some(service.relay),
             _breach_timer: service.breach_timer,
             files,
+            _consumers: service.consumers,
         }
     }
 
@@ -3094,4 +3137,746 @@ async fn helpdesk_macros_apply_every_action_in_one_commit(store: Store) {
         json!({ "status": "NEW", "priority": "NORMAL", "replies": { "nodes": [] } })
     );
     assert_eq!(ticket_events(&app, &other_ticket).await.len(), 1);
+}
+
+const CREATE_TEAM: &str = "mutation($i: CreateHelpdeskTeamInput!) { createHelpdeskTeam(input: $i) {
+    id name members { userId employeeId available } turnsTaken } }";
+const CREATE_QUEUE: &str =
+    "mutation($i: CreateHelpdeskQueueInput!) { createHelpdeskQueue(input: $i) {
+    id name teamId assignment position conditions { categories priorities channels } } }";
+const ROUTED_TICKET: &str = "mutation($i: CreateTicketInput!) { createTicket(input: $i) {
+    id category queueId teamId assigneeId } }";
+const AGENT: &[&str] = &["helpdesk:read", "helpdesk:write", "helpdesk:submit"];
+
+/// Creates a team of these members and returns its id.
+async fn team(app: &OpsApp, admin: &str, name: &str, members: Value) -> String {
+    app.ok(
+        admin,
+        CREATE_TEAM,
+        json!({ "i": { "name": name, "members": members } }),
+    )
+    .await["createHelpdeskTeam"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Creates a queue and returns its id.
+async fn queue(app: &OpsApp, admin: &str, input: Value) -> String {
+    app.ok(admin, CREATE_QUEUE, json!({ "i": input })).await["createHelpdeskQueue"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Opens a ticket and returns it as `NEW_TICKET` selects it.
+async fn open_ticket(app: &OpsApp, token: &str, subject: &str, category: Option<&str>) -> Value {
+    app.ok(
+        token,
+        ROUTED_TICKET,
+        json!({ "i": { "subject": subject, "description": "It broke.", "category": category } }),
+    )
+    .await["createTicket"]
+        .clone()
+}
+
+/// The ids of the tickets `token` lists, oldest first.
+async fn listed_tickets(app: &OpsApp, token: &str) -> Vec<String> {
+    let data = app
+        .ok(token, "{ tickets(first: 100) { nodes { id } } }", json!({}))
+        .await;
+    data["tickets"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Teams and queues: tickets route by category to the first matching queue by position, are
+/// assigned round-robin (skipping the away) or to the least loaded member, reassigned by hand
+/// within a team or moved to another queue; an agent sees and works only unrouted tickets and
+/// their teams' (list, one ticket, counts, changes), a helpdesk admin every ticket; every
+/// assignment publishes `ticket.assigned`.
+async fn helpdesk_teams_route_assign_and_scope_tickets(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    // The relay is stopped so the committed events stay in the outbox to be read.
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let a1 = issuer.token(&tenant, "usr_a1", AGENT);
+    let a2 = issuer.token(&tenant, "usr_a2", AGENT);
+    let a3 = issuer.token(&tenant, "usr_a3", AGENT);
+    let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
+
+    // Bad input first: nothing of it is written.
+    app.refused(
+        &admin,
+        CREATE_TEAM,
+        json!({ "i": { "name": "Twice", "members": [{ "userId": "usr_a1" }, { "userId": "usr_a1" }] } }),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+    app.refused(
+        &a1,
+        CREATE_TEAM,
+        json!({ "i": { "name": "Mine", "members": [] } }),
+        "UNAUTHORIZED_FIELD_OR_TYPE",
+        None,
+    )
+    .await;
+    app.refused(
+        &admin,
+        CREATE_QUEUE,
+        json!({ "i": { "name": "Nowhere", "teamId": "no-such-team" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    assert_eq!(
+        app.ok(
+            &admin,
+            "{ helpdeskTeams { id } helpdeskQueues { id } }",
+            json!({})
+        )
+        .await,
+        json!({ "helpdeskTeams": [], "helpdeskQueues": [] })
+    );
+
+    let hardware = team(
+        &app,
+        &admin,
+        "Hardware",
+        json!([{ "userId": "usr_a1" }, { "userId": "usr_a2", "employeeId": "emp_a2" }]),
+    )
+    .await;
+    let billing = team(&app, &admin, "Billing", json!([{ "userId": "usr_a3" }])).await;
+    // Position 5 is tried after position 0 whatever the creation order.
+    let billing_queue = queue(
+        &app,
+        &admin,
+        json!({ "name": "Billing", "teamId": billing, "position": 5, "assignment": "LEAST_OPEN",
+                "conditions": { "categories": ["billing"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    let hardware_queue = queue(
+        &app,
+        &admin,
+        json!({ "name": "Hardware", "teamId": hardware, "position": 0,
+                "conditions": { "categories": ["Hardware"], "priorities": [], "channels": ["API"] } }),
+    )
+    .await;
+    let queues = app
+        .ok(
+            &a1,
+            "{ helpdeskQueues { id assignment position team { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        queues["helpdeskQueues"],
+        json!([
+            { "id": hardware_queue, "assignment": "ROUND_ROBIN", "position": 0, "team": { "name": "Hardware" } },
+            { "id": billing_queue, "assignment": "LEAST_OPEN", "position": 5, "team": { "name": "Billing" } },
+        ])
+    );
+
+    // Round-robin over the hardware team; the category matches case-insensitively.
+    let t1 = open_ticket(&app, &customer, "Laptop", Some("hardware")).await;
+    assert_eq!(
+        t1,
+        json!({ "id": t1["id"], "category": "hardware", "queueId": hardware_queue,
+                "teamId": hardware, "assigneeId": "usr_a1" })
+    );
+    let t2 = open_ticket(&app, &customer, "Dock", Some("HARDWARE")).await;
+    assert_eq!(t2["assigneeId"], "usr_a2");
+    let t3 = open_ticket(&app, &customer, "Mouse", Some("hardware")).await;
+    assert_eq!(t3["assigneeId"], "usr_a1");
+    let t4 = open_ticket(&app, &customer, "Invoice", Some("billing")).await;
+    assert_eq!(
+        (&t4["queueId"], &t4["assigneeId"]),
+        (&json!(billing_queue), &json!("usr_a3"))
+    );
+    // No queue's conditions: unrouted, seen by every agent.
+    let t5 = open_ticket(&app, &customer, "Question", None).await;
+    assert_eq!(
+        (&t5["queueId"], &t5["teamId"], &t5["assigneeId"]),
+        (&Value::Null, &Value::Null, &Value::Null)
+    );
+    // Away members are skipped: a2's turn goes to a1; another agent may not mark a2 away.
+    let availability =
+        "mutation($i: SetAgentAvailabilityInput!) { setAgentAvailability(input: $i) {
+        members { userId available } } }";
+    app.refused(
+        &a1,
+        availability,
+        json!({ "i": { "teamId": hardware, "userId": "usr_a2", "available": false } }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    app.refused(
+        &a3,
+        availability,
+        json!({ "i": { "teamId": hardware, "available": false } }),
+        "CONFLICT",
+        Some("ASSIGNEE_NOT_IN_TEAM"),
+    )
+    .await;
+    let away = app
+        .ok(
+            &a2,
+            availability,
+            json!({ "i": { "teamId": hardware, "available": false } }),
+        )
+        .await;
+    assert_eq!(
+        away["setAgentAvailability"]["members"],
+        json!([{ "userId": "usr_a1", "available": true }, { "userId": "usr_a2", "available": false }])
+    );
+    let t6 = open_ticket(&app, &customer, "Screen", Some("hardware")).await;
+    assert_eq!(t6["assigneeId"], "usr_a1");
+    let ids = |tickets: &[&Value]| -> Vec<String> {
+        tickets
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The row rule on every path.
+    assert_eq!(
+        listed_tickets(&app, &admin).await,
+        ids(&[&t1, &t2, &t3, &t4, &t5, &t6])
+    );
+    assert_eq!(
+        listed_tickets(&app, &a1).await,
+        ids(&[&t1, &t2, &t3, &t5, &t6])
+    );
+    assert_eq!(listed_tickets(&app, &a3).await, ids(&[&t4, &t5]));
+    let one = "query($id: ID!) { ticket(id: $id) { id assigneeId } }";
+    assert_eq!(
+        app.ok(&a3, one, json!({ "id": t1["id"] })).await,
+        json!({ "ticket": null })
+    );
+    assert_eq!(
+        app.ok(&a1, one, json!({ "id": t1["id"] })).await,
+        json!({ "ticket": { "id": t1["id"], "assigneeId": "usr_a1" } })
+    );
+    let counts = "{ ticketCounts { status count } }";
+    assert_eq!(
+        app.ok(&a3, counts, json!({})).await,
+        json!({ "ticketCounts": [{ "status": "NEW", "count": 2 }] })
+    );
+    assert_eq!(
+        app.ok(&admin, counts, json!({})).await,
+        json!({ "ticketCounts": [{ "status": "NEW", "count": 6 }] })
+    );
+    let status = "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: OPEN }) { status } }";
+    app.refused(&a3, status, json!({ "id": t1["id"] }), "NOT_FOUND", None)
+        .await;
+    app.refused(
+        &a3,
+        "mutation($id: ID!) { replyToTicket(input: { ticketId: $id, body: \"Mine now\" }) { reply { id } } }",
+        json!({ "id": t1["id"] }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &a3,
+        "mutation($a: ID!, $b: ID!) { mergeTicket(input: { ticketId: $a, intoTicketId: $b }) { id } }",
+        json!({ "a": t4["id"], "b": t1["id"] }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    // The requester still replies on their own ticket.
+    app.ok(
+        &customer,
+        "mutation($id: ID!) { replyToTicket(input: { ticketId: $id, body: \"Any news?\" }) { reply { byAgent } } }",
+        json!({ "id": t1["id"] }),
+    )
+    .await;
+
+    // Manual reassignment: within the team; to another team by moving the ticket's queue.
+    let assign = "mutation($i: AssignTicketInput!) { assignTicket(input: $i) { id queueId teamId assigneeId } }";
+    app.refused(
+        &a1,
+        assign,
+        json!({ "i": { "ticketId": t1["id"], "assigneeId": "usr_a3" } }),
+        "CONFLICT",
+        Some("ASSIGNEE_NOT_IN_TEAM"),
+    )
+    .await;
+    app.refused(
+        &a3,
+        assign,
+        json!({ "i": { "ticketId": t1["id"], "assigneeId": "usr_a3" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    let to_a2 = app
+        .ok(
+            &a1,
+            assign,
+            json!({ "i": { "ticketId": t3["id"], "assigneeId": "usr_a2" } }),
+        )
+        .await;
+    assert_eq!(to_a2["assignTicket"]["assigneeId"], "usr_a2");
+    let moved = app
+        .ok(
+            &a1,
+            assign,
+            json!({ "i": { "ticketId": t1["id"], "queueId": billing_queue, "assigneeId": "usr_a3" } }),
+        )
+        .await;
+    assert_eq!(
+        moved["assignTicket"],
+        json!({ "id": t1["id"], "queueId": billing_queue, "teamId": billing, "assigneeId": "usr_a3" })
+    );
+    assert_eq!(
+        app.ok(&a1, one, json!({ "id": t1["id"] })).await,
+        json!({ "ticket": null })
+    );
+    assert_eq!(listed_tickets(&app, &a3).await, ids(&[&t1, &t4, &t5]));
+    // Least open: a3 holds t1 and t4, the only billing member, so gets the next one too; once
+    // a second member joins (holding nothing), they get it.
+    app.ok(
+        &admin,
+        "mutation($i: SetHelpdeskTeamMembersInput!) { setHelpdeskTeamMembers(input: $i) { id } }",
+        json!({ "i": { "teamId": billing, "members": [{ "userId": "usr_a3" }, { "userId": "usr_a4" }] } }),
+    )
+    .await;
+    let t7 = open_ticket(&app, &customer, "Refund", Some("billing")).await;
+    assert_eq!(t7["assigneeId"], "usr_a4");
+    // Unassigned: back in its queue.
+    let unassigned = app
+        .ok(&a3, assign, json!({ "i": { "ticketId": t1["id"] } }))
+        .await;
+    assert_eq!(unassigned["assignTicket"]["assigneeId"], Value::Null);
+    assert_eq!(unassigned["assignTicket"]["queueId"], json!(billing_queue));
+
+    // The events: routed on arrival, then each reassignment (by the agent who made it).
+    let assigned: Vec<(String, Value)> = ticket_events(&app, t1["id"].as_str().unwrap())
+        .await
+        .into_iter()
+        .filter(|(kind, _, _)| kind == "ticket.assigned")
+        .map(|(_, actor, payload)| {
+            (
+                actor,
+                json!([
+                    payload["assignee_id"],
+                    payload["previous_assignee_id"],
+                    payload["because"]
+                ]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        assigned,
+        [
+            ("usr_customer".to_owned(), json!(["usr_a1", null, "routed"])),
+            (
+                "usr_a1".to_owned(),
+                json!(["usr_a3", "usr_a1", "reassigned"])
+            ),
+            ("usr_a3".to_owned(), json!([null, "usr_a3", "reassigned"])),
+        ]
+    );
+    assert!(ticket_events(&app, t5["id"].as_str().unwrap())
+        .await
+        .iter()
+        .all(|(kind, _, _)| kind != "ticket.assigned"));
+}
+
+/// Tickets arriving at once into one team each take their own turn: the assignment writes the
+/// team's rotation counter back at the revision it read, so no two take the same one (a lost
+/// update would give one member more than their share). The same for least-open.
+async fn concurrent_tickets_never_take_the_same_turn(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
+    let members = json!([{ "userId": "usr_r1" }, { "userId": "usr_r2" }, { "userId": "usr_r3" }]);
+    let rotating = team(&app, &admin, "Rotating", members).await;
+    queue(
+        &app,
+        &admin,
+        json!({ "name": "Round", "teamId": rotating, "assignment": "ROUND_ROBIN",
+                "conditions": { "categories": ["round"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    let members = json!([{ "userId": "usr_l1" }, { "userId": "usr_l2" }]);
+    let balanced = team(&app, &admin, "Balanced", members).await;
+    queue(
+        &app,
+        &admin,
+        json!({ "name": "Least", "teamId": balanced, "assignment": "LEAST_OPEN",
+                "conditions": { "categories": ["least"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+
+    let burst = |category: &'static str, count: usize| {
+        let app = &app;
+        let customer = &customer;
+        async move {
+            let created = futures::future::join_all((0..count).map(|n| async move {
+                open_ticket(app, customer, &format!("Burst {n}"), Some(category)).await
+            }))
+            .await;
+            let mut per_member = std::collections::BTreeMap::<String, usize>::new();
+            for ticket in created {
+                *per_member
+                    .entry(ticket["assigneeId"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            per_member
+        }
+    };
+    let (round, least) = tokio::join!(burst("round", 9), burst("least", 6));
+    assert_eq!(
+        round,
+        [
+            ("usr_r1".into(), 3),
+            ("usr_r2".into(), 3),
+            ("usr_r3".into(), 3)
+        ]
+        .into()
+    );
+    assert_eq!(least, [("usr_l1".into(), 3), ("usr_l2".into(), 3)].into());
+    let teams = app
+        .ok(&admin, "{ helpdeskTeams { name turnsTaken } }", json!({}))
+        .await;
+    assert_eq!(
+        teams["helpdeskTeams"],
+        json!([{ "name": "Rotating", "turnsTaken": 9 }, { "name": "Balanced", "turnsTaken": 6 }])
+    );
+}
+
+/// An exit recorded in the employee subgraph reaches operations as `employee.left` (over Kafka
+/// on MongoDB, the in-process bus embedded): every asset in the leaver's custody falls due for
+/// return (once: a redelivery or a second exit event opens nothing more), their open tickets go
+/// back to their queues unassigned, and they leave the helpdesk teams. A check-in closes the
+/// return.
+async fn a_leavers_assets_fall_due_and_tickets_return_to_their_queue(store: Store) {
+    use std::time::Duration;
+    let issuer = TestIssuer::start().await;
+    let tenant = tenant();
+    let backends = match store {
+        Store::Mongo => erp_tests::Backends::Real,
+        Store::Embedded => erp_tests::Backends::Embedded,
+    };
+    let employee = erp_tests::EmployeeApp::spawn(erp_tests::runtime(&issuer, backends).await).await;
+    let bus = match store {
+        // Its own Kafka client, on the broker the employee subgraph publishes to.
+        Store::Mongo => {
+            Arc::new(KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap())
+                as SharedBus
+        }
+        Store::Embedded => employee.runtime.bus.clone(),
+    };
+    let app = OpsApp::spawn_consuming(&issuer, store, bus.clone(), &tenant).await;
+    let hr = issuer.token(
+        &tenant,
+        "usr_hr",
+        &["employee:read", "employee:write", "hr:admin"],
+    );
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
+    let leaver = employee
+        .hire(
+            &hr,
+            json!({ "employeeNumber": "E-77", "displayName": "Lee Leaver", "workEmail": "lee@corp.example",
+                    "hiredOn": "2025-03-01", "userId": "usr_leaver" }),
+        )
+        .await;
+
+    // Two laptops with the leaver (one not yet accepted), one with someone else.
+    let mut laptops = Vec::new();
+    for tag in ["LV-1", "LV-2", "LV-3"] {
+        let data = app
+            .ok(
+                &admin,
+                REGISTER,
+                json!({ "input": asset_input(tag, "1200.00") }),
+            )
+            .await;
+        laptops.push(data["registerAsset"]["id"].as_str().unwrap().to_owned());
+    }
+    let check_out =
+        "mutation($input: CheckOutAssetsInput!) { checkOutAssets(input: $input) { count } }";
+    app.ok(
+        &admin,
+        check_out,
+        json!({ "input": { "assetIds": &laptops[..2], "holder": { "type": "PERSON", "id": "usr_leaver" } } }),
+    )
+    .await;
+    app.ok(
+        &admin,
+        check_out,
+        json!({ "input": { "assetIds": &laptops[2..], "holder": { "type": "PERSON", "id": "usr_stays" } } }),
+    )
+    .await;
+    let leaver_token = issuer.token(&tenant, "usr_leaver", &["assets:read", "assets:write"]);
+    app.ok(
+        &leaver_token,
+        "mutation($id: ID!) { acceptAsset(input: { assetId: $id }) { acceptedAt } }",
+        json!({ "id": laptops[0] }),
+    )
+    .await;
+
+    // A team with the leaver; a ticket assigned to them, one resolved, one with the other agent.
+    let desk = team(
+        &app,
+        &admin,
+        "Desk",
+        json!([{ "userId": "usr_leaver", "employeeId": leaver }, { "userId": "usr_stays" }]),
+    )
+    .await;
+    let desk_queue = queue(&app, &admin, json!({ "name": "Desk", "teamId": desk })).await;
+    let open = open_ticket(&app, &customer, "Printer", None).await;
+    assert_eq!(open["assigneeId"], "usr_leaver");
+    let other = open_ticket(&app, &customer, "Scanner", None).await;
+    assert_eq!(other["assigneeId"], "usr_stays");
+    let done = open_ticket(&app, &customer, "Fax", None).await;
+    assert_eq!(done["assigneeId"], "usr_leaver");
+    app.ok(
+        &admin,
+        "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: RESOLVED }) { status } }",
+        json!({ "id": done["id"] }),
+    )
+    .await;
+
+    let today = chrono::Utc::now().date_naive().to_string();
+    let left = employee
+        .ok(
+            &hr,
+            "mutation($i: RecordEmployeeExitInput!) { recordEmployeeExit(input: $i) { status } }",
+            json!({ "i": { "employeeId": leaver, "lastWorkingDay": today, "reason": "RESIGNATION" } }),
+        )
+        .await;
+    assert_eq!(left["recordEmployeeExit"]["status"], "TERMINATED");
+
+    let due_query = "{ assetsDueForReturn(first: 10) { nodes { id holder { id } returnDue {
+        employeeId userId lastWorkingDay } } } }";
+    let due = erp_tests::eventually(Duration::from_secs(30), || async {
+        let data = app.ok(&admin, due_query, json!({})).await;
+        let nodes = data["assetsDueForReturn"]["nodes"].clone();
+        (nodes.as_array().unwrap().len() == 2).then_some(nodes)
+    })
+    .await
+    .expect("the leaver's assets fall due for return");
+    let expected_due =
+        json!({ "employeeId": leaver, "userId": "usr_leaver", "lastWorkingDay": today });
+    assert_eq!(
+        due,
+        json!([
+            { "id": laptops[0], "holder": { "id": "usr_leaver" }, "returnDue": expected_due },
+            { "id": laptops[1], "holder": { "id": "usr_leaver" }, "returnDue": expected_due },
+        ])
+    );
+    let ticket_query = "query($id: ID!) { ticket(id: $id) { status queueId assigneeId } }";
+    assert_eq!(
+        app.ok(&admin, ticket_query, json!({ "id": open["id"] }))
+            .await["ticket"],
+        json!({ "status": "NEW", "queueId": desk_queue, "assigneeId": null })
+    );
+    assert_eq!(
+        app.ok(&admin, ticket_query, json!({ "id": other["id"] }))
+            .await["ticket"]["assigneeId"],
+        "usr_stays"
+    );
+    assert_eq!(
+        app.ok(&admin, ticket_query, json!({ "id": done["id"] }))
+            .await["ticket"]["assigneeId"],
+        "usr_leaver",
+        "a resolved ticket keeps its agent"
+    );
+    let members = app
+        .ok(
+            &admin,
+            "{ helpdeskTeams { members { userId } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        members["helpdeskTeams"],
+        json!([{ "members": [{ "userId": "usr_stays" }] }])
+    );
+    // The next ticket goes to who is left.
+    assert_eq!(
+        open_ticket(&app, &customer, "Toner", None).await["assigneeId"],
+        "usr_stays"
+    );
+
+    // Exactly once: the same exit delivered again, and a second exit event of the same
+    // person, open nothing more.
+    let payload = json!({ "employee_id": leaver, "employee_number": "E-77", "display_name": "Lee Leaver",
+        "user_id": "usr_leaver", "manager_id": null, "department_id": null, "hired_on": "2025-03-01",
+        "last_working_day": today, "reason": "resignation" });
+    let again = erp_kit::events::EventEnvelope::new(
+        &erp_kit::TenantId::from_claim(&tenant),
+        "employee.left",
+        &leaver,
+        payload,
+    )
+    .unwrap()
+    .with_actor("usr_hr");
+    let topic = erp_kit::events::topic_for("employee");
+    bus.publish(&topic, &again).await.unwrap();
+    bus.publish(&topic, &again).await.unwrap();
+    // A marker published after them: once it is handled, so were they (one partition per
+    // aggregate; the marker is about the same employee).
+    let marker = erp_kit::events::EventEnvelope::new(
+        &erp_kit::TenantId::from_claim(&tenant),
+        "employee.left",
+        &leaver,
+        json!({ "employee_id": leaver, "user_id": "usr_nobody", "last_working_day": today }),
+    )
+    .unwrap();
+    bus.publish(&topic, &marker).await.unwrap();
+    let handled = erp_tests::eventually(Duration::from_secs(30), || async {
+        let inbox = app
+            .store
+            .find(
+                &erp_kit::TenantId::from_claim(&tenant),
+                erp_ops::store::Kind::Inbox,
+                &[],
+                None,
+            )
+            .await
+            .ok()?;
+        inbox
+            .iter()
+            .any(|doc| doc["event_id"] == json!(marker.id.to_string()))
+            .then_some(inbox.len())
+    })
+    .await
+    .expect("the marker is handled");
+    // The first exit, the redelivered second one (recorded once) and the marker.
+    assert_eq!(handled, 3);
+    app.outbox_drained().await;
+    let due_after = app.ok(&admin, due_query, json!({})).await;
+    assert_eq!(due_after["assetsDueForReturn"]["nodes"], due);
+
+    // The check-in closes the return.
+    app.ok(
+        &admin,
+        "mutation($ids: [ID!]!) { checkInAssets(input: { assetIds: $ids }) { count } }",
+        json!({ "ids": &laptops[..1] }),
+    )
+    .await;
+    let after = app.ok(&admin, due_query, json!({})).await;
+    assert_eq!(
+        after["assetsDueForReturn"]["nodes"],
+        json!([{ "id": laptops[1], "holder": { "id": "usr_leaver" }, "returnDue": expected_due }])
+    );
+    let returned = app
+        .ok(
+            &admin,
+            "query($id: ID!) { asset(id: $id) { status holder { id } returnDue { userId } } }",
+            json!({ "id": laptops[0] }),
+        )
+        .await;
+    assert_eq!(
+        returned["asset"],
+        json!({ "status": "IN_STOCK", "holder": null, "returnDue": null })
+    );
+}
+
+/// The live queue follows the row rule on every change: an agent's subscription carries the
+/// tickets of their teams' queues and the unrouted ones, never another team's, and a ticket
+/// moved into their team's queue shows up as it arrives.
+async fn the_live_queue_shows_an_agent_only_their_teams_tickets(store: Store) {
+    use erp_tests::pmo::{ws_connect_at, ws_next, ws_subscribe};
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let a1 = issuer.token(&tenant, "usr_a1", AGENT);
+    let a3 = issuer.token(&tenant, "usr_a3", AGENT);
+    let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
+    let hardware = team(&app, &admin, "Hardware", json!([{ "userId": "usr_a1" }])).await;
+    let billing = team(&app, &admin, "Billing", json!([{ "userId": "usr_a3" }])).await;
+    for (name, team_id, category) in [
+        ("Hardware", &hardware, "hardware"),
+        ("Billing", &billing, "billing"),
+    ] {
+        queue(
+            &app,
+            &admin,
+            json!({ "name": name, "teamId": team_id, "assignment": "MANUAL",
+                    "conditions": { "categories": [category], "priorities": [], "channels": [] } }),
+        )
+        .await;
+    }
+    let billing_queue = app
+        .ok(&admin, "{ helpdeskQueues { id name } }", json!({}))
+        .await["helpdeskQueues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|queue| queue["name"] == "Billing")
+        .unwrap()["id"]
+        .clone();
+
+    let live = "subscription { ticketQueue { change ticketId ticket { subject } } }";
+    let (mut socket, ack) = ws_connect_at(app.addr, &a3).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws_subscribe(&mut socket, "1", live, json!({})).await;
+    // Billing tickets until the subscription (set up asynchronously) sees one; then skip to
+    // the newest probe.
+    let mut seen_probe = None;
+    for attempt in 0..40 {
+        let probe = open_ticket(
+            &app,
+            &customer,
+            &format!("Probe {attempt}"),
+            Some("billing"),
+        )
+        .await;
+        if let Some(message) = ws_within(&mut socket, std::time::Duration::from_millis(500)).await {
+            seen_probe = Some((probe["id"].clone(), message));
+            break;
+        }
+    }
+    let (last_probe, mut message) = seen_probe.expect("the subscription sees a billing ticket");
+    while message["payload"]["data"]["ticketQueue"]["ticketId"] != last_probe {
+        message = ws_next(&mut socket).await;
+    }
+
+    // Another team's ticket is not delivered; the billing one after it is the next message.
+    let hidden = open_ticket(&app, &customer, "Keyboard", Some("hardware")).await;
+    let seen = open_ticket(&app, &customer, "Credit note", Some("billing")).await;
+    let message = ws_next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["ticketQueue"],
+        json!({ "change": "CREATED", "ticketId": seen["id"], "ticket": { "subject": "Credit note" } }),
+        "{message}"
+    );
+    // A change of the hidden ticket is not delivered either; its move into Billing is.
+    app.ok(
+        &a1,
+        "mutation($id: ID!) { changeTicketStatus(input: { ticketId: $id, status: OPEN }) { id } }",
+        json!({ "id": hidden["id"] }),
+    )
+    .await;
+    app.ok(
+        &a1,
+        "mutation($i: AssignTicketInput!) { assignTicket(input: $i) { id } }",
+        json!({ "i": { "ticketId": hidden["id"], "queueId": billing_queue } }),
+    )
+    .await;
+    let message = ws_next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["ticketQueue"],
+        json!({ "change": "ASSIGNED", "ticketId": hidden["id"], "ticket": { "subject": "Keyboard" } }),
+        "{message}"
+    );
 }

@@ -36,6 +36,50 @@ pub const TICKET_PRIORITY_CHANGED: &str = "ticket.priority_changed";
 /// An agent added an internal note (by a macro); payload [`TicketChanged`].
 pub const TICKET_NOTED: &str = "ticket.noted";
 pub const SLA_BREACHED: &str = "sla.breached";
+/// A ticket was routed to an agent, reassigned, or handed back to its queue; payload
+/// [`TicketAssigned`].
+pub const TICKET_ASSIGNED: &str = "ticket.assigned";
+/// An asset's holder left the company: it is due back; payload [`AssetReturnDue`].
+pub const ASSET_RETURN_DUE: &str = "asset.return_due";
+
+/// The consumer group that takes the employee subgraph's exits (asset returns, tickets back
+/// to their queues).
+pub const EMPLOYEE_GROUP: &str = "erp.ops.employee";
+/// The employee subgraph's exit in effect.
+pub const EMPLOYEE_LEFT: &str = "employee.left";
+
+/// `employee.left` as operations reads it (fields it does not use are ignored).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct EmployeeLeft {
+    pub employee_id: String,
+    /// The user they signed in as (what assets are checked out to and tickets assigned to).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    pub last_working_day: chrono::NaiveDate,
+}
+
+/// Payload of `ticket.assigned` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct TicketAssigned<'a> {
+    pub ticket_id: &'a str,
+    pub queue_id: Option<&'a str>,
+    pub team_id: Option<&'a str>,
+    /// None: back in its queue, unassigned.
+    pub assignee_id: Option<&'a str>,
+    pub previous_assignee_id: Option<&'a str>,
+    /// `routed` (on arrival), `reassigned` (by an agent) or `employee.left`.
+    pub because: &'a str,
+}
+
+/// Payload of `asset.return_due` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct AssetReturnDue<'a> {
+    pub asset_id: &'a str,
+    pub tag: &'a str,
+    pub employee_id: &'a str,
+    pub user_id: &'a str,
+    pub last_working_day: chrono::NaiveDate,
+}
 
 pub fn topic() -> String {
     erp_kit::events::topic_for(DOMAIN)
@@ -173,6 +217,9 @@ pub struct TicketQueueMessage {
     /// Who made the change (`sla-timer` for a breach).
     pub actor: String,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The team whose queue holds the ticket (the row rule of the subscription).
+    #[serde(default)]
+    pub team_id: Option<String>,
 }
 
 /// The store's outbox (`ops_outbox` in MongoDB, or the embedded store's events) as a source of

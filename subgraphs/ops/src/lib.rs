@@ -12,6 +12,7 @@
 //! `domain` imports nothing of this crate. This file wires them.
 
 pub mod app;
+pub mod consumers;
 pub mod domain;
 pub mod events;
 pub mod graphql;
@@ -158,6 +159,8 @@ pub struct OpsApp {
     pub ops: Ops,
     pub relay: RelayHandle,
     pub breach_timer: BreachTimer,
+    /// The event consumers (the employee subgraph's exits); dropping one stops it.
+    pub consumers: Vec<erp_kit::events::ConsumerHandle>,
 }
 
 /// The running SLA breach timer; dropping it stops it.
@@ -172,7 +175,11 @@ impl Drop for BreachTimer {
 /// Prepares the store (collections, indexes), starts the outbox relay and builds the HTTP
 /// router.
 pub async fn start(runtime: &Runtime, store: SharedStore) -> anyhow::Result<OpsApp> {
-    start_with(runtime, store, OpsOptions::default()).await
+    let options = OpsOptions {
+        consumers: Some(consumers::ConsumerOptions::default()),
+        ..OpsOptions::default()
+    };
+    start_with(runtime, store, options).await
 }
 
 /// [`start`] with explicit options.
@@ -196,6 +203,10 @@ pub async fn start_with(
     let files = sop_files(runtime, &options).await?;
     let ops = Ops::new(store.clone(), wake, options, runtime.cache.clone(), files);
     let breach_timer = BreachTimer(ops.spawn_breach_timer());
+    let consumers = match &ops.options.consumers {
+        Some(consumer_options) => consumers::start_consumers(runtime, &ops, consumer_options),
+        None => Vec::new(),
+    };
     let schema = build_schema(Some(ops.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
@@ -211,6 +222,7 @@ pub async fn start_with(
         ops,
         relay,
         breach_timer,
+        consumers,
     })
 }
 

@@ -173,6 +173,8 @@ impl Ops {
             last_audited_at: None,
             maintenance_plan: None,
             created_at: Utc::now(),
+            return_due: None,
+            return_pending: false,
         };
         let key = KeyDoc::asset_tag(tenant.as_str(), &new.tag.unique_key(), &id);
         let event = EventEnvelope::by_actor(
@@ -244,8 +246,12 @@ impl Ops {
                     AssetAction::Audit => custody.audit(),
                 }
                 .map_err(|err| name_asset(err, &asset))?;
+                // A return due from a leaver is done once the asset leaves their hands.
+                let returned = custody.holder != asset.holder;
                 let next = AssetDoc {
                     rev: asset.rev + 1,
+                    return_due: asset.return_due.clone().filter(|_| !returned),
+                    return_pending: asset.return_pending && !returned,
                     status: custody.status,
                     holder: custody.holder,
                     accepted_at: custody.accepted_at,

@@ -28,6 +28,8 @@ pub struct NewTicket {
     pub priority: Priority,
     pub asset_id: Option<String>,
     pub client_id: Option<String>,
+    /// What it is about (queues route by it).
+    pub category: Option<String>,
 }
 
 /// An SLA policy as given.
@@ -320,22 +322,26 @@ impl Ops {
             clocks: TicketClocks::start(now),
             next_breach_at: None,
             created_at: now,
+            category: new.category,
+            queue_id: None,
+            team_id: None,
+            assignee_id: None,
         };
         let mut ticket = ticket;
         let policy = self.policy_of(tenant, ticket.priority).await?;
         schedule(&mut ticket, policy.as_ref());
         let event = ticket_event(tenant, events::TICKET_CREATED, &ticket, &caller.sub)?;
-        let writes = [Write::insert(Kind::Tickets, &ticket)?];
-        match outcome(self.store.commit(tenant, &writes, &[event]).await?) {
-            Outcome::Done => {
-                self.wake();
-                self.breach_timer.notify_one();
-                self.publish_to_queue(tenant, events::TICKET_CREATED, &ticket, &caller.sub)
-                    .await;
-                Ok(ticket)
-            }
-            _ => Err(collided()),
+        self.commit_new_ticket(tenant, &caller.sub, &mut ticket, event)
+            .await?;
+        self.wake();
+        self.breach_timer.notify_one();
+        self.publish_to_queue(tenant, events::TICKET_CREATED, &ticket, &caller.sub)
+            .await;
+        if ticket.assignee_id.is_some() {
+            self.publish_to_queue(tenant, events::TICKET_ASSIGNED, &ticket, &caller.sub)
+                .await;
         }
+        Ok(ticket)
     }
 
     /// Adds a reply: by the requester, or by an agent (`is_agent`), which meets the first
@@ -358,6 +364,18 @@ impl Ops {
                 return Err(ApiError::Forbidden(
                     "only the requester or an agent replies on a ticket".into(),
                 ));
+            }
+            // An agent replies on the tickets of their teams' queues (or unrouted ones) only.
+            if by_agent
+                && !self
+                    .sees_team(
+                        tenant,
+                        &super::teams::HelpdeskViewer::of(caller),
+                        ticket.team_id.as_deref(),
+                    )
+                    .await?
+            {
+                return Err(ApiError::NotFound("ticket".into()));
             }
             let now = Utc::now();
             let policy = self.policy_of(tenant, ticket.priority).await?;
@@ -410,7 +428,7 @@ impl Ops {
     ) -> ApiResult<TicketDoc> {
         let mut attempts = Attempts::new();
         while attempts.next().await {
-            let ticket = self.existing_ticket(tenant, ticket_id).await?;
+            let ticket = self.workable_ticket(tenant, caller, ticket_id).await?;
             let status = ticket.status.change_to(to)?;
             let policy = self.policy_of(tenant, ticket.priority).await?;
             let calendar = clock_calendar(policy.as_ref());
@@ -452,8 +470,8 @@ impl Ops {
         }
         let mut attempts = Attempts::new();
         while attempts.next().await {
-            let ticket = self.existing_ticket(tenant, ticket_id).await?;
-            let target = self.existing_ticket(tenant, into_id).await?;
+            let ticket = self.workable_ticket(tenant, caller, ticket_id).await?;
+            let target = self.workable_ticket(tenant, caller, into_id).await?;
             let status = ticket.status.merge(target.status)?;
             let policy = self.policy_of(tenant, ticket.priority).await?;
             let calendar = clock_calendar(policy.as_ref());
@@ -504,6 +522,7 @@ impl Ops {
             priority: ticket.priority,
             actor: actor.to_owned(),
             at: Utc::now(),
+            team_id: ticket.team_id.clone(),
         };
         let Ok(bytes) = serde_json::to_vec(&message) else {
             return;

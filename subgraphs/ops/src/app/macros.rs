@@ -90,7 +90,7 @@ impl Ops {
             .ok_or_else(|| ApiError::NotFound("macro".into()))?;
         let mut attempts = Attempts::new();
         while attempts.next().await {
-            let ticket = self.existing_ticket(tenant, ticket_id).await?;
+            let ticket = self.workable_ticket(tenant, caller, ticket_id).await?;
             let now = Utc::now();
             let mut policy = self.policy_of(tenant, ticket.priority).await?;
             let mut next = TicketDoc {

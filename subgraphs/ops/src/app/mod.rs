@@ -7,12 +7,14 @@
 pub mod assets;
 pub mod helpdesk;
 pub mod inventory;
+pub mod leavers;
 pub mod macros;
 pub mod maintenance;
 pub mod procurement;
 pub mod rfq;
 pub mod sop_files;
 pub mod sops;
+pub mod teams;
 
 /// The retry loop of a transaction script is the kit's.
 use erp_kit::retry::Attempts;
@@ -30,6 +32,9 @@ pub struct OpsOptions {
     pub approval_policy: ApprovalPolicy,
     /// Where SOP files are kept (`ERP_OPS_BLOB_DIR` when unset; in memory when neither).
     pub blob_dir: Option<std::path::PathBuf>,
+    /// The event consumers to run (`employee.left`); None runs none (tests on a shared broker:
+    /// a consumer group is the deployment's, and a new one reads the topics' whole history).
+    pub consumers: Option<erp_kit::events::ConsumerOptions>,
 }
 
 impl Default for OpsOptions {
@@ -38,6 +43,7 @@ impl Default for OpsOptions {
             // Two approvers from 10,000.00 (in the order's minor units) on, one below.
             approval_policy: ApprovalPolicy::new(vec![(0, 1), (1_000_000, 2)]).unwrap_or_default(),
             blob_dir: None,
+            consumers: None,
         }
     }
 }

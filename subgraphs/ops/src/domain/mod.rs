@@ -14,6 +14,7 @@ pub mod procurement;
 pub mod rfq;
 pub mod sla;
 pub mod sop;
+pub mod teams;
 
 use erp_kit::{ApiError, Reason};
 
@@ -77,6 +78,9 @@ erp_kit::reasons! {
         /// A macro's template names a placeholder that is not on the closed list (or leaves
         /// one unclosed).
         UNKNOWN_PLACEHOLDER => BadUserInput,
+        /// The user is not a member of the ticket's team: assign a member, or move the ticket
+        /// to the user's queue.
+        ASSIGNEE_NOT_IN_TEAM => Conflict,
         /// The SOP version's state does not allow the change.
         SOP_VERSION_STATE => Conflict,
         /// A submitted or published SOP version never changes: write a new version.
@@ -128,6 +132,7 @@ pub enum OpsRule {
     TicketState(&'static str),
     TicketMerged,
     UnknownPlaceholder(String),
+    AssigneeNotInTeam(String),
     SopVersionState(&'static str),
     SopVersionImmutable,
     SopNotCurrent,
@@ -161,6 +166,7 @@ impl erp_kit::RuleViolation for OpsRule {
             OpsRule::TicketState(_) => reasons::TICKET_STATE,
             OpsRule::TicketMerged => reasons::TICKET_MERGED,
             OpsRule::UnknownPlaceholder(_) => reasons::UNKNOWN_PLACEHOLDER,
+            OpsRule::AssigneeNotInTeam(_) => reasons::ASSIGNEE_NOT_IN_TEAM,
             OpsRule::SopVersionState(_) => reasons::SOP_VERSION_STATE,
             OpsRule::SopVersionImmutable => reasons::SOP_VERSION_IMMUTABLE,
             OpsRule::SopNotCurrent => reasons::SOP_NOT_CURRENT,
@@ -225,6 +231,9 @@ impl erp_kit::RuleViolation for OpsRule {
             }
             OpsRule::QuotationExists(supplier) => {
                 format!("`{supplier}` has already quoted for this request")
+            }
+            OpsRule::AssigneeNotInTeam(user) => {
+                format!("`{user}` is not a member of the ticket's team")
             }
             OpsRule::TicketMerged => {
                 "the ticket was merged into another one: continue there".into()
@@ -309,7 +318,7 @@ mod tests {
 
     #[test]
     fn every_rule_has_a_declared_reason_with_its_code() {
-        assert_eq!(reasons::ALL.len(), 28);
+        assert_eq!(reasons::ALL.len(), 29);
         assert_eq!(OpsRule::SelfApproval.reason().name(), "SELF_APPROVAL");
         assert_eq!(
             OpsRule::SelfApproval.reason().code(),

@@ -263,6 +263,15 @@ impl Asset {
     async fn last_audited_at(&self) -> Option<DateTime> {
         self.0.last_audited_at.map(DateTime::from)
     }
+    /// The return due from its holder, who left the company (none once it is checked in).
+    async fn return_due(&self) -> Option<AssetReturnDue> {
+        self.0.return_due.as_ref().map(|due| AssetReturnDue {
+            employee_id: ID(due.employee_id.clone()),
+            user_id: ID(due.user_id.clone()),
+            last_working_day: Date::from(due.last_working_day),
+            opened_at: DateTime::from(due.opened_at),
+        })
+    }
     /// Every how many days preventive maintenance is due (none without a plan).
     async fn maintenance_every_days(&self) -> Option<i32> {
         self.0.maintenance_plan.map(|plan| plan.every_days as i32)
@@ -623,6 +632,49 @@ impl AssetQuery {
         let rows = rows.into_iter().map(Asset).collect();
         Ok(connection_from_rows(&page, rows, |a| a.0.id.clone()))
     }
+
+    /// The assets due back from people who left the company (checked out to them; each
+    /// leaves this list when checked in), oldest first, as a Relay connection.
+    #[graphql(requires_scopes = "assets:read")]
+    async fn assets_due_for_return(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
+    ) -> Result<Connection<String, Asset, EmptyFields, EmptyFields>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = ops(ctx)?.assets_due_for_return(&tenant, &page).await?;
+        let rows = rows.into_iter().map(Asset).collect();
+        Ok(connection_from_rows(&page, rows, |a| a.0.id.clone()))
+    }
+}
+
+/// An asset due back because its holder left the company.
+#[derive(SimpleObject)]
+pub struct AssetReturnDue {
+    /// The leaver's employee record.
+    pub employee_id: ID,
+    /// The user the asset is checked out to.
+    pub user_id: ID,
+    /// Their last working day.
+    pub last_working_day: Date,
+    /// When the return was opened (the exit handled).
+    pub opened_at: DateTime,
 }
 
 pub(crate) fn holder_of(input: AssetHolderInput) -> Result<Holder, ApiError> {

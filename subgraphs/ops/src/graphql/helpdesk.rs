@@ -16,6 +16,7 @@ use erp_kit::{ApiError, RequestContext};
 use super::context::ops;
 use super::loaders::{priority_key, SlaPolicyLoader};
 use crate::app::helpdesk::{NewSlaPolicy, NewTicket};
+use crate::app::teams::HelpdeskViewer;
 use crate::domain::helpdesk::{self as domain, TicketStatus as Status};
 use crate::domain::sla::{BusinessCalendar, Clock, ClockState, DayHours};
 use crate::domain::{optional_text, short_text};
@@ -113,6 +114,26 @@ pub enum TicketChannel {
     Email,
     /// The API.
     Api,
+}
+
+impl From<TicketChannel> for domain::Channel {
+    fn from(channel: TicketChannel) -> Self {
+        match channel {
+            TicketChannel::Portal => Self::Portal,
+            TicketChannel::Email => Self::Email,
+            TicketChannel::Api => Self::Api,
+        }
+    }
+}
+
+impl From<domain::Channel> for TicketChannel {
+    fn from(channel: domain::Channel) -> Self {
+        match channel {
+            domain::Channel::Portal => Self::Portal,
+            domain::Channel::Email => Self::Email,
+            domain::Channel::Api => Self::Api,
+        }
+    }
 }
 
 /// Where an SLA target is.
@@ -222,11 +243,23 @@ impl Ticket {
     }
     /// How it came in.
     async fn channel(&self) -> TicketChannel {
-        match self.0.channel {
-            domain::Channel::Portal => TicketChannel::Portal,
-            domain::Channel::Email => TicketChannel::Email,
-            domain::Channel::Api => TicketChannel::Api,
-        }
+        self.0.channel.into()
+    }
+    /// What it is about, as the requester chose it (queues route by it).
+    async fn category(&self) -> Option<&str> {
+        self.0.category.as_deref()
+    }
+    /// The queue it was routed to (none: no queue's conditions matched).
+    async fn queue_id(&self) -> Option<ID> {
+        self.0.queue_id.clone().map(ID)
+    }
+    /// The team that works it (its queue's).
+    async fn team_id(&self) -> Option<ID> {
+        self.0.team_id.clone().map(ID)
+    }
+    /// The agent (user) it is assigned to; none while it waits in its queue.
+    async fn assignee_id(&self) -> Option<ID> {
+        self.0.assignee_id.clone().map(ID)
     }
     /// How urgent it is.
     async fn priority(&self) -> TicketPriority {
@@ -464,6 +497,8 @@ pub struct CreateTicketInput {
     pub asset_id: Option<ID>,
     /// The CRM client it is for.
     pub client_id: Option<ID>,
+    /// What it is about (1 to 100 characters): queues route by it.
+    pub category: Option<String>,
 }
 
 /// A reply (`replyToTicket`).
@@ -521,13 +556,23 @@ pub struct ReplyToTicketPayload {
     pub ticket: Ticket,
 }
 
+/// How many tickets are in one status.
+#[derive(SimpleObject)]
+pub struct TicketCount {
+    /// The status.
+    pub status: TicketStatus,
+    /// How many tickets the caller sees in it.
+    pub count: i32,
+}
+
 /// The helpdesk.
 #[derive(Default)]
 pub struct HelpdeskQuery;
 
 #[Object]
 impl HelpdeskQuery {
-    /// One ticket of the caller's tenant.
+    /// One ticket of the caller's tenant that the caller sees: a helpdesk admin any, an agent
+    /// the unrouted ones and those of their teams' queues.
     #[graphql(requires_scopes = "helpdesk:read")]
     async fn ticket(
         &self,
@@ -535,10 +580,31 @@ impl HelpdeskQuery {
         #[graphql(desc = "The ticket's id.")] id: ID,
     ) -> Result<Option<Ticket>> {
         let tenant = ctx.tenant()?;
-        Ok(ops(ctx)?.ticket(&tenant, &id).await?.map(Ticket))
+        let viewer = HelpdeskViewer::of(ctx.claims()?);
+        Ok(ops(ctx)?
+            .visible_ticket(&tenant, &viewer, &id)
+            .await?
+            .map(Ticket))
     }
 
-    /// The caller's tenant's tickets, oldest first, as a Relay connection.
+    /// How many tickets the caller sees, by status (statuses with none left out).
+    #[graphql(requires_scopes = "helpdesk:read")]
+    async fn ticket_counts(&self, ctx: &Context<'_>) -> Result<Vec<TicketCount>> {
+        let tenant = ctx.tenant()?;
+        let viewer = HelpdeskViewer::of(ctx.claims()?);
+        Ok(ops(ctx)?
+            .ticket_counts(&tenant, &viewer)
+            .await?
+            .into_iter()
+            .map(|(status, count)| TicketCount {
+                status: status.into(),
+                count: count as i32,
+            })
+            .collect())
+    }
+
+    /// The tickets the caller sees (a helpdesk admin every ticket, an agent the unrouted ones
+    /// and those of their teams' queues), oldest first, as a Relay connection.
     #[graphql(requires_scopes = "helpdesk:read")]
     #[allow(clippy::too_many_arguments)]
     async fn tickets(
@@ -564,8 +630,9 @@ impl HelpdeskQuery {
     ) -> Result<Connection<String, Ticket, EmptyFields, EmptyFields>> {
         let tenant = ctx.tenant()?;
         let page = PageRequest::parse(after, before, first, last)?;
+        let viewer = HelpdeskViewer::of(ctx.claims()?);
         let rows = ops(ctx)?
-            .tickets(&tenant, status.map(Into::into), &page)
+            .visible_tickets(&tenant, &viewer, status.map(Into::into), &page)
             .await?;
         let rows = rows.into_iter().map(Ticket).collect();
         Ok(connection_from_rows(&page, rows, |t| t.0.id.clone()))
@@ -611,11 +678,8 @@ impl HelpdeskMutation {
         let new = NewTicket {
             subject: short_text("subject", &input.subject, 200, "subject")?,
             description: short_text("description", &input.description, 10_000, "description")?,
-            channel: match input.channel.unwrap_or(TicketChannel::Api) {
-                TicketChannel::Portal => domain::Channel::Portal,
-                TicketChannel::Email => domain::Channel::Email,
-                TicketChannel::Api => domain::Channel::Api,
-            },
+            channel: input.channel.unwrap_or(TicketChannel::Api).into(),
+            category: optional_text("category", input.category.as_deref(), 100, "category")?,
             priority: input.priority.unwrap_or(TicketPriority::Normal).into(),
             asset_id: optional_text(
                 "assetId",
@@ -748,6 +812,8 @@ pub enum TicketQueueChange {
     PriorityChanged,
     /// An agent added an internal note (by a macro).
     Noted,
+    /// It was routed to an agent, reassigned, or handed back to its queue.
+    Assigned,
 }
 
 impl TicketQueueChange {
@@ -760,6 +826,7 @@ impl TicketQueueChange {
             crate::events::SLA_BREACHED => Self::SlaBreached,
             crate::events::TICKET_PRIORITY_CHANGED => Self::PriorityChanged,
             crate::events::TICKET_NOTED => Self::Noted,
+            crate::events::TICKET_ASSIGNED => Self::Assigned,
             _ => return None,
         })
     }
@@ -804,11 +871,21 @@ impl TicketQueueEvent {
         DateTime::from(self.message.at)
     }
 
-    /// The ticket as it is now (read when the change is delivered).
+    /// The agent it is assigned to after the change (read when the change is delivered).
+    async fn assignee_id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        Ok(self
+            .ticket(ctx)
+            .await?
+            .and_then(|ticket| ticket.0.assignee_id.map(ID)))
+    }
+
+    /// The ticket as it is now (read when the change is delivered; none when the subscriber
+    /// no longer sees it).
     async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<Ticket>> {
         let tenant = ctx.tenant()?;
+        let viewer = HelpdeskViewer::of(ctx.claims()?);
         Ok(ops(ctx)?
-            .ticket(&tenant, &self.message.ticket_id)
+            .visible_ticket(&tenant, &viewer, &self.message.ticket_id)
             .await?
             .map(Ticket))
     }
@@ -841,7 +918,9 @@ impl HelpdeskSubscription {
             statuses.map(|list| list.into_iter().map(Into::into).collect());
         let priorities: Option<Vec<domain::Priority>> =
             priorities.map(|list| list.into_iter().map(Into::into).collect());
-        let changes = ops(ctx)?
+        let viewer = HelpdeskViewer::of(ctx.claims()?);
+        let service = ops(ctx)?.clone();
+        let changes = service
             .ticket_queue(&tenant)
             .await?
             .filter_map(move |message| {
@@ -854,7 +933,20 @@ impl HelpdeskSubscription {
                 let event = TicketQueueChange::of(&message.change)
                     .filter(|_| wanted)
                     .map(|change| TicketQueueEvent { change, message });
-                async move { event }
+                let (service, tenant, viewer) = (service.clone(), tenant.clone(), viewer.clone());
+                // The row rule, on every change: the subscriber's teams as they are now.
+                async move {
+                    let event = event?;
+                    let team = event.message.team_id.as_deref();
+                    match service.sees_team(&tenant, &viewer, team).await {
+                        Ok(true) => Some(event),
+                        Ok(false) => None,
+                        Err(err) => {
+                            tracing::warn!(error = ?err, "ticket queue: the row rule was not read");
+                            None
+                        }
+                    }
+                }
             })
             .boxed();
         Ok(erp_kit::live::reauthorized(identity, changes))

@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod procurement;
 pub mod rfq;
 pub mod sops;
+pub mod teams;
 
 use async_graphql::{Schema, SchemaBuilder};
 
@@ -29,6 +30,7 @@ pub struct Query(
     procurement::ProcurementQuery,
     rfq::RfqQuery,
     helpdesk::HelpdeskQuery,
+    teams::TeamQuery,
     macros::MacroQuery,
     sops::SopQuery,
 );
@@ -43,6 +45,7 @@ pub struct Mutation(
     procurement::ProcurementMutation,
     rfq::RfqMutation,
     helpdesk::HelpdeskMutation,
+    teams::TeamMutation,
     macros::MacroMutation,
     sops::SopMutation,
 );

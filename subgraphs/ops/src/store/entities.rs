@@ -15,6 +15,7 @@ use crate::domain::procurement::{OrderStatus, RequisitionStatus};
 use crate::domain::rfq::RfqStatus;
 use crate::domain::sla::TicketClocks;
 use crate::domain::sop::VersionStatus;
+use crate::domain::teams::{AssignmentRule, Conditions, Member};
 
 /// What an asset is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +76,23 @@ pub struct AssetDoc {
     #[serde(default)]
     pub maintenance_plan: Option<Plan>,
     pub created_at: DateTime<Utc>,
+    /// Its holder left the company: the asset is due back (cleared by the check-in).
+    #[serde(default)]
+    pub return_due: Option<ReturnDueDoc>,
+    /// Whether a return is due (the filter of `assetsDueForReturn`).
+    #[serde(default)]
+    pub return_pending: bool,
+}
+
+/// Why an asset is due back: its holder's exit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnDueDoc {
+    /// The leaver's employee record and user.
+    pub employee_id: String,
+    pub user_id: String,
+    pub last_working_day: NaiveDate,
+    /// When the return was opened (the `employee.left` handled).
+    pub opened_at: DateTime<Utc>,
 }
 
 /// One entry of an asset's append-only history.
@@ -325,6 +343,18 @@ pub struct TicketDoc {
     #[serde(default)]
     pub next_breach_at: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// What it is about (a queue's condition), as the requester chose it.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The queue it was routed to (none: no queue's conditions matched, or none exists).
+    #[serde(default)]
+    pub queue_id: Option<String>,
+    /// The team that works it (its queue's): only its members (and helpdesk admins) see it.
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// The agent (user) it is assigned to.
+    #[serde(default)]
+    pub assignee_id: Option<String>,
 }
 
 /// A reply on a ticket.
@@ -441,6 +471,77 @@ pub struct ProcurementSettingsDoc {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A helpdesk team: its members (agents) and the rotation counter of its round-robin, which
+/// every assignment writes back at the revision it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub name: String,
+    pub members: Vec<Member>,
+    /// The next turn of the rotation (only grows).
+    pub next_turn: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A helpdesk queue: the tickets matching its conditions go to its team, assigned by its rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub name: String,
+    pub team_id: String,
+    pub conditions: Conditions,
+    pub assignment: AssignmentRule,
+    /// Queues are tried by ascending position (then creation order).
+    pub position: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An event a consumer group handled (`_id` is `<group>:<event id>`), written in the same
+/// commit as its effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub group: String,
+    pub event_id: String,
+    pub topic: String,
+    pub handled_at: i64,
+}
+
+impl InboxDoc {
+    pub fn key(group: &str, event_id: &str) -> String {
+        format!("{group}:{event_id}")
+    }
+}
+
+/// An event a consumer group could not handle (`_id` is `<group>:<message key>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub group: String,
+    pub message_key: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub payload: String,
+    pub failure: String,
+    pub error: String,
+    pub attempts: i64,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
+}
+
 macro_rules! has_id {
     ($($doc:ty),*) => {
         $(impl HasId for $doc {
@@ -462,5 +563,7 @@ has_id!(
     NoteDoc,
     MacroDoc,
     SlaPolicyDoc,
-    RfqDoc
+    RfqDoc,
+    TeamDoc,
+    QueueDoc
 );

@@ -109,6 +109,58 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The tenant's documents of `kind` whose fields equal `filter` and, when given, whose
+    /// `any_of` field is one of its values (null also matching a missing field).
+    fn find_where(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: Option<(&'static str, &[Value])>,
+        page: Option<&PageRequest>,
+    ) -> ApiResult<Vec<Value>> {
+        let state = self.state.lock();
+        let Some(docs) = state.docs.get(&kind) else {
+            return Ok(vec![]);
+        };
+        let matches = |(id, doc): &(&String, &Value)| {
+            of_tenant(doc, tenant)
+                && filter
+                    .iter()
+                    .all(|(field, value)| doc.get(*field) == Some(value))
+                && any_of.is_none_or(|(field, values)| {
+                    values.contains(doc.get(field).unwrap_or(&Value::Null))
+                })
+                && page.is_none_or(|page| {
+                    page.after
+                        .as_ref()
+                        .is_none_or(|after| id.as_str() > after.as_str())
+                        && page
+                            .before
+                            .as_ref()
+                            .is_none_or(|before| id.as_str() < before.as_str())
+                })
+        };
+        let limit = page.map_or(MAX_UNPAGED, |page| page.limit + 1) as usize;
+        let rows: Vec<Value> = if page.is_some_and(|page| page.backward) {
+            docs.iter()
+                .rev()
+                .filter(matches)
+                .take(limit)
+                .map(|(_, doc)| doc.clone())
+                .collect()
+        } else {
+            docs.iter()
+                .filter(matches)
+                .take(limit)
+                .map(|(_, doc)| doc.clone())
+                .collect()
+        };
+        Ok(rows)
+    }
+}
+
 fn of_tenant(doc: &Value, tenant: &TenantId) -> bool {
     doc.get("tenant_id").and_then(Value::as_str) == Some(tenant.as_str())
 }
@@ -143,41 +195,18 @@ impl OpsStore for MemoryStore {
         filter: &[(&'static str, Value)],
         page: Option<&PageRequest>,
     ) -> ApiResult<Vec<Value>> {
-        let state = self.state.lock();
-        let Some(docs) = state.docs.get(&kind) else {
-            return Ok(vec![]);
-        };
-        let matches = |(id, doc): &(&String, &Value)| {
-            of_tenant(doc, tenant)
-                && filter
-                    .iter()
-                    .all(|(field, value)| doc.get(*field) == Some(value))
-                && page.is_none_or(|page| {
-                    page.after
-                        .as_ref()
-                        .is_none_or(|after| id.as_str() > after.as_str())
-                        && page
-                            .before
-                            .as_ref()
-                            .is_none_or(|before| id.as_str() < before.as_str())
-                })
-        };
-        let limit = page.map_or(MAX_UNPAGED, |page| page.limit + 1) as usize;
-        let rows: Vec<Value> = if page.is_some_and(|page| page.backward) {
-            docs.iter()
-                .rev()
-                .filter(matches)
-                .take(limit)
-                .map(|(_, doc)| doc.clone())
-                .collect()
-        } else {
-            docs.iter()
-                .filter(matches)
-                .take(limit)
-                .map(|(_, doc)| doc.clone())
-                .collect()
-        };
-        Ok(rows)
+        self.find_where(tenant, kind, filter, None, page)
+    }
+
+    async fn find_any(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: (&'static str, &[Value]),
+        page: Option<&PageRequest>,
+    ) -> ApiResult<Vec<Value>> {
+        self.find_where(tenant, kind, filter, Some(any_of), page)
     }
 
     async fn commit(

@@ -22,6 +22,7 @@ pub mod helpdesk;
 pub mod memory;
 pub mod mongo;
 pub mod procurement;
+pub mod teams;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -62,13 +63,25 @@ pub enum Kind {
     TicketNotes,
     /// Helpdesk macros.
     TicketMacros,
+    /// Helpdesk teams (members, round-robin counter).
+    Teams,
+    /// Helpdesk queues (conditions, team, assignment rule).
+    Queues,
+    /// The events each consumer group handled.
+    Inbox,
+    /// The events a consumer group could not handle.
+    DeadLetters,
     /// Unique keys (an asset tag per tenant): a document whose `_id` is the key, inserted in
     /// the same commit as the document that holds it.
     Keys,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 22] = [
+        Kind::Teams,
+        Kind::Queues,
+        Kind::Inbox,
+        Kind::DeadLetters,
         Kind::Sops,
         Kind::MaintenanceRequests,
         Kind::Budgets,
@@ -109,6 +122,10 @@ impl Kind {
             Kind::ProcurementSettings => "ops_procurement_settings",
             Kind::TicketNotes => "ops_ticket_notes",
             Kind::TicketMacros => "ops_ticket_macros",
+            Kind::Teams => "ops_helpdesk_teams",
+            Kind::Queues => "ops_helpdesk_queues",
+            Kind::Inbox => "ops_inbox",
+            Kind::DeadLetters => "ops_dead_letters",
         }
     }
 
@@ -116,14 +133,15 @@ impl Kind {
     /// the tenant and before `_id`).
     pub fn filtered_by(self) -> &'static [&'static str] {
         match self {
-            Kind::Assets => &["status", "kind"],
+            Kind::Assets => &["status", "kind", "holder", "return_pending"],
             Kind::AssetMovements => &["asset_id"],
             Kind::Requisitions => &["status", "requester_id", "cost_centre"],
             Kind::Orders => &["status", "requisition_id", "cost_centre"],
             Kind::Receipts => &["order_id"],
             Kind::MaintenanceRequests => &["asset_id"],
             Kind::Licenses | Kind::Consumables | Kind::Sops | Kind::Budgets => &[],
-            Kind::Tickets => &["status", "priority"],
+            Kind::Tickets => &["status", "priority", "team_id", "assignee_id"],
+            Kind::Teams | Kind::Queues | Kind::Inbox | Kind::DeadLetters => &[],
             Kind::TicketReplies | Kind::TicketNotes => &["ticket_id"],
             Kind::TicketMacros => &[],
             Kind::SlaPolicies => &[],
@@ -225,6 +243,17 @@ pub trait OpsStore: Send + Sync + 'static {
         tenant: &TenantId,
         kind: Kind,
         filter: &[(&'static str, Value)],
+        page: Option<&PageRequest>,
+    ) -> ApiResult<Vec<Value>>;
+
+    /// [`OpsStore::find`] with one more condition: `field` equals one of `any_of` (a null in
+    /// the list also matches a document without the field).
+    async fn find_any(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: (&'static str, &[Value]),
         page: Option<&PageRequest>,
     ) -> ApiResult<Vec<Value>>;
 

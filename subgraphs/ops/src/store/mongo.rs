@@ -190,6 +190,50 @@ fn indexes() -> Vec<(&'static str, Vec<Document>)> {
     all
 }
 
+/// The tenant's documents whose fields equal `filter`.
+fn filter_of(tenant: &TenantId, filter: &[(&'static str, Value)]) -> ApiResult<Document> {
+    let mut query = doc! { "tenant_id": tenant.as_str() };
+    for (field, value) in filter {
+        query.insert(*field, to_bson(value)?);
+    }
+    Ok(query)
+}
+
+impl MongoStore {
+    /// The documents matching `query`, in `_id` order: a page (limit + 1 rows, in the page's
+    /// direction) or, without one, the first [`MAX_UNPAGED`].
+    async fn find_where(
+        &self,
+        kind: Kind,
+        mut query: Document,
+        page: Option<&PageRequest>,
+    ) -> ApiResult<Vec<Value>> {
+        let mut bounds = Document::new();
+        if let Some(after) = page.and_then(|page| page.after.as_deref()) {
+            bounds.insert("$gt", after);
+        }
+        if let Some(before) = page.and_then(|page| page.before.as_deref()) {
+            bounds.insert("$lt", before);
+        }
+        if !bounds.is_empty() {
+            query.insert("_id", bounds);
+        }
+        let backward = page.is_some_and(|page| page.backward);
+        let limit = page.map_or(MAX_UNPAGED, |page| page.limit + 1);
+        let rows: Vec<Document> = self
+            .collection(kind)
+            .find(query)
+            .sort(doc! { "_id": if backward { -1 } else { 1 } })
+            .limit(limit as i64)
+            .await
+            .map_err(db_err)?
+            .try_collect()
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(from_document).collect()
+    }
+}
+
 #[async_trait::async_trait]
 impl OpsStore for MongoStore {
     async fn prepare(&self) -> ApiResult<()> {
@@ -235,33 +279,26 @@ impl OpsStore for MongoStore {
         filter: &[(&'static str, Value)],
         page: Option<&PageRequest>,
     ) -> ApiResult<Vec<Value>> {
-        let mut query = doc! { "tenant_id": tenant.as_str() };
-        for (field, value) in filter {
-            query.insert(*field, to_bson(value)?);
-        }
-        let mut bounds = Document::new();
-        if let Some(after) = page.and_then(|page| page.after.as_deref()) {
-            bounds.insert("$gt", after);
-        }
-        if let Some(before) = page.and_then(|page| page.before.as_deref()) {
-            bounds.insert("$lt", before);
-        }
-        if !bounds.is_empty() {
-            query.insert("_id", bounds);
-        }
-        let backward = page.is_some_and(|page| page.backward);
-        let limit = page.map_or(MAX_UNPAGED, |page| page.limit + 1);
-        let rows: Vec<Document> = self
-            .collection(kind)
-            .find(query)
-            .sort(doc! { "_id": if backward { -1 } else { 1 } })
-            .limit(limit as i64)
+        self.find_where(kind, filter_of(tenant, filter)?, page)
             .await
-            .map_err(db_err)?
-            .try_collect()
-            .await
-            .map_err(db_err)?;
-        rows.into_iter().map(from_document).collect()
+    }
+
+    async fn find_any(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: (&'static str, &[Value]),
+        page: Option<&PageRequest>,
+    ) -> ApiResult<Vec<Value>> {
+        let mut query = filter_of(tenant, filter)?;
+        let values = any_of
+            .1
+            .iter()
+            .map(to_bson)
+            .collect::<ApiResult<Vec<Bson>>>()?;
+        query.insert(any_of.0, doc! { "$in": values });
+        self.find_where(kind, query, page).await
     }
 
     async fn commit(
