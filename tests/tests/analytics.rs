@@ -504,10 +504,14 @@ async fn scopes_and_bad_requests_are_refused_with_their_reasons() {
         )
         .await;
     let catalogue = data["metricCatalogue"].as_array().unwrap();
-    assert_eq!(catalogue.len(), 12);
+    assert_eq!(catalogue.len(), 13);
     assert_eq!(
         catalogue[8],
         json!({ "name": "labour_cost", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
+    );
+    assert_eq!(
+        catalogue[12],
+        json!({ "name": "profitability", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
     );
 }
 
@@ -1061,8 +1065,61 @@ async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_
         "{refused}"
     );
 
+    // Freshness: the newest fact per source domain (its event's time in its domain).
+    let newest = freshness(&clickhouse, &finance).await;
+    let expected = vec![
+        ("employee".to_owned(), Some(at(1, 8, 7))),
+        ("pmo".to_owned(), Some(at(20, 12, 0))),
+        ("finance".to_owned(), Some(at(30, 18, 0))),
+        ("crm".to_owned(), None),
+        ("ops".to_owned(), None),
+        ("marketing".to_owned(), None),
+    ];
+    assert_eq!(newest, expected);
+
     // Parity: the embedded engine reads the same topic and answers identically.
     let mut embedded = AnalyticsApp::spawn_embedded(&issuer, Some(vec![topic])).await;
     ingest(&mut embedded, sent).await;
     assert_eq!(profitability(&embedded, &finance).await, results);
+    assert_eq!(freshness(&embedded, &finance).await, expected);
+}
+
+fn instant(value: &Value) -> Option<DateTime<Utc>> {
+    value.as_str().map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    })
+}
+
+/// `analyticsFreshness` as (source, newest occurred); checks each source's age and ingestion
+/// against the answer's own `asOf`.
+async fn freshness(app: &AnalyticsApp, token: &str) -> Vec<(String, Option<DateTime<Utc>>)> {
+    let data = app
+        .ok(
+            token,
+            "{ analyticsFreshness { asOf sources { source newestOccurredAt newestIngestedAt ageSeconds } } }",
+            json!({}),
+        )
+        .await;
+    let as_of = instant(&data["analyticsFreshness"]["asOf"]).unwrap();
+    let mut found = Vec::new();
+    for source in data["analyticsFreshness"]["sources"].as_array().unwrap() {
+        let occurred = instant(&source["newestOccurredAt"]);
+        let ingested = instant(&source["newestIngestedAt"]);
+        match occurred {
+            Some(occurred) => {
+                let ingested = ingested.expect("a source with facts has an ingestion time");
+                assert!(ingested <= as_of, "{source}");
+                assert_eq!(
+                    source["ageSeconds"].as_str().map(str::to_owned),
+                    Some((as_of - occurred).num_seconds().to_string()),
+                    "{source}"
+                );
+            }
+            None => assert_eq!((&ingested, &source["ageSeconds"]), (&None, &Value::Null)),
+        }
+        found.push((source["source"].as_str().unwrap().to_owned(), occurred));
+    }
+    found
 }

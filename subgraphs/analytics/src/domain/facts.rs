@@ -93,6 +93,23 @@ impl FactKind {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
+
+    /// The domain whose events make it (one of the consumer's source domains).
+    pub fn source(self) -> &'static str {
+        match self {
+            FactKind::TimeEntry
+            | FactKind::TaskCompleted
+            | FactKind::Sprint
+            | FactKind::Project => "pmo",
+            FactKind::CheckIn | FactKind::Leave | FactKind::Employee => "employee",
+            FactKind::Invoice
+            | FactKind::InvoiceBase
+            | FactKind::Expense
+            | FactKind::PayrollCost => "finance",
+            FactKind::DealWon => "crm",
+            FactKind::Ticket | FactKind::SlaBreach => "ops",
+        }
+    }
 }
 
 /// One fact, as both engines store it (strings and 64-bit integers only).

@@ -356,6 +356,33 @@ pub struct CompiledSql {
     pub tenant: String,
 }
 
+/// Freshness: per fact kind of `viewer`'s tenant, the newest fact's `occurred_ms` as `value`
+/// and its newest `ingested_ms` as `people` (the result shape of [`CompiledSql`]; both are
+/// instants in Unix milliseconds, never negative for facts of real events).
+pub fn freshness_sql(dialect: Dialect, viewer: &Viewer) -> Result<CompiledSql, ApiError> {
+    if !is_plain_value(&viewer.tenant_id) {
+        return Err(ApiError::internal("a tenant id with unexpected characters"));
+    }
+    let f = facts_source(dialect, &viewer.tenant_id);
+    let (value, people) = match dialect {
+        Dialect::ClickHouse => (
+            "toInt64(MAX(occurred_ms))".to_owned(),
+            "toUInt64(greatest(MAX(ingested_ms), 0))".to_owned(),
+        ),
+        Dialect::DataFusion => (
+            "CAST(MAX(occurred_ms) AS BIGINT)".to_owned(),
+            "CAST(GREATEST(MAX(ingested_ms), 0) AS BIGINT UNSIGNED)".to_owned(),
+        ),
+    };
+    Ok(CompiledSql {
+        sql: format!(
+            "SELECT kind AS d0, '' AS d1, '' AS d2, '' AS d3, {value} AS value, {people} AS people \
+             FROM {f} AS f GROUP BY kind ORDER BY kind"
+        ),
+        tenant: viewer.tenant_id.clone(),
+    })
+}
+
 /// The SQL of profitability's inputs (see [`MetricQuery::profitability_sql`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfitabilitySql {
@@ -535,23 +562,28 @@ fn literal(value: &str) -> String {
     format!("'{value}'")
 }
 
+/// The tenant-filtered, deduplicated facts: the only source the compiled SQL reads.
+fn facts_source(dialect: Dialect, tenant: &str) -> String {
+    match dialect {
+        // ReplacingMergeTree(version): FINAL keeps the highest version per sorting key
+        // (tenant_id, kind, entity_id). The tenant is a bound parameter.
+        Dialect::ClickHouse => {
+            "(SELECT * FROM facts FINAL WHERE tenant_id = {tenant:String})".to_owned()
+        }
+        // Dedupe on read: the highest version per (kind, entity), the same rows FINAL keeps.
+        Dialect::DataFusion => format!(
+            "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entity_id \
+             ORDER BY version DESC, event_id DESC) AS rn FROM facts WHERE tenant_id = {}) \
+             AS ranked WHERE rn = 1)",
+            literal(tenant)
+        ),
+    }
+}
+
 impl MetricQuery {
     /// The tenant-filtered, deduplicated facts: the only source a metric's SQL reads.
     fn facts(&self, dialect: Dialect, tenant: &str) -> String {
-        match dialect {
-            // ReplacingMergeTree(version): FINAL keeps the highest version per sorting key
-            // (tenant_id, kind, entity_id). The tenant is a bound parameter.
-            Dialect::ClickHouse => {
-                "(SELECT * FROM facts FINAL WHERE tenant_id = {tenant:String})".to_owned()
-            }
-            // Dedupe on read: the highest version per (kind, entity), the same rows FINAL keeps.
-            Dialect::DataFusion => format!(
-                "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entity_id \
-                 ORDER BY version DESC, event_id DESC) AS rn FROM facts WHERE tenant_id = {}) \
-                 AS ranked WHERE rn = 1)",
-                literal(tenant)
-            ),
-        }
+        facts_source(dialect, tenant)
     }
 
     fn range(&self) -> String {
