@@ -24,6 +24,7 @@ pub struct SourceFreshness {
 /// Every source's freshness at one instant.
 #[derive(SimpleObject)]
 pub struct AnalyticsFreshness {
+    /// Every source domain analytics reads, in a fixed order (those without facts too).
     pub sources: Vec<SourceFreshness>,
     /// When it was read.
     pub as_of: DateTime,

@@ -12,7 +12,9 @@ use crate::app::Analytics;
 
 pub use metrics::Subscription;
 
-/// Every query field of the subgraph, by feature.
+// Every query field of the subgraph, by feature (the order of the parts is the order of the
+// fields in the SDL). The root types' descriptions are the same in every subgraph.
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(MergedObject, Default)]
 pub struct Query(metrics::MetricsQuery, freshness::FreshnessQuery);
 
