@@ -236,6 +236,78 @@ async fn clients_addresses_tax_ids_and_their_lifecycle() {
         .0,
         "NOT_FOUND"
     );
+    // A rename keeps its history (audited, from and to) and publishes `client.updated` for
+    // the domains that keep the name (PMO's projects); another change publishes it without
+    // a previous name and audits no rename; an empty name is refused, nothing written.
+    let update = "mutation($i: UpdateClientInput!) { updateClient(input: $i) { name version } }";
+    let renamed = app
+        .ok(
+            &admin,
+            update,
+            json!({ "i": { "clientId": acme_id, "name": " Acme AG " } }),
+        )
+        .await;
+    let version = renamed["updateClient"]["version"].as_i64().unwrap();
+    assert_eq!(renamed["updateClient"]["name"], "Acme AG");
+    assert_eq!(
+        app.refused(
+            &admin,
+            update,
+            json!({ "i": { "clientId": acme_id, "name": "  " } })
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    app.ok(
+        &admin,
+        update,
+        json!({ "i": { "clientId": acme_id, "email": "office@acme.de" } }),
+    )
+    .await;
+    let updates: Vec<Value> = outbox_events(&app, "client.updated")
+        .await
+        .into_iter()
+        .map(|event| event["payload"].clone())
+        .collect();
+    let client_now = |previous_name: Value, version: i64| {
+        json!({ "client_id": acme_id, "name": "Acme AG", "previous_name": previous_name,
+                "kind": "company", "status": updates[0]["status"], "owner_id": "usr_admin",
+                "version": version })
+    };
+    assert_eq!(
+        updates,
+        [
+            client_now(json!("Acme GmbH"), version),
+            client_now(Value::Null, version + 1)
+        ]
+    );
+    let renames = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = &app.runtime.db;
+        db.query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT actor, detail FROM crm_audit WHERE entity_id = $1 AND action = 'renamed'",
+            [acme_id.as_str().into()],
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let actor: String = row.try_get("", "actor").unwrap();
+            let detail: String = row.try_get("", "detail").unwrap();
+            (actor, serde_json::from_str::<Value>(&detail).unwrap())
+        })
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        renames,
+        [(
+            "usr_admin".to_owned(),
+            json!({ "from": "Acme GmbH", "to": "Acme AG" })
+        )]
+    );
+
     // Without crm:write, no change at all.
     let reader = issuer.token(&tenant, "usr_admin", &["crm:read"]);
     assert_eq!(
@@ -1462,7 +1534,7 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0]["payload"],
-        json!({ "source_client_id": duplicate, "target_client_id": initech, "merge_id": merge_id })
+        json!({ "source_client_id": duplicate, "target_client_id": initech, "merge_id": merge_id, "target_client_name": "Initech Limited" })
     );
 
     // Undone: the moved rows point at the source again.
@@ -1816,6 +1888,7 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
 
     let (pipeline_id, stages) = pipeline(&app, &admin, "Sales").await;
     let mut ids = std::collections::HashMap::new();
+    let mut clients = std::collections::HashMap::new();
     for (user, amount) in [
         ("u_a1", "100"),
         ("u_a2", "200"),
@@ -1824,6 +1897,7 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
         ("u_head", "1600"),
     ] {
         let client = company(&app, &token(user), &format!("Client of {user}")).await;
+        clients.insert(user, client.clone());
         ids.insert(
             user,
             opportunity(
@@ -1967,6 +2041,63 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
         .await["createLead"]["lead"]
         .clone();
     assert_eq!(open_lead["ownerId"], "u_a2");
+    // A2's other records at the exit: their open deal (200), a deal they lost, an open task
+    // and a done call on the open deal, a draft quote and their client account.
+    let a2_token = token("u_a2");
+    let a2_deal = ids["u_a2"].clone();
+    let client_of_a2 = clients["u_a2"].clone();
+    let a2_account = company(&app, &a2_token, "Account of A2").await;
+    let a2_lost = opportunity(
+        &app,
+        &a2_token,
+        &pipeline_id,
+        &stages[0],
+        &a2_account,
+        "50",
+        "EUR",
+    )
+    .await;
+    app.ok(
+        &a2_token,
+        "mutation($i: LoseOpportunityInput!) { loseOpportunity(input: $i) { status } }",
+        json!({ "i": { "opportunityId": a2_lost, "reason": "budget" } }),
+    )
+    .await;
+    let log = "mutation($i: LogActivityInput!) { logActivity(input: $i) { id } }";
+    let open_task = app
+        .ok(
+            &a2_token,
+            log,
+            json!({ "i": { "kind": "TASK", "subject": "Send the contract", "opportunityId": a2_deal } }),
+        )
+        .await["logActivity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done_call = app
+        .ok(
+            &a2_token,
+            log,
+            json!({ "i": { "kind": "CALL", "subject": "Intro call", "opportunityId": a2_deal, "done": true } }),
+        )
+        .await["logActivity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let valid_until = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let draft_quote = app
+        .ok(
+            &a2_token,
+            "mutation($i: CreateQuoteInput!) { createQuote(input: $i) { id } }",
+            json!({ "i": { "clientId": a2_account, "currency": "EUR", "validUntil": valid_until,
+                "lines": [{ "description": "Audit", "quantity": "1", "unitPrice": { "amount": "300", "currency": "EUR" } }] } }),
+        )
+        .await["createQuote"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Before the exit a1 (a2's peer) sees a2's open deal in the board's totals.
+    assert_eq!(total(token("u_a1")).await.0, ["700.00 EUR"]);
     let today = chrono::Utc::now().date_naive().to_string();
     let left = employee
         .ok(
@@ -2023,8 +2154,80 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
     );
     assert_eq!(
         visible_amounts(&app, &token("u_lead_a")).await,
-        ["100.00", "200.00", "400.00", "800.00"]
+        ["100.00", "200.00", "400.00", "50.00", "800.00"]
     );
+    // The same exit handed over A2's other open records, each audited once (the leads are
+    // above: walk-ins filed while the exit was on its way went to A2 too): the open deal (with
+    // its share of the board's cached totals), the open task, the draft quote and the
+    // account. The lost deal and the done call stay A2's: they are history.
+    let owners = app
+        .ok(
+            &admin,
+            "query($deal: ID!, $lost: ID!, $quote: ID!, $account: ID!) { deal: opportunity(id: $deal) { ownerId } lost: opportunity(id: $lost) { ownerId } quote(id: $quote) { ownerId } client(id: $account) { ownerId } activities(filter: { opportunityId: $deal }) { nodes { id ownerId } } }",
+            json!({ "deal": a2_deal, "lost": a2_lost, "quote": draft_quote, "account": a2_account }),
+        )
+        .await;
+    assert_eq!(owners["deal"]["ownerId"], "u_lead_a");
+    assert_eq!(owners["lost"]["ownerId"], "u_a2");
+    assert_eq!(owners["quote"]["ownerId"], "u_lead_a");
+    assert_eq!(owners["client"]["ownerId"], "u_lead_a");
+    let mut activity_owners: Vec<(String, String)> = owners["activities"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["ownerId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    activity_owners.sort();
+    let mut expected = vec![
+        (open_task.clone(), "u_lead_a".to_owned()),
+        (done_call, "u_a2".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(activity_owners, expected);
+    // a1 no longer sees the deal (it is their manager's now): the board's totals say so.
+    assert_eq!(total(token("u_a1")).await.0, ["500.00 EUR"]);
+    assert_eq!(total(token("u_lead_a")).await.0, ["1500.00 EUR"]);
+    assert_eq!(total(admin.clone()).await.0, ["3100.00 EUR"]);
+    let handed: Vec<(String, String, String)> = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = &app.runtime.db;
+        let mut rows: Vec<(String, String, String)> = db
+            .query_all(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "SELECT entity_kind, entity_id, actor FROM crm_audit WHERE tenant_id = $1 AND action = 'assigned' AND entity_kind <> 'lead' AND detail LIKE $2",
+                [tenant.as_str().into(), "%employee.left%".into()],
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row.try_get("", "entity_kind").unwrap(),
+                    row.try_get("", "entity_id").unwrap(),
+                    row.try_get("", "actor").unwrap(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let mut expected: Vec<(String, String, String)> = [
+        ("activity", open_task.as_str()),
+        ("client", a2_account.as_str()),
+        ("client", client_of_a2.as_str()),
+        ("opportunity", a2_deal.as_str()),
+        ("quote", draft_quote.as_str()),
+    ]
+    .into_iter()
+    .map(|(kind, id)| (kind.to_owned(), id.to_owned(), "usr_hr".to_owned()))
+    .collect();
+    expected.sort();
+    assert_eq!(handed, expected);
 }
 
 /// The board's subscription through the real router (graphql-transport-ws, the token in

@@ -654,7 +654,7 @@ const CRM_CREATE_PIPELINE: &str =
 const CRM_CREATE_OPPORTUNITY: &str =
     "mutation($i: CreateOpportunityInput!) { createOpportunity(input: $i) { id ownerId } }";
 const CRM_WIN: &str = "mutation($i: WinOpportunityInput!) { winOpportunity(input: $i) { status } }";
-const PROJECTS_OF_CLIENTS: &str = "{ projects(first: 10) { nodes { id name client clientId crmClient { id } billable members { userId role } } } }";
+const PROJECTS_OF_CLIENTS: &str = "{ projects(first: 10) { nodes { id name client clientId crmClient { id } billable budget { amount currency } members { userId role } } } }";
 
 /// In the CRM: a client, a pipeline and an opportunity of the client, won. Answers (client id,
 /// opportunity id).
@@ -743,9 +743,9 @@ async fn handled(app: &PmoApp, event_id: &str) -> bool {
 }
 
 /// The CRM's hand-off through Kafka: a won opportunity becomes ONE project named after it, for
-/// its client, owned by the deal's owner; a redelivery (the same event, or the same win under
-/// a new event id) changes nothing; an opportunity whose name is no project name is
-/// dead-lettered and writes nothing. The CRM's new client links the project typed with its
+/// its client, owned by the deal's owner, its budget the deal's amount; a redelivery (the
+/// same event, or the same win under a new event id) changes nothing; an opportunity whose
+/// name is no project name is dead-lettered and writes nothing. The CRM's new client links the project typed with its
 /// name before (the migration of the free-text client), and `Client.projects` lists both.
 async fn a_won_crm_opportunity_becomes_one_project_of_its_client(store: Store) {
     let issuer = TestIssuer::start().await;
@@ -770,10 +770,11 @@ async fn a_won_crm_opportunity_becomes_one_project_of_its_client(store: Store) {
     let expected = {
         let mut projects = vec![
             json!({ "id": legacy, "name": "Legacy site", "client": "Globex", "clientId": globex,
-                    "crmClient": { "id": globex }, "billable": false,
+                    "crmClient": { "id": globex }, "billable": false, "budget": null,
                     "members": [{ "userId": "usr_sales", "role": "OWNER" }] }),
             json!({ "id": deal, "name": "Globex intranet", "client": "Globex", "clientId": globex,
                     "crmClient": { "id": globex }, "billable": true,
+                    "budget": { "amount": "48000.00", "currency": "EUR" },
                     "members": [{ "userId": "usr_sales", "role": "OWNER" }] }),
         ];
         projects.sort_by_key(|p| p["id"].as_str().unwrap().to_owned());
@@ -852,6 +853,62 @@ async fn a_won_crm_opportunity_becomes_one_project_of_its_client(store: Store) {
     )
     .await;
     assert_eq!(data["_entities"], json!([{ "projects": { "nodes": [] } }]));
+
+    // A rename in the CRM reaches the projects' typed client (`client.updated`); a merge of
+    // a duplicate client (`client.merged`) gives its projects to the survivor, named after it.
+    crm.ok(
+        &sales,
+        "mutation($i: UpdateClientInput!) { updateClient(input: $i) { name } }",
+        json!({ "i": { "clientId": globex, "name": "Globex Corporation" } }),
+    )
+    .await;
+    let duplicate = crm
+        .ok(
+            &sales,
+            CRM_CREATE_CLIENT,
+            json!({ "i": { "name": "Globex Corp" } }),
+        )
+        .await["createClient"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let contract = ok(
+        &app,
+        &pm,
+        "mutation($i: CreateProjectInput!) { createProject(input: $i) { id clientId } }",
+        json!({ "i": { "name": "Old contract", "clientId": duplicate, "billable": true } }),
+    )
+    .await["createProject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crm.ok(
+        &sales,
+        "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
+        json!({ "i": { "sourceId": duplicate, "targetId": globex } }),
+    )
+    .await;
+    let mut expected: Vec<Value> = [&legacy, &deal, &contract]
+        .into_iter()
+        .map(|id| json!({ "id": id, "client": "Globex Corporation", "clientId": globex }))
+        .collect();
+    expected.sort_by_key(|p| p["id"].as_str().unwrap().to_owned());
+    let expected = Value::Array(expected);
+    let clients_of = || async {
+        ok(
+            &app,
+            &pm,
+            "{ projects(first: 10) { nodes { id client clientId } } }",
+            json!({}),
+        )
+        .await["projects"]["nodes"]
+            .clone()
+    };
+    let followed = erp_tests::eventually(std::time::Duration::from_secs(30), || async {
+        (clients_of().await == expected).then_some(())
+    })
+    .await;
+    assert!(followed.is_some(), "{}", clients_of().await);
 }
 
 /// The hand-off in the one-process mode: the CRM and PMO on one in-process bus, PMO on its
@@ -872,6 +929,7 @@ async fn a_won_opportunity_becomes_a_project_on_the_embedded_bus() {
         projects_once(&app, &pm, 1).await,
         json!([{ "id": deal, "name": "Acme rollout", "client": "Acme", "clientId": acme,
                  "crmClient": { "id": acme }, "billable": true,
+                 "budget": { "amount": "48000.00", "currency": "EUR" },
                  "members": [{ "userId": "usr_sales", "role": "OWNER" }] }])
     );
     // The same win again under a new event id: handled, and still the one project.

@@ -24,6 +24,9 @@ pub const DOMAIN: &str = "crm";
 
 pub const CLIENT_CREATED: &str = "client.created";
 pub const CLIENT_STATUS_CHANGED: &str = "client.status_changed";
+/// A client's details changed, a rename among them ([`ClientUpdated`]): consumers that keep
+/// the client's name (PMO's projects) take the new one.
+pub const CLIENT_UPDATED: &str = "client.updated";
 /// A client was merged into another: consumers holding the source's id re-point it
 /// ([`ClientMerged`]).
 pub const CLIENT_MERGED: &str = "client.merged";
@@ -122,6 +125,21 @@ pub struct QuoteAccepted {
     pub accepted_by: String,
 }
 
+/// Payload of `client.updated` (schema version 1), aggregate: the client. The client as it
+/// is now; `previous_name` set when this change renamed it (the rename is audited).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientUpdated {
+    pub client_id: String,
+    pub name: String,
+    pub previous_name: Option<String>,
+    /// `company` or `person`.
+    pub kind: String,
+    pub status: String,
+    pub owner_id: Option<String>,
+    /// The client's version after the change (consumers keep the newest).
+    pub version: i64,
+}
+
 /// Payload of `client.merged` and `client.merge_undone` (schema version 1), aggregate: the
 /// surviving client (the source, for an undo).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,6 +147,9 @@ pub struct ClientMerged {
     pub source_client_id: String,
     pub target_client_id: String,
     pub merge_id: String,
+    /// The survivor's name (consumers that keep a client's name take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_client_name: Option<String>,
 }
 
 /// The live-board channel of a tenant's pipelines (Redis pub/sub across replicas).
@@ -161,7 +182,8 @@ pub const TEAM_GROUP: &str = "erp.crm.team";
 
 /// `employee.hired`, `employee.manager_changed` and `employee.left` as the CRM reads them
 /// (fields it does not use are ignored). `employee.left` (an exit in effect) makes the member
-/// inactive and hands their open leads to their manager.
+/// inactive and hands their open records (leads, opportunities, activities, quotes, proposals,
+/// clients) to their manager.
 #[derive(Debug, Deserialize)]
 struct EmployeeEvent {
     employee_id: String,
@@ -225,24 +247,29 @@ impl EventHandler<WriteTransaction> for TeamHandler {
         directory::apply(&**write, &tenant, &change, at_ms).await?;
         if event.event_type == EMPLOYEE_LEFT {
             let actor = event.actor.as_deref().unwrap_or(EMPLOYEE_LEFT);
-            hand_over_open_leads(&**write, &tenant, &change.employee_id, actor, at_ms).await?;
+            hand_over_open_records(&**write, &tenant, &change.employee_id, actor, at_ms).await?;
         }
         Ok(())
     }
 }
 
-/// A leaver's open leads go to their manager, who answers for the team's pipeline: when the
-/// leaver signed in as a user with no other active record (a rehire keeps their leads) and
-/// their manager is an active member with a user. Without one the leads stay where they are
-/// (the managers above still see them; `crm:admin` reassigns). Each move is audited
-/// (`assigned`, by the user who recorded the exit), in the inbox's transaction.
-async fn hand_over_open_leads(
+/// A leaver's open records go to their manager, who answers for the team's pipeline: open
+/// leads, open opportunities (with their share of the stage totals), activities not yet
+/// done, quotes and proposals the client has not decided, and the clients still in play
+/// (`crate::store::handover`). Only when the leaver signed in as a user with no other active
+/// record (a rehire keeps their records) and their manager is an active member with a user.
+/// Without one the records stay where they are (the managers above still see them;
+/// `crm:admin` reassigns). Each move is audited (`assigned`, by the user who recorded the
+/// exit), in the inbox's transaction, so a redelivered `employee.left` moves nothing twice.
+async fn hand_over_open_records(
     db: &impl sea_orm::ConnectionTrait,
     tenant: &TenantId,
     employee_id: &str,
     actor: &str,
     at_ms: i64,
 ) -> Result<(), sea_orm::DbErr> {
+    use crate::store::handover;
+
     let Some(leaver) = directory::member(db, tenant, employee_id).await? else {
         return Ok(());
     };
@@ -265,21 +292,48 @@ async fn hand_over_open_leads(
     else {
         return Ok(());
     };
-    let moved = crate::store::leads::reassign_open_leads(db, tenant, &user, &to, at_ms).await?;
-    for lead_id in &moved {
-        crate::store::audit::record(
-            db,
-            tenant,
-            crate::store::audit::AuditEntry {
-                entity_kind: "lead",
-                entity_id: lead_id,
-                action: "assigned",
-                actor,
-                at_ms,
-                detail: serde_json::json!({ "from": user, "to": to, "because": EMPLOYEE_LEFT }),
-            },
-        )
-        .await?;
+    let moved: [(&str, Vec<String>); 6] = [
+        (
+            "lead",
+            handover::reassign_open_leads(db, tenant, &user, &to, at_ms).await?,
+        ),
+        (
+            "opportunity",
+            handover::reassign_open_opportunities(db, tenant, &user, &to, at_ms).await?,
+        ),
+        (
+            "activity",
+            handover::reassign_open_activities(db, tenant, &user, &to).await?,
+        ),
+        (
+            "quote",
+            handover::reassign_open_quotes(db, tenant, &user, &to, at_ms).await?,
+        ),
+        (
+            "proposal",
+            handover::reassign_open_proposals(db, tenant, &user, &to, at_ms).await?,
+        ),
+        (
+            "client",
+            handover::reassign_open_clients(db, tenant, &user, &to, at_ms).await?,
+        ),
+    ];
+    for (entity_kind, ids) in &moved {
+        for entity_id in ids {
+            crate::store::audit::record(
+                db,
+                tenant,
+                crate::store::audit::AuditEntry {
+                    entity_kind,
+                    entity_id,
+                    action: "assigned",
+                    actor,
+                    at_ms,
+                    detail: serde_json::json!({ "from": user, "to": to, "because": EMPLOYEE_LEFT }),
+                },
+            )
+            .await?;
+        }
     }
     Ok(())
 }

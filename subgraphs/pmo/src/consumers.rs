@@ -12,7 +12,10 @@ use erp_kit::runtime::Runtime;
 use erp_kit::{ApiError, ErrorCode, TenantId};
 
 use crate::app::Pmo;
-use crate::events::{ClientCreated, OpportunityWon, CLIENT_CREATED, CRM_GROUP, OPPORTUNITY_WON};
+use crate::events::{
+    ClientCreated, ClientMerged, ClientUpdated, OpportunityWon, CLIENT_CREATED, CLIENT_MERGED,
+    CLIENT_UPDATED, CRM_GROUP, OPPORTUNITY_WON,
+};
 use crate::store::{CrmEffect, DeadLetterDoc, InboxDoc};
 
 /// How PMO's consumers run: the kit's group suffix and tenants served.
@@ -92,7 +95,8 @@ fn handler_error(err: ApiError) -> HandlerError {
     }
 }
 
-/// The CRM's `opportunity.won` and `client.created` into projects.
+/// The CRM's `opportunity.won`, `client.created`, `client.updated` and `client.merged` into
+/// projects.
 pub struct CrmHandler {
     pmo: Pmo,
 }
@@ -100,7 +104,10 @@ pub struct CrmHandler {
 #[async_trait::async_trait]
 impl EventHandler<DocumentWrite<CrmEffect>> for CrmHandler {
     fn wants(&self, event: &EventEnvelope) -> bool {
-        matches!(event.event_type.as_str(), OPPORTUNITY_WON | CLIENT_CREATED)
+        matches!(
+            event.event_type.as_str(),
+            OPPORTUNITY_WON | CLIENT_CREATED | CLIENT_UPDATED | CLIENT_MERGED
+        )
     }
 
     async fn handle(
@@ -109,14 +116,25 @@ impl EventHandler<DocumentWrite<CrmEffect>> for CrmHandler {
         event: &EventEnvelope,
     ) -> Result<(), HandlerError> {
         let tenant = TenantId::from_claim(&event.tenant_id);
-        let effect = if event.event_type == OPPORTUNITY_WON {
-            let won: OpportunityWon = event.decode_payload()?;
-            self.pmo
-                .project_of_won_opportunity(&tenant, &won)
-                .map_err(handler_error)?
-        } else {
-            let created: ClientCreated = event.decode_payload()?;
-            self.pmo.link_of_new_client(&tenant, &created)
+        let effect = match event.event_type.as_str() {
+            OPPORTUNITY_WON => {
+                let won: OpportunityWon = event.decode_payload()?;
+                self.pmo
+                    .project_of_won_opportunity(&tenant, &won)
+                    .map_err(handler_error)?
+            }
+            CLIENT_UPDATED => {
+                let updated: ClientUpdated = event.decode_payload()?;
+                self.pmo.rename_of_client(&tenant, &updated)
+            }
+            CLIENT_MERGED => {
+                let merged: ClientMerged = event.decode_payload()?;
+                self.pmo.move_of_merged_client(&tenant, &merged)
+            }
+            _ => {
+                let created: ClientCreated = event.decode_payload()?;
+                self.pmo.link_of_new_client(&tenant, &created)
+            }
         };
         write.set_effect(effect);
         Ok(())

@@ -49,6 +49,35 @@ pub struct OpportunityWon {
     pub client_name: String,
     /// The user who owns the deal: the project's owner.
     pub owner_id: String,
+    /// The deal's amount in minor units of `currency`: the project's budget.
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    /// ISO 4217.
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// A CRM client's details changed: a rename reaches the projects' typed client
+/// ([`ClientUpdated`]).
+pub const CLIENT_UPDATED: &str = "client.updated";
+/// A CRM client was merged into another: its projects are the survivor's ([`ClientMerged`]).
+pub const CLIENT_MERGED: &str = "client.merged";
+
+/// What PMO reads of the CRM's `client.updated` (schema version 1; other fields ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientUpdated {
+    pub client_id: String,
+    pub name: String,
+}
+
+/// What PMO reads of the CRM's `client.merged` (schema version 1; other fields ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientMerged {
+    pub source_client_id: String,
+    pub target_client_id: String,
+    /// The survivor's name (absent from merges published before it was added).
+    #[serde(default)]
+    pub target_client_name: Option<String>,
 }
 
 /// What PMO reads of the CRM's `client.created` (schema version 1; other fields ignored).

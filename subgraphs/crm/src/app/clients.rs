@@ -288,6 +288,7 @@ impl Crm {
         if model.merged_into_id.is_some() {
             return Err(not_found("client"));
         }
+        let previous_name = model.name.clone();
         if let Some(name) = &changes.name {
             model.name = required_text("name", name, 200)?;
             model.name_key = name_key(&model.name);
@@ -318,6 +319,38 @@ impl Crm {
         model.updated_at = now_ms();
         let model = store::update(&txn, model).await?;
         write_tokens(&txn, tenant, CLIENT, &model.id, &name_tokens(&model.name)).await?;
+        let renamed = model.name != previous_name;
+        if renamed {
+            audit::record(
+                &txn,
+                tenant,
+                AuditEntry {
+                    entity_kind: "client",
+                    entity_id: &model.id,
+                    action: "renamed",
+                    actor: &viewer.user_id,
+                    at_ms: model.updated_at,
+                    detail: serde_json::json!({ "from": previous_name, "to": model.name }),
+                },
+            )
+            .await?;
+        }
+        let updated = EventEnvelope::by_actor(
+            tenant,
+            events::CLIENT_UPDATED,
+            &model.id,
+            &viewer.user_id,
+            events::ClientUpdated {
+                client_id: model.id.clone(),
+                name: model.name.clone(),
+                previous_name: renamed.then_some(previous_name),
+                kind: model.kind.clone(),
+                status: model.status.clone(),
+                owner_id: model.owner_id.clone(),
+                version: model.version,
+            },
+        )?;
+        self.outbox.enqueue(&txn, &updated).await?;
         self.commit(txn).await?;
         Ok(model)
     }

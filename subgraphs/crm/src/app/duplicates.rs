@@ -160,6 +160,7 @@ impl Crm {
         let visibility = self.visibility(viewer).await?;
         let txn = begin_write(&self.db).await?;
         let now = now_ms();
+        let mut target_name = None;
         match kind {
             MergeKind::Client => {
                 let source = visible(
@@ -180,6 +181,7 @@ impl Crm {
                 if source.kind != target.kind {
                     return Err(merge_refused("a company and a person cannot be merged"));
                 }
+                target_name = Some(target.name.clone());
                 let mut source = source;
                 source.merged_into_id = Some(target.id.clone());
                 source.version += 1;
@@ -261,6 +263,7 @@ impl Crm {
                     source_client_id: source_id.to_owned(),
                     target_client_id: target_id.to_owned(),
                     merge_id: model.id.clone(),
+                    target_client_name: target_name,
                 },
             )?;
             self.outbox.enqueue(&txn, &merged).await?;
@@ -344,6 +347,7 @@ impl Crm {
                     source_client_id: record.source_id.clone(),
                     target_client_id: record.target_id.clone(),
                     merge_id: record.id.clone(),
+                    target_client_name: None,
                 },
             )?;
             self.outbox.enqueue(&txn, &undone).await?;

@@ -123,42 +123,6 @@ pub async fn update(db: &impl ConnectionTrait, model: lead::Model) -> Result<lea
     model.into_active_model().reset_all().update(db).await
 }
 
-/// Gives every open lead of `from` to `to` (a leaver's leads to their manager): each one's
-/// owner, version and update time; answers the leads moved (their ids).
-pub async fn reassign_open_leads(
-    db: &impl ConnectionTrait,
-    tenant: &TenantId,
-    from: &str,
-    to: &str,
-    now_ms: i64,
-) -> Result<Vec<String>, DbErr> {
-    let ids: Vec<String> = lead::Entity::find()
-        .select_only()
-        .column(lead::Column::Id)
-        .filter(lead::Column::TenantId.eq(tenant.as_str()))
-        .filter(lead::Column::OwnerId.eq(from))
-        .filter(lead::Column::Status.is_in(OPEN_STATUSES))
-        .filter(lead::Column::MergedIntoId.is_null())
-        .order_by_asc(lead::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        lead::Entity::update_many()
-            .col_expr(lead::Column::OwnerId, Expr::value(to))
-            .col_expr(
-                lead::Column::Version,
-                Expr::col(lead::Column::Version).add(1),
-            )
-            .col_expr(lead::Column::UpdatedAt, Expr::value(now_ms))
-            .filter(lead::Column::TenantId.eq(tenant.as_str()))
-            .filter(lead::Column::Id.is_in(chunk.iter().cloned()))
-            .exec(db)
-            .await?;
-    }
-    Ok(ids)
-}
-
 /// How many open leads each of `owners` holds (capacity assignment).
 pub async fn open_leads_per_owner(
     db: &impl ConnectionTrait,

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod directory;
 pub mod duplicates;
 pub mod entities;
+pub mod handover;
 pub mod import;
 pub mod leads;
 pub mod pages;

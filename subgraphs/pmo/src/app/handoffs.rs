@@ -2,13 +2,18 @@
 //! kit's document inbox, so each effect is written once, with its inbox record):
 //!
 //! - `opportunity.won`: the won opportunity becomes ONE project, named after it, for its
-//!   client, owned by the deal's owner. The project's id is the opportunity's, so the first
+//!   client, owned by the deal's owner, its budget the deal's amount. The project's id is the opportunity's, so the first
 //!   event of an opportunity creates it and any later one (a redelivery, the same win
 //!   published again under a new event id) finds it and writes nothing but its inbox record.
 //! - `client.created`: the migration of the free-text client: the tenant's projects typed with
 //!   exactly the client's name and linked to no CRM client yet get its id. A new consumer group
 //!   reads the topic from its start, so every client created before PMO consumed the CRM's
 //!   events links the projects typed before.
+//! - `client.updated`: a renamed client's projects take its new name (the typed client the
+//!   deprecated `Project.client` answers; `clientId` stays).
+//! - `client.merged`: the merged client's projects are the survivor's (`clientId` and name).
+//!   An undone merge (`client.merge_undone`) is not followed: the projects stay with the
+//!   survivor, which the undo does not delete.
 
 use chrono::Utc;
 
@@ -16,9 +21,9 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiResult, TenantId};
 
 use super::Pmo;
-use crate::domain::project::{Member, ProjectRole};
+use crate::domain::project::{Member, Money, ProjectRole};
 use crate::domain::Name;
-use crate::events::{self, ClientCreated, OpportunityWon};
+use crate::events::{self, ClientCreated, ClientMerged, ClientUpdated, OpportunityWon};
 use crate::store::{CrmEffect, InboxDoc, ProjectDoc};
 
 impl Pmo {
@@ -35,7 +40,7 @@ impl Pmo {
             name: Name::parse("name", &won.name)?.into_inner(),
             client: Name::parse_optional("client", Some(&won.client_name))?.map(Name::into_inner),
             client_id: Some(won.client_id.clone()),
-            budget: None,
+            budget: budget_of(won),
             billable: true,
             members: vec![Member {
                 user_id: won.owner_id.clone(),
@@ -76,6 +81,28 @@ impl Pmo {
         }
     }
 
+    /// The new name of a renamed client on its projects.
+    pub fn rename_of_client(&self, tenant: &TenantId, updated: &ClientUpdated) -> CrmEffect {
+        CrmEffect::RenameClient {
+            tenant: tenant.clone(),
+            client_id: updated.client_id.clone(),
+            name: updated.name.trim().to_owned(),
+        }
+    }
+
+    /// The merged client's projects, given to the survivor.
+    pub fn move_of_merged_client(&self, tenant: &TenantId, merged: &ClientMerged) -> CrmEffect {
+        CrmEffect::MergeClient {
+            tenant: tenant.clone(),
+            from: merged.source_client_id.clone(),
+            into: merged.target_client_id.clone(),
+            name: merged
+                .target_client_name
+                .as_deref()
+                .map(|name| name.trim().to_owned()),
+        }
+    }
+
     /// Records a consumed event as handled with its effect (one atomic write), and wakes the
     /// outbox relay when it wrote an event; false when the event was recorded already.
     pub async fn record_handled(
@@ -89,4 +116,11 @@ impl Pmo {
         }
         Ok(written)
     }
+}
+
+/// The won deal's amount as the project's budget (in the deal's currency); none when the
+/// event carries no amount or a currency ISO 4217 does not know.
+fn budget_of(won: &OpportunityWon) -> Option<Money> {
+    let currency = erp_kit::money::Currency::parse(won.currency.as_deref()?).ok()?;
+    Money::from_minor_units(won.amount_minor?, currency.exponent(), currency.code())
 }

@@ -68,6 +68,27 @@ impl Money {
         }
     }
 
+    /// A budget from an amount in minor units of a currency with `exponent` decimals (a won
+    /// CRM deal's amount): PMO keeps cents, so JPY 5000 is 5000.00 and KWD 1.235 rounds half
+    /// away from zero to 1.24. None for a negative amount or one beyond cents' range.
+    pub fn from_minor_units(minor: i64, exponent: u8, currency: &str) -> Option<Self> {
+        if minor < 0 {
+            return None;
+        }
+        let minor = i128::from(minor);
+        let cents = match exponent {
+            0..=2 => minor.checked_mul(10i128.checked_pow(u32::from(2 - exponent))?)?,
+            _ => {
+                let per_cent = 10i128.checked_pow(u32::from(exponent - 2))?;
+                (minor + per_cent / 2) / per_cent
+            }
+        };
+        Some(Self {
+            minor: i64::try_from(cents).ok()?,
+            currency: currency.to_owned(),
+        })
+    }
+
     /// "12500.50"
     pub fn amount(&self) -> String {
         format!("{}.{:02}", self.minor / 100, self.minor % 100)
@@ -208,6 +229,16 @@ mod tests {
         }
         assert!(Money::parse("b", "1", "EURO").is_err());
         assert_eq!(Money::parse_budget(None, None).unwrap(), None);
+        // A deal's amount in its currency's minor units, as cents.
+        let budget = |minor, exponent| {
+            Money::from_minor_units(minor, exponent, "X").map(|money| money.minor)
+        };
+        assert_eq!(budget(4_800_000, 2), Some(4_800_000));
+        assert_eq!(budget(5_000, 0), Some(500_000));
+        assert_eq!(budget(1_235, 3), Some(124));
+        assert_eq!(budget(1_234, 3), Some(123));
+        assert_eq!(budget(-1, 2), None);
+        assert_eq!(budget(i64::MAX, 0), None);
         assert!(Money::parse_budget(Some("1"), None).is_err());
     }
 

@@ -1612,6 +1612,46 @@ impl PmoStore for MemoryStore {
                             }),
                     );
                 }
+                Some(CrmEffect::RenameClient {
+                    tenant,
+                    client_id,
+                    name,
+                }) => {
+                    change.projects.extend(
+                        state
+                            .projects
+                            .values()
+                            .filter(|p| {
+                                p.tenant_id == tenant.as_str()
+                                    && p.client_id.as_deref() == Some(client_id.as_str())
+                            })
+                            .map(|p| ProjectDoc {
+                                client: Some(name.clone()),
+                                ..p.clone()
+                            }),
+                    );
+                }
+                Some(CrmEffect::MergeClient {
+                    tenant,
+                    from,
+                    into,
+                    name,
+                }) => {
+                    change.projects.extend(
+                        state
+                            .projects
+                            .values()
+                            .filter(|p| {
+                                p.tenant_id == tenant.as_str()
+                                    && p.client_id.as_deref() == Some(from.as_str())
+                            })
+                            .map(|p| ProjectDoc {
+                                client_id: Some(into.clone()),
+                                client: name.clone().or_else(|| p.client.clone()),
+                                ..p.clone()
+                            }),
+                    );
+                }
             }
             Ok((change, true))
         })

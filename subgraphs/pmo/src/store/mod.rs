@@ -216,6 +216,21 @@ pub enum CrmEffect {
         client_id: String,
         name: String,
     },
+    /// The tenant's projects of the CRM client `client_id` take its new `name` (the typed
+    /// client the deprecated `Project.client` answers).
+    RenameClient {
+        tenant: TenantId,
+        client_id: String,
+        name: String,
+    },
+    /// The tenant's projects of the CRM client `from`, merged into `into`, are `into`'s
+    /// (named `name`, when the merge said it).
+    MergeClient {
+        tenant: TenantId,
+        from: String,
+        into: String,
+        name: Option<String>,
+    },
 }
 
 /// An event waiting in the outbox.

@@ -1886,6 +1886,39 @@ impl PmoStore for MongoStore {
                         .await
                         .map_err(db_err)?;
                 }
+                Some(CrmEffect::RenameClient {
+                    tenant,
+                    client_id,
+                    name,
+                }) => {
+                    self.projects()
+                        .update_many(
+                            doc! { "tenant_id": tenant.as_str(), "client_id": client_id },
+                            doc! { "$set": { "client": name } },
+                        )
+                        .session(&mut session)
+                        .await
+                        .map_err(db_err)?;
+                }
+                Some(CrmEffect::MergeClient {
+                    tenant,
+                    from,
+                    into,
+                    name,
+                }) => {
+                    let mut set = doc! { "client_id": into };
+                    if let Some(name) = name {
+                        set.insert("client", name);
+                    }
+                    self.projects()
+                        .update_many(
+                            doc! { "tenant_id": tenant.as_str(), "client_id": from },
+                            doc! { "$set": set },
+                        )
+                        .session(&mut session)
+                        .await
+                        .map_err(db_err)?;
+                }
             }
             Ok(true)
         })?)
