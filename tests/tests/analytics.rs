@@ -504,10 +504,14 @@ async fn scopes_and_bad_requests_are_refused_with_their_reasons() {
         )
         .await;
     let catalogue = data["metricCatalogue"].as_array().unwrap();
-    assert_eq!(catalogue.len(), 12);
+    assert_eq!(catalogue.len(), 13);
     assert_eq!(
         catalogue[8],
         json!({ "name": "labour_cost", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
+    );
+    assert_eq!(
+        catalogue[12],
+        json!({ "name": "profitability", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
     );
 }
 
@@ -769,4 +773,353 @@ async fn a_failed_fact_insert_is_retried_and_a_crash_before_it_is_stored_loses_n
     let again = spawn().await;
     await_hours(&again, &hr, &[("u1", 1), ("u2", 2), ("u3", 3), ("u4", 4)]).await;
     assert_eq!(again.failed_inserts(), 0);
+}
+
+/// A month of a consultancy's events for profitability: three projects (pA and pC for client
+/// cA, pB for cB), six people linked to logins logging time on them, a seventh without a
+/// login, their November payroll cost (sealed under `kek`), and invoices: pA's in EUR (posted
+/// twice: a redelivery), pB's in USD with its EUR base total, one without a project for client
+/// cD, and an October one outside the range.
+async fn consultancy(tenant: &str, kek: &LocalKek) -> Vec<EventEnvelope> {
+    let mut events = Vec::new();
+    for (project, client) in [("pA", "cA"), ("pB", "cB"), ("pC", "cA")] {
+        events.push(event(
+            tenant,
+            "project.created",
+            at(1, 7, 0),
+            json!({ "project_id": project, "name": project, "client": null,
+                    "client_id": client, "billable": true }),
+        ));
+    }
+    for i in 1..=7u32 {
+        events.push(event(
+            tenant,
+            "employee.hired",
+            at(1, 8, i),
+            json!({ "employee_id": format!("e{i}"), "employee_number": format!("E{i}"),
+                    "display_name": format!("Person {i}"), "work_email": format!("p{i}@x.test"),
+                    "department_id": "d1", "manager_id": null, "hired_on": "2026-01-05",
+                    "user_id": if i <= 6 { Value::from(format!("u{i}")) } else { Value::Null } }),
+        ));
+    }
+    let mut entry =
+        |id: String, user: String, project: &str, started: DateTime<Utc>, hours: i64| {
+            events.push(event(
+                tenant,
+                "timer.stopped",
+                started + chrono::Duration::hours(hours),
+                json!({ "timer_id": id, "time_entry_id": id, "user_id": user, "task_id": "k1",
+                    "project_id": project, "started_at": started,
+                    "ended_at": started + chrono::Duration::hours(hours),
+                    "duration_seconds": hours * 3600, "billable": true }),
+            ));
+        };
+    // u_i: i hours on pA; u1..u5 one hour on pB; u6 three hours on pC.
+    for i in 1..=6u32 {
+        entry(
+            format!("ta{i}"),
+            format!("u{i}"),
+            "pA",
+            at(2 + i, 9, 0),
+            i64::from(i),
+        );
+        if i <= 5 {
+            entry(format!("tb{i}"), format!("u{i}"), "pB", at(10 + i, 9, 0), 1);
+        }
+    }
+    entry("tc6".into(), "u6".into(), "pC", at(20, 9, 0), 3);
+    // October hours: another month, never weigh November's cost.
+    entry(
+        "toct".into(),
+        "u1".into(),
+        "pB",
+        Utc.with_ymd_and_hms(2026, 10, 20, 9, 0, 0).unwrap(),
+        8,
+    );
+    // Employer costs: e_i 100,000 + i (odd units, so shares have remainders); e7 50,000.
+    let slips: Vec<Value> = (1..=7i64)
+        .map(|i| {
+            json!({ "payslip_id": format!("ps{i}"), "employee_id": format!("e{i}"),
+                    "employer_cost": if i <= 6 { 100_000 + i } else { 50_000 } })
+        })
+        .collect();
+    let sealed = seal_in_transit(
+        kek,
+        &format!("payroll.cost_posted|{tenant}|run-nov|1|posted"),
+        &json!({ "slips": slips }).to_string(),
+    )
+    .await
+    .unwrap();
+    events.push(event(
+        tenant,
+        "payroll.cost_posted",
+        at(30, 18, 0),
+        json!({ "run_id": "run-nov", "period": "2026-11", "period_end": "2026-11-30",
+                "run_type": "regular", "currency": "EUR", "part": 1, "parts": 1,
+                "slip_count": 7, "reversal": false, "sealed_for_analytics": sealed }),
+    ));
+    let invoice = |id: &str,
+                   date: &str,
+                   currency: &str,
+                   total: i64,
+                   project: Option<&str>,
+                   client: Option<&str>,
+                   base: i64| {
+        json!({ "invoice_id": id, "reference": id, "customer_id": format!("cust-{id}"),
+                "date": date, "due_date": date, "currency": currency, "total": total,
+                "project_id": project, "entry_id": "je", "client_id": client,
+                "base_currency": "EUR", "base_total": base })
+    };
+    let pa = invoice(
+        "inv1",
+        "2026-11-25",
+        "EUR",
+        900_000,
+        Some("pA"),
+        Some("cA"),
+        900_000,
+    );
+    events.push(event(tenant, "invoice.posted", at(25, 12, 0), pa.clone()));
+    events.push(event(tenant, "invoice.posted", at(25, 12, 0), pa));
+    events.push(event(
+        tenant,
+        "invoice.posted",
+        at(26, 12, 0),
+        invoice(
+            "inv2",
+            "2026-11-26",
+            "USD",
+            200_000,
+            Some("pB"),
+            None,
+            185_185,
+        ),
+    ));
+    events.push(event(
+        tenant,
+        "invoice.posted",
+        at(27, 12, 0),
+        invoice(
+            "inv3",
+            "2026-11-27",
+            "EUR",
+            10_000,
+            None,
+            Some("cD"),
+            10_000,
+        ),
+    ));
+    events.push(event(
+        tenant,
+        "invoice.posted",
+        Utc.with_ymd_and_hms(2026, 10, 30, 12, 0, 0).unwrap(),
+        invoice(
+            "inv0",
+            "2026-10-30",
+            "EUR",
+            77_777,
+            Some("pA"),
+            Some("cA"),
+            77_777,
+        ),
+    ));
+    events
+}
+
+/// Profitability as the finance viewer asks it.
+async fn profitability(app: &AnalyticsApp, token: &str) -> Vec<Value> {
+    let mut results = Vec::new();
+    for (group_by, filters) in [
+        (vec!["project"], json!([])),
+        (vec!["client"], json!([])),
+        (vec!["client", "month"], json!([])),
+        (
+            vec!["month"],
+            json!([{ "dimension": "project", "values": ["pB"] }]),
+        ),
+        (
+            vec!["project"],
+            json!([{ "dimension": "client", "values": ["cA", "cD"] }]),
+        ),
+    ] {
+        let variables = json!({ "i": { "metric": "profitability", "groupBy": group_by,
+            "filters": filters, "from": "2026-11-01", "to": "2026-11-30" } });
+        results.push(app.ok(token, METRIC, variables).await["metric"].clone());
+    }
+    let revenue = app
+        .ok(token, METRIC, input("invoiced_revenue", &["project"]))
+        .await;
+    results.push(revenue["metric"].clone());
+    results
+}
+
+#[tokio::test]
+async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_agree() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let finance = issuer.token(&t, "usr_fin", &["analytics:read", "finance:read"]);
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let kek = LocalKek::load_or_create(&erp_tests::analytics::kek_file(&issuer)).unwrap();
+    let events = consultancy(&t, &kek).await;
+    let sent = publish_all(&bus, &topic, &events, false).await;
+
+    let mut clickhouse = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;
+    let stats = ingest(&mut clickhouse, sent).await;
+    assert_eq!(stats.dead_lettered, 0, "{stats:?}");
+    let results = profitability(&clickhouse, &finance).await;
+
+    // Each person's November cost split over their November hours, largest remainder:
+    //   e1 100,001 over pA 1 h : pB 1 h -> 50,001 : 50,000 (a tie: the smaller project id)
+    //   e2 100,002 over 2 : 1 -> 66,668 : 33,334
+    //   e3 100,003 over 3 : 1 -> 75,002 : 25,001
+    //   e4 100,004 over 4 : 1 -> 80,003 : 20,001
+    //   e5 100,005 over 5 : 1 -> 83,338 : 16,667 (equal remainders: pA)
+    //   e6 100,006 over pA 6 h : pC 3 h -> 66,671 : 33,335
+    //   e7 50,000, no login: unallocated (project "")
+    let pa_cost = 50_001 + 66_668 + 75_002 + 80_003 + 83_338 + 66_671;
+    let pb_cost = 50_000 + 33_334 + 25_001 + 20_001 + 16_667;
+    let pc_cost = 33_335;
+    assert_eq!(
+        pa_cost + pb_cost + pc_cost + 50_000,
+        6 * 100_000 + 21 + 50_000
+    );
+    // Revenue in EUR base amounts: pA 900,000 (once, though delivered twice), pB's USD invoice
+    // at its base 185,185, cD's 10,000 without a project; October's invoice is out of range.
+    // The unallocated cost (one person's pay) and pC (one person's) are withheld.
+    assert_eq!(
+        rows(&results[0]),
+        vec![
+            row(&["", "EUR"], None),
+            row(&["pA", "EUR"], Some(900_000 - pa_cost)),
+            row(&["pB", "EUR"], Some(185_185 - pb_cost)),
+            row(&["pC", "EUR"], None),
+        ]
+    );
+    assert_eq!(results[0]["unit"], "MINOR_UNITS");
+    assert_eq!(results[0]["dimensions"], json!(["project", "currency"]));
+    // Per client: cA is pA and pC (six people's pay), cB is pB, cD revenue only (no pay in it).
+    assert_eq!(
+        rows(&results[1]),
+        vec![
+            row(&["", "EUR"], None),
+            row(&["cA", "EUR"], Some(900_000 - pa_cost - pc_cost)),
+            row(&["cB", "EUR"], Some(185_185 - pb_cost)),
+            row(&["cD", "EUR"], Some(10_000)),
+        ]
+    );
+    assert_eq!(
+        rows(&results[2]),
+        vec![
+            row(&["", "2026-11", "EUR"], None),
+            row(&["cA", "2026-11", "EUR"], Some(900_000 - pa_cost - pc_cost)),
+            row(&["cB", "2026-11", "EUR"], Some(185_185 - pb_cost)),
+            row(&["cD", "2026-11", "EUR"], Some(10_000)),
+        ]
+    );
+    assert_eq!(
+        rows(&results[3]),
+        vec![row(&["2026-11", "EUR"], Some(185_185 - pb_cost))]
+    );
+    assert_eq!(
+        rows(&results[4]),
+        vec![
+            row(&["", "EUR"], Some(10_000)),
+            row(&["pA", "EUR"], Some(900_000 - pa_cost)),
+            row(&["pC", "EUR"], None),
+        ]
+    );
+    // Invoiced revenue stays in each invoice's own currency.
+    assert_eq!(
+        rows(&results[5]),
+        vec![
+            row(&["", "EUR"], Some(10_000)),
+            row(&["pA", "EUR"], Some(900_000)),
+            row(&["pB", "USD"], Some(200_000)),
+        ]
+    );
+
+    // Who may see it: payroll-derived cost, finance and HR only; no person dimension.
+    let analyst = issuer.token(&t, "usr_analyst", ANALYST);
+    let (_, refused) = clickhouse
+        .graphql(&analyst, METRIC, input("profitability", &["project"]))
+        .await;
+    assert_eq!(
+        (
+            refused["errors"][0]["extensions"]["code"].as_str(),
+            refused["errors"][0]["extensions"]["reason"].as_str()
+        ),
+        (Some("FORBIDDEN"), Some("COST_FORBIDDEN")),
+        "{refused}"
+    );
+    let hr = issuer.token(&t, "usr_hr", HR);
+    let (_, refused) = clickhouse
+        .graphql(&hr, METRIC, input("profitability", &["person"]))
+        .await;
+    assert_eq!(
+        (
+            refused["errors"][0]["extensions"]["code"].as_str(),
+            refused["errors"][0]["extensions"]["reason"].as_str()
+        ),
+        (Some("BAD_USER_INPUT"), Some("UNKNOWN_DIMENSION")),
+        "{refused}"
+    );
+
+    // Freshness: the newest fact per source domain (its event's time in its domain).
+    let newest = freshness(&clickhouse, &finance).await;
+    let expected = vec![
+        ("employee".to_owned(), Some(at(1, 8, 7))),
+        ("pmo".to_owned(), Some(at(20, 12, 0))),
+        ("finance".to_owned(), Some(at(30, 18, 0))),
+        ("crm".to_owned(), None),
+        ("ops".to_owned(), None),
+        ("marketing".to_owned(), None),
+    ];
+    assert_eq!(newest, expected);
+
+    // Parity: the embedded engine reads the same topic and answers identically.
+    let mut embedded = AnalyticsApp::spawn_embedded(&issuer, Some(vec![topic])).await;
+    ingest(&mut embedded, sent).await;
+    assert_eq!(profitability(&embedded, &finance).await, results);
+    assert_eq!(freshness(&embedded, &finance).await, expected);
+}
+
+fn instant(value: &Value) -> Option<DateTime<Utc>> {
+    value.as_str().map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    })
+}
+
+/// `analyticsFreshness` as (source, newest occurred); checks each source's age and ingestion
+/// against the answer's own `asOf`.
+async fn freshness(app: &AnalyticsApp, token: &str) -> Vec<(String, Option<DateTime<Utc>>)> {
+    let data = app
+        .ok(
+            token,
+            "{ analyticsFreshness { asOf sources { source newestOccurredAt newestIngestedAt ageSeconds } } }",
+            json!({}),
+        )
+        .await;
+    let as_of = instant(&data["analyticsFreshness"]["asOf"]).unwrap();
+    let mut found = Vec::new();
+    for source in data["analyticsFreshness"]["sources"].as_array().unwrap() {
+        let occurred = instant(&source["newestOccurredAt"]);
+        let ingested = instant(&source["newestIngestedAt"]);
+        match occurred {
+            Some(occurred) => {
+                let ingested = ingested.expect("a source with facts has an ingestion time");
+                assert!(ingested <= as_of, "{source}");
+                assert_eq!(
+                    source["ageSeconds"].as_str().map(str::to_owned),
+                    Some((as_of - occurred).num_seconds().to_string()),
+                    "{source}"
+                );
+            }
+            None => assert_eq!((&ingested, &source["ageSeconds"]), (&None, &Value::Null)),
+        }
+        found.push((source["source"].as_str().unwrap().to_owned(), occurred));
+    }
+    found
 }

@@ -1185,9 +1185,11 @@ async fn a_posted_run_reaches_analytics_labour_cost_sealed_through_kafka_and_a_c
                 "rejected".to_owned(),
                 "`euro` is not an ISO 4217 currency".to_owned()
             ),
+            // A part that does not open is retried first (a key service may be down): it is
+            // dead-lettered once the consumer's attempts are spent.
             (
                 "payroll.cost_posted".to_owned(),
-                "rejected".to_owned(),
+                "exhausted".to_owned(),
                 "payroll.cost_posted: `sealed_for_analytics` does not open with this service's key (sealed under another key, for another event, or altered)".to_owned()
             ),
         ]

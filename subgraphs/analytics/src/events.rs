@@ -8,6 +8,8 @@
 //! commits the events' positions only once the batch is stored), and keeps dead letters in the
 //! store. An event whose payload breaks its contract is dead-lettered at once
 //! (never a crash, never a stuck partition); a message that is not an envelope too (the kit).
+//! A sealed part that does not open is retried first (the key service may be down) and
+//! dead-lettered as `failed` after the consumer's attempts.
 
 use std::sync::Arc;
 
@@ -72,9 +74,12 @@ impl EventHandler<Vec<Fact>> for FactsHandler {
                     &sealed.sealed,
                 )
                 .await
-                // Another key, another event's value or an altered one: it never opens here.
+                // Another key, another event's value or an altered one never opens here; but a
+                // key service that is down (a KMS outage) fails the same way, and must not
+                // cost the event: retried with backoff, dead-lettered only after the
+                // consumer's attempts (`failed`, not `rejected`).
                 .map_err(|_| {
-                    HandlerError::rejected(format!(
+                    HandlerError::failed(format!(
                         "{}: `sealed_for_analytics` does not open with this service's key \
                          (sealed under another key, for another event, or altered)",
                         event.event_type

@@ -6,8 +6,10 @@ use futures::stream::{BoxStream, StreamExt};
 use erp_kit::{ApiError, ApiResult};
 
 use super::Analytics;
-use crate::domain::metrics::{self, MetricQuery, MetricRequest, MetricRow, Viewer};
+use crate::domain::metrics::{self, Dimension, MetricQuery, MetricRequest, MetricRow, Viewer};
+use crate::domain::profitability::{self, Cost, Hours, Inputs, Line, LineKey, Revenue};
 use crate::store::writer::{facts_channel, FactsChanged};
+use crate::store::RawRow;
 
 /// A metric's result: the checked query, its rows, and when it was computed.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,12 +28,90 @@ impl Analytics {
     }
 
     async fn run(&self, viewer: &Viewer, query: MetricQuery) -> ApiResult<MetricTable> {
+        if query.metric == metrics::Metric::Profitability {
+            return self.profitability(viewer, query).await;
+        }
         let as_of = Utc::now();
         let sql = query.compile(self.store.dialect(), viewer);
         let raw = self.store.query(&sql).await?;
         let rows = raw
             .into_iter()
             .map(|row| query.row(row.dimensions, row.value, row.people))
+            .collect();
+        Ok(MetricTable { query, rows, as_of })
+    }
+
+    /// Profitability: its inputs from the store (plain sums, alike on both engines), the cost
+    /// allocated and the rows grouped and filtered by the domain rule.
+    async fn profitability(&self, viewer: &Viewer, query: MetricQuery) -> ApiResult<MetricTable> {
+        let as_of = Utc::now();
+        let sql = query.profitability_sql(self.store.dialect(), viewer);
+        let [d0, d1, d2, d3] = [0, 1, 2, 3];
+        let text = |row: &RawRow, index: usize| row.dimensions[index].clone();
+        let mut inputs = Inputs::default();
+        for row in self.store.query(&sql.revenue).await? {
+            inputs.revenue.push(Revenue {
+                project: text(&row, d0),
+                client: text(&row, d1),
+                month: text(&row, d2),
+                currency: text(&row, d3),
+                amount: row.value,
+            });
+        }
+        for row in self.store.query(&sql.hours).await? {
+            inputs.hours.push(Hours {
+                user: text(&row, d0),
+                project: text(&row, d1),
+                month: text(&row, d2),
+                seconds: row.value,
+            });
+        }
+        for row in self.store.query(&sql.cost).await? {
+            inputs.costs.push(Cost {
+                employee: text(&row, d0),
+                month: text(&row, d1),
+                currency: text(&row, d2),
+                amount: row.value,
+            });
+        }
+        for row in self.store.query(&sql.staff).await? {
+            if !row.dimensions[d1].is_empty() {
+                inputs.staff.insert(text(&row, d0), text(&row, d1));
+            }
+        }
+        for row in self.store.query(&sql.projects).await? {
+            inputs.projects.insert(text(&row, d0), text(&row, d1));
+        }
+        let value_of = |key: &LineKey, dimension: Dimension| -> String {
+            match dimension {
+                Dimension::Project => key.project.clone(),
+                Dimension::Client => key.client.clone(),
+                Dimension::Month => key.month.clone(),
+                _ => key.currency.clone(),
+            }
+        };
+        let lines: std::collections::BTreeMap<LineKey, Line> = profitability::lines(&inputs)
+            .into_iter()
+            .filter(|(key, _)| {
+                query
+                    .filters
+                    .iter()
+                    .all(|(dimension, values)| values.contains(&value_of(key, *dimension)))
+            })
+            .collect();
+        let groups = profitability::group(&lines, |key| {
+            query
+                .dimensions
+                .iter()
+                .map(|dimension| value_of(key, *dimension))
+                .collect::<Vec<String>>()
+        });
+        let rows = groups
+            .into_iter()
+            .map(|(dimensions, line)| MetricRow {
+                value: (!line.suppressed()).then(|| line.profit()),
+                dimensions,
+            })
             .collect();
         Ok(MetricTable { query, rows, as_of })
     }

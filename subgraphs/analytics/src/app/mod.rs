@@ -2,6 +2,7 @@
 //! run on the store), live tiles, and exports. Knows no GraphQL.
 
 pub mod exports;
+pub mod freshness;
 pub mod metrics;
 
 use erp_kit::cache::SharedCache;
@@ -9,6 +10,7 @@ use erp_kit::cache::SharedCache;
 use crate::store::SharedFacts;
 
 pub use exports::{ExportTicket, OpenedExport};
+pub use freshness::SourceFreshness;
 pub use metrics::MetricTable;
 
 /// The analytics use cases over one fact store.

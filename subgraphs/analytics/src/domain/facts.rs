@@ -45,10 +45,15 @@ pub enum FactKind {
     Ticket,
     /// A helpdesk SLA breach (`quantity`: 1).
     SlaBreach,
+    /// A posted customer invoice's total in the tenant's base currency (`amount`; its
+    /// `project_id` and CRM `client_id`): what profitability sums across currencies.
+    InvoiceBase,
+    /// A PMO project (`project_id`, its CRM `client_id`): who the project's cost is for.
+    Project,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 12] = [
+    pub const ALL: [FactKind; 14] = [
         FactKind::TimeEntry,
         FactKind::TaskCompleted,
         FactKind::Sprint,
@@ -61,6 +66,8 @@ impl FactKind {
         FactKind::DealWon,
         FactKind::Ticket,
         FactKind::SlaBreach,
+        FactKind::InvoiceBase,
+        FactKind::Project,
     ];
 
     /// The value of the `kind` column.
@@ -78,11 +85,30 @@ impl FactKind {
             FactKind::DealWon => "deal_won",
             FactKind::Ticket => "ticket",
             FactKind::SlaBreach => "sla_breach",
+            FactKind::InvoiceBase => "invoice_base",
+            FactKind::Project => "project",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// The domain whose events make it (one of the consumer's source domains).
+    pub fn source(self) -> &'static str {
+        match self {
+            FactKind::TimeEntry
+            | FactKind::TaskCompleted
+            | FactKind::Sprint
+            | FactKind::Project => "pmo",
+            FactKind::CheckIn | FactKind::Leave | FactKind::Employee => "employee",
+            FactKind::Invoice
+            | FactKind::InvoiceBase
+            | FactKind::Expense
+            | FactKind::PayrollCost => "finance",
+            FactKind::DealWon => "crm",
+            FactKind::Ticket | FactKind::SlaBreach => "ops",
+        }
     }
 }
 
@@ -128,6 +154,7 @@ pub const INGESTED_EVENTS: &[&str] = &[
     "opportunity.won",
     "ticket.created",
     "sla.breached",
+    "project.created",
 ];
 
 /// Whether the consumer turns `event_type` into facts.
@@ -226,6 +253,22 @@ struct InvoicePosted {
     currency: String,
     total: i64,
     project_id: Option<String>,
+    /// The customer's CRM client (absent from events before it was carried).
+    #[serde(default)]
+    client_id: Option<String>,
+    /// The total in the tenant's base currency (absent from events before it was carried:
+    /// such an invoice counts in its own currency).
+    #[serde(default)]
+    base_currency: Option<String>,
+    #[serde(default)]
+    base_total: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ProjectCreated {
+    project_id: String,
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -437,6 +480,29 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             fact.project_id = p.project_id.unwrap_or_default();
             fact.amount = p.total;
             fact.currency = currency(&p.currency)?;
+            let mut base_fact = fact.clone();
+            base_fact.kind = FactKind::InvoiceBase;
+            base_fact.client_id = p.client_id.unwrap_or_default();
+            match (p.base_currency, p.base_total) {
+                (Some(code), Some(total)) => {
+                    base_fact.currency = currency(&code)?;
+                    base_fact.amount = total;
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(Malformed(
+                        "`base_currency` and `base_total` come together".into(),
+                    ))
+                }
+            }
+            vec![fact, base_fact]
+        }
+        "project.created" => {
+            let p: ProjectCreated = decode(event)?;
+            non_empty("project_id", &p.project_id)?;
+            let mut fact = base(event, FactKind::Project, &p.project_id, occurred);
+            fact.project_id = p.project_id;
+            fact.client_id = p.client_id.unwrap_or_default();
             vec![fact]
         }
         "expense.approved" => {

@@ -140,12 +140,13 @@ pub enum Metric {
     DealsWon,
     TicketsOpened,
     SlaBreaches,
+    Profitability,
 }
 
 use Dimension as D;
 
 impl Metric {
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 13] = [
         Metric::HoursLogged,
         Metric::BillableHours,
         Metric::Capacity,
@@ -158,6 +159,7 @@ impl Metric {
         Metric::DealsWon,
         Metric::TicketsOpened,
         Metric::SlaBreaches,
+        Metric::Profitability,
     ];
 
     pub fn name(self) -> &'static str {
@@ -174,6 +176,7 @@ impl Metric {
             Metric::DealsWon => "deals_won",
             Metric::TicketsOpened => "tickets_opened",
             Metric::SlaBreaches => "sla_breaches",
+            Metric::Profitability => "profitability",
         }
     }
 
@@ -203,6 +206,9 @@ impl Metric {
             Metric::DealsWon => "Won opportunities' amounts, in minor units per currency.",
             Metric::TicketsOpened => "Helpdesk tickets opened.",
             Metric::SlaBreaches => "Helpdesk SLA breaches.",
+            Metric::Profitability => {
+                "Revenue invoiced (in the base currency, by invoice date) less labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+            }
         }
     }
 
@@ -211,7 +217,10 @@ impl Metric {
             Metric::HoursLogged | Metric::BillableHours | Metric::Capacity => Unit::Seconds,
             Metric::Utilization | Metric::Punctuality => Unit::BasisPoints,
             Metric::SprintVelocity => Unit::Hundredths,
-            Metric::InvoicedRevenue | Metric::LabourCost | Metric::DealsWon => Unit::MinorUnits,
+            Metric::InvoicedRevenue
+            | Metric::LabourCost
+            | Metric::DealsWon
+            | Metric::Profitability => Unit::MinorUnits,
             Metric::TaskThroughput | Metric::TicketsOpened | Metric::SlaBreaches => Unit::Count,
         }
     }
@@ -243,6 +252,8 @@ impl Metric {
             Metric::LabourCost => &[D::Person, D::Day, D::Week, D::Month, D::Currency],
             Metric::DealsWon => &[D::Client, D::Person, D::Day, D::Week, D::Month, D::Currency],
             Metric::TicketsOpened | Metric::SlaBreaches => &[D::Client, D::Day, D::Week, D::Month],
+            // Payroll periods are months: no finer calendar.
+            Metric::Profitability => &[D::Project, D::Client, D::Month, D::Currency],
         }
     }
 
@@ -261,7 +272,7 @@ impl Metric {
             | Metric::Capacity
             | Metric::Utilization
             | Metric::Punctuality => Privacy::People,
-            Metric::LabourCost => Privacy::PeopleCost,
+            Metric::LabourCost | Metric::Profitability => Privacy::PeopleCost,
             // A deal's owner is a salesperson's own figure, but pipelines are shown by owner
             // in the CRM already: open.
             _ => Privacy::Open,
@@ -343,6 +354,43 @@ pub struct CompiledSql {
     pub sql: String,
     /// ClickHouse only: the `{tenant:String}` parameter's value (bound, never spliced).
     pub tenant: String,
+}
+
+/// Freshness: per fact kind of `viewer`'s tenant, the newest fact's `occurred_ms` as `value`
+/// and its newest `ingested_ms` as `people` (the result shape of [`CompiledSql`]; both are
+/// instants in Unix milliseconds, never negative for facts of real events).
+pub fn freshness_sql(dialect: Dialect, viewer: &Viewer) -> Result<CompiledSql, ApiError> {
+    if !is_plain_value(&viewer.tenant_id) {
+        return Err(ApiError::internal("a tenant id with unexpected characters"));
+    }
+    let f = facts_source(dialect, &viewer.tenant_id);
+    let (value, people) = match dialect {
+        Dialect::ClickHouse => (
+            "toInt64(MAX(occurred_ms))".to_owned(),
+            "toUInt64(greatest(MAX(ingested_ms), 0))".to_owned(),
+        ),
+        Dialect::DataFusion => (
+            "CAST(MAX(occurred_ms) AS BIGINT)".to_owned(),
+            "CAST(GREATEST(MAX(ingested_ms), 0) AS BIGINT UNSIGNED)".to_owned(),
+        ),
+    };
+    Ok(CompiledSql {
+        sql: format!(
+            "SELECT kind AS d0, '' AS d1, '' AS d2, '' AS d3, {value} AS value, {people} AS people \
+             FROM {f} AS f GROUP BY kind ORDER BY kind"
+        ),
+        tenant: viewer.tenant_id.clone(),
+    })
+}
+
+/// The SQL of profitability's inputs (see [`MetricQuery::profitability_sql`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfitabilitySql {
+    pub revenue: CompiledSql,
+    pub hours: CompiledSql,
+    pub cost: CompiledSql,
+    pub staff: CompiledSql,
+    pub projects: CompiledSql,
 }
 
 /// Output columns carrying dimensions.
@@ -514,23 +562,28 @@ fn literal(value: &str) -> String {
     format!("'{value}'")
 }
 
+/// The tenant-filtered, deduplicated facts: the only source the compiled SQL reads.
+fn facts_source(dialect: Dialect, tenant: &str) -> String {
+    match dialect {
+        // ReplacingMergeTree(version): FINAL keeps the highest version per sorting key
+        // (tenant_id, kind, entity_id). The tenant is a bound parameter.
+        Dialect::ClickHouse => {
+            "(SELECT * FROM facts FINAL WHERE tenant_id = {tenant:String})".to_owned()
+        }
+        // Dedupe on read: the highest version per (kind, entity), the same rows FINAL keeps.
+        Dialect::DataFusion => format!(
+            "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entity_id \
+             ORDER BY version DESC, event_id DESC) AS rn FROM facts WHERE tenant_id = {}) \
+             AS ranked WHERE rn = 1)",
+            literal(tenant)
+        ),
+    }
+}
+
 impl MetricQuery {
     /// The tenant-filtered, deduplicated facts: the only source a metric's SQL reads.
     fn facts(&self, dialect: Dialect, tenant: &str) -> String {
-        match dialect {
-            // ReplacingMergeTree(version): FINAL keeps the highest version per sorting key
-            // (tenant_id, kind, entity_id). The tenant is a bound parameter.
-            Dialect::ClickHouse => {
-                "(SELECT * FROM facts FINAL WHERE tenant_id = {tenant:String})".to_owned()
-            }
-            // Dedupe on read: the highest version per (kind, entity), the same rows FINAL keeps.
-            Dialect::DataFusion => format!(
-                "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entity_id \
-                 ORDER BY version DESC, event_id DESC) AS rn FROM facts WHERE tenant_id = {}) \
-                 AS ranked WHERE rn = 1)",
-                literal(tenant)
-            ),
-        }
+        facts_source(dialect, tenant)
     }
 
     fn range(&self) -> String {
@@ -570,6 +623,9 @@ impl MetricQuery {
                 kind_rows(kind, "quantity")
             }
             Metric::InvoicedRevenue => kind_rows("invoice", "amount"),
+            // Its revenue side only: profitability runs [`MetricQuery::profitability_sql`]
+            // and allocates the cost in the domain (`profitability`).
+            Metric::Profitability => kind_rows("invoice_base", "amount"),
             Metric::LabourCost => kind_rows("payroll_cost", "amount"),
             Metric::DealsWon => kind_rows("deal_won", "amount"),
             Metric::TicketsOpened => kind_rows("ticket", "quantity"),
@@ -664,6 +720,106 @@ impl MetricQuery {
         CompiledSql {
             sql,
             tenant: tenant.to_owned(),
+        }
+    }
+
+    /// Profitability's inputs ([`super::profitability::Inputs`]), each in the result shape of
+    /// [`CompiledSql`] (`d0`..`d3`, `value`, `people`): revenue (project, client, month,
+    /// currency), hours (login, project, month) over the whole months of the range, cost
+    /// (employee, month, currency), staff (employee, login) and projects (project, client).
+    pub fn profitability_sql(&self, dialect: Dialect, viewer: &Viewer) -> ProfitabilitySql {
+        let tenant = viewer.tenant_id.as_str();
+        let f = self.facts(dialect, tenant);
+        let range = self.range();
+        let first = self.from.with_day(1).unwrap_or(self.from);
+        let last = self
+            .to
+            .checked_add_months(chrono::Months::new(1))
+            .and_then(|next| next.with_day(1))
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(self.to);
+        let months = format!(
+            "day >= '{}' AND day <= '{}'",
+            first.format("%Y-%m-%d"),
+            last.format("%Y-%m-%d")
+        );
+        let (int, uint) = match dialect {
+            Dialect::ClickHouse => ("toInt64", "toUInt64"),
+            Dialect::DataFusion => ("", ""),
+        };
+        let cast = |expr: &str, unsigned: bool| match dialect {
+            Dialect::ClickHouse => format!("{}({expr})", if unsigned { uint } else { int }),
+            Dialect::DataFusion => format!(
+                "CAST({expr} AS {})",
+                if unsigned {
+                    "BIGINT UNSIGNED"
+                } else {
+                    "BIGINT"
+                }
+            ),
+        };
+        let zero = cast("0", true);
+        let sql = |select: &str, kind: &str, range: &str, group: &str| {
+            let mut sql =
+                format!("SELECT {select}, {zero} AS people FROM {f} AS f WHERE kind = '{kind}'");
+            if !range.is_empty() {
+                sql.push_str(&format!(" AND {range}"));
+            }
+            if !group.is_empty() {
+                sql.push_str(&format!(" GROUP BY {group} ORDER BY {group}"));
+            }
+            CompiledSql {
+                sql,
+                tenant: tenant.to_owned(),
+            }
+        };
+        let sum = |column: &str| cast(&format!("SUM({column})"), false);
+        ProfitabilitySql {
+            revenue: sql(
+                &format!(
+                    "project_id AS d0, client_id AS d1, month AS d2, currency AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "invoice_base",
+                &range,
+                "project_id, client_id, month, currency",
+            ),
+            hours: sql(
+                &format!(
+                    "user_id AS d0, project_id AS d1, month AS d2, '' AS d3, {} AS value",
+                    sum("quantity")
+                ),
+                "time_entry",
+                &months,
+                "user_id, project_id, month",
+            ),
+            cost: sql(
+                &format!(
+                    "person_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "payroll_cost",
+                &range,
+                "person_id, month, currency",
+            ),
+            staff: sql(
+                &format!(
+                    "person_id AS d0, user_id AS d1, '' AS d2, '' AS d3, {} AS value",
+                    cast("0", false)
+                ),
+                "employee",
+                "",
+                "",
+            ),
+            projects: sql(
+                &format!(
+                    "entity_id AS d0, client_id AS d1, '' AS d2, '' AS d3, {} AS value",
+                    cast("0", false)
+                ),
+                "project",
+                "",
+                "",
+            ),
         }
     }
 

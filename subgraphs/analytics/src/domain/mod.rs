@@ -5,6 +5,7 @@
 
 pub mod facts;
 pub mod metrics;
+pub mod profitability;
 
 /// The domain's name: its subgraph, its consumer group `erp.analytics.facts`.
 pub const DOMAIN: &str = "analytics";

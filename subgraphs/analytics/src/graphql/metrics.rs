@@ -10,13 +10,13 @@ use erp_kit::{ApiError, RequestContext};
 use crate::app::{Analytics, MetricTable};
 use crate::domain::metrics::{Metric, MetricRequest, Unit, Viewer};
 
-fn analytics<'a>(ctx: &Context<'a>) -> Result<&'a Analytics> {
+pub(super) fn analytics<'a>(ctx: &Context<'a>) -> Result<&'a Analytics> {
     ctx.data::<Analytics>()
         .map_err(|_| ApiError::internal("analytics service missing from schema data").into())
 }
 
 /// The caller as the metrics layer sees them: the tenant of their token and its scopes.
-fn viewer(ctx: &Context<'_>) -> Result<Viewer, ApiError> {
+pub(super) fn viewer(ctx: &Context<'_>) -> Result<Viewer, ApiError> {
     let claims = ctx.claims()?;
     Ok(Viewer {
         tenant_id: ctx.tenant()?.as_str().to_owned(),
@@ -119,7 +119,7 @@ pub struct MetricResult {
     pub as_of: DateTime,
 }
 
-fn decimal(value: i64) -> Result<Decimal, ApiError> {
+pub(super) fn decimal(value: i64) -> Result<Decimal, ApiError> {
     Decimal::parse(&value.to_string()).ok_or_else(|| ApiError::internal("an unprintable value"))
 }
 
@@ -195,10 +195,10 @@ pub struct AnalyticsExportInput {
 pub const EXPORT_PATH: &str = "/analytics/exports";
 
 #[derive(Default)]
-pub struct Query;
+pub struct MetricsQuery;
 
 #[Object]
-impl Query {
+impl MetricsQuery {
     /// The metrics `metric(...)` computes.
     #[graphql(requires_scopes = "analytics:read")]
     async fn metric_catalogue(&self) -> Vec<MetricDefinition> {

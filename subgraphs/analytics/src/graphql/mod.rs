@@ -3,20 +3,27 @@
 //! by [`export`]).
 
 pub mod export;
+pub mod freshness;
 pub mod metrics;
 
-use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
+use async_graphql::{EmptyMutation, MergedObject, Schema, SchemaBuilder};
 
 use crate::app::Analytics;
 
-pub use metrics::{Query, Subscription};
+pub use metrics::Subscription;
+
+// Every query field of the subgraph, by feature (the order of the parts is the order of the
+// fields in the SDL). The root types' descriptions are the same in every subgraph.
+/// The queries of the API: one root for every domain, each subgraph adding its fields.
+#[derive(MergedObject, Default)]
+pub struct Query(metrics::MetricsQuery, freshness::FreshnessQuery);
 
 pub type AnalyticsSchema = Schema<Query, EmptyMutation, Subscription>;
 
 pub fn schema_builder(
     analytics: Option<Analytics>,
 ) -> SchemaBuilder<Query, EmptyMutation, Subscription> {
-    let builder = Schema::build(Query, EmptyMutation, Subscription);
+    let builder = Schema::build(Query::default(), EmptyMutation, Subscription);
     match analytics {
         Some(analytics) => builder.data(analytics),
         None => builder,

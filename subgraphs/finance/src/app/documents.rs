@@ -174,6 +174,13 @@ pub struct InvoicePosted<'a> {
     pub total: i64,
     pub project_id: Option<&'a str>,
     pub entry_id: &'a str,
+    /// The CRM client the customer is (null for a customer created in finance only).
+    pub client_id: Option<&'a str>,
+    /// The tenant's base currency and the total in it at the invoice's booked rate (equal to
+    /// `total` for an invoice in the base currency): what analytics sums across currencies.
+    pub base_currency: &'a str,
+    /// Minor units of `base_currency`.
+    pub base_total: i64,
 }
 
 /// Payload of `payment.received` (schema version 1).
@@ -718,6 +725,10 @@ impl Finance {
             .await?;
         }
         if kind == DocumentKind::Invoice {
+            // Analytics reads profitability per CRM client: the customer's client, if any.
+            let client_id = store::partner(txn, tenant, &draft.partner_id)
+                .await?
+                .and_then(|customer| customer.client_id);
             self.enqueue(
                 txn,
                 actor,
@@ -733,6 +744,9 @@ impl Finance {
                     total: totals.total,
                     project_id: draft.project_id.as_deref(),
                     entry_id: &entry.id,
+                    client_id: client_id.as_deref(),
+                    base_currency: &settings.base_currency,
+                    base_total,
                 },
             )
             .await?;
