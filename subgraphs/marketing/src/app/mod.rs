@@ -12,6 +12,7 @@ pub mod forms;
 pub mod links;
 pub mod segments;
 pub mod sending;
+pub mod throttle;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub from_address: String,
     /// How long an unsubscribe or confirmation link stays valid (seconds).
     pub link_ttl_secs: i64,
+    /// How long a double opt-in confirmation link stays valid (seconds).
+    pub opt_in_ttl_secs: i64,
     /// The secret the mail provider signs its bounce and complaint webhook calls with;
     /// `None`: the webhook answers 404.
     pub webhook_secret: Option<String>,
@@ -51,6 +54,7 @@ impl Default for Settings {
             public_url: format!("http://127.0.0.1:{}", crate::DEFAULT_PORT),
             from_address: "ERP OS <marketing@erp-os.invalid>".into(),
             link_ttl_secs: 180 * 24 * 3600,
+            opt_in_ttl_secs: crate::domain::contact::OPT_IN_TTL_SECS,
             webhook_secret: None,
             webhook_tolerance_secs: crate::domain::webhook::DEFAULT_TOLERANCE_SECS,
         }
