@@ -2697,6 +2697,14 @@ async fn sending_limits_defer_messages_to_the_next_window_without_losing_or_repe
     assert_eq!(data["campaign"]["status"], "SENDING");
     assert_eq!(data["campaign"]["funnel"]["queued"], 5);
     assert_eq!(data["campaign"]["funnel"]["sent"], 4);
+    let deferred = app
+        .ok(
+            &staff,
+            "query($id: ID!) { campaign(id: $id) { funnel { deferred } } }",
+            json!({ "id": news }),
+        )
+        .await;
+    assert_eq!(deferred["campaign"]["funnel"]["deferred"], 5);
 
     // The next windows send the rest: 4 more, then the last one; the campaign is sent.
     let second = app
@@ -2719,4 +2727,82 @@ async fn sending_limits_defer_messages_to_the_next_window_without_losing_or_repe
     assert_eq!(data["campaign"]["status"], "SENT");
     assert_eq!(data["campaign"]["funnel"]["sent"], 9);
     assert_eq!(data["campaign"]["funnel"]["queued"], 0);
+}
+
+#[tokio::test]
+async fn the_embedded_mode_confirms_a_double_opt_in_throttles_per_domain_and_verifies_a_tenant_webhook(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, Backends::Embedded, None).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+
+    // Double opt-in on SQLite: pending until the link, then subscribed.
+    let form = double_opt_in_form(&app, &staff).await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (ida, jon) = (format!("ida@{run}.example"), format!("jon@{run}.example"));
+    let ida_id = sign_up(&app, &staff, &form, &ida, "Ida").await;
+    let jon_id = sign_up(&app, &staff, &form, &jon, "Jon").await;
+    for (email, id) in [(&ida, &ida_id), (&jon, &jon_id)] {
+        let link = confirmation_link(&app, &sink, email);
+        let (status, body) = confirm(&app, &link).await;
+        assert_eq!(
+            (status, body),
+            (200, json!({ "subscribed": true, "contactId": id }))
+        );
+    }
+
+    // One message per minute to their shared domain: one now, one in the next window.
+    app.ok(
+        &staff,
+        SET_LIMITS,
+        json!({ "i": { "perDomainPerMinute": 1 } }),
+    )
+    .await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let news = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": news } }))
+        .await;
+    let mut sender = test_sender("embedded-throttle");
+    sender.batch = 50;
+    let now = chrono::Utc::now().timestamp_millis();
+    let first = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!((first.sent, first.deferred), (1, 1), "{first:?}");
+    let next = app
+        .marketing
+        .send_pass_at(&sender, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!((next.sent, next.finished), (1, 1), "{next:?}");
+    for email in [&ida, &jon] {
+        assert_eq!(
+            sink.to(email).len(),
+            2,
+            "the confirmation and one campaign message"
+        );
+    }
+
+    // A tenant webhook secret sealed and verified on SQLite.
+    let rotated = app.ok(&staff, ROTATE, json!({ "i": {} })).await;
+    let secret = rotated["rotateMailWebhookSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = tenant_webhook(&app, &tenant, &secret, &hard_bounce(&ida)).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "received": 1, "suppressed": 1, "duplicate": false })
+        )
+    );
 }

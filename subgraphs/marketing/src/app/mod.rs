@@ -41,8 +41,9 @@ pub struct Settings {
     pub link_ttl_secs: i64,
     /// How long a double opt-in confirmation link stays valid (seconds).
     pub opt_in_ttl_secs: i64,
-    /// The secret the mail provider signs its bounce and complaint webhook calls with;
-    /// `None`: the webhook answers 404.
+    /// Deprecated: the deployment-wide secret of the legacy webhook URL
+    /// (`/marketing/webhooks/mail-events`); `None`: that URL answers 404. Each tenant has its
+    /// own secret and URL (app/webhooks.rs).
     pub webhook_secret: Option<String>,
     /// How far a webhook call's timestamp may be from now (seconds).
     pub webhook_tolerance_secs: i64,

@@ -77,7 +77,8 @@ erp_kit::reasons! {
         /// the tenant's rate.
         SENDING_LIMIT_INVALID => BadUserInput,
         /// A mail provider webhook call without a readable timestamp or a signature that
-        /// verifies under the shared secret.
+        /// verifies under the tenant's secrets in force (on the deprecated legacy URL: the
+        /// deployment-wide secret).
         WEBHOOK_SIGNATURE_INVALID => Unauthenticated,
         /// A mail provider webhook call signed too long ago (or ahead): a replay is refused.
         WEBHOOK_TIMESTAMP_STALE => Unauthenticated,
@@ -85,7 +86,8 @@ erp_kit::reasons! {
         /// verifies) is negative or over a week.
         WEBHOOK_ROTATION_INVALID => BadUserInput,
         /// A mail provider webhook body that is not the documented event batch (an unknown
-        /// event type, an empty tenant, too many events, an over-long field).
+        /// event type, an empty tenant, an event of another tenant on a tenant's URL, too
+        /// many events, an over-long field).
         WEBHOOK_PAYLOAD_INVALID => BadUserInput,
     }
 }

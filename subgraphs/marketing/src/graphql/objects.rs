@@ -474,6 +474,8 @@ impl EmailTemplate {
 pub struct CampaignFunnel {
     /// Messages waiting to be sent.
     pub queued: i64,
+    /// Of the queued, those deferred to a later minute window by the tenant's sending limits.
+    pub deferred: i64,
     /// Messages the relay accepted.
     pub sent: i64,
     /// Messages not sent at send time (suppressed, unsubscribed, no consent, topic opt-out, cancelled).
@@ -509,6 +511,7 @@ impl From<Funnel> for CampaignFunnel {
             complaint_rate: f.complaint_rate(),
             unsubscribe_rate: f.unsubscribe_rate(),
             queued: f.queued,
+            deferred: f.deferred,
             sent: f.sent,
             skipped: f.skipped,
             failed: f.failed,
