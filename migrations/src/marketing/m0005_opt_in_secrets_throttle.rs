@@ -67,6 +67,12 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        // Requests made before this migration had their mail sent in the request itself: the
+        // sender's retry must not mail them again.
+        manager
+            .get_connection()
+            .execute_unprepared("UPDATE mkt_opt_ins SET mailed_at = requested_at")
+            .await?;
         use Ty::*;
         create(
             manager,
