@@ -28,6 +28,11 @@
 //!    registers a laptop and checks it out to the employee, who accepts it;
 //! 7. sales: the administrator sets a pipeline up; a sales rep qualifies a lead and converts it
 //!    into a client, a contact and an opportunity; the board counts the amount.
+//! 8. (embedded mode, after chapter 5 set finance up) payroll: HR records the manager's and the
+//!    employee's bank accounts (their pay reaches finance sealed, by event), the administrator
+//!    configures a salary structure and runs January's payroll (calculate, approve, post); each
+//!    reads their own payslip and nobody else's, the employee cannot read the run, and the
+//!    ledger stays balanced.
 
 use std::time::Duration;
 
@@ -541,6 +546,13 @@ async fn day_in_the_life(edge: &Edge, admin_email: &str, admin_password: &str, b
     );
     if bill_time {
         bill_the_time(edge, &admin, &manager, &worker, &project, &time_entry).await;
+        run_the_payroll(
+            edge,
+            &admin,
+            &hr,
+            [(&manager, &manager_employee), (&worker, &worker_employee)],
+        )
+        .await;
     }
     operations(edge, &admin, &roles, &worker).await;
     sales(edge, &admin, &roles).await;
@@ -844,5 +856,199 @@ async fn bill_the_time(
         data,
         json!({ "trialBalance": { "balanced": true, "totalDebit": { "amount": "400.00" } },
                 "receivablesReconciliation": { "balanced": true, "controlBalance": { "amount": "0.00" } } })
+    );
+}
+
+/// Chapter 8: payroll for the manager and the employee (see the module comment). BASIC is the
+/// monthly salary (`base` is the annual salary / 12: 64,000.00 -> 5,333.33; 72,000.00 ->
+/// 6,000.00), PENSION 12 % of BASIC (639.9996 -> 640.00; 720.00); January of this year, in
+/// which both are employed (hired 2026-01-05, finance set up for this year; amounts do not
+/// depend on days worked, so not on the date the test runs).
+async fn run_the_payroll(edge: &Edge, admin: &str, hr: &Person, people: [(&Person, &String); 2]) {
+    let year = Utc::now().year();
+    for ((_, employee), (salary, bank, tax_id)) in people.iter().zip([
+        ("72000", "FR1420041010050500013M02606", "TAX-DAY-1"),
+        ("64000", "DE89 3704 0044 0532 0130 00", "TAX-DAY-2"),
+    ]) {
+        edge.ok(
+            &hr.token,
+            "mutation Pay($i: UpdateEmployeeCompensationInput!) { updateEmployeeCompensation(input: $i) { id } }",
+            json!({ "i": { "employeeId": employee, "salary": { "amount": salary, "currency": "EUR" },
+                           "bankAccount": bank, "taxId": tax_id } }),
+        )
+        .await;
+    }
+    for (code, name, kind) in [
+        ("6100", "Salaries", "EXPENSE"),
+        ("2400", "Pension payable", "LIABILITY"),
+    ] {
+        edge.ok(
+            admin,
+            "mutation($i: CreateAccountInput!) { createAccount(input: $i) { account { id } } }",
+            json!({ "i": { "code": code, "name": name, "kind": kind } }),
+        )
+        .await;
+    }
+    let accounts = edge
+        .ok(
+            admin,
+            "{ accounts(first: 100) { edges { node { id code } } } }",
+            json!({}),
+        )
+        .await;
+    let account = |code: &str| {
+        accounts["accounts"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|edge| edge["node"]["code"] == code)
+            .unwrap_or_else(|| panic!("no account {code}: {accounts}"))["node"]["id"]
+            .clone()
+    };
+    const COMPONENT: &str = "mutation($i: CreateSalaryComponentInput!) { createSalaryComponent(input: $i) { component { id } } }";
+    let data = edge
+        .ok(
+            admin,
+            COMPONENT,
+            json!({ "i": { "code": "BASIC", "name": "Basic", "kind": "EARNING", "rule": "FORMULA",
+                           "formula": "base", "accountId": account("6100") } }),
+        )
+        .await;
+    let basic = data["createSalaryComponent"]["component"]["id"].clone();
+    let data = edge
+        .ok(
+            admin,
+            COMPONENT,
+            json!({ "i": { "code": "PENSION", "name": "Pension", "kind": "DEDUCTION", "rule": "PERCENT",
+                           "percent": "12", "percentOf": "BASIC", "accountId": account("2400") } }),
+        )
+        .await;
+    let pension = data["createSalaryComponent"]["component"]["id"].clone();
+    let data = edge
+        .ok(
+            admin,
+            "mutation($i: CreateSalaryStructureInput!) { createSalaryStructure(input: $i) { structure { id } } }",
+            json!({ "i": { "code": "DAY", "name": "Day structure", "componentIds": [basic, pension] } }),
+        )
+        .await;
+    let structure = data["createSalaryStructure"]["structure"]["id"].clone();
+    for (_, employee) in &people {
+        edge.ok(
+            admin,
+            "mutation($i: AssignSalaryStructureInput!) { assignSalaryStructure(input: $i) { assignment { employeeId } } }",
+            json!({ "i": { "employeeId": employee, "structureId": structure, "effectiveFrom": format!("{year}-01-01") } }),
+        )
+        .await;
+    }
+    let data = edge
+        .ok(
+            admin,
+            "mutation($i: CreatePayrollRunInput!) { createPayrollRun(input: $i) { run { id state } } }",
+            json!({ "i": { "period": format!("{year}-01") } }),
+        )
+        .await;
+    let run = data["createPayrollRun"]["run"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(data["createPayrollRun"]["run"]["state"], "DRAFT");
+
+    // Finance learns the pay from the employee subgraph's events: calculate again until both
+    // slips are there (a calculated run may be recalculated; the same inputs give the same
+    // slips).
+    let ours: Vec<&str> = people.iter().map(|(_, id)| id.as_str()).collect();
+    let mut slips = Value::Null;
+    for _ in 0..(WAIT.as_secs() * 2) {
+        edge.ok(
+            admin,
+            "mutation($i: PayrollRunInput!) { calculatePayrollRun(input: $i) { run { state } } }",
+            json!({ "i": { "runId": run } }),
+        )
+        .await;
+        let data = edge
+            .ok(
+                admin,
+                "query($id: ID!) { payrollRun(id: $id) { payslips { employeeId gross { amount } deductions { amount } net { amount } } } }",
+                json!({ "id": run }),
+            )
+            .await;
+        let mut ours_only: Vec<Value> = data["payrollRun"]["payslips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|slip| ours.contains(&slip["employeeId"].as_str().unwrap_or_default()))
+            .cloned()
+            .collect();
+        if ours_only.len() == 2 {
+            ours_only.sort_by_key(|slip| slip["employeeId"] != ours[0]);
+            slips = Value::Array(ours_only);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        slips,
+        json!([
+            { "employeeId": ours[0], "gross": { "amount": "6000.00" }, "deductions": { "amount": "720.00" }, "net": { "amount": "5280.00" } },
+            { "employeeId": ours[1], "gross": { "amount": "5333.33" }, "deductions": { "amount": "640.00" }, "net": { "amount": "4693.33" } },
+        ]),
+        "finance never calculated both slips"
+    );
+    let data = edge
+        .ok(
+            admin,
+            "mutation($i: PayrollRunInput!) { approvePayrollRun(input: $i) { run { state } } }",
+            json!({ "i": { "runId": run } }),
+        )
+        .await;
+    assert_eq!(data["approvePayrollRun"]["run"]["state"], "APPROVED");
+    let data = edge
+        .ok(
+            admin,
+            "mutation($i: PayrollRunStepInput!) { postPayrollRun(input: $i) { run { state } } }",
+            json!({ "i": { "idempotencyKey": "day-payroll", "runId": run } }),
+        )
+        .await;
+    assert_eq!(data["postPayrollRun"]["run"]["state"], "POSTED");
+
+    // Each reads their own slip, and only theirs.
+    for ((person, employee), net) in people.iter().zip(["5280.00", "4693.33"]) {
+        let data = edge
+            .ok(
+                &person.token,
+                "{ myPayslips { employeeId period state net { amount currency } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            data["myPayslips"],
+            json!([{ "employeeId": employee, "period": format!("{year}-01"), "state": "SUBMITTED",
+                     "net": { "amount": net, "currency": "EUR" } }])
+        );
+    }
+    // The run (with a colleague's slip) is payroll's: the employee's token is refused.
+    let (worker, _) = people[1];
+    let body = edge
+        .graphql(
+            Some(&worker.token),
+            "query($id: ID!) { payrollRun(id: $id) { payslips { employeeId net { amount } } } }",
+            json!({ "id": run }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    assert_eq!(body["data"]["payrollRun"], Value::Null, "{body}");
+
+    // The run's one summarised entry keeps the ledger balanced: 11,333.33 of salaries on top
+    // of chapter 5's 400.00 (the invoice and its payment).
+    let data = edge
+        .ok(
+            admin,
+            "query($to: Date!) { trialBalance(to: $to) { balanced totalDebit { amount } } }",
+            json!({ "to": format!("{year}-12-31") }),
+        )
+        .await;
+    assert_eq!(
+        data["trialBalance"],
+        json!({ "balanced": true, "totalDebit": { "amount": "11733.33" } })
     );
 }

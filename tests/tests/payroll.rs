@@ -970,6 +970,52 @@ async fn the_embedded_mode_pays_from_the_employee_subgraphs_events_and_streams_p
             );
         }
     }
+
+    // Bob's exit, recorded in the employee subgraph with a last working day of 15 April
+    // (`employee.left`, or `employee.exit_scheduled` before that day: either records the day),
+    // reaches payroll over the bus: April (30 days) pays him 15/30 (BASIC 2000.00, HRA 800.00,
+    // PENSION 240.00, TAX 20 % of (2800.00 x 12 - 10000.00) / 12 = 393.33), May leaves him out.
+    let last_day = format!("{}-04-15", year());
+    employee
+        .ok(
+            &hr,
+            "mutation($i: RecordEmployeeExitInput!) { recordEmployeeExit(input: $i) { id } }",
+            json!({"i": {"employeeId": ids[1], "lastWorkingDay": last_day, "reason": "RESIGNATION"}}),
+        )
+        .await;
+    let recorded = eventually(std::time::Duration::from_secs(20), || async {
+        #[derive(FromQueryResult)]
+        struct Day {
+            day: String,
+        }
+        Day::find_by_statement(Statement::from_string(
+            app.runtime.db.get_database_backend(),
+            "SELECT CAST(last_working_day AS TEXT) AS day FROM finance_payroll_exits".to_owned(),
+        ))
+        .one(&app.runtime.db)
+        .await
+        .unwrap()
+        .map(|d| d.day)
+    })
+    .await;
+    assert_eq!(recorded.as_deref(), Some(last_day.as_str()));
+    let april = post_run(&app, &company, &format!("{}-04", year()), "apr").await;
+    let slips = slips_of(&app, &company, april["id"].as_str().unwrap()).await;
+    let slip_of = |id: &str| {
+        slips
+            .iter()
+            .find(|slip| slip["employee"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        slip_of(&ids[1]),
+        json!({"employee": ids[1], "gross": "2800.00", "deductions": "633.33", "net": "2166.67",
+            "lines": ["BASIC 2000.00", "HRA 800.00", "PENSION 240.00", "TAX 393.33"]})
+    );
+    assert_eq!(slip_of(&ids[0])["net"], "5166.67");
+    let may = post_run(&app, &company, &format!("{}-05", year()), "may").await;
+    assert_eq!(may["slipCount"], 1);
 }
 
 /// Analytics' labour cost of January (the payroll period of these tests) per person, as HR and
@@ -1195,4 +1241,617 @@ async fn dead_letters(database: &str, group: &str) -> Vec<(String, String, Strin
             )
         })
         .collect()
+}
+
+/// `employee.left` (or `employee.exit_scheduled`, `employee.exit_cancelled`) as the employee
+/// subgraph writes it.
+fn exit_event(
+    tenant: &str,
+    event_type: &str,
+    employee: &str,
+    last_working_day: &str,
+) -> EventEnvelope {
+    event(
+        tenant,
+        event_type,
+        employee,
+        json!({"employee_id": employee, "employee_number": employee, "display_name": employee,
+            "user_id": null, "manager_id": null, "department_id": null,
+            "hired_on": format!("{}-06-01", year() - 1), "last_working_day": last_working_day,
+            "reason": "resignation"}),
+    )
+}
+
+/// Creates, calculates, approves and posts a run of `period`; answers the run.
+async fn post_run(app: &FinanceApp, company: &Company, period: &str, key: &str) -> Value {
+    let run = company.run(app, period).await;
+    for (name, input) in [
+        ("calculatePayrollRun", "PayrollRunInput"),
+        ("approvePayrollRun", "PayrollRunInput"),
+    ] {
+        app.ok(
+            &company.admin,
+            &run_mutation(name, input),
+            json!({"input": {"runId": run}}),
+        )
+        .await;
+    }
+    app.ok(
+        &company.admin,
+        &step_mutation("postPayrollRun", "PayrollRunStepInput"),
+        json!({"input": {"idempotencyKey": key, "runId": run}}),
+    )
+    .await["postPayrollRun"]["run"]
+        .clone()
+}
+
+/// A run's payslips as (employee, gross, deductions, net, [(code, amount)]).
+async fn slips_of(app: &FinanceApp, company: &Company, run: &str) -> Vec<Value> {
+    let query =
+        format!("query($id: ID!) {{ payrollRun(id: $id) {{ payslips {{ {SLIP_FIELDS} }} }} }}");
+    app.ok(&company.admin, &query, json!({"id": run})).await["payrollRun"]["payslips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|slip| {
+            json!({
+                "employee": slip["employeeId"],
+                "gross": slip["gross"]["amount"],
+                "deductions": slip["deductions"]["amount"],
+                "net": slip["net"]["amount"],
+                "lines": slip["lines"].as_array().unwrap().iter()
+                    .map(|l| format!("{} {}", l["code"].as_str().unwrap(), l["amount"]["amount"].as_str().unwrap()))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// A journal entry's lines as sorted (account code, debit, credit).
+async fn entry_lines(
+    app: &FinanceApp,
+    token: &str,
+    entry: &Value,
+) -> (Value, Vec<(String, String, String)>) {
+    let entry = app
+        .ok(
+            token,
+            "query($id: ID!) { journalEntry(id: $id) { source sourceId lines { account { code } debit { amount } credit { amount } } } }",
+            json!({"id": entry}),
+        )
+        .await["journalEntry"]
+        .clone();
+    let mut lines: Vec<(String, String, String)> = entry["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["account"]["code"].as_str().unwrap().to_owned(),
+                l["debit"]["amount"].as_str().unwrap().to_owned(),
+                l["credit"]["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    lines.sort();
+    (
+        json!({"source": entry["source"], "sourceId": entry["sourceId"]}),
+        lines,
+    )
+}
+
+const LOAN_FIELDS: &str = "id employeeId principal { amount currency } instalment { amount } repaid { amount } outstanding { amount } startPeriod state grantEntryId note closedAt repayments { period amount { amount } state reason } schedule { period amount { amount } }";
+const GRANT: &str = "mutation($input: GrantPayrollLoanInput!) { grantPayrollLoan(input: $input) { replayed loan { id employeeId principal { amount currency } instalment { amount } outstanding { amount } startPeriod state grantEntryId } } }";
+
+async fn loan(app: &FinanceApp, company: &Company, id: &str) -> Value {
+    let query = format!("query($id: ID!) {{ payrollLoan(id: $id) {{ {LOAN_FIELDS} }} }}");
+    app.ok(&company.admin, &query, json!({"id": id})).await["payrollLoan"].clone()
+}
+
+#[tokio::test]
+async fn a_loan_is_deducted_on_each_slip_repaid_on_posting_restored_on_cancel_and_closed_at_zero_and_a_leaver_settles_it_in_full(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer).await;
+    feed_people(&app, &company).await;
+    for employee in ["e-alice", "e-bob", "e-dave"] {
+        company.assign(&app, employee).await;
+    }
+    let admin = &company.admin;
+    let t = &company.tenant;
+    let y = year();
+    let jan = format!("{y}-01");
+    let grant = |key: &str, employee: &str, principal: &str, instalment: &str, start: &str| {
+        json!({"input": {"idempotencyKey": key, "employeeId": employee, "principal": principal,
+            "instalment": instalment, "startPeriod": start, "note": "Salary advance"}})
+    };
+
+    // Bad terms, an unknown employee, a bad period, a reader without payroll:admin.
+    for (input, expected) in [
+        (
+            grant("b1", "e-alice", "0", "0", &jan),
+            ("BAD_USER_INPUT", "BAD_LOAN_TERMS"),
+        ),
+        (
+            grant("b2", "e-alice", "100.00", "100.01", &jan),
+            ("BAD_USER_INPUT", "BAD_LOAN_TERMS"),
+        ),
+        (
+            grant("b3", "e-alice", "100.00", "0", &jan),
+            ("BAD_USER_INPUT", "BAD_LOAN_TERMS"),
+        ),
+        (
+            grant("b4", "e-zed", "100.00", "10.00", &jan),
+            ("BAD_USER_INPUT", "PAYROLL_EMPLOYEE_UNKNOWN"),
+        ),
+        (
+            grant("b5", "e-alice", "100.00", "10.00", &format!("{y}-13")),
+            ("BAD_USER_INPUT", "BAD_PAYROLL_PERIOD"),
+        ),
+    ] {
+        assert_eq!(
+            app.refused(admin, GRANT, input.clone()).await,
+            (expected.0.to_owned(), expected.1.to_owned()),
+            "{input}"
+        );
+    }
+    let reader = issuer.token(t, "u-reader", &["payroll:read"]);
+    assert_eq!(
+        app.refused(
+            &reader,
+            GRANT,
+            grant("b6", "e-alice", "100.00", "10.00", &jan)
+        )
+        .await
+        .0,
+        "UNAUTHORIZED_FIELD_OR_TYPE"
+    );
+    let outsider = issuer.token(t, "u-outsider", &["finance:read"]);
+    assert_eq!(
+        app.refused(&outsider, "{ payrollLoans { nodes { id } } }", json!({}))
+            .await
+            .0,
+        "UNAUTHORIZED_FIELD_OR_TYPE"
+    );
+
+    // Alice borrows 1200.00 at 500.00 a month; the same key replays the grant.
+    let granted = app
+        .ok(
+            admin,
+            GRANT,
+            grant("loan-alice", "e-alice", "1200.00", "500.00", &jan),
+        )
+        .await["grantPayrollLoan"]
+        .clone();
+    assert_eq!(granted["replayed"], false);
+    let alice_loan = granted["loan"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        granted["loan"],
+        json!({"id": alice_loan, "employeeId": "e-alice", "principal": {"amount": "1200.00", "currency": "EUR"},
+            "instalment": {"amount": "500.00"}, "outstanding": {"amount": "1200.00"}, "startPeriod": jan,
+            "state": "OPEN", "grantEntryId": granted["loan"]["grantEntryId"]})
+    );
+    let replayed = app
+        .ok(
+            admin,
+            GRANT,
+            grant("loan-alice", "e-alice", "1200.00", "500.00", &jan),
+        )
+        .await["grantPayrollLoan"]
+        .clone();
+    assert_eq!(
+        (replayed["replayed"].clone(), replayed["loan"]["id"].clone()),
+        (json!(true), json!(alice_loan))
+    );
+    assert_eq!(
+        app.refused(
+            admin,
+            GRANT,
+            grant("loan-alice", "e-alice", "1300.00", "500.00", &jan)
+        )
+        .await,
+        ("CONFLICT".into(), "IDEMPOTENCY_KEY_REUSED".into())
+    );
+    // The grant pays the loan out: loans receivable (1300, added to the chart) against the bank.
+    let (source, lines) = entry_lines(&app, admin, &granted["loan"]["grantEntryId"]).await;
+    assert_eq!(
+        source,
+        json!({"source": "PAYROLL_LOAN", "sourceId": alice_loan})
+    );
+    assert_eq!(
+        lines,
+        vec![
+            ("1000".into(), "0.00".into(), "1200.00".into()),
+            ("1300".into(), "1200.00".into(), "0.00".into()),
+        ]
+    );
+
+    // Dave borrows 2000.00 at 300.00, then leaves on 10 January: his final slip settles what it
+    // can of the whole balance, and nobody lends to a leaver beyond their last period.
+    let dave_loan = app
+        .ok(
+            admin,
+            GRANT,
+            grant("loan-dave", "e-dave", "2000.00", "300.00", &jan),
+        )
+        .await["grantPayrollLoan"]["loan"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let left = exit_event(t, "employee.left", "e-dave", &format!("{y}-01-10"));
+    for _ in 0..2 {
+        app.finance.apply_payroll_event(&left).await.unwrap();
+    }
+    assert_eq!(
+        app.refused(
+            admin,
+            GRANT,
+            grant(
+                "loan-dave-2",
+                "e-dave",
+                "100.00",
+                "10.00",
+                &format!("{y}-02")
+            )
+        )
+        .await,
+        ("CONFLICT".into(), "PAYROLL_EMPLOYEE_LEFT".into())
+    );
+
+    // January: Alice's instalment comes off her net (5166.67 - 500.00); Dave, paid 10/31 days,
+    // nets 1241.94 before his loan: all of it goes to the loan (NET_PAY_LIMIT), net 0.
+    let run = company.run(&app, &jan).await;
+    app.ok(
+        admin,
+        &run_mutation("calculatePayrollRun", "PayrollRunInput"),
+        json!({"input": {"runId": run}}),
+    )
+    .await;
+    assert_eq!(
+        slips_of(&app, &company, &run).await,
+        vec![
+            json!({"employee": "e-alice", "gross": "7000.00", "deductions": "2333.33", "net": "4666.67",
+                "lines": ["BASIC 5000.00", "HRA 2000.00", "PENSION 600.00", "TAX 1233.33", "LOAN 500.00"]}),
+            json!({"employee": "e-bob", "gross": "5238.72", "deductions": "1330.11", "net": "3908.61",
+                "lines": ["BASIC 3741.94", "HRA 1496.78", "PENSION 449.03", "TAX 881.08"]}),
+            json!({"employee": "e-dave", "gross": "1505.38", "deductions": "1505.38", "net": "0.00",
+                "lines": ["BASIC 1075.27", "HRA 430.11", "PENSION 129.03", "TAX 134.41", "LOAN 1241.94"]}),
+        ]
+    );
+    // Calculated, not posted: the balance is unchanged, the instalment reserved.
+    let pending = loan(&app, &company, &alice_loan).await;
+    assert_eq!(pending["outstanding"], json!({"amount": "1200.00"}));
+    assert_eq!(
+        pending["repayments"],
+        json!([{"period": jan, "amount": {"amount": "500.00"}, "state": "PENDING", "reason": null}])
+    );
+    assert_eq!(
+        pending["schedule"],
+        json!([{"period": format!("{y}-02"), "amount": {"amount": "500.00"}},
+               {"period": format!("{y}-03"), "amount": {"amount": "200.00"}}])
+    );
+    for (name, input) in [("approvePayrollRun", "PayrollRunInput")] {
+        app.ok(
+            admin,
+            &run_mutation(name, input),
+            json!({"input": {"runId": run}}),
+        )
+        .await;
+    }
+    let posted = app
+        .ok(
+            admin,
+            &step_mutation("postPayrollRun", "PayrollRunStepInput"),
+            json!({"input": {"idempotencyKey": "jan-1", "runId": run}}),
+        )
+        .await["postPayrollRun"]["run"]
+        .clone();
+    // The run's entry stays balanced: Σ earnings 13744.10 = pension 1178.06 + tax 2248.82 +
+    // loans receivable 1741.94 (500.00 + 1241.94) + net pay 8575.28.
+    let (_, lines) = entry_lines(&app, admin, &posted["entryId"]).await;
+    assert_eq!(
+        lines,
+        vec![
+            ("1300".into(), "0.00".into(), "1741.94".into()),
+            ("2300".into(), "0.00".into(), "8575.28".into()),
+            ("2400".into(), "0.00".into(), "1178.06".into()),
+            ("2500".into(), "0.00".into(), "2248.82".into()),
+            ("6100".into(), "13744.10".into(), "0.00".into()),
+        ]
+    );
+    let after_post = loan(&app, &company, &alice_loan).await;
+    assert_eq!(
+        (
+            after_post["outstanding"].clone(),
+            after_post["repaid"].clone(),
+            after_post["repayments"][0]["state"].clone()
+        ),
+        (
+            json!({"amount": "700.00"}),
+            json!({"amount": "500.00"}),
+            json!("POSTED")
+        )
+    );
+    let dave = loan(&app, &company, &dave_loan).await;
+    assert_eq!(
+        (
+            dave["outstanding"].clone(),
+            dave["state"].clone(),
+            dave["schedule"].clone(),
+            dave["repayments"].clone()
+        ),
+        (
+            json!({"amount": "758.06"}),
+            json!("OPEN"),
+            json!([]),
+            json!([{"period": jan, "amount": {"amount": "1241.94"}, "state": "POSTED", "reason": "NET_PAY_LIMIT"}])
+        )
+    );
+
+    // Cancelling the posted run reverses its entry and restores the balance.
+    app.ok(
+        admin,
+        &step_mutation("cancelPayrollRun", "PayrollRunStepInput"),
+        json!({"input": {"idempotencyKey": "jan-cancel", "runId": run}}),
+    )
+    .await;
+    let restored = loan(&app, &company, &alice_loan).await;
+    assert_eq!(
+        (
+            restored["outstanding"].clone(),
+            restored["repayments"][0]["state"].clone()
+        ),
+        (json!({"amount": "1200.00"}), json!("CANCELLED"))
+    );
+
+    // January again, then February (Dave, gone, is left out) and March: 500 + 500 + 200.
+    let jan_again = post_run(&app, &company, &jan, "jan-2").await;
+    // Paying it transfers each net pay but Dave's 0.00 (a bank refuses a transfer of 0).
+    let pay = "mutation($input: PayPayrollRunInput!) { payPayrollRun(input: $input) { run { bankFile { content } } } }";
+    let csv = app
+        .ok(admin, pay, json!({"input": {"idempotencyKey": "jan-pay", "runId": jan_again["id"], "format": "CSV"}}))
+        .await["payPayrollRun"]["run"]["bankFile"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paid: Vec<(String, String)> = csv
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[1].to_owned(), fields[3].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        paid,
+        vec![
+            ("e-alice".to_owned(), "4666.67".to_owned()),
+            ("e-bob".to_owned(), "3908.61".to_owned())
+        ]
+    );
+    let feb = post_run(&app, &company, &format!("{y}-02"), "feb").await;
+    // Carol has no structure (reported as ever); Dave is not even reported.
+    assert_eq!(feb["slipCount"], 2);
+    assert_eq!(feb["failures"][0]["employeeId"], "e-carol");
+    assert_eq!(feb["failures"].as_array().unwrap().len(), 1);
+    let march = post_run(&app, &company, &format!("{y}-03"), "mar").await;
+    let march_slips = slips_of(&app, &company, march["id"].as_str().unwrap()).await;
+    assert_eq!(
+        march_slips[0],
+        json!({"employee": "e-alice", "gross": "7000.00", "deductions": "2033.33", "net": "4966.67",
+            "lines": ["BASIC 5000.00", "HRA 2000.00", "PENSION 600.00", "TAX 1233.33", "LOAN 200.00"]})
+    );
+    let closed = loan(&app, &company, &alice_loan).await;
+    assert_eq!(
+        (
+            closed["outstanding"].clone(),
+            closed["repaid"].clone(),
+            closed["state"].clone(),
+            closed["schedule"].clone()
+        ),
+        (
+            json!({"amount": "0.00"}),
+            json!({"amount": "1200.00"}),
+            json!("CLOSED"),
+            json!([])
+        )
+    );
+    assert!(closed["closedAt"].is_string(), "{closed}");
+    let history: Vec<(String, String, String)> = closed["repayments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["period"].as_str().unwrap().to_owned(),
+                r["amount"]["amount"].as_str().unwrap().to_owned(),
+                r["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (jan.clone(), "500.00".into(), "CANCELLED".into()),
+            (jan.clone(), "500.00".into(), "POSTED".into()),
+            (format!("{y}-02"), "500.00".into(), "POSTED".into()),
+            (format!("{y}-03"), "200.00".into(), "POSTED".into()),
+        ]
+    );
+    // April: the loan is closed, nothing more is deducted.
+    let april = company.run(&app, &format!("{y}-04")).await;
+    app.ok(
+        admin,
+        &run_mutation("calculatePayrollRun", "PayrollRunInput"),
+        json!({"input": {"runId": april}}),
+    )
+    .await;
+    assert_eq!(
+        slips_of(&app, &company, &april).await[0]["lines"],
+        json!([
+            "BASIC 5000.00",
+            "HRA 2000.00",
+            "PENSION 600.00",
+            "TAX 1233.33"
+        ])
+    );
+
+    // The loans as a Relay connection, in the order granted.
+    let page = app
+        .ok(admin, "query($after: String) { payrollLoans(first: 1, after: $after) { nodes { employeeId } pageInfo { hasNextPage endCursor } } }", json!({"after": null}))
+        .await["payrollLoans"]
+        .clone();
+    assert_eq!(page["nodes"], json!([{"employeeId": "e-alice"}]));
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    let next = app
+        .ok(admin, "query($after: String) { payrollLoans(first: 1, after: $after) { nodes { employeeId } pageInfo { hasNextPage } } }", json!({"after": page["pageInfo"]["endCursor"]}))
+        .await["payrollLoans"]
+        .clone();
+    assert_eq!(
+        next,
+        json!({"nodes": [{"employeeId": "e-dave"}], "pageInfo": {"hasNextPage": false}})
+    );
+    let daves = app
+        .ok(
+            admin,
+            "query($e: ID) { payrollLoans(employeeId: $e) { nodes { id } } }",
+            json!({"e": "e-dave"}),
+        )
+        .await["payrollLoans"]["nodes"]
+        .clone();
+    assert_eq!(daves, json!([{"id": dave_loan}]));
+
+    // Loan amounts are sealed at rest.
+    for table in ["finance_payroll_loans", "finance_payroll_loan_repayments"] {
+        let rows = raw_rows(&app, table, t).await;
+        assert!(!rows.is_empty(), "{table}");
+        for row in &rows {
+            for secret in ["120000", "1200.00", "124194", "1241.94"] {
+                assert!(
+                    !row.contains(secret),
+                    "{table} holds `{secret}` in clear: {row}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_leaver_reaches_payroll_through_kafka_once_is_paid_pro_rata_and_left_out_of_later_periods(
+) {
+    // A broker of this test's own, with finance's consumers reading it.
+    let (_broker, brokers) = erp_tests::broker::private_broker();
+    let issuer = TestIssuer::start().await;
+    let mut runtime =
+        erp_tests::runtime(&issuer, erp_tests::Backends::RealWithKafka(brokers.clone())).await;
+    runtime.config.service = "finance".into();
+    let app = FinanceApp::serve(runtime, erp_finance::FinanceOptions::default()).await;
+    let company = Company::open(&app, &issuer).await;
+    feed_people(&app, &company).await;
+    for employee in ["e-alice", "e-bob", "e-dave"] {
+        company.assign(&app, employee).await;
+    }
+    let t = &company.tenant;
+    let y = year();
+
+    // Dave leaves on 10 January (delivered twice: the second delivery changes nothing); Bob's
+    // exit on 20 April is scheduled then cancelled; Alice's is scheduled for 15 April.
+    let bus = KafkaBus::new(KafkaConfig::new(brokers)).unwrap();
+    let dave_left = exit_event(t, "employee.left", "e-dave", &format!("{y}-01-10"));
+    let events = [
+        dave_left.clone(),
+        dave_left.clone(),
+        exit_event(t, "employee.exit_scheduled", "e-bob", &format!("{y}-04-20")),
+        exit_event(t, "employee.exit_cancelled", "e-bob", &format!("{y}-04-20")),
+        exit_event(
+            t,
+            "employee.exit_scheduled",
+            "e-alice",
+            &format!("{y}-04-15"),
+        ),
+    ];
+    for event in &events {
+        bus.publish("erp.employee.events", event).await.unwrap();
+    }
+    #[derive(FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+    let handled = || async {
+        Count::find_by_statement(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM finance_inbox WHERE consumer_group = 'erp.finance.payroll' AND tenant_id = $1",
+            [t.as_str().into()],
+        ))
+        .one(&app.runtime.db)
+        .await
+        .unwrap()
+        .map(|c| c.n)
+        .unwrap_or(0)
+    };
+    let all = eventually(std::time::Duration::from_secs(60), || async {
+        (handled().await == 4).then_some(())
+    })
+    .await;
+    assert!(
+        all.is_some(),
+        "the consumer handled {} events",
+        handled().await
+    );
+    // Once each: the redelivered event is in the inbox once; the cancelled exit is gone.
+    let exits = raw_rows(&app, "finance_payroll_exits", t).await;
+    let mut recorded: Vec<(String, String, String)> = exits
+        .iter()
+        .map(|row| {
+            let row: Value = serde_json::from_str(row).unwrap();
+            (
+                row["employee_id"].as_str().unwrap().to_owned(),
+                row["last_working_day"].as_str().unwrap().to_owned(),
+                row["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    recorded.sort();
+    assert_eq!(
+        recorded,
+        vec![
+            ("e-alice".into(), format!("{y}-04-15"), "scheduled".into()),
+            ("e-dave".into(), format!("{y}-01-10"), "left".into()),
+        ]
+    );
+
+    // January: Dave paid 10 of 31 calendar days: base 3333.33 x 10/31, BASIC 1075.27, HRA 40 %
+    // 430.11, PENSION 12 % 129.03, TAX 20 % of (1505.38 x 12 - 10000.00) / 12 = 134.41.
+    let jan = post_run(&app, &company, &format!("{y}-01"), "jan").await;
+    let slips = slips_of(&app, &company, jan["id"].as_str().unwrap()).await;
+    assert_eq!(
+        slips[2],
+        json!({"employee": "e-dave", "gross": "1505.38", "deductions": "263.44", "net": "1241.94",
+            "lines": ["BASIC 1075.27", "HRA 430.11", "PENSION 129.03", "TAX 134.41"]})
+    );
+    assert_eq!(slips[0]["net"], "5166.67");
+    // February: Dave is left out (Carol, without a structure, is reported as ever).
+    let feb = post_run(&app, &company, &format!("{y}-02"), "feb").await;
+    assert_eq!(feb["slipCount"], 2);
+    assert_eq!(
+        feb["failures"],
+        json!([{"employeeId": "e-carol", "reason": "MISSING_STRUCTURE", "message": "no salary structure is assigned on the period's end"}])
+    );
+    // April (30 days): Bob's cancelled exit pays him the whole month; Alice, leaving on the
+    // 15th, is paid 15/30: BASIC 2500.00, HRA 1000.00, PENSION 300.00, TAX 20 % of
+    // (3500.00 x 12 - 10000.00) / 12 = 533.33.
+    let april = post_run(&app, &company, &format!("{y}-04"), "apr").await;
+    assert_eq!(
+        slips_of(&app, &company, april["id"].as_str().unwrap()).await,
+        vec![
+            json!({"employee": "e-alice", "gross": "3500.00", "deductions": "833.33", "net": "2666.67",
+                "lines": ["BASIC 2500.00", "HRA 1000.00", "PENSION 300.00", "TAX 533.33"]}),
+            json!({"employee": "e-bob", "gross": "5600.00", "deductions": "1433.33", "net": "4166.67",
+                "lines": ["BASIC 4000.00", "HRA 1600.00", "PENSION 480.00", "TAX 953.33"]}),
+        ]
+    );
+    // May: both leavers are out; only Bob is paid.
+    let may = post_run(&app, &company, &format!("{y}-05"), "may").await;
+    assert_eq!(may["slipCount"], 1);
 }

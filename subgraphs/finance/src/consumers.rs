@@ -7,7 +7,8 @@
 //! - `erp.finance.assets` reads `erp.ops.events`: depreciation lines and disposals become
 //!   journal entries.
 //! - `erp.finance.payroll` reads `erp.employee.events`: hires, compensation (sealed in transit,
-//!   re-sealed under finance's keys), leave types and approved leave become payroll's facts.
+//!   re-sealed under finance's keys), leave types, approved leave and exits (the leaver's last
+//!   working day: scheduled, in effect, or cancelled) become payroll's facts.
 
 use erp_kit::db::WriteTransaction;
 use erp_kit::events::{

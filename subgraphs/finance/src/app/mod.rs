@@ -13,6 +13,7 @@ pub mod documents;
 pub mod expenses;
 pub mod ledger;
 pub mod payroll;
+pub mod payroll_loans;
 pub mod queries;
 pub mod reports;
 pub mod setup;

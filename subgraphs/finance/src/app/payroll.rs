@@ -23,17 +23,19 @@ use super::{new_id, Actor, Finance, Outcome};
 use crate::domain::ledger::{AccountKind, AccountRole, ProposedLine, Side};
 use crate::domain::money::{parse_decimal, Currency, Money, Percent};
 use crate::domain::payroll::{
-    bank_file, check_slabs, check_structure, compute_slip, is_input, run_transition,
+    bank_file, check_slabs, check_structure, compute_slip, employed_days, is_input, run_transition,
     BankFileFormat, BankPayment, Component, ComponentKind, ComponentRule, Period, RunAction,
     RunState, Slip, SlipFailure, SlipInputs, TaxSlab,
 };
 use crate::domain::payroll_formula::Expr;
+use crate::domain::payroll_loans::{deduct_loans, instalment_due, LoanDue};
 use crate::domain::{parse_optional_text, parse_text, FinanceViolation};
 use crate::events;
 use crate::store::entities::account;
 use crate::store::entities::payroll::{
-    additional, assignment, component, failure, leave, leave_type, open_period, person, run,
-    settings as payroll_settings, slip, structure, structure_component, tax_slab,
+    additional, assignment, component, exit, failure, leave, leave_type, loan_repayment,
+    open_period, person, run, settings as payroll_settings, slip, structure, structure_component,
+    tax_slab,
 };
 use crate::store::expenses as people_store;
 use crate::store::ledger as ledger_store;
@@ -43,6 +45,8 @@ const SLIPS: &str = "finance_payroll_slips";
 const RUNS: &str = "finance_payroll_runs";
 const PEOPLE: &str = "finance_payroll_people";
 const ADDITIONAL: &str = "finance_payroll_additional";
+pub(super) const LOANS: &str = "finance_payroll_loans";
+pub(super) const REPAYMENTS: &str = "finance_payroll_loan_repayments";
 
 /// How a component's amount is computed, as requested.
 #[derive(Debug, Clone)]
@@ -237,6 +241,10 @@ struct PayrollFact {
     end_date: Option<NaiveDate>,
     #[serde(default)]
     days: Option<serde_json::Number>,
+    #[serde(default)]
+    last_working_day: Option<NaiveDate>,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// The pay facts sealed in transit in `employee.compensation_changed`.
@@ -257,6 +265,9 @@ pub const PAYROLL_INPUTS: &[&str] = &[
     "leave.type_created",
     "leave.approved",
     "leave.cancelled",
+    "employee.exit_scheduled",
+    "employee.left",
+    "employee.exit_cancelled",
 ];
 
 fn progress_channel(tenant: &TenantId, run_id: &str) -> String {
@@ -316,7 +327,7 @@ impl Finance {
 
     /// Makes sure the tenant's data and index keys exist, through the pool and outside any
     /// write transaction (on SQLite a first key created inside one would wait on its own lock).
-    async fn ensure_payroll_keys(&self, tenant: &TenantId) -> ApiResult<()> {
+    pub(super) async fn ensure_payroll_keys(&self, tenant: &TenantId) -> ApiResult<()> {
         self.cipher.blind_index(tenant, "warm-up", "").await?;
         self.cipher
             .encrypt(tenant, "finance_data_keys", "warm-up", "warm-up", "")
@@ -324,7 +335,7 @@ impl Finance {
         Ok(())
     }
 
-    async fn seal(
+    pub(super) async fn seal(
         &self,
         tenant: &TenantId,
         table: &str,
@@ -335,7 +346,7 @@ impl Finance {
         self.cipher.encrypt(tenant, table, column, row, value).await
     }
 
-    async fn open(
+    pub(super) async fn open(
         &self,
         tenant: &TenantId,
         table: &str,
@@ -423,8 +434,11 @@ impl Finance {
     }
 
     /// `employee.hired`, `employee.compensation_changed` (its pay facts sealed in transit,
-    /// re-sealed under finance's keys), `leave.type_created`, `leave.approved` and
-    /// `leave.cancelled`; other events are ignored. Applying an event twice changes nothing.
+    /// re-sealed under finance's keys), `leave.type_created`, `leave.approved`,
+    /// `leave.cancelled`, and the exits: `employee.exit_scheduled` and `employee.left` record
+    /// the leaver's last working day (scheduled, then in effect), `employee.exit_cancelled`
+    /// forgets a scheduled one (an exit in effect is never cancelled). Other events are
+    /// ignored. Applying an event twice changes nothing.
     pub async fn apply_payroll_event_in<C: sea_orm::ConnectionTrait>(
         &self,
         txn: &C,
@@ -526,6 +540,31 @@ impl Finance {
             "leave.cancelled" => {
                 let request = fact.request_id.ok_or_else(|| missing("request_id"))?;
                 store::delete_leave(txn, &tenant, &request).await?;
+            }
+            "employee.exit_scheduled" | "employee.left" => {
+                let state = if event.event_type == "employee.left" {
+                    "left"
+                } else {
+                    "scheduled"
+                };
+                store::upsert_exit(
+                    txn,
+                    exit::Model {
+                        tenant_id: tenant.as_str().to_owned(),
+                        employee_id: fact.employee_id.ok_or_else(|| missing("employee_id"))?,
+                        last_working_day: fact
+                            .last_working_day
+                            .ok_or_else(|| missing("last_working_day"))?,
+                        state: state.into(),
+                        reason: fact.reason.unwrap_or_default(),
+                        updated_at: chrono::Utc::now(),
+                    },
+                )
+                .await?;
+            }
+            "employee.exit_cancelled" => {
+                let employee = fact.employee_id.ok_or_else(|| missing("employee_id"))?;
+                store::delete_scheduled_exit(txn, &tenant, &employee).await?;
             }
             _ => {}
         }
@@ -981,8 +1020,23 @@ impl Finance {
             }
         }
 
+        // Leavers' last working days: a regular run pays a leaver pro rata in the period of
+        // that day and leaves them out of later periods.
+        let exits: HashMap<String, NaiveDate> = store::exits(db, &tenant)
+            .await?
+            .into_iter()
+            .map(|row| (row.employee_id, row.last_working_day))
+            .collect();
+        // The loans a regular run deducts, with what each still owes net of what posted runs
+        // repaid and other open runs reserved.
+        let loans = match run_type {
+            RunType::Regular => self.loans_due(&tenant, &run.id, &period).await?,
+            RunType::OffCycle => BTreeMap::new(),
+        };
+
         // Who is paid: a regular run pays everyone assigned or known and hired by the period's
-        // end; an off-cycle run those with additional salary of its type.
+        // end, who has not left before the period began; an off-cycle run those with
+        // additional salary of its type.
         let mut employees: Vec<String> = match run_type {
             RunType::Regular => {
                 let mut all: Vec<String> = assigned.keys().cloned().collect();
@@ -998,10 +1052,14 @@ impl Finance {
         };
         employees.sort();
         employees.dedup();
+        if run_type == RunType::Regular {
+            employees.retain(|e| employed_days(&period, exits.get(e).copied()).is_some());
+        }
 
         let total = employees.len() as i64;
         let mut slips = Vec::with_capacity(employees.len());
         let mut failures = Vec::new();
+        let mut repayments: Vec<loan_repayment::Model> = Vec::new();
         let mut totals = RunTotals::default();
         let now = chrono::Utc::now();
         let fail = |employee: &str, reason: SlipFailure, message: String| failure::Model {
@@ -1077,22 +1135,64 @@ impl Finance {
             let bank_account = self
                 .open(&tenant, PEOPLE, "bank_account", employee, bank_sealed)
                 .await?;
+            let last_working_day = exits.get(employee).copied();
             let inputs = SlipInputs {
                 annual_salary,
                 days_in_period: period.days(),
+                days_employed: employed_days(&period, last_working_day).unwrap_or(0),
                 lwp_milli_days: lwp.get(employee).copied().unwrap_or(0),
                 additional: additional.get(employee).cloned().unwrap_or_default(),
             };
-            let slip = match compute_slip(structure, &slabs, &inputs) {
+            let mut slip = match compute_slip(structure, &slabs, &inputs) {
                 Ok(slip) => slip,
                 Err((reason, message)) => {
                     failures.push(fail(employee, reason, message));
                     continue;
                 }
             };
+            // Loans come last, each cut to the net pay left; a leaver's final slip takes
+            // the whole balance.
+            let final_settlement = last_working_day.is_some_and(|day| day <= period.ends_on);
+            let mut loan_accounts: HashMap<String, String> = HashMap::new();
+            if let Some(owed) = loans.get(employee) {
+                let dues: Vec<LoanDue> = owed
+                    .iter()
+                    .map(|(loan, instalment, outstanding)| LoanDue {
+                        loan_id: loan.id.clone(),
+                        due: instalment_due(*instalment, *outstanding, final_settlement),
+                    })
+                    .filter(|due| due.due > 0)
+                    .collect();
+                for deducted in deduct_loans(&mut slip, &dues) {
+                    let row_key = format!("{}:{}", deducted.loan_id, run.id);
+                    repayments.push(loan_repayment::Model {
+                        loan_id: deducted.loan_id.clone(),
+                        run_id: run.id.clone(),
+                        tenant_id: tenant.as_str().to_owned(),
+                        employee_id: employee.clone(),
+                        period: run.period.clone(),
+                        amount_sealed: self
+                            .seal(
+                                &tenant,
+                                REPAYMENTS,
+                                "amount",
+                                &row_key,
+                                &deducted.amount.to_string(),
+                            )
+                            .await?,
+                        reason: deducted.reason.map(str::to_owned),
+                        state: "pending".into(),
+                        created_at: now,
+                    });
+                }
+                for (loan, _, _) in owed {
+                    loan_accounts.insert(loan.id.clone(), loan.account_id.clone());
+                }
+            }
             for line in &slip.lines {
                 let account = accounts
                     .get(&line.component_id)
+                    .or_else(|| loan_accounts.get(&line.component_id))
                     .cloned()
                     .ok_or_else(|| ApiError::internal("a slip line's component vanished"))?;
                 let entry = totals
@@ -1168,6 +1268,7 @@ impl Finance {
             store::clear_run(txn, &tenant, &run.id).await?;
             store::insert_slips(txn, std::mem::take(&mut slips)).await?;
             store::insert_failures(txn, std::mem::take(&mut failures)).await?;
+            store::insert_repayments(txn, std::mem::take(&mut repayments)).await?;
             Ok(())
         })
         .await?;
@@ -1302,6 +1403,9 @@ impl Finance {
                     )
                     .await?;
                     store::set_slips_state(txn, &tenant, &run.id, "submitted").await?;
+                    // The loans' balances go down now (and a loan repaid in full closes).
+                    store::set_repayments_state(txn, &tenant, &run.id, "posted").await?;
+                    self.refresh_loans_of_run(txn, &tenant, &run.id).await?;
                     // Payslips become visible now; their events leave the outbox after commit.
                     let slips = store::slips_of_run(txn, &tenant, &run.id).await?;
                     let published = slips
@@ -1388,22 +1492,26 @@ impl Finance {
                         .ok_or_else(|| ApiError::NotFound("payroll run".into()))?;
                     run_transition(stored_state(&run)?, RunAction::Pay)?;
                     let currency = Currency::parse(&run.currency)?;
-                    let bank = bank_account_id
-                        .clone()
-                        .unwrap_or_else(|| settings.default_bank_account_id.clone());
-                    let bank_row = match ledger_store::account(txn, &tenant, &bank).await? {
-                        Some(row) if row.role == AccountRole::Bank.as_str() => row,
-                        Some(_) => {
-                            return Err(ApiError::bad_input("bankAccountId", "not a bank account"))
-                        }
-                        None => return Err(FinanceViolation::AccountNotFound(bank).into()),
-                    };
+                    let bank_row = self
+                        .payroll_bank_account(
+                            txn,
+                            &tenant,
+                            bank_account_id.clone(),
+                            &settings.default_bank_account_id,
+                        )
+                        .await?;
+                    let bank = bank_row.id.clone();
                     let date = date.unwrap_or_else(super::today);
                     let slips = store::slips_of_run(txn, &tenant, &run.id).await?;
                     let mut payments = Vec::with_capacity(slips.len());
                     let mut total = 0i64;
                     for slip in &slips {
                         let open = self.open_slip(&tenant, slip.clone(), &run.currency).await?;
+                        // A slip whose net pay went to a loan in full has nothing to transfer
+                        // (a bank refuses a transfer of 0).
+                        if open.slip.net == 0 {
+                            continue;
+                        }
                         total += open.slip.net;
                         payments.push(BankPayment {
                             end_to_end_id: slip.id.clone(),
@@ -1533,6 +1641,9 @@ impl Finance {
                     )
                     .await?;
                     store::set_slips_state(txn, &tenant, &run.id, "cancelled").await?;
+                    // The run's loan repayments no longer count: the balances are restored.
+                    store::set_repayments_state(txn, &tenant, &run.id, "cancelled").await?;
+                    self.refresh_loans_of_run(txn, &tenant, &run.id).await?;
                     store::release_period(txn, &tenant, &run.id).await?;
                     if let Some(reversal) = &reversal {
                         // Analytics' cost facts of the run's slips go back to 0.
@@ -1672,31 +1783,15 @@ impl Finance {
             return Ok(settings.payable_account_id);
         }
         let now = chrono::Utc::now();
-        let existing = ledger_store::all_accounts(txn, tenant)
-            .await?
-            .into_iter()
-            .find(|a| a.code == "2300");
-        let id = match existing {
-            Some(account) if account.kind == AccountKind::Liability.as_str() => account.id,
-            Some(_) => return Err(FinanceViolation::BadCode("account 2300").into()),
-            None => {
-                let id = new_id();
-                ledger_store::insert_account(
-                    txn,
-                    account::Model {
-                        id: id.clone(),
-                        tenant_id: tenant.as_str().to_owned(),
-                        code: "2300".into(),
-                        name: "Payroll payable".into(),
-                        kind: AccountKind::Liability.as_str().into(),
-                        role: AccountRole::General.as_str().into(),
-                        created_at: now,
-                    },
-                )
-                .await?;
-                id
-            }
-        };
+        let id = self
+            .payroll_account(
+                txn,
+                tenant,
+                "2300",
+                "Payroll payable",
+                AccountKind::Liability,
+            )
+            .await?;
         store::insert_settings(
             txn,
             payroll_settings::Model {
@@ -1707,6 +1802,61 @@ impl Finance {
         )
         .await?;
         Ok(id)
+    }
+
+    /// The chart's account `code` payroll posts to, added to the chart (a general account of
+    /// `kind`) the first time it is needed, so tenants set up before payroll used it get it
+    /// too; a `code` of another kind is refused.
+    pub(super) async fn payroll_account<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        code: &'static str,
+        name: &str,
+        kind: AccountKind,
+    ) -> ApiResult<String> {
+        let existing = ledger_store::all_accounts(txn, tenant)
+            .await?
+            .into_iter()
+            .find(|a| a.code == code);
+        match existing {
+            Some(account) if account.kind == kind.as_str() => Ok(account.id),
+            Some(_) => Err(FinanceViolation::BadCode(code).into()),
+            None => {
+                let id = new_id();
+                ledger_store::insert_account(
+                    txn,
+                    account::Model {
+                        id: id.clone(),
+                        tenant_id: tenant.as_str().to_owned(),
+                        code: code.into(),
+                        name: name.into(),
+                        kind: kind.as_str().into(),
+                        role: AccountRole::General.as_str().into(),
+                        created_at: chrono::Utc::now(),
+                    },
+                )
+                .await?;
+                Ok(id)
+            }
+        }
+    }
+
+    /// The bank account a payroll payment leaves from: the one given, else the settings'
+    /// default; BAD_USER_INPUT when it is not a bank account.
+    pub(super) async fn payroll_bank_account<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        given: Option<String>,
+        default: &str,
+    ) -> ApiResult<account::Model> {
+        let bank = given.unwrap_or_else(|| default.to_owned());
+        match ledger_store::account(txn, tenant, &bank).await? {
+            Some(row) if row.role == AccountRole::Bank.as_str() => Ok(row),
+            Some(_) => Err(ApiError::bad_input("bankAccountId", "not a bank account")),
+            None => Err(FinanceViolation::AccountNotFound(bank).into()),
+        }
     }
 
     // --- Reads ------------------------------------------------------------------------------

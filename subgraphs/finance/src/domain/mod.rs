@@ -14,6 +14,7 @@ pub mod money;
 pub mod payment;
 pub mod payroll;
 pub mod payroll_formula;
+pub mod payroll_loans;
 pub mod period;
 pub mod tax;
 
@@ -139,6 +140,12 @@ erp_kit::reasons! {
         PAYROLL_SELF_APPROVAL => Forbidden,
         /// The run has no payslip to approve, post or pay.
         PAYROLL_RUN_EMPTY => Conflict,
+        /// A loan's principal and instalment are above zero, the instalment at most the principal.
+        BAD_LOAN_TERMS => BadUserInput,
+        /// Payroll knows no compensation for the employee (from the employee subgraph's events).
+        PAYROLL_EMPLOYEE_UNKNOWN => BadUserInput,
+        /// The employee leaves (or has left) before the loan's first instalment would be deducted.
+        PAYROLL_EMPLOYEE_LEFT => Conflict,
     }
 }
 
@@ -252,6 +259,12 @@ pub enum FinanceViolation {
     PayrollPeriodPosted,
     PayrollSelfApproval,
     PayrollRunEmpty,
+    BadLoanTerms {
+        field: &'static str,
+        why: &'static str,
+    },
+    PayrollEmployeeUnknown,
+    PayrollEmployeeLeft(chrono::NaiveDate),
 }
 
 impl RuleViolation for FinanceViolation {
@@ -315,6 +328,9 @@ impl RuleViolation for FinanceViolation {
             V::PayrollPeriodPosted => reasons::PAYROLL_PERIOD_POSTED,
             V::PayrollSelfApproval => reasons::PAYROLL_SELF_APPROVAL,
             V::PayrollRunEmpty => reasons::PAYROLL_RUN_EMPTY,
+            V::BadLoanTerms { .. } => reasons::BAD_LOAN_TERMS,
+            V::PayrollEmployeeUnknown => reasons::PAYROLL_EMPLOYEE_UNKNOWN,
+            V::PayrollEmployeeLeft(_) => reasons::PAYROLL_EMPLOYEE_LEFT,
         }
     }
 
@@ -468,6 +484,13 @@ impl RuleViolation for FinanceViolation {
                 "the approver has a payslip in this run: nobody approves their own pay".into()
             }
             V::PayrollRunEmpty => "the run has no payslip".into(),
+            V::BadLoanTerms { why, .. } => format!("the loan's terms are invalid: {why}"),
+            V::PayrollEmployeeUnknown => {
+                "payroll knows no compensation for this employee".into()
+            }
+            V::PayrollEmployeeLeft(day) => format!(
+                "the employee's last working day ({day}) comes before the loan's first instalment"
+            ),
         }
     }
 
@@ -479,6 +502,8 @@ impl RuleViolation for FinanceViolation {
             | FinanceViolation::UnknownFormulaInput(_)
             | FinanceViolation::FormulaDivisionByZero => Some("formula"),
             FinanceViolation::BadPayrollPeriod(_) => Some("period"),
+            FinanceViolation::BadLoanTerms { field, .. } => Some(field),
+            FinanceViolation::PayrollEmployeeUnknown => Some("employeeId"),
             FinanceViolation::BadIdempotencyKey | FinanceViolation::IdempotencyKeyReused => {
                 Some("idempotencyKey")
             }

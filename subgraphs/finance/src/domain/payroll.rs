@@ -4,6 +4,16 @@
 //! the same slip), the run's life cycle and the monthly period.
 //!
 //! Invariant F11: every slip has gross - deductions = net, computed here once.
+//!
+//! Final settlement (proration rule, calendar days): a leaver is employed in the period holding
+//! their last working day for E = the calendar days from the period's first day to the last
+//! working day, inclusive, out of the period's D calendar days. Their slip is computed with
+//! `base` = annual / 12 x E / D, `days_in_period` = E and `days_worked` = E - lwp_days, and
+//! each FIXED earning of the structure paid x E / D (rounded half away from zero to minor
+//! units). Everything derived follows (percentages of prorated components, formulas over them,
+//! income tax on the annualised prorated gross); fixed deductions and additional salary are
+//! taken and paid in full. `base * days_worked / days_in_period` thus pays annual / 12 x
+//! (E - lwp) / D. Later periods' regular runs leave the leaver out ([`employed_days`]).
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -16,9 +26,12 @@ use super::FinanceViolation;
 pub const INPUTS: &[(&str, &str)] = &[
     (
         "base",
-        "the monthly base salary (the annual salary / 12), in minor units",
+        "the monthly base salary (the annual salary / 12; for a leaver in their last period, x days employed / calendar days of the period), in minor units",
     ),
-    ("days_in_period", "calendar days of the period"),
+    (
+        "days_in_period",
+        "calendar days of the period the employee is employed (all of them, unless they leave in it)",
+    ),
     ("days_worked", "days_in_period - lwp_days"),
     (
         "lwp_days",
@@ -166,7 +179,11 @@ pub fn annual_tax(slabs: &[TaxSlab], income: i128) -> i128 {
 pub struct SlipInputs {
     /// The annual salary, in minor units.
     pub annual_salary: i64,
+    /// Calendar days of the period.
     pub days_in_period: i64,
+    /// Calendar days of the period the employee is employed: `days_in_period` unless they
+    /// leave in it ([`employed_days`]).
+    pub days_employed: i64,
     /// Approved leave without pay in the period, in thousandths of a day.
     pub lwp_milli_days: i64,
     /// Additional salary for the period: (component, amount in minor units).
@@ -255,9 +272,19 @@ pub fn compute_slip(
             },
         )
     };
-    let base = round_div(i128::from(inputs.annual_salary) * SCALE, 12);
+    let period_days = i128::from(inputs.days_in_period.max(1));
+    let employed = i128::from(inputs.days_employed).clamp(0, period_days);
+    // A leaver's last period pays employed / period days of each base amount.
+    let prorate = |amount: i128| {
+        if employed == period_days {
+            amount
+        } else {
+            round_div(amount * employed, period_days)
+        }
+    };
+    let base = prorate(round_div(i128::from(inputs.annual_salary) * SCALE, 12));
     let lwp = round_div(i128::from(inputs.lwp_milli_days) * SCALE, 1000);
-    let days = i128::from(inputs.days_in_period) * SCALE;
+    let days = employed * SCALE;
     let mut lines: Vec<SlipLine> = Vec::with_capacity(structure.len() + inputs.additional.len());
     let mut gross = 0i128;
     let amount_of = |lines: &[SlipLine], code: &str| {
@@ -268,6 +295,9 @@ pub fn compute_slip(
     };
     for component in structure {
         let amount: i128 = match &component.rule {
+            ComponentRule::Fixed(minor) if component.kind == ComponentKind::Earning => {
+                prorate(i128::from(*minor))
+            }
             ComponentRule::Fixed(minor) => i128::from(*minor),
             ComponentRule::Percent { of, ppm } => {
                 let of = amount_of(&lines, of).unwrap_or(0) / SCALE;
@@ -379,6 +409,25 @@ impl Period {
 
     pub fn days(&self) -> i64 {
         (self.ends_on - self.starts_on).num_days() + 1
+    }
+
+    /// The month after this one.
+    pub fn next(&self) -> Option<Self> {
+        let first = self.ends_on.succ_opt()?;
+        Self::parse(&format!("{:04}-{:02}", first.year(), first.month())).ok()
+    }
+}
+
+/// The calendar days of `period` an employee whose last working day is `last_working_day`
+/// (none: not leaving) is employed: all of them when they leave after it, the days up to and
+/// including the last working day when it falls in it, `None` when they left before it
+/// began (a regular run of the period leaves them out).
+pub fn employed_days(period: &Period, last_working_day: Option<NaiveDate>) -> Option<i64> {
+    match last_working_day {
+        None => Some(period.days()),
+        Some(day) if day < period.starts_on => None,
+        Some(day) if day >= period.ends_on => Some(period.days()),
+        Some(day) => Some((day - period.starts_on).num_days() + 1),
     }
 }
 
@@ -650,6 +699,7 @@ mod tests {
         let inputs = SlipInputs {
             annual_salary: 3_600_000,
             days_in_period: 30,
+            days_employed: 30,
             lwp_milli_days: 3_000,
             additional: Vec::new(),
         };
@@ -667,6 +717,54 @@ mod tests {
             compute_slip(&structure(), SLABS, &inputs)
                 .unwrap()
                 .canonical()
+        );
+    }
+
+    #[test]
+    fn a_leavers_last_period_is_prorated_by_calendar_days() {
+        // Leaving on day 12 of a 30-day period, 3 days of unpaid leave before.
+        let inputs = SlipInputs {
+            annual_salary: 3_600_000,
+            days_in_period: 30,
+            days_employed: 12,
+            lwp_milli_days: 3_000,
+            additional: Vec::new(),
+        };
+        let slip = compute_slip(&structure(), SLABS, &inputs).unwrap();
+        // BASIC 300000 x 12/30 = 120000 for 12 days, x (12 - 3) / 12 = 90000 (300000 x 9/30);
+        // HRA 40 % = 36000; TRAVEL 10000 x 12/30 = 4000; gross 130000. PENSION 12 % = 10800;
+        // TAX: annual 1560000 -> 20 % of 560000 = 112000 / 12 = 9333.
+        let amounts: Vec<i64> = slip.lines.iter().map(|l| l.amount).collect();
+        assert_eq!(amounts, vec![90_000, 36_000, 4_000, 10_800, 9_333]);
+        assert_eq!(
+            (slip.gross, slip.deductions, slip.net),
+            (130_000, 20_133, 109_867)
+        );
+        // A fixed earning rounds half away from zero: 10000 x 1/30 = 333.33 -> 333.
+        let one_day = SlipInputs {
+            days_employed: 1,
+            lwp_milli_days: 0,
+            ..inputs
+        };
+        let slip = compute_slip(&structure(), SLABS, &one_day).unwrap();
+        assert_eq!(slip.lines[2].amount, 333);
+        assert_eq!(slip.lines[0].amount, 10_000);
+    }
+
+    #[test]
+    fn employed_days_of_a_leaver() {
+        let november = Period::parse("2026-11").unwrap();
+        let day = |d: &str| Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap());
+        assert_eq!(employed_days(&november, None), Some(30));
+        assert_eq!(employed_days(&november, day("2026-11-20")), Some(20));
+        assert_eq!(employed_days(&november, day("2026-11-01")), Some(1));
+        assert_eq!(employed_days(&november, day("2026-11-30")), Some(30));
+        assert_eq!(employed_days(&november, day("2026-12-05")), Some(30));
+        assert_eq!(employed_days(&november, day("2026-10-31")), None);
+        assert_eq!(november.next().unwrap().label(), "2026-12");
+        assert_eq!(
+            Period::parse("2026-12").unwrap().next().unwrap().label(),
+            "2027-01"
         );
     }
 
@@ -696,6 +794,7 @@ mod tests {
         let inputs = SlipInputs {
             annual_salary: 0,
             days_in_period: 30,
+            days_employed: 30,
             lwp_milli_days: 0,
             additional: Vec::new(),
         };

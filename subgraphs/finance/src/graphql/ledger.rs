@@ -225,6 +225,8 @@ pub enum EntrySource {
     Payroll,
     /// The payment of a payroll run's net pay.
     PayrollPayment,
+    /// A loan or salary advance paid out to an employee (`sourceId`: the loan).
+    PayrollLoan,
 }
 
 impl EntrySource {
@@ -241,6 +243,7 @@ impl EntrySource {
             crate::app::assets::DISPOSAL_SOURCE => EntrySource::AssetDisposal,
             "payroll" => EntrySource::Payroll,
             "payroll_payment" => EntrySource::PayrollPayment,
+            crate::app::payroll_loans::LOAN_SOURCE => EntrySource::PayrollLoan,
             _ => EntrySource::Manual,
         }
     }

@@ -65,6 +65,7 @@ pub fn schema_builder(finance: Option<Finance>) -> SchemaBuilder<Query, Mutation
     let builder = describe_connection::<documents::Invoice, _, _, _>(builder);
     let builder = describe_connection::<documents::Payment, _, _, _>(builder);
     let builder = describe_connection::<expenses::Expense, _, _, _>(builder);
+    let builder = describe_connection::<payroll::PayrollLoan, _, _, _>(builder);
     match finance {
         Some(finance) => builder
             .data(loader(loaders::AccountLoader(finance.clone())))

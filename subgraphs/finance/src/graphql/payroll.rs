@@ -2,9 +2,11 @@
 //! `payroll:read`, the caller's own payslips for any signed-in employee (`myPayslips`), and the
 //! live `payrollRunProgress` subscription.
 
+use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, Subscription, ID};
 
 use erp_kit::authz::authenticated;
+use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
 use super::scalars::{stored_money, Date, DateTime, Decimal, Money};
@@ -13,6 +15,7 @@ use crate::app::payroll::{
     AdditionalRequest, BankFile as AppBankFile, ComponentRequest, OpenSlip, RuleRequest,
     RunProgress, RunType as AppRunType, StructureRequest,
 };
+use crate::app::payroll_loans::{LoanRequest, LoanView};
 use crate::domain::money::{Currency, Percent};
 use crate::domain::payroll::{
     BankFileFormat as DomainFormat, ComponentKind, RunState, SlipFailure, TaxSlab as DomainSlab,
@@ -641,6 +644,57 @@ impl PayrollQuery {
         }
     }
 
+    /// Loans and salary advances repaid through payroll (of one employee when given), in the
+    /// order they were granted, each with its balance, repayments and schedule.
+    #[graphql(requires_scopes = "payroll:read", requires_scopes = "payroll:admin")]
+    async fn payroll_loans(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this employee's loans.")] employee_id: Option<ID>,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
+    ) -> Result<Option<Connection<String, PayrollLoan, EmptyFields, EmptyFields>>> {
+        let tenant = ctx.tenant()?;
+        let page = PageRequest::parse(after, before, first, last)?;
+        let rows = finance(ctx)?
+            .payroll_loan_page(&tenant, employee_id.as_ref().map(|id| id.as_str()), &page)
+            .await?;
+        Ok(Some(connection_from_rows(
+            &page,
+            rows.into_iter().map(PayrollLoan).collect(),
+            |loan| loan.0.loan.id.clone(),
+        )))
+    }
+
+    /// One loan.
+    #[graphql(requires_scopes = "payroll:read", requires_scopes = "payroll:admin")]
+    async fn payroll_loan(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The loan's id.")] id: ID,
+    ) -> Result<Option<PayrollLoan>> {
+        let tenant = ctx.tenant()?;
+        match finance(ctx)?.payroll_loan(&tenant, &id).await {
+            Ok(loan) => Ok(Some(PayrollLoan(loan))),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// The caller's own payslips, once their run is posted (newest period first); empty for a
     /// caller finance knows no employee record of. Nobody reads a colleague's slip here.
     #[graphql(directive = authenticated::apply())]
@@ -990,6 +1044,39 @@ impl PayrollMutation {
         }))
     }
 
+    /// Grants a loan or salary advance repaid by instalments deducted on each regular payslip
+    /// from its start period: posted to loans receivable (account 1300) against the bank.
+    /// BAD_LOAN_TERMS, PAYROLL_EMPLOYEE_UNKNOWN, PAYROLL_EMPLOYEE_LEFT.
+    #[graphql(requires_scopes = "payroll:admin")]
+    async fn grant_payroll_loan(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee, the terms and an idempotency key.")]
+        input: GrantPayrollLoanInput,
+    ) -> Result<Option<PayrollLoanPayload>> {
+        let actor = actor(ctx)?;
+        let finance = finance(ctx)?;
+        let outcome = finance
+            .grant_payroll_loan(
+                &actor,
+                &input.idempotency_key,
+                LoanRequest {
+                    employee_id: input.employee_id.0,
+                    principal: input.principal.to_string(),
+                    instalment: input.instalment.to_string(),
+                    start_period: input.start_period,
+                    note: input.note,
+                    bank_account_id: input.bank_account_id.map(|id| id.0),
+                    date: input.date.map(|d| d.0),
+                },
+            )
+            .await?;
+        Ok(Some(PayrollLoanPayload {
+            loan: PayrollLoan(finance.payroll_loan(&actor.tenant, &outcome.id).await?),
+            replayed: outcome.replayed,
+        }))
+    }
+
     /// Opens a run for a period (PAYROLL_RUN_IN_PROGRESS while another is open,
     /// PAYROLL_PERIOD_POSTED once posted).
     #[graphql(requires_scopes = "payroll:admin")]
@@ -1103,6 +1190,189 @@ impl PayrollMutation {
             replayed: outcome.replayed,
         }))
     }
+}
+
+/// Where a loan is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PayrollLoanState {
+    /// Being repaid.
+    Open,
+    /// Repaid in full by posted runs.
+    Closed,
+}
+
+/// Where a loan repayment is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PayrollLoanRepaymentState {
+    /// Deducted on a slip of a run not posted yet: reserved, the balance is unchanged.
+    Pending,
+    /// Its run is posted: the balance went down by it.
+    Posted,
+    /// Its run was cancelled: it no longer counts.
+    Cancelled,
+}
+
+/// Why a repayment deducted less than the instalment due.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PayrollLoanRepaymentReason {
+    /// The slip's net pay was smaller than the instalment: the deduction stopped at a net of 0
+    /// and the rest stays outstanding.
+    NetPayLimit,
+}
+
+/// One repayment of a loan: a deduction on one run's payslip.
+#[derive(SimpleObject)]
+pub struct PayrollLoanRepayment {
+    /// The run that deducted it.
+    pub run_id: ID,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The amount deducted (0 when the net pay left nothing).
+    pub amount: Money,
+    /// Where it is.
+    pub state: PayrollLoanRepaymentState,
+    /// Why less than due was deducted, if so.
+    pub reason: Option<PayrollLoanRepaymentReason>,
+}
+
+/// An instalment still to come.
+#[derive(SimpleObject)]
+pub struct PayrollLoanInstalment {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The instalment (the last one what is left).
+    pub amount: Money,
+}
+
+/// A loan or salary advance, opened for a payroll reader.
+pub struct PayrollLoan(pub LoanView);
+
+/// A loan or salary advance repaid through payroll: outstanding = principal - the repayments
+/// of posted runs.
+#[Object]
+impl PayrollLoan {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.loan.id.clone())
+    }
+    /// The borrower.
+    async fn employee_id(&self) -> ID {
+        ID(self.0.loan.employee_id.clone())
+    }
+    /// The amount lent.
+    async fn principal(&self) -> Money {
+        stored_money(self.0.principal, &self.0.loan.currency)
+    }
+    /// Deducted on each regular payslip.
+    async fn instalment(&self) -> Money {
+        stored_money(self.0.instalment, &self.0.loan.currency)
+    }
+    /// Repaid by posted runs.
+    async fn repaid(&self) -> Money {
+        stored_money(self.0.repaid, &self.0.loan.currency)
+    }
+    /// principal - repaid.
+    async fn outstanding(&self) -> Money {
+        stored_money(self.0.outstanding, &self.0.loan.currency)
+    }
+    /// The first period (`YYYY-MM`) an instalment is deducted in.
+    async fn start_period(&self) -> &str {
+        &self.0.loan.start_period
+    }
+    /// Where it is.
+    async fn state(&self) -> PayrollLoanState {
+        if self.0.loan.state == "closed" {
+            PayrollLoanState::Closed
+        } else {
+            PayrollLoanState::Open
+        }
+    }
+    /// The journal entry that paid the loan out (loans receivable debited, the bank credited).
+    async fn grant_entry_id(&self) -> ID {
+        ID(self.0.loan.grant_entry_id.clone())
+    }
+    /// The loans receivable account.
+    async fn account_id(&self) -> ID {
+        ID(self.0.loan.account_id.clone())
+    }
+    /// Why it was granted.
+    async fn note(&self) -> Option<&str> {
+        self.0.loan.note.as_deref()
+    }
+    /// Who granted it.
+    async fn created_by(&self) -> &str {
+        &self.0.loan.created_by
+    }
+    /// When it was granted.
+    async fn created_at(&self) -> DateTime {
+        DateTime::from(self.0.loan.created_at)
+    }
+    /// When posted runs repaid it in full.
+    async fn closed_at(&self) -> Option<DateTime> {
+        self.0.loan.closed_at.map(DateTime::from)
+    }
+    /// Its repayments, by period (cancelled runs' included, marked CANCELLED).
+    async fn repayments(&self) -> Vec<PayrollLoanRepayment> {
+        self.0
+            .repayments
+            .iter()
+            .map(|r| PayrollLoanRepayment {
+                run_id: ID(r.run_id.clone()),
+                period: r.period.clone(),
+                amount: stored_money(r.amount, &self.0.loan.currency),
+                state: match r.state.as_str() {
+                    "posted" => PayrollLoanRepaymentState::Posted,
+                    "cancelled" => PayrollLoanRepaymentState::Cancelled,
+                    _ => PayrollLoanRepaymentState::Pending,
+                },
+                reason: r
+                    .reason
+                    .as_deref()
+                    .map(|_| PayrollLoanRepaymentReason::NetPayLimit),
+            })
+            .collect()
+    }
+    /// The instalments still to come (after those of open runs), if each is deducted in full.
+    async fn schedule(&self) -> Vec<PayrollLoanInstalment> {
+        self.0
+            .schedule
+            .iter()
+            .map(|(period, amount)| PayrollLoanInstalment {
+                period: period.clone(),
+                amount: stored_money(*amount, &self.0.loan.currency),
+            })
+            .collect()
+    }
+}
+
+/// A loan to grant.
+#[derive(InputObject)]
+pub struct GrantPayrollLoanInput {
+    /// 1 to 200 characters: the same key replays the answer.
+    pub idempotency_key: String,
+    /// The borrower (known to payroll, with a compensation).
+    pub employee_id: ID,
+    /// The amount lent, in the payroll (base) currency; above zero.
+    pub principal: Decimal,
+    /// Deducted on each regular payslip; above zero, at most the principal.
+    pub instalment: Decimal,
+    /// The first period (`YYYY-MM`) an instalment is deducted in.
+    pub start_period: String,
+    /// Why (1 to 500 characters).
+    pub note: Option<String>,
+    /// The bank account the loan is paid out from (default: the settings' bank account).
+    pub bank_account_id: Option<ID>,
+    /// The date of the grant's entry (default: today).
+    pub date: Option<Date>,
+}
+
+/// The loan granted.
+#[derive(SimpleObject)]
+pub struct PayrollLoanPayload {
+    /// The loan as it is now.
+    pub loan: PayrollLoan,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
 }
 
 #[derive(Default)]

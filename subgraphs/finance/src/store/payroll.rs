@@ -10,8 +10,8 @@ use sea_orm::{
 use erp_kit::TenantId;
 
 use super::entities::payroll::{
-    additional, assignment, component, failure, leave, leave_type, open_period, person, run,
-    settings, slip, structure, structure_component, tax_slab,
+    additional, assignment, component, exit, failure, leave, leave_type, loan, loan_repayment,
+    open_period, person, run, settings, slip, structure, structure_component, tax_slab,
 };
 
 /// Rows per multi-row INSERT: 12 columns x 1000 stays under PostgreSQL's 65,535 parameters.
@@ -495,6 +495,11 @@ pub async fn clear_run<C: ConnectionTrait>(
         .filter(failure::Column::RunId.eq(run_id))
         .exec(conn)
         .await?;
+    loan_repayment::Entity::delete_many()
+        .filter(loan_repayment::Column::TenantId.eq(tenant.as_str()))
+        .filter(loan_repayment::Column::RunId.eq(run_id))
+        .exec(conn)
+        .await?;
     Ok(())
 }
 
@@ -621,4 +626,205 @@ pub async fn failures_of_run<C: ConnectionTrait>(
         .order_by_asc(failure::Column::EmployeeId)
         .all(conn)
         .await
+}
+
+// --- Leavers ------------------------------------------------------------------------------
+
+/// Records (or moves) an employee's last working day: a scheduled exit, then the exit in effect.
+pub async fn upsert_exit<C: ConnectionTrait>(conn: &C, row: exit::Model) -> Result<(), DbErr> {
+    exit::Entity::insert(exit::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([exit::Column::TenantId, exit::Column::EmployeeId])
+                .update_columns([
+                    exit::Column::LastWorkingDay,
+                    exit::Column::State,
+                    exit::Column::Reason,
+                    exit::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets a scheduled exit (cancelled before it took effect); an exit in effect stays.
+pub async fn delete_scheduled_exit<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<u64, DbErr> {
+    Ok(exit::Entity::delete_many()
+        .filter(exit::Column::TenantId.eq(tenant.as_str()))
+        .filter(exit::Column::EmployeeId.eq(employee_id))
+        .filter(exit::Column::State.eq("scheduled"))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+pub async fn exits<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+) -> Result<Vec<exit::Model>, DbErr> {
+    exit::Entity::find()
+        .filter(exit::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(exit::Column::EmployeeId)
+        .all(conn)
+        .await
+}
+
+pub async fn exit_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<Option<exit::Model>, DbErr> {
+    exit::Entity::find()
+        .filter(exit::Column::TenantId.eq(tenant.as_str()))
+        .filter(exit::Column::EmployeeId.eq(employee_id))
+        .one(conn)
+        .await
+}
+
+pub async fn person<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<Option<person::Model>, DbErr> {
+    person::Entity::find()
+        .filter(person::Column::TenantId.eq(tenant.as_str()))
+        .filter(person::Column::EmployeeId.eq(employee_id))
+        .one(conn)
+        .await
+}
+
+// --- Loans --------------------------------------------------------------------------------
+
+pub async fn insert_loan<C: ConnectionTrait>(conn: &C, row: loan::Model) -> Result<(), DbErr> {
+    loan::Entity::insert(loan::ActiveModel::from(row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn loan<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    loan_id: &str,
+) -> Result<Option<loan::Model>, DbErr> {
+    loan::Entity::find()
+        .filter(loan::Column::TenantId.eq(tenant.as_str()))
+        .filter(loan::Column::Id.eq(loan_id))
+        .one(conn)
+        .await
+}
+
+/// The open loans whose first instalment falls in or before `period`, oldest first.
+pub async fn open_loans_until<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    period: &str,
+) -> Result<Vec<loan::Model>, DbErr> {
+    loan::Entity::find()
+        .filter(loan::Column::TenantId.eq(tenant.as_str()))
+        .filter(loan::Column::State.eq("open"))
+        .filter(loan::Column::StartPeriod.lte(period))
+        .order_by_asc(loan::Column::Id)
+        .all(conn)
+        .await
+}
+
+/// A page of the tenant's loans (of one employee when given), in the order they were granted.
+pub async fn loan_page<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: Option<&str>,
+    page: &erp_kit::pagination::PageRequest,
+) -> Result<Vec<loan::Model>, DbErr> {
+    let mut query = loan::Entity::find().filter(loan::Column::TenantId.eq(tenant.as_str()));
+    if let Some(employee) = employee_id {
+        query = query.filter(loan::Column::EmployeeId.eq(employee));
+    }
+    erp_kit::pagination::keyset_page(query, loan::Column::Id, page)
+        .all(conn)
+        .await
+}
+
+pub async fn set_loan_state<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    loan_id: &str,
+    state: &str,
+    closed_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), DbErr> {
+    loan::Entity::update_many()
+        .col_expr(loan::Column::State, Expr::value(state))
+        .col_expr(loan::Column::ClosedAt, Expr::value(closed_at))
+        .filter(loan::Column::TenantId.eq(tenant.as_str()))
+        .filter(loan::Column::Id.eq(loan_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The repayments of these loans (every state), in period order.
+pub async fn repayments_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    loan_ids: Vec<String>,
+) -> Result<Vec<loan_repayment::Model>, DbErr> {
+    loan_repayment::Entity::find()
+        .filter(loan_repayment::Column::TenantId.eq(tenant.as_str()))
+        .filter(loan_repayment::Column::LoanId.is_in(loan_ids))
+        .order_by_asc(loan_repayment::Column::Period)
+        .order_by_asc(loan_repayment::Column::CreatedAt)
+        .all(conn)
+        .await
+}
+
+pub async fn repayments_of_run<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<Vec<loan_repayment::Model>, DbErr> {
+    loan_repayment::Entity::find()
+        .filter(loan_repayment::Column::TenantId.eq(tenant.as_str()))
+        .filter(loan_repayment::Column::RunId.eq(run_id))
+        .order_by_asc(loan_repayment::Column::LoanId)
+        .all(conn)
+        .await
+}
+
+pub async fn insert_repayments<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<loan_repayment::Model>,
+) -> Result<(), DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<loan_repayment::ActiveModel> = rows
+            .by_ref()
+            .take(CHUNK)
+            .map(loan_repayment::ActiveModel::from)
+            .collect();
+        loan_repayment::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Moves every repayment of a run to `state` (posted with the run, cancelled with it).
+pub async fn set_repayments_state<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+    state: &str,
+) -> Result<(), DbErr> {
+    loan_repayment::Entity::update_many()
+        .col_expr(loan_repayment::Column::State, Expr::value(state))
+        .filter(loan_repayment::Column::TenantId.eq(tenant.as_str()))
+        .filter(loan_repayment::Column::RunId.eq(run_id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

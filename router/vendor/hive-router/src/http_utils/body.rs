@@ -83,10 +83,28 @@ pub fn read_request_body_size(req: &HttpRequest) -> Option<u64> {
 /// reusable for typical over-limit requests without reading the whole thing
 const MAX_DRAIN_BYTES: usize = 64 * 1024;
 
+/// erp-os patch 9 (lingering close): a body refused by its declared `Content-Length` is read
+/// and discarded up to this many bytes, so a client still writing it reads the 413 instead of
+/// a connection reset (closing a socket with unread data makes the kernel send RST, and the
+/// client's TCP stack then drops the answer it had received). Bounded in bytes and in time
+/// ([`MAX_LINGER_TIME`]): a larger or slower body gets the reset, as before.
+const MAX_LINGER_BYTES: usize = 8 * 1024 * 1024;
+const MAX_LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub async fn drain_body_stream(body_stream: &mut web::types::Payload) {
+    drain_up_to(body_stream, MAX_DRAIN_BYTES).await;
+}
+
+/// Discards a refused body of `declared` bytes (see [`MAX_LINGER_BYTES`]).
+async fn linger_on_body(body_stream: &mut web::types::Payload, declared: usize) {
+    let limit = declared.clamp(MAX_DRAIN_BYTES, MAX_LINGER_BYTES);
+    let _ = tokio::time::timeout(MAX_LINGER_TIME, drain_up_to(body_stream, limit)).await;
+}
+
+async fn drain_up_to(body_stream: &mut web::types::Payload, limit: usize) {
     let mut drained: usize = 0;
 
-    while drained < MAX_DRAIN_BYTES {
+    while drained < limit {
         match body_stream.try_next().await {
             Ok(Some(chunk)) => {
                 if chunk.is_empty() {
@@ -119,16 +137,14 @@ pub async fn read_body_stream<R: RequestLike>(
             if content_length > max_size {
                 write_request_body_size(req, content_length as u64);
 
-                // Drain just small amount of the request body before rejecting,
-                // so the server can close the connection cleanly.
+                // Read (and discard) the declared body, bounded in bytes and time, before
+                // rejecting, so the server can close the connection cleanly.
                 //
                 // Returning without consuming the body makes ntex reset the socket,
                 // and the client might read that as a socket error instead of the router's 413
-                // response.
-                //
-                // Note: `drain_body_stream` reads only a small amount of the body,
-                // so the client will not be blocked while draining.
-                drain_body_stream(&mut body_stream).await;
+                // response (erp-os patch 9: upstream drained only 64 KiB, so a 2 MB body
+                // was usually answered by a reset).
+                linger_on_body(&mut body_stream, content_length).await;
                 return Err(ReadBodyStreamError::PayloadTooLargeContentLength(max_size));
             }
             Some(content_length)

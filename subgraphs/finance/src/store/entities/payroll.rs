@@ -1,5 +1,6 @@
-//! sea-orm entities of the payroll tables (migrations/src/finance/m0006_payroll.rs). Every
-//! person's amount, bank account and tax id is a sealed cell (`*_sealed`).
+//! sea-orm entities of the payroll tables (migrations/src/finance/m0006_payroll.rs and
+//! m0009_payroll_exits_loans.rs). Every person's amount, bank account and tax id is a sealed
+//! cell (`*_sealed`).
 
 pub mod person {
     use sea_orm::entity::prelude::*;
@@ -315,6 +316,82 @@ pub mod failure {
         pub employee_id: String,
         pub reason: String,
         pub message: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod exit {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "finance_payroll_exits")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub employee_id: String,
+        pub last_working_day: Date,
+        pub state: String,
+        pub reason: String,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod loan {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "finance_payroll_loans")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub employee_id: String,
+        pub currency: String,
+        pub principal_sealed: String,
+        pub instalment_sealed: String,
+        pub start_period: String,
+        pub account_id: String,
+        pub state: String,
+        pub grant_entry_id: String,
+        pub note: Option<String>,
+        pub created_by: String,
+        pub created_at: ChronoDateTimeUtc,
+        pub closed_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod loan_repayment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "finance_payroll_loan_repayments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub loan_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub run_id: String,
+        pub tenant_id: String,
+        pub employee_id: String,
+        pub period: String,
+        pub amount_sealed: String,
+        pub reason: Option<String>,
+        pub state: String,
+        pub created_at: ChronoDateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
