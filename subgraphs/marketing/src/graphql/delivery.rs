@@ -31,7 +31,9 @@ impl From<DomainSendingLimits> for SendingLimits {
 /// New sending limits (each 1 to 1,000,000, the domain cap at most the rate; null: none).
 #[derive(InputObject)]
 pub struct SetSendingLimitsInput {
+    /// Messages per minute for the whole tenant; null: no limit.
     pub per_minute: Option<i32>,
+    /// Messages per recipient domain per minute; null: no limit.
     pub per_domain_per_minute: Option<i32>,
 }
 
@@ -61,7 +63,9 @@ pub struct RotateMailWebhookSecretInput {
 pub struct RotatedMailWebhookSecret {
     /// The secret the provider signs with (`v1=` HMAC-SHA256 of `<timestamp>.<body>`).
     pub secret: String,
+    /// The tenant's webhook URL.
     pub url: String,
+    /// When the secret was generated.
     pub created_at: DateTime,
     /// Until when the previous secret still verifies; null: there was none, or no overlap.
     pub previous_secret_valid_until: Option<DateTime>,
