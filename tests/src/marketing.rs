@@ -67,6 +67,25 @@ impl MarketingApp {
         sender: Option<SenderOptions>,
         consumers: Option<erp_marketing::consumers::ConsumerOptions>,
     ) -> Self {
+        Self::spawn_configured(issuer, backends, sender, consumers, |_| {}).await
+    }
+
+    /// On the real services with the test settings changed by `edit` (a short opt-in link
+    /// lifetime, ...); no sender, no consumers.
+    pub async fn spawn_with_settings(
+        issuer: &TestIssuer,
+        edit: impl FnOnce(&mut Settings),
+    ) -> Self {
+        Self::spawn_configured(issuer, Backends::Real, None, None, edit).await
+    }
+
+    async fn spawn_configured(
+        issuer: &TestIssuer,
+        backends: Backends,
+        sender: Option<SenderOptions>,
+        consumers: Option<erp_marketing::consumers::ConsumerOptions>,
+        edit: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut runtime = runtime(issuer, backends).await;
         runtime.config.service = "marketing".into();
         if std::env::var_os("TEST_LOG").is_some() {
@@ -74,14 +93,16 @@ impl MarketingApp {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let mut settings = Settings {
+            public_url: format!("http://{addr}"),
+            from_address: "ERP Tests <news@erp-tests.example>".into(),
+            webhook_secret: Some(WEBHOOK_SECRET.into()),
+            ..Settings::default()
+        };
+        edit(&mut settings);
         let options = MarketingOptions {
             smtp_url: Some(require_env("SMTP_URL")),
-            settings: Settings {
-                public_url: format!("http://{addr}"),
-                from_address: "ERP Tests <news@erp-tests.example>".into(),
-                webhook_secret: Some(WEBHOOK_SECRET.into()),
-                ..Settings::default()
-            },
+            settings,
             sender,
             consumers,
         };

@@ -1177,7 +1177,7 @@ const CONTACT_COUNT: &str = "{ marketingContacts(first: 100) { nodes { id email 
 const LEADS_BY_EMAIL: &str = "{ leads(first: 100) { nodes { id personName companyName title email phone website source utm { source medium campaign term content } territory ownerId status } } }";
 const LEAD_ACTIVITIES: &str = "query($l: ID!) { activities(filter: { leadId: $l }, first: 20) { nodes { kind subject notes ownerId } } }";
 
-/// A form with every field, the consent required (wording v2).
+/// A single opt-in form with every field, the consent required (wording v2).
 async fn contact_form(app: &MarketingApp, token: &str, per_minute: i32) -> Value {
     let data = app
         .ok(
@@ -1198,7 +1198,10 @@ async fn contact_form(app: &MarketingApp, token: &str, per_minute: i32) -> Value
                 "consentText": "Yes, send me news by e-mail. I can unsubscribe at any time.",
                 "consentWordingVersion": "v2",
                 "consentRequired": true,
-                "perClientPerMinute": per_minute
+                "perClientPerMinute": per_minute,
+                // Single opt-in: the ticked box subscribes at once (double opt-in, the
+                // default, has its own test).
+                "doubleOptIn": false
             } }),
         )
         .await;
@@ -2147,4 +2150,666 @@ async fn a_crm_lead_a_campaign_brought_counts_as_converted_in_its_funnel_through
         })
         .collect();
     assert_eq!(rows, vec![(brought, spring)]);
+}
+
+const FORM_CONTACT: &str = "query($id: ID!) { marketingContact(id: $id) { id status consents { purpose source wordingVersion granted actor confirmation confirmedAt confirmedSource confirmedAddress } } }";
+
+/// A double opt-in form (the default) asking the address, the first name and the country,
+/// the consent required (wording v4).
+async fn double_opt_in_form(app: &MarketingApp, token: &str) -> Value {
+    const CREATE: &str = "mutation($i: CreateMarketingFormInput!) { createMarketingForm(input: $i) { id submitUrl doubleOptIn } }";
+    let data = app
+        .ok(
+            token,
+            CREATE,
+            json!({ "i": {
+                "name": "Newsletter",
+                "fields": [
+                    { "key": "EMAIL", "required": true },
+                    { "key": "FIRST_NAME" },
+                    { "key": "COUNTRY" }
+                ],
+                "consentText": "Send me the newsletter.",
+                "consentWordingVersion": "v4",
+                "consentRequired": true,
+                "perClientPerMinute": 60
+            } }),
+        )
+        .await;
+    assert_eq!(data["createMarketingForm"]["doubleOptIn"], true);
+    data["createMarketingForm"].clone()
+}
+
+/// Submits the form for `email` with the consent ticked; answers the contact's id.
+async fn sign_up(
+    app: &MarketingApp,
+    token: &str,
+    form: &Value,
+    email: &str,
+    first: &str,
+) -> String {
+    let url = form["submitUrl"].as_str().unwrap();
+    let answer = post_form(
+        app,
+        url,
+        "application/x-www-form-urlencoded",
+        form_body(&[
+            ("email", email),
+            ("first_name", first),
+            ("country", "NL"),
+            ("consent", "on"),
+        ]),
+    )
+    .await;
+    assert_eq!(answer.0, 202, "{answer:?}");
+    let data = app
+        .ok(token, FORM_SUBMISSIONS, json!({ "id": form["id"] }))
+        .await;
+    data["marketingForm"]["submissions"][0]["contactId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The confirmation link of the one confirmation mail sent to `email`.
+fn confirmation_link(app: &MarketingApp, sink: &MailSink, email: &str) -> String {
+    let mails = sink.to(email);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        mails[0].header("Subject"),
+        Some("Please confirm your subscription")
+    );
+    assert_eq!(mails[0].header("X-Erp-Stream"), Some("transactional"));
+    mails[0]
+        .link(&app.url("/marketing/confirm/"))
+        .expect("a confirmation link")
+}
+
+/// POSTs a confirmation link; answers (status, JSON body).
+async fn confirm(app: &MarketingApp, url: &str) -> (u16, Value) {
+    let response = app.http.post(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_double_opt_in_form_subscribes_only_after_the_confirmation_and_a_campaign_skips_pending_contacts(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let form = double_opt_in_form(&app, &staff).await;
+    let (eva_email, finn_email) = (address("eva"), address("finn"));
+    let eva = sign_up(&app, &staff, &form, &eva_email, "Eva").await;
+    let finn = sign_up(&app, &staff, &form, &finn_email, "Finn").await;
+
+    // Both wait: pending contacts, the consent logged as pending (not in force), one
+    // confirmation mail each.
+    let pending_consent = json!([{ "purpose": "email_marketing", "source": format!("form:{}", form["id"].as_str().unwrap()),
+        "wordingVersion": "v4", "granted": true, "actor": "contact", "confirmation": "PENDING",
+        "confirmedAt": null, "confirmedSource": null, "confirmedAddress": null }]);
+    for id in [&eva, &finn] {
+        let data = app.ok(&staff, FORM_CONTACT, json!({ "id": id })).await;
+        assert_eq!(data["marketingContact"]["status"], "PENDING");
+        assert_eq!(data["marketingContact"]["consents"], pending_consent);
+    }
+    let eva_link = confirmation_link(&app, &sink, &eva_email);
+    let finn_link = confirmation_link(&app, &sink, &finn_email);
+
+    // A forged or misdirected link confirms nothing.
+    let (status, body) = confirm(&app, &format!("{eva_link}x")).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "UNAUTHENTICATED", "reason": "TOKEN_INVALID" })
+    );
+    let (payload, _) = finn_link
+        .rsplit_once('/')
+        .unwrap()
+        .1
+        .split_once('.')
+        .unwrap();
+    let (_, eva_tag) = eva_link.rsplit_once('.').unwrap();
+    let (status, body) = confirm(
+        &app,
+        &app.url(&format!("/marketing/confirm/{payload}.{eva_tag}")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["extensions"]["reason"].clone()),
+        (401, json!("TOKEN_INVALID"))
+    );
+
+    // Eva confirms: subscribed, her consent in force with when, how and from where.
+    let (status, body) = confirm(&app, &eva_link).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "subscribed": true, "contactId": eva }))
+    );
+    let data = app.ok(&staff, FORM_CONTACT, json!({ "id": eva })).await;
+    assert_eq!(data["marketingContact"]["status"], "SUBSCRIBED");
+    let consents = data["marketingContact"]["consents"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(consents.len(), 1, "{consents:?}");
+    assert_eq!(consents[0]["confirmation"], "CONFIRMED");
+    assert_eq!(consents[0]["confirmedSource"], "confirmation_link");
+    assert_eq!(consents[0]["confirmedAddress"], "127.0.0.1");
+    assert!(consents[0]["confirmedAt"].is_string());
+    // Confirming again changes nothing (the same record, the same time).
+    let (status, _) = confirm(&app, &eva_link).await;
+    assert_eq!(status, 200);
+    let again = app.ok(&staff, FORM_CONTACT, json!({ "id": eva })).await;
+    assert_eq!(again["marketingContact"]["consents"], json!(consents));
+
+    // A campaign to a segment holding both reaches Eva only; Finn's message is skipped.
+    let dutch = segment(
+        &app,
+        &staff,
+        "Dutch",
+        "DYNAMIC",
+        json!({ "field": { "field": "COUNTRY", "operator": "EQUALS", "value": "NL" } }),
+    )
+    .await;
+    assert_eq!(
+        members(&app, &staff, &dutch).await,
+        BTreeSet::from([eva.clone(), finn.clone()])
+    );
+    let template = bulk_template(&app, &staff).await;
+    let news = campaign(&app, &staff, &template, &dutch).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": news } }))
+        .await;
+    let _sender = app.marketing.spawn_sender(test_sender("doi"));
+    let funnel = wait_sent(&app, &staff, &news).await;
+    assert_eq!(
+        (funnel["sent"].clone(), funnel["skipped"].clone()),
+        (json!(1), json!(1))
+    );
+    let eva_mails = sink.to(&eva_email);
+    assert_eq!(eva_mails.len(), 2, "the confirmation and the campaign");
+    assert_eq!(
+        eva_mails
+            .iter()
+            .filter(|m| m.header("Subject") == Some("Hello Eva"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        sink.to(&finn_email).len(),
+        1,
+        "Finn got his confirmation only"
+    );
+
+    // The same form submitted by Eva again: a new pending consent and confirmation mail, her
+    // subscription untouched meanwhile.
+    sign_up(&app, &staff, &form, &eva_email, "Eva").await;
+    let data = app.ok(&staff, FORM_CONTACT, json!({ "id": eva })).await;
+    assert_eq!(data["marketingContact"]["status"], "SUBSCRIBED");
+    let states: Vec<Value> = data["marketingContact"]["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["confirmation"].clone())
+        .collect();
+    assert_eq!(states, vec![json!("CONFIRMED"), json!("PENDING")]);
+    // The running sender may be the one that sends it (it retries unsent confirmations too):
+    // the answer does not wait for its hand-off.
+    let mails = eventually(Duration::from_secs(30), || async {
+        let mails = sink.to(&eva_email);
+        (mails.len() == 3).then_some(mails)
+    })
+    .await;
+    assert!(mails.is_some(), "the second confirmation mail reached Eva");
+
+    // An expired link (an instance whose links live no time at all) confirms nothing and says
+    // why; the contact stays pending.
+    let stale = MarketingApp::spawn_with_settings(&issuer, |settings| {
+        settings.opt_in_ttl_secs = -60;
+    })
+    .await;
+    let stale_tenant = new_tenant();
+    let stale_staff = issuer.token(&stale_tenant, "usr_staff", ALL);
+    let stale_form = double_opt_in_form(&stale, &stale_staff).await;
+    let gus_email = address("gus");
+    let gus = sign_up(&stale, &stale_staff, &stale_form, &gus_email, "Gus").await;
+    let gus_link = confirmation_link(&stale, &sink, &gus_email);
+    let (status, body) = confirm(&stale, &gus_link).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "UNAUTHENTICATED", "reason": "OPT_IN_EXPIRED" })
+    );
+    let data = stale
+        .ok(&stale_staff, FORM_CONTACT, json!({ "id": gus }))
+        .await;
+    assert_eq!(data["marketingContact"]["status"], "PENDING");
+    assert_eq!(
+        data["marketingContact"]["consents"][0]["confirmation"],
+        "PENDING"
+    );
+}
+
+const ROTATE: &str = "mutation($i: RotateMailWebhookSecretInput!) { rotateMailWebhookSecret(input: $i) { secret url createdAt previousSecretValidUntil } }";
+const MAIL_WEBHOOK: &str = "{ mailWebhook { url currentSecretSince previousSecretValidUntil } }";
+
+/// POSTs a signed call to a tenant's webhook URL; answers (status, JSON body).
+async fn tenant_webhook(
+    app: &MarketingApp,
+    tenant: &str,
+    secret: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let body = body.to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signature = erp_marketing::domain::webhook::sign(secret.as_bytes(), now, body.as_bytes());
+    let response = app
+        .http
+        .post(app.url(&format!("/marketing/webhooks/{tenant}/mail-events")))
+        .header("content-type", "application/json")
+        .header("x-erp-webhook-timestamp", now.to_string())
+        .header("x-erp-webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn hard_bounce(email: &str) -> Value {
+    json!({ "events": [{ "type": "bounce", "email": email, "status": "5.1.1", "diagnostic": "550 5.1.1 no such user" }] })
+}
+
+#[tokio::test]
+async fn each_tenant_has_its_own_sealed_webhook_secret_rotated_with_an_overlap() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let (tenant, other) = (new_tenant(), new_tenant());
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let other_staff = issuer.token(&other, "usr_staff", ALL);
+    let url = app.url(&format!("/marketing/webhooks/{tenant}/mail-events"));
+
+    // No secret yet: the tenant's URL answers 404.
+    let data = app.ok(&staff, MAIL_WEBHOOK, json!({})).await;
+    assert_eq!(
+        data["mailWebhook"],
+        json!({ "url": url, "currentSecretSince": null, "previousSecretValidUntil": null })
+    );
+    let (status, _) =
+        tenant_webhook(&app, &tenant, "whsec-guess", &hard_bounce(&address("x"))).await;
+    assert_eq!(status, 404);
+
+    // The first secret: shown once, stored sealed (not in the clear anywhere in the row).
+    let first = app.ok(&staff, ROTATE, json!({ "i": {} })).await["rotateMailWebhookSecret"].clone();
+    let first_secret = first["secret"].as_str().unwrap().to_owned();
+    assert!(first_secret.starts_with("whsec_") && first_secret.len() > 60);
+    assert_eq!(first["url"], url.as_str());
+    assert_eq!(first["previousSecretValidUntil"], Value::Null);
+    let rows = app
+        .runtime
+        .db
+        .query_all(Statement::from_string(
+            app.runtime.db.get_database_backend(),
+            format!("SELECT secret FROM mkt_webhook_secrets WHERE tenant_id = '{tenant}'"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let stored: String = rows[0].try_get("", "secret").unwrap();
+    assert!(
+        !stored.contains(&first_secret[6..]),
+        "the secret is sealed at rest"
+    );
+
+    // A call signed with it suppresses the address; the URL's tenant is the events' tenant.
+    let gone = address("gone");
+    let (status, body) = tenant_webhook(&app, &tenant, &first_secret, &hard_bounce(&gone)).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "received": 1, "suppressed": 1, "duplicate": false })
+        )
+    );
+    let data = app.ok(&staff, SUPPRESSION, json!({ "e": gone })).await;
+    assert_eq!(data["suppression"]["reason"], "HARD_BOUNCE");
+    // An event naming another tenant is refused whole, and nothing changes there.
+    let foreign = address("foreign");
+    let mut body = hard_bounce(&foreign);
+    body["events"][0]["tenant"] = json!(other);
+    let (status, answer) = tenant_webhook(&app, &tenant, &first_secret, &body).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer["errors"][0]["extensions"]["reason"],
+        "WEBHOOK_PAYLOAD_INVALID"
+    );
+    let data = app
+        .ok(&other_staff, SUPPRESSION, json!({ "e": foreign }))
+        .await;
+    assert_eq!(data["suppression"], Value::Null);
+    // Another tenant's URL does not take this tenant's secret.
+    app.ok(&other_staff, ROTATE, json!({ "i": {} })).await;
+    let (status, answer) =
+        tenant_webhook(&app, &other, &first_secret, &hard_bounce(&foreign)).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        answer["errors"][0]["extensions"]["reason"],
+        "WEBHOOK_SIGNATURE_INVALID"
+    );
+
+    // A rotation with an hour's overlap: both secrets verify.
+    assert_eq!(
+        app.refused(
+            &staff,
+            ROTATE,
+            json!({ "i": { "overlapSeconds": 8 * 24 * 3600 } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "WEBHOOK_ROTATION_INVALID".into())
+    );
+    let second = app
+        .ok(&staff, ROTATE, json!({ "i": { "overlapSeconds": 3600 } }))
+        .await["rotateMailWebhookSecret"]
+        .clone();
+    let second_secret = second["secret"].as_str().unwrap().to_owned();
+    assert_ne!(second_secret, first_secret);
+    assert!(second["previousSecretValidUntil"].is_string());
+    let data = app.ok(&staff, MAIL_WEBHOOK, json!({})).await;
+    assert_eq!(
+        data["mailWebhook"]["previousSecretValidUntil"],
+        second["previousSecretValidUntil"]
+    );
+    assert_eq!(
+        data["mailWebhook"]["currentSecretSince"],
+        second["createdAt"]
+    );
+    for (secret, name) in [(&first_secret, "old"), (&second_secret, "new")] {
+        let (status, body) =
+            tenant_webhook(&app, &tenant, secret, &hard_bounce(&address(name))).await;
+        assert_eq!(
+            (status, body["suppressed"].clone()),
+            (200, json!(1)),
+            "{name}"
+        );
+    }
+    // A rotation without overlap: only the newest verifies.
+    let third = app
+        .ok(&staff, ROTATE, json!({ "i": { "overlapSeconds": 0 } }))
+        .await["rotateMailWebhookSecret"]
+        .clone();
+    assert_eq!(third["previousSecretValidUntil"], Value::Null);
+    let third_secret = third["secret"].as_str().unwrap().to_owned();
+    for secret in [&first_secret, &second_secret] {
+        let (status, body) =
+            tenant_webhook(&app, &tenant, secret, &hard_bounce(&address("late"))).await;
+        assert_eq!(status, 401);
+        assert_eq!(
+            body["errors"][0]["extensions"]["reason"],
+            "WEBHOOK_SIGNATURE_INVALID"
+        );
+    }
+    let (status, _) =
+        tenant_webhook(&app, &tenant, &third_secret, &hard_bounce(&address("now"))).await;
+    assert_eq!(status, 200);
+
+    // The deployment-wide secret of the legacy URL still works, marked deprecated.
+    let legacy = address("legacy");
+    let body = json!({ "events": [{ "type": "complaint", "tenant": tenant, "email": legacy }] })
+        .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let response = app
+        .http
+        .post(app.url("/marketing/webhooks/mail-events"))
+        .header("content-type", "application/json")
+        .header("x-erp-webhook-timestamp", now.to_string())
+        .header(
+            "x-erp-webhook-signature",
+            erp_marketing::domain::webhook::sign(
+                erp_tests::marketing::WEBHOOK_SECRET.as_bytes(),
+                now,
+                body.as_bytes(),
+            ),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers().get("deprecation").unwrap(), "true");
+
+    // Reading the webhook needs marketing:write.
+    let reader = issuer.token(&tenant, "usr_reader", &["marketing:read"]);
+    let (code, _) = app.refused(&reader, MAIL_WEBHOOK, json!({})).await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+}
+
+const SET_LIMITS: &str = "mutation($i: SetSendingLimitsInput!) { setSendingLimits(input: $i) { perMinute perDomainPerMinute } }";
+
+#[tokio::test]
+async fn sending_limits_defer_messages_to_the_next_window_without_losing_or_repeating_any() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+
+    // Limits are checked; sending them needs marketing:send.
+    assert_eq!(
+        app.refused(&staff, SET_LIMITS, json!({ "i": { "perMinute": 0 } }))
+            .await,
+        ("BAD_USER_INPUT".into(), "SENDING_LIMIT_INVALID".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            SET_LIMITS,
+            json!({ "i": { "perMinute": 2, "perDomainPerMinute": 3 } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "SENDING_LIMIT_INVALID".into())
+    );
+    let writer = issuer.token(
+        &tenant,
+        "usr_writer",
+        &["marketing:read", "marketing:write"],
+    );
+    let (code, _) = app
+        .refused(&writer, SET_LIMITS, json!({ "i": { "perMinute": 4 } }))
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+    let data = app
+        .ok(
+            &staff,
+            SET_LIMITS,
+            json!({ "i": { "perMinute": 4, "perDomainPerMinute": 2 } }),
+        )
+        .await;
+    assert_eq!(
+        data["setSendingLimits"],
+        json!({ "perMinute": 4, "perDomainPerMinute": 2 })
+    );
+    let data = app
+        .ok(
+            &staff,
+            "{ sendingLimits { perMinute perDomainPerMinute } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["sendingLimits"],
+        json!({ "perMinute": 4, "perDomainPerMinute": 2 })
+    );
+
+    // Three recipients at each of three domains: nine messages.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let domains = [
+        format!("a-{run}.example"),
+        format!("b-{run}.example"),
+        format!("c-{run}.example"),
+    ];
+    let mut emails = Vec::new();
+    for domain in &domains {
+        for n in 0..3 {
+            let email = format!("r{n}@{domain}");
+            subscribed(&app, &staff, &email, "R", "NL").await;
+            emails.push(email);
+        }
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let news = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": news } }))
+        .await;
+
+    // Passes all in one minute window (the same clock for each, whatever the wall clock
+    // does): the tenant's 4, at most 2 per domain, the rest deferred.
+    let mut sender = test_sender("throttled");
+    sender.batch = 50;
+    let now = chrono::Utc::now().timestamp_millis();
+    let sent_by_domain = |sink: &MailSink| -> Vec<usize> {
+        domains
+            .iter()
+            .map(|domain| {
+                emails
+                    .iter()
+                    .filter(|e| e.ends_with(domain.as_str()))
+                    .map(|e| sink.to(e).len())
+                    .sum()
+            })
+            .collect()
+    };
+    let first = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!((first.started, first.sent, first.deferred), (1, 4, 5));
+    let again = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!(
+        (again.sent, again.deferred),
+        (0, 0),
+        "deferred messages wait for their window"
+    );
+    let per_domain = sent_by_domain(&sink);
+    assert_eq!(per_domain.iter().sum::<usize>(), 4);
+    assert!(per_domain.iter().all(|n| *n <= 2), "{per_domain:?}");
+    let data = app.ok(&staff, CAMPAIGN, json!({ "id": news })).await;
+    assert_eq!(data["campaign"]["status"], "SENDING");
+    assert_eq!(data["campaign"]["funnel"]["queued"], 5);
+    assert_eq!(data["campaign"]["funnel"]["sent"], 4);
+    let deferred = app
+        .ok(
+            &staff,
+            "query($id: ID!) { campaign(id: $id) { funnel { deferred } } }",
+            json!({ "id": news }),
+        )
+        .await;
+    assert_eq!(deferred["campaign"]["funnel"]["deferred"], 5);
+
+    // The next windows send the rest: 4 more, then the last one; the campaign is sent.
+    let second = app
+        .marketing
+        .send_pass_at(&sender, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(second.sent, 4, "{second:?}");
+    let third = app
+        .marketing
+        .send_pass_at(&sender, now + 120_000)
+        .await
+        .unwrap();
+    assert_eq!((third.sent, third.finished), (1, 1), "{third:?}");
+    // Every recipient got exactly one message: none lost, none repeated.
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email}");
+    }
+    let data = app.ok(&staff, CAMPAIGN, json!({ "id": news })).await;
+    assert_eq!(data["campaign"]["status"], "SENT");
+    assert_eq!(data["campaign"]["funnel"]["sent"], 9);
+    assert_eq!(data["campaign"]["funnel"]["queued"], 0);
+}
+
+#[tokio::test]
+async fn the_embedded_mode_confirms_a_double_opt_in_throttles_per_domain_and_verifies_a_tenant_webhook(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, Backends::Embedded, None).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+
+    // Double opt-in on SQLite: pending until the link, then subscribed.
+    let form = double_opt_in_form(&app, &staff).await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (ida, jon) = (format!("ida@{run}.example"), format!("jon@{run}.example"));
+    let ida_id = sign_up(&app, &staff, &form, &ida, "Ida").await;
+    let jon_id = sign_up(&app, &staff, &form, &jon, "Jon").await;
+    for (email, id) in [(&ida, &ida_id), (&jon, &jon_id)] {
+        let link = confirmation_link(&app, &sink, email);
+        let (status, body) = confirm(&app, &link).await;
+        assert_eq!(
+            (status, body),
+            (200, json!({ "subscribed": true, "contactId": id }))
+        );
+    }
+
+    // One message per minute to their shared domain: one now, one in the next window.
+    app.ok(
+        &staff,
+        SET_LIMITS,
+        json!({ "i": { "perDomainPerMinute": 1 } }),
+    )
+    .await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let news = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": news } }))
+        .await;
+    let mut sender = test_sender("embedded-throttle");
+    sender.batch = 50;
+    let now = chrono::Utc::now().timestamp_millis();
+    let first = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!((first.sent, first.deferred), (1, 1), "{first:?}");
+    let next = app
+        .marketing
+        .send_pass_at(&sender, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!((next.sent, next.finished), (1, 1), "{next:?}");
+    for email in [&ida, &jon] {
+        assert_eq!(
+            sink.to(email).len(),
+            2,
+            "the confirmation and one campaign message"
+        );
+    }
+
+    // A tenant webhook secret sealed and verified on SQLite.
+    let rotated = app.ok(&staff, ROTATE, json!({ "i": {} })).await;
+    let secret = rotated["rotateMailWebhookSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = tenant_webhook(&app, &tenant, &secret, &hard_bounce(&ida)).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "received": 1, "suppressed": 1, "duplicate": false })
+        )
+    );
 }

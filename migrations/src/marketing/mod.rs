@@ -5,7 +5,8 @@
 //! the kit's data keys (the per-tenant HMAC key of the address hashes and of the signed links);
 //! web forms and their submissions (m0002); the provider's bounce and complaint reports on
 //! each message (m0003); the consumer's inbox and the CRM leads each campaign brought, with
-//! their conversion (m0004).
+//! their conversion (m0004); double opt-in after forms, per-tenant webhook secrets and
+//! sending limits (m0005).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
@@ -14,6 +15,7 @@ mod m0001_marketing;
 mod m0002_forms;
 mod m0003_mail_events;
 mod m0004_conversions;
+mod m0005_opt_in_secrets_throttle;
 
 use sea_orm_migration::prelude::*;
 
@@ -42,6 +44,7 @@ impl MigratorTrait for Migrator {
                 name: "m0004_marketing_inbox",
             }),
             Box::new(m0004_conversions::Migration),
+            Box::new(m0005_opt_in_secrets_throttle::Migration),
         ]
     }
 }

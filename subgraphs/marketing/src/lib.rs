@@ -65,8 +65,8 @@ pub struct MarketingOptions {
 
 impl MarketingOptions {
     /// From the environment: `ERP_SMTP_URL`, `ERP_MARKETING_PUBLIC_URL`, `ERP_MARKETING_FROM`,
-    /// `ERP_MARKETING_WEBHOOK_SECRET` (the mail provider's webhook signing secret); a sender
-    /// runs.
+    /// `ERP_MARKETING_WEBHOOK_SECRET` (deprecated: the legacy webhook URL's deployment-wide
+    /// secret; tenants have their own); a sender runs.
     pub fn from_env() -> Self {
         let mut settings = Settings::default();
         if let Ok(url) = std::env::var("ERP_MARKETING_PUBLIC_URL") {

@@ -41,6 +41,8 @@ pub struct CampaignFields {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Funnel {
     pub queued: i64,
+    /// Of the queued, those waiting for a later sending window (a sending limit was reached).
+    pub deferred: i64,
     pub sent: i64,
     pub skipped: i64,
     pub failed: i64,
@@ -316,10 +318,12 @@ impl Marketing {
         let unsubscribed =
             contacts::withdrawals_from(&self.db, tenant, &format!("one_click:{id}")).await?;
         let converted = crate::store::conversions::converted_count(&self.db, tenant, id).await?;
+        let deferred = queue::deferred_count(&self.db, tenant, id).await?;
         let get = |s: &str| counts.get(s).copied().unwrap_or(0);
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(Funnel {
             queued: get("queued") + get("leased"),
+            deferred: to_i64(deferred),
             sent: get("sent"),
             skipped: get("skipped"),
             failed: get("failed"),

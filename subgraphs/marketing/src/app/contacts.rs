@@ -5,8 +5,8 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::links::CONFIRM_PATH;
 use super::{not_found, now_ms, Marketing};
 use crate::domain::contact::{
-    consent_text, ContactStatus, EmailAddress, LawfulBasis, SuppressionReason, CONTACT_ACTOR,
-    EMAIL_MARKETING,
+    consent_text, ContactStatus, EmailAddress, LawfulBasis, SuppressionReason, CONFIRMATION_LINK,
+    CONTACT_ACTOR, EMAIL_MARKETING,
 };
 use crate::domain::reasons;
 use crate::domain::template::escape_html;
@@ -206,6 +206,10 @@ impl Marketing {
             granted: new.granted,
             actor: actor.to_owned(),
             recorded_at: now,
+            confirmation: None,
+            confirmed_at: None,
+            confirmed_source: None,
+            confirmed_address: None,
         };
         contacts::insert_consent(&*txn, record.clone()).await?;
         if purpose == EMAIL_MARKETING {
@@ -250,7 +254,7 @@ impl Marketing {
         let purpose = consent_text("purpose", &new.purpose)?;
         let source = consent_text("source", &new.source)?;
         let wording_version = consent_text("wordingVersion", &new.wording_version)?;
-        let mailer = self.mailer()?.clone();
+        self.mailer()?;
         let txn = erp_kit::db::begin_write(&self.db).await?;
         let contact = contacts::lock(&*txn, tenant, &new.contact_id)
             .await?
@@ -265,31 +269,74 @@ impl Marketing {
                 "the address is suppressed: staff cannot ask it to subscribe again",
             ));
         }
-        let request = opt_in::Model {
+        let request = self.new_opt_in(tenant, &contact.id, purpose, wording_version, source, None);
+        contacts::insert_opt_in(&*txn, request.clone()).await?;
+        self.commit(txn).await?;
+        self.send_confirmation(tenant, &request).await?;
+        Ok(request)
+    }
+
+    /// A new opt-in request (its link expires after the opt-in lifetime).
+    pub(crate) fn new_opt_in(
+        &self,
+        tenant: &TenantId,
+        contact_id: &str,
+        purpose: String,
+        wording_version: String,
+        source: String,
+        consent_id: Option<String>,
+    ) -> opt_in::Model {
+        let now = now_ms();
+        opt_in::Model {
             tenant_id: tenant.as_str().to_owned(),
             id: new_id(),
-            contact_id: contact.id.clone(),
+            contact_id: contact_id.to_owned(),
             purpose,
             wording_version,
             source,
-            requested_at: now_ms(),
+            requested_at: now,
             confirmed_at: None,
+            consent_id,
+            expires_at: Some(now + self.settings.opt_in_ttl_secs * 1000),
+            mailed_at: None,
+            mail_attempts: 0,
+        }
+    }
+
+    /// Sends an opt-in request's confirmation mail unless someone has: the request is claimed
+    /// first (two senders never both send it), and a relay refusal gives the claim back so the
+    /// sender's pass retries (at most [`CONFIRMATION_ATTEMPTS`] times). Answers whether this
+    /// call sent it.
+    pub(crate) async fn send_confirmation(
+        &self,
+        tenant: &TenantId,
+        request: &opt_in::Model,
+    ) -> ApiResult<bool> {
+        let mailer = self.mailer()?.clone();
+        let contact = contacts::contact(&self.db, tenant, &request.contact_id).await?;
+        if !contacts::claim_opt_in_mail(&self.db, tenant, &request.id, now_ms()).await? {
+            return Ok(false);
+        }
+        // An erased contact has no address: the claim stays, nothing is sent.
+        let Some(to) = contact.and_then(|c| c.email) else {
+            return Ok(false);
         };
-        contacts::insert_opt_in(&*txn, request.clone()).await?;
-        self.commit(txn).await?;
+        let expires_at = request
+            .expires_at
+            .map(|ms| ms.div_euclid(1000))
+            .unwrap_or_else(|| self.link_expiry());
         let token = self
             .sign(&LinkClaims {
                 purpose: LinkPurpose::ConfirmOptIn,
                 tenant: tenant.as_str().to_owned(),
-                contact_id: contact.id.clone(),
+                contact_id: request.contact_id.clone(),
                 reference: Some(request.id.clone()),
                 url: None,
-                expires_at: self.link_expiry(),
+                expires_at,
             })
             .await?;
         let url = self.link_url(CONFIRM_PATH, &token);
-        let to = contact.email.clone().unwrap_or_default();
-        mailer
+        let sent = mailer
             .send(&OutgoingMail {
                 from: self.settings.from_address.clone(),
                 to,
@@ -301,19 +348,29 @@ impl Marketing {
                 ),
                 headers: vec![("X-Erp-Stream", "transactional".into())],
             })
-            .await
-            .map_err(|e| {
-                ApiError::internal(format!("the confirmation mail was not accepted: {e}"))
-            })?;
-        Ok(request)
+            .await;
+        if let Err(e) = sent {
+            contacts::release_opt_in_mail(&self.db, tenant, &request.id).await?;
+            return Err(ApiError::internal(format!(
+                "the confirmation mail was not accepted: {e}"
+            )));
+        }
+        Ok(true)
     }
 
-    /// The contact's own confirmation of a double opt-in (the signed link): logs the consent
-    /// (actor `contact`), subscribes, and lifts an unsubscribe or erasure suppression of the
-    /// address (never a bounce or complaint). Confirming twice changes nothing.
-    pub async fn confirm_opt_in(&self, raw_token: &str) -> ApiResult<contact::Model> {
+    /// The contact's own confirmation of a double opt-in (the signed link, POSTed from
+    /// `client`): the form's pending consent put in force (or, for a staff request, a consent
+    /// logged), confirmed at, through the link, from the client's address (actor `contact`);
+    /// the contact subscribed, and an unsubscribe or erasure suppression of the address lifted
+    /// (never a bounce or complaint). Confirming twice changes nothing (even after the link
+    /// expired); a genuine link past its expiry is OPT_IN_EXPIRED, a forged one TOKEN_INVALID.
+    pub async fn confirm_opt_in(
+        &self,
+        raw_token: &str,
+        client: Option<&str>,
+    ) -> ApiResult<contact::Model> {
         let (tenant, claims, _) = self
-            .verify_link(raw_token, LinkPurpose::ConfirmOptIn)
+            .verify_link_signature(raw_token, LinkPurpose::ConfirmOptIn)
             .await?;
         let request_id = claims.reference.clone().unwrap_or_default();
         let txn = erp_kit::db::begin_write(&self.db).await?;
@@ -329,28 +386,54 @@ impl Marketing {
         if request.confirmed_at.is_some() {
             return Ok(contact);
         }
+        if crate::domain::token::expired(&claims, chrono::Utc::now().timestamp()) {
+            return Err(ApiError::rule(
+                reasons::OPT_IN_EXPIRED,
+                "the confirmation link has expired: ask for a new one (submit the form again)",
+            ));
+        }
         if ContactStatus::parse(&contact.status)? == ContactStatus::Erased {
             return Err(erased());
         }
         let now = now_ms();
         request.confirmed_at = Some(now);
         contacts::confirm_opt_in(&*txn, request.clone()).await?;
-        contacts::insert_consent(
-            &*txn,
-            consent::Model {
-                tenant_id: tenant.as_str().to_owned(),
-                id: new_id(),
-                contact_id: contact.id.clone(),
-                purpose: request.purpose.clone(),
-                lawful_basis: LawfulBasis::Consent.as_str().to_owned(),
-                source: format!("double_opt_in:{}", request.source),
-                wording_version: request.wording_version.clone(),
-                granted: true,
-                actor: CONTACT_ACTOR.to_owned(),
-                recorded_at: now,
-            },
-        )
-        .await?;
+        let confirmed_pending = match &request.consent_id {
+            Some(consent_id) => {
+                contacts::confirm_consent(
+                    &*txn,
+                    &tenant,
+                    consent_id,
+                    now,
+                    CONFIRMATION_LINK,
+                    client,
+                )
+                .await?
+            }
+            None => false,
+        };
+        if !confirmed_pending {
+            contacts::insert_consent(
+                &*txn,
+                consent::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    id: new_id(),
+                    contact_id: contact.id.clone(),
+                    purpose: request.purpose.clone(),
+                    lawful_basis: LawfulBasis::Consent.as_str().to_owned(),
+                    source: format!("double_opt_in:{}", request.source),
+                    wording_version: request.wording_version.clone(),
+                    granted: true,
+                    actor: CONTACT_ACTOR.to_owned(),
+                    recorded_at: now,
+                    confirmation: Some(contacts::CONFIRMED.to_owned()),
+                    confirmed_at: Some(now),
+                    confirmed_source: Some(CONFIRMATION_LINK.to_owned()),
+                    confirmed_address: client.map(str::to_owned),
+                },
+            )
+            .await?;
+        }
         if let Some(hash) = contact.address_hash.clone() {
             if let Some(existing) = contacts::suppression(&*txn, &tenant, &hash).await? {
                 if SuppressionReason::parse(&existing.reason)?.lifted_by_own_opt_in() {
@@ -375,6 +458,28 @@ impl Marketing {
         .await?;
         self.commit(txn).await?;
         Ok(contact)
+    }
+
+    /// The sender's retry of confirmation mails not handed off yet (a relay that was down when
+    /// the form was submitted); answers how many went out.
+    pub(crate) async fn send_due_confirmations(&self) -> ApiResult<usize> {
+        if self.mailer.is_none() {
+            return Ok(0);
+        }
+        let mut sent = 0;
+        for request in
+            contacts::unmailed_opt_ins(&self.db, now_ms(), CONFIRMATION_ATTEMPTS, 20).await?
+        {
+            let tenant = TenantId::from_claim(&request.tenant_id);
+            match self.send_confirmation(&tenant, &request).await {
+                Ok(true) => sent += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(opt_in = %request.id, error = %err.message(), "confirmation mail not sent")
+                }
+            }
+        }
+        Ok(sent)
     }
 
     /// The one-click unsubscribe (RFC 8058) of a signed link: suppresses the address (so every
@@ -449,6 +554,10 @@ impl Marketing {
                     granted: false,
                     actor: CONTACT_ACTOR.to_owned(),
                     recorded_at: now,
+                    confirmation: None,
+                    confirmed_at: None,
+                    confirmed_source: None,
+                    confirmed_address: None,
                 },
             )
             .await?;
@@ -520,6 +629,10 @@ impl Marketing {
                     granted: true,
                     actor: CONTACT_ACTOR.to_owned(),
                     recorded_at: now,
+                    confirmation: None,
+                    confirmed_at: None,
+                    confirmed_source: None,
+                    confirmed_address: None,
                 },
             )
             .await?;
@@ -724,6 +837,9 @@ impl Marketing {
         Ok(contacts::subscribed_topics(&self.db, tenant, contact_ids).await?)
     }
 }
+
+/// How many times the sender tries a confirmation mail the relay refused.
+pub const CONFIRMATION_ATTEMPTS: i32 = 5;
 
 fn erased() -> ApiError {
     ApiError::rule(reasons::CONTACT_ERASED, "the contact was erased")

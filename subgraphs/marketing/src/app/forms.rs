@@ -29,6 +29,8 @@ pub struct NewForm {
     pub consent_wording_version: Option<String>,
     pub consent_required: bool,
     pub per_client_per_minute: Option<i32>,
+    /// Whether a ticked consent waits for the contact's confirmation (double opt-in).
+    pub double_opt_in: bool,
 }
 
 /// A form's states.
@@ -95,6 +97,7 @@ impl Marketing {
             consent_wording_version,
             consent_required: definition.consent_required,
             per_client_per_minute: definition.per_client_per_minute,
+            double_opt_in: new.double_opt_in,
             status: FORM_OPEN.to_owned(),
             created_by: actor.to_owned(),
             created_at: now,
@@ -154,8 +157,12 @@ impl Marketing {
     /// source `form:<id>`, the form's wording version), the submission recorded,
     /// `form.submitted` enqueued. A refused submission writes nothing.
     ///
-    /// A consent on a form subscribes a pending contact; it never lifts a suppression (the
-    /// address is not proven to be the submitter's: only a confirmed double opt-in is).
+    /// On a double opt-in form a ticked consent is logged `pending` (not in force) with an
+    /// opt-in request whose confirmation mail goes out after the commit (the sender retries it
+    /// if the relay refuses): only the contact's confirmation subscribes. On a single opt-in
+    /// form the consent subscribes a pending contact at once. Neither lifts a suppression by
+    /// itself (the address is not proven to be the submitter's: only a confirmed double
+    /// opt-in is).
     pub async fn submit_form(
         &self,
         public_key: &str,
@@ -232,14 +239,16 @@ impl Marketing {
             .await?;
         }
         let source = format!("form:{}", form.id);
+        let mut opt_in = None;
         if let (true, Some((_, wording_version))) =
             (submission.consent_granted, definition.consent.as_ref())
         {
+            let consent_id = new_id();
             contacts::insert_consent(
                 &*txn,
                 consent::Model {
                     tenant_id: tenant.as_str().to_owned(),
-                    id: new_id(),
+                    id: consent_id.clone(),
                     contact_id: contact.id.clone(),
                     purpose: EMAIL_MARKETING.to_owned(),
                     lawful_basis: LawfulBasis::Consent.as_str().to_owned(),
@@ -248,10 +257,25 @@ impl Marketing {
                     granted: true,
                     actor: CONTACT_ACTOR.to_owned(),
                     recorded_at: now,
+                    confirmation: form.double_opt_in.then(|| contacts::PENDING.to_owned()),
+                    confirmed_at: None,
+                    confirmed_source: None,
+                    confirmed_address: None,
                 },
             )
             .await?;
-            if !suppressed && contact.status == ContactStatus::Pending.as_str() {
+            if form.double_opt_in {
+                let request = self.new_opt_in(
+                    &tenant,
+                    &contact.id,
+                    EMAIL_MARKETING.to_owned(),
+                    wording_version.clone(),
+                    source.clone(),
+                    Some(consent_id),
+                );
+                contacts::insert_opt_in(&*txn, request.clone()).await?;
+                opt_in = Some(request);
+            } else if !suppressed && contact.status == ContactStatus::Pending.as_str() {
                 contact.status = ContactStatus::Subscribed.as_str().to_owned();
                 contact.updated_at = now;
                 contact = contacts::update(&*txn, contact).await?;
@@ -292,6 +316,13 @@ impl Marketing {
         )
         .await?;
         self.commit(txn).await?;
+        if let (Some(request), Some(_)) = (&opt_in, &self.mailer) {
+            // The submission stands whatever the relay says: a refused mail stays unsent and
+            // the sender's pass retries it.
+            if let Err(err) = self.send_confirmation(&tenant, request).await {
+                tracing::warn!(opt_in = %request.id, error = %err.message(), "confirmation mail not sent: the sender retries");
+            }
+        }
         Ok(SubmitOutcome { submission_id })
     }
 

@@ -103,6 +103,23 @@ impl Marketing {
         raw: &str,
         purpose: LinkPurpose,
     ) -> ApiResult<(TenantId, LinkClaims, contact::Model)> {
+        let (tenant, claims, contact) = self.verify_link_signature(raw, purpose).await?;
+        if token::expired(&claims, chrono::Utc::now().timestamp()) {
+            return Err(ApiError::rule(
+                reasons::TOKEN_INVALID,
+                "the link has expired",
+            ));
+        }
+        Ok((tenant, claims, contact))
+    }
+
+    /// [`Self::verify_link`] without the expiry check: the genuine claims of a link, expired
+    /// or not (the opt-in confirmation answers an expired link with its own reason).
+    pub(crate) async fn verify_link_signature(
+        &self,
+        raw: &str,
+        purpose: LinkPurpose,
+    ) -> ApiResult<(TenantId, LinkClaims, contact::Model)> {
         let unverified = token::read(raw)?;
         let tenant = TenantId::from_claim(&unverified.claims.tenant);
         let refused = || {
@@ -118,12 +135,7 @@ impl Marketing {
             .cipher
             .blind_index(&tenant, LINK_COLUMN, &unverified.payload)
             .await?;
-        let claims = token::verify(
-            unverified,
-            &expected,
-            purpose,
-            chrono::Utc::now().timestamp(),
-        )?;
+        let claims = token::verify_signature(unverified, &expected, purpose)?;
         Ok((tenant, claims, contact))
     }
 }

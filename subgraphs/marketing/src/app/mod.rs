@@ -12,6 +12,7 @@ pub mod forms;
 pub mod links;
 pub mod segments;
 pub mod sending;
+pub mod throttle;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -38,8 +39,11 @@ pub struct Settings {
     pub from_address: String,
     /// How long an unsubscribe or confirmation link stays valid (seconds).
     pub link_ttl_secs: i64,
-    /// The secret the mail provider signs its bounce and complaint webhook calls with;
-    /// `None`: the webhook answers 404.
+    /// How long a double opt-in confirmation link stays valid (seconds).
+    pub opt_in_ttl_secs: i64,
+    /// Deprecated: the deployment-wide secret of the legacy webhook URL
+    /// (`/marketing/webhooks/mail-events`); `None`: that URL answers 404. Each tenant has its
+    /// own secret and URL (app/webhooks.rs).
     pub webhook_secret: Option<String>,
     /// How far a webhook call's timestamp may be from now (seconds).
     pub webhook_tolerance_secs: i64,
@@ -51,6 +55,7 @@ impl Default for Settings {
             public_url: format!("http://127.0.0.1:{}", crate::DEFAULT_PORT),
             from_address: "ERP OS <marketing@erp-os.invalid>".into(),
             link_ttl_secs: 180 * 24 * 3600,
+            opt_in_ttl_secs: crate::domain::contact::OPT_IN_TTL_SECS,
             webhook_secret: None,
             webhook_tolerance_secs: crate::domain::webhook::DEFAULT_TOLERANCE_SECS,
         }

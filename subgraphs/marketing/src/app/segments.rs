@@ -56,9 +56,15 @@ pub(crate) async fn facts_of(
     let mut out = Vec::with_capacity(rows.len());
     for id in ids {
         let Some(row) = rows.get(id) else { continue };
-        // A purpose is in force when its latest record grants it.
+        // A purpose is in force when its latest record grants it; a double opt-in record not
+        // confirmed yet is not a record of consent at all.
         let mut latest: BTreeMap<String, bool> = BTreeMap::new();
-        for record in consents.get(id).into_iter().flatten() {
+        for record in consents
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|record| record.confirmation.as_deref() != Some(contacts::PENDING))
+        {
             latest.insert(record.purpose.clone(), record.granted);
         }
         out.push(ContactFacts {

@@ -25,11 +25,12 @@ use crate::domain::contact::{may_receive, EmailAddress};
 use crate::domain::reasons;
 use crate::domain::segment::BehaviourKind;
 use crate::domain::template::{self, TemplateKind, TokenValues};
+use crate::domain::throttle::{next_window_start, window_of, SendingLimits};
 use crate::domain::token::{LinkClaims, LinkPurpose};
 use crate::events::{self, CampaignStatusChanged, MessageSent};
 use crate::mail::OutgoingMail;
 use crate::store::entities::{campaign, message, template as template_entity, transactional};
-use crate::store::{campaigns, contacts, new_id, queue, segments};
+use crate::store::{campaigns, contacts, new_id, queue, segments, throttle};
 
 /// How a sender runs.
 #[derive(Debug, Clone)]
@@ -83,11 +84,16 @@ pub struct PassReport {
     pub failed: usize,
     pub released: usize,
     pub finished: usize,
+    /// Messages put back until the next minute window (a sending limit was reached).
+    pub deferred: usize,
+    /// Double opt-in confirmation mails sent (retries of ones the relay refused).
+    pub confirmations: usize,
 }
 
 impl PassReport {
     fn busy(&self) -> bool {
-        self.started + self.sent + self.skipped + self.failed + self.finished > 0
+        self.started + self.sent + self.skipped + self.failed + self.finished + self.confirmations
+            > 0
     }
 }
 
@@ -96,6 +102,7 @@ enum Outcome {
     Skipped,
     Failed,
     Released,
+    Deferred,
 }
 
 impl Marketing {
@@ -120,10 +127,17 @@ impl Marketing {
         SenderHandle { task }
     }
 
-    /// One pass: start due campaigns, send one batch, finish campaigns with nothing left.
+    /// One pass: start due campaigns, send one batch, finish campaigns with nothing left, send
+    /// the confirmation mails still due.
     pub async fn send_pass(&self, options: &SenderOptions) -> ApiResult<PassReport> {
+        self.send_pass_at(options, now_ms()).await
+    }
+
+    /// [`Self::send_pass`] as if the clock said `now` (Unix milliseconds): what is due, what a
+    /// lease expires against and which sending window a hand-off counts in. Tests pass the same
+    /// `now` to several passes to stay in one window whatever the wall clock does.
+    pub async fn send_pass_at(&self, options: &SenderOptions, now: i64) -> ApiResult<PassReport> {
         let mut report = PassReport::default();
-        let now = now_ms();
         for due in campaigns::due(&self.db, now, 20).await? {
             if self.start_campaign(&due).await? {
                 report.started += 1;
@@ -139,15 +153,29 @@ impl Marketing {
         };
         let mut templates: HashMap<(String, String), (campaign::Model, template_entity::Model)> =
             HashMap::new();
+        let mut limits: HashMap<String, SendingLimits> = HashMap::new();
+        let window = window_of(now);
         for message in leased {
+            if !limits.contains_key(&message.tenant_id) {
+                let tenant = TenantId::from_claim(&message.tenant_id);
+                let set = self.sending_limits(&tenant).await?;
+                limits.insert(message.tenant_id.clone(), set);
+            }
+            let tenant_limits = limits.get(&message.tenant_id).copied().unwrap_or_default();
             match self
-                .send_one(&options.worker_id, &message, &mut templates)
+                .send_one(
+                    &options.worker_id,
+                    &message,
+                    &mut templates,
+                    (&tenant_limits, window),
+                )
                 .await
             {
                 Ok(Outcome::Sent) => report.sent += 1,
                 Ok(Outcome::Skipped) => report.skipped += 1,
                 Ok(Outcome::Failed) => report.failed += 1,
                 Ok(Outcome::Released) => report.released += 1,
+                Ok(Outcome::Deferred) => report.deferred += 1,
                 Err(err) => {
                     tracing::warn!(message = %message.id, error = %err.message(), "marketing message not sent");
                     report.failed += 1;
@@ -159,6 +187,9 @@ impl Marketing {
                 report.finished += 1;
             }
         }
+        report.confirmations = self.send_due_confirmations().await?;
+        // A window an hour old never binds again.
+        throttle::forget_windows_before(&self.db, window - 60).await?;
         Ok(report)
     }
 
@@ -195,6 +226,7 @@ impl Marketing {
                 bounce_kind: None,
                 bounced_at: None,
                 complained_at: None,
+                not_before: None,
             })
             .collect();
         queue::enqueue(&*txn, rows).await?;
@@ -258,11 +290,14 @@ impl Marketing {
         Ok(true)
     }
 
+    /// One leased message: the send-time checks, the sending limits of `window`, the hand-off
+    /// mark (with the slots taken) in one transaction; then the relay.
     async fn send_one(
         &self,
         worker: &str,
         message: &message::Model,
         templates: &mut HashMap<(String, String), (campaign::Model, template_entity::Model)>,
+        (limits, window): (&SendingLimits, i64),
     ) -> ApiResult<Outcome> {
         let tenant = TenantId::from_claim(&message.tenant_id);
         let mailer = self.mailer()?.clone();
@@ -316,6 +351,29 @@ impl Marketing {
             .await?;
             txn.commit().await?;
             return Ok(Outcome::Skipped);
+        }
+        let address = contact
+            .as_ref()
+            .and_then(|c| c.email.clone())
+            .unwrap_or_default();
+        if !self
+            .take_slots(&txn, &tenant, limits, &address, window)
+            .await?
+        {
+            let deferred = queue::defer(
+                &*txn,
+                tenant.as_str(),
+                &message.id,
+                worker,
+                next_window_start(window),
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(if deferred {
+                Outcome::Deferred
+            } else {
+                Outcome::Released
+            });
         }
         let moved = queue::transition(
             &*txn,
@@ -389,6 +447,31 @@ impl Marketing {
         } else {
             Outcome::Failed
         })
+    }
+
+    /// Takes a slot of every limit of a message to `address` in `window`; when one is full the
+    /// slots already taken are given back and the answer is false (the message waits for the
+    /// next window).
+    async fn take_slots(
+        &self,
+        txn: &erp_kit::db::WriteTransaction,
+        tenant: &TenantId,
+        limits: &SendingLimits,
+        address: &str,
+        window: i64,
+    ) -> ApiResult<bool> {
+        let mut taken: Vec<String> = Vec::new();
+        for (scope, limit) in limits.slots(address) {
+            if throttle::take_slot(&**txn, tenant, &scope, window, limit).await? {
+                taken.push(scope);
+                continue;
+            }
+            for scope in &taken {
+                throttle::give_back_slot(&**txn, tenant, scope, window).await?;
+            }
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     async fn render_bulk(

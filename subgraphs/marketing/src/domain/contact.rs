@@ -124,6 +124,13 @@ pub const EMAIL_MARKETING: &str = "email_marketing";
 /// double opt-in confirmation).
 pub const CONTACT_ACTOR: &str = "contact";
 
+/// How long a double opt-in confirmation link stays valid by default: three days (a person
+/// who signed up reads the mail soon; an old link confirming years later proves little).
+pub const OPT_IN_TTL_SECS: i64 = 3 * 24 * 3600;
+
+/// What a confirmation through the signed link is logged as (the consent's confirmed source).
+pub const CONFIRMATION_LINK: &str = "confirmation_link";
+
 /// A consent record's free-text fields must be present and short.
 pub fn consent_text(field: &str, value: &str) -> ApiResult<String> {
     let value = value.trim();

@@ -7,6 +7,7 @@ pub mod contact;
 pub mod form;
 pub mod segment;
 pub mod template;
+pub mod throttle;
 pub mod token;
 pub mod webhook;
 
@@ -28,6 +29,9 @@ erp_kit::reasons! {
         CONTACT_ERASED => Conflict,
         /// The double opt-in confirmation link is unknown or was used already.
         OPT_IN_INVALID => BadUserInput,
+        /// The double opt-in confirmation link is genuine but has expired: the contact asks
+        /// again (submits the form again), nothing was confirmed.
+        OPT_IN_EXPIRED => Unauthenticated,
         /// A signed link (one-click unsubscribe, tracking) does not verify or has expired.
         TOKEN_INVALID => Unauthenticated,
         /// The segment's filter tree is malformed: an empty group, a condition with none or
@@ -69,13 +73,21 @@ erp_kit::reasons! {
         /// Too many submissions of this form from one client address in a minute
         /// (`retryAfter` says when to try again).
         FORM_RATE_LIMITED => RateLimited,
+        /// A sending limit out of range (1 to 1,000,000 a minute), or a per-domain cap above
+        /// the tenant's rate.
+        SENDING_LIMIT_INVALID => BadUserInput,
         /// A mail provider webhook call without a readable timestamp or a signature that
-        /// verifies under the shared secret.
+        /// verifies under the tenant's secrets in force (on the deprecated legacy URL: the
+        /// deployment-wide secret).
         WEBHOOK_SIGNATURE_INVALID => Unauthenticated,
         /// A mail provider webhook call signed too long ago (or ahead): a replay is refused.
         WEBHOOK_TIMESTAMP_STALE => Unauthenticated,
+        /// A webhook secret rotation whose overlap (how long the previous secret still
+        /// verifies) is negative or over a week.
+        WEBHOOK_ROTATION_INVALID => BadUserInput,
         /// A mail provider webhook body that is not the documented event batch (an unknown
-        /// event type, an empty tenant, too many events, an over-long field).
+        /// event type, an empty tenant, an event of another tenant on a tenant's URL, too
+        /// many events, an over-long field).
         WEBHOOK_PAYLOAD_INVALID => BadUserInput,
     }
 }

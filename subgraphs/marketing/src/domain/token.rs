@@ -109,6 +109,27 @@ pub fn tags_equal(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// The genuine claims whatever their expiry (the caller decides how an expired link is
+/// answered), or TOKEN_INVALID when the tag does not match or the purpose is another.
+pub fn verify_signature(
+    token: UnverifiedToken,
+    expected_tag: &str,
+    purpose: LinkPurpose,
+) -> ApiResult<LinkClaims> {
+    if !tags_equal(&token.tag, &url_safe_tag(expected_tag)) {
+        return Err(invalid("the link's signature does not verify"));
+    }
+    if token.claims.purpose != purpose {
+        return Err(invalid("the link is not for this action"));
+    }
+    Ok(token.claims)
+}
+
+/// Whether genuine claims have expired at `now_secs`.
+pub fn expired(claims: &LinkClaims, now_secs: i64) -> bool {
+    claims.expires_at < now_secs
+}
+
 /// The verified claims, or TOKEN_INVALID when the tag does not match, the purpose is another
 /// or the link expired.
 pub fn verify(
@@ -117,16 +138,11 @@ pub fn verify(
     purpose: LinkPurpose,
     now_secs: i64,
 ) -> ApiResult<LinkClaims> {
-    if !tags_equal(&token.tag, &url_safe_tag(expected_tag)) {
-        return Err(invalid("the link's signature does not verify"));
-    }
-    if token.claims.purpose != purpose {
-        return Err(invalid("the link is not for this action"));
-    }
-    if token.claims.expires_at < now_secs {
+    let claims = verify_signature(token, expected_tag, purpose)?;
+    if expired(&claims, now_secs) {
         return Err(invalid("the link has expired"));
     }
-    Ok(token.claims)
+    Ok(claims)
 }
 
 #[cfg(test)]

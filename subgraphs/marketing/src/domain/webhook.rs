@@ -11,8 +11,13 @@
 //!
 //! The body: `{"events": [{"type": "bounce" | "complaint", "tenant": ..., "email": ...,
 //! "messageId"?: ..., "status"?: "5.1.1", "diagnostic"?: ..., "autoSubmitted"?: ...}]}`, 1 to
-//! [`MAX_EVENTS`] events. The tenant is believed because the call is signed: the provider
-//! account is the deployment's.
+//! [`MAX_EVENTS`] events.
+//!
+//! Each tenant has its own secret and URL (`/marketing/webhooks/<tenant>/mail-events`): the
+//! URL names the tenant, its secret verifies the call, and an event may not name another
+//! tenant. A rotation keeps the previous secret verifying for an overlap, so the provider can
+//! switch without losing calls. The deployment-wide secret of the legacy URL
+//! (`/marketing/webhooks/mail-events`, deprecated) is believed for any tenant in the body.
 
 use aws_lc_rs::hmac;
 use serde::Deserialize;
@@ -36,6 +41,33 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The signature header value for `body` signed at `timestamp` (what the provider sends).
+/// A new webhook secret: `whsec_` and 244 random bits in hex.
+pub fn new_secret() -> String {
+    format!(
+        "whsec_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The longest overlap a rotation may give the previous secret (seconds): a week.
+pub const MAX_ROTATION_OVERLAP_SECS: i64 = 7 * 24 * 3600;
+
+/// A rotation's overlap (seconds, 0 to [`MAX_ROTATION_OVERLAP_SECS`]), or
+/// WEBHOOK_ROTATION_INVALID.
+pub fn rotation_overlap(secs: i64) -> ApiResult<i64> {
+    if !(0..=MAX_ROTATION_OVERLAP_SECS).contains(&secs) {
+        return Err(ApiError::rule(
+            reasons::WEBHOOK_ROTATION_INVALID,
+            format!(
+                "the previous secret verifies 0 to {MAX_ROTATION_OVERLAP_SECS} s after a rotation"
+            ),
+        )
+        .on_field("overlapSeconds"));
+    }
+    Ok(secs)
+}
+
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let mut signed = format!("{timestamp}.").into_bytes();
@@ -65,6 +97,26 @@ pub fn verify(
     now_secs: i64,
     tolerance_secs: i64,
 ) -> ApiResult<String> {
+    verify_any(
+        &[secret],
+        timestamp,
+        signature,
+        body,
+        now_secs,
+        tolerance_secs,
+    )
+}
+
+/// [`verify`] under any of `secrets` (a tenant's current secret and, during a rotation's
+/// overlap, the previous one).
+pub fn verify_any(
+    secrets: &[&[u8]],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now_secs: i64,
+    tolerance_secs: i64,
+) -> ApiResult<String> {
     let refused =
         |message: &str| ApiError::rule(reasons::WEBHOOK_SIGNATURE_INVALID, message.to_owned());
     let timestamp: i64 = timestamp
@@ -72,14 +124,20 @@ pub fn verify(
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| refused("the call has no readable X-Erp-Webhook-Timestamp"))?;
     let signature = signature.ok_or_else(|| refused("the call has no X-Erp-Webhook-Signature"))?;
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let keys: Vec<hmac::Key> = secrets
+        .iter()
+        .map(|secret| hmac::Key::new(hmac::HMAC_SHA256, secret))
+        .collect();
     let mut signed = format!("{timestamp}.").into_bytes();
     signed.extend_from_slice(body);
     let matching = signature
         .split(',')
         .filter_map(|part| part.trim().strip_prefix("v1="))
         .find(|candidate| {
-            unhex(candidate).is_some_and(|tag| hmac::verify(&key, &signed, &tag).is_ok())
+            unhex(candidate).is_some_and(|tag| {
+                keys.iter()
+                    .any(|key| hmac::verify(key, &signed, &tag).is_ok())
+            })
         })
         .ok_or_else(|| refused("the signature does not verify"))?;
     if (now_secs - timestamp).abs() > tolerance_secs {
@@ -117,7 +175,8 @@ pub struct MailEvent {
 struct RawEvent {
     #[serde(rename = "type")]
     kind: String,
-    tenant: String,
+    #[serde(default)]
+    tenant: Option<String>,
     email: String,
     #[serde(default)]
     message_id: Option<String>,
@@ -154,6 +213,13 @@ fn bounded(at: &str, name: &str, value: Option<String>, max: usize) -> ApiResult
 /// not the documented JSON, no event or more than [`MAX_EVENTS`], an unknown type, an empty
 /// tenant, a bad address, an over-long field: WEBHOOK_PAYLOAD_INVALID (or INVALID_EMAIL).
 pub fn parse_events(body: &[u8]) -> ApiResult<Vec<MailEvent>> {
+    parse_events_for(body, None)
+}
+
+/// [`parse_events`] of a call to a tenant's own webhook URL: an event's `tenant` may be left
+/// out (it is the URL's) and may not name another (WEBHOOK_PAYLOAD_INVALID: a tenant's
+/// secret speaks for that tenant only).
+pub fn parse_events_for(body: &[u8], url_tenant: Option<&str>) -> ApiResult<Vec<MailEvent>> {
     let raw: RawBody = serde_json::from_slice(body)
         .map_err(|err| payload_invalid(format!("the body is not a mail event batch: {err}")))?;
     if raw.events.is_empty() || raw.events.len() > MAX_EVENTS {
@@ -175,8 +241,16 @@ pub fn parse_events(body: &[u8]) -> ApiResult<Vec<MailEvent>> {
                     )))
                 }
             };
-            let tenant = bounded(&at, "tenant", Some(event.tenant), 100)?
-                .ok_or_else(|| payload_invalid(format!("{at}.tenant is empty")))?;
+            let tenant = match (bounded(&at, "tenant", event.tenant, 100)?, url_tenant) {
+                (Some(named), Some(url)) if named != url => {
+                    return Err(payload_invalid(format!(
+                        "{at}.tenant is not the tenant of this webhook URL"
+                    )))
+                }
+                (Some(named), _) => named,
+                (None, Some(url)) => url.to_owned(),
+                (None, None) => return Err(payload_invalid(format!("{at}.tenant is empty"))),
+            };
             Ok(MailEvent {
                 kind,
                 tenant,

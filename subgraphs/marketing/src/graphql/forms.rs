@@ -94,6 +94,11 @@ pub struct CreateMarketingFormInput {
     pub consent_required: bool,
     /// Submissions one client address may make per minute (1 to 60; 5 when not given).
     pub per_client_per_minute: Option<i32>,
+    /// Double opt-in (the default): a ticked consent is logged pending and a confirmation mail
+    /// goes to the address; only the contact's confirmation subscribes. False: the ticked box
+    /// subscribes at once (single opt-in).
+    #[graphql(default = true)]
+    pub double_opt_in: bool,
 }
 
 /// Opens or closes a form.
@@ -188,6 +193,11 @@ impl MarketingForm {
     /// Submissions one client address may make per minute.
     async fn per_client_per_minute(&self) -> i32 {
         self.model.per_client_per_minute
+    }
+
+    /// Whether a ticked consent waits for the contact's confirmation (double opt-in).
+    async fn double_opt_in(&self) -> bool {
+        self.model.double_opt_in
     }
 
     /// Whether it takes submissions.
@@ -366,6 +376,7 @@ impl FormsMutation {
                     consent_wording_version: input.consent_wording_version,
                     consent_required: input.consent_required,
                     per_client_per_minute: input.per_client_per_minute,
+                    double_opt_in: input.double_opt_in,
                 },
             )
             .await?;

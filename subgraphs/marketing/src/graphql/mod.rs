@@ -6,6 +6,7 @@
 pub mod campaigns;
 pub mod contacts;
 pub mod context;
+pub mod delivery;
 pub mod forms;
 pub mod loaders;
 pub mod objects;
@@ -26,6 +27,7 @@ pub struct Query(
     segments::SegmentsQuery,
     campaigns::CampaignsQuery,
     forms::FormsQuery,
+    delivery::DeliveryQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -37,6 +39,7 @@ pub struct Mutation(
     campaigns::CampaignsMutation,
     contacts::BouncesMutation,
     forms::FormsMutation,
+    delivery::DeliveryMutation,
 );
 
 /// The schema builder with its data (the use cases and the DataLoaders over them); the kit

@@ -305,6 +305,40 @@ impl ConsentRecord {
     async fn recorded_at(&self) -> DateTime {
         instant(self.model.recorded_at)
     }
+
+    /// Its double opt-in state: `PENDING` (waiting for the contact's confirmation: not in
+    /// force), `CONFIRMED`, or null for a record that needed no confirmation.
+    async fn confirmation(&self) -> Option<ConsentConfirmation> {
+        match self.model.confirmation.as_deref() {
+            Some(crate::store::contacts::PENDING) => Some(ConsentConfirmation::Pending),
+            Some(crate::store::contacts::CONFIRMED) => Some(ConsentConfirmation::Confirmed),
+            _ => None,
+        }
+    }
+
+    /// When the contact confirmed it.
+    async fn confirmed_at(&self) -> Option<DateTime> {
+        self.model.confirmed_at.map(instant)
+    }
+
+    /// What confirmed it (`confirmation_link`: the signed link of the confirmation mail).
+    async fn confirmed_source(&self) -> Option<&str> {
+        self.model.confirmed_source.as_deref()
+    }
+
+    /// The client address the confirmation came from.
+    async fn confirmed_address(&self) -> Option<&str> {
+        self.model.confirmed_address.as_deref()
+    }
+}
+
+/// A consent record's double opt-in state.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ConsentConfirmation {
+    /// Waiting for the contact's confirmation: the consent is not in force.
+    Pending,
+    /// Confirmed by the contact: in force.
+    Confirmed,
 }
 
 /// A preference topic contacts subscribe to.
@@ -440,6 +474,8 @@ impl EmailTemplate {
 pub struct CampaignFunnel {
     /// Messages waiting to be sent.
     pub queued: i64,
+    /// Of the queued, those deferred to a later minute window by the tenant's sending limits.
+    pub deferred: i64,
     /// Messages the relay accepted.
     pub sent: i64,
     /// Messages not sent at send time (suppressed, unsubscribed, no consent, topic opt-out, cancelled).
@@ -475,6 +511,7 @@ impl From<Funnel> for CampaignFunnel {
             complaint_rate: f.complaint_rate(),
             unsubscribe_rate: f.unsubscribe_rate(),
             queued: f.queued,
+            deferred: f.deferred,
             sent: f.sent,
             skipped: f.skipped,
             failed: f.failed,

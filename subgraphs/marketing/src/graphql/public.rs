@@ -8,7 +8,9 @@
 //! - `POST /marketing/resubscribe/{token}`: the contact's own re-subscribe after an
 //!   unsubscribe (GET: the page with the button): 200 and `{"subscribed": true}`, idempotent;
 //!   an address that bounced or complained stays suppressed (403 CONTACT_SUPPRESSED).
-//! - `POST /marketing/confirm/{token}`: the double opt-in confirmation (GET: the page).
+//! - `POST /marketing/confirm/{token}`: the double opt-in confirmation (GET: the page),
+//!   logged with the client's address; idempotent. A genuine link past its expiry: 401
+//!   OPT_IN_EXPIRED; a forged one: 401 TOKEN_INVALID.
 //! - `GET /marketing/t/open/{token}`: the tracking pixel; `GET /marketing/t/click/{token}`:
 //!   302 to the link's target.
 //!
@@ -18,11 +20,15 @@
 //!   409 FORM_CLOSED, 400 FORM_SUBMISSION_INVALID / INVALID_EMAIL / FORM_CONSENT_REQUIRED
 //!   (`extensions.field` names the field), 413 BODY_TOO_LARGE, 429 FORM_RATE_LIMITED (with
 //!   `Retry-After`).
-//! - `POST /marketing/webhooks/mail-events`: the mail provider's bounce and complaint reports,
-//!   signed with the shared secret (domain/webhook.rs): 200 and `{"received", "suppressed",
-//!   "duplicate"}`; refused: 401 WEBHOOK_SIGNATURE_INVALID / WEBHOOK_TIMESTAMP_STALE, 400
-//!   WEBHOOK_PAYLOAD_INVALID / INVALID_EMAIL, 413 BODY_TOO_LARGE, 404 without a secret
-//!   configured.
+//! - `POST /marketing/webhooks/{tenant}/mail-events`: the mail provider's bounce and
+//!   complaint reports for one tenant, signed with the tenant's secret (domain/webhook.rs;
+//!   during a rotation's overlap the previous one verifies too): 200 and `{"received",
+//!   "suppressed", "duplicate"}`; refused: 401 WEBHOOK_SIGNATURE_INVALID /
+//!   WEBHOOK_TIMESTAMP_STALE, 400 WEBHOOK_PAYLOAD_INVALID (an event of another tenant among
+//!   them) / INVALID_EMAIL, 413 BODY_TOO_LARGE, 404 for a tenant without a secret.
+//! - `POST /marketing/webhooks/mail-events`: the same under the deployment-wide secret, the
+//!   tenant named in each event (deprecated: answers carry `Deprecation: true`; 404 without
+//!   that secret configured).
 //!
 //! A forged, altered or expired token answers 401 with the GraphQL error shape:
 //! `extensions.code` UNAUTHENTICATED, `extensions.reason` TOKEN_INVALID. Every refusal has
@@ -61,6 +67,10 @@ struct FormState {
 pub fn router(marketing: Marketing, trusted_proxies: TrustedProxies) -> Router {
     let forms = Router::new()
         .route("/marketing/forms/{key}", post(submit_form))
+        .route(
+            "/marketing/confirm/{token}",
+            get(confirm_page).post(confirm),
+        )
         .with_state(FormState {
             marketing: marketing.clone(),
             trusted_proxies: Arc::new(trusted_proxies),
@@ -74,13 +84,13 @@ pub fn router(marketing: Marketing, trusted_proxies: TrustedProxies) -> Router {
             "/marketing/resubscribe/{token}",
             get(resubscribe_page).post(resubscribe),
         )
-        .route(
-            "/marketing/confirm/{token}",
-            get(confirm_page).post(confirm),
-        )
         .route("/marketing/t/open/{token}", get(open))
         .route("/marketing/t/click/{token}", get(click))
         .route("/marketing/webhooks/mail-events", post(mail_events))
+        .route(
+            "/marketing/webhooks/{tenant}/mail-events",
+            post(tenant_mail_events),
+        )
         .with_state(marketing)
         .merge(forms)
 }
@@ -243,8 +253,19 @@ async fn confirm_page(Path(token): Path<String>) -> Html<String> {
     button_page("Confirm your subscription", &token, "Confirm")
 }
 
-async fn confirm(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
-    match marketing.confirm_opt_in(&token).await {
+async fn confirm(
+    State(state): State<FormState>,
+    Path(token): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let client =
+        erp_kit::http::client_ip(&parts, &state.trusted_proxies.0).map(|ip| ip.0.to_string());
+    match state
+        .marketing
+        .confirm_opt_in(&token, client.as_deref())
+        .await
+    {
         Ok(contact) => Json(json!({ "subscribed": true, "contactId": contact.id })).into_response(),
         Err(err) => from_api_error(err),
     }
@@ -278,6 +299,8 @@ async fn click(State(marketing): State<Marketing>, Path(token): Path<String>) ->
     }
 }
 
+/// The legacy URL (deprecated: one deployment-wide secret for every tenant); its answers
+/// carry `Deprecation: true`.
 async fn mail_events(
     State(marketing): State<Marketing>,
     headers: HeaderMap,
@@ -292,6 +315,38 @@ async fn mail_events(
             .await
     }
     .await;
+    let mut response = webhook_answer(outcome);
+    response
+        .headers_mut()
+        .insert("deprecation", header::HeaderValue::from_static("true"));
+    response
+}
+
+/// A tenant's own webhook URL, verified under the tenant's secrets.
+async fn tenant_mail_events(
+    State(marketing): State<Marketing>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    use crate::domain::webhook::{MAX_WEBHOOK_BODY_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let outcome = async {
+        let body = read_body(body, MAX_WEBHOOK_BODY_BYTES).await?;
+        marketing
+            .receive_tenant_mail_events(
+                &tenant,
+                header(TIMESTAMP_HEADER),
+                header(SIGNATURE_HEADER),
+                &body,
+            )
+            .await
+    }
+    .await;
+    webhook_answer(outcome)
+}
+
+fn webhook_answer(outcome: ApiResult<crate::app::webhooks::WebhookOutcome>) -> Response {
     match outcome {
         Ok(outcome) => Json(json!({
             "received": outcome.received,

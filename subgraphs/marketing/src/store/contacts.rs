@@ -178,6 +178,93 @@ pub async fn confirm_opt_in(db: &impl ConnectionTrait, model: opt_in::Model) -> 
     Ok(())
 }
 
+/// Puts a pending double opt-in consent record in force: confirmed now, by what and from
+/// where (answers whether it was still pending).
+pub async fn confirm_consent(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    at: i64,
+    source: &str,
+    address: Option<&str>,
+) -> Result<bool, DbErr> {
+    Ok(consent::Entity::update_many()
+        .col_expr(consent::Column::Confirmation, CONFIRMED.into())
+        .col_expr(consent::Column::ConfirmedAt, at.into())
+        .col_expr(consent::Column::ConfirmedSource, source.into())
+        .col_expr(consent::Column::ConfirmedAddress, address.into())
+        .filter(consent::Column::TenantId.eq(tenant.as_str()))
+        .filter(consent::Column::Id.eq(id))
+        .filter(consent::Column::Confirmation.eq(PENDING))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// A consent record's confirmation states.
+pub const PENDING: &str = "pending";
+pub const CONFIRMED: &str = "confirmed";
+
+/// Opt-in requests (any tenant) whose confirmation mail is still to send, requested at or
+/// before `requested_before`, oldest first: the sender's retries.
+pub async fn unmailed_opt_ins(
+    db: &impl ConnectionTrait,
+    requested_before: i64,
+    max_attempts: i32,
+    limit: u64,
+) -> Result<Vec<opt_in::Model>, DbErr> {
+    use sea_orm::QuerySelect;
+    opt_in::Entity::find()
+        .filter(opt_in::Column::MailedAt.is_null())
+        .filter(opt_in::Column::ConfirmedAt.is_null())
+        .filter(opt_in::Column::RequestedAt.lte(requested_before))
+        .filter(opt_in::Column::MailAttempts.lt(max_attempts))
+        .order_by_asc(opt_in::Column::RequestedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Claims the sending of an opt-in's confirmation mail (answers whether this caller got it:
+/// the mail is handed off at most once per claim).
+pub async fn claim_opt_in_mail(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    at: i64,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    Ok(opt_in::Entity::update_many()
+        .col_expr(opt_in::Column::MailedAt, at.into())
+        .col_expr(
+            opt_in::Column::MailAttempts,
+            Expr::col(opt_in::Column::MailAttempts).add(1),
+        )
+        .filter(opt_in::Column::TenantId.eq(tenant.as_str()))
+        .filter(opt_in::Column::Id.eq(id))
+        .filter(opt_in::Column::MailedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Gives a claimed confirmation mail back after the relay refused it (the sender retries).
+pub async fn release_opt_in_mail(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<(), DbErr> {
+    opt_in::Entity::update_many()
+        .col_expr(opt_in::Column::MailedAt, Option::<i64>::None.into())
+        .filter(opt_in::Column::TenantId.eq(tenant.as_str()))
+        .filter(opt_in::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_topic(db: &impl ConnectionTrait, model: topic::Model) -> Result<(), DbErr> {
     topic::Entity::insert(model.into_active_model())
         .exec_without_returning(db)

@@ -9,6 +9,8 @@ pub mod entities;
 pub mod forms;
 pub mod queue;
 pub mod segments;
+pub mod throttle;
+pub mod webhooks;
 
 pub use erp_kit::db::new_id;
 

@@ -82,14 +82,16 @@ pub async fn lease(
         "SELECT m.tenant_id, m.id FROM mkt_messages m JOIN mkt_campaigns c \
          ON c.tenant_id = m.tenant_id AND c.id = m.campaign_id \
          WHERE c.status = 'sending' AND (m.status = 'queued' OR (m.status = 'leased' AND m.lease_until < {})) \
+         AND (m.not_before IS NULL OR m.not_before <= {}) \
          ORDER BY m.queued_at, m.id LIMIT {}{lock}",
         p(1),
-        p(2)
+        p(2),
+        p(3)
     );
     let keys = Key::find_by_statement(Statement::from_sql_and_values(
         backend,
         select,
-        [now_ms.into(), (limit as i64).into()],
+        [now_ms.into(), now_ms.into(), (limit as i64).into()],
     ))
     .all(db)
     .await?;
@@ -157,6 +159,46 @@ pub async fn release(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Puts a leased message back in the queue until `not_before` (a sending window was full):
+/// deferred, not dropped, and not counted as an attempt.
+pub async fn defer(
+    db: &impl ConnectionTrait,
+    tenant: &str,
+    id: &str,
+    worker: &str,
+    not_before: i64,
+) -> Result<bool, DbErr> {
+    Ok(message::Entity::update_many()
+        .col_expr(message::Column::Status, "queued".into())
+        .col_expr(message::Column::LeaseUntil, Option::<i64>::None.into())
+        .col_expr(message::Column::LeasedBy, Option::<String>::None.into())
+        .col_expr(message::Column::NotBefore, not_before.into())
+        .filter(message::Column::TenantId.eq(tenant))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Status.eq("leased"))
+        .filter(message::Column::LeasedBy.eq(worker))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// How many of a campaign's queued messages wait for a later sending window.
+pub async fn deferred_count(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    message::Entity::find()
+        .filter(message::Column::TenantId.eq(tenant.as_str()))
+        .filter(message::Column::CampaignId.eq(campaign_id))
+        .filter(message::Column::Status.eq("queued"))
+        .filter(message::Column::NotBefore.is_not_null())
+        .count(db)
+        .await
 }
 
 /// Skips every not yet handed-off message of a cancelled campaign.

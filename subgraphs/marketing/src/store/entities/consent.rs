@@ -1,4 +1,5 @@
-//! `mkt_consents`: a consent record (grant or withdrawal), never changed.
+//! `mkt_consents`: a consent record (grant or withdrawal), never changed but for a pending
+//! double opt-in's confirmation.
 
 use sea_orm::entity::prelude::*;
 
@@ -17,6 +18,14 @@ pub struct Model {
     pub granted: bool,
     pub actor: String,
     pub recorded_at: i64,
+    /// `pending` (a double opt-in not confirmed yet: not in force), `confirmed`, or `None`
+    /// (a record that needs no confirmation).
+    pub confirmation: Option<String>,
+    pub confirmed_at: Option<i64>,
+    /// What confirmed it (`confirmation_link`).
+    pub confirmed_source: Option<String>,
+    /// The client address the confirmation came from.
+    pub confirmed_address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

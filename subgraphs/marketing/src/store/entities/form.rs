@@ -17,6 +17,8 @@ pub struct Model {
     pub consent_wording_version: Option<String>,
     pub consent_required: bool,
     pub per_client_per_minute: i32,
+    /// Whether a ticked consent waits for the contact's confirmation (double opt-in).
+    pub double_opt_in: bool,
     pub status: String,
     pub created_by: String,
     pub created_at: i64,

@@ -27,6 +27,8 @@ pub struct Model {
     pub bounced_at: Option<i64>,
     /// When the recipient reported it as spam.
     pub complained_at: Option<i64>,
+    /// A message deferred by a full sending window is not leased before this time.
+    pub not_before: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

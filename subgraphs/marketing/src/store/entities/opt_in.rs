@@ -15,6 +15,14 @@ pub struct Model {
     pub source: String,
     pub requested_at: i64,
     pub confirmed_at: Option<i64>,
+    /// The pending consent record the confirmation puts in force (a form's); `None`: the
+    /// confirmation logs a new record (a staff request).
+    pub consent_id: Option<String>,
+    /// When the confirmation link expires (Unix milliseconds).
+    pub expires_at: Option<i64>,
+    /// When the confirmation mail was handed to the relay; `None`: still to send.
+    pub mailed_at: Option<i64>,
+    pub mail_attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,144 @@
+//! Delivery settings: the tenant's sending limits and its mail provider webhook (URL and
+//! secret rotation).
+
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+
+use erp_kit::scalars::DateTime;
+
+use super::context::{caller, use_cases};
+use super::objects::instant;
+use crate::domain::throttle::SendingLimits as DomainSendingLimits;
+
+/// A tenant's sending limits: the sender defers (never drops) a message whose minute window
+/// is full.
+#[derive(SimpleObject)]
+pub struct SendingLimits {
+    /// Messages per minute for the whole tenant; null: no limit.
+    pub per_minute: Option<i32>,
+    /// Messages per recipient domain (`example.com`) per minute; null: no limit.
+    pub per_domain_per_minute: Option<i32>,
+}
+
+impl From<DomainSendingLimits> for SendingLimits {
+    fn from(limits: DomainSendingLimits) -> Self {
+        Self {
+            per_minute: limits.per_minute,
+            per_domain_per_minute: limits.per_domain_per_minute,
+        }
+    }
+}
+
+/// New sending limits (each 1 to 1,000,000, the domain cap at most the rate; null: none).
+#[derive(InputObject)]
+pub struct SetSendingLimitsInput {
+    /// Messages per minute for the whole tenant; null: no limit.
+    pub per_minute: Option<i32>,
+    /// Messages per recipient domain per minute; null: no limit.
+    pub per_domain_per_minute: Option<i32>,
+}
+
+/// The tenant's mail provider webhook (bounces and complaints). The secret itself is shown
+/// only once, by `rotateMailWebhookSecret`.
+#[derive(SimpleObject)]
+pub struct MailWebhook {
+    /// The URL to configure at the provider: it names the tenant.
+    pub url: String,
+    /// When the current secret was generated; null: none yet (the URL answers 404).
+    pub current_secret_since: Option<DateTime>,
+    /// Until when the previous secret still verifies after a rotation.
+    pub previous_secret_valid_until: Option<DateTime>,
+}
+
+/// A webhook secret rotation.
+#[derive(InputObject)]
+pub struct RotateMailWebhookSecretInput {
+    /// How long the previous secret keeps verifying (seconds, 0 to 604800; a day when not
+    /// given), so the provider can switch without losing calls.
+    #[graphql(default = 86400)]
+    pub overlap_seconds: i64,
+}
+
+/// A new webhook secret: shown this once, stored sealed.
+#[derive(SimpleObject)]
+pub struct RotatedMailWebhookSecret {
+    /// The secret the provider signs with (`v1=` HMAC-SHA256 of `<timestamp>.<body>`).
+    pub secret: String,
+    /// The tenant's webhook URL.
+    pub url: String,
+    /// When the secret was generated.
+    pub created_at: DateTime,
+    /// Until when the previous secret still verifies; null: there was none, or no overlap.
+    pub previous_secret_valid_until: Option<DateTime>,
+}
+
+#[derive(Default)]
+pub struct DeliveryQuery;
+
+#[Object]
+impl DeliveryQuery {
+    /// The tenant's sending limits.
+    #[graphql(requires_scopes = "marketing:read")]
+    async fn sending_limits(&self, ctx: &Context<'_>) -> Result<SendingLimits> {
+        let (tenant, _) = caller(ctx)?;
+        Ok(use_cases(ctx)?.sending_limits(&tenant).await?.into())
+    }
+
+    /// The tenant's mail provider webhook.
+    #[graphql(requires_scopes = "marketing:write")]
+    async fn mail_webhook(&self, ctx: &Context<'_>) -> Result<MailWebhook> {
+        let (tenant, _) = caller(ctx)?;
+        let marketing = use_cases(ctx)?;
+        let settings = marketing.webhook_settings(&tenant).await?;
+        Ok(MailWebhook {
+            url: marketing.webhook_url(&tenant),
+            current_secret_since: settings.current_since.map(instant),
+            previous_secret_valid_until: settings.previous_valid_until.map(instant),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct DeliveryMutation;
+
+#[Object]
+impl DeliveryMutation {
+    /// Sets the tenant's sending limits (SENDING_LIMIT_INVALID out of range).
+    #[graphql(requires_scopes = "marketing:send")]
+    async fn set_sending_limits(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The limits.")] input: SetSendingLimitsInput,
+    ) -> Result<SendingLimits> {
+        let (tenant, actor) = caller(ctx)?;
+        Ok(use_cases(ctx)?
+            .set_sending_limits(
+                &tenant,
+                &actor,
+                input.per_minute,
+                input.per_domain_per_minute,
+            )
+            .await?
+            .into())
+    }
+
+    /// Generates a new secret for the tenant's mail provider webhook; the previous one keeps
+    /// verifying for the overlap (WEBHOOK_ROTATION_INVALID out of range).
+    #[graphql(requires_scopes = "marketing:write")]
+    async fn rotate_mail_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The overlap.")] input: RotateMailWebhookSecretInput,
+    ) -> Result<RotatedMailWebhookSecret> {
+        let (tenant, actor) = caller(ctx)?;
+        let marketing = use_cases(ctx)?;
+        let rotated = marketing
+            .rotate_webhook_secret(&tenant, &actor, input.overlap_seconds)
+            .await?;
+        Ok(RotatedMailWebhookSecret {
+            secret: rotated.secret,
+            url: marketing.webhook_url(&tenant),
+            created_at: instant(rotated.created_at),
+            previous_secret_valid_until: rotated.previous_valid_until.map(instant),
+        })
+    }
+}
