@@ -370,11 +370,7 @@ pub struct VersionContent<'a> {
 fn hash_json(parts: &serde_json::Value) -> String {
     let text = parts.to_string();
     let digest = digest::digest(&digest::SHA256, text.as_bytes());
-    digest
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(digest)
 }
 
 /// The hash of a version as shown: what an acceptance binds (C4).

@@ -1,14 +1,16 @@
 //! Clients: the queries, the mutations (create with the duplicate check, update, status,
 //! addresses) and the federation entity other subgraphs extend (`Client @key(fields: "id")`).
 
+use crate::app::Crm;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 
-use super::context::{scope, use_cases};
+use super::context::scope;
 use super::duplicates::DuplicateCheck;
 use super::loaders::ClientLoader;
 use super::objects::{Address, AddressKind, Client, ClientKind, ClientStatus};
@@ -75,7 +77,8 @@ impl ClientsQuery {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
         let filter = filter.unwrap_or_default();
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Crm>()?
             .clients(
                 &scope.viewer,
                 ClientFilter {
@@ -212,7 +215,8 @@ impl ClientsMutation {
         #[graphql(desc = "The new client.")] input: CreateClientInput,
     ) -> Result<CreateClientPayload> {
         let scope = scope(ctx).await?;
-        let (model, report) = use_cases(ctx)?
+        let (model, report) = ctx
+            .use_cases::<Crm>()?
             .create_client(
                 &scope.viewer,
                 NewClient {
@@ -243,7 +247,8 @@ impl ClientsMutation {
         #[graphql(desc = "The changes.")] input: UpdateClientInput,
     ) -> Result<Client> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .update_client(
                 &scope.viewer,
                 &input.client_id,
@@ -270,7 +275,8 @@ impl ClientsMutation {
         #[graphql(desc = "The client and its new status.")] input: ChangeClientStatusInput,
     ) -> Result<Client> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .change_client_status(&scope.viewer, &input.client_id, input.status.into())
             .await?;
         Ok(Client::new(model, scope))
@@ -284,7 +290,8 @@ impl ClientsMutation {
         #[graphql(desc = "The address.")] input: AddClientAddressInput,
     ) -> Result<Address> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .add_address(
                 &scope.viewer,
                 NewAddress {

@@ -10,7 +10,7 @@ use async_graphql::{Context, Result};
 use erp_kit::{ApiError, RequestContext};
 
 use super::loaders::{ScopeKey, ScopeLoader};
-use crate::app::{Crm, Viewer};
+use crate::app::Viewer;
 use crate::domain::visibility::Visibility;
 
 /// The scope that opens every record of the tenant.
@@ -31,12 +31,6 @@ impl ScopeData {
 }
 
 pub type Scope = Arc<ScopeData>;
-
-/// The use cases, from the schema's data.
-pub fn use_cases<'a>(ctx: &Context<'a>) -> Result<&'a Crm> {
-    ctx.data::<Crm>()
-        .map_err(|_| ApiError::internal("the CRM use cases are missing from schema data").into())
-}
 
 /// The caller (their tenant and user from the verified token).
 pub fn viewer(ctx: &Context<'_>) -> Result<Viewer> {

@@ -1,9 +1,11 @@
 //! Duplicates: the check a client runs before creating a record (also answered by every
 //! create), and merges of clients and leads (re-parenting, audited, reversible).
 
+use crate::app::Crm;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
-use super::context::{scope, use_cases, Scope};
+use super::context::{scope, Scope};
 use super::objects::{instant, Client, Lead};
 use crate::app::clients::Contact;
 use crate::app::duplicates::{DuplicateCandidate as Candidate, DuplicateReport, MergeKind, Probe};
@@ -84,7 +86,8 @@ impl DuplicateCandidate {
         if self.candidate.record_kind != crate::store::duplicates::CLIENT {
             return Ok(None);
         }
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .client(&self.scope.viewer, &self.candidate.id)
             .await?
             .map(|model| Client::new(model, self.scope.clone())))
@@ -95,7 +98,8 @@ impl DuplicateCandidate {
         if self.candidate.record_kind != crate::store::duplicates::LEAD {
             return Ok(None);
         }
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .lead(&self.scope.viewer, &self.candidate.id)
             .await?
             .map(|model| Lead::new(model, self.scope.clone())))
@@ -160,7 +164,8 @@ impl DuplicatesQuery {
             input.phone.as_deref(),
             input.website.as_deref(),
         )?;
-        let report = use_cases(ctx)?
+        let report = ctx
+            .use_cases::<Crm>()?
             .check_duplicates(
                 &scope.viewer,
                 Probe {
@@ -278,7 +283,7 @@ impl DuplicatesMutation {
     ) -> Result<Merge> {
         let scope = scope(ctx).await?;
         Ok(Merge(
-            use_cases(ctx)?
+            ctx.use_cases::<Crm>()?
                 .merge(
                     &scope.viewer,
                     MergeKind::Client,
@@ -299,7 +304,7 @@ impl DuplicatesMutation {
     ) -> Result<Merge> {
         let scope = scope(ctx).await?;
         Ok(Merge(
-            use_cases(ctx)?
+            ctx.use_cases::<Crm>()?
                 .merge(
                     &scope.viewer,
                     MergeKind::Lead,
@@ -320,7 +325,7 @@ impl DuplicatesMutation {
     ) -> Result<Merge> {
         let scope = scope(ctx).await?;
         Ok(Merge(
-            use_cases(ctx)?
+            ctx.use_cases::<Crm>()?
                 .undo_merge(&scope.viewer, &input.merge_id)
                 .await?,
         ))

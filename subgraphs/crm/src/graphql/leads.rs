@@ -1,13 +1,15 @@
 //! Leads: capture (with the duplicate check, scoring and assignment), the lifecycle, the
 //! conversion, activities, and the tenant's scoring and assignment rules.
 
+use crate::app::Crm;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::ApiError;
 
-use super::context::{scope, use_cases};
+use super::context::scope;
 use super::duplicates::DuplicateCheck;
 use super::objects::{
     instant, Activity, ActivityKind, Client, Lead, LeadSource, LeadStatus, Opportunity,
@@ -184,7 +186,8 @@ impl LeadsQuery {
         #[graphql(desc = "The lead's id.")] id: ID,
     ) -> Result<Option<Lead>> {
         let scope = scope(ctx).await?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .lead(&scope.viewer, &id)
             .await?
             .map(|model| Lead::new(model, scope)))
@@ -217,7 +220,8 @@ impl LeadsQuery {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
         let filter = filter.unwrap_or_default();
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Crm>()?
             .leads(
                 &scope.viewer,
                 LeadFilter {
@@ -262,7 +266,8 @@ impl LeadsQuery {
     ) -> Result<Connection<String, Activity, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Crm>()?
             .activities(&scope.viewer, filter.of()?, &page)
             .await?;
         let rows = rows
@@ -279,7 +284,8 @@ impl LeadsQuery {
     #[graphql(requires_scopes = "crm:read")]
     async fn scoring_rules(&self, ctx: &Context<'_>) -> Result<Vec<ScoringRule>> {
         let scope = scope(ctx).await?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .scoring_rules(&scope.viewer)
             .await?
             .into_iter()
@@ -291,7 +297,8 @@ impl LeadsQuery {
     #[graphql(requires_scopes = "crm:read")]
     async fn assignment_rules(&self, ctx: &Context<'_>) -> Result<Vec<AssignmentRule>> {
         let scope = scope(ctx).await?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .assignment_rules(&scope.viewer)
             .await?
             .into_iter()
@@ -509,7 +516,8 @@ impl LeadsMutation {
     ) -> Result<CreateLeadPayload> {
         let scope = scope(ctx).await?;
         let utm = input.utm.unwrap_or_default();
-        let (model, report) = use_cases(ctx)?
+        let (model, report) = ctx
+            .use_cases::<Crm>()?
             .create_lead(
                 &scope.viewer,
                 NewLead {
@@ -548,7 +556,8 @@ impl LeadsMutation {
         #[graphql(desc = "The changes.")] input: UpdateLeadInput,
     ) -> Result<Lead> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .update_lead(
                 &scope.viewer,
                 &input.lead_id,
@@ -576,7 +585,8 @@ impl LeadsMutation {
         #[graphql(desc = "The lead, its next status and the reason.")] input: ChangeLeadStatusInput,
     ) -> Result<Lead> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .change_lead_status(
                 &scope.viewer,
                 &input.lead_id,
@@ -601,7 +611,8 @@ impl LeadsMutation {
             .amount
             .to_money()
             .map_err(|err| ApiError::bad_input("amount", err.message(input.amount.currency)))?;
-        let converted = use_cases(ctx)?
+        let converted = ctx
+            .use_cases::<Crm>()?
             .convert_lead(
                 &scope.viewer,
                 &input.lead_id,
@@ -633,7 +644,8 @@ impl LeadsMutation {
         #[graphql(desc = "The lead and its new owner.")] input: AssignLeadInput,
     ) -> Result<Lead> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .assign_lead(&scope.viewer, &input.lead_id, &input.owner_id)
             .await?;
         Ok(Lead::new(model, scope))
@@ -654,7 +666,8 @@ impl LeadsMutation {
             opportunity_id: input.opportunity_id,
         }
         .of()?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .log_activity(
                 &scope.viewer,
                 NewActivity {
@@ -678,7 +691,8 @@ impl LeadsMutation {
         #[graphql(desc = "The activity.")] input: CompleteActivityInput,
     ) -> Result<Activity> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .complete_activity(&scope.viewer, &input.activity_id)
             .await?;
         Ok(Activity { model, scope })
@@ -693,7 +707,7 @@ impl LeadsMutation {
     ) -> Result<ScoringRule> {
         let scope = scope(ctx).await?;
         Ok(ScoringRule(
-            use_cases(ctx)?
+            ctx.use_cases::<Crm>()?
                 .create_scoring_rule(
                     &scope.viewer,
                     DomainScoringRule {
@@ -717,7 +731,7 @@ impl LeadsMutation {
         #[graphql(desc = "The rule.")] input: DeleteRuleInput,
     ) -> Result<bool> {
         let scope = scope(ctx).await?;
-        use_cases(ctx)?
+        ctx.use_cases::<Crm>()?
             .delete_scoring_rule(&scope.viewer, &input.rule_id)
             .await?;
         Ok(true)
@@ -732,7 +746,7 @@ impl LeadsMutation {
     ) -> Result<AssignmentRule> {
         let scope = scope(ctx).await?;
         Ok(AssignmentRule(
-            use_cases(ctx)?
+            ctx.use_cases::<Crm>()?
                 .create_assignment_rule(
                     &scope.viewer,
                     NewAssignmentRule {
@@ -756,7 +770,7 @@ impl LeadsMutation {
         #[graphql(desc = "The rule.")] input: DeleteRuleInput,
     ) -> Result<bool> {
         let scope = scope(ctx).await?;
-        use_cases(ctx)?
+        ctx.use_cases::<Crm>()?
             .delete_assignment_rule(&scope.viewer, &input.rule_id)
             .await?;
         Ok(true)

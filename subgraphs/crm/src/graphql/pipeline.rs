@@ -2,6 +2,7 @@
 //! totals and the weighted forecast over what the caller may see, cards paged) and its live
 //! subscription.
 
+use crate::app::Crm;
 use std::collections::BTreeMap;
 
 use async_graphql::connection::{Connection, EmptyFields};
@@ -13,7 +14,7 @@ use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
-use super::context::{scope, use_cases, viewer, Scope, ScopeData};
+use super::context::{scope, viewer, Scope, ScopeData};
 use super::loaders::{OpportunityLoader, StageLoader};
 use super::objects::{money, Opportunity, OpportunityStatus, Pipeline, Stage};
 use crate::app::pipeline::{CreateOpportunity, NewPipeline, OpportunityChanges};
@@ -134,7 +135,8 @@ impl BoardStage {
         last: Option<i32>,
     ) -> Result<Connection<String, Opportunity, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Crm>()?
             .board_cards(
                 &self.scope.viewer.tenant,
                 &self.stage.id,
@@ -174,7 +176,8 @@ impl PipelineQuery {
     #[graphql(requires_scopes = "crm:read")]
     async fn pipelines(&self, ctx: &Context<'_>) -> Result<Vec<Pipeline>> {
         let scope = scope(ctx).await?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .pipelines(&scope.viewer.tenant)
             .await?
             .into_iter()
@@ -195,7 +198,8 @@ impl PipelineQuery {
         #[graphql(desc = "The pipeline.")] pipeline_id: ID,
     ) -> Result<Option<PipelineBoard>> {
         let scope = scope(ctx).await?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .board(&scope.viewer, &pipeline_id)
             .await?
             .map(|board| PipelineBoard { board, scope }))
@@ -244,7 +248,8 @@ impl PipelineQuery {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
         let filter = filter.unwrap_or_default();
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Crm>()?
             .opportunities(
                 &scope.viewer,
                 OpportunityFilter {
@@ -425,7 +430,8 @@ impl PipelineMutation {
         #[graphql(desc = "The pipeline.")] input: CreatePipelineInput,
     ) -> Result<Pipeline> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .create_pipeline(
                 &scope.viewer,
                 NewPipeline {
@@ -446,7 +452,8 @@ impl PipelineMutation {
         #[graphql(desc = "The pipeline and the stage.")] input: AddStageInput,
     ) -> Result<Stage> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .add_stage(&scope.viewer, &input.pipeline_id, input.stage.spec())
             .await?;
         Ok(Stage::new(model, scope))
@@ -462,7 +469,8 @@ impl PipelineMutation {
     ) -> Result<Opportunity> {
         let scope = scope(ctx).await?;
         let (amount_minor, currency) = to_minor(&input.amount, "amount")?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .create_opportunity(
                 &scope.viewer,
                 CreateOpportunity {
@@ -495,7 +503,8 @@ impl PipelineMutation {
             .as_ref()
             .map(|amount| to_minor(amount, "amount"))
             .transpose()?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .update_opportunity(
                 &scope.viewer,
                 &input.opportunity_id,
@@ -521,7 +530,8 @@ impl PipelineMutation {
         #[graphql(desc = "The opportunity and its new stage.")] input: MoveOpportunityInput,
     ) -> Result<MoveOpportunityPayload> {
         let scope = scope(ctx).await?;
-        let (model, from) = use_cases(ctx)?
+        let (model, from) = ctx
+            .use_cases::<Crm>()?
             .move_opportunity(
                 &scope.viewer,
                 &input.opportunity_id,
@@ -549,7 +559,8 @@ impl PipelineMutation {
         #[graphql(desc = "The opportunity.")] input: WinOpportunityInput,
     ) -> Result<Opportunity> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .win_opportunity(&scope.viewer, &input.opportunity_id)
             .await?;
         Ok(Opportunity::new(model, scope))
@@ -564,7 +575,8 @@ impl PipelineMutation {
         #[graphql(desc = "The opportunity and why it was lost.")] input: LoseOpportunityInput,
     ) -> Result<Opportunity> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .lose_opportunity(&scope.viewer, &input.opportunity_id, &input.reason)
             .await?;
         Ok(Opportunity::new(model, scope))
@@ -579,7 +591,8 @@ impl PipelineMutation {
         #[graphql(desc = "The opportunity, its stage and why.")] input: ReopenOpportunityInput,
     ) -> Result<Opportunity> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .reopen_opportunity(
                 &scope.viewer,
                 &input.opportunity_id,
@@ -598,7 +611,8 @@ impl PipelineMutation {
         #[graphql(desc = "The opportunity and its new owner.")] input: AssignOpportunityInput,
     ) -> Result<Opportunity> {
         let scope = scope(ctx).await?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .assign_opportunity(&scope.viewer, &input.opportunity_id, &input.owner_id)
             .await?;
         Ok(Opportunity::new(model, scope))
@@ -734,7 +748,7 @@ impl PipelineSubscription {
     ) -> Result<impl futures::Stream<Item = Result<BoardEvent>>> {
         let viewer = viewer(ctx)?;
         let identity = ctx.identity().clone();
-        let crm = use_cases(ctx)?.clone();
+        let crm = ctx.use_cases::<Crm>()?.clone();
         let messages = crm.board_moves(&viewer.tenant).await?;
         let events = messages
             .filter_map(move |bytes| {

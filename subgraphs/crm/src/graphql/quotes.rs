@@ -1,13 +1,15 @@
 //! Quotes and proposals: price lists, quotes with versions, their lifecycle, proposals
 //! accepted as a whole against the hash of what was shown, and the tenant's CRM settings.
 
+use crate::app::Crm;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::ApiError;
 
-use super::context::{scope, use_cases, Scope};
+use super::context::{scope, Scope};
 use super::objects::{load_quote, PriceList, Proposal, Quote};
 use crate::app::quotes::{
     DraftChanges, NewItem, NewLine, NewPriceList, NewProposal, NewQuote, NewSection, QuoteView,
@@ -279,7 +281,8 @@ impl QuotesQuery {
     #[graphql(requires_scopes = "crm:read")]
     async fn price_lists(&self, ctx: &Context<'_>) -> Result<Vec<PriceList>> {
         let scope = scope(ctx).await?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .price_lists(&scope.viewer.tenant)
             .await?
             .into_iter()
@@ -327,7 +330,8 @@ impl QuotesQuery {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
         let filter = filter.unwrap_or_default();
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Crm>()?
             .quote_page(
                 &scope.viewer,
                 QuoteFilter {
@@ -353,7 +357,8 @@ impl QuotesQuery {
         #[graphql(desc = "The proposal's id.")] id: ID,
     ) -> Result<Option<Proposal>> {
         let scope = scope(ctx).await?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Crm>()?
             .proposal(&scope.viewer, &id)
             .await?
             .map(|(model, sections)| Proposal {
@@ -388,7 +393,8 @@ impl QuotesQuery {
     ) -> Result<Connection<String, Proposal, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let scope = scope(ctx).await?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Crm>()?
             .proposals(
                 &scope.viewer,
                 ProposalFilter {
@@ -413,7 +419,10 @@ impl QuotesQuery {
     #[graphql(requires_scopes = "crm:read")]
     async fn crm_settings(&self, ctx: &Context<'_>) -> Result<CrmSettings> {
         let scope = scope(ctx).await?;
-        let settings = use_cases(ctx)?.settings(&scope.viewer.tenant).await?;
+        let settings = ctx
+            .use_cases::<Crm>()?
+            .settings(&scope.viewer.tenant)
+            .await?;
         Ok(CrmSettings {
             time_zone: TimeZone::parse(&settings.time_zone).unwrap_or(TimeZone(chrono_tz::Tz::UTC)),
         })
@@ -447,7 +456,8 @@ impl QuotesMutation {
                     .unwrap_or(0),
             });
         }
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Crm>()?
             .create_price_list(
                 &scope.viewer,
                 NewPriceList {
@@ -469,7 +479,8 @@ impl QuotesMutation {
     ) -> Result<Quote> {
         let scope = scope(ctx).await?;
         let currency = input.currency.code().to_owned();
-        let view = use_cases(ctx)?
+        let view = ctx
+            .use_cases::<Crm>()?
             .create_quote(
                 &scope.viewer,
                 NewQuote {
@@ -495,7 +506,7 @@ impl QuotesMutation {
         #[graphql(desc = "The changes.")] input: UpdateQuoteDraftInput,
     ) -> Result<Quote> {
         let scope = scope(ctx).await?;
-        let crm = use_cases(ctx)?;
+        let crm = ctx.use_cases::<Crm>()?;
         let currency = match crm.quote(&scope.viewer, &input.quote_id).await? {
             Some(view) => view.quote.currency,
             None => return Err(ApiError::NotFound("quote".into()).into()),
@@ -523,7 +534,8 @@ impl QuotesMutation {
         #[graphql(desc = "The quote.")] input: QuoteActionInput,
     ) -> Result<Quote> {
         let scope = scope(ctx).await?;
-        let view = use_cases(ctx)?
+        let view = ctx
+            .use_cases::<Crm>()?
             .send_quote(&scope.viewer, &input.quote_id)
             .await?;
         Ok(quote_of(view, scope))
@@ -540,7 +552,8 @@ impl QuotesMutation {
         #[graphql(desc = "The quote, the version shown and its hash.")] input: AcceptQuoteInput,
     ) -> Result<Quote> {
         let scope = scope(ctx).await?;
-        let view = use_cases(ctx)?
+        let view = ctx
+            .use_cases::<Crm>()?
             .accept_quote(
                 &scope.viewer,
                 &input.quote_id,
@@ -560,7 +573,8 @@ impl QuotesMutation {
         #[graphql(desc = "The quote and why.")] input: DeclineQuoteInput,
     ) -> Result<Quote> {
         let scope = scope(ctx).await?;
-        let view = use_cases(ctx)?
+        let view = ctx
+            .use_cases::<Crm>()?
             .decline_quote(&scope.viewer, &input.quote_id, input.reason.as_deref())
             .await?;
         Ok(quote_of(view, scope))
@@ -575,7 +589,8 @@ impl QuotesMutation {
         #[graphql(desc = "The quote.")] input: ReviseQuoteInput,
     ) -> Result<Quote> {
         let scope = scope(ctx).await?;
-        let view = use_cases(ctx)?
+        let view = ctx
+            .use_cases::<Crm>()?
             .revise_quote(
                 &scope.viewer,
                 &input.quote_id,
@@ -594,7 +609,8 @@ impl QuotesMutation {
         #[graphql(desc = "The quote.")] input: QuoteActionInput,
     ) -> Result<Quote> {
         let scope = scope(ctx).await?;
-        let view = use_cases(ctx)?
+        let view = ctx
+            .use_cases::<Crm>()?
             .convert_quote(&scope.viewer, &input.quote_id)
             .await?;
         Ok(quote_of(view, scope))
@@ -608,7 +624,8 @@ impl QuotesMutation {
         #[graphql(desc = "The proposal.")] input: CreateProposalInput,
     ) -> Result<Proposal> {
         let scope = scope(ctx).await?;
-        let (model, sections) = use_cases(ctx)?
+        let (model, sections) = ctx
+            .use_cases::<Crm>()?
             .create_proposal(
                 &scope.viewer,
                 NewProposal {
@@ -643,7 +660,7 @@ impl QuotesMutation {
         #[graphql(desc = "The proposal.")] input: ProposalActionInput,
     ) -> Result<Proposal> {
         let scope = scope(ctx).await?;
-        let crm = use_cases(ctx)?;
+        let crm = ctx.use_cases::<Crm>()?;
         let model = crm.send_proposal(&scope.viewer, &input.proposal_id).await?;
         let sections = crm
             .proposal(&scope.viewer, &model.id)
@@ -668,7 +685,7 @@ impl QuotesMutation {
         input: AcceptProposalInput,
     ) -> Result<Proposal> {
         let scope = scope(ctx).await?;
-        let crm = use_cases(ctx)?;
+        let crm = ctx.use_cases::<Crm>()?;
         let model = crm
             .accept_proposal(
                 &scope.viewer,
@@ -697,7 +714,7 @@ impl QuotesMutation {
         #[graphql(desc = "The proposal and why.")] input: RejectProposalInput,
     ) -> Result<Proposal> {
         let scope = scope(ctx).await?;
-        let crm = use_cases(ctx)?;
+        let crm = ctx.use_cases::<Crm>()?;
         let model = crm
             .reject_proposal(&scope.viewer, &input.proposal_id, input.reason.as_deref())
             .await?;
@@ -722,7 +739,8 @@ impl QuotesMutation {
         #[graphql(desc = "The settings.")] input: UpdateCrmSettingsInput,
     ) -> Result<CrmSettings> {
         let scope = scope(ctx).await?;
-        let settings = use_cases(ctx)?
+        let settings = ctx
+            .use_cases::<Crm>()?
             .set_time_zone(&scope.viewer, input.time_zone.name())
             .await?;
         Ok(CrmSettings {

@@ -48,11 +48,7 @@ pub fn link(previous: &str, canonical: &str) -> String {
     context.update(previous.as_bytes());
     context.update(b"\n");
     context.update(canonical.as_bytes());
-    hex(context.finish().as_ref())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(context.finish())
 }
 
 /// The first link that does not verify, by position (0-based), or None when the chain holds.

@@ -28,9 +28,10 @@ pub fn fingerprint(operation: &str, request: &serde_json::Value) -> String {
     let mut text = String::from(operation);
     text.push('\n');
     write_canonical(request, &mut text);
-    super::hash_chain::hex(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref(),
-    )
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        text.as_bytes(),
+    ))
 }
 
 fn write_canonical(value: &serde_json::Value, out: &mut String) {

@@ -1,12 +1,14 @@
 //! Templates, campaigns and the transactional stream.
 
+use crate::app::Marketing;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::DateTime;
 
-use super::context::{caller, use_cases};
+use super::context::caller;
 use super::objects::{instant, Campaign, EmailTemplate, EmailTemplateKind};
 use crate::app::campaigns::{CampaignFields, NewTemplate};
 use crate::domain::campaign::CampaignStatus;
@@ -105,7 +107,8 @@ impl CampaignsQuery {
         #[graphql(desc = "The campaign's id.")] id: ID,
     ) -> Result<Option<Campaign>> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .campaign(&tenant, &id)
             .await?
             .map(|model| Campaign { model }))
@@ -135,7 +138,8 @@ impl CampaignsQuery {
     ) -> Result<Connection<String, Campaign, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let (tenant, _) = caller(ctx)?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Marketing>()?
             .campaigns(&tenant, &page)
             .await?
             .into_iter()
@@ -168,7 +172,8 @@ impl CampaignsQuery {
     ) -> Result<Connection<String, EmailTemplate, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let (tenant, _) = caller(ctx)?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Marketing>()?
             .templates(&tenant, &page)
             .await?
             .into_iter()
@@ -188,7 +193,8 @@ async fn move_campaign(
     at: Option<i64>,
 ) -> Result<Campaign> {
     let (tenant, actor) = caller(ctx)?;
-    let model = use_cases(ctx)?
+    let model = ctx
+        .use_cases::<Marketing>()?
         .move_campaign(&tenant, &actor, id, to, at)
         .await?;
     Ok(Campaign { model })
@@ -204,7 +210,8 @@ impl CampaignsMutation {
         #[graphql(desc = "The template.")] input: CreateEmailTemplateInput,
     ) -> Result<EmailTemplate> {
         let (tenant, _) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .create_template(
                 &tenant,
                 NewTemplate {
@@ -227,7 +234,8 @@ impl CampaignsMutation {
         #[graphql(desc = "The campaign.")] input: CreateCampaignInput,
     ) -> Result<Campaign> {
         let (tenant, actor) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .create_campaign(
                 &tenant,
                 &actor,
@@ -250,7 +258,8 @@ impl CampaignsMutation {
         #[graphql(desc = "The changes.")] input: UpdateCampaignInput,
     ) -> Result<Campaign> {
         let (tenant, _) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .update_campaign(
                 &tenant,
                 &input.campaign_id,
@@ -320,7 +329,8 @@ impl CampaignsMutation {
         #[graphql(desc = "The message.")] input: SendTransactionalInput,
     ) -> Result<TransactionalMessage> {
         let (tenant, _) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .send_transactional(
                 &tenant,
                 &input.template_id,

@@ -1,14 +1,16 @@
 //! Contacts, consent, double opt-in, topics, suppression and erasure.
 
+use crate::app::Marketing;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::DateTime;
 
-use super::context::{caller, use_cases};
+use super::context::caller;
 use super::loaders::ContactLoader;
 use super::objects::{
     instant, ConsentRecord, LawfulBasis, MarketingContact, MarketingTopic, Suppression,
@@ -59,7 +61,8 @@ impl ContactsQuery {
     ) -> Result<Connection<String, MarketingContact, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let (tenant, _) = caller(ctx)?;
-        let rows = use_cases(ctx)?
+        let rows = ctx
+            .use_cases::<Marketing>()?
             .contacts(&tenant, &page)
             .await?
             .into_iter()
@@ -72,7 +75,8 @@ impl ContactsQuery {
     #[graphql(requires_scopes = "marketing:read")]
     async fn marketing_topics(&self, ctx: &Context<'_>) -> Result<Vec<MarketingTopic>> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .topics(&tenant)
             .await?
             .into_iter()
@@ -84,7 +88,8 @@ impl ContactsQuery {
     #[graphql(requires_scopes = "marketing:read")]
     async fn suppressions(&self, ctx: &Context<'_>) -> Result<Vec<Suppression>> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .suppressions(&tenant)
             .await?
             .into_iter()
@@ -100,7 +105,8 @@ impl ContactsQuery {
         #[graphql(desc = "The address to look up.")] email: String,
     ) -> Result<Option<Suppression>> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .is_suppressed(&tenant, &email)
             .await?
             .map(|model| Suppression { model }))
@@ -205,7 +211,8 @@ impl ContactsMutation {
         #[graphql(desc = "The contact.")] input: CreateMarketingContactInput,
     ) -> Result<MarketingContact> {
         let (tenant, actor) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .create_contact(
                 &tenant,
                 &actor,
@@ -230,7 +237,8 @@ impl ContactsMutation {
         #[graphql(desc = "The record.")] input: RecordConsentInput,
     ) -> Result<ConsentRecord> {
         let (tenant, actor) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .record_consent(
                 &tenant,
                 &actor,
@@ -255,7 +263,8 @@ impl ContactsMutation {
         #[graphql(desc = "The request.")] input: RequestOptInInput,
     ) -> Result<OptInRequest> {
         let (tenant, actor) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .request_opt_in(
                 &tenant,
                 &actor,
@@ -282,7 +291,8 @@ impl ContactsMutation {
         #[graphql(desc = "The topic.")] input: CreateMarketingTopicInput,
     ) -> Result<MarketingTopic> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .create_topic(&tenant, &input.key, &input.name)
             .await?
             .into())
@@ -296,7 +306,8 @@ impl ContactsMutation {
         #[graphql(desc = "The preference.")] input: SetTopicPreferenceInput,
     ) -> Result<MarketingContact> {
         let (tenant, _) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .set_topic(&tenant, &input.contact_id, &input.topic, input.subscribed)
             .await?;
         Ok(MarketingContact { model })
@@ -311,7 +322,8 @@ impl ContactsMutation {
         #[graphql(desc = "The contact.")] input: EraseMarketingContactInput,
     ) -> Result<MarketingContact> {
         let (tenant, actor) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .erase_contact(&tenant, &actor, &input.contact_id)
             .await?;
         Ok(MarketingContact { model })
@@ -374,7 +386,8 @@ impl BouncesMutation {
     ) -> Result<BounceResult> {
         use crate::domain::bounce::BounceKind;
         let (tenant, _) = caller(ctx)?;
-        let outcome = use_cases(ctx)?
+        let outcome = ctx
+            .use_cases::<Marketing>()?
             .record_bounce(
                 &tenant,
                 &input.email,

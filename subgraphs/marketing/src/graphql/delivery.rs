@@ -1,11 +1,13 @@
 //! Delivery settings: the tenant's sending limits and its mail provider webhook (URL and
 //! secret rotation).
 
+use crate::app::Marketing;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use erp_kit::RequestContext;
 
 use erp_kit::scalars::DateTime;
 
-use super::context::{caller, use_cases};
+use super::context::caller;
 use super::objects::instant;
 use crate::domain::throttle::SendingLimits as DomainSendingLimits;
 
@@ -80,14 +82,18 @@ impl DeliveryQuery {
     #[graphql(requires_scopes = "marketing:read")]
     async fn sending_limits(&self, ctx: &Context<'_>) -> Result<SendingLimits> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?.sending_limits(&tenant).await?.into())
+        Ok(ctx
+            .use_cases::<Marketing>()?
+            .sending_limits(&tenant)
+            .await?
+            .into())
     }
 
     /// The tenant's mail provider webhook.
     #[graphql(requires_scopes = "marketing:write")]
     async fn mail_webhook(&self, ctx: &Context<'_>) -> Result<MailWebhook> {
         let (tenant, _) = caller(ctx)?;
-        let marketing = use_cases(ctx)?;
+        let marketing = ctx.use_cases::<Marketing>()?;
         let settings = marketing.webhook_settings(&tenant).await?;
         Ok(MailWebhook {
             url: marketing.webhook_url(&tenant),
@@ -110,7 +116,8 @@ impl DeliveryMutation {
         #[graphql(desc = "The limits.")] input: SetSendingLimitsInput,
     ) -> Result<SendingLimits> {
         let (tenant, actor) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .set_sending_limits(
                 &tenant,
                 &actor,
@@ -130,7 +137,7 @@ impl DeliveryMutation {
         #[graphql(desc = "The overlap.")] input: RotateMailWebhookSecretInput,
     ) -> Result<RotatedMailWebhookSecret> {
         let (tenant, actor) = caller(ctx)?;
-        let marketing = use_cases(ctx)?;
+        let marketing = ctx.use_cases::<Marketing>()?;
         let rotated = marketing
             .rotate_webhook_secret(&tenant, &actor, input.overlap_seconds)
             .await?;

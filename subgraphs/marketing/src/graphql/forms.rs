@@ -1,12 +1,14 @@
 //! Web forms: staff define them here; websites post to their public key (graphql/public.rs).
 
+use crate::app::Marketing;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::DateTime;
 
-use super::context::{caller, use_cases};
+use super::context::caller;
 use super::objects::instant;
 use crate::app::forms::{definition_of, NewForm, FORM_OPEN};
 use crate::domain::form::{FieldKey, FormField, CONSENT_FIELD, HONEYPOT_FIELD};
@@ -219,7 +221,8 @@ impl MarketingForm {
     ) -> Result<Vec<MarketingFormSubmission>> {
         let (tenant, _) = caller(ctx)?;
         let limit = u64::try_from(limit.clamp(1, 100)).unwrap_or(20);
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .form_submissions(&tenant, &self.model.id, limit)
             .await?
             .into_iter()
@@ -282,7 +285,7 @@ impl MarketingFormSubmission {
 }
 
 fn with_url(ctx: &Context<'_>, model: form::Model) -> Result<MarketingForm> {
-    let submit_url = use_cases(ctx)?.form_url(&model.public_key);
+    let submit_url = ctx.use_cases::<Marketing>()?.form_url(&model.public_key);
     Ok(MarketingForm { model, submit_url })
 }
 
@@ -299,7 +302,7 @@ impl FormsQuery {
         #[graphql(desc = "The form's id.")] id: ID,
     ) -> Result<Option<MarketingForm>> {
         let (tenant, _) = caller(ctx)?;
-        match use_cases(ctx)?.form(&tenant, &id).await? {
+        match ctx.use_cases::<Marketing>()?.form(&tenant, &id).await? {
             Some(model) => Ok(Some(with_url(ctx, model)?)),
             None => Ok(None),
         }
@@ -329,7 +332,7 @@ impl FormsQuery {
     ) -> Result<Connection<String, MarketingForm, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let (tenant, _) = caller(ctx)?;
-        let marketing = use_cases(ctx)?;
+        let marketing = ctx.use_cases::<Marketing>()?;
         let rows = marketing
             .forms(&tenant, &page)
             .await?
@@ -358,7 +361,8 @@ impl FormsMutation {
         #[graphql(desc = "The form.")] input: CreateMarketingFormInput,
     ) -> Result<MarketingForm> {
         let (tenant, actor) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .create_form(
                 &tenant,
                 &actor,
@@ -391,7 +395,8 @@ impl FormsMutation {
         #[graphql(desc = "The form and its state.")] input: SetMarketingFormOpenInput,
     ) -> Result<MarketingForm> {
         let (tenant, _) = caller(ctx)?;
-        let model = use_cases(ctx)?
+        let model = ctx
+            .use_cases::<Marketing>()?
             .set_form_open(&tenant, &input.form_id, input.open)
             .await?;
         with_url(ctx, model)

@@ -1,13 +1,14 @@
 //! The objects and enums of the schema, over the store's models.
 
+use crate::app::Marketing;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::loaders::TenantKey;
 use erp_kit::scalars::DateTime;
 use erp_kit::TenantId;
 
-use super::context::use_cases;
 use super::loaders::{ConsentsLoader, TopicsLoader};
 use crate::app::campaigns::Funnel;
 use crate::domain::campaign::CampaignStatus as DomainCampaignStatus;
@@ -424,7 +425,8 @@ impl From<segment::Model> for Segment {
 impl Segment {
     /// How many contacts are members now.
     async fn member_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .segment_member_count(&TenantId::from_claim(&self.tenant_id), &self.id)
             .await? as i64)
     }
@@ -587,7 +589,8 @@ impl Campaign {
 
     /// Sent, skipped, opened, clicked...
     async fn funnel(&self, ctx: &Context<'_>) -> Result<CampaignFunnel> {
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .funnel(&TenantId::from_claim(&self.model.tenant_id), &self.model.id)
             .await?
             .into())

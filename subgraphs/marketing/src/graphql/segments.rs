@@ -1,12 +1,14 @@
 //! Segments: the filter tree input, static lists, membership, the rebuild.
 
+use crate::app::Marketing;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::RequestContext;
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::ApiError;
 
-use super::context::{caller, use_cases};
+use super::context::caller;
 use super::objects::{MarketingContact, MarketingContactStatus, Segment, SegmentKind};
 use crate::app::segments::SegmentKind as AppSegmentKind;
 use crate::domain::contact::ContactStatus;
@@ -226,14 +228,19 @@ impl SegmentsQuery {
         #[graphql(desc = "The segment's id.")] id: ID,
     ) -> Result<Option<Segment>> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?.segment(&tenant, &id).await?.map(Into::into))
+        Ok(ctx
+            .use_cases::<Marketing>()?
+            .segment(&tenant, &id)
+            .await?
+            .map(Into::into))
     }
 
     /// Every segment of the tenant.
     #[graphql(requires_scopes = "marketing:read")]
     async fn segments(&self, ctx: &Context<'_>) -> Result<Vec<Segment>> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .segments(&tenant)
             .await?
             .into_iter()
@@ -266,7 +273,7 @@ impl SegmentsQuery {
     ) -> Result<Connection<String, MarketingContact, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
         let (tenant, _) = caller(ctx)?;
-        let marketing = use_cases(ctx)?;
+        let marketing = ctx.use_cases::<Marketing>()?;
         let ids = marketing
             .segment_member_ids(&tenant, &segment_id, &page)
             .await?;
@@ -301,7 +308,8 @@ impl SegmentsMutation {
             SegmentKind::Dynamic => AppSegmentKind::Dynamic,
             SegmentKind::Static => AppSegmentKind::Static,
         };
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .create_segment(&tenant, &input.name, kind, filter)
             .await?
             .into())
@@ -316,7 +324,8 @@ impl SegmentsMutation {
     ) -> Result<Segment> {
         let (tenant, _) = caller(ctx)?;
         let filter = input.filter.into_filter()?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .update_segment_filter(&tenant, &input.segment_id, filter)
             .await?
             .into())
@@ -330,7 +339,8 @@ impl SegmentsMutation {
         #[graphql(desc = "The list and the contact.")] input: SetListMemberInput,
     ) -> Result<Segment> {
         let (tenant, _) = caller(ctx)?;
-        Ok(use_cases(ctx)?
+        Ok(ctx
+            .use_cases::<Marketing>()?
             .set_list_member(&tenant, &input.segment_id, &input.contact_id, input.member)
             .await?
             .into())
@@ -341,7 +351,10 @@ impl SegmentsMutation {
     #[graphql(requires_scopes = "marketing:write")]
     async fn rebuild_segments(&self, ctx: &Context<'_>) -> Result<SegmentRebuild> {
         let (tenant, _) = caller(ctx)?;
-        let report = use_cases(ctx)?.rebuild_segments(&tenant).await?;
+        let report = ctx
+            .use_cases::<Marketing>()?
+            .rebuild_segments(&tenant)
+            .await?;
         Ok(SegmentRebuild {
             segments: report.segments as i64,
             members: report.members as i64,

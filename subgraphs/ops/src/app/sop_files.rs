@@ -44,7 +44,7 @@ impl SopFiles {
     /// The hex HMAC of `message`.
     fn sign(&self, message: &str) -> String {
         let tag = hmac::sign(&self.key, message.as_bytes());
-        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(tag)
     }
 
     /// Whether `signature` signs `message` and `expires` is not past `now`.

@@ -15,7 +15,7 @@ impl ContentHash {
     /// The SHA-256 of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-        Self(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+        Self(hex::encode(digest))
     }
 
     pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
