@@ -935,8 +935,18 @@ async fn a_killed_sender_never_causes_a_second_message_and_concurrent_senders_sh
     let _second = app.marketing.spawn_sender(test_sender("second"));
     let _third = app.marketing.spawn_sender(test_sender("third"));
     let funnel = wait_sent(&app, &staff, &id).await;
+    // The campaign is SENT once nothing is queued or leased; a live sender may then still be
+    // between a hand-off and its mark (in doubt for that moment: seen on a loaded machine as
+    // inDoubt 2). Once the live senders' marks have landed, only the killed sender's one
+    // message may stay in doubt.
+    let funnel = eventually(Duration::from_secs(30), || async {
+        let data = app.ok(&staff, CAMPAIGN, json!({ "id": id })).await;
+        let funnel = data["campaign"]["funnel"].clone();
+        (funnel["inDoubt"].as_i64().unwrap_or(i64::MAX) <= 1).then_some(funnel)
+    })
+    .await
+    .unwrap_or_else(|| panic!("more than one message stayed in doubt: {funnel}"));
     let in_doubt = funnel["inDoubt"].as_i64().unwrap();
-    assert!(in_doubt <= 1, "{funnel}");
     assert_eq!(funnel["sent"].as_i64().unwrap() + in_doubt, 30, "{funnel}");
     let mut counts = BTreeMap::new();
     for email in &addresses {
