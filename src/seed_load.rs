@@ -306,6 +306,11 @@ impl Progress {
         self.add(imported.inserted, imported.existing);
     }
 
+    /// One idempotent write: new, or the replay of one an earlier run made.
+    fn replayed(&mut self, replayed: bool) {
+        self.add(usize::from(!replayed), usize::from(replayed));
+    }
+
     /// Ends a phase of one row: `written` of it, the rest found.
     fn finish_with(mut self, report: &mut LoadReport, written: usize) {
         self.written = written;

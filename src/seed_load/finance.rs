@@ -119,10 +119,7 @@ pub async fn load_finance(
             Settles::Invoice(i) => invoice_ids[i] = outcome.id.clone(),
             Settles::Bill(b) => bill_ids[b] = outcome.id.clone(),
         }
-        progress.add(
-            usize::from(!outcome.replayed),
-            usize::from(outcome.replayed),
-        );
+        progress.replayed(outcome.replayed);
     }
     drop(written);
     progress.finish(report);
@@ -135,7 +132,7 @@ pub async fn load_finance(
         options.progress,
     );
     let admin = &ledger.admin;
-    let mut written = futures::stream::iter(&history.credit_notes)
+    let written = futures::stream::iter(&history.credit_notes)
         .map(|credit| {
             let invoice_id = invoice_ids[credit.invoice].clone();
             async move {
@@ -156,13 +153,7 @@ pub async fn load_finance(
             }
         })
         .buffer_unordered(options.concurrency.max(1));
-    while let Some(outcome) = written.try_next().await? {
-        progress.add(
-            usize::from(!outcome.replayed),
-            usize::from(outcome.replayed),
-        );
-    }
-    drop(written);
+    write_all(written, &mut progress).await?;
     report.credit_notes = progress.finish(report);
 
     let mut progress = Progress::start(
@@ -170,16 +161,10 @@ pub async fn load_finance(
         history.payments.len(),
         options.progress,
     );
-    let mut written = futures::stream::iter(&history.payments)
+    let written = futures::stream::iter(&history.payments)
         .map(|payment| writer.payment(payment, &invoice_ids, &bill_ids))
         .buffer_unordered(options.concurrency.max(1));
-    while let Some(outcome) = written.try_next().await? {
-        progress.add(
-            usize::from(!outcome.replayed),
-            usize::from(outcome.replayed),
-        );
-    }
-    drop(written);
+    write_all(written, &mut progress).await?;
     report.payments = progress.finish(report);
 
     let mut progress = Progress::start(
@@ -187,17 +172,23 @@ pub async fn load_finance(
         history.claims.len(),
         options.progress,
     );
-    let mut written = futures::stream::iter(0..history.claims.len())
+    let written = futures::stream::iter(0..history.claims.len())
         .map(|c| writer.claim(c))
         .buffer_unordered(options.concurrency.max(1));
-    while let Some(outcome) = written.try_next().await? {
-        progress.add(
-            usize::from(!outcome.replayed),
-            usize::from(outcome.replayed),
-        );
-    }
-    drop(written);
+    write_all(written, &mut progress).await?;
     report.expense_claims = progress.finish(report);
+    Ok(())
+}
+
+/// Runs a phase's writes to the end, counting each as new or replayed.
+async fn write_all(
+    written: impl futures::Stream<Item = anyhow::Result<Outcome>>,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let mut written = std::pin::pin!(written);
+    while let Some(outcome) = written.try_next().await? {
+        progress.replayed(outcome.replayed);
+    }
     Ok(())
 }
 
