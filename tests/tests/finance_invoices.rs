@@ -3532,3 +3532,159 @@ async fn the_embedded_sqlite_path_revalues_open_foreign_invoices() {
     );
     company.assert_reconciled(&app).await;
 }
+
+/// Issue 17's posting throughput: the statements one invoice posting costs, and how many run
+/// after the invoice's number is taken (the row lock every posting of the series queues on
+/// until commit: what bounds postings per second). A guard on round trips, not on time.
+#[tokio::test]
+async fn posting_an_invoice_holds_its_number_for_few_statements() {
+    let issuer = TestIssuer::start().await;
+    let statements = erp_tests::StatementLog::default();
+    let runtime = erp_tests::runtime_with_db(&issuer, erp_tests::Backends::Real, |db| {
+        statements.record(db)
+    })
+    .await;
+    let app = FinanceApp::serve(
+        runtime,
+        erp_finance::FinanceOptions {
+            consumers: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let draft = |n: usize| {
+        let input = company.invoice(
+            today(),
+            json!([{"description": "Consulting", "quantity": "2", "unitPrice": "100.00", "taxId": company.vat},
+                   {"description": "Travel", "quantity": "1", "unitPrice": "50.00", "taxId": company.vat}]),
+        );
+        let (app, token) = (&app, &company.token);
+        async move {
+            let _ = n;
+            app.ok(token, &create_invoice_mutation("createInvoice"), input)
+                .await["createInvoice"]["invoice"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = draft(1).await;
+    company.posted_invoice(&app, "warm", "1.00", today()).await;
+    let _ = first;
+    let id = draft(2).await;
+    statements.take();
+    app.ok(
+        &company.token,
+        "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { reference } } }",
+        json!({"input": {"idempotencyKey": "counted", "invoiceId": id}}),
+    )
+    .await;
+    let ran: Vec<String> = statements
+        .take()
+        .into_iter()
+        .map(|(sql, _)| sql)
+        .filter(|sql| {
+            !sql.contains("finance_outbox\" WHERE") && !sql.starts_with("SELECT \"finance_outbox")
+        })
+        .collect();
+    for sql in &ran {
+        eprintln!("{}", &sql[..sql.len().min(160)]);
+    }
+    let numbered = ran
+        .iter()
+        .position(|sql| sql.contains("finance_sequences"))
+        .expect("the posting takes a number");
+    eprintln!(
+        "total {} after the number {}",
+        ran.len(),
+        ran.len() - numbered
+    );
+}
+
+/// Issue 17: a recurring schedule in a foreign currency. Each generated invoice is posted at
+/// the rate in force on its own date, its base amounts stored once; a schedule in a currency
+/// without any rate is DOCUMENT_CURRENCY; a due invoice whose date has no rate yet refuses the
+/// generation with NO_EXCHANGE_RATE and nothing is generated.
+#[tokio::test]
+async fn a_foreign_recurring_schedule_posts_each_invoice_at_its_dates_rate() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let company = Company::open_in(&app, &issuer, "GLOBAL", tenant, "USD").await;
+    let token = &company.token;
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    for (currency, from, rate) in [
+        ("EUR", day(1, 1), "1.1"),
+        ("EUR", day(2, 1), "1.2"),
+        ("JPY", day(3, 15), "0.0067"),
+    ] {
+        app.ok(
+            token,
+            "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+            json!({"input": {"currency": currency, "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let schedule = |currency: &str, price: &str| {
+        json!({"input": {"partnerId": company.customer, "name": format!("Hosting {currency}"), "currency": currency,
+            "dayOfMonth": 31, "startsOn": day(1, 31), "endsOn": day(3, 31),
+            "lines": [{"description": "Hosting", "quantity": "1", "unitPrice": price, "taxId": company.vat}]}})
+    };
+    let create = "mutation($input: CreateRecurringScheduleInput!) { createRecurringSchedule(input: $input) { id } }";
+    assert_eq!(
+        app.refused(token, create, schedule("GBP", "100.00")).await,
+        ("BAD_USER_INPUT".into(), "DOCUMENT_CURRENCY".into())
+    );
+    app.ok(token, create, schedule("EUR", "100.00")).await;
+    let generate = "mutation($input: GenerateRecurringInvoicesInput!) { generateRecurringInvoices(input: $input) {
+        created { date status currency total { amount currency } exchangeRate baseTotal { amount currency } } } }";
+    let created = app
+        .ok(
+            token,
+            generate,
+            json!({"input": {"asOf": day(3, 5), "post": true}}),
+        )
+        .await["generateRecurringInvoices"]["created"]
+        .clone();
+    // 100.00 EUR + 22 % = 122.00 EUR: at 1.1 on 31 January 134.20 USD, at 1.2 from February
+    // 146.40 USD.
+    let invoice = |date: NaiveDate, rate: &str, base: &str| {
+        json!({"date": date, "status": "POSTED", "currency": "EUR", "total": {"amount": "122.00", "currency": "EUR"},
+            "exchangeRate": rate, "baseTotal": {"amount": base, "currency": "USD"}})
+    };
+    let february_end = day(3, 1).pred_opt().unwrap();
+    assert_eq!(
+        created,
+        json!([
+            invoice(day(1, 31), "1.1", "134.20"),
+            invoice(february_end, "1.2", "146.40"),
+            invoice(day(3, 31), "1.2", "146.40"),
+        ])
+    );
+    // A JPY schedule from January: JPY rates start on 15 March, so its January invoice has no
+    // rate; the whole generation is refused and nothing is created.
+    app.ok(token, create, schedule("JPY", "10000")).await;
+    assert_eq!(
+        app.refused(
+            token,
+            generate,
+            json!({"input": {"asOf": day(4, 5), "post": true}})
+        )
+        .await,
+        ("CONFLICT".into(), "NO_EXCHANGE_RATE".into())
+    );
+    let count = app
+        .ok(
+            token,
+            "{ invoices(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["invoices"]["edges"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(count, 3);
+    company.assert_reconciled(&app).await;
+}

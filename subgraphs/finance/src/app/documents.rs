@@ -1225,7 +1225,9 @@ impl Finance {
         let tenant = actor.tenant.clone();
         self.write(async |txn| {
             let settings = self.require_set_up(txn, &tenant).await?;
-            let currency = document_currency(&settings, &request.currency)?;
+            let currency = self
+                .schedule_currency(txn, &tenant, &settings, &request.currency)
+                .await?;
             self.partner_of_kind(txn, &tenant, &request.partner_id, DocumentKind::Invoice)
                 .await?;
             // The template must make a valid invoice now, not fail every month later.
@@ -1283,6 +1285,11 @@ impl Finance {
                     .await?;
                 for period in due_periods(schedule.starts_on, schedule.ends_on, as_of) {
                     let date = period_invoice_date(period, schedule.day_of_month as u32);
+                    // A foreign schedule's invoice needs the rate of its own date (its base
+                    // amounts are computed at that rate when it posts, and stored):
+                    // NO_EXCHANGE_RATE until the rate is set, nothing generated.
+                    self.trading_currency(txn, &tenant, &settings, &schedule.currency, date)
+                        .await?;
                     let id = new_id();
                     let (lines, totals) = self
                         .document_lines(
@@ -1342,6 +1349,32 @@ impl Finance {
             Ok(created)
         })
         .await
+    }
+
+    /// The currency of a recurring schedule: the base currency, or a currency the tenant keeps
+    /// exchange rates for (each generated invoice is converted at the rate of its own date,
+    /// which may not be set yet when the schedule is made: DOCUMENT_CURRENCY only when the
+    /// tenant has no rate at all for it).
+    async fn schedule_currency<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        settings: &settings::Model,
+        requested: &str,
+    ) -> ApiResult<Currency> {
+        let currency = Currency::parse(requested)?;
+        if currency.code() != settings.base_currency
+            && ledger_store::rates(txn, tenant, Some(currency.code()))
+                .await?
+                .is_empty()
+        {
+            return Err(FinanceViolation::NoRatesForCurrency {
+                base: Currency::parse(&settings.base_currency)?.code(),
+                currency: currency.code(),
+            }
+            .into());
+        }
+        Ok(currency)
     }
 
     /// A partner of the kind a document needs (customers for invoices and credit notes, vendors
@@ -1570,22 +1603,6 @@ fn party_of(partner: &partner::Model) -> ApiResult<Party> {
         "vendor" => Ok(Party::Vendor(partner.id.clone())),
         other => Err(ApiError::internal(format!("partner kind {other}"))),
     }
-}
-
-/// Recurring schedules (and billing rates) are in the base currency: a schedule generates
-/// invoices on dates no rate may exist for yet.
-pub(crate) fn document_currency(
-    settings: &settings::Model,
-    requested: &str,
-) -> ApiResult<Currency> {
-    let currency = Currency::parse(requested)?;
-    if currency.code() != settings.base_currency {
-        return Err(FinanceViolation::DocumentCurrency(
-            Currency::parse(&settings.base_currency)?.code(),
-        )
-        .into());
-    }
-    Ok(currency)
 }
 
 /// A stored line as a request (credit notes copy invoices, without the time entries they

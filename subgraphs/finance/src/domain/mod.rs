@@ -107,7 +107,7 @@ erp_kit::reasons! {
         ASSET_NOT_POSTABLE => Conflict,
         /// The partner is of the wrong kind for the document (a customer's invoice, a vendor's bill).
         WRONG_PARTNER_KIND => Conflict,
-        /// A currency the tenant keeps no exchange rate for: invoices, bills and payments are in the base currency or in a currency with dated exchange rates (NO_EXCHANGE_RATE when none is in force on the document's date); expense claims, billing rates and recurring schedules are in the base currency.
+        /// A currency the tenant keeps no exchange rate for: invoices, bills and payments are in the base currency or in a currency with dated exchange rates (NO_EXCHANGE_RATE when none is in force on the document's date); expense claims and billing rates are in the base currency; a recurring schedule needs rates for its currency.
         DOCUMENT_CURRENCY => BadUserInput,
         /// A realised exchange difference cannot be posted: the chart lacks the exchange gain (4950) or loss (6950) account.
         EXCHANGE_ACCOUNT_MISSING => Conflict,
@@ -451,7 +451,7 @@ impl RuleViolation for FinanceViolation {
             V::TimeEntryAlreadyBilled => "a time entry on this invoice was already billed".into(),
             V::WrongPartnerKind(expected) => format!("the partner is not a {expected}"),
             V::DocumentCurrency(base) => format!(
-                "expense claims, billing rates and recurring schedules are in the base currency ({base})"
+                "expense claims and billing rates are in the base currency ({base})"
             ),
             V::NoRatesForCurrency { base, currency } => format!(
                 "invoices, bills and payments are in the base currency ({base}) or a currency with exchange rates, and there is none for {currency}"
