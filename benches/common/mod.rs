@@ -250,12 +250,20 @@ pub fn router_config(dir: &Path) -> Result<PathBuf> {
         "path: ../schema/supergraph.graphql",
         &format!("path: {}", supergraph.display()),
     )?;
-    for (limit, raised) in [
-        ("limit: 30", "limit: 1000000000"),
-        ("limit: 500", "limit: 1000000000"),
-        ("limit: 5\n", "limit: 1000000000\n"),
-    ] {
-        config = replace_once(&config, limit, raised)?;
+    // Each bucket's limit is `from_env: ERP_RL_<BUCKET>_LIMIT` with its default below it.
+    for bucket in ["PUBLIC", "AUTHENTICATED", "HEAVY"] {
+        let key = format!("from_env: ERP_RL_{bucket}_LIMIT\n");
+        let start = config
+            .find(&key)
+            .ok_or_else(|| anyhow!("{key:?} is not in router.config.yaml"))?
+            + key.len();
+        let line_end = config[start..]
+            .find('\n')
+            .map(|end| start + end)
+            .ok_or_else(|| anyhow!("{key:?} has no default line"))?;
+        let indent = &config[start..line_end];
+        let indent = &indent[..indent.len() - indent.trim_start().len()];
+        config.replace_range(start..line_end, &format!("{indent}default: 1000000000"));
     }
     let path = dir.join("router.config.yaml");
     std::fs::write(&path, config)?;

@@ -569,6 +569,19 @@ impl Finance {
         }
         let years = self.fiscal_years_in(txn, tenant).await?;
         let year = open_year_for(&years, settings.lock_date, draft.document_date)?;
+        // Read before the number is taken (see `next_number`).
+        let tax_accounts: HashMap<String, String> = ledger_store::taxes(txn, tenant)
+            .await?
+            .into_iter()
+            .map(|tax| (tax.id, tax.account_id))
+            .collect();
+        // Analytics reads profitability per CRM client: an invoice's customer's client, if any.
+        let client_id = match kind {
+            DocumentKind::Invoice => store::partner(txn, tenant, &draft.partner_id)
+                .await?
+                .and_then(|customer| customer.client_id),
+            _ => None,
+        };
         let number = ledger_store::next_number(txn, tenant, kind.series(), &year.id).await?;
         let reference = format!("{}/{}/{number:05}", kind.series(), year.name);
 
@@ -592,11 +605,6 @@ impl Finance {
             credited = Some(invoice);
         }
 
-        let tax_accounts: HashMap<String, String> = ledger_store::taxes(txn, tenant)
-            .await?
-            .into_iter()
-            .map(|tax| (tax.id, tax.account_id))
-            .collect();
         let numbered = document::Model {
             reference: Some(reference.clone()),
             ..draft.clone()
@@ -615,9 +623,10 @@ impl Finance {
             _ => settings.sales_journal_id.clone(),
         };
         let entry = self
-            .post_lines(
+            .post_lines_read(
                 txn,
                 actor,
+                (&settings, &years),
                 Posting {
                     journal_id,
                     date: draft.document_date,
@@ -630,19 +639,6 @@ impl Finance {
                 entry_lines,
             )
             .await?;
-        store::set_posted(
-            txn,
-            tenant,
-            &draft.id,
-            number,
-            &reference,
-            &entry.id,
-            totals.untaxed,
-            totals.tax,
-            totals.total,
-            settled,
-        )
-        .await?;
         let base = Currency::parse(&settings.base_currency)?;
         let base_total = base_amount_of(&entry, Money::from_minor(totals.total, currency)?, base)?;
         let base_settled = if settled == totals.total {
@@ -650,13 +646,22 @@ impl Finance {
         } else {
             0
         };
-        store::set_base_amounts(
+        store::set_posted(
             txn,
             tenant,
             &draft.id,
-            entry.rate_nano,
-            base_total,
-            base_settled,
+            store::Posted {
+                number,
+                reference: &reference,
+                entry_id: &entry.id,
+                untaxed: totals.untaxed,
+                tax: totals.tax,
+                total: totals.total,
+                settled,
+                rate_nano: entry.rate_nano,
+                base_total,
+                base_settled,
+            },
         )
         .await?;
         if let Some(invoice) = credited {
@@ -725,10 +730,6 @@ impl Finance {
             .await?;
         }
         if kind == DocumentKind::Invoice {
-            // Analytics reads profitability per CRM client: the customer's client, if any.
-            let client_id = store::partner(txn, tenant, &draft.partner_id)
-                .await?
-                .and_then(|customer| customer.client_id);
             self.enqueue(
                 txn,
                 actor,
