@@ -58,7 +58,7 @@ async fn main() -> Result<()> {
     let signer = Signer::start().await?;
     let http = load_client(8)?;
     let employee_port = free_port()?;
-    let mut command = base_command(&erp_os_binary(), &signer);
+    let mut command = profiled_command("employee", &signer)?;
     command
         .arg("employee")
         .env("DATABASE_URL", &database_url)

@@ -227,6 +227,21 @@ pub fn base_command(binary: &Path, signer: &Signer) -> Command {
     command
 }
 
+/// [`base_command`] for `erp-os`, or, when `BENCH_<SERVICE>_WRAPPER` is set (e.g.
+/// `BENCH_ROUTER_WRAPPER="heaptrack -o /tmp/router"` or `"perf record -g -o /tmp/p.data --"`),
+/// `erp-os` run under that profiler. The service's RSS figures are then the wrapper's.
+pub fn profiled_command(service: &str, signer: &Signer) -> Result<Command> {
+    let variable = format!("BENCH_{}_WRAPPER", service.to_uppercase());
+    let Some(wrapper) = env_text(&variable) else {
+        return Ok(base_command(&erp_os_binary(), signer));
+    };
+    let mut words = wrapper.split_whitespace();
+    let program = words.next().with_context(|| format!("{variable} is empty"))?;
+    let mut command = base_command(Path::new(program), signer);
+    command.args(words).arg(erp_os_binary());
+    Ok(command)
+}
+
 pub const ORIGIN: &str = "http://localhost:3000";
 
 /// The router's environment in a benchmark: rate limits raised out of the way (each bench client
@@ -307,16 +322,7 @@ pub async fn start_router_with(
     redis_url: Option<&str>,
 ) -> Result<Service> {
     let config = router_config(dir)?;
-    let mut command = base_command(&erp_os_binary(), signer);
-    // BENCH_ROUTER_WRAPPER (e.g. `heaptrack -o /tmp/router` or `perf record -g -o /tmp/p.data --`)
-    // runs the router under a profiler; its RSS figures are then the wrapper's, not the router's.
-    if let Some(wrapper) = env_text("BENCH_ROUTER_WRAPPER") {
-        let mut words = wrapper.split_whitespace();
-        let program = words.next().context("BENCH_ROUTER_WRAPPER is empty")?;
-        let mut wrapped = base_command(Path::new(program), signer);
-        wrapped.args(words).arg(erp_os_binary());
-        command = wrapped;
-    }
+    let mut command = profiled_command("router", signer)?;
     command
         .arg("router")
         .current_dir(repo_root())
