@@ -410,8 +410,7 @@ async fn proxy(
     if let Some(length) = declared.filter(|length| *length > config.max_body_bytes) {
         // Read and discard what the client is still sending (bounded), so it reads the 413
         // instead of a reset: closing with unread data makes the kernel answer with RST.
-        hive_router::linger_on_body(&mut body, usize::try_from(length).unwrap_or(usize::MAX))
-            .await;
+        hive_router::linger_on_body(&mut body, usize::try_from(length).unwrap_or(usize::MAX)).await;
         return too_large();
     }
 

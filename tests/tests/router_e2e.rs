@@ -925,7 +925,13 @@ async fn the_crm_import_and_sop_files_go_through_the_edge() {
     );
     // A declared body far larger than the socket buffers (2 MB): the router reads and discards
     // it before answering, so the client reads the 413 instead of a connection reset.
-    let huge: Vec<u8> = big.as_bytes().iter().copied().cycle().take(2_000_000).collect();
+    let huge: Vec<u8> = big
+        .as_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(2_000_000)
+        .collect();
     // (Its own user: each user's heavy budget is 3 a minute here.)
     let third = issuer.token(&tenant, "usr_third_admin", CRM_ADMIN);
     let (status, _, body) = import(Some(third), huge.into()).await;
