@@ -227,8 +227,8 @@ pub fn base_command(binary: &Path, signer: &Signer) -> Command {
 
 pub const ORIGIN: &str = "http://localhost:3000";
 
-/// The checked-in router configuration with its rate limits raised out of the way (each bench
-/// client is one user sending far more than a person would) and its metrics on a free port.
+/// The checked-in router configuration with its metrics on a free port (its rate limits are
+/// raised out of the way by [`start_router_with`]'s environment).
 pub fn router_config(dir: &Path) -> Result<PathBuf> {
     let checked_in = std::fs::read_to_string(repo_root().join("router/router.config.yaml"))?;
     let replace_once = |text: &str, from: &str, to: &str| -> Result<String> {
@@ -250,12 +250,16 @@ pub fn router_config(dir: &Path) -> Result<PathBuf> {
         "path: ../schema/supergraph.graphql",
         &format!("path: {}", supergraph.display()),
     )?;
-    for (limit, raised) in [
-        ("limit: 30", "limit: 1000000000"),
-        ("limit: 500", "limit: 1000000000"),
-        ("limit: 5\n", "limit: 1000000000\n"),
+    // The rate limits' classes are read from the environment ([`start_router_with`] raises
+    // them): the checked-in file names ERP_RL_*_LIMIT with the defaults.
+    for limit in [
+        "ERP_RL_PUBLIC_LIMIT",
+        "ERP_RL_AUTHENTICATED_LIMIT",
+        "ERP_RL_HEAVY_LIMIT",
     ] {
-        config = replace_once(&config, limit, raised)?;
+        if config.matches(limit).count() != 1 {
+            bail!("{limit} is not in router.config.yaml exactly once");
+        }
     }
     let path = dir.join("router.config.yaml");
     std::fs::write(&path, config)?;
@@ -316,6 +320,10 @@ pub async fn start_router_with(
         .env("ERP_CORS_ORIGINS", ORIGIN)
         // Every client of a benchmark comes from loopback: no per-address connection cap.
         .env("ERP_WS_MAX_CONNECTIONS_PER_IP", "0")
+        // Each bench client is one user sending far more than a person would.
+        .env("ERP_RL_PUBLIC_LIMIT", "1000000000")
+        .env("ERP_RL_AUTHENTICATED_LIMIT", "1000000000")
+        .env("ERP_RL_HEAVY_LIMIT", "1000000000")
         .env(
             "ERP_RL_KEY_PREFIX",
             format!("erp:rl:bench:{}", uuid::Uuid::new_v4().simple()),
