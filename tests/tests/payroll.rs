@@ -2287,7 +2287,7 @@ async fn an_expense_reimbursed_through_payroll_is_a_non_taxable_line_settled_by_
         lines.contains(&("2300".into(), "0.00".into(), net_total.clone())),
         "{lines:?}"
     );
-    // The claim is paid by the run; the bank still refuses it.
+    // The claim is paid by the run; the bank refuses to pay it again.
     let state = |id: String| {
         let (app, admin) = (&app, admin);
         async move {
@@ -2325,7 +2325,7 @@ async fn an_expense_reimbursed_through_payroll_is_a_non_taxable_line_settled_by_
         )
         .await
         .1,
-        "EXPENSE_STATE"
+        "EXPENSE_ALREADY_PAID"
     );
     // Paying the run transfers the nets: the bank file's total is the payable credit.
     let paid = app
