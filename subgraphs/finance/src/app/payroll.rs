@@ -478,41 +478,15 @@ impl Finance {
                     .map_err(|err| ApiError::bad_input("payload", err.to_string()))?;
                 let currency = Currency::parse(&facts.currency)?;
                 let salary = Money::parse(&facts.salary, currency)?;
-                if !store::has_data_key(txn, &tenant).await? {
-                    // A tenant's first key is created through the pool, after this transaction
-                    // ends (inside it, SQLite would wait on this writer's own lock); the
-                    // consumer retries the event.
-                    let finance = self.clone();
-                    let key_tenant = tenant.clone();
-                    tokio::spawn(async move {
-                        if let Err(err) = finance.ensure_payroll_keys(&key_tenant).await {
-                            tracing::warn!(error = ?err, "payroll data key not created");
-                        }
-                    });
-                    return Err(ApiError::internal(
-                        "the tenant's payroll data key is being created; retried",
-                    ));
-                }
-                let seal = async |column: &str, value: Option<&str>| -> ApiResult<Option<String>> {
-                    match value {
-                        Some(value) => Ok(Some(
-                            self.seal(&tenant, PEOPLE, column, &employee, value).await?,
-                        )),
-                        None => Ok(None),
-                    }
-                };
-                let row = person::Model {
-                    tenant_id: tenant.as_str().to_owned(),
-                    employee_id: employee.clone(),
-                    hired_on: None,
-                    currency: Some(currency.code().to_owned()),
-                    salary_sealed: seal("salary", Some(&salary.minor().to_string())).await?,
-                    bank_account_sealed: seal("bank_account", facts.bank_account.as_deref())
-                        .await?,
-                    tax_id_sealed: seal("tax_id", facts.tax_id.as_deref()).await?,
-                    updated_at: chrono::Utc::now(),
-                };
-                store::upsert_compensation(txn, row).await?;
+                self.record_pay_facts(
+                    txn,
+                    &tenant,
+                    &employee,
+                    salary,
+                    facts.bank_account.as_deref(),
+                    facts.tax_id.as_deref(),
+                )
+                .await?;
             }
             "leave.type_created" => {
                 store::upsert_leave_type(
@@ -598,6 +572,53 @@ impl Finance {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Records an employee's pay facts sealed under finance's keys (the newest wins): the
+    /// annual salary, the bank account and the tax id. A tenant without its data key yet gets
+    /// it created through the pool and the write is refused to be retried (inside this
+    /// transaction SQLite would wait on the writer's own lock).
+    pub(super) async fn record_pay_facts<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        employee: &str,
+        salary: Money,
+        bank_account: Option<&str>,
+        tax_id: Option<&str>,
+    ) -> ApiResult<()> {
+        if !store::has_data_key(txn, tenant).await? {
+            let finance = self.clone();
+            let key_tenant = tenant.clone();
+            tokio::spawn(async move {
+                if let Err(err) = finance.ensure_payroll_keys(&key_tenant).await {
+                    tracing::warn!(error = ?err, "payroll data key not created");
+                }
+            });
+            return Err(ApiError::internal(
+                "the tenant's payroll data key is being created; retried",
+            ));
+        }
+        let seal = async |column: &str, value: Option<&str>| -> ApiResult<Option<String>> {
+            match value {
+                Some(value) => Ok(Some(
+                    self.seal(tenant, PEOPLE, column, employee, value).await?,
+                )),
+                None => Ok(None),
+            }
+        };
+        let row = person::Model {
+            tenant_id: tenant.as_str().to_owned(),
+            employee_id: employee.to_owned(),
+            hired_on: None,
+            currency: Some(salary.currency().code().to_owned()),
+            salary_sealed: seal("salary", Some(&salary.minor().to_string())).await?,
+            bank_account_sealed: seal("bank_account", bank_account).await?,
+            tax_id_sealed: seal("tax_id", tax_id).await?,
+            updated_at: chrono::Utc::now(),
+        };
+        store::upsert_compensation(txn, row).await?;
         Ok(())
     }
 

@@ -8,15 +8,31 @@
 //! liability the claim's approval credited and marks the claim paid; cancelling the posted run
 //! reverses both and the claim waits for the next run.
 
+use chrono::NaiveDate;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::{Actor, Finance};
-use crate::domain::money::parse_decimal;
+use crate::domain::money::{parse_decimal, Currency, Money};
 use crate::domain::payroll::PayrollPolicy;
 use crate::domain::FinanceViolation;
 use crate::store::entities::payroll::{policy, reimbursement};
 use crate::store::expenses as expense_store;
 use crate::store::payroll as store;
+
+/// A person's pay as an import (a seed, a migration) brings it: what
+/// `employee.hired` and `employee.compensation_changed` would, and the structure HR assigns.
+#[derive(Debug, Clone)]
+pub struct ImportedPay {
+    pub employee_id: String,
+    pub hired_on: NaiveDate,
+    /// The annual salary in minor units of `currency`.
+    pub salary_minor: i64,
+    pub currency: String,
+    pub bank_account: String,
+    pub tax_id: String,
+    /// Assigned from the hire date, unless the employee has an assignment already.
+    pub structure_id: String,
+}
 
 /// A claim queued for payroll, with what became of it.
 #[derive(Debug, Clone)]
@@ -81,6 +97,36 @@ impl Finance {
             Ok(policy)
         })
         .await
+    }
+
+    /// Imports a person's pay facts (sealed under finance's keys, the newest wins) and, when
+    /// they have none yet, their structure from the hire date; answers whether the
+    /// assignment is new (false: an earlier import made it).
+    pub async fn import_payroll_person(&self, actor: &Actor, pay: ImportedPay) -> ApiResult<bool> {
+        let tenant = actor.tenant.clone();
+        let salary = Money::from_minor(pay.salary_minor, Currency::parse(&pay.currency)?)?;
+        self.ensure_payroll_keys(&tenant).await?;
+        let assigned = self
+            .write(async |txn| {
+                store::upsert_hired(txn, &tenant, &pay.employee_id, Some(pay.hired_on)).await?;
+                self.record_pay_facts(
+                    txn,
+                    &tenant,
+                    &pay.employee_id,
+                    salary,
+                    Some(&pay.bank_account),
+                    Some(&pay.tax_id),
+                )
+                .await?;
+                Ok(store::has_assignment(txn, &tenant, &pay.employee_id).await?)
+            })
+            .await?;
+        if assigned {
+            return Ok(false);
+        }
+        self.assign_salary_structure(actor, &pay.employee_id, &pay.structure_id, pay.hired_on)
+            .await?;
+        Ok(true)
     }
 
     /// Queues an approved expense claim to be reimbursed by the next regular payroll run

@@ -264,6 +264,20 @@ pub async fn assignments_until<C: ConnectionTrait>(
         .await
 }
 
+/// Whether the employee has any structure assignment.
+pub async fn has_assignment<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(assignment::Entity::find()
+        .filter(assignment::Column::TenantId.eq(tenant.as_str()))
+        .filter(assignment::Column::EmployeeId.eq(employee_id))
+        .count(conn)
+        .await?
+        > 0)
+}
+
 /// Replaces a fiscal year's slabs.
 pub async fn replace_tax_slabs<C: ConnectionTrait>(
     conn: &C,
