@@ -737,8 +737,10 @@ pub struct CloseAttendancePeriodInput {
 /// An employee's closed month of attendance (approved for payroll).
 pub struct ClosedAttendancePeriod(attendance_period::Model);
 
+/// An employee's closed month of attendance (approved for payroll).
 #[Object]
 impl ClosedAttendancePeriod {
+    /// The employee.
     async fn employee_id(&self) -> ID {
         ID(self.0.employee_id.clone())
     }
@@ -764,6 +766,7 @@ impl ClosedAttendancePeriod {
         ID(self.0.closed_by.clone())
     }
 
+    /// When it was closed.
     async fn closed_at(&self) -> DateTime {
         millis(self.0.closed_at)
     }

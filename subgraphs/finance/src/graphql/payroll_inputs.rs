@@ -45,12 +45,15 @@ pub enum PayrollReimbursementState {
 /// An approved expense claim reimbursed through payroll.
 pub struct PayrollReimbursement(QueuedReimbursement);
 
+/// An approved expense claim reimbursed through payroll.
 #[Object]
 impl PayrollReimbursement {
+    /// The expense claim.
     async fn expense_id(&self) -> ID {
         ID(self.0.row.expense_id.clone())
     }
 
+    /// The claimant.
     async fn employee_id(&self) -> ID {
         ID(self.0.row.employee_id.clone())
     }
@@ -60,6 +63,7 @@ impl PayrollReimbursement {
         self.0.row.run_id.clone().map(ID)
     }
 
+    /// Queued, in a calculated run, or paid by its posted run.
     async fn state(&self) -> PayrollReimbursementState {
         match (&self.0.row.run_id, self.0.claim_state.as_str()) {
             (_, "paid") => PayrollReimbursementState::Paid,
@@ -68,10 +72,12 @@ impl PayrollReimbursement {
         }
     }
 
+    /// The user who queued it.
     async fn queued_by(&self) -> &str {
         &self.0.row.queued_by
     }
 
+    /// When it was queued.
     async fn queued_at(&self) -> DateTime {
         self.0.row.queued_at.into()
     }
@@ -113,19 +119,24 @@ pub struct SetPayrollPolicyInput {
     pub annual_hours: i64,
 }
 
+/// The payroll policy set.
 #[derive(SimpleObject)]
 pub struct PayrollPolicyPayload {
+    /// The policy now.
     pub policy: PayrollPolicy,
 }
 
 /// The approved expense claim to reimburse through payroll.
 #[derive(InputObject)]
 pub struct ReimburseExpenseThroughPayrollInput {
+    /// The approved expense claim.
     pub expense_id: ID,
 }
 
+/// The claim queued for payroll.
 #[derive(SimpleObject)]
 pub struct PayrollReimbursementPayload {
+    /// Its reimbursement through payroll.
     pub reimbursement: PayrollReimbursement,
 }
 
