@@ -2024,11 +2024,17 @@ async fn overtime_approved_by_closing_the_attendance_period_is_paid_at_the_polic
             .await;
     }
 
-    // Bad closes: one's own period, a month not over, a bad month.
+    // Bad closes: one's own period, someone neither above Olga nor HR, a month not over, a
+    // bad month.
     let close = |period: &str| json!({"i": {"employeeId": olga, "period": period}});
     assert_eq!(
         employee_refused(&employee, &olga_token, CLOSE_PERIOD, close(&period)).await,
         ("FORBIDDEN".into(), "SELF_APPROVAL".into())
+    );
+    let stranger = issuer.token(&company.tenant, "u-stranger", &["attendance:read"]);
+    assert_eq!(
+        employee_refused(&employee, &stranger, CLOSE_PERIOD, close(&period)).await,
+        ("FORBIDDEN".into(), "NOT_APPROVER".into())
     );
     assert_eq!(
         employee_refused(
