@@ -236,7 +236,9 @@ pub fn profiled_command(service: &str, signer: &Signer) -> Result<Command> {
         return Ok(base_command(&erp_os_binary(), signer));
     };
     let mut words = wrapper.split_whitespace();
-    let program = words.next().with_context(|| format!("{variable} is empty"))?;
+    let program = words
+        .next()
+        .with_context(|| format!("{variable} is empty"))?;
     let mut command = base_command(Path::new(program), signer);
     command.args(words).arg(erp_os_binary());
     Ok(command)
