@@ -206,7 +206,8 @@ struct CostSlips<'a> {
 
 /// One person's employer cost for the run's period, in minor units of the run's currency:
 /// the slip's gross (payroll has no employer-paid contributions; deductions are the
-/// employee's, inside the gross).
+/// employee's, inside the gross) without its expense reimbursements (the expense was costed
+/// when its claim was approved).
 #[derive(Debug, Serialize)]
 struct CostSlip<'a> {
     payslip_id: &'a str,
