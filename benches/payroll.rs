@@ -388,7 +388,7 @@ async fn main() -> Result<()> {
         .collect();
 
     let body = format!(
-        "Through the router (`erp-os router`) in front of `erp-os finance` on PostgreSQL{kafka}, both release builds on this machine; one tenant of {employees} employees (one structure of five components: a formula, two percentages, a fixed amount, income tax by three slabs). The pay facts were loaded first through finance's own consumer path in {load_seconds:.1} s (untimed). The `payrollRunProgress` subscription was open through the router's WebSocket for the whole run.\n\n\
+        "Through the router (`erp-os router`) in front of `erp-os finance` on PostgreSQL{kafka}, {build} on this machine; one tenant of {employees} employees (one structure of five components: a formula, two percentages, a fixed amount, income tax by three slabs). The pay facts were loaded first through finance's own consumer path in {load_seconds:.1} s (untimed). The `payrollRunProgress` subscription was open through the router's WebSocket for the whole run.\n\n\
 | step | wall time |\n|---|---|\n\
 | calculate ({slips} slips, {failed} failed: decrypt, compute, seal, multi-row insert) | {calculate_ms:.0} ms |\n\
 | approve | {approve_ms:.0} ms |\n\
@@ -401,6 +401,11 @@ async fn main() -> Result<()> {
 | Σ net = bank file control sum = payroll-payable credit | {net} = {control_sum} = {payable} (Σ transfers {transfers_text}) | equal | {invariant} |\n\n\
 Progress events received: {events} ({phase_list}).\n",
         kafka = if kafka.is_some() { " with Kafka for the outbox" } else { "" },
+        build = if cfg!(debug_assertions) {
+            "both unoptimised debug builds (`cargo bench --profile dev`)"
+        } else {
+            "both release builds"
+        },
         bytes = content.len(),
         rate = slips as f64 / (total_ms / 1000.0),
         verdict = verdict_max(total_ms, 10_000.0, "ms"),

@@ -57,8 +57,10 @@ use erp_pmo::store::{BoardDoc, Imported, ProjectDoc, TaskDoc, TimeEntryDoc};
 use erp_pmo::Pmo;
 
 mod finance;
+mod payroll;
 
 pub use finance::load_finance;
+pub use payroll::load_payroll;
 
 use crate::seed::{
     history_id, PlannedRole, PlannedStatus, PlannedTimeEntry, SeedPlan, BOARD_COLUMNS,
@@ -422,6 +424,15 @@ pub async fn load_with(
             &seeded,
             &people,
             project_ids.as_deref(),
+            options,
+            &mut report,
+        )
+        .await?;
+        load_payroll(
+            plan,
+            finance_service,
+            &seeded,
+            &people,
             options,
             &mut report,
         )

@@ -13,6 +13,7 @@
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
 pub mod finance;
+pub mod payroll;
 
 pub use finance::{FinanceHistory, FinanceTotals};
 

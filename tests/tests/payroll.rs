@@ -53,9 +53,13 @@ struct Company {
 
 impl Company {
     async fn open(app: &FinanceApp, issuer: &TestIssuer) -> Self {
+        Self::open_for(app, issuer, year()).await
+    }
+
+    /// [`Company::open`] with fiscal year `y` (and its tax slabs).
+    async fn open_for(app: &FinanceApp, issuer: &TestIssuer, y: i32) -> Self {
         let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
         let admin = issuer.token(&tenant, "u-payroll", &admin_scopes());
-        let y = year();
         app.ok(
             &admin,
             SET_UP,
@@ -1856,4 +1860,525 @@ async fn a_leaver_reaches_payroll_through_kafka_once_is_paid_pro_rata_and_left_o
     // May: both leavers are out; only Bob is paid.
     let may = post_run(&app, &company, &format!("{y}-05"), "may").await;
     assert_eq!(may["slipCount"], 1);
+}
+
+/// `employee.hired` and `employee.compensation_changed` of a new employee, applied as finance's
+/// consumers would.
+async fn hire_into_payroll(
+    app: &FinanceApp,
+    company: &Company,
+    employee: &str,
+    hired_on: &str,
+    salary: &str,
+) {
+    let t = &company.tenant;
+    let hired = event(
+        t,
+        "employee.hired",
+        employee,
+        json!({"employee_id": employee, "display_name": employee, "user_id": null, "employee_number": employee, "hired_on": hired_on}),
+    );
+    let pay = compensation(
+        app,
+        t,
+        employee,
+        salary,
+        Some("GB29NWBK60161331926819"),
+        "TAX-NEW-1",
+    )
+    .await;
+    for event in [&hired, &pay] {
+        app.finance.apply_employee_event(event).await.unwrap();
+        app.finance.apply_payroll_event(event).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_joiner_is_paid_pro_rata_from_the_hire_date_and_left_out_of_the_periods_before_it() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer).await;
+    feed_people(&app, &company).await;
+    let y = year();
+    // Erin joins on 11 March, Frank on 1 April; both are assigned a structure dated long
+    // before (an assignment does not make anyone employed).
+    hire_into_payroll(&app, &company, "e-erin", &format!("{y}-03-11"), "36000.00").await;
+    hire_into_payroll(&app, &company, "e-frank", &format!("{y}-04-01"), "36000.00").await;
+    for employee in ["e-alice", "e-erin", "e-frank"] {
+        company.assign(&app, employee).await;
+    }
+
+    // March (31 days): Erin is paid the 11th to the 31st, 21 days: base 3000.00 x 21/31 =
+    // 2032.258.. -> BASIC 2032.26, HRA 40 % 812.90, gross 2845.16; PENSION 12 % 243.87, TAX 20 %
+    // of (2845.16 x 12 - 10000.00) = 4828.38 / 12 = 402.365 -> 402.37. Frank is left out (no
+    // slip, no failure); Alice is paid the whole month.
+    let march = post_run(&app, &company, &format!("{y}-03"), "mar").await;
+    let slips = slips_of(&app, &company, march["id"].as_str().unwrap()).await;
+    assert_eq!(
+        slips,
+        vec![
+            json!({"employee": "e-alice", "gross": "7000.00", "deductions": "1833.33", "net": "5166.67",
+                "lines": ["BASIC 5000.00", "HRA 2000.00", "PENSION 600.00", "TAX 1233.33"]}),
+            json!({"employee": "e-erin", "gross": "2845.16", "deductions": "646.24", "net": "2198.92",
+                "lines": ["BASIC 2032.26", "HRA 812.90", "PENSION 243.87", "TAX 402.37"]}),
+        ]
+    );
+    let failed: Vec<&str> = march["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["employeeId"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["e-bob", "e-carol", "e-dave"]);
+    // The entry's net pay is the sum of the slips' nets: 5166.67 + 2198.92.
+    let (_, lines) = entry_lines(&app, &company.admin, &march["entryId"]).await;
+    assert!(
+        lines.contains(&("2300".into(), "0.00".into(), "7365.59".into())),
+        "{lines:?}"
+    );
+
+    // April (30 days): Frank, hired on its first day, is paid the whole month: BASIC 3000.00,
+    // HRA 1200.00, PENSION 360.00, TAX 20 % of (4200.00 x 12 - 10000.00) / 12 = 673.33.
+    let april = post_run(&app, &company, &format!("{y}-04"), "apr").await;
+    let slips = slips_of(&app, &company, april["id"].as_str().unwrap()).await;
+    assert_eq!(
+        slips[2],
+        json!({"employee": "e-frank", "gross": "4200.00", "deductions": "1033.33", "net": "3166.67",
+            "lines": ["BASIC 3000.00", "HRA 1200.00", "PENSION 360.00", "TAX 673.33"]})
+    );
+    assert_eq!(slips[1]["net"], "3166.67");
+}
+
+/// A GraphQL error's (code, reason) from the employee subgraph.
+async fn employee_refused(
+    employee: &erp_tests::EmployeeApp,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> (String, String) {
+    let (_, body) = employee.graphql(Some(token), query, variables).await;
+    let error = &body["errors"][0]["extensions"];
+    assert!(!error.is_null(), "not refused: {body}");
+    (
+        error["code"].as_str().unwrap_or_default().to_owned(),
+        error["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+const CLOSE_PERIOD: &str = "mutation($i: CloseAttendancePeriodInput!) { closeAttendancePeriod(input: $i) { employeeId period workedMinutes overtimeMinutes closedBy } }";
+
+#[tokio::test]
+async fn overtime_approved_by_closing_the_attendance_period_is_paid_at_the_policys_multiplier() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    // The employee subgraph on finance's bus (the kit's consumers carry its events).
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Embedded).await;
+    runtime.bus = app.runtime.bus.clone();
+    runtime.config.kek_file = app.runtime.config.kek_file.clone();
+    let employee = erp_tests::EmployeeApp::spawn(runtime).await;
+    // The last month (always over, always inside the 90 days a correction may reach back).
+    let today = chrono::Utc::now().date_naive();
+    let this_month = today.with_day(1).unwrap();
+    let last_month = this_month.pred_opt().unwrap().with_day(1).unwrap();
+    let period = last_month.format("%Y-%m").to_string();
+    let company = Company::open_for(&app, &issuer, last_month.year()).await;
+    let hr = issuer.token(
+        &company.tenant,
+        "u-hr",
+        &[
+            "employee:read",
+            "employee:write",
+            "hr:admin",
+            "attendance:read",
+        ],
+    );
+    let olga = employee
+        .hire(
+            &hr,
+            json!({"employeeNumber": "E7", "displayName": "Olga", "workEmail": "e7@example.com",
+            "userId": "u-olga", "hiredOn": format!("{}-06-01", last_month.year() - 1)}),
+        )
+        .await;
+    employee
+        .ok(&hr, "mutation($input: UpdateEmployeeCompensationInput!) { updateEmployeeCompensation(input: $input) { id } }",
+            json!({"input": {"employeeId": olga, "salary": {"amount": "41600.00", "currency": "EUR"}, "bankAccount": "DE89 3704 0044 0532 0130 00", "taxId": "TAX-E7-1"}}))
+        .await;
+    let olga_token = issuer.token(
+        &company.tenant,
+        "u-olga",
+        &["attendance:checkin", "attendance:read"],
+    );
+
+    // Two corrected days of last month, approved by HR: the 10th 08:00-19:00 (11 h, 3 h over
+    // the 8-hour day of someone without a shift), the 11th 09:00-17:30 (30 min over).
+    for (day, from, to) in [(10, "08:00", "19:00"), (11, "09:00", "17:30")] {
+        let day = last_month.with_day(day).unwrap();
+        let requested = employee
+            .ok(&olga_token, "mutation($i: RequestCorrectionInput!) { requestAttendanceCorrection(input: $i) { id } }",
+                json!({"i": {"day": day.to_string(), "kind": "MISSED_PUNCH", "reason": "badge reader down",
+                    "checkIn": format!("{day}T{from}:00Z"), "checkOut": format!("{day}T{to}:00Z")}}))
+            .await;
+        employee
+            .ok(&hr, "mutation($i: DecideAttendanceCorrectionInput!) { decideAttendanceCorrection(input: $i) { status } }",
+                json!({"i": {"correctionId": requested["requestAttendanceCorrection"]["id"], "decision": "APPROVE"}}))
+            .await;
+    }
+
+    // Bad closes: one's own period, someone neither above Olga nor HR, a month not over, a
+    // bad month.
+    let close = |period: &str| json!({"i": {"employeeId": olga, "period": period}});
+    assert_eq!(
+        employee_refused(&employee, &olga_token, CLOSE_PERIOD, close(&period)).await,
+        ("FORBIDDEN".into(), "SELF_APPROVAL".into())
+    );
+    let stranger = issuer.token(&company.tenant, "u-stranger", &["attendance:read"]);
+    assert_eq!(
+        employee_refused(&employee, &stranger, CLOSE_PERIOD, close(&period)).await,
+        ("FORBIDDEN".into(), "NOT_APPROVER".into())
+    );
+    assert_eq!(
+        employee_refused(
+            &employee,
+            &hr,
+            CLOSE_PERIOD,
+            close(&this_month.format("%Y-%m").to_string())
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "PERIOD_NOT_OVER".into())
+    );
+    assert_eq!(
+        employee_refused(&employee, &hr, CLOSE_PERIOD, close("2026-13"))
+            .await
+            .0,
+        "BAD_USER_INPUT"
+    );
+    // HR closes it: 660 + 510 minutes worked, 180 + 30 over.
+    let closed = employee.ok(&hr, CLOSE_PERIOD, close(&period)).await;
+    assert_eq!(
+        closed["closeAttendancePeriod"],
+        json!({"employeeId": olga, "period": period, "workedMinutes": 1170, "overtimeMinutes": 210, "closedBy": "u-hr"})
+    );
+    // Once; and its days are no longer corrected.
+    assert_eq!(
+        employee_refused(&employee, &hr, CLOSE_PERIOD, close(&period)).await,
+        ("CONFLICT".into(), "ATTENDANCE_PERIOD_CLOSED".into())
+    );
+    let twelfth = last_month.with_day(12).unwrap();
+    assert_eq!(
+        employee_refused(&employee, &olga_token, "mutation($i: RequestCorrectionInput!) { requestAttendanceCorrection(input: $i) { id } }",
+            json!({"i": {"day": twelfth.to_string(), "kind": "MISSED_PUNCH", "reason": "forgot my badge",
+                "checkIn": format!("{twelfth}T09:00:00Z"), "checkOut": format!("{twelfth}T20:00:00Z")}}))
+            .await,
+        ("CONFLICT".into(), "ATTENDANCE_PERIOD_CLOSED".into())
+    );
+
+    // Finance learns the overtime from `attendance.period_closed` on the bus (never from the
+    // employee subgraph's tables).
+    let learnt = eventually(std::time::Duration::from_secs(20), || async {
+        #[derive(FromQueryResult)]
+        struct Minutes {
+            minutes: i64,
+        }
+        Minutes::find_by_statement(Statement::from_string(
+            app.runtime.db.get_database_backend(),
+            "SELECT overtime_minutes AS minutes FROM finance_payroll_overtime".to_owned(),
+        ))
+        .one(&app.runtime.db)
+        .await
+        .unwrap()
+        .map(|m| m.minutes)
+    })
+    .await;
+    assert_eq!(learnt, Some(210));
+    let paid = eventually(std::time::Duration::from_secs(20), || async {
+        #[derive(FromQueryResult)]
+        struct Count {
+            n: i64,
+        }
+        Count::find_by_statement(Statement::from_string(
+            app.runtime.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM finance_payroll_people WHERE salary_sealed IS NOT NULL"
+                .to_owned(),
+        ))
+        .one(&app.runtime.db)
+        .await
+        .unwrap()
+        .and_then(|c| (c.n == 1).then_some(()))
+    })
+    .await;
+    assert!(paid.is_some(), "finance never learnt Olga's pay");
+
+    // The policy: double time over a 2080-hour year; out of range is refused.
+    let admin = &company.admin;
+    const POLICY: &str = "mutation($input: SetPayrollPolicyInput!) { setPayrollPolicy(input: $input) { policy { overtimeMultiplier annualHours } } }";
+    assert_eq!(
+        app.refused(
+            admin,
+            POLICY,
+            json!({"input": {"overtimeMultiplier": "0.5", "annualHours": 2080}})
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "BAD_PAYROLL_POLICY".into())
+    );
+    assert_eq!(
+        app.refused(
+            admin,
+            POLICY,
+            json!({"input": {"overtimeMultiplier": "1.5", "annualHours": 0}})
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "BAD_PAYROLL_POLICY".into())
+    );
+    assert_eq!(
+        app.ok(
+            admin,
+            "{ payrollPolicy { overtimeMultiplier annualHours } }",
+            json!({})
+        )
+        .await["payrollPolicy"],
+        json!({"overtimeMultiplier": "1.5", "annualHours": 2080})
+    );
+    assert_eq!(
+        app.ok(
+            admin,
+            POLICY,
+            json!({"input": {"overtimeMultiplier": "2", "annualHours": 2080}})
+        )
+        .await["setPayrollPolicy"]["policy"],
+        json!({"overtimeMultiplier": "2", "annualHours": 2080})
+    );
+    // A structure paying overtime: BASIC, then OVERTIME = hourly rate x hours x multiplier.
+    let components = app
+        .ok(admin, "{ salaryComponents { id code } }", json!({}))
+        .await["salaryComponents"]
+        .clone();
+    let basic = components
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "BASIC")
+        .unwrap()["id"]
+        .clone();
+    let overtime = app
+        .ok(admin, COMPONENT, json!({"input": {"code": "OVERTIME", "name": "Overtime", "kind": "EARNING", "rule": "FORMULA",
+            "formula": "hourly_rate * overtime_hours * overtime_multiplier", "accountId": company.accounts["6100"]}}))
+        .await["createSalaryComponent"]["component"]["id"]
+        .clone();
+    let structure = app
+        .ok(admin, "mutation($input: CreateSalaryStructureInput!) { createSalaryStructure(input: $input) { structure { id } } }",
+            json!({"input": {"code": "OT", "name": "With overtime", "componentIds": [basic, overtime]}}))
+        .await["createSalaryStructure"]["structure"]["id"]
+        .clone();
+    app.ok(admin, "mutation($input: AssignSalaryStructureInput!) { assignSalaryStructure(input: $input) { assignment { employeeId } } }",
+        json!({"input": {"employeeId": olga, "structureId": structure, "effectiveFrom": format!("{}-01-01", last_month.year() - 1)}}))
+        .await;
+
+    // Last month's run: BASIC 41600.00 / 12 = 3466.67; OVERTIME 41600.00 / 2080 = 20.00 an
+    // hour x 3.5 h x 2 = 140.00.
+    let run = post_run(&app, &company, &period, "ot").await;
+    assert_eq!(
+        slips_of(&app, &company, run["id"].as_str().unwrap()).await,
+        vec![
+            json!({"employee": olga, "gross": "3606.67", "deductions": "0.00", "net": "3606.67",
+            "lines": ["BASIC 3466.67", "OVERTIME 140.00"]})
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_expense_reimbursed_through_payroll_is_a_non_taxable_line_settled_by_the_run_and_never_paid_by_the_bank(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer).await;
+    feed_people(&app, &company).await;
+    for employee in ["e-alice", "e-bob"] {
+        company.assign(&app, employee).await;
+    }
+    let (admin, y) = (&company.admin, year());
+    let category = app
+        .ok(admin, "mutation($input: CreateExpenseCategoryInput!) { createExpenseCategory(input: $input) { category { id } } }",
+            json!({"input": {"code": "TRAVEL", "name": "Travel", "accountId": company.accounts["5000"], "receiptRequired": false}}))
+        .await["createExpenseCategory"]["category"]["id"]
+        .clone();
+    let alice = issuer.token(&company.tenant, "u-alice", &["expense:submit"]);
+    let claim = |title: &str, amount: &str| {
+        json!({"input": {"title": title, "currency": "EUR", "lines": [{"categoryId": category,
+            "spentOn": format!("{y}-01-05"), "description": "Train", "amount": amount}]}})
+    };
+    let new_claim = |title: &'static str, amount: &'static str| {
+        let (app, alice, claim) = (&app, &alice, &claim);
+        async move {
+            app.ok(alice, "mutation($input: CreateExpenseClaimInput!) { createExpenseClaim(input: $input) { claim { id } } }", claim(title, amount))
+                .await["createExpenseClaim"]["claim"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let approved = new_claim("Trip to Lyon", "123.45").await;
+    let draft = new_claim("Trip to Nice", "10.00").await;
+    app.ok(
+        &alice,
+        "mutation($id: ID!) { submitExpenseClaim(input: {claimId: $id}) { claim { state } } }",
+        json!({"id": approved}),
+    )
+    .await;
+    app.ok(admin, "mutation($input: ApproveExpenseClaimInput!) { approveExpenseClaim(input: $input) { claim { state } } }",
+        json!({"input": {"idempotencyKey": "approve-1", "claimId": approved}}))
+        .await;
+
+    const QUEUE: &str = "mutation($input: ReimburseExpenseThroughPayrollInput!) { reimburseExpenseThroughPayroll(input: $input) { reimbursement { expenseId employeeId runId state queuedBy } } }";
+    const PAY: &str = "mutation($input: PayExpenseClaimInput!) { payExpenseClaim(input: $input) { claim { state } } }";
+    // A claim not approved is not queued.
+    assert_eq!(
+        app.refused(admin, QUEUE, json!({"input": {"expenseId": draft}}))
+            .await,
+        ("CONFLICT".into(), "EXPENSE_STATE".into())
+    );
+    let queued = app
+        .ok(admin, QUEUE, json!({"input": {"expenseId": approved}}))
+        .await;
+    assert_eq!(
+        queued["reimburseExpenseThroughPayroll"]["reimbursement"],
+        json!({"expenseId": approved, "employeeId": "e-alice", "runId": null, "state": "QUEUED", "queuedBy": "u-payroll"})
+    );
+    // Queued once; the bank never pays it.
+    assert_eq!(
+        app.refused(admin, QUEUE, json!({"input": {"expenseId": approved}}))
+            .await,
+        ("CONFLICT".into(), "EXPENSE_QUEUED_FOR_PAYROLL".into())
+    );
+    assert_eq!(
+        app.refused(
+            admin,
+            PAY,
+            json!({"input": {"idempotencyKey": "bank-1", "claimId": approved}})
+        )
+        .await,
+        ("CONFLICT".into(), "EXPENSE_QUEUED_FOR_PAYROLL".into())
+    );
+
+    // January: Alice's slip pays the claim on a REIMBURSEMENT line, outside the taxed pay (TAX
+    // 1233.33 as without it): gross 7000.00 + 123.45, net 5166.67 + 123.45.
+    let january = post_run(&app, &company, &format!("{y}-01"), "jan").await;
+    let run_id = january["id"].as_str().unwrap().to_owned();
+    let slips = slips_of(&app, &company, &run_id).await;
+    assert_eq!(
+        slips[0],
+        json!({"employee": "e-alice", "gross": "7123.45", "deductions": "1833.33", "net": "5290.12",
+            "lines": ["BASIC 5000.00", "HRA 2000.00", "PENSION 600.00", "TAX 1233.33", "REIMBURSEMENT 123.45"]})
+    );
+    // Bob: 5600.00 less 2 days of unpaid leave (BASIC 4000.00 x 29/31), no reimbursement.
+    assert_eq!(slips[1]["lines"].as_array().unwrap().len(), 4);
+    // The run's one entry clears the reimbursement liability (2100) the approval credited and
+    // owes the nets, the claim's included, on payroll payable (2300).
+    let (_, lines) = entry_lines(&app, admin, &january["entryId"]).await;
+    let net_total = {
+        let cents = |text: &str| {
+            let (whole, fraction) = text.split_once('.').unwrap();
+            whole.parse::<i64>().unwrap() * 100 + fraction.parse::<i64>().unwrap()
+        };
+        let sum: i64 = slips
+            .iter()
+            .map(|s| cents(s["net"].as_str().unwrap()))
+            .sum();
+        format!("{}.{:02}", sum / 100, sum % 100)
+    };
+    assert!(
+        lines.contains(&("2100".into(), "123.45".into(), "0.00".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("2300".into(), "0.00".into(), net_total.clone())),
+        "{lines:?}"
+    );
+    // The claim is paid by the run; the bank refuses to pay it again.
+    let state = |id: String| {
+        let (app, admin) = (&app, admin);
+        async move {
+            app.ok(
+                admin,
+                "query($id: ID!) { expenseClaim(id: $id) { state } }",
+                json!({"id": id}),
+            )
+            .await["expenseClaim"]["state"]
+                .clone()
+        }
+    };
+    assert_eq!(state(approved.clone()).await, "PAID");
+    let reimbursement = |id: String| {
+        let (app, admin) = (&app, admin);
+        async move {
+            app.ok(
+                admin,
+                "query($id: ID!) { payrollReimbursement(expenseId: $id) { runId state } }",
+                json!({"id": id}),
+            )
+            .await["payrollReimbursement"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        reimbursement(approved.clone()).await,
+        json!({"runId": run_id, "state": "PAID"})
+    );
+    assert_eq!(
+        app.refused(
+            admin,
+            PAY,
+            json!({"input": {"idempotencyKey": "bank-2", "claimId": approved}})
+        )
+        .await
+        .1,
+        "EXPENSE_ALREADY_PAID"
+    );
+    // Paying the run transfers the nets: the bank file's total is the payable credit.
+    let paid = app
+        .ok(
+            admin,
+            &step_mutation("payPayrollRun", "PayPayrollRunInput"),
+            json!({"input": {"idempotencyKey": "pay-jan", "runId": run_id, "format": "CSV"}}),
+        )
+        .await;
+    let (_, payment) =
+        entry_lines(&app, admin, &paid["payPayrollRun"]["run"]["paymentEntryId"]).await;
+    assert!(
+        payment.contains(&("2300".into(), net_total.clone(), "0.00".into())),
+        "{payment:?}"
+    );
+
+    // A cancelled posted run (February's, here) gives its claims back to the queue: a second
+    // claim, queued and paid by February, is approved and queued again after the reversal, and
+    // March pays it.
+    let second = new_claim("Trip to Metz", "40.00").await;
+    app.ok(
+        &alice,
+        "mutation($id: ID!) { submitExpenseClaim(input: {claimId: $id}) { claim { state } } }",
+        json!({"id": second}),
+    )
+    .await;
+    app.ok(admin, "mutation($input: ApproveExpenseClaimInput!) { approveExpenseClaim(input: $input) { claim { state } } }",
+        json!({"input": {"idempotencyKey": "approve-2", "claimId": second}}))
+        .await;
+    app.ok(admin, QUEUE, json!({"input": {"expenseId": second}}))
+        .await;
+    let february = post_run(&app, &company, &format!("{y}-02"), "feb").await;
+    assert_eq!(state(second.clone()).await, "PAID");
+    app.ok(
+        admin,
+        &step_mutation("cancelPayrollRun", "PayrollRunStepInput"),
+        json!({"input": {"idempotencyKey": "cancel-feb", "runId": february["id"]}}),
+    )
+    .await;
+    assert_eq!(state(second.clone()).await, "APPROVED");
+    assert_eq!(
+        reimbursement(second.clone()).await,
+        json!({"runId": null, "state": "QUEUED"})
+    );
+    let march = post_run(&app, &company, &format!("{y}-03"), "mar").await;
+    let slips = slips_of(&app, &company, march["id"].as_str().unwrap()).await;
+    assert_eq!(slips[0]["lines"][4], "REIMBURSEMENT 40.00");
+    assert_eq!(slips[0]["net"], "5206.67");
+    assert_eq!(state(second).await, "PAID");
 }

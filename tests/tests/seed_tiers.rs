@@ -140,6 +140,8 @@ fn finance_counts(plan: &SeedPlan) -> Vec<(&'static str, usize)> {
         ("finance: credit notes", finance.credit_notes),
         ("finance: payments", finance.payments),
         ("finance: expense claims", finance.expense_claims),
+        ("finance: payroll people", plan.employees.len()),
+        ("finance: payroll runs", plan.payroll_months().len()),
     ]
 }
 
@@ -551,6 +553,8 @@ async fn tier_s_finance_history_into_postgres() {
     let issuer = TestIssuer::start().await;
     let mut config = erp_tests::config(&issuer, finance_db.clone());
     config.service = "finance".into();
+    // The seed's KEK: the payroll amounts are sealed under data keys it wraps.
+    config.kek_file = std::path::PathBuf::from(&kek);
     let db = erp_kit::db::connect(&finance_db).await.unwrap();
     let runtime = erp_kit::runtime::Runtime::with_backends(
         config,
@@ -712,6 +716,67 @@ async fn tier_s_finance_history_into_postgres() {
             .sum::<i64>(),
         planned.claims.iter().map(|c| c.total_cents()).sum::<i64>()
     );
+
+    // The payroll history: one posted regular run a month of the history, paying everyone
+    // hired by the month's end (a joiner pro rata), none failed; each run ONE journal entry on
+    // the month's last day whose payroll-payable credit is the run's net pay.
+    let months = plan.payroll_months();
+    assert_eq!(
+        months.len(),
+        3,
+        "tier S pays the three months ending in its quarter"
+    );
+    let payroll = issuer.token(
+        &first.tenant_id,
+        "auditor",
+        &["finance:read", "payroll:read"],
+    );
+    let runs = app
+        .ok(
+            &payroll,
+            "{ payrollRuns { period runType state slipCount failedCount entryId totals { net { amount } } } }",
+            json!({}),
+        )
+        .await["payrollRuns"]
+        .clone();
+    let mut runs: Vec<Value> = runs.as_array().unwrap().clone();
+    runs.sort_by_key(|run| run["period"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        runs.iter()
+            .map(|run| (
+                run["period"].as_str().unwrap().to_owned(),
+                run["state"].as_str().unwrap().to_owned(),
+                run["slipCount"].as_u64().unwrap() as usize,
+                run["failedCount"].as_u64().unwrap(),
+            ))
+            .collect::<Vec<_>>(),
+        months
+            .iter()
+            .map(|m| (m.period.clone(), "POSTED".to_owned(), m.paid.len(), 0))
+            .collect::<Vec<_>>()
+    );
+    for (run, month) in runs.iter().zip(&months) {
+        let entry = app
+            .ok(
+                &token,
+                "query($id: ID!) { journalEntry(id: $id) { date lines { account { code } credit { amount } } } }",
+                json!({"id": run["entryId"]}),
+            )
+            .await["journalEntry"]
+            .clone();
+        let payable: Vec<&Value> = entry["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|line| line["account"]["code"] == "2300")
+            .collect();
+        assert_eq!(entry["date"], month.ends_on.to_string());
+        assert_eq!(payable.len(), 1, "{entry}");
+        assert_eq!(
+            payable[0]["credit"]["amount"],
+            run["totals"]["net"]["amount"]
+        );
+    }
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,6 +9,7 @@ mod m0006_okr;
 mod m0007_keyset_indexes;
 mod m0008_assigned_location;
 mod m0009_exits;
+mod m0010_attendance_periods;
 
 use sea_orm_migration::prelude::*;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_keyset_indexes::Migration),
             Box::new(m0008_assigned_location::Migration),
             Box::new(m0009_exits::Migration),
+            Box::new(m0010_attendance_periods::Migration),
         ]
     }
 }

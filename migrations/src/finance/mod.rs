@@ -3,7 +3,8 @@
 //! inbox and billing rates (m0004), the CRM quotes it has invoiced (m0005), payroll (m0006),
 //! one entry per fixed-asset source (m0007), foreign-currency documents' rates and base
 //! amounts (m0008), payroll's leavers and loans (m0009), the default chart's later accounts added to
-//! tenants set up before them (m0010), foreign-currency revaluations (m0011).
+//! tenants set up before them (m0010), foreign-currency revaluations (m0011), payroll's
+//! overtime, policy and expense reimbursements (m0012).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -19,6 +20,7 @@ mod m0008_foreign_documents;
 mod m0009_payroll_exits_loans;
 mod m0010_default_chart_backfill;
 mod m0011_revaluations;
+mod m0012_payroll_overtime_reimbursements;
 
 use sea_orm_migration::prelude::*;
 
@@ -54,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_payroll_exits_loans::Migration),
             Box::new(m0010_default_chart_backfill::Migration),
             Box::new(m0011_revaluations::Migration),
+            Box::new(m0012_payroll_overtime_reimbursements::Migration),
         ]
     }
 }

@@ -91,6 +91,24 @@ pub const CORRECTION_REQUESTED: &str = "attendance.correction_requested";
 pub const ATTENDANCE_CORRECTED: &str = "attendance.corrected";
 pub const CORRECTION_REJECTED: &str = "attendance.correction_rejected";
 pub const MANAGER_CHANGED: &str = "employee.manager_changed";
+/// An employee's month of attendance was closed (approved for payroll) by a manager above
+/// them or HR: the minutes worked and the overtime computed from its days. Consumer: payroll
+/// (overtime pay).
+pub const ATTENDANCE_PERIOD_CLOSED: &str = "attendance.period_closed";
+
+/// Payload of `attendance.period_closed` (schema version 1): ids, the period and minutes.
+#[derive(Debug, Serialize)]
+pub struct AttendancePeriodClosed<'a> {
+    pub employee_id: &'a str,
+    /// `YYYY-MM`
+    pub period: &'a str,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub worked_minutes: i64,
+    /// Approved overtime: see `domain::attendance::overtime_minutes`.
+    pub overtime_minutes: i64,
+    pub closed_by: &'a str,
+}
 
 // Leave (payloads: ids, dates, day counts and the approver's comment; never the employee's
 // own reason).

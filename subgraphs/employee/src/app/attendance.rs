@@ -17,16 +17,16 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::org::is_above;
 use super::{already_exists, no_employee_record, now_ms, Employee};
 use crate::domain::attendance::{
-    attendance_day, check_correction, check_correction_decider, check_sequence, daily_attendance,
-    AttendanceRule, DailyAttendance, GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget,
-    WorkingDays,
+    attendance_day, check_correction, check_correction_decider, check_period_closer,
+    check_sequence, daily_attendance, overtime_minutes, AttendancePeriod, AttendanceRule,
+    DailyAttendance, GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
 };
 use crate::domain::exits::{check_punch_day, ExitState};
 use crate::domain::EmploymentStatus;
 use crate::events::{self, attendance_channel, LiveStatus, LiveUpdate};
 use crate::store::attendance::{
-    self as store, location, punch, shift, shift_assignment, CorrectionFilter, NewCorrection,
-    NewPunch,
+    self as store, attendance_period, location, punch, shift, shift_assignment, CorrectionFilter,
+    NewCorrection, NewPunch,
 };
 use crate::store::entities::{attendance_correction as correction, employee};
 use crate::store::people;
@@ -358,6 +358,8 @@ impl Employee {
         )?;
         let day = request.day.to_string();
         let txn = begin_write(&self.db).await?;
+        self.check_day_open(&txn, tenant, &employee.id, request.day)
+            .await?;
         if store::pending_correction(&txn, tenant, &employee.id, &day)
             .await?
             .is_some()
@@ -444,6 +446,9 @@ impl Employee {
             return Err(AttendanceRule::DecidedMeanwhile.into());
         }
         let decided_event = if approve {
+            if let Ok(day) = found.day.parse::<NaiveDate>() {
+                self.check_day_open(&txn, tenant, &subject.id, day).await?;
+            }
             let voided =
                 store::void_punches_of_day(&txn, tenant, &subject.id, &found.day, &found.id)
                     .await?;
@@ -838,5 +843,100 @@ impl Employee {
         page: &PageRequest,
     ) -> ApiResult<Vec<employee::Model>> {
         Ok(people::employed_page(&self.db, tenant, department_id, visible, page).await?)
+    }
+}
+
+impl Employee {
+    /// Closes an employee's month of attendance once it is over (approved for payroll): the
+    /// minutes worked and the overtime of each day computed under the shift that applied
+    /// ([`overtime_minutes`]), recorded with `attendance.period_closed` in one transaction.
+    /// Closed by a manager above the employee or HR, never by the employee (FORBIDDEN,
+    /// SELF_APPROVAL / NOT_APPROVER); once (CONFLICT, ATTENDANCE_PERIOD_CLOSED); after its last
+    /// day (BAD_USER_INPUT, PERIOD_NOT_OVER). Its days are no longer corrected.
+    pub async fn close_attendance_period(
+        &self,
+        tenant: &TenantId,
+        approver: &Approver<'_>,
+        employee_id: &str,
+        period: &str,
+    ) -> ApiResult<attendance_period::Model> {
+        let period = AttendancePeriod::parse(period)?;
+        period.check_over(Utc::now().date_naive())?;
+        let subject = people::employee(&self.db, tenant, employee_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("employee".into()))?;
+        let is_self = approver.employee_id == Some(subject.id.as_str());
+        let is_manager = match approver.employee_id {
+            Some(me) if !is_self => is_above(&self.db, tenant, me, &subject).await?,
+            _ => false,
+        };
+        check_period_closer(is_self, is_manager, approver.hr_admin)?;
+        let label = period.label();
+        if store::closed_period(&self.db, tenant, &subject.id, &label)
+            .await?
+            .is_some()
+        {
+            return Err(AttendanceRule::PeriodClosed { period: label }.into());
+        }
+        // Every day of a period that is over is final: computed as of now.
+        let now = now_ms();
+        let (mut worked, mut overtime) = (0i64, 0i64);
+        for day in period.days() {
+            let computed = self.day_attendance(tenant, &subject, day, now).await?;
+            worked += computed.attendance.worked_minutes;
+            overtime += overtime_minutes(
+                computed.shift.as_ref().map(|s| &s.rules),
+                &computed.attendance,
+            );
+        }
+        let row = attendance_period::Model {
+            tenant_id: tenant.as_str().to_owned(),
+            employee_id: subject.id.clone(),
+            period: label.clone(),
+            worked_minutes: worked,
+            overtime_minutes: overtime,
+            closed_by: approver.user_id.to_owned(),
+            closed_at: now,
+        };
+        let txn = begin_write(&self.db).await?;
+        if !store::insert_closed_period(&txn, row.clone()).await? {
+            return Err(AttendanceRule::PeriodClosed { period: label }.into());
+        }
+        let closed = EventEnvelope::by_actor(
+            tenant,
+            events::ATTENDANCE_PERIOD_CLOSED,
+            &subject.id,
+            approver.user_id,
+            events::AttendancePeriodClosed {
+                employee_id: &subject.id,
+                period: &label,
+                starts_on: period.starts_on,
+                ends_on: period.ends_on,
+                worked_minutes: worked,
+                overtime_minutes: overtime,
+                closed_by: approver.user_id,
+            },
+        )?;
+        self.outbox.enqueue(&txn, &closed).await?;
+        self.outbox.commit(txn).await?;
+        Ok(row)
+    }
+
+    /// Refuses a correction of a day whose attendance period is closed for the employee.
+    async fn check_day_open(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        tenant: &TenantId,
+        employee_id: &str,
+        day: NaiveDate,
+    ) -> ApiResult<()> {
+        let period = AttendancePeriod::of(day).label();
+        if store::closed_period(db, tenant, employee_id, &period)
+            .await?
+            .is_some()
+        {
+            return Err(AttendanceRule::PeriodClosed { period }.into());
+        }
+        Ok(())
     }
 }

@@ -42,6 +42,14 @@ pub enum AttendanceRule {
     AlreadyDecided { status: String },
     /// Another decision of the correction won the race.
     DecidedMeanwhile,
+    /// The employee's attendance of the period is closed already.
+    PeriodClosed { period: String },
+    /// The period's last day is not over yet.
+    PeriodNotOver { period: String },
+    /// Nobody closes their own attendance period.
+    SelfClose,
+    /// Only a manager above the employee or HR closes their attendance period.
+    NotPeriodCloser,
 }
 
 impl RuleViolation for AttendanceRule {
@@ -58,6 +66,10 @@ impl RuleViolation for AttendanceRule {
             AttendanceRule::AlreadyDecided { .. } | AttendanceRule::DecidedMeanwhile => {
                 reasons::ALREADY_DECIDED
             }
+            AttendanceRule::PeriodClosed { .. } => reasons::ATTENDANCE_PERIOD_CLOSED,
+            AttendanceRule::PeriodNotOver { .. } => reasons::PERIOD_NOT_OVER,
+            AttendanceRule::SelfClose => reasons::SELF_APPROVAL,
+            AttendanceRule::NotPeriodCloser => reasons::NOT_APPROVER,
         }
     }
 
@@ -81,6 +93,16 @@ impl RuleViolation for AttendanceRule {
                 format!("the correction is already {status}")
             }
             AttendanceRule::DecidedMeanwhile => "the correction was decided meanwhile".into(),
+            AttendanceRule::PeriodClosed { period } => {
+                format!("the attendance of {period} is closed")
+            }
+            AttendanceRule::PeriodNotOver { period } => {
+                format!("{period} is not over yet: its attendance is closed after its last day")
+            }
+            AttendanceRule::SelfClose => "nobody closes their own attendance period".into(),
+            AttendanceRule::NotPeriodCloser => {
+                "only the employee's managers or HR close their attendance period".into()
+            }
         }
     }
 }
@@ -105,6 +127,103 @@ pub fn check_correction_decider(
         return Err(AttendanceRule::NotApprover);
     }
     Ok(())
+}
+
+/// Whether the caller may close an employee's attendance period: never the employee
+/// themself, else a manager above them or HR (`hr:admin`).
+pub fn check_period_closer(
+    is_self: bool,
+    is_manager: bool,
+    hr_admin: bool,
+) -> Result<(), AttendanceRule> {
+    if is_self {
+        return Err(AttendanceRule::SelfClose);
+    }
+    if !(is_manager || hr_admin) {
+        return Err(AttendanceRule::NotPeriodCloser);
+    }
+    Ok(())
+}
+
+/// A calendar month of attendance, written `YYYY-MM` (payroll's period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttendancePeriod {
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+}
+
+impl AttendancePeriod {
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        let bad = || ApiError::bad_input("period", "a month written YYYY-MM");
+        let (year, month) = text.trim().split_once('-').ok_or_else(bad)?;
+        if year.len() != 4 || month.len() != 2 {
+            return Err(bad());
+        }
+        let year: i32 = year.parse().map_err(|_| bad())?;
+        let month: u32 = month.parse().map_err(|_| bad())?;
+        let starts_on = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?;
+        let next = if month == 12 {
+            NaiveDate::from_ymd_opt(year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(year, month + 1, 1)
+        }
+        .ok_or_else(bad)?;
+        Ok(Self {
+            starts_on,
+            ends_on: next.pred_opt().ok_or_else(bad)?,
+        })
+    }
+
+    /// The period holding `day`.
+    pub fn of(day: NaiveDate) -> Self {
+        let starts_on = day.with_day(1).unwrap_or(day);
+        let next = if starts_on.month() == 12 {
+            NaiveDate::from_ymd_opt(starts_on.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(starts_on.year(), starts_on.month() + 1, 1)
+        };
+        Self {
+            starts_on,
+            ends_on: next.and_then(|n| n.pred_opt()).unwrap_or(day),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{:04}-{:02}", self.starts_on.year(), self.starts_on.month())
+    }
+
+    /// Every day of the period, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> {
+        self.starts_on.iter_days().take_while({
+            let last = self.ends_on;
+            move |day| *day <= last
+        })
+    }
+
+    /// Closing is allowed once the period's last day is over (`today` after it).
+    pub fn check_over(&self, today: NaiveDate) -> Result<(), AttendanceRule> {
+        if today <= self.ends_on {
+            return Err(AttendanceRule::PeriodNotOver {
+                period: self.label(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The working day of a person without a shift, in minutes: the time beyond it is overtime.
+pub const STANDARD_DAY_MINUTES: i64 = 8 * 60;
+
+/// A computed day's overtime, in minutes: on a working day of the shift, the time worked
+/// beyond the shift's length; on its weekly day off, all the time worked; without a shift,
+/// the time worked beyond [`STANDARD_DAY_MINUTES`].
+pub fn overtime_minutes(shift: Option<&ShiftRules>, day: &DailyAttendance) -> i64 {
+    let normal = match shift {
+        Some(shift) if !shift.works_on(day.day) => 0,
+        Some(shift) => shift.length_minutes(),
+        None => STANDARD_DAY_MINUTES,
+    };
+    (day.worked_minutes - normal).max(0)
 }
 
 /// A circle on the earth around a work location.
@@ -809,6 +928,63 @@ mod shift_tests {
             time_zone: tz,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn periods_and_their_overtime() {
+        let november = AttendancePeriod::parse("2026-11").unwrap();
+        assert_eq!(november.label(), "2026-11");
+        assert_eq!(november.days().count(), 30);
+        assert_eq!(AttendancePeriod::of(date(2026, 12, 31)).label(), "2026-12");
+        assert_eq!(
+            AttendancePeriod::of(date(2026, 12, 31)).ends_on,
+            date(2026, 12, 31)
+        );
+        assert!(AttendancePeriod::parse("2026-13").is_err());
+        assert!(AttendancePeriod::parse("26-11").is_err());
+        assert_eq!(
+            november.check_over(date(2026, 11, 30)),
+            Err(AttendanceRule::PeriodNotOver {
+                period: "2026-11".into()
+            })
+        );
+        assert_eq!(november.check_over(date(2026, 12, 1)), Ok(()));
+        assert_eq!(
+            check_period_closer(true, true, true),
+            Err(AttendanceRule::SelfClose)
+        );
+        assert_eq!(
+            check_period_closer(false, false, false),
+            Err(AttendanceRule::NotPeriodCloser)
+        );
+        assert_eq!(check_period_closer(false, true, false), Ok(()));
+
+        // Without a shift: 11 hours worked are 3 hours over the standard day.
+        let day = date(2026, 11, 10);
+        let start = at(Tz::UTC, 2026, 11, 10, 8, 0);
+        let worked = |minutes: i64| {
+            daily_attendance(
+                None,
+                day,
+                &[
+                    (PunchKind::In, start),
+                    (PunchKind::Out, start + minutes * MINUTE_MS),
+                ],
+                false,
+                start + DAY_MINUTES * 2 * MINUTE_MS,
+            )
+        };
+        assert_eq!(overtime_minutes(None, &worked(11 * 60)), 180);
+        assert_eq!(overtime_minutes(None, &worked(7 * 60)), 0);
+        // A 09:00-17:00 shift, Monday to Friday: 10 hours on Tuesday are 2 over; a Sunday's
+        // 4 hours are all overtime.
+        let office = shift("09:00", "17:00", 10, "UTC");
+        assert_eq!(overtime_minutes(Some(&office), &worked(10 * 60)), 120);
+        let sunday = DailyAttendance {
+            day: date(2026, 11, 8),
+            ..worked(4 * 60)
+        };
+        assert_eq!(overtime_minutes(Some(&office), &sunday), 240);
     }
 
     #[test]

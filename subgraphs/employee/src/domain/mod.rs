@@ -66,6 +66,11 @@ erp_kit::reasons! {
         NO_EXIT_SCHEDULED => Conflict,
         /// The exit took effect (the last working day came): it is no longer cancelled.
         EXIT_ALREADY_EFFECTIVE => Conflict,
+        /// The employee's attendance of the period is closed (approved for payroll): it is
+        /// not closed again, and its days are no longer corrected.
+        ATTENDANCE_PERIOD_CLOSED => Conflict,
+        /// An attendance period is closed only once its last day is over.
+        PERIOD_NOT_OVER => BadUserInput,
         /// The leave meets another pending or approved leave request of the employee
         /// (`extensions.overlappingRequestId`).
         LEAVE_OVERLAP => Conflict,

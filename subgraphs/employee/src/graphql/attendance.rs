@@ -30,7 +30,7 @@ use crate::domain::attendance::{
 use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
 use crate::domain::DisplayName;
 use crate::store::attendance::CorrectionFilter;
-use crate::store::attendance::{shift, shift_assignment};
+use crate::store::attendance::{attendance_period, shift, shift_assignment};
 use crate::store::entities::employee;
 
 /// A new work location.
@@ -696,6 +696,79 @@ impl AttendanceMutation {
     ) -> Result<Option<AttendanceCorrection>> {
         let approve = input.decision == ApprovalDecision::Approve;
         decide(ctx, input.correction_id, approve, input.note).await
+    }
+
+    /// Closes an employee's month of attendance once its last day is over, approving it for
+    /// payroll: the minutes worked and the overtime computed from its days are recorded and
+    /// published (`attendance.period_closed`), in one transaction; the period's days are no
+    /// longer corrected. FORBIDDEN with `extensions.reason` SELF_APPROVAL for one's own period
+    /// or NOT_APPROVER for someone neither above the employee nor HR; CONFLICT with
+    /// ATTENDANCE_PERIOD_CLOSED once closed; BAD_USER_INPUT with PERIOD_NOT_OVER before its
+    /// last day is over.
+    #[graphql(requires_scopes = "attendance:read", requires_scopes = "hr:admin")]
+    async fn close_attendance_period(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee and the month.")] input: CloseAttendancePeriodInput,
+    ) -> Result<ClosedAttendancePeriod> {
+        let viewer = viewer(ctx).await?;
+        let approver = Approver {
+            user_id: &viewer.user_id,
+            employee_id: viewer.employee_id(),
+            hr_admin: viewer.hr_admin,
+        };
+        let closed = ctx
+            .use_cases::<UseCases>()?
+            .close_attendance_period(&viewer.tenant, &approver, &input.employee_id, &input.period)
+            .await?;
+        Ok(ClosedAttendancePeriod(closed))
+    }
+}
+
+/// The month of attendance to close.
+#[derive(InputObject)]
+pub struct CloseAttendancePeriodInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// The month, `YYYY-MM`.
+    pub period: String,
+}
+
+/// An employee's closed month of attendance (approved for payroll).
+pub struct ClosedAttendancePeriod(attendance_period::Model);
+
+/// An employee's closed month of attendance (approved for payroll).
+#[Object]
+impl ClosedAttendancePeriod {
+    /// The employee.
+    async fn employee_id(&self) -> ID {
+        ID(self.0.employee_id.clone())
+    }
+
+    /// `YYYY-MM`.
+    async fn period(&self) -> &str {
+        &self.0.period
+    }
+
+    /// Minutes worked in the period's days.
+    async fn worked_minutes(&self) -> i64 {
+        self.0.worked_minutes
+    }
+
+    /// Overtime: on a working day of the shift, the time beyond its length; on its day off, all
+    /// of it; without a shift, the time beyond 8 hours a day.
+    async fn overtime_minutes(&self) -> i64 {
+        self.0.overtime_minutes
+    }
+
+    /// The user who closed it.
+    async fn closed_by(&self) -> ID {
+        ID(self.0.closed_by.clone())
+    }
+
+    /// When it was closed.
+    async fn closed_at(&self) -> DateTime {
+        millis(self.0.closed_at)
     }
 }
 

@@ -696,3 +696,64 @@ mod tests {
         assert_eq!(LEAVE_APPROVED, LeaveStatus::Approved.as_str());
     }
 }
+
+/// `attendance_periods`: an employee's month of attendance, closed (approved for payroll).
+pub mod attendance_period {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attendance_periods")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub employee_id: String,
+        /// `YYYY-MM`
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub period: String,
+        pub worked_minutes: i64,
+        pub overtime_minutes: i64,
+        pub closed_by: String,
+        pub closed_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Records a closed period; answers false when the employee's period is closed already.
+pub async fn insert_closed_period(
+    db: &impl ConnectionTrait,
+    row: attendance_period::Model,
+) -> Result<bool, DbErr> {
+    let inserted = attendance_period::Entity::insert(attendance_period::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([
+                attendance_period::Column::TenantId,
+                attendance_period::Column::EmployeeId,
+                attendance_period::Column::Period,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The employee's closed period `period`, if it is closed.
+pub async fn closed_period(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    period: &str,
+) -> Result<Option<attendance_period::Model>, DbErr> {
+    attendance_period::Entity::find()
+        .filter(attendance_period::Column::TenantId.eq(tenant.as_str()))
+        .filter(attendance_period::Column::EmployeeId.eq(employee_id))
+        .filter(attendance_period::Column::Period.eq(period))
+        .one(db)
+        .await
+}

@@ -485,6 +485,8 @@ impl Finance {
         let settings = self.require_set_up(txn, &tenant).await?;
         let claim = self.claim(txn, &tenant, claim_id).await?;
         transition(stored_state(&claim)?, ExpenseAction::Pay)?;
+        self.check_not_queued_for_payroll(txn, &tenant, &claim.id)
+            .await?;
         let bank = bank_account_id
             .clone()
             .unwrap_or_else(|| settings.default_bank_account_id.clone());

@@ -14,6 +14,7 @@ pub mod expenses;
 pub mod import;
 pub mod ledger;
 pub mod payroll;
+pub mod payroll_inputs;
 pub mod payroll_loans;
 pub mod queries;
 pub mod reports;

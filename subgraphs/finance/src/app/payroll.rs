@@ -20,12 +20,12 @@ use serde::{Deserialize, Serialize};
 
 use super::ledger::Posting;
 use super::{new_id, Actor, Finance, Outcome};
-use crate::domain::ledger::{AccountKind, AccountRole, ProposedLine, Side};
+use crate::domain::ledger::{AccountKind, AccountRole, Party, ProposedLine, Side};
 use crate::domain::money::{parse_decimal, Currency, Money, Percent};
 use crate::domain::payroll::{
-    bank_file, check_slabs, check_structure, compute_slip, employed_days, is_input, run_transition,
-    BankFileFormat, BankPayment, Component, ComponentKind, ComponentRule, Period, RunAction,
-    RunState, Slip, SlipFailure, SlipInputs, TaxSlab,
+    add_reimbursements, bank_file, check_slabs, check_structure, compute_slip, employed_days,
+    is_input, reimbursed, run_transition, BankFileFormat, BankPayment, Component, ComponentKind,
+    ComponentRule, Period, RunAction, RunState, Slip, SlipFailure, SlipInputs, TaxSlab,
 };
 use crate::domain::payroll_formula::Expr;
 use crate::domain::payroll_loans::{deduct_loans, instalment_due, LoanDue};
@@ -34,8 +34,8 @@ use crate::events;
 use crate::store::entities::account;
 use crate::store::entities::payroll::{
     additional, assignment, component, exit, failure, leave, leave_type, loan_repayment,
-    open_period, person, run, settings as payroll_settings, slip, structure, structure_component,
-    tax_slab,
+    open_period, overtime, person, run, settings as payroll_settings, slip, structure,
+    structure_component, tax_slab,
 };
 use crate::store::expenses as people_store;
 use crate::store::ledger as ledger_store;
@@ -144,6 +144,10 @@ struct RunTotals {
     gross: i64,
     deductions: i64,
     net: i64,
+    /// The expense claims the run reimburses: (expense id, employee id, minor units), each
+    /// debited to the employees' reimbursement liability on its own line.
+    #[serde(default)]
+    reimbursements: Vec<(String, String, i64)>,
 }
 
 /// Payload of `payslip.published` (schema version 1): ids only, never amounts.
@@ -202,7 +206,8 @@ struct CostSlips<'a> {
 
 /// One person's employer cost for the run's period, in minor units of the run's currency:
 /// the slip's gross (payroll has no employer-paid contributions; deductions are the
-/// employee's, inside the gross).
+/// employee's, inside the gross) without its expense reimbursements (the expense was costed
+/// when its claim was approved).
 #[derive(Debug, Serialize)]
 struct CostSlip<'a> {
     payslip_id: &'a str,
@@ -245,6 +250,10 @@ struct PayrollFact {
     last_working_day: Option<NaiveDate>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    period: Option<String>,
+    #[serde(default)]
+    overtime_minutes: Option<i64>,
 }
 
 /// The pay facts sealed in transit in `employee.compensation_changed`.
@@ -268,6 +277,7 @@ pub const PAYROLL_INPUTS: &[&str] = &[
     "employee.exit_scheduled",
     "employee.left",
     "employee.exit_cancelled",
+    "attendance.period_closed",
 ];
 
 fn progress_channel(tenant: &TenantId, run_id: &str) -> String {
@@ -435,7 +445,8 @@ impl Finance {
 
     /// `employee.hired`, `employee.compensation_changed` (its pay facts sealed in transit,
     /// re-sealed under finance's keys), `leave.type_created`, `leave.approved`,
-    /// `leave.cancelled`, and the exits: `employee.exit_scheduled` and `employee.left` record
+    /// `leave.cancelled`, `attendance.period_closed` (the period's approved overtime; closed
+    /// again, the newest wins), and the exits: `employee.exit_scheduled` and `employee.left` record
     /// the leaver's last working day (scheduled, then in effect), `employee.exit_cancelled`
     /// forgets a scheduled one (an exit in effect is never cancelled). Other events are
     /// ignored. Applying an event twice changes nothing.
@@ -468,41 +479,15 @@ impl Finance {
                     .map_err(|err| ApiError::bad_input("payload", err.to_string()))?;
                 let currency = Currency::parse(&facts.currency)?;
                 let salary = Money::parse(&facts.salary, currency)?;
-                if !store::has_data_key(txn, &tenant).await? {
-                    // A tenant's first key is created through the pool, after this transaction
-                    // ends (inside it, SQLite would wait on this writer's own lock); the
-                    // consumer retries the event.
-                    let finance = self.clone();
-                    let key_tenant = tenant.clone();
-                    tokio::spawn(async move {
-                        if let Err(err) = finance.ensure_payroll_keys(&key_tenant).await {
-                            tracing::warn!(error = ?err, "payroll data key not created");
-                        }
-                    });
-                    return Err(ApiError::internal(
-                        "the tenant's payroll data key is being created; retried",
-                    ));
-                }
-                let seal = async |column: &str, value: Option<&str>| -> ApiResult<Option<String>> {
-                    match value {
-                        Some(value) => Ok(Some(
-                            self.seal(&tenant, PEOPLE, column, &employee, value).await?,
-                        )),
-                        None => Ok(None),
-                    }
-                };
-                let row = person::Model {
-                    tenant_id: tenant.as_str().to_owned(),
-                    employee_id: employee.clone(),
-                    hired_on: None,
-                    currency: Some(currency.code().to_owned()),
-                    salary_sealed: seal("salary", Some(&salary.minor().to_string())).await?,
-                    bank_account_sealed: seal("bank_account", facts.bank_account.as_deref())
-                        .await?,
-                    tax_id_sealed: seal("tax_id", facts.tax_id.as_deref()).await?,
-                    updated_at: chrono::Utc::now(),
-                };
-                store::upsert_compensation(txn, row).await?;
+                self.record_pay_facts(
+                    txn,
+                    &tenant,
+                    &employee,
+                    salary,
+                    facts.bank_account.as_deref(),
+                    facts.tax_id.as_deref(),
+                )
+                .await?;
             }
             "leave.type_created" => {
                 store::upsert_leave_type(
@@ -566,8 +551,75 @@ impl Finance {
                 let employee = fact.employee_id.ok_or_else(|| missing("employee_id"))?;
                 store::delete_scheduled_exit(txn, &tenant, &employee).await?;
             }
+            "attendance.period_closed" => {
+                let period = Period::parse(&fact.period.ok_or_else(|| missing("period"))?)?;
+                let minutes = fact
+                    .overtime_minutes
+                    .ok_or_else(|| missing("overtime_minutes"))?;
+                if minutes < 0 {
+                    return Err(ApiError::bad_input("payload", "negative overtime"));
+                }
+                store::upsert_overtime(
+                    txn,
+                    overtime::Model {
+                        tenant_id: tenant.as_str().to_owned(),
+                        employee_id: fact.employee_id.ok_or_else(|| missing("employee_id"))?,
+                        period: period.label(),
+                        overtime_minutes: minutes,
+                        updated_at: chrono::Utc::now(),
+                    },
+                )
+                .await?;
+            }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Records an employee's pay facts sealed under finance's keys (the newest wins): the
+    /// annual salary, the bank account and the tax id. A tenant without its data key yet gets
+    /// it created through the pool and the write is refused to be retried (inside this
+    /// transaction SQLite would wait on the writer's own lock).
+    pub(super) async fn record_pay_facts<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        employee: &str,
+        salary: Money,
+        bank_account: Option<&str>,
+        tax_id: Option<&str>,
+    ) -> ApiResult<()> {
+        if !store::has_data_key(txn, tenant).await? {
+            let finance = self.clone();
+            let key_tenant = tenant.clone();
+            tokio::spawn(async move {
+                if let Err(err) = finance.ensure_payroll_keys(&key_tenant).await {
+                    tracing::warn!(error = ?err, "payroll data key not created");
+                }
+            });
+            return Err(ApiError::internal(
+                "the tenant's payroll data key is being created; retried",
+            ));
+        }
+        let seal = async |column: &str, value: Option<&str>| -> ApiResult<Option<String>> {
+            match value {
+                Some(value) => Ok(Some(
+                    self.seal(tenant, PEOPLE, column, employee, value).await?,
+                )),
+                None => Ok(None),
+            }
+        };
+        let row = person::Model {
+            tenant_id: tenant.as_str().to_owned(),
+            employee_id: employee.to_owned(),
+            hired_on: None,
+            currency: Some(salary.currency().code().to_owned()),
+            salary_sealed: seal("salary", Some(&salary.minor().to_string())).await?,
+            bank_account_sealed: seal("bank_account", bank_account).await?,
+            tax_id_sealed: seal("tax_id", tax_id).await?,
+            updated_at: chrono::Utc::now(),
+        };
+        store::upsert_compensation(txn, row).await?;
         Ok(())
     }
 
@@ -1013,6 +1065,26 @@ impl Finance {
                 .or_default()
                 .push((component.clone(), amount));
         }
+        let policy = self.payroll_policy_in(db, &tenant).await?;
+        let overtime: HashMap<String, i64> = store::overtime_in(db, &tenant, &period.label())
+            .await?
+            .into_iter()
+            .map(|row| (row.employee_id, row.overtime_minutes))
+            .collect();
+        // Approved expense claims queued for payroll, paid by a regular run (the first
+        // calculated with them reserves them).
+        let mut claims: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+        if run_type == RunType::Regular {
+            for (queued, claim) in store::reimbursable(db, &tenant, &run.id).await? {
+                if claim.currency != base.code() {
+                    continue;
+                }
+                claims
+                    .entry(queued.employee_id)
+                    .or_default()
+                    .push((claim.id, claim.total));
+            }
+        }
         let mut lwp: HashMap<String, i64> = HashMap::new();
         for (row, paid) in store::leave_in(db, &tenant, period.starts_on, period.ends_on).await? {
             if !paid {
@@ -1034,9 +1106,9 @@ impl Finance {
             RunType::OffCycle => BTreeMap::new(),
         };
 
-        // Who is paid: a regular run pays everyone assigned or known and hired by the period's
-        // end, who has not left before the period began; an off-cycle run those with
-        // additional salary of its type.
+        // Who is paid: a regular run pays everyone assigned or known, hired by the period's
+        // end and not left before it began; an off-cycle run those with additional salary of
+        // its type.
         let mut employees: Vec<String> = match run_type {
             RunType::Regular => {
                 let mut all: Vec<String> = assigned.keys().cloned().collect();
@@ -1052,8 +1124,12 @@ impl Finance {
         };
         employees.sort();
         employees.dedup();
+        // Hire dates: a regular run pays a joiner pro rata in the period of their hire date and
+        // leaves them out of earlier periods (an assignment dated before the hire included).
+        let hired_on = |employee: &str| people.get(employee).and_then(|p| p.hired_on);
         if run_type == RunType::Regular {
-            employees.retain(|e| employed_days(&period, exits.get(e).copied()).is_some());
+            employees
+                .retain(|e| employed_days(&period, hired_on(e), exits.get(e).copied()).is_some());
         }
 
         let total = employees.len() as i64;
@@ -1139,8 +1215,11 @@ impl Finance {
             let inputs = SlipInputs {
                 annual_salary,
                 days_in_period: period.days(),
-                days_employed: employed_days(&period, last_working_day).unwrap_or(0),
+                days_employed: employed_days(&period, hired_on(employee), last_working_day)
+                    .unwrap_or(0),
                 lwp_milli_days: lwp.get(employee).copied().unwrap_or(0),
+                overtime_minutes: overtime.get(employee).copied().unwrap_or(0),
+                policy,
                 additional: additional.get(employee).cloned().unwrap_or_default(),
             };
             let mut slip = match compute_slip(structure, &slabs, &inputs) {
@@ -1189,7 +1268,21 @@ impl Finance {
                     loan_accounts.insert(loan.id.clone(), loan.account_id.clone());
                 }
             }
+            // Reimbursements come after the loans: a loan never takes an expense's refund.
+            if let Some(owed) = claims.get(employee) {
+                add_reimbursements(&mut slip, owed);
+                for (expense_id, amount) in owed {
+                    totals
+                        .reimbursements
+                        .push((expense_id.clone(), employee.clone(), *amount));
+                }
+            }
             for line in &slip.lines {
+                if line.code == crate::domain::payroll::REIMBURSEMENT_LINE_CODE
+                    && line.component_id.starts_with("expense:")
+                {
+                    continue;
+                }
                 let account = accounts
                     .get(&line.component_id)
                     .or_else(|| loan_accounts.get(&line.component_id))
@@ -1238,6 +1331,11 @@ impl Finance {
             .await?;
         let slip_count = slips.len() as i32;
         let failed_count = failures.len() as i32;
+        let reserved: Vec<String> = totals
+            .reimbursements
+            .iter()
+            .map(|(expense_id, _, _)| expense_id.clone())
+            .collect();
         self.write(async |txn| {
             let moved = store::transition_run(
                 txn,
@@ -1266,6 +1364,16 @@ impl Finance {
                 .into());
             }
             store::clear_run(txn, &tenant, &run.id).await?;
+            let taken =
+                store::reserve_reimbursements(txn, &tenant, &run.id, reserved.clone()).await?;
+            if taken != reserved.len() as u64 {
+                // Another run was calculated with one of the claims meanwhile.
+                return Err(FinanceViolation::PayrollRunState {
+                    state: from.as_str(),
+                    action: "calculated concurrently",
+                }
+                .into());
+            }
             store::insert_slips(txn, std::mem::take(&mut slips)).await?;
             store::insert_failures(txn, std::mem::take(&mut failures)).await?;
             store::insert_repayments(txn, std::mem::take(&mut repayments)).await?;
@@ -1362,6 +1470,18 @@ impl Finance {
                             Money::from_minor(amount, currency)?,
                         ));
                     }
+                    // Each reimbursed claim clears what its approval credited the employee.
+                    for (expense_id, employee_id, amount) in &totals.reimbursements {
+                        lines.push(
+                            ProposedLine::new(
+                                &settings.employee_payable_account_id,
+                                Side::Debit,
+                                Money::from_minor(*amount, currency)?,
+                            )
+                            .with_party(Some(Party::Employee(employee_id.clone())))
+                            .with_label(format!("Expense reimbursement {expense_id}")),
+                        );
+                    }
                     if totals.net > 0 {
                         lines.push(
                             ProposedLine::new(
@@ -1403,6 +1523,18 @@ impl Finance {
                     )
                     .await?;
                     store::set_slips_state(txn, &tenant, &run.id, "submitted").await?;
+                    // The reimbursed claims are paid by this entry (never by the bank again).
+                    let claims: Vec<String> = totals
+                        .reimbursements
+                        .iter()
+                        .map(|(expense_id, _, _)| expense_id.clone())
+                        .collect();
+                    let settled =
+                        store::settle_claims(txn, &tenant, claims.clone(), "approved", "paid")
+                            .await?;
+                    if settled != claims.len() as u64 {
+                        return Err(FinanceViolation::ExpenseAlreadyPaid.into());
+                    }
                     // The loans' balances go down now (and a loan repaid in full closes).
                     store::set_repayments_state(txn, &tenant, &run.id, "posted").await?;
                     self.refresh_loans_of_run(txn, &tenant, &run.id).await?;
@@ -1644,6 +1776,17 @@ impl Finance {
                     // The run's loan repayments no longer count: the balances are restored.
                     store::set_repayments_state(txn, &tenant, &run.id, "cancelled").await?;
                     self.refresh_loans_of_run(txn, &tenant, &run.id).await?;
+                    // Reimbursed claims are owed again (the reversal restores the liability)
+                    // and wait for the next run.
+                    if reversal.is_some() {
+                        let claims = store::reimbursements_of_run(txn, &tenant, &run.id)
+                            .await?
+                            .into_iter()
+                            .map(|row| row.expense_id)
+                            .collect();
+                        store::settle_claims(txn, &tenant, claims, "paid", "approved").await?;
+                    }
+                    store::release_reimbursements(txn, &tenant, &run.id).await?;
                     store::release_period(txn, &tenant, &run.id).await?;
                     if let Some(reversal) = &reversal {
                         // Analytics' cost facts of the run's slips go back to 0.
@@ -1721,7 +1864,7 @@ impl Finance {
                     .open(tenant, SLIPS, "amounts", &row.id, &row.amounts_sealed)
                     .await?;
                 let slip: Slip = serde_json::from_str(&amounts).map_err(ApiError::internal)?;
-                slip.gross
+                slip.gross - reimbursed(&slip)
             };
             costs.push(CostSlip {
                 payslip_id: &row.id,

@@ -149,6 +149,10 @@ erp_kit::reasons! {
         PAYROLL_EMPLOYEE_UNKNOWN => BadUserInput,
         /// The employee leaves (or has left) before the loan's first instalment would be deducted.
         PAYROLL_EMPLOYEE_LEFT => Conflict,
+        /// The payroll policy's overtime multiplier is from 1 to 10, its working hours a year from 1 to 8,784.
+        BAD_PAYROLL_POLICY => BadUserInput,
+        /// The expense claim is to be reimbursed through payroll: it is not paid by the bank, nor queued twice.
+        EXPENSE_QUEUED_FOR_PAYROLL => Conflict,
     }
 }
 
@@ -270,6 +274,8 @@ pub enum FinanceViolation {
     },
     PayrollEmployeeUnknown,
     PayrollEmployeeLeft(chrono::NaiveDate),
+    BadPayrollPolicy(&'static str),
+    ExpenseQueuedForPayroll,
 }
 
 impl RuleViolation for FinanceViolation {
@@ -337,6 +343,8 @@ impl RuleViolation for FinanceViolation {
             V::BadLoanTerms { .. } => reasons::BAD_LOAN_TERMS,
             V::PayrollEmployeeUnknown => reasons::PAYROLL_EMPLOYEE_UNKNOWN,
             V::PayrollEmployeeLeft(_) => reasons::PAYROLL_EMPLOYEE_LEFT,
+            V::BadPayrollPolicy(_) => reasons::BAD_PAYROLL_POLICY,
+            V::ExpenseQueuedForPayroll => reasons::EXPENSE_QUEUED_FOR_PAYROLL,
         }
     }
 
@@ -500,6 +508,10 @@ impl RuleViolation for FinanceViolation {
             V::PayrollEmployeeLeft(day) => format!(
                 "the employee's last working day ({day}) comes before the loan's first instalment"
             ),
+            V::BadPayrollPolicy(why) => format!("the payroll policy is invalid: {why}"),
+            V::ExpenseQueuedForPayroll => {
+                "the expense claim is to be reimbursed through payroll".into()
+            }
         }
     }
 

@@ -5,15 +5,17 @@
 //!
 //! Invariant F11: every slip has gross - deductions = net, computed here once.
 //!
-//! Final settlement (proration rule, calendar days): a leaver is employed in the period holding
-//! their last working day for E = the calendar days from the period's first day to the last
-//! working day, inclusive, out of the period's D calendar days. Their slip is computed with
+//! Proration (calendar days), for a leaver's final settlement and a joiner's first period
+//! alike: an employee is employed in a period for E = the calendar days from the later of the
+//! period's first day and their hire date to the earlier of the period's last day and their
+//! last working day, inclusive, out of the period's D calendar days. Their slip is computed with
 //! `base` = annual / 12 x E / D, `days_in_period` = E and `days_worked` = E - lwp_days, and
 //! each FIXED earning of the structure paid x E / D (rounded half away from zero to minor
 //! units). Everything derived follows (percentages of prorated components, formulas over them,
 //! income tax on the annualised prorated gross); fixed deductions and additional salary are
 //! taken and paid in full. `base * days_worked / days_in_period` thus pays annual / 12 x
-//! (E - lwp) / D. Later periods' regular runs leave the leaver out ([`employed_days`]).
+//! (E - lwp) / D. Regular runs of periods before the hire or after the exit leave the
+//! employee out ([`employed_days`]).
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -26,11 +28,11 @@ use super::FinanceViolation;
 pub const INPUTS: &[(&str, &str)] = &[
     (
         "base",
-        "the monthly base salary (the annual salary / 12; for a leaver in their last period, x days employed / calendar days of the period), in minor units",
+        "the monthly base salary (the annual salary / 12; in a joiner's first or a leaver's last period, x days employed / calendar days of the period), in minor units",
     ),
     (
         "days_in_period",
-        "calendar days of the period the employee is employed (all of them, unless they leave in it)",
+        "calendar days of the period the employee is employed (all of them, unless they join or leave in it)",
     ),
     ("days_worked", "days_in_period - lwp_days"),
     (
@@ -40,6 +42,18 @@ pub const INPUTS: &[(&str, &str)] = &[
     (
         "gross",
         "the earnings computed so far (deductions only), in minor units",
+    ),
+    (
+        "overtime_hours",
+        "approved overtime in the period, in hours (from the employee's closed attendance period)",
+    ),
+    (
+        "hourly_rate",
+        "the annual salary / the payroll policy's working hours a year, in minor units",
+    ),
+    (
+        "overtime_multiplier",
+        "the payroll policy's overtime multiplier (1.5 unless set)",
     ),
 ];
 
@@ -174,6 +188,42 @@ pub fn annual_tax(slabs: &[TaxSlab], income: i128) -> i128 {
     round_div(tax, PPM)
 }
 
+/// The tenant's payroll policy: what an hour of overtime pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayrollPolicy {
+    /// The overtime multiplier of the hourly rate, in ppm (1.5 x = 1,500,000).
+    pub overtime_multiplier_ppm: i64,
+    /// The working hours of a year the hourly rate divides the annual salary by.
+    pub annual_hours: i64,
+}
+
+impl Default for PayrollPolicy {
+    /// Time and a half; 52 weeks of 40 hours.
+    fn default() -> Self {
+        Self {
+            overtime_multiplier_ppm: 1_500_000,
+            annual_hours: 2_080,
+        }
+    }
+}
+
+impl PayrollPolicy {
+    /// A multiplier from 1 x to 10 x, 1 to 8,784 hours a year (every hour of a leap year).
+    pub fn check(&self) -> Result<(), FinanceViolation> {
+        if !(PPM..=10 * PPM).contains(&i128::from(self.overtime_multiplier_ppm)) {
+            return Err(FinanceViolation::BadPayrollPolicy(
+                "the overtime multiplier is from 1 to 10",
+            ));
+        }
+        if !(1..=8_784).contains(&self.annual_hours) {
+            return Err(FinanceViolation::BadPayrollPolicy(
+                "the working hours of a year are from 1 to 8784",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What one employee's slip is computed from.
 #[derive(Debug, Clone)]
 pub struct SlipInputs {
@@ -182,10 +232,13 @@ pub struct SlipInputs {
     /// Calendar days of the period.
     pub days_in_period: i64,
     /// Calendar days of the period the employee is employed: `days_in_period` unless they
-    /// leave in it ([`employed_days`]).
+    /// join or leave in it ([`employed_days`]).
     pub days_employed: i64,
     /// Approved leave without pay in the period, in thousandths of a day.
     pub lwp_milli_days: i64,
+    /// Approved overtime in the period, in minutes.
+    pub overtime_minutes: i64,
+    pub policy: PayrollPolicy,
     /// Additional salary for the period: (component, amount in minor units).
     pub additional: Vec<(Component, i64)>,
 }
@@ -274,7 +327,8 @@ pub fn compute_slip(
     };
     let period_days = i128::from(inputs.days_in_period.max(1));
     let employed = i128::from(inputs.days_employed).clamp(0, period_days);
-    // A leaver's last period pays employed / period days of each base amount.
+    // A joiner's first and a leaver's last period pay employed / period days of each base
+    // amount.
     let prorate = |amount: i128| {
         if employed == period_days {
             amount
@@ -284,6 +338,12 @@ pub fn compute_slip(
     };
     let base = prorate(round_div(i128::from(inputs.annual_salary) * SCALE, 12));
     let lwp = round_div(i128::from(inputs.lwp_milli_days) * SCALE, 1000);
+    let overtime_hours = round_div(i128::from(inputs.overtime_minutes) * SCALE, 60);
+    let hourly_rate = round_div(
+        i128::from(inputs.annual_salary) * SCALE,
+        i128::from(inputs.policy.annual_hours.max(1)),
+    );
+    let overtime_multiplier = i128::from(inputs.policy.overtime_multiplier_ppm) * SCALE / PPM;
     let days = employed * SCALE;
     let mut lines: Vec<SlipLine> = Vec::with_capacity(structure.len() + inputs.additional.len());
     let mut gross = 0i128;
@@ -311,6 +371,9 @@ pub fn compute_slip(
                         "lwp_days" => Some(lwp),
                         "days_worked" => Some((days - lwp).max(0)),
                         "gross" => Some(gross * SCALE),
+                        "overtime_hours" => Some(overtime_hours),
+                        "hourly_rate" => Some(hourly_rate),
+                        "overtime_multiplier" => Some(overtime_multiplier),
                         other => amount_of(&lines, other),
                     })
                     .map_err(|err| failed(&component.code, err))?;
@@ -374,6 +437,44 @@ pub fn compute_slip(
     })
 }
 
+/// The slip line code of an expense claim reimbursed through payroll.
+pub const REIMBURSEMENT_LINE_CODE: &str = "REIMBURSEMENT";
+
+/// The slip line component id of a reimbursed claim (its account is the employees'
+/// reimbursement liability the claim's approval credited).
+pub fn reimbursement_line_id(expense_id: &str) -> String {
+    format!("expense:{expense_id}")
+}
+
+/// Adds approved expense claims (expense id, minor units) to a computed slip, each its own
+/// REIMBURSEMENT line: paid with the net pay, never taxed (income tax was computed on the
+/// structure's earnings before), never touched by a loan (added after the loans). Gross -
+/// deductions = net still holds.
+pub fn add_reimbursements(slip: &mut Slip, claims: &[(String, i64)]) {
+    for (expense_id, amount) in claims {
+        let amount = (*amount).max(0);
+        slip.lines.push(SlipLine {
+            code: REIMBURSEMENT_LINE_CODE.into(),
+            name: "Expense reimbursement".into(),
+            kind: ComponentKind::Earning,
+            component_id: reimbursement_line_id(expense_id),
+            amount,
+        });
+        slip.gross += amount;
+        slip.net += amount;
+    }
+}
+
+/// The part of a slip's gross that reimburses expenses (not pay: an employer's labour cost
+/// leaves it out).
+pub fn reimbursed(slip: &Slip) -> i64 {
+    slip.lines
+        .iter()
+        .filter(|line| line.code == REIMBURSEMENT_LINE_CODE && line.kind == ComponentKind::Earning)
+        .map(|line| line.amount)
+        .sum()
+}
+
 /// A payroll period: one calendar month, written `YYYY-MM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
@@ -418,17 +519,22 @@ impl Period {
     }
 }
 
-/// The calendar days of `period` an employee whose last working day is `last_working_day`
-/// (none: not leaving) is employed: all of them when they leave after it, the days up to and
-/// including the last working day when it falls in it, `None` when they left before it
-/// began (a regular run of the period leaves them out).
-pub fn employed_days(period: &Period, last_working_day: Option<NaiveDate>) -> Option<i64> {
-    match last_working_day {
-        None => Some(period.days()),
-        Some(day) if day < period.starts_on => None,
-        Some(day) if day >= period.ends_on => Some(period.days()),
-        Some(day) => Some((day - period.starts_on).num_days() + 1),
+/// The calendar days of `period` an employee is employed, from their hire date (none: hired
+/// before every period payroll knows of) to their last working day (none: not leaving), both
+/// inclusive: all of them when they joined before it and leave after it, fewer when they join
+/// or leave in it (the same proration rule for both ends), `None` when they join after it
+/// ends or left before it began (a regular run of the period leaves them out).
+pub fn employed_days(
+    period: &Period,
+    hired_on: Option<NaiveDate>,
+    last_working_day: Option<NaiveDate>,
+) -> Option<i64> {
+    let first = hired_on.map_or(period.starts_on, |day| day.max(period.starts_on));
+    let last = last_working_day.map_or(period.ends_on, |day| day.min(period.ends_on));
+    if first > last {
+        return None;
     }
+    Some((last - first).num_days() + 1)
 }
 
 /// Where a run is.
@@ -701,6 +807,8 @@ mod tests {
             days_in_period: 30,
             days_employed: 30,
             lwp_milli_days: 3_000,
+            overtime_minutes: 0,
+            policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
         check_structure(&structure()).unwrap();
@@ -728,6 +836,8 @@ mod tests {
             days_in_period: 30,
             days_employed: 12,
             lwp_milli_days: 3_000,
+            overtime_minutes: 0,
+            policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
         let slip = compute_slip(&structure(), SLABS, &inputs).unwrap();
@@ -755,17 +865,151 @@ mod tests {
     fn employed_days_of_a_leaver() {
         let november = Period::parse("2026-11").unwrap();
         let day = |d: &str| Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap());
-        assert_eq!(employed_days(&november, None), Some(30));
-        assert_eq!(employed_days(&november, day("2026-11-20")), Some(20));
-        assert_eq!(employed_days(&november, day("2026-11-01")), Some(1));
-        assert_eq!(employed_days(&november, day("2026-11-30")), Some(30));
-        assert_eq!(employed_days(&november, day("2026-12-05")), Some(30));
-        assert_eq!(employed_days(&november, day("2026-10-31")), None);
+        assert_eq!(employed_days(&november, None, None), Some(30));
+        assert_eq!(employed_days(&november, None, day("2026-11-20")), Some(20));
+        assert_eq!(employed_days(&november, None, day("2026-11-01")), Some(1));
+        assert_eq!(employed_days(&november, None, day("2026-11-30")), Some(30));
+        assert_eq!(employed_days(&november, None, day("2026-12-05")), Some(30));
+        assert_eq!(employed_days(&november, None, day("2026-10-31")), None);
         assert_eq!(november.next().unwrap().label(), "2026-12");
         assert_eq!(
             Period::parse("2026-12").unwrap().next().unwrap().label(),
             "2027-01"
         );
+    }
+
+    #[test]
+    fn employed_days_of_a_joiner() {
+        let november = Period::parse("2026-11").unwrap();
+        let day = |d: &str| Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap());
+        // Hired before the period: all of it; on its first day: all of it.
+        assert_eq!(employed_days(&november, day("2025-03-14"), None), Some(30));
+        assert_eq!(employed_days(&november, day("2026-11-01"), None), Some(30));
+        // Hired on the 11th: the 11th to the 30th, inclusive.
+        assert_eq!(employed_days(&november, day("2026-11-11"), None), Some(20));
+        assert_eq!(employed_days(&november, day("2026-11-30"), None), Some(1));
+        // Hired after the period: left out.
+        assert_eq!(employed_days(&november, day("2026-12-01"), None), None);
+        // Joining and leaving in the same period: the 11th to the 20th.
+        assert_eq!(
+            employed_days(&november, day("2026-11-11"), day("2026-11-20")),
+            Some(10)
+        );
+        // A last working day before the hire date employs nobody.
+        assert_eq!(
+            employed_days(&november, day("2026-11-21"), day("2026-11-20")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_joiners_first_period_is_prorated_by_calendar_days() {
+        // Hired on 2026-11-11: employed 20 of November's 30 days, no unpaid leave.
+        let november = Period::parse("2026-11").unwrap();
+        let hired = NaiveDate::from_ymd_opt(2026, 11, 11);
+        let inputs = SlipInputs {
+            annual_salary: 3_600_000,
+            days_in_period: november.days(),
+            days_employed: employed_days(&november, hired, None).unwrap(),
+            lwp_milli_days: 0,
+            overtime_minutes: 0,
+            policy: PayrollPolicy::default(),
+            additional: Vec::new(),
+        };
+        let slip = compute_slip(&structure(), SLABS, &inputs).unwrap();
+        // BASIC 300000 x 20/30 = 200000; HRA 40 % = 80000; TRAVEL 10000 x 20/30 = 6666.67 ->
+        // 6667; gross 286667. PENSION 12 % of BASIC = 24000; TAX: annual 3440004 -> 20 % of
+        // 2440004 = 488000.8 -> 488001 / 12 = 40666.75 -> 40667.
+        let amounts: Vec<i64> = slip.lines.iter().map(|l| l.amount).collect();
+        assert_eq!(amounts, vec![200_000, 80_000, 6_667, 24_000, 40_667]);
+        assert_eq!(
+            (slip.gross, slip.deductions, slip.net),
+            (286_667, 64_667, 222_000)
+        );
+    }
+
+    #[test]
+    fn overtime_pays_the_policys_multiple_of_the_hourly_rate() {
+        let known = |name: &str| is_input(name) || name == "BASIC";
+        let components = vec![
+            component(
+                "BASIC",
+                ComponentKind::Earning,
+                ComponentRule::Formula(
+                    Expr::parse("base * days_worked / days_in_period", &known).unwrap(),
+                ),
+            ),
+            component(
+                "OVERTIME",
+                ComponentKind::Earning,
+                ComponentRule::Formula(
+                    Expr::parse("hourly_rate * overtime_hours * overtime_multiplier", &known)
+                        .unwrap(),
+                ),
+            ),
+        ];
+        // 41,600.00 a year / 2080 h = 20.00 an hour; 3 h 30 min at 1.5 x = 105.00.
+        let inputs = SlipInputs {
+            annual_salary: 4_160_000,
+            days_in_period: 30,
+            days_employed: 30,
+            lwp_milli_days: 0,
+            overtime_minutes: 210,
+            policy: PayrollPolicy::default(),
+            additional: Vec::new(),
+        };
+        let slip = compute_slip(&components, &[], &inputs).unwrap();
+        let amounts: Vec<i64> = slip.lines.iter().map(|l| l.amount).collect();
+        assert_eq!(amounts, vec![346_667, 10_500]);
+        // Double time over a 2000-hour year: 20.80 an hour, 7 min -> 4.8533.. -> 4.85.
+        let double = SlipInputs {
+            overtime_minutes: 7,
+            policy: PayrollPolicy {
+                overtime_multiplier_ppm: 2_000_000,
+                annual_hours: 2_000,
+            },
+            ..inputs
+        };
+        assert_eq!(
+            compute_slip(&components, &[], &double).unwrap().lines[1].amount,
+            485
+        );
+        assert!(PayrollPolicy {
+            overtime_multiplier_ppm: 999_999,
+            annual_hours: 2_080
+        }
+        .check()
+        .is_err());
+        assert!(PayrollPolicy {
+            overtime_multiplier_ppm: 1_000_000,
+            annual_hours: 0
+        }
+        .check()
+        .is_err());
+    }
+
+    #[test]
+    fn a_reimbursement_is_paid_with_the_net_and_never_taxed() {
+        let inputs = SlipInputs {
+            annual_salary: 3_600_000,
+            days_in_period: 30,
+            days_employed: 30,
+            lwp_milli_days: 3_000,
+            overtime_minutes: 0,
+            policy: PayrollPolicy::default(),
+            additional: Vec::new(),
+        };
+        let mut slip = compute_slip(&structure(), SLABS, &inputs).unwrap();
+        let taxed = slip.lines[4].amount;
+        add_reimbursements(&mut slip, &[("x1".into(), 12_345), ("x2".into(), 655)]);
+        assert_eq!(slip.lines[4].amount, taxed);
+        assert_eq!(
+            (slip.gross, slip.deductions, slip.net),
+            (388_000 + 13_000, 93_333, 294_667 + 13_000)
+        );
+        assert_eq!(slip.gross - slip.deductions, slip.net);
+        assert_eq!(reimbursed(&slip), 13_000);
+        assert_eq!(slip.lines[5].component_id, "expense:x1");
     }
 
     #[test]
@@ -796,6 +1040,8 @@ mod tests {
             days_in_period: 30,
             days_employed: 30,
             lwp_milli_days: 0,
+            overtime_minutes: 0,
+            policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
         assert_eq!(

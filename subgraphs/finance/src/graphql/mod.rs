@@ -13,6 +13,7 @@ pub mod federation;
 pub mod ledger;
 pub mod loaders;
 pub mod payroll;
+pub mod payroll_inputs;
 pub mod revaluation;
 pub mod scalars;
 
@@ -36,6 +37,7 @@ pub struct Query(
     payroll::PayrollQuery,
     client360::Client360Query,
     revaluation::RevaluationQuery,
+    payroll_inputs::PayrollInputsQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -47,6 +49,7 @@ pub struct Mutation(
     expenses::ExpenseMutation,
     payroll::PayrollMutation,
     revaluation::RevaluationMutation,
+    payroll_inputs::PayrollInputsMutation,
 );
 
 /// The subscriptions of the API (live payroll run progress).

@@ -4,14 +4,17 @@
 
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 
 use erp_kit::TenantId;
 
+use super::entities::expense;
 use super::entities::payroll::{
     additional, assignment, component, exit, failure, leave, leave_type, loan, loan_repayment,
-    open_period, person, run, settings, slip, structure, structure_component, tax_slab,
+    open_period, overtime, person, policy, reimbursement, run, settings, slip, structure,
+    structure_component, tax_slab,
 };
 
 /// Rows per multi-row INSERT: 12 columns x 1000 stays under PostgreSQL's 65,535 parameters.
@@ -261,6 +264,20 @@ pub async fn assignments_until<C: ConnectionTrait>(
         .await
 }
 
+/// Whether the employee has any structure assignment.
+pub async fn has_assignment<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(assignment::Entity::find()
+        .filter(assignment::Column::TenantId.eq(tenant.as_str()))
+        .filter(assignment::Column::EmployeeId.eq(employee_id))
+        .count(conn)
+        .await?
+        > 0)
+}
+
 /// Replaces a fiscal year's slabs.
 pub async fn replace_tax_slabs<C: ConnectionTrait>(
     conn: &C,
@@ -500,6 +517,7 @@ pub async fn clear_run<C: ConnectionTrait>(
         .filter(loan_repayment::Column::RunId.eq(run_id))
         .exec(conn)
         .await?;
+    release_reimbursements(conn, tenant, run_id).await?;
     Ok(())
 }
 
@@ -827,4 +845,211 @@ pub async fn set_repayments_state<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+// --- Overtime, policy and reimbursements -----------------------------------------------------
+
+/// Records an employee's approved overtime of a period (a period closed again replaces it).
+pub async fn upsert_overtime<C: ConnectionTrait>(
+    conn: &C,
+    row: overtime::Model,
+) -> Result<(), DbErr> {
+    overtime::Entity::insert(overtime::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([
+                overtime::Column::TenantId,
+                overtime::Column::EmployeeId,
+                overtime::Column::Period,
+            ])
+            .update_columns([
+                overtime::Column::OvertimeMinutes,
+                overtime::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every employee's approved overtime of `period`.
+pub async fn overtime_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    period: &str,
+) -> Result<Vec<overtime::Model>, DbErr> {
+    overtime::Entity::find()
+        .filter(overtime::Column::TenantId.eq(tenant.as_str()))
+        .filter(overtime::Column::Period.eq(period))
+        .all(conn)
+        .await
+}
+
+pub async fn policy<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+) -> Result<Option<policy::Model>, DbErr> {
+    policy::Entity::find_by_id(tenant.as_str().to_owned())
+        .one(conn)
+        .await
+}
+
+pub async fn upsert_policy<C: ConnectionTrait>(conn: &C, row: policy::Model) -> Result<(), DbErr> {
+    policy::Entity::insert(policy::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::column(policy::Column::TenantId)
+                .update_columns([
+                    policy::Column::OvertimeMultiplierPpm,
+                    policy::Column::AnnualHours,
+                    policy::Column::UpdatedBy,
+                    policy::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Queues a claim for payroll; false when it is queued already.
+pub async fn insert_reimbursement<C: ConnectionTrait>(
+    conn: &C,
+    row: reimbursement::Model,
+) -> Result<bool, DbErr> {
+    let inserted = reimbursement::Entity::insert(reimbursement::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::columns([
+                reimbursement::Column::TenantId,
+                reimbursement::Column::ExpenseId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+pub async fn reimbursement<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    expense_id: &str,
+) -> Result<Option<reimbursement::Model>, DbErr> {
+    reimbursement::Entity::find_by_id((tenant.as_str().to_owned(), expense_id.to_owned()))
+        .one(conn)
+        .await
+}
+
+/// The queued claims a calculation of `run_id` may pay: still approved (not paid), and free
+/// or reserved by this run. Oldest queued first.
+pub async fn reimbursable<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<Vec<(reimbursement::Model, expense::Model)>, DbErr> {
+    let queued = reimbursement::Entity::find()
+        .filter(reimbursement::Column::TenantId.eq(tenant.as_str()))
+        .filter(
+            Condition::any()
+                .add(reimbursement::Column::RunId.is_null())
+                .add(reimbursement::Column::RunId.eq(run_id)),
+        )
+        .order_by_asc(reimbursement::Column::QueuedAt)
+        .order_by_asc(reimbursement::Column::ExpenseId)
+        .all(conn)
+        .await?;
+    if queued.is_empty() {
+        return Ok(Vec::new());
+    }
+    let claims: std::collections::HashMap<String, expense::Model> = expense::Entity::find()
+        .filter(expense::Column::TenantId.eq(tenant.as_str()))
+        .filter(expense::Column::Id.is_in(queued.iter().map(|r| r.expense_id.clone())))
+        .filter(expense::Column::State.eq("approved"))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|claim| (claim.id.clone(), claim))
+        .collect();
+    Ok(queued
+        .into_iter()
+        .filter_map(|row| {
+            let claim = claims.get(&row.expense_id)?.clone();
+            Some((row, claim))
+        })
+        .collect())
+}
+
+/// Reserves queued claims for a run; answers how many were free (or its own) to reserve.
+pub async fn reserve_reimbursements<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+    expense_ids: Vec<String>,
+) -> Result<u64, DbErr> {
+    if expense_ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(reimbursement::Entity::update_many()
+        .col_expr(reimbursement::Column::RunId, Expr::value(run_id))
+        .filter(reimbursement::Column::TenantId.eq(tenant.as_str()))
+        .filter(reimbursement::Column::ExpenseId.is_in(expense_ids))
+        .filter(reimbursement::Column::RunId.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+/// Frees the claims a run reserved (a recalculation reserves again what it pays).
+pub async fn release_reimbursements<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<(), DbErr> {
+    reimbursement::Entity::update_many()
+        .col_expr(
+            reimbursement::Column::RunId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(reimbursement::Column::TenantId.eq(tenant.as_str()))
+        .filter(reimbursement::Column::RunId.eq(run_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn reimbursements_of_run<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<Vec<reimbursement::Model>, DbErr> {
+    reimbursement::Entity::find()
+        .filter(reimbursement::Column::TenantId.eq(tenant.as_str()))
+        .filter(reimbursement::Column::RunId.eq(run_id))
+        .all(conn)
+        .await
+}
+
+/// Moves claims from `from` to `to` (`approved` -> `paid` when their run posts, back when it
+/// is cancelled); answers how many moved. The claim's settlement is its run's entry, found
+/// through its reimbursement row (`paid_entry_id` is the bank payment's, unique per claim).
+pub async fn settle_claims<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    expense_ids: Vec<String>,
+    from: &str,
+    to: &str,
+) -> Result<u64, DbErr> {
+    if expense_ids.is_empty() {
+        return Ok(0);
+    }
+    let paid_at = (to == "paid").then(chrono::Utc::now);
+    Ok(expense::Entity::update_many()
+        .col_expr(expense::Column::State, Expr::value(to))
+        .col_expr(expense::Column::PaidAt, Expr::value(paid_at))
+        .filter(expense::Column::TenantId.eq(tenant.as_str()))
+        .filter(expense::Column::Id.is_in(expense_ids))
+        .filter(expense::Column::State.eq(from))
+        .exec(conn)
+        .await?
+        .rows_affected)
 }
