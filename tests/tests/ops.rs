@@ -76,6 +76,7 @@ on_both_stores!(
     concurrent_tickets_never_take_the_same_turn,
     a_leavers_assets_fall_due_and_tickets_return_to_their_queue,
     the_live_queue_shows_an_agent_only_their_teams_tickets,
+    ticket_counts_are_exact_by_status_under_the_row_rule,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -3878,5 +3879,161 @@ async fn the_live_queue_shows_an_agent_only_their_teams_tickets(store: Store) {
         message["payload"]["data"]["ticketQueue"],
         json!({ "change": "ASSIGNED", "ticketId": hidden["id"], "ticket": { "subject": "Keyboard" } }),
         "{message}"
+    );
+}
+
+/// `ticketCounts` is counted by the store (an aggregation), by status in lifecycle order:
+/// exact for every status, and under the row rule (a helpdesk admin counts every ticket, an
+/// agent the unrouted ones and their teams', an agent of no team the unrouted ones only,
+/// another tenant nothing); a ticket moved to another team's queue moves between the counts.
+async fn ticket_counts_are_exact_by_status_under_the_row_rule(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let a1 = issuer.token(&tenant, "usr_a1", AGENT);
+    let a2 = issuer.token(&tenant, "usr_a2", AGENT);
+    let loner = issuer.token(&tenant, "usr_loner", AGENT);
+    let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
+    let stranger = issuer.token(&tenant_other(), "usr_admin", ALL);
+    let counts = "{ ticketCounts { status count } }";
+    assert_eq!(
+        app.ok(&admin, counts, json!({})).await,
+        json!({ "ticketCounts": [] })
+    );
+
+    let hardware = team(&app, &admin, "Hardware", json!([{ "userId": "usr_a1" }])).await;
+    let billing = team(&app, &admin, "Billing", json!([{ "userId": "usr_a2" }])).await;
+    queue(
+        &app,
+        &admin,
+        json!({ "name": "Hardware", "teamId": hardware,
+                "conditions": { "categories": ["hardware"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    let billing_queue = queue(
+        &app,
+        &admin,
+        json!({ "name": "Billing", "teamId": billing, "position": 1,
+                "conditions": { "categories": ["billing"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+
+    let mut hardware_tickets = Vec::new();
+    for n in 0..20 {
+        let ticket = open_ticket(&app, &customer, &format!("Laptop {n}"), Some("hardware")).await;
+        hardware_tickets.push(ticket["id"].as_str().unwrap().to_owned());
+    }
+    let mut billing_tickets = Vec::new();
+    for n in 0..12 {
+        let ticket = open_ticket(&app, &customer, &format!("Invoice {n}"), Some("billing")).await;
+        billing_tickets.push(ticket["id"].as_str().unwrap().to_owned());
+    }
+    let mut unrouted = Vec::new();
+    for n in 0..7 {
+        let ticket = open_ticket(&app, &customer, &format!("Question {n}"), None).await;
+        unrouted.push(ticket["id"].as_str().unwrap().to_owned());
+    }
+    let status = "mutation($t: ID!, $s: TicketStatus!) { changeTicketStatus(input: { ticketId: $t, status: $s }) { status } }";
+    let set = |token: &str, ticket: &str, to: &str| {
+        let (token, ticket, to) = (token.to_owned(), ticket.to_owned(), to.to_owned());
+        let app = &app;
+        async move {
+            app.ok(&token, status, json!({ "t": ticket, "s": to }))
+                .await;
+        }
+    };
+    // Hardware: 5 open, 3 pending, 2 closed (through resolved), 10 new.
+    for ticket in &hardware_tickets[0..5] {
+        set(&a1, ticket, "OPEN").await;
+    }
+    for ticket in &hardware_tickets[5..8] {
+        set(&a1, ticket, "PENDING").await;
+    }
+    for ticket in &hardware_tickets[8..10] {
+        set(&a1, ticket, "RESOLVED").await;
+        set(&a1, ticket, "CLOSED").await;
+    }
+    // Billing: 4 resolved, 8 new.
+    for ticket in &billing_tickets[0..4] {
+        set(&a2, ticket, "RESOLVED").await;
+    }
+    // Unrouted: one merged into another, 6 new.
+    app.ok(
+        &admin,
+        "mutation($a: ID!, $b: ID!) { mergeTicket(input: { ticketId: $a, intoTicketId: $b }) { id } }",
+        json!({ "a": unrouted[0], "b": unrouted[1] }),
+    )
+    .await;
+
+    let expect = |pairs: &[(&str, i64)]| {
+        json!({ "ticketCounts": pairs
+            .iter()
+            .map(|(status, count)| json!({ "status": status, "count": count }))
+            .collect::<Vec<_>>() })
+    };
+    assert_eq!(
+        app.ok(&admin, counts, json!({})).await,
+        expect(&[
+            ("NEW", 24),
+            ("OPEN", 5),
+            ("PENDING", 3),
+            ("RESOLVED", 4),
+            ("CLOSED", 2),
+            ("MERGED", 1)
+        ])
+    );
+    assert_eq!(
+        app.ok(&a1, counts, json!({})).await,
+        expect(&[
+            ("NEW", 16),
+            ("OPEN", 5),
+            ("PENDING", 3),
+            ("CLOSED", 2),
+            ("MERGED", 1)
+        ])
+    );
+    assert_eq!(
+        app.ok(&a2, counts, json!({})).await,
+        expect(&[("NEW", 14), ("RESOLVED", 4), ("MERGED", 1)])
+    );
+    assert_eq!(
+        app.ok(&loner, counts, json!({})).await,
+        expect(&[("NEW", 6), ("MERGED", 1)])
+    );
+    assert_eq!(
+        app.ok(&stranger, counts, json!({})).await,
+        json!({ "ticketCounts": [] })
+    );
+    // The counts agree with the lists the same viewer reads.
+    let listed = app
+        .ok(
+            &a2,
+            "{ tickets(first: 100, status: NEW) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(listed["tickets"]["nodes"].as_array().unwrap().len(), 14);
+
+    // An open hardware ticket moved to the billing queue moves from a1's counts to a2's.
+    app.ok(
+        &admin,
+        "mutation($i: AssignTicketInput!) { assignTicket(input: $i) { teamId } }",
+        json!({ "i": { "ticketId": hardware_tickets[0], "queueId": billing_queue } }),
+    )
+    .await;
+    assert_eq!(
+        app.ok(&a1, counts, json!({})).await,
+        expect(&[
+            ("NEW", 16),
+            ("OPEN", 4),
+            ("PENDING", 3),
+            ("CLOSED", 2),
+            ("MERGED", 1)
+        ])
+    );
+    assert_eq!(
+        app.ok(&a2, counts, json!({})).await,
+        expect(&[("NEW", 14), ("OPEN", 1), ("RESOLVED", 4), ("MERGED", 1)])
     );
 }

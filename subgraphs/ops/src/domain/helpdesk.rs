@@ -76,6 +76,18 @@ impl TicketStatus {
         Ok(TicketStatus::Merged)
     }
 
+    /// Where the status comes in the life of a ticket (what lists of counts are ordered by).
+    pub fn lifecycle_rank(self) -> u8 {
+        match self {
+            TicketStatus::New => 0,
+            TicketStatus::Open => 1,
+            TicketStatus::Pending => 2,
+            TicketStatus::Resolved => 3,
+            TicketStatus::Closed => 4,
+            TicketStatus::Merged => 5,
+        }
+    }
+
     /// Pending states pause the SLA clocks.
     pub fn pauses_clocks(self) -> bool {
         self == TicketStatus::Pending

@@ -257,6 +257,19 @@ pub trait OpsStore: Send + Sync + 'static {
         page: Option<&PageRequest>,
     ) -> ApiResult<Vec<Value>>;
 
+    /// How many of the tenant's documents of `kind` have each value of `group_by` (a missing
+    /// field counts as null), among those whose fields equal `filter` and, when given, whose
+    /// `any_of` field is one of its values (null also matching a missing field). Counted by
+    /// the backend (an aggregation on MongoDB), exact at any size: no documents are read.
+    async fn count_by(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: Option<(&'static str, &[Value])>,
+        group_by: &'static str,
+    ) -> ApiResult<Vec<(Value, u64)>>;
+
     /// Writes all of `writes` and enqueues `events`, atomically, or nothing.
     async fn commit(
         &self,
