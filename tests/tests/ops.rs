@@ -77,6 +77,7 @@ on_both_stores!(
     a_leavers_assets_fall_due_and_tickets_return_to_their_queue,
     the_live_queue_shows_an_agent_only_their_teams_tickets,
     ticket_counts_are_exact_by_status_under_the_row_rule,
+    helpdesk_macros_are_changed_and_deleted_on_the_record,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -4035,5 +4036,219 @@ async fn ticket_counts_are_exact_by_status_under_the_row_rule(store: Store) {
     assert_eq!(
         app.ok(&a2, counts, json!({})).await,
         expect(&[("NEW", 14), ("OPEN", 1), ("RESOLVED", 4), ("MERGED", 1)])
+    );
+}
+
+/// Macros are changed and deleted by a helpdesk admin only (as they are defined), each change
+/// recorded (who and when on the macro; a `ticket_macro.*` event with the actor in the same
+/// commit); a refused change writes nothing; a deleted macro is no longer listed, read,
+/// applied or changed; another tenant reaches none of it.
+async fn helpdesk_macros_are_changed_and_deleted_on_the_record(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "admin", ALL);
+    let agent = issuer.token(&tenant, "agent", &["helpdesk:read", "helpdesk:write"]);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:read", "helpdesk:submit"]);
+    let stranger = issuer.token(&tenant_other(), "admin", ALL);
+    const MACRO: &str =
+        "id name createdById updatedById updatedAt actions { type status template }";
+    let define = format!(
+        "mutation($input: DefineTicketMacroInput!) {{ defineTicketMacro(input: $input) {{ {MACRO} }} }}"
+    );
+    let update = format!(
+        "mutation($input: UpdateTicketMacroInput!) {{ updateTicketMacro(input: $input) {{ {MACRO} }} }}"
+    );
+    let delete = "mutation($id: ID!) { deleteTicketMacro(input: { macroId: $id }) }";
+    let read = format!("query($id: ID!) {{ ticketMacro(id: $id) {{ {MACRO} }} }}");
+
+    let data = app
+        .ok(
+            &admin,
+            &define,
+            json!({ "input": { "name": "Wait", "actions": [{ "type": "SET_STATUS", "status": "PENDING" }] } }),
+        )
+        .await;
+    let id = data["defineTicketMacro"]["id"].as_str().unwrap().to_owned();
+    let as_defined = json!({ "id": id, "name": "Wait", "createdById": "admin", "updatedById": null,
+        "updatedAt": null, "actions": [{ "type": "SET_STATUS", "status": "PENDING", "template": null }] });
+    assert_eq!(data["defineTicketMacro"], as_defined);
+
+    // Refused: an agent (the admin scope only), bad actions, nothing to change, an unknown or
+    // another tenant's macro. The macro is as defined afterwards.
+    let (_, body) = app
+        .graphql(
+            &agent,
+            &update,
+            json!({ "input": { "macroId": id, "name": "Mine" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let (_, body) = app.graphql(&agent, delete, json!({ "id": id })).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(
+        &admin,
+        &update,
+        json!({ "input": { "macroId": id, "actions": [{ "type": "ADD_NOTE", "template": "{{requester.email}}" }] } }),
+        "BAD_USER_INPUT",
+        Some("UNKNOWN_PLACEHOLDER"),
+    )
+    .await;
+    for bad in [
+        json!({ "macroId": id }),
+        json!({ "macroId": id, "name": "  " }),
+        json!({ "macroId": id, "actions": [] }),
+        json!({ "macroId": id, "actions": [{ "type": "SET_STATUS", "status": "MERGED" }] }),
+    ] {
+        app.refused(
+            &admin,
+            &update,
+            json!({ "input": bad }),
+            "BAD_USER_INPUT",
+            None,
+        )
+        .await;
+    }
+    app.refused(
+        &admin,
+        &update,
+        json!({ "input": { "macroId": "no-such-macro", "name": "X" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &stranger,
+        &update,
+        json!({ "input": { "macroId": id, "name": "Theirs" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(&stranger, delete, json!({ "id": id }), "NOT_FOUND", None)
+        .await;
+    assert_eq!(
+        app.ok(&admin, &read, json!({ "id": id })).await["ticketMacro"],
+        as_defined,
+        "nothing refused was written"
+    );
+
+    // The name alone, then the actions alone: the rest stays; who and when are recorded.
+    let data = app
+        .ok(
+            &admin,
+            &update,
+            json!({ "input": { "macroId": id, "name": "Note it" } }),
+        )
+        .await;
+    assert_eq!(data["updateTicketMacro"]["name"], "Note it");
+    assert_eq!(data["updateTicketMacro"]["updatedById"], "admin");
+    assert!(data["updateTicketMacro"]["updatedAt"].is_string());
+    assert_eq!(data["updateTicketMacro"]["actions"], as_defined["actions"]);
+    let data = app
+        .ok(
+            &admin,
+            &update,
+            json!({ "input": { "macroId": id, "actions": [{ "type": "ADD_NOTE", "template": "Seen {{ticket.subject}}" }] } }),
+        )
+        .await;
+    assert_eq!(
+        data["updateTicketMacro"]["actions"],
+        json!([{ "type": "ADD_NOTE", "status": null, "template": "Seen {{ticket.subject}}" }])
+    );
+    assert_eq!(data["updateTicketMacro"]["name"], "Note it");
+
+    // Applying uses the macro as changed.
+    let ticket = app
+        .ok(
+            &customer,
+            "mutation { createTicket(input: { subject: \"VPN\", description: \"down\" }) { id } }",
+            json!({}),
+        )
+        .await["createTicket"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let apply =
+        "mutation($m: ID!, $t: ID!) { applyTicketMacro(input: { macroId: $m, ticketId: $t }) {
+        changes ticket { status notes { nodes { body } } } } }";
+    let data = app.ok(&agent, apply, json!({ "m": id, "t": ticket })).await;
+    assert_eq!(
+        data["applyTicketMacro"],
+        json!({ "changes": ["NOTED"], "ticket": { "status": "NEW", "notes": { "nodes": [{ "body": "Seen VPN" }] } } })
+    );
+
+    // Deleted: true once, then NOT_FOUND everywhere; no longer listed or read.
+    assert_eq!(
+        app.ok(&admin, delete, json!({ "id": id })).await,
+        json!({ "deleteTicketMacro": true })
+    );
+    app.refused(&admin, delete, json!({ "id": id }), "NOT_FOUND", None)
+        .await;
+    app.refused(
+        &admin,
+        &update,
+        json!({ "input": { "macroId": id, "name": "Back" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &agent,
+        apply,
+        json!({ "m": id, "t": ticket }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    assert_eq!(
+        app.ok(
+            &agent,
+            "query($id: ID!) { ticketMacro(id: $id) { id } ticketMacros { nodes { id } } }",
+            json!({ "id": id })
+        )
+        .await,
+        json!({ "ticketMacro": null, "ticketMacros": { "nodes": [] } })
+    );
+
+    // The record: one event per change, the actor and the macro as each change left it.
+    let events: Vec<(String, String, Value, Value)> = ticket_events(&app, &id)
+        .await
+        .into_iter()
+        .map(|(kind, actor, payload)| {
+            (kind, actor, payload["rev"].clone(), payload["name"].clone())
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "ticket_macro.defined".into(),
+                "admin".into(),
+                json!(0),
+                json!("Wait")
+            ),
+            (
+                "ticket_macro.updated".into(),
+                "admin".into(),
+                json!(1),
+                json!("Note it")
+            ),
+            (
+                "ticket_macro.updated".into(),
+                "admin".into(),
+                json!(2),
+                json!("Note it")
+            ),
+            (
+                "ticket_macro.deleted".into(),
+                "admin".into(),
+                json!(3),
+                json!("Note it")
+            ),
+        ]
     );
 }

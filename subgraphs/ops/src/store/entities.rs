@@ -394,6 +394,17 @@ pub struct MacroDoc {
     pub actions: Vec<MacroAction>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// Who changed it last, and when (none until changed).
+    #[serde(default)]
+    pub updated_by: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Who deleted it, and when: a deleted macro is kept for the record, but neither listed
+    /// nor applied nor changed any more.
+    #[serde(default)]
+    pub deleted_by: Option<String>,
+    #[serde(default)]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// The SLA policy of one priority (`_id` is `<tenant>:<priority>`), with its business

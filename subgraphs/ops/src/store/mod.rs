@@ -143,7 +143,7 @@ impl Kind {
             Kind::Tickets => &["status", "priority", "team_id", "assignee_id"],
             Kind::Teams | Kind::Queues | Kind::Inbox | Kind::DeadLetters => &[],
             Kind::TicketReplies | Kind::TicketNotes => &["ticket_id"],
-            Kind::TicketMacros => &[],
+            Kind::TicketMacros => &["deleted_at"],
             Kind::SlaPolicies => &[],
             Kind::Keys => &[],
             Kind::Rfqs => &["status", "requisition_id"],
