@@ -78,6 +78,7 @@ on_both_stores!(
     the_live_queue_shows_an_agent_only_their_teams_tickets,
     ticket_counts_are_exact_by_status_under_the_row_rule,
     helpdesk_macros_are_changed_and_deleted_on_the_record,
+    a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -4251,4 +4252,232 @@ async fn helpdesk_macros_are_changed_and_deleted_on_the_record(store: Store) {
             ),
         ]
     );
+}
+
+/// Splitting: the replies named move to a new ticket linked both ways, with the requester,
+/// priority and team of the original and SLA clocks that start at the split; `ticket.split`
+/// on the original and `ticket.created` on the new one, both by the agent, in the same
+/// commit. Bad selections, a customer, another tenant, a closed or merged ticket: refused,
+/// nothing moved.
+async fn a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:read", "helpdesk:submit"]);
+    let stranger = issuer.token(&tenant_other(), "agent", ALL);
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    app.ok(
+        &agent,
+        "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }",
+        json!({ "input": { "priority": "HIGH", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": 30, "updateMinutes": 60, "resolutionMinutes": 240 } }),
+    )
+    .await;
+    let create = "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }";
+    let new_ticket = |subject: &str| json!({ "input": { "subject": subject, "description": "Since 9:00", "priority": "HIGH", "category": "it" } });
+    let ticket = app.ok(&customer, create, new_ticket("VPN down")).await["createTicket"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let elsewhere = app.ok(&customer, create, new_ticket("Mail")).await["createTicket"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = "mutation($id: ID!, $body: String!) { replyToTicket(input: { ticketId: $id, body: $body }) { reply { id } } }";
+    let mut replies = Vec::new();
+    for (token, body) in [
+        (&customer, "Still down"),
+        (&agent, "Looking"),
+        (&customer, "Also the printer is offline"),
+        (&customer, "It says paper jam"),
+    ] {
+        let data = app
+            .ok(token, reply, json!({ "id": ticket, "body": body }))
+            .await;
+        replies.push(
+            data["replyToTicket"]["reply"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let other_reply = app
+        .ok(
+            &customer,
+            reply,
+            json!({ "id": elsewhere, "body": "Mail too" }),
+        )
+        .await["replyToTicket"]["reply"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    const SPLIT_TICKET: &str = "id subject description status priority category requesterId
+        splitFromId splitIntoIds createdAt replies { nodes { id body } }
+        sla { firstResponse { dueAt metAt state } resolution { dueAt state } }";
+    let split = format!(
+        "mutation($i: SplitTicketInput!) {{ splitTicket(input: $i) {{
+            ticket {{ {SPLIT_TICKET} }} splitTicket {{ {SPLIT_TICKET} }} }} }}"
+    );
+    let input = |ids: Vec<&String>, subject: &str| json!({ "i": { "ticketId": ticket, "replyIds": ids, "subject": subject } });
+    // Refused, nothing moved.
+    let (_, body) = app
+        .graphql(&customer, &split, input(vec![&replies[2]], "Printer"))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    for bad in [
+        input(vec![], "Printer"),
+        input(vec![&replies[2], &replies[2]], "Printer"),
+        input(vec![&replies[2], &other_reply], "Printer"),
+        input(vec![&replies[2]], "   "),
+    ] {
+        app.refused(&agent, &split, bad, "BAD_USER_INPUT", None)
+            .await;
+    }
+    app.refused(
+        &agent,
+        &split,
+        json!({ "i": { "ticketId": "no-such-ticket", "replyIds": [replies[2]], "subject": "Printer" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &stranger,
+        &split,
+        input(vec![&replies[2]], "Printer"),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    let replies_of =
+        "query($id: ID!) { ticket(id: $id) { splitIntoIds replies { nodes { id } } } }";
+    assert_eq!(
+        app.ok(&agent, replies_of, json!({ "id": ticket })).await["ticket"],
+        json!({ "splitIntoIds": [], "replies": { "nodes": replies.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() } })
+    );
+    assert_eq!(
+        ticket_events(&app, &ticket)
+            .await
+            .iter()
+            .filter(|(kind, _, _)| kind == "ticket.split")
+            .count(),
+        0
+    );
+
+    // The split: the last two replies (named out of order) move, in their order.
+    let data = app
+        .ok(
+            &agent,
+            &split,
+            input(vec![&replies[3], &replies[2]], "Printer offline"),
+        )
+        .await;
+    let original = &data["splitTicket"]["ticket"];
+    let new = &data["splitTicket"]["splitTicket"];
+    let new_id = new["id"].as_str().unwrap().to_owned();
+    assert_eq!(original["id"], json!(ticket));
+    assert_eq!(original["splitIntoIds"], json!([new_id]));
+    assert_eq!(
+        original["replies"]["nodes"],
+        json!([{ "id": replies[0], "body": "Still down" }, { "id": replies[1], "body": "Looking" }])
+    );
+    assert_eq!(original["sla"]["firstResponse"]["state"], "MET");
+    let created = new["createdAt"].clone();
+    assert_eq!(
+        json!({ "subject": new["subject"], "description": new["description"], "status": new["status"],
+                "priority": new["priority"], "category": new["category"], "requesterId": new["requesterId"],
+                "splitFromId": new["splitFromId"], "splitIntoIds": new["splitIntoIds"], "replies": new["replies"] }),
+        json!({ "subject": "Printer offline", "description": "Also the printer is offline", "status": "NEW",
+                "priority": "HIGH", "category": "it", "requesterId": "customer",
+                "splitFromId": ticket, "splitIntoIds": [],
+                "replies": { "nodes": [
+                    { "id": replies[2], "body": "Also the printer is offline" },
+                    { "id": replies[3], "body": "It says paper jam" } ] } })
+    );
+    // Its SLA starts at the split: nothing met, due from its own creation.
+    assert_eq!(
+        new["sla"],
+        json!({ "firstResponse": { "dueAt": plus_minutes(&created, 30), "metAt": null, "state": "RUNNING" },
+                "resolution": { "dueAt": plus_minutes(&created, 240), "state": "RUNNING" } })
+    );
+    assert!(created.as_str().unwrap() > original["createdAt"].as_str().unwrap());
+    // Both audited, by the agent, in the commit that split.
+    let split_events = ticket_events(&app, &ticket).await;
+    let last = split_events.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.as_str(), &last.2),
+        (
+            "ticket.split",
+            "agent",
+            &json!({ "ticket_id": ticket, "split_ticket_id": new_id, "reply_ids": [replies[2], replies[3]] })
+        )
+    );
+    let new_events = ticket_events(&app, &new_id).await;
+    assert_eq!(new_events.len(), 1);
+    assert_eq!(
+        (new_events[0].0.as_str(), new_events[0].1.as_str()),
+        ("ticket.created", "agent")
+    );
+    // The requester works the new ticket as their own.
+    app.ok(&customer, reply, json!({ "id": new_id, "body": "Thanks" }))
+        .await;
+    // A moved reply is no longer the original's to split again.
+    app.refused(
+        &agent,
+        &split,
+        input(vec![&replies[2]], "Again"),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    // Not from a merged or a closed ticket.
+    app.ok(
+        &agent,
+        "mutation($a: ID!, $b: ID!) { mergeTicket(input: { ticketId: $a, intoTicketId: $b }) { id } }",
+        json!({ "a": new_id, "b": ticket }),
+    )
+    .await;
+    let new_reply = app.ok(&agent, replies_of, json!({ "id": new_id })).await["ticket"]["replies"]
+        ["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.refused(
+        &agent,
+        &split,
+        json!({ "i": { "ticketId": new_id, "replyIds": [new_reply], "subject": "Again" } }),
+        "CONFLICT",
+        Some("TICKET_MERGED"),
+    )
+    .await;
+    let status = "mutation($t: ID!, $s: TicketStatus!) { changeTicketStatus(input: { ticketId: $t, status: $s }) { status } }";
+    app.ok(&agent, status, json!({ "t": ticket, "s": "RESOLVED" }))
+        .await;
+    app.ok(&agent, status, json!({ "t": ticket, "s": "CLOSED" }))
+        .await;
+    app.refused(
+        &agent,
+        &split,
+        input(vec![&replies[0]], "Again"),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
 }

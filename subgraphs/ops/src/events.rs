@@ -31,6 +31,9 @@ pub const TICKET_CREATED: &str = "ticket.created";
 pub const TICKET_REPLIED: &str = "ticket.replied";
 pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
 pub const TICKET_MERGED: &str = "ticket.merged";
+/// Replies of a ticket moved to a new ticket split from it; payload [`TicketSplit`] (the new
+/// ticket's own `ticket.created` follows in the same commit).
+pub const TICKET_SPLIT: &str = "ticket.split";
 /// A ticket's priority changed (by a macro); payload [`TicketChanged`].
 pub const TICKET_PRIORITY_CHANGED: &str = "ticket.priority_changed";
 /// An agent added an internal note (by a macro); payload [`TicketChanged`].
@@ -204,6 +207,16 @@ pub struct TicketMacroChanged<'a> {
     /// Its revision after the change.
     pub rev: i64,
     pub actions: &'a [crate::domain::macros::MacroAction],
+}
+
+/// Payload of `ticket.split` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct TicketSplit<'a> {
+    pub ticket_id: &'a str,
+    /// The new ticket.
+    pub split_ticket_id: &'a str,
+    /// The replies moved to it, oldest first.
+    pub reply_ids: Vec<&'a str>,
 }
 
 /// Payload of `sla.breached` (schema version 1): fired once per target per ticket.

@@ -230,6 +230,7 @@ impl Ops {
                             &ReplyDoc {
                                 id: erp_kit::db::new_id(),
                                 tenant_id: tenant.as_str().to_owned(),
+                                rev: 0,
                                 ticket_id: ticket.id.clone(),
                                 author_id: caller.sub.clone(),
                                 body,

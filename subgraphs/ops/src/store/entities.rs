@@ -355,6 +355,12 @@ pub struct TicketDoc {
     /// The agent (user) it is assigned to.
     #[serde(default)]
     pub assignee_id: Option<String>,
+    /// The ticket it was split from (`splitTicket`): its SLA clocks started at the split.
+    #[serde(default)]
+    pub split_from: Option<String>,
+    /// The tickets split from it, oldest first.
+    #[serde(default)]
+    pub split_into: Vec<String>,
 }
 
 /// A reply on a ticket.
@@ -363,6 +369,9 @@ pub struct ReplyDoc {
     #[serde(rename = "_id")]
     pub id: String,
     pub tenant_id: String,
+    /// Its revision: a split moves it to another ticket (replies stored before had none: 0).
+    #[serde(default)]
+    pub rev: i64,
     pub ticket_id: String,
     pub author_id: String,
     pub body: String,

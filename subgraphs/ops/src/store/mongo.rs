@@ -126,10 +126,17 @@ impl MongoStore {
                 } => {
                     let id = write.id().map_err(Failure::Api)?.to_owned();
                     let doc = to_document(doc).map_err(Failure::Api)?;
+                    // A document stored before it had a revision is at revision 0 (as the
+                    // embedded store reads it).
+                    let rev = if *expected_rev == 0 {
+                        doc! { "$in": [0_i64, Bson::Null] }
+                    } else {
+                        doc! { "$eq": expected_rev }
+                    };
                     let replaced = self
                         .collection(*kind)
                         .replace_one(
-                            doc! { "_id": id, "tenant_id": tenant.as_str(), "rev": expected_rev },
+                            doc! { "_id": id, "tenant_id": tenant.as_str(), "rev": rev },
                             doc,
                         )
                         .session(&mut *session)
