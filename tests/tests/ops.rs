@@ -79,6 +79,7 @@ on_both_stores!(
     ticket_counts_are_exact_by_status_under_the_row_rule,
     helpdesk_macros_are_changed_and_deleted_on_the_record,
     a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then,
+    inbound_mail_opens_and_threads_tickets_from_signed_raw_messages,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -4480,4 +4481,453 @@ async fn a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then(store: S
         Some("TICKET_STATE"),
     )
     .await;
+}
+
+/// A raw RFC 5322 message: plain text, or (with `attachment`) multipart/mixed with a
+/// multipart/alternative text + HTML body and a base64 attachment.
+fn mail(
+    from: &str,
+    subject: &str,
+    message_id: Option<&str>,
+    in_reply_to: Option<&str>,
+    text: &str,
+    attachment: Option<(&str, &str, &[u8])>,
+) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut headers = format!(
+        "From: {from}\r\nTo: help@acme.test\r\nSubject: {subject}\r\nDate: Mon, 7 Dec 2026 08:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    );
+    if let Some(id) = message_id {
+        headers.push_str(&format!("Message-ID: <{id}>\r\n"));
+    }
+    if let Some(id) = in_reply_to {
+        headers.push_str(&format!(
+            "In-Reply-To: <{id}>\r\nReferences: <older@example.com> <{id}>\r\n"
+        ));
+    }
+    let Some((name, content_type, bytes)) = attachment else {
+        return format!("{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n")
+            .into_bytes();
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!(
+        "{headers}Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n\
+--inner\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\
+--inner\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>{text}</p>\r\n\
+--inner--\r\n\
+--outer\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n\
+--outer--\r\n"
+    )
+    .into_bytes()
+}
+
+impl OpsApp {
+    /// POSTs a raw message to a tenant's inbound URL, signed with `secret` at `at` (Unix
+    /// seconds; now when None). Returns the status and the JSON answer.
+    async fn inbound(
+        &self,
+        tenant: &str,
+        secret: &str,
+        at: Option<i64>,
+        raw: &[u8],
+    ) -> (u16, Value) {
+        let at = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let signature = erp_kit::webhook::sign(secret.as_bytes(), at, raw);
+        let response = self
+            .http
+            .post(format!(
+                "http://{}/ops/helpdesk/inbound-mail/{tenant}",
+                self.addr
+            ))
+            .header("content-type", "message/rfc822")
+            .header("x-erp-webhook-timestamp", at.to_string())
+            .header("x-erp-webhook-signature", signature)
+            .body(raw.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn error_of(body: &Value) -> (String, String) {
+    (
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["errors"][0]["extensions"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// Inbound e-mail: a tenant's secret (admin only, answered once, rotated with an overlap)
+/// signs the provider's calls; a message opens a ticket (its attachment stored by hash), a
+/// reply threads by In-Reply-To or by the `[#id]` token in the subject, a retry of the same
+/// message is a duplicate that writes nothing, a reply to a merged ticket lands on the one it
+/// was merged into and one to a closed ticket opens a new one. Bad signatures, stale calls,
+/// non-messages, refused attachments and over-large bodies are refused with their reasons and
+/// write nothing.
+async fn inbound_mail_opens_and_threads_tickets_from_signed_raw_messages(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let other_tenant = tenant_other();
+    let admin = issuer.token(&tenant, "admin", ALL);
+    let other_admin = issuer.token(&other_tenant, "admin", ALL);
+    let agent = issuer.token(&tenant, "agent", &["helpdesk:read", "helpdesk:write"]);
+    let first = mail(
+        "Ada Lovelace <Ada@Example.com>",
+        "Printer jammed",
+        Some("a1@example.com"),
+        None,
+        "The printer on floor 2 is jammed.",
+        Some(("photo.png", "image/png", b"\x89PNG fake image bytes")),
+    );
+
+    // No secret yet: the tenant's URL answers 404.
+    let (status, body) = app.inbound(&tenant, "whsec_nothing", None, &first).await;
+    assert_eq!(
+        (status, error_of(&body).0.as_str()),
+        (404, "NOT_FOUND"),
+        "{body}"
+    );
+    let rotate = "mutation($s: Int) { rotateInboundMailSecret(input: { overlapSeconds: $s }) {
+        secret path previousValidUntil } }";
+    let (_, body) = app.graphql(&agent, rotate, json!({})).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(&admin, rotate, json!({ "s": -1 }), "BAD_USER_INPUT", None)
+        .await;
+    let data = app.ok(&admin, rotate, json!({})).await;
+    let secret = data["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(
+        data["rotateInboundMailSecret"]["path"],
+        json!(format!("/ops/helpdesk/inbound-mail/{tenant}"))
+    );
+    assert_eq!(
+        data["rotateInboundMailSecret"]["previousValidUntil"],
+        Value::Null
+    );
+
+    // Refused calls write nothing.
+    let tickets_of = |token: String| {
+        let app = &app;
+        async move {
+            app.ok(
+                &token,
+                "{ tickets(first: 100) { nodes { id } } }",
+                json!({}),
+            )
+            .await["tickets"]["nodes"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    let refusals: Vec<(u16, &str, (Option<i64>, String, Vec<u8>))> = vec![
+        (
+            401,
+            "MAIL_SIGNATURE_INVALID",
+            (None, "whsec_wrong".to_owned(), first.clone()),
+        ),
+        (
+            401,
+            "MAIL_TIMESTAMP_STALE",
+            (
+                Some(chrono::Utc::now().timestamp() - 3600),
+                secret.clone(),
+                first.clone(),
+            ),
+        ),
+        (
+            400,
+            "MAIL_MESSAGE_INVALID",
+            (None, secret.clone(), b"just some bytes".to_vec()),
+        ),
+        (
+            400,
+            "MAIL_MESSAGE_INVALID",
+            (
+                None,
+                secret.clone(),
+                mail("ada@example.com", "No id", None, None, "Hello", None),
+            ),
+        ),
+        (
+            400,
+            "MAIL_MESSAGE_INVALID",
+            (
+                None,
+                secret.clone(),
+                mail(
+                    "not an address",
+                    "Who",
+                    Some("w@x.example"),
+                    None,
+                    "Hello",
+                    None,
+                ),
+            ),
+        ),
+        (
+            400,
+            "MAIL_ATTACHMENT_REFUSED",
+            (
+                None,
+                secret.clone(),
+                mail(
+                    "ada@example.com",
+                    "Run this",
+                    Some("evil@example.com"),
+                    None,
+                    "Please run",
+                    Some(("setup.exe", "application/octet-stream", b"MZ....")),
+                ),
+            ),
+        ),
+        (
+            413,
+            "MAIL_TOO_LARGE",
+            (None, secret.clone(), vec![b'a'; 10 * 1024 * 1024 + 1]),
+        ),
+    ];
+    for (status, reason, (at, key, raw)) in refusals {
+        let (got, body) = app.inbound(&tenant, &key, at, &raw).await;
+        assert_eq!(
+            (got, error_of(&body).1.as_str()),
+            (status, reason),
+            "{body}"
+        );
+    }
+    let (status, body) = app.inbound(&tenant, &secret, None, b"").await;
+    assert_eq!(status, 400, "{body}");
+    // A call without its signature headers.
+    let response = app
+        .http
+        .post(format!(
+            "http://{}/ops/helpdesk/inbound-mail/{tenant}",
+            app.addr
+        ))
+        .body(first.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    // The secret speaks for its tenant only.
+    app.ok(&other_admin, rotate, json!({})).await;
+    let (status, body) = app.inbound(&other_tenant, &secret, None, &first).await;
+    assert_eq!(
+        (status, error_of(&body).1.as_str()),
+        (401, "MAIL_SIGNATURE_INVALID")
+    );
+    assert_eq!(
+        tickets_of(admin.clone()).await,
+        0,
+        "nothing refused was written"
+    );
+
+    // The first message opens a ticket; its attachment is stored by hash.
+    let (status, body) = app.inbound(&tenant, &secret, None, &first).await;
+    assert_eq!(status, 200, "{body}");
+    let ticket = body["ticketId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        body,
+        json!({ "ticketId": ticket, "replyId": null, "duplicate": false })
+    );
+    let one = "query($id: ID!) { ticket(id: $id) { subject description channel status requesterId
+        attachments { name contentType size sha256 }
+        replies { nodes { authorId body byAgent attachments { name } } } } }";
+    let png: &[u8] = b"\x89PNG fake image bytes";
+    let sha: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, png)
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(
+        app.ok(&admin, one, json!({ "id": ticket })).await["ticket"],
+        json!({ "subject": "Printer jammed", "description": "The printer on floor 2 is jammed.",
+                "channel": "EMAIL", "status": "NEW", "requesterId": "email:ada@example.com",
+                "attachments": [{ "name": "photo.png", "contentType": "image/png", "size": png.len(), "sha256": sha }],
+                "replies": { "nodes": [] } })
+    );
+    assert_eq!(
+        std::fs::read(app.files.join(&tenant).join(&sha)).unwrap(),
+        png,
+        "the attachment's bytes are in the blob store under its hash"
+    );
+    let created = ticket_events(&app, &ticket).await;
+    assert_eq!(
+        (created[0].0.as_str(), created[0].1.as_str()),
+        ("ticket.created", "email:ada@example.com")
+    );
+    // The provider's retry of the same message: a duplicate, nothing written.
+    let (status, body) = app
+        .inbound(
+            &tenant,
+            &secret,
+            Some(chrono::Utc::now().timestamp() - 5),
+            &first,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "ticketId": ticket, "replyId": null, "duplicate": true })
+        )
+    );
+    assert_eq!(tickets_of(admin.clone()).await, 1);
+
+    // Replies thread by In-Reply-To, then by the subject's token.
+    let reply = mail(
+        "ada@example.com",
+        "Re: Printer jammed",
+        Some("a2@example.com"),
+        Some("a1@example.com"),
+        "Still jammed.",
+        None,
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &reply).await;
+    assert_eq!(
+        (status, &body["ticketId"], body["replyId"].is_string()),
+        (200, &json!(ticket), true),
+        "{body}"
+    );
+    let by_token = mail(
+        "Bob <bob@example.com>",
+        &format!("Re: your ticket [#{ticket}]"),
+        Some("b1@example.com"),
+        None,
+        "Me too.",
+        Some(("log.txt", "text/plain", b"paper jam at tray 2")),
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &by_token).await;
+    assert_eq!((status, &body["ticketId"]), (200, &json!(ticket)), "{body}");
+    assert_eq!(
+        app.ok(&admin, one, json!({ "id": ticket })).await["ticket"]["replies"],
+        json!({ "nodes": [
+            { "authorId": "email:ada@example.com", "body": "Still jammed.", "byAgent": false, "attachments": [] },
+            { "authorId": "email:bob@example.com", "body": "Me too.", "byAgent": false, "attachments": [{ "name": "log.txt" }] } ] })
+    );
+    // Nothing known: a new ticket.
+    let unrelated = mail(
+        "carol@example.com",
+        "Re: VPN",
+        Some("c1@example.com"),
+        Some("unknown@elsewhere"),
+        "VPN is down.",
+        None,
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &unrelated).await;
+    assert_eq!(status, 200, "{body}");
+    let vpn = body["ticketId"].as_str().unwrap().to_owned();
+    assert_ne!(vpn, ticket);
+    assert_eq!(
+        app.ok(
+            &admin,
+            "query($id: ID!) { ticket(id: $id) { subject requesterId } }",
+            json!({ "id": vpn })
+        )
+        .await["ticket"],
+        json!({ "subject": "VPN", "requesterId": "email:carol@example.com" })
+    );
+
+    // Merged: a reply lands on the ticket it was merged into. Closed: a reply opens a new one.
+    app.ok(
+        &admin,
+        "mutation($a: ID!, $b: ID!) { mergeTicket(input: { ticketId: $a, intoTicketId: $b }) { id } }",
+        json!({ "a": vpn, "b": ticket }),
+    )
+    .await;
+    let to_merged = mail(
+        "carol@example.com",
+        "Re: VPN",
+        Some("c2@example.com"),
+        Some("c1@example.com"),
+        "Any news?",
+        None,
+    );
+    let (_, body) = app.inbound(&tenant, &secret, None, &to_merged).await;
+    assert_eq!(body["ticketId"], json!(ticket), "{body}");
+    let status_change = "mutation($t: ID!, $s: TicketStatus!) { changeTicketStatus(input: { ticketId: $t, status: $s }) { status } }";
+    app.ok(
+        &admin,
+        status_change,
+        json!({ "t": ticket, "s": "RESOLVED" }),
+    )
+    .await;
+    app.ok(&admin, status_change, json!({ "t": ticket, "s": "CLOSED" }))
+        .await;
+    let to_closed = mail(
+        "ada@example.com",
+        "Re: Printer jammed",
+        Some("a3@example.com"),
+        Some("a2@example.com"),
+        "It jammed again.",
+        None,
+    );
+    let (_, body) = app.inbound(&tenant, &secret, None, &to_closed).await;
+    let reopened = body["ticketId"].as_str().unwrap().to_owned();
+    assert!(reopened != ticket && reopened != vpn, "{body}");
+    assert_eq!(body["replyId"], Value::Null);
+    assert_eq!(tickets_of(admin.clone()).await, 3);
+
+    // Rotation: with an overlap both secrets verify; without one only the new one does.
+    let data = app.ok(&admin, rotate, json!({ "s": 3600 })).await;
+    let second = data["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(data["rotateInboundMailSecret"]["previousValidUntil"].is_string());
+    let m = |id: &str| mail("dan@example.com", "Hi", Some(id), None, "Hello", None);
+    assert_eq!(
+        app.inbound(&tenant, &secret, None, &m("d1@example.com"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.inbound(&tenant, &second, None, &m("d2@example.com"))
+            .await
+            .0,
+        200
+    );
+    let settings = "{ inboundMailSettings { configured path currentSince previousValidUntil } }";
+    let data = app.ok(&admin, settings, json!({})).await;
+    assert_eq!(data["inboundMailSettings"]["configured"], true);
+    assert!(data["inboundMailSettings"]["previousValidUntil"].is_string());
+    let data = app.ok(&admin, rotate, json!({ "s": 0 })).await;
+    let third = data["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for old in [&secret, &second] {
+        let (status, body) = app.inbound(&tenant, old, None, &m("d3@example.com")).await;
+        assert_eq!(
+            (status, error_of(&body).1.as_str()),
+            (401, "MAIL_SIGNATURE_INVALID")
+        );
+    }
+    assert_eq!(
+        app.inbound(&tenant, &third, None, &m("d3@example.com"))
+            .await
+            .0,
+        200
+    );
+    let data = app.ok(&admin, settings, json!({})).await;
+    assert_eq!(
+        data["inboundMailSettings"]["previousValidUntil"],
+        Value::Null
+    );
 }

@@ -304,43 +304,31 @@ impl Ops {
         caller: &Claims,
         new: NewTicket,
     ) -> ApiResult<TicketDoc> {
-        let now = Utc::now();
-        let ticket = TicketDoc {
-            id: erp_kit::db::new_id(),
-            tenant_id: tenant.as_str().to_owned(),
-            rev: 0,
-            subject: new.subject,
-            description: new.description,
-            channel: new.channel,
-            priority: new.priority,
-            status: TicketStatus::New,
-            requester_id: caller.sub.clone(),
-            requester_name: caller.name.clone(),
-            asset_id: new.asset_id,
-            client_id: new.client_id,
-            merged_into: None,
-            clocks: TicketClocks::start(now),
-            next_breach_at: None,
-            created_at: now,
-            category: new.category,
-            queue_id: None,
-            team_id: None,
-            assignee_id: None,
-            split_from: None,
-            split_into: Vec::new(),
-        };
-        let mut ticket = ticket;
+        let ticket = new_ticket_doc(tenant, &caller.sub, &caller.name, new, Vec::new());
+        self.open_ticket(tenant, &caller.sub, ticket, Vec::new())
+            .await
+    }
+
+    /// Schedules, routes and commits a new ticket (with `extra` writes in the same commit),
+    /// then wakes the relay and the timer and tells the live queue.
+    pub(super) async fn open_ticket(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        mut ticket: TicketDoc,
+        extra: Vec<Write>,
+    ) -> ApiResult<TicketDoc> {
         let policy = self.policy_of(tenant, ticket.priority).await?;
         schedule(&mut ticket, policy.as_ref());
-        let event = ticket_event(tenant, events::TICKET_CREATED, &ticket, &caller.sub)?;
-        self.commit_new_ticket(tenant, &caller.sub, &mut ticket, event)
+        let event = ticket_event(tenant, events::TICKET_CREATED, &ticket, actor)?;
+        self.commit_new_ticket(tenant, actor, &mut ticket, event, &extra)
             .await?;
         self.wake();
         self.breach_timer.notify_one();
-        self.publish_to_queue(tenant, events::TICKET_CREATED, &ticket, &caller.sub)
+        self.publish_to_queue(tenant, events::TICKET_CREATED, &ticket, actor)
             .await;
         if ticket.assignee_id.is_some() {
-            self.publish_to_queue(tenant, events::TICKET_ASSIGNED, &ticket, &caller.sub)
+            self.publish_to_queue(tenant, events::TICKET_ASSIGNED, &ticket, actor)
                 .await;
         }
         Ok(ticket)
@@ -402,6 +390,7 @@ impl Ops {
                 body: body.clone(),
                 by_agent,
                 at: now,
+                attachments: Vec::new(),
             };
             let event = ticket_event(tenant, events::TICKET_REPLIED, &next, &caller.sub)?;
             let writes = [
@@ -558,6 +547,7 @@ impl Ops {
                 created_at: now,
                 split_from: Some(ticket.id.clone()),
                 split_into: Vec::new(),
+                attachments: Vec::new(),
                 ..ticket.clone()
             };
             let policy = self.policy_of(tenant, split.priority).await?;
@@ -713,4 +703,40 @@ pub(super) fn ticket_event(
             merged_into: ticket.merged_into.as_deref(),
         },
     )
+}
+
+/// A new ticket of `requester`, its three clocks started now (not scheduled nor routed yet).
+pub(super) fn new_ticket_doc(
+    tenant: &TenantId,
+    requester_id: &str,
+    requester_name: &str,
+    new: NewTicket,
+    attachments: Vec<crate::store::AttachmentRef>,
+) -> TicketDoc {
+    let now = Utc::now();
+    TicketDoc {
+        id: erp_kit::db::new_id(),
+        tenant_id: tenant.as_str().to_owned(),
+        rev: 0,
+        subject: new.subject,
+        description: new.description,
+        channel: new.channel,
+        priority: new.priority,
+        status: TicketStatus::New,
+        requester_id: requester_id.to_owned(),
+        requester_name: requester_name.to_owned(),
+        asset_id: new.asset_id,
+        client_id: new.client_id,
+        merged_into: None,
+        clocks: TicketClocks::start(now),
+        next_breach_at: None,
+        created_at: now,
+        category: new.category,
+        queue_id: None,
+        team_id: None,
+        assignee_id: None,
+        split_from: None,
+        split_into: Vec::new(),
+        attachments,
+    }
 }

@@ -236,6 +236,7 @@ impl Ops {
                                 body,
                                 by_agent: true,
                                 at: now,
+                                attachments: Vec::new(),
                             },
                         )?);
                         events::TICKET_REPLIED

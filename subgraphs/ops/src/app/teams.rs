@@ -347,6 +347,7 @@ impl Ops {
         actor: &str,
         ticket: &mut TicketDoc,
         created: EventEnvelope,
+        extra: &[Write],
     ) -> ApiResult<()> {
         let template = ticket.clone();
         for attempt in 0..ROUTING_ATTEMPTS {
@@ -373,6 +374,7 @@ impl Ops {
             }
             let mut writes = vec![Write::insert(Kind::Tickets, &*ticket)?];
             writes.extend(team_write);
+            writes.extend_from_slice(extra);
             match self.store.commit(tenant, &writes, &events).await {
                 Ok(commit) => match outcome(commit) {
                     Outcome::Done => return Ok(()),

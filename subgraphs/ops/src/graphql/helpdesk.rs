@@ -223,6 +223,30 @@ pub struct TicketSla {
     pub resolution: SlaTarget,
 }
 
+/// A file attached to a ticket or a reply (an e-mail's attachment).
+#[derive(SimpleObject)]
+pub struct TicketAttachment {
+    /// Its file name, as the message gave it.
+    pub name: String,
+    /// Its media type, as the message declared it.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// The SHA-256 of its bytes, hex: its key in object storage.
+    pub sha256: String,
+}
+
+impl From<&crate::store::AttachmentRef> for TicketAttachment {
+    fn from(attachment: &crate::store::AttachmentRef) -> Self {
+        Self {
+            name: attachment.name.clone(),
+            content_type: attachment.content_type.clone(),
+            size: i64::try_from(attachment.size).unwrap_or(i64::MAX),
+            sha256: attachment.sha256.clone(),
+        }
+    }
+}
+
 /// A helpdesk ticket.
 pub struct Ticket(pub TicketDoc);
 
@@ -292,6 +316,14 @@ impl Ticket {
     /// The tickets split from it, oldest first.
     async fn split_into_ids(&self) -> Vec<ID> {
         self.0.split_into.iter().cloned().map(ID).collect()
+    }
+    /// The files its opening message carried (an e-mail's attachments).
+    async fn attachments(&self) -> Vec<TicketAttachment> {
+        self.0
+            .attachments
+            .iter()
+            .map(TicketAttachment::from)
+            .collect()
     }
     /// When it was opened.
     async fn created_at(&self) -> DateTime {
@@ -398,6 +430,14 @@ impl TicketReply {
     /// When.
     async fn at(&self) -> DateTime {
         DateTime::from(self.0.at)
+    }
+    /// The files it carried (an e-mail's attachments).
+    async fn attachments(&self) -> Vec<TicketAttachment> {
+        self.0
+            .attachments
+            .iter()
+            .map(TicketAttachment::from)
+            .collect()
     }
 }
 

@@ -74,10 +74,17 @@ pub enum Kind {
     /// Unique keys (an asset tag per tenant): a document whose `_id` is the key, inserted in
     /// the same commit as the document that holds it.
     Keys,
+    /// One inbound e-mail settings document per tenant (its sealed webhook secrets).
+    MailSettings,
+    /// The index of inbound messages by Message-ID (what threads a reply, and what makes a
+    /// provider's retry of the same message a no-op).
+    MailThreads,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 24] = [
+        Kind::MailSettings,
+        Kind::MailThreads,
         Kind::Teams,
         Kind::Queues,
         Kind::Inbox,
@@ -126,6 +133,8 @@ impl Kind {
             Kind::Queues => "ops_helpdesk_queues",
             Kind::Inbox => "ops_inbox",
             Kind::DeadLetters => "ops_dead_letters",
+            Kind::MailSettings => "ops_mail_settings",
+            Kind::MailThreads => "ops_mail_threads",
         }
     }
 
@@ -145,7 +154,7 @@ impl Kind {
             Kind::TicketReplies | Kind::TicketNotes => &["ticket_id"],
             Kind::TicketMacros => &["deleted_at"],
             Kind::SlaPolicies => &[],
-            Kind::Keys => &[],
+            Kind::Keys | Kind::MailSettings | Kind::MailThreads => &[],
             Kind::Rfqs => &["status", "requisition_id"],
             Kind::ProcurementSettings => &[],
         }
