@@ -102,6 +102,7 @@ pub struct RotatedInboundMailSecret {
     pub secret: String,
     /// The path the provider POSTs raw messages to, under the operations service's URL.
     pub path: String,
+    /// When it was generated.
     pub created_at: DateTime,
     /// Until when the previous secret still verifies (none: it stopped at once).
     pub previous_valid_until: Option<DateTime>,
