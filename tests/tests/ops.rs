@@ -4635,7 +4635,9 @@ async fn inbound_mail_opens_and_threads_tickets_from_signed_raw_messages(store: 
                 .len()
         }
     };
-    let refusals: Vec<(u16, &str, (Option<i64>, String, Vec<u8>))> = vec![
+    // (status, reason, (signed at, secret, body)).
+    type Call = (Option<i64>, String, Vec<u8>);
+    let refusals: Vec<(u16, &str, Call)> = vec![
         (
             401,
             "MAIL_SIGNATURE_INVALID",
