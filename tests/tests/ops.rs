@@ -76,6 +76,10 @@ on_both_stores!(
     concurrent_tickets_never_take_the_same_turn,
     a_leavers_assets_fall_due_and_tickets_return_to_their_queue,
     the_live_queue_shows_an_agent_only_their_teams_tickets,
+    ticket_counts_are_exact_by_status_under_the_row_rule,
+    helpdesk_macros_are_changed_and_deleted_on_the_record,
+    a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then,
+    inbound_mail_opens_and_threads_tickets_from_signed_raw_messages,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -3878,5 +3882,1054 @@ async fn the_live_queue_shows_an_agent_only_their_teams_tickets(store: Store) {
         message["payload"]["data"]["ticketQueue"],
         json!({ "change": "ASSIGNED", "ticketId": hidden["id"], "ticket": { "subject": "Keyboard" } }),
         "{message}"
+    );
+}
+
+/// `ticketCounts` is counted by the store (an aggregation), by status in lifecycle order:
+/// exact for every status, and under the row rule (a helpdesk admin counts every ticket, an
+/// agent the unrouted ones and their teams', an agent of no team the unrouted ones only,
+/// another tenant nothing); a ticket moved to another team's queue moves between the counts.
+async fn ticket_counts_are_exact_by_status_under_the_row_rule(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let a1 = issuer.token(&tenant, "usr_a1", AGENT);
+    let a2 = issuer.token(&tenant, "usr_a2", AGENT);
+    let loner = issuer.token(&tenant, "usr_loner", AGENT);
+    let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
+    let stranger = issuer.token(&tenant_other(), "usr_admin", ALL);
+    let counts = "{ ticketCounts { status count } }";
+    assert_eq!(
+        app.ok(&admin, counts, json!({})).await,
+        json!({ "ticketCounts": [] })
+    );
+
+    let hardware = team(&app, &admin, "Hardware", json!([{ "userId": "usr_a1" }])).await;
+    let billing = team(&app, &admin, "Billing", json!([{ "userId": "usr_a2" }])).await;
+    queue(
+        &app,
+        &admin,
+        json!({ "name": "Hardware", "teamId": hardware,
+                "conditions": { "categories": ["hardware"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    let billing_queue = queue(
+        &app,
+        &admin,
+        json!({ "name": "Billing", "teamId": billing, "position": 1,
+                "conditions": { "categories": ["billing"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+
+    let mut hardware_tickets = Vec::new();
+    for n in 0..20 {
+        let ticket = open_ticket(&app, &customer, &format!("Laptop {n}"), Some("hardware")).await;
+        hardware_tickets.push(ticket["id"].as_str().unwrap().to_owned());
+    }
+    let mut billing_tickets = Vec::new();
+    for n in 0..12 {
+        let ticket = open_ticket(&app, &customer, &format!("Invoice {n}"), Some("billing")).await;
+        billing_tickets.push(ticket["id"].as_str().unwrap().to_owned());
+    }
+    let mut unrouted = Vec::new();
+    for n in 0..7 {
+        let ticket = open_ticket(&app, &customer, &format!("Question {n}"), None).await;
+        unrouted.push(ticket["id"].as_str().unwrap().to_owned());
+    }
+    let status = "mutation($t: ID!, $s: TicketStatus!) { changeTicketStatus(input: { ticketId: $t, status: $s }) { status } }";
+    let set = |token: &str, ticket: &str, to: &str| {
+        let (token, ticket, to) = (token.to_owned(), ticket.to_owned(), to.to_owned());
+        let app = &app;
+        async move {
+            app.ok(&token, status, json!({ "t": ticket, "s": to }))
+                .await;
+        }
+    };
+    // Hardware: 5 open, 3 pending, 2 closed (through resolved), 10 new.
+    for ticket in &hardware_tickets[0..5] {
+        set(&a1, ticket, "OPEN").await;
+    }
+    for ticket in &hardware_tickets[5..8] {
+        set(&a1, ticket, "PENDING").await;
+    }
+    for ticket in &hardware_tickets[8..10] {
+        set(&a1, ticket, "RESOLVED").await;
+        set(&a1, ticket, "CLOSED").await;
+    }
+    // Billing: 4 resolved, 8 new.
+    for ticket in &billing_tickets[0..4] {
+        set(&a2, ticket, "RESOLVED").await;
+    }
+    // Unrouted: one merged into another, 6 new.
+    app.ok(
+        &admin,
+        "mutation($a: ID!, $b: ID!) { mergeTicket(input: { ticketId: $a, intoTicketId: $b }) { id } }",
+        json!({ "a": unrouted[0], "b": unrouted[1] }),
+    )
+    .await;
+
+    let expect = |pairs: &[(&str, i64)]| {
+        json!({ "ticketCounts": pairs
+            .iter()
+            .map(|(status, count)| json!({ "status": status, "count": count }))
+            .collect::<Vec<_>>() })
+    };
+    assert_eq!(
+        app.ok(&admin, counts, json!({})).await,
+        expect(&[
+            ("NEW", 24),
+            ("OPEN", 5),
+            ("PENDING", 3),
+            ("RESOLVED", 4),
+            ("CLOSED", 2),
+            ("MERGED", 1)
+        ])
+    );
+    assert_eq!(
+        app.ok(&a1, counts, json!({})).await,
+        expect(&[
+            ("NEW", 16),
+            ("OPEN", 5),
+            ("PENDING", 3),
+            ("CLOSED", 2),
+            ("MERGED", 1)
+        ])
+    );
+    assert_eq!(
+        app.ok(&a2, counts, json!({})).await,
+        expect(&[("NEW", 14), ("RESOLVED", 4), ("MERGED", 1)])
+    );
+    assert_eq!(
+        app.ok(&loner, counts, json!({})).await,
+        expect(&[("NEW", 6), ("MERGED", 1)])
+    );
+    assert_eq!(
+        app.ok(&stranger, counts, json!({})).await,
+        json!({ "ticketCounts": [] })
+    );
+    // The counts agree with the lists the same viewer reads.
+    let listed = app
+        .ok(
+            &a2,
+            "{ tickets(first: 100, status: NEW) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(listed["tickets"]["nodes"].as_array().unwrap().len(), 14);
+
+    // An open hardware ticket moved to the billing queue moves from a1's counts to a2's.
+    app.ok(
+        &admin,
+        "mutation($i: AssignTicketInput!) { assignTicket(input: $i) { teamId } }",
+        json!({ "i": { "ticketId": hardware_tickets[0], "queueId": billing_queue } }),
+    )
+    .await;
+    assert_eq!(
+        app.ok(&a1, counts, json!({})).await,
+        expect(&[
+            ("NEW", 16),
+            ("OPEN", 4),
+            ("PENDING", 3),
+            ("CLOSED", 2),
+            ("MERGED", 1)
+        ])
+    );
+    assert_eq!(
+        app.ok(&a2, counts, json!({})).await,
+        expect(&[("NEW", 14), ("OPEN", 1), ("RESOLVED", 4), ("MERGED", 1)])
+    );
+}
+
+/// Macros are changed and deleted by a helpdesk admin only (as they are defined), each change
+/// recorded (who and when on the macro; a `ticket_macro.*` event with the actor in the same
+/// commit); a refused change writes nothing; a deleted macro is no longer listed, read,
+/// applied or changed; another tenant reaches none of it.
+async fn helpdesk_macros_are_changed_and_deleted_on_the_record(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "admin", ALL);
+    let agent = issuer.token(&tenant, "agent", &["helpdesk:read", "helpdesk:write"]);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:read", "helpdesk:submit"]);
+    let stranger = issuer.token(&tenant_other(), "admin", ALL);
+    const MACRO: &str =
+        "id name createdById updatedById updatedAt actions { type status template }";
+    let define = format!(
+        "mutation($input: DefineTicketMacroInput!) {{ defineTicketMacro(input: $input) {{ {MACRO} }} }}"
+    );
+    let update = format!(
+        "mutation($input: UpdateTicketMacroInput!) {{ updateTicketMacro(input: $input) {{ {MACRO} }} }}"
+    );
+    let delete = "mutation($id: ID!) { deleteTicketMacro(input: { macroId: $id }) }";
+    let read = format!("query($id: ID!) {{ ticketMacro(id: $id) {{ {MACRO} }} }}");
+
+    let data = app
+        .ok(
+            &admin,
+            &define,
+            json!({ "input": { "name": "Wait", "actions": [{ "type": "SET_STATUS", "status": "PENDING" }] } }),
+        )
+        .await;
+    let id = data["defineTicketMacro"]["id"].as_str().unwrap().to_owned();
+    let as_defined = json!({ "id": id, "name": "Wait", "createdById": "admin", "updatedById": null,
+        "updatedAt": null, "actions": [{ "type": "SET_STATUS", "status": "PENDING", "template": null }] });
+    assert_eq!(data["defineTicketMacro"], as_defined);
+
+    // Refused: an agent (the admin scope only), bad actions, nothing to change, an unknown or
+    // another tenant's macro. The macro is as defined afterwards.
+    let (_, body) = app
+        .graphql(
+            &agent,
+            &update,
+            json!({ "input": { "macroId": id, "name": "Mine" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let (_, body) = app.graphql(&agent, delete, json!({ "id": id })).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(
+        &admin,
+        &update,
+        json!({ "input": { "macroId": id, "actions": [{ "type": "ADD_NOTE", "template": "{{requester.email}}" }] } }),
+        "BAD_USER_INPUT",
+        Some("UNKNOWN_PLACEHOLDER"),
+    )
+    .await;
+    for bad in [
+        json!({ "macroId": id }),
+        json!({ "macroId": id, "name": "  " }),
+        json!({ "macroId": id, "actions": [] }),
+        json!({ "macroId": id, "actions": [{ "type": "SET_STATUS", "status": "MERGED" }] }),
+    ] {
+        app.refused(
+            &admin,
+            &update,
+            json!({ "input": bad }),
+            "BAD_USER_INPUT",
+            None,
+        )
+        .await;
+    }
+    app.refused(
+        &admin,
+        &update,
+        json!({ "input": { "macroId": "no-such-macro", "name": "X" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &stranger,
+        &update,
+        json!({ "input": { "macroId": id, "name": "Theirs" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(&stranger, delete, json!({ "id": id }), "NOT_FOUND", None)
+        .await;
+    assert_eq!(
+        app.ok(&admin, &read, json!({ "id": id })).await["ticketMacro"],
+        as_defined,
+        "nothing refused was written"
+    );
+
+    // The name alone, then the actions alone: the rest stays; who and when are recorded.
+    let data = app
+        .ok(
+            &admin,
+            &update,
+            json!({ "input": { "macroId": id, "name": "Note it" } }),
+        )
+        .await;
+    assert_eq!(data["updateTicketMacro"]["name"], "Note it");
+    assert_eq!(data["updateTicketMacro"]["updatedById"], "admin");
+    assert!(data["updateTicketMacro"]["updatedAt"].is_string());
+    assert_eq!(data["updateTicketMacro"]["actions"], as_defined["actions"]);
+    let data = app
+        .ok(
+            &admin,
+            &update,
+            json!({ "input": { "macroId": id, "actions": [{ "type": "ADD_NOTE", "template": "Seen {{ticket.subject}}" }] } }),
+        )
+        .await;
+    assert_eq!(
+        data["updateTicketMacro"]["actions"],
+        json!([{ "type": "ADD_NOTE", "status": null, "template": "Seen {{ticket.subject}}" }])
+    );
+    assert_eq!(data["updateTicketMacro"]["name"], "Note it");
+
+    // Applying uses the macro as changed.
+    let ticket = app
+        .ok(
+            &customer,
+            "mutation { createTicket(input: { subject: \"VPN\", description: \"down\" }) { id } }",
+            json!({}),
+        )
+        .await["createTicket"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let apply =
+        "mutation($m: ID!, $t: ID!) { applyTicketMacro(input: { macroId: $m, ticketId: $t }) {
+        changes ticket { status notes { nodes { body } } } } }";
+    let data = app.ok(&agent, apply, json!({ "m": id, "t": ticket })).await;
+    assert_eq!(
+        data["applyTicketMacro"],
+        json!({ "changes": ["NOTED"], "ticket": { "status": "NEW", "notes": { "nodes": [{ "body": "Seen VPN" }] } } })
+    );
+
+    // Deleted: true once, then NOT_FOUND everywhere; no longer listed or read.
+    assert_eq!(
+        app.ok(&admin, delete, json!({ "id": id })).await,
+        json!({ "deleteTicketMacro": true })
+    );
+    app.refused(&admin, delete, json!({ "id": id }), "NOT_FOUND", None)
+        .await;
+    app.refused(
+        &admin,
+        &update,
+        json!({ "input": { "macroId": id, "name": "Back" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &agent,
+        apply,
+        json!({ "m": id, "t": ticket }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    assert_eq!(
+        app.ok(
+            &agent,
+            "query($id: ID!) { ticketMacro(id: $id) { id } ticketMacros { nodes { id } } }",
+            json!({ "id": id })
+        )
+        .await,
+        json!({ "ticketMacro": null, "ticketMacros": { "nodes": [] } })
+    );
+
+    // The record: one event per change, the actor and the macro as each change left it.
+    let events: Vec<(String, String, Value, Value)> = ticket_events(&app, &id)
+        .await
+        .into_iter()
+        .map(|(kind, actor, payload)| {
+            (kind, actor, payload["rev"].clone(), payload["name"].clone())
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "ticket_macro.defined".into(),
+                "admin".into(),
+                json!(0),
+                json!("Wait")
+            ),
+            (
+                "ticket_macro.updated".into(),
+                "admin".into(),
+                json!(1),
+                json!("Note it")
+            ),
+            (
+                "ticket_macro.updated".into(),
+                "admin".into(),
+                json!(2),
+                json!("Note it")
+            ),
+            (
+                "ticket_macro.deleted".into(),
+                "admin".into(),
+                json!(3),
+                json!("Note it")
+            ),
+        ]
+    );
+}
+
+/// Splitting: the replies named move to a new ticket linked both ways, with the requester,
+/// priority and team of the original and SLA clocks that start at the split; `ticket.split`
+/// on the original and `ticket.created` on the new one, both by the agent, in the same
+/// commit. Bad selections, a customer, another tenant, a closed or merged ticket: refused,
+/// nothing moved.
+async fn a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let agent = issuer.token(&tenant, "agent", ALL);
+    let customer = issuer.token(&tenant, "customer", &["helpdesk:read", "helpdesk:submit"]);
+    let stranger = issuer.token(&tenant_other(), "agent", ALL);
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    app.ok(
+        &agent,
+        "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }",
+        json!({ "input": { "priority": "HIGH", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": 30, "updateMinutes": 60, "resolutionMinutes": 240 } }),
+    )
+    .await;
+    let create = "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }";
+    let new_ticket = |subject: &str| json!({ "input": { "subject": subject, "description": "Since 9:00", "priority": "HIGH", "category": "it" } });
+    let ticket = app.ok(&customer, create, new_ticket("VPN down")).await["createTicket"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let elsewhere = app.ok(&customer, create, new_ticket("Mail")).await["createTicket"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = "mutation($id: ID!, $body: String!) { replyToTicket(input: { ticketId: $id, body: $body }) { reply { id } } }";
+    let mut replies = Vec::new();
+    for (token, body) in [
+        (&customer, "Still down"),
+        (&agent, "Looking"),
+        (&customer, "Also the printer is offline"),
+        (&customer, "It says paper jam"),
+    ] {
+        let data = app
+            .ok(token, reply, json!({ "id": ticket, "body": body }))
+            .await;
+        replies.push(
+            data["replyToTicket"]["reply"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let other_reply = app
+        .ok(
+            &customer,
+            reply,
+            json!({ "id": elsewhere, "body": "Mail too" }),
+        )
+        .await["replyToTicket"]["reply"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    const SPLIT_TICKET: &str = "id subject description status priority category requesterId
+        splitFromId splitIntoIds createdAt replies { nodes { id body } }
+        sla { firstResponse { dueAt metAt state } resolution { dueAt state } }";
+    let split = format!(
+        "mutation($i: SplitTicketInput!) {{ splitTicket(input: $i) {{
+            ticket {{ {SPLIT_TICKET} }} splitTicket {{ {SPLIT_TICKET} }} }} }}"
+    );
+    let input = |ids: Vec<&String>, subject: &str| json!({ "i": { "ticketId": ticket, "replyIds": ids, "subject": subject } });
+    // Refused, nothing moved.
+    let (_, body) = app
+        .graphql(&customer, &split, input(vec![&replies[2]], "Printer"))
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    for bad in [
+        input(vec![], "Printer"),
+        input(vec![&replies[2], &replies[2]], "Printer"),
+        input(vec![&replies[2], &other_reply], "Printer"),
+        input(vec![&replies[2]], "   "),
+    ] {
+        app.refused(&agent, &split, bad, "BAD_USER_INPUT", None)
+            .await;
+    }
+    app.refused(
+        &agent,
+        &split,
+        json!({ "i": { "ticketId": "no-such-ticket", "replyIds": [replies[2]], "subject": "Printer" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    app.refused(
+        &stranger,
+        &split,
+        input(vec![&replies[2]], "Printer"),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    let replies_of =
+        "query($id: ID!) { ticket(id: $id) { splitIntoIds replies { nodes { id } } } }";
+    assert_eq!(
+        app.ok(&agent, replies_of, json!({ "id": ticket })).await["ticket"],
+        json!({ "splitIntoIds": [], "replies": { "nodes": replies.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() } })
+    );
+    assert_eq!(
+        ticket_events(&app, &ticket)
+            .await
+            .iter()
+            .filter(|(kind, _, _)| kind == "ticket.split")
+            .count(),
+        0
+    );
+
+    // The split: the last two replies (named out of order) move, in their order.
+    let data = app
+        .ok(
+            &agent,
+            &split,
+            input(vec![&replies[3], &replies[2]], "Printer offline"),
+        )
+        .await;
+    let original = &data["splitTicket"]["ticket"];
+    let new = &data["splitTicket"]["splitTicket"];
+    let new_id = new["id"].as_str().unwrap().to_owned();
+    assert_eq!(original["id"], json!(ticket));
+    assert_eq!(original["splitIntoIds"], json!([new_id]));
+    assert_eq!(
+        original["replies"]["nodes"],
+        json!([{ "id": replies[0], "body": "Still down" }, { "id": replies[1], "body": "Looking" }])
+    );
+    assert_eq!(original["sla"]["firstResponse"]["state"], "MET");
+    let created = new["createdAt"].clone();
+    assert_eq!(
+        json!({ "subject": new["subject"], "description": new["description"], "status": new["status"],
+                "priority": new["priority"], "category": new["category"], "requesterId": new["requesterId"],
+                "splitFromId": new["splitFromId"], "splitIntoIds": new["splitIntoIds"], "replies": new["replies"] }),
+        json!({ "subject": "Printer offline", "description": "Also the printer is offline", "status": "NEW",
+                "priority": "HIGH", "category": "it", "requesterId": "customer",
+                "splitFromId": ticket, "splitIntoIds": [],
+                "replies": { "nodes": [
+                    { "id": replies[2], "body": "Also the printer is offline" },
+                    { "id": replies[3], "body": "It says paper jam" } ] } })
+    );
+    // Its SLA starts at the split: nothing met, due from its own creation.
+    assert_eq!(
+        new["sla"],
+        json!({ "firstResponse": { "dueAt": plus_minutes(&created, 30), "metAt": null, "state": "RUNNING" },
+                "resolution": { "dueAt": plus_minutes(&created, 240), "state": "RUNNING" } })
+    );
+    assert!(created.as_str().unwrap() > original["createdAt"].as_str().unwrap());
+    // Both audited, by the agent, in the commit that split.
+    let split_events = ticket_events(&app, &ticket).await;
+    let last = split_events.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.as_str(), &last.2),
+        (
+            "ticket.split",
+            "agent",
+            &json!({ "ticket_id": ticket, "split_ticket_id": new_id, "reply_ids": [replies[2], replies[3]] })
+        )
+    );
+    let new_events = ticket_events(&app, &new_id).await;
+    assert_eq!(new_events.len(), 1);
+    assert_eq!(
+        (new_events[0].0.as_str(), new_events[0].1.as_str()),
+        ("ticket.created", "agent")
+    );
+    // The requester works the new ticket as their own.
+    app.ok(&customer, reply, json!({ "id": new_id, "body": "Thanks" }))
+        .await;
+    // A moved reply is no longer the original's to split again.
+    app.refused(
+        &agent,
+        &split,
+        input(vec![&replies[2]], "Again"),
+        "BAD_USER_INPUT",
+        None,
+    )
+    .await;
+
+    // Not from a merged or a closed ticket.
+    app.ok(
+        &agent,
+        "mutation($a: ID!, $b: ID!) { mergeTicket(input: { ticketId: $a, intoTicketId: $b }) { id } }",
+        json!({ "a": new_id, "b": ticket }),
+    )
+    .await;
+    let new_reply = app.ok(&agent, replies_of, json!({ "id": new_id })).await["ticket"]["replies"]
+        ["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.refused(
+        &agent,
+        &split,
+        json!({ "i": { "ticketId": new_id, "replyIds": [new_reply], "subject": "Again" } }),
+        "CONFLICT",
+        Some("TICKET_MERGED"),
+    )
+    .await;
+    let status = "mutation($t: ID!, $s: TicketStatus!) { changeTicketStatus(input: { ticketId: $t, status: $s }) { status } }";
+    app.ok(&agent, status, json!({ "t": ticket, "s": "RESOLVED" }))
+        .await;
+    app.ok(&agent, status, json!({ "t": ticket, "s": "CLOSED" }))
+        .await;
+    app.refused(
+        &agent,
+        &split,
+        input(vec![&replies[0]], "Again"),
+        "CONFLICT",
+        Some("TICKET_STATE"),
+    )
+    .await;
+}
+
+/// A raw RFC 5322 message: plain text, or (with `attachment`) multipart/mixed with a
+/// multipart/alternative text + HTML body and a base64 attachment.
+fn mail(
+    from: &str,
+    subject: &str,
+    message_id: Option<&str>,
+    in_reply_to: Option<&str>,
+    text: &str,
+    attachment: Option<(&str, &str, &[u8])>,
+) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut headers = format!(
+        "From: {from}\r\nTo: help@acme.test\r\nSubject: {subject}\r\nDate: Mon, 7 Dec 2026 08:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    );
+    if let Some(id) = message_id {
+        headers.push_str(&format!("Message-ID: <{id}>\r\n"));
+    }
+    if let Some(id) = in_reply_to {
+        headers.push_str(&format!(
+            "In-Reply-To: <{id}>\r\nReferences: <older@example.com> <{id}>\r\n"
+        ));
+    }
+    let Some((name, content_type, bytes)) = attachment else {
+        return format!("{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n")
+            .into_bytes();
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!(
+        "{headers}Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n\
+--inner\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\
+--inner\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>{text}</p>\r\n\
+--inner--\r\n\
+--outer\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n\
+--outer--\r\n"
+    )
+    .into_bytes()
+}
+
+impl OpsApp {
+    /// POSTs a raw message to a tenant's inbound URL, signed with `secret` at `at` (Unix
+    /// seconds; now when None). Returns the status and the JSON answer.
+    async fn inbound(
+        &self,
+        tenant: &str,
+        secret: &str,
+        at: Option<i64>,
+        raw: &[u8],
+    ) -> (u16, Value) {
+        let at = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let signature = erp_kit::webhook::sign(secret.as_bytes(), at, raw);
+        let response = self
+            .http
+            .post(format!(
+                "http://{}/ops/helpdesk/inbound-mail/{tenant}",
+                self.addr
+            ))
+            .header("content-type", "message/rfc822")
+            .header("x-erp-webhook-timestamp", at.to_string())
+            .header("x-erp-webhook-signature", signature)
+            .body(raw.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn error_of(body: &Value) -> (String, String) {
+    (
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["errors"][0]["extensions"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// Inbound e-mail: a tenant's secret (admin only, answered once, rotated with an overlap)
+/// signs the provider's calls; a message opens a ticket (its attachment stored by hash), a
+/// reply threads by In-Reply-To or by the `[#id]` token in the subject, a retry of the same
+/// message is a duplicate that writes nothing, a reply to a merged ticket lands on the one it
+/// was merged into and one to a closed ticket opens a new one. Bad signatures, stale calls,
+/// non-messages, refused attachments and over-large bodies are refused with their reasons and
+/// write nothing.
+async fn inbound_mail_opens_and_threads_tickets_from_signed_raw_messages(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let other_tenant = tenant_other();
+    let admin = issuer.token(&tenant, "admin", ALL);
+    let other_admin = issuer.token(&other_tenant, "admin", ALL);
+    let agent = issuer.token(&tenant, "agent", &["helpdesk:read", "helpdesk:write"]);
+    let first = mail(
+        "Ada Lovelace <Ada@Example.com>",
+        "Printer jammed",
+        Some("a1@example.com"),
+        None,
+        "The printer on floor 2 is jammed.",
+        Some(("photo.png", "image/png", b"\x89PNG fake image bytes")),
+    );
+
+    // No secret yet: the tenant's URL answers 404.
+    let (status, body) = app.inbound(&tenant, "whsec_nothing", None, &first).await;
+    assert_eq!(
+        (status, error_of(&body).0.as_str()),
+        (404, "NOT_FOUND"),
+        "{body}"
+    );
+    let rotate = "mutation($s: Int) { rotateInboundMailSecret(input: { overlapSeconds: $s }) {
+        secret path previousValidUntil } }";
+    let (_, body) = app.graphql(&agent, rotate, json!({})).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    app.refused(&admin, rotate, json!({ "s": -1 }), "BAD_USER_INPUT", None)
+        .await;
+    let data = app.ok(&admin, rotate, json!({})).await;
+    let secret = data["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(
+        data["rotateInboundMailSecret"]["path"],
+        json!(format!("/ops/helpdesk/inbound-mail/{tenant}"))
+    );
+    assert_eq!(
+        data["rotateInboundMailSecret"]["previousValidUntil"],
+        Value::Null
+    );
+
+    // Refused calls write nothing.
+    let tickets_of = |token: String| {
+        let app = &app;
+        async move {
+            app.ok(
+                &token,
+                "{ tickets(first: 100) { nodes { id } } }",
+                json!({}),
+            )
+            .await["tickets"]["nodes"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    // (status, reason, (signed at, secret, body)).
+    type Call = (Option<i64>, String, Vec<u8>);
+    let refusals: Vec<(u16, &str, Call)> = vec![
+        (
+            401,
+            "MAIL_SIGNATURE_INVALID",
+            (None, "whsec_wrong".to_owned(), first.clone()),
+        ),
+        (
+            401,
+            "MAIL_TIMESTAMP_STALE",
+            (
+                Some(chrono::Utc::now().timestamp() - 3600),
+                secret.clone(),
+                first.clone(),
+            ),
+        ),
+        (
+            400,
+            "MAIL_MESSAGE_INVALID",
+            (None, secret.clone(), b"just some bytes".to_vec()),
+        ),
+        (
+            400,
+            "MAIL_MESSAGE_INVALID",
+            (
+                None,
+                secret.clone(),
+                mail("ada@example.com", "No id", None, None, "Hello", None),
+            ),
+        ),
+        (
+            400,
+            "MAIL_MESSAGE_INVALID",
+            (
+                None,
+                secret.clone(),
+                mail(
+                    "not an address",
+                    "Who",
+                    Some("w@x.example"),
+                    None,
+                    "Hello",
+                    None,
+                ),
+            ),
+        ),
+        (
+            400,
+            "MAIL_ATTACHMENT_REFUSED",
+            (
+                None,
+                secret.clone(),
+                mail(
+                    "ada@example.com",
+                    "Run this",
+                    Some("evil@example.com"),
+                    None,
+                    "Please run",
+                    Some(("setup.exe", "application/octet-stream", b"MZ....")),
+                ),
+            ),
+        ),
+        (
+            413,
+            "MAIL_TOO_LARGE",
+            (None, secret.clone(), vec![b'a'; 10 * 1024 * 1024 + 1]),
+        ),
+    ];
+    for (status, reason, (at, key, raw)) in refusals {
+        let (got, body) = app.inbound(&tenant, &key, at, &raw).await;
+        assert_eq!(
+            (got, error_of(&body).1.as_str()),
+            (status, reason),
+            "{body}"
+        );
+    }
+    let (status, body) = app.inbound(&tenant, &secret, None, b"").await;
+    assert_eq!(status, 400, "{body}");
+    // A call without its signature headers.
+    let response = app
+        .http
+        .post(format!(
+            "http://{}/ops/helpdesk/inbound-mail/{tenant}",
+            app.addr
+        ))
+        .body(first.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    // The secret speaks for its tenant only.
+    app.ok(&other_admin, rotate, json!({})).await;
+    let (status, body) = app.inbound(&other_tenant, &secret, None, &first).await;
+    assert_eq!(
+        (status, error_of(&body).1.as_str()),
+        (401, "MAIL_SIGNATURE_INVALID")
+    );
+    assert_eq!(
+        tickets_of(admin.clone()).await,
+        0,
+        "nothing refused was written"
+    );
+
+    // The first message opens a ticket; its attachment is stored by hash.
+    let (status, body) = app.inbound(&tenant, &secret, None, &first).await;
+    assert_eq!(status, 200, "{body}");
+    let ticket = body["ticketId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        body,
+        json!({ "ticketId": ticket, "replyId": null, "duplicate": false })
+    );
+    let one = "query($id: ID!) { ticket(id: $id) { subject description channel status requesterId
+        attachments { name contentType size sha256 }
+        replies { nodes { authorId body byAgent attachments { name } } } } }";
+    let png: &[u8] = b"\x89PNG fake image bytes";
+    let sha: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, png)
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(
+        app.ok(&admin, one, json!({ "id": ticket })).await["ticket"],
+        json!({ "subject": "Printer jammed", "description": "The printer on floor 2 is jammed.",
+                "channel": "EMAIL", "status": "NEW", "requesterId": "email:ada@example.com",
+                "attachments": [{ "name": "photo.png", "contentType": "image/png", "size": png.len(), "sha256": sha }],
+                "replies": { "nodes": [] } })
+    );
+    assert_eq!(
+        std::fs::read(app.files.join(&tenant).join(&sha)).unwrap(),
+        png,
+        "the attachment's bytes are in the blob store under its hash"
+    );
+    let created = ticket_events(&app, &ticket).await;
+    assert_eq!(
+        (created[0].0.as_str(), created[0].1.as_str()),
+        ("ticket.created", "email:ada@example.com")
+    );
+    // The provider's retry of the same message: a duplicate, nothing written.
+    let (status, body) = app
+        .inbound(
+            &tenant,
+            &secret,
+            Some(chrono::Utc::now().timestamp() - 5),
+            &first,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "ticketId": ticket, "replyId": null, "duplicate": true })
+        )
+    );
+    assert_eq!(tickets_of(admin.clone()).await, 1);
+
+    // Replies thread by In-Reply-To, then by the subject's token.
+    let reply = mail(
+        "ada@example.com",
+        "Re: Printer jammed",
+        Some("a2@example.com"),
+        Some("a1@example.com"),
+        "Still jammed.",
+        None,
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &reply).await;
+    assert_eq!(
+        (status, &body["ticketId"], body["replyId"].is_string()),
+        (200, &json!(ticket), true),
+        "{body}"
+    );
+    let by_token = mail(
+        "Bob <bob@example.com>",
+        &format!("Re: your ticket [#{ticket}]"),
+        Some("b1@example.com"),
+        None,
+        "Me too.",
+        Some(("log.txt", "text/plain", b"paper jam at tray 2")),
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &by_token).await;
+    assert_eq!((status, &body["ticketId"]), (200, &json!(ticket)), "{body}");
+    assert_eq!(
+        app.ok(&admin, one, json!({ "id": ticket })).await["ticket"]["replies"],
+        json!({ "nodes": [
+            { "authorId": "email:ada@example.com", "body": "Still jammed.", "byAgent": false, "attachments": [] },
+            { "authorId": "email:bob@example.com", "body": "Me too.", "byAgent": false, "attachments": [{ "name": "log.txt" }] } ] })
+    );
+    // Nothing known: a new ticket.
+    let unrelated = mail(
+        "carol@example.com",
+        "Re: VPN",
+        Some("c1@example.com"),
+        Some("unknown@elsewhere"),
+        "VPN is down.",
+        None,
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &unrelated).await;
+    assert_eq!(status, 200, "{body}");
+    let vpn = body["ticketId"].as_str().unwrap().to_owned();
+    assert_ne!(vpn, ticket);
+    assert_eq!(
+        app.ok(
+            &admin,
+            "query($id: ID!) { ticket(id: $id) { subject requesterId } }",
+            json!({ "id": vpn })
+        )
+        .await["ticket"],
+        json!({ "subject": "VPN", "requesterId": "email:carol@example.com" })
+    );
+
+    // Merged: a reply lands on the ticket it was merged into. Closed: a reply opens a new one.
+    app.ok(
+        &admin,
+        "mutation($a: ID!, $b: ID!) { mergeTicket(input: { ticketId: $a, intoTicketId: $b }) { id } }",
+        json!({ "a": vpn, "b": ticket }),
+    )
+    .await;
+    let to_merged = mail(
+        "carol@example.com",
+        "Re: VPN",
+        Some("c2@example.com"),
+        Some("c1@example.com"),
+        "Any news?",
+        None,
+    );
+    let (_, body) = app.inbound(&tenant, &secret, None, &to_merged).await;
+    assert_eq!(body["ticketId"], json!(ticket), "{body}");
+    let status_change = "mutation($t: ID!, $s: TicketStatus!) { changeTicketStatus(input: { ticketId: $t, status: $s }) { status } }";
+    app.ok(
+        &admin,
+        status_change,
+        json!({ "t": ticket, "s": "RESOLVED" }),
+    )
+    .await;
+    app.ok(&admin, status_change, json!({ "t": ticket, "s": "CLOSED" }))
+        .await;
+    let to_closed = mail(
+        "ada@example.com",
+        "Re: Printer jammed",
+        Some("a3@example.com"),
+        Some("a2@example.com"),
+        "It jammed again.",
+        None,
+    );
+    let (_, body) = app.inbound(&tenant, &secret, None, &to_closed).await;
+    let reopened = body["ticketId"].as_str().unwrap().to_owned();
+    assert!(reopened != ticket && reopened != vpn, "{body}");
+    assert_eq!(body["replyId"], Value::Null);
+    assert_eq!(tickets_of(admin.clone()).await, 3);
+
+    // Rotation: with an overlap both secrets verify; without one only the new one does.
+    let data = app.ok(&admin, rotate, json!({ "s": 3600 })).await;
+    let second = data["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(data["rotateInboundMailSecret"]["previousValidUntil"].is_string());
+    let m = |id: &str| mail("dan@example.com", "Hi", Some(id), None, "Hello", None);
+    assert_eq!(
+        app.inbound(&tenant, &secret, None, &m("d1@example.com"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.inbound(&tenant, &second, None, &m("d2@example.com"))
+            .await
+            .0,
+        200
+    );
+    let settings = "{ inboundMailSettings { configured path currentSince previousValidUntil } }";
+    let data = app.ok(&admin, settings, json!({})).await;
+    assert_eq!(data["inboundMailSettings"]["configured"], true);
+    assert!(data["inboundMailSettings"]["previousValidUntil"].is_string());
+    let data = app.ok(&admin, rotate, json!({ "s": 0 })).await;
+    let third = data["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for old in [&secret, &second] {
+        let (status, body) = app.inbound(&tenant, old, None, &m("d3@example.com")).await;
+        assert_eq!(
+            (status, error_of(&body).1.as_str()),
+            (401, "MAIL_SIGNATURE_INVALID")
+        );
+    }
+    assert_eq!(
+        app.inbound(&tenant, &third, None, &m("d3@example.com"))
+            .await
+            .0,
+        200
+    );
+    let data = app.ok(&admin, settings, json!({})).await;
+    assert_eq!(
+        data["inboundMailSettings"]["previousValidUntil"],
+        Value::Null
     );
 }

@@ -36,6 +36,7 @@ pub mod schema;
 pub mod telemetry;
 pub mod tenant;
 pub mod types;
+pub mod webhook;
 
 pub use error::{ApiError, ApiResult, ErrorCode, Reason, RuleViolation};
 pub use tenant::{RequestContext, TenantId};

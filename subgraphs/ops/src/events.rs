@@ -31,11 +31,19 @@ pub const TICKET_CREATED: &str = "ticket.created";
 pub const TICKET_REPLIED: &str = "ticket.replied";
 pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
 pub const TICKET_MERGED: &str = "ticket.merged";
+/// Replies of a ticket moved to a new ticket split from it; payload [`TicketSplit`] (the new
+/// ticket's own `ticket.created` follows in the same commit).
+pub const TICKET_SPLIT: &str = "ticket.split";
 /// A ticket's priority changed (by a macro); payload [`TicketChanged`].
 pub const TICKET_PRIORITY_CHANGED: &str = "ticket.priority_changed";
 /// An agent added an internal note (by a macro); payload [`TicketChanged`].
 pub const TICKET_NOTED: &str = "ticket.noted";
 pub const SLA_BREACHED: &str = "sla.breached";
+/// A helpdesk macro was defined, changed or deleted (by a helpdesk admin: the record of who
+/// did what); payload [`TicketMacroChanged`].
+pub const TICKET_MACRO_DEFINED: &str = "ticket_macro.defined";
+pub const TICKET_MACRO_UPDATED: &str = "ticket_macro.updated";
+pub const TICKET_MACRO_DELETED: &str = "ticket_macro.deleted";
 /// A ticket was routed to an agent, reassigned, or handed back to its queue; payload
 /// [`TicketAssigned`].
 pub const TICKET_ASSIGNED: &str = "ticket.assigned";
@@ -188,6 +196,27 @@ pub struct TicketChanged<'a> {
     pub asset_id: Option<&'a str>,
     /// The ticket it was merged into (`ticket.merged`).
     pub merged_into: Option<&'a str>,
+}
+
+/// Payload of the `ticket_macro.*` events (schema version 1): the macro as the change left it
+/// (the actor is the envelope's).
+#[derive(Debug, Serialize)]
+pub struct TicketMacroChanged<'a> {
+    pub macro_id: &'a str,
+    pub name: &'a str,
+    /// Its revision after the change.
+    pub rev: i64,
+    pub actions: &'a [crate::domain::macros::MacroAction],
+}
+
+/// Payload of `ticket.split` (schema version 1).
+#[derive(Debug, Serialize)]
+pub struct TicketSplit<'a> {
+    pub ticket_id: &'a str,
+    /// The new ticket.
+    pub split_ticket_id: &'a str,
+    /// The replies moved to it, oldest first.
+    pub reply_ids: Vec<&'a str>,
 }
 
 /// Payload of `sla.breached` (schema version 1): fired once per target per ticket.

@@ -201,7 +201,15 @@ pub async fn start_with(
     )
     .spawn();
     let files = sop_files(runtime, &options).await?;
-    let ops = Ops::new(store.clone(), wake, options, runtime.cache.clone(), files);
+    let kek = erp_kit::crypto::LocalKek::load_or_create(&runtime.config.kek_file)?;
+    let ops = Ops::new(
+        store.clone(),
+        wake,
+        options,
+        runtime.cache.clone(),
+        files,
+        Arc::new(kek),
+    );
     let breach_timer = BreachTimer(ops.spawn_breach_timer());
     let consumers = match &ops.options.consumers {
         Some(consumer_options) => consumers::start_consumers(runtime, &ops, consumer_options),
@@ -216,7 +224,8 @@ pub async fn start_with(
         metrics: runtime.metrics.clone(),
         max_body_bytes: runtime.config.limits.max_body_bytes,
     })
-    .merge(graphql::files::router(ops.clone()));
+    .merge(graphql::files::router(ops.clone()))
+    .merge(graphql::inbound_mail::router(ops.clone()));
     Ok(OpsApp {
         router,
         ops,

@@ -19,7 +19,7 @@
 //! switch without losing calls. The deployment-wide secret of the legacy URL
 //! (`/marketing/webhooks/mail-events`, deprecated) is believed for any tenant in the body.
 
-use aws_lc_rs::hmac;
+use erp_kit::webhook::Refusal;
 use serde::Deserialize;
 
 use erp_kit::{ApiError, ApiResult};
@@ -27,24 +27,13 @@ use erp_kit::{ApiError, ApiResult};
 use super::contact::EmailAddress;
 use super::reasons;
 
-pub const TIMESTAMP_HEADER: &str = "x-erp-webhook-timestamp";
-pub const SIGNATURE_HEADER: &str = "x-erp-webhook-signature";
+pub use erp_kit::webhook::{new_secret, sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 /// The largest body a call may have.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 64 * 1024;
 /// The most events in one call.
 pub const MAX_EVENTS: usize = 100;
 /// How far a call's timestamp may be from now (seconds), either way (clock skew).
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
-
-/// The signature header value for `body` signed at `timestamp` (what the provider sends).
-/// A new webhook secret: `whsec_` and 244 random bits in hex.
-pub fn new_secret() -> String {
-    format!(
-        "whsec_{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
 
 /// The longest overlap a rotation may give the previous secret (seconds): a week.
 pub const MAX_ROTATION_OVERLAP_SECS: i64 = 7 * 24 * 3600;
@@ -62,18 +51,6 @@ pub fn rotation_overlap(secs: i64) -> ApiResult<i64> {
         .on_field("overlapSeconds"));
     }
     Ok(secs)
-}
-
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let mut signed = format!("{timestamp}.").into_bytes();
-    signed.extend_from_slice(body);
-    format!("v1={}", hex::encode(hmac::sign(&key, &signed)))
-}
-
-/// A signature's 32 bytes from its 64 hex digits.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (text.len() == 64).then(|| hex::decode(text).ok()).flatten()
 }
 
 /// Checks a call: the timestamp readable, one of the signatures the HMAC of
@@ -99,7 +76,7 @@ pub fn verify(
 }
 
 /// [`verify`] under any of `secrets` (a tenant's current secret and, during a rotation's
-/// overlap, the previous one).
+/// overlap, the previous one): the kit's check, worded with marketing's reasons.
 pub fn verify_any(
     secrets: &[&[u8]],
     timestamp: Option<&str>,
@@ -108,36 +85,22 @@ pub fn verify_any(
     now_secs: i64,
     tolerance_secs: i64,
 ) -> ApiResult<String> {
-    let refused =
-        |message: &str| ApiError::rule(reasons::WEBHOOK_SIGNATURE_INVALID, message.to_owned());
-    let timestamp: i64 = timestamp
-        .map(str::trim)
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| refused("the call has no readable X-Erp-Webhook-Timestamp"))?;
-    let signature = signature.ok_or_else(|| refused("the call has no X-Erp-Webhook-Signature"))?;
-    let keys: Vec<hmac::Key> = secrets
-        .iter()
-        .map(|secret| hmac::Key::new(hmac::HMAC_SHA256, secret))
-        .collect();
-    let mut signed = format!("{timestamp}.").into_bytes();
-    signed.extend_from_slice(body);
-    let matching = signature
-        .split(',')
-        .filter_map(|part| part.trim().strip_prefix("v1="))
-        .find(|candidate| {
-            unhex(candidate).is_some_and(|tag| {
-                keys.iter()
-                    .any(|key| hmac::verify(key, &signed, &tag).is_ok())
-            })
-        })
-        .ok_or_else(|| refused("the signature does not verify"))?;
-    if (now_secs - timestamp).abs() > tolerance_secs {
-        return Err(ApiError::rule(
-            reasons::WEBHOOK_TIMESTAMP_STALE,
-            format!("the call was signed more than {tolerance_secs} s from now"),
-        ));
-    }
-    Ok(matching.to_owned())
+    erp_kit::webhook::verify_any(
+        secrets,
+        timestamp,
+        signature,
+        body,
+        now_secs,
+        tolerance_secs,
+    )
+    .map_err(|refusal| match refusal {
+        Refusal::Signature(_) => {
+            ApiError::rule(reasons::WEBHOOK_SIGNATURE_INVALID, refusal.message())
+        }
+        Refusal::Stale { .. } => {
+            ApiError::rule(reasons::WEBHOOK_TIMESTAMP_STALE, refusal.message())
+        }
+    })
 }
 
 /// What a reported event is.

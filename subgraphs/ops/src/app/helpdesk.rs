@@ -13,7 +13,7 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::{outcome, Attempts, Ops, Outcome};
 use crate::domain::collided;
-use crate::domain::helpdesk::{Channel, Priority, TicketStatus};
+use crate::domain::helpdesk::{check_split_selection, Channel, Priority, TicketStatus};
 use crate::domain::sla::{BusinessCalendar, DayHours, Targets, TicketClocks};
 use crate::events;
 use crate::store::helpdesk as helpdesk_store;
@@ -304,41 +304,31 @@ impl Ops {
         caller: &Claims,
         new: NewTicket,
     ) -> ApiResult<TicketDoc> {
-        let now = Utc::now();
-        let ticket = TicketDoc {
-            id: erp_kit::db::new_id(),
-            tenant_id: tenant.as_str().to_owned(),
-            rev: 0,
-            subject: new.subject,
-            description: new.description,
-            channel: new.channel,
-            priority: new.priority,
-            status: TicketStatus::New,
-            requester_id: caller.sub.clone(),
-            requester_name: caller.name.clone(),
-            asset_id: new.asset_id,
-            client_id: new.client_id,
-            merged_into: None,
-            clocks: TicketClocks::start(now),
-            next_breach_at: None,
-            created_at: now,
-            category: new.category,
-            queue_id: None,
-            team_id: None,
-            assignee_id: None,
-        };
-        let mut ticket = ticket;
+        let ticket = new_ticket_doc(tenant, &caller.sub, &caller.name, new, Vec::new());
+        self.open_ticket(tenant, &caller.sub, ticket, Vec::new())
+            .await
+    }
+
+    /// Schedules, routes and commits a new ticket (with `extra` writes in the same commit),
+    /// then wakes the relay and the timer and tells the live queue.
+    pub(super) async fn open_ticket(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        mut ticket: TicketDoc,
+        extra: Vec<Write>,
+    ) -> ApiResult<TicketDoc> {
         let policy = self.policy_of(tenant, ticket.priority).await?;
         schedule(&mut ticket, policy.as_ref());
-        let event = ticket_event(tenant, events::TICKET_CREATED, &ticket, &caller.sub)?;
-        self.commit_new_ticket(tenant, &caller.sub, &mut ticket, event)
+        let event = ticket_event(tenant, events::TICKET_CREATED, &ticket, actor)?;
+        self.commit_new_ticket(tenant, actor, &mut ticket, event, &extra)
             .await?;
         self.wake();
         self.breach_timer.notify_one();
-        self.publish_to_queue(tenant, events::TICKET_CREATED, &ticket, &caller.sub)
+        self.publish_to_queue(tenant, events::TICKET_CREATED, &ticket, actor)
             .await;
         if ticket.assignee_id.is_some() {
-            self.publish_to_queue(tenant, events::TICKET_ASSIGNED, &ticket, &caller.sub)
+            self.publish_to_queue(tenant, events::TICKET_ASSIGNED, &ticket, actor)
                 .await;
         }
         Ok(ticket)
@@ -394,11 +384,13 @@ impl Ops {
             let reply = ReplyDoc {
                 id: erp_kit::db::new_id(),
                 tenant_id: tenant.as_str().to_owned(),
+                rev: 0,
                 ticket_id: ticket.id.clone(),
                 author_id: caller.sub.clone(),
                 body: body.clone(),
                 by_agent,
                 at: now,
+                attachments: Vec::new(),
             };
             let event = ticket_event(tenant, events::TICKET_REPLIED, &next, &caller.sub)?;
             let writes = [
@@ -500,6 +492,109 @@ impl Ops {
                 self.publish_to_queue(tenant, events::TICKET_MERGED, &next, &caller.sub)
                     .await;
                 return Ok(next);
+            }
+        }
+        Err(collided())
+    }
+
+    /// Splits a ticket: the replies named move to a new ticket linked to it (same requester,
+    /// priority, category, client, asset, queue, team and assignee; its description is the
+    /// first reply moved), whose SLA clocks start at the split. The ticket, the new one and
+    /// the moved replies are written in ONE commit, each reply at the revision read, with
+    /// `ticket.split` on the ticket and `ticket.created` on the new one (the actor on both).
+    /// Never on a closed or merged ticket.
+    pub async fn split_ticket(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        ticket_id: &str,
+        reply_ids: &[String],
+        subject: String,
+    ) -> ApiResult<(TicketDoc, TicketDoc)> {
+        check_split_selection(reply_ids)?;
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let ticket = self.workable_ticket(tenant, caller, ticket_id).await?;
+            ticket.status.split()?;
+            let mut replies: Vec<ReplyDoc> =
+                crate::store::by_ids(&*self.store, tenant, Kind::TicketReplies, reply_ids).await?;
+            if let Some(stray) = reply_ids.iter().find(|id| {
+                !replies
+                    .iter()
+                    .any(|reply| &reply.id == *id && reply.ticket_id == ticket.id)
+            }) {
+                return Err(ApiError::bad_input(
+                    "replyIds",
+                    format!("{stray} is not a reply on this ticket"),
+                ));
+            }
+            // The new ticket's conversation keeps its order.
+            replies.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+            let now = Utc::now();
+            let description = replies
+                .first()
+                .map(|reply| reply.body.clone())
+                .unwrap_or_default();
+            let mut split = TicketDoc {
+                id: erp_kit::db::new_id(),
+                rev: 0,
+                subject: subject.clone(),
+                description,
+                status: TicketStatus::New,
+                merged_into: None,
+                clocks: TicketClocks::start(now),
+                next_breach_at: None,
+                created_at: now,
+                split_from: Some(ticket.id.clone()),
+                split_into: Vec::new(),
+                attachments: Vec::new(),
+                ..ticket.clone()
+            };
+            let policy = self.policy_of(tenant, split.priority).await?;
+            schedule(&mut split, policy.as_ref());
+            let mut original = TicketDoc {
+                rev: ticket.rev + 1,
+                ..ticket.clone()
+            };
+            original.split_into.push(split.id.clone());
+            let mut writes = vec![
+                Write::replace(Kind::Tickets, &original, ticket.rev)?,
+                Write::insert(Kind::Tickets, &split)?,
+            ];
+            for reply in &replies {
+                let moved = ReplyDoc {
+                    rev: reply.rev + 1,
+                    ticket_id: split.id.clone(),
+                    ..reply.clone()
+                };
+                writes.push(Write::replace(Kind::TicketReplies, &moved, reply.rev)?);
+            }
+            let events = [
+                EventEnvelope::by_actor(
+                    tenant,
+                    events::TICKET_SPLIT,
+                    &original.id,
+                    &caller.sub,
+                    events::TicketSplit {
+                        ticket_id: &original.id,
+                        split_ticket_id: &split.id,
+                        reply_ids: replies.iter().map(|reply| reply.id.as_str()).collect(),
+                    },
+                )?,
+                ticket_event(tenant, events::TICKET_CREATED, &split, &caller.sub)?,
+            ];
+            match outcome(self.store.commit(tenant, &writes, &events).await?) {
+                Outcome::Done => {
+                    self.wake();
+                    self.breach_timer.notify_one();
+                    self.publish_to_queue(tenant, events::TICKET_SPLIT, &original, &caller.sub)
+                        .await;
+                    self.publish_to_queue(tenant, events::TICKET_CREATED, &split, &caller.sub)
+                        .await;
+                    return Ok((original, split));
+                }
+                Outcome::Retry => continue,
+                Outcome::Duplicate => return Err(collided()),
             }
         }
         Err(collided())
@@ -608,4 +703,40 @@ pub(super) fn ticket_event(
             merged_into: ticket.merged_into.as_deref(),
         },
     )
+}
+
+/// A new ticket of `requester`, its three clocks started now (not scheduled nor routed yet).
+pub(super) fn new_ticket_doc(
+    tenant: &TenantId,
+    requester_id: &str,
+    requester_name: &str,
+    new: NewTicket,
+    attachments: Vec<crate::store::AttachmentRef>,
+) -> TicketDoc {
+    let now = Utc::now();
+    TicketDoc {
+        id: erp_kit::db::new_id(),
+        tenant_id: tenant.as_str().to_owned(),
+        rev: 0,
+        subject: new.subject,
+        description: new.description,
+        channel: new.channel,
+        priority: new.priority,
+        status: TicketStatus::New,
+        requester_id: requester_id.to_owned(),
+        requester_name: requester_name.to_owned(),
+        asset_id: new.asset_id,
+        client_id: new.client_id,
+        merged_into: None,
+        clocks: TicketClocks::start(now),
+        next_breach_at: None,
+        created_at: now,
+        category: new.category,
+        queue_id: None,
+        team_id: None,
+        assignee_id: None,
+        split_from: None,
+        split_into: Vec::new(),
+        attachments,
+    }
 }

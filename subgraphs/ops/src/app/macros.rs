@@ -28,7 +28,8 @@ pub struct MacroApplied {
 }
 
 impl Ops {
-    /// Defines a macro of the tenant (the name and actions already parsed).
+    /// Defines a macro of the tenant (the name and actions already parsed). Publishes
+    /// `ticket_macro.defined`.
     pub async fn define_macro(
         &self,
         tenant: &TenantId,
@@ -45,12 +46,103 @@ impl Ops {
             actions,
             created_by: caller.sub.clone(),
             created_at: Utc::now(),
+            updated_by: None,
+            updated_at: None,
+            deleted_by: None,
+            deleted_at: None,
         };
         let writes = [Write::insert(Kind::TicketMacros, &doc)?];
-        match outcome(self.store.commit(tenant, &writes, &[]).await?) {
-            Outcome::Done => Ok(doc),
+        let event = macro_event(tenant, events::TICKET_MACRO_DEFINED, &doc, &caller.sub)?;
+        match outcome(self.store.commit(tenant, &writes, &[event]).await?) {
+            Outcome::Done => {
+                self.wake();
+                Ok(doc)
+            }
             _ => Err(collided()),
         }
+    }
+
+    /// Changes a macro's name and/or actions (what is not given stays), recording who and
+    /// when. Publishes `ticket_macro.updated`. A deleted macro is NOT_FOUND.
+    pub async fn update_macro(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        macro_id: &str,
+        name: Option<String>,
+        actions: Option<Vec<MacroAction>>,
+    ) -> ApiResult<MacroDoc> {
+        if let Some(actions) = &actions {
+            check_actions(actions)?;
+        }
+        self.change_macro(
+            tenant,
+            caller,
+            macro_id,
+            events::TICKET_MACRO_UPDATED,
+            |doc| {
+                if let Some(name) = &name {
+                    doc.name = name.clone();
+                }
+                if let Some(actions) = &actions {
+                    doc.actions = actions.clone();
+                }
+                doc.updated_by = Some(caller.sub.clone());
+                doc.updated_at = Some(Utc::now());
+            },
+        )
+        .await
+    }
+
+    /// Deletes a macro: kept for the record (who deleted it, when), no longer listed, applied
+    /// or changed. Publishes `ticket_macro.deleted`. A macro already deleted is NOT_FOUND.
+    pub async fn delete_macro(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        macro_id: &str,
+    ) -> ApiResult<MacroDoc> {
+        self.change_macro(
+            tenant,
+            caller,
+            macro_id,
+            events::TICKET_MACRO_DELETED,
+            |doc| {
+                doc.deleted_by = Some(caller.sub.clone());
+                doc.deleted_at = Some(Utc::now());
+            },
+        )
+        .await
+    }
+
+    /// Reads a live macro, changes it and writes it back at the revision read, with its event.
+    async fn change_macro(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        macro_id: &str,
+        kind: &'static str,
+        change: impl Fn(&mut MacroDoc),
+    ) -> ApiResult<MacroDoc> {
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let current = self
+                .ticket_macro(tenant, macro_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("macro".into()))?;
+            let mut next = MacroDoc {
+                rev: current.rev + 1,
+                ..current.clone()
+            };
+            change(&mut next);
+            let writes = [Write::replace(Kind::TicketMacros, &next, current.rev)?];
+            let event = macro_event(tenant, kind, &next, &caller.sub)?;
+            if let Outcome::Done = outcome(self.store.commit(tenant, &writes, &[event]).await?) {
+                self.wake();
+                return Ok(next);
+            }
+        }
+        Err(collided())
     }
 
     pub async fn ticket_macro(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<MacroDoc>> {
@@ -138,11 +230,13 @@ impl Ops {
                             &ReplyDoc {
                                 id: erp_kit::db::new_id(),
                                 tenant_id: tenant.as_str().to_owned(),
+                                rev: 0,
                                 ticket_id: ticket.id.clone(),
                                 author_id: caller.sub.clone(),
                                 body,
                                 by_agent: true,
                                 at: now,
+                                attachments: Vec::new(),
                             },
                         )?);
                         events::TICKET_REPLIED
@@ -200,4 +294,25 @@ fn facts<'a>(ticket: &'a TicketDoc, agent: &'a Claims) -> TemplateFacts<'a> {
         requester_name: &ticket.requester_name,
         agent_name: &agent.name,
     }
+}
+
+/// The `ticket_macro.*` event of a macro as a change left it.
+fn macro_event(
+    tenant: &TenantId,
+    kind: &str,
+    doc: &MacroDoc,
+    actor: &str,
+) -> ApiResult<erp_kit::events::EventEnvelope> {
+    erp_kit::events::EventEnvelope::by_actor(
+        tenant,
+        kind,
+        &doc.id,
+        actor,
+        events::TicketMacroChanged {
+            macro_id: &doc.id,
+            name: &doc.name,
+            rev: doc.rev,
+            actions: &doc.actions,
+        },
+    )
 }

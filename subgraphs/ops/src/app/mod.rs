@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod helpdesk;
+pub mod inbound_mail;
 pub mod inventory;
 pub mod leavers;
 pub mod macros;
@@ -58,8 +59,11 @@ pub struct Ops {
     breach_timer: std::sync::Arc<tokio::sync::Notify>,
     /// The runtime's pub/sub (Redis across replicas): the live ticket queue.
     live: erp_kit::cache::SharedCache,
-    /// Object storage of SOP files and the key of their download URLs.
+    /// Object storage of SOP files (and of e-mail attachments) and the key of their download
+    /// URLs.
     pub files: sop_files::SopFiles,
+    /// The key-encryption key that seals the tenants' inbound e-mail secrets.
+    kek: std::sync::Arc<dyn erp_kit::crypto::KeyEncryptionKey>,
 }
 
 impl Ops {
@@ -69,6 +73,7 @@ impl Ops {
         options: OpsOptions,
         live: erp_kit::cache::SharedCache,
         files: sop_files::SopFiles,
+        kek: std::sync::Arc<dyn erp_kit::crypto::KeyEncryptionKey>,
     ) -> Self {
         Self {
             store,
@@ -77,6 +82,7 @@ impl Ops {
             breach_timer: Default::default(),
             live,
             files,
+            kek,
         }
     }
 

@@ -66,12 +66,7 @@ pub struct NewQueue {
 }
 
 /// Open work: what least-open counts and what a leaver hands back.
-fn is_open(status: TicketStatus) -> bool {
-    matches!(
-        status,
-        TicketStatus::New | TicketStatus::Open | TicketStatus::Pending
-    )
-}
+const OPEN: [TicketStatus; 3] = [TicketStatus::New, TicketStatus::Open, TicketStatus::Pending];
 
 impl Ops {
     pub async fn helpdesk_teams(&self, tenant: &TenantId) -> ApiResult<Vec<TeamDoc>> {
@@ -284,36 +279,20 @@ impl Ops {
         }
     }
 
-    /// How many tickets the viewer sees, by status (statuses with none left out).
+    /// How many tickets the viewer sees, by status in lifecycle order (statuses with none
+    /// left out): counted by the store (one aggregation), exact at any size, under the row
+    /// rule (an agent counts the unrouted tickets and their teams').
     pub async fn ticket_counts(
         &self,
         tenant: &TenantId,
         viewer: &HelpdeskViewer,
     ) -> ApiResult<Vec<(TicketStatus, u64)>> {
-        let values = match self.visible_team_values(tenant, viewer).await? {
-            Some(values) => values,
-            None => {
-                // Every team and the unrouted ones.
-                let all: Vec<String> = team_store::teams(&*self.store, tenant)
-                    .await?
-                    .into_iter()
-                    .map(|team| team.id)
-                    .collect();
-                team_store::team_values(&all)
-            }
-        };
-        let tickets =
-            team_store::tickets_of_teams(&*self.store, tenant, &values, None, None).await?;
-        let mut counts: Vec<(TicketStatus, u64)> = Vec::new();
-        for ticket in tickets {
-            match counts
-                .iter_mut()
-                .find(|(status, _)| *status == ticket.status)
-            {
-                Some((_, count)) => *count += 1,
-                None => counts.push((ticket.status, 1)),
-            }
-        }
+        let visible = self.visible_team_values(tenant, viewer).await?;
+        let groups =
+            team_store::ticket_counts_by_status(&*self.store, tenant, visible.as_deref()).await?;
+        let mut counts: Vec<(TicketStatus, u64)> =
+            groups.into_iter().filter(|(_, count)| *count > 0).collect();
+        counts.sort_by_key(|(status, _)| status.lifecycle_rank());
         Ok(counts)
     }
 
@@ -339,16 +318,15 @@ impl Ops {
             return Ok(None);
         };
         let open = if queue.assignment == AssignmentRule::LeastOpen {
-            team_store::tickets_of_team(&*self.store, tenant, &team.id)
-                .await?
-                .into_iter()
-                .filter(|ticket| is_open(ticket.status))
-                .filter_map(|ticket| ticket.assignee_id)
-                .collect::<Vec<_>>()
+            team_store::open_tickets_by_assignee(&*self.store, tenant, &team.id, &OPEN).await?
         } else {
             Vec::new()
         };
-        let open_of = |user: &str| open.iter().filter(|id| *id == user).count() as u64;
+        let open_of = |user: &str| {
+            open.iter()
+                .find(|(assignee, _)| assignee == user)
+                .map_or(0, |(_, count)| *count)
+        };
         let Some(pick) = teams::pick(queue.assignment, &team.members, team.next_turn, open_of)
         else {
             return Ok(None);
@@ -369,6 +347,7 @@ impl Ops {
         actor: &str,
         ticket: &mut TicketDoc,
         created: EventEnvelope,
+        extra: &[Write],
     ) -> ApiResult<()> {
         let template = ticket.clone();
         for attempt in 0..ROUTING_ATTEMPTS {
@@ -395,6 +374,7 @@ impl Ops {
             }
             let mut writes = vec![Write::insert(Kind::Tickets, &*ticket)?];
             writes.extend(team_write);
+            writes.extend_from_slice(extra);
             match self.store.commit(tenant, &writes, &events).await {
                 Ok(commit) => match outcome(commit) {
                     Outcome::Done => return Ok(()),

@@ -76,6 +76,29 @@ impl TicketStatus {
         Ok(TicketStatus::Merged)
     }
 
+    /// Whether replies may be split off to a new ticket: not from a merged or closed one.
+    pub fn split(self) -> Result<(), ApiError> {
+        match self {
+            TicketStatus::Merged => Err(OpsRule::TicketMerged.into()),
+            TicketStatus::Closed => {
+                Err(OpsRule::TicketState("a closed ticket is not split").into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Where the status comes in the life of a ticket (what lists of counts are ordered by).
+    pub fn lifecycle_rank(self) -> u8 {
+        match self {
+            TicketStatus::New => 0,
+            TicketStatus::Open => 1,
+            TicketStatus::Pending => 2,
+            TicketStatus::Resolved => 3,
+            TicketStatus::Closed => 4,
+            TicketStatus::Merged => 5,
+        }
+    }
+
     /// Pending states pause the SLA clocks.
     pub fn pauses_clocks(self) -> bool {
         self == TicketStatus::Pending
@@ -85,6 +108,28 @@ impl TicketStatus {
     pub fn is_final(self) -> bool {
         matches!(self, TicketStatus::Closed | TicketStatus::Merged)
     }
+}
+
+/// The most replies one split moves.
+pub const MAX_SPLIT_REPLIES: usize = 100;
+
+/// The replies a split names: 1 to [`MAX_SPLIT_REPLIES`], none twice. (Whether each is on the
+/// ticket is checked against the store.)
+pub fn check_split_selection(reply_ids: &[String]) -> Result<(), ApiError> {
+    if reply_ids.is_empty() || reply_ids.len() > MAX_SPLIT_REPLIES {
+        return Err(ApiError::bad_input(
+            "replyIds",
+            format!("a split moves 1 to {MAX_SPLIT_REPLIES} replies"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = reply_ids.iter().find(|id| !seen.insert(id.as_str())) {
+        return Err(ApiError::bad_input(
+            "replyIds",
+            format!("{twice} is named twice"),
+        ));
+    }
+    Ok(())
 }
 
 /// How urgent a ticket is (SLA policies are chosen by it).
@@ -146,6 +191,27 @@ mod tests {
         assert_eq!(Open.merge(New).unwrap(), Merged);
         assert!(Open.merge(Merged).is_err());
         assert!(Closed.merge(Open).is_err());
+    }
+
+    #[test]
+    fn a_split_names_replies_once_from_a_ticket_still_worked() {
+        let ids = |n: usize| (0..n).map(|i| format!("r{i}")).collect::<Vec<_>>();
+        assert!(check_split_selection(&ids(1)).is_ok());
+        assert!(check_split_selection(&ids(MAX_SPLIT_REPLIES)).is_ok());
+        assert!(check_split_selection(&ids(0)).is_err());
+        assert!(check_split_selection(&ids(MAX_SPLIT_REPLIES + 1)).is_err());
+        assert!(check_split_selection(&["a".into(), "b".into(), "a".into()]).is_err());
+        for status in [New, Open, Pending, Resolved] {
+            assert!(status.split().is_ok());
+        }
+        assert_eq!(
+            Merged.split().unwrap_err().reason(),
+            Some(reasons::TICKET_MERGED)
+        );
+        assert_eq!(
+            Closed.split().unwrap_err().reason(),
+            Some(reasons::TICKET_STATE)
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod asset;
 pub mod depreciation;
 pub mod helpdesk;
+pub mod inbound_mail;
 pub mod macros;
 pub mod maintenance;
 pub mod procurement;
@@ -24,6 +25,19 @@ pub const DOMAIN: &str = "ops";
 erp_kit::reasons! {
     /// The operations rules a client can branch on (`extensions.reason`), with their kit code.
     pub mod reasons {
+        /// An inbound e-mail call without a timestamp or signature, or whose signature does
+        /// not verify under the tenant's inbound secret.
+        MAIL_SIGNATURE_INVALID => Unauthenticated,
+        /// An inbound e-mail call signed too long ago (or ahead): a replay, or a wrong clock.
+        MAIL_TIMESTAMP_STALE => Unauthenticated,
+        /// The inbound body is not an RFC 5322 message the helpdesk can use (no Message-ID,
+        /// no sender address, no text).
+        MAIL_MESSAGE_INVALID => BadUserInput,
+        /// The inbound message is over the size limit.
+        MAIL_TOO_LARGE => BadUserInput,
+        /// An attachment of the inbound message is refused: too many, too large, or a
+        /// program or script.
+        MAIL_ATTACHMENT_REFUSED => BadUserInput,
         /// The asset's state does not allow the change (checking in an asset in stock...).
         ASSET_STATE => Conflict,
         /// Another asset of the tenant has the tag (tags are unique whatever their case).
@@ -318,7 +332,7 @@ mod tests {
 
     #[test]
     fn every_rule_has_a_declared_reason_with_its_code() {
-        assert_eq!(reasons::ALL.len(), 29);
+        assert_eq!(reasons::ALL.len(), 34);
         assert_eq!(OpsRule::SelfApproval.reason().name(), "SELF_APPROVAL");
         assert_eq!(
             OpsRule::SelfApproval.reason().code(),

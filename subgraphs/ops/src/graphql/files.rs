@@ -64,9 +64,10 @@ fn error_response(err: ApiError) -> Response {
     error_with(status, err)
 }
 
-fn error_with(status: StatusCode, err: ApiError) -> Response {
+/// A refusal in the GraphQL error shape with its HTTP status.
+pub(super) fn error_with(status: StatusCode, err: ApiError) -> Response {
     if let ApiError::Internal(detail) = &err {
-        tracing::error!(error = %detail, "SOP file download failed");
+        tracing::error!(error = %detail, "an HTTP route of ops failed");
     }
     let mut extensions = json!({ "code": err.code().as_str() });
     if let Some(reason) = err.reason() {

@@ -223,6 +223,30 @@ pub struct TicketSla {
     pub resolution: SlaTarget,
 }
 
+/// A file attached to a ticket or a reply (an e-mail's attachment).
+#[derive(SimpleObject)]
+pub struct TicketAttachment {
+    /// Its file name, as the message gave it.
+    pub name: String,
+    /// Its media type, as the message declared it.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// The SHA-256 of its bytes, hex: its key in object storage.
+    pub sha256: String,
+}
+
+impl From<&crate::store::AttachmentRef> for TicketAttachment {
+    fn from(attachment: &crate::store::AttachmentRef) -> Self {
+        Self {
+            name: attachment.name.clone(),
+            content_type: attachment.content_type.clone(),
+            size: i64::try_from(attachment.size).unwrap_or(i64::MAX),
+            sha256: attachment.sha256.clone(),
+        }
+    }
+}
+
 /// A helpdesk ticket.
 pub struct Ticket(pub TicketDoc);
 
@@ -284,6 +308,22 @@ impl Ticket {
     /// The ticket it was merged into.
     async fn merged_into_id(&self) -> Option<ID> {
         self.0.merged_into.clone().map(ID)
+    }
+    /// The ticket it was split from (`splitTicket`).
+    async fn split_from_id(&self) -> Option<ID> {
+        self.0.split_from.clone().map(ID)
+    }
+    /// The tickets split from it, oldest first.
+    async fn split_into_ids(&self) -> Vec<ID> {
+        self.0.split_into.iter().cloned().map(ID).collect()
+    }
+    /// The files its opening message carried (an e-mail's attachments).
+    async fn attachments(&self) -> Vec<TicketAttachment> {
+        self.0
+            .attachments
+            .iter()
+            .map(TicketAttachment::from)
+            .collect()
     }
     /// When it was opened.
     async fn created_at(&self) -> DateTime {
@@ -390,6 +430,14 @@ impl TicketReply {
     /// When.
     async fn at(&self) -> DateTime {
         DateTime::from(self.0.at)
+    }
+    /// The files it carried (an e-mail's attachments).
+    async fn attachments(&self) -> Vec<TicketAttachment> {
+        self.0
+            .attachments
+            .iter()
+            .map(TicketAttachment::from)
+            .collect()
     }
 }
 
@@ -526,6 +574,26 @@ pub struct MergeTicketInput {
     pub ticket_id: ID,
     /// The ticket it is merged into.
     pub into_ticket_id: ID,
+}
+
+/// A split (`splitTicket`).
+#[derive(InputObject)]
+pub struct SplitTicketInput {
+    /// The ticket whose replies move.
+    pub ticket_id: ID,
+    /// The replies that move to the new ticket: 1 to 100 of this ticket's, none twice.
+    pub reply_ids: Vec<ID>,
+    /// The new ticket's subject, 1 to 200 characters.
+    pub subject: String,
+}
+
+/// What a split did.
+#[derive(SimpleObject)]
+pub struct SplitTicketPayload {
+    /// The ticket split (the replies moved are no longer on it).
+    pub ticket: Ticket,
+    /// The new ticket, linked to it, with the replies moved; its SLA started at the split.
+    pub split_ticket: Ticket,
 }
 
 /// An SLA policy (`setSlaPolicy`).
@@ -752,6 +820,30 @@ impl HelpdeskMutation {
         ))
     }
 
+    /// Splits a ticket: the replies named move to a new ticket linked to it (same requester,
+    /// priority, category, client, asset, queue, team and assignee; its description is the
+    /// first reply moved) whose SLA clocks start now. Never on a closed or merged ticket.
+    /// Publishes `ticket.split` and the new ticket's `ticket.created`.
+    #[graphql(requires_scopes = "helpdesk:write")]
+    async fn split_ticket(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ticket, the replies that move and the new subject.")]
+        input: SplitTicketInput,
+    ) -> Result<SplitTicketPayload> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let subject = short_text("subject", &input.subject, 200, "subject")?;
+        let reply_ids: Vec<String> = input.reply_ids.into_iter().map(|id| id.0).collect();
+        let (ticket, split) = ops(ctx)?
+            .split_ticket(&tenant, claims, &input.ticket_id, &reply_ids, subject)
+            .await?;
+        Ok(SplitTicketPayload {
+            ticket: Ticket(ticket),
+            split_ticket: Ticket(split),
+        })
+    }
+
     /// Sets the SLA policy of a priority: its business calendar and its three targets. The
     /// open tickets of that priority get their due times from it at once.
     #[graphql(requires_scopes = "helpdesk:admin")]
@@ -806,6 +898,8 @@ pub enum TicketQueueChange {
     StatusChanged,
     /// It was merged into another ticket.
     Merged,
+    /// Some of its replies moved to a new ticket split from it.
+    Split,
     /// One of its SLA targets was breached.
     SlaBreached,
     /// Its priority changed (by a macro).
@@ -823,6 +917,7 @@ impl TicketQueueChange {
             crate::events::TICKET_REPLIED => Self::Replied,
             crate::events::TICKET_STATUS_CHANGED => Self::StatusChanged,
             crate::events::TICKET_MERGED => Self::Merged,
+            crate::events::TICKET_SPLIT => Self::Split,
             crate::events::SLA_BREACHED => Self::SlaBreached,
             crate::events::TICKET_PRIORITY_CHANGED => Self::PriorityChanged,
             crate::events::TICKET_NOTED => Self::Noted,

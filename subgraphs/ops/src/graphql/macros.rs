@@ -86,6 +86,24 @@ pub struct DefineTicketMacroInput {
     pub actions: Vec<TicketMacroActionInput>,
 }
 
+/// A change of a macro (`updateTicketMacro`): what is given replaces what it had.
+#[derive(InputObject)]
+pub struct UpdateTicketMacroInput {
+    /// The macro.
+    pub macro_id: ID,
+    /// Its new name, 1 to 100 characters.
+    pub name: Option<String>,
+    /// Its new actions, 1 to 20, applied in this order (replacing every action it had).
+    pub actions: Option<Vec<TicketMacroActionInput>>,
+}
+
+/// Deleting a macro (`deleteTicketMacro`).
+#[derive(InputObject)]
+pub struct DeleteTicketMacroInput {
+    /// The macro.
+    pub macro_id: ID,
+}
+
 /// Applying a macro (`applyTicketMacro`).
 #[derive(InputObject)]
 pub struct ApplyTicketMacroInput {
@@ -177,6 +195,14 @@ impl TicketMacro {
     async fn created_at(&self) -> DateTime {
         DateTime::from(self.0.created_at)
     }
+    /// Who changed it last (none until changed).
+    async fn updated_by_id(&self) -> Option<ID> {
+        self.0.updated_by.clone().map(ID)
+    }
+    /// When it was changed last.
+    async fn updated_at(&self) -> Option<DateTime> {
+        self.0.updated_at.map(DateTime::from)
+    }
 }
 
 /// What applying a macro did.
@@ -263,6 +289,57 @@ impl MacroMutation {
                 .define_macro(&tenant, claims, name, actions)
                 .await?,
         ))
+    }
+
+    /// Changes a macro of the tenant: its name and/or its actions (the same rules as
+    /// `defineTicketMacro`); records who and when. A deleted macro is NOT_FOUND.
+    #[graphql(requires_scopes = "helpdesk:admin")]
+    async fn update_ticket_macro(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The macro and what changes.")] input: UpdateTicketMacroInput,
+    ) -> Result<TicketMacro> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        let name = input
+            .name
+            .map(|name| short_text("name", &name, 100, "name"))
+            .transpose()?;
+        let actions = input
+            .actions
+            .map(|actions| {
+                actions
+                    .into_iter()
+                    .map(TicketMacroActionInput::parse)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        if name.is_none() && actions.is_none() {
+            return Err(
+                erp_kit::ApiError::bad_input("input", "give a name or actions to change").into(),
+            );
+        }
+        Ok(TicketMacro(
+            ops(ctx)?
+                .update_macro(&tenant, claims, &input.macro_id, name, actions)
+                .await?,
+        ))
+    }
+
+    /// Deletes a macro of the tenant: no longer listed or applied (kept for the record of
+    /// who deleted it and when); true when deleted. A deleted macro is NOT_FOUND.
+    #[graphql(requires_scopes = "helpdesk:admin")]
+    async fn delete_ticket_macro(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The macro.")] input: DeleteTicketMacroInput,
+    ) -> Result<bool> {
+        let tenant = ctx.tenant()?;
+        let claims = ctx.claims()?;
+        ops(ctx)?
+            .delete_macro(&tenant, claims, &input.macro_id)
+            .await?;
+        Ok(true)
     }
 
     /// Applies a macro to a ticket as the calling agent: every action in order, in one

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod context;
 pub mod files;
 pub mod helpdesk;
+pub mod inbound_mail;
 pub mod inventory;
 pub mod loaders;
 pub mod macros;
@@ -33,6 +34,7 @@ pub struct Query(
     teams::TeamQuery,
     macros::MacroQuery,
     sops::SopQuery,
+    inbound_mail::InboundMailQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -48,6 +50,7 @@ pub struct Mutation(
     teams::TeamMutation,
     macros::MacroMutation,
     sops::SopMutation,
+    inbound_mail::InboundMailMutation,
 );
 
 /// The live streams of the API (graphql-transport-ws, or SSE): one root for every domain,

@@ -355,6 +355,63 @@ pub struct TicketDoc {
     /// The agent (user) it is assigned to.
     #[serde(default)]
     pub assignee_id: Option<String>,
+    /// The ticket it was split from (`splitTicket`): its SLA clocks started at the split.
+    #[serde(default)]
+    pub split_from: Option<String>,
+    /// The tickets split from it, oldest first.
+    #[serde(default)]
+    pub split_into: Vec<String>,
+    /// The files its opening message carried (an e-mail's attachments).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// A file attached to a ticket or a reply: its bytes in the blob store under (tenant, hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// The SHA-256 of the bytes, hex (their key in the blob store).
+    pub sha256: String,
+}
+
+/// A tenant's inbound e-mail settings (`_id` is the tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailSettingsDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    /// The secrets that sign its inbound calls, newest first: the current one (no end) and,
+    /// during a rotation's overlap, the previous one.
+    pub secrets: Vec<SealedSecret>,
+}
+
+/// A webhook secret sealed under the key-encryption key, bound to its tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    pub id: String,
+    pub sealed: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// When it stops verifying (None: the current secret).
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// An inbound message, by the hash of its Message-ID (`_id`: `<tenant>:<sha256>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailThreadDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub rev: i64,
+    pub message_id: String,
+    /// The ticket it opened or replied on.
+    pub ticket_id: String,
+    /// The reply it became (none: it opened the ticket).
+    pub reply_id: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// A reply on a ticket.
@@ -363,12 +420,18 @@ pub struct ReplyDoc {
     #[serde(rename = "_id")]
     pub id: String,
     pub tenant_id: String,
+    /// Its revision: a split moves it to another ticket (replies stored before had none: 0).
+    #[serde(default)]
+    pub rev: i64,
     pub ticket_id: String,
     pub author_id: String,
     pub body: String,
     /// Whether an agent (not the requester) wrote it.
     pub by_agent: bool,
     pub at: DateTime<Utc>,
+    /// The files it carried (an e-mail's attachments).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// An internal note on a ticket, seen by agents only (a macro's `ADD_NOTE`).
@@ -394,6 +457,17 @@ pub struct MacroDoc {
     pub actions: Vec<MacroAction>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// Who changed it last, and when (none until changed).
+    #[serde(default)]
+    pub updated_by: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Who deleted it, and when: a deleted macro is kept for the record, but neither listed
+    /// nor applied nor changed any more.
+    #[serde(default)]
+    pub deleted_by: Option<String>,
+    #[serde(default)]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// The SLA policy of one priority (`_id` is `<tenant>:<priority>`), with its business

@@ -71,23 +71,34 @@ pub async fn notes_page(
     )
 }
 
+/// A macro of the tenant that is not deleted.
 pub async fn ticket_macro(
     store: &dyn OpsStore,
     tenant: &TenantId,
     id: &str,
 ) -> ApiResult<Option<MacroDoc>> {
-    one(store, tenant, Kind::TicketMacros, id).await
+    Ok(one::<MacroDoc>(store, tenant, Kind::TicketMacros, id)
+        .await?
+        .filter(|doc| doc.deleted_at.is_none()))
 }
 
-/// A page of the tenant's macros, oldest first.
+/// A page of the tenant's macros that are not deleted, oldest first.
 pub async fn macros_page(
     store: &dyn OpsStore,
     tenant: &TenantId,
     page: &PageRequest,
 ) -> ApiResult<Vec<MacroDoc>> {
+    // Null also matches a macro stored before deletion was recorded (no field at all).
+    let live = [serde_json::Value::Null];
     decode_all(
         store
-            .find(tenant, Kind::TicketMacros, &[], Some(page))
+            .find_any(
+                tenant,
+                Kind::TicketMacros,
+                &[],
+                ("deleted_at", &live),
+                Some(page),
+            )
             .await?,
     )
 }

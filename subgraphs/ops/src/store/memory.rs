@@ -209,6 +209,38 @@ impl OpsStore for MemoryStore {
         self.find_where(tenant, kind, filter, Some(any_of), page)
     }
 
+    async fn count_by(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: Option<(&'static str, &[Value])>,
+        group_by: &'static str,
+    ) -> ApiResult<Vec<(Value, u64)>> {
+        let state = self.state.lock();
+        let mut counts: Vec<(Value, u64)> = Vec::new();
+        let Some(docs) = state.docs.get(&kind) else {
+            return Ok(counts);
+        };
+        let matching = docs.values().filter(|doc| {
+            of_tenant(doc, tenant)
+                && filter
+                    .iter()
+                    .all(|(field, value)| doc.get(*field) == Some(value))
+                && any_of.is_none_or(|(field, values)| {
+                    values.contains(doc.get(field).unwrap_or(&Value::Null))
+                })
+        });
+        for doc in matching {
+            let key = doc.get(group_by).unwrap_or(&Value::Null);
+            match counts.iter_mut().find(|(value, _)| value == key) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((key.clone(), 1)),
+            }
+        }
+        Ok(counts)
+    }
+
     async fn commit(
         &self,
         tenant: &TenantId,

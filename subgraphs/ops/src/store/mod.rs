@@ -74,10 +74,17 @@ pub enum Kind {
     /// Unique keys (an asset tag per tenant): a document whose `_id` is the key, inserted in
     /// the same commit as the document that holds it.
     Keys,
+    /// One inbound e-mail settings document per tenant (its sealed webhook secrets).
+    MailSettings,
+    /// The index of inbound messages by Message-ID (what threads a reply, and what makes a
+    /// provider's retry of the same message a no-op).
+    MailThreads,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 24] = [
+        Kind::MailSettings,
+        Kind::MailThreads,
         Kind::Teams,
         Kind::Queues,
         Kind::Inbox,
@@ -126,6 +133,8 @@ impl Kind {
             Kind::Queues => "ops_helpdesk_queues",
             Kind::Inbox => "ops_inbox",
             Kind::DeadLetters => "ops_dead_letters",
+            Kind::MailSettings => "ops_mail_settings",
+            Kind::MailThreads => "ops_mail_threads",
         }
     }
 
@@ -143,9 +152,9 @@ impl Kind {
             Kind::Tickets => &["status", "priority", "team_id", "assignee_id"],
             Kind::Teams | Kind::Queues | Kind::Inbox | Kind::DeadLetters => &[],
             Kind::TicketReplies | Kind::TicketNotes => &["ticket_id"],
-            Kind::TicketMacros => &[],
+            Kind::TicketMacros => &["deleted_at"],
             Kind::SlaPolicies => &[],
-            Kind::Keys => &[],
+            Kind::Keys | Kind::MailSettings | Kind::MailThreads => &[],
             Kind::Rfqs => &["status", "requisition_id"],
             Kind::ProcurementSettings => &[],
         }
@@ -256,6 +265,19 @@ pub trait OpsStore: Send + Sync + 'static {
         any_of: (&'static str, &[Value]),
         page: Option<&PageRequest>,
     ) -> ApiResult<Vec<Value>>;
+
+    /// How many of the tenant's documents of `kind` have each value of `group_by` (a missing
+    /// field counts as null), among those whose fields equal `filter` and, when given, whose
+    /// `any_of` field is one of its values (null also matching a missing field). Counted by
+    /// the backend (an aggregation on MongoDB), exact at any size: no documents are read.
+    async fn count_by(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: Option<(&'static str, &[Value])>,
+        group_by: &'static str,
+    ) -> ApiResult<Vec<(Value, u64)>>;
 
     /// Writes all of `writes` and enqueues `events`, atomically, or nothing.
     async fn commit(

@@ -126,10 +126,17 @@ impl MongoStore {
                 } => {
                     let id = write.id().map_err(Failure::Api)?.to_owned();
                     let doc = to_document(doc).map_err(Failure::Api)?;
+                    // A document stored before it had a revision is at revision 0 (as the
+                    // embedded store reads it).
+                    let rev = if *expected_rev == 0 {
+                        doc! { "$in": [0_i64, Bson::Null] }
+                    } else {
+                        doc! { "$eq": expected_rev }
+                    };
                     let replaced = self
                         .collection(*kind)
                         .replace_one(
-                            doc! { "_id": id, "tenant_id": tenant.as_str(), "rev": expected_rev },
+                            doc! { "_id": id, "tenant_id": tenant.as_str(), "rev": rev },
                             doc,
                         )
                         .session(&mut *session)
@@ -299,6 +306,56 @@ impl OpsStore for MongoStore {
             .collect::<ApiResult<Vec<Bson>>>()?;
         query.insert(any_of.0, doc! { "$in": values });
         self.find_where(kind, query, page).await
+    }
+
+    async fn count_by(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        filter: &[(&'static str, Value)],
+        any_of: Option<(&'static str, &[Value])>,
+        group_by: &'static str,
+    ) -> ApiResult<Vec<(Value, u64)>> {
+        let mut query = filter_of(tenant, filter)?;
+        if let Some((field, values)) = any_of {
+            let values = values
+                .iter()
+                .map(to_bson)
+                .collect::<ApiResult<Vec<Bson>>>()?;
+            query.insert(field, doc! { "$in": values });
+        }
+        let pipeline = [
+            doc! { "$match": query },
+            doc! { "$group": { "_id": format!("${group_by}"), "count": { "$sum": 1 } } },
+        ];
+        let groups: Vec<Document> = self
+            .collection(kind)
+            .aggregate(pipeline)
+            .await
+            .map_err(db_err)?
+            .try_collect()
+            .await
+            .map_err(db_err)?;
+        groups
+            .into_iter()
+            .map(|group| {
+                let key = match group.get("_id") {
+                    None | Some(Bson::Null) => Value::Null,
+                    Some(key) => mongodb::bson::from_bson(key.clone()).map_err(bson_err)?,
+                };
+                let count = match group.get("count") {
+                    Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+                    Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+                    Some(Bson::Double(n)) => *n as u64,
+                    other => {
+                        return Err(ApiError::internal(format!(
+                            "mongodb: a group count of {other:?}"
+                        )))
+                    }
+                };
+                Ok((key, count))
+            })
+            .collect()
     }
 
     async fn commit(

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiResult, TenantId};
 
-use super::{decode_all, one, AssetDoc, Kind, OpsStore, QueueDoc, TeamDoc, TicketDoc};
+use super::{decode, decode_all, one, AssetDoc, Kind, OpsStore, QueueDoc, TeamDoc, TicketDoc};
 use crate::domain::asset::Holder;
 use crate::domain::helpdesk::TicketStatus;
 
@@ -58,17 +58,46 @@ pub async fn tickets_of_teams(
     )
 }
 
-/// The tickets of one team (what least-open counts).
-pub async fn tickets_of_team(
+/// How many tickets there are in each status: every ticket of the tenant (`team_ids` None),
+/// or those of these teams (see [`team_values`]). Counted by the store.
+pub async fn ticket_counts_by_status(
+    store: &dyn OpsStore,
+    tenant: &TenantId,
+    team_ids: Option<&[Value]>,
+) -> ApiResult<Vec<(TicketStatus, u64)>> {
+    let any_of = team_ids.map(|values| ("team_id", values));
+    store
+        .count_by(tenant, Kind::Tickets, &[], any_of, "status")
+        .await?
+        .into_iter()
+        .map(|(status, count)| Ok((decode::<TicketStatus>(status)?, count)))
+        .collect()
+}
+
+/// How many tickets in one of `statuses` each member of a team has assigned (what least-open
+/// counts), counted by the store; unassigned tickets left out.
+pub async fn open_tickets_by_assignee(
     store: &dyn OpsStore,
     tenant: &TenantId,
     team_id: &str,
-) -> ApiResult<Vec<TicketDoc>> {
-    decode_all(
-        store
-            .find(tenant, Kind::Tickets, &[("team_id", json!(team_id))], None)
-            .await?,
-    )
+    statuses: &[TicketStatus],
+) -> ApiResult<Vec<(String, u64)>> {
+    let statuses: Vec<Value> = statuses.iter().map(|status| json!(status)).collect();
+    Ok(store
+        .count_by(
+            tenant,
+            Kind::Tickets,
+            &[("team_id", json!(team_id))],
+            Some(("status", &statuses)),
+            "assignee_id",
+        )
+        .await?
+        .into_iter()
+        .filter_map(|(assignee, count)| match assignee {
+            Value::String(assignee) => Some((assignee, count)),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The tickets assigned to a user.
