@@ -6,7 +6,8 @@
 //! web forms and their submissions (m0002); the provider's bounce and complaint reports on
 //! each message (m0003); the consumer's inbox and the CRM leads each campaign brought, with
 //! their conversion (m0004); double opt-in after forms, per-tenant webhook secrets and
-//! sending limits (m0005).
+//! sending limits (m0005); A/B tests of campaigns: their variants, the test share, the
+//! winner (m0006).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
@@ -16,6 +17,7 @@ mod m0002_forms;
 mod m0003_mail_events;
 mod m0004_conversions;
 mod m0005_opt_in_secrets_throttle;
+mod m0006_ab_variants;
 
 use sea_orm_migration::prelude::*;
 
@@ -45,6 +47,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(m0004_conversions::Migration),
             Box::new(m0005_opt_in_secrets_throttle::Migration),
+            Box::new(m0006_ab_variants::Migration),
         ]
     }
 }

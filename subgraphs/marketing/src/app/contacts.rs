@@ -527,7 +527,7 @@ impl Marketing {
             return Ok(UnsubscribeOutcome::AlreadySuppressed);
         }
         let source = match &claims.reference {
-            Some(campaign) => format!("one_click:{campaign}"),
+            Some(campaign) => Self::one_click_source(campaign),
             None => "one_click".to_owned(),
         };
         self.suppress(

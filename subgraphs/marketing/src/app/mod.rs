@@ -5,6 +5,7 @@
 //! tracking) verified by their signed links; and the sender ([`sending`]). Nothing here knows
 //! GraphQL.
 
+pub mod ab_test;
 pub mod campaigns;
 pub mod contacts;
 pub mod conversions;

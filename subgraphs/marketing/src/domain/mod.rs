@@ -1,6 +1,7 @@
 //! Marketing domain types and rules: pure, no GraphQL, no database. A broken rule is reported as
 //! one of the [`reasons`] (with the kit's code beside it).
 
+pub mod ab_test;
 pub mod bounce;
 pub mod campaign;
 pub mod contact;
@@ -89,5 +90,12 @@ erp_kit::reasons! {
         /// event type, an empty tenant, an event of another tenant on a tenant's URL, too
         /// many events, an over-long field).
         WEBHOOK_PAYLOAD_INVALID => BadUserInput,
+        /// A campaign's A/B test is refused: fewer than 2 or more than 5 variants, a template
+        /// twice, a variant that is not a bulk template, a test share out of 1 to 100 percent,
+        /// a wait out of 0 to 7 days.
+        AB_TEST_INVALID => BadUserInput,
+        /// The winner of an A/B test is chosen while its test runs: not before the campaign
+        /// sends, not twice, not for a campaign without a test.
+        AB_WINNER_NOT_ALLOWED => Conflict,
     }
 }

@@ -20,4 +20,5 @@ pub mod suppression;
 pub mod template;
 pub mod topic;
 pub mod transactional;
+pub mod variant;
 pub mod webhook_secret;
