@@ -3248,3 +3248,309 @@ async fn a_manual_ab_test_waits_for_a_person_to_choose_the_winner() {
         .collect();
     assert_eq!(sent, [1, 1, 7]);
 }
+
+const CREATE_JOURNEY: &str =
+    "mutation($i: CreateJourneyInput!) { createJourney(input: $i) { id status triggerKind triggerReference steps { position kind } } }";
+const ACTIVATE_JOURNEY: &str =
+    "mutation($i: JourneyActionInput!) { activateJourney(input: $i) { id status } }";
+const ARCHIVE_JOURNEY: &str =
+    "mutation($i: JourneyActionInput!) { archiveJourney(input: $i) { id status } }";
+const JOURNEY: &str = "query($id: ID!) { journey(id: $id) { status counts { active completed exited } enrollments { contactId status step exitReason steps { position kind status detail } } } }";
+const TRACK_EVENT: &str = "mutation($i: TrackContactEventInput!) { trackContactEvent(input: $i) }";
+
+/// A journey's enrolments by contact: (status, step, exit reason, [(kind, status)]).
+async fn enrollments_of(
+    app: &MarketingApp,
+    token: &str,
+    journey: &str,
+) -> BTreeMap<String, (String, i64, Value, Vec<(String, String)>)> {
+    let data = app.ok(token, JOURNEY, json!({ "id": journey })).await;
+    data["journey"]["enrollments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["contactId"].as_str().unwrap().to_owned(),
+                (
+                    e["status"].as_str().unwrap().to_owned(),
+                    e["step"].as_i64().unwrap(),
+                    e["exitReason"].clone(),
+                    e["steps"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| {
+                            (
+                                s["kind"].as_str().unwrap().to_owned(),
+                                s["status"].as_str().unwrap().to_owned(),
+                            )
+                        })
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn subjects(sink: &MailSink, email: &str) -> Vec<String> {
+    sink.to(email)
+        .iter()
+        .map(|m| m.header("Subject").unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_journey_enrols_each_contact_once_and_runs_waits_and_conditions_on_the_durable_queue() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let portugal = segment(
+        &app,
+        &staff,
+        "Portugal",
+        "DYNAMIC",
+        json!({ "field": { "field": "COUNTRY", "operator": "EQUALS", "value": "PT" } }),
+    )
+    .await;
+    let welcome = variant_template(&app, &staff, "W").await;
+    let follow_up = variant_template(&app, &staff, "F").await;
+    let trigger = json!({ "kind": "SEGMENT_JOINED", "segmentId": portugal });
+    let steps = json!([
+        { "kind": "SEND", "templateId": welcome },
+        { "kind": "WAIT", "waitMinutes": 60 },
+        { "kind": "CONDITION", "engagement": "OPENED" },
+        { "kind": "SEND", "templateId": follow_up },
+    ]);
+
+    // A bad journey is refused.
+    for (input, reason) in [
+        (
+            json!({ "name": "J", "trigger": trigger, "steps": [] }),
+            "JOURNEY_INVALID",
+        ),
+        (
+            json!({ "name": "J", "trigger": trigger, "steps": [{ "kind": "WAIT", "waitMinutes": 0 }] }),
+            "JOURNEY_INVALID",
+        ),
+        (
+            json!({ "name": "J", "trigger": trigger, "steps": [{ "kind": "CONDITION", "engagement": "CLICKED" }] }),
+            "JOURNEY_INVALID",
+        ),
+        (
+            json!({ "name": "J", "trigger": { "kind": "SEGMENT_JOINED" }, "steps": steps }),
+            "JOURNEY_INVALID",
+        ),
+        (
+            json!({ "name": "J", "trigger": { "kind": "EVENT", "event": "Not An Event" }, "steps": steps }),
+            "JOURNEY_INVALID",
+        ),
+    ] {
+        assert_eq!(
+            app.refused(&staff, CREATE_JOURNEY, json!({ "i": input.clone() }))
+                .await,
+            ("BAD_USER_INPUT".into(), reason.into()),
+            "{input}"
+        );
+    }
+
+    let data = app
+        .ok(
+            &staff,
+            CREATE_JOURNEY,
+            json!({ "i": { "name": "Welcome", "trigger": trigger, "steps": steps } }),
+        )
+        .await;
+    let journey = data["createJourney"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["createJourney"]["status"], "DRAFT");
+    assert_eq!(data["createJourney"]["triggerKind"], "SEGMENT_JOINED");
+    // A draft enrols nobody.
+    let early_email = address("j-early");
+    subscribed(&app, &staff, &early_email, "Early", "PT").await;
+    app.ok(
+        &staff,
+        ACTIVATE_JOURNEY,
+        json!({ "i": { "journeyId": journey } }),
+    )
+    .await;
+    // Joining the segment enrols: two contacts in Portugal, one in Spain.
+    let ana_email = address("j-ana");
+    let ana = subscribed(&app, &staff, &ana_email, "Ana", "PT").await;
+    let rui_email = address("j-rui");
+    let rui = subscribed(&app, &staff, &rui_email, "Rui", "PT").await;
+    let eva_email = address("j-eva");
+    subscribed(&app, &staff, &eva_email, "Eva", "ES").await;
+    let enrolled = enrollments_of(&app, &staff, &journey).await;
+    assert_eq!(
+        enrolled.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from([ana.clone(), rui.clone()])
+    );
+
+    // The sender runs the steps on a clock the test sets: the welcome goes out, then the
+    // wait starts.
+    let sender = test_sender("journey");
+    let now = chrono::Utc::now().timestamp_millis();
+    let first = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!((first.journeys.queued, first.sent), (2, 2), "{first:?}");
+    for email in [&ana_email, &rui_email] {
+        assert_eq!(
+            subjects(&sink, email),
+            [format!(
+                "Variant W for {}",
+                if email == &ana_email { "Ana" } else { "Rui" }
+            )]
+        );
+    }
+    let waiting = enrollments_of(&app, &staff, &journey).await;
+    assert_eq!(
+        waiting[&ana],
+        (
+            "active".into(),
+            2,
+            Value::Null,
+            vec![
+                ("send".into(), "done".into()),
+                ("wait".into(), "done".into())
+            ]
+        )
+    );
+    // Ana opens the welcome; Rui does not.
+    let open = sink.to(&ana_email)[0]
+        .link(&app.url("/marketing/t/open/"))
+        .expect("a pixel");
+    assert_eq!(
+        app.http.get(&open).send().await.unwrap().status().as_u16(),
+        200
+    );
+
+    // Half-way through the wait nothing runs. After it, another sender (nothing was kept in
+    // memory) checks the condition: Ana gets the follow-up and completes, Rui exits.
+    let other = test_sender("journey-other");
+    let halfway = app
+        .marketing
+        .send_pass_at(&other, now + 30 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (halfway.journeys.steps, halfway.sent),
+        (0, 0),
+        "{halfway:?}"
+    );
+    let after = app
+        .marketing
+        .send_pass_at(&other, now + 61 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.journeys.queued, after.journeys.finished, after.sent),
+        (1, 2, 1),
+        "{after:?}"
+    );
+    assert_eq!(
+        subjects(&sink, &ana_email),
+        ["Variant W for Ana", "Variant F for Ana"]
+    );
+    assert_eq!(subjects(&sink, &rui_email), ["Variant W for Rui"]);
+    assert!(sink.to(&eva_email).is_empty());
+    assert!(sink.to(&early_email).is_empty());
+    let done = enrollments_of(&app, &staff, &journey).await;
+    assert_eq!(
+        done[&ana],
+        (
+            "completed".into(),
+            4,
+            Value::Null,
+            vec![
+                ("send".into(), "done".into()),
+                ("wait".into(), "done".into()),
+                ("condition".into(), "done".into()),
+                ("send".into(), "done".into())
+            ]
+        )
+    );
+    assert_eq!(
+        done[&rui],
+        (
+            "exited".into(),
+            2,
+            json!("condition"),
+            vec![
+                ("send".into(), "done".into()),
+                ("wait".into(), "done".into()),
+                ("condition".into(), "done".into())
+            ]
+        )
+    );
+    let data = app.ok(&staff, JOURNEY, json!({ "id": journey })).await;
+    assert_eq!(
+        data["journey"]["counts"],
+        json!({ "active": 0, "completed": 1, "exited": 1 })
+    );
+
+    // An event journey: each contact enrolled once, however often the event comes.
+    let data = app
+        .ok(
+            &staff,
+            CREATE_JOURNEY,
+            json!({ "i": { "name": "Trial", "trigger": { "kind": "EVENT", "event": "trial.started" },
+                           "steps": [{ "kind": "SEND", "templateId": follow_up }] } }),
+        )
+        .await;
+    let trial = data["createJourney"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &staff,
+        ACTIVATE_JOURNEY,
+        json!({ "i": { "journeyId": trial } }),
+    )
+    .await;
+    let track = json!({ "i": { "contactId": rui, "event": "trial.started" } });
+    assert_eq!(
+        app.ok(&staff, TRACK_EVENT, track.clone()).await["trackContactEvent"],
+        1
+    );
+    assert_eq!(
+        app.ok(&staff, TRACK_EVENT, track).await["trackContactEvent"],
+        0
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            TRACK_EVENT,
+            json!({ "i": { "contactId": rui, "event": "" } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "JOURNEY_INVALID".into())
+    );
+    let trial_pass = app
+        .marketing
+        .send_pass_at(&other, now + 62 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (trial_pass.journeys.queued, trial_pass.sent),
+        (1, 1),
+        "{trial_pass:?}"
+    );
+    assert_eq!(
+        subjects(&sink, &rui_email),
+        ["Variant W for Rui", "Variant F for Rui"]
+    );
+    // An archived journey stays archived.
+    app.ok(
+        &staff,
+        ARCHIVE_JOURNEY,
+        json!({ "i": { "journeyId": trial } }),
+    )
+    .await;
+    assert_eq!(
+        app.refused(
+            &staff,
+            ACTIVATE_JOURNEY,
+            json!({ "i": { "journeyId": trial } })
+        )
+        .await,
+        ("CONFLICT".into(), "JOURNEY_TRANSITION_NOT_ALLOWED".into())
+    );
+}

@@ -7,7 +7,8 @@
 //! each message (m0003); the consumer's inbox and the CRM leads each campaign brought, with
 //! their conversion (m0004); double opt-in after forms, per-tenant webhook secrets and
 //! sending limits (m0005); A/B tests of campaigns: their variants, the test share, the
-//! winner (m0006).
+//! winner (m0006); journeys, their enrolments (once per contact, leased like messages) and
+//! each step's outcome (m0007).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
@@ -18,6 +19,7 @@ mod m0003_mail_events;
 mod m0004_conversions;
 mod m0005_opt_in_secrets_throttle;
 mod m0006_ab_variants;
+mod m0007_journeys;
 
 use sea_orm_migration::prelude::*;
 
@@ -48,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_conversions::Migration),
             Box::new(m0005_opt_in_secrets_throttle::Migration),
             Box::new(m0006_ab_variants::Migration),
+            Box::new(m0007_journeys::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod contacts;
 pub mod conversions;
 pub mod forms;
+pub mod journeys;
 pub mod links;
 pub mod segments;
 pub mod sending;

@@ -90,6 +90,8 @@ pub struct PassReport {
     pub confirmations: usize,
     /// A/B tests whose winner was chosen (their held messages queued with it).
     pub decided: usize,
+    /// What the journeys' steps did.
+    pub journeys: super::journeys::JourneyReport,
 }
 
 impl PassReport {
@@ -101,6 +103,7 @@ impl PassReport {
             + self.finished
             + self.confirmations
             + self.decided
+            + self.journeys.steps
             > 0
     }
 }
@@ -138,7 +141,7 @@ impl Marketing {
         SenderHandle { task }
     }
 
-    /// One pass: start due campaigns, send one batch, choose the winners of A/B tests whose
+    /// One pass: start due campaigns, run the journey steps that are due, send one batch, choose the winners of A/B tests whose
     /// wait is over, finish campaigns with nothing left, send the confirmation mails still due.
     pub async fn send_pass(&self, options: &SenderOptions) -> ApiResult<PassReport> {
         self.send_pass_at(options, now_ms()).await
@@ -154,6 +157,15 @@ impl Marketing {
                 report.started += 1;
             }
         }
+        // Journeys first: the messages their steps queue go out in this pass's batch.
+        report.journeys = self
+            .advance_journeys(
+                &options.worker_id,
+                options.lease.as_millis() as i64,
+                options.batch,
+                now,
+            )
+            .await?;
         let lease_until = now + options.lease.as_millis() as i64;
         let leased = {
             let txn = erp_kit::db::begin_write(&self.db).await?;
@@ -241,6 +253,7 @@ impl Marketing {
                     Some(super::ab_test::Assigned::Variant(id)) => Some(id),
                     _ => None,
                 },
+                journey_id: None,
                 lease_until: None,
                 leased_by: None,
                 attempts: 0,
@@ -334,8 +347,12 @@ impl Marketing {
         let mailer = self.mailer()?.clone();
         // The send-time checks and the hand-off mark, in one transaction.
         let txn = erp_kit::db::begin_write(&self.db).await?;
-        let Some(campaign) = campaigns::campaign(&*txn, &tenant, &message.campaign_id).await?
-        else {
+        // A journey's message sends like a one-message campaign (app/journeys.rs).
+        let campaign = match &message.journey_id {
+            Some(_) => self.journey_source(&*txn, &tenant, message).await?,
+            None => campaigns::campaign(&*txn, &tenant, &message.campaign_id).await?,
+        };
+        let Some(campaign) = campaign else {
             return Ok(Outcome::Failed);
         };
         if campaign.status != CampaignStatus::Sending.as_str() {

@@ -6,6 +6,7 @@ pub mod bounce;
 pub mod campaign;
 pub mod contact;
 pub mod form;
+pub mod journey;
 pub mod segment;
 pub mod template;
 pub mod throttle;
@@ -97,5 +98,12 @@ erp_kit::reasons! {
         /// The winner of an A/B test is chosen while its test runs: not before the campaign
         /// sends, not twice, not for a campaign without a test.
         AB_WINNER_NOT_ALLOWED => Conflict,
+        /// A journey is refused: no steps or more than 20, a wait out of 1 minute to 90 days,
+        /// a condition on the previous message with no message before it, a trigger without
+        /// its segment, an event name that is not 1 to 64 characters of a-z, 0-9, `_`, `.`,
+        /// `-`.
+        JOURNEY_INVALID => BadUserInput,
+        /// A journey moves draft -> active <-> paused, and to archived from any other state.
+        JOURNEY_TRANSITION_NOT_ALLOWED => Conflict,
     }
 }

@@ -56,7 +56,7 @@ struct Key {
     id: String,
 }
 
-/// Leases up to `limit` messages whose campaign is sending (queued, or leased with an expired
+/// Leases up to `limit` messages whose campaign is sending or whose journey is active (queued, or leased with an expired
 /// lease) to `worker` until `lease_until`; answers the leased rows.
 pub async fn lease(
     db: &impl ConnectionTrait,
@@ -73,9 +73,10 @@ pub async fn lease(
     };
     let p = |n| param(backend, n);
     let select = format!(
-        "SELECT m.tenant_id, m.id FROM mkt_messages m JOIN mkt_campaigns c \
+        "SELECT m.tenant_id, m.id FROM mkt_messages m LEFT JOIN mkt_campaigns c \
          ON c.tenant_id = m.tenant_id AND c.id = m.campaign_id \
-         WHERE c.status = 'sending' AND (m.status = 'queued' OR (m.status = 'leased' AND m.lease_until < {})) \
+         LEFT JOIN mkt_journeys j ON j.tenant_id = m.tenant_id AND j.id = m.journey_id \
+         WHERE (c.status = 'sending' OR j.status = 'active') AND (m.status = 'queued' OR (m.status = 'leased' AND m.lease_until < {})) \
          AND (m.not_before IS NULL OR m.not_before <= {}) \
          ORDER BY m.queued_at, m.id LIMIT {}{lock}",
         p(1),
@@ -412,7 +413,7 @@ pub async fn unsubscribes_by_variant(
 }
 
 /// The `n`-th bind parameter of a raw statement (`$n` on PostgreSQL, `?` on SQLite).
-fn param(backend: DatabaseBackend, n: usize) -> String {
+pub(crate) fn param(backend: DatabaseBackend, n: usize) -> String {
     if backend == DatabaseBackend::Postgres {
         format!("${n}")
     } else {

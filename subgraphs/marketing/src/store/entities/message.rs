@@ -32,6 +32,8 @@ pub struct Model {
     /// The A/B variant it sends; `None`: the campaign's template (or, while `held`, the winner
     /// still to be chosen).
     pub variant_id: Option<String>,
+    /// The journey it belongs to (its `campaign_id` is then the step's send key).
+    pub journey_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
