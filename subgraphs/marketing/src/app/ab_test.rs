@@ -9,7 +9,7 @@
 
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::campaigns::Funnel;
+use super::campaigns::{AbTestFields, Funnel};
 use super::{not_found, now_ms, Marketing};
 use crate::domain::ab_test::{self, AbTest, VariantResult, WinnerBy};
 use crate::domain::campaign::CampaignStatus;
@@ -66,16 +66,6 @@ pub(crate) fn assign(
             (contact, Some(assigned))
         })
         .collect()
-}
-
-/// An A/B test as a campaign is created or edited with it: the challengers' templates (the
-/// campaign's own template is variant A), the test share, how and when the winner is chosen.
-#[derive(Debug, Clone)]
-pub struct AbTestFields {
-    pub challengers: Vec<String>,
-    pub test_percent: i32,
-    pub winner_by: WinnerBy,
-    pub wait_ms: i64,
 }
 
 /// A variant with its funnel.

@@ -4,7 +4,6 @@
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::ab_test::AbTestFields;
 use super::{not_found, now_ms, Marketing};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::contact::consent_text;
@@ -23,6 +22,17 @@ pub struct NewTemplate {
     pub subject: String,
     pub html: String,
     pub text: String,
+}
+
+/// An A/B test as a campaign is created or edited with it: the challengers' templates (the
+/// campaign's own template is variant A), the test share, how and when the winner is chosen
+/// (app/ab_test.rs writes it).
+#[derive(Debug, Clone)]
+pub struct AbTestFields {
+    pub challengers: Vec<String>,
+    pub test_percent: i32,
+    pub winner_by: crate::domain::ab_test::WinnerBy,
+    pub wait_ms: i64,
 }
 
 /// A new campaign, or the changes to one (None: unchanged).

@@ -10,8 +10,7 @@ use erp_kit::scalars::DateTime;
 
 use super::context::caller;
 use super::objects::{instant, AbWinnerBy, Campaign, EmailTemplate, EmailTemplateKind};
-use crate::app::ab_test::AbTestFields;
-use crate::app::campaigns::{CampaignFields, NewTemplate};
+use crate::app::campaigns::{AbTestFields, CampaignFields, NewTemplate};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::template::TokenValues;
 
