@@ -3407,7 +3407,7 @@ async fn a_journey_enrols_each_contact_once_and_runs_waits_and_conditions_on_the
     assert_eq!(
         waiting[&ana],
         (
-            "active".into(),
+            "ACTIVE".into(),
             2,
             Value::Null,
             vec![
@@ -3459,7 +3459,7 @@ async fn a_journey_enrols_each_contact_once_and_runs_waits_and_conditions_on_the
     assert_eq!(
         done[&ana],
         (
-            "completed".into(),
+            "COMPLETED".into(),
             4,
             Value::Null,
             vec![
@@ -3473,9 +3473,9 @@ async fn a_journey_enrols_each_contact_once_and_runs_waits_and_conditions_on_the
     assert_eq!(
         done[&rui],
         (
-            "exited".into(),
+            "EXITED".into(),
             2,
-            json!("condition"),
+            json!("CONDITION"),
             vec![
                 ("send".into(), "done".into()),
                 ("wait".into(), "done".into()),
@@ -3553,4 +3553,143 @@ async fn a_journey_enrols_each_contact_once_and_runs_waits_and_conditions_on_the
         .await,
         ("CONFLICT".into(), "JOURNEY_TRANSITION_NOT_ALLOWED".into())
     );
+}
+
+const SET_ORIGINS: &str = "mutation($i: SetFormOriginsInput!) { setFormOrigins(input: $i) }";
+
+#[tokio::test]
+async fn a_script_on_a_listed_origin_may_post_a_form_and_any_other_page_is_refused() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let form = contact_form(&app, &staff, 30).await;
+    let url = form["submitUrl"].as_str().unwrap().to_owned();
+    let shop = "https://shop.example.com";
+
+    // Origins are checked and normalised.
+    for bad in [
+        "shop.example.com",
+        "https://*.example.com",
+        "https://shop.example.com/form",
+    ] {
+        assert_eq!(
+            app.refused(&staff, SET_ORIGINS, json!({ "i": { "origins": [bad] } }))
+                .await,
+            ("BAD_USER_INPUT".into(), "FORM_ORIGIN_INVALID".into()),
+            "{bad}"
+        );
+    }
+    let preflight = |origin: &'static str| {
+        let request = app
+            .http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type");
+        async move { request.send().await.unwrap() }
+    };
+    // Nothing listed yet: no page may.
+    let refused = preflight(shop).await;
+    assert_eq!(refused.status().as_u16(), 403);
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "FORM_ORIGIN_NOT_ALLOWED"
+    );
+
+    let data = app
+        .ok(
+            &staff,
+            SET_ORIGINS,
+            json!({ "i": { "origins": ["https://Shop.Example.com/", "http://localhost:8080"] } }),
+        )
+        .await;
+    assert_eq!(
+        data["setFormOrigins"],
+        json!(["http://localhost:8080", "https://shop.example.com"])
+    );
+    let data = app.ok(&staff, "{ formOrigins }", json!({})).await;
+    assert_eq!(
+        data["formOrigins"],
+        json!(["http://localhost:8080", "https://shop.example.com"])
+    );
+
+    // The preflight of a listed origin is answered; another origin's is refused.
+    let allowed = preflight(shop).await;
+    assert_eq!(allowed.status().as_u16(), 204);
+    let headers = allowed.headers();
+    assert_eq!(headers["access-control-allow-origin"], shop);
+    assert_eq!(headers["access-control-allow-methods"], "POST");
+    assert_eq!(headers["access-control-allow-headers"], "content-type");
+    assert_eq!(headers["vary"], "Origin");
+    assert_eq!(
+        preflight("https://evil.example.net")
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
+
+    // The post: a listed origin's is accepted (and readable by its script), another's is
+    // refused before anything is written, a server's (no Origin) is accepted as before.
+    let email = address("cors");
+    let body = form_body(&[
+        ("email", &email),
+        ("first_name", "Cora"),
+        ("consent", "yes"),
+    ]);
+    let post = |origin: Option<&'static str>, body: String| {
+        let mut request = app
+            .http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let evil = post(Some("https://evil.example.net"), body.clone()).await;
+    assert_eq!(evil.status().as_u16(), 403);
+    let answer: Value = evil.json().await.unwrap();
+    assert_eq!(
+        (
+            &answer["errors"][0]["extensions"]["code"],
+            &answer["errors"][0]["extensions"]["reason"]
+        ),
+        (&json!("FORBIDDEN"), &json!("FORM_ORIGIN_NOT_ALLOWED"))
+    );
+    let data = app.ok(&staff, CONTACT_COUNT, json!({})).await;
+    assert_eq!(data["marketingContacts"]["nodes"], json!([]));
+    let listed = post(Some(shop), body.clone()).await;
+    assert_eq!(listed.status().as_u16(), 202);
+    assert_eq!(listed.headers()["access-control-allow-origin"], shop);
+    let server = post(
+        None,
+        form_body(&[
+            ("email", &address("cors-server")),
+            ("first_name", "Sam"),
+            ("consent", "yes"),
+        ]),
+    )
+    .await;
+    assert_eq!(server.status().as_u16(), 202);
+    assert!(server
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    let data = app.ok(&staff, CONTACT_COUNT, json!({})).await;
+    assert_eq!(
+        data["marketingContacts"]["nodes"].as_array().unwrap().len(),
+        2
+    );
+    // A refusal of a listed page's post is readable by its script too.
+    let bad = post(Some(shop), form_body(&[("email", "not-an-address")])).await;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(bad.headers()["access-control-allow-origin"], shop);
 }

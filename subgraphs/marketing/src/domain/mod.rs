@@ -105,5 +105,11 @@ erp_kit::reasons! {
         JOURNEY_INVALID => BadUserInput,
         /// A journey moves draft -> active <-> paused, and to archived from any other state.
         JOURNEY_TRANSITION_NOT_ALLOWED => Conflict,
+        /// An allowed form origin is not `http(s)://host[:port]` (no path, query, user or
+        /// wildcard), or more than 50 are listed.
+        FORM_ORIGIN_INVALID => BadUserInput,
+        /// A script on a page of this origin may not post the form: the tenant did not list
+        /// the origin among those allowed to (setFormOrigins).
+        FORM_ORIGIN_NOT_ALLOWED => Forbidden,
     }
 }

@@ -240,13 +240,39 @@ pub struct JourneyStepRun {
     pub detail: Option<String>,
 }
 
+/// Where a contact stands in a journey.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum JourneyEnrollmentStatus {
+    /// Enrolled, at a step (pending).
+    Active,
+    /// Went through every step.
+    Completed,
+    /// Left early.
+    Exited,
+}
+
+/// Why a contact left a journey early.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum JourneyExitReason {
+    /// A condition did not hold.
+    Condition,
+    /// An EXIT step.
+    ExitStep,
+    /// The contact unsubscribed.
+    Unsubscribed,
+    /// The contact was erased (GDPR).
+    Erased,
+    /// The contact no longer exists.
+    ContactGone,
+}
+
 /// A contact in a journey.
 #[derive(SimpleObject)]
 pub struct JourneyEnrollment {
     /// The contact.
     pub contact_id: ID,
-    /// `active`, `completed` or `exited`.
-    pub status: String,
+    /// Where it stands.
+    pub status: JourneyEnrollmentStatus,
     /// The step it is at (pending) while active.
     pub step: i32,
     /// When that step is due.
@@ -255,8 +281,8 @@ pub struct JourneyEnrollment {
     pub enrolled_at: DateTime,
     /// When it completed or exited.
     pub finished_at: Option<DateTime>,
-    /// Why it exited: `condition`, `exit_step`, `unsubscribed`, `erased`, `contact_gone`.
-    pub exit_reason: Option<String>,
+    /// Why it left early.
+    pub exit_reason: Option<JourneyExitReason>,
     /// What each step it reached did.
     pub steps: Vec<JourneyStepRun>,
 }
@@ -268,11 +294,21 @@ fn enrollment_object(
     JourneyEnrollment {
         contact_id: ID(model.contact_id),
         due_at: (model.status == "active").then(|| instant(model.due_at)),
-        status: model.status,
+        status: match model.status.as_str() {
+            "completed" => JourneyEnrollmentStatus::Completed,
+            "exited" => JourneyEnrollmentStatus::Exited,
+            _ => JourneyEnrollmentStatus::Active,
+        },
         step: model.step,
         enrolled_at: instant(model.enrolled_at),
         finished_at: model.finished_at.map(instant),
-        exit_reason: model.exit_reason,
+        exit_reason: model.exit_reason.as_deref().map(|reason| match reason {
+            "condition" => JourneyExitReason::Condition,
+            "exit_step" => JourneyExitReason::ExitStep,
+            "unsubscribed" => JourneyExitReason::Unsubscribed,
+            "erased" => JourneyExitReason::Erased,
+            _ => JourneyExitReason::ContactGone,
+        }),
         steps: steps
             .into_iter()
             .map(|s| JourneyStepRun {

@@ -8,6 +8,7 @@ pub mod contact_topic;
 pub mod conversion;
 pub mod enrollment;
 pub mod form;
+pub mod form_origin;
 pub mod form_submission;
 pub mod journey;
 pub mod journey_step;
