@@ -17,6 +17,7 @@ pub mod payroll;
 pub mod payroll_loans;
 pub mod queries;
 pub mod reports;
+pub mod revaluation;
 pub mod setup;
 
 use std::sync::Arc;
