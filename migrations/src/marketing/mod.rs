@@ -6,7 +6,10 @@
 //! web forms and their submissions (m0002); the provider's bounce and complaint reports on
 //! each message (m0003); the consumer's inbox and the CRM leads each campaign brought, with
 //! their conversion (m0004); double opt-in after forms, per-tenant webhook secrets and
-//! sending limits (m0005).
+//! sending limits (m0005); A/B tests of campaigns: their variants, the test share, the
+//! winner (m0006); journeys, their enrolments (once per contact, leased like messages) and
+//! each step's outcome (m0007); the origins allowed to post a tenant's forms from a script
+//! (m0008).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
@@ -16,6 +19,9 @@ mod m0002_forms;
 mod m0003_mail_events;
 mod m0004_conversions;
 mod m0005_opt_in_secrets_throttle;
+mod m0006_ab_variants;
+mod m0007_journeys;
+mod m0008_form_origins;
 
 use sea_orm_migration::prelude::*;
 
@@ -45,6 +51,9 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(m0004_conversions::Migration),
             Box::new(m0005_opt_in_secrets_throttle::Migration),
+            Box::new(m0006_ab_variants::Migration),
+            Box::new(m0007_journeys::Migration),
+            Box::new(m0008_form_origins::Migration),
         ]
     }
 }

@@ -17,6 +17,9 @@ pub const CONTACT_SUBSCRIBED: &str = "contact.subscribed";
 /// The contact's personal data was erased (GDPR); only a salted hash stays, suppressed.
 pub const CONTACT_ERASED: &str = "contact.erased";
 pub const CAMPAIGN_STATUS_CHANGED: &str = "campaign.status_changed";
+/// An A/B test's winner was chosen (by its rate after the wait, or by hand); the rest of the
+/// audience is sent the winner ([`CampaignWinnerChosen`]).
+pub const CAMPAIGN_WINNER_CHOSEN: &str = "campaign.winner_chosen";
 /// A message was handed to the relay (feeds the funnel in analytics).
 pub const MESSAGE_SENT: &str = "message.sent";
 /// The provider reported a message bounced (`class` hard or soft) ([`MessageReported`]).
@@ -41,6 +44,19 @@ pub struct CampaignStatusChanged {
     pub campaign_id: String,
     pub from: String,
     pub to: String,
+}
+
+/// Payload of `campaign.winner_chosen`, aggregate: the campaign.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CampaignWinnerChosen {
+    pub campaign_id: String,
+    pub variant_id: String,
+    /// `A`, `B`, ...
+    pub label: String,
+    /// `open_rate`, `click_rate` or `manual`.
+    pub chosen_by: String,
+    /// How many held messages were queued with the winner.
+    pub released: i64,
 }
 
 /// Payload of `message.sent`, aggregate: the message.

@@ -1,8 +1,6 @@
 //! Templates and campaigns: create, edit (only before sending), schedule, pause, resume,
 //! cancel; the funnel of a campaign.
 
-use std::collections::BTreeMap;
-
 use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
@@ -13,6 +11,7 @@ use crate::domain::reasons;
 use crate::domain::template::{self, TemplateKind};
 use crate::events::{self, CampaignStatusChanged};
 use crate::store::entities::{campaign, template as template_entity};
+use crate::store::queue::Tally;
 use crate::store::{campaigns, contacts, new_id, queue, segments};
 
 /// A new template.
@@ -25,6 +24,17 @@ pub struct NewTemplate {
     pub text: String,
 }
 
+/// An A/B test as a campaign is created or edited with it: the challengers' templates (the
+/// campaign's own template is variant A), the test share, how and when the winner is chosen
+/// (app/ab_test.rs writes it).
+#[derive(Debug, Clone)]
+pub struct AbTestFields {
+    pub challengers: Vec<String>,
+    pub test_percent: i32,
+    pub winner_by: crate::domain::ab_test::WinnerBy,
+    pub wait_ms: i64,
+}
+
 /// A new campaign, or the changes to one (None: unchanged).
 #[derive(Debug, Clone, Default)]
 pub struct CampaignFields {
@@ -33,6 +43,8 @@ pub struct CampaignFields {
     pub segment_id: Option<String>,
     /// `Some(None)` clears the topic.
     pub topic: Option<Option<String>>,
+    /// `Some(None)` removes the A/B test.
+    pub ab_test: Option<Option<AbTestFields>>,
 }
 
 /// A campaign's funnel: sent -> delivered -> opened -> clicked, with the rest of its messages,
@@ -41,6 +53,8 @@ pub struct CampaignFields {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Funnel {
     pub queued: i64,
+    /// Waiting for the A/B test's winner.
+    pub held: i64,
     /// Of the queued, those waiting for a later sending window (a sending limit was reached).
     pub deferred: i64,
     pub sent: i64,
@@ -63,6 +77,33 @@ pub struct Funnel {
 }
 
 impl Funnel {
+    /// The message side of a funnel (everything but unsubscribes and conversions) from the
+    /// tallies of the messages it covers.
+    pub fn fold<'a>(tallies: impl IntoIterator<Item = &'a Tally>) -> Self {
+        let mut funnel = Funnel::default();
+        for tally in tallies {
+            match tally.status.as_str() {
+                "queued" => {
+                    funnel.queued += tally.messages;
+                    funnel.deferred += tally.deferred;
+                }
+                "leased" => funnel.queued += tally.messages,
+                "held" => funnel.held += tally.messages,
+                "sent" => funnel.sent += tally.messages,
+                "skipped" => funnel.skipped += tally.messages,
+                "failed" => funnel.failed += tally.messages,
+                "handed_off" => funnel.in_doubt += tally.messages,
+                _ => {}
+            }
+            funnel.opened += tally.opened;
+            funnel.clicked += tally.clicked;
+            funnel.bounced += tally.bounced;
+            funnel.complained += tally.complained;
+        }
+        funnel.delivered = (funnel.sent - funnel.bounced).max(0);
+        funnel
+    }
+
     /// Complaints per delivered message (0 before any is delivered): Gmail's bulk-sender
     /// rules want it under 0.3 %.
     pub fn complaint_rate(&self) -> f64 {
@@ -136,6 +177,28 @@ impl Marketing {
         Ok(campaigns::templates(&self.db, tenant, page).await?)
     }
 
+    /// A bulk template of the tenant, or the error on `field` (no such template;
+    /// TEMPLATE_KIND_MISMATCH for a transactional one).
+    pub(crate) async fn check_bulk_template(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        tenant: &TenantId,
+        template_id: &str,
+        field: &str,
+    ) -> ApiResult<()> {
+        let template = campaigns::template(db, tenant, template_id)
+            .await?
+            .ok_or_else(|| ApiError::bad_input(field, "no such template"))?;
+        if TemplateKind::parse(&template.kind)? != TemplateKind::Bulk {
+            return Err(ApiError::rule(
+                reasons::TEMPLATE_KIND_MISMATCH,
+                "a campaign sends a bulk template; transactional templates go through sendTransactional",
+            )
+            .on_field(field));
+        }
+        Ok(())
+    }
+
     async fn check_fields(
         &self,
         db: &impl sea_orm::ConnectionTrait,
@@ -143,16 +206,8 @@ impl Marketing {
         fields: &CampaignFields,
     ) -> ApiResult<()> {
         if let Some(template_id) = &fields.template_id {
-            let template = campaigns::template(db, tenant, template_id)
-                .await?
-                .ok_or_else(|| ApiError::bad_input("templateId", "no such template"))?;
-            if TemplateKind::parse(&template.kind)? != TemplateKind::Bulk {
-                return Err(ApiError::rule(
-                    reasons::TEMPLATE_KIND_MISMATCH,
-                    "a campaign sends a bulk template; transactional templates go through sendTransactional",
-                )
-                .on_field("templateId"));
-            }
+            self.check_bulk_template(db, tenant, template_id, "templateId")
+                .await?;
         }
         if let Some(segment_id) = &fields.segment_id {
             if segments::segment(db, tenant, segment_id).await?.is_none() {
@@ -207,9 +262,23 @@ impl Marketing {
                 created_by: actor.to_owned(),
                 created_at: now,
                 updated_at: now,
+                ab_test_percent: None,
+                ab_winner_by: None,
+                ab_wait_ms: None,
+                ab_winner_variant_id: None,
+                ab_decided_at: None,
             },
         )
         .await?;
+        let model = match fields.ab_test {
+            Some(Some(test)) => {
+                let mut model = model;
+                self.write_ab_test(&*txn, tenant, &mut model, Some(Some(test)))
+                    .await?;
+                campaigns::update(&*txn, model).await?
+            }
+            _ => model,
+        };
         self.commit(txn).await?;
         Ok(model)
     }
@@ -230,8 +299,17 @@ impl Marketing {
         if let Some(name) = &fields.name {
             model.name = consent_text("name", name)?;
         }
+        let template_changed = fields
+            .template_id
+            .as_ref()
+            .is_some_and(|id| *id != model.template_id);
         if let Some(template_id) = fields.template_id {
             model.template_id = template_id;
+        }
+        // Variant A is the campaign's template: a new template rewrites the test's variants.
+        if fields.ab_test.is_some() || template_changed {
+            self.write_ab_test(&*txn, tenant, &mut model, fields.ab_test)
+                .await?;
         }
         if let Some(segment_id) = fields.segment_id {
             model.segment_id = segment_id;
@@ -312,30 +390,21 @@ impl Marketing {
 
     /// The campaign's funnel.
     pub async fn funnel(&self, tenant: &TenantId, id: &str) -> ApiResult<Funnel> {
-        let counts: BTreeMap<String, i64> = queue::status_counts(&self.db, tenant, id).await?;
-        let (opened, clicked) = queue::engagement(&self.db, tenant, id).await?;
-        let (bounced, complained) = queue::reported(&self.db, tenant, id).await?;
+        let tallies = queue::tallies(&self.db, tenant, id).await?;
         let unsubscribed =
-            contacts::withdrawals_from(&self.db, tenant, &format!("one_click:{id}")).await?;
+            contacts::withdrawals_from(&self.db, tenant, &Self::one_click_source(id)).await?;
         let converted = crate::store::conversions::converted_count(&self.db, tenant, id).await?;
-        let deferred = queue::deferred_count(&self.db, tenant, id).await?;
-        let get = |s: &str| counts.get(s).copied().unwrap_or(0);
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(Funnel {
-            queued: get("queued") + get("leased"),
-            deferred: to_i64(deferred),
-            sent: get("sent"),
-            skipped: get("skipped"),
-            failed: get("failed"),
-            in_doubt: get("handed_off"),
-            opened: opened as i64,
-            clicked: clicked as i64,
-            bounced: to_i64(bounced),
-            delivered: (get("sent") - to_i64(bounced)).max(0),
-            complained: to_i64(complained),
             unsubscribed: to_i64(unsubscribed),
             converted: to_i64(converted),
+            ..Funnel::fold(&tallies)
         })
+    }
+
+    /// The consent source of an unsubscribe through a campaign's one-click link.
+    pub(crate) fn one_click_source(campaign_id: &str) -> String {
+        format!("one_click:{campaign_id}")
     }
 
     /// The messages of a campaign (status per contact).

@@ -447,6 +447,20 @@ impl Marketing {
             contact = contacts::update(&*txn, contact).await?;
         }
         self.refresh_contact(&txn, &tenant, &contact.id).await?;
+        // A confirmed opt-in enrols the contact in the journeys of its form (or of any form).
+        let form: Vec<String> = request
+            .source
+            .strip_prefix("form:")
+            .map(|id| vec![id.to_owned()])
+            .unwrap_or_default();
+        self.enroll_triggered(
+            &txn,
+            &tenant,
+            crate::domain::journey::TriggerKind::FormConfirmed,
+            &form,
+            &contact.id,
+        )
+        .await?;
         self.enqueue(
             &txn,
             &tenant,
@@ -527,7 +541,7 @@ impl Marketing {
             return Ok(UnsubscribeOutcome::AlreadySuppressed);
         }
         let source = match &claims.reference {
-            Some(campaign) => format!("one_click:{campaign}"),
+            Some(campaign) => Self::one_click_source(campaign),
             None => "one_click".to_owned(),
         };
         self.suppress(

@@ -405,3 +405,82 @@ fn submitted(
             .map(|(_, version)| version.clone()),
     }
 }
+
+impl Marketing {
+    /// Replaces the origins whose pages may post the tenant's forms from a script (CORS):
+    /// each normalised (`https://shop.example.com`), listed once, at most 50
+    /// (FORM_ORIGIN_INVALID otherwise); answers them, sorted.
+    pub async fn set_form_origins(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        origins: &[String],
+    ) -> ApiResult<Vec<String>> {
+        let mut normalised = std::collections::BTreeSet::new();
+        for origin in origins {
+            normalised.insert(crate::domain::form::normalise_origin(origin)?);
+        }
+        if normalised.len() > crate::domain::form::MAX_FORM_ORIGINS {
+            return Err(ApiError::rule(
+                reasons::FORM_ORIGIN_INVALID,
+                format!(
+                    "at most {} origins may post the forms",
+                    crate::domain::form::MAX_FORM_ORIGINS
+                ),
+            )
+            .on_field("origins"));
+        }
+        let now = now_ms();
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        forms::replace_origins(
+            &*txn,
+            tenant,
+            normalised
+                .iter()
+                .map(|origin| crate::store::entities::form_origin::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    origin: origin.clone(),
+                    created_by: actor.to_owned(),
+                    created_at: now,
+                })
+                .collect(),
+        )
+        .await?;
+        self.commit(txn).await?;
+        Ok(normalised.into_iter().collect())
+    }
+
+    /// The origins allowed to post the tenant's forms from a script, sorted.
+    pub async fn form_origins(&self, tenant: &TenantId) -> ApiResult<Vec<String>> {
+        Ok(forms::origins(&self.db, tenant).await?)
+    }
+
+    /// Whether a browser page of `origin` may post the form of `public_key` (a preflight, or
+    /// the post itself): `Ok(Some(origin))` to allow (the CORS answer names it), `Ok(None)`
+    /// for a post without an `Origin` (a server, not a browser page: CORS does not apply);
+    /// FORM_KEY_INVALID for an unknown key, FORM_ORIGIN_NOT_ALLOWED for an origin the tenant
+    /// did not list (none listed: no page may).
+    pub async fn form_cors(
+        &self,
+        public_key: &str,
+        origin: Option<&str>,
+    ) -> ApiResult<Option<String>> {
+        let Some(origin) = origin else {
+            return Ok(None);
+        };
+        let form = forms::by_public_key(&self.db, public_key)
+            .await?
+            .ok_or_else(|| ApiError::rule(reasons::FORM_KEY_INVALID, "no form has this key"))?;
+        let tenant = TenantId::from_claim(&form.tenant_id);
+        let allowed = forms::origins(&self.db, &tenant).await?;
+        match crate::domain::form::normalise_origin(origin) {
+            Ok(normalised) if allowed.contains(&normalised) => Ok(Some(origin.to_owned())),
+            _ => Err(ApiError::rule(
+                reasons::FORM_ORIGIN_NOT_ALLOWED,
+                format!(
+                    "pages of {origin} may not post this form: the tenant lists the origins allowed to (setFormOrigins)"
+                ),
+            )),
+        }
+    }
+}

@@ -5,10 +5,12 @@
 //! tracking) verified by their signed links; and the sender ([`sending`]). Nothing here knows
 //! GraphQL.
 
+pub mod ab_test;
 pub mod campaigns;
 pub mod contacts;
 pub mod conversions;
 pub mod forms;
+pub mod journeys;
 pub mod links;
 pub mod segments;
 pub mod sending;

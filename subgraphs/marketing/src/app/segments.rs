@@ -13,6 +13,7 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::{not_found, now_ms, Marketing};
 use crate::domain::contact::{ContactStatus, EMAIL_MARKETING};
+use crate::domain::journey::TriggerKind;
 use crate::domain::reasons;
 use crate::domain::segment::{rebuild, BehaviourKind, ContactFacts, Filter, SegmentRule, Segments};
 use crate::store::entities::{list_member, segment};
@@ -144,9 +145,14 @@ impl Marketing {
         for gone in stored.difference(&now) {
             segments::remove_member(&**txn, tenant, gone, contact_id).await?;
         }
-        for new in now.difference(&stored) {
+        let joined: Vec<String> = now.difference(&stored).cloned().collect();
+        for new in &joined {
             segments::add_member(&**txn, tenant, new, contact_id).await?;
         }
+        // Joining a segment enrols the contact in the journeys it triggers, in this same
+        // transaction (the enrolment commits with the membership).
+        self.enroll_triggered(txn, tenant, TriggerKind::SegmentJoined, &joined, contact_id)
+            .await?;
         Ok(())
     }
 
@@ -181,6 +187,14 @@ impl Marketing {
             }
             for new in want.difference(&have) {
                 segments::add_member(&**txn, tenant, &affected, new).await?;
+                self.enroll_triggered(
+                    txn,
+                    tenant,
+                    TriggerKind::SegmentJoined,
+                    std::slice::from_ref(&affected),
+                    new,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -359,6 +373,14 @@ impl Marketing {
         )
         .await?;
         self.refresh_contact(&txn, tenant, contact_id).await?;
+        self.enroll_triggered(
+            &txn,
+            tenant,
+            TriggerKind::Event,
+            &[kind.as_str().to_owned()],
+            contact_id,
+        )
+        .await?;
         self.commit(txn).await?;
         Ok(())
     }

@@ -88,14 +88,28 @@ pub struct PassReport {
     pub deferred: usize,
     /// Double opt-in confirmation mails sent (retries of ones the relay refused).
     pub confirmations: usize,
+    /// A/B tests whose winner was chosen (their held messages queued with it).
+    pub decided: usize,
+    /// What the journeys' steps did.
+    pub journeys: super::journeys::JourneyReport,
 }
 
 impl PassReport {
     fn busy(&self) -> bool {
-        self.started + self.sent + self.skipped + self.failed + self.finished + self.confirmations
+        self.started
+            + self.sent
+            + self.skipped
+            + self.failed
+            + self.finished
+            + self.confirmations
+            + self.decided
+            + self.journeys.steps
             > 0
     }
 }
+
+/// The template cache's key: (tenant, campaign, A/B variant).
+type TemplateKey = (String, String, Option<String>);
 
 enum Outcome {
     Sent,
@@ -127,8 +141,8 @@ impl Marketing {
         SenderHandle { task }
     }
 
-    /// One pass: start due campaigns, send one batch, finish campaigns with nothing left, send
-    /// the confirmation mails still due.
+    /// One pass: start due campaigns, run the journey steps that are due, send one batch, choose the winners of A/B tests whose
+    /// wait is over, finish campaigns with nothing left, send the confirmation mails still due.
     pub async fn send_pass(&self, options: &SenderOptions) -> ApiResult<PassReport> {
         self.send_pass_at(options, now_ms()).await
     }
@@ -143,6 +157,15 @@ impl Marketing {
                 report.started += 1;
             }
         }
+        // Journeys first: the messages their steps queue go out in this pass's batch.
+        report.journeys = self
+            .advance_journeys(
+                &options.worker_id,
+                options.lease.as_millis() as i64,
+                options.batch,
+                now,
+            )
+            .await?;
         let lease_until = now + options.lease.as_millis() as i64;
         let leased = {
             let txn = erp_kit::db::begin_write(&self.db).await?;
@@ -151,7 +174,7 @@ impl Marketing {
             txn.commit().await?;
             leased
         };
-        let mut templates: HashMap<(String, String), (campaign::Model, template_entity::Model)> =
+        let mut templates: HashMap<TemplateKey, (campaign::Model, template_entity::Model)> =
             HashMap::new();
         let mut limits: HashMap<String, SendingLimits> = HashMap::new();
         let window = window_of(now);
@@ -164,7 +187,7 @@ impl Marketing {
             let tenant_limits = limits.get(&message.tenant_id).copied().unwrap_or_default();
             match self
                 .send_one(
-                    &options.worker_id,
+                    (&options.worker_id, options.lease.as_millis() as i64),
                     &message,
                     &mut templates,
                     (&tenant_limits, window),
@@ -182,8 +205,9 @@ impl Marketing {
                 }
             }
         }
+        report.decided = self.decide_due_tests(now).await?;
         for sending in campaigns::sending(&self.db, 50).await? {
-            if self.finish_if_done(&sending).await? {
+            if self.finish_if_done(&sending, now).await? {
                 report.finished += 1;
             }
         }
@@ -205,14 +229,31 @@ impl Marketing {
         }
         let now = now_ms();
         let members = segments::members(&*txn, &tenant, &model.segment_id).await?;
-        let rows = members
+        // An A/B test: its share of the audience gets the variants, the rest is held for the
+        // winner; without a test every message sends the campaign's template.
+        let assignments = match model.ab_test_percent {
+            Some(percent) => {
+                let variants = campaigns::variants(&*txn, &tenant, &model.id).await?;
+                super::ab_test::assign(&model.id, members, percent, &variants)
+            }
+            None => members.into_iter().map(|c| (c, None)).collect(),
+        };
+        let rows = assignments
             .into_iter()
-            .map(|contact_id| message::Model {
+            .map(|(contact_id, variant)| message::Model {
                 tenant_id: tenant.as_str().to_owned(),
                 id: new_id(),
                 campaign_id: model.id.clone(),
                 contact_id,
-                status: "queued".into(),
+                status: match variant {
+                    Some(super::ab_test::Assigned::Held) => "held".into(),
+                    _ => "queued".into(),
+                },
+                variant_id: match variant {
+                    Some(super::ab_test::Assigned::Variant(id)) => Some(id),
+                    _ => None,
+                },
+                journey_id: None,
                 lease_until: None,
                 leased_by: None,
                 attempts: 0,
@@ -252,12 +293,13 @@ impl Marketing {
         Ok(true)
     }
 
-    async fn finish_if_done(&self, sending: &campaign::Model) -> ApiResult<bool> {
+    /// sending -> sent once no message is in flight at `now`: none queued or leased, and none
+    /// handed off by a sender whose lease still runs (its mark is coming; only a message whose
+    /// lease expired after the hand-off stays in doubt, its sender gone).
+    async fn finish_if_done(&self, sending: &campaign::Model, now: i64) -> ApiResult<bool> {
         let tenant = TenantId::from_claim(&sending.tenant_id);
-        let counts = queue::status_counts(&self.db, &tenant, &sending.id).await?;
-        if counts.get("queued").copied().unwrap_or(0) + counts.get("leased").copied().unwrap_or(0)
-            > 0
-        {
+        // A cheap look first (most passes find messages left) without a write transaction.
+        if queue::in_flight(&self.db, &tenant, &sending.id, now).await? > 0 {
             return Ok(false);
         }
         let txn = erp_kit::db::begin_write(&self.db).await?;
@@ -267,6 +309,8 @@ impl Marketing {
         if model.status != CampaignStatus::Sending.as_str() {
             return Ok(false);
         }
+        // No message comes back in flight between the look and the lock: a sending campaign
+        // gains no queued rows, and a hand-off only moves a row that was leased (counted).
         let now = now_ms();
         model.status = CampaignStatus::Sent.as_str().to_owned();
         model.finished_at = Some(now);
@@ -294,17 +338,21 @@ impl Marketing {
     /// mark (with the slots taken) in one transaction; then the relay.
     async fn send_one(
         &self,
-        worker: &str,
+        (worker, lease_ms): (&str, i64),
         message: &message::Model,
-        templates: &mut HashMap<(String, String), (campaign::Model, template_entity::Model)>,
+        templates: &mut HashMap<TemplateKey, (campaign::Model, template_entity::Model)>,
         (limits, window): (&SendingLimits, i64),
     ) -> ApiResult<Outcome> {
         let tenant = TenantId::from_claim(&message.tenant_id);
         let mailer = self.mailer()?.clone();
         // The send-time checks and the hand-off mark, in one transaction.
         let txn = erp_kit::db::begin_write(&self.db).await?;
-        let Some(campaign) = campaigns::campaign(&*txn, &tenant, &message.campaign_id).await?
-        else {
+        // A journey's message sends like a one-message campaign (app/journeys.rs).
+        let campaign = match &message.journey_id {
+            Some(_) => self.journey_source(&*txn, &tenant, message).await?,
+            None => campaigns::campaign(&*txn, &tenant, &message.campaign_id).await?,
+        };
+        let Some(campaign) = campaign else {
             return Ok(Outcome::Failed);
         };
         if campaign.status != CampaignStatus::Sending.as_str() {
@@ -384,6 +432,9 @@ impl Marketing {
             "handed_off",
             &[
                 (message::Column::HandedOffAt, Value::from(now)),
+                // The lease runs again from the hand-off: while it runs the campaign waits for
+                // this sender's mark (finish_if_done); once it expired the message is in doubt.
+                (message::Column::LeaseUntil, Value::from(now + lease_ms)),
                 (message::Column::Attempts, Value::from(message.attempts + 1)),
             ],
         )
@@ -394,9 +445,23 @@ impl Marketing {
             return Ok(Outcome::Released);
         }
         // Past this point the message is never sent again, whatever happens.
-        let key = (tenant.as_str().to_owned(), campaign.id.clone());
+        let key = (
+            tenant.as_str().to_owned(),
+            campaign.id.clone(),
+            message.variant_id.clone(),
+        );
         if !templates.contains_key(&key) {
-            let template = campaigns::template(&self.db, &tenant, &campaign.template_id)
+            // An A/B test's message sends its variant's template.
+            let template_id = match &message.variant_id {
+                Some(variant_id) => {
+                    campaigns::variant(&self.db, &tenant, variant_id)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("the message's variant is gone"))?
+                        .template_id
+                }
+                None => campaign.template_id.clone(),
+            };
+            let template = campaigns::template(&self.db, &tenant, &template_id)
                 .await?
                 .ok_or_else(|| ApiError::internal("the campaign's template is gone"))?;
             templates.insert(key.clone(), (campaign.clone(), template));

@@ -562,3 +562,73 @@ mod tests {
         assert_eq!(ok.per_client_per_minute, DEFAULT_PER_CLIENT_PER_MINUTE);
     }
 }
+
+/// At most this many origins may post a tenant's forms from a script.
+pub const MAX_FORM_ORIGINS: usize = 50;
+
+/// An origin as browsers send it (`https://shop.example.com`, `http://localhost:8080`): the
+/// scheme and host in lower case, the port only when not the scheme's default; or
+/// FORM_ORIGIN_INVALID (another scheme, a path, a query, a user, a wildcard).
+pub fn normalise_origin(text: &str) -> ApiResult<String> {
+    let refuse = || {
+        ApiError::rule(
+            reasons::FORM_ORIGIN_INVALID,
+            format!("`{text}` is not an origin (http(s)://host[:port], nothing after it)"),
+        )
+        .on_field("origins")
+    };
+    let trimmed = text.trim().trim_end_matches('/');
+    if trimmed.contains('*') {
+        return Err(refuse());
+    }
+    let url = url::Url::parse(trimmed).map_err(|_| refuse())?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    let Some(host) = url.host_str().filter(|_| plain) else {
+        return Err(refuse());
+    };
+    Ok(match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised_or_refused() {
+        assert_eq!(
+            normalise_origin("https://Shop.Example.com/").unwrap(),
+            "https://shop.example.com"
+        );
+        assert_eq!(
+            normalise_origin("http://localhost:8080").unwrap(),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            normalise_origin("https://shop.example.com:443").unwrap(),
+            "https://shop.example.com"
+        );
+        for bad in [
+            "shop.example.com",
+            "ftp://shop.example.com",
+            "https://*.example.com",
+            "https://shop.example.com/form",
+            "https://user@shop.example.com",
+            "https://shop.example.com?x=1",
+            "",
+        ] {
+            assert_eq!(
+                normalise_origin(bad).unwrap_err().reason(),
+                Some(reasons::FORM_ORIGIN_INVALID),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! Marketing domain types and rules: pure, no GraphQL, no database. A broken rule is reported as
 //! one of the [`reasons`] (with the kit's code beside it).
 
+pub mod ab_test;
 pub mod bounce;
 pub mod campaign;
 pub mod contact;
 pub mod form;
+pub mod journey;
 pub mod segment;
 pub mod template;
 pub mod throttle;
@@ -89,5 +91,25 @@ erp_kit::reasons! {
         /// event type, an empty tenant, an event of another tenant on a tenant's URL, too
         /// many events, an over-long field).
         WEBHOOK_PAYLOAD_INVALID => BadUserInput,
+        /// A campaign's A/B test is refused: fewer than 2 or more than 5 variants, a template
+        /// twice, a variant that is not a bulk template, a test share out of 1 to 100 percent,
+        /// a wait out of 0 to 7 days.
+        AB_TEST_INVALID => BadUserInput,
+        /// The winner of an A/B test is chosen while its test runs: not before the campaign
+        /// sends, not twice, not for a campaign without a test.
+        AB_WINNER_NOT_ALLOWED => Conflict,
+        /// A journey is refused: no steps or more than 20, a wait out of 1 minute to 90 days,
+        /// a condition on the previous message with no message before it, a trigger without
+        /// its segment, an event name that is not 1 to 64 characters of a-z, 0-9, `_`, `.`,
+        /// `-`.
+        JOURNEY_INVALID => BadUserInput,
+        /// A journey moves draft -> active <-> paused, and to archived from any other state.
+        JOURNEY_TRANSITION_NOT_ALLOWED => Conflict,
+        /// An allowed form origin is not `http(s)://host[:port]` (no path, query, user or
+        /// wildcard), or more than 50 are listed.
+        FORM_ORIGIN_INVALID => BadUserInput,
+        /// A script on a page of this origin may not post the form: the tenant did not list
+        /// the origin among those allowed to (setFormOrigins).
+        FORM_ORIGIN_NOT_ALLOWED => Forbidden,
     }
 }

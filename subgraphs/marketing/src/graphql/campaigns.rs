@@ -9,8 +9,8 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::DateTime;
 
 use super::context::caller;
-use super::objects::{instant, Campaign, EmailTemplate, EmailTemplateKind};
-use crate::app::campaigns::{CampaignFields, NewTemplate};
+use super::objects::{instant, AbWinnerBy, Campaign, EmailTemplate, EmailTemplateKind};
+use crate::app::campaigns::{AbTestFields, CampaignFields, NewTemplate};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::template::TokenValues;
 
@@ -41,6 +41,44 @@ pub struct CreateCampaignInput {
     pub segment_id: ID,
     /// Only contacts subscribed to this topic (its key).
     pub topic: Option<String>,
+    /// An A/B test: `templateId` is variant A, the test's templates the challengers.
+    pub ab_test: Option<AbTestInput>,
+}
+
+/// A campaign's A/B test (AB_TEST_INVALID when out of bounds).
+#[derive(InputObject)]
+pub struct AbTestInput {
+    /// The challengers' bulk templates (variants B, C, ...: 1 to 4 of them); the campaign's
+    /// own template is variant A.
+    pub variants: Vec<ID>,
+    /// The share of the audience the test goes to, split evenly between the variants: 1 to
+    /// 100 percent (100: the whole audience is split, the winner is only recorded).
+    pub test_percent: i32,
+    /// How the winner is chosen.
+    pub winner_by: AbWinnerBy,
+    /// How long after the start the winner is chosen (OPEN_RATE and CLICK_RATE): 0 to 10,080
+    /// minutes (a week); 0 when absent.
+    pub wait_minutes: Option<i32>,
+}
+
+impl From<AbTestInput> for AbTestFields {
+    fn from(input: AbTestInput) -> Self {
+        Self {
+            challengers: input.variants.into_iter().map(|id| id.0).collect(),
+            test_percent: input.test_percent,
+            winner_by: input.winner_by.into(),
+            wait_ms: i64::from(input.wait_minutes.unwrap_or(0)) * 60_000,
+        }
+    }
+}
+
+/// An A/B test's winner, chosen by hand.
+#[derive(InputObject)]
+pub struct ChooseCampaignWinnerInput {
+    /// The campaign.
+    pub campaign_id: ID,
+    /// The winning variant (one of the campaign's `abTest.variants`).
+    pub variant_id: ID,
 }
 
 /// Changes to a draft or scheduled campaign (refused once sending).
@@ -54,6 +92,10 @@ pub struct UpdateCampaignInput {
     pub template_id: Option<ID>,
     /// Another segment.
     pub segment_id: Option<ID>,
+    /// A new A/B test (replacing the one there is).
+    pub ab_test: Option<AbTestInput>,
+    /// True: the campaign's A/B test is removed.
+    pub remove_ab_test: Option<bool>,
 }
 
 /// When a campaign starts.
@@ -244,6 +286,7 @@ impl CampaignsMutation {
                     template_id: Some(input.template_id.0),
                     segment_id: Some(input.segment_id.0),
                     topic: Some(input.topic),
+                    ab_test: input.ab_test.map(|test| Some(test.into())),
                 },
             )
             .await?;
@@ -268,6 +311,11 @@ impl CampaignsMutation {
                     template_id: input.template_id.map(|id| id.0),
                     segment_id: input.segment_id.map(|id| id.0),
                     topic: None,
+                    ab_test: match (input.ab_test, input.remove_ab_test) {
+                        (Some(test), _) => Some(Some(test.into())),
+                        (None, Some(true)) => Some(None),
+                        (None, _) => None,
+                    },
                 },
             )
             .await?;
@@ -318,6 +366,23 @@ impl CampaignsMutation {
         #[graphql(desc = "The campaign.")] input: CampaignActionInput,
     ) -> Result<Campaign> {
         move_campaign(ctx, &input.campaign_id, CampaignStatus::Cancelled, None).await
+    }
+
+    /// Chooses an A/B test's winner by hand while the test runs (any test, before its wait
+    /// is over): the rest of the audience is sent the winner (AB_WINNER_NOT_ALLOWED for a
+    /// campaign without a test, not sending or paused, or whose winner is chosen).
+    #[graphql(requires_scopes = "marketing:send")]
+    async fn choose_campaign_winner(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The campaign and its winning variant.")] input: ChooseCampaignWinnerInput,
+    ) -> Result<Campaign> {
+        let (tenant, actor) = caller(ctx)?;
+        let model = ctx
+            .use_cases::<Marketing>()?
+            .choose_winner(&tenant, &actor, &input.campaign_id, &input.variant_id)
+            .await?;
+        Ok(Campaign { model })
     }
 
     /// Sends a transactional template to one address now (marketing unsubscribes do not

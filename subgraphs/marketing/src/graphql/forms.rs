@@ -294,6 +294,13 @@ pub struct FormsQuery;
 
 #[Object]
 impl FormsQuery {
+    /// The origins whose pages may post the tenant's forms from a script (CORS), sorted.
+    #[graphql(requires_scopes = "marketing:read")]
+    async fn form_origins(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let (tenant, _) = caller(ctx)?;
+        Ok(ctx.use_cases::<Marketing>()?.form_origins(&tenant).await?)
+    }
+
     /// A web form of the caller's tenant.
     #[graphql(requires_scopes = "marketing:read")]
     async fn marketing_form(
@@ -348,11 +355,36 @@ impl FormsQuery {
     }
 }
 
+/// The origins allowed to post the tenant's forms from a script.
+#[derive(InputObject)]
+pub struct SetFormOriginsInput {
+    /// `http(s)://host[:port]` each (at most 50; empty: no page may).
+    pub origins: Vec<String>,
+}
+
 #[derive(Default)]
 pub struct FormsMutation;
 
 #[Object]
 impl FormsMutation {
+    /// Replaces the origins (`https://shop.example.com`) whose pages may post the tenant's
+    /// forms from a script: the public form endpoint answers their CORS preflight and refuses
+    /// a post from any other page (FORM_ORIGIN_NOT_ALLOWED); FORM_ORIGIN_INVALID for a value
+    /// that is not an origin. Answers the list as stored.
+    #[graphql(requires_scopes = "marketing:write")]
+    async fn set_form_origins(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The allowed origins (at most 50; empty: no page may).")]
+        input: SetFormOriginsInput,
+    ) -> Result<Vec<String>> {
+        let (tenant, actor) = caller(ctx)?;
+        Ok(ctx
+            .use_cases::<Marketing>()?
+            .set_form_origins(&tenant, &actor, &input.origins)
+            .await?)
+    }
+
     /// Creates an open web form with its public key.
     #[graphql(requires_scopes = "marketing:write")]
     async fn create_marketing_form(

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod context;
 pub mod delivery;
 pub mod forms;
+pub mod journeys;
 pub mod loaders;
 pub mod objects;
 pub mod public;
@@ -28,6 +29,7 @@ pub struct Query(
     campaigns::CampaignsQuery,
     forms::FormsQuery,
     delivery::DeliveryQuery,
+    journeys::JourneysQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -40,6 +42,7 @@ pub struct Mutation(
     contacts::BouncesMutation,
     forms::FormsMutation,
     delivery::DeliveryMutation,
+    journeys::JourneysMutation,
 );
 
 /// The schema builder with its data (the use cases and the DataLoaders over them); the kit
@@ -53,6 +56,7 @@ pub fn schema_builder(
     let builder = describe_connection::<objects::Campaign, _, _, _>(builder);
     let builder = describe_connection::<objects::EmailTemplate, _, _, _>(builder);
     let builder = describe_connection::<forms::MarketingForm, _, _, _>(builder);
+    let builder = describe_connection::<journeys::Journey, _, _, _>(builder);
     match marketing {
         Some(marketing) => loaders::register(builder, &marketing).data(marketing),
         None => builder,

@@ -11,6 +11,7 @@ use erp_kit::TenantId;
 
 use super::loaders::{ConsentsLoader, TopicsLoader};
 use crate::app::campaigns::Funnel;
+use crate::domain::ab_test::{VariantResult, WinnerBy};
 use crate::domain::campaign::CampaignStatus as DomainCampaignStatus;
 use crate::domain::contact::{
     ContactStatus, LawfulBasis as DomainLawfulBasis, SuppressionReason as DomainSuppressionReason,
@@ -476,6 +477,8 @@ impl EmailTemplate {
 pub struct CampaignFunnel {
     /// Messages waiting to be sent.
     pub queued: i64,
+    /// Messages waiting for the A/B test's winner (the audience outside the test share).
+    pub held: i64,
     /// Of the queued, those deferred to a later minute window by the tenant's sending limits.
     pub deferred: i64,
     /// Messages the relay accepted.
@@ -513,6 +516,7 @@ impl From<Funnel> for CampaignFunnel {
             complaint_rate: f.complaint_rate(),
             unsubscribe_rate: f.unsubscribe_rate(),
             queued: f.queued,
+            held: f.held,
             deferred: f.deferred,
             sent: f.sent,
             skipped: f.skipped,
@@ -594,5 +598,186 @@ impl Campaign {
             .funnel(&TenantId::from_claim(&self.model.tenant_id), &self.model.id)
             .await?
             .into())
+    }
+
+    /// Its A/B test (null: every contact gets the campaign's template).
+    async fn ab_test(&self) -> Option<CampaignAbTest> {
+        let percent = self.model.ab_test_percent?;
+        Some(CampaignAbTest {
+            model: self.model.clone(),
+            test_percent: percent,
+        })
+    }
+}
+
+/// How an A/B test's winner is chosen.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AbWinnerBy {
+    /// The variant whose test messages were opened most (per message sent), once the wait is
+    /// over.
+    OpenRate,
+    /// The variant whose test messages had a link clicked most (per message sent), once the
+    /// wait is over.
+    ClickRate,
+    /// A person chooses (chooseCampaignWinner); the rest of the audience waits until then.
+    Manual,
+}
+
+impl From<WinnerBy> for AbWinnerBy {
+    fn from(by: WinnerBy) -> Self {
+        match by {
+            WinnerBy::OpenRate => Self::OpenRate,
+            WinnerBy::ClickRate => Self::ClickRate,
+            WinnerBy::Manual => Self::Manual,
+        }
+    }
+}
+
+impl From<AbWinnerBy> for WinnerBy {
+    fn from(by: AbWinnerBy) -> Self {
+        match by {
+            AbWinnerBy::OpenRate => Self::OpenRate,
+            AbWinnerBy::ClickRate => Self::ClickRate,
+            AbWinnerBy::Manual => Self::Manual,
+        }
+    }
+}
+
+/// A campaign's A/B test: variant A is the campaign's template, B, C, ... the challengers;
+/// the test share of the audience is split evenly between them, the rest is sent the winner.
+pub struct CampaignAbTest {
+    model: campaign::Model,
+    test_percent: i32,
+}
+
+/// A campaign's A/B test: variant A is the campaign's template, B, C, ... the challengers;
+/// the test share of the audience is split evenly between them, the rest is sent the winner.
+#[Object]
+impl CampaignAbTest {
+    /// The share of the audience in the test, 1 to 100 percent.
+    async fn test_percent(&self) -> i32 {
+        self.test_percent
+    }
+
+    /// How the winner is chosen.
+    async fn winner_by(&self) -> Result<AbWinnerBy> {
+        Ok(WinnerBy::parse(self.model.ab_winner_by.as_deref().unwrap_or("manual"))?.into())
+    }
+
+    /// How long after the start the winner is chosen (automatic tests), in minutes.
+    async fn wait_minutes(&self) -> i64 {
+        self.model.ab_wait_ms.unwrap_or(0) / 60_000
+    }
+
+    /// When the winner is chosen at the earliest (automatic tests, once sending started;
+    /// later when the test's messages are still going out then).
+    async fn decide_at(&self) -> Option<DateTime> {
+        if self.model.ab_winner_by.as_deref() == Some(WinnerBy::Manual.as_str()) {
+            return None;
+        }
+        self.model
+            .started_at
+            .map(|at| instant(at + self.model.ab_wait_ms.unwrap_or(0)))
+    }
+
+    /// The winning variant, once chosen.
+    async fn winner_variant_id(&self) -> Option<ID> {
+        self.model.ab_winner_variant_id.clone().map(ID)
+    }
+
+    /// When the winner was chosen.
+    async fn decided_at(&self) -> Option<DateTime> {
+        self.model.ab_decided_at.map(instant)
+    }
+
+    /// The variants, A first, each with its funnel.
+    async fn variants(&self, ctx: &Context<'_>) -> Result<Vec<CampaignVariant>> {
+        let winner = self.model.ab_winner_variant_id.as_deref();
+        Ok(ctx
+            .use_cases::<Marketing>()?
+            .variant_funnels(&TenantId::from_claim(&self.model.tenant_id), &self.model.id)
+            .await?
+            .into_iter()
+            .map(|v| CampaignVariant {
+                id: ID(v.variant.id.clone()),
+                label: v.variant.label,
+                template_id: ID(v.variant.template_id),
+                winner: winner == Some(v.variant.id.as_str()),
+                funnel: v.funnel.into(),
+            })
+            .collect())
+    }
+}
+
+/// One variant of an A/B test.
+#[derive(SimpleObject)]
+pub struct CampaignVariant {
+    /// The variant's id (chooseCampaignWinner takes it).
+    pub id: ID,
+    /// `A` (the campaign's own template), `B`, `C`, ...
+    pub label: String,
+    /// The bulk template it sends.
+    pub template_id: ID,
+    /// Whether it won the test.
+    pub winner: bool,
+    /// What its messages did: its share of the test and, for the winner, the rest of the
+    /// audience.
+    pub funnel: VariantFunnel,
+}
+
+/// One A/B variant's funnel (the variants' funnels add up to the campaign's, held messages
+/// aside). Conversions are counted per campaign only (a lead's UTM names the campaign).
+#[derive(SimpleObject)]
+pub struct VariantFunnel {
+    /// Messages waiting to be sent.
+    pub queued: i64,
+    /// Messages the relay accepted.
+    pub sent: i64,
+    /// Messages not sent at send time (suppressed, unsubscribed, no consent, cancelled).
+    pub skipped: i64,
+    /// Messages the relay refused.
+    pub failed: i64,
+    /// Messages handed to the relay by a sender that died before it heard back.
+    pub in_doubt: i64,
+    /// Messages opened (pixel loaded or a link clicked).
+    pub opened: i64,
+    /// Messages with a link clicked.
+    pub clicked: i64,
+    /// Sent messages the provider reported bounced.
+    pub bounced: i64,
+    /// Sent messages not reported bounced.
+    pub delivered: i64,
+    /// Messages the recipient reported as spam.
+    pub complained: i64,
+    /// Contacts who unsubscribed through this variant's one-click link.
+    pub unsubscribed: i64,
+    /// Opened per sent message, 0 to 1 (what OPEN_RATE compares).
+    pub open_rate: f64,
+    /// Clicked per sent message, 0 to 1 (what CLICK_RATE compares).
+    pub click_rate: f64,
+}
+
+impl From<Funnel> for VariantFunnel {
+    fn from(f: Funnel) -> Self {
+        let result = VariantResult {
+            sent: f.sent,
+            opened: f.opened,
+            clicked: f.clicked,
+        };
+        Self {
+            open_rate: result.rate(WinnerBy::OpenRate),
+            click_rate: result.rate(WinnerBy::ClickRate),
+            queued: f.queued,
+            sent: f.sent,
+            skipped: f.skipped,
+            failed: f.failed,
+            in_doubt: f.in_doubt,
+            opened: f.opened,
+            clicked: f.clicked,
+            bounced: f.bounced,
+            delivered: f.delivered,
+            complained: f.complained,
+            unsubscribed: f.unsubscribed,
+        }
     }
 }

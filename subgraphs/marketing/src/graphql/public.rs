@@ -66,7 +66,10 @@ struct FormState {
 /// The public routes, to merge into the subgraph's router.
 pub fn router(marketing: Marketing, trusted_proxies: TrustedProxies) -> Router {
     let forms = Router::new()
-        .route("/marketing/forms/{key}", post(submit_form))
+        .route(
+            "/marketing/forms/{key}",
+            post(submit_form).options(form_preflight),
+        )
         .route(
             "/marketing/confirm/{token}",
             get(confirm_page).post(confirm),
@@ -181,12 +184,69 @@ fn form_pairs(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<(String, String
     ))
 }
 
+/// The `Origin` a browser sent (none from a server).
+fn origin_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// The CORS headers of an answer to a page of an allowed `origin` (on refusals too, so the
+/// page's script can read the error).
+fn allow_origin(mut response: Response, origin: Option<&str>) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    if let Some(value) = origin.and_then(|o| header::HeaderValue::from_str(o).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    response
+}
+
+/// The CORS preflight of a script's post: 204 with the allowed method and headers for an
+/// origin the form's tenant listed; 403 FORM_ORIGIN_NOT_ALLOWED otherwise (the browser then
+/// does not post).
+async fn form_preflight(
+    State(state): State<FormState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match state.marketing.form_cors(&key, origin_of(&headers)).await {
+        Ok(allowed) => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            let out = response.headers_mut();
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                header::HeaderValue::from_static("POST"),
+            );
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                header::HeaderValue::from_static("content-type"),
+            );
+            out.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                header::HeaderValue::from_static("600"),
+            );
+            allow_origin(response, allowed.as_deref())
+        }
+        Err(err) => allow_origin(from_api_error(err), None),
+    }
+}
+
 async fn submit_form(
     State(state): State<FormState>,
     Path(key): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    // A page of an origin the tenant did not list is refused before anything is read.
+    let allowed = match state
+        .marketing
+        .form_cors(&key, origin_of(&parts.headers))
+        .await
+    {
+        Ok(allowed) => allowed,
+        Err(err) => return allow_origin(from_api_error(err), None),
+    };
     let client = erp_kit::http::client_ip(&parts, &state.trusted_proxies.0)
         .map(|ip| ip.0.to_string())
         .unwrap_or_else(|| "unknown".to_owned());
@@ -196,14 +256,15 @@ async fn submit_form(
         state.marketing.submit_form(&key, &client, &pairs).await
     }
     .await;
-    match outcome {
+    let response = match outcome {
         Ok(outcome) => (
             StatusCode::ACCEPTED,
             Json(json!({ "accepted": true, "submissionId": outcome.submission_id })),
         )
             .into_response(),
         Err(err) => from_api_error(err),
-    }
+    };
+    allow_origin(response, allowed.as_deref())
 }
 
 fn button_page(title: &str, action: &str, label: &str) -> Html<String> {

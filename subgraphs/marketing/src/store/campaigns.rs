@@ -1,4 +1,4 @@
-//! Templates and campaigns.
+//! Templates, campaigns and their A/B variants.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -8,7 +8,7 @@ use sea_orm::{
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
-use super::entities::{campaign, template, transactional};
+use super::entities::{campaign, template, transactional, variant};
 
 pub async fn insert_template(
     db: &impl ConnectionTrait,
@@ -121,4 +121,65 @@ pub async fn insert_transactional(
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// Replaces a campaign's A/B variants (none: the test is removed).
+pub async fn replace_variants(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+    rows: Vec<variant::Model>,
+) -> Result<(), DbErr> {
+    variant::Entity::delete_many()
+        .filter(variant::Column::TenantId.eq(tenant.as_str()))
+        .filter(variant::Column::CampaignId.eq(campaign_id))
+        .exec(db)
+        .await?;
+    if !rows.is_empty() {
+        variant::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A campaign's A/B variants, A first.
+pub async fn variants(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+) -> Result<Vec<variant::Model>, DbErr> {
+    variant::Entity::find()
+        .filter(variant::Column::TenantId.eq(tenant.as_str()))
+        .filter(variant::Column::CampaignId.eq(campaign_id))
+        .order_by_asc(variant::Column::Position)
+        .all(db)
+        .await
+}
+
+pub async fn variant(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<variant::Model>, DbErr> {
+    variant::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .one(db)
+        .await
+}
+
+/// Sending campaigns of every tenant whose A/B test has no winner yet and chooses it itself
+/// (not by hand), oldest first: the sender decides those whose wait is over.
+pub async fn undecided_tests(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<campaign::Model>, DbErr> {
+    campaign::Entity::find()
+        .filter(campaign::Column::Status.eq("sending"))
+        .filter(campaign::Column::AbTestPercent.is_not_null())
+        .filter(campaign::Column::AbWinnerVariantId.is_null())
+        .filter(campaign::Column::AbWinnerBy.ne("manual"))
+        .order_by_asc(campaign::Column::StartedAt)
+        .limit(limit)
+        .all(db)
+        .await
 }

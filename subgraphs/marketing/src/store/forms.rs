@@ -8,7 +8,7 @@ use sea_orm::{
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
-use super::entities::{form, form_submission};
+use super::entities::{form, form_origin, form_submission};
 
 pub async fn insert(db: &impl ConnectionTrait, model: form::Model) -> Result<form::Model, DbErr> {
     form::Entity::insert(model.clone().into_active_model())
@@ -105,5 +105,35 @@ pub async fn erase_submissions_of(
         .filter(form_submission::Column::ContactId.eq(contact_id))
         .exec(db)
         .await?;
+    Ok(())
+}
+
+/// The origins allowed to post the tenant's forms from a script, sorted.
+pub async fn origins(db: &impl ConnectionTrait, tenant: &TenantId) -> Result<Vec<String>, DbErr> {
+    Ok(form_origin::Entity::find()
+        .filter(form_origin::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(form_origin::Column::Origin)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| o.origin)
+        .collect())
+}
+
+/// Replaces the tenant's allowed origins.
+pub async fn replace_origins(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    rows: Vec<form_origin::Model>,
+) -> Result<(), DbErr> {
+    form_origin::Entity::delete_many()
+        .filter(form_origin::Column::TenantId.eq(tenant.as_str()))
+        .exec(db)
+        .await?;
+    if !rows.is_empty() {
+        form_origin::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod conversions;
 pub mod entities;
 pub mod forms;
+pub mod journeys;
 pub mod queue;
 pub mod segments;
 pub mod throttle;

@@ -5,14 +5,14 @@
 //! never confirmed (the sender died mid-hand-off) is never sent again: at most once.
 //!
 //! Statuses: `queued` -> `leased` -> `handed_off` -> `sent`, or `skipped` (suppressed, no
-//! consent, ...) or `failed`; a lease that expires puts a `leased` row back in play.
-
-use std::collections::BTreeMap;
+//! consent, ...) or `failed`; a lease that expires puts a `leased` row back in play. The
+//! hand-off renews the lease: a `handed_off` row whose lease runs is a live sender's (its mark
+//! is coming); once the lease expired the row is in doubt (its sender died mid-hand-off).
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    IntoActiveModel, QueryFilter, QuerySelect, Statement,
+    IntoActiveModel, QueryFilter, Statement,
 };
 
 use erp_kit::TenantId;
@@ -56,7 +56,7 @@ struct Key {
     id: String,
 }
 
-/// Leases up to `limit` messages whose campaign is sending (queued, or leased with an expired
+/// Leases up to `limit` messages whose campaign is sending or whose journey is active (queued, or leased with an expired
 /// lease) to `worker` until `lease_until`; answers the leased rows.
 pub async fn lease(
     db: &impl ConnectionTrait,
@@ -71,17 +71,12 @@ pub async fn lease(
     } else {
         ""
     };
-    let p = |n: usize| {
-        if backend == DatabaseBackend::Postgres {
-            format!("${n}")
-        } else {
-            "?".into()
-        }
-    };
+    let p = |n| param(backend, n);
     let select = format!(
-        "SELECT m.tenant_id, m.id FROM mkt_messages m JOIN mkt_campaigns c \
+        "SELECT m.tenant_id, m.id FROM mkt_messages m LEFT JOIN mkt_campaigns c \
          ON c.tenant_id = m.tenant_id AND c.id = m.campaign_id \
-         WHERE c.status = 'sending' AND (m.status = 'queued' OR (m.status = 'leased' AND m.lease_until < {})) \
+         LEFT JOIN mkt_journeys j ON j.tenant_id = m.tenant_id AND j.id = m.journey_id \
+         WHERE (c.status = 'sending' OR j.status = 'active') AND (m.status = 'queued' OR (m.status = 'leased' AND m.lease_until < {})) \
          AND (m.not_before IS NULL OR m.not_before <= {}) \
          ORDER BY m.queued_at, m.id LIMIT {}{lock}",
         p(1),
@@ -185,23 +180,7 @@ pub async fn defer(
         == 1)
 }
 
-/// How many of a campaign's queued messages wait for a later sending window.
-pub async fn deferred_count(
-    db: &impl ConnectionTrait,
-    tenant: &TenantId,
-    campaign_id: &str,
-) -> Result<u64, DbErr> {
-    use sea_orm::PaginatorTrait;
-    message::Entity::find()
-        .filter(message::Column::TenantId.eq(tenant.as_str()))
-        .filter(message::Column::CampaignId.eq(campaign_id))
-        .filter(message::Column::Status.eq("queued"))
-        .filter(message::Column::NotBefore.is_not_null())
-        .count(db)
-        .await
-}
-
-/// Skips every not yet handed-off message of a cancelled campaign.
+/// Skips every not yet handed-off message of a cancelled campaign (held ones too).
 pub async fn cancel_pending(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
@@ -212,57 +191,42 @@ pub async fn cancel_pending(
         .col_expr(message::Column::SkipReason, "cancelled".into())
         .filter(message::Column::TenantId.eq(tenant.as_str()))
         .filter(message::Column::CampaignId.eq(campaign_id))
-        .filter(message::Column::Status.is_in(["queued", "leased"]))
+        .filter(message::Column::Status.is_in(["queued", "leased", "held"]))
         .exec(db)
         .await?;
     Ok(())
 }
 
-/// How many messages of a campaign are in each status.
-pub async fn status_counts(
-    db: &impl ConnectionTrait,
-    tenant: &TenantId,
-    campaign_id: &str,
-) -> Result<BTreeMap<String, i64>, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Row {
-        status: String,
-        n: i64,
-    }
-    let rows = message::Entity::find()
-        .select_only()
-        .column(message::Column::Status)
-        .column_as(message::Column::Id.count(), "n")
-        .filter(message::Column::TenantId.eq(tenant.as_str()))
-        .filter(message::Column::CampaignId.eq(campaign_id))
-        .group_by(message::Column::Status)
-        .into_model::<Row>()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
+/// The messages a sender may still move at `now_ms`: queued, leased, or handed off under a
+/// lease that still runs.
+fn moving_at(now_ms: i64) -> sea_orm::Condition {
+    use sea_orm::Condition;
+    Condition::any()
+        .add(message::Column::Status.is_in(["queued", "leased"]))
+        .add(
+            Condition::all()
+                .add(message::Column::Status.eq("handed_off"))
+                .add(message::Column::LeaseUntil.gte(now_ms)),
+        )
 }
 
-/// Opened and clicked counts of a campaign's messages.
-pub async fn engagement(
+/// How many messages of a campaign a sender may still move at `now_ms`: queued, leased, held
+/// for an A/B test's winner, or handed off under a lease that still runs (a live sender between the hand-off and its mark).
+/// A campaign with any is not finished: finishing it would leave a message in doubt that a
+/// moment later is sent.
+pub async fn in_flight(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     campaign_id: &str,
-) -> Result<(u64, u64), DbErr> {
+    now_ms: i64,
+) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
-    let base = || {
-        message::Entity::find()
-            .filter(message::Column::TenantId.eq(tenant.as_str()))
-            .filter(message::Column::CampaignId.eq(campaign_id))
-    };
-    let opened = base()
-        .filter(message::Column::OpenedAt.is_not_null())
+    message::Entity::find()
+        .filter(message::Column::TenantId.eq(tenant.as_str()))
+        .filter(message::Column::CampaignId.eq(campaign_id))
+        .filter(moving_at(now_ms).add(message::Column::Status.eq("held")))
         .count(db)
-        .await?;
-    let clicked = base()
-        .filter(message::Column::ClickedAt.is_not_null())
-        .count(db)
-        .await?;
-    Ok((opened, clicked))
+        .await
 }
 
 /// The messages of a campaign to a contact (at most one by the send key).
@@ -367,25 +331,128 @@ pub async fn mark_complained(
         == 1)
 }
 
-/// Bounced and complained counts of a campaign's messages.
-pub async fn reported(
+/// What a campaign's messages of one status and one variant did: how many there are, and of
+/// those how many are deferred, were opened, clicked, bounced or complained about.
+#[derive(Debug, Clone, Default, FromQueryResult)]
+pub struct Tally {
+    pub variant_id: Option<String>,
+    pub status: String,
+    pub messages: i64,
+    pub deferred: i64,
+    pub opened: i64,
+    pub clicked: i64,
+    pub bounced: i64,
+    pub complained: i64,
+}
+
+/// A campaign's messages counted by (variant, status) in one query (the funnel of the
+/// campaign and of each A/B variant is folded from it).
+pub async fn tallies(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     campaign_id: &str,
-) -> Result<(u64, u64), DbErr> {
+) -> Result<Vec<Tally>, DbErr> {
+    let backend = db.get_database_backend();
+    let (p1, p2) = (param(backend, 1), param(backend, 2));
+    Tally::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "SELECT variant_id, status, COUNT(*) AS messages, COUNT(not_before) AS deferred, \
+             COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, \
+             COUNT(bounced_at) AS bounced, COUNT(complained_at) AS complained \
+             FROM mkt_messages WHERE tenant_id = {p1} AND campaign_id = {p2} \
+             GROUP BY variant_id, status"
+        ),
+        [tenant.as_str().into(), campaign_id.into()],
+    ))
+    .all(db)
+    .await
+}
+
+/// The contacts who unsubscribed through a campaign's one-click link (consent source
+/// `source`), counted by the variant their message sent.
+pub async fn unsubscribes_by_variant(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+    source: &str,
+) -> Result<Vec<(Option<String>, i64)>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        variant_id: Option<String>,
+        contacts: i64,
+    }
+    let backend = db.get_database_backend();
+    let p = |n| param(backend, n);
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "SELECT m.variant_id, COUNT(DISTINCT c.contact_id) AS contacts \
+             FROM mkt_consents c JOIN mkt_messages m \
+             ON m.tenant_id = c.tenant_id AND m.contact_id = c.contact_id AND m.campaign_id = {} \
+             WHERE c.tenant_id = {} AND c.source = {} AND c.granted = {} \
+             GROUP BY m.variant_id",
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        ),
+        [
+            campaign_id.into(),
+            tenant.as_str().into(),
+            source.into(),
+            false.into(),
+        ],
+    ))
+    .all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.variant_id, r.contacts))
+        .collect())
+}
+
+/// The `n`-th bind parameter of a raw statement (`$n` on PostgreSQL, `?` on SQLite).
+pub(crate) fn param(backend: DatabaseBackend, n: usize) -> String {
+    if backend == DatabaseBackend::Postgres {
+        format!("${n}")
+    } else {
+        "?".into()
+    }
+}
+
+/// An A/B test's winner is known: the campaign's held messages are queued with it.
+pub async fn release_held(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+    variant_id: &str,
+) -> Result<u64, DbErr> {
+    Ok(message::Entity::update_many()
+        .col_expr(message::Column::Status, "queued".into())
+        .col_expr(message::Column::VariantId, variant_id.into())
+        .filter(message::Column::TenantId.eq(tenant.as_str()))
+        .filter(message::Column::CampaignId.eq(campaign_id))
+        .filter(message::Column::Status.eq("held"))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// How many of a campaign's test messages (those with a variant) a sender may still move at
+/// `now_ms` (see [`in_flight`]): the winner is chosen once there are none.
+pub async fn test_in_flight(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+    now_ms: i64,
+) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
-    let base = || {
-        message::Entity::find()
-            .filter(message::Column::TenantId.eq(tenant.as_str()))
-            .filter(message::Column::CampaignId.eq(campaign_id))
-    };
-    let bounced = base()
-        .filter(message::Column::BouncedAt.is_not_null())
+    message::Entity::find()
+        .filter(message::Column::TenantId.eq(tenant.as_str()))
+        .filter(message::Column::CampaignId.eq(campaign_id))
+        .filter(message::Column::VariantId.is_not_null())
+        .filter(moving_at(now_ms))
         .count(db)
-        .await?;
-    let complained = base()
-        .filter(message::Column::ComplainedAt.is_not_null())
-        .count(db)
-        .await?;
-    Ok((bounced, complained))
+        .await
 }

@@ -1,4 +1,4 @@
-//! `mkt_campaigns`: a broadcast campaign.
+//! `mkt_campaigns`: a broadcast campaign (with its A/B test, if any).
 
 use sea_orm::entity::prelude::*;
 
@@ -21,6 +21,14 @@ pub struct Model {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The share of the audience (percent) an A/B test goes to; `None`: no test.
+    pub ab_test_percent: Option<i32>,
+    /// How the test's winner is chosen: `open_rate`, `click_rate` or `manual`.
+    pub ab_winner_by: Option<String>,
+    /// How long after the start the winner is chosen (milliseconds).
+    pub ab_wait_ms: Option<i64>,
+    pub ab_winner_variant_id: Option<String>,
+    pub ab_decided_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

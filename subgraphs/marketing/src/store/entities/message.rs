@@ -29,6 +29,11 @@ pub struct Model {
     pub complained_at: Option<i64>,
     /// A message deferred by a full sending window is not leased before this time.
     pub not_before: Option<i64>,
+    /// The A/B variant it sends; `None`: the campaign's template (or, while `held`, the winner
+    /// still to be chosen).
+    pub variant_id: Option<String>,
+    /// The journey it belongs to (its `campaign_id` is then the step's send key).
+    pub journey_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

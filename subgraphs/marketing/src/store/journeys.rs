@@ -1,0 +1,238 @@
+//! Journeys, their enrolments (leased by the sender like messages: `FOR UPDATE SKIP LOCKED`
+//! on PostgreSQL, SQLite has one writer) and each step's outcome.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+
+use erp_kit::pagination::{keyset_page, PageRequest};
+use erp_kit::TenantId;
+
+use super::entities::{enrollment, journey, journey_step};
+
+pub async fn insert(db: &impl ConnectionTrait, model: journey::Model) -> Result<(), DbErr> {
+    journey::Entity::insert(model.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn journey(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<journey::Model>, DbErr> {
+    journey::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .one(db)
+        .await
+}
+
+/// A journey, locked for the rest of the transaction (PostgreSQL `FOR UPDATE`).
+pub async fn lock(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<journey::Model>, DbErr> {
+    journey::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    model: journey::Model,
+) -> Result<journey::Model, DbErr> {
+    model.into_active_model().reset_all().update(db).await
+}
+
+pub async fn page(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    page: &PageRequest,
+) -> Result<Vec<journey::Model>, DbErr> {
+    let query = journey::Entity::find().filter(journey::Column::TenantId.eq(tenant.as_str()));
+    keyset_page(query, journey::Column::Id, page).all(db).await
+}
+
+/// The tenant's active journeys a trigger of `kind` naming one of `references` starts
+/// (`any_reference`: also those naming nothing, e.g. a form trigger for any form).
+pub async fn triggered(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    kind: &str,
+    references: &[String],
+    any_reference: bool,
+) -> Result<Vec<journey::Model>, DbErr> {
+    let mut which = Condition::any().add(journey::Column::TriggerRef.is_in(references.to_vec()));
+    if any_reference {
+        which = which.add(journey::Column::TriggerRef.is_null());
+    }
+    journey::Entity::find()
+        .filter(journey::Column::TenantId.eq(tenant.as_str()))
+        .filter(journey::Column::TriggerKind.eq(kind))
+        .filter(journey::Column::Status.eq("active"))
+        .filter(which)
+        .all(db)
+        .await
+}
+
+/// Enrols a contact (a second enrolment in the same journey does nothing); answers whether it
+/// was new.
+pub async fn enroll(db: &impl ConnectionTrait, model: enrollment::Model) -> Result<bool, DbErr> {
+    let result = enrollment::Entity::insert(model.into_active_model())
+        .on_conflict(
+            OnConflict::columns([
+                enrollment::Column::TenantId,
+                enrollment::Column::JourneyId,
+                enrollment::Column::ContactId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await;
+    match result {
+        Ok(n) => Ok(n > 0),
+        Err(DbErr::RecordNotInserted) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Key {
+    tenant_id: String,
+    id: String,
+}
+
+/// Leases up to `limit` active enrolments of active journeys due at `now_ms` (not leased, or
+/// whose lease expired) to `worker` until `lease_until`; answers them.
+pub async fn lease_due(
+    db: &impl ConnectionTrait,
+    worker: &str,
+    now_ms: i64,
+    lease_until: i64,
+    limit: u64,
+) -> Result<Vec<enrollment::Model>, DbErr> {
+    let backend = db.get_database_backend();
+    let p = |n| super::queue::param(backend, n);
+    let lock = if backend == DatabaseBackend::Postgres {
+        " FOR UPDATE OF e SKIP LOCKED"
+    } else {
+        ""
+    };
+    let select = format!(
+        "SELECT e.tenant_id, e.id FROM mkt_journey_enrollments e JOIN mkt_journeys j \
+         ON j.tenant_id = e.tenant_id AND j.id = e.journey_id \
+         WHERE j.status = 'active' AND e.status = 'active' AND e.due_at <= {} \
+         AND (e.lease_until IS NULL OR e.lease_until < {}) \
+         ORDER BY e.due_at, e.id LIMIT {}{lock}",
+        p(1),
+        p(2),
+        p(3)
+    );
+    let keys = Key::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        select,
+        [now_ms.into(), now_ms.into(), (limit as i64).into()],
+    ))
+    .all(db)
+    .await?;
+    let mut leased = Vec::with_capacity(keys.len());
+    for key in keys {
+        enrollment::Entity::update_many()
+            .col_expr(enrollment::Column::LeaseUntil, lease_until.into())
+            .col_expr(enrollment::Column::LeasedBy, worker.into())
+            .filter(enrollment::Column::TenantId.eq(key.tenant_id.as_str()))
+            .filter(enrollment::Column::Id.eq(key.id.as_str()))
+            .exec(db)
+            .await?;
+        if let Some(model) = enrollment::Entity::find_by_id((key.tenant_id, key.id))
+            .one(db)
+            .await?
+        {
+            leased.push(model);
+        }
+    }
+    Ok(leased)
+}
+
+/// An enrolment still leased by `worker`, locked for the rest of the transaction.
+pub async fn lock_leased(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    worker: &str,
+) -> Result<Option<enrollment::Model>, DbErr> {
+    enrollment::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .filter(enrollment::Column::LeasedBy.eq(worker))
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
+/// Writes an enrolment back (its lease given up).
+pub async fn save_enrollment(
+    db: &impl ConnectionTrait,
+    mut model: enrollment::Model,
+) -> Result<enrollment::Model, DbErr> {
+    model.lease_until = None;
+    model.leased_by = None;
+    model.into_active_model().reset_all().update(db).await
+}
+
+/// Records what a step did (a repeat of the same step changes nothing).
+pub async fn record_step(
+    db: &impl ConnectionTrait,
+    model: journey_step::Model,
+) -> Result<(), DbErr> {
+    let result = journey_step::Entity::insert(model.into_active_model())
+        .on_conflict(
+            OnConflict::columns([
+                journey_step::Column::TenantId,
+                journey_step::Column::EnrollmentId,
+                journey_step::Column::Position,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await;
+    match result {
+        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// A journey's enrolments, oldest first.
+pub async fn enrollments(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    journey_id: &str,
+    limit: u64,
+) -> Result<Vec<enrollment::Model>, DbErr> {
+    enrollment::Entity::find()
+        .filter(enrollment::Column::TenantId.eq(tenant.as_str()))
+        .filter(enrollment::Column::JourneyId.eq(journey_id))
+        .order_by_asc(enrollment::Column::EnrolledAt)
+        .order_by_asc(enrollment::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The steps an enrolment went through, in order.
+pub async fn steps_of(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    enrollment_id: &str,
+) -> Result<Vec<journey_step::Model>, DbErr> {
+    journey_step::Entity::find()
+        .filter(journey_step::Column::TenantId.eq(tenant.as_str()))
+        .filter(journey_step::Column::EnrollmentId.eq(enrollment_id))
+        .order_by_asc(journey_step::Column::Position)
+        .all(db)
+        .await
+}
