@@ -626,4 +626,5 @@ pub mod quote_invoice {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod crm_clients;
 pub mod payroll;
