@@ -2388,6 +2388,30 @@ async fn the_board_subscription_through_the_router_sees_another_users_move() {
         refused["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{refused}"
     );
+
+    // Merging clients is an administrator's: the router refuses a sales rep the field from
+    // the same `@requiresScopes` declaration the subgraph enforces; nothing is merged.
+    let duplicate = company(&app, &rep, "Globex Inc").await;
+    let (status, refused) = router
+        .graphql(
+            Some(&rep),
+            "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
+            json!({ "i": { "sourceId": duplicate, "targetId": client } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE",
+        "{refused}"
+    );
+    let still = app
+        .ok(
+            &admin,
+            "query($id: ID!) { client(id: $id) { mergedInto { id } } }",
+            json!({ "id": duplicate }),
+        )
+        .await;
+    assert_eq!(still["client"]["mergedInto"], Value::Null);
 }
 
 /// The embedded defaults of the one-process mode (SQLite, in-process cache and bus): a lead
