@@ -12,8 +12,10 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
+pub mod crm;
 pub mod finance;
 
+pub use crm::{CrmPlan, CrmTotals};
 pub use finance::{FinanceHistory, FinanceTotals};
 
 /// The seed tiers of workload.md.
@@ -642,6 +644,7 @@ impl SeedPlan {
             attendance_days: 0,
             time_entries: 0,
             finance: self.finance().totals(),
+            crm: self.crm().totals(),
         };
         for attendance in self.attendance() {
             totals.attendance_days += 1;
@@ -682,6 +685,8 @@ pub struct PlanTotals {
     pub time_entries: usize,
     /// The finance history ([`SeedPlan::finance`]).
     pub finance: FinanceTotals,
+    /// The CRM ([`SeedPlan::crm`]).
+    pub crm: CrmTotals,
 }
 
 fn plan_departments(tier: Tier) -> Vec<PlannedDepartment> {
