@@ -21,6 +21,9 @@
 //!   bills, credit notes, payments and expense claims through finance's import use cases, one
 //!   transaction per document on its historical dates, WITH their events ([`finance`] says
 //!   why).
+//! - CRM: a pipeline, the plan's clients and prospects, leads (through the CSV import) and
+//!   opportunities in stages, won and lost, with draft quotes, through the CRM's use cases
+//!   ([`crm`]).
 //!
 //! Every history row gets an id derived from the plan and the tenant ([`history_id`]) and the
 //! stores skip what they hold already, so a load interrupted anywhere is completed by the same
@@ -56,8 +59,10 @@ use erp_pmo::domain::task::{Label, TaskStatus};
 use erp_pmo::store::{BoardDoc, Imported, ProjectDoc, TaskDoc, TimeEntryDoc};
 use erp_pmo::Pmo;
 
+mod crm;
 mod finance;
 
+pub use crm::{load_crm, CrmTarget};
 pub use finance::load_finance;
 
 use crate::seed::{
@@ -109,6 +114,8 @@ pub struct SeedTargets {
     pub pmo: Option<Pmo>,
     /// `None` skips the finance history (invoices, payments, expense claims).
     pub finance: Option<erp_finance::Finance>,
+    /// `None` skips the CRM (pipeline, clients, leads, opportunities, quotes).
+    pub crm: Option<erp_crm::Crm>,
 }
 
 /// Tasks or time entries per import call by default (one transaction, or one journal record
@@ -201,6 +208,11 @@ pub struct LoadReport {
     pub credit_notes: usize,
     pub payments: usize,
     pub expense_claims: usize,
+    /// The CRM (clients, leads, opportunities, quotes).
+    pub crm_clients: usize,
+    pub leads: usize,
+    pub opportunities: usize,
+    pub quotes: usize,
     pub phases: Vec<PhaseReport>,
 }
 
@@ -223,6 +235,13 @@ impl std::fmt::Display for LoadReport {
                 f,
                 "finance: {} invoices, {} credit notes, {} supplier bills, {} payments, {} expense claims",
                 self.invoices, self.credit_notes, self.bills, self.payments, self.expense_claims
+            )?;
+        }
+        if self.crm_clients + self.leads + self.opportunities > 0 {
+            writeln!(
+                f,
+                "crm: {} clients, {} leads, {} opportunities, {} quotes",
+                self.crm_clients, self.leads, self.opportunities, self.quotes
             )?;
         }
         if self.time_entries_left_out > 0 {
@@ -422,6 +441,20 @@ pub async fn load_with(
             &seeded,
             &people,
             project_ids.as_deref(),
+            options,
+            &mut report,
+        )
+        .await?;
+    }
+    if let Some(crm_service) = &targets.crm {
+        load_crm(
+            plan,
+            crm_service,
+            &CrmTarget {
+                tenant_id: &seeded.tenant_id,
+                admin_user_id: &seeded.admin_user_id,
+                user_ids: &people.user_ids,
+            },
             options,
             &mut report,
         )

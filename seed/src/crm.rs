@@ -9,9 +9,10 @@
 //!   in tier L); every lead and opportunity belongs to one of them.
 //! - Leads: people of prospect companies with a source, UTM tags and a territory; loaded by
 //!   the CRM's CSV import (keyed by e-mail, so a repeated load updates, never duplicates).
-//! - Opportunities: spread over the stages (more in the early ones), most open, some won
-//!   (the plan's clients' deals), some lost with a reason; amounts in EUR cents.
-//! - Quotes: one draft quote per won opportunity of a plan client, up to a cap.
+//! - Opportunities: spread over the stages (more in the early ones), 85 % open, the rest lost
+//!   with a reason; a few won, the first ones, the plan's clients' deals (few: each won deal
+//!   becomes a PMO project through the hand-off, `opportunity.won`); amounts in EUR cents.
+//! - Quotes: one draft quote per won opportunity, made before the win.
 //!
 //! Opportunities and leads are generated on demand from their index (per-record random
 //! streams): tier L's million opportunities need no memory.
@@ -82,7 +83,8 @@ pub struct CrmSizes {
     pub prospects: usize,
     pub leads: usize,
     pub opportunities: usize,
-    pub quotes: usize,
+    /// The first opportunities, won (each becomes a PMO project by event).
+    pub won: usize,
 }
 
 impl CrmSizes {
@@ -93,14 +95,14 @@ impl CrmSizes {
                 prospects: 6,
                 leads: 40,
                 opportunities: 60,
-                quotes: 5,
+                won: 4,
             },
             Tier::M => Self {
                 sales_reps: 20,
                 prospects: 60,
-                leads: 5_000,
-                opportunities: 20_000,
-                quotes: 200,
+                leads: 2_000,
+                opportunities: 5_000,
+                won: 40,
             },
             // The benchmark scale: a million opportunities.
             Tier::L => Self {
@@ -108,7 +110,7 @@ impl CrmSizes {
                 prospects: 600,
                 leads: 100_000,
                 opportunities: 1_000_000,
-                quotes: 2_000,
+                won: 400,
             },
         }
     }
@@ -254,12 +256,18 @@ impl CrmPlan {
             .filter(char::is_ascii_alphanumeric)
             .collect::<String>()
             .to_ascii_lowercase();
+        let local = |name: &str| -> String {
+            name.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        };
         PlannedLead {
             name: format!("{first} {last}"),
             email: format!(
                 "{}.{}.{i}@{domain_word}-{}",
-                first.to_ascii_lowercase(),
-                last.to_ascii_lowercase(),
+                local(first),
+                local(last),
                 self.domain
             ),
             company,
@@ -270,15 +278,16 @@ impl CrmPlan {
         }
     }
 
-    /// Opportunity `i` (0-based, below `sizes.opportunities`): 70 % open (weighted to the
-    /// early stages), 18 % won, 12 % lost; won deals are the plan clients' (when it has any).
+    /// Opportunity `i` (0-based, below `sizes.opportunities`): the first `sizes.won` won
+    /// (deals of the plan's clients, when it has any); of the others 85 % open (weighted to
+    /// the early stages), 15 % lost.
     pub fn opportunity(&self, i: usize) -> PlannedOpportunity {
         let mut rng = Rng::stream(self.seed, STREAM_OPPORTUNITY, i as u64, 0);
         let roll = rng.below(100);
-        let outcome = if roll < 70 {
-            PlannedOutcome::Open
-        } else if roll < 88 {
+        let outcome = if i < self.sizes.won {
             PlannedOutcome::Won
+        } else if roll < 85 {
+            PlannedOutcome::Open
         } else {
             PlannedOutcome::Lost(*rng.pick(LOST_REASONS))
         };
@@ -310,16 +319,9 @@ impl CrmPlan {
         }
     }
 
-    /// The opportunities that get a draft quote: the first won ones of plan clients, up to
-    /// `sizes.quotes`.
+    /// The opportunities that get a draft quote: the won ones.
     pub fn quote_opportunities(&self) -> Vec<usize> {
-        (0..self.sizes.opportunities)
-            .filter(|&i| {
-                let opportunity = self.opportunity(i);
-                opportunity.outcome == PlannedOutcome::Won && opportunity.client < self.plan_clients
-            })
-            .take(self.sizes.quotes)
-            .collect()
+        (0..self.sizes.won.min(self.sizes.opportunities)).collect()
     }
 }
 
@@ -392,7 +394,7 @@ mod tests {
         let crm = plan(Tier::M, 5).crm();
         let mut per_stage = [0usize; 6];
         let (mut won, mut lost) = (0, 0);
-        for i in 0..2_000 {
+        for i in 0..2_040 {
             let opportunity = crm.opportunity(i);
             assert!(opportunity.amount_cents >= 100_000 && opportunity.amount_cents <= 25_000_000);
             assert!(opportunity.client < crm.clients.len());
@@ -413,8 +415,9 @@ mod tests {
             per_stage[0] > per_stage[5],
             "the funnel narrows: {per_stage:?}"
         );
-        assert!((250..=470).contains(&won), "{won}");
-        assert!((160..=330).contains(&lost), "{lost}");
+        assert_eq!(won, 40);
+        assert!((200..=420).contains(&lost), "{lost}");
+        assert!((0..40).all(|i| crm.opportunity(i).outcome == PlannedOutcome::Won));
     }
 
     #[test]
@@ -424,6 +427,16 @@ mod tests {
         emails.sort();
         emails.dedup();
         assert_eq!(emails.len(), crm.sizes.leads);
+        // Names with spaces or accents still give plain addresses.
+        let big = plan(Tier::M, 2).crm();
+        assert!((0..big.sizes.leads).all(|i| {
+            let email = big.lead(i).email;
+            let (local, domain) = email.split_once('@').unwrap();
+            local.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        }));
         assert!((0..crm.sizes.leads).all(|i| SOURCES.contains(&crm.lead(i).source)));
     }
 
@@ -434,7 +447,7 @@ mod tests {
             (s.sizes.leads, s.sizes.opportunities, s.sales_reps.len()),
             (40, 60, 3)
         );
-        assert!(s.totals().quotes <= 5);
+        assert_eq!(s.totals().quotes, 4);
         assert_eq!(CrmSizes::of(Tier::L).opportunities, 1_000_000);
     }
 }
