@@ -256,6 +256,9 @@ impl CrmPlan {
             .filter(char::is_ascii_alphanumeric)
             .collect::<String>()
             .to_ascii_lowercase();
+        let source = *rng.pick(SOURCES);
+        let utm_campaign = *rng.pick(CAMPAIGNS);
+        let territory = *rng.pick(TERRITORIES);
         let local = |name: &str| -> String {
             name.chars()
                 .filter(char::is_ascii_alphanumeric)
@@ -271,9 +274,9 @@ impl CrmPlan {
                 self.domain
             ),
             company,
-            source: *rng.pick(SOURCES),
-            utm_campaign: *rng.pick(CAMPAIGNS),
-            territory: *rng.pick(TERRITORIES),
+            source,
+            utm_campaign,
+            territory,
             owner: self.sales_reps[i % self.sales_reps.len()],
         }
     }
@@ -289,7 +292,8 @@ impl CrmPlan {
         } else if roll < 85 {
             PlannedOutcome::Open
         } else {
-            PlannedOutcome::Lost(*rng.pick(LOST_REASONS))
+            let reason = *rng.pick(LOST_REASONS);
+            PlannedOutcome::Lost(reason)
         };
         let stage = match outcome {
             PlannedOutcome::Open => weighted(&mut rng, STAGE_WEIGHTS),
