@@ -488,6 +488,8 @@ async fn start_subgraphs(
         // Not yet the finance history: the day-in-the-life test sets the demo tenant's finance
         // up itself and asserts its ledger from empty (its first invoice number, its totals).
         finance: None,
+        // Nor the CRM: the demo's CRM starts empty (the day-in-the-life test creates its own).
+        crm: None,
     };
     if let Some(host) = &public_host {
         refuse_public_demo(args, state_dir, &targets.identity, host).await?;

@@ -48,11 +48,12 @@ pub struct SeedArgs {
     /// Write into the real services instead of a state directory: identity at
     /// ERP_IDENTITY_DATABASE_URL, employee at ERP_EMPLOYEE_DATABASE_URL (both default to
     /// DATABASE_URL), the PMO at MONGO_URL (skipped when unset), finance at
-    /// ERP_FINANCE_DATABASE_URL (default DATABASE_URL), REDIS_URL for the cache.
+    /// ERP_FINANCE_DATABASE_URL (default DATABASE_URL), the CRM at ERP_CRM_DATABASE_URL
+    /// (default DATABASE_URL), REDIS_URL for the cache.
     #[arg(long)]
     pub services: bool,
     /// The embedded stores to write into (without --services): identity.db, employee.db,
-    /// finance.db and pmo.journal (or ERP_PMO_DATA_FILE). Not while `erp-os all` runs on them (the PMO
+    /// finance.db, crm.db and pmo.journal (or ERP_PMO_DATA_FILE). Not while `erp-os all` runs on them (the PMO
     /// journal is locked).
     #[arg(long, env = "ERP_STATE_DIR", default_value = ".erp")]
     pub state_dir: PathBuf,
@@ -198,7 +199,20 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             Some(url("finance.db")),
         )
     };
-    let sqlite = identity_url.starts_with("sqlite:")
+    // The CRM's database, like finance's (skipped with --services without one).
+    let crm_url = if args.services {
+        env("ERP_CRM_DATABASE_URL").or_else(|| env("DATABASE_URL"))
+    } else {
+        let dir = args.state_dir.canonicalize()?;
+        Some(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("crm.db").display()
+        ))
+    };
+    let sqlite = crm_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("sqlite:"))
+        || identity_url.starts_with("sqlite:")
         || employee_url.starts_with("sqlite:")
         || finance_url
             .as_deref()
@@ -240,7 +254,8 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             let finance_db = erp_kit::db::connect(url)
                 .await
                 .context("finance database")?;
-            let runtime = Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus);
+            let runtime =
+                Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus.clone());
             Some(erp_finance::service(&runtime).await?)
         }
         None => {
@@ -250,6 +265,16 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             );
             None
         }
+    };
+
+    let crm = match &crm_url {
+        Some(url) => {
+            let crm_kit = config("crm", url)?;
+            let crm_db = erp_kit::db::connect(url).await.context("CRM database")?;
+            let runtime = Runtime::with_backends(crm_kit, crm_db, cache.clone(), bus.clone());
+            Some(erp_crm::service(&runtime).await?)
+        }
+        None => None,
     };
 
     let pmo_store: Option<erp_pmo::store::SharedStore> = match &mongo_url {
@@ -303,6 +328,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         employees,
         pmo,
         finance,
+        crm,
     };
     let options = LoadOptions {
         user_password: args.user_password.clone(),

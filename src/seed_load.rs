@@ -21,6 +21,9 @@
 //!   bills, credit notes, payments and expense claims through finance's import use cases, one
 //!   transaction per document on its historical dates, WITH their events ([`finance`] says
 //!   why).
+//! - CRM: a pipeline, the plan's clients and prospects, leads (through the CSV import) and
+//!   opportunities in stages, won and lost, with draft quotes, through the CRM's use cases
+//!   ([`crm`]).
 //!
 //! Every history row gets an id derived from the plan and the tenant ([`history_id`]) and the
 //! stores skip what they hold already, so a load interrupted anywhere is completed by the same
@@ -56,9 +59,11 @@ use erp_pmo::domain::task::{Label, TaskStatus};
 use erp_pmo::store::{BoardDoc, Imported, ProjectDoc, TaskDoc, TimeEntryDoc};
 use erp_pmo::Pmo;
 
+mod crm;
 mod finance;
 mod payroll;
 
+pub use crm::{load_crm, CrmTarget};
 pub use finance::load_finance;
 pub use payroll::load_payroll;
 
@@ -111,6 +116,8 @@ pub struct SeedTargets {
     pub pmo: Option<Pmo>,
     /// `None` skips the finance history (invoices, payments, expense claims).
     pub finance: Option<erp_finance::Finance>,
+    /// `None` skips the CRM (pipeline, clients, leads, opportunities, quotes).
+    pub crm: Option<erp_crm::Crm>,
 }
 
 /// Tasks or time entries per import call by default (one transaction, or one journal record
@@ -203,6 +210,11 @@ pub struct LoadReport {
     pub credit_notes: usize,
     pub payments: usize,
     pub expense_claims: usize,
+    /// The CRM (clients, leads, opportunities, quotes).
+    pub crm_clients: usize,
+    pub leads: usize,
+    pub opportunities: usize,
+    pub quotes: usize,
     pub phases: Vec<PhaseReport>,
 }
 
@@ -225,6 +237,13 @@ impl std::fmt::Display for LoadReport {
                 f,
                 "finance: {} invoices, {} credit notes, {} supplier bills, {} payments, {} expense claims",
                 self.invoices, self.credit_notes, self.bills, self.payments, self.expense_claims
+            )?;
+        }
+        if self.crm_clients + self.leads + self.opportunities > 0 {
+            writeln!(
+                f,
+                "crm: {} clients, {} leads, {} opportunities, {} quotes",
+                self.crm_clients, self.leads, self.opportunities, self.quotes
             )?;
         }
         if self.time_entries_left_out > 0 {
@@ -433,6 +452,20 @@ pub async fn load_with(
             finance_service,
             &seeded,
             &people,
+            options,
+            &mut report,
+        )
+        .await?;
+    }
+    if let Some(crm_service) = &targets.crm {
+        load_crm(
+            plan,
+            crm_service,
+            &CrmTarget {
+                tenant_id: &seeded.tenant_id,
+                admin_user_id: &seeded.admin_user_id,
+                user_ids: &people.user_ids,
+            },
             options,
             &mut report,
         )

@@ -12,9 +12,11 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
+pub mod crm;
 pub mod finance;
 pub mod payroll;
 
+pub use crm::{CrmPlan, CrmTotals};
 pub use finance::{FinanceHistory, FinanceTotals};
 
 /// The seed tiers of workload.md.
@@ -643,6 +645,7 @@ impl SeedPlan {
             attendance_days: 0,
             time_entries: 0,
             finance: self.finance().totals(),
+            crm: self.crm().totals(),
         };
         for attendance in self.attendance() {
             totals.attendance_days += 1;
@@ -683,6 +686,8 @@ pub struct PlanTotals {
     pub time_entries: usize,
     /// The finance history ([`SeedPlan::finance`]).
     pub finance: FinanceTotals,
+    /// The CRM ([`SeedPlan::crm`]).
+    pub crm: CrmTotals,
 }
 
 fn plan_departments(tier: Tier) -> Vec<PlannedDepartment> {

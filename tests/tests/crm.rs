@@ -1460,6 +1460,38 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
         ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
     );
 
+    // Only an administrator merges clients (a cross-record, cross-domain rewrite): a sales
+    // rep with crm:write is refused the field by its declaration, nothing moves.
+    let (status, body) = app
+        .graphql(
+            &rep,
+            merge,
+            json!({ "i": { "sourceId": duplicate, "targetId": initech } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], Value::Null, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE",
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["path"], json!(["mergeClients"]), "{body}");
+    let untouched = app
+        .ok(
+            &admin,
+            "query($id: ID!) { client(id: $id) { mergedInto { id } opportunities { id } } }",
+            json!({ "id": duplicate }),
+        )
+        .await;
+    assert_eq!(untouched["client"]["mergedInto"], Value::Null);
+    assert_eq!(
+        untouched["client"]["opportunities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
     // The merge: every child moves, nothing is deleted.
     let merged = app
         .ok(
@@ -1537,8 +1569,14 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
         json!({ "source_client_id": duplicate, "target_client_id": initech, "merge_id": merge_id, "target_client_name": "Initech Limited" })
     );
 
-    // Undone: the moved rows point at the source again.
+    // Undone: the moved rows point at the source again. Only by an administrator.
     let undo = "mutation($i: UndoMergeInput!) { undoMerge(input: $i) { undoneAt } }";
+    assert_eq!(
+        app.refused(&rep, undo, json!({ "i": { "mergeId": merge_id } }))
+            .await
+            .0,
+        "UNAUTHORIZED_FIELD_OR_TYPE"
+    );
     let undone = app
         .ok(&admin, undo, json!({ "i": { "mergeId": merge_id } }))
         .await;
@@ -1554,7 +1592,14 @@ async fn duplicates_are_found_on_create_and_merges_reparent_everything_reversibl
             .await,
         ("CONFLICT".into(), "MERGE_NOT_ALLOWED".into())
     );
-    assert_eq!(outbox_events(&app, "client.merge_undone").await.len(), 1);
+    let undone = outbox_events(&app, "client.merge_undone").await;
+    assert_eq!(undone.len(), 1);
+    // Keyed by the survivor like the merge (one partition: no consumer sees the undo first).
+    assert_eq!(undone[0]["aggregate_id"], initech.as_str());
+    assert_eq!(
+        undone[0]["payload"],
+        json!({ "source_client_id": duplicate, "target_client_id": initech, "merge_id": merge_id, "source_client_name": "Initech" })
+    );
 
     // Leads merge too; a converted lead does not.
     let lead = |name: &'static str| {
@@ -2343,6 +2388,30 @@ async fn the_board_subscription_through_the_router_sees_another_users_move() {
         refused["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{refused}"
     );
+
+    // Merging clients is an administrator's: the router refuses a sales rep the field from
+    // the same `@requiresScopes` declaration the subgraph enforces; nothing is merged.
+    let duplicate = company(&app, &rep, "Globex Inc").await;
+    let (status, refused) = router
+        .graphql(
+            Some(&rep),
+            "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
+            json!({ "i": { "sourceId": duplicate, "targetId": client } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE",
+        "{refused}"
+    );
+    let still = app
+        .ok(
+            &admin,
+            "query($id: ID!) { client(id: $id) { mergedInto { id } } }",
+            json!({ "id": duplicate }),
+        )
+        .await;
+    assert_eq!(still["client"]["mergedInto"], Value::Null);
 }
 
 /// The embedded defaults of the one-process mode (SQLite, in-process cache and bus): a lead

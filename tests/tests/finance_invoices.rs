@@ -2491,6 +2491,248 @@ async fn an_accepted_quote_reaches_finance_through_kafka() {
     );
 }
 
+/// The CRM's client renames and merges reach finance through Kafka (issue 19): a rename
+/// names the client's customer partner anew; a merge maps the merged-away client's partner
+/// to the survivor (under its name), so the survivor's client 360 holds both clients'
+/// invoices and what they owe, while the posted invoice, its entry and its partner stay as
+/// booked (the ledger is never rewritten); the merge undone maps the partner back, with its
+/// name; the subledger equals the control account throughout.
+#[tokio::test]
+async fn client_renames_and_merges_move_the_customer_mapping_through_kafka() {
+    erp_tests::require_env("KAFKA_BROKERS");
+    let issuer = TestIssuer::start().await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Real).await;
+    runtime.config.service = "finance".into();
+    let app = FinanceApp::serve(
+        runtime,
+        erp_finance::FinanceOptions {
+            consumers: true,
+            group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
+            tenants: Some(vec![tenant.clone()]),
+        },
+    )
+    .await;
+    let company = Company::open_as(&app, &issuer, "PER_LINE", tenant).await;
+    let mut crm_runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Real).await;
+    crm_runtime.config.service = "crm".into();
+    let crm =
+        erp_tests::crm::CrmApp::serve(crm_runtime, erp_crm::CrmOptions { consumers: None }).await;
+    let admin = issuer.token(&company.tenant, "u-sales", erp_tests::crm::CRM_ADMIN);
+    let client = |name: &'static str| {
+        let (crm, admin) = (&crm, admin.clone());
+        async move {
+            crm.ok(
+                &admin,
+                "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }",
+                json!({"i": {"name": name}}),
+            )
+            .await["createClient"]["client"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let globex = client("Globex").await;
+    let duplicate = client("Globex Corp").await;
+
+    // One posted invoice each: Globex 3 days at 1200.00 + 22 % = 4392.00; the duplicate 2
+    // audit days at 800.00 + 22 % = 1952.00.
+    let globex_quote = accepted_quote(&crm, &admin, &globex, "EUR", json!([
+        {"description": "Consulting day", "quantity": "3", "unitPrice": {"amount": "1200", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let duplicate_quote = accepted_quote(&crm, &admin, &duplicate, "EUR", json!([
+        {"description": "Audit day", "quantity": "2", "unitPrice": {"amount": "800", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let drafts =
+        "{ invoices(first: 10) { edges { node { id quote { quoteId } partner { id } } } } }";
+    let edges = erp_tests::eventually(std::time::Duration::from_secs(60), || async {
+        let edges = app.ok(&company.token, drafts, json!({})).await["invoices"]["edges"].clone();
+        (edges.as_array().map_or(0, Vec::len) == 2).then_some(edges)
+    })
+    .await
+    .expect("both accepted quotes reached finance through Kafka");
+    let of_quote = |quote: &str| {
+        let node = &edges
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|edge| edge["node"]["quote"]["quoteId"] == quote)
+            .unwrap()["node"];
+        (
+            node["id"].as_str().unwrap().to_owned(),
+            node["partner"]["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (globex_invoice, globex_partner) = of_quote(&globex_quote);
+    let (duplicate_invoice, duplicate_partner) = of_quote(&duplicate_quote);
+    assert_ne!(globex_partner, duplicate_partner);
+    for (key, invoice) in [
+        ("merge-a", &globex_invoice),
+        ("merge-b", &duplicate_invoice),
+    ] {
+        app.ok(
+            &company.token,
+            &post_invoice_mutation(),
+            json!({"input": {"idempotencyKey": key, "invoiceId": invoice}}),
+        )
+        .await;
+    }
+    let entry_of = |invoice: String| {
+        let app = &app;
+        let token = company.token.clone();
+        async move {
+            app.ok(
+                &token,
+                "query($id: ID!) { invoice(id: $id) { number partner { id } entry { id lines { party { kind id } debit { amount } credit { amount } } } } }",
+                json!({"id": invoice}),
+            )
+            .await["invoice"]
+                .clone()
+        }
+    };
+    let booked = entry_of(duplicate_invoice.clone()).await;
+    assert_eq!(booked["partner"]["id"], duplicate_partner.as_str());
+
+    let partners = || async {
+        let data = app
+            .ok(
+                &company.token,
+                "{ partners(kind: CUSTOMER, first: 50) { edges { node { id name clientId } } } }",
+                json!({}),
+            )
+            .await;
+        let mut nodes: Vec<Value> = data["partners"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .filter(|node| !node["clientId"].is_null())
+            .collect();
+        nodes.sort_by_key(|node| node["id"].as_str().unwrap().to_owned());
+        Value::Array(nodes)
+    };
+    let sorted = |mut nodes: Vec<Value>| {
+        nodes.sort_by_key(|node| node["id"].as_str().unwrap().to_owned());
+        Value::Array(nodes)
+    };
+    let client_360 = |id: String| {
+        let app = &app;
+        let token = company.token.clone();
+        async move {
+            let data = app
+                .ok(
+                    &token,
+                    r#"query($r: [_Any!]!) { _entities(representations: $r) { ... on Client { balance { amount currency } invoices(first: 10) { edges { node { id } } } } } }"#,
+                    json!({"r": [{"__typename": "Client", "id": id}]}),
+                )
+                .await;
+            let client = &data["_entities"][0];
+            let mut invoices: Vec<String> = client["invoices"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|edge| edge["node"]["id"].as_str().unwrap().to_owned())
+                .collect();
+            invoices.sort();
+            (
+                client["balance"]["amount"].as_str().unwrap().to_owned(),
+                invoices,
+            )
+        }
+    };
+    let wait_for = |what: &'static str, expected: Value| {
+        let partners = &partners;
+        async move {
+            let seen = erp_tests::eventually(std::time::Duration::from_secs(60), || async {
+                let now = partners().await;
+                (now == expected).then_some(())
+            })
+            .await;
+            assert!(seen.is_some(), "{what}: {}", partners().await);
+        }
+    };
+
+    // A rename: the client's partner takes the new name.
+    crm.ok(
+        &admin,
+        "mutation($i: UpdateClientInput!) { updateClient(input: $i) { name } }",
+        json!({"i": {"clientId": globex, "name": "Globex Corporation"}}),
+    )
+    .await;
+    wait_for(
+        "the rename",
+        sorted(vec![
+            json!({"id": globex_partner, "name": "Globex Corporation", "clientId": globex}),
+            json!({"id": duplicate_partner, "name": "Globex Corp", "clientId": duplicate}),
+        ]),
+    )
+    .await;
+
+    // The merge: the duplicate's partner is the survivor's, under its name; the survivor's
+    // client 360 holds both invoices and both amounts owed; the duplicate's holds nothing.
+    let merge_id = crm
+        .ok(
+            &admin,
+            "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
+            json!({"i": {"sourceId": duplicate, "targetId": globex}}),
+        )
+        .await["mergeClients"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(
+        "the merge",
+        sorted(vec![
+            json!({"id": globex_partner, "name": "Globex Corporation", "clientId": globex}),
+            json!({"id": duplicate_partner, "name": "Globex Corporation", "clientId": globex}),
+        ]),
+    )
+    .await;
+    let mut both = vec![globex_invoice.clone(), duplicate_invoice.clone()];
+    both.sort();
+    assert_eq!(
+        client_360(globex.clone()).await,
+        ("6344.00".to_owned(), both)
+    );
+    assert_eq!(
+        client_360(duplicate.clone()).await,
+        ("0.00".to_owned(), vec![])
+    );
+    // Posted entries are immutable: the invoice, its number, its entry and the partner it
+    // was booked to are as they were.
+    assert_eq!(entry_of(duplicate_invoice.clone()).await, booked);
+    company.assert_reconciled(&app).await;
+
+    // The merge undone: the partner is the restored client's again, with its own name.
+    crm.ok(
+        &admin,
+        "mutation($i: UndoMergeInput!) { undoMerge(input: $i) { undoneAt } }",
+        json!({"i": {"mergeId": merge_id}}),
+    )
+    .await;
+    wait_for(
+        "the undo",
+        sorted(vec![
+            json!({"id": globex_partner, "name": "Globex Corporation", "clientId": globex}),
+            json!({"id": duplicate_partner, "name": "Globex Corp", "clientId": duplicate}),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        client_360(globex.clone()).await,
+        ("4392.00".to_owned(), vec![globex_invoice.clone()])
+    );
+    assert_eq!(
+        client_360(duplicate.clone()).await,
+        ("1952.00".to_owned(), vec![duplicate_invoice.clone()])
+    );
+    assert_eq!(entry_of(duplicate_invoice).await, booked);
+    company.assert_reconciled(&app).await;
+}
+
 const FX_LINES: &str = "lines { side account { code } debit { amount } credit { amount } amount { amount currency } party { kind id } }";
 
 /// A journal line as [`FX_LINES`] reads it.

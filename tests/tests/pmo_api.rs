@@ -872,22 +872,25 @@ async fn a_won_crm_opportunity_becomes_one_project_of_its_client(store: Store) {
         .as_str()
         .unwrap()
         .to_owned();
-    let contract = ok(
+    let created = ok(
         &app,
         &pm,
-        "mutation($i: CreateProjectInput!) { createProject(input: $i) { id clientId } }",
+        "mutation($i: CreateProjectInput!) { createProject(input: $i) { id client clientId } }",
         json!({ "i": { "name": "Old contract", "clientId": duplicate, "billable": true } }),
     )
-    .await["createProject"]["id"]
+    .await;
+    let contract = created["createProject"]["id"].as_str().unwrap().to_owned();
+    let contract_client = created["createProject"]["client"].clone();
+    let merge_id = crm
+        .ok(
+            &sales,
+            "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
+            json!({ "i": { "sourceId": duplicate, "targetId": globex } }),
+        )
+        .await["mergeClients"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    crm.ok(
-        &sales,
-        "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
-        json!({ "i": { "sourceId": duplicate, "targetId": globex } }),
-    )
-    .await;
     let mut expected: Vec<Value> = [&legacy, &deal, &contract]
         .into_iter()
         .map(|id| json!({ "id": id, "client": "Globex Corporation", "clientId": globex }))
@@ -904,6 +907,27 @@ async fn a_won_crm_opportunity_becomes_one_project_of_its_client(store: Store) {
         .await["projects"]["nodes"]
             .clone()
     };
+    let followed = erp_tests::eventually(std::time::Duration::from_secs(30), || async {
+        (clients_of().await == expected).then_some(())
+    })
+    .await;
+    assert!(followed.is_some(), "{}", clients_of().await);
+
+    // The merge undone in the CRM (`client.merge_undone`): the project it moved is the
+    // restored client's again, with the typed client it had; the survivor's own stay.
+    crm.ok(
+        &sales,
+        "mutation($i: UndoMergeInput!) { undoMerge(input: $i) { undoneAt } }",
+        json!({ "i": { "mergeId": merge_id } }),
+    )
+    .await;
+    let mut expected: Vec<Value> = [&legacy, &deal]
+        .into_iter()
+        .map(|id| json!({ "id": id, "client": "Globex Corporation", "clientId": globex }))
+        .chain([json!({ "id": contract, "client": contract_client, "clientId": duplicate })])
+        .collect();
+    expected.sort_by_key(|p| p["id"].as_str().unwrap().to_owned());
+    let expected = Value::Array(expected);
     let followed = erp_tests::eventually(std::time::Duration::from_secs(30), || async {
         (clients_of().await == expected).then_some(())
     })

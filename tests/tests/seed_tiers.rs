@@ -780,3 +780,141 @@ async fn tier_s_finance_history_into_postgres() {
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Tier S's CRM into PostgreSQL: the phases write exactly the plan's clients, leads and
+/// opportunities (a resume writes nothing again), and the CRM subgraph's GraphQL API answers
+/// the plan: the clients (the plan's project clients active, the prospects), the leads, and
+/// the seeded pipeline's board with the plan's open opportunities per stage and their totals.
+#[tokio::test]
+async fn tier_s_crm_into_postgres() {
+    use erp_seed::crm::{PlannedOutcome, PIPELINE_NAME, STAGES};
+    require_env("REDIS_URL");
+    let plan = SeedPlan::new(Tier::S, SEED, "Seed S 11", "seeds11.example", until());
+    let crm_plan = plan.crm();
+    let totals = crm_plan.totals();
+    let identity = fresh_postgres().await;
+    let employees = fresh_postgres().await;
+    let finance_db = fresh_postgres().await;
+    let crm_db = fresh_postgres().await;
+    let mongo = fresh_mongo_url();
+    let dir = fresh_dir("erp-seed-s-crm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kek = dir.join("kek.key").display().to_string();
+    let env = [
+        ("ERP_IDENTITY_DATABASE_URL", identity.as_str()),
+        ("ERP_EMPLOYEE_DATABASE_URL", employees.as_str()),
+        ("ERP_FINANCE_DATABASE_URL", finance_db.as_str()),
+        ("ERP_CRM_DATABASE_URL", crm_db.as_str()),
+        ("MONGO_URL", mongo.as_str()),
+        ("ERP_KEK_FILE", kek.as_str()),
+    ];
+    let counts = [
+        ("crm: pipeline", 1),
+        ("crm: clients", totals.clients),
+        ("crm: leads (import)", totals.leads),
+        ("crm: opportunities and quotes", totals.opportunities),
+    ];
+    let first = run_seed_tier("S", &["--services"], &env);
+    assert_phases(&first, &counts, false);
+    assert!(
+        first.stdout.contains(&format!(
+            "crm: {} clients, {} leads, {} opportunities, {} quotes",
+            totals.clients, totals.leads, totals.opportunities, totals.quotes
+        )),
+        "{}",
+        first.stdout
+    );
+    let again = run_seed_tier("S", &["--services", "--resume"], &env);
+    assert_eq!(again.tenant_id, first.tenant_id);
+    assert_phases(&again, &counts, true);
+
+    let issuer = TestIssuer::start().await;
+    let mut config = erp_tests::config(&issuer, crm_db.clone());
+    config.service = "crm".into();
+    let db = erp_kit::db::connect(&crm_db).await.unwrap();
+    let runtime = erp_kit::runtime::Runtime::with_backends(
+        config,
+        db,
+        std::sync::Arc::new(erp_kit::cache::InProcessCache::new()),
+        std::sync::Arc::new(erp_kit::events::InProcessBus::new()),
+    );
+    let app = erp_tests::crm::CrmApp::serve(runtime, erp_crm::CrmOptions { consumers: None }).await;
+    let token = issuer.token(&first.tenant_id, "auditor", erp_tests::crm::CRM_ADMIN);
+    let data = app
+        .ok(
+            &token,
+            "{ pipelines { id name } clients(first: 100) { nodes { name status } } leads(first: 100) { nodes { email } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["pipelines"][0]["name"], PIPELINE_NAME, "{data}");
+    let mut clients: Vec<(String, String)> = data["clients"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    clients.sort();
+    let mut expected: Vec<(String, String)> = crm_plan
+        .clients
+        .iter()
+        .map(|c| (c.name.clone(), c.status.to_ascii_uppercase()))
+        .collect();
+    expected.sort();
+    assert_eq!(clients, expected);
+    let mut leads: Vec<String> = data["leads"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["email"].as_str().unwrap().to_owned())
+        .collect();
+    leads.sort();
+    let mut planned_leads: Vec<String> =
+        (0..totals.leads).map(|i| crm_plan.lead(i).email).collect();
+    planned_leads.sort();
+    assert_eq!(leads, planned_leads);
+
+    let board = app
+        .ok(
+            &token,
+            "query($p: ID!) { pipelineBoard(pipelineId: $p) { openCount stages { stage { name } count totals { amount currency } } } }",
+            json!({ "p": data["pipelines"][0]["id"] }),
+        )
+        .await;
+    let mut per_stage = vec![(0usize, 0i64); STAGES.len()];
+    for i in 0..totals.opportunities {
+        let opportunity = crm_plan.opportunity(i);
+        if opportunity.outcome == PlannedOutcome::Open {
+            per_stage[opportunity.stage].0 += 1;
+            per_stage[opportunity.stage].1 += opportunity.amount_cents;
+        }
+    }
+    let expected_stages: Vec<Value> = STAGES
+        .iter()
+        .zip(&per_stage)
+        .map(|((name, _, _), (count, cents))| {
+            let totals = if *count == 0 {
+                json!([])
+            } else {
+                json!([{ "amount": format!("{}.{:02}", cents / 100, cents % 100), "currency": "EUR" }])
+            };
+            json!({ "stage": { "name": name }, "count": count, "totals": totals })
+        })
+        .collect();
+    assert_eq!(
+        board["pipelineBoard"]["stages"],
+        json!(expected_stages),
+        "{board}"
+    );
+    assert_eq!(
+        board["pipelineBoard"]["openCount"],
+        per_stage.iter().map(|(count, _)| count).sum::<usize>()
+    );
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,7 +4,8 @@
 //! one entry per fixed-asset source (m0007), foreign-currency documents' rates and base
 //! amounts (m0008), payroll's leavers and loans (m0009), the default chart's later accounts added to
 //! tenants set up before them (m0010), foreign-currency revaluations (m0011), payroll's
-//! overtime, policy and expense reimbursements (m0012).
+//! overtime, policy and expense reimbursements (m0012), the CRM clients' renames and merges
+//! finance follows (m0013).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -21,6 +22,7 @@ mod m0009_payroll_exits_loans;
 mod m0010_default_chart_backfill;
 mod m0011_revaluations;
 mod m0012_payroll_overtime_reimbursements;
+mod m0013_crm_client_merges;
 
 use sea_orm_migration::prelude::*;
 
@@ -57,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_default_chart_backfill::Migration),
             Box::new(m0011_revaluations::Migration),
             Box::new(m0012_payroll_overtime_reimbursements::Migration),
+            Box::new(m0013_crm_client_merges::Migration),
         ]
     }
 }

@@ -141,7 +141,7 @@ pub struct ClientUpdated {
 }
 
 /// Payload of `client.merged` and `client.merge_undone` (schema version 1), aggregate: the
-/// surviving client (the source, for an undo).
+/// surviving client, for both (so a merge and its undo share a partition and arrive in order).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientMerged {
     pub source_client_id: String,
@@ -150,6 +150,10 @@ pub struct ClientMerged {
     /// The survivor's name (consumers that keep a client's name take it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_client_name: Option<String>,
+    /// In `client.merge_undone`: the restored client's name (what consumers that renamed the
+    /// moved records after the survivor name them again, if they kept no name of their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_client_name: Option<String>,
 }
 
 /// The live-board channel of a tenant's pipelines (Redis pub/sub across replicas).

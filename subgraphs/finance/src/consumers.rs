@@ -4,6 +4,8 @@
 //! - `erp.finance.org` reads `erp.employee.events`: who is whose manager (expense approvals);
 //! - `erp.finance.billing` reads `erp.pmo.events`: approved timesheets become invoice lines;
 //! - `erp.finance.quotes` reads `erp.crm.events`: accepted quotes become draft invoices;
+//!   client renames, merges and undone merges move the customer partners' names and their
+//!   mapping to CRM clients (`crate::app::crm_clients`);
 //! - `erp.finance.assets` reads `erp.ops.events`: depreciation lines and disposals become
 //!   journal entries.
 //! - `erp.finance.payroll` reads `erp.employee.events`: hires, compensation (sealed in transit,
@@ -20,8 +22,10 @@ use erp_kit::{ApiError, ErrorCode, TenantId};
 
 use crate::app::assets::{AssetDisposed, DepreciationPosted};
 use crate::app::billing::{QuoteAccepted, TimesheetApproved};
+use crate::app::crm_clients::{ClientMerged, ClientUpdated};
 use crate::app::Finance;
 use crate::events::{ASSET_GROUP, BILLING_GROUP, DOMAIN, ORG_GROUP, PAYROLL_GROUP, QUOTE_GROUP};
+use crate::events::{CLIENT_MERGED, CLIENT_MERGE_UNDONE, CLIENT_UPDATED};
 
 /// A use case's failure as the consumer sees it: a broken rule or a malformed payload will not
 /// heal (dead letter at once, its reason first: `DOCUMENT_CURRENCY: invoices, bills ...`);
@@ -84,13 +88,19 @@ impl EventHandler<WriteTransaction> for BillingHandler {
     }
 }
 
-/// The CRM's `quote.accepted` into a draft customer invoice.
+/// The CRM's `quote.accepted` into a draft customer invoice, and its `client.updated`,
+/// `client.merged` and `client.merge_undone` into the customer partners' names and client
+/// mapping (one consumer group: a client's events and its quotes' are handled by one
+/// consumer).
 pub struct QuoteHandler(pub Finance);
 
 #[async_trait::async_trait]
 impl EventHandler<WriteTransaction> for QuoteHandler {
     fn wants(&self, event: &EventEnvelope) -> bool {
-        event.event_type == "quote.accepted"
+        matches!(
+            event.event_type.as_str(),
+            "quote.accepted" | CLIENT_UPDATED | CLIENT_MERGED | CLIENT_MERGE_UNDONE
+        )
     }
 
     async fn handle(
@@ -98,13 +108,39 @@ impl EventHandler<WriteTransaction> for QuoteHandler {
         write: &mut WriteTransaction,
         event: &EventEnvelope,
     ) -> Result<(), HandlerError> {
-        let accepted: QuoteAccepted = event.decode_payload()?;
         let tenant = TenantId::from_claim(&event.tenant_id);
-        self.0
-            .invoice_accepted_quote(&*write, &tenant, &accepted)
-            .await
-            .map(|_| ())
-            .map_err(handler_error)
+        let finance = &self.0;
+        let done = match event.event_type.as_str() {
+            CLIENT_UPDATED => {
+                let updated: ClientUpdated = event.decode_payload()?;
+                finance
+                    .follow_client_update(&*write, &tenant, &updated)
+                    .await
+            }
+            CLIENT_MERGED => {
+                let merged: ClientMerged = event.decode_payload()?;
+                finance.follow_client_merge(&*write, &tenant, &merged).await
+            }
+            CLIENT_MERGE_UNDONE => {
+                let undone: ClientMerged = event.decode_payload()?;
+                finance
+                    .follow_client_merge_undone(&*write, &tenant, &undone)
+                    .await
+            }
+            _ => {
+                let mut accepted: QuoteAccepted = event.decode_payload()?;
+                // A quote of a client merged away since: the CRM moved it to the survivor.
+                accepted.client_id = finance
+                    .surviving_client(&*write, &tenant, &accepted.client_id)
+                    .await
+                    .map_err(handler_error)?;
+                finance
+                    .invoice_accepted_quote(&*write, &tenant, &accepted)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        done.map_err(handler_error)
     }
 }
 

@@ -34,8 +34,15 @@ pub const PAYROLL_COST_POSTED: &str = "payroll.cost_posted";
 pub const ORG_GROUP: &str = "erp.finance.org";
 /// The consumer group that bills approved timesheets.
 pub const BILLING_GROUP: &str = "erp.finance.billing";
-/// The consumer group that drafts invoices from the CRM's accepted quotes.
+/// The consumer group that drafts invoices from the CRM's accepted quotes (and follows the
+/// CRM clients' renames and merges on its customer partners).
 pub const QUOTE_GROUP: &str = "erp.finance.quotes";
+/// The CRM's: a client changed, a rename among them (its partners take the name).
+pub const CLIENT_UPDATED: &str = "client.updated";
+/// The CRM's: a client was merged into another (its partners are mapped to the survivor).
+pub const CLIENT_MERGED: &str = "client.merged";
+/// The CRM's: a merge was undone (the partners it moved are mapped back).
+pub const CLIENT_MERGE_UNDONE: &str = "client.merge_undone";
 /// The consumer group reading ops' asset events (depreciation lines, disposals).
 pub const ASSET_GROUP: &str = "erp.finance.assets";
 /// The consumer group that keeps payroll's sealed pay facts and leave without pay.

@@ -2,7 +2,8 @@
 //! (`pmo_inbox`, written in the same transaction or journal record as each effect):
 //!
 //! - `erp.pmo.crm` reads `erp.crm.events`: a won opportunity becomes one project, a new client
-//!   links the projects typed with its name (`crate::app::handoffs`).
+//!   links the projects typed with its name, renames and merges (and their undo) move the
+//!   projects' client (`crate::app::handoffs`).
 
 use erp_kit::events::{
     topic_for, Consumer, ConsumerHandle, DeadLetter, DocumentInbox, DocumentInboxStore,
@@ -14,7 +15,7 @@ use erp_kit::{ApiError, ErrorCode, TenantId};
 use crate::app::Pmo;
 use crate::events::{
     ClientCreated, ClientMerged, ClientUpdated, OpportunityWon, CLIENT_CREATED, CLIENT_MERGED,
-    CLIENT_UPDATED, CRM_GROUP, OPPORTUNITY_WON,
+    CLIENT_MERGE_UNDONE, CLIENT_UPDATED, CRM_GROUP, OPPORTUNITY_WON,
 };
 use crate::store::{CrmEffect, DeadLetterDoc, InboxDoc};
 
@@ -95,8 +96,8 @@ fn handler_error(err: ApiError) -> HandlerError {
     }
 }
 
-/// The CRM's `opportunity.won`, `client.created`, `client.updated` and `client.merged` into
-/// projects.
+/// The CRM's `opportunity.won`, `client.created`, `client.updated`, `client.merged` and
+/// `client.merge_undone` into projects.
 pub struct CrmHandler {
     pmo: Pmo,
 }
@@ -106,7 +107,7 @@ impl EventHandler<DocumentWrite<CrmEffect>> for CrmHandler {
     fn wants(&self, event: &EventEnvelope) -> bool {
         matches!(
             event.event_type.as_str(),
-            OPPORTUNITY_WON | CLIENT_CREATED | CLIENT_UPDATED | CLIENT_MERGED
+            OPPORTUNITY_WON | CLIENT_CREATED | CLIENT_UPDATED | CLIENT_MERGED | CLIENT_MERGE_UNDONE
         )
     }
 
@@ -130,6 +131,10 @@ impl EventHandler<DocumentWrite<CrmEffect>> for CrmHandler {
             CLIENT_MERGED => {
                 let merged: ClientMerged = event.decode_payload()?;
                 self.pmo.move_of_merged_client(&tenant, &merged)
+            }
+            CLIENT_MERGE_UNDONE => {
+                let undone: ClientMerged = event.decode_payload()?;
+                self.pmo.move_back_of_undone_merge(&tenant, &undone)
             }
             _ => {
                 let created: ClientCreated = event.decode_payload()?;

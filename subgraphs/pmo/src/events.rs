@@ -62,6 +62,9 @@ pub struct OpportunityWon {
 pub const CLIENT_UPDATED: &str = "client.updated";
 /// A CRM client was merged into another: its projects are the survivor's ([`ClientMerged`]).
 pub const CLIENT_MERGED: &str = "client.merged";
+/// A CRM merge was undone: the projects the merge moved are the restored client's again
+/// (the payload is a [`ClientMerged`] naming the merge).
+pub const CLIENT_MERGE_UNDONE: &str = "client.merge_undone";
 
 /// What PMO reads of the CRM's `client.updated` (schema version 1; other fields ignored).
 #[derive(Debug, Clone, Deserialize)]
@@ -75,9 +78,16 @@ pub struct ClientUpdated {
 pub struct ClientMerged {
     pub source_client_id: String,
     pub target_client_id: String,
+    /// The CRM's merge (what its undo names). Always published; a default only for events
+    /// written before PMO read it.
+    #[serde(default)]
+    pub merge_id: String,
     /// The survivor's name (absent from merges published before it was added).
     #[serde(default)]
     pub target_client_name: Option<String>,
+    /// In `client.merge_undone`: the restored client's name.
+    #[serde(default)]
+    pub source_client_name: Option<String>,
 }
 
 /// What PMO reads of the CRM's `client.created` (schema version 1; other fields ignored).

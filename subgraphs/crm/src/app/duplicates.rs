@@ -264,6 +264,7 @@ impl Crm {
                     target_client_id: target_id.to_owned(),
                     merge_id: model.id.clone(),
                     target_client_name: target_name,
+                    source_client_name: None,
                 },
             )?;
             self.outbox.enqueue(&txn, &merged).await?;
@@ -290,6 +291,7 @@ impl Crm {
             MergeKind::Client
         };
         let now = now_ms();
+        let mut source_name = None;
         match kind {
             MergeKind::Client => {
                 let mut source = visible(
@@ -298,6 +300,7 @@ impl Crm {
                     |c| c.owner_id.as_deref(),
                     "source client",
                 )?;
+                source_name = Some(source.name.clone());
                 source.merged_into_id = None;
                 source.version += 1;
                 source.updated_at = now;
@@ -338,16 +341,19 @@ impl Crm {
         )
         .await?;
         if kind == MergeKind::Client {
+            // Keyed by the survivor, like the merge: one partition, so no consumer sees the
+            // undo before the merge.
             let undone = EventEnvelope::by_actor(
                 tenant,
                 events::CLIENT_MERGE_UNDONE,
-                &record.source_id,
+                &record.target_id,
                 &viewer.user_id,
                 events::ClientMerged {
                     source_client_id: record.source_id.clone(),
                     target_client_id: record.target_id.clone(),
                     merge_id: record.id.clone(),
                     target_client_name: None,
+                    source_client_name: source_name,
                 },
             )?;
             self.outbox.enqueue(&txn, &undone).await?;

@@ -275,7 +275,11 @@ impl DuplicatesMutation {
     /// at the target in one transaction; nothing is deleted; audited; publishes
     /// `client.merged` (invoices and projects follow by event). Merging a client into itself
     /// is BAD_USER_INPUT (MERGE_INTO_ITSELF); another tenant's client is NOT_FOUND.
-    #[graphql(requires_scopes = "crm:write")]
+    ///
+    /// `crm:admin` only: a client merge rewrites records across owners and teams and, by
+    /// event, finance's customers and PMO's projects; a sales rep is refused the field
+    /// (UNAUTHORIZED_FIELD_OR_TYPE, by the router and by this subgraph: one declaration).
+    #[graphql(requires_scopes = "crm:admin")]
     async fn merge_clients(
         &self,
         ctx: &Context<'_>,
@@ -316,8 +320,12 @@ impl DuplicatesMutation {
     }
 
     /// Undoes a merge: the rows it moved point at the source again and the source is back
-    /// (audited; a client's publishes `client.merge_undone`).
-    #[graphql(requires_scopes = "crm:write")]
+    /// (audited; a client's publishes `client.merge_undone`, and finance and PMO move back
+    /// what they moved for it).
+    ///
+    /// `crm:admin` only, like `mergeClients`: an undo moves records across owners and, by
+    /// event, across domains (a lead merge a rep made is undone by an administrator too).
+    #[graphql(requires_scopes = "crm:admin")]
     async fn undo_merge(
         &self,
         ctx: &Context<'_>,

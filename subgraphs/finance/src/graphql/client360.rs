@@ -28,8 +28,9 @@ impl Client {
         &self.id
     }
 
-    /// The client's customer invoices in creation order (those of the customer partner
-    /// finance keeps for the client; none when it has none yet); a Relay connection.
+    /// The client's customer invoices in creation order (those of the customer partners
+    /// mapped to the client: its own, and those of clients merged into it; none when it has
+    /// none yet); a Relay connection.
     #[graphql(requires_scopes = "finance:read")]
     async fn invoices(
         &self,

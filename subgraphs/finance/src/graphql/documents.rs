@@ -967,6 +967,7 @@ impl DocumentQuery {
             project_id: project_id.map(|id| id.0),
             posted: None,
             open: open.unwrap_or(false),
+            ..Default::default()
         };
         let rows = finance(ctx)?.document_page(&tenant, &filter, &page).await?;
         Ok(Some(connection_from_rows(

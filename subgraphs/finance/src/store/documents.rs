@@ -155,6 +155,8 @@ pub async fn documents_by_ids<C: ConnectionTrait>(
 pub struct DocumentFilter {
     pub kinds: Vec<&'static str>,
     pub partner_id: Option<String>,
+    /// Only documents of one of these partners (none: any partner).
+    pub partner_ids: Vec<String>,
     pub project_id: Option<String>,
     pub posted: Option<bool>,
     /// Only documents with something outstanding.
@@ -179,6 +181,9 @@ fn filtered(tenant: &TenantId, filter: &DocumentFilter) -> sea_orm::Select<docum
     }
     if let Some(partner) = &filter.partner_id {
         query = query.filter(document::Column::PartnerId.eq(partner.as_str()));
+    }
+    if !filter.partner_ids.is_empty() {
+        query = query.filter(document::Column::PartnerId.is_in(filter.partner_ids.clone()));
     }
     if let Some(project) = &filter.project_id {
         query = query.filter(document::Column::ProjectId.eq(project.as_str()));

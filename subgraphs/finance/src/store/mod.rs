@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod billing;
+pub mod crm_clients;
 pub mod documents;
 pub mod entities;
 pub mod expenses;

@@ -157,7 +157,7 @@ pub const REGISTRY: &[ScopeInfo] = &[
     ScopeInfo {
         name: "crm:admin",
         subgraph: "crm",
-        description: "See every CRM record of the tenant; manage pipelines, price lists, scoring and assignment rules, merges.",
+        description: "See every CRM record of the tenant; manage pipelines, price lists, scoring and assignment rules; merge clients and undo merges (a merge re-parents records across owners and, by event, finance's customers and PMO's projects).",
     },
     ScopeInfo {
         name: "assets:read",

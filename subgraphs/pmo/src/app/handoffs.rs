@@ -11,9 +11,11 @@
 //!   events links the projects typed before.
 //! - `client.updated`: a renamed client's projects take its new name (the typed client the
 //!   deprecated `Project.client` answers; `clientId` stays).
-//! - `client.merged`: the merged client's projects are the survivor's (`clientId` and name).
-//!   An undone merge (`client.merge_undone`) is not followed: the projects stay with the
-//!   survivor, which the undo does not delete.
+//! - `client.merged`: the merged client's projects are the survivor's (`clientId` and name),
+//!   each remembering the merge and its client before.
+//! - `client.merge_undone`: the projects that merge moved get their client (and typed name)
+//!   back; projects given to the survivor since the merge stay with it, like the CRM's own
+//!   rows. The CRM keys the undo by the survivor, as the merge, so the two arrive in order.
 
 use chrono::Utc;
 
@@ -51,6 +53,7 @@ impl Pmo {
             created_at: Utc::now(),
             rev: 0,
             opportunity_id: Some(won.opportunity_id.clone()),
+            merged_from: None,
         };
         let event = EventEnvelope::by_actor(
             tenant,
@@ -94,12 +97,21 @@ impl Pmo {
     pub fn move_of_merged_client(&self, tenant: &TenantId, merged: &ClientMerged) -> CrmEffect {
         CrmEffect::MergeClient {
             tenant: tenant.clone(),
+            merge_id: merged.merge_id.clone(),
             from: merged.source_client_id.clone(),
             into: merged.target_client_id.clone(),
             name: merged
                 .target_client_name
                 .as_deref()
                 .map(|name| name.trim().to_owned()),
+        }
+    }
+
+    /// The projects an undone merge moved, given back to the restored client.
+    pub fn move_back_of_undone_merge(&self, tenant: &TenantId, undone: &ClientMerged) -> CrmEffect {
+        CrmEffect::UnmergeClient {
+            tenant: tenant.clone(),
+            merge_id: undone.merge_id.clone(),
         }
     }
 

@@ -822,6 +822,7 @@ mod on_both_stores {
             client: None,
             client_id: None,
             opportunity_id: None,
+            merged_from: None,
             budget: None,
             billable: true,
             members: vec![Member {
@@ -1059,6 +1060,7 @@ mod on_both_stores {
             client: None,
             client_id: None,
             opportunity_id: None,
+            merged_from: None,
             budget: None,
             billable: false,
             members: Vec::new(),

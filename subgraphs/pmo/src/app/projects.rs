@@ -109,6 +109,7 @@ impl Pmo {
             client: new.client,
             client_id: new.client_id,
             opportunity_id: None,
+            merged_from: None,
             budget: new.budget,
             billable: new.billable,
             members: vec![Member {

@@ -54,6 +54,21 @@ pub struct ProjectDoc {
     /// The CRM opportunity the project was won from (its hand-off, `opportunity.won`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opportunity_id: Option<String>,
+    /// The CRM merge that gave the project to its client, and the client it had before (what
+    /// an undone merge gives it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<MergedFrom>,
+}
+
+/// The client a project had before a CRM merge moved it to the survivor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    /// The CRM merge.
+    pub merge_id: String,
+    /// The merged-away client (restored by an undo).
+    pub client_id: String,
+    /// The typed client name the project had.
+    pub client: Option<String>,
 }
 
 impl ProjectDoc {

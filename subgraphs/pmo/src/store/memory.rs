@@ -24,9 +24,9 @@ use super::journal::{CompactionPolicy, Journal, ReplayReport, Ticket};
 use super::timers::{ProjectToTime, TaskToTime, TimerStarts, WeekTouch};
 use super::{
     BoardDoc, CommentDoc, CrmEffect, CustomValue, DeadLetterDoc, EntryWrite, Expected, Guarded,
-    History, HistoryWrite, Imported, InboxDoc, Member, OutboxDoc, PendingEvent, Placement,
-    PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc, TimeEntryEditDoc,
-    TimeEntryFilter, TimesheetDoc, TimesheetFilter, WeekGuard,
+    History, HistoryWrite, Imported, InboxDoc, Member, MergedFrom, OutboxDoc, PendingEvent,
+    Placement, PmoStore, ProjectDoc, SprintDoc, TaskDoc, TaskFilter, TimeEntryDoc,
+    TimeEntryEditDoc, TimeEntryFilter, TimesheetDoc, TimesheetFilter, WeekGuard,
 };
 use crate::domain::custom_field::FieldDefinition;
 use crate::domain::sprint::SprintState;
@@ -1633,6 +1633,7 @@ impl PmoStore for MemoryStore {
                 }
                 Some(CrmEffect::MergeClient {
                     tenant,
+                    merge_id,
                     from,
                     into,
                     name,
@@ -1648,7 +1649,33 @@ impl PmoStore for MemoryStore {
                             .map(|p| ProjectDoc {
                                 client_id: Some(into.clone()),
                                 client: name.clone().or_else(|| p.client.clone()),
+                                merged_from: Some(MergedFrom {
+                                    merge_id: merge_id.clone(),
+                                    client_id: from.clone(),
+                                    client: p.client.clone(),
+                                }),
                                 ..p.clone()
+                            }),
+                    );
+                }
+                Some(CrmEffect::UnmergeClient { tenant, merge_id }) => {
+                    change.projects.extend(
+                        state
+                            .projects
+                            .values()
+                            .filter(|p| {
+                                p.tenant_id == tenant.as_str()
+                                    && p.merged_from.as_ref().map(|m| m.merge_id.as_str())
+                                        == Some(merge_id.as_str())
+                            })
+                            .filter_map(|p| {
+                                let before = p.merged_from.clone()?;
+                                Some(ProjectDoc {
+                                    client_id: Some(before.client_id),
+                                    client: before.client,
+                                    merged_from: None,
+                                    ..p.clone()
+                                })
                             }),
                     );
                 }
@@ -1779,6 +1806,7 @@ mod tests {
             client: Some("Client".into()),
             client_id: None,
             opportunity_id: None,
+            merged_from: None,
             budget: None,
             billable: true,
             members: vec![Member {

@@ -223,14 +223,19 @@ pub enum CrmEffect {
         client_id: String,
         name: String,
     },
-    /// The tenant's projects of the CRM client `from`, merged into `into`, are `into`'s
-    /// (named `name`, when the merge said it).
+    /// The tenant's projects of the CRM client `from`, merged into `into` by `merge_id`, are
+    /// `into`'s (named `name`, when the merge said it), each remembering its client before
+    /// (`ProjectDoc::merged_from`).
     MergeClient {
         tenant: TenantId,
+        merge_id: String,
         from: String,
         into: String,
         name: Option<String>,
     },
+    /// The merge `merge_id` was undone: the projects it moved (still with the survivor) get
+    /// their client back; projects given to the survivor since stay.
+    UnmergeClient { tenant: TenantId, merge_id: String },
 }
 
 /// An event waiting in the outbox.

@@ -30,8 +30,8 @@ use crate::domain::task::TaskStatus;
 use crate::domain::timesheet::{IsoWeek, TimesheetState};
 
 use super::entities::{
-    DeadLetterDoc, InboxDoc, BOARDS, COMMENTS, DEAD_LETTERS, ENTRY_EDITS, INBOX, LEASES, OUTBOX,
-    PROJECTS, SPRINTS, TASKS, TIMESHEETS, TIME_ENTRIES,
+    DeadLetterDoc, InboxDoc, MergedFrom, BOARDS, COMMENTS, DEAD_LETTERS, ENTRY_EDITS, INBOX,
+    LEASES, OUTBOX, PROJECTS, SPRINTS, TASKS, TIMESHEETS, TIME_ENTRIES,
 };
 use super::timers::{
     locked_state, refused_write, touch_week, MongoTimers, TimerStarts, DUPLICATE_KEY,
@@ -1902,22 +1902,73 @@ impl PmoStore for MongoStore {
                 }
                 Some(CrmEffect::MergeClient {
                     tenant,
+                    merge_id,
                     from,
                     into,
                     name,
                 }) => {
-                    let mut set = doc! { "client_id": into };
-                    if let Some(name) = name {
-                        set.insert("client", name);
-                    }
-                    self.projects()
-                        .update_many(
+                    // Each project remembers its client before (`merged_from`), for an undo:
+                    // one update per project, since the typed name differs per project.
+                    let moving = self
+                        .all_of(
+                            Some(&mut session),
+                            self.projects(),
                             doc! { "tenant_id": tenant.as_str(), "client_id": from },
-                            doc! { "$set": set },
+                            None,
                         )
-                        .session(&mut session)
-                        .await
-                        .map_err(db_err)?;
+                        .await?;
+                    for project in moving {
+                        let before = MergedFrom {
+                            merge_id: merge_id.clone(),
+                            client_id: from.clone(),
+                            client: project.client.clone(),
+                        };
+                        let mut set = doc! {
+                            "client_id": into,
+                            "merged_from": to_bson(&before).map_err(ApiError::internal)?,
+                        };
+                        if let Some(name) = name {
+                            set.insert("client", name);
+                        }
+                        self.projects()
+                            .update_one(
+                                doc! { "_id": &project.id, "tenant_id": tenant.as_str() },
+                                doc! { "$set": set },
+                            )
+                            .session(&mut session)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                }
+                Some(CrmEffect::UnmergeClient { tenant, merge_id }) => {
+                    let moved = self
+                        .all_of(
+                            Some(&mut session),
+                            self.projects(),
+                            doc! { "tenant_id": tenant.as_str(), "merged_from.merge_id": merge_id },
+                            None,
+                        )
+                        .await?;
+                    for project in moved {
+                        let Some(before) = project.merged_from else {
+                            continue;
+                        };
+                        let client = match before.client {
+                            Some(name) => Bson::String(name),
+                            None => Bson::Null,
+                        };
+                        self.projects()
+                            .update_one(
+                                doc! { "_id": &project.id, "tenant_id": tenant.as_str() },
+                                doc! {
+                                    "$set": { "client_id": before.client_id, "client": client },
+                                    "$unset": { "merged_from": "" },
+                                },
+                            )
+                            .session(&mut session)
+                            .await
+                            .map_err(db_err)?;
+                    }
                 }
             }
             Ok(true)

@@ -626,5 +626,6 @@ pub mod quote_invoice {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod crm_clients;
 pub mod payroll;
 pub mod revaluation;
