@@ -750,6 +750,13 @@ impl Finance {
                 },
             )
             .await?;
+            self.enqueue_invoice_control_total(
+                txn,
+                actor,
+                draft.document_date,
+                &settings.base_currency,
+            )
+            .await?;
         }
         store::document(txn, tenant, &draft.id)
             .await?
