@@ -909,6 +909,15 @@ async fn consultancy(tenant: &str, kek: &LocalKek) -> Vec<EventEnvelope> {
             10_000,
         ),
     ));
+    // A vendor bill on pB (USD, its EUR base total counts): pB's direct cost.
+    events.push(event(
+        tenant,
+        "bill.posted",
+        at(15, 12, 0),
+        json!({ "bill_id": "bill1", "reference": "BILL-1", "vendor_id": "v1",
+                "date": "2026-11-15", "currency": "USD", "total": 13_333, "project_id": "pB",
+                "entry_id": "je", "base_currency": "EUR", "base_total": PB_BILL }),
+    ));
     events.push(event(
         tenant,
         "invoice.posted",
@@ -925,6 +934,9 @@ async fn consultancy(tenant: &str, kek: &LocalKek) -> Vec<EventEnvelope> {
     ));
     events
 }
+
+/// The EUR base total of the vendor bill on pB in [`consultancy`].
+const PB_BILL: i64 = 12_345;
 
 /// Profitability as the finance viewer asks it.
 async fn profitability(app: &AnalyticsApp, token: &str) -> Vec<Value> {
@@ -986,13 +998,14 @@ async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_
     );
     // Revenue in EUR base amounts: pA 900,000 (once, though delivered twice), pB's USD invoice
     // at its base 185,185, cD's 10,000 without a project; October's invoice is out of range.
+    // pB's vendor bill (its EUR base) is pB's cost too.
     // The unallocated cost (one person's pay) and pC (one person's) are withheld.
     assert_eq!(
         rows(&results[0]),
         vec![
             row(&["", "EUR"], None),
             row(&["pA", "EUR"], Some(900_000 - pa_cost)),
-            row(&["pB", "EUR"], Some(185_185 - pb_cost)),
+            row(&["pB", "EUR"], Some(185_185 - pb_cost - PB_BILL)),
             row(&["pC", "EUR"], None),
         ]
     );
@@ -1004,7 +1017,7 @@ async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_
         vec![
             row(&["", "EUR"], None),
             row(&["cA", "EUR"], Some(900_000 - pa_cost - pc_cost)),
-            row(&["cB", "EUR"], Some(185_185 - pb_cost)),
+            row(&["cB", "EUR"], Some(185_185 - pb_cost - PB_BILL)),
             row(&["cD", "EUR"], Some(10_000)),
         ]
     );
@@ -1013,13 +1026,13 @@ async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_
         vec![
             row(&["", "2026-11", "EUR"], None),
             row(&["cA", "2026-11", "EUR"], Some(900_000 - pa_cost - pc_cost)),
-            row(&["cB", "2026-11", "EUR"], Some(185_185 - pb_cost)),
+            row(&["cB", "2026-11", "EUR"], Some(185_185 - pb_cost - PB_BILL)),
             row(&["cD", "2026-11", "EUR"], Some(10_000)),
         ]
     );
     assert_eq!(
         rows(&results[3]),
-        vec![row(&["2026-11", "EUR"], Some(185_185 - pb_cost))]
+        vec![row(&["2026-11", "EUR"], Some(185_185 - pb_cost - PB_BILL))]
     );
     assert_eq!(
         rows(&results[4]),
@@ -1133,6 +1146,7 @@ const REPLAY_STATE: &str =
 struct Books {
     token: String,
     customer: String,
+    vendor: String,
 }
 
 impl Books {
@@ -1146,17 +1160,55 @@ impl Books {
                     "name": "2026", "startsOn": "2026-01-01", "endsOn": "2026-12-31" } } }),
             )
             .await;
-        let customer = finance
+        let partner = |kind: &'static str, name: &'static str| {
+            let token = token.clone();
+            async move {
+                finance
+                    .ok(
+                        &token,
+                        "mutation($input: CreatePartnerInput!) { createPartner(input: $input) { partner { id } } }",
+                        json!({ "input": { "kind": kind, "name": name } }),
+                    )
+                    .await["createPartner"]["partner"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let customer = partner("CUSTOMER", "Acme Ltd").await;
+        let vendor = partner("VENDOR", "Subcontractor Ltd").await;
+        Self {
+            token,
+            customer,
+            vendor,
+        }
+    }
+
+    /// Drafts and posts a one-line untaxed vendor bill of `amount` on `project`.
+    async fn post_bill(
+        &self,
+        finance: &erp_tests::finance::FinanceApp,
+        date: &str,
+        amount: &str,
+        project: &str,
+    ) {
+        let draft = finance
             .ok(
-                &token,
-                "mutation($input: CreatePartnerInput!) { createPartner(input: $input) { partner { id } } }",
-                json!({ "input": { "kind": "CUSTOMER", "name": "Acme Ltd" } }),
+                &self.token,
+                "mutation($input: CreateInvoiceInput!) { createBill(input: $input) { invoice { id } } }",
+                json!({ "input": { "partnerId": self.vendor, "date": date, "currency": "EUR",
+                    "projectId": project,
+                    "lines": [{ "description": "Subcontracting", "quantity": "1", "unitPrice": amount }] } }),
             )
-            .await["createPartner"]["partner"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        Self { token, customer }
+            .await;
+        let id = draft["createBill"]["invoice"]["id"].as_str().unwrap();
+        finance
+            .ok(
+                &self.token,
+                "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { status } } }",
+                json!({ "input": { "idempotencyKey": format!("post-{id}"), "invoiceId": id } }),
+            )
+            .await;
     }
 
     /// Drafts and posts a one-line untaxed invoice of `amount` dated `date`.
@@ -1356,6 +1408,9 @@ async fn embedded_facts_lost_with_their_store_are_rebuilt_by_a_replay_of_the_ret
     let bus = finance.runtime.bus.clone();
     let books = Books::open(&finance, &issuer, &t).await;
     books.november_invoices(&finance).await;
+    books
+        .post_bill(&finance, "2026-11-25", "400.00", "prj-subcontracted")
+        .await;
     let topics = Some(vec![erp_kit::events::topic_for("finance")]);
     let mut first = AnalyticsApp::spawn_with(
         &issuer,
@@ -1384,12 +1439,13 @@ async fn embedded_facts_lost_with_their_store_are_rebuilt_by_a_replay_of_the_ret
     .await;
     assert_eq!(reconciliation(&app, &reader).await, json!([]));
     let admin = issuer.token(&t, "usr_admin", &["analytics:read", "analytics:admin"]);
+    // Three invoices, their three control totals and the bill.
     let run = replay(&app, &admin, json!([])).await;
     assert_eq!(
         (&run["sources"], &run["handled"]),
         (
             &json!(["employee", "pmo", "finance", "crm", "ops", "marketing"]),
-            &json!("6")
+            &json!("7")
         ),
         "{run}"
     );
@@ -1397,4 +1453,22 @@ async fn embedded_facts_lost_with_their_store_are_rebuilt_by_a_replay_of_the_ret
     // Replayed twice: the same facts.
     replay(&app, &admin, json!(["finance"])).await;
     assert_eq!(reconciliation(&app, &reader).await, november_reconciled());
+    // Profitability from finance's events: the invoices (no project) as revenue, the vendor
+    // bill as its project's direct cost (no one's pay: shown).
+    let controller = issuer.token(&t, "usr_ctl", &["analytics:read", "finance:read"]);
+    let result = app
+        .ok(
+            &controller,
+            METRIC,
+            json!({ "i": { "metric": "profitability", "groupBy": ["project"],
+                           "from": "2026-11-01", "to": "2026-11-30" } }),
+        )
+        .await;
+    assert_eq!(
+        rows(&result["metric"]),
+        vec![
+            row(&["", "EUR"], Some(125_050 + 9_999)),
+            row(&["prj-subcontracted", "EUR"], Some(-40_000)),
+        ]
+    );
 }

@@ -54,10 +54,13 @@ pub enum FactKind {
     /// `<source>:<day>`, `quantity` the count, `amount` the sum in `currency`. What the
     /// reconciliation compares the facts with; the newest total of a day replaces the older.
     ControlTotal,
+    /// A posted vendor bill's total in the tenant's base currency (`amount`, its
+    /// `project_id`): a project's direct cost in profitability.
+    BillBase,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 15] = [
+    pub const ALL: [FactKind; 16] = [
         FactKind::TimeEntry,
         FactKind::TaskCompleted,
         FactKind::Sprint,
@@ -73,6 +76,7 @@ impl FactKind {
         FactKind::InvoiceBase,
         FactKind::Project,
         FactKind::ControlTotal,
+        FactKind::BillBase,
     ];
 
     /// The value of the `kind` column.
@@ -93,6 +97,7 @@ impl FactKind {
             FactKind::InvoiceBase => "invoice_base",
             FactKind::Project => "project",
             FactKind::ControlTotal => "control_total",
+            FactKind::BillBase => "bill_base",
         }
     }
 
@@ -111,7 +116,8 @@ impl FactKind {
             FactKind::Invoice
             | FactKind::InvoiceBase
             | FactKind::Expense
-            | FactKind::PayrollCost => "finance",
+            | FactKind::PayrollCost
+            | FactKind::BillBase => "finance",
             FactKind::DealWon => "crm",
             FactKind::Ticket | FactKind::SlaBreach => "ops",
             // Published by several domains, and not a record of work: no source's freshness.
@@ -164,6 +170,7 @@ pub const INGESTED_EVENTS: &[&str] = &[
     "sla.breached",
     "project.created",
     "control_total.published",
+    "bill.posted",
 ];
 
 /// Whether the consumer turns `event_type` into facts.
@@ -271,6 +278,17 @@ struct InvoicePosted {
     base_currency: Option<String>,
     #[serde(default)]
     base_total: Option<i64>,
+}
+
+/// `bill.posted`: a posted vendor bill (base amounts absent from no event: finance carries
+/// them since it published bills).
+#[derive(Deserialize)]
+struct BillPosted {
+    bill_id: String,
+    date: NaiveDate,
+    project_id: Option<String>,
+    base_currency: String,
+    base_total: i64,
 }
 
 /// `control_total.published`: a domain's own count and sum of one day's records of `source`
@@ -528,6 +546,15 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             let mut fact = base(event, FactKind::Project, &p.project_id, occurred);
             fact.project_id = p.project_id;
             fact.client_id = p.client_id.unwrap_or_default();
+            vec![fact]
+        }
+        "bill.posted" => {
+            let p: BillPosted = decode(event)?;
+            non_empty("bill_id", &p.bill_id)?;
+            let mut fact = base(event, FactKind::BillBase, &p.bill_id, p.date);
+            fact.project_id = p.project_id.unwrap_or_default();
+            fact.amount = p.base_total;
+            fact.currency = currency(&p.base_currency)?;
             vec![fact]
         }
         "control_total.published" => {

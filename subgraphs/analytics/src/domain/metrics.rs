@@ -207,7 +207,7 @@ impl Metric {
             Metric::TicketsOpened => "Helpdesk tickets opened.",
             Metric::SlaBreaches => "Helpdesk SLA breaches.",
             Metric::Profitability => {
-                "Revenue invoiced (in the base currency, by invoice date) less labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+                "Revenue invoiced (in the base currency, by invoice date) less vendor bills on its projects (base currency, by bill date) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
             }
         }
     }
@@ -478,6 +478,7 @@ pub struct ProfitabilitySql {
     pub revenue: CompiledSql,
     pub hours: CompiledSql,
     pub cost: CompiledSql,
+    pub bills: CompiledSql,
     pub staff: CompiledSql,
     pub projects: CompiledSql,
 }
@@ -890,6 +891,15 @@ impl MetricQuery {
                 "payroll_cost",
                 &range,
                 "person_id, month, currency",
+            ),
+            bills: sql(
+                &format!(
+                    "project_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "bill_base",
+                &range,
+                "project_id, month, currency",
             ),
             staff: sql(
                 &format!(
