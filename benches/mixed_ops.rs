@@ -89,6 +89,7 @@ async fn embedded(dir: &std::path::Path, http: &reqwest::Client) -> Result<Stand
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
         // The checked-in configuration with raised rate limits (one bench user).
         .env("ROUTER_CONFIG_FILE_PATH", &config)
+        .envs(BENCH_ROUTER_ENV.iter().copied())
         .env("ERP_CORS_ORIGINS", ORIGIN)
         .env("LOG_LEVEL", "warn")
         .env("RUST_LOG", "warn");

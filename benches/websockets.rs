@@ -58,7 +58,7 @@ async fn main() -> Result<()> {
     let signer = Signer::start().await?;
     let http = load_client(8)?;
     let employee_port = free_port()?;
-    let mut command = base_command(&erp_os_binary(), &signer);
+    let mut command = profiled_command("employee", &signer)?;
     command
         .arg("employee")
         .env("DATABASE_URL", &database_url)
@@ -125,9 +125,14 @@ async fn main() -> Result<()> {
         .map(|i| {
             let (url, signer, tenant, tx) = (&router_ws, &signer, &tenant, tx.clone());
             async move {
-                // Each subscriber is its own user (a manager's board, attendance:read).
-                let token =
-                    signer.token(tenant, &format!("usr_viewer_{i}"), &["attendance:read"])?;
+                // Each subscriber is its own user: an HR dashboard (attendance:read, and hr:read
+                // for the whole tenant's board; a viewer without an employee record or an HR
+                // scope is refused with NO_EMPLOYEE_RECORD).
+                let token = signer.token(
+                    tenant,
+                    &format!("usr_viewer_{i}"),
+                    &["attendance:read", "hr:read"],
+                )?;
                 let socket = subscribe(url, &token, BOARD, json!({})).await?;
                 spawn_reader(i, socket, tx);
                 Ok(())

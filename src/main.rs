@@ -6,9 +6,11 @@ use clap::{Parser, Subcommand};
 use erp_os::embedded::AllArgs;
 use erp_os::seed_cmd::SeedArgs;
 use erp_os::services::Service;
+#[cfg(not(feature = "system-allocator"))]
 use hive_router::{configure_global_allocator, RouterGlobalAllocator};
 
 // The router's allocator (mimalloc), for the whole process as in erp-router.
+#[cfg(not(feature = "system-allocator"))]
 configure_global_allocator!();
 
 #[derive(Parser)]

@@ -37,10 +37,12 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+#[path = "../../tests/src/ports.rs"]
+mod ports;
+
+/// A loopback port for a child process (see tests/src/ports.rs: never a released `bind(0)` port).
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(ports::free_port())
 }
 
 pub fn now_ms() -> i64 {
@@ -225,10 +227,37 @@ pub fn base_command(binary: &Path, signer: &Signer) -> Command {
     command
 }
 
+/// [`base_command`] for `erp-os`, or, when `BENCH_<SERVICE>_WRAPPER` is set (e.g.
+/// `BENCH_ROUTER_WRAPPER="heaptrack -o /tmp/router"` or `"perf record -g -o /tmp/p.data --"`),
+/// `erp-os` run under that profiler. The service's RSS figures are then the wrapper's.
+pub fn profiled_command(service: &str, signer: &Signer) -> Result<Command> {
+    let variable = format!("BENCH_{}_WRAPPER", service.to_uppercase());
+    let Some(wrapper) = env_text(&variable) else {
+        return Ok(base_command(&erp_os_binary(), signer));
+    };
+    let mut words = wrapper.split_whitespace();
+    let program = words
+        .next()
+        .with_context(|| format!("{variable} is empty"))?;
+    let mut command = base_command(Path::new(program), signer);
+    command.args(words).arg(erp_os_binary());
+    Ok(command)
+}
+
 pub const ORIGIN: &str = "http://localhost:3000";
 
-/// The checked-in router configuration with its rate limits raised out of the way (each bench
-/// client is one user sending far more than a person would) and its metrics on a free port.
+/// The router's environment in a benchmark: rate limits raised out of the way (each bench client
+/// is one user sending far more than a person would) and no per-address WebSocket cap (every
+/// client comes from loopback). The checked-in configuration reads these from the environment.
+pub const BENCH_ROUTER_ENV: &[(&str, &str)] = &[
+    ("ERP_RL_PUBLIC_LIMIT", "1000000000"),
+    ("ERP_RL_AUTHENTICATED_LIMIT", "1000000000"),
+    ("ERP_RL_HEAVY_LIMIT", "1000000000"),
+    ("ERP_WS_MAX_CONNECTIONS_PER_IP", "0"),
+];
+
+/// The checked-in router configuration with its metrics on a free port (run it with
+/// [`BENCH_ROUTER_ENV`]).
 pub fn router_config(dir: &Path) -> Result<PathBuf> {
     let checked_in = std::fs::read_to_string(repo_root().join("router/router.config.yaml"))?;
     let replace_once = |text: &str, from: &str, to: &str| -> Result<String> {
@@ -250,13 +279,6 @@ pub fn router_config(dir: &Path) -> Result<PathBuf> {
         "path: ../schema/supergraph.graphql",
         &format!("path: {}", supergraph.display()),
     )?;
-    for (limit, raised) in [
-        ("limit: 30", "limit: 1000000000"),
-        ("limit: 500", "limit: 1000000000"),
-        ("limit: 5\n", "limit: 1000000000\n"),
-    ] {
-        config = replace_once(&config, limit, raised)?;
-    }
     let path = dir.join("router.config.yaml");
     std::fs::write(&path, config)?;
     Ok(path)
@@ -302,7 +324,7 @@ pub async fn start_router_with(
     redis_url: Option<&str>,
 ) -> Result<Service> {
     let config = router_config(dir)?;
-    let mut command = base_command(&erp_os_binary(), signer);
+    let mut command = profiled_command("router", signer)?;
     command
         .arg("router")
         .current_dir(repo_root())
@@ -314,8 +336,7 @@ pub async fn start_router_with(
         .env("ERP_ROUTER_PLAIN_HTTP", "true")
         .env("ERP_READINESS_MODE", "off")
         .env("ERP_CORS_ORIGINS", ORIGIN)
-        // Every client of a benchmark comes from loopback: no per-address connection cap.
-        .env("ERP_WS_MAX_CONNECTIONS_PER_IP", "0")
+        .envs(BENCH_ROUTER_ENV.iter().copied())
         .env(
             "ERP_RL_KEY_PREFIX",
             format!("erp:rl:bench:{}", uuid::Uuid::new_v4().simple()),
@@ -529,6 +550,16 @@ pub fn machine() -> Vec<(String, String)> {
         ),
         ("busiest processes at start (by CPU)".into(), others),
         ("rustc".into(), command("rustc", &["--version"])),
+        // The services run from the same build as this bench (CARGO_BIN_EXE_erp-os).
+        (
+            "build profile".into(),
+            if cfg!(debug_assertions) {
+                "DEBUG (unoptimised; not a release figure, read the text's \"release\" as debug)"
+                    .into()
+            } else {
+                "release".into()
+            },
+        ),
         (
             "commit".into(),
             command(

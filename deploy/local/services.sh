@@ -10,7 +10,8 @@
 # Env overrides: ERP_CACHE (default $HOME/.cache/erp-os), ERP_SERVICES_DIR
 # (default $ERP_CACHE/services), ERP_PG_PORT, ERP_REDIS_PORT, ERP_KAFKA_PORT,
 # ERP_MONGO_PORT, ERP_PG_DIR (PostgreSQL state; must be reachable by the
-# postgres user when running as root), ERP_WAIT_SECS (default 60).
+# postgres user when running as root), ERP_WAIT_SECS (default 60), ERP_PG_PROFILE (test, the
+# default: durability off for the test suite; durable: deploy/local/postgresql.conf as is).
 set -euo pipefail
 
 ERP_CACHE="${ERP_CACHE:-$HOME/.cache/erp-os}"
@@ -24,6 +25,9 @@ CLICKHOUSE_PORT="${ERP_CLICKHOUSE_PORT:-58123}"
 CLICKHOUSE_TCP_PORT="${ERP_CLICKHOUSE_TCP_PORT:-59000}"
 SMTP_PORT="${ERP_SMTP_PORT:-52525}"
 WAIT_SECS="${ERP_WAIT_SECS:-60}"
+# test: durability off (fsync, synchronous_commit, full_page_writes) for the test suite's speed;
+# durable: deploy/local/postgresql.conf as production runs it (benchmarks).
+PG_PROFILE="${ERP_PG_PROFILE:-test}"
 HOST=127.0.0.1
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -163,8 +167,20 @@ start_pg() {
     [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$PG_DIR"
     as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 \
       >"$PG_DIR/initdb.log" 2>&1 || { tail -n 40 "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    # The checked-in settings for a small write-heavy box (deploy/local/postgresql.conf); the
+    # test profile turns durability off on the command line (which wins over the file).
+    cp "$SCRIPT_DIR/postgresql.conf" "$PG_DIR/data/erp-os.conf"
+    echo "include 'erp-os.conf'" >>"$PG_DIR/data/postgresql.conf"
+    [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$PG_DIR/data/erp-os.conf"
+    local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    case "$PG_PROFILE" in
+      test) ;;
+      durable) durability="" ;;
+      *) die "ERP_PG_PROFILE must be test or durable, not $PG_PROFILE" ;;
+    esac
+    log "postgres profile: $PG_PROFILE"
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/pg.log" -w -t "$WAIT_SECS" \
-      -o "-c listen_addresses=$HOST -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -o "-c listen_addresses=$HOST -p $PG_PORT -k $PG_DIR $durability" \
       start >/dev/null 2>&1 || { tail -n 40 "$PG_DIR/pg.log" >&2; die "pg_ctl start failed"; }
     wait_for postgres pg_up "$PG_DIR/pg.log"
   fi

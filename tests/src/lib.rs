@@ -11,6 +11,7 @@ pub mod finance;
 pub mod identity;
 pub mod marketing;
 pub mod pmo;
+pub mod ports;
 pub mod router;
 pub mod supergraph;
 

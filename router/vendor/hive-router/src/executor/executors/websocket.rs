@@ -15,7 +15,7 @@ use crate::telemetry::TelemetryContext;
 
 use crate::executor::executors::common::{SubgraphExecutionRequest, SubgraphExecutor};
 use crate::executor::executors::error::SubgraphExecutorError;
-use crate::executor::executors::subscription_buffer::drain_into;
+use crate::executor::executors::subscription_buffer::{drain_into, SubscriptionSlot};
 use crate::executor::executors::websocket_client::{self, WsClient};
 use crate::executor::executors::websocket_pool::{
     WebSocketConnectionId, WebSocketInit, WebSocketPool,
@@ -217,7 +217,7 @@ impl SubgraphExecutor for WsSubgraphExecutor {
 
         // buffer decouples the emitting subgraph from slow downstream consumers, dropping
         // messages under backpressure instead of throttling the subgraph
-        let (tx, mut rx) = mpsc::channel::<Result<SubgraphResponse<'static>, SubgraphExecutorError>>(
+        let (tx, mut rx) = mpsc::channel::<SubscriptionSlot>(
             self.buffer_capacity,
         );
 
@@ -248,10 +248,10 @@ impl SubgraphExecutor for WsSubgraphExecutor {
             let wsconn = match websocket_client::connect(&endpoint, tls_config).await {
                 Ok(client) => client,
                 Err(e) => {
-                    let _ = tx.try_send(Err(SubgraphExecutorError::WebSocketConnectFailure(
+                    let _ = tx.try_send(Box::new(Err(SubgraphExecutorError::WebSocketConnectFailure(
                         endpoint.to_string(),
                         e.to_string(),
-                    )));
+                    ))));
                     return;
                 }
             };
@@ -260,10 +260,10 @@ impl SubgraphExecutor for WsSubgraphExecutor {
             let mut client = match client.init(init_payload).await {
                 Ok(client) => client,
                 Err(e) => {
-                    let _ = tx.try_send(Err(SubgraphExecutorError::WebSocketHandshakeFailure(
+                    let _ = tx.try_send(Box::new(Err(SubgraphExecutorError::WebSocketHandshakeFailure(
                         endpoint.to_string(),
                         e.to_string(),
-                    )));
+                    ))));
                     return;
                 }
             };
@@ -288,7 +288,7 @@ impl SubgraphExecutor for WsSubgraphExecutor {
             {
                 Ok(stream) => stream.map(|item| item.map_err(SubgraphExecutorError::from)),
                 Err(error) => {
-                    let _ = tx.try_send(Err(error.into()));
+                    let _ = tx.try_send(Box::new(Err(error.into())));
                     return;
                 }
             };
@@ -315,7 +315,7 @@ impl SubgraphExecutor for WsSubgraphExecutor {
         Ok(Box::pin(async_stream::stream! {
             let _op_guard = op_guard;
             while let Some(item) = rx.recv().await {
-                yield item;
+                yield *item;
             }
         }))
     }

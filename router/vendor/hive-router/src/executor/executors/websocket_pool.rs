@@ -28,7 +28,7 @@ use crate::executor::{
         common::{ConnectionFingerprint, SubgraphExecutionRequest, SubgraphExecutor},
         error::SubgraphExecutorError,
         graphql_transport_ws::SubscribePayload,
-        subscription_buffer::drain_into,
+        subscription_buffer::{drain_into, SubscriptionSlot},
         websocket_client::{self, WsClient, WsClientError},
     },
     plugin_context::PluginRequestState,
@@ -395,12 +395,14 @@ async fn initialize_connection(
 struct ConnectionCommand {
     payload: SubscribePayload,
     custom_scalar_paths: Option<CustomScalarPaths>,
-    responses: mpsc::Sender<SubscriptionItem>,
+    responses: mpsc::Sender<SubscriptionSlot>,
     ready: oneshot::Sender<Result<(), WsClientError>>,
 }
 
 pub struct PooledWebSocketExecutor {
-    commands: mpsc::Sender<ConnectionCommand>,
+    // erp-os patch (10): boxed commands: the channel's first block holds 32 pointers instead of
+    // 32 whole commands (about 6 KB per pooled connection, one per subscriber's token).
+    commands: mpsc::Sender<Box<ConnectionCommand>>,
     telemetry_context: Arc<TelemetryContext>,
     buffer_capacity: usize,
     entries: Weak<PoolEntries>,
@@ -436,7 +438,7 @@ impl PooledWebSocketExecutor {
         &self,
         execution_request: SubgraphExecutionRequest<'_>,
         response_capacity: usize,
-    ) -> Result<mpsc::Receiver<SubscriptionItem>, SubgraphExecutorError> {
+    ) -> Result<mpsc::Receiver<SubscriptionSlot>, SubgraphExecutorError> {
         // reserve first so canceled callers do not build payloads or occupy response buffers while
         // waiting behind a full shared command queue.
         let permit = self.commands.reserve().await.map_err(|_| {
@@ -454,12 +456,12 @@ impl PooledWebSocketExecutor {
         let payload = SubscribePayload::try_from(execution_request)?;
         let (responses, receiver) = mpsc::channel(response_capacity);
         let (ready, ready_rx) = oneshot::channel();
-        permit.send(ConnectionCommand {
+        permit.send(Box::new(ConnectionCommand {
             payload,
             custom_scalar_paths,
             responses,
             ready,
-        });
+        }));
 
         match ready_rx.await {
             Ok(Ok(())) => Ok(receiver),
@@ -510,7 +512,7 @@ impl SubgraphExecutor for PooledWebSocketExecutor {
             .active_operation(&self.id.subgraph_name, WebSocketPoolOperationType::Execute);
         let operation = async {
             let mut responses = self.submit(execution_request, 1).await?;
-            responses.recv().await.ok_or_else(|| {
+            *responses.recv().await.ok_or_else(|| {
                 SubgraphExecutorError::WebSocketStreamClosedEmpty(self.endpoint.to_string())
             })?
         };
@@ -544,7 +546,7 @@ impl SubgraphExecutor for PooledWebSocketExecutor {
             let _pool_operation_guard = pool_operation_guard;
             let _subscription_operation_guard = subscription_operation_guard;
             while let Some(item) = responses.recv().await {
-                yield item;
+                yield *item;
             }
         }))
     }
@@ -612,7 +614,7 @@ impl ConnectionShutdown {
 struct ConnectionOwner {
     client: WsClient<crate::executor::executors::websocket_client::Initialized>,
     dispatcher_done: ntex::channel::oneshot::Receiver<WsClientError>,
-    commands: mpsc::Receiver<ConnectionCommand>,
+    commands: mpsc::Receiver<Box<ConnectionCommand>>,
     executor: Weak<PooledWebSocketExecutor>,
     telemetry_context: Arc<TelemetryContext>,
     subgraph_name: Arc<str>,
@@ -642,14 +644,15 @@ impl ConnectionOwner {
         let shutdown = 'connection: loop {
             tokio::select! {
                 command = self.commands.recv() => {
-                    let Some(ConnectionCommand {
+                    let Some(command) = command else {
+                        break ConnectionShutdown::CommandsClosed;
+                    };
+                    let ConnectionCommand {
                         payload,
                         custom_scalar_paths,
                         responses,
                         ready,
-                    }) = command else {
-                        break ConnectionShutdown::CommandsClosed;
-                    };
+                    } = *command;
 
                     if responses.is_closed() {
                         continue;
