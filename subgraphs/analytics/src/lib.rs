@@ -151,24 +151,6 @@ impl AnalyticsApp {
     }
 }
 
-/// The lag `group` last reported over all its partitions (None: none reported yet).
-fn group_lag(lag: &prometheus::IntGaugeVec, group: &str) -> Option<i64> {
-    use prometheus::core::Collector;
-    let mut total = None;
-    for family in lag.collect() {
-        for metric in family.get_metric() {
-            let ours = metric
-                .get_label()
-                .iter()
-                .any(|label| label.name() == "group" && label.value() == group);
-            if ours {
-                *total.get_or_insert(0) += metric.get_gauge().get_value() as i64;
-            }
-        }
-    }
-    total
-}
-
 /// Prepares the store, starts the consumer and its writer, and builds the HTTP router.
 pub async fn start(
     runtime: &Runtime,
@@ -218,14 +200,13 @@ pub async fn start(
     let analytics = Analytics::new(store.clone(), runtime.cache.clone(), options.cache_prefix)
         .with_replays(replayer.clone());
     let reconciler = options.reconciler.map(|config| {
-        let lag = runtime.metrics.consumers.lag.clone();
-        let group = options.group.clone();
+        let lag = consumer.lag_reader();
         app::reconciliation::spawn_reconciler(
             analytics.clone(),
             analytics.replays.clone(),
             reconciliation,
             config,
-            Arc::new(move || group_lag(&lag, &group) == Some(0)),
+            Arc::new(move || lag.lag() == Some(0)),
         )
     });
     let schema = build_schema(Some(analytics.clone()), &runtime.config.limits);
