@@ -271,6 +271,11 @@ async fn main() -> Result<()> {
          smaller data. **Loaded machine**: run while other sessions built and tested on the \
          same 2 cores.\n\n",
     );
+    body.push_str(if cfg!(debug_assertions) {
+        "Build: **debug** (`--profile dev`): slower than a release build.\n\n"
+    } else {
+        "Build: release.\n\n"
+    });
     let embedded = erp_analytics::embedded_store(None)?;
     body.push_str(&run("Embedded (DataFusion, in memory)", embedded, 300.0).await?);
     if let Some(url) = env_text("CLICKHOUSE_URL") {

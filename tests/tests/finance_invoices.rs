@@ -378,7 +378,8 @@ async fn an_invoice_posts_numbered_with_its_taxes_instalments_and_entry() {
         ("CONFLICT".into(), "CONTROL_ACCOUNT_RESERVED".into())
     );
 
-    // invoice.posted and journal.posted went through the outbox.
+    // invoice.posted and journal.posted went through the outbox, and the invoice date's control
+    // total for analytics' reconciliation (issue 22) with them.
     let db = &app.runtime.db;
     let rows = db
         .query_all(sea_orm::Statement::from_string(
@@ -394,7 +395,14 @@ async fn an_invoice_posts_numbered_with_its_taxes_instalments_and_entry() {
         .iter()
         .map(|r| r.try_get("", "event_type").unwrap())
         .collect();
-    assert_eq!(types, vec!["journal.posted", "invoice.posted"]);
+    assert_eq!(
+        types,
+        vec![
+            "journal.posted",
+            "invoice.posted",
+            "control_total.published"
+        ]
+    );
 
     // The same document with per-line rounding: 6527.81.
     let per_line = Company::open(&app, &issuer, "PER_LINE").await;
