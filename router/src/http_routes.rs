@@ -20,7 +20,8 @@
 //! - the rate limit: one operation of the route's class, in the same buckets as GraphQL
 //!   (`erp_rate_limit`'s limiter): `authenticated`/`heavy` per tenant and user, `public` per
 //!   client address; 429 `RATE_LIMITED` with `Retry-After` beyond it;
-//! - the body limit: a declared `Content-Length` over `max_body_bytes` is 413 at once; a body
+//! - the body limit: a declared `Content-Length` over `max_body_bytes` is 413 (the body read
+//!   and discarded first, up to 8 MiB within 3 s, so the client reads the answer); a body
 //!   without one is counted while it streams and cut at the limit (413). Bodies stream to the
 //!   subgraph (an import of 750,000 rows is never held in memory here);
 //! - only `methods` (405 otherwise), and only these request headers are forwarded:
@@ -406,7 +407,10 @@ async fn proxy(
             ),
         )
     };
-    if declared.is_some_and(|length| length > config.max_body_bytes) {
+    if let Some(length) = declared.filter(|length| *length > config.max_body_bytes) {
+        // Read and discard what the client is still sending (bounded), so it reads the 413
+        // instead of a reset: closing with unread data makes the kernel answer with RST.
+        hive_router::linger_on_body(&mut body, usize::try_from(length).unwrap_or(usize::MAX)).await;
         return too_large();
     }
 

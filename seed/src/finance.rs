@@ -16,7 +16,10 @@
 //!   them 1 to 5 days later and they are reimbursed 2 to 10 days after that (what falls after
 //!   the history's end has not happened yet: such claims stay submitted or approved).
 //!
-//! Amounts are integer cents in EUR (no taxes: the consulting invoices are reverse-charged).
+//! Amounts are integer cents in EUR. Invoices carry the tenant's 22 % sales VAT (output tax,
+//! account 2200) and supplier bills 22 % input VAT (account 1200), excluded from the prices and
+//! rounded globally: a document's tax is its untaxed total at 22 %, rounded half up to the cent
+//! ([`with_tax`], what finance computes for one rate); expense claims carry none.
 //! The whole history is computed at once (tier L: about 9,000 invoices and 8,000 claims, a few
 //! MB), in date order.
 
@@ -42,6 +45,17 @@ pub const EXPENSE_CATEGORIES: &[(&str, &str, &str, i64, i64, i64)] = &[
     ("MEALS", "Meals", "5200", 150, 1_200, 9_000),
     ("SUPPLIES", "Office supplies", "5300", 500, 800, 30_000),
 ];
+
+/// The taxes the seed's documents carry: (code, name, rate in percent, account code). Sales
+/// VAT on invoices (the default chart's output tax), input VAT on supplier bills.
+pub const SALES_TAX: (&str, &str, i64, &str) = ("VAT22", "VAT 22 % (sales)", 22, "2200");
+pub const PURCHASE_TAX: (&str, &str, i64, &str) = ("VAT22-IN", "VAT 22 % (purchases)", 22, "1200");
+
+/// `untaxed` cents plus `percent` % tax on them, rounded half up to the cent: finance's total
+/// of a document whose lines (whole cents) all carry one excluded tax, rounded globally.
+pub fn with_tax(untaxed: i64, percent: i64) -> i64 {
+    untaxed + (untaxed * percent + 50) / 100
+}
 
 /// The seed's expense accounts beyond the default chart: (code, name).
 pub const EXPENSE_ACCOUNTS: &[(&str, &str)] = &[
@@ -101,8 +115,14 @@ pub struct PlannedInvoice {
 }
 
 impl PlannedInvoice {
-    pub fn total_cents(&self) -> i64 {
+    /// The lines' hours at their rates, before tax.
+    pub fn untaxed_cents(&self) -> i64 {
         self.lines.iter().map(PlannedInvoiceLine::cents).sum()
+    }
+
+    /// With the sales VAT.
+    pub fn total_cents(&self) -> i64 {
+        with_tax(self.untaxed_cents(), SALES_TAX.2)
     }
 
     /// A key naming the invoice in the plan (idempotency keys, memos).
@@ -129,10 +149,16 @@ pub struct PlannedBill {
     pub description: String,
     /// The expense account's code.
     pub account_code: &'static str,
+    /// Before tax.
     pub cents: i64,
 }
 
 impl PlannedBill {
+    /// With the input VAT: what the supplier is paid.
+    pub fn total_cents(&self) -> i64 {
+        with_tax(self.cents, PURCHASE_TAX.2)
+    }
+
     pub fn key(&self) -> String {
         format!("bill:{}:{}", self.vendor, self.date)
     }
@@ -490,7 +516,7 @@ impl SeedPlan {
                             settles: Settles::Bill(index),
                             part: 1,
                             date: paid,
-                            cents,
+                            cents: bill.total_cents(),
                         });
                     }
                     history.bills.push(bill);
@@ -616,7 +642,7 @@ mod tests {
                         paid[i] += payment.cents;
                     }
                     Settles::Bill(b) => {
-                        assert_eq!(payment.cents, history.bills[b].cents);
+                        assert_eq!(payment.cents, history.bills[b].total_cents());
                         assert!(payment.date > history.bills[b].date);
                     }
                 }

@@ -36,7 +36,7 @@ use erp_finance::app::documents::{
 };
 use erp_finance::app::expenses::{CategoryRequest, ClaimLineRequest, ClaimRequest};
 use erp_finance::app::import::{ClaimImport, ClaimStep, ImportedPerson};
-use erp_finance::app::setup::{AccountRequest, FiscalYearRequest, SetUpRequest};
+use erp_finance::app::setup::{AccountRequest, FiscalYearRequest, SetUpRequest, TaxRequest};
 use erp_finance::app::{Actor, Outcome};
 use erp_finance::domain::ledger::{AccountKind, AccountRole};
 use erp_finance::domain::tax::TaxRounding;
@@ -46,7 +46,8 @@ use erp_kit::TenantId;
 
 use super::{api, LoadOptions, LoadReport, People, Progress, SeededTenant};
 use crate::seed::finance::{
-    FinanceHistory, PlannedPayment, Settles, EXPENSE_ACCOUNTS, EXPENSE_CATEGORIES,
+    FinanceHistory, PlannedPayment, Settles, EXPENSE_ACCOUNTS, EXPENSE_CATEGORIES, PURCHASE_TAX,
+    SALES_TAX,
 };
 use crate::seed::SeedPlan;
 
@@ -74,6 +75,9 @@ struct Ledger {
     accounts: HashMap<String, String>,
     /// Category ids in the order of EXPENSE_CATEGORIES.
     categories: Vec<String>,
+    /// The sales VAT of the invoices and the input VAT of the bills.
+    sales_tax: String,
+    purchase_tax: String,
 }
 
 /// Writes the plan's finance history into the tenant (see the module comment).
@@ -217,6 +221,7 @@ async fn set_up(
         + (last_year - first_year) as usize
         + EXPENSE_ACCOUNTS.len()
         + EXPENSE_CATEGORIES.len()
+        + 2
         + history.customers.len()
         + history.vendors.len()
         + 1;
@@ -283,6 +288,44 @@ async fn set_up(
             wrote += 1;
         }
     }
+
+    let stored: HashMap<String, String> = finance
+        .taxes_of(&tenant)
+        .await
+        .map_err(api)?
+        .into_iter()
+        .map(|t| (t.code, t.id))
+        .collect();
+    let mut taxes = Vec::with_capacity(2);
+    for (code, name, percent, account_code) in [SALES_TAX, PURCHASE_TAX] {
+        let id = match stored.get(code) {
+            Some(id) => id.clone(),
+            None => {
+                wrote += 1;
+                finance
+                    .create_tax(
+                        &admin,
+                        TaxRequest {
+                            code: code.into(),
+                            name: name.into(),
+                            rate: percent.to_string(),
+                            included: false,
+                            account_id: accounts
+                                .get(account_code)
+                                .cloned()
+                                .ok_or_else(|| anyhow!("no account {account_code}"))?,
+                        },
+                    )
+                    .await
+                    .map_err(api)
+                    .with_context(|| format!("tax {code}"))?
+            }
+        };
+        taxes.push(id);
+    }
+    let [sales_tax, purchase_tax]: [String; 2] = taxes
+        .try_into()
+        .map_err(|_| anyhow!("the seed's two taxes"))?;
 
     let stored: HashMap<String, String> = finance
         .expense_categories_of(&tenant)
@@ -390,6 +433,8 @@ async fn set_up(
         vendors,
         accounts,
         categories,
+        sales_tax,
+        purchase_tax,
     })
 }
 
@@ -425,7 +470,7 @@ impl Writer<'_> {
                         quantity: line.hours(),
                         unit_price: format!("{}.00", line.rate_eur),
                         discount: None,
-                        tax_id: None,
+                        tax_id: Some(self.ledger.sales_tax.clone()),
                         project_id: project_id.clone(),
                         time_entry_id: None,
                     })
@@ -469,7 +514,7 @@ impl Writer<'_> {
                             quantity: "1".into(),
                             unit_price: amount(bill.cents),
                             discount: None,
-                            tax_id: None,
+                            tax_id: Some(self.ledger.purchase_tax.clone()),
                             project_id: None,
                             time_entry_id: None,
                         }],

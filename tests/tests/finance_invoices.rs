@@ -3164,3 +3164,546 @@ async fn foreign_currency_invoices_post_at_their_rate_and_payments_realise_the_d
         json!({"amount": "11.00", "currency": "USD"})
     );
 }
+
+const REVALUE: &str = r#"mutation($input: RevalueForeignCurrencyInput!) { revalueForeignCurrency(input: $input) {
+    replayed
+    revaluation { date reversalDate documentCount gain { amount currency } loss { amount currency }
+      entry { id reference date source journal { code } lines { side account { code } debit { amount } credit { amount } amount { amount currency } party { kind id } label } }
+      reversal { date source reverses { id } lines { side account { code } debit { amount } credit { amount } } } }
+} }"#;
+
+/// Issue 17: unrealised exchange differences at a date. A USD company with a EUR invoice, a EUR
+/// bill and a JPY invoice open at the end of March is revalued at the 31 March rates: per
+/// document a control-account line with its partner, gains against 4950 and losses against
+/// 6950 (exact cents), reversed on 1 April; a payment dated 10 April (recorded before the
+/// revaluation ran) does not count on 31 March but does on 30 April. A date is revalued once
+/// (another key answers with the first revaluation); a date with nothing open posts nothing;
+/// the subledger still equals the control account; a locked date, a reversal day outside
+/// every fiscal year and a caller without `finance:admin` are refused with nothing written.
+#[tokio::test]
+async fn open_foreign_documents_are_revalued_at_a_date_and_reversed_next_period() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let company = Company::open_in(&app, &issuer, "GLOBAL", tenant, "USD").await;
+    let token = &company.token;
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    let set_rate = "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }";
+    for (currency, from, rate) in [
+        ("EUR", day(3, 1), "1.1"),
+        ("EUR", day(3, 31), "1.2"),
+        ("EUR", day(4, 1), "1.15"),
+        ("EUR", day(4, 30), "1.25"),
+        ("JPY", day(3, 1), "0.0067"),
+        ("JPY", day(3, 31), "0.0066"),
+    ] {
+        app.ok(
+            token,
+            set_rate,
+            json!({"input": {"currency": currency, "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let post = "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { id baseTotal { amount } } } }";
+    let document = |field: &'static str,
+                    partner: &str,
+                    currency: &str,
+                    date: NaiveDate,
+                    price: &str| {
+        let input = json!({"input": {"partnerId": partner, "date": date, "currency": currency,
+            "lines": [{"description": "Services", "quantity": "1", "unitPrice": price}]}});
+        let (app, token) = (&app, token);
+        async move {
+            let id = app
+                .ok(
+                    token,
+                    &format!("mutation($input: CreateInvoiceInput!) {{ {field}(input: $input) {{ invoice {{ id }} }} }}"),
+                    input,
+                )
+                .await[field]["invoice"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let posted = app
+                .ok(
+                    token,
+                    post,
+                    json!({"input": {"idempotencyKey": format!("post-{id}"), "invoiceId": id}}),
+                )
+                .await;
+            (
+                id,
+                posted["postInvoice"]["invoice"]["baseTotal"]["amount"].clone(),
+            )
+        }
+    };
+    // 1000.00 EUR at 1.1 = 1100.00 USD; a bill of 500.00 EUR at 1.1 = 550.00 USD; 12345 JPY
+    // at 0.0067 = 82.7115 -> 82.71 USD.
+    let (invoice, booked) = document(
+        "createInvoice",
+        &company.customer,
+        "EUR",
+        day(3, 15),
+        "1000.00",
+    )
+    .await;
+    assert_eq!(booked, "1100.00");
+    let (_, booked) = document("createBill", &company.vendor, "EUR", day(3, 20), "500.00").await;
+    assert_eq!(booked, "550.00");
+    let (_, booked) = document(
+        "createInvoice",
+        &company.customer,
+        "JPY",
+        day(3, 25),
+        "12345",
+    )
+    .await;
+    assert_eq!(booked, "82.71");
+    // 400.00 EUR paid on 10 April at 1.15 (460.00 USD) clears 440.00 of the booked 1100.00.
+    app.ok(
+        token,
+        RECORD_PAYMENT,
+        json!({"input": {"idempotencyKey": "pay-april", "direction": "INBOUND", "partnerId": company.customer,
+            "date": day(4, 10), "currency": "EUR", "amount": "400.00",
+            "allocations": [{"invoiceId": invoice, "amount": "400.00"}]}}),
+    )
+    .await;
+
+    // Only finance administrators revalue.
+    let writer = issuer.token(
+        &company.tenant,
+        "u-writer",
+        &["finance:read", "finance:write"],
+    );
+    let (code, _) = app
+        .refused(
+            &writer,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv-writer", "date": day(3, 31)}}),
+        )
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+
+    // 31 March: the invoice's 1000.00 EUR is worth 1200.00 (a gain of 100.00), the bill's
+    // 500.00 EUR 600.00 (owing 50.00 more, a loss), the 12345 JPY 81.477 -> 81.48 (a loss of
+    // 1.23).
+    let data = app
+        .ok(
+            token,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv-march", "date": day(3, 31)}}),
+        )
+        .await["revalueForeignCurrency"]
+        .clone();
+    assert_eq!(data["replayed"], false);
+    let revaluation = &data["revaluation"];
+    assert_eq!(revaluation["date"], day(3, 31).to_string());
+    assert_eq!(revaluation["reversalDate"], day(4, 1).to_string());
+    assert_eq!(revaluation["documentCount"], 3);
+    assert_eq!(
+        revaluation["gain"],
+        json!({"amount": "100.00", "currency": "USD"})
+    );
+    assert_eq!(
+        revaluation["loss"],
+        json!({"amount": "51.23", "currency": "USD"})
+    );
+    let entry = &revaluation["entry"];
+    assert_eq!(entry["date"], day(3, 31).to_string());
+    assert_eq!(entry["source"], "REVALUATION");
+    assert_eq!(entry["journal"]["code"], "GEN");
+    let line = |side: &str, code: &str, amount: &str, party: Option<(&str, &str)>| {
+        let (debit, credit) = if side == "DEBIT" {
+            (amount, "0.00")
+        } else {
+            ("0.00", amount)
+        };
+        json!({"side": side, "account": {"code": code}, "debit": {"amount": debit}, "credit": {"amount": credit},
+            "amount": {"amount": amount, "currency": "USD"},
+            "party": party.map(|(kind, id)| json!({"kind": kind, "id": id}))})
+    };
+    let lines: Vec<Value> = entry["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            l.as_object_mut().unwrap().remove("label");
+            l
+        })
+        .collect();
+    let customer = Some(("CUSTOMER", company.customer.as_str()));
+    let vendor = Some(("VENDOR", company.vendor.as_str()));
+    assert_eq!(
+        lines,
+        vec![
+            line("DEBIT", "1100", "100.00", customer),
+            line("CREDIT", "2000", "50.00", vendor),
+            line("CREDIT", "1100", "1.23", customer),
+            line("CREDIT", "4950", "100.00", None),
+            line("DEBIT", "6950", "51.23", None),
+        ]
+    );
+    assert_eq!(
+        entry["lines"][2]["label"],
+        format!("revaluation INV/{year}/00002 12345 JPY at 0.0066")
+    );
+    let reversal = &revaluation["reversal"];
+    assert_eq!(reversal["date"], day(4, 1).to_string());
+    assert_eq!(reversal["source"], "REVERSAL");
+    assert_eq!(reversal["reverses"]["id"], entry["id"]);
+    assert_eq!(
+        reversal["lines"][0],
+        json!({"side": "CREDIT", "account": {"code": "1100"}, "debit": {"amount": "0.00"}, "credit": {"amount": "100.00"}})
+    );
+
+    // The date is revalued once: another key (or the same) answers with the first.
+    for key in ["rv-march", "rv-march-again"] {
+        let again = app
+            .ok(
+                token,
+                REVALUE,
+                json!({"input": {"idempotencyKey": key, "date": day(3, 31)}}),
+            )
+            .await["revalueForeignCurrency"]
+            .clone();
+        assert_eq!(again["replayed"], true, "{key}");
+        assert_eq!(again["revaluation"]["entry"]["id"], entry["id"]);
+    }
+    let march = app
+        .ok(
+            token,
+            "query($d: Date!) { trialBalance(from: $d, to: $d) { balanced rows { account { code } debit { amount } credit { amount } } } }",
+            json!({"d": day(3, 31)}),
+        )
+        .await;
+    assert_eq!(march["trialBalance"]["balanced"], true);
+    assert_eq!(
+        march["trialBalance"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["account"]["code"] == "4950" || row["account"]["code"] == "6950")
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![
+            json!({"account": {"code": "4950"}, "debit": {"amount": "0.00"}, "credit": {"amount": "100.00"}}),
+            json!({"account": {"code": "6950"}, "debit": {"amount": "51.23"}, "credit": {"amount": "0.00"}}),
+        ]
+    );
+
+    // 30 April: 600.00 EUR still open on the invoice (booked 660.00) at 1.25 = 750.00, a gain
+    // of 90.00; the bill 625.00 against 550.00, a loss of 75.00; the JPY invoice at 0.0066
+    // still, 1.23.
+    let april = app
+        .ok(
+            token,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv-april", "date": day(4, 30)}}),
+        )
+        .await["revalueForeignCurrency"]["revaluation"]
+        .clone();
+    assert_eq!(april["reversalDate"], day(5, 1).to_string());
+    assert_eq!(april["gain"]["amount"], "90.00");
+    assert_eq!(april["loss"]["amount"], "76.23");
+    assert_eq!(april["entry"]["lines"][0]["debit"]["amount"], "90.00");
+
+    // Nothing open in February: a revaluation without an entry.
+    let february = app
+        .ok(
+            token,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv-feb", "date": day(2, 28)}}),
+        )
+        .await["revalueForeignCurrency"]["revaluation"]
+        .clone();
+    assert_eq!(february["documentCount"], 0);
+    assert_eq!(february["entry"], Value::Null);
+    assert_eq!(february["gain"]["amount"], "0.00");
+
+    company.assert_reconciled(&app).await;
+
+    // Refused, nothing written: the reversal day of this year's 31 December is in no fiscal
+    // year; a date on or before the lock date is closed.
+    let december = NaiveDate::from_ymd_opt(this_year(), 12, 31).unwrap();
+    assert_eq!(
+        app.refused(
+            token,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv-dec", "date": december}})
+        )
+        .await,
+        ("CONFLICT".into(), "NO_FISCAL_YEAR".into())
+    );
+    app.ok(
+        token,
+        "mutation($d: Date!) { setLockDate(input: {lockDate: $d}) { settings { lockDate } } }",
+        json!({"d": day(5, 31)}),
+    )
+    .await;
+    assert_eq!(
+        app.refused(
+            token,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv-may", "date": day(5, 15)}})
+        )
+        .await,
+        ("CONFLICT".into(), "PERIOD_LOCKED".into())
+    );
+    for date in [december, day(5, 15)] {
+        assert_eq!(
+            app.ok(
+                token,
+                "query($d: Date!) { revaluation(date: $d) { date } }",
+                json!({"d": date})
+            )
+            .await["revaluation"],
+            Value::Null
+        );
+    }
+    assert_eq!(
+        app.ok(
+            token,
+            "query($d: Date!) { revaluation(date: $d) { gain { amount } entry { id } } }",
+            json!({"d": day(3, 31)})
+        )
+        .await["revaluation"],
+        json!({"gain": {"amount": "100.00"}, "entry": {"id": entry["id"]}})
+    );
+}
+
+/// The same revaluation on the embedded SQLite path: one EUR invoice, revalued once.
+#[tokio::test]
+async fn the_embedded_sqlite_path_revalues_open_foreign_invoices() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let company = Company::open_in(&app, &issuer, "GLOBAL", tenant, "USD").await;
+    let token = &company.token;
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    for (from, rate) in [(day(6, 1), "1.1"), (day(6, 30), "1.0875")] {
+        app.ok(
+            token,
+            "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+            json!({"input": {"currency": "EUR", "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let id = app
+        .ok(
+            token,
+            "mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) { invoice { id } } }",
+            json!({"input": {"partnerId": company.customer, "date": day(6, 10), "currency": "EUR",
+                "lines": [{"description": "Services", "quantity": "3", "unitPrice": "333.33"}]}}),
+        )
+        .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        token,
+        "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { id } } }",
+        json!({"input": {"idempotencyKey": "post", "invoiceId": id}}),
+    )
+    .await;
+    // 999.99 EUR booked at 1.1 = 1099.989 -> 1099.99 USD; at 1.0875 = 1087.489125 -> 1087.49:
+    // a loss of 12.50.
+    let data = app
+        .ok(
+            token,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv", "date": day(6, 30)}}),
+        )
+        .await["revalueForeignCurrency"]
+        .clone();
+    assert_eq!(data["revaluation"]["loss"]["amount"], "12.50");
+    assert_eq!(data["revaluation"]["gain"]["amount"], "0.00");
+    assert_eq!(
+        data["revaluation"]["reversal"]["date"],
+        day(7, 1).to_string()
+    );
+    assert_eq!(data["revaluation"]["entry"]["lines"][0]["side"], "CREDIT");
+    let again = app
+        .ok(
+            token,
+            REVALUE,
+            json!({"input": {"idempotencyKey": "rv-2", "date": day(6, 30)}}),
+        )
+        .await["revalueForeignCurrency"]
+        .clone();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(
+        again["revaluation"]["entry"]["id"],
+        data["revaluation"]["entry"]["id"]
+    );
+    company.assert_reconciled(&app).await;
+}
+
+/// Issue 17's posting throughput: the statements one invoice posting costs, and how many run
+/// after the invoice's number is taken (the row lock every posting of the series queues on
+/// until commit: what bounds postings per second). A guard on round trips, not on time.
+#[tokio::test]
+async fn posting_an_invoice_holds_its_number_for_few_statements() {
+    let issuer = TestIssuer::start().await;
+    let statements = erp_tests::StatementLog::default();
+    let runtime = erp_tests::runtime_with_db(&issuer, erp_tests::Backends::Real, |db| {
+        statements.record(db)
+    })
+    .await;
+    let app = FinanceApp::serve(
+        runtime,
+        erp_finance::FinanceOptions {
+            consumers: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let draft = || {
+        let input = company.invoice(
+            today(),
+            json!([{"description": "Consulting", "quantity": "2", "unitPrice": "100.00", "taxId": company.vat},
+                   {"description": "Travel", "quantity": "1", "unitPrice": "50.00", "taxId": company.vat}]),
+        );
+        let (app, token) = (&app, &company.token);
+        async move {
+            app.ok(token, &create_invoice_mutation("createInvoice"), input)
+                .await["createInvoice"]["invoice"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // A first posting creates the series' rows; the counted one advances them.
+    company.posted_invoice(&app, "warm", "1.00", today()).await;
+    let id = draft().await;
+    statements.take();
+    app.ok(
+        &company.token,
+        "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { reference } } }",
+        json!({"input": {"idempotencyKey": "counted", "invoiceId": id}}),
+    )
+    .await;
+    // The posting's own statements: up to recording its idempotency key, the last one before
+    // the commit (the outbox relay, woken by other writes, polls on the same pool).
+    let ran: Vec<String> = statements
+        .take()
+        .into_iter()
+        .map(|(sql, _)| sql)
+        .filter(|sql| !sql.contains("finance_outbox") || sql.starts_with("INSERT"))
+        .collect();
+    let recorded = ran
+        .iter()
+        .position(|sql| sql.starts_with("INSERT INTO \"finance_idempotency\""))
+        .expect("the posting records its key");
+    let ran = &ran[..=recorded];
+    let numbered = ran
+        .iter()
+        .position(|sql| sql.contains("finance_sequences"))
+        .expect("the posting takes a number");
+    let listing = ran
+        .iter()
+        .map(|sql| &sql[..sql.len().min(100)])
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Was 33 statements to the key, 22 of them from the invoice's number on (2026-12-07);
+    // now 28 and 15: the numbers one upsert each, the taxes, the customer, the settings and
+    // fiscal years read before the number, the number with the base amounts in one update.
+    assert_eq!(
+        ran.iter()
+            .filter(|sql| sql.contains("finance_sequences"))
+            .count(),
+        2,
+        "{listing}"
+    );
+    assert_eq!((ran.len(), ran.len() - numbered), (28, 15), "{listing}");
+}
+
+/// Issue 17: a recurring schedule in a foreign currency. Each generated invoice is posted at
+/// the rate in force on its own date, its base amounts stored once; a schedule in a currency
+/// without any rate is DOCUMENT_CURRENCY; a due invoice whose date has no rate yet refuses the
+/// generation with NO_EXCHANGE_RATE and nothing is generated.
+#[tokio::test]
+async fn a_foreign_recurring_schedule_posts_each_invoice_at_its_dates_rate() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let company = Company::open_in(&app, &issuer, "GLOBAL", tenant, "USD").await;
+    let token = &company.token;
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    for (currency, from, rate) in [
+        ("EUR", day(1, 1), "1.1"),
+        ("EUR", day(2, 1), "1.2"),
+        ("JPY", day(3, 15), "0.0067"),
+    ] {
+        app.ok(
+            token,
+            "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+            json!({"input": {"currency": currency, "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let schedule = |currency: &str, price: &str| {
+        json!({"input": {"partnerId": company.customer, "name": format!("Hosting {currency}"), "currency": currency,
+            "dayOfMonth": 31, "startsOn": day(1, 31), "endsOn": day(3, 31),
+            "lines": [{"description": "Hosting", "quantity": "1", "unitPrice": price, "taxId": company.vat}]}})
+    };
+    let create = "mutation($input: CreateRecurringScheduleInput!) { createRecurringSchedule(input: $input) { id } }";
+    assert_eq!(
+        app.refused(token, create, schedule("GBP", "100.00")).await,
+        ("BAD_USER_INPUT".into(), "DOCUMENT_CURRENCY".into())
+    );
+    app.ok(token, create, schedule("EUR", "100.00")).await;
+    let generate = "mutation($input: GenerateRecurringInvoicesInput!) { generateRecurringInvoices(input: $input) {
+        created { date status currency total { amount currency } exchangeRate baseTotal { amount currency } } } }";
+    let created = app
+        .ok(
+            token,
+            generate,
+            json!({"input": {"asOf": day(3, 5), "post": true}}),
+        )
+        .await["generateRecurringInvoices"]["created"]
+        .clone();
+    // 100.00 EUR + 22 % = 122.00 EUR: at 1.1 on 31 January 134.20 USD, at 1.2 from February
+    // 146.40 USD.
+    let invoice = |date: NaiveDate, rate: &str, base: &str| {
+        json!({"date": date, "status": "POSTED", "currency": "EUR", "total": {"amount": "122.00", "currency": "EUR"},
+            "exchangeRate": rate, "baseTotal": {"amount": base, "currency": "USD"}})
+    };
+    let february_end = day(3, 1).pred_opt().unwrap();
+    assert_eq!(
+        created,
+        json!([
+            invoice(day(1, 31), "1.1", "134.20"),
+            invoice(february_end, "1.2", "146.40"),
+            invoice(day(3, 31), "1.2", "146.40"),
+        ])
+    );
+    // A JPY schedule from January: JPY rates start on 15 March, so its January invoice has no
+    // rate; the whole generation is refused and nothing is created.
+    app.ok(token, create, schedule("JPY", "10000")).await;
+    assert_eq!(
+        app.refused(
+            token,
+            generate,
+            json!({"input": {"asOf": day(4, 5), "post": true}})
+        )
+        .await,
+        ("CONFLICT".into(), "NO_EXCHANGE_RATE".into())
+    );
+    let count = app
+        .ok(
+            token,
+            "{ invoices(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["invoices"]["edges"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(count, 3);
+    company.assert_reconciled(&app).await;
+}

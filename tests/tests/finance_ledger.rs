@@ -1084,3 +1084,138 @@ async fn the_embedded_sqlite_ledger_posts_numbers_and_refuses_alike() {
     );
     assert_eq!(data["trialBalance"]["balanced"], true);
 }
+
+/// The chart's codes of `tenant`, read through the subgraph.
+async fn chart_codes(app: &FinanceApp, books: &Books) -> Vec<String> {
+    let data = app
+        .ok(
+            &books.token,
+            "query { accounts(first: 100) { edges { node { code name kind } } } }",
+            json!({}),
+        )
+        .await;
+    let mut codes: Vec<String> = data["accounts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["code"].as_str().unwrap().to_owned())
+        .collect();
+    codes.sort();
+    codes
+}
+
+/// Runs the backfill migration (m0010) again on `app`'s database, as a deployment upgrading a
+/// database whose tenants were set up before the accounts joined the default chart.
+async fn rerun_chart_backfill(app: &FinanceApp) {
+    let db = &app.runtime.db;
+    db.execute_unprepared(
+        "DELETE FROM finance_migrations WHERE version = 'm0010_default_chart_backfill'",
+    )
+    .await
+    .unwrap();
+    erp_kit::db::migrate::<erp_migrations::finance::Migrator>(db)
+        .await
+        .unwrap();
+}
+
+/// Issue 17: tenants set up before 4950/6950 (and ops' asset accounts) joined the default
+/// chart get them from the migration, once; a tenant that already has them, or its own account
+/// under one of the codes, is left alone.
+async fn the_backfill_gives_old_charts_the_later_accounts_once(
+    app: FinanceApp,
+    issuer: TestIssuer,
+) {
+    let old = Books::open(&app, &issuer, "EUR").await;
+    let own = Books::open(&app, &issuer, "EUR").await;
+    let full = chart_codes(&app, &old).await;
+    assert_eq!(full.len(), 17);
+    let later = ["1500", "1590", "4900", "4950", "5600", "5900", "6950"];
+    // The old tenant's chart as it was before the later accounts; the other tenant has its
+    // own account under 4950 (another name), which must stay the only one.
+    let db = &app.runtime.db;
+    db.execute_unprepared(&format!(
+        "DELETE FROM finance_accounts WHERE tenant_id = '{}' AND code IN ({})",
+        old.tenant,
+        later.map(|code| format!("'{code}'")).join(", ")
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE finance_accounts SET name = 'Currency gains (own)' WHERE tenant_id = '{}' AND code = '4950'",
+        own.tenant
+    ))
+    .await
+    .unwrap();
+    assert_eq!(chart_codes(&app, &old).await.len(), 10);
+
+    rerun_chart_backfill(&app).await;
+    assert_eq!(chart_codes(&app, &old).await, full);
+    assert_eq!(chart_codes(&app, &own).await, full);
+    // A second run adds nothing.
+    rerun_chart_backfill(&app).await;
+    assert_eq!(chart_codes(&app, &old).await, full);
+    let data = app
+        .ok(
+            &own.token,
+            "query { accounts(first: 100) { edges { node { code name } } } }",
+            json!({}),
+        )
+        .await;
+    let names: Vec<&Value> = data["accounts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|edge| edge["node"]["code"] == "4950")
+        .map(|edge| &edge["node"]["name"])
+        .collect();
+    assert_eq!(names, vec![&json!("Currency gains (own)")]);
+    let data = app
+        .ok(
+            &old.token,
+            "query { accounts(first: 100, kind: INCOME) { edges { node { code name kind } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["accounts"]["edges"],
+        json!([
+            {"node": {"code": "4000", "name": "Sales", "kind": "INCOME"}},
+            {"node": {"code": "4900", "name": "Gain on disposal of assets", "kind": "INCOME"}},
+            {"node": {"code": "4950", "name": "Realised exchange gains", "kind": "INCOME"}}
+        ])
+    );
+    // The backfilled accounts post like any other (a manual entry onto 6950).
+    let loss = app
+        .ok(
+            &old.token,
+            "query { accounts(first: 100, kind: EXPENSE) { edges { node { id code } } } }",
+            json!({}),
+        )
+        .await["accounts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|edge| edge["node"]["code"] == "6950")
+        .map(|edge| edge["node"]["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let input = old.entry("backfilled", &today(), &loss, &old.bank, "1.00");
+    let data = app.ok(&old.token, POST, input).await;
+    assert_eq!(
+        data["postJournalEntry"]["entry"]["lines"][0]["account"]["code"],
+        "6950"
+    );
+}
+
+#[tokio::test]
+async fn the_chart_backfill_runs_once_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    the_backfill_gives_old_charts_the_later_accounts_once(app, issuer).await;
+}
+
+#[tokio::test]
+async fn the_chart_backfill_runs_once_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    the_backfill_gives_old_charts_the_later_accounts_once(app, issuer).await;
+}

@@ -923,6 +923,23 @@ async fn the_crm_import_and_sop_files_go_through_the_edge() {
         (413, vec!["BAD_USER_INPUT".to_owned()]),
         "{body}"
     );
+    // A declared body far larger than the socket buffers (2 MB): the router reads and discards
+    // it before answering, so the client reads the 413 instead of a connection reset.
+    let huge: Vec<u8> = big
+        .as_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(2_000_000)
+        .collect();
+    // (Its own user: each user's heavy budget is 3 a minute here.)
+    let third = issuer.token(&tenant, "usr_third_admin", CRM_ADMIN);
+    let (status, _, body) = import(Some(third), huge.into()).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         big.as_bytes().chunks(512).map(|c| Ok(c.to_vec())).collect();
     let (status, _, body) = import(

@@ -574,9 +574,9 @@ async fn tier_s_finance_history_into_postgres() {
                 trialBalance(to: $to) { balanced totalDebit { amount } totalCredit { amount } }
                 receivablesReconciliation { balanced controlBalance { amount } subledgerBalance { amount } }
                 payablesReconciliation { balanced }
-                invoices(kinds: [INVOICE], first: 100) { edges { node { reference date total { amount } outstanding { amount } } } }
+                invoices(kinds: [INVOICE], first: 100) { edges { node { reference date untaxed { amount } tax { amount } total { amount } outstanding { amount } } } }
                 creditNotes: invoices(kinds: [CREDIT_NOTE], first: 100) { edges { node { total { amount } } } }
-                bills: invoices(kinds: [BILL], first: 100) { edges { node { total { amount } } } }
+                bills: invoices(kinds: [BILL], first: 100) { edges { node { tax { amount } total { amount } } } }
                 payments(first: 100) { edges { node { id } } }
                 expenseClaims(first: 100) { edges { node { state total { amount } } } }
             }",
@@ -617,6 +617,42 @@ async fn tier_s_finance_history_into_postgres() {
             .sum::<i64>(),
         totals.invoiced_cents
     );
+    // Each invoice carries the tenant's 22 % sales VAT on its hours, each bill 22 % input VAT.
+    let untaxed: i64 = planned.invoices.iter().map(|i| i.untaxed_cents()).sum();
+    assert_eq!(
+        invoices
+            .iter()
+            .map(|i| cents(&i["untaxed"]["amount"]))
+            .sum::<i64>(),
+        untaxed
+    );
+    assert_eq!(
+        invoices
+            .iter()
+            .map(|i| cents(&i["tax"]["amount"]))
+            .sum::<i64>(),
+        totals.invoiced_cents - untaxed
+    );
+    assert!(totals.invoiced_cents > untaxed);
+    let bills = nodes("bills");
+    assert_eq!(
+        bills
+            .iter()
+            .map(|b| cents(&b["total"]["amount"]))
+            .sum::<i64>(),
+        planned.bills.iter().map(|b| b.total_cents()).sum::<i64>()
+    );
+    assert_eq!(
+        bills
+            .iter()
+            .map(|b| cents(&b["tax"]["amount"]))
+            .sum::<i64>(),
+        planned
+            .bills
+            .iter()
+            .map(|b| b.total_cents() - b.cents)
+            .sum::<i64>()
+    );
     assert_eq!(
         invoices
             .iter()
@@ -655,7 +691,7 @@ async fn tier_s_finance_history_into_postgres() {
             .sum::<i64>(),
         totals.credited_cents
     );
-    assert_eq!(nodes("bills").len(), totals.bills);
+    assert_eq!(bills.len(), totals.bills);
     assert_eq!(nodes("payments").len(), totals.payments);
     let claims = nodes("expenseClaims");
     assert_eq!(claims.len(), totals.expense_claims);

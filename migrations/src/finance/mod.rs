@@ -2,7 +2,8 @@
 //! and the directory of people it learns from the employee subgraph (m0003), its consumers'
 //! inbox and billing rates (m0004), the CRM quotes it has invoiced (m0005), payroll (m0006),
 //! one entry per fixed-asset source (m0007), foreign-currency documents' rates and base
-//! amounts (m0008), payroll's leavers and loans (m0009).
+//! amounts (m0008), payroll's leavers and loans (m0009), the default chart's later accounts added to
+//! tenants set up before them (m0010), foreign-currency revaluations (m0011).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -16,6 +17,8 @@ mod m0006_payroll;
 mod m0007_asset_entry_sources;
 mod m0008_foreign_documents;
 mod m0009_payroll_exits_loans;
+mod m0010_default_chart_backfill;
+mod m0011_revaluations;
 
 use sea_orm_migration::prelude::*;
 
@@ -49,6 +52,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_asset_entry_sources::Migration),
             Box::new(m0008_foreign_documents::Migration),
             Box::new(m0009_payroll_exits_loans::Migration),
+            Box::new(m0010_default_chart_backfill::Migration),
+            Box::new(m0011_revaluations::Migration),
         ]
     }
 }

@@ -8,6 +8,8 @@ mod consts;
 pub mod error;
 pub mod executor;
 mod http_utils;
+/// erp-os patch 9: the lingering close of a refused body, for the application's own routes.
+pub use http_utils::body::linger_on_body;
 mod jwt;
 pub mod pipeline;
 pub mod plugins;

@@ -588,6 +588,19 @@ impl Finance {
         }
         let years = self.fiscal_years_in(txn, tenant).await?;
         let year = open_year_for(&years, settings.lock_date, draft.document_date)?;
+        // Read before the number is taken (see `next_number`).
+        let tax_accounts: HashMap<String, String> = ledger_store::taxes(txn, tenant)
+            .await?
+            .into_iter()
+            .map(|tax| (tax.id, tax.account_id))
+            .collect();
+        // Analytics reads profitability per CRM client: an invoice's customer's client, if any.
+        let client_id = match kind {
+            DocumentKind::Invoice => store::partner(txn, tenant, &draft.partner_id)
+                .await?
+                .and_then(|customer| customer.client_id),
+            _ => None,
+        };
         let number = ledger_store::next_number(txn, tenant, kind.series(), &year.id).await?;
         let reference = format!("{}/{}/{number:05}", kind.series(), year.name);
 
@@ -611,11 +624,6 @@ impl Finance {
             credited = Some(invoice);
         }
 
-        let tax_accounts: HashMap<String, String> = ledger_store::taxes(txn, tenant)
-            .await?
-            .into_iter()
-            .map(|tax| (tax.id, tax.account_id))
-            .collect();
         let numbered = document::Model {
             reference: Some(reference.clone()),
             ..draft.clone()
@@ -634,9 +642,10 @@ impl Finance {
             _ => settings.sales_journal_id.clone(),
         };
         let entry = self
-            .post_lines(
+            .post_lines_read(
                 txn,
                 actor,
+                (&settings, &years),
                 Posting {
                     journal_id,
                     date: draft.document_date,
@@ -649,19 +658,6 @@ impl Finance {
                 entry_lines,
             )
             .await?;
-        store::set_posted(
-            txn,
-            tenant,
-            &draft.id,
-            number,
-            &reference,
-            &entry.id,
-            totals.untaxed,
-            totals.tax,
-            totals.total,
-            settled,
-        )
-        .await?;
         let base = Currency::parse(&settings.base_currency)?;
         let base_total = base_amount_of(&entry, Money::from_minor(totals.total, currency)?, base)?;
         let base_settled = if settled == totals.total {
@@ -669,13 +665,22 @@ impl Finance {
         } else {
             0
         };
-        store::set_base_amounts(
+        store::set_posted(
             txn,
             tenant,
             &draft.id,
-            entry.rate_nano,
-            base_total,
-            base_settled,
+            store::Posted {
+                number,
+                reference: &reference,
+                entry_id: &entry.id,
+                untaxed: totals.untaxed,
+                tax: totals.tax,
+                total: totals.total,
+                settled,
+                rate_nano: entry.rate_nano,
+                base_total,
+                base_settled,
+            },
         )
         .await?;
         if let Some(invoice) = credited {
@@ -744,10 +749,6 @@ impl Finance {
             .await?;
         }
         if kind == DocumentKind::Invoice {
-            // Analytics reads profitability per CRM client: the customer's client, if any.
-            let client_id = store::partner(txn, tenant, &draft.partner_id)
-                .await?
-                .and_then(|customer| customer.client_id);
             self.enqueue(
                 txn,
                 actor,
@@ -1272,7 +1273,9 @@ impl Finance {
         let tenant = actor.tenant.clone();
         self.write(async |txn| {
             let settings = self.require_set_up(txn, &tenant).await?;
-            let currency = document_currency(&settings, &request.currency)?;
+            let currency = self
+                .schedule_currency(txn, &tenant, &settings, &request.currency)
+                .await?;
             self.partner_of_kind(txn, &tenant, &request.partner_id, DocumentKind::Invoice)
                 .await?;
             // The template must make a valid invoice now, not fail every month later.
@@ -1330,6 +1333,11 @@ impl Finance {
                     .await?;
                 for period in due_periods(schedule.starts_on, schedule.ends_on, as_of) {
                     let date = period_invoice_date(period, schedule.day_of_month as u32);
+                    // A foreign schedule's invoice needs the rate of its own date (its base
+                    // amounts are computed at that rate when it posts, and stored):
+                    // NO_EXCHANGE_RATE until the rate is set, nothing generated.
+                    self.trading_currency(txn, &tenant, &settings, &schedule.currency, date)
+                        .await?;
                     let id = new_id();
                     let (lines, totals) = self
                         .document_lines(
@@ -1389,6 +1397,32 @@ impl Finance {
             Ok(created)
         })
         .await
+    }
+
+    /// The currency of a recurring schedule: the base currency, or a currency the tenant keeps
+    /// exchange rates for (each generated invoice is converted at the rate of its own date,
+    /// which may not be set yet when the schedule is made: DOCUMENT_CURRENCY only when the
+    /// tenant has no rate at all for it).
+    async fn schedule_currency<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        settings: &settings::Model,
+        requested: &str,
+    ) -> ApiResult<Currency> {
+        let currency = Currency::parse(requested)?;
+        if currency.code() != settings.base_currency
+            && ledger_store::rates(txn, tenant, Some(currency.code()))
+                .await?
+                .is_empty()
+        {
+            return Err(FinanceViolation::NoRatesForCurrency {
+                base: Currency::parse(&settings.base_currency)?.code(),
+                currency: currency.code(),
+            }
+            .into());
+        }
+        Ok(currency)
     }
 
     /// A partner of the kind a document needs (customers for invoices and credit notes, vendors
@@ -1617,22 +1651,6 @@ fn party_of(partner: &partner::Model) -> ApiResult<Party> {
         "vendor" => Ok(Party::Vendor(partner.id.clone())),
         other => Err(ApiError::internal(format!("partner kind {other}"))),
     }
-}
-
-/// Recurring schedules (and billing rates) are in the base currency: a schedule generates
-/// invoices on dates no rate may exist for yet.
-pub(crate) fn document_currency(
-    settings: &settings::Model,
-    requested: &str,
-) -> ApiResult<Currency> {
-    let currency = Currency::parse(requested)?;
-    if currency.code() != settings.base_currency {
-        return Err(FinanceViolation::DocumentCurrency(
-            Currency::parse(&settings.base_currency)?.code(),
-        )
-        .into());
-    }
-    Ok(currency)
 }
 
 /// A stored line as a request (credit notes copy invoices, without the time entries they

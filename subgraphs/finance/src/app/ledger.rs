@@ -18,7 +18,7 @@ use crate::domain::ledger::{
     ProposedLine, Side,
 };
 use crate::domain::money::{Currency, Money};
-use crate::domain::period::{open_year_for, reversal_date};
+use crate::domain::period::{open_year_for, reversal_date, FiscalYear};
 use crate::domain::{parse_optional_text, FinanceViolation};
 use crate::events;
 use crate::store::entities::{entry, entry_line, settings};
@@ -221,6 +221,22 @@ impl Finance {
         lines: Vec<ProposedLine>,
     ) -> ApiResult<entry::Model> {
         let settings = self.require_set_up(txn, &actor.tenant).await?;
+        let years = self.fiscal_years_in(txn, &actor.tenant).await?;
+        self.post_lines_read(txn, actor, (&settings, &years), posting, lines)
+            .await
+    }
+
+    /// [`Finance::post_lines`] with the settings and fiscal years the caller read already in
+    /// its transaction (a document posting reads them before taking its number: the fewer
+    /// statements run while a number is held, the more postings a second).
+    pub(crate) async fn post_lines_read<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        (settings, years): (&settings::Model, &[FiscalYear]),
+        posting: Posting,
+        lines: Vec<ProposedLine>,
+    ) -> ApiResult<entry::Model> {
         let base = Currency::parse(&settings.base_currency)?;
         let currency = lines
             .iter()
@@ -243,7 +259,7 @@ impl Finance {
             })
         };
         let balanced = balance_entry(lines, base, conversion.as_ref())?;
-        self.write_posting(txn, actor, &settings, posting, balanced)
+        self.write_posting_read(txn, actor, (settings, years), posting, balanced)
             .await
     }
 
@@ -257,9 +273,22 @@ impl Finance {
         posting: Posting,
         balanced: BalancedEntry,
     ) -> ApiResult<entry::Model> {
+        let years = self.fiscal_years_in(txn, &actor.tenant).await?;
+        self.write_posting_read(txn, actor, (settings, &years), posting, balanced)
+            .await
+    }
+
+    /// [`Finance::write_posting`] with the fiscal years read already.
+    async fn write_posting_read<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        (settings, years): (&settings::Model, &[FiscalYear]),
+        posting: Posting,
+        balanced: BalancedEntry,
+    ) -> ApiResult<entry::Model> {
         let tenant = &actor.tenant;
-        let years = self.fiscal_years_in(txn, tenant).await?;
-        let year = open_year_for(&years, settings.lock_date, posting.date)?;
+        let year = open_year_for(years, settings.lock_date, posting.date)?;
         let journal = ledger_store::journal(txn, tenant, &posting.journal_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("journal".into()))?;

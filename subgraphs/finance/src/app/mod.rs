@@ -18,6 +18,7 @@ pub mod payroll;
 pub mod payroll_loans;
 pub mod queries;
 pub mod reports;
+pub mod revaluation;
 pub mod setup;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ pub mod payroll;
 pub mod payroll_formula;
 pub mod payroll_loans;
 pub mod period;
+pub mod revaluation;
 pub mod tax;
 
 use erp_kit::error::Reason;
@@ -106,10 +107,12 @@ erp_kit::reasons! {
         ASSET_NOT_POSTABLE => Conflict,
         /// The partner is of the wrong kind for the document (a customer's invoice, a vendor's bill).
         WRONG_PARTNER_KIND => Conflict,
-        /// A currency the tenant keeps no exchange rate for: invoices, bills and payments are in the base currency or in a currency with dated exchange rates (NO_EXCHANGE_RATE when none is in force on the document's date); expense claims, billing rates and recurring schedules are in the base currency.
+        /// A currency the tenant keeps no exchange rate for: invoices, bills and payments are in the base currency or in a currency with dated exchange rates (NO_EXCHANGE_RATE when none is in force on the document's date); expense claims and billing rates are in the base currency; a recurring schedule needs rates for its currency.
         DOCUMENT_CURRENCY => BadUserInput,
         /// A realised exchange difference cannot be posted: the chart lacks the exchange gain (4950) or loss (6950) account.
         EXCHANGE_ACCOUNT_MISSING => Conflict,
+        /// A concurrent request revalued the same date first: a date is revalued once (ask again to read that revaluation).
+        ALREADY_REVALUED => Conflict,
         /// A code (account, journal, tax, category) is malformed or already used in the tenant.
         BAD_CODE => BadUserInput,
         /// A text field is empty or too long.
@@ -240,6 +243,8 @@ pub enum FinanceViolation {
     },
     /// The chart lacks an account a realised exchange difference posts to (its code).
     ExchangeAccountMissing(&'static str),
+    /// A concurrent revaluation of the same date committed first.
+    AlreadyRevalued(chrono::NaiveDate),
     BadCode(&'static str),
     BadText(&'static str),
     BadDateRange,
@@ -313,6 +318,7 @@ impl RuleViolation for FinanceViolation {
             V::WrongPartnerKind(_) => reasons::WRONG_PARTNER_KIND,
             V::DocumentCurrency(_) | V::NoRatesForCurrency { .. } => reasons::DOCUMENT_CURRENCY,
             V::ExchangeAccountMissing(_) => reasons::EXCHANGE_ACCOUNT_MISSING,
+            V::AlreadyRevalued(_) => reasons::ALREADY_REVALUED,
             V::BadCode(_) => reasons::BAD_CODE,
             V::BadText(_) => reasons::BAD_TEXT,
             V::BadDateRange => reasons::BAD_DATE_RANGE,
@@ -445,7 +451,7 @@ impl RuleViolation for FinanceViolation {
             V::TimeEntryAlreadyBilled => "a time entry on this invoice was already billed".into(),
             V::WrongPartnerKind(expected) => format!("the partner is not a {expected}"),
             V::DocumentCurrency(base) => format!(
-                "expense claims, billing rates and recurring schedules are in the base currency ({base})"
+                "expense claims and billing rates are in the base currency ({base})"
             ),
             V::NoRatesForCurrency { base, currency } => format!(
                 "invoices, bills and payments are in the base currency ({base}) or a currency with exchange rates, and there is none for {currency}"
@@ -453,6 +459,9 @@ impl RuleViolation for FinanceViolation {
             V::ExchangeAccountMissing(code) => format!(
                 "the chart has no account {code} for realised exchange differences"
             ),
+            V::AlreadyRevalued(date) => {
+                format!("{date} was revalued by a concurrent request; ask again to read it")
+            }
             V::BadCode(field) => format!(
                 "{field} must be 1 to 32 letters, digits, `-`, `_` or `.`, unique in the tenant"
             ),

@@ -1442,7 +1442,9 @@ pub struct CreateRecurringScheduleInput {
     pub partner_id: ID,
     /// The schedule's name (1 to 500 characters), e.g. `Support contract`.
     pub name: String,
-    /// The base currency.
+    /// The base currency, or a currency the tenant keeps exchange rates for: each invoice is
+    /// converted at the rate in force on its own date when it posts (generating one whose date
+    /// has no rate yet is `NO_EXCHANGE_RATE`).
     pub currency: KitCurrency,
     /// The invoice's day of the month (1 to 31; shorter months use their last day).
     pub day_of_month: i32,

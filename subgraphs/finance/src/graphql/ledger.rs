@@ -217,6 +217,9 @@ pub enum EntrySource {
     Expense,
     /// The reimbursement of an expense claim.
     ExpensePayment,
+    /// A foreign-currency revaluation's unrealised differences (`sourceId`: the revaluation;
+    /// its reversal is a `REVERSAL`).
+    Revaluation,
     /// A depreciation line of an operations asset (`sourceId`: `<asset>:<period index>`).
     AssetDepreciation,
     /// The disposal of an operations asset (`sourceId`: the asset).
@@ -239,6 +242,7 @@ impl EntrySource {
             "payment" => EntrySource::Payment,
             "expense" => EntrySource::Expense,
             "expense_payment" => EntrySource::ExpensePayment,
+            crate::app::revaluation::SOURCE => EntrySource::Revaluation,
             crate::app::assets::DEPRECIATION_SOURCE => EntrySource::AssetDepreciation,
             crate::app::assets::DISPOSAL_SOURCE => EntrySource::AssetDisposal,
             "payroll" => EntrySource::Payroll,

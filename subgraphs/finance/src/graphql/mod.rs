@@ -13,6 +13,7 @@ pub mod federation;
 pub mod ledger;
 pub mod loaders;
 pub mod payroll;
+pub mod revaluation;
 pub mod scalars;
 
 use async_graphql::dataloader::DataLoader;
@@ -34,6 +35,7 @@ pub struct Query(
     federation::FederationQuery,
     payroll::PayrollQuery,
     client360::Client360Query,
+    revaluation::RevaluationQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -44,6 +46,7 @@ pub struct Mutation(
     documents::DocumentMutation,
     expenses::ExpenseMutation,
     payroll::PayrollMutation,
+    revaluation::RevaluationMutation,
 );
 
 /// The subscriptions of the API (live payroll run progress).

@@ -269,48 +269,41 @@ pub async fn claim_draft<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
-/// Records what posting a claimed draft decided: its number, entry and final totals.
-#[allow(clippy::too_many_arguments)]
+/// What posting stores on a document, in one update: its number, entry and totals, and its
+/// base amounts (computed once, at posting).
+pub struct Posted<'a> {
+    pub number: i64,
+    pub reference: &'a str,
+    pub entry_id: &'a str,
+    pub untaxed: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub settled: i64,
+    pub rate_nano: Option<i64>,
+    pub base_total: i64,
+    pub base_settled: i64,
+}
+
 pub async fn set_posted<C: ConnectionTrait>(
     conn: &C,
     tenant: &TenantId,
     id: &str,
-    number: i64,
-    reference: &str,
-    entry_id: &str,
-    untaxed: i64,
-    tax: i64,
-    total: i64,
-    settled: i64,
+    posted: Posted<'_>,
 ) -> Result<(), DbErr> {
     document::Entity::update_many()
-        .col_expr(document::Column::Number, Expr::value(number))
-        .col_expr(document::Column::Reference, Expr::value(reference))
-        .col_expr(document::Column::EntryId, Expr::value(entry_id))
-        .col_expr(document::Column::Untaxed, Expr::value(untaxed))
-        .col_expr(document::Column::Tax, Expr::value(tax))
-        .col_expr(document::Column::Total, Expr::value(total))
-        .col_expr(document::Column::Settled, Expr::value(settled))
-        .filter(document::Column::TenantId.eq(tenant.as_str()))
-        .filter(document::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// Stores a posted document's base amounts (computed once, at posting).
-pub async fn set_base_amounts<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &TenantId,
-    id: &str,
-    rate_nano: Option<i64>,
-    base_total: i64,
-    base_settled: i64,
-) -> Result<(), DbErr> {
-    document::Entity::update_many()
-        .col_expr(document::Column::RateNano, Expr::value(rate_nano))
-        .col_expr(document::Column::BaseTotal, Expr::value(base_total))
-        .col_expr(document::Column::BaseSettled, Expr::value(base_settled))
+        .col_expr(document::Column::Number, Expr::value(posted.number))
+        .col_expr(document::Column::Reference, Expr::value(posted.reference))
+        .col_expr(document::Column::EntryId, Expr::value(posted.entry_id))
+        .col_expr(document::Column::Untaxed, Expr::value(posted.untaxed))
+        .col_expr(document::Column::Tax, Expr::value(posted.tax))
+        .col_expr(document::Column::Total, Expr::value(posted.total))
+        .col_expr(document::Column::Settled, Expr::value(posted.settled))
+        .col_expr(document::Column::RateNano, Expr::value(posted.rate_nano))
+        .col_expr(document::Column::BaseTotal, Expr::value(posted.base_total))
+        .col_expr(
+            document::Column::BaseSettled,
+            Expr::value(posted.base_settled),
+        )
         .filter(document::Column::TenantId.eq(tenant.as_str()))
         .filter(document::Column::Id.eq(id))
         .exec(conn)

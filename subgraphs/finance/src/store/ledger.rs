@@ -258,21 +258,25 @@ pub async fn next_number<C: ConnectionTrait>(
     series: &str,
     fiscal_year_id: &str,
 ) -> Result<i64, DbErr> {
+    // One round trip (an upsert): the first number of a series creates its row, every later
+    // one advances it. The row stays locked until the posting commits, so the statements
+    // after this one are what every posting of the series queues behind.
     let backend = conn.get_database_backend();
     let table = Alias::new("finance_sequences");
-    let create = Query::insert()
+    let last_number = Alias::new("last_number");
+    let advance = Query::insert()
         .into_table(table.clone())
         .columns([
             Alias::new("tenant_id"),
             Alias::new("series"),
             Alias::new("fiscal_year_id"),
-            Alias::new("last_number"),
+            last_number.clone(),
         ])
         .values([
             tenant.as_str().into(),
             series.into(),
             fiscal_year_id.into(),
-            0i64.into(),
+            1i64.into(),
         ])
         .map_err(|e| DbErr::Custom(e.to_string()))?
         .on_conflict(
@@ -281,21 +285,13 @@ pub async fn next_number<C: ConnectionTrait>(
                 Alias::new("series"),
                 Alias::new("fiscal_year_id"),
             ])
-            .do_nothing()
+            .value(
+                last_number.clone(),
+                Expr::col((table, last_number.clone())).add(1),
+            )
             .to_owned(),
         )
-        .to_owned();
-    conn.execute(backend.build(&create)).await?;
-    let advance = Query::update()
-        .table(table)
-        .value(
-            Alias::new("last_number"),
-            Expr::col(Alias::new("last_number")).add(1),
-        )
-        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
-        .and_where(Expr::col(Alias::new("series")).eq(series))
-        .and_where(Expr::col(Alias::new("fiscal_year_id")).eq(fiscal_year_id))
-        .returning_col(Alias::new("last_number"))
+        .returning_col(last_number)
         .to_owned();
     let row = conn
         .query_one(backend.build(&advance))

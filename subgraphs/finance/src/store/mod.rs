@@ -10,3 +10,4 @@ pub mod expenses;
 pub mod idempotency;
 pub mod ledger;
 pub mod payroll;
+pub mod revaluation;

@@ -95,8 +95,9 @@ pub async fn drain_body_stream(body_stream: &mut web::types::Payload) {
     drain_up_to(body_stream, MAX_DRAIN_BYTES).await;
 }
 
-/// Discards a refused body of `declared` bytes (see [`MAX_LINGER_BYTES`]).
-async fn linger_on_body(body_stream: &mut web::types::Payload, declared: usize) {
+/// Discards a refused body of `declared` bytes (see [`MAX_LINGER_BYTES`]). Public (patch 9)
+/// for the embedding application's own routes, which refuse bodies the same way.
+pub async fn linger_on_body(body_stream: &mut web::types::Payload, declared: usize) {
     let limit = declared.clamp(MAX_DRAIN_BYTES, MAX_LINGER_BYTES);
     let _ = tokio::time::timeout(MAX_LINGER_TIME, drain_up_to(body_stream, limit)).await;
 }

@@ -627,3 +627,4 @@ pub mod quote_invoice {
 }
 
 pub mod payroll;
+pub mod revaluation;
