@@ -64,6 +64,24 @@ impl AnalyticsApp {
         Self::spawn_on(issuer, &fresh_clickhouse_database(), topics).await
     }
 
+    /// A new service on a fresh ClickHouse database reading `topics` for `tenant` only (its
+    /// facts, control totals and drift are that tenant's alone on a shared broker).
+    pub async fn spawn_for_tenant(issuer: &TestIssuer, topics: Vec<String>, tenant: &str) -> Self {
+        let database = fresh_clickhouse_database();
+        let group = format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple());
+        Self::spawn_serving(
+            issuer,
+            clickhouse_store(&database),
+            &database,
+            Some(topics),
+            shared_kafka(),
+            kek_file(issuer),
+            group,
+            Some(vec![tenant.to_owned()]),
+        )
+        .await
+    }
+
     /// A new service (its own consumer group) on the ClickHouse `database`.
     pub async fn spawn_on(
         issuer: &TestIssuer,
@@ -114,6 +132,21 @@ impl AnalyticsApp {
         kek_file: std::path::PathBuf,
         group: String,
     ) -> Self {
+        Self::spawn_serving(issuer, store, database, topics, bus, kek_file, group, None).await
+    }
+
+    /// [`AnalyticsApp::spawn_in_group`] handling only `tenants`' events (all when None).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn spawn_serving(
+        issuer: &TestIssuer,
+        store: SharedFacts,
+        database: &str,
+        topics: Option<Vec<String>>,
+        bus: SharedBus,
+        kek_file: std::path::PathBuf,
+        group: String,
+        tenants: Option<Vec<String>>,
+    ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);
         }
@@ -137,6 +170,12 @@ impl AnalyticsApp {
                 ..Default::default()
             },
             cache_prefix: format!("analytics-test-{}", uuid::Uuid::new_v4().simple()),
+            // Often, so a test sees a drift found and mended within seconds.
+            reconciler: Some(erp_analytics::app::ReconcilerConfig {
+                every: Duration::from_millis(300),
+                ..Default::default()
+            }),
+            tenants,
         };
         let app = erp_analytics::start(&runtime, store, options)
             .await
@@ -182,6 +221,34 @@ impl AnalyticsApp {
         assert_eq!(status, 200, "{body}");
         assert!(body["errors"].is_null(), "{body}");
         body["data"].clone()
+    }
+
+    /// The service's Prometheus exposition (`GET /metrics`).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of the sample `name{labels}` in [`AnalyticsApp::metrics`] (`labels` as
+    /// exported after the service label, e.g. `reason="drift"`); 0 when absent.
+    pub async fn metric_value(&self, name: &str, labels: &str) -> i64 {
+        let text = self.metrics().await;
+        text.lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")))
+            .find(|line| {
+                labels
+                    .split(',')
+                    .all(|label| label.is_empty() || line.contains(label))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
     }
 
     /// The consumer group's counts so far.

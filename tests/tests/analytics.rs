@@ -909,6 +909,15 @@ async fn consultancy(tenant: &str, kek: &LocalKek) -> Vec<EventEnvelope> {
             10_000,
         ),
     ));
+    // A vendor bill on pB (USD, its EUR base total counts): pB's direct cost.
+    events.push(event(
+        tenant,
+        "bill.posted",
+        at(15, 12, 0),
+        json!({ "bill_id": "bill1", "reference": "BILL-1", "vendor_id": "v1",
+                "date": "2026-11-15", "currency": "USD", "total": 13_333, "project_id": "pB",
+                "entry_id": "je", "base_currency": "EUR", "base_total": PB_BILL }),
+    ));
     events.push(event(
         tenant,
         "invoice.posted",
@@ -925,6 +934,9 @@ async fn consultancy(tenant: &str, kek: &LocalKek) -> Vec<EventEnvelope> {
     ));
     events
 }
+
+/// The EUR base total of the vendor bill on pB in [`consultancy`].
+const PB_BILL: i64 = 12_345;
 
 /// Profitability as the finance viewer asks it.
 async fn profitability(app: &AnalyticsApp, token: &str) -> Vec<Value> {
@@ -986,13 +998,14 @@ async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_
     );
     // Revenue in EUR base amounts: pA 900,000 (once, though delivered twice), pB's USD invoice
     // at its base 185,185, cD's 10,000 without a project; October's invoice is out of range.
+    // pB's vendor bill (its EUR base) is pB's cost too.
     // The unallocated cost (one person's pay) and pC (one person's) are withheld.
     assert_eq!(
         rows(&results[0]),
         vec![
             row(&["", "EUR"], None),
             row(&["pA", "EUR"], Some(900_000 - pa_cost)),
-            row(&["pB", "EUR"], Some(185_185 - pb_cost)),
+            row(&["pB", "EUR"], Some(185_185 - pb_cost - PB_BILL)),
             row(&["pC", "EUR"], None),
         ]
     );
@@ -1004,7 +1017,7 @@ async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_
         vec![
             row(&["", "EUR"], None),
             row(&["cA", "EUR"], Some(900_000 - pa_cost - pc_cost)),
-            row(&["cB", "EUR"], Some(185_185 - pb_cost)),
+            row(&["cB", "EUR"], Some(185_185 - pb_cost - PB_BILL)),
             row(&["cD", "EUR"], Some(10_000)),
         ]
     );
@@ -1013,13 +1026,13 @@ async fn profitability_allocates_payroll_cost_by_hours_exactly_and_both_engines_
         vec![
             row(&["", "2026-11", "EUR"], None),
             row(&["cA", "2026-11", "EUR"], Some(900_000 - pa_cost - pc_cost)),
-            row(&["cB", "2026-11", "EUR"], Some(185_185 - pb_cost)),
+            row(&["cB", "2026-11", "EUR"], Some(185_185 - pb_cost - PB_BILL)),
             row(&["cD", "2026-11", "EUR"], Some(10_000)),
         ]
     );
     assert_eq!(
         rows(&results[3]),
-        vec![row(&["2026-11", "EUR"], Some(185_185 - pb_cost))]
+        vec![row(&["2026-11", "EUR"], Some(185_185 - pb_cost - PB_BILL))]
     );
     assert_eq!(
         rows(&results[4]),
@@ -1122,4 +1135,340 @@ async fn freshness(app: &AnalyticsApp, token: &str) -> Vec<(String, Option<DateT
         found.push((source["source"].as_str().unwrap().to_owned(), occurred));
     }
     found
+}
+
+const RECONCILIATION: &str = "query($from: Date!, $to: Date!) { analyticsReconciliation(from: $from, to: $to) { asOf days { source day status controlCount controlAmount currency factCount factAmount } } }";
+const REPLAY: &str = "mutation($i: ReplayAnalyticsEventsInput!) { replayAnalyticsEvents(input: $i) { id sources reason state } }";
+const REPLAY_STATE: &str =
+    "query($id: ID!) { analyticsReplay(id: $id) { id sources reason state consumed handled finishedAt } }";
+
+/// A tenant's books in finance: set up in EUR for 2026, with one customer.
+struct Books {
+    token: String,
+    customer: String,
+    vendor: String,
+}
+
+impl Books {
+    async fn open(finance: &erp_tests::finance::FinanceApp, issuer: &TestIssuer, t: &str) -> Self {
+        let token = issuer.token(t, "usr_books", erp_tests::finance::FINANCE_ADMIN);
+        finance
+            .ok(
+                &token,
+                "mutation($input: SetUpFinanceInput!) { setUpFinance(input: $input) { settings { salesJournal { id } } } }",
+                json!({ "input": { "baseCurrency": "EUR", "taxRounding": "PER_LINE", "fiscalYear": {
+                    "name": "2026", "startsOn": "2026-01-01", "endsOn": "2026-12-31" } } }),
+            )
+            .await;
+        let partner = |kind: &'static str, name: &'static str| {
+            let token = token.clone();
+            async move {
+                finance
+                    .ok(
+                        &token,
+                        "mutation($input: CreatePartnerInput!) { createPartner(input: $input) { partner { id } } }",
+                        json!({ "input": { "kind": kind, "name": name } }),
+                    )
+                    .await["createPartner"]["partner"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let customer = partner("CUSTOMER", "Acme Ltd").await;
+        let vendor = partner("VENDOR", "Subcontractor Ltd").await;
+        Self {
+            token,
+            customer,
+            vendor,
+        }
+    }
+
+    /// Drafts and posts a one-line untaxed vendor bill of `amount` on `project`.
+    async fn post_bill(
+        &self,
+        finance: &erp_tests::finance::FinanceApp,
+        date: &str,
+        amount: &str,
+        project: &str,
+    ) {
+        let draft = finance
+            .ok(
+                &self.token,
+                "mutation($input: CreateInvoiceInput!) { createBill(input: $input) { invoice { id } } }",
+                json!({ "input": { "partnerId": self.vendor, "date": date, "currency": "EUR",
+                    "projectId": project,
+                    "lines": [{ "description": "Subcontracting", "quantity": "1", "unitPrice": amount }] } }),
+            )
+            .await;
+        let id = draft["createBill"]["invoice"]["id"].as_str().unwrap();
+        finance
+            .ok(
+                &self.token,
+                "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { status } } }",
+                json!({ "input": { "idempotencyKey": format!("post-{id}"), "invoiceId": id } }),
+            )
+            .await;
+    }
+
+    /// Drafts and posts a one-line untaxed invoice of `amount` dated `date`.
+    async fn post(&self, finance: &erp_tests::finance::FinanceApp, date: &str, amount: &str) {
+        let draft = finance
+            .ok(
+                &self.token,
+                "mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) { invoice { id } } }",
+                json!({ "input": { "partnerId": self.customer, "date": date, "currency": "EUR",
+                    "lines": [{ "description": "Consulting", "quantity": "1", "unitPrice": amount }] } }),
+            )
+            .await;
+        let id = draft["createInvoice"]["invoice"]["id"].as_str().unwrap();
+        finance
+            .ok(
+                &self.token,
+                "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { status } } }",
+                json!({ "input": { "idempotencyKey": format!("post-{id}"), "invoiceId": id } }),
+            )
+            .await;
+    }
+
+    /// Three invoices: two dated 20 November 2026 (1,000.00 and 250.50 EUR), one dated the
+    /// 21st (99.99 EUR).
+    async fn november_invoices(&self, finance: &erp_tests::finance::FinanceApp) {
+        self.post(finance, "2026-11-20", "1000.00").await;
+        self.post(finance, "2026-11-20", "250.50").await;
+        self.post(finance, "2026-11-21", "99.99").await;
+    }
+}
+
+/// What [`Books::november_invoices`] reconcile to: both days matched.
+fn november_reconciled() -> Value {
+    let day = |day: &str, count: &str, amount: &str| {
+        json!({ "source": "invoices", "day": day, "status": "MATCHED", "controlCount": count,
+                "controlAmount": amount, "currency": "EUR", "factCount": count,
+                "factAmount": amount })
+    };
+    json!([
+        day("2026-11-20", "2", "125050"),
+        day("2026-11-21", "1", "9999")
+    ])
+}
+
+/// The reconciliation of November 2026 as `token` reads it (its `days`).
+async fn reconciliation(app: &AnalyticsApp, token: &str) -> Value {
+    app.ok(
+        token,
+        RECONCILIATION,
+        json!({ "from": "2026-11-01", "to": "2026-11-30" }),
+    )
+    .await["analyticsReconciliation"]["days"]
+        .clone()
+}
+
+/// Waits until the reconciliation of November 2026 is `expected`; fails with what shows.
+async fn await_reconciliation(app: &AnalyticsApp, token: &str, expected: &Value) {
+    let seen = erp_tests::eventually(Duration::from_secs(120), || async {
+        (&reconciliation(app, token).await == expected).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "reconciliation {}, not {expected}",
+        reconciliation(app, token).await
+    );
+}
+
+/// Starts a replay of `sources` as `admin` and waits until it is done; returns its last state.
+async fn replay(app: &AnalyticsApp, admin: &str, sources: Value) -> Value {
+    let started = app
+        .ok(admin, REPLAY, json!({ "i": { "sources": sources } }))
+        .await["replayAnalyticsEvents"]
+        .clone();
+    assert_eq!(started["reason"], "REQUESTED", "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let done = erp_tests::eventually(Duration::from_secs(120), || async {
+        let run = app.ok(admin, REPLAY_STATE, json!({ "id": id })).await["analyticsReplay"].clone();
+        (run["state"] == "DONE").then_some(run)
+    })
+    .await;
+    done.expect("the replay catches up with the log within 120 s")
+}
+
+#[tokio::test]
+async fn finance_control_totals_reconcile_with_the_facts_and_a_drift_is_replayed_away() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    // Finance on PostgreSQL publishing to Kafka's `erp.finance.events`; analytics on ClickHouse
+    // reading that topic as a new group (it may first read the topic's history), serving this
+    // test's tenant only (the metrics below are its alone).
+    let finance = erp_tests::finance::FinanceApp::spawn(&issuer).await;
+    let books = Books::open(&finance, &issuer, &t).await;
+    books.november_invoices(&finance).await;
+    let app =
+        AnalyticsApp::spawn_for_tenant(&issuer, vec![erp_kit::events::topic_for("finance")], &t)
+            .await;
+    let reader = issuer.token(&t, "usr_fin", &["analytics:read", "finance:read"]);
+    await_reconciliation(&app, &reader, &november_reconciled()).await;
+    assert_eq!(
+        app.metric_value("erp_analytics_reconciliation_drift", "source=\"invoices\"")
+            .await,
+        0
+    );
+
+    // A loss: the 20th's invoice facts vanish from the store. The job finds the day drifting
+    // (twice in a row: not in flight), replays finance's topic for this tenant, and the day
+    // matches again, its invoices counted once.
+    clickhouse(&format!(
+        "ALTER TABLE {}.facts DELETE WHERE tenant_id = '{t}' AND kind = 'invoice_base' \
+         AND day = '2026-11-20' SETTINGS mutations_sync = 2",
+        app.database
+    ))
+    .await;
+    let replayed = erp_tests::eventually(Duration::from_secs(120), || async {
+        (app.metric_value("erp_analytics_replays_total", "reason=\"drift\"")
+            .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    assert!(replayed.is_some(), "{}", app.metrics().await);
+    assert!(
+        app.metric_value(
+            "erp_analytics_reconciliation_checks_total",
+            "outcome=\"drift\",source=\"invoices\""
+        )
+        .await
+            >= 2,
+        "{}",
+        app.metrics().await
+    );
+    await_reconciliation(&app, &reader, &november_reconciled()).await;
+    let mended = erp_tests::eventually(Duration::from_secs(30), || async {
+        (app.metric_value("erp_analytics_reconciliation_drift", "source=\"invoices\"")
+            .await
+            == 0)
+            .then_some(())
+    })
+    .await;
+    assert!(mended.is_some(), "{}", app.metrics().await);
+
+    // Replays are for administrators, of known sources.
+    let (_, refused) = app
+        .graphql(&reader, REPLAY, json!({ "i": { "sources": ["finance"] } }))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE",
+        "{refused}"
+    );
+    let admin = issuer.token(&t, "usr_admin", &["analytics:read", "analytics:admin"]);
+    let (_, refused) = app
+        .graphql(&admin, REPLAY, json!({ "i": { "sources": ["payroll"] } }))
+        .await;
+    assert_eq!(
+        (
+            refused["errors"][0]["extensions"]["code"].as_str(),
+            refused["errors"][0]["extensions"]["reason"].as_str()
+        ),
+        (Some("BAD_USER_INPUT"), Some("UNKNOWN_SOURCE")),
+        "{refused}"
+    );
+    // A requested replay of everything already stored changes nothing: this tenant's six
+    // finance events (three invoices, three control totals) are handled again, the rest of
+    // the topic (other tenants', other types) ignored.
+    let run = replay(&app, &admin, json!(["finance"])).await;
+    assert_eq!(
+        (&run["sources"], &run["reason"], &run["handled"]),
+        (&json!(["finance"]), &json!("REQUESTED"), &json!("6")),
+        "{run}"
+    );
+    assert_eq!(reconciliation(&app, &reader).await, november_reconciled());
+    assert_eq!(
+        app.metric_value("erp_analytics_replays_total", "reason=\"requested\"")
+            .await,
+        1
+    );
+    // Another tenant's administrator does not see it.
+    let stranger = issuer.token(
+        &tenant(),
+        "usr_admin",
+        &["analytics:read", "analytics:admin"],
+    );
+    let other = app
+        .ok(&stranger, REPLAY_STATE, json!({ "id": run["id"] }))
+        .await;
+    assert_eq!(other["analyticsReplay"], Value::Null);
+}
+
+#[tokio::test]
+async fn embedded_facts_lost_with_their_store_are_rebuilt_by_a_replay_of_the_retained_log() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    // The one-process shape: finance on SQLite and the in-process bus (its log retained),
+    // analytics on DataFusion reading that bus.
+    let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
+    let bus = finance.runtime.bus.clone();
+    let books = Books::open(&finance, &issuer, &t).await;
+    books.november_invoices(&finance).await;
+    books
+        .post_bill(&finance, "2026-11-25", "400.00", "prj-subcontracted")
+        .await;
+    let topics = Some(vec![erp_kit::events::topic_for("finance")]);
+    let mut first = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        topics.clone(),
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+    let reader = issuer.token(&t, "usr_fin", &["analytics:read"]);
+    await_reconciliation(&first, &reader, &november_reconciled()).await;
+    first.drain().await;
+
+    // The store is lost; the group's positions are not: a new service of the group starts
+    // where the last one committed, with no facts.
+    let app = AnalyticsApp::spawn_in_group(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        topics,
+        bus,
+        erp_tests::analytics::kek_file(&issuer),
+        first.group.clone(),
+    )
+    .await;
+    assert_eq!(reconciliation(&app, &reader).await, json!([]));
+    let admin = issuer.token(&t, "usr_admin", &["analytics:read", "analytics:admin"]);
+    // Three invoices, their three control totals and the bill.
+    let run = replay(&app, &admin, json!([])).await;
+    assert_eq!(
+        (&run["sources"], &run["handled"]),
+        (
+            &json!(["employee", "pmo", "finance", "crm", "ops", "marketing"]),
+            &json!("7")
+        ),
+        "{run}"
+    );
+    assert_eq!(reconciliation(&app, &reader).await, november_reconciled());
+    // Replayed twice: the same facts.
+    replay(&app, &admin, json!(["finance"])).await;
+    assert_eq!(reconciliation(&app, &reader).await, november_reconciled());
+    // Profitability from finance's events: the invoices (no project) as revenue, the vendor
+    // bill as its project's direct cost (no one's pay: shown).
+    let controller = issuer.token(&t, "usr_ctl", &["analytics:read", "finance:read"]);
+    let result = app
+        .ok(
+            &controller,
+            METRIC,
+            json!({ "i": { "metric": "profitability", "groupBy": ["project"],
+                           "from": "2026-11-01", "to": "2026-11-30" } }),
+        )
+        .await;
+    assert_eq!(
+        rows(&result["metric"]),
+        vec![
+            row(&["", "EUR"], Some(125_050 + 9_999)),
+            row(&["prj-subcontracted", "EUR"], Some(-40_000)),
+        ]
+    );
 }

@@ -53,6 +53,10 @@ pub struct AnalyticsOptions {
     pub writer: WriterConfig,
     /// Namespaces live channels and export tickets in a shared cache.
     pub cache_prefix: String,
+    /// The reconciliation job (None: not run).
+    pub reconciler: Option<app::ReconcilerConfig>,
+    /// Only these tenants' events make facts (a test's own on a shared broker); all when none.
+    pub tenants: Option<Vec<String>>,
 }
 
 impl Default for AnalyticsOptions {
@@ -62,6 +66,8 @@ impl Default for AnalyticsOptions {
             topics: events::source_topics(),
             writer: WriterConfig::default(),
             cache_prefix: "erp".to_owned(),
+            reconciler: Some(app::ReconcilerConfig::default()),
+            tenants: None,
         }
     }
 }
@@ -116,19 +122,31 @@ pub struct AnalyticsApp {
     pub analytics: Analytics,
     pub consumer: ConsumerHandle,
     pub writer: WriterTask,
+    /// Replays in progress hold the writer: closed before it finishes.
+    pub replayer: Arc<app::replay::Replayer>,
+    /// The reconciliation job, if run.
+    pub reconciler: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl AnalyticsApp {
     /// Stops consuming, then stores the facts in hand.
     pub async fn shutdown(self) {
+        if let Some(job) = &self.reconciler {
+            job.abort();
+        }
         self.consumer.shutdown().await;
+        self.replayer.close().await;
         self.writer.finish().await;
     }
 
     /// Stops at once, as a crash would: the facts not stored yet are lost, and so are the
     /// positions not committed (their events come again to the next consumer of the group).
     pub async fn kill(self) {
+        if let Some(job) = &self.reconciler {
+            job.abort();
+        }
         self.consumer.kill().await;
+        self.replayer.close().await;
         self.writer.kill().await;
     }
 }
@@ -153,20 +171,44 @@ pub async fn start(
     let transit: Arc<dyn KeyEncryptionKey> =
         Arc::new(LocalKek::load_or_create(&runtime.config.kek_file)?);
     let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
+    // Each position commit first stores the writer's batch: commit about once per second (the
+    // interval), or when a full batch waits, not per handful of events.
+    let commit_every = u64::try_from(options.writer.max_rows).unwrap_or(u64::MAX);
     let consumer = Consumer::new(
         ConsumerConfig {
-            // Each position commit first stores the writer's batch: commit about once per
-            // second (the interval), or when a full batch waits, not per handful of events.
-            commit_every: u64::try_from(options.writer.max_rows).unwrap_or(u64::MAX),
+            commit_every,
+            tenants: options.tenants.clone(),
             ..ConsumerConfig::new(options.group.clone(), &topics)
         },
         runtime.bus.clone(),
-        events::FactInbox::new(writer, store.clone()),
-        events::FactsHandler::new(transit),
+        events::FactInbox::new(writer.clone(), store.clone()),
+        events::FactsHandler::new(transit.clone()),
         &runtime.metrics,
     )
     .spawn();
-    let analytics = Analytics::new(store.clone(), runtime.cache.clone(), options.cache_prefix);
+    let reconciliation = app::ReconciliationMetrics::register(runtime.metrics.registry());
+    let replayer = Arc::new(app::replay::Replayer::new(
+        runtime.bus.clone(),
+        writer,
+        store.clone(),
+        transit,
+        runtime.metrics.clone(),
+        reconciliation.replays.clone(),
+        options.group.clone(),
+        commit_every,
+    ));
+    let analytics = Analytics::new(store.clone(), runtime.cache.clone(), options.cache_prefix)
+        .with_replays(replayer.clone());
+    let reconciler = options.reconciler.map(|config| {
+        let lag = consumer.lag_reader();
+        app::reconciliation::spawn_reconciler(
+            analytics.clone(),
+            analytics.replays.clone(),
+            reconciliation,
+            config,
+            Arc::new(move || lag.lag() == Some(0)),
+        )
+    });
     let schema = build_schema(Some(analytics.clone()), &runtime.config.limits);
     let router = erp_kit::http::router(HttpState {
         executor: schema,
@@ -182,6 +224,8 @@ pub async fn start(
         analytics,
         consumer,
         writer: writer_task,
+        replayer,
+        reconciler,
     })
 }
 

@@ -15,6 +15,13 @@ pub const INVOICE_POSTED: &str = "invoice.posted";
 pub const PAYMENT_RECEIVED: &str = "payment.received";
 /// An expense claim was approved (its expense posted against the employee's reimbursement).
 pub const EXPENSE_APPROVED: &str = "expense.approved";
+/// A vendor bill was posted (numbered, its entry posted): analytics counts it as its project's
+/// direct cost.
+pub const BILL_POSTED: &str = "bill.posted";
+/// Finance's own total of a day's records, for analytics' reconciliation (source `invoices`:
+/// the posted customer invoices of an invoice date, count and base-currency sum), enqueued
+/// with each `invoice.posted` in the same transaction ([`crate::app::control_totals`]).
+pub const CONTROL_TOTAL_PUBLISHED: &str = "control_total.published";
 
 /// A payroll run was posted (its one summarised entry); payload: ids and counts, no amounts.
 pub const PAYROLL_POSTED: &str = "payroll.posted";

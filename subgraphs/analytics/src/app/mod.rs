@@ -4,6 +4,10 @@
 pub mod exports;
 pub mod freshness;
 pub mod metrics;
+pub mod reconciliation;
+pub mod replay;
+
+use std::sync::Arc;
 
 use erp_kit::cache::SharedCache;
 
@@ -12,6 +16,8 @@ use crate::store::SharedFacts;
 pub use exports::{ExportTicket, OpenedExport};
 pub use freshness::SourceFreshness;
 pub use metrics::MetricTable;
+pub use reconciliation::{ReconcilerConfig, ReconciliationMetrics};
+pub use replay::{ReplayReason, ReplayRun, ReplayState, Replays};
 
 /// The analytics use cases over one fact store.
 #[derive(Clone)]
@@ -20,6 +26,8 @@ pub struct Analytics {
     pub cache: SharedCache,
     /// Namespaces the live channels and export tickets in a shared cache.
     pub cache_prefix: String,
+    /// Rebuilds facts from the event log (None: a service without one).
+    pub replays: Option<Arc<dyn Replays>>,
 }
 
 impl Analytics {
@@ -28,6 +36,13 @@ impl Analytics {
             store,
             cache,
             cache_prefix: cache_prefix.into(),
+            replays: None,
         }
+    }
+
+    /// These use cases replaying through `replays`.
+    pub fn with_replays(mut self, replays: Arc<dyn Replays>) -> Self {
+        self.replays = Some(replays);
+        self
     }
 }

@@ -50,10 +50,17 @@ pub enum FactKind {
     InvoiceBase,
     /// A PMO project (`project_id`, its CRM `client_id`): who the project's cost is for.
     Project,
+    /// A domain's own total of one day's records (`control_total.published`): `entity_id`
+    /// `<source>:<day>`, `quantity` the count, `amount` the sum in `currency`. What the
+    /// reconciliation compares the facts with; the newest total of a day replaces the older.
+    ControlTotal,
+    /// A posted vendor bill's total in the tenant's base currency (`amount`, its
+    /// `project_id`): a project's direct cost in profitability.
+    BillBase,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 14] = [
+    pub const ALL: [FactKind; 16] = [
         FactKind::TimeEntry,
         FactKind::TaskCompleted,
         FactKind::Sprint,
@@ -68,6 +75,8 @@ impl FactKind {
         FactKind::SlaBreach,
         FactKind::InvoiceBase,
         FactKind::Project,
+        FactKind::ControlTotal,
+        FactKind::BillBase,
     ];
 
     /// The value of the `kind` column.
@@ -87,6 +96,8 @@ impl FactKind {
             FactKind::SlaBreach => "sla_breach",
             FactKind::InvoiceBase => "invoice_base",
             FactKind::Project => "project",
+            FactKind::ControlTotal => "control_total",
+            FactKind::BillBase => "bill_base",
         }
     }
 
@@ -105,9 +116,12 @@ impl FactKind {
             FactKind::Invoice
             | FactKind::InvoiceBase
             | FactKind::Expense
-            | FactKind::PayrollCost => "finance",
+            | FactKind::PayrollCost
+            | FactKind::BillBase => "finance",
             FactKind::DealWon => "crm",
             FactKind::Ticket | FactKind::SlaBreach => "ops",
+            // Published by several domains, and not a record of work: no source's freshness.
+            FactKind::ControlTotal => "control",
         }
     }
 }
@@ -155,6 +169,8 @@ pub const INGESTED_EVENTS: &[&str] = &[
     "ticket.created",
     "sla.breached",
     "project.created",
+    "control_total.published",
+    "bill.posted",
 ];
 
 /// Whether the consumer turns `event_type` into facts.
@@ -262,6 +278,33 @@ struct InvoicePosted {
     base_currency: Option<String>,
     #[serde(default)]
     base_total: Option<i64>,
+}
+
+/// `bill.posted`: a posted vendor bill (base amounts absent from no event: finance carries
+/// them since it published bills).
+#[derive(Deserialize)]
+struct BillPosted {
+    bill_id: String,
+    date: NaiveDate,
+    project_id: Option<String>,
+    base_currency: String,
+    base_total: i64,
+}
+
+/// `control_total.published`: a domain's own count and sum of one day's records of `source`
+/// (finance: `invoices`, posted customer invoices by invoice date, in the base currency).
+#[derive(Deserialize)]
+struct ControlTotalPublished {
+    source: String,
+    day: NaiveDate,
+    count: i64,
+    amount: i64,
+    currency: String,
+}
+
+/// A control total's `entity_id`: one per source and day.
+pub fn control_entity(source: &str, day: &str) -> String {
+    format!("{source}:{day}")
 }
 
 #[derive(Deserialize)]
@@ -505,6 +548,43 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             fact.client_id = p.client_id.unwrap_or_default();
             vec![fact]
         }
+        "bill.posted" => {
+            let p: BillPosted = decode(event)?;
+            non_empty("bill_id", &p.bill_id)?;
+            let mut fact = base(event, FactKind::BillBase, &p.bill_id, p.date);
+            fact.project_id = p.project_id.unwrap_or_default();
+            fact.amount = p.base_total;
+            fact.currency = currency(&p.base_currency)?;
+            vec![fact]
+        }
+        "control_total.published" => {
+            let p: ControlTotalPublished = decode(event)?;
+            if p.source.is_empty()
+                || !p
+                    .source
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+            {
+                return Err(Malformed(format!(
+                    "`{}` is not a control-total source (lowercase letters, `_`, `.`)",
+                    p.source
+                )));
+            }
+            if p.count < 0 {
+                return Err(Malformed("`count` is negative".into()));
+            }
+            let day = p.day.format("%Y-%m-%d").to_string();
+            let mut fact = base(
+                event,
+                FactKind::ControlTotal,
+                &control_entity(&p.source, &day),
+                p.day,
+            );
+            fact.quantity = p.count;
+            fact.amount = p.amount;
+            fact.currency = currency(&p.currency)?;
+            vec![fact]
+        }
         "expense.approved" => {
             let p: ExpenseApproved = decode(event)?;
             non_empty("expense_id", &p.expense_id)?;
@@ -677,6 +757,48 @@ mod tests {
         );
         // `payroll.posted` carries no amounts: analytics reads `payroll.cost_posted` instead.
         assert!(!ingests("payroll.posted"));
+    }
+
+    #[test]
+    fn a_control_total_is_one_fact_per_source_and_day_and_a_bad_one_is_malformed() {
+        let facts = facts_of_clear(&event(
+            "control_total.published",
+            json!({"source": "invoices", "day": "2026-11-20", "count": 2, "amount": 125050,
+                   "currency": "EUR"}),
+        ))
+        .unwrap();
+        let made: Vec<_> = facts
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.entity_id.as_str(),
+                    f.day.as_str(),
+                    f.quantity,
+                    f.amount,
+                    f.currency.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            made,
+            vec![(
+                FactKind::ControlTotal,
+                "invoices:2026-11-20",
+                "2026-11-20",
+                2,
+                125050,
+                "EUR"
+            )]
+        );
+        for bad in [
+            json!({"source": "In Voices", "day": "2026-11-20", "count": 2, "amount": 1,
+                   "currency": "EUR"}),
+            json!({"source": "invoices", "day": "2026-11-20", "count": -1, "amount": 1,
+                   "currency": "EUR"}),
+        ] {
+            assert!(facts_of_clear(&event("control_total.published", bad)).is_err());
+        }
     }
 
     fn cost_event(reversal: bool) -> EventEnvelope {

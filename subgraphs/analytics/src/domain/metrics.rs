@@ -207,7 +207,7 @@ impl Metric {
             Metric::TicketsOpened => "Helpdesk tickets opened.",
             Metric::SlaBreaches => "Helpdesk SLA breaches.",
             Metric::Profitability => {
-                "Revenue invoiced (in the base currency, by invoice date) less labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+                "Revenue invoiced (in the base currency, by invoice date) less vendor bills on its projects (base currency, by bill date) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
             }
         }
     }
@@ -383,12 +383,102 @@ pub fn freshness_sql(dialect: Dialect, viewer: &Viewer) -> Result<CompiledSql, A
     })
 }
 
+/// The SQL of a reconciliation (see [`reconciliation_sql`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconciliationSql {
+    /// Control totals: `d0` the entity (`<source>:<day>`), `d1` the day, `d2` the currency,
+    /// `value` the amount, `people` the count.
+    pub controls: CompiledSql,
+    /// The facts the controls count, per kind and day: `d0` the kind, `d1` the day, `value`
+    /// the sum of amounts, `people` the number of facts.
+    pub facts: CompiledSql,
+}
+
+/// Wraps an SQL expression in a cast.
+type Cast = fn(&str) -> String;
+
+/// The casts to a signed and an unsigned 64-bit integer of `dialect`.
+fn int_casts(dialect: Dialect) -> (Cast, Cast) {
+    match dialect {
+        Dialect::ClickHouse => (
+            |expr| format!("toInt64({expr})"),
+            |expr| format!("toUInt64({expr})"),
+        ),
+        Dialect::DataFusion => (
+            |expr| format!("CAST({expr} AS BIGINT)"),
+            |expr| format!("CAST({expr} AS BIGINT UNSIGNED)"),
+        ),
+    }
+}
+
+/// The control totals of `tenant` from `from` to `to` and the facts of `kinds` they control,
+/// per day (deduplicated like every metric: a replayed event counts once).
+pub fn reconciliation_sql(
+    dialect: Dialect,
+    tenant: &str,
+    kinds: &[&str],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<ReconciliationSql, ApiError> {
+    if !is_plain_value(tenant) || !kinds.iter().all(|kind| is_plain_value(kind)) {
+        return Err(ApiError::internal(
+            "a tenant or kind with unexpected characters",
+        ));
+    }
+    let f = facts_source(dialect, tenant);
+    let (int, uint) = int_casts(dialect);
+    let range = format!(
+        "day >= '{}' AND day <= '{}'",
+        from.format("%Y-%m-%d"),
+        to.format("%Y-%m-%d")
+    );
+    let kinds: Vec<String> = kinds.iter().map(|kind| literal(kind)).collect();
+    let compiled = |sql: String| CompiledSql {
+        sql,
+        tenant: tenant.to_owned(),
+    };
+    Ok(ReconciliationSql {
+        controls: compiled(format!(
+            "SELECT entity_id AS d0, day AS d1, currency AS d2, '' AS d3, {} AS value, \
+             {} AS people FROM {f} AS f WHERE kind = 'control_total' AND {range} \
+             ORDER BY d0",
+            int("amount"),
+            uint("quantity")
+        )),
+        facts: compiled(format!(
+            "SELECT kind AS d0, day AS d1, '' AS d2, '' AS d3, {} AS value, {} AS people \
+             FROM {f} AS f WHERE kind IN ({}) AND {range} GROUP BY kind, day \
+             ORDER BY kind, day",
+            int("COALESCE(SUM(amount), 0)"),
+            uint("COUNT(*)"),
+            kinds.join(", ")
+        )),
+    })
+}
+
+/// The reconciliation job's work, across tenants: (`d0` tenant, `d1` day) of every control
+/// total stored at or after `since_ms` (Unix milliseconds).
+pub fn recent_controls_sql(dialect: Dialect, since_ms: i64) -> CompiledSql {
+    let (int, uint) = int_casts(dialect);
+    CompiledSql {
+        sql: format!(
+            "SELECT DISTINCT tenant_id AS d0, day AS d1, '' AS d2, '' AS d3, {} AS value, \
+             {} AS people FROM facts WHERE kind = 'control_total' AND ingested_ms >= {since_ms} \
+             ORDER BY d0, d1",
+            int("0"),
+            uint("0")
+        ),
+        tenant: String::new(),
+    }
+}
+
 /// The SQL of profitability's inputs (see [`MetricQuery::profitability_sql`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfitabilitySql {
     pub revenue: CompiledSql,
     pub hours: CompiledSql,
     pub cost: CompiledSql,
+    pub bills: CompiledSql,
     pub staff: CompiledSql,
     pub projects: CompiledSql,
 }
@@ -801,6 +891,15 @@ impl MetricQuery {
                 "payroll_cost",
                 &range,
                 "person_id, month, currency",
+            ),
+            bills: sql(
+                &format!(
+                    "project_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "bill_base",
+                &range,
+                "project_id, month, currency",
             ),
             staff: sql(
                 &format!(

@@ -6,6 +6,7 @@
 pub mod facts;
 pub mod metrics;
 pub mod profitability;
+pub mod reconciliation;
 
 /// The domain's name: its subgraph, its consumer group `erp.analytics.facts`.
 pub const DOMAIN: &str = "analytics";
@@ -37,5 +38,10 @@ erp_kit::reasons! {
         ENGINE_UNSUPPORTED => Conflict,
         /// The export link is unknown, used, or expired.
         EXPORT_EXPIRED => NotFound,
+        /// No source domain analytics reads has this name (a replay names `employee`, `pmo`,
+        /// `finance`, `crm`, `ops` or `marketing`).
+        UNKNOWN_SOURCE => BadUserInput,
+        /// This analytics service replays nothing (it was started without an event bus).
+        REPLAY_UNAVAILABLE => Conflict,
     }
 }

@@ -12,6 +12,9 @@
 //!   id), so a person's month always adds up to its cost exactly. A cost with no hours logged
 //!   that month (or a person analytics cannot link to a login) stays unallocated: project `""`.
 //!   A project's client is the CRM client PMO names for it (`project.created`).
+//! - Direct cost: posted vendor bills in the base currency, by the bill's date, on the bill's
+//!   project (a bill without one stays unallocated: project `""`). A bill is no one's pay: it
+//!   adds no person to a row.
 //! - Profit = revenue - cost, per row's currency (never summed across currencies).
 //!
 //! The inputs are plain sums both engines compute alike; the allocation runs here, once, so
@@ -54,12 +57,22 @@ pub struct Cost {
     pub amount: i64,
 }
 
+/// A project's vendor bills in a month (base currency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bill {
+    pub project: String,
+    pub month: String,
+    pub currency: String,
+    pub amount: i64,
+}
+
 /// What profitability is computed from.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
     pub revenue: Vec<Revenue>,
     pub hours: Vec<Hours>,
     pub costs: Vec<Cost>,
+    pub bills: Vec<Bill>,
     /// Employee id -> the login their time entries name.
     pub staff: HashMap<String, String>,
     /// Project id -> its CRM client.
@@ -163,6 +176,16 @@ pub fn lines(inputs: &Inputs) -> BTreeMap<LineKey, Line> {
         };
         let line = lines.entry(key).or_default();
         line.revenue = line.revenue.saturating_add(revenue.amount);
+    }
+    for bill in &inputs.bills {
+        let key = LineKey {
+            project: bill.project.clone(),
+            client: client_of(&bill.project),
+            month: bill.month.clone(),
+            currency: bill.currency.clone(),
+        };
+        let line = lines.entry(key).or_default();
+        line.cost = line.cost.saturating_add(bill.amount);
     }
     // Each login's hours per (month, project), in project order.
     let mut logged: HashMap<(&str, &str), BTreeMap<&str, i64>> = HashMap::new();
@@ -277,6 +300,12 @@ mod tests {
                     amount: 500,
                 },
             ],
+            bills: vec![Bill {
+                project: text("pA"),
+                month: text("2026-11"),
+                currency: text("EUR"),
+                amount: 700,
+            }],
             staff: HashMap::from([(text("e1"), text("u1")), (text("e2"), text("u2"))]),
             projects: HashMap::from([(text("pA"), text("c1"))]),
         };
@@ -289,13 +318,13 @@ mod tests {
             found,
             vec![
                 ("", "", 0, 500),
-                ("pA", "c1", 10_000, 1_000),
+                ("pA", "c1", 10_000, 1_700),
                 ("pB", "", 0, 2_001),
             ]
         );
         let by_client = group(&lines, |k| k.client.clone());
         assert_eq!(by_client[""].profit(), -2_501);
-        assert_eq!(by_client["c1"].profit(), 9_000);
+        assert_eq!(by_client["c1"].profit(), 8_300);
         assert!(by_client["c1"].suppressed(), "one person's pay");
         assert!(!Line::default().suppressed(), "no pay in it");
     }

@@ -5,8 +5,9 @@
 pub mod export;
 pub mod freshness;
 pub mod metrics;
+pub mod reconciliation;
 
-use async_graphql::{EmptyMutation, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 use crate::app::Analytics;
 
@@ -16,14 +17,22 @@ pub use metrics::Subscription;
 // fields in the SDL). The root types' descriptions are the same in every subgraph.
 /// The queries of the API: one root for every domain, each subgraph adding its fields.
 #[derive(MergedObject, Default)]
-pub struct Query(metrics::MetricsQuery, freshness::FreshnessQuery);
+pub struct Query(
+    metrics::MetricsQuery,
+    freshness::FreshnessQuery,
+    reconciliation::ReconciliationQuery,
+);
 
-pub type AnalyticsSchema = Schema<Query, EmptyMutation, Subscription>;
+/// The mutations of the API: one root for every domain, each subgraph adding its fields.
+#[derive(MergedObject, Default)]
+pub struct Mutation(reconciliation::ReconciliationMutation);
+
+pub type AnalyticsSchema = Schema<Query, Mutation, Subscription>;
 
 pub fn schema_builder(
     analytics: Option<Analytics>,
-) -> SchemaBuilder<Query, EmptyMutation, Subscription> {
-    let builder = Schema::build(Query::default(), EmptyMutation, Subscription);
+) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription);
     match analytics {
         Some(analytics) => builder.data(analytics),
         None => builder,

@@ -161,6 +161,25 @@ pub struct ScheduleRequest {
     pub lines: Vec<LineRequest>,
 }
 
+/// Payload of `bill.posted` (schema version 1): a posted vendor bill, for analytics'
+/// profitability (a project's direct costs).
+#[derive(Debug, Serialize)]
+pub struct BillPosted<'a> {
+    pub bill_id: &'a str,
+    pub reference: &'a str,
+    pub vendor_id: &'a str,
+    pub date: NaiveDate,
+    pub currency: &'a str,
+    /// Minor units.
+    pub total: i64,
+    pub project_id: Option<&'a str>,
+    pub entry_id: &'a str,
+    /// The tenant's base currency and the total in it at the bill's booked rate.
+    pub base_currency: &'a str,
+    /// Minor units of `base_currency`.
+    pub base_total: i64,
+}
+
 /// Payload of `invoice.posted` (schema version 1).
 #[derive(Debug, Serialize)]
 pub struct InvoicePosted<'a> {
@@ -746,6 +765,34 @@ impl Finance {
                     project_id: draft.project_id.as_deref(),
                     entry_id: &entry.id,
                     client_id: client_id.as_deref(),
+                    base_currency: &settings.base_currency,
+                    base_total,
+                },
+            )
+            .await?;
+            self.enqueue_invoice_control_total(
+                txn,
+                actor,
+                draft.document_date,
+                &settings.base_currency,
+            )
+            .await?;
+        }
+        if kind == DocumentKind::Bill {
+            self.enqueue(
+                txn,
+                actor,
+                events::BILL_POSTED,
+                &draft.id,
+                BillPosted {
+                    bill_id: &draft.id,
+                    reference: &reference,
+                    vendor_id: &draft.partner_id,
+                    date: draft.document_date,
+                    currency: &draft.currency,
+                    total: totals.total,
+                    project_id: draft.project_id.as_deref(),
+                    entry_id: &entry.id,
                     base_currency: &settings.base_currency,
                     base_total,
                 },

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod billing;
 pub mod cash;
 pub mod client360;
+pub mod control_totals;
 pub mod crm_clients;
 pub mod documents;
 pub mod expenses;

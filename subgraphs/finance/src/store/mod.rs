@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod billing;
+pub mod control_totals;
 pub mod crm_clients;
 pub mod documents;
 pub mod entities;

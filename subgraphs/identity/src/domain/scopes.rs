@@ -274,6 +274,11 @@ pub const REGISTRY: &[ScopeInfo] = &[
         subgraph: "analytics",
         description: "Read payroll-derived cost (finance and HR; finance:read and hr:admin also open it).",
     },
+    ScopeInfo {
+        name: "analytics:admin",
+        subgraph: "analytics",
+        description: "Replay the event log into the tenant's analytics facts (rebuild after a loss or a drift).",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static ScopeInfo> {
@@ -327,6 +332,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "analytics:read",
             "analytics:people",
             "analytics:cost",
+            "analytics:admin",
             "marketing:read",
             "marketing:write",
             "marketing:send",

@@ -368,6 +368,12 @@ impl ConsumerHandle {
         }
     }
 
+    /// A reader of this group's last reported lag that outlives the handle (a job that acts
+    /// only once the consumer has caught up).
+    pub fn lag_reader(&self) -> LagReader {
+        LagReader(self.lag.clone())
+    }
+
     /// Stops after the event in hand and commits the settled positions.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -389,6 +395,18 @@ impl ConsumerHandle {
 impl Drop for ConsumerHandle {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// The last lag a consumer reported over all its partitions ([`ConsumerHandle::lag_reader`]).
+#[derive(Clone)]
+pub struct LagReader(Arc<AtomicI64>);
+
+impl LagReader {
+    /// None until the bus reported one.
+    pub fn lag(&self) -> Option<i64> {
+        let lag = self.0.load(Ordering::Relaxed);
+        (lag != UNKNOWN_LAG).then_some(lag)
     }
 }
 

@@ -26,7 +26,7 @@ mod outbox;
 
 pub use consumer::{
     Consumer, ConsumerConfig, ConsumerHandle, ConsumerMetrics, ConsumerOptions, ConsumerStats,
-    EventHandler, HandlerError,
+    EventHandler, HandlerError, LagReader,
 };
 pub use document::{DocumentInbox, DocumentInboxStore, DocumentWrite, OutboxDocument};
 pub use durable::{DurableBus, SqliteLog, DEFAULT_RETENTION};
