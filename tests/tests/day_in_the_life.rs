@@ -30,7 +30,7 @@
 //!    into a client, a contact and an opportunity; the board counts the amount.
 //! 8. (embedded mode, after chapter 5 set finance up) payroll: HR records the manager's and the
 //!    employee's bank accounts (their pay reaches finance sealed, by event), the administrator
-//!    configures a salary structure and runs January's payroll (calculate, approve, post); each
+//!    configures a salary structure and runs December's payroll (calculate, approve, post); each
 //!    reads their own payslip and nobody else's, the employee cannot read the run, and the
 //!    ledger stays balanced.
 
@@ -861,9 +861,10 @@ async fn bill_the_time(
 
 /// Chapter 8: payroll for the manager and the employee (see the module comment). BASIC is the
 /// monthly salary (`base` is the annual salary / 12: 64,000.00 -> 5,333.33; 72,000.00 ->
-/// 6,000.00), PENSION 12 % of BASIC (639.9996 -> 640.00; 720.00); January of this year, in
-/// which both are employed (hired 2026-01-05, finance set up for this year; amounts do not
-/// depend on days worked, so not on the date the test runs).
+/// 6,000.00), PENSION 12 % of BASIC (639.9996 -> 640.00; 720.00); December of this year, in
+/// which both are employed the whole month in any year (hired 2026-01-05: a run of the month
+/// someone joins is prorated by calendar days; finance set up for this year), so the amounts
+/// do not depend on the date the test runs.
 async fn run_the_payroll(edge: &Edge, admin: &str, hr: &Person, people: [(&Person, &String); 2]) {
     let year = Utc::now().year();
     for ((_, employee), (salary, bank, tax_id)) in people.iter().zip([
@@ -944,7 +945,7 @@ async fn run_the_payroll(edge: &Edge, admin: &str, hr: &Person, people: [(&Perso
         .ok(
             admin,
             "mutation($i: CreatePayrollRunInput!) { createPayrollRun(input: $i) { run { id state } } }",
-            json!({ "i": { "period": format!("{year}-01") } }),
+            json!({ "i": { "period": format!("{year}-12") } }),
         )
         .await;
     let run = data["createPayrollRun"]["run"]["id"]
@@ -1022,7 +1023,7 @@ async fn run_the_payroll(edge: &Edge, admin: &str, hr: &Person, people: [(&Perso
             .await;
         assert_eq!(
             data["myPayslips"],
-            json!([{ "employeeId": employee, "period": format!("{year}-01"), "state": "SUBMITTED",
+            json!([{ "employeeId": employee, "period": format!("{year}-12"), "state": "SUBMITTED",
                      "net": { "amount": net, "currency": "EUR" } }])
         );
     }
