@@ -56,18 +56,7 @@ fn fresh_mongo_url(url: &str) -> String {
         "bench_helpdesk_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base.to_owned(), format!("?{query}")),
-        None => (url.to_owned(), String::new()),
-    };
-    let base = match base.strip_prefix("mongodb://") {
-        Some(rest) => format!(
-            "mongodb://{}",
-            rest.split_once('/').map_or(rest, |(host, _)| host)
-        ),
-        None => base,
-    };
-    format!("{base}/{name}{query}")
+    mongo_url::with_database(url, &name)
 }
 
 fn id_of(data: &Value, path: &[&str]) -> Result<String> {

@@ -40,6 +40,9 @@ pub fn repo_root() -> PathBuf {
 #[path = "../../tests/src/ports.rs"]
 mod ports;
 
+#[path = "../../tests/src/mongo_url.rs"]
+pub mod mongo_url;
+
 /// A loopback port for a child process (see tests/src/ports.rs: never a released `bind(0)` port).
 pub fn free_port() -> Result<u16> {
     Ok(ports::free_port())

@@ -10,6 +10,7 @@ pub mod crm;
 pub mod finance;
 pub mod identity;
 pub mod marketing;
+pub mod mongo_url;
 pub mod pmo;
 pub mod ports;
 pub mod router;

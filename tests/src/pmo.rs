@@ -17,20 +17,8 @@ use crate::{config, post_graphql, require_env, TestIssuer};
 
 /// A fresh MongoDB database URL for one test (`MONGO_URL` with its own database name).
 pub fn fresh_mongo_url() -> String {
-    let url = require_env("MONGO_URL");
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base.to_owned(), format!("?{query}")),
-        None => (url.clone(), String::new()),
-    };
-    let base = match base.strip_prefix("mongodb://") {
-        Some(rest) => format!(
-            "mongodb://{}",
-            rest.split_once('/').map_or(rest, |(host, _)| host)
-        ),
-        None => base,
-    };
-    format!("{base}/{name}{query}")
+    crate::mongo_url::with_database(&require_env("MONGO_URL"), &name)
 }
 
 /// The commands a PMO subgraph sent to MongoDB (see [`PmoApp::spawn_observed`]).
