@@ -1472,3 +1472,270 @@ async fn embedded_facts_lost_with_their_store_are_rebuilt_by_a_replay_of_the_ret
         ]
     );
 }
+
+/// `metric` for `variables` as `token` reads it, once its rows are `expected`; fails with what
+/// shows.
+async fn await_rows(
+    app: &AnalyticsApp,
+    token: &str,
+    variables: Value,
+    expected: Vec<(Vec<String>, Option<String>)>,
+) {
+    let read = || async { rows(&app.ok(token, METRIC, variables.clone()).await["metric"]) };
+    let seen = erp_tests::eventually(Duration::from_secs(60), || async {
+        (read().await == expected).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "{variables}: {:?}, not {expected:?}",
+        read().await
+    );
+}
+
+fn metric_input(metric: &str, group_by: &[&str], from: &str, to: &str) -> Value {
+    json!({ "i": { "metric": metric, "groupBy": group_by, "from": from, "to": to } })
+}
+
+/// PMO's `timesheet.approved` of `timesheet` (`user`, `week`): `seconds` billable on `project`.
+fn approved_timesheet(
+    tenant: &str,
+    timesheet: &str,
+    week: &str,
+    project: &str,
+    seconds: i64,
+) -> EventEnvelope {
+    EventEnvelope::new(
+        &TenantId::from_claim(tenant),
+        "timesheet.approved",
+        timesheet,
+        json!({ "timesheet_id": timesheet, "user_id": "u-dev", "week": week,
+                "decided_by": "u-lead", "rejection_reason": null, "time_entry_ids": ["te-1"],
+                "projects": [{ "project_id": project, "billable_hours": seconds as f64 / 3600.0,
+                               "non_billable_hours": 0.0, "billable_seconds": seconds,
+                               "non_billable_seconds": 0 }] }),
+    )
+    .unwrap()
+}
+
+/// The draft invoices of `project` in finance, once there are `count`: (id, status, subtotal
+/// of each line).
+async fn project_invoices(
+    finance: &erp_tests::finance::FinanceApp,
+    token: &str,
+    project: &str,
+    count: usize,
+) -> Vec<(String, String, Vec<String>)> {
+    let query = format!(
+        "{{ invoices(projectId: \"{project}\", first: 10) {{ edges {{ node {{ id status lines {{ subtotal {{ amount }} }} }} }} }} }}"
+    );
+    let read = || async {
+        finance.ok(token, &query, json!({})).await["invoices"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| {
+                let node = &edge["node"];
+                (
+                    node["id"].as_str().unwrap().to_owned(),
+                    node["status"].as_str().unwrap().to_owned(),
+                    node["lines"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|line| line["subtotal"]["amount"].as_str().unwrap().to_owned())
+                        .collect(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let found = erp_tests::eventually(Duration::from_secs(30), || async {
+        let invoices = read().await;
+        (invoices.len() == count).then_some(invoices)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("{count} invoices of {project}"))
+}
+
+/// Work in progress end to end: PMO's approved timesheets reach finance (the embedded bus),
+/// whose billing consumer puts them on the project's draft invoice at the bill rate and
+/// publishes `timesheet.billed`; analytics on ClickHouse and on DataFusion, both reading that
+/// bus, value them exactly as invoiced until the invoice is posted, and profitability counts
+/// them as the project's revenue until then.
+#[tokio::test]
+async fn approved_time_is_work_in_progress_at_the_bill_rate_until_invoiced_on_both_engines() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
+    let bus = finance.runtime.bus.clone();
+    let books = Books::open(&finance, &issuer, &t).await;
+    let topics = Some(vec![
+        erp_kit::events::topic_for("pmo"),
+        erp_kit::events::topic_for("finance"),
+    ]);
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let clickhouse = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_tests::analytics::clickhouse_store(&database),
+        &database,
+        topics.clone(),
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+    let embedded = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        topics,
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+
+    // prj-w is client cW's, rated 123.45 EUR an hour; prj-x has no rate (never billed).
+    let pmo = erp_kit::events::topic_for("pmo");
+    bus.publish(
+        &pmo,
+        &event(
+            &t,
+            "project.created",
+            at(1, 7, 0),
+            json!({ "project_id": "prj-w",
+            "name": "W", "client": null, "client_id": "cW", "billable": true }),
+        ),
+    )
+    .await
+    .unwrap();
+    finance
+        .ok(
+            &books.token,
+            "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { customerId } } }",
+            json!({ "input": { "projectId": "prj-w", "customerId": books.customer,
+                               "currency": "EUR", "hourlyRate": "123.45" } }),
+        )
+        .await;
+    // Week 10 of 2026 (ends Sunday 8 March): 2 h 45 min on prj-w -> 2.75 h x 123.45 = 339.4875,
+    // invoiced as 339.49; an hour on prj-x.
+    bus.publish(
+        &pmo,
+        &approved_timesheet(&t, "ts-1", "2026-W10", "prj-w", 9_900),
+    )
+    .await
+    .unwrap();
+    bus.publish(
+        &pmo,
+        &approved_timesheet(&t, "ts-x", "2026-W10", "prj-x", 3_600),
+    )
+    .await
+    .unwrap();
+    let drafts = project_invoices(&finance, &books.token, "prj-w", 1).await;
+    assert_eq!(drafts[0].1, "DRAFT");
+    assert_eq!(drafts[0].2, vec!["339.49".to_owned()]);
+    let march_wip = 33_949;
+
+    // Before the invoice is posted: work in progress in March.
+    let finance_viewer = issuer.token(&t, "usr_fin", &["analytics:read", "finance:read"]);
+    for app in [&clickhouse, &embedded] {
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input(
+                "work_in_progress",
+                &["project", "client", "month"],
+                "2026-03-01",
+                "2026-03-31",
+            ),
+            vec![row(&["prj-w", "cW", "2026-03", "EUR"], Some(march_wip))],
+        )
+        .await;
+    }
+
+    // The draft is invoiced on 20 March; week 14 (ends Sunday 5 April) is approved after:
+    // 3 h 20 min, invoiced as 3.333 h x 123.45 = 411.45885 -> 411.46 on a new draft.
+    let draft = drafts[0].0.clone();
+    finance
+        .ok(
+            &books.token,
+            "mutation($input: UpdateInvoiceInput!) { updateInvoice(input: $input) { invoice { id } } }",
+            json!({ "input": { "invoiceId": draft, "date": "2026-03-20", "dueDate": "2026-04-19" } }),
+        )
+        .await;
+    finance
+        .ok(
+            &books.token,
+            "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { status } } }",
+            json!({ "input": { "idempotencyKey": format!("post-{draft}"), "invoiceId": draft } }),
+        )
+        .await;
+    bus.publish(
+        &pmo,
+        &approved_timesheet(&t, "ts-2", "2026-W14", "prj-w", 12_000),
+    )
+    .await
+    .unwrap();
+    let invoices = project_invoices(&finance, &books.token, "prj-w", 2).await;
+    let lines: Vec<&Vec<String>> = invoices.iter().map(|(_, _, lines)| lines).collect();
+    assert!(lines.contains(&&vec!["411.46".to_owned()]), "{invoices:?}");
+    let april_wip = 41_146;
+
+    for app in [&clickhouse, &embedded] {
+        // Over March and April: March's hours were invoiced on the 20th (no longer in
+        // progress), April's are.
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input(
+                "work_in_progress",
+                &["project", "month"],
+                "2026-03-01",
+                "2026-04-30",
+            ),
+            vec![row(&["prj-w", "2026-04", "EUR"], Some(april_wip))],
+        )
+        .await;
+        // As of 15 March the invoice was not posted yet: March's hours are still in progress.
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input("work_in_progress", &["month"], "2026-03-01", "2026-03-15"),
+            vec![row(&["2026-03", "EUR"], Some(march_wip))],
+        )
+        .await;
+        // Profitability: March's revenue is the invoice, April's the work in progress (no
+        // cost: revenue only, shown); as of 15 March, the work in progress.
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input(
+                "profitability",
+                &["project", "month"],
+                "2026-03-01",
+                "2026-04-30",
+            ),
+            vec![
+                row(&["prj-w", "2026-03", "EUR"], Some(march_wip)),
+                row(&["prj-w", "2026-04", "EUR"], Some(april_wip)),
+            ],
+        )
+        .await;
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input("profitability", &["client"], "2026-03-01", "2026-03-15"),
+            vec![row(&["cW", "EUR"], Some(march_wip))],
+        )
+        .await;
+    }
+    // Work in progress is revenue, not pay: the analyst reads it (but not profitability).
+    let analyst = issuer.token(&t, "usr_analyst", ANALYST);
+    let both = metric_input("work_in_progress", &["client"], "2026-03-01", "2026-04-30");
+    assert_eq!(
+        rows(&clickhouse.ok(&analyst, METRIC, both.clone()).await["metric"]),
+        vec![row(&["cW", "EUR"], Some(april_wip))]
+    );
+    assert_eq!(
+        clickhouse.ok(&analyst, METRIC, both.clone()).await,
+        embedded.ok(&analyst, METRIC, both).await
+    );
+}

@@ -7,7 +7,7 @@ use erp_kit::{ApiError, ApiResult};
 
 use super::Analytics;
 use crate::domain::metrics::{self, Dimension, MetricQuery, MetricRequest, MetricRow, Viewer};
-use crate::domain::profitability::{self, Bill, Cost, Hours, Inputs, Line, LineKey, Revenue};
+use crate::domain::profitability::{self, Bill, Cost, Hours, Inputs, Line, LineKey, Revenue, Wip};
 use crate::store::writer::{facts_channel, FactsChanged};
 use crate::store::RawRow;
 
@@ -76,6 +76,14 @@ impl Analytics {
         }
         for row in self.store.query(&sql.bills).await? {
             inputs.bills.push(Bill {
+                project: text(&row, d0),
+                month: text(&row, d1),
+                currency: text(&row, d2),
+                amount: row.value,
+            });
+        }
+        for row in self.store.query(&sql.wip).await? {
+            inputs.wip.push(Wip {
                 project: text(&row, d0),
                 month: text(&row, d1),
                 currency: text(&row, d2),

@@ -57,10 +57,15 @@ pub enum FactKind {
     /// A posted vendor bill's total in the tenant's base currency (`amount`, its
     /// `project_id`): a project's direct cost in profitability.
     BillBase,
+    /// Approved billable time finance put on a project's draft invoice at the bill rate
+    /// (`timesheet.billed`): `entity_id` the line key, `amount` the line's subtotal in the
+    /// rate's currency, `quantity` seconds, `document_id` the draft invoice, dated the last
+    /// day of the approved week. Work in progress until that invoice is posted.
+    TimeBilled,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 16] = [
+    pub const ALL: [FactKind; 17] = [
         FactKind::TimeEntry,
         FactKind::TaskCompleted,
         FactKind::Sprint,
@@ -77,6 +82,7 @@ impl FactKind {
         FactKind::Project,
         FactKind::ControlTotal,
         FactKind::BillBase,
+        FactKind::TimeBilled,
     ];
 
     /// The value of the `kind` column.
@@ -98,6 +104,7 @@ impl FactKind {
             FactKind::Project => "project",
             FactKind::ControlTotal => "control_total",
             FactKind::BillBase => "bill_base",
+            FactKind::TimeBilled => "time_billed",
         }
     }
 
@@ -117,7 +124,8 @@ impl FactKind {
             | FactKind::InvoiceBase
             | FactKind::Expense
             | FactKind::PayrollCost
-            | FactKind::BillBase => "finance",
+            | FactKind::BillBase
+            | FactKind::TimeBilled => "finance",
             FactKind::DealWon => "crm",
             FactKind::Ticket | FactKind::SlaBreach => "ops",
             // Published by several domains, and not a record of work: no source's freshness.
@@ -152,6 +160,13 @@ pub struct Fact {
     pub amount: i64,
     pub currency: String,
     pub billable: bool,
+    /// The document the fact is on (a billed line's draft invoice), else empty.
+    pub document_id: String,
+    /// The instant the fact's calendar comes from (Unix milliseconds), when it is an instant
+    /// (a time entry's start, a check-in): reports place it on the tenant's local calendar.
+    /// None for facts dated by a calendar date (an invoice's date, a leave's first day), whose
+    /// `day` is already the tenant's.
+    pub at_ms: Option<i64>,
 }
 
 /// The event types the analytics consumer turns into facts (every other one is ignored).
@@ -171,6 +186,7 @@ pub const INGESTED_EVENTS: &[&str] = &[
     "project.created",
     "control_total.published",
     "bill.posted",
+    "timesheet.billed",
 ];
 
 /// Whether the consumer turns `event_type` into facts.
@@ -314,6 +330,30 @@ struct ProjectCreated {
     client_id: Option<String>,
 }
 
+/// `timesheet.billed` (finance's billing consumer, schema version 1).
+#[derive(Deserialize)]
+struct TimesheetBilled {
+    project_id: String,
+    user_id: String,
+    /// ISO week, `2026-W02`.
+    week: String,
+    invoice_id: String,
+    line_key: String,
+    billable_seconds: i64,
+    currency: String,
+    amount: i64,
+}
+
+/// The last day (Sunday) of an ISO week written `YYYY-Www`.
+fn iso_week_end(week: &str) -> Option<NaiveDate> {
+    let (year, number) = week.split_once("-W")?;
+    NaiveDate::from_isoywd_opt(
+        year.parse().ok()?,
+        number.parse().ok()?,
+        chrono::Weekday::Sun,
+    )
+}
+
 #[derive(Deserialize)]
 struct ExpenseApproved {
     expense_id: String,
@@ -421,6 +461,8 @@ fn base(event: &EventEnvelope, kind: FactKind, entity_id: &str, day: NaiveDate) 
         amount: 0,
         currency: String::new(),
         billable: false,
+        document_id: String::new(),
+        at_ms: None,
     }
 }
 
@@ -555,6 +597,24 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             fact.project_id = p.project_id.unwrap_or_default();
             fact.amount = p.base_total;
             fact.currency = currency(&p.base_currency)?;
+            vec![fact]
+        }
+        "timesheet.billed" => {
+            let p: TimesheetBilled = decode(event)?;
+            non_empty("line_key", &p.line_key)?;
+            non_empty("invoice_id", &p.invoice_id)?;
+            let week_end = iso_week_end(&p.week)
+                .ok_or_else(|| Malformed(format!("`{}` is not an ISO week", p.week)))?;
+            if p.billable_seconds < 0 {
+                return Err(Malformed("`billable_seconds` is negative".into()));
+            }
+            let mut fact = base(event, FactKind::TimeBilled, &p.line_key, week_end);
+            fact.user_id = p.user_id;
+            fact.project_id = p.project_id;
+            fact.document_id = p.invoice_id;
+            fact.quantity = p.billable_seconds;
+            fact.amount = p.amount;
+            fact.currency = currency(&p.currency)?;
             vec![fact]
         }
         "control_total.published" => {

@@ -141,12 +141,13 @@ pub enum Metric {
     TicketsOpened,
     SlaBreaches,
     Profitability,
+    WorkInProgress,
 }
 
 use Dimension as D;
 
 impl Metric {
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 14] = [
         Metric::HoursLogged,
         Metric::BillableHours,
         Metric::Capacity,
@@ -160,6 +161,7 @@ impl Metric {
         Metric::TicketsOpened,
         Metric::SlaBreaches,
         Metric::Profitability,
+        Metric::WorkInProgress,
     ];
 
     pub fn name(self) -> &'static str {
@@ -177,6 +179,7 @@ impl Metric {
             Metric::TicketsOpened => "tickets_opened",
             Metric::SlaBreaches => "sla_breaches",
             Metric::Profitability => "profitability",
+            Metric::WorkInProgress => "work_in_progress",
         }
     }
 
@@ -207,7 +210,10 @@ impl Metric {
             Metric::TicketsOpened => "Helpdesk tickets opened.",
             Metric::SlaBreaches => "Helpdesk SLA breaches.",
             Metric::Profitability => {
-                "Revenue invoiced (in the base currency, by invoice date) less vendor bills on its projects (base currency, by bill date) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+                "Revenue invoiced (in the base currency, by invoice date) plus work in progress (approved billable time not invoiced by the range's end, at the bill rate, by the approved week's last day) less vendor bills on its projects (base currency, by bill date) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+            }
+            Metric::WorkInProgress => {
+                "Approved billable time not yet invoiced, at the project's bill rate (the line finance put on the project's draft invoice), dated the approved week's last day: a line counts until its invoice is posted with a date on or before the range's end. Minor units per currency."
             }
         }
     }
@@ -220,7 +226,8 @@ impl Metric {
             Metric::InvoicedRevenue
             | Metric::LabourCost
             | Metric::DealsWon
-            | Metric::Profitability => Unit::MinorUnits,
+            | Metric::Profitability
+            | Metric::WorkInProgress => Unit::MinorUnits,
             Metric::TaskThroughput | Metric::TicketsOpened | Metric::SlaBreaches => Unit::Count,
         }
     }
@@ -254,6 +261,7 @@ impl Metric {
             Metric::TicketsOpened | Metric::SlaBreaches => &[D::Client, D::Day, D::Week, D::Month],
             // Payroll periods are months: no finer calendar.
             Metric::Profitability => &[D::Project, D::Client, D::Month, D::Currency],
+            Metric::WorkInProgress => &[D::Project, D::Client, D::Month, D::Currency],
         }
     }
 
@@ -479,6 +487,9 @@ pub struct ProfitabilitySql {
     pub hours: CompiledSql,
     pub cost: CompiledSql,
     pub bills: CompiledSql,
+    /// Work in progress (project, month, currency): billed time not invoiced by the range's
+    /// end.
+    pub wip: CompiledSql,
     pub staff: CompiledSql,
     pub projects: CompiledSql,
 }
@@ -684,6 +695,26 @@ impl MetricQuery {
         )
     }
 
+    /// [`MetricQuery::range`] on the columns of the facts aliased `alias`.
+    fn range_of(&self, alias: &str) -> String {
+        format!(
+            "{alias}.day >= '{}' AND {alias}.day <= '{}'",
+            self.from.format("%Y-%m-%d"),
+            self.to.format("%Y-%m-%d")
+        )
+    }
+
+    /// Billed time (aliased `f`) whose invoice was not posted with a date on or before the
+    /// range's end: work in progress as of that day.
+    fn unbilled(&self, dialect: Dialect, tenant: &str) -> String {
+        format!(
+            "f.document_id NOT IN (SELECT fi.entity_id FROM {} AS fi \
+             WHERE fi.kind = 'invoice' AND fi.day <= '{}')",
+            self.facts(dialect, tenant),
+            self.to.format("%Y-%m-%d")
+        )
+    }
+
     /// The metric's rows: one per fact (or per person / person-day), with the columns every
     /// dimension names and `num`, `den`, `who`.
     fn rows(&self, dialect: Dialect, tenant: &str) -> String {
@@ -717,6 +748,19 @@ impl MetricQuery {
             // and allocates the cost in the domain (`profitability`).
             Metric::Profitability => kind_rows("invoice_base", "amount"),
             Metric::LabourCost => kind_rows("payroll_cost", "amount"),
+            // A project's client is the one PMO names for it (billed lines carry none).
+            Metric::WorkInProgress => format!(
+                "SELECT '' AS person, '' AS department, f.project_id AS project, \
+                 COALESCE(p.project_client, '') AS client, f.day AS day, f.week AS week, \
+                 f.month AS month, 'false' AS billable_text, f.currency AS currency, \
+                 f.amount AS num, 1 AS den, '' AS who \
+                 FROM {f} AS f LEFT JOIN (SELECT entity_id AS project_key, \
+                 client_id AS project_client FROM {f} AS fp WHERE kind = 'project') AS p \
+                 ON p.project_key = f.project_id \
+                 WHERE f.kind = 'time_billed' AND {} AND {}",
+                self.range_of("f"),
+                self.unbilled(dialect, tenant)
+            ),
             Metric::DealsWon => kind_rows("deal_won", "amount"),
             Metric::TicketsOpened => kind_rows("ticket", "quantity"),
             Metric::SlaBreaches => kind_rows("sla_breach", "quantity"),
@@ -899,6 +943,15 @@ impl MetricQuery {
                 ),
                 "bill_base",
                 &range,
+                "project_id, month, currency",
+            ),
+            wip: sql(
+                &format!(
+                    "project_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "time_billed",
+                &format!("{range} AND {}", self.unbilled(dialect, tenant)),
                 "project_id, month, currency",
             ),
             staff: sql(

@@ -69,9 +69,19 @@ const FACTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS facts (
     quantity Int64,
     amount Int64,
     currency LowCardinality(String),
-    billable UInt8
+    billable UInt8,
+    document_id String DEFAULT '',
+    at_ms Nullable(Int64)
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (tenant_id, kind, entity_id)";
+
+/// Columns added to `facts` since it was first created, for a table made before them (a new
+/// table has them already): old rows read `''` and NULL, which is what a fact without a
+/// document or an instant carries.
+const FACTS_COLUMNS_ADDED: &[&str] = &[
+    "ALTER TABLE facts ADD COLUMN IF NOT EXISTS document_id String DEFAULT ''",
+    "ALTER TABLE facts ADD COLUMN IF NOT EXISTS at_ms Nullable(Int64)",
+];
 
 const DEAD_LETTERS_TABLE: &str = "CREATE TABLE IF NOT EXISTS dead_letters (
     consumer_group String,
@@ -112,6 +122,8 @@ struct FactRow {
     amount: i64,
     currency: String,
     billable: u8,
+    document_id: String,
+    at_ms: Option<i64>,
 }
 
 impl From<&StoredFact> for FactRow {
@@ -137,6 +149,8 @@ impl From<&StoredFact> for FactRow {
             amount: fact.amount,
             currency: fact.currency.clone(),
             billable: u8::from(fact.billable),
+            document_id: fact.document_id.clone(),
+            at_ms: fact.at_ms,
         }
     }
 }
@@ -218,7 +232,10 @@ impl FactStore for ClickHouseStore {
             .execute()
             .await
             .map_err(store_error)?;
-        for ddl in [FACTS_TABLE, DEAD_LETTERS_TABLE] {
+        for ddl in [FACTS_TABLE, DEAD_LETTERS_TABLE]
+            .iter()
+            .chain(FACTS_COLUMNS_ADDED)
+        {
             self.client
                 .query(ddl)
                 .execute()

@@ -46,6 +46,9 @@ fn facts_schema() -> SchemaRef {
         int("amount"),
         text("currency"),
         Field::new("billable", DataType::UInt8, false),
+        // Added later: segments written before them read `''` and NULL (see `Table::open`).
+        text("document_id"),
+        Field::new("at_ms", DataType::Int64, true),
     ]))
 }
 
@@ -80,6 +83,8 @@ fn batch_of(schema: &SchemaRef, facts: &[StoredFact]) -> Result<RecordBatch, Sto
         Arc::new(UInt8Array::from_iter_values(
             facts.iter().map(|f| u8::from(f.fact.billable)),
         )),
+        text(&|f| &f.fact.document_id),
+        Arc::new(Int64Array::from_iter(facts.iter().map(|f| f.fact.at_ms))),
     ];
     RecordBatch::try_new(schema.clone(), columns)
         .map_err(|err| StoreError::failed(format!("a batch of facts: {err}")))
