@@ -1739,3 +1739,153 @@ async fn approved_time_is_work_in_progress_at_the_bill_rate_until_invoiced_on_bo
         embedded.ok(&analyst, METRIC, both).await
     );
 }
+
+/// Expense claims end to end: finance (the embedded bus) approves claims imported with their
+/// days, one on a project, one without, one a month later; `expense.approved` carries the
+/// project, the posting day and the base total, and analytics on ClickHouse and on DataFusion
+/// counts each as its project's direct cost (or unallocated) beside a vendor bill.
+#[tokio::test]
+async fn approved_expense_claims_are_their_projects_direct_cost_on_both_engines() {
+    use erp_finance::app::expenses::{ClaimLineRequest, ClaimRequest};
+    use erp_finance::app::import::{ClaimImport, ClaimStep, ImportedPerson};
+    use erp_finance::app::Actor;
+
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
+    let bus = finance.runtime.bus.clone();
+    let books = Books::open(&finance, &issuer, &t).await;
+    let topics = Some(vec![erp_kit::events::topic_for("finance")]);
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let clickhouse = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_tests::analytics::clickhouse_store(&database),
+        &database,
+        topics.clone(),
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+    let embedded = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        topics,
+        bus,
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+
+    let expense_account = finance
+        .ok(
+            &books.token,
+            "query { accounts(first: 100, kind: EXPENSE) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["accounts"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let category = finance
+        .ok(
+            &books.token,
+            "mutation($input: CreateExpenseCategoryInput!) { createExpenseCategory(input: $input) { category { id } } }",
+            json!({ "input": { "code": "TRAVEL", "name": "Travel", "accountId": expense_account,
+                               "receiptRequired": false } }),
+        )
+        .await["createExpenseCategory"]["category"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant_id = TenantId::from_claim(&t);
+    finance
+        .finance
+        .import_directory(
+            &tenant_id,
+            &[
+                ImportedPerson {
+                    employee_id: "e-boss".into(),
+                    user_id: Some("usr_boss".into()),
+                    manager_employee_id: None,
+                    display_name: "Boss".into(),
+                },
+                ImportedPerson {
+                    employee_id: "e-claimant".into(),
+                    user_id: Some("usr_claimant".into()),
+                    manager_employee_id: Some("e-boss".into()),
+                    display_name: "Claimant".into(),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let actor = |user: &str| Actor {
+        tenant: tenant_id.clone(),
+        user_id: user.into(),
+        finance_admin: false,
+    };
+    let claim =
+        |key: &'static str, amount: &'static str, project: Option<&str>, approved_on: &str| {
+            let claim = ClaimImport {
+                claim: ClaimRequest {
+                    title: format!("Claim {key}"),
+                    currency: "EUR".into(),
+                    lines: vec![ClaimLineRequest {
+                        category_id: category.clone(),
+                        spent_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+                        description: "Train".into(),
+                        amount: amount.into(),
+                        receipt_ref: None,
+                    }],
+                    project_id: project.map(str::to_owned),
+                },
+                approval: Some(ClaimStep {
+                    actor: actor("usr_boss"),
+                    on: chrono::NaiveDate::parse_from_str(approved_on, "%Y-%m-%d").unwrap(),
+                }),
+                payment: None,
+            };
+            let finance = &finance.finance;
+            let claimant = actor("usr_claimant");
+            async move {
+                finance
+                    .import_expense_claim(&claimant, key, claim)
+                    .await
+                    .unwrap();
+            }
+        };
+    claim("exp-1", "123.45", Some("prj-e"), "2026-11-12").await;
+    claim("exp-2", "10.01", None, "2026-11-13").await;
+    claim("exp-3", "77.00", Some("prj-e"), "2026-12-01").await;
+    books
+        .post_bill(&finance, "2026-11-25", "400.00", "prj-e")
+        .await;
+
+    let controller = issuer.token(&t, "usr_ctl", &["analytics:read", "finance:read"]);
+    for app in [&clickhouse, &embedded] {
+        // November: prj-e's claim and bill; the claim without a project unallocated.
+        await_rows(
+            app,
+            &controller,
+            metric_input("profitability", &["project"], "2026-11-01", "2026-11-30"),
+            vec![
+                row(&["", "EUR"], Some(-1_001)),
+                row(&["prj-e", "EUR"], Some(-12_345 - 40_000)),
+            ],
+        )
+        .await;
+        // By the month each was posted in.
+        await_rows(
+            app,
+            &controller,
+            json!({ "i": { "metric": "profitability", "groupBy": ["month"],
+                           "filters": [{ "dimension": "project", "values": ["prj-e"] }],
+                           "from": "2026-11-01", "to": "2026-12-31" } }),
+            vec![
+                row(&["2026-11", "EUR"], Some(-52_345)),
+                row(&["2026-12", "EUR"], Some(-7_700)),
+            ],
+        )
+        .await;
+    }
+}

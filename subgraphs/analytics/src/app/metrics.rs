@@ -82,6 +82,15 @@ impl Analytics {
                 amount: row.value,
             });
         }
+        // Expense claims are direct cost the way vendor bills are.
+        for row in self.store.query(&sql.expenses).await? {
+            inputs.bills.push(Bill {
+                project: text(&row, d0),
+                month: text(&row, d1),
+                currency: text(&row, d2),
+                amount: row.value,
+            });
+        }
         for row in self.store.query(&sql.wip).await? {
             inputs.wip.push(Wip {
                 project: text(&row, d0),

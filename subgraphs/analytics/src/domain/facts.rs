@@ -62,10 +62,14 @@ pub enum FactKind {
     /// rate's currency, `quantity` seconds, `document_id` the draft invoice, dated the last
     /// day of the approved week. Work in progress until that invoice is posted.
     TimeBilled,
+    /// An approved expense claim's total in the tenant's base currency (`amount`; in its own
+    /// currency for events that carry no base total) and its `project_id`, dated the day the
+    /// expense was posted: a project's direct cost in profitability.
+    ExpenseBase,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 17] = [
+    pub const ALL: [FactKind; 18] = [
         FactKind::TimeEntry,
         FactKind::TaskCompleted,
         FactKind::Sprint,
@@ -83,6 +87,7 @@ impl FactKind {
         FactKind::ControlTotal,
         FactKind::BillBase,
         FactKind::TimeBilled,
+        FactKind::ExpenseBase,
     ];
 
     /// The value of the `kind` column.
@@ -105,6 +110,7 @@ impl FactKind {
             FactKind::ControlTotal => "control_total",
             FactKind::BillBase => "bill_base",
             FactKind::TimeBilled => "time_billed",
+            FactKind::ExpenseBase => "expense_base",
         }
     }
 
@@ -125,7 +131,8 @@ impl FactKind {
             | FactKind::Expense
             | FactKind::PayrollCost
             | FactKind::BillBase
-            | FactKind::TimeBilled => "finance",
+            | FactKind::TimeBilled
+            | FactKind::ExpenseBase => "finance",
             FactKind::DealWon => "crm",
             FactKind::Ticket | FactKind::SlaBreach => "ops",
             // Published by several domains, and not a record of work: no source's freshness.
@@ -360,6 +367,16 @@ struct ExpenseApproved {
     employee_id: String,
     currency: String,
     total: i64,
+    /// Carried since claims have a project (absent from older events).
+    #[serde(default)]
+    project_id: Option<String>,
+    /// The day the expense was posted (absent from older events: the event's day).
+    #[serde(default)]
+    date: Option<NaiveDate>,
+    #[serde(default)]
+    base_currency: Option<String>,
+    #[serde(default)]
+    base_total: Option<i64>,
 }
 
 /// `payroll.cost_posted` (finance's payroll, schema version 1): a part of a posted run's
@@ -648,11 +665,31 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
         "expense.approved" => {
             let p: ExpenseApproved = decode(event)?;
             non_empty("expense_id", &p.expense_id)?;
-            let mut fact = base(event, FactKind::Expense, &p.expense_id, occurred);
+            let mut fact = base(
+                event,
+                FactKind::Expense,
+                &p.expense_id,
+                p.date.unwrap_or(occurred),
+            );
             fact.person_id = p.employee_id;
+            fact.project_id = p.project_id.unwrap_or_default();
             fact.amount = p.total;
             fact.currency = currency(&p.currency)?;
-            vec![fact]
+            let mut base_fact = fact.clone();
+            base_fact.kind = FactKind::ExpenseBase;
+            match (p.base_currency, p.base_total) {
+                (Some(code), Some(total)) => {
+                    base_fact.currency = currency(&code)?;
+                    base_fact.amount = total;
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(Malformed(
+                        "`base_currency` and `base_total` come together".into(),
+                    ))
+                }
+            }
+            vec![fact, base_fact]
         }
         "payroll.cost_posted" => {
             let p: PayrollCostPosted = decode(event)?;

@@ -210,7 +210,7 @@ impl Metric {
             Metric::TicketsOpened => "Helpdesk tickets opened.",
             Metric::SlaBreaches => "Helpdesk SLA breaches.",
             Metric::Profitability => {
-                "Revenue invoiced (in the base currency, by invoice date) plus work in progress (approved billable time not invoiced by the range's end, at the bill rate, by the approved week's last day) less vendor bills on its projects (base currency, by bill date) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+                "Revenue invoiced (in the base currency, by invoice date) plus work in progress (approved billable time not invoiced by the range's end, at the bill rate, by the approved week's last day) less vendor bills and approved expense claims on its projects (base currency, by bill date and by the day the expense was posted) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
             }
             Metric::WorkInProgress => {
                 "Approved billable time not yet invoiced, at the project's bill rate (the line finance put on the project's draft invoice), dated the approved week's last day: a line counts until its invoice is posted with a date on or before the range's end. Minor units per currency."
@@ -487,6 +487,8 @@ pub struct ProfitabilitySql {
     pub hours: CompiledSql,
     pub cost: CompiledSql,
     pub bills: CompiledSql,
+    /// Approved expense claims (project, month, currency): direct cost like bills.
+    pub expenses: CompiledSql,
     /// Work in progress (project, month, currency): billed time not invoiced by the range's
     /// end.
     pub wip: CompiledSql,
@@ -942,6 +944,15 @@ impl MetricQuery {
                     sum("amount")
                 ),
                 "bill_base",
+                &range,
+                "project_id, month, currency",
+            ),
+            expenses: sql(
+                &format!(
+                    "project_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "expense_base",
                 &range,
                 "project_id, month, currency",
             ),

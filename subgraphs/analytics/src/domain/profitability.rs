@@ -13,8 +13,9 @@
 //!   that month (or a person analytics cannot link to a login) stays unallocated: project `""`.
 //!   A project's client is the CRM client PMO names for it (`project.created`).
 //! - Direct cost: posted vendor bills in the base currency, by the bill's date, on the bill's
-//!   project (a bill without one stays unallocated: project `""`). A bill is no one's pay: it
-//!   adds no person to a row.
+//!   project, and approved expense claims in the base currency, by the day the expense was
+//!   posted, on the claim's project (one without a project stays unallocated: project `""`).
+//!   Neither is anyone's pay: they add no person to a row.
 //! - Work in progress: approved billable time finance put on a project's draft invoice at the
 //!   bill rate (`timesheet.billed`), dated the approved week's last day, counts as the
 //!   project's revenue until that invoice is posted with a date on or before the range's end
@@ -61,7 +62,7 @@ pub struct Cost {
     pub amount: i64,
 }
 
-/// A project's vendor bills in a month (base currency).
+/// A project's direct cost in a month (base currency): vendor bills, expense claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bill {
     pub project: String,

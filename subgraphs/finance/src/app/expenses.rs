@@ -19,7 +19,7 @@ use super::{new_id, today, Actor, Finance, Outcome};
 use crate::domain::expense::{
     check_approver, check_line, transition, CategoryPolicy, ExpenseAction, ExpenseState,
 };
-use crate::domain::ledger::{AccountRole, Party, ProposedLine, Side};
+use crate::domain::ledger::{AccountRole, Dimensions, Party, ProposedLine, Side};
 use crate::domain::money::{Currency, Money};
 use crate::domain::{parse_code, parse_optional_text, parse_text, FinanceViolation};
 use crate::events;
@@ -51,6 +51,11 @@ pub struct ClaimRequest {
     pub title: String,
     pub currency: String,
     pub lines: Vec<ClaimLineRequest>,
+    /// The PMO project the claim is for: its expense is posted with that project dimension.
+    /// (Left out of the serialised request when None: idempotency keys of claims imported
+    /// before it keep their fingerprint.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
 }
 
 /// Payload of `expense.approved` (schema version 1).
@@ -63,6 +68,14 @@ pub struct ExpenseApproved<'a> {
     /// Minor units.
     pub total: i64,
     pub entry_id: &'a str,
+    /// Added to schema version 1 (absent from events before): the PMO project the claim is
+    /// for (analytics counts it as the project's direct cost), the day the expense was posted,
+    /// and the total in the tenant's base currency.
+    pub project_id: Option<&'a str>,
+    pub date: NaiveDate,
+    pub base_currency: &'a str,
+    /// Minor units of `base_currency`.
+    pub base_total: i64,
 }
 
 /// The employee subgraph's events finance reads (schema version 1; unknown fields ignored).
@@ -177,6 +190,18 @@ impl Finance {
             )
             .into());
         }
+        let project_id = match request.project_id.as_deref().map(str::trim) {
+            None => None,
+            Some(project) if !project.is_empty() && project.len() <= 200 => {
+                Some(project.to_owned())
+            }
+            Some(_) => {
+                return Err(ApiError::bad_input(
+                    "projectId",
+                    "a project id has 1 to 200 characters",
+                ))
+            }
+        };
         let claimant = store::person_by_user(txn, &tenant, &actor.user_id)
             .await?
             .ok_or(FinanceViolation::UnknownEmployee)?;
@@ -230,6 +255,7 @@ impl Finance {
                 paid_entry_id: None,
                 paid_at: None,
                 created_at: chrono::Utc::now(),
+                project_id,
             },
             lines,
         )
@@ -344,7 +370,11 @@ impl Finance {
                     Money::from_minor(line.amount, currency)?,
                 )
                 .with_party(Some(party.clone()))
-                .with_label(line.description.clone()),
+                .with_label(line.description.clone())
+                .with_dimensions(Dimensions {
+                    project_id: claim.project_id.clone(),
+                    ..Dimensions::default()
+                }),
             );
         }
         entry.push(
@@ -396,6 +426,11 @@ impl Finance {
                 currency: &claim.currency,
                 total: claim.total,
                 entry_id: &posted.id,
+                project_id: claim.project_id.as_deref(),
+                date,
+                // Claims are drafted in the base currency (DOCUMENT_CURRENCY otherwise).
+                base_currency: &settings.base_currency,
+                base_total: claim.total,
             },
         )
         .await?;

@@ -549,6 +549,8 @@ pub mod expense {
         pub paid_entry_id: Option<String>,
         pub paid_at: Option<ChronoDateTimeUtc>,
         pub created_at: ChronoDateTimeUtc,
+        /// The PMO project the claim is for (m0014).
+        pub project_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
