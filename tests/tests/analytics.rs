@@ -504,7 +504,7 @@ async fn scopes_and_bad_requests_are_refused_with_their_reasons() {
         )
         .await;
     let catalogue = data["metricCatalogue"].as_array().unwrap();
-    assert_eq!(catalogue.len(), 13);
+    assert_eq!(catalogue.len(), 14);
     assert_eq!(
         catalogue[8],
         json!({ "name": "labour_cost", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
@@ -512,6 +512,11 @@ async fn scopes_and_bad_requests_are_refused_with_their_reasons() {
     assert_eq!(
         catalogue[12],
         json!({ "name": "profitability", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
+    );
+    // Work in progress is revenue at the bill rate, nobody's pay.
+    assert_eq!(
+        catalogue[13],
+        json!({ "name": "work_in_progress", "unit": "MINOR_UNITS", "peopleAnalytics": false, "cost": false })
     );
 }
 
@@ -1888,4 +1893,249 @@ async fn approved_expense_claims_are_their_projects_direct_cost_on_both_engines(
         )
         .await;
     }
+}
+
+/// Events at the edges of days, weeks, months and fiscal years: time entries by one login
+/// (started at the given UTC instant, `seconds` long), a check-in and two invoices (dated).
+fn calendar_events(tenant: &str) -> Vec<EventEnvelope> {
+    let utc = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let mut events = Vec::new();
+    for (id, started, seconds) in [
+        // Berlin in winter (+01:00): 23:30 on 28 March, the same day.
+        ("te-e", "2026-03-28T22:30:00Z", 900),
+        // Summer time began at 01:00 UTC on 29 March (+02:00): 00:30 on 30 March.
+        ("te-d", "2026-03-29T22:30:00Z", 600),
+        // 23:30 on 31 March in Berlin: still March.
+        ("te-b", "2026-03-31T21:30:00Z", 7_200),
+        // 00:30 on 1 April in Berlin: April, and the fiscal year starting in April.
+        ("te-a", "2026-03-31T22:30:00Z", 3_600),
+        // Sunday 3 January 2027, 23:30 UTC: Monday 4 January (ISO week 2027-W01) in Berlin,
+        // still 2026-W53 in UTC.
+        ("te-c", "2027-01-03T23:30:00Z", 1_800),
+    ] {
+        let started = utc(started);
+        let ended = started + chrono::Duration::seconds(seconds);
+        events.push(event(
+            tenant,
+            "timer.stopped",
+            ended,
+            json!({ "timer_id": id, "time_entry_id": id, "user_id": "u1", "task_id": "k1",
+                    "project_id": "p1", "started_at": started, "ended_at": ended,
+                    "duration_seconds": seconds, "billable": true }),
+        ));
+    }
+    // 07:20 UTC is 09:20 in Berlin (summer): punctual by 09:15 in UTC, late in Berlin.
+    let check_in = utc("2026-06-15T07:20:00Z");
+    events.push(event(
+        tenant,
+        "attendance.checked_in",
+        check_in,
+        json!({ "punch_id": "pu1", "employee_id": "e1", "department_id": "d1",
+                "at": check_in.timestamp_millis(), "source": "web", "location_id": null }),
+    ));
+    // Invoices are dated: their day is the tenant's, whatever the time zone.
+    for (id, date, total) in [
+        ("inv-m", "2026-03-31", 50_000),
+        ("inv-a", "2026-04-01", 20_000),
+    ] {
+        events.push(event(
+            tenant,
+            "invoice.posted",
+            utc(&format!("{date}T23:00:00Z")),
+            json!({ "invoice_id": id, "reference": id, "customer_id": "cust", "date": date,
+                    "due_date": date, "currency": "EUR", "total": total, "project_id": "p1",
+                    "entry_id": "je", "client_id": "c1", "base_currency": "EUR",
+                    "base_total": total }),
+        ));
+    }
+    events
+}
+
+const CALENDAR: &str = "{ analyticsCalendar { timeZone fiscalYearStartMonth } }";
+const SET_CALENDAR: &str = "mutation($i: SetAnalyticsCalendarInput!) { setAnalyticsCalendar(input: $i) { timeZone fiscalYearStartMonth } }";
+
+/// The reports of [`calendar_events`] as `token` reads them.
+async fn calendar_reports(
+    app: &AnalyticsApp,
+    token: &str,
+) -> Vec<Vec<(Vec<String>, Option<String>)>> {
+    let mut results = Vec::new();
+    for (metric, group_by, from, to) in [
+        (
+            "hours_logged",
+            vec!["person", "day"],
+            "2026-03-28",
+            "2026-04-01",
+        ),
+        (
+            "hours_logged",
+            vec!["person", "month"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+        (
+            "hours_logged",
+            vec!["person", "fiscal_year"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+        (
+            "hours_logged",
+            vec!["person", "week"],
+            "2027-01-03",
+            "2027-01-04",
+        ),
+        ("punctuality", vec!["person"], "2026-06-15", "2026-06-15"),
+        (
+            "invoiced_revenue",
+            vec!["fiscal_year"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+        (
+            "profitability",
+            vec!["fiscal_year"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+    ] {
+        let data = app
+            .ok(token, METRIC, metric_input(metric, &group_by, from, to))
+            .await;
+        results.push(rows(&data["metric"]));
+    }
+    results
+}
+
+/// The tenant's calendar (an administrator's setting) moves instants onto its local days,
+/// ISO weeks, months and fiscal years, identically on ClickHouse and DataFusion; dated facts
+/// keep their day. The same facts, read before and after the setting, give both answers.
+#[tokio::test]
+async fn reports_count_days_in_the_tenants_time_zone_and_fiscal_year_on_both_engines() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let sent = publish_all(&bus, &topic, &calendar_events(&t), false).await;
+    let mut clickhouse = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;
+    let mut embedded = AnalyticsApp::spawn_embedded(&issuer, Some(vec![topic])).await;
+    ingest(&mut clickhouse, sent).await;
+    ingest(&mut embedded, sent).await;
+    let hr = issuer.token(&t, "usr_hr", HR);
+    let admin = issuer.token(&t, "usr_admin", &["analytics:read", "analytics:admin"]);
+    let r = |dimensions: &[&str], value: i64| row(dimensions, Some(value));
+
+    // UTC and calendar years until an administrator sets the calendar.
+    let utc = vec![
+        vec![
+            r(&["u1", "2026-03-28"], 900),
+            r(&["u1", "2026-03-29"], 600),
+            r(&["u1", "2026-03-31"], 10_800),
+        ],
+        vec![r(&["u1", "2026-03"], 12_300)],
+        vec![r(&["u1", "FY2026"], 12_300)],
+        vec![r(&["u1", "2026-W53"], 1_800)],
+        vec![r(&["e1"], 10_000)],
+        vec![r(&["FY2026", "EUR"], 70_000)],
+        vec![r(&["FY2026", "EUR"], 70_000)],
+    ];
+    for app in [&clickhouse, &embedded] {
+        assert_eq!(
+            app.ok(&hr, CALENDAR, json!({})).await["analyticsCalendar"],
+            json!({ "timeZone": "UTC", "fiscalYearStartMonth": 1 })
+        );
+        assert_eq!(calendar_reports(app, &hr).await, utc);
+    }
+
+    // Berlin, fiscal years from April.
+    let berlin = vec![
+        vec![
+            r(&["u1", "2026-03-28"], 900),
+            r(&["u1", "2026-03-30"], 600),
+            r(&["u1", "2026-03-31"], 7_200),
+            r(&["u1", "2026-04-01"], 3_600),
+        ],
+        vec![r(&["u1", "2026-03"], 8_700), r(&["u1", "2026-04"], 3_600)],
+        vec![
+            r(&["u1", "FY2025-26"], 8_700),
+            r(&["u1", "FY2026-27"], 3_600),
+        ],
+        vec![r(&["u1", "2027-W01"], 1_800)],
+        vec![r(&["e1"], 0)],
+        vec![
+            r(&["FY2025-26", "EUR"], 50_000),
+            r(&["FY2026-27", "EUR"], 20_000),
+        ],
+        vec![
+            r(&["FY2025-26", "EUR"], 50_000),
+            r(&["FY2026-27", "EUR"], 20_000),
+        ],
+    ];
+    for app in [&clickhouse, &embedded] {
+        let set = app
+            .ok(
+                &admin,
+                SET_CALENDAR,
+                json!({ "i": { "timeZone": "Europe/Berlin", "fiscalYearStartMonth": 4 } }),
+            )
+            .await;
+        assert_eq!(
+            set["setAnalyticsCalendar"],
+            json!({ "timeZone": "Europe/Berlin", "fiscalYearStartMonth": 4 })
+        );
+        assert_eq!(calendar_reports(app, &hr).await, berlin);
+    }
+
+    // Only administrators set it, to a month of the year and a zone of the database.
+    let (_, refused) = clickhouse
+        .graphql(
+            &hr,
+            SET_CALENDAR,
+            json!({ "i": { "timeZone": "UTC", "fiscalYearStartMonth": 1 } }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE",
+        "{refused}"
+    );
+    let (_, refused) = embedded
+        .graphql(
+            &admin,
+            SET_CALENDAR,
+            json!({ "i": { "timeZone": "UTC", "fiscalYearStartMonth": 13 } }),
+        )
+        .await;
+    assert_eq!(
+        (
+            refused["errors"][0]["extensions"]["code"].as_str(),
+            refused["errors"][0]["extensions"]["reason"].as_str()
+        ),
+        (Some("BAD_USER_INPUT"), Some("INVALID_CALENDAR")),
+        "{refused}"
+    );
+    let (_, refused) = clickhouse
+        .graphql(
+            &admin,
+            SET_CALENDAR,
+            json!({ "i": { "timeZone": "Mars/Olympus_Mons", "fiscalYearStartMonth": 4 } }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    // Nothing refused changed the setting; another tenant's stays UTC.
+    assert_eq!(
+        clickhouse.ok(&hr, CALENDAR, json!({})).await["analyticsCalendar"],
+        json!({ "timeZone": "Europe/Berlin", "fiscalYearStartMonth": 4 })
+    );
+    let stranger = issuer.token(&tenant(), "usr_hr", HR);
+    assert_eq!(
+        clickhouse.ok(&stranger, CALENDAR, json!({})).await["analyticsCalendar"],
+        json!({ "timeZone": "UTC", "fiscalYearStartMonth": 1 })
+    );
 }

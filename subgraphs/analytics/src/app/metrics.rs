@@ -23,7 +23,8 @@ impl Analytics {
     /// Runs `request` for `viewer`: checked against the catalogue and the viewer's scopes,
     /// compiled for this store's engine with the viewer's tenant.
     pub async fn metric(&self, viewer: &Viewer, request: &MetricRequest) -> ApiResult<MetricTable> {
-        let query = metrics::check(request, viewer, Utc::now().date_naive())?;
+        let query = metrics::check(request, viewer, Utc::now().date_naive())?
+            .on_calendar(self.calendar(&viewer.tenant_id).await?);
         self.run(viewer, query).await
     }
 
@@ -112,6 +113,7 @@ impl Analytics {
                 Dimension::Project => key.project.clone(),
                 Dimension::Client => key.client.clone(),
                 Dimension::Month => key.month.clone(),
+                Dimension::FiscalYear => query.calendar.fiscal_year_of_month(&key.month),
                 _ => key.currency.clone(),
             }
         };
@@ -148,7 +150,8 @@ impl Analytics {
         viewer: Viewer,
         request: MetricRequest,
     ) -> ApiResult<BoxStream<'static, MetricTable>> {
-        let query = metrics::check(&request, &viewer, Utc::now().date_naive())?;
+        let query = metrics::check(&request, &viewer, Utc::now().date_naive())?
+            .on_calendar(self.calendar(&viewer.tenant_id).await?);
         let channel = facts_channel(&self.cache_prefix, &viewer.tenant_id);
         // Subscribed before the first computation: no change falls between the two.
         let changes = self

@@ -1,6 +1,7 @@
 //! The analytics use cases: metrics for a viewer (checked and compiled by the metrics layer,
 //! run on the store), live tiles, and exports. Knows no GraphQL.
 
+pub mod calendar;
 pub mod exports;
 pub mod freshness;
 pub mod metrics;

@@ -7,8 +7,9 @@
 //! The version is the event's `occurred_at` in microseconds.
 //!
 //! Calendar columns (`day`, ISO `week`, `month`) are computed here, once, so that both engines
-//! group by plain strings and agree to the character. Days are UTC days: the events carry no
-//! tenant time zone yet.
+//! group by plain strings and agree to the character. For a fact dated by an instant they are
+//! its UTC calendar; the instant itself (`at_ms`) lets reports place it on the tenant's local
+//! calendar ([`super::calendar`]).
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use serde::Deserialize;
@@ -517,6 +518,7 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             fact.department_id = String::new();
             fact.quantity = p.duration_seconds;
             fact.billable = p.billable;
+            fact.at_ms = Some(p.started_at.timestamp_millis());
             let _ = p.task_id;
             vec![fact]
         }
@@ -525,11 +527,13 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             non_empty("sprint_id", &p.sprint_id)?;
             let mut facts = Vec::with_capacity(p.completed_task_ids.len() + 1);
             let mut sprint = base(event, FactKind::Sprint, &p.sprint_id, occurred);
+            sprint.at_ms = Some(event.occurred_at.timestamp_millis());
             sprint.project_id = p.project_id.clone();
             sprint.quantity = i64::try_from(p.completed_task_ids.len()).unwrap_or(i64::MAX);
             facts.push(sprint);
             for task_id in &p.completed_task_ids {
                 let mut task = base(event, FactKind::TaskCompleted, task_id, occurred);
+                task.at_ms = Some(event.occurred_at.timestamp_millis());
                 task.project_id = p.project_id.clone();
                 task.quantity = 1;
                 facts.push(task);
@@ -544,7 +548,9 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             let mut fact = base(event, FactKind::CheckIn, &p.punch_id, at.date_naive());
             fact.person_id = p.employee_id;
             fact.department_id = p.department_id.unwrap_or_default();
+            // The UTC minute of the day; reports take the local one of `at_ms`.
             fact.quantity = i64::from(at.hour() * 60 + at.minute());
+            fact.at_ms = Some(p.at);
             vec![fact]
         }
         "leave.approved" | "leave.cancelled" => {
@@ -673,6 +679,10 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             );
             fact.person_id = p.employee_id;
             fact.project_id = p.project_id.unwrap_or_default();
+            // Older events carry no posting day: the event's instant dates them.
+            if p.date.is_none() {
+                fact.at_ms = Some(event.occurred_at.timestamp_millis());
+            }
             fact.amount = p.total;
             fact.currency = currency(&p.currency)?;
             let mut base_fact = fact.clone();
@@ -731,6 +741,7 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             let p: OpportunityWon = decode(event)?;
             non_empty("opportunity_id", &p.opportunity_id)?;
             let mut fact = base(event, FactKind::DealWon, &p.opportunity_id, occurred);
+            fact.at_ms = Some(event.occurred_at.timestamp_millis());
             fact.client_id = p.client_id;
             fact.person_id = p.owner_id;
             fact.amount = p.amount_minor;
@@ -747,6 +758,7 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
                 FactKind::SlaBreach
             };
             let mut fact = base(event, kind, &p.ticket_id, occurred);
+            fact.at_ms = Some(event.occurred_at.timestamp_millis());
             fact.client_id = p.client_id.unwrap_or_default();
             fact.quantity = 1;
             vec![fact]

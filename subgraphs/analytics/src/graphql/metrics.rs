@@ -71,7 +71,7 @@ pub struct MetricInput {
     /// Filters on the metric's dimensions.
     #[graphql(default)]
     pub filters: Vec<MetricFilterInput>,
-    /// First day of the range (UTC days).
+    /// First day of the range (days of the tenant's calendar: `analyticsCalendar`).
     pub from: Date,
     /// Last day of the range, included.
     pub to: Date,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::events::DeadLetter;
 
-use super::{ExportStream, FactStore, RawRow, StoreError, StoredFact};
+use super::{ExportStream, FactStore, RawRow, StoreError, StoredCalendar, StoredFact};
 use crate::domain::metrics::{CompiledSql, Dialect, ExportQuery};
 
 /// `CLICKHOUSE_URL` (e.g. `http://127.0.0.1:58123`) and `CLICKHOUSE_DATABASE`.
@@ -100,6 +100,23 @@ const DEAD_LETTERS_TABLE: &str = "CREATE TABLE IF NOT EXISTS dead_letters (
     last_failed_ms Int64
 ) ENGINE = ReplacingMergeTree
 ORDER BY (consumer_group, message_key)";
+
+/// Each tenant's reporting calendar, the newest setting per tenant (`FINAL`).
+const CALENDARS_TABLE: &str = "CREATE TABLE IF NOT EXISTS tenant_calendars (
+    tenant_id String,
+    time_zone String,
+    fiscal_year_start_month UInt8,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY tenant_id";
+
+#[derive(Row, Serialize, Deserialize)]
+struct CalendarRow {
+    tenant_id: String,
+    time_zone: String,
+    fiscal_year_start_month: u8,
+    version: u64,
+}
 
 #[derive(Row, Serialize, Deserialize)]
 struct FactRow {
@@ -232,7 +249,7 @@ impl FactStore for ClickHouseStore {
             .execute()
             .await
             .map_err(store_error)?;
-        for ddl in [FACTS_TABLE, DEAD_LETTERS_TABLE]
+        for ddl in [FACTS_TABLE, DEAD_LETTERS_TABLE, CALENDARS_TABLE]
             .iter()
             .chain(FACTS_COLUMNS_ADDED)
         {
@@ -310,6 +327,43 @@ impl FactStore for ClickHouseStore {
         })
         .boxed();
         Ok(ExportStream { row_count, body })
+    }
+
+    async fn calendar(&self, tenant: &str) -> Result<Option<StoredCalendar>, StoreError> {
+        let row = self
+            .client
+            .query("SELECT ?fields FROM tenant_calendars FINAL WHERE tenant_id = {tenant:String}")
+            .param("tenant", tenant)
+            .fetch_optional::<CalendarRow>()
+            .await
+            .map_err(store_error)?;
+        Ok(row.map(|row| StoredCalendar {
+            time_zone: row.time_zone,
+            fiscal_year_start_month: row.fiscal_year_start_month,
+        }))
+    }
+
+    async fn set_calendar(
+        &self,
+        tenant: &str,
+        calendar: &StoredCalendar,
+    ) -> Result<(), StoreError> {
+        let version = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+        let mut insert = self
+            .client
+            .insert::<CalendarRow>("tenant_calendars")
+            .await
+            .map_err(store_error)?;
+        insert
+            .write(&CalendarRow {
+                tenant_id: tenant.to_owned(),
+                time_zone: calendar.time_zone.clone(),
+                fiscal_year_start_month: calendar.fiscal_year_start_month,
+                version,
+            })
+            .await
+            .map_err(store_error)?;
+        insert.end().await.map_err(store_error)
     }
 
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, StoreError> {
