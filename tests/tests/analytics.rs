@@ -2139,3 +2139,174 @@ async fn reports_count_days_in_the_tenants_time_zone_and_fiscal_year_on_both_eng
         json!({ "timeZone": "UTC", "fiscalYearStartMonth": 1 })
     );
 }
+
+const METRIC_EXPORT: &str =
+    "query($i: MetricInput!) { metricExport(input: $i) { path rowCount asOf expiresAt } }";
+
+/// A Parquet export read back: its rows as [`rows`] gives them, and its key-value metadata.
+fn parquet_rows(
+    file: &std::path::Path,
+) -> (Vec<(Vec<String>, Option<String>)>, Vec<(String, String)>) {
+    use arrow_array::{Array, BooleanArray, Int64Array, StringArray};
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(file).unwrap(),
+    )
+    .unwrap();
+    let metadata = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .filter(|kv| kv.key.starts_with("erp."))
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect();
+    let mut found = Vec::new();
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        let dimensions = batch.num_columns() - 2;
+        for index in 0..batch.num_rows() {
+            let texts = (0..dimensions)
+                .map(|c| {
+                    let column = batch
+                        .column(c)
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .unwrap();
+                    column.value(index).to_owned()
+                })
+                .collect();
+            let values = batch
+                .column(dimensions)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            let suppressed = batch
+                .column(dimensions + 1)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .unwrap();
+            let value = (!values.is_null(index)).then(|| values.value(index).to_string());
+            assert_eq!(suppressed.value(index), value.is_none());
+            found.push((texts, value));
+        }
+    }
+    (found, metadata)
+}
+
+/// A metric's table as a Parquet file, on both engines: authorised like the table (and by the
+/// export scope), its rows read back from the file exactly as `metric` answers them (suppressed
+/// groups null), the row count in a header and the file's metadata, the link once.
+#[tokio::test]
+async fn a_metric_exports_as_a_parquet_file_read_back_exactly_on_both_engines() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let kek = LocalKek::load_or_create(&erp_tests::analytics::kek_file(&issuer)).unwrap();
+    let sent = publish_all(&bus, &topic, &november(&t, &kek).await, false).await;
+    let mut clickhouse = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;
+    let mut embedded = AnalyticsApp::spawn_embedded(&issuer, Some(vec![topic])).await;
+    ingest(&mut clickhouse, sent).await;
+    ingest(&mut embedded, sent).await;
+    let reader = issuer.token(&t, "usr_x", &["analytics:read", "analytics:export"]);
+    let dir = std::env::temp_dir().join(format!("erp-parquet-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut files = Vec::new();
+    for (engine, app) in [("clickhouse", &clickhouse), ("embedded", &embedded)] {
+        for (metric, group_by, unit) in [
+            // Project B's group is two people: withheld (null), as in the table.
+            ("hours_logged", vec!["project"], "SECONDS"),
+            ("invoiced_revenue", vec!["client", "month"], "MINOR_UNITS"),
+        ] {
+            let variables = input(metric, &group_by);
+            let table = rows(&app.ok(&reader, METRIC, variables.clone()).await["metric"]);
+            let export = app.ok(&reader, METRIC_EXPORT, variables).await["metricExport"].clone();
+            assert_eq!(export["rowCount"], table.len().to_string(), "{export}");
+            let path = export["path"].as_str().unwrap();
+            let response = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/vnd.apache.parquet"
+            );
+            assert_eq!(
+                response.headers()["x-row-count"].to_str().unwrap(),
+                table.len().to_string()
+            );
+            let as_of = response.headers()["x-as-of"].to_str().unwrap().to_owned();
+            assert_eq!(as_of, export["asOf"].as_str().unwrap());
+            let file = dir.join(format!("{engine}-{metric}.parquet"));
+            std::fs::write(&file, response.bytes().await.unwrap()).unwrap();
+            let (found, metadata) = parquet_rows(&file);
+            assert_eq!(found, table, "{engine} {metric}");
+            assert_eq!(
+                metadata,
+                vec![
+                    ("erp.metric".to_owned(), metric.to_owned()),
+                    ("erp.unit".to_owned(), unit.to_owned()),
+                    ("erp.row_count".to_owned(), table.len().to_string()),
+                    ("erp.as_of".to_owned(), as_of),
+                ]
+            );
+            files.push(found);
+            // The link works once.
+            let again = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(again.status(), 404);
+            let error: Value = again.json().await.unwrap();
+            assert_eq!(error["errors"][0]["extensions"]["reason"], "EXPORT_EXPIRED");
+        }
+    }
+    assert_eq!(files[0], files[2], "both engines export the same hours");
+    assert_eq!(files[1], files[3], "both engines export the same revenue");
+    assert!(
+        files[0].iter().any(|(_, value)| value.is_none()),
+        "{:?}",
+        files[0]
+    );
+
+    // Authorised like the report: the export scope, then the metric's own field scopes.
+    let refusal = |body: &Value| {
+        (
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .map(str::to_owned),
+            body["errors"][0]["extensions"]["reason"]
+                .as_str()
+                .map(str::to_owned),
+        )
+    };
+    let analyst = issuer.token(&t, "usr_analyst", ANALYST);
+    let (_, body) = clickhouse
+        .graphql(&analyst, METRIC_EXPORT, input("hours_logged", &["project"]))
+        .await;
+    assert_eq!(
+        refusal(&body).0.as_deref(),
+        Some("UNAUTHORIZED_FIELD_OR_TYPE"),
+        "{body}"
+    );
+    for (metric, group_by, expected) in [
+        (
+            "labour_cost",
+            vec!["month"],
+            ("FORBIDDEN", "COST_FORBIDDEN"),
+        ),
+        (
+            "hours_logged",
+            vec!["person"],
+            ("FORBIDDEN", "PERSON_LEVEL_FORBIDDEN"),
+        ),
+        ("happiness", vec![], ("BAD_USER_INPUT", "UNKNOWN_METRIC")),
+    ] {
+        let (_, body) = embedded
+            .graphql(&reader, METRIC_EXPORT, input(metric, &group_by))
+            .await;
+        assert_eq!(
+            refusal(&body),
+            (Some(expected.0.to_owned()), Some(expected.1.to_owned())),
+            "{body}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,7 +14,7 @@ use erp_kit::cache::SharedCache;
 
 use crate::store::SharedFacts;
 
-pub use exports::{ExportTicket, OpenedExport};
+pub use exports::{ExportTicket, OpenedExport, OpenedMetricExport};
 pub use freshness::SourceFreshness;
 pub use metrics::MetricTable;
 pub use reconciliation::{ReconcilerConfig, ReconciliationMetrics};

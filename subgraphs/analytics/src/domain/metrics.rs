@@ -52,6 +52,19 @@ pub enum Unit {
     MinorUnits,
 }
 
+impl Unit {
+    /// Its name in the API (`MetricUnit`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Seconds => "SECONDS",
+            Unit::Count => "COUNT",
+            Unit::BasisPoints => "BASIS_POINTS",
+            Unit::Hundredths => "HUNDREDTHS",
+            Unit::MinorUnits => "MINOR_UNITS",
+        }
+    }
+}
+
 /// A dimension: a column of the facts a metric is grouped or filtered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dimension {

@@ -47,5 +47,8 @@ erp_kit::reasons! {
         /// A reporting calendar analytics cannot keep (a fiscal year starting in a month
         /// outside 1 to 12).
         INVALID_CALENDAR => BadUserInput,
+        /// A metric export would hold more rows or bytes than one file may (group by fewer
+        /// dimensions or export a shorter range).
+        EXPORT_TOO_LARGE => BadUserInput,
     }
 }

@@ -5,6 +5,8 @@
 pub mod clickhouse;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod writer;
 
 use std::sync::Arc;
