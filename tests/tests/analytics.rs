@@ -2143,10 +2143,11 @@ async fn reports_count_days_in_the_tenants_time_zone_and_fiscal_year_on_both_eng
 const METRIC_EXPORT: &str =
     "query($i: MetricInput!) { metricExport(input: $i) { path rowCount asOf expiresAt } }";
 
+/// A metric's rows as [`rows`] gives them: dimensions and value (None: suppressed).
+type Rows = Vec<(Vec<String>, Option<String>)>;
+
 /// A Parquet export read back: its rows as [`rows`] gives them, and its key-value metadata.
-fn parquet_rows(
-    file: &std::path::Path,
-) -> (Vec<(Vec<String>, Option<String>)>, Vec<(String, String)>) {
+fn parquet_rows(file: &std::path::Path) -> (Rows, Vec<(String, String)>) {
     use arrow_array::{Array, BooleanArray, Int64Array, StringArray};
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(file).unwrap(),
