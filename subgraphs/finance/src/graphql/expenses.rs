@@ -130,13 +130,13 @@ impl ExpenseLine {
     }
 
     /// A foreign line's rate on its day (base units per unit of the claim's currency), fixed
-    /// when the claim's approval posted it; None in the base currency and before approval.
+    /// when the claim's approval posted it; null in the base currency and before approval.
     async fn exchange_rate(&self) -> Option<Decimal> {
         super::documents::exchange_rate(&self.1, self.0.rate_nano)
     }
 
     /// The line in the base currency (a foreign line's at its day's rate, fixed at approval;
-    /// None before).
+    /// null before).
     async fn base_amount(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
         let Some(minor) = self.0.base_amount else {
             return Ok(None);
@@ -192,7 +192,7 @@ impl Expense {
     }
 
     /// The claim in the base currency: its total for a base-currency claim; for a foreign one
-    /// the sum of its lines at their days' rates, fixed when its approval posted it (None
+    /// the sum of its lines at their days' rates, fixed when its approval posted it (null
     /// before).
     async fn base_total(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
         let Some(minor) = self.0.base_total else {
@@ -206,7 +206,7 @@ impl Expense {
 
     /// What the reimbursement paid, in the base currency (a foreign claim's total at the
     /// payment day's rate; the difference to `baseTotal` is a realised exchange gain or loss
-    /// in `paymentEntry`). None before it is paid by the bank.
+    /// in `paymentEntry`). Null before it is paid by the bank.
     async fn reimbursed_amount(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
         let Some(minor) = self.0.paid_base else {
             return Ok(None);
