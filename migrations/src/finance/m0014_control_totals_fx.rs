@@ -143,6 +143,19 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for &(table, column, _, _) in COLUMNS {
+            if !manager.has_column(table, column).await? {
+                continue;
+            }
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .drop_column(Alias::new(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
         drop(manager, &["finance_control_totals"]).await
     }
 }
