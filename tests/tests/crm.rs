@@ -2492,3 +2492,103 @@ async fn the_crm_works_on_the_embedded_defaults() {
         ("CONFLICT".to_owned(), "LEAD_ALREADY_CONVERTED".to_owned())
     );
 }
+
+/// The duplicate finder's rules, pinned on both databases with many records sharing a key: 120
+/// leads of one company (the same web domain, the same name key) never crowd out the one
+/// record sharing the mailbox or the phone, which comes first; the same name key and a
+/// shared-word similar name are found; an unrelated name finds nothing. PostgreSQL's trigram
+/// index also finds a similar name that shares no whole word (a typo).
+async fn duplicate_rules_with_a_crowd(app: &CrmApp, admin: &str, postgres: bool) {
+    let mut csv = String::from("name,company_name,email,phone\n");
+    for n in 0..120 {
+        csv.push_str(&format!(
+            "Person {n},Acme Ltd,person.{n}@acme.com,+1 555 {n:03} {:04}\n",
+            2000 + n
+        ));
+    }
+    let (status, report) = app.import(Some(admin), "leads", "key=email", csv).await;
+    assert_eq!((status, report["created"].as_i64()), (200, Some(120)), "{report}");
+    let client = company(app, admin, "Acme Corporation").await;
+    let check = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { hiddenMatches candidates { id recordKind name reasons } } }";
+    let candidates = |data: &Value| -> Vec<Value> {
+        data["duplicateCheck"]["candidates"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+
+    // The mailbox: the lead holding it first, with the shared domain as its second reason.
+    let data = app
+        .ok(
+            admin,
+            check,
+            json!({ "i": { "name": "Zed", "email": "Person.119@ACME.com" } }),
+        )
+        .await;
+    let found = candidates(&data);
+    assert_eq!(found[0]["name"], "Person 119 (Acme Ltd)", "{data}");
+    assert_eq!(found[0]["reasons"], json!(["EMAIL", "DOMAIN"]));
+    assert_eq!(
+        found
+            .iter()
+            .filter(|c| c["reasons"].as_array().unwrap().contains(&json!("EMAIL")))
+            .count(),
+        1
+    );
+    assert!(found[1..].iter().all(|c| c["reasons"] == json!(["DOMAIN"])));
+
+    // The phone, however it is written.
+    let data = app
+        .ok(
+            admin,
+            check,
+            json!({ "i": { "name": "Zed", "phone": "(555) 077-2077" } }),
+        )
+        .await;
+    let found = candidates(&data);
+    assert_eq!(found.len(), 1, "{data}");
+    assert_eq!(found[0]["name"], "Person 77 (Acme Ltd)");
+    assert_eq!(found[0]["reasons"], json!(["PHONE"]));
+
+    // The same name key (legal forms, case and punctuation aside): the client and the leads.
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "ACME, GmbH" } }))
+        .await;
+    let found = candidates(&data);
+    assert!(found.len() > 1, "{data}");
+    assert!(found.iter().all(|c| c["reasons"] == json!(["SAME_NAME"])));
+    assert!(found.iter().any(|c| c["id"] == client.as_str()));
+
+    // A similar name sharing a word; an unrelated one.
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "Acme Labs" } }))
+        .await;
+    let found = candidates(&data);
+    assert!(!found.is_empty(), "{data}");
+    assert!(found.iter().all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "Globex" } }))
+        .await;
+    assert_eq!(candidates(&data), Vec::<Value>::new());
+
+    // A typo shares no whole word: the trigram index finds it (PostgreSQL).
+    if postgres {
+        let data = app
+            .ok(admin, check, json!({ "i": { "name": "Acmee" } }))
+            .await;
+        let found = candidates(&data);
+        assert!(!found.is_empty(), "{data}");
+        assert!(found.iter().all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
+    }
+}
+
+#[tokio::test]
+async fn duplicate_rules_hold_when_many_records_share_a_key_on_both_databases() {
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    let admin = issuer.token(&tenant(), "usr_admin", CRM_ADMIN);
+    duplicate_rules_with_a_crowd(&app, &admin, true).await;
+    let embedded = CrmApp::spawn_embedded(&issuer).await;
+    let admin = issuer.token(&tenant(), "usr_admin", CRM_ADMIN);
+    duplicate_rules_with_a_crowd(&embedded, &admin, false).await;
+}
