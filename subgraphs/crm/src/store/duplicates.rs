@@ -239,13 +239,20 @@ pub async fn candidates(
                 continue;
             }
             // Other names sharing enough trigrams (pg_trgm's `%`, its similarity threshold,
-            // 0.3 by default, below the rule's 0.5), the most similar first.
+            // 0.3 by default, below the rule's 0.5), the most similar first; skipped (a
+            // one-time filter: the scan never runs) when the same name alone fills the page:
+            // thousands of records of one name would otherwise all be read to be left out.
             let select = format!(
                 "SELECT {columns} FROM {table} WHERE tenant_id = {} AND merged_into_id IS NULL \
                  AND name_key % {} AND name_key <> {} \
+                 AND (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE tenant_id = {} \
+                 AND merged_into_id IS NULL AND name_key = {} LIMIT {CANDIDATE_LIMIT}) AS same) \
+                 < {CANDIDATE_LIMIT} \
                  ORDER BY similarity(name_key, {}) DESC, id LIMIT {CANDIDATE_LIMIT}",
                 sql.bind(tenant.as_str()),
                 sql.bind(keys.name.as_str()),
+                sql.bind(keys.name.as_str()),
+                sql.bind(tenant.as_str()),
                 sql.bind(keys.name.as_str()),
                 sql.bind(keys.name.as_str()),
             );
