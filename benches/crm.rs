@@ -179,9 +179,15 @@ async fn main() -> Result<()> {
     .await?;
     let router_url = format!("http://127.0.0.1:{router_port}/graphql");
     let token = signer.token(&tenant, &user_ids[0], SCOPES)?;
-    let pipelines = graphql(&http, &router_url, &token, "{ pipelines { id } }", json!({}))
-        .await
-        .map_err(|e| anyhow!("pipelines: {e}"))?;
+    let pipelines = graphql(
+        &http,
+        &router_url,
+        &token,
+        "{ pipelines { id } }",
+        json!({}),
+    )
+    .await
+    .map_err(|e| anyhow!("pipelines: {e}"))?;
     let pipeline = pipelines["pipelines"][0]["id"].clone();
 
     // 1. The board, through the router, then straight to the subgraph (the router's share).
@@ -230,9 +236,11 @@ async fn main() -> Result<()> {
             let found = data["duplicateCheck"]["candidates"]
                 .as_array()
                 .is_some_and(|candidates| {
-                    candidates
-                        .iter()
-                        .any(|c| c["reasons"].as_array().is_some_and(|r| r.contains(&json!("EMAIL"))))
+                    candidates.iter().any(|c| {
+                        c["reasons"]
+                            .as_array()
+                            .is_some_and(|r| r.contains(&json!("EMAIL")))
+                    })
                 });
             if !found {
                 bail!(

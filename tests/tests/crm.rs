@@ -2507,7 +2507,11 @@ async fn duplicate_rules_with_a_crowd(app: &CrmApp, admin: &str, postgres: bool)
         ));
     }
     let (status, report) = app.import(Some(admin), "leads", "key=email", csv).await;
-    assert_eq!((status, report["created"].as_i64()), (200, Some(120)), "{report}");
+    assert_eq!(
+        (status, report["created"].as_i64()),
+        (200, Some(120)),
+        "{report}"
+    );
     let client = company(app, admin, "Acme Corporation").await;
     let check = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { hiddenMatches candidates { id recordKind name reasons } } }";
     let candidates = |data: &Value| -> Vec<Value> {
@@ -2565,7 +2569,9 @@ async fn duplicate_rules_with_a_crowd(app: &CrmApp, admin: &str, postgres: bool)
         .await;
     let found = candidates(&data);
     assert!(!found.is_empty(), "{data}");
-    assert!(found.iter().all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
+    assert!(found
+        .iter()
+        .all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
     let data = app
         .ok(admin, check, json!({ "i": { "name": "Globex" } }))
         .await;
@@ -2578,7 +2584,9 @@ async fn duplicate_rules_with_a_crowd(app: &CrmApp, admin: &str, postgres: bool)
             .await;
         let found = candidates(&data);
         assert!(!found.is_empty(), "{data}");
-        assert!(found.iter().all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
+        assert!(found
+            .iter()
+            .all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
     }
 }
 

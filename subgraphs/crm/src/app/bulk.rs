@@ -73,14 +73,20 @@ impl Crm {
         let mut totals: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
         for (n, row) in rows.into_iter().enumerate() {
             if !stages.contains(&row.stage_id) {
-                return Err(at_row(n, ApiError::bad_input("stageId", "no such stage in the pipeline")));
+                return Err(at_row(
+                    n,
+                    ApiError::bad_input("stageId", "no such stage in the pipeline"),
+                ));
             }
             if !present.contains(&row.client_id) {
                 return Err(at_row(n, ApiError::bad_input("clientId", "no such client")));
             }
             let name = required_text("name", &row.name, 200).map_err(|err| at_row(n, err))?;
             if row.amount_minor < 0 {
-                return Err(at_row(n, ApiError::bad_input("amount", "an amount is 0 or more")));
+                return Err(at_row(
+                    n,
+                    ApiError::bad_input("amount", "an amount is 0 or more"),
+                ));
             }
             let status = match &row.lost_reason {
                 None => OpportunityStatus::Open,
@@ -111,7 +117,11 @@ impl Crm {
                     .map(|r| r.trim().chars().take(500).collect()),
                 closed_at: (status != OpportunityStatus::Open).then_some(now),
                 stage_entered_at: now,
-                version: if status == OpportunityStatus::Open { 1 } else { 2 },
+                version: if status == OpportunityStatus::Open {
+                    1
+                } else {
+                    2
+                },
                 created_at: now,
                 updated_at: now,
             };
@@ -155,13 +165,15 @@ impl Crm {
         let written = models.len();
         let totals: Vec<store::TotalsDelta> = totals
             .into_iter()
-            .map(|((stage_id, owner_id, currency), (count, amount_minor))| store::TotalsDelta {
-                stage_id,
-                owner_id,
-                currency,
-                count,
-                amount_minor,
-            })
+            .map(
+                |((stage_id, owner_id, currency), (count, amount_minor))| store::TotalsDelta {
+                    stage_id,
+                    owner_id,
+                    currency,
+                    count,
+                    amount_minor,
+                },
+            )
             .collect();
         let txn = begin_write(&self.db).await?;
         bulk::insert_many::<opportunity::Entity>(&txn, &models, &[]).await?;

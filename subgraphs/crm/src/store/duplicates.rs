@@ -109,9 +109,11 @@ pub struct Candidate {
 
 /// The columns a candidate is read with, the same for both tables (a client has no company
 /// name).
-const CLIENT_COLUMNS: &str = "'client' AS record_kind, id, name, CAST(NULL AS TEXT) AS company_name, owner_id, \
+const CLIENT_COLUMNS: &str =
+    "'client' AS record_kind, id, name, CAST(NULL AS TEXT) AS company_name, owner_id, \
      email_key, phone_key, domain, name_key";
-const LEAD_COLUMNS: &str = "'lead' AS record_kind, id, person_name AS name, company_name, owner_id, \
+const LEAD_COLUMNS: &str =
+    "'lead' AS record_kind, id, person_name AS name, company_name, owner_id, \
      email_key, phone_key, domain, name_key";
 
 #[derive(FromQueryResult)]
@@ -265,7 +267,10 @@ pub async fn candidates(
             let record_tenant = sql.bind(tenant.as_str());
             let token_tenant = sql.bind(tenant.as_str());
             let record_kind = sql.bind(kind);
-            let words: Vec<String> = tokens.iter().map(|token| sql.bind(token.as_str())).collect();
+            let words: Vec<String> = tokens
+                .iter()
+                .map(|token| sql.bind(token.as_str()))
+                .collect();
             let select = format!(
                 "SELECT {columns} FROM {table} WHERE tenant_id = {record_tenant} \
                  AND merged_into_id IS NULL AND id IN (SELECT record_id FROM crm_name_tokens \

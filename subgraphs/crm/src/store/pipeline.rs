@@ -278,7 +278,6 @@ pub async fn add_many_to_totals(
     Ok(())
 }
 
-
 /// Adds `count` opportunities worth `amount_minor` (both may be negative) to the open totals
 /// of (stage, owner, currency).
 #[allow(clippy::too_many_arguments)]
