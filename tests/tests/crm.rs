@@ -2600,3 +2600,131 @@ async fn duplicate_rules_hold_when_many_records_share_a_key_on_both_databases() 
     let admin = issuer.token(&tenant(), "usr_admin", CRM_ADMIN);
     duplicate_rules_with_a_crowd(&embedded, &admin, false).await;
 }
+
+/// The bulk load of opportunities (the seed's path to tier L's million; a use case, not on the
+/// API): all or none per call, the live rules per row (the refused row named, the rule's code
+/// and reason kept), `crm:admin` only; what it writes counts on the board as if each had been
+/// created (and lost) one by one, and a live move afterwards keeps the totals right.
+#[tokio::test]
+async fn bulk_loaded_opportunities_count_on_the_board_and_a_bad_row_refuses_the_call() {
+    use erp_crm::app::bulk::LoadedOpportunity;
+    use erp_crm::app::Viewer;
+
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+    let (pipeline_id, stages) = pipeline(&app, &admin, "Bulk").await;
+    let (_, other_stages) = pipeline(&app, &admin, "Other").await;
+    let client = company(&app, &admin, "Bulk Buyer").await;
+    let elsewhere = issuer.token(&crate::tenant(), "usr_admin", CRM_ADMIN);
+    let foreign = company(&app, &elsewhere, "Elsewhere").await;
+    let viewer = Viewer {
+        tenant: erp_kit::TenantId::from_claim(&tenant),
+        user_id: "usr_admin".into(),
+        admin: true,
+    };
+    let row = |stage: &str, amount_minor: i64, lost: Option<&str>| LoadedOpportunity {
+        stage_id: stage.to_owned(),
+        client_id: client.clone(),
+        name: format!("Deal {amount_minor}"),
+        amount_minor,
+        currency: "EUR".into(),
+        owner_id: "usr_rep".into(),
+        lost_reason: lost.map(str::to_owned),
+    };
+    let good = || vec![row(&stages[0], 10_000, None), row(&stages[1], 20_000, None)];
+
+    // A bad third row refuses the whole call, naming the row.
+    for (bad, code, reason) in [
+        (row(&other_stages[0], 1, None), "BAD_USER_INPUT", None),
+        (
+            LoadedOpportunity {
+                client_id: foreign.clone(),
+                ..row(&stages[0], 1, None)
+            },
+            "BAD_USER_INPUT",
+            None,
+        ),
+        (row(&stages[0], -1, None), "BAD_USER_INPUT", None),
+        (
+            LoadedOpportunity {
+                name: "  ".into(),
+                ..row(&stages[0], 1, None)
+            },
+            "BAD_USER_INPUT",
+            None,
+        ),
+        (
+            row(&stages[0], 1, Some(" ")),
+            "BAD_USER_INPUT",
+            Some("REASON_REQUIRED"),
+        ),
+    ] {
+        let mut rows = good();
+        rows.push(bad);
+        let err = app
+            .crm
+            .load_opportunities(&viewer, &pipeline_id, rows)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().as_str(), code, "{}", err.message());
+        assert_eq!(err.reason().map(|r| r.name()), reason);
+        assert!(err.message().starts_with("row 2: "), "{}", err.message());
+    }
+    let rep = Viewer {
+        admin: false,
+        ..viewer.clone()
+    };
+    let err = app
+        .crm
+        .load_opportunities(&rep, &pipeline_id, good())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().as_str(), "FORBIDDEN");
+    let err = app
+        .crm
+        .load_opportunities(&viewer, "no-such-pipeline", good())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().as_str(), "BAD_USER_INPUT");
+    let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    assert_eq!(board["pipelineBoard"]["openCount"], 0, "{board}");
+    assert_eq!(board["pipelineBoard"]["totals"], json!([]));
+
+    // Two open, one lost: on the board with their totals and forecast.
+    let mut rows = good();
+    rows.push(row(&stages[1], 5_000, Some("price")));
+    assert_eq!(
+        app.crm
+            .load_opportunities(&viewer, &pipeline_id, rows)
+            .await
+            .unwrap(),
+        3
+    );
+    let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    let board = &board["pipelineBoard"];
+    assert_eq!(board["openCount"], 2, "{board}");
+    assert_eq!(money_list(&board["totals"]), ["300.00 EUR"]);
+    assert_eq!(money_list(&board["forecast"]), ["70.00 EUR"]);
+    assert_eq!(money_list(&board["stages"][0]["totals"]), ["100.00 EUR"]);
+    assert_eq!(money_list(&board["stages"][1]["totals"]), ["200.00 EUR"]);
+    assert_eq!(board["stages"][1]["count"], 1);
+
+    // A live move of a bulk-loaded card keeps the cached totals right.
+    let card = board["stages"][0]["cards"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &admin,
+        MOVE,
+        json!({ "i": { "opportunityId": card, "stageId": stages[2] } }),
+    )
+    .await;
+    let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    let board = &board["pipelineBoard"];
+    assert_eq!(board["stages"][0]["totals"], json!([]));
+    assert_eq!(money_list(&board["stages"][2]["totals"]), ["100.00 EUR"]);
+    assert_eq!(money_list(&board["totals"]), ["300.00 EUR"]);
+}
