@@ -291,34 +291,14 @@ pub async fn add_to_totals(
     count: i64,
     amount_minor: i64,
 ) -> Result<(), DbErr> {
-    let table = Alias::new("crm_stage_totals");
-    let insert = Query::insert()
-        .into_table(table.clone())
-        .columns(
-            [
-                "tenant_id",
-                "pipeline_id",
-                "stage_id",
-                "owner_id",
-                "currency",
-                "open_count",
-                "open_amount_minor",
-            ]
-            .map(Alias::new),
-        )
-        .values_panic([
-            tenant.as_str().into(),
-            pipeline_id.into(),
-            stage_id.into(),
-            owner_id.into(),
-            currency.into(),
-            count.into(),
-            amount_minor.into(),
-        ])
-        .on_conflict(totals_conflict())
-        .to_owned();
-    db.execute(db.get_database_backend().build(&insert)).await?;
-    Ok(())
+    let delta = TotalsDelta {
+        stage_id: stage_id.to_owned(),
+        owner_id: owner_id.to_owned(),
+        currency: currency.to_owned(),
+        count,
+        amount_minor,
+    };
+    add_many_to_totals(db, tenant, pipeline_id, std::slice::from_ref(&delta)).await
 }
 
 /// A totals row that exists already adds the new row's count and amount to its own.
