@@ -2745,6 +2745,237 @@ async fn sending_limits_defer_messages_to_the_next_window_without_losing_or_repe
     assert_eq!(data["campaign"]["funnel"]["queued"], 0);
 }
 
+const SET_PROVIDER: &str = "mutation($i: SetSendingProviderInput!) { setSendingProvider(input: $i) { id name perSecond perHour perDay isDefault } }";
+const PROGRESS: &str = "query($id: ID!) { campaign(id: $id) { status providerId funnel { queued deferred sent deferredBy { limit messages } deferredUntil } } }";
+
+#[tokio::test]
+async fn provider_limits_defer_over_the_daily_cap_and_rate_across_senders_and_lose_nothing() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+
+    // Providers are checked; setting one needs marketing:send.
+    assert_eq!(
+        app.refused(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "capped", "perDay": 0 } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "SENDING_LIMIT_INVALID".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "no spaces", "perDay": 5 } })
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    let writer = issuer.token(
+        &tenant,
+        "usr_writer",
+        &["marketing:read", "marketing:write"],
+    );
+    let (code, _) = app
+        .refused(
+            &writer,
+            SET_PROVIDER,
+            json!({ "i": { "name": "capped", "perDay": 5 } }),
+        )
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+
+    // The default provider caps 5 a day; another sends 2 a second; setting one again by
+    // name changes it (and a new default replaces the old).
+    let capped = app
+        .ok(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "Capped", "perDay": 7, "isDefault": true } }),
+        )
+        .await["setSendingProvider"]
+        .clone();
+    let again = app
+        .ok(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "capped", "perDay": 5, "isDefault": true } }),
+        )
+        .await["setSendingProvider"]
+        .clone();
+    assert_eq!(again["id"], capped["id"]);
+    assert_eq!(
+        again,
+        json!({ "id": capped["id"], "name": "capped", "perSecond": null, "perHour": null,
+                "perDay": 5, "isDefault": true })
+    );
+    let fast = app
+        .ok(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "fast", "perSecond": 2 } }),
+        )
+        .await["setSendingProvider"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = app
+        .ok(
+            &staff,
+            "{ sendingProviders { name perSecond perDay isDefault } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["sendingProviders"],
+        json!([
+            { "name": "capped", "perSecond": null, "perDay": 5, "isDefault": true },
+            { "name": "fast", "perSecond": 2, "perDay": null, "isDefault": false }
+        ])
+    );
+
+    // Eight recipients; an unknown provider is refused.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut emails = Vec::new();
+    for n in 0..8 {
+        let email = format!("p{n}@cap-{run}.example");
+        subscribed(&app, &staff, &email, "P", "NL").await;
+        emails.push(email);
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "X", "templateId": template, "segmentId": everyone,
+                           "providerId": "prv_nope" } })
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    let news = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": news } }))
+        .await;
+
+    // Two senders (two instances' worth of leases) take turns in one day: together they hand
+    // off 5, the other 3 wait for the next UTC day.
+    let (mut one, mut two) = (test_sender("cap-one"), test_sender("cap-two"));
+    one.batch = 3;
+    two.batch = 3;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut sent = 0;
+    let mut deferred = 0;
+    for sender in [&one, &two, &one, &two] {
+        let pass = app.marketing.send_pass_at(sender, now).await.unwrap();
+        sent += pass.sent;
+        deferred += pass.deferred;
+    }
+    assert_eq!((sent, deferred), (5, 3));
+    let day = 86_400_000;
+    let next_day = (now.div_euclid(day) + 1) * day;
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": news })).await;
+    assert_eq!(progress["campaign"]["status"], "SENDING");
+    assert_eq!(progress["campaign"]["providerId"], Value::Null);
+    let funnel = &progress["campaign"]["funnel"];
+    assert_eq!(
+        (&funnel["queued"], &funnel["deferred"], &funnel["sent"]),
+        (&json!(3), &json!(3), &json!(5))
+    );
+    assert_eq!(
+        funnel["deferredBy"],
+        json!([{ "limit": "PROVIDER_PER_DAY", "messages": 3 }])
+    );
+    let until = chrono::DateTime::parse_from_rfc3339(funnel["deferredUntil"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(until, next_day);
+    let providers = app
+        .marketing
+        .sending_providers(&erp_kit::TenantId::from_claim(&tenant))
+        .await
+        .unwrap();
+    let usage = app
+        .marketing
+        .provider_usage(&erp_kit::TenantId::from_claim(&tenant), &providers[0], now)
+        .await
+        .unwrap();
+    assert_eq!((usage.today, usage.this_hour), (Some(5), None));
+    assert_eq!(
+        emails.iter().map(|e| sink.to(e).len()).sum::<usize>(),
+        5,
+        "five messages reached the relay"
+    );
+
+    // The next day the rest go; none lost, none repeated.
+    let pass = app.marketing.send_pass_at(&two, now + day).await.unwrap();
+    assert_eq!(
+        (pass.sent, pass.deferred, pass.finished),
+        (3, 0, 1),
+        "{pass:?}"
+    );
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email}");
+    }
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": news })).await;
+    assert_eq!(progress["campaign"]["status"], "SENT");
+    assert_eq!(
+        progress["campaign"]["funnel"],
+        json!({ "queued": 0, "deferred": 0, "sent": 8, "deferredBy": [], "deferredUntil": null })
+    );
+
+    // A campaign through the 2-a-second provider (its day is free): 2 per second, 4 seconds.
+    let data = app
+        .ok(
+            &staff,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "Fast", "templateId": template, "segmentId": everyone,
+                           "providerId": fast } }),
+        )
+        .await;
+    let quick = data["createCampaign"]["id"].as_str().unwrap().to_owned();
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": quick } }))
+        .await;
+    one.batch = 50;
+    let later = now + 2 * day;
+    let first = app.marketing.send_pass_at(&one, later).await.unwrap();
+    assert_eq!((first.sent, first.deferred), (2, 6), "{first:?}");
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": quick })).await;
+    assert_eq!(progress["campaign"]["providerId"], json!(fast));
+    assert_eq!(
+        progress["campaign"]["funnel"]["deferredBy"],
+        json!([{ "limit": "PROVIDER_PER_SECOND", "messages": 6 }])
+    );
+    let mut counts = Vec::new();
+    for second in 1..4 {
+        let pass = app
+            .marketing
+            .send_pass_at(&one, later + second * 1_000)
+            .await
+            .unwrap();
+        counts.push(pass.sent);
+    }
+    assert_eq!(counts, vec![2, 2, 2]);
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 2, "{email}: one message per campaign");
+    }
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": quick })).await;
+    assert_eq!(progress["campaign"]["status"], "SENT");
+}
+
 #[tokio::test]
 async fn the_embedded_mode_confirms_a_double_opt_in_throttles_per_domain_and_verifies_a_tenant_webhook(
 ) {

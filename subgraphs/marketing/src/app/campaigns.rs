@@ -9,10 +9,11 @@ use crate::domain::campaign::CampaignStatus;
 use crate::domain::contact::consent_text;
 use crate::domain::reasons;
 use crate::domain::template::{self, TemplateKind};
+use crate::domain::throttle::LimitKind;
 use crate::events::{self, CampaignStatusChanged};
 use crate::store::entities::{campaign, template as template_entity};
 use crate::store::queue::Tally;
-use crate::store::{campaigns, contacts, new_id, queue, segments};
+use crate::store::{campaigns, contacts, new_id, queue, segments, throttle};
 
 /// A new template.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct CampaignFields {
     pub topic: Option<Option<String>>,
     /// `Some(None)` removes the A/B test.
     pub ab_test: Option<Option<AbTestFields>>,
+    /// The sending provider; `Some(None)`: the tenant's default.
+    pub provider_id: Option<Option<String>>,
 }
 
 /// A campaign's funnel: sent -> delivered -> opened -> clicked, with the rest of its messages,
@@ -57,6 +60,10 @@ pub struct Funnel {
     pub held: i64,
     /// Of the queued, those waiting for a later sending window (a sending limit was reached).
     pub deferred: i64,
+    /// Of the deferred, how many each limit deferred last (the longest window first).
+    pub deferred_by: Vec<(LimitKind, i64)>,
+    /// The earliest time a deferred message may go (Unix milliseconds).
+    pub deferred_until: Option<i64>,
     pub sent: i64,
     pub skipped: i64,
     pub failed: i64,
@@ -86,6 +93,16 @@ impl Funnel {
                 "queued" => {
                     funnel.queued += tally.messages;
                     funnel.deferred += tally.deferred;
+                    if let Some(limit) = tally.deferred_by.as_deref().and_then(LimitKind::parse) {
+                        match funnel.deferred_by.iter_mut().find(|(l, _)| *l == limit) {
+                            Some((_, n)) => *n += tally.deferred,
+                            None => funnel.deferred_by.push((limit, tally.deferred)),
+                        }
+                    }
+                    if let Some(at) = tally.next_send_at {
+                        funnel.deferred_until =
+                            Some(funnel.deferred_until.map_or(at, |t| t.min(at)));
+                    }
                 }
                 "leased" => funnel.queued += tally.messages,
                 "held" => funnel.held += tally.messages,
@@ -101,6 +118,9 @@ impl Funnel {
             funnel.complained += tally.complained;
         }
         funnel.delivered = (funnel.sent - funnel.bounced).max(0);
+        funnel
+            .deferred_by
+            .sort_by_key(|(limit, _)| std::cmp::Reverse(limit.unit().millis()));
         funnel
     }
 
@@ -223,6 +243,14 @@ impl Marketing {
                 return Err(ApiError::bad_input("topic", format!("no topic `{topic}`")));
             }
         }
+        if let Some(Some(provider_id)) = &fields.provider_id {
+            if throttle::provider(db, tenant, provider_id).await?.is_none() {
+                return Err(ApiError::bad_input(
+                    "providerId",
+                    "no such sending provider",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -267,6 +295,7 @@ impl Marketing {
                 ab_wait_ms: None,
                 ab_winner_variant_id: None,
                 ab_decided_at: None,
+                provider_id: fields.provider_id.clone().flatten(),
             },
         )
         .await?;
@@ -316,6 +345,9 @@ impl Marketing {
         }
         if let Some(topic) = fields.topic {
             model.topic = topic;
+        }
+        if let Some(provider_id) = fields.provider_id {
+            model.provider_id = provider_id;
         }
         model.version += 1;
         model.updated_at = now_ms();

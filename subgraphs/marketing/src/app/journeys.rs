@@ -494,6 +494,7 @@ impl Marketing {
             ab_wait_ms: None,
             ab_winner_variant_id: None,
             ab_decided_at: None,
+            provider_id: None,
         }))
     }
 }
@@ -527,6 +528,7 @@ fn journey_message(
         bounced_at: None,
         complained_at: None,
         not_before: None,
+        deferred_by: None,
         variant_id: None,
         journey_id: Some(journey_id.to_owned()),
     }

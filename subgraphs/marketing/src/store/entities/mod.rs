@@ -15,6 +15,7 @@ pub mod journey_step;
 pub mod list_member;
 pub mod message;
 pub mod opt_in;
+pub mod provider;
 pub mod segment;
 pub mod segment_member;
 pub mod segment_ref;
