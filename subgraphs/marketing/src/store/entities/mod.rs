@@ -12,6 +12,7 @@ pub mod form_origin;
 pub mod form_submission;
 pub mod journey;
 pub mod journey_step;
+pub mod journey_version;
 pub mod list_member;
 pub mod message;
 pub mod opt_in;
