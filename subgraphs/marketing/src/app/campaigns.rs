@@ -448,3 +448,121 @@ impl Marketing {
         Ok(queue::of_campaign(&self.db, tenant, id).await?)
     }
 }
+
+/// How a contact engaged with a campaign sent in the past (the seed's history).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PastEngagement {
+    pub opened: bool,
+    pub clicked: bool,
+}
+
+/// What recording a past campaign wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryReport {
+    /// Messages recorded as sent.
+    pub sent: usize,
+    /// Segment members who could not have received it (no consent, suppressed, not
+    /// subscribed): recorded as skipped with the reason, like the sender would.
+    pub skipped: usize,
+}
+
+impl Marketing {
+    /// Records a draft campaign as sent at `sent_at` (in the past) to its segment's members
+    /// as they stand now, without handing anything to a relay: history (a seed, a migration
+    /// from another tool), not news, so no event is published. The send-time rules apply as
+    /// the sender applies them (a member who may not receive is skipped with the reason; one
+    /// message per contact by the send key); `engagement` gives the opens and clicks (an
+    /// hour and two after the send), which feed the funnel (not the contacts' behaviour).
+    /// CAMPAIGN_TRANSITION_NOT_ALLOWED unless the campaign is a draft.
+    pub async fn record_sent_campaign(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        sent_at: i64,
+        engagement: &std::collections::HashMap<String, PastEngagement>,
+    ) -> ApiResult<HistoryReport> {
+        let now = now_ms();
+        if sent_at > now {
+            return Err(ApiError::bad_input("sentAt", "a past send is in the past"));
+        }
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let mut model = campaigns::lock(&*txn, tenant, id)
+            .await?
+            .ok_or_else(|| not_found("campaign"))?;
+        let from = CampaignStatus::parse(&model.status)?;
+        if from != CampaignStatus::Draft {
+            return Err(ApiError::rule(
+                reasons::CAMPAIGN_TRANSITION_NOT_ALLOWED,
+                format!("a {} campaign is not recorded as sent", from.as_str()),
+            ));
+        }
+        let members: Vec<String> = segments::members(&*txn, tenant, &model.segment_id)
+            .await?
+            .into_iter()
+            .collect();
+        let mut report = HistoryReport::default();
+        let mut rows = Vec::with_capacity(members.len());
+        for chunk in members.chunks(crate::store::IN_LIST_CHUNK) {
+            let facts = super::segments::facts_of(&*txn, tenant, chunk).await?;
+            let contacts = contacts::by_ids(&*txn, tenant, chunk).await?;
+            for facts in &facts {
+                let hash = contacts
+                    .get(&facts.id)
+                    .and_then(|c| c.address_hash.clone());
+                let suppressed = match &hash {
+                    Some(hash) => contacts::suppression(&*txn, tenant, hash).await?.is_some(),
+                    None => true,
+                };
+                let topic_ok = model
+                    .topic
+                    .as_ref()
+                    .is_none_or(|topic| facts.topics.contains(topic));
+                let verdict = crate::domain::contact::may_receive(
+                    facts.status,
+                    suppressed,
+                    super::segments::has_marketing_consent(facts),
+                    topic_ok,
+                );
+                let seen = engagement.get(&facts.id).copied().unwrap_or_default();
+                let sent = verdict.is_ok();
+                report.sent += usize::from(sent);
+                report.skipped += usize::from(!sent);
+                rows.push(crate::store::entities::message::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    id: new_id(),
+                    campaign_id: model.id.clone(),
+                    contact_id: facts.id.clone(),
+                    status: if sent { "sent" } else { "skipped" }.into(),
+                    lease_until: None,
+                    leased_by: None,
+                    attempts: i32::from(sent),
+                    skip_reason: verdict.err().map(str::to_owned),
+                    error: None,
+                    queued_at: sent_at,
+                    handed_off_at: sent.then_some(sent_at),
+                    sent_at: sent.then_some(sent_at),
+                    opened_at: (sent && (seen.opened || seen.clicked))
+                        .then_some(sent_at + 3_600_000),
+                    clicked_at: (sent && seen.clicked).then_some(sent_at + 7_200_000),
+                    bounce_kind: None,
+                    bounced_at: None,
+                    complained_at: None,
+                    not_before: None,
+                    deferred_by: None,
+                    variant_id: None,
+                    journey_id: None,
+                });
+            }
+        }
+        queue::enqueue(&*txn, rows).await?;
+        model.status = CampaignStatus::Sent.as_str().to_owned();
+        model.scheduled_at = Some(sent_at);
+        model.started_at = Some(sent_at);
+        model.finished_at = Some(sent_at);
+        model.version += 1;
+        model.updated_at = now;
+        campaigns::update(&*txn, model).await?;
+        self.commit(txn).await?;
+        Ok(report)
+    }
+}
