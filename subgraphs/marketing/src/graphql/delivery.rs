@@ -48,6 +48,9 @@ pub struct SendingProvider {
     model: provider::Model,
 }
 
+/// One of the tenant's sending providers (a relay account) with its rate and daily cap: a
+/// message that would go over one waits for the next window (second, hour, UTC day), never
+/// dropped; every sender instance counts against the same windows.
 #[Object]
 impl SendingProvider {
     /// The provider's id (a campaign's `providerId`).
