@@ -506,9 +506,7 @@ impl Marketing {
             let facts = super::segments::facts_of(&*txn, tenant, chunk).await?;
             let contacts = contacts::by_ids(&*txn, tenant, chunk).await?;
             for facts in &facts {
-                let hash = contacts
-                    .get(&facts.id)
-                    .and_then(|c| c.address_hash.clone());
+                let hash = contacts.get(&facts.id).and_then(|c| c.address_hash.clone());
                 let suppressed = match &hash {
                     Some(hash) => contacts::suppression(&*txn, tenant, hash).await?.is_some(),
                     None => true,
