@@ -616,6 +616,7 @@ impl Writer<'_> {
                         title: claim.title.clone(),
                         currency: CURRENCY.into(),
                         lines,
+                        project_id: None,
                     },
                     approval: claim.approved_on.map(|on| ClaimStep {
                         actor: actor(manager),

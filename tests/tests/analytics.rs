@@ -504,7 +504,7 @@ async fn scopes_and_bad_requests_are_refused_with_their_reasons() {
         )
         .await;
     let catalogue = data["metricCatalogue"].as_array().unwrap();
-    assert_eq!(catalogue.len(), 13);
+    assert_eq!(catalogue.len(), 14);
     assert_eq!(
         catalogue[8],
         json!({ "name": "labour_cost", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
@@ -512,6 +512,11 @@ async fn scopes_and_bad_requests_are_refused_with_their_reasons() {
     assert_eq!(
         catalogue[12],
         json!({ "name": "profitability", "unit": "MINOR_UNITS", "peopleAnalytics": true, "cost": true })
+    );
+    // Work in progress is revenue at the bill rate, nobody's pay.
+    assert_eq!(
+        catalogue[13],
+        json!({ "name": "work_in_progress", "unit": "MINOR_UNITS", "peopleAnalytics": false, "cost": false })
     );
 }
 
@@ -1471,4 +1476,838 @@ async fn embedded_facts_lost_with_their_store_are_rebuilt_by_a_replay_of_the_ret
             row(&["prj-subcontracted", "EUR"], Some(-40_000)),
         ]
     );
+}
+
+/// `metric` for `variables` as `token` reads it, once its rows are `expected`; fails with what
+/// shows.
+async fn await_rows(
+    app: &AnalyticsApp,
+    token: &str,
+    variables: Value,
+    expected: Vec<(Vec<String>, Option<String>)>,
+) {
+    let read = || async { rows(&app.ok(token, METRIC, variables.clone()).await["metric"]) };
+    let seen = erp_tests::eventually(Duration::from_secs(60), || async {
+        (read().await == expected).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "{variables}: {:?}, not {expected:?}",
+        read().await
+    );
+}
+
+fn metric_input(metric: &str, group_by: &[&str], from: &str, to: &str) -> Value {
+    json!({ "i": { "metric": metric, "groupBy": group_by, "from": from, "to": to } })
+}
+
+/// PMO's `timesheet.approved` of `timesheet` (`user`, `week`): `seconds` billable on `project`.
+fn approved_timesheet(
+    tenant: &str,
+    timesheet: &str,
+    week: &str,
+    project: &str,
+    seconds: i64,
+) -> EventEnvelope {
+    EventEnvelope::new(
+        &TenantId::from_claim(tenant),
+        "timesheet.approved",
+        timesheet,
+        json!({ "timesheet_id": timesheet, "user_id": "u-dev", "week": week,
+                "decided_by": "u-lead", "rejection_reason": null, "time_entry_ids": ["te-1"],
+                "projects": [{ "project_id": project, "billable_hours": seconds as f64 / 3600.0,
+                               "non_billable_hours": 0.0, "billable_seconds": seconds,
+                               "non_billable_seconds": 0 }] }),
+    )
+    .unwrap()
+}
+
+/// The draft invoices of `project` in finance, once there are `count`: (id, status, subtotal
+/// of each line).
+async fn project_invoices(
+    finance: &erp_tests::finance::FinanceApp,
+    token: &str,
+    project: &str,
+    count: usize,
+) -> Vec<(String, String, Vec<String>)> {
+    let query = format!(
+        "{{ invoices(projectId: \"{project}\", first: 10) {{ edges {{ node {{ id status lines {{ subtotal {{ amount }} }} }} }} }} }}"
+    );
+    let read = || async {
+        finance.ok(token, &query, json!({})).await["invoices"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| {
+                let node = &edge["node"];
+                (
+                    node["id"].as_str().unwrap().to_owned(),
+                    node["status"].as_str().unwrap().to_owned(),
+                    node["lines"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|line| line["subtotal"]["amount"].as_str().unwrap().to_owned())
+                        .collect(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let found = erp_tests::eventually(Duration::from_secs(30), || async {
+        let invoices = read().await;
+        (invoices.len() == count).then_some(invoices)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("{count} invoices of {project}"))
+}
+
+/// Work in progress end to end: PMO's approved timesheets reach finance (the embedded bus),
+/// whose billing consumer puts them on the project's draft invoice at the bill rate and
+/// publishes `timesheet.billed`; analytics on ClickHouse and on DataFusion, both reading that
+/// bus, value them exactly as invoiced until the invoice is posted, and profitability counts
+/// them as the project's revenue until then.
+#[tokio::test]
+async fn approved_time_is_work_in_progress_at_the_bill_rate_until_invoiced_on_both_engines() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
+    let bus = finance.runtime.bus.clone();
+    let books = Books::open(&finance, &issuer, &t).await;
+    let topics = Some(vec![
+        erp_kit::events::topic_for("pmo"),
+        erp_kit::events::topic_for("finance"),
+    ]);
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let clickhouse = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_tests::analytics::clickhouse_store(&database),
+        &database,
+        topics.clone(),
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+    let embedded = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        topics,
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+
+    // prj-w is client cW's, rated 123.45 EUR an hour; prj-x has no rate (never billed).
+    let pmo = erp_kit::events::topic_for("pmo");
+    bus.publish(
+        &pmo,
+        &event(
+            &t,
+            "project.created",
+            at(1, 7, 0),
+            json!({ "project_id": "prj-w",
+            "name": "W", "client": null, "client_id": "cW", "billable": true }),
+        ),
+    )
+    .await
+    .unwrap();
+    finance
+        .ok(
+            &books.token,
+            "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { customerId } } }",
+            json!({ "input": { "projectId": "prj-w", "customerId": books.customer,
+                               "currency": "EUR", "hourlyRate": "123.45" } }),
+        )
+        .await;
+    // Week 10 of 2026 (ends Sunday 8 March): 2 h 45 min on prj-w -> 2.75 h x 123.45 = 339.4875,
+    // invoiced as 339.49; an hour on prj-x.
+    bus.publish(
+        &pmo,
+        &approved_timesheet(&t, "ts-1", "2026-W10", "prj-w", 9_900),
+    )
+    .await
+    .unwrap();
+    bus.publish(
+        &pmo,
+        &approved_timesheet(&t, "ts-x", "2026-W10", "prj-x", 3_600),
+    )
+    .await
+    .unwrap();
+    let drafts = project_invoices(&finance, &books.token, "prj-w", 1).await;
+    assert_eq!(drafts[0].1, "DRAFT");
+    assert_eq!(drafts[0].2, vec!["339.49".to_owned()]);
+    let march_wip = 33_949;
+
+    // Before the invoice is posted: work in progress in March.
+    let finance_viewer = issuer.token(&t, "usr_fin", &["analytics:read", "finance:read"]);
+    for app in [&clickhouse, &embedded] {
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input(
+                "work_in_progress",
+                &["project", "client", "month"],
+                "2026-03-01",
+                "2026-03-31",
+            ),
+            vec![row(&["prj-w", "cW", "2026-03", "EUR"], Some(march_wip))],
+        )
+        .await;
+    }
+
+    // The draft is invoiced on 20 March; week 14 (ends Sunday 5 April) is approved after:
+    // 3 h 20 min, invoiced as 3.333 h x 123.45 = 411.45885 -> 411.46 on a new draft.
+    let draft = drafts[0].0.clone();
+    finance
+        .ok(
+            &books.token,
+            "mutation($input: UpdateInvoiceInput!) { updateInvoice(input: $input) { invoice { id } } }",
+            json!({ "input": { "invoiceId": draft, "date": "2026-03-20", "dueDate": "2026-04-19" } }),
+        )
+        .await;
+    finance
+        .ok(
+            &books.token,
+            "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { status } } }",
+            json!({ "input": { "idempotencyKey": format!("post-{draft}"), "invoiceId": draft } }),
+        )
+        .await;
+    bus.publish(
+        &pmo,
+        &approved_timesheet(&t, "ts-2", "2026-W14", "prj-w", 12_000),
+    )
+    .await
+    .unwrap();
+    let invoices = project_invoices(&finance, &books.token, "prj-w", 2).await;
+    let lines: Vec<&Vec<String>> = invoices.iter().map(|(_, _, lines)| lines).collect();
+    assert!(lines.contains(&&vec!["411.46".to_owned()]), "{invoices:?}");
+    let april_wip = 41_146;
+
+    for app in [&clickhouse, &embedded] {
+        // Over March and April: March's hours were invoiced on the 20th (no longer in
+        // progress), April's are.
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input(
+                "work_in_progress",
+                &["project", "month"],
+                "2026-03-01",
+                "2026-04-30",
+            ),
+            vec![row(&["prj-w", "2026-04", "EUR"], Some(april_wip))],
+        )
+        .await;
+        // As of 15 March the invoice was not posted yet: March's hours are still in progress.
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input("work_in_progress", &["month"], "2026-03-01", "2026-03-15"),
+            vec![row(&["2026-03", "EUR"], Some(march_wip))],
+        )
+        .await;
+        // Profitability: March's revenue is the invoice, April's the work in progress (no
+        // cost: revenue only, shown); as of 15 March, the work in progress.
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input(
+                "profitability",
+                &["project", "month"],
+                "2026-03-01",
+                "2026-04-30",
+            ),
+            vec![
+                row(&["prj-w", "2026-03", "EUR"], Some(march_wip)),
+                row(&["prj-w", "2026-04", "EUR"], Some(april_wip)),
+            ],
+        )
+        .await;
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input("profitability", &["client"], "2026-03-01", "2026-03-15"),
+            vec![row(&["cW", "EUR"], Some(march_wip))],
+        )
+        .await;
+    }
+    // Work in progress is revenue, not pay: the analyst reads it (but not profitability).
+    let analyst = issuer.token(&t, "usr_analyst", ANALYST);
+    let both = metric_input("work_in_progress", &["client"], "2026-03-01", "2026-04-30");
+    assert_eq!(
+        rows(&clickhouse.ok(&analyst, METRIC, both.clone()).await["metric"]),
+        vec![row(&["cW", "EUR"], Some(april_wip))]
+    );
+    assert_eq!(
+        clickhouse.ok(&analyst, METRIC, both.clone()).await,
+        embedded.ok(&analyst, METRIC, both).await
+    );
+}
+
+/// Expense claims end to end: finance (the embedded bus) approves claims imported with their
+/// days, one on a project, one without, one a month later; `expense.approved` carries the
+/// project, the posting day and the base total, and analytics on ClickHouse and on DataFusion
+/// counts each as its project's direct cost (or unallocated) beside a vendor bill.
+#[tokio::test]
+async fn approved_expense_claims_are_their_projects_direct_cost_on_both_engines() {
+    use erp_finance::app::expenses::{ClaimLineRequest, ClaimRequest};
+    use erp_finance::app::import::{ClaimImport, ClaimStep, ImportedPerson};
+    use erp_finance::app::Actor;
+
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
+    let bus = finance.runtime.bus.clone();
+    let books = Books::open(&finance, &issuer, &t).await;
+    let topics = Some(vec![erp_kit::events::topic_for("finance")]);
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let clickhouse = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_tests::analytics::clickhouse_store(&database),
+        &database,
+        topics.clone(),
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+    let embedded = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        topics,
+        bus,
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+
+    let expense_account = finance
+        .ok(
+            &books.token,
+            "query { accounts(first: 100, kind: EXPENSE) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["accounts"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let category = finance
+        .ok(
+            &books.token,
+            "mutation($input: CreateExpenseCategoryInput!) { createExpenseCategory(input: $input) { category { id } } }",
+            json!({ "input": { "code": "TRAVEL", "name": "Travel", "accountId": expense_account,
+                               "receiptRequired": false } }),
+        )
+        .await["createExpenseCategory"]["category"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant_id = TenantId::from_claim(&t);
+    finance
+        .finance
+        .import_directory(
+            &tenant_id,
+            &[
+                ImportedPerson {
+                    employee_id: "e-boss".into(),
+                    user_id: Some("usr_boss".into()),
+                    manager_employee_id: None,
+                    display_name: "Boss".into(),
+                },
+                ImportedPerson {
+                    employee_id: "e-claimant".into(),
+                    user_id: Some("usr_claimant".into()),
+                    manager_employee_id: Some("e-boss".into()),
+                    display_name: "Claimant".into(),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let actor = |user: &str| Actor {
+        tenant: tenant_id.clone(),
+        user_id: user.into(),
+        finance_admin: false,
+    };
+    let claim =
+        |key: &'static str, amount: &'static str, project: Option<&str>, approved_on: &str| {
+            let claim = ClaimImport {
+                claim: ClaimRequest {
+                    title: format!("Claim {key}"),
+                    currency: "EUR".into(),
+                    lines: vec![ClaimLineRequest {
+                        category_id: category.clone(),
+                        spent_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+                        description: "Train".into(),
+                        amount: amount.into(),
+                        receipt_ref: None,
+                    }],
+                    project_id: project.map(str::to_owned),
+                },
+                approval: Some(ClaimStep {
+                    actor: actor("usr_boss"),
+                    on: chrono::NaiveDate::parse_from_str(approved_on, "%Y-%m-%d").unwrap(),
+                }),
+                payment: None,
+            };
+            let finance = &finance.finance;
+            let claimant = actor("usr_claimant");
+            async move {
+                finance
+                    .import_expense_claim(&claimant, key, claim)
+                    .await
+                    .unwrap();
+            }
+        };
+    claim("exp-1", "123.45", Some("prj-e"), "2026-11-12").await;
+    claim("exp-2", "10.01", None, "2026-11-13").await;
+    claim("exp-3", "77.00", Some("prj-e"), "2026-12-01").await;
+    books
+        .post_bill(&finance, "2026-11-25", "400.00", "prj-e")
+        .await;
+
+    let controller = issuer.token(&t, "usr_ctl", &["analytics:read", "finance:read"]);
+    for app in [&clickhouse, &embedded] {
+        // November: prj-e's claim and bill; the claim without a project unallocated.
+        await_rows(
+            app,
+            &controller,
+            metric_input("profitability", &["project"], "2026-11-01", "2026-11-30"),
+            vec![
+                row(&["", "EUR"], Some(-1_001)),
+                row(&["prj-e", "EUR"], Some(-12_345 - 40_000)),
+            ],
+        )
+        .await;
+        // By the month each was posted in.
+        await_rows(
+            app,
+            &controller,
+            json!({ "i": { "metric": "profitability", "groupBy": ["month"],
+                           "filters": [{ "dimension": "project", "values": ["prj-e"] }],
+                           "from": "2026-11-01", "to": "2026-12-31" } }),
+            vec![
+                row(&["2026-11", "EUR"], Some(-52_345)),
+                row(&["2026-12", "EUR"], Some(-7_700)),
+            ],
+        )
+        .await;
+    }
+}
+
+/// Events at the edges of days, weeks, months and fiscal years: time entries by one login
+/// (started at the given UTC instant, `seconds` long), a check-in and two invoices (dated).
+fn calendar_events(tenant: &str) -> Vec<EventEnvelope> {
+    let utc = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let mut events = Vec::new();
+    for (id, started, seconds) in [
+        // Berlin in winter (+01:00): 23:30 on 28 March, the same day.
+        ("te-e", "2026-03-28T22:30:00Z", 900),
+        // Summer time began at 01:00 UTC on 29 March (+02:00): 00:30 on 30 March.
+        ("te-d", "2026-03-29T22:30:00Z", 600),
+        // 23:30 on 31 March in Berlin: still March.
+        ("te-b", "2026-03-31T21:30:00Z", 7_200),
+        // 00:30 on 1 April in Berlin: April, and the fiscal year starting in April.
+        ("te-a", "2026-03-31T22:30:00Z", 3_600),
+        // Sunday 3 January 2027, 23:30 UTC: Monday 4 January (ISO week 2027-W01) in Berlin,
+        // still 2026-W53 in UTC.
+        ("te-c", "2027-01-03T23:30:00Z", 1_800),
+    ] {
+        let started = utc(started);
+        let ended = started + chrono::Duration::seconds(seconds);
+        events.push(event(
+            tenant,
+            "timer.stopped",
+            ended,
+            json!({ "timer_id": id, "time_entry_id": id, "user_id": "u1", "task_id": "k1",
+                    "project_id": "p1", "started_at": started, "ended_at": ended,
+                    "duration_seconds": seconds, "billable": true }),
+        ));
+    }
+    // 07:20 UTC is 09:20 in Berlin (summer): punctual by 09:15 in UTC, late in Berlin.
+    let check_in = utc("2026-06-15T07:20:00Z");
+    events.push(event(
+        tenant,
+        "attendance.checked_in",
+        check_in,
+        json!({ "punch_id": "pu1", "employee_id": "e1", "department_id": "d1",
+                "at": check_in.timestamp_millis(), "source": "web", "location_id": null }),
+    ));
+    // Invoices are dated: their day is the tenant's, whatever the time zone.
+    for (id, date, total) in [
+        ("inv-m", "2026-03-31", 50_000),
+        ("inv-a", "2026-04-01", 20_000),
+    ] {
+        events.push(event(
+            tenant,
+            "invoice.posted",
+            utc(&format!("{date}T23:00:00Z")),
+            json!({ "invoice_id": id, "reference": id, "customer_id": "cust", "date": date,
+                    "due_date": date, "currency": "EUR", "total": total, "project_id": "p1",
+                    "entry_id": "je", "client_id": "c1", "base_currency": "EUR",
+                    "base_total": total }),
+        ));
+    }
+    events
+}
+
+const CALENDAR: &str = "{ analyticsCalendar { timeZone fiscalYearStartMonth } }";
+const SET_CALENDAR: &str = "mutation($i: SetAnalyticsCalendarInput!) { setAnalyticsCalendar(input: $i) { timeZone fiscalYearStartMonth } }";
+
+/// The reports of [`calendar_events`] as `token` reads them.
+async fn calendar_reports(
+    app: &AnalyticsApp,
+    token: &str,
+) -> Vec<Vec<(Vec<String>, Option<String>)>> {
+    let mut results = Vec::new();
+    for (metric, group_by, from, to) in [
+        (
+            "hours_logged",
+            vec!["person", "day"],
+            "2026-03-28",
+            "2026-04-01",
+        ),
+        (
+            "hours_logged",
+            vec!["person", "month"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+        (
+            "hours_logged",
+            vec!["person", "fiscal_year"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+        (
+            "hours_logged",
+            vec!["person", "week"],
+            "2027-01-03",
+            "2027-01-04",
+        ),
+        ("punctuality", vec!["person"], "2026-06-15", "2026-06-15"),
+        (
+            "invoiced_revenue",
+            vec!["fiscal_year"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+        (
+            "profitability",
+            vec!["fiscal_year"],
+            "2026-03-01",
+            "2026-04-30",
+        ),
+    ] {
+        let data = app
+            .ok(token, METRIC, metric_input(metric, &group_by, from, to))
+            .await;
+        results.push(rows(&data["metric"]));
+    }
+    results
+}
+
+/// The tenant's calendar (an administrator's setting) moves instants onto its local days,
+/// ISO weeks, months and fiscal years, identically on ClickHouse and DataFusion; dated facts
+/// keep their day. The same facts, read before and after the setting, give both answers.
+#[tokio::test]
+async fn reports_count_days_in_the_tenants_time_zone_and_fiscal_year_on_both_engines() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let sent = publish_all(&bus, &topic, &calendar_events(&t), false).await;
+    let mut clickhouse = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;
+    let mut embedded = AnalyticsApp::spawn_embedded(&issuer, Some(vec![topic])).await;
+    ingest(&mut clickhouse, sent).await;
+    ingest(&mut embedded, sent).await;
+    let hr = issuer.token(&t, "usr_hr", HR);
+    let admin = issuer.token(&t, "usr_admin", &["analytics:read", "analytics:admin"]);
+    let r = |dimensions: &[&str], value: i64| row(dimensions, Some(value));
+
+    // UTC and calendar years until an administrator sets the calendar.
+    let utc = vec![
+        vec![
+            r(&["u1", "2026-03-28"], 900),
+            r(&["u1", "2026-03-29"], 600),
+            r(&["u1", "2026-03-31"], 10_800),
+        ],
+        vec![r(&["u1", "2026-03"], 12_300)],
+        vec![r(&["u1", "FY2026"], 12_300)],
+        vec![r(&["u1", "2026-W53"], 1_800)],
+        vec![r(&["e1"], 10_000)],
+        vec![r(&["FY2026", "EUR"], 70_000)],
+        vec![r(&["FY2026", "EUR"], 70_000)],
+    ];
+    for app in [&clickhouse, &embedded] {
+        assert_eq!(
+            app.ok(&hr, CALENDAR, json!({})).await["analyticsCalendar"],
+            json!({ "timeZone": "UTC", "fiscalYearStartMonth": 1 })
+        );
+        assert_eq!(calendar_reports(app, &hr).await, utc);
+    }
+
+    // Berlin, fiscal years from April.
+    let berlin = vec![
+        vec![
+            r(&["u1", "2026-03-28"], 900),
+            r(&["u1", "2026-03-30"], 600),
+            r(&["u1", "2026-03-31"], 7_200),
+            r(&["u1", "2026-04-01"], 3_600),
+        ],
+        vec![r(&["u1", "2026-03"], 8_700), r(&["u1", "2026-04"], 3_600)],
+        vec![
+            r(&["u1", "FY2025-26"], 8_700),
+            r(&["u1", "FY2026-27"], 3_600),
+        ],
+        vec![r(&["u1", "2027-W01"], 1_800)],
+        vec![r(&["e1"], 0)],
+        vec![
+            r(&["FY2025-26", "EUR"], 50_000),
+            r(&["FY2026-27", "EUR"], 20_000),
+        ],
+        vec![
+            r(&["FY2025-26", "EUR"], 50_000),
+            r(&["FY2026-27", "EUR"], 20_000),
+        ],
+    ];
+    for app in [&clickhouse, &embedded] {
+        let set = app
+            .ok(
+                &admin,
+                SET_CALENDAR,
+                json!({ "i": { "timeZone": "Europe/Berlin", "fiscalYearStartMonth": 4 } }),
+            )
+            .await;
+        assert_eq!(
+            set["setAnalyticsCalendar"],
+            json!({ "timeZone": "Europe/Berlin", "fiscalYearStartMonth": 4 })
+        );
+        assert_eq!(calendar_reports(app, &hr).await, berlin);
+    }
+
+    // Only administrators set it, to a month of the year and a zone of the database.
+    let (_, refused) = clickhouse
+        .graphql(
+            &hr,
+            SET_CALENDAR,
+            json!({ "i": { "timeZone": "UTC", "fiscalYearStartMonth": 1 } }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE",
+        "{refused}"
+    );
+    let (_, refused) = embedded
+        .graphql(
+            &admin,
+            SET_CALENDAR,
+            json!({ "i": { "timeZone": "UTC", "fiscalYearStartMonth": 13 } }),
+        )
+        .await;
+    assert_eq!(
+        (
+            refused["errors"][0]["extensions"]["code"].as_str(),
+            refused["errors"][0]["extensions"]["reason"].as_str()
+        ),
+        (Some("BAD_USER_INPUT"), Some("INVALID_CALENDAR")),
+        "{refused}"
+    );
+    let (_, refused) = clickhouse
+        .graphql(
+            &admin,
+            SET_CALENDAR,
+            json!({ "i": { "timeZone": "Mars/Olympus_Mons", "fiscalYearStartMonth": 4 } }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    // Nothing refused changed the setting; another tenant's stays UTC.
+    assert_eq!(
+        clickhouse.ok(&hr, CALENDAR, json!({})).await["analyticsCalendar"],
+        json!({ "timeZone": "Europe/Berlin", "fiscalYearStartMonth": 4 })
+    );
+    let stranger = issuer.token(&tenant(), "usr_hr", HR);
+    assert_eq!(
+        clickhouse.ok(&stranger, CALENDAR, json!({})).await["analyticsCalendar"],
+        json!({ "timeZone": "UTC", "fiscalYearStartMonth": 1 })
+    );
+}
+
+const METRIC_EXPORT: &str =
+    "query($i: MetricInput!) { metricExport(input: $i) { path rowCount asOf expiresAt } }";
+
+/// A metric's rows as [`rows`] gives them: dimensions and value (None: suppressed).
+type Rows = Vec<(Vec<String>, Option<String>)>;
+
+/// A Parquet export read back: its rows as [`rows`] gives them, and its key-value metadata.
+fn parquet_rows(file: &std::path::Path) -> (Rows, Vec<(String, String)>) {
+    use arrow_array::{Array, BooleanArray, Int64Array, StringArray};
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(file).unwrap(),
+    )
+    .unwrap();
+    let metadata = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .filter(|kv| kv.key.starts_with("erp."))
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect();
+    let mut found = Vec::new();
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        let dimensions = batch.num_columns() - 2;
+        for index in 0..batch.num_rows() {
+            let texts = (0..dimensions)
+                .map(|c| {
+                    let column = batch
+                        .column(c)
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .unwrap();
+                    column.value(index).to_owned()
+                })
+                .collect();
+            let values = batch
+                .column(dimensions)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            let suppressed = batch
+                .column(dimensions + 1)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .unwrap();
+            let value = (!values.is_null(index)).then(|| values.value(index).to_string());
+            assert_eq!(suppressed.value(index), value.is_none());
+            found.push((texts, value));
+        }
+    }
+    (found, metadata)
+}
+
+/// A metric's table as a Parquet file, on both engines: authorised like the table (and by the
+/// export scope), its rows read back from the file exactly as `metric` answers them (suppressed
+/// groups null), the row count in a header and the file's metadata, the link once.
+#[tokio::test]
+async fn a_metric_exports_as_a_parquet_file_read_back_exactly_on_both_engines() {
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let kek = LocalKek::load_or_create(&erp_tests::analytics::kek_file(&issuer)).unwrap();
+    let sent = publish_all(&bus, &topic, &november(&t, &kek).await, false).await;
+    let mut clickhouse = AnalyticsApp::spawn(&issuer, Some(vec![topic.clone()])).await;
+    let mut embedded = AnalyticsApp::spawn_embedded(&issuer, Some(vec![topic])).await;
+    ingest(&mut clickhouse, sent).await;
+    ingest(&mut embedded, sent).await;
+    let reader = issuer.token(&t, "usr_x", &["analytics:read", "analytics:export"]);
+    let dir = std::env::temp_dir().join(format!("erp-parquet-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut files = Vec::new();
+    for (engine, app) in [("clickhouse", &clickhouse), ("embedded", &embedded)] {
+        for (metric, group_by, unit) in [
+            // Project B's group is two people: withheld (null), as in the table.
+            ("hours_logged", vec!["project"], "SECONDS"),
+            ("invoiced_revenue", vec!["client", "month"], "MINOR_UNITS"),
+        ] {
+            let variables = input(metric, &group_by);
+            let table = rows(&app.ok(&reader, METRIC, variables.clone()).await["metric"]);
+            let export = app.ok(&reader, METRIC_EXPORT, variables).await["metricExport"].clone();
+            assert_eq!(export["rowCount"], table.len().to_string(), "{export}");
+            let path = export["path"].as_str().unwrap();
+            let response = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/vnd.apache.parquet"
+            );
+            assert_eq!(
+                response.headers()["x-row-count"].to_str().unwrap(),
+                table.len().to_string()
+            );
+            let as_of = response.headers()["x-as-of"].to_str().unwrap().to_owned();
+            assert_eq!(as_of, export["asOf"].as_str().unwrap());
+            let file = dir.join(format!("{engine}-{metric}.parquet"));
+            std::fs::write(&file, response.bytes().await.unwrap()).unwrap();
+            let (found, metadata) = parquet_rows(&file);
+            assert_eq!(found, table, "{engine} {metric}");
+            assert_eq!(
+                metadata,
+                vec![
+                    ("erp.metric".to_owned(), metric.to_owned()),
+                    ("erp.unit".to_owned(), unit.to_owned()),
+                    ("erp.row_count".to_owned(), table.len().to_string()),
+                    ("erp.as_of".to_owned(), as_of),
+                ]
+            );
+            files.push(found);
+            // The link works once.
+            let again = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(again.status(), 404);
+            let error: Value = again.json().await.unwrap();
+            assert_eq!(error["errors"][0]["extensions"]["reason"], "EXPORT_EXPIRED");
+        }
+    }
+    assert_eq!(files[0], files[2], "both engines export the same hours");
+    assert_eq!(files[1], files[3], "both engines export the same revenue");
+    assert!(
+        files[0].iter().any(|(_, value)| value.is_none()),
+        "{:?}",
+        files[0]
+    );
+
+    // Authorised like the report: the export scope, then the metric's own field scopes.
+    let refusal = |body: &Value| {
+        (
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .map(str::to_owned),
+            body["errors"][0]["extensions"]["reason"]
+                .as_str()
+                .map(str::to_owned),
+        )
+    };
+    let analyst = issuer.token(&t, "usr_analyst", ANALYST);
+    let (_, body) = clickhouse
+        .graphql(&analyst, METRIC_EXPORT, input("hours_logged", &["project"]))
+        .await;
+    assert_eq!(
+        refusal(&body).0.as_deref(),
+        Some("UNAUTHORIZED_FIELD_OR_TYPE"),
+        "{body}"
+    );
+    for (metric, group_by, expected) in [
+        (
+            "labour_cost",
+            vec!["month"],
+            ("FORBIDDEN", "COST_FORBIDDEN"),
+        ),
+        (
+            "hours_logged",
+            vec!["person"],
+            ("FORBIDDEN", "PERSON_LEVEL_FORBIDDEN"),
+        ),
+        ("happiness", vec![], ("BAD_USER_INPUT", "UNKNOWN_METRIC")),
+    ] {
+        let (_, body) = embedded
+            .graphql(&reader, METRIC_EXPORT, input(metric, &group_by))
+            .await;
+        assert_eq!(
+            refusal(&body),
+            (Some(expected.0.to_owned()), Some(expected.1.to_owned())),
+            "{body}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

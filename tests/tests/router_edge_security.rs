@@ -366,7 +366,13 @@ async fn the_heavy_class_is_the_board_org_chart_and_export_queries() {
         .collect::<Vec<_>>();
     assert_eq!(
         heavy,
-        ["attendanceToday", "board", "orgChart", "analyticsExport"]
+        [
+            "attendanceToday",
+            "board",
+            "orgChart",
+            "analyticsExport",
+            "metricExport"
+        ]
     );
     for field in &heavy {
         assert!(

@@ -1,7 +1,7 @@
 //! The analytics subgraph: every domain's events into facts (ClickHouse in production,
 //! DataFusion over the state directory in the one-process mode), one metrics layer compiled to
 //! each engine's SQL with the tenant filter and field scopes enforced by its compiler, live
-//! tiles, and streamed CSV exports.
+//! tiles, streamed CSV exports and Parquet exports of metric tables.
 //!
 //! The floor plan (who imports whom): `graphql` -> `app` -> `store`, `domain`; `events` ->
 //! `store`, `domain`; `store` -> `domain`; `domain` imports nothing of this crate. This file

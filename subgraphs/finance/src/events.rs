@@ -18,6 +18,11 @@ pub const EXPENSE_APPROVED: &str = "expense.approved";
 /// A vendor bill was posted (numbered, its entry posted): analytics counts it as its project's
 /// direct cost.
 pub const BILL_POSTED: &str = "bill.posted";
+/// An approved timesheet's billable hours of one project went on the project's draft invoice
+/// at the project's billing rate of the moment (billing consumer, in the consumer's
+/// transaction): work in progress at the bill rate until that invoice is posted. Payload
+/// [`crate::app::billing::TimesheetBilled`].
+pub const TIMESHEET_BILLED: &str = "timesheet.billed";
 /// Finance's own total of a day's records, for analytics' reconciliation (source `invoices`:
 /// the posted customer invoices of an invoice date, count and base-currency sum), enqueued
 /// with each `invoice.posted` in the same transaction ([`crate::app::control_totals`]).

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use datafusion;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{new_null_array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -70,14 +71,16 @@ impl Table {
                 let file = File::open(&path).map_err(|err| error("opening a segment", err))?;
                 let reader = FileReader::try_new(file, None)
                     .map_err(|err| error(&format!("reading {}", path.display()), err))?;
-                if reader.schema() != schema {
+                let older = reader.schema() != schema;
+                if older && !is_prefix(&reader.schema(), &schema) {
                     return Err(EngineError(format!(
                         "segment {} has another schema than the table",
                         path.display()
                     )));
                 }
                 for batch in reader {
-                    batches.push(batch.map_err(|err| error("reading a segment's batch", err))?);
+                    let batch = batch.map_err(|err| error("reading a segment's batch", err))?;
+                    batches.push(if older { widen(batch, &schema)? } else { batch });
                 }
                 next_segment = next_segment.max(number + 1);
             }
@@ -152,6 +155,32 @@ impl Table {
     }
 }
 
+/// Whether `segment`'s columns are the first columns of `table`, and every later one can be
+/// filled for it ([`widen`]): a segment written before columns were added.
+fn is_prefix(segment: &SchemaRef, table: &SchemaRef) -> bool {
+    let (old, new) = (segment.fields(), table.fields());
+    old.len() < new.len()
+        && old.iter().zip(new.iter()).all(|(a, b)| a == b)
+        && new[old.len()..]
+            .iter()
+            .all(|field| field.is_nullable() || field.data_type() == &DataType::Utf8)
+}
+
+/// A batch of an older segment with the table's later columns added: NULL where the column
+/// takes it, else empty text.
+fn widen(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, EngineError> {
+    let rows = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    for field in &schema.fields()[columns.len()..] {
+        columns.push(if field.is_nullable() {
+            new_null_array(field.data_type(), rows)
+        } else {
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n("", rows)))
+        });
+    }
+    RecordBatch::try_new(schema.clone(), columns).map_err(|err| error("widening a segment", err))
+}
+
 /// Runs `sql` over `tables` (each registered under its name, as it is now) and collects the
 /// result.
 pub async fn query(tables: &[&Arc<Table>], sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
@@ -167,8 +196,8 @@ pub async fn query(tables: &[&Arc<Table>], sql: &str) -> Result<Vec<RecordBatch>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::array::{Array, Int64Array};
+    use datafusion::arrow::datatypes::{Field, Schema};
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -186,6 +215,35 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn segments_written_before_columns_were_added_read_them_empty() {
+        let dir = std::env::temp_dir().join(format!(
+            "erp-analytics-embedded-widen-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let old = Arc::new(Table::open("facts", schema(), Some(&dir)).unwrap());
+        old.append(batch(&["a"], &[1])).unwrap();
+        drop(old);
+        let mut fields: Vec<Field> = schema().fields().iter().map(|f| (**f).clone()).collect();
+        fields.push(Field::new("note", DataType::Utf8, false));
+        fields.push(Field::new("at", DataType::Int64, true));
+        let wider = Arc::new(Schema::new(fields));
+        let table = Table::open("facts", wider.clone(), Some(&dir)).unwrap();
+        let batches = table.batches.read().unwrap().clone();
+        assert_eq!(batches[0].schema(), wider);
+        let note = batches[0]
+            .column(2)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!((note.value(0), batches[0].column(3).is_null(0)), ("", true));
+        // A segment of another shape altogether is refused.
+        let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, false)]));
+        assert!(Table::open("facts", other, Some(&dir)).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

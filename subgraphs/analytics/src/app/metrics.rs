@@ -7,7 +7,7 @@ use erp_kit::{ApiError, ApiResult};
 
 use super::Analytics;
 use crate::domain::metrics::{self, Dimension, MetricQuery, MetricRequest, MetricRow, Viewer};
-use crate::domain::profitability::{self, Bill, Cost, Hours, Inputs, Line, LineKey, Revenue};
+use crate::domain::profitability::{self, Bill, Cost, Hours, Inputs, Line, LineKey, Revenue, Wip};
 use crate::store::writer::{facts_channel, FactsChanged};
 use crate::store::RawRow;
 
@@ -23,7 +23,8 @@ impl Analytics {
     /// Runs `request` for `viewer`: checked against the catalogue and the viewer's scopes,
     /// compiled for this store's engine with the viewer's tenant.
     pub async fn metric(&self, viewer: &Viewer, request: &MetricRequest) -> ApiResult<MetricTable> {
-        let query = metrics::check(request, viewer, Utc::now().date_naive())?;
+        let query = metrics::check(request, viewer, Utc::now().date_naive())?
+            .on_calendar(self.calendar(&viewer.tenant_id).await?);
         self.run(viewer, query).await
     }
 
@@ -82,6 +83,23 @@ impl Analytics {
                 amount: row.value,
             });
         }
+        // Expense claims are direct cost the way vendor bills are.
+        for row in self.store.query(&sql.expenses).await? {
+            inputs.bills.push(Bill {
+                project: text(&row, d0),
+                month: text(&row, d1),
+                currency: text(&row, d2),
+                amount: row.value,
+            });
+        }
+        for row in self.store.query(&sql.wip).await? {
+            inputs.wip.push(Wip {
+                project: text(&row, d0),
+                month: text(&row, d1),
+                currency: text(&row, d2),
+                amount: row.value,
+            });
+        }
         for row in self.store.query(&sql.staff).await? {
             if !row.dimensions[d1].is_empty() {
                 inputs.staff.insert(text(&row, d0), text(&row, d1));
@@ -95,6 +113,7 @@ impl Analytics {
                 Dimension::Project => key.project.clone(),
                 Dimension::Client => key.client.clone(),
                 Dimension::Month => key.month.clone(),
+                Dimension::FiscalYear => query.calendar.fiscal_year_of_month(&key.month),
                 _ => key.currency.clone(),
             }
         };
@@ -131,7 +150,8 @@ impl Analytics {
         viewer: Viewer,
         request: MetricRequest,
     ) -> ApiResult<BoxStream<'static, MetricTable>> {
-        let query = metrics::check(&request, &viewer, Utc::now().date_naive())?;
+        let query = metrics::check(&request, &viewer, Utc::now().date_naive())?
+            .on_calendar(self.calendar(&viewer.tenant_id).await?);
         let channel = facts_channel(&self.cache_prefix, &viewer.tenant_id);
         // Subscribed before the first computation: no change falls between the two.
         let changes = self

@@ -1,6 +1,7 @@
 //! The analytics use cases: metrics for a viewer (checked and compiled by the metrics layer,
 //! run on the store), live tiles, and exports. Knows no GraphQL.
 
+pub mod calendar;
 pub mod exports;
 pub mod freshness;
 pub mod metrics;
@@ -13,7 +14,7 @@ use erp_kit::cache::SharedCache;
 
 use crate::store::SharedFacts;
 
-pub use exports::{ExportTicket, OpenedExport};
+pub use exports::{ExportTicket, OpenedExport, OpenedMetricExport};
 pub use freshness::SourceFreshness;
 pub use metrics::MetricTable;
 pub use reconciliation::{ReconcilerConfig, ReconciliationMetrics};

@@ -7,8 +7,9 @@
 //! The version is the event's `occurred_at` in microseconds.
 //!
 //! Calendar columns (`day`, ISO `week`, `month`) are computed here, once, so that both engines
-//! group by plain strings and agree to the character. Days are UTC days: the events carry no
-//! tenant time zone yet.
+//! group by plain strings and agree to the character. For a fact dated by an instant they are
+//! its UTC calendar; the instant itself (`at_ms`) lets reports place it on the tenant's local
+//! calendar ([`super::calendar`]).
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use serde::Deserialize;
@@ -57,10 +58,19 @@ pub enum FactKind {
     /// A posted vendor bill's total in the tenant's base currency (`amount`, its
     /// `project_id`): a project's direct cost in profitability.
     BillBase,
+    /// Approved billable time finance put on a project's draft invoice at the bill rate
+    /// (`timesheet.billed`): `entity_id` the line key, `amount` the line's subtotal in the
+    /// rate's currency, `quantity` seconds, `document_id` the draft invoice, dated the last
+    /// day of the approved week. Work in progress until that invoice is posted.
+    TimeBilled,
+    /// An approved expense claim's total in the tenant's base currency (`amount`; in its own
+    /// currency for events that carry no base total) and its `project_id`, dated the day the
+    /// expense was posted: a project's direct cost in profitability.
+    ExpenseBase,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 16] = [
+    pub const ALL: [FactKind; 18] = [
         FactKind::TimeEntry,
         FactKind::TaskCompleted,
         FactKind::Sprint,
@@ -77,6 +87,8 @@ impl FactKind {
         FactKind::Project,
         FactKind::ControlTotal,
         FactKind::BillBase,
+        FactKind::TimeBilled,
+        FactKind::ExpenseBase,
     ];
 
     /// The value of the `kind` column.
@@ -98,6 +110,8 @@ impl FactKind {
             FactKind::Project => "project",
             FactKind::ControlTotal => "control_total",
             FactKind::BillBase => "bill_base",
+            FactKind::TimeBilled => "time_billed",
+            FactKind::ExpenseBase => "expense_base",
         }
     }
 
@@ -117,7 +131,9 @@ impl FactKind {
             | FactKind::InvoiceBase
             | FactKind::Expense
             | FactKind::PayrollCost
-            | FactKind::BillBase => "finance",
+            | FactKind::BillBase
+            | FactKind::TimeBilled
+            | FactKind::ExpenseBase => "finance",
             FactKind::DealWon => "crm",
             FactKind::Ticket | FactKind::SlaBreach => "ops",
             // Published by several domains, and not a record of work: no source's freshness.
@@ -152,6 +168,13 @@ pub struct Fact {
     pub amount: i64,
     pub currency: String,
     pub billable: bool,
+    /// The document the fact is on (a billed line's draft invoice), else empty.
+    pub document_id: String,
+    /// The instant the fact's calendar comes from (Unix milliseconds), when it is an instant
+    /// (a time entry's start, a check-in): reports place it on the tenant's local calendar.
+    /// None for facts dated by a calendar date (an invoice's date, a leave's first day), whose
+    /// `day` is already the tenant's.
+    pub at_ms: Option<i64>,
 }
 
 /// The event types the analytics consumer turns into facts (every other one is ignored).
@@ -171,6 +194,7 @@ pub const INGESTED_EVENTS: &[&str] = &[
     "project.created",
     "control_total.published",
     "bill.posted",
+    "timesheet.billed",
 ];
 
 /// Whether the consumer turns `event_type` into facts.
@@ -314,12 +338,46 @@ struct ProjectCreated {
     client_id: Option<String>,
 }
 
+/// `timesheet.billed` (finance's billing consumer, schema version 1).
+#[derive(Deserialize)]
+struct TimesheetBilled {
+    project_id: String,
+    user_id: String,
+    /// ISO week, `2026-W02`.
+    week: String,
+    invoice_id: String,
+    line_key: String,
+    billable_seconds: i64,
+    currency: String,
+    amount: i64,
+}
+
+/// The last day (Sunday) of an ISO week written `YYYY-Www`.
+fn iso_week_end(week: &str) -> Option<NaiveDate> {
+    let (year, number) = week.split_once("-W")?;
+    NaiveDate::from_isoywd_opt(
+        year.parse().ok()?,
+        number.parse().ok()?,
+        chrono::Weekday::Sun,
+    )
+}
+
 #[derive(Deserialize)]
 struct ExpenseApproved {
     expense_id: String,
     employee_id: String,
     currency: String,
     total: i64,
+    /// Carried since claims have a project (absent from older events).
+    #[serde(default)]
+    project_id: Option<String>,
+    /// The day the expense was posted (absent from older events: the event's day).
+    #[serde(default)]
+    date: Option<NaiveDate>,
+    #[serde(default)]
+    base_currency: Option<String>,
+    #[serde(default)]
+    base_total: Option<i64>,
 }
 
 /// `payroll.cost_posted` (finance's payroll, schema version 1): a part of a posted run's
@@ -421,6 +479,8 @@ fn base(event: &EventEnvelope, kind: FactKind, entity_id: &str, day: NaiveDate) 
         amount: 0,
         currency: String::new(),
         billable: false,
+        document_id: String::new(),
+        at_ms: None,
     }
 }
 
@@ -458,6 +518,7 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             fact.department_id = String::new();
             fact.quantity = p.duration_seconds;
             fact.billable = p.billable;
+            fact.at_ms = Some(p.started_at.timestamp_millis());
             let _ = p.task_id;
             vec![fact]
         }
@@ -466,11 +527,13 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             non_empty("sprint_id", &p.sprint_id)?;
             let mut facts = Vec::with_capacity(p.completed_task_ids.len() + 1);
             let mut sprint = base(event, FactKind::Sprint, &p.sprint_id, occurred);
+            sprint.at_ms = Some(event.occurred_at.timestamp_millis());
             sprint.project_id = p.project_id.clone();
             sprint.quantity = i64::try_from(p.completed_task_ids.len()).unwrap_or(i64::MAX);
             facts.push(sprint);
             for task_id in &p.completed_task_ids {
                 let mut task = base(event, FactKind::TaskCompleted, task_id, occurred);
+                task.at_ms = Some(event.occurred_at.timestamp_millis());
                 task.project_id = p.project_id.clone();
                 task.quantity = 1;
                 facts.push(task);
@@ -485,7 +548,9 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             let mut fact = base(event, FactKind::CheckIn, &p.punch_id, at.date_naive());
             fact.person_id = p.employee_id;
             fact.department_id = p.department_id.unwrap_or_default();
+            // The UTC minute of the day; reports take the local one of `at_ms`.
             fact.quantity = i64::from(at.hour() * 60 + at.minute());
+            fact.at_ms = Some(p.at);
             vec![fact]
         }
         "leave.approved" | "leave.cancelled" => {
@@ -557,6 +622,24 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             fact.currency = currency(&p.base_currency)?;
             vec![fact]
         }
+        "timesheet.billed" => {
+            let p: TimesheetBilled = decode(event)?;
+            non_empty("line_key", &p.line_key)?;
+            non_empty("invoice_id", &p.invoice_id)?;
+            let week_end = iso_week_end(&p.week)
+                .ok_or_else(|| Malformed(format!("`{}` is not an ISO week", p.week)))?;
+            if p.billable_seconds < 0 {
+                return Err(Malformed("`billable_seconds` is negative".into()));
+            }
+            let mut fact = base(event, FactKind::TimeBilled, &p.line_key, week_end);
+            fact.user_id = p.user_id;
+            fact.project_id = p.project_id;
+            fact.document_id = p.invoice_id;
+            fact.quantity = p.billable_seconds;
+            fact.amount = p.amount;
+            fact.currency = currency(&p.currency)?;
+            vec![fact]
+        }
         "control_total.published" => {
             let p: ControlTotalPublished = decode(event)?;
             if p.source.is_empty()
@@ -588,11 +671,35 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
         "expense.approved" => {
             let p: ExpenseApproved = decode(event)?;
             non_empty("expense_id", &p.expense_id)?;
-            let mut fact = base(event, FactKind::Expense, &p.expense_id, occurred);
+            let mut fact = base(
+                event,
+                FactKind::Expense,
+                &p.expense_id,
+                p.date.unwrap_or(occurred),
+            );
             fact.person_id = p.employee_id;
+            fact.project_id = p.project_id.unwrap_or_default();
+            // Older events carry no posting day: the event's instant dates them.
+            if p.date.is_none() {
+                fact.at_ms = Some(event.occurred_at.timestamp_millis());
+            }
             fact.amount = p.total;
             fact.currency = currency(&p.currency)?;
-            vec![fact]
+            let mut base_fact = fact.clone();
+            base_fact.kind = FactKind::ExpenseBase;
+            match (p.base_currency, p.base_total) {
+                (Some(code), Some(total)) => {
+                    base_fact.currency = currency(&code)?;
+                    base_fact.amount = total;
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(Malformed(
+                        "`base_currency` and `base_total` come together".into(),
+                    ))
+                }
+            }
+            vec![fact, base_fact]
         }
         "payroll.cost_posted" => {
             let p: PayrollCostPosted = decode(event)?;
@@ -634,6 +741,7 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             let p: OpportunityWon = decode(event)?;
             non_empty("opportunity_id", &p.opportunity_id)?;
             let mut fact = base(event, FactKind::DealWon, &p.opportunity_id, occurred);
+            fact.at_ms = Some(event.occurred_at.timestamp_millis());
             fact.client_id = p.client_id;
             fact.person_id = p.owner_id;
             fact.amount = p.amount_minor;
@@ -650,6 +758,7 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
                 FactKind::SlaBreach
             };
             let mut fact = base(event, kind, &p.ticket_id, occurred);
+            fact.at_ms = Some(event.occurred_at.timestamp_millis());
             fact.client_id = p.client_id.unwrap_or_default();
             fact.quantity = 1;
             vec![fact]

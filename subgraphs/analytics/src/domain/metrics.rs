@@ -19,6 +19,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 
 use erp_kit::ApiError;
 
+use super::calendar::Calendar;
 use super::facts::WORKDAY_SECONDS;
 use super::reasons;
 
@@ -29,8 +30,8 @@ pub const MAX_DIMENSIONS: usize = 3;
 /// The longest range one request may cover (days), and how far back facts are kept.
 pub const MAX_RANGE_DAYS: i64 = 3 * 366;
 pub const RETENTION_DAYS: i64 = 10 * 366;
-/// Punctual: the first check-in of the day at or before 09:15 (UTC: the events carry no
-/// shift start or tenant time zone yet).
+/// Punctual: the first check-in of the day at or before 09:15 in the tenant's time zone (the
+/// events carry no shift start yet).
 pub const PUNCTUAL_BY_MINUTE: i64 = 9 * 60 + 15;
 
 /// Scopes that open payroll-derived cost.
@@ -51,6 +52,19 @@ pub enum Unit {
     MinorUnits,
 }
 
+impl Unit {
+    /// Its name in the API (`MetricUnit`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Seconds => "SECONDS",
+            Unit::Count => "COUNT",
+            Unit::BasisPoints => "BASIS_POINTS",
+            Unit::Hundredths => "HUNDREDTHS",
+            Unit::MinorUnits => "MINOR_UNITS",
+        }
+    }
+}
+
 /// A dimension: a column of the facts a metric is grouped or filtered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dimension {
@@ -63,10 +77,13 @@ pub enum Dimension {
     Month,
     Billable,
     Currency,
+    /// The tenant's fiscal year (`FY2026`, or `FY2026-27` for years starting in another
+    /// month than January).
+    FiscalYear,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 9] = [
+    pub const ALL: [Dimension; 10] = [
         Dimension::Person,
         Dimension::Department,
         Dimension::Project,
@@ -76,6 +93,7 @@ impl Dimension {
         Dimension::Month,
         Dimension::Billable,
         Dimension::Currency,
+        Dimension::FiscalYear,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +107,7 @@ impl Dimension {
             Dimension::Month => "month",
             Dimension::Billable => "billable",
             Dimension::Currency => "currency",
+            Dimension::FiscalYear => "fiscal_year",
         }
     }
 
@@ -141,12 +160,13 @@ pub enum Metric {
     TicketsOpened,
     SlaBreaches,
     Profitability,
+    WorkInProgress,
 }
 
 use Dimension as D;
 
 impl Metric {
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 14] = [
         Metric::HoursLogged,
         Metric::BillableHours,
         Metric::Capacity,
@@ -160,6 +180,7 @@ impl Metric {
         Metric::TicketsOpened,
         Metric::SlaBreaches,
         Metric::Profitability,
+        Metric::WorkInProgress,
     ];
 
     pub fn name(self) -> &'static str {
@@ -177,6 +198,7 @@ impl Metric {
             Metric::TicketsOpened => "tickets_opened",
             Metric::SlaBreaches => "sla_breaches",
             Metric::Profitability => "profitability",
+            Metric::WorkInProgress => "work_in_progress",
         }
     }
 
@@ -197,7 +219,7 @@ impl Metric {
             Metric::TaskThroughput => "Tasks completed in closed sprints.",
             Metric::SprintVelocity => "Tasks completed per closed sprint, in hundredths.",
             Metric::Punctuality => {
-                "Share of attendance days whose first check-in is at or before 09:15 UTC, in basis points."
+                "Share of attendance days whose first check-in is at or before 09:15 (the tenant's time zone), in basis points."
             }
             Metric::InvoicedRevenue => "Posted customer invoices, in minor units per currency.",
             Metric::LabourCost => {
@@ -207,7 +229,10 @@ impl Metric {
             Metric::TicketsOpened => "Helpdesk tickets opened.",
             Metric::SlaBreaches => "Helpdesk SLA breaches.",
             Metric::Profitability => {
-                "Revenue invoiced (in the base currency, by invoice date) less vendor bills on its projects (base currency, by bill date) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+                "Revenue invoiced (in the base currency, by invoice date) plus work in progress (approved billable time not invoiced by the range's end, at the bill rate, by the approved week's last day) less vendor bills and approved expense claims on its projects (base currency, by bill date and by the day the expense was posted) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
+            }
+            Metric::WorkInProgress => {
+                "Approved billable time not yet invoiced, at the project's bill rate (the line finance put on the project's draft invoice), dated the approved week's last day: a line counts until its invoice is posted with a date on or before the range's end. Minor units per currency."
             }
         }
     }
@@ -220,7 +245,8 @@ impl Metric {
             Metric::InvoicedRevenue
             | Metric::LabourCost
             | Metric::DealsWon
-            | Metric::Profitability => Unit::MinorUnits,
+            | Metric::Profitability
+            | Metric::WorkInProgress => Unit::MinorUnits,
             Metric::TaskThroughput | Metric::TicketsOpened | Metric::SlaBreaches => Unit::Count,
         }
     }
@@ -234,26 +260,55 @@ impl Metric {
                 D::Day,
                 D::Week,
                 D::Month,
+                D::FiscalYear,
                 D::Billable,
             ],
             Metric::Capacity | Metric::Utilization => &[D::Person, D::Department],
             Metric::TaskThroughput | Metric::SprintVelocity => {
-                &[D::Project, D::Day, D::Week, D::Month]
+                &[D::Project, D::Day, D::Week, D::Month, D::FiscalYear]
             }
-            Metric::Punctuality => &[D::Person, D::Department, D::Day, D::Week, D::Month],
+            Metric::Punctuality => &[
+                D::Person,
+                D::Department,
+                D::Day,
+                D::Week,
+                D::Month,
+                D::FiscalYear,
+            ],
             Metric::InvoicedRevenue => &[
                 D::Project,
                 D::Client,
                 D::Day,
                 D::Week,
                 D::Month,
+                D::FiscalYear,
                 D::Currency,
             ],
-            Metric::LabourCost => &[D::Person, D::Day, D::Week, D::Month, D::Currency],
-            Metric::DealsWon => &[D::Client, D::Person, D::Day, D::Week, D::Month, D::Currency],
-            Metric::TicketsOpened | Metric::SlaBreaches => &[D::Client, D::Day, D::Week, D::Month],
+            Metric::LabourCost => &[
+                D::Person,
+                D::Day,
+                D::Week,
+                D::Month,
+                D::FiscalYear,
+                D::Currency,
+            ],
+            Metric::DealsWon => &[
+                D::Client,
+                D::Person,
+                D::Day,
+                D::Week,
+                D::Month,
+                D::FiscalYear,
+                D::Currency,
+            ],
+            Metric::TicketsOpened | Metric::SlaBreaches => {
+                &[D::Client, D::Day, D::Week, D::Month, D::FiscalYear]
+            }
             // Payroll periods are months: no finer calendar.
-            Metric::Profitability => &[D::Project, D::Client, D::Month, D::Currency],
+            Metric::Profitability => &[D::Project, D::Client, D::Month, D::FiscalYear, D::Currency],
+            Metric::WorkInProgress => {
+                &[D::Project, D::Client, D::Month, D::FiscalYear, D::Currency]
+            }
         }
     }
 
@@ -345,6 +400,9 @@ pub struct MetricQuery {
     pub to: NaiveDate,
     /// Groups under [`MIN_GROUP`] people have their value withheld.
     pub suppress_small_groups: bool,
+    /// The tenant's days and fiscal years (UTC and January until the caller sets the
+    /// tenant's: [`MetricQuery::on_calendar`]).
+    pub calendar: Calendar,
 }
 
 /// The SQL of one engine. Its result columns are always `d0`..`d3` (strings, `''` when unused),
@@ -479,6 +537,11 @@ pub struct ProfitabilitySql {
     pub hours: CompiledSql,
     pub cost: CompiledSql,
     pub bills: CompiledSql,
+    /// Approved expense claims (project, month, currency): direct cost like bills.
+    pub expenses: CompiledSql,
+    /// Work in progress (project, month, currency): billed time not invoiced by the range's
+    /// end.
+    pub wip: CompiledSql,
     pub staff: CompiledSql,
     pub projects: CompiledSql,
 }
@@ -636,6 +699,7 @@ pub fn check(
         from: request.from,
         to: request.to,
         suppress_small_groups: metric.is_people_analytics() && !per_person,
+        calendar: Calendar::default(),
     })
 }
 
@@ -671,15 +735,118 @@ fn facts_source(dialect: Dialect, tenant: &str) -> String {
 }
 
 impl MetricQuery {
-    /// The tenant-filtered, deduplicated facts: the only source a metric's SQL reads.
+    /// This query on the tenant's `calendar`.
+    pub fn on_calendar(mut self, calendar: Calendar) -> Self {
+        self.calendar = calendar;
+        self
+    }
+
+    /// The tenant-filtered, deduplicated facts on the tenant's calendar: the only source a
+    /// metric's SQL reads. A fact dated by an instant (`at_ms`) gets the local `day`, `week`
+    /// and `month` of that instant (and a check-in its local minute of the day as
+    /// `quantity`); every fact gets its `fiscal_year`.
     fn facts(&self, dialect: Dialect, tenant: &str) -> String {
-        facts_source(dialect, tenant)
+        let f = facts_source(dialect, tenant);
+        // Whole months around the range: profitability reads the range's whole months.
+        let first = self.from.with_day(1).unwrap_or(self.from);
+        let last = self
+            .to
+            .checked_add_months(chrono::Months::new(1))
+            .and_then(|next| next.with_day(1))
+            .and_then(|next| next.pred_opt())
+            .unwrap_or(self.to);
+        let spans = self.calendar.offset_spans(first, last);
+        let offset = match spans.as_slice() {
+            [only] => only.offset_ms.to_string(),
+            _ => {
+                let mut case = String::from("CASE");
+                for pair in spans.windows(2) {
+                    case.push_str(&format!(
+                        " WHEN c.at_ms < {} THEN {}",
+                        pair[1].start_ms, pair[0].offset_ms
+                    ));
+                }
+                let last = spans.last().map(|span| span.offset_ms).unwrap_or(0);
+                case.push_str(&format!(" ELSE {last} END"));
+                case
+            }
+        };
+        let (day, week, month, minute) = match dialect {
+            Dialect::ClickHouse => {
+                let local = format!(
+                    "fromUnixTimestamp64Milli(toInt64(assumeNotNull(c.at_ms) + {offset}), 'UTC')"
+                );
+                (
+                    format!("formatDateTime({local}, '%Y-%m-%d')"),
+                    format!(
+                        "concat(toString(toISOYear({local})), '-W', \
+                         leftPad(toString(toISOWeek({local})), 2, '0'))"
+                    ),
+                    format!("formatDateTime({local}, '%Y-%m')"),
+                    format!(
+                        "toInt64(intDiv(toInt64(assumeNotNull(c.at_ms) + {offset}), 60000) % 1440)"
+                    ),
+                )
+            }
+            Dialect::DataFusion => {
+                let local = format!("to_timestamp_millis(c.at_ms + {offset})");
+                (
+                    format!("to_char({local}, '%Y-%m-%d')"),
+                    format!("to_char({local}, '%G-W%V')"),
+                    format!("to_char({local}, '%Y-%m')"),
+                    format!("CAST(((c.at_ms + {offset}) / 60000) % 1440 AS BIGINT)"),
+                )
+            }
+        };
+        let mut fiscal = String::from("CASE");
+        for (label, first_month, last_month) in self.calendar.fiscal_years(first, last) {
+            fiscal.push_str(&format!(
+                " WHEN l.month >= '{first_month}' AND l.month <= '{last_month}' THEN '{label}'"
+            ));
+        }
+        fiscal.push_str(" ELSE '' END");
+        format!(
+            "(SELECT l.*, {fiscal} AS fiscal_year FROM (SELECT c.tenant_id AS tenant_id, \
+             c.kind AS kind, c.entity_id AS entity_id, c.version AS version, \
+             c.event_id AS event_id, c.occurred_ms AS occurred_ms, \
+             c.ingested_ms AS ingested_ms, c.person_id AS person_id, c.user_id AS user_id, \
+             c.project_id AS project_id, c.client_id AS client_id, \
+             c.department_id AS department_id, \
+             CASE WHEN c.kind = 'check_in' AND c.at_ms IS NOT NULL THEN {minute} \
+             ELSE c.quantity END AS quantity, \
+             c.amount AS amount, c.currency AS currency, c.billable AS billable, \
+             c.document_id AS document_id, c.at_ms AS at_ms, \
+             CASE WHEN c.at_ms IS NULL THEN c.day ELSE {day} END AS day, \
+             CASE WHEN c.at_ms IS NULL THEN c.week ELSE {week} END AS week, \
+             CASE WHEN c.at_ms IS NULL THEN c.month ELSE {month} END AS month \
+             FROM {f} AS c) AS l)"
+        )
     }
 
     fn range(&self) -> String {
         format!(
             "day >= '{}' AND day <= '{}'",
             self.from.format("%Y-%m-%d"),
+            self.to.format("%Y-%m-%d")
+        )
+    }
+
+    /// [`MetricQuery::range`] on the columns of the facts aliased `alias`.
+    fn range_of(&self, alias: &str) -> String {
+        format!(
+            "{alias}.day >= '{}' AND {alias}.day <= '{}'",
+            self.from.format("%Y-%m-%d"),
+            self.to.format("%Y-%m-%d")
+        )
+    }
+
+    /// Billed time (aliased `f`) whose invoice was not posted with a date on or before the
+    /// range's end: work in progress as of that day.
+    fn unbilled(&self, dialect: Dialect, tenant: &str) -> String {
+        format!(
+            "f.document_id NOT IN (SELECT fi.entity_id FROM {} AS fi \
+             WHERE fi.kind = 'invoice' AND fi.day <= '{}')",
+            self.facts(dialect, tenant),
             self.to.format("%Y-%m-%d")
         )
     }
@@ -692,7 +859,7 @@ impl MetricQuery {
         let kind_rows = |kind: &str, num: &str| {
             format!(
                 "SELECT person_id AS person, department_id AS department, project_id AS project, \
-                 client_id AS client, day, week, month, \
+                 client_id AS client, day, week, month, fiscal_year, \
                  CASE WHEN billable = 1 THEN 'true' ELSE 'false' END AS billable_text, currency, \
                  {num} AS num, 1 AS den, person_id AS who \
                  FROM {f} AS f WHERE kind = '{kind}' AND {range}"
@@ -717,16 +884,31 @@ impl MetricQuery {
             // and allocates the cost in the domain (`profitability`).
             Metric::Profitability => kind_rows("invoice_base", "amount"),
             Metric::LabourCost => kind_rows("payroll_cost", "amount"),
+            // A project's client is the one PMO names for it (billed lines carry none).
+            Metric::WorkInProgress => format!(
+                "SELECT '' AS person, '' AS department, f.project_id AS project, \
+                 COALESCE(p.project_client, '') AS client, f.day AS day, f.week AS week, \
+                 f.month AS month, f.fiscal_year AS fiscal_year, 'false' AS billable_text, \
+                 f.currency AS currency, \
+                 f.amount AS num, 1 AS den, '' AS who \
+                 FROM {f} AS f LEFT JOIN (SELECT entity_id AS project_key, \
+                 client_id AS project_client FROM {f} AS fp WHERE kind = 'project') AS p \
+                 ON p.project_key = f.project_id \
+                 WHERE f.kind = 'time_billed' AND {} AND {}",
+                self.range_of("f"),
+                self.unbilled(dialect, tenant)
+            ),
             Metric::DealsWon => kind_rows("deal_won", "amount"),
             Metric::TicketsOpened => kind_rows("ticket", "quantity"),
             Metric::SlaBreaches => kind_rows("sla_breach", "quantity"),
             Metric::Punctuality => format!(
                 "SELECT person_id AS person, MAX(department_id) AS department, '' AS project, \
-                 '' AS client, day, week, month, 'false' AS billable_text, '' AS currency, \
+                 '' AS client, day, week, month, fiscal_year, 'false' AS billable_text, \
+                 '' AS currency, \
                  CASE WHEN MIN(quantity) <= {PUNCTUAL_BY_MINUTE} THEN 1 ELSE 0 END AS num, \
                  1 AS den, person_id AS who \
                  FROM {f} AS f WHERE kind = 'check_in' AND {range} \
-                 GROUP BY person_id, day, week, month"
+                 GROUP BY person_id, day, week, month, fiscal_year"
             ),
             Metric::Capacity | Metric::Utilization => {
                 // Per employee linked to a login (time entries name the login): the range's
@@ -901,6 +1083,24 @@ impl MetricQuery {
                 &range,
                 "project_id, month, currency",
             ),
+            expenses: sql(
+                &format!(
+                    "project_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "expense_base",
+                &range,
+                "project_id, month, currency",
+            ),
+            wip: sql(
+                &format!(
+                    "project_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
+                    sum("amount")
+                ),
+                "time_billed",
+                &format!("{range} AND {}", self.unbilled(dialect, tenant)),
+                "project_id, month, currency",
+            ),
             staff: sql(
                 &format!(
                     "person_id AS d0, user_id AS d1, '' AS d2, '' AS d3, {} AS value",
@@ -932,9 +1132,13 @@ impl MetricQuery {
         }
     }
 
-    /// Whether a fact of this tenant on `day` could change this query's result (live tiles).
+    /// Whether a fact of this tenant on `day` (its stored day: UTC for an instant) could
+    /// change this query's result (live tiles): a day either side of the range too, where an
+    /// instant may fall on a local day of the range.
     pub fn covers_day(&self, day: NaiveDate) -> bool {
-        day >= self.from && day <= self.to
+        let before = self.from.pred_opt().unwrap_or(self.from);
+        let after = self.to.succ_opt().unwrap_or(self.to);
+        day >= before && day <= after
     }
 }
 

@@ -3,6 +3,7 @@
 //! dimensions compiled to each engine's SQL, with the tenant filter and the field scopes
 //! enforced by the compiler.
 
+pub mod calendar;
 pub mod facts;
 pub mod metrics;
 pub mod profitability;
@@ -43,5 +44,11 @@ erp_kit::reasons! {
         UNKNOWN_SOURCE => BadUserInput,
         /// This analytics service replays nothing (it was started without an event bus).
         REPLAY_UNAVAILABLE => Conflict,
+        /// A reporting calendar analytics cannot keep (a fiscal year starting in a month
+        /// outside 1 to 12).
+        INVALID_CALENDAR => BadUserInput,
+        /// A metric export would hold more rows or bytes than one file may (group by fewer
+        /// dimensions or export a shorter range).
+        EXPORT_TOO_LARGE => BadUserInput,
     }
 }

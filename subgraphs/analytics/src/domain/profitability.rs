@@ -13,8 +13,13 @@
 //!   that month (or a person analytics cannot link to a login) stays unallocated: project `""`.
 //!   A project's client is the CRM client PMO names for it (`project.created`).
 //! - Direct cost: posted vendor bills in the base currency, by the bill's date, on the bill's
-//!   project (a bill without one stays unallocated: project `""`). A bill is no one's pay: it
-//!   adds no person to a row.
+//!   project, and approved expense claims in the base currency, by the day the expense was
+//!   posted, on the claim's project (one without a project stays unallocated: project `""`).
+//!   Neither is anyone's pay: they add no person to a row.
+//! - Work in progress: approved billable time finance put on a project's draft invoice at the
+//!   bill rate (`timesheet.billed`), dated the approved week's last day, counts as the
+//!   project's revenue until that invoice is posted with a date on or before the range's end
+//!   (from then on the invoice is the revenue, on its own date).
 //! - Profit = revenue - cost, per row's currency (never summed across currencies).
 //!
 //! The inputs are plain sums both engines compute alike; the allocation runs here, once, so
@@ -57,9 +62,18 @@ pub struct Cost {
     pub amount: i64,
 }
 
-/// A project's vendor bills in a month (base currency).
+/// A project's direct cost in a month (base currency): vendor bills, expense claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bill {
+    pub project: String,
+    pub month: String,
+    pub currency: String,
+    pub amount: i64,
+}
+
+/// A project's work in progress of a month: billed time not invoiced yet (base currency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wip {
     pub project: String,
     pub month: String,
     pub currency: String,
@@ -73,6 +87,7 @@ pub struct Inputs {
     pub hours: Vec<Hours>,
     pub costs: Vec<Cost>,
     pub bills: Vec<Bill>,
+    pub wip: Vec<Wip>,
     /// Employee id -> the login their time entries name.
     pub staff: HashMap<String, String>,
     /// Project id -> its CRM client.
@@ -176,6 +191,16 @@ pub fn lines(inputs: &Inputs) -> BTreeMap<LineKey, Line> {
         };
         let line = lines.entry(key).or_default();
         line.revenue = line.revenue.saturating_add(revenue.amount);
+    }
+    for wip in &inputs.wip {
+        let key = LineKey {
+            project: wip.project.clone(),
+            client: client_of(&wip.project),
+            month: wip.month.clone(),
+            currency: wip.currency.clone(),
+        };
+        let line = lines.entry(key).or_default();
+        line.revenue = line.revenue.saturating_add(wip.amount);
     }
     for bill in &inputs.bills {
         let key = LineKey {
@@ -306,6 +331,12 @@ mod tests {
                 currency: text("EUR"),
                 amount: 700,
             }],
+            wip: vec![Wip {
+                project: text("pB"),
+                month: text("2026-11"),
+                currency: text("EUR"),
+                amount: 2_500,
+            }],
             staff: HashMap::from([(text("e1"), text("u1")), (text("e2"), text("u2"))]),
             projects: HashMap::from([(text("pA"), text("c1"))]),
         };
@@ -319,11 +350,11 @@ mod tests {
             vec![
                 ("", "", 0, 500),
                 ("pA", "c1", 10_000, 1_700),
-                ("pB", "", 0, 2_001),
+                ("pB", "", 2_500, 2_001),
             ]
         );
         let by_client = group(&lines, |k| k.client.clone());
-        assert_eq!(by_client[""].profit(), -2_501);
+        assert_eq!(by_client[""].profit(), -1);
         assert_eq!(by_client["c1"].profit(), 8_300);
         assert!(by_client["c1"].suppressed(), "one person's pay");
         assert!(!Line::default().suppressed(), "no pay in it");

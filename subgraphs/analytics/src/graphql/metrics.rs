@@ -71,7 +71,7 @@ pub struct MetricInput {
     /// Filters on the metric's dimensions.
     #[graphql(default)]
     pub filters: Vec<MetricFilterInput>,
-    /// First day of the range (UTC days).
+    /// First day of the range (days of the tenant's calendar: `analyticsCalendar`).
     pub from: Date,
     /// Last day of the range, included.
     pub to: Date,
@@ -168,13 +168,14 @@ pub struct MetricDefinition {
     pub cost: bool,
 }
 
-/// A prepared export: a one-time link streaming CSV.
+/// A prepared export: a one-time link streaming CSV (`analyticsExport`) or serving a Parquet
+/// file (`metricExport`).
 #[derive(SimpleObject)]
 pub struct AnalyticsExport {
     /// The link's path on the analytics service (GET; no token needed: the link is the
     /// capability). The response carries `X-Row-Count` and `X-As-Of`.
     pub path: String,
-    /// The exact number of rows the CSV holds (besides its header line).
+    /// The exact number of rows the file holds (besides a CSV's header line).
     pub row_count: Decimal,
     /// The snapshot: facts stored at or before this instant.
     pub as_of: DateTime,
@@ -193,6 +194,20 @@ pub struct AnalyticsExportInput {
 
 /// The path export links are served under.
 pub const EXPORT_PATH: &str = "/analytics/exports";
+/// The path metric export links (Parquet files) are served under.
+pub const METRIC_EXPORT_PATH: &str = "/analytics/exports/metrics";
+
+fn export_of(ticket: crate::app::ExportTicket, path: &str) -> Result<AnalyticsExport> {
+    let instant = |at: chrono::DateTime<chrono::Utc>| {
+        DateTime::from_millis(at.timestamp_millis()).unwrap_or_else(DateTime::now)
+    };
+    Ok(AnalyticsExport {
+        path: format!("{path}/{}", ticket.token),
+        row_count: decimal(i64::try_from(ticket.row_count).unwrap_or(i64::MAX))?,
+        as_of: instant(ticket.as_of),
+        expires_at: instant(ticket.expires_at),
+    })
+}
 
 #[derive(Default)]
 pub struct MetricsQuery;
@@ -244,15 +259,26 @@ impl MetricsQuery {
         let ticket = analytics(ctx)?
             .prepare_export(&viewer, input.from.naive(), input.to.naive())
             .await?;
-        let instant = |at: chrono::DateTime<chrono::Utc>| {
-            DateTime::from_millis(at.timestamp_millis()).unwrap_or_else(DateTime::now)
-        };
-        Ok(AnalyticsExport {
-            path: format!("{EXPORT_PATH}/{}", ticket.token),
-            row_count: decimal(i64::try_from(ticket.row_count).unwrap_or(i64::MAX))?,
-            as_of: instant(ticket.as_of),
-            expires_at: instant(ticket.expires_at),
-        })
+        export_of(ticket, EXPORT_PATH)
+    }
+
+    /// Prepares a metric's table as a Parquet file (heavy, like `analyticsExport`): authorised
+    /// like `metric` with the same input (tenant filter, field scopes, suppression) and by
+    /// `analytics:export`; computed now, at most 1,000,000 rows (`EXPORT_TOO_LARGE`), served
+    /// once by the returned link. Columns: one per dimension (text), `value` (INT64, null when
+    /// suppressed), `suppressed` (BOOLEAN); the metric, unit, row count and `asOf` in the
+    /// file's key-value metadata (`erp.metric`, `erp.unit`, `erp.row_count`, `erp.as_of`).
+    #[graphql(requires_scopes = "analytics:export")]
+    async fn metric_export(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The metric, its grouping, filters and range.")] input: MetricInput,
+    ) -> Result<AnalyticsExport> {
+        let viewer = viewer(ctx)?;
+        let ticket = analytics(ctx)?
+            .prepare_metric_export(&viewer, &input.request())
+            .await?;
+        export_of(ticket, METRIC_EXPORT_PATH)
     }
 }
 

@@ -2,6 +2,7 @@
 //! subscription, and exports (a heavy field handing out a one-time streamed CSV link, served
 //! by [`export`]).
 
+pub mod calendar;
 pub mod export;
 pub mod freshness;
 pub mod metrics;
@@ -21,11 +22,15 @@ pub struct Query(
     metrics::MetricsQuery,
     freshness::FreshnessQuery,
     reconciliation::ReconciliationQuery,
+    calendar::CalendarQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields.
 #[derive(MergedObject, Default)]
-pub struct Mutation(reconciliation::ReconciliationMutation);
+pub struct Mutation(
+    reconciliation::ReconciliationMutation,
+    calendar::CalendarMutation,
+);
 
 pub type AnalyticsSchema = Schema<Query, Mutation, Subscription>;
 

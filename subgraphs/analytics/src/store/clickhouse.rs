@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use erp_kit::events::DeadLetter;
 
-use super::{ExportStream, FactStore, RawRow, StoreError, StoredFact};
+use super::{ExportStream, FactStore, RawRow, StoreError, StoredCalendar, StoredFact};
 use crate::domain::metrics::{CompiledSql, Dialect, ExportQuery};
 
 /// `CLICKHOUSE_URL` (e.g. `http://127.0.0.1:58123`) and `CLICKHOUSE_DATABASE`.
@@ -69,9 +69,19 @@ const FACTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS facts (
     quantity Int64,
     amount Int64,
     currency LowCardinality(String),
-    billable UInt8
+    billable UInt8,
+    document_id String DEFAULT '',
+    at_ms Nullable(Int64)
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (tenant_id, kind, entity_id)";
+
+/// Columns added to `facts` since it was first created, for a table made before them (a new
+/// table has them already): old rows read `''` and NULL, which is what a fact without a
+/// document or an instant carries.
+const FACTS_COLUMNS_ADDED: &[&str] = &[
+    "ALTER TABLE facts ADD COLUMN IF NOT EXISTS document_id String DEFAULT ''",
+    "ALTER TABLE facts ADD COLUMN IF NOT EXISTS at_ms Nullable(Int64)",
+];
 
 const DEAD_LETTERS_TABLE: &str = "CREATE TABLE IF NOT EXISTS dead_letters (
     consumer_group String,
@@ -90,6 +100,23 @@ const DEAD_LETTERS_TABLE: &str = "CREATE TABLE IF NOT EXISTS dead_letters (
     last_failed_ms Int64
 ) ENGINE = ReplacingMergeTree
 ORDER BY (consumer_group, message_key)";
+
+/// Each tenant's reporting calendar, the newest setting per tenant (`FINAL`).
+const CALENDARS_TABLE: &str = "CREATE TABLE IF NOT EXISTS tenant_calendars (
+    tenant_id String,
+    time_zone String,
+    fiscal_year_start_month UInt8,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY tenant_id";
+
+#[derive(Row, Serialize, Deserialize)]
+struct CalendarRow {
+    tenant_id: String,
+    time_zone: String,
+    fiscal_year_start_month: u8,
+    version: u64,
+}
 
 #[derive(Row, Serialize, Deserialize)]
 struct FactRow {
@@ -112,6 +139,8 @@ struct FactRow {
     amount: i64,
     currency: String,
     billable: u8,
+    document_id: String,
+    at_ms: Option<i64>,
 }
 
 impl From<&StoredFact> for FactRow {
@@ -137,6 +166,8 @@ impl From<&StoredFact> for FactRow {
             amount: fact.amount,
             currency: fact.currency.clone(),
             billable: u8::from(fact.billable),
+            document_id: fact.document_id.clone(),
+            at_ms: fact.at_ms,
         }
     }
 }
@@ -218,7 +249,10 @@ impl FactStore for ClickHouseStore {
             .execute()
             .await
             .map_err(store_error)?;
-        for ddl in [FACTS_TABLE, DEAD_LETTERS_TABLE] {
+        for ddl in [FACTS_TABLE, DEAD_LETTERS_TABLE, CALENDARS_TABLE]
+            .iter()
+            .chain(FACTS_COLUMNS_ADDED)
+        {
             self.client
                 .query(ddl)
                 .execute()
@@ -293,6 +327,43 @@ impl FactStore for ClickHouseStore {
         })
         .boxed();
         Ok(ExportStream { row_count, body })
+    }
+
+    async fn calendar(&self, tenant: &str) -> Result<Option<StoredCalendar>, StoreError> {
+        let row = self
+            .client
+            .query("SELECT ?fields FROM tenant_calendars FINAL WHERE tenant_id = {tenant:String}")
+            .param("tenant", tenant)
+            .fetch_optional::<CalendarRow>()
+            .await
+            .map_err(store_error)?;
+        Ok(row.map(|row| StoredCalendar {
+            time_zone: row.time_zone,
+            fiscal_year_start_month: row.fiscal_year_start_month,
+        }))
+    }
+
+    async fn set_calendar(
+        &self,
+        tenant: &str,
+        calendar: &StoredCalendar,
+    ) -> Result<(), StoreError> {
+        let version = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+        let mut insert = self
+            .client
+            .insert::<CalendarRow>("tenant_calendars")
+            .await
+            .map_err(store_error)?;
+        insert
+            .write(&CalendarRow {
+                tenant_id: tenant.to_owned(),
+                time_zone: calendar.time_zone.clone(),
+                fiscal_year_start_month: calendar.fiscal_year_start_month,
+                version,
+            })
+            .await
+            .map_err(store_error)?;
+        insert.end().await.map_err(store_error)
     }
 
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, StoreError> {

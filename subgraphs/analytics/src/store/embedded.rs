@@ -19,7 +19,7 @@ use erp_analytics_embedded::{query, Table};
 
 use erp_kit::events::DeadLetter;
 
-use super::{ExportStream, FactStore, RawRow, StoreError, StoredFact};
+use super::{ExportStream, FactStore, RawRow, StoreError, StoredCalendar, StoredFact};
 use crate::domain::metrics::{CompiledSql, Dialect, ExportQuery, DIMENSION_COLUMNS};
 
 /// The facts' columns, as in ClickHouse's `facts` table.
@@ -46,6 +46,9 @@ fn facts_schema() -> SchemaRef {
         int("amount"),
         text("currency"),
         Field::new("billable", DataType::UInt8, false),
+        // Added later: segments written before them read `''` and NULL (see `Table::open`).
+        text("document_id"),
+        Field::new("at_ms", DataType::Int64, true),
     ]))
 }
 
@@ -80,6 +83,8 @@ fn batch_of(schema: &SchemaRef, facts: &[StoredFact]) -> Result<RecordBatch, Sto
         Arc::new(UInt8Array::from_iter_values(
             facts.iter().map(|f| u8::from(f.fact.billable)),
         )),
+        text(&|f| &f.fact.document_id),
+        Arc::new(Int64Array::from_iter(facts.iter().map(|f| f.fact.at_ms))),
     ];
     RecordBatch::try_new(schema.clone(), columns)
         .map_err(|err| StoreError::failed(format!("a batch of facts: {err}")))
@@ -88,6 +93,19 @@ fn batch_of(schema: &SchemaRef, facts: &[StoredFact]) -> Result<RecordBatch, Sto
 pub struct EmbeddedStore {
     facts: Arc<Table>,
     dead_letters: Mutex<DeadLetters>,
+    calendars: Mutex<Calendars>,
+}
+
+/// The tenants' reporting calendars, kept whole in `calendars.json` beside the segments.
+struct Calendars {
+    by_tenant: std::collections::HashMap<String, CalendarLine>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct CalendarLine {
+    time_zone: String,
+    fiscal_year_start_month: u8,
 }
 
 struct DeadLetters {
@@ -131,9 +149,23 @@ impl EmbeddedStore {
                 }
             }
         }
+        let calendars_file = dir.map(|d| d.join("calendars.json"));
+        let by_tenant = match calendars_file.as_ref().filter(|f| f.exists()) {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|err| anyhow::anyhow!("reading {}: {err}", file.display()))?;
+                serde_json::from_str(&text)
+                    .map_err(|err| anyhow::anyhow!("reading {}: {err}", file.display()))?
+            }
+            None => Default::default(),
+        };
         Ok(Self {
             facts: Arc::new(facts),
             dead_letters: Mutex::new(letters),
+            calendars: Mutex::new(Calendars {
+                by_tenant,
+                file: calendars_file,
+            }),
         })
     }
 }
@@ -222,6 +254,47 @@ impl FactStore for EmbeddedStore {
         _export: &ExportQuery,
     ) -> Result<ExportStream, StoreError> {
         Err(StoreError::failed("exports stream from ClickHouse only"))
+    }
+
+    async fn calendar(&self, tenant: &str) -> Result<Option<StoredCalendar>, StoreError> {
+        let calendars = self
+            .calendars
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(calendars.by_tenant.get(tenant).map(|line| StoredCalendar {
+            time_zone: line.time_zone.clone(),
+            fiscal_year_start_month: line.fiscal_year_start_month,
+        }))
+    }
+
+    async fn set_calendar(
+        &self,
+        tenant: &str,
+        calendar: &StoredCalendar,
+    ) -> Result<(), StoreError> {
+        let mut calendars = self
+            .calendars
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = calendars.by_tenant.clone();
+        next.insert(
+            tenant.to_owned(),
+            CalendarLine {
+                time_zone: calendar.time_zone.clone(),
+                fiscal_year_start_month: calendar.fiscal_year_start_month,
+            },
+        );
+        if let Some(file) = &calendars.file {
+            // Whole or not at all: written aside, then renamed over the old file.
+            let text =
+                serde_json::to_string(&next).map_err(|err| StoreError::failed(err.to_string()))?;
+            let partial = file.with_extension("json.partial");
+            std::fs::write(&partial, text)
+                .and_then(|()| std::fs::rename(&partial, file))
+                .map_err(|err| StoreError::failed(format!("calendars file: {err}")))?;
+        }
+        calendars.by_tenant = next;
+        Ok(())
     }
 
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, StoreError> {

@@ -5,6 +5,8 @@
 pub mod clickhouse;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod writer;
 
 use std::sync::Arc;
@@ -62,6 +64,14 @@ pub struct StoredFact {
     pub ingested_ms: i64,
 }
 
+/// A tenant's reporting calendar as stored: its IANA time zone's name and the month its
+/// fiscal year starts in (checked by the domain before it is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCalendar {
+    pub time_zone: String,
+    pub fiscal_year_start_month: u8,
+}
+
 /// A row of a compiled metric query, as the engine returned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
@@ -95,6 +105,13 @@ pub trait FactStore: Send + Sync + 'static {
 
     /// The export as CSV with a header line, streamed.
     async fn export(&self, tenant: &str, export: &ExportQuery) -> Result<ExportStream, StoreError>;
+
+    /// The tenant's reporting calendar (None: never set).
+    async fn calendar(&self, tenant: &str) -> Result<Option<StoredCalendar>, StoreError>;
+
+    /// Sets the tenant's reporting calendar (the newest setting wins).
+    async fn set_calendar(&self, tenant: &str, calendar: &StoredCalendar)
+        -> Result<(), StoreError>;
 
     /// Keeps a dead letter; false when the group has one with its key already.
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<bool, StoreError>;

@@ -48,6 +48,32 @@ pub struct ProjectHours {
     pub billable_seconds: i64,
 }
 
+/// Payload of `timesheet.billed` (schema version 1): one approved timesheet's billable hours
+/// of one project, as finance put them on the project's draft invoice. Analytics counts the
+/// line as work in progress at the bill rate until the invoice `invoice_id` is posted.
+#[derive(Debug, Serialize)]
+pub struct TimesheetBilled<'a> {
+    pub timesheet_id: &'a str,
+    pub project_id: &'a str,
+    /// The login whose time it is.
+    pub user_id: &'a str,
+    /// The approved ISO week, e.g. `2026-W02`.
+    pub week: &'a str,
+    /// The draft invoice the line is on (its id stays the invoice's once posted).
+    pub invoice_id: &'a str,
+    /// The line's unique key (`timesheet:<id>:<project>`).
+    pub line_key: &'a str,
+    pub billable_seconds: i64,
+    /// Thousandths of an hour, as invoiced.
+    pub quantity_milli: i64,
+    /// The project's rate per hour (the snapshot the line keeps), minor units of `currency`.
+    pub hourly_rate: i64,
+    /// ISO 4217: the billing rate's (the tenant's base currency).
+    pub currency: &'a str,
+    /// The line's subtotal (quantity x rate, rounded as finance rounds it), minor units.
+    pub amount: i64,
+}
+
 /// Payload of the CRM's `quote.accepted` (schema version 1), the part finance reads: the
 /// accepted version's snapshot (an invoice copies it, never a price list).
 #[derive(Debug, Clone, Deserialize)]
@@ -195,7 +221,7 @@ impl Finance {
                 discount: None,
                 tax_id: None,
                 project_id: Some(project.project_id.clone()),
-                time_entry_id: Some(key),
+                time_entry_id: Some(key.clone()),
             };
             let draft = match store::open_draft(txn, tenant, &project.project_id, &rate.partner_id)
                 .await?
@@ -258,6 +284,13 @@ impl Finance {
                     &lines,
                 )
                 .await?;
+            // The new line's subtotal as finance computed it: what analytics counts as work in
+            // progress until the invoice is posted.
+            let billed = rows
+                .iter()
+                .find(|row| row.time_entry_id.as_deref() == Some(key.as_str()))
+                .map(|row| row.subtotal)
+                .ok_or_else(|| ApiError::internal("the billed line vanished from its draft"))?;
             documents_store::replace_lines(txn, tenant, &draft.id, rows)
                 .await
                 .map_err(|err| super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled))?;
@@ -271,6 +304,31 @@ impl Finance {
                 totals.untaxed,
                 totals.tax,
                 totals.total,
+            )
+            .await?;
+            let system = Actor {
+                tenant: tenant.clone(),
+                user_id: BILLING_ACTOR.into(),
+                finance_admin: false,
+            };
+            self.enqueue(
+                txn,
+                &system,
+                crate::events::TIMESHEET_BILLED,
+                &key,
+                TimesheetBilled {
+                    timesheet_id: &approved.timesheet_id,
+                    project_id: &project.project_id,
+                    user_id: &approved.user_id,
+                    week: &approved.week,
+                    invoice_id: &draft.id,
+                    line_key: &key,
+                    billable_seconds: project.billable_seconds,
+                    quantity_milli: milli_hours,
+                    hourly_rate: rate.hourly_rate,
+                    currency: currency.code(),
+                    amount: billed,
+                },
             )
             .await?;
             touched.push(draft.id);

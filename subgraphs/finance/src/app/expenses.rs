@@ -31,7 +31,7 @@ use crate::domain::expense::{
     check_approver, check_cap, check_line, reimbursement_difference, transition, BaseValue,
     CategoryPolicy, ExpenseAction, ExpenseState,
 };
-use crate::domain::ledger::{AccountRole, Party, ProposedLine, Side};
+use crate::domain::ledger::{AccountRole, Dimensions, Party, ProposedLine, Side};
 use crate::domain::money::{format_minor, Currency, Money};
 use crate::domain::{parse_code, parse_optional_text, parse_text, FinanceViolation};
 use crate::events;
@@ -63,6 +63,11 @@ pub struct ClaimRequest {
     pub title: String,
     pub currency: String,
     pub lines: Vec<ClaimLineRequest>,
+    /// The PMO project the claim is for: its expense is posted with that project dimension.
+    /// (Left out of the serialised request when None: idempotency keys of claims imported
+    /// before it keep their fingerprint.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
 }
 
 /// Payload of `expense.approved` (schema version 1).
@@ -76,6 +81,11 @@ pub struct ExpenseApproved<'a> {
     /// Minor units of `currency`.
     pub total: i64,
     pub entry_id: &'a str,
+    /// Added to schema version 1 (absent from events before): the PMO project the claim is
+    /// for (analytics counts it as the project's direct cost) and the day the expense was
+    /// posted.
+    pub project_id: Option<&'a str>,
+    pub date: NaiveDate,
     /// The tenant's base currency (additive).
     pub base_currency: &'a str,
     /// The claim in minor units of `base_currency`, as its approval posted it (additive).
@@ -190,6 +200,18 @@ impl Finance {
         let settings = self.require_set_up(txn, &tenant).await?;
         let base = Currency::parse(&settings.base_currency)?;
         let foreign = base.code() != currency.code();
+        let project_id = match request.project_id.as_deref().map(str::trim) {
+            None => None,
+            Some(project) if !project.is_empty() && project.len() <= 200 => {
+                Some(project.to_owned())
+            }
+            Some(_) => {
+                return Err(ApiError::bad_input(
+                    "projectId",
+                    "a project id has 1 to 200 characters",
+                ))
+            }
+        };
         let claimant = store::person_by_user(txn, &tenant, &actor.user_id)
             .await?
             .ok_or(FinanceViolation::UnknownEmployee)?;
@@ -259,6 +281,7 @@ impl Finance {
                 created_at: chrono::Utc::now(),
                 base_total: (!foreign).then_some(total),
                 paid_base: None,
+                project_id,
             },
             lines,
         )
@@ -405,7 +428,11 @@ impl Finance {
             entry.push(
                 ProposedLine::new(&category.account_id, Side::Debit, booked)
                     .with_party(Some(party.clone()))
-                    .with_label(label),
+                    .with_label(label)
+                    .with_dimensions(Dimensions {
+                        project_id: claim.project_id.clone(),
+                        ..Dimensions::default()
+                    }),
             );
         }
         entry.push(
@@ -459,6 +486,8 @@ impl Finance {
                 currency: &claim.currency,
                 total: claim.total,
                 entry_id: &posted.id,
+                project_id: claim.project_id.as_deref(),
+                date,
                 base_currency: &settings.base_currency,
                 base_total,
             },

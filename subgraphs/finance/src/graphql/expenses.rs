@@ -186,6 +186,11 @@ impl Expense {
         currency_code(&self.0.currency)
     }
 
+    /// The PMO project the claim is for, if any.
+    async fn project_id(&self) -> Option<ID> {
+        self.0.project_id.clone().map(ID)
+    }
+
     /// The sum of the lines.
     async fn total(&self) -> Money {
         stored_money(self.0.total, &self.0.currency)
@@ -447,6 +452,10 @@ pub struct CreateExpenseClaimInput {
     pub currency: KitCurrency,
     /// At least one.
     pub lines: Vec<ExpenseLineInput>,
+    /// The PMO project the claim is for (1 to 200 characters): its approval posts the
+    /// expense with that project dimension, and analytics counts it as the project's direct
+    /// cost.
+    pub project_id: Option<ID>,
 }
 
 /// The claim.
@@ -575,6 +584,7 @@ impl ExpenseMutation {
                             receipt_ref: line.receipt_ref,
                         })
                         .collect(),
+                    project_id: input.project_id.map(|id| id.0),
                 },
             )
             .await?;

@@ -555,6 +555,8 @@ pub mod expense {
         /// What the reimbursement paid, in base minor units (a foreign claim's total at the
         /// payment day's rate).
         pub paid_base: Option<i64>,
+        /// The PMO project the claim is for (m0015).
+        pub project_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
