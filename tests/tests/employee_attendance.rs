@@ -498,3 +498,201 @@ async fn a_punch_without_a_location_is_checked_against_the_assigned_geofence() {
     assert!(body["errors"].is_null(), "{body}");
     assert_eq!(body["data"]["checkOut"]["kind"], "OUT");
 }
+
+const CLOSE_PERIODS: &str = "mutation($i: CloseAttendancePeriodsInput!) { closeAttendancePeriods(input: $i) { period closed { employeeId period workedMinutes overtimeMinutes closedBy } skipped { employeeId reason message } } }";
+
+/// HR closes a month of attendance for a department, then for the whole company, in one go:
+/// each employee employed in the month is closed (the minutes computed as a single close
+/// computes them, one `attendance.period_closed` each through the outbox) or reported skipped
+/// with why; a rerun closes nothing twice.
+#[tokio::test]
+async fn hr_closes_a_month_of_attendance_for_a_department_or_the_company_at_once() {
+    use chrono::Datelike;
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let hr = issuer.token(
+        &tenant,
+        "usr_hr",
+        &[
+            "employee:read",
+            "employee:write",
+            "hr:admin",
+            "attendance:read",
+            "department:write",
+        ],
+    );
+    // Last month: always over, always inside the 90 days a correction may reach back.
+    let this_month = chrono::Utc::now().date_naive().with_day(1).unwrap();
+    let last_month = this_month.pred_opt().unwrap().with_day(1).unwrap();
+    let period = last_month.format("%Y-%m").to_string();
+    let hired_on = format!("{}-06-01", last_month.year() - 1);
+    let ops = app.create_department(&hr, "Operations").await;
+    let sales = app.create_department(&hr, "Sales").await;
+    let hire = |number: &str, name: &str, user: &str, department: &str| {
+        json!({"employeeNumber": number, "displayName": name, "workEmail": format!("{number}@co.example"),
+            "userId": user, "hiredOn": hired_on, "departmentId": department})
+    };
+    let hana = app.hire(&hr, hire("H-1", "Hana", "usr_hr", &ops)).await;
+    let asha = app.hire(&hr, hire("A-1", "Asha", "usr_asha", &ops)).await;
+    let ben = app.hire(&hr, hire("B-1", "Ben", "usr_ben", &ops)).await;
+    let cara = app.hire(&hr, hire("C-1", "Cara", "usr_cara", &sales)).await;
+    // Joins after the month: not part of it.
+    let late = {
+        let mut input = hire("L-1", "Lee", "usr_lee", &ops);
+        input["hiredOn"] = json!(this_month.to_string());
+        app.hire(&hr, input).await
+    };
+
+    // Asha's corrected 10th: 08:00-19:00, 11 hours, 3 over the 8-hour day (no shift); Cara's
+    // 11th: 09:00-17:30, 30 minutes over.
+    for (user, day, from, to) in [
+        ("usr_asha", 10, "08:00", "19:00"),
+        ("usr_cara", 11, "09:00", "17:30"),
+    ] {
+        let token = issuer.token(&tenant, user, &["attendance:checkin", "attendance:read"]);
+        let day = last_month.with_day(day).unwrap();
+        let requested = app
+            .ok(&token, "mutation($i: RequestCorrectionInput!) { requestAttendanceCorrection(input: $i) { id } }",
+                json!({"i": {"day": day.to_string(), "kind": "MISSED_PUNCH", "reason": "badge reader down",
+                    "checkIn": format!("{day}T{from}:00Z"), "checkOut": format!("{day}T{to}:00Z")}}))
+            .await;
+        app.ok(&hr, "mutation($i: DecideAttendanceCorrectionInput!) { decideAttendanceCorrection(input: $i) { status } }",
+            json!({"i": {"correctionId": requested["requestAttendanceCorrection"]["id"], "decision": "APPROVE"}}))
+            .await;
+    }
+    // Ben's month is closed alone first.
+    app.ok(
+        &hr,
+        "mutation($i: CloseAttendancePeriodInput!) { closeAttendancePeriod(input: $i) { period } }",
+        json!({"i": {"employeeId": ben, "period": period}}),
+    )
+    .await;
+
+    let sorted = |mut rows: Vec<serde_json::Value>| {
+        rows.sort_by(|a, b| a["employeeId"].as_str().cmp(&b["employeeId"].as_str()));
+        serde_json::Value::Array(rows)
+    };
+    let closed_msg = format!("the attendance of {period} is closed");
+    let own_msg = "nobody closes their own attendance period";
+
+    // Operations: Asha closed; Ben closed already; Hana is the caller; Lee joined later.
+    let data = app
+        .ok(
+            &hr,
+            CLOSE_PERIODS,
+            json!({"i": {"period": period, "departmentId": ops}}),
+        )
+        .await;
+    assert_eq!(
+        data["closeAttendancePeriods"],
+        json!({"period": period,
+        "closed": [{"employeeId": asha, "period": period, "workedMinutes": 660, "overtimeMinutes": 180, "closedBy": "usr_hr"}],
+        "skipped": sorted(vec![
+            json!({"employeeId": ben, "reason": "ATTENDANCE_PERIOD_CLOSED", "message": closed_msg}),
+            json!({"employeeId": hana, "reason": "SELF_APPROVAL", "message": own_msg}),
+        ])})
+    );
+    // Rerun: nothing closed twice.
+    let data = app
+        .ok(
+            &hr,
+            CLOSE_PERIODS,
+            json!({"i": {"period": period, "departmentId": ops}}),
+        )
+        .await;
+    assert_eq!(data["closeAttendancePeriods"]["closed"], json!([]));
+    assert_eq!(
+        data["closeAttendancePeriods"]["skipped"],
+        sorted(vec![
+            json!({"employeeId": asha, "reason": "ATTENDANCE_PERIOD_CLOSED", "message": closed_msg}),
+            json!({"employeeId": ben, "reason": "ATTENDANCE_PERIOD_CLOSED", "message": closed_msg}),
+            json!({"employeeId": hana, "reason": "SELF_APPROVAL", "message": own_msg}),
+        ])
+    );
+    // The whole company: only Cara is still open.
+    let data = app
+        .ok(&hr, CLOSE_PERIODS, json!({"i": {"period": period}}))
+        .await;
+    assert_eq!(
+        data["closeAttendancePeriods"]["closed"],
+        json!([{"employeeId": cara, "period": period, "workedMinutes": 510, "overtimeMinutes": 30, "closedBy": "usr_hr"}])
+    );
+    assert_eq!(
+        data["closeAttendancePeriods"]["skipped"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // This month is not over: everyone employed in it is reported, nothing is closed.
+    let this_period = this_month.format("%Y-%m").to_string();
+    let data = app
+        .ok(
+            &hr,
+            CLOSE_PERIODS,
+            json!({"i": {"period": this_period, "departmentId": ops}}),
+        )
+        .await;
+    let not_over =
+        format!("{this_period} is not over yet: its attendance is closed after its last day");
+    assert_eq!(
+        data["closeAttendancePeriods"],
+        json!({"period": this_period, "closed": [],
+            "skipped": sorted([&hana, &asha, &ben, &late].into_iter().map(|id|
+                json!({"employeeId": id, "reason": "PERIOD_NOT_OVER", "message": not_over})).collect())})
+    );
+
+    // Bad input: a bad month, an unknown department, a caller without HR's scope.
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            CLOSE_PERIODS,
+            json!({"i": {"period": "2026-13"}}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    let (_, body) = app
+        .graphql(
+            Some(&hr),
+            CLOSE_PERIODS,
+            json!({"i": {"period": period, "departmentId": "no-such-department"}}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert_eq!(body["errors"][0]["extensions"]["field"], "departmentId");
+    let manager = issuer.token(&tenant, "usr_asha", &["attendance:read", "employee:read"]);
+    let (_, body) = app
+        .graphql(
+            Some(&manager),
+            CLOSE_PERIODS,
+            json!({"i": {"period": period}}),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+
+    // One event per closed employee-month, through the outbox: Ben's, Asha's, Cara's.
+    let db = &app.runtime.db;
+    let mut closed: Vec<(String, i64)> = db
+        .query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT envelope FROM employee_outbox WHERE tenant_id = $1 AND event_type = 'attendance.period_closed'",
+            [tenant.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let envelope: serde_json::Value =
+                serde_json::from_str(&r.try_get::<String>("", "envelope").unwrap()).unwrap();
+            (
+                envelope["payload"]["employee_id"].as_str().unwrap().to_owned(),
+                envelope["payload"]["overtime_minutes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    closed.sort();
+    let mut expected = vec![(asha, 180), (ben, 0), (cara, 30)];
+    expected.sort();
+    assert_eq!(closed, expected);
+}

@@ -568,6 +568,26 @@ impl Employee {
     }
 }
 
+/// People a bulk close computes together (their days read a day at a time for all of them).
+const CLOSE_CHUNK: usize = 500;
+
+/// What a bulk close of a month did: the periods it closed, and the employees it left open
+/// with the rule that kept each open, both by employee id.
+#[derive(Debug, Clone)]
+pub struct PeriodsClosing {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub closed: Vec<attendance_period::Model>,
+    pub skipped: Vec<SkippedPeriod>,
+}
+
+/// An employee's period a bulk close left open, and why.
+#[derive(Debug, Clone)]
+pub struct SkippedPeriod {
+    pub employee_id: String,
+    pub rule: AttendanceRule,
+}
+
 /// A stored shift with its parsed rules.
 #[derive(Debug, Clone)]
 pub struct AppliedShift {
@@ -920,6 +940,148 @@ impl Employee {
         self.outbox.enqueue(&txn, &closed).await?;
         self.outbox.commit(txn).await?;
         Ok(row)
+    }
+
+    /// Closes a month of attendance for every employee of a department (or of the whole
+    /// company) at once: HR only (FORBIDDEN, NOT_APPROVER otherwise). Each employee employed in
+    /// the month is either closed (the same minutes and event as
+    /// [`Self::close_attendance_period`]) or reported skipped with the rule that kept it open:
+    /// closed already (ATTENDANCE_PERIOD_CLOSED), the month not over (PERIOD_NOT_OVER), the
+    /// caller's own period (SELF_APPROVAL). Every close and its `attendance.period_closed`
+    /// (one per employee-month) is written in ONE transaction; a rerun closes only what is
+    /// still open, so it is idempotent.
+    pub async fn close_attendance_periods(
+        &self,
+        tenant: &TenantId,
+        approver: &Approver<'_>,
+        department_id: Option<&str>,
+        period: &str,
+    ) -> ApiResult<PeriodsClosing> {
+        let period = AttendancePeriod::parse(period)?;
+        if !approver.hr_admin {
+            return Err(AttendanceRule::NotPeriodCloser.into());
+        }
+        if let Some(department_id) = department_id {
+            if people::department(&self.db, tenant, department_id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::bad_input("departmentId", "no such department"));
+            }
+        }
+        let label = period.label();
+        let candidates = store::employed_in(
+            &self.db,
+            tenant,
+            department_id,
+            period.starts_on,
+            period.ends_on,
+        )
+        .await?;
+        let closed_before = store::closed_in_period(&self.db, tenant, &label).await?;
+        let not_over = period.check_over(Utc::now().date_naive()).err();
+        let mut skipped = Vec::new();
+        let mut to_close = Vec::new();
+        for employee in candidates {
+            let is_self = approver.employee_id == Some(employee.id.as_str());
+            let rule = if closed_before.contains(&employee.id) {
+                Some(AttendanceRule::PeriodClosed {
+                    period: label.clone(),
+                })
+            } else if let Some(not_over) = &not_over {
+                Some(not_over.clone())
+            } else {
+                check_period_closer(is_self, false, approver.hr_admin).err()
+            };
+            match rule {
+                Some(rule) => skipped.push(SkippedPeriod {
+                    employee_id: employee.id,
+                    rule,
+                }),
+                None => to_close.push(employee),
+            }
+        }
+        // Every day of a period that is over is final: computed as of now, a day at a time
+        // for a chunk of people (three queries per day and chunk, never per person).
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(to_close.len());
+        for chunk in to_close.chunks(CLOSE_CHUNK) {
+            let people: Vec<&employee::Model> = chunk.iter().collect();
+            // (worked, overtime) minutes by employee id.
+            let mut minutes: HashMap<String, (i64, i64)> = HashMap::new();
+            for day in period.days() {
+                for (employee_id, computed) in
+                    self.days_attendance(tenant, &people, day, now).await?
+                {
+                    let overtime = overtime_minutes(
+                        computed.shift.as_ref().map(|s| &s.rules),
+                        &computed.attendance,
+                    );
+                    let entry = minutes.entry(employee_id).or_default();
+                    entry.0 += computed.attendance.worked_minutes;
+                    entry.1 += overtime;
+                }
+            }
+            for employee in chunk {
+                let (worked, overtime) = minutes.get(&employee.id).copied().unwrap_or((0, 0));
+                rows.push(attendance_period::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    employee_id: employee.id.clone(),
+                    period: label.clone(),
+                    worked_minutes: worked,
+                    overtime_minutes: overtime,
+                    closed_by: approver.user_id.to_owned(),
+                    closed_at: now,
+                });
+            }
+        }
+        if rows.is_empty() {
+            return Ok(PeriodsClosing {
+                period: label,
+                closed: Vec::new(),
+                skipped,
+            });
+        }
+        let txn = begin_write(&self.db).await?;
+        let inserted = store::insert_closed_periods(&txn, rows.clone()).await?;
+        let (closed, raced): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| inserted.contains(&row.employee_id));
+        let events = closed
+            .iter()
+            .map(|row| {
+                EventEnvelope::by_actor(
+                    tenant,
+                    events::ATTENDANCE_PERIOD_CLOSED,
+                    &row.employee_id,
+                    approver.user_id,
+                    events::AttendancePeriodClosed {
+                        employee_id: &row.employee_id,
+                        period: &label,
+                        starts_on: period.starts_on,
+                        ends_on: period.ends_on,
+                        worked_minutes: row.worked_minutes,
+                        overtime_minutes: row.overtime_minutes,
+                        closed_by: approver.user_id,
+                    },
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.outbox.enqueue_many(&txn, &events).await?;
+        self.outbox.commit(txn).await?;
+        // A single close of the same employee-month committed between the read and the write.
+        skipped.extend(raced.into_iter().map(|row| SkippedPeriod {
+            employee_id: row.employee_id,
+            rule: AttendanceRule::PeriodClosed {
+                period: label.clone(),
+            },
+        }));
+        skipped.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+        Ok(PeriodsClosing {
+            period: label,
+            closed,
+            skipped,
+        })
     }
 
     /// Refuses a correction of a day whose attendance period is closed for the employee.

@@ -757,3 +757,97 @@ pub async fn closed_period(
         .one(db)
         .await
 }
+
+/// The employees a bulk close of a month looks at: of one department or the whole tenant,
+/// hired by the month's last day and not gone before its first (no last working day, or one
+/// on or after it), by id.
+pub async fn employed_in(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    department_id: Option<&str>,
+    starts_on: NaiveDate,
+    ends_on: NaiveDate,
+) -> Result<Vec<employee::Model>, DbErr> {
+    let mut query = employee::Entity::find()
+        .filter(employee::Column::TenantId.eq(tenant.as_str()))
+        .filter(employee::Column::HiredOn.lte(ends_on))
+        .filter(
+            Condition::any()
+                .add(employee::Column::LastWorkingDay.is_null())
+                .add(employee::Column::LastWorkingDay.gte(starts_on)),
+        );
+    if let Some(department_id) = department_id {
+        query = query.filter(employee::Column::DepartmentId.eq(department_id));
+    }
+    query.order_by_asc(employee::Column::Id).all(db).await
+}
+
+/// The ids of the employees whose period `period` is closed already.
+pub async fn closed_in_period(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    period: &str,
+) -> Result<HashSet<String>, DbErr> {
+    let query = Query::select()
+        .column(Alias::new("employee_id"))
+        .from(Alias::new("attendance_periods"))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
+        .and_where(Expr::col(Alias::new("period")).eq(period))
+        .to_owned();
+    let rows = db
+        .query_all(db.get_database_backend().build(&query))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "employee_id"))
+        .collect()
+}
+
+/// Rows per closed-period INSERT (7 columns).
+const CLOSE_BATCH: usize = 1_000;
+
+/// Records closed periods in multi-row INSERTs, skipping those closed already (a concurrent
+/// close won); answers the ids of the employees whose period this write closed.
+pub async fn insert_closed_periods(
+    db: &impl ConnectionTrait,
+    rows: Vec<attendance_period::Model>,
+) -> Result<HashSet<String>, DbErr> {
+    use attendance_period::Column as C;
+    let mut inserted = HashSet::new();
+    for chunk in rows.chunks(CLOSE_BATCH) {
+        let mut insert = Query::insert();
+        insert.into_table(attendance_period::Entity).columns([
+            C::TenantId,
+            C::EmployeeId,
+            C::Period,
+            C::WorkedMinutes,
+            C::OvertimeMinutes,
+            C::ClosedBy,
+            C::ClosedAt,
+        ]);
+        for row in chunk {
+            insert.values_panic([
+                row.tenant_id.clone().into(),
+                row.employee_id.clone().into(),
+                row.period.clone().into(),
+                row.worked_minutes.into(),
+                row.overtime_minutes.into(),
+                row.closed_by.clone().into(),
+                row.closed_at.into(),
+            ]);
+        }
+        insert
+            .on_conflict(
+                OnConflict::columns([C::TenantId, C::EmployeeId, C::Period])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .returning_col(C::EmployeeId);
+        for row in db
+            .query_all(db.get_database_backend().build(&insert))
+            .await?
+        {
+            inserted.insert(row.try_get::<String>("", "employee_id")?);
+        }
+    }
+    Ok(inserted)
+}
