@@ -696,3 +696,281 @@ async fn hr_closes_a_month_of_attendance_for_a_department_or_the_company_at_once
     expected.sort();
     assert_eq!(closed, expected);
 }
+
+/// Concurrent punches are written together (group commit), each checked alone and answered
+/// alone: good ones recorded once with one event each, while a second check-in, a punch
+/// outside its geofence and a punch key reused by another person are refused with their own
+/// error and write nothing; a kiosk repeating a punch gets the same punch every time.
+async fn a_rush_with_bad_punches_records_the_good_ones_once(backends: Backends) {
+    const PEOPLE: usize = 40;
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, backends).await).await;
+    let tenant = format!("tnt_group_{}", uuid::Uuid::new_v4().simple());
+    let hr = issuer.token(&tenant, "usr_hr", HR);
+    let mut ids = Vec::new();
+    for n in 0..PEOPLE {
+        ids.push(
+            app.hire(
+                &hr,
+                json!({ "employeeNumber": format!("G-{n}"), "displayName": format!("Group {n}"),
+                        "workEmail": format!("group{n}@co.example"), "hiredOn": "2026-01-05",
+                        "userId": format!("usr_g_{n}") }),
+            )
+            .await,
+        );
+    }
+    // Person 0 works at a fenced office.
+    let office = app
+        .ok(
+            &hr,
+            "mutation { createLocation(input: { name: \"Office\", latitude: 12.9716, longitude: 77.5946, radiusMeters: 200 }) { id } }",
+            json!({}),
+        )
+        .await["createLocation"]["id"]
+        .clone();
+    app.ok(
+        &hr,
+        "mutation($i: AssignEmployeeLocationInput!) { assignEmployeeLocation(input: $i) { id } }",
+        json!({ "i": { "employeeId": ids[0], "locationId": office } }),
+    )
+    .await;
+
+    // Person 1 and person 5 checked in before the rush.
+    for n in [1, 5] {
+        let token = issuer.token(&tenant, &format!("usr_g_{n}"), &["attendance:checkin"]);
+        app.ok(
+            &token,
+            CHECK_IN,
+            json!({ "i": { "punchKey": format!("pre-{n}"), "source": "WEB" } }),
+        )
+        .await;
+    }
+    // Everyone else checks in at once; beside them: person 0 from far away (outside the
+    // fence), person 1 again, person 2 under person 5's key, person 4's kiosk sending its punch
+    // three times.
+    let rush: Vec<usize> = (0..PEOPLE).filter(|n| ![1, 5].contains(n)).collect();
+    let mut sends: Vec<(usize, serde_json::Value)> = rush
+        .iter()
+        .map(|&n| {
+            let mut input = json!({ "punchKey": format!("g-{n}"), "source": "KIOSK" });
+            if n == 0 {
+                input["latitude"] = json!(12.9720);
+                input["longitude"] = json!(77.5950);
+            }
+            (n, input)
+        })
+        .collect();
+    let bad = sends.len();
+    sends.push((
+        0,
+        json!({ "punchKey": "g-far", "source": "KIOSK", "latitude": 13.5, "longitude": 77.5946 }),
+    ));
+    sends.push((1, json!({ "punchKey": "g-1", "source": "KIOSK" })));
+    sends.push((2, json!({ "punchKey": "pre-5", "source": "KIOSK" })));
+    sends.push((4, json!({ "punchKey": "g-4", "source": "KIOSK" })));
+    sends.push((4, json!({ "punchKey": "g-4", "source": "KIOSK" })));
+    let answers = futures::future::join_all(sends.iter().map(|(n, input)| {
+        let token = issuer.token(&tenant, &format!("usr_g_{n}"), &["attendance:checkin"]);
+        let app = &app;
+        async move {
+            app.graphql(Some(&token), CHECK_IN, json!({ "i": input }))
+                .await
+                .1
+        }
+    }))
+    .await;
+
+    let reason = |body: &serde_json::Value| {
+        body["errors"][0]["extensions"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    // Every good check-in is recorded.
+    for (i, &n) in rush.iter().enumerate() {
+        assert!(answers[i]["errors"].is_null(), "person {n}: {}", answers[i]);
+        assert_eq!(answers[i]["data"]["checkIn"]["punchKey"], format!("g-{n}"));
+    }
+    // Each bad one is refused with its own reason.
+    assert_eq!(reason(&answers[bad]), "OUTSIDE_GEOFENCE");
+    assert_eq!(reason(&answers[bad + 1]), "ALREADY_CHECKED_IN");
+    assert_eq!(reason(&answers[bad + 2]), "PUNCH_KEY_REUSED");
+    // Person 4's repeats: the same punch.
+    let four = rush.iter().position(|&n| n == 4).unwrap();
+    for repeat in &answers[bad + 3..] {
+        assert!(repeat["errors"].is_null(), "{repeat}");
+        assert_eq!(
+            repeat["data"]["checkIn"]["id"],
+            answers[four]["data"]["checkIn"]["id"]
+        );
+    }
+
+    // One row and one event per recorded punch, nothing of the refused ones.
+    let db = &app.runtime.db;
+    let column = |sql: String| async move {
+        db.query_all(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.try_get::<String>("", "v").unwrap())
+            .collect::<Vec<String>>()
+    };
+    let mut keys: Vec<String> = rush.iter().map(|n| format!("g-{n}")).collect();
+    keys.extend(["pre-1".to_owned(), "pre-5".to_owned()]);
+    keys.sort();
+    let mut recorded = column(format!(
+        "SELECT punch_key AS v FROM punches WHERE tenant_id = '{tenant}'"
+    ))
+    .await;
+    recorded.sort();
+    assert_eq!(recorded, keys);
+    let mut events: Vec<String> = column(format!(
+        "SELECT envelope AS v FROM employee_outbox WHERE tenant_id = '{tenant}' AND event_type = 'attendance.checked_in'"
+    ))
+    .await
+    .iter()
+    .map(|envelope| {
+        let envelope: serde_json::Value = serde_json::from_str(envelope).unwrap();
+        envelope["payload"]["employee_id"].as_str().unwrap().to_owned()
+    })
+    .collect();
+    events.sort();
+    let mut people = ids.clone();
+    people.sort();
+    assert_eq!(events, people, "one event per person's check-in");
+}
+
+#[tokio::test]
+async fn a_rush_with_bad_punches_records_the_good_ones_once_on_postgres() {
+    a_rush_with_bad_punches_records_the_good_ones_once(Backends::Real).await;
+}
+
+#[tokio::test]
+async fn a_rush_with_bad_punches_records_the_good_ones_once_embedded() {
+    a_rush_with_bad_punches_records_the_good_ones_once(Backends::Embedded).await;
+}
+
+/// One batch as the punch writer writes it (deterministic: the punches given together, in
+/// order): a person's check-out after their check-in of the same batch is accepted, a resync
+/// inside the batch returns the punch the batch wrote, and the refused ones (a key of another
+/// person, a check-out while out) write nothing and do not fail the others.
+async fn one_batch_checks_each_punch_against_the_ones_before_it(backends: Backends) {
+    use erp_employee::app::attendance::PunchRequest;
+    use erp_employee::app::punch_queue::PendingPunch;
+    use erp_employee::domain::attendance::PunchKind;
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, backends).await).await;
+    let tenant = format!("tnt_batch_{}", uuid::Uuid::new_v4().simple());
+    let hr = issuer.token(&tenant, "usr_hr", HR);
+    for (n, user) in ["usr_ada", "usr_bo"].iter().enumerate() {
+        app.hire(
+            &hr,
+            json!({ "employeeNumber": format!("B-{n}"), "displayName": user, "workEmail": format!("{user}@co.example"),
+                    "hiredOn": "2026-01-05", "userId": user }),
+        )
+        .await;
+    }
+    let t = TenantId::from_claim(&tenant);
+    let db = &app.runtime.db;
+    let now = chrono::Utc::now();
+    let mut punches = Vec::new();
+    for (user, kind, key) in [
+        ("usr_ada", PunchKind::In, "b-1"),
+        ("usr_ada", PunchKind::Out, "b-2"),
+        ("usr_ada", PunchKind::In, "b-1"),
+        ("usr_bo", PunchKind::In, "b-2"),
+        ("usr_bo", PunchKind::Out, "b-3"),
+        ("usr_bo", PunchKind::In, "b-4"),
+        ("usr_ada", PunchKind::Out, "b-5"),
+    ] {
+        let employee = erp_employee::store::attendance::puncher_of_user(db, &t, user)
+            .await
+            .unwrap()
+            .unwrap();
+        punches.push(PendingPunch {
+            tenant: t.clone(),
+            employee,
+            day: now.date_naive().to_string(),
+            at: now.timestamp_millis(),
+            request: PunchRequest {
+                kind,
+                punch_key: key.into(),
+                source: "kiosk".into(),
+                ip: None,
+                point: None,
+                location_id: None,
+            },
+        });
+    }
+    let outcomes = app.employee.punch_queue().write_together(&punches).await;
+    let summary: Vec<String> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Ok(recorded) => format!(
+                "{} {} new={} day={:?}",
+                recorded.model.punch_key,
+                recorded.model.kind,
+                recorded.new,
+                recorded
+                    .day_punches
+                    .iter()
+                    .map(|p| p.punch_key.as_str())
+                    .collect::<Vec<_>>()
+            ),
+            Err(err) => err.reason().map(|r| r.name()).unwrap_or("?").to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "b-1 in new=true day=[\"b-1\"]",
+            "b-2 out new=true day=[\"b-1\", \"b-2\"]",
+            "b-1 in new=false day=[]",
+            "PUNCH_KEY_REUSED",
+            "NOT_CHECKED_IN",
+            "b-4 in new=true day=[\"b-4\"]",
+            "NOT_CHECKED_IN",
+        ]
+    );
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT punch_key FROM punches WHERE tenant_id = '{tenant}' ORDER BY punch_key"
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get::<String>("", "punch_key").unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(rows, ["b-1", "b-2", "b-4"]);
+    let events = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT event_type FROM employee_outbox WHERE tenant_id = '{tenant}' AND event_type LIKE 'attendance.%' ORDER BY seq"),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get::<String>("", "event_type").unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        events,
+        [
+            "attendance.checked_in",
+            "attendance.checked_out",
+            "attendance.checked_in"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn one_batch_checks_each_punch_against_the_ones_before_it_on_postgres() {
+    one_batch_checks_each_punch_against_the_ones_before_it(Backends::Real).await;
+}
+
+#[tokio::test]
+async fn one_batch_checks_each_punch_against_the_ones_before_it_embedded() {
+    one_batch_checks_each_punch_against_the_ones_before_it(Backends::Embedded).await;
+}

@@ -15,11 +15,12 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::org::is_above;
+use super::punch_queue::PendingPunch;
 use super::{already_exists, no_employee_record, now_ms, Employee};
 use crate::domain::attendance::{
     attendance_day, check_correction, check_correction_decider, check_period_closer,
-    check_sequence, daily_attendance, overtime_minutes, AttendancePeriod, AttendanceRule,
-    DailyAttendance, GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
+    daily_attendance, overtime_minutes, AttendancePeriod, AttendanceRule, DailyAttendance,
+    GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
 };
 use crate::domain::exits::{check_punch_day, ExitState};
 use crate::domain::EmploymentStatus;
@@ -131,12 +132,13 @@ impl Employee {
 
     /// Records the caller's punch (a check-in or a check-out): the caller's employee record,
     /// their shift (the attendance day the punch belongs to: a night shift's check-out after
-    /// midnight closes the day it started), then in one transaction the day's punches (a
-    /// resync of the same punch key returns the punch recorded, with `false` for "not new"),
-    /// the geofence (of the location the punch names, else of the person's assigned one), the
-    /// in/out sequence, the punch and its event; after commit the live
-    /// boards get the person's recomputed day. Six statements on the way (the check-in peak's
-    /// hot path): keep it so.
+    /// midnight closes the day it started), then the punch queue writes it with the punches
+    /// waiting beside it in one transaction ([`super::punch_queue`]: a resync of the same
+    /// punch key returns the punch recorded, with `false` for "not new"; the geofence of the
+    /// location the punch names, else of the person's assigned one; the in/out sequence; the
+    /// punch and its event); once durable, the live boards get the person's recomputed day.
+    /// Six statements per punch alone, fewer per punch in a batch (the check-in peak's hot
+    /// path): keep it so.
     pub async fn record_punch(
         &self,
         tenant: &TenantId,
@@ -168,100 +170,23 @@ impl Employee {
             ),
             attendance_day,
         )?;
-        let day = attendance_day.to_string();
-        let txn = begin_write(&self.db).await?;
-        // One read for both what the punch must be checked against: a punch already recorded
-        // under this key (a resync), and the day's punches so far (the sequence, and the live
-        // status after commit without reading them again).
-        let mut day_punches =
-            store::punches_for_new_punch(&txn, tenant, &request.punch_key, &employee.id, &day)
-                .await?;
-        if let Some(existing) = day_punches
-            .iter()
-            .find(|p| p.punch_key == request.punch_key)
-        {
-            if existing.employee_id != employee.id || existing.kind != request.kind.as_str() {
-                return Err(AttendanceRule::PunchKeyReused.into());
-            }
-            return Ok((existing.clone(), false));
+        let kind = request.kind;
+        // Written by the punch queue's writer with the other punches waiting (group commit);
+        // answered once durable.
+        let recorded = self
+            .punches
+            .record(PendingPunch {
+                tenant: tenant.clone(),
+                employee: employee.clone(),
+                day: attendance_day.to_string(),
+                at: now.timestamp_millis(),
+                request,
+            })
+            .await?;
+        if !recorded.new {
+            return Ok((recorded.model, false));
         }
-        // The location the punch names, else the one the person is assigned: leaving
-        // `locationId` out does not skip the geofence.
-        let fenced_at = request
-            .location_id
-            .clone()
-            .or_else(|| employee.location_id.clone());
-        if let Some(location_id) = &fenced_at {
-            let location = store::location(&txn, tenant, location_id)
-                .await?
-                .ok_or_else(|| ApiError::bad_input("locationId", "no such location"))?;
-            let point = request.point.ok_or_else(|| {
-                ApiError::bad_input(
-                    "latitude",
-                    format!(
-                        "a punch at `{}` needs the device position (latitude and longitude)",
-                        location.name
-                    ),
-                )
-            })?;
-            let fence = Geofence {
-                latitude: location.latitude,
-                longitude: location.longitude,
-                radius_meters: f64::from(location.radius_meters),
-            };
-            if !fence.contains(point) {
-                return Err(AttendanceRule::OutsideGeofence {
-                    location: location.name,
-                }
-                .into());
-            }
-        }
-        check_sequence(
-            day_punches.last().map(|p| PunchKind::from_db(&p.kind)),
-            request.kind,
-        )?;
-        let new = NewPunch {
-            id: erp_kit::db::new_id(),
-            employee_id: employee.id.clone(),
-            kind: request.kind,
-            at: now.timestamp_millis(),
-            day,
-            source: request.source,
-            ip: request.ip,
-            point: request.point,
-            // The location whose geofence the punch passed.
-            location_id: fenced_at,
-            punch_key: request.punch_key,
-        };
-        let model =
-            store::insert_punch(&txn, tenant, new)
-                .await
-                .map_err(|err| match ApiError::from(err) {
-                    // A concurrent resync of the same punch won the insert.
-                    ApiError::Conflict(_) => AttendanceRule::PunchInProgress.into(),
-                    other => other,
-                })?;
-        let event_type = match request.kind {
-            PunchKind::In => events::CHECKED_IN,
-            PunchKind::Out => events::CHECKED_OUT,
-        };
-        let recorded = EventEnvelope::by_actor(
-            tenant,
-            event_type,
-            &employee.id,
-            employee.user_id.as_deref().unwrap_or_default(),
-            events::PunchRecorded {
-                punch_id: &model.id,
-                employee_id: &employee.id,
-                department_id: employee.department_id.as_deref(),
-                at: model.at,
-                source: &model.source,
-                location_id: model.location_id.as_deref(),
-            },
-        )?;
-        self.outbox.enqueue(&txn, &recorded).await?;
-        self.outbox.commit(txn).await?;
-        day_punches.push(model.clone());
+        let (model, day_punches) = (recorded.model, recorded.day_punches);
         let shift_of_day = if attendance_day == now.date_naive() {
             Ok(shift)
         } else {
@@ -295,7 +220,7 @@ impl Employee {
             punch_id: &model.id,
             employee_id: &employee.id,
             department_id: employee.department_id.as_deref(),
-            kind: request.kind.as_str(),
+            kind: kind.as_str(),
             at: model.at,
             source: Some(&model.source),
             location_id: model.location_id.as_deref(),

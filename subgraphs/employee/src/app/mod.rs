@@ -11,6 +11,7 @@ pub mod leave;
 pub mod okr;
 pub mod org;
 pub mod people;
+pub mod punch_queue;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -30,6 +31,8 @@ pub struct Employee {
     outbox: Outbox,
     cipher: FieldCipher,
     cache: SharedCache,
+    /// Check-ins and check-outs waiting to be written together (group commit).
+    punches: punch_queue::PunchQueue,
     /// Seals the pay facts finance's payroll reads from `employee.compensation_changed`
     /// ([`erp_kit::crypto::seal_in_transit`]); None: the event carries ids only.
     transit: Option<Arc<dyn KeyEncryptionKey>>,
@@ -43,6 +46,7 @@ impl Employee {
         cache: SharedCache,
     ) -> Self {
         Self {
+            punches: punch_queue::PunchQueue::new(db.clone(), outbox.clone()),
             db,
             outbox,
             cipher,
@@ -55,6 +59,11 @@ impl Employee {
     pub fn with_transit_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
         self.transit = Some(kek);
         self
+    }
+
+    /// The queue check-ins and check-outs are written through (group commit).
+    pub fn punch_queue(&self) -> &punch_queue::PunchQueue {
+        &self.punches
     }
 
     /// The outbox the use cases write their events to (its relay publishes them).

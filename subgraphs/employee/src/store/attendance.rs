@@ -227,6 +227,25 @@ pub struct NewPunch {
 }
 
 impl NewPunch {
+    /// The row this punch is written as.
+    pub fn to_model(&self, tenant: &TenantId) -> punch::Model {
+        punch::Model {
+            id: self.id.clone(),
+            tenant_id: tenant.as_str().to_owned(),
+            employee_id: self.employee_id.clone(),
+            kind: self.kind.as_str().to_owned(),
+            at: self.at,
+            day: self.day.clone(),
+            source: self.source.clone(),
+            ip: self.ip.clone(),
+            latitude: self.point.map(|p| p.latitude),
+            longitude: self.point.map(|p| p.longitude),
+            location_id: self.location_id.clone(),
+            punch_key: self.punch_key.clone(),
+            voided_by: None,
+        }
+    }
+
     fn into_active(self, tenant: &TenantId) -> punch::ActiveModel {
         punch::ActiveModel {
             id: Set(self.id),
@@ -338,28 +357,28 @@ pub async fn all_locations(
         .await
 }
 
-/// In ONE read, what a new punch is checked against: a punch already recorded under
-/// `punch_key` (a resync), and the employee's punches of `day` so far (not voided), in time
-/// order.
-pub async fn punches_for_new_punch(
+/// In ONE read, what new punches are checked against: the punches already recorded under
+/// `punch_keys` (resyncs), and each (employee, attendance day)'s punches so far (not voided),
+/// in time order.
+pub async fn punches_for_new_punches(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    punch_key: &str,
-    employee_id: &str,
-    day: &str,
+    punch_keys: &[&str],
+    days: &[(&str, &str)],
 ) -> Result<Vec<punch::Model>, DbErr> {
+    let mut wanted =
+        Condition::any().add(punch::Column::PunchKey.is_in(punch_keys.iter().copied()));
+    for (employee_id, day) in days {
+        wanted = wanted.add(
+            Condition::all()
+                .add(punch::Column::EmployeeId.eq(*employee_id))
+                .add(punch::Column::Day.eq(*day))
+                .add(punch::Column::VoidedBy.is_null()),
+        );
+    }
     punch::Entity::find()
         .filter(punch::Column::TenantId.eq(tenant.as_str()))
-        .filter(
-            Condition::any()
-                .add(punch::Column::PunchKey.eq(punch_key))
-                .add(
-                    Condition::all()
-                        .add(punch::Column::EmployeeId.eq(employee_id))
-                        .add(punch::Column::Day.eq(day))
-                        .add(punch::Column::VoidedBy.is_null()),
-                ),
-        )
+        .filter(wanted)
         .order_by_asc(punch::Column::At)
         .all(db)
         .await

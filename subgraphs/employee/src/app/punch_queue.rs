@@ -1,0 +1,350 @@
+//! Group commit of punches (the check-in peak, issue 23): concurrent check-ins and check-outs
+//! wait in a short queue that ONE writer drains, up to [`MAX_BATCH`] at a time, into a single
+//! transaction: one read of what the punches are checked against (resyncs by punch key, the
+//! day's punches of each person), one read of the geofences they name, one multi-row INSERT
+//! of the punches, one multi-row INSERT of their events into the outbox, one commit.
+//!
+//! Each punch is still checked alone, in queue order (a person's second punch in a batch is
+//! checked against their first), and its caller gets its own answer only after the commit
+//! made it durable: a punch a rule refuses (a second check-in, outside the geofence, a reused
+//! key) is answered with its error and left out of the write, never failing the others. When
+//! the shared write itself fails (a concurrent writer of another replica recorded one of the
+//! punch keys meanwhile, or the database refused a row), every punch of the batch is written
+//! again alone, so only the one at fault fails. Nothing waits for a batch to fill: a punch
+//! arriving while the writer is idle is written at once; while it writes, the next batch
+//! gathers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use erp_kit::db::begin_write;
+use erp_kit::events::{EventEnvelope, Outbox};
+use erp_kit::{ApiError, ApiResult, TenantId};
+
+use super::attendance::PunchRequest;
+use crate::domain::attendance::{check_sequence, AttendanceRule, Geofence, PunchKind};
+use crate::events;
+use crate::store::attendance::{self as store, punch, NewPunch, Puncher};
+
+/// Punches written in one transaction at most.
+pub const MAX_BATCH: usize = 64;
+
+/// A punch whose caller's facts are read and checked (who they are, the attendance day it
+/// belongs to), waiting to be written.
+#[derive(Debug, Clone)]
+pub struct PendingPunch {
+    pub tenant: TenantId,
+    pub employee: Puncher,
+    /// The attendance day it belongs to (`YYYY-MM-DD`).
+    pub day: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub request: PunchRequest,
+}
+
+/// A punch written (or found: a resync of a punch recorded before).
+#[derive(Debug, Clone)]
+pub struct RecordedPunch {
+    pub model: punch::Model,
+    /// False for a resync: the punch recorded before under the same key, nothing written.
+    pub new: bool,
+    /// The person's punches of the day that count, this one included (for a new punch).
+    pub day_punches: Vec<punch::Model>,
+}
+
+struct Queued {
+    punch: PendingPunch,
+    reply: oneshot::Sender<ApiResult<RecordedPunch>>,
+}
+
+/// The queue of punches waiting for the writer (started with the first punch).
+#[derive(Clone)]
+pub struct PunchQueue {
+    writer: PunchWriter,
+    sender: Arc<OnceLock<mpsc::Sender<Queued>>>,
+}
+
+#[derive(Clone)]
+struct PunchWriter {
+    db: DatabaseConnection,
+    outbox: Outbox,
+}
+
+impl PunchQueue {
+    pub fn new(db: DatabaseConnection, outbox: Outbox) -> Self {
+        Self {
+            writer: PunchWriter { db, outbox },
+            sender: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Queues `punch` and answers once it is durable (or refused).
+    pub async fn record(&self, punch: PendingPunch) -> ApiResult<RecordedPunch> {
+        let sender = self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(MAX_BATCH * 64);
+            // The writer holds no sender: it stops when the last use case drops the queue.
+            tokio::spawn(self.writer.clone().run(receiver));
+            sender
+        });
+        let stopped = || ApiError::internal("the punch writer stopped");
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Queued { punch, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl PunchQueue {
+    /// Writes `punches` together as the writer writes a batch it drained (the same checks,
+    /// one transaction, each its own outcome, in order), without queueing them: for a caller
+    /// holding a batch already, and for tests of a batch's rules.
+    pub async fn write_together(&self, punches: &[PendingPunch]) -> Vec<ApiResult<RecordedPunch>> {
+        self.writer.write_batch_or_each(punches).await
+    }
+}
+
+impl PunchWriter {
+    async fn run(self, mut queue: mpsc::Receiver<Queued>) {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let (punches, replies): (Vec<PendingPunch>, Vec<_>) =
+                batch.into_iter().map(|q| (q.punch, q.reply)).unzip();
+            let outcomes = self.write_batch_or_each(&punches).await;
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // A caller that went away leaves its punch recorded (a resync finds it).
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// One outcome per punch, in order.
+    async fn write_batch_or_each(&self, punches: &[PendingPunch]) -> Vec<ApiResult<RecordedPunch>> {
+        match self.write(punches).await {
+            Ok(outcomes) => outcomes,
+            Err(err) if punches.len() == 1 => vec![Err(err)],
+            Err(err) => {
+                tracing::debug!(error = ?err, size = punches.len(), "punch batch written one by one");
+                let mut outcomes = Vec::with_capacity(punches.len());
+                for punch in punches {
+                    outcomes.push(match self.write(std::slice::from_ref(punch)).await {
+                        Ok(mut one) => one
+                            .pop()
+                            .unwrap_or_else(|| Err(ApiError::internal("a punch had no outcome"))),
+                        Err(err) => Err(err),
+                    });
+                }
+                outcomes
+            }
+        }
+    }
+
+    /// Checks and writes `punches` in one transaction: each refused punch is its own error in
+    /// the answer; an error of the whole (the write itself failed) leaves nothing written.
+    async fn write(&self, punches: &[PendingPunch]) -> ApiResult<Vec<ApiResult<RecordedPunch>>> {
+        let txn = begin_write(&self.db).await?;
+        let mut outcomes: Vec<Option<ApiResult<RecordedPunch>>> =
+            punches.iter().map(|_| None).collect();
+        let mut tenants: Vec<&TenantId> = Vec::new();
+        for punch in punches {
+            if !tenants.contains(&&punch.tenant) {
+                tenants.push(&punch.tenant);
+            }
+        }
+        let mut events = Vec::new();
+        for tenant in tenants {
+            let members: Vec<usize> = (0..punches.len())
+                .filter(|&i| &punches[i].tenant == tenant)
+                .collect();
+            let keys: Vec<&str> = members
+                .iter()
+                .map(|&i| punches[i].request.punch_key.as_str())
+                .collect();
+            let days: HashSet<(&str, &str)> = members
+                .iter()
+                .map(|&i| (punches[i].employee.id.as_str(), punches[i].day.as_str()))
+                .collect();
+            let days: Vec<(&str, &str)> = days.into_iter().collect();
+            // One read: punches already recorded under these keys (resyncs), and each
+            // person's punches of the day so far (not voided), in time order.
+            let mut by_key: HashMap<String, punch::Model> = HashMap::new();
+            let mut by_day: HashMap<(String, String), Vec<punch::Model>> = HashMap::new();
+            for row in store::punches_for_new_punches(&txn, tenant, &keys, &days).await? {
+                let day_key = (row.employee_id.clone(), row.day.clone());
+                if row.voided_by.is_none()
+                    && days.contains(&(row.employee_id.as_str(), row.day.as_str()))
+                {
+                    by_day.entry(day_key).or_default().push(row.clone());
+                }
+                by_key.insert(row.punch_key.clone(), row);
+            }
+            // The location each punch names, else the person's assigned one.
+            let fenced: Vec<String> = members
+                .iter()
+                .filter_map(|&i| fenced_at(&punches[i]))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let locations = if fenced.is_empty() {
+                HashMap::new()
+            } else {
+                store::locations_by_ids(&txn, tenant, &fenced).await?
+            };
+            let mut new_rows = Vec::new();
+            for &i in &members {
+                let pending = &punches[i];
+                outcomes[i] = Some(match check(pending, &by_key, &by_day, &locations) {
+                    Err(err) => Err(err),
+                    // A resync: the punch recorded before under its key, nothing to write.
+                    Ok(None) => by_key
+                        .get(&pending.request.punch_key)
+                        .cloned()
+                        .map(|model| RecordedPunch {
+                            model,
+                            new: false,
+                            day_punches: Vec::new(),
+                        })
+                        .ok_or_else(|| ApiError::internal("a resynced punch vanished")),
+                    Ok(Some(new)) => {
+                        let model = new.to_model(tenant);
+                        events.push(punch_event(tenant, &pending.employee, &model)?);
+                        by_key.insert(model.punch_key.clone(), model.clone());
+                        let day = by_day
+                            .entry((pending.employee.id.clone(), pending.day.clone()))
+                            .or_default();
+                        day.push(model.clone());
+                        new_rows.push(new);
+                        Ok(RecordedPunch {
+                            model,
+                            new: true,
+                            day_punches: day.clone(),
+                        })
+                    }
+                });
+            }
+            let expected = new_rows.len() as u64;
+            if expected > 0 {
+                let written = store::insert_punches_skipping_known(&txn, tenant, new_rows).await?;
+                if written != expected {
+                    // A concurrent writer recorded one of these keys since the read.
+                    return Err(AttendanceRule::PunchInProgress.into());
+                }
+            }
+        }
+        if !events.is_empty() {
+            self.outbox.enqueue_many(&txn, &events).await?;
+            self.outbox.commit(txn).await?;
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| ApiError::internal("a punch had no outcome")))
+            .collect()
+    }
+}
+
+/// The location whose geofence a punch is checked against: the one it names, else the
+/// person's assigned one (leaving `locationId` out does not skip the geofence).
+fn fenced_at(pending: &PendingPunch) -> Option<String> {
+    pending
+        .request
+        .location_id
+        .clone()
+        .or_else(|| pending.employee.location_id.clone())
+}
+
+/// Checks one punch against what is recorded (and what its batch accepted before it): the
+/// punch to write, `None` for a resync of a punch recorded under its key, or the rule broken.
+fn check(
+    pending: &PendingPunch,
+    by_key: &HashMap<String, punch::Model>,
+    by_day: &HashMap<(String, String), Vec<punch::Model>>,
+    locations: &HashMap<String, store::location::Model>,
+) -> ApiResult<Option<NewPunch>> {
+    let request = &pending.request;
+    if let Some(existing) = by_key.get(&request.punch_key) {
+        if existing.employee_id != pending.employee.id || existing.kind != request.kind.as_str() {
+            return Err(AttendanceRule::PunchKeyReused.into());
+        }
+        return Ok(None);
+    }
+    let fenced = fenced_at(pending);
+    if let Some(location_id) = &fenced {
+        let location = locations
+            .get(location_id)
+            .ok_or_else(|| ApiError::bad_input("locationId", "no such location"))?;
+        let point = request.point.ok_or_else(|| {
+            ApiError::bad_input(
+                "latitude",
+                format!(
+                    "a punch at `{}` needs the device position (latitude and longitude)",
+                    location.name
+                ),
+            )
+        })?;
+        let fence = Geofence {
+            latitude: location.latitude,
+            longitude: location.longitude,
+            radius_meters: f64::from(location.radius_meters),
+        };
+        if !fence.contains(point) {
+            return Err(AttendanceRule::OutsideGeofence {
+                location: location.name.clone(),
+            }
+            .into());
+        }
+    }
+    let last = by_day
+        .get(&(pending.employee.id.clone(), pending.day.clone()))
+        .and_then(|day| day.last())
+        .map(|p| PunchKind::from_db(&p.kind));
+    check_sequence(last, request.kind)?;
+    Ok(Some(NewPunch {
+        id: erp_kit::db::new_id(),
+        employee_id: pending.employee.id.clone(),
+        kind: request.kind,
+        at: pending.at,
+        day: pending.day.clone(),
+        source: request.source.clone(),
+        ip: request.ip.clone(),
+        point: request.point,
+        // The location whose geofence the punch passed.
+        location_id: fenced,
+        punch_key: request.punch_key.clone(),
+    }))
+}
+
+/// `attendance.checked_in` / `attendance.checked_out` of a new punch.
+fn punch_event(
+    tenant: &TenantId,
+    employee: &Puncher,
+    model: &punch::Model,
+) -> ApiResult<EventEnvelope> {
+    let event_type = match PunchKind::from_db(&model.kind) {
+        PunchKind::In => events::CHECKED_IN,
+        PunchKind::Out => events::CHECKED_OUT,
+    };
+    Ok(EventEnvelope::by_actor(
+        tenant,
+        event_type,
+        &employee.id,
+        employee.user_id.as_deref().unwrap_or_default(),
+        events::PunchRecorded {
+            punch_id: &model.id,
+            employee_id: &employee.id,
+            department_id: employee.department_id.as_deref(),
+            at: model.at,
+            source: &model.source,
+            location_id: model.location_id.as_deref(),
+        },
+    )?)
+}
