@@ -333,7 +333,7 @@ fn punch_event(
         PunchKind::In => events::CHECKED_IN,
         PunchKind::Out => events::CHECKED_OUT,
     };
-    Ok(EventEnvelope::by_actor(
+    EventEnvelope::by_actor(
         tenant,
         event_type,
         &employee.id,
@@ -346,5 +346,5 @@ fn punch_event(
             source: &model.source,
             location_id: model.location_id.as_deref(),
         },
-    )?)
+    )
 }
