@@ -16,11 +16,12 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::org::is_above;
 use super::punch_queue::PendingPunch;
+pub use super::punch_queue::PunchRequest;
 use super::{already_exists, no_employee_record, now_ms, Employee};
 use crate::domain::attendance::{
     attendance_day, check_correction, check_correction_decider, check_period_closer,
     daily_attendance, overtime_minutes, AttendancePeriod, AttendanceRule, DailyAttendance,
-    GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
+    Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
 };
 use crate::domain::exits::{check_punch_day, ExitState};
 use crate::domain::EmploymentStatus;
@@ -31,17 +32,6 @@ use crate::store::attendance::{
 };
 use crate::store::entities::{attendance_correction as correction, employee};
 use crate::store::people;
-
-/// A punch as a device sends it (each value already parsed).
-#[derive(Debug, Clone)]
-pub struct PunchRequest {
-    pub kind: PunchKind,
-    pub punch_key: String,
-    pub source: String,
-    pub ip: Option<String>,
-    pub point: Option<GeoPoint>,
-    pub location_id: Option<String>,
-}
 
 /// A requested correction of one day (each value already parsed).
 #[derive(Debug, Clone)]

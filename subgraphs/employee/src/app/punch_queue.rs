@@ -24,13 +24,23 @@ use erp_kit::db::begin_write;
 use erp_kit::events::{EventEnvelope, Outbox};
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use super::attendance::PunchRequest;
-use crate::domain::attendance::{check_sequence, AttendanceRule, Geofence, PunchKind};
+use crate::domain::attendance::{check_sequence, AttendanceRule, GeoPoint, Geofence, PunchKind};
 use crate::events;
 use crate::store::attendance::{self as store, punch, NewPunch, Puncher};
 
 /// Punches written in one transaction at most.
 pub const MAX_BATCH: usize = 64;
+
+/// A punch as a device sends it (each value already parsed).
+#[derive(Debug, Clone)]
+pub struct PunchRequest {
+    pub kind: PunchKind,
+    pub punch_key: String,
+    pub source: String,
+    pub ip: Option<String>,
+    pub point: Option<GeoPoint>,
+    pub location_id: Option<String>,
+}
 
 /// A punch whose caller's facts are read and checked (who they are, the attendance day it
 /// belongs to), waiting to be written.
