@@ -853,7 +853,8 @@ async fn a_rush_with_bad_punches_records_the_good_ones_once_embedded() {
 /// One batch as the punch writer writes it (deterministic: the punches given together, in
 /// order): a person's check-out after their check-in of the same batch is accepted, a resync
 /// inside the batch returns the punch the batch wrote, and the refused ones (a key of another
-/// person, a check-out while out) write nothing and do not fail the others.
+/// person, a check-out while out, a user without an employee record) write nothing and do
+/// not fail the others.
 async fn one_batch_checks_each_punch_against_the_ones_before_it(backends: Backends) {
     use erp_employee::app::attendance::PunchRequest;
     use erp_employee::app::punch_queue::PendingPunch;
@@ -882,16 +883,12 @@ async fn one_batch_checks_each_punch_against_the_ones_before_it(backends: Backen
         ("usr_bo", PunchKind::Out, "b-3"),
         ("usr_bo", PunchKind::In, "b-4"),
         ("usr_ada", PunchKind::Out, "b-5"),
+        ("usr_nobody", PunchKind::In, "b-6"),
     ] {
-        let employee = erp_employee::store::attendance::puncher_of_user(db, &t, user)
-            .await
-            .unwrap()
-            .unwrap();
         punches.push(PendingPunch {
             tenant: t.clone(),
-            employee,
-            day: now.date_naive().to_string(),
-            at: now.timestamp_millis(),
+            user_id: user.into(),
+            at: now,
             request: PunchRequest {
                 kind,
                 punch_key: key.into(),
@@ -902,7 +899,7 @@ async fn one_batch_checks_each_punch_against_the_ones_before_it(backends: Backen
             },
         });
     }
-    let outcomes = app.employee.punch_queue().write_together(&punches).await;
+    let outcomes = app.employee.write_punches_together(&punches).await;
     let summary: Vec<String> = outcomes
         .iter()
         .map(|outcome| match outcome {
@@ -930,6 +927,7 @@ async fn one_batch_checks_each_punch_against_the_ones_before_it(backends: Backen
             "NOT_CHECKED_IN",
             "b-4 in new=true day=[\"b-4\"]",
             "NOT_CHECKED_IN",
+            "NO_EMPLOYEE_RECORD",
         ]
     );
     let rows = db

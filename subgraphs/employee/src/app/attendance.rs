@@ -15,16 +15,15 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::org::is_above;
-use super::punch_queue::PendingPunch;
 pub use super::punch_queue::PunchRequest;
-use super::{already_exists, no_employee_record, now_ms, Employee};
+use super::punch_queue::{PendingPunch, RecordedPunch};
+use super::{already_exists, now_ms, Employee};
+pub use super::{AppliedShift, ShiftSubject};
 use crate::domain::attendance::{
-    attendance_day, check_correction, check_correction_decider, check_period_closer,
-    daily_attendance, overtime_minutes, AttendancePeriod, AttendanceRule, DailyAttendance,
-    Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
+    check_correction, check_correction_decider, check_period_closer, daily_attendance,
+    overtime_minutes, AttendancePeriod, AttendanceRule, DailyAttendance, Geofence, PunchKind,
+    ShiftRules, ShiftTarget, WorkingDays,
 };
-use crate::domain::exits::{check_punch_day, ExitState};
-use crate::domain::EmploymentStatus;
 use crate::events::{self, attendance_channel, LiveStatus, LiveUpdate};
 use crate::store::attendance::{
     self as store, attendance_period, location, punch, shift, shift_assignment, CorrectionFilter,
@@ -135,48 +134,34 @@ impl Employee {
         user_id: &str,
         request: PunchRequest,
     ) -> ApiResult<(punch::Model, bool)> {
-        let employee = store::puncher_of_user(&self.db, tenant, user_id)
-            .await?
-            .ok_or_else(no_employee_record)?;
-        let subject = ShiftSubject {
-            employee_id: &employee.id,
-            department_id: employee.department_id.as_deref(),
-        };
         let now = Utc::now();
-        // Read BEFORE the transaction: a transaction waiting for a second pooled connection
-        // deadlocks the pool when every connection is a waiting transaction (the check-in peak
-        // did exactly that).
-        let shift = self
-            .shifts_of(tenant, &[subject], now.date_naive())
-            .await?
-            .remove(&employee.id);
-        let attendance_day = attendance_day(shift.as_ref().map(|s| &s.rules), now);
-        // A leaver works their last day; a punch of a later attendance day is refused.
-        check_punch_day(
-            ExitState::of(
-                employee.last_working_day,
-                employee.left_at.is_some(),
-                employee.status == EmploymentStatus::Terminated.as_str(),
-            ),
-            attendance_day,
-        )?;
         let kind = request.kind;
-        // Written by the punch queue's writer with the other punches waiting (group commit);
-        // answered once durable.
+        // Written by the punch queue's writer with the other punches waiting (group commit):
+        // it reads the caller's employee record and shift (the attendance day the punch
+        // belongs to) for the whole batch; answered once durable.
         let recorded = self
-            .punches
-            .record(PendingPunch {
+            .queue_punch(PendingPunch {
                 tenant: tenant.clone(),
-                employee: employee.clone(),
-                day: attendance_day.to_string(),
-                at: now.timestamp_millis(),
+                user_id: user_id.to_owned(),
+                at: now,
                 request,
             })
             .await?;
         if !recorded.new {
             return Ok((recorded.model, false));
         }
-        let (model, day_punches) = (recorded.model, recorded.day_punches);
+        let RecordedPunch {
+            employee,
+            shift,
+            attendance_day,
+            model,
+            day_punches,
+            ..
+        } = recorded;
+        let subject = ShiftSubject {
+            employee_id: &employee.id,
+            department_id: employee.department_id.as_deref(),
+        };
         let shift_of_day = if attendance_day == now.date_naive() {
             Ok(shift)
         } else {
@@ -501,30 +486,6 @@ pub struct PeriodsClosing {
 pub struct SkippedPeriod {
     pub employee_id: String,
     pub rule: AttendanceRule,
-}
-
-/// A stored shift with its parsed rules.
-#[derive(Debug, Clone)]
-pub struct AppliedShift {
-    pub model: shift::Model,
-    pub rules: ShiftRules,
-}
-
-/// Whose shift is asked for: an employee and their department (whose default shift applies
-/// when the employee has none of their own).
-#[derive(Debug, Clone, Copy)]
-pub struct ShiftSubject<'a> {
-    pub employee_id: &'a str,
-    pub department_id: Option<&'a str>,
-}
-
-impl<'a> From<&'a employee::Model> for ShiftSubject<'a> {
-    fn from(employee: &'a employee::Model) -> Self {
-        Self {
-            employee_id: &employee.id,
-            department_id: employee.department_id.as_deref(),
-        }
-    }
 }
 
 /// One employee's computed day, the shift it was computed under, and the punches it counts.

@@ -46,7 +46,7 @@ impl Employee {
         cache: SharedCache,
     ) -> Self {
         Self {
-            punches: punch_queue::PunchQueue::new(db.clone(), outbox.clone()),
+            punches: punch_queue::PunchQueue::default(),
             db,
             outbox,
             cipher,
@@ -59,11 +59,6 @@ impl Employee {
     pub fn with_transit_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
         self.transit = Some(kek);
         self
-    }
-
-    /// The queue check-ins and check-outs are written through (group commit).
-    pub fn punch_queue(&self) -> &punch_queue::PunchQueue {
-        &self.punches
     }
 
     /// The outbox the use cases write their events to (its relay publishes them).
@@ -91,4 +86,28 @@ fn no_employee_record() -> ApiError {
         reasons::NO_EMPLOYEE_RECORD,
         "no employee record is linked to this user",
     )
+}
+
+/// A stored shift with its parsed rules.
+#[derive(Debug, Clone)]
+pub struct AppliedShift {
+    pub model: crate::store::attendance::shift::Model,
+    pub rules: crate::domain::attendance::ShiftRules,
+}
+
+/// Whose shift is asked for: an employee and their department (whose default shift applies
+/// when the employee has none of their own).
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftSubject<'a> {
+    pub employee_id: &'a str,
+    pub department_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a crate::store::entities::employee::Model> for ShiftSubject<'a> {
+    fn from(employee: &'a crate::store::entities::employee::Model) -> Self {
+        Self {
+            employee_id: &employee.id,
+            department_id: employee.department_id.as_deref(),
+        }
+    }
 }

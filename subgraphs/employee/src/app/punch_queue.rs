@@ -1,8 +1,10 @@
 //! Group commit of punches (the check-in peak, issue 23): concurrent check-ins and check-outs
-//! wait in a short queue that ONE writer drains, up to [`MAX_BATCH`] at a time, into a single
-//! transaction: one read of what the punches are checked against (resyncs by punch key, the
-//! day's punches of each person), one read of the geofences they name, one multi-row INSERT
-//! of the punches, one multi-row INSERT of their events into the outbox, one commit.
+//! wait in a short queue that ONE writer drains, up to [`MAX_BATCH`] at a time: one read of
+//! the callers' employee records, one of their shifts (the attendance day each punch belongs
+//! to), then a single transaction: one read of what the punches are checked against (resyncs
+//! by punch key, the day's punches of each person), one read of the geofences they name, one
+//! multi-row INSERT of the punches, one multi-row INSERT of their events into the outbox, one
+//! commit.
 //!
 //! Each punch is still checked alone, in queue order (a person's second punch in a batch is
 //! checked against their first), and its caller gets its own answer only after the commit
@@ -17,14 +19,20 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use sea_orm::DatabaseConnection;
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use erp_kit::db::begin_write;
-use erp_kit::events::{EventEnvelope, Outbox};
+use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
-use crate::domain::attendance::{check_sequence, AttendanceRule, GeoPoint, Geofence, PunchKind};
+use super::{no_employee_record, AppliedShift, Employee, ShiftSubject};
+
+use crate::domain::attendance::{
+    attendance_day, check_sequence, AttendanceRule, GeoPoint, Geofence, PunchKind,
+};
+use crate::domain::exits::{check_punch_day, ExitState};
+use crate::domain::EmploymentStatus;
 use crate::events;
 use crate::store::attendance::{self as store, punch, NewPunch, Puncher};
 
@@ -42,22 +50,36 @@ pub struct PunchRequest {
     pub location_id: Option<String>,
 }
 
-/// A punch whose caller's facts are read and checked (who they are, the attendance day it
-/// belongs to), waiting to be written.
+/// A caller's punch, waiting to be written.
 #[derive(Debug, Clone)]
 pub struct PendingPunch {
     pub tenant: TenantId,
-    pub employee: Puncher,
-    /// The attendance day it belongs to (`YYYY-MM-DD`).
-    pub day: String,
-    /// Unix milliseconds.
-    pub at: i64,
+    /// The caller: the user whose employee record punches.
+    pub user_id: String,
+    /// When it was punched.
+    pub at: DateTime<Utc>,
     pub request: PunchRequest,
+}
+
+/// A punch whose caller's facts are read and checked: who they are, their shift, the
+/// attendance day it belongs to.
+struct Prepared<'a> {
+    pending: &'a PendingPunch,
+    employee: Puncher,
+    shift: Option<AppliedShift>,
+    /// `YYYY-MM-DD`.
+    day: String,
 }
 
 /// A punch written (or found: a resync of a punch recorded before).
 #[derive(Debug, Clone)]
 pub struct RecordedPunch {
+    /// The caller's employee record.
+    pub employee: Puncher,
+    /// The caller's shift on the day punched, if they work one.
+    pub shift: Option<AppliedShift>,
+    /// The attendance day the punch belongs to.
+    pub attendance_day: NaiveDate,
     pub model: punch::Model,
     /// False for a resync: the punch recorded before under the same key, nothing written.
     pub new: bool,
@@ -70,33 +92,19 @@ struct Queued {
     reply: oneshot::Sender<ApiResult<RecordedPunch>>,
 }
 
-/// The queue of punches waiting for the writer (started with the first punch).
-#[derive(Clone)]
+/// The queue of punches waiting for the writer (started with the first punch; it stops when
+/// the process's runtime does).
+#[derive(Clone, Default)]
 pub struct PunchQueue {
-    writer: PunchWriter,
     sender: Arc<OnceLock<mpsc::Sender<Queued>>>,
 }
 
-#[derive(Clone)]
-struct PunchWriter {
-    db: DatabaseConnection,
-    outbox: Outbox,
-}
-
-impl PunchQueue {
-    pub fn new(db: DatabaseConnection, outbox: Outbox) -> Self {
-        Self {
-            writer: PunchWriter { db, outbox },
-            sender: Arc::new(OnceLock::new()),
-        }
-    }
-
-    /// Queues `punch` and answers once it is durable (or refused).
-    pub async fn record(&self, punch: PendingPunch) -> ApiResult<RecordedPunch> {
-        let sender = self.sender.get_or_init(|| {
+impl Employee {
+    /// Queues `punch` for the writer and answers once it is durable (or refused).
+    pub(super) async fn queue_punch(&self, punch: PendingPunch) -> ApiResult<RecordedPunch> {
+        let sender = self.punches.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(MAX_BATCH * 64);
-            // The writer holds no sender: it stops when the last use case drops the queue.
-            tokio::spawn(self.writer.clone().run(receiver));
+            tokio::spawn(self.clone().write_queued_punches(receiver));
             sender
         });
         let stopped = || ApiError::internal("the punch writer stopped");
@@ -107,19 +115,19 @@ impl PunchQueue {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
-}
 
-impl PunchQueue {
     /// Writes `punches` together as the writer writes a batch it drained (the same checks,
-    /// one transaction, each its own outcome, in order), without queueing them: for a caller
-    /// holding a batch already, and for tests of a batch's rules.
-    pub async fn write_together(&self, punches: &[PendingPunch]) -> Vec<ApiResult<RecordedPunch>> {
-        self.writer.write_batch_or_each(punches).await
+    /// each its own outcome, in order), without queueing them: for a caller holding a batch
+    /// already, and for tests of a batch's rules.
+    pub async fn write_punches_together(
+        &self,
+        punches: &[PendingPunch],
+    ) -> Vec<ApiResult<RecordedPunch>> {
+        self.write_punches_or_each(punches).await
     }
-}
 
-impl PunchWriter {
-    async fn run(self, mut queue: mpsc::Receiver<Queued>) {
+    /// The writer: drains the queue, every punch waiting (up to [`MAX_BATCH`]) at a time.
+    async fn write_queued_punches(self, mut queue: mpsc::Receiver<Queued>) {
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -130,7 +138,7 @@ impl PunchWriter {
             }
             let (punches, replies): (Vec<PendingPunch>, Vec<_>) =
                 batch.into_iter().map(|q| (q.punch, q.reply)).unzip();
-            let outcomes = self.write_batch_or_each(&punches).await;
+            let outcomes = self.write_punches_or_each(&punches).await;
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A caller that went away leaves its punch recorded (a resync finds it).
                 let _ = reply.send(outcome);
@@ -138,31 +146,101 @@ impl PunchWriter {
         }
     }
 
-    /// One outcome per punch, in order.
-    async fn write_batch_or_each(&self, punches: &[PendingPunch]) -> Vec<ApiResult<RecordedPunch>> {
-        match self.write(punches).await {
+    /// One outcome per punch, in order: the batch together, or (when the shared write failed)
+    /// each punch alone.
+    async fn write_punches_or_each(
+        &self,
+        punches: &[PendingPunch],
+    ) -> Vec<ApiResult<RecordedPunch>> {
+        match self.write_punches(punches).await {
             Ok(outcomes) => outcomes,
             Err(err) if punches.len() == 1 => vec![Err(err)],
             Err(err) => {
                 tracing::debug!(error = ?err, size = punches.len(), "punch batch written one by one");
                 let mut outcomes = Vec::with_capacity(punches.len());
                 for punch in punches {
-                    outcomes.push(match self.write(std::slice::from_ref(punch)).await {
-                        Ok(mut one) => one
-                            .pop()
-                            .unwrap_or_else(|| Err(ApiError::internal("a punch had no outcome"))),
-                        Err(err) => Err(err),
-                    });
+                    outcomes.push(
+                        match self.write_punches(std::slice::from_ref(punch)).await {
+                            Ok(mut one) => one.pop().unwrap_or_else(|| {
+                                Err(ApiError::internal("a punch had no outcome"))
+                            }),
+                            Err(err) => Err(err),
+                        },
+                    );
                 }
                 outcomes
             }
         }
     }
 
+    /// The callers' records and shifts, read for all of `punches` before the transaction (a
+    /// transaction waiting for a second pooled connection could deadlock the pool): each
+    /// punch prepared, or refused (no employee record; a leaver's day after their last).
+    async fn prepare_punches<'a>(
+        &self,
+        tenant: &TenantId,
+        punches: &[&'a PendingPunch],
+    ) -> ApiResult<Vec<ApiResult<Prepared<'a>>>> {
+        let users: Vec<&str> = punches.iter().map(|p| p.user_id.as_str()).collect();
+        let employees = store::punchers_of_users(&self.db, tenant, &users).await?;
+        // Their shifts on the day punched (one read per calendar day in the batch: one, but
+        // around midnight).
+        let mut shifts: HashMap<(NaiveDate, String), AppliedShift> = HashMap::new();
+        let mut dates: Vec<NaiveDate> = punches.iter().map(|p| p.at.date_naive()).collect();
+        dates.sort();
+        dates.dedup();
+        for date in dates {
+            let subjects: Vec<ShiftSubject<'_>> = punches
+                .iter()
+                .filter(|p| p.at.date_naive() == date)
+                .filter_map(|p| employees.get(&p.user_id))
+                .map(|e| ShiftSubject {
+                    employee_id: &e.id,
+                    department_id: e.department_id.as_deref(),
+                })
+                .collect();
+            for (employee_id, shift) in self.shifts_of(tenant, &subjects, date).await? {
+                shifts.insert((date, employee_id), shift);
+            }
+        }
+        Ok(punches
+            .iter()
+            .map(|&pending| {
+                let employee = employees
+                    .get(&pending.user_id)
+                    .cloned()
+                    .ok_or_else(no_employee_record)?;
+                let shift = shifts
+                    .get(&(pending.at.date_naive(), employee.id.clone()))
+                    .cloned();
+                // The attendance day: a night shift's check-out after midnight closes the day
+                // it started.
+                let day = attendance_day(shift.as_ref().map(|s| &s.rules), pending.at);
+                // A leaver works their last day; a punch of a later attendance day is refused.
+                check_punch_day(
+                    ExitState::of(
+                        employee.last_working_day,
+                        employee.left_at.is_some(),
+                        employee.status == EmploymentStatus::Terminated.as_str(),
+                    ),
+                    day,
+                )?;
+                Ok(Prepared {
+                    pending,
+                    employee,
+                    shift,
+                    day: day.to_string(),
+                })
+            })
+            .collect())
+    }
+
     /// Checks and writes `punches` in one transaction: each refused punch is its own error in
     /// the answer; an error of the whole (the write itself failed) leaves nothing written.
-    async fn write(&self, punches: &[PendingPunch]) -> ApiResult<Vec<ApiResult<RecordedPunch>>> {
-        let txn = begin_write(&self.db).await?;
+    async fn write_punches(
+        &self,
+        punches: &[PendingPunch],
+    ) -> ApiResult<Vec<ApiResult<RecordedPunch>>> {
         let mut outcomes: Vec<Option<ApiResult<RecordedPunch>>> =
             punches.iter().map(|_| None).collect();
         let mut tenants: Vec<&TenantId> = Vec::new();
@@ -171,37 +249,57 @@ impl PunchWriter {
                 tenants.push(&punch.tenant);
             }
         }
-        let mut events = Vec::new();
+        // Every tenant's callers are read before the transaction begins.
+        let mut groups = Vec::with_capacity(tenants.len());
         for tenant in tenants {
             let members: Vec<usize> = (0..punches.len())
                 .filter(|&i| &punches[i].tenant == tenant)
                 .collect();
-            let keys: Vec<&str> = members
+            let pending: Vec<&PendingPunch> = members.iter().map(|&i| &punches[i]).collect();
+            let prepared = self.prepare_punches(tenant, &pending).await?;
+            let mut ready = Vec::new();
+            for (i, prepared) in members.into_iter().zip(prepared) {
+                match prepared {
+                    Ok(prepared) => ready.push((i, prepared)),
+                    Err(err) => outcomes[i] = Some(Err(err)),
+                }
+            }
+            groups.push((tenant, ready));
+        }
+        let txn = begin_write(&self.db).await?;
+        let mut events = Vec::new();
+        for (tenant, ready) in groups {
+            let keys: Vec<&str> = ready
                 .iter()
-                .map(|&i| punches[i].request.punch_key.as_str())
+                .map(|(_, p)| p.pending.request.punch_key.as_str())
                 .collect();
-            let days: HashSet<(&str, &str)> = members
+            let days: HashSet<(&str, &str)> = ready
                 .iter()
-                .map(|&i| (punches[i].employee.id.as_str(), punches[i].day.as_str()))
+                .map(|(_, p)| (p.employee.id.as_str(), p.day.as_str()))
                 .collect();
             let days: Vec<(&str, &str)> = days.into_iter().collect();
+            if keys.is_empty() {
+                continue;
+            }
             // One read: punches already recorded under these keys (resyncs), and each
             // person's punches of the day so far (not voided), in time order.
             let mut by_key: HashMap<String, punch::Model> = HashMap::new();
             let mut by_day: HashMap<(String, String), Vec<punch::Model>> = HashMap::new();
             for row in store::punches_for_new_punches(&txn, tenant, &keys, &days).await? {
-                let day_key = (row.employee_id.clone(), row.day.clone());
                 if row.voided_by.is_none()
                     && days.contains(&(row.employee_id.as_str(), row.day.as_str()))
                 {
-                    by_day.entry(day_key).or_default().push(row.clone());
+                    by_day
+                        .entry((row.employee_id.clone(), row.day.clone()))
+                        .or_default()
+                        .push(row.clone());
                 }
                 by_key.insert(row.punch_key.clone(), row);
             }
             // The location each punch names, else the person's assigned one.
-            let fenced: Vec<String> = members
+            let fenced: Vec<String> = ready
                 .iter()
-                .filter_map(|&i| fenced_at(&punches[i]))
+                .filter_map(|(_, p)| fenced_at(p))
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
@@ -211,36 +309,38 @@ impl PunchWriter {
                 store::locations_by_ids(&txn, tenant, &fenced).await?
             };
             let mut new_rows = Vec::new();
-            for &i in &members {
-                let pending = &punches[i];
-                outcomes[i] = Some(match check(pending, &by_key, &by_day, &locations) {
+            for (i, prepared) in ready {
+                let outcome = match check(&prepared, &by_key, &by_day, &locations) {
                     Err(err) => Err(err),
                     // A resync: the punch recorded before under its key, nothing to write.
                     Ok(None) => by_key
-                        .get(&pending.request.punch_key)
+                        .get(&prepared.pending.request.punch_key)
                         .cloned()
-                        .map(|model| RecordedPunch {
-                            model,
-                            new: false,
-                            day_punches: Vec::new(),
-                        })
+                        .map(|model| (model, false, Vec::new()))
                         .ok_or_else(|| ApiError::internal("a resynced punch vanished")),
                     Ok(Some(new)) => {
                         let model = new.to_model(tenant);
-                        events.push(punch_event(tenant, &pending.employee, &model)?);
+                        events.push(punch_event(tenant, &prepared.employee, &model)?);
                         by_key.insert(model.punch_key.clone(), model.clone());
                         let day = by_day
-                            .entry((pending.employee.id.clone(), pending.day.clone()))
+                            .entry((prepared.employee.id.clone(), prepared.day.clone()))
                             .or_default();
                         day.push(model.clone());
                         new_rows.push(new);
-                        Ok(RecordedPunch {
-                            model,
-                            new: true,
-                            day_punches: day.clone(),
-                        })
+                        Ok((model, true, day.clone()))
                     }
-                });
+                };
+                outcomes[i] = Some(outcome.and_then(|(model, new, day_punches)| {
+                    Ok(RecordedPunch {
+                        attendance_day: NaiveDate::parse_from_str(&prepared.day, "%Y-%m-%d")
+                            .map_err(ApiError::internal)?,
+                        employee: prepared.employee,
+                        shift: prepared.shift,
+                        model,
+                        new,
+                        day_punches,
+                    })
+                }));
             }
             let expected = new_rows.len() as u64;
             if expected > 0 {
@@ -264,30 +364,31 @@ impl PunchWriter {
 
 /// The location whose geofence a punch is checked against: the one it names, else the
 /// person's assigned one (leaving `locationId` out does not skip the geofence).
-fn fenced_at(pending: &PendingPunch) -> Option<String> {
-    pending
+fn fenced_at(prepared: &Prepared<'_>) -> Option<String> {
+    prepared
+        .pending
         .request
         .location_id
         .clone()
-        .or_else(|| pending.employee.location_id.clone())
+        .or_else(|| prepared.employee.location_id.clone())
 }
 
 /// Checks one punch against what is recorded (and what its batch accepted before it): the
 /// punch to write, `None` for a resync of a punch recorded under its key, or the rule broken.
 fn check(
-    pending: &PendingPunch,
+    prepared: &Prepared<'_>,
     by_key: &HashMap<String, punch::Model>,
     by_day: &HashMap<(String, String), Vec<punch::Model>>,
     locations: &HashMap<String, store::location::Model>,
 ) -> ApiResult<Option<NewPunch>> {
-    let request = &pending.request;
+    let request = &prepared.pending.request;
     if let Some(existing) = by_key.get(&request.punch_key) {
-        if existing.employee_id != pending.employee.id || existing.kind != request.kind.as_str() {
+        if existing.employee_id != prepared.employee.id || existing.kind != request.kind.as_str() {
             return Err(AttendanceRule::PunchKeyReused.into());
         }
         return Ok(None);
     }
-    let fenced = fenced_at(pending);
+    let fenced = fenced_at(prepared);
     if let Some(location_id) = &fenced {
         let location = locations
             .get(location_id)
@@ -314,16 +415,16 @@ fn check(
         }
     }
     let last = by_day
-        .get(&(pending.employee.id.clone(), pending.day.clone()))
+        .get(&(prepared.employee.id.clone(), prepared.day.clone()))
         .and_then(|day| day.last())
         .map(|p| PunchKind::from_db(&p.kind));
     check_sequence(last, request.kind)?;
     Ok(Some(NewPunch {
         id: erp_kit::db::new_id(),
-        employee_id: pending.employee.id.clone(),
+        employee_id: prepared.employee.id.clone(),
         kind: request.kind,
-        at: pending.at,
-        day: pending.day.clone(),
+        at: prepared.pending.at.timestamp_millis(),
+        day: prepared.day.clone(),
         source: request.source.clone(),
         ip: request.ip.clone(),
         point: request.point,

@@ -151,13 +151,14 @@ pub struct Puncher {
     pub left_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The employee record linked to a user, with the columns a punch uses (the check-in's first
-/// read, on its hot path: the rest of the row, sealed fields included, is not read).
-pub async fn puncher_of_user(
+/// The employee records linked to `user_ids` (the punch writer's first read for a batch of
+/// callers), by user id, with the columns a punch uses (the check-in's hot path: the rest of
+/// the row, sealed fields included, is not read).
+pub async fn punchers_of_users(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    user_id: &str,
-) -> Result<Option<Puncher>, DbErr> {
+    user_ids: &[&str],
+) -> Result<HashMap<String, Puncher>, DbErr> {
     let query = Query::select()
         .columns(
             [
@@ -174,11 +175,16 @@ pub async fn puncher_of_user(
         )
         .from(Alias::new("employees"))
         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
-        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .and_where(Expr::col(Alias::new("user_id")).is_in(user_ids.iter().copied()))
         .to_owned();
-    Puncher::find_by_statement(db.get_database_backend().build(&query))
-        .one(db)
-        .await
+    Ok(
+        Puncher::find_by_statement(db.get_database_backend().build(&query))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|p| p.user_id.clone().map(|user| (user, p)))
+            .collect(),
+    )
 }
 
 /// How `leave_requests.status` stores an approved request (`LeaveStatus::Approved`; a unit
