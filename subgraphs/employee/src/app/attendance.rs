@@ -156,6 +156,7 @@ impl Employee {
             attendance_day,
             model,
             day_punches,
+            on_leave,
             ..
         } = recorded;
         let subject = ShiftSubject {
@@ -171,25 +172,16 @@ impl Employee {
                 .await
                 .map(|mut shifts| shifts.remove(&employee.id))
         };
-        let status = match shift_of_day {
-            Ok(shift) => store::on_leave(
-                &self.db,
-                tenant,
-                std::slice::from_ref(&employee.id),
+        let status = match (shift_of_day, on_leave) {
+            (Ok(shift), Some(on_leave)) => Ok(attendance_of(
+                shift.as_ref(),
                 attendance_day,
-            )
-            .await
-            .map_err(ApiError::from)
-            .map(|on_leave| {
-                attendance_of(
-                    shift.as_ref(),
-                    attendance_day,
-                    &day_punches,
-                    on_leave.contains(&employee.id),
-                    Utc::now().timestamp_millis(),
-                )
-            }),
-            Err(err) => Err(err),
+                &day_punches,
+                on_leave,
+                Utc::now().timestamp_millis(),
+            )),
+            (Ok(_), None) => Err(ApiError::internal("the leave of the day was not read")),
+            (Err(err), _) => Err(err),
         };
         let live = LiveUpdate {
             punch_id: &model.id,

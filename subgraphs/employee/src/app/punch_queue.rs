@@ -4,7 +4,7 @@
 //! to), then a single transaction: one read of what the punches are checked against (resyncs
 //! by punch key, the day's punches of each person), one read of the geofences they name, one
 //! multi-row INSERT of the punches, one multi-row INSERT of their events into the outbox, one
-//! commit.
+//! commit; after it, one read of who of them is on leave (the live boards' status).
 //!
 //! Each punch is still checked alone, in queue order (a person's second punch in a batch is
 //! checked against their first), and its caller gets its own answer only after the commit
@@ -85,6 +85,9 @@ pub struct RecordedPunch {
     pub new: bool,
     /// The person's punches of the day that count, this one included (for a new punch).
     pub day_punches: Vec<punch::Model>,
+    /// Whether the person is on approved leave that day (for a new punch; None: not known).
+    pub on_leave: Option<bool>,
+    pub tenant: TenantId,
 }
 
 struct Queued {
@@ -332,6 +335,8 @@ impl Employee {
                 };
                 outcomes[i] = Some(outcome.and_then(|(model, new, day_punches)| {
                     Ok(RecordedPunch {
+                        tenant: tenant.clone(),
+                        on_leave: None,
                         attendance_day: NaiveDate::parse_from_str(&prepared.day, "%Y-%m-%d")
                             .map_err(ApiError::internal)?,
                         employee: prepared.employee,
@@ -355,10 +360,39 @@ impl Employee {
             self.outbox.enqueue_many(&txn, &events).await?;
             self.outbox.commit(txn).await?;
         }
-        outcomes
+        let mut outcomes: Vec<ApiResult<RecordedPunch>> = outcomes
             .into_iter()
-            .map(|o| o.ok_or_else(|| ApiError::internal("a punch had no outcome")))
-            .collect()
+            .map(|o| o.unwrap_or_else(|| Err(ApiError::internal("a punch had no outcome"))))
+            .collect();
+        self.read_leave_of_new_punches(&mut outcomes).await;
+        Ok(outcomes)
+    }
+
+    /// Whether each new punch's person is on approved leave on its attendance day (the live
+    /// board's status), one read per tenant and day of the batch, after the commit; a failed
+    /// read leaves it unknown (the punch is durable, the live status is best effort).
+    async fn read_leave_of_new_punches(&self, outcomes: &mut [ApiResult<RecordedPunch>]) {
+        let mut asked: HashMap<(TenantId, NaiveDate), Vec<String>> = HashMap::new();
+        for recorded in outcomes.iter().flatten().filter(|r| r.new) {
+            asked
+                .entry((recorded.tenant.clone(), recorded.attendance_day))
+                .or_default()
+                .push(recorded.employee.id.clone());
+        }
+        for ((tenant, day), employee_ids) in asked {
+            let on_leave = match store::on_leave(&self.db, &tenant, &employee_ids, day).await {
+                Ok(on_leave) => on_leave,
+                Err(err) => {
+                    tracing::warn!(error = %err, "leave of new punches not read");
+                    continue;
+                }
+            };
+            for recorded in outcomes.iter_mut().flatten() {
+                if recorded.new && recorded.tenant == tenant && recorded.attendance_day == day {
+                    recorded.on_leave = Some(on_leave.contains(&recorded.employee.id));
+                }
+            }
+        }
     }
 }
 
