@@ -5,7 +5,8 @@
 //! amounts (m0008), payroll's leavers and loans (m0009), the default chart's later accounts added to
 //! tenants set up before them (m0010), foreign-currency revaluations (m0011), payroll's
 //! overtime, policy and expense reimbursements (m0012), the CRM clients' renames and merges
-//! finance follows (m0013), the overtime minutes each payroll run accounted for (m0014).
+//! finance follows (m0013), the running control totals analytics reconciles with (m0014), the
+//! overtime minutes each payroll run accounted for (m0015).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -23,7 +24,8 @@ mod m0010_default_chart_backfill;
 mod m0011_revaluations;
 mod m0012_payroll_overtime_reimbursements;
 mod m0013_crm_client_merges;
-mod m0014_payroll_overtime_paid;
+mod m0014_control_totals_fx;
+mod m0015_payroll_overtime_paid;
 
 use sea_orm_migration::prelude::*;
 
@@ -61,7 +63,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_revaluations::Migration),
             Box::new(m0012_payroll_overtime_reimbursements::Migration),
             Box::new(m0013_crm_client_merges::Migration),
-            Box::new(m0014_payroll_overtime_paid::Migration),
+            Box::new(m0014_control_totals_fx::Migration),
+            Box::new(m0015_payroll_overtime_paid::Migration),
         ]
     }
 }

@@ -424,7 +424,7 @@ pub mod overtime {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-// migrations/src/finance/m0014_payroll_overtime_paid.rs
+// migrations/src/finance/m0015_payroll_overtime_paid.rs
 
 /// The overtime minutes a run accounted for, by employee and by the month they belong to.
 pub mod overtime_paid {
