@@ -490,6 +490,8 @@ async fn start_subgraphs(
         finance: None,
         // Nor the CRM: the demo's CRM starts empty (the day-in-the-life test creates its own).
         crm: None,
+        // Nor marketing (the demo's marketing starts empty).
+        marketing: None,
     };
     if let Some(host) = &public_host {
         refuse_public_demo(args, state_dir, &targets.identity, host).await?;

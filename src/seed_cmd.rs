@@ -53,7 +53,7 @@ pub struct SeedArgs {
     #[arg(long)]
     pub services: bool,
     /// The embedded stores to write into (without --services): identity.db, employee.db,
-    /// finance.db, crm.db and pmo.journal (or ERP_PMO_DATA_FILE). Not while `erp-os all` runs on them (the PMO
+    /// finance.db, crm.db, marketing.db and pmo.journal (or ERP_PMO_DATA_FILE). Not while `erp-os all` runs on them (the PMO
     /// journal is locked).
     #[arg(long, env = "ERP_STATE_DIR", default_value = ".erp")]
     pub state_dir: PathBuf,
@@ -209,9 +209,22 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             dir.join("crm.db").display()
         ))
     };
+    // The marketing database, like the CRM's.
+    let marketing_url = if args.services {
+        env("ERP_MARKETING_DATABASE_URL").or_else(|| env("DATABASE_URL"))
+    } else {
+        let dir = args.state_dir.canonicalize()?;
+        Some(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("marketing.db").display()
+        ))
+    };
     let sqlite = crm_url
         .as_deref()
         .is_some_and(|url| url.starts_with("sqlite:"))
+        || marketing_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("sqlite:"))
         || identity_url.starts_with("sqlite:")
         || employee_url.starts_with("sqlite:")
         || finance_url
@@ -277,6 +290,23 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         None => None,
     };
 
+    let marketing = match &marketing_url {
+        Some(url) => {
+            let marketing_kit = config("marketing", url)?;
+            let marketing_db = erp_kit::db::connect(url)
+                .await
+                .context("marketing database")?;
+            let runtime =
+                Runtime::with_backends(marketing_kit, marketing_db, cache.clone(), bus.clone());
+            // No relay, sender or consumers: the seed writes, the services send.
+            Some(
+                erp_marketing::service(&runtime, &erp_marketing::MarketingOptions::default())
+                    .await?,
+            )
+        }
+        None => None,
+    };
+
     let pmo_store: Option<erp_pmo::store::SharedStore> = match &mongo_url {
         Some(url) => Some(Arc::new(
             erp_pmo::store::mongo::MongoStore::connect(url).await?,
@@ -329,6 +359,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         pmo,
         finance,
         crm,
+        marketing,
     };
     let options = LoadOptions {
         user_password: args.user_password.clone(),

@@ -24,6 +24,8 @@
 //! - CRM: a pipeline, the plan's clients and prospects, leads (through the CSV import) and
 //!   opportunities in stages, won and lost, with draft quotes, through the CRM's use cases
 //!   ([`crm`]).
+//! - marketing: contacts with their consent, segments, a newsletter's history with its opens
+//!   and clicks, a welcome journey, through the marketing subgraph's use cases ([`marketing`]).
 //!
 //! Every history row gets an id derived from the plan and the tenant ([`history_id`]) and the
 //! stores skip what they hold already, so a load interrupted anywhere is completed by the same
@@ -61,10 +63,12 @@ use erp_pmo::Pmo;
 
 mod crm;
 mod finance;
+mod marketing;
 mod payroll;
 
 pub use crm::{load_crm, CrmTarget};
 pub use finance::load_finance;
+pub use marketing::load_marketing;
 pub use payroll::load_payroll;
 
 use crate::seed::{
@@ -118,6 +122,9 @@ pub struct SeedTargets {
     pub finance: Option<erp_finance::Finance>,
     /// `None` skips the CRM (pipeline, clients, leads, opportunities, quotes).
     pub crm: Option<erp_crm::Crm>,
+    /// `None` skips the marketing (contacts and consent, segments, the newsletter's history,
+    /// the welcome journey).
+    pub marketing: Option<erp_marketing::Marketing>,
 }
 
 /// Tasks or time entries per import call by default (one transaction, or one journal record
@@ -215,6 +222,11 @@ pub struct LoadReport {
     pub leads: usize,
     pub opportunities: usize,
     pub quotes: usize,
+    /// The marketing (contacts, segments, newsletter messages sent, journeys).
+    pub marketing_contacts: usize,
+    pub marketing_segments: usize,
+    pub newsletter_sent: usize,
+    pub journeys: usize,
     pub phases: Vec<PhaseReport>,
 }
 
@@ -244,6 +256,16 @@ impl std::fmt::Display for LoadReport {
                 f,
                 "crm: {} clients, {} leads, {} opportunities, {} quotes",
                 self.crm_clients, self.leads, self.opportunities, self.quotes
+            )?;
+        }
+        if self.marketing_contacts + self.marketing_segments > 0 {
+            writeln!(
+                f,
+                "marketing: {} contacts, {} segments, {} newsletter messages sent, {} journeys",
+                self.marketing_contacts,
+                self.marketing_segments,
+                self.newsletter_sent,
+                self.journeys
             )?;
         }
         if self.time_entries_left_out > 0 {
@@ -466,6 +488,17 @@ pub async fn load_with(
                 admin_user_id: &seeded.admin_user_id,
                 user_ids: &people.user_ids,
             },
+            options,
+            &mut report,
+        )
+        .await?;
+    }
+    if let Some(marketing_service) = &targets.marketing {
+        load_marketing(
+            plan,
+            marketing_service,
+            &seeded.tenant_id,
+            &seeded.admin_user_id,
             options,
             &mut report,
         )

@@ -116,9 +116,13 @@ impl Drop for Service {
     }
 }
 
-/// The erp-os binary of this `cargo bench` (release: the bench profile inherits it).
+/// The erp-os binary of this `cargo bench` (release: the bench profile inherits it), or
+/// BENCH_ERP_OS_BIN: the target directory's `erp-os` is shared by every worktree building
+/// into it, so another worktree's build can replace it between this bench's build and run.
 pub fn erp_os_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_erp-os"))
+    std::env::var_os("BENCH_ERP_OS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_erp-os")))
 }
 
 /// Resident set size of a process, in KiB (VmRSS).

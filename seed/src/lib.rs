@@ -14,6 +14,7 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
 pub mod crm;
 pub mod finance;
+pub mod marketing;
 pub mod payroll;
 
 pub use crm::{CrmPlan, CrmTotals};

@@ -7,18 +7,21 @@
 //!   customers can be keyed by the client);
 //! - the leads through the CSV import (`start_import`, keyed by e-mail: a repeated import
 //!   updates, never duplicates; streamed in batches; no per-row events, as any import);
-//! - the opportunities (`create_opportunity` in their stage, owned by their rep; then
-//!   `win_opportunity` or `lose_opportunity` with the reason), and a draft quote
-//!   (`create_quote`) for the first won deals of the plan's clients, made before the win.
+//! - the won opportunities (`create_opportunity` in their stage, owned by their rep, a draft
+//!   quote (`create_quote`) made before the win, then `win_opportunity`: its event is the
+//!   hand-off to PMO); the open and lost ones (all but a few) by the bulk load
+//!   (`load_opportunities`, chunks of [`BULK_CHUNK`] in a transaction each, the stage totals
+//!   and the audit trail kept, no per-row events, like an import).
 //!
-//! Every rule of a live write holds (stages, amounts, owners, the outbox events of each
-//! opportunity). Resume: the part is written once per tenant; a load that finds the seeded
+//! Every rule of a live write holds (stages, amounts, owners, the stage totals, the audit
+//! trail; the outbox events of the won opportunities). Resume: the part is written once per tenant; a load that finds the seeded
 //! pipeline counts the CRM as written already (an interrupted CRM part is not completed by
 //! `--resume`; the leads' import alone is idempotent).
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 
+use erp_crm::app::bulk::LoadedOpportunity;
 use erp_crm::app::clients::NewClient;
 use erp_crm::app::import::ImportOptions;
 use erp_crm::app::pipeline::{CreateOpportunity, NewPipeline};
@@ -43,6 +46,8 @@ pub const LEADS: &str = "crm: leads (import)";
 pub const OPPORTUNITIES: &str = "crm: opportunities and quotes";
 /// Leads per chunk of the generated CSV file fed to the import.
 const LEAD_CHUNK: usize = 2_000;
+/// Opportunities per bulk load call (one transaction each).
+const BULK_CHUNK: usize = 10_000;
 
 /// Who the CRM part is written for: the tenant, its administrator, and the identity user ids
 /// of the plan's people (in plan order: the reps own records).
@@ -171,7 +176,10 @@ pub async fn load_crm(
         quoted: &quoted,
         valid_until: plan.until + chrono::Duration::days(30),
     };
-    let mut written = futures::stream::iter(0..totals.opportunities)
+    // The won deals (and their quotes) one at a time through the live use cases: each win's
+    // `opportunity.won` is the hand-off PMO and finance consume.
+    let one_by_one = crm_plan.sizes.won.min(totals.opportunities);
+    let mut written = futures::stream::iter(0..one_by_one)
         .map(|i| {
             let writer = &writer;
             let owner = user(crm_plan.opportunity(i).owner);
@@ -184,6 +192,19 @@ pub async fn load_crm(
         progress.add(1, 0);
     }
     drop(written);
+    // The open and lost ones in bulk (`load_opportunities`: a transaction per chunk, the stage
+    // totals and the audit trail kept, no per-row events): tier L's million in minutes.
+    let chunks: Vec<std::ops::Range<usize>> = (one_by_one..totals.opportunities)
+        .step_by(BULK_CHUNK)
+        .map(|start| start..(start + BULK_CHUNK).min(totals.opportunities))
+        .collect();
+    let mut loaded = futures::stream::iter(chunks)
+        .map(|range| writer.load(range, &user))
+        .buffer_unordered(options.concurrency.clamp(1, 2));
+    while let Some(count) = loaded.try_next().await? {
+        progress.add(count, 0);
+    }
+    drop(loaded);
     report.opportunities = progress.finish(report);
     report.quotes = quotes;
     Ok(())
@@ -250,7 +271,7 @@ async fn import_leads(
     Ok((outcome.created + outcome.updated + outcome.merged) as usize)
 }
 
-/// Writes one opportunity, its quote and its outcome.
+/// Writes the opportunities: one (its quote, its win) at a time, or a chunk in bulk.
 struct OpportunityWriter<'a> {
     crm: &'a Crm,
     admin: &'a Viewer,
@@ -263,7 +284,38 @@ struct OpportunityWriter<'a> {
 }
 
 impl OpportunityWriter<'_> {
-    /// Opportunity `i`; true when it got a quote.
+    /// The open and lost opportunities of `range` in one bulk load; how many.
+    async fn load(
+        &self,
+        range: std::ops::Range<usize>,
+        user: &impl Fn(usize) -> anyhow::Result<String>,
+    ) -> anyhow::Result<usize> {
+        let mut rows = Vec::with_capacity(range.len());
+        for i in range.clone() {
+            let planned = self.plan.opportunity(i);
+            let lost_reason = match planned.outcome {
+                PlannedOutcome::Open => None,
+                PlannedOutcome::Lost(reason) => Some(reason.to_owned()),
+                PlannedOutcome::Won => anyhow::bail!("opportunity {i} is won: not a bulk row"),
+            };
+            rows.push(LoadedOpportunity {
+                stage_id: self.stage_ids[planned.stage].clone(),
+                client_id: self.client_ids[planned.client].clone(),
+                name: planned.name,
+                amount_minor: planned.amount_cents,
+                currency: CURRENCY.into(),
+                owner_id: user(planned.owner)?,
+                lost_reason,
+            });
+        }
+        self.crm
+            .load_opportunities(self.admin, self.pipeline_id, rows)
+            .await
+            .map_err(api)
+            .with_context(|| format!("the opportunities {range:?}"))
+    }
+
+    /// Opportunity `i` through the live use cases; true when it got a quote.
     async fn write(&self, i: usize, owner: String) -> anyhow::Result<bool> {
         let planned = self.plan.opportunity(i);
         let client_id = self.client_ids[planned.client].clone();

@@ -86,7 +86,21 @@ impl MarketingApp {
         consumers: Option<erp_marketing::consumers::ConsumerOptions>,
         edit: impl FnOnce(&mut Settings),
     ) -> Self {
-        let mut runtime = runtime(issuer, backends).await;
+        let runtime = runtime(issuer, backends).await;
+        Self::serve_configured(runtime, sender, consumers, edit).await
+    }
+
+    /// On a runtime the caller built (a database a seed wrote, ...); no sender, no consumers.
+    pub async fn serve(runtime: Runtime) -> Self {
+        Self::serve_configured(runtime, None, None, |_| {}).await
+    }
+
+    async fn serve_configured(
+        mut runtime: Runtime,
+        sender: Option<SenderOptions>,
+        consumers: Option<erp_marketing::consumers::ConsumerOptions>,
+        edit: impl FnOnce(&mut Settings),
+    ) -> Self {
         runtime.config.service = "marketing".into();
         if std::env::var_os("TEST_LOG").is_some() {
             erp_kit::telemetry::init_logging(erp_kit::config::LogFormat::Pretty);

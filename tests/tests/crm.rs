@@ -2492,3 +2492,239 @@ async fn the_crm_works_on_the_embedded_defaults() {
         ("CONFLICT".to_owned(), "LEAD_ALREADY_CONVERTED".to_owned())
     );
 }
+
+/// The duplicate finder's rules, pinned on both databases with many records sharing a key: 120
+/// leads of one company (the same web domain, the same name key) never crowd out the one
+/// record sharing the mailbox or the phone, which comes first; the same name key and a
+/// shared-word similar name are found; an unrelated name finds nothing. PostgreSQL's trigram
+/// index also finds a similar name that shares no whole word (a typo).
+async fn duplicate_rules_with_a_crowd(app: &CrmApp, admin: &str, postgres: bool) {
+    let mut csv = String::from("name,company_name,email,phone\n");
+    for n in 0..120 {
+        csv.push_str(&format!(
+            "Person {n},Acme Ltd,person.{n}@acme.com,+1 555 {n:03} {:04}\n",
+            2000 + n
+        ));
+    }
+    let (status, report) = app.import(Some(admin), "leads", "key=email", csv).await;
+    assert_eq!(
+        (status, report["created"].as_i64()),
+        (200, Some(120)),
+        "{report}"
+    );
+    let client = company(app, admin, "Acme Corporation").await;
+    let check = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { hiddenMatches candidates { id recordKind name reasons } } }";
+    let candidates = |data: &Value| -> Vec<Value> {
+        data["duplicateCheck"]["candidates"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+
+    // The mailbox: the lead holding it first, with the shared domain as its second reason.
+    let data = app
+        .ok(
+            admin,
+            check,
+            json!({ "i": { "name": "Zed", "email": "Person.119@ACME.com" } }),
+        )
+        .await;
+    let found = candidates(&data);
+    assert_eq!(found[0]["name"], "Person 119 (Acme Ltd)", "{data}");
+    assert_eq!(found[0]["reasons"], json!(["EMAIL", "DOMAIN"]));
+    assert_eq!(
+        found
+            .iter()
+            .filter(|c| c["reasons"].as_array().unwrap().contains(&json!("EMAIL")))
+            .count(),
+        1
+    );
+    assert!(found[1..].iter().all(|c| c["reasons"] == json!(["DOMAIN"])));
+
+    // The phone, however it is written.
+    let data = app
+        .ok(
+            admin,
+            check,
+            json!({ "i": { "name": "Zed", "phone": "(555) 077-2077" } }),
+        )
+        .await;
+    let found = candidates(&data);
+    assert_eq!(found.len(), 1, "{data}");
+    assert_eq!(found[0]["name"], "Person 77 (Acme Ltd)");
+    assert_eq!(found[0]["reasons"], json!(["PHONE"]));
+
+    // The same name key (legal forms, case and punctuation aside): the client and the leads.
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "ACME, GmbH" } }))
+        .await;
+    let found = candidates(&data);
+    assert!(found.len() > 1, "{data}");
+    assert!(found.iter().all(|c| c["reasons"] == json!(["SAME_NAME"])));
+    assert!(found.iter().any(|c| c["id"] == client.as_str()));
+
+    // A similar name sharing a word; an unrelated one.
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "Acme Labs" } }))
+        .await;
+    let found = candidates(&data);
+    assert!(!found.is_empty(), "{data}");
+    assert!(found
+        .iter()
+        .all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "Globex" } }))
+        .await;
+    assert_eq!(candidates(&data), Vec::<Value>::new());
+
+    // A typo shares no whole word: the trigram index finds it (PostgreSQL).
+    if postgres {
+        let data = app
+            .ok(admin, check, json!({ "i": { "name": "Acmee" } }))
+            .await;
+        let found = candidates(&data);
+        assert!(!found.is_empty(), "{data}");
+        assert!(found
+            .iter()
+            .all(|c| c["reasons"] == json!(["SIMILAR_NAME"])));
+    }
+}
+
+#[tokio::test]
+async fn duplicate_rules_hold_when_many_records_share_a_key_on_both_databases() {
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    let admin = issuer.token(&tenant(), "usr_admin", CRM_ADMIN);
+    duplicate_rules_with_a_crowd(&app, &admin, true).await;
+    let embedded = CrmApp::spawn_embedded(&issuer).await;
+    let admin = issuer.token(&tenant(), "usr_admin", CRM_ADMIN);
+    duplicate_rules_with_a_crowd(&embedded, &admin, false).await;
+}
+
+/// The bulk load of opportunities (the seed's path to tier L's million; a use case, not on the
+/// API): all or none per call, the live rules per row (the refused row named, the rule's code
+/// and reason kept), `crm:admin` only; what it writes counts on the board as if each had been
+/// created (and lost) one by one, and a live move afterwards keeps the totals right.
+#[tokio::test]
+async fn bulk_loaded_opportunities_count_on_the_board_and_a_bad_row_refuses_the_call() {
+    use erp_crm::app::bulk::LoadedOpportunity;
+    use erp_crm::app::Viewer;
+
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+    let (pipeline_id, stages) = pipeline(&app, &admin, "Bulk").await;
+    let (_, other_stages) = pipeline(&app, &admin, "Other").await;
+    let client = company(&app, &admin, "Bulk Buyer").await;
+    let elsewhere = issuer.token(&crate::tenant(), "usr_admin", CRM_ADMIN);
+    let foreign = company(&app, &elsewhere, "Elsewhere").await;
+    let viewer = Viewer {
+        tenant: erp_kit::TenantId::from_claim(&tenant),
+        user_id: "usr_admin".into(),
+        admin: true,
+    };
+    let row = |stage: &str, amount_minor: i64, lost: Option<&str>| LoadedOpportunity {
+        stage_id: stage.to_owned(),
+        client_id: client.clone(),
+        name: format!("Deal {amount_minor}"),
+        amount_minor,
+        currency: "EUR".into(),
+        owner_id: "usr_rep".into(),
+        lost_reason: lost.map(str::to_owned),
+    };
+    let good = || vec![row(&stages[0], 10_000, None), row(&stages[1], 20_000, None)];
+
+    // A bad third row refuses the whole call, naming the row.
+    for (bad, code, reason) in [
+        (row(&other_stages[0], 1, None), "BAD_USER_INPUT", None),
+        (
+            LoadedOpportunity {
+                client_id: foreign.clone(),
+                ..row(&stages[0], 1, None)
+            },
+            "BAD_USER_INPUT",
+            None,
+        ),
+        (row(&stages[0], -1, None), "BAD_USER_INPUT", None),
+        (
+            LoadedOpportunity {
+                name: "  ".into(),
+                ..row(&stages[0], 1, None)
+            },
+            "BAD_USER_INPUT",
+            None,
+        ),
+        (
+            row(&stages[0], 1, Some(" ")),
+            "BAD_USER_INPUT",
+            Some("REASON_REQUIRED"),
+        ),
+    ] {
+        let mut rows = good();
+        rows.push(bad);
+        let err = app
+            .crm
+            .load_opportunities(&viewer, &pipeline_id, rows)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().as_str(), code, "{}", err.message());
+        assert_eq!(err.reason().map(|r| r.name()), reason);
+        assert!(err.message().starts_with("row 2: "), "{}", err.message());
+    }
+    let rep = Viewer {
+        admin: false,
+        ..viewer.clone()
+    };
+    let err = app
+        .crm
+        .load_opportunities(&rep, &pipeline_id, good())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().as_str(), "FORBIDDEN");
+    let err = app
+        .crm
+        .load_opportunities(&viewer, "no-such-pipeline", good())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().as_str(), "BAD_USER_INPUT");
+    let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    assert_eq!(board["pipelineBoard"]["openCount"], 0, "{board}");
+    assert_eq!(board["pipelineBoard"]["totals"], json!([]));
+
+    // Two open, one lost: on the board with their totals and forecast.
+    let mut rows = good();
+    rows.push(row(&stages[1], 5_000, Some("price")));
+    assert_eq!(
+        app.crm
+            .load_opportunities(&viewer, &pipeline_id, rows)
+            .await
+            .unwrap(),
+        3
+    );
+    let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    let board = &board["pipelineBoard"];
+    assert_eq!(board["openCount"], 2, "{board}");
+    assert_eq!(money_list(&board["totals"]), ["300.00 EUR"]);
+    assert_eq!(money_list(&board["forecast"]), ["70.00 EUR"]);
+    assert_eq!(money_list(&board["stages"][0]["totals"]), ["100.00 EUR"]);
+    assert_eq!(money_list(&board["stages"][1]["totals"]), ["200.00 EUR"]);
+    assert_eq!(board["stages"][1]["count"], 1);
+
+    // A live move of a bulk-loaded card keeps the cached totals right.
+    let card = board["stages"][0]["cards"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &admin,
+        MOVE,
+        json!({ "i": { "opportunityId": card, "stageId": stages[2] } }),
+    )
+    .await;
+    let board = app.ok(&admin, BOARD, json!({ "p": pipeline_id })).await;
+    let board = &board["pipelineBoard"];
+    assert_eq!(board["stages"][0]["totals"], json!([]));
+    assert_eq!(money_list(&board["stages"][2]["totals"]), ["100.00 EUR"]);
+    assert_eq!(money_list(&board["totals"]), ["300.00 EUR"]);
+}

@@ -2745,6 +2745,237 @@ async fn sending_limits_defer_messages_to_the_next_window_without_losing_or_repe
     assert_eq!(data["campaign"]["funnel"]["queued"], 0);
 }
 
+const SET_PROVIDER: &str = "mutation($i: SetSendingProviderInput!) { setSendingProvider(input: $i) { id name perSecond perHour perDay isDefault } }";
+const PROGRESS: &str = "query($id: ID!) { campaign(id: $id) { status providerId funnel { queued deferred sent deferredBy { limit messages } deferredUntil } } }";
+
+#[tokio::test]
+async fn provider_limits_defer_over_the_daily_cap_and_rate_across_senders_and_lose_nothing() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+
+    // Providers are checked; setting one needs marketing:send.
+    assert_eq!(
+        app.refused(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "capped", "perDay": 0 } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "SENDING_LIMIT_INVALID".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "no spaces", "perDay": 5 } })
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    let writer = issuer.token(
+        &tenant,
+        "usr_writer",
+        &["marketing:read", "marketing:write"],
+    );
+    let (code, _) = app
+        .refused(
+            &writer,
+            SET_PROVIDER,
+            json!({ "i": { "name": "capped", "perDay": 5 } }),
+        )
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+
+    // The default provider caps 5 a day; another sends 2 a second; setting one again by
+    // name changes it (and a new default replaces the old).
+    let capped = app
+        .ok(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "Capped", "perDay": 7, "isDefault": true } }),
+        )
+        .await["setSendingProvider"]
+        .clone();
+    let again = app
+        .ok(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "capped", "perDay": 5, "isDefault": true } }),
+        )
+        .await["setSendingProvider"]
+        .clone();
+    assert_eq!(again["id"], capped["id"]);
+    assert_eq!(
+        again,
+        json!({ "id": capped["id"], "name": "capped", "perSecond": null, "perHour": null,
+                "perDay": 5, "isDefault": true })
+    );
+    let fast = app
+        .ok(
+            &staff,
+            SET_PROVIDER,
+            json!({ "i": { "name": "fast", "perSecond": 2 } }),
+        )
+        .await["setSendingProvider"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = app
+        .ok(
+            &staff,
+            "{ sendingProviders { name perSecond perDay isDefault } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["sendingProviders"],
+        json!([
+            { "name": "capped", "perSecond": null, "perDay": 5, "isDefault": true },
+            { "name": "fast", "perSecond": 2, "perDay": null, "isDefault": false }
+        ])
+    );
+
+    // Eight recipients; an unknown provider is refused.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut emails = Vec::new();
+    for n in 0..8 {
+        let email = format!("p{n}@cap-{run}.example");
+        subscribed(&app, &staff, &email, "P", "NL").await;
+        emails.push(email);
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "X", "templateId": template, "segmentId": everyone,
+                           "providerId": "prv_nope" } })
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    let news = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": news } }))
+        .await;
+
+    // Two senders (two instances' worth of leases) take turns in one day: together they hand
+    // off 5, the other 3 wait for the next UTC day.
+    let (mut one, mut two) = (test_sender("cap-one"), test_sender("cap-two"));
+    one.batch = 3;
+    two.batch = 3;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut sent = 0;
+    let mut deferred = 0;
+    for sender in [&one, &two, &one, &two] {
+        let pass = app.marketing.send_pass_at(sender, now).await.unwrap();
+        sent += pass.sent;
+        deferred += pass.deferred;
+    }
+    assert_eq!((sent, deferred), (5, 3));
+    let day = 86_400_000;
+    let next_day = (now.div_euclid(day) + 1) * day;
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": news })).await;
+    assert_eq!(progress["campaign"]["status"], "SENDING");
+    assert_eq!(progress["campaign"]["providerId"], Value::Null);
+    let funnel = &progress["campaign"]["funnel"];
+    assert_eq!(
+        (&funnel["queued"], &funnel["deferred"], &funnel["sent"]),
+        (&json!(3), &json!(3), &json!(5))
+    );
+    assert_eq!(
+        funnel["deferredBy"],
+        json!([{ "limit": "PROVIDER_PER_DAY", "messages": 3 }])
+    );
+    let until = chrono::DateTime::parse_from_rfc3339(funnel["deferredUntil"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(until, next_day);
+    let providers = app
+        .marketing
+        .sending_providers(&erp_kit::TenantId::from_claim(&tenant))
+        .await
+        .unwrap();
+    let usage = app
+        .marketing
+        .provider_usage(&erp_kit::TenantId::from_claim(&tenant), &providers[0], now)
+        .await
+        .unwrap();
+    assert_eq!((usage.today, usage.this_hour), (Some(5), None));
+    assert_eq!(
+        emails.iter().map(|e| sink.to(e).len()).sum::<usize>(),
+        5,
+        "five messages reached the relay"
+    );
+
+    // The next day the rest go; none lost, none repeated.
+    let pass = app.marketing.send_pass_at(&two, now + day).await.unwrap();
+    assert_eq!(
+        (pass.sent, pass.deferred, pass.finished),
+        (3, 0, 1),
+        "{pass:?}"
+    );
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email}");
+    }
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": news })).await;
+    assert_eq!(progress["campaign"]["status"], "SENT");
+    assert_eq!(
+        progress["campaign"]["funnel"],
+        json!({ "queued": 0, "deferred": 0, "sent": 8, "deferredBy": [], "deferredUntil": null })
+    );
+
+    // A campaign through the 2-a-second provider (its day is free): 2 per second, 4 seconds.
+    let data = app
+        .ok(
+            &staff,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "Fast", "templateId": template, "segmentId": everyone,
+                           "providerId": fast } }),
+        )
+        .await;
+    let quick = data["createCampaign"]["id"].as_str().unwrap().to_owned();
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": quick } }))
+        .await;
+    one.batch = 50;
+    let later = now + 2 * day;
+    let first = app.marketing.send_pass_at(&one, later).await.unwrap();
+    assert_eq!((first.sent, first.deferred), (2, 6), "{first:?}");
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": quick })).await;
+    assert_eq!(progress["campaign"]["providerId"], json!(fast));
+    assert_eq!(
+        progress["campaign"]["funnel"]["deferredBy"],
+        json!([{ "limit": "PROVIDER_PER_SECOND", "messages": 6 }])
+    );
+    let mut counts = Vec::new();
+    for second in 1..4 {
+        let pass = app
+            .marketing
+            .send_pass_at(&one, later + second * 1_000)
+            .await
+            .unwrap();
+        counts.push(pass.sent);
+    }
+    assert_eq!(counts, vec![2, 2, 2]);
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 2, "{email}: one message per campaign");
+    }
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": quick })).await;
+    assert_eq!(progress["campaign"]["status"], "SENT");
+}
+
 #[tokio::test]
 async fn the_embedded_mode_confirms_a_double_opt_in_throttles_per_domain_and_verifies_a_tenant_webhook(
 ) {
@@ -3692,4 +3923,368 @@ async fn a_script_on_a_listed_origin_may_post_a_form_and_any_other_page_is_refus
     let bad = post(Some(shop), form_body(&[("email", "not-an-address")])).await;
     assert_eq!(bad.status().as_u16(), 400);
     assert_eq!(bad.headers()["access-control-allow-origin"], shop);
+}
+
+const UPDATE_JOURNEY: &str = "mutation($i: UpdateJourneyInput!) { updateJourney(input: $i) { id stepsVersion steps { position kind nextIfTrue nextIfFalse } } }";
+const JOURNEY_VERSIONS: &str = "query($id: ID!) { journey(id: $id) { stepsVersion versions { version steps { kind } } counts { active completed exited } enrollmentConnection(first: 100) { nodes { contactId version status step exitReason } } } }";
+
+/// A journey's enrolments by contact: (version, status, exit reason).
+async fn versions_of(
+    app: &MarketingApp,
+    token: &str,
+    journey: &str,
+) -> (Value, BTreeMap<String, (i64, String, Value)>) {
+    let data = app
+        .ok(token, JOURNEY_VERSIONS, json!({ "id": journey }))
+        .await;
+    let by_contact = data["journey"]["enrollmentConnection"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["contactId"].as_str().unwrap().to_owned(),
+                (
+                    e["version"].as_i64().unwrap(),
+                    e["status"].as_str().unwrap().to_owned(),
+                    e["exitReason"].clone(),
+                ),
+            )
+        })
+        .collect();
+    (data["journey"].clone(), by_contact)
+}
+
+#[tokio::test]
+async fn the_embedded_mode_runs_a_branching_journey_end_to_end_and_an_edit_keeps_running_contacts_on_their_version(
+) {
+    // One process: SQLite, the in-process cache and bus; the real SMTP server.
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, Backends::Embedded, None).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let welcome = variant_template(&app, &staff, "W").await;
+    let follow_up = variant_template(&app, &staff, "F").await;
+    let reminder = variant_template(&app, &staff, "R").await;
+    let welcome2 = variant_template(&app, &staff, "W2").await;
+    let follow_up2 = variant_template(&app, &staff, "F2").await;
+
+    // A branch only jumps forward.
+    let bad = json!([
+        { "kind": "SEND", "templateId": welcome },
+        { "kind": "CONDITION", "engagement": "OPENED", "nextIfFalse": 0 },
+    ]);
+    let trigger = json!({ "kind": "EVENT", "event": "signed.up" });
+    assert_eq!(
+        app.refused(
+            &staff,
+            CREATE_JOURNEY,
+            json!({ "i": { "name": "J", "trigger": trigger, "steps": bad } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "JOURNEY_INVALID".into())
+    );
+    // Opened the welcome: the follow-up, then out; not opened: the reminder.
+    let steps = json!([
+        { "kind": "SEND", "templateId": welcome },
+        { "kind": "WAIT", "waitMinutes": 60 },
+        { "kind": "CONDITION", "engagement": "OPENED", "nextIfTrue": 3, "nextIfFalse": 5 },
+        { "kind": "SEND", "templateId": follow_up },
+        { "kind": "EXIT" },
+        { "kind": "SEND", "templateId": reminder },
+    ]);
+    let data = app
+        .ok(
+            &staff,
+            CREATE_JOURNEY,
+            json!({ "i": { "name": "Onboarding", "trigger": trigger, "steps": steps } }),
+        )
+        .await;
+    let journey = data["createJourney"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &staff,
+        ACTIVATE_JOURNEY,
+        json!({ "i": { "journeyId": journey } }),
+    )
+    .await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let ana_email = format!("ana@onb-{run}.example");
+    let rui_email = format!("rui@onb-{run}.example");
+    let eva_email = format!("eva@onb-{run}.example");
+    let ana = subscribed(&app, &staff, &ana_email, "Ana", "PT").await;
+    let rui = subscribed(&app, &staff, &rui_email, "Rui", "PT").await;
+    for contact in [&ana, &rui] {
+        let track = json!({ "i": { "contactId": contact, "event": "signed.up" } });
+        assert_eq!(
+            app.ok(&staff, TRACK_EVENT, track).await["trackContactEvent"],
+            1
+        );
+    }
+    let mut sender = test_sender("embedded-journey");
+    sender.batch = 50;
+    let now = chrono::Utc::now().timestamp_millis();
+    let first = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!((first.journeys.queued, first.sent), (2, 2), "{first:?}");
+    let open = sink.to(&ana_email)[0]
+        .link(&app.url("/marketing/t/open/"))
+        .expect("a pixel");
+    assert_eq!(
+        app.http.get(&open).send().await.unwrap().status().as_u16(),
+        200
+    );
+
+    // The steps are edited while Ana and Rui wait: version 2 for new contacts; they keep 1.
+    let data = app
+        .ok(
+            &staff,
+            UPDATE_JOURNEY,
+            json!({ "i": { "journeyId": journey, "steps": [
+                { "kind": "SEND", "templateId": welcome2 },
+                { "kind": "WAIT", "waitMinutes": 60 },
+                { "kind": "SEND", "templateId": follow_up2 },
+            ] } }),
+        )
+        .await;
+    assert_eq!(data["updateJourney"]["stepsVersion"], 2);
+    let eva = subscribed(&app, &staff, &eva_email, "Eva", "PT").await;
+    app.ok(
+        &staff,
+        TRACK_EVENT,
+        json!({ "i": { "contactId": eva, "event": "signed.up" } }),
+    )
+    .await;
+    // Eva's enrolment is due from when it happened (the wall clock).
+    let now = chrono::Utc::now().timestamp_millis();
+    let second = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!((second.journeys.queued, second.sent), (1, 1), "{second:?}");
+
+    // After the wait: Ana took the yes branch (the follow-up, then the exit step), Rui the no
+    // branch (the reminder, the end), Eva version 2's follow-up.
+    let after = app
+        .marketing
+        .send_pass_at(&sender, now + 61 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.journeys.queued, after.journeys.finished, after.sent),
+        (3, 3, 3),
+        "{after:?}"
+    );
+    assert_eq!(
+        subjects(&sink, &ana_email),
+        ["Variant W for Ana", "Variant F for Ana"]
+    );
+    assert_eq!(
+        subjects(&sink, &rui_email),
+        ["Variant W for Rui", "Variant R for Rui"]
+    );
+    assert_eq!(
+        subjects(&sink, &eva_email),
+        ["Variant W2 for Eva", "Variant F2 for Eva"]
+    );
+    let (journey_data, by_contact) = versions_of(&app, &staff, &journey).await;
+    assert_eq!(
+        by_contact,
+        BTreeMap::from([
+            (ana, (1, "EXITED".into(), json!("EXIT_STEP"))),
+            (rui, (1, "COMPLETED".into(), Value::Null)),
+            (eva, (2, "COMPLETED".into(), Value::Null)),
+        ])
+    );
+    assert_eq!(
+        journey_data["versions"],
+        json!([
+            { "version": 1, "steps": [{ "kind": "SEND" }, { "kind": "WAIT" }, { "kind": "CONDITION" },
+                                      { "kind": "SEND" }, { "kind": "EXIT" }, { "kind": "SEND" }] },
+            { "version": 2, "steps": [{ "kind": "SEND" }, { "kind": "WAIT" }, { "kind": "SEND" }] },
+        ])
+    );
+    assert_eq!(
+        journey_data["counts"],
+        json!({ "active": 0, "completed": 2, "exited": 1 })
+    );
+}
+
+#[tokio::test]
+async fn journey_enrolments_page_past_500_and_an_edit_can_move_running_contacts() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let first_template = variant_template(&app, &staff, "A").await;
+    let second_template = variant_template(&app, &staff, "B").await;
+
+    // 510 contacts join a segment whose journey enrols them (20 creations a request).
+    let portugal = segment(
+        &app,
+        &staff,
+        "Portugal",
+        "DYNAMIC",
+        json!({ "field": { "field": "COUNTRY", "operator": "EQUALS", "value": "PT" } }),
+    )
+    .await;
+    let data = app
+        .ok(
+            &staff,
+            CREATE_JOURNEY,
+            json!({ "i": { "name": "Big", "trigger": { "kind": "SEGMENT_JOINED", "segmentId": portugal },
+                           "steps": [{ "kind": "WAIT", "waitMinutes": 60 }] } }),
+        )
+        .await;
+    let big = data["createJourney"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &staff,
+        ACTIVATE_JOURNEY,
+        json!({ "i": { "journeyId": big } }),
+    )
+    .await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let total = 510;
+    let mut created = BTreeSet::new();
+    for chunk in (0..total).collect::<Vec<_>>().chunks(20) {
+        let fields: Vec<String> = chunk
+            .iter()
+            .map(|n| {
+                format!(
+                    "c{n}: createMarketingContact(input: {{ email: \"big{n}@big-{run}.example\", country: \"PT\" }}) {{ id }}"
+                )
+            })
+            .collect();
+        let data = app
+            .ok(
+                &staff,
+                &format!("mutation {{ {} }}", fields.join(" ")),
+                json!({}),
+            )
+            .await;
+        for n in chunk {
+            created.insert(data[format!("c{n}")]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(created.len(), total);
+    let page_query = "query($id: ID!, $after: String) { journey(id: $id) { counts { active } enrollmentConnection(first: 100, after: $after) { nodes { contactId status step version } pageInfo { hasNextPage endCursor } } } }";
+    let mut seen = BTreeSet::new();
+    let mut after = Value::Null;
+    let mut pages = 0;
+    loop {
+        let data = app
+            .ok(&staff, page_query, json!({ "id": big, "after": after }))
+            .await;
+        assert_eq!(data["journey"]["counts"]["active"], total);
+        let connection = &data["journey"]["enrollmentConnection"];
+        for node in connection["nodes"].as_array().unwrap() {
+            assert_eq!(
+                (&node["status"], &node["step"], &node["version"]),
+                (&json!("ACTIVE"), &json!(0), &json!(1))
+            );
+            assert!(seen.insert(node["contactId"].as_str().unwrap().to_owned()));
+        }
+        pages += 1;
+        if connection["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = connection["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, 6);
+    assert_eq!(seen, created, "every enrolment once, none missing");
+    let active_only = app
+        .ok(
+            &staff,
+            "query($id: ID!) { journey(id: $id) { enrollmentConnection(first: 5, status: COMPLETED) { nodes { contactId } } } }",
+            json!({ "id": big }),
+        )
+        .await;
+    assert_eq!(
+        active_only["journey"]["enrollmentConnection"]["nodes"],
+        json!([])
+    );
+
+    // A journey edited with MOVE_AT_SAME_STEP: the waiting contacts go on on version 2.
+    let data = app
+        .ok(
+            &staff,
+            CREATE_JOURNEY,
+            json!({ "i": { "name": "Moved", "trigger": { "kind": "EVENT", "event": "moved" },
+                           "steps": [{ "kind": "WAIT", "waitMinutes": 60 },
+                                     { "kind": "SEND", "templateId": first_template }] } }),
+        )
+        .await;
+    let moved = data["createJourney"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &staff,
+        ACTIVATE_JOURNEY,
+        json!({ "i": { "journeyId": moved } }),
+    )
+    .await;
+    let ida_email = format!("ida@moved-{run}.example");
+    let ida = subscribed(&app, &staff, &ida_email, "Ida", "NL").await;
+    app.ok(
+        &staff,
+        TRACK_EVENT,
+        json!({ "i": { "contactId": ida, "event": "moved" } }),
+    )
+    .await;
+    let mut sender = test_sender("moved");
+    sender.batch = 1_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    // The wait starts (the big journey's 510 waits too).
+    let first = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!(
+        (first.journeys.steps, first.sent),
+        (total + 1, 0),
+        "{first:?}"
+    );
+    // A bad branch in an edit is refused and changes nothing.
+    assert_eq!(
+        app.refused(
+            &staff,
+            UPDATE_JOURNEY,
+            json!({ "i": { "journeyId": moved, "steps": [
+                { "kind": "SEND", "templateId": second_template, "nextIfTrue": 1 }] } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "JOURNEY_INVALID".into())
+    );
+    let data = app
+        .ok(
+            &staff,
+            UPDATE_JOURNEY,
+            json!({ "i": { "journeyId": moved, "enrollments": "MOVE_AT_SAME_STEP", "steps": [
+                { "kind": "WAIT", "waitMinutes": 60 },
+                { "kind": "SEND", "templateId": second_template }] } }),
+        )
+        .await;
+    assert_eq!(data["updateJourney"]["stepsVersion"], 2);
+    let later = app
+        .marketing
+        .send_pass_at(&sender, now + 61 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(later.sent, 1, "{later:?}");
+    assert_eq!(subjects(&sink, &ida_email), ["Variant B for Ida"]);
+    let (_, by_contact) = versions_of(&app, &staff, &moved).await;
+    assert_eq!(
+        by_contact[&ida],
+        (2, "COMPLETED".into(), Value::Null),
+        "moved to version 2 at its step"
+    );
+
+    // An archived journey is not edited.
+    app.ok(
+        &staff,
+        ARCHIVE_JOURNEY,
+        json!({ "i": { "journeyId": moved } }),
+    )
+    .await;
+    assert_eq!(
+        app.refused(
+            &staff,
+            UPDATE_JOURNEY,
+            json!({ "i": { "journeyId": moved, "name": "Renamed" } })
+        )
+        .await,
+        ("CONFLICT".into(), "JOURNEY_NOT_EDITABLE".into())
+    );
 }

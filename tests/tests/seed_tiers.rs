@@ -918,3 +918,155 @@ async fn tier_s_crm_into_postgres() {
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Tier S's marketing into PostgreSQL: the phases write exactly the plan's templates,
+/// segments, contacts, list members, newsletter messages and journey (a resume writes nothing
+/// again), and the marketing subgraph's GraphQL API answers the plan: each segment's members
+/// (computed by the subgraph's incremental membership, checked against the plan's own rules),
+/// the consent records, the sent newsletter's funnel, the active journey with its branch.
+#[tokio::test]
+async fn tier_s_marketing_into_postgres() {
+    use erp_seed::marketing::{
+        CONSENT_SOURCE, CONSENT_WORDING, EVERYONE, NEWSLETTER, TEMPLATES, WELCOME_JOURNEY,
+    };
+    require_env("REDIS_URL");
+    let plan = SeedPlan::new(Tier::S, SEED, "Seed S 11", "seeds11.example", until());
+    let marketing_plan = plan.marketing();
+    let totals = marketing_plan.totals();
+    let identity = fresh_postgres().await;
+    let employees = fresh_postgres().await;
+    let finance_db = fresh_postgres().await;
+    let crm_db = fresh_postgres().await;
+    let marketing_db = fresh_postgres().await;
+    let mongo = fresh_mongo_url();
+    let dir = fresh_dir("erp-seed-s-marketing");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kek = dir.join("kek.key").display().to_string();
+    let env = [
+        ("ERP_IDENTITY_DATABASE_URL", identity.as_str()),
+        ("ERP_EMPLOYEE_DATABASE_URL", employees.as_str()),
+        ("ERP_FINANCE_DATABASE_URL", finance_db.as_str()),
+        ("ERP_CRM_DATABASE_URL", crm_db.as_str()),
+        ("ERP_MARKETING_DATABASE_URL", marketing_db.as_str()),
+        ("MONGO_URL", mongo.as_str()),
+        ("ERP_KEK_FILE", kek.as_str()),
+    ];
+    // The plan at tier S: 60 contacts, a VIP list of 10, one journey.
+    assert_eq!((totals.contacts, totals.journeys), (60, 1));
+    let counts = [
+        (
+            "marketing: templates, segments",
+            TEMPLATES.len() + marketing_plan.segments.len(),
+        ),
+        ("marketing: contacts", 60),
+        ("marketing: static list", 10),
+        ("marketing: newsletter history", totals.sent),
+        ("marketing: journeys", 1),
+    ];
+    let first = run_seed_tier("S", &["--services"], &env);
+    assert_phases(&first, &counts, false);
+    assert!(
+        first.stdout.contains(&format!(
+            "marketing: 60 contacts, 5 segments, {} newsletter messages sent, 1 journeys",
+            totals.sent
+        )),
+        "{}",
+        first.stdout
+    );
+    let again = run_seed_tier("S", &["--services", "--resume"], &env);
+    assert_eq!(again.tenant_id, first.tenant_id);
+    assert_phases(&again, &counts, true);
+
+    let issuer = TestIssuer::start().await;
+    let mut config = erp_tests::config(&issuer, marketing_db.clone());
+    config.service = "marketing".into();
+    config.kek_file = kek.clone().into();
+    let db = erp_kit::db::connect(&marketing_db).await.unwrap();
+    let runtime = erp_kit::runtime::Runtime::with_backends(
+        config,
+        db,
+        std::sync::Arc::new(erp_kit::cache::InProcessCache::new()),
+        std::sync::Arc::new(erp_kit::events::InProcessBus::new()),
+    );
+    let app = erp_tests::marketing::MarketingApp::serve(runtime).await;
+    let token = issuer.token(
+        &first.tenant_id,
+        "auditor",
+        &["marketing:read", "marketing:write"],
+    );
+    let data = app
+        .ok(
+            &token,
+            "{ segments { name memberCount } marketingContacts(first: 100) { nodes { email status consents { purpose lawfulBasis source wordingVersion granted } } } }",
+            json!({}),
+        )
+        .await;
+    let mut segments: Vec<(String, i64)> = data["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["memberCount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    segments.sort();
+    let mut expected: Vec<(String, i64)> = totals
+        .members
+        .iter()
+        .map(|(name, n)| ((*name).to_owned(), *n as i64))
+        .collect();
+    expected.sort();
+    assert_eq!(segments, expected);
+    assert!(expected.contains(&(EVERYONE.to_owned(), 60)));
+    let contacts = data["marketingContacts"]["nodes"].as_array().unwrap();
+    assert_eq!(contacts.len(), 60);
+    for i in 0..60 {
+        let planned = marketing_plan.contact(i);
+        let contact = contacts
+            .iter()
+            .find(|c| c["email"] == planned.email.as_str())
+            .unwrap_or_else(|| panic!("no contact {}", planned.email));
+        if planned.consented {
+            assert_eq!(contact["status"], "SUBSCRIBED");
+            assert_eq!(
+                contact["consents"],
+                json!([{ "purpose": "email_marketing", "lawfulBasis": "CONSENT",
+                         "source": CONSENT_SOURCE, "wordingVersion": CONSENT_WORDING, "granted": true }])
+            );
+        } else {
+            assert_eq!(contact["status"], "PENDING");
+            assert_eq!(contact["consents"], json!([]));
+        }
+    }
+
+    let data = app
+        .ok(
+            &token,
+            "{ campaigns(first: 10) { nodes { name status funnel { queued sent skipped opened clicked delivered } } } journeys(first: 10) { nodes { name status stepsVersion steps { kind nextIfTrue nextIfFalse } counts { active } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["campaigns"]["nodes"],
+        json!([{ "name": NEWSLETTER, "status": "SENT", "funnel": {
+            "queued": 0, "sent": totals.sent, "skipped": totals.skipped,
+            "opened": totals.opened, "clicked": totals.clicked, "delivered": totals.sent } }])
+    );
+    assert_eq!(
+        data["journeys"]["nodes"],
+        json!([{ "name": WELCOME_JOURNEY, "status": "ACTIVE", "stepsVersion": 1,
+                 "steps": [
+                    { "kind": "SEND", "nextIfTrue": null, "nextIfFalse": null },
+                    { "kind": "WAIT", "nextIfTrue": null, "nextIfFalse": null },
+                    { "kind": "CONDITION", "nextIfTrue": 3, "nextIfFalse": 5 },
+                    { "kind": "SEND", "nextIfTrue": null, "nextIfFalse": null },
+                    { "kind": "EXIT", "nextIfTrue": null, "nextIfFalse": null },
+                    { "kind": "SEND", "nextIfTrue": null, "nextIfFalse": null } ],
+                 "counts": { "active": 0 } }])
+    );
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,8 @@
 //! The CRM domain's schema: clients, leads and activities with the duplicate finder's keys
 //! (m0001), pipelines, opportunities and the per-owner stage totals the board reads (m0002),
 //! price lists, quotes with versions and proposals (m0003), the consumers' inbox and the team
-//! directory learnt from the employee subgraph's events (m0004).
+//! directory learnt from the employee subgraph's events (m0004), the trigram index of the
+//! duplicate finder's similar names on PostgreSQL (m0005).
 //!
 //! Times are BIGINT Unix milliseconds and calendar days DATE, money BIGINT minor units beside
 //! an ISO 4217 code: the same on PostgreSQL and SQLite, and no floating-point column anywhere.
@@ -10,6 +11,7 @@ mod m0001_clients_leads;
 mod m0002_pipelines;
 mod m0003_quotes;
 mod m0004_directory;
+mod m0005_name_trigrams;
 
 use sea_orm_migration::prelude::*;
 
@@ -38,6 +40,7 @@ impl MigratorTrait for Migrator {
                 name: "m0004_crm_inbox",
             }),
             Box::new(m0004_directory::Migration),
+            Box::new(m0005_name_trigrams::Migration),
         ]
     }
 }

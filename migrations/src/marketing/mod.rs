@@ -9,7 +9,8 @@
 //! sending limits (m0005); A/B tests of campaigns: their variants, the test share, the
 //! winner (m0006); journeys, their enrolments (once per contact, leased like messages) and
 //! each step's outcome (m0007); the origins allowed to post a tenant's forms from a script
-//! (m0008).
+//! (m0008); sending providers with a rate per second and per hour and a daily cap, the
+//! provider of a campaign, the limit that deferred a message (m0009).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
@@ -22,6 +23,7 @@ mod m0005_opt_in_secrets_throttle;
 mod m0006_ab_variants;
 mod m0007_journeys;
 mod m0008_form_origins;
+mod m0009_providers_journey_versions;
 
 use sea_orm_migration::prelude::*;
 
@@ -54,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_ab_variants::Migration),
             Box::new(m0007_journeys::Migration),
             Box::new(m0008_form_origins::Migration),
+            Box::new(m0009_providers_journey_versions::Migration),
         ]
     }
 }

@@ -334,7 +334,7 @@ impl ImportRun<'_> {
             .iter()
             .map(|m| (m.id.clone(), name_tokens(&m.name).into_iter().collect()))
             .collect();
-        store::upsert_clients(&txn, models).await?;
+        store::upsert_clients(&txn, &models).await?;
         let rows = token_rows(CLIENT, &tokens);
         insert_tokens(&txn, &tenant, &rows).await?;
         txn.commit().await?;
@@ -538,7 +538,7 @@ impl ImportRun<'_> {
                 (m.id.clone(), name_tokens(name).into_iter().collect())
             })
             .collect();
-        store::upsert_leads(&txn, models).await?;
+        store::upsert_leads(&txn, &models).await?;
         let rows = token_rows(LEAD, &tokens);
         insert_tokens(&txn, &tenant, &rows).await?;
         txn.commit().await?;

@@ -4,6 +4,7 @@
 //! board) publishing; plus the reads the GraphQL layer serves, each under the row rules of
 //! the [`Viewer`]. Nothing here knows GraphQL.
 
+pub mod bulk;
 pub mod clients;
 pub mod duplicates;
 pub mod import;

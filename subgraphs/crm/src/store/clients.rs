@@ -1,6 +1,6 @@
 //! Clients (companies and people) and their addresses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -43,6 +43,28 @@ pub async fn client(
         .filter(client::Column::TenantId.eq(tenant.as_str()))
         .one(db)
         .await
+}
+
+/// Which of `ids` are clients of the tenant (merged ones left out).
+pub async fn present_ids(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<HashSet<String>, DbErr> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::Id)
+            .filter(client::Column::TenantId.eq(tenant.as_str()))
+            .filter(client::Column::MergedIntoId.is_null())
+            .filter(client::Column::Id.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 /// A client, locked for the rest of the transaction (PostgreSQL `FOR UPDATE`).

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel,
-    QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IntoActiveModel,
+    QueryFilter, QuerySelect, Statement, Value,
 };
 
 use erp_kit::TenantId;
 
-use super::entities::{client, lead, merge};
+use super::entities::merge;
 use super::IN_LIST_CHUNK;
 use crate::domain::matching::MatchKeys;
 
@@ -20,12 +20,21 @@ use crate::domain::matching::MatchKeys;
 pub const LEAD: &str = "lead";
 pub const CLIENT: &str = "client";
 
-/// The candidates a duplicate check looks at per kind of record.
-const CANDIDATE_LIMIT: u64 = 50;
-/// Records sharing a name word looked at, at most.
-const TOKEN_CANDIDATE_LIMIT: u64 = 200;
+/// The records a duplicate check reads per kind of record and kind of match (the e-mail, the
+/// phone, the web domain, the name): a key or a word many records share (a free-text
+/// `acme`) cannot make one check read thousands of rows.
+const CANDIDATE_LIMIT: usize = 50;
+/// Records sharing a name word looked at per kind of record, at most (SQLite's word index).
+const TOKEN_CANDIDATE_LIMIT: usize = 200;
 
-/// Replaces the name tokens of a record.
+/// Whether the name tokens (`crm_name_tokens`) are this database's similar-name index: on
+/// SQLite. PostgreSQL uses the trigram index of the names themselves (migration
+/// `m0005_name_trigrams`), so the token writes are skipped there.
+pub(crate) fn uses_name_tokens(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() != DbBackend::Postgres
+}
+
+/// Replaces the name tokens of a record (SQLite's similar-name index; nothing on PostgreSQL).
 pub async fn write_tokens(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
@@ -33,6 +42,9 @@ pub async fn write_tokens(
     record_id: &str,
     tokens: &BTreeSet<String>,
 ) -> Result<(), DbErr> {
+    if !uses_name_tokens(db) {
+        return Ok(());
+    }
     let backend = db.get_database_backend();
     let delete = Query::delete()
         .from_table(Alias::new("crm_name_tokens"))
@@ -48,12 +60,16 @@ pub async fn write_tokens(
     insert_tokens(db, tenant, &rows).await
 }
 
-/// Inserts name tokens (record kind, record id, token) of new records, several per statement.
+/// Inserts name tokens (record kind, record id, token) of new records, several per statement
+/// (SQLite's similar-name index; nothing on PostgreSQL).
 pub async fn insert_tokens(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     tokens: &[(&str, &str, &str)],
 ) -> Result<(), DbErr> {
+    if !uses_name_tokens(db) {
+        return Ok(());
+    }
     let backend = db.get_database_backend();
     for chunk in tokens.chunks(IN_LIST_CHUNK) {
         let mut insert = Query::insert()
@@ -91,158 +107,194 @@ pub struct Candidate {
     pub keys: MatchKeys,
 }
 
-fn key_condition(
-    email: impl ColumnTrait,
-    phone: impl ColumnTrait,
-    domain: impl ColumnTrait,
-    name: impl ColumnTrait,
-    keys: &MatchKeys,
-) -> Condition {
-    let mut any = Condition::any();
-    if let Some(key) = &keys.email {
-        any = any.add(email.eq(key.as_str()));
-    }
-    if let Some(key) = &keys.phone {
-        any = any.add(phone.eq(key.as_str()));
-    }
-    if let Some(key) = &keys.domain {
-        any = any.add(domain.eq(key.as_str()));
-    }
-    if !keys.name.is_empty() {
-        any = any.add(name.eq(keys.name.as_str()));
-    }
-    any
+/// The columns a candidate is read with, the same for both tables (a client has no company
+/// name).
+const CLIENT_COLUMNS: &str =
+    "'client' AS record_kind, id, name, CAST(NULL AS TEXT) AS company_name, owner_id, \
+     email_key, phone_key, domain, name_key";
+const LEAD_COLUMNS: &str =
+    "'lead' AS record_kind, id, person_name AS name, company_name, owner_id, \
+     email_key, phone_key, domain, name_key";
+
+#[derive(FromQueryResult)]
+struct CandidateRow {
+    record_kind: String,
+    id: String,
+    name: String,
+    company_name: Option<String>,
+    owner_id: Option<String>,
+    email_key: Option<String>,
+    phone_key: Option<String>,
+    domain: Option<String>,
+    name_key: String,
 }
 
-fn client_candidate(model: client::Model) -> Candidate {
-    Candidate {
-        record_kind: CLIENT,
-        keys: MatchKeys {
-            email: model.email_key,
-            phone: model.phone_key,
-            domain: model.domain,
-            name: model.name_key,
-        },
-        id: model.id,
-        name: model.name,
-        owner_id: model.owner_id,
-    }
-}
-
-fn lead_candidate(model: lead::Model) -> Candidate {
-    Candidate {
-        record_kind: LEAD,
-        keys: MatchKeys {
-            email: model.email_key,
-            phone: model.phone_key,
-            domain: model.domain,
-            name: model.name_key,
-        },
-        id: model.id,
-        name: model
-            .company_name
-            .map(|company| format!("{} ({company})", model.person_name))
-            .unwrap_or(model.person_name),
-        owner_id: model.owner_id,
+impl CandidateRow {
+    fn into_candidate(self) -> Candidate {
+        let (record_kind, name) = if self.record_kind == LEAD {
+            let name = match self.company_name {
+                Some(company) => format!("{} ({company})", self.name),
+                None => self.name,
+            };
+            (LEAD, name)
+        } else {
+            (CLIENT, self.name)
+        };
+        Candidate {
+            record_kind,
+            id: self.id,
+            name,
+            owner_id: self.owner_id,
+            keys: MatchKeys {
+                email: self.email_key,
+                phone: self.phone_key,
+                domain: self.domain,
+                name: self.name_key,
+            },
+        }
     }
 }
 
-/// The records (leads and clients, merged ones left out) that share a key with `keys`, or a
-/// name token with `tokens`: one indexed query per table for the keys, one for the tokens and
-/// one per table for the records behind them.
+/// One statement's text and values: placeholders numbered on PostgreSQL (`$1`), positional on
+/// SQLite (`?`: bind in the order the placeholders appear in the text), each use of a value
+/// bound anew.
+struct Sql {
+    backend: DbBackend,
+    text: String,
+    values: Vec<Value>,
+    branches: usize,
+}
+
+impl Sql {
+    fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            text: String::new(),
+            values: Vec::new(),
+            branches: 0,
+        }
+    }
+
+    /// The placeholder of a new value.
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// Appends a branch of the UNION ALL: `SELECT * FROM (<select>)`.
+    fn branch(&mut self, select: String) {
+        if self.branches > 0 {
+            self.text.push_str(" UNION ALL ");
+        }
+        self.text
+            .push_str(&format!("SELECT * FROM ({select}) AS b{}", self.branches));
+        self.branches += 1;
+    }
+}
+
+/// The records (leads and clients, merged ones left out) that may duplicate `keys`, in ONE
+/// statement: per table, the records sharing the e-mail, the phone or the web domain key
+/// or the name key (each an indexed equality, at most [`CANDIDATE_LIMIT`]), and the records
+/// with similar names: on PostgreSQL the trigram index (the most similar first), on SQLite the
+/// records sharing a word of the name (`tokens`). The caller compares the keys (the rules live
+/// in `domain::matching`); a record found by two branches comes once.
 pub async fn candidates(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     keys: &MatchKeys,
     tokens: &BTreeSet<String>,
 ) -> Result<Vec<Candidate>, DbErr> {
-    let mut found: BTreeMap<(&'static str, String), Candidate> = BTreeMap::new();
-    let by_key = key_condition(
-        client::Column::EmailKey,
-        client::Column::PhoneKey,
-        client::Column::Domain,
-        client::Column::NameKey,
-        keys,
-    );
-    if !by_key.is_empty() {
-        for model in client::Entity::find()
-            .filter(client::Column::TenantId.eq(tenant.as_str()))
-            .filter(client::Column::MergedIntoId.is_null())
-            .filter(by_key)
-            .limit(CANDIDATE_LIMIT)
-            .all(db)
-            .await?
-        {
-            found.insert((CLIENT, model.id.clone()), client_candidate(model));
+    let backend = db.get_database_backend();
+    let mut sql = Sql::new(backend);
+    for (table, columns, kind) in [
+        ("crm_clients", CLIENT_COLUMNS, CLIENT),
+        ("crm_leads", LEAD_COLUMNS, LEAD),
+    ] {
+        for (column, key) in [
+            ("email_key", &keys.email),
+            ("phone_key", &keys.phone),
+            ("domain", &keys.domain),
+        ] {
+            let Some(key) = key else { continue };
+            let select = format!(
+                "SELECT {columns} FROM {table} WHERE tenant_id = {} AND merged_into_id IS NULL \
+                 AND {column} = {} LIMIT {CANDIDATE_LIMIT}",
+                sql.bind(tenant.as_str()),
+                sql.bind(key.as_str()),
+            );
+            sql.branch(select);
         }
-        let by_key = key_condition(
-            lead::Column::EmailKey,
-            lead::Column::PhoneKey,
-            lead::Column::Domain,
-            lead::Column::NameKey,
-            keys,
-        );
-        for model in lead::Entity::find()
-            .filter(lead::Column::TenantId.eq(tenant.as_str()))
-            .filter(lead::Column::MergedIntoId.is_null())
-            .filter(by_key)
-            .limit(CANDIDATE_LIMIT)
-            .all(db)
-            .await?
-        {
-            found.insert((LEAD, model.id.clone()), lead_candidate(model));
+        if !keys.name.is_empty() {
+            let select = format!(
+                "SELECT {columns} FROM {table} WHERE tenant_id = {} AND merged_into_id IS NULL \
+                 AND name_key = {} LIMIT {CANDIDATE_LIMIT}",
+                sql.bind(tenant.as_str()),
+                sql.bind(keys.name.as_str()),
+            );
+            sql.branch(select);
+        }
+        if backend == DbBackend::Postgres {
+            if keys.name.is_empty() {
+                continue;
+            }
+            // Other names sharing enough trigrams (pg_trgm's `%`, its similarity threshold,
+            // 0.3 by default, below the rule's 0.5), the most similar first; skipped (a
+            // one-time filter: the scan never runs) when the same name alone fills the page:
+            // thousands of records of one name would otherwise all be read to be left out.
+            let select = format!(
+                "SELECT {columns} FROM {table} WHERE tenant_id = {} AND merged_into_id IS NULL \
+                 AND name_key % {} AND name_key <> {} \
+                 AND (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE tenant_id = {} \
+                 AND merged_into_id IS NULL AND name_key = {} LIMIT {CANDIDATE_LIMIT}) AS same) \
+                 < {CANDIDATE_LIMIT} \
+                 ORDER BY similarity(name_key, {}) DESC, id LIMIT {CANDIDATE_LIMIT}",
+                sql.bind(tenant.as_str()),
+                sql.bind(keys.name.as_str()),
+                sql.bind(keys.name.as_str()),
+                sql.bind(tenant.as_str()),
+                sql.bind(keys.name.as_str()),
+                sql.bind(keys.name.as_str()),
+            );
+            sql.branch(select);
+        } else {
+            if tokens.is_empty() {
+                continue;
+            }
+            // Bound in the order the placeholders appear (SQLite's are positional).
+            let record_tenant = sql.bind(tenant.as_str());
+            let token_tenant = sql.bind(tenant.as_str());
+            let record_kind = sql.bind(kind);
+            let words: Vec<String> = tokens
+                .iter()
+                .map(|token| sql.bind(token.as_str()))
+                .collect();
+            let select = format!(
+                "SELECT {columns} FROM {table} WHERE tenant_id = {record_tenant} \
+                 AND merged_into_id IS NULL AND id IN (SELECT record_id FROM crm_name_tokens \
+                 WHERE tenant_id = {token_tenant} AND record_kind = {record_kind} \
+                 AND token IN ({}) LIMIT {TOKEN_CANDIDATE_LIMIT})",
+                words.join(", "),
+            );
+            sql.branch(select);
         }
     }
-    if !tokens.is_empty() {
-        #[derive(FromQueryResult)]
-        struct TokenHit {
-            record_kind: String,
-            record_id: String,
-        }
-        let select = Query::select()
-            .distinct()
-            .columns(["record_kind", "record_id"].map(Alias::new))
-            .from(Alias::new("crm_name_tokens"))
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
-            .and_where(Expr::col(Alias::new("token")).is_in(tokens.iter().cloned()))
-            .limit(TOKEN_CANDIDATE_LIMIT)
-            .to_owned();
-        let hits = TokenHit::find_by_statement(db.get_database_backend().build(&select))
-            .all(db)
-            .await?;
-        let ids_of = |kind: &str| -> Vec<String> {
-            hits.iter()
-                .filter(|hit| hit.record_kind == kind)
-                .map(|hit| hit.record_id.clone())
-                .filter(|id| {
-                    let kind = if kind == CLIENT { CLIENT } else { LEAD };
-                    !found.contains_key(&(kind, id.clone()))
-                })
-                .collect()
-        };
-        let (client_ids, lead_ids) = (ids_of(CLIENT), ids_of(LEAD));
-        if !client_ids.is_empty() {
-            for model in client::Entity::find()
-                .filter(client::Column::TenantId.eq(tenant.as_str()))
-                .filter(client::Column::MergedIntoId.is_null())
-                .filter(client::Column::Id.is_in(client_ids))
-                .all(db)
-                .await?
-            {
-                found.insert((CLIENT, model.id.clone()), client_candidate(model));
-            }
-        }
-        if !lead_ids.is_empty() {
-            for model in lead::Entity::find()
-                .filter(lead::Column::TenantId.eq(tenant.as_str()))
-                .filter(lead::Column::MergedIntoId.is_null())
-                .filter(lead::Column::Id.is_in(lead_ids))
-                .all(db)
-                .await?
-            {
-                found.insert((LEAD, model.id.clone()), lead_candidate(model));
-            }
-        }
+    if sql.text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = CandidateRow::find_by_statement(Statement::from_sql_and_values(
+        backend, sql.text, sql.values,
+    ))
+    .all(db)
+    .await?;
+    let mut found: BTreeMap<(&'static str, String), Candidate> = BTreeMap::new();
+    for row in rows {
+        let candidate = row.into_candidate();
+        found
+            .entry((candidate.record_kind, candidate.id.clone()))
+            .or_insert(candidate);
     }
     Ok(found.into_values().collect())
 }

@@ -1,20 +1,15 @@
 //! The import's batch reads and writes: records matched by a key column, many rows per
-//! statement (an insert-or-update of a whole batch, its name tokens).
+//! statement (an insert-or-update of a whole batch, its name tokens on SQLite).
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
-};
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use erp_kit::TenantId;
 
 use super::entities::{client, lead};
-use super::IN_LIST_CHUNK;
-
-/// Rows per multi-row statement (well inside PostgreSQL's and SQLite's bind limits).
-const ROWS_PER_STATEMENT: usize = 400;
+use super::{bulk, IN_LIST_CHUNK};
 
 /// The client column a key matches on.
 pub fn client_key_column(key: crate::domain::import::Column) -> client::Column {
@@ -128,100 +123,83 @@ pub async fn company_ids_by_external_id(
     Ok(found)
 }
 
-/// Inserts new clients and overwrites existing ones (by id), many per statement.
+/// Inserts new clients and overwrites existing ones (by id): the batch in one statement on
+/// PostgreSQL ([`super::bulk`]).
 pub async fn upsert_clients(
     db: &impl ConnectionTrait,
-    models: Vec<client::Model>,
+    models: &[client::Model],
 ) -> Result<(), DbErr> {
     use client::Column as C;
-    for chunk in models.chunks(ROWS_PER_STATEMENT) {
-        client::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .on_conflict(
-            OnConflict::column(C::Id)
-                .update_columns([
-                    C::Name,
-                    C::NameKey,
-                    C::Email,
-                    C::EmailKey,
-                    C::Phone,
-                    C::PhoneKey,
-                    C::Website,
-                    C::Domain,
-                    C::TaxId,
-                    C::Status,
-                    C::CompanyId,
-                    C::OwnerId,
-                    C::ExternalId,
-                    C::Version,
-                    C::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    }
-    Ok(())
+    bulk::insert_many::<client::Entity>(
+        db,
+        models,
+        &[
+            C::Name,
+            C::NameKey,
+            C::Email,
+            C::EmailKey,
+            C::Phone,
+            C::PhoneKey,
+            C::Website,
+            C::Domain,
+            C::TaxId,
+            C::Status,
+            C::CompanyId,
+            C::OwnerId,
+            C::ExternalId,
+            C::Version,
+            C::UpdatedAt,
+        ],
+    )
+    .await
 }
 
-/// Inserts new leads and overwrites existing ones (by id), many per statement.
-pub async fn upsert_leads(
-    db: &impl ConnectionTrait,
-    models: Vec<lead::Model>,
-) -> Result<(), DbErr> {
+/// Inserts new leads and overwrites existing ones (by id): the batch in one statement on
+/// PostgreSQL ([`super::bulk`]).
+pub async fn upsert_leads(db: &impl ConnectionTrait, models: &[lead::Model]) -> Result<(), DbErr> {
     use lead::Column as L;
-    for chunk in models.chunks(ROWS_PER_STATEMENT) {
-        lead::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .on_conflict(
-            OnConflict::column(L::Id)
-                .update_columns([
-                    L::PersonName,
-                    L::CompanyName,
-                    L::Title,
-                    L::NameKey,
-                    L::Email,
-                    L::EmailKey,
-                    L::Phone,
-                    L::PhoneKey,
-                    L::Website,
-                    L::Domain,
-                    L::Source,
-                    L::UtmSource,
-                    L::UtmMedium,
-                    L::UtmCampaign,
-                    L::UtmTerm,
-                    L::UtmContent,
-                    L::Territory,
-                    L::OwnerId,
-                    L::Score,
-                    L::ExternalId,
-                    L::Version,
-                    L::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    }
-    Ok(())
+    bulk::insert_many::<lead::Entity>(
+        db,
+        models,
+        &[
+            L::PersonName,
+            L::CompanyName,
+            L::Title,
+            L::NameKey,
+            L::Email,
+            L::EmailKey,
+            L::Phone,
+            L::PhoneKey,
+            L::Website,
+            L::Domain,
+            L::Source,
+            L::UtmSource,
+            L::UtmMedium,
+            L::UtmCampaign,
+            L::UtmTerm,
+            L::UtmContent,
+            L::Territory,
+            L::OwnerId,
+            L::Score,
+            L::ExternalId,
+            L::Version,
+            L::UpdatedAt,
+        ],
+    )
+    .await
 }
 
-/// Forgets the name tokens of these records (before their new names' tokens are written).
+/// Forgets the name tokens of these records (before their new names' tokens are written; SQLite's
+/// similar-name index, nothing on PostgreSQL).
 pub async fn delete_tokens(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     record_kind: &str,
     record_ids: &[String],
 ) -> Result<(), DbErr> {
+    if !super::duplicates::uses_name_tokens(db) {
+        return Ok(());
+    }
     let backend = db.get_database_backend();
     for chunk in record_ids.chunks(IN_LIST_CHUNK) {
         let delete = Query::delete()

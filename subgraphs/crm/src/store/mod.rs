@@ -6,6 +6,7 @@
 //! domain's rules, and write through them.
 
 pub mod audit;
+pub mod bulk;
 pub mod clients;
 pub mod directory;
 pub mod duplicates;

@@ -228,6 +228,56 @@ pub async fn opportunities_page(
         .await
 }
 
+/// A change of the open count and amount of one (stage, owner, currency) of a pipeline.
+#[derive(Debug, Clone)]
+pub struct TotalsDelta {
+    pub stage_id: String,
+    pub owner_id: String,
+    pub currency: String,
+    pub count: i64,
+    pub amount_minor: i64,
+}
+
+/// [`add_to_totals`] for many (stage, owner, currency) at once, several per statement.
+pub async fn add_many_to_totals(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    pipeline_id: &str,
+    deltas: &[TotalsDelta],
+) -> Result<(), DbErr> {
+    for chunk in deltas.chunks(IN_LIST_CHUNK / 7) {
+        let mut insert = Query::insert()
+            .into_table(Alias::new("crm_stage_totals"))
+            .columns(
+                [
+                    "tenant_id",
+                    "pipeline_id",
+                    "stage_id",
+                    "owner_id",
+                    "currency",
+                    "open_count",
+                    "open_amount_minor",
+                ]
+                .map(Alias::new),
+            )
+            .to_owned();
+        for delta in chunk {
+            insert.values_panic([
+                tenant.as_str().into(),
+                pipeline_id.into(),
+                delta.stage_id.as_str().into(),
+                delta.owner_id.as_str().into(),
+                delta.currency.as_str().into(),
+                delta.count.into(),
+                delta.amount_minor.into(),
+            ]);
+        }
+        insert.on_conflict(totals_conflict());
+        db.execute(db.get_database_backend().build(&insert)).await?;
+    }
+    Ok(())
+}
+
 /// Adds `count` opportunities worth `amount_minor` (both may be negative) to the open totals
 /// of (stage, owner, currency).
 #[allow(clippy::too_many_arguments)]
@@ -241,49 +291,30 @@ pub async fn add_to_totals(
     count: i64,
     amount_minor: i64,
 ) -> Result<(), DbErr> {
-    let table = Alias::new("crm_stage_totals");
-    let insert = Query::insert()
-        .into_table(table.clone())
-        .columns(
-            [
-                "tenant_id",
-                "pipeline_id",
-                "stage_id",
-                "owner_id",
-                "currency",
-                "open_count",
-                "open_amount_minor",
-            ]
-            .map(Alias::new),
-        )
-        .values_panic([
-            tenant.as_str().into(),
-            pipeline_id.into(),
-            stage_id.into(),
-            owner_id.into(),
-            currency.into(),
-            count.into(),
-            amount_minor.into(),
+    let delta = TotalsDelta {
+        stage_id: stage_id.to_owned(),
+        owner_id: owner_id.to_owned(),
+        currency: currency.to_owned(),
+        count,
+        amount_minor,
+    };
+    add_many_to_totals(db, tenant, pipeline_id, std::slice::from_ref(&delta)).await
+}
+
+/// A totals row that exists already adds the new row's count and amount to its own.
+fn totals_conflict() -> OnConflict {
+    OnConflict::columns(["tenant_id", "stage_id", "owner_id", "currency"].map(Alias::new))
+        .values([
+            (
+                Alias::new("open_count"),
+                Expr::cust("crm_stage_totals.open_count + excluded.open_count"),
+            ),
+            (
+                Alias::new("open_amount_minor"),
+                Expr::cust("crm_stage_totals.open_amount_minor + excluded.open_amount_minor"),
+            ),
         ])
-        .on_conflict(
-            OnConflict::columns(["tenant_id", "stage_id", "owner_id", "currency"].map(Alias::new))
-                .values([
-                    (
-                        Alias::new("open_count"),
-                        Expr::cust("crm_stage_totals.open_count + excluded.open_count"),
-                    ),
-                    (
-                        Alias::new("open_amount_minor"),
-                        Expr::cust(
-                            "crm_stage_totals.open_amount_minor + excluded.open_amount_minor",
-                        ),
-                    ),
-                ])
-                .to_owned(),
-        )
-        .to_owned();
-    db.execute(db.get_database_backend().build(&insert)).await?;
-    Ok(())
+        .to_owned()
 }
 
 /// The cached totals of a pipeline's open opportunities per stage and currency, over the

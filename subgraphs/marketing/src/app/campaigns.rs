@@ -9,10 +9,11 @@ use crate::domain::campaign::CampaignStatus;
 use crate::domain::contact::consent_text;
 use crate::domain::reasons;
 use crate::domain::template::{self, TemplateKind};
+use crate::domain::throttle::LimitKind;
 use crate::events::{self, CampaignStatusChanged};
 use crate::store::entities::{campaign, template as template_entity};
 use crate::store::queue::Tally;
-use crate::store::{campaigns, contacts, new_id, queue, segments};
+use crate::store::{campaigns, contacts, new_id, queue, segments, throttle};
 
 /// A new template.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct CampaignFields {
     pub topic: Option<Option<String>>,
     /// `Some(None)` removes the A/B test.
     pub ab_test: Option<Option<AbTestFields>>,
+    /// The sending provider; `Some(None)`: the tenant's default.
+    pub provider_id: Option<Option<String>>,
 }
 
 /// A campaign's funnel: sent -> delivered -> opened -> clicked, with the rest of its messages,
@@ -57,6 +60,10 @@ pub struct Funnel {
     pub held: i64,
     /// Of the queued, those waiting for a later sending window (a sending limit was reached).
     pub deferred: i64,
+    /// Of the deferred, how many each limit deferred last (the longest window first).
+    pub deferred_by: Vec<(LimitKind, i64)>,
+    /// The earliest time a deferred message may go (Unix milliseconds).
+    pub deferred_until: Option<i64>,
     pub sent: i64,
     pub skipped: i64,
     pub failed: i64,
@@ -86,6 +93,16 @@ impl Funnel {
                 "queued" => {
                     funnel.queued += tally.messages;
                     funnel.deferred += tally.deferred;
+                    if let Some(limit) = tally.deferred_by.as_deref().and_then(LimitKind::parse) {
+                        match funnel.deferred_by.iter_mut().find(|(l, _)| *l == limit) {
+                            Some((_, n)) => *n += tally.deferred,
+                            None => funnel.deferred_by.push((limit, tally.deferred)),
+                        }
+                    }
+                    if let Some(at) = tally.next_send_at {
+                        funnel.deferred_until =
+                            Some(funnel.deferred_until.map_or(at, |t| t.min(at)));
+                    }
                 }
                 "leased" => funnel.queued += tally.messages,
                 "held" => funnel.held += tally.messages,
@@ -101,6 +118,9 @@ impl Funnel {
             funnel.complained += tally.complained;
         }
         funnel.delivered = (funnel.sent - funnel.bounced).max(0);
+        funnel
+            .deferred_by
+            .sort_by_key(|(limit, _)| std::cmp::Reverse(limit.unit().millis()));
         funnel
     }
 
@@ -223,6 +243,14 @@ impl Marketing {
                 return Err(ApiError::bad_input("topic", format!("no topic `{topic}`")));
             }
         }
+        if let Some(Some(provider_id)) = &fields.provider_id {
+            if throttle::provider(db, tenant, provider_id).await?.is_none() {
+                return Err(ApiError::bad_input(
+                    "providerId",
+                    "no such sending provider",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -267,6 +295,7 @@ impl Marketing {
                 ab_wait_ms: None,
                 ab_winner_variant_id: None,
                 ab_decided_at: None,
+                provider_id: fields.provider_id.clone().flatten(),
             },
         )
         .await?;
@@ -316,6 +345,9 @@ impl Marketing {
         }
         if let Some(topic) = fields.topic {
             model.topic = topic;
+        }
+        if let Some(provider_id) = fields.provider_id {
+            model.provider_id = provider_id;
         }
         model.version += 1;
         model.updated_at = now_ms();
@@ -414,5 +446,121 @@ impl Marketing {
         id: &str,
     ) -> ApiResult<Vec<crate::store::entities::message::Model>> {
         Ok(queue::of_campaign(&self.db, tenant, id).await?)
+    }
+}
+
+/// How a contact engaged with a campaign sent in the past (the seed's history).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PastEngagement {
+    pub opened: bool,
+    pub clicked: bool,
+}
+
+/// What recording a past campaign wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryReport {
+    /// Messages recorded as sent.
+    pub sent: usize,
+    /// Segment members who could not have received it (no consent, suppressed, not
+    /// subscribed): recorded as skipped with the reason, like the sender would.
+    pub skipped: usize,
+}
+
+impl Marketing {
+    /// Records a draft campaign as sent at `sent_at` (in the past) to its segment's members
+    /// as they stand now, without handing anything to a relay: history (a seed, a migration
+    /// from another tool), not news, so no event is published. The send-time rules apply as
+    /// the sender applies them (a member who may not receive is skipped with the reason; one
+    /// message per contact by the send key); `engagement` gives the opens and clicks (an
+    /// hour and two after the send), which feed the funnel (not the contacts' behaviour).
+    /// CAMPAIGN_TRANSITION_NOT_ALLOWED unless the campaign is a draft.
+    pub async fn record_sent_campaign(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        sent_at: i64,
+        engagement: &std::collections::HashMap<String, PastEngagement>,
+    ) -> ApiResult<HistoryReport> {
+        let now = now_ms();
+        if sent_at > now {
+            return Err(ApiError::bad_input("sentAt", "a past send is in the past"));
+        }
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let mut model = campaigns::lock(&*txn, tenant, id)
+            .await?
+            .ok_or_else(|| not_found("campaign"))?;
+        let from = CampaignStatus::parse(&model.status)?;
+        if from != CampaignStatus::Draft {
+            return Err(ApiError::rule(
+                reasons::CAMPAIGN_TRANSITION_NOT_ALLOWED,
+                format!("a {} campaign is not recorded as sent", from.as_str()),
+            ));
+        }
+        let members: Vec<String> = segments::members(&*txn, tenant, &model.segment_id)
+            .await?
+            .into_iter()
+            .collect();
+        let mut report = HistoryReport::default();
+        let mut rows = Vec::with_capacity(members.len());
+        for chunk in members.chunks(crate::store::IN_LIST_CHUNK) {
+            let facts = super::segments::facts_of(&*txn, tenant, chunk).await?;
+            let contacts = contacts::by_ids(&*txn, tenant, chunk).await?;
+            for facts in &facts {
+                let hash = contacts.get(&facts.id).and_then(|c| c.address_hash.clone());
+                let suppressed = match &hash {
+                    Some(hash) => contacts::suppression(&*txn, tenant, hash).await?.is_some(),
+                    None => true,
+                };
+                let topic_ok = model
+                    .topic
+                    .as_ref()
+                    .is_none_or(|topic| facts.topics.contains(topic));
+                let verdict = crate::domain::contact::may_receive(
+                    facts.status,
+                    suppressed,
+                    super::segments::has_marketing_consent(facts),
+                    topic_ok,
+                );
+                let seen = engagement.get(&facts.id).copied().unwrap_or_default();
+                let sent = verdict.is_ok();
+                report.sent += usize::from(sent);
+                report.skipped += usize::from(!sent);
+                rows.push(crate::store::entities::message::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    id: new_id(),
+                    campaign_id: model.id.clone(),
+                    contact_id: facts.id.clone(),
+                    status: if sent { "sent" } else { "skipped" }.into(),
+                    lease_until: None,
+                    leased_by: None,
+                    attempts: i32::from(sent),
+                    skip_reason: verdict.err().map(str::to_owned),
+                    error: None,
+                    queued_at: sent_at,
+                    handed_off_at: sent.then_some(sent_at),
+                    sent_at: sent.then_some(sent_at),
+                    opened_at: (sent && (seen.opened || seen.clicked))
+                        .then_some(sent_at + 3_600_000),
+                    clicked_at: (sent && seen.clicked).then_some(sent_at + 7_200_000),
+                    bounce_kind: None,
+                    bounced_at: None,
+                    complained_at: None,
+                    not_before: None,
+                    deferred_by: None,
+                    variant_id: None,
+                    journey_id: None,
+                });
+            }
+        }
+        queue::enqueue(&*txn, rows).await?;
+        model.status = CampaignStatus::Sent.as_str().to_owned();
+        model.scheduled_at = Some(sent_at);
+        model.started_at = Some(sent_at);
+        model.finished_at = Some(sent_at);
+        model.version += 1;
+        model.updated_at = now;
+        campaigns::update(&*txn, model).await?;
+        self.commit(txn).await?;
+        Ok(report)
     }
 }

@@ -13,8 +13,13 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::{not_found, now_ms, Marketing};
 use crate::domain::contact::{consent_text, ContactStatus};
-use crate::domain::journey::{self, Check, JourneyStatus, Step, Trigger, TriggerKind};
-use crate::store::entities::{enrollment, journey as journey_entity, journey_step, message};
+use crate::domain::journey::{
+    self, Check, EnrolmentRule, JourneyStatus, Step, Trigger, TriggerKind,
+};
+use crate::domain::reasons;
+use crate::store::entities::{
+    enrollment, journey as journey_entity, journey_step, journey_version, message,
+};
 use crate::store::{campaigns, contacts, journeys, new_id, queue, segments};
 
 /// A new journey.
@@ -23,6 +28,16 @@ pub struct NewJourney {
     pub name: String,
     pub trigger: Trigger,
     pub steps: Vec<Step>,
+}
+
+/// An edit of a journey (None: unchanged).
+#[derive(Debug, Clone)]
+pub struct JourneyEdit {
+    pub name: Option<String>,
+    /// New steps: a new version.
+    pub steps: Option<Vec<Step>>,
+    /// What the new version does to the running enrolments.
+    pub rule: EnrolmentRule,
 }
 
 /// What the sender's journey part did in one pass.
@@ -73,24 +88,8 @@ impl Marketing {
                 }
             }
         }
-        for step in &new.steps {
-            let missing_segment = match step {
-                Step::Send { template_id } => {
-                    self.check_bulk_template(&*txn, tenant, template_id, "steps")
-                        .await?;
-                    false
-                }
-                Step::Condition {
-                    check: Check::InSegment(segment_id),
-                } => segments::segment(&*txn, tenant, segment_id)
-                    .await?
-                    .is_none(),
-                _ => false,
-            };
-            if missing_segment {
-                return Err(ApiError::bad_input("steps", "no such segment"));
-            }
-        }
+        self.check_step_references(&*txn, tenant, &new.steps)
+            .await?;
         let now = now_ms();
         let steps = serde_json::to_string(&new.steps)
             .map_err(|e| ApiError::internal(format!("journey steps: {e}")))?;
@@ -101,15 +100,149 @@ impl Marketing {
             status: JourneyStatus::Draft.as_str().to_owned(),
             trigger_kind: new.trigger.kind.as_str().to_owned(),
             trigger_ref: new.trigger.reference,
-            steps,
+            steps: steps.clone(),
             version: 1,
+            steps_version: 1,
             created_by: actor.to_owned(),
             created_at: now,
             updated_at: now,
         };
         journeys::insert(&*txn, model.clone()).await?;
+        journeys::insert_version(
+            &*txn,
+            journey_version::Model {
+                tenant_id: model.tenant_id.clone(),
+                journey_id: model.id.clone(),
+                version: 1,
+                steps,
+                created_by: actor.to_owned(),
+                created_at: now,
+            },
+        )
+        .await?;
         self.commit(txn).await?;
         Ok(model)
+    }
+
+    /// A SEND step's template must be a bulk template of the tenant, a segment a condition
+    /// names must exist.
+    async fn check_step_references(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        tenant: &TenantId,
+        steps: &[Step],
+    ) -> ApiResult<()> {
+        for step in steps {
+            let missing_segment = match step {
+                Step::Send { template_id } => {
+                    self.check_bulk_template(db, tenant, template_id, "steps")
+                        .await?;
+                    false
+                }
+                Step::Condition {
+                    check: Check::InSegment(segment_id),
+                    ..
+                } => segments::segment(db, tenant, segment_id).await?.is_none(),
+                _ => false,
+            };
+            if missing_segment {
+                return Err(ApiError::bad_input("steps", "no such segment"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Edits a journey that is not archived (JOURNEY_NOT_EDITABLE): a new name, and new
+    /// steps as a new version (checked like a new journey's). New enrolments start on the new
+    /// version; running ones keep theirs or move to it at the same step, as `rule` says.
+    pub async fn update_journey(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        id: &str,
+        edit: JourneyEdit,
+    ) -> ApiResult<journey_entity::Model> {
+        let name = edit
+            .name
+            .as_deref()
+            .map(|name| consent_text("name", name))
+            .transpose()?;
+        if let Some(steps) = &edit.steps {
+            journey::check_steps(steps)?;
+        }
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let mut model = journeys::lock(&*txn, tenant, id)
+            .await?
+            .ok_or_else(|| not_found("journey"))?;
+        if JourneyStatus::parse(&model.status)? == JourneyStatus::Archived {
+            return Err(ApiError::rule(
+                reasons::JOURNEY_NOT_EDITABLE,
+                "an archived journey is not edited",
+            ));
+        }
+        let now = now_ms();
+        if let Some(name) = name {
+            model.name = name;
+        }
+        if let Some(steps) = &edit.steps {
+            self.check_step_references(&*txn, tenant, steps).await?;
+            let json = serde_json::to_string(steps)
+                .map_err(|e| ApiError::internal(format!("journey steps: {e}")))?;
+            model.steps_version += 1;
+            model.steps = json.clone();
+            journeys::insert_version(
+                &*txn,
+                journey_version::Model {
+                    tenant_id: model.tenant_id.clone(),
+                    journey_id: model.id.clone(),
+                    version: model.steps_version,
+                    steps: json,
+                    created_by: actor.to_owned(),
+                    created_at: now,
+                },
+            )
+            .await?;
+            if edit.rule == EnrolmentRule::MoveAtSameStep {
+                journeys::move_active_enrollments(&*txn, tenant, &model.id, model.steps_version)
+                    .await?;
+            }
+        }
+        model.version += 1;
+        model.updated_at = now;
+        let model = journeys::update(&*txn, model).await?;
+        self.commit(txn).await?;
+        self.sender_wake.notify_waiters();
+        Ok(model)
+    }
+
+    /// Every version of a journey's steps, oldest first.
+    pub async fn journey_versions(
+        &self,
+        tenant: &TenantId,
+        journey_id: &str,
+    ) -> ApiResult<Vec<journey_version::Model>> {
+        Ok(journeys::versions(&self.db, tenant, journey_id).await?)
+    }
+
+    /// The steps of one version of a journey (the current one without a read).
+    async fn steps_at(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        journey: &journey_entity::Model,
+        version: i32,
+    ) -> ApiResult<Vec<Step>> {
+        if version == journey.steps_version {
+            return steps_of(journey);
+        }
+        let tenant = TenantId::from_claim(&journey.tenant_id);
+        let stored = journeys::version(db, &tenant, &journey.id, version)
+            .await?
+            .ok_or_else(|| {
+                ApiError::internal(format!("journey {} has no version {version}", journey.id))
+            })?;
+        serde_json::from_str(&stored.steps).map_err(|e| {
+            ApiError::internal(format!("journey {} has corrupt steps: {e}", journey.id))
+        })
     }
 
     /// Activates, pauses or archives a journey (JOURNEY_TRANSITION_NOT_ALLOWED otherwise). A
@@ -158,12 +291,44 @@ impl Marketing {
         journey_id: &str,
         limit: u64,
     ) -> ApiResult<Vec<(enrollment::Model, Vec<journey_step::Model>)>> {
-        let mut out = Vec::new();
-        for enrollment in journeys::enrollments(&self.db, tenant, journey_id, limit).await? {
+        let enrollments = journeys::enrollments(&self.db, tenant, journey_id, limit).await?;
+        self.with_step_runs(tenant, enrollments).await
+    }
+
+    /// A page of a journey's enrolments (oldest first, optionally of one status), each with
+    /// its steps.
+    pub async fn journey_enrollments_page(
+        &self,
+        tenant: &TenantId,
+        journey_id: &str,
+        status: Option<&str>,
+        page: &PageRequest,
+    ) -> ApiResult<Vec<(enrollment::Model, Vec<journey_step::Model>)>> {
+        let enrollments =
+            journeys::enrollments_page(&self.db, tenant, journey_id, status, page).await?;
+        self.with_step_runs(tenant, enrollments).await
+    }
+
+    async fn with_step_runs(
+        &self,
+        tenant: &TenantId,
+        enrollments: Vec<enrollment::Model>,
+    ) -> ApiResult<Vec<(enrollment::Model, Vec<journey_step::Model>)>> {
+        let mut out = Vec::with_capacity(enrollments.len());
+        for enrollment in enrollments {
             let steps = journeys::steps_of(&self.db, tenant, &enrollment.id).await?;
             out.push((enrollment, steps));
         }
         Ok(out)
+    }
+
+    /// How many of a journey's contacts are active, completed and exited (all of them).
+    pub async fn journey_counts(
+        &self,
+        tenant: &TenantId,
+        journey_id: &str,
+    ) -> ApiResult<Vec<(String, i64)>> {
+        Ok(journeys::enrollment_counts(&self.db, tenant, journey_id).await?)
     }
 
     /// Enrols a contact in the tenant's active journeys a trigger starts (inside the caller's
@@ -189,6 +354,7 @@ impl Marketing {
                     tenant_id: tenant.as_str().to_owned(),
                     id: new_id(),
                     journey_id: journey.id,
+                    journey_version: journey.steps_version,
                     contact_id: contact_id.to_owned(),
                     status: "active".into(),
                     step: 0,
@@ -287,7 +453,10 @@ impl Marketing {
         let journey = journeys::journey(&*txn, &tenant, &enrollment.journey_id)
             .await?
             .ok_or_else(|| ApiError::internal("the enrolment's journey is gone"))?;
-        let steps = steps_of(&journey)?;
+        // The version the enrolment runs (read under its lock: an edit that moves it waits).
+        let steps = self
+            .steps_at(&*txn, &journey, enrollment.journey_version)
+            .await?;
         let record = |position: usize, kind: &str, status: &str, detail: Option<String>| {
             journey_step::Model {
                 tenant_id: tenant.as_str().to_owned(),
@@ -345,7 +514,7 @@ impl Marketing {
                             &tenant,
                             &message_id,
                             &journey.id,
-                            position,
+                            journey::step_key(&journey.id, enrollment.journey_version, position),
                             &enrollment.contact_id,
                             now,
                         )],
@@ -359,18 +528,8 @@ impl Marketing {
                     report.queued += 1;
                     enrollment.step += 1;
                 }
-                Step::Condition { check } => {
-                    let holds = self
-                        .check_holds(
-                            &txn,
-                            &tenant,
-                            &journey.id,
-                            &steps,
-                            position,
-                            check,
-                            &enrollment,
-                        )
-                        .await?;
+                Step::Condition { check, .. } => {
+                    let holds = self.check_holds(&txn, &tenant, check, &enrollment).await?;
                     journeys::record_step(
                         &*txn,
                         record(
@@ -381,14 +540,14 @@ impl Marketing {
                         ),
                     )
                     .await?;
-                    if !holds {
+                    let Some(next) = journey::branch(steps.len(), position, step, holds) else {
                         enrollment.status = "exited".into();
                         enrollment.exit_reason = Some("condition".into());
                         enrollment.finished_at = Some(now);
                         report.finished += 1;
                         break;
-                    }
-                    enrollment.step += 1;
+                    };
+                    enrollment.step = i32::try_from(next).unwrap_or(i32::MAX);
                 }
                 Step::Exit => {
                     journeys::record_step(&*txn, record(position, "exit", "done", None)).await?;
@@ -405,14 +564,12 @@ impl Marketing {
         Ok(report)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Whether a condition holds for an enrolment now. A condition on the previous message
+    /// looks at the last message this enrolment's SEND steps queued (on the branch it took).
     async fn check_holds(
         &self,
         txn: &WriteTransaction,
         tenant: &TenantId,
-        journey_id: &str,
-        steps: &[Step],
-        position: usize,
         check: &Check,
         enrollment: &enrollment::Model,
     ) -> ApiResult<bool> {
@@ -423,12 +580,16 @@ impl Marketing {
                     .contains(segment_id)
             }
             Check::OpenedPrevious | Check::ClickedPrevious => {
-                let Some(sent_at) = journey::previous_send(steps, position) else {
+                let runs = journeys::steps_of(&**txn, tenant, &enrollment.id).await?;
+                let Some(message_id) = runs
+                    .iter()
+                    .rev()
+                    .find(|run| run.kind == "send" && run.status == "done")
+                    .and_then(|run| run.detail.clone())
+                else {
                     return Ok(false);
                 };
-                let key = journey::step_key(journey_id, sent_at);
-                let message =
-                    queue::message_of(&**txn, tenant, &key, &enrollment.contact_id).await?;
+                let message = queue::message(&**txn, tenant, &message_id).await?;
                 match (check, message) {
                     (Check::OpenedPrevious, Some(m)) => m.opened_at.is_some(),
                     (_, Some(m)) => m.clicked_at.is_some(),
@@ -453,13 +614,11 @@ impl Marketing {
         let Some(journey) = journeys::journey(db, tenant, journey_id).await? else {
             return Ok(None);
         };
-        let steps = steps_of(&journey)?;
-        let position = message
-            .campaign_id
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<usize>().ok());
-        let Some(Step::Send { template_id }) = position.and_then(|p| steps.get(p)) else {
+        let Some((version, position)) = journey::parse_step_key(&message.campaign_id) else {
+            return Ok(None);
+        };
+        let steps = self.steps_at(db, &journey, version).await?;
+        let Some(Step::Send { template_id }) = steps.get(position) else {
             return Ok(None);
         };
         let status = if journey.status == JourneyStatus::Active.as_str() {
@@ -494,6 +653,7 @@ impl Marketing {
             ab_wait_ms: None,
             ab_winner_variant_id: None,
             ab_decided_at: None,
+            provider_id: None,
         }))
     }
 }
@@ -503,14 +663,14 @@ fn journey_message(
     tenant: &TenantId,
     id: &str,
     journey_id: &str,
-    position: usize,
+    send_key: String,
     contact_id: &str,
     now: i64,
 ) -> message::Model {
     message::Model {
         tenant_id: tenant.as_str().to_owned(),
         id: id.to_owned(),
-        campaign_id: journey::step_key(journey_id, position),
+        campaign_id: send_key,
         contact_id: contact_id.to_owned(),
         status: "queued".into(),
         lease_until: None,
@@ -527,6 +687,7 @@ fn journey_message(
         bounced_at: None,
         complained_at: None,
         not_before: None,
+        deferred_by: None,
         variant_id: None,
         journey_id: Some(journey_id.to_owned()),
     }

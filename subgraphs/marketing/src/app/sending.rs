@@ -25,11 +25,13 @@ use crate::domain::contact::{may_receive, EmailAddress};
 use crate::domain::reasons;
 use crate::domain::segment::BehaviourKind;
 use crate::domain::template::{self, TemplateKind, TokenValues};
-use crate::domain::throttle::{next_window_start, window_of, SendingLimits};
+use crate::domain::throttle::{LimitKind, SendingLimits, Slot};
 use crate::domain::token::{LinkClaims, LinkPurpose};
 use crate::events::{self, CampaignStatusChanged, MessageSent};
 use crate::mail::OutgoingMail;
-use crate::store::entities::{campaign, message, template as template_entity, transactional};
+use crate::store::entities::{
+    campaign, message, provider, template as template_entity, transactional,
+};
 use crate::store::{campaigns, contacts, new_id, queue, segments, throttle};
 
 /// How a sender runs.
@@ -84,7 +86,8 @@ pub struct PassReport {
     pub failed: usize,
     pub released: usize,
     pub finished: usize,
-    /// Messages put back until the next minute window (a sending limit was reached).
+    /// Messages put back until a later window (a sending limit or a provider's rate or daily
+    /// cap was reached).
     pub deferred: usize,
     /// Double opt-in confirmation mails sent (retries of ones the relay refused).
     pub confirmations: usize,
@@ -110,6 +113,29 @@ impl PassReport {
 
 /// The template cache's key: (tenant, campaign, A/B variant).
 type TemplateKey = (String, String, Option<String>);
+
+/// What limits a tenant's messages in one pass: its own limits and its sending providers.
+#[derive(Debug, Clone, Default)]
+struct TenantThrottle {
+    limits: SendingLimits,
+    providers: Vec<provider::Model>,
+}
+
+impl TenantThrottle {
+    /// The slots a message to `address` takes: those of the provider it goes through (the
+    /// campaign's, else the tenant's default), the longest window first, then the tenant's.
+    fn slots(&self, provider_id: Option<&str>, address: &str) -> Vec<Slot> {
+        let provider = match provider_id {
+            Some(id) => self.providers.iter().find(|p| p.id == id),
+            None => self.providers.iter().find(|p| p.is_default),
+        };
+        let mut slots = provider
+            .map(|p| super::throttle::provider_limits(p).slots(&p.id))
+            .unwrap_or_default();
+        slots.extend(self.limits.slots(address));
+        slots
+    }
+}
 
 enum Outcome {
     Sent,
@@ -176,21 +202,26 @@ impl Marketing {
         };
         let mut templates: HashMap<TemplateKey, (campaign::Model, template_entity::Model)> =
             HashMap::new();
-        let mut limits: HashMap<String, SendingLimits> = HashMap::new();
-        let window = window_of(now);
+        let mut throttles: HashMap<String, TenantThrottle> = HashMap::new();
         for message in leased {
-            if !limits.contains_key(&message.tenant_id) {
+            if !throttles.contains_key(&message.tenant_id) {
                 let tenant = TenantId::from_claim(&message.tenant_id);
-                let set = self.sending_limits(&tenant).await?;
-                limits.insert(message.tenant_id.clone(), set);
+                let throttle = TenantThrottle {
+                    limits: self.sending_limits(&tenant).await?,
+                    providers: self.sending_providers(&tenant).await?,
+                };
+                throttles.insert(message.tenant_id.clone(), throttle);
             }
-            let tenant_limits = limits.get(&message.tenant_id).copied().unwrap_or_default();
+            let throttle = throttles
+                .get(&message.tenant_id)
+                .cloned()
+                .unwrap_or_default();
             match self
                 .send_one(
                     (&options.worker_id, options.lease.as_millis() as i64),
                     &message,
                     &mut templates,
-                    (&tenant_limits, window),
+                    (&throttle, now),
                 )
                 .await
             {
@@ -212,8 +243,8 @@ impl Marketing {
             }
         }
         report.confirmations = self.send_due_confirmations().await?;
-        // A window an hour old never binds again.
-        throttle::forget_windows_before(&self.db, window - 60).await?;
+        // Windows that never bind again.
+        throttle::forget_windows(&self.db, now).await?;
         Ok(report)
     }
 
@@ -268,6 +299,7 @@ impl Marketing {
                 bounced_at: None,
                 complained_at: None,
                 not_before: None,
+                deferred_by: None,
             })
             .collect();
         queue::enqueue(&*txn, rows).await?;
@@ -334,14 +366,15 @@ impl Marketing {
         Ok(true)
     }
 
-    /// One leased message: the send-time checks, the sending limits of `window`, the hand-off
-    /// mark (with the slots taken) in one transaction; then the relay.
+    /// One leased message: the send-time checks, the sending limits of the windows of
+    /// `window_at` (the pass's clock), the hand-off mark (with the slots taken) in one
+    /// transaction; then the relay.
     async fn send_one(
         &self,
         (worker, lease_ms): (&str, i64),
         message: &message::Model,
         templates: &mut HashMap<TemplateKey, (campaign::Model, template_entity::Model)>,
-        (limits, window): (&SendingLimits, i64),
+        (throttle, window_at): (&TenantThrottle, i64),
     ) -> ApiResult<Outcome> {
         let tenant = TenantId::from_claim(&message.tenant_id);
         let mailer = self.mailer()?.clone();
@@ -404,16 +437,16 @@ impl Marketing {
             .as_ref()
             .and_then(|c| c.email.clone())
             .unwrap_or_default();
-        if !self
-            .take_slots(&txn, &tenant, limits, &address, window)
-            .await?
-        {
+        let slots = throttle.slots(campaign.provider_id.as_deref(), &address);
+        if let Some(full) = self.take_slots(&txn, &tenant, &slots, window_at).await? {
+            let unit = full.unit();
             let deferred = queue::defer(
                 &*txn,
                 tenant.as_str(),
                 &message.id,
                 worker,
-                next_window_start(window),
+                unit.next_start(unit.window_of(window_at)),
+                full.as_str(),
             )
             .await?;
             txn.commit().await?;
@@ -514,29 +547,31 @@ impl Marketing {
         })
     }
 
-    /// Takes a slot of every limit of a message to `address` in `window`; when one is full the
-    /// slots already taken are given back and the answer is false (the message waits for the
-    /// next window).
+    /// Takes each slot in its window of `at`; when one is full the slots already taken are
+    /// given back and the answer is the full one's limit (the message waits for its next
+    /// window). The counters are rows of the shared database, taken by a conditional increment
+    /// in the hand-off's transaction: every sender instance counts against the same windows,
+    /// and a rolled-back hand-off takes none.
     async fn take_slots(
         &self,
         txn: &erp_kit::db::WriteTransaction,
         tenant: &TenantId,
-        limits: &SendingLimits,
-        address: &str,
-        window: i64,
-    ) -> ApiResult<bool> {
-        let mut taken: Vec<String> = Vec::new();
-        for (scope, limit) in limits.slots(address) {
-            if throttle::take_slot(&**txn, tenant, &scope, window, limit).await? {
-                taken.push(scope);
+        slots: &[Slot],
+        at: i64,
+    ) -> ApiResult<Option<LimitKind>> {
+        let mut taken: Vec<(&str, i64)> = Vec::new();
+        for slot in slots {
+            let window = slot.limit.unit().window_of(at);
+            if throttle::take_slot(&**txn, tenant, &slot.scope, window, slot.cap).await? {
+                taken.push((&slot.scope, window));
                 continue;
             }
-            for scope in &taken {
+            for (scope, window) in taken {
                 throttle::give_back_slot(&**txn, tenant, scope, window).await?;
             }
-            return Ok(false);
+            return Ok(Some(slot.limit));
         }
-        Ok(true)
+        Ok(None)
     }
 
     async fn render_bulk(

@@ -1,5 +1,9 @@
 //! Journeys (e-mail automation): a trigger enrols a contact (once per journey), then its
-//! steps run in order: waits, messages, conditions (a contact who fails one exits) and exits.
+//! steps run in order: waits, messages, conditions and exits. A condition branches: when it
+//! holds the contact goes on at its yes-step (the next one unless named), otherwise at its
+//! no-step (exits unless one is named); a branch only jumps forward, so every contact reaches
+//! the end. Editing a journey's steps makes a new version; a running enrolment keeps the
+//! version it started on unless the edit moves it ([`EnrolmentRule`]).
 //! Pure rules: the shape of a journey, its lifecycle, what one step does.
 
 use serde::{Deserialize, Serialize};
@@ -122,8 +126,15 @@ pub enum Step {
     /// Sends a bulk template (checked at send time like any campaign message: suppression,
     /// consent).
     Send { template_id: String },
-    /// Goes on when the check holds; the contact exits otherwise.
-    Condition { check: Check },
+    /// Branches on the check: when it holds the contact goes on at `if_true` (the next step
+    /// when `None`), otherwise at `if_false` (exits when `None`). Both point forward.
+    Condition {
+        check: Check,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        if_true: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        if_false: Option<usize>,
+    },
     /// The contact exits here.
     Exit,
 }
@@ -144,7 +155,8 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// The steps, or JOURNEY_INVALID: none or more than [`MAX_STEPS`], a wait out of 1 minute to
-/// 90 days, a condition on the previous message with no message before it.
+/// 90 days, a condition on the previous message with no message before it, a branch that does
+/// not point to a later step of the journey.
 pub fn check_steps(steps: &[Step]) -> ApiResult<()> {
     if steps.is_empty() || steps.len() > MAX_STEPS {
         return Err(invalid(format!(
@@ -164,9 +176,23 @@ pub fn check_steps(steps: &[Step]) -> ApiResult<()> {
             }
             Step::Condition {
                 check: Check::OpenedPrevious | Check::ClickedPrevious,
+                ..
             } if !sent_before => {
                 return Err(invalid(format!(
                     "step {position}: a condition on the previous message needs a SEND step before it"
+                ))
+                .on_field("steps"));
+            }
+            Step::Condition {
+                if_true, if_false, ..
+            } if [if_true, if_false]
+                .into_iter()
+                .flatten()
+                .any(|target| *target <= position || *target >= steps.len()) =>
+            {
+                return Err(invalid(format!(
+                    "step {position}: a branch goes to a later step of the journey (after {position}, before {})",
+                    steps.len()
                 ))
                 .on_field("steps"));
             }
@@ -177,17 +203,53 @@ pub fn check_steps(steps: &[Step]) -> ApiResult<()> {
     Ok(())
 }
 
-/// The send key of a journey step's messages (the message table's campaign column): one
-/// message per (journey step, contact), whatever happens.
-pub fn step_key(journey_id: &str, position: usize) -> String {
-    format!("{journey_id}:{position}")
+/// Where a condition sends the contact: the step to go on at, or `None` to exit.
+pub fn branch(steps_len: usize, position: usize, step: &Step, holds: bool) -> Option<usize> {
+    match step {
+        Step::Condition {
+            if_true, if_false, ..
+        } => {
+            if holds {
+                Some(if_true.unwrap_or(position + 1))
+            } else {
+                *if_false
+            }
+        }
+        _ => Some((position + 1).min(steps_len)),
+    }
 }
 
-/// The position of the last SEND step before `position`.
-pub fn previous_send(steps: &[Step], position: usize) -> Option<usize> {
-    steps[..position.min(steps.len())]
-        .iter()
-        .rposition(|s| matches!(s, Step::Send { .. }))
+/// The send key of a journey step's messages (the message table's campaign column): one
+/// message per (journey version, step, contact), whatever happens. Version 1 keeps the key it
+/// had before journeys had versions (`<journey>:<position>`).
+pub fn step_key(journey_id: &str, version: i32, position: usize) -> String {
+    if version <= 1 {
+        format!("{journey_id}:{position}")
+    } else {
+        format!("{journey_id}:v{version}:{position}")
+    }
+}
+
+/// The (version, position) of a step's send key.
+pub fn parse_step_key(key: &str) -> Option<(i32, usize)> {
+    let mut parts = key.rsplit(':');
+    let position = parts.next()?.parse().ok()?;
+    let version = match parts.next()?.strip_prefix('v') {
+        Some(version) => version.parse().ok()?,
+        None => 1,
+    };
+    Some((version, position))
+}
+
+string_enum! {
+    /// What an edit of a journey's steps does to the contacts in it: they keep the version
+    /// they started on (finishing the journey as it was when they entered), or move to the new
+    /// version at the same step position (the steps they already went through are not run
+    /// again; one past the new end completes at its next run).
+    EnrolmentRule {
+        KeepVersion => "keep_version",
+        MoveAtSameStep => "move_at_same_step",
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +269,8 @@ mod tests {
             Step::Wait { minutes: 60 },
             Step::Condition {
                 check: Check::OpenedPrevious,
+                if_true: None,
+                if_false: Some(4),
             },
             send(),
             Step::Exit,
@@ -220,7 +284,25 @@ mod tests {
             }],
             vec![Step::Condition {
                 check: Check::ClickedPrevious,
+                if_true: None,
+                if_false: None,
             }],
+            vec![
+                send(),
+                Step::Condition {
+                    check: Check::OpenedPrevious,
+                    if_true: Some(1),
+                    if_false: None,
+                },
+            ],
+            vec![
+                send(),
+                Step::Condition {
+                    check: Check::OpenedPrevious,
+                    if_true: None,
+                    if_false: Some(2),
+                },
+            ],
             vec![Step::Exit; MAX_STEPS + 1],
         ] {
             assert_eq!(
@@ -229,10 +311,21 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(previous_send(&good, 2), Some(0));
-        assert_eq!(previous_send(&good, 4), Some(3));
-        assert_eq!(previous_send(&good, 0), None);
-        assert_eq!(step_key("jrn", 3), "jrn:3");
+        assert_eq!(step_key("jrn", 1, 3), "jrn:3");
+        assert_eq!(step_key("jrn", 2, 3), "jrn:v2:3");
+        assert_eq!(parse_step_key("jrn:3"), Some((1, 3)));
+        assert_eq!(parse_step_key("jrn:v2:3"), Some((2, 3)));
+        assert_eq!(parse_step_key("jrn"), None);
+        // A branch: yes goes on (or to its step), no exits (or goes to its step).
+        assert_eq!(branch(5, 2, &good[2], true), Some(3));
+        assert_eq!(branch(5, 2, &good[2], false), Some(4));
+        let exit_on_no = Step::Condition {
+            check: Check::OpenedPrevious,
+            if_true: Some(4),
+            if_false: None,
+        };
+        assert_eq!(branch(5, 2, &exit_on_no, true), Some(4));
+        assert_eq!(branch(5, 2, &exit_on_no, false), None);
     }
 
     #[test]

@@ -105,6 +105,8 @@ erp_kit::reasons! {
         JOURNEY_INVALID => BadUserInput,
         /// A journey moves draft -> active <-> paused, and to archived from any other state.
         JOURNEY_TRANSITION_NOT_ALLOWED => Conflict,
+        /// An archived journey is not edited (its name and steps are fixed).
+        JOURNEY_NOT_EDITABLE => Conflict,
         /// An allowed form origin is not `http(s)://host[:port]` (no path, query, user or
         /// wildcard), or more than 50 are listed.
         FORM_ORIGIN_INVALID => BadUserInput,

@@ -43,6 +43,9 @@ pub struct CreateCampaignInput {
     pub topic: Option<String>,
     /// An A/B test: `templateId` is variant A, the test's templates the challengers.
     pub ab_test: Option<AbTestInput>,
+    /// The sending provider it goes through (its rate and daily cap apply); the tenant's
+    /// default provider when absent.
+    pub provider_id: Option<ID>,
 }
 
 /// A campaign's A/B test (AB_TEST_INVALID when out of bounds).
@@ -96,6 +99,10 @@ pub struct UpdateCampaignInput {
     pub ab_test: Option<AbTestInput>,
     /// True: the campaign's A/B test is removed.
     pub remove_ab_test: Option<bool>,
+    /// Another sending provider.
+    pub provider_id: Option<ID>,
+    /// True: the campaign goes through the tenant's default provider.
+    pub use_default_provider: Option<bool>,
 }
 
 /// When a campaign starts.
@@ -287,6 +294,7 @@ impl CampaignsMutation {
                     segment_id: Some(input.segment_id.0),
                     topic: Some(input.topic),
                     ab_test: input.ab_test.map(|test| Some(test.into())),
+                    provider_id: Some(input.provider_id.map(|id| id.0)),
                 },
             )
             .await?;
@@ -313,6 +321,11 @@ impl CampaignsMutation {
                     topic: None,
                     ab_test: match (input.ab_test, input.remove_ab_test) {
                         (Some(test), _) => Some(Some(test.into())),
+                        (None, Some(true)) => Some(None),
+                        (None, _) => None,
+                    },
+                    provider_id: match (input.provider_id, input.use_default_provider) {
+                        (Some(id), _) => Some(Some(id.0)),
                         (None, Some(true)) => Some(None),
                         (None, _) => None,
                     },

@@ -1,15 +1,17 @@
-//! Delivery settings: the tenant's sending limits and its mail provider webhook (URL and
-//! secret rotation).
+//! Delivery settings: the tenant's sending limits, its sending providers (rate and daily
+//! cap) and its mail provider webhook (URL and secret rotation).
 
 use crate::app::Marketing;
-use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
-use erp_kit::RequestContext;
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use erp_kit::{RequestContext, TenantId};
 
 use erp_kit::scalars::DateTime;
 
 use super::context::caller;
 use super::objects::instant;
+use crate::app::throttle::{ProviderFields, ProviderUsage};
 use crate::domain::throttle::SendingLimits as DomainSendingLimits;
+use crate::store::entities::provider;
 
 /// A tenant's sending limits: the sender defers (never drops) a message whose minute window
 /// is full.
@@ -37,6 +39,86 @@ pub struct SetSendingLimitsInput {
     pub per_minute: Option<i32>,
     /// Messages per recipient domain per minute; null: no limit.
     pub per_domain_per_minute: Option<i32>,
+}
+
+/// One of the tenant's sending providers (a relay account) with its rate and daily cap: a
+/// message that would go over one waits for the next window (second, hour, UTC day), never
+/// dropped; every sender instance counts against the same windows.
+pub struct SendingProvider {
+    model: provider::Model,
+}
+
+/// One of the tenant's sending providers (a relay account) with its rate and daily cap: a
+/// message that would go over one waits for the next window (second, hour, UTC day), never
+/// dropped; every sender instance counts against the same windows.
+#[Object]
+impl SendingProvider {
+    /// The provider's id (a campaign's `providerId`).
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+
+    /// Its name, unique in the tenant.
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+
+    /// Messages per second; null: no limit.
+    async fn per_second(&self) -> Option<i32> {
+        self.model.per_second
+    }
+
+    /// Messages per hour; null: no limit.
+    async fn per_hour(&self) -> Option<i32> {
+        self.model.per_hour
+    }
+
+    /// Messages per UTC day; null: no cap.
+    async fn per_day(&self) -> Option<i32> {
+        self.model.per_day
+    }
+
+    /// Whether campaigns without a provider and journeys send through it.
+    async fn is_default(&self) -> bool {
+        self.model.is_default
+    }
+
+    /// Messages handed to it in the current hour (null: it has no hourly rate).
+    async fn sent_this_hour(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        Ok(self.usage(ctx).await?.this_hour)
+    }
+
+    /// Messages handed to it in the current UTC day (null: it has no daily cap).
+    async fn sent_today(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        Ok(self.usage(ctx).await?.today)
+    }
+}
+
+impl SendingProvider {
+    async fn usage(&self, ctx: &Context<'_>) -> Result<ProviderUsage> {
+        let tenant = TenantId::from_claim(&self.model.tenant_id);
+        Ok(ctx
+            .use_cases::<Marketing>()?
+            .provider_usage(&tenant, &self.model, chrono::Utc::now().timestamp_millis())
+            .await?)
+    }
+}
+
+/// A sending provider to create, or to change (by name).
+#[derive(InputObject)]
+pub struct SetSendingProviderInput {
+    /// Its name (1 to 64 characters of a-z, 0-9, `-`, `_`, `.`; case is ignored): an
+    /// existing provider of that name is changed.
+    pub name: String,
+    /// Messages per second (1 to 100,000,000); null: no limit.
+    pub per_second: Option<i32>,
+    /// Messages per hour (1 to 100,000,000); null: no limit.
+    pub per_hour: Option<i32>,
+    /// Messages per UTC day (1 to 100,000,000); null: no cap.
+    pub per_day: Option<i32>,
+    /// True: the tenant's default provider (the previous default stops being one).
+    #[graphql(default = false)]
+    pub is_default: bool,
 }
 
 /// The tenant's mail provider webhook (bounces and complaints). The secret itself is shown
@@ -89,6 +171,19 @@ impl DeliveryQuery {
             .into())
     }
 
+    /// The tenant's sending providers, by name.
+    #[graphql(requires_scopes = "marketing:read")]
+    async fn sending_providers(&self, ctx: &Context<'_>) -> Result<Vec<SendingProvider>> {
+        let (tenant, _) = caller(ctx)?;
+        Ok(ctx
+            .use_cases::<Marketing>()?
+            .sending_providers(&tenant)
+            .await?
+            .into_iter()
+            .map(|model| SendingProvider { model })
+            .collect())
+    }
+
     /// The tenant's mail provider webhook.
     #[graphql(requires_scopes = "marketing:write")]
     async fn mail_webhook(&self, ctx: &Context<'_>) -> Result<MailWebhook> {
@@ -126,6 +221,32 @@ impl DeliveryMutation {
             )
             .await?
             .into())
+    }
+
+    /// Creates or changes (by name) a sending provider with its rate and daily cap
+    /// (SENDING_LIMIT_INVALID out of range).
+    #[graphql(requires_scopes = "marketing:send")]
+    async fn set_sending_provider(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The provider.")] input: SetSendingProviderInput,
+    ) -> Result<SendingProvider> {
+        let (tenant, actor) = caller(ctx)?;
+        let model = ctx
+            .use_cases::<Marketing>()?
+            .set_sending_provider(
+                &tenant,
+                &actor,
+                ProviderFields {
+                    name: input.name,
+                    per_second: input.per_second,
+                    per_hour: input.per_hour,
+                    per_day: input.per_day,
+                    is_default: input.is_default,
+                },
+            )
+            .await?;
+        Ok(SendingProvider { model })
     }
 
     /// Generates a new secret for the tenant's mail provider webhook; the previous one keeps

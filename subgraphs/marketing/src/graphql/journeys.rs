@@ -10,9 +10,11 @@ use erp_kit::{ApiError, RequestContext, TenantId};
 
 use super::context::caller;
 use super::objects::instant;
-use crate::app::journeys::{steps_of, NewJourney};
+use crate::app::journeys::{steps_of, JourneyEdit, NewJourney};
 use crate::app::Marketing;
-use crate::domain::journey::{Check, JourneyStatus as DomainStatus, Step, Trigger, TriggerKind};
+use crate::domain::journey::{
+    Check, EnrolmentRule, JourneyStatus as DomainStatus, Step, Trigger, TriggerKind,
+};
 use crate::store::entities::{enrollment, journey, journey_step};
 
 /// Where a journey stands.
@@ -78,8 +80,9 @@ pub enum JourneyStepKind {
     Wait,
     /// Sends the bulk template `templateId` (checked at send time like a campaign message).
     Send,
-    /// Goes on when the contact is in `segmentId`, or opened (`engagement` OPENED) or clicked
-    /// (CLICKED) the journey's previous message; the contact exits otherwise.
+    /// Checks whether the contact is in `segmentId`, or opened (`engagement` OPENED) or
+    /// clicked (CLICKED) the journey's previous message: when it holds the contact goes on at
+    /// `nextIfTrue` (the next step when null), otherwise at `nextIfFalse` (exits when null).
     Condition,
     /// The contact exits.
     Exit,
@@ -120,6 +123,45 @@ pub struct JourneyStepInput {
     pub segment_id: Option<ID>,
     /// CONDITION: the contact opened or clicked the journey's previous message.
     pub engagement: Option<JourneyEngagement>,
+    /// CONDITION: the step (its position, after this one) to go on at when the check holds;
+    /// the next step when absent.
+    pub next_if_true: Option<i32>,
+    /// CONDITION: the step (its position, after this one) to go on at when it does not hold;
+    /// the contact exits when absent.
+    pub next_if_false: Option<i32>,
+}
+
+/// What an edit of a journey's steps does to the contacts in it.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum JourneyEnrollmentRule {
+    /// They finish the journey on the version they started on; new contacts get the new one.
+    KeepVersion,
+    /// They move to the new version at the step position they are at (steps they went through
+    /// are not run again; a position past the new end completes).
+    MoveAtSameStep,
+}
+
+impl From<JourneyEnrollmentRule> for EnrolmentRule {
+    fn from(rule: JourneyEnrollmentRule) -> Self {
+        match rule {
+            JourneyEnrollmentRule::KeepVersion => Self::KeepVersion,
+            JourneyEnrollmentRule::MoveAtSameStep => Self::MoveAtSameStep,
+        }
+    }
+}
+
+/// An edit of a journey that is not archived (JOURNEY_NOT_EDITABLE otherwise).
+#[derive(InputObject)]
+pub struct UpdateJourneyInput {
+    /// The journey.
+    pub journey_id: ID,
+    /// A new name.
+    pub name: Option<String>,
+    /// New steps (1 to 20, checked like a new journey's): a new version.
+    pub steps: Option<Vec<JourneyStepInput>>,
+    /// What new steps do to the contacts in the journey; KEEP_VERSION when absent.
+    #[graphql(default_with = "JourneyEnrollmentRule::KeepVersion")]
+    pub enrollments: JourneyEnrollmentRule,
 }
 
 /// A new journey (a draft).
@@ -159,6 +201,18 @@ fn invalid_step(position: usize, what: &str) -> ApiError {
 
 impl JourneyStepInput {
     fn into_step(self, position: usize) -> Result<Step, ApiError> {
+        let target = |next: Option<i32>| -> Result<Option<usize>, ApiError> {
+            next.map(|n| {
+                usize::try_from(n)
+                    .map_err(|_| invalid_step(position, "a branch names a step by its position"))
+            })
+            .transpose()
+        };
+        if self.kind != JourneyStepKind::Condition
+            && (self.next_if_true.is_some() || self.next_if_false.is_some())
+        {
+            return Err(invalid_step(position, "only a CONDITION step branches"));
+        }
         Ok(match self.kind {
             JourneyStepKind::Wait => Step::Wait {
                 minutes: i64::from(
@@ -184,6 +238,8 @@ impl JourneyStepInput {
                         ))
                     }
                 },
+                if_true: target(self.next_if_true)?,
+                if_false: target(self.next_if_false)?,
             },
             JourneyStepKind::Exit => Step::Exit,
         })
@@ -211,6 +267,10 @@ pub struct JourneyStep {
     pub segment_id: Option<ID>,
     /// CONDITION: what the contact must have done with the previous message.
     pub engagement: Option<JourneyEngagement>,
+    /// CONDITION: where the contact goes on when it holds (null: the next step).
+    pub next_if_true: Option<i32>,
+    /// CONDITION: where the contact goes on when it does not (null: it exits).
+    pub next_if_false: Option<i32>,
 }
 
 /// How many contacts are where in a journey.
@@ -269,6 +329,10 @@ pub enum JourneyExitReason {
 /// A contact in a journey.
 #[derive(SimpleObject)]
 pub struct JourneyEnrollment {
+    /// The enrolment's id (its cursor in enrollmentConnection).
+    pub id: ID,
+    /// The version of the journey's steps it runs.
+    pub version: i32,
     /// The contact.
     pub contact_id: ID,
     /// Where it stands.
@@ -292,6 +356,8 @@ fn enrollment_object(
     steps: Vec<journey_step::Model>,
 ) -> JourneyEnrollment {
     JourneyEnrollment {
+        id: ID(model.id),
+        version: model.journey_version,
         contact_id: ID(model.contact_id),
         due_at: (model.status == "active").then(|| instant(model.due_at)),
         status: match model.status.as_str() {
@@ -320,6 +386,65 @@ fn enrollment_object(
             })
             .collect(),
     }
+}
+
+/// The GraphQL objects of a journey's steps.
+fn step_objects(steps: Vec<Step>) -> Vec<JourneyStep> {
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(position, step)| {
+            let mut out = JourneyStep {
+                position: position as i32,
+                kind: JourneyStepKind::Exit,
+                wait_minutes: None,
+                template_id: None,
+                segment_id: None,
+                engagement: None,
+                next_if_true: None,
+                next_if_false: None,
+            };
+            match step {
+                Step::Wait { minutes } => {
+                    out.kind = JourneyStepKind::Wait;
+                    out.wait_minutes = Some(minutes);
+                }
+                Step::Send { template_id } => {
+                    out.kind = JourneyStepKind::Send;
+                    out.template_id = Some(ID(template_id));
+                }
+                Step::Condition {
+                    check,
+                    if_true,
+                    if_false,
+                } => {
+                    out.kind = JourneyStepKind::Condition;
+                    out.next_if_true = if_true.map(|n| n as i32);
+                    out.next_if_false = if_false.map(|n| n as i32);
+                    match check {
+                        Check::InSegment(segment) => out.segment_id = Some(ID(segment)),
+                        Check::OpenedPrevious => out.engagement = Some(JourneyEngagement::Opened),
+                        Check::ClickedPrevious => out.engagement = Some(JourneyEngagement::Clicked),
+                    }
+                }
+                Step::Exit => {}
+            }
+            out
+        })
+        .collect()
+}
+
+/// One version of a journey's steps.
+#[derive(SimpleObject)]
+pub struct JourneyVersion {
+    /// Its number (1 for the journey as created).
+    pub version: i32,
+    /// Its steps, in order.
+    pub steps: Vec<JourneyStep>,
+    /// Who wrote it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime,
 }
 
 /// A journey (e-mail automation): a trigger enrols each contact once, then its steps run in
@@ -351,49 +476,89 @@ impl Journey {
         self.model.trigger_ref.as_deref()
     }
 
-    /// Its steps, in order.
+    /// Its steps (the current version), in order.
     async fn steps(&self) -> Result<Vec<JourneyStep>> {
-        Ok(steps_of(&self.model)?
+        Ok(step_objects(steps_of(&self.model)?))
+    }
+
+    /// The version of its steps new contacts start on (1, then one more per edit of the
+    /// steps).
+    async fn steps_version(&self) -> i32 {
+        self.model.steps_version
+    }
+
+    /// Every version of its steps, oldest first.
+    async fn versions(&self, ctx: &Context<'_>) -> Result<Vec<JourneyVersion>> {
+        ctx.use_cases::<Marketing>()?
+            .journey_versions(&TenantId::from_claim(&self.model.tenant_id), &self.model.id)
+            .await?
             .into_iter()
-            .enumerate()
-            .map(|(position, step)| {
-                let mut out = JourneyStep {
-                    position: position as i32,
-                    kind: JourneyStepKind::Exit,
-                    wait_minutes: None,
-                    template_id: None,
-                    segment_id: None,
-                    engagement: None,
-                };
-                match step {
-                    Step::Wait { minutes } => {
-                        out.kind = JourneyStepKind::Wait;
-                        out.wait_minutes = Some(minutes);
-                    }
-                    Step::Send { template_id } => {
-                        out.kind = JourneyStepKind::Send;
-                        out.template_id = Some(ID(template_id));
-                    }
-                    Step::Condition { check } => {
-                        out.kind = JourneyStepKind::Condition;
-                        match check {
-                            Check::InSegment(segment) => out.segment_id = Some(ID(segment)),
-                            Check::OpenedPrevious => {
-                                out.engagement = Some(JourneyEngagement::Opened)
-                            }
-                            Check::ClickedPrevious => {
-                                out.engagement = Some(JourneyEngagement::Clicked)
-                            }
-                        }
-                    }
-                    Step::Exit => {}
-                }
-                out
+            .map(|version| {
+                let steps: Vec<Step> = serde_json::from_str(&version.steps)
+                    .map_err(|e| ApiError::internal(format!("journey version steps: {e}")))?;
+                Ok(JourneyVersion {
+                    version: version.version,
+                    steps: step_objects(steps),
+                    created_by: version.created_by,
+                    created_at: instant(version.created_at),
+                })
             })
-            .collect())
+            .collect()
+    }
+
+    /// Its contacts as a Relay connection (oldest enrolment first; optionally only those of
+    /// one status), each with what its steps did.
+    #[allow(clippy::too_many_arguments)]
+    async fn enrollment_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only the contacts of this status.")] status: Option<
+            JourneyEnrollmentStatus,
+        >,
+        #[graphql(
+            desc = "Returns the items after this cursor: the `endCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        after: Option<String>,
+        #[graphql(
+            desc = "Returns the items before this cursor: the `startCursor` (or an edge's `cursor`) of the page read before."
+        )]
+        before: Option<String>,
+        #[graphql(
+            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+        )]
+        last: Option<i32>,
+    ) -> Result<Connection<String, JourneyEnrollment, EmptyFields, EmptyFields>> {
+        let page = PageRequest::parse(after, before, first, last)?;
+        let status = status.map(|s| match s {
+            JourneyEnrollmentStatus::Active => "active",
+            JourneyEnrollmentStatus::Completed => "completed",
+            JourneyEnrollmentStatus::Exited => "exited",
+        });
+        let rows = ctx
+            .use_cases::<Marketing>()?
+            .journey_enrollments_page(
+                &TenantId::from_claim(&self.model.tenant_id),
+                &self.model.id,
+                status,
+                &page,
+            )
+            .await?
+            .into_iter()
+            .map(|(model, steps)| enrollment_object(model, steps))
+            .collect();
+        Ok(connection_from_rows(
+            &page,
+            rows,
+            |e: &JourneyEnrollment| e.id.0.clone(),
+        ))
     }
 
     /// Its contacts (the first 500, oldest enrolment first), each with what its steps did.
+    #[graphql(deprecation = "the first 500 only: use enrollmentConnection")]
     async fn enrollments(&self, ctx: &Context<'_>) -> Result<Vec<JourneyEnrollment>> {
         Ok(ctx
             .use_cases::<Marketing>()?
@@ -408,17 +573,18 @@ impl Journey {
             .collect())
     }
 
-    /// How many contacts are active, completed, exited (of the first 500).
+    /// How many contacts are active, completed, exited (all of them).
     async fn counts(&self, ctx: &Context<'_>) -> Result<JourneyCounts> {
         let all = ctx
             .use_cases::<Marketing>()?
-            .journey_enrollments(
-                &TenantId::from_claim(&self.model.tenant_id),
-                &self.model.id,
-                500,
-            )
+            .journey_counts(&TenantId::from_claim(&self.model.tenant_id), &self.model.id)
             .await?;
-        let count = |status: &str| all.iter().filter(|(e, _)| e.status == status).count() as i64;
+        let count = |status: &str| {
+            all.iter()
+                .filter(|(s, _)| s == status)
+                .map(|(_, n)| *n)
+                .sum::<i64>()
+        };
         Ok(JourneyCounts {
             active: count("active"),
             completed: count("completed"),
@@ -530,6 +696,42 @@ impl JourneysMutation {
                     name: input.name,
                     trigger,
                     steps,
+                },
+            )
+            .await?;
+        Ok(Journey { model })
+    }
+
+    /// Edits a journey that is not archived (JOURNEY_NOT_EDITABLE): new steps are a new
+    /// version new contacts start on; the contacts in it keep their version or move, as
+    /// `enrollments` says (JOURNEY_INVALID for bad steps).
+    #[graphql(requires_scopes = "marketing:write")]
+    async fn update_journey(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The edit.")] input: UpdateJourneyInput,
+    ) -> Result<Journey> {
+        let (tenant, actor) = caller(ctx)?;
+        let steps = input
+            .steps
+            .map(|steps| {
+                steps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(position, step)| step.into_step(position))
+                    .collect::<Result<Vec<_>, ApiError>>()
+            })
+            .transpose()?;
+        let model = ctx
+            .use_cases::<Marketing>()?
+            .update_journey(
+                &tenant,
+                &actor,
+                &input.journey_id,
+                JourneyEdit {
+                    name: input.name,
+                    steps,
+                    rule: input.enrollments.into(),
                 },
             )
             .await?;

@@ -57,6 +57,7 @@ pub fn schema_builder(
     let builder = describe_connection::<objects::EmailTemplate, _, _, _>(builder);
     let builder = describe_connection::<forms::MarketingForm, _, _, _>(builder);
     let builder = describe_connection::<journeys::Journey, _, _, _>(builder);
+    let builder = describe_connection::<journeys::JourneyEnrollment, _, _, _>(builder);
     match marketing {
         Some(marketing) => loaders::register(builder, &marketing).data(marketing),
         None => builder,

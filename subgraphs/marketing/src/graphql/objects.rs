@@ -17,6 +17,7 @@ use crate::domain::contact::{
     ContactStatus, LawfulBasis as DomainLawfulBasis, SuppressionReason as DomainSuppressionReason,
 };
 use crate::domain::template::TemplateKind;
+use crate::domain::throttle::LimitKind;
 use crate::store::entities::{campaign, consent, contact, segment, suppression, template, topic};
 
 pub(crate) fn instant(ms: i64) -> DateTime {
@@ -472,6 +473,42 @@ impl EmailTemplate {
     }
 }
 
+/// The sending limit a message waits for.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SendingLimitKind {
+    /// The tenant's messages per minute.
+    TenantPerMinute,
+    /// The tenant's messages per recipient domain per minute.
+    DomainPerMinute,
+    /// The sending provider's messages per second.
+    ProviderPerSecond,
+    /// The sending provider's messages per hour.
+    ProviderPerHour,
+    /// The sending provider's daily cap (a UTC day).
+    ProviderPerDay,
+}
+
+impl From<LimitKind> for SendingLimitKind {
+    fn from(kind: LimitKind) -> Self {
+        match kind {
+            LimitKind::TenantMinute => Self::TenantPerMinute,
+            LimitKind::DomainMinute => Self::DomainPerMinute,
+            LimitKind::ProviderSecond => Self::ProviderPerSecond,
+            LimitKind::ProviderHour => Self::ProviderPerHour,
+            LimitKind::ProviderDay => Self::ProviderPerDay,
+        }
+    }
+}
+
+/// How many of a campaign's messages a limit deferred.
+#[derive(SimpleObject)]
+pub struct DeferredCount {
+    /// The limit whose window was full.
+    pub limit: SendingLimitKind,
+    /// Messages waiting for its next window.
+    pub messages: i64,
+}
+
 /// A campaign's funnel.
 #[derive(SimpleObject)]
 pub struct CampaignFunnel {
@@ -479,8 +516,13 @@ pub struct CampaignFunnel {
     pub queued: i64,
     /// Messages waiting for the A/B test's winner (the audience outside the test share).
     pub held: i64,
-    /// Of the queued, those deferred to a later minute window by the tenant's sending limits.
+    /// Of the queued, those deferred to a later window by the tenant's sending limits or its
+    /// provider's rate or daily cap.
     pub deferred: i64,
+    /// Of the deferred, how many each limit deferred (the longest window first).
+    pub deferred_by: Vec<DeferredCount>,
+    /// The earliest time a deferred message may go; null: none is deferred.
+    pub deferred_until: Option<DateTime>,
     /// Messages the relay accepted.
     pub sent: i64,
     /// Messages not sent at send time (suppressed, unsubscribed, no consent, topic opt-out, cancelled).
@@ -518,6 +560,15 @@ impl From<Funnel> for CampaignFunnel {
             queued: f.queued,
             held: f.held,
             deferred: f.deferred,
+            deferred_by: f
+                .deferred_by
+                .iter()
+                .map(|(limit, messages)| DeferredCount {
+                    limit: (*limit).into(),
+                    messages: *messages,
+                })
+                .collect(),
+            deferred_until: f.deferred_until.map(instant),
             sent: f.sent,
             skipped: f.skipped,
             failed: f.failed,
@@ -569,6 +620,11 @@ impl Campaign {
     /// Only contacts subscribed to this topic receive it, when set.
     async fn topic(&self) -> Option<&str> {
         self.model.topic.as_deref()
+    }
+
+    /// The sending provider it goes through; null: the tenant's default (if any).
+    async fn provider_id(&self) -> Option<ID> {
+        self.model.provider_id.clone().map(ID)
     }
 
     /// When it starts sending (scheduled campaigns).

@@ -10,7 +10,7 @@ use sea_orm::{
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
-use super::entities::{enrollment, journey, journey_step};
+use super::entities::{enrollment, journey, journey_step, journey_version};
 
 pub async fn insert(db: &impl ConnectionTrait, model: journey::Model) -> Result<(), DbErr> {
     journey::Entity::insert(model.into_active_model())
@@ -235,4 +235,114 @@ pub async fn steps_of(
         .order_by_asc(journey_step::Column::Position)
         .all(db)
         .await
+}
+
+/// Stores a version of a journey's steps.
+pub async fn insert_version(
+    db: &impl ConnectionTrait,
+    model: journey_version::Model,
+) -> Result<(), DbErr> {
+    journey_version::Entity::insert(model.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// One version of a journey's steps.
+pub async fn version(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    journey_id: &str,
+    version: i32,
+) -> Result<Option<journey_version::Model>, DbErr> {
+    journey_version::Entity::find_by_id((
+        tenant.as_str().to_owned(),
+        journey_id.to_owned(),
+        version,
+    ))
+    .one(db)
+    .await
+}
+
+/// Every version of a journey's steps, oldest first.
+pub async fn versions(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    journey_id: &str,
+) -> Result<Vec<journey_version::Model>, DbErr> {
+    journey_version::Entity::find()
+        .filter(journey_version::Column::TenantId.eq(tenant.as_str()))
+        .filter(journey_version::Column::JourneyId.eq(journey_id))
+        .order_by_asc(journey_version::Column::Version)
+        .all(db)
+        .await
+}
+
+/// Moves a journey's active enrolments to `version` (at the step they are at); answers how
+/// many moved.
+pub async fn move_active_enrollments(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    journey_id: &str,
+    version: i32,
+) -> Result<u64, DbErr> {
+    Ok(enrollment::Entity::update_many()
+        .col_expr(enrollment::Column::JourneyVersion, version.into())
+        .filter(enrollment::Column::TenantId.eq(tenant.as_str()))
+        .filter(enrollment::Column::JourneyId.eq(journey_id))
+        .filter(enrollment::Column::Status.eq("active"))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// A page of a journey's enrolments in id order (ids are time-ordered: oldest first),
+/// optionally only those of one status.
+pub async fn enrollments_page(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    journey_id: &str,
+    status: Option<&str>,
+    page: &PageRequest,
+) -> Result<Vec<enrollment::Model>, DbErr> {
+    let mut query = enrollment::Entity::find()
+        .filter(enrollment::Column::TenantId.eq(tenant.as_str()))
+        .filter(enrollment::Column::JourneyId.eq(journey_id));
+    if let Some(status) = status {
+        query = query.filter(enrollment::Column::Status.eq(status));
+    }
+    keyset_page(query, enrollment::Column::Id, page)
+        .all(db)
+        .await
+}
+
+/// How many of a journey's enrolments are in each status.
+pub async fn enrollment_counts(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    journey_id: &str,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        status: String,
+        enrollments: i64,
+    }
+    let backend = db.get_database_backend();
+    let p = |n| super::queue::param(backend, n);
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "SELECT status, COUNT(*) AS enrollments FROM mkt_journey_enrollments \
+             WHERE tenant_id = {} AND journey_id = {} GROUP BY status",
+            p(1),
+            p(2)
+        ),
+        [tenant.as_str().into(), journey_id.into()],
+    ))
+    .all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.status, r.enrollments))
+        .collect())
 }

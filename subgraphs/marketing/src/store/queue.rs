@@ -156,20 +156,22 @@ pub async fn release(
     Ok(())
 }
 
-/// Puts a leased message back in the queue until `not_before` (a sending window was full):
-/// deferred, not dropped, and not counted as an attempt.
+/// Puts a leased message back in the queue until `not_before` (the window of the limit
+/// `deferred_by` was full): deferred, not dropped, and not counted as an attempt.
 pub async fn defer(
     db: &impl ConnectionTrait,
     tenant: &str,
     id: &str,
     worker: &str,
     not_before: i64,
+    deferred_by: &str,
 ) -> Result<bool, DbErr> {
     Ok(message::Entity::update_many()
         .col_expr(message::Column::Status, "queued".into())
         .col_expr(message::Column::LeaseUntil, Option::<i64>::None.into())
         .col_expr(message::Column::LeasedBy, Option::<String>::None.into())
         .col_expr(message::Column::NotBefore, not_before.into())
+        .col_expr(message::Column::DeferredBy, deferred_by.into())
         .filter(message::Column::TenantId.eq(tenant))
         .filter(message::Column::Id.eq(id))
         .filter(message::Column::Status.eq("leased"))
@@ -331,12 +333,16 @@ pub async fn mark_complained(
         == 1)
 }
 
-/// What a campaign's messages of one status and one variant did: how many there are, and of
+/// What a campaign's messages of one status, one variant and one deferring limit did: how many there are, and of
 /// those how many are deferred, were opened, clicked, bounced or complained about.
 #[derive(Debug, Clone, Default, FromQueryResult)]
 pub struct Tally {
     pub variant_id: Option<String>,
     pub status: String,
+    /// The limit that last deferred these messages (`None`: never deferred).
+    pub deferred_by: Option<String>,
+    /// The earliest `not_before` among them.
+    pub next_send_at: Option<i64>,
     pub messages: i64,
     pub deferred: i64,
     pub opened: i64,
@@ -357,11 +363,12 @@ pub async fn tallies(
     Tally::find_by_statement(Statement::from_sql_and_values(
         backend,
         format!(
-            "SELECT variant_id, status, COUNT(*) AS messages, COUNT(not_before) AS deferred, \
+            "SELECT variant_id, status, deferred_by, MIN(not_before) AS next_send_at, \
+             COUNT(*) AS messages, COUNT(not_before) AS deferred, \
              COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, \
              COUNT(bounced_at) AS bounced, COUNT(complained_at) AS complained \
              FROM mkt_messages WHERE tenant_id = {p1} AND campaign_id = {p2} \
-             GROUP BY variant_id, status"
+             GROUP BY variant_id, status, deferred_by"
         ),
         [tenant.as_str().into(), campaign_id.into()],
     ))

@@ -1,13 +1,17 @@
-//! Sending limits and the slots taken in each minute window (domain/throttle.rs). A slot is
+//! Sending limits, sending providers and the slots taken in each window (domain/throttle.rs). A slot is
 //! taken by a conditional increment in the hand-off's transaction, so concurrent senders never
 //! take more slots than the limit and a rolled-back hand-off takes none.
 
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder,
+};
 
 use erp_kit::TenantId;
 
-use super::entities::{send_slot, sending_limit};
+use super::entities::{provider, send_slot, sending_limit};
+use crate::domain::throttle::{WindowUnit, PROVIDER_SCOPE_PREFIX};
 
 pub async fn limits(
     db: &impl ConnectionTrait,
@@ -107,10 +111,120 @@ pub async fn give_back_slot(
     Ok(())
 }
 
-/// Forgets the windows before `window` (any tenant): past windows never bind again.
-pub async fn forget_windows_before(db: &impl ConnectionTrait, window: i64) -> Result<(), DbErr> {
-    send_slot::Entity::delete_many()
-        .filter(send_slot::Column::WindowMinute.lt(window))
+/// Forgets the windows that can never bind again at `now_ms` (any tenant): the minute
+/// windows (tenant, recipient domain) older than an hour, a provider's second windows older
+/// than an hour, its hour windows older than two days and its day windows older than a week
+/// (kept that long for the providers' usage figures).
+pub async fn forget_windows(db: &impl ConnectionTrait, now_ms: i64) -> Result<(), DbErr> {
+    use sea_orm::Condition;
+    let provider = |unit: &str| format!("{PROVIDER_SCOPE_PREFIX}%:{unit}");
+    let old = [
+        (
+            Condition::all()
+                .add(send_slot::Column::Scope.not_like(format!("{PROVIDER_SCOPE_PREFIX}%"))),
+            WindowUnit::Minute.window_of(now_ms) - 60,
+        ),
+        (
+            Condition::all().add(send_slot::Column::Scope.like(provider("second"))),
+            WindowUnit::Second.window_of(now_ms) - 3_600,
+        ),
+        (
+            Condition::all().add(send_slot::Column::Scope.like(provider("hour"))),
+            WindowUnit::Hour.window_of(now_ms) - 48,
+        ),
+        (
+            Condition::all().add(send_slot::Column::Scope.like(provider("day"))),
+            WindowUnit::Day.window_of(now_ms) - 7,
+        ),
+    ];
+    for (scopes, before) in old {
+        send_slot::Entity::delete_many()
+            .filter(scopes.add(send_slot::Column::WindowMinute.lt(before)))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many slots of `scope` are taken in `window` (0 when none).
+pub async fn used(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    scope: &str,
+    window: i64,
+) -> Result<i32, DbErr> {
+    Ok(
+        send_slot::Entity::find_by_id((tenant.as_str().to_owned(), scope.to_owned(), window))
+            .one(db)
+            .await?
+            .map_or(0, |slot| slot.used),
+    )
+}
+
+/// A provider of the tenant.
+pub async fn provider(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<provider::Model>, DbErr> {
+    provider::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()))
+        .one(db)
+        .await
+}
+
+/// The tenant's provider of that name.
+pub async fn provider_named(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Option<provider::Model>, DbErr> {
+    provider::Entity::find()
+        .filter(provider::Column::TenantId.eq(tenant.as_str()))
+        .filter(provider::Column::Name.eq(name))
+        .one(db)
+        .await
+}
+
+/// The tenant's providers, by name.
+pub async fn providers(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> Result<Vec<provider::Model>, DbErr> {
+    provider::Entity::find()
+        .filter(provider::Column::TenantId.eq(tenant.as_str()))
+        .order_by_asc(provider::Column::Name)
+        .all(db)
+        .await
+}
+
+pub async fn insert_provider(
+    db: &impl ConnectionTrait,
+    model: provider::Model,
+) -> Result<provider::Model, DbErr> {
+    provider::Entity::insert(model.clone().into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(model)
+}
+
+pub async fn update_provider(
+    db: &impl ConnectionTrait,
+    model: provider::Model,
+) -> Result<provider::Model, DbErr> {
+    model.into_active_model().reset_all().update(db).await
+}
+
+/// No provider of the tenant but `except_id` is the default any more.
+pub async fn clear_default(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    except_id: &str,
+) -> Result<(), DbErr> {
+    provider::Entity::update_many()
+        .col_expr(provider::Column::IsDefault, false.into())
+        .filter(provider::Column::TenantId.eq(tenant.as_str()))
+        .filter(provider::Column::Id.ne(except_id))
+        .filter(provider::Column::IsDefault.eq(true))
         .exec(db)
         .await?;
     Ok(())

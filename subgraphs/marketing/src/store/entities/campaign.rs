@@ -29,6 +29,8 @@ pub struct Model {
     pub ab_wait_ms: Option<i64>,
     pub ab_winner_variant_id: Option<String>,
     pub ab_decided_at: Option<i64>,
+    /// The sending provider it goes through (`None`: the tenant's default).
+    pub provider_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,8 @@ pub struct Model {
     pub enrolled_at: i64,
     pub finished_at: Option<i64>,
     pub exit_reason: Option<String>,
+    /// The version of the journey's steps it runs.
+    pub journey_version: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,7 +17,10 @@ pub struct Model {
     /// The steps as JSON (`domain::journey::Step`).
     #[sea_orm(column_type = "Text")]
     pub steps: String,
+    /// Bumped by every change (status, name, steps).
     pub version: i32,
+    /// The version of `steps` (bumped by an edit of the steps; what new enrolments start on).
+    pub steps_version: i32,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,

@@ -29,6 +29,9 @@ pub struct Model {
     pub complained_at: Option<i64>,
     /// A message deferred by a full sending window is not leased before this time.
     pub not_before: Option<i64>,
+    /// The limit that last deferred it (`tenant_minute`, `domain_minute`, `provider_second`,
+    /// `provider_hour`, `provider_day`).
+    pub deferred_by: Option<String>,
     /// The A/B variant it sends; `None`: the campaign's template (or, while `held`, the winner
     /// still to be chosen).
     pub variant_id: Option<String>,
