@@ -417,6 +417,10 @@ async fn main() -> Result<()> {
         cpu_ticks(&router.pid().to_string()),
         cpu_ticks(&subgraph.pid().to_string()),
     );
+    // Transactions committed in the database during the load (every session on it: the
+    // subgraph's punches and its outbox relay), to count commits per punch.
+    let stats = sea_orm::Database::connect(database_url.as_str()).await?;
+    let commits_before = committed_transactions(&stats).await?;
     let started = Instant::now();
     let total_seconds = ramp + hold;
     // Punch n is scheduled at t(n): rate ramps linearly to `rate` over `ramp`, then holds.
@@ -504,6 +508,9 @@ async fn main() -> Result<()> {
         cpu_ticks(&subgraph.pid().to_string()) - ticks.1,
     );
     let rss_after = (rss_kib(router.pid()), rss_kib(subgraph.pid()));
+    // A backend reports its counters within a second of its last transaction.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let commits = committed_transactions(&stats).await? - commits_before;
 
     // Wait (bounded) for the boards to catch up with every acknowledged punch.
     let expected_punches: Vec<(String, i64, usize)> = sent_at
@@ -659,6 +666,7 @@ requests in flight; latency from the SCHEDULED send time. workload.md asks for 6
 | punches missing from their board / duplicated / on the wrong board | {missing} / {duplicated} / {wrong_board} | 0 / 0 / 0 | {fanout_verdict} |\n\
 | board errors | {board_error_count} | 0 | |\n\
 | router CPU / subgraph CPU during the load | {router_cpu:.1} s / {subgraph_cpu:.1} s ({router_us:.0} / {subgraph_us:.0} µs per punch) | | |\n\
+| database commits during the load (all its sessions: punches, outbox relay) | {commits} ({commits_per_punch:.2} per punch) | | |\n\
 | RSS router / subgraph before -> after load | {rb} -> {ra} KiB / {sb} -> {sa} KiB | | |\n\n\
 ## Kiosk resync burst\n\n\
 {resync} punches, each sent {repeats} times with the same punchKey, {sends} sends at 200/s in {burst_seconds:.1} s.\n\n\
@@ -682,6 +690,7 @@ requests in flight; latency from the SCHEDULED send time. workload.md asks for 6
         p99_verdict = verdict_max(latencies.ms(0.99), 50.0, "ms"),
         fanout_verdict = if missing + duplicated + wrong_board == 0 { "met" } else { "MISSED" },
         board_error_count = board_errors.len(),
+        commits_per_punch = commits as f64 / ok.max(1) as f64,
         router_cpu = cpu.0 as f64 / ticks_per_second,
         subgraph_cpu = cpu.1 as f64 / ticks_per_second,
         router_us = cpu.0 as f64 / ticks_per_second * 1e6 / ok.max(1) as f64,
@@ -723,4 +732,17 @@ requests in flight; latency from the SCHEDULED send time. workload.md asks for 6
         bail!("some responses or deliveries were not as expected (see the report)");
     }
     Ok(())
+}
+
+/// `pg_stat_database.xact_commit` of the bench's database.
+async fn committed_transactions(db: &sea_orm::DatabaseConnection) -> Result<i64> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        ))
+        .await?
+        .ok_or_else(|| anyhow!("no pg_stat_database row"))?;
+    Ok(row.try_get::<i64>("", "xact_commit")?)
 }

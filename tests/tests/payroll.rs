@@ -2382,3 +2382,462 @@ async fn an_expense_reimbursed_through_payroll_is_a_non_taxable_line_settled_by_
     assert_eq!(slips[0]["net"], "5206.67");
     assert_eq!(state(second).await, "PAID");
 }
+
+const LINE_SLIPS: &str = "query($id: ID!) { payrollRun(id: $id) { payslips { employeeId gross { amount } net { amount } fingerprint lines { code name kind amount { amount } forPeriod } } } }";
+
+/// A run's slips as (employee, gross, net, fingerprint, ["CODE name amount forPeriod"]).
+async fn slips_with_months(app: &FinanceApp, token: &str, run: &str) -> Vec<Value> {
+    let mut slips: Vec<Value> = app.ok(token, LINE_SLIPS, json!({"id": run})).await["payrollRun"]
+        ["payslips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|slip| {
+            json!({
+                "employee": slip["employeeId"],
+                "gross": slip["gross"]["amount"],
+                "net": slip["net"]["amount"],
+                "fingerprint": slip["fingerprint"],
+                "lines": slip["lines"].as_array().unwrap().iter().map(|l| format!(
+                    "{} | {} | {} | {}",
+                    l["code"].as_str().unwrap(),
+                    l["name"].as_str().unwrap(),
+                    l["amount"]["amount"].as_str().unwrap(),
+                    l["forPeriod"].as_str().unwrap_or("-"),
+                )).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    slips.sort_by(|a, b| a["employee"].as_str().cmp(&b["employee"].as_str()));
+    slips
+}
+
+/// A structure of BASIC and OVERTIME (hourly rate x hours x multiplier) assigned to `people`.
+async fn overtime_structure(app: &FinanceApp, company: &Company, people: &[&str]) {
+    let admin = &company.admin;
+    let components = app
+        .ok(admin, "{ salaryComponents { id code } }", json!({}))
+        .await["salaryComponents"]
+        .clone();
+    let basic = components
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "BASIC")
+        .unwrap()["id"]
+        .clone();
+    let overtime = app
+        .ok(admin, COMPONENT, json!({"input": {"code": "OVERTIME", "name": "Overtime", "kind": "EARNING", "rule": "FORMULA",
+            "formula": "hourly_rate * overtime_hours * overtime_multiplier", "accountId": company.accounts["6100"]}}))
+        .await["createSalaryComponent"]["component"]["id"]
+        .clone();
+    let structure = app
+        .ok(admin, "mutation($input: CreateSalaryStructureInput!) { createSalaryStructure(input: $input) { structure { id } } }",
+            json!({"input": {"code": "OT", "name": "With overtime", "componentIds": [basic, overtime]}}))
+        .await["createSalaryStructure"]["structure"]["id"]
+        .clone();
+    for employee in people {
+        app.ok(admin, "mutation($input: AssignSalaryStructureInput!) { assignSalaryStructure(input: $input) { assignment { employeeId } } }",
+            json!({"input": {"employeeId": employee, "structureId": structure, "effectiveFrom": format!("{}-01-01", year() - 1)}}))
+            .await;
+    }
+}
+
+/// Overtime that arrives for a month whose regular run is posted (a period closed late, or
+/// closed again with more minutes) is paid by the next regular run as an adjustment line of
+/// the overtime component labelled with its month, at that run's rates; the posted slip is
+/// never changed, and the minutes are paid once (a later run pays nothing again; a rerun of
+/// the consumer changes nothing).
+#[tokio::test]
+async fn late_overtime_of_a_posted_month_is_an_adjustment_line_of_the_next_regular_run() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer).await;
+    let (t, y) = (&company.tenant, year());
+    let mut events = Vec::new();
+    for employee in ["e-olga", "e-pavel"] {
+        events.push(event(
+            t,
+            "employee.hired",
+            employee,
+            json!({"employee_id": employee, "display_name": employee, "employee_number": employee, "hired_on": format!("{}-06-01", y - 1)}),
+        ));
+    }
+    // 41,600.00 and 62,400.00 a year: 20.00 and 30.00 an hour over 2080 hours; overtime at
+    // 1.5 x pays 30.00 and 45.00 an hour.
+    events.push(
+        compensation(
+            &app,
+            t,
+            "e-olga",
+            "41600.00",
+            Some("DE89 3704 0044 0532 0130 00"),
+            "TAX-O",
+        )
+        .await,
+    );
+    events.push(
+        compensation(
+            &app,
+            t,
+            "e-pavel",
+            "62400.00",
+            Some("FR1420041010050500013M02606"),
+            "TAX-P",
+        )
+        .await,
+    );
+    let closed = |employee: &str, period: &str, minutes: i64| {
+        event(
+            t,
+            "attendance.period_closed",
+            employee,
+            json!({"employee_id": employee, "period": period, "overtime_minutes": minutes, "worked_minutes": 0}),
+        )
+    };
+    let (march, april, may) = (format!("{y}-03"), format!("{y}-04"), format!("{y}-05"));
+    // Olga's March closed in time: 2 hours over.
+    events.push(closed("e-olga", &march, 120));
+    for event in &events {
+        if event.event_type == "employee.hired" {
+            app.finance.apply_employee_event(event).await.unwrap();
+        }
+        app.finance.apply_payroll_event(event).await.unwrap();
+    }
+    overtime_structure(&app, &company, &["e-olga", "e-pavel"]).await;
+    let admin = &company.admin;
+
+    // March: BASIC 41,600.00 / 12 = 3466.67 and 62,400.00 / 12 = 5200.00; Olga's 2 hours
+    // 60.00.
+    let march_run = post_run(&app, &company, &march, "ot-march").await;
+    let march_run = march_run["id"].as_str().unwrap();
+    let march_slips = slips_with_months(&app, admin, march_run).await;
+    assert_eq!(
+        march_slips
+            .iter()
+            .map(|s| json!([s["employee"], s["gross"], s["lines"]]))
+            .collect::<Vec<_>>(),
+        vec![
+            json!([
+                "e-olga",
+                "3526.67",
+                [
+                    "BASIC | Basic | 3466.67 | -",
+                    "OVERTIME | Overtime | 60.00 | -"
+                ]
+            ]),
+            json!([
+                "e-pavel",
+                "5200.00",
+                [
+                    "BASIC | Basic | 5200.00 | -",
+                    "OVERTIME | Overtime | 0.00 | -"
+                ]
+            ]),
+        ]
+    );
+
+    // After March is posted: Pavel's March is closed late (1 h 30 min), Olga's closed again
+    // with 3 hours (1 more); April's own overtime: Olga 30 minutes. Each event delivered twice.
+    for event in [
+        closed("e-pavel", &march, 90),
+        closed("e-olga", &march, 180),
+        closed("e-olga", &april, 30),
+    ] {
+        for _ in 0..2 {
+            app.finance.apply_payroll_event(&event).await.unwrap();
+        }
+    }
+    // April pays them as adjustment lines labelled March, after the overtime component:
+    // Olga 30 min own 15.00 + 1 h of March 30.00; Pavel 1 h 30 min of March 67.50.
+    let april_run = post_run(&app, &company, &april, "ot-april").await;
+    let april_run = april_run["id"].as_str().unwrap();
+    let april_slips = slips_with_months(&app, admin, april_run).await;
+    assert_eq!(
+        april_slips
+            .iter()
+            .map(|s| json!([s["employee"], s["gross"], s["net"], s["lines"]]))
+            .collect::<Vec<_>>(),
+        vec![
+            json!([
+                "e-olga",
+                "3511.67",
+                "3511.67",
+                [
+                    "BASIC | Basic | 3466.67 | -",
+                    "OVERTIME | Overtime | 15.00 | -",
+                    format!("OVERTIME | Overtime ({march}) | 30.00 | {march}"),
+                ]
+            ]),
+            json!([
+                "e-pavel",
+                "5267.50",
+                "5267.50",
+                [
+                    "BASIC | Basic | 5200.00 | -",
+                    "OVERTIME | Overtime | 0.00 | -",
+                    format!("OVERTIME | Overtime ({march}) | 67.50 | {march}"),
+                ]
+            ]),
+        ]
+    );
+    // The posted March slips are unchanged, to the fingerprint.
+    assert_eq!(slips_with_months(&app, admin, march_run).await, march_slips);
+    // April's journal entry debits salaries with the adjustments: 3511.67 + 5267.50.
+    let april = app
+        .ok(
+            admin,
+            "query($id: ID!) { payrollRun(id: $id) { entryId } }",
+            json!({"id": april_run}),
+        )
+        .await;
+    let (_, lines) = entry_lines(&app, admin, &april["payrollRun"]["entryId"]).await;
+    assert!(
+        lines.contains(&("6100".into(), "8779.17".into(), "0.00".into())),
+        "{lines:?}"
+    );
+
+    // May pays no March overtime again (nor April's): the overtime lines are May's own, none.
+    let may_run = company.run(&app, &may).await;
+    for _ in 0..2 {
+        app.ok(
+            admin,
+            &run_mutation("calculatePayrollRun", "PayrollRunInput"),
+            json!({"input": {"runId": may_run}}),
+        )
+        .await;
+    }
+    assert_eq!(
+        slips_with_months(&app, admin, &may_run)
+            .await
+            .iter()
+            .map(|s| json!([s["employee"], s["lines"]]))
+            .collect::<Vec<_>>(),
+        vec![
+            json!([
+                "e-olga",
+                [
+                    "BASIC | Basic | 3466.67 | -",
+                    "OVERTIME | Overtime | 0.00 | -"
+                ]
+            ]),
+            json!([
+                "e-pavel",
+                [
+                    "BASIC | Basic | 5200.00 | -",
+                    "OVERTIME | Overtime | 0.00 | -"
+                ]
+            ]),
+        ]
+    );
+}
+
+const CLOSE_PERIODS: &str = "mutation($i: CloseAttendancePeriodsInput!) { closeAttendancePeriods(input: $i) { closed { employeeId overtimeMinutes } skipped { employeeId reason } } }";
+
+/// The embedded mode end to end: HR closes one employee's month, the month's run is posted,
+/// then HR closes the whole company's month at once (the other employee closed late, the first
+/// skipped; a rerun closes nothing): finance stores each employee-month's minutes once, and
+/// the late overtime is paid by the next regular run as a line labelled with its month.
+#[tokio::test]
+async fn a_bulk_close_after_the_run_pays_the_late_overtime_in_the_next_run_embedded() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let mut runtime = erp_tests::runtime(&issuer, erp_tests::Backends::Embedded).await;
+    runtime.bus = app.runtime.bus.clone();
+    runtime.config.kek_file = app.runtime.config.kek_file.clone();
+    let employee = erp_tests::EmployeeApp::spawn(runtime).await;
+    // The last month (always over, inside the 90 days a correction may reach back) and this
+    // one, which may be in the next fiscal year.
+    let this_month = chrono::Utc::now().date_naive().with_day(1).unwrap();
+    let last_month = this_month.pred_opt().unwrap().with_day(1).unwrap();
+    let (period, next_period) = (
+        last_month.format("%Y-%m").to_string(),
+        this_month.format("%Y-%m").to_string(),
+    );
+    let company = Company::open_for(&app, &issuer, last_month.year()).await;
+    if this_month.year() != last_month.year() {
+        let y = this_month.year();
+        app.ok(&company.admin, "mutation($input: FiscalYearInput!) { createFiscalYear(input: $input) { fiscalYear { id } } }",
+            json!({"input": {"name": y.to_string(), "startsOn": format!("{y}-01-01"), "endsOn": format!("{y}-12-31")}}))
+            .await;
+    }
+    let hr = issuer.token(
+        &company.tenant,
+        "u-hr",
+        &[
+            "employee:read",
+            "employee:write",
+            "hr:admin",
+            "attendance:read",
+        ],
+    );
+    let mut people = Vec::new();
+    for (number, name, salary, bank) in [
+        ("E1", "Olga", "41600.00", "DE89 3704 0044 0532 0130 00"),
+        ("E2", "Pavel", "62400.00", "FR1420041010050500013M02606"),
+    ] {
+        let id = employee
+            .hire(
+                &hr,
+                json!({"employeeNumber": number, "displayName": name, "workEmail": format!("{number}@example.com"),
+                    "userId": format!("u-{number}"), "hiredOn": format!("{}-06-01", last_month.year() - 1)}),
+            )
+            .await;
+        employee
+            .ok(&hr, "mutation($input: UpdateEmployeeCompensationInput!) { updateEmployeeCompensation(input: $input) { id } }",
+                json!({"input": {"employeeId": id, "salary": {"amount": salary, "currency": "EUR"}, "bankAccount": bank, "taxId": format!("TAX-{number}")}}))
+            .await;
+        people.push(id);
+    }
+    let (olga, pavel) = (people[0].clone(), people[1].clone());
+    // Olga's corrected 10th: 08:00-19:00, 3 hours over; Pavel's 11th: 09:00-17:30, 30 minutes.
+    for (number, day, from, to) in [("E1", 10, "08:00", "19:00"), ("E2", 11, "09:00", "17:30")] {
+        let token = issuer.token(
+            &company.tenant,
+            &format!("u-{number}"),
+            &["attendance:checkin", "attendance:read"],
+        );
+        let day = last_month.with_day(day).unwrap();
+        let requested = employee
+            .ok(&token, "mutation($i: RequestCorrectionInput!) { requestAttendanceCorrection(input: $i) { id } }",
+                json!({"i": {"day": day.to_string(), "kind": "MISSED_PUNCH", "reason": "badge reader down",
+                    "checkIn": format!("{day}T{from}:00Z"), "checkOut": format!("{day}T{to}:00Z")}}))
+            .await;
+        employee
+            .ok(&hr, "mutation($i: DecideAttendanceCorrectionInput!) { decideAttendanceCorrection(input: $i) { status } }",
+                json!({"i": {"correctionId": requested["requestAttendanceCorrection"]["id"], "decision": "APPROVE"}}))
+            .await;
+    }
+    // Olga's month closed in time.
+    employee
+        .ok(
+            &hr,
+            CLOSE_PERIOD,
+            json!({"i": {"employeeId": olga, "period": period}}),
+        )
+        .await;
+
+    /// Finance's stored overtime, as (employee, period, minutes).
+    async fn stored(app: &FinanceApp) -> Vec<(String, String, i64)> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            employee_id: String,
+            period: String,
+            overtime_minutes: i64,
+        }
+        Row::find_by_statement(Statement::from_string(
+            app.runtime.db.get_database_backend(),
+            "SELECT employee_id, period, overtime_minutes FROM finance_payroll_overtime ORDER BY employee_id".to_owned(),
+        ))
+        .all(&app.runtime.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.employee_id, r.period, r.overtime_minutes))
+        .collect()
+    }
+    let learnt = eventually(std::time::Duration::from_secs(20), || async {
+        let people = {
+            #[derive(FromQueryResult)]
+            struct Count {
+                n: i64,
+            }
+            Count::find_by_statement(Statement::from_string(
+                app.runtime.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM finance_payroll_people WHERE salary_sealed IS NOT NULL"
+                    .to_owned(),
+            ))
+            .one(&app.runtime.db)
+            .await
+            .unwrap()
+            .map_or(0, |c| c.n)
+        };
+        let rows = stored(&app).await;
+        (people == 2 && rows.len() == 1).then_some(rows)
+    })
+    .await;
+    assert_eq!(learnt, Some(vec![(olga.clone(), period.clone(), 180)]));
+    overtime_structure(&app, &company, &[&olga, &pavel]).await;
+
+    // Last month's run: Olga's 3 hours at 30.00 = 90.00; Pavel's month still open.
+    let run = post_run(&app, &company, &period, "late-1").await;
+    let run = run["id"].as_str().unwrap().to_owned();
+    let posted = slips_with_months(&app, &company.admin, &run).await;
+
+    // HR closes the whole company's month at once, late for Pavel; then reruns it.
+    let sorted = |mut rows: Vec<Value>| {
+        rows.sort_by(|a, b| a["employeeId"].as_str().cmp(&b["employeeId"].as_str()));
+        Value::Array(rows)
+    };
+    let first = employee
+        .ok(&hr, CLOSE_PERIODS, json!({"i": {"period": period}}))
+        .await;
+    assert_eq!(
+        first["closeAttendancePeriods"],
+        json!({"closed": [{"employeeId": pavel, "overtimeMinutes": 30}],
+            "skipped": [{"employeeId": olga, "reason": "ATTENDANCE_PERIOD_CLOSED"}]})
+    );
+    let again = employee
+        .ok(&hr, CLOSE_PERIODS, json!({"i": {"period": period}}))
+        .await;
+    assert_eq!(
+        again["closeAttendancePeriods"],
+        json!({"closed": [], "skipped": sorted(vec![
+            json!({"employeeId": olga, "reason": "ATTENDANCE_PERIOD_CLOSED"}),
+            json!({"employeeId": pavel, "reason": "ATTENDANCE_PERIOD_CLOSED"}),
+        ])})
+    );
+    let mut expected = vec![
+        (olga.clone(), period.clone(), 180),
+        (pavel.clone(), period.clone(), 30),
+    ];
+    expected.sort();
+    let learnt = eventually(std::time::Duration::from_secs(20), || async {
+        let rows = stored(&app).await;
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    assert_eq!(learnt, Some(expected));
+
+    // This month's run pays Pavel's 30 late minutes at 45.00 an hour: 22.50, labelled with
+    // last month; the posted slips are unchanged.
+    let next = post_run(&app, &company, &next_period, "late-2").await;
+    let slips = slips_with_months(&app, &company.admin, next["id"].as_str().unwrap()).await;
+    let mut expected = vec![
+        json!([
+            olga,
+            [
+                "BASIC | Basic | 3466.67 | -",
+                "OVERTIME | Overtime | 0.00 | -"
+            ]
+        ]),
+        json!([
+            pavel,
+            [
+                "BASIC | Basic | 5200.00 | -",
+                "OVERTIME | Overtime | 0.00 | -",
+                format!("OVERTIME | Overtime ({period}) | 22.50 | {period}")
+            ]
+        ]),
+    ];
+    expected.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
+    assert_eq!(
+        slips
+            .iter()
+            .map(|s| json!([s["employee"], s["lines"]]))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(slips_with_months(&app, &company.admin, &run).await, posted);
+    let olga_march = posted
+        .iter()
+        .find(|s| s["employee"] == olga.as_str())
+        .unwrap();
+    assert_eq!(
+        olga_march["lines"],
+        json!([
+            "BASIC | Basic | 3466.67 | -",
+            "OVERTIME | Overtime | 90.00 | -"
+        ])
+    );
+}

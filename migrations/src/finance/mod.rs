@@ -6,7 +6,8 @@
 //! tenants set up before them (m0010), foreign-currency revaluations (m0011), payroll's
 //! overtime, policy and expense reimbursements (m0012), the CRM clients' renames and merges
 //! finance follows (m0013), the running control totals analytics reconciles with (m0014),
-//! the project of an expense claim (m0015).
+//! the project of an expense claim (m0015), the overtime minutes each payroll run accounted
+//! for (m0016).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -26,6 +27,7 @@ mod m0012_payroll_overtime_reimbursements;
 mod m0013_crm_client_merges;
 mod m0014_control_totals_fx;
 mod m0015_expense_projects;
+mod m0016_payroll_overtime_paid;
 
 use sea_orm_migration::prelude::*;
 
@@ -65,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_crm_client_merges::Migration),
             Box::new(m0014_control_totals_fx::Migration),
             Box::new(m0015_expense_projects::Migration),
+            Box::new(m0016_payroll_overtime_paid::Migration),
         ]
     }
 }

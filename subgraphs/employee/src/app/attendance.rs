@@ -15,14 +15,15 @@ use erp_kit::pagination::PageRequest;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::org::is_above;
-use super::{already_exists, no_employee_record, now_ms, Employee};
+pub use super::punch_queue::PunchRequest;
+use super::punch_queue::{PendingPunch, RecordedPunch};
+use super::{already_exists, now_ms, Employee};
+pub use super::{AppliedShift, ShiftSubject};
 use crate::domain::attendance::{
-    attendance_day, check_correction, check_correction_decider, check_period_closer,
-    check_sequence, daily_attendance, overtime_minutes, AttendancePeriod, AttendanceRule,
-    DailyAttendance, GeoPoint, Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
+    check_correction, check_correction_decider, check_period_closer, daily_attendance,
+    overtime_minutes, AttendancePeriod, AttendanceRule, DailyAttendance, Geofence, PunchKind,
+    ShiftRules, ShiftTarget, WorkingDays,
 };
-use crate::domain::exits::{check_punch_day, ExitState};
-use crate::domain::EmploymentStatus;
 use crate::events::{self, attendance_channel, LiveStatus, LiveUpdate};
 use crate::store::attendance::{
     self as store, attendance_period, location, punch, shift, shift_assignment, CorrectionFilter,
@@ -30,17 +31,6 @@ use crate::store::attendance::{
 };
 use crate::store::entities::{attendance_correction as correction, employee};
 use crate::store::people;
-
-/// A punch as a device sends it (each value already parsed).
-#[derive(Debug, Clone)]
-pub struct PunchRequest {
-    pub kind: PunchKind,
-    pub punch_key: String,
-    pub source: String,
-    pub ip: Option<String>,
-    pub point: Option<GeoPoint>,
-    pub location_id: Option<String>,
-}
 
 /// A requested correction of one day (each value already parsed).
 #[derive(Debug, Clone)]
@@ -131,137 +121,48 @@ impl Employee {
 
     /// Records the caller's punch (a check-in or a check-out): the caller's employee record,
     /// their shift (the attendance day the punch belongs to: a night shift's check-out after
-    /// midnight closes the day it started), then in one transaction the day's punches (a
-    /// resync of the same punch key returns the punch recorded, with `false` for "not new"),
-    /// the geofence (of the location the punch names, else of the person's assigned one), the
-    /// in/out sequence, the punch and its event; after commit the live
-    /// boards get the person's recomputed day. Six statements on the way (the check-in peak's
-    /// hot path): keep it so.
+    /// midnight closes the day it started), then the punch queue writes it with the punches
+    /// waiting beside it in one transaction ([`super::punch_queue`]: a resync of the same
+    /// punch key returns the punch recorded, with `false` for "not new"; the geofence of the
+    /// location the punch names, else of the person's assigned one; the in/out sequence; the
+    /// punch and its event); once durable, the live boards get the person's recomputed day.
+    /// Six statements per punch alone, fewer per punch in a batch (the check-in peak's hot
+    /// path): keep it so.
     pub async fn record_punch(
         &self,
         tenant: &TenantId,
         user_id: &str,
         request: PunchRequest,
     ) -> ApiResult<(punch::Model, bool)> {
-        let employee = store::puncher_of_user(&self.db, tenant, user_id)
-            .await?
-            .ok_or_else(no_employee_record)?;
+        let now = Utc::now();
+        let kind = request.kind;
+        // Written by the punch queue's writer with the other punches waiting (group commit):
+        // it reads the caller's employee record and shift (the attendance day the punch
+        // belongs to) for the whole batch; answered once durable.
+        let recorded = self
+            .queue_punch(PendingPunch {
+                tenant: tenant.clone(),
+                user_id: user_id.to_owned(),
+                at: now,
+                request,
+            })
+            .await?;
+        if !recorded.new {
+            return Ok((recorded.model, false));
+        }
+        let RecordedPunch {
+            employee,
+            shift,
+            attendance_day,
+            model,
+            day_punches,
+            on_leave,
+            ..
+        } = recorded;
         let subject = ShiftSubject {
             employee_id: &employee.id,
             department_id: employee.department_id.as_deref(),
         };
-        let now = Utc::now();
-        // Read BEFORE the transaction: a transaction waiting for a second pooled connection
-        // deadlocks the pool when every connection is a waiting transaction (the check-in peak
-        // did exactly that).
-        let shift = self
-            .shifts_of(tenant, &[subject], now.date_naive())
-            .await?
-            .remove(&employee.id);
-        let attendance_day = attendance_day(shift.as_ref().map(|s| &s.rules), now);
-        // A leaver works their last day; a punch of a later attendance day is refused.
-        check_punch_day(
-            ExitState::of(
-                employee.last_working_day,
-                employee.left_at.is_some(),
-                employee.status == EmploymentStatus::Terminated.as_str(),
-            ),
-            attendance_day,
-        )?;
-        let day = attendance_day.to_string();
-        let txn = begin_write(&self.db).await?;
-        // One read for both what the punch must be checked against: a punch already recorded
-        // under this key (a resync), and the day's punches so far (the sequence, and the live
-        // status after commit without reading them again).
-        let mut day_punches =
-            store::punches_for_new_punch(&txn, tenant, &request.punch_key, &employee.id, &day)
-                .await?;
-        if let Some(existing) = day_punches
-            .iter()
-            .find(|p| p.punch_key == request.punch_key)
-        {
-            if existing.employee_id != employee.id || existing.kind != request.kind.as_str() {
-                return Err(AttendanceRule::PunchKeyReused.into());
-            }
-            return Ok((existing.clone(), false));
-        }
-        // The location the punch names, else the one the person is assigned: leaving
-        // `locationId` out does not skip the geofence.
-        let fenced_at = request
-            .location_id
-            .clone()
-            .or_else(|| employee.location_id.clone());
-        if let Some(location_id) = &fenced_at {
-            let location = store::location(&txn, tenant, location_id)
-                .await?
-                .ok_or_else(|| ApiError::bad_input("locationId", "no such location"))?;
-            let point = request.point.ok_or_else(|| {
-                ApiError::bad_input(
-                    "latitude",
-                    format!(
-                        "a punch at `{}` needs the device position (latitude and longitude)",
-                        location.name
-                    ),
-                )
-            })?;
-            let fence = Geofence {
-                latitude: location.latitude,
-                longitude: location.longitude,
-                radius_meters: f64::from(location.radius_meters),
-            };
-            if !fence.contains(point) {
-                return Err(AttendanceRule::OutsideGeofence {
-                    location: location.name,
-                }
-                .into());
-            }
-        }
-        check_sequence(
-            day_punches.last().map(|p| PunchKind::from_db(&p.kind)),
-            request.kind,
-        )?;
-        let new = NewPunch {
-            id: erp_kit::db::new_id(),
-            employee_id: employee.id.clone(),
-            kind: request.kind,
-            at: now.timestamp_millis(),
-            day,
-            source: request.source,
-            ip: request.ip,
-            point: request.point,
-            // The location whose geofence the punch passed.
-            location_id: fenced_at,
-            punch_key: request.punch_key,
-        };
-        let model =
-            store::insert_punch(&txn, tenant, new)
-                .await
-                .map_err(|err| match ApiError::from(err) {
-                    // A concurrent resync of the same punch won the insert.
-                    ApiError::Conflict(_) => AttendanceRule::PunchInProgress.into(),
-                    other => other,
-                })?;
-        let event_type = match request.kind {
-            PunchKind::In => events::CHECKED_IN,
-            PunchKind::Out => events::CHECKED_OUT,
-        };
-        let recorded = EventEnvelope::by_actor(
-            tenant,
-            event_type,
-            &employee.id,
-            employee.user_id.as_deref().unwrap_or_default(),
-            events::PunchRecorded {
-                punch_id: &model.id,
-                employee_id: &employee.id,
-                department_id: employee.department_id.as_deref(),
-                at: model.at,
-                source: &model.source,
-                location_id: model.location_id.as_deref(),
-            },
-        )?;
-        self.outbox.enqueue(&txn, &recorded).await?;
-        self.outbox.commit(txn).await?;
-        day_punches.push(model.clone());
         let shift_of_day = if attendance_day == now.date_naive() {
             Ok(shift)
         } else {
@@ -271,31 +172,22 @@ impl Employee {
                 .await
                 .map(|mut shifts| shifts.remove(&employee.id))
         };
-        let status = match shift_of_day {
-            Ok(shift) => store::on_leave(
-                &self.db,
-                tenant,
-                std::slice::from_ref(&employee.id),
+        let status = match (shift_of_day, on_leave) {
+            (Ok(shift), Some(on_leave)) => Ok(attendance_of(
+                shift.as_ref(),
                 attendance_day,
-            )
-            .await
-            .map_err(ApiError::from)
-            .map(|on_leave| {
-                attendance_of(
-                    shift.as_ref(),
-                    attendance_day,
-                    &day_punches,
-                    on_leave.contains(&employee.id),
-                    Utc::now().timestamp_millis(),
-                )
-            }),
-            Err(err) => Err(err),
+                &day_punches,
+                on_leave,
+                Utc::now().timestamp_millis(),
+            )),
+            (Ok(_), None) => Err(ApiError::internal("the leave of the day was not read")),
+            (Err(err), _) => Err(err),
         };
         let live = LiveUpdate {
             punch_id: &model.id,
             employee_id: &employee.id,
             department_id: employee.department_id.as_deref(),
-            kind: request.kind.as_str(),
+            kind: kind.as_str(),
             at: model.at,
             source: Some(&model.source),
             location_id: model.location_id.as_deref(),
@@ -568,28 +460,24 @@ impl Employee {
     }
 }
 
-/// A stored shift with its parsed rules.
+/// People a bulk close computes together (their days read a day at a time for all of them).
+const CLOSE_CHUNK: usize = 500;
+
+/// What a bulk close of a month did: the periods it closed, and the employees it left open
+/// with the rule that kept each open, both by employee id.
 #[derive(Debug, Clone)]
-pub struct AppliedShift {
-    pub model: shift::Model,
-    pub rules: ShiftRules,
+pub struct PeriodsClosing {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub closed: Vec<attendance_period::Model>,
+    pub skipped: Vec<SkippedPeriod>,
 }
 
-/// Whose shift is asked for: an employee and their department (whose default shift applies
-/// when the employee has none of their own).
-#[derive(Debug, Clone, Copy)]
-pub struct ShiftSubject<'a> {
-    pub employee_id: &'a str,
-    pub department_id: Option<&'a str>,
-}
-
-impl<'a> From<&'a employee::Model> for ShiftSubject<'a> {
-    fn from(employee: &'a employee::Model) -> Self {
-        Self {
-            employee_id: &employee.id,
-            department_id: employee.department_id.as_deref(),
-        }
-    }
+/// An employee's period a bulk close left open, and why.
+#[derive(Debug, Clone)]
+pub struct SkippedPeriod {
+    pub employee_id: String,
+    pub rule: AttendanceRule,
 }
 
 /// One employee's computed day, the shift it was computed under, and the punches it counts.
@@ -920,6 +808,148 @@ impl Employee {
         self.outbox.enqueue(&txn, &closed).await?;
         self.outbox.commit(txn).await?;
         Ok(row)
+    }
+
+    /// Closes a month of attendance for every employee of a department (or of the whole
+    /// company) at once: HR only (FORBIDDEN, NOT_APPROVER otherwise). Each employee employed in
+    /// the month is either closed (the same minutes and event as
+    /// [`Self::close_attendance_period`]) or reported skipped with the rule that kept it open:
+    /// closed already (ATTENDANCE_PERIOD_CLOSED), the month not over (PERIOD_NOT_OVER), the
+    /// caller's own period (SELF_APPROVAL). Every close and its `attendance.period_closed`
+    /// (one per employee-month) is written in ONE transaction; a rerun closes only what is
+    /// still open, so it is idempotent.
+    pub async fn close_attendance_periods(
+        &self,
+        tenant: &TenantId,
+        approver: &Approver<'_>,
+        department_id: Option<&str>,
+        period: &str,
+    ) -> ApiResult<PeriodsClosing> {
+        let period = AttendancePeriod::parse(period)?;
+        if !approver.hr_admin {
+            return Err(AttendanceRule::NotPeriodCloser.into());
+        }
+        if let Some(department_id) = department_id {
+            if people::department(&self.db, tenant, department_id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::bad_input("departmentId", "no such department"));
+            }
+        }
+        let label = period.label();
+        let candidates = store::employed_in(
+            &self.db,
+            tenant,
+            department_id,
+            period.starts_on,
+            period.ends_on,
+        )
+        .await?;
+        let closed_before = store::closed_in_period(&self.db, tenant, &label).await?;
+        let not_over = period.check_over(Utc::now().date_naive()).err();
+        let mut skipped = Vec::new();
+        let mut to_close = Vec::new();
+        for employee in candidates {
+            let is_self = approver.employee_id == Some(employee.id.as_str());
+            let rule = if closed_before.contains(&employee.id) {
+                Some(AttendanceRule::PeriodClosed {
+                    period: label.clone(),
+                })
+            } else if let Some(not_over) = &not_over {
+                Some(not_over.clone())
+            } else {
+                check_period_closer(is_self, false, approver.hr_admin).err()
+            };
+            match rule {
+                Some(rule) => skipped.push(SkippedPeriod {
+                    employee_id: employee.id,
+                    rule,
+                }),
+                None => to_close.push(employee),
+            }
+        }
+        // Every day of a period that is over is final: computed as of now, a day at a time
+        // for a chunk of people (three queries per day and chunk, never per person).
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(to_close.len());
+        for chunk in to_close.chunks(CLOSE_CHUNK) {
+            let people: Vec<&employee::Model> = chunk.iter().collect();
+            // (worked, overtime) minutes by employee id.
+            let mut minutes: HashMap<String, (i64, i64)> = HashMap::new();
+            for day in period.days() {
+                for (employee_id, computed) in
+                    self.days_attendance(tenant, &people, day, now).await?
+                {
+                    let overtime = overtime_minutes(
+                        computed.shift.as_ref().map(|s| &s.rules),
+                        &computed.attendance,
+                    );
+                    let entry = minutes.entry(employee_id).or_default();
+                    entry.0 += computed.attendance.worked_minutes;
+                    entry.1 += overtime;
+                }
+            }
+            for employee in chunk {
+                let (worked, overtime) = minutes.get(&employee.id).copied().unwrap_or((0, 0));
+                rows.push(attendance_period::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    employee_id: employee.id.clone(),
+                    period: label.clone(),
+                    worked_minutes: worked,
+                    overtime_minutes: overtime,
+                    closed_by: approver.user_id.to_owned(),
+                    closed_at: now,
+                });
+            }
+        }
+        if rows.is_empty() {
+            return Ok(PeriodsClosing {
+                period: label,
+                closed: Vec::new(),
+                skipped,
+            });
+        }
+        let txn = begin_write(&self.db).await?;
+        let inserted = store::insert_closed_periods(&txn, rows.clone()).await?;
+        let (closed, raced): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| inserted.contains(&row.employee_id));
+        let events = closed
+            .iter()
+            .map(|row| {
+                EventEnvelope::by_actor(
+                    tenant,
+                    events::ATTENDANCE_PERIOD_CLOSED,
+                    &row.employee_id,
+                    approver.user_id,
+                    events::AttendancePeriodClosed {
+                        employee_id: &row.employee_id,
+                        period: &label,
+                        starts_on: period.starts_on,
+                        ends_on: period.ends_on,
+                        worked_minutes: row.worked_minutes,
+                        overtime_minutes: row.overtime_minutes,
+                        closed_by: approver.user_id,
+                    },
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.outbox.enqueue_many(&txn, &events).await?;
+        self.outbox.commit(txn).await?;
+        // A single close of the same employee-month committed between the read and the write.
+        skipped.extend(raced.into_iter().map(|row| SkippedPeriod {
+            employee_id: row.employee_id,
+            rule: AttendanceRule::PeriodClosed {
+                period: label.clone(),
+            },
+        }));
+        skipped.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+        Ok(PeriodsClosing {
+            period: label,
+            closed,
+            skipped,
+        })
     }
 
     /// Refuses a correction of a day whose attendance period is closed for the employee.

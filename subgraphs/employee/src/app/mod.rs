@@ -11,6 +11,7 @@ pub mod leave;
 pub mod okr;
 pub mod org;
 pub mod people;
+pub mod punch_queue;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -30,6 +31,8 @@ pub struct Employee {
     outbox: Outbox,
     cipher: FieldCipher,
     cache: SharedCache,
+    /// Check-ins and check-outs waiting to be written together (group commit).
+    punches: punch_queue::PunchQueue,
     /// Seals the pay facts finance's payroll reads from `employee.compensation_changed`
     /// ([`erp_kit::crypto::seal_in_transit`]); None: the event carries ids only.
     transit: Option<Arc<dyn KeyEncryptionKey>>,
@@ -43,6 +46,7 @@ impl Employee {
         cache: SharedCache,
     ) -> Self {
         Self {
+            punches: punch_queue::PunchQueue::default(),
             db,
             outbox,
             cipher,
@@ -82,4 +86,28 @@ fn no_employee_record() -> ApiError {
         reasons::NO_EMPLOYEE_RECORD,
         "no employee record is linked to this user",
     )
+}
+
+/// A stored shift with its parsed rules.
+#[derive(Debug, Clone)]
+pub struct AppliedShift {
+    pub model: crate::store::attendance::shift::Model,
+    pub rules: crate::domain::attendance::ShiftRules,
+}
+
+/// Whose shift is asked for: an employee and their department (whose default shift applies
+/// when the employee has none of their own).
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftSubject<'a> {
+    pub employee_id: &'a str,
+    pub department_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a crate::store::entities::employee::Model> for ShiftSubject<'a> {
+    fn from(employee: &'a crate::store::entities::employee::Model) -> Self {
+        Self {
+            employee_id: &employee.id,
+            department_id: employee.department_id.as_deref(),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use chrono::{NaiveDate, Utc};
 
 use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::scalars::{ApprovalDecision, Date, DateTime};
-use erp_kit::{ApiError, RequestContext, TenantId};
+use erp_kit::{ApiError, RequestContext, RuleViolation, TenantId};
 
 use super::context::viewer;
 use super::people::{
@@ -21,11 +21,11 @@ use super::shift::{
     create_shift, current_day, millis, AttendanceDay, AttendanceStatus, CreateShiftInput, Location,
     PunchDirection, Shift,
 };
-use crate::app::attendance::{Approver, CorrectionRequest};
+use crate::app::attendance::{Approver, CorrectionRequest, PeriodsClosing};
 use crate::app::org::Viewer;
 use crate::app::Employee as UseCases;
 use crate::domain::attendance::{
-    attendance_day, parse_reason, DailyAttendance, DayStatus, ShiftTarget,
+    attendance_day, parse_reason, AttendanceRule, DailyAttendance, DayStatus, ShiftTarget,
 };
 use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
 use crate::domain::DisplayName;
@@ -722,6 +722,113 @@ impl AttendanceMutation {
             .close_attendance_period(&viewer.tenant, &approver, &input.employee_id, &input.period)
             .await?;
         Ok(ClosedAttendancePeriod(closed))
+    }
+
+    /// Closes a month of attendance for every employee of a department, or of the whole
+    /// company without `departmentId`, in one go (HR): each employee employed in the month is
+    /// closed as `closeAttendancePeriod` closes one (the same minutes, one
+    /// `attendance.period_closed` per employee-month, all in one transaction) or reported in
+    /// `skipped` with the rule that kept it open. Rerunning it closes only what is still open.
+    /// BAD_USER_INPUT for a bad month or an unknown department.
+    #[graphql(requires_scopes = "hr:admin")]
+    async fn close_attendance_periods(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The month, and the department (none: the whole company).")]
+        input: CloseAttendancePeriodsInput,
+    ) -> Result<AttendancePeriodsClosing> {
+        let viewer = viewer(ctx).await?;
+        let approver = Approver {
+            user_id: &viewer.user_id,
+            employee_id: viewer.employee_id(),
+            hr_admin: viewer.hr_admin,
+        };
+        let closing = ctx
+            .use_cases::<UseCases>()?
+            .close_attendance_periods(
+                &viewer.tenant,
+                &approver,
+                input.department_id.as_ref().map(|id| id.as_str()),
+                &input.period,
+            )
+            .await?;
+        Ok(AttendancePeriodsClosing(closing))
+    }
+}
+
+/// The month of attendance to close for many employees.
+#[derive(InputObject)]
+pub struct CloseAttendancePeriodsInput {
+    /// The month, `YYYY-MM`.
+    pub period: String,
+    /// Only this department's employees; none: the whole company.
+    pub department_id: Option<ID>,
+}
+
+/// What a bulk close of a month did.
+pub struct AttendancePeriodsClosing(PeriodsClosing);
+
+/// What a bulk close of a month did: the periods it closed and those it left open, and why.
+#[Object]
+impl AttendancePeriodsClosing {
+    /// `YYYY-MM`.
+    async fn period(&self) -> &str {
+        &self.0.period
+    }
+
+    /// The periods this close closed, by employee id.
+    async fn closed(&self) -> Vec<ClosedAttendancePeriod> {
+        self.0
+            .closed
+            .iter()
+            .cloned()
+            .map(ClosedAttendancePeriod)
+            .collect()
+    }
+
+    /// The employees whose period it left open, by employee id, each with why.
+    async fn skipped(&self) -> Vec<SkippedAttendancePeriod> {
+        self.0
+            .skipped
+            .iter()
+            .map(|s| SkippedAttendancePeriod {
+                employee_id: ID(s.employee_id.clone()),
+                reason: PeriodSkipReason::of(&s.rule),
+                message: s.rule.message(),
+            })
+            .collect()
+    }
+}
+
+/// An employee's period a bulk close left open.
+#[derive(SimpleObject)]
+pub struct SkippedAttendancePeriod {
+    /// The employee.
+    pub employee_id: ID,
+    /// Why (the `extensions.reason` closing it alone would have been refused with).
+    pub reason: PeriodSkipReason,
+    /// The same, for people.
+    pub message: String,
+}
+
+/// Why a bulk close left an employee's period open.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum PeriodSkipReason {
+    /// The period is closed already (by an earlier close, or a concurrent one).
+    AttendancePeriodClosed,
+    /// The month's last day is not over yet.
+    PeriodNotOver,
+    /// It is the caller's own period: nobody closes their own.
+    SelfApproval,
+}
+
+impl PeriodSkipReason {
+    fn of(rule: &AttendanceRule) -> Self {
+        match rule {
+            AttendanceRule::PeriodNotOver { .. } => PeriodSkipReason::PeriodNotOver,
+            AttendanceRule::SelfClose => PeriodSkipReason::SelfApproval,
+            _ => PeriodSkipReason::AttendancePeriodClosed,
+        }
     }
 }
 

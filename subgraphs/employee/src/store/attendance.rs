@@ -151,13 +151,14 @@ pub struct Puncher {
     pub left_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The employee record linked to a user, with the columns a punch uses (the check-in's first
-/// read, on its hot path: the rest of the row, sealed fields included, is not read).
-pub async fn puncher_of_user(
+/// The employee records linked to `user_ids` (the punch writer's first read for a batch of
+/// callers), by user id, with the columns a punch uses (the check-in's hot path: the rest of
+/// the row, sealed fields included, is not read).
+pub async fn punchers_of_users(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    user_id: &str,
-) -> Result<Option<Puncher>, DbErr> {
+    user_ids: &[&str],
+) -> Result<HashMap<String, Puncher>, DbErr> {
     let query = Query::select()
         .columns(
             [
@@ -174,11 +175,16 @@ pub async fn puncher_of_user(
         )
         .from(Alias::new("employees"))
         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
-        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .and_where(Expr::col(Alias::new("user_id")).is_in(user_ids.iter().copied()))
         .to_owned();
-    Puncher::find_by_statement(db.get_database_backend().build(&query))
-        .one(db)
-        .await
+    Ok(
+        Puncher::find_by_statement(db.get_database_backend().build(&query))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|p| p.user_id.clone().map(|user| (user, p)))
+            .collect(),
+    )
 }
 
 /// How `leave_requests.status` stores an approved request (`LeaveStatus::Approved`; a unit
@@ -227,6 +233,25 @@ pub struct NewPunch {
 }
 
 impl NewPunch {
+    /// The row this punch is written as.
+    pub fn to_model(&self, tenant: &TenantId) -> punch::Model {
+        punch::Model {
+            id: self.id.clone(),
+            tenant_id: tenant.as_str().to_owned(),
+            employee_id: self.employee_id.clone(),
+            kind: self.kind.as_str().to_owned(),
+            at: self.at,
+            day: self.day.clone(),
+            source: self.source.clone(),
+            ip: self.ip.clone(),
+            latitude: self.point.map(|p| p.latitude),
+            longitude: self.point.map(|p| p.longitude),
+            location_id: self.location_id.clone(),
+            punch_key: self.punch_key.clone(),
+            voided_by: None,
+        }
+    }
+
     fn into_active(self, tenant: &TenantId) -> punch::ActiveModel {
         punch::ActiveModel {
             id: Set(self.id),
@@ -338,28 +363,28 @@ pub async fn all_locations(
         .await
 }
 
-/// In ONE read, what a new punch is checked against: a punch already recorded under
-/// `punch_key` (a resync), and the employee's punches of `day` so far (not voided), in time
-/// order.
-pub async fn punches_for_new_punch(
+/// In ONE read, what new punches are checked against: the punches already recorded under
+/// `punch_keys` (resyncs), and each (employee, attendance day)'s punches so far (not voided),
+/// in time order.
+pub async fn punches_for_new_punches(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    punch_key: &str,
-    employee_id: &str,
-    day: &str,
+    punch_keys: &[&str],
+    days: &[(&str, &str)],
 ) -> Result<Vec<punch::Model>, DbErr> {
+    let mut wanted =
+        Condition::any().add(punch::Column::PunchKey.is_in(punch_keys.iter().copied()));
+    for (employee_id, day) in days {
+        wanted = wanted.add(
+            Condition::all()
+                .add(punch::Column::EmployeeId.eq(*employee_id))
+                .add(punch::Column::Day.eq(*day))
+                .add(punch::Column::VoidedBy.is_null()),
+        );
+    }
     punch::Entity::find()
         .filter(punch::Column::TenantId.eq(tenant.as_str()))
-        .filter(
-            Condition::any()
-                .add(punch::Column::PunchKey.eq(punch_key))
-                .add(
-                    Condition::all()
-                        .add(punch::Column::EmployeeId.eq(employee_id))
-                        .add(punch::Column::Day.eq(day))
-                        .add(punch::Column::VoidedBy.is_null()),
-                ),
-        )
+        .filter(wanted)
         .order_by_asc(punch::Column::At)
         .all(db)
         .await
@@ -756,4 +781,98 @@ pub async fn closed_period(
         .filter(attendance_period::Column::Period.eq(period))
         .one(db)
         .await
+}
+
+/// The employees a bulk close of a month looks at: of one department or the whole tenant,
+/// hired by the month's last day and not gone before its first (no last working day, or one
+/// on or after it), by id.
+pub async fn employed_in(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    department_id: Option<&str>,
+    starts_on: NaiveDate,
+    ends_on: NaiveDate,
+) -> Result<Vec<employee::Model>, DbErr> {
+    let mut query = employee::Entity::find()
+        .filter(employee::Column::TenantId.eq(tenant.as_str()))
+        .filter(employee::Column::HiredOn.lte(ends_on))
+        .filter(
+            Condition::any()
+                .add(employee::Column::LastWorkingDay.is_null())
+                .add(employee::Column::LastWorkingDay.gte(starts_on)),
+        );
+    if let Some(department_id) = department_id {
+        query = query.filter(employee::Column::DepartmentId.eq(department_id));
+    }
+    query.order_by_asc(employee::Column::Id).all(db).await
+}
+
+/// The ids of the employees whose period `period` is closed already.
+pub async fn closed_in_period(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    period: &str,
+) -> Result<HashSet<String>, DbErr> {
+    let query = Query::select()
+        .column(Alias::new("employee_id"))
+        .from(Alias::new("attendance_periods"))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
+        .and_where(Expr::col(Alias::new("period")).eq(period))
+        .to_owned();
+    let rows = db
+        .query_all(db.get_database_backend().build(&query))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "employee_id"))
+        .collect()
+}
+
+/// Rows per closed-period INSERT (7 columns).
+const CLOSE_BATCH: usize = 1_000;
+
+/// Records closed periods in multi-row INSERTs, skipping those closed already (a concurrent
+/// close won); answers the ids of the employees whose period this write closed.
+pub async fn insert_closed_periods(
+    db: &impl ConnectionTrait,
+    rows: Vec<attendance_period::Model>,
+) -> Result<HashSet<String>, DbErr> {
+    use attendance_period::Column as C;
+    let mut inserted = HashSet::new();
+    for chunk in rows.chunks(CLOSE_BATCH) {
+        let mut insert = Query::insert();
+        insert.into_table(attendance_period::Entity).columns([
+            C::TenantId,
+            C::EmployeeId,
+            C::Period,
+            C::WorkedMinutes,
+            C::OvertimeMinutes,
+            C::ClosedBy,
+            C::ClosedAt,
+        ]);
+        for row in chunk {
+            insert.values_panic([
+                row.tenant_id.clone().into(),
+                row.employee_id.clone().into(),
+                row.period.clone().into(),
+                row.worked_minutes.into(),
+                row.overtime_minutes.into(),
+                row.closed_by.clone().into(),
+                row.closed_at.into(),
+            ]);
+        }
+        insert
+            .on_conflict(
+                OnConflict::columns([C::TenantId, C::EmployeeId, C::Period])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .returning_col(C::EmployeeId);
+        for row in db
+            .query_all(db.get_database_backend().build(&insert))
+            .await?
+        {
+            inserted.insert(row.try_get::<String>("", "employee_id")?);
+        }
+    }
+    Ok(inserted)
 }

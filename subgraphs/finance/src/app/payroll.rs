@@ -34,8 +34,8 @@ use crate::events;
 use crate::store::entities::account;
 use crate::store::entities::payroll::{
     additional, assignment, component, exit, failure, leave, leave_type, loan_repayment,
-    open_period, overtime, person, run, settings as payroll_settings, slip, structure,
-    structure_component, tax_slab,
+    open_period, overtime, overtime_paid, person, run, settings as payroll_settings, slip,
+    structure, structure_component, tax_slab,
 };
 use crate::store::expenses as people_store;
 use crate::store::ledger as ledger_store;
@@ -1071,6 +1071,19 @@ impl Finance {
             .into_iter()
             .map(|row| (row.employee_id, row.overtime_minutes))
             .collect();
+        // Overtime of earlier months approved after their regular run was posted: a regular run
+        // pays it as adjustment lines labelled with its month (the posted slip never changes).
+        let mut overtime_arrears: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+        if run_type == RunType::Regular {
+            for (employee, month, minutes) in
+                store::overtime_owed(db, &tenant, &run.id, &period.label()).await?
+            {
+                overtime_arrears
+                    .entry(employee)
+                    .or_default()
+                    .push((month, minutes));
+            }
+        }
         // Approved expense claims queued for payroll, paid by a regular run (the first
         // calculated with them reserves them).
         let mut claims: HashMap<String, Vec<(String, i64)>> = HashMap::new();
@@ -1136,6 +1149,7 @@ impl Finance {
         let mut slips = Vec::with_capacity(employees.len());
         let mut failures = Vec::new();
         let mut repayments: Vec<loan_repayment::Model> = Vec::new();
+        let mut overtime_paid: Vec<overtime_paid::Model> = Vec::new();
         let mut totals = RunTotals::default();
         let now = chrono::Utc::now();
         let fail = |employee: &str, reason: SlipFailure, message: String| failure::Model {
@@ -1219,6 +1233,7 @@ impl Finance {
                     .unwrap_or(0),
                 lwp_milli_days: lwp.get(employee).copied().unwrap_or(0),
                 overtime_minutes: overtime.get(employee).copied().unwrap_or(0),
+                overtime_arrears: overtime_arrears.remove(employee).unwrap_or_default(),
                 policy,
                 additional: additional.get(employee).cloned().unwrap_or_default(),
             };
@@ -1229,6 +1244,19 @@ impl Finance {
                     continue;
                 }
             };
+            // The overtime this slip accounts for: its own month's (a regular run's) and each
+            // late month's it pays an adjustment for.
+            let own_month = (run_type == RunType::Regular && inputs.overtime_minutes > 0)
+                .then(|| (run.period.clone(), inputs.overtime_minutes));
+            for (month, minutes) in own_month.into_iter().chain(inputs.overtime_arrears) {
+                overtime_paid.push(overtime_paid::Model {
+                    tenant_id: tenant.as_str().to_owned(),
+                    run_id: run.id.clone(),
+                    employee_id: employee.clone(),
+                    period: month,
+                    minutes,
+                });
+            }
             // Loans come last, each cut to the net pay left; a leaver's final slip takes
             // the whole balance.
             let final_settlement = last_working_day.is_some_and(|day| day <= period.ends_on);
@@ -1377,6 +1405,7 @@ impl Finance {
             store::insert_slips(txn, std::mem::take(&mut slips)).await?;
             store::insert_failures(txn, std::mem::take(&mut failures)).await?;
             store::insert_repayments(txn, std::mem::take(&mut repayments)).await?;
+            store::insert_overtime_paid(txn, std::mem::take(&mut overtime_paid)).await?;
             Ok(())
         })
         .await?;

@@ -57,6 +57,10 @@ pub const INPUTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The formula input of approved overtime: a component reading it prices overtime (its own
+/// month's, and late months' as adjustment lines).
+pub const OVERTIME_INPUT: &str = "overtime_hours";
+
 pub fn is_input(name: &str) -> bool {
     INPUTS.iter().any(|(input, _)| *input == name)
 }
@@ -238,6 +242,11 @@ pub struct SlipInputs {
     pub lwp_milli_days: i64,
     /// Approved overtime in the period, in minutes.
     pub overtime_minutes: i64,
+    /// Overtime of earlier months approved after their regular run was posted: (the month,
+    /// `YYYY-MM`, minutes), oldest first. Each is paid as an adjustment line of every
+    /// structure component that reads `overtime_hours` ([`OVERTIME_INPUT`]), labelled with its
+    /// month; the posted slip of that month is never changed.
+    pub overtime_arrears: Vec<(String, i64)>,
     pub policy: PayrollPolicy,
     /// Additional salary for the period: (component, amount in minor units).
     pub additional: Vec<(Component, i64)>,
@@ -252,6 +261,11 @@ pub struct SlipLine {
     pub component_id: String,
     /// Minor units, never negative.
     pub amount: i64,
+    /// The month an adjustment line belongs to (late overtime of a month whose run was
+    /// posted), when it is not the slip's own; absent from the canonical bytes otherwise, so
+    /// the slips written before it keep their fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_period: Option<String>,
 }
 
 /// A computed slip: gross - deductions = net by construction.
@@ -353,6 +367,22 @@ pub fn compute_slip(
             .find(|line| line.code == code)
             .map(|line| i128::from(line.amount) * SCALE)
     };
+    // A formula's amount in minor units, with `overtime` hours (scaled) as `overtime_hours`.
+    let evaluate =
+        |expr: &Expr, lines: &[SlipLine], gross: i128, overtime: i128| -> Result<i128, EvalError> {
+            let scaled = expr.eval(&|name| match name {
+                "base" => Some(base),
+                "days_in_period" => Some(days),
+                "lwp_days" => Some(lwp),
+                "days_worked" => Some((days - lwp).max(0)),
+                "gross" => Some(gross * SCALE),
+                OVERTIME_INPUT => Some(overtime),
+                "hourly_rate" => Some(hourly_rate),
+                "overtime_multiplier" => Some(overtime_multiplier),
+                other => amount_of(lines, other),
+            })?;
+            Ok(i128::from(to_minor(scaled).ok_or(EvalError::Overflow)?))
+        };
     for component in structure {
         let amount: i128 = match &component.rule {
             ComponentRule::Fixed(minor) if component.kind == ComponentKind::Earning => {
@@ -363,31 +393,41 @@ pub fn compute_slip(
                 let of = amount_of(&lines, of).unwrap_or(0) / SCALE;
                 round_div(of * i128::from(*ppm), PPM)
             }
-            ComponentRule::Formula(expr) => {
-                let scaled = expr
-                    .eval(&|name| match name {
-                        "base" => Some(base),
-                        "days_in_period" => Some(days),
-                        "lwp_days" => Some(lwp),
-                        "days_worked" => Some((days - lwp).max(0)),
-                        "gross" => Some(gross * SCALE),
-                        "overtime_hours" => Some(overtime_hours),
-                        "hourly_rate" => Some(hourly_rate),
-                        "overtime_multiplier" => Some(overtime_multiplier),
-                        other => amount_of(&lines, other),
-                    })
-                    .map_err(|err| failed(&component.code, err))?;
-                i128::from(
-                    to_minor(scaled).ok_or_else(|| failed(&component.code, EvalError::Overflow))?,
-                )
-            }
+            ComponentRule::Formula(expr) => evaluate(expr, &lines, gross, overtime_hours)
+                .map_err(|err| failed(&component.code, err))?,
             ComponentRule::IncomeTax => round_div(annual_tax(slabs, gross * 12), 12),
         };
         // A component never pays or takes a negative amount: a formula below zero is zero.
         let amount = i64::try_from(amount.max(0))
             .map_err(|_| failed(&component.code, EvalError::Overflow))?;
+        // Late overtime of earlier months: what the component pays for those hours alone,
+        // less what it pays for none, at this slip's rates and at this point of the structure
+        // (so later components, income tax included, see it in `gross`).
+        let mut arrears = Vec::new();
+        if let ComponentRule::Formula(expr) = &component.rule {
+            if expr.inputs().iter().any(|name| name == OVERTIME_INPUT) {
+                let without =
+                    evaluate(expr, &lines, gross, 0).map_err(|err| failed(&component.code, err))?;
+                for (month, minutes) in &inputs.overtime_arrears {
+                    let hours = round_div(i128::from(*minutes) * SCALE, 60);
+                    let with = evaluate(expr, &lines, gross, hours)
+                        .map_err(|err| failed(&component.code, err))?;
+                    let extra = i64::try_from((with - without).max(0))
+                        .map_err(|_| failed(&component.code, EvalError::Overflow))?;
+                    arrears.push(SlipLine {
+                        code: component.code.clone(),
+                        name: format!("{} ({month})", component.name),
+                        kind: component.kind,
+                        component_id: component.id.clone(),
+                        amount: extra,
+                        for_period: Some(month.clone()),
+                    });
+                }
+            }
+        }
         if component.kind == ComponentKind::Earning {
             gross += i128::from(amount);
+            gross += arrears.iter().map(|l| i128::from(l.amount)).sum::<i128>();
         }
         lines.push(SlipLine {
             code: component.code.clone(),
@@ -395,7 +435,9 @@ pub fn compute_slip(
             kind: component.kind,
             component_id: component.id.clone(),
             amount,
+            for_period: None,
         });
+        lines.extend(arrears);
     }
     for (component, amount) in &inputs.additional {
         lines.push(SlipLine {
@@ -404,6 +446,7 @@ pub fn compute_slip(
             kind: component.kind,
             component_id: component.id.clone(),
             amount: (*amount).max(0),
+            for_period: None,
         });
     }
     let sum = |kind| -> i128 {
@@ -459,6 +502,7 @@ pub fn add_reimbursements(slip: &mut Slip, claims: &[(String, i64)]) {
             kind: ComponentKind::Earning,
             component_id: reimbursement_line_id(expense_id),
             amount,
+            for_period: None,
         });
         slip.gross += amount;
         slip.net += amount;
@@ -808,6 +852,7 @@ mod tests {
             days_employed: 30,
             lwp_milli_days: 3_000,
             overtime_minutes: 0,
+            overtime_arrears: Vec::new(),
             policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
@@ -837,6 +882,7 @@ mod tests {
             days_employed: 12,
             lwp_milli_days: 3_000,
             overtime_minutes: 0,
+            overtime_arrears: Vec::new(),
             policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
@@ -913,6 +959,7 @@ mod tests {
             days_employed: employed_days(&november, hired, None).unwrap(),
             lwp_milli_days: 0,
             overtime_minutes: 0,
+            overtime_arrears: Vec::new(),
             policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
@@ -955,6 +1002,7 @@ mod tests {
             days_employed: 30,
             lwp_milli_days: 0,
             overtime_minutes: 210,
+            overtime_arrears: Vec::new(),
             policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
@@ -974,6 +1022,49 @@ mod tests {
             compute_slip(&components, &[], &double).unwrap().lines[1].amount,
             485
         );
+        // Late overtime of two posted months: a line each, after OVERTIME, labelled with its
+        // month (2 h and 30 min at 1.5 x 20.00 = 60.00 and 15.00); the slip's own overtime
+        // is still its own line.
+        let late = SlipInputs {
+            overtime_arrears: vec![("2026-09".into(), 120), ("2026-10".into(), 30)],
+            ..double.clone()
+        };
+        let late = SlipInputs {
+            overtime_minutes: 210,
+            policy: PayrollPolicy::default(),
+            ..late
+        };
+        let slip = compute_slip(&components, &[], &late).unwrap();
+        let lines: Vec<(&str, &str, i64, Option<&str>)> = slip
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.code.as_str(),
+                    l.name.as_str(),
+                    l.amount,
+                    l.for_period.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                ("BASIC", "BASIC", 346_667, None),
+                ("OVERTIME", "OVERTIME", 10_500, None),
+                ("OVERTIME", "OVERTIME (2026-09)", 6_000, Some("2026-09")),
+                ("OVERTIME", "OVERTIME (2026-10)", 1_500, Some("2026-10")),
+            ]
+        );
+        assert_eq!(slip.gross, 346_667 + 10_500 + 6_000 + 1_500);
+        assert_eq!(slip.net, slip.gross);
+        // A line without a month serialises as before (slips keep their fingerprints).
+        assert!(!serde_json::to_string(&slip.lines[1])
+            .unwrap()
+            .contains("for_period"));
+        assert!(serde_json::to_string(&slip.lines[2])
+            .unwrap()
+            .contains("\"for_period\":\"2026-09\""));
         assert!(PayrollPolicy {
             overtime_multiplier_ppm: 999_999,
             annual_hours: 2_080
@@ -996,6 +1087,7 @@ mod tests {
             days_employed: 30,
             lwp_milli_days: 3_000,
             overtime_minutes: 0,
+            overtime_arrears: Vec::new(),
             policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };
@@ -1041,6 +1133,7 @@ mod tests {
             days_employed: 30,
             lwp_milli_days: 0,
             overtime_minutes: 0,
+            overtime_arrears: Vec::new(),
             policy: PayrollPolicy::default(),
             additional: Vec::new(),
         };

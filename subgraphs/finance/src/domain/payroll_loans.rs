@@ -81,6 +81,7 @@ pub fn deduct_loans(slip: &mut Slip, dues: &[LoanDue]) -> Vec<LoanDeduction> {
                 kind: ComponentKind::Deduction,
                 component_id: due.loan_id.clone(),
                 amount,
+                for_period: None,
             });
             slip.deductions += amount;
             slip.net -= amount;

@@ -343,6 +343,10 @@ pub struct PayslipLine {
     pub kind: SalaryComponentKind,
     /// Never negative.
     pub amount: Money,
+    /// The month (`YYYY-MM`) an adjustment line belongs to when it is not the slip's own:
+    /// overtime of a month approved after that month's run was posted is paid by the next
+    /// regular run, never by changing the posted slip. Null for the slip's own month.
+    pub for_period: Option<String>,
 }
 
 /// A payslip, opened for its employee or a payroll reader.
@@ -391,6 +395,7 @@ impl Payslip {
                 name: line.name.clone(),
                 kind: line.kind.into(),
                 amount: stored_money(line.amount, &self.0.currency),
+                for_period: line.for_period.clone(),
             })
             .collect()
     }

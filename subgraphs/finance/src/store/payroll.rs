@@ -13,8 +13,8 @@ use erp_kit::TenantId;
 use super::entities::expense;
 use super::entities::payroll::{
     additional, assignment, component, exit, failure, leave, leave_type, loan, loan_repayment,
-    open_period, overtime, person, policy, reimbursement, run, settings, slip, structure,
-    structure_component, tax_slab,
+    open_period, overtime, overtime_paid, person, policy, reimbursement, run, settings, slip,
+    structure, structure_component, tax_slab,
 };
 
 /// Rows per multi-row INSERT: 12 columns x 1000 stays under PostgreSQL's 65,535 parameters.
@@ -515,6 +515,11 @@ pub async fn clear_run<C: ConnectionTrait>(
     loan_repayment::Entity::delete_many()
         .filter(loan_repayment::Column::TenantId.eq(tenant.as_str()))
         .filter(loan_repayment::Column::RunId.eq(run_id))
+        .exec(conn)
+        .await?;
+    overtime_paid::Entity::delete_many()
+        .filter(overtime_paid::Column::TenantId.eq(tenant.as_str()))
+        .filter(overtime_paid::Column::RunId.eq(run_id))
         .exec(conn)
         .await?;
     release_reimbursements(conn, tenant, run_id).await?;
@@ -1052,4 +1057,85 @@ pub async fn settle_claims<C: ConnectionTrait>(
         .exec(conn)
         .await?
         .rows_affected)
+}
+
+/// Records the overtime minutes a run accounted for, in multi-row statements.
+pub async fn insert_overtime_paid<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<overtime_paid::Model>,
+) -> Result<(), DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<overtime_paid::ActiveModel> = rows
+            .by_ref()
+            .take(CHUNK)
+            .map(overtime_paid::ActiveModel::from)
+            .collect();
+        overtime_paid::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The overtime still owed of months before `before` whose regular run is posted (or paid):
+/// each employee-month's approved minutes less what runs not cancelled, other than `run_id`,
+/// accounted for; only those above zero, as (employee, month, minutes), by month. Three reads
+/// (the tenant's regular runs, then the approved and the accounted minutes of their months).
+pub async fn overtime_owed<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    run_id: &str,
+    before: &str,
+) -> Result<Vec<(String, String, i64)>, DbErr> {
+    let runs = run::Entity::find()
+        .filter(run::Column::TenantId.eq(tenant.as_str()))
+        .all(conn)
+        .await?;
+    let mut posted: Vec<String> = runs
+        .iter()
+        .filter(|r| r.run_type == "regular" && (r.state == "posted" || r.state == "paid"))
+        .filter(|r| r.period.as_str() < before)
+        .map(|r| r.period.clone())
+        .collect();
+    posted.sort();
+    posted.dedup();
+    if posted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let counted: std::collections::HashSet<&str> = runs
+        .iter()
+        .filter(|r| r.state != "cancelled" && r.id != run_id)
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut accounted: std::collections::HashMap<(String, String), i64> =
+        std::collections::HashMap::new();
+    for row in overtime_paid::Entity::find()
+        .filter(overtime_paid::Column::TenantId.eq(tenant.as_str()))
+        .filter(overtime_paid::Column::Period.is_in(posted.iter().cloned()))
+        .all(conn)
+        .await?
+    {
+        if counted.contains(row.run_id.as_str()) {
+            *accounted.entry((row.employee_id, row.period)).or_default() += row.minutes;
+        }
+    }
+    let mut owed: Vec<(String, String, i64)> = overtime::Entity::find()
+        .filter(overtime::Column::TenantId.eq(tenant.as_str()))
+        .filter(overtime::Column::Period.is_in(posted))
+        .filter(overtime::Column::OvertimeMinutes.gt(0))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|row| {
+            let done = accounted
+                .get(&(row.employee_id.clone(), row.period.clone()))
+                .copied()
+                .unwrap_or(0);
+            let left = row.overtime_minutes - done;
+            (left > 0).then_some((row.employee_id, row.period, left))
+        })
+        .collect();
+    owed.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    Ok(owed)
 }

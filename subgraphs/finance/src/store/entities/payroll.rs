@@ -424,6 +424,33 @@ pub mod overtime {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+// migrations/src/finance/m0016_payroll_overtime_paid.rs
+
+/// The overtime minutes a run accounted for, by employee and by the month they belong to.
+pub mod overtime_paid {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "finance_payroll_overtime_paid")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub run_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub employee_id: String,
+        /// `YYYY-MM`: the month the minutes belong to.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub period: String,
+        pub minutes: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod policy {
     use sea_orm::entity::prelude::*;
 
