@@ -80,6 +80,7 @@ on_both_stores!(
     helpdesk_macros_are_changed_and_deleted_on_the_record,
     a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then,
     inbound_mail_opens_and_threads_tickets_from_signed_raw_messages,
+    sop_files_and_mail_attachments_round_trip_through_s3,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -135,7 +136,20 @@ impl OpsApp {
     }
 
     async fn spawn_on(issuer: &TestIssuer, backing: Backing, files: std::path::PathBuf) -> Self {
-        Self::spawn_with(issuer, backing, files, None).await
+        Self::spawn_with(issuer, backing, files, None, None).await
+    }
+
+    /// A subgraph whose SOP files and attachments live in the real S3-compatible server's
+    /// bucket (`S3_*` of deploy/local/services.sh) instead of a directory.
+    async fn spawn_on_s3(issuer: &TestIssuer, store: Store) -> Self {
+        let backing = match store {
+            Store::Mongo => Backing::Mongo(fresh_mongo_url()),
+            Store::Embedded => Backing::Journal(
+                std::env::temp_dir().join(format!("ops-test-{}.journal", uuid::Uuid::new_v4())),
+            ),
+        };
+        let files = std::env::temp_dir().join(format!("ops-files-{}", uuid::Uuid::new_v4()));
+        Self::spawn_with(issuer, backing, files, None, Some(s3_config())).await
     }
 
     /// A subgraph that consumes the employee subgraph's events on `bus` (its Kafka or
@@ -157,7 +171,7 @@ impl OpsApp {
             group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
             tenants: Some(vec![tenant.to_owned()]),
         };
-        Self::spawn_with(issuer, backing, files, Some((bus, consumers))).await
+        Self::spawn_with(issuer, backing, files, Some((bus, consumers)), None).await
     }
 
     async fn spawn_with(
@@ -165,6 +179,7 @@ impl OpsApp {
         backing: Backing,
         files: std::path::PathBuf,
         consuming: Option<(SharedBus, erp_ops::consumers::ConsumerOptions)>,
+        s3: Option<erp_ops::store::blobs::S3Config>,
     ) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "ops".into();
@@ -198,7 +213,8 @@ impl OpsApp {
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
         let options = erp_ops::OpsOptions {
-            blob_dir: Some(files.clone()),
+            blob_dir: s3.is_none().then(|| files.clone()),
+            s3,
             consumers,
             ..Default::default()
         };
@@ -4932,4 +4948,208 @@ async fn inbound_mail_opens_and_threads_tickets_from_signed_raw_messages(store: 
         data["inboundMailSettings"]["previousValidUntil"],
         Value::Null
     );
+}
+
+/// The bucket of the real S3-compatible server started by deploy/local/services.sh.
+fn s3_config() -> erp_ops::store::blobs::S3Config {
+    erp_ops::store::blobs::S3Config {
+        endpoint: Some(require_env("S3_ENDPOINT")),
+        bucket: require_env("S3_BUCKET"),
+        region: require_env("S3_REGION"),
+        access_key_id: Some(require_env("S3_ACCESS_KEY_ID")),
+        secret_access_key: Some(require_env("S3_SECRET_ACCESS_KEY")),
+        allow_http: false,
+    }
+}
+
+/// Where the S3 server keeps an object of the bucket (s3s-fs: a file per key).
+fn s3_object_file(tenant: &str, hash: &str) -> std::path::PathBuf {
+    std::path::Path::new(&require_env("S3_DATA_DIR"))
+        .join(require_env("S3_BUCKET"))
+        .join("ops")
+        .join(tenant)
+        .join(hash)
+}
+
+/// SOP files and inbound-mail attachments in the real S3-compatible server: written under
+/// `ops/<tenant>/<hash>` of the bucket, read back (GraphQL content, signed download URL),
+/// per tenant, and refused when the object was changed behind the store's back.
+async fn sop_files_and_mail_attachments_round_trip_through_s3(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn_on_s3(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "olga", ALL);
+
+    // An SOP version's file: in the bucket, not in the document, read back from S3.
+    let content = "# Forklift check\n\n1. Horn.\n2. Brakes.\n";
+    let hash = erp_ops::domain::sop::ContentHash::of(content.as_bytes());
+    let data = app
+        .ok(
+            &admin,
+            "mutation($input: CreateSopInput!) { createSop(input: $input) { id versions { number contentHash content } } }",
+            json!({ "input": { "title": "Forklift check", "content": content } }),
+        )
+        .await;
+    let sop = data["createSop"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createSop"]["versions"],
+        json!([{ "number": 1, "contentHash": hash.as_str(), "content": content }])
+    );
+    let object = s3_object_file(&tenant, hash.as_str());
+    assert_eq!(std::fs::read(&object).unwrap(), content.as_bytes());
+    assert!(
+        !app.files.exists(),
+        "nothing on the local filesystem when S3 is configured"
+    );
+    let url_query = "query($id: ID!) { sop(id: $id) { versions { content downloadUrl { url } } } }";
+    let data = app.ok(&admin, url_query, json!({ "id": sop })).await;
+    let url = data["sop"]["versions"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = app
+        .http
+        .get(format!("http://{}{url}", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), content.as_bytes());
+
+    // Another tenant's file of the same bytes is its own object; neither sees the other's.
+    let other = self::tenant();
+    let other_admin = issuer.token(&other, "olga", ALL);
+    let data = app
+        .ok(
+            &other_admin,
+            "mutation($input: CreateSopInput!) { createSop(input: $input) { id } }",
+            json!({ "input": { "title": "Forklift check", "content": content } }),
+        )
+        .await;
+    let other_sop = data["createSop"]["id"].as_str().unwrap().to_owned();
+    assert!(s3_object_file(&other, hash.as_str()).exists());
+    let (_, body) = app
+        .graphql(&admin, url_query, json!({ "id": other_sop }))
+        .await;
+    assert_eq!(body["data"]["sop"], Value::Null, "{body}");
+
+    // An inbound e-mail's attachment: stored in the bucket under its hash.
+    let secret = app
+        .ok(
+            &admin,
+            "mutation { rotateInboundMailSecret(input: {}) { secret } }",
+            json!({}),
+        )
+        .await["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pdf: &[u8] = b"%PDF-1.4 forklift inspection report";
+    let raw = mail(
+        "Ada <ada@example.com>",
+        "Forklift brakes",
+        Some("s3-1@example.com"),
+        None,
+        "The brakes squeal.",
+        Some(("report.pdf", "application/pdf", pdf)),
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &raw).await;
+    assert_eq!(status, 200, "{body}");
+    let ticket = body["ticketId"].as_str().unwrap().to_owned();
+    let sha = erp_ops::domain::sop::ContentHash::of(pdf);
+    let data = app
+        .ok(
+            &admin,
+            "query($id: ID!) { ticket(id: $id) { attachments { name contentType size sha256 } } }",
+            json!({ "id": ticket }),
+        )
+        .await;
+    assert_eq!(
+        data["ticket"]["attachments"],
+        json!([{ "name": "report.pdf", "contentType": "application/pdf", "size": pdf.len(), "sha256": sha.as_str() }])
+    );
+    assert_eq!(
+        std::fs::read(s3_object_file(&tenant, sha.as_str())).unwrap(),
+        pdf
+    );
+
+    // An object changed in the bucket behind the store's back is refused, never served.
+    std::fs::write(&object, b"# Forklift check\n\nSkip the brakes.\n").unwrap();
+    let (_, body) = app.graphql(&admin, url_query, json!({ "id": sop })).await;
+    assert_eq!(error_codes(&body), ["INTERNAL"], "{body}");
+    let response = app
+        .http
+        .get(format!("http://{}{url}", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+}
+
+/// A wrong S3 configuration stops the subgraph at start with what is wrong: a bucket that
+/// does not exist, credentials the server refuses, plain HTTP to another machine.
+#[tokio::test]
+async fn s3_misconfiguration_fails_the_start_with_what_is_wrong() {
+    let issuer = TestIssuer::start().await;
+    let start = |s3: erp_ops::store::blobs::S3Config| {
+        let issuer = &issuer;
+        async move {
+            let mut kit = config(issuer, String::new());
+            kit.service = "ops".into();
+            let runtime = Runtime::with_backends(
+                kit,
+                sea_orm::DatabaseConnection::Disconnected,
+                Arc::new(InProcessCache::new()),
+                Arc::new(InProcessBus::new()),
+            );
+            let store: SharedStore = Arc::new(erp_ops::store::memory::MemoryStore::new());
+            let options = erp_ops::OpsOptions {
+                s3: Some(s3),
+                ..Default::default()
+            };
+            match erp_ops::start_with(&runtime, store, options).await {
+                Ok(_) => panic!("started with a wrong S3 configuration"),
+                Err(err) => err.to_string(),
+            }
+        }
+    };
+    let missing = format!("no-such-bucket-{}", uuid::Uuid::new_v4().simple());
+    let err = start(erp_ops::store::blobs::S3Config {
+        bucket: missing.clone(),
+        ..s3_config()
+    })
+    .await;
+    assert_eq!(
+        err,
+        format!(
+            "S3 bucket `{missing}` does not exist at {} (create it, or fix ERP_OPS_S3_BUCKET)",
+            require_env("S3_ENDPOINT")
+        )
+    );
+    let err = start(erp_ops::store::blobs::S3Config {
+        secret_access_key: Some("not-the-secret".into()),
+        ..s3_config()
+    })
+    .await;
+    assert_eq!(
+        err,
+        format!(
+            "S3 at {} refused the credentials for bucket `{}` (check ERP_OPS_S3_ACCESS_KEY_ID \
+             and ERP_OPS_S3_SECRET_ACCESS_KEY)",
+            require_env("S3_ENDPOINT"),
+            require_env("S3_BUCKET")
+        )
+    );
+    let err = start(erp_ops::store::blobs::S3Config {
+        access_key_id: Some("nobody".into()),
+        ..s3_config()
+    })
+    .await;
+    assert!(err.contains("refused the credentials"), "{err}");
+    let err = start(erp_ops::store::blobs::S3Config {
+        endpoint: Some("http://s3.internal.example:9000".into()),
+        ..s3_config()
+    })
+    .await;
+    assert!(err.contains("plain HTTP to another machine"), "{err}");
 }
