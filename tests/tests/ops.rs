@@ -5073,6 +5073,105 @@ async fn sop_files_and_mail_attachments_round_trip_through_s3(store: Store) {
         pdf
     );
 
+    // Its signed download URL (issued to whoever can read the ticket) serves it as a
+    // download; an altered URL, another tenant's path or an expired one is refused.
+    let url_of = |seconds: i64| {
+        let app = &app;
+        let admin = admin.clone();
+        let ticket = ticket.clone();
+        async move {
+            app.ok(
+                &admin,
+                "query($id: ID!, $s: Int) { ticket(id: $id) { attachments { downloadUrl(expiresInSeconds: $s) { url expiresAt } } } }",
+                json!({ "id": ticket, "s": seconds }),
+            )
+            .await["ticket"]["attachments"][0]["downloadUrl"]["url"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let attachment_url = url_of(300).await;
+    assert!(
+        attachment_url.starts_with(&format!(
+            "/ticket-files/{tenant}/{}?name=report.pdf&type=application%2Fpdf&expires=",
+            sha.as_str()
+        )),
+        "{attachment_url}"
+    );
+    let fetch = |path: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .get(format!("http://{}{path}", app.addr))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            let headers = (header("content-type"), header("content-disposition"));
+            (status, headers, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, headers, body) = fetch(attachment_url.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers,
+        (
+            Some("application/pdf".to_owned()),
+            Some("attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf".to_owned())
+        )
+    );
+    assert_eq!(body, pdf);
+    let refusal = |body: &[u8]| {
+        let body: Value = serde_json::from_slice(body).unwrap();
+        error_of(&body)
+    };
+    let forbidden = |reason: &str| ("FORBIDDEN".to_owned(), reason.to_owned());
+    for altered in [
+        attachment_url.replace("name=report.pdf", "name=report.html"),
+        attachment_url.replace("type=application%2Fpdf", "type=text%2Fhtml"),
+        attachment_url.replace(&tenant, &other),
+        attachment_url.replace(sha.as_str(), hash.as_str()),
+    ] {
+        let (status, _, body) = fetch(altered.clone()).await;
+        assert_eq!(
+            (status, refusal(&body)),
+            (403, forbidden("SIGNED_URL_INVALID")),
+            "{altered}"
+        );
+    }
+    let (_, body) = app
+        .graphql(
+            &admin,
+            "query($id: ID!) { ticket(id: $id) { attachments { downloadUrl(expiresInSeconds: 86401) { url } } } }",
+            json!({ "id": ticket }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    // Another tenant cannot reach the ticket, so gets no URL of its attachment.
+    let (_, body) = app
+        .graphql(
+            &other_admin,
+            "query($id: ID!) { ticket(id: $id) { attachments { downloadUrl { url } } } }",
+            json!({ "id": ticket }),
+        )
+        .await;
+    assert_eq!(body["data"]["ticket"], Value::Null, "{body}");
+    let short = url_of(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let (status, _, body) = fetch(short).await;
+    assert_eq!(
+        (status, refusal(&body)),
+        (403, forbidden("SIGNED_URL_EXPIRED"))
+    );
+
     // An object changed in the bucket behind the store's back is refused, never served.
     std::fs::write(&object, b"# Forklift check\n\nSkip the brakes.\n").unwrap();
     let (_, body) = app.graphql(&admin, url_query, json!({ "id": sop })).await;
