@@ -61,10 +61,12 @@ use erp_pmo::Pmo;
 
 mod crm;
 mod finance;
+mod ops;
 mod payroll;
 
 pub use crm::{load_crm, CrmTarget};
 pub use finance::load_finance;
+pub use ops::load_ops;
 pub use payroll::load_payroll;
 
 use crate::seed::{
@@ -118,6 +120,8 @@ pub struct SeedTargets {
     pub finance: Option<erp_finance::Finance>,
     /// `None` skips the CRM (pipeline, clients, leads, opportunities, quotes).
     pub crm: Option<erp_crm::Crm>,
+    /// `None` skips the operations data (assets, SOPs, tickets).
+    pub ops: Option<erp_ops::Ops>,
 }
 
 /// Tasks or time entries per import call by default (one transaction, or one journal record
@@ -215,6 +219,10 @@ pub struct LoadReport {
     pub leads: usize,
     pub opportunities: usize,
     pub quotes: usize,
+    /// Operations: assets, SOPs and tickets.
+    pub assets: usize,
+    pub sops: usize,
+    pub tickets: usize,
     pub phases: Vec<PhaseReport>,
 }
 
@@ -244,6 +252,13 @@ impl std::fmt::Display for LoadReport {
                 f,
                 "crm: {} clients, {} leads, {} opportunities, {} quotes",
                 self.crm_clients, self.leads, self.opportunities, self.quotes
+            )?;
+        }
+        if self.assets + self.sops + self.tickets > 0 {
+            writeln!(
+                f,
+                "ops: {} assets, {} SOPs, {} tickets",
+                self.assets, self.sops, self.tickets
             )?;
         }
         if self.time_entries_left_out > 0 {
@@ -466,6 +481,17 @@ pub async fn load_with(
                 admin_user_id: &seeded.admin_user_id,
                 user_ids: &people.user_ids,
             },
+            options,
+            &mut report,
+        )
+        .await?;
+    }
+    if let Some(ops_service) = &targets.ops {
+        load_ops(
+            plan,
+            ops_service,
+            &seeded,
+            &people.user_ids,
             options,
             &mut report,
         )

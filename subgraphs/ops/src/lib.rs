@@ -157,6 +157,30 @@ async fn sop_files(
     app::sop_files::SopFiles::new(blobs, &key)
 }
 
+/// The use cases over `store` without serving (the seed's writer): the store prepared, SOP
+/// files where the running subgraph keeps them (as [`start_with`] resolves them from
+/// `options` and the environment). Events wait in the outbox for the service's relay.
+pub async fn service(
+    runtime: &Runtime,
+    store: SharedStore,
+    options: OpsOptions,
+) -> anyhow::Result<Ops> {
+    store
+        .prepare()
+        .await
+        .map_err(|e| anyhow::anyhow!("preparing the store: {e:?}"))?;
+    let files = sop_files(runtime, &options).await?;
+    let kek = erp_kit::crypto::LocalKek::load_or_create(&runtime.config.kek_file)?;
+    Ok(Ops::new(
+        store,
+        Wake::default(),
+        options,
+        runtime.cache.clone(),
+        files,
+        Arc::new(kek),
+    ))
+}
+
 struct OpsReadiness {
     store: SharedStore,
 }
