@@ -3514,9 +3514,11 @@ async fn helpdesk_teams_route_assign_and_scope_tickets(store: Store) {
         .all(|(kind, _, _)| kind != "ticket.assigned"));
 }
 
-/// Tickets arriving at once into one team each take their own turn: the assignment writes the
-/// team's rotation counter back at the revision it read, so no two take the same one (a lost
-/// update would give one member more than their share). The same for least-open.
+/// Tickets arriving at once into one team each take their own turn: a round-robin turn is one
+/// atomic increment of the team's turn counter (no two tickets take the same one, and none
+/// waits on another's commit); least-open writes the team back at the revision it read, so its
+/// counts of open tickets are read in turn (a lost update would give one member more than
+/// their share).
 async fn concurrent_tickets_never_take_the_same_turn(store: Store) {
     let issuer = TestIssuer::start().await;
     let app = OpsApp::spawn(&issuer, store).await;
