@@ -2545,23 +2545,32 @@ async fn client_renames_and_merges_move_the_customer_mapping_through_kafka() {
     let duplicate = client("Globex Corp").await;
 
     // One posted invoice each: Globex 3 days at 1200.00 + 22 % = 4392.00; the duplicate 2
-    // audit days at 800.00 + 22 % = 1952.00.
-    let globex_quote = accepted_quote(&crm, &admin, &globex, "EUR", json!([
-        {"description": "Consulting day", "quantity": "3", "unitPrice": {"amount": "1200", "currency": "EUR"}, "taxRatePercent": "22"},
-    ]))
-    .await;
+    // audit days at 800.00 + 22 % = 1952.00. The duplicate's first, so that its partner is
+    // finance's oldest of the two (issue 17: new invoices of the survivor must not go there).
+    let drafts =
+        "{ invoices(first: 10) { edges { node { id quote { quoteId } partner { id } } } } }";
+    let invoices_reached = |count: usize| {
+        let app = &app;
+        let token = company.token.clone();
+        async move {
+            erp_tests::eventually(std::time::Duration::from_secs(60), || async {
+                let edges = app.ok(&token, drafts, json!({})).await["invoices"]["edges"].clone();
+                (edges.as_array().map_or(0, Vec::len) == count).then_some(edges)
+            })
+            .await
+            .expect("the accepted quotes reached finance through Kafka")
+        }
+    };
     let duplicate_quote = accepted_quote(&crm, &admin, &duplicate, "EUR", json!([
         {"description": "Audit day", "quantity": "2", "unitPrice": {"amount": "800", "currency": "EUR"}, "taxRatePercent": "22"},
     ]))
     .await;
-    let drafts =
-        "{ invoices(first: 10) { edges { node { id quote { quoteId } partner { id } } } } }";
-    let edges = erp_tests::eventually(std::time::Duration::from_secs(60), || async {
-        let edges = app.ok(&company.token, drafts, json!({})).await["invoices"]["edges"].clone();
-        (edges.as_array().map_or(0, Vec::len) == 2).then_some(edges)
-    })
-    .await
-    .expect("both accepted quotes reached finance through Kafka");
+    invoices_reached(1).await;
+    let globex_quote = accepted_quote(&crm, &admin, &globex, "EUR", json!([
+        {"description": "Consulting day", "quantity": "3", "unitPrice": {"amount": "1200", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let edges = invoices_reached(2).await;
     let of_quote = |quote: &str| {
         let node = &edges
             .as_array()
@@ -2714,6 +2723,27 @@ async fn client_renames_and_merges_move_the_customer_mapping_through_kafka() {
     assert_eq!(entry_of(duplicate_invoice.clone()).await, booked);
     company.assert_reconciled(&app).await;
 
+    // Issue 17: the survivor's next quote is drafted to its own partner, not to the
+    // duplicate's older one the merge mapped to it.
+    let next_quote = accepted_quote(&crm, &admin, &globex, "EUR", json!([
+        {"description": "Follow-up day", "quantity": "1", "unitPrice": {"amount": "1200", "currency": "EUR"}, "taxRatePercent": "22"},
+    ]))
+    .await;
+    let edges = invoices_reached(3).await;
+    let (next_invoice, next_partner) = {
+        let node = &edges
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|edge| edge["node"]["quote"]["quoteId"] == next_quote.as_str())
+            .unwrap()["node"];
+        (
+            node["id"].as_str().unwrap().to_owned(),
+            node["partner"]["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(next_partner, globex_partner);
+
     // The merge undone: the partner is the restored client's again, with its own name.
     crm.ok(
         &admin,
@@ -2729,15 +2759,227 @@ async fn client_renames_and_merges_move_the_customer_mapping_through_kafka() {
         ]),
     )
     .await;
+    // The survivor keeps its invoices, the posted one and the draft of its next quote.
+    let mut globex_invoices = vec![globex_invoice.clone(), next_invoice];
+    globex_invoices.sort();
     assert_eq!(
         client_360(globex.clone()).await,
-        ("4392.00".to_owned(), vec![globex_invoice.clone()])
+        ("4392.00".to_owned(), globex_invoices)
     );
     assert_eq!(
         client_360(duplicate.clone()).await,
         ("1952.00".to_owned(), vec![duplicate_invoice.clone()])
     );
     assert_eq!(entry_of(duplicate_invoice).await, booked);
+    company.assert_reconciled(&app).await;
+}
+
+/// Issue 17: new invoices of a client that absorbed another go to the survivor's OWN customer
+/// partner, never to the merged-away client's (older) partner the merge mapped to it. On the
+/// embedded bus (the CRM's relay publishes `quote.accepted` and `client.merged` there): the
+/// old client's partner is finance's first; after the merge the survivor, which finance has
+/// never invoiced, gets a partner of its own with its first quote, and keeps it for the next;
+/// the client 360 holds all three invoices; the undo gives the old partner back with its one
+/// invoice while the survivor keeps its partner and its two.
+#[tokio::test]
+async fn a_merged_clients_new_invoices_go_to_the_survivors_own_partner() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let company = Company::open(&app, &issuer, "PER_LINE").await;
+    let crm = crm_on_the_bus_of(&app, &issuer).await;
+    let sales = issuer.token(&company.tenant, "u-sales", erp_tests::crm::CRM_ADMIN);
+    let client = |name: &'static str| {
+        let (crm, sales) = (&crm, sales.clone());
+        async move {
+            crm.ok(
+                &sales,
+                "mutation($i: CreateClientInput!) { createClient(input: $i) { client { id } } }",
+                json!({"i": {"name": name}}),
+            )
+            .await["createClient"]["client"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let old = client("Initech (old)").await;
+    let survivor = client("Initech").await;
+    let line = |price: &str| json!([{"description": "Consulting", "quantity": "1", "unitPrice": {"amount": price, "currency": "EUR"}, "taxRatePercent": "22"}]);
+    // Each quote's invoice (once finance drafted it): its id, partner id and client id.
+    let invoice_of = |quote: String| {
+        let (app, token) = (&app, company.token.clone());
+        async move {
+            erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+                let edges = app
+                    .ok(
+                        &token,
+                        "{ invoices(first: 20) { edges { node { id quote { quoteId } partner { id clientId } } } } }",
+                        json!({}),
+                    )
+                    .await["invoices"]["edges"]
+                    .clone();
+                edges.as_array().and_then(|edges| {
+                    edges
+                        .iter()
+                        .find(|edge| edge["node"]["quote"]["quoteId"] == quote.as_str())
+                        .map(|edge| {
+                            let node = &edge["node"];
+                            (
+                                node["id"].as_str().unwrap().to_owned(),
+                                node["partner"]["id"].as_str().unwrap().to_owned(),
+                                node["partner"]["clientId"].as_str().unwrap().to_owned(),
+                            )
+                        })
+                })
+            })
+            .await
+            .expect("the accepted quote was invoiced")
+        }
+    };
+    let partners = || async {
+        let data = app
+            .ok(
+                &company.token,
+                "{ partners(kind: CUSTOMER, first: 50) { edges { node { id name clientId } } } }",
+                json!({}),
+            )
+            .await;
+        let mut nodes: Vec<Value> = data["partners"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .filter(|node| !node["clientId"].is_null())
+            .collect();
+        nodes.sort_by_key(|node| node["id"].as_str().unwrap().to_owned());
+        Value::Array(nodes)
+    };
+    let wait_for = |what: &'static str, mut expected: Vec<Value>| {
+        let partners = &partners;
+        expected.sort_by_key(|node| node["id"].as_str().unwrap().to_owned());
+        let expected = Value::Array(expected);
+        async move {
+            let seen = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+                (partners().await == expected).then_some(())
+            })
+            .await;
+            assert!(seen.is_some(), "{what}: {}", partners().await);
+        }
+    };
+    let client_360 = |id: String| {
+        let (app, token) = (&app, company.token.clone());
+        async move {
+            let data = app
+                .ok(
+                    &token,
+                    r#"query($r: [_Any!]!) { _entities(representations: $r) { ... on Client { balance { amount } invoices(first: 10) { edges { node { id } } } } } }"#,
+                    json!({"r": [{"__typename": "Client", "id": id}]}),
+                )
+                .await;
+            let client = &data["_entities"][0];
+            let mut invoices: Vec<String> = client["invoices"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|edge| edge["node"]["id"].as_str().unwrap().to_owned())
+                .collect();
+            invoices.sort();
+            (
+                client["balance"]["amount"].as_str().unwrap().to_owned(),
+                invoices,
+            )
+        }
+    };
+
+    // The old client's quote: finance's first partner (the oldest), posted.
+    let (old_invoice, old_partner, client_id) =
+        invoice_of(accepted_quote(&crm, &sales, &old, "EUR", line("100")).await).await;
+    assert_eq!(client_id, old);
+    app.ok(
+        &company.token,
+        &post_invoice_mutation(),
+        json!({"input": {"idempotencyKey": "merged-old", "invoiceId": old_invoice}}),
+    )
+    .await;
+
+    let merge_id = crm
+        .ok(
+            &sales,
+            "mutation($i: MergeInput!) { mergeClients(input: $i) { id } }",
+            json!({"i": {"sourceId": old, "targetId": survivor}}),
+        )
+        .await["mergeClients"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(
+        "the merge",
+        vec![json!({"id": old_partner, "name": "Initech", "clientId": survivor})],
+    )
+    .await;
+
+    // The survivor's first quote after the merge: a partner of its own, not the old one.
+    let (first_invoice, survivor_partner, client_id) =
+        invoice_of(accepted_quote(&crm, &sales, &survivor, "EUR", line("200")).await).await;
+    assert_eq!(client_id, survivor);
+    assert_ne!(survivor_partner, old_partner);
+    // And its next one: the same own partner (the old one is still the older).
+    let (second_invoice, partner, _) =
+        invoice_of(accepted_quote(&crm, &sales, &survivor, "EUR", line("300")).await).await;
+    assert_eq!(partner, survivor_partner);
+    for (key, invoice) in [("merged-1", &first_invoice), ("merged-2", &second_invoice)] {
+        app.ok(
+            &company.token,
+            &post_invoice_mutation(),
+            json!({"input": {"idempotencyKey": key, "invoiceId": invoice}}),
+        )
+        .await;
+    }
+    wait_for(
+        "the survivor's own partner",
+        vec![
+            json!({"id": old_partner, "name": "Initech", "clientId": survivor}),
+            json!({"id": survivor_partner, "name": "Initech", "clientId": survivor}),
+        ],
+    )
+    .await;
+    // 122.00 + 244.00 + 366.00 owed.
+    let mut all = vec![
+        old_invoice.clone(),
+        first_invoice.clone(),
+        second_invoice.clone(),
+    ];
+    all.sort();
+    assert_eq!(
+        client_360(survivor.clone()).await,
+        ("732.00".to_owned(), all)
+    );
+
+    // The undo: the old partner goes back with its invoice; the survivor keeps its own.
+    crm.ok(
+        &sales,
+        "mutation($i: UndoMergeInput!) { undoMerge(input: $i) { undoneAt } }",
+        json!({"i": {"mergeId": merge_id}}),
+    )
+    .await;
+    wait_for(
+        "the undo",
+        vec![
+            json!({"id": old_partner, "name": "Initech (old)", "clientId": old}),
+            json!({"id": survivor_partner, "name": "Initech", "clientId": survivor}),
+        ],
+    )
+    .await;
+    let mut survivors = vec![first_invoice, second_invoice];
+    survivors.sort();
+    assert_eq!(
+        client_360(survivor.clone()).await,
+        ("610.00".to_owned(), survivors)
+    );
+    assert_eq!(
+        client_360(old.clone()).await,
+        ("122.00".to_owned(), vec![old_invoice])
+    );
     company.assert_reconciled(&app).await;
 }
 
@@ -3637,7 +3879,8 @@ async fn open_foreign_documents_are_revalued_at_a_date_and_reversed_next_period(
 
     // 30 April: 600.00 EUR still open on the invoice (booked 660.00) at 1.25 = 750.00, a gain
     // of 90.00; the bill 625.00 against 550.00, a loss of 75.00; the JPY invoice at 0.0066
-    // still, 1.23.
+    // still, 1.23. Issue 17: the bank now holds the 400.00 EUR paid on 10 April (booked at
+    // 460.00) worth 500.00: a gain of 40.00 more (was 90.00 before banks were revalued).
     let april = app
         .ok(
             token,
@@ -3647,7 +3890,7 @@ async fn open_foreign_documents_are_revalued_at_a_date_and_reversed_next_period(
         .await["revalueForeignCurrency"]["revaluation"]
         .clone();
     assert_eq!(april["reversalDate"], day(5, 1).to_string());
-    assert_eq!(april["gain"]["amount"], "90.00");
+    assert_eq!(april["gain"]["amount"], "130.00");
     assert_eq!(april["loss"]["amount"], "76.23");
     assert_eq!(april["entry"]["lines"][0]["debit"]["amount"], "90.00");
 
@@ -3860,9 +4103,21 @@ async fn posting_an_invoice_holds_its_number_for_few_statements() {
         2,
         "{listing}"
     );
-    // Issue 22 adds 2 after the number: the day's control total for analytics (its count and
-    // sum, read under the number's lock so that it counts every posting before it) and its
-    // outbox row.
+    // Issue 22 adds 2 after the number: the day's control total for analytics and its outbox
+    // row. The total is one upsert of the day's running row (issue 17: it was a COUNT/SUM
+    // over the day's posted invoices under the number's lock, growing with the day).
+    assert_eq!(
+        ran.iter()
+            .filter(|sql| sql.contains("finance_control_totals"))
+            .count(),
+        1,
+        "{listing}"
+    );
+    assert!(
+        !ran.iter()
+            .any(|sql| sql.contains("COUNT(") && sql.contains("finance_documents")),
+        "{listing}"
+    );
     assert_eq!((ran.len(), ran.len() - numbered), (30, 17), "{listing}");
 }
 
@@ -3951,4 +4206,821 @@ async fn a_foreign_recurring_schedule_posts_each_invoice_at_its_dates_rate() {
         .len();
     assert_eq!(count, 3);
     company.assert_reconciled(&app).await;
+}
+
+/// Issue 17: the revaluation also values what the bank accounts hold in foreign currencies and
+/// the foreign payments' parts on account, in exact cents. A USD company: 500.00 EUR received
+/// on 5 March at 1.1 into bank 1000 (200.00 of it settling a March invoice at once, 100.00
+/// allocated later to an invoice dated 10 April), 100.00 GBP paid to a vendor on account on 8
+/// March at 1.3 from a second bank account 1010. On 31 March (EUR 1.2, GBP 1.25) each bank
+/// balance and each payment's part on account has its line; the April invoice's allocation
+/// counts from its own date; the entry is reversed on 1 April; the cash position shows the
+/// revalued banks on the day and the booked ones after; the date is revalued once; the
+/// subledger still equals the control account. 30 April (EUR 1.25) again.
+async fn bank_balances_and_payments_on_account_are_revalued(app: FinanceApp, issuer: TestIssuer) {
+    let tenant = format!("t-{}", uuid::Uuid::new_v4().simple());
+    let company = Company::open_in(&app, &issuer, "GLOBAL", tenant, "USD").await;
+    let token = &company.token;
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    for (currency, from, rate) in [
+        ("EUR", day(3, 1), "1.1"),
+        ("EUR", day(3, 31), "1.2"),
+        ("EUR", day(4, 1), "1.15"),
+        ("EUR", day(4, 30), "1.25"),
+        ("GBP", day(3, 1), "1.3"),
+        ("GBP", day(3, 31), "1.25"),
+    ] {
+        app.ok(
+            token,
+            "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+            json!({"input": {"currency": currency, "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    let second_bank = app
+        .ok(
+            token,
+            "mutation($i: CreateAccountInput!) { createAccount(input: $i) { account { id } } }",
+            json!({"i": {"code": "1010", "name": "GBP account", "kind": "ASSET", "role": "BANK"}}),
+        )
+        .await["createAccount"]["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invoice = |date: NaiveDate, price: &str| {
+        let input = json!({"input": {"partnerId": company.customer, "date": date, "currency": "EUR",
+            "lines": [{"description": "Services", "quantity": "1", "unitPrice": price}]}});
+        let app = &app;
+        async move {
+            let id = app
+                .ok(token, "mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) { invoice { id } } }", input)
+                .await["createInvoice"]["invoice"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            app.ok(
+                token,
+                "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { id } } }",
+                json!({"input": {"idempotencyKey": format!("post-{id}"), "invoiceId": id}}),
+            )
+            .await;
+            id
+        }
+    };
+    let march_invoice = invoice(day(3, 2), "200.00").await;
+    let received = app
+        .ok(
+            token,
+            RECORD_PAYMENT,
+            json!({"input": {"idempotencyKey": "in", "direction": "INBOUND", "partnerId": company.customer,
+                "date": day(3, 5), "currency": "EUR", "amount": "500.00",
+                "allocations": [{"invoiceId": march_invoice, "amount": "200.00"}]}}),
+        )
+        .await["recordPayment"]["payment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        token,
+        RECORD_PAYMENT,
+        json!({"input": {"idempotencyKey": "out", "direction": "OUTBOUND", "partnerId": company.vendor,
+            "date": day(3, 8), "currency": "GBP", "amount": "100.00", "bankAccountId": second_bank}}),
+    )
+    .await;
+    // Dated 10 April at 1.15 (115.00 USD), settled by 100.00 of the March payment (110.00 at
+    // its rate: a realised loss of 5.00 on 10 April).
+    let april_invoice = invoice(day(4, 10), "100.00").await;
+    app.ok(
+        token,
+        ALLOCATE,
+        json!({"input": {"idempotencyKey": "alloc", "paymentId": received,
+            "allocations": [{"invoiceId": april_invoice, "amount": "100.00"}]}}),
+    )
+    .await;
+
+    // 31 March: bank 1000 holds 500.00 EUR booked at 550.00, worth 600.00 (a gain of 50.00);
+    // bank 1010 is 100.00 GBP short, booked -130.00, worth -125.00 (a gain of 5.00); the
+    // customer's 300.00 EUR on account (the April allocation not yet), booked 330.00, is owed
+    // back at 360.00 (a loss of 30.00); the 100.00 GBP paid to the vendor on account, booked
+    // 130.00, is worth 125.00 (a loss of 5.00).
+    const REVALUE_ALL: &str = r#"mutation($input: RevalueForeignCurrencyInput!) { revalueForeignCurrency(input: $input) {
+        replayed
+        revaluation { date reversalDate documentCount bankBalanceCount paymentCount gain { amount } loss { amount }
+          entry { id lines { side account { code } debit { amount } credit { amount } party { kind id } label } }
+          reversal { date source lines { side account { code } debit { amount } credit { amount } } } } } }"#;
+    let march = app
+        .ok(
+            token,
+            REVALUE_ALL,
+            json!({"input": {"idempotencyKey": "rv-march", "date": day(3, 31)}}),
+        )
+        .await["revalueForeignCurrency"]
+        .clone();
+    assert_eq!(march["replayed"], false);
+    let revaluation = &march["revaluation"];
+    assert_eq!(
+        (
+            &revaluation["documentCount"],
+            &revaluation["bankBalanceCount"],
+            &revaluation["paymentCount"],
+            &revaluation["gain"]["amount"],
+            &revaluation["loss"]["amount"]
+        ),
+        (
+            &json!(0),
+            &json!(2),
+            &json!(2),
+            &json!("55.00"),
+            &json!("35.00")
+        )
+    );
+    let line = |side: &str, code: &str, amount: &str, party: Option<(&str, &str)>, label: &str| {
+        let (debit, credit) = if side == "DEBIT" {
+            (amount, "0.00")
+        } else {
+            ("0.00", amount)
+        };
+        json!({"side": side, "account": {"code": code}, "debit": {"amount": debit}, "credit": {"amount": credit},
+            "party": party.map(|(kind, id)| json!({"kind": kind, "id": id})), "label": label})
+    };
+    let customer = Some(("CUSTOMER", company.customer.as_str()));
+    let vendor = Some(("VENDOR", company.vendor.as_str()));
+    assert_eq!(
+        revaluation["entry"]["lines"],
+        json!([
+            line(
+                "DEBIT",
+                "1000",
+                "50.00",
+                None,
+                "revaluation bank 1000 500.00 EUR at 1.2"
+            ),
+            line(
+                "DEBIT",
+                "1010",
+                "5.00",
+                None,
+                "revaluation bank 1010 -100.00 GBP at 1.25"
+            ),
+            line(
+                "CREDIT",
+                "1100",
+                "30.00",
+                customer,
+                &format!(
+                    "revaluation payment of {} on account 300.00 EUR at 1.2",
+                    day(3, 5)
+                )
+            ),
+            line(
+                "CREDIT",
+                "2000",
+                "5.00",
+                vendor,
+                &format!(
+                    "revaluation payment of {} on account 100.00 GBP at 1.25",
+                    day(3, 8)
+                )
+            ),
+            line("CREDIT", "4950", "55.00", None, "unrealised exchange gain"),
+            line("DEBIT", "6950", "35.00", None, "unrealised exchange loss"),
+        ])
+    );
+    let reversal = &revaluation["reversal"];
+    assert_eq!(
+        (&reversal["date"], &reversal["source"]),
+        (&json!(day(4, 1)), &json!("REVERSAL"))
+    );
+    assert_eq!(
+        reversal["lines"][0],
+        json!({"side": "CREDIT", "account": {"code": "1000"}, "debit": {"amount": "0.00"}, "credit": {"amount": "50.00"}})
+    );
+    // Revalued once: another key answers with the same revaluation.
+    let again = app
+        .ok(
+            token,
+            REVALUE_ALL,
+            json!({"input": {"idempotencyKey": "rv-march-2", "date": day(3, 31)}}),
+        )
+        .await["revalueForeignCurrency"]
+        .clone();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(
+        again["revaluation"]["entry"]["id"],
+        revaluation["entry"]["id"]
+    );
+    // The cash position: the banks at their revalued amounts on 31 March, as booked on 1 April.
+    let cash = |date: NaiveDate| {
+        let app = &app;
+        async move {
+            app.ok(
+                token,
+                "query($d: Date!) { cashPosition(asOf: $d) { accounts { account { code } balance { amount } } } }",
+                json!({"d": date}),
+            )
+            .await["cashPosition"]["accounts"]
+                .clone()
+        }
+    };
+    let banks = |first: &str, second: &str| {
+        json!([{"account": {"code": "1000"}, "balance": {"amount": first}},
+               {"account": {"code": "1010"}, "balance": {"amount": second}}])
+    };
+    assert_eq!(cash(day(3, 31)).await, banks("600.00", "-125.00"));
+    assert_eq!(cash(day(4, 1)).await, banks("550.00", "-130.00"));
+    company.assert_reconciled(&app).await;
+
+    // 30 April at 1.25: bank 1000 worth 625.00 (a gain of 75.00), bank 1010 still 5.00; the
+    // customer's 200.00 EUR left on account, booked 220.00, owed back at 250.00 (a loss of
+    // 30.00); the vendor's 5.00.
+    let april = app
+        .ok(
+            token,
+            REVALUE_ALL,
+            json!({"input": {"idempotencyKey": "rv-april", "date": day(4, 30)}}),
+        )
+        .await["revalueForeignCurrency"]["revaluation"]
+        .clone();
+    assert_eq!(
+        (
+            &april["bankBalanceCount"],
+            &april["paymentCount"],
+            &april["gain"]["amount"],
+            &april["loss"]["amount"]
+        ),
+        (&json!(2), &json!(2), &json!("80.00"), &json!("35.00"))
+    );
+    assert_eq!(
+        april["entry"]["lines"][2]["label"],
+        format!(
+            "revaluation payment of {} on account 200.00 EUR at 1.25",
+            day(3, 5)
+        )
+    );
+    let data = company.assert_reconciled(&app).await;
+    assert_eq!(data["trialBalance"]["balanced"], true);
+}
+
+#[tokio::test]
+async fn bank_balances_and_payments_on_account_are_revalued_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    bank_balances_and_payments_on_account_are_revalued(app, issuer).await;
+}
+
+#[tokio::test]
+async fn bank_balances_and_payments_on_account_are_revalued_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    bank_balances_and_payments_on_account_are_revalued(app, issuer).await;
+}
+
+/// Issue 17: expense claims in a foreign currency. A EUR company, USD rates from 1 March (0.9),
+/// 10 March (0.92), 1 April (0.95), 1 May (0.93). A claim's line is worth its amount at its
+/// own day's rate, which is what a EUR cap holds (55.57 USD on 5 March = 50.01 EUR is over
+/// the 50.00 EUR meals cap; 55.56 = 50.00 is not); the approval fixes each line's rate and base
+/// amount once and posts them in EUR; the reimbursement pays the USD total at the payment
+/// day's rate in EUR and posts the realised difference: a loss paid at a higher rate, a gain
+/// at a lower one. A currency without rates, a line or payment day without a rate, and the
+/// payroll path for a foreign claim are refused with their reasons, nothing written.
+async fn foreign_expense_claims_are_capped_posted_and_paid_in_base(
+    app: FinanceApp,
+    issuer: TestIssuer,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let tenant = &company.tenant;
+    let year = this_year() - 1;
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap();
+    for (from, rate) in [
+        (day(3, 1), "0.9"),
+        (day(3, 10), "0.92"),
+        (day(4, 1), "0.95"),
+        (day(5, 1), "0.93"),
+    ] {
+        app.ok(
+            &company.token,
+            "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+            json!({"input": {"currency": "USD", "effectiveOn": from, "rate": rate}}),
+        )
+        .await;
+    }
+    for event in [
+        hired(tenant, "e-manager", "u-manager", None),
+        hired(tenant, "e-claimant", "u-claimant", Some("e-manager")),
+    ] {
+        app.finance.apply_employee_event(&event).await.unwrap();
+    }
+    let category = |code: &str, cap: Option<&str>| {
+        let input = json!({"input": {"code": code, "name": code, "accountId": company.accounts["5000"],
+            "cap": cap, "capCurrency": cap.map(|_| "EUR"), "receiptRequired": false}});
+        let app = &app;
+        let token = company.token.clone();
+        async move {
+            app.ok(
+                &token,
+                "mutation($input: CreateExpenseCategoryInput!) { createExpenseCategory(input: $input) { category { id } } }",
+                input,
+            )
+            .await["createExpenseCategory"]["category"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let meals = category("MEALS", Some("50.00")).await;
+    let travel = category("TRAVEL", None).await;
+    let claimant = issuer.token(tenant, "u-claimant", &["expense:submit"]);
+    let manager = issuer.token(tenant, "u-manager", &["expense:submit", "expense:approve"]);
+    let line = |category: &str, on: NaiveDate, amount: &str| json!({"categoryId": category, "spentOn": on, "description": "Client visit", "amount": amount});
+    let claim = |currency: &str, lines: Value| json!({"input": {"title": "New York", "currency": currency, "lines": lines}});
+    const FOREIGN_CLAIM: &str = "mutation($input: CreateExpenseClaimInput!) { createExpenseClaim(input: $input) {
+        claim { id currency total { amount currency } baseTotal { amount } lines { amount { amount currency } exchangeRate baseAmount { amount } } } } }";
+    for (input, refusal) in [
+        (
+            claim("USD", json!([line(&meals, day(3, 5), "55.57")])),
+            ("BAD_USER_INPUT", "POLICY_CAP_EXCEEDED"),
+        ),
+        (
+            claim("GBP", json!([line(&travel, day(3, 5), "10.00")])),
+            ("BAD_USER_INPUT", "DOCUMENT_CURRENCY"),
+        ),
+        (
+            claim("USD", json!([line(&travel, day(2, 27), "10.00")])),
+            ("CONFLICT", "NO_EXCHANGE_RATE"),
+        ),
+    ] {
+        let (code, reason) = app.refused(&claimant, FOREIGN_CLAIM, input).await;
+        assert_eq!((code.as_str(), reason.as_str()), refusal);
+    }
+    // 55.56 USD on 5 March at 0.9 = 50.004 -> 50.00 EUR; 120.00 USD on 12 March at 0.92 =
+    // 110.40 EUR: 175.56 USD, 160.40 EUR once approved.
+    let created = app
+        .ok(
+            &claimant,
+            FOREIGN_CLAIM,
+            claim(
+                "USD",
+                json!([
+                    line(&meals, day(3, 5), "55.56"),
+                    line(&travel, day(3, 12), "120.00")
+                ]),
+            ),
+        )
+        .await["createExpenseClaim"]["claim"]
+        .clone();
+    assert_eq!(
+        (
+            &created["currency"],
+            &created["total"],
+            &created["baseTotal"]
+        ),
+        (
+            &json!("USD"),
+            &json!({"amount": "175.56", "currency": "USD"}),
+            &Value::Null
+        )
+    );
+    assert_eq!(created["lines"][0]["exchangeRate"], Value::Null);
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.ok(
+        &claimant,
+        "mutation($id: ID!) { submitExpenseClaim(input: {claimId: $id}) { claim { state } } }",
+        json!({"id": id}),
+    )
+    .await;
+    app.ok(
+        &manager,
+        APPROVE,
+        json!({"input": {"idempotencyKey": "fx-approve", "claimId": id}}),
+    )
+    .await;
+    const FX_CLAIM: &str = "query($id: ID!) { expenseClaim(id: $id) { state baseTotal { amount currency } reimbursedAmount { amount }
+        lines { exchangeRate baseAmount { amount currency } }
+        approvalEntry { lines { side account { code } debit { amount } credit { amount } amount { amount currency } label } }
+        paymentEntry { lines { side account { code } debit { amount } credit { amount } label } } } }";
+    let approved =
+        app.ok(&company.token, FX_CLAIM, json!({"id": id})).await["expenseClaim"].clone();
+    assert_eq!(
+        approved["baseTotal"],
+        json!({"amount": "160.40", "currency": "EUR"})
+    );
+    assert_eq!(
+        approved["lines"],
+        json!([
+            {"exchangeRate": "0.9", "baseAmount": {"amount": "50.00", "currency": "EUR"}},
+            {"exchangeRate": "0.92", "baseAmount": {"amount": "110.40", "currency": "EUR"}}
+        ])
+    );
+    let posted = |side: &str, code: &str, amount: &str, label: &str| {
+        let (debit, credit) = if side == "DEBIT" {
+            (amount, "0.00")
+        } else {
+            ("0.00", amount)
+        };
+        json!({"side": side, "account": {"code": code}, "debit": {"amount": debit}, "credit": {"amount": credit},
+            "amount": {"amount": amount, "currency": "EUR"}, "label": label})
+    };
+    assert_eq!(
+        approved["approvalEntry"]["lines"],
+        json!([
+            posted("DEBIT", "5000", "50.00", "Client visit (55.56 USD at 0.9)"),
+            posted(
+                "DEBIT",
+                "5000",
+                "110.40",
+                "Client visit (120.00 USD at 0.92)"
+            ),
+            posted("CREDIT", "2100", "160.40", "New York"),
+        ])
+    );
+    // expense.approved carries the claim's currency and, additively, its base amount.
+    let db = &app.runtime.db;
+    let payload: Value = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT envelope FROM finance_outbox WHERE tenant_id = '{tenant}' AND event_type = 'expense.approved'"),
+        ))
+        .await
+        .unwrap()
+        .map(|row| {
+            serde_json::from_str::<EventEnvelope>(&row.try_get::<String>("", "envelope").unwrap())
+                .unwrap()
+                .payload
+        })
+        .unwrap();
+    assert_eq!(
+        (
+            &payload["currency"],
+            &payload["total"],
+            &payload["base_currency"],
+            &payload["base_total"]
+        ),
+        (&json!("USD"), &json!(17556), &json!("EUR"), &json!(16040))
+    );
+
+    // Payroll pays booked base amounts and no exchange difference: refused for a foreign claim.
+    let payroll = issuer.token(tenant, "u-payroll", &["payroll:admin", "finance:read"]);
+    assert_eq!(
+        app.refused(
+            &payroll,
+            "mutation($id: ID!) { reimburseExpenseThroughPayroll(input: {expenseId: $id}) { reimbursement { expenseId } } }",
+            json!({"id": id}),
+        )
+        .await,
+        ("CONFLICT".into(), "FOREIGN_EXPENSE_NOT_THROUGH_PAYROLL".into())
+    );
+    // No rate before March: refused, the claim still approved and unpaid.
+    let pay = |key: &str, claim: &str, date: NaiveDate| json!({"input": {"idempotencyKey": key, "claimId": claim, "date": date}});
+    assert_eq!(
+        app.refused(&company.token, PAY, pay("fx-pay-0", &id, day(2, 1)))
+            .await,
+        ("CONFLICT".into(), "NO_EXCHANGE_RATE".into())
+    );
+    assert_eq!(
+        app.ok(&company.token, FX_CLAIM, json!({"id": id})).await["expenseClaim"]["state"],
+        "APPROVED"
+    );
+    // Paid on 2 April at 0.95: 175.56 USD = 166.782 -> 166.78 EUR against 160.40 booked, a
+    // loss of 6.38.
+    app.ok(&company.token, PAY, pay("fx-pay-1", &id, day(4, 2)))
+        .await;
+    let paid = app.ok(&company.token, FX_CLAIM, json!({"id": id})).await["expenseClaim"].clone();
+    let line = |side: &str, code: &str, amount: &str, label: Option<&str>| {
+        let (debit, credit) = if side == "DEBIT" {
+            (amount, "0.00")
+        } else {
+            ("0.00", amount)
+        };
+        json!({"side": side, "account": {"code": code}, "debit": {"amount": debit}, "credit": {"amount": credit}, "label": label})
+    };
+    assert_eq!(
+        (&paid["state"], &paid["reimbursedAmount"]),
+        (&json!("PAID"), &json!({"amount": "166.78"}))
+    );
+    assert_eq!(
+        paid["paymentEntry"]["lines"],
+        json!([
+            line("DEBIT", "2100", "160.40", None),
+            line("CREDIT", "1000", "166.78", Some("175.56 USD at 0.95")),
+            line("DEBIT", "6950", "6.38", Some("realised exchange loss")),
+        ])
+    );
+
+    // A second claim, 100.00 USD on 5 April at 0.95 = 95.00 EUR, paid on 2 May at 0.93 =
+    // 93.00 EUR: a gain of 2.00.
+    let second = app
+        .ok(
+            &claimant,
+            FOREIGN_CLAIM,
+            claim("USD", json!([line_of(&travel, day(4, 5), "100.00")])),
+        )
+        .await["createExpenseClaim"]["claim"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        &claimant,
+        "mutation($id: ID!) { submitExpenseClaim(input: {claimId: $id}) { claim { state } } }",
+        json!({"id": second}),
+    )
+    .await;
+    app.ok(
+        &manager,
+        APPROVE,
+        json!({"input": {"idempotencyKey": "fx-approve-2", "claimId": second}}),
+    )
+    .await;
+    app.ok(&company.token, PAY, pay("fx-pay-2", &second, day(5, 2)))
+        .await;
+    let paid = app
+        .ok(&company.token, FX_CLAIM, json!({"id": second}))
+        .await["expenseClaim"]
+        .clone();
+    assert_eq!(
+        (&paid["baseTotal"]["amount"], &paid["reimbursedAmount"]),
+        (&json!("95.00"), &json!({"amount": "93.00"}))
+    );
+    assert_eq!(
+        paid["paymentEntry"]["lines"],
+        json!([
+            line("DEBIT", "2100", "95.00", None),
+            line("CREDIT", "1000", "93.00", Some("100.00 USD at 0.93")),
+            line("CREDIT", "4950", "2.00", Some("realised exchange gain")),
+        ])
+    );
+    // The employee is owed nothing more; the books balance.
+    let balance = app
+        .ok(
+            &company.token,
+            "query { trialBalance(to: \"9999-12-31\") { balanced rows { account { code } debit { amount } credit { amount } } } }",
+            json!({}),
+        )
+        .await["trialBalance"]
+        .clone();
+    assert_eq!(balance["balanced"], true);
+    let row = |code: &str| {
+        balance["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["account"]["code"] == code)
+            .cloned()
+    };
+    assert_eq!(
+        row("2100"),
+        Some(
+            json!({"account": {"code": "2100"}, "debit": {"amount": "255.40"}, "credit": {"amount": "255.40"}})
+        )
+    );
+    assert_eq!(
+        row("1000"),
+        Some(
+            json!({"account": {"code": "1000"}, "debit": {"amount": "0.00"}, "credit": {"amount": "259.78"}})
+        )
+    );
+}
+
+fn line_of(category: &str, on: NaiveDate, amount: &str) -> Value {
+    json!({"categoryId": category, "spentOn": on, "description": "Client visit", "amount": amount})
+}
+
+#[tokio::test]
+async fn foreign_expense_claims_are_capped_posted_and_paid_in_base_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    foreign_expense_claims_are_capped_posted_and_paid_in_base(app, issuer).await;
+}
+
+#[tokio::test]
+async fn foreign_expense_claims_are_capped_posted_and_paid_in_base_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    foreign_expense_claims_are_capped_posted_and_paid_in_base(app, issuer).await;
+}
+
+/// The `control_total.published` payloads of `tenant` in finance's outbox, oldest first.
+async fn published_control_totals(app: &FinanceApp, tenant: &str) -> Vec<Value> {
+    let db = &app.runtime.db;
+    db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT envelope FROM finance_outbox WHERE tenant_id = '{tenant}' \
+             AND event_type = 'control_total.published' ORDER BY seq"
+        ),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
+        let envelope: EventEnvelope =
+            serde_json::from_str(&row.try_get::<String>("", "envelope").unwrap()).unwrap();
+        envelope.payload
+    })
+    .collect()
+}
+
+/// `tenant`'s running control totals as stored: (day, records, amount, currency) by day.
+async fn stored_control_totals(app: &FinanceApp, tenant: &str) -> Vec<(String, i64, i64, String)> {
+    let db = &app.runtime.db;
+    db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT CAST(day AS TEXT) AS day, records, amount, currency FROM finance_control_totals \
+             WHERE tenant_id = '{tenant}' AND source = 'invoices' ORDER BY day"
+        ),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
+        (
+            row.try_get("", "day").unwrap(),
+            row.try_get("", "records").unwrap(),
+            row.try_get("", "amount").unwrap(),
+            row.try_get("", "currency").unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// What the count the running totals replaced reads for `tenant`: per day, the posted
+/// invoices and the sum of their base totals.
+async fn counted_control_totals(app: &FinanceApp, tenant: &str) -> Vec<(String, i64, i64)> {
+    let db = &app.runtime.db;
+    db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT CAST(document_date AS TEXT) AS day, CAST(COUNT(*) AS BIGINT) AS records, \
+             CAST(SUM(base_total) AS BIGINT) AS amount FROM finance_documents \
+             WHERE tenant_id = '{tenant}' AND kind = 'invoice' AND posted = {} \
+             GROUP BY document_date ORDER BY document_date",
+            match db.get_database_backend() {
+                sea_orm::DbBackend::Postgres => "TRUE",
+                _ => "1",
+            }
+        ),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
+        (
+            row.try_get("", "day").unwrap(),
+            row.try_get("", "records").unwrap(),
+            row.try_get("", "amount").unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// Issue 17: a day's control total is a running one. Each posted invoice (in the base or a
+/// foreign currency, counted at its base total) advances its day's row and publishes it;
+/// credit notes, vendor bills and drafts count nowhere, exactly as the count it replaced.
+/// The migration backfills days posted before it (and a second run changes nothing), and a
+/// posting after the backfill continues from the backfilled total.
+async fn a_days_control_total_runs_and_the_migration_backfills_it(
+    app: FinanceApp,
+    issuer: TestIssuer,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let token = &company.token;
+    let year = this_year() - 1;
+    let (first, second) = (
+        NaiveDate::from_ymd_opt(year, 6, 10).unwrap(),
+        NaiveDate::from_ymd_opt(year, 6, 11).unwrap(),
+    );
+    app.ok(
+        token,
+        "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { exchangeRate { rate } } }",
+        json!({"input": {"currency": "USD", "effectiveOn": NaiveDate::from_ymd_opt(year, 1, 1).unwrap(), "rate": "0.9"}}),
+    )
+    .await;
+    let invoice = company.posted_invoice(&app, "ct-1", "100.00", first).await;
+    // 50.00 USD at 0.9: 45.00 EUR.
+    let mut usd = company.invoice(
+        first,
+        json!([{"description": "Consulting", "quantity": "1", "unitPrice": "50.00"}]),
+    );
+    usd["input"]["currency"] = json!("USD");
+    let usd = app
+        .ok(token, &create_invoice_mutation("createInvoice"), usd)
+        .await["createInvoice"]["invoice"]["id"]
+        .clone();
+    app.ok(
+        token,
+        &post_invoice_mutation(),
+        json!({"input": {"idempotencyKey": "ct-usd", "invoiceId": usd}}),
+    )
+    .await;
+    company.posted_invoice(&app, "ct-2", "10.00", second).await;
+    // Not invoices: a credit note, a vendor bill and a draft, all dated the first day.
+    let note = app
+        .ok(
+            token,
+            "mutation($input: CreateCreditNoteInput!) { createCreditNote(input: $input) { invoice { id } } }",
+            json!({"input": {"invoiceId": invoice, "date": first, "lines": [{"description": "Refund", "quantity": "1", "unitPrice": "30.00"}]}}),
+        )
+        .await["createCreditNote"]["invoice"]["id"]
+        .clone();
+    app.ok(
+        token,
+        &post_invoice_mutation(),
+        json!({"input": {"idempotencyKey": "ct-cn", "invoiceId": note}}),
+    )
+    .await;
+    let bill = app
+        .ok(
+            token,
+            "mutation($input: CreateInvoiceInput!) { createBill(input: $input) { invoice { id } } }",
+            json!({"input": {"partnerId": company.vendor, "date": first, "currency": "EUR",
+                "lines": [{"description": "Paper", "quantity": "1", "unitPrice": "70.00"}]}}),
+        )
+        .await["createBill"]["invoice"]["id"]
+        .clone();
+    app.ok(
+        token,
+        &post_invoice_mutation(),
+        json!({"input": {"idempotencyKey": "ct-bill", "invoiceId": bill}}),
+    )
+    .await;
+    app.ok(
+        token,
+        &create_invoice_mutation("createInvoice"),
+        company.invoice(
+            first,
+            json!([{"description": "Draft", "quantity": "1", "unitPrice": "999.00"}]),
+        ),
+    )
+    .await;
+
+    let tenant = &company.tenant;
+    let total = |day: NaiveDate, count: i64, amount: i64| json!({"source": "invoices", "day": day, "count": count, "amount": amount, "currency": "EUR"});
+    assert_eq!(
+        published_control_totals(&app, tenant).await,
+        vec![
+            total(first, 1, 10000),
+            total(first, 2, 14500),
+            total(second, 1, 1000)
+        ]
+    );
+    let expected = vec![
+        (first.to_string(), 2, 14500, "EUR".to_owned()),
+        (second.to_string(), 1, 1000, "EUR".to_owned()),
+    ];
+    assert_eq!(stored_control_totals(&app, tenant).await, expected);
+    let counted: Vec<(String, i64, i64)> = expected
+        .iter()
+        .map(|(day, records, amount, _)| (day.clone(), *records, *amount))
+        .collect();
+    assert_eq!(counted_control_totals(&app, tenant).await, counted);
+
+    // A database upgraded from before the running totals: the migration writes the days.
+    let db = &app.runtime.db;
+    let rerun = || async {
+        db.execute_unprepared(
+            "DELETE FROM finance_migrations WHERE version = 'm0014_control_totals_fx'",
+        )
+        .await
+        .unwrap();
+        erp_kit::db::migrate::<erp_migrations::finance::Migrator>(db)
+            .await
+            .unwrap();
+    };
+    db.execute_unprepared(&format!(
+        "DELETE FROM finance_control_totals WHERE tenant_id = '{tenant}'"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(stored_control_totals(&app, tenant).await, vec![]);
+    rerun().await;
+    assert_eq!(stored_control_totals(&app, tenant).await, expected);
+    rerun().await;
+    assert_eq!(stored_control_totals(&app, tenant).await, expected);
+
+    // The next invoice of the first day continues from the backfilled total.
+    company.posted_invoice(&app, "ct-3", "0.01", first).await;
+    assert_eq!(
+        published_control_totals(&app, tenant).await.last(),
+        Some(&total(first, 3, 14501))
+    );
+    assert_eq!(
+        counted_control_totals(&app, tenant).await,
+        vec![(first.to_string(), 3, 14501), (second.to_string(), 1, 1000)]
+    );
+    company.assert_reconciled(&app).await;
+}
+
+#[tokio::test]
+async fn a_days_control_total_runs_and_is_backfilled_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    a_days_control_total_runs_and_the_migration_backfills_it(app, issuer).await;
+}
+
+#[tokio::test]
+async fn a_days_control_total_runs_and_is_backfilled_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    a_days_control_total_runs_and_the_migration_backfills_it(app, issuer).await;
 }

@@ -5,7 +5,7 @@
 //! amounts (m0008), payroll's leavers and loans (m0009), the default chart's later accounts added to
 //! tenants set up before them (m0010), foreign-currency revaluations (m0011), payroll's
 //! overtime, policy and expense reimbursements (m0012), the CRM clients' renames and merges
-//! finance follows (m0013).
+//! finance follows (m0013), the running control totals analytics reconciles with (m0014).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -23,6 +23,7 @@ mod m0010_default_chart_backfill;
 mod m0011_revaluations;
 mod m0012_payroll_overtime_reimbursements;
 mod m0013_crm_client_merges;
+mod m0014_control_totals_fx;
 
 use sea_orm_migration::prelude::*;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_revaluations::Migration),
             Box::new(m0012_payroll_overtime_reimbursements::Migration),
             Box::new(m0013_crm_client_merges::Migration),
+            Box::new(m0014_control_totals_fx::Migration),
         ]
     }
 }

@@ -279,8 +279,9 @@ impl Finance {
     }
 
     /// Drafts the customer invoice of an accepted CRM quote inside the consumer's
-    /// transaction, exactly as accepted: the client's customer partner (created, keyed by the
-    /// client id, the first time finance sees the client), the selected lines with their
+    /// transaction, exactly as accepted: the client's own customer partner (created, keyed by
+    /// the client id, the first time finance sees the client; never a merged-away client's
+    /// partner a merge mapped to it), the selected lines with their
     /// quantities, prices, discounts and the finance tax of each line's rate, in the quote's
     /// currency (the base currency or one with a rate today: DOCUMENT_CURRENCY or NO_EXCHANGE_RATE
     /// otherwise). The totals finance computes must be
@@ -367,7 +368,10 @@ impl Finance {
             ))
             .into());
         }
-        let customer = match store::customer_of_client(txn, tenant, &accepted.client_id).await? {
+        let customer = match self
+            .own_customer_of_client(txn, tenant, &accepted.client_id)
+            .await?
+        {
             Some(customer) => customer,
             None => {
                 let customer = partner::Model {

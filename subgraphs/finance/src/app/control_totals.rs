@@ -3,7 +3,9 @@
 //! how many invoices are posted with that date and their base totals' sum), in the posting
 //! transaction, through the outbox. The newest total of a day is the one that counts; a day's
 //! total is published again whenever an invoice of that date is posted, so it is never stale
-//! and nothing has to run on a schedule.
+//! and nothing has to run on a schedule. The day's total is a running one (one row per tenant,
+//! day and base currency, advanced by an upsert in the posting transaction): publishing it
+//! costs the same on a day of ten invoices as on a day of ten thousand.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -33,16 +35,27 @@ pub struct ControlTotalPublished<'a> {
 }
 
 impl Finance {
-    /// Enqueues the control total of the posted invoices dated `day`, in the posting
-    /// transaction `txn` (after the invoice was posted and numbered).
+    /// Adds the invoice just posted (dated `day`, worth `base_total` minor units of the base
+    /// currency) to its day's control total and enqueues the new total, in the posting
+    /// transaction `txn` (after the invoice was posted and numbered). Credit notes are not
+    /// invoices: they count in no day's total (analytics' facts count invoices alone).
     pub(crate) async fn enqueue_invoice_control_total<C: sea_orm::ConnectionTrait>(
         &self,
         txn: &C,
         actor: &Actor,
         day: NaiveDate,
         base_currency: &str,
+        base_total: i64,
     ) -> ApiResult<()> {
-        let (count, amount) = store::posted_invoices_on(txn, &actor.tenant, day).await?;
+        let (count, amount) = store::add_to_day(
+            txn,
+            &actor.tenant,
+            INVOICES_SOURCE,
+            day,
+            base_currency,
+            base_total,
+        )
+        .await?;
         self.enqueue(
             txn,
             actor,

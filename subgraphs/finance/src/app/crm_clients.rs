@@ -15,7 +15,10 @@
 //!   undo that arrives before its merge is remembered, and the merge then moves nothing.
 //!
 //! A quote accepted for a client that was merged away before finance drafted its invoice is
-//! invoiced to the survivor (the CRM moved the quote there with the merge).
+//! invoiced to the survivor (the CRM moved the quote there with the merge). New invoices of a
+//! client go to the client's OWN customer partner, never to one a standing merge moved to it
+//! (that partner, however old, belongs to the merged-away client again after an undo, with
+//! what was booked to it): the survivor's oldest own customer, or one created for it.
 
 use chrono::Utc;
 use serde::Deserialize;
@@ -25,6 +28,7 @@ use erp_kit::{ApiError, ApiResult, TenantId};
 use super::Finance;
 use crate::store::crm_clients::{self as store, MERGED, UNDONE};
 use crate::store::entities::crm_clients::{client_merge, crm_client};
+use crate::store::entities::partner;
 
 /// How many merges deep a merged-away client is followed to its survivor (a chain A -> B ->
 /// C is two); deeper chains stop at the last client reached.
@@ -186,6 +190,28 @@ impl Finance {
         };
         store::save_merge(txn, row).await?;
         Ok(())
+    }
+
+    /// The customer partner new invoices of the CRM client `client_id` go to: its oldest
+    /// customer partner that no standing merge moved to it (the merged-away clients' partners
+    /// are the client's in its 360, but stay theirs to give back on an undo). None when the
+    /// client has no customer partner of its own yet.
+    pub(crate) async fn own_customer_of_client<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: &TenantId,
+        client_id: &str,
+    ) -> ApiResult<Option<partner::Model>> {
+        let mut moved_in = std::collections::HashSet::new();
+        for merge in store::standing_merges_into(conn, tenant, client_id).await? {
+            let moved: Vec<MovedPartner> =
+                serde_json::from_str(&merge.moved).map_err(ApiError::internal)?;
+            moved_in.extend(moved.into_iter().map(|partner| partner.partner_id));
+        }
+        Ok(store::partners_of_client(conn, tenant, client_id)
+            .await?
+            .into_iter()
+            .find(|partner| partner.kind == "customer" && !moved_in.contains(&partner.id)))
     }
 
     /// The client that holds `client_id`'s records now: itself, or the survivor of the

@@ -775,6 +775,7 @@ impl Finance {
                 actor,
                 draft.document_date,
                 &settings.base_currency,
+                base_total,
             )
             .await?;
         }
@@ -1220,6 +1221,44 @@ impl Finance {
             )
             .await?;
         Ok(Some(entry.id))
+    }
+
+    /// The id of the chart's exchange gain or loss account (`exchange_accounts`):
+    /// EXCHANGE_ACCOUNT_MISSING when the chart has no account under the code.
+    pub(crate) async fn exchange_account<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        code: &'static str,
+    ) -> ApiResult<String> {
+        ledger_store::all_accounts(txn, tenant)
+            .await?
+            .into_iter()
+            .find(|account| account.code == code)
+            .map(|account| account.id)
+            .ok_or_else(|| FinanceViolation::ExchangeAccountMissing(code).into())
+    }
+
+    /// The rate of a foreign `currency` in force on `date` (a claim line's day, a payment's):
+    /// DOCUMENT_CURRENCY when the tenant keeps no rate for it, NO_EXCHANGE_RATE when none is
+    /// in force on the day.
+    pub(crate) async fn rate_in_force<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        settings: &settings::Model,
+        currency: Currency,
+        date: NaiveDate,
+    ) -> ApiResult<ExchangeRate> {
+        self.trading_currency(txn, tenant, settings, currency.code(), date)
+            .await?;
+        let stored = ledger_store::rate_on(txn, tenant, currency.code(), date)
+            .await?
+            .ok_or(FinanceViolation::NoExchangeRate {
+                currency: currency.code(),
+                date,
+            })?;
+        Ok(ExchangeRate::from_nano(currency, stored.rate_nano))
     }
 
     /// The currency of an invoice, bill or payment dated `date`: the base currency, or a

@@ -3,6 +3,16 @@
 //! finance administrator), never by the claimant. Approval posts the expense against the
 //! employee's reimbursement account; payment posts the reimbursement from the bank.
 //!
+//! A claim may be in a foreign currency (one the tenant keeps rates for): each line is worth
+//! its amount at the rate of its own day, which is what its category's cap holds when the cap
+//! is in the base currency. The approval fixes the base amounts once (each line's rate and
+//! base amount, the claim's base total) and posts them in the base currency. The
+//! reimbursement pays the claim's total at the payment day's rate, in the base currency,
+//! clearing the booked base total: the difference is a realised exchange gain (4950) or loss
+//! (6950) in the same entry. A foreign claim is not reimbursed through payroll
+//! (FOREIGN_EXPENSE_NOT_THROUGH_PAYROLL): payroll pays booked base amounts and posts no
+//! exchange difference.
+//!
 //! Who manages whom comes from finance's directory of people, which the employee subgraph's
 //! events feed ([`Finance::apply_employee_event`]; wired to a durable consumer once the kit has
 //! one).
@@ -14,13 +24,15 @@ use erp_kit::events::EventEnvelope;
 use erp_kit::{ApiError, ApiResult, TenantId};
 use serde::{Deserialize, Serialize};
 
+use super::documents::exchange_accounts;
 use super::ledger::Posting;
 use super::{new_id, today, Actor, Finance, Outcome};
 use crate::domain::expense::{
-    check_approver, check_line, transition, CategoryPolicy, ExpenseAction, ExpenseState,
+    check_approver, check_cap, check_line, reimbursement_difference, transition, BaseValue,
+    CategoryPolicy, ExpenseAction, ExpenseState,
 };
 use crate::domain::ledger::{AccountRole, Party, ProposedLine, Side};
-use crate::domain::money::{Currency, Money};
+use crate::domain::money::{format_minor, Currency, Money};
 use crate::domain::{parse_code, parse_optional_text, parse_text, FinanceViolation};
 use crate::events;
 use crate::store::entities::{expense, expense_category, expense_line, person};
@@ -59,10 +71,15 @@ pub struct ExpenseApproved<'a> {
     pub expense_id: &'a str,
     pub employee_id: &'a str,
     pub approved_by: &'a str,
+    /// The claim's currency (a foreign one since issue 17).
     pub currency: &'a str,
-    /// Minor units.
+    /// Minor units of `currency`.
     pub total: i64,
     pub entry_id: &'a str,
+    /// The tenant's base currency (additive).
+    pub base_currency: &'a str,
+    /// The claim in minor units of `base_currency`, as its approval posted it (additive).
+    pub base_total: i64,
 }
 
 /// The employee subgraph's events finance reads (schema version 1; unknown fields ignored).
@@ -171,12 +188,8 @@ impl Finance {
         }
         let tenant = actor.tenant.clone();
         let settings = self.require_set_up(txn, &tenant).await?;
-        if settings.base_currency != currency.code() {
-            return Err(FinanceViolation::DocumentCurrency(
-                Currency::parse(&settings.base_currency)?.code(),
-            )
-            .into());
-        }
+        let base = Currency::parse(&settings.base_currency)?;
+        let foreign = base.code() != currency.code();
         let claimant = store::person_by_user(txn, &tenant, &actor.user_id)
             .await?
             .ok_or(FinanceViolation::UnknownEmployee)?;
@@ -194,7 +207,19 @@ impl Finance {
                 .ok_or_else(|| ApiError::NotFound("expense category".into()))?;
             let amount = Money::parse(&line.amount, currency)?;
             let receipt = parse_optional_text("receiptRef", line.receipt_ref.as_deref())?;
-            check_line(&policy(category)?, amount, receipt.as_deref())?;
+            // A foreign line is capped by its value on its day (fixed later, at approval).
+            let base_value = if foreign {
+                let rate = self
+                    .rate_in_force(txn, &tenant, &settings, currency, line.spent_on)
+                    .await?;
+                Some(BaseValue {
+                    amount: rate.convert(amount, base)?,
+                    rate,
+                })
+            } else {
+                None
+            };
+            check_line(&policy(category)?, amount, base_value, receipt.as_deref())?;
             total = total
                 .checked_add(amount.minor())
                 .ok_or(FinanceViolation::AmountOutOfRange)?;
@@ -208,6 +233,8 @@ impl Finance {
                 description: parse_text("description", &line.description)?,
                 amount: amount.minor(),
                 receipt_ref: receipt,
+                rate_nano: None,
+                base_amount: (!foreign).then_some(amount.minor()),
             });
         }
         Money::from_minor(total, currency)?;
@@ -230,6 +257,8 @@ impl Finance {
                 paid_entry_id: None,
                 paid_at: None,
                 created_at: chrono::Utc::now(),
+                base_total: (!foreign).then_some(total),
+                paid_base: None,
             },
             lines,
         )
@@ -332,26 +361,58 @@ impl Finance {
             .collect();
         let lines = store::lines_of(txn, &tenant, vec![claim.id.clone()]).await?;
         let party = Party::Employee(claim.employee_id.clone());
+        let base = Currency::parse(&settings.base_currency)?;
+        let foreign = base.code() != currency.code();
         let mut entry = Vec::with_capacity(lines.len() + 1);
+        // A foreign claim's lines at their days' rates, fixed now: (line, rate, base amount).
+        let mut bases = Vec::new();
+        let mut base_total = 0i64;
         for line in &lines {
             let category = categories
                 .get(&line.category_id)
                 .ok_or_else(|| ApiError::internal("an expense line's category vanished"))?;
+            let amount = Money::from_minor(line.amount, currency)?;
+            let (booked, label) = if foreign {
+                let rate = self
+                    .rate_in_force(txn, &tenant, &settings, currency, line.spent_on)
+                    .await?;
+                let value = rate.convert(amount, base)?;
+                // The base amount fixed now is the one the cap holds (a rate corrected since
+                // the claim was drafted may put the line over it).
+                check_cap(
+                    &policy(category)?,
+                    amount,
+                    Some(BaseValue {
+                        amount: value,
+                        rate,
+                    }),
+                )?;
+                bases.push((line.id.clone(), rate.nano(), value.minor()));
+                let label = format!(
+                    "{} ({} {} at {})",
+                    line.description,
+                    format_minor(line.amount, u32::from(currency.exponent())),
+                    currency.code(),
+                    rate.to_decimal_string()
+                );
+                (value, label)
+            } else {
+                (amount, line.description.clone())
+            };
+            base_total = base_total
+                .checked_add(booked.minor())
+                .ok_or(FinanceViolation::AmountOutOfRange)?;
             entry.push(
-                ProposedLine::new(
-                    &category.account_id,
-                    Side::Debit,
-                    Money::from_minor(line.amount, currency)?,
-                )
-                .with_party(Some(party.clone()))
-                .with_label(line.description.clone()),
+                ProposedLine::new(&category.account_id, Side::Debit, booked)
+                    .with_party(Some(party.clone()))
+                    .with_label(label),
             );
         }
         entry.push(
             ProposedLine::new(
                 &settings.employee_payable_account_id,
                 Side::Credit,
-                Money::from_minor(claim.total, currency)?,
+                Money::from_minor(base_total, base)?,
             )
             .with_party(Some(party))
             .with_label(claim.title.clone()),
@@ -380,10 +441,12 @@ impl Finance {
             store::Transition {
                 decided_by: Some(actor.user_id.clone()),
                 approved_entry_id: Some(posted.id.clone()),
+                base_total: Some(base_total),
                 ..Default::default()
             },
         )
         .await?;
+        store::set_line_bases(txn, &tenant, bases).await?;
         self.enqueue(
             txn,
             actor,
@@ -396,6 +459,8 @@ impl Finance {
                 currency: &claim.currency,
                 total: claim.total,
                 entry_id: &posted.id,
+                base_currency: &settings.base_currency,
+                base_total,
             },
         )
         .await?;
@@ -508,7 +573,56 @@ impl Finance {
         )
         .await?;
         let currency = Currency::parse(&claim.currency)?;
-        let amount = Money::from_minor(claim.total, currency)?;
+        let base = Currency::parse(&settings.base_currency)?;
+        let booked = Money::from_minor(claim.base_total.unwrap_or(claim.total), base)?;
+        let mut lines =
+            vec![
+                ProposedLine::new(&settings.employee_payable_account_id, Side::Debit, booked)
+                    .with_party(Some(Party::Employee(claim.employee_id.clone()))),
+            ];
+        let paid = if base.code() == currency.code() {
+            lines.push(ProposedLine::new(&bank, Side::Credit, booked));
+            booked
+        } else {
+            // Paid in the base currency at the payment day's rate; the difference to what the
+            // approval booked is realised now.
+            let rate = self
+                .rate_in_force(txn, &tenant, &settings, currency, date)
+                .await?;
+            let paid = rate.convert(Money::from_minor(claim.total, currency)?, base)?;
+            lines.push(
+                ProposedLine::new(&bank, Side::Credit, paid).with_label(format!(
+                    "{} {} at {}",
+                    format_minor(claim.total, u32::from(currency.exponent())),
+                    currency.code(),
+                    rate.to_decimal_string()
+                )),
+            );
+            if let Some(difference) = reimbursement_difference(booked.minor(), paid.minor()) {
+                let (code, side, label) = if difference.gain {
+                    (
+                        exchange_accounts::GAIN,
+                        Side::Credit,
+                        "realised exchange gain",
+                    )
+                } else {
+                    (
+                        exchange_accounts::LOSS,
+                        Side::Debit,
+                        "realised exchange loss",
+                    )
+                };
+                lines.push(
+                    ProposedLine::new(
+                        &self.exchange_account(txn, &tenant, code).await?,
+                        side,
+                        Money::from_minor(difference.amount, base)?,
+                    )
+                    .with_label(label),
+                );
+            }
+            paid
+        };
         let posted = self
             .post_lines(
                 txn,
@@ -522,11 +636,7 @@ impl Finance {
                     reverses_id: None,
                     allow_control: false,
                 },
-                vec![
-                    ProposedLine::new(&settings.employee_payable_account_id, Side::Debit, amount)
-                        .with_party(Some(Party::Employee(claim.employee_id.clone()))),
-                    ProposedLine::new(&bank, Side::Credit, amount),
-                ],
+                lines,
             )
             .await?;
         let recorded = store::transition(
@@ -537,6 +647,7 @@ impl Finance {
             ExpenseState::Paid.as_str(),
             store::Transition {
                 paid_entry_id: Some(posted.id),
+                paid_base: Some(paid.minor()),
                 ..Default::default()
             },
         )
@@ -546,6 +657,24 @@ impl Finance {
             return Err(ApiError::internal("a paid claim vanished"));
         }
         Ok(claim.id.clone())
+    }
+
+    /// Whether payroll may reimburse the claim: not a foreign one (payroll pays booked base
+    /// amounts and posts no realised exchange difference; the bank reimbursement does).
+    pub(crate) async fn check_reimbursable_through_payroll<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &TenantId,
+        claim: &expense::Model,
+    ) -> ApiResult<()> {
+        let settings = self.require_set_up(txn, tenant).await?;
+        if claim.currency != settings.base_currency {
+            return Err(FinanceViolation::ForeignExpenseNotThroughPayroll(
+                Currency::parse(&claim.currency)?.code(),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// Applies an employee-subgraph event to finance's directory of people (in its own write;

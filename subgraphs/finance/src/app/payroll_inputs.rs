@@ -148,6 +148,10 @@ impl Finance {
             {
                 return Err(FinanceViolation::ExpenseQueuedForPayroll.into());
             }
+            // Issue 17 (fin-fx): a foreign claim is reimbursed by the bank, which posts its
+            // realised exchange difference.
+            self.check_reimbursable_through_payroll(txn, &tenant, &claim)
+                .await?;
             if claim.state != "approved" {
                 let state = crate::domain::expense::ExpenseState::from_stored(&claim.state)
                     .ok_or_else(|| ApiError::internal(format!("expense state {}", claim.state)))?;

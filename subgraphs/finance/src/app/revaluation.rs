@@ -1,9 +1,12 @@
-//! Revaluing open foreign-currency documents at a date (`finance:admin`): each posted invoice,
-//! credit note or bill in a foreign currency open at the end of that day is valued at the day's
-//! rate; the differences to their booked base amounts post as one entry in the general journal
-//! (control-account lines per document, with the partner, against the exchange gain and loss
-//! accounts 4950/6950), reversed on the first day of the next period in the same transaction.
-//! A date is revalued once: asking again answers with the stored revaluation.
+//! Revaluing foreign-currency balances at a date (`finance:admin`): each posted invoice,
+//! credit note or bill in a foreign currency open at the end of that day, each bank account's
+//! balance in each foreign currency, and the part of each foreign payment on account (not
+//! allocated to a document dated by that day) is valued at the day's rate; the differences to
+//! their booked base amounts post as one entry in the general journal (control-account lines
+//! per document and payment, with the partner; a line per bank account and currency; against
+//! the exchange gain and loss accounts 4950/6950), reversed on the first day of the next
+//! period in the same transaction. A date is revalued once: asking again answers with the
+//! stored revaluation.
 
 use std::collections::HashMap;
 
@@ -16,13 +19,18 @@ use super::ledger::{posted_line, Posting};
 use super::{new_id, unique_as, Actor, Finance, Outcome};
 use crate::domain::fx::ExchangeRate;
 use crate::domain::invoice::DocumentKind;
-use crate::domain::ledger::{reversal_lines, BalancedEntry, Party, ProposedLine, Side};
+use crate::domain::ledger::{
+    reversal_lines, AccountRole, BalancedEntry, Party, ProposedLine, Side,
+};
 use crate::domain::money::{format_minor, Currency, Money};
+use crate::domain::payment::PaymentDirection;
 use crate::domain::period::open_year_for;
-use crate::domain::revaluation::{open_on, reversal_day, unrealised_difference, Settlement};
+use crate::domain::revaluation::{
+    balance_difference, open_on, reversal_day, unrealised_difference, Settlement,
+};
 use crate::domain::FinanceViolation;
 use crate::store::documents as documents_store;
-use crate::store::entities::{document, revaluation};
+use crate::store::entities::{document, payment, revaluation};
 use crate::store::ledger as ledger_store;
 use crate::store::revaluation as store;
 
@@ -99,6 +107,8 @@ impl Finance {
             gain: 0,
             loss: 0,
             document_count: 0,
+            bank_balance_count: 0,
+            payment_count: 0,
             created_by: actor.user_id.clone(),
             created_at: chrono::Utc::now(),
         };
@@ -114,20 +124,9 @@ impl Finance {
         let (mut gains, mut losses) = (0i64, 0i64);
         for (document, kind, open_amount, carrying) in &open {
             let currency = Currency::parse(&document.currency)?;
-            let rate = match rates.get(&document.currency) {
-                Some(rate) => *rate,
-                None => {
-                    let stored = ledger_store::rate_on(txn, tenant, currency.code(), date)
-                        .await?
-                        .ok_or(FinanceViolation::NoExchangeRate {
-                            currency: currency.code(),
-                            date,
-                        })?;
-                    let rate = ExchangeRate::from_nano(currency, stored.rate_nano);
-                    rates.insert(document.currency.clone(), rate);
-                    rate
-                }
-            };
+            let rate = self
+                .rate_of_day(txn, tenant, &mut rates, currency, date)
+                .await?;
             let open_money = Money::from_minor(*open_amount, currency)?;
             let (_, difference) = unrealised_difference(*kind, open_money, *carrying, rate, base)?;
             let Some(difference) = difference else {
@@ -164,11 +163,117 @@ impl Finance {
                 losses += difference.amount;
             }
         }
+
+        // What each bank account holds in a foreign currency: a line on the account itself.
+        let chart = ledger_store::all_accounts(txn, tenant).await?;
+        let banks: Vec<&crate::store::entities::account::Model> = chart
+            .iter()
+            .filter(|account| AccountRole::from_stored(&account.role) == Some(AccountRole::Bank))
+            .collect();
+        let balances = store::foreign_balances(
+            txn,
+            tenant,
+            banks.iter().map(|account| account.id.clone()).collect(),
+            &settings.base_currency,
+            date,
+        )
+        .await?;
+        let mut bank_balance_count = 0;
+        for balance in &balances {
+            if balance.amount == 0 && balance.carrying == 0 {
+                continue;
+            }
+            bank_balance_count += 1;
+            let currency = Currency::parse(&balance.currency)?;
+            let rate = self
+                .rate_of_day(txn, tenant, &mut rates, currency, date)
+                .await?;
+            let held = Money::from_minor(balance.amount, currency)?;
+            let (_, difference) = balance_difference(held, balance.carrying, rate, base)?;
+            let Some(difference) = difference else {
+                continue;
+            };
+            let code = banks
+                .iter()
+                .find(|account| account.id == balance.account_id)
+                .map(|account| account.code.as_str())
+                .unwrap_or_default();
+            lines.push(
+                ProposedLine::new(
+                    &balance.account_id,
+                    difference.control_side,
+                    Money::from_minor(difference.amount, base)?,
+                )
+                .with_label(format!(
+                    "revaluation bank {code} {} {} at {}",
+                    format_minor(balance.amount, u32::from(currency.exponent())),
+                    currency.code(),
+                    rate.to_decimal_string()
+                )),
+            );
+            if difference.gain {
+                gains += difference.amount;
+            } else {
+                losses += difference.amount;
+            }
+        }
+
+        // The part of each foreign payment on account: a line on its control account with the
+        // partner (a customer's payment is a credit balance, a payment to a vendor a debit one).
+        let on_account = self
+            .foreign_payments_on_account(txn, tenant, &settings.base_currency, date)
+            .await?;
+        for (payment, unallocated, carrying) in &on_account {
+            let currency = Currency::parse(&payment.currency)?;
+            let rate = self
+                .rate_of_day(txn, tenant, &mut rates, currency, date)
+                .await?;
+            let inbound = payment.direction == PaymentDirection::Inbound.as_str();
+            let (sign, control, party) = if inbound {
+                (
+                    -1,
+                    &settings.receivable_account_id,
+                    Party::Customer(payment.partner_id.clone()),
+                )
+            } else {
+                (
+                    1,
+                    &settings.payable_account_id,
+                    Party::Vendor(payment.partner_id.clone()),
+                )
+            };
+            let held = Money::from_minor(sign * unallocated, currency)?;
+            let (_, difference) = balance_difference(held, sign * carrying, rate, base)?;
+            let Some(difference) = difference else {
+                continue;
+            };
+            lines.push(
+                ProposedLine::new(
+                    control,
+                    difference.control_side,
+                    Money::from_minor(difference.amount, base)?,
+                )
+                .with_party(Some(party))
+                .with_label(format!(
+                    "revaluation payment of {} on account {} {} at {}",
+                    payment.payment_date,
+                    format_minor(*unallocated, u32::from(currency.exponent())),
+                    currency.code(),
+                    rate.to_decimal_string()
+                )),
+            );
+            if difference.gain {
+                gains += difference.amount;
+            } else {
+                losses += difference.amount;
+            }
+        }
         row.document_count = open.len() as i32;
+        row.bank_balance_count = bank_balance_count;
+        row.payment_count = on_account.len() as i32;
         row.gain = gains;
         row.loss = losses;
         if !lines.is_empty() {
-            let chart = ledger_store::all_accounts(txn, tenant).await?;
             let by_code = |code: &'static str| -> ApiResult<String> {
                 chart
                     .iter()
@@ -245,6 +350,98 @@ impl Finance {
         }
         store::update(txn, row).await?;
         Ok(id)
+    }
+
+    /// The rate of `currency` in force on `date` (NO_EXCHANGE_RATE without one), read once per
+    /// revaluation.
+    async fn rate_of_day<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &erp_kit::TenantId,
+        rates: &mut HashMap<String, ExchangeRate>,
+        currency: Currency,
+        date: NaiveDate,
+    ) -> ApiResult<ExchangeRate> {
+        if let Some(rate) = rates.get(currency.code()) {
+            return Ok(*rate);
+        }
+        let stored = ledger_store::rate_on(txn, tenant, currency.code(), date)
+            .await?
+            .ok_or(FinanceViolation::NoExchangeRate {
+                currency: currency.code(),
+                date,
+            })?;
+        let rate = ExchangeRate::from_nano(currency, stored.rate_nano);
+        rates.insert(currency.code().to_owned(), rate);
+        Ok(rate)
+    }
+
+    /// The foreign payments with a part on account at the end of `date`, each with that part
+    /// (payment currency) and its booked base amount. An allocation takes its part off the
+    /// payment from the later of the payment's and the document's dates (a document dated
+    /// after `date` did not exist then: what was allocated to it was still on account).
+    async fn foreign_payments_on_account<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        tenant: &erp_kit::TenantId,
+        base_currency: &str,
+        date: NaiveDate,
+    ) -> ApiResult<Vec<(payment::Model, i64, i64)>> {
+        let payments = store::foreign_payments(txn, tenant, base_currency, date).await?;
+        let allocations = store::allocations_of_payments(
+            txn,
+            tenant,
+            payments.iter().map(|p| p.id.clone()).collect(),
+        )
+        .await?;
+        let document_dates: HashMap<String, NaiveDate> = documents_store::documents_by_ids(
+            txn,
+            tenant,
+            allocations.iter().map(|a| a.document_id.clone()).collect(),
+        )
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.document_date))
+        .collect();
+        let payment_dates: HashMap<&str, NaiveDate> = payments
+            .iter()
+            .map(|p| (p.id.as_str(), p.payment_date))
+            .collect();
+        let mut settlements: HashMap<&str, Vec<Settlement>> = HashMap::new();
+        for allocation in &allocations {
+            let (Some((payment_id, payment_date)), Some(document_date)) = (
+                allocation
+                    .payment_id
+                    .as_deref()
+                    .and_then(|id| payment_dates.get_key_value(id)),
+                document_dates.get(&allocation.document_id),
+            ) else {
+                return Err(ApiError::internal(
+                    "an allocation without its payment or document",
+                ));
+            };
+            settlements.entry(payment_id).or_default().push(Settlement {
+                date: (*payment_date).max(*document_date),
+                amount: allocation.amount,
+                // What the allocation took of the payment's own base amount (at its rate).
+                base_amount: allocation.base_amount + allocation.exchange_difference,
+            });
+        }
+        Ok(payments
+            .iter()
+            .filter_map(|payment| {
+                let (unallocated, carrying) = open_on(
+                    payment.amount,
+                    payment.base_amount,
+                    settlements
+                        .get(payment.id.as_str())
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
+                    date,
+                );
+                (unallocated != 0).then(|| (payment.clone(), unallocated, carrying))
+            })
+            .collect())
     }
 
     /// The posted foreign-currency documents open at the end of `date`, each with its kind, its

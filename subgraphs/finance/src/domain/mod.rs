@@ -107,12 +107,14 @@ erp_kit::reasons! {
         ASSET_NOT_POSTABLE => Conflict,
         /// The partner is of the wrong kind for the document (a customer's invoice, a vendor's bill).
         WRONG_PARTNER_KIND => Conflict,
-        /// A currency the tenant keeps no exchange rate for: invoices, bills and payments are in the base currency or in a currency with dated exchange rates (NO_EXCHANGE_RATE when none is in force on the document's date); expense claims and billing rates are in the base currency; a recurring schedule needs rates for its currency.
+        /// A currency the tenant keeps no exchange rate for: invoices, bills and payments are in the base currency or in a currency with dated exchange rates (NO_EXCHANGE_RATE when none is in force on the document's date); expense claims are in the base currency or in a currency with a rate in force on each line's day; billing rates are in the base currency; a recurring schedule needs rates for its currency.
         DOCUMENT_CURRENCY => BadUserInput,
         /// A realised exchange difference cannot be posted: the chart lacks the exchange gain (4950) or loss (6950) account.
         EXCHANGE_ACCOUNT_MISSING => Conflict,
         /// A concurrent request revalued the same date first: a date is revalued once (ask again to read that revaluation).
         ALREADY_REVALUED => Conflict,
+        /// An expense claim in a foreign currency is reimbursed by the bank in the base currency (payExpenseClaim, which posts the realised exchange difference), not through payroll.
+        FOREIGN_EXPENSE_NOT_THROUGH_PAYROLL => Conflict,
         /// A code (account, journal, tax, category) is malformed or already used in the tenant.
         BAD_CODE => BadUserInput,
         /// A text field is empty or too long.
@@ -249,6 +251,7 @@ pub enum FinanceViolation {
     ExchangeAccountMissing(&'static str),
     /// A concurrent revaluation of the same date committed first.
     AlreadyRevalued(chrono::NaiveDate),
+    ForeignExpenseNotThroughPayroll(&'static str),
     BadCode(&'static str),
     BadText(&'static str),
     BadDateRange,
@@ -325,6 +328,7 @@ impl RuleViolation for FinanceViolation {
             V::DocumentCurrency(_) | V::NoRatesForCurrency { .. } => reasons::DOCUMENT_CURRENCY,
             V::ExchangeAccountMissing(_) => reasons::EXCHANGE_ACCOUNT_MISSING,
             V::AlreadyRevalued(_) => reasons::ALREADY_REVALUED,
+            V::ForeignExpenseNotThroughPayroll(_) => reasons::FOREIGN_EXPENSE_NOT_THROUGH_PAYROLL,
             V::BadCode(_) => reasons::BAD_CODE,
             V::BadText(_) => reasons::BAD_TEXT,
             V::BadDateRange => reasons::BAD_DATE_RANGE,
@@ -470,6 +474,10 @@ impl RuleViolation for FinanceViolation {
             V::AlreadyRevalued(date) => {
                 format!("{date} was revalued by a concurrent request; ask again to read it")
             }
+            V::ForeignExpenseNotThroughPayroll(currency) => format!(
+                "the claim is in {currency}: it is reimbursed by the bank in the base currency \
+                 (payExpenseClaim), which posts the exchange difference, not through payroll"
+            ),
             V::BadCode(field) => format!(
                 "{field} must be 1 to 32 letters, digits, `-`, `_` or `.`, unique in the tenant"
             ),

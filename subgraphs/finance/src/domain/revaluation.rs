@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 
 use super::fx::ExchangeRate;
 use super::invoice::DocumentKind;
+use super::ledger::Side;
 use super::money::{Currency, Money};
 use super::payment::{realised_difference, ControlLedger, RealisedDifference};
 use super::period::FiscalYear;
@@ -60,6 +61,34 @@ pub fn unrealised_difference(
     Ok((revalued, realised_difference(balance, revalued, carrying)))
 }
 
+/// The unrealised difference of a foreign-currency balance as the ledger holds it, signed:
+/// positive a debit balance (money in a bank account, a prepayment made to a vendor), negative
+/// a credit one (an overdraft, a customer's payment on account). `carrying` is its booked base
+/// amount, signed the same way. Worth more on the debit side is a gain, booked by a debit on
+/// the balance's account; worth more on the credit side a loss, booked by a credit. Returns
+/// the revalued base amount (signed) and the difference, None when there is none.
+pub fn balance_difference(
+    balance: Money,
+    carrying: i64,
+    rate: ExchangeRate,
+    base: Currency,
+) -> Result<(i64, Option<RealisedDifference>), FinanceViolation> {
+    let revalued = rate.convert(balance, base)?.minor();
+    let difference = revalued
+        .checked_sub(carrying)
+        .ok_or(FinanceViolation::AmountOutOfRange)?;
+    let booked = (difference != 0).then(|| RealisedDifference {
+        control_side: if difference > 0 {
+            Side::Debit
+        } else {
+            Side::Credit
+        },
+        gain: difference > 0,
+        amount: difference.abs(),
+    });
+    Ok((revalued, booked))
+}
+
 /// The day a revaluation at `date` is reversed: the first day of the period after the one
 /// holding `date` (periods are the fiscal year's months). NO_FISCAL_YEAR when no year holds
 /// `date`.
@@ -78,7 +107,6 @@ pub fn reversal_day(years: &[FiscalYear], date: NaiveDate) -> Result<NaiveDate, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ledger::Side;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -162,6 +190,68 @@ mod tests {
         let (revalued, none) =
             unrealised_difference(DocumentKind::Invoice, yen, 7_530, jpy, eur).unwrap();
         assert_eq!((revalued, none), (7_530, None));
+    }
+
+    #[test]
+    fn a_balance_worth_more_on_its_debit_side_is_a_gain_on_its_credit_side_a_loss() {
+        let (usd, eur) = (currency("USD"), currency("EUR"));
+        let at = |text| ExchangeRate::parse(usd, text).unwrap();
+        let usd_money = |minor| Money::from_minor(minor, usd).unwrap();
+        // 1000.00 USD in a bank account carried at 900.00 EUR; at 0.95 worth 950.00: a gain.
+        assert_eq!(
+            balance_difference(usd_money(100_000), 90_000, at("0.95"), eur).unwrap(),
+            (
+                95_000,
+                Some(RealisedDifference {
+                    control_side: Side::Debit,
+                    gain: true,
+                    amount: 5_000
+                })
+            )
+        );
+        // A customer's 300.00 USD on account (a credit balance) carried at 270.00 EUR; at
+        // 0.95 owed back 285.00: a loss, credited to the control account.
+        assert_eq!(
+            balance_difference(usd_money(-30_000), -27_000, at("0.95"), eur).unwrap(),
+            (
+                -28_500,
+                Some(RealisedDifference {
+                    control_side: Side::Credit,
+                    gain: false,
+                    amount: 1_500
+                })
+            )
+        );
+        // The same documents agree with `unrealised_difference`: a bill is a credit balance.
+        let open = usd_money(60_000);
+        let rate = at("1.2345");
+        let (_, bill) = unrealised_difference(DocumentKind::Bill, open, 66_000, rate, eur).unwrap();
+        let (_, balance) = balance_difference(usd_money(-60_000), -66_000, rate, eur).unwrap();
+        assert_eq!(bill, balance);
+        // KWD (three decimals) rounded half away from zero: 1.235 KWD at 3.25 = 4.01375 USD
+        // -> 4.01; an overdraft of 1.234 KWD = -4.0105 -> -4.01, carried at -4.00, loses 0.01.
+        let kwd = ExchangeRate::parse(currency("KWD"), "3.25").unwrap();
+        let dinars = |minor| Money::from_minor(minor, currency("KWD")).unwrap();
+        assert_eq!(
+            balance_difference(dinars(1_235), 401, kwd, usd).unwrap().0,
+            401
+        );
+        assert_eq!(
+            balance_difference(dinars(-1_234), -400, kwd, usd).unwrap(),
+            (
+                -401,
+                Some(RealisedDifference {
+                    control_side: Side::Credit,
+                    gain: false,
+                    amount: 1
+                })
+            )
+        );
+        // No difference, no line.
+        assert_eq!(
+            balance_difference(usd_money(100_000), 95_000, at("0.95"), eur).unwrap(),
+            (95_000, None)
+        );
     }
 
     #[test]

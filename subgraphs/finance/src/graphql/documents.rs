@@ -1875,7 +1875,7 @@ impl Project {
 }
 
 /// A stored rate as the decimal people read (None in the base currency).
-fn exchange_rate(currency: &str, rate_nano: Option<i64>) -> Option<Decimal> {
+pub(super) fn exchange_rate(currency: &str, rate_nano: Option<i64>) -> Option<Decimal> {
     let currency = crate::domain::money::Currency::parse(currency).ok()?;
     rate_nano.map(|nano| {
         decimal(crate::domain::fx::ExchangeRate::from_nano(currency, nano).to_decimal_string())

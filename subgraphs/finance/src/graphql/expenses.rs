@@ -129,6 +129,24 @@ impl ExpenseLine {
         stored_money(self.0.amount, &self.1)
     }
 
+    /// A foreign line's rate on its day (base units per unit of the claim's currency), fixed
+    /// when the claim's approval posted it; null in the base currency and before approval.
+    async fn exchange_rate(&self) -> Option<Decimal> {
+        super::documents::exchange_rate(&self.1, self.0.rate_nano)
+    }
+
+    /// The line in the base currency (a foreign line's at its day's rate, fixed at approval;
+    /// null before).
+    async fn base_amount(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        let Some(minor) = self.0.base_amount else {
+            return Ok(None);
+        };
+        Ok(Some(stored_money(
+            minor,
+            &super::ledger::base_currency(ctx).await?,
+        )))
+    }
+
     /// The receipt's reference (e.g. a document-store key).
     async fn receipt_ref(&self) -> Option<&str> {
         self.0.receipt_ref.as_deref()
@@ -163,7 +181,7 @@ impl Expense {
         ExpenseState::stored(&self.0.state)
     }
 
-    /// The currency of every line (the base currency).
+    /// The currency of every line: the base currency, or a currency with exchange rates.
     async fn currency(&self) -> KitCurrency {
         currency_code(&self.0.currency)
     }
@@ -171,6 +189,32 @@ impl Expense {
     /// The sum of the lines.
     async fn total(&self) -> Money {
         stored_money(self.0.total, &self.0.currency)
+    }
+
+    /// The claim in the base currency: its total for a base-currency claim; for a foreign one
+    /// the sum of its lines at their days' rates, fixed when its approval posted it (null
+    /// before).
+    async fn base_total(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        let Some(minor) = self.0.base_total else {
+            return Ok(None);
+        };
+        Ok(Some(stored_money(
+            minor,
+            &super::ledger::base_currency(ctx).await?,
+        )))
+    }
+
+    /// What the reimbursement paid, in the base currency (a foreign claim's total at the
+    /// payment day's rate; the difference to `baseTotal` is a realised exchange gain or loss
+    /// in `paymentEntry`). Null before it is paid by the bank.
+    async fn reimbursed_amount(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        let Some(minor) = self.0.paid_base else {
+            return Ok(None);
+        };
+        Ok(Some(stored_money(
+            minor,
+            &super::ledger::base_currency(ctx).await?,
+        )))
     }
 
     /// The claim's lines, in order.
@@ -385,7 +429,8 @@ pub struct ExpenseLineInput {
     /// What was spent on (1 to 500 characters).
     pub description: String,
     /// A positive decimal string of the claim's currency, within the category's cap
-    /// (`POLICY_CAP_EXCEEDED`).
+    /// (`POLICY_CAP_EXCEEDED`; a cap in the base currency holds a foreign line's value at
+    /// its day's rate).
     pub amount: Decimal,
     /// The receipt's reference (required by some categories).
     pub receipt_ref: Option<String>,
@@ -396,7 +441,9 @@ pub struct ExpenseLineInput {
 pub struct CreateExpenseClaimInput {
     /// What the claim is for (1 to 500 characters), e.g. `Client visit, Lyon`.
     pub title: String,
-    /// The base currency.
+    /// The base currency, or a currency the tenant keeps exchange rates for (each line then
+    /// needs a rate in force on its day: NO_EXCHANGE_RATE; DOCUMENT_CURRENCY for a currency
+    /// without rates).
     pub currency: KitCurrency,
     /// At least one.
     pub lines: Vec<ExpenseLineInput>,
@@ -588,7 +635,9 @@ impl ExpenseMutation {
     }
 
     /// Reimburses an approved claim from a bank account, exactly once
-    /// (`EXPENSE_ALREADY_PAID`).
+    /// (`EXPENSE_ALREADY_PAID`), in the base currency: a foreign claim's total at the payment
+    /// day's rate (`NO_EXCHANGE_RATE` without one), the difference to its booked base total
+    /// posted as a realised exchange gain (4950) or loss (6950) in the same entry.
     #[graphql(requires_scopes = "finance:write")]
     async fn pay_expense_claim(
         &self,

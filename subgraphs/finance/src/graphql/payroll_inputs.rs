@@ -170,7 +170,8 @@ impl PayrollInputsMutation {
     /// non-taxable REIMBURSEMENT line on the employee's payslip) instead of by the bank:
     /// posting the run settles the claim, and `payExpenseClaim` refuses it from now on
     /// (EXPENSE_QUEUED_FOR_PAYROLL). EXPENSE_STATE unless the claim is approved;
-    /// EXPENSE_QUEUED_FOR_PAYROLL when it is queued already.
+    /// EXPENSE_QUEUED_FOR_PAYROLL when it is queued already; FOREIGN_EXPENSE_NOT_THROUGH_PAYROLL
+    /// for a claim in a foreign currency (reimbursed by the bank, `payExpenseClaim`).
     #[graphql(requires_scopes = "payroll:admin")]
     async fn reimburse_expense_through_payroll(
         &self,

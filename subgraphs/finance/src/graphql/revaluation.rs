@@ -11,7 +11,8 @@ use super::{actor, finance, load_one};
 use crate::app::revaluation::RevaluationRequest;
 use crate::store::entities::revaluation;
 
-/// Revalue the open foreign-currency documents at a date.
+/// Revalue the open foreign-currency documents, bank balances and payments on account at a
+/// date.
 #[derive(InputObject)]
 pub struct RevalueForeignCurrencyInput {
     /// See `PostJournalEntryInput.idempotencyKey`.
@@ -34,7 +35,8 @@ pub struct RevalueForeignCurrencyPayload {
 pub struct Revaluation(pub revaluation::Model);
 
 /// The unrealised exchange differences of the foreign-currency invoices, credit notes and bills
-/// open at the end of a day, valued at that day's rates.
+/// open at the end of a day, of the bank accounts' foreign-currency balances and of the
+/// foreign payments' parts on account, valued at that day's rates.
 #[Object(requires_scopes = "finance:read")]
 impl Revaluation {
     /// The day revalued.
@@ -50,6 +52,18 @@ impl Revaluation {
     /// The open foreign-currency documents valued (those without a difference included).
     async fn document_count(&self) -> i32 {
         self.0.document_count
+    }
+
+    /// The bank accounts' foreign-currency balances valued: one per account and currency
+    /// (those without a difference included).
+    async fn bank_balance_count(&self) -> i32 {
+        self.0.bank_balance_count
+    }
+
+    /// The foreign payments with a part on account (not allocated to a document dated by the
+    /// day) valued (those without a difference included).
+    async fn payment_count(&self) -> i32 {
+        self.0.payment_count
     }
 
     /// The unrealised gains booked, in the base currency.
@@ -68,8 +82,10 @@ impl Revaluation {
         ))
     }
 
-    /// The revaluation entry (null when no document's value differed): per document a line on
-    /// its control account with its partner, against the exchange gain and loss accounts.
+    /// The revaluation entry (null when no value differed): per document a line on its control
+    /// account with its partner, per bank account and currency a line on the account, per
+    /// payment on account a line on its control account with its partner (in that order),
+    /// against the exchange gain and loss accounts.
     async fn entry(&self, ctx: &Context<'_>) -> Result<Option<JournalEntry>> {
         entry(ctx, self.0.entry_id.as_deref()).await
     }
@@ -112,8 +128,9 @@ pub struct RevaluationMutation;
 
 #[Object]
 impl RevaluationMutation {
-    /// Revalues the foreign-currency invoices, credit notes and bills open at the end of a day
-    /// at that day's rates: the unrealised differences post as one entry on the day, reversed
+    /// Revalues the foreign-currency invoices, credit notes and bills open at the end of a day,
+    /// the bank accounts' balances in foreign currencies and the foreign payments' parts on
+    /// account at that day's rates: the unrealised differences post as one entry on the day, reversed
     /// on the first day of the next period (so the booked base amounts, and the realised
     /// difference a later payment posts, never change). A date is revalued once: asking again
     /// answers with the first revaluation (`replayed`). A locked date is `PERIOD_LOCKED`, a

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 
 use erp_kit::TenantId;
 
-use super::entities::{billing_rate, document, partner, quote_invoice};
+use super::entities::{billing_rate, document, quote_invoice};
 
 pub async fn upsert_rate<C: ConnectionTrait>(
     conn: &C,
@@ -97,22 +97,6 @@ pub async fn insert_quote_invoice<C: ConnectionTrait>(
         .exec_without_returning(conn)
         .await?;
     Ok(())
-}
-
-/// The oldest customer partner of a CRM client, if finance has one.
-pub async fn customer_of_client<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &TenantId,
-    client_id: &str,
-) -> Result<Option<partner::Model>, DbErr> {
-    partner::Entity::find()
-        .filter(partner::Column::TenantId.eq(tenant.as_str()))
-        .filter(partner::Column::ClientId.eq(client_id))
-        .filter(partner::Column::Kind.eq("customer"))
-        .order_by_asc(partner::Column::CreatedAt)
-        .order_by_asc(partner::Column::Id)
-        .one(conn)
-        .await
 }
 
 /// The quotes invoiced by these documents.

@@ -1,37 +1,70 @@
 //! Control totals: finance's own count and sum of a day's records, which analytics reconciles
-//! its facts with.
+//! its facts with. Kept as a running total per (tenant, source, day, currency) in
+//! `finance_control_totals`, advanced by each posting in its own transaction: publishing a
+//! day's total costs one upsert, however many records the day already has.
 
 use chrono::NaiveDate;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DbErr};
 
 use erp_kit::TenantId;
 
-use super::entities::document;
+const TABLE: &str = "finance_control_totals";
 
-/// The posted customer invoices of `tenant` dated `day`: how many, and their base totals'
-/// sum (minor units of the base currency). Read inside the posting transaction, after the
-/// numbering sequence row was locked: every other posting of the same day (same fiscal year,
-/// same series) committed before it, or waits for it.
-pub async fn posted_invoices_on<C: ConnectionTrait>(
+/// Adds one record of `amount` (minor units of `currency`) to `tenant`'s running total of
+/// `source` on `day` and returns the day's new total: how many, and their sum. One round trip
+/// (an upsert returning the row); the row stays locked until the posting commits, so two
+/// postings of one day each publish a total that counts the other or is counted by it.
+pub async fn add_to_day<C: ConnectionTrait>(
     conn: &C,
     tenant: &TenantId,
+    source: &str,
     day: NaiveDate,
+    currency: &str,
+    amount: i64,
 ) -> Result<(i64, i64), DbErr> {
-    // Cast: PostgreSQL sums a BIGINT as NUMERIC.
-    let row: Option<(i64, i64)> = document::Entity::find()
-        .select_only()
-        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "count")
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(base_total), 0) AS BIGINT)"),
-            "amount",
+    let backend = conn.get_database_backend();
+    let table = Alias::new(TABLE);
+    let (count_col, amount_col) = (Alias::new("records"), Alias::new("amount"));
+    let key = [
+        Alias::new("tenant_id"),
+        Alias::new("source"),
+        Alias::new("day"),
+        Alias::new("currency"),
+    ];
+    let advance = Query::insert()
+        .into_table(table.clone())
+        .columns(
+            key.clone()
+                .into_iter()
+                .chain([count_col.clone(), amount_col.clone()]),
         )
-        .filter(document::Column::TenantId.eq(tenant.as_str()))
-        .filter(document::Column::Kind.eq("invoice"))
-        .filter(document::Column::Posted.eq(true))
-        .filter(document::Column::DocumentDate.eq(day))
-        .into_tuple()
-        .one(conn)
-        .await?;
-    Ok(row.unwrap_or((0, 0)))
+        .values([
+            tenant.as_str().into(),
+            source.into(),
+            day.into(),
+            currency.into(),
+            1i64.into(),
+            amount.into(),
+        ])
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .on_conflict(
+            OnConflict::columns(key)
+                .value(
+                    count_col.clone(),
+                    Expr::col((table.clone(), count_col.clone())).add(1),
+                )
+                .value(
+                    amount_col.clone(),
+                    Expr::col((table, amount_col.clone())).add(amount),
+                )
+                .to_owned(),
+        )
+        .returning(Query::returning().columns([count_col, amount_col]))
+        .to_owned();
+    let row = conn
+        .query_one(backend.build(&advance))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the control total vanished".into()))?;
+    Ok((row.try_get("", "records")?, row.try_get("", "amount")?))
 }

@@ -161,3 +161,18 @@ pub async fn merged_into<C: ConnectionTrait>(
         .await?
         .map(|merge| merge.target_client_id))
 }
+
+/// The standing merges into the CRM client `target_client_id` (each with the partners it
+/// moved there).
+pub async fn standing_merges_into<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    target_client_id: &str,
+) -> Result<Vec<client_merge::Model>, DbErr> {
+    client_merge::Entity::find()
+        .filter(client_merge::Column::TenantId.eq(tenant.as_str()))
+        .filter(client_merge::Column::TargetClientId.eq(target_client_id))
+        .filter(client_merge::Column::State.eq(MERGED))
+        .all(conn)
+        .await
+}

@@ -191,6 +191,10 @@ pub struct Transition {
     pub refusal_reason: Option<String>,
     pub approved_entry_id: Option<String>,
     pub paid_entry_id: Option<String>,
+    /// A foreign claim's base total, fixed by its approval.
+    pub base_total: Option<i64>,
+    /// What its reimbursement paid in the base currency.
+    pub paid_base: Option<i64>,
 }
 
 /// Moves a claim from `from` to `to`; false when it is not in `from` any more.
@@ -227,5 +231,29 @@ pub async fn transition<C: ConnectionTrait>(
             .col_expr(expense::Column::PaidEntryId, Expr::value(entry))
             .col_expr(expense::Column::PaidAt, Expr::value(now));
     }
+    if let Some(base_total) = change.base_total {
+        update = update.col_expr(expense::Column::BaseTotal, Expr::value(base_total));
+    }
+    if let Some(paid_base) = change.paid_base {
+        update = update.col_expr(expense::Column::PaidBase, Expr::value(paid_base));
+    }
     Ok(update.exec(conn).await?.rows_affected == 1)
+}
+
+/// Fixes a foreign claim's lines' rates and base amounts (its approval, which holds the claim).
+pub async fn set_line_bases<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    bases: Vec<(String, i64, i64)>,
+) -> Result<(), DbErr> {
+    for (line_id, rate_nano, base_amount) in bases {
+        expense_line::Entity::update_many()
+            .col_expr(expense_line::Column::RateNano, Expr::value(rate_nano))
+            .col_expr(expense_line::Column::BaseAmount, Expr::value(base_amount))
+            .filter(expense_line::Column::TenantId.eq(tenant.as_str()))
+            .filter(expense_line::Column::Id.eq(line_id))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
 }

@@ -1,14 +1,17 @@
 //! Revaluations' rows, and the reads a revaluation needs: the posted foreign-currency
-//! documents dated by a day and the dates of their settlements.
+//! documents dated by a day and the dates of their settlements, the foreign payments dated by
+//! it and their allocations, and the bank accounts' balances in foreign currencies.
 
 use chrono::NaiveDate;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use erp_kit::TenantId;
 
-use super::entities::{allocation, document, payment, revaluation};
+use super::entities::{allocation, document, entry_line, payment, revaluation};
 
 pub async fn insert<C: ConnectionTrait>(conn: &C, row: revaluation::Model) -> Result<(), DbErr> {
     revaluation::Entity::insert(revaluation::ActiveModel::from(row))
@@ -104,6 +107,104 @@ pub async fn payment_dates<C: ConnectionTrait>(
         );
     }
     Ok(dates)
+}
+
+/// Payments not in `base` dated on or before `date` (what of each was on account on `date`
+/// is decided by its allocations and their documents' dates).
+pub async fn foreign_payments<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    base: &str,
+    date: NaiveDate,
+) -> Result<Vec<payment::Model>, DbErr> {
+    payment::Entity::find()
+        .filter(payment::Column::TenantId.eq(tenant.as_str()))
+        .filter(payment::Column::Currency.ne(base))
+        .filter(payment::Column::PaymentDate.lte(date))
+        .order_by_asc(payment::Column::PaymentDate)
+        .order_by_asc(payment::Column::Id)
+        .all(conn)
+        .await
+}
+
+/// The allocations made by `payment_ids`.
+pub async fn allocations_of_payments<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    payment_ids: Vec<String>,
+) -> Result<Vec<allocation::Model>, DbErr> {
+    let mut rows = Vec::new();
+    for chunk in payment_ids.chunks(500) {
+        rows.extend(
+            allocation::Entity::find()
+                .filter(allocation::Column::TenantId.eq(tenant.as_str()))
+                .filter(allocation::Column::PaymentId.is_in(chunk.to_vec()))
+                .order_by_asc(allocation::Column::Id)
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(rows)
+}
+
+/// A bank account's balance in one foreign currency at the end of a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignBalance {
+    pub account_id: String,
+    pub currency: String,
+    /// Minor units of `currency`, positive a debit balance.
+    pub amount: i64,
+    /// The booked base amount of the lines, signed the same way.
+    pub carrying: i64,
+}
+
+/// What each of `account_ids` holds in each currency other than `base` at the end of `date`:
+/// the sum of its lines in that currency (debits less credits, in the currency and in base).
+/// By account and currency.
+pub async fn foreign_balances<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    account_ids: Vec<String>,
+    base: &str,
+    date: NaiveDate,
+) -> Result<Vec<ForeignBalance>, DbErr> {
+    if account_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A line's `amount` is unsigned: its side is the base column that is not zero (as
+    // `posted_line` reads it). The casts: PostgreSQL sums a BIGINT as NUMERIC.
+    let rows: Vec<(String, String, i64, i64)> = entry_line::Entity::find()
+        .select_only()
+        .column(entry_line::Column::AccountId)
+        .column(entry_line::Column::Currency)
+        .column_as(
+            Expr::cust("CAST(SUM(CASE WHEN debit > 0 THEN amount ELSE -amount END) AS BIGINT)"),
+            "amount",
+        )
+        .column_as(
+            Expr::cust("CAST(SUM(debit - credit) AS BIGINT)"),
+            "carrying",
+        )
+        .filter(entry_line::Column::TenantId.eq(tenant.as_str()))
+        .filter(entry_line::Column::AccountId.is_in(account_ids))
+        .filter(entry_line::Column::Currency.ne(base))
+        .filter(entry_line::Column::EntryDate.lte(date))
+        .group_by(entry_line::Column::AccountId)
+        .group_by(entry_line::Column::Currency)
+        .order_by_asc(entry_line::Column::AccountId)
+        .order_by_asc(entry_line::Column::Currency)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(account_id, currency, amount, carrying)| ForeignBalance {
+            account_id,
+            currency,
+            amount,
+            carrying,
+        })
+        .collect())
 }
 
 /// Stores what the revaluation posted (its row was inserted first, in the same transaction).

@@ -549,6 +549,12 @@ pub mod expense {
         pub paid_entry_id: Option<String>,
         pub paid_at: Option<ChronoDateTimeUtc>,
         pub created_at: ChronoDateTimeUtc,
+        /// The claim in base minor units: its total in the base currency; for a foreign claim
+        /// the sum of its lines' base amounts, fixed when its approval posts (None before).
+        pub base_total: Option<i64>,
+        /// What the reimbursement paid, in base minor units (a foreign claim's total at the
+        /// payment day's rate).
+        pub paid_base: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -573,6 +579,10 @@ pub mod expense_line {
         pub description: String,
         pub amount: i64,
         pub receipt_ref: Option<String>,
+        /// A foreign line's rate on its day (nano-units of base per unit), fixed at approval.
+        pub rate_nano: Option<i64>,
+        /// The line in base minor units (a foreign line's fixed at approval).
+        pub base_amount: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,5 @@
-//! The sea-orm entity of foreign-currency revaluations (migrations/src/finance/m0011_revaluations.rs).
+//! The sea-orm entity of foreign-currency revaluations (migrations/src/finance/m0011_revaluations.rs,
+//! the bank and payment counts m0014).
 
 use sea_orm::entity::prelude::*;
 
@@ -19,6 +20,10 @@ pub struct Model {
     pub loss: i64,
     /// The open foreign-currency documents revalued.
     pub document_count: i32,
+    /// The bank accounts' foreign-currency balances revalued (one per account and currency).
+    pub bank_balance_count: i32,
+    /// The foreign payments with a part on account revalued.
+    pub payment_count: i32,
     pub created_by: String,
     pub created_at: ChronoDateTimeUtc,
 }
