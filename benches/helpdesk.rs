@@ -4,7 +4,7 @@
 //!
 //! 1. ticket creation with assignment under concurrency: BENCH_CREATORS clients (32) opening
 //!    tickets for BENCH_SECONDS (10) into ONE round-robin queue (every assignment serialises
-//!    on the team's turn counter: the contended case): tickets/s and latency, with the check
+//!    on the team's turn counter, one atomic increment per ticket: the contended case): tickets/s and latency, with the check
 //!    that the turns were taken evenly (no two tickets on the same turn);
 //! 2. `ticketCounts` over BENCH_TICKETS (100,000) tickets of the tenant across statuses and
 //!    teams, as a helpdesk admin (every ticket) and as an agent (the row rule: the unrouted

@@ -13,7 +13,7 @@ if [[ "${1:-}" == "--with-services" ]]; then
   eval "$service_env"
 fi
 
-for var in DATABASE_URL REDIS_URL KAFKA_BROKERS TANSU_BIN; do
+for var in DATABASE_URL REDIS_URL KAFKA_BROKERS TANSU_BIN S3_ENDPOINT; do
   if [[ -z "${!var:-}" ]]; then
     echo "scripts/test.sh: $var is not set; run with --with-services, or eval \"\$(deploy/local/services.sh start)\" first" >&2
     exit 2

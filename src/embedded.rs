@@ -114,6 +114,15 @@ pub fn pmo_data_file(state_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| state_dir.join("pmo.journal"))
 }
 
+/// The directory of the operations subgraph's SOP files and attachments: `ERP_OPS_BLOB_DIR`,
+/// else `<state>/ops-files`.
+pub fn ops_files_dir(state_dir: &Path) -> PathBuf {
+    std::env::var_os(erp_ops::BLOB_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir.join("ops-files"))
+}
+
 /// The operations subgraph's journal file: `ERP_OPS_DATA_FILE`, else `<state>/ops.journal`.
 pub fn ops_data_file(state_dir: &Path) -> PathBuf {
     std::env::var_os(erp_ops::DATA_FILE_ENV)
@@ -492,6 +501,8 @@ async fn start_subgraphs(
         crm: None,
         // Nor marketing (the demo's marketing starts empty).
         marketing: None,
+        // Nor operations: the demo's helpdesk and asset register start empty.
+        ops: None,
     };
     if let Some(host) = &public_host {
         refuse_public_demo(args, state_dir, &targets.identity, host).await?;
@@ -544,10 +555,7 @@ async fn start_subgraphs(
         .context("opening the operations store")?;
     // SOP files under the state directory too (ERP_OPS_BLOB_DIR overrides).
     let ops_options = erp_ops::OpsOptions {
-        blob_dir: std::env::var_os(erp_ops::BLOB_DIR_ENV)
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-            .or_else(|| Some(state_dir.join("ops-files"))),
+        blob_dir: Some(ops_files_dir(state_dir)),
         // The employee subgraph's exits (asset returns, tickets back to their queues).
         consumers: Some(Default::default()),
         ..Default::default()

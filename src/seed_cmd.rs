@@ -307,6 +307,40 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         None => None,
     };
 
+    // Operations: MongoDB with --services (skipped without MONGO_URL), else the journal and the
+    // files directory `erp-os all` runs on.
+    let ops_kit = config("ops", "")?;
+    let ops_runtime = Runtime::with_backends(
+        ops_kit,
+        sea_orm::DatabaseConnection::Disconnected,
+        cache.clone(),
+        bus.clone(),
+    );
+    let ops = match (&mongo_url, args.services) {
+        (Some(url), _) => {
+            let store: erp_ops::store::SharedStore =
+                Arc::new(erp_ops::store::mongo::MongoStore::connect(url).await?);
+            Some(erp_ops::service(&ops_runtime, store, Default::default()).await?)
+        }
+        (None, false) => {
+            let file = crate::embedded::ops_data_file(&args.state_dir);
+            let store = erp_ops::store::memory::MemoryStore::open(&file)
+                .map_err(|err| anyhow::anyhow!("the ops data file {}: {err}", file.display()))?;
+            let options = erp_ops::OpsOptions {
+                blob_dir: Some(crate::embedded::ops_files_dir(&args.state_dir)),
+                ..Default::default()
+            };
+            Some(erp_ops::service(&ops_runtime, Arc::new(store), options).await?)
+        }
+        (None, true) => {
+            eprintln!(
+                "erp-os seed: --services without MONGO_URL: no operations store to write to; \
+                 assets, SOPs and tickets are skipped"
+            );
+            None
+        }
+    };
+
     let pmo_store: Option<erp_pmo::store::SharedStore> = match &mongo_url {
         Some(url) => Some(Arc::new(
             erp_pmo::store::mongo::MongoStore::connect(url).await?,
@@ -360,6 +394,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         finance,
         crm,
         marketing,
+        ops,
     };
     let options = LoadOptions {
         user_password: args.user_password.clone(),

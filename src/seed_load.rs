@@ -64,11 +64,13 @@ use erp_pmo::Pmo;
 mod crm;
 mod finance;
 mod marketing;
+mod ops;
 mod payroll;
 
 pub use crm::{load_crm, CrmTarget};
 pub use finance::load_finance;
 pub use marketing::load_marketing;
+pub use ops::load_ops;
 pub use payroll::load_payroll;
 
 use crate::seed::{
@@ -125,6 +127,8 @@ pub struct SeedTargets {
     /// `None` skips the marketing (contacts and consent, segments, the newsletter's history,
     /// the welcome journey).
     pub marketing: Option<erp_marketing::Marketing>,
+    /// `None` skips the operations data (assets, SOPs, tickets).
+    pub ops: Option<erp_ops::Ops>,
 }
 
 /// Tasks or time entries per import call by default (one transaction, or one journal record
@@ -227,6 +231,10 @@ pub struct LoadReport {
     pub marketing_segments: usize,
     pub newsletter_sent: usize,
     pub journeys: usize,
+    /// Operations: assets, SOPs and tickets.
+    pub assets: usize,
+    pub sops: usize,
+    pub tickets: usize,
     pub phases: Vec<PhaseReport>,
 }
 
@@ -266,6 +274,13 @@ impl std::fmt::Display for LoadReport {
                 self.marketing_segments,
                 self.newsletter_sent,
                 self.journeys
+            )?;
+        }
+        if self.assets + self.sops + self.tickets > 0 {
+            writeln!(
+                f,
+                "ops: {} assets, {} SOPs, {} tickets",
+                self.assets, self.sops, self.tickets
             )?;
         }
         if self.time_entries_left_out > 0 {
@@ -499,6 +514,17 @@ pub async fn load_with(
             marketing_service,
             &seeded.tenant_id,
             &seeded.admin_user_id,
+            options,
+            &mut report,
+        )
+        .await?;
+    }
+    if let Some(ops_service) = &targets.ops {
+        load_ops(
+            plan,
+            ops_service,
+            &seeded,
+            &people.user_ids,
             options,
             &mut report,
         )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local backing services for development and CI (see /work/shared/design/infra.md):
 #   PostgreSQL 15, Redis, tansu (Kafka protocol), SecantusDB (MongoDB protocol),
-#   ClickHouse 26.9 (the PyPI wheel chdb-core's clickhouse-local with its HTTP listener).
+#   ClickHouse 26.9 (the PyPI wheel chdb-core's clickhouse-local with its HTTP listener),
+#   an S3-compatible object store (the crate s3s-fs, `cargo install`ed into the services dir).
 # Everything binds to 127.0.0.1 on non-default ports.
 #
 # Usage: deploy/local/services.sh install|start|env|stop|status
@@ -24,6 +25,7 @@ MONGO_PORT="${ERP_MONGO_PORT:-57017}"
 CLICKHOUSE_PORT="${ERP_CLICKHOUSE_PORT:-58123}"
 CLICKHOUSE_TCP_PORT="${ERP_CLICKHOUSE_TCP_PORT:-59000}"
 SMTP_PORT="${ERP_SMTP_PORT:-52525}"
+S3_PORT="${ERP_S3_PORT:-59900}"
 WAIT_SECS="${ERP_WAIT_SECS:-60}"
 # test: durability off (fsync, synchronous_commit, full_page_writes) for the test suite's speed;
 # durable: deploy/local/postgresql.conf as production runs it (benchmarks).
@@ -38,6 +40,12 @@ SECANTUSDB_VERSION=0.7.0b3
 # for the `clickhouse` crate (infra.md).
 CHDB_CORE_VERSION=26.9.0
 AIOSMTPD_VERSION=1.4.6
+# 0.14.1: the last s3s-fs whose rust-version (1.92) the pinned toolchain meets (0.15+ need 1.96).
+S3S_FS_VERSION=0.14.1
+# The S3 server's only credentials and bucket (loopback test data, not a secret).
+S3_ACCESS_KEY=erp-os-local
+S3_SECRET_KEY=erp-os-local-secret
+S3_BUCKET=erp-os
 
 # Root cannot run initdb, and the postgres user usually cannot traverse $HOME
 # (/root is 0700), so as root the PostgreSQL state lives under /tmp.
@@ -50,7 +58,7 @@ fi
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for _p in "$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT" "$MONGO_PORT" "$CLICKHOUSE_PORT" "$CLICKHOUSE_TCP_PORT"; do
+for _p in "$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT" "$MONGO_PORT" "$CLICKHOUSE_PORT" "$CLICKHOUSE_TCP_PORT" "$S3_PORT"; do
   [[ "$_p" =~ ^[0-9]+$ ]] && (( _p >= 1 && _p <= 65535 )) || die "invalid port: $_p"
 done
 
@@ -70,6 +78,9 @@ kafka_up() { tcp_up "$KAFKA_PORT"; }
 mongo_up() { tcp_up "$MONGO_PORT"; }
 clickhouse_up() { [[ "$(curl -s -m 2 "http://$HOST:$CLICKHOUSE_PORT/ping" 2>/dev/null)" == "Ok." ]]; }
 smtp_up() { tcp_up "$SMTP_PORT"; }
+# Any HTTP answer (an anonymous request is refused with 403) means the S3 server listens.
+s3_up() { [[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://$HOST:$S3_PORT/" 2>/dev/null)" =~ ^[2-4] ]]; }
+S3S_BIN="$ERP_SERVICES_DIR/s3/bin/s3s-fs"
 
 # wait_for NAME CHECK_FN LOGFILE
 wait_for() {
@@ -107,6 +118,12 @@ export CLICKHOUSE_URL='http://$HOST:$CLICKHOUSE_PORT'
 export ERP_SERVICES_DIR='$ERP_SERVICES_DIR'
 export SMTP_URL='smtp://$HOST:$SMTP_PORT'
 export SMTP_MAILDIR='$ERP_SERVICES_DIR/smtp/mail'
+export S3_ENDPOINT='http://$HOST:$S3_PORT'
+export S3_BUCKET='$S3_BUCKET'
+export S3_REGION='us-east-1'
+export S3_ACCESS_KEY_ID='$S3_ACCESS_KEY'
+export S3_SECRET_ACCESS_KEY='$S3_SECRET_KEY'
+export S3_DATA_DIR='$ERP_SERVICES_DIR/s3/data'
 ENV
 }
 
@@ -151,7 +168,18 @@ cmd_install() {
   local t; t=$(tansu_bin)
   [[ -x "$t" ]] || die "tansu binary not found at $t"
   [[ -x "$VENV/bin/secantusd-py" ]] || die "secantusd-py not found in $VENV/bin"
+  install_s3
   log "install ok"
+}
+
+# The S3 server: built from crates.io once (a few minutes) into the services dir, then reused.
+install_s3() {
+  if [[ -x "$S3S_BIN" ]] && "$S3S_BIN" --version 2>/dev/null | grep -q "$S3S_FS_VERSION"; then return; fi
+  command -v cargo >/dev/null || die "cargo not found (needed to build s3s-fs)"
+  log "cargo: installing s3s-fs $S3S_FS_VERSION into $ERP_SERVICES_DIR/s3 (S3-compatible server)"
+  # Its own temporary target dir (not CARGO_TARGET_DIR: the workspace's build stays untouched).
+  env -u CARGO_TARGET_DIR cargo install s3s-fs --version "$S3S_FS_VERSION" --locked \
+    --features binary --root "$ERP_SERVICES_DIR/s3" >&2
 }
 
 # ---------------------------------------------------------------- start
@@ -287,6 +315,17 @@ start_smtp() {
   wait_for smtp smtp_up "$d/smtp.log"
 }
 
+# The S3-compatible server (s3s-fs over a directory): one bucket, one access key, loopback only.
+# Data persists in its directory across restarts (tests write under keys of their own tenants).
+start_s3() {
+  if s3_up; then log "s3 already answering on $S3_PORT"; return; fi
+  [[ -x "$S3S_BIN" ]] || install_s3
+  local d="$ERP_SERVICES_DIR/s3"; mkdir -p "$d/data/$S3_BUCKET"
+  (cd "$d" && bg_start s3 "$d/s3.log" "$d/s3.pid" "$S3S_BIN" --host "$HOST" --port "$S3_PORT" \
+    --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$d/data")
+  wait_for s3 s3_up "$d/s3.log"
+}
+
 cmd_start() {
   mkdir -p "$ERP_SERVICES_DIR"
   start_pg
@@ -295,6 +334,7 @@ cmd_start() {
   start_mongo
   start_clickhouse
   start_smtp
+  start_s3
   print_env >"$ERP_SERVICES_DIR/env.sh"
   log "env written to $ERP_SERVICES_DIR/env.sh"
   print_env
@@ -333,13 +373,14 @@ cmd_stop() {
   fi
   kill_pidfiles "tansu:$ERP_SERVICES_DIR/tansu/tansu.pid" "secantus:$ERP_SERVICES_DIR/secantus/secantus.pid" \
     "clickhouse:$ERP_SERVICES_DIR/clickhouse/clickhouse.pid" \
-    "smtp:$ERP_SERVICES_DIR/smtp/smtp.pid"
+    "smtp:$ERP_SERVICES_DIR/smtp/smtp.pid" \
+    "s3:$ERP_SERVICES_DIR/s3/s3.pid"
   return 0
 }
 
 cmd_status() {
   local rc=0 s
-  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up" "clickhouse:$CLICKHOUSE_PORT:clickhouse_up" "smtp:$SMTP_PORT:smtp_up"; do
+  for s in "postgres:$PG_PORT:pg_up" "redis:$REDIS_PORT:redis_up" "tansu:$KAFKA_PORT:kafka_up" "secantus:$MONGO_PORT:mongo_up" "clickhouse:$CLICKHOUSE_PORT:clickhouse_up" "smtp:$SMTP_PORT:smtp_up" "s3:$S3_PORT:s3_up"; do
     IFS=: read -r name port fn <<<"$s"
     if "$fn"; then printf '%-9s %-6s up\n' "$name" "$port"; else printf '%-9s %-6s DOWN\n' "$name" "$port"; rc=1; fi
   done

@@ -1,7 +1,8 @@
 //! Non-GraphQL paths served at the edge (`erp_http_routes`): a path prefix proxied to a
 //! subgraph's own HTTP endpoint, with the edge's protections. The CRM's CSV import
-//! (`/crm/import/{kind}` -> crm `/import/{kind}`) and the operations subgraph's signed SOP file
-//! URLs (`/sop-files/...` -> ops `/sop-files/...`) go through here: hive-router 0.2.19 passes
+//! (`/crm/import/{kind}` -> crm `/import/{kind}`), the operations subgraph's signed SOP file
+//! and ticket attachment URLs (`/sop-files/...`, `/ticket-files/...`) and its inbound e-mail
+//! webhook (`/ops/helpdesk/inbound-mail/{tenant}`) go through here: hive-router 0.2.19 passes
 //! no GraphQL multipart request (file uploads) through and caps GraphQL bodies at 2 MB, so
 //! these endpoints live beside GraphQL on their subgraphs, and clients reach them at the edge
 //! like everything else.
@@ -16,7 +17,10 @@
 //!   `UNAUTHENTICATED` before anything reaches the subgraph. The subgraph verifies it again
 //!   and applies its scopes and row rules. `auth: signed_url`: no token; the URL's signature
 //!   is the credential and the subgraph verifies it (the path and query are forwarded
-//!   untouched, so a signature over them stays valid);
+//!   untouched, so a signature over them stays valid). `auth: signed_request`: no token; the
+//!   request is signed (a webhook: a timestamp and an HMAC of the body in headers the route
+//!   lists in `forward_headers`), the body is forwarded byte for byte and the subgraph
+//!   verifies the signature;
 //! - the rate limit: one operation of the route's class, in the same buckets as GraphQL
 //!   (`erp_rate_limit`'s limiter): `authenticated`/`heavy` per tenant and user, `public` per
 //!   client address; 429 `RATE_LIMITED` with `Retry-After` beyond it;
@@ -25,7 +29,8 @@
 //!   without one is counted while it streams and cut at the limit (413). Bodies stream to the
 //!   subgraph (an import of 750,000 rows is never held in memory here);
 //! - only `methods` (405 otherwise), and only these request headers are forwarded:
-//!   `authorization`, `content-type`, `content-length`, `accept`, `x-request-id`; the client's
+//!   `authorization`, `content-type`, `content-length`, `accept`, `x-request-id`, plus the
+//!   route's `forward_headers` (e.g. a webhook's signature headers); the client's
 //!   address is set in `x-erp-client-address` (whatever the client sent there is dropped).
 //!
 //! The subgraph's answer is relayed with its status and `content-type`, `cache-control`,
@@ -79,6 +84,10 @@ pub struct RouteConfig {
     /// The largest answer relayed (bytes; default 16 MiB).
     #[serde(default = "default_max_response", deserialize_with = "number")]
     pub max_response_bytes: u64,
+    /// Request headers forwarded besides the common ones (lower case), e.g. a webhook's
+    /// `x-erp-webhook-timestamp` and `x-erp-webhook-signature`.
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
 }
 
 fn default_max_response() -> u64 {
@@ -93,6 +102,9 @@ pub enum RouteAuth {
     Bearer,
     /// The URL carries its own signature, verified by the subgraph; no token.
     SignedUrl,
+    /// The request is signed (a webhook's headers over its body), verified by the subgraph;
+    /// no token.
+    SignedRequest,
 }
 
 /// The rate-limit class of a route.
@@ -174,10 +186,23 @@ pub fn resolve(config: HttpRoutesConfig, router: &HiveRouterConfig) -> Result<Ve
         if route.methods.is_empty() {
             return Err(format!("erp_http_routes: `{prefix}` routes no method"));
         }
-        if route.auth == RouteAuth::SignedUrl && route.rate_limit_class != RouteClass::Public {
+        if route.auth != RouteAuth::Bearer && route.rate_limit_class != RouteClass::Public {
             return Err(format!(
                 "erp_http_routes: `{prefix}` has no token, so its rate limit is per client address (rate_limit_class: public)"
             ));
+        }
+        for name in &route.forward_headers {
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid || NEVER_FORWARDED.contains(&name.as_str()) {
+                return Err(format!(
+                    "erp_http_routes: `{prefix}` cannot forward the header `{name}` (lower-case \
+                     names only; never hop-by-hop headers, host or {})",
+                    erp_net::CLIENT_ADDRESS_HEADER
+                ));
+            }
         }
         if route.auth == RouteAuth::Bearer && !router.jwt.is_jwt_auth_enabled() {
             return Err(format!(
@@ -279,6 +304,20 @@ const FORWARDED_REQUEST_HEADERS: [&str; 5] = [
     "x-request-id",
 ];
 
+/// Headers a route can never forward: the connection's own, and the client address the
+/// edge sets itself.
+const NEVER_FORWARDED: [&str; 9] = [
+    "host",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    erp_net::CLIENT_ADDRESS_HEADER,
+];
+
 /// The answer headers relayed to the client.
 const RELAYED_RESPONSE_HEADERS: [&str; 4] = [
     "content-type",
@@ -334,7 +373,7 @@ async fn proxy(
             (ip, ip.to_string().into_bytes())
         });
     let token = match config.auth {
-        RouteAuth::SignedUrl => None,
+        RouteAuth::SignedUrl | RouteAuth::SignedRequest => None,
         RouteAuth::Bearer => {
             let Some(jwt) = shared.jwt_auth_runtime.as_ref() else {
                 return refuse(
@@ -430,7 +469,8 @@ async fn proxy(
         );
     };
     let mut request = state.client.request(method, &url);
-    for name in FORWARDED_REQUEST_HEADERS {
+    let extra = config.forward_headers.iter().map(String::as_str);
+    for name in FORWARDED_REQUEST_HEADERS.into_iter().chain(extra) {
         for value in req.headers().get_all(name) {
             request = request.header(name, value.as_bytes());
         }
@@ -575,6 +615,21 @@ mod tests {
         assert_eq!(route.rate_limit_class, RouteClass::Heavy);
         assert_eq!(route.max_body_bytes, 1 << 30);
         assert_eq!(route.max_response_bytes, 16 * 1024 * 1024);
+        assert!(route.forward_headers.is_empty());
+        let webhook: HttpRoutesConfig = serde_json::from_value(serde_json::json!({
+            "routes": [{
+                "prefix": "/ops/helpdesk/inbound-mail/", "subgraph": "ops",
+                "upstream_prefix": "/ops/helpdesk/inbound-mail/", "methods": ["POST"],
+                "auth": "signed_request", "rate_limit_class": "public", "max_body_bytes": 1024,
+                "forward_headers": ["x-erp-webhook-timestamp", "x-erp-webhook-signature"]
+            }]
+        }))
+        .unwrap();
+        assert_eq!(webhook.routes[0].auth, RouteAuth::SignedRequest);
+        assert_eq!(
+            webhook.routes[0].forward_headers,
+            ["x-erp-webhook-timestamp", "x-erp-webhook-signature"]
+        );
         assert!(serde_json::from_value::<HttpRoutesConfig>(
             serde_json::json!({ "routes": [{ "prefix": "/x/", "bogus": 1 }] })
         )

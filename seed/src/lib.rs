@@ -15,10 +15,12 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 pub mod crm;
 pub mod finance;
 pub mod marketing;
+pub mod ops;
 pub mod payroll;
 
 pub use crm::{CrmPlan, CrmTotals};
 pub use finance::{FinanceHistory, FinanceTotals};
+pub use ops::{OpsPlan, OpsTotals};
 
 /// The seed tiers of workload.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

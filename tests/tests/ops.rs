@@ -80,6 +80,7 @@ on_both_stores!(
     helpdesk_macros_are_changed_and_deleted_on_the_record,
     a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then,
     inbound_mail_opens_and_threads_tickets_from_signed_raw_messages,
+    sop_files_and_mail_attachments_round_trip_through_s3,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -135,7 +136,20 @@ impl OpsApp {
     }
 
     async fn spawn_on(issuer: &TestIssuer, backing: Backing, files: std::path::PathBuf) -> Self {
-        Self::spawn_with(issuer, backing, files, None).await
+        Self::spawn_with(issuer, backing, files, None, None).await
+    }
+
+    /// A subgraph whose SOP files and attachments live in the real S3-compatible server's
+    /// bucket (`S3_*` of deploy/local/services.sh) instead of a directory.
+    async fn spawn_on_s3(issuer: &TestIssuer, store: Store) -> Self {
+        let backing = match store {
+            Store::Mongo => Backing::Mongo(fresh_mongo_url()),
+            Store::Embedded => Backing::Journal(
+                std::env::temp_dir().join(format!("ops-test-{}.journal", uuid::Uuid::new_v4())),
+            ),
+        };
+        let files = std::env::temp_dir().join(format!("ops-files-{}", uuid::Uuid::new_v4()));
+        Self::spawn_with(issuer, backing, files, None, Some(s3_config())).await
     }
 
     /// A subgraph that consumes the employee subgraph's events on `bus` (its Kafka or
@@ -157,7 +171,7 @@ impl OpsApp {
             group_suffix: format!(".test-{}", uuid::Uuid::new_v4().simple()),
             tenants: Some(vec![tenant.to_owned()]),
         };
-        Self::spawn_with(issuer, backing, files, Some((bus, consumers))).await
+        Self::spawn_with(issuer, backing, files, Some((bus, consumers)), None).await
     }
 
     async fn spawn_with(
@@ -165,6 +179,7 @@ impl OpsApp {
         backing: Backing,
         files: std::path::PathBuf,
         consuming: Option<(SharedBus, erp_ops::consumers::ConsumerOptions)>,
+        s3: Option<erp_ops::store::blobs::S3Config>,
     ) -> Self {
         let mut kit = config(issuer, String::new());
         kit.service = "ops".into();
@@ -198,7 +213,8 @@ impl OpsApp {
         let runtime =
             Runtime::with_backends(kit, sea_orm::DatabaseConnection::Disconnected, cache, bus);
         let options = erp_ops::OpsOptions {
-            blob_dir: Some(files.clone()),
+            blob_dir: s3.is_none().then(|| files.clone()),
+            s3,
             consumers,
             ..Default::default()
         };
@@ -3498,9 +3514,11 @@ async fn helpdesk_teams_route_assign_and_scope_tickets(store: Store) {
         .all(|(kind, _, _)| kind != "ticket.assigned"));
 }
 
-/// Tickets arriving at once into one team each take their own turn: the assignment writes the
-/// team's rotation counter back at the revision it read, so no two take the same one (a lost
-/// update would give one member more than their share). The same for least-open.
+/// Tickets arriving at once into one team each take their own turn: a round-robin turn is one
+/// atomic increment of the team's turn counter (no two tickets take the same one, and none
+/// waits on another's commit); least-open writes the team back at the revision it read, so its
+/// counts of open tickets are read in turn (a lost update would give one member more than
+/// their share).
 async fn concurrent_tickets_never_take_the_same_turn(store: Store) {
     let issuer = TestIssuer::start().await;
     let app = OpsApp::spawn(&issuer, store).await;
@@ -4932,4 +4950,307 @@ async fn inbound_mail_opens_and_threads_tickets_from_signed_raw_messages(store: 
         data["inboundMailSettings"]["previousValidUntil"],
         Value::Null
     );
+}
+
+/// The bucket of the real S3-compatible server started by deploy/local/services.sh.
+fn s3_config() -> erp_ops::store::blobs::S3Config {
+    erp_ops::store::blobs::S3Config {
+        endpoint: Some(require_env("S3_ENDPOINT")),
+        bucket: require_env("S3_BUCKET"),
+        region: require_env("S3_REGION"),
+        access_key_id: Some(require_env("S3_ACCESS_KEY_ID")),
+        secret_access_key: Some(require_env("S3_SECRET_ACCESS_KEY")),
+        allow_http: false,
+    }
+}
+
+/// Where the S3 server keeps an object of the bucket (s3s-fs: a file per key).
+fn s3_object_file(tenant: &str, hash: &str) -> std::path::PathBuf {
+    std::path::Path::new(&require_env("S3_DATA_DIR"))
+        .join(require_env("S3_BUCKET"))
+        .join("ops")
+        .join(tenant)
+        .join(hash)
+}
+
+/// SOP files and inbound-mail attachments in the real S3-compatible server: written under
+/// `ops/<tenant>/<hash>` of the bucket, read back (GraphQL content, signed download URL),
+/// per tenant, and refused when the object was changed behind the store's back.
+async fn sop_files_and_mail_attachments_round_trip_through_s3(store: Store) {
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn_on_s3(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "olga", ALL);
+
+    // An SOP version's file: in the bucket, not in the document, read back from S3.
+    let content = "# Forklift check\n\n1. Horn.\n2. Brakes.\n";
+    let hash = erp_ops::domain::sop::ContentHash::of(content.as_bytes());
+    let data = app
+        .ok(
+            &admin,
+            "mutation($input: CreateSopInput!) { createSop(input: $input) { id versions { number contentHash content } } }",
+            json!({ "input": { "title": "Forklift check", "content": content } }),
+        )
+        .await;
+    let sop = data["createSop"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        data["createSop"]["versions"],
+        json!([{ "number": 1, "contentHash": hash.as_str(), "content": content }])
+    );
+    let object = s3_object_file(&tenant, hash.as_str());
+    assert_eq!(std::fs::read(&object).unwrap(), content.as_bytes());
+    assert!(
+        !app.files.exists(),
+        "nothing on the local filesystem when S3 is configured"
+    );
+    let url_query = "query($id: ID!) { sop(id: $id) { versions { content downloadUrl { url } } } }";
+    let data = app.ok(&admin, url_query, json!({ "id": sop })).await;
+    let url = data["sop"]["versions"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = app
+        .http
+        .get(format!("http://{}{url}", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), content.as_bytes());
+
+    // Another tenant's file of the same bytes is its own object; neither sees the other's.
+    let other = self::tenant();
+    let other_admin = issuer.token(&other, "olga", ALL);
+    let data = app
+        .ok(
+            &other_admin,
+            "mutation($input: CreateSopInput!) { createSop(input: $input) { id } }",
+            json!({ "input": { "title": "Forklift check", "content": content } }),
+        )
+        .await;
+    let other_sop = data["createSop"]["id"].as_str().unwrap().to_owned();
+    assert!(s3_object_file(&other, hash.as_str()).exists());
+    let (_, body) = app
+        .graphql(&admin, url_query, json!({ "id": other_sop }))
+        .await;
+    assert_eq!(body["data"]["sop"], Value::Null, "{body}");
+
+    // An inbound e-mail's attachment: stored in the bucket under its hash.
+    let secret = app
+        .ok(
+            &admin,
+            "mutation { rotateInboundMailSecret(input: {}) { secret } }",
+            json!({}),
+        )
+        .await["rotateInboundMailSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pdf: &[u8] = b"%PDF-1.4 forklift inspection report";
+    let raw = mail(
+        "Ada <ada@example.com>",
+        "Forklift brakes",
+        Some("s3-1@example.com"),
+        None,
+        "The brakes squeal.",
+        Some(("report.pdf", "application/pdf", pdf)),
+    );
+    let (status, body) = app.inbound(&tenant, &secret, None, &raw).await;
+    assert_eq!(status, 200, "{body}");
+    let ticket = body["ticketId"].as_str().unwrap().to_owned();
+    let sha = erp_ops::domain::sop::ContentHash::of(pdf);
+    let data = app
+        .ok(
+            &admin,
+            "query($id: ID!) { ticket(id: $id) { attachments { name contentType size sha256 } } }",
+            json!({ "id": ticket }),
+        )
+        .await;
+    assert_eq!(
+        data["ticket"]["attachments"],
+        json!([{ "name": "report.pdf", "contentType": "application/pdf", "size": pdf.len(), "sha256": sha.as_str() }])
+    );
+    assert_eq!(
+        std::fs::read(s3_object_file(&tenant, sha.as_str())).unwrap(),
+        pdf
+    );
+
+    // Its signed download URL (issued to whoever can read the ticket) serves it as a
+    // download; an altered URL, another tenant's path or an expired one is refused.
+    let url_of = |seconds: i64| {
+        let app = &app;
+        let admin = admin.clone();
+        let ticket = ticket.clone();
+        async move {
+            app.ok(
+                &admin,
+                "query($id: ID!, $s: Int) { ticket(id: $id) { attachments { downloadUrl(expiresInSeconds: $s) { url expiresAt } } } }",
+                json!({ "id": ticket, "s": seconds }),
+            )
+            .await["ticket"]["attachments"][0]["downloadUrl"]["url"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let attachment_url = url_of(300).await;
+    assert!(
+        attachment_url.starts_with(&format!(
+            "/ticket-files/{tenant}/{}?name=report.pdf&type=application%2Fpdf&expires=",
+            sha.as_str()
+        )),
+        "{attachment_url}"
+    );
+    let fetch = |path: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .get(format!("http://{}{path}", app.addr))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            let headers = (header("content-type"), header("content-disposition"));
+            (status, headers, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, headers, body) = fetch(attachment_url.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers,
+        (
+            Some("application/pdf".to_owned()),
+            Some("attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf".to_owned())
+        )
+    );
+    assert_eq!(body, pdf);
+    let refusal = |body: &[u8]| {
+        let body: Value = serde_json::from_slice(body).unwrap();
+        error_of(&body)
+    };
+    let forbidden = |reason: &str| ("FORBIDDEN".to_owned(), reason.to_owned());
+    for altered in [
+        attachment_url.replace("name=report.pdf", "name=report.html"),
+        attachment_url.replace("type=application%2Fpdf", "type=text%2Fhtml"),
+        attachment_url.replace(&tenant, &other),
+        attachment_url.replace(sha.as_str(), hash.as_str()),
+    ] {
+        let (status, _, body) = fetch(altered.clone()).await;
+        assert_eq!(
+            (status, refusal(&body)),
+            (403, forbidden("SIGNED_URL_INVALID")),
+            "{altered}"
+        );
+    }
+    let (_, body) = app
+        .graphql(
+            &admin,
+            "query($id: ID!) { ticket(id: $id) { attachments { downloadUrl(expiresInSeconds: 86401) { url } } } }",
+            json!({ "id": ticket }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    // Another tenant cannot reach the ticket, so gets no URL of its attachment.
+    let (_, body) = app
+        .graphql(
+            &other_admin,
+            "query($id: ID!) { ticket(id: $id) { attachments { downloadUrl { url } } } }",
+            json!({ "id": ticket }),
+        )
+        .await;
+    assert_eq!(body["data"]["ticket"], Value::Null, "{body}");
+    let short = url_of(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let (status, _, body) = fetch(short).await;
+    assert_eq!(
+        (status, refusal(&body)),
+        (403, forbidden("SIGNED_URL_EXPIRED"))
+    );
+
+    // An object changed in the bucket behind the store's back is refused, never served.
+    std::fs::write(&object, b"# Forklift check\n\nSkip the brakes.\n").unwrap();
+    let (_, body) = app.graphql(&admin, url_query, json!({ "id": sop })).await;
+    assert_eq!(error_codes(&body), ["INTERNAL"], "{body}");
+    let response = app
+        .http
+        .get(format!("http://{}{url}", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+}
+
+/// A wrong S3 configuration stops the subgraph at start with what is wrong: a bucket that
+/// does not exist, credentials the server refuses, plain HTTP to another machine.
+#[tokio::test]
+async fn s3_misconfiguration_fails_the_start_with_what_is_wrong() {
+    let issuer = TestIssuer::start().await;
+    let start = |s3: erp_ops::store::blobs::S3Config| {
+        let issuer = &issuer;
+        async move {
+            let mut kit = config(issuer, String::new());
+            kit.service = "ops".into();
+            let runtime = Runtime::with_backends(
+                kit,
+                sea_orm::DatabaseConnection::Disconnected,
+                Arc::new(InProcessCache::new()),
+                Arc::new(InProcessBus::new()),
+            );
+            let store: SharedStore = Arc::new(erp_ops::store::memory::MemoryStore::new());
+            let options = erp_ops::OpsOptions {
+                s3: Some(s3),
+                ..Default::default()
+            };
+            match erp_ops::start_with(&runtime, store, options).await {
+                Ok(_) => panic!("started with a wrong S3 configuration"),
+                Err(err) => err.to_string(),
+            }
+        }
+    };
+    let missing = format!("no-such-bucket-{}", uuid::Uuid::new_v4().simple());
+    let err = start(erp_ops::store::blobs::S3Config {
+        bucket: missing.clone(),
+        ..s3_config()
+    })
+    .await;
+    assert_eq!(
+        err,
+        format!(
+            "S3 bucket `{missing}` does not exist at {} (create it, or fix ERP_OPS_S3_BUCKET)",
+            require_env("S3_ENDPOINT")
+        )
+    );
+    let err = start(erp_ops::store::blobs::S3Config {
+        secret_access_key: Some("not-the-secret".into()),
+        ..s3_config()
+    })
+    .await;
+    assert_eq!(
+        err,
+        format!(
+            "S3 at {} refused the credentials for bucket `{}` (check ERP_OPS_S3_ACCESS_KEY_ID \
+             and ERP_OPS_S3_SECRET_ACCESS_KEY)",
+            require_env("S3_ENDPOINT"),
+            require_env("S3_BUCKET")
+        )
+    );
+    let err = start(erp_ops::store::blobs::S3Config {
+        access_key_id: Some("nobody".into()),
+        ..s3_config()
+    })
+    .await;
+    assert!(err.contains("refused the credentials"), "{err}");
+    let err = start(erp_ops::store::blobs::S3Config {
+        endpoint: Some("http://s3.internal.example:9000".into()),
+        ..s3_config()
+    })
+    .await;
+    assert!(err.contains("plain HTTP to another machine"), "{err}");
 }

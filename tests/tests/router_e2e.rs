@@ -1066,3 +1066,180 @@ async fn the_crm_import_and_sop_files_go_through_the_edge() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 405);
 }
+
+/// The helpdesk's inbound e-mail and ticket attachment downloads through the edge over TLS
+/// 1.3: a provider's signed POST reaches the operations subgraph with its signature headers
+/// and body untouched (a ticket opens; a wrong signature is still the subgraph's 401 with its
+/// reason); a body over the route's limit is 413 at the edge, declared or streamed, and opens
+/// nothing; the attachment's signed URL is served at the edge as a download, and an altered
+/// one is the subgraph's 403; only POST is routed to the webhook, only GET to the files.
+#[tokio::test]
+async fn inbound_mail_and_ticket_attachments_go_through_the_edge() {
+    use base64::Engine as _;
+    use erp_tests::router::Transport;
+
+    let stand = stand().await;
+    let issuer = &stand.issuer;
+    let (ops_url, _ops) = spawn_ops(issuer).await;
+    let router = RouterProcess::spawn(
+        &stand
+            .options()
+            .transport(Transport::DevCertificate)
+            .env("ERP_OPS_URL", &ops_url)
+            .env("ERP_INBOUND_MAIL_MAX_BODY_BYTES", "4096"),
+    )
+    .await;
+    assert_eq!(router.scheme, "https");
+    let tenant = format!("tnt_mail_{}", uuid::Uuid::new_v4().simple());
+    let admin = issuer.token(
+        &tenant,
+        "usr_help_admin",
+        &["helpdesk:read", "helpdesk:admin"],
+    );
+    let ops_graphql = |query: &'static str, variables: Value| {
+        let http = reqwest::Client::new();
+        let url = ops_url.clone();
+        let admin = admin.clone();
+        async move {
+            let (status, body) =
+                erp_tests::post_graphql(&http, &url, Some(&admin), query, variables).await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let secret = ops_graphql(
+        "mutation { rotateInboundMailSecret(input: {}) { secret path } }",
+        json!({}),
+    )
+    .await["rotateInboundMailSecret"]
+        .clone();
+    let path = secret["path"].as_str().unwrap().to_owned();
+    assert_eq!(path, format!("/ops/helpdesk/inbound-mail/{tenant}"));
+    let secret = secret["secret"].as_str().unwrap().to_owned();
+    let message = |id: &str, attachment: &[u8]| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
+        format!(
+            "From: Ada <ada@example.com>\r\nTo: help@acme.test\r\nSubject: VPN down\r\n\
+Date: Mon, 7 Dec 2026 08:00:00 +0000\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe VPN drops every minute.\r\n\
+--b\r\nContent-Type: text/plain; name=\"vpn.log\"\r\nContent-Disposition: attachment; filename=\"vpn.log\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--b--\r\n"
+        )
+        .into_bytes()
+    };
+    let post = |raw: reqwest::Body, signature: String, at: i64| {
+        let request = router
+            .http
+            .post(router.url(&path))
+            .header("content-type", "message/rfc822")
+            .header("x-erp-webhook-timestamp", at.to_string())
+            .header("x-erp-webhook-signature", signature)
+            .body(raw);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    let now = || chrono::Utc::now().timestamp();
+    let tickets = || async {
+        ops_graphql(
+            "{ tickets(first: 10) { nodes { id subject attachments { name sha256 downloadUrl { url } } } } }",
+            json!({}),
+        )
+        .await["tickets"]["nodes"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+
+    // Signed with another secret: the subgraph's 401 and reason, relayed as it answered.
+    let log = b"08:00:01 tunnel down\n08:00:59 tunnel up\n";
+    let raw = message("vpn-1@example.com", log);
+    let at = now();
+    let forged = erp_kit::webhook::sign(b"whsec_forged", at, &raw);
+    let (status, body) = post(raw.clone().into(), forged, at).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "UNAUTHENTICATED", "reason": "MAIL_SIGNATURE_INVALID" })
+    );
+    // Over the route's body limit (4,096 bytes here): 413 at the edge, declared or streamed,
+    // and nothing reaches the subgraph.
+    let big_log: Vec<u8> = b"08:00:01 tunnel down\n".repeat(250);
+    let big = message("vpn-big@example.com", &big_log);
+    assert!(big.len() > 4096);
+    let at = now();
+    let signature = erp_kit::webhook::sign(secret.as_bytes(), at, &big);
+    let (status, body) = post(big.clone().into(), signature.clone(), at).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let (status, body) = post(
+        reqwest::Body::wrap_stream(futures::stream::iter(chunks)),
+        signature,
+        at,
+    )
+    .await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (413, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
+    assert_eq!(tickets().await, Vec::<Value>::new(), "nothing was opened");
+
+    // A genuine message under the limit: the signature verifies at the subgraph, a ticket
+    // opens with its attachment.
+    let at = now();
+    let signature = erp_kit::webhook::sign(secret.as_bytes(), at, &raw);
+    let (status, body) = post(raw.clone().into(), signature, at).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["duplicate"], false, "{body}");
+    let ticket = body["ticketId"].as_str().unwrap().to_owned();
+    let listed = tickets().await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], ticket.as_str());
+    assert_eq!(listed[0]["subject"], "VPN down");
+    assert_eq!(listed[0]["attachments"][0]["name"], "vpn.log");
+    // Only POST reaches the webhook.
+    let response = router.http.get(router.url(&path)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+
+    // The attachment's signed URL, fetched at the edge: the file as a download.
+    let download = listed[0]["attachments"][0]["downloadUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(download.starts_with("/ticket-files/"), "{download}");
+    let response = router.http.get(router.url(&download)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(header(response.headers(), "content-type"), "text/plain");
+    assert_eq!(
+        header(response.headers(), "content-disposition"),
+        "attachment; filename=\"vpn.log\"; filename*=UTF-8''vpn.log"
+    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), log);
+    let altered = download.replace("name=vpn.log", "name=vpn.html");
+    let response = router.http.get(router.url(&altered)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"],
+        json!({ "code": "FORBIDDEN", "reason": "SIGNED_URL_INVALID" })
+    );
+    let response = router
+        .http
+        .put(router.url(&download))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+}

@@ -1070,3 +1070,158 @@ async fn tier_s_marketing_into_postgres() {
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Tier S's operations data into the real MongoDB (with the people in PostgreSQL): exact
+/// counts of assets by status (a laptop per person, checked out and accepted; the retired
+/// ones), SOPs by status (the files in object storage, their hashes in the documents) and
+/// tickets by status against the plan; a resume writes nothing twice.
+#[tokio::test]
+async fn tier_s_ops_into_mongodb() {
+    use erp_ops::domain::asset::AssetStatus;
+    use erp_ops::domain::helpdesk::TicketStatus;
+    use erp_ops::store::assets::{list_assets, AssetFilter};
+    use erp_ops::store::helpdesk::list_tickets;
+    use erp_seed::ops::{PlannedAssetState, PlannedTicketStatus};
+    require_env("REDIS_URL");
+    let plan = SeedPlan::new(Tier::S, SEED, "Seed S ops", "seedsops.example", until());
+    let ops_plan = plan.ops();
+    let totals = ops_plan.totals();
+    let identity = fresh_postgres().await;
+    let employees = fresh_postgres().await;
+    let finance_db = fresh_postgres().await;
+    let crm_db = fresh_postgres().await;
+    let mongo = fresh_mongo_url();
+    let dir = fresh_dir("erp-seed-s-ops");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kek = dir.join("kek.key").display().to_string();
+    let env = [
+        ("ERP_IDENTITY_DATABASE_URL", identity.as_str()),
+        ("ERP_EMPLOYEE_DATABASE_URL", employees.as_str()),
+        ("ERP_FINANCE_DATABASE_URL", finance_db.as_str()),
+        ("ERP_CRM_DATABASE_URL", crm_db.as_str()),
+        ("MONGO_URL", mongo.as_str()),
+        ("ERP_KEK_FILE", kek.as_str()),
+    ];
+    let counts = [("ops: assets", 24), ("ops: SOPs", 5), ("ops: tickets", 30)];
+    assert_eq!(
+        (totals.assets, totals.sops, totals.tickets),
+        (24, 5, 30),
+        "tier S's operations"
+    );
+    let extra = [
+        "--services",
+        "--tenant",
+        "Seed S ops",
+        "--domain",
+        "seedsops.example",
+    ];
+    let first = run_seed_tier("S", &extra, &env);
+    assert_phases(&first, &counts, false);
+    assert!(
+        first.stdout.contains("ops: 24 assets, 5 SOPs, 30 tickets"),
+        "{}",
+        first.stdout
+    );
+    let resume: Vec<&str> = extra.iter().copied().chain(["--resume"]).collect();
+    let again = run_seed_tier("S", &resume, &env);
+    assert_eq!(again.tenant_id, first.tenant_id);
+    assert_phases(&again, &counts, true);
+
+    let store = erp_ops::store::mongo::MongoStore::connect(&mongo)
+        .await
+        .unwrap();
+    let tenant = erp_kit::TenantId::from_claim(&first.tenant_id);
+    let assets_in = |status: Option<AssetStatus>| {
+        let store = &store;
+        let tenant = &tenant;
+        async move {
+            list_assets(store, tenant, &AssetFilter { status }, &all())
+                .await
+                .unwrap()
+        }
+    };
+    let assets = assets_in(None).await;
+    assert_eq!(assets.len(), 24);
+    let assigned = assets_in(Some(AssetStatus::Assigned)).await;
+    assert_eq!(
+        (
+            assigned.len(),
+            assets_in(Some(AssetStatus::Retired)).await.len(),
+            assets_in(Some(AssetStatus::InStock)).await.len()
+        ),
+        (10, 2, 12)
+    );
+    assert!(
+        assigned.iter().all(|a| a.accepted_at.is_some()),
+        "every laptop was accepted by its person"
+    );
+    let mut tags: Vec<String> = assets.iter().map(|a| a.tag.clone()).collect();
+    tags.sort();
+    let mut planned: Vec<String> = (0..24).map(|i| ops_plan.asset(i).tag).collect();
+    planned.sort();
+    assert_eq!(tags, planned);
+    let laptops: BTreeSet<&str> = assigned.iter().map(|a| a.tag.as_str()).collect();
+    let planned_laptops: BTreeSet<String> = (0..24)
+        .map(|i| ops_plan.asset(i))
+        .filter(|a| matches!(a.state, PlannedAssetState::CheckedOutTo(_)))
+        .map(|a| a.tag)
+        .collect();
+    assert_eq!(
+        laptops,
+        planned_laptops.iter().map(String::as_str).collect()
+    );
+
+    let sops = erp_ops::store::OpsStore::find(
+        &store,
+        &tenant,
+        erp_ops::store::Kind::Sops,
+        &[],
+        Some(&all()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sops.len(), 5);
+    let published = sops
+        .iter()
+        .filter(|sop| sop["versions"][0]["status"] == "PUBLISHED")
+        .count();
+    assert_eq!(published, 4, "{sops:?}");
+    assert!(
+        sops.iter()
+            .all(|sop| sop["versions"][0].get("content").is_none()
+                && sop["versions"][0]["hash"]
+                    .as_str()
+                    .is_some_and(|h| h.len() == 64)),
+        "the files are in object storage, the documents hold their hashes"
+    );
+
+    let mut expected: HashMap<PlannedTicketStatus, usize> = HashMap::new();
+    for i in 0..30 {
+        *expected.entry(ops_plan.ticket(i).status).or_default() += 1;
+    }
+    for (status, planned) in [
+        (TicketStatus::New, PlannedTicketStatus::New),
+        (TicketStatus::Open, PlannedTicketStatus::Open),
+        (TicketStatus::Pending, PlannedTicketStatus::Pending),
+        (TicketStatus::Resolved, PlannedTicketStatus::Resolved),
+        (TicketStatus::Closed, PlannedTicketStatus::Closed),
+    ] {
+        let found = list_tickets(&store, &tenant, Some(status), &all())
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(
+            found,
+            expected.get(&planned).copied().unwrap_or(0),
+            "{status:?}"
+        );
+    }
+    assert_eq!(
+        list_tickets(&store, &tenant, None, &all())
+            .await
+            .unwrap()
+            .len(),
+        30
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -94,9 +94,11 @@ pub const BLOB_DIR_ENV: &str = "ERP_OPS_BLOB_DIR";
 /// bytes, the same on every replica).
 pub const URL_KEY_ENV: &str = "ERP_OPS_URL_SIGNING_KEY";
 
-/// Where SOP files live (the options' directory, else `ERP_OPS_BLOB_DIR`, else MongoDB's
-/// `ops_sop_files` when the store is MongoDB, else memory) and the key of their URLs
-/// (`ERP_OPS_URL_SIGNING_KEY`, else a random key of this process).
+/// Where SOP files and attachments live: the options' directory, else `ERP_OPS_BLOB_DIR`,
+/// else the options' S3 bucket, else the one of `ERP_OPS_S3_BUCKET` (store/blobs.rs:
+/// [`store::blobs::S3Config::from_env`]), else MongoDB's `ops_sop_files` when the store is
+/// MongoDB, else memory; and the key of their URLs (`ERP_OPS_URL_SIGNING_KEY`, else a random
+/// key of this process).
 async fn sop_files(
     runtime: &Runtime,
     options: &OpsOptions,
@@ -106,19 +108,33 @@ async fn sop_files(
             .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from)
     });
-    let blobs: store::blobs::SharedBlobStore = match (dir, &runtime.config.mongo_url) {
-        (Some(dir), _) => {
+    let s3 = match (&dir, &options.s3) {
+        (Some(_), _) => None,
+        (None, Some(s3)) => Some(s3.clone()),
+        (None, None) => store::blobs::S3Config::from_env()?,
+    };
+    let blobs: store::blobs::SharedBlobStore = match (dir, s3, &runtime.config.mongo_url) {
+        (Some(dir), _, _) => {
             tracing::info!(dir = %dir.display(), "ops: SOP files on the filesystem");
             Arc::new(store::blobs::LocalBlobStore::new(dir))
         }
-        (None, Some(url)) => {
+        (None, Some(s3), _) => {
+            let store = store::blobs::S3BlobStore::connect(&s3).await?;
+            tracing::info!(
+                bucket = %s3.bucket,
+                endpoint = s3.endpoint.as_deref().unwrap_or("AWS"),
+                "ops: SOP files and attachments in S3"
+            );
+            Arc::new(store)
+        }
+        (None, None, Some(url)) => {
             tracing::info!(
                 "ops: SOP files in MongoDB ({})",
                 store::blobs::MONGO_COLLECTION
             );
             Arc::new(store::blobs::MongoBlobStore::connect(url).await?)
         }
-        (None, None) => {
+        (None, None, None) => {
             tracing::warn!(
                 "ops: no {BLOB_DIR_ENV}: SOP files are kept in memory only and lost at exit"
             );
@@ -139,6 +155,30 @@ async fn sop_files(
         }
     };
     app::sop_files::SopFiles::new(blobs, &key)
+}
+
+/// The use cases over `store` without serving (the seed's writer): the store prepared, SOP
+/// files where the running subgraph keeps them (as [`start_with`] resolves them from
+/// `options` and the environment). Events wait in the outbox for the service's relay.
+pub async fn service(
+    runtime: &Runtime,
+    store: SharedStore,
+    options: OpsOptions,
+) -> anyhow::Result<Ops> {
+    store
+        .prepare()
+        .await
+        .map_err(|e| anyhow::anyhow!("preparing the store: {e:?}"))?;
+    let files = sop_files(runtime, &options).await?;
+    let kek = erp_kit::crypto::LocalKek::load_or_create(&runtime.config.kek_file)?;
+    Ok(Ops::new(
+        store,
+        Wake::default(),
+        options,
+        runtime.cache.clone(),
+        files,
+        Arc::new(kek),
+    ))
 }
 
 struct OpsReadiness {

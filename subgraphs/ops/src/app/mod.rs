@@ -33,6 +33,9 @@ pub struct OpsOptions {
     pub approval_policy: ApprovalPolicy,
     /// Where SOP files are kept (`ERP_OPS_BLOB_DIR` when unset; in memory when neither).
     pub blob_dir: Option<std::path::PathBuf>,
+    /// An S3-compatible bucket for SOP files and attachments (`ERP_OPS_S3_*` when unset);
+    /// a `blob_dir` wins over it (the one-process mode keeps its files on disk).
+    pub s3: Option<crate::store::blobs::S3Config>,
     /// The event consumers to run (`employee.left`); None runs none (tests on a shared broker:
     /// a consumer group is the deployment's, and a new one reads the topics' whole history).
     pub consumers: Option<erp_kit::events::ConsumerOptions>,
@@ -44,6 +47,7 @@ impl Default for OpsOptions {
             // Two approvers from 10,000.00 (in the order's minor units) on, one below.
             approval_policy: ApprovalPolicy::new(vec![(0, 1), (1_000_000, 2)]).unwrap_or_default(),
             blob_dir: None,
+            s3: None,
             consumers: None,
         }
     }

@@ -9,12 +9,16 @@ use chrono::{DateTime, Utc};
 use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::Ops;
+use crate::domain::reasons;
 use crate::domain::sop::ContentHash;
 use crate::store::blobs::SharedBlobStore;
-use crate::store::SopVersionDoc;
+use crate::store::{AttachmentRef, SopVersionDoc};
 
 /// The path the ops subgraph serves signed downloads on (`/sop-files/<tenant>/<hash>`).
 pub const DOWNLOAD_PATH: &str = "/sop-files";
+
+/// The path of signed ticket attachment downloads (`/ticket-files/<tenant>/<hash>`).
+pub const ATTACHMENT_PATH: &str = "/ticket-files";
 
 /// The longest a download URL lives.
 pub const MAX_URL_SECONDS: i64 = 24 * 60 * 60;
@@ -66,10 +70,16 @@ impl SopFiles {
         let genuine =
             tag.is_some_and(|tag| hmac::verify(&self.key, message.as_bytes(), &tag).is_ok());
         if !genuine {
-            return Err(ApiError::Forbidden("the signed URL is not valid".into()));
+            return Err(ApiError::rule(
+                reasons::SIGNED_URL_INVALID,
+                "the signed URL is not valid",
+            ));
         }
         if expires < now.timestamp() {
-            return Err(ApiError::Forbidden("the signed URL has expired".into()));
+            return Err(ApiError::rule(
+                reasons::SIGNED_URL_EXPIRED,
+                "the signed URL has expired",
+            ));
         }
         Ok(())
     }
@@ -254,5 +264,180 @@ impl Ops {
             super::sops::SopChange::AddDraft(text),
         )
         .await
+    }
+}
+
+/// A ticket attachment as a signed download names it: the file's hash and what it is served as
+/// (the name and media type the message gave it), all under the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAttachment {
+    pub hash: ContentHash,
+    pub name: String,
+    pub content_type: String,
+}
+
+/// The media types an attachment is served as; any other is served as
+/// `application/octet-stream` (a downloaded file, never a page rendered on the API's origin).
+const INLINE_SAFE_TYPES: [&str; 6] = [
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "text/plain",
+];
+
+impl SignedAttachment {
+    /// The media type the download answers with.
+    pub fn served_type(&self) -> &str {
+        let essence = self
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        INLINE_SAFE_TYPES
+            .iter()
+            .find(|safe| safe.eq_ignore_ascii_case(essence))
+            .copied()
+            .unwrap_or("application/octet-stream")
+    }
+
+    fn message(&self, tenant: &TenantId, expires: i64) -> String {
+        // Lengths first, so no choice of name or type can make two attachments sign alike.
+        format!(
+            "ticket-file|{}|{}|{}:{}|{}:{}|{expires}",
+            tenant.as_str(),
+            self.hash.as_str(),
+            self.name.len(),
+            self.name,
+            self.content_type.len(),
+            self.content_type
+        )
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+fn query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Ops {
+    /// A download URL of a ticket's (or a reply's) attachment, valid for `seconds` (1 to
+    /// 86,400). The caller reached the attachment through a ticket it may read (the ticket's
+    /// scopes and row rule), which is what issuing the URL checks; the URL then names the
+    /// tenant, the file's hash, its name and media type under one signature.
+    pub fn attachment_download_url(
+        &self,
+        tenant: &TenantId,
+        attachment: &AttachmentRef,
+        seconds: i64,
+        now: DateTime<Utc>,
+    ) -> ApiResult<SignedUrl> {
+        if !(1..=MAX_URL_SECONDS).contains(&seconds) {
+            return Err(ApiError::bad_input(
+                "expiresInSeconds",
+                format!("a download URL lives 1 to {MAX_URL_SECONDS} seconds"),
+            ));
+        }
+        let signed = SignedAttachment {
+            hash: ContentHash::parse("sha256", &attachment.sha256)
+                .map_err(|_| ApiError::internal("a stored attachment hash that does not parse"))?,
+            name: attachment.name.clone(),
+            content_type: attachment.content_type.clone(),
+        };
+        let expires = now.timestamp() + seconds;
+        let signature = self.files.sign(&signed.message(tenant, expires));
+        Ok(SignedUrl {
+            path: format!(
+                "{ATTACHMENT_PATH}/{}/{}?name={}&type={}&expires={expires}&signature={signature}",
+                tenant.as_str(),
+                signed.hash.as_str(),
+                query_value(&signed.name),
+                query_value(&signed.content_type),
+            ),
+            expires_at: DateTime::from_timestamp(expires, 0)
+                .ok_or_else(|| ApiError::internal("an expiry out of range"))?,
+        })
+    }
+
+    /// The bytes a signed attachment URL names: FORBIDDEN (`SIGNED_URL_INVALID`) when the
+    /// signature does not match the tenant, hash, name and type, (`SIGNED_URL_EXPIRED`) past
+    /// its expiry; NOT_FOUND when the tenant has no file with the hash; INTERNAL when the
+    /// stored bytes no longer hash to it.
+    pub async fn signed_attachment_download(
+        &self,
+        tenant: &TenantId,
+        attachment: &SignedAttachment,
+        expires: i64,
+        signature: &str,
+    ) -> ApiResult<Vec<u8>> {
+        self.files.verify(
+            &attachment.message(tenant, expires),
+            expires,
+            signature,
+            Utc::now(),
+        )?;
+        if self
+            .files
+            .blobs
+            .get(tenant, &attachment.hash)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::NotFound("attachment".into()));
+        }
+        self.verified_bytes(tenant, &attachment.hash).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attachment(name: &str, content_type: &str) -> SignedAttachment {
+        SignedAttachment {
+            hash: ContentHash::of(b"x"),
+            name: name.into(),
+            content_type: content_type.into(),
+        }
+    }
+
+    #[test]
+    fn attachments_are_served_as_a_safe_type_or_as_bytes() {
+        assert_eq!(
+            attachment("a.pdf", "application/pdf").served_type(),
+            "application/pdf"
+        );
+        assert_eq!(
+            attachment("a.png", "IMAGE/PNG; x=1").served_type(),
+            "image/png"
+        );
+        for risky in ["text/html", "image/svg+xml", "application/xhtml+xml", ""] {
+            assert_eq!(
+                attachment("a", risky).served_type(),
+                "application/octet-stream",
+                "{risky}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_cannot_pass_for_another_name_and_type() {
+        let tenant = TenantId::from_claim("tnt_a");
+        assert_ne!(
+            attachment("a|b", "c").message(&tenant, 1),
+            attachment("a", "b|c").message(&tenant, 1)
+        );
+        assert_eq!(query_value("Report 1/2.pdf"), "Report%201%2F2.pdf");
+        assert_eq!(query_value("é"), "%C3%A9");
     }
 }

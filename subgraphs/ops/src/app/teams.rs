@@ -317,6 +317,17 @@ impl Ops {
         let Some(team) = team_store::team(&*self.store, tenant, &queue.team_id).await? else {
             return Ok(None);
         };
+        if queue.assignment == AssignmentRule::RoundRobin {
+            // The turn from the team's atomic counter: a burst of tickets into one queue takes
+            // its turns without replacing the team document (which every one of them would
+            // otherwise rewrite at its revision, colliding and retrying).
+            if !team.members.iter().any(|member| member.available) {
+                return Ok(None);
+            }
+            let turn = self.store.take_turn(tenant, &team.id).await?;
+            ticket.assignee_id = teams::round_robin_at(&team.members, turn);
+            return Ok(None);
+        }
         let open = if queue.assignment == AssignmentRule::LeastOpen {
             team_store::open_tickets_by_assignee(&*self.store, tenant, &team.id, &OPEN).await?
         } else {

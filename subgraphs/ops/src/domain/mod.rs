@@ -38,6 +38,11 @@ erp_kit::reasons! {
         /// An attachment of the inbound message is refused: too many, too large, or a
         /// program or script.
         MAIL_ATTACHMENT_REFUSED => BadUserInput,
+        /// A signed file URL (an SOP file, a ticket attachment) whose signature does not match
+        /// what it names: altered, or signed for another tenant or file.
+        SIGNED_URL_INVALID => Forbidden,
+        /// A signed file URL past its expiry: ask the API for a new one.
+        SIGNED_URL_EXPIRED => Forbidden,
         /// The asset's state does not allow the change (checking in an asset in stock...).
         ASSET_STATE => Conflict,
         /// Another asset of the tenant has the tag (tags are unique whatever their case).
@@ -332,7 +337,7 @@ mod tests {
 
     #[test]
     fn every_rule_has_a_declared_reason_with_its_code() {
-        assert_eq!(reasons::ALL.len(), 34);
+        assert_eq!(reasons::ALL.len(), 36);
         assert_eq!(OpsRule::SelfApproval.reason().name(), "SELF_APPROVAL");
         assert_eq!(
             OpsRule::SelfApproval.reason().code(),

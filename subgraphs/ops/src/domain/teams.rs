@@ -75,6 +75,18 @@ pub fn round_robin(members: &[Member], turn: u64) -> Option<Pick> {
         })
 }
 
+/// The available member whose turn `turn` is (the turn-th in rotation among the available
+/// members): with turns taken from an atomic counter, every available member gets every
+/// k-th ticket, k the number available.
+pub fn round_robin_at(members: &[Member], turn: u64) -> Option<String> {
+    let available: Vec<&Member> = members.iter().filter(|m| m.available).collect();
+    if available.is_empty() {
+        return None;
+    }
+    let at = (turn % available.len() as u64) as usize;
+    Some(available[at].user_id.clone())
+}
+
 /// The available member with the fewest open tickets (`open_of` counts a user's); among
 /// equals, the first in rotation order from `turn`.
 pub fn least_open(members: &[Member], turn: u64, open_of: impl Fn(&str) -> u64) -> Option<Pick> {
@@ -138,6 +150,15 @@ mod tests {
         assert_eq!((third.user_id.as_str(), third.next_turn), ("a", 4));
         assert_eq!(round_robin(&[member("x", false)], 7), None);
         assert_eq!(round_robin(&[], 0), None);
+    }
+
+    #[test]
+    fn round_robin_turns_go_to_the_available_in_rotation() {
+        let team = [member("a", true), member("b", false), member("c", true)];
+        let picks: Vec<String> = (0..4).filter_map(|t| round_robin_at(&team, t)).collect();
+        assert_eq!(picks, ["a", "c", "a", "c"]);
+        assert_eq!(round_robin_at(&[member("x", false)], 7), None);
+        assert_eq!(round_robin_at(&[], 0), None);
     }
 
     #[test]

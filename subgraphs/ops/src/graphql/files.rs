@@ -15,6 +15,13 @@
 //! for another media type, 413 `BAD_USER_INPUT` beyond the size, 403 for a bad or expired
 //! URL, 409 `CONFLICT` (`SOP_VERSION_STATE`) while a draft or a version in review exists. A
 //! refused upload stores nothing and adds no version.
+//!
+//! `GET /ticket-files/{tenant}/{hash}?name=..&type=..&expires=..&signature=..` (a URL from
+//! `TicketAttachment.downloadUrl`) answers a ticket's or a reply's attachment as a download
+//! (`Content-Disposition: attachment`, the declared type when it is a safe one, else
+//! `application/octet-stream`). The signature covers tenant, hash, name and type: 403
+//! `FORBIDDEN` with `SIGNED_URL_INVALID` for anything altered (another tenant, another file),
+//! `SIGNED_URL_EXPIRED` past the expiry; 404 `NOT_FOUND` when the tenant has no such file.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -28,7 +35,7 @@ use serde_json::json;
 
 use erp_kit::{ApiError, ErrorCode, TenantId};
 
-use crate::app::sop_files::{DOWNLOAD_PATH, UPLOAD_TYPES};
+use crate::app::sop_files::{SignedAttachment, ATTACHMENT_PATH, DOWNLOAD_PATH, UPLOAD_TYPES};
 use crate::app::sops::MAX_SOP_BYTES;
 use crate::app::Ops;
 use crate::domain::sop::ContentHash;
@@ -43,6 +50,10 @@ pub fn router(ops: Ops) -> Router {
         .route(
             &format!("{DOWNLOAD_PATH}/{{tenant}}/uploads/{{sop}}"),
             put(upload),
+        )
+        .route(
+            &format!("{ATTACHMENT_PATH}/{{tenant}}/{{hash}}"),
+            get(download_attachment),
         )
         .with_state(ops)
 }
@@ -184,5 +195,105 @@ async fn download(
         )
             .into_response(),
         Err(err) => error_response(err),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignedAttachmentQuery {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    content_type: Option<String>,
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+/// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<the name, percent-encoded>`.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+async fn download_attachment(
+    State(ops): State<Ops>,
+    Path((tenant, hash)): Path<(String, String)>,
+    Query(signed): Query<SignedAttachmentQuery>,
+) -> Response {
+    let hash = match ContentHash::parse("hash", &hash) {
+        Ok(hash) => hash,
+        Err(err) => return error_response(err),
+    };
+    let (Some(name), Some(content_type), Some(expires), Some(signature)) = (
+        signed.name,
+        signed.content_type,
+        signed.expires,
+        signed.signature,
+    ) else {
+        return error_response(ApiError::bad_input(
+            "signature",
+            "an attachment URL carries `name`, `type`, `expires` and `signature`",
+        ));
+    };
+    let attachment = SignedAttachment {
+        hash,
+        name,
+        content_type,
+    };
+    let tenant = TenantId::from_claim(&tenant);
+    match ops
+        .signed_attachment_download(&tenant, &attachment, expires, &signature)
+        .await
+    {
+        Ok(bytes) => {
+            let disposition = content_disposition(&attachment.name);
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, attachment.served_type().to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                    (
+                        header::CACHE_CONTROL,
+                        "private, max-age=300, immutable".to_owned(),
+                    ),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(err) => error_response(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_download_is_named_safely() {
+        assert_eq!(
+            super::content_disposition("report \"Q4\".pdf"),
+            "attachment; filename=\"report _Q4_.pdf\"; filename*=UTF-8''report%20%22Q4%22.pdf"
+        );
+        assert_eq!(
+            super::content_disposition("été\r\n.txt"),
+            "attachment; filename=\"_t___.txt\"; filename*=UTF-8''%C3%A9t%C3%A9%0D%0A.txt"
+        );
     }
 }

@@ -225,6 +225,7 @@ pub struct TicketSla {
 
 /// A file attached to a ticket or a reply (an e-mail's attachment).
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct TicketAttachment {
     /// Its file name, as the message gave it.
     pub name: String,
@@ -234,6 +235,8 @@ pub struct TicketAttachment {
     pub size: i64,
     /// The SHA-256 of its bytes, hex: its key in object storage.
     pub sha256: String,
+    #[graphql(skip)]
+    stored: crate::store::AttachmentRef,
 }
 
 impl From<&crate::store::AttachmentRef> for TicketAttachment {
@@ -243,7 +246,45 @@ impl From<&crate::store::AttachmentRef> for TicketAttachment {
             content_type: attachment.content_type.clone(),
             size: i64::try_from(attachment.size).unwrap_or(i64::MAX),
             sha256: attachment.sha256.clone(),
+            stored: attachment.clone(),
         }
+    }
+}
+
+/// A signed download URL of a ticket attachment.
+#[derive(SimpleObject)]
+pub struct TicketAttachmentUrl {
+    /// The path on the operations subgraph (through the router: the same path at the edge),
+    /// with the file's name and type, its expiry and signature. `GET` it with no token.
+    pub url: String,
+    /// When it stops working.
+    pub expires_at: DateTime,
+}
+
+#[async_graphql::ComplexObject]
+impl TicketAttachment {
+    /// A signed URL to download the file; it stops working after `expiresInSeconds` (1 to
+    /// 86400, default 300). Only a caller who can read the ticket reaches it.
+    async fn download_url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "How long the URL works, in seconds (1 to 86400).",
+            default = 300
+        )]
+        expires_in_seconds: i32,
+    ) -> Result<TicketAttachmentUrl> {
+        let tenant = ctx.tenant()?;
+        let signed = ops(ctx)?.attachment_download_url(
+            &tenant,
+            &self.stored,
+            i64::from(expires_in_seconds),
+            Utc::now(),
+        )?;
+        Ok(TicketAttachmentUrl {
+            url: signed.path,
+            expires_at: DateTime::from(signed.expires_at),
+        })
     }
 }
 

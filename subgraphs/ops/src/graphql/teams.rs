@@ -112,8 +112,11 @@ impl HelpdeskTeam {
             .collect()
     }
     /// How many tickets its queues have assigned by rotation so far.
-    async fn turns_taken(&self) -> i64 {
-        i64::try_from(self.0.next_turn).unwrap_or(i64::MAX)
+    async fn turns_taken(&self, ctx: &Context<'_>) -> Result<i64> {
+        // Round-robin turns are counted apart (an atomic counter); least-open ones on the team.
+        let tenant = ctx.tenant()?;
+        let round_robin = ops(ctx)?.store.turns_taken(&tenant, &self.0.id).await?;
+        Ok(i64::try_from(self.0.next_turn.saturating_add(round_robin)).unwrap_or(i64::MAX))
     }
     /// When it was created.
     async fn created_at(&self) -> DateTime {

@@ -23,6 +23,8 @@ struct State {
     /// Documents per collection, by `_id` (ids are global, as in MongoDB).
     docs: HashMap<Kind, BTreeMap<String, Value>>,
     outbox: BTreeMap<String, OutboxDocument>,
+    /// Round-robin turns given out per `<tenant>/<team>`.
+    turns: HashMap<String, u64>,
     /// The journal file commits are appended to, when persisted.
     journal: Option<std::fs::File>,
 }
@@ -36,6 +38,9 @@ struct Record {
     outbox: Vec<OutboxDocument>,
     #[serde(default)]
     published: Vec<String>,
+    /// A team's turn counter after a turn was taken (`<tenant>/<team>`, turns given out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    turn: Option<(String, u64)>,
 }
 
 impl State {
@@ -51,6 +56,9 @@ impl State {
         }
         for id in record.published {
             self.outbox.remove(&id);
+        }
+        if let Some((key, turns)) = record.turn {
+            self.turns.insert(key, turns);
         }
     }
 
@@ -369,6 +377,24 @@ impl OpsStore for MemoryStore {
     async fn purge_published(&self, _before_ms: i64) -> ApiResult<()> {
         // mark_published already dropped them.
         Ok(())
+    }
+
+    async fn take_turn(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64> {
+        let key = format!("{}/{team_id}", tenant.as_str());
+        let mut state = self.state.lock();
+        let taken = state.turns.get(&key).copied().unwrap_or(0);
+        let record = Record {
+            turn: Some((key, taken + 1)),
+            ..Record::default()
+        };
+        // Not synced: a turn lost in a crash only shifts the rotation by one.
+        state.write(record, false)?;
+        Ok(taken)
+    }
+
+    async fn turns_taken(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64> {
+        let key = format!("{}/{team_id}", tenant.as_str());
+        Ok(self.state.lock().turns.get(&key).copied().unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), String> {

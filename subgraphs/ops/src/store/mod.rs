@@ -287,6 +287,16 @@ pub trait OpsStore: Send + Sync + 'static {
         events: &[EventEnvelope],
     ) -> ApiResult<Commit>;
 
+    // --- Round-robin turns -----------------------------------------------------------------
+
+    /// Takes the next round-robin turn of the tenant's team: adds one to its turn counter,
+    /// atomically and outside any commit, and answers the turn taken (the count before).
+    /// Concurrent tickets never share a turn and never wait on each other (the counter is
+    /// one atomic update, not a document read and replaced at its revision).
+    async fn take_turn(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64>;
+    /// How many round-robin turns the team's counter has given out.
+    async fn turns_taken(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64>;
+
     // --- The SLA breach timer (across tenants) ----------------------------------------------
 
     /// Tickets of every tenant whose next breach is due by `now_ms`, earliest first.

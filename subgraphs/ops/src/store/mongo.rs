@@ -503,6 +503,41 @@ impl OpsStore for MongoStore {
         Ok(())
     }
 
+    async fn take_turn(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64> {
+        let turns = self.db.collection::<Document>(TEAM_TURNS);
+        let key = turn_key(tenant, team_id);
+        // The counter exists before it is incremented: two first turns racing on an upsert
+        // could both see no document.
+        match turns
+            .insert_one(doc! { "_id": &key, "tenant_id": tenant.as_str(), "turns": 0_i64 })
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if is_duplicate_key(&err) => {}
+            Err(err) => return Err(db_err(err)),
+        }
+        let after = turns
+            .find_one_and_update(
+                doc! { "_id": &key, "tenant_id": tenant.as_str() },
+                doc! { "$inc": { "turns": 1_i64 } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| ApiError::internal("a turn counter vanished"))?;
+        Ok(turns_of(&after).saturating_sub(1))
+    }
+
+    async fn turns_taken(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64> {
+        let found = self
+            .db
+            .collection::<Document>(TEAM_TURNS)
+            .find_one(doc! { "_id": turn_key(tenant, team_id), "tenant_id": tenant.as_str() })
+            .await
+            .map_err(db_err)?;
+        Ok(found.map_or(0, |doc| turns_of(&doc)))
+    }
+
     async fn ping(&self) -> Result<(), String> {
         self.db
             .run_command(doc! { "ping": 1 })
@@ -510,4 +545,22 @@ impl OpsStore for MongoStore {
             .map(|_| ())
             .map_err(|e| format!("mongodb: {e}"))
     }
+}
+
+/// The round-robin turn counters (`_id` = `<tenant>/<team>`, `turns`): apart from the teams,
+/// so a ticket's turn is one atomic `$inc`, never a replacement of the team document.
+const TEAM_TURNS: &str = "ops_team_turns";
+
+fn turn_key(tenant: &TenantId, team_id: &str) -> String {
+    format!("{}/{team_id}", tenant.as_str())
+}
+
+fn turns_of(doc: &Document) -> u64 {
+    let turns = match doc.get("turns") {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Double(n)) => *n as i64,
+        _ => 0,
+    };
+    u64::try_from(turns).unwrap_or(0)
 }

@@ -1,0 +1,264 @@
+//! The operations part of a load: the plan's operations data ([`SeedPlan::ops`]) through the
+//! operations subgraph's own use cases:
+//!
+//! - the assets (`register_asset`, in stock; the laptops with a 36-month straight-line
+//!   schedule), then each laptop checked out to its person (`act_on_assets`) and accepted by
+//!   them, and the retired ones retired in bulk (up to 1,000 a call);
+//! - the SOPs (`create_sop`, the file in the subgraph's object storage), submitted and
+//!   published but the last, left a draft;
+//! - the tickets, each opened by its requester through the portal (`create_ticket`: the SLA
+//!   clocks start, `ticket.created` is published) and moved along its statuses by the
+//!   administrator (`change_ticket_status`).
+//!
+//! Every rule of a live write holds. Resume: the part is written once per tenant; a load that
+//! finds assets in the tenant counts the operations part as written already.
+
+use anyhow::Context;
+
+use erp_kit::auth::Claims;
+use erp_kit::money::{Currency, Money};
+use erp_kit::pagination::PageRequest;
+use erp_kit::TenantId;
+use erp_ops::app::assets::{AssetAction, DepreciationTerms, NewAsset};
+use erp_ops::app::helpdesk::NewTicket;
+use erp_ops::app::sops::SopChange;
+use erp_ops::domain::asset::{AssetTag, Holder};
+use erp_ops::domain::depreciation::{Frequency, Method};
+use erp_ops::domain::helpdesk::{Channel, Priority, TicketStatus};
+use erp_ops::store::AssetKind;
+use erp_ops::Ops;
+
+use super::{admin_claims, api, retrying, LoadOptions, LoadReport, Progress, SeededTenant};
+use crate::seed::ops::{PlannedAssetState, PlannedTicketStatus};
+use crate::seed::SeedPlan;
+
+/// The phases of the operations part (their names in the load's report).
+pub const ASSETS: &str = "ops: assets";
+pub const SOPS: &str = "ops: SOPs";
+pub const TICKETS: &str = "ops: tickets";
+
+/// The most assets one bulk action takes.
+const BULK: usize = 1_000;
+
+/// Claims of the person `user_id` (`name`) of the tenant, acting with `permissions`.
+fn claims_of(tenant: &SeededTenant, user_id: &str, name: &str, permissions: &[&str]) -> Claims {
+    Claims {
+        sub: user_id.to_owned(),
+        name: name.to_owned(),
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        ..admin_claims(tenant)
+    }
+}
+
+/// Writes the plan's operations data into the tenant (see the module comment).
+pub async fn load_ops(
+    plan: &SeedPlan,
+    ops: &Ops,
+    seeded: &SeededTenant,
+    user_ids: &[String],
+    options: &LoadOptions,
+    report: &mut LoadReport,
+) -> anyhow::Result<()> {
+    let ops_plan = plan.ops();
+    let totals = ops_plan.totals();
+    let tenant = TenantId::from_claim(&seeded.tenant_id);
+    let admin = claims_of(
+        seeded,
+        &seeded.admin_user_id,
+        &seeded.admin_name,
+        &[
+            "assets:write",
+            "helpdesk:write",
+            "helpdesk:admin",
+            "sop:write",
+            "sop:publish",
+        ],
+    );
+    let user = |employee: usize| -> anyhow::Result<&String> {
+        user_ids
+            .get(employee)
+            .with_context(|| format!("no user id for the plan's person {employee}"))
+    };
+    let first = PageRequest {
+        limit: 1,
+        after: None,
+        before: None,
+        backward: false,
+    };
+    let seeded_already = !ops
+        .assets(&tenant, &Default::default(), &first)
+        .await
+        .map_err(api)?
+        .is_empty();
+    report.assets = totals.assets;
+    report.sops = totals.sops;
+    report.tickets = totals.tickets;
+    if seeded_already {
+        for (phase, rows) in [
+            (ASSETS, totals.assets),
+            (SOPS, totals.sops),
+            (TICKETS, totals.tickets),
+        ] {
+            Progress::start(phase, rows, options.progress).finish_with(report, 0);
+        }
+        return Ok(());
+    }
+    let eur = Currency::parse("EUR").map_err(|_| anyhow::anyhow!("EUR is a currency"))?;
+    let money = |cents: i64| {
+        Money::from_minor(cents, eur).map_err(|_| anyhow::anyhow!("an amount out of range"))
+    };
+
+    let mut progress = Progress::start(ASSETS, totals.assets, options.progress);
+    let mut checked_out: Vec<(String, usize)> = Vec::new();
+    let mut retired: Vec<String> = Vec::new();
+    for i in 0..totals.assets {
+        let planned = ops_plan.asset(i);
+        let depreciation = match planned.depreciation_months {
+            Some(periods) => Some(DepreciationTerms {
+                method: Method::StraightLine,
+                frequency: Frequency::Monthly,
+                periods,
+                salvage: money(0)?,
+                prorata: true,
+            }),
+            None => None,
+        };
+        let asset = ops
+            .register_asset(
+                &tenant,
+                &admin,
+                NewAsset {
+                    kind: AssetKind::Hardware,
+                    tag: AssetTag::parse("tag", &planned.tag).map_err(api)?,
+                    name: planned.name.clone(),
+                    serial: Some(planned.serial.clone()),
+                    model: Some(planned.model.clone()),
+                    category: Some(planned.category.to_owned()),
+                    location_id: None,
+                    cost: money(planned.cost_cents)?,
+                    purchase_date: Some(planned.in_use_date),
+                    in_use_date: planned.in_use_date,
+                    warranty_until: Some(planned.in_use_date + chrono::Duration::days(3 * 365)),
+                    end_of_life: Some(planned.in_use_date + chrono::Duration::days(5 * 365)),
+                    depreciation,
+                },
+            )
+            .await
+            .map_err(api)
+            .with_context(|| format!("the asset {}", planned.tag))?;
+        match planned.state {
+            PlannedAssetState::CheckedOutTo(person) => checked_out.push((asset.id, person)),
+            PlannedAssetState::Retired => retired.push(asset.id),
+            PlannedAssetState::InStock => {}
+        }
+        progress.add(1, 0);
+    }
+    // Each laptop to its person (one holder per call), accepted by them.
+    for (id, person) in &checked_out {
+        let holder = Holder::Person(user(*person)?.clone());
+        ops.act_on_assets(
+            &tenant,
+            &admin,
+            std::slice::from_ref(id),
+            AssetAction::CheckOut(holder),
+        )
+        .await
+        .map_err(api)
+        .context("checking a laptop out")?;
+        let name = &plan.employees[*person].display_name;
+        let holder = claims_of(seeded, user(*person)?, name, &["assets:read"]);
+        ops.act_on_assets(
+            &tenant,
+            &holder,
+            std::slice::from_ref(id),
+            AssetAction::Accept,
+        )
+        .await
+        .map_err(api)
+        .context("accepting a laptop")?;
+    }
+    for chunk in retired.chunks(BULK) {
+        ops.act_on_assets(&tenant, &admin, chunk, AssetAction::Retire)
+            .await
+            .map_err(api)
+            .context("retiring assets")?;
+    }
+    progress.finish(report);
+
+    let mut progress = Progress::start(SOPS, totals.sops, options.progress);
+    for i in 0..totals.sops {
+        let planned = ops_plan.sop(i);
+        let sop = ops
+            .create_sop(&tenant, &admin, planned.title.clone(), planned.content)
+            .await
+            .map_err(api)
+            .with_context(|| format!("the SOP {}", planned.title))?;
+        if planned.published {
+            for change in [SopChange::Submit(1), SopChange::Publish(1)] {
+                ops.change_sop(&tenant, &admin, &sop.id, change)
+                    .await
+                    .map_err(api)
+                    .with_context(|| format!("publishing the SOP {}", planned.title))?;
+            }
+        }
+        progress.add(1, 0);
+    }
+    progress.finish(report);
+
+    let mut progress = Progress::start(TICKETS, totals.tickets, options.progress);
+    for i in 0..totals.tickets {
+        let planned = ops_plan.ticket(i);
+        let requester = claims_of(
+            seeded,
+            user(planned.requester)?,
+            &plan.employees[planned.requester].display_name,
+            &["helpdesk:submit"],
+        );
+        let priority = match planned.priority {
+            0 => Priority::Low,
+            1 => Priority::Normal,
+            2 => Priority::High,
+            _ => Priority::Urgent,
+        };
+        let ticket = retrying(i, || {
+            ops.create_ticket(
+                &tenant,
+                &requester,
+                NewTicket {
+                    subject: planned.subject.clone(),
+                    description: planned.description.clone(),
+                    channel: Channel::Portal,
+                    priority,
+                    asset_id: None,
+                    client_id: None,
+                    category: None,
+                },
+            )
+        })
+        .await
+        .map_err(api)
+        .with_context(|| format!("the ticket {i}"))?;
+        let steps: &[TicketStatus] = match planned.status {
+            PlannedTicketStatus::New => &[],
+            PlannedTicketStatus::Open => &[TicketStatus::Open],
+            PlannedTicketStatus::Pending => &[TicketStatus::Open, TicketStatus::Pending],
+            PlannedTicketStatus::Resolved => &[TicketStatus::Open, TicketStatus::Resolved],
+            PlannedTicketStatus::Closed => &[
+                TicketStatus::Open,
+                TicketStatus::Resolved,
+                TicketStatus::Closed,
+            ],
+        };
+        for step in steps {
+            retrying(i, || {
+                ops.change_ticket_status(&tenant, &admin, &ticket.id, *step)
+            })
+            .await
+            .map_err(api)
+            .with_context(|| format!("moving the ticket {i}"))?;
+        }
+        progress.add(1, 0);
+    }
+    progress.finish(report);
+    Ok(())
+}
