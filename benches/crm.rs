@@ -33,7 +33,6 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use common::*;
-use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 
 use erp_os::seed::crm::{PlannedOutcome, STAGES};
@@ -44,22 +43,6 @@ const SCOPES: &[&str] = &["crm:read", "crm:write", "crm:admin"];
 
 const BOARD: &str = "query($p: ID!) { pipelineBoard(pipelineId: $p) { openCount totals { amount currency } forecast { amount currency } stages { stage { id name probability } count totals { amount currency } weightedTotals { amount currency } cards(first: 25) { nodes { id name amount { amount currency } ownerId } pageInfo { hasNextPage } } } } }";
 const CHECK: &str = "query($i: DuplicateCheckInput!) { duplicateCheck(input: $i) { hiddenMatches candidates { id recordKind reasons } } }";
-
-/// A fresh PostgreSQL database next to DATABASE_URL's.
-async fn fresh_crm_database(admin_url: &str) -> Result<String> {
-    let admin = sea_orm::Database::connect(admin_url).await?;
-    let name = format!(
-        "bench_crm_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow!("DATABASE_URL has no database name"))?;
-    Ok(format!("{base}/{name}"))
-}
 
 /// `rows` new leads as a CSV file (a header and one line each), `tag` making them unique.
 fn leads_csv(rows: usize, tag: &str) -> String {
@@ -88,7 +71,7 @@ async fn main() -> Result<()> {
     let machine = machine();
 
     // 0. The tier's CRM through the seed loader, in this process.
-    let database = fresh_crm_database(&admin_url).await?;
+    let database = common::fresh_postgres_database(&admin_url, "crm").await?;
     let until = chrono::Utc::now().date_naive();
     let plan = SeedPlan::new(tier, 7, "Bench CRM", "benchcrm.example", until);
     let crm_plan = plan.crm();

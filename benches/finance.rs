@@ -40,22 +40,6 @@ const POST: &str = "mutation Post($input: PostJournalEntryInput!) { postJournalE
 const POST_INVOICE: &str = "mutation PostInvoice($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { status reference } } }";
 const CREATE_INVOICE: &str = "mutation Draft($input: CreateInvoiceInput!) { createInvoice(input: $input) { invoice { id } } }";
 
-/// A fresh PostgreSQL database next to DATABASE_URL's.
-async fn fresh_database(admin_url: &str) -> Result<String> {
-    let admin = sea_orm::Database::connect(admin_url).await?;
-    let name = format!(
-        "bench_finance_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow!("DATABASE_URL has no database name"))?;
-    Ok(format!("{base}/{name}"))
-}
-
 /// A report verdict measured on the bench's own data, not on tier L.
 fn not_tier_l(verdict: String) -> String {
     verdict + " (not tier L)"
@@ -121,7 +105,7 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let signer = Signer::start().await?;
     let http = load_client(64)?;
-    let database = fresh_database(&admin_url).await?;
+    let database = common::fresh_postgres_database(&admin_url, "finance").await?;
     let finance_port = free_port()?;
     let mut command = base_command(&erp_os_binary(), &signer);
     command

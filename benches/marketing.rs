@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use common::*;
-use sea_orm::ConnectionTrait;
 
 use erp_kit::pagination::PageRequest;
 use erp_kit::TenantId;
@@ -46,22 +45,6 @@ use erp_marketing::domain::segment::{ContactField, FieldOp, Filter};
 use erp_marketing::{MarketingOptions, SenderOptions};
 use erp_os::seed::{SeedPlan, Tier};
 use erp_os::seed_load::{load_marketing, LoadOptions, LoadReport};
-
-/// A fresh PostgreSQL database next to DATABASE_URL's.
-async fn fresh_database(admin_url: &str) -> Result<String> {
-    let admin = sea_orm::Database::connect(admin_url).await?;
-    let name = format!(
-        "bench_mkt_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow!("DATABASE_URL has no database name"))?;
-    Ok(format!("{base}/{name}"))
-}
 
 fn field(field: ContactField, op: FieldOp, value: &str) -> Filter {
     Filter::Field {
@@ -101,7 +84,7 @@ async fn main() -> Result<()> {
     let machine = machine();
 
     // 0. The tier's marketing through the seed loader, in this process.
-    let database = fresh_database(&admin_url).await?;
+    let database = common::fresh_postgres_database(&admin_url, "mkt").await?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let until = chrono::Utc::now().date_naive();
     let plan = SeedPlan::new(

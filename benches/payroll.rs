@@ -28,7 +28,6 @@ use erp_kit::crypto::{seal_in_transit, LocalKek};
 use erp_kit::events::{EventEnvelope, Outbox};
 use erp_kit::TenantId;
 use futures::StreamExt;
-use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 
 const SCOPES: &[&str] = &[
@@ -40,21 +39,6 @@ const SCOPES: &[&str] = &[
 ];
 
 const RUN: &str = "run { id state slipCount failedCount entryId paymentEntryId }";
-
-async fn fresh_database(admin_url: &str) -> Result<String> {
-    let admin = sea_orm::Database::connect(admin_url).await?;
-    let name = format!(
-        "bench_payroll_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow!("DATABASE_URL has no database name"))?;
-    Ok(format!("{base}/{name}"))
-}
 
 fn year() -> i32 {
     use chrono::Datelike;
@@ -87,7 +71,7 @@ async fn main() -> Result<()> {
     let kek = LocalKek::load_or_create(&kek_file)?;
     let signer = Signer::start().await?;
     let http = load_client(64)?;
-    let database = fresh_database(&admin_url).await?;
+    let database = common::fresh_postgres_database(&admin_url, "payroll").await?;
     let finance_port = free_port()?;
     let mut command = base_command(&erp_os_binary(), &signer);
     command

@@ -43,6 +43,24 @@ mod ports;
 #[path = "../../tests/src/mongo_url.rs"]
 pub mod mongo_url;
 
+/// A fresh PostgreSQL database named `bench_<what>_<random>` next to `admin_url`'s (a bench
+/// never writes into a database it did not create).
+pub async fn fresh_postgres_database(admin_url: &str, what: &str) -> Result<String> {
+    use sea_orm::ConnectionTrait as _;
+    let admin = sea_orm::Database::connect(admin_url).await?;
+    let name = format!(
+        "bench_{what}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow!("DATABASE_URL has no database name"))?;
+    Ok(format!("{base}/{name}"))
+}
+
 /// A loopback port for a child process (see tests/src/ports.rs: never a released `bind(0)` port).
 pub fn free_port() -> Result<u16> {
     Ok(ports::free_port())

@@ -252,6 +252,28 @@ impl ApiError {
         }
     }
 
+    /// The same error with its message prefixed by what it is about (`row 3: ...`,
+    /// `ann@example.com: ...`), for the refusal of one item of a batch; the code, reason and
+    /// field are kept, and errors that are not about the input are returned unchanged.
+    pub fn about(self, subject: impl std::fmt::Display) -> Self {
+        match self {
+            ApiError::Rule {
+                reason,
+                message,
+                field,
+            } => ApiError::Rule {
+                reason,
+                message: format!("{subject}: {message}"),
+                field,
+            },
+            ApiError::BadUserInput { message, field } => ApiError::BadUserInput {
+                message: format!("{subject}: {message}"),
+                field,
+            },
+            other => other,
+        }
+    }
+
     /// The rule's reason, when the error is a rule's.
     pub fn reason(&self) -> Option<Reason> {
         match self {

@@ -73,20 +73,21 @@ impl Crm {
         let mut totals: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
         for (n, row) in rows.into_iter().enumerate() {
             if !stages.contains(&row.stage_id) {
-                return Err(at_row(
-                    n,
-                    ApiError::bad_input("stageId", "no such stage in the pipeline"),
-                ));
+                return Err(
+                    ApiError::bad_input("stageId", "no such stage in the pipeline")
+                        .about(format!("row {n}")),
+                );
             }
             if !present.contains(&row.client_id) {
-                return Err(at_row(n, ApiError::bad_input("clientId", "no such client")));
+                return Err(
+                    ApiError::bad_input("clientId", "no such client").about(format!("row {n}"))
+                );
             }
-            let name = required_text("name", &row.name, 200).map_err(|err| at_row(n, err))?;
+            let name = required_text("name", &row.name, 200)
+                .map_err(|err| err.about(format!("row {n}")))?;
             if row.amount_minor < 0 {
-                return Err(at_row(
-                    n,
-                    ApiError::bad_input("amount", "an amount is 0 or more"),
-                ));
+                return Err(ApiError::bad_input("amount", "an amount is 0 or more")
+                    .about(format!("row {n}")));
             }
             let status = match &row.lost_reason {
                 None => OpportunityStatus::Open,
@@ -95,7 +96,7 @@ impl Crm {
                     OpportunityChange::Lose,
                     Some(reason),
                 )
-                .map_err(|err| at_row(n, ApiError::from(err)))?,
+                .map_err(|err| ApiError::from(err).about(format!("row {n}")))?,
             };
             let model = opportunity::Model {
                 id: new_id(),
@@ -181,25 +182,5 @@ impl Crm {
         store::add_many_to_totals(&txn, tenant, &pipeline.id, &totals).await?;
         txn.commit().await?;
         Ok(written)
-    }
-}
-
-/// `err` about row `n` of a load (0-based): the same code and reason, the row named.
-fn at_row(n: usize, err: ApiError) -> ApiError {
-    match err {
-        ApiError::Rule {
-            reason,
-            message,
-            field,
-        } => ApiError::Rule {
-            reason,
-            message: format!("row {n}: {message}"),
-            field,
-        },
-        ApiError::BadUserInput { message, field } => ApiError::BadUserInput {
-            message: format!("row {n}: {message}"),
-            field,
-        },
-        other => other,
     }
 }

@@ -295,7 +295,7 @@ impl Identity {
             let email = user.email.as_str();
             let found = match existing.get(email) {
                 Some(found) if found.tenant_id != tenant.as_str() => {
-                    return Err(for_row(email, Violation::EmailInUse.into()));
+                    return Err(ApiError::from(Violation::EmailInUse).about(email));
                 }
                 Some(found) => Some(found.id.clone()),
                 None => created_here.get(email).cloned(),
@@ -358,7 +358,8 @@ impl Identity {
 
 fn parse_imported(user: &ImportedUser, roles: &HashMap<String, String>) -> ApiResult<ParsedUser> {
     let email = EmailAddress::parse("email", &user.email)?;
-    let row = |err: ApiError| for_row(email.as_str(), err);
+    // The error of one import row names the row (a batch has hundreds).
+    let row = |err: ApiError| err.about(email.as_str());
     let name = UserName::parse(&user.name).map_err(row)?;
     let role_id = roles
         .get(&user.role)
@@ -375,24 +376,4 @@ fn parse_imported(user: &ImportedUser, roles: &HashMap<String, String>) -> ApiRe
         role_id,
         password,
     })
-}
-
-/// The error of one import row, naming the row (a batch has hundreds).
-fn for_row(email: &str, err: ApiError) -> ApiError {
-    match err {
-        ApiError::BadUserInput { message, field } => ApiError::BadUserInput {
-            message: format!("{email}: {message}"),
-            field,
-        },
-        ApiError::Rule {
-            reason,
-            message,
-            field,
-        } => ApiError::Rule {
-            reason,
-            message: format!("{email}: {message}"),
-            field,
-        },
-        other => other,
-    }
 }

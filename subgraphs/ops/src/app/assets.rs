@@ -245,7 +245,8 @@ impl Ops {
                     AssetAction::Retire => custody.retire(),
                     AssetAction::Audit => custody.audit(),
                 }
-                .map_err(|err| name_asset(err, &asset))?;
+                // A refusal names the asset of the bulk call, so the caller knows which one.
+                .map_err(|err| err.about(format_args!("asset {} ({})", asset.tag, asset.id)))?;
                 // A return due from a leaver is done once the asset leaves their hands.
                 let returned = custody.holder != asset.holder;
                 let next = AssetDoc {
@@ -542,21 +543,5 @@ impl Ops {
             }
         }
         Err(collided())
-    }
-}
-
-/// A refusal of one asset of a bulk call names the asset, so the caller knows which one.
-fn name_asset(err: ApiError, asset: &AssetDoc) -> ApiError {
-    match err {
-        ApiError::Rule {
-            reason,
-            message,
-            field,
-        } => ApiError::Rule {
-            reason,
-            message: format!("asset {} ({}): {message}", asset.tag, asset.id),
-            field,
-        },
-        other => other,
     }
 }
