@@ -16,6 +16,13 @@
 //!
 //! Environment: DATABASE_URL, REDIS_URL (required), KAFKA_BROKERS (optional), BENCH_EMPLOYEES,
 //! BENCH_OUT (default bench-results/payroll.md).
+//!
+//! `BENCH_MODE=close-attendance` measures instead what feeds payroll its overtime: HR's
+//! `closeAttendancePeriods` of last month for the whole company (BENCH_EMPLOYEES people,
+//! default 500: tier M's headcount), through the router in front of `erp-os employee`, each
+//! person with a check-in and a check-out on every weekday of the month (imported untimed as
+//! the seed imports its history). One call closes every employee-month in one transaction, one
+//! `attendance.period_closed` each through the outbox.
 
 mod common;
 
@@ -58,6 +65,9 @@ fn cents(text: &str) -> Result<i64> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
+    if env_text("BENCH_MODE").as_deref() == Some("close-attendance") {
+        return close_attendance().await;
+    }
     let employees = env_number("BENCH_EMPLOYEES", 10_000)?.max(1) as usize;
     let admin_url = std::env::var("DATABASE_URL")
         .context("DATABASE_URL (source ~/.cache/erp-os/services/env.sh)")?;
@@ -408,6 +418,235 @@ Progress events received: {events} ({phase_list}).\n",
     drop(subgraph);
     if !invariant || slips as usize != employees {
         bail!("payroll invariants broken: {slips} slips, {net} / {control_sum} / {payable}");
+    }
+    Ok(())
+}
+
+/// `BENCH_MODE=close-attendance`: the company's bulk close of last month (see the module
+/// comment).
+async fn close_attendance() -> Result<()> {
+    use chrono::{Datelike, NaiveDate, Weekday};
+    use erp_employee::app::import::{HistoricPunch, PersonImport};
+    use erp_employee::domain::attendance::PunchKind;
+    use erp_employee::domain::{DisplayName, EmployeeNumber, NewHire};
+    use erp_kit::types::EmailAddress;
+
+    let employees = env_number("BENCH_EMPLOYEES", 500)?.max(1) as usize;
+    let admin_url = std::env::var("DATABASE_URL")
+        .context("DATABASE_URL (source ~/.cache/erp-os/services/env.sh)")?;
+    let redis_url = std::env::var("REDIS_URL").context("REDIS_URL")?;
+    let machine = machine();
+    let dir = std::env::temp_dir().join(format!("erp-bench-close-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let kek_file = dir.join("kek.key");
+    let kek = Arc::new(LocalKek::load_or_create(&kek_file)?);
+    let signer = Signer::start().await?;
+    let http = load_client(8)?;
+    let database = common::fresh_postgres_database(&admin_url, "close_attendance").await?;
+    let employee_port = free_port()?;
+    let mut command = base_command(&erp_os_binary(), &signer);
+    command
+        .arg("employee")
+        .env("DATABASE_URL", &database)
+        .env("REDIS_URL", &redis_url)
+        .env("ERP_KEK_FILE", &kek_file)
+        .env("ERP_BIND", format!("127.0.0.1:{employee_port}"));
+    let mut subgraph = Service::start("employee", &mut command, &dir)?;
+    subgraph
+        .wait_ready(&http, &format!("http://127.0.0.1:{employee_port}/ready"))
+        .await?;
+    let employee_url = format!("http://127.0.0.1:{employee_port}/graphql");
+    let router_port = free_port()?;
+    let closed = "http://127.0.0.1:9/graphql";
+    let _router = start_router_with(
+        &http,
+        &signer,
+        &dir,
+        router_port,
+        &[
+            ("ERP_EMPLOYEE_URL", &employee_url),
+            ("ERP_PMO_URL", closed),
+            ("ERP_IDENTITY_URL", closed),
+            ("ERP_FINANCE_URL", closed),
+        ],
+        Some(&redis_url),
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{router_port}/graphql");
+    let tenant = format!(
+        "tnt_bench_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let t = TenantId::from_claim(&tenant);
+
+    // The people and their month of punches, untimed, in the employee subgraph's own database.
+    let today = chrono::Utc::now().date_naive();
+    let this_month = today.with_day(1).unwrap_or(today);
+    let first = this_month
+        .pred_opt()
+        .and_then(|d| d.with_day(1))
+        .ok_or_else(|| anyhow!("no last month"))?;
+    let period = format!("{:04}-{:02}", first.year(), first.month());
+    let weekdays: Vec<NaiveDate> = first
+        .iter_days()
+        .take_while(|d| *d < this_month)
+        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+        .collect();
+    eprintln!(
+        "importing {employees} people and {} punches...",
+        employees * weekdays.len() * 2
+    );
+    let loaded_at = Instant::now();
+    let db = erp_kit::db::connect(&database).await?;
+    let cache: erp_kit::cache::SharedCache = Arc::new(erp_kit::cache::InProcessCache::new());
+    let loader = erp_employee::Employee::new(
+        db.clone(),
+        Outbox::new("employee"),
+        erp_kit::crypto::FieldCipher::new(db.clone(), "employee", kek),
+        cache,
+    );
+    let hired_on = first - chrono::Duration::days(400);
+    let ids: Vec<Result<String>> = futures::stream::iter(0..employees)
+        .map(|n| {
+            let (loader, t) = (&loader, &t);
+            async move {
+                let bad = |e: erp_kit::ApiError| anyhow!("{e:?}");
+                let hire = NewHire {
+                    employee_number: EmployeeNumber::parse("n", &format!("C-{n:05}"))
+                        .map_err(bad)?,
+                    display_name: DisplayName::parse("d", &format!("Person {n}")).map_err(bad)?,
+                    work_email: EmailAddress::parse("e", &format!("p{n}@bench.example"))
+                        .map_err(bad)?,
+                    personal_email: None,
+                    date_of_birth: None,
+                    title: None,
+                    department_id: None,
+                    manager_id: None,
+                    user_id: None,
+                    hired_on,
+                };
+                let person = loader
+                    .import_person(
+                        t,
+                        "usr_loader",
+                        PersonImport {
+                            hire,
+                            compensation: None,
+                        },
+                        None,
+                    )
+                    .await
+                    .map_err(bad)?;
+                Ok(person.employee_id)
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let ids: Vec<String> = ids.into_iter().collect::<Result<_>>()?;
+    // 08:30 to 18:00 UTC on every weekday: 9 h 30 min, 90 minutes over the 8-hour day of
+    // someone without a shift.
+    let mut punches = Vec::with_capacity(ids.len() * weekdays.len() * 2);
+    for (n, id) in ids.iter().enumerate() {
+        for day in &weekdays {
+            for (kind, hour, minute) in [(PunchKind::In, 8, 30), (PunchKind::Out, 18, 0)] {
+                let at = day
+                    .and_hms_opt(hour, minute, 0)
+                    .map(|t| t.and_utc().timestamp_millis())
+                    .unwrap_or_default();
+                punches.push(HistoricPunch {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    employee_id: id.clone(),
+                    kind,
+                    at,
+                    day: *day,
+                    source: "bench".into(),
+                    point: None,
+                    location_id: None,
+                    punch_key: format!("bench:{n}:{day}:{}", kind.as_str()),
+                });
+            }
+        }
+    }
+    let punch_count = punches.len();
+    let mut remaining = punches.into_iter().peekable();
+    while remaining.peek().is_some() {
+        let chunk: Vec<HistoricPunch> = remaining.by_ref().take(10_000).collect();
+        loader
+            .import_punches(&t, chunk)
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+    }
+    let load_seconds = loaded_at.elapsed().as_secs_f64();
+
+    // The timed call, through the router.
+    let token = signer.token(&tenant, "usr_hr", &["employee:read", "hr:admin"])?;
+    let started = Instant::now();
+    let data = graphql(
+        &http,
+        &url,
+        &token,
+        "mutation($i: CloseAttendancePeriodsInput!) { closeAttendancePeriods(input: $i) { closed { employeeId overtimeMinutes } skipped { employeeId } } }",
+        json!({"i": {"period": period}}),
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
+    let close_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let closed = data["closeAttendancePeriods"]["closed"]
+        .as_array()
+        .map(|c| c.len())
+        .unwrap_or(0);
+    let overtime: i64 = data["closeAttendancePeriods"]["closed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["overtimeMinutes"].as_i64())
+        .sum();
+    let expected_overtime = (employees * weekdays.len()) as i64 * 90;
+    // A rerun closes nothing (each skipped, closed already).
+    let started = Instant::now();
+    let again = graphql(
+        &http,
+        &url,
+        &token,
+        "mutation($i: CloseAttendancePeriodsInput!) { closeAttendancePeriods(input: $i) { closed { employeeId } skipped { employeeId } } }",
+        json!({"i": {"period": period}}),
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
+    let rerun_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let skipped_again = again["closeAttendancePeriods"]["skipped"]
+        .as_array()
+        .map(|c| c.len())
+        .unwrap_or(0);
+    let holds = closed == employees && overtime == expected_overtime && skipped_again == employees;
+
+    let body = format!(
+        "`BENCH_MODE=close-attendance`: through the router (`erp-os router`) in front of `erp-os employee` on PostgreSQL, {build} on this machine; one tenant of {employees} employees without a shift, each with a check-in (08:30) and a check-out (18:00 UTC) on each of last month's {days} weekdays ({punch_count} punches, imported untimed with the people in {load_seconds:.1} s).\n\n\
+| step | wall time |\n|---|---|\n\
+| `closeAttendancePeriods` of {period} for the company: {closed} employee-months closed (each day computed, one `attendance.period_closed` each, one transaction) | {close_ms:.0} ms ({per_person:.2} ms a person) |\n\
+| the same again: {skipped_again} skipped as closed already | {rerun_ms:.0} ms |\n\n\
+| check | result |\n|---|---|\n\
+| closed = employees, overtime = {employees} x {days} days x 90 min ({expected_overtime}), rerun skips everyone | {verdict} (closed {closed}, overtime {overtime}) |\n",
+        build = if cfg!(debug_assertions) {
+            "both unoptimised debug builds (`cargo bench --profile dev`)"
+        } else {
+            "both release builds"
+        },
+        days = weekdays.len(),
+        per_person = close_ms / employees as f64,
+        verdict = if holds { "holds" } else { "BROKEN" },
+    );
+    write_report(
+        "payroll-close-attendance",
+        "Closing a month of attendance for the whole company (issue 18)",
+        &machine,
+        &body,
+    )?;
+    eprintln!("{body}");
+    drop(subgraph);
+    if !holds {
+        bail!("close-attendance checks broken: {closed} closed, {overtime} min, {skipped_again} skipped again");
     }
     Ok(())
 }

@@ -972,3 +972,100 @@ async fn one_batch_checks_each_punch_against_the_ones_before_it_on_postgres() {
 async fn one_batch_checks_each_punch_against_the_ones_before_it_embedded() {
     one_batch_checks_each_punch_against_the_ones_before_it(Backends::Embedded).await;
 }
+
+/// The group commit's fall-back (issue 23): when the batch's shared write fails, each punch is
+/// written again alone and each caller gets its own answer. One punch of the batch carries a
+/// value PostgreSQL refuses to store (a NUL byte in the device's IP: text cannot hold it), so
+/// the multi-row INSERT of the batch fails at write time; the other punches are then stored
+/// once each with one event each, and the failing one gets the database's refusal, nothing of
+/// it written. (PostgreSQL only: SQLite stores the NUL byte.)
+#[tokio::test]
+async fn a_batch_whose_write_fails_is_written_punch_by_punch_and_only_the_bad_one_fails() {
+    use erp_employee::app::attendance::PunchRequest;
+    use erp_employee::app::punch_queue::PendingPunch;
+    use erp_employee::domain::attendance::PunchKind;
+    let issuer = TestIssuer::start().await;
+    let app = EmployeeApp::spawn(erp_tests::runtime(&issuer, Backends::Real).await).await;
+    let tenant = format!("tnt_fallback_{}", uuid::Uuid::new_v4().simple());
+    let hr = issuer.token(&tenant, "usr_hr", HR);
+    let users = ["usr_ana", "usr_ben", "usr_cy"];
+    for (n, user) in users.iter().enumerate() {
+        app.hire(
+            &hr,
+            json!({ "employeeNumber": format!("F-{n}"), "displayName": user, "workEmail": format!("{user}@co.example"),
+                    "hiredOn": "2026-01-05", "userId": user }),
+        )
+        .await;
+    }
+    let t = TenantId::from_claim(&tenant);
+    let now = chrono::Utc::now();
+    let punches: Vec<PendingPunch> = users
+        .iter()
+        .map(|user| PendingPunch {
+            tenant: t.clone(),
+            user_id: (*user).into(),
+            at: now,
+            request: PunchRequest {
+                kind: PunchKind::In,
+                punch_key: format!("f-{user}"),
+                source: "kiosk".into(),
+                ip: Some(if *user == "usr_ben" {
+                    "203.0.113.7\0".into()
+                } else {
+                    "203.0.113.7".into()
+                }),
+                point: None,
+                location_id: None,
+            },
+        })
+        .collect();
+    let outcomes = app.employee.write_punches_together(&punches).await;
+    assert_eq!(outcomes.len(), 3);
+    for (outcome, user) in outcomes.iter().zip(users) {
+        match (user, outcome) {
+            ("usr_ben", Err(err)) => {
+                assert_eq!(err.code(), erp_kit::ErrorCode::Internal, "{err:?}");
+                assert!(format!("{err:?}").contains("0x00"), "{err:?}");
+            }
+            ("usr_ben", Ok(recorded)) => panic!("the bad punch was stored: {recorded:?}"),
+            (_, Ok(recorded)) => {
+                assert!(recorded.new);
+                assert_eq!(recorded.model.punch_key, format!("f-{user}"));
+            }
+            (_, Err(err)) => panic!("{user}'s punch failed with the bad one: {err:?}"),
+        }
+    }
+    let db = &app.runtime.db;
+    let column = |sql: String| async move {
+        db.query_all(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.try_get::<String>("", "v").unwrap())
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(
+        column(format!(
+            "SELECT punch_key AS v FROM punches WHERE tenant_id = '{tenant}' ORDER BY punch_key"
+        ))
+        .await,
+        ["f-usr_ana", "f-usr_cy"]
+    );
+    let events = column(format!(
+        "SELECT envelope AS v FROM employee_outbox WHERE tenant_id = '{tenant}' AND event_type = 'attendance.checked_in' ORDER BY seq"
+    ))
+    .await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    // Ben sends his punch again without the bad byte: recorded, the others untouched.
+    let mut again = punches[1].clone();
+    again.request.ip = Some("203.0.113.7".into());
+    let retried = app.employee.write_punches_together(&[again]).await;
+    assert!(matches!(&retried[0], Ok(r) if r.new), "{retried:?}");
+    assert_eq!(
+        column(format!(
+            "SELECT punch_key AS v FROM punches WHERE tenant_id = '{tenant}' ORDER BY punch_key"
+        ))
+        .await,
+        ["f-usr_ana", "f-usr_ben", "f-usr_cy"]
+    );
+}

@@ -2841,3 +2841,413 @@ async fn a_bulk_close_after_the_run_pays_the_late_overtime_in_the_next_run_embed
         ])
     );
 }
+
+const ADJUST: &str = "mutation($i: AdjustClosedAttendanceDayInput!) { adjustClosedAttendanceDay(input: $i) { employeeId period day reason revision dayOvertimeMinutesBefore dayOvertimeMinutesAfter workedMinutes overtimeMinutes adjustedBy } }";
+
+/// An authorised correction of a day of a month already closed and paid, on real PostgreSQL
+/// and Kafka (the employee subgraph's outbox to finance's consumer): recorded as an adjustment
+/// with its reason (never published), `attendance.period_adjusted` carries the month's new
+/// overtime, and the next regular run settles the difference as a line labelled with the
+/// month: more overtime an arrears line, overtime taken away a recovery (a deduction line of
+/// the overtime component). The posted slips never change; a redelivered or stale event
+/// changes nothing; a recalculation gives the same bytes. The bad inputs are refused with
+/// stable codes and reasons, leaving nothing written.
+#[tokio::test]
+async fn a_correction_of_a_closed_and_paid_month_is_settled_by_the_next_runs_through_kafka() {
+    let (_broker, brokers) = erp_tests::broker::private_broker();
+    let issuer = TestIssuer::start().await;
+    let mut runtime =
+        erp_tests::runtime(&issuer, erp_tests::Backends::RealWithKafka(brokers.clone())).await;
+    runtime.config.service = "finance".into();
+    let app = FinanceApp::serve(runtime, erp_finance::FinanceOptions::default()).await;
+    let mut employee_runtime =
+        erp_tests::runtime(&issuer, erp_tests::Backends::RealWithKafka(brokers.clone())).await;
+    employee_runtime.config.kek_file = app.runtime.config.kek_file.clone();
+    let employee = erp_tests::EmployeeApp::spawn(employee_runtime).await;
+
+    // Last month (over, inside the 90 days a correction request reaches back), this month and
+    // the next: their fiscal years.
+    let this_month = chrono::Utc::now().date_naive().with_day(1).unwrap();
+    let last_month = this_month.pred_opt().unwrap().with_day(1).unwrap();
+    let next_month = (this_month + chrono::Days::new(31)).with_day(1).unwrap();
+    let two_months_ago = last_month.pred_opt().unwrap().with_day(1).unwrap();
+    let label = |d: chrono::NaiveDate| d.format("%Y-%m").to_string();
+    let period = label(last_month);
+    let company = Company::open_for(&app, &issuer, last_month.year()).await;
+    let mut years = vec![this_month.year(), next_month.year()];
+    years.dedup();
+    for y in years.into_iter().filter(|y| *y != last_month.year()) {
+        app.ok(&company.admin, "mutation($input: FiscalYearInput!) { createFiscalYear(input: $input) { fiscalYear { id } } }",
+            json!({"input": {"name": y.to_string(), "startsOn": format!("{y}-01-01"), "endsOn": format!("{y}-12-31")}}))
+            .await;
+    }
+    let hr_scopes = [
+        "employee:read",
+        "employee:write",
+        "hr:admin",
+        "attendance:read",
+    ];
+    let hr = issuer.token(&company.tenant, "u-hr", &hr_scopes);
+    let mut admin_scopes = hr_scopes.to_vec();
+    admin_scopes.push("attendance:admin");
+    let attendance_admin = issuer.token(&company.tenant, "u-att", &admin_scopes);
+    let olga = employee
+        .hire(
+            &hr,
+            json!({"employeeNumber": "E1", "displayName": "Olga", "workEmail": "e1@example.com",
+                "userId": "u-olga", "hiredOn": format!("{}-06-01", two_months_ago.year() - 1)}),
+        )
+        .await;
+    employee
+        .ok(&hr, "mutation($input: UpdateEmployeeCompensationInput!) { updateEmployeeCompensation(input: $input) { id } }",
+            json!({"input": {"employeeId": olga, "salary": {"amount": "41600.00", "currency": "EUR"}, "bankAccount": "DE89 3704 0044 0532 0130 00", "taxId": "TAX-E1"}}))
+        .await;
+    // Olga's corrected 10th: 08:00-19:00, 3 hours over the 8-hour day of someone without a
+    // shift; the month closed with 180 minutes.
+    let olga_token = issuer.token(
+        &company.tenant,
+        "u-olga",
+        &["attendance:checkin", "attendance:read", "attendance:admin"],
+    );
+    let tenth = last_month.with_day(10).unwrap();
+    let requested = employee
+        .ok(&olga_token, "mutation($i: RequestCorrectionInput!) { requestAttendanceCorrection(input: $i) { id } }",
+            json!({"i": {"day": tenth.to_string(), "kind": "MISSED_PUNCH", "reason": "badge reader down",
+                "checkIn": format!("{tenth}T08:00:00Z"), "checkOut": format!("{tenth}T19:00:00Z")}}))
+        .await;
+    employee
+        .ok(&hr, "mutation($i: DecideAttendanceCorrectionInput!) { decideAttendanceCorrection(input: $i) { status } }",
+            json!({"i": {"correctionId": requested["requestAttendanceCorrection"]["id"], "decision": "APPROVE"}}))
+        .await;
+    employee
+        .ok(
+            &hr,
+            CLOSE_PERIOD,
+            json!({"i": {"employeeId": olga, "period": period}}),
+        )
+        .await;
+
+    /// Finance's overtime of the tenant: (employee, period, minutes, revision).
+    async fn overtime_of(app: &FinanceApp, tenant: &str) -> Vec<(String, String, i64, i64)> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            employee_id: String,
+            period: String,
+            overtime_minutes: i64,
+            revision: i64,
+        }
+        Row::find_by_statement(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT employee_id, period, overtime_minutes, revision FROM finance_payroll_overtime WHERE tenant_id = $1 ORDER BY period",
+            [tenant.into()],
+        ))
+        .all(&app.runtime.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.employee_id, r.period, r.overtime_minutes, r.revision))
+        .collect()
+    }
+    let tenant = company.tenant.clone();
+    let learnt = |minutes: i64, revision: i64| {
+        let (app, tenant, olga, period) = (&app, &tenant, &olga, &period);
+        async move {
+            eventually(std::time::Duration::from_secs(60), || async {
+                let rows = overtime_of(app, tenant).await;
+                (rows == vec![(olga.clone(), period.clone(), minutes, revision)]).then_some(())
+            })
+            .await
+            .is_some()
+        }
+    };
+    assert!(
+        learnt(180, 0).await,
+        "{:?}",
+        overtime_of(&app, &tenant).await
+    );
+    let salary_known = eventually(std::time::Duration::from_secs(60), || async {
+        let rows = raw_rows(&app, "finance_payroll_people", &tenant).await;
+        rows.iter()
+            .any(|row| row.contains("salary_sealed\":\""))
+            .then_some(())
+    })
+    .await;
+    assert!(salary_known.is_some(), "finance never learnt Olga's pay");
+    overtime_structure(&app, &company, &[&olga]).await;
+    let admin = &company.admin;
+
+    // Last month: BASIC 3466.67, 3 hours at 1.5 x 20.00 = 90.00; posted and paid.
+    let closed_run = post_run(&app, &company, &period, "adj-1").await;
+    let closed_run = closed_run["id"].as_str().unwrap().to_owned();
+    app.ok(
+        admin,
+        &step_mutation("payPayrollRun", "PayPayrollRunInput"),
+        json!({"input": {"idempotencyKey": "adj-pay-1", "runId": closed_run, "format": "CSV"}}),
+    )
+    .await;
+    let paid_slips = slips_with_months(&app, admin, &closed_run).await;
+    assert_eq!(
+        paid_slips[0]["lines"],
+        json!([
+            "BASIC | Basic | 3466.67 | -",
+            "OVERTIME | Overtime | 90.00 | -"
+        ])
+    );
+
+    // Bad adjustments, nothing written: without the scope; one's own; a blank reason; a month
+    // not closed; times out of order; an unknown employee.
+    let twelfth = last_month.with_day(12).unwrap();
+    let adjust = |employee_id: &str, day: chrono::NaiveDate, from: &str, to: &str, reason: &str| {
+        json!({"i": {"employeeId": employee_id, "day": day.to_string(), "reason": reason,
+            "checkIn": format!("{day}T{from}:00Z"), "checkOut": format!("{day}T{to}:00Z")}})
+    };
+    let refused = |token: &str, variables: Value| {
+        let (employee, token) = (&employee, token.to_owned());
+        async move { employee_refused(employee, &token, ADJUST, variables).await }
+    };
+    assert_eq!(
+        refused(
+            &hr,
+            adjust(&olga, twelfth, "08:00", "18:00", "overtime approved late")
+        )
+        .await
+        .0,
+        "FORBIDDEN"
+    );
+    let olga_admin = issuer.token(&company.tenant, "u-olga", &admin_scopes);
+    assert_eq!(
+        refused(
+            &olga_admin,
+            adjust(&olga, twelfth, "08:00", "18:00", "my own overtime")
+        )
+        .await,
+        ("FORBIDDEN".into(), "SELF_APPROVAL".into())
+    );
+    assert_eq!(
+        refused(
+            &attendance_admin,
+            adjust(&olga, twelfth, "08:00", "18:00", "  ")
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        refused(
+            &attendance_admin,
+            adjust(
+                &olga,
+                two_months_ago.with_day(12).unwrap(),
+                "08:00",
+                "18:00",
+                "overtime approved late"
+            )
+        )
+        .await,
+        ("CONFLICT".into(), "ATTENDANCE_PERIOD_OPEN".into())
+    );
+    assert_eq!(
+        refused(
+            &attendance_admin,
+            adjust(&olga, twelfth, "18:00", "08:00", "overtime approved late")
+        )
+        .await
+        .0,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        refused(
+            &attendance_admin,
+            adjust(
+                "e-nobody",
+                twelfth,
+                "08:00",
+                "18:00",
+                "overtime approved late"
+            )
+        )
+        .await
+        .0,
+        "NOT_FOUND"
+    );
+
+    // The 12th, with no punch, becomes 08:00-18:00: 2 hours over; the month 300 minutes.
+    let first = employee
+        .ok(
+            &attendance_admin,
+            ADJUST,
+            adjust(&olga, twelfth, "08:00", "18:00", "site visit approved late"),
+        )
+        .await;
+    assert_eq!(
+        first["adjustClosedAttendanceDay"],
+        json!({"employeeId": olga, "period": period, "day": twelfth.to_string(),
+            "reason": "site visit approved late", "revision": 1, "dayOvertimeMinutesBefore": 0,
+            "dayOvertimeMinutesAfter": 120, "workedMinutes": 660 + 600, "overtimeMinutes": 300,
+            "adjustedBy": "u-att"})
+    );
+    // Finance learns the new total through Kafka (revision 1); the reason is never published.
+    assert!(
+        learnt(300, 1).await,
+        "{:?}",
+        overtime_of(&app, &tenant).await
+    );
+    let db = &employee.runtime.db;
+    let envelopes: Vec<String> = db
+        .query_all(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT envelope FROM employee_outbox WHERE tenant_id = $1 AND event_type = 'attendance.period_adjusted'",
+            [tenant.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get::<String>("", "envelope").unwrap())
+        .collect();
+    assert_eq!(envelopes.len(), 1);
+    assert!(!envelopes[0].contains("site visit"), "{}", envelopes[0]);
+    let first_event: EventEnvelope = serde_json::from_str(&envelopes[0]).unwrap();
+
+    // This month's run pays the 2 hours as an arrears line labelled last month: 60.00.
+    let this_run = post_run(&app, &company, &label(this_month), "adj-2").await;
+    let this_run = this_run["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        slips_with_months(&app, admin, &this_run).await[0]["lines"],
+        json!([
+            "BASIC | Basic | 3466.67 | -",
+            "OVERTIME | Overtime | 0.00 | -",
+            format!("OVERTIME | Overtime ({period}) | 60.00 | {period}"),
+        ])
+    );
+
+    // The 10th becomes 09:00-17:00: its 3 hours of overtime are taken away, after both runs
+    // paid them; the month 120 minutes (revision 2).
+    let second = employee
+        .ok(
+            &attendance_admin,
+            ADJUST,
+            adjust(&olga, tenth, "09:00", "17:00", "the badge reader was wrong"),
+        )
+        .await;
+    assert_eq!(
+        second["adjustClosedAttendanceDay"]["overtimeMinutes"],
+        json!(120)
+    );
+    assert_eq!(second["adjustClosedAttendanceDay"]["revision"], json!(2));
+    assert!(
+        learnt(120, 2).await,
+        "{:?}",
+        overtime_of(&app, &tenant).await
+    );
+    // Idempotent on the event id: the first adjustment's event delivered again is in the
+    // inbox once; the same fact under another id (stale: revision 1) changes nothing either.
+    let bus = KafkaBus::new(KafkaConfig::new(brokers)).unwrap();
+    let mut stale = first_event.clone();
+    stale.id = uuid::Uuid::now_v7();
+    for event in [&first_event, &stale] {
+        bus.publish("erp.employee.events", event).await.unwrap();
+    }
+    #[derive(FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+    let handled = |id: uuid::Uuid| {
+        let (app, tenant) = (&app, &tenant);
+        async move {
+            Count::find_by_statement(Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM finance_inbox WHERE consumer_group = 'erp.finance.payroll' AND tenant_id = $1 AND event_id = $2",
+                [tenant.as_str().into(), id.to_string().into()],
+            ))
+            .one(&app.runtime.db)
+            .await
+            .unwrap()
+            .map_or(0, |c| c.n)
+        }
+    };
+    let stale_handled = eventually(std::time::Duration::from_secs(60), || async {
+        (handled(stale.id).await == 1).then_some(())
+    })
+    .await;
+    assert!(stale_handled.is_some(), "the stale event was never handled");
+    assert_eq!(handled(first_event.id).await, 1);
+    assert_eq!(
+        overtime_of(&app, &tenant).await,
+        vec![(olga.clone(), period.clone(), 120, 2)]
+    );
+
+    // Next month's run takes back the 3 hours paid: a recovery line of OVERTIME, a deduction
+    // labelled last month, 90.00; net 3466.67 - 90.00. Recalculated, the same bytes.
+    let next_run = company.run(&app, &label(next_month)).await;
+    app.ok(
+        admin,
+        &run_mutation("calculatePayrollRun", "PayrollRunInput"),
+        json!({"input": {"runId": next_run}}),
+    )
+    .await;
+    let calculated = slips_with_months(&app, admin, &next_run).await;
+    assert_eq!(
+        json!([
+            calculated[0]["gross"],
+            calculated[0]["net"],
+            calculated[0]["lines"]
+        ]),
+        json!([
+            "3466.67",
+            "3376.67",
+            [
+                "BASIC | Basic | 3466.67 | -",
+                "OVERTIME | Overtime | 0.00 | -",
+                format!("OVERTIME | Overtime ({period}) recovery | 90.00 | {period}"),
+            ]
+        ])
+    );
+    let kinds = app
+        .ok(
+            admin,
+            "query($id: ID!) { payrollRun(id: $id) { payslips { lines { kind recovery } } } }",
+            json!({"id": next_run}),
+        )
+        .await;
+    assert_eq!(
+        kinds["payrollRun"]["payslips"][0]["lines"][2],
+        json!({"kind": "DEDUCTION", "recovery": true})
+    );
+    app.ok(
+        admin,
+        &run_mutation("calculatePayrollRun", "PayrollRunInput"),
+        json!({"input": {"runId": next_run}}),
+    )
+    .await;
+    assert_eq!(slips_with_months(&app, admin, &next_run).await, calculated);
+    for name in ["approvePayrollRun"] {
+        app.ok(
+            admin,
+            &run_mutation(name, "PayrollRunInput"),
+            json!({"input": {"runId": next_run}}),
+        )
+        .await;
+    }
+    let posted = app
+        .ok(
+            admin,
+            &step_mutation("postPayrollRun", "PayrollRunStepInput"),
+            json!({"input": {"idempotencyKey": "adj-3", "runId": next_run}}),
+        )
+        .await;
+    // The entry debits salaries with the pay less the recovery, and owes the net.
+    let (_, lines) = entry_lines(&app, admin, &posted["postPayrollRun"]["run"]["entryId"]).await;
+    assert!(
+        lines.contains(&("6100".into(), "3376.67".into(), "0.00".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("2300".into(), "0.00".into(), "3376.67".into())),
+        "{lines:?}"
+    );
+    // The paid slip of the closed month never changed.
+    assert_eq!(
+        slips_with_months(&app, admin, &closed_run).await,
+        paid_slips
+    );
+}

@@ -10,6 +10,7 @@ mod m0007_keyset_indexes;
 mod m0008_assigned_location;
 mod m0009_exits;
 mod m0010_attendance_periods;
+mod m0011_attendance_adjustments;
 
 use sea_orm_migration::prelude::*;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_assigned_location::Migration),
             Box::new(m0009_exits::Migration),
             Box::new(m0010_attendance_periods::Migration),
+            Box::new(m0011_attendance_adjustments::Migration),
         ]
     }
 }

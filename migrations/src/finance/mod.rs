@@ -7,7 +7,7 @@
 //! overtime, policy and expense reimbursements (m0012), the CRM clients' renames and merges
 //! finance follows (m0013), the running control totals analytics reconciles with (m0014),
 //! the project of an expense claim (m0015), the overtime minutes each payroll run accounted
-//! for (m0016).
+//! for (m0016), the revision of an employee-month's overtime (m0017).
 //!
 //! Tables are declared with a compact column list (`Col`), the same on PostgreSQL and SQLite.
 //! Money columns are BIGINT minor units; there is no floating-point column anywhere.
@@ -28,6 +28,7 @@ mod m0013_crm_client_merges;
 mod m0014_control_totals_fx;
 mod m0015_expense_projects;
 mod m0016_payroll_overtime_paid;
+mod m0017_payroll_overtime_revisions;
 
 use sea_orm_migration::prelude::*;
 
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_control_totals_fx::Migration),
             Box::new(m0015_expense_projects::Migration),
             Box::new(m0016_payroll_overtime_paid::Migration),
+            Box::new(m0017_payroll_overtime_revisions::Migration),
         ]
     }
 }

@@ -110,6 +110,32 @@ pub struct AttendancePeriodClosed<'a> {
     pub closed_by: &'a str,
 }
 
+/// A day of an employee's closed month of attendance was corrected by an attendance admin (a
+/// reason recorded, never published): the period's new totals, with the revision that orders
+/// the adjustments of the month. Consumer: payroll (the overtime difference is settled by its
+/// next regular run, labelled with the month).
+pub const ATTENDANCE_PERIOD_ADJUSTED: &str = "attendance.period_adjusted";
+
+/// Payload of `attendance.period_adjusted` (schema version 1): ids, the day, the period's new
+/// totals and the day's differences, in minutes.
+#[derive(Debug, Serialize)]
+pub struct AttendancePeriodAdjusted<'a> {
+    pub adjustment_id: &'a str,
+    pub employee_id: &'a str,
+    /// `YYYY-MM`
+    pub period: &'a str,
+    pub day: &'a str,
+    /// 1 for the month's first adjustment, then 2, ...: the highest is the newest.
+    pub revision: i64,
+    /// The period's totals after the adjustment.
+    pub worked_minutes: i64,
+    pub overtime_minutes: i64,
+    /// What the adjustment changed (after - before; below zero when it took minutes away).
+    pub worked_delta_minutes: i64,
+    pub overtime_delta_minutes: i64,
+    pub adjusted_by: &'a str,
+}
+
 // Leave (payloads: ids, dates, day counts and the approver's comment; never the employee's
 // own reason).
 pub const LEAVE_REQUESTED: &str = "leave.requested";

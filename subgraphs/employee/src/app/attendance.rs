@@ -20,14 +20,14 @@ use super::punch_queue::{PendingPunch, RecordedPunch};
 use super::{already_exists, now_ms, Employee};
 pub use super::{AppliedShift, ShiftSubject};
 use crate::domain::attendance::{
-    check_correction, check_correction_decider, check_period_closer, daily_attendance,
-    overtime_minutes, AttendancePeriod, AttendanceRule, DailyAttendance, Geofence, PunchKind,
-    ShiftRules, ShiftTarget, WorkingDays,
+    check_corrected_punches, check_correction, check_correction_decider, check_period_closer,
+    daily_attendance, overtime_minutes, AttendancePeriod, AttendanceRule, DailyAttendance,
+    Geofence, PunchKind, ShiftRules, ShiftTarget, WorkingDays,
 };
 use crate::events::{self, attendance_channel, LiveStatus, LiveUpdate};
 use crate::store::attendance::{
-    self as store, attendance_period, location, punch, shift, shift_assignment, CorrectionFilter,
-    NewCorrection, NewPunch,
+    self as store, attendance_adjustment, attendance_period, location, punch, shift,
+    shift_assignment, CorrectionFilter, NewCorrection, NewPunch,
 };
 use crate::store::entities::{attendance_correction as correction, employee};
 use crate::store::people;
@@ -38,6 +38,16 @@ pub struct CorrectionRequest {
     pub day: NaiveDate,
     /// `missed_punch`, `wrong_time` or `other`.
     pub kind: &'static str,
+    pub check_in: DateTime<Utc>,
+    pub check_out: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// An authorised correction of one day of a closed month (each value already parsed).
+#[derive(Debug, Clone)]
+pub struct AdjustmentRequest {
+    pub employee_id: String,
+    pub day: NaiveDate,
     pub check_in: DateTime<Utc>,
     pub check_out: DateTime<Utc>,
     pub reason: String,
@@ -785,6 +795,7 @@ impl Employee {
             overtime_minutes: overtime,
             closed_by: approver.user_id.to_owned(),
             closed_at: now,
+            revision: 0,
         };
         let txn = begin_write(&self.db).await?;
         if !store::insert_closed_period(&txn, row.clone()).await? {
@@ -900,6 +911,7 @@ impl Employee {
                     overtime_minutes: overtime,
                     closed_by: approver.user_id.to_owned(),
                     closed_at: now,
+                    revision: 0,
                 });
             }
         }
@@ -950,6 +962,127 @@ impl Employee {
             closed,
             skipped,
         })
+    }
+
+    /// Corrects one day of an employee's closed month (approved for payroll, possibly paid):
+    /// an attendance admin's decision with a reason, never the employee's own (FORBIDDEN,
+    /// SELF_APPROVAL); only for a closed month (CONFLICT, ATTENDANCE_PERIOD_OPEN: an open
+    /// month is corrected by request and approval). The day's punches are replaced by the
+    /// corrected check-in and check-out (the old ones kept, voided by the adjustment), the
+    /// period's totals move by the day's difference (computed under the day's shift, as the
+    /// close computed it), its revision counts one more, and `attendance.period_adjusted`
+    /// carries the new totals to payroll: all in one transaction. Payroll never edits a
+    /// posted slip: its next regular run settles the difference, labelled with the month.
+    pub async fn adjust_closed_day(
+        &self,
+        tenant: &TenantId,
+        approver: &Approver<'_>,
+        request: AdjustmentRequest,
+    ) -> ApiResult<attendance_adjustment::Model> {
+        let subject = people::employee(&self.db, tenant, &request.employee_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("employee".into()))?;
+        if approver.employee_id == Some(subject.id.as_str()) {
+            return Err(AttendanceRule::SelfAdjustment.into());
+        }
+        let now = Utc::now();
+        let day = request.day;
+        let shift = self
+            .shifts_on(tenant, &[&subject], day)
+            .await?
+            .remove(&subject.id);
+        let rules = shift.as_ref().map(|s| &s.rules);
+        check_corrected_punches(rules, day, request.check_in, request.check_out, now)?;
+        let label = AttendancePeriod::of(day).label();
+        let day_text = day.to_string();
+        let ids = [subject.id.clone()];
+        let txn = begin_write(&self.db).await?;
+        // First: counts the adjustment on the closed period and holds its row until commit.
+        let period = store::next_period_revision(&txn, tenant, &subject.id, &label)
+            .await?
+            .ok_or_else(|| AttendanceRule::PeriodOpen {
+                period: label.clone(),
+            })?;
+        let on_leave = store::on_leave(&txn, tenant, &ids, day)
+            .await?
+            .contains(&subject.id);
+        let punches = store::punches_on(&txn, tenant, &ids, &day_text)
+            .await?
+            .remove(&subject.id)
+            .unwrap_or_default();
+        let now_ms = now.timestamp_millis();
+        let before = attendance_of(shift.as_ref(), day, &punches, on_leave, now_ms);
+        let id = erp_kit::db::new_id();
+        store::void_punches_of_day(&txn, tenant, &subject.id, &day_text, &id).await?;
+        let mut corrected = Vec::with_capacity(2);
+        for (kind, at) in [
+            (PunchKind::In, request.check_in.timestamp_millis()),
+            (PunchKind::Out, request.check_out.timestamp_millis()),
+        ] {
+            let punch = NewPunch {
+                id: erp_kit::db::new_id(),
+                employee_id: subject.id.clone(),
+                kind,
+                at,
+                day: day_text.clone(),
+                source: "adjustment".into(),
+                ip: None,
+                point: None,
+                location_id: None,
+                punch_key: format!("adjustment:{id}:{}", kind.as_str()),
+            };
+            corrected.push(store::insert_punch(&txn, tenant, punch).await?);
+        }
+        let after = attendance_of(shift.as_ref(), day, &corrected, on_leave, now_ms);
+        let (overtime_before, overtime_after) = (
+            overtime_minutes(rules, &before),
+            overtime_minutes(rules, &after),
+        );
+        let worked_delta = after.worked_minutes - before.worked_minutes;
+        let overtime_delta = overtime_after - overtime_before;
+        // The close summed the same days' minutes; never below zero should a day have been
+        // computed differently since (a shift assigned back-dated).
+        let row = attendance_adjustment::Model {
+            tenant_id: tenant.as_str().to_owned(),
+            id: id.clone(),
+            employee_id: subject.id.clone(),
+            period: label.clone(),
+            day: day_text.clone(),
+            check_in_at: request.check_in.timestamp_millis(),
+            check_out_at: request.check_out.timestamp_millis(),
+            reason: request.reason,
+            revision: period.revision,
+            day_worked_before: before.worked_minutes,
+            day_worked_after: after.worked_minutes,
+            day_overtime_before: overtime_before,
+            day_overtime_after: overtime_after,
+            period_worked_minutes: (period.worked_minutes + worked_delta).max(0),
+            period_overtime_minutes: (period.overtime_minutes + overtime_delta).max(0),
+            adjusted_by: approver.user_id.to_owned(),
+            adjusted_at: now_ms,
+        };
+        store::insert_adjustment(&txn, row.clone()).await?;
+        let adjusted = EventEnvelope::by_actor(
+            tenant,
+            events::ATTENDANCE_PERIOD_ADJUSTED,
+            &subject.id,
+            approver.user_id,
+            events::AttendancePeriodAdjusted {
+                adjustment_id: &row.id,
+                employee_id: &subject.id,
+                period: &label,
+                day: &day_text,
+                revision: row.revision,
+                worked_minutes: row.period_worked_minutes,
+                overtime_minutes: row.period_overtime_minutes,
+                worked_delta_minutes: worked_delta,
+                overtime_delta_minutes: overtime_delta,
+                adjusted_by: approver.user_id,
+            },
+        )?;
+        self.outbox.enqueue(&txn, &adjusted).await?;
+        self.outbox.commit(txn).await?;
+        Ok(row)
     }
 
     /// Refuses a correction of a day whose attendance period is closed for the employee.

@@ -50,6 +50,11 @@ pub enum AttendanceRule {
     SelfClose,
     /// Only a manager above the employee or HR closes their attendance period.
     NotPeriodCloser,
+    /// An adjustment is for a day of a closed period; this one is open (a correction
+    /// request is the way).
+    PeriodOpen { period: String },
+    /// Nobody adjusts their own closed attendance.
+    SelfAdjustment,
 }
 
 impl RuleViolation for AttendanceRule {
@@ -70,6 +75,8 @@ impl RuleViolation for AttendanceRule {
             AttendanceRule::PeriodNotOver { .. } => reasons::PERIOD_NOT_OVER,
             AttendanceRule::SelfClose => reasons::SELF_APPROVAL,
             AttendanceRule::NotPeriodCloser => reasons::NOT_APPROVER,
+            AttendanceRule::PeriodOpen { .. } => reasons::ATTENDANCE_PERIOD_OPEN,
+            AttendanceRule::SelfAdjustment => reasons::SELF_APPROVAL,
         }
     }
 
@@ -103,6 +110,10 @@ impl RuleViolation for AttendanceRule {
             AttendanceRule::NotPeriodCloser => {
                 "only the employee's managers or HR close their attendance period".into()
             }
+            AttendanceRule::PeriodOpen { period } => format!(
+                "the attendance of {period} is not closed: ask for a correction of the day instead"
+            ),
+            AttendanceRule::SelfAdjustment => "nobody adjusts their own closed attendance".into(),
         }
     }
 }
@@ -757,16 +768,29 @@ pub fn check_correction(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let today = attendance_day(shift, now);
-    if day > today {
-        return Err(ApiError::bad_input(
-            "day",
-            "a day in the future cannot be corrected",
-        ));
-    }
-    if (today - day).num_days() > CORRECTION_HORIZON_DAYS {
+    if day <= today && (today - day).num_days() > CORRECTION_HORIZON_DAYS {
         return Err(ApiError::bad_input(
             "day",
             format!("corrections reach back {CORRECTION_HORIZON_DAYS} days at most"),
+        ));
+    }
+    check_corrected_punches(shift, day, check_in, check_out, now)
+}
+
+/// Checks the corrected check-in and check-out of `day` (a correction's, or an adjustment's of
+/// a closed month, which reaches back any number of days): inside the day's window, in order,
+/// not in the future.
+pub fn check_corrected_punches(
+    shift: Option<&ShiftRules>,
+    day: NaiveDate,
+    check_in: DateTime<Utc>,
+    check_out: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if day > attendance_day(shift, now) {
+        return Err(ApiError::bad_input(
+            "day",
+            "a day in the future cannot be corrected",
         ));
     }
     if check_out <= check_in {

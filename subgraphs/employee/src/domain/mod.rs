@@ -71,6 +71,9 @@ erp_kit::reasons! {
         ATTENDANCE_PERIOD_CLOSED => Conflict,
         /// An attendance period is closed only once its last day is over.
         PERIOD_NOT_OVER => BadUserInput,
+        /// An adjustment of attendance is for a day of a closed period (approved for
+        /// payroll); the day's period is open: a correction request is the way.
+        ATTENDANCE_PERIOD_OPEN => Conflict,
         /// The leave meets another pending or approved leave request of the employee
         /// (`extensions.overlappingRequestId`).
         LEAVE_OVERLAP => Conflict,

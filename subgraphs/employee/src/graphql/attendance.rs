@@ -21,7 +21,7 @@ use super::shift::{
     create_shift, current_day, millis, AttendanceDay, AttendanceStatus, CreateShiftInput, Location,
     PunchDirection, Shift,
 };
-use crate::app::attendance::{Approver, CorrectionRequest, PeriodsClosing};
+use crate::app::attendance::{AdjustmentRequest, Approver, CorrectionRequest, PeriodsClosing};
 use crate::app::org::Viewer;
 use crate::app::Employee as UseCases;
 use crate::domain::attendance::{
@@ -30,7 +30,7 @@ use crate::domain::attendance::{
 use crate::domain::attendance::{GeoPoint, Geofence, PunchKind};
 use crate::domain::DisplayName;
 use crate::store::attendance::CorrectionFilter;
-use crate::store::attendance::{attendance_period, shift, shift_assignment};
+use crate::store::attendance::{attendance_adjustment, attendance_period, shift, shift_assignment};
 use crate::store::entities::employee;
 
 /// A new work location.
@@ -753,6 +753,148 @@ impl AttendanceMutation {
             )
             .await?;
         Ok(AttendancePeriodsClosing(closing))
+    }
+
+    /// Corrects one day of an employee's month of attendance that is closed (approved for
+    /// payroll, possibly paid already): an attendance admin's decision with a reason. The
+    /// day's punches are replaced by the corrected check-in and check-out (the old ones kept,
+    /// voided), the period's totals move by the day's difference and
+    /// `attendance.period_adjusted` is published, in one transaction; payroll settles the
+    /// overtime difference on its next regular run, as a line labelled with the month (a
+    /// recovery when overtime was taken away), never by changing the posted slip.
+    /// FORBIDDEN with SELF_APPROVAL for one's own attendance; CONFLICT with
+    /// ATTENDANCE_PERIOD_OPEN when the day's month is not closed (a correction request is
+    /// the way); BAD_USER_INPUT for a reason shorter than 3 characters, a day in the future,
+    /// or times outside the day or out of order; NOT_FOUND for an unknown employee.
+    #[graphql(requires_scopes = "attendance:admin")]
+    async fn adjust_closed_attendance_day(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The employee, the day, the corrected times and why.")]
+        input: AdjustClosedAttendanceDayInput,
+    ) -> Result<AttendanceAdjustment> {
+        let reason = parse_reason("reason", &input.reason)?;
+        let viewer = viewer(ctx).await?;
+        let approver = Approver {
+            user_id: &viewer.user_id,
+            employee_id: viewer.employee_id(),
+            hr_admin: viewer.hr_admin,
+        };
+        let adjusted = ctx
+            .use_cases::<UseCases>()?
+            .adjust_closed_day(
+                &viewer.tenant,
+                &approver,
+                AdjustmentRequest {
+                    employee_id: input.employee_id.to_string(),
+                    day: input.day.into(),
+                    check_in: input.check_in.into(),
+                    check_out: input.check_out.into(),
+                    reason,
+                },
+            )
+            .await?;
+        Ok(AttendanceAdjustment(adjusted))
+    }
+}
+
+/// An authorised correction of one day of a closed month.
+#[derive(InputObject)]
+pub struct AdjustClosedAttendanceDayInput {
+    /// The employee.
+    pub employee_id: ID,
+    /// The attendance day, in a month closed for the employee.
+    pub day: Date,
+    /// The corrected check-in, inside the day.
+    pub check_in: DateTime,
+    /// The corrected check-out, after the check-in, inside the day, not in the future.
+    pub check_out: DateTime,
+    /// Why (3 to 500 characters): kept with the adjustment, never published.
+    pub reason: String,
+}
+
+/// An authorised correction of one day of a closed month, and what it changed.
+pub struct AttendanceAdjustment(attendance_adjustment::Model);
+
+/// An authorised correction of one day of a closed month, and what it changed.
+#[Object]
+impl AttendanceAdjustment {
+    /// Stable id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// The employee.
+    async fn employee_id(&self) -> ID {
+        ID(self.0.employee_id.clone())
+    }
+
+    /// The closed month, `YYYY-MM`.
+    async fn period(&self) -> &str {
+        &self.0.period
+    }
+
+    /// The day corrected.
+    async fn day(&self) -> Option<Date> {
+        self.0.day.parse::<NaiveDate>().ok().map(Date::from)
+    }
+
+    /// The corrected check-in.
+    async fn check_in(&self) -> DateTime {
+        millis(self.0.check_in_at)
+    }
+
+    /// The corrected check-out.
+    async fn check_out(&self) -> DateTime {
+        millis(self.0.check_out_at)
+    }
+
+    /// Why.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+
+    /// The month's adjustment number: 1 for the first, then 2, ...
+    async fn revision(&self) -> i64 {
+        self.0.revision
+    }
+
+    /// Minutes worked on the day, before and after.
+    async fn day_worked_minutes_before(&self) -> i64 {
+        self.0.day_worked_before
+    }
+
+    async fn day_worked_minutes_after(&self) -> i64 {
+        self.0.day_worked_after
+    }
+
+    /// Overtime of the day, before and after.
+    async fn day_overtime_minutes_before(&self) -> i64 {
+        self.0.day_overtime_before
+    }
+
+    async fn day_overtime_minutes_after(&self) -> i64 {
+        self.0.day_overtime_after
+    }
+
+    /// The month's minutes worked, after the adjustment.
+    async fn worked_minutes(&self) -> i64 {
+        self.0.period_worked_minutes
+    }
+
+    /// The month's overtime, after the adjustment (what payroll now pays for the month).
+    async fn overtime_minutes(&self) -> i64 {
+        self.0.period_overtime_minutes
+    }
+
+    /// The attendance admin who made it.
+    async fn adjusted_by(&self) -> ID {
+        ID(self.0.adjusted_by.clone())
+    }
+
+    /// When.
+    async fn adjusted_at(&self) -> DateTime {
+        millis(self.0.adjusted_at)
     }
 }
 

@@ -740,6 +740,8 @@ pub mod attendance_period {
         pub overtime_minutes: i64,
         pub closed_by: String,
         pub closed_at: i64,
+        /// 0 when closed, one more per adjustment of one of its days.
+        pub revision: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -875,4 +877,93 @@ pub async fn insert_closed_periods(
         }
     }
     Ok(inserted)
+}
+
+/// `attendance_adjustments`: an authorised correction of one day of a closed period.
+pub mod attendance_adjustment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attendance_adjustments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub employee_id: String,
+        /// `YYYY-MM`
+        pub period: String,
+        /// `YYYY-MM-DD`
+        pub day: String,
+        /// Unix milliseconds.
+        pub check_in_at: i64,
+        pub check_out_at: i64,
+        pub reason: String,
+        /// The period's revision this adjustment made (1, 2, ...).
+        pub revision: i64,
+        pub day_worked_before: i64,
+        pub day_worked_after: i64,
+        pub day_overtime_before: i64,
+        pub day_overtime_after: i64,
+        /// The period's totals after the adjustment.
+        pub period_worked_minutes: i64,
+        pub period_overtime_minutes: i64,
+        pub adjusted_by: String,
+        /// Unix milliseconds.
+        pub adjusted_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Counts one more adjustment of a closed period and answers its new revision, or `None`
+/// when the employee's period is not closed. The first write of an adjustment's transaction:
+/// it holds the period's row until the commit, so concurrent adjustments of the same
+/// employee-month read and move its totals one after the other.
+pub async fn next_period_revision(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    period: &str,
+) -> Result<Option<attendance_period::Model>, DbErr> {
+    use attendance_period::Column as C;
+    let update = Query::update()
+        .table(attendance_period::Entity)
+        .value(C::Revision, Expr::col(C::Revision).add(1))
+        .and_where(Expr::col(C::TenantId).eq(tenant.as_str()))
+        .and_where(Expr::col(C::EmployeeId).eq(employee_id))
+        .and_where(Expr::col(C::Period).eq(period))
+        .to_owned();
+    let changed = db
+        .execute(db.get_database_backend().build(&update))
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    closed_period(db, tenant, employee_id, period).await
+}
+
+/// Records an adjustment and moves its period's totals to the adjustment's.
+pub async fn insert_adjustment(
+    db: &impl ConnectionTrait,
+    row: attendance_adjustment::Model,
+) -> Result<(), DbErr> {
+    use attendance_period::Column as C;
+    let update = Query::update()
+        .table(attendance_period::Entity)
+        .value(C::WorkedMinutes, row.period_worked_minutes)
+        .value(C::OvertimeMinutes, row.period_overtime_minutes)
+        .and_where(Expr::col(C::TenantId).eq(row.tenant_id.as_str()))
+        .and_where(Expr::col(C::EmployeeId).eq(row.employee_id.as_str()))
+        .and_where(Expr::col(C::Period).eq(row.period.as_str()))
+        .to_owned();
+    db.execute(db.get_database_backend().build(&update)).await?;
+    attendance_adjustment::Entity::insert(attendance_adjustment::ActiveModel::from(row))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }

@@ -24,8 +24,9 @@ use crate::domain::ledger::{AccountKind, AccountRole, Party, ProposedLine, Side}
 use crate::domain::money::{parse_decimal, Currency, Money, Percent};
 use crate::domain::payroll::{
     add_reimbursements, bank_file, check_slabs, check_structure, compute_slip, employed_days,
-    is_input, reimbursed, run_transition, BankFileFormat, BankPayment, Component, ComponentKind,
-    ComponentRule, Period, RunAction, RunState, Slip, SlipFailure, SlipInputs, TaxSlab,
+    is_input, recovered, reimbursed, run_transition, BankFileFormat, BankPayment, Component,
+    ComponentKind, ComponentRule, Period, RunAction, RunState, Slip, SlipFailure, SlipInputs,
+    TaxSlab,
 };
 use crate::domain::payroll_formula::Expr;
 use crate::domain::payroll_loans::{deduct_loans, instalment_due, LoanDue};
@@ -254,6 +255,9 @@ struct PayrollFact {
     period: Option<String>,
     #[serde(default)]
     overtime_minutes: Option<i64>,
+    /// `attendance.period_adjusted`: the adjustment's number in its employee-month.
+    #[serde(default)]
+    revision: Option<i64>,
 }
 
 /// The pay facts sealed in transit in `employee.compensation_changed`.
@@ -278,6 +282,7 @@ pub const PAYROLL_INPUTS: &[&str] = &[
     "employee.left",
     "employee.exit_cancelled",
     "attendance.period_closed",
+    "attendance.period_adjusted",
 ];
 
 fn progress_channel(tenant: &TenantId, run_id: &str) -> String {
@@ -445,8 +450,11 @@ impl Finance {
 
     /// `employee.hired`, `employee.compensation_changed` (its pay facts sealed in transit,
     /// re-sealed under finance's keys), `leave.type_created`, `leave.approved`,
-    /// `leave.cancelled`, `attendance.period_closed` (the period's approved overtime; closed
-    /// again, the newest wins), and the exits: `employee.exit_scheduled` and `employee.left` record
+    /// `leave.cancelled`, `attendance.period_closed` (the period's approved overtime) and
+    /// `attendance.period_adjusted` (its new total after an authorised correction of a day of
+    /// the closed month; the highest revision wins, so a stale or repeated delivery changes
+    /// nothing; what a posted run paid already is settled by the next regular run as an
+    /// arrears or recovery line labelled with the month), and the exits: `employee.exit_scheduled` and `employee.left` record
     /// the leaver's last working day (scheduled, then in effect), `employee.exit_cancelled`
     /// forgets a scheduled one (an exit in effect is never cancelled). Other events are
     /// ignored. Applying an event twice changes nothing.
@@ -551,7 +559,7 @@ impl Finance {
                 let employee = fact.employee_id.ok_or_else(|| missing("employee_id"))?;
                 store::delete_scheduled_exit(txn, &tenant, &employee).await?;
             }
-            "attendance.period_closed" => {
+            "attendance.period_closed" | "attendance.period_adjusted" => {
                 let period = Period::parse(&fact.period.ok_or_else(|| missing("period"))?)?;
                 let minutes = fact
                     .overtime_minutes
@@ -559,6 +567,12 @@ impl Finance {
                 if minutes < 0 {
                     return Err(ApiError::bad_input("payload", "negative overtime"));
                 }
+                // A close is revision 0; each adjustment of the closed month the next.
+                let revision = if event.event_type == "attendance.period_adjusted" {
+                    fact.revision.ok_or_else(|| missing("revision"))?
+                } else {
+                    0
+                };
                 store::upsert_overtime(
                     txn,
                     overtime::Model {
@@ -567,6 +581,7 @@ impl Finance {
                         period: period.label(),
                         overtime_minutes: minutes,
                         updated_at: chrono::Utc::now(),
+                        revision,
                     },
                 )
                 .await?;
@@ -1316,11 +1331,22 @@ impl Finance {
                     .or_else(|| loan_accounts.get(&line.component_id))
                     .cloned()
                     .ok_or_else(|| ApiError::internal("a slip line's component vanished"))?;
+                // A recovery line sits on its component's opposite side: it lowers the
+                // component's total (which may end below zero: posted on the other side).
+                let component_kind = if line.recovery {
+                    line.kind.opposite()
+                } else {
+                    line.kind
+                };
                 let entry = totals
                     .components
                     .entry(line.component_id.clone())
-                    .or_insert((account, line.kind, 0));
-                entry.2 += line.amount;
+                    .or_insert((account, component_kind, 0));
+                if line.recovery {
+                    entry.2 -= line.amount;
+                } else {
+                    entry.2 += line.amount;
+                }
             }
             totals.gross += slip.gross;
             totals.deductions += slip.deductions;
@@ -1492,6 +1518,9 @@ impl Finance {
                         if amount == 0 {
                             continue;
                         }
+                        // Below zero when recoveries of earlier months outweigh what the
+                        // account's components paid this run: posted on the other side.
+                        let (debit, amount) = (debit == (amount > 0), amount.abs());
                         let side = if debit { Side::Debit } else { Side::Credit };
                         lines.push(ProposedLine::new(
                             account,
@@ -1893,7 +1922,7 @@ impl Finance {
                     .open(tenant, SLIPS, "amounts", &row.id, &row.amounts_sealed)
                     .await?;
                 let slip: Slip = serde_json::from_str(&amounts).map_err(ApiError::internal)?;
-                slip.gross - reimbursed(&slip)
+                slip.gross - reimbursed(&slip) - recovered(&slip)
             };
             costs.push(CostSlip {
                 payslip_id: &row.id,

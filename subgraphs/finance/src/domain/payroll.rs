@@ -81,6 +81,14 @@ impl ComponentKind {
         }
     }
 
+    /// The other side: a recovery line of a component takes back on it.
+    pub fn opposite(self) -> Self {
+        match self {
+            ComponentKind::Earning => ComponentKind::Deduction,
+            ComponentKind::Deduction => ComponentKind::Earning,
+        }
+    }
+
     pub fn from_stored(text: &str) -> Option<Self> {
         match text {
             "earning" => Some(ComponentKind::Earning),
@@ -242,10 +250,12 @@ pub struct SlipInputs {
     pub lwp_milli_days: i64,
     /// Approved overtime in the period, in minutes.
     pub overtime_minutes: i64,
-    /// Overtime of earlier months approved after their regular run was posted: (the month,
-    /// `YYYY-MM`, minutes), oldest first. Each is paid as an adjustment line of every
-    /// structure component that reads `overtime_hours` ([`OVERTIME_INPUT`]), labelled with its
-    /// month; the posted slip of that month is never changed.
+    /// Overtime of earlier months that changed after their regular run was posted (a month
+    /// closed late, or a closed month's day corrected): (the month, `YYYY-MM`, the minutes
+    /// still owed), oldest first. Each is an adjustment line of every structure component that
+    /// reads `overtime_hours` ([`OVERTIME_INPUT`]), labelled with its month; the posted slip of
+    /// that month is never changed. Minutes below zero (a correction took overtime away that
+    /// was paid) are a recovery line: the same amount on the component's opposite side.
     pub overtime_arrears: Vec<(String, i64)>,
     pub policy: PayrollPolicy,
     /// Additional salary for the period: (component, amount in minor units).
@@ -266,6 +276,11 @@ pub struct SlipLine {
     /// the slips written before it keep their fingerprints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_period: Option<String>,
+    /// A recovery: what a component paid (or took) too much for an earlier month, taken back
+    /// on the opposite side of the component (`kind` is the opposite of the component's);
+    /// absent from the canonical bytes when false, as `for_period`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovery: bool,
 }
 
 /// A computed slip: gross - deductions = net by construction.
@@ -402,32 +417,50 @@ pub fn compute_slip(
             .map_err(|_| failed(&component.code, EvalError::Overflow))?;
         // Late overtime of earlier months: what the component pays for those hours alone,
         // less what it pays for none, at this slip's rates and at this point of the structure
-        // (so later components, income tax included, see it in `gross`).
+        // (so later components, income tax included, see it in `gross`). Minutes taken away
+        // (below zero) are priced the same way and taken back: a recovery line on the
+        // component's opposite side, which lowers the gross later components see.
         let mut arrears = Vec::new();
         if let ComponentRule::Formula(expr) = &component.rule {
             if expr.inputs().iter().any(|name| name == OVERTIME_INPUT) {
                 let without =
                     evaluate(expr, &lines, gross, 0).map_err(|err| failed(&component.code, err))?;
                 for (month, minutes) in &inputs.overtime_arrears {
-                    let hours = round_div(i128::from(*minutes) * SCALE, 60);
+                    let hours = round_div(i128::from(minutes.abs()) * SCALE, 60);
                     let with = evaluate(expr, &lines, gross, hours)
                         .map_err(|err| failed(&component.code, err))?;
-                    let extra = i64::try_from((with - without).max(0))
+                    let difference = i64::try_from((with - without).max(0))
                         .map_err(|_| failed(&component.code, EvalError::Overflow))?;
+                    let recovery = *minutes < 0;
                     arrears.push(SlipLine {
                         code: component.code.clone(),
-                        name: format!("{} ({month})", component.name),
-                        kind: component.kind,
+                        name: if recovery {
+                            format!("{} ({month}) recovery", component.name)
+                        } else {
+                            format!("{} ({month})", component.name)
+                        },
+                        kind: if recovery {
+                            component.kind.opposite()
+                        } else {
+                            component.kind
+                        },
                         component_id: component.id.clone(),
-                        amount: extra,
+                        amount: difference,
                         for_period: Some(month.clone()),
+                        recovery,
                     });
                 }
             }
         }
         if component.kind == ComponentKind::Earning {
             gross += i128::from(amount);
-            gross += arrears.iter().map(|l| i128::from(l.amount)).sum::<i128>();
+            for line in &arrears {
+                if line.recovery {
+                    gross -= i128::from(line.amount);
+                } else {
+                    gross += i128::from(line.amount);
+                }
+            }
         }
         lines.push(SlipLine {
             code: component.code.clone(),
@@ -436,6 +469,7 @@ pub fn compute_slip(
             component_id: component.id.clone(),
             amount,
             for_period: None,
+            recovery: false,
         });
         lines.extend(arrears);
     }
@@ -447,6 +481,7 @@ pub fn compute_slip(
             component_id: component.id.clone(),
             amount: (*amount).max(0),
             for_period: None,
+            recovery: false,
         });
     }
     let sum = |kind| -> i128 {
@@ -503,10 +538,21 @@ pub fn add_reimbursements(slip: &mut Slip, claims: &[(String, i64)]) {
             component_id: reimbursement_line_id(expense_id),
             amount,
             for_period: None,
+            recovery: false,
         });
         slip.gross += amount;
         slip.net += amount;
     }
+}
+
+/// What a slip's recovery lines take back or give back for earlier months (see
+/// [`SlipLine::recovery`]): not the period's labour cost, on either side.
+pub fn recovered(slip: &Slip) -> i64 {
+    slip.lines
+        .iter()
+        .filter(|line| line.recovery)
+        .map(|line| line.amount)
+        .sum()
 }
 
 /// The part of a slip's gross that reimburses expenses (not pay: an employer's labour cost
@@ -1065,6 +1111,42 @@ mod tests {
         assert!(serde_json::to_string(&slip.lines[2])
             .unwrap()
             .contains("\"for_period\":\"2026-09\""));
+        // A corrected month that took 1 hour away after it was paid: a recovery of OVERTIME
+        // (1 h at 1.5 x 20.00 = 30.00) on the deduction side, labelled with its month; the
+        // gross keeps the earnings, the net loses the recovery.
+        let taken = SlipInputs {
+            overtime_minutes: 0,
+            overtime_arrears: vec![("2026-09".into(), -60)],
+            ..late.clone()
+        };
+        let slip = compute_slip(&components, &[], &taken).unwrap();
+        let last = slip.lines.last().unwrap();
+        assert_eq!(
+            (
+                last.name.as_str(),
+                last.kind,
+                last.amount,
+                last.for_period.as_deref(),
+                last.recovery
+            ),
+            (
+                "OVERTIME (2026-09) recovery",
+                ComponentKind::Deduction,
+                3_000,
+                Some("2026-09"),
+                true
+            )
+        );
+        assert_eq!(
+            (slip.gross, slip.deductions, slip.net, recovered(&slip)),
+            (346_667, 3_000, 343_667, 3_000)
+        );
+        assert!(serde_json::to_string(last)
+            .unwrap()
+            .contains("\"recovery\":true"));
+        assert!(!serde_json::to_string(&slip.lines[1])
+            .unwrap()
+            .contains("recovery"));
         assert!(PayrollPolicy {
             overtime_multiplier_ppm: 999_999,
             annual_hours: 2_080

@@ -82,6 +82,7 @@ pub fn deduct_loans(slip: &mut Slip, dues: &[LoanDue]) -> Vec<LoanDeduction> {
                 component_id: due.loan_id.clone(),
                 amount,
                 for_period: None,
+                recovery: false,
             });
             slip.deductions += amount;
             slip.net -= amount;

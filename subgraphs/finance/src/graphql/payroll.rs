@@ -344,9 +344,14 @@ pub struct PayslipLine {
     /// Never negative.
     pub amount: Money,
     /// The month (`YYYY-MM`) an adjustment line belongs to when it is not the slip's own:
-    /// overtime of a month approved after that month's run was posted is paid by the next
-    /// regular run, never by changing the posted slip. Null for the slip's own month.
+    /// overtime of a month approved after that month's run was posted (a late close, or an
+    /// authorised correction of a day of the closed month) is settled by the next regular
+    /// run, never by changing the posted slip. Null for the slip's own month.
     pub for_period: Option<String>,
+    /// True for a recovery: what a correction of a closed month took away after its run
+    /// paid it, taken back on the component's opposite side (an overtime earning recovered
+    /// as a deduction line).
+    pub recovery: bool,
 }
 
 /// A payslip, opened for its employee or a payroll reader.
@@ -396,6 +401,7 @@ impl Payslip {
                 kind: line.kind.into(),
                 amount: stored_money(line.amount, &self.0.currency),
                 for_period: line.for_period.clone(),
+                recovery: line.recovery,
             })
             .collect()
     }

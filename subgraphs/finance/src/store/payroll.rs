@@ -854,7 +854,8 @@ pub async fn set_repayments_state<C: ConnectionTrait>(
 
 // --- Overtime, policy and reimbursements -----------------------------------------------------
 
-/// Records an employee's approved overtime of a period (a period closed again replaces it).
+/// Records an employee's approved overtime of a period: a fact of the same or a newer
+/// revision than the one held replaces it, an older one (a stale delivery) changes nothing.
 pub async fn upsert_overtime<C: ConnectionTrait>(
     conn: &C,
     row: overtime::Model,
@@ -869,7 +870,14 @@ pub async fn upsert_overtime<C: ConnectionTrait>(
             .update_columns([
                 overtime::Column::OvertimeMinutes,
                 overtime::Column::UpdatedAt,
+                overtime::Column::Revision,
             ])
+            .action_and_where(
+                Expr::col((overtime::Entity, overtime::Column::Revision)).lte(Expr::col((
+                    Alias::new("excluded"),
+                    overtime::Column::Revision,
+                ))),
+            )
             .to_owned(),
         )
         .exec_without_returning(conn)
@@ -1080,7 +1088,8 @@ pub async fn insert_overtime_paid<C: ConnectionTrait>(
 
 /// The overtime still owed of months before `before` whose regular run is posted (or paid):
 /// each employee-month's approved minutes less what runs not cancelled, other than `run_id`,
-/// accounted for; only those above zero, as (employee, month, minutes), by month. Three reads
+/// accounted for; only those not zero (below zero when a correction of a closed day took
+/// away overtime already paid), as (employee, month, minutes), by month. Three reads
 /// (the tenant's regular runs, then the approved and the accounted minutes of their months).
 pub async fn overtime_owed<C: ConnectionTrait>(
     conn: &C,
@@ -1123,7 +1132,6 @@ pub async fn overtime_owed<C: ConnectionTrait>(
     let mut owed: Vec<(String, String, i64)> = overtime::Entity::find()
         .filter(overtime::Column::TenantId.eq(tenant.as_str()))
         .filter(overtime::Column::Period.is_in(posted))
-        .filter(overtime::Column::OvertimeMinutes.gt(0))
         .all(conn)
         .await?
         .into_iter()
@@ -1132,8 +1140,9 @@ pub async fn overtime_owed<C: ConnectionTrait>(
                 .get(&(row.employee_id.clone(), row.period.clone()))
                 .copied()
                 .unwrap_or(0);
+            // Below zero: a correction took away overtime a run paid (a recovery).
             let left = row.overtime_minutes - done;
-            (left > 0).then_some((row.employee_id, row.period, left))
+            (left != 0).then_some((row.employee_id, row.period, left))
         })
         .collect();
     owed.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));

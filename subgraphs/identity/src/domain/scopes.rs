@@ -75,6 +75,11 @@ pub const REGISTRY: &[ScopeInfo] = &[
         description: "Watch live attendance boards (who is in, late, absent).",
     },
     ScopeInfo {
+        name: "attendance:admin",
+        subgraph: "employee",
+        description: "Correct a day of a month of attendance already closed for payroll (with a reason; payroll settles the difference).",
+    },
+    ScopeInfo {
         name: "leave:apply",
         subgraph: "employee",
         description: "Apply for leave.",
@@ -302,6 +307,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "okr:read",
             "okr:write",
             "attendance:read",
+            "attendance:admin",
             "leave:apply",
             "leave:approve",
             "task:start",
@@ -375,6 +381,7 @@ pub const DEFAULT_ROLES: &[(&str, &[&str])] = &[
             "okr:read",
             "okr:write",
             "attendance:read",
+            "attendance:admin",
             "leave:apply",
             "leave:approve",
             "expense:submit",

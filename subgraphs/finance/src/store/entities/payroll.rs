@@ -416,6 +416,9 @@ pub mod overtime {
         pub period: String,
         pub overtime_minutes: i64,
         pub updated_at: ChronoDateTimeUtc,
+        /// 0 when the month was closed, then one more per correction of a closed day
+        /// (migrations/src/finance/m0017_payroll_overtime_revisions.rs).
+        pub revision: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
