@@ -2,7 +2,9 @@
 //! through the finance subgraph's payroll use cases. The set-up (the salary, pension and tax
 //! accounts, three components, one structure, the tax slabs of every fiscal year of the
 //! history), each person's pay facts and structure (what `employee.compensation_changed` and
-//! an HR assignment would bring, sealed under finance's keys), then one regular run a month:
+//! an HR assignment would bring, sealed under finance's keys; a thousand people a
+//! transaction, multi-row writes), then one regular run a month (its slips computed, sealed
+//! and written in bulk by the run itself):
 //! created, calculated, approved (by a payroll administrator who is on no run) and posted
 //! (ONE entry a month, its payslips published).
 //!
@@ -37,6 +39,9 @@ const PAYROLL_ACCOUNTS: &[(&str, &str, AccountKind)] = &[
 /// The yearly income-tax slabs: (annual income from, rate in %).
 const TAX_SLABS: &[(&str, &str)] = &[("0", "0"), ("12000.00", "20"), ("60000.00", "35")];
 
+/// People whose pay one transaction imports.
+const PEOPLE_CHUNK: usize = 1_000;
+
 /// Who approves the seeded runs: a payroll administrator with no payslip of their own.
 const APPROVER: &str = "seed-payroll";
 
@@ -57,40 +62,43 @@ pub async fn load_payroll(
     };
     let structure = set_up(plan, finance, &admin).await?;
 
-    // Everyone's pay facts and structure (from their hire date), `concurrency` at a time.
+    // Everyone's pay facts and structure (from their hire date): PEOPLE_CHUNK people a
+    // transaction (sealed one by one as the consumer seals them, written with multi-row
+    // statements), `concurrency` chunks at a time.
     let mut progress = Progress::start(
         "finance: payroll people",
         plan.employees.len(),
         options.progress,
     );
-    let mut imported = futures::stream::iter(plan.employees.iter().enumerate())
-        .map(|(i, planned)| {
-            let (finance, admin, structure) = (finance, &admin, &structure);
-            let employee_id = people.employee_ids[i].clone();
+    let mut pays = Vec::with_capacity(plan.employees.len());
+    for (i, planned) in plan.employees.iter().enumerate() {
+        pays.push(ImportedPay {
+            employee_id: people.employee_ids[i].clone(),
+            hired_on: planned.hired_on,
+            salary_minor: i64::try_from(planned.salary_eur)
+                .map_err(|_| anyhow!("salary of {}", planned.number))?
+                * 100,
+            currency: "EUR".into(),
+            bank_account: format!("DE{:020}", 10_000_000 + i),
+            tax_id: format!("TX-{}", planned.number),
+            structure_id: structure.clone(),
+        });
+    }
+    let mut imported = futures::stream::iter(pays.chunks(PEOPLE_CHUNK))
+        .map(|chunk| {
+            let (finance, admin) = (finance, &admin);
             async move {
-                finance
-                    .import_payroll_person(
-                        admin,
-                        ImportedPay {
-                            employee_id,
-                            hired_on: planned.hired_on,
-                            salary_minor: i64::try_from(planned.salary_eur)
-                                .map_err(|_| anyhow!("salary of {}", planned.number))?
-                                * 100,
-                            currency: "EUR".into(),
-                            bank_account: format!("DE{:020}", 10_000_000 + i),
-                            tax_id: format!("TX-{}", planned.number),
-                            structure_id: structure.clone(),
-                        },
-                    )
+                let new = finance
+                    .import_payroll_people(admin, chunk)
                     .await
                     .map_err(api)
-                    .with_context(|| format!("the pay of {}", planned.number))
+                    .context("the payroll people")?;
+                anyhow::Ok((new, chunk.len() - new))
             }
         })
         .buffer_unordered(options.concurrency.max(1));
-    while let Some(assigned) = imported.try_next().await? {
-        progress.replayed(!assigned);
+    while let Some((new, existing)) = imported.try_next().await? {
+        progress.add(new, existing);
     }
     progress.finish(report);
 

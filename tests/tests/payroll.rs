@@ -3012,7 +3012,7 @@ async fn a_correction_of_a_closed_and_paid_month_is_settled_by_the_next_runs_thr
         )
         .await
         .0,
-        "FORBIDDEN"
+        "UNAUTHORIZED_FIELD_OR_TYPE"
     );
     let olga_admin = issuer.token(&company.tenant, "u-olga", &admin_scopes);
     assert_eq!(

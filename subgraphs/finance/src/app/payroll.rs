@@ -44,7 +44,7 @@ use crate::store::payroll as store;
 
 const SLIPS: &str = "finance_payroll_slips";
 const RUNS: &str = "finance_payroll_runs";
-const PEOPLE: &str = "finance_payroll_people";
+pub(super) const PEOPLE: &str = "finance_payroll_people";
 const ADDITIONAL: &str = "finance_payroll_additional";
 pub(super) const LOANS: &str = "finance_payroll_loans";
 pub(super) const REPAYMENTS: &str = "finance_payroll_loan_repayments";

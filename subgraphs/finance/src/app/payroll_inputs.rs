@@ -8,14 +8,18 @@
 //! liability the claim's approval credited and marks the claim paid; cancelling the posted run
 //! reverses both and the claim waits for the next run.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDate;
+use erp_kit::db::new_id;
 use erp_kit::{ApiError, ApiResult, TenantId};
 
+use super::payroll::PEOPLE;
 use super::{Actor, Finance};
 use crate::domain::money::{parse_decimal, Currency, Money};
 use crate::domain::payroll::PayrollPolicy;
 use crate::domain::FinanceViolation;
-use crate::store::entities::payroll::{policy, reimbursement};
+use crate::store::entities::payroll::{assignment, person, policy, reimbursement};
 use crate::store::expenses as expense_store;
 use crate::store::payroll as store;
 
@@ -127,6 +131,75 @@ impl Finance {
         self.assign_salary_structure(actor, &pay.employee_id, &pay.structure_id, pay.hired_on)
             .await?;
         Ok(true)
+    }
+
+    /// [`Self::import_payroll_person`] for many people at once (a seed's 10,000 a chunk at a
+    /// time): the same pay facts sealed the same way (under finance's keys, per person and
+    /// column), written with multi-row statements in ONE transaction with the structure
+    /// assigned from the hire date to those who have none yet; answers how many assignments
+    /// are new. NOT_FOUND for a structure the tenant does not have (nothing written).
+    pub async fn import_payroll_people(
+        &self,
+        actor: &Actor,
+        people: &[ImportedPay],
+    ) -> ApiResult<usize> {
+        if people.is_empty() {
+            return Ok(0);
+        }
+        let tenant = actor.tenant.clone();
+        self.ensure_payroll_keys(&tenant).await?;
+        let now = chrono::Utc::now();
+        let mut rows = Vec::with_capacity(people.len());
+        for pay in people {
+            let salary = Money::from_minor(pay.salary_minor, Currency::parse(&pay.currency)?)?;
+            let employee = pay.employee_id.as_str();
+            let seal = async |column: &str, value: &str| -> ApiResult<Option<String>> {
+                Ok(Some(
+                    self.seal(&tenant, PEOPLE, column, employee, value).await?,
+                ))
+            };
+            rows.push(person::Model {
+                tenant_id: tenant.as_str().to_owned(),
+                employee_id: employee.to_owned(),
+                hired_on: Some(pay.hired_on),
+                currency: Some(salary.currency().code().to_owned()),
+                salary_sealed: seal("salary", &salary.minor().to_string()).await?,
+                bank_account_sealed: seal("bank_account", &pay.bank_account).await?,
+                tax_id_sealed: seal("tax_id", &pay.tax_id).await?,
+                updated_at: now,
+            });
+        }
+        self.write(async |txn| {
+            let structures: HashSet<String> = store::structures(txn, &tenant)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            if people.iter().any(|p| !structures.contains(&p.structure_id)) {
+                return Err(ApiError::NotFound("salary structure".into()));
+            }
+            store::upsert_people(txn, rows.clone()).await?;
+            let ids: Vec<String> = people.iter().map(|p| p.employee_id.clone()).collect();
+            let mut assigned = store::assigned_among(txn, &tenant, &ids).await?;
+            let mut new = Vec::new();
+            for pay in people {
+                // Once per person, even when the import names them twice.
+                if assigned.insert(pay.employee_id.clone()) {
+                    new.push(assignment::Model {
+                        id: new_id(),
+                        tenant_id: tenant.as_str().to_owned(),
+                        employee_id: pay.employee_id.clone(),
+                        structure_id: pay.structure_id.clone(),
+                        effective_from: pay.hired_on,
+                        created_at: now,
+                    });
+                }
+            }
+            let count = new.len();
+            store::insert_assignments(txn, new).await?;
+            Ok(count)
+        })
+        .await
     }
 
     /// Queues an approved expense claim to be reimbursed by the next regular payroll run

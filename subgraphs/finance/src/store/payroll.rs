@@ -71,6 +71,65 @@ pub async fn upsert_compensation<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Writes people's pay facts (hire date and sealed pay) with multi-row statements; a person
+/// stored already gets the new values (the newest wins).
+pub async fn upsert_people<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<person::Model>,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(CHUNK) {
+        person::Entity::insert_many(chunk.iter().cloned().map(person::ActiveModel::from))
+            .on_conflict(
+                OnConflict::columns([person::Column::TenantId, person::Column::EmployeeId])
+                    .update_columns([
+                        person::Column::HiredOn,
+                        person::Column::Currency,
+                        person::Column::SalarySealed,
+                        person::Column::BankAccountSealed,
+                        person::Column::TaxIdSealed,
+                        person::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The employees among `employee_ids` with any structure assignment.
+pub async fn assigned_among<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    employee_ids: &[String],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let mut assigned = std::collections::HashSet::new();
+    for chunk in employee_ids.chunks(CHUNK) {
+        for row in assignment::Entity::find()
+            .filter(assignment::Column::TenantId.eq(tenant.as_str()))
+            .filter(assignment::Column::EmployeeId.is_in(chunk.iter().cloned()))
+            .all(conn)
+            .await?
+        {
+            assigned.insert(row.employee_id);
+        }
+    }
+    Ok(assigned)
+}
+
+/// Writes structure assignments with multi-row statements.
+pub async fn insert_assignments<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<assignment::Model>,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(CHUNK) {
+        assignment::Entity::insert_many(chunk.iter().cloned().map(assignment::ActiveModel::from))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn people<C: ConnectionTrait>(
     conn: &C,
     tenant: &TenantId,
