@@ -5106,7 +5106,6 @@ async fn draft_in_locked_period(app: &FinanceApp, company: &Company) -> String {
 /// events are in the outbox, the day's control total counts them all, the sales journal's
 /// hash chain verifies and the books reconcile.
 #[tokio::test]
-#[ignore = "fails on its replay assertion (one of two concurrent postInvoice requests with the same key answers an error, not yet identified): see the fin-post report"]
 async fn concurrent_invoice_postings_post_together_with_contiguous_numbers() {
     let issuer = TestIssuer::start().await;
     let app = FinanceApp::spawn(&issuer).await;
@@ -5158,18 +5157,18 @@ async fn concurrent_invoice_postings_post_together_with_contiguous_numbers() {
     // Draft 1's key twice: one posting, one replay of it.
     let (one, replay) = (&answers[1], &answers[41]);
     let mut replayed = vec![
-        one["postInvoice"]["replayed"]
+        one["data"]["postInvoice"]["replayed"]
             .as_bool()
             .expect(&one.to_string()),
-        replay["postInvoice"]["replayed"]
+        replay["data"]["postInvoice"]["replayed"]
             .as_bool()
             .expect(&replay.to_string()),
     ];
     replayed.sort();
     assert_eq!(replayed, vec![false, true], "{one} {replay}");
     assert_eq!(
-        one["postInvoice"]["invoice"]["reference"],
-        replay["postInvoice"]["invoice"]["reference"]
+        one["data"]["postInvoice"]["invoice"]["reference"],
+        replay["data"]["postInvoice"]["invoice"]["reference"]
     );
     assert_eq!(refusal(&answers[42]).0, json!("NOT_FOUND"));
     assert_eq!(
