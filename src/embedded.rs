@@ -482,6 +482,17 @@ async fn start_subgraphs(
         .await
         .context("starting the PMO subgraph")?;
 
+    // Finance: its own SQLite file on the shared cache and bus.
+    let finance_kit = kit_config(
+        "finance",
+        args.finance_port,
+        Some(sqlite_url(state_dir, "finance.db")),
+        state_dir,
+    )?;
+    let finance_db = erp_kit::db::connect(&finance_kit.database_url).await?;
+    let finance_runtime =
+        Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus.clone());
+
     // The demo is written before the subgraphs serve: a first start answers only once its
     // demo data is there. (Concurrent SQLite writers are safe: every write transaction queues
     // for the file's write lock in `erp_kit::db::begin_write`.) The relays publish its events
@@ -494,9 +505,14 @@ async fn start_subgraphs(
             .await
             .context("preparing the employee database")?,
         pmo: Some(pmo.pmo.clone()),
-        // Not yet the finance history: the day-in-the-life test sets the demo tenant's finance
-        // up itself and asserts its ledger from empty (its first invoice number, its totals).
-        finance: None,
+        // A quarter of finance history (customer invoices, supplier bills, credit notes,
+        // payments, expense claims) through finance's own use cases; not its payroll (see
+        // `ensure_demo`).
+        finance: Some(
+            erp_finance::service(&finance_runtime)
+                .await
+                .context("preparing the finance database")?,
+        ),
         // Nor the CRM: the demo's CRM starts empty (the day-in-the-life test creates its own).
         crm: None,
         // Nor marketing (the demo's marketing starts empty).
@@ -515,16 +531,6 @@ async fn start_subgraphs(
     let employee = erp_employee::start(&employee_runtime)
         .await
         .context("starting the employee subgraph")?;
-    // Finance: its own SQLite file on the shared cache and bus.
-    let finance_kit = kit_config(
-        "finance",
-        args.finance_port,
-        Some(sqlite_url(state_dir, "finance.db")),
-        state_dir,
-    )?;
-    let finance_db = erp_kit::db::connect(&finance_kit.database_url).await?;
-    let finance_runtime =
-        Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus.clone());
     let finance = erp_finance::start(&finance_runtime)
         .await
         .context("starting the finance subgraph")?;
@@ -798,6 +804,9 @@ async fn ensure_demo(
     let (password, _) = demo_password(state_dir)?;
     let options = LoadOptions {
         user_password: Some(password.clone()),
+        // The demo's finance has its history; its payroll starts empty (its users set up
+        // their own structures and runs, as the day-in-the-life test does).
+        payroll: false,
         ..LoadOptions::new(password.clone())
     };
     let until = chrono::Utc::now().date_naive();

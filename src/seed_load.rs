@@ -157,6 +157,9 @@ pub struct LoadOptions {
     pub resume: bool,
     /// Progress lines on stderr (phase, count, rate).
     pub progress: bool,
+    /// Write the payroll history with the finance history (the embedded demo does not: its
+    /// payroll is its users' to set up).
+    pub payroll: bool,
 }
 
 impl LoadOptions {
@@ -171,6 +174,7 @@ impl LoadOptions {
             pmo_history_days: None,
             resume: false,
             progress: false,
+            payroll: true,
         }
     }
 }
@@ -484,15 +488,17 @@ pub async fn load_with(
             &mut report,
         )
         .await?;
-        load_payroll(
-            plan,
-            finance_service,
-            &seeded,
-            &people,
-            options,
-            &mut report,
-        )
-        .await?;
+        if options.payroll {
+            load_payroll(
+                plan,
+                finance_service,
+                &seeded,
+                &people,
+                options,
+                &mut report,
+            )
+            .await?;
+        }
     }
     if let Some(crm_service) = &targets.crm {
         load_crm(

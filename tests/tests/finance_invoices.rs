@@ -5024,3 +5024,492 @@ async fn a_days_control_total_runs_and_is_backfilled_on_embedded_sqlite() {
     let app = FinanceApp::spawn_embedded(&issuer).await;
     a_days_control_total_runs_and_the_migration_backfills_it(app, issuer).await;
 }
+
+const POST_NUMBERED: &str = "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { replayed invoice { id status reference } } }";
+
+/// A draft invoice of one untaxed line worth `amount`, dated `date`: its id.
+async fn draft_invoice(
+    app: &FinanceApp,
+    company: &Company,
+    date: NaiveDate,
+    amount: &str,
+) -> String {
+    app.ok(
+        &company.token,
+        &create_invoice_mutation("createInvoice"),
+        company.invoice(
+            date,
+            json!([{"description": "Consulting", "quantity": "1", "unitPrice": amount}]),
+        ),
+    )
+    .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The tenant's outbox events of `event_type`.
+async fn outbox_count(app: &FinanceApp, tenant: &str, event_type: &str) -> i64 {
+    let db = &app.runtime.db;
+    db.query_one(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT COUNT(*) AS n FROM finance_outbox WHERE tenant_id = '{tenant}' AND event_type = '{event_type}'"
+        ),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "n")
+    .unwrap()
+}
+
+/// The sales journal's hash chain verified: how many entries it checked.
+async fn verified_sales_chain(app: &FinanceApp, company: &Company) -> Value {
+    let journal = app
+        .ok(
+            &company.token,
+            "{ financeSettings { salesJournal { id } } }",
+            json!({}),
+        )
+        .await["financeSettings"]["salesJournal"]["id"]
+        .clone();
+    app.ok(
+        &company.token,
+        "query($j: ID!) { verifyHashChain(journalId: $j) { valid entriesChecked } }",
+        json!({"j": journal}),
+    )
+    .await["verifyHashChain"]
+        .clone()
+}
+
+/// Sets the company's lock date to the last day of last year and drafts an invoice dated in
+/// last December (its posting is PERIOD_LOCKED): the draft's id.
+async fn draft_in_locked_period(app: &FinanceApp, company: &Company) -> String {
+    let last_year = this_year() - 1;
+    let december = NaiveDate::from_ymd_opt(last_year, 12, 10).unwrap();
+    let draft = draft_invoice(app, company, december, "10.00").await;
+    app.ok(
+        &company.token,
+        "mutation($d: Date!) { setLockDate(input: {lockDate: $d}) { settings { lockDate } } }",
+        json!({"d": format!("{last_year}-12-31")}),
+    )
+    .await;
+    draft
+}
+
+/// Issue 17's posting throughput: concurrent `postInvoice` requests of one tenant are posted
+/// together by the tenant's writer (group commit), in whatever batches they happen to form.
+/// Every draft posts once, the numbers contiguous; a second posting of a draft under another
+/// key is NOT_DRAFT, a retried key replays, an unknown draft is NOT_FOUND, a draft dated in a
+/// locked period is PERIOD_LOCKED and stays a draft without taking a number; every posting's
+/// events are in the outbox, the day's control total counts them all, the sales journal's
+/// hash chain verifies and the books reconcile.
+#[tokio::test]
+async fn concurrent_invoice_postings_post_together_with_contiguous_numbers() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let locked = draft_in_locked_period(&app, &company).await;
+    let mut drafts = Vec::new();
+    for n in 0..40 {
+        drafts.push(draft_invoice(&app, &company, today(), &format!("{}.00", n + 1)).await);
+    }
+    let mut requests: Vec<(String, String)> = drafts
+        .iter()
+        .enumerate()
+        .map(|(n, id)| (format!("p-{n}"), id.clone()))
+        .collect();
+    requests.push(("again-0".into(), drafts[0].clone()));
+    requests.push(("p-1".into(), drafts[1].clone()));
+    requests.push(("ghost".into(), uuid::Uuid::new_v4().to_string()));
+    requests.push(("late".into(), locked.clone()));
+    let answers = futures::future::join_all(requests.iter().map(|(key, id)| {
+        let (app, token) = (&app, &company.token);
+        async move {
+            app.graphql(
+                token,
+                POST_NUMBERED,
+                json!({"input": {"idempotencyKey": key, "invoiceId": id}}),
+            )
+            .await
+            .1
+        }
+    }))
+    .await;
+    let refusal = |answer: &Value| {
+        (
+            answer["errors"][0]["extensions"]["code"].clone(),
+            answer["errors"][0]["extensions"]["reason"].clone(),
+        )
+    };
+    // Draft 0 under two keys: one posts, the other is NOT_DRAFT.
+    let (first, again) = (&answers[0], &answers[40]);
+    let refused_twice: Vec<&Value> = [first, again]
+        .into_iter()
+        .filter(|a| !a["errors"].is_null())
+        .collect();
+    assert_eq!(refused_twice.len(), 1, "{first} {again}");
+    assert_eq!(
+        refusal(refused_twice[0]),
+        (json!("CONFLICT"), json!("NOT_DRAFT"))
+    );
+    // Draft 1's key twice: one posting, one replay of it.
+    let (one, replay) = (&answers[1], &answers[41]);
+    let mut replayed = vec![
+        one["data"]["postInvoice"]["replayed"]
+            .as_bool()
+            .expect(&one.to_string()),
+        replay["data"]["postInvoice"]["replayed"]
+            .as_bool()
+            .expect(&replay.to_string()),
+    ];
+    replayed.sort();
+    assert_eq!(replayed, vec![false, true], "{one} {replay}");
+    assert_eq!(
+        one["data"]["postInvoice"]["invoice"]["reference"],
+        replay["data"]["postInvoice"]["invoice"]["reference"]
+    );
+    assert_eq!(refusal(&answers[42]).0, json!("NOT_FOUND"));
+    assert_eq!(
+        refusal(&answers[43]),
+        (json!("CONFLICT"), json!("PERIOD_LOCKED"))
+    );
+    assert_eq!(
+        company.invoice_state(&app, &locked).await["status"],
+        "DRAFT"
+    );
+    // Every draft posted once, numbered 1 to 40 without a gap.
+    let mut references = Vec::new();
+    for id in &drafts {
+        let data = app
+            .ok(
+                &company.token,
+                "query($id: ID!) { invoice(id: $id) { status reference } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(data["invoice"]["status"], "POSTED", "{data}");
+        references.push(data["invoice"]["reference"].as_str().unwrap().to_owned());
+    }
+    references.sort();
+    let year = this_year();
+    assert_eq!(
+        references,
+        (1..=40)
+            .map(|n| format!("INV/{year}/{n:05}"))
+            .collect::<Vec<_>>()
+    );
+    for event_type in ["invoice.posted", "journal.posted"] {
+        assert_eq!(
+            outbox_count(&app, &company.tenant, event_type).await,
+            40,
+            "{event_type}"
+        );
+    }
+    // The day's running control total counts every invoice: 1.00 + ... + 40.00.
+    let db = &app.runtime.db;
+    let total = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT records, amount FROM finance_control_totals WHERE tenant_id = '{}'",
+                company.tenant
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            total.try_get::<i64>("", "records").unwrap(),
+            total.try_get::<i64>("", "amount").unwrap()
+        ),
+        (40, 82_000)
+    );
+    assert_eq!(
+        verified_sales_chain(&app, &company).await,
+        json!({"valid": true, "entriesChecked": 40})
+    );
+    company.assert_reconciled(&app).await;
+}
+
+/// One batch of postings as the tenant's writer posts it: a posting refused by a rule (a
+/// locked period, a second posting of a draft, a key reused for another draft) gets its own
+/// error and takes no number; the others post in one transaction, numbered in batch order
+/// without a gap, and a later posting continues the series. Then the fall-back: when the
+/// batch's shared write fails (here the database refuses one invoice's row), every posting
+/// runs again alone, so only that one fails and the numbers stay contiguous.
+async fn a_batch_of_postings_refuses_one_alone_and_numbers_the_rest(
+    app: FinanceApp,
+    issuer: TestIssuer,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let locked = draft_in_locked_period(&app, &company).await;
+    let mut drafts = Vec::new();
+    for n in 0..5 {
+        drafts.push(draft_invoice(&app, &company, today(), &format!("{}.00", n + 1)).await);
+    }
+    let actor = erp_finance::app::Actor {
+        tenant: TenantId::from_claim(&company.tenant),
+        user_id: "u-admin".into(),
+        finance_admin: true,
+    };
+    let request = |key: &str, id: &str| erp_finance::app::posting_queue::PostingRequest {
+        actor: actor.clone(),
+        idempotency_key: key.into(),
+        document_id: id.into(),
+    };
+    let batch = vec![
+        request("b-0", &drafts[0]),
+        request("b-late", &locked),
+        request("b-1", &drafts[1]),
+        request("b-2", &drafts[2]),
+        request("b-0-again", &drafts[0]),
+        request("b-3", &drafts[3]),
+        request("b-1", &drafts[4]),
+    ];
+    let outcomes = app.finance.post_documents_together(&batch).await;
+    let reasons: Vec<Option<&str>> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(outcome) => {
+                assert!(!outcome.replayed);
+                None
+            }
+            Err(err) => Some(err.reason().map(|r| r.name()).unwrap_or("none")),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            None,
+            Some("PERIOD_LOCKED"),
+            None,
+            None,
+            Some("NOT_DRAFT"),
+            None,
+            Some("IDEMPOTENCY_KEY_REUSED"),
+        ]
+    );
+    let year = this_year();
+    let reference = |id: String| {
+        let (app, company) = (&app, &company);
+        async move {
+            app.ok(
+                &company.token,
+                "query($id: ID!) { invoice(id: $id) { status reference } }",
+                json!({"id": id}),
+            )
+            .await["invoice"]
+                .clone()
+        }
+    };
+    for (n, draft) in drafts[..4].iter().enumerate() {
+        assert_eq!(
+            reference(draft.clone()).await,
+            json!({"status": "POSTED", "reference": format!("INV/{year}/{:05}", n + 1)})
+        );
+    }
+    for draft in [&locked, &drafts[4]] {
+        assert_eq!(
+            reference(draft.clone()).await,
+            json!({"status": "DRAFT", "reference": null})
+        );
+    }
+    // The series continues where the batch left it.
+    let posted = app
+        .ok(
+            &company.token,
+            POST_NUMBERED,
+            json!({"input": {"idempotencyKey": "b-4", "invoiceId": drafts[4]}}),
+        )
+        .await;
+    assert_eq!(
+        posted["postInvoice"]["invoice"]["reference"],
+        format!("INV/{year}/00005")
+    );
+    assert_eq!(
+        outbox_count(&app, &company.tenant, "invoice.posted").await,
+        5
+    );
+
+    // The fall-back: a batch whose shared write fails posts each alone.
+    let mut more = Vec::new();
+    for n in 0..4 {
+        more.push(draft_invoice(&app, &company, today(), &format!("{}.50", n + 1)).await);
+    }
+    let db = &app.runtime.db;
+    let backend = db.get_database_backend();
+    let refuse_row = match backend {
+        sea_orm::DatabaseBackend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION refuse_one_invoice() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.id = '{}' AND NEW.number IS NOT NULL THEN \
+                 RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$",
+                more[1]
+            ),
+            "CREATE TRIGGER refuse_one_invoice BEFORE UPDATE ON finance_documents \
+             FOR EACH ROW EXECUTE FUNCTION refuse_one_invoice()"
+                .to_owned(),
+        ],
+        _ => vec![format!(
+            "CREATE TRIGGER refuse_one_invoice BEFORE UPDATE ON finance_documents \
+             WHEN NEW.id = '{}' AND NEW.number IS NOT NULL \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            more[1]
+        )],
+    };
+    for sql in refuse_row {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    let batch: Vec<_> = more
+        .iter()
+        .enumerate()
+        .map(|(n, id)| request(&format!("f-{n}"), id))
+        .collect();
+    let outcomes = app.finance.post_documents_together(&batch).await;
+    let failed: Vec<bool> = outcomes.iter().map(|o| o.is_err()).collect();
+    assert_eq!(failed, vec![false, true, false, false]);
+    let drop_trigger = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "DROP TRIGGER refuse_one_invoice ON finance_documents"
+        }
+        _ => "DROP TRIGGER refuse_one_invoice",
+    };
+    db.execute_unprepared(drop_trigger).await.unwrap();
+    assert_eq!(
+        reference(more[1].clone()).await,
+        json!({"status": "DRAFT", "reference": null})
+    );
+    for (id, n) in [(&more[0], 6), (&more[2], 7), (&more[3], 8)] {
+        assert_eq!(
+            reference(id.clone()).await,
+            json!({"status": "POSTED", "reference": format!("INV/{year}/{n:05}")})
+        );
+    }
+    assert_eq!(
+        outbox_count(&app, &company.tenant, "invoice.posted").await,
+        8
+    );
+    assert_eq!(
+        verified_sales_chain(&app, &company).await,
+        json!({"valid": true, "entriesChecked": 8})
+    );
+    company.assert_reconciled(&app).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_postings_refuses_one_alone_and_numbers_the_rest_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    a_batch_of_postings_refuses_one_alone_and_numbers_the_rest(app, issuer).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_postings_refuses_one_alone_and_numbers_the_rest_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    a_batch_of_postings_refuses_one_alone_and_numbers_the_rest(app, issuer).await;
+}
+
+/// Issue 17: `createPartner` for a CRM client that was merged away creates the partner of the
+/// survivor (followed through a chain of merges), as the CRM answers a merged-away client's
+/// id with its survivor and finance invoices its accepted quotes there; once the merge is
+/// undone, the client is its own again. Merges arrive as the CRM's events on the bus.
+#[tokio::test]
+async fn a_partner_created_for_a_merged_away_client_belongs_to_the_survivor() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let tenant = TenantId::from_claim(&company.tenant);
+    let create = |client: &'static str| {
+        let (app, token) = (&app, &company.token);
+        async move {
+            app.ok(
+                token,
+                "mutation($input: CreatePartnerInput!) { createPartner(input: $input) { partner { id clientId } } }",
+                json!({"input": {"kind": "CUSTOMER", "name": format!("Customer of {client}"), "clientId": client}}),
+            )
+            .await["createPartner"]["partner"]
+                .clone()
+        }
+    };
+    let client_of = |partner: Value| {
+        let (app, token) = (&app, &company.token);
+        async move {
+            let id = partner["id"].as_str().unwrap().to_owned();
+            let data = app
+                .ok(
+                    token,
+                    "{ partners(kind: CUSTOMER, first: 50) { edges { node { id clientId } } } }",
+                    json!({}),
+                )
+                .await;
+            data["partners"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|edge| edge["node"]["id"] == id.as_str())
+                .map(|edge| edge["node"]["clientId"].clone())
+                .unwrap()
+        }
+    };
+    let merge = |event_type: &'static str,
+                 merge_id: &'static str,
+                 source: &'static str,
+                 target: &'static str| {
+        EventEnvelope::new(
+            &tenant,
+            event_type,
+            source,
+            json!({"source_client_id": source, "target_client_id": target, "merge_id": merge_id,
+                   "target_client_name": format!("Client {target}")}),
+        )
+        .unwrap()
+    };
+    // Before any merge a client is its own.
+    let first = create("client-a").await;
+    assert_eq!(first["clientId"], "client-a");
+    let witness = create("client-b").await;
+    // A merged into B, then B into C: A's partner moves to B, then B's partners to C.
+    publish(
+        &app,
+        "crm",
+        &merge("client.merged", "m-1", "client-a", "client-b"),
+    )
+    .await;
+    let moved = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        (client_of(first.clone()).await == "client-b").then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "the merge into B was followed");
+    assert_eq!(create("client-a").await["clientId"], "client-b");
+    publish(
+        &app,
+        "crm",
+        &merge("client.merged", "m-2", "client-b", "client-c"),
+    )
+    .await;
+    let moved = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        (client_of(witness.clone()).await == "client-c").then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "the merge into C was followed");
+    assert_eq!(create("client-a").await["clientId"], "client-c");
+    assert_eq!(create("client-b").await["clientId"], "client-c");
+    // The merge of A undone: A is its own again (B stays merged into C).
+    publish(
+        &app,
+        "crm",
+        &merge("client.merge_undone", "m-1", "client-a", "client-b"),
+    )
+    .await;
+    let undone = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        (client_of(first.clone()).await == "client-a").then_some(())
+    })
+    .await;
+    assert!(undone.is_some(), "the undo was followed");
+    assert_eq!(create("client-a").await["clientId"], "client-a");
+    assert_eq!(create("client-b").await["clientId"], "client-c");
+}

@@ -200,6 +200,29 @@ fn people(employees: &[Value]) -> Vec<(String, String, String, String, String)> 
     rows
 }
 
+/// The demo's finance history as the administrator reads it through the router (issue 17):
+/// its customer invoices' states and months, how many payments and expense claims, and whether
+/// the books balance.
+const FINANCE_HISTORY: &str = r#"{
+  financeSettings { baseCurrency }
+  invoices(kinds: [INVOICE], first: 100) { edges { node { status date reference } } }
+  bills: invoices(kinds: [BILL], first: 100) { edges { node { status } } }
+  payments(first: 100) { edges { node { id } } }
+  expenseClaims(first: 100) { edges { node { state } } }
+  trialBalance(to: "9999-12-31") { balanced totalDebit { amount } }
+  receivablesReconciliation { balanced }
+  payablesReconciliation { balanced }
+}"#;
+
+async fn finance_history(erp: &ErpOs, token: &str) -> Value {
+    let body = erp
+        .edge
+        .graphql(Some(token), FINANCE_HISTORY, json!({}))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"].clone()
+}
+
 #[tokio::test]
 async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_restarts() {
     let state = fresh_state_dir();
@@ -297,6 +320,35 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
             assert_eq!(listed["userId"], member["userId"]);
         }
     }
+    // The demo company has a quarter of finance history, written through finance's own use
+    // cases: customer invoices over several months, most paid, supplier bills, payments and
+    // expense claims; the ledger balances and each subledger equals its control account.
+    let finance = finance_history(&erp, &token).await;
+    assert_eq!(finance["financeSettings"]["baseCurrency"], "EUR");
+    let invoices = edges(&json!({ "data": finance }), "invoices");
+    assert!(invoices.len() >= 3, "{finance}");
+    let mut months: Vec<&str> = invoices
+        .iter()
+        .map(|i| &i["date"].as_str().unwrap()[..7])
+        .collect();
+    months.sort();
+    months.dedup();
+    assert!(months.len() >= 2, "{finance}");
+    assert!(invoices.iter().any(|i| i["status"] == "PAID"), "{finance}");
+    assert!(invoices
+        .iter()
+        .all(|i| i["reference"].as_str().unwrap().starts_with("INV/")));
+    for list in ["bills", "payments", "expenseClaims"] {
+        assert!(
+            !finance[list]["edges"].as_array().unwrap().is_empty(),
+            "{list}: {finance}"
+        );
+    }
+    assert_eq!(finance["trialBalance"]["balanced"], true, "{finance}");
+    assert_ne!(finance["trialBalance"]["totalDebit"]["amount"], "0.00");
+    assert_eq!(finance["receivablesReconciliation"]["balanced"], true);
+    assert_eq!(finance["payablesReconciliation"]["balanced"], true);
+
     let project_names = {
         let mut names: Vec<String> = projects
             .iter()
@@ -455,6 +507,8 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
     assert!(body["errors"].is_null(), "{body}");
     assert_eq!(body["data"]["me"]["email"], ADMIN);
     assert_eq!(people(&edges(&body, "employees")), people(&employees));
+    // The finance history is the same (not written again).
+    assert_eq!(finance_history(&erp, &token).await, finance);
     // The PMO store kept everything: the demo's projects once each (not written again) and the
     // new one, whose project, board, task and time entry read back exactly as before.
     let mut names: Vec<String> = edges(&body, "projects")

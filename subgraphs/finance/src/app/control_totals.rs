@@ -47,12 +47,28 @@ impl Finance {
         base_currency: &str,
         base_total: i64,
     ) -> ApiResult<()> {
+        self.enqueue_invoices_control_total(txn, actor, day, base_currency, 1, base_total)
+            .await
+    }
+
+    /// [`Finance::enqueue_invoice_control_total`] for `records` invoices of one day posted
+    /// together (a batch of postings), worth `base_total` in all: one upsert, one event.
+    pub(crate) async fn enqueue_invoices_control_total<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        actor: &Actor,
+        day: NaiveDate,
+        base_currency: &str,
+        records: i64,
+        base_total: i64,
+    ) -> ApiResult<()> {
         let (count, amount) = store::add_to_day(
             txn,
             &actor.tenant,
             INVOICES_SOURCE,
             day,
             base_currency,
+            records,
             base_total,
         )
         .await?;

@@ -28,7 +28,7 @@ use crate::domain::invoice::{
     check_credit, check_draft, check_term, due_periods, instalments, period_invoice_date,
     DocumentKind, TermLine,
 };
-use crate::domain::ledger::{AccountRole, Dimensions, Party, ProposedLine, Side};
+use crate::domain::ledger::{AccountFacts, AccountRole, Dimensions, Party, ProposedLine, Side};
 use crate::domain::money::{Currency, Money, Percent, Quantity};
 use crate::domain::payment::{
     check_allocations, realised_difference, ControlLedger, OpenDocument, PaymentDirection,
@@ -44,6 +44,15 @@ use crate::store::entities::{
     recurring_schedule, settings,
 };
 use crate::store::ledger as ledger_store;
+
+/// The operation name a posting's idempotency key is stored under.
+pub(crate) const POST_DOCUMENT: &str = "postDocument";
+
+/// What a posting's idempotency key fingerprints (alone or in a batch alike).
+#[derive(Serialize)]
+pub(crate) struct PostDocumentRequest<'a> {
+    pub document_id: &'a str,
+}
 
 /// A customer or vendor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -239,6 +248,13 @@ impl Finance {
                     .await?
                     .ok_or_else(|| ApiError::NotFound("payment term".into()))?;
             }
+            // A CRM client merged away is its survivor now (the CRM answers its id with the
+            // survivor, and moved its records there): a partner created for it belongs to the
+            // survivor, as a merged-away client's accepted quote is invoiced to the survivor.
+            let client_id = match &request.client_id {
+                Some(client_id) => Some(self.surviving_client(txn, &tenant, client_id).await?),
+                None => None,
+            };
             let id = new_id();
             store::insert_partner(
                 txn,
@@ -247,7 +263,7 @@ impl Finance {
                     tenant_id: tenant.as_str().to_owned(),
                     kind: request.kind.as_str().into(),
                     name,
-                    client_id: request.client_id.clone(),
+                    client_id,
                     payment_term_id: request.payment_term_id.clone(),
                     created_at: chrono::Utc::now(),
                 },
@@ -535,15 +551,11 @@ impl Finance {
         idempotency_key: &str,
         document_id: &str,
     ) -> ApiResult<Outcome> {
-        #[derive(Serialize)]
-        struct Request<'a> {
-            document_id: &'a str,
-        }
         self.idempotent(
             &actor.tenant,
             idempotency_key,
-            "postDocument",
-            &Request { document_id },
+            POST_DOCUMENT,
+            &PostDocumentRequest { document_id },
             async |txn| {
                 self.post_document_in(txn, actor, document_id).await?;
                 Ok(document_id.to_owned())
@@ -1528,78 +1540,113 @@ impl Finance {
                     .collect(),
             )
             .await?;
-        let mut priced = Vec::with_capacity(lines.len());
-        for line in lines {
-            parse_text("description", &line.description)?;
-            let account = line
+        price_lines(
+            tenant,
+            settings,
+            (&taxes, &accounts),
+            document_id,
+            kind,
+            currency,
+            lines,
+        )
+    }
+}
+
+/// A document's lines priced under the company's tax policy, with the taxes and account facts
+/// read already (a batch of postings reads them once): the line rows and the totals.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn price_lines(
+    tenant: &TenantId,
+    settings: &settings::Model,
+    (taxes, accounts): (
+        &HashMap<String, crate::store::entities::tax::Model>,
+        &BTreeMap<String, AccountFacts>,
+    ),
+    document_id: &str,
+    kind: DocumentKind,
+    currency: Currency,
+    lines: &[LineRequest],
+) -> ApiResult<(Vec<document_line::Model>, Totals)> {
+    if lines.is_empty() {
+        return Err(ApiError::bad_input(
+            "lines",
+            "a document has at least one line",
+        ));
+    }
+    let default_account = match kind {
+        DocumentKind::Bill => &settings.default_expense_account_id,
+        _ => &settings.default_income_account_id,
+    };
+    let mut priced = Vec::with_capacity(lines.len());
+    for line in lines {
+        parse_text("description", &line.description)?;
+        let account = line
+            .account_id
+            .clone()
+            .unwrap_or_else(|| default_account.clone());
+        match accounts.get(&account) {
+            None => return Err(FinanceViolation::AccountNotFound(account).into()),
+            Some(facts) if facts.role.is_control() => {
+                return Err(FinanceViolation::ControlAccountReserved(facts.code.clone()).into())
+            }
+            Some(_) => {}
+        }
+        let tax = match &line.tax_id {
+            None => None,
+            Some(id) => {
+                let tax = taxes
+                    .get(id)
+                    .ok_or_else(|| ApiError::NotFound("tax".into()))?;
+                Some(TaxRate {
+                    id: tax.id.clone(),
+                    rate: Percent::from_ppm(tax.rate_ppm),
+                    included: tax.included,
+                })
+            }
+        };
+        priced.push(PricedLine {
+            unit_price: Money::parse(&line.unit_price, currency)?,
+            quantity: Quantity::parse(&line.quantity)?,
+            discount: match &line.discount {
+                Some(text) => Percent::parse("discount", text, 100)?,
+                None => Percent::zero(),
+            },
+            tax,
+        });
+    }
+    let rounding = TaxRounding::from_stored(&settings.tax_rounding).unwrap_or(TaxRounding::Global);
+    let totals = compute(currency, &priced, rounding)?;
+    let rows = lines
+        .iter()
+        .zip(&priced)
+        .enumerate()
+        .map(|(index, (line, priced))| document_line::Model {
+            id: new_id(),
+            tenant_id: tenant.as_str().to_owned(),
+            document_id: document_id.to_owned(),
+            line_no: index as i32 + 1,
+            description: line.description.trim().to_owned(),
+            account_id: line
                 .account_id
                 .clone()
-                .unwrap_or_else(|| default_account.clone());
-            match accounts.get(&account) {
-                None => return Err(FinanceViolation::AccountNotFound(account).into()),
-                Some(facts) if facts.role.is_control() => {
-                    return Err(FinanceViolation::ControlAccountReserved(facts.code.clone()).into())
-                }
-                Some(_) => {}
-            }
-            let tax = match &line.tax_id {
-                None => None,
-                Some(id) => {
-                    let tax = taxes
-                        .get(id)
-                        .ok_or_else(|| ApiError::NotFound("tax".into()))?;
-                    Some(TaxRate {
-                        id: tax.id.clone(),
-                        rate: Percent::from_ppm(tax.rate_ppm),
-                        included: tax.included,
-                    })
-                }
-            };
-            priced.push(PricedLine {
-                unit_price: Money::parse(&line.unit_price, currency)?,
-                quantity: Quantity::parse(&line.quantity)?,
-                discount: match &line.discount {
-                    Some(text) => Percent::parse("discount", text, 100)?,
-                    None => Percent::zero(),
-                },
-                tax,
-            });
-        }
-        let rounding =
-            TaxRounding::from_stored(&settings.tax_rounding).unwrap_or(TaxRounding::Global);
-        let totals = compute(currency, &priced, rounding)?;
-        let rows = lines
-            .iter()
-            .zip(&priced)
-            .enumerate()
-            .map(|(index, (line, priced))| document_line::Model {
-                id: new_id(),
-                tenant_id: tenant.as_str().to_owned(),
-                document_id: document_id.to_owned(),
-                line_no: index as i32 + 1,
-                description: line.description.trim().to_owned(),
-                account_id: line
-                    .account_id
-                    .clone()
-                    .unwrap_or_else(|| default_account.clone()),
-                quantity_milli: priced.quantity.milli(),
-                unit_price: priced.unit_price.minor(),
-                discount_ppm: priced.discount.ppm(),
-                tax_id: line.tax_id.clone(),
-                subtotal: totals.line_subtotals[index],
-                tax_amount: totals.line_taxes[index],
-                project_id: line.project_id.clone(),
-                time_entry_id: line.time_entry_id.clone(),
-            })
-            .collect();
-        Ok((rows, totals))
-    }
+                .unwrap_or_else(|| default_account.clone()),
+            quantity_milli: priced.quantity.milli(),
+            unit_price: priced.unit_price.minor(),
+            discount_ppm: priced.discount.ppm(),
+            tax_id: line.tax_id.clone(),
+            subtotal: totals.line_subtotals[index],
+            tax_amount: totals.line_taxes[index],
+            project_id: line.project_id.clone(),
+            time_entry_id: line.time_entry_id.clone(),
+        })
+        .collect();
+    Ok((rows, totals))
 }
 
 /// The journal entry of a document: the partner's control account on one side for the total,
 /// each line's account and each tax's account on the other, the rounding residual to the
 /// rounding account. Invoices debit the receivable; credit notes and bills mirror it.
-fn document_entry(
+pub(crate) fn document_entry(
     settings: &settings::Model,
     document: &document::Model,
     kind: DocumentKind,
@@ -1679,7 +1726,7 @@ fn base_amount_of(entry: &entry::Model, amount: Money, base: Currency) -> ApiRes
     }
 }
 
-fn stored_kind(document: &document::Model) -> ApiResult<DocumentKind> {
+pub(crate) fn stored_kind(document: &document::Model) -> ApiResult<DocumentKind> {
     DocumentKind::from_stored(&document.kind)
         .ok_or_else(|| ApiError::internal(format!("document kind {}", document.kind)))
 }

@@ -21,7 +21,7 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::period::{open_year_for, reversal_date, FiscalYear};
 use crate::domain::{parse_optional_text, FinanceViolation};
 use crate::events;
-use crate::store::entities::{entry, entry_line, settings};
+use crate::store::entities::{entry, entry_line, journal, settings};
 use crate::store::ledger as ledger_store;
 
 /// A party on a line, as requested.
@@ -309,67 +309,21 @@ impl Finance {
         let reference = entry_reference(&journal.code, &year.name, number);
         let chain = if journal.hash_chain {
             let (index, previous) = ledger_store::advance_chain(txn, tenant, &journal.id).await?;
-            let text = canonical(&ChainedEntry {
-                reference: &reference,
-                date: posting.date,
-                journal_code: &journal.code,
-                currency: balanced.currency.code(),
-                lines: &balanced.lines,
-            });
-            let hash = link(&previous, &text);
+            let hash = chain_hash(&previous, &reference, &journal, posting.date, &balanced);
             Some((index, previous, hash))
         } else {
             None
         };
-
-        let id = new_id();
-        let line_rows: Vec<entry_line::Model> = balanced
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(index, line)| entry_line::Model {
-                id: new_id(),
-                tenant_id: tenant.as_str().to_owned(),
-                entry_id: id.clone(),
-                line_no: index as i32 + 1,
-                journal_id: journal.id.clone(),
-                entry_date: posting.date,
-                account_id: line.account_id.clone(),
-                debit: line.base_debit(),
-                credit: line.base_credit(),
-                currency: balanced.currency.code().to_owned(),
-                amount: line.amount.minor(),
-                party_kind: line.party.as_ref().map(|p| p.kind().to_owned()),
-                party_id: line.party.as_ref().map(|p| p.id().to_owned()),
-                project_id: line.dimensions.project_id.clone(),
-                department_id: line.dimensions.department_id.clone(),
-                client_id: line.dimensions.client_id.clone(),
-                label: line.label.clone(),
-            })
-            .collect();
-        let header = entry::Model {
-            id: id.clone(),
-            tenant_id: tenant.as_str().to_owned(),
-            journal_id: journal.id.clone(),
-            fiscal_year_id: year.id.clone(),
-            number,
-            reference,
-            entry_date: posting.date,
-            memo: posting.memo,
-            currency: balanced.currency.code().to_owned(),
-            rate_nano: balanced.rate.map(|rate| rate.nano()),
-            total_base: balanced.total_base_debit(),
-            line_count: line_rows.len() as i32,
-            reverses_id: posting.reverses_id,
-            source_kind: posting.source_kind.to_owned(),
-            source_id: posting.source_id,
-            chain_index: chain.as_ref().map(|(index, ..)| *index),
-            prev_hash: chain.as_ref().map(|(_, previous, _)| previous.clone()),
-            hash: chain.as_ref().map(|(.., hash)| hash.clone()),
-            posted_by: actor.user_id.clone(),
-            posted_at: chrono::Utc::now(),
-        };
-        let deltas = balance_deltas(posting.date, &balanced.lines);
+        let (header, line_rows) = entry_rows(
+            actor,
+            &journal,
+            year,
+            (number, reference),
+            chain.clone(),
+            posting,
+            &balanced,
+        );
+        let deltas = balance_deltas(header.entry_date, &balanced.lines);
         let reversing = header.reverses_id.is_some();
         ledger_store::insert_entry(txn, header.clone(), line_rows, &deltas, tenant)
             .await
@@ -389,19 +343,7 @@ impl Finance {
             actor,
             events::JOURNAL_POSTED,
             &header.id,
-            JournalPosted {
-                entry_id: &header.id,
-                reference: &header.reference,
-                journal_id: &header.journal_id,
-                date: header.entry_date,
-                currency: &header.currency,
-                total_base: header.total_base,
-                base_currency: &settings.base_currency,
-                line_count: header.line_count,
-                source_kind: &header.source_kind,
-                source_id: header.source_id.as_deref(),
-                reverses_id: header.reverses_id.as_deref(),
-            },
+            journal_posted(&header, &settings.base_currency),
         )
         .await?;
         Ok(header)
@@ -487,4 +429,109 @@ pub(crate) fn posted_line(row: &entry_line::Model, currency: Currency) -> ApiRes
         },
         label: row.label.clone(),
     })
+}
+
+/// The link of an entry in its journal's hash chain: SHA-256 over the previous link and the
+/// entry's canonical text (F15).
+pub(crate) fn chain_hash(
+    previous: &str,
+    reference: &str,
+    journal: &journal::Model,
+    date: NaiveDate,
+    balanced: &BalancedEntry,
+) -> String {
+    let text = canonical(&ChainedEntry {
+        reference,
+        date,
+        journal_code: &journal.code,
+        currency: balanced.currency.code(),
+        lines: &balanced.lines,
+    });
+    link(previous, &text)
+}
+
+/// The rows of a posted entry: its header (numbered `number` as `reference` in `year`, its
+/// chain link `(index, previous, hash)` if the journal is chained) and its lines.
+pub(crate) fn entry_rows(
+    actor: &Actor,
+    journal: &journal::Model,
+    year: &FiscalYear,
+    (number, reference): (i64, String),
+    chain: Option<(i64, String, String)>,
+    posting: Posting,
+    balanced: &BalancedEntry,
+) -> (entry::Model, Vec<entry_line::Model>) {
+    let tenant = &actor.tenant;
+    let id = new_id();
+    let line_rows: Vec<entry_line::Model> = balanced
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| entry_line::Model {
+            id: new_id(),
+            tenant_id: tenant.as_str().to_owned(),
+            entry_id: id.clone(),
+            line_no: index as i32 + 1,
+            journal_id: journal.id.clone(),
+            entry_date: posting.date,
+            account_id: line.account_id.clone(),
+            debit: line.base_debit(),
+            credit: line.base_credit(),
+            currency: balanced.currency.code().to_owned(),
+            amount: line.amount.minor(),
+            party_kind: line.party.as_ref().map(|p| p.kind().to_owned()),
+            party_id: line.party.as_ref().map(|p| p.id().to_owned()),
+            project_id: line.dimensions.project_id.clone(),
+            department_id: line.dimensions.department_id.clone(),
+            client_id: line.dimensions.client_id.clone(),
+            label: line.label.clone(),
+        })
+        .collect();
+    let (chain_index, prev_hash, hash) = match chain {
+        Some((index, previous, hash)) => (Some(index), Some(previous), Some(hash)),
+        None => (None, None, None),
+    };
+    let header = entry::Model {
+        id,
+        tenant_id: tenant.as_str().to_owned(),
+        journal_id: journal.id.clone(),
+        fiscal_year_id: year.id.clone(),
+        number,
+        reference,
+        entry_date: posting.date,
+        memo: posting.memo,
+        currency: balanced.currency.code().to_owned(),
+        rate_nano: balanced.rate.map(|rate| rate.nano()),
+        total_base: balanced.total_base_debit(),
+        line_count: line_rows.len() as i32,
+        reverses_id: posting.reverses_id,
+        source_kind: posting.source_kind.to_owned(),
+        source_id: posting.source_id,
+        chain_index,
+        prev_hash,
+        hash,
+        posted_by: actor.user_id.clone(),
+        posted_at: chrono::Utc::now(),
+    };
+    (header, line_rows)
+}
+
+/// The `journal.posted` payload of a posted entry.
+pub(crate) fn journal_posted<'a>(
+    header: &'a entry::Model,
+    base_currency: &'a str,
+) -> JournalPosted<'a> {
+    JournalPosted {
+        entry_id: &header.id,
+        reference: &header.reference,
+        journal_id: &header.journal_id,
+        date: header.entry_date,
+        currency: &header.currency,
+        total_base: header.total_base,
+        base_currency,
+        line_count: header.line_count,
+        source_kind: &header.source_kind,
+        source_id: header.source_id.as_deref(),
+        reverses_id: header.reverses_id.as_deref(),
+    }
 }

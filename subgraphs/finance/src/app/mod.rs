@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod payroll;
 pub mod payroll_inputs;
 pub mod payroll_loans;
+pub mod posting_queue;
 pub mod queries;
 pub mod reports;
 pub mod revaluation;
@@ -47,6 +48,8 @@ pub struct Finance {
     pub(crate) cipher: FieldCipher,
     pub(crate) transit: Arc<dyn KeyEncryptionKey>,
     pub(crate) cache: SharedCache,
+    /// The per-tenant writers that post queued invoices together (`postInvoice`).
+    pub(crate) postings: posting_queue::PostingQueue,
 }
 
 /// Who is acting: the verified caller.
@@ -82,6 +85,7 @@ impl Finance {
             outbox,
             transit: kek,
             cache,
+            postings: posting_queue::PostingQueue::default(),
         }
     }
 

@@ -1194,6 +1194,7 @@ pub struct CreatePartnerInput {
     /// 1 to 500 characters.
     pub name: String,
     /// The CRM client this customer is.
+    // A client merged away resolves to the survivor of its merge (`Finance::create_partner`).
     pub client_id: Option<ID>,
     /// The default payment term of its documents.
     pub payment_term_id: Option<ID>,
@@ -1698,7 +1699,7 @@ impl DocumentMutation {
     ) -> Result<Option<PostInvoicePayload>> {
         let actor = actor(ctx)?;
         let outcome = finance(ctx)?
-            .post_document(&actor, &input.idempotency_key, &input.invoice_id)
+            .post_document_queued(&actor, &input.idempotency_key, &input.invoice_id)
             .await?;
         Ok(Some(PostInvoicePayload {
             invoice: invoice_by_id(ctx, &outcome.id).await?,

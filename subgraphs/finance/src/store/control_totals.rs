@@ -11,7 +11,8 @@ use erp_kit::TenantId;
 
 const TABLE: &str = "finance_control_totals";
 
-/// Adds one record of `amount` (minor units of `currency`) to `tenant`'s running total of
+/// Adds `records` records worth `amount` in all (minor units of `currency`; one record, or a
+/// batch's of one day) to `tenant`'s running total of
 /// `source` on `day` and returns the day's new total: how many, and their sum. One round trip
 /// (an upsert returning the row); the row stays locked until the posting commits, so two
 /// postings of one day each publish a total that counts the other or is counted by it.
@@ -21,6 +22,7 @@ pub async fn add_to_day<C: ConnectionTrait>(
     source: &str,
     day: NaiveDate,
     currency: &str,
+    records: i64,
     amount: i64,
 ) -> Result<(i64, i64), DbErr> {
     let backend = conn.get_database_backend();
@@ -44,7 +46,7 @@ pub async fn add_to_day<C: ConnectionTrait>(
             source.into(),
             day.into(),
             currency.into(),
-            1i64.into(),
+            records.into(),
             amount.into(),
         ])
         .map_err(|e| DbErr::Custom(e.to_string()))?
@@ -52,7 +54,7 @@ pub async fn add_to_day<C: ConnectionTrait>(
             OnConflict::columns(key)
                 .value(
                     count_col.clone(),
-                    Expr::col((table.clone(), count_col.clone())).add(1),
+                    Expr::col((table.clone(), count_col.clone())).add(records),
                 )
                 .value(
                     amount_col.clone(),

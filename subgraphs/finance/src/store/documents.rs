@@ -274,6 +274,44 @@ pub async fn claim_draft<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
+/// Claims several drafts for posting at once (a batch of postings, in one statement): how
+/// many were still drafts (fewer than asked: another writer claimed one meanwhile).
+pub async fn claim_drafts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    ids: Vec<String>,
+) -> Result<u64, DbErr> {
+    let result = document::Entity::update_many()
+        .col_expr(document::Column::Posted, Expr::value(true))
+        .col_expr(document::Column::PostedAt, Expr::value(chrono::Utc::now()))
+        .filter(document::Column::TenantId.eq(tenant.as_str()))
+        .filter(document::Column::Id.is_in(ids))
+        .filter(document::Column::Posted.eq(false))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Gives back drafts claimed by [`claim_drafts`] in the same transaction whose posting was
+/// refused (the rest of their batch posts).
+pub async fn unclaim_drafts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    ids: Vec<String>,
+) -> Result<(), DbErr> {
+    document::Entity::update_many()
+        .col_expr(document::Column::Posted, Expr::value(false))
+        .col_expr(
+            document::Column::PostedAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(document::Column::TenantId.eq(tenant.as_str()))
+        .filter(document::Column::Id.is_in(ids))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// What posting stores on a document, in one update: its number, entry and totals, and its
 /// base amounts (computed once, at posting).
 pub struct Posted<'a> {

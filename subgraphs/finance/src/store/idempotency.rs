@@ -3,7 +3,7 @@
 //! when its effect does.
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use erp_kit::TenantId;
 
@@ -46,4 +46,36 @@ pub async fn record<C: ConnectionTrait>(
         .exec_without_returning(conn)
         .await?;
     Ok(inserted == 1)
+}
+
+/// The stored keys among `keys` (a batch of requests checked in one read).
+pub async fn find_many<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    keys: Vec<String>,
+) -> Result<Vec<idempotency::Model>, DbErr> {
+    idempotency::Entity::find()
+        .filter(idempotency::Column::TenantId.eq(tenant.as_str()))
+        .filter(idempotency::Column::Key.is_in(keys))
+        .all(conn)
+        .await
+}
+
+/// Records several keys in one insert: how many were new (fewer than given: a concurrent
+/// request with one of the keys committed first).
+pub async fn record_many<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<idempotency::Model>,
+) -> Result<u64, DbErr> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    idempotency::Entity::insert_many(rows.into_iter().map(idempotency::ActiveModel::from))
+        .on_conflict(
+            OnConflict::columns([idempotency::Column::TenantId, idempotency::Column::Key])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
 }

@@ -258,6 +258,19 @@ pub async fn next_number<C: ConnectionTrait>(
     series: &str,
     fiscal_year_id: &str,
 ) -> Result<i64, DbErr> {
+    next_numbers(conn, tenant, series, fiscal_year_id, 1).await
+}
+
+/// The next `count` numbers of `series` in `fiscal_year_id` in one upsert (a batch of
+/// postings numbered together, see `app::posting_queue`): the last of them is returned, the
+/// batch's are `last - count + 1 ..= last`, under the same lock as [`next_number`].
+pub async fn next_numbers<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    series: &str,
+    fiscal_year_id: &str,
+    count: i64,
+) -> Result<i64, DbErr> {
     // One round trip (an upsert): the first number of a series creates its row, every later
     // one advances it. The row stays locked until the posting commits, so the statements
     // after this one are what every posting of the series queues behind.
@@ -276,7 +289,7 @@ pub async fn next_number<C: ConnectionTrait>(
             tenant.as_str().into(),
             series.into(),
             fiscal_year_id.into(),
-            1i64.into(),
+            count.into(),
         ])
         .map_err(|e| DbErr::Custom(e.to_string()))?
         .on_conflict(
@@ -287,7 +300,7 @@ pub async fn next_number<C: ConnectionTrait>(
             ])
             .value(
                 last_number.clone(),
-                Expr::col((table, last_number.clone())).add(1),
+                Expr::col((table, last_number.clone())).add(count),
             )
             .to_owned(),
         )
@@ -307,12 +320,23 @@ pub async fn advance_chain<C: ConnectionTrait>(
     tenant: &TenantId,
     journal_id: &str,
 ) -> Result<(i64, String), DbErr> {
+    advance_chain_by(conn, tenant, journal_id, 1).await
+}
+
+/// Takes the next `count` links of a journal's hash chain at once: the index of the last of
+/// them (the batch's are `last - count + 1 ..= last`) and the hash the first links to.
+pub async fn advance_chain_by<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    journal_id: &str,
+    count: i64,
+) -> Result<(i64, String), DbErr> {
     let backend = conn.get_database_backend();
     let advance = Query::update()
         .table(Alias::new("finance_journals"))
         .value(
             Alias::new("chain_length"),
-            Expr::col(Alias::new("chain_length")).add(1),
+            Expr::col(Alias::new("chain_length")).add(count),
         )
         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str()))
         .and_where(Expr::col(Alias::new("id")).eq(journal_id))
@@ -358,6 +382,19 @@ pub async fn insert_entry<C: ConnectionTrait>(
     deltas: &BTreeMap<(String, NaiveDate), (i64, i64)>,
     tenant: &TenantId,
 ) -> Result<(), DbErr> {
+    insert_entries(conn, vec![header], lines, deltas, tenant).await
+}
+
+/// [`insert_entry`] for several entries at once (a batch of postings): every entry's lines,
+/// then the headers in one multi-row insert (each still checked against its lines), then the
+/// balance snapshots the entries move together.
+pub async fn insert_entries<C: ConnectionTrait>(
+    conn: &C,
+    headers: Vec<entry::Model>,
+    lines: Vec<entry_line::Model>,
+    deltas: &BTreeMap<(String, NaiveDate), (i64, i64)>,
+    tenant: &TenantId,
+) -> Result<(), DbErr> {
     let mut lines = lines.into_iter().peekable();
     while lines.peek().is_some() {
         let chunk: Vec<entry_line::ActiveModel> = lines
@@ -369,9 +406,17 @@ pub async fn insert_entry<C: ConnectionTrait>(
             .exec_without_returning(conn)
             .await?;
     }
-    entry::Entity::insert(entry::ActiveModel::from(header))
-        .exec_without_returning(conn)
-        .await?;
+    let mut headers = headers.into_iter().peekable();
+    while headers.peek().is_some() {
+        let chunk: Vec<entry::ActiveModel> = headers
+            .by_ref()
+            .take(INSERT_CHUNK / 10)
+            .map(entry::ActiveModel::from)
+            .collect();
+        entry::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
     add_balances(conn, tenant, deltas).await
 }
 
