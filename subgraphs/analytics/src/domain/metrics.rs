@@ -1402,6 +1402,35 @@ mod tests {
     }
 
     #[test]
+    fn an_export_selects_and_shows_the_local_days_of_its_tenants_calendar() {
+        let utc = ExportQuery {
+            from: day("2026-03-29"),
+            to: day("2026-03-31"),
+            as_of_ms: 1,
+            calendar: Calendar::default(),
+        };
+        let berlin = ExportQuery {
+            calendar: Calendar::new(chrono_tz::Europe::Berlin, 1).unwrap(),
+            ..utc.clone()
+        };
+        let (utc, berlin) = (utc.rows_sql(), berlin.rows_sql());
+        // The tenant filter is bound, the day computed from the instant with the zone's
+        // offsets (+1 h and, from 29 March 01:00 UTC, +2 h), and the range on that day.
+        for sql in [&utc, &berlin] {
+            assert!(sql.contains("tenant_id = {tenant:String}"), "{sql}");
+            assert!(
+                sql.contains("day >= '2026-03-29' AND day <= '2026-03-31'"),
+                "{sql}"
+            );
+        }
+        assert!(
+            berlin.contains("THEN 3600000") && berlin.contains("ELSE 7200000"),
+            "{berlin}"
+        );
+        assert!(!utc.contains("3600000"), "{utc}");
+    }
+
+    #[test]
     fn ratios_divide_as_integers_on_both_engines() {
         let hr = viewer(&["analytics:read", "hr:admin"]);
         let query = check(&request("utilization", &["person"]), &hr, day(TODAY)).unwrap();
