@@ -348,3 +348,125 @@ pub async fn ws_next_within(socket: &mut crate::pmo::Socket, within: Duration) -
         }
     }
 }
+
+/// A ClickHouse server of one test's own: the clickhouse-local the local services run (chDB's
+/// wheel, `deploy/local/services.sh`), on free ports, whose `users.xml` gives
+/// [`IsolatedClickHouse::TENANT_USER`] a row policy on `<database>.facts`: `tenant_id =
+/// getSetting('log_comment')`. clickhouse-local keeps users only from `users.xml` (no SQL row
+/// policies, no custom settings), so the shared server cannot carry a policy for a test's
+/// fresh database; this one is made for it. Stopped (and its files removed) when dropped.
+pub struct IsolatedClickHouse {
+    pub url: String,
+    pub database: String,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl IsolatedClickHouse {
+    /// The user tenant queries run as.
+    pub const TENANT_USER: &'static str = "erp_tenant";
+    /// The built-in string setting that carries the tenant (clickhouse-local has no custom
+    /// settings).
+    pub const TENANT_SETTING: &'static str = "log_comment";
+
+    /// Starts the server with a fresh database's row policy (the database itself is created
+    /// by the store's `prepare`).
+    pub async fn start() -> Self {
+        let database = fresh_clickhouse_database();
+        let python = std::env::var_os("CLICKHOUSE_LOCAL_PYTHON")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(require_env("ERP_SERVICES_DIR")).join("../venv/bin/python")
+            });
+        let dir = std::env::temp_dir().join(format!(
+            "erp-test-clickhouse-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let (http, tcp) = (crate::ports::free_port(), crate::ports::free_port());
+        std::fs::write(
+            dir.join("config.xml"),
+            format!(
+                "<clickhouse><listen_host>127.0.0.1</listen_host><http_port>{http}</http_port>\
+                 <tcp_port>{tcp}</tcp_port><users_config>users.xml</users_config>\
+                 <logger><level>warning</level><console>1</console></logger></clickhouse>"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("users.xml"),
+            format!(
+                "<clickhouse><profiles><default/></profiles><quotas><default/></quotas><users>\
+                 <default><password></password><networks><ip>127.0.0.1</ip></networks>\
+                 <profile>default</profile><quota>default</quota></default>\
+                 <{user}><password></password><networks><ip>127.0.0.1</ip></networks>\
+                 <profile>default</profile><quota>default</quota><databases><{database}><facts>\
+                 <filter>tenant_id = getSetting('{setting}')</filter>\
+                 </facts></{database}></databases></{user}></users></clickhouse>",
+                user = Self::TENANT_USER,
+                setting = Self::TENANT_SETTING,
+            ),
+        )
+        .unwrap();
+        // The listeners serve while this keep-alive query runs (as the services script does).
+        std::fs::write(
+            dir.join("serve.py"),
+            "import os, sys\nfrom chdb import _chdb\nos.chdir(sys.argv[1])\n_chdb.query(\
+             \"SYSTEM START LISTEN HTTP; SELECT sleepEachRow(1) FROM numbers(4000000000) \
+             SETTINGS max_block_size=1, function_sleep_max_microseconds_per_block=0\", \
+             \"TabSeparated\", path=os.path.join(sys.argv[1], \"data\"))\n",
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("clickhouse.log")).unwrap();
+        let child = std::process::Command::new(&python)
+            .arg(dir.join("serve.py"))
+            .arg(&dir)
+            .current_dir(&dir)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| panic!("{}: {err}", python.display()));
+        let server = Self {
+            url: format!("http://127.0.0.1:{http}"),
+            database,
+            child,
+            dir,
+        };
+        let client = reqwest::Client::new();
+        let ping = format!("{}/ping", server.url);
+        let up = crate::eventually(Duration::from_secs(90), || async {
+            let answer = client.get(&ping).send().await.ok()?.text().await.ok()?;
+            (answer.trim() == "Ok.").then_some(())
+        })
+        .await;
+        assert!(
+            up.is_some(),
+            "clickhouse-local did not answer: {}",
+            std::fs::read_to_string(server.dir.join("clickhouse.log")).unwrap_or_default()
+        );
+        server
+    }
+
+    /// The store of its database: tenant queries as the tenant user, under the row policy.
+    pub fn store(&self) -> ClickHouseStore {
+        ClickHouseStore::new(&ClickHouseConfig {
+            url: self.url.clone(),
+            database: self.database.clone(),
+            user: None,
+            password: None,
+        })
+        .with_tenant_isolation(erp_analytics::store::clickhouse::TenantIsolation {
+            user: Self::TENANT_USER.to_owned(),
+            password: None,
+            setting: Self::TENANT_SETTING.to_owned(),
+        })
+    }
+}
+
+impl Drop for IsolatedClickHouse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

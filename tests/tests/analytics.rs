@@ -716,6 +716,87 @@ async fn await_positions_held(app: &AnalyticsApp, messages: u64, refusals: u64) 
     );
 }
 
+/// Tenant isolation in ClickHouse itself: tenant queries run as a user whose row policy keeps
+/// only the rows of the tenant named by the query's setting, so a query through the app's
+/// tenant client that forgets the tenant filter still sees one tenant's facts. (On a server
+/// of the test's own: the shared clickhouse-local keeps users only from its `users.xml`.)
+#[tokio::test]
+async fn a_row_policy_keeps_a_tenant_query_without_its_filter_to_the_tenants_facts() {
+    let issuer = TestIssuer::start().await;
+    let server = erp_tests::analytics::IsolatedClickHouse::start().await;
+    let (a, b) = (tenant(), tenant());
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let mut events: Vec<EventEnvelope> = (0..3).map(|i| time_entry(&a, i, 2)).collect();
+    events.extend((0..2).map(|i| time_entry(&b, i, 5)));
+    let sent = publish_all(&bus, &topic, &events, false).await;
+    let store = std::sync::Arc::new(server.store());
+    let mut app = AnalyticsApp::spawn_with(
+        &issuer,
+        store.clone(),
+        &server.database,
+        Some(vec![topic]),
+        erp_tests::analytics::shared_kafka(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+    ingest(&mut app, sent).await;
+
+    // Deliberately unfiltered: every tenant's facts, as SQL goes.
+    const ALL_TENANTS: &str = "SELECT DISTINCT tenant_id FROM facts FINAL ORDER BY tenant_id";
+    const ALL_FACTS: &str = "SELECT toUInt64(count()) FROM facts FINAL";
+    for (tenant, count) in [(&a, 3u64), (&b, 2)] {
+        let client = store.tenant_client(tenant);
+        assert_eq!(
+            client
+                .query(ALL_TENANTS)
+                .fetch_all::<String>()
+                .await
+                .unwrap(),
+            vec![tenant.clone()]
+        );
+        assert_eq!(
+            client.query(ALL_FACTS).fetch_one::<u64>().await.unwrap(),
+            count
+        );
+    }
+    // A tenant that has no facts sees none.
+    assert_eq!(
+        store
+            .tenant_client("nobody")
+            .query(ALL_FACTS)
+            .fetch_one::<u64>()
+            .await
+            .unwrap(),
+        0
+    );
+    // The server really holds both tenants' facts (the ingesting user is not restricted).
+    let every = reqwest::Client::new()
+        .post(&server.url)
+        .query(&[("database", server.database.as_str())])
+        .body(ALL_FACTS)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(every.trim(), "5");
+    // Metrics run through the tenant user and still give each tenant its own hours.
+    await_hours(
+        &app,
+        &issuer.token(&a, "usr_hr", HR),
+        &[("u0", 2), ("u1", 2), ("u2", 2)],
+    )
+    .await;
+    await_hours(
+        &app,
+        &issuer.token(&b, "usr_hr", HR),
+        &[("u0", 5), ("u1", 5)],
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_failed_fact_insert_is_retried_and_a_crash_before_it_is_stored_loses_nothing() {
     let issuer = TestIssuer::start().await;
@@ -1743,6 +1824,55 @@ async fn approved_time_is_work_in_progress_at_the_bill_rate_until_invoiced_on_bo
         clickhouse.ok(&analyst, METRIC, both.clone()).await,
         embedded.ok(&analyst, METRIC, both).await
     );
+
+    // April's draft is deleted on 10 April before it was posted (finance's
+    // `invoice.draft_deleted`): its billed time is on no invoice any more, so from that day it
+    // is no longer work in progress, nor revenue in profitability; before that day it was.
+    let april_draft = invoices
+        .iter()
+        .find(|(_, _, lines)| lines == &vec!["411.46".to_owned()])
+        .map(|(id, _, _)| id.clone())
+        .unwrap();
+    bus.publish(
+        &erp_kit::events::topic_for("finance"),
+        &event(
+            &t,
+            "invoice.draft_deleted",
+            Utc.with_ymd_and_hms(2026, 4, 10, 12, 0, 0).unwrap(),
+            json!({ "invoice_id": april_draft, "project_id": "prj-w",
+                    "line_keys": ["timesheet:ts-2:prj-w"] }),
+        ),
+    )
+    .await
+    .unwrap();
+    for app in [&clickhouse, &embedded] {
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input("work_in_progress", &["project"], "2026-03-01", "2026-04-30"),
+            vec![],
+        )
+        .await;
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input("work_in_progress", &["month"], "2026-04-01", "2026-04-09"),
+            vec![row(&["2026-04", "EUR"], Some(april_wip))],
+        )
+        .await;
+        await_rows(
+            app,
+            &finance_viewer,
+            metric_input(
+                "profitability",
+                &["project", "month"],
+                "2026-03-01",
+                "2026-04-30",
+            ),
+            vec![row(&["prj-w", "2026-03", "EUR"], Some(march_wip))],
+        )
+        .await;
+    }
 }
 
 /// Expense claims end to end: finance (the embedded bus) approves claims imported with their
@@ -1956,6 +2086,37 @@ fn calendar_events(tenant: &str) -> Vec<EventEnvelope> {
 }
 
 const CALENDAR: &str = "{ analyticsCalendar { timeZone fiscalYearStartMonth } }";
+
+/// The time-entry export of `from`..`to` as `token` downloads it: its CSV lines, checked
+/// against the row count the export promised.
+async fn export_csv(app: &AnalyticsApp, token: &str, from: &str, to: &str) -> Vec<String> {
+    const EXPORT: &str =
+        "query($i: AnalyticsExportInput!) { analyticsExport(input: $i) { path rowCount } }";
+    let data = app
+        .ok(token, EXPORT, json!({ "i": { "from": from, "to": to } }))
+        .await;
+    let path = data["analyticsExport"]["path"].as_str().unwrap();
+    let response = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let promised = data["analyticsExport"]["rowCount"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(response.headers()["x-row-count"], promised.as_str());
+    let lines: Vec<String> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        promised.parse::<usize>().unwrap() + 1,
+        "a header and every row"
+    );
+    lines
+}
 const SET_CALENDAR: &str = "mutation($i: SetAnalyticsCalendarInput!) { setAnalyticsCalendar(input: $i) { timeZone fiscalYearStartMonth } }";
 
 /// The reports of [`calendar_events`] as `token` reads them.
@@ -2050,6 +2211,18 @@ async fn reports_count_days_in_the_tenants_time_zone_and_fiscal_year_on_both_eng
         );
         assert_eq!(calendar_reports(app, &hr).await, utc);
     }
+    // The export, on UTC days: te-e (28 March) is before the range.
+    let exporter = issuer.token(&t, "usr_hr", &["analytics:export", "hr:read"]);
+    assert_eq!(
+        export_csv(&clickhouse, &exporter, "2026-03-29", "2027-01-04").await,
+        vec![
+            "\"time_entry_id\",\"person\",\"project\",\"day\",\"week\",\"seconds\",\"billable\"",
+            "\"te-d\",\"u1\",\"p1\",\"2026-03-29\",\"2026-W13\",600,1",
+            "\"te-a\",\"u1\",\"p1\",\"2026-03-31\",\"2026-W14\",3600,1",
+            "\"te-b\",\"u1\",\"p1\",\"2026-03-31\",\"2026-W14\",7200,1",
+            "\"te-c\",\"u1\",\"p1\",\"2027-01-03\",\"2026-W53\",1800,1",
+        ]
+    );
 
     // Berlin, fiscal years from April.
     let berlin = vec![
@@ -2089,6 +2262,20 @@ async fn reports_count_days_in_the_tenants_time_zone_and_fiscal_year_on_both_eng
         );
         assert_eq!(calendar_reports(app, &hr).await, berlin);
     }
+
+    // The time-entry export counts days in the tenant's time zone too, computed from each
+    // entry's start at query time (the entries were stored while the tenant was on UTC).
+    let exporter = issuer.token(&t, "usr_hr", &["analytics:export", "hr:read"]);
+    assert_eq!(
+        export_csv(&clickhouse, &exporter, "2026-03-29", "2027-01-04").await,
+        vec![
+            "\"time_entry_id\",\"person\",\"project\",\"day\",\"week\",\"seconds\",\"billable\"",
+            "\"te-d\",\"u1\",\"p1\",\"2026-03-30\",\"2026-W14\",600,1",
+            "\"te-b\",\"u1\",\"p1\",\"2026-03-31\",\"2026-W14\",7200,1",
+            "\"te-a\",\"u1\",\"p1\",\"2026-04-01\",\"2026-W14\",3600,1",
+            "\"te-c\",\"u1\",\"p1\",\"2027-01-04\",\"2027-W01\",1800,1",
+        ]
+    );
 
     // Only administrators set it, to a month of the year and a zone of the database.
     let (_, refused) = clickhouse

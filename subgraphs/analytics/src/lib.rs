@@ -76,11 +76,16 @@ impl Default for AnalyticsOptions {
 /// `<state-dir>/analytics`).
 pub const DATA_DIR_ENV: &str = "ERP_ANALYTICS_DATA_DIR";
 
-/// The store named by the configuration: ClickHouse at `CLICKHOUSE_URL`, else (built with the
-/// `embedded` feature) the DataFusion engine over `ERP_ANALYTICS_DATA_DIR`.
+/// The store named by the configuration: ClickHouse at `CLICKHOUSE_URL` (its tenant queries
+/// isolated by a row policy with `CLICKHOUSE_TENANT_USER`), else (built with the `embedded`
+/// feature) the DataFusion engine over `ERP_ANALYTICS_DATA_DIR`.
 pub async fn connect_store() -> anyhow::Result<SharedFacts> {
     if let Some(config) = store::clickhouse::ClickHouseConfig::from_env() {
-        return Ok(Arc::new(store::clickhouse::ClickHouseStore::new(&config)));
+        let mut store = store::clickhouse::ClickHouseStore::new(&config);
+        if let Some(isolation) = store::clickhouse::TenantIsolation::from_env() {
+            store = store.with_tenant_isolation(isolation);
+        }
+        return Ok(Arc::new(store));
     }
     let dir = std::env::var_os(DATA_DIR_ENV)
         .filter(|v| !v.is_empty())

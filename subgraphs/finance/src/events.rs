@@ -23,6 +23,12 @@ pub const BILL_POSTED: &str = "bill.posted";
 /// transaction): work in progress at the bill rate until that invoice is posted. Payload
 /// [`crate::app::billing::TimesheetBilled`].
 pub const TIMESHEET_BILLED: &str = "timesheet.billed";
+/// A draft invoice was deleted before it was posted (nothing numbered, no entry): the
+/// `timesheet.billed` lines it held are no longer on an invoice, so analytics stops counting
+/// them as work in progress (from the day of the deletion). Payload [`InvoiceDraftDeleted`].
+/// Declared for the draft deletion finance publishes it with (in the deleting transaction);
+/// analytics consumes it.
+pub const INVOICE_DRAFT_DELETED: &str = "invoice.draft_deleted";
 /// Finance's own total of a day's records, for analytics' reconciliation (source `invoices`:
 /// the posted customer invoices of an invoice date, count and base-currency sum), enqueued
 /// with each `invoice.posted` in the same transaction ([`crate::app::control_totals`]).
@@ -59,3 +65,14 @@ pub const CLIENT_MERGE_UNDONE: &str = "client.merge_undone";
 pub const ASSET_GROUP: &str = "erp.finance.assets";
 /// The consumer group that keeps payroll's sealed pay facts and leave without pay.
 pub const PAYROLL_GROUP: &str = "erp.finance.payroll";
+
+/// The payload of [`INVOICE_DRAFT_DELETED`] (schema version 1).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InvoiceDraftDeleted {
+    /// The deleted draft (what `timesheet.billed` named as `invoice_id`).
+    pub invoice_id: String,
+    /// Its project, for a project's time-billing draft.
+    pub project_id: Option<String>,
+    /// The `timesheet.billed` line keys it held (released: billable again).
+    pub line_keys: Vec<String>,
+}

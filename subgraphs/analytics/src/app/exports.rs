@@ -2,6 +2,7 @@
 //! snapshot (`asOf`) and counts its rows, and hands out a one-time link; the link streams the
 //! CSV from the store as it is produced, with the exact row count in a header, no row cap.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use erp_kit::{ApiError, ApiResult};
 
 use super::Analytics;
+use crate::domain::calendar::Calendar;
 use crate::domain::metrics::{ExportQuery, MetricRequest, Viewer, MAX_RANGE_DAYS, PEOPLE_SCOPES};
 use crate::domain::reasons;
 use crate::store::ExportStream;
@@ -36,6 +38,20 @@ struct Ticket {
     to: NaiveDate,
     as_of_ms: i64,
     row_count: u64,
+    /// The tenant's time zone and fiscal month when the export was prepared: the rows are
+    /// counted and served on the same calendar even if it changes before the download.
+    #[serde(default = "utc")]
+    time_zone: String,
+    #[serde(default = "january")]
+    fiscal_year_start_month: u32,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+fn january() -> u32 {
+    1
 }
 
 /// The most rows a metric export holds: a metric's table is an aggregate, so more means a
@@ -106,11 +122,13 @@ impl Analytics {
                 "exports stream from the ClickHouse store; the embedded engine has none",
             ));
         }
+        let calendar = self.calendar(&viewer.tenant_id).await?;
         let as_of = Utc::now();
         let export = ExportQuery {
             from,
             to,
             as_of_ms: as_of.timestamp_millis(),
+            calendar,
         };
         let row_count = self.store.export_count(&viewer.tenant_id, &export).await?;
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -120,6 +138,8 @@ impl Analytics {
             to,
             as_of_ms: export.as_of_ms,
             row_count,
+            time_zone: calendar.time_zone.name().to_owned(),
+            fiscal_year_start_month: calendar.fiscal_year_start_month,
         };
         let bytes = serde_json::to_vec(&ticket).map_err(ApiError::internal)?;
         self.cache
@@ -269,10 +289,19 @@ impl Analytics {
             return Err(expired());
         }
         let ticket: Ticket = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+        let time_zone = chrono_tz::Tz::from_str(&ticket.time_zone).map_err(|_| {
+            ApiError::internal(format!(
+                "an export ticket names an unknown time zone `{}`",
+                ticket.time_zone
+            ))
+        })?;
+        let fiscal_month = i32::try_from(ticket.fiscal_year_start_month)
+            .map_err(|_| ApiError::internal("an export ticket's fiscal month beyond 12"))?;
         let export = ExportQuery {
             from: ticket.from,
             to: ticket.to,
             as_of_ms: ticket.as_of_ms,
+            calendar: Calendar::new(time_zone, fiscal_month)?,
         };
         let stream = self.store.export(&ticket.tenant_id, &export).await?;
         if stream.row_count != ticket.row_count {

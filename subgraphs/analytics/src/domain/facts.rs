@@ -67,10 +67,14 @@ pub enum FactKind {
     /// currency for events that carry no base total) and its `project_id`, dated the day the
     /// expense was posted: a project's direct cost in profitability.
     ExpenseBase,
+    /// A draft invoice deleted before it was posted (`invoice.draft_deleted`): `entity_id`
+    /// the draft, dated the instant of the deletion (`at_ms`). The billed time it held is no
+    /// longer work in progress from that day on.
+    DraftDeleted,
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 18] = [
+    pub const ALL: [FactKind; 19] = [
         FactKind::TimeEntry,
         FactKind::TaskCompleted,
         FactKind::Sprint,
@@ -89,6 +93,7 @@ impl FactKind {
         FactKind::BillBase,
         FactKind::TimeBilled,
         FactKind::ExpenseBase,
+        FactKind::DraftDeleted,
     ];
 
     /// The value of the `kind` column.
@@ -112,6 +117,7 @@ impl FactKind {
             FactKind::BillBase => "bill_base",
             FactKind::TimeBilled => "time_billed",
             FactKind::ExpenseBase => "expense_base",
+            FactKind::DraftDeleted => "draft_deleted",
         }
     }
 
@@ -133,7 +139,8 @@ impl FactKind {
             | FactKind::PayrollCost
             | FactKind::BillBase
             | FactKind::TimeBilled
-            | FactKind::ExpenseBase => "finance",
+            | FactKind::ExpenseBase
+            | FactKind::DraftDeleted => "finance",
             FactKind::DealWon => "crm",
             FactKind::Ticket | FactKind::SlaBreach => "ops",
             // Published by several domains, and not a record of work: no source's freshness.
@@ -195,6 +202,7 @@ pub const INGESTED_EVENTS: &[&str] = &[
     "control_total.published",
     "bill.posted",
     "timesheet.billed",
+    "invoice.draft_deleted",
 ];
 
 /// Whether the consumer turns `event_type` into facts.
@@ -360,6 +368,13 @@ fn iso_week_end(week: &str) -> Option<NaiveDate> {
         number.parse().ok()?,
         chrono::Weekday::Sun,
     )
+}
+
+/// `invoice.draft_deleted` (finance, schema version 1): only the draft matters here (its
+/// billed lines name it).
+#[derive(Deserialize)]
+struct DraftDeleted {
+    invoice_id: String,
 }
 
 #[derive(Deserialize)]
@@ -640,6 +655,14 @@ pub fn facts_of(event: &EventEnvelope, opened: Option<&str>) -> Result<Vec<Fact>
             fact.currency = currency(&p.currency)?;
             vec![fact]
         }
+        "invoice.draft_deleted" => {
+            let p: DraftDeleted = decode(event)?;
+            non_empty("invoice_id", &p.invoice_id)?;
+            let mut fact = base(event, FactKind::DraftDeleted, &p.invoice_id, occurred);
+            fact.document_id = p.invoice_id;
+            fact.at_ms = Some(event.occurred_at.timestamp_millis());
+            vec![fact]
+        }
         "control_total.published" => {
             let p: ControlTotalPublished = decode(event)?;
             if p.source.is_empty()
@@ -866,6 +889,32 @@ mod tests {
         );
         // `payroll.posted` carries no amounts: analytics reads `payroll.cost_posted` instead.
         assert!(!ingests("payroll.posted"));
+    }
+
+    #[test]
+    fn a_deleted_draft_is_one_fact_of_the_draft_dated_by_the_deletions_instant() {
+        let deleted = event(
+            "invoice.draft_deleted",
+            json!({"invoice_id": "inv-9", "project_id": "p1", "line_keys": ["timesheet:t:p1"]}),
+        );
+        let facts = facts_of_clear(&deleted).unwrap();
+        assert_eq!(facts.len(), 1);
+        let fact = &facts[0];
+        assert_eq!(
+            (
+                fact.kind,
+                fact.entity_id.as_str(),
+                fact.document_id.as_str()
+            ),
+            (FactKind::DraftDeleted, "inv-9", "inv-9")
+        );
+        assert_eq!(fact.at_ms, Some(deleted.occurred_at.timestamp_millis()));
+        assert_eq!(FactKind::DraftDeleted.source(), "finance");
+        assert!(facts_of_clear(&event(
+            "invoice.draft_deleted",
+            json!({"invoice_id": " ", "line_keys": []})
+        ))
+        .is_err());
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl Metric {
                 "Revenue invoiced (in the base currency, by invoice date) plus work in progress (approved billable time not invoiced by the range's end, at the bill rate, by the approved week's last day) less vendor bills and approved expense claims on its projects (base currency, by bill date and by the day the expense was posted) and labour cost: each person's employer cost for a month (payroll-derived: finance and HR only) allocated to projects by the hours they logged on each that month (a month without hours stays unallocated, project ''), in minor units per currency. Rows whose cost is the pay of fewer than 5 people are withheld."
             }
             Metric::WorkInProgress => {
-                "Approved billable time not yet invoiced, at the project's bill rate (the line finance put on the project's draft invoice), dated the approved week's last day: a line counts until its invoice is posted with a date on or before the range's end. Minor units per currency."
+                "Approved billable time not yet invoiced, at the project's bill rate (the line finance put on the project's draft invoice), dated the approved week's last day: a line counts until its invoice is posted with a date on or before the range's end, or its draft is deleted by then (its lines then are on no invoice). Minor units per currency."
             }
         }
     }
@@ -734,6 +734,86 @@ fn facts_source(dialect: Dialect, tenant: &str) -> String {
     }
 }
 
+/// The facts of `source` (tenant-filtered, deduplicated, aliased `c` inside) on `calendar`
+/// for local days from `first` to `last`: a fact dated by an instant (`at_ms`) gets the local
+/// `day`, `week` and `month` of that instant (and a check-in its local minute of the day as
+/// `quantity`), computed at query time, so a calendar set after the facts were stored applies
+/// to them too; every fact gets its `fiscal_year`.
+fn on_local_calendar(
+    dialect: Dialect,
+    calendar: &Calendar,
+    first: NaiveDate,
+    last: NaiveDate,
+    f: &str,
+) -> String {
+    let spans = calendar.offset_spans(first, last);
+    let offset = match spans.as_slice() {
+        [only] => only.offset_ms.to_string(),
+        _ => {
+            let mut case = String::from("CASE");
+            for pair in spans.windows(2) {
+                case.push_str(&format!(
+                    " WHEN c.at_ms < {} THEN {}",
+                    pair[1].start_ms, pair[0].offset_ms
+                ));
+            }
+            let last = spans.last().map(|span| span.offset_ms).unwrap_or(0);
+            case.push_str(&format!(" ELSE {last} END"));
+            case
+        }
+    };
+    let (day, week, month, minute) = match dialect {
+        Dialect::ClickHouse => {
+            let local = format!(
+                "fromUnixTimestamp64Milli(toInt64(assumeNotNull(c.at_ms) + {offset}), 'UTC')"
+            );
+            (
+                format!("formatDateTime({local}, '%Y-%m-%d')"),
+                format!(
+                    "concat(toString(toISOYear({local})), '-W', \
+                     leftPad(toString(toISOWeek({local})), 2, '0'))"
+                ),
+                format!("formatDateTime({local}, '%Y-%m')"),
+                format!(
+                    "toInt64(intDiv(toInt64(assumeNotNull(c.at_ms) + {offset}), 60000) % 1440)"
+                ),
+            )
+        }
+        Dialect::DataFusion => {
+            let local = format!("to_timestamp_millis(c.at_ms + {offset})");
+            (
+                format!("to_char({local}, '%Y-%m-%d')"),
+                format!("to_char({local}, '%G-W%V')"),
+                format!("to_char({local}, '%Y-%m')"),
+                format!("CAST(((c.at_ms + {offset}) / 60000) % 1440 AS BIGINT)"),
+            )
+        }
+    };
+    let mut fiscal = String::from("CASE");
+    for (label, first_month, last_month) in calendar.fiscal_years(first, last) {
+        fiscal.push_str(&format!(
+            " WHEN l.month >= '{first_month}' AND l.month <= '{last_month}' THEN '{label}'"
+        ));
+    }
+    fiscal.push_str(" ELSE '' END");
+    format!(
+        "(SELECT l.*, {fiscal} AS fiscal_year FROM (SELECT c.tenant_id AS tenant_id, \
+         c.kind AS kind, c.entity_id AS entity_id, c.version AS version, \
+         c.event_id AS event_id, c.occurred_ms AS occurred_ms, \
+         c.ingested_ms AS ingested_ms, c.person_id AS person_id, c.user_id AS user_id, \
+         c.project_id AS project_id, c.client_id AS client_id, \
+         c.department_id AS department_id, \
+         CASE WHEN c.kind = 'check_in' AND c.at_ms IS NOT NULL THEN {minute} \
+         ELSE c.quantity END AS quantity, \
+         c.amount AS amount, c.currency AS currency, c.billable AS billable, \
+         c.document_id AS document_id, c.at_ms AS at_ms, \
+         CASE WHEN c.at_ms IS NULL THEN c.day ELSE {day} END AS day, \
+         CASE WHEN c.at_ms IS NULL THEN c.week ELSE {week} END AS week, \
+         CASE WHEN c.at_ms IS NULL THEN c.month ELSE {month} END AS month \
+         FROM {f} AS c) AS l)"
+    )
+}
+
 impl MetricQuery {
     /// This query on the tenant's `calendar`.
     pub fn on_calendar(mut self, calendar: Calendar) -> Self {
@@ -755,72 +835,7 @@ impl MetricQuery {
             .and_then(|next| next.with_day(1))
             .and_then(|next| next.pred_opt())
             .unwrap_or(self.to);
-        let spans = self.calendar.offset_spans(first, last);
-        let offset = match spans.as_slice() {
-            [only] => only.offset_ms.to_string(),
-            _ => {
-                let mut case = String::from("CASE");
-                for pair in spans.windows(2) {
-                    case.push_str(&format!(
-                        " WHEN c.at_ms < {} THEN {}",
-                        pair[1].start_ms, pair[0].offset_ms
-                    ));
-                }
-                let last = spans.last().map(|span| span.offset_ms).unwrap_or(0);
-                case.push_str(&format!(" ELSE {last} END"));
-                case
-            }
-        };
-        let (day, week, month, minute) = match dialect {
-            Dialect::ClickHouse => {
-                let local = format!(
-                    "fromUnixTimestamp64Milli(toInt64(assumeNotNull(c.at_ms) + {offset}), 'UTC')"
-                );
-                (
-                    format!("formatDateTime({local}, '%Y-%m-%d')"),
-                    format!(
-                        "concat(toString(toISOYear({local})), '-W', \
-                         leftPad(toString(toISOWeek({local})), 2, '0'))"
-                    ),
-                    format!("formatDateTime({local}, '%Y-%m')"),
-                    format!(
-                        "toInt64(intDiv(toInt64(assumeNotNull(c.at_ms) + {offset}), 60000) % 1440)"
-                    ),
-                )
-            }
-            Dialect::DataFusion => {
-                let local = format!("to_timestamp_millis(c.at_ms + {offset})");
-                (
-                    format!("to_char({local}, '%Y-%m-%d')"),
-                    format!("to_char({local}, '%G-W%V')"),
-                    format!("to_char({local}, '%Y-%m')"),
-                    format!("CAST(((c.at_ms + {offset}) / 60000) % 1440 AS BIGINT)"),
-                )
-            }
-        };
-        let mut fiscal = String::from("CASE");
-        for (label, first_month, last_month) in self.calendar.fiscal_years(first, last) {
-            fiscal.push_str(&format!(
-                " WHEN l.month >= '{first_month}' AND l.month <= '{last_month}' THEN '{label}'"
-            ));
-        }
-        fiscal.push_str(" ELSE '' END");
-        format!(
-            "(SELECT l.*, {fiscal} AS fiscal_year FROM (SELECT c.tenant_id AS tenant_id, \
-             c.kind AS kind, c.entity_id AS entity_id, c.version AS version, \
-             c.event_id AS event_id, c.occurred_ms AS occurred_ms, \
-             c.ingested_ms AS ingested_ms, c.person_id AS person_id, c.user_id AS user_id, \
-             c.project_id AS project_id, c.client_id AS client_id, \
-             c.department_id AS department_id, \
-             CASE WHEN c.kind = 'check_in' AND c.at_ms IS NOT NULL THEN {minute} \
-             ELSE c.quantity END AS quantity, \
-             c.amount AS amount, c.currency AS currency, c.billable AS billable, \
-             c.document_id AS document_id, c.at_ms AS at_ms, \
-             CASE WHEN c.at_ms IS NULL THEN c.day ELSE {day} END AS day, \
-             CASE WHEN c.at_ms IS NULL THEN c.week ELSE {week} END AS week, \
-             CASE WHEN c.at_ms IS NULL THEN c.month ELSE {month} END AS month \
-             FROM {f} AS c) AS l)"
-        )
+        on_local_calendar(dialect, &self.calendar, first, last, &f)
     }
 
     fn range(&self) -> String {
@@ -840,12 +855,13 @@ impl MetricQuery {
         )
     }
 
-    /// Billed time (aliased `f`) whose invoice was not posted with a date on or before the
-    /// range's end: work in progress as of that day.
+    /// Billed time (aliased `f`) whose invoice was neither posted with a date on or before
+    /// the range's end nor deleted as a draft by then (its lines are on no invoice any more):
+    /// work in progress as of that day.
     fn unbilled(&self, dialect: Dialect, tenant: &str) -> String {
         format!(
             "f.document_id NOT IN (SELECT fi.entity_id FROM {} AS fi \
-             WHERE fi.kind = 'invoice' AND fi.day <= '{}')",
+             WHERE (fi.kind = 'invoice' OR fi.kind = 'draft_deleted') AND fi.day <= '{}')",
             self.facts(dialect, tenant),
             self.to.format("%Y-%m-%d")
         )
@@ -1143,13 +1159,17 @@ impl MetricQuery {
 }
 
 /// An export of the tenant's time entries in a range, as of one instant: its rows and its
-/// row count read the same snapshot (facts ingested at or before `as_of_ms`). Exports are
-/// person-level: the caller checks [`Viewer::sees_people`] and `analytics:export`.
+/// row count read the same snapshot (facts ingested at or before `as_of_ms`). Days and weeks
+/// are the tenant's (`calendar`, fixed when the export is prepared): an entry's day is the
+/// local day it started on, computed from its instant at query time like every report's.
+/// Exports are person-level: the caller checks [`Viewer::sees_people`] and
+/// `analytics:export`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportQuery {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub as_of_ms: i64,
+    pub calendar: Calendar,
 }
 
 /// The CSV columns of a time-entry export.
@@ -1165,12 +1185,34 @@ pub const EXPORT_COLUMNS: &[&str] = &[
 
 impl ExportQuery {
     fn source(&self) -> String {
+        // An instant's local day is within a day of its UTC day (offsets stay within
+        // +-14 h): entries started further out are left out before the calendar is applied.
+        let day_ms = 86_400_000;
+        let midnight = |day: NaiveDate| {
+            day.and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+                .timestamp_millis()
+        };
+        let stored = format!(
+            "(SELECT * FROM facts FINAL WHERE tenant_id = {{tenant:String}} \
+             AND kind = 'time_entry' AND ingested_ms <= {} \
+             AND (at_ms IS NULL OR (at_ms >= {} AND at_ms < {})))",
+            self.as_of_ms,
+            midnight(self.from) - day_ms,
+            midnight(self.to) + 2 * day_ms
+        );
         format!(
-            "(SELECT * FROM facts FINAL WHERE tenant_id = {{tenant:String}} AND kind = 'time_entry' \
-             AND day >= '{}' AND day <= '{}' AND ingested_ms <= {})",
+            "(SELECT * FROM {} AS entries WHERE day >= '{}' AND day <= '{}')",
+            on_local_calendar(
+                Dialect::ClickHouse,
+                &self.calendar,
+                self.from,
+                self.to,
+                &stored
+            ),
             self.from.format("%Y-%m-%d"),
             self.to.format("%Y-%m-%d"),
-            self.as_of_ms
         )
     }
 
@@ -1357,6 +1399,35 @@ mod tests {
                 assert_eq!(reads, filtered, "{metric:?} {dialect:?}: {sql}");
             }
         }
+    }
+
+    #[test]
+    fn an_export_selects_and_shows_the_local_days_of_its_tenants_calendar() {
+        let utc = ExportQuery {
+            from: day("2026-03-29"),
+            to: day("2026-03-31"),
+            as_of_ms: 1,
+            calendar: Calendar::default(),
+        };
+        let berlin = ExportQuery {
+            calendar: Calendar::new(chrono_tz::Europe::Berlin, 1).unwrap(),
+            ..utc.clone()
+        };
+        let (utc, berlin) = (utc.rows_sql(), berlin.rows_sql());
+        // The tenant filter is bound, the day computed from the instant with the zone's
+        // offsets (+1 h and, from 29 March 01:00 UTC, +2 h), and the range on that day.
+        for sql in [&utc, &berlin] {
+            assert!(sql.contains("tenant_id = {tenant:String}"), "{sql}");
+            assert!(
+                sql.contains("day >= '2026-03-29' AND day <= '2026-03-31'"),
+                "{sql}"
+            );
+        }
+        assert!(
+            berlin.contains("THEN 3600000") && berlin.contains("ELSE 7200000"),
+            "{berlin}"
+        );
+        assert!(!utc.contains("3600000"), "{utc}");
     }
 
     #[test]

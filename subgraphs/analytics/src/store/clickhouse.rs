@@ -6,6 +6,11 @@
 //!
 //! Not partitioned: ReplacingMergeTree collapses versions only within a partition, and a
 //! fact's calendar columns may change between versions.
+//!
+//! Tenant isolation in the server too ([`TenantIsolation`], optional): besides the tenant
+//! filter the compiler writes into every query, tenant queries run as a user whose row
+//! policy on `facts` keeps only the rows whose `tenant_id` is the query's tenant setting
+//! (sent with each query), so a query that forgot its filter still sees one tenant.
 
 use std::time::Duration;
 
@@ -43,11 +48,67 @@ impl ClickHouseConfig {
     }
 }
 
+/// Row-policy isolation of tenant queries: they run as `user`, whose row policy on `facts`
+/// is `tenant_id = getSetting('<setting>')`, with `setting` set to the tenant on each query.
+///
+/// On a ClickHouse server, `setting` is a custom setting (`SQL_erp_tenant`: its prefix listed
+/// in the server's `custom_settings_prefixes`) and the policy is SQL
+/// ([`TenantIsolation::policy_sql`], created by [`FactStore::prepare`] when the server keeps
+/// access entities). A server without either (clickhouse-local, the local stand-in: no
+/// custom settings, users only from `users.xml`) takes the policy from the user's
+/// `<databases><db><facts><filter>` in `users.xml` and a built-in string setting such as
+/// `log_comment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantIsolation {
+    pub user: String,
+    pub password: Option<String>,
+    pub setting: String,
+}
+
+impl TenantIsolation {
+    /// The default tenant setting (a custom setting: `SQL_` is the server's default prefix).
+    pub const DEFAULT_SETTING: &'static str = "SQL_erp_tenant";
+
+    /// `CLICKHOUSE_TENANT_USER` (isolation off without it), `CLICKHOUSE_TENANT_PASSWORD`,
+    /// `CLICKHOUSE_TENANT_SETTING` (default [`Self::DEFAULT_SETTING`]).
+    pub fn from_env() -> Option<Self> {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Some(Self {
+            user: get("CLICKHOUSE_TENANT_USER")?,
+            password: get("CLICKHOUSE_TENANT_PASSWORD"),
+            setting: get("CLICKHOUSE_TENANT_SETTING")
+                .unwrap_or_else(|| Self::DEFAULT_SETTING.to_owned()),
+        })
+    }
+
+    /// The row policy of `database`.facts for the tenant user (names checked by the caller).
+    pub fn policy_sql(&self, database: &str) -> String {
+        format!(
+            "CREATE ROW POLICY IF NOT EXISTS erp_tenant_isolation ON {database}.facts \
+             FOR SELECT USING tenant_id = getSetting('{}') TO {}",
+            self.setting, self.user
+        )
+    }
+
+    fn names_are_plain(&self) -> bool {
+        [self.user.as_str(), self.setting.as_str()]
+            .iter()
+            .all(|name| is_plain_name(name))
+    }
+}
+
+/// A database, user or setting name spliced into DDL: letters, digits and `_` only.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 pub struct ClickHouseStore {
     /// Without a database: creates it.
     server: Client,
     client: Client,
     database: String,
+    /// Tenant queries' user and setting, when tenant queries are isolated by a row policy.
+    tenant: Option<(Client, TenantIsolation)>,
 }
 
 const FACTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS facts (
@@ -223,6 +284,71 @@ impl ClickHouseStore {
             server,
             client,
             database: config.database.clone(),
+            tenant: None,
+        }
+    }
+
+    /// Tenant queries (metrics, exports) run as `isolation`'s user with its tenant setting.
+    pub fn with_tenant_isolation(mut self, isolation: TenantIsolation) -> Self {
+        let mut client = self.client.clone().with_user(&isolation.user);
+        if let Some(password) = &isolation.password {
+            client = client.with_password(password);
+        }
+        self.tenant = Some((client, isolation));
+        self
+    }
+
+    /// The client `tenant`'s queries run on: bound to the tenant by the row policy's setting
+    /// when tenant isolation is on (every read of `facts` through it sees only `tenant`'s
+    /// rows, whatever its SQL says), else the store's own.
+    pub fn tenant_client(&self, tenant: &str) -> Client {
+        match &self.tenant {
+            Some((client, isolation)) => client
+                .clone()
+                .with_setting(isolation.setting.as_str(), tenant),
+            None => self.client.clone(),
+        }
+    }
+
+    /// Creates the tenant user's row policy unless the server has one on `facts` for it
+    /// (from SQL or from `users.xml`); fails when it can neither find nor create it, rather
+    /// than run tenant queries unisolated.
+    async fn ensure_row_policy(&self, isolation: &TenantIsolation) -> Result<(), StoreError> {
+        if !isolation.names_are_plain() {
+            return Err(StoreError::failed(format!(
+                "the tenant user `{}` or setting `{}` is not a plain name",
+                isolation.user, isolation.setting
+            )));
+        }
+        let policies = || async {
+            self.server
+                .query(
+                    "SELECT toUInt64(count()) FROM system.row_policies \
+                     WHERE database = {db:String} AND table = 'facts' \
+                     AND (has(apply_to_list, {user:String}) OR apply_to_all = 1)",
+                )
+                .param("db", self.database.as_str())
+                .param("user", isolation.user.as_str())
+                .fetch_one::<u64>()
+                .await
+                .map_err(store_error)
+        };
+        if policies().await? > 0 {
+            return Ok(());
+        }
+        let created = self
+            .server
+            .query(&isolation.policy_sql(&self.database))
+            .execute()
+            .await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(err) => Err(StoreError::failed(format!(
+                "tenant isolation: no row policy on {}.facts for `{}`, and the server would not \
+                 create one ({err}); configure it in the server's users.xml (`<filter>tenant_id = \
+                 getSetting('{}')</filter>`)",
+                self.database, isolation.user, isolation.setting
+            ))),
         }
     }
 }
@@ -259,6 +385,9 @@ impl FactStore for ClickHouseStore {
                 .await
                 .map_err(store_error)?;
         }
+        if let Some((_, isolation)) = &self.tenant {
+            self.ensure_row_policy(isolation).await?;
+        }
         Ok(())
     }
 
@@ -282,8 +411,14 @@ impl FactStore for ClickHouseStore {
     }
 
     async fn query(&self, sql: &CompiledSql) -> Result<Vec<RawRow>, StoreError> {
-        let rows = self
-            .client
+        // A query of one tenant runs on that tenant's client (its row policy applies); a query
+        // across tenants (the reconciliation's work list) names none.
+        let client = if sql.tenant.is_empty() {
+            self.client.clone()
+        } else {
+            self.tenant_client(&sql.tenant)
+        };
+        let rows = client
             .query(&sql.sql)
             .param("tenant", sql.tenant.as_str())
             .fetch_all::<MetricRowBinary>()
@@ -300,7 +435,7 @@ impl FactStore for ClickHouseStore {
     }
 
     async fn export_count(&self, tenant: &str, export: &ExportQuery) -> Result<u64, StoreError> {
-        self.client
+        self.tenant_client(tenant)
             .query(&export.count_sql())
             .param("tenant", tenant)
             .fetch_one::<u64>()
@@ -311,7 +446,7 @@ impl FactStore for ClickHouseStore {
     async fn export(&self, tenant: &str, export: &ExportQuery) -> Result<ExportStream, StoreError> {
         let row_count = self.export_count(tenant, export).await?;
         let cursor = self
-            .client
+            .tenant_client(tenant)
             .query(&export.rows_sql())
             .param("tenant", tenant)
             .fetch_bytes("CSVWithNames")
