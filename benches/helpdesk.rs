@@ -468,9 +468,9 @@ per ticket; 100,000 open tickets recomputed < 5 s. Phases 1 to 3: no target.\n",
     Ok(())
 }
 
-/// 4. The monthly depreciation run over `count` assets: registered in bulk (straight line, 36
-/// months from 1 January 2026), then `runDepreciation` through 31 January 2026 posts one line
-/// per asset, and a re-run posts nothing. Rows of the report.
+/// Phase 4, the monthly depreciation run over `count` assets: registered in bulk (straight
+/// line, 36 months from 1 January 2026), then `runDepreciation` through 31 January 2026
+/// posts one line per asset, and a re-run posts nothing. Answers rows of the report.
 async fn depreciation_phase(
     http: &reqwest::Client,
     url: &str,
@@ -573,8 +573,8 @@ async fn depreciation_phase(
     ])
 }
 
-/// 5. SLA due times: the pure computation per ticket over `computed` clock states, then a
-/// calendar change recomputing `open` open tickets. Rows of the report.
+/// Phase 5, SLA due times: the pure computation per ticket over `computed` clock states,
+/// then a calendar change recomputing `open` open tickets. Answers rows of the report.
 #[allow(clippy::too_many_arguments)]
 async fn sla_phase(
     http: &reqwest::Client,
