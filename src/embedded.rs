@@ -493,6 +493,29 @@ async fn start_subgraphs(
     let finance_runtime =
         Runtime::with_backends(finance_kit, finance_db, cache.clone(), bus.clone());
 
+    // Operations: its embedded store persisted to its own journal file, on the shared cache
+    // and bus (no relational database, like the PMO); started before the demo is written, as
+    // the PMO is, since the demo has operations data.
+    let ops_kit = kit_config("ops", args.ops_port, None, state_dir)?;
+    let ops_runtime = Runtime::with_backends(
+        ops_kit,
+        sea_orm::DatabaseConnection::Disconnected,
+        cache.clone(),
+        bus.clone(),
+    );
+    let ops_store = erp_ops::connect_store_at(&ops_runtime, Some(&ops_data_file(state_dir)))
+        .await
+        .context("opening the operations store")?;
+    // SOP files under the state directory too (ERP_OPS_BLOB_DIR overrides).
+    let ops_options = erp_ops::OpsOptions {
+        blob_dir: Some(ops_files_dir(state_dir)),
+        // The employee subgraph's exits (asset returns, tickets back to their queues).
+        consumers: Some(Default::default()),
+        ..Default::default()
+    };
+    let ops = erp_ops::start_with(&ops_runtime, ops_store, ops_options)
+        .await
+        .context("starting the operations subgraph")?;
     // The demo is written before the subgraphs serve: a first start answers only once its
     // demo data is there. (Concurrent SQLite writers are safe: every write transaction queues
     // for the file's write lock in `erp_kit::db::begin_write`.) The relays publish its events
@@ -517,8 +540,9 @@ async fn start_subgraphs(
         crm: None,
         // Nor marketing (the demo's marketing starts empty).
         marketing: None,
-        // Nor operations: the demo's helpdesk and asset register start empty.
-        ops: None,
+        // Operations: the tier-S register (laptops checked out to their people, stock), SOPs,
+        // the IT support team with its queue, SLA policies and a few dozen tickets.
+        ops: Some(ops.ops.clone()),
     };
     if let Some(host) = &public_host {
         refuse_public_demo(args, state_dir, &targets.identity, host).await?;
@@ -547,28 +571,6 @@ async fn start_subgraphs(
     let crm = erp_crm::start(&crm_runtime)
         .await
         .context("starting the CRM subgraph")?;
-    // Operations: its embedded store persisted to its own journal file, on the shared cache
-    // and bus (no relational database, like the PMO).
-    let ops_kit = kit_config("ops", args.ops_port, None, state_dir)?;
-    let ops_runtime = Runtime::with_backends(
-        ops_kit,
-        sea_orm::DatabaseConnection::Disconnected,
-        cache.clone(),
-        bus.clone(),
-    );
-    let ops_store = erp_ops::connect_store_at(&ops_runtime, Some(&ops_data_file(state_dir)))
-        .await
-        .context("opening the operations store")?;
-    // SOP files under the state directory too (ERP_OPS_BLOB_DIR overrides).
-    let ops_options = erp_ops::OpsOptions {
-        blob_dir: Some(ops_files_dir(state_dir)),
-        // The employee subgraph's exits (asset returns, tickets back to their queues).
-        consumers: Some(Default::default()),
-        ..Default::default()
-    };
-    let ops = erp_ops::start_with(&ops_runtime, ops_store, ops_options)
-        .await
-        .context("starting the operations subgraph")?;
     // Analytics: the embedded engine (DataFusion over Arrow segments in <state>/analytics),
     // consuming every domain's events from the shared bus.
     let analytics_kit = kit_config("analytics", args.analytics_port, None, state_dir)?;
@@ -784,6 +786,28 @@ async fn ensure_demo(
                 .context("writing the demo's projects")?;
             }
         }
+        if let Some(ops) = &targets.ops {
+            let tenant = TenantId::from_claim(&record.tenant.tenant_id);
+            if !has_assets(ops, &tenant).await? {
+                // A demo made before it had operations data: its operations part, once.
+                eprintln!("erp-os: the demo has no operations data: writing it once");
+                let (password, _) = demo_password(state_dir)?;
+                let options = LoadOptions::new(password);
+                let plan = demo_plan(record.seed, record.until);
+                let people = seed_load::people_of(&plan, &targets.employees, &tenant).await?;
+                let mut report = LoadReport::default();
+                seed_load::load_ops(
+                    &plan,
+                    ops,
+                    &record.tenant,
+                    &people.user_ids,
+                    &options,
+                    &mut report,
+                )
+                .await
+                .context("writing the demo's operations data")?;
+            }
+        }
         return Ok((Some(record), None, None));
     }
     if args.no_demo {
@@ -821,6 +845,21 @@ async fn ensure_demo(
     std::fs::write(&record_path, serde_json::to_vec_pretty(&record)?)?;
     // Shown by the start that created the demo (and never again).
     Ok((Some(record), Some(report), Some(password)))
+}
+
+/// Whether the operations store holds an asset of `tenant`.
+async fn has_assets(ops: &erp_ops::Ops, tenant: &TenantId) -> anyhow::Result<bool> {
+    let first = PageRequest {
+        limit: 1,
+        after: None,
+        before: None,
+        backward: false,
+    };
+    let assets = ops
+        .assets(tenant, &Default::default(), &first)
+        .await
+        .map_err(|err| anyhow!("reading the operations store: {err:?}"))?;
+    Ok(!assets.is_empty())
 }
 
 /// Whether the PMO store holds a project of `tenant`.

@@ -23,7 +23,10 @@
 //!   verifies the signature;
 //! - the rate limit: one operation of the route's class, in the same buckets as GraphQL
 //!   (`erp_rate_limit`'s limiter): `authenticated`/`heavy` per tenant and user, `public` per
-//!   client address; 429 `RATE_LIMITED` with `Retry-After` beyond it;
+//!   client address, `tenant` per tenant named by the first path segment after the prefix
+//!   (a webhook addressed to a tenant: its senders' addresses say nothing about whose budget
+//!   it uses; a path without a plausible tenant id is 404 before anything is charged);
+//!   429 `RATE_LIMITED` with `Retry-After` (and `extensions.retryAfter`) beyond it;
 //! - the body limit: a declared `Content-Length` over `max_body_bytes` is 413 (the body read
 //!   and discarded first, up to 8 MiB within 3 s, so the client reads the answer); a body
 //!   without one is counted while it streams and cut at the limit (413). Bodies stream to the
@@ -117,6 +120,9 @@ pub enum RouteClass {
     Authenticated,
     /// Per tenant and user, the heavy budget (needs `auth: bearer`).
     Heavy,
+    /// Per tenant: the first path segment after the prefix names it (a webhook addressed to a
+    /// tenant, e.g. `/ops/helpdesk/inbound-mail/{tenant}`), whoever sends it.
+    Tenant,
 }
 
 impl RouteClass {
@@ -125,6 +131,7 @@ impl RouteClass {
             RouteClass::Public => Class::Public,
             RouteClass::Authenticated => Class::Authenticated,
             RouteClass::Heavy => Class::Heavy,
+            RouteClass::Tenant => Class::Tenant,
         }
     }
 }
@@ -186,9 +193,14 @@ pub fn resolve(config: HttpRoutesConfig, router: &HiveRouterConfig) -> Result<Ve
         if route.methods.is_empty() {
             return Err(format!("erp_http_routes: `{prefix}` routes no method"));
         }
-        if route.auth != RouteAuth::Bearer && route.rate_limit_class != RouteClass::Public {
+        if route.auth != RouteAuth::Bearer
+            && !matches!(
+                route.rate_limit_class,
+                RouteClass::Public | RouteClass::Tenant
+            )
+        {
             return Err(format!(
-                "erp_http_routes: `{prefix}` has no token, so its rate limit is per client address (rate_limit_class: public)"
+                "erp_http_routes: `{prefix}` has no token, so its rate limit is per client address or per tenant (rate_limit_class: public or tenant)"
             ));
         }
         for name in &route.forward_headers {
@@ -287,12 +299,40 @@ pub fn mount(config: &mut web::ServiceConfig, routes: &[Route]) {
 
 /// An error in the GraphQL shape (`{"errors":[{"message","extensions":{"code"}}]}`).
 fn refuse(status: StatusCode, code: &str, message: &str) -> web::HttpResponse {
+    refuse_with(status, serde_json::json!({ "code": code }), message)
+}
+
+/// [`refuse`] with more `extensions` than the code (e.g. `retryAfter`).
+fn refuse_with(
+    status: StatusCode,
+    extensions: serde_json::Value,
+    message: &str,
+) -> web::HttpResponse {
     let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
+        "errors": [{ "message": message, "extensions": extensions }]
     });
     web::HttpResponse::build(status)
         .content_type("application/json")
         .body(body.to_string())
+}
+
+/// The longest tenant id a `tenant` route takes from its path.
+const MAX_TENANT_ID_LEN: usize = 128;
+
+/// The tenant a `tenant` route's request is addressed to: the first segment of the path after
+/// the prefix, when it looks like a tenant id (letters, digits, `_`, `-`, `.`; at most
+/// [`MAX_TENANT_ID_LEN`]). Anything else names no tenant, and is refused before a bucket is
+/// made for it.
+pub fn tenant_of_tail(tail: &str) -> Option<&str> {
+    let segment = tail.split('/').next().unwrap_or("");
+    let plausible = !segment.is_empty()
+        && segment.len() <= MAX_TENANT_ID_LEN
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && segment != "."
+        && segment != "..";
+    plausible.then_some(segment)
 }
 
 /// The request headers forwarded to the subgraph.
@@ -408,18 +448,44 @@ async fn proxy(
         })
     });
 
+    // The tenant a per-tenant route is addressed to (its budget).
+    let tenant = match config.rate_limit_class {
+        RouteClass::Tenant => match tenant_of_tail(&path[config.prefix.len()..]) {
+            Some(tenant) => Some(tenant),
+            None => {
+                return refuse(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    &format!("{} takes {}{{tenant}}", config.prefix, config.prefix),
+                )
+            }
+        },
+        _ => None,
+    };
+
     // The rate limit, in GraphQL's buckets.
     let mut limit_headers = Vec::new();
     if let Some(limiter) = rate_limit::installed() {
         let verdict = limiter
-            .charge_request(config.rate_limit_class.class(), client.0, user)
+            .charge_request(config.rate_limit_class.class(), client.0, user, tenant)
             .await;
         limit_headers = verdict.headers;
         if let Some(retry_after) = verdict.refused_retry_after {
-            let mut response = refuse(
+            let budget = match verdict.class {
+                rate_limit::Class::Tenant => "this tenant's limit".to_owned(),
+                class => format!("the {} limit", class.as_str()),
+            };
+            let mut response = refuse_with(
                 StatusCode::TOO_MANY_REQUESTS,
-                rate_limit::RATE_LIMITED,
-                &format!("Too many requests; retry after {retry_after} s"),
+                serde_json::json!({
+                    "code": rate_limit::RATE_LIMITED,
+                    "retryAfter": retry_after,
+                }),
+                &format!(
+                    "Too many requests: {budget} of {} requests per {} s is used up; retry after {retry_after} s",
+                    verdict.quota.limit,
+                    verdict.quota.period.as_secs()
+                ),
             );
             set_headers(&mut response, &limit_headers);
             set_headers(
@@ -601,6 +667,22 @@ mod tests {
     }
 
     #[test]
+    fn the_tenant_of_a_path_is_its_first_segment_when_it_looks_like_one() {
+        assert_eq!(tenant_of_tail("tnt_a"), Some("tnt_a"));
+        assert_eq!(tenant_of_tail("tnt-a.b/rest/of/path"), Some("tnt-a.b"));
+        assert_eq!(tenant_of_tail(""), None);
+        assert_eq!(tenant_of_tail("/tnt_a"), None);
+        assert_eq!(tenant_of_tail(".."), None);
+        assert_eq!(tenant_of_tail("tnt%2Fa"), None);
+        assert_eq!(tenant_of_tail("tnt a"), None);
+        assert_eq!(
+            tenant_of_tail(&"t".repeat(MAX_TENANT_ID_LEN)).map(str::len),
+            Some(128)
+        );
+        assert_eq!(tenant_of_tail(&"t".repeat(MAX_TENANT_ID_LEN + 1)), None);
+    }
+
+    #[test]
     fn routes_are_parsed() {
         let config: HttpRoutesConfig = serde_json::from_value(serde_json::json!({
             "routes": [{
@@ -630,6 +712,16 @@ mod tests {
             webhook.routes[0].forward_headers,
             ["x-erp-webhook-timestamp", "x-erp-webhook-signature"]
         );
+        let tenant: HttpRoutesConfig = serde_json::from_value(serde_json::json!({
+            "routes": [{
+                "prefix": "/ops/helpdesk/inbound-mail/", "subgraph": "ops",
+                "upstream_prefix": "/ops/helpdesk/inbound-mail/", "methods": ["POST"],
+                "auth": "signed_request", "rate_limit_class": "tenant", "max_body_bytes": 1024
+            }]
+        }))
+        .unwrap();
+        assert_eq!(tenant.routes[0].rate_limit_class, RouteClass::Tenant);
+        assert_eq!(tenant.routes[0].rate_limit_class.class(), Class::Tenant);
         assert!(serde_json::from_value::<HttpRoutesConfig>(
             serde_json::json!({ "routes": [{ "prefix": "/x/", "bogus": 1 }] })
         )

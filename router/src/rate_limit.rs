@@ -6,6 +6,7 @@
 //! | public (login, token refresh, MFA verify; and every anonymous operation) | 30/min | client address (X-Forwarded-For only from trusted proxies; IPv6 by /64) |
 //! | authenticated | 500/min | tenant + JWT `sub` |
 //! | heavy (analytics exports) | 5/min | tenant + JWT `sub` |
+//! | tenant (webhooks addressed to a tenant: the helpdesk's inbound e-mail) | 120/min | the tenant named in the route's path |
 //!
 //! An operation is public when its name is in `public.operations` or one of its root fields is
 //! in `public.root_fields` (`Mutation.login`); renaming an operation therefore does not move a
@@ -101,6 +102,12 @@ pub struct RateLimitConfig {
     pub authenticated: ClassConfig,
     #[serde(default = "ClassConfig::heavy_default")]
     pub heavy: ClassConfig,
+    /// Requests of the edge's routes charged per tenant (`rate_limit_class: tenant`, the
+    /// helpdesk's inbound e-mail): a mail provider posts every tenant's messages from a few
+    /// addresses, so a per-address budget would let one busy tenant (or a login flood from
+    /// the same network) starve the others.
+    #[serde(default = "ClassConfig::tenant_default")]
+    pub tenant: ClassConfig,
 }
 
 fn default_key_prefix() -> String {
@@ -144,6 +151,9 @@ impl ClassConfig {
     fn heavy_default() -> Self {
         Self::minute(5)
     }
+    fn tenant_default() -> Self {
+        Self::minute(120)
+    }
 
     pub fn quota(&self) -> Quota {
         Quota {
@@ -171,10 +181,17 @@ pub enum Class {
     Public,
     Authenticated,
     Heavy,
+    /// Routed requests addressed to a tenant (never a GraphQL operation).
+    Tenant,
 }
 
 impl Class {
-    const ALL: [Class; 3] = [Class::Public, Class::Authenticated, Class::Heavy];
+    const ALL: [Class; 4] = [
+        Class::Public,
+        Class::Authenticated,
+        Class::Heavy,
+        Class::Tenant,
+    ];
 
     fn index(self) -> usize {
         self as usize
@@ -185,6 +202,7 @@ impl Class {
             Class::Public => "public",
             Class::Authenticated => "authenticated",
             Class::Heavy => "heavy",
+            Class::Tenant => "tenant",
         }
     }
 }
@@ -491,7 +509,7 @@ const REDIS_COOL_DOWN: Duration = Duration::from_secs(1);
 /// hashes its attribute set on every `add`, which showed up in the router's profile at a few
 /// thousand operations a second. The metric reads these when it is collected.
 #[derive(Default)]
-pub struct DecisionCounts([[[AtomicU64; 3]; 2]; 3]);
+pub struct DecisionCounts([[[AtomicU64; 3]; 2]; 4]);
 
 impl DecisionCounts {
     fn record(&self, class: Class, allowed: bool, backend: Backend) {
@@ -757,8 +775,8 @@ impl RedisBackend {
 /// GraphQL operations.
 pub struct RequestLimiter {
     limiter: Arc<Limiter>,
-    classes: [ClassConfig; 3],
-    policies: [HeaderValue; 3],
+    classes: [ClassConfig; 4],
+    policies: [HeaderValue; 4],
 }
 
 /// What the charge of a routed request decided.
@@ -767,6 +785,9 @@ pub struct RequestVerdict {
     pub headers: Vec<(String, String)>,
     /// Refused: retry after these many seconds.
     pub refused_retry_after: Option<u64>,
+    /// The class and quota charged (for the refusal's message).
+    pub class: Class,
+    pub quota: Quota,
 }
 
 static INSTALLED: std::sync::RwLock<Option<Arc<RequestLimiter>>> = std::sync::RwLock::new(None);
@@ -777,21 +798,17 @@ pub fn installed() -> Option<Arc<RequestLimiter>> {
 }
 
 impl RequestLimiter {
-    /// Charges one request of `class` (a `public` one, or any without a user, by the client
-    /// address; otherwise by tenant and user).
+    /// Charges one request of `class`: a `tenant` one to the tenant the route's path names
+    /// (`tenant`); a `public` one, or any other without a user, by the client address;
+    /// otherwise by tenant and user.
     pub async fn charge_request(
         &self,
         class: Class,
         ip: IpAddr,
         user: Option<User<'_>>,
+        tenant: Option<&str>,
     ) -> RequestVerdict {
-        let (class, key) = match (class, user) {
-            (Class::Public, _) | (_, None) => (
-                Class::Public,
-                format!("public:{}", erp_net::AddressKey::of(ip)),
-            ),
-            (class, Some(user)) => (class, user_bucket(class, user)),
-        };
+        let (class, key) = route_bucket(class, ip, user, tenant);
         let quota = self.classes[class.index()].quota();
         let (decision, _backend) = self.limiter.charge(class, &key, quota, 1).await;
         let mut headers = vec![("ratelimit".to_owned(), state_header(class, &decision))];
@@ -801,7 +818,32 @@ impl RequestLimiter {
         RequestVerdict {
             headers,
             refused_retry_after: (!decision.allowed).then(|| retry_after_secs(&decision)),
+            class,
+            quota,
         }
+    }
+}
+
+/// The class and bucket key a routed request is charged to (pure). A `tenant` request is
+/// keyed by the tenant its path names, whoever sends it (a webhook carries no token: its
+/// signature is checked behind the edge); without a tenant it falls back to the public bucket
+/// of its address, like a request of a user class without a user.
+pub fn route_bucket(
+    class: Class,
+    ip: IpAddr,
+    user: Option<User<'_>>,
+    tenant: Option<&str>,
+) -> (Class, String) {
+    let by_address = || {
+        (
+            Class::Public,
+            format!("public:{}", erp_net::AddressKey::of(ip)),
+        )
+    };
+    match (class, user, tenant) {
+        (Class::Tenant, _, Some(tenant)) => (Class::Tenant, format!("tenant:{tenant}")),
+        (Class::Public | Class::Tenant, _, _) | (_, None, _) => by_address(),
+        (class, Some(user), _) => (class, user_bucket(class, user)),
     }
 }
 
@@ -812,12 +854,17 @@ pub struct RateLimitPlugin {
     limiter: Arc<Limiter>,
     /// `RateLimit-Policy` of each class (by [`Class::index`]): fixed by the configuration, so
     /// built once rather than formatted and validated on every response.
-    policies: [HeaderValue; 3],
+    policies: [HeaderValue; 4],
 }
 
 impl RateLimitPlugin {
     pub fn new(config: RateLimitConfig) -> Result<Self, Box<dyn std::error::Error>> {
-        for class in [&config.public, &config.authenticated, &config.heavy] {
+        for class in [
+            &config.public,
+            &config.authenticated,
+            &config.heavy,
+            &config.tenant,
+        ] {
             if class.limit == 0 || class.period.is_zero() {
                 return Err("erp_rate_limit: every class needs limit > 0 and period > 0".into());
             }
@@ -836,6 +883,7 @@ impl RateLimitPlugin {
             policy(Class::Public, &config.public)?,
             policy(Class::Authenticated, &config.authenticated)?,
             policy(Class::Heavy, &config.heavy)?,
+            policy(Class::Tenant, &config.tenant)?,
         ];
         Ok(Self {
             rules: config.cost.rules(),
@@ -850,6 +898,7 @@ impl RateLimitPlugin {
             Class::Public => &self.config.public,
             Class::Authenticated => &self.config.authenticated,
             Class::Heavy => &self.config.heavy,
+            Class::Tenant => &self.config.tenant,
         }
     }
 }
@@ -871,6 +920,7 @@ impl RouterPlugin for RateLimitPlugin {
                     plugin.config.public.clone(),
                     plugin.config.authenticated.clone(),
                     plugin.config.heavy.clone(),
+                    plugin.config.tenant.clone(),
                 ],
                 policies: plugin.policies.clone(),
             }));
@@ -1124,6 +1174,39 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_route_is_keyed_by_the_tenant_of_its_path_whoever_sends_it() {
+        let mail =
+            |ip: &str, tenant| route_bucket(Class::Tenant, ip.parse().unwrap(), None, tenant);
+        assert_eq!(
+            mail("198.51.100.7", Some("tnt_a")),
+            (Class::Tenant, "tenant:tnt_a".into())
+        );
+        assert_eq!(
+            mail("203.0.113.9", Some("tnt_a")),
+            (Class::Tenant, "tenant:tnt_a".into()),
+            "a provider's other address charges the same tenant"
+        );
+        assert_eq!(
+            mail("198.51.100.7", Some("tnt_b")),
+            (Class::Tenant, "tenant:tnt_b".into())
+        );
+        assert_eq!(
+            mail("198.51.100.7", None),
+            (Class::Public, "public:198.51.100.7".into()),
+            "no tenant named: the address's public bucket"
+        );
+        // The other classes ignore a tenant segment.
+        assert_eq!(
+            route_bucket(Class::Heavy, ip(), Some(ALICE), Some("tnt_x")),
+            (Class::Heavy, "heavy:t1:alice".into())
+        );
+        assert_eq!(
+            route_bucket(Class::Public, ip(), Some(ALICE), Some("tnt_x")),
+            (Class::Public, "public:198.51.100.7".into())
+        );
+    }
+
+    #[test]
     fn decision_counts_keep_each_label_set_apart() {
         let counts = DecisionCounts::default();
         assert!(counts.snapshot().is_empty());
@@ -1132,6 +1215,7 @@ mod tests {
         counts.record(Class::Public, false, Backend::Redis);
         counts.record(Class::Authenticated, true, Backend::Lease);
         counts.record(Class::Heavy, false, Backend::Memory);
+        counts.record(Class::Tenant, false, Backend::Redis);
         assert_eq!(
             counts.snapshot(),
             vec![
@@ -1139,6 +1223,7 @@ mod tests {
                 (Class::Public, "limited", Backend::Redis, 1),
                 (Class::Authenticated, "allowed", Backend::Lease, 1),
                 (Class::Heavy, "limited", Backend::Memory, 1),
+                (Class::Tenant, "limited", Backend::Redis, 1),
             ]
         );
     }
@@ -1305,6 +1390,7 @@ mod tests {
         assert_eq!(config.redis_timeout, Duration::from_millis(250));
         assert_eq!(config.public.period, Duration::from_secs(60));
         assert_eq!(config.authenticated.limit, 500);
+        assert_eq!(config.tenant.quota(), ClassConfig::minute(120).quota());
         assert_eq!(config.trusted_proxies.len(), 2);
         assert!(
             serde_json::from_value::<RateLimitConfig>(serde_json::json!({"bogus": 1})).is_err()

@@ -6,9 +6,15 @@
 //!   the per-record stream; the laptops depreciate straight line over 36 months.
 //! - SOPs: the company's procedures (fire drill, onboarding, ...), most published, the last
 //!   one still a draft.
+//! - The helpdesk: an IT support team (a few Engineering people, more in bigger tiers) with
+//!   one round-robin queue taking the IT categories (hardware, network, access), and an SLA
+//!   policy per priority on one business calendar (Monday to Friday 09:00-17:00 Berlin time,
+//!   Christmas and New Year off).
 //! - Tickets: opened by the plan's people through the portal, about a tenth of the people's
 //!   count a week of history (tier S: a few dozen), spread over the statuses the way a live
-//!   helpdesk is (most resolved or closed, some new, open or pending).
+//!   helpdesk is (most resolved or closed, some new, open or pending); each has a category
+//!   from its subject, so the IT ones land in the team's queue and the facilities ones stay
+//!   unrouted.
 //!
 //! Records are generated on demand from their index (per-record random streams), so tier L's
 //! numbers need no memory.
@@ -40,8 +46,11 @@ impl OpsSizes {
                 sops: 24,
                 tickets: 1_500,
             },
+            // 100,000 assets in all (10,000 laptops and 90,000 monitors, phones, docks and
+            // printers): the size of the monthly depreciation run the benchmark asks
+            // for. Registered in bulk, they load in a few hundred commits.
             Tier::L => Self {
-                extra_assets: 14_000,
+                extra_assets: 90_000,
                 sops: 120,
                 tickets: 60_000,
             },
@@ -164,7 +173,40 @@ pub struct PlannedTicket {
     /// Who opened it (an index into [`SeedPlan::employees`]).
     pub requester: usize,
     pub status: PlannedTicketStatus,
+    /// What it is about (the queue routes by it).
+    pub category: &'static str,
 }
+
+/// An SLA policy: the targets of one priority, in business minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedSla {
+    /// 0 low, 1 normal, 2 high, 3 urgent.
+    pub priority: u8,
+    pub first_response_minutes: u32,
+    pub update_minutes: u32,
+    pub resolution_minutes: u32,
+}
+
+/// The helpdesk's set-up: one team, its queue, and the SLA policies on one calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedHelpdesk {
+    pub team: &'static str,
+    /// The agents (indices into [`SeedPlan::employees`]), all available.
+    pub members: Vec<usize>,
+    pub queue: &'static str,
+    /// The ticket categories the queue takes (round-robin among the members).
+    pub categories: &'static [&'static str],
+    /// The calendar: an IANA zone, business hours as local minutes `[start, end)` every
+    /// Monday to Friday, and holidays.
+    pub time_zone: &'static str,
+    pub business_hours: (u16, u16),
+    pub holidays: Vec<chrono::NaiveDate>,
+    /// One policy per priority, low to urgent.
+    pub slas: [PlannedSla; 4],
+}
+
+/// The categories the IT queue takes; the others (facilities) stay unrouted.
+const IT_CATEGORIES: &[&str] = &["hardware", "network", "access"];
 
 const SOP_TITLES: &[&str] = &[
     "Fire drill",
@@ -179,23 +221,43 @@ const SOP_TITLES: &[&str] = &[
     "Travel booking",
 ];
 
-const TICKET_SUBJECTS: &[(&str, &str)] = &[
-    ("VPN drops", "The VPN disconnects every few minutes."),
-    ("Printer jammed", "The printer on my floor is jammed."),
-    ("New monitor", "I would like a second monitor."),
+/// Subject, description and category.
+const TICKET_SUBJECTS: &[(&str, &str, &str)] = &[
+    (
+        "VPN drops",
+        "The VPN disconnects every few minutes.",
+        "network",
+    ),
+    (
+        "Printer jammed",
+        "The printer on my floor is jammed.",
+        "facilities",
+    ),
+    ("New monitor", "I would like a second monitor.", "hardware"),
     (
         "Password expired",
         "My password expired and I cannot log in.",
+        "access",
     ),
-    ("Laptop slow", "My laptop takes minutes to start."),
+    (
+        "Laptop slow",
+        "My laptop takes minutes to start.",
+        "hardware",
+    ),
     (
         "Access to shared drive",
         "I need access to the finance shared drive.",
+        "access",
     ),
-    ("Phone screen cracked", "My phone screen cracked."),
+    (
+        "Phone screen cracked",
+        "My phone screen cracked.",
+        "hardware",
+    ),
     (
         "Meeting room display",
         "The display in the big meeting room shows nothing.",
+        "facilities",
     ),
 ];
 
@@ -309,14 +371,62 @@ impl OpsPlan<'_> {
     /// Ticket `i`, opened by one of the plan's people.
     pub fn ticket(&self, i: usize) -> PlannedTicket {
         let mut rng = Rng::stream(self.plan.seed, STREAM_TICKET, i as u64, 0);
-        let (subject, description) = *rng.pick(TICKET_SUBJECTS);
+        let (subject, description, category) = *rng.pick(TICKET_SUBJECTS);
         let people = self.plan.employees.len().max(1);
         PlannedTicket {
+            category,
             subject: subject.to_owned(),
             description: description.to_owned(),
             priority: weighted(&mut rng, &[(0u8, 20), (1, 55), (2, 20), (3, 5)]),
             requester: rng.below(people as u64) as usize,
             status: weighted(&mut rng, STATUS_WEIGHTS),
+        }
+    }
+
+    /// The helpdesk's team, queue and SLA policies. The agents are Engineering people (the
+    /// plan's first ones after the administrator, when it has no Engineering): three in tier
+    /// S, one per 50 people in bigger tiers, at most 25.
+    pub fn helpdesk(&self) -> PlannedHelpdesk {
+        let employees = &self.plan.employees;
+        let wanted = (employees.len() / 50).clamp(3, 25);
+        let engineering = self
+            .plan
+            .departments
+            .iter()
+            .position(|department| department.name == "Engineering");
+        let mut members: Vec<usize> = (1..employees.len())
+            .filter(|&i| Some(employees[i].department) == engineering)
+            .take(wanted)
+            .collect();
+        if members.is_empty() {
+            members = (1..employees.len()).take(wanted).collect();
+        }
+        let year = chrono::Datelike::year(&self.plan.until);
+        let holidays = [(year, 12, 25), (year, 12, 26), (year + 1, 1, 1)]
+            .into_iter()
+            .filter_map(|(y, m, d)| chrono::NaiveDate::from_ymd_opt(y, m, d))
+            .collect();
+        let sla =
+            |priority, first_response_minutes, update_minutes, resolution_minutes| PlannedSla {
+                priority,
+                first_response_minutes,
+                update_minutes,
+                resolution_minutes,
+            };
+        PlannedHelpdesk {
+            team: "IT Support",
+            members,
+            queue: "IT requests",
+            categories: IT_CATEGORIES,
+            time_zone: "Europe/Berlin",
+            business_hours: (9 * 60, 17 * 60),
+            holidays,
+            slas: [
+                sla(0, 8 * 60, 16 * 60, 5 * 8 * 60),
+                sla(1, 4 * 60, 8 * 60, 3 * 8 * 60),
+                sla(2, 60, 4 * 60, 8 * 60),
+                sla(3, 30, 60, 4 * 60),
+            ],
         }
     }
 
@@ -383,6 +493,28 @@ mod tests {
             (0..totals.assets).map(|i| ops.asset(i).tag).collect();
         assert_eq!(tags.len(), totals.assets, "tags are unique");
         assert!((0..totals.tickets).all(|i| ops.ticket(i).requester < 10));
+        let helpdesk = ops.helpdesk();
+        assert_eq!(helpdesk.members.len(), 3);
+        assert!(helpdesk.members.iter().all(|&i| i > 0 && i < 10));
+        assert_eq!(helpdesk.holidays.len(), 3);
+        // Both kinds of ticket: routed to the IT queue and unrouted (facilities).
+        let routed = (0..totals.tickets)
+            .filter(|&i| helpdesk.categories.contains(&ops.ticket(i).category))
+            .count();
+        assert!(routed > 0 && routed < totals.tickets, "{routed}");
+        for sla in helpdesk.slas {
+            assert!(sla.first_response_minutes <= sla.update_minutes);
+            assert!(sla.update_minutes <= sla.resolution_minutes);
+        }
+    }
+
+    #[test]
+    fn tier_l_has_the_depreciation_benchmarks_hundred_thousand_assets() {
+        let plan = plan(Tier::L);
+        let ops = plan.ops();
+        assert_eq!(ops.assets(), 100_000);
+        assert_eq!(ops.sizes.tickets, 60_000);
+        assert_eq!(ops.helpdesk().members.len(), 25);
     }
 
     #[test]

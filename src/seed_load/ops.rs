@@ -1,14 +1,17 @@
 //! The operations part of a load: the plan's operations data ([`SeedPlan::ops`]) through the
 //! operations subgraph's own use cases:
 //!
-//! - the assets (`register_asset`, in stock; the laptops with a 36-month straight-line
-//!   schedule), then each laptop checked out to its person (`act_on_assets`) and accepted by
+//! - the assets (`register_assets`, in stock, up to 1,000 a commit; the laptops with a
+//!   36-month straight-line schedule), then each laptop checked out to its person (`act_on_assets`) and accepted by
 //!   them, and the retired ones retired in bulk (up to 1,000 a call);
 //! - the SOPs (`create_sop`, the file in the subgraph's object storage), submitted and
 //!   published but the last, left a draft;
-//! - the tickets, each opened by its requester through the portal (`create_ticket`: the SLA
-//!   clocks start, `ticket.created` is published) and moved along its statuses by the
-//!   administrator (`change_ticket_status`).
+//! - the helpdesk's set-up: its team (`create_team`), the team's round-robin queue of the IT
+//!   categories (`create_queue`) and an SLA policy per priority on the plan's business
+//!   calendar (`set_sla_policy`);
+//! - the tickets, each opened by its requester through the portal (`create_ticket`: routed to
+//!   the queue by its category and assigned in turn, the SLA clocks start, `ticket.created` is
+//!   published) and moved along its statuses by the administrator (`change_ticket_status`).
 //!
 //! Every rule of a live write holds. Resume: the part is written once per tenant; a load that
 //! finds assets in the tenant counts the operations part as written already.
@@ -20,16 +23,19 @@ use erp_kit::money::{Currency, Money};
 use erp_kit::pagination::PageRequest;
 use erp_kit::TenantId;
 use erp_ops::app::assets::{AssetAction, DepreciationTerms, NewAsset};
-use erp_ops::app::helpdesk::NewTicket;
+use erp_ops::app::helpdesk::{NewSlaPolicy, NewTicket};
 use erp_ops::app::sops::SopChange;
+use erp_ops::app::teams::{NewQueue, NewTeam};
 use erp_ops::domain::asset::{AssetTag, Holder};
 use erp_ops::domain::depreciation::{Frequency, Method};
 use erp_ops::domain::helpdesk::{Channel, Priority, TicketStatus};
+use erp_ops::domain::sla::DayHours;
+use erp_ops::domain::teams::{AssignmentRule, Conditions, Member};
 use erp_ops::store::AssetKind;
 use erp_ops::Ops;
 
 use super::{admin_claims, api, retrying, LoadOptions, LoadReport, Progress, SeededTenant};
-use crate::seed::ops::{PlannedAssetState, PlannedTicketStatus};
+use crate::seed::ops::{PlannedAssetState, PlannedHelpdesk, PlannedTicketStatus};
 use crate::seed::SeedPlan;
 
 /// The phases of the operations part (their names in the load's report).
@@ -40,6 +46,10 @@ pub const TICKETS: &str = "ops: tickets";
 /// The most assets one bulk action takes.
 const BULK: usize = 1_000;
 
+/// Assets registered per commit: half of what `register_assets` takes, so a commit of
+/// laptops with their 36-line schedules stays a few MB (one document-store transaction).
+const REGISTER_BATCH: usize = 500;
+
 /// Claims of the person `user_id` (`name`) of the tenant, acting with `permissions`.
 fn claims_of(tenant: &SeededTenant, user_id: &str, name: &str, permissions: &[&str]) -> Claims {
     Claims {
@@ -48,6 +58,95 @@ fn claims_of(tenant: &SeededTenant, user_id: &str, name: &str, permissions: &[&s
         permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
         ..admin_claims(tenant)
     }
+}
+
+/// The plan's 0..=3 priority.
+fn priority_of(planned: u8) -> Priority {
+    match planned {
+        0 => Priority::Low,
+        1 => Priority::Normal,
+        2 => Priority::High,
+        _ => Priority::Urgent,
+    }
+}
+
+/// The helpdesk's team, its queue and the SLA policies (before any ticket, so that every
+/// ticket is routed and gets its due times).
+async fn set_up_helpdesk(
+    ops: &Ops,
+    tenant: &TenantId,
+    helpdesk: &PlannedHelpdesk,
+    user: impl Fn(usize) -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let members = helpdesk
+        .members
+        .iter()
+        .map(|&person| {
+            Ok(Member {
+                user_id: user(person)?,
+                employee_id: None,
+                available: true,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let team = ops
+        .create_team(
+            tenant,
+            NewTeam {
+                name: helpdesk.team.to_owned(),
+                members,
+            },
+        )
+        .await
+        .map_err(api)
+        .context("the helpdesk team")?;
+    ops.create_queue(
+        tenant,
+        NewQueue {
+            name: helpdesk.queue.to_owned(),
+            team_id: team.id,
+            conditions: Conditions {
+                categories: helpdesk
+                    .categories
+                    .iter()
+                    .map(|c| (*c).to_owned())
+                    .collect(),
+                priorities: vec![],
+                channels: vec![],
+            },
+            assignment: AssignmentRule::RoundRobin,
+            position: 0,
+        },
+    )
+    .await
+    .map_err(api)
+    .context("the helpdesk queue")?;
+    let zone: chrono_tz::Tz = helpdesk
+        .time_zone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the plan's time zone {}", helpdesk.time_zone))?;
+    let (open, close) = helpdesk.business_hours;
+    // Monday to Friday.
+    let week: [DayHours; 7] =
+        std::array::from_fn(|day| if day < 5 { vec![(open, close)] } else { vec![] });
+    for sla in helpdesk.slas {
+        ops.set_sla_policy(
+            tenant,
+            NewSlaPolicy {
+                priority: priority_of(sla.priority),
+                zone,
+                week: week.clone(),
+                holidays: helpdesk.holidays.iter().copied().collect(),
+                first_response_minutes: sla.first_response_minutes,
+                update_minutes: sla.update_minutes,
+                resolution_minutes: sla.resolution_minutes,
+            },
+        )
+        .await
+        .map_err(api)
+        .context("an SLA policy")?;
+    }
+    Ok(())
 }
 
 /// Writes the plan's operations data into the tenant (see the module comment).
@@ -111,6 +210,10 @@ pub async fn load_ops(
     let mut progress = Progress::start(ASSETS, totals.assets, options.progress);
     let mut checked_out: Vec<(String, usize)> = Vec::new();
     let mut retired: Vec<String> = Vec::new();
+    // Registered in bulk (REGISTER_BATCH a commit): tier L's tens of thousands of assets in
+    // tens of round trips, every asset checked as a single registration is.
+    let mut batch: Vec<NewAsset> = Vec::with_capacity(REGISTER_BATCH);
+    let mut states: Vec<PlannedAssetState> = Vec::with_capacity(REGISTER_BATCH);
     for i in 0..totals.assets {
         let planned = ops_plan.asset(i);
         let depreciation = match planned.depreciation_months {
@@ -123,35 +226,38 @@ pub async fn load_ops(
             }),
             None => None,
         };
-        let asset = ops
-            .register_asset(
-                &tenant,
-                &admin,
-                NewAsset {
-                    kind: AssetKind::Hardware,
-                    tag: AssetTag::parse("tag", &planned.tag).map_err(api)?,
-                    name: planned.name.clone(),
-                    serial: Some(planned.serial.clone()),
-                    model: Some(planned.model.clone()),
-                    category: Some(planned.category.to_owned()),
-                    location_id: None,
-                    cost: money(planned.cost_cents)?,
-                    purchase_date: Some(planned.in_use_date),
-                    in_use_date: planned.in_use_date,
-                    warranty_until: Some(planned.in_use_date + chrono::Duration::days(3 * 365)),
-                    end_of_life: Some(planned.in_use_date + chrono::Duration::days(5 * 365)),
-                    depreciation,
-                },
-            )
-            .await
-            .map_err(api)
-            .with_context(|| format!("the asset {}", planned.tag))?;
-        match planned.state {
-            PlannedAssetState::CheckedOutTo(person) => checked_out.push((asset.id, person)),
-            PlannedAssetState::Retired => retired.push(asset.id),
-            PlannedAssetState::InStock => {}
+        batch.push(NewAsset {
+            kind: AssetKind::Hardware,
+            tag: AssetTag::parse("tag", &planned.tag).map_err(api)?,
+            name: planned.name.clone(),
+            serial: Some(planned.serial.clone()),
+            model: Some(planned.model.clone()),
+            category: Some(planned.category.to_owned()),
+            location_id: None,
+            cost: money(planned.cost_cents)?,
+            purchase_date: Some(planned.in_use_date),
+            in_use_date: planned.in_use_date,
+            warranty_until: Some(planned.in_use_date + chrono::Duration::days(3 * 365)),
+            end_of_life: Some(planned.in_use_date + chrono::Duration::days(5 * 365)),
+            depreciation,
+        });
+        states.push(planned.state);
+        if batch.len() == REGISTER_BATCH || i + 1 == totals.assets {
+            let written = batch.len();
+            let assets = ops
+                .register_assets(&tenant, &admin, std::mem::take(&mut batch))
+                .await
+                .map_err(api)
+                .with_context(|| format!("the assets up to {}", planned.tag))?;
+            for (asset, state) in assets.into_iter().zip(states.drain(..)) {
+                match state {
+                    PlannedAssetState::CheckedOutTo(person) => checked_out.push((asset.id, person)),
+                    PlannedAssetState::Retired => retired.push(asset.id),
+                    PlannedAssetState::InStock => {}
+                }
+            }
+            progress.add(written, 0);
         }
-        progress.add(1, 0);
     }
     // Each laptop to its person (one holder per call), accepted by them.
     for (id, person) in &checked_out {
@@ -206,6 +312,10 @@ pub async fn load_ops(
     progress.finish(report);
 
     let mut progress = Progress::start(TICKETS, totals.tickets, options.progress);
+    set_up_helpdesk(ops, &tenant, &ops_plan.helpdesk(), |person| {
+        user(person).cloned()
+    })
+    .await?;
     for i in 0..totals.tickets {
         let planned = ops_plan.ticket(i);
         let requester = claims_of(
@@ -214,12 +324,7 @@ pub async fn load_ops(
             &plan.employees[planned.requester].display_name,
             &["helpdesk:submit"],
         );
-        let priority = match planned.priority {
-            0 => Priority::Low,
-            1 => Priority::Normal,
-            2 => Priority::High,
-            _ => Priority::Urgent,
-        };
+        let priority = priority_of(planned.priority);
         let ticket = retrying(i, || {
             ops.create_ticket(
                 &tenant,
@@ -231,7 +336,7 @@ pub async fn load_ops(
                     priority,
                     asset_id: None,
                     client_id: None,
-                    category: None,
+                    category: Some(planned.category.to_owned()),
                 },
             )
         })

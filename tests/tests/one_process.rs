@@ -358,6 +358,13 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
         names
     };
 
+    // Operations: the demo's asset register, SOPs and helpdesk, written by the seed's own
+    // operations part (the tier-S plan of this demo seed) through the operations use cases.
+    let until: chrono::NaiveDate = demo["until"].as_str().unwrap().parse().unwrap();
+    let plan =
+        erp_seed::SeedPlan::new(erp_seed::Tier::S, 42, "Demo Company", "demo.example", until);
+    demo_operations(&erp, &token, &plan, &employees).await;
+
     // HR data sealed in the employee store, read through the router by the administrator.
     let body = erp
         .edge
@@ -626,6 +633,183 @@ async fn one_process_serves_the_demo_through_the_router_and_keeps_data_across_re
 
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::fs::remove_dir_all(&other_state);
+}
+
+/// The demo tenant's operations data, through the router, against the seed plan: every
+/// planned asset by tag (the laptops assigned to their people, the retired ones retired), the
+/// SOPs (all published but the last), the IT support team with its round-robin queue of the
+/// IT categories, an SLA policy per priority on the Berlin business calendar, and the tickets
+/// by subject and status, the IT ones in the team's queue and assigned to its members, each
+/// with the SLA targets of its priority.
+async fn demo_operations(erp: &ErpOs, token: &str, plan: &erp_seed::SeedPlan, employees: &[Value]) {
+    use erp_seed::ops::{PlannedAssetState, PlannedTicketStatus};
+    let ops_plan = plan.ops();
+    let totals = ops_plan.totals();
+    let user_of_person = |person: usize| -> Value {
+        let number = &plan.employees[person].number;
+        employees
+            .iter()
+            .find(|e| e["employeeNumber"] == number.as_str())
+            .map(|e| e["userId"].clone())
+            .unwrap_or_else(|| panic!("no employee {number}"))
+    };
+    let body = erp
+        .edge
+        .graphql(
+            Some(token),
+            r#"query DemoOps {
+  assets(first: 100) { nodes { tag status holder { type id } } }
+  sops(first: 50) { nodes { title versions { number status } } }
+  helpdeskTeams { id name members { userId } }
+  helpdeskQueues { name teamId assignment conditions { categories } }
+  low: slaPolicy(priority: LOW) { ...Policy }
+  normal: slaPolicy(priority: NORMAL) { ...Policy }
+  high: slaPolicy(priority: HIGH) { ...Policy }
+  urgent: slaPolicy(priority: URGENT) { ...Policy }
+  tickets(first: 100) { nodes { subject category status priority channel queueId teamId assigneeId
+    sla { firstResponse { targetMinutes } update { targetMinutes } resolution { targetMinutes } } } }
+}
+fragment Policy on SlaPolicy { timeZone holidays weeklyHours { weekday start end }
+  firstResponseMinutes updateMinutes resolutionMinutes }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let data = &body["data"];
+
+    let mut assets: Vec<Value> = data["assets"]["nodes"].as_array().unwrap().clone();
+    assets.sort_by_key(|a| a["tag"].as_str().unwrap().to_owned());
+    let mut expected: Vec<Value> = (0..totals.assets)
+        .map(|i| {
+            let planned = ops_plan.asset(i);
+            let (status, holder) = match planned.state {
+                PlannedAssetState::CheckedOutTo(person) => (
+                    "ASSIGNED",
+                    json!({ "type": "PERSON", "id": user_of_person(person) }),
+                ),
+                PlannedAssetState::Retired => ("RETIRED", Value::Null),
+                PlannedAssetState::InStock => ("IN_STOCK", Value::Null),
+            };
+            json!({ "tag": planned.tag, "status": status, "holder": holder })
+        })
+        .collect();
+    expected.sort_by_key(|a| a["tag"].as_str().unwrap().to_owned());
+    assert_eq!(assets, expected);
+    assert!(totals.checked_out > 0 && totals.retired > 0, "{totals:?}");
+
+    let mut sops: Vec<Value> = data["sops"]["nodes"].as_array().unwrap().clone();
+    sops.sort_by_key(|s| s["title"].as_str().unwrap().to_owned());
+    let mut expected: Vec<Value> = (0..totals.sops)
+        .map(|i| {
+            let planned = ops_plan.sop(i);
+            let status = if planned.published {
+                "PUBLISHED"
+            } else {
+                "DRAFT"
+            };
+            json!({ "title": planned.title, "versions": [{ "number": 1, "status": status }] })
+        })
+        .collect();
+    expected.sort_by_key(|s| s["title"].as_str().unwrap().to_owned());
+    assert_eq!(sops, expected);
+
+    let helpdesk = ops_plan.helpdesk();
+    let team = &data["helpdeskTeams"][0];
+    assert_eq!(data["helpdeskTeams"].as_array().unwrap().len(), 1, "{data}");
+    let members: Vec<Value> = helpdesk
+        .members
+        .iter()
+        .map(|&person| json!({ "userId": user_of_person(person) }))
+        .collect();
+    assert_eq!(
+        (&team["name"], &team["members"]),
+        (&json!("IT Support"), &json!(members))
+    );
+    assert_eq!(
+        data["helpdeskQueues"],
+        json!([{ "name": "IT requests", "teamId": team["id"], "assignment": "ROUND_ROBIN",
+            "conditions": { "categories": ["hardware", "network", "access"] } }])
+    );
+    let weekdays = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"];
+    let week: Vec<Value> = weekdays
+        .iter()
+        .map(|day| json!({ "weekday": day, "start": "09:00", "end": "17:00" }))
+        .collect();
+    let names = ["LOW", "NORMAL", "HIGH", "URGENT"];
+    for (field, sla) in ["low", "normal", "high", "urgent"]
+        .iter()
+        .zip(helpdesk.slas)
+    {
+        assert_eq!(
+            data[*field],
+            json!({ "timeZone": "Europe/Berlin", "weeklyHours": week,
+                "holidays": helpdesk.holidays.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                "firstResponseMinutes": sla.first_response_minutes,
+                "updateMinutes": sla.update_minutes, "resolutionMinutes": sla.resolution_minutes }),
+            "{field}"
+        );
+    }
+
+    let tickets = data["tickets"]["nodes"].as_array().unwrap();
+    assert_eq!(tickets.len(), totals.tickets);
+    let status_name = |status: PlannedTicketStatus| match status {
+        PlannedTicketStatus::New => "NEW",
+        PlannedTicketStatus::Open => "OPEN",
+        PlannedTicketStatus::Pending => "PENDING",
+        PlannedTicketStatus::Resolved => "RESOLVED",
+        PlannedTicketStatus::Closed => "CLOSED",
+    };
+    let summary = |subject: &Value, status: &Value, priority: &Value| {
+        format!("{subject} {status} {priority}")
+    };
+    let mut got: Vec<String> = Vec::new();
+    let mut routed = 0;
+    for ticket in tickets {
+        got.push(summary(
+            &ticket["subject"],
+            &ticket["status"],
+            &ticket["priority"],
+        ));
+        assert_eq!(ticket["channel"], "PORTAL");
+        let category = ticket["category"].as_str().unwrap();
+        if helpdesk.categories.contains(&category) {
+            routed += 1;
+            assert_eq!(ticket["teamId"], team["id"], "{ticket}");
+            assert!(
+                members.contains(&json!({ "userId": ticket["assigneeId"] })),
+                "{ticket}"
+            );
+        } else {
+            assert_eq!(
+                (&ticket["queueId"], &ticket["teamId"], &ticket["assigneeId"]),
+                (&Value::Null, &Value::Null, &Value::Null),
+                "{ticket}"
+            );
+        }
+        let priority = names.iter().position(|p| ticket["priority"] == *p).unwrap();
+        let sla = helpdesk.slas[priority];
+        assert_eq!(
+            ticket["sla"],
+            json!({ "firstResponse": { "targetMinutes": sla.first_response_minutes },
+                "update": { "targetMinutes": sla.update_minutes },
+                "resolution": { "targetMinutes": sla.resolution_minutes } }),
+            "{ticket}"
+        );
+    }
+    assert!(routed > 0 && routed < totals.tickets, "{routed} routed");
+    let mut expected: Vec<String> = (0..totals.tickets)
+        .map(|i| {
+            let planned = ops_plan.ticket(i);
+            summary(
+                &json!(planned.subject),
+                &json!(status_name(planned.status)),
+                &json!(names[usize::from(planned.priority.min(3))]),
+            )
+        })
+        .collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
 }
 
 /// The mode of every file directly in `dir` (by name).

@@ -81,6 +81,7 @@ on_both_stores!(
     a_split_moves_replies_to_a_linked_ticket_whose_sla_starts_then,
     inbound_mail_opens_and_threads_tickets_from_signed_raw_messages,
     sop_files_and_mail_attachments_round_trip_through_s3,
+    bulk_registration_is_all_or_nothing,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -103,6 +104,8 @@ struct OpsApp {
     files: std::path::PathBuf,
     /// Its event consumers, when it runs them.
     _consumers: Vec<erp_kit::events::ConsumerHandle>,
+    /// Its use cases, for the paths with no GraphQL field (the seed's bulk registration).
+    ops: erp_ops::Ops,
 }
 
 impl Drop for OpsApp {
@@ -224,6 +227,7 @@ impl OpsApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = service.router;
+        let ops = service.ops;
         let server = tokio::spawn(async move {
             let _ = axum::serve(
                 listener,
@@ -241,6 +245,7 @@ impl OpsApp {
             _breach_timer: service.breach_timer,
             files,
             _consumers: service.consumers,
+            ops,
         }
     }
 
@@ -5253,4 +5258,105 @@ async fn s3_misconfiguration_fails_the_start_with_what_is_wrong() {
     })
     .await;
     assert!(err.contains("plain HTTP to another machine"), "{err}");
+}
+
+/// `register_assets`, the seed's bulk path (no GraphQL field): up to 1,000 assets in one
+/// commit, each checked as a single registration is, all or nothing. A tag listed twice is
+/// BAD_USER_INPUT before anything is written; a batch with a tag already taken is CONFLICT
+/// `ASSET_TAG_TAKEN` and registers none of its assets; more than 1,000 is refused. What was
+/// registered reads back over GraphQL with its schedule.
+async fn bulk_registration_is_all_or_nothing(store: Store) {
+    use erp_kit::money::{Currency, Money};
+    use erp_ops::app::assets::{DepreciationTerms, NewAsset};
+    use erp_ops::domain::asset::AssetTag;
+    use erp_ops::domain::depreciation::{Frequency, Method};
+
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = format!("tnt_bulk_{}", uuid::Uuid::new_v4().simple());
+    let token = issuer.token(&tenant, "usr_admin", ALL);
+    let claims = issuer.claims(&tenant, "usr_admin", &["assets:write"]);
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let eur = Currency::parse("EUR").unwrap();
+    let asset = |tag: &str| NewAsset {
+        kind: erp_ops::store::AssetKind::Hardware,
+        tag: AssetTag::parse("tag", tag).unwrap(),
+        name: "Monitor".into(),
+        serial: None,
+        model: None,
+        category: Some("monitor".into()),
+        location_id: None,
+        cost: Money::from_minor(36_000, eur).unwrap(),
+        purchase_date: None,
+        in_use_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        warranty_until: None,
+        end_of_life: None,
+        depreciation: Some(DepreciationTerms {
+            method: Method::StraightLine,
+            frequency: Frequency::Monthly,
+            periods: 36,
+            salvage: Money::from_minor(0, eur).unwrap(),
+            prorata: true,
+        }),
+    };
+    let tags = || async {
+        let data = app
+            .ok(&token, "{ assets(first: 100) { nodes { tag depreciation { lines { amount { amount } } } } } }", json!({}))
+            .await;
+        data["assets"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| {
+                let lines = node["depreciation"]["lines"].as_array().unwrap();
+                assert_eq!(lines.len(), 36, "{node}");
+                assert_eq!(lines[0]["amount"]["amount"], "10.00", "{node}");
+                node["tag"].as_str().unwrap().to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let written = app
+        .ops
+        .register_assets(&tenant_id, &claims, vec![asset("MON-1"), asset("MON-2")])
+        .await
+        .unwrap();
+    assert_eq!(
+        written.iter().map(|a| a.tag.as_str()).collect::<Vec<_>>(),
+        ["MON-1", "MON-2"]
+    );
+    assert_eq!(tags().await, ["MON-1", "MON-2"]);
+
+    // Listed twice (whatever the case): refused before anything is written.
+    let err = app
+        .ops
+        .register_assets(&tenant_id, &claims, vec![asset("MON-3"), asset("mon-3")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), erp_kit::ErrorCode::BadUserInput, "{err:?}");
+    // One tag already taken: none of the batch is registered.
+    let err = app
+        .ops
+        .register_assets(&tenant_id, &claims, vec![asset("MON-4"), asset("MON-2")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), erp_kit::ErrorCode::Conflict, "{err:?}");
+    assert_eq!(
+        err.reason().map(|r| r.name().to_owned()),
+        Some("ASSET_TAG_TAKEN".to_owned()),
+        "{err:?}"
+    );
+    // Empty, or over 1,000: refused.
+    for batch in [
+        vec![],
+        (0..1_001).map(|n| asset(&format!("X-{n}"))).collect(),
+    ] {
+        let err = app
+            .ops
+            .register_assets(&tenant_id, &claims, batch)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), erp_kit::ErrorCode::BadUserInput, "{err:?}");
+    }
+    assert_eq!(tags().await, ["MON-1", "MON-2"], "nothing else was written");
 }

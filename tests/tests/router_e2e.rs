@@ -1243,3 +1243,172 @@ Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--b--\r\n"
         .unwrap();
     assert_eq!(response.status().as_u16(), 405);
 }
+
+/// Inbound e-mail is limited per tenant at the edge (`rate_limit_class: tenant`, the
+/// `tenant` class of erp_rate_limit, ERP_RL_TENANT_LIMIT; in Redis), not per client address:
+/// one provider address posting for two tenants, tenant A runs out of its budget (429
+/// RATE_LIMITED in the GraphQL error shape with `retryAfter`, `Retry-After` and the tenant
+/// policy header) and the refused mail opens nothing, while tenant B's mail and a login from
+/// the same address still go through. A path naming no plausible tenant is 404 before
+/// anything is charged or forwarded.
+#[tokio::test]
+async fn inbound_mail_is_limited_per_tenant_not_per_address() {
+    use erp_tests::router::Transport;
+
+    let stand = stand().await;
+    let issuer = &stand.issuer;
+    let (ops_url, _ops) = spawn_ops(issuer).await;
+    let router = RouterProcess::spawn(
+        &stand
+            .options()
+            .transport(Transport::DevCertificate)
+            .env("ERP_OPS_URL", &ops_url)
+            .env("ERP_RL_TENANT_LIMIT", "3"),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    // Each tenant's webhook secret, and a way to list its tickets, straight at the subgraph.
+    let tenant_a = format!("tnt_mail_a_{}", uuid::Uuid::new_v4().simple());
+    let tenant_b = format!("tnt_mail_b_{}", uuid::Uuid::new_v4().simple());
+    let admin_of = |tenant: &str| {
+        issuer.token(
+            tenant,
+            "usr_help_admin",
+            &["helpdesk:read", "helpdesk:admin"],
+        )
+    };
+    let ops_data = |token: String, query: &'static str| {
+        let (http, url) = (http.clone(), ops_url.clone());
+        async move {
+            let (status, body) =
+                erp_tests::post_graphql(&http, &url, Some(&token), query, json!({})).await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let secret_of = |tenant: String| {
+        let token = admin_of(&tenant);
+        let ops_data = &ops_data;
+        async move {
+            ops_data(
+                token,
+                "mutation { rotateInboundMailSecret(input: {}) { secret } }",
+            )
+            .await["rotateInboundMailSecret"]["secret"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let subjects_of = |tenant: &str| {
+        let token = admin_of(tenant);
+        let ops_data = &ops_data;
+        async move {
+            let data = ops_data(token, "{ tickets(first: 50) { nodes { subject } } }").await;
+            let mut subjects: Vec<String> = data["tickets"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|node| node["subject"].as_str().unwrap().to_owned())
+                .collect();
+            subjects.sort();
+            subjects
+        }
+    };
+    let secret_a = secret_of(tenant_a.clone()).await;
+    let secret_b = secret_of(tenant_b.clone()).await;
+    let mail = |tenant: &str, secret: &str, n: usize| {
+        let raw = format!(
+            "From: Ada <ada@example.com>\r\nTo: help@acme.test\r\nSubject: Printer {n}\r\n\
+Date: Mon, 7 Dec 2026 08:00:00 +0000\r\nMessage-ID: <printer-{n}@example.com>\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nThe printer is jammed again.\r\n"
+        )
+        .into_bytes();
+        let at = chrono::Utc::now().timestamp();
+        let signature = erp_kit::webhook::sign(secret.as_bytes(), at, &raw);
+        let request = router
+            .http
+            .post(router.url(&format!("/ops/helpdesk/inbound-mail/{tenant}")))
+            .header("content-type", "message/rfc822")
+            .header("x-erp-webhook-timestamp", at.to_string())
+            .header("x-erp-webhook-signature", signature)
+            .body(raw);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, headers, body)
+        }
+    };
+
+    // Tenant A: 3 a minute. The bucket refills one mail every 20 s, so on a slow machine a
+    // fourth may be admitted before the refusal; never more than the refill allows.
+    let started = std::time::Instant::now();
+    let mut admitted = Vec::new();
+    let (headers, body) = loop {
+        let n = admitted.len() + 1;
+        let (status, headers, body) = mail(&tenant_a, &secret_a, n).await;
+        if status == 429 {
+            break (headers, body);
+        }
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["duplicate"], false, "{body}");
+        assert_eq!(header(&headers, "ratelimit-policy"), "\"tenant\";q=3;w=60");
+        admitted.push(format!("Printer {n}"));
+        let refilled = 3 + started.elapsed().as_secs() as usize / 20;
+        assert!(admitted.len() <= refilled, "{} admitted", admitted.len());
+    };
+    assert!(admitted.len() >= 3, "the 3 of the budget are admitted");
+    assert_eq!(
+        body,
+        json!({ "errors": [{
+            "message": body["errors"][0]["message"],
+            "extensions": { "code": "RATE_LIMITED", "retryAfter": body["errors"][0]["extensions"]["retryAfter"] }
+        }] })
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Too many requests: this tenant's limit of 3 requests per 60 s is used up"
+        ),
+        "{message}"
+    );
+    let retry_after: u64 = header(&headers, "retry-after").parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], retry_after);
+    assert_eq!(header(&headers, "ratelimit-policy"), "\"tenant\";q=3;w=60");
+    assert!(header(&headers, "ratelimit").starts_with("\"tenant\";r=0;t="));
+    // The refused mail opened nothing: tenant A has exactly the admitted ones.
+    assert_eq!(subjects_of(&tenant_a).await, admitted);
+
+    // Tenant B, from the same address: its own budget.
+    let (status, headers, body) = mail(&tenant_b, &secret_b, 1).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "ratelimit-policy"), "\"tenant\";q=3;w=60");
+    assert!(header(&headers, "ratelimit").starts_with("\"tenant\";r=2;t="));
+    assert_eq!(subjects_of(&tenant_b).await, ["Printer 1"]);
+    // Nor did the mails spend the address's public budget (logins).
+    let (status, headers, body) = router
+        .post(None, "query Login { __typename }", json!({}), &[])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(header(&headers, "ratelimit").starts_with("\"public\";r=29;t="));
+
+    // No plausible tenant in the path: 404 at the edge, nothing charged or forwarded.
+    let too_long = format!("/ops/helpdesk/inbound-mail/{}", "t".repeat(129));
+    for path in ["/ops/helpdesk/inbound-mail/tnt%20a", too_long.as_str()] {
+        let response = router
+            .http
+            .post(router.url(path))
+            .header("content-type", "message/rfc822")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_codes(&body), ["NOT_FOUND"], "{path}: {body}");
+    }
+}

@@ -85,6 +85,88 @@ pub fn terms_of(asset: &AssetDoc) -> ApiResult<Option<Terms>> {
     .map(Some)
 }
 
+/// A new asset's document, its writes (the tag's key, the asset) and its
+/// `asset.registered` event: what registering it commits.
+fn registration(
+    tenant: &TenantId,
+    caller: &Claims,
+    new: NewAsset,
+) -> ApiResult<(AssetDoc, [Write; 2], EventEnvelope)> {
+    let id = erp_kit::db::new_id();
+    let depreciation = match &new.depreciation {
+        None => None,
+        Some(terms) => {
+            let terms_checked = Terms::new(
+                new.cost,
+                terms.salvage,
+                terms.method,
+                terms.frequency,
+                terms.periods,
+                new.in_use_date,
+                terms.prorata,
+            )?;
+            Some(DepreciationDoc {
+                method: terms.method,
+                frequency: terms.frequency,
+                periods: terms.periods,
+                salvage: terms.salvage.minor(),
+                prorata: terms.prorata,
+                lines: depreciation::schedule(&terms_checked),
+            })
+        }
+    };
+    if new.cost.minor() < 0 {
+        return Err(ApiError::bad_input("cost", "the cost must not be negative"));
+    }
+    let custody = Custody::in_stock();
+    let asset = AssetDoc {
+        id: id.clone(),
+        tenant_id: tenant.as_str().to_owned(),
+        rev: 0,
+        kind: new.kind,
+        tag: new.tag.as_str().to_owned(),
+        name: new.name,
+        serial: new.serial,
+        model: new.model,
+        category: new.category,
+        location_id: new.location_id,
+        status: custody.status,
+        holder: None,
+        accepted_at: None,
+        currency: new.cost.currency().code().to_owned(),
+        cost: new.cost.minor(),
+        purchase_date: new.purchase_date,
+        in_use_date: new.in_use_date,
+        warranty_until: new.warranty_until,
+        end_of_life: new.end_of_life,
+        depreciation,
+        disposal: None,
+        last_audited_at: None,
+        maintenance_plan: None,
+        created_at: Utc::now(),
+        return_due: None,
+        return_pending: false,
+    };
+    let key = KeyDoc::asset_tag(tenant.as_str(), &new.tag.unique_key(), &id);
+    let event = EventEnvelope::by_actor(
+        tenant,
+        events::ASSET_REGISTERED,
+        &id,
+        &caller.sub,
+        events::AssetRegistered {
+            asset_id: &id,
+            tag: &asset.tag,
+            currency: &asset.currency,
+            cost_minor: asset.cost,
+        },
+    )?;
+    let writes = [
+        Write::insert(Kind::Keys, &key)?,
+        Write::insert(Kind::Assets, &asset)?,
+    ];
+    Ok((asset, writes, event))
+}
+
 impl Ops {
     pub async fn asset(&self, tenant: &TenantId, id: &str) -> ApiResult<Option<AssetDoc>> {
         asset_store::asset(&*self.store, tenant, id).await
@@ -121,86 +203,48 @@ impl Ops {
         caller: &Claims,
         new: NewAsset,
     ) -> ApiResult<AssetDoc> {
-        let id = erp_kit::db::new_id();
-        let depreciation = match &new.depreciation {
-            None => None,
-            Some(terms) => {
-                let terms_checked = Terms::new(
-                    new.cost,
-                    terms.salvage,
-                    terms.method,
-                    terms.frequency,
-                    terms.periods,
-                    new.in_use_date,
-                    terms.prorata,
-                )?;
-                Some(DepreciationDoc {
-                    method: terms.method,
-                    frequency: terms.frequency,
-                    periods: terms.periods,
-                    salvage: terms.salvage.minor(),
-                    prorata: terms.prorata,
-                    lines: depreciation::schedule(&terms_checked),
-                })
-            }
-        };
-        if new.cost.minor() < 0 {
-            return Err(ApiError::bad_input("cost", "the cost must not be negative"));
-        }
-        let custody = Custody::in_stock();
-        let asset = AssetDoc {
-            id: id.clone(),
-            tenant_id: tenant.as_str().to_owned(),
-            rev: 0,
-            kind: new.kind,
-            tag: new.tag.as_str().to_owned(),
-            name: new.name,
-            serial: new.serial,
-            model: new.model,
-            category: new.category,
-            location_id: new.location_id,
-            status: custody.status,
-            holder: None,
-            accepted_at: None,
-            currency: new.cost.currency().code().to_owned(),
-            cost: new.cost.minor(),
-            purchase_date: new.purchase_date,
-            in_use_date: new.in_use_date,
-            warranty_until: new.warranty_until,
-            end_of_life: new.end_of_life,
-            depreciation,
-            disposal: None,
-            last_audited_at: None,
-            maintenance_plan: None,
-            created_at: Utc::now(),
-            return_due: None,
-            return_pending: false,
-        };
-        let key = KeyDoc::asset_tag(tenant.as_str(), &new.tag.unique_key(), &id);
-        let event = EventEnvelope::by_actor(
-            tenant,
-            events::ASSET_REGISTERED,
-            &id,
-            &caller.sub,
-            events::AssetRegistered {
-                asset_id: &id,
-                tag: &asset.tag,
-                currency: &asset.currency,
-                cost_minor: asset.cost,
-            },
-        )?;
-        let writes = [
-            Write::insert(Kind::Keys, &key)?,
-            Write::insert(Kind::Assets, &asset)?,
-        ];
+        let tag = new.tag.as_str().to_owned();
+        let (asset, writes, event) = registration(tenant, caller, new)?;
         match outcome(self.store.commit(tenant, &writes, &[event]).await?) {
             Outcome::Done => {
                 self.wake();
                 Ok(asset)
             }
-            Outcome::Duplicate | Outcome::Retry => {
-                Err(OpsRule::AssetTagTaken(new.tag.into_inner()).into())
+            Outcome::Duplicate | Outcome::Retry => Err(OpsRule::AssetTagTaken(tag).into()),
+        }
+    }
+
+    /// Registers 1 to 1,000 assets in stock in one commit, all or nothing (a seed's or an
+    /// import's bulk path: one round trip instead of one per asset). Every asset is checked as
+    /// [`Ops::register_asset`] checks it; a tag listed twice is refused before anything is
+    /// written, and a tag already taken refuses the whole batch. Publishes one
+    /// `asset.registered` per asset.
+    pub async fn register_assets(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        new: Vec<NewAsset>,
+    ) -> ApiResult<Vec<AssetDoc>> {
+        let tags: Vec<String> = new.iter().map(|asset| asset.tag.unique_key()).collect();
+        bulk_items("assets", &tags)?;
+        let mut assets = Vec::with_capacity(new.len());
+        let mut writes = Vec::with_capacity(2 * new.len());
+        let mut events = Vec::with_capacity(new.len());
+        for asset in new {
+            let (doc, asset_writes, event) = registration(tenant, caller, asset)?;
+            assets.push(doc);
+            writes.extend(asset_writes);
+            events.push(event);
+        }
+        match outcome(self.store.commit(tenant, &writes, &events).await?) {
+            Outcome::Done => {
+                self.wake();
+                Ok(assets)
             }
+            Outcome::Duplicate | Outcome::Retry => Err(ApiError::rule(
+                crate::domain::reasons::ASSET_TAG_TAKEN,
+                "a tag of this batch is already taken: nothing was registered",
+            )),
         }
     }
 
