@@ -233,6 +233,9 @@ impl cost::Schema for RegistrySchema<'_> {
     }
 
     fn nested_page_cap(&self, parent: &str, field: &str) -> Option<u64> {
+        if self.1.nested_page_caps.is_empty() {
+            return None;
+        }
         self.1
             .nested_page_caps
             .get(&format!("{parent}.{field}"))
