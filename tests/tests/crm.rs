@@ -2577,6 +2577,22 @@ async fn duplicate_rules_with_a_crowd(app: &CrmApp, admin: &str, postgres: bool)
         .await;
     assert_eq!(candidates(&data), Vec::<Value>::new());
 
+    // A renamed client is found under its new name (PostgreSQL learns the new name key on
+    // the update, SQLite rewrites the words).
+    app.ok(
+        admin,
+        "mutation($i: UpdateClientInput!) { updateClient(input: $i) { id } }",
+        json!({ "i": { "clientId": client, "name": "Zyxwvut Holdings" } }),
+    )
+    .await;
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "Zyxwvut Holding" } }))
+        .await;
+    let found = candidates(&data);
+    assert_eq!(found.len(), 1, "{data}");
+    assert_eq!(found[0]["id"], client.as_str());
+    assert_eq!(found[0]["reasons"], json!(["SIMILAR_NAME"]));
+
     // A typo shares no whole word: the trigram index finds it (PostgreSQL).
     if postgres {
         let data = app
