@@ -106,38 +106,21 @@ async fn main() -> Result<()> {
     let signer = Signer::start().await?;
     let http = load_client(64)?;
     let database = common::fresh_postgres_database(&admin_url, "finance").await?;
-    let finance_port = free_port()?;
-    let mut command = base_command(&erp_os_binary(), &signer);
-    command
-        .arg("finance")
-        .env("DATABASE_URL", &database)
-        .env("REDIS_URL", &redis_url)
-        .env("ERP_BIND", format!("127.0.0.1:{finance_port}"));
-    if let Some(brokers) = &kafka {
-        command.env("KAFKA_BROKERS", brokers);
-    }
-    let mut subgraph = Service::start("finance", &mut command, &dir)?;
-    subgraph
-        .wait_ready(&http, &format!("http://127.0.0.1:{finance_port}/ready"))
-        .await?;
-    let finance_url = format!("http://127.0.0.1:{finance_port}/graphql");
-    let router_port = free_port()?;
-    let closed = "http://127.0.0.1:9/graphql";
-    let router = start_router_with(
-        &http,
-        &signer,
-        &dir,
-        router_port,
-        &[
-            ("ERP_EMPLOYEE_URL", closed),
-            ("ERP_PMO_URL", closed),
-            ("ERP_IDENTITY_URL", closed),
-            ("ERP_FINANCE_URL", &finance_url),
-        ],
-        Some(&redis_url),
+    let kafka_env: Vec<(&str, &str)> = kafka
+        .as_deref()
+        .map(|brokers| ("KAFKA_BROKERS", brokers))
+        .into_iter()
+        .collect();
+    let BehindRouter {
+        subgraph,
+        router,
+        subgraph_url: finance_url,
+        router_url: url,
+        ..
+    } = start_subgraph_behind_router(
+        &http, &signer, &dir, "finance", &database, &redis_url, &kafka_env,
     )
     .await?;
-    let url = format!("http://127.0.0.1:{router_port}/graphql");
 
     // Set-up (through the router too).
     let tenant = format!(

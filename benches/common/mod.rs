@@ -379,6 +379,84 @@ pub async fn start_router_with(
     Ok(router)
 }
 
+/// The router's subgraph URL settings, one per subgraph (`ERP_<NAME>_URL`).
+pub const SUBGRAPH_URL_VARS: &[&str] = &[
+    "ERP_IDENTITY_URL",
+    "ERP_EMPLOYEE_URL",
+    "ERP_PMO_URL",
+    "ERP_FINANCE_URL",
+    "ERP_CRM_URL",
+    "ERP_OPS_URL",
+    "ERP_ANALYTICS_URL",
+    "ERP_MARKETING_URL",
+];
+
+/// One subgraph of this build and `erp-os router` in front of it (what
+/// [`start_subgraph_behind_router`] returns); both are killed on drop.
+pub struct BehindRouter {
+    pub subgraph: Service,
+    pub router: Service,
+    /// The subgraph's own GraphQL endpoint (straight, without the router).
+    pub subgraph_url: String,
+    pub router_port: u16,
+    /// The router's GraphQL endpoint.
+    pub router_url: String,
+}
+
+/// `erp-os <name>` on a free port over `database` and `redis_url` (plus `env`), once ready,
+/// then `erp-os router` in front of it (the checked-in configuration, the bench's raised rate
+/// limits, limited in `redis_url`) with every other subgraph pointed at a closed port: a bench
+/// of one subgraph sends no query that needs them.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_subgraph_behind_router(
+    http: &reqwest::Client,
+    signer: &Signer,
+    dir: &Path,
+    name: &str,
+    database: &str,
+    redis_url: &str,
+    env: &[(&str, &str)],
+) -> Result<BehindRouter> {
+    let url_var = format!("ERP_{}_URL", name.to_uppercase());
+    if !SUBGRAPH_URL_VARS.contains(&url_var.as_str()) {
+        bail!("{name} is not a subgraph the router knows");
+    }
+    let port = free_port()?;
+    let mut command = base_command(&erp_os_binary(), signer);
+    command
+        .arg(name)
+        .env("DATABASE_URL", database)
+        .env("REDIS_URL", redis_url)
+        .env("ERP_BIND", format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied());
+    let mut subgraph = Service::start(name, &mut command, dir)?;
+    subgraph
+        .wait_ready(http, &format!("http://127.0.0.1:{port}/ready"))
+        .await?;
+    let subgraph_url = format!("http://127.0.0.1:{port}/graphql");
+    let closed = "http://127.0.0.1:9/graphql";
+    let urls: Vec<(&str, &str)> = SUBGRAPH_URL_VARS
+        .iter()
+        .map(|&var| {
+            let url = if var == url_var {
+                subgraph_url.as_str()
+            } else {
+                closed
+            };
+            (var, url)
+        })
+        .collect();
+    let router_port = free_port()?;
+    let router = start_router_with(http, signer, dir, router_port, &urls, Some(redis_url)).await?;
+    Ok(BehindRouter {
+        subgraph,
+        router,
+        subgraph_url,
+        router_port,
+        router_url: format!("http://127.0.0.1:{router_port}/graphql"),
+    })
+}
+
 /// A keep-alive HTTP/1.1 client for load.
 pub fn load_client(pool: usize) -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()

@@ -21,7 +21,7 @@ const CONVERT: &str = "mutation($i: ConvertLeadInput!) { convertLead(input: $i) 
 const CREATE_PIPELINE: &str = "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id name stages { id name position probability rottingDays } } }";
 const CREATE_OPPORTUNITY: &str = "mutation($i: CreateOpportunityInput!) { createOpportunity(input: $i) { id version status amount { amount currency } stage { id } ownerId } }";
 const MOVE: &str = "mutation($i: MoveOpportunityInput!) { moveOpportunity(input: $i) { opportunity { id version stage { id } } fromStage { id } } }";
-const BOARD: &str = "query($p: ID!) { pipelineBoard(pipelineId: $p) { openCount totals { amount currency } forecast { amount currency } stages { stage { id name probability } count totals { amount currency } weightedTotals { amount currency } cards(first: 25) { nodes { id amount { amount currency } } pageInfo { hasNextPage } } } } }";
+const BOARD: &str = "query($p: ID!) { pipelineBoard(pipelineId: $p) { openCount totals { amount currency } forecast { amount currency } stages { stage { id name probability } count totals { amount currency } weightedTotals { amount currency } cards(first: 50) { nodes { id amount { amount currency } } pageInfo { hasNextPage } } } } }";
 
 /// A pipeline of four stages: Lead 10 %, Qualified 30 %, Proposal 60 % (rots after 3 days),
 /// Negotiation 80 %. Answers (pipeline id, stage ids).
@@ -2577,6 +2577,22 @@ async fn duplicate_rules_with_a_crowd(app: &CrmApp, admin: &str, postgres: bool)
         .await;
     assert_eq!(candidates(&data), Vec::<Value>::new());
 
+    // A renamed client is found under its new name (PostgreSQL learns the new name key on
+    // the update, SQLite rewrites the words).
+    app.ok(
+        admin,
+        "mutation($i: UpdateClientInput!) { updateClient(input: $i) { id } }",
+        json!({ "i": { "clientId": client, "name": "Zyxwvut Holdings" } }),
+    )
+    .await;
+    let data = app
+        .ok(admin, check, json!({ "i": { "name": "Zyxwvut Holding" } }))
+        .await;
+    let found = candidates(&data);
+    assert_eq!(found.len(), 1, "{data}");
+    assert_eq!(found[0]["id"], client.as_str());
+    assert_eq!(found[0]["reasons"], json!(["SIMILAR_NAME"]));
+
     // A typo shares no whole word: the trigram index finds it (PostgreSQL).
     if postgres {
         let data = app
@@ -2727,4 +2743,188 @@ async fn bulk_loaded_opportunities_count_on_the_board_and_a_bad_row_refuses_the_
     assert_eq!(board["stages"][0]["totals"], json!([]));
     assert_eq!(money_list(&board["stages"][2]["totals"]), ["100.00 EUR"]);
     assert_eq!(money_list(&board["totals"]), ["300.00 EUR"]);
+}
+
+/// A board's columns and one column paged on its own (`stages(stageIds:)` and the column's
+/// cursor); every page is `first`/`last` and cursors like any connection.
+const BOARD_COLUMNS: &str = "query($p: ID!, $s: [ID!], $first: Int, $last: Int, $after: String, $before: String) { pipelineBoard(pipelineId: $p) { openCount stages(stageIds: $s) { stage { id } count cards(first: $first, last: $last, after: $after, before: $before) { nodes { id ownerId } pageInfo { hasNextPage hasPreviousPage endCursor } } } } }";
+
+/// The board's columns hold 50 cards a page, read together, each column paged further on its
+/// own, and a rep's columns only their cards: on `app` (PostgreSQL or SQLite).
+async fn board_columns_of_fifty(app: &CrmApp, issuer: &TestIssuer) {
+    use erp_crm::app::bulk::LoadedOpportunity;
+    use erp_crm::app::Viewer;
+
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", CRM_ADMIN);
+    let rep = issuer.token(&tenant, "usr_rep", CRM_REP);
+    let (pipeline_id, stages) = pipeline(app, &admin, "Fifty").await;
+    let client = company(app, &admin, "Column Buyer").await;
+    let viewer = Viewer {
+        tenant: erp_kit::TenantId::from_claim(&tenant),
+        user_id: "usr_admin".into(),
+        admin: true,
+    };
+    let row = |stage: &str, n: i64, owner: &str, lost: Option<&str>| LoadedOpportunity {
+        stage_id: stage.to_owned(),
+        client_id: client.clone(),
+        name: format!("Deal {n}"),
+        amount_minor: 100 * n,
+        currency: "EUR".into(),
+        owner_id: owner.into(),
+        lost_reason: lost.map(str::to_owned),
+    };
+    // The first column: 56 open (every fourth the rep's) and one lost; the second 3; the
+    // third none; the fourth 1 (the rep's).
+    let mut rows: Vec<LoadedOpportunity> = (0..56)
+        .map(|n| {
+            let owner = if n % 4 == 0 { "usr_rep" } else { "usr_other" };
+            row(&stages[0], n + 1, owner, None)
+        })
+        .collect();
+    rows.push(row(&stages[0], 1_000, "usr_rep", Some("price")));
+    rows.extend((0..3).map(|n| row(&stages[1], n + 1, "usr_other", None)));
+    rows.push(row(&stages[3], 7, "usr_rep", None));
+    assert_eq!(
+        app.crm
+            .load_opportunities(&viewer, &pipeline_id, rows)
+            .await
+            .unwrap(),
+        61
+    );
+    // The first column's open cards in id order, from the opportunity list.
+    let listed = app
+        .ok(
+            &admin,
+            "query($s: ID!) { opportunities(filter: { stageId: $s, status: OPEN }, first: 100) { nodes { id ownerId } } }",
+            json!({ "s": stages[0] }),
+        )
+        .await;
+    let expected: Vec<Value> = listed["opportunities"]["nodes"].as_array().unwrap().clone();
+    assert_eq!(expected.len(), 56, "{listed}");
+    let ids = |cards: &Value| -> Vec<Value> { cards["nodes"].as_array().unwrap().clone() };
+
+    // The whole board: 50 cards of the first column, the others whole.
+    let board = app
+        .ok(
+            &admin,
+            BOARD_COLUMNS,
+            json!({ "p": pipeline_id, "first": 50 }),
+        )
+        .await;
+    let board = &board["pipelineBoard"];
+    assert_eq!(board["openCount"], 60, "{board}");
+    let columns = board["stages"].as_array().unwrap();
+    assert_eq!(
+        columns
+            .iter()
+            .map(|c| c["stage"]["id"].clone())
+            .collect::<Vec<_>>(),
+        stages.iter().map(|s| json!(s)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        columns
+            .iter()
+            .map(|c| c["count"].clone())
+            .collect::<Vec<_>>(),
+        [json!(56), json!(3), json!(0), json!(1)]
+    );
+    assert_eq!(
+        columns
+            .iter()
+            .map(|c| ids(&c["cards"]).len())
+            .collect::<Vec<_>>(),
+        [50, 3, 0, 1]
+    );
+    assert_eq!(ids(&columns[0]["cards"]), expected[..50]);
+    assert_eq!(
+        columns
+            .iter()
+            .map(|c| c["cards"]["pageInfo"]["hasNextPage"].clone())
+            .collect::<Vec<_>>(),
+        [json!(true), json!(false), json!(false), json!(false)]
+    );
+
+    // The first column alone, after its last card: the 6 left.
+    let cursor = columns[0]["cards"]["pageInfo"]["endCursor"].clone();
+    let more = app
+        .ok(
+            &admin,
+            BOARD_COLUMNS,
+            json!({ "p": pipeline_id, "s": [stages[0]], "first": 50, "after": cursor }),
+        )
+        .await;
+    let column = more["pipelineBoard"]["stages"].as_array().unwrap();
+    assert_eq!(column.len(), 1, "{more}");
+    assert_eq!(column[0]["stage"]["id"], stages[0]);
+    assert_eq!(ids(&column[0]["cards"]), expected[50..]);
+    assert_eq!(
+        column[0]["cards"]["pageInfo"]["hasNextPage"], false,
+        "{more}"
+    );
+    assert_eq!(column[0]["cards"]["pageInfo"]["hasPreviousPage"], true);
+    // Its last two, backwards (returned in board order).
+    let last = app
+        .ok(
+            &admin,
+            BOARD_COLUMNS,
+            json!({ "p": pipeline_id, "s": [stages[0]], "last": 2 }),
+        )
+        .await;
+    let column = &last["pipelineBoard"]["stages"][0]["cards"];
+    assert_eq!(ids(column), expected[54..], "{last}");
+    assert_eq!(column["pageInfo"]["hasPreviousPage"], true);
+
+    // More than 50 a column: refused before anything runs, with the field at fault.
+    for (variables, field) in [
+        (json!({ "p": pipeline_id, "first": 51 }), "first"),
+        (json!({ "p": pipeline_id, "last": 51 }), "first"),
+    ] {
+        let (status, body) = app.graphql(&admin, BOARD_COLUMNS, variables).await;
+        assert_eq!(status, 200, "{body}");
+        let error = &body["errors"][0];
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(error["extensions"]["field"], field, "{body}");
+        assert_eq!(
+            error["message"],
+            "a page of `BoardStage.cards` inside a list holds at most 50 items (asked: 51): nested pages multiply"
+        );
+        assert_eq!(body["data"], Value::Null);
+    }
+
+    // A rep (no team known): their own cards only, in every column, and their counts.
+    let mine: Vec<Value> = expected
+        .iter()
+        .filter(|card| card["ownerId"] == "usr_rep")
+        .cloned()
+        .collect();
+    assert_eq!(mine.len(), 14);
+    let board = app
+        .ok(
+            &rep,
+            BOARD_COLUMNS,
+            json!({ "p": pipeline_id, "first": 50 }),
+        )
+        .await;
+    let columns = board["pipelineBoard"]["stages"].as_array().unwrap();
+    assert_eq!(board["pipelineBoard"]["openCount"], 15, "{board}");
+    assert_eq!(
+        columns
+            .iter()
+            .map(|c| c["count"].clone())
+            .collect::<Vec<_>>(),
+        [json!(14), json!(0), json!(0), json!(1)]
+    );
+    assert_eq!(ids(&columns[0]["cards"]), mine);
+    assert_eq!(ids(&columns[1]["cards"]), Vec::<Value>::new());
+    assert_eq!(ids(&columns[3]["cards"])[0]["ownerId"], "usr_rep");
+}
+
+#[tokio::test]
+async fn the_board_shows_fifty_cards_a_column_and_pages_each_column_on_both_databases() {
+    let issuer = TestIssuer::start().await;
+    let app = CrmApp::spawn(&issuer).await;
+    board_columns_of_fifty(&app, &issuer).await;
+    let embedded = CrmApp::spawn_embedded(&issuer).await;
+    board_columns_of_fifty(&embedded, &issuer).await;
 }

@@ -2,7 +2,8 @@
 //! (m0001), pipelines, opportunities and the per-owner stage totals the board reads (m0002),
 //! price lists, quotes with versions and proposals (m0003), the consumers' inbox and the team
 //! directory learnt from the employee subgraph's events (m0004), the trigram index of the
-//! duplicate finder's similar names on PostgreSQL (m0005).
+//! duplicate finder's similar names on PostgreSQL (m0005), and the vocabulary of distinct name
+//! keys it ranks instead of the records (m0006, PostgreSQL).
 //!
 //! Times are BIGINT Unix milliseconds and calendar days DATE, money BIGINT minor units beside
 //! an ISO 4217 code: the same on PostgreSQL and SQLite, and no floating-point column anywhere.
@@ -12,6 +13,7 @@ mod m0002_pipelines;
 mod m0003_quotes;
 mod m0004_directory;
 mod m0005_name_trigrams;
+mod m0006_name_vocabulary;
 
 use sea_orm_migration::prelude::*;
 
@@ -41,6 +43,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(m0004_directory::Migration),
             Box::new(m0005_name_trigrams::Migration),
+            Box::new(m0006_name_vocabulary::Migration),
         ]
     }
 }

@@ -33,9 +33,14 @@ pub use graphql::CrmSchema;
 /// The port the CRM subgraph listens on by default.
 pub const DEFAULT_PORT: u16 = 4005;
 
-/// The schema with the kit's rules; `None` builds it without data (for SDL export).
+/// The schema with the kit's rules; `None` builds it without data (for SDL export). A board
+/// column's cards (`BoardStage.cards`, under the board's at most 20 stages) may ask for
+/// [`domain::pipeline::MAX_CARDS_PER_COLUMN`] a page, over the kit's nested page cap.
 pub fn build_schema(crm: Option<Crm>, limits: &erp_kit::config::Limits) -> CrmSchema {
-    erp_kit::schema::finish(graphql::schema_builder(crm), limits)
+    let limits = limits
+        .clone()
+        .with_nested_page_cap("BoardStage.cards", domain::pipeline::MAX_CARDS_PER_COLUMN);
+    erp_kit::schema::finish(graphql::schema_builder(crm), &limits)
 }
 
 /// The federated SDL of this subgraph (what composition reads).

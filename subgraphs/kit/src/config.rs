@@ -57,6 +57,20 @@ pub struct Limits {
     pub default_list_size: u64,
     /// The largest page of a connection nested under a list.
     pub max_nested_page_size: u64,
+    /// Connections (`Type.field`) allowed another largest page under a list than
+    /// `max_nested_page_size`: set by the subgraph (not configured) for a connection whose
+    /// enclosing list it bounds itself, see [`Limits::with_nested_page_cap`].
+    pub nested_page_caps: std::collections::BTreeMap<String, u64>,
+}
+
+impl Limits {
+    /// These limits with the connection `type_field` (`Type.field`) allowed `max` items per
+    /// page under a list: for a connection under a list the subgraph bounds (a pipeline
+    /// board's stages, at most 20), where a larger page does not multiply without end.
+    pub fn with_nested_page_cap(mut self, type_field: &str, max: u64) -> Self {
+        self.nested_page_caps.insert(type_field.to_owned(), max);
+        self
+    }
 }
 
 impl Default for Limits {
@@ -71,6 +85,7 @@ impl Default for Limits {
             max_cost: 200_000,
             default_list_size: 10,
             max_nested_page_size: 25,
+            nested_page_caps: Default::default(),
         }
     }
 }
@@ -195,6 +210,7 @@ impl KitConfig {
                     "ERP_MAX_NESTED_PAGE_SIZE",
                     defaults.max_nested_page_size as usize,
                 )? as u64,
+                nested_page_caps: defaults.nested_page_caps,
             },
             log_format,
             trusted_proxies,

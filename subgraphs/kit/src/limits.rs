@@ -2,7 +2,8 @@
 //! root fields and directives, each refused with its own stable `extensions.code`; then the
 //! operation's cost (erp-net's estimate from list sizes, the router's rules): a connection
 //! nested under a list may not ask for more than `max_nested_page_size` items (BAD_USER_INPUT:
-//! nested pages multiply), and an operation estimated above `max_cost` is refused with
+//! nested pages multiply; a subgraph may give a connection under a list it bounds its own cap,
+//! `Limits::with_nested_page_cap`), and an operation estimated above `max_cost` is refused with
 //! `COST_LIMIT_EXCEEDED` (`extensions.cost` and `maxCost`), the router's code.
 //!
 //! Fragments are followed with bounds (spreads nested at most [`MAX_SPREAD_NESTING`] deep,
@@ -213,8 +214,9 @@ pub fn check(shape: &DocumentShape, limits: &Limits) -> Result<(), ServerError> 
     Ok(())
 }
 
-/// A subgraph's registry as erp-net's cost estimate reads it.
-struct RegistrySchema<'a>(&'a Registry);
+/// A subgraph's registry as erp-net's cost estimate reads it, with the subgraph's own nested
+/// page caps.
+struct RegistrySchema<'a>(&'a Registry, &'a Limits);
 
 impl cost::Schema for RegistrySchema<'_> {
     fn field(&self, parent: &str, field: &str) -> Option<(&str, bool)> {
@@ -228,6 +230,16 @@ impl cost::Schema for RegistrySchema<'_> {
             self.0.types.get(type_name),
             Some(MetaType::Scalar { .. } | MetaType::Enum { .. })
         )
+    }
+
+    fn nested_page_cap(&self, parent: &str, field: &str) -> Option<u64> {
+        if self.1.nested_page_caps.is_empty() {
+            return None;
+        }
+        self.1
+            .nested_page_caps
+            .get(&format!("{parent}.{field}"))
+            .copied()
     }
 }
 
@@ -329,7 +341,7 @@ pub fn estimate(
         default_page_size: crate::pagination::DEFAULT_PAGE_SIZE,
         max_nested_page: Some(limits.max_nested_page_size),
     };
-    let schema = RegistrySchema(registry);
+    let schema = RegistrySchema(registry, limits);
     let mut costliest = Estimate {
         cost: 0,
         nested_page: None,
@@ -578,5 +590,24 @@ mod tests {
             serde_json::json!({})
         )
         .is_null());
+    }
+
+    #[test]
+    fn a_connection_the_subgraph_bounds_has_its_own_nested_cap() {
+        let limits = Limits::default().with_nested_page_cap("Department.employees", 50);
+        let nested = |inner: u32| {
+            refusal(
+                &limits,
+                &format!("{{ departments(first: 6) {{ nodes {{ employees(first: {inner}) {{ nodes {{ id }} }} }} }} }}"),
+                serde_json::json!({}),
+            )
+        };
+        assert!(nested(50).is_null());
+        let error = nested(51);
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+        assert_eq!(
+            error["message"],
+            "a page of `Department.employees` inside a list holds at most 50 items (asked: 51): nested pages multiply"
+        );
     }
 }

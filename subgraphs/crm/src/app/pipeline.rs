@@ -855,21 +855,26 @@ impl Crm {
         }))
     }
 
-    /// One page of a board stage's open cards for the owners given (the board's).
-    pub async fn board_cards(
+    /// Pages of board stages' open cards, each for the owners given (its board's), in one
+    /// statement: `(stage id, owners, page)` each, answered in the order asked.
+    pub async fn board_card_pages(
         &self,
         tenant: &TenantId,
-        stage_id: &str,
-        owners: Option<Vec<String>>,
-        page: &PageRequest,
-    ) -> ApiResult<Vec<opportunity::Model>> {
-        let filter = OpportunityFilter {
-            stage_id: Some(stage_id.to_owned()),
-            status: Some(OpportunityStatus::Open.as_str().to_owned()),
-            owners,
-            ..Default::default()
-        };
-        Ok(store::opportunities_page(&self.db, tenant, &filter, page).await?)
+        pages: &[(String, Option<Vec<String>>, PageRequest)],
+    ) -> ApiResult<Vec<Vec<opportunity::Model>>> {
+        let pages: Vec<(OpportunityFilter, PageRequest)> = pages
+            .iter()
+            .map(|(stage_id, owners, page)| {
+                let filter = OpportunityFilter {
+                    stage_id: Some(stage_id.clone()),
+                    status: Some(OpportunityStatus::Open.as_str().to_owned()),
+                    owners: owners.clone(),
+                    ..Default::default()
+                };
+                (filter, page.clone())
+            })
+            .collect();
+        Ok(store::opportunity_pages(&self.db, tenant, &pages).await?)
     }
 
     /// Whether the viewer sees the records of `owner` (the live board's re-check per event).

@@ -11,6 +11,11 @@ use super::reasons;
 /// The most stages a pipeline has.
 pub const MAX_STAGES: usize = 20;
 
+/// The most cards a board column shows per page: the board's columns are at most
+/// [`MAX_STAGES`], so a full page of every column stays bounded (6 x 50 on a usual board);
+/// more of a column are paged with its cursor.
+pub const MAX_CARDS_PER_COLUMN: u64 = 50;
+
 /// A stage as a pipeline is set up with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageSpec {

@@ -9,6 +9,7 @@ use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
 use chrono_tz::Tz;
 
 use erp_kit::loaders::{load_by_tenant, loader, TenantKey};
+use erp_kit::pagination::PageRequest;
 
 use crate::app::Crm;
 use crate::store::entities::{
@@ -40,6 +41,7 @@ where
         .data(loader(TimeZoneLoader(crm.clone())))
         .data(loader(HistoryLoader(crm.clone())))
         .data(loader(ScopeLoader(crm.clone())))
+        .data(loader(BoardCardsLoader(crm.clone())))
 }
 
 macro_rules! by_id_loader {
@@ -169,6 +171,78 @@ impl Loader<ScopeKey> for ScopeLoader {
                 admin: key.admin,
             };
             found.insert(key.clone(), self.0.visibility(&viewer).await?);
+        }
+        Ok(found)
+    }
+}
+
+/// One page of a board column's cards: the stage, the owners its board shows (`None`: all)
+/// and the page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BoardCardsKey {
+    pub tenant: erp_kit::TenantId,
+    pub stage_id: String,
+    pub owners: Option<Vec<String>>,
+    limit: u64,
+    after: Option<String>,
+    before: Option<String>,
+    backward: bool,
+}
+
+impl BoardCardsKey {
+    pub fn new(
+        tenant: &erp_kit::TenantId,
+        stage_id: &str,
+        owners: Option<Vec<String>>,
+        page: &PageRequest,
+    ) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            stage_id: stage_id.to_owned(),
+            owners,
+            limit: page.limit,
+            after: page.after.clone(),
+            before: page.before.clone(),
+            backward: page.backward,
+        }
+    }
+
+    fn page(&self) -> PageRequest {
+        PageRequest {
+            limit: self.limit,
+            after: self.after.clone(),
+            before: self.before.clone(),
+            backward: self.backward,
+        }
+    }
+}
+
+/// The cards of a board's columns (they resolve together): one statement per tenant and
+/// batch, not one per column.
+pub struct BoardCardsLoader(pub Crm);
+
+impl Loader<BoardCardsKey> for BoardCardsLoader {
+    type Value = Vec<opportunity::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[BoardCardsKey],
+    ) -> Result<HashMap<BoardCardsKey, Self::Value>, Self::Error> {
+        let mut by_tenant: HashMap<&erp_kit::TenantId, Vec<&BoardCardsKey>> = HashMap::new();
+        for key in keys {
+            by_tenant.entry(&key.tenant).or_default().push(key);
+        }
+        let mut found = HashMap::new();
+        for (tenant, keys) in by_tenant {
+            let pages: Vec<_> = keys
+                .iter()
+                .map(|key| (key.stage_id.clone(), key.owners.clone(), key.page()))
+                .collect();
+            let rows = self.0.board_card_pages(tenant, &pages).await?;
+            for (key, rows) in keys.into_iter().zip(rows) {
+                found.insert(key.clone(), rows);
+            }
         }
         Ok(found)
     }

@@ -15,10 +15,10 @@ use erp_kit::pagination::{connection_from_rows, PageRequest};
 use erp_kit::{ApiError, RequestContext};
 
 use super::context::{scope, viewer, Scope, ScopeData};
-use super::loaders::{OpportunityLoader, StageLoader};
+use super::loaders::{BoardCardsKey, BoardCardsLoader, OpportunityLoader, StageLoader};
 use super::objects::{money, Opportunity, OpportunityStatus, Pipeline, Stage};
 use crate::app::pipeline::{CreateOpportunity, NewPipeline, OpportunityChanges};
-use crate::domain::pipeline::{StageSpec, StageTotals};
+use crate::domain::pipeline::{StageSpec, StageTotals, MAX_CARDS_PER_COLUMN};
 use crate::events::BoardMove;
 use crate::store::pipeline::OpportunityFilter;
 use erp_kit::money::{Money, MoneyInput};
@@ -50,11 +50,21 @@ impl PipelineBoard {
         }
     }
 
-    /// Its stages, in order.
-    async fn stages(&self) -> Vec<BoardStage> {
+    /// Its stages, in order: all of them, or only those of `stageIds` (to page one column's
+    /// cards further with its `endCursor`).
+    async fn stages(
+        &self,
+        #[graphql(desc = "Only these stages (of this pipeline; others are ignored).")]
+        stage_ids: Option<Vec<ID>>,
+    ) -> Vec<BoardStage> {
         self.board
             .stages
             .iter()
+            .filter(|(stage, _)| {
+                stage_ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|id| id.as_str() == stage.id))
+            })
             .map(|(stage, totals)| BoardStage {
                 stage: stage.clone(),
                 totals: totals.clone(),
@@ -113,7 +123,8 @@ impl BoardStage {
         amounts(&self.totals.weighted)
     }
 
-    /// Its open opportunities (the cards), oldest first, as a Relay connection.
+    /// Its open opportunities (the cards), oldest first, as a Relay connection: at most 50 a
+    /// page (every column's page is read in one statement); the rest with `after`.
     async fn cards(
         &self,
         ctx: &Context<'_>,
@@ -126,24 +137,34 @@ impl BoardStage {
         )]
         before: Option<String>,
         #[graphql(
-            desc = "How many items to return from the start (or after `after`): 0 to 100; 20 when neither `first` nor `last` is given. Not with `last`."
+            desc = "How many items to return from the start (or after `after`): 0 to 50; 20 when neither `first` nor `last` is given. Not with `last`."
         )]
         first: Option<i32>,
         #[graphql(
-            desc = "How many items to return from the end (or before `before`): 0 to 100. Not with `first`."
+            desc = "How many items to return from the end (or before `before`): 0 to 50. Not with `first`."
         )]
         last: Option<i32>,
     ) -> Result<Connection<String, Opportunity, EmptyFields, EmptyFields>> {
         let page = PageRequest::parse(after, before, first, last)?;
-        let rows = ctx
-            .use_cases::<Crm>()?
-            .board_cards(
-                &self.scope.viewer.tenant,
-                &self.stage.id,
-                self.owners.clone(),
-                &page,
+        if page.limit > MAX_CARDS_PER_COLUMN {
+            let field = if page.backward { "last" } else { "first" };
+            return Err(ApiError::bad_input(
+                field,
+                format!("`{field}` must be between 0 and {MAX_CARDS_PER_COLUMN} on a board column"),
             )
-            .await?;
+            .into());
+        }
+        let key = BoardCardsKey::new(
+            &self.scope.viewer.tenant,
+            &self.stage.id,
+            self.owners.clone(),
+            &page,
+        );
+        let rows = ctx
+            .data_unchecked::<DataLoader<BoardCardsLoader>>()
+            .load_one(key)
+            .await?
+            .unwrap_or_default();
         let rows = rows
             .into_iter()
             .map(|model| Opportunity::new(model, self.scope.clone()))

@@ -28,8 +28,8 @@ const CANDIDATE_LIMIT: usize = 50;
 const TOKEN_CANDIDATE_LIMIT: usize = 200;
 
 /// Whether the name tokens (`crm_name_tokens`) are this database's similar-name index: on
-/// SQLite. PostgreSQL uses the trigram index of the names themselves (migration
-/// `m0005_name_trigrams`), so the token writes are skipped there.
+/// SQLite. PostgreSQL uses a trigram index of the tenant's distinct name keys (migration
+/// `m0006_name_vocabulary`), so the token writes are skipped there.
 pub(crate) fn uses_name_tokens(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() != DbBackend::Postgres
 }
@@ -241,22 +241,31 @@ pub async fn candidates(
                 continue;
             }
             // Other names sharing enough trigrams (pg_trgm's `%`, its similarity threshold,
-            // 0.3 by default, below the rule's 0.5), the most similar first; skipped (a
-            // one-time filter: the scan never runs) when the same name alone fills the page:
-            // thousands of records of one name would otherwise all be read to be left out.
+            // 0.3 by default, below the rule's 0.5), the most similar first: ranked among the
+            // tenant's DISTINCT name keys (the vocabulary of m0006, trigram-indexed), then a
+            // page of records per key by the name index. Ranking the records themselves read
+            // every record of a crowded similar key (8,551 leads named `hooli` for `hooli 5`
+            // at tier L) to keep 50. Skipped (a one-time filter: the scan never runs) when the
+            // same name alone fills the page.
+            let record_tenant = sql.bind(tenant.as_str());
+            let key_tenant = sql.bind(tenant.as_str());
+            let record_kind = sql.bind(kind);
+            let probe = sql.bind(keys.name.as_str());
+            let same_tenant = sql.bind(tenant.as_str());
             let select = format!(
-                "SELECT {columns} FROM {table} WHERE tenant_id = {} AND merged_into_id IS NULL \
-                 AND name_key % {} AND name_key <> {} \
-                 AND (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE tenant_id = {} \
-                 AND merged_into_id IS NULL AND name_key = {} LIMIT {CANDIDATE_LIMIT}) AS same) \
+                "SELECT similar_records.* FROM (SELECT name_key FROM crm_name_keys \
+                 WHERE tenant_id = {key_tenant} AND record_kind = {record_kind} \
+                 AND name_key % {probe} AND name_key <> {probe} \
+                 AND (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE tenant_id = {same_tenant} \
+                 AND merged_into_id IS NULL AND name_key = {probe} LIMIT {CANDIDATE_LIMIT}) AS same) \
                  < {CANDIDATE_LIMIT} \
-                 ORDER BY similarity(name_key, {}) DESC, id LIMIT {CANDIDATE_LIMIT}",
-                sql.bind(tenant.as_str()),
-                sql.bind(keys.name.as_str()),
-                sql.bind(keys.name.as_str()),
-                sql.bind(tenant.as_str()),
-                sql.bind(keys.name.as_str()),
-                sql.bind(keys.name.as_str()),
+                 ORDER BY similarity(name_key, {probe}) DESC, name_key LIMIT {CANDIDATE_LIMIT}) \
+                 AS similar_keys \
+                 CROSS JOIN LATERAL (SELECT {columns} FROM {table} \
+                 WHERE tenant_id = {record_tenant} AND merged_into_id IS NULL \
+                 AND name_key = similar_keys.name_key LIMIT {CANDIDATE_LIMIT}) AS similar_records \
+                 ORDER BY similarity(similar_records.name_key, {probe}) DESC, similar_records.id \
+                 LIMIT {CANDIDATE_LIMIT}",
             );
             sql.branch(select);
         } else {

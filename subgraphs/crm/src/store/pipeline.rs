@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, OnConflict, Query, SelectStatement, UnionType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
 use erp_kit::pagination::{keyset_page, PageRequest};
@@ -203,6 +203,76 @@ pub async fn opportunities_page(
     filter: &OpportunityFilter,
     page: &PageRequest,
 ) -> Result<Vec<opportunity::Model>, DbErr> {
+    opportunities_page_select(tenant, filter, page)
+        .all(db)
+        .await
+}
+
+/// Pages of a statement at most: a board has at most 20 stages.
+const PAGES_PER_STATEMENT: usize = 20;
+
+/// Many pages of opportunities (a board's columns: each stage's open cards) in ONE statement
+/// per [`PAGES_PER_STATEMENT`]: each page is its own indexed, limited select (the
+/// `(tenant_id, stage_id, status[, owner_id], id)` indexes read `limit + 1` entries per stage,
+/// however many opportunities the stage holds), the pages glued by `UNION ALL` (PostgreSQL and
+/// SQLite alike) and told apart by their position. Answers the pages in the order asked, each
+/// in its page's direction (what `connection_from_rows` takes).
+pub async fn opportunity_pages(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    pages: &[(OpportunityFilter, PageRequest)],
+) -> Result<Vec<Vec<opportunity::Model>>, DbErr> {
+    let position = Alias::new("page_position");
+    let mut found: Vec<Vec<opportunity::Model>> = vec![Vec::new(); pages.len()];
+    for (chunk_index, chunk) in pages.chunks(PAGES_PER_STATEMENT).enumerate() {
+        let first = chunk_index * PAGES_PER_STATEMENT;
+        let mut union: Option<SelectStatement> = None;
+        for (offset, (filter, page)) in chunk.iter().enumerate() {
+            let index = i64::try_from(first + offset).unwrap_or(i64::MAX);
+            let branch = Query::select()
+                .column(Asterisk)
+                .expr_as(Expr::val(index), position.clone())
+                .from_subquery(
+                    opportunities_page_select(tenant, filter, page).into_query(),
+                    Alias::new(format!("page_{index}")),
+                )
+                .to_owned();
+            match union.as_mut() {
+                None => union = Some(branch),
+                Some(union) => {
+                    union.union(UnionType::All, branch);
+                }
+            }
+        }
+        let Some(union) = union else { continue };
+        for row in db
+            .query_all(db.get_database_backend().build(&union))
+            .await?
+        {
+            let index: i64 = row.try_get("", "page_position")?;
+            let model = opportunity::Model::from_query_result(&row, "")?;
+            if let Some(page) = usize::try_from(index).ok().and_then(|i| found.get_mut(i)) {
+                page.push(model);
+            }
+        }
+    }
+    // A union's order is not its branches': each page sorted again in its direction.
+    for (rows, (_, page)) in found.iter_mut().zip(pages) {
+        if page.backward {
+            rows.sort_by(|a, b| b.id.cmp(&a.id));
+        } else {
+            rows.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+    }
+    Ok(found)
+}
+
+/// The select of one page of opportunities in id order (`limit + 1` rows).
+fn opportunities_page_select(
+    tenant: &TenantId,
+    filter: &OpportunityFilter,
+    page: &PageRequest,
+) -> sea_orm::Select<opportunity::Entity> {
     let mut query =
         opportunity::Entity::find().filter(opportunity::Column::TenantId.eq(tenant.as_str()));
     if let Some(stage) = &filter.stage_id {
@@ -224,8 +294,6 @@ pub async fn opportunities_page(
         query = query.filter(opportunity::Column::OwnerId.is_in(owners.iter().cloned()));
     }
     keyset_page(query, opportunity::Column::Id, page)
-        .all(db)
-        .await
 }
 
 /// A change of the open count and amount of one (stage, owner, currency) of a pipeline.

@@ -57,6 +57,12 @@ pub trait Schema {
     fn field(&self, parent: &str, field: &str) -> Option<(&str, bool)>;
     /// Whether a named type is a scalar or an enum.
     fn is_leaf(&self, type_name: &str) -> bool;
+    /// The largest page the connection `parent.field` may ask for under a list when it is not
+    /// [`CostRules::max_nested_page`]: a field whose enclosing list the schema bounds (a
+    /// board's few stages) may allow more. `None` (the default): the rules' cap.
+    fn nested_page_cap(&self, _parent: &str, _field: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// One selection of a selection set, as [`Selection::items`] hands it out.
@@ -206,6 +212,7 @@ impl<'r, Sch: Schema> Walk<'r, Sch> {
         if is_connection(schema, ty) {
             let size = slice.unwrap_or(self.rules.default_page_size);
             if let Some(max) = self.rules.max_nested_page {
+                let max = schema.nested_page_cap(parent, name).unwrap_or(max);
                 if multiplied && size > max && self.nested_page.is_none() {
                     self.nested_page = Some(NestedPage {
                         field: format!("{parent}.{name}"),
@@ -406,6 +413,65 @@ mod tests {
         )]);
         assert_eq!(single.cost, 1 + 1 + 100);
         assert_eq!(single.nested_page, None);
+    }
+
+    /// The test schema with `Department.employees` allowed 60 items under a list.
+    struct BoundedEmployees(TestSchema);
+
+    impl Schema for BoundedEmployees {
+        fn field(&self, parent: &str, field: &str) -> Option<(&str, bool)> {
+            self.0.field(parent, field)
+        }
+        fn is_leaf(&self, type_name: &str) -> bool {
+            self.0.is_leaf(type_name)
+        }
+        fn nested_page_cap(&self, parent: &str, field: &str) -> Option<u64> {
+            (parent == "Department" && field == "employees").then_some(60)
+        }
+    }
+
+    #[test]
+    fn a_field_with_its_own_nested_cap_is_held_to_it() {
+        let nested = |inner| {
+            let query = vec![f(
+                "departments",
+                Some(6),
+                vec![f(
+                    "nodes",
+                    None,
+                    vec![f(
+                        "employees",
+                        inner,
+                        vec![f("nodes", None, vec![leaf("id")])],
+                    )],
+                )],
+            )];
+            estimate(&rules(), &BoundedEmployees(schema()), "Query", Set(&query))
+        };
+        // Over the rules' 25, within the field's own 60: allowed, and costed as usual.
+        let within = nested(Some(50));
+        assert_eq!(within.nested_page, None);
+        assert_eq!(within.cost, 1 + 6 * (1 + 1 + 50));
+        assert_eq!(
+            nested(Some(61)).nested_page,
+            Some(NestedPage {
+                field: "Department.employees".into(),
+                size: 61,
+                max: 60
+            })
+        );
+        // Without a cap in the rules (the router) nothing is reported.
+        let query = vec![f(
+            "departments",
+            Some(6),
+            vec![f("nodes", None, vec![f("employees", Some(500), vec![])])],
+        )];
+        let uncapped = CostRules {
+            max_nested_page: None,
+            ..rules()
+        };
+        let estimate = estimate(&uncapped, &BoundedEmployees(schema()), "Query", Set(&query));
+        assert_eq!(estimate.nested_page, None);
     }
 
     #[test]
