@@ -5159,10 +5159,10 @@ async fn concurrent_invoice_postings_post_together_with_contiguous_numbers() {
     let mut replayed = vec![
         one["data"]["postInvoice"]["replayed"]
             .as_bool()
-            .expect(&one.to_string()),
+            .unwrap_or_else(|| panic!("{one}")),
         replay["data"]["postInvoice"]["replayed"]
             .as_bool()
-            .expect(&replay.to_string()),
+            .unwrap_or_else(|| panic!("{replay}")),
     ];
     replayed.sort();
     assert_eq!(replayed, vec![false, true], "{one} {replay}");
