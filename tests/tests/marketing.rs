@@ -5014,3 +5014,70 @@ async fn the_embedded_mode_publishes_a_scheduled_social_post_with_its_own_publis
         ("CONFLICT".into(), "SOCIAL_POST_NOT_EDITABLE".into())
     );
 }
+
+#[tokio::test]
+async fn leasing_due_posts_is_one_statement_whatever_the_batch() {
+    let issuer = TestIssuer::start().await;
+    let statements = erp_tests::StatementLog::default();
+    let runtime =
+        erp_tests::runtime_with_db(&issuer, Backends::Real, |db| statements.record(db)).await;
+    let app = MarketingApp::serve(runtime).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let account = channel_account(&app, &staff, "X", "@erp_os").await;
+    let mut posts = BTreeSet::new();
+    for n in 0..7 {
+        let id = social_post(
+            &app,
+            &staff,
+            json!({ "accountId": account, "body": format!("Post {n}") }),
+        )
+        .await;
+        app.ok(
+            &staff,
+            SCHEDULE_POST,
+            json!({ "i": { "postId": id, "at": from_now(HOUR_MS) } }),
+        )
+        .await;
+        posts.insert(id);
+    }
+    let due = chrono::Utc::now().timestamp_millis() + 2 * HOUR_MS;
+    statements.take();
+    let leased = erp_marketing::store::social::lease_due(
+        &app.runtime.db,
+        "lease-test",
+        due,
+        due + 60_000,
+        50,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        statements.take().len(),
+        1,
+        "the keys are chosen, leased and read back in one statement"
+    );
+    assert_eq!(
+        leased.iter().map(|p| p.id.clone()).collect::<BTreeSet<_>>(),
+        posts
+    );
+    assert!(leased.iter().all(
+        |p| p.leased_by.as_deref() == Some("lease-test") && p.lease_until == Some(due + 60_000)
+    ));
+    // Leased, they are no one else's until the lease expires.
+    let again =
+        erp_marketing::store::social::lease_due(&app.runtime.db, "other", due, due + 60_000, 50)
+            .await
+            .unwrap();
+    assert!(again.is_empty());
+    let expired = erp_marketing::store::social::lease_due(
+        &app.runtime.db,
+        "other",
+        due + 60_001,
+        due + 120_000,
+        3,
+    )
+    .await
+    .unwrap();
+    assert_eq!(expired.len(), 3);
+}
