@@ -5052,10 +5052,17 @@ async fn leasing_due_posts_is_one_statement_whatever_the_batch() {
     )
     .await
     .unwrap();
+    // (The outbox relay polls on the same connection: only the posts' statements count.)
+    let on_posts: Vec<String> = statements
+        .take()
+        .into_iter()
+        .map(|(sql, _)| sql)
+        .filter(|sql| sql.contains("mkt_social_posts"))
+        .collect();
     assert_eq!(
-        statements.take().len(),
+        on_posts.len(),
         1,
-        "the keys are chosen, leased and read back in one statement"
+        "the keys are chosen, leased and read back in one statement: {on_posts:?}"
     );
     assert_eq!(
         leased.iter().map(|p| p.id.clone()).collect::<BTreeSet<_>>(),
