@@ -12,7 +12,14 @@
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Statement, Value};
 
-use super::queue::param;
+/// The `n`-th bind parameter of a raw statement (`$n` on PostgreSQL, `?` on SQLite).
+pub(crate) fn param(backend: DatabaseBackend, n: usize) -> String {
+    if backend == DatabaseBackend::Postgres {
+        format!("${n}")
+    } else {
+        "?".into()
+    }
+}
 
 /// What to lease: the keys' SELECT (bind parameters numbered from 1 with [`param`], `{lock}`
 /// where the row lock goes) and the columns the lease sets.

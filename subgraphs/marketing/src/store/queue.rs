@@ -402,14 +402,7 @@ pub async fn unsubscribes_by_variant(
         .collect())
 }
 
-/// The `n`-th bind parameter of a raw statement (`$n` on PostgreSQL, `?` on SQLite).
-pub(crate) fn param(backend: DatabaseBackend, n: usize) -> String {
-    if backend == DatabaseBackend::Postgres {
-        format!("${n}")
-    } else {
-        "?".into()
-    }
-}
+pub(crate) use super::lease::param;
 
 /// An A/B test's winner is known: the campaign's held messages are queued with it.
 pub async fn release_held(
