@@ -21,9 +21,21 @@ pub struct MarketingApp {
     pub runtime: Runtime,
     pub marketing: erp_marketing::Marketing,
     pub http: reqwest::Client,
+    /// The channel adapter social posts are handed to: it records them (no network).
+    pub channels: std::sync::Arc<erp_marketing::channels::RecordingAdapter>,
     _relay: erp_kit::events::RelayHandle,
     _sender: Option<erp_marketing::SenderHandle>,
     _consumers: Vec<erp_kit::events::ConsumerHandle>,
+}
+
+/// Publisher options for tests: a lease of a minute (passes are run with their own clock).
+pub fn test_publisher(worker: &str) -> erp_marketing::PublisherOptions {
+    erp_marketing::PublisherOptions {
+        worker_id: format!("{worker}-{}", uuid::Uuid::new_v4().simple()),
+        batch: 10,
+        lease: Duration::from_secs(60),
+        idle: Duration::from_millis(50),
+    }
 }
 
 /// Sender options for tests: small batches, short leases, quick polls.
@@ -114,11 +126,14 @@ impl MarketingApp {
             ..Settings::default()
         };
         edit(&mut settings);
+        let channels = erp_marketing::channels::RecordingAdapter::new();
         let options = MarketingOptions {
             smtp_url: Some(require_env("SMTP_URL")),
             settings,
             sender,
             consumers,
+            publisher: None,
+            channels: Some(channels.clone()),
         };
         let app = erp_marketing::start_with(&runtime, options).await.unwrap();
         let router = app.router;
@@ -134,6 +149,7 @@ impl MarketingApp {
             runtime,
             marketing: app.marketing,
             http: reqwest::Client::new(),
+            channels,
             _relay: app.relay,
             _sender: app.sender,
             _consumers: app.consumers,

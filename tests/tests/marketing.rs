@@ -4288,3 +4288,803 @@ async fn journey_enrolments_page_past_500_and_an_edit_can_move_running_contacts(
         ("CONFLICT".into(), "JOURNEY_NOT_EDITABLE".into())
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Social posts: channel accounts, posts scheduled and handed to the channel adapter (the
+// recording one: no network) exactly once by the publisher, UTM attribution.
+
+const CREATE_ACCOUNT: &str = "mutation($i: CreateSocialChannelAccountInput!) { createSocialChannelAccount(input: $i) { id kind handle maxBodyLength } }";
+const CREATE_POST: &str = "mutation($i: CreateSocialPostInput!) { createSocialPost(input: $i) { id status body link version } }";
+const UPDATE_POST: &str =
+    "mutation($i: UpdateSocialPostInput!) { updateSocialPost(input: $i) { id body link campaignId version } }";
+const SCHEDULE_POST: &str = "mutation($i: ScheduleSocialPostInput!) { scheduleSocialPost(input: $i) { id status scheduledAt } }";
+const UNSCHEDULE_POST: &str =
+    "mutation($i: UnscheduleSocialPostInput!) { unscheduleSocialPost(input: $i) { id status scheduledAt } }";
+const RETRY_POST: &str =
+    "mutation($i: RetrySocialPostInput!) { retrySocialPost(input: $i) { id status failureReason } }";
+const POST: &str = "query($id: ID!) { socialPost(id: $id) { id status body link utmLink trackedLink campaignId attempts externalId failureReason clicks leads conversions account { id kind handle } } }";
+
+async fn channel_account(app: &MarketingApp, token: &str, kind: &str, handle: &str) -> String {
+    let data = app
+        .ok(
+            token,
+            CREATE_ACCOUNT,
+            json!({ "i": { "kind": kind, "handle": handle } }),
+        )
+        .await;
+    assert_eq!(data["createSocialChannelAccount"]["handle"], handle);
+    data["createSocialChannelAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn social_post(app: &MarketingApp, token: &str, input: Value) -> String {
+    let data = app.ok(token, CREATE_POST, json!({ "i": input })).await;
+    assert_eq!(data["createSocialPost"]["status"], "DRAFT");
+    data["createSocialPost"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn post_of(app: &MarketingApp, token: &str, id: &str) -> Value {
+    app.ok(token, POST, json!({ "id": id })).await["socialPost"].clone()
+}
+
+/// An RFC 3339 time `offset_ms` from now.
+fn from_now(offset_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() + offset_ms)
+        .unwrap()
+        .to_rfc3339()
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[tokio::test]
+async fn social_posts_are_published_once_with_utm_links_and_every_bad_input_is_named() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let writer = issuer.token(
+        &tenant,
+        "usr_writer",
+        &["marketing:read", "marketing:write"],
+    );
+    let reader = issuer.token(&tenant, "usr_reader", &["marketing:read"]);
+
+    // Channel accounts: managed with marketing:write, one per (network, handle).
+    let (code, _) = app
+        .refused(
+            &reader,
+            CREATE_ACCOUNT,
+            json!({ "i": { "kind": "X", "handle": "@erp_os" } }),
+        )
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+    let x = channel_account(&app, &writer, "X", "@erp_os").await;
+    let linkedin = channel_account(&app, &writer, "LINKEDIN", "company/erp-os").await;
+    let mastodon = channel_account(&app, &writer, "MASTODON", "@news@social.example").await;
+    assert_eq!(
+        app.refused(
+            &writer,
+            CREATE_ACCOUNT,
+            json!({ "i": { "kind": "X", "handle": "@erp_os" } })
+        )
+        .await,
+        ("CONFLICT".into(), "ALREADY_EXISTS".into())
+    );
+    assert_eq!(
+        app.refused(
+            &writer,
+            CREATE_ACCOUNT,
+            json!({ "i": { "kind": "X", "handle": "erp os" } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "CHANNEL_ACCOUNT_INVALID".into())
+    );
+    let data = app
+        .ok(
+            &reader,
+            "{ socialChannelAccounts(first: 10) { nodes { kind handle maxBodyLength } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["socialChannelAccounts"]["nodes"],
+        json!([
+            { "kind": "X", "handle": "@erp_os", "maxBodyLength": 280 },
+            { "kind": "LINKEDIN", "handle": "company/erp-os", "maxBodyLength": 3000 },
+            { "kind": "MASTODON", "handle": "@news@social.example", "maxBodyLength": 500 },
+        ])
+    );
+
+    // The campaign the posts belong to (their utm_campaign).
+    subscribed(&app, &staff, &address("fan"), "Fan", "PT").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "status": "SUBSCRIBED" }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let spring = campaign(&app, &staff, &template, &everyone).await;
+
+    // Bad bodies and links, each with its reason; nothing is written.
+    let bad = |input: Value| {
+        let app = &app;
+        let writer = &writer;
+        async move {
+            app.refused(writer, CREATE_POST, json!({ "i": input }))
+                .await
+        }
+    };
+    assert_eq!(
+        bad(json!({ "accountId": x, "body": "   " })).await,
+        ("BAD_USER_INPUT".into(), "SOCIAL_POST_BODY_EMPTY".into())
+    );
+    let long = "a".repeat(281);
+    assert_eq!(
+        bad(json!({ "accountId": x, "body": long })).await,
+        ("BAD_USER_INPUT".into(), "SOCIAL_POST_BODY_TOO_LONG".into())
+    );
+    assert_eq!(
+        bad(json!({ "accountId": x, "body": "Spring", "link": "shop.example.com/spring" })).await,
+        ("BAD_USER_INPUT".into(), "SOCIAL_POST_LINK_INVALID".into())
+    );
+    assert_eq!(
+        bad(json!({ "accountId": x, "body": "Spring", "campaignId": "nope" }))
+            .await
+            .0,
+        "BAD_USER_INPUT"
+    );
+    let data = app
+        .ok(
+            &reader,
+            "{ socialPosts(first: 10) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["socialPosts"]["nodes"], json!([]));
+
+    // The same 281 characters fit LinkedIn.
+    let on_x = social_post(
+        &app,
+        &writer,
+        json!({ "accountId": x, "body": "Spring is here", "campaignId": spring,
+                "link": "https://shop.example.com/spring?ref=home&utm_source=old" }),
+    )
+    .await;
+    let on_linkedin = social_post(
+        &app,
+        &writer,
+        json!({ "accountId": linkedin, "body": long }),
+    )
+    .await;
+
+    // Scheduling needs marketing:send and a time still to come.
+    let (code, _) = app
+        .refused(
+            &writer,
+            SCHEDULE_POST,
+            json!({ "i": { "postId": on_x, "at": from_now(HOUR_MS) } }),
+        )
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+    assert_eq!(
+        app.refused(
+            &staff,
+            SCHEDULE_POST,
+            json!({ "i": { "postId": on_x, "at": from_now(-HOUR_MS) } })
+        )
+        .await,
+        (
+            "BAD_USER_INPUT".into(),
+            "SOCIAL_POST_SCHEDULE_IN_PAST".into()
+        )
+    );
+    assert_eq!(
+        app.refused(&staff, RETRY_POST, json!({ "i": { "postId": on_x } }))
+            .await,
+        (
+            "CONFLICT".into(),
+            "SOCIAL_POST_TRANSITION_NOT_ALLOWED".into()
+        )
+    );
+    for post in [&on_x, &on_linkedin] {
+        let data = app
+            .ok(
+                &staff,
+                SCHEDULE_POST,
+                json!({ "i": { "postId": post, "at": from_now(HOUR_MS) } }),
+            )
+            .await;
+        assert_eq!(data["scheduleSocialPost"]["status"], "SCHEDULED");
+    }
+    // A scheduled post is still edited (the publisher sends the latest text).
+    let data = app
+        .ok(
+            &writer,
+            UPDATE_POST,
+            json!({ "i": { "postId": on_x, "body": "Spring is here!" } }),
+        )
+        .await;
+    assert_eq!(data["updateSocialPost"]["body"], "Spring is here!");
+    assert_eq!(data["updateSocialPost"]["campaignId"], spring.as_str());
+
+    // Before the schedule nothing goes out; after it each post goes out once.
+    let publisher = erp_tests::marketing::test_publisher("social");
+    let now = chrono::Utc::now().timestamp_millis();
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, now)
+        .await
+        .unwrap();
+    assert_eq!(report, Default::default());
+    assert!(app.channels.recorded_for(&on_x).is_empty());
+    let due = now + 2 * HOUR_MS;
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due)
+        .await
+        .unwrap();
+    assert_eq!(report.published, 2);
+    let again = app
+        .marketing
+        .publish_pass_at(&publisher, due + HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(again, Default::default());
+
+    let post = post_of(&app, &reader, &on_x).await;
+    let utm = format!(
+        "https://shop.example.com/spring?ref=home&utm_source=x&utm_medium=social&utm_campaign={spring}&utm_content={on_x}"
+    );
+    assert_eq!(post["status"], "PUBLISHED");
+    assert_eq!(post["attempts"], 1);
+    assert_eq!(post["externalId"], format!("recorded:{on_x}:1"));
+    assert_eq!(post["utmLink"], utm.as_str());
+    assert_eq!(post["account"]["kind"], "X");
+    let tracked = post["trackedLink"].as_str().unwrap().to_owned();
+    assert!(tracked.starts_with(&app.url("/marketing/s/")), "{tracked}");
+    let recorded = app.channels.recorded_for(&on_x);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].channel, "x");
+    assert_eq!(recorded[0].handle, "@erp_os");
+    assert_eq!(recorded[0].body, "Spring is here!");
+    assert_eq!(recorded[0].link.as_deref(), Some(tracked.as_str()));
+    assert_eq!(recorded[0].idempotency_key, format!("{on_x}:1"));
+    let recorded = app.channels.recorded_for(&on_linkedin);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].link, None);
+    assert_eq!(
+        post_of(&app, &reader, &on_linkedin).await["utmLink"],
+        Value::Null
+    );
+
+    // A published post is what the network has: not edited, not scheduled, not retried.
+    assert_eq!(
+        app.refused(
+            &writer,
+            UPDATE_POST,
+            json!({ "i": { "postId": on_x, "body": "Changed" } })
+        )
+        .await,
+        ("CONFLICT".into(), "SOCIAL_POST_NOT_EDITABLE".into())
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            SCHEDULE_POST,
+            json!({ "i": { "postId": on_x, "at": from_now(HOUR_MS) } })
+        )
+        .await,
+        (
+            "CONFLICT".into(),
+            "SOCIAL_POST_TRANSITION_NOT_ALLOWED".into()
+        )
+    );
+
+    // Clicks on the tracked link are counted and land on the link with its UTM parameters.
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let response = no_redirect.get(&tracked).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 302);
+        assert_eq!(
+            response.headers()["location"].to_str().unwrap(),
+            utm.as_str()
+        );
+    }
+    let response = no_redirect
+        .get(app.url("/marketing/s/sp_unknown"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(post_of(&app, &reader, &on_x).await["clicks"], 2);
+
+    // A channel that refuses: failed with its reason, sent again only by an explicit retry.
+    app.channels.refuse(
+        "@news@social.example",
+        "the network is rate limiting the account",
+    );
+    let refused = social_post(
+        &app,
+        &writer,
+        json!({ "accountId": mastodon, "body": "Toot", "link": "https://shop.example.com/" }),
+    )
+    .await;
+    app.ok(
+        &staff,
+        SCHEDULE_POST,
+        json!({ "i": { "postId": refused, "at": from_now(HOUR_MS) } }),
+    )
+    .await;
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due)
+        .await
+        .unwrap();
+    assert_eq!((report.published, report.failed), (0, 1));
+    let post = post_of(&app, &reader, &refused).await;
+    assert_eq!(post["status"], "FAILED");
+    assert_eq!(
+        post["failureReason"],
+        "the network is rate limiting the account"
+    );
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due + HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        Default::default(),
+        "a failed post waits for a retry"
+    );
+    // A failed post may be corrected before its retry.
+    app.ok(
+        &writer,
+        UPDATE_POST,
+        json!({ "i": { "postId": refused, "link": null } }),
+    )
+    .await;
+    app.channels.accept("@news@social.example");
+    let data = app
+        .ok(&staff, RETRY_POST, json!({ "i": { "postId": refused } }))
+        .await;
+    assert_eq!(
+        data["retrySocialPost"],
+        json!({ "id": refused, "status": "SCHEDULED", "failureReason": null })
+    );
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due + HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(report.published, 1);
+    let post = post_of(&app, &reader, &refused).await;
+    assert_eq!(post["status"], "PUBLISHED");
+    assert_eq!(post["attempts"], 2);
+    assert_eq!(post["externalId"], format!("recorded:{refused}:2"));
+    let keys: Vec<String> = app
+        .channels
+        .recorded_for(&refused)
+        .into_iter()
+        .map(|r| r.idempotency_key)
+        .collect();
+    assert_eq!(keys, vec![format!("{refused}:1"), format!("{refused}:2")]);
+
+    // Unscheduling takes a post back to draft; it does not go out.
+    let later = social_post(&app, &writer, json!({ "accountId": x, "body": "Later" })).await;
+    app.ok(
+        &staff,
+        SCHEDULE_POST,
+        json!({ "i": { "postId": later, "at": from_now(HOUR_MS) } }),
+    )
+    .await;
+    let data = app
+        .ok(&staff, UNSCHEDULE_POST, json!({ "i": { "postId": later } }))
+        .await;
+    assert_eq!(
+        data["unscheduleSocialPost"],
+        json!({ "id": later, "status": "DRAFT", "scheduledAt": null })
+    );
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due + 2 * HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(report, Default::default());
+    assert!(app.channels.recorded_for(&later).is_empty());
+
+    // The posts as a Relay connection, filtered by status.
+    let data = app
+        .ok(
+            &reader,
+            "{ socialPosts(status: PUBLISHED, first: 2) { nodes { id } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["socialPosts"]["nodes"],
+        json!([{ "id": on_x }, { "id": on_linkedin }])
+    );
+    assert_eq!(data["socialPosts"]["pageInfo"]["hasNextPage"], true);
+    // Another tenant sees none of it.
+    let other = issuer.token(&new_tenant(), "usr_other", ALL);
+    assert_eq!(
+        app.ok(&other, POST, json!({ "id": on_x })).await["socialPost"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn a_publisher_killed_mid_hand_off_never_publishes_twice_and_concurrent_ones_share_the_posts()
+{
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let slow = channel_account(&app, &staff, "FACEBOOK", "erp.os.slow").await;
+    app.channels.hang("erp.os.slow");
+    let post = social_post(&app, &staff, json!({ "accountId": slow, "body": "Hello" })).await;
+    app.ok(
+        &staff,
+        SCHEDULE_POST,
+        json!({ "i": { "postId": post, "at": from_now(HOUR_MS) } }),
+    )
+    .await;
+    let due = chrono::Utc::now().timestamp_millis() + 2 * HOUR_MS;
+    let publisher = erp_tests::marketing::test_publisher("crashing");
+    let lease_ms = publisher.lease.as_millis() as i64;
+
+    // The publisher hands the post off, the channel never answers, the publisher dies.
+    let marketing = app.marketing.clone();
+    let crashing = tokio::spawn(async move { marketing.publish_pass_at(&publisher, due).await });
+    eventually(Duration::from_secs(30), || async {
+        (app.channels.recorded_for(&post).len() == 1).then_some(())
+    })
+    .await
+    .expect("the post was handed to the channel");
+    crashing.abort();
+    assert!(crashing.await.unwrap_err().is_cancelled());
+    app.channels.accept("erp.os.slow");
+    assert_eq!(post_of(&app, &staff, &post).await["status"], "PUBLISHING");
+
+    // While the hand-off's lease runs another publisher leaves it alone; once it expired the
+    // post is failed as in doubt, never handed off again on its own.
+    let other = erp_tests::marketing::test_publisher("other");
+    let report = app
+        .marketing
+        .publish_pass_at(&other, due + lease_ms / 2)
+        .await
+        .unwrap();
+    assert_eq!(report, Default::default());
+    let report = app
+        .marketing
+        .publish_pass_at(&other, due + lease_ms + 1)
+        .await
+        .unwrap();
+    assert_eq!(report.in_doubt, 1);
+    assert_eq!(report.published, 0);
+    let state = post_of(&app, &staff, &post).await;
+    assert_eq!(state["status"], "FAILED");
+    assert_eq!(state["failureReason"], "publish_outcome_unknown");
+    assert_eq!(state["attempts"], 1);
+    for later in 2..4 {
+        app.marketing
+            .publish_pass_at(&other, due + later * lease_ms)
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.channels.recorded_for(&post).len(), 1);
+
+    // A person checked the channel and retries: a new attempt, published once.
+    app.ok(&staff, RETRY_POST, json!({ "i": { "postId": post } }))
+        .await;
+    let report = app
+        .marketing
+        .publish_pass_at(&other, due + 4 * lease_ms)
+        .await
+        .unwrap();
+    assert_eq!(report.published, 1);
+    let state = post_of(&app, &staff, &post).await;
+    assert_eq!(state["status"], "PUBLISHED");
+    assert_eq!(state["externalId"], format!("recorded:{post}:2"));
+    assert_eq!(app.channels.recorded_for(&post).len(), 2);
+
+    // Two publishers at once over twelve due posts: each post goes out exactly once.
+    let busy = channel_account(&app, &staff, "INSTAGRAM", "erp.os").await;
+    let mut posts = Vec::new();
+    for n in 0..12 {
+        let id = social_post(
+            &app,
+            &staff,
+            json!({ "accountId": busy, "body": format!("Post {n}") }),
+        )
+        .await;
+        app.ok(
+            &staff,
+            SCHEDULE_POST,
+            json!({ "i": { "postId": id, "at": from_now(HOUR_MS) } }),
+        )
+        .await;
+        posts.push(id);
+    }
+    let (first, second) = (
+        erp_tests::marketing::test_publisher("first"),
+        erp_tests::marketing::test_publisher("second"),
+    );
+    let at = due + 5 * lease_ms;
+    let mut published = 0;
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            app.marketing.publish_pass_at(&first, at),
+            app.marketing.publish_pass_at(&second, at)
+        );
+        published += a.unwrap().published + b.unwrap().published;
+    }
+    assert_eq!(published, 12);
+    for id in &posts {
+        assert_eq!(app.channels.recorded_for(id).len(), 1, "{id}");
+        assert_eq!(post_of(&app, &staff, id).await["status"], "PUBLISHED");
+    }
+}
+
+#[tokio::test]
+async fn a_crm_lead_a_social_post_brought_counts_on_the_post_through_kafka() {
+    let issuer = TestIssuer::start().await;
+    let tenant = new_tenant();
+    let app = MarketingApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let crm = erp_tests::crm::CrmApp::spawn_consuming(&issuer, &[tenant.as_str()]).await;
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let sales = issuer.token(&tenant, "usr_sales", erp_tests::crm::CRM_ADMIN);
+    subscribed(&app, &staff, &address("fan"), "Fan", "PT").await;
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "status": "SUBSCRIBED" }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let spring = campaign(&app, &staff, &template, &everyone).await;
+    let account = channel_account(&app, &staff, "LINKEDIN", "company/erp-os").await;
+    let post = social_post(
+        &app,
+        &staff,
+        json!({ "accountId": account, "body": "Spring", "campaignId": spring,
+                "link": "https://shop.example.com/spring" }),
+    )
+    .await;
+    let data = crm
+        .ok(
+            &sales,
+            "mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { id } }",
+            json!({ "i": { "name": "Sales", "opportunityType": "new business",
+                           "stages": [{ "name": "Lead", "probability": 10 }, { "name": "Won soon", "probability": 90 }] } }),
+        )
+        .await;
+    let pipeline = data["createPipeline"]["id"].as_str().unwrap().to_owned();
+
+    // A lead that came through the post's link (its UTM parameters), converted; and one that
+    // came by the campaign's e-mail (no utm_content), not converted.
+    let data = crm
+        .ok(
+            &sales,
+            "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }",
+            json!({ "i": { "personName": "Social", "companyName": "Social Ltd", "source": "CAMPAIGN",
+                           "utm": { "source": "linkedin", "medium": "social", "campaign": spring, "content": post } } }),
+        )
+        .await;
+    let lead = data["createLead"]["lead"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for status in ["CONTACTED", "QUALIFIED"] {
+        crm.ok(
+            &sales,
+            "mutation($i: ChangeLeadStatusInput!) { changeLeadStatus(input: $i) { id } }",
+            json!({ "i": { "leadId": lead, "status": status } }),
+        )
+        .await;
+    }
+    crm.ok(
+        &sales,
+        "mutation($i: ConvertLeadInput!) { convertLead(input: $i) { lead { status } } }",
+        json!({ "i": { "leadId": lead, "pipelineId": pipeline, "amount": { "amount": "5000", "currency": "EUR" } } }),
+    )
+    .await;
+    crm.ok(
+        &sales,
+        "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }",
+        json!({ "i": { "personName": "Mail", "companyName": "Mail Ltd", "source": "CAMPAIGN",
+                       "utm": { "source": "newsletter", "medium": "email", "campaign": spring } } }),
+    )
+    .await;
+
+    // Three lead events handled (two created, one converted).
+    use sea_orm::{ConnectionTrait, Statement};
+    let handled = || async {
+        let db = &app.runtime.db;
+        let row = db
+            .query_one(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM marketing_inbox WHERE tenant_id = $1",
+                [tenant.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    eventually(Duration::from_secs(60), || async {
+        (handled().await == 3).then_some(())
+    })
+    .await
+    .expect("marketing handled the three lead events");
+    let state = post_of(&app, &staff, &post).await;
+    assert_eq!(
+        (state["leads"].clone(), state["conversions"].clone()),
+        (json!(1), json!(1))
+    );
+    // The campaign counts both leads (their utm_campaign), one converted.
+    let data = app
+        .ok(
+            &staff,
+            "query($id: ID!) { campaign(id: $id) { funnel { converted } } }",
+            json!({ "id": spring }),
+        )
+        .await;
+    assert_eq!(data["campaign"]["funnel"]["converted"], 1);
+}
+
+#[tokio::test]
+async fn the_embedded_mode_publishes_a_scheduled_social_post_with_its_own_publisher() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, Backends::Embedded, None).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let account = channel_account(&app, &staff, "X", "@erp_os").await;
+    let post = social_post(
+        &app,
+        &staff,
+        json!({ "accountId": account, "body": "Hello from the embedded mode",
+                "link": "https://shop.example.com/" }),
+    )
+    .await;
+    assert_eq!(
+        app.refused(
+            &staff,
+            SCHEDULE_POST,
+            json!({ "i": { "postId": post, "at": from_now(-1_000) } })
+        )
+        .await,
+        (
+            "BAD_USER_INPUT".into(),
+            "SOCIAL_POST_SCHEDULE_IN_PAST".into()
+        )
+    );
+    app.ok(
+        &staff,
+        SCHEDULE_POST,
+        json!({ "i": { "postId": post, "at": from_now(1_500) } }),
+    )
+    .await;
+    let _publisher = app
+        .marketing
+        .spawn_publisher(erp_tests::marketing::test_publisher("embedded"));
+    let state = eventually(Duration::from_secs(60), || async {
+        let state = post_of(&app, &staff, &post).await;
+        (state["status"] == "PUBLISHED").then_some(state)
+    })
+    .await
+    .expect("the publisher published the post once due");
+    assert_eq!(state["externalId"], format!("recorded:{post}:1"));
+    assert_eq!(
+        state["utmLink"],
+        format!("https://shop.example.com/?utm_source=x&utm_medium=social&utm_content={post}")
+    );
+    let recorded = app.channels.recorded_for(&post);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].body, "Hello from the embedded mode");
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirect
+        .get(state["trackedLink"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+    assert_eq!(post_of(&app, &staff, &post).await["clicks"], 1);
+    assert_eq!(
+        app.refused(
+            &staff,
+            UPDATE_POST,
+            json!({ "i": { "postId": post, "body": "Changed" } })
+        )
+        .await,
+        ("CONFLICT".into(), "SOCIAL_POST_NOT_EDITABLE".into())
+    );
+}
+
+#[tokio::test]
+async fn leasing_due_posts_is_one_statement_whatever_the_batch() {
+    let issuer = TestIssuer::start().await;
+    let statements = erp_tests::StatementLog::default();
+    let runtime =
+        erp_tests::runtime_with_db(&issuer, Backends::Real, |db| statements.record(db)).await;
+    let app = MarketingApp::serve(runtime).await;
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let account = channel_account(&app, &staff, "X", "@erp_os").await;
+    let mut posts = BTreeSet::new();
+    for n in 0..7 {
+        let id = social_post(
+            &app,
+            &staff,
+            json!({ "accountId": account, "body": format!("Post {n}") }),
+        )
+        .await;
+        app.ok(
+            &staff,
+            SCHEDULE_POST,
+            json!({ "i": { "postId": id, "at": from_now(HOUR_MS) } }),
+        )
+        .await;
+        posts.insert(id);
+    }
+    let due = chrono::Utc::now().timestamp_millis() + 2 * HOUR_MS;
+    statements.take();
+    let leased = erp_marketing::store::social::lease_due(
+        &app.runtime.db,
+        "lease-test",
+        due,
+        due + 60_000,
+        50,
+    )
+    .await
+    .unwrap();
+    // (The outbox relay polls on the same connection: only the posts' statements count.)
+    let on_posts: Vec<String> = statements
+        .take()
+        .into_iter()
+        .map(|(sql, _)| sql)
+        .filter(|sql| sql.contains("mkt_social_posts"))
+        .collect();
+    assert_eq!(
+        on_posts.len(),
+        1,
+        "the keys are chosen, leased and read back in one statement: {on_posts:?}"
+    );
+    assert_eq!(
+        leased.iter().map(|p| p.id.clone()).collect::<BTreeSet<_>>(),
+        posts
+    );
+    assert!(leased.iter().all(
+        |p| p.leased_by.as_deref() == Some("lease-test") && p.lease_until == Some(due + 60_000)
+    ));
+    // Leased, they are no one else's until the lease expires.
+    let again =
+        erp_marketing::store::social::lease_due(&app.runtime.db, "other", due, due + 60_000, 50)
+            .await
+            .unwrap();
+    assert!(again.is_empty());
+    let expired = erp_marketing::store::social::lease_due(
+        &app.runtime.db,
+        "other",
+        due + 60_001,
+        due + 120_000,
+        3,
+    )
+    .await
+    .unwrap();
+    assert_eq!(expired.len(), 3);
+}

@@ -10,7 +10,9 @@
 //! winner (m0006); journeys, their enrolments (once per contact, leased like messages) and
 //! each step's outcome (m0007); the origins allowed to post a tenant's forms from a script
 //! (m0008); sending providers with a rate per second and per hour and a daily cap, the
-//! provider of a campaign, the limit that deferred a message (m0009).
+//! provider of a campaign, the limit that deferred a message (m0009); social channel accounts,
+//! posts (their own publishing queue: leases, hand-off, attempts) and the CRM leads each post
+//! brought (m0010).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
@@ -24,6 +26,7 @@ mod m0006_ab_variants;
 mod m0007_journeys;
 mod m0008_form_origins;
 mod m0009_providers_journey_versions;
+mod m0010_social_posts;
 
 use sea_orm_migration::prelude::*;
 
@@ -57,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_journeys::Migration),
             Box::new(m0008_form_origins::Migration),
             Box::new(m0009_providers_journey_versions::Migration),
+            Box::new(m0010_social_posts::Migration),
         ]
     }
 }

@@ -2,8 +2,9 @@
 //! (`marketing_inbox`, written in the same transaction as each effect):
 //!
 //! - `erp.marketing.conversions` reads `erp.crm.events`: `lead.created` records a lead a
-//!   campaign brought (its `utm_campaign` is the campaign's id), `lead.converted` counts it
-//!   converted in the campaign's funnel (`crate::app::conversions`).
+//!   campaign brought (its `utm_campaign` is the campaign's id) or a social post brought (its
+//!   `utm_content` is the post's id), `lead.converted` counts it converted in the campaign's
+//!   funnel and on the post (`crate::app::conversions`).
 
 use serde::Deserialize;
 
@@ -32,6 +33,9 @@ struct LeadEvent {
     lead_id: String,
     #[serde(default)]
     utm_campaign: Option<String>,
+    /// A social post's link carries the post's id here.
+    #[serde(default)]
+    utm_content: Option<String>,
 }
 
 /// Keeps the campaigns' conversions from CRM's lead events.
@@ -59,7 +63,7 @@ impl EventHandler<WriteTransaction> for ConversionsHandler {
                     write,
                     &tenant,
                     &lead.lead_id,
-                    lead.utm_campaign.as_deref(),
+                    (lead.utm_campaign.as_deref(), lead.utm_content.as_deref()),
                     at,
                 )
                 .await

@@ -29,6 +29,13 @@ pub const MESSAGE_COMPLAINED: &str = "message.complained";
 /// A website's form submission was accepted: CRM creates a lead (or adds it to the open lead
 /// of the same address) ([`FormSubmitted`]).
 pub const FORM_SUBMITTED: &str = "form.submitted";
+/// A social post was scheduled (or rescheduled by a retry) ([`SocialPostChanged`]).
+pub const SOCIAL_POST_SCHEDULED: &str = "social_post.scheduled";
+/// A social post's channel published it ([`SocialPostChanged`], `external_id` set).
+pub const SOCIAL_POST_PUBLISHED: &str = "social_post.published";
+/// A social post's channel refused it, or its publisher vanished mid-hand-off
+/// ([`SocialPostChanged`], `failure_reason` set).
+pub const SOCIAL_POST_FAILED: &str = "social_post.failed";
 
 /// Payload of the `contact.*` events, aggregate: the contact.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,4 +112,21 @@ pub struct FormSubmitted {
     pub consent_granted: bool,
     /// The version of the consent wording shown, when consent was granted.
     pub consent_wording_version: Option<String>,
+}
+
+/// Payload of the `social_post.*` events, aggregate: the post.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SocialPostChanged {
+    pub post_id: String,
+    pub account_id: String,
+    /// `x`, `linkedin`, `facebook`, `instagram` or `mastodon`.
+    pub channel: String,
+    pub campaign_id: Option<String>,
+    pub status: String,
+    /// When it is due (Unix milliseconds), for `social_post.scheduled`.
+    pub scheduled_at: Option<i64>,
+    /// The network's id of the post, for `social_post.published`.
+    pub external_id: Option<String>,
+    /// Why it failed, for `social_post.failed`.
+    pub failure_reason: Option<String>,
 }

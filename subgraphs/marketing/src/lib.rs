@@ -5,7 +5,9 @@
 //! checked tokens; campaigns sent through a durable queue (the message table: leases, and a
 //! send key that makes a second message to a contact impossible) to an SMTP relay, every bulk
 //! message carrying the RFC 8058 one-click unsubscribe; open and click tracking and the
-//! campaign funnel; a separate transactional stream. PostgreSQL in production, SQLite embedded.
+//! campaign funnel; a separate transactional stream; social posts scheduled per channel
+//! account and handed to a channel adapter (`channels.rs`) once, with UTM attribution.
+//! PostgreSQL in production, SQLite embedded.
 //!
 //! The floor plan (the same in every subgraph): `domain/` pure rules and newtypes, `app/` the
 //! use cases on [`Marketing`] (and the sender), `store/` tenant-scoped queries and writes with
@@ -15,6 +17,7 @@
 //! [`start`] wires them into a [`MarketingApp`].
 
 pub mod app;
+pub mod channels;
 pub mod consumers;
 pub mod domain;
 pub mod events;
@@ -30,6 +33,7 @@ use erp_kit::http::{BackendReadiness, HttpState};
 use erp_kit::runtime::Runtime;
 
 pub use app::sending::{SenderHandle, SenderOptions};
+pub use app::social::{PublisherHandle, PublisherOptions};
 pub use app::{Marketing, Settings};
 pub use domain::reasons;
 pub use graphql::MarketingSchema;
@@ -61,6 +65,11 @@ pub struct MarketingOptions {
     pub sender: Option<SenderOptions>,
     /// Run the consumers of CRM's lead events (the funnel's `converted` stage); `None`: not.
     pub consumers: Option<consumers::ConsumerOptions>,
+    /// Run a publisher of due social posts in this process (`None`: not; tests run passes).
+    pub publisher: Option<PublisherOptions>,
+    /// Where social posts are published; `None`: a [`channels::RecordingAdapter`] (no
+    /// network: it records what it would publish).
+    pub channels: Option<channels::SharedChannelAdapter>,
 }
 
 impl MarketingOptions {
@@ -83,6 +92,8 @@ impl MarketingOptions {
             settings,
             sender: Some(SenderOptions::default()),
             consumers: Some(consumers::ConsumerOptions::default()),
+            publisher: Some(PublisherOptions::default()),
+            channels: None,
         }
     }
 }
@@ -103,6 +114,10 @@ pub async fn service(runtime: &Runtime, options: &MarketingOptions) -> anyhow::R
         mailer,
         options.settings.clone(),
         runtime.cache.clone(),
+        options
+            .channels
+            .clone()
+            .unwrap_or_else(|| channels::RecordingAdapter::new()),
     ))
 }
 
@@ -114,6 +129,8 @@ pub struct MarketingApp {
     pub relay: RelayHandle,
     pub sender: Option<SenderHandle>,
     pub consumers: Vec<erp_kit::events::ConsumerHandle>,
+    /// The publisher of due social posts, when one runs here.
+    pub publisher: Option<PublisherHandle>,
 }
 
 /// [`start_with`] with the options of the environment.
@@ -138,6 +155,10 @@ pub async fn start_with(
         (Some(sender), Some(_)) => Some(marketing.spawn_sender(sender.clone())),
         _ => None,
     };
+    let publisher = options
+        .publisher
+        .as_ref()
+        .map(|publisher| marketing.spawn_publisher(publisher.clone()));
     let consumers = match &options.consumers {
         Some(consumer_options) => consumers::start_consumers(runtime, consumer_options, &marketing),
         None => Vec::new(),
@@ -164,5 +185,6 @@ pub async fn start_with(
         relay,
         sender,
         consumers,
+        publisher,
     })
 }

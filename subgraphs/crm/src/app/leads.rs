@@ -132,6 +132,7 @@ pub(crate) fn lead_created(
             "utm_source": model.utm_source,
             "utm_medium": model.utm_medium,
             "utm_campaign": model.utm_campaign,
+            "utm_content": model.utm_content,
             "owner_id": model.owner_id,
             "score": model.score,
         }),

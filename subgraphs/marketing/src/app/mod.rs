@@ -14,6 +14,7 @@ pub mod journeys;
 pub mod links;
 pub mod segments;
 pub mod sending;
+pub mod social;
 pub mod throttle;
 pub mod webhooks;
 
@@ -28,6 +29,7 @@ use erp_kit::db::WriteTransaction;
 use erp_kit::events::{EventEnvelope, Outbox};
 use erp_kit::{ApiError, ApiResult, TenantId};
 
+use crate::channels::SharedChannelAdapter;
 use crate::domain::contact::{EmailAddress, ADDRESS_HASH_COLUMN};
 use crate::mail::SharedMailer;
 
@@ -77,6 +79,8 @@ pub struct Marketing {
     sender_wake: Arc<Notify>,
     /// The shared cache (Redis): the public endpoints' rate counters.
     cache: SharedCache,
+    /// Where due social posts are handed (app/social.rs).
+    channels: SharedChannelAdapter,
 }
 
 impl Marketing {
@@ -87,6 +91,7 @@ impl Marketing {
         mailer: Option<SharedMailer>,
         settings: Settings,
         cache: SharedCache,
+        channels: SharedChannelAdapter,
     ) -> Self {
         Self {
             db,
@@ -96,6 +101,7 @@ impl Marketing {
             settings: Arc::new(settings),
             sender_wake: Arc::new(Notify::new()),
             cache,
+            channels,
         }
     }
 

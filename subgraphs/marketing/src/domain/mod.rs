@@ -8,6 +8,7 @@ pub mod contact;
 pub mod form;
 pub mod journey;
 pub mod segment;
+pub mod social;
 pub mod template;
 pub mod throttle;
 pub mod token;
@@ -113,5 +114,23 @@ erp_kit::reasons! {
         /// A script on a page of this origin may not post the form: the tenant did not list
         /// the origin among those allowed to (setFormOrigins).
         FORM_ORIGIN_NOT_ALLOWED => Forbidden,
+        /// A social channel account is refused: a handle that is empty, over 100 characters
+        /// or with spaces.
+        CHANNEL_ACCOUNT_INVALID => BadUserInput,
+        /// A social post needs a body (only spaces is empty).
+        SOCIAL_POST_BODY_EMPTY => BadUserInput,
+        /// A social post's body is longer than its channel takes (X 280, Mastodon 500,
+        /// Instagram 2,200, LinkedIn 3,000, Facebook 63,206 characters).
+        SOCIAL_POST_BODY_TOO_LONG => BadUserInput,
+        /// A social post's link is not an absolute http(s) URL of at most 2,000 characters.
+        SOCIAL_POST_LINK_INVALID => BadUserInput,
+        /// A social post is scheduled for a time that has passed.
+        SOCIAL_POST_SCHEDULE_IN_PAST => BadUserInput,
+        /// A social post is edited only before it is handed to its channel: once publishing or
+        /// published its body and link are what the network has.
+        SOCIAL_POST_NOT_EDITABLE => Conflict,
+        /// A social post moves draft -> scheduled -> publishing -> published / failed,
+        /// scheduled -> draft, and failed -> scheduled by a retry; any other change is refused.
+        SOCIAL_POST_TRANSITION_NOT_ALLOWED => Conflict,
     }
 }

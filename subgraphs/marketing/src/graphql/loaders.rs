@@ -8,7 +8,7 @@ use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
 use erp_kit::loaders::{load_by_tenant, loader, TenantKey};
 
 use crate::app::Marketing;
-use crate::store::entities::{consent, contact};
+use crate::store::entities::{channel_account, consent, contact};
 
 /// Registers every loader of the schema over `marketing`.
 pub fn register<Q, M, S>(
@@ -24,6 +24,7 @@ where
         .data(loader(ContactLoader(marketing.clone())))
         .data(loader(ConsentsLoader(marketing.clone())))
         .data(loader(TopicsLoader(marketing.clone())))
+        .data(loader(ChannelAccountLoader(marketing.clone())))
 }
 
 macro_rules! by_id_loader {
@@ -60,4 +61,8 @@ by_id_loader!(
 by_id_loader!(
     /// The topics each contact is subscribed to.
     TopicsLoader, BTreeSet<String>, subscribed_topics
+);
+by_id_loader!(
+    /// Social channel accounts by id.
+    ChannelAccountLoader, channel_account::Model, channel_accounts_by_ids
 );

@@ -13,6 +13,7 @@ pub mod loaders;
 pub mod objects;
 pub mod public;
 pub mod segments;
+pub mod social;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
@@ -30,6 +31,7 @@ pub struct Query(
     forms::FormsQuery,
     delivery::DeliveryQuery,
     journeys::JourneysQuery,
+    social::SocialQuery,
 );
 
 /// The mutations of the API: one root for every domain, each subgraph adding its fields; a
@@ -43,6 +45,7 @@ pub struct Mutation(
     forms::FormsMutation,
     delivery::DeliveryMutation,
     journeys::JourneysMutation,
+    social::SocialMutation,
 );
 
 /// The schema builder with its data (the use cases and the DataLoaders over them); the kit
@@ -58,6 +61,8 @@ pub fn schema_builder(
     let builder = describe_connection::<forms::MarketingForm, _, _, _>(builder);
     let builder = describe_connection::<journeys::Journey, _, _, _>(builder);
     let builder = describe_connection::<journeys::JourneyEnrollment, _, _, _>(builder);
+    let builder = describe_connection::<social::SocialChannelAccount, _, _, _>(builder);
+    let builder = describe_connection::<social::SocialPost, _, _, _>(builder);
     match marketing {
         Some(marketing) => loaders::register(builder, &marketing).data(marketing),
         None => builder,

@@ -13,6 +13,8 @@
 //!   OPT_IN_EXPIRED; a forged one: 401 TOKEN_INVALID.
 //! - `GET /marketing/t/open/{token}`: the tracking pixel; `GET /marketing/t/click/{token}`:
 //!   302 to the link's target.
+//! - `GET /marketing/s/{key}`: a social post's tracked link: the click counted on the post,
+//!   302 to the post's link with its UTM parameters; 404 for a key no post has.
 //!
 //! - `POST /marketing/forms/{key}`: a website's form submission (form data or JSON, at most
 //!   [`MAX_FORM_BODY_BYTES`]), no session: the form's public key names the form and its
@@ -89,6 +91,7 @@ pub fn router(marketing: Marketing, trusted_proxies: TrustedProxies) -> Router {
         )
         .route("/marketing/t/open/{token}", get(open))
         .route("/marketing/t/click/{token}", get(click))
+        .route("/marketing/s/{key}", get(social_click))
         .route("/marketing/webhooks/mail-events", post(mail_events))
         .route(
             "/marketing/webhooks/{tenant}/mail-events",
@@ -356,6 +359,22 @@ async fn open(State(marketing): State<Marketing>, Path(token): Path<String>) -> 
 async fn click(State(marketing): State<Marketing>, Path(token): Path<String>) -> Response {
     match marketing.track_click(&token).await {
         Ok(url) => (StatusCode::FOUND, [(header::LOCATION, url)]).into_response(),
+        Err(err) => from_api_error(err),
+    }
+}
+
+/// A social post's tracked link: the click is counted on the post, then a redirect to its link
+/// with the post's UTM parameters (404 for a key no post has).
+async fn social_click(State(marketing): State<Marketing>, Path(key): Path<String>) -> Response {
+    match marketing.follow_social_link(&key).await {
+        Ok(url) => (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, url),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+        )
+            .into_response(),
         Err(err) => from_api_error(err),
     }
 }

@@ -3,14 +3,15 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
 use super::entities::{enrollment, journey, journey_step, journey_version};
+use super::lease::{lease_by_keys, LeaseByKeys};
 
 pub async fn insert(db: &impl ConnectionTrait, model: journey::Model) -> Result<(), DbErr> {
     journey::Entity::insert(model.into_active_model())
@@ -101,14 +102,9 @@ pub async fn enroll(db: &impl ConnectionTrait, model: enrollment::Model) -> Resu
     }
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Key {
-    tenant_id: String,
-    id: String,
-}
-
 /// Leases up to `limit` active enrolments of active journeys due at `now_ms` (not leased, or
-/// whose lease expired) to `worker` until `lease_until`; answers them.
+/// whose lease expired) to `worker` until `lease_until`; answers them, the most overdue first.
+/// One statement (store/lease.rs).
 pub async fn lease_due(
     db: &impl ConnectionTrait,
     worker: &str,
@@ -118,44 +114,31 @@ pub async fn lease_due(
 ) -> Result<Vec<enrollment::Model>, DbErr> {
     let backend = db.get_database_backend();
     let p = |n| super::queue::param(backend, n);
-    let lock = if backend == DatabaseBackend::Postgres {
-        " FOR UPDATE OF e SKIP LOCKED"
-    } else {
-        ""
-    };
-    let select = format!(
+    let keys_sql = format!(
         "SELECT e.tenant_id, e.id FROM mkt_journey_enrollments e JOIN mkt_journeys j \
          ON j.tenant_id = e.tenant_id AND j.id = e.journey_id \
          WHERE j.status = 'active' AND e.status = 'active' AND e.due_at <= {} \
          AND (e.lease_until IS NULL OR e.lease_until < {}) \
-         ORDER BY e.due_at, e.id LIMIT {}{lock}",
+         ORDER BY e.due_at, e.id LIMIT {}{{lock}}",
         p(1),
         p(2),
         p(3)
     );
-    let keys = Key::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        select,
-        [now_ms.into(), now_ms.into(), (limit as i64).into()],
-    ))
-    .all(db)
+    let mut leased = lease_by_keys::<enrollment::Entity>(
+        db,
+        LeaseByKeys {
+            table: "mkt_journey_enrollments",
+            alias: "e",
+            keys_sql,
+            keys_values: vec![now_ms.into(), now_ms.into(), (limit as i64).into()],
+            set: vec![
+                ("lease_until", lease_until.into()),
+                ("leased_by", worker.into()),
+            ],
+        },
+    )
     .await?;
-    let mut leased = Vec::with_capacity(keys.len());
-    for key in keys {
-        enrollment::Entity::update_many()
-            .col_expr(enrollment::Column::LeaseUntil, lease_until.into())
-            .col_expr(enrollment::Column::LeasedBy, worker.into())
-            .filter(enrollment::Column::TenantId.eq(key.tenant_id.as_str()))
-            .filter(enrollment::Column::Id.eq(key.id.as_str()))
-            .exec(db)
-            .await?;
-        if let Some(model) = enrollment::Entity::find_by_id((key.tenant_id, key.id))
-            .one(db)
-            .await?
-        {
-            leased.push(model);
-        }
-    }
+    leased.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
     Ok(leased)
 }
 

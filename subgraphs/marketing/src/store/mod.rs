@@ -8,8 +8,10 @@ pub mod conversions;
 pub mod entities;
 pub mod forms;
 pub mod journeys;
+pub mod lease;
 pub mod queue;
 pub mod segments;
+pub mod social;
 pub mod throttle;
 pub mod webhooks;
 

@@ -11,13 +11,14 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    IntoActiveModel, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel,
+    QueryFilter, Statement,
 };
 
 use erp_kit::TenantId;
 
 use super::entities::message;
+use super::lease::{lease_by_keys, LeaseByKeys};
 
 /// Inserts the messages of a campaign that do not exist yet (the send key makes a repeat a
 /// no-op); answers how many rows were new.
@@ -50,14 +51,9 @@ pub async fn enqueue(db: &impl ConnectionTrait, rows: Vec<message::Model>) -> Re
     Ok(inserted)
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Key {
-    tenant_id: String,
-    id: String,
-}
-
-/// Leases up to `limit` messages whose campaign is sending or whose journey is active (queued, or leased with an expired
-/// lease) to `worker` until `lease_until`; answers the leased rows.
+/// Leases up to `limit` messages whose campaign is sending or whose journey is active (queued,
+/// or leased with an expired lease) to `worker` until `lease_until`; answers the leased rows,
+/// oldest first. One statement (store/lease.rs).
 pub async fn lease(
     db: &impl ConnectionTrait,
     worker: &str,
@@ -66,47 +62,34 @@ pub async fn lease(
     limit: u64,
 ) -> Result<Vec<message::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let lock = if backend == DatabaseBackend::Postgres {
-        " FOR UPDATE OF m SKIP LOCKED"
-    } else {
-        ""
-    };
     let p = |n| param(backend, n);
-    let select = format!(
+    let keys_sql = format!(
         "SELECT m.tenant_id, m.id FROM mkt_messages m LEFT JOIN mkt_campaigns c \
          ON c.tenant_id = m.tenant_id AND c.id = m.campaign_id \
          LEFT JOIN mkt_journeys j ON j.tenant_id = m.tenant_id AND j.id = m.journey_id \
          WHERE (c.status = 'sending' OR j.status = 'active') AND (m.status = 'queued' OR (m.status = 'leased' AND m.lease_until < {})) \
          AND (m.not_before IS NULL OR m.not_before <= {}) \
-         ORDER BY m.queued_at, m.id LIMIT {}{lock}",
+         ORDER BY m.queued_at, m.id LIMIT {}{{lock}}",
         p(1),
         p(2),
         p(3)
     );
-    let keys = Key::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        select,
-        [now_ms.into(), now_ms.into(), (limit as i64).into()],
-    ))
-    .all(db)
+    let mut leased = lease_by_keys::<message::Entity>(
+        db,
+        LeaseByKeys {
+            table: "mkt_messages",
+            alias: "m",
+            keys_sql,
+            keys_values: vec![now_ms.into(), now_ms.into(), (limit as i64).into()],
+            set: vec![
+                ("status", "leased".into()),
+                ("lease_until", lease_until.into()),
+                ("leased_by", worker.into()),
+            ],
+        },
+    )
     .await?;
-    let mut leased = Vec::with_capacity(keys.len());
-    for key in keys {
-        message::Entity::update_many()
-            .col_expr(message::Column::Status, "leased".into())
-            .col_expr(message::Column::LeaseUntil, lease_until.into())
-            .col_expr(message::Column::LeasedBy, worker.into())
-            .filter(message::Column::TenantId.eq(key.tenant_id.as_str()))
-            .filter(message::Column::Id.eq(key.id.as_str()))
-            .exec(db)
-            .await?;
-        if let Some(model) = message::Entity::find_by_id((key.tenant_id, key.id))
-            .one(db)
-            .await?
-        {
-            leased.push(model);
-        }
-    }
+    leased.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
     Ok(leased)
 }
 
@@ -419,14 +402,7 @@ pub async fn unsubscribes_by_variant(
         .collect())
 }
 
-/// The `n`-th bind parameter of a raw statement (`$n` on PostgreSQL, `?` on SQLite).
-pub(crate) fn param(backend: DatabaseBackend, n: usize) -> String {
-    if backend == DatabaseBackend::Postgres {
-        format!("${n}")
-    } else {
-        "?".into()
-    }
-}
+pub(crate) use super::lease::param;
 
 /// An A/B test's winner is known: the campaign's held messages are queued with it.
 pub async fn release_held(

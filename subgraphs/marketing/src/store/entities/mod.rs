@@ -2,6 +2,7 @@
 
 pub mod behaviour;
 pub mod campaign;
+pub mod channel_account;
 pub mod consent;
 pub mod contact;
 pub mod contact_topic;
@@ -22,6 +23,8 @@ pub mod segment_member;
 pub mod segment_ref;
 pub mod send_slot;
 pub mod sending_limit;
+pub mod social_conversion;
+pub mod social_post;
 pub mod suppression;
 pub mod template;
 pub mod topic;
