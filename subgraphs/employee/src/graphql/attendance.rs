@@ -859,20 +859,22 @@ impl AttendanceAdjustment {
         self.0.revision
     }
 
-    /// Minutes worked on the day, before and after.
+    /// Minutes worked on the day before the adjustment.
     async fn day_worked_minutes_before(&self) -> i64 {
         self.0.day_worked_before
     }
 
+    /// Minutes worked on the day after the adjustment.
     async fn day_worked_minutes_after(&self) -> i64 {
         self.0.day_worked_after
     }
 
-    /// Overtime of the day, before and after.
+    /// Overtime minutes of the day before the adjustment.
     async fn day_overtime_minutes_before(&self) -> i64 {
         self.0.day_overtime_before
     }
 
+    /// Overtime minutes of the day after the adjustment.
     async fn day_overtime_minutes_after(&self) -> i64 {
         self.0.day_overtime_after
     }
