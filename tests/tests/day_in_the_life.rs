@@ -759,10 +759,6 @@ async fn bill_the_time(
     let before = edge
         .ok(admin, books, json!({ "to": format!("{year}-12-31") }))
         .await;
-    let cents = |amount: &Value| -> i64 {
-        let (units, fraction) = amount.as_str().unwrap().split_once('.').unwrap();
-        units.parse::<i64>().unwrap() * 100 + fraction.parse::<i64>().unwrap()
-    };
     let customer = edge
         .ok(
             admin,
@@ -891,6 +887,12 @@ async fn bill_the_time(
     );
 }
 
+/// A positive decimal amount of two places ("627547.65") in cents.
+fn cents(amount: &Value) -> i64 {
+    let (units, fraction) = amount.as_str().unwrap().split_once('.').unwrap();
+    units.parse::<i64>().unwrap() * 100 + fraction.parse::<i64>().unwrap()
+}
+
 /// Chapter 8: payroll for the manager and the employee (see the module comment). BASIC is the
 /// monthly salary (`base` is the annual salary / 12: 64,000.00 -> 5,333.33; 72,000.00 ->
 /// 6,000.00), PENSION 12 % of BASIC (639.9996 -> 640.00; 720.00); December of this year, in
@@ -899,6 +901,12 @@ async fn bill_the_time(
 /// do not depend on the date the test runs.
 async fn run_the_payroll(edge: &Edge, admin: &str, hr: &Person, people: [(&Person, &String); 2]) {
     let year = Utc::now().year();
+    // The books as the run finds them (the demo's finance history, chapter 5's invoice).
+    let total_debit =
+        "query($to: Date!) { trialBalance(to: $to) { balanced totalDebit { amount } } }";
+    let before = edge
+        .ok(admin, total_debit, json!({ "to": format!("{year}-12-31") }))
+        .await;
     for ((_, employee), (salary, bank, tax_id)) in people.iter().zip([
         ("72000", "FR1420041010050500013M02606", "TAX-DAY-1"),
         ("64000", "DE89 3704 0044 0532 0130 00", "TAX-DAY-2"),
@@ -1071,17 +1079,18 @@ async fn run_the_payroll(edge: &Edge, admin: &str, hr: &Person, people: [(&Perso
     assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
     assert_eq!(body["data"]["payrollRun"], Value::Null, "{body}");
 
-    // The run's one summarised entry keeps the ledger balanced: 11,333.33 of salaries on top
-    // of chapter 5's 400.00 (the invoice and its payment).
-    let data = edge
-        .ok(
-            admin,
-            "query($to: Date!) { trialBalance(to: $to) { balanced totalDebit { amount } } }",
-            json!({ "to": format!("{year}-12-31") }),
-        )
+    // The run's one summarised entry keeps the ledger balanced and adds 11,333.33 of
+    // salaries to the debits it found.
+    let after = edge
+        .ok(admin, total_debit, json!({ "to": format!("{year}-12-31") }))
         .await;
+    for data in [&before, &after] {
+        assert_eq!(data["trialBalance"]["balanced"], true, "{data}");
+    }
     assert_eq!(
-        data["trialBalance"],
-        json!({ "balanced": true, "totalDebit": { "amount": "11733.33" } })
+        cents(&after["trialBalance"]["totalDebit"]["amount"])
+            - cents(&before["trialBalance"]["totalDebit"]["amount"]),
+        1_133_333,
+        "{before} {after}"
     );
 }

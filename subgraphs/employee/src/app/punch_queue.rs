@@ -17,7 +17,7 @@
 //! gathers.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -99,24 +99,34 @@ struct Queued {
 /// the process's runtime does).
 #[derive(Clone, Default)]
 pub struct PunchQueue {
-    sender: Arc<OnceLock<mpsc::Sender<Queued>>>,
+    sender: Arc<Mutex<Option<mpsc::Sender<Queued>>>>,
 }
 
 impl Employee {
     /// Queues `punch` for the writer and answers once it is durable (or refused).
     pub(super) async fn queue_punch(&self, punch: PendingPunch) -> ApiResult<RecordedPunch> {
-        let sender = self.punches.sender.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(MAX_BATCH * 64);
-            tokio::spawn(self.clone().write_queued_punches(receiver));
-            sender
-        });
         let stopped = || ApiError::internal("the punch writer stopped");
+        let sender = self.punch_writer().ok_or_else(stopped)?;
         let (reply, answer) = oneshot::channel();
         sender
             .send(Queued { punch, reply })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// The process's punch writer, started with the first punch, and started again when the
+    /// one before has ended (its task panicked): a dead writer must not refuse every check-in
+    /// until the process restarts.
+    fn punch_writer(&self) -> Option<mpsc::Sender<Queued>> {
+        let mut slot = self.punches.sender.lock().ok()?;
+        if let Some(sender) = slot.as_ref().filter(|sender| !sender.is_closed()) {
+            return Some(sender.clone());
+        }
+        let (sender, receiver) = mpsc::channel(MAX_BATCH * 64);
+        tokio::spawn(self.clone().write_queued_punches(receiver));
+        *slot = Some(sender.clone());
+        Some(sender)
     }
 
     /// Writes `punches` together as the writer writes a batch it drained (the same checks,
@@ -131,16 +141,11 @@ impl Employee {
 
     /// The writer: drains the queue, every punch waiting (up to [`MAX_BATCH`]) at a time.
     async fn write_queued_punches(self, mut queue: mpsc::Receiver<Queued>) {
-        while let Some(first) = queue.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+        // `recv_many` waits for the first and takes what else is waiting, up to MAX_BATCH.
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let (punches, replies): (Vec<PendingPunch>, Vec<_>) =
-                batch.into_iter().map(|q| (q.punch, q.reply)).unzip();
+                batch.drain(..).map(|q| (q.punch, q.reply)).unzip();
             let outcomes = self.write_punches_or_each(&punches).await;
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A caller that went away leaves its punch recorded (a resync finds it).

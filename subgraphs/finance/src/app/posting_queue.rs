@@ -100,17 +100,7 @@ impl Finance {
         document_id: &str,
     ) -> ApiResult<Outcome> {
         let stopped = || ApiError::internal("the posting writer stopped");
-        let sender = {
-            let mut writers = self.postings.writers.lock().map_err(|_| stopped())?;
-            writers
-                .entry(actor.tenant.clone())
-                .or_insert_with(|| {
-                    let (sender, receiver) = mpsc::channel(MAX_BATCH * 16);
-                    tokio::spawn(self.clone().write_queued_postings(receiver));
-                    sender
-                })
-                .clone()
-        };
+        let sender = self.tenant_writer(&actor.tenant).ok_or_else(stopped)?;
         let (reply, answer) = oneshot::channel();
         let request = PostingRequest {
             actor: actor.clone(),
@@ -121,7 +111,23 @@ impl Finance {
             .send(Queued { request, reply })
             .await
             .map_err(|_| stopped())?;
+        // A writer that ended with this posting in hand (a bug, a panic) answers nothing: the
+        // posting may or may not have committed, and a retry with the same key says which.
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// The tenant's posting writer, started with the tenant's first posting, and started
+    /// again when the one before has ended (its task panicked): a dead writer must not
+    /// refuse the tenant's postings until the process restarts.
+    fn tenant_writer(&self, tenant: &TenantId) -> Option<mpsc::Sender<Queued>> {
+        let mut writers = self.postings.writers.lock().ok()?;
+        if let Some(sender) = writers.get(tenant).filter(|sender| !sender.is_closed()) {
+            return Some(sender.clone());
+        }
+        let (sender, receiver) = mpsc::channel(MAX_BATCH * 16);
+        tokio::spawn(self.clone().write_queued_postings(receiver));
+        writers.insert(tenant.clone(), sender.clone());
+        Some(sender)
     }
 
     /// Posts `requests` together as the writer posts a batch it drained (the same checks, each
@@ -171,16 +177,11 @@ impl Finance {
     /// The writer of one tenant: drains its queue, every posting waiting (up to [`MAX_BATCH`])
     /// at a time.
     async fn write_queued_postings(self, mut queue: mpsc::Receiver<Queued>) {
-        while let Some(first) = queue.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+        // `recv_many` waits for the first and takes what else is waiting, up to MAX_BATCH.
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let (requests, replies): (Vec<PostingRequest>, Vec<_>) =
-                batch.into_iter().map(|q| (q.request, q.reply)).unzip();
+                batch.drain(..).map(|q| (q.request, q.reply)).unzip();
             let outcomes = self.post_documents_together(&requests).await;
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A caller that went away leaves its posting done (a retry with its key
