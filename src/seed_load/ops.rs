@@ -9,9 +9,11 @@
 //! - the helpdesk's set-up: its team (`create_team`), the team's round-robin queue of the IT
 //!   categories (`create_queue`) and an SLA policy per priority on the plan's business
 //!   calendar (`set_sla_policy`);
-//! - the tickets, each opened by its requester through the portal (`create_ticket`: routed to
-//!   the queue by its category and assigned in turn, the SLA clocks start, `ticket.created` is
-//!   published) and moved along its statuses by the administrator (`change_ticket_status`).
+//! - the tickets, opened on behalf of their requesters from the portal in bulk
+//!   (`open_tickets`, 500 a commit: each routed to the queue by its category and assigned in
+//!   turn, its SLA clocks started, then moved along its statuses by the administrator, with
+//!   the events of the single path: `ticket.created`, `ticket.assigned`,
+//!   `ticket.status_changed`).
 //!
 //! Every rule of a live write holds. Resume: the part is written once per tenant; a load that
 //! finds assets in the tenant counts the operations part as written already.
@@ -23,7 +25,7 @@ use erp_kit::money::{Currency, Money};
 use erp_kit::pagination::PageRequest;
 use erp_kit::TenantId;
 use erp_ops::app::assets::{AssetAction, DepreciationTerms, NewAsset};
-use erp_ops::app::helpdesk::{NewSlaPolicy, NewTicket};
+use erp_ops::app::helpdesk::{LoadedTicket, NewSlaPolicy, NewTicket};
 use erp_ops::app::sops::SopChange;
 use erp_ops::app::teams::{NewQueue, NewTeam};
 use erp_ops::domain::asset::{AssetTag, Holder};
@@ -49,6 +51,10 @@ const BULK: usize = 1_000;
 /// Assets registered per commit: half of what `register_assets` takes, so a commit of
 /// laptops with their 36-line schedules stays a few MB (one document-store transaction).
 const REGISTER_BATCH: usize = 500;
+
+/// Tickets opened per commit: with up to five events each, a commit stays a few thousand
+/// documents (one document-store transaction).
+const TICKET_BATCH: usize = 500;
 
 /// Claims of the person `user_id` (`name`) of the tenant, acting with `permissions`.
 fn claims_of(tenant: &SeededTenant, user_id: &str, name: &str, permissions: &[&str]) -> Claims {
@@ -316,53 +322,37 @@ pub async fn load_ops(
         user(person).cloned()
     })
     .await?;
+    let mut batch = Vec::with_capacity(TICKET_BATCH);
     for i in 0..totals.tickets {
         let planned = ops_plan.ticket(i);
-        let requester = claims_of(
-            seeded,
-            user(planned.requester)?,
-            &plan.employees[planned.requester].display_name,
-            &["helpdesk:submit"],
-        );
-        let priority = priority_of(planned.priority);
-        let ticket = retrying(i, || {
-            ops.create_ticket(
-                &tenant,
-                &requester,
-                NewTicket {
-                    subject: planned.subject.clone(),
-                    description: planned.description.clone(),
-                    channel: Channel::Portal,
-                    priority,
-                    asset_id: None,
-                    client_id: None,
-                    category: Some(planned.category.to_owned()),
-                },
-            )
-        })
-        .await
-        .map_err(api)
-        .with_context(|| format!("the ticket {i}"))?;
-        let steps: &[TicketStatus] = match planned.status {
-            PlannedTicketStatus::New => &[],
-            PlannedTicketStatus::Open => &[TicketStatus::Open],
-            PlannedTicketStatus::Pending => &[TicketStatus::Open, TicketStatus::Pending],
-            PlannedTicketStatus::Resolved => &[TicketStatus::Open, TicketStatus::Resolved],
-            PlannedTicketStatus::Closed => &[
-                TicketStatus::Open,
-                TicketStatus::Resolved,
-                TicketStatus::Closed,
-            ],
-        };
-        for step in steps {
-            retrying(i, || {
-                ops.change_ticket_status(&tenant, &admin, &ticket.id, *step)
-            })
-            .await
-            .map_err(api)
-            .with_context(|| format!("moving the ticket {i}"))?;
+        batch.push(LoadedTicket {
+            requester_id: user(planned.requester)?.clone(),
+            requester_name: plan.employees[planned.requester].display_name.clone(),
+            ticket: NewTicket {
+                subject: planned.subject.clone(),
+                description: planned.description.clone(),
+                channel: Channel::Portal,
+                priority: priority_of(planned.priority),
+                asset_id: None,
+                client_id: None,
+                category: Some(planned.category.to_owned()),
+            },
+            status: match planned.status {
+                PlannedTicketStatus::New => TicketStatus::New,
+                PlannedTicketStatus::Open => TicketStatus::Open,
+                PlannedTicketStatus::Pending => TicketStatus::Pending,
+                PlannedTicketStatus::Resolved => TicketStatus::Resolved,
+                PlannedTicketStatus::Closed => TicketStatus::Closed,
+            },
+        });
+        if batch.len() == TICKET_BATCH || i + 1 == totals.tickets {
+            let count = batch.len();
+            ops.open_tickets(&tenant, &admin, std::mem::take(&mut batch))
+                .await
+                .map_err(api)
+                .with_context(|| format!("the tickets up to {i}"))?;
+            progress.add(count, 0);
         }
-        progress.add(1, 0);
     }
     progress.finish(report);
     Ok(())

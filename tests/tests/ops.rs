@@ -82,6 +82,7 @@ on_both_stores!(
     inbound_mail_opens_and_threads_tickets_from_signed_raw_messages,
     sop_files_and_mail_attachments_round_trip_through_s3,
     bulk_registration_is_all_or_nothing,
+    bulk_tickets_are_routed_moved_and_all_or_nothing,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -5359,4 +5360,213 @@ async fn bulk_registration_is_all_or_nothing(store: Store) {
         assert_eq!(err.code(), erp_kit::ErrorCode::BadUserInput, "{err:?}");
     }
     assert_eq!(tags().await, ["MON-1", "MON-2"], "nothing else was written");
+}
+
+/// `open_tickets`, the seed's bulk path for tickets (no GraphQL field): up to 1,000 tickets
+/// opened on behalf of their requesters in one commit, each routed and assigned as a single
+/// ticket is (a round-robin team's turns taken for the batch at once, least-open counting
+/// only the tickets still open), moved along its statuses with its clocks, and with the single
+/// path's events; a merged status, an empty batch or one over 1,000 is BAD_USER_INPUT and
+/// writes nothing.
+async fn bulk_tickets_are_routed_moved_and_all_or_nothing(store: Store) {
+    use erp_ops::app::helpdesk::{LoadedTicket, NewTicket};
+    use erp_ops::domain::helpdesk::{Channel, Priority, TicketStatus};
+
+    let issuer = TestIssuer::start().await;
+    let mut app = OpsApp::spawn(&issuer, store).await;
+    // The relay is stopped so the committed events stay in the outbox to be read.
+    if let Some(relay) = app.relay.take() {
+        relay.shutdown().await;
+    }
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let claims = issuer.claims(&tenant, "usr_admin", ALL);
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let members = json!([{ "userId": "usr_r1" }, { "userId": "usr_r2" }, { "userId": "usr_r3" }]);
+    let rotating = team(&app, &admin, "Rotating", members).await;
+    let round = queue(
+        &app,
+        &admin,
+        json!({ "name": "Round", "teamId": rotating, "assignment": "ROUND_ROBIN",
+                "conditions": { "categories": ["round"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    let members = json!([{ "userId": "usr_l1" }, { "userId": "usr_l2" }]);
+    let balanced = team(&app, &admin, "Balanced", members).await;
+    queue(
+        &app,
+        &admin,
+        json!({ "name": "Least", "teamId": balanced, "assignment": "LEAST_OPEN",
+                "conditions": { "categories": ["least"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    app.ok(
+        &admin,
+        "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }",
+        json!({ "input": { "priority": "NORMAL", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": 60, "updateMinutes": 600, "resolutionMinutes": 600 } }),
+    )
+    .await;
+
+    let loaded = |n: usize, category: &str, status: TicketStatus| LoadedTicket {
+        requester_id: format!("usr_req{}", n % 2),
+        requester_name: format!("Requester {}", n % 2),
+        ticket: NewTicket {
+            subject: format!("T{n:02}"),
+            description: "It broke.".into(),
+            channel: Channel::Portal,
+            priority: Priority::Normal,
+            asset_id: None,
+            client_id: None,
+            category: Some(category.into()),
+        },
+        status,
+    };
+    use TicketStatus::*;
+    let plan = [
+        ("round", New),
+        ("round", Open),
+        ("round", Pending),
+        ("round", Resolved),
+        ("round", Closed),
+        ("round", New),
+        ("least", New),
+        ("least", Closed),
+        ("least", New),
+        ("least", New),
+        ("facilities", Open),
+    ];
+    let listed = || async {
+        let data = app
+            .ok(
+                &admin,
+                "{ tickets(first: 100) { nodes { id subject status requesterId queueId assigneeId
+                    sla { resolution { state } } } } }",
+                json!({}),
+            )
+            .await;
+        let mut nodes = data["tickets"]["nodes"].as_array().unwrap().clone();
+        nodes.sort_by_key(|node| node["subject"].as_str().unwrap().to_owned());
+        nodes
+    };
+
+    // Refused before anything is written: a merged status (naming the ticket), no tickets,
+    // more than 1,000.
+    let mut with_merged: Vec<LoadedTicket> = (0..3).map(|n| loaded(n, "round", Open)).collect();
+    with_merged.push(loaded(3, "round", Merged));
+    for batch in [
+        with_merged,
+        Vec::new(),
+        (0..1_001).map(|n| loaded(n, "round", New)).collect(),
+    ] {
+        let err = app
+            .ops
+            .open_tickets(&tenant_id, &claims, batch)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), erp_kit::ErrorCode::BadUserInput, "{err:?}");
+    }
+    assert_eq!(listed().await, Vec::<Value>::new());
+
+    let opened = app
+        .ops
+        .open_tickets(
+            &tenant_id,
+            &claims,
+            plan.iter()
+                .enumerate()
+                .map(|(n, (category, status))| loaded(n, category, *status))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened.len(), plan.len());
+    let nodes = listed().await;
+    let summary: Vec<Value> = nodes
+        .iter()
+        .map(|node| {
+            json!([
+                node["subject"],
+                node["status"],
+                node["requesterId"],
+                node["queueId"].is_string(),
+                node["assigneeId"],
+                node["sla"]["resolution"]["state"],
+            ])
+        })
+        .collect();
+    // Round robin in ticket order; least open: l1, then l2 (l1 has one open), the closed one
+    // not counted, so l2 again at its turn, then l1.
+    assert_eq!(
+        summary,
+        vec![
+            json!(["T00", "NEW", "usr_req0", true, "usr_r1", "RUNNING"]),
+            json!(["T01", "OPEN", "usr_req1", true, "usr_r2", "RUNNING"]),
+            json!(["T02", "PENDING", "usr_req0", true, "usr_r3", "PAUSED"]),
+            json!(["T03", "RESOLVED", "usr_req1", true, "usr_r1", "MET"]),
+            json!(["T04", "CLOSED", "usr_req0", true, "usr_r2", "MET"]),
+            json!(["T05", "NEW", "usr_req1", true, "usr_r3", "RUNNING"]),
+            json!(["T06", "NEW", "usr_req0", true, "usr_l1", "RUNNING"]),
+            json!(["T07", "CLOSED", "usr_req1", true, "usr_l2", "MET"]),
+            json!(["T08", "NEW", "usr_req0", true, "usr_l2", "RUNNING"]),
+            json!(["T09", "NEW", "usr_req1", true, "usr_l1", "RUNNING"]),
+            json!(["T10", "OPEN", "usr_req0", false, null, "RUNNING"]),
+        ]
+    );
+    assert_eq!(nodes[0]["queueId"], json!(round));
+    let teams = app
+        .ok(&admin, "{ helpdeskTeams { name turnsTaken } }", json!({}))
+        .await;
+    assert_eq!(
+        teams["helpdeskTeams"],
+        json!([{ "name": "Rotating", "turnsTaken": 6 }, { "name": "Balanced", "turnsTaken": 5 }])
+    );
+    // The single path's events, in its order, by the caller.
+    let closed = nodes[4]["id"].as_str().unwrap();
+    let events: Vec<(String, String, Value)> = ticket_events(&app, closed)
+        .await
+        .into_iter()
+        .map(|(kind, actor, payload)| (kind, actor, payload["status"].clone()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("ticket.created".into(), "usr_admin".into(), json!("NEW")),
+            ("ticket.assigned".into(), "usr_admin".into(), json!(null)),
+            (
+                "ticket.status_changed".into(),
+                "usr_admin".into(),
+                json!("OPEN")
+            ),
+            (
+                "ticket.status_changed".into(),
+                "usr_admin".into(),
+                json!("RESOLVED")
+            ),
+            (
+                "ticket.status_changed".into(),
+                "usr_admin".into(),
+                json!("CLOSED")
+            ),
+        ]
+    );
+    let unrouted = nodes[10]["id"].as_str().unwrap();
+    let kinds: Vec<String> = ticket_events(&app, unrouted)
+        .await
+        .into_iter()
+        .map(|(kind, _, _)| kind)
+        .collect();
+    assert_eq!(kinds, ["ticket.created", "ticket.status_changed"]);
 }

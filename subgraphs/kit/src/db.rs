@@ -13,10 +13,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use sea_orm::sea_query::OnConflict;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel, QueryResult,
+    Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::OwnedMutexGuard;
@@ -211,6 +213,63 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
 /// Answers when the database answers (readiness).
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await
+}
+
+/// Writes `rows` of `entity` with multi-row INSERT statements of at most `per_statement` rows
+/// each (keep rows x columns under the bind-parameter limits: 32,766 on SQLite, 65,535 on
+/// PostgreSQL), each with `on_conflict` when given; answers how many rows were written (a row
+/// that `on_conflict` skipped is not counted). Nothing is sent for no rows.
+pub async fn insert_chunked<E, M, C>(
+    conn: &C,
+    _entity: E,
+    rows: impl IntoIterator<Item = M>,
+    per_statement: usize,
+    on_conflict: Option<OnConflict>,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    M: IntoActiveModel<E::ActiveModel>,
+    C: ConnectionTrait,
+{
+    let per_statement = per_statement.max(1);
+    let mut rows = rows
+        .into_iter()
+        .map(IntoActiveModel::into_active_model)
+        .peekable();
+    let mut written = 0;
+    while rows.peek().is_some() {
+        let insert = E::insert_many(rows.by_ref().take(per_statement).collect::<Vec<_>>());
+        let insert = match &on_conflict {
+            Some(on_conflict) => insert.on_conflict(on_conflict.clone()),
+            None => insert,
+        };
+        match insert.exec_without_returning(conn).await {
+            Ok(n) => written += n,
+            // Every row of the statement skipped by `on_conflict`.
+            Err(DbErr::RecordNotInserted) if on_conflict.is_some() => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
+/// Inserts one row of `entity` unless a row with the same values in the `unique` columns (a
+/// unique key) is there already; answers whether it was inserted. One statement
+/// (`INSERT .. ON CONFLICT (..) DO NOTHING`), so two writers racing for the same key never
+/// fail: one inserts, the other is told it did not.
+pub async fn insert_unless_present<E, M, C>(
+    conn: &C,
+    entity: E,
+    row: M,
+    unique: impl IntoIterator<Item = E::Column>,
+) -> Result<bool, DbErr>
+where
+    E: EntityTrait,
+    M: IntoActiveModel<E::ActiveModel>,
+    C: ConnectionTrait,
+{
+    let skip = OnConflict::columns(unique).do_nothing().to_owned();
+    Ok(insert_chunked(conn, entity, [row], 1, Some(skip)).await? > 0)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set,
 };
 
+use erp_kit::db::insert_chunked;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
@@ -409,23 +410,11 @@ pub async fn insert_punches_skipping_known(
     tenant: &TenantId,
     punches: Vec<NewPunch>,
 ) -> Result<u64, DbErr> {
-    let mut inserted = 0;
-    let mut rows = punches
-        .into_iter()
-        .map(|p| p.into_active(tenant))
-        .peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<punch::ActiveModel> = rows.by_ref().take(PUNCH_BATCH).collect();
-        inserted += punch::Entity::insert_many(batch)
-            .on_conflict(
-                OnConflict::columns([punch::Column::TenantId, punch::Column::PunchKey])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(inserted)
+    let known = OnConflict::columns([punch::Column::TenantId, punch::Column::PunchKey])
+        .do_nothing()
+        .to_owned();
+    let rows = punches.into_iter().map(|p| p.into_active(tenant));
+    insert_chunked(db, punch::Entity, rows, PUNCH_BATCH, Some(known)).await
 }
 
 /// The employees' punches of `day` that count (not voided), in time order, by employee.

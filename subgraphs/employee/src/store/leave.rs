@@ -9,6 +9,7 @@ use sea_orm::{
     Set,
 };
 
+use erp_kit::db::insert_chunked;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
@@ -685,10 +686,6 @@ pub async fn insert_entries(
     for entry in entries {
         models.push(entry_model(tenant, entry));
     }
-    let mut rows = models.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<ledger::ActiveModel> = rows.by_ref().take(400).collect();
-        ledger::Entity::insert_many(chunk).exec(db).await?;
-    }
+    insert_chunked(db, ledger::Entity, models, 400, None).await?;
     Ok(())
 }

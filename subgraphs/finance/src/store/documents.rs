@@ -12,6 +12,7 @@ use sea_orm::{
     QuerySelect,
 };
 
+use erp_kit::db::insert_chunked;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
@@ -580,11 +581,7 @@ pub async fn insert_allocations<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<allocation::Model>,
 ) -> Result<(), DbErr> {
-    for chunk in rows.chunks(1000) {
-        allocation::Entity::insert_many(chunk.iter().cloned().map(allocation::ActiveModel::from))
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_chunked(conn, allocation::Entity, rows, 1000, None).await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Statement,
 };
 
+use erp_kit::db::insert_chunked;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
@@ -395,28 +396,8 @@ pub async fn insert_entries<C: ConnectionTrait>(
     deltas: &BTreeMap<(String, NaiveDate), (i64, i64)>,
     tenant: &TenantId,
 ) -> Result<(), DbErr> {
-    let mut lines = lines.into_iter().peekable();
-    while lines.peek().is_some() {
-        let chunk: Vec<entry_line::ActiveModel> = lines
-            .by_ref()
-            .take(INSERT_CHUNK)
-            .map(entry_line::ActiveModel::from)
-            .collect();
-        entry_line::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
-    }
-    let mut headers = headers.into_iter().peekable();
-    while headers.peek().is_some() {
-        let chunk: Vec<entry::ActiveModel> = headers
-            .by_ref()
-            .take(INSERT_CHUNK / 10)
-            .map(entry::ActiveModel::from)
-            .collect();
-        entry::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_chunked(conn, entry_line::Entity, lines, INSERT_CHUNK, None).await?;
+    insert_chunked(conn, entry::Entity, headers, INSERT_CHUNK / 10, None).await?;
     add_balances(conn, tenant, deltas).await
 }
 

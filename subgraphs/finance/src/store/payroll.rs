@@ -8,6 +8,7 @@ use sea_orm::{
     QueryOrder,
 };
 
+use erp_kit::db::insert_chunked;
 use erp_kit::TenantId;
 
 use super::entities::expense;
@@ -77,23 +78,17 @@ pub async fn upsert_people<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<person::Model>,
 ) -> Result<(), DbErr> {
-    for chunk in rows.chunks(CHUNK) {
-        person::Entity::insert_many(chunk.iter().cloned().map(person::ActiveModel::from))
-            .on_conflict(
-                OnConflict::columns([person::Column::TenantId, person::Column::EmployeeId])
-                    .update_columns([
-                        person::Column::HiredOn,
-                        person::Column::Currency,
-                        person::Column::SalarySealed,
-                        person::Column::BankAccountSealed,
-                        person::Column::TaxIdSealed,
-                        person::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(conn)
-            .await?;
-    }
+    let newest_wins = OnConflict::columns([person::Column::TenantId, person::Column::EmployeeId])
+        .update_columns([
+            person::Column::HiredOn,
+            person::Column::Currency,
+            person::Column::SalarySealed,
+            person::Column::BankAccountSealed,
+            person::Column::TaxIdSealed,
+            person::Column::UpdatedAt,
+        ])
+        .to_owned();
+    insert_chunked(conn, person::Entity, rows, CHUNK, Some(newest_wins)).await?;
     Ok(())
 }
 
@@ -122,11 +117,7 @@ pub async fn insert_assignments<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<assignment::Model>,
 ) -> Result<(), DbErr> {
-    for chunk in rows.chunks(CHUNK) {
-        assignment::Entity::insert_many(chunk.iter().cloned().map(assignment::ActiveModel::from))
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_chunked(conn, assignment::Entity, rows, CHUNK, None).await?;
     Ok(())
 }
 
@@ -590,17 +581,7 @@ pub async fn insert_slips<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<slip::Model>,
 ) -> Result<(), DbErr> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<slip::ActiveModel> = rows
-            .by_ref()
-            .take(CHUNK)
-            .map(slip::ActiveModel::from)
-            .collect();
-        slip::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_chunked(conn, slip::Entity, rows, CHUNK, None).await?;
     Ok(())
 }
 
@@ -608,17 +589,7 @@ pub async fn insert_failures<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<failure::Model>,
 ) -> Result<(), DbErr> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<failure::ActiveModel> = rows
-            .by_ref()
-            .take(CHUNK)
-            .map(failure::ActiveModel::from)
-            .collect();
-        failure::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_chunked(conn, failure::Entity, rows, CHUNK, None).await?;
     Ok(())
 }
 
@@ -881,17 +852,7 @@ pub async fn insert_repayments<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<loan_repayment::Model>,
 ) -> Result<(), DbErr> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<loan_repayment::ActiveModel> = rows
-            .by_ref()
-            .take(CHUNK)
-            .map(loan_repayment::ActiveModel::from)
-            .collect();
-        loan_repayment::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_chunked(conn, loan_repayment::Entity, rows, CHUNK, None).await?;
     Ok(())
 }
 
@@ -1131,17 +1092,7 @@ pub async fn insert_overtime_paid<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<overtime_paid::Model>,
 ) -> Result<(), DbErr> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<overtime_paid::ActiveModel> = rows
-            .by_ref()
-            .take(CHUNK)
-            .map(overtime_paid::ActiveModel::from)
-            .collect();
-        overtime_paid::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_chunked(conn, overtime_paid::Entity, rows, CHUNK, None).await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 
+use erp_kit::db::insert_unless_present;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
@@ -332,22 +333,17 @@ pub async fn subscribed_topics(
 
 /// Suppresses a hash (a hash already suppressed keeps its first reason).
 pub async fn suppress(db: &impl ConnectionTrait, model: suppression::Model) -> Result<(), DbErr> {
-    suppression::Entity::insert(model.into_active_model())
-        .on_conflict(
-            OnConflict::columns([
-                suppression::Column::TenantId,
-                suppression::Column::AddressHash,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
-        .or_else(|err| match err {
-            DbErr::RecordNotInserted => Ok(()),
-            other => Err(other),
-        })
+    insert_unless_present(
+        db,
+        suppression::Entity,
+        model,
+        [
+            suppression::Column::TenantId,
+            suppression::Column::AddressHash,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn suppression(

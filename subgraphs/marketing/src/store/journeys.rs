@@ -7,6 +7,7 @@ use sea_orm::{
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
+use erp_kit::db::insert_unless_present;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
@@ -83,23 +84,17 @@ pub async fn triggered(
 /// Enrols a contact (a second enrolment in the same journey does nothing); answers whether it
 /// was new.
 pub async fn enroll(db: &impl ConnectionTrait, model: enrollment::Model) -> Result<bool, DbErr> {
-    let result = enrollment::Entity::insert(model.into_active_model())
-        .on_conflict(
-            OnConflict::columns([
-                enrollment::Column::TenantId,
-                enrollment::Column::JourneyId,
-                enrollment::Column::ContactId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await;
-    match result {
-        Ok(n) => Ok(n > 0),
-        Err(DbErr::RecordNotInserted) => Ok(false),
-        Err(err) => Err(err),
-    }
+    insert_unless_present(
+        db,
+        enrollment::Entity,
+        model,
+        [
+            enrollment::Column::TenantId,
+            enrollment::Column::JourneyId,
+            enrollment::Column::ContactId,
+        ],
+    )
+    .await
 }
 
 /// Leases up to `limit` active enrolments of active journeys due at `now_ms` (not leased, or
@@ -171,22 +166,18 @@ pub async fn record_step(
     db: &impl ConnectionTrait,
     model: journey_step::Model,
 ) -> Result<(), DbErr> {
-    let result = journey_step::Entity::insert(model.into_active_model())
-        .on_conflict(
-            OnConflict::columns([
-                journey_step::Column::TenantId,
-                journey_step::Column::EnrollmentId,
-                journey_step::Column::Position,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await;
-    match result {
-        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
-        Err(err) => Err(err),
-    }
+    insert_unless_present(
+        db,
+        journey_step::Entity,
+        model,
+        [
+            journey_step::Column::TenantId,
+            journey_step::Column::EnrollmentId,
+            journey_step::Column::Position,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// A journey's enrolments, oldest first.

@@ -15,6 +15,7 @@ use sea_orm::{
     QueryFilter, Statement,
 };
 
+use erp_kit::db::insert_chunked;
 use erp_kit::TenantId;
 
 use super::entities::message;
@@ -23,32 +24,14 @@ use super::lease::{lease_by_keys, LeaseByKeys};
 /// Inserts the messages of a campaign that do not exist yet (the send key makes a repeat a
 /// no-op); answers how many rows were new.
 pub async fn enqueue(db: &impl ConnectionTrait, rows: Vec<message::Model>) -> Result<u64, DbErr> {
-    let mut inserted = 0;
-    for chunk in rows.chunks(200) {
-        let result = message::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .on_conflict(
-            OnConflict::columns([
-                message::Column::TenantId,
-                message::Column::CampaignId,
-                message::Column::ContactId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await;
-        match result {
-            Ok(n) => inserted += n,
-            Err(DbErr::RecordNotInserted) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(inserted)
+    let one_per_contact = OnConflict::columns([
+        message::Column::TenantId,
+        message::Column::CampaignId,
+        message::Column::ContactId,
+    ])
+    .do_nothing()
+    .to_owned();
+    insert_chunked(db, message::Entity, rows, 200, Some(one_per_contact)).await
 }
 
 /// Leases up to `limit` messages whose campaign is sending or whose journey is active (queued,

@@ -7,6 +7,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QuerySelect,
 };
 
+use erp_kit::db::insert_unless_present;
 use erp_kit::pagination::{keyset_page, PageRequest};
 use erp_kit::TenantId;
 
@@ -19,23 +20,17 @@ pub async fn insert_account(
     db: &impl ConnectionTrait,
     model: channel_account::Model,
 ) -> Result<bool, DbErr> {
-    let result = channel_account::Entity::insert(model.into_active_model())
-        .on_conflict(
-            OnConflict::columns([
-                channel_account::Column::TenantId,
-                channel_account::Column::Kind,
-                channel_account::Column::Handle,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await;
-    match result {
-        Ok(n) => Ok(n > 0),
-        Err(DbErr::RecordNotInserted) => Ok(false),
-        Err(err) => Err(err),
-    }
+    insert_unless_present(
+        db,
+        channel_account::Entity,
+        model,
+        [
+            channel_account::Column::TenantId,
+            channel_account::Column::Kind,
+            channel_account::Column::Handle,
+        ],
+    )
+    .await
 }
 
 pub async fn account(
@@ -343,21 +338,17 @@ pub async fn attribute(
     db: &impl ConnectionTrait,
     model: social_conversion::Model,
 ) -> Result<(), DbErr> {
-    let result = social_conversion::Entity::insert(model.into_active_model())
-        .on_conflict(
-            OnConflict::columns([
-                social_conversion::Column::TenantId,
-                social_conversion::Column::LeadId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await;
-    match result {
-        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
-        Err(err) => Err(err),
-    }
+    insert_unless_present(
+        db,
+        social_conversion::Entity,
+        model,
+        [
+            social_conversion::Column::TenantId,
+            social_conversion::Column::LeadId,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Marks a lead a post brought converted (the first conversion's time stays); false when no

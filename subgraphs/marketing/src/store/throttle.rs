@@ -8,6 +8,7 @@ use sea_orm::{
     QueryFilter, QueryOrder,
 };
 
+use erp_kit::db::insert_unless_present;
 use erp_kit::TenantId;
 
 use super::entities::{provider, send_slot, sending_limit};
@@ -52,7 +53,9 @@ pub async fn take_slot(
     window: i64,
     limit: i32,
 ) -> Result<bool, DbErr> {
-    let result = send_slot::Entity::insert(
+    insert_unless_present(
+        db,
+        send_slot::Entity,
         send_slot::Model {
             tenant_id: tenant.as_str().to_owned(),
             scope: scope.to_owned(),
@@ -60,22 +63,13 @@ pub async fn take_slot(
             used: 0,
         }
         .into_active_model(),
-    )
-    .on_conflict(
-        OnConflict::columns([
+        [
             send_slot::Column::TenantId,
             send_slot::Column::Scope,
             send_slot::Column::WindowMinute,
-        ])
-        .do_nothing()
-        .to_owned(),
+        ],
     )
-    .exec_without_returning(db)
-    .await;
-    match result {
-        Ok(_) | Err(DbErr::RecordNotInserted) => {}
-        Err(err) => return Err(err),
-    }
+    .await?;
     Ok(send_slot::Entity::update_many()
         .col_expr(
             send_slot::Column::Used,

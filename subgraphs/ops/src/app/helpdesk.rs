@@ -3,15 +3,16 @@
 //! business calendar. Due times are computed when read from the clocks and the current policy,
 //! so a calendar or policy change applies to every open ticket at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{NaiveDate, Utc};
 
 use erp_kit::auth::Claims;
 use erp_kit::pagination::PageRequest;
-use erp_kit::{ApiError, ApiResult, TenantId};
+use erp_kit::{ApiError, ApiResult, ErrorCode, TenantId};
 
 use super::{outcome, Attempts, Ops, Outcome};
+use crate::domain::asset::MAX_BULK_ITEMS;
 use crate::domain::collided;
 use crate::domain::helpdesk::{check_split_selection, Channel, Priority, TicketStatus};
 use crate::domain::sla::{BusinessCalendar, DayHours, Targets, TicketClocks};
@@ -30,6 +31,34 @@ pub struct NewTicket {
     pub client_id: Option<String>,
     /// What it is about (queues route by it).
     pub category: Option<String>,
+}
+
+/// A ticket a bulk load opens on behalf of its requester, and the status it ends in.
+pub struct LoadedTicket {
+    pub requester_id: String,
+    pub requester_name: String,
+    pub ticket: NewTicket,
+    /// New, or where a person would have moved it from new: open, pending, resolved or
+    /// closed (never merged: a merge names another ticket).
+    pub status: TicketStatus,
+}
+
+/// The statuses a new ticket passes through to reach `to`, as a person moves it.
+fn steps_to(to: TicketStatus) -> ApiResult<&'static [TicketStatus]> {
+    use TicketStatus::*;
+    Ok(match to {
+        New => &[],
+        Open => &[Open],
+        Pending => &[Open, Pending],
+        Resolved => &[Open, Resolved],
+        Closed => &[Open, Resolved, Closed],
+        Merged => {
+            return Err(ApiError::bad_input(
+                "status",
+                "a loaded ticket is not merged: merge it into another once loaded",
+            ))
+        }
+    })
 }
 
 /// An SLA policy as given.
@@ -307,6 +336,122 @@ impl Ops {
         let ticket = new_ticket_doc(tenant, &caller.sub, &caller.name, new, Vec::new());
         self.open_ticket(tenant, &caller.sub, ticket, Vec::new())
             .await
+    }
+
+    /// Opens 1 to 1,000 tickets on behalf of their requesters in one commit, all or nothing
+    /// (a seed's or an import's bulk path; no GraphQL field): each routed and assigned as
+    /// [`Ops::create_ticket`] routes one, its clocks started, then moved by the caller along
+    /// the statuses a person would have moved it to its `status`. The events are the single
+    /// path's, in its order: `ticket.created`, `ticket.assigned` when routed to someone, one
+    /// `ticket.status_changed` per step. A merged status is refused, naming the ticket, before
+    /// anything is written.
+    pub async fn open_tickets(
+        &self,
+        tenant: &TenantId,
+        caller: &Claims,
+        tickets: Vec<LoadedTicket>,
+    ) -> ApiResult<Vec<TicketDoc>> {
+        if tickets.is_empty() || tickets.len() > MAX_BULK_ITEMS {
+            return Err(ApiError::bad_input(
+                "tickets",
+                format!("a bulk operation takes 1 to {MAX_BULK_ITEMS} items"),
+            ));
+        }
+        let mut planned = Vec::with_capacity(tickets.len());
+        for (at, loaded) in tickets.into_iter().enumerate() {
+            let steps =
+                steps_to(loaded.status).map_err(|err| err.about(format_args!("ticket {at}")))?;
+            let doc = new_ticket_doc(
+                tenant,
+                &loaded.requester_id,
+                &loaded.requester_name,
+                loaded.ticket,
+                Vec::new(),
+            );
+            planned.push((doc, steps));
+        }
+        let mut policies = HashMap::new();
+        for (doc, _) in &planned {
+            if !policies.contains_key(&doc.priority) {
+                policies.insert(doc.priority, self.policy_of(tenant, doc.priority).await?);
+            }
+        }
+        let stays_open: Vec<bool> = planned
+            .iter()
+            .map(|(_, steps)| {
+                let last = steps.last().copied().unwrap_or(TicketStatus::New);
+                matches!(
+                    last,
+                    TicketStatus::New | TicketStatus::Open | TicketStatus::Pending
+                )
+            })
+            .collect();
+        let actor = caller.sub.as_str();
+        let mut attempts = Attempts::new();
+        while attempts.next().await {
+            let mut docs: Vec<TicketDoc> = planned.iter().map(|(doc, _)| doc.clone()).collect();
+            let created = docs
+                .iter()
+                .map(|doc| ticket_event(tenant, events::TICKET_CREATED, doc, actor))
+                .collect::<ApiResult<Vec<_>>>()?;
+            let team_writes = self.route_batch(tenant, &mut docs, &stays_open).await?;
+            let now = Utc::now();
+            let mut published = Vec::with_capacity(docs.len() * 3);
+            let mut writes = Vec::with_capacity(docs.len() + team_writes.len());
+            for ((doc, (_, steps)), created) in docs.iter_mut().zip(&planned).zip(created) {
+                published.push(created);
+                if let Some(assignee) = doc.assignee_id.clone() {
+                    published.push(super::teams::assigned_event(
+                        tenant,
+                        doc,
+                        Some(&assignee),
+                        None,
+                        "routed",
+                        actor,
+                    )?);
+                }
+                let policy = policies.get(&doc.priority).and_then(Option::as_ref);
+                let calendar = clock_calendar(policy);
+                for step in *steps {
+                    let status = doc.status.change_to(*step)?;
+                    doc.clocks
+                        .status_changed(doc.status, status, now, &calendar);
+                    doc.status = status;
+                    published.push(ticket_event(
+                        tenant,
+                        events::TICKET_STATUS_CHANGED,
+                        doc,
+                        actor,
+                    )?);
+                }
+                schedule(doc, policy);
+                writes.push(Write::insert(Kind::Tickets, &*doc)?);
+            }
+            writes.extend(team_writes);
+            match self.store.commit(tenant, &writes, &published).await {
+                Ok(commit) => match outcome(commit) {
+                    Outcome::Done => {
+                        self.wake();
+                        self.breach_timer.notify_one();
+                        for doc in &docs {
+                            self.publish_to_queue(tenant, events::TICKET_CREATED, doc, actor)
+                                .await;
+                            if doc.assignee_id.is_some() {
+                                self.publish_to_queue(tenant, events::TICKET_ASSIGNED, doc, actor)
+                                    .await;
+                            }
+                        }
+                        return Ok(docs);
+                    }
+                    // A team's rotation moved meanwhile: route again.
+                    Outcome::Retry => continue,
+                    Outcome::Duplicate => return Err(collided()),
+                },
+                Err(err) if err.code() == ErrorCode::Conflict => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(collided())
     }
 
     /// Schedules, routes and commits a new ticket (with `extra` writes in the same commit),

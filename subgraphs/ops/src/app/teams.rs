@@ -8,6 +8,8 @@
 //! two tickets arriving at once are serialised on the team: the second reads again and takes
 //! the next turn, never the same one.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use serde_json::Value;
 
@@ -324,7 +326,7 @@ impl Ops {
             if !team.members.iter().any(|member| member.available) {
                 return Ok(None);
             }
-            let turn = self.store.take_turn(tenant, &team.id).await?;
+            let turn = self.store.take_turns(tenant, &team.id, 1).await?;
             ticket.assignee_id = teams::round_robin_at(&team.members, turn);
             return Ok(None);
         }
@@ -349,6 +351,110 @@ impl Ops {
             ..team.clone()
         };
         Ok(Some(Write::replace(Kind::Teams, &next, team.rev)?))
+    }
+
+    /// Routes a bulk load's new tickets as [`Ops::route`] routes each: the queues and teams
+    /// read once, a round-robin team's turns for the whole batch taken in one update, the
+    /// least-open counts read once per team and kept as the batch assigns (a ticket counts
+    /// when `stays_open` says it is still open after the load). Answers the writes of the
+    /// teams whose rotation moved, each at the revision read.
+    pub(super) async fn route_batch(
+        &self,
+        tenant: &TenantId,
+        tickets: &mut [TicketDoc],
+        stays_open: &[bool],
+    ) -> ApiResult<Vec<Write>> {
+        let queues = team_store::queues(&*self.store, tenant).await?;
+        let routed: Vec<Option<&QueueDoc>> = tickets
+            .iter()
+            .map(|ticket| {
+                queues.iter().find(|queue| {
+                    queue.conditions.matches(
+                        ticket.category.as_deref(),
+                        ticket.priority,
+                        ticket.channel,
+                    )
+                })
+            })
+            .collect();
+        let mut team_docs: HashMap<&str, TeamDoc> = HashMap::new();
+        for queue in routed.iter().flatten() {
+            if !team_docs.contains_key(queue.team_id.as_str()) {
+                if let Some(team) = team_store::team(&*self.store, tenant, &queue.team_id).await? {
+                    team_docs.insert(queue.team_id.as_str(), team);
+                }
+            }
+        }
+        // Round robin: each team's turns for the batch at once, handed out in ticket order.
+        let mut wanted: HashMap<&str, u64> = HashMap::new();
+        for queue in routed.iter().flatten() {
+            let staffed = team_docs
+                .get(queue.team_id.as_str())
+                .is_some_and(|team| team.members.iter().any(|member| member.available));
+            if queue.assignment == AssignmentRule::RoundRobin && staffed {
+                *wanted.entry(queue.team_id.as_str()).or_default() += 1;
+            }
+        }
+        let mut turns: HashMap<&str, u64> = HashMap::new();
+        for (team_id, count) in wanted {
+            turns.insert(
+                team_id,
+                self.store.take_turns(tenant, team_id, count).await?,
+            );
+        }
+        let mut open: HashMap<&str, HashMap<String, u64>> = HashMap::new();
+        let mut moved: HashMap<&str, u64> = HashMap::new();
+        for ((ticket, queue), stays_open) in tickets.iter_mut().zip(&routed).zip(stays_open) {
+            let Some(queue) = queue else { continue };
+            ticket.queue_id = Some(queue.id.clone());
+            ticket.team_id = Some(queue.team_id.clone());
+            let Some(team) = team_docs.get(queue.team_id.as_str()) else {
+                continue;
+            };
+            if queue.assignment == AssignmentRule::RoundRobin {
+                if let Some(turn) = turns.get_mut(queue.team_id.as_str()) {
+                    ticket.assignee_id = teams::round_robin_at(&team.members, *turn);
+                    *turn += 1;
+                }
+                continue;
+            }
+            if queue.assignment == AssignmentRule::LeastOpen
+                && !open.contains_key(queue.team_id.as_str())
+            {
+                let counts =
+                    team_store::open_tickets_by_assignee(&*self.store, tenant, &team.id, &OPEN)
+                        .await?;
+                open.insert(queue.team_id.as_str(), counts.into_iter().collect());
+            }
+            let counts = open.get(queue.team_id.as_str());
+            let turn = moved
+                .get(queue.team_id.as_str())
+                .copied()
+                .unwrap_or(team.next_turn);
+            let open_of = |user: &str| counts.and_then(|c| c.get(user)).copied().unwrap_or(0);
+            let Some(pick) = teams::pick(queue.assignment, &team.members, turn, open_of) else {
+                continue;
+            };
+            if *stays_open {
+                if let Some(counts) = open.get_mut(queue.team_id.as_str()) {
+                    *counts.entry(pick.user_id.clone()).or_default() += 1;
+                }
+            }
+            moved.insert(queue.team_id.as_str(), pick.next_turn);
+            ticket.assignee_id = Some(pick.user_id);
+        }
+        moved
+            .into_iter()
+            .map(|(team_id, next_turn)| {
+                let team = &team_docs[team_id];
+                let next = TeamDoc {
+                    rev: team.rev + 1,
+                    next_turn,
+                    ..team.clone()
+                };
+                Write::replace(Kind::Teams, &next, team.rev)
+            })
+            .collect()
     }
 
     /// Opens a routed ticket: routing read again after a concurrent assignment took the turn.

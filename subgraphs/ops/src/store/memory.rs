@@ -379,12 +379,12 @@ impl OpsStore for MemoryStore {
         Ok(())
     }
 
-    async fn take_turn(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64> {
+    async fn take_turns(&self, tenant: &TenantId, team_id: &str, count: u64) -> ApiResult<u64> {
         let key = format!("{}/{team_id}", tenant.as_str());
         let mut state = self.state.lock();
         let taken = state.turns.get(&key).copied().unwrap_or(0);
         let record = Record {
-            turn: Some((key, taken + 1)),
+            turn: Some((key, taken + count.max(1))),
             ..Record::default()
         };
         // Not synced: a turn lost in a crash only shifts the rotation by one.

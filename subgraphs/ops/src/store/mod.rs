@@ -289,11 +289,12 @@ pub trait OpsStore: Send + Sync + 'static {
 
     // --- Round-robin turns -----------------------------------------------------------------
 
-    /// Takes the next round-robin turn of the tenant's team: adds one to its turn counter,
-    /// atomically and outside any commit, and answers the turn taken (the count before).
-    /// Concurrent tickets never share a turn and never wait on each other (the counter is
-    /// one atomic update, not a document read and replaced at its revision).
-    async fn take_turn(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64>;
+    /// Takes the next `count` (at least 1) round-robin turns of the tenant's team: adds
+    /// `count` to its turn counter, atomically and outside any commit, and answers the first
+    /// turn taken (the count before). Concurrent tickets never share a turn and never wait on
+    /// each other (the counter is one atomic update, not a document read and replaced at its
+    /// revision); a bulk load takes its batch's turns in one update.
+    async fn take_turns(&self, tenant: &TenantId, team_id: &str, count: u64) -> ApiResult<u64>;
     /// How many round-robin turns the team's counter has given out.
     async fn turns_taken(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64>;
 

@@ -503,7 +503,9 @@ impl OpsStore for MongoStore {
         Ok(())
     }
 
-    async fn take_turn(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64> {
+    async fn take_turns(&self, tenant: &TenantId, team_id: &str, count: u64) -> ApiResult<u64> {
+        let count = i64::try_from(count.max(1))
+            .map_err(|_| ApiError::internal("too many round-robin turns at once"))?;
         let turns = self.db.collection::<Document>(TEAM_TURNS);
         let key = turn_key(tenant, team_id);
         // The counter exists before it is incremented: two first turns racing on an upsert
@@ -519,13 +521,13 @@ impl OpsStore for MongoStore {
         let after = turns
             .find_one_and_update(
                 doc! { "_id": &key, "tenant_id": tenant.as_str() },
-                doc! { "$inc": { "turns": 1_i64 } },
+                doc! { "$inc": { "turns": count } },
             )
             .return_document(mongodb::options::ReturnDocument::After)
             .await
             .map_err(db_err)?
             .ok_or_else(|| ApiError::internal("a turn counter vanished"))?;
-        Ok(turns_of(&after).saturating_sub(1))
+        Ok(turns_of(&after).saturating_sub(count as u64))
     }
 
     async fn turns_taken(&self, tenant: &TenantId, team_id: &str) -> ApiResult<u64> {
