@@ -36,7 +36,7 @@ use erp_ops::domain::teams::{AssignmentRule, Conditions, Member};
 use erp_ops::store::AssetKind;
 use erp_ops::Ops;
 
-use super::{admin_claims, api, retrying, LoadOptions, LoadReport, Progress, SeededTenant};
+use super::{admin_claims, api, LoadOptions, LoadReport, Progress, SeededTenant};
 use crate::seed::ops::{PlannedAssetState, PlannedHelpdesk, PlannedTicketStatus};
 use crate::seed::SeedPlan;
 

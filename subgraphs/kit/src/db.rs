@@ -228,6 +228,7 @@ pub async fn insert_chunked<E, M, C>(
 ) -> Result<u64, DbErr>
 where
     E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
     M: IntoActiveModel<E::ActiveModel>,
     C: ConnectionTrait,
 {
@@ -265,6 +266,7 @@ pub async fn insert_unless_present<E, M, C>(
 ) -> Result<bool, DbErr>
 where
     E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
     M: IntoActiveModel<E::ActiveModel>,
     C: ConnectionTrait,
 {

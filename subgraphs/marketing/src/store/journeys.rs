@@ -1,7 +1,6 @@
 //! Journeys, their enrolments (leased by the sender like messages: `FOR UPDATE SKIP LOCKED`
 //! on PostgreSQL, SQLite has one writer) and each step's outcome.
 
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,

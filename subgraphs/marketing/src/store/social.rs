@@ -1,7 +1,7 @@
 //! Channel accounts, social posts (the publisher's queue: leased like messages, store/lease.rs)
 //! and the CRM leads posts brought.
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QuerySelect,

@@ -3,6 +3,7 @@
 //! business calendar. Due times are computed when read from the clocks and the current policy,
 //! so a calendar or policy change applies to every open ticket at once.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{NaiveDate, Utc};
@@ -372,8 +373,8 @@ impl Ops {
         }
         let mut policies = HashMap::new();
         for (doc, _) in &planned {
-            if !policies.contains_key(&doc.priority) {
-                policies.insert(doc.priority, self.policy_of(tenant, doc.priority).await?);
+            if let Entry::Vacant(slot) = policies.entry(doc.priority) {
+                slot.insert(self.policy_of(tenant, doc.priority).await?);
             }
         }
         let stays_open: Vec<bool> = planned

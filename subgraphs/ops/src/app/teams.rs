@@ -8,6 +8,7 @@
 //! two tickets arriving at once are serialised on the team: the second reads again and takes
 //! the next turn, never the same one.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use chrono::Utc;
@@ -379,9 +380,9 @@ impl Ops {
             .collect();
         let mut team_docs: HashMap<&str, TeamDoc> = HashMap::new();
         for queue in routed.iter().flatten() {
-            if !team_docs.contains_key(queue.team_id.as_str()) {
+            if let Entry::Vacant(slot) = team_docs.entry(queue.team_id.as_str()) {
                 if let Some(team) = team_store::team(&*self.store, tenant, &queue.team_id).await? {
-                    team_docs.insert(queue.team_id.as_str(), team);
+                    slot.insert(team);
                 }
             }
         }
@@ -418,13 +419,13 @@ impl Ops {
                 }
                 continue;
             }
-            if queue.assignment == AssignmentRule::LeastOpen
-                && !open.contains_key(queue.team_id.as_str())
-            {
-                let counts =
-                    team_store::open_tickets_by_assignee(&*self.store, tenant, &team.id, &OPEN)
-                        .await?;
-                open.insert(queue.team_id.as_str(), counts.into_iter().collect());
+            if queue.assignment == AssignmentRule::LeastOpen {
+                if let Entry::Vacant(slot) = open.entry(queue.team_id.as_str()) {
+                    let counts =
+                        team_store::open_tickets_by_assignee(&*self.store, tenant, &team.id, &OPEN)
+                            .await?;
+                    slot.insert(counts.into_iter().collect());
+                }
             }
             let counts = open.get(queue.team_id.as_str());
             let turn = moved
