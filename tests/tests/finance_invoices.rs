@@ -5629,7 +5629,13 @@ async fn time_invoices(
         (invoices.len() == count && billed == lines).then_some(invoices)
     })
     .await;
-    found.unwrap_or_else(|| panic!("{count} invoices of prj-t with {lines} lines: {:?}", read().await))
+    match found {
+        Some(invoices) => invoices,
+        None => panic!(
+            "{count} invoices of prj-t with {lines} lines: {:?}",
+            read().await
+        ),
+    }
 }
 
 /// Draft deletion: a draft invoice goes with its lines and `invoice.draft_deleted` (schema
