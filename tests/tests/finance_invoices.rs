@@ -5539,7 +5539,9 @@ async fn stored_lines(app: &FinanceApp, document: &str) -> i64 {
     let db = &app.runtime.db;
     db.query_one(sea_orm::Statement::from_string(
         db.get_database_backend(),
-        format!("SELECT COUNT(*) AS n FROM finance_document_lines WHERE document_id = '{document}'"),
+        format!(
+            "SELECT COUNT(*) AS n FROM finance_document_lines WHERE document_id = '{document}'"
+        ),
     ))
     .await
     .unwrap()
@@ -5577,7 +5579,11 @@ async fn approve_time(app: &FinanceApp, embedded: bool, tenant: &str, timesheet:
             (!rows.is_empty()).then_some(())
         })
         .await;
-        assert!(handled.is_some(), "the billing consumer handled {}", event.id);
+        assert!(
+            handled.is_some(),
+            "the billing consumer handled {}",
+            event.id
+        );
         return;
     }
     let approved: erp_finance::app::billing::TimesheetApproved =
@@ -5675,13 +5681,21 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
     // Only finance:write deletes.
     let reader = issuer.token(&company.tenant, "u-reader", &["finance:read"]);
     let (code, _) = app
-        .refused(&reader, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": draft}}))
+        .refused(
+            &reader,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
         .await;
     assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
     // Another tenant's draft is as unknown as a missing one, and stays.
     let other = Company::open(&app, &issuer, "GLOBAL").await;
     let foreign = app
-        .refused(&other.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": draft}}))
+        .refused(
+            &other.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
         .await;
     assert_eq!(foreign, ("NOT_FOUND".into(), String::new()));
     assert_eq!(stored_lines(&app, &draft).await, 2);
@@ -5690,7 +5704,11 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
         .ok(&company.token, "query($id: ID!) { invoice(id: $id) { status reference total { amount } lines { description } } }", json!({"id": first}))
         .await;
     let posted = app
-        .refused(&company.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": first}}))
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": first}}),
+        )
         .await;
     assert_eq!(posted, ("CONFLICT".into(), "NOT_DRAFT".into()));
     let after = app
@@ -5703,14 +5721,22 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
     // The draft deleted: gone with its lines, its time entry released, the event enqueued
     // with it.
     let deleted = app
-        .ok(&company.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": draft}}))
+        .ok(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
         .await;
     assert_eq!(
         deleted["deleteDraftInvoice"],
         json!({"deletedId": draft, "releasedTimeEntryIds": ["te-hand-1"]})
     );
     let gone = app
-        .ok(&company.token, "query($id: ID!) { invoice(id: $id) { id } }", json!({"id": draft}))
+        .ok(
+            &company.token,
+            "query($id: ID!) { invoice(id: $id) { id } }",
+            json!({"id": draft}),
+        )
         .await;
     assert_eq!(gone["invoice"], Value::Null);
     assert_eq!(stored_lines(&app, &draft).await, 0);
@@ -5725,7 +5751,11 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
     );
     // Deleting it again: not found, nothing enqueued.
     let again = app
-        .refused(&company.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": draft}}))
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
         .await;
     assert_eq!(again, ("NOT_FOUND".into(), String::new()));
     assert_eq!(draft_deleted_events(&app, &company.tenant).await.len(), 1);
@@ -5745,16 +5775,22 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
     assert!(rebilled["errors"].is_null(), "{rebilled}");
     let (_, twice) = rebill("te-hand-1").await;
     assert_eq!(
-        twice["errors"][0]["extensions"]["reason"],
-        "TIME_ENTRY_ALREADY_BILLED",
+        twice["errors"][0]["extensions"]["reason"], "TIME_ENTRY_ALREADY_BILLED",
         "{twice}"
     );
     // The deleted draft took no number: the next posting follows the first.
     let second = company.posted_invoice(&app, "del-2", "50.00", date).await;
     let reference = app
-        .ok(&company.token, "query($id: ID!) { invoice(id: $id) { reference } }", json!({"id": second}))
+        .ok(
+            &company.token,
+            "query($id: ID!) { invoice(id: $id) { reference } }",
+            json!({"id": second}),
+        )
         .await;
-    assert_eq!(reference["invoice"]["reference"], format!("INV/{year}/00002"));
+    assert_eq!(
+        reference["invoice"]["reference"],
+        format!("INV/{year}/00002")
+    );
 
     // Approved PMO time on a draft: released by the deletion, billed again exactly once.
     app.ok(
@@ -5770,7 +5806,11 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
     assert_eq!(billed[0].2, vec![key.clone()]);
     let time_draft = billed[0].0.clone();
     let deleted = app
-        .ok(&company.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": time_draft}}))
+        .ok(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": time_draft}}),
+        )
         .await;
     assert_eq!(
         deleted["deleteDraftInvoice"]["releasedTimeEntryIds"],
@@ -5822,7 +5862,11 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
         .unwrap()
         .to_owned();
     let kept = app
-        .refused(&company.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": recurring}}))
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": recurring}}),
+        )
         .await;
     assert_eq!(kept, ("CONFLICT".into(), "RECURRING_DRAFT".into()));
     assert_eq!(stored_lines(&app, &recurring).await, 1);
@@ -5839,7 +5883,11 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
         .unwrap()
         .to_owned();
     let deleted = app
-        .ok(&company.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": note}}))
+        .ok(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": note}}),
+        )
         .await;
     assert_eq!(
         deleted["deleteDraftInvoice"],
@@ -5873,19 +5921,35 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
     )
     .await;
     let wrong_side = app
-        .refused(&company.token, DELETE_DRAFT_INVOICE, json!({"input": {"invoiceId": draft_bill}}))
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft_bill}}),
+        )
         .await;
     assert_eq!(wrong_side.0, "BAD_USER_INPUT");
     let wrong_side = app
-        .refused(&company.token, DELETE_DRAFT_BILL, json!({"input": {"billId": rebilled[0].0}}))
+        .refused(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": rebilled[0].0}}),
+        )
         .await;
     assert_eq!(wrong_side.0, "BAD_USER_INPUT");
     let posted = app
-        .refused(&company.token, DELETE_DRAFT_BILL, json!({"input": {"billId": posted_bill}}))
+        .refused(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": posted_bill}}),
+        )
         .await;
     assert_eq!(posted, ("CONFLICT".into(), "NOT_DRAFT".into()));
     let deleted = app
-        .ok(&company.token, DELETE_DRAFT_BILL, json!({"input": {"billId": draft_bill}}))
+        .ok(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": draft_bill}}),
+        )
         .await;
     assert_eq!(
         deleted["deleteDraftBill"],
@@ -5893,7 +5957,11 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
     );
     assert_eq!(stored_lines(&app, &draft_bill).await, 0);
     let again = app
-        .refused(&company.token, DELETE_DRAFT_BILL, json!({"input": {"billId": draft_bill}}))
+        .refused(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": draft_bill}}),
+        )
         .await;
     assert_eq!(again, ("NOT_FOUND".into(), String::new()));
     assert_eq!(draft_deleted_events(&app, &company.tenant).await.len(), 2);
