@@ -452,19 +452,14 @@ impl Finance {
             check_draft(current.posted, "document")?;
             let kind = stored_kind(&current)?;
             let currency = Currency::parse(&current.currency)?;
-            let (untaxed, tax, total) = match &request.lines {
+            let (rows, untaxed, tax, total) = match &request.lines {
                 Some(lines) => {
                     let (rows, totals) = self
                         .document_lines(txn, &tenant, &settings, &current.id, kind, currency, lines)
                         .await?;
-                    store::replace_lines(txn, &tenant, &current.id, rows)
-                        .await
-                        .map_err(|err| {
-                            super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled)
-                        })?;
-                    (totals.untaxed, totals.tax, totals.total)
+                    (Some(rows), totals.untaxed, totals.tax, totals.total)
                 }
-                None => (current.untaxed, current.tax, current.total),
+                None => (None, current.untaxed, current.tax, current.total),
             };
             let date = request.date.unwrap_or(current.document_date);
             if date != current.document_date {
@@ -485,8 +480,20 @@ impl Finance {
                 total,
             )
             .await?;
+            // The draft's row is written (locked) before its lines, in a posting's and a
+            // deletion's lock order.
             if !updated {
-                return Err(FinanceViolation::NotDraft("document").into());
+                return Err(match store::document(txn, &tenant, &current.id).await? {
+                    None => ApiError::NotFound("invoice".into()),
+                    Some(_) => FinanceViolation::NotDraft("document").into(),
+                });
+            }
+            if let Some(rows) = rows {
+                store::replace_lines(txn, &tenant, &current.id, rows)
+                    .await
+                    .map_err(|err| {
+                        super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled)
+                    })?;
             }
             Ok(current.id.clone())
         })
