@@ -1875,6 +1875,84 @@ async fn approved_time_is_work_in_progress_at_the_bill_rate_until_invoiced_on_bo
     }
 }
 
+/// The real deletion end to end, in the embedded one-process mode (finance's outbox relay
+/// publishes on the in-process bus analytics reads, DataFusion): PMO's approved time that
+/// finance's consumer billed on a draft is work in progress until `deleteDraftInvoice`
+/// deletes the draft; from that day (today) it is not, before it still was.
+#[tokio::test]
+async fn a_draft_deleted_through_finance_releases_its_work_in_progress_embedded() {
+    use chrono::Datelike;
+
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
+    let bus = finance.runtime.bus.clone();
+    let books = Books::open(&finance, &issuer, &t).await;
+    let embedded = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        Some(vec![
+            erp_kit::events::topic_for("pmo"),
+            erp_kit::events::topic_for("finance"),
+        ]),
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
+    finance
+        .ok(
+            &books.token,
+            "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { customerId } } }",
+            json!({ "input": { "projectId": "prj-d", "customerId": books.customer,
+                               "currency": "EUR", "hourlyRate": "100.00" } }),
+        )
+        .await;
+    // The week of two weeks ago (it ended before yesterday): 2 h at 100.00 = 200.00.
+    let today = Utc::now().date_naive();
+    let worked = today - chrono::Duration::days(14);
+    let week = format!(
+        "{}-W{:02}",
+        worked.iso_week().year(),
+        worked.iso_week().week()
+    );
+    bus.publish(
+        &erp_kit::events::topic_for("pmo"),
+        &approved_timesheet(&t, "ts-d", &week, "prj-d", 7_200),
+    )
+    .await
+    .unwrap();
+    let drafts = project_invoices(&finance, &books.token, "prj-d", 1).await;
+    assert_eq!(drafts[0].2, vec!["200.00".to_owned()]);
+    let from = worked.with_day(1).unwrap().to_string();
+    let viewer = issuer.token(&t, "usr_fin", &["analytics:read", "finance:read"]);
+    let wip = |to: chrono::NaiveDate| {
+        metric_input("work_in_progress", &["project"], &from, &to.to_string())
+    };
+    let in_progress = vec![row(&["prj-d", "EUR"], Some(20_000))];
+    await_rows(&embedded, &viewer, wip(today), in_progress.clone()).await;
+
+    let deleted = finance
+        .ok(
+            &books.token,
+            "mutation($input: DeleteDraftInvoiceInput!) { deleteDraftInvoice(input: $input) { deletedId releasedTimeEntryIds } }",
+            json!({ "input": { "invoiceId": drafts[0].0 } }),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteDraftInvoice"]["releasedTimeEntryIds"],
+        json!(["timesheet:ts-d:prj-d"])
+    );
+    await_rows(&embedded, &viewer, wip(today), vec![]).await;
+    await_rows(
+        &embedded,
+        &viewer,
+        wip(today - chrono::Duration::days(1)),
+        in_progress,
+    )
+    .await;
+}
+
 /// Expense claims end to end: finance (the embedded bus) approves claims imported with their
 /// days, one on a project, one without, one a month later; `expense.approved` carries the
 /// project, the posting day and the base total, and analytics on ClickHouse and on DataFusion

@@ -5513,3 +5513,473 @@ async fn a_partner_created_for_a_merged_away_client_belongs_to_the_survivor() {
     assert_eq!(create("client-a").await["clientId"], "client-a");
     assert_eq!(create("client-b").await["clientId"], "client-c");
 }
+
+const DELETE_DRAFT_INVOICE: &str = "mutation($input: DeleteDraftInvoiceInput!) { deleteDraftInvoice(input: $input) { deletedId releasedTimeEntryIds } }";
+const DELETE_DRAFT_BILL: &str = "mutation($input: DeleteDraftBillInput!) { deleteDraftBill(input: $input) { deletedId releasedTimeEntryIds } }";
+
+/// The `invoice.draft_deleted` envelopes of `tenant` in finance's outbox, oldest first.
+async fn draft_deleted_events(app: &FinanceApp, tenant: &str) -> Vec<EventEnvelope> {
+    let db = &app.runtime.db;
+    db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT envelope FROM finance_outbox WHERE tenant_id = '{tenant}' \
+             AND event_type = 'invoice.draft_deleted' ORDER BY seq"
+        ),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| serde_json::from_str(&row.try_get::<String>("", "envelope").unwrap()).unwrap())
+    .collect()
+}
+
+/// How many lines of `document` are stored (a deleted draft's: none).
+async fn stored_lines(app: &FinanceApp, document: &str) -> i64 {
+    let db = &app.runtime.db;
+    db.query_one(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT COUNT(*) AS n FROM finance_document_lines WHERE document_id = '{document}'"
+        ),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "n")
+    .unwrap()
+}
+
+/// PMO approved `timesheet` (a new event each call, as a re-approval publishes): on the
+/// embedded bus finance's billing consumer bills it; on the real services (where the
+/// consumers do not run, see `FinanceApp::spawn_with`) the same use case the consumer runs,
+/// in its own write transaction on PostgreSQL.
+async fn approve_time(app: &FinanceApp, embedded: bool, tenant: &str, timesheet: &str) {
+    let event = timesheet_approved(
+        tenant,
+        timesheet,
+        "2026-W10",
+        json!([{"project_id": "prj-t", "billable_hours": 7.5, "non_billable_hours": 0.0,
+                "billable_seconds": 27000, "non_billable_seconds": 0}]),
+    );
+    if embedded {
+        publish(app, "pmo", &event).await;
+        let db = &app.runtime.db;
+        let handled = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+            let rows = db
+                .query_all(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    format!(
+                        "SELECT event_id FROM finance_inbox WHERE consumer_group = 'erp.finance.billing' AND event_id = '{}'",
+                        event.id
+                    ),
+                ))
+                .await
+                .unwrap();
+            (!rows.is_empty()).then_some(())
+        })
+        .await;
+        assert!(
+            handled.is_some(),
+            "the billing consumer handled {}",
+            event.id
+        );
+        return;
+    }
+    let approved: erp_finance::app::billing::TimesheetApproved =
+        serde_json::from_value(event.payload).unwrap();
+    let txn = erp_kit::db::begin_write(&app.runtime.db).await.unwrap();
+    app.finance
+        .bill_approved_timesheet(&*txn, &TenantId::from_claim(tenant), &approved)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+}
+
+/// prj-t's invoices, once there are `count` with `lines` lines in all: (id, status, the
+/// lines' time entries).
+async fn time_invoices(
+    app: &FinanceApp,
+    company: &Company,
+    count: usize,
+    lines: usize,
+) -> Vec<(String, String, Vec<String>)> {
+    let read = || async {
+        app.ok(
+            &company.token,
+            "{ invoices(projectId: \"prj-t\", first: 10) { edges { node { id status lines { timeEntryId } } } } }",
+            json!({}),
+        )
+        .await["invoices"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| {
+                let node = &edge["node"];
+                (
+                    node["id"].as_str().unwrap().to_owned(),
+                    node["status"].as_str().unwrap().to_owned(),
+                    node["lines"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|line| line["timeEntryId"].as_str().unwrap().to_owned())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let found = erp_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let invoices = read().await;
+        let billed: usize = invoices.iter().map(|(_, _, lines)| lines.len()).sum();
+        (invoices.len() == count && billed == lines).then_some(invoices)
+    })
+    .await;
+    match found {
+        Some(invoices) => invoices,
+        None => panic!(
+            "{count} invoices of prj-t with {lines} lines: {:?}",
+            read().await
+        ),
+    }
+}
+
+/// Draft deletion: a draft invoice goes with its lines and `invoice.draft_deleted` (schema
+/// version 1, the payload analytics parses) in one transaction, takes no number (the next
+/// posting follows the last without a gap), releases the time entries it billed (approved
+/// PMO time billed again exactly once, a hand-drafted line's time entry too); a posted
+/// invoice, a second deletion, another tenant's draft, a recurring schedule's invoice and a
+/// document of the other side are refused with their codes and change nothing; credit notes
+/// and vendor bills are deleted the same way (no event).
+async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time(
+    app: FinanceApp,
+    issuer: TestIssuer,
+    embedded: bool,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let date = today();
+    let year = this_year();
+    let first = company.posted_invoice(&app, "del-1", "100.00", date).await;
+
+    // A draft with a hand-drafted time entry: no number until posted.
+    let created = app
+        .ok(
+            &company.token,
+            &create_invoice_mutation("createInvoice"),
+            json!({"input": {"partnerId": company.customer, "date": date.to_string(), "currency": "EUR", "projectId": "prj-d",
+                "lines": [{"description": "Design", "quantity": "2", "unitPrice": "80.00", "timeEntryId": "te-hand-1"},
+                          {"description": "Licence", "quantity": "1", "unitPrice": "40.00", "taxId": company.vat}]}}),
+        )
+        .await;
+    let draft = created["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(created["createInvoice"]["invoice"]["number"], Value::Null);
+    assert_eq!(stored_lines(&app, &draft).await, 2);
+
+    // Only finance:write deletes.
+    let reader = issuer.token(&company.tenant, "u-reader", &["finance:read"]);
+    let (code, _) = app
+        .refused(
+            &reader,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+    // Another tenant's draft is as unknown as a missing one, and stays.
+    let other = Company::open(&app, &issuer, "GLOBAL").await;
+    let foreign = app
+        .refused(
+            &other.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
+        .await;
+    assert_eq!(foreign, ("NOT_FOUND".into(), String::new()));
+    assert_eq!(stored_lines(&app, &draft).await, 2);
+    // A posted invoice is credited, never deleted: refused, unchanged.
+    let before = app
+        .ok(&company.token, "query($id: ID!) { invoice(id: $id) { status reference total { amount } lines { description } } }", json!({"id": first}))
+        .await;
+    let posted = app
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": first}}),
+        )
+        .await;
+    assert_eq!(posted, ("CONFLICT".into(), "NOT_DRAFT".into()));
+    let after = app
+        .ok(&company.token, "query($id: ID!) { invoice(id: $id) { status reference total { amount } lines { description } } }", json!({"id": first}))
+        .await;
+    assert_eq!(after, before);
+    assert_eq!(after["invoice"]["reference"], format!("INV/{year}/00001"));
+    assert!(draft_deleted_events(&app, &company.tenant).await.is_empty());
+
+    // The draft deleted: gone with its lines, its time entry released, the event enqueued
+    // with it.
+    let deleted = app
+        .ok(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteDraftInvoice"],
+        json!({"deletedId": draft, "releasedTimeEntryIds": ["te-hand-1"]})
+    );
+    let gone = app
+        .ok(
+            &company.token,
+            "query($id: ID!) { invoice(id: $id) { id } }",
+            json!({"id": draft}),
+        )
+        .await;
+    assert_eq!(gone["invoice"], Value::Null);
+    assert_eq!(stored_lines(&app, &draft).await, 0);
+    let events = draft_deleted_events(&app, &company.tenant).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].schema_version, 1);
+    assert_eq!(events[0].aggregate_id, draft);
+    assert_eq!(events[0].actor.as_deref(), Some("u-admin"));
+    assert_eq!(
+        events[0].payload,
+        json!({"invoice_id": draft, "project_id": "prj-d", "line_keys": ["te-hand-1"]})
+    );
+    // Deleting it again: not found, nothing enqueued.
+    let again = app
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
+        .await;
+    assert_eq!(again, ("NOT_FOUND".into(), String::new()));
+    assert_eq!(draft_deleted_events(&app, &company.tenant).await.len(), 1);
+    // Its time entry is billable again, once.
+    let rebill = |key: &'static str| {
+        let (app, company) = (&app, &company);
+        async move {
+            app.graphql(
+                &company.token,
+                &create_invoice_mutation("createInvoice"),
+                company.invoice(date, json!([{"description": "Design", "quantity": "2", "unitPrice": "80.00", "timeEntryId": key}])),
+            )
+            .await
+        }
+    };
+    let (_, rebilled) = rebill("te-hand-1").await;
+    assert!(rebilled["errors"].is_null(), "{rebilled}");
+    let (_, twice) = rebill("te-hand-1").await;
+    assert_eq!(
+        twice["errors"][0]["extensions"]["reason"], "TIME_ENTRY_ALREADY_BILLED",
+        "{twice}"
+    );
+    // The deleted draft took no number: the next posting follows the first.
+    let second = company.posted_invoice(&app, "del-2", "50.00", date).await;
+    let reference = app
+        .ok(
+            &company.token,
+            "query($id: ID!) { invoice(id: $id) { reference } }",
+            json!({"id": second}),
+        )
+        .await;
+    assert_eq!(
+        reference["invoice"]["reference"],
+        format!("INV/{year}/00002")
+    );
+
+    // Approved PMO time on a draft: released by the deletion, billed again exactly once.
+    app.ok(
+        &company.token,
+        "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { customerId } } }",
+        json!({"input": {"projectId": "prj-t", "customerId": company.customer, "currency": "EUR", "hourlyRate": "120.00"}}),
+    )
+    .await;
+    approve_time(&app, embedded, &company.tenant, "ts-1").await;
+    let billed = time_invoices(&app, &company, 1, 1).await;
+    let key = "timesheet:ts-1:prj-t".to_owned();
+    assert_eq!(billed[0].1, "DRAFT");
+    assert_eq!(billed[0].2, vec![key.clone()]);
+    let time_draft = billed[0].0.clone();
+    let deleted = app
+        .ok(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": time_draft}}),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteDraftInvoice"]["releasedTimeEntryIds"],
+        json!([key])
+    );
+    let events = draft_deleted_events(&app, &company.tenant).await;
+    assert_eq!(
+        events[1].payload,
+        json!({"invoice_id": time_draft, "project_id": "prj-t", "line_keys": [key]})
+    );
+    assert_eq!(time_invoices(&app, &company, 0, 0).await, vec![]);
+    // PMO approves the timesheet again (a new event, each handled before the next): billed on
+    // a new draft, once however often it comes.
+    approve_time(&app, embedded, &company.tenant, "ts-1").await;
+    approve_time(&app, embedded, &company.tenant, "ts-1").await;
+    let rebilled = time_invoices(&app, &company, 1, 1).await;
+    assert_ne!(rebilled[0].0, time_draft);
+    assert_eq!(rebilled[0].2, vec![key.clone()]);
+    let by_hand = app
+        .refused(
+            &company.token,
+            &create_invoice_mutation("createInvoice"),
+            company.invoice(date, json!([{"description": "Time", "quantity": "1", "unitPrice": "1.00", "timeEntryId": key}])),
+        )
+        .await;
+    assert_eq!(
+        by_hand,
+        ("CONFLICT".into(), "TIME_ENTRY_ALREADY_BILLED".into())
+    );
+
+    // A recurring schedule's invoice stays (its month would be generated again).
+    app.ok(
+        &company.token,
+        "mutation($input: CreateRecurringScheduleInput!) { createRecurringSchedule(input: $input) { id } }",
+        json!({"input": {"partnerId": company.customer, "name": "Hosting", "currency": "EUR", "dayOfMonth": 1,
+            "startsOn": NaiveDate::from_ymd_opt(year, 1, 1).unwrap().to_string(), "endsOn": NaiveDate::from_ymd_opt(year, 1, 31).unwrap().to_string(),
+            "lines": [{"description": "Hosting", "quantity": "1", "unitPrice": "49.90"}]}}),
+    )
+    .await;
+    let generated = app
+        .ok(
+            &company.token,
+            "mutation($input: GenerateRecurringInvoicesInput!) { generateRecurringInvoices(input: $input) { created { id status } } }",
+            json!({"input": {"asOf": date.to_string(), "post": false}}),
+        )
+        .await;
+    let recurring = generated["generateRecurringInvoices"]["created"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept = app
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": recurring}}),
+        )
+        .await;
+    assert_eq!(kept, ("CONFLICT".into(), "RECURRING_DRAFT".into()));
+    assert_eq!(stored_lines(&app, &recurring).await, 1);
+
+    // A draft credit note is deleted too (no event: it bills no time).
+    let note = app
+        .ok(
+            &company.token,
+            "mutation($input: CreateCreditNoteInput!) { createCreditNote(input: $input) { invoice { id } } }",
+            json!({"input": {"invoiceId": second, "date": date.to_string()}}),
+        )
+        .await["createCreditNote"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = app
+        .ok(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": note}}),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteDraftInvoice"],
+        json!({"deletedId": note, "releasedTimeEntryIds": []})
+    );
+    assert_eq!(stored_lines(&app, &note).await, 0);
+
+    // Vendor bills: a draft is deleted (no event), a posted one is refused, and each mutation
+    // keeps to its side.
+    let bill = |amount: &'static str| {
+        let (app, company) = (&app, &company);
+        async move {
+            app.ok(
+                &company.token,
+                &create_invoice_mutation("createBill"),
+                json!({"input": {"partnerId": company.vendor, "date": date.to_string(), "currency": "EUR",
+                    "lines": [{"description": "Paper", "quantity": "1", "unitPrice": amount}]}}),
+            )
+            .await["createBill"]["invoice"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let draft_bill = bill("30.00").await;
+    let posted_bill = bill("20.00").await;
+    app.ok(
+        &company.token,
+        &post_invoice_mutation(),
+        json!({"input": {"idempotencyKey": "del-bill", "invoiceId": posted_bill}}),
+    )
+    .await;
+    let wrong_side = app
+        .refused(
+            &company.token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft_bill}}),
+        )
+        .await;
+    assert_eq!(wrong_side.0, "BAD_USER_INPUT");
+    let wrong_side = app
+        .refused(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": rebilled[0].0}}),
+        )
+        .await;
+    assert_eq!(wrong_side.0, "BAD_USER_INPUT");
+    let posted = app
+        .refused(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": posted_bill}}),
+        )
+        .await;
+    assert_eq!(posted, ("CONFLICT".into(), "NOT_DRAFT".into()));
+    let deleted = app
+        .ok(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": draft_bill}}),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteDraftBill"],
+        json!({"deletedId": draft_bill, "releasedTimeEntryIds": []})
+    );
+    assert_eq!(stored_lines(&app, &draft_bill).await, 0);
+    let again = app
+        .refused(
+            &company.token,
+            DELETE_DRAFT_BILL,
+            json!({"input": {"billId": draft_bill}}),
+        )
+        .await;
+    assert_eq!(again, ("NOT_FOUND".into(), String::new()));
+    assert_eq!(draft_deleted_events(&app, &company.tenant).await.len(), 2);
+    // The other tenant's books saw none of it.
+    assert!(draft_deleted_events(&app, &other.tenant).await.is_empty());
+    company.assert_reconciled(&app).await;
+}
+
+#[tokio::test]
+async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    draft_invoices_and_bills_are_deleted_and_release_their_billed_time(app, issuer, false).await;
+}
+
+#[tokio::test]
+async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    draft_invoices_and_bills_are_deleted_and_release_their_billed_time(app, issuer, true).await;
+}

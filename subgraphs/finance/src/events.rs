@@ -26,8 +26,8 @@ pub const TIMESHEET_BILLED: &str = "timesheet.billed";
 /// A draft invoice was deleted before it was posted (nothing numbered, no entry): the
 /// `timesheet.billed` lines it held are no longer on an invoice, so analytics stops counting
 /// them as work in progress (from the day of the deletion). Payload [`InvoiceDraftDeleted`].
-/// Declared for the draft deletion finance publishes it with (in the deleting transaction);
-/// analytics consumes it.
+/// Enqueued by `deleteDraftInvoice` ([`crate::app::Finance::delete_draft`]) in the deleting
+/// transaction; analytics consumes it.
 pub const INVOICE_DRAFT_DELETED: &str = "invoice.draft_deleted";
 /// Finance's own total of a day's records, for analytics' reconciliation (source `invoices`:
 /// the posted customer invoices of an invoice date, count and base-currency sum), enqueued
@@ -73,6 +73,7 @@ pub struct InvoiceDraftDeleted {
     pub invoice_id: String,
     /// Its project, for a project's time-billing draft.
     pub project_id: Option<String>,
-    /// The `timesheet.billed` line keys it held (released: billable again).
+    /// The time entries its lines billed, released (billable again): the `timesheet.billed`
+    /// line keys (`timesheet:<id>:<project>`) and any time entry a line drafted by hand named.
     pub line_keys: Vec<String>,
 }

@@ -291,10 +291,10 @@ impl Finance {
                 .find(|row| row.time_entry_id.as_deref() == Some(key.as_str()))
                 .map(|row| row.subtotal)
                 .ok_or_else(|| ApiError::internal("the billed line vanished from its draft"))?;
-            documents_store::replace_lines(txn, tenant, &draft.id, rows)
-                .await
-                .map_err(|err| super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled))?;
-            documents_store::update_draft(
+            // The draft's row first (a posting's and a deletion's lock order), and only while
+            // it is still a draft: one posted or deleted since it was read fails this billing,
+            // which the consumer retries (onto the project's next draft).
+            let still_draft = documents_store::update_draft(
                 txn,
                 tenant,
                 &draft.id,
@@ -306,6 +306,14 @@ impl Finance {
                 totals.total,
             )
             .await?;
+            if !still_draft {
+                return Err(ApiError::internal(
+                    "the project's draft invoice was posted or deleted while time was billed on it",
+                ));
+            }
+            documents_store::replace_lines(txn, tenant, &draft.id, rows)
+                .await
+                .map_err(|err| super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled))?;
             let system = Actor {
                 tenant: tenant.clone(),
                 user_id: BILLING_ACTOR.into(),

@@ -224,6 +224,53 @@ pub struct PaymentReceived<'a> {
     pub entry_id: &'a str,
 }
 
+/// Which documents a draft deletion is for: the customer's (invoices and credit notes,
+/// `deleteDraftInvoice`) or the vendor's (bills, `deleteDraftBill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftSide {
+    Receivable,
+    Payable,
+}
+
+impl DraftSide {
+    fn holds(self, kind: DocumentKind) -> bool {
+        match self {
+            DraftSide::Receivable => kind != DocumentKind::Bill,
+            DraftSide::Payable => kind == DocumentKind::Bill,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            DraftSide::Receivable => "invoice",
+            DraftSide::Payable => "bill",
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            DraftSide::Receivable => "invoiceId",
+            DraftSide::Payable => "billId",
+        }
+    }
+
+    fn other_side(self) -> &'static str {
+        match self {
+            DraftSide::Receivable => "a vendor bill is deleted with deleteDraftBill",
+            DraftSide::Payable => {
+                "a customer invoice or credit note is deleted with deleteDraftInvoice"
+            }
+        }
+    }
+}
+
+/// A deleted draft: its id and the time entries its lines billed (billable again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedDraft {
+    pub id: String,
+    pub released_time_entries: Vec<String>,
+}
+
 /// The default days to the due date without a payment term.
 pub(crate) const DEFAULT_DUE_DAYS: i64 = 30;
 
@@ -405,19 +452,14 @@ impl Finance {
             check_draft(current.posted, "document")?;
             let kind = stored_kind(&current)?;
             let currency = Currency::parse(&current.currency)?;
-            let (untaxed, tax, total) = match &request.lines {
+            let (rows, untaxed, tax, total) = match &request.lines {
                 Some(lines) => {
                     let (rows, totals) = self
                         .document_lines(txn, &tenant, &settings, &current.id, kind, currency, lines)
                         .await?;
-                    store::replace_lines(txn, &tenant, &current.id, rows)
-                        .await
-                        .map_err(|err| {
-                            super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled)
-                        })?;
-                    (totals.untaxed, totals.tax, totals.total)
+                    (Some(rows), totals.untaxed, totals.tax, totals.total)
                 }
-                None => (current.untaxed, current.tax, current.total),
+                None => (None, current.untaxed, current.tax, current.total),
             };
             let date = request.date.unwrap_or(current.document_date);
             if date != current.document_date {
@@ -438,10 +480,88 @@ impl Finance {
                 total,
             )
             .await?;
+            // The draft's row is written (locked) before its lines, in a posting's and a
+            // deletion's lock order.
             if !updated {
-                return Err(FinanceViolation::NotDraft("document").into());
+                return Err(match store::document(txn, &tenant, &current.id).await? {
+                    None => ApiError::NotFound("invoice".into()),
+                    Some(_) => FinanceViolation::NotDraft("document").into(),
+                });
+            }
+            if let Some(rows) = rows {
+                store::replace_lines(txn, &tenant, &current.id, rows)
+                    .await
+                    .map_err(|err| {
+                        super::unique_as(err, FinanceViolation::TimeEntryAlreadyBilled)
+                    })?;
             }
             Ok(current.id.clone())
+        })
+        .await
+    }
+
+    /// Deletes a draft of `side` with its lines, in one transaction: the time entries its lines
+    /// billed are released (billable again: a later invoice bills each once), and a customer
+    /// invoice's deletion enqueues `invoice.draft_deleted` in the same transaction. A draft
+    /// has no number yet (numbers are taken at posting), so no series gets a gap. NOT_FOUND
+    /// for an unknown id (or another tenant's), BAD_USER_INPUT for a document of the other
+    /// side, NOT_DRAFT once posted (a posted document is credited), RECURRING_DRAFT for a
+    /// recurring schedule's invoice (its month would be generated again). A CRM quote's
+    /// draft stays the quote's invoice (a quote is invoiced once: a redelivery drafts nothing).
+    pub async fn delete_draft(
+        &self,
+        actor: &Actor,
+        document_id: &str,
+        side: DraftSide,
+    ) -> ApiResult<DeletedDraft> {
+        let tenant = actor.tenant.clone();
+        self.write(async |txn| {
+            let current = store::document(txn, &tenant, document_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(side.what().into()))?;
+            let kind = stored_kind(&current)?;
+            if !side.holds(kind) {
+                return Err(ApiError::bad_input(side.field(), side.other_side()));
+            }
+            check_draft(current.posted, side.what())?;
+            if current.recurring_schedule_id.is_some() {
+                return Err(FinanceViolation::RecurringDraft.into());
+            }
+            // The row first (a posting's lock order): a posting that claimed it meanwhile has
+            // committed (no draft any more) or rolled back (still one) by the time this runs.
+            if !store::delete_draft(txn, &tenant, &current.id).await? {
+                return Err(match store::document(txn, &tenant, &current.id).await? {
+                    None => ApiError::NotFound(side.what().into()),
+                    Some(_) => FinanceViolation::NotDraft(side.what()).into(),
+                });
+            }
+            // The lines as they are now, read after the row's lock: a line the billing
+            // consumer added meanwhile (it locks the draft's row first too) is released with
+            // the others.
+            let released: Vec<String> = store::lines_of(txn, &tenant, vec![current.id.clone()])
+                .await?
+                .into_iter()
+                .filter_map(|line| line.time_entry_id)
+                .collect();
+            store::delete_lines(txn, &tenant, &current.id).await?;
+            if kind == DocumentKind::Invoice {
+                self.enqueue(
+                    txn,
+                    actor,
+                    events::INVOICE_DRAFT_DELETED,
+                    &current.id,
+                    events::InvoiceDraftDeleted {
+                        invoice_id: current.id.clone(),
+                        project_id: current.project_id.clone(),
+                        line_keys: released.clone(),
+                    },
+                )
+                .await?;
+            }
+            Ok(DeletedDraft {
+                id: current.id.clone(),
+                released_time_entries: released,
+            })
         })
         .await
     }

@@ -75,7 +75,7 @@ erp_kit::reasons! {
         NO_EXCHANGE_RATE => Conflict,
         /// The rounding residual exceeds the allowance (one minor unit per line): the document is wrong, not rounded.
         ROUNDING_RESIDUAL_TOO_LARGE => Conflict,
-        /// Only a draft document can be changed or posted.
+        /// Only a draft document can be changed, posted or deleted.
         NOT_DRAFT => Conflict,
         /// A credit note exceeds what is still owed on its invoice.
         CREDIT_EXCEEDS_INVOICE => Conflict,
@@ -155,6 +155,8 @@ erp_kit::reasons! {
         BAD_PAYROLL_POLICY => BadUserInput,
         /// The expense claim is to be reimbursed through payroll: it is not paid by the bank, nor queued twice.
         EXPENSE_QUEUED_FOR_PAYROLL => Conflict,
+        /// A recurring schedule's invoice of a month is not deleted (the next run would generate the month again): change its lines, or post it and credit it.
+        RECURRING_DRAFT => Conflict,
     }
 }
 
@@ -214,6 +216,8 @@ pub enum FinanceViolation {
         allowance: i64,
     },
     NotDraft(&'static str),
+    /// A recurring schedule's draft (deleting it would let its month be generated again).
+    RecurringDraft,
     CreditExceedsInvoice,
     OverAllocation {
         unallocated: String,
@@ -311,6 +315,7 @@ impl RuleViolation for FinanceViolation {
             V::NoExchangeRate { .. } => reasons::NO_EXCHANGE_RATE,
             V::RoundingResidualTooLarge { .. } => reasons::ROUNDING_RESIDUAL_TOO_LARGE,
             V::NotDraft(_) => reasons::NOT_DRAFT,
+            V::RecurringDraft => reasons::RECURRING_DRAFT,
             V::CreditExceedsInvoice => reasons::CREDIT_EXCEEDS_INVOICE,
             V::OverAllocation { .. } => reasons::OVER_ALLOCATION,
             V::AllocationExceedsOutstanding { .. } => reasons::ALLOCATION_EXCEEDS_OUTSTANDING,
@@ -426,6 +431,7 @@ impl RuleViolation for FinanceViolation {
                 "a rounding residual of {residual} minor units exceeds the allowance of {allowance}"
             ),
             V::NotDraft(what) => format!("the {what} is not a draft"),
+            V::RecurringDraft => "a recurring schedule's invoice is not deleted (its month would be generated again): change its lines, or post it and credit it".into(),
             V::CreditExceedsInvoice => {
                 "the credit note exceeds what is still owed on the invoice".into()
             }

@@ -19,9 +19,9 @@ use super::scalars::{
 use super::{actor, finance, load_one};
 use crate::app::cash::{self, Ledger};
 use crate::app::documents::{
-    AllocateRequest, AllocationRequest, CreditNoteRequest, DocumentRequest, LineRequest,
-    PartnerKind as AppPartnerKind, PartnerRequest, PaymentRequest, ScheduleRequest, TermRequest,
-    UpdateRequest,
+    AllocateRequest, AllocationRequest, CreditNoteRequest, DeletedDraft, DocumentRequest,
+    DraftSide, LineRequest, PartnerKind as AppPartnerKind, PartnerRequest, PaymentRequest,
+    ScheduleRequest, TermRequest, UpdateRequest,
 };
 use crate::domain::invoice::{
     is_overdue, open_instalments, DocumentKind as DomainKind, DocumentStatus,
@@ -1317,6 +1317,40 @@ pub struct UpdateInvoiceInput {
     pub lines: Option<Vec<InvoiceLineInput>>,
 }
 
+/// Deleting a draft customer invoice or credit note.
+#[derive(InputObject)]
+pub struct DeleteDraftInvoiceInput {
+    /// The draft invoice or credit note (`NOT_DRAFT` once posted).
+    pub invoice_id: ID,
+}
+
+/// Deleting a draft vendor bill.
+#[derive(InputObject)]
+pub struct DeleteDraftBillInput {
+    /// The draft bill (`NOT_DRAFT` once posted).
+    pub bill_id: ID,
+}
+
+/// A deleted draft.
+#[derive(SimpleObject)]
+pub struct DeleteDraftPayload {
+    /// The id the draft had (asking for it now answers `NOT_FOUND`).
+    pub deleted_id: ID,
+    /// The time entries its lines billed (`timeEntryId`: approved PMO timesheets' line keys
+    /// `timesheet:<id>:<project>`, or time entries named by hand), billable again: a later
+    /// invoice bills each once.
+    pub released_time_entry_ids: Vec<ID>,
+}
+
+impl From<DeletedDraft> for DeleteDraftPayload {
+    fn from(deleted: DeletedDraft) -> Self {
+        DeleteDraftPayload {
+            deleted_id: ID(deleted.id),
+            released_time_entry_ids: deleted.released_time_entries.into_iter().map(ID).collect(),
+        }
+    }
+}
+
 /// A new draft credit note against a posted invoice.
 #[derive(InputObject)]
 pub struct CreateCreditNoteInput {
@@ -1659,6 +1693,42 @@ impl DocumentMutation {
         Ok(Some(InvoicePayload {
             invoice: invoice_by_id(ctx, &id).await?,
         }))
+    }
+
+    /// Deletes a draft customer invoice or credit note with its lines (a draft has no number
+    /// yet: no gap in any series). The time entries its lines billed are billable again, and
+    /// an invoice's deletion publishes `invoice.draft_deleted` in the same transaction (its
+    /// billed time is no longer work in progress). `NOT_DRAFT` once posted (credit it
+    /// instead), `RECURRING_DRAFT` for a recurring schedule's invoice, `NOT_FOUND` for an
+    /// unknown id (also a second deletion), BAD_USER_INPUT for a vendor bill. A CRM quote's
+    /// draft stays its quote's invoice: the quote is not drafted again.
+    #[graphql(requires_scopes = "finance:write")]
+    async fn delete_draft_invoice(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The draft to delete.")] input: DeleteDraftInvoiceInput,
+    ) -> Result<Option<DeleteDraftPayload>> {
+        let actor = actor(ctx)?;
+        let deleted = finance(ctx)?
+            .delete_draft(&actor, &input.invoice_id, DraftSide::Receivable)
+            .await?;
+        Ok(Some(deleted.into()))
+    }
+
+    /// Deletes a draft vendor bill with its lines (no number taken, no entry posted: nothing
+    /// else changes). `NOT_DRAFT` once posted, `NOT_FOUND` for an unknown id (also a second
+    /// deletion), BAD_USER_INPUT for a customer invoice or credit note.
+    #[graphql(requires_scopes = "finance:write")]
+    async fn delete_draft_bill(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The draft bill to delete.")] input: DeleteDraftBillInput,
+    ) -> Result<Option<DeleteDraftPayload>> {
+        let actor = actor(ctx)?;
+        let deleted = finance(ctx)?
+            .delete_draft(&actor, &input.bill_id, DraftSide::Payable)
+            .await?;
+        Ok(Some(deleted.into()))
     }
 
     /// Drafts a credit note against a posted invoice: the only way to cancel one.

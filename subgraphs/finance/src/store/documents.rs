@@ -257,6 +257,37 @@ pub async fn update_draft<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
+/// Deletes a draft document (the first statement of a deletion, so the row is locked first,
+/// in a posting's lock order); false when there is no such draft any more (posted by a
+/// posting that committed first, or deleted already).
+pub async fn delete_draft<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<bool, DbErr> {
+    let result = document::Entity::delete_many()
+        .filter(document::Column::TenantId.eq(tenant.as_str()))
+        .filter(document::Column::Id.eq(id))
+        .filter(document::Column::Posted.eq(false))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Deletes every line of a document (its time entries become billable again).
+pub async fn delete_lines<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    document_id: &str,
+) -> Result<(), DbErr> {
+    document_line::Entity::delete_many()
+        .filter(document_line::Column::TenantId.eq(tenant.as_str()))
+        .filter(document_line::Column::DocumentId.eq(document_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Claims a draft for posting (the first statement of a posting, so the row is locked first);
 /// false when it is not a draft any more: a draft posts once, even with two requests racing.
 pub async fn claim_draft<C: ConnectionTrait>(
