@@ -894,9 +894,7 @@ impl MetricQuery {
     fn rolled_up_time(&self, tenant: &str, from: NaiveDate, to: NaiveDate, by_day: bool) -> String {
         let (first, last) = self.whole_months();
         let fiscal = fiscal_case(&self.calendar, first, last, "month");
-        let whole = from.day() == 1
-            && to.succ_opt().is_none_or(|next| next.day() == 1)
-            && !by_day;
+        let whole = from.day() == 1 && to.succ_opt().is_none_or(|next| next.day() == 1) && !by_day;
         let tenant = literal(tenant);
         if whole {
             format!(

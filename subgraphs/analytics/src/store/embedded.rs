@@ -12,9 +12,9 @@
 //! facts (the oracle the rollups are checked against).
 
 use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use erp_analytics_embedded::datafusion::arrow::array::{
@@ -251,9 +251,19 @@ impl Rollups {
             vec![
                 strings(months.iter().map(|_| tenant).collect()),
                 strings(months.iter().map(|(m, _, _)| *m).collect()),
-                strings(months.iter().map(|(_, w, _)| w.person_id.as_str()).collect()),
+                strings(
+                    months
+                        .iter()
+                        .map(|(_, w, _)| w.person_id.as_str())
+                        .collect(),
+                ),
                 strings(months.iter().map(|(_, w, _)| w.user_id.as_str()).collect()),
-                strings(months.iter().map(|(_, w, _)| w.project_id.as_str()).collect()),
+                strings(
+                    months
+                        .iter()
+                        .map(|(_, w, _)| w.project_id.as_str())
+                        .collect(),
+                ),
                 Arc::new(UInt8Array::from_iter_values(
                     months.iter().map(|(_, w, _)| u8::from(w.billable)),
                 )),
@@ -537,8 +547,8 @@ impl FactStore for EmbeddedStore {
             );
             if let Some(file) = &calendars.file {
                 // Whole or not at all: written aside, then renamed over the old file.
-                let text =
-                    serde_json::to_string(&next).map_err(|err| StoreError::failed(err.to_string()))?;
+                let text = serde_json::to_string(&next)
+                    .map_err(|err| StoreError::failed(err.to_string()))?;
                 let partial = file.with_extension("json.partial");
                 std::fs::write(&partial, text)
                     .and_then(|()| std::fs::rename(&partial, file))

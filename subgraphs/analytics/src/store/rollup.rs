@@ -171,7 +171,8 @@ impl Tenant {
     fn apply(&mut self, fact: &Fact) {
         if let Some(current) = self.entries.get(fact.entity_id.as_str()) {
             // The dedupe-on-read order: the highest version, then the highest event id.
-            let newer = (fact.version, fact.event_id.as_str()) > (current.version, &*current.event_id);
+            let newer =
+                (fact.version, fact.event_id.as_str()) > (current.version, &*current.event_id);
             if !newer {
                 return;
             }
