@@ -62,6 +62,8 @@ fn fact(template: &Fact, kind: FactKind, entity: String, day: NaiveDate) -> Fact
     fact.user_id.clear();
     fact.person_id.clear();
     fact.project_id.clear();
+    // Dated by `day` (the template's instant would place it on the template's day).
+    fact.at_ms = None;
     fact
 }
 
