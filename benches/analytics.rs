@@ -17,6 +17,10 @@
 //! cargo bench -p erp-os --bench analytics
 //! ```
 //!
+//! The embedded engine runs twice: with its time-entry rollups (what `erp-os all` runs) and
+//! without them (every report deduplicating the facts on read: the path before rollups;
+//! BENCH_EMBEDDED_RAW=0 skips it).
+//!
 //! Environment: CLICKHOUSE_URL (optional), the BENCH_* settings above; BENCH_OUT (default
 //! bench-results/analytics.md).
 
@@ -58,6 +62,8 @@ fn fact(template: &Fact, kind: FactKind, entity: String, day: NaiveDate) -> Fact
     fact.user_id.clear();
     fact.person_id.clear();
     fact.project_id.clear();
+    // Dated by `day` (the template's instant would place it on the template's day).
+    fact.at_ms = None;
     fact
 }
 
@@ -278,6 +284,22 @@ async fn main() -> Result<()> {
     });
     let embedded = erp_analytics::embedded_store(None)?;
     body.push_str(&run("Embedded (DataFusion, in memory)", embedded, 300.0).await?);
+    // The same store without its time-entry rollups: every report deduplicates the facts on
+    // read (what the rollups replace; BENCH_EMBEDDED_RAW=0 skips it).
+    if env_number("BENCH_EMBEDDED_RAW", 1)? != 0 {
+        let raw: SharedFacts = Arc::new(
+            erp_analytics::store::embedded::EmbeddedStore::open_raw(None)
+                .map_err(|err| anyhow!("the embedded store: {err}"))?,
+        );
+        body.push_str(
+            &run(
+                "Embedded without rollups (dedupe on read: the path before rollups)",
+                raw,
+                300.0,
+            )
+            .await?,
+        );
+    }
     if let Some(url) = env_text("CLICKHOUSE_URL") {
         let database = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let store: SharedFacts = Arc::new(erp_analytics::store::clickhouse::ClickHouseStore::new(

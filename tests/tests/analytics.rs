@@ -2576,3 +2576,351 @@ async fn a_metric_exports_as_a_parquet_file_read_back_exactly_on_both_engines() 
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A random mix of one tenant's time entries (restated, some twice; some delivered again;
+/// older versions arriving after newer ones, as the shuffle puts them), employees, projects,
+/// payroll costs, invoices, billed time and deleted drafts, over October to December 2026,
+/// started at any minute of the day so that other time zones move them across days and
+/// months. Another tenant's entries reuse the same ids. Seeded: `seed` reproduces it.
+async fn random_mix(tenant: &str, other: &str, kek: &LocalKek, seed: u64) -> Vec<EventEnvelope> {
+    use rand::rngs::StdRng;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let utc = |y: i32, m: u32, d: u32, h: u32, min: u32| {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    };
+    let mut events = Vec::new();
+    for (project, client) in [("pA", "cA"), ("pB", "cB"), ("pC", "cA")] {
+        events.push(event(
+            tenant,
+            "project.created",
+            utc(2026, 9, 1, 7, 0),
+            json!({ "project_id": project, "name": project, "client": null,
+                    "client_id": client, "billable": true }),
+        ));
+    }
+    for i in 1..=8u32 {
+        events.push(event(
+            tenant,
+            "employee.hired",
+            utc(2026, 9, 1, 8, i),
+            json!({ "employee_id": format!("e{i}"), "employee_number": format!("E{i}"),
+                    "display_name": format!("Person {i}"), "work_email": format!("p{i}@x.test"),
+                    "department_id": if i <= 5 { "d1" } else { "d2" }, "manager_id": null,
+                    "hired_on": "2026-01-05", "user_id": format!("u{i}") }),
+        ));
+    }
+    for (run, period, end) in [
+        ("run-oct", "2026-10", "2026-10-31"),
+        ("run-nov", "2026-11", "2026-11-30"),
+    ] {
+        let slips: Vec<Value> = (1..=8i64)
+            .map(|i| {
+                json!({ "payslip_id": format!("{run}-{i}"), "employee_id": format!("e{i}"),
+                        "employer_cost": 90_000 + i * 1_001 })
+            })
+            .collect();
+        let sealed = seal_in_transit(
+            kek,
+            &format!("payroll.cost_posted|{tenant}|{run}|1|posted"),
+            &json!({ "slips": slips }).to_string(),
+        )
+        .await
+        .unwrap();
+        events.push(event(
+            tenant,
+            "payroll.cost_posted",
+            utc(2026, 12, 1, 18, 0),
+            json!({ "run_id": run, "period": period, "period_end": end,
+                    "run_type": "regular", "currency": "EUR", "part": 1, "parts": 1,
+                    "slip_count": 8, "reversal": false, "sealed_for_analytics": sealed }),
+        ));
+    }
+    // Invoices (two of them posting billed drafts), billed time on drafts, a deleted draft.
+    for (id, date, project, total) in [
+        ("inv1", "2026-10-20", "pA", 400_000),
+        ("inv2", "2026-11-18", "pB", 250_000),
+        ("dr3", "2026-11-25", "pA", 120_000),
+        ("inv4", "2026-12-02", "pC", 90_000),
+    ] {
+        events.push(event(
+            tenant,
+            "invoice.posted",
+            utc(2026, 12, 3, 12, 0),
+            json!({ "invoice_id": id, "reference": id, "customer_id": "cust", "date": date,
+                    "due_date": date, "currency": "EUR", "total": total, "project_id": project,
+                    "entry_id": "je", "client_id": null, "base_currency": "EUR",
+                    "base_total": total }),
+        ));
+    }
+    for (line, draft, project, week, amount) in [
+        ("l1", "dr1", "pA", "2026-W43", 30_000),
+        ("l2", "dr2", "pB", "2026-W45", 45_000),
+        ("l3", "dr3", "pA", "2026-W46", 60_000),
+        ("l4", "dr1", "pC", "2026-W47", 15_000),
+    ] {
+        events.push(event(
+            tenant,
+            "timesheet.billed",
+            utc(2026, 11, 28, 10, 0),
+            json!({ "project_id": project, "user_id": "u1", "week": week, "invoice_id": draft,
+                    "line_key": line, "billable_seconds": amount / 10, "currency": "EUR",
+                    "amount": amount }),
+        ));
+    }
+    events.push(event(
+        tenant,
+        "invoice.draft_deleted",
+        utc(2026, 11, 20, 16, 0),
+        json!({ "invoice_id": "dr2" }),
+    ));
+    let projects = ["pA", "pB", "pC"];
+    let entry = |rng: &mut StdRng, tenant: &str, id: &str, occurred_after: DateTime<Utc>| {
+        let day = rng.random_range(0..94i64);
+        let started = utc(2026, 9, 29, 0, 0)
+            + chrono::Duration::days(day)
+            + chrono::Duration::minutes(rng.random_range(0..1440));
+        let seconds: i64 = rng.random_range(0..4 * 3600);
+        let occurred = started.max(occurred_after) + chrono::Duration::seconds(seconds + 60);
+        event(
+            tenant,
+            "timer.stopped",
+            occurred,
+            json!({ "timer_id": id, "time_entry_id": id,
+                    "user_id": format!("u{}", rng.random_range(1..=9)), "task_id": "k1",
+                    "project_id": projects[rng.random_range(0..3)], "started_at": started,
+                    "ended_at": started + chrono::Duration::seconds(seconds),
+                    "duration_seconds": seconds, "billable": rng.random_bool(0.6) }),
+        )
+    };
+    let mut entries = Vec::new();
+    for i in 0..160u32 {
+        let id = format!("te{i}");
+        let first = entry(&mut rng, tenant, &id, utc(2026, 9, 1, 0, 0));
+        let mut versions = vec![first];
+        // Restated (a later version: another day, person, project, length or flag), some
+        // twice.
+        for _ in 0..rng.random_range(0..3) {
+            if rng.random_bool(0.5) {
+                let after = versions.last().unwrap().occurred_at;
+                versions.push(entry(&mut rng, tenant, &id, after));
+            }
+        }
+        // Delivered again.
+        let again: Vec<EventEnvelope> = versions
+            .iter()
+            .filter(|_| rng.random_bool(0.3))
+            .cloned()
+            .collect();
+        entries.extend(versions);
+        entries.extend(again);
+    }
+    for i in 0..10u32 {
+        entries.push(entry(
+            &mut rng,
+            other,
+            &format!("te{i}"),
+            utc(2026, 9, 1, 0, 0),
+        ));
+    }
+    entries.shuffle(&mut rng);
+    events.extend(entries);
+    events
+}
+
+/// The reports the oracle compares: every one that reads time entries, grouped every way,
+/// over whole months (the month rollup) and over ranges that are not (the day rollup).
+async fn time_reports(app: &AnalyticsApp, token: &str) -> Vec<Value> {
+    let mut results = Vec::new();
+    let quarter = ("2026-10-01", "2026-12-31");
+    let november = ("2026-11-01", "2026-11-30");
+    let partial = ("2026-10-15", "2026-11-20");
+    let some = json!([{ "dimension": "person", "values": ["u1", "u2", "u9"] }]);
+    let pa = json!([{ "dimension": "project", "values": ["pA"] }]);
+    let days = json!([{ "dimension": "day", "values": ["2026-10-31", "2026-11-01"] }]);
+    for (metric, group_by, (from, to), filters) in [
+        ("hours_logged", vec!["month"], quarter, json!([])),
+        ("hours_logged", vec!["person", "month"], quarter, json!([])),
+        (
+            "hours_logged",
+            vec!["project", "billable"],
+            quarter,
+            json!([]),
+        ),
+        ("hours_logged", vec!["fiscal_year"], quarter, json!([])),
+        ("hours_logged", vec![], quarter, json!([])),
+        ("hours_logged", vec!["person", "day"], partial, json!([])),
+        ("hours_logged", vec!["week"], partial, json!([])),
+        ("hours_logged", vec!["project"], november, some.clone()),
+        ("hours_logged", vec!["person"], quarter, days),
+        ("billable_hours", vec!["person"], november, json!([])),
+        ("billable_hours", vec!["month"], quarter, pa.clone()),
+        ("utilization", vec!["department"], november, json!([])),
+        ("utilization", vec!["person"], partial, json!([])),
+        ("utilization", vec![], quarter, json!([])),
+        ("capacity", vec!["department"], november, json!([])),
+        ("profitability", vec!["project"], november, json!([])),
+        (
+            "profitability",
+            vec!["client", "month"],
+            ("2026-10-01", "2026-11-30"),
+            json!([]),
+        ),
+        ("profitability", vec!["month"], partial, pa),
+        ("work_in_progress", vec!["project"], november, json!([])),
+    ] {
+        let variables = json!({ "i": { "metric": metric, "groupBy": group_by,
+            "filters": filters, "from": from, "to": to } });
+        results.push(app.ok(token, METRIC, variables).await["metric"].clone());
+    }
+    results
+}
+
+/// Every report of [`time_reports`] on `rolled` equals the oracle's (`raw`, the embedded
+/// store deduplicating on read) and ClickHouse's; returns them.
+async fn same_reports(
+    rolled: &AnalyticsApp,
+    raw: &AnalyticsApp,
+    clickhouse: &AnalyticsApp,
+    token: &str,
+    what: &str,
+    seed: u64,
+) -> Vec<Value> {
+    let oracle = time_reports(raw, token).await;
+    for (engine, app) in [("rollups", rolled), ("ClickHouse", clickhouse)] {
+        let got = time_reports(app, token).await;
+        assert_eq!(got.len(), oracle.len());
+        for (index, (expected, got)) in oracle.iter().zip(&got).enumerate() {
+            assert_eq!(
+                got, expected,
+                "{what}, {engine}: report {index}, seed {seed}"
+            );
+        }
+    }
+    eprintln!("oracle: {what}: {} reports alike", oracle.len());
+    oracle
+}
+
+/// Sets the tenant's calendar on each of `apps`.
+async fn set_calendar(apps: &[&AnalyticsApp], admin: &str, zone: &str, month: i32) {
+    for app in apps {
+        let set = app
+            .ok(
+                admin,
+                SET_CALENDAR,
+                json!({ "i": { "timeZone": zone, "fiscalYearStartMonth": month } }),
+            )
+            .await;
+        assert_eq!(set["setAnalyticsCalendar"]["timeZone"], zone);
+    }
+}
+
+/// The oracle: a random mix of time entries, restatements, replays, late older versions and
+/// deleted drafts, read through the time-entry rollups of the embedded store (kept in a
+/// directory, and reopened) and through the dedupe-on-read of the facts (the embedded store
+/// without rollups, and ClickHouse's `FINAL`): every report is the same, to the unit, on UTC
+/// and after the tenant moves to other time zones and fiscal years (the rollups regroup), and
+/// entries arriving after a change are counted on the new zone.
+#[tokio::test]
+async fn time_entry_rollups_answer_exactly_what_deduplicating_every_fact_answers() {
+    use erp_analytics::store::embedded::EmbeddedStore;
+    use erp_analytics::store::SharedFacts;
+    use erp_tests::analytics::{clickhouse_store, kek_file, shared_kafka};
+    use std::sync::Arc;
+    let issuer = TestIssuer::start().await;
+    let t = tenant();
+    let seed = std::env::var("ANALYTICS_ORACLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Utc::now().timestamp_millis() as u64);
+    eprintln!("oracle seed {seed} (ANALYTICS_ORACLE_SEED reproduces it)");
+    let topic = format!("erp.analyticstest{}.events", uuid::Uuid::new_v4().simple());
+    let topics = Some(vec![topic.clone()]);
+    let bus = KafkaBus::new(KafkaConfig::new(require_env("KAFKA_BROKERS"))).unwrap();
+    let kek = LocalKek::load_or_create(&kek_file(&issuer)).unwrap();
+    let events = random_mix(&t, &tenant(), &kek, seed).await;
+    let sent = publish_all(&bus, &topic, &events, false).await;
+
+    let dir = std::env::temp_dir().join(format!("erp-analytics-oracle-{}", uuid::Uuid::new_v4()));
+    let rolled_store = || -> SharedFacts { Arc::new(EmbeddedStore::open(Some(&dir)).unwrap()) };
+    let raw_store: SharedFacts = Arc::new(EmbeddedStore::open_raw(None).unwrap());
+    assert!(rolled_store().time_rollups() && !raw_store.time_rollups());
+    let spawn = |store: SharedFacts, database: String, group: Option<String>| {
+        let (issuer, topics) = (&issuer, topics.clone());
+        async move {
+            let group = group
+                .unwrap_or_else(|| format!("erp.analytics.test-{}", uuid::Uuid::new_v4().simple()));
+            let (kek_file, bus) = (kek_file(issuer), shared_kafka());
+            AnalyticsApp::spawn_in_group(issuer, store, &database, topics, bus, kek_file, group)
+                .await
+        }
+    };
+    let mut rolled = spawn(rolled_store(), String::new(), None).await;
+    let mut raw = spawn(raw_store.clone(), String::new(), None).await;
+    let mut clickhouse = AnalyticsApp::spawn(&issuer, topics.clone()).await;
+    for app in [&mut rolled, &mut raw, &mut clickhouse] {
+        let stats = ingest(app, sent).await;
+        assert_eq!(stats.dead_lettered, 0, "{stats:?}");
+    }
+    let hr = issuer.token(&t, "usr_hr", HR);
+    let admin = issuer.token(&t, "usr_admin", &["analytics:read", "analytics:admin"]);
+
+    let on_utc = same_reports(&rolled, &raw, &clickhouse, &hr, "UTC", seed).await;
+    // Not empty: the mix has hours in every month of the quarter.
+    assert_eq!(rows(&on_utc[0]).len(), 3, "{}", on_utc[0]);
+
+    set_calendar(&[&rolled, &raw, &clickhouse], &admin, "Asia/Kolkata", 4).await;
+    let on_kolkata = same_reports(&rolled, &raw, &clickhouse, &hr, "Kolkata", seed).await;
+    assert_ne!(
+        on_kolkata, on_utc,
+        "the time zone moved entries across days"
+    );
+
+    // Reopened from its directory: the rollups are rebuilt from the segments on the tenant's
+    // zone. Its group resumes where it committed: nothing is consumed again.
+    let group = rolled.group.clone();
+    drop(rolled);
+    let mut rolled = spawn(rolled_store(), String::new(), Some(group)).await;
+    same_reports(&rolled, &raw, &clickhouse, &hr, "reopened on Kolkata", seed).await;
+    assert_eq!(
+        rolled.consumer_stats().consumed,
+        0,
+        "the reopened store is fed nothing"
+    );
+
+    set_calendar(
+        &[&rolled, &raw, &clickhouse],
+        &admin,
+        "America/Los_Angeles",
+        1,
+    )
+    .await;
+    same_reports(&rolled, &raw, &clickhouse, &hr, "Los Angeles", seed).await;
+
+    // More entries (restating some, in both tenants) after the change: counted on its zone.
+    let late: Vec<EventEnvelope> = random_mix(&t, &tenant(), &kek, seed.wrapping_add(1))
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "timer.stopped")
+        .take(60)
+        .collect();
+    let more = publish_all(&bus, &topic, &late, false).await;
+    let database = clickhouse.database.clone();
+    let mut raw = spawn(raw_store.clone(), String::new(), Some(raw.group.clone())).await;
+    let mut clickhouse = spawn(
+        clickhouse_store(&database),
+        database.clone(),
+        Some(clickhouse.group.clone()),
+    )
+    .await;
+    for app in [&mut rolled, &mut raw, &mut clickhouse] {
+        ingest(app, more).await;
+    }
+    let after = same_reports(&rolled, &raw, &clickhouse, &hr, "LA, more", seed).await;
+    assert_ne!(after, on_utc);
+
+    set_calendar(&[&rolled, &raw, &clickhouse], &admin, "UTC", 1).await;
+    same_reports(&rolled, &raw, &clickhouse, &hr, "UTC again", seed).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

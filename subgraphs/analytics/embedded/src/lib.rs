@@ -134,6 +134,14 @@ impl Table {
         Ok(())
     }
 
+    /// Every batch, oldest first (what a query of the table reads now).
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        self.batches
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Rows in the table (every version of every fact).
     pub fn rows(&self) -> usize {
         self.batches
@@ -184,9 +192,25 @@ fn widen(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, EngineEr
 /// Runs `sql` over `tables` (each registered under its name, as it is now) and collects the
 /// result.
 pub async fn query(tables: &[&Arc<Table>], sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+    query_with(tables, &[], sql).await
+}
+
+/// [`query`] with in-memory tables beside the segment tables: each `(name, batch)` is
+/// registered as a table of that one batch (derived data the caller keeps, e.g. rollups).
+pub async fn query_with(
+    tables: &[&Arc<Table>],
+    memory: &[(&str, RecordBatch)],
+    sql: &str,
+) -> Result<Vec<RecordBatch>, EngineError> {
     let ctx = SessionContext::new();
     for table in tables {
         ctx.register_table(table.name.as_str(), Arc::new(table.snapshot()?))
+            .map_err(|err| error("registering a table", err))?;
+    }
+    for (name, batch) in memory {
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])
+            .map_err(|err| error("an in-memory table", err))?;
+        ctx.register_table(*name, Arc::new(table))
             .map_err(|err| error("registering a table", err))?;
     }
     let frame = ctx.sql(sql).await.map_err(|err| error("planning", err))?;

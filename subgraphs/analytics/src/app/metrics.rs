@@ -24,7 +24,8 @@ impl Analytics {
     /// compiled for this store's engine with the viewer's tenant.
     pub async fn metric(&self, viewer: &Viewer, request: &MetricRequest) -> ApiResult<MetricTable> {
         let query = metrics::check(request, viewer, Utc::now().date_naive())?
-            .on_calendar(self.calendar(&viewer.tenant_id).await?);
+            .on_calendar(self.calendar(&viewer.tenant_id).await?)
+            .with_time_rollups(self.store.time_rollups());
         self.run(viewer, query).await
     }
 
@@ -50,7 +51,19 @@ impl Analytics {
         let [d0, d1, d2, d3] = [0, 1, 2, 3];
         let text = |row: &RawRow, index: usize| row.dimensions[index].clone();
         let mut inputs = Inputs::default();
-        for row in self.store.query(&sql.revenue).await? {
+        // The inputs are independent reads: asked at once (ClickHouse runs them side by side).
+        let store = &self.store;
+        let (revenue, hours, cost, bills, expenses, wip, staff, projects) = futures::try_join!(
+            store.query(&sql.revenue),
+            store.query(&sql.hours),
+            store.query(&sql.cost),
+            store.query(&sql.bills),
+            store.query(&sql.expenses),
+            store.query(&sql.wip),
+            store.query(&sql.staff),
+            store.query(&sql.projects),
+        )?;
+        for row in revenue {
             inputs.revenue.push(Revenue {
                 project: text(&row, d0),
                 client: text(&row, d1),
@@ -59,7 +72,7 @@ impl Analytics {
                 amount: row.value,
             });
         }
-        for row in self.store.query(&sql.hours).await? {
+        for row in hours {
             inputs.hours.push(Hours {
                 user: text(&row, d0),
                 project: text(&row, d1),
@@ -67,7 +80,7 @@ impl Analytics {
                 seconds: row.value,
             });
         }
-        for row in self.store.query(&sql.cost).await? {
+        for row in cost {
             inputs.costs.push(Cost {
                 employee: text(&row, d0),
                 month: text(&row, d1),
@@ -75,7 +88,7 @@ impl Analytics {
                 amount: row.value,
             });
         }
-        for row in self.store.query(&sql.bills).await? {
+        for row in bills {
             inputs.bills.push(Bill {
                 project: text(&row, d0),
                 month: text(&row, d1),
@@ -84,7 +97,7 @@ impl Analytics {
             });
         }
         // Expense claims are direct cost the way vendor bills are.
-        for row in self.store.query(&sql.expenses).await? {
+        for row in expenses {
             inputs.bills.push(Bill {
                 project: text(&row, d0),
                 month: text(&row, d1),
@@ -92,7 +105,7 @@ impl Analytics {
                 amount: row.value,
             });
         }
-        for row in self.store.query(&sql.wip).await? {
+        for row in wip {
             inputs.wip.push(Wip {
                 project: text(&row, d0),
                 month: text(&row, d1),
@@ -100,12 +113,12 @@ impl Analytics {
                 amount: row.value,
             });
         }
-        for row in self.store.query(&sql.staff).await? {
+        for row in staff {
             if !row.dimensions[d1].is_empty() {
                 inputs.staff.insert(text(&row, d0), text(&row, d1));
             }
         }
-        for row in self.store.query(&sql.projects).await? {
+        for row in projects {
             inputs.projects.insert(text(&row, d0), text(&row, d1));
         }
         let value_of = |key: &LineKey, dimension: Dimension| -> String {
@@ -151,7 +164,8 @@ impl Analytics {
         request: MetricRequest,
     ) -> ApiResult<BoxStream<'static, MetricTable>> {
         let query = metrics::check(&request, &viewer, Utc::now().date_naive())?
-            .on_calendar(self.calendar(&viewer.tenant_id).await?);
+            .on_calendar(self.calendar(&viewer.tenant_id).await?)
+            .with_time_rollups(self.store.time_rollups());
         let channel = facts_channel(&self.cache_prefix, &viewer.tenant_id);
         // Subscribed before the first computation: no change falls between the two.
         let changes = self

@@ -80,6 +80,15 @@ impl Calendar {
         ) * 1000
     }
 
+    /// The local date of the instant `at_ms` (Unix milliseconds): the instant plus the zone's
+    /// offset then, formatted in UTC, the arithmetic the compiled SQL does with
+    /// [`Calendar::offset_spans`].
+    pub fn local_date(&self, at_ms: i64) -> NaiveDate {
+        DateTime::<Utc>::from_timestamp_millis(at_ms.saturating_add(self.offset_ms_at(at_ms)))
+            .unwrap_or_default()
+            .date_naive()
+    }
+
     /// The offsets in force from a little before `from` to a little after `to` (local days),
     /// oldest first: the first span covers everything before the second's start. Transitions
     /// are found to the second (hourly probes, then bisection).

@@ -403,7 +403,18 @@ pub struct MetricQuery {
     /// The tenant's days and fiscal years (UTC and January until the caller sets the
     /// tenant's: [`MetricQuery::on_calendar`]).
     pub calendar: Calendar,
+    /// DataFusion: read time entries from the store's rollups ([`TIME_BY_DAY`],
+    /// [`TIME_BY_MONTH`]) instead of the facts ([`MetricQuery::with_time_rollups`]).
+    pub time_rollups: bool,
 }
+
+/// The embedded store's time entries per tenant, local day, person, login, project and
+/// billable flag (`day`, `week`, `month`, `person_id`, `user_id`, `project_id`, `billable`,
+/// `quantity` the seconds, `entries` the count): the current versions only, on the tenant's
+/// time zone.
+pub const TIME_BY_DAY: &str = "time_by_day";
+/// [`TIME_BY_DAY`] per local month (no `day` or `week`).
+pub const TIME_BY_MONTH: &str = "time_by_month";
 
 /// The SQL of one engine. Its result columns are always `d0`..`d3` (strings, `''` when unused),
 /// `value` (64-bit integer) and `people` (distinct people in the group, unsigned 64-bit).
@@ -700,6 +711,7 @@ pub fn check(
         to: request.to,
         suppress_small_groups: metric.is_people_analytics() && !per_person,
         calendar: Calendar::default(),
+        time_rollups: false,
     })
 }
 
@@ -718,6 +730,18 @@ fn literal(value: &str) -> String {
 
 /// The tenant-filtered, deduplicated facts: the only source the compiled SQL reads.
 fn facts_source(dialect: Dialect, tenant: &str) -> String {
+    facts_source_of(dialect, tenant, false)
+}
+
+/// [`facts_source`], on DataFusion without the time entries when `no_time_entries` (a query
+/// that reads them from the rollups: deduplicating per (kind, entity), the other kinds keep the
+/// same rows).
+fn facts_source_of(dialect: Dialect, tenant: &str, no_time_entries: bool) -> String {
+    let kinds = if no_time_entries {
+        " AND kind <> 'time_entry'"
+    } else {
+        ""
+    };
     match dialect {
         // ReplacingMergeTree(version): FINAL keeps the highest version per sorting key
         // (tenant_id, kind, entity_id). The tenant is a bound parameter.
@@ -727,11 +751,24 @@ fn facts_source(dialect: Dialect, tenant: &str) -> String {
         // Dedupe on read: the highest version per (kind, entity), the same rows FINAL keeps.
         Dialect::DataFusion => format!(
             "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entity_id \
-             ORDER BY version DESC, event_id DESC) AS rn FROM facts WHERE tenant_id = {}) \
+             ORDER BY version DESC, event_id DESC) AS rn FROM facts WHERE tenant_id = {}{kinds}) \
              AS ranked WHERE rn = 1)",
             literal(tenant)
         ),
     }
+}
+
+/// The fiscal year label of the `YYYY-MM` column `month` for months from `first` to `last`
+/// ('' beyond them).
+fn fiscal_case(calendar: &Calendar, first: NaiveDate, last: NaiveDate, month: &str) -> String {
+    let mut fiscal = String::from("CASE");
+    for (label, first_month, last_month) in calendar.fiscal_years(first, last) {
+        fiscal.push_str(&format!(
+            " WHEN {month} >= '{first_month}' AND {month} <= '{last_month}' THEN '{label}'"
+        ));
+    }
+    fiscal.push_str(" ELSE '' END");
+    fiscal
 }
 
 /// The facts of `source` (tenant-filtered, deduplicated, aliased `c` inside) on `calendar`
@@ -789,13 +826,7 @@ fn on_local_calendar(
             )
         }
     };
-    let mut fiscal = String::from("CASE");
-    for (label, first_month, last_month) in calendar.fiscal_years(first, last) {
-        fiscal.push_str(&format!(
-            " WHEN l.month >= '{first_month}' AND l.month <= '{last_month}' THEN '{label}'"
-        ));
-    }
-    fiscal.push_str(" ELSE '' END");
+    let fiscal = fiscal_case(calendar, first, last, "l.month");
     format!(
         "(SELECT l.*, {fiscal} AS fiscal_year FROM (SELECT c.tenant_id AS tenant_id, \
          c.kind AS kind, c.entity_id AS entity_id, c.version AS version, \
@@ -826,8 +857,25 @@ impl MetricQuery {
     /// and `month` of that instant (and a check-in its local minute of the day as
     /// `quantity`); every fact gets its `fiscal_year`.
     fn facts(&self, dialect: Dialect, tenant: &str) -> String {
-        let f = facts_source(dialect, tenant);
+        let f = facts_source_of(dialect, tenant, self.reads_rollups(dialect));
         // Whole months around the range: profitability reads the range's whole months.
+        let (first, last) = self.whole_months();
+        on_local_calendar(dialect, &self.calendar, first, last, &f)
+    }
+
+    /// This query reading time entries from the store's rollups (`on`: the store keeps them,
+    /// [`crate::store::FactStore::time_rollups`]; DataFusion only).
+    pub fn with_time_rollups(mut self, on: bool) -> Self {
+        self.time_rollups = on;
+        self
+    }
+
+    fn reads_rollups(&self, dialect: Dialect) -> bool {
+        self.time_rollups && dialect == Dialect::DataFusion
+    }
+
+    /// The first day of the range's first month and the last day of its last month.
+    fn whole_months(&self) -> (NaiveDate, NaiveDate) {
         let first = self.from.with_day(1).unwrap_or(self.from);
         let last = self
             .to
@@ -835,7 +883,46 @@ impl MetricQuery {
             .and_then(|next| next.with_day(1))
             .and_then(|next| next.pred_opt())
             .unwrap_or(self.to);
-        on_local_calendar(dialect, &self.calendar, first, last, &f)
+        (first, last)
+    }
+
+    /// The tenant's time entries from the rollups, with the columns of the facts on the local
+    /// calendar that time-entry queries read (`person_id`, `user_id`, `project_id`,
+    /// `billable`, `day`, `week`, `month`, `fiscal_year`, `quantity`, and `entries`), within
+    /// local days `from` to `to`: the month rollup when they are whole months and the query
+    /// needs no day or week (`by_day` false), else the day rollup.
+    fn rolled_up_time(&self, tenant: &str, from: NaiveDate, to: NaiveDate, by_day: bool) -> String {
+        let (first, last) = self.whole_months();
+        let fiscal = fiscal_case(&self.calendar, first, last, "month");
+        let whole = from.day() == 1 && to.succ_opt().is_none_or(|next| next.day() == 1) && !by_day;
+        let tenant = literal(tenant);
+        if whole {
+            format!(
+                "(SELECT tenant_id, person_id, user_id, project_id, billable, '' AS day, \
+                 '' AS week, month, {fiscal} AS fiscal_year, quantity, entries \
+                 FROM {TIME_BY_MONTH} WHERE tenant_id = {tenant} AND month >= '{}' \
+                 AND month <= '{}')",
+                from.format("%Y-%m"),
+                to.format("%Y-%m")
+            )
+        } else {
+            format!(
+                "(SELECT tenant_id, person_id, user_id, project_id, billable, day, week, month, \
+                 {fiscal} AS fiscal_year, quantity, entries \
+                 FROM {TIME_BY_DAY} WHERE tenant_id = {tenant} AND day >= '{}' \
+                 AND day <= '{}')",
+                from.format("%Y-%m-%d"),
+                to.format("%Y-%m-%d")
+            )
+        }
+    }
+
+    /// Whether the query groups or filters by a dimension finer than a month.
+    fn needs_days(&self) -> bool {
+        self.dimensions
+            .iter()
+            .chain(self.filters.iter().map(|(dimension, _)| dimension))
+            .any(|dimension| matches!(dimension, Dimension::Day | Dimension::Week))
     }
 
     fn range(&self) -> String {
@@ -881,7 +968,23 @@ impl MetricQuery {
                  FROM {f} AS f WHERE kind = '{kind}' AND {range}"
             )
         };
+        // Time entries from the rollups: one row per group, `entries` facts.
+        let time_rows = |num: &str| {
+            format!(
+                "SELECT person_id AS person, '' AS department, project_id AS project, \
+                 '' AS client, day, week, month, fiscal_year, \
+                 CASE WHEN billable = 1 THEN 'true' ELSE 'false' END AS billable_text, \
+                 '' AS currency, {num} AS num, entries AS den, person_id AS who \
+                 FROM {} AS f",
+                self.rolled_up_time(tenant, self.from, self.to, self.needs_days())
+            )
+        };
+        let rollups = self.reads_rollups(dialect);
         match self.metric {
+            Metric::HoursLogged if rollups => time_rows("quantity"),
+            Metric::BillableHours if rollups => {
+                time_rows("CASE WHEN billable = 1 THEN quantity ELSE 0 END")
+            }
             Metric::HoursLogged => kind_rows("time_entry", "quantity"),
             Metric::BillableHours => kind_rows(
                 "time_entry",
@@ -939,6 +1042,14 @@ impl MetricQuery {
                 } else {
                     ("COALESCE(t.billable_s, 0)".to_owned(), capacity)
                 };
+                let time = if rollups {
+                    format!(
+                        "{} AS ft",
+                        self.rolled_up_time(tenant, self.from, self.to, false)
+                    )
+                } else {
+                    format!("{f} AS ft WHERE kind = 'time_entry' AND {range}")
+                };
                 format!(
                     "SELECT e.user_id AS person, e.department_id AS department, '' AS project, \
                      '' AS client, '' AS day, '' AS week, '' AS month, 'false' AS billable_text, \
@@ -950,7 +1061,7 @@ impl MetricQuery {
                            GROUP BY person_id) AS l ON l.leave_person = e.person_id \
                      LEFT JOIN (SELECT user_id AS time_user, \
                            SUM(CASE WHEN billable = 1 THEN quantity ELSE 0 END) AS billable_s \
-                           FROM {f} AS ft WHERE kind = 'time_entry' AND {range} \
+                           FROM {time} \
                            GROUP BY user_id) AS t ON t.time_user = e.user_id"
                 )
             }
@@ -1072,15 +1183,29 @@ impl MetricQuery {
                 &range,
                 "project_id, client_id, month, currency",
             ),
-            hours: sql(
-                &format!(
-                    "user_id AS d0, project_id AS d1, month AS d2, '' AS d3, {} AS value",
-                    sum("quantity")
-                ),
-                "time_entry",
-                &months,
-                "user_id, project_id, month",
-            ),
+            hours: if self.reads_rollups(dialect) {
+                let list = "user_id, project_id, month";
+                CompiledSql {
+                    sql: format!(
+                        "SELECT user_id AS d0, project_id AS d1, month AS d2, '' AS d3, \
+                         {} AS value, {zero} AS people FROM {} AS f GROUP BY {list} \
+                         ORDER BY {list}",
+                        sum("quantity"),
+                        self.rolled_up_time(tenant, first, last, false)
+                    ),
+                    tenant: tenant.to_owned(),
+                }
+            } else {
+                sql(
+                    &format!(
+                        "user_id AS d0, project_id AS d1, month AS d2, '' AS d3, {} AS value",
+                        sum("quantity")
+                    ),
+                    "time_entry",
+                    &months,
+                    "user_id, project_id, month",
+                )
+            },
             cost: sql(
                 &format!(
                     "person_id AS d0, month AS d1, currency AS d2, '' AS d3, {} AS value",
@@ -1382,9 +1507,48 @@ mod tests {
     #[test]
     fn every_compiled_query_reads_the_facts_only_through_the_tenant_filter() {
         let hr = viewer(&["analytics:read", "hr:admin", "finance:read"]);
-        for metric in Metric::ALL {
-            let query = check(&request(metric.name(), &[]), &hr, day(TODAY)).unwrap();
+        for (metric, rollups) in Metric::ALL
+            .into_iter()
+            .flat_map(|metric| [(metric, false), (metric, true)])
+        {
+            let query = check(&request(metric.name(), &["month"]), &hr, day(TODAY))
+                .or_else(|_| check(&request(metric.name(), &[]), &hr, day(TODAY)))
+                .unwrap()
+                .with_time_rollups(rollups);
             for dialect in [Dialect::ClickHouse, Dialect::DataFusion] {
+                let profitability = query.profitability_sql(dialect, &hr);
+                let mut statements = vec![query.compile(dialect, &hr).sql];
+                if metric == Metric::Profitability {
+                    statements.extend([
+                        profitability.revenue.sql,
+                        profitability.hours.sql,
+                        profitability.cost.sql,
+                        profitability.wip.sql,
+                    ]);
+                }
+                for sql in &statements {
+                    // Rollups: DataFusion only, and through the tenant filter too.
+                    let rolled = sql.matches("FROM time_by_").count();
+                    let filtered = sql
+                        .matches("FROM time_by_day WHERE tenant_id = 'tenant-1'")
+                        .count()
+                        + sql
+                            .matches("FROM time_by_month WHERE tenant_id = 'tenant-1'")
+                            .count();
+                    assert_eq!(rolled, filtered, "{metric:?} {dialect:?}: {sql}");
+                    assert!(
+                        rolled == 0 || (rollups && dialect == Dialect::DataFusion),
+                        "{sql}"
+                    );
+                    // With rollups no DataFusion query reads time entries from the facts.
+                    if rollups && dialect == Dialect::DataFusion {
+                        assert_eq!(
+                            sql.matches("FROM facts WHERE").count(),
+                            sql.matches("AND kind <> 'time_entry')").count(),
+                            "{sql}"
+                        );
+                    }
+                }
                 let sql = query.compile(dialect, &hr).sql;
                 let reads = sql.matches("FROM facts").count();
                 let filtered = match dialect {
@@ -1395,7 +1559,7 @@ mod tests {
                         .matches("FROM facts WHERE tenant_id = 'tenant-1'")
                         .count(),
                 };
-                assert!(reads > 0, "{sql}");
+                assert!(reads + sql.matches("FROM time_by_").count() > 0, "{sql}");
                 assert_eq!(reads, filtered, "{metric:?} {dialect:?}: {sql}");
             }
         }

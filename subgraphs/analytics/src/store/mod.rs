@@ -7,6 +7,8 @@ pub mod clickhouse;
 pub mod embedded;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+#[cfg(feature = "embedded")]
+pub mod rollup;
 pub mod writer;
 
 use std::sync::Arc;
@@ -90,6 +92,12 @@ pub struct ExportStream {
 pub trait FactStore: Send + Sync + 'static {
     /// Which SQL the compiler writes for this store.
     fn dialect(&self) -> Dialect;
+
+    /// Whether the store keeps the time-entry rollups the compiler may read instead of the
+    /// time-entry facts ([`crate::domain::metrics::MetricQuery::with_time_rollups`]).
+    fn time_rollups(&self) -> bool {
+        false
+    }
 
     /// Creates what is missing (database, tables).
     async fn prepare(&self) -> Result<(), StoreError>;
