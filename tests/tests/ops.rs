@@ -3520,6 +3520,31 @@ async fn helpdesk_teams_route_assign_and_scope_tickets(store: Store) {
         .all(|(kind, _, _)| kind != "ticket.assigned"));
 }
 
+/// Two teams for the routing tests: "Rotating" (usr_r1..3) behind the round-robin queue
+/// "Round" (category `round`) and "Balanced" (usr_l1, usr_l2) behind the least-open queue
+/// "Least" (category `least`). Answers the two queues' ids.
+async fn rotating_and_balanced_teams(app: &OpsApp, admin: &str) -> (String, String) {
+    let members = json!([{ "userId": "usr_r1" }, { "userId": "usr_r2" }, { "userId": "usr_r3" }]);
+    let rotating = team(app, admin, "Rotating", members).await;
+    let round = queue(
+        app,
+        admin,
+        json!({ "name": "Round", "teamId": rotating, "assignment": "ROUND_ROBIN",
+                "conditions": { "categories": ["round"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    let members = json!([{ "userId": "usr_l1" }, { "userId": "usr_l2" }]);
+    let balanced = team(app, admin, "Balanced", members).await;
+    let least = queue(
+        app,
+        admin,
+        json!({ "name": "Least", "teamId": balanced, "assignment": "LEAST_OPEN",
+                "conditions": { "categories": ["least"], "priorities": [], "channels": [] } }),
+    )
+    .await;
+    (round, least)
+}
+
 /// Tickets arriving at once into one team each take their own turn: a round-robin turn is one
 /// atomic increment of the team's turn counter (no two tickets take the same one, and none
 /// waits on another's commit); least-open writes the team back at the revision it read, so its
@@ -3531,24 +3556,7 @@ async fn concurrent_tickets_never_take_the_same_turn(store: Store) {
     let tenant = tenant();
     let admin = issuer.token(&tenant, "usr_admin", ALL);
     let customer = issuer.token(&tenant, "usr_customer", &["helpdesk:submit"]);
-    let members = json!([{ "userId": "usr_r1" }, { "userId": "usr_r2" }, { "userId": "usr_r3" }]);
-    let rotating = team(&app, &admin, "Rotating", members).await;
-    queue(
-        &app,
-        &admin,
-        json!({ "name": "Round", "teamId": rotating, "assignment": "ROUND_ROBIN",
-                "conditions": { "categories": ["round"], "priorities": [], "channels": [] } }),
-    )
-    .await;
-    let members = json!([{ "userId": "usr_l1" }, { "userId": "usr_l2" }]);
-    let balanced = team(&app, &admin, "Balanced", members).await;
-    queue(
-        &app,
-        &admin,
-        json!({ "name": "Least", "teamId": balanced, "assignment": "LEAST_OPEN",
-                "conditions": { "categories": ["least"], "priorities": [], "channels": [] } }),
-    )
-    .await;
+    rotating_and_balanced_teams(&app, &admin).await;
 
     let burst = |category: &'static str, count: usize| {
         let app = &app;
@@ -5382,24 +5390,7 @@ async fn bulk_tickets_are_routed_moved_and_all_or_nothing(store: Store) {
     let admin = issuer.token(&tenant, "usr_admin", ALL);
     let claims = issuer.claims(&tenant, "usr_admin", ALL);
     let tenant_id = erp_kit::TenantId::from_claim(&tenant);
-    let members = json!([{ "userId": "usr_r1" }, { "userId": "usr_r2" }, { "userId": "usr_r3" }]);
-    let rotating = team(&app, &admin, "Rotating", members).await;
-    let round = queue(
-        &app,
-        &admin,
-        json!({ "name": "Round", "teamId": rotating, "assignment": "ROUND_ROBIN",
-                "conditions": { "categories": ["round"], "priorities": [], "channels": [] } }),
-    )
-    .await;
-    let members = json!([{ "userId": "usr_l1" }, { "userId": "usr_l2" }]);
-    let balanced = team(&app, &admin, "Balanced", members).await;
-    queue(
-        &app,
-        &admin,
-        json!({ "name": "Least", "teamId": balanced, "assignment": "LEAST_OPEN",
-                "conditions": { "categories": ["least"], "priorities": [], "channels": [] } }),
-    )
-    .await;
+    let (round, _) = rotating_and_balanced_teams(&app, &admin).await;
     let all_week: Vec<Value> = [
         "MONDAY",
         "TUESDAY",

@@ -301,64 +301,28 @@ impl Ops {
 
     /// Routes a new ticket: the first queue (by position) whose conditions it meets gives its
     /// team, and the queue's rule an available member. Returns the team written back with its
-    /// next turn (at the revision read) when a member was picked.
+    /// next turn (at the revision read) when a member was picked. The one-ticket case of
+    /// [`Ops::route_batch`], so one routing rule serves both paths.
     pub(super) async fn route(
         &self,
         tenant: &TenantId,
         ticket: &mut TicketDoc,
     ) -> ApiResult<Option<Write>> {
-        let queues = team_store::queues(&*self.store, tenant).await?;
-        let Some(queue) = queues.into_iter().find(|queue| {
-            queue
-                .conditions
-                .matches(ticket.category.as_deref(), ticket.priority, ticket.channel)
-        }) else {
-            return Ok(None);
-        };
-        ticket.queue_id = Some(queue.id.clone());
-        ticket.team_id = Some(queue.team_id.clone());
-        let Some(team) = team_store::team(&*self.store, tenant, &queue.team_id).await? else {
-            return Ok(None);
-        };
-        if queue.assignment == AssignmentRule::RoundRobin {
-            // The turn from the team's atomic counter: a burst of tickets into one queue takes
-            // its turns without replacing the team document (which every one of them would
-            // otherwise rewrite at its revision, colliding and retrying).
-            if !team.members.iter().any(|member| member.available) {
-                return Ok(None);
-            }
-            let turn = self.store.take_turns(tenant, &team.id, 1).await?;
-            ticket.assignee_id = teams::round_robin_at(&team.members, turn);
-            return Ok(None);
-        }
-        let open = if queue.assignment == AssignmentRule::LeastOpen {
-            team_store::open_tickets_by_assignee(&*self.store, tenant, &team.id, &OPEN).await?
-        } else {
-            Vec::new()
-        };
-        let open_of = |user: &str| {
-            open.iter()
-                .find(|(assignee, _)| assignee == user)
-                .map_or(0, |(_, count)| *count)
-        };
-        let Some(pick) = teams::pick(queue.assignment, &team.members, team.next_turn, open_of)
-        else {
-            return Ok(None);
-        };
-        ticket.assignee_id = Some(pick.user_id);
-        let next = TeamDoc {
-            rev: team.rev + 1,
-            next_turn: pick.next_turn,
-            ..team.clone()
-        };
-        Ok(Some(Write::replace(Kind::Teams, &next, team.rev)?))
+        let writes = self
+            .route_batch(tenant, std::slice::from_mut(ticket), &[true])
+            .await?;
+        Ok(writes.into_iter().next())
     }
 
-    /// Routes a bulk load's new tickets as [`Ops::route`] routes each: the queues and teams
-    /// read once, a round-robin team's turns for the whole batch taken in one update, the
-    /// least-open counts read once per team and kept as the batch assigns (a ticket counts
-    /// when `stays_open` says it is still open after the load). Answers the writes of the
-    /// teams whose rotation moved, each at the revision read.
+    /// Routes new tickets, in order: each goes to the first queue (by position) whose
+    /// conditions it meets, that queue's team, and the queue's rule picks an available member.
+    /// The queues and teams are read once; a round-robin team's turns for the whole batch are
+    /// taken in one atomic increment of its turn counter (a burst of tickets into one queue
+    /// takes its turns without rewriting the team document, which every one of them would
+    /// otherwise replace at its revision, colliding and retrying); least-open counts are read
+    /// once per team and kept as the batch assigns (a ticket counts when `stays_open` says it
+    /// is still open after the load). Answers the writes of the teams whose rotation moved
+    /// (the other rules), each at the revision read.
     pub(super) async fn route_batch(
         &self,
         tenant: &TenantId,
