@@ -1875,12 +1875,12 @@ async fn approved_time_is_work_in_progress_at_the_bill_rate_until_invoiced_on_bo
     }
 }
 
-/// The real deletion end to end, in the embedded one-process mode (finance's outbox relay
-/// publishes on the in-process bus analytics reads, DataFusion): PMO's approved time that
-/// finance's consumer billed on a draft is work in progress until `deleteDraftInvoice`
-/// deletes the draft; from that day (today) it is not, before it still was.
+/// The real deletion end to end (finance's outbox relay publishes on the in-process bus that
+/// analytics on ClickHouse and on DataFusion both read): PMO's approved time that finance's
+/// consumer billed on a draft is work in progress until `deleteDraftInvoice` deletes the
+/// draft; from that day (today) it is not, before it still was, on both engines.
 #[tokio::test]
-async fn a_draft_deleted_through_finance_releases_its_work_in_progress_embedded() {
+async fn a_draft_deleted_through_finance_releases_its_work_in_progress_on_both_engines() {
     use chrono::Datelike;
 
     let issuer = TestIssuer::start().await;
@@ -1888,14 +1888,25 @@ async fn a_draft_deleted_through_finance_releases_its_work_in_progress_embedded(
     let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
     let bus = finance.runtime.bus.clone();
     let books = Books::open(&finance, &issuer, &t).await;
+    let topics = Some(vec![
+        erp_kit::events::topic_for("pmo"),
+        erp_kit::events::topic_for("finance"),
+    ]);
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let clickhouse = AnalyticsApp::spawn_with(
+        &issuer,
+        erp_tests::analytics::clickhouse_store(&database),
+        &database,
+        topics.clone(),
+        bus.clone(),
+        erp_tests::analytics::kek_file(&issuer),
+    )
+    .await;
     let embedded = AnalyticsApp::spawn_with(
         &issuer,
         erp_analytics::embedded_store(None).unwrap(),
         "",
-        Some(vec![
-            erp_kit::events::topic_for("pmo"),
-            erp_kit::events::topic_for("finance"),
-        ]),
+        topics,
         bus.clone(),
         erp_tests::analytics::kek_file(&issuer),
     )
@@ -1930,7 +1941,9 @@ async fn a_draft_deleted_through_finance_releases_its_work_in_progress_embedded(
         metric_input("work_in_progress", &["project"], &from, &to.to_string())
     };
     let in_progress = vec![row(&["prj-d", "EUR"], Some(20_000))];
-    await_rows(&embedded, &viewer, wip(today), in_progress.clone()).await;
+    for app in [&clickhouse, &embedded] {
+        await_rows(app, &viewer, wip(today), in_progress.clone()).await;
+    }
 
     let deleted = finance
         .ok(
@@ -1943,14 +1956,16 @@ async fn a_draft_deleted_through_finance_releases_its_work_in_progress_embedded(
         deleted["deleteDraftInvoice"]["releasedTimeEntryIds"],
         json!(["timesheet:ts-d:prj-d"])
     );
-    await_rows(&embedded, &viewer, wip(today), vec![]).await;
-    await_rows(
-        &embedded,
-        &viewer,
-        wip(today - chrono::Duration::days(1)),
-        in_progress,
-    )
-    .await;
+    for app in [&clickhouse, &embedded] {
+        await_rows(app, &viewer, wip(today), vec![]).await;
+        await_rows(
+            app,
+            &viewer,
+            wip(today - chrono::Duration::days(1)),
+            in_progress.clone(),
+        )
+        .await;
+    }
 }
 
 /// Expense claims end to end: finance (the embedded bus) approves claims imported with their
