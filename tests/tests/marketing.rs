@@ -5088,3 +5088,259 @@ async fn leasing_due_posts_is_one_statement_whatever_the_batch() {
     .unwrap();
     assert_eq!(expired.len(), 3);
 }
+
+const DISABLE_ACCOUNT: &str = "mutation($i: DisableSocialChannelAccountInput!) { disableSocialChannelAccount(input: $i) { unscheduledPosts account { id disabledBy disabledReason disabledAt } } }";
+const ENABLE_ACCOUNT: &str = "mutation($i: EnableSocialChannelAccountInput!) { enableSocialChannelAccount(input: $i) { id disabledAt disabledBy disabledReason } }";
+
+/// Disabling a channel account (the network revoked its access): in one transaction its
+/// scheduled posts go back to draft, so the publisher sends nothing on it, and none of its
+/// posts is scheduled or retried (CONFLICT / CHANNEL_ACCOUNT_DISABLED) until it is enabled;
+/// drafts are still written and edited; another account's posts go out as planned; disabling
+/// twice keeps the first reason; bad input, a reader and other tenants are refused with their
+/// codes and change nothing.
+async fn a_disabled_channel_account_publishes_nothing_until_enabled(
+    app: MarketingApp,
+    issuer: &TestIssuer,
+) {
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let writer = issuer.token(
+        &tenant,
+        "usr_writer",
+        &["marketing:read", "marketing:write"],
+    );
+    let reader = issuer.token(&tenant, "usr_reader", &["marketing:read"]);
+    let x = channel_account(&app, &writer, "X", "@brand").await;
+    let linkedin = channel_account(&app, &writer, "LINKEDIN", "company/brand").await;
+    let schedule = |post: &str| json!({ "i": { "postId": post, "at": from_now(HOUR_MS) } });
+    let publisher = erp_tests::marketing::test_publisher("disabled");
+    let due = chrono::Utc::now().timestamp_millis() + 2 * HOUR_MS;
+
+    // A post X refused (failed: to be retried later).
+    let refused = social_post(&app, &writer, json!({ "accountId": x, "body": "Refused" })).await;
+    app.ok(&staff, SCHEDULE_POST, schedule(&refused)).await;
+    app.channels.refuse("@brand", "rate limited");
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due)
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    app.channels.accept("@brand");
+
+    // Two scheduled posts and a draft on X, one scheduled on LinkedIn.
+    let first = social_post(&app, &writer, json!({ "accountId": x, "body": "One" })).await;
+    let second = social_post(&app, &writer, json!({ "accountId": x, "body": "Two" })).await;
+    let draft = social_post(&app, &writer, json!({ "accountId": x, "body": "Draft" })).await;
+    let elsewhere = social_post(
+        &app,
+        &writer,
+        json!({ "accountId": linkedin, "body": "Other" }),
+    )
+    .await;
+    for post in [&first, &second, &elsewhere] {
+        app.ok(&staff, SCHEDULE_POST, schedule(post)).await;
+    }
+
+    // Refused, nothing changes: a reader, a reason empty or too long, an unknown account,
+    // another tenant's caller.
+    let disable =
+        |account: &str, reason: &str| json!({ "i": { "accountId": account, "reason": reason } });
+    let (code, _) = app
+        .refused(&reader, DISABLE_ACCOUNT, disable(&x, "Revoked"))
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+    for reason in ["   ".to_owned(), "r".repeat(501)] {
+        assert_eq!(
+            app.refused(&writer, DISABLE_ACCOUNT, disable(&x, &reason))
+                .await
+                .0,
+            "BAD_USER_INPUT"
+        );
+    }
+    assert_eq!(
+        app.refused(
+            &writer,
+            DISABLE_ACCOUNT,
+            disable("no-such-account", "Revoked")
+        )
+        .await
+        .0,
+        "NOT_FOUND"
+    );
+    let stranger = issuer.token(&new_tenant(), "usr_stranger", ALL);
+    assert_eq!(
+        app.refused(&stranger, DISABLE_ACCOUNT, disable(&x, "Revoked"))
+            .await
+            .0,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        app.refused(
+            &stranger,
+            ENABLE_ACCOUNT,
+            json!({ "i": { "accountId": x } })
+        )
+        .await
+        .0,
+        "NOT_FOUND"
+    );
+    for post in [&first, &second, &elsewhere] {
+        assert_eq!(post_of(&app, &reader, post).await["status"], "SCHEDULED");
+    }
+
+    // Disabled: X's two scheduled posts are drafts again; LinkedIn's stays scheduled.
+    let data = app
+        .ok(
+            &writer,
+            DISABLE_ACCOUNT,
+            disable(&x, "  Access revoked by X  "),
+        )
+        .await["disableSocialChannelAccount"]
+        .clone();
+    assert_eq!(data["unscheduledPosts"], 2);
+    assert_eq!(data["account"]["id"], x.as_str());
+    assert_eq!(data["account"]["disabledBy"], "usr_writer");
+    assert_eq!(data["account"]["disabledReason"], "Access revoked by X");
+    assert!(data["account"]["disabledAt"].is_string(), "{data}");
+    for post in [&first, &second, &draft] {
+        let state = post_of(&app, &reader, post).await;
+        assert_eq!(state["status"], "DRAFT", "{state}");
+    }
+    assert_eq!(post_of(&app, &reader, &refused).await["status"], "FAILED");
+    assert_eq!(
+        post_of(&app, &reader, &elsewhere).await["status"],
+        "SCHEDULED"
+    );
+    // Its posts are not scheduled or retried; drafts are still written and edited.
+    assert_eq!(
+        app.refused(&staff, SCHEDULE_POST, schedule(&first)).await,
+        ("CONFLICT".into(), "CHANNEL_ACCOUNT_DISABLED".into())
+    );
+    assert_eq!(
+        app.refused(&staff, RETRY_POST, json!({ "i": { "postId": refused } }))
+            .await,
+        ("CONFLICT".into(), "CHANNEL_ACCOUNT_DISABLED".into())
+    );
+    social_post(&app, &writer, json!({ "accountId": x, "body": "Later" })).await;
+    let data = app
+        .ok(
+            &writer,
+            UPDATE_POST,
+            json!({ "i": { "postId": draft, "body": "Draft, edited" } }),
+        )
+        .await;
+    assert_eq!(data["updateSocialPost"]["body"], "Draft, edited");
+    // Disabling again changes nothing: the first reason stays.
+    let data = app
+        .ok(&staff, DISABLE_ACCOUNT, disable(&x, "Another reason"))
+        .await["disableSocialChannelAccount"]
+        .clone();
+    assert_eq!(data["unscheduledPosts"], 0);
+    assert_eq!(data["account"]["disabledBy"], "usr_writer");
+    assert_eq!(data["account"]["disabledReason"], "Access revoked by X");
+
+    // The publisher sends LinkedIn's post only.
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due + HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(report.published, 1);
+    assert_eq!(report.failed, 0);
+    assert_eq!(app.channels.recorded_for(&elsewhere).len(), 1);
+    for post in [&first, &second, &draft] {
+        assert!(app.channels.recorded_for(post).is_empty());
+    }
+
+    // Enabled again (a reader may not): scheduling and retrying work; the drafts disabling
+    // made stay drafts until scheduled.
+    let (code, _) = app
+        .refused(&reader, ENABLE_ACCOUNT, json!({ "i": { "accountId": x } }))
+        .await;
+    assert_eq!(code, "UNAUTHORIZED_FIELD_OR_TYPE");
+    for _ in 0..2 {
+        let data = app
+            .ok(&writer, ENABLE_ACCOUNT, json!({ "i": { "accountId": x } }))
+            .await;
+        assert_eq!(
+            data["enableSocialChannelAccount"],
+            json!({ "id": x, "disabledAt": null, "disabledBy": null, "disabledReason": null })
+        );
+    }
+    app.ok(&staff, SCHEDULE_POST, schedule(&first)).await;
+    app.ok(&staff, RETRY_POST, json!({ "i": { "postId": refused } }))
+        .await;
+    let report = app
+        .marketing
+        .publish_pass_at(&publisher, due + 3 * HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(report.published, 2);
+    assert_eq!(post_of(&app, &reader, &first).await["status"], "PUBLISHED");
+    assert_eq!(
+        post_of(&app, &reader, &refused).await["status"],
+        "PUBLISHED"
+    );
+    assert_eq!(post_of(&app, &reader, &second).await["status"], "DRAFT");
+    assert_eq!(app.channels.recorded_for(&first).len(), 1);
+    assert_eq!(app.channels.recorded_for(&refused).len(), 2);
+    assert!(app.channels.recorded_for(&second).is_empty());
+
+    // Schedulings racing a disabling: each is scheduled before it (then taken back to draft)
+    // or refused after it; none is left scheduled, no lock wait ends in an internal error.
+    let raced = channel_account(&app, &writer, "MASTODON", "@brand@social.example").await;
+    let mut posts = Vec::new();
+    for n in 0..12 {
+        posts.push(
+            social_post(
+                &app,
+                &writer,
+                json!({ "accountId": raced, "body": format!("Raced {n}") }),
+            )
+            .await,
+        );
+    }
+    let schedulings = futures::future::join_all(
+        posts
+            .iter()
+            .map(|post| app.graphql(&staff, SCHEDULE_POST, schedule(post))),
+    );
+    let disabling = app.graphql(&writer, DISABLE_ACCOUNT, disable(&raced, "Raced"));
+    let (answers, (status, disabled)) = tokio::join!(schedulings, disabling);
+    assert_eq!(status, 200);
+    assert!(disabled["errors"].is_null(), "{disabled}");
+    let mut scheduled_first = 0;
+    for (status, body) in answers {
+        assert_eq!(status, 200);
+        if body["errors"].is_null() {
+            scheduled_first += 1;
+        } else {
+            assert_eq!(
+                body["errors"][0]["extensions"]["reason"], "CHANNEL_ACCOUNT_DISABLED",
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(
+        disabled["data"]["disableSocialChannelAccount"]["unscheduledPosts"],
+        scheduled_first
+    );
+    for post in &posts {
+        assert_eq!(post_of(&app, &reader, post).await["status"], "DRAFT");
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_channel_account_publishes_nothing_until_enabled_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn(&issuer).await;
+    a_disabled_channel_account_publishes_nothing_until_enabled(app, &issuer).await;
+}
+
+#[tokio::test]
+async fn a_disabled_channel_account_publishes_nothing_until_enabled_embedded() {
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, erp_tests::Backends::Embedded, None).await;
+    a_disabled_channel_account_publishes_nothing_until_enabled(app, &issuer).await;
+}

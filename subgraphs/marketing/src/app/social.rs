@@ -35,6 +35,9 @@ use crate::store::{campaigns, new_id, social as store};
 /// The public path of a post's tracked link (`<public_url>/marketing/s/<key>`).
 pub const SOCIAL_LINK_PATH: &str = "s";
 
+/// The longest reason a channel account is disabled for, in characters.
+pub const MAX_DISABLE_REASON_CHARS: usize = 500;
+
 /// How a publisher runs.
 #[derive(Debug, Clone)]
 pub struct PublisherOptions {
@@ -127,6 +130,9 @@ impl Marketing {
             handle,
             created_by: actor.to_owned(),
             created_at: now_ms(),
+            disabled_at: None,
+            disabled_by: None,
+            disabled_reason: None,
         };
         let txn = erp_kit::db::begin_write(&self.db).await?;
         if !store::insert_account(&*txn, model.clone()).await? {
@@ -142,6 +148,67 @@ impl Marketing {
         }
         self.commit(txn).await?;
         Ok(model)
+    }
+
+    /// Disables an account (the network revoked its access, the brand left it, ...): in one
+    /// transaction the account records when, by whom and why, and every scheduled post of it
+    /// goes back to draft (answered with the account: how many), so nothing goes out on it;
+    /// its posts are not scheduled or retried again (CHANNEL_ACCOUNT_DISABLED) until it is
+    /// enabled. A post already handed to the network (publishing) is not recalled: its
+    /// outcome lands as usual. Disabling a disabled account changes nothing (the first
+    /// reason stays). The reason: 1 to 500 characters (BAD_USER_INPUT).
+    pub async fn disable_channel_account(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        id: &str,
+        reason: &str,
+    ) -> ApiResult<(channel_account::Model, u64)> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_DISABLE_REASON_CHARS {
+            return Err(ApiError::bad_input(
+                "reason",
+                format!("a reason of 1 to {MAX_DISABLE_REASON_CHARS} characters is needed"),
+            ));
+        }
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let mut account = store::lock_account(&*txn, tenant, id, true)
+            .await?
+            .ok_or_else(|| not_found("channel account"))?;
+        if account.disabled_at.is_some() {
+            return Ok((account, 0));
+        }
+        let now = now_ms();
+        account.disabled_at = Some(now);
+        account.disabled_by = Some(actor.to_owned());
+        account.disabled_reason = Some(reason.to_owned());
+        let account = store::update_account(&*txn, account).await?;
+        let unscheduled = store::unschedule_account_posts(&*txn, tenant, id, now).await?;
+        self.commit(txn).await?;
+        Ok((account, unscheduled))
+    }
+
+    /// Enables a disabled account again: its posts can be scheduled again (those disabling
+    /// took back to draft stay drafts until someone schedules them). Enabling an enabled
+    /// account changes nothing.
+    pub async fn enable_channel_account(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> ApiResult<channel_account::Model> {
+        let txn = erp_kit::db::begin_write(&self.db).await?;
+        let mut account = store::lock_account(&*txn, tenant, id, true)
+            .await?
+            .ok_or_else(|| not_found("channel account"))?;
+        if account.disabled_at.is_none() {
+            return Ok(account);
+        }
+        account.disabled_at = None;
+        account.disabled_by = None;
+        account.disabled_reason = None;
+        let account = store::update_account(&*txn, account).await?;
+        self.commit(txn).await?;
+        Ok(account)
     }
 
     pub async fn channel_accounts(
@@ -338,6 +405,25 @@ impl Marketing {
         (from, refused): (&[PostStatus], &str),
     ) -> ApiResult<social_post::Model> {
         let txn = erp_kit::db::begin_write(&self.db).await?;
+        // The account first (shared), then the post: the order disabling takes them in, so a
+        // scheduling and a disabling never wait on each other both ways. A post's account
+        // never changes, so the plain read names the account to lock.
+        let account_id = store::post(&*txn, tenant, id)
+            .await?
+            .ok_or_else(|| not_found("social post"))?
+            .account_id;
+        let account = store::lock_account(&*txn, tenant, &account_id, false)
+            .await?
+            .ok_or_else(|| ApiError::internal("the post's channel account is gone"))?;
+        if account.disabled_at.is_some() {
+            return Err(ApiError::rule(
+                reasons::CHANNEL_ACCOUNT_DISABLED,
+                format!(
+                    "the {} account `{}` is disabled: enable it to schedule its posts",
+                    account.kind, account.handle
+                ),
+            ));
+        }
         let mut model = store::lock_post(&*txn, tenant, id)
             .await?
             .ok_or_else(|| not_found("social post"))?;

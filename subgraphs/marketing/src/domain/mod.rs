@@ -117,6 +117,9 @@ erp_kit::reasons! {
         /// A social channel account is refused: a handle that is empty, over 100 characters
         /// or with spaces.
         CHANNEL_ACCOUNT_INVALID => BadUserInput,
+        /// The social channel account is disabled: none of its posts is scheduled or retried
+        /// until it is enabled again (drafts are still written and edited).
+        CHANNEL_ACCOUNT_DISABLED => Conflict,
         /// A social post needs a body (only spaces is empty).
         SOCIAL_POST_BODY_EMPTY => BadUserInput,
         /// A social post's body is longer than its channel takes (X 280, Mastodon 500,

@@ -3,7 +3,7 @@
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, Result, ID};
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, Result, SimpleObject, ID};
 
 use erp_kit::loaders::TenantKey;
 use erp_kit::pagination::{connection_from_rows, PageRequest};
@@ -129,6 +129,22 @@ impl SocialChannelAccount {
     /// When it was added.
     async fn created_at(&self) -> DateTime {
         instant(self.model.created_at)
+    }
+
+    /// When it was disabled; null while it is enabled. A disabled account's posts are not
+    /// scheduled or retried (CHANNEL_ACCOUNT_DISABLED).
+    async fn disabled_at(&self) -> Option<DateTime> {
+        self.model.disabled_at.map(instant)
+    }
+
+    /// Who disabled it (a user id); null while it is enabled.
+    async fn disabled_by(&self) -> Option<&str> {
+        self.model.disabled_by.as_deref()
+    }
+
+    /// Why it was disabled; null while it is enabled.
+    async fn disabled_reason(&self) -> Option<&str> {
+        self.model.disabled_reason.as_deref()
     }
 }
 
@@ -328,6 +344,31 @@ pub struct RetrySocialPostInput {
     pub at: Option<DateTime>,
 }
 
+/// A channel account to disable.
+#[derive(InputObject)]
+pub struct DisableSocialChannelAccountInput {
+    /// The account.
+    pub account_id: ID,
+    /// Why (1 to 500 characters), kept on the account.
+    pub reason: String,
+}
+
+/// A disabled channel account to enable again.
+#[derive(InputObject)]
+pub struct EnableSocialChannelAccountInput {
+    /// The account.
+    pub account_id: ID,
+}
+
+/// What disabling a channel account did.
+#[derive(SimpleObject)]
+pub struct DisableSocialChannelAccountPayload {
+    /// The account, disabled.
+    pub account: SocialChannelAccount,
+    /// How many of its scheduled posts went back to draft (0 when it was disabled already).
+    pub unscheduled_posts: i32,
+}
+
 /// A scheduled post taken back to draft.
 #[derive(InputObject)]
 pub struct UnscheduleSocialPostInput {
@@ -461,6 +502,45 @@ impl SocialMutation {
         Ok(SocialChannelAccount { model })
     }
 
+    /// Disables a channel account: its scheduled posts go back to draft in the same
+    /// transaction and none of its posts is scheduled or retried until it is enabled
+    /// (CHANNEL_ACCOUNT_DISABLED); a post already handed to the network is not recalled.
+    /// Disabling it again changes nothing. NOT_FOUND for an account the tenant does not have;
+    /// BAD_USER_INPUT for a reason empty or over 500 characters.
+    #[graphql(requires_scopes = "marketing:write")]
+    async fn disable_social_channel_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account and why.")] input: DisableSocialChannelAccountInput,
+    ) -> Result<DisableSocialChannelAccountPayload> {
+        let (tenant, actor) = caller(ctx)?;
+        let (model, unscheduled) = ctx
+            .use_cases::<Marketing>()?
+            .disable_channel_account(&tenant, &actor, &input.account_id, &input.reason)
+            .await?;
+        Ok(DisableSocialChannelAccountPayload {
+            account: SocialChannelAccount { model },
+            unscheduled_posts: i32::try_from(unscheduled).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// Enables a disabled channel account again (its drafts stay drafts until scheduled).
+    /// Enabling an enabled account changes nothing; NOT_FOUND for an account the tenant does
+    /// not have.
+    #[graphql(requires_scopes = "marketing:write")]
+    async fn enable_social_channel_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] input: EnableSocialChannelAccountInput,
+    ) -> Result<SocialChannelAccount> {
+        let (tenant, _) = caller(ctx)?;
+        let model = ctx
+            .use_cases::<Marketing>()?
+            .enable_channel_account(&tenant, &input.account_id)
+            .await?;
+        Ok(SocialChannelAccount { model })
+    }
+
     /// Writes a draft post (SOCIAL_POST_BODY_EMPTY, SOCIAL_POST_BODY_TOO_LONG for the
     /// network, SOCIAL_POST_LINK_INVALID).
     #[graphql(requires_scopes = "marketing:write")]
@@ -511,7 +591,8 @@ impl SocialMutation {
     }
 
     /// Schedules a draft post, or moves a scheduled one (SOCIAL_POST_SCHEDULE_IN_PAST for a
-    /// time gone; SOCIAL_POST_TRANSITION_NOT_ALLOWED for any other status).
+    /// time gone; SOCIAL_POST_TRANSITION_NOT_ALLOWED for any other status;
+    /// CHANNEL_ACCOUNT_DISABLED when its account is disabled).
     #[graphql(requires_scopes = "marketing:send")]
     async fn schedule_social_post(
         &self,
@@ -542,7 +623,7 @@ impl SocialMutation {
     }
 
     /// Sends a failed post again, as a new hand-off (SOCIAL_POST_TRANSITION_NOT_ALLOWED for a
-    /// post that did not fail).
+    /// post that did not fail; CHANNEL_ACCOUNT_DISABLED when its account is disabled).
     #[graphql(requires_scopes = "marketing:send")]
     async fn retry_social_post(
         &self,

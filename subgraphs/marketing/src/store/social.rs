@@ -43,6 +43,66 @@ pub async fn account(
         .await
 }
 
+/// An account locked for the rest of the transaction: `FOR UPDATE` to disable or enable it,
+/// `FOR SHARE` to schedule one of its posts (so a scheduling waits for a disabling, and a
+/// disabling for the schedulings under way). Always taken before a post's lock.
+pub async fn lock_account(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    exclusive: bool,
+) -> Result<Option<channel_account::Model>, DbErr> {
+    let query = channel_account::Entity::find_by_id((tenant.as_str().to_owned(), id.to_owned()));
+    if exclusive {
+        query.lock_exclusive().one(db).await
+    } else {
+        query.lock_shared().one(db).await
+    }
+}
+
+pub async fn update_account(
+    db: &impl ConnectionTrait,
+    model: channel_account::Model,
+) -> Result<channel_account::Model, DbErr> {
+    model.into_active_model().reset_all().update(db).await
+}
+
+/// Takes every scheduled post of an account back to draft (unscheduled, its lease dropped,
+/// its version moved on so a publisher that leased it does not hand it off); answers how
+/// many.
+pub async fn unschedule_account_posts(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    account_id: &str,
+    now_ms: i64,
+) -> Result<u64, DbErr> {
+    let result = social_post::Entity::update_many()
+        .col_expr(social_post::Column::Status, Expr::value("draft"))
+        .col_expr(
+            social_post::Column::ScheduledAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            social_post::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            social_post::Column::LeasedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            social_post::Column::Version,
+            Expr::col(social_post::Column::Version).add(1),
+        )
+        .col_expr(social_post::Column::UpdatedAt, Expr::value(now_ms))
+        .filter(social_post::Column::TenantId.eq(tenant.as_str()))
+        .filter(social_post::Column::AccountId.eq(account_id))
+        .filter(social_post::Column::Status.eq("scheduled"))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// A page of the tenant's accounts in id order (oldest first).
 pub async fn accounts(
     db: &impl ConnectionTrait,

@@ -14,6 +14,12 @@ pub struct Model {
     pub handle: String,
     pub created_by: String,
     pub created_at: i64,
+    /// When it was disabled (Unix ms); `None` while it is enabled.
+    pub disabled_at: Option<i64>,
+    /// Who disabled it.
+    pub disabled_by: Option<String>,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
