@@ -82,6 +82,16 @@ impl MarketingApp {
         Self::spawn_configured(issuer, backends, sender, consumers, |_| {}).await
     }
 
+    /// On `backends` with the test settings changed by `edit` (named relays, ...); no sender,
+    /// no consumers.
+    pub async fn spawn_on_with_settings(
+        issuer: &TestIssuer,
+        backends: Backends,
+        edit: impl FnOnce(&mut Settings),
+    ) -> Self {
+        Self::spawn_configured(issuer, backends, None, None, edit).await
+    }
+
     /// On the real services with the test settings changed by `edit` (a short opt-in link
     /// lifetime, ...); no sender, no consumers.
     pub async fn spawn_with_settings(
@@ -291,4 +301,85 @@ impl MailSink {
             .map(|raw| Mail::parse(&raw))
             .collect()
     }
+}
+
+/// A second SMTP relay for the tests (the named relays of sending providers): a minimal SMTP
+/// server on a random loopback port that accepts every message and records its envelope
+/// recipients, one entry per message and recipient.
+pub struct SmtpRecorder {
+    /// `smtp://127.0.0.1:<port>`.
+    pub url: String,
+    recipients: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SmtpRecorder {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let recipients = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = recipients.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let recorded = recorded.clone();
+                tokio::spawn(async move {
+                    let _ = smtp_session(socket, recorded).await;
+                });
+            }
+        });
+        Self {
+            url: format!("smtp://{addr}"),
+            recipients,
+        }
+    }
+
+    /// The recipients of every message accepted so far, in arrival order.
+    pub fn recipients(&self) -> Vec<String> {
+        self.recipients.lock().unwrap().clone()
+    }
+}
+
+async fn smtp_session(
+    socket: tokio::net::TcpStream,
+    recorded: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read).lines();
+    write.write_all(b"220 recorder ESMTP\r\n").await?;
+    let mut envelope = Vec::new();
+    let mut in_data = false;
+    while let Some(line) = lines.next_line().await? {
+        if in_data {
+            if line == "." {
+                in_data = false;
+                recorded.lock().unwrap().append(&mut envelope);
+                write.write_all(b"250 2.0.0 queued\r\n").await?;
+            }
+            continue;
+        }
+        let command = line.to_ascii_uppercase();
+        let answer: &[u8] = if command.starts_with("EHLO") {
+            b"250-recorder\r\n250 8BITMIME\r\n"
+        } else if command.starts_with("HELO") || command.starts_with("NOOP") {
+            b"250 recorder\r\n"
+        } else if command.starts_with("MAIL FROM:") || command.starts_with("RSET") {
+            envelope.clear();
+            b"250 2.1.0 ok\r\n"
+        } else if command.starts_with("RCPT TO:") {
+            let to = line["RCPT TO:".len()..].trim();
+            let to = to.split_whitespace().next().unwrap_or_default();
+            envelope.push(to.trim_matches(|c| c == '<' || c == '>').to_lowercase());
+            b"250 2.1.5 ok\r\n"
+        } else if command == "DATA" {
+            in_data = true;
+            b"354 go on\r\n"
+        } else if command.starts_with("QUIT") {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            b"502 5.5.2 not implemented\r\n"
+        };
+        write.write_all(answer).await?;
+    }
+    Ok(())
 }

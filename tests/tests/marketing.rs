@@ -5344,3 +5344,133 @@ async fn a_disabled_channel_account_publishes_nothing_until_enabled_embedded() {
     let app = MarketingApp::spawn_with(&issuer, erp_tests::Backends::Embedded, None).await;
     a_disabled_channel_account_publishes_nothing_until_enabled(app, &issuer).await;
 }
+
+/// Each sending provider goes through the relay it names (one of the deployment's named
+/// relays, `ERP_SMTP_RELAYS`; none: the default relay): a campaign through a provider on the
+/// "eu" relay reaches that relay only, one through the default provider the default relay
+/// only, every recipient once. A relay the deployment does not have is refused
+/// (PROVIDER_RELAY_UNKNOWN); setting a provider again without a relay puts it back on the
+/// default one.
+async fn each_sending_provider_goes_through_its_own_relay(backends: Backends) {
+    let issuer = TestIssuer::start().await;
+    let eu = erp_tests::marketing::SmtpRecorder::start().await;
+    let eu_url = eu.url.clone();
+    let app = MarketingApp::spawn_on_with_settings(&issuer, backends, move |settings| {
+        settings.smtp_relays = vec![("eu".into(), eu_url)];
+    })
+    .await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let set_provider = "mutation($i: SetSendingProviderInput!) { setSendingProvider(input: $i) { id name relay isDefault } }";
+
+    assert_eq!(
+        app.ok(&staff, "{ mailRelays }", json!({})).await,
+        json!({ "mailRelays": ["eu"] })
+    );
+    assert_eq!(
+        app.refused(
+            &staff,
+            set_provider,
+            json!({ "i": { "name": "eu-pool", "relay": "nowhere" } })
+        )
+        .await,
+        ("BAD_USER_INPUT".into(), "PROVIDER_RELAY_UNKNOWN".into())
+    );
+    let home = app
+        .ok(
+            &staff,
+            set_provider,
+            json!({ "i": { "name": "home", "isDefault": true } }),
+        )
+        .await["setSendingProvider"]
+        .clone();
+    assert_eq!(home["relay"], Value::Null);
+    let pool = app
+        .ok(
+            &staff,
+            set_provider,
+            json!({ "i": { "name": "eu-pool", "relay": "eu" } }),
+        )
+        .await["setSendingProvider"]
+        .clone();
+    assert_eq!(pool["relay"], "eu");
+
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut emails = Vec::new();
+    for n in 0..3 {
+        let email = format!("r{n}@relay-{run}.example");
+        subscribed(&app, &staff, &email, "R", "DE").await;
+        emails.push(email);
+    }
+    let everyone = segment(
+        &app,
+        &staff,
+        "Everyone",
+        "DYNAMIC",
+        json!({ "field": { "field": "EMAIL", "operator": "IS_SET" } }),
+    )
+    .await;
+    let template = bulk_template(&app, &staff).await;
+    let via_eu = app
+        .ok(
+            &staff,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "EU", "templateId": template, "segmentId": everyone,
+                           "providerId": pool["id"] } }),
+        )
+        .await["createCampaign"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": via_eu } }))
+        .await;
+    let sender = test_sender("relays");
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut sent = 0;
+    for _ in 0..5 {
+        sent += app.marketing.send_pass_at(&sender, now).await.unwrap().sent;
+    }
+    assert_eq!(sent, 3);
+    let mut reached = eu.recipients();
+    reached.sort();
+    assert_eq!(reached, emails, "each recipient once, on the eu relay");
+    for email in &emails {
+        assert!(
+            sink.to(email).is_empty(),
+            "{email} reached the default relay"
+        );
+    }
+
+    // The default provider's campaign goes to the default relay only.
+    let at_home = campaign(&app, &staff, &template, &everyone).await;
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": at_home } }))
+        .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut sent = 0;
+    for _ in 0..5 {
+        sent += app.marketing.send_pass_at(&sender, now).await.unwrap().sent;
+    }
+    assert_eq!(sent, 3);
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email}");
+    }
+    assert_eq!(eu.recipients().len(), 3);
+
+    // Set again without a relay: back on the default one.
+    let pool = app
+        .ok(&staff, set_provider, json!({ "i": { "name": "eu-pool" } }))
+        .await["setSendingProvider"]
+        .clone();
+    assert_eq!(pool["relay"], Value::Null);
+}
+
+#[tokio::test]
+async fn each_sending_provider_goes_through_its_own_relay_postgres() {
+    each_sending_provider_goes_through_its_own_relay(Backends::Real).await;
+}
+
+#[tokio::test]
+async fn each_sending_provider_goes_through_its_own_relay_embedded() {
+    each_sending_provider_goes_through_its_own_relay(Backends::Embedded).await;
+}

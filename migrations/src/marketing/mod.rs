@@ -12,7 +12,8 @@
 //! (m0008); sending providers with a rate per second and per hour and a daily cap, the
 //! provider of a campaign, the limit that deferred a message (m0009); social channel accounts,
 //! posts (their own publishing queue: leases, hand-off, attempts) and the CRM leads each post
-//! brought (m0010); when, by whom and why a channel account was disabled (m0011).
+//! brought (m0010); when, by whom and why a channel account was disabled (m0011); the named SMTP
+//! relay a sending provider goes through (m0012).
 //!
 //! Times are BIGINT Unix milliseconds, the same on PostgreSQL and SQLite. The column helpers are
 //! the CRM migrations' (same conventions).
@@ -28,6 +29,7 @@ mod m0008_form_origins;
 mod m0009_providers_journey_versions;
 mod m0010_social_posts;
 mod m0011_channel_account_disabled;
+mod m0012_provider_relays;
 
 use sea_orm_migration::prelude::*;
 
@@ -63,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_providers_journey_versions::Migration),
             Box::new(m0010_social_posts::Migration),
             Box::new(m0011_channel_account_disabled::Migration),
+            Box::new(m0012_provider_relays::Migration),
         ]
     }
 }

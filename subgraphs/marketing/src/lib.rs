@@ -73,7 +73,9 @@ pub struct MarketingOptions {
 }
 
 impl MarketingOptions {
-    /// From the environment: `ERP_SMTP_URL`, `ERP_MARKETING_PUBLIC_URL`, `ERP_MARKETING_FROM`,
+    /// From the environment: `ERP_SMTP_URL`, `ERP_SMTP_RELAYS` (named relays:
+    /// `name=url,name=url`; a comma in a password is written `%2C`), `ERP_MARKETING_PUBLIC_URL`,
+    /// `ERP_MARKETING_FROM`,
     /// `ERP_MARKETING_WEBHOOK_SECRET` (deprecated: the legacy webhook URL's deployment-wide
     /// secret; tenants have their own); a sender runs.
     pub fn from_env() -> Self {
@@ -87,6 +89,9 @@ impl MarketingOptions {
         settings.webhook_secret = std::env::var("ERP_MARKETING_WEBHOOK_SECRET")
             .ok()
             .filter(|secret| !secret.is_empty());
+        if let Ok(relays) = std::env::var("ERP_SMTP_RELAYS") {
+            settings.smtp_relays = split_relays(&relays);
+        }
         Self {
             smtp_url: std::env::var("ERP_SMTP_URL").ok().filter(|u| !u.is_empty()),
             settings,
@@ -107,6 +112,21 @@ pub async fn service(runtime: &Runtime, options: &MarketingOptions) -> anyhow::R
         Some(url) => Some(Arc::new(mail::SmtpMailer::from_url(url)?)),
         None => None,
     };
+    let mut relays = std::collections::BTreeMap::new();
+    for (name, url) in &options.settings.smtp_relays {
+        if !valid_relay_name(name) {
+            anyhow::bail!(
+                "ERP_SMTP_RELAYS: `{name}` is not a relay name (name=url, the name 1 to 40 characters of a-z, 0-9, `-`, `_`)"
+            );
+        }
+        let relay: mail::SharedMailer = Arc::new(
+            mail::SmtpMailer::from_url(url)
+                .map_err(|err| anyhow::anyhow!("ERP_SMTP_RELAYS: relay `{name}`: {err}"))?,
+        );
+        if relays.insert(name.clone(), relay).is_some() {
+            anyhow::bail!("ERP_SMTP_RELAYS: relay `{name}` is named twice");
+        }
+    }
     Ok(Marketing::new(
         runtime.db.clone(),
         Outbox::new(events::DOMAIN),
@@ -118,7 +138,28 @@ pub async fn service(runtime: &Runtime, options: &MarketingOptions) -> anyhow::R
             .channels
             .clone()
             .unwrap_or_else(|| channels::RecordingAdapter::new()),
-    ))
+    )
+    .with_relays(relays))
+}
+
+/// `name=url,name=url` as pairs (an entry without `=` keeps an empty name, refused at start).
+fn split_relays(raw: &str) -> Vec<(String, String)> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once('=') {
+            Some((name, url)) => (name.trim().to_owned(), url.trim().to_owned()),
+            None => (String::new(), entry.to_owned()),
+        })
+        .collect()
+}
+
+/// A relay's name: 1 to 40 characters of a-z, 0-9, `-`, `_`.
+fn valid_relay_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// A running marketing subgraph: its HTTP router (GraphQL and the one-click routes), its use
@@ -187,4 +228,34 @@ pub async fn start_with(
         consumers,
         publisher,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{split_relays, valid_relay_name};
+
+    #[test]
+    fn named_relays_are_read_from_name_equals_url_pairs() {
+        assert_eq!(
+            split_relays(
+                " eu=smtps://u:p%2Cq@eu.example:465 , bulk=smtp://b.example:587?tls=required,"
+            ),
+            vec![
+                ("eu".to_owned(), "smtps://u:p%2Cq@eu.example:465".to_owned()),
+                (
+                    "bulk".to_owned(),
+                    "smtp://b.example:587?tls=required".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            split_relays("smtp://nameless.example"),
+            vec![(String::new(), "smtp://nameless.example".to_owned())]
+        );
+        assert!(split_relays("").is_empty());
+        assert!(valid_relay_name("eu-west_1"));
+        for bad in ["", "EU", "eu west", "eu.west", &"a".repeat(41)] {
+            assert!(!valid_relay_name(bad), "{bad}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod social;
 pub mod throttle;
 pub mod webhooks;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -51,6 +52,10 @@ pub struct Settings {
     pub webhook_secret: Option<String>,
     /// How far a webhook call's timestamp may be from now (seconds).
     pub webhook_tolerance_secs: i64,
+    /// The deployment's named SMTP relays, (name, URL), which a tenant's sending provider may
+    /// go through instead of the default relay (`ERP_SMTP_RELAYS`: `name=url,name=url`). Only
+    /// the operator names relays: a tenant picks one by name, never gives a host.
+    pub smtp_relays: Vec<(String, String)>,
 }
 
 impl Default for Settings {
@@ -62,6 +67,7 @@ impl Default for Settings {
             opt_in_ttl_secs: crate::domain::contact::OPT_IN_TTL_SECS,
             webhook_secret: None,
             webhook_tolerance_secs: crate::domain::webhook::DEFAULT_TOLERANCE_SECS,
+            smtp_relays: Vec::new(),
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct Marketing {
     outbox: Outbox,
     cipher: FieldCipher,
     mailer: Option<SharedMailer>,
+    /// The deployment's named relays (`ERP_SMTP_RELAYS`), which sending providers pick.
+    relays: Arc<BTreeMap<String, SharedMailer>>,
     settings: Arc<Settings>,
     /// Wakes the sender when a campaign starts or resumes.
     sender_wake: Arc<Notify>,
@@ -98,10 +106,31 @@ impl Marketing {
             outbox,
             cipher,
             mailer,
+            relays: Arc::new(BTreeMap::new()),
             settings: Arc::new(settings),
             sender_wake: Arc::new(Notify::new()),
             cache,
             channels,
+        }
+    }
+
+    /// With the deployment's named SMTP relays (a sending provider's `relay` names one).
+    pub fn with_relays(mut self, relays: BTreeMap<String, SharedMailer>) -> Self {
+        self.relays = Arc::new(relays);
+        self
+    }
+
+    /// The names of the deployment's named relays.
+    pub fn relay_names(&self) -> Vec<String> {
+        self.relays.keys().cloned().collect()
+    }
+
+    /// The relay a provider's messages go through: its named relay, else the default one.
+    /// `Ok(None)` when it names a relay this deployment no longer has.
+    fn relay_for(&self, relay: Option<&str>) -> ApiResult<Option<SharedMailer>> {
+        match relay {
+            None => Ok(Some(self.mailer()?.clone())),
+            Some(name) => Ok(self.relays.get(name).cloned()),
         }
     }
 

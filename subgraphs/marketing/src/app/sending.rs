@@ -114,6 +114,11 @@ impl PassReport {
 /// The template cache's key: (tenant, campaign, A/B variant).
 type TemplateKey = (String, String, Option<String>);
 
+/// What a message waiting for a relay the deployment no longer has is deferred by.
+const RELAY_MISSING: &str = "relay_missing";
+/// How long such a message waits before it is tried again.
+const RELAY_MISSING_RETRY_MS: i64 = 60_000;
+
 /// What limits a tenant's messages in one pass: its own limits and its sending providers.
 #[derive(Debug, Clone, Default)]
 struct TenantThrottle {
@@ -125,15 +130,21 @@ impl TenantThrottle {
     /// The slots a message to `address` takes: those of the provider it goes through (the
     /// campaign's, else the tenant's default), the longest window first, then the tenant's.
     fn slots(&self, provider_id: Option<&str>, address: &str) -> Vec<Slot> {
-        let provider = match provider_id {
-            Some(id) => self.providers.iter().find(|p| p.id == id),
-            None => self.providers.iter().find(|p| p.is_default),
-        };
-        let mut slots = provider
+        let mut slots = self
+            .provider(provider_id)
             .map(|p| super::throttle::provider_limits(p).slots(&p.id))
             .unwrap_or_default();
         slots.extend(self.limits.slots(address));
         slots
+    }
+
+    /// The provider a message goes through: the campaign's, else the tenant's default (none
+    /// when the tenant has no provider: the default relay, no provider limits).
+    fn provider(&self, provider_id: Option<&str>) -> Option<&provider::Model> {
+        match provider_id {
+            Some(id) => self.providers.iter().find(|p| p.id == id),
+            None => self.providers.iter().find(|p| p.is_default),
+        }
     }
 }
 
@@ -377,7 +388,6 @@ impl Marketing {
         (throttle, window_at): (&TenantThrottle, i64),
     ) -> ApiResult<Outcome> {
         let tenant = TenantId::from_claim(&message.tenant_id);
-        let mailer = self.mailer()?.clone();
         // The send-time checks and the hand-off mark, in one transaction.
         let txn = erp_kit::db::begin_write(&self.db).await?;
         // A journey's message sends like a one-message campaign (app/journeys.rs).
@@ -437,6 +447,33 @@ impl Marketing {
             .as_ref()
             .and_then(|c| c.email.clone())
             .unwrap_or_default();
+        // The provider's relay (a named one, else the default). A relay the deployment no
+        // longer has (its configuration changed) defers the message, nothing taken or lost.
+        let relay = throttle
+            .provider(campaign.provider_id.as_deref())
+            .and_then(|provider| provider.relay.clone());
+        let Some(mailer) = self.relay_for(relay.as_deref())? else {
+            tracing::error!(
+                tenant = tenant.as_str(),
+                relay = relay.as_deref().unwrap_or_default(),
+                "a sending provider names a relay this deployment does not have (ERP_SMTP_RELAYS): its messages wait"
+            );
+            let deferred = queue::defer(
+                &*txn,
+                tenant.as_str(),
+                &message.id,
+                worker,
+                now + RELAY_MISSING_RETRY_MS,
+                RELAY_MISSING,
+            )
+            .await?;
+            txn.commit().await?;
+            return Ok(if deferred {
+                Outcome::Deferred
+            } else {
+                Outcome::Released
+            });
+        };
         let slots = throttle.slots(campaign.provider_id.as_deref(), &address);
         if let Some(full) = self.take_slots(&txn, &tenant, &slots, window_at).await? {
             let unit = full.unit();

@@ -1,9 +1,10 @@
 //! A tenant's sending limits and sending providers (domain/throttle.rs): set by staff,
 //! enforced by the sender in each hand-off's transaction (app/sending.rs).
 
-use erp_kit::{ApiResult, TenantId};
+use erp_kit::{ApiError, ApiResult, TenantId};
 
 use super::{now_ms, Marketing};
+use crate::domain::reasons;
 use crate::domain::throttle::{provider_name, LimitKind, ProviderLimits, SendingLimits};
 use crate::store::entities::{provider, sending_limit};
 use crate::store::{new_id, throttle};
@@ -54,6 +55,8 @@ pub struct ProviderFields {
     pub per_hour: Option<i32>,
     pub per_day: Option<i32>,
     pub is_default: bool,
+    /// The named relay (`None`: the default one).
+    pub relay: Option<String>,
 }
 
 /// How much of a provider's hour and day are used at a time (counted only for a limit that
@@ -65,9 +68,10 @@ pub struct ProviderUsage {
 }
 
 impl Marketing {
-    /// Creates or changes (by name) one of the tenant's sending providers with its rate and
-    /// daily cap (SENDING_LIMIT_INVALID out of range); the default one replaces the previous
-    /// default. The sender's next batch counts with it.
+    /// Creates or changes (by name) one of the tenant's sending providers with its rate, daily
+    /// cap and relay (SENDING_LIMIT_INVALID out of range, PROVIDER_RELAY_UNKNOWN for a relay
+    /// the deployment does not have); the default one replaces the previous default. The
+    /// sender's next batch counts with it.
     pub async fn set_sending_provider(
         &self,
         tenant: &TenantId,
@@ -76,6 +80,18 @@ impl Marketing {
     ) -> ApiResult<provider::Model> {
         let name = provider_name(&fields.name)?;
         let limits = ProviderLimits::parse(fields.per_second, fields.per_hour, fields.per_day)?;
+        let relay = fields.relay.filter(|relay| !relay.is_empty());
+        if let Some(relay) = &relay {
+            if !self.relays.contains_key(relay) {
+                return Err(ApiError::rule(
+                    reasons::PROVIDER_RELAY_UNKNOWN,
+                    format!(
+                        "this deployment has no relay `{relay}` (mailRelays lists those it has)"
+                    ),
+                )
+                .on_field("relay"));
+            }
+        }
         let now = now_ms();
         let txn = erp_kit::db::begin_write(&self.db).await?;
         let model = match throttle::provider_named(&*txn, tenant, &name).await? {
@@ -84,6 +100,7 @@ impl Marketing {
                 model.per_hour = limits.per_hour;
                 model.per_day = limits.per_day;
                 model.is_default = fields.is_default;
+                model.relay = relay;
                 model.updated_by = actor.to_owned();
                 model.updated_at = now;
                 throttle::update_provider(&*txn, model).await?
@@ -99,6 +116,7 @@ impl Marketing {
                         per_hour: limits.per_hour,
                         per_day: limits.per_day,
                         is_default: fields.is_default,
+                        relay,
                         updated_by: actor.to_owned(),
                         created_at: now,
                         updated_at: now,

@@ -79,6 +79,9 @@ erp_kit::reasons! {
         /// A sending limit out of range (1 to 1,000,000 a minute), or a per-domain cap above
         /// the tenant's rate.
         SENDING_LIMIT_INVALID => BadUserInput,
+        /// A sending provider names an SMTP relay this deployment does not have (`mailRelays`
+        /// lists the named relays it has; none: the default relay).
+        PROVIDER_RELAY_UNKNOWN => BadUserInput,
         /// A mail provider webhook call without a readable timestamp or a signature that
         /// verifies under the tenant's secrets in force (on the deprecated legacy URL: the
         /// deployment-wide secret).

@@ -83,6 +83,12 @@ impl SendingProvider {
         self.model.is_default
     }
 
+    /// The deployment's named SMTP relay its messages go through (one of `mailRelays`); null:
+    /// the deployment's default relay.
+    async fn relay(&self) -> Option<&str> {
+        self.model.relay.as_deref()
+    }
+
     /// Messages handed to it in the current hour (null: it has no hourly rate).
     async fn sent_this_hour(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
         Ok(self.usage(ctx).await?.this_hour)
@@ -119,6 +125,9 @@ pub struct SetSendingProviderInput {
     /// True: the tenant's default provider (the previous default stops being one).
     #[graphql(default = false)]
     pub is_default: bool,
+    /// The deployment's named SMTP relay its messages go through (one of `mailRelays`);
+    /// absent or null: the deployment's default relay.
+    pub relay: Option<String>,
 }
 
 /// The tenant's mail provider webhook (bounces and complaints). The secret itself is shown
@@ -169,6 +178,13 @@ impl DeliveryQuery {
             .sending_limits(&tenant)
             .await?
             .into())
+    }
+
+    /// The names of the deployment's named SMTP relays (`ERP_SMTP_RELAYS`), which a sending
+    /// provider may go through instead of the default relay; by name.
+    #[graphql(requires_scopes = "marketing:read")]
+    async fn mail_relays(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(ctx.use_cases::<Marketing>()?.relay_names())
     }
 
     /// The tenant's sending providers, by name.
@@ -223,8 +239,9 @@ impl DeliveryMutation {
             .into())
     }
 
-    /// Creates or changes (by name) a sending provider with its rate and daily cap
-    /// (SENDING_LIMIT_INVALID out of range).
+    /// Creates or changes (by name) a sending provider with its rate, daily cap and relay
+    /// (SENDING_LIMIT_INVALID out of range; PROVIDER_RELAY_UNKNOWN for a relay the deployment
+    /// does not have). Every field is set as given: an absent relay is the default one.
     #[graphql(requires_scopes = "marketing:send")]
     async fn set_sending_provider(
         &self,
@@ -243,6 +260,7 @@ impl DeliveryMutation {
                     per_hour: input.per_hour,
                     per_day: input.per_day,
                     is_default: input.is_default,
+                    relay: input.relay,
                 },
             )
             .await?;

@@ -19,6 +19,9 @@ pub struct Model {
     pub per_day: Option<i32>,
     /// What a campaign without a provider and every journey sends through.
     pub is_default: bool,
+    /// The deployment's named relay its messages go through (`ERP_SMTP_RELAYS`); `None`: the
+    /// default relay (`ERP_SMTP_URL`).
+    pub relay: Option<String>,
     pub updated_by: String,
     pub created_at: i64,
     pub updated_at: i64,
