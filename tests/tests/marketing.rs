@@ -5457,6 +5457,57 @@ async fn each_sending_provider_goes_through_its_own_relay(backends: Backends) {
     }
     assert_eq!(eu.recipients().len(), 3);
 
+    // A provider whose relay left the configuration (as after a redeploy without it): its
+    // messages wait, deferred, nothing sent elsewhere or lost; back on a relay, they go.
+    use sea_orm::ConnectionTrait;
+    app.runtime
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE mkt_providers SET relay = 'gone' WHERE id = '{}'",
+            pool["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    let stranded = app
+        .ok(
+            &staff,
+            CREATE_CAMPAIGN,
+            json!({ "i": { "name": "Stranded", "templateId": template, "segmentId": everyone,
+                           "providerId": pool["id"] } }),
+        )
+        .await["createCampaign"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": stranded } }))
+        .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let pass = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!((pass.sent, pass.deferred), (0, 3), "{pass:?}");
+    let progress = app.ok(&staff, PROGRESS, json!({ "id": stranded })).await;
+    assert_eq!(progress["campaign"]["funnel"]["deferred"], 3);
+    assert_eq!(eu.recipients().len(), 3);
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email}");
+    }
+    app.ok(
+        &staff,
+        set_provider,
+        json!({ "i": { "name": "eu-pool", "relay": "eu" } }),
+    )
+    .await;
+    let mut sent = 0;
+    for _ in 0..5 {
+        sent += app
+            .marketing
+            .send_pass_at(&sender, now + 61_000)
+            .await
+            .unwrap()
+            .sent;
+    }
+    assert_eq!(sent, 3);
+    assert_eq!(eu.recipients().len(), 6);
+
     // Set again without a relay: back on the default one.
     let pool = app
         .ok(&staff, set_provider, json!({ "i": { "name": "eu-pool" } }))
