@@ -5412,26 +5412,39 @@ async fn each_sending_provider_goes_through_its_own_relay(backends: Backends) {
     )
     .await;
     let template = bulk_template(&app, &staff).await;
-    let via_eu = app
-        .ok(
-            &staff,
-            CREATE_CAMPAIGN,
-            json!({ "i": { "name": "EU", "templateId": template, "segmentId": everyone,
-                           "providerId": pool["id"] } }),
-        )
-        .await["createCampaign"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": via_eu } }))
-        .await;
+    // A scheduled campaign to everyone, through `provider` (None: the tenant's default).
+    let scheduled = |name: &'static str, provider: Option<Value>| {
+        let (app, staff, template, everyone) = (&app, &staff, &template, &everyone);
+        async move {
+            let data = app
+                .ok(
+                    staff,
+                    CREATE_CAMPAIGN,
+                    json!({ "i": { "name": name, "templateId": template, "segmentId": everyone,
+                                   "providerId": provider } }),
+                )
+                .await;
+            let id = data["createCampaign"]["id"].as_str().unwrap().to_owned();
+            app.ok(staff, SCHEDULE, json!({ "i": { "campaignId": id } }))
+                .await;
+            id
+        }
+    };
     let sender = test_sender("relays");
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut sent = 0;
-    for _ in 0..5 {
-        sent += app.marketing.send_pass_at(&sender, now).await.unwrap().sent;
-    }
-    assert_eq!(sent, 3);
+    // Five passes at `at`: how many messages went out.
+    let send_at = |at: i64| {
+        let (app, sender) = (&app, &sender);
+        async move {
+            let mut sent = 0;
+            for _ in 0..5 {
+                sent += app.marketing.send_pass_at(sender, at).await.unwrap().sent;
+            }
+            sent
+        }
+    };
+    let now = || chrono::Utc::now().timestamp_millis();
+    scheduled("EU", Some(pool["id"].clone())).await;
+    assert_eq!(send_at(now()).await, 3);
     let mut reached = eu.recipients();
     reached.sort();
     assert_eq!(reached, emails, "each recipient once, on the eu relay");
@@ -5443,15 +5456,8 @@ async fn each_sending_provider_goes_through_its_own_relay(backends: Backends) {
     }
 
     // The default provider's campaign goes to the default relay only.
-    let at_home = campaign(&app, &staff, &template, &everyone).await;
-    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": at_home } }))
-        .await;
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut sent = 0;
-    for _ in 0..5 {
-        sent += app.marketing.send_pass_at(&sender, now).await.unwrap().sent;
-    }
-    assert_eq!(sent, 3);
+    scheduled("Home", None).await;
+    assert_eq!(send_at(now()).await, 3);
     for email in &emails {
         assert_eq!(sink.to(email).len(), 1, "{email}");
     }
@@ -5468,21 +5474,9 @@ async fn each_sending_provider_goes_through_its_own_relay(backends: Backends) {
         ))
         .await
         .unwrap();
-    let stranded = app
-        .ok(
-            &staff,
-            CREATE_CAMPAIGN,
-            json!({ "i": { "name": "Stranded", "templateId": template, "segmentId": everyone,
-                           "providerId": pool["id"] } }),
-        )
-        .await["createCampaign"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.ok(&staff, SCHEDULE, json!({ "i": { "campaignId": stranded } }))
-        .await;
-    let now = chrono::Utc::now().timestamp_millis();
-    let pass = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    let stranded = scheduled("Stranded", Some(pool["id"].clone())).await;
+    let at = now();
+    let pass = app.marketing.send_pass_at(&sender, at).await.unwrap();
     assert_eq!((pass.sent, pass.deferred), (0, 3), "{pass:?}");
     let progress = app.ok(&staff, PROGRESS, json!({ "id": stranded })).await;
     assert_eq!(progress["campaign"]["funnel"]["deferred"], 3);
@@ -5496,16 +5490,7 @@ async fn each_sending_provider_goes_through_its_own_relay(backends: Backends) {
         json!({ "i": { "name": "eu-pool", "relay": "eu" } }),
     )
     .await;
-    let mut sent = 0;
-    for _ in 0..5 {
-        sent += app
-            .marketing
-            .send_pass_at(&sender, now + 61_000)
-            .await
-            .unwrap()
-            .sent;
-    }
-    assert_eq!(sent, 3);
+    assert_eq!(send_at(at + 61_000).await, 3);
     assert_eq!(eu.recipients().len(), 6);
 
     // Set again without a relay: back on the default one.
