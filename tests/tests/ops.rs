@@ -74,6 +74,7 @@ on_both_stores!(
     helpdesk_macros_apply_every_action_in_one_commit,
     helpdesk_teams_route_assign_and_scope_tickets,
     concurrent_tickets_never_take_the_same_turn,
+    an_sla_policy_change_reschedules_every_open_ticket,
     a_leavers_assets_fall_due_and_tickets_return_to_their_queue,
     the_live_queue_shows_an_agent_only_their_teams_tickets,
     ticket_counts_are_exact_by_status_under_the_row_rule,
@@ -5560,4 +5561,89 @@ async fn bulk_tickets_are_routed_moved_and_all_or_nothing(store: Store) {
         .map(|(kind, _, _)| kind)
         .collect();
     assert_eq!(kinds, ["ticket.created", "ticket.status_changed"]);
+}
+
+/// A changed SLA policy reschedules every open ticket of its priority at once (a page of 100
+/// tickets a commit): 240 new and 10 closed tickets opened under a 10-hour first response;
+/// none is due within five minutes; after the policy says one minute, exactly the 240 open
+/// ones are, whatever page they were on; the closed ones never.
+async fn an_sla_policy_change_reschedules_every_open_ticket(store: Store) {
+    use erp_ops::app::helpdesk::{LoadedTicket, NewTicket};
+    use erp_ops::domain::helpdesk::{Channel, Priority, TicketStatus};
+
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let admin = issuer.token(&tenant, "usr_admin", ALL);
+    let claims = issuer.claims(&tenant, "usr_admin", ALL);
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let all_week: Vec<Value> = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ]
+    .iter()
+    .map(|day| json!({ "weekday": day, "start": "00:00", "end": "00:00" }))
+    .collect();
+    let set_policy = |first_response: u32| {
+        json!({ "input": { "priority": "NORMAL", "timeZone": "UTC", "weeklyHours": all_week,
+            "firstResponseMinutes": first_response, "updateMinutes": 6000,
+            "resolutionMinutes": 6000 } })
+    };
+    let mutation =
+        "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }";
+    app.ok(&admin, mutation, set_policy(600)).await;
+    let tickets: Vec<LoadedTicket> = (0..250)
+        .map(|n| LoadedTicket {
+            requester_id: "usr_req".into(),
+            requester_name: "Requester".into(),
+            ticket: NewTicket {
+                subject: format!("T{n:03}"),
+                description: "It broke.".into(),
+                channel: Channel::Portal,
+                priority: Priority::Normal,
+                asset_id: None,
+                client_id: None,
+                category: None,
+            },
+            status: if n % 25 == 0 {
+                TicketStatus::Closed
+            } else {
+                TicketStatus::New
+            },
+        })
+        .collect();
+    let opened = app
+        .ops
+        .open_tickets(&tenant_id, &claims, tickets)
+        .await
+        .unwrap();
+    let open: std::collections::BTreeSet<String> = opened
+        .iter()
+        .filter(|ticket| ticket.status == TicketStatus::New)
+        .map(|ticket| ticket.id.clone())
+        .collect();
+    assert_eq!(open.len(), 240);
+    let due_soon = || async {
+        let soon = chrono::Utc::now().timestamp_millis() + 5 * 60_000;
+        app.store
+            .due_breaches(soon, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|raw| {
+                serde_json::from_value::<erp_ops::store::TicketDoc>(raw)
+                    .unwrap()
+                    .id
+            })
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    assert!(due_soon().await.is_empty());
+
+    app.ok(&admin, mutation, set_policy(1)).await;
+    assert_eq!(due_soon().await, open);
 }

@@ -202,8 +202,9 @@ impl Ops {
         Err(collided())
     }
 
-    /// Recomputes when the open tickets of `priority` breach next, after its policy changed.
-    /// A ticket changed concurrently is skipped: that change scheduled it under the new policy.
+    /// Recomputes when the open tickets of `priority` breach next, after its policy changed: a
+    /// page of 100 tickets a commit. A ticket changed concurrently is skipped: that change
+    /// scheduled it under the new policy.
     async fn reschedule_open_tickets(
         &self,
         tenant: &TenantId,
@@ -223,6 +224,7 @@ impl Ops {
             let more = tickets.len() as u64 > page.limit;
             tickets.truncate(page.limit as usize);
             after = tickets.last().map(|ticket| ticket.id.clone());
+            let mut writes = Vec::with_capacity(tickets.len());
             for ticket in tickets {
                 let mut next = TicketDoc {
                     rev: ticket.rev + 1,
@@ -230,8 +232,22 @@ impl Ops {
                 };
                 schedule(&mut next, policy.as_ref());
                 if next.next_breach_at != ticket.next_breach_at {
-                    let writes = [Write::replace(Kind::Tickets, &next, ticket.rev)?];
-                    let _ = self.store.commit(tenant, &writes, &[]).await?;
+                    writes.push(Write::replace(Kind::Tickets, &next, ticket.rev)?);
+                }
+            }
+            // The page's changed tickets in one commit (all or nothing); when one of them
+            // changed meanwhile the commit is stale, and the others are written one by one.
+            if !writes.is_empty()
+                && !matches!(
+                    outcome(self.store.commit(tenant, &writes, &[]).await?),
+                    Outcome::Done
+                )
+            {
+                for write in &writes {
+                    let _ = self
+                        .store
+                        .commit(tenant, std::slice::from_ref(write), &[])
+                        .await?;
                 }
             }
             if !more {
