@@ -401,8 +401,9 @@ impl IsolatedClickHouse {
                  <profile>default</profile><quota>default</quota></default>\
                  <{user}><password></password><networks><ip>127.0.0.1</ip></networks>\
                  <profile>default</profile><quota>default</quota><databases><{database}><facts>\
+                 <filter>tenant_id = getSetting('{setting}')</filter></facts><time_by_day>\
                  <filter>tenant_id = getSetting('{setting}')</filter>\
-                 </facts></{database}></databases></{user}></users></clickhouse>",
+                 </time_by_day></{database}></databases></{user}></users></clickhouse>",
                 user = Self::TENANT_USER,
                 setting = Self::TENANT_SETTING,
             ),
