@@ -5,7 +5,10 @@
 //! The compiler is the only way to the facts: the SQL it writes reads them through one
 //! tenant-filtered, deduplicated source (`FINAL` on ClickHouse, the highest version per
 //! (kind, entity) on DataFusion), so no metric can forget the tenant or count a replayed event
-//! twice. Field scopes are checked before any SQL is written:
+//! twice. Time entries are the exception when the store keeps them rolled up (both stores do,
+//! [`MetricQuery::with_time_rollups`]): the time-entry reports read the tenant-filtered groups
+//! of its current entries ([`TIME_BY_DAY`]) instead, deduplicated when they were written. Field
+//! scopes are checked before any SQL is written:
 //! - payroll-derived cost only with a finance or HR scope ([`COST_SCOPES`]);
 //! - person-level figures (grouping or filtering by person) only with a manager or HR scope
 //!   ([`PEOPLE_SCOPES`]);
