@@ -374,6 +374,30 @@ fn rollup_rows(
     sums.rows()
 }
 
+/// Bytes of entity ids one look-up sends: query parameters travel as form fields, which
+/// ClickHouse takes up to `http_max_field_value_size` (128 KiB by default).
+const LOOKUP_BYTES: usize = 96 * 1024;
+
+/// `ids` in slices of at most [`LOOKUP_BYTES`] as a parameter (one slice for a batch of up to
+/// a few thousand entries: one look-up).
+fn id_chunks<'a>(ids: &'a [&'a str]) -> Vec<&'a [&'a str]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, id) in ids.iter().enumerate() {
+        // Quoted, escaped at worst twice over, and a comma.
+        let size = id.len() * 2 + 3;
+        if bytes + size > LOOKUP_BYTES && index > start {
+            chunks.push(&ids[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < ids.len() {
+        chunks.push(&ids[start..]);
+    }
+    chunks
+}
+
 /// A stable digest of `rows` (an insert's deduplication token: the same rows inserted twice
 /// within the table's window, by two replicas rebuilding from the same state, count once).
 fn digest(rows: &[TimeRow]) -> String {
@@ -821,23 +845,27 @@ impl FactStore for ClickHouseStore {
                 .iter()
                 .map(|e| (e.tenant_id.as_str(), e.entity_id.as_str()))
                 .collect();
-            let stored = self
-                .client
-                .query(
-                    "SELECT ?fields FROM facts FINAL WHERE kind = 'time_entry' \
-                     AND has({tenants:Array(String)}, tenant_id) \
-                     AND has({ids:Array(String)}, entity_id)",
-                )
-                .param("tenants", &tenants)
-                .param("ids", &ids)
-                .fetch_all::<EntryRow>()
-                .await
-                .map_err(store_error)?;
-            let current = stored
-                .into_iter()
-                .filter(|e| wanted.contains(&(e.tenant_id.as_str(), e.entity_id.as_str())))
-                .map(|e| ((e.tenant_id.clone(), e.entity_id.clone()), e))
-                .collect();
+            let mut current = HashMap::new();
+            for ids in id_chunks(&ids) {
+                let stored = self
+                    .client
+                    .query(
+                        "SELECT ?fields FROM facts FINAL WHERE kind = 'time_entry' \
+                         AND has({tenants:Array(String)}, tenant_id) \
+                         AND has({ids:Array(String)}, entity_id)",
+                    )
+                    .param("tenants", &tenants)
+                    .param("ids", ids)
+                    .fetch_all::<EntryRow>()
+                    .await
+                    .map_err(store_error)?;
+                current.extend(
+                    stored
+                        .into_iter()
+                        .filter(|e| wanted.contains(&(e.tenant_id.as_str(), e.entity_id.as_str())))
+                        .map(|e| ((e.tenant_id.clone(), e.entity_id.clone()), e)),
+                );
+            }
             let zones = self.zones(&tenants).await?;
             rollup_rows(&entries, current, &zones)
         };
@@ -1104,6 +1132,14 @@ mod tests {
             (rows[0].week.as_str(), rows[0].month.as_str()),
             ("2026-W14", "2026-04")
         );
+        // Large batches look up in slices under ClickHouse's form-field limit.
+        let many: Vec<String> = (0..50_000).map(|i| format!("te{i:07}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let chunks = id_chunks(&many);
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.concat(), many);
+        assert!(chunks.iter().all(|c| c.len() * (9 * 2 + 3) <= LOOKUP_BYTES));
+        assert_eq!(id_chunks(&many[..10]).len(), 1);
         // The same rows, the same token; other rows, another.
         assert_eq!(digest(&rows), digest(&rows.clone()));
         assert_ne!(digest(&rows), digest(&rollup_rows(&tie, current, &utc)));
