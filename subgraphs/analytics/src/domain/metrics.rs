@@ -406,8 +406,7 @@ pub struct MetricQuery {
     /// The tenant's days and fiscal years (UTC and January until the caller sets the
     /// tenant's: [`MetricQuery::on_calendar`]).
     pub calendar: Calendar,
-    /// Read time entries from the store's rollups ([`TIME_BY_DAY`], and [`TIME_BY_MONTH`] on
-    /// DataFusion) instead of the facts ([`MetricQuery::with_time_rollups`]).
+    /// Read time entries from the store's rollups ([`TIME_BY_DAY`], [`TIME_BY_MONTH`]) instead of the facts ([`MetricQuery::with_time_rollups`]).
     pub time_rollups: bool,
 }
 
@@ -417,8 +416,8 @@ pub struct MetricQuery {
 /// embedded store hands it over as one row per group; on ClickHouse it is a
 /// `SummingMergeTree` of signed rows ("minus old, plus new"), summed per group on read.
 pub const TIME_BY_DAY: &str = "time_by_day";
-/// [`TIME_BY_DAY`] per local month (no `day` or `week`; the embedded store's; ClickHouse sums
-/// its day rollup per month).
+/// [`TIME_BY_DAY`] per local month (no `day` or `week`; on ClickHouse the columns are there,
+/// empty).
 pub const TIME_BY_MONTH: &str = "time_by_month";
 
 /// The SQL of one engine. Its result columns are always `d0`..`d3` (strings, `''` when unused),
@@ -912,23 +911,30 @@ impl MetricQuery {
         let fiscal = fiscal_case(&self.calendar, first, last, "month");
         let whole = from.day() == 1 && to.succ_opt().is_none_or(|next| next.day() == 1) && !by_day;
         if dialect == Dialect::ClickHouse {
-            // The day range selects whole months too (a group's month is its day's).
-            let (days, select) = if whole {
-                ("month", "'' AS day, '' AS week, month".to_owned())
+            let (table, column, first, last) = if whole {
+                (
+                    TIME_BY_MONTH,
+                    "month",
+                    from.format("%Y-%m"),
+                    to.format("%Y-%m"),
+                )
             } else {
-                ("day, week, month", "day, week, month".to_owned())
+                (
+                    TIME_BY_DAY,
+                    "day",
+                    from.format("%Y-%m-%d"),
+                    to.format("%Y-%m-%d"),
+                )
             };
             return format!(
-                "(SELECT tenant_id, person_id, user_id, project_id, billable, {select}, \
+                "(SELECT tenant_id, person_id, user_id, project_id, billable, day, week, month, \
                  {fiscal} AS fiscal_year, seconds AS quantity, counted AS entries \
-                 FROM (SELECT tenant_id, {days}, person_id, user_id, project_id, billable, \
-                 toInt64(sum(quantity)) AS seconds, toInt64(sum(entries)) AS counted \
-                 FROM {TIME_BY_DAY} WHERE tenant_id = {{tenant:String}} AND day >= '{}' \
-                 AND day <= '{}' \
-                 GROUP BY tenant_id, {days}, person_id, user_id, project_id, billable \
-                 HAVING counted <> 0))",
-                from.format("%Y-%m-%d"),
-                to.format("%Y-%m-%d")
+                 FROM (SELECT tenant_id, day, week, month, person_id, user_id, project_id, \
+                 billable, toInt64(sum(quantity)) AS seconds, toInt64(sum(entries)) AS counted \
+                 FROM {table} WHERE tenant_id = {{tenant:String}} AND {column} >= '{first}' \
+                 AND {column} <= '{last}' \
+                 GROUP BY tenant_id, day, week, month, person_id, user_id, project_id, billable \
+                 HAVING counted <> 0))"
             );
         }
         let tenant = literal(tenant);
@@ -1566,9 +1572,13 @@ mod tests {
                     // Rollups only when asked, and through the tenant filter too.
                     let rolled = sql.matches("FROM time_by_").count();
                     let filtered = match dialect {
-                        Dialect::ClickHouse => sql
-                            .matches("FROM time_by_day WHERE tenant_id = {tenant:String}")
-                            .count(),
+                        Dialect::ClickHouse => {
+                            sql.matches("FROM time_by_day WHERE tenant_id = {tenant:String}")
+                                .count()
+                                + sql
+                                    .matches("FROM time_by_month WHERE tenant_id = {tenant:String}")
+                                    .count()
+                        }
                         Dialect::DataFusion => {
                             sql.matches("FROM time_by_day WHERE tenant_id = 'tenant-1'")
                                 .count()

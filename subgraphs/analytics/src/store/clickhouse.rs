@@ -7,8 +7,9 @@
 //! Not partitioned: ReplacingMergeTree collapses versions only within a partition, and a
 //! fact's calendar columns may change between versions.
 //!
-//! Time entries are also kept rolled up (`time_by_day`, a `SummingMergeTree`): per tenant,
-//! local day, person, login, project and billable flag, their seconds and count, so the
+//! Time entries are also kept rolled up (`time_by_day`, a `SummingMergeTree`, and
+//! `time_by_month` fed the same rows per month): per tenant, local day (month), person, login,
+//! project and billable flag, their seconds and count, so the
 //! reports that read time entries (hours, billable hours, capacity, utilization,
 //! profitability's hours) sum those groups instead of reading every fact `FINAL`. The rollup is
 //! fed at insert with "minus old, plus new" rows: per batch one query finds the stored current
@@ -39,7 +40,7 @@ use erp_kit::events::DeadLetter;
 use super::{ExportStream, FactStore, RawRow, StoreError, StoredCalendar, StoredFact};
 use crate::domain::calendar::Calendar;
 use crate::domain::facts::FactKind;
-use crate::domain::metrics::{CompiledSql, Dialect, ExportQuery, TIME_BY_DAY};
+use crate::domain::metrics::{CompiledSql, Dialect, ExportQuery, TIME_BY_DAY, TIME_BY_MONTH};
 
 /// `CLICKHOUSE_URL` (e.g. `http://127.0.0.1:58123`) and `CLICKHOUSE_DATABASE`.
 #[derive(Debug, Clone)]
@@ -140,7 +141,7 @@ pub struct ClickHouseStore {
     /// entity's events come from one partition, so one consumer: two replicas do not restate
     /// the same entry at once (a rebalance's overlap is the exception: the totals check at
     /// open repairs what it could miscount).
-    turn: tokio::sync::Mutex<Vec<TimeRow>>,
+    turn: tokio::sync::Mutex<RollupRows>,
 }
 
 const FACTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS facts (
@@ -222,7 +223,27 @@ const TIME_ROLLUP_TABLE: &str = "CREATE TABLE IF NOT EXISTS time_by_day (
 ORDER BY (tenant_id, day, person_id, user_id, project_id, billable)
 SETTINGS non_replicated_deduplication_window = 1000";
 
-/// A row of `time_by_day`.
+/// `time_by_day` per local month (`day` and `week` empty), fed the same rows: what the reports
+/// over whole months read (a few times fewer groups than days).
+const TIME_MONTH_ROLLUP_TABLE: &str = "CREATE TABLE IF NOT EXISTS time_by_month (
+    tenant_id String,
+    day String,
+    week String,
+    month String,
+    person_id String,
+    user_id String,
+    project_id String,
+    billable UInt8,
+    quantity Int64,
+    entries Int64
+) ENGINE = SummingMergeTree((quantity, entries))
+ORDER BY (tenant_id, month, person_id, user_id, project_id, billable)
+SETTINGS non_replicated_deduplication_window = 1000";
+
+/// The rollup tables.
+const TIME_ROLLUPS: [&str; 2] = [TIME_BY_DAY, TIME_BY_MONTH];
+
+/// A row of `time_by_day` (and of `time_by_month`, without its day and week).
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 struct TimeRow {
     tenant_id: String,
@@ -343,6 +364,52 @@ impl Sums {
                 },
             )
             .collect()
+    }
+}
+
+/// `rows` of the day rollup summed per month (the month rollup's rows).
+fn months_of(rows: &[TimeRow]) -> Vec<TimeRow> {
+    let mut sums = Sums::default();
+    for row in rows {
+        sums.add(
+            (
+                row.tenant_id.clone(),
+                String::new(),
+                String::new(),
+                row.month.clone(),
+                row.person_id.clone(),
+                row.user_id.clone(),
+                row.project_id.clone(),
+                row.billable,
+            ),
+            row.quantity,
+            row.entries,
+        );
+    }
+    sums.rows()
+}
+
+/// Rows for both rollups and the token their inserts carry (tried again with the same token,
+/// a table that took them already takes nothing).
+#[derive(Debug, Default)]
+struct RollupRows {
+    days: Vec<TimeRow>,
+    months: Vec<TimeRow>,
+    token: String,
+}
+
+impl RollupRows {
+    /// A batch's rows (the month rollup's from the day rollup's), with a token of their own.
+    fn of_batch(days: Vec<TimeRow>) -> Self {
+        Self {
+            months: months_of(&days),
+            days,
+            token: format!("erp-time-rollup-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.days.is_empty() && self.months.is_empty()
     }
 }
 
@@ -529,7 +596,7 @@ impl ClickHouseStore {
             database: config.database.clone(),
             tenant: None,
             read_rollups: true,
-            turn: tokio::sync::Mutex::new(Vec::new()),
+            turn: tokio::sync::Mutex::new(RollupRows::default()),
         }
     }
 
@@ -561,37 +628,38 @@ impl ClickHouseStore {
             .collect())
     }
 
-    /// Inserts rollup rows (none: nothing), with `token` as the insert's deduplication token.
-    async fn insert_time_rows(
-        &self,
-        rows: &[TimeRow],
-        token: Option<String>,
-    ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
+    /// Inserts rollup rows into both tables (none: nothing), with their token as each
+    /// insert's deduplication token.
+    async fn insert_time_rows(&self, rows: &RollupRows) -> Result<(), StoreError> {
+        let client = self
+            .client
+            .clone()
+            .with_setting("insert_deduplication_token", rows.token.as_str());
+        for (table, rows) in [(TIME_BY_DAY, &rows.days), (TIME_BY_MONTH, &rows.months)] {
+            if rows.is_empty() {
+                continue;
+            }
+            let mut insert = client
+                .insert::<TimeRow>(table)
+                .await
+                .map_err(store_error)?
+                .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
+            for row in rows {
+                insert.write(row).await.map_err(store_error)?;
+            }
+            insert.end().await.map_err(store_error)?;
         }
-        let mut client = self.client.clone();
-        if let Some(token) = token {
-            client = client.with_setting("insert_deduplication_token", token);
-        }
-        let mut insert = client
-            .insert::<TimeRow>(TIME_BY_DAY)
-            .await
-            .map_err(store_error)?
-            .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
-        for row in rows {
-            insert.write(row).await.map_err(store_error)?;
-        }
-        insert.end().await.map_err(store_error)
+        Ok(())
     }
 
-    /// The rows that bring `tenant`'s rollup to what its current time entries give on `zone`
-    /// (its groups as they should be, less its groups as they are).
+    /// The rows that bring `tenant`'s rollups to what its current time entries give on `zone`
+    /// (its groups as they should be, less its groups as they are), for each table.
     async fn time_rollup_repair(
         &self,
         tenant: &str,
         zone: chrono_tz::Tz,
-    ) -> Result<Vec<TimeRow>, StoreError> {
+        token: String,
+    ) -> Result<RollupRows, StoreError> {
         let mut sums = Sums::default();
         let mut entries = self
             .client
@@ -605,17 +673,59 @@ impl ClickHouseStore {
         while let Some(entry) = entries.next().await.map_err(store_error)? {
             sums.add(group_of(&entry, zone), entry.quantity, 1);
         }
+        let days = sums.rows();
+        let months = months_of(&days);
+        let mut repair = RollupRows {
+            token,
+            ..RollupRows::default()
+        };
+        for (table, wanted) in [(TIME_BY_DAY, days), (TIME_BY_MONTH, months)] {
+            let mut sums = Sums::default();
+            for row in wanted {
+                sums.add(
+                    (
+                        row.tenant_id,
+                        row.day,
+                        row.week,
+                        row.month,
+                        row.person_id,
+                        row.user_id,
+                        row.project_id,
+                        row.billable,
+                    ),
+                    row.quantity,
+                    row.entries,
+                );
+            }
+            self.subtract_stored(table, tenant, &mut sums).await?;
+            let rows = sums.rows();
+            if table == TIME_BY_DAY {
+                repair.days = rows;
+            } else {
+                repair.months = rows;
+            }
+        }
+        Ok(repair)
+    }
+
+    /// Subtracts `tenant`'s groups as `table` holds them from `sums`.
+    async fn subtract_stored(
+        &self,
+        table: &str,
+        tenant: &str,
+        sums: &mut Sums,
+    ) -> Result<(), StoreError> {
         let stored = self
             .client
-            .query(
+            .query(&format!(
                 "SELECT tenant_id, day, week, month, person_id, user_id, project_id, billable, \
                  seconds AS quantity, counted AS entries FROM (SELECT tenant_id, day, week, \
                  month, person_id, user_id, project_id, billable, \
                  toInt64(sum(quantity)) AS seconds, toInt64(sum(entries)) AS counted \
-                 FROM time_by_day WHERE tenant_id = {tenant:String} \
+                 FROM {table} WHERE tenant_id = {{tenant:String}} \
                  GROUP BY tenant_id, day, week, month, person_id, user_id, project_id, billable) \
-                 WHERE seconds <> 0 OR counted <> 0",
-            )
+                 WHERE seconds <> 0 OR counted <> 0"
+            ))
             .param("tenant", tenant)
             .fetch_all::<TimeRow>()
             .await
@@ -636,7 +746,7 @@ impl ClickHouseStore {
                 -row.entries,
             );
         }
-        Ok(sums.rows())
+        Ok(())
     }
 
     /// Rebuilds `tenant`'s time-entry rollup on its time zone now (what a new zone needs; also
@@ -657,33 +767,34 @@ impl ClickHouseStore {
             .await?
             .remove(tenant)
             .unwrap_or(chrono_tz::Tz::UTC);
-        let rows = self.time_rollup_repair(tenant, zone).await?;
-        if !rows.is_empty() {
-            tracing::info!(tenant, groups = rows.len(), "time-entry rollup rebuilt");
+        let token = token.map_or_else(
+            || format!("erp-time-rollup-{}", uuid::Uuid::new_v4().simple()),
+            |token| format!("{token}-{tenant}-{zone}"),
+        );
+        let mut rows = self.time_rollup_repair(tenant, zone, token).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        let token = token.map(|token| format!("{token}-{}", digest(&rows)));
-        self.insert_time_rows(&rows, token).await
+        tracing::info!(
+            tenant,
+            groups = rows.days.len(),
+            "time-entry rollup rebuilt"
+        );
+        if rows.token.starts_with("open-") {
+            // The same rows from the same state, the same token.
+            rows.token = format!("{}-{}", rows.token, digest(&rows.days));
+        }
+        self.insert_time_rows(&rows).await
     }
 
     /// Rebuilds the rollup of every tenant whose rollup totals (seconds, entries) differ from
     /// its time entries' (every tenant with entries when the rollup table is new).
     async fn check_time_rollups(&self) -> Result<(), StoreError> {
         let _turn = self.turn.lock().await;
-        let drifted = self
-            .client
-            .query(
-                "SELECT if(tenant_id <> '', tenant_id, rolled_tenant) AS tenant \
-                 FROM (SELECT tenant_id, toInt64(sum(quantity)) AS seconds, \
-                 toInt64(count()) AS counted FROM facts FINAL WHERE kind = 'time_entry' \
-                 GROUP BY tenant_id) AS f FULL OUTER JOIN (SELECT tenant_id AS rolled_tenant, \
-                 toInt64(sum(quantity)) AS rolled_seconds, toInt64(sum(entries)) AS rolled \
-                 FROM time_by_day GROUP BY tenant_id) AS r ON r.rolled_tenant = f.tenant_id \
-                 WHERE seconds <> rolled_seconds OR counted <> rolled \
-                 ORDER BY tenant",
-            )
-            .fetch_all::<String>()
-            .await
-            .map_err(store_error)?;
+        let mut drifted = std::collections::BTreeSet::new();
+        for table in TIME_ROLLUPS {
+            drifted.extend(self.drifted_tenants(table).await?);
+        }
         for tenant in drifted {
             // Two replicas opening at once rebuild from the same state: the same rows, one
             // token, counted once.
@@ -691,6 +802,24 @@ impl ClickHouseStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The tenants whose totals in the rollup `table` differ from their time entries'.
+    async fn drifted_tenants(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        self.client
+            .query(&format!(
+                "SELECT if(tenant_id <> '', tenant_id, rolled_tenant) AS tenant \
+                 FROM (SELECT tenant_id, toInt64(sum(quantity)) AS seconds, \
+                 toInt64(count()) AS counted FROM facts FINAL WHERE kind = 'time_entry' \
+                 GROUP BY tenant_id) AS f FULL OUTER JOIN (SELECT tenant_id AS rolled_tenant, \
+                 toInt64(sum(quantity)) AS rolled_seconds, toInt64(sum(entries)) AS rolled \
+                 FROM {table} GROUP BY tenant_id) AS r ON r.rolled_tenant = f.tenant_id \
+                 WHERE seconds <> rolled_seconds OR counted <> rolled \
+                 ORDER BY tenant"
+            ))
+            .fetch_all::<String>()
+            .await
+            .map_err(store_error)
     }
 
     /// Tenant queries (metrics, exports) run as `isolation`'s user with its tenant setting.
@@ -725,7 +854,7 @@ impl ClickHouseStore {
                 isolation.user, isolation.setting
             )));
         }
-        for table in ["facts", TIME_BY_DAY] {
+        for table in ["facts", TIME_BY_DAY, TIME_BY_MONTH] {
             let policies = self
                 .server
                 .query(
@@ -752,7 +881,7 @@ impl ClickHouseStore {
                     "tenant isolation: no row policy on {}.{table} for `{}`, and the server \
                      would not create one ({err}); configure it in the server's users.xml \
                      (`<filter>tenant_id = getSetting('{}')</filter>` under the database's \
-                     `<facts>` and `<{TIME_BY_DAY}>`)",
+                     `<facts>`, `<{TIME_BY_DAY}>` and `<{TIME_BY_MONTH}>`)",
                     self.database, isolation.user, isolation.setting
                 )));
             }
@@ -792,6 +921,7 @@ impl FactStore for ClickHouseStore {
             DEAD_LETTERS_TABLE,
             CALENDARS_TABLE,
             TIME_ROLLUP_TABLE,
+            TIME_MONTH_ROLLUP_TABLE,
         ]
         .iter()
         .chain(FACTS_COLUMNS_ADDED)
@@ -817,8 +947,8 @@ impl FactStore for ClickHouseStore {
         // The rollup rows of an attempt whose facts were stored: before anything else (the
         // look-up below finds those facts stored, so it would not count them again).
         if !pending.is_empty() {
-            self.insert_time_rows(&pending, None).await?;
-            pending.clear();
+            self.insert_time_rows(&pending).await?;
+            *pending = RollupRows::default();
         }
         let entries: Vec<EntryRow> = facts
             .iter()
@@ -869,6 +999,7 @@ impl FactStore for ClickHouseStore {
             let zones = self.zones(&tenants).await?;
             rollup_rows(&entries, current, &zones)
         };
+        let rows = RollupRows::of_batch(rows);
         let mut insert = self
             .client
             .insert::<FactRow>("facts")
@@ -884,7 +1015,7 @@ impl FactStore for ClickHouseStore {
         insert.end().await.map_err(store_error)?;
         // The facts are stored: their rollup rows now, or with the next attempt (the batch is
         // tried again, and its look-up then finds these facts stored and adds nothing twice).
-        if let Err(err) = self.insert_time_rows(&rows, None).await {
+        if let Err(err) = self.insert_time_rows(&rows).await {
             *pending = rows;
             return Err(err);
         }
