@@ -19,7 +19,8 @@
 //!
 //! The embedded engine runs twice: with its time-entry rollups (what `erp-os all` runs) and
 //! without them (every report deduplicating the facts on read: the path before rollups;
-//! BENCH_EMBEDDED_RAW=0 skips it).
+//! BENCH_EMBEDDED_RAW=0 skips it). ClickHouse too: with its time-entry rollup, and reading
+//! `facts FINAL` for every report (BENCH_CLICKHOUSE_RAW=0 skips it), each on a fresh database.
 //!
 //! Environment: CLICKHOUSE_URL (optional), the BENCH_* settings above; BENCH_OUT (default
 //! bench-results/analytics.md).
@@ -301,16 +302,30 @@ async fn main() -> Result<()> {
         );
     }
     if let Some(url) = env_text("CLICKHOUSE_URL") {
-        let database = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let store: SharedFacts = Arc::new(erp_analytics::store::clickhouse::ClickHouseStore::new(
-            &erp_analytics::store::clickhouse::ClickHouseConfig {
-                url,
-                database,
-                user: None,
-                password: None,
-            },
-        ));
-        body.push_str(&run("ClickHouse", store, 100.0).await?);
+        let store = || {
+            let database = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+            erp_analytics::store::clickhouse::ClickHouseStore::new(
+                &erp_analytics::store::clickhouse::ClickHouseConfig {
+                    url: url.clone(),
+                    database,
+                    user: None,
+                    password: None,
+                },
+            )
+        };
+        body.push_str(&run("ClickHouse", Arc::new(store()), 100.0).await?);
+        // The same without reading its time-entry rollup: every report reads `facts FINAL`
+        // (the path before the rollup; BENCH_CLICKHOUSE_RAW=0 skips it).
+        if env_number("BENCH_CLICKHOUSE_RAW", 1)? != 0 {
+            body.push_str(
+                &run(
+                    "ClickHouse without rollups (facts FINAL: the path before rollups)",
+                    Arc::new(store().reading_facts_only()),
+                    100.0,
+                )
+                .await?,
+            );
+        }
     } else {
         body.push_str("## ClickHouse\n\nNot run: CLICKHOUSE_URL is not set.\n");
     }

@@ -401,8 +401,10 @@ impl IsolatedClickHouse {
                  <profile>default</profile><quota>default</quota></default>\
                  <{user}><password></password><networks><ip>127.0.0.1</ip></networks>\
                  <profile>default</profile><quota>default</quota><databases><{database}><facts>\
-                 <filter>tenant_id = getSetting('{setting}')</filter>\
-                 </facts></{database}></databases></{user}></users></clickhouse>",
+                 <filter>tenant_id = getSetting('{setting}')</filter></facts><time_by_day>\
+                 <filter>tenant_id = getSetting('{setting}')</filter></time_by_day>\
+                 <time_by_month><filter>tenant_id = getSetting('{setting}')</filter>\
+                 </time_by_month></{database}></databases></{user}></users></clickhouse>",
                 user = Self::TENANT_USER,
                 setting = Self::TENANT_SETTING,
             ),

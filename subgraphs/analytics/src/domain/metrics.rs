@@ -5,7 +5,10 @@
 //! The compiler is the only way to the facts: the SQL it writes reads them through one
 //! tenant-filtered, deduplicated source (`FINAL` on ClickHouse, the highest version per
 //! (kind, entity) on DataFusion), so no metric can forget the tenant or count a replayed event
-//! twice. Field scopes are checked before any SQL is written:
+//! twice. Time entries are the exception when the store keeps them rolled up (both stores do,
+//! [`MetricQuery::with_time_rollups`]): the time-entry reports read the tenant-filtered groups
+//! of its current entries ([`TIME_BY_DAY`]) instead, deduplicated when they were written. Field
+//! scopes are checked before any SQL is written:
 //! - payroll-derived cost only with a finance or HR scope ([`COST_SCOPES`]);
 //! - person-level figures (grouping or filtering by person) only with a manager or HR scope
 //!   ([`PEOPLE_SCOPES`]);
@@ -403,17 +406,18 @@ pub struct MetricQuery {
     /// The tenant's days and fiscal years (UTC and January until the caller sets the
     /// tenant's: [`MetricQuery::on_calendar`]).
     pub calendar: Calendar,
-    /// DataFusion: read time entries from the store's rollups ([`TIME_BY_DAY`],
-    /// [`TIME_BY_MONTH`]) instead of the facts ([`MetricQuery::with_time_rollups`]).
+    /// Read time entries from the store's rollups ([`TIME_BY_DAY`], [`TIME_BY_MONTH`]) instead of the facts ([`MetricQuery::with_time_rollups`]).
     pub time_rollups: bool,
 }
 
-/// The embedded store's time entries per tenant, local day, person, login, project and
-/// billable flag (`day`, `week`, `month`, `person_id`, `user_id`, `project_id`, `billable`,
-/// `quantity` the seconds, `entries` the count): the current versions only, on the tenant's
-/// time zone.
+/// The stores' time entries per tenant, local day, person, login, project and billable flag
+/// (`day`, `week`, `month`, `person_id`, `user_id`, `project_id`, `billable`, `quantity` the
+/// seconds, `entries` the count): the current versions only, on the tenant's time zone. The
+/// embedded store hands it over as one row per group; on ClickHouse it is a
+/// `SummingMergeTree` of signed rows ("minus old, plus new"), summed per group on read.
 pub const TIME_BY_DAY: &str = "time_by_day";
-/// [`TIME_BY_DAY`] per local month (no `day` or `week`).
+/// [`TIME_BY_DAY`] per local month (no `day` or `week`; on ClickHouse the columns are there,
+/// empty).
 pub const TIME_BY_MONTH: &str = "time_by_month";
 
 /// The SQL of one engine. Its result columns are always `d0`..`d3` (strings, `''` when unused),
@@ -746,7 +750,7 @@ fn facts_source_of(dialect: Dialect, tenant: &str, no_time_entries: bool) -> Str
         // ReplacingMergeTree(version): FINAL keeps the highest version per sorting key
         // (tenant_id, kind, entity_id). The tenant is a bound parameter.
         Dialect::ClickHouse => {
-            "(SELECT * FROM facts FINAL WHERE tenant_id = {tenant:String})".to_owned()
+            format!("(SELECT * FROM facts FINAL WHERE tenant_id = {{tenant:String}}{kinds})")
         }
         // Dedupe on read: the highest version per (kind, entity), the same rows FINAL keeps.
         Dialect::DataFusion => format!(
@@ -864,14 +868,14 @@ impl MetricQuery {
     }
 
     /// This query reading time entries from the store's rollups (`on`: the store keeps them,
-    /// [`crate::store::FactStore::time_rollups`]; DataFusion only).
+    /// [`crate::store::FactStore::time_rollups`]).
     pub fn with_time_rollups(mut self, on: bool) -> Self {
         self.time_rollups = on;
         self
     }
 
-    fn reads_rollups(&self, dialect: Dialect) -> bool {
-        self.time_rollups && dialect == Dialect::DataFusion
+    fn reads_rollups(&self, _dialect: Dialect) -> bool {
+        self.time_rollups
     }
 
     /// The first day of the range's first month and the last day of its last month.
@@ -891,10 +895,48 @@ impl MetricQuery {
     /// `billable`, `day`, `week`, `month`, `fiscal_year`, `quantity`, and `entries`), within
     /// local days `from` to `to`: the month rollup when they are whole months and the query
     /// needs no day or week (`by_day` false), else the day rollup.
-    fn rolled_up_time(&self, tenant: &str, from: NaiveDate, to: NaiveDate, by_day: bool) -> String {
+    ///
+    /// On ClickHouse the day rollup holds signed rows (a restatement subtracts its old group
+    /// and adds its new one): they are summed per group (per month without the day) and the
+    /// groups left without entries dropped, so a moved entry leaves no empty group behind.
+    fn rolled_up_time(
+        &self,
+        dialect: Dialect,
+        tenant: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        by_day: bool,
+    ) -> String {
         let (first, last) = self.whole_months();
         let fiscal = fiscal_case(&self.calendar, first, last, "month");
         let whole = from.day() == 1 && to.succ_opt().is_none_or(|next| next.day() == 1) && !by_day;
+        if dialect == Dialect::ClickHouse {
+            let (table, column, first, last) = if whole {
+                (
+                    TIME_BY_MONTH,
+                    "month",
+                    from.format("%Y-%m"),
+                    to.format("%Y-%m"),
+                )
+            } else {
+                (
+                    TIME_BY_DAY,
+                    "day",
+                    from.format("%Y-%m-%d"),
+                    to.format("%Y-%m-%d"),
+                )
+            };
+            return format!(
+                "(SELECT tenant_id, person_id, user_id, project_id, billable, day, week, month, \
+                 {fiscal} AS fiscal_year, seconds AS quantity, counted AS entries \
+                 FROM (SELECT tenant_id, day, week, month, person_id, user_id, project_id, \
+                 billable, toInt64(sum(quantity)) AS seconds, toInt64(sum(entries)) AS counted \
+                 FROM {table} WHERE tenant_id = {{tenant:String}} AND {column} >= '{first}' \
+                 AND {column} <= '{last}' \
+                 GROUP BY tenant_id, day, week, month, person_id, user_id, project_id, billable \
+                 HAVING counted <> 0))"
+            );
+        }
         let tenant = literal(tenant);
         if whole {
             format!(
@@ -976,7 +1018,7 @@ impl MetricQuery {
                  CASE WHEN billable = 1 THEN 'true' ELSE 'false' END AS billable_text, \
                  '' AS currency, {num} AS num, entries AS den, person_id AS who \
                  FROM {} AS f",
-                self.rolled_up_time(tenant, self.from, self.to, self.needs_days())
+                self.rolled_up_time(dialect, tenant, self.from, self.to, self.needs_days())
             )
         };
         let rollups = self.reads_rollups(dialect);
@@ -1045,7 +1087,7 @@ impl MetricQuery {
                 let time = if rollups {
                     format!(
                         "{} AS ft",
-                        self.rolled_up_time(tenant, self.from, self.to, false)
+                        self.rolled_up_time(dialect, tenant, self.from, self.to, false)
                     )
                 } else {
                     format!("{f} AS ft WHERE kind = 'time_entry' AND {range}")
@@ -1191,7 +1233,7 @@ impl MetricQuery {
                          {} AS value, {zero} AS people FROM {} AS f GROUP BY {list} \
                          ORDER BY {list}",
                         sum("quantity"),
-                        self.rolled_up_time(tenant, first, last, false)
+                        self.rolled_up_time(dialect, tenant, first, last, false)
                     ),
                     tenant: tenant.to_owned(),
                 }
@@ -1527,23 +1569,34 @@ mod tests {
                     ]);
                 }
                 for sql in &statements {
-                    // Rollups: DataFusion only, and through the tenant filter too.
+                    // Rollups only when asked, and through the tenant filter too.
                     let rolled = sql.matches("FROM time_by_").count();
-                    let filtered = sql
-                        .matches("FROM time_by_day WHERE tenant_id = 'tenant-1'")
-                        .count()
-                        + sql
-                            .matches("FROM time_by_month WHERE tenant_id = 'tenant-1'")
-                            .count();
+                    let filtered = match dialect {
+                        Dialect::ClickHouse => {
+                            sql.matches("FROM time_by_day WHERE tenant_id = {tenant:String}")
+                                .count()
+                                + sql
+                                    .matches("FROM time_by_month WHERE tenant_id = {tenant:String}")
+                                    .count()
+                        }
+                        Dialect::DataFusion => {
+                            sql.matches("FROM time_by_day WHERE tenant_id = 'tenant-1'")
+                                .count()
+                                + sql
+                                    .matches("FROM time_by_month WHERE tenant_id = 'tenant-1'")
+                                    .count()
+                        }
+                    };
                     assert_eq!(rolled, filtered, "{metric:?} {dialect:?}: {sql}");
-                    assert!(
-                        rolled == 0 || (rollups && dialect == Dialect::DataFusion),
-                        "{sql}"
-                    );
-                    // With rollups no DataFusion query reads time entries from the facts.
-                    if rollups && dialect == Dialect::DataFusion {
+                    assert!(rolled == 0 || rollups, "{sql}");
+                    // With rollups no query reads time entries from the facts.
+                    if rollups {
+                        let reads = match dialect {
+                            Dialect::ClickHouse => "FROM facts FINAL WHERE",
+                            Dialect::DataFusion => "FROM facts WHERE",
+                        };
                         assert_eq!(
-                            sql.matches("FROM facts WHERE").count(),
+                            sql.matches(reads).count(),
                             sql.matches("AND kind <> 'time_entry')").count(),
                             "{sql}"
                         );

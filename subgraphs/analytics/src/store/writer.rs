@@ -5,6 +5,11 @@
 //! writer taking more (the channel fills and the consumer waits: back-pressure), so nothing is
 //! dropped and memory stays bounded.
 //!
+//! One writer task per process and store: every insert of the consumer (and of the replayer)
+//! goes through it, one batch at a time. The ClickHouse store's time-entry rollup relies on
+//! that order within the process (its look-up of the stored versions and its rows are one
+//! turn, see `ClickHouseStore`); across replicas, one entity's events come from one partition.
+//!
 //! After each insert the writer announces, per tenant, the days its facts touched on the
 //! cache's pub/sub channel [`facts_channel`] (every replica's live tiles listen).
 //!
