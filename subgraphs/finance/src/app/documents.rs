@@ -699,7 +699,12 @@ impl Finance {
         check_draft(draft.posted, "document")?;
         // The draft row is locked first (lock order: document, sequence, journal, balances).
         if !store::claim_draft(txn, tenant, &draft.id).await? {
-            return Err(FinanceViolation::NotDraft("document").into());
+            // Posted by a posting that committed first (NOT_DRAFT), or deleted by a deletion
+            // that did (NOT_FOUND, as when the deletion came before the read).
+            return Err(match store::document(txn, tenant, &draft.id).await? {
+                None => ApiError::NotFound("invoice".into()),
+                Some(_) => FinanceViolation::NotDraft("document").into(),
+            });
         }
         let kind = stored_kind(&draft)?;
         let currency = Currency::parse(&draft.currency)?;
