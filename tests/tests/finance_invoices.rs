@@ -6137,14 +6137,25 @@ async fn a_draft_raced_by_its_deletion_and_its_posting_is_either_posted_or_gone(
             json!({"input": {"idempotencyKey": format!("race-{n}"), "invoiceId": draft}}),
         )
     };
-    // (deletion's answer, posting's answer) of each draft.
+    // (deletion's answer, posting's answer) of each draft. One side of a round starts a few
+    // milliseconds after the other (either side, by turns), so that either may win where the
+    // writers take turns (SQLite); the assertions hold whichever does.
+    let after = |n: usize| tokio::time::sleep(std::time::Duration::from_millis((n % 8) as u64));
     let mut answers: Vec<(Value, Value)> = Vec::new();
     for (n, (draft, _)) in drafts.iter().enumerate().take(30) {
         let ((_, deleted), (_, posted)) = if n % 2 == 0 {
-            tokio::join!(delete(draft), post(draft, n))
+            tokio::join!(delete(draft), async {
+                after(n).await;
+                post(draft, n).await
+            })
         } else {
-            let (posted, deleted) = tokio::join!(post(draft, n), delete(draft));
-            (deleted, posted)
+            tokio::join!(
+                async {
+                    after(n).await;
+                    delete(draft).await
+                },
+                post(draft, n)
+            )
         };
         answers.push((deleted, posted));
     }
@@ -6595,13 +6606,23 @@ async fn a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_li
                  "taxId": company.vat, "timeEntryId": format!("te-new-{n}")}]}}),
         )
     };
+    // As the postings' race: one side a few milliseconds after the other, by turns.
+    let after = |n: usize| tokio::time::sleep(std::time::Duration::from_millis((n % 8) as u64));
     let mut answers: Vec<(Value, Value)> = Vec::new();
     for (n, draft) in drafts.iter().enumerate().take(30) {
         let ((_, deleted), (_, updated)) = if n % 2 == 0 {
-            tokio::join!(delete(draft), update(draft, n))
+            tokio::join!(delete(draft), async {
+                after(n).await;
+                update(draft, n).await
+            })
         } else {
-            let (updated, deleted) = tokio::join!(update(draft, n), delete(draft));
-            (deleted, updated)
+            tokio::join!(
+                async {
+                    after(n).await;
+                    delete(draft).await
+                },
+                update(draft, n)
+            )
         };
         answers.push((deleted, updated));
     }
