@@ -6703,3 +6703,104 @@ async fn a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_li
     a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_lines_it_had(app, issuer)
         .await;
 }
+
+/// `updateInvoice` of a project's time-billing draft (its memo and due date only) raced by the
+/// billing consumer adding a line to it (20 projects, one race each): both land whichever goes
+/// first. The draft keeps both lines, the edit's memo and due date, and a total equal to its
+/// lines' (an edit that read the draft before the billing committed wrote the older total
+/// back).
+async fn an_edit_of_a_draft_raced_by_the_consumer_keeps_both(
+    app: FinanceApp,
+    issuer: TestIssuer,
+    embedded: bool,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let tenant = company.tenant.clone();
+    let due = (today() + Duration::days(45)).to_string();
+    for n in 0..20 {
+        let project = format!("prj-edit-{n}");
+        app.ok(
+            &company.token,
+            "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { customerId } } }",
+            json!({"input": {"projectId": project, "customerId": company.customer, "currency": "EUR", "hourlyRate": "120.00"}}),
+        )
+        .await;
+        billed_by_the_consumer(
+            &app,
+            embedded,
+            &approved_on(&tenant, &format!("te-{n}-a"), &project),
+        )
+        .await;
+        let read = || {
+            app.ok(
+                &company.token,
+                "query($p: ID!) { invoices(projectId: $p, first: 10) { edges { node { id memo dueDate total { amount } lines { timeEntryId } } } } }",
+                json!({"p": project}),
+            )
+        };
+        let draft = read().await["invoices"]["edges"][0]["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let after = std::time::Duration::from_millis((n % 8) as u64);
+        let edit = app.graphql(
+            &company.token,
+            UPDATE_RACED,
+            json!({"input": {"invoiceId": draft, "memo": format!("edited {n}"), "dueDate": due}}),
+        );
+        let billing = approved_on(&tenant, &format!("te-{n}-b"), &project);
+        let ((_, edited), ()) = if n % 2 == 0 {
+            tokio::join!(edit, async {
+                tokio::time::sleep(after).await;
+                billed_by_the_consumer(&app, embedded, &billing).await
+            })
+        } else {
+            tokio::join!(
+                async {
+                    tokio::time::sleep(after).await;
+                    edit.await
+                },
+                billed_by_the_consumer(&app, embedded, &billing)
+            )
+        };
+        assert!(edited["errors"].is_null(), "{edited}");
+        let data = read().await;
+        let edges = data["invoices"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "{data}");
+        let node = &edges[0]["node"];
+        assert_eq!(node["id"], draft.as_str());
+        assert_eq!(node["memo"], format!("edited {n}"));
+        assert_eq!(node["dueDate"], due.as_str());
+        let mut lines: Vec<&str> = node["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line["timeEntryId"].as_str().unwrap())
+            .collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            vec![
+                format!("timesheet:te-{n}-a:{project}"),
+                format!("timesheet:te-{n}-b:{project}")
+            ]
+        );
+        // 2 x 7.5 h at 120.00.
+        assert_eq!(node["total"]["amount"], "1800.00", "{data}");
+    }
+    assert_eq!(headers_off_their_lines(&app, &tenant).await, 0);
+}
+
+#[tokio::test]
+async fn an_edit_of_a_draft_raced_by_the_consumer_keeps_both_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    an_edit_of_a_draft_raced_by_the_consumer_keeps_both(app, issuer, false).await;
+}
+
+#[tokio::test]
+async fn an_edit_of_a_draft_raced_by_the_consumer_keeps_both_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    an_edit_of_a_draft_raced_by_the_consumer_keeps_both(app, issuer, true).await;
+}

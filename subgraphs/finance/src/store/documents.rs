@@ -257,10 +257,10 @@ pub async fn update_draft<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
-/// Locks a draft's row without changing it (a no-op update: the first write of a billing
-/// that adds a line to the draft, so that it reads the draft and its lines only once every
-/// writer before it has committed, in a posting's and a deletion's lock order); false when it
-/// is not a draft any more (posted or deleted meanwhile).
+/// Locks a draft's row without changing it (a no-op update: the first write of an edit or of a
+/// billing that adds a line to the draft, so that it reads the draft and its lines only once
+/// every writer before it has committed, in a posting's and a deletion's lock order); false
+/// when it is not a draft (posted or deleted meanwhile, or unknown).
 pub async fn lock_draft<C: ConnectionTrait>(
     conn: &C,
     tenant: &TenantId,
