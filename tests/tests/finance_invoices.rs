@@ -5983,3 +5983,824 @@ async fn draft_invoices_and_bills_are_deleted_and_release_their_billed_time_on_e
     let app = FinanceApp::spawn_embedded(&issuer).await;
     draft_invoices_and_bills_are_deleted_and_release_their_billed_time(app, issuer, true).await;
 }
+
+// Races on a draft (issue 17): its deletion against its posting, against the billing consumer
+// adding approved time to it, and against its edit. On PostgreSQL the racers run at once and
+// meet on the draft's row lock (every writer of a draft takes its row first); on embedded
+// SQLite the writers of the process take turns (`erp_kit::db::begin_write`), so a race there
+// decides only which whole transaction goes first, and the same invariants must hold for
+// either order.
+
+const POST_RACED: &str =
+    "mutation($input: PostInvoiceInput!) { postInvoice(input: $input) { invoice { id status reference } } }";
+
+/// An answer's first error as (`extensions.code`, `extensions.reason`), `None` when it
+/// succeeded.
+fn refusal_of(answer: &Value) -> Option<(String, String)> {
+    let error = &answer["errors"][0];
+    (!error.is_null()).then(|| {
+        (
+            error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            error["extensions"]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    })
+}
+
+/// The single number `sql` selects as `n`.
+async fn count_of(app: &FinanceApp, sql: String) -> i64 {
+    let db = &app.runtime.db;
+    db.query_one(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "n")
+    .unwrap()
+}
+
+/// The `event_type` envelopes of `tenant` in finance's outbox, oldest first.
+async fn outbox_events(app: &FinanceApp, tenant: &str, event_type: &str) -> Vec<EventEnvelope> {
+    let db = &app.runtime.db;
+    db.query_all(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT envelope FROM finance_outbox WHERE tenant_id = '{tenant}' \
+             AND event_type = '{event_type}' ORDER BY seq"
+        ),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| serde_json::from_str(&row.try_get::<String>("", "envelope").unwrap()).unwrap())
+    .collect()
+}
+
+/// Lines of `tenant` whose document does not exist (none, ever).
+async fn orphan_lines(app: &FinanceApp, tenant: &str) -> i64 {
+    count_of(
+        app,
+        format!(
+            "SELECT COUNT(*) AS n FROM finance_document_lines l WHERE l.tenant_id = '{tenant}' \
+             AND NOT EXISTS (SELECT 1 FROM finance_documents d WHERE d.id = l.document_id)"
+        ),
+    )
+    .await
+}
+
+/// Documents of `tenant` whose untaxed total is not the sum of their lines' subtotals (none:
+/// a header is written with its lines).
+async fn headers_off_their_lines(app: &FinanceApp, tenant: &str) -> i64 {
+    count_of(
+        app,
+        format!(
+            "SELECT COUNT(*) AS n FROM finance_documents d WHERE d.tenant_id = '{tenant}' \
+             AND d.untaxed <> (SELECT COALESCE(SUM(l.subtotal), 0) FROM finance_document_lines l \
+             WHERE l.document_id = d.id)"
+        ),
+    )
+    .await
+}
+
+/// How many stored lines of `tenant` bill `time_entry` (at most one: a unique key).
+async fn lines_billing(app: &FinanceApp, tenant: &str, time_entry: &str) -> i64 {
+    count_of(
+        app,
+        format!(
+            "SELECT COUNT(*) AS n FROM finance_document_lines WHERE tenant_id = '{tenant}' \
+             AND time_entry_id = '{time_entry}'"
+        ),
+    )
+    .await
+}
+
+/// A draft invoice of one taxed line billing `time_entry`: its id.
+async fn draft_billing(
+    app: &FinanceApp,
+    company: &Company,
+    time_entry: &str,
+    price: &str,
+) -> String {
+    app.ok(
+        &company.token,
+        &create_invoice_mutation("createInvoice"),
+        company.invoice(
+            today(),
+            json!([{"description": "Design", "quantity": "1", "unitPrice": price,
+                    "taxId": company.vat, "timeEntryId": time_entry}]),
+        ),
+    )
+    .await["createInvoice"]["invoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `deleteDraftInvoice` and `postInvoice` of the same draft, raced: 30 rounds of one pair
+/// each, then 10 pairs at once (the postings then batch in the tenant's writer). Exactly one
+/// of each pair wins: the deletion's loser is CONFLICT/NOT_DRAFT, the posting's NOT_FOUND. A
+/// posted invoice keeps its line, its balanced entry, its `invoice.posted` and no
+/// `invoice.draft_deleted`; a deleted draft leaves no line, no entry, no `invoice.posted` and
+/// one `invoice.draft_deleted` listing its time entry. The posted invoices are numbered
+/// without a gap (a deleted draft took no number), the sales chain verifies, each billed time
+/// entry is on the posted invoice or billable again (once), and the books reconcile.
+async fn a_draft_raced_by_its_deletion_and_its_posting_is_either_posted_or_gone(
+    app: FinanceApp,
+    issuer: TestIssuer,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let token = company.token.as_str();
+    let mut drafts = Vec::new();
+    for n in 0..40 {
+        let entry = format!("te-race-{n}");
+        let draft = draft_billing(&app, &company, &entry, &format!("{}.00", n + 10)).await;
+        drafts.push((draft, entry));
+    }
+    let delete = |draft: &str| {
+        app.graphql(
+            token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
+    };
+    let post = |draft: &str, n: usize| {
+        app.graphql(
+            token,
+            POST_RACED,
+            json!({"input": {"idempotencyKey": format!("race-{n}"), "invoiceId": draft}}),
+        )
+    };
+    // (deletion's answer, posting's answer) of each draft. One side of a round starts a few
+    // milliseconds after the other (either side, by turns), so that either may win where the
+    // writers take turns (SQLite); the assertions hold whichever does.
+    let after = |n: usize| tokio::time::sleep(std::time::Duration::from_millis((n % 8) as u64));
+    let mut answers: Vec<(Value, Value)> = Vec::new();
+    for (n, (draft, _)) in drafts.iter().enumerate().take(30) {
+        let ((_, deleted), (_, posted)) = if n % 2 == 0 {
+            tokio::join!(delete(draft), async {
+                after(n).await;
+                post(draft, n).await
+            })
+        } else {
+            tokio::join!(
+                async {
+                    after(n).await;
+                    delete(draft).await
+                },
+                post(draft, n)
+            )
+        };
+        answers.push((deleted, posted));
+    }
+    let burst = futures::future::join_all(drafts.iter().enumerate().skip(30).map(
+        |(n, (draft, _))| async move {
+            let ((_, deleted), (_, posted)) = tokio::join!(delete(draft), post(draft, n));
+            (deleted, posted)
+        },
+    ))
+    .await;
+    answers.extend(burst);
+
+    let (mut posted, mut deleted) = (Vec::new(), Vec::new());
+    for ((draft, entry), (deletion, posting)) in drafts.iter().zip(&answers) {
+        match (refusal_of(deletion), refusal_of(posting)) {
+            (None, Some(refused)) => {
+                assert_eq!(refused, ("NOT_FOUND".into(), String::new()), "{posting}");
+                assert_eq!(
+                    deletion["data"]["deleteDraftInvoice"],
+                    json!({"deletedId": draft, "releasedTimeEntryIds": [entry]})
+                );
+                deleted.push((draft.clone(), entry.clone()));
+            }
+            (Some(refused), None) => {
+                assert_eq!(
+                    refused,
+                    ("CONFLICT".into(), "NOT_DRAFT".into()),
+                    "{deletion}"
+                );
+                assert_eq!(
+                    posting["data"]["postInvoice"]["invoice"]["status"], "POSTED",
+                    "{posting}"
+                );
+                posted.push((draft.clone(), entry.clone()));
+            }
+            _ => panic!("exactly one of a deletion and a posting wins: {deletion} {posting}"),
+        }
+    }
+    eprintln!("{} drafts posted, {} deleted", posted.len(), deleted.len());
+
+    let invoice_posted = outbox_events(&app, &company.tenant, "invoice.posted").await;
+    let draft_deleted = outbox_events(&app, &company.tenant, "invoice.draft_deleted").await;
+    let events_of = |events: &[EventEnvelope], id: &str| {
+        events
+            .iter()
+            .filter(|event| event.aggregate_id == id)
+            .map(|event| event.payload.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut references = Vec::new();
+    for (id, entry) in &posted {
+        let data = app
+            .ok(
+                token,
+                "query($id: ID!) { invoice(id: $id) { status reference lines { timeEntryId } \
+                 entry { lines { debit { amount } credit { amount } } } } }",
+                json!({"id": id}),
+            )
+            .await;
+        let invoice = &data["invoice"];
+        assert_eq!(invoice["status"], "POSTED", "{data}");
+        assert_eq!(invoice["lines"], json!([{"timeEntryId": entry}]), "{data}");
+        let minor = |side: &str| -> i64 {
+            invoice["entry"]["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|line| {
+                    let amount: f64 = line[side]["amount"].as_str().unwrap().parse().unwrap();
+                    (amount * 100.0).round() as i64
+                })
+                .sum()
+        };
+        assert!(minor("debit") > 0, "{data}");
+        assert_eq!(minor("debit"), minor("credit"), "{data}");
+        references.push(invoice["reference"].as_str().unwrap().to_owned());
+        assert_eq!(stored_lines(&app, id).await, 1);
+        assert_eq!(events_of(&invoice_posted, id).len(), 1, "{id}");
+        assert!(events_of(&draft_deleted, id).is_empty(), "{id}");
+        assert_eq!(lines_billing(&app, &company.tenant, entry).await, 1);
+    }
+    for (id, entry) in &deleted {
+        let gone = app
+            .ok(
+                token,
+                "query($id: ID!) { invoice(id: $id) { id } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(gone["invoice"], Value::Null);
+        assert_eq!(stored_lines(&app, id).await, 0);
+        let entries = count_of(
+            &app,
+            format!("SELECT COUNT(*) AS n FROM finance_entries WHERE source_id = '{id}'"),
+        )
+        .await;
+        assert_eq!(entries, 0, "{id}");
+        assert!(events_of(&invoice_posted, id).is_empty(), "{id}");
+        assert_eq!(
+            events_of(&draft_deleted, id),
+            vec![json!({"invoice_id": id, "project_id": null, "line_keys": [entry]})]
+        );
+        assert_eq!(lines_billing(&app, &company.tenant, entry).await, 0);
+    }
+    assert_eq!(invoice_posted.len(), posted.len());
+    assert_eq!(draft_deleted.len(), deleted.len());
+    assert_eq!(
+        outbox_count(&app, &company.tenant, "journal.posted").await,
+        posted.len() as i64
+    );
+    // Numbered 1..k without a gap: a deleted draft took no number, a lost posting none either.
+    references.sort();
+    let year = this_year();
+    assert_eq!(
+        references,
+        (1..=posted.len())
+            .map(|n| format!("INV/{year}/{n:05}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        verified_sales_chain(&app, &company).await,
+        json!({"valid": true, "entriesChecked": posted.len()})
+    );
+    // The released time entries are billable again, once; the posted ones stay billed.
+    if !deleted.is_empty() {
+        let lines: Vec<Value> = deleted
+            .iter()
+            .map(|(_, entry)| json!({"description": "Design", "quantity": "1", "unitPrice": "10.00", "timeEntryId": entry}))
+            .collect();
+        let create = create_invoice_mutation("createInvoice");
+        let rebill = || app.graphql(token, &create, company.invoice(today(), json!(lines)));
+        let (_, first) = rebill().await;
+        assert!(first["errors"].is_null(), "{first}");
+        let (_, second) = rebill().await;
+        assert_eq!(
+            refusal_of(&second),
+            Some(("CONFLICT".into(), "TIME_ENTRY_ALREADY_BILLED".into()))
+        );
+    }
+    if let Some((_, entry)) = posted.first() {
+        let (_, again) = app
+            .graphql(
+                token,
+                &create_invoice_mutation("createInvoice"),
+                company.invoice(today(), json!([{"description": "Design", "quantity": "1", "unitPrice": "10.00", "timeEntryId": entry}])),
+            )
+            .await;
+        assert_eq!(
+            refusal_of(&again),
+            Some(("CONFLICT".into(), "TIME_ENTRY_ALREADY_BILLED".into()))
+        );
+    }
+    assert_eq!(orphan_lines(&app, &company.tenant).await, 0);
+    company.assert_reconciled(&app).await;
+}
+
+#[tokio::test]
+async fn a_draft_raced_by_its_deletion_and_its_posting_is_either_posted_or_gone_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    a_draft_raced_by_its_deletion_and_its_posting_is_either_posted_or_gone(app, issuer).await;
+}
+
+#[tokio::test]
+async fn a_draft_raced_by_its_deletion_and_its_posting_is_either_posted_or_gone_on_embedded_sqlite()
+{
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    a_draft_raced_by_its_deletion_and_its_posting_is_either_posted_or_gone(app, issuer).await;
+}
+
+/// PMO approved `timesheet`'s 7.5 billable hours on `project`: a new event each call.
+fn approved_on(tenant: &str, timesheet: &str, project: &str) -> EventEnvelope {
+    timesheet_approved(
+        tenant,
+        timesheet,
+        "2026-W11",
+        json!([{"project_id": project, "billable_hours": 7.5, "non_billable_hours": 0.0,
+                "billable_seconds": 27000, "non_billable_seconds": 0}]),
+    )
+}
+
+/// Finance's billing consumer handles `event`. On the embedded bus: published, and handled
+/// by the running consumer (awaited in its inbox). On the real services, where the consumers
+/// do not run (see `FinanceApp::spawn_with`): the consumer's own handler in a write
+/// transaction, run again after a failure as the consumer retries one (a draft posted or
+/// deleted under it), at most five times.
+async fn billed_by_the_consumer(app: &FinanceApp, embedded: bool, event: &EventEnvelope) {
+    use erp_kit::events::{EventHandler, HandlerError};
+    if embedded {
+        publish(app, "pmo", event).await;
+        let handled = erp_tests::eventually(std::time::Duration::from_secs(30), || async {
+            let n = count_of(
+                app,
+                format!(
+                    "SELECT COUNT(*) AS n FROM finance_inbox WHERE consumer_group = 'erp.finance.billing' \
+                     AND event_id = '{}'",
+                    event.id
+                ),
+            )
+            .await;
+            (n == 1).then_some(())
+        })
+        .await;
+        assert!(
+            handled.is_some(),
+            "the billing consumer handled {}",
+            event.id
+        );
+        return;
+    }
+    let handler = erp_finance::consumers::BillingHandler(app.finance.clone());
+    for attempt in 1.. {
+        let mut write = erp_kit::db::begin_write(&app.runtime.db).await.unwrap();
+        match handler.handle(&mut write, event).await {
+            Ok(()) => {
+                write.commit().await.unwrap();
+                return;
+            }
+            Err(HandlerError::Failed(message)) if attempt < 5 => {
+                eprintln!("billing {} failed, retried: {message}", event.id);
+                write.rollback().await.unwrap();
+            }
+            Err(err) => panic!("billing {} failed for good: {err:?}", event.id),
+        }
+    }
+}
+
+/// `deleteDraftInvoice` of a project's time-billing draft raced by the billing consumer adding
+/// two more approved timesheets of the project (20 projects, one race each). The deletion
+/// always succeeds. Each time entry then ends exactly once either on a line of a live draft
+/// (billed after the deletion: on a new draft) or released by the deletion, never both and
+/// never neither; its one `timesheet.billed` names the draft that holds it, or the deleted
+/// draft whose `invoice.draft_deleted` lists it (what analytics counts as work in progress
+/// always ends). No line outlives its draft, every draft's total is its lines', and the
+/// released entries are billed again exactly once.
+async fn a_draft_deleted_while_the_consumer_bills_time_on_it_loses_no_time_entry(
+    app: FinanceApp,
+    issuer: TestIssuer,
+    embedded: bool,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let tenant = company.tenant.clone();
+    let projects: Vec<String> = (0..20).map(|n| format!("prj-race-{n}")).collect();
+    for project in &projects {
+        app.ok(
+            &company.token,
+            "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { customerId } } }",
+            json!({"input": {"projectId": project, "customerId": company.customer, "currency": "EUR", "hourlyRate": "120.00"}}),
+        )
+        .await;
+    }
+    let drafts_of = |project: &str| {
+        let (app, token, project) = (&app, &company.token, project.to_owned());
+        async move {
+            app.ok(
+                token,
+                "query($p: ID!) { invoices(projectId: $p, first: 10) { edges { node { id status lines { timeEntryId } } } } }",
+                json!({"p": project}),
+            )
+            .await["invoices"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|edge| {
+                    let node = &edge["node"];
+                    assert_eq!(node["status"], "DRAFT");
+                    let lines: Vec<String> = node["lines"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|line| line["timeEntryId"].as_str().unwrap().to_owned())
+                        .collect();
+                    (node["id"].as_str().unwrap().to_owned(), lines)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let key = |timesheet: &str, project: &str| format!("timesheet:{timesheet}:{project}");
+
+    // Per project: (the deleted draft, what the deletion released).
+    let mut raced: Vec<(String, Vec<String>)> = Vec::new();
+    for (n, project) in projects.iter().enumerate() {
+        billed_by_the_consumer(
+            &app,
+            embedded,
+            &approved_on(&tenant, &format!("ts-{n}-a"), project),
+        )
+        .await;
+        let drafts = drafts_of(project).await;
+        assert_eq!(drafts.len(), 1, "{drafts:?}");
+        let draft = drafts[0].0.clone();
+        let (b, c) = (
+            approved_on(&tenant, &format!("ts-{n}-b"), project),
+            approved_on(&tenant, &format!("ts-{n}-c"), project),
+        );
+        let ((_, deletion), (), ()) = tokio::join!(
+            app.graphql(
+                &company.token,
+                DELETE_DRAFT_INVOICE,
+                json!({"input": {"invoiceId": draft}}),
+            ),
+            billed_by_the_consumer(&app, embedded, &b),
+            billed_by_the_consumer(&app, embedded, &c),
+        );
+        assert!(deletion["errors"].is_null(), "{deletion}");
+        let deleted = &deletion["data"]["deleteDraftInvoice"];
+        assert_eq!(deleted["deletedId"], draft.as_str());
+        let released: Vec<String> = deleted["releasedTimeEntryIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry.as_str().unwrap().to_owned())
+            .collect();
+        raced.push((draft, released));
+    }
+
+    let billed_events = outbox_events(&app, &tenant, "timesheet.billed").await;
+    let deleted_events = outbox_events(&app, &tenant, "invoice.draft_deleted").await;
+    let (mut on_lines, mut released_count) = (0, 0);
+    for (n, (project, (draft, released))) in projects.iter().zip(&raced).enumerate() {
+        let live = drafts_of(project).await;
+        assert!(live.iter().all(|(id, _)| id != draft), "{live:?}");
+        let deleted_event: Vec<&EventEnvelope> = deleted_events
+            .iter()
+            .filter(|event| event.aggregate_id == *draft)
+            .collect();
+        assert_eq!(deleted_event.len(), 1, "{draft}");
+        let mut listed: Vec<String> =
+            serde_json::from_value(deleted_event[0].payload["line_keys"].clone()).unwrap();
+        let mut answered = released.clone();
+        listed.sort();
+        answered.sort();
+        assert_eq!(
+            listed, answered,
+            "the event lists what the deletion answered"
+        );
+        let first = key(&format!("ts-{n}-a"), project);
+        assert!(released.contains(&first), "{released:?}");
+        for timesheet in ["a", "b", "c"] {
+            let entry = key(&format!("ts-{n}-{timesheet}"), project);
+            let holders: Vec<&String> = live
+                .iter()
+                .filter(|(_, lines)| lines.contains(&entry))
+                .map(|(id, _)| id)
+                .collect();
+            let is_released = released.contains(&entry);
+            assert_eq!(
+                holders.len() + usize::from(is_released),
+                1,
+                "{entry}: on {holders:?}, released {is_released}"
+            );
+            assert_eq!(
+                lines_billing(&app, &tenant, &entry).await,
+                holders.len() as i64
+            );
+            // Its one billing event names where it went.
+            let billed: Vec<&EventEnvelope> = billed_events
+                .iter()
+                .filter(|event| event.payload["line_key"] == entry.as_str())
+                .collect();
+            assert_eq!(billed.len(), 1, "{entry}");
+            let named = billed[0].payload["invoice_id"].as_str().unwrap();
+            match holders.first() {
+                Some(holder) => assert_eq!(named, holder.as_str(), "{entry}"),
+                None => assert_eq!(named, draft, "{entry}"),
+            }
+            if is_released {
+                released_count += 1;
+            } else {
+                on_lines += 1;
+            }
+        }
+    }
+    eprintln!("{on_lines} time entries billed after the deletion, {released_count} released by it");
+    assert_eq!(orphan_lines(&app, &tenant).await, 0);
+    assert_eq!(headers_off_their_lines(&app, &tenant).await, 0);
+
+    // The released entries are billed again when PMO approves again: once each, however often.
+    for (n, (project, (_, released))) in projects.iter().zip(&raced).enumerate() {
+        for timesheet in ["a", "b", "c"] {
+            let id = format!("ts-{n}-{timesheet}");
+            if !released.contains(&key(&id, project)) {
+                continue;
+            }
+            for _ in 0..2 {
+                billed_by_the_consumer(&app, embedded, &approved_on(&tenant, &id, project)).await;
+            }
+        }
+        for timesheet in ["a", "b", "c"] {
+            let entry = key(&format!("ts-{n}-{timesheet}"), project);
+            assert_eq!(lines_billing(&app, &tenant, &entry).await, 1, "{entry}");
+        }
+    }
+    assert_eq!(orphan_lines(&app, &tenant).await, 0);
+    assert_eq!(headers_off_their_lines(&app, &tenant).await, 0);
+}
+
+#[tokio::test]
+async fn a_draft_deleted_while_the_consumer_bills_time_on_it_loses_no_time_entry_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    a_draft_deleted_while_the_consumer_bills_time_on_it_loses_no_time_entry(app, issuer, false)
+        .await;
+}
+
+#[tokio::test]
+async fn a_draft_deleted_while_the_consumer_bills_time_on_it_loses_no_time_entry_on_embedded_sqlite(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    a_draft_deleted_while_the_consumer_bills_time_on_it_loses_no_time_entry(app, issuer, true)
+        .await;
+}
+
+const UPDATE_RACED: &str = "mutation($input: UpdateInvoiceInput!) { updateInvoice(input: $input) { invoice { id lines { timeEntryId } } } }";
+
+/// `deleteDraftInvoice` and `updateInvoice` (new lines, new memo) of the same draft, raced: 30
+/// rounds of one pair, then 10 pairs at once. The deletion always succeeds; the edit either
+/// succeeded before it (the deletion then released the edit's time entry) or is NOT_FOUND (the
+/// deletion released the original one): never a deadlock, a serialization failure or any
+/// other INTERNAL_SERVER_ERROR. Nothing of the drafts stays, each deletion's event lists what
+/// it released, and every time entry involved is billable again.
+async fn a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_lines_it_had(
+    app: FinanceApp,
+    issuer: TestIssuer,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let token = company.token.as_str();
+    let mut drafts = Vec::new();
+    for n in 0..40 {
+        let draft = draft_billing(&app, &company, &format!("te-old-{n}"), "25.00").await;
+        drafts.push(draft);
+    }
+    let delete = |draft: &str| {
+        app.graphql(
+            token,
+            DELETE_DRAFT_INVOICE,
+            json!({"input": {"invoiceId": draft}}),
+        )
+    };
+    let update = |draft: &str, n: usize| {
+        app.graphql(
+            token,
+            UPDATE_RACED,
+            json!({"input": {"invoiceId": draft, "memo": format!("edit {n}"), "lines": [
+                {"description": "Design, revised", "quantity": "2", "unitPrice": "30.00",
+                 "taxId": company.vat, "timeEntryId": format!("te-new-{n}")}]}}),
+        )
+    };
+    // As the postings' race: one side a few milliseconds after the other, by turns.
+    let after = |n: usize| tokio::time::sleep(std::time::Duration::from_millis((n % 8) as u64));
+    let mut answers: Vec<(Value, Value)> = Vec::new();
+    for (n, draft) in drafts.iter().enumerate().take(30) {
+        let ((_, deleted), (_, updated)) = if n % 2 == 0 {
+            tokio::join!(delete(draft), async {
+                after(n).await;
+                update(draft, n).await
+            })
+        } else {
+            tokio::join!(
+                async {
+                    after(n).await;
+                    delete(draft).await
+                },
+                update(draft, n)
+            )
+        };
+        answers.push((deleted, updated));
+    }
+    let burst = futures::future::join_all(drafts.iter().enumerate().skip(30).map(
+        |(n, draft)| async move {
+            let ((_, deleted), (_, updated)) = tokio::join!(delete(draft), update(draft, n));
+            (deleted, updated)
+        },
+    ))
+    .await;
+    answers.extend(burst);
+
+    let deleted_events = outbox_events(&app, &company.tenant, "invoice.draft_deleted").await;
+    assert_eq!(deleted_events.len(), drafts.len());
+    let mut edited_first = 0;
+    for (n, (draft, (deletion, edit))) in drafts.iter().zip(&answers).enumerate() {
+        assert!(deletion["errors"].is_null(), "{deletion}");
+        let (old, new) = (format!("te-old-{n}"), format!("te-new-{n}"));
+        let answered = &deletion["data"]["deleteDraftInvoice"];
+        assert_eq!(answered["deletedId"], draft.as_str());
+        let released = answered["releasedTimeEntryIds"].clone();
+        match refusal_of(edit) {
+            None => {
+                edited_first += 1;
+                assert_eq!(released, json!([new]), "{edit}");
+            }
+            Some(refused) => {
+                // NOT_FOUND: the edit found no draft (the deletion released the original
+                // line), or it committed and the deletion came before its answer was read.
+                assert_eq!(refused, ("NOT_FOUND".into(), String::new()), "{edit}");
+                assert!(
+                    released == json!([old]) || released == json!([new]),
+                    "{released}"
+                );
+            }
+        }
+        let events: Vec<&EventEnvelope> = deleted_events
+            .iter()
+            .filter(|event| event.aggregate_id == *draft)
+            .collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].payload["line_keys"], released);
+        assert_eq!(stored_lines(&app, draft).await, 0);
+    }
+    eprintln!(
+        "{edited_first} edits before their deletion, {} after",
+        drafts.len() - edited_first
+    );
+    assert_eq!(orphan_lines(&app, &company.tenant).await, 0);
+    // Every time entry of the race, original or edited, is billable again: all on one invoice.
+    let lines: Vec<Value> = (0..drafts.len())
+        .flat_map(|n| [format!("te-old-{n}"), format!("te-new-{n}")])
+        .map(|entry| json!({"description": "Design", "quantity": "1", "unitPrice": "10.00", "timeEntryId": entry}))
+        .collect();
+    app.ok(
+        token,
+        &create_invoice_mutation("createInvoice"),
+        company.invoice(today(), json!(lines)),
+    )
+    .await;
+    company.assert_reconciled(&app).await;
+}
+
+#[tokio::test]
+async fn a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_lines_it_had_on_postgres(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_lines_it_had(app, issuer)
+        .await;
+}
+
+#[tokio::test]
+async fn a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_lines_it_had_on_embedded_sqlite(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_lines_it_had(app, issuer)
+        .await;
+}
+
+/// `updateInvoice` of a project's time-billing draft (its memo and due date only) raced by the
+/// billing consumer adding a line to it (20 projects, one race each): both land whichever goes
+/// first. The draft keeps both lines, the edit's memo and due date, and a total equal to its
+/// lines' (an edit that read the draft before the billing committed wrote the older total
+/// back).
+async fn an_edit_of_a_draft_raced_by_the_consumer_keeps_both(
+    app: FinanceApp,
+    issuer: TestIssuer,
+    embedded: bool,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let tenant = company.tenant.clone();
+    let due = (today() + Duration::days(45)).to_string();
+    for n in 0..20 {
+        let project = format!("prj-edit-{n}");
+        app.ok(
+            &company.token,
+            "mutation($input: SetProjectBillingRateInput!) { setProjectBillingRate(input: $input) { billingRate { customerId } } }",
+            json!({"input": {"projectId": project, "customerId": company.customer, "currency": "EUR", "hourlyRate": "120.00"}}),
+        )
+        .await;
+        billed_by_the_consumer(
+            &app,
+            embedded,
+            &approved_on(&tenant, &format!("te-{n}-a"), &project),
+        )
+        .await;
+        let read = || {
+            app.ok(
+                &company.token,
+                "query($p: ID!) { invoices(projectId: $p, first: 10) { edges { node { id memo dueDate total { amount } lines { timeEntryId } } } } }",
+                json!({"p": project}),
+            )
+        };
+        let draft = read().await["invoices"]["edges"][0]["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let after = std::time::Duration::from_millis((n % 8) as u64);
+        let edit = app.graphql(
+            &company.token,
+            UPDATE_RACED,
+            json!({"input": {"invoiceId": draft, "memo": format!("edited {n}"), "dueDate": due}}),
+        );
+        let billing = approved_on(&tenant, &format!("te-{n}-b"), &project);
+        let ((_, edited), ()) = if n % 2 == 0 {
+            tokio::join!(edit, async {
+                tokio::time::sleep(after).await;
+                billed_by_the_consumer(&app, embedded, &billing).await
+            })
+        } else {
+            tokio::join!(
+                async {
+                    tokio::time::sleep(after).await;
+                    edit.await
+                },
+                billed_by_the_consumer(&app, embedded, &billing)
+            )
+        };
+        assert!(edited["errors"].is_null(), "{edited}");
+        let data = read().await;
+        let edges = data["invoices"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "{data}");
+        let node = &edges[0]["node"];
+        assert_eq!(node["id"], draft.as_str());
+        assert_eq!(node["memo"], format!("edited {n}"));
+        assert_eq!(node["dueDate"], due.as_str());
+        let mut lines: Vec<&str> = node["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line["timeEntryId"].as_str().unwrap())
+            .collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            vec![
+                format!("timesheet:te-{n}-a:{project}"),
+                format!("timesheet:te-{n}-b:{project}")
+            ]
+        );
+        // 2 x 7.5 h at 120.00.
+        assert_eq!(node["total"]["amount"], "1800.00", "{data}");
+    }
+    assert_eq!(headers_off_their_lines(&app, &tenant).await, 0);
+}
+
+#[tokio::test]
+async fn an_edit_of_a_draft_raced_by_the_consumer_keeps_both_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    an_edit_of_a_draft_raced_by_the_consumer_keeps_both(app, issuer, false).await;
+}
+
+#[tokio::test]
+async fn an_edit_of_a_draft_raced_by_the_consumer_keeps_both_on_embedded_sqlite() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    an_edit_of_a_draft_raced_by_the_consumer_keeps_both(app, issuer, true).await;
+}

@@ -226,7 +226,21 @@ impl Finance {
             let draft = match store::open_draft(txn, tenant, &project.project_id, &rate.partner_id)
                 .await?
             {
-                Some(draft) => draft,
+                // The draft's row first (a posting's and a deletion's lock order), then the draft
+                // and its lines as they are now: another billing that added its line meanwhile
+                // has committed, and its line is kept (read before the lock, it was written
+                // over). A draft posted or deleted since it was found fails this billing, which
+                // the consumer retries (onto the project's next draft).
+                Some(found) => {
+                    if !documents_store::lock_draft(txn, tenant, &found.id).await? {
+                        return Err(ApiError::internal(
+                            "the project's draft invoice was posted or deleted while time was billed on it",
+                        ));
+                    }
+                    documents_store::document(txn, tenant, &found.id)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("a locked draft vanished"))?
+                }
                 None => {
                     let today = super::today();
                     let draft = document::Model {
@@ -291,9 +305,7 @@ impl Finance {
                 .find(|row| row.time_entry_id.as_deref() == Some(key.as_str()))
                 .map(|row| row.subtotal)
                 .ok_or_else(|| ApiError::internal("the billed line vanished from its draft"))?;
-            // The draft's row first (a posting's and a deletion's lock order), and only while
-            // it is still a draft: one posted or deleted since it was read fails this billing,
-            // which the consumer retries (onto the project's next draft).
+            // Still a draft: its row is locked (or was inserted) by this transaction.
             let still_draft = documents_store::update_draft(
                 txn,
                 tenant,

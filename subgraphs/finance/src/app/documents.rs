@@ -446,6 +446,17 @@ impl Finance {
         let tenant = actor.tenant.clone();
         self.write(async |txn| {
             let settings = self.require_set_up(txn, &tenant).await?;
+            // The draft's row first (a posting's, a deletion's and a billing's lock order), then
+            // the draft as it is now: what the edit leaves unchanged (its date, memo, totals) is
+            // what a billing or another edit that committed meanwhile wrote, not an older copy.
+            if !store::lock_draft(txn, &tenant, &request.document_id).await? {
+                return Err(
+                    match store::document(txn, &tenant, &request.document_id).await? {
+                        None => ApiError::NotFound("invoice".into()),
+                        Some(_) => FinanceViolation::NotDraft("document").into(),
+                    },
+                );
+            }
             let current = store::document(txn, &tenant, &request.document_id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound("invoice".into()))?;
@@ -480,8 +491,7 @@ impl Finance {
                 total,
             )
             .await?;
-            // The draft's row is written (locked) before its lines, in a posting's and a
-            // deletion's lock order.
+            // Locked above: still the draft it was.
             if !updated {
                 return Err(match store::document(txn, &tenant, &current.id).await? {
                     None => ApiError::NotFound("invoice".into()),
@@ -699,7 +709,12 @@ impl Finance {
         check_draft(draft.posted, "document")?;
         // The draft row is locked first (lock order: document, sequence, journal, balances).
         if !store::claim_draft(txn, tenant, &draft.id).await? {
-            return Err(FinanceViolation::NotDraft("document").into());
+            // Posted by a posting that committed first (NOT_DRAFT), or deleted by a deletion
+            // that did (NOT_FOUND, as when the deletion came before the read).
+            return Err(match store::document(txn, tenant, &draft.id).await? {
+                None => ApiError::NotFound("invoice".into()),
+                Some(_) => FinanceViolation::NotDraft("document").into(),
+            });
         }
         let kind = stored_kind(&draft)?;
         let currency = Currency::parse(&draft.currency)?;

@@ -257,6 +257,28 @@ pub async fn update_draft<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
+/// Locks a draft's row without changing it (a no-op update: the first write of an edit or of a
+/// billing that adds a line to the draft, so that it reads the draft and its lines only once
+/// every writer before it has committed, in a posting's and a deletion's lock order); false
+/// when it is not a draft (posted or deleted meanwhile, or unknown).
+pub async fn lock_draft<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<bool, DbErr> {
+    let result = document::Entity::update_many()
+        .col_expr(
+            document::Column::Posted,
+            Expr::col(document::Column::Posted).into(),
+        )
+        .filter(document::Column::TenantId.eq(tenant.as_str()))
+        .filter(document::Column::Id.eq(id))
+        .filter(document::Column::Posted.eq(false))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Deletes a draft document (the first statement of a deletion, so the row is locked first,
 /// in a posting's lock order); false when there is no such draft any more (posted by a
 /// posting that committed first, or deleted already).
