@@ -4118,7 +4118,9 @@ async fn posting_an_invoice_holds_its_number_for_few_statements() {
             .any(|sql| sql.contains("COUNT(") && sql.contains("finance_documents")),
         "{listing}"
     );
-    assert_eq!((ran.len(), ran.len() - numbered), (30, 17), "{listing}");
+    // One more read before the number (2026-12-07, the races on a draft): the draft again
+    // after its claim, so an edit the claim waited for is what posts. Not under the number.
+    assert_eq!((ran.len(), ran.len() - numbered), (31, 17), "{listing}");
 }
 
 /// Issue 17: a recurring schedule in a foreign currency. Each generated invoice is posted at

@@ -716,6 +716,11 @@ impl Finance {
                 Some(_) => FinanceViolation::NotDraft("document").into(),
             });
         }
+        // Read again now that the row is ours: the claim waited for an edit in flight (a new
+        // date, due date or payment term), which the entry and instalments must follow.
+        let draft = store::document(txn, tenant, &draft.id)
+            .await?
+            .ok_or_else(|| ApiError::internal("a claimed draft is gone"))?;
         let kind = stored_kind(&draft)?;
         let currency = Currency::parse(&draft.currency)?;
         let lines = store::lines_of(txn, tenant, vec![draft.id.clone()]).await?;

@@ -1760,7 +1760,9 @@ impl DocumentMutation {
 
     /// Posts a draft invoice, credit note or bill: numbered in its series (`INV`, `CN`, `BILL`)
     /// per fiscal year inside the posting transaction, its journal entry posted, its
-    /// instalments set; a credit note settles its invoice. Posts once (`NOT_DRAFT`).
+    /// instalments set; a credit note settles its invoice. Posts once (`NOT_DRAFT`);
+    /// `NOT_FOUND` for a draft deleted, also by a deletion that committed while this posting
+    /// waited for it.
     #[graphql(requires_scopes = "finance:write")]
     async fn post_invoice(
         &self,
