@@ -1643,6 +1643,42 @@ async fn project_invoices(
     found.unwrap_or_else(|| panic!("{count} invoices of {project}"))
 }
 
+/// Analytics on ClickHouse (a fresh database) and on DataFusion, both reading the events of
+/// `domains` on `bus` (an embedded finance's in-process bus): the two engines the end-to-end
+/// tests compare.
+async fn on_both_engines(
+    issuer: &TestIssuer,
+    bus: &erp_kit::events::SharedBus,
+    domains: &[&str],
+) -> (AnalyticsApp, AnalyticsApp) {
+    let topics = Some(
+        domains
+            .iter()
+            .map(|domain| erp_kit::events::topic_for(domain))
+            .collect::<Vec<_>>(),
+    );
+    let database = erp_tests::analytics::fresh_clickhouse_database();
+    let clickhouse = AnalyticsApp::spawn_with(
+        issuer,
+        erp_tests::analytics::clickhouse_store(&database),
+        &database,
+        topics.clone(),
+        bus.clone(),
+        erp_tests::analytics::kek_file(issuer),
+    )
+    .await;
+    let embedded = AnalyticsApp::spawn_with(
+        issuer,
+        erp_analytics::embedded_store(None).unwrap(),
+        "",
+        topics,
+        bus.clone(),
+        erp_tests::analytics::kek_file(issuer),
+    )
+    .await;
+    (clickhouse, embedded)
+}
+
 /// Work in progress end to end: PMO's approved timesheets reach finance (the embedded bus),
 /// whose billing consumer puts them on the project's draft invoice at the bill rate and
 /// publishes `timesheet.billed`; analytics on ClickHouse and on DataFusion, both reading that
@@ -1655,29 +1691,7 @@ async fn approved_time_is_work_in_progress_at_the_bill_rate_until_invoiced_on_bo
     let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
     let bus = finance.runtime.bus.clone();
     let books = Books::open(&finance, &issuer, &t).await;
-    let topics = Some(vec![
-        erp_kit::events::topic_for("pmo"),
-        erp_kit::events::topic_for("finance"),
-    ]);
-    let database = erp_tests::analytics::fresh_clickhouse_database();
-    let clickhouse = AnalyticsApp::spawn_with(
-        &issuer,
-        erp_tests::analytics::clickhouse_store(&database),
-        &database,
-        topics.clone(),
-        bus.clone(),
-        erp_tests::analytics::kek_file(&issuer),
-    )
-    .await;
-    let embedded = AnalyticsApp::spawn_with(
-        &issuer,
-        erp_analytics::embedded_store(None).unwrap(),
-        "",
-        topics,
-        bus.clone(),
-        erp_tests::analytics::kek_file(&issuer),
-    )
-    .await;
+    let (clickhouse, embedded) = on_both_engines(&issuer, &bus, &["pmo", "finance"]).await;
 
     // prj-w is client cW's, rated 123.45 EUR an hour; prj-x has no rate (never billed).
     let pmo = erp_kit::events::topic_for("pmo");
@@ -1888,29 +1902,7 @@ async fn a_draft_deleted_through_finance_releases_its_work_in_progress_on_both_e
     let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
     let bus = finance.runtime.bus.clone();
     let books = Books::open(&finance, &issuer, &t).await;
-    let topics = Some(vec![
-        erp_kit::events::topic_for("pmo"),
-        erp_kit::events::topic_for("finance"),
-    ]);
-    let database = erp_tests::analytics::fresh_clickhouse_database();
-    let clickhouse = AnalyticsApp::spawn_with(
-        &issuer,
-        erp_tests::analytics::clickhouse_store(&database),
-        &database,
-        topics.clone(),
-        bus.clone(),
-        erp_tests::analytics::kek_file(&issuer),
-    )
-    .await;
-    let embedded = AnalyticsApp::spawn_with(
-        &issuer,
-        erp_analytics::embedded_store(None).unwrap(),
-        "",
-        topics,
-        bus.clone(),
-        erp_tests::analytics::kek_file(&issuer),
-    )
-    .await;
+    let (clickhouse, embedded) = on_both_engines(&issuer, &bus, &["pmo", "finance"]).await;
     finance
         .ok(
             &books.token,
@@ -1983,26 +1975,7 @@ async fn approved_expense_claims_are_their_projects_direct_cost_on_both_engines(
     let finance = erp_tests::finance::FinanceApp::spawn_embedded(&issuer).await;
     let bus = finance.runtime.bus.clone();
     let books = Books::open(&finance, &issuer, &t).await;
-    let topics = Some(vec![erp_kit::events::topic_for("finance")]);
-    let database = erp_tests::analytics::fresh_clickhouse_database();
-    let clickhouse = AnalyticsApp::spawn_with(
-        &issuer,
-        erp_tests::analytics::clickhouse_store(&database),
-        &database,
-        topics.clone(),
-        bus.clone(),
-        erp_tests::analytics::kek_file(&issuer),
-    )
-    .await;
-    let embedded = AnalyticsApp::spawn_with(
-        &issuer,
-        erp_analytics::embedded_store(None).unwrap(),
-        "",
-        topics,
-        bus,
-        erp_tests::analytics::kek_file(&issuer),
-    )
-    .await;
+    let (clickhouse, embedded) = on_both_engines(&issuer, &bus, &["finance"]).await;
 
     let expense_account = finance
         .ok(

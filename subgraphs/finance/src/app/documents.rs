@@ -450,12 +450,7 @@ impl Finance {
             // the draft as it is now: what the edit leaves unchanged (its date, memo, totals) is
             // what a billing or another edit that committed meanwhile wrote, not an older copy.
             if !store::lock_draft(txn, &tenant, &request.document_id).await? {
-                return Err(
-                    match store::document(txn, &tenant, &request.document_id).await? {
-                        None => ApiError::NotFound("invoice".into()),
-                        Some(_) => FinanceViolation::NotDraft("document").into(),
-                    },
-                );
+                return Err(no_longer_a_draft(txn, &tenant, &request.document_id).await?);
             }
             let current = store::document(txn, &tenant, &request.document_id)
                 .await?
@@ -709,12 +704,7 @@ impl Finance {
         check_draft(draft.posted, "document")?;
         // The draft row is locked first (lock order: document, sequence, journal, balances).
         if !store::claim_draft(txn, tenant, &draft.id).await? {
-            // Posted by a posting that committed first (NOT_DRAFT), or deleted by a deletion
-            // that did (NOT_FOUND, as when the deletion came before the read).
-            return Err(match store::document(txn, tenant, &draft.id).await? {
-                None => ApiError::NotFound("invoice".into()),
-                Some(_) => FinanceViolation::NotDraft("document").into(),
-            });
+            return Err(no_longer_a_draft(txn, tenant, &draft.id).await?);
         }
         // Read again now that the row is ours: the claim waited for an edit in flight (a new
         // date, due date or payment term), which the entry and instalments must follow.
@@ -1924,4 +1914,18 @@ pub(crate) fn stored_term(text: &str) -> ApiResult<Vec<TermLine>> {
             })
         })
         .collect()
+}
+
+/// Why a draft's row could not be claimed or locked: posted by a writer that committed first
+/// (NOT_DRAFT), or deleted by a deletion that did (NOT_FOUND, as when the deletion came before
+/// the read).
+async fn no_longer_a_draft<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    tenant: &TenantId,
+    id: &str,
+) -> ApiResult<ApiError> {
+    Ok(match store::document(txn, tenant, id).await? {
+        None => ApiError::NotFound("invoice".into()),
+        Some(_) => FinanceViolation::NotDraft("document").into(),
+    })
 }
