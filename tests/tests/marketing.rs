@@ -5501,6 +5501,176 @@ async fn each_sending_provider_goes_through_its_own_relay(backends: Backends) {
     assert_eq!(pool["relay"], Value::Null);
 }
 
+/// Transactional mail and double opt-in confirmations go through the tenant's default
+/// provider's relay; when the deployment no longer has it they are refused or wait (the
+/// confirmation retried by the sender), never sent through another relay.
+async fn transactional_mail_and_confirmations_go_through_the_default_providers_relay(
+    backends: Backends,
+) {
+    use sea_orm::ConnectionTrait;
+    let issuer = TestIssuer::start().await;
+    let eu = erp_tests::marketing::SmtpRecorder::start().await;
+    let eu_url = eu.url.clone();
+    let app = MarketingApp::spawn_on_with_settings(&issuer, backends, move |settings| {
+        settings.smtp_relays = vec![("eu".into(), eu_url)];
+    })
+    .await;
+    let sink = MailSink::from_env();
+    let tenant = new_tenant();
+    let staff = issuer.token(&tenant, "usr_staff", ALL);
+    let set_provider = "mutation($i: SetSendingProviderInput!) { setSendingProvider(input: $i) { id relay isDefault } }";
+    let reset = app
+        .ok(
+            &staff,
+            TEMPLATE,
+            json!({ "i": { "name": "Reset", "kind": "TRANSACTIONAL",
+            "subject": "Reset", "html": "<p>Reset</p>", "text": "Reset" } }),
+        )
+        .await["createEmailTemplate"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let email = |name: &str| format!("{name}@tx-{run}.example");
+    let send = |to: String| {
+        let (app, staff, reset) = (&app, &staff, &reset);
+        async move {
+            app.graphql(
+                staff,
+                TRANSACTIONAL,
+                json!({ "i": { "templateId": reset, "to": to } }),
+            )
+            .await
+            .1
+        }
+    };
+
+    // No provider: the default relay.
+    let body = send(email("first")).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(sink.to(&email("first")).len(), 1);
+    assert!(eu.recipients().is_empty());
+
+    // A default provider on the eu relay takes the transactional stream and the confirmations.
+    let pool = app
+        .ok(
+            &staff,
+            set_provider,
+            json!({ "i": { "name": "eu-pool", "relay": "eu", "isDefault": true } }),
+        )
+        .await["setSendingProvider"]
+        .clone();
+    let body = send(email("second")).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let pending = contact(&app, &staff, &email("third"), "Tia", "DE").await;
+    app.ok(
+        &staff,
+        OPT_IN,
+        json!({ "i": { "contactId": pending, "purpose": "email_marketing", "source": "signup-form", "wordingVersion": "v3" } }),
+    )
+    .await;
+    assert_eq!(eu.recipients(), vec![email("second"), email("third")]);
+    assert!(sink.to(&email("second")).is_empty());
+    assert!(sink.to(&email("third")).is_empty());
+
+    // Its relay gone from the configuration: the transactional send and a staff opt-in request
+    // are refused with nothing written; a form's confirmation waits for the sender's retry.
+    app.runtime
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE mkt_providers SET relay = 'gone' WHERE id = '{}'",
+            pool["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    let (status, body) = app
+        .graphql(
+            &staff,
+            TRANSACTIONAL,
+            json!({ "i": { "templateId": reset, "to": email("fourth") } }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"], Value::Null, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "CONFLICT",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["reason"],
+        "PROVIDER_RELAY_MISSING"
+    );
+    let waiting = contact(&app, &staff, &email("fifth"), "Fay", "DE").await;
+    assert_eq!(
+        app.refused(
+            &staff,
+            OPT_IN,
+            json!({ "i": { "contactId": waiting, "purpose": "email_marketing", "source": "signup-form", "wordingVersion": "v3" } })
+        )
+        .await,
+        ("CONFLICT".into(), "PROVIDER_RELAY_MISSING".into())
+    );
+    let form = double_opt_in_form(&app, &staff).await;
+    sign_up(&app, &staff, &form, &email("sixth"), "Sia").await;
+    let sender = test_sender("tx-relays");
+    let now = chrono::Utc::now().timestamp_millis();
+    let pass = app.marketing.send_pass_at(&sender, now).await.unwrap();
+    assert_eq!(pass.confirmations, 0, "{pass:?}");
+    for name in ["fourth", "fifth", "sixth"] {
+        assert!(
+            sink.to(&email(name)).is_empty(),
+            "{name} reached the default relay"
+        );
+    }
+    assert_eq!(eu.recipients().len(), 2);
+    let opt_ins = app
+        .runtime
+        .db
+        .query_one(sea_orm::Statement::from_string(
+            app.runtime.db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS n FROM mkt_opt_ins WHERE tenant_id = '{tenant}' AND mailed_at IS NULL"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(opt_ins, 1, "only the form's request is stored, unsent");
+
+    // The relay back: the sender's next pass hands the confirmation over on it.
+    app.ok(
+        &staff,
+        set_provider,
+        json!({ "i": { "name": "eu-pool", "relay": "eu", "isDefault": true } }),
+    )
+    .await;
+    let pass = app
+        .marketing
+        .send_pass_at(&sender, now + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(pass.confirmations, 1, "{pass:?}");
+    assert_eq!(
+        eu.recipients(),
+        vec![email("second"), email("third"), email("sixth")]
+    );
+    assert!(sink.to(&email("sixth")).is_empty());
+}
+
+#[tokio::test]
+async fn transactional_mail_and_confirmations_go_through_the_default_providers_relay_postgres() {
+    transactional_mail_and_confirmations_go_through_the_default_providers_relay(Backends::Real)
+        .await;
+}
+
+#[tokio::test]
+async fn transactional_mail_and_confirmations_go_through_the_default_providers_relay_embedded() {
+    transactional_mail_and_confirmations_go_through_the_default_providers_relay(Backends::Embedded)
+        .await;
+}
+
 #[tokio::test]
 async fn each_sending_provider_goes_through_its_own_relay_postgres() {
     each_sending_provider_goes_through_its_own_relay(Backends::Real).await;

@@ -245,6 +245,7 @@ impl Marketing {
     /// Sends a double opt-in request to the contact's address (the transactional stream: it
     /// reaches even a pending contact). Refused for a suppressed address when staff asks
     /// (CONTACT_SUPPRESSED): re-subscribing an unsubscribed person starts with the person.
+    /// PROVIDER_RELAY_MISSING, nothing written, when the default provider's relay is gone.
     pub async fn request_opt_in(
         &self,
         tenant: &TenantId,
@@ -254,7 +255,8 @@ impl Marketing {
         let purpose = consent_text("purpose", &new.purpose)?;
         let source = consent_text("source", &new.source)?;
         let wording_version = consent_text("wordingVersion", &new.wording_version)?;
-        self.mailer()?;
+        // Refused before anything is written when the mail could not go out.
+        self.transactional_relay(tenant).await?;
         let txn = erp_kit::db::begin_write(&self.db).await?;
         let contact = contacts::lock(&*txn, tenant, &new.contact_id)
             .await?
@@ -312,11 +314,20 @@ impl Marketing {
         tenant: &TenantId,
         request: &opt_in::Model,
     ) -> ApiResult<bool> {
-        let mailer = self.mailer()?.clone();
+        self.mailer()?;
         let contact = contacts::contact(&self.db, tenant, &request.contact_id).await?;
         if !contacts::claim_opt_in_mail(&self.db, tenant, &request.id, now_ms()).await? {
             return Ok(false);
         }
+        // The tenant's default provider's relay: a relay the deployment no longer has counts
+        // as a refusal (the claim goes back, the sender's pass retries), never another relay.
+        let mailer = match self.transactional_relay(tenant).await {
+            Ok(mailer) => mailer,
+            Err(err) => {
+                contacts::release_opt_in_mail(&self.db, tenant, &request.id).await?;
+                return Err(err);
+            }
+        };
         // An erased contact has no address: the claim stays, nothing is sent.
         let Some(to) = contact.and_then(|c| c.email) else {
             return Ok(false);
@@ -852,7 +863,8 @@ impl Marketing {
     }
 }
 
-/// How many times the sender tries a confirmation mail the relay refused.
+/// How many times the sender tries a confirmation mail the relay refused (or whose relay the
+/// deployment no longer has).
 pub const CONFIRMATION_ATTEMPTS: i32 = 5;
 
 fn erased() -> ApiError {

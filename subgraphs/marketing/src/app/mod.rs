@@ -134,6 +134,26 @@ impl Marketing {
         }
     }
 
+    /// The relay a tenant's transactional mail and double opt-in confirmations go through: its
+    /// default sending provider's named relay, else the deployment's default relay (they are
+    /// not counted against the provider's rate or cap: a password reset is never deferred).
+    /// PROVIDER_RELAY_MISSING when that provider names a relay the deployment no longer has:
+    /// nothing goes through another relay instead.
+    async fn transactional_relay(&self, tenant: &TenantId) -> ApiResult<SharedMailer> {
+        let relay = crate::store::throttle::default_provider(&self.db, tenant)
+            .await?
+            .and_then(|provider| provider.relay);
+        self.relay_for(relay.as_deref())?.ok_or_else(|| {
+            ApiError::rule(
+                crate::domain::reasons::PROVIDER_RELAY_MISSING,
+                format!(
+                    "the default sending provider goes through the relay `{}`, which this deployment no longer has (mailRelays lists those it has)",
+                    relay.unwrap_or_default()
+                ),
+            )
+        })
+    }
+
     /// The outbox the use cases write their events to (its relay publishes them).
     pub fn outbox(&self) -> &Outbox {
         &self.outbox

@@ -684,9 +684,11 @@ impl Marketing {
         })
     }
 
-    /// Sends a transactional template to one address now. Marketing suppression does not apply
-    /// (a marketing unsubscribe never blocks a password reset or an invoice); a bulk template is
-    /// refused (TEMPLATE_KIND_MISMATCH).
+    /// Sends a transactional template to one address now, through the tenant's default
+    /// provider's relay (PROVIDER_RELAY_MISSING when the deployment no longer has it: nothing
+    /// sent, nothing recorded). Marketing suppression does not apply (a marketing unsubscribe
+    /// never blocks a password reset or an invoice); a bulk template is refused
+    /// (TEMPLATE_KIND_MISMATCH).
     pub async fn send_transactional(
         &self,
         tenant: &TenantId,
@@ -710,7 +712,8 @@ impl Marketing {
             email: address.as_str().to_owned(),
             ..values
         };
-        self.mailer()?
+        self.transactional_relay(tenant)
+            .await?
             .send(&OutgoingMail {
                 from: self.settings.from_address.clone(),
                 to: address.as_str().to_owned(),

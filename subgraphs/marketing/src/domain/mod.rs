@@ -82,6 +82,11 @@ erp_kit::reasons! {
         /// A sending provider names an SMTP relay this deployment does not have (`mailRelays`
         /// lists the named relays it has; none: the default relay).
         PROVIDER_RELAY_UNKNOWN => BadUserInput,
+        /// The tenant's default sending provider goes through a named SMTP relay this
+        /// deployment no longer has (its configuration changed): transactional mail is refused
+        /// and double opt-in confirmations wait for the sender's retry, never sent through
+        /// another relay, until the operator restores the relay or staff pick another.
+        PROVIDER_RELAY_MISSING => Conflict,
         /// A mail provider webhook call without a readable timestamp or a signature that
         /// verifies under the tenant's secrets in force (on the deprecated legacy URL: the
         /// deployment-wide secret).

@@ -398,8 +398,9 @@ impl CampaignsMutation {
         Ok(Campaign { model })
     }
 
-    /// Sends a transactional template to one address now (marketing unsubscribes do not
-    /// apply; TEMPLATE_KIND_MISMATCH for a bulk template).
+    /// Sends a transactional template to one address now, through the default sending
+    /// provider's relay (marketing unsubscribes do not apply; TEMPLATE_KIND_MISMATCH for a bulk
+    /// template; PROVIDER_RELAY_MISSING when the deployment no longer has that relay).
     #[graphql(requires_scopes = "marketing:send")]
     async fn send_transactional(
         &self,

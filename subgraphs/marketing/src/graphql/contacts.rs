@@ -255,7 +255,8 @@ impl ContactsMutation {
         Ok(ConsentRecord { model })
     }
 
-    /// Sends a double opt-in request to the contact (refused for a suppressed address).
+    /// Sends a double opt-in request to the contact through the default sending provider's
+    /// relay (refused for a suppressed address).
     #[graphql(requires_scopes = "marketing:write")]
     async fn request_opt_in(
         &self,

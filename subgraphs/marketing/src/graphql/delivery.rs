@@ -78,7 +78,8 @@ impl SendingProvider {
         self.model.per_day
     }
 
-    /// Whether campaigns without a provider and journeys send through it.
+    /// Whether campaigns without a provider and journeys send through it (and transactional
+    /// mail and double opt-in confirmations through its relay, not counted in its rate or cap).
     async fn is_default(&self) -> bool {
         self.model.is_default
     }

@@ -179,6 +179,18 @@ pub async fn provider_named(
         .await
 }
 
+/// The tenant's default provider, if it has one.
+pub async fn default_provider(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> Result<Option<provider::Model>, DbErr> {
+    provider::Entity::find()
+        .filter(provider::Column::TenantId.eq(tenant.as_str()))
+        .filter(provider::Column::IsDefault.eq(true))
+        .one(db)
+        .await
+}
+
 /// The tenant's providers, by name.
 pub async fn providers(
     db: &impl ConnectionTrait,
