@@ -6706,6 +6706,147 @@ async fn a_draft_raced_by_its_deletion_and_its_edit_is_deleted_with_whichever_li
         .await;
 }
 
+/// A bill (posted alone, not in a tenant's batch of invoices) raced by an edit of its date and
+/// due date (30 rounds, one side a few milliseconds after the other by turns, then 10 at
+/// once): the posting always succeeds, and it posts the dates the draft had when it claimed
+/// it. An edit that succeeded came first, so the bill and its entry carry the edited dates; an
+/// edit refused NOT_DRAFT came after, and the original dates stand.
+async fn a_bill_raced_by_an_edit_of_its_dates_posts_the_dates_it_had_when_claimed(
+    app: FinanceApp,
+    issuer: TestIssuer,
+) {
+    let company = Company::open(&app, &issuer, "GLOBAL").await;
+    let token = company.token.as_str();
+    // Both dates in this fiscal year or the last (Company::open opens both).
+    let original = today() - chrono::Duration::days(20);
+    let edited = today() - chrono::Duration::days(5);
+    let edited_due = edited + chrono::Duration::days(30);
+    let mut bills = Vec::new();
+    for n in 0..40 {
+        let data = app
+            .ok(
+                token,
+                "mutation($input: CreateInvoiceInput!) { createBill(input: $input) { invoice { id dueDate } } }",
+                json!({"input": {"partnerId": company.vendor, "date": original.to_string(), "currency": "EUR",
+                    "lines": [{"description": "Paper", "quantity": "1", "unitPrice": format!("{}.00", n + 10)}]}}),
+            )
+            .await;
+        let bill = &data["createBill"]["invoice"];
+        bills.push((
+            bill["id"].as_str().unwrap().to_owned(),
+            bill["dueDate"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let post = |bill: &str, n: usize| {
+        app.graphql(
+            token,
+            POST_RACED,
+            json!({"input": {"idempotencyKey": format!("bill-race-{n}"), "invoiceId": bill}}),
+        )
+    };
+    let edit = |bill: &str| {
+        app.graphql(
+            token,
+            "mutation($input: UpdateInvoiceInput!) { updateInvoice(input: $input) { invoice { id date dueDate } } }",
+            json!({"input": {"invoiceId": bill, "date": edited.to_string(), "dueDate": edited_due.to_string()}}),
+        )
+    };
+    let after = |n: usize| tokio::time::sleep(std::time::Duration::from_millis((n % 8) as u64));
+    let mut answers: Vec<(Value, Value)> = Vec::new();
+    for (n, (bill, _)) in bills.iter().enumerate().take(30) {
+        let ((_, posted), (_, edited)) = if n % 2 == 0 {
+            tokio::join!(post(bill, n), async {
+                after(n).await;
+                edit(bill).await
+            })
+        } else {
+            tokio::join!(
+                async {
+                    after(n).await;
+                    post(bill, n).await
+                },
+                edit(bill)
+            )
+        };
+        answers.push((posted, edited));
+    }
+    let burst = futures::future::join_all(bills.iter().enumerate().skip(30).map(
+        |(n, (bill, _))| async move {
+            let ((_, posted), (_, edited)) = tokio::join!(post(bill, n), edit(bill));
+            (posted, edited)
+        },
+    ))
+    .await;
+    answers.extend(burst);
+
+    let mut edited_first = 0;
+    let mut posted_on = std::collections::HashMap::new();
+    for ((bill, original_due), (posting, edit)) in bills.iter().zip(&answers) {
+        assert!(posting["errors"].is_null(), "{posting}");
+        assert_eq!(
+            posting["data"]["postInvoice"]["invoice"]["status"],
+            "POSTED"
+        );
+        let stored = app
+            .ok(
+                token,
+                "query($id: ID!) { invoice(id: $id) { status date dueDate entry { date } } }",
+                json!({"id": bill}),
+            )
+            .await["invoice"]
+            .clone();
+        let (date, due) = match refusal_of(edit) {
+            None => {
+                edited_first += 1;
+                assert_eq!(
+                    edit["data"]["updateInvoice"]["invoice"]["date"],
+                    edited.to_string()
+                );
+                (edited.to_string(), edited_due.to_string())
+            }
+            Some(refused) => {
+                assert_eq!(refused, ("CONFLICT".into(), "NOT_DRAFT".into()), "{edit}");
+                (original.to_string(), original_due.clone())
+            }
+        };
+        assert_eq!(
+            stored,
+            json!({"status": "POSTED", "date": date, "dueDate": due, "entry": {"date": date}}),
+            "{bill}: {edit}"
+        );
+        posted_on.insert(bill.clone(), date);
+    }
+    eprintln!(
+        "{edited_first} edits before their posting, {} after",
+        bills.len() - edited_first
+    );
+    // One event per bill, carrying the dates it was posted with.
+    let posted_events = outbox_events(&app, &company.tenant, "bill.posted").await;
+    assert_eq!(posted_events.len(), bills.len());
+    for event in &posted_events {
+        assert_eq!(
+            event.payload["date"], posted_on[&event.aggregate_id],
+            "{event:?}"
+        );
+    }
+    company.assert_reconciled(&app).await;
+}
+
+#[tokio::test]
+async fn a_bill_raced_by_an_edit_of_its_dates_posts_the_dates_it_had_when_claimed_on_postgres() {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn(&issuer).await;
+    a_bill_raced_by_an_edit_of_its_dates_posts_the_dates_it_had_when_claimed(app, issuer).await;
+}
+
+#[tokio::test]
+async fn a_bill_raced_by_an_edit_of_its_dates_posts_the_dates_it_had_when_claimed_on_embedded_sqlite(
+) {
+    let issuer = TestIssuer::start().await;
+    let app = FinanceApp::spawn_embedded(&issuer).await;
+    a_bill_raced_by_an_edit_of_its_dates_posts_the_dates_it_had_when_claimed(app, issuer).await;
+}
+
 /// `updateInvoice` of a project's time-billing draft (its memo and due date only) raced by the
 /// billing consumer adding a line to it (20 projects, one race each): both land whichever goes
 /// first. The draft keeps both lines, the edit's memo and due date, and a total equal to its
