@@ -1412,3 +1412,230 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nThe printer is jammed again.\r\n"
         assert_eq!(error_codes(&body), ["NOT_FOUND"], "{path}: {body}");
     }
 }
+
+/// Marketing's sending relays and channel accounts through the router, as a client meets
+/// them: the router refuses what a token's scopes do not cover before the subgraph acts
+/// (nothing changes), the subgraph's refusals (CHANNEL_ACCOUNT_DISABLED,
+/// PROVIDER_RELAY_UNKNOWN, PROVIDER_RELAY_MISSING) reach the client with their codes and
+/// reasons, and transactional mail goes out on the tenant's default provider's relay.
+#[tokio::test]
+async fn marketing_relays_and_channel_accounts_hold_through_the_router() {
+    use erp_tests::marketing::{MarketingApp, SmtpRecorder};
+    use sea_orm::ConnectionTrait;
+
+    let stand = stand().await;
+    let issuer = &stand.issuer;
+    let eu = SmtpRecorder::start().await;
+    let eu_url = eu.url.clone();
+    let marketing = MarketingApp::spawn_on_with_settings(issuer, Backends::Real, move |settings| {
+        settings.smtp_relays = vec![("eu".into(), eu_url)];
+    })
+    .await;
+    let router = RouterProcess::spawn(
+        &stand
+            .options()
+            .env("ERP_MARKETING_URL", &marketing.url("/graphql")),
+    )
+    .await;
+    let tenant = format!("tnt_mkt_{}", uuid::Uuid::new_v4().simple());
+    let staff = issuer.token(
+        &tenant,
+        "usr_staff",
+        &["marketing:read", "marketing:write", "marketing:send"],
+    );
+    let reader = issuer.token(&tenant, "usr_reader", &["marketing:read"]);
+    let call = |token: &str, query: &'static str, variables: Value| {
+        let token = token.to_owned();
+        let router = &router;
+        async move { router.graphql(Some(&token), query, variables).await }
+    };
+    // (code, reason) of the first error of an answer that has one.
+    let refusal = |body: &Value| {
+        (
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            body["errors"][0]["extensions"]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    const PROVIDERS: &str = "{ sendingProviders { name relay isDefault } }";
+    const SET_PROVIDER: &str = "mutation($i: SetSendingProviderInput!) { setSendingProvider(input: $i) { name relay isDefault } }";
+
+    // The deployment's relays, to a reader; a reader cannot pick one (the router refuses).
+    let (status, body) = call(&reader, "{ mailRelays }", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "data": { "mailRelays": ["eu"] } }));
+    let pick = json!({ "i": { "name": "eu-pool", "relay": "eu", "isDefault": true } });
+    let (_, body) = call(&reader, SET_PROVIDER, pick.clone()).await;
+    assert_eq!(body["data"], Value::Null, "{body}");
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let (_, body) = call(&staff, PROVIDERS, json!({})).await;
+    assert_eq!(body, json!({ "data": { "sendingProviders": [] } }));
+    let (_, body) = call(
+        &staff,
+        SET_PROVIDER,
+        json!({ "i": { "name": "eu-pool", "relay": "elsewhere" } }),
+    )
+    .await;
+    assert_eq!(
+        refusal(&body),
+        ("BAD_USER_INPUT".into(), "PROVIDER_RELAY_UNKNOWN".into()),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "relay", "{body}");
+    let (_, body) = call(&staff, SET_PROVIDER, pick).await;
+    assert_eq!(
+        body,
+        json!({ "data": { "setSendingProvider": { "name": "eu-pool", "relay": "eu", "isDefault": true } } })
+    );
+
+    // Transactional mail through the router leaves on the default provider's relay.
+    let (_, body) = call(
+        &staff,
+        "mutation($i: CreateEmailTemplateInput!) { createEmailTemplate(input: $i) { id } }",
+        json!({ "i": { "name": "Reset", "kind": "TRANSACTIONAL", "subject": "Reset",
+                       "html": "<p>Reset</p>", "text": "Reset" } }),
+    )
+    .await;
+    let template = body["data"]["createEmailTemplate"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    const SEND: &str =
+        "mutation($i: SendTransactionalInput!) { sendTransactional(input: $i) { id } }";
+    let to = format!("reset@{tenant}.example");
+    let (_, body) = call(
+        &reader,
+        SEND,
+        json!({ "i": { "templateId": template, "to": to } }),
+    )
+    .await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    assert!(eu.recipients().is_empty());
+    let (_, body) = call(
+        &staff,
+        SEND,
+        json!({ "i": { "templateId": template, "to": to } }),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(eu.recipients(), vec![to.clone()]);
+    // The relay gone from the deployment: refused with its reason, nothing sent anywhere.
+    marketing
+        .runtime
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE mkt_providers SET relay = 'gone' WHERE tenant_id = '{tenant}'"
+        ))
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &staff,
+        SEND,
+        json!({ "i": { "templateId": template, "to": to } }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        refusal(&body),
+        ("CONFLICT".into(), "PROVIDER_RELAY_MISSING".into()),
+        "{body}"
+    );
+    assert_eq!(eu.recipients().len(), 1);
+
+    // A channel account: a reader cannot disable it; staff can, and then nothing is scheduled
+    // on it until it is enabled.
+    let (_, body) = call(
+        &staff,
+        "mutation($i: CreateSocialChannelAccountInput!) { createSocialChannelAccount(input: $i) { id } }",
+        json!({ "i": { "kind": "X", "handle": "@brand" } }),
+    )
+    .await;
+    let account = body["data"]["createSocialChannelAccount"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let (_, body) = call(
+        &staff,
+        "mutation($i: CreateSocialPostInput!) { createSocialPost(input: $i) { id } }",
+        json!({ "i": { "accountId": account, "body": "Hello" } }),
+    )
+    .await;
+    let post = body["data"]["createSocialPost"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    const SCHEDULE: &str =
+        "mutation($i: ScheduleSocialPostInput!) { scheduleSocialPost(input: $i) { status } }";
+    let (_, body) = call(
+        &staff,
+        SCHEDULE,
+        json!({ "i": { "postId": post, "at": at } }),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({ "data": { "scheduleSocialPost": { "status": "SCHEDULED" } } })
+    );
+    const DISABLE: &str = "mutation($i: DisableSocialChannelAccountInput!) { disableSocialChannelAccount(input: $i) { unscheduledPosts account { disabledReason } } }";
+    let disable = json!({ "i": { "accountId": account, "reason": "access revoked" } });
+    let (_, body) = call(&reader, DISABLE, disable.clone()).await;
+    assert_eq!(error_codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    const STATUS: &str =
+        "query($id: ID!) { socialPost(id: $id) { status account { disabledAt } } }";
+    let (_, body) = call(&reader, STATUS, json!({ "id": post })).await;
+    assert_eq!(
+        body,
+        json!({ "data": { "socialPost": { "status": "SCHEDULED", "account": { "disabledAt": null } } } })
+    );
+    let (_, body) = call(&staff, DISABLE, disable).await;
+    assert_eq!(
+        body,
+        json!({ "data": { "disableSocialChannelAccount": {
+            "unscheduledPosts": 1, "account": { "disabledReason": "access revoked" } } } })
+    );
+    let (_, body) = call(
+        &staff,
+        SCHEDULE,
+        json!({ "i": { "postId": post, "at": at } }),
+    )
+    .await;
+    assert_eq!(
+        refusal(&body),
+        ("CONFLICT".into(), "CHANNEL_ACCOUNT_DISABLED".into()),
+        "{body}"
+    );
+    let (_, body) = call(
+        &staff,
+        "mutation($i: EnableSocialChannelAccountInput!) { enableSocialChannelAccount(input: $i) { disabledAt } }",
+        json!({ "i": { "accountId": account } }),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({ "data": { "enableSocialChannelAccount": { "disabledAt": null } } })
+    );
+    let (_, body) = call(
+        &staff,
+        SCHEDULE,
+        json!({ "i": { "postId": post, "at": at } }),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({ "data": { "scheduleSocialPost": { "status": "SCHEDULED" } } })
+    );
+    // Another tenant's staff sees none of it.
+    let other = issuer.token(
+        &format!("tnt_other_{}", uuid::Uuid::new_v4().simple()),
+        "usr_other",
+        &["marketing:read", "marketing:write"],
+    );
+    let (_, body) = call(&other, STATUS, json!({ "id": post })).await;
+    assert_eq!(body, json!({ "data": { "socialPost": null } }));
+}
