@@ -487,7 +487,12 @@ check-out of 1,000 items < 1 s (verdicts of 6 and 7 on the p95, release builds o
         notes.join("\n\n"),
     );
     print!("{body}");
-    write_report("helpdesk", "Helpdesk hot paths (issue 20)", &machine, &body)?;
+    let title = if cfg!(debug_assertions) {
+        "Helpdesk hot paths (issue 20), DEBUG build"
+    } else {
+        "Helpdesk hot paths (issue 20)"
+    };
+    write_report("helpdesk", title, &machine, &body)?;
     drop(service);
     Ok(())
 }
