@@ -5683,11 +5683,17 @@ async fn a_bulk_check_out_of_a_thousand_assets_is_exact_and_all_or_nothing(store
     };
     let mut ids = Vec::new();
     for range in [0..1_000, 1_000..1_999] {
+        let started = std::time::Instant::now();
         let written = app
             .ops
             .register_assets(&tenant_id, &claims, range.map(asset).collect())
             .await
             .unwrap();
+        eprintln!(
+            "{store:?}: register_assets of {} assets in {:.1} ms",
+            written.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         ids.extend(written.into_iter().map(|asset| asset.id));
     }
     // Tenant-wide: assets by status and the movements.
