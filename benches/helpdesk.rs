@@ -813,7 +813,7 @@ async fn match_phase(
         ],
     )?;
     // Line n: SKU-n, 1 to 9 units (a half more on every fourth), 1.00 to 200.99 EUR.
-    let milli = |n: usize| ((n % 9 + 1) * 1_000 + if n % 4 == 0 { 500 } else { 0 }) as i64;
+    let milli = |n: usize| ((n % 9 + 1) * 1_000 + if n.is_multiple_of(4) { 500 } else { 0 }) as i64;
     let cents = |n: usize| ((n % 200 + 1) * 100 + n % 100) as i64;
     let decimal = |value: i64, scale: i64, digits: usize| {
         format!("{}.{:0digits$}", value / scale, value % scale)
