@@ -84,6 +84,7 @@ on_both_stores!(
     sop_files_and_mail_attachments_round_trip_through_s3,
     bulk_registration_is_all_or_nothing,
     bulk_tickets_are_routed_moved_and_all_or_nothing,
+    a_bulk_check_out_of_a_thousand_assets_is_exact_and_all_or_nothing,
 );
 
 /// Where a spawned subgraph keeps its documents (what a restart reopens).
@@ -5646,4 +5647,160 @@ async fn an_sla_policy_change_reschedules_every_open_ticket(store: Store) {
 
     app.ok(&admin, mutation, set_policy(1)).await;
     assert_eq!(due_soon().await, open);
+}
+
+/// The bulk path at its limit: 1,000 assets checked out in one call (each assigned to the
+/// holder, one movement each, nothing else changed), then 999 in stock with one assigned
+/// refused whole, naming it, writing nothing. On the embedded store the commit's check of
+/// the ids it inserts was a list scan per insert (quadratic in the 1,000 movements).
+async fn a_bulk_check_out_of_a_thousand_assets_is_exact_and_all_or_nothing(store: Store) {
+    use erp_kit::money::{Currency, Money};
+    use erp_ops::app::assets::NewAsset;
+    use erp_ops::domain::asset::AssetTag;
+    use erp_ops::store::Kind;
+
+    let issuer = TestIssuer::start().await;
+    let app = OpsApp::spawn(&issuer, store).await;
+    let tenant = tenant();
+    let it = issuer.token(&tenant, "it-desk", ALL);
+    let claims = issuer.claims(&tenant, "it-desk", &["assets:write"]);
+    let tenant_id = erp_kit::TenantId::from_claim(&tenant);
+    let eur = Currency::parse("EUR").unwrap();
+    let asset = |n: usize| NewAsset {
+        kind: erp_ops::store::AssetKind::Hardware,
+        tag: AssetTag::parse("tag", &format!("BULK-{n:04}")).unwrap(),
+        name: "Laptop".into(),
+        serial: None,
+        model: None,
+        category: Some("laptop".into()),
+        location_id: None,
+        cost: Money::from_minor(120_000, eur).unwrap(),
+        purchase_date: None,
+        in_use_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        warranty_until: None,
+        end_of_life: None,
+        depreciation: None,
+    };
+    let mut ids = Vec::new();
+    for range in [0..1_000, 1_000..1_999] {
+        let started = std::time::Instant::now();
+        let written = app
+            .ops
+            .register_assets(&tenant_id, &claims, range.map(asset).collect())
+            .await
+            .unwrap();
+        eprintln!(
+            "{store:?}: register_assets of {} assets in {:.1} ms",
+            written.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        ids.extend(written.into_iter().map(|asset| asset.id));
+    }
+    // Tenant-wide: assets by status and the movements.
+    let counts = || async {
+        let mut statuses: Vec<(String, u64)> = app
+            .store
+            .count_by(&tenant_id, Kind::Assets, &[], None, "status")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(status, n)| (status.as_str().unwrap().to_owned(), n))
+            .collect();
+        statuses.sort();
+        let movements: u64 = app
+            .store
+            .count_by(&tenant_id, Kind::AssetMovements, &[], None, "tenant_id")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, n)| n)
+            .sum();
+        (statuses, movements)
+    };
+
+    let check_out = "mutation($input: CheckOutAssetsInput!) { checkOutAssets(input: $input) {
+        count assets { id status holder { type id } } } }";
+    let started = std::time::Instant::now();
+    let data = app
+        .ok(
+            &it,
+            check_out,
+            json!({ "input": { "assetIds": &ids[..1_000], "holder": { "type": "PERSON", "id": "alice" } } }),
+        )
+        .await;
+    eprintln!(
+        "{store:?}: checkOutAssets of 1,000 assets in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    assert_eq!(data["checkOutAssets"]["count"], 1_000);
+    let answered = data["checkOutAssets"]["assets"].as_array().unwrap();
+    assert_eq!(answered.len(), 1_000);
+    for (asset, id) in answered.iter().zip(&ids) {
+        assert_eq!(
+            asset,
+            &json!({ "id": id, "status": "ASSIGNED", "holder": { "type": "PERSON", "id": "alice" } })
+        );
+    }
+    let one_each: Vec<Value> = ids[..1_000].iter().map(|id| json!(id)).collect();
+    let movements = app
+        .store
+        .count_by(
+            &tenant_id,
+            Kind::AssetMovements,
+            &[],
+            Some(("asset_id", &one_each)),
+            "asset_id",
+        )
+        .await
+        .unwrap();
+    assert_eq!(movements.len(), 1_000);
+    assert!(movements.iter().all(|(_, n)| *n == 1), "{movements:?}");
+    let after = (
+        vec![("ASSIGNED".to_owned(), 1_000), ("IN_STOCK".to_owned(), 999)],
+        1_000,
+    );
+    assert_eq!(counts().await, after);
+    let data = app
+        .ok(
+            &it,
+            "query($id: ID!) { asset(id: $id) { status history { nodes { byUserId } } } }",
+            json!({ "id": ids[999] }),
+        )
+        .await;
+    assert_eq!(
+        data["asset"],
+        json!({ "status": "ASSIGNED", "history": { "nodes": [{ "byUserId": "it-desk" }] } })
+    );
+
+    // 999 in stock and, last, one assigned: refused whole, naming it; nothing written.
+    let mut refused_ids = ids[1_000..].to_vec();
+    refused_ids.push(ids[0].clone());
+    let body = app
+        .refused(
+            &it,
+            check_out,
+            json!({ "input": { "assetIds": refused_ids, "holder": { "type": "PERSON", "id": "bob" } } }),
+            "CONFLICT",
+            Some("ASSET_ALREADY_ASSIGNED"),
+        )
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("BULK-0000"),
+        "{body}"
+    );
+    assert_eq!(counts().await, after);
+    let data = app
+        .ok(
+            &it,
+            "query($id: ID!) { asset(id: $id) { status holder { id } history { nodes { byUserId } } } }",
+            json!({ "id": ids[1_998] }),
+        )
+        .await;
+    assert_eq!(
+        data["asset"],
+        json!({ "status": "IN_STOCK", "holder": null, "history": { "nodes": [] } })
+    );
 }
