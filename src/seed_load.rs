@@ -69,7 +69,7 @@ mod payroll;
 
 pub use crm::{load_crm, CrmTarget};
 pub use finance::load_finance;
-pub use marketing::load_marketing;
+pub use marketing::{load_marketing, CONTACT_BATCH};
 pub use ops::load_ops;
 pub use payroll::load_payroll;
 
@@ -160,6 +160,11 @@ pub struct LoadOptions {
     /// Write the payroll history with the finance history (the embedded demo does not: its
     /// payroll is its users' to set up).
     pub payroll: bool,
+    /// Write the marketing contacts (with their consent and segment membership) through the
+    /// marketing subgraph's bulk load ([`erp_marketing::Marketing::load_contacts`], one
+    /// transaction per [`marketing::CONTACT_BATCH`] contacts) instead of one `create_contact`
+    /// and `record_consent` each. Tier L's million contacts always go in bulk.
+    pub marketing_bulk: bool,
 }
 
 impl LoadOptions {
@@ -175,6 +180,7 @@ impl LoadOptions {
             resume: false,
             progress: false,
             payroll: true,
+            marketing_bulk: false,
         }
     }
 }

@@ -6,7 +6,11 @@
 //!   through the incremental membership (the path a live write takes);
 //! - the contacts (`create_contact`, then `record_consent` for those who consented: the
 //!   consent record with its purpose, lawful basis, source and wording version subscribes
-//!   them), and the static VIP list (`set_list_member`);
+//!   them), or, at tier L (a million contacts) and with [`LoadOptions::marketing_bulk`], the
+//!   same contacts, consent records and segment membership through the bulk load
+//!   (`load_contacts`: [`CONTACT_BATCH`] contacts a transaction, JSON-batched inserts on
+//!   PostgreSQL, the membership the segments' rules give; tests/tests/marketing.rs proves it
+//!   leaves what the use cases leave); then the static VIP list (`set_list_member`);
 //! - the newsletter, sent two weeks before the plan's end (`record_sent_campaign`: the
 //!   send-time rules decide who got it; history, so nothing goes to a relay and no event is
 //!   published), with the plan's opens and clicks;
@@ -23,6 +27,7 @@ use chrono::NaiveTime;
 use futures::{StreamExt, TryStreamExt};
 
 use erp_kit::TenantId;
+use erp_marketing::app::bulk::{LoadedConsent, LoadedContact};
 use erp_marketing::app::campaigns::{CampaignFields, NewTemplate, PastEngagement};
 use erp_marketing::app::contacts::{NewConsent, NewContact};
 use erp_marketing::app::journeys::NewJourney;
@@ -38,7 +43,7 @@ use crate::seed::marketing::{
     SegmentRule, CONSENT_PURPOSE, CONSENT_SOURCE, CONSENT_WORDING, EVERYONE, NEWSLETTER,
     SIGNED_UP_EVENT, TEMPLATES, WELCOME_JOURNEY,
 };
-use crate::seed::SeedPlan;
+use crate::seed::{SeedPlan, Tier};
 
 /// The phases of the marketing part (their names in the load's report).
 pub const SEGMENTS: &str = "marketing: templates, segments";
@@ -46,6 +51,11 @@ pub const CONTACTS: &str = "marketing: contacts";
 pub const LIST: &str = "marketing: static list";
 pub const NEWSLETTER_PHASE: &str = "marketing: newsletter history";
 pub const JOURNEYS: &str = "marketing: journeys";
+
+/// Contacts per bulk load call (one transaction each).
+pub const CONTACT_BATCH: usize = 5_000;
+/// Bulk load calls in flight at once (at most).
+const BULK_IN_FLIGHT: usize = 4;
 
 /// Writes the plan's marketing into the tenant (see the module comment).
 pub async fn load_marketing(
@@ -168,62 +178,67 @@ pub async fn load_marketing(
     progress.finish_with(report, segment_rows);
 
     let mut progress = Progress::start(CONTACTS, totals.contacts, options.progress);
-    let mut written = futures::stream::iter(0..totals.contacts)
-        .map(|i| {
-            let contact = mkt.contact(i);
-            let tenant = &tenant;
-            async move {
-                let created = marketing
-                    .create_contact(
-                        tenant,
-                        actor,
-                        NewContact {
-                            email: contact.email.clone(),
-                            first_name: Some(contact.first_name.into()),
-                            last_name: Some(contact.last_name.into()),
-                            country: Some(contact.country.into()),
-                            crm_person_id: None,
-                        },
-                    )
-                    .await
-                    .map_err(api)
-                    .with_context(|| format!("the contact {}", contact.email))?;
-                if contact.consented {
-                    marketing
-                        .record_consent(
-                            tenant,
-                            actor,
-                            NewConsent {
-                                contact_id: created.id.clone(),
-                                purpose: CONSENT_PURPOSE.into(),
-                                lawful_basis: LawfulBasis::Consent,
-                                source: CONSENT_SOURCE.into(),
-                                wording_version: CONSENT_WORDING.into(),
-                                granted: true,
-                            },
-                        )
-                        .await
-                        .map_err(api)
-                        .with_context(|| format!("the consent of {}", contact.email))?;
-                }
-                anyhow::Ok((i, created.id, contact))
-            }
-        })
-        .buffer_unordered(options.concurrency.max(1));
     let mut contact_ids = vec![String::new(); totals.contacts];
     let mut engagement = HashMap::new();
-    while let Some((i, id, contact)) = written.try_next().await? {
-        engagement.insert(
-            id.clone(),
-            PastEngagement {
-                opened: contact.opened,
-                clicked: contact.clicked,
-            },
-        );
-        contact_ids[i] = id;
-        progress.add(1, 0);
+    if options.marketing_bulk || plan.tier == Tier::L {
+        // In bulk: BULK_IN_FLIGHT batches of CONTACT_BATCH contacts, a transaction each.
+        let batches = (0..totals.contacts).step_by(CONTACT_BATCH).map(|start| {
+            let end = (start + CONTACT_BATCH).min(totals.contacts);
+            let planned: Vec<_> = (start..end).map(|i| mkt.contact(i)).collect();
+            let rows = planned
+                .iter()
+                .map(|contact| LoadedContact {
+                    email: contact.email.clone(),
+                    first_name: Some(contact.first_name.into()),
+                    last_name: Some(contact.last_name.into()),
+                    country: Some(contact.country.into()),
+                    crm_person_id: None,
+                    consent: contact.consented.then(|| LoadedConsent {
+                        purpose: CONSENT_PURPOSE.into(),
+                        lawful_basis: LawfulBasis::Consent,
+                        source: CONSENT_SOURCE.into(),
+                        wording_version: CONSENT_WORDING.into(),
+                    }),
+                })
+                .collect();
+            let tenant = &tenant;
+            async move {
+                let ids = marketing
+                    .load_contacts(tenant, actor, rows)
+                    .await
+                    .map_err(api)
+                    .with_context(|| format!("the contacts {start}..{end}"))?;
+                anyhow::Ok((start, ids, planned))
+            }
+        });
+        let mut loaded = futures::stream::iter(batches)
+            .buffer_unordered(options.concurrency.clamp(1, BULK_IN_FLIGHT));
+        while let Some((start, ids, planned)) = loaded.try_next().await? {
+            progress.add(ids.len(), 0);
+            for (n, (id, contact)) in ids.into_iter().zip(planned).enumerate() {
+                engagement.insert(
+                    id.clone(),
+                    PastEngagement {
+                        opened: contact.opened,
+                        clicked: contact.clicked,
+                    },
+                );
+                contact_ids[start + n] = id;
+            }
+        }
+    } else {
+        one_by_one(
+            &mkt,
+            marketing,
+            &tenant,
+            actor,
+            options,
+            &mut progress,
+            &mut contact_ids,
+            &mut engagement,
+        )
+        .await?;
     }
-    drop(written);
     report.marketing_contacts = progress.finish(report);
 
     let mut progress = Progress::start(LIST, list_size, options.progress);
@@ -308,5 +323,74 @@ pub async fn load_marketing(
         .map_err(api)?;
     progress.finish_with(report, 1);
     report.journeys = 1;
+    Ok(())
+}
+
+/// The contacts one at a time through the use cases (`create_contact`, then `record_consent`
+/// for those who consented), `options.concurrency` in flight.
+#[allow(clippy::too_many_arguments)]
+async fn one_by_one(
+    mkt: &crate::seed::marketing::MarketingPlan,
+    marketing: &Marketing,
+    tenant: &TenantId,
+    actor: &str,
+    options: &LoadOptions,
+    progress: &mut Progress,
+    contact_ids: &mut [String],
+    engagement: &mut HashMap<String, PastEngagement>,
+) -> anyhow::Result<()> {
+    let mut written = futures::stream::iter(0..mkt.sizes.contacts)
+        .map(|i| {
+            let contact = mkt.contact(i);
+            async move {
+                let created = marketing
+                    .create_contact(
+                        tenant,
+                        actor,
+                        NewContact {
+                            email: contact.email.clone(),
+                            first_name: Some(contact.first_name.into()),
+                            last_name: Some(contact.last_name.into()),
+                            country: Some(contact.country.into()),
+                            crm_person_id: None,
+                        },
+                    )
+                    .await
+                    .map_err(api)
+                    .with_context(|| format!("the contact {}", contact.email))?;
+                if contact.consented {
+                    marketing
+                        .record_consent(
+                            tenant,
+                            actor,
+                            NewConsent {
+                                contact_id: created.id.clone(),
+                                purpose: CONSENT_PURPOSE.into(),
+                                lawful_basis: LawfulBasis::Consent,
+                                source: CONSENT_SOURCE.into(),
+                                wording_version: CONSENT_WORDING.into(),
+                                granted: true,
+                            },
+                        )
+                        .await
+                        .map_err(api)
+                        .with_context(|| format!("the consent of {}", contact.email))?;
+                }
+                anyhow::Ok((i, created.id, contact))
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    while let Some((i, id, contact)) = written.try_next().await? {
+        engagement.insert(
+            id.clone(),
+            PastEngagement {
+                opened: contact.opened,
+                clicked: contact.clicked,
+            },
+        );
+        contact_ids[i] = id;
+        progress.add(1, 0);
+    }
+    drop(written);
     Ok(())
 }

@@ -5680,3 +5680,252 @@ async fn each_sending_provider_goes_through_its_own_relay_postgres() {
 async fn each_sending_provider_goes_through_its_own_relay_embedded() {
     each_sending_provider_goes_through_its_own_relay(Backends::Embedded).await;
 }
+
+/// What a tenant's marketing looks like through the API: each contact (by address) with its
+/// fields, status and consent records, and each segment (by name) with its members'
+/// addresses.
+async fn marketing_state(
+    app: &MarketingApp,
+    token: &str,
+) -> (Vec<Value>, BTreeMap<String, BTreeSet<String>>) {
+    let data = app
+        .ok(
+            token,
+            "{ segments { id name } marketingContacts(first: 100) { nodes { id email firstName lastName country status consents { purpose lawfulBasis source wordingVersion granted actor } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = data["marketingContacts"]["nodes"].as_array().unwrap();
+    let email_of: BTreeMap<String, String> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_owned(),
+                n["email"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut contacts: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            let mut n = n.clone();
+            n.as_object_mut().unwrap().remove("id");
+            n
+        })
+        .collect();
+    contacts.sort_by_key(|c| c["email"].as_str().unwrap().to_owned());
+    let mut segments = BTreeMap::new();
+    for s in data["segments"].as_array().unwrap() {
+        let ids = members(app, token, s["id"].as_str().unwrap()).await;
+        segments.insert(
+            s["name"].as_str().unwrap().to_owned(),
+            ids.iter().map(|id| email_of[id].clone()).collect(),
+        );
+    }
+    (contacts, segments)
+}
+
+/// The bulk load of contacts (`Marketing::load_contacts`: the seed's tier L path and the
+/// benchmark's million) leaves exactly what the use cases leave (`create_contact`, then
+/// `record_consent` for those who consented), on PostgreSQL and embedded SQLite: the same
+/// contacts, statuses (a suppressed address's contact `UNSUBSCRIBED`), consent records and
+/// segment members (filter trees over fields, consent and status, created before the load),
+/// and a full rebuild after it finds 0 differences. A bad row (an invalid address, a consent
+/// for a suppressed address) refuses the whole call with its code and writes nothing.
+#[tokio::test]
+async fn a_bulk_load_of_contacts_leaves_what_the_use_cases_leave() {
+    for backends in [Backends::Real, Backends::Embedded] {
+        bulk_load_equals_the_use_cases(backends).await;
+    }
+}
+
+async fn bulk_load_equals_the_use_cases(backends: Backends) {
+    use erp_marketing::app::bulk::{LoadedConsent, LoadedContact};
+    use erp_marketing::app::contacts::{NewConsent, NewContact};
+    use erp_marketing::domain::contact::LawfulBasis;
+
+    let issuer = TestIssuer::start().await;
+    let app = MarketingApp::spawn_with(&issuer, backends, None).await;
+    let countries = ["PT", "es", "DE"];
+    let names = ["Ada", "Bea", "Cai", "Dan"];
+    let suppressed = address("gone");
+    let mut rows: Vec<LoadedContact> = (0..40)
+        .map(|i| LoadedContact {
+            email: format!(
+                "  Bulk{i}.{}@ERP-tests.example ",
+                uuid::Uuid::new_v4().simple()
+            ),
+            first_name: Some(names[i % 4].into()),
+            last_name: (i % 5 != 0).then(|| format!("Last {i}")),
+            country: Some(countries[i % 3].into()),
+            crm_person_id: (i % 7 == 0).then(|| format!("crm-person-{i}")),
+            consent: (i % 4 != 1).then(|| LoadedConsent {
+                purpose: if i % 9 == 0 {
+                    "sms_marketing"
+                } else {
+                    "email_marketing"
+                }
+                .into(),
+                lawful_basis: LawfulBasis::Consent,
+                source: "import:old-tool".into(),
+                wording_version: "v3".into(),
+            }),
+        })
+        .collect();
+    // A duplicate of an address its owner unsubscribed: loaded without consent, it stays out.
+    rows.push(LoadedContact {
+        email: suppressed.to_uppercase(),
+        first_name: Some("Gone".into()),
+        ..Default::default()
+    });
+    let mut states = Vec::new();
+    for in_bulk in [false, true] {
+        let tenant_id = new_tenant();
+        let tenant = erp_kit::TenantId::from_claim(&tenant_id);
+        let staff = issuer.token(&tenant_id, "usr_staff", ALL);
+        let field = |field: &str, value: &str| json!({ "field": { "field": field, "operator": "EQUALS", "value": value } });
+        segment(&app, &staff, "Portugal", "DYNAMIC", field("COUNTRY", "pt")).await;
+        segment(
+            &app,
+            &staff,
+            "Consented Iberia, not Ada",
+            "DYNAMIC",
+            json!({ "all": [ { "any": [ field("COUNTRY", "PT"), field("COUNTRY", "ES") ] },
+                             { "consent": "email_marketing" },
+                             { "not": field("FIRST_NAME", "Ada") } ] }),
+        )
+        .await;
+        segment(
+            &app,
+            &staff,
+            "Subscribed",
+            "DYNAMIC",
+            json!({ "status": "SUBSCRIBED" }),
+        )
+        .await;
+        segment(
+            &app,
+            &staff,
+            "SMS",
+            "DYNAMIC",
+            json!({ "consent": "sms_marketing" }),
+        )
+        .await;
+        // The unsubscribed owner of the suppressed address.
+        let owner = subscribed(&app, &staff, &suppressed, "Owner", "PT").await;
+        app.ok(
+            &staff,
+            CONSENT,
+            json!({ "i": { "contactId": owner, "purpose": "email_marketing", "lawfulBasis": "CONSENT",
+                           "source": "paper-form", "wordingVersion": "v1", "granted": false } }),
+        )
+        .await;
+        if in_bulk {
+            // Bad rows first: the whole call refused, nothing written.
+            let mut bad = rows.clone();
+            bad[2].email = "not an address".into();
+            let err = app
+                .marketing
+                .load_contacts(&tenant, "usr_staff", bad)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.reason().map(|r| r.name()),
+                Some("INVALID_EMAIL"),
+                "{}",
+                err.message()
+            );
+            assert!(err.message().contains("row 2"), "{}", err.message());
+            let mut bad = rows.clone();
+            bad.last_mut().unwrap().consent = rows[0].consent.clone();
+            let err = app
+                .marketing
+                .load_contacts(&tenant, "usr_staff", bad)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.reason().map(|r| r.name()),
+                Some("CONTACT_SUPPRESSED"),
+                "{}",
+                err.message()
+            );
+            let data = app
+                .ok(
+                    &staff,
+                    "{ marketingContacts(first: 100) { nodes { id } } }",
+                    json!({}),
+                )
+                .await;
+            assert_eq!(
+                data["marketingContacts"]["nodes"].as_array().unwrap().len(),
+                1
+            );
+            let ids = app
+                .marketing
+                .load_contacts(&tenant, "usr_staff", rows.clone())
+                .await
+                .unwrap();
+            assert_eq!(ids.len(), rows.len());
+        } else {
+            for row in &rows {
+                let created = app
+                    .marketing
+                    .create_contact(
+                        &tenant,
+                        "usr_staff",
+                        NewContact {
+                            email: row.email.clone(),
+                            first_name: row.first_name.clone(),
+                            last_name: row.last_name.clone(),
+                            country: row.country.clone(),
+                            crm_person_id: row.crm_person_id.clone(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                if let Some(consent) = &row.consent {
+                    app.marketing
+                        .record_consent(
+                            &tenant,
+                            "usr_staff",
+                            NewConsent {
+                                contact_id: created.id,
+                                purpose: consent.purpose.clone(),
+                                lawful_basis: consent.lawful_basis,
+                                source: consent.source.clone(),
+                                wording_version: consent.wording_version.clone(),
+                                granted: true,
+                            },
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let rebuilt = app.ok(&staff, REBUILD, json!({})).await;
+        assert_eq!(rebuilt["rebuildSegments"]["differences"], 0, "{rebuilt}");
+        states.push(marketing_state(&app, &staff).await);
+    }
+    let (by_hand, in_bulk) = (&states[0], &states[1]);
+    assert_eq!(by_hand.0.len(), 42);
+    assert_eq!(by_hand.0, in_bulk.0);
+    assert_eq!(by_hand.1, in_bulk.1);
+    // The plan of the rows, checked: statuses and the filter tree.
+    let status_of =
+        |email: &str| by_hand.0.iter().find(|c| c["email"] == email).unwrap()["status"].clone();
+    assert_eq!(status_of(&suppressed), "UNSUBSCRIBED");
+    let loaded = |i: usize| rows[i].email.trim().to_lowercase();
+    assert_eq!(status_of(&loaded(0)), "PENDING"); // an SMS consent only
+    assert_eq!(status_of(&loaded(1)), "PENDING"); // no consent
+    assert_eq!(status_of(&loaded(2)), "SUBSCRIBED");
+    let iberia = &by_hand.1["Consented Iberia, not Ada"];
+    let expected: BTreeSet<String> = (0..40)
+        .filter(|i| i % 3 != 2 && i % 4 != 1 && i % 9 != 0 && i % 4 != 0)
+        .map(loaded)
+        .collect();
+    assert_eq!(iberia, &expected);
+    assert_eq!(
+        by_hand.1["SMS"].len(),
+        (0..40).filter(|i| i % 9 == 0 && i % 4 != 1).count()
+    );
+}

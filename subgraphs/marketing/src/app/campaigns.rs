@@ -505,10 +505,16 @@ impl Marketing {
         for chunk in members.chunks(crate::store::IN_LIST_CHUNK) {
             let facts = super::segments::facts_of(&*txn, tenant, chunk).await?;
             let contacts = contacts::by_ids(&*txn, tenant, chunk).await?;
+            // The chunk's suppressed addresses in one query (not one a member).
+            let hashes: Vec<String> = contacts
+                .values()
+                .filter_map(|c| c.address_hash.clone())
+                .collect();
+            let on_list = contacts::suppressed_among(&*txn, tenant, &hashes).await?;
             for facts in &facts {
                 let hash = contacts.get(&facts.id).and_then(|c| c.address_hash.clone());
                 let suppressed = match &hash {
-                    Some(hash) => contacts::suppression(&*txn, tenant, hash).await?.is_some(),
+                    Some(hash) => on_list.contains(hash),
                     None => true,
                 };
                 let topic_ok = model

@@ -6,6 +6,7 @@
 //! GraphQL.
 
 pub mod ab_test;
+pub mod bulk;
 pub mod campaigns;
 pub mod contacts;
 pub mod conversions;

@@ -105,7 +105,7 @@ fn parse_filter(model: &segment::Model) -> ApiResult<Filter> {
 
 /// Every segment of the tenant as membership needs them (`extra` replaces or adds one, for a
 /// change being checked).
-async fn load_segments(
+pub(crate) async fn load_segments(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     extra: Option<(String, SegmentRule)>,

@@ -369,6 +369,26 @@ pub async fn lift_suppression(
     Ok(())
 }
 
+/// Which of these address hashes are on the tenant's suppression list.
+pub async fn suppressed_among(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    hashes: &[String],
+) -> Result<BTreeSet<String>, DbErr> {
+    let mut found = BTreeSet::new();
+    for chunk in hashes.chunks(IN_LIST_CHUNK) {
+        for model in suppression::Entity::find()
+            .filter(suppression::Column::TenantId.eq(tenant.as_str()))
+            .filter(suppression::Column::AddressHash.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            found.insert(model.address_hash);
+        }
+    }
+    Ok(found)
+}
+
 /// The tenant's suppression list, newest first.
 pub async fn suppressions(
     db: &impl ConnectionTrait,

@@ -2,6 +2,7 @@
 //! the caller's write transaction and the [`TenantId`](erp_kit::TenantId). Every read filters
 //! by the tenant. No rule is decided here.
 
+pub mod bulk;
 pub mod campaigns;
 pub mod contacts;
 pub mod conversions;

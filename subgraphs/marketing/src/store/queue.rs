@@ -11,7 +11,8 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    Statement,
 };
 
 use erp_kit::db::insert_chunked;
@@ -23,6 +24,16 @@ use super::lease::{lease_by_keys, LeaseByKeys};
 /// Inserts the messages of a campaign that do not exist yet (the send key makes a repeat a
 /// no-op); answers how many rows were new.
 pub async fn enqueue(db: &impl ConnectionTrait, rows: Vec<message::Model>) -> Result<u64, DbErr> {
+    // PostgreSQL: the rows as JSON, 5,000 a statement (a million-member campaign starts in
+    // seconds, not minutes of 200-row statements).
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return super::bulk::insert_many_skipping::<message::Entity>(
+            db,
+            &rows,
+            "tenant_id, campaign_id, contact_id",
+        )
+        .await;
+    }
     let one_per_contact = OnConflict::columns([
         message::Column::TenantId,
         message::Column::CampaignId,
@@ -238,6 +249,29 @@ pub async fn of_campaign(
     message::Entity::find()
         .filter(message::Column::TenantId.eq(tenant.as_str()))
         .filter(message::Column::CampaignId.eq(campaign_id))
+        .all(db)
+        .await
+}
+
+/// Up to `limit` queued messages of a campaign with an id after `after`, in id order.
+pub async fn queued_page(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    campaign_id: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut query = message::Entity::find()
+        .filter(message::Column::TenantId.eq(tenant.as_str()))
+        .filter(message::Column::CampaignId.eq(campaign_id))
+        .filter(message::Column::Status.eq("queued"));
+    if let Some(after) = after {
+        query = query.filter(message::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(message::Column::Id)
+        .limit(limit)
         .all(db)
         .await
 }
