@@ -1968,6 +1968,26 @@ async fn row_rules_follow_the_org_from_employee_events_through_kafka() {
         "the CRM never learnt the team: {:?}",
         visible_amounts(&app, &a1).await
     );
+    // The hires are separate aggregates, so their events need not arrive in hiring order:
+    // a1's team being known says nothing of the head's. Wait for the managers' views too.
+    for (user, expected) in [
+        ("u_lead_a", vec!["100.00", "200.00", "800.00"]),
+        (
+            "u_head",
+            vec!["100.00", "1600.00", "200.00", "400.00", "800.00"],
+        ),
+    ] {
+        let manager = token(user);
+        let synced = erp_tests::eventually(Duration::from_secs(60), || async {
+            (visible_amounts(&app, &manager).await == expected).then_some(())
+        })
+        .await;
+        assert!(
+            synced.is_some(),
+            "the CRM never learnt {user}'s org: {:?}",
+            visible_amounts(&app, &manager).await
+        );
+    }
 
     // Reps see their team's; managers everything below them (and their own team); the
     // administrator everything. The board's totals count exactly what each one sees (C7).
