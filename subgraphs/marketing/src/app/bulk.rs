@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 
 use erp_kit::{ApiError, ApiResult, TenantId};
 
+use super::contacts::blank_to_none;
 use super::segments::{facts_of, load_segments};
 use super::{now_ms, Marketing};
 use crate::domain::contact::{
@@ -47,10 +48,6 @@ pub struct LoadedContact {
     pub crm_person_id: Option<String>,
     /// The consent the contact gave (`None`: none, the contact stays pending).
     pub consent: Option<LoadedConsent>,
-}
-
-fn blank_to_none(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 impl Marketing {

@@ -70,7 +70,8 @@ pub enum ResubscribeOutcome {
     AlreadySubscribed,
 }
 
-fn blank_to_none(value: Option<String>) -> Option<String> {
+/// A trimmed optional text, `None` when blank (also the bulk load's, app/bulk.rs).
+pub(super) fn blank_to_none(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
